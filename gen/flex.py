@@ -28,6 +28,7 @@ flexibility adds over a fixed 16:32 rank selector is the runtime threshold and d
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
@@ -36,7 +37,7 @@ from nmsparse.contract import flex as contract
 
 from .arch.base import Layer, key_sign
 from .config import FlexTopKConfig
-from .pipeline import Stepper, add_bits, popcount_bits, probe_live_bits, stall_control
+from .pipeline import Stepper, add_bits, popcount_bits, probe_live_bits, stall_enables
 from .unit import StreamUnit
 
 __all__ = ["FLEX_ARCHITECTURES", "FlexRankArch", "NMTopKFlex", "build_flex_selector",
@@ -282,15 +283,18 @@ FLEX_ARCHITECTURES: dict[str, type[FlexRankArch]] = {FlexRankArch.name: FlexRank
 
 def build_flex_selector(cfg: FlexTopKConfig, m: Module, advance: Value, data: list[Value],
                         m_log2: Value, n: Value, side: Any, name: str = "fsel",
-                        carry: list[Value] | None = None) -> tuple[dict[str, Any], Any]:
+                        carry: list[Value] | None = None,
+                        enable: Callable[[], Value] | None = None
+                        ) -> tuple[dict[str, Any], Any]:
     """Build the flexible selector datapath into ``m`` (register stages on ``advance``).
 
     ``carry[j]``: optional bits of lane j compacted with its value (see
     :meth:`FlexRankArch.build`). Returns the output fields and ``side`` delayed alike,
-    ``cfg.pipeline`` cycles later.
+    ``cfg.pipeline`` cycles later. ``enable``: copies of ``advance`` for the register stages
+    (:func:`gen.pipeline.stall_enables`).
     """
     arch = cfg.architecture
-    step = Stepper(m, advance, cfg.cuts, name)
+    step = Stepper(m, advance, cfg.cuts, name, enable=enable)
     out, side = arch.build(m, step, data, m_log2, n, side, name, carry)
     step.finish()
     return out, side
@@ -324,11 +328,11 @@ class NMTopKFlex(StreamUnit):
     def elaborate(self, platform: Any) -> Module:
         m = Module()
         cfg = self._config
-        advance = stall_control(m, self.i, self.o, cfg.pipeline)
+        advance, enable = stall_enables(m, self.i, self.o, cfg.pipeline)
         p = self.i.payload
         data = [Value.cast(p.data[j]) for j in range(cfg.w)]
         out, _ = build_flex_selector(cfg, m, advance, data, Value.cast(p.m_log2),
-                                     Value.cast(p.n), None)
+                                     Value.cast(p.n), None, enable=enable)
         o = self.o.payload
         m.d.comb += o.mask.as_value().eq(out["mask"])
         for s in range(cfg.max_kept):

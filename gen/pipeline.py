@@ -32,6 +32,7 @@ __all__ = [
     "probe_live_bits",
     "tree_bits",
     "stall_control",
+    "stall_enables",
     "register",
     "valid_chain",
     "tree_reduce",
@@ -77,8 +78,8 @@ class Deferred:
     """A tree that skips the stage registers (:meth:`Stepper.defer`): it is delayed in one
     piece, in distributed RAM, when the architecture fetches it back."""
 
-    def __init__(self, tree: Any) -> None:
-        self.tree, self.stages = tree, 0
+    def __init__(self, tree: Any, min_bits: int | None = None) -> None:
+        self.tree, self.stages, self.min_bits = tree, 0, min_bits
 
 
 class Stepper:
@@ -92,11 +93,15 @@ class Stepper:
     :meth:`defer` and :meth:`fetch` move a wide tree that no layer in between touches (the
     raw elements on their way to the compaction) past the stages in a 16-deep LUT RAM per
     slice (:func:`ram_delay`) instead of flip-flops; deferred bits are not live bits.
+
+    ``enable``: a source of copies of ``advance`` (:func:`stall_enables`), one per register
+    stage and delay RAM, so that no single net drives every clock enable.
     """
 
     def __init__(self, m: Module, advance: Value, cuts: Sequence[int], name: str, *,
-                 probe: list[int] | None = None):
+                 probe: list[int] | None = None, enable: Callable[[], Value] | None = None):
         self.m, self.advance, self.name = m, advance, name
+        self.enable = enable
         self.cuts = list(cuts)
         self.probe = probe
         self.layer = 0
@@ -112,14 +117,16 @@ class Stepper:
         if self.probe is not None:
             self.probe.append(tree_bits(tree))
         elif count:
-            tree = register(self.m, self.advance, tree, f"{self.name}_l{self.layer}", count)
+            adv = self.enable() if self.enable is not None else self.advance
+            tree = register(self.m, adv, tree, f"{self.name}_l{self.layer}", count)
             for d in self._deferred:
                 d.stages += count
         return tree
 
-    def defer(self, tree: Any) -> Deferred:
-        """Take ``tree`` out of the stage registers until :meth:`fetch`."""
-        d = Deferred(tree)
+    def defer(self, tree: Any, min_bits: int | None = None) -> Deferred:
+        """Take ``tree`` out of the stage registers until :meth:`fetch`; ``min_bits``
+        overrides :data:`RAM_DELAY_MIN_BITS` (the flip-flops a RAM must save)."""
+        d = Deferred(tree, min_bits)
         self._deferred.append(d)
         return d
 
@@ -129,8 +136,9 @@ class Stepper:
         if self.probe is not None:
             return d.tree
         self._fetches += 1
-        return ram_delay(self.m, self.advance, d.tree, d.stages,
-                         f"{self.name}_dl{self._fetches}")
+        adv = self.enable() if self.enable is not None else self.advance
+        return ram_delay(self.m, adv, d.tree, d.stages,
+                         f"{self.name}_dl{self._fetches}", min_bits=d.min_bits)
 
     def finish(self) -> None:
         if self.layer != len(self.cuts):
@@ -153,7 +161,8 @@ RAM_DELAY_MIN = 2
 RAM_DELAY_MIN_BITS = 384
 
 
-def ram_delay(m: Module, advance: Value, tree: Any, count: int, name: str) -> Any:
+def ram_delay(m: Module, advance: Value, tree: Any, count: int, name: str, *,
+              min_bits: int | None = None) -> Any:
     """``tree`` delayed by ``count`` stall-pipeline stages, equivalent bit for bit to
     ``register(m, advance, tree, name, count)``: from :data:`RAM_DELAY_MIN` stages and
     :data:`RAM_DELAY_MIN_BITS` flip-flops saved on, a
@@ -170,7 +179,8 @@ def ram_delay(m: Module, advance: Value, tree: Any, count: int, name: str) -> An
 
     _map(collect, tree)
     bits = sum(len(v) for v in leaves)
-    if count < RAM_DELAY_MIN or bits * count < RAM_DELAY_MIN_BITS:
+    floor = RAM_DELAY_MIN_BITS if min_bits is None else min_bits
+    if count < RAM_DELAY_MIN or bits * count < floor:
         return register(m, advance, tree, name, count) if count else tree
     flat: Value = Cat(*leaves)
     seg = 0
@@ -219,6 +229,19 @@ def stall_control(m: Module, i: Any, o: Any, stages: int) -> Value:
     Returns ``advance`` (high when every stage loads). With ``stages = 0`` the unit is
     combinational: ``i.ready = o.ready`` and ``o.valid = i.valid``.
     """
+    return stall_enables(m, i, o, stages)[0]
+
+
+def stall_enables(m: Module, i: Any, o: Any, stages: int) -> tuple[Value, Callable[[], Value]]:
+    """:func:`stall_control`, and a source of copies of ``advance`` for the register stages.
+
+    ``advance`` reaches every flip-flop's clock enable: one net from ``o.ready`` to
+    hundreds of loads, the slowest path of a fast unit. Each call of the returned function
+    gives a copy that drives one stage only: ``~o.valid' | o.ready``, where ``o.valid'`` is a
+    flip-flop of its own that follows ``o.valid`` exactly (same input, same reset; loaded on
+    its own copy, so synthesis, which merges identical flip-flops, keeps it apart). Bit for
+    bit the same unit: every copy equals ``advance`` in every cycle.
+    """
     advance = Signal()
     if stages == 0:
         m.d.comb += i.ready.eq(o.ready)
@@ -227,11 +250,27 @@ def stall_control(m: Module, i: Any, o: Any, stages: int) -> Value:
         # clk and rst ports every unit has (DESIGN.md section 3)
         ports = Signal(2, name="clk_rst_unused")
         m.d.comb += ports.eq(Cat(ClockSignal(), ResetSignal()))
-    else:
-        m.d.comb += advance.eq(~o.valid | o.ready)
-        m.d.comb += i.ready.eq(advance)
-        m.d.comb += o.valid.eq(valid_chain(m, advance, i.valid, stages))
-    return advance
+        return advance, lambda: advance
+    m.d.comb += advance.eq(~o.valid | o.ready)
+    m.d.comb += i.ready.eq(advance)
+    before = valid_chain(m, advance, i.valid, stages - 1)
+    last = Signal(name=f"valid_s{stages - 1}")
+    with m.If(advance):
+        m.d.sync += last.eq(before)
+    m.d.comb += o.valid.eq(last)
+    count = 0
+
+    def copy() -> Value:
+        nonlocal count
+        shadow = Signal(name=f"adv{count}_valid")
+        adv = Signal(name=f"adv{count}")
+        count += 1
+        m.d.comb += adv.eq(~shadow | o.ready)
+        with m.If(adv):
+            m.d.sync += shadow.eq(before)
+        return adv
+
+    return advance, copy
 
 
 def _map(fn: Callable[[Value], Any], tree: Any) -> Any:

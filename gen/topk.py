@@ -11,19 +11,21 @@ combinational unit. ``lanes`` = L copies side by side share one stream: L groups
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from amaranth.hdl import Module, Value
 
 from .config import TopKConfig
-from .pipeline import Stepper, stall_control
+from .pipeline import Stepper, stall_enables
 from .unit import StreamUnit
 
 __all__ = ["NMTopK", "build_selector"]
 
 
 def build_selector(cfg: TopKConfig, m: Module, advance: Value, data: list[Value], side: Any,
-                   name: str = "sel") -> tuple[Value, list[Value], list[Value], Any]:
+                   name: str = "sel", enable: Callable[[], Value] | None = None
+                   ) -> tuple[Value, list[Value], list[Value], Any]:
     """Build one lane of the selector into module ``m``.
 
     Parameters
@@ -33,7 +35,11 @@ def build_selector(cfg: TopKConfig, m: Module, advance: Value, data: list[Value]
     data : list of Value
         The M raw elements of the group.
     side : tree of Value
-        Sideband that travels through the same registers (e.g. weights of a linear engine).
+        Sideband that travels through the same registers (e.g. weights of a linear engine;
+        not in LUT RAM: the ASIC proxy maps a 16-deep RAM to 16 words of flip-flops, more than
+        the stages it replaces).
+    enable : callable, optional
+        Copies of ``advance`` for the register stages (:func:`gen.pipeline.stall_enables`).
 
     Returns
     -------
@@ -42,7 +48,7 @@ def build_selector(cfg: TopKConfig, m: Module, advance: Value, data: list[Value]
         and the delayed sideband, all ``cfg.pipeline`` cycles after ``data``.
     """
     arch = cfg.architecture
-    step = Stepper(m, advance, cfg.cuts, name)
+    step = Stepper(m, advance, cfg.cuts, name, enable=enable)
     out = arch.build(m, step, data, side, name)
     step.finish()
     return out
@@ -75,13 +81,13 @@ class NMTopK(StreamUnit):
     def elaborate(self, platform: Any) -> Module:
         m = Module()
         cfg = self._config
-        advance = stall_control(m, self.i, self.o, cfg.pipeline)
+        advance, enable = stall_enables(m, self.i, self.o, cfg.pipeline)
         for lane in range(cfg.lanes):
             ip = self.i.payload if cfg.lanes == 1 else self.i.payload[lane]
             op = self.o.payload if cfg.lanes == 1 else self.o.payload[lane]
             data = [Value.cast(ip.data[j]) for j in range(cfg.m)]
             name = "sel" if cfg.lanes == 1 else f"sel{lane}"
-            mask, values, index, _ = build_selector(cfg, m, advance, data, None, name)
+            mask, values, index, _ = build_selector(cfg, m, advance, data, None, name, enable)
             m.d.comb += op.mask.as_value().eq(mask)
             for s in range(cfg.n):
                 m.d.comb += op.values[s].eq(values[s])

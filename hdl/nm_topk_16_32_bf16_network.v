@@ -6,451 +6,3815 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire [4:0] \$10 ;
-  wire [4:0] \$100 ;
-  reg \$1000 ;
-  reg [4:0] \$1001 ;
-  reg [14:0] \$1002 ;
-  reg \$1003 ;
-  reg [4:0] \$1004 ;
-  reg [14:0] \$1005 ;
-  reg \$1006 ;
-  reg [4:0] \$1007 ;
-  reg [14:0] \$1008 ;
-  reg \$1009 ;
+  wire \$100 ;
+  wire \$1000 ;
+  wire \$1001 ;
+  wire \$1002 ;
+  wire \$1003 ;
+  wire \$1004 ;
+  wire \$1005 ;
+  wire \$1006 ;
+  wire \$1007 ;
+  wire \$1008 ;
+  wire \$1009 ;
   wire [4:0] \$101 ;
-  reg [4:0] \$1010 ;
-  reg [14:0] \$1011 ;
-  reg \$1012 ;
-  reg [4:0] \$1013 ;
-  reg [14:0] \$1014 ;
-  reg \$1015 ;
-  reg [4:0] \$1016 ;
-  reg [14:0] \$1017 ;
-  reg \$1018 ;
-  reg [4:0] \$1019 ;
+  wire \$1010 ;
+  wire \$1011 ;
+  wire \$1012 ;
+  wire \$1013 ;
+  wire \$1014 ;
+  wire \$1015 ;
+  wire \$1016 ;
+  wire \$1017 ;
+  wire \$1018 ;
+  wire \$1019 ;
   wire [4:0] \$102 ;
-  reg [14:0] \$1020 ;
-  reg \$1021 ;
-  reg [4:0] \$1022 ;
-  reg [14:0] \$1023 ;
-  reg \$1024 ;
-  reg [4:0] \$1025 ;
-  reg [14:0] \$1026 ;
-  reg \$1027 ;
-  reg [4:0] \$1028 ;
-  reg [14:0] \$1029 ;
+  wire \$1020 ;
+  wire \$1021 ;
+  wire \$1022 ;
+  wire \$1023 ;
+  wire \$1024 ;
+  wire \$1025 ;
+  wire \$1026 ;
+  wire \$1027 ;
+  wire \$1028 ;
+  wire \$1029 ;
   wire [4:0] \$103 ;
-  reg \$1030 ;
-  reg [4:0] \$1031 ;
-  reg [31:0] \$1032 ;
-  reg [15:0] \$1033 ;
-  reg [15:0] \$1034 ;
-  reg [15:0] \$1035 ;
-  reg [15:0] \$1036 ;
-  reg [15:0] \$1037 ;
-  reg [15:0] \$1038 ;
-  reg [15:0] \$1039 ;
+  wire \$1030 ;
+  wire \$1031 ;
+  wire \$1032 ;
+  wire \$1033 ;
+  wire \$1034 ;
+  wire \$1035 ;
+  wire \$1036 ;
+  wire \$1037 ;
+  wire \$1038 ;
+  wire \$1039 ;
   wire [4:0] \$104 ;
-  reg [15:0] \$1040 ;
-  reg [15:0] \$1041 ;
-  reg [15:0] \$1042 ;
-  reg [15:0] \$1043 ;
-  reg [15:0] \$1044 ;
-  reg [15:0] \$1045 ;
-  reg [15:0] \$1046 ;
-  reg [15:0] \$1047 ;
-  reg [15:0] \$1048 ;
-  reg [4:0] \$1049 ;
+  wire \$1040 ;
+  wire \$1041 ;
+  wire \$1042 ;
+  wire \$1043 ;
+  wire \$1044 ;
+  wire \$1045 ;
+  wire \$1046 ;
+  wire \$1047 ;
+  wire \$1048 ;
+  wire \$1049 ;
   wire [4:0] \$105 ;
-  reg [4:0] \$1050 ;
-  reg [4:0] \$1051 ;
-  reg [4:0] \$1052 ;
-  reg [4:0] \$1053 ;
-  reg [4:0] \$1054 ;
-  reg [4:0] \$1055 ;
-  reg [4:0] \$1056 ;
-  reg [4:0] \$1057 ;
-  reg [4:0] \$1058 ;
-  reg [4:0] \$1059 ;
+  wire \$1050 ;
+  wire \$1051 ;
+  wire \$1052 ;
+  wire \$1053 ;
+  wire \$1054 ;
+  wire \$1055 ;
+  wire \$1056 ;
+  wire \$1057 ;
+  wire \$1058 ;
+  wire \$1059 ;
   wire [4:0] \$106 ;
-  reg [4:0] \$1060 ;
-  reg [4:0] \$1061 ;
-  reg [4:0] \$1062 ;
-  reg [4:0] \$1063 ;
-  reg [4:0] \$1064 ;
+  wire \$1060 ;
+  wire \$1061 ;
+  wire \$1062 ;
+  wire \$1063 ;
+  wire \$1064 ;
+  wire \$1065 ;
+  wire \$1066 ;
+  wire \$1067 ;
+  wire \$1068 ;
+  wire \$1069 ;
   wire [4:0] \$107 ;
+  wire \$1070 ;
+  wire \$1071 ;
+  wire \$1072 ;
+  wire \$1073 ;
+  wire \$1074 ;
+  wire \$1075 ;
+  wire \$1076 ;
+  wire \$1077 ;
+  wire \$1078 ;
+  wire \$1079 ;
   wire [4:0] \$108 ;
+  wire \$1080 ;
+  wire \$1081 ;
+  wire \$1082 ;
+  wire \$1083 ;
+  wire \$1084 ;
+  wire \$1085 ;
+  wire \$1086 ;
+  wire \$1087 ;
+  wire \$1088 ;
+  wire \$1089 ;
   wire [4:0] \$109 ;
+  wire \$1090 ;
+  wire \$1091 ;
+  wire \$1092 ;
+  wire \$1093 ;
+  wire \$1094 ;
+  wire \$1095 ;
+  wire \$1096 ;
+  wire \$1097 ;
+  wire \$1098 ;
+  wire \$1099 ;
   wire [4:0] \$11 ;
   wire [4:0] \$110 ;
+  wire \$1100 ;
+  wire \$1101 ;
+  wire \$1102 ;
+  wire \$1103 ;
+  wire \$1104 ;
+  wire \$1105 ;
+  wire \$1106 ;
+  wire \$1107 ;
+  wire \$1108 ;
+  wire \$1109 ;
   wire [4:0] \$111 ;
+  wire \$1110 ;
+  wire \$1111 ;
+  wire \$1112 ;
+  wire \$1113 ;
+  wire \$1114 ;
+  wire \$1115 ;
+  wire \$1116 ;
+  wire \$1117 ;
+  wire \$1118 ;
+  wire \$1119 ;
   wire [4:0] \$112 ;
+  wire \$1120 ;
+  wire \$1121 ;
+  wire \$1122 ;
+  wire \$1123 ;
+  wire \$1124 ;
+  wire \$1125 ;
+  wire \$1126 ;
+  wire \$1127 ;
+  wire \$1128 ;
+  wire \$1129 ;
   wire [4:0] \$113 ;
+  wire \$1130 ;
+  wire \$1131 ;
+  wire \$1132 ;
+  wire \$1133 ;
+  wire \$1134 ;
+  wire \$1135 ;
+  wire \$1136 ;
+  wire \$1137 ;
+  wire \$1138 ;
+  wire \$1139 ;
   wire [4:0] \$114 ;
+  wire \$1140 ;
+  wire \$1141 ;
+  wire \$1142 ;
+  wire \$1143 ;
+  wire \$1144 ;
+  wire \$1145 ;
+  wire \$1146 ;
+  wire \$1147 ;
+  wire \$1148 ;
+  wire \$1149 ;
   wire [4:0] \$115 ;
+  wire \$1150 ;
+  wire \$1151 ;
+  wire \$1152 ;
+  wire \$1153 ;
+  wire \$1154 ;
+  wire \$1155 ;
+  wire \$1156 ;
+  wire \$1157 ;
+  wire \$1158 ;
+  wire \$1159 ;
   wire [4:0] \$116 ;
+  wire \$1160 ;
+  wire \$1161 ;
+  wire \$1162 ;
+  wire \$1163 ;
+  wire \$1164 ;
+  wire \$1165 ;
+  wire \$1166 ;
+  wire \$1167 ;
+  wire \$1168 ;
+  wire \$1169 ;
   wire [4:0] \$117 ;
+  wire \$1170 ;
+  wire \$1171 ;
+  wire \$1172 ;
+  wire \$1173 ;
+  wire \$1174 ;
+  wire \$1175 ;
+  wire \$1176 ;
+  wire \$1177 ;
+  wire \$1178 ;
+  wire \$1179 ;
   wire [4:0] \$118 ;
+  wire \$1180 ;
+  wire \$1181 ;
+  wire \$1182 ;
+  wire \$1183 ;
+  wire \$1184 ;
+  wire \$1185 ;
+  wire \$1186 ;
+  wire \$1187 ;
+  wire \$1188 ;
+  wire \$1189 ;
   wire [4:0] \$119 ;
+  wire \$1190 ;
+  wire \$1191 ;
+  wire \$1192 ;
+  wire \$1193 ;
+  wire \$1194 ;
+  wire \$1195 ;
+  wire \$1196 ;
+  wire \$1197 ;
+  wire \$1198 ;
+  wire \$1199 ;
   wire [4:0] \$12 ;
   wire [4:0] \$120 ;
+  wire \$1200 ;
+  wire \$1201 ;
+  wire \$1202 ;
+  wire \$1203 ;
+  wire \$1204 ;
+  wire \$1205 ;
+  wire \$1206 ;
+  wire \$1207 ;
+  wire \$1208 ;
+  wire \$1209 ;
   wire [4:0] \$121 ;
+  wire \$1210 ;
+  wire \$1211 ;
+  wire \$1212 ;
+  wire \$1213 ;
+  wire \$1214 ;
+  wire \$1215 ;
+  wire \$1216 ;
+  wire \$1217 ;
+  wire \$1218 ;
+  wire \$1219 ;
   wire [4:0] \$122 ;
+  wire \$1220 ;
+  wire \$1221 ;
+  wire \$1222 ;
+  wire \$1223 ;
+  wire \$1224 ;
+  wire \$1225 ;
+  wire \$1226 ;
+  wire \$1227 ;
+  wire \$1228 ;
+  wire \$1229 ;
   wire [4:0] \$123 ;
+  wire \$1230 ;
+  wire \$1231 ;
+  wire \$1232 ;
+  wire \$1233 ;
+  wire \$1234 ;
+  wire \$1235 ;
+  wire \$1236 ;
+  wire \$1237 ;
+  wire \$1238 ;
+  wire \$1239 ;
   wire [4:0] \$124 ;
+  wire \$1240 ;
+  wire \$1241 ;
+  wire \$1242 ;
+  wire \$1243 ;
+  wire \$1244 ;
+  wire \$1245 ;
+  wire \$1246 ;
+  wire \$1247 ;
+  wire \$1248 ;
+  wire \$1249 ;
   wire [4:0] \$125 ;
+  wire \$1250 ;
+  wire \$1251 ;
+  wire \$1252 ;
+  wire \$1253 ;
+  wire \$1254 ;
+  wire \$1255 ;
+  wire \$1256 ;
+  wire \$1257 ;
+  wire \$1258 ;
+  wire \$1259 ;
   wire [4:0] \$126 ;
+  wire \$1260 ;
+  wire \$1261 ;
+  wire \$1262 ;
+  wire \$1263 ;
+  wire \$1264 ;
+  wire \$1265 ;
+  wire \$1266 ;
+  wire \$1267 ;
+  wire \$1268 ;
+  wire \$1269 ;
   wire [4:0] \$127 ;
+  wire \$1270 ;
+  wire \$1271 ;
+  wire \$1272 ;
+  wire \$1273 ;
+  wire \$1274 ;
+  wire \$1275 ;
+  wire \$1276 ;
+  wire \$1277 ;
+  wire \$1278 ;
+  wire \$1279 ;
   wire [4:0] \$128 ;
+  wire \$1280 ;
+  wire \$1281 ;
+  wire \$1282 ;
+  wire \$1283 ;
+  wire \$1284 ;
+  wire \$1285 ;
+  wire \$1286 ;
+  wire \$1287 ;
+  wire \$1288 ;
+  wire \$1289 ;
   wire [4:0] \$129 ;
+  wire \$1290 ;
+  wire \$1291 ;
+  wire \$1292 ;
+  wire \$1293 ;
+  wire \$1294 ;
+  wire \$1295 ;
+  wire \$1296 ;
+  wire \$1297 ;
+  wire \$1298 ;
+  wire \$1299 ;
   wire [4:0] \$13 ;
   wire [4:0] \$130 ;
+  wire \$1300 ;
+  wire \$1301 ;
+  wire \$1302 ;
+  wire \$1303 ;
+  wire \$1304 ;
+  wire \$1305 ;
+  wire \$1306 ;
+  wire \$1307 ;
+  wire \$1308 ;
+  wire \$1309 ;
   wire [4:0] \$131 ;
+  wire \$1310 ;
+  wire \$1311 ;
+  wire \$1312 ;
+  wire \$1313 ;
+  wire \$1314 ;
+  wire \$1315 ;
+  wire \$1316 ;
+  wire \$1317 ;
+  wire \$1318 ;
+  wire \$1319 ;
   wire [4:0] \$132 ;
-  wire [4:0] \$133 ;
+  wire \$1320 ;
+  wire \$1321 ;
+  wire \$1322 ;
+  wire \$1323 ;
+  wire \$1324 ;
+  wire \$1325 ;
+  wire \$1326 ;
+  wire \$1327 ;
+  wire \$1328 ;
+  wire \$1329 ;
+  wire \$133 ;
+  wire \$1330 ;
+  wire \$1331 ;
+  wire \$1332 ;
+  wire \$1333 ;
+  wire \$1334 ;
+  wire \$1335 ;
+  wire \$1336 ;
+  wire \$1337 ;
+  wire \$1338 ;
+  wire \$1339 ;
   wire [4:0] \$134 ;
+  wire \$1340 ;
+  wire \$1341 ;
+  wire \$1342 ;
+  wire \$1343 ;
+  wire \$1344 ;
+  wire \$1345 ;
+  wire \$1346 ;
+  wire \$1347 ;
+  wire \$1348 ;
+  wire \$1349 ;
   wire [4:0] \$135 ;
+  wire \$1350 ;
+  wire \$1351 ;
+  wire \$1352 ;
+  wire \$1353 ;
+  wire \$1354 ;
+  wire \$1355 ;
+  wire \$1356 ;
+  wire \$1357 ;
+  wire \$1358 ;
+  wire \$1359 ;
   wire [4:0] \$136 ;
+  wire \$1360 ;
+  wire \$1361 ;
+  wire \$1362 ;
+  wire \$1363 ;
+  wire \$1364 ;
+  wire \$1365 ;
+  wire \$1366 ;
+  wire \$1367 ;
+  wire \$1368 ;
+  wire \$1369 ;
   wire [4:0] \$137 ;
+  wire \$1370 ;
+  wire \$1371 ;
+  wire \$1372 ;
+  wire \$1373 ;
+  wire \$1374 ;
+  wire \$1375 ;
+  wire \$1376 ;
+  wire \$1377 ;
+  wire \$1378 ;
+  wire \$1379 ;
   wire [4:0] \$138 ;
+  wire \$1380 ;
+  wire \$1381 ;
+  wire \$1382 ;
+  wire \$1383 ;
+  wire \$1384 ;
+  wire \$1385 ;
+  wire \$1386 ;
+  wire \$1387 ;
+  wire \$1388 ;
+  wire \$1389 ;
   wire [4:0] \$139 ;
+  wire \$1390 ;
+  wire \$1391 ;
+  wire \$1392 ;
+  wire \$1393 ;
+  wire \$1394 ;
+  wire \$1395 ;
+  wire \$1396 ;
+  wire \$1397 ;
+  wire \$1398 ;
+  wire \$1399 ;
   wire [4:0] \$14 ;
   wire [4:0] \$140 ;
+  wire \$1400 ;
+  wire \$1401 ;
+  wire \$1402 ;
+  wire \$1403 ;
+  wire \$1404 ;
+  wire \$1405 ;
+  wire \$1406 ;
+  wire \$1407 ;
+  wire \$1408 ;
+  wire \$1409 ;
   wire [4:0] \$141 ;
+  wire \$1410 ;
+  wire \$1411 ;
+  wire \$1412 ;
+  wire \$1413 ;
+  wire \$1414 ;
+  wire \$1415 ;
+  wire \$1416 ;
+  wire \$1417 ;
+  wire \$1418 ;
+  wire \$1419 ;
   wire [4:0] \$142 ;
+  wire \$1420 ;
+  wire \$1421 ;
+  wire \$1422 ;
+  wire \$1423 ;
+  wire \$1424 ;
+  wire \$1425 ;
+  wire \$1426 ;
+  wire \$1427 ;
+  wire \$1428 ;
+  wire \$1429 ;
   wire [4:0] \$143 ;
+  wire \$1430 ;
+  wire \$1431 ;
+  wire \$1432 ;
+  wire \$1433 ;
+  wire \$1434 ;
+  wire \$1435 ;
+  wire \$1436 ;
+  wire \$1437 ;
+  wire \$1438 ;
+  wire \$1439 ;
   wire [4:0] \$144 ;
+  wire \$1440 ;
+  wire \$1441 ;
+  wire \$1442 ;
+  wire \$1443 ;
+  wire \$1444 ;
+  wire \$1445 ;
+  wire \$1446 ;
+  wire \$1447 ;
+  wire \$1448 ;
+  wire \$1449 ;
   wire [4:0] \$145 ;
+  wire \$1450 ;
+  wire \$1451 ;
+  wire \$1452 ;
+  wire \$1453 ;
+  wire \$1454 ;
+  wire \$1455 ;
+  wire \$1456 ;
+  wire \$1457 ;
+  wire \$1458 ;
+  wire \$1459 ;
   wire [4:0] \$146 ;
+  wire \$1460 ;
+  wire \$1461 ;
+  wire \$1462 ;
+  wire \$1463 ;
+  wire \$1464 ;
+  wire \$1465 ;
+  wire \$1466 ;
+  wire \$1467 ;
+  wire \$1468 ;
+  wire \$1469 ;
   wire [4:0] \$147 ;
+  wire \$1470 ;
+  wire \$1471 ;
+  wire \$1472 ;
+  wire \$1473 ;
+  wire \$1474 ;
+  wire \$1475 ;
+  wire \$1476 ;
+  wire \$1477 ;
+  wire \$1478 ;
+  wire \$1479 ;
   wire [4:0] \$148 ;
+  wire \$1480 ;
+  wire \$1481 ;
+  wire \$1482 ;
+  wire \$1483 ;
+  wire \$1484 ;
+  wire \$1485 ;
+  wire \$1486 ;
+  wire \$1487 ;
+  wire \$1488 ;
+  wire \$1489 ;
   wire [4:0] \$149 ;
+  wire \$1490 ;
+  wire \$1491 ;
+  wire \$1492 ;
+  wire \$1493 ;
+  wire \$1494 ;
+  wire \$1495 ;
+  wire \$1496 ;
+  wire \$1497 ;
+  wire \$1498 ;
+  wire \$1499 ;
   wire [4:0] \$15 ;
   wire [4:0] \$150 ;
+  wire \$1500 ;
+  wire \$1501 ;
+  wire \$1502 ;
+  wire \$1503 ;
+  wire \$1504 ;
+  wire \$1505 ;
+  wire \$1506 ;
+  wire \$1507 ;
+  wire \$1508 ;
+  wire \$1509 ;
   wire [4:0] \$151 ;
+  wire \$1510 ;
+  wire \$1511 ;
+  wire \$1512 ;
+  wire \$1513 ;
+  wire \$1514 ;
+  wire \$1515 ;
+  wire \$1516 ;
+  wire \$1517 ;
+  wire \$1518 ;
+  wire \$1519 ;
   wire [4:0] \$152 ;
+  wire \$1520 ;
+  wire \$1521 ;
+  wire \$1522 ;
+  wire \$1523 ;
+  wire \$1524 ;
+  wire \$1525 ;
+  wire \$1526 ;
+  wire \$1527 ;
+  wire \$1528 ;
+  wire \$1529 ;
   wire [4:0] \$153 ;
+  wire \$1530 ;
+  wire \$1531 ;
+  wire \$1532 ;
+  wire \$1533 ;
+  wire \$1534 ;
+  wire \$1535 ;
+  wire \$1536 ;
+  wire \$1537 ;
+  wire \$1538 ;
+  wire \$1539 ;
   wire [4:0] \$154 ;
+  wire \$1540 ;
+  wire \$1541 ;
+  wire \$1542 ;
+  wire \$1543 ;
+  wire \$1544 ;
+  wire \$1545 ;
+  wire \$1546 ;
+  wire \$1547 ;
+  wire \$1548 ;
+  wire \$1549 ;
   wire [4:0] \$155 ;
+  wire \$1550 ;
+  wire \$1551 ;
+  wire \$1552 ;
+  wire \$1553 ;
+  wire \$1554 ;
+  wire \$1555 ;
+  wire \$1556 ;
+  wire \$1557 ;
+  wire \$1558 ;
+  wire \$1559 ;
   wire [4:0] \$156 ;
+  wire \$1560 ;
+  wire \$1561 ;
+  wire \$1562 ;
+  wire \$1563 ;
+  wire \$1564 ;
+  wire \$1565 ;
+  wire \$1566 ;
+  wire \$1567 ;
+  wire \$1568 ;
+  wire \$1569 ;
   wire [4:0] \$157 ;
+  wire \$1570 ;
+  wire \$1571 ;
+  wire \$1572 ;
+  wire \$1573 ;
+  wire \$1574 ;
+  wire \$1575 ;
+  wire \$1576 ;
+  wire \$1577 ;
+  wire \$1578 ;
+  wire \$1579 ;
   wire [4:0] \$158 ;
+  wire \$1580 ;
+  wire \$1581 ;
+  wire \$1582 ;
+  wire \$1583 ;
+  wire \$1584 ;
+  wire \$1585 ;
+  wire \$1586 ;
+  wire \$1587 ;
+  wire \$1588 ;
+  wire \$1589 ;
   wire [4:0] \$159 ;
+  wire \$1590 ;
+  wire \$1591 ;
+  wire \$1592 ;
+  wire \$1593 ;
+  wire \$1594 ;
+  wire \$1595 ;
+  wire \$1596 ;
+  wire \$1597 ;
+  wire \$1598 ;
+  wire \$1599 ;
   wire [4:0] \$16 ;
   wire [4:0] \$160 ;
+  wire \$1600 ;
+  wire \$1601 ;
+  wire \$1602 ;
+  wire \$1603 ;
+  wire \$1604 ;
+  wire \$1605 ;
+  wire \$1606 ;
+  wire \$1607 ;
+  wire \$1608 ;
+  wire \$1609 ;
   wire [4:0] \$161 ;
+  wire \$1610 ;
+  wire \$1611 ;
+  wire \$1612 ;
+  wire \$1613 ;
+  wire \$1614 ;
+  wire \$1615 ;
+  wire \$1616 ;
+  wire \$1617 ;
+  wire \$1618 ;
+  wire \$1619 ;
   wire [4:0] \$162 ;
+  wire \$1620 ;
+  wire \$1621 ;
+  wire \$1622 ;
+  wire \$1623 ;
+  wire \$1624 ;
+  wire \$1625 ;
+  wire \$1626 ;
+  wire \$1627 ;
+  wire \$1628 ;
+  wire \$1629 ;
   wire [4:0] \$163 ;
+  wire \$1630 ;
+  wire \$1631 ;
+  wire \$1632 ;
+  wire \$1633 ;
+  wire \$1634 ;
+  wire \$1635 ;
+  wire \$1636 ;
+  wire \$1637 ;
+  wire \$1638 ;
+  wire \$1639 ;
   wire [4:0] \$164 ;
+  wire \$1640 ;
+  wire \$1641 ;
+  wire \$1642 ;
+  wire \$1643 ;
+  wire \$1644 ;
+  wire \$1645 ;
+  wire \$1646 ;
+  wire \$1647 ;
+  wire \$1648 ;
+  wire \$1649 ;
   wire [4:0] \$165 ;
-  wire [4:0] \$166 ;
+  wire \$1650 ;
+  wire \$1651 ;
+  wire \$1652 ;
+  wire \$1653 ;
+  wire \$1654 ;
+  wire \$1655 ;
+  wire \$1656 ;
+  wire \$1657 ;
+  wire \$1658 ;
+  wire \$1659 ;
+  wire \$166 ;
+  wire \$1660 ;
+  wire \$1661 ;
+  wire \$1662 ;
+  wire \$1663 ;
+  wire \$1664 ;
+  wire \$1665 ;
+  wire \$1666 ;
+  wire \$1667 ;
+  wire \$1668 ;
+  wire \$1669 ;
   wire [4:0] \$167 ;
+  wire \$1670 ;
+  wire \$1671 ;
+  wire \$1672 ;
+  wire \$1673 ;
+  wire \$1674 ;
+  wire \$1675 ;
+  wire \$1676 ;
+  wire \$1677 ;
+  wire \$1678 ;
+  wire \$1679 ;
   wire [4:0] \$168 ;
+  wire \$1680 ;
+  wire \$1681 ;
+  wire \$1682 ;
+  wire \$1683 ;
+  wire \$1684 ;
+  wire \$1685 ;
+  wire \$1686 ;
+  wire \$1687 ;
+  wire \$1688 ;
+  wire \$1689 ;
   wire [4:0] \$169 ;
+  wire \$1690 ;
+  wire \$1691 ;
+  wire \$1692 ;
+  wire \$1693 ;
+  wire \$1694 ;
+  wire \$1695 ;
+  wire \$1696 ;
+  wire \$1697 ;
+  wire \$1698 ;
+  wire \$1699 ;
   wire [4:0] \$17 ;
   wire [4:0] \$170 ;
+  wire \$1700 ;
+  wire \$1701 ;
+  wire \$1702 ;
+  wire \$1703 ;
+  wire \$1704 ;
+  wire \$1705 ;
+  wire \$1706 ;
+  wire \$1707 ;
+  wire \$1708 ;
+  wire \$1709 ;
   wire [4:0] \$171 ;
+  wire \$1710 ;
+  wire \$1711 ;
+  wire \$1712 ;
+  wire \$1713 ;
+  wire \$1714 ;
+  wire \$1715 ;
+  wire \$1716 ;
+  wire \$1717 ;
+  wire \$1718 ;
+  wire \$1719 ;
   wire [4:0] \$172 ;
+  wire \$1720 ;
+  wire \$1721 ;
+  wire \$1722 ;
+  wire \$1723 ;
+  wire \$1724 ;
+  wire \$1725 ;
+  wire \$1726 ;
+  wire \$1727 ;
+  wire \$1728 ;
+  wire \$1729 ;
   wire [4:0] \$173 ;
+  wire \$1730 ;
+  wire \$1731 ;
+  wire \$1732 ;
+  wire \$1733 ;
+  wire \$1734 ;
+  wire \$1735 ;
+  wire \$1736 ;
+  wire \$1737 ;
+  wire \$1738 ;
+  wire \$1739 ;
   wire [4:0] \$174 ;
+  wire \$1740 ;
+  wire \$1741 ;
+  wire \$1742 ;
+  wire \$1743 ;
+  wire \$1744 ;
+  wire \$1745 ;
+  wire \$1746 ;
+  wire \$1747 ;
+  wire \$1748 ;
+  wire \$1749 ;
   wire [4:0] \$175 ;
+  wire \$1750 ;
+  wire \$1751 ;
+  wire \$1752 ;
+  wire \$1753 ;
+  wire \$1754 ;
+  wire \$1755 ;
+  wire \$1756 ;
+  wire \$1757 ;
+  wire \$1758 ;
+  wire \$1759 ;
   wire [4:0] \$176 ;
+  wire \$1760 ;
+  wire \$1761 ;
+  wire \$1762 ;
+  wire \$1763 ;
+  wire \$1764 ;
+  wire \$1765 ;
+  wire \$1766 ;
+  wire \$1767 ;
+  wire \$1768 ;
+  wire \$1769 ;
   wire [4:0] \$177 ;
+  wire \$1770 ;
+  wire \$1771 ;
+  wire \$1772 ;
+  wire \$1773 ;
+  wire \$1774 ;
+  wire \$1775 ;
+  wire \$1776 ;
+  wire \$1777 ;
+  wire \$1778 ;
+  wire \$1779 ;
   wire [4:0] \$178 ;
+  wire \$1780 ;
+  wire \$1781 ;
+  wire \$1782 ;
+  wire \$1783 ;
+  wire \$1784 ;
+  wire \$1785 ;
+  wire \$1786 ;
+  wire \$1787 ;
+  wire \$1788 ;
+  wire \$1789 ;
   wire [4:0] \$179 ;
+  wire \$1790 ;
+  wire \$1791 ;
+  wire \$1792 ;
+  wire \$1793 ;
+  wire \$1794 ;
+  wire \$1795 ;
+  wire \$1796 ;
+  wire \$1797 ;
+  wire \$1798 ;
+  wire \$1799 ;
   wire [4:0] \$18 ;
   wire [4:0] \$180 ;
+  wire \$1800 ;
+  wire \$1801 ;
+  wire \$1802 ;
+  wire \$1803 ;
+  wire \$1804 ;
+  wire \$1805 ;
+  wire \$1806 ;
+  wire \$1807 ;
+  wire \$1808 ;
+  wire \$1809 ;
   wire [4:0] \$181 ;
+  wire \$1810 ;
+  wire \$1811 ;
+  wire \$1812 ;
+  wire \$1813 ;
+  wire \$1814 ;
+  wire \$1815 ;
+  wire \$1816 ;
+  wire \$1817 ;
+  wire \$1818 ;
+  wire \$1819 ;
   wire [4:0] \$182 ;
+  wire \$1820 ;
+  wire \$1821 ;
+  wire \$1822 ;
+  wire \$1823 ;
+  wire \$1824 ;
+  wire \$1825 ;
+  wire \$1826 ;
+  wire \$1827 ;
+  wire \$1828 ;
+  wire \$1829 ;
   wire [4:0] \$183 ;
+  wire \$1830 ;
+  wire \$1831 ;
+  wire \$1832 ;
+  wire \$1833 ;
+  wire \$1834 ;
+  wire \$1835 ;
+  wire \$1836 ;
+  wire \$1837 ;
+  wire \$1838 ;
+  wire \$1839 ;
   wire [4:0] \$184 ;
+  wire \$1840 ;
+  wire \$1841 ;
+  wire \$1842 ;
+  wire \$1843 ;
+  wire \$1844 ;
+  wire \$1845 ;
+  wire \$1846 ;
+  wire \$1847 ;
+  wire \$1848 ;
+  wire \$1849 ;
   wire [4:0] \$185 ;
+  wire \$1850 ;
+  wire \$1851 ;
+  wire \$1852 ;
+  wire \$1853 ;
+  wire \$1854 ;
+  wire \$1855 ;
+  wire \$1856 ;
+  wire \$1857 ;
+  wire \$1858 ;
+  wire \$1859 ;
   wire [4:0] \$186 ;
+  wire \$1860 ;
+  wire \$1861 ;
+  wire \$1862 ;
+  wire \$1863 ;
+  wire \$1864 ;
+  wire \$1865 ;
+  wire \$1866 ;
+  wire \$1867 ;
+  wire \$1868 ;
+  wire \$1869 ;
   wire [4:0] \$187 ;
+  wire \$1870 ;
+  wire \$1871 ;
+  wire \$1872 ;
+  wire \$1873 ;
+  wire \$1874 ;
+  wire \$1875 ;
+  wire \$1876 ;
+  wire \$1877 ;
+  wire \$1878 ;
+  wire \$1879 ;
   wire [4:0] \$188 ;
+  wire \$1880 ;
+  wire \$1881 ;
+  wire \$1882 ;
+  wire \$1883 ;
+  wire \$1884 ;
+  wire \$1885 ;
+  wire \$1886 ;
+  wire \$1887 ;
+  wire \$1888 ;
+  wire \$1889 ;
   wire [4:0] \$189 ;
+  wire \$1890 ;
+  wire \$1891 ;
+  wire \$1892 ;
+  wire \$1893 ;
+  wire \$1894 ;
+  wire \$1895 ;
+  wire \$1896 ;
+  wire \$1897 ;
+  wire \$1898 ;
+  wire \$1899 ;
   wire [4:0] \$19 ;
   wire [4:0] \$190 ;
+  wire \$1900 ;
+  wire \$1901 ;
+  wire \$1902 ;
+  wire \$1903 ;
+  wire \$1904 ;
+  wire \$1905 ;
+  wire \$1906 ;
+  wire \$1907 ;
+  wire \$1908 ;
+  wire \$1909 ;
   wire [4:0] \$191 ;
+  wire \$1910 ;
+  wire \$1911 ;
+  wire \$1912 ;
+  wire \$1913 ;
+  wire \$1914 ;
+  wire \$1915 ;
+  wire \$1916 ;
+  wire \$1917 ;
+  wire \$1918 ;
+  wire \$1919 ;
   wire [4:0] \$192 ;
+  wire \$1920 ;
+  wire \$1921 ;
+  wire \$1922 ;
+  wire \$1923 ;
+  wire \$1924 ;
+  wire \$1925 ;
+  wire \$1926 ;
+  wire \$1927 ;
+  wire \$1928 ;
+  wire \$1929 ;
   wire [4:0] \$193 ;
+  wire \$1930 ;
+  wire \$1931 ;
+  wire \$1932 ;
+  wire \$1933 ;
+  wire \$1934 ;
+  wire \$1935 ;
+  wire \$1936 ;
+  wire \$1937 ;
+  wire \$1938 ;
+  wire \$1939 ;
   wire [4:0] \$194 ;
-  wire [4:0] \$195 ;
+  wire \$1940 ;
+  wire \$1941 ;
+  wire \$1942 ;
+  wire \$1943 ;
+  wire \$1944 ;
+  wire \$1945 ;
+  wire \$1946 ;
+  wire \$1947 ;
+  wire \$1948 ;
+  wire \$1949 ;
+  wire \$195 ;
+  wire \$1950 ;
+  wire \$1951 ;
+  wire \$1952 ;
+  wire \$1953 ;
+  wire \$1954 ;
+  wire \$1955 ;
+  wire \$1956 ;
+  wire \$1957 ;
+  wire \$1958 ;
+  wire \$1959 ;
   wire [4:0] \$196 ;
+  wire \$1960 ;
+  wire \$1961 ;
+  wire \$1962 ;
+  wire \$1963 ;
+  wire \$1964 ;
+  wire \$1965 ;
+  wire \$1966 ;
+  wire \$1967 ;
+  wire \$1968 ;
+  wire \$1969 ;
   wire [4:0] \$197 ;
+  wire \$1970 ;
+  wire \$1971 ;
+  wire \$1972 ;
+  wire \$1973 ;
+  wire \$1974 ;
+  wire \$1975 ;
+  wire \$1976 ;
+  wire \$1977 ;
+  wire \$1978 ;
+  wire \$1979 ;
   wire [4:0] \$198 ;
+  wire \$1980 ;
+  wire \$1981 ;
+  wire \$1982 ;
+  wire \$1983 ;
+  wire \$1984 ;
+  wire \$1985 ;
+  wire \$1986 ;
+  wire \$1987 ;
+  wire \$1988 ;
+  wire \$1989 ;
   wire [4:0] \$199 ;
+  wire \$1990 ;
+  wire \$1991 ;
+  wire \$1992 ;
+  wire \$1993 ;
+  wire \$1994 ;
+  wire \$1995 ;
+  wire \$1996 ;
+  wire \$1997 ;
+  wire \$1998 ;
+  wire \$1999 ;
   wire [4:0] \$2 ;
   wire [4:0] \$20 ;
   wire [4:0] \$200 ;
+  wire \$2000 ;
+  wire \$2001 ;
+  wire \$2002 ;
+  wire \$2003 ;
+  wire \$2004 ;
+  wire \$2005 ;
+  wire \$2006 ;
+  wire \$2007 ;
+  wire \$2008 ;
+  wire \$2009 ;
   wire [4:0] \$201 ;
+  wire \$2010 ;
+  wire \$2011 ;
+  wire \$2012 ;
+  wire \$2013 ;
+  wire \$2014 ;
+  wire \$2015 ;
+  wire \$2016 ;
+  wire \$2017 ;
+  wire \$2018 ;
+  wire \$2019 ;
   wire [4:0] \$202 ;
+  wire \$2020 ;
+  wire \$2021 ;
+  wire \$2022 ;
+  wire \$2023 ;
+  wire \$2024 ;
+  wire \$2025 ;
+  wire \$2026 ;
+  wire \$2027 ;
+  wire \$2028 ;
+  wire \$2029 ;
   wire [4:0] \$203 ;
+  wire \$2030 ;
+  wire \$2031 ;
+  wire \$2032 ;
+  wire \$2033 ;
+  wire \$2034 ;
+  wire \$2035 ;
+  wire \$2036 ;
+  wire \$2037 ;
+  wire \$2038 ;
+  wire \$2039 ;
   wire [4:0] \$204 ;
+  wire \$2040 ;
+  wire \$2041 ;
+  wire \$2042 ;
+  wire \$2043 ;
+  wire \$2044 ;
+  wire \$2045 ;
+  wire \$2046 ;
+  wire \$2047 ;
+  wire \$2048 ;
+  wire \$2049 ;
   wire [4:0] \$205 ;
+  wire \$2050 ;
+  wire \$2051 ;
+  wire \$2052 ;
+  wire \$2053 ;
+  wire \$2054 ;
+  wire \$2055 ;
+  wire \$2056 ;
+  wire \$2057 ;
+  wire \$2058 ;
+  wire \$2059 ;
   wire [4:0] \$206 ;
+  wire \$2060 ;
+  wire \$2061 ;
+  wire \$2062 ;
+  wire \$2063 ;
+  wire \$2064 ;
+  wire \$2065 ;
+  wire \$2066 ;
+  wire \$2067 ;
+  wire \$2068 ;
+  wire \$2069 ;
   wire [4:0] \$207 ;
+  wire \$2070 ;
+  wire \$2071 ;
+  wire \$2072 ;
+  wire \$2073 ;
+  wire \$2074 ;
+  wire \$2075 ;
+  wire \$2076 ;
+  wire \$2077 ;
+  wire \$2078 ;
+  wire \$2079 ;
   wire [4:0] \$208 ;
+  wire \$2080 ;
+  wire \$2081 ;
+  wire \$2082 ;
+  wire \$2083 ;
+  wire \$2084 ;
+  wire \$2085 ;
+  wire \$2086 ;
+  wire \$2087 ;
+  wire \$2088 ;
+  wire \$2089 ;
   wire [4:0] \$209 ;
+  wire \$2090 ;
+  wire \$2091 ;
+  wire \$2092 ;
+  wire \$2093 ;
+  wire \$2094 ;
+  wire \$2095 ;
+  wire \$2096 ;
+  wire \$2097 ;
+  wire \$2098 ;
+  wire \$2099 ;
   wire [4:0] \$21 ;
   wire [4:0] \$210 ;
+  wire \$2100 ;
+  wire \$2101 ;
+  wire \$2102 ;
+  wire \$2103 ;
+  wire \$2104 ;
+  wire \$2105 ;
+  wire \$2106 ;
+  wire \$2107 ;
+  wire \$2108 ;
+  wire \$2109 ;
   wire [4:0] \$211 ;
+  wire \$2110 ;
+  wire \$2111 ;
+  wire \$2112 ;
+  wire \$2113 ;
+  wire \$2114 ;
+  wire \$2115 ;
+  wire \$2116 ;
+  wire \$2117 ;
+  wire \$2118 ;
+  wire \$2119 ;
   wire [4:0] \$212 ;
+  wire \$2120 ;
+  wire \$2121 ;
+  wire \$2122 ;
+  wire \$2123 ;
+  wire \$2124 ;
+  wire \$2125 ;
+  wire \$2126 ;
+  wire \$2127 ;
+  wire \$2128 ;
+  wire \$2129 ;
   wire [4:0] \$213 ;
+  wire \$2130 ;
+  wire \$2131 ;
+  wire \$2132 ;
+  wire \$2133 ;
+  wire \$2134 ;
+  wire \$2135 ;
+  wire \$2136 ;
+  wire \$2137 ;
+  wire \$2138 ;
+  wire \$2139 ;
   wire [4:0] \$214 ;
+  wire \$2140 ;
+  wire \$2141 ;
+  wire \$2142 ;
+  wire \$2143 ;
+  wire \$2144 ;
+  wire \$2145 ;
+  wire \$2146 ;
+  wire \$2147 ;
+  wire \$2148 ;
+  wire \$2149 ;
   wire [4:0] \$215 ;
+  wire \$2150 ;
+  wire \$2151 ;
+  wire \$2152 ;
+  wire \$2153 ;
+  wire \$2154 ;
+  wire \$2155 ;
+  wire \$2156 ;
+  wire \$2157 ;
+  wire \$2158 ;
+  wire \$2159 ;
   wire [4:0] \$216 ;
+  wire \$2160 ;
+  wire \$2161 ;
+  wire \$2162 ;
+  wire \$2163 ;
+  wire \$2164 ;
+  wire \$2165 ;
+  wire \$2166 ;
+  wire \$2167 ;
+  wire \$2168 ;
+  wire \$2169 ;
   wire [4:0] \$217 ;
+  wire \$2170 ;
+  wire \$2171 ;
+  wire \$2172 ;
+  wire \$2173 ;
+  wire \$2174 ;
+  wire \$2175 ;
+  wire \$2176 ;
+  wire \$2177 ;
+  wire \$2178 ;
+  wire \$2179 ;
   wire [4:0] \$218 ;
+  wire \$2180 ;
+  wire \$2181 ;
+  wire \$2182 ;
+  wire \$2183 ;
+  wire \$2184 ;
+  wire \$2185 ;
+  wire \$2186 ;
+  wire \$2187 ;
+  wire \$2188 ;
+  wire \$2189 ;
   wire [4:0] \$219 ;
+  wire \$2190 ;
+  wire \$2191 ;
+  wire \$2192 ;
+  wire \$2193 ;
+  wire \$2194 ;
+  wire \$2195 ;
+  wire \$2196 ;
+  wire \$2197 ;
+  wire \$2198 ;
+  wire \$2199 ;
   wire [4:0] \$22 ;
   wire [4:0] \$220 ;
+  wire \$2200 ;
+  wire \$2201 ;
+  wire \$2202 ;
+  wire \$2203 ;
+  wire \$2204 ;
+  wire \$2205 ;
+  wire \$2206 ;
+  wire \$2207 ;
+  wire \$2208 ;
+  wire \$2209 ;
   wire [4:0] \$221 ;
+  wire \$2210 ;
+  wire \$2211 ;
+  wire \$2212 ;
+  wire \$2213 ;
+  wire \$2214 ;
+  wire \$2215 ;
+  wire \$2216 ;
+  wire \$2217 ;
+  wire \$2218 ;
+  wire \$2219 ;
   wire [4:0] \$222 ;
+  wire \$2220 ;
+  wire \$2221 ;
+  wire \$2222 ;
+  wire \$2223 ;
+  wire \$2224 ;
+  wire \$2225 ;
+  wire \$2226 ;
+  wire \$2227 ;
+  wire \$2228 ;
+  wire \$2229 ;
   wire [4:0] \$223 ;
-  wire [4:0] \$224 ;
+  wire \$2230 ;
+  wire \$2231 ;
+  wire \$2232 ;
+  wire \$2233 ;
+  wire \$2234 ;
+  wire \$2235 ;
+  wire \$2236 ;
+  wire \$2237 ;
+  wire \$2238 ;
+  wire \$2239 ;
+  wire \$224 ;
+  wire \$2240 ;
+  wire \$2241 ;
+  wire \$2242 ;
+  wire \$2243 ;
+  wire \$2244 ;
+  wire \$2245 ;
+  wire \$2246 ;
+  wire \$2247 ;
+  wire \$2248 ;
+  wire \$2249 ;
   wire [4:0] \$225 ;
+  wire \$2250 ;
+  wire \$2251 ;
+  wire \$2252 ;
+  wire \$2253 ;
+  wire \$2254 ;
+  wire \$2255 ;
+  wire \$2256 ;
+  wire \$2257 ;
+  wire \$2258 ;
+  wire \$2259 ;
   wire [4:0] \$226 ;
+  wire \$2260 ;
+  wire \$2261 ;
+  wire \$2262 ;
+  wire \$2263 ;
+  wire \$2264 ;
+  wire \$2265 ;
+  wire \$2266 ;
+  wire \$2267 ;
+  wire \$2268 ;
+  wire \$2269 ;
   wire [4:0] \$227 ;
+  wire \$2270 ;
+  wire \$2271 ;
+  wire \$2272 ;
+  wire \$2273 ;
+  wire \$2274 ;
+  wire \$2275 ;
+  wire \$2276 ;
+  wire \$2277 ;
+  wire \$2278 ;
+  wire \$2279 ;
   wire [4:0] \$228 ;
+  wire \$2280 ;
+  wire \$2281 ;
+  wire \$2282 ;
+  wire \$2283 ;
+  wire \$2284 ;
+  wire \$2285 ;
+  wire \$2286 ;
+  wire \$2287 ;
+  wire \$2288 ;
+  wire \$2289 ;
   wire [4:0] \$229 ;
+  wire \$2290 ;
+  wire \$2291 ;
+  wire \$2292 ;
+  wire \$2293 ;
+  wire \$2294 ;
+  wire \$2295 ;
+  wire \$2296 ;
+  wire \$2297 ;
+  wire \$2298 ;
+  wire \$2299 ;
   wire [4:0] \$23 ;
   wire [4:0] \$230 ;
+  wire \$2300 ;
+  wire \$2301 ;
+  wire \$2302 ;
+  wire \$2303 ;
+  wire \$2304 ;
+  wire \$2305 ;
+  wire \$2306 ;
+  wire \$2307 ;
+  wire \$2308 ;
+  wire \$2309 ;
   wire [4:0] \$231 ;
+  wire \$2310 ;
+  wire \$2311 ;
+  wire \$2312 ;
+  wire \$2313 ;
+  wire \$2314 ;
+  wire \$2315 ;
+  wire \$2316 ;
+  wire \$2317 ;
+  wire \$2318 ;
+  wire \$2319 ;
   wire [4:0] \$232 ;
+  wire \$2320 ;
+  wire \$2321 ;
+  wire \$2322 ;
+  wire \$2323 ;
+  wire \$2324 ;
+  wire \$2325 ;
+  wire \$2326 ;
+  wire \$2327 ;
+  wire \$2328 ;
+  wire \$2329 ;
   wire [4:0] \$233 ;
+  wire \$2330 ;
+  wire \$2331 ;
+  wire \$2332 ;
+  wire \$2333 ;
+  wire \$2334 ;
+  wire \$2335 ;
+  wire \$2336 ;
+  wire \$2337 ;
+  wire \$2338 ;
+  wire \$2339 ;
   wire [4:0] \$234 ;
+  wire \$2340 ;
+  wire \$2341 ;
+  wire \$2342 ;
+  wire \$2343 ;
+  wire \$2344 ;
+  wire \$2345 ;
+  wire \$2346 ;
+  wire \$2347 ;
+  wire \$2348 ;
+  wire \$2349 ;
   wire [4:0] \$235 ;
+  wire \$2350 ;
+  wire \$2351 ;
+  wire \$2352 ;
+  wire \$2353 ;
+  wire \$2354 ;
+  wire \$2355 ;
+  wire \$2356 ;
+  wire \$2357 ;
+  wire \$2358 ;
+  wire \$2359 ;
   wire [4:0] \$236 ;
+  wire \$2360 ;
+  wire \$2361 ;
+  wire \$2362 ;
+  wire \$2363 ;
+  wire \$2364 ;
+  wire \$2365 ;
+  wire \$2366 ;
+  wire \$2367 ;
+  wire \$2368 ;
+  wire \$2369 ;
   wire [4:0] \$237 ;
+  wire \$2370 ;
+  wire \$2371 ;
+  wire \$2372 ;
+  wire \$2373 ;
+  wire \$2374 ;
+  wire \$2375 ;
+  wire \$2376 ;
+  wire \$2377 ;
+  wire \$2378 ;
+  wire \$2379 ;
   wire [4:0] \$238 ;
+  wire \$2380 ;
+  wire \$2381 ;
+  wire \$2382 ;
+  wire \$2383 ;
+  wire \$2384 ;
+  wire \$2385 ;
+  wire \$2386 ;
+  wire \$2387 ;
+  wire \$2388 ;
+  wire \$2389 ;
   wire [4:0] \$239 ;
+  wire \$2390 ;
+  wire \$2391 ;
+  wire \$2392 ;
+  wire \$2393 ;
+  wire \$2394 ;
+  wire \$2395 ;
+  wire \$2396 ;
+  wire \$2397 ;
+  wire \$2398 ;
+  wire \$2399 ;
   wire [4:0] \$24 ;
   wire [4:0] \$240 ;
+  wire \$2400 ;
+  wire \$2401 ;
+  wire \$2402 ;
+  wire \$2403 ;
+  wire \$2404 ;
+  wire \$2405 ;
+  wire \$2406 ;
+  wire \$2407 ;
+  wire \$2408 ;
+  wire \$2409 ;
   wire [4:0] \$241 ;
+  wire \$2410 ;
+  wire \$2411 ;
+  wire \$2412 ;
+  wire \$2413 ;
+  wire \$2414 ;
+  wire \$2415 ;
+  wire \$2416 ;
+  wire \$2417 ;
+  wire \$2418 ;
+  wire \$2419 ;
   wire [4:0] \$242 ;
+  wire \$2420 ;
+  wire \$2421 ;
+  wire \$2422 ;
+  wire \$2423 ;
+  wire \$2424 ;
+  wire \$2425 ;
+  wire \$2426 ;
+  wire \$2427 ;
+  wire \$2428 ;
+  wire \$2429 ;
   wire [4:0] \$243 ;
+  wire \$2430 ;
+  wire \$2431 ;
+  wire \$2432 ;
+  wire \$2433 ;
+  wire \$2434 ;
+  wire \$2435 ;
+  wire \$2436 ;
+  wire \$2437 ;
+  wire \$2438 ;
+  wire \$2439 ;
   wire [4:0] \$244 ;
-  wire [4:0] \$245 ;
+  wire \$2440 ;
+  wire \$2441 ;
+  wire \$2442 ;
+  wire \$2443 ;
+  wire \$2444 ;
+  wire \$2445 ;
+  wire \$2446 ;
+  wire \$2447 ;
+  wire \$2448 ;
+  wire \$2449 ;
+  wire \$245 ;
+  wire \$2450 ;
+  wire \$2451 ;
+  wire \$2452 ;
+  wire \$2453 ;
+  wire \$2454 ;
+  wire \$2455 ;
+  wire \$2456 ;
+  wire \$2457 ;
+  wire \$2458 ;
+  wire \$2459 ;
   wire [4:0] \$246 ;
+  wire \$2460 ;
+  wire \$2461 ;
+  wire \$2462 ;
+  wire \$2463 ;
+  wire \$2464 ;
+  wire \$2465 ;
+  wire \$2466 ;
+  wire \$2467 ;
+  wire \$2468 ;
+  wire \$2469 ;
   wire [4:0] \$247 ;
+  wire \$2470 ;
+  wire \$2471 ;
+  wire \$2472 ;
+  wire \$2473 ;
+  wire \$2474 ;
+  wire \$2475 ;
+  wire \$2476 ;
+  wire \$2477 ;
+  wire \$2478 ;
+  wire \$2479 ;
   wire [4:0] \$248 ;
+  wire \$2480 ;
+  wire \$2481 ;
+  wire \$2482 ;
+  wire \$2483 ;
+  wire \$2484 ;
+  wire \$2485 ;
+  wire \$2486 ;
+  wire \$2487 ;
+  wire \$2488 ;
+  wire \$2489 ;
   wire [4:0] \$249 ;
+  wire \$2490 ;
+  wire \$2491 ;
+  wire \$2492 ;
+  wire \$2493 ;
+  wire \$2494 ;
+  wire \$2495 ;
+  wire \$2496 ;
+  wire \$2497 ;
+  wire \$2498 ;
+  wire \$2499 ;
   wire [4:0] \$25 ;
   wire [4:0] \$250 ;
+  wire \$2500 ;
+  wire \$2501 ;
+  wire \$2502 ;
+  wire \$2503 ;
+  wire \$2504 ;
+  wire \$2505 ;
+  wire \$2506 ;
+  wire \$2507 ;
+  wire \$2508 ;
+  wire \$2509 ;
   wire [4:0] \$251 ;
+  wire \$2510 ;
+  wire \$2511 ;
+  wire \$2512 ;
+  wire \$2513 ;
+  wire \$2514 ;
+  wire \$2515 ;
+  wire \$2516 ;
+  wire \$2517 ;
+  wire \$2518 ;
+  wire \$2519 ;
   wire [4:0] \$252 ;
+  wire \$2520 ;
+  wire \$2521 ;
+  wire \$2522 ;
+  wire \$2523 ;
+  wire \$2524 ;
+  wire \$2525 ;
+  wire \$2526 ;
+  wire \$2527 ;
+  wire \$2528 ;
+  wire \$2529 ;
   wire [4:0] \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
+  wire \$2530 ;
+  wire \$2531 ;
+  wire \$2532 ;
+  wire \$2533 ;
+  wire \$2534 ;
+  wire \$2535 ;
+  wire \$2536 ;
+  wire \$2537 ;
+  wire \$2538 ;
+  wire \$2539 ;
+  wire [4:0] \$254 ;
+  wire \$2540 ;
+  wire \$2541 ;
+  wire \$2542 ;
+  wire \$2543 ;
+  wire \$2544 ;
+  wire \$2545 ;
+  wire \$2546 ;
+  wire \$2547 ;
+  wire \$2548 ;
+  wire \$2549 ;
+  wire [4:0] \$255 ;
+  wire \$2550 ;
+  wire \$2551 ;
+  wire \$2552 ;
+  wire \$2553 ;
+  wire \$2554 ;
+  wire \$2555 ;
+  wire \$2556 ;
+  wire \$2557 ;
+  wire \$2558 ;
+  wire \$2559 ;
+  wire [4:0] \$256 ;
+  wire \$2560 ;
+  wire \$2561 ;
+  wire \$2562 ;
+  wire \$2563 ;
+  wire \$2564 ;
+  wire \$2565 ;
+  wire \$2566 ;
+  wire \$2567 ;
+  wire \$2568 ;
+  wire \$2569 ;
+  wire [4:0] \$257 ;
+  wire \$2570 ;
+  wire \$2571 ;
+  wire \$2572 ;
+  wire \$2573 ;
+  wire \$2574 ;
+  wire \$2575 ;
+  wire \$2576 ;
+  wire \$2577 ;
+  wire \$2578 ;
+  wire \$2579 ;
+  wire [4:0] \$258 ;
+  wire \$2580 ;
+  wire \$2581 ;
+  wire \$2582 ;
+  wire \$2583 ;
+  wire \$2584 ;
+  wire \$2585 ;
+  wire \$2586 ;
+  wire \$2587 ;
+  wire \$2588 ;
+  wire \$2589 ;
+  wire [4:0] \$259 ;
+  wire \$2590 ;
+  wire \$2591 ;
+  wire \$2592 ;
+  wire \$2593 ;
+  wire \$2594 ;
+  wire \$2595 ;
+  wire \$2596 ;
+  wire \$2597 ;
+  wire \$2598 ;
+  wire \$2599 ;
   wire [4:0] \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire \$265 ;
+  wire [4:0] \$260 ;
+  wire \$2600 ;
+  wire \$2601 ;
+  wire \$2602 ;
+  wire \$2603 ;
+  wire \$2604 ;
+  wire \$2605 ;
+  wire \$2606 ;
+  wire \$2607 ;
+  wire \$2608 ;
+  wire \$2609 ;
+  wire [4:0] \$261 ;
+  wire \$2610 ;
+  wire \$2611 ;
+  wire \$2612 ;
+  wire [15:0] \$2613 ;
+  wire [15:0] \$2614 ;
+  wire [15:0] \$2615 ;
+  wire [15:0] \$2616 ;
+  wire [15:0] \$2617 ;
+  wire [15:0] \$2618 ;
+  wire [15:0] \$2619 ;
+  wire [4:0] \$262 ;
+  wire [15:0] \$2620 ;
+  wire [15:0] \$2621 ;
+  wire [15:0] \$2622 ;
+  wire [15:0] \$2623 ;
+  wire [15:0] \$2624 ;
+  wire [15:0] \$2625 ;
+  wire [15:0] \$2626 ;
+  wire [15:0] \$2627 ;
+  wire [15:0] \$2628 ;
+  wire [15:0] \$2629 ;
+  wire [4:0] \$263 ;
+  wire [15:0] \$2630 ;
+  wire [15:0] \$2631 ;
+  wire [15:0] \$2632 ;
+  wire [15:0] \$2633 ;
+  wire [15:0] \$2634 ;
+  wire \$2635 ;
+  wire \$2636 ;
+  wire \$2637 ;
+  wire \$2638 ;
+  wire \$2639 ;
+  wire [4:0] \$264 ;
+  wire \$2640 ;
+  wire \$2641 ;
+  wire \$2642 ;
+  wire \$2643 ;
+  wire \$2644 ;
+  wire \$2645 ;
+  wire \$2646 ;
+  wire \$2647 ;
+  wire \$2648 ;
+  wire \$2649 ;
+  wire [4:0] \$265 ;
+  wire \$2650 ;
+  wire \$2651 ;
+  wire \$2652 ;
+  wire \$2653 ;
+  wire \$2654 ;
+  wire \$2655 ;
+  wire \$2656 ;
+  wire \$2657 ;
+  wire \$2658 ;
+  wire \$2659 ;
   wire \$266 ;
-  wire \$267 ;
-  wire \$268 ;
-  wire \$269 ;
+  wire \$2660 ;
+  wire \$2661 ;
+  wire \$2662 ;
+  wire [15:0] \$2663 ;
+  wire [15:0] \$2664 ;
+  wire [15:0] \$2665 ;
+  wire [15:0] \$2666 ;
+  wire [15:0] \$2667 ;
+  wire [15:0] \$2668 ;
+  wire [15:0] \$2669 ;
+  wire [4:0] \$267 ;
+  wire [15:0] \$2670 ;
+  wire [15:0] \$2671 ;
+  wire [15:0] \$2672 ;
+  wire [15:0] \$2673 ;
+  wire [15:0] \$2674 ;
+  wire [15:0] \$2675 ;
+  wire [15:0] \$2676 ;
+  wire [15:0] \$2677 ;
+  wire [15:0] \$2678 ;
+  wire [15:0] \$2679 ;
+  wire [4:0] \$268 ;
+  wire [15:0] \$2680 ;
+  wire [15:0] \$2681 ;
+  wire [15:0] \$2682 ;
+  wire [15:0] \$2683 ;
+  wire [15:0] \$2684 ;
+  wire \$2685 ;
+  wire \$2686 ;
+  wire \$2687 ;
+  wire \$2688 ;
+  wire \$2689 ;
+  wire [4:0] \$269 ;
+  wire \$2690 ;
+  wire \$2691 ;
+  wire \$2692 ;
+  wire \$2693 ;
+  wire \$2694 ;
+  wire \$2695 ;
+  wire \$2696 ;
+  wire \$2697 ;
+  wire \$2698 ;
+  wire \$2699 ;
   wire [4:0] \$27 ;
-  wire \$270 ;
-  wire \$271 ;
-  wire \$272 ;
-  wire \$273 ;
-  wire \$274 ;
-  wire \$275 ;
-  wire \$276 ;
-  wire \$277 ;
-  wire \$278 ;
-  wire \$279 ;
+  wire [4:0] \$270 ;
+  wire \$2700 ;
+  wire \$2701 ;
+  wire \$2702 ;
+  wire \$2703 ;
+  wire \$2704 ;
+  wire \$2705 ;
+  wire \$2706 ;
+  wire \$2707 ;
+  wire \$2708 ;
+  wire \$2709 ;
+  wire [4:0] \$271 ;
+  wire \$2710 ;
+  wire \$2711 ;
+  wire \$2712 ;
+  wire \$2713 ;
+  wire \$2714 ;
+  wire [15:0] \$2715 ;
+  wire [15:0] \$2716 ;
+  wire [15:0] \$2717 ;
+  wire [15:0] \$2718 ;
+  wire [15:0] \$2719 ;
+  wire [4:0] \$272 ;
+  wire [15:0] \$2720 ;
+  wire [15:0] \$2721 ;
+  wire [15:0] \$2722 ;
+  wire [15:0] \$2723 ;
+  wire [15:0] \$2724 ;
+  wire [15:0] \$2725 ;
+  wire [15:0] \$2726 ;
+  wire [15:0] \$2727 ;
+  wire [15:0] \$2728 ;
+  wire [15:0] \$2729 ;
+  wire [4:0] \$273 ;
+  wire [15:0] \$2730 ;
+  wire [15:0] \$2731 ;
+  wire [15:0] \$2732 ;
+  wire [15:0] \$2733 ;
+  wire [15:0] \$2734 ;
+  wire [15:0] \$2735 ;
+  wire [15:0] \$2736 ;
+  wire \$2737 ;
+  wire \$2738 ;
+  wire \$2739 ;
+  wire [4:0] \$274 ;
+  wire \$2740 ;
+  wire \$2741 ;
+  wire \$2742 ;
+  wire \$2743 ;
+  wire \$2744 ;
+  wire \$2745 ;
+  wire \$2746 ;
+  wire \$2747 ;
+  wire \$2748 ;
+  wire \$2749 ;
+  wire [4:0] \$275 ;
+  wire \$2750 ;
+  wire \$2751 ;
+  wire \$2752 ;
+  wire \$2753 ;
+  wire \$2754 ;
+  wire \$2755 ;
+  wire \$2756 ;
+  wire \$2757 ;
+  wire \$2758 ;
+  wire \$2759 ;
+  wire [4:0] \$276 ;
+  wire \$2760 ;
+  wire \$2761 ;
+  wire \$2762 ;
+  wire \$2763 ;
+  wire \$2764 ;
+  wire \$2765 ;
+  wire \$2766 ;
+  wire \$2767 ;
+  wire [15:0] \$2768 ;
+  wire [15:0] \$2769 ;
+  wire [4:0] \$277 ;
+  wire [15:0] \$2770 ;
+  wire [15:0] \$2771 ;
+  wire [15:0] \$2772 ;
+  wire [15:0] \$2773 ;
+  wire [15:0] \$2774 ;
+  wire [15:0] \$2775 ;
+  wire [15:0] \$2776 ;
+  wire [15:0] \$2777 ;
+  wire [15:0] \$2778 ;
+  wire [15:0] \$2779 ;
+  wire [4:0] \$278 ;
+  wire [15:0] \$2780 ;
+  wire [15:0] \$2781 ;
+  wire [15:0] \$2782 ;
+  wire [15:0] \$2783 ;
+  wire [15:0] \$2784 ;
+  wire [15:0] \$2785 ;
+  wire [15:0] \$2786 ;
+  wire [15:0] \$2787 ;
+  wire [15:0] \$2788 ;
+  wire [15:0] \$2789 ;
+  wire [4:0] \$279 ;
+  wire \$2790 ;
+  wire \$2791 ;
+  wire \$2792 ;
+  wire \$2793 ;
+  wire \$2794 ;
+  wire \$2795 ;
+  wire \$2796 ;
+  wire \$2797 ;
+  wire \$2798 ;
+  wire \$2799 ;
   wire [4:0] \$28 ;
-  wire \$280 ;
-  wire \$281 ;
-  wire \$282 ;
-  wire \$283 ;
-  wire \$284 ;
-  wire \$285 ;
-  wire \$286 ;
+  wire [4:0] \$280 ;
+  wire \$2800 ;
+  wire \$2801 ;
+  wire \$2802 ;
+  wire \$2803 ;
+  wire \$2804 ;
+  wire \$2805 ;
+  wire \$2806 ;
+  wire \$2807 ;
+  wire \$2808 ;
+  wire \$2809 ;
+  wire [4:0] \$281 ;
+  wire \$2810 ;
+  wire \$2811 ;
+  wire \$2812 ;
+  wire \$2813 ;
+  wire \$2814 ;
+  wire \$2815 ;
+  wire \$2816 ;
+  wire \$2817 ;
+  wire \$2818 ;
+  wire \$2819 ;
+  wire [4:0] \$282 ;
+  wire \$2820 ;
+  wire \$2821 ;
+  wire \$2822 ;
+  wire [15:0] \$2823 ;
+  wire [15:0] \$2824 ;
+  wire [15:0] \$2825 ;
+  wire [15:0] \$2826 ;
+  wire [15:0] \$2827 ;
+  wire [15:0] \$2828 ;
+  wire [15:0] \$2829 ;
+  wire [4:0] \$283 ;
+  wire [15:0] \$2830 ;
+  wire [15:0] \$2831 ;
+  wire [15:0] \$2832 ;
+  wire [15:0] \$2833 ;
+  wire [15:0] \$2834 ;
+  wire [15:0] \$2835 ;
+  wire [15:0] \$2836 ;
+  wire [15:0] \$2837 ;
+  wire [15:0] \$2838 ;
+  wire [15:0] \$2839 ;
+  wire [4:0] \$284 ;
+  wire [15:0] \$2840 ;
+  wire [15:0] \$2841 ;
+  wire [15:0] \$2842 ;
+  wire [15:0] \$2843 ;
+  wire [15:0] \$2844 ;
+  wire \$2845 ;
+  wire \$2846 ;
+  wire \$2847 ;
+  wire \$2848 ;
+  wire \$2849 ;
+  wire [4:0] \$285 ;
+  wire \$2850 ;
+  wire \$2851 ;
+  wire \$2852 ;
+  wire \$2853 ;
+  wire \$2854 ;
+  wire \$2855 ;
+  wire \$2856 ;
+  wire \$2857 ;
+  wire \$2858 ;
+  wire \$2859 ;
+  wire [4:0] \$286 ;
+  wire \$2860 ;
+  wire \$2861 ;
+  wire \$2862 ;
+  wire \$2863 ;
+  wire \$2864 ;
+  wire \$2865 ;
+  wire \$2866 ;
+  wire \$2867 ;
+  wire \$2868 ;
+  wire \$2869 ;
   wire \$287 ;
+  wire \$2870 ;
+  wire \$2871 ;
+  wire \$2872 ;
+  wire \$2873 ;
+  wire \$2874 ;
+  wire \$2875 ;
+  wire \$2876 ;
+  wire \$2877 ;
+  wire [15:0] \$2878 ;
+  wire [15:0] \$2879 ;
   wire \$288 ;
+  wire [15:0] \$2880 ;
+  wire [15:0] \$2881 ;
+  wire [15:0] \$2882 ;
+  wire [15:0] \$2883 ;
+  wire [15:0] \$2884 ;
+  wire [15:0] \$2885 ;
+  wire [15:0] \$2886 ;
+  wire [15:0] \$2887 ;
+  wire [15:0] \$2888 ;
+  wire [15:0] \$2889 ;
   wire \$289 ;
+  wire [15:0] \$2890 ;
+  wire [15:0] \$2891 ;
+  wire [15:0] \$2892 ;
+  wire [15:0] \$2893 ;
+  wire [15:0] \$2894 ;
+  wire [15:0] \$2895 ;
+  wire [15:0] \$2896 ;
+  wire [15:0] \$2897 ;
+  wire [15:0] \$2898 ;
+  wire [15:0] \$2899 ;
   wire [4:0] \$29 ;
   wire \$290 ;
+  wire \$2900 ;
+  wire \$2901 ;
+  wire \$2902 ;
+  wire \$2903 ;
+  wire \$2904 ;
+  wire \$2905 ;
+  wire \$2906 ;
+  wire \$2907 ;
+  wire \$2908 ;
+  wire \$2909 ;
   wire \$291 ;
+  wire \$2910 ;
+  wire \$2911 ;
+  wire \$2912 ;
+  wire \$2913 ;
+  wire \$2914 ;
+  wire \$2915 ;
+  wire \$2916 ;
+  wire \$2917 ;
+  wire \$2918 ;
+  wire \$2919 ;
   wire \$292 ;
+  wire \$2920 ;
+  wire \$2921 ;
+  wire \$2922 ;
+  wire \$2923 ;
+  wire \$2924 ;
+  wire \$2925 ;
+  wire \$2926 ;
+  wire \$2927 ;
+  wire \$2928 ;
+  wire \$2929 ;
   wire \$293 ;
+  wire \$2930 ;
+  wire \$2931 ;
+  wire \$2932 ;
+  wire \$2933 ;
+  wire \$2934 ;
+  wire [15:0] \$2935 ;
+  wire [15:0] \$2936 ;
+  wire [15:0] \$2937 ;
+  wire [15:0] \$2938 ;
+  wire [15:0] \$2939 ;
   wire \$294 ;
+  wire [15:0] \$2940 ;
+  wire [15:0] \$2941 ;
+  wire [15:0] \$2942 ;
+  wire [15:0] \$2943 ;
+  wire [15:0] \$2944 ;
+  wire [15:0] \$2945 ;
+  wire [15:0] \$2946 ;
+  wire [15:0] \$2947 ;
+  wire [15:0] \$2948 ;
+  wire [15:0] \$2949 ;
   wire \$295 ;
+  wire [15:0] \$2950 ;
+  wire [15:0] \$2951 ;
+  wire [15:0] \$2952 ;
+  wire [15:0] \$2953 ;
+  wire [15:0] \$2954 ;
+  wire [15:0] \$2955 ;
+  wire [15:0] \$2956 ;
+  wire \$2957 ;
+  wire \$2958 ;
+  wire \$2959 ;
   wire \$296 ;
+  wire \$2960 ;
+  wire \$2961 ;
+  wire \$2962 ;
+  wire \$2963 ;
+  wire \$2964 ;
+  wire \$2965 ;
+  wire \$2966 ;
+  wire \$2967 ;
+  wire \$2968 ;
+  wire \$2969 ;
   wire \$297 ;
+  wire \$2970 ;
+  wire \$2971 ;
+  wire \$2972 ;
+  wire \$2973 ;
+  wire \$2974 ;
+  wire \$2975 ;
+  wire \$2976 ;
+  wire \$2977 ;
+  wire \$2978 ;
+  wire \$2979 ;
   wire \$298 ;
+  wire \$2980 ;
+  wire \$2981 ;
+  wire \$2982 ;
+  wire \$2983 ;
+  wire \$2984 ;
+  wire \$2985 ;
+  wire \$2986 ;
+  wire \$2987 ;
+  wire \$2988 ;
+  wire \$2989 ;
   wire \$299 ;
+  wire \$2990 ;
+  wire \$2991 ;
+  wire \$2992 ;
+  wire [15:0] \$2993 ;
+  wire [15:0] \$2994 ;
+  wire [15:0] \$2995 ;
+  wire [15:0] \$2996 ;
+  wire [15:0] \$2997 ;
+  wire [15:0] \$2998 ;
+  wire [15:0] \$2999 ;
   wire [4:0] \$3 ;
   wire [4:0] \$30 ;
   wire \$300 ;
+  wire [15:0] \$3000 ;
+  wire [15:0] \$3001 ;
+  wire [15:0] \$3002 ;
+  wire [15:0] \$3003 ;
+  wire [15:0] \$3004 ;
+  wire [15:0] \$3005 ;
+  wire [15:0] \$3006 ;
+  wire [15:0] \$3007 ;
+  wire [15:0] \$3008 ;
+  wire [15:0] \$3009 ;
   wire \$301 ;
+  wire [15:0] \$3010 ;
+  wire [15:0] \$3011 ;
+  wire [15:0] \$3012 ;
+  wire [15:0] \$3013 ;
+  wire [15:0] \$3014 ;
+  wire \$3015 ;
+  wire \$3016 ;
+  wire \$3017 ;
+  wire \$3018 ;
+  wire \$3019 ;
   wire \$302 ;
+  wire \$3020 ;
+  wire \$3021 ;
+  wire \$3022 ;
+  wire \$3023 ;
+  wire \$3024 ;
+  wire \$3025 ;
+  wire \$3026 ;
+  wire \$3027 ;
+  wire \$3028 ;
+  wire \$3029 ;
   wire \$303 ;
+  wire \$3030 ;
+  wire \$3031 ;
+  wire \$3032 ;
+  wire \$3033 ;
+  wire \$3034 ;
+  wire \$3035 ;
+  wire \$3036 ;
+  wire \$3037 ;
+  wire \$3038 ;
+  wire \$3039 ;
   wire \$304 ;
+  wire \$3040 ;
+  wire \$3041 ;
+  wire \$3042 ;
+  wire \$3043 ;
+  wire \$3044 ;
+  wire \$3045 ;
+  wire \$3046 ;
+  wire \$3047 ;
+  wire \$3048 ;
+  wire \$3049 ;
   wire \$305 ;
+  wire \$3050 ;
+  wire \$3051 ;
+  wire \$3052 ;
+  wire [15:0] \$3053 ;
+  wire [15:0] \$3054 ;
+  wire [15:0] \$3055 ;
+  wire [15:0] \$3056 ;
+  wire [15:0] \$3057 ;
+  wire [15:0] \$3058 ;
+  wire [15:0] \$3059 ;
   wire \$306 ;
+  wire [15:0] \$3060 ;
+  wire [15:0] \$3061 ;
+  wire [15:0] \$3062 ;
+  wire [15:0] \$3063 ;
+  wire [15:0] \$3064 ;
+  wire [15:0] \$3065 ;
+  wire [15:0] \$3066 ;
+  wire [15:0] \$3067 ;
+  wire [15:0] \$3068 ;
+  wire [15:0] \$3069 ;
   wire \$307 ;
+  wire [15:0] \$3070 ;
+  wire [15:0] \$3071 ;
+  wire [15:0] \$3072 ;
+  wire [15:0] \$3073 ;
+  wire [15:0] \$3074 ;
+  wire \$3075 ;
+  wire \$3076 ;
+  wire \$3077 ;
+  wire \$3078 ;
+  wire \$3079 ;
   wire \$308 ;
+  wire \$3080 ;
+  wire \$3081 ;
+  wire \$3082 ;
+  wire \$3083 ;
+  wire \$3084 ;
+  wire \$3085 ;
+  wire \$3086 ;
+  wire \$3087 ;
+  wire \$3088 ;
+  wire \$3089 ;
   wire \$309 ;
+  wire \$3090 ;
+  wire \$3091 ;
+  wire \$3092 ;
+  wire \$3093 ;
+  wire \$3094 ;
+  wire \$3095 ;
+  wire \$3096 ;
+  wire \$3097 ;
+  wire \$3098 ;
+  wire \$3099 ;
   wire [4:0] \$31 ;
   wire \$310 ;
+  wire \$3100 ;
+  wire \$3101 ;
+  wire \$3102 ;
+  wire \$3103 ;
+  wire \$3104 ;
+  wire \$3105 ;
+  wire \$3106 ;
+  wire \$3107 ;
+  wire \$3108 ;
+  wire \$3109 ;
   wire \$311 ;
+  wire \$3110 ;
+  wire \$3111 ;
+  wire [15:0] \$3112 ;
+  wire [15:0] \$3113 ;
+  wire [15:0] \$3114 ;
+  wire [15:0] \$3115 ;
+  wire [15:0] \$3116 ;
+  wire [15:0] \$3117 ;
+  wire [15:0] \$3118 ;
+  wire [15:0] \$3119 ;
   wire \$312 ;
+  wire [15:0] \$3120 ;
+  wire [15:0] \$3121 ;
+  wire [15:0] \$3122 ;
+  wire [15:0] \$3123 ;
+  wire [15:0] \$3124 ;
+  wire [15:0] \$3125 ;
+  wire [15:0] \$3126 ;
+  wire [15:0] \$3127 ;
+  wire [15:0] \$3128 ;
+  wire [15:0] \$3129 ;
   wire \$313 ;
+  wire [15:0] \$3130 ;
+  wire [15:0] \$3131 ;
+  wire [15:0] \$3132 ;
+  wire [15:0] \$3133 ;
+  wire \$3134 ;
+  wire \$3135 ;
+  wire \$3136 ;
+  wire \$3137 ;
+  wire \$3138 ;
+  wire \$3139 ;
   wire \$314 ;
+  wire \$3140 ;
+  wire \$3141 ;
+  wire \$3142 ;
+  wire \$3143 ;
+  wire \$3144 ;
+  wire \$3145 ;
+  wire \$3146 ;
+  wire \$3147 ;
+  wire \$3148 ;
+  wire \$3149 ;
   wire \$315 ;
+  wire \$3150 ;
+  wire \$3151 ;
+  wire \$3152 ;
+  wire \$3153 ;
+  wire \$3154 ;
+  wire \$3155 ;
+  wire \$3156 ;
+  wire \$3157 ;
+  wire \$3158 ;
+  wire \$3159 ;
   wire \$316 ;
+  wire \$3160 ;
+  wire \$3161 ;
+  wire \$3162 ;
+  wire \$3163 ;
+  wire \$3164 ;
+  wire \$3165 ;
+  wire \$3166 ;
+  wire \$3167 ;
+  wire \$3168 ;
+  wire \$3169 ;
   wire \$317 ;
+  wire \$3170 ;
+  wire \$3171 ;
+  wire \$3172 ;
+  wire [15:0] \$3173 ;
+  wire [15:0] \$3174 ;
+  wire [15:0] \$3175 ;
+  wire [15:0] \$3176 ;
+  wire [15:0] \$3177 ;
+  wire [15:0] \$3178 ;
+  wire [15:0] \$3179 ;
   wire \$318 ;
+  wire [15:0] \$3180 ;
+  wire [15:0] \$3181 ;
+  wire [15:0] \$3182 ;
+  wire [15:0] \$3183 ;
+  wire [15:0] \$3184 ;
+  wire [15:0] \$3185 ;
+  wire [15:0] \$3186 ;
+  wire [15:0] \$3187 ;
+  wire [15:0] \$3188 ;
+  wire [15:0] \$3189 ;
   wire \$319 ;
+  wire [15:0] \$3190 ;
+  wire [15:0] \$3191 ;
+  wire [15:0] \$3192 ;
+  wire [15:0] \$3193 ;
+  wire [15:0] \$3194 ;
+  wire \$3195 ;
+  wire \$3196 ;
+  wire \$3197 ;
+  wire \$3198 ;
+  wire \$3199 ;
   wire [4:0] \$32 ;
   wire \$320 ;
+  wire \$3200 ;
+  wire \$3201 ;
+  wire \$3202 ;
+  wire \$3203 ;
+  wire \$3204 ;
+  wire \$3205 ;
+  wire \$3206 ;
+  wire \$3207 ;
+  wire \$3208 ;
+  wire \$3209 ;
   wire \$321 ;
+  wire \$3210 ;
+  wire \$3211 ;
+  wire \$3212 ;
+  wire \$3213 ;
+  wire \$3214 ;
+  wire \$3215 ;
+  wire \$3216 ;
+  wire \$3217 ;
+  wire \$3218 ;
+  wire \$3219 ;
   wire \$322 ;
+  wire \$3220 ;
+  wire \$3221 ;
+  wire \$3222 ;
+  wire \$3223 ;
+  wire \$3224 ;
+  wire \$3225 ;
+  wire \$3226 ;
+  wire \$3227 ;
+  wire \$3228 ;
+  wire \$3229 ;
   wire \$323 ;
+  wire \$3230 ;
+  wire \$3231 ;
+  wire \$3232 ;
+  wire \$3233 ;
+  wire \$3234 ;
+  wire [15:0] \$3235 ;
+  wire [15:0] \$3236 ;
+  wire [15:0] \$3237 ;
+  wire [15:0] \$3238 ;
+  wire [15:0] \$3239 ;
   wire \$324 ;
+  wire [15:0] \$3240 ;
+  wire [15:0] \$3241 ;
+  wire [15:0] \$3242 ;
+  wire [15:0] \$3243 ;
+  wire [15:0] \$3244 ;
+  wire [15:0] \$3245 ;
+  wire [15:0] \$3246 ;
+  wire [15:0] \$3247 ;
+  wire [15:0] \$3248 ;
+  wire [15:0] \$3249 ;
   wire \$325 ;
+  wire [15:0] \$3250 ;
+  wire [15:0] \$3251 ;
+  wire [15:0] \$3252 ;
+  wire [15:0] \$3253 ;
+  wire [15:0] \$3254 ;
+  wire [15:0] \$3255 ;
+  wire [15:0] \$3256 ;
+  wire \$3257 ;
+  wire \$3258 ;
+  wire \$3259 ;
   wire \$326 ;
+  wire \$3260 ;
+  wire \$3261 ;
+  wire \$3262 ;
+  wire \$3263 ;
+  wire \$3264 ;
+  wire \$3265 ;
+  wire \$3266 ;
+  wire \$3267 ;
+  wire \$3268 ;
+  wire \$3269 ;
   wire \$327 ;
+  wire \$3270 ;
+  wire \$3271 ;
+  wire \$3272 ;
+  wire \$3273 ;
+  wire \$3274 ;
+  wire \$3275 ;
+  wire \$3276 ;
+  wire \$3277 ;
+  wire \$3278 ;
+  wire \$3279 ;
   wire \$328 ;
+  wire \$3280 ;
+  wire \$3281 ;
+  wire \$3282 ;
+  wire \$3283 ;
+  wire \$3284 ;
+  wire \$3285 ;
+  wire \$3286 ;
+  wire \$3287 ;
+  wire \$3288 ;
+  wire \$3289 ;
   wire \$329 ;
+  wire \$3290 ;
+  wire \$3291 ;
+  wire \$3292 ;
+  wire \$3293 ;
+  wire \$3294 ;
+  wire \$3295 ;
+  wire \$3296 ;
+  wire \$3297 ;
+  wire \$3298 ;
+  wire [15:0] \$3299 ;
   wire [4:0] \$33 ;
   wire \$330 ;
+  wire [15:0] \$3300 ;
+  wire [15:0] \$3301 ;
+  wire [15:0] \$3302 ;
+  wire [15:0] \$3303 ;
+  wire [15:0] \$3304 ;
+  wire [15:0] \$3305 ;
+  wire [15:0] \$3306 ;
+  wire [15:0] \$3307 ;
+  wire [15:0] \$3308 ;
+  wire [15:0] \$3309 ;
   wire \$331 ;
+  wire [15:0] \$3310 ;
+  wire [15:0] \$3311 ;
+  wire [15:0] \$3312 ;
+  wire [15:0] \$3313 ;
+  wire [15:0] \$3314 ;
+  wire [15:0] \$3315 ;
+  wire [15:0] \$3316 ;
+  wire [15:0] \$3317 ;
+  wire [15:0] \$3318 ;
+  wire [15:0] \$3319 ;
   wire \$332 ;
+  wire [15:0] \$3320 ;
+  wire \$3321 ;
+  wire \$3322 ;
+  wire \$3323 ;
+  wire \$3324 ;
+  wire \$3325 ;
+  wire \$3326 ;
+  wire \$3327 ;
+  wire \$3328 ;
+  wire \$3329 ;
   wire \$333 ;
+  wire \$3330 ;
+  wire \$3331 ;
+  wire \$3332 ;
+  wire \$3333 ;
+  wire \$3334 ;
+  wire \$3335 ;
+  wire \$3336 ;
+  wire \$3337 ;
+  wire \$3338 ;
+  wire \$3339 ;
   wire \$334 ;
+  wire \$3340 ;
+  wire \$3341 ;
+  wire \$3342 ;
+  wire \$3343 ;
+  wire \$3344 ;
+  wire \$3345 ;
+  wire \$3346 ;
+  wire \$3347 ;
+  wire \$3348 ;
+  wire \$3349 ;
   wire \$335 ;
+  wire \$3350 ;
+  wire \$3351 ;
+  wire \$3352 ;
+  wire \$3353 ;
+  wire \$3354 ;
+  wire \$3355 ;
+  wire \$3356 ;
+  wire \$3357 ;
+  wire \$3358 ;
+  wire \$3359 ;
   wire \$336 ;
+  wire \$3360 ;
+  wire \$3361 ;
+  wire \$3362 ;
+  wire [15:0] \$3363 ;
+  wire [15:0] \$3364 ;
+  wire [15:0] \$3365 ;
+  wire [15:0] \$3366 ;
+  wire [15:0] \$3367 ;
+  wire [15:0] \$3368 ;
+  wire [15:0] \$3369 ;
   wire \$337 ;
+  wire [15:0] \$3370 ;
+  wire [15:0] \$3371 ;
+  wire [15:0] \$3372 ;
+  wire [15:0] \$3373 ;
+  wire [15:0] \$3374 ;
+  wire [15:0] \$3375 ;
+  wire [15:0] \$3376 ;
+  wire [15:0] \$3377 ;
+  wire [15:0] \$3378 ;
+  wire [15:0] \$3379 ;
   wire \$338 ;
+  wire [15:0] \$3380 ;
+  wire [15:0] \$3381 ;
+  wire [15:0] \$3382 ;
+  wire [15:0] \$3383 ;
+  wire [15:0] \$3384 ;
+  wire \$3385 ;
+  wire \$3386 ;
+  wire \$3387 ;
+  wire \$3388 ;
+  wire \$3389 ;
   wire \$339 ;
-  wire [4:0] \$34 ;
+  wire \$3390 ;
+  wire \$3391 ;
+  wire \$3392 ;
+  wire \$3393 ;
+  wire \$3394 ;
+  wire \$3395 ;
+  wire \$3396 ;
+  wire \$3397 ;
+  wire \$3398 ;
+  wire \$3399 ;
+  wire \$34 ;
   wire \$340 ;
+  wire \$3400 ;
+  wire \$3401 ;
+  wire \$3402 ;
+  wire \$3403 ;
+  wire \$3404 ;
+  wire \$3405 ;
+  wire \$3406 ;
+  wire \$3407 ;
+  wire \$3408 ;
+  wire \$3409 ;
   wire \$341 ;
+  wire \$3410 ;
+  wire \$3411 ;
+  wire \$3412 ;
+  wire \$3413 ;
+  wire \$3414 ;
+  wire \$3415 ;
+  wire \$3416 ;
+  wire \$3417 ;
+  wire \$3418 ;
+  wire \$3419 ;
   wire \$342 ;
+  wire \$3420 ;
+  wire \$3421 ;
+  wire \$3422 ;
+  wire \$3423 ;
+  wire \$3424 ;
+  wire \$3425 ;
+  wire \$3426 ;
+  wire \$3427 ;
+  wire \$3428 ;
+  wire [15:0] \$3429 ;
   wire \$343 ;
+  wire [15:0] \$3430 ;
+  wire [15:0] \$3431 ;
+  wire [15:0] \$3432 ;
+  wire [15:0] \$3433 ;
+  wire [15:0] \$3434 ;
+  wire [15:0] \$3435 ;
+  wire [15:0] \$3436 ;
+  wire [15:0] \$3437 ;
+  wire [15:0] \$3438 ;
+  wire [15:0] \$3439 ;
   wire \$344 ;
+  wire [15:0] \$3440 ;
+  wire [15:0] \$3441 ;
+  wire [15:0] \$3442 ;
+  wire [15:0] \$3443 ;
+  wire [15:0] \$3444 ;
+  wire [15:0] \$3445 ;
+  wire [15:0] \$3446 ;
+  wire [15:0] \$3447 ;
+  wire [15:0] \$3448 ;
+  wire [15:0] \$3449 ;
   wire \$345 ;
+  wire [15:0] \$3450 ;
+  wire \$3451 ;
+  wire \$3452 ;
+  wire \$3453 ;
+  wire \$3454 ;
+  wire \$3455 ;
+  wire \$3456 ;
+  wire \$3457 ;
+  wire \$3458 ;
+  wire \$3459 ;
   wire \$346 ;
+  wire \$3460 ;
+  wire \$3461 ;
+  wire \$3462 ;
+  wire \$3463 ;
+  wire \$3464 ;
+  wire \$3465 ;
+  wire \$3466 ;
+  wire \$3467 ;
+  wire \$3468 ;
+  wire \$3469 ;
   wire \$347 ;
+  wire \$3470 ;
+  wire \$3471 ;
+  wire \$3472 ;
+  wire \$3473 ;
+  wire \$3474 ;
+  wire \$3475 ;
+  wire \$3476 ;
+  wire \$3477 ;
+  wire \$3478 ;
+  wire \$3479 ;
   wire \$348 ;
+  wire \$3480 ;
+  wire \$3481 ;
+  wire \$3482 ;
+  wire \$3483 ;
+  wire \$3484 ;
+  wire \$3485 ;
+  wire \$3486 ;
+  wire \$3487 ;
+  wire \$3488 ;
+  wire \$3489 ;
   wire \$349 ;
+  wire \$3490 ;
+  wire \$3491 ;
+  wire \$3492 ;
+  wire \$3493 ;
+  wire \$3494 ;
+  wire \$3495 ;
+  wire [15:0] \$3496 ;
+  wire [15:0] \$3497 ;
+  wire [15:0] \$3498 ;
+  wire [15:0] \$3499 ;
   wire [4:0] \$35 ;
   wire \$350 ;
+  wire [15:0] \$3500 ;
+  wire [15:0] \$3501 ;
+  wire [15:0] \$3502 ;
+  wire [15:0] \$3503 ;
+  wire [15:0] \$3504 ;
+  wire [15:0] \$3505 ;
+  wire [15:0] \$3506 ;
+  wire [15:0] \$3507 ;
+  wire [15:0] \$3508 ;
+  wire [15:0] \$3509 ;
   wire \$351 ;
+  wire [15:0] \$3510 ;
+  wire [15:0] \$3511 ;
+  wire [15:0] \$3512 ;
+  wire [15:0] \$3513 ;
+  wire [15:0] \$3514 ;
+  wire [15:0] \$3515 ;
+  wire [15:0] \$3516 ;
+  wire [15:0] \$3517 ;
+  wire \$3518 ;
+  wire \$3519 ;
   wire \$352 ;
+  wire \$3520 ;
+  wire \$3521 ;
+  wire \$3522 ;
+  wire \$3523 ;
+  wire \$3524 ;
+  wire \$3525 ;
+  wire \$3526 ;
+  wire \$3527 ;
+  wire \$3528 ;
+  wire \$3529 ;
   wire \$353 ;
+  wire \$3530 ;
+  wire \$3531 ;
+  wire \$3532 ;
+  wire \$3533 ;
+  wire \$3534 ;
+  wire \$3535 ;
+  wire \$3536 ;
+  wire \$3537 ;
+  wire \$3538 ;
+  wire \$3539 ;
   wire \$354 ;
+  wire \$3540 ;
+  wire \$3541 ;
+  wire \$3542 ;
+  wire \$3543 ;
+  wire \$3544 ;
+  wire \$3545 ;
+  wire \$3546 ;
+  wire \$3547 ;
+  wire \$3548 ;
+  wire \$3549 ;
   wire \$355 ;
+  wire \$3550 ;
+  wire \$3551 ;
+  wire \$3552 ;
+  wire \$3553 ;
+  wire \$3554 ;
+  wire \$3555 ;
+  wire \$3556 ;
+  wire \$3557 ;
+  wire \$3558 ;
+  wire \$3559 ;
   wire \$356 ;
+  wire \$3560 ;
+  wire \$3561 ;
+  wire \$3562 ;
+  wire \$3563 ;
+  wire \$3564 ;
+  wire [15:0] \$3565 ;
+  wire [15:0] \$3566 ;
+  wire [15:0] \$3567 ;
+  wire [15:0] \$3568 ;
+  wire [15:0] \$3569 ;
   wire \$357 ;
+  wire [15:0] \$3570 ;
+  wire [15:0] \$3571 ;
+  wire [15:0] \$3572 ;
+  wire [15:0] \$3573 ;
+  wire [15:0] \$3574 ;
+  wire [15:0] \$3575 ;
+  wire [15:0] \$3576 ;
+  wire [15:0] \$3577 ;
+  wire [15:0] \$3578 ;
+  wire [15:0] \$3579 ;
   wire \$358 ;
+  wire [15:0] \$3580 ;
+  wire [15:0] \$3581 ;
+  wire [15:0] \$3582 ;
+  wire [15:0] \$3583 ;
+  wire [15:0] \$3584 ;
+  wire [15:0] \$3585 ;
+  wire [15:0] \$3586 ;
+  wire [15:0] \$3587 ;
+  wire [15:0] \$3588 ;
+  wire [15:0] \$3589 ;
   wire \$359 ;
+  wire [15:0] \$3590 ;
+  wire [15:0] \$3591 ;
+  wire [15:0] \$3592 ;
+  wire [15:0] \$3593 ;
+  wire [15:0] \$3594 ;
+  wire [15:0] \$3595 ;
+  wire [15:0] \$3596 ;
+  wire [15:0] \$3597 ;
+  wire [15:0] \$3598 ;
+  wire [15:0] \$3599 ;
   wire [4:0] \$36 ;
   wire \$360 ;
+  wire [15:0] \$3600 ;
+  wire [15:0] \$3601 ;
+  wire [15:0] \$3602 ;
+  wire [15:0] \$3603 ;
+  wire [15:0] \$3604 ;
+  wire [15:0] \$3605 ;
+  wire [15:0] \$3606 ;
+  wire [15:0] \$3607 ;
+  wire [15:0] \$3608 ;
+  wire [15:0] \$3609 ;
   wire \$361 ;
+  wire [15:0] \$3610 ;
+  wire [15:0] \$3611 ;
+  wire [15:0] \$3612 ;
+  wire [15:0] \$3613 ;
+  wire [15:0] \$3614 ;
+  wire [15:0] \$3615 ;
+  wire [15:0] \$3616 ;
+  wire [15:0] \$3617 ;
+  wire [15:0] \$3618 ;
+  wire [15:0] \$3619 ;
   wire \$362 ;
+  wire [15:0] \$3620 ;
+  wire [15:0] \$3621 ;
+  wire [15:0] \$3622 ;
+  wire [15:0] \$3623 ;
+  wire [15:0] \$3624 ;
+  wire [15:0] \$3625 ;
+  wire [15:0] \$3626 ;
+  wire [15:0] \$3627 ;
+  wire [15:0] \$3628 ;
+  wire \$3629 ;
   wire \$363 ;
+  wire [4:0] \$3630 ;
+  wire [4:0] \$3631 ;
+  reg \$3632 ;
+  reg \$3633 ;
+  reg \$3634 ;
+  reg \$3635 ;
+  reg \$3636 ;
+  reg \$3637 ;
+  reg \$3638 ;
+  reg \$3639 ;
   wire \$364 ;
+  reg \$3640 ;
+  reg \$3641 ;
+  reg \$3642 ;
+  reg \$3643 ;
+  reg \$3644 ;
+  reg \$3645 ;
+  reg \$3646 ;
+  reg \$3647 ;
+  reg \$3648 ;
+  reg [14:0] \$3649 ;
   wire \$365 ;
+  reg [4:0] \$3650 ;
+  reg [14:0] \$3651 ;
+  reg [4:0] \$3652 ;
+  reg [14:0] \$3653 ;
+  reg [4:0] \$3654 ;
+  reg [14:0] \$3655 ;
+  reg [4:0] \$3656 ;
+  reg [14:0] \$3657 ;
+  reg [4:0] \$3658 ;
+  reg [14:0] \$3659 ;
   wire \$366 ;
+  reg [4:0] \$3660 ;
+  reg [14:0] \$3661 ;
+  reg [4:0] \$3662 ;
+  reg [14:0] \$3663 ;
+  reg [4:0] \$3664 ;
+  reg [14:0] \$3665 ;
+  reg [4:0] \$3666 ;
+  reg [14:0] \$3667 ;
+  reg [4:0] \$3668 ;
+  reg [14:0] \$3669 ;
   wire \$367 ;
+  reg [4:0] \$3670 ;
+  reg [14:0] \$3671 ;
+  reg [4:0] \$3672 ;
+  reg [14:0] \$3673 ;
+  reg [4:0] \$3674 ;
+  reg [14:0] \$3675 ;
+  reg [4:0] \$3676 ;
+  reg [14:0] \$3677 ;
+  reg [4:0] \$3678 ;
+  reg [14:0] \$3679 ;
   wire \$368 ;
+  reg [4:0] \$3680 ;
+  reg [14:0] \$3681 ;
+  reg [4:0] \$3682 ;
+  reg [14:0] \$3683 ;
+  reg [4:0] \$3684 ;
+  reg [14:0] \$3685 ;
+  reg [4:0] \$3686 ;
+  reg [14:0] \$3687 ;
+  reg [4:0] \$3688 ;
+  reg [14:0] \$3689 ;
   wire \$369 ;
+  reg [4:0] \$3690 ;
+  reg [14:0] \$3691 ;
+  reg [4:0] \$3692 ;
+  reg [14:0] \$3693 ;
+  reg [4:0] \$3694 ;
+  reg [14:0] \$3695 ;
+  reg [4:0] \$3696 ;
+  reg [14:0] \$3697 ;
+  reg [4:0] \$3698 ;
+  reg [14:0] \$3699 ;
   wire [4:0] \$37 ;
   wire \$370 ;
+  reg [4:0] \$3700 ;
+  reg [14:0] \$3701 ;
+  reg [4:0] \$3702 ;
+  reg [14:0] \$3703 ;
+  reg [4:0] \$3704 ;
+  reg [14:0] \$3705 ;
+  reg [4:0] \$3706 ;
+  reg [14:0] \$3707 ;
+  reg [4:0] \$3708 ;
+  reg [14:0] \$3709 ;
   wire \$371 ;
+  reg [4:0] \$3710 ;
+  reg [14:0] \$3711 ;
+  reg [4:0] \$3712 ;
+  reg \$3713 ;
+  reg [14:0] \$3714 ;
+  reg [4:0] \$3715 ;
+  reg [14:0] \$3716 ;
+  reg [4:0] \$3717 ;
+  reg [14:0] \$3718 ;
+  reg [4:0] \$3719 ;
   wire \$372 ;
+  reg [14:0] \$3720 ;
+  reg [4:0] \$3721 ;
+  reg [14:0] \$3722 ;
+  reg [4:0] \$3723 ;
+  reg [14:0] \$3724 ;
+  reg [4:0] \$3725 ;
+  reg [14:0] \$3726 ;
+  reg [4:0] \$3727 ;
+  reg [14:0] \$3728 ;
+  reg [4:0] \$3729 ;
   wire \$373 ;
+  reg [14:0] \$3730 ;
+  reg [4:0] \$3731 ;
+  reg [14:0] \$3732 ;
+  reg [4:0] \$3733 ;
+  reg [14:0] \$3734 ;
+  reg [4:0] \$3735 ;
+  reg [14:0] \$3736 ;
+  reg [4:0] \$3737 ;
+  reg [14:0] \$3738 ;
+  reg [4:0] \$3739 ;
   wire \$374 ;
+  reg [14:0] \$3740 ;
+  reg [4:0] \$3741 ;
+  reg [14:0] \$3742 ;
+  reg [4:0] \$3743 ;
+  reg [14:0] \$3744 ;
+  reg [4:0] \$3745 ;
+  reg [14:0] \$3746 ;
+  reg [4:0] \$3747 ;
+  reg [14:0] \$3748 ;
+  reg [4:0] \$3749 ;
   wire \$375 ;
+  reg [14:0] \$3750 ;
+  reg [4:0] \$3751 ;
+  reg [14:0] \$3752 ;
+  reg [4:0] \$3753 ;
+  reg [14:0] \$3754 ;
+  reg [4:0] \$3755 ;
+  reg [14:0] \$3756 ;
+  reg [4:0] \$3757 ;
+  reg [14:0] \$3758 ;
+  reg [4:0] \$3759 ;
   wire \$376 ;
+  reg [14:0] \$3760 ;
+  reg [4:0] \$3761 ;
+  reg [14:0] \$3762 ;
+  reg [4:0] \$3763 ;
+  reg [14:0] \$3764 ;
+  reg [4:0] \$3765 ;
+  reg [14:0] \$3766 ;
+  reg [4:0] \$3767 ;
+  reg [14:0] \$3768 ;
+  reg [4:0] \$3769 ;
   wire \$377 ;
+  reg [14:0] \$3770 ;
+  reg [4:0] \$3771 ;
+  reg [14:0] \$3772 ;
+  reg [4:0] \$3773 ;
+  reg [14:0] \$3774 ;
+  reg [4:0] \$3775 ;
+  reg [14:0] \$3776 ;
+  reg [4:0] \$3777 ;
+  reg \$3778 ;
+  reg [14:0] \$3779 ;
   wire \$378 ;
+  reg [4:0] \$3780 ;
+  reg [14:0] \$3781 ;
+  reg [4:0] \$3782 ;
+  reg [14:0] \$3783 ;
+  reg [4:0] \$3784 ;
+  reg [14:0] \$3785 ;
+  reg [4:0] \$3786 ;
+  reg [14:0] \$3787 ;
+  reg [4:0] \$3788 ;
+  reg [14:0] \$3789 ;
   wire \$379 ;
+  reg [4:0] \$3790 ;
+  reg [14:0] \$3791 ;
+  reg [4:0] \$3792 ;
+  reg [14:0] \$3793 ;
+  reg [4:0] \$3794 ;
+  reg [14:0] \$3795 ;
+  reg [4:0] \$3796 ;
+  reg [14:0] \$3797 ;
+  reg [4:0] \$3798 ;
+  reg [14:0] \$3799 ;
   wire [4:0] \$38 ;
   wire \$380 ;
+  reg [4:0] \$3800 ;
+  reg [14:0] \$3801 ;
+  reg [4:0] \$3802 ;
+  reg [14:0] \$3803 ;
+  reg [4:0] \$3804 ;
+  reg [14:0] \$3805 ;
+  reg [4:0] \$3806 ;
+  reg [14:0] \$3807 ;
+  reg [4:0] \$3808 ;
+  reg [14:0] \$3809 ;
   wire \$381 ;
+  reg [4:0] \$3810 ;
+  reg [14:0] \$3811 ;
+  reg [4:0] \$3812 ;
+  reg [14:0] \$3813 ;
+  reg [4:0] \$3814 ;
+  reg [14:0] \$3815 ;
+  reg [4:0] \$3816 ;
+  reg [14:0] \$3817 ;
+  reg [4:0] \$3818 ;
+  reg [14:0] \$3819 ;
   wire \$382 ;
+  reg [4:0] \$3820 ;
+  reg [14:0] \$3821 ;
+  reg [4:0] \$3822 ;
+  reg [14:0] \$3823 ;
+  reg [4:0] \$3824 ;
+  reg [14:0] \$3825 ;
+  reg [4:0] \$3826 ;
+  reg [14:0] \$3827 ;
+  reg [4:0] \$3828 ;
+  reg [14:0] \$3829 ;
   wire \$383 ;
+  reg [4:0] \$3830 ;
+  reg [14:0] \$3831 ;
+  reg [4:0] \$3832 ;
+  reg [14:0] \$3833 ;
+  reg [4:0] \$3834 ;
+  reg [14:0] \$3835 ;
+  reg [4:0] \$3836 ;
+  reg [14:0] \$3837 ;
+  reg [4:0] \$3838 ;
+  reg [14:0] \$3839 ;
   wire \$384 ;
+  reg [4:0] \$3840 ;
+  reg [14:0] \$3841 ;
+  reg [4:0] \$3842 ;
+  reg \$3843 ;
+  reg [14:0] \$3844 ;
+  reg [4:0] \$3845 ;
+  reg [14:0] \$3846 ;
+  reg [4:0] \$3847 ;
+  reg [14:0] \$3848 ;
+  reg [4:0] \$3849 ;
   wire \$385 ;
+  reg [14:0] \$3850 ;
+  reg [4:0] \$3851 ;
+  reg [14:0] \$3852 ;
+  reg [4:0] \$3853 ;
+  reg [14:0] \$3854 ;
+  reg [4:0] \$3855 ;
+  reg [14:0] \$3856 ;
+  reg [4:0] \$3857 ;
+  reg [14:0] \$3858 ;
+  reg [4:0] \$3859 ;
   wire \$386 ;
+  reg [14:0] \$3860 ;
+  reg [4:0] \$3861 ;
+  reg [14:0] \$3862 ;
+  reg [4:0] \$3863 ;
+  reg [14:0] \$3864 ;
+  reg [4:0] \$3865 ;
+  reg [14:0] \$3866 ;
+  reg [4:0] \$3867 ;
+  reg [14:0] \$3868 ;
+  reg [4:0] \$3869 ;
   wire \$387 ;
+  reg [14:0] \$3870 ;
+  reg [4:0] \$3871 ;
+  reg [14:0] \$3872 ;
+  reg [4:0] \$3873 ;
+  reg [14:0] \$3874 ;
+  reg [4:0] \$3875 ;
+  reg [14:0] \$3876 ;
+  reg [4:0] \$3877 ;
+  reg [14:0] \$3878 ;
+  reg [4:0] \$3879 ;
   wire \$388 ;
+  reg [14:0] \$3880 ;
+  reg [4:0] \$3881 ;
+  reg [14:0] \$3882 ;
+  reg [4:0] \$3883 ;
+  reg [14:0] \$3884 ;
+  reg [4:0] \$3885 ;
+  reg [14:0] \$3886 ;
+  reg [4:0] \$3887 ;
+  reg [14:0] \$3888 ;
+  reg [4:0] \$3889 ;
   wire \$389 ;
+  reg [14:0] \$3890 ;
+  reg [4:0] \$3891 ;
+  reg [14:0] \$3892 ;
+  reg [4:0] \$3893 ;
+  reg [14:0] \$3894 ;
+  reg [4:0] \$3895 ;
+  reg [14:0] \$3896 ;
+  reg [4:0] \$3897 ;
+  reg [14:0] \$3898 ;
+  reg [4:0] \$3899 ;
   wire [4:0] \$39 ;
   wire \$390 ;
+  reg [14:0] \$3900 ;
+  reg [4:0] \$3901 ;
+  reg [14:0] \$3902 ;
+  reg [4:0] \$3903 ;
+  reg [14:0] \$3904 ;
+  reg [4:0] \$3905 ;
+  reg [14:0] \$3906 ;
+  reg [4:0] \$3907 ;
+  reg \$3908 ;
+  reg [14:0] \$3909 ;
   wire \$391 ;
+  reg [4:0] \$3910 ;
+  reg [14:0] \$3911 ;
+  reg [4:0] \$3912 ;
+  reg [14:0] \$3913 ;
+  reg [4:0] \$3914 ;
+  reg [14:0] \$3915 ;
+  reg [4:0] \$3916 ;
+  reg [14:0] \$3917 ;
+  reg [4:0] \$3918 ;
+  reg [14:0] \$3919 ;
   wire \$392 ;
+  reg [4:0] \$3920 ;
+  reg [14:0] \$3921 ;
+  reg [4:0] \$3922 ;
+  reg [14:0] \$3923 ;
+  reg [4:0] \$3924 ;
+  reg [14:0] \$3925 ;
+  reg [4:0] \$3926 ;
+  reg [14:0] \$3927 ;
+  reg [4:0] \$3928 ;
+  reg [14:0] \$3929 ;
   wire \$393 ;
+  reg [4:0] \$3930 ;
+  reg [14:0] \$3931 ;
+  reg [4:0] \$3932 ;
+  reg [14:0] \$3933 ;
+  reg [4:0] \$3934 ;
+  reg [14:0] \$3935 ;
+  reg [4:0] \$3936 ;
+  reg [14:0] \$3937 ;
+  reg [4:0] \$3938 ;
+  reg [14:0] \$3939 ;
   wire \$394 ;
+  reg [4:0] \$3940 ;
+  reg [14:0] \$3941 ;
+  reg [4:0] \$3942 ;
+  reg [14:0] \$3943 ;
+  reg [4:0] \$3944 ;
+  reg [14:0] \$3945 ;
+  reg [4:0] \$3946 ;
+  reg [14:0] \$3947 ;
+  reg [4:0] \$3948 ;
+  reg [14:0] \$3949 ;
   wire \$395 ;
+  reg [4:0] \$3950 ;
+  reg [14:0] \$3951 ;
+  reg [4:0] \$3952 ;
+  reg [14:0] \$3953 ;
+  reg [4:0] \$3954 ;
+  reg [14:0] \$3955 ;
+  reg [4:0] \$3956 ;
+  reg [14:0] \$3957 ;
+  reg [4:0] \$3958 ;
+  reg [14:0] \$3959 ;
   wire \$396 ;
+  reg [4:0] \$3960 ;
+  reg [14:0] \$3961 ;
+  reg [4:0] \$3962 ;
+  reg [14:0] \$3963 ;
+  reg [4:0] \$3964 ;
+  reg [14:0] \$3965 ;
+  reg [4:0] \$3966 ;
+  reg [14:0] \$3967 ;
+  reg [4:0] \$3968 ;
+  reg \$3969 ;
   wire \$397 ;
+  reg [14:0] \$3970 ;
+  reg [4:0] \$3971 ;
+  reg [14:0] \$3972 ;
+  reg [4:0] \$3973 ;
+  reg [14:0] \$3974 ;
+  reg [4:0] \$3975 ;
+  reg [14:0] \$3976 ;
+  reg [4:0] \$3977 ;
+  reg [14:0] \$3978 ;
+  reg [4:0] \$3979 ;
   wire \$398 ;
+  reg [14:0] \$3980 ;
+  reg [4:0] \$3981 ;
+  reg [14:0] \$3982 ;
+  reg [4:0] \$3983 ;
+  reg [14:0] \$3984 ;
+  reg [4:0] \$3985 ;
+  reg [14:0] \$3986 ;
+  reg [4:0] \$3987 ;
+  reg [14:0] \$3988 ;
+  reg [4:0] \$3989 ;
   wire \$399 ;
+  reg [14:0] \$3990 ;
+  reg [4:0] \$3991 ;
+  reg [14:0] \$3992 ;
+  reg [4:0] \$3993 ;
+  reg [14:0] \$3994 ;
+  reg [4:0] \$3995 ;
+  reg [14:0] \$3996 ;
+  reg [4:0] \$3997 ;
+  reg [14:0] \$3998 ;
+  reg [4:0] \$3999 ;
   wire [4:0] \$4 ;
   wire [4:0] \$40 ;
   wire \$400 ;
+  reg [14:0] \$4000 ;
+  reg [4:0] \$4001 ;
+  reg [14:0] \$4002 ;
+  reg [4:0] \$4003 ;
+  reg [14:0] \$4004 ;
+  reg [4:0] \$4005 ;
+  reg [14:0] \$4006 ;
+  reg [4:0] \$4007 ;
+  reg [14:0] \$4008 ;
+  reg [4:0] \$4009 ;
   wire \$401 ;
+  reg [14:0] \$4010 ;
+  reg [4:0] \$4011 ;
+  reg [14:0] \$4012 ;
+  reg [4:0] \$4013 ;
+  reg [14:0] \$4014 ;
+  reg [4:0] \$4015 ;
+  reg [14:0] \$4016 ;
+  reg [4:0] \$4017 ;
+  reg [14:0] \$4018 ;
+  reg [4:0] \$4019 ;
   wire \$402 ;
+  reg [14:0] \$4020 ;
+  reg [4:0] \$4021 ;
+  reg [14:0] \$4022 ;
+  reg [4:0] \$4023 ;
+  reg [14:0] \$4024 ;
+  reg [4:0] \$4025 ;
+  reg [14:0] \$4026 ;
+  reg [4:0] \$4027 ;
+  reg [14:0] \$4028 ;
+  reg [4:0] \$4029 ;
   wire \$403 ;
+  reg \$4030 ;
+  reg [14:0] \$4031 ;
+  reg [4:0] \$4032 ;
+  reg [14:0] \$4033 ;
+  reg [4:0] \$4034 ;
+  reg [14:0] \$4035 ;
+  reg [4:0] \$4036 ;
+  reg [14:0] \$4037 ;
+  reg [4:0] \$4038 ;
+  reg [14:0] \$4039 ;
   wire \$404 ;
+  reg [4:0] \$4040 ;
+  reg [14:0] \$4041 ;
+  reg [4:0] \$4042 ;
+  reg [14:0] \$4043 ;
+  reg [4:0] \$4044 ;
+  reg [14:0] \$4045 ;
+  reg [4:0] \$4046 ;
+  reg [14:0] \$4047 ;
+  reg [4:0] \$4048 ;
+  reg [14:0] \$4049 ;
   wire \$405 ;
+  reg [4:0] \$4050 ;
+  reg [14:0] \$4051 ;
+  reg [4:0] \$4052 ;
+  reg [14:0] \$4053 ;
+  reg [4:0] \$4054 ;
+  reg [14:0] \$4055 ;
+  reg [4:0] \$4056 ;
+  reg [14:0] \$4057 ;
+  reg [4:0] \$4058 ;
+  reg [14:0] \$4059 ;
   wire \$406 ;
+  reg [4:0] \$4060 ;
+  reg [14:0] \$4061 ;
+  reg [4:0] \$4062 ;
+  reg [14:0] \$4063 ;
+  reg [4:0] \$4064 ;
+  reg [14:0] \$4065 ;
+  reg [4:0] \$4066 ;
+  reg [14:0] \$4067 ;
+  reg [4:0] \$4068 ;
+  reg [14:0] \$4069 ;
   wire \$407 ;
+  reg [4:0] \$4070 ;
+  reg [14:0] \$4071 ;
+  reg [4:0] \$4072 ;
+  reg [14:0] \$4073 ;
+  reg [4:0] \$4074 ;
+  reg [14:0] \$4075 ;
+  reg [4:0] \$4076 ;
+  reg [14:0] \$4077 ;
+  reg [4:0] \$4078 ;
+  reg [14:0] \$4079 ;
   wire \$408 ;
+  reg [4:0] \$4080 ;
+  reg [14:0] \$4081 ;
+  reg [4:0] \$4082 ;
+  reg [14:0] \$4083 ;
+  reg [4:0] \$4084 ;
+  reg [14:0] \$4085 ;
+  reg [4:0] \$4086 ;
+  reg \$4087 ;
+  reg [14:0] \$4088 ;
+  reg [4:0] \$4089 ;
   wire \$409 ;
+  reg [14:0] \$4090 ;
+  reg [4:0] \$4091 ;
+  reg [14:0] \$4092 ;
+  reg [4:0] \$4093 ;
+  reg [14:0] \$4094 ;
+  reg [4:0] \$4095 ;
+  reg [14:0] \$4096 ;
+  reg [4:0] \$4097 ;
+  reg [14:0] \$4098 ;
+  reg [4:0] \$4099 ;
   wire [4:0] \$41 ;
   wire \$410 ;
+  reg [14:0] \$4100 ;
+  reg [4:0] \$4101 ;
+  reg [14:0] \$4102 ;
+  reg [4:0] \$4103 ;
+  reg [14:0] \$4104 ;
+  reg [4:0] \$4105 ;
+  reg [14:0] \$4106 ;
+  reg [4:0] \$4107 ;
+  reg [14:0] \$4108 ;
+  reg [4:0] \$4109 ;
   wire \$411 ;
+  reg [14:0] \$4110 ;
+  reg [4:0] \$4111 ;
+  reg [14:0] \$4112 ;
+  reg [4:0] \$4113 ;
+  reg [14:0] \$4114 ;
+  reg [4:0] \$4115 ;
+  reg [14:0] \$4116 ;
+  reg [4:0] \$4117 ;
+  reg [14:0] \$4118 ;
+  reg [4:0] \$4119 ;
   wire \$412 ;
+  reg [14:0] \$4120 ;
+  reg [4:0] \$4121 ;
+  reg [14:0] \$4122 ;
+  reg [4:0] \$4123 ;
+  reg [14:0] \$4124 ;
+  reg [4:0] \$4125 ;
+  reg [14:0] \$4126 ;
+  reg [4:0] \$4127 ;
+  reg [14:0] \$4128 ;
+  reg [4:0] \$4129 ;
   wire \$413 ;
+  reg [14:0] \$4130 ;
+  reg [4:0] \$4131 ;
+  reg [14:0] \$4132 ;
+  reg [4:0] \$4133 ;
+  reg [14:0] \$4134 ;
+  reg [4:0] \$4135 ;
+  reg [14:0] \$4136 ;
+  reg [4:0] \$4137 ;
+  reg [14:0] \$4138 ;
+  reg [4:0] \$4139 ;
   wire \$414 ;
+  reg \$4140 ;
+  reg [14:0] \$4141 ;
+  reg [4:0] \$4142 ;
+  reg [14:0] \$4143 ;
+  reg [4:0] \$4144 ;
+  reg [14:0] \$4145 ;
+  reg [4:0] \$4146 ;
+  reg [14:0] \$4147 ;
+  reg [4:0] \$4148 ;
+  reg [14:0] \$4149 ;
   wire \$415 ;
+  reg [4:0] \$4150 ;
+  reg [14:0] \$4151 ;
+  reg [4:0] \$4152 ;
+  reg [14:0] \$4153 ;
+  reg [4:0] \$4154 ;
+  reg [14:0] \$4155 ;
+  reg [4:0] \$4156 ;
+  reg [14:0] \$4157 ;
+  reg [4:0] \$4158 ;
+  reg [14:0] \$4159 ;
   wire \$416 ;
+  reg [4:0] \$4160 ;
+  reg [14:0] \$4161 ;
+  reg [4:0] \$4162 ;
+  reg [14:0] \$4163 ;
+  reg [4:0] \$4164 ;
+  reg [14:0] \$4165 ;
+  reg [4:0] \$4166 ;
+  reg [14:0] \$4167 ;
+  reg [4:0] \$4168 ;
+  reg [14:0] \$4169 ;
   wire \$417 ;
+  reg [4:0] \$4170 ;
+  reg [14:0] \$4171 ;
+  reg [4:0] \$4172 ;
+  reg [14:0] \$4173 ;
+  reg [4:0] \$4174 ;
+  reg [14:0] \$4175 ;
+  reg [4:0] \$4176 ;
+  reg [14:0] \$4177 ;
+  reg [4:0] \$4178 ;
+  reg [14:0] \$4179 ;
   wire \$418 ;
+  reg [4:0] \$4180 ;
+  reg [14:0] \$4181 ;
+  reg [4:0] \$4182 ;
+  reg [14:0] \$4183 ;
+  reg [4:0] \$4184 ;
+  reg [14:0] \$4185 ;
+  reg [4:0] \$4186 ;
+  reg [14:0] \$4187 ;
+  reg [4:0] \$4188 ;
+  reg [14:0] \$4189 ;
   wire \$419 ;
+  reg [4:0] \$4190 ;
+  reg [14:0] \$4191 ;
+  reg [4:0] \$4192 ;
+  reg \$4193 ;
+  reg [4:0] \$4194 ;
+  reg [4:0] \$4195 ;
+  reg [4:0] \$4196 ;
+  reg [4:0] \$4197 ;
+  reg [4:0] \$4198 ;
+  reg [4:0] \$4199 ;
   wire [4:0] \$42 ;
   wire \$420 ;
+  reg [4:0] \$4200 ;
+  reg [4:0] \$4201 ;
+  reg [4:0] \$4202 ;
+  reg [4:0] \$4203 ;
+  reg [4:0] \$4204 ;
+  reg [4:0] \$4205 ;
+  reg [4:0] \$4206 ;
+  reg [4:0] \$4207 ;
+  reg [4:0] \$4208 ;
+  reg [4:0] \$4209 ;
   wire \$421 ;
+  reg \$4210 ;
+  reg [31:0] \$4211 ;
+  reg \$4212 ;
+  reg [1:0] \$4213 ;
+  reg \$4214 ;
+  reg [2:0] \$4215 ;
+  reg \$4216 ;
+  reg [2:0] \$4217 ;
+  reg \$4218 ;
+  reg [3:0] \$4219 ;
   wire \$422 ;
+  reg \$4220 ;
+  reg [3:0] \$4221 ;
+  reg \$4222 ;
+  reg [3:0] \$4223 ;
+  reg \$4224 ;
+  reg [3:0] \$4225 ;
+  reg \$4226 ;
+  reg [4:0] \$4227 ;
+  reg \$4228 ;
+  reg [4:0] \$4229 ;
   wire \$423 ;
+  reg \$4230 ;
+  reg [4:0] \$4231 ;
+  reg \$4232 ;
+  reg [4:0] \$4233 ;
+  reg \$4234 ;
+  reg [4:0] \$4235 ;
+  reg \$4236 ;
+  reg [4:0] \$4237 ;
+  reg \$4238 ;
+  reg [4:0] \$4239 ;
   wire \$424 ;
+  reg \$4240 ;
+  reg [4:0] \$4241 ;
+  reg \$4242 ;
+  reg \$4243 ;
+  reg [31:0] \$4244 ;
+  reg \$4245 ;
+  reg [1:0] \$4246 ;
+  reg [1:0] \$4247 ;
+  reg [2:0] \$4248 ;
+  reg \$4249 ;
   wire \$425 ;
+  reg [2:0] \$4250 ;
+  reg [2:0] \$4251 ;
+  reg [3:0] \$4252 ;
+  reg \$4253 ;
+  reg [3:0] \$4254 ;
+  reg [3:0] \$4255 ;
+  reg [3:0] \$4256 ;
+  reg \$4257 ;
+  reg [3:0] \$4258 ;
+  reg [3:0] \$4259 ;
   wire \$426 ;
+  reg [4:0] \$4260 ;
+  reg \$4261 ;
+  reg [4:0] \$4262 ;
+  reg [4:0] \$4263 ;
+  reg [4:0] \$4264 ;
+  reg \$4265 ;
+  reg [4:0] \$4266 ;
+  reg [4:0] \$4267 ;
+  reg [4:0] \$4268 ;
+  reg \$4269 ;
   wire \$427 ;
+  reg [4:0] \$4270 ;
+  reg [4:0] \$4271 ;
+  reg [4:0] \$4272 ;
+  reg \$4273 ;
+  reg [4:0] \$4274 ;
+  reg [4:0] \$4275 ;
+  reg \$4276 ;
+  reg [31:0] \$4277 ;
+  reg \$4278 ;
+  reg [1:0] \$4279 ;
   wire \$428 ;
+  reg [1:0] \$4280 ;
+  reg [2:0] \$4281 ;
+  reg [2:0] \$4282 ;
+  reg [2:0] \$4283 ;
+  reg [2:0] \$4284 ;
+  reg [3:0] \$4285 ;
+  reg \$4286 ;
+  reg [3:0] \$4287 ;
+  reg [3:0] \$4288 ;
+  reg [3:0] \$4289 ;
   wire \$429 ;
+  reg [3:0] \$4290 ;
+  reg [3:0] \$4291 ;
+  reg [3:0] \$4292 ;
+  reg [4:0] \$4293 ;
+  reg \$4294 ;
+  reg [4:0] \$4295 ;
+  reg [4:0] \$4296 ;
+  reg [4:0] \$4297 ;
+  reg [4:0] \$4298 ;
+  reg [4:0] \$4299 ;
   wire [4:0] \$43 ;
   wire \$430 ;
+  reg [4:0] \$4300 ;
+  reg [4:0] \$4301 ;
+  reg \$4302 ;
+  reg [4:0] \$4303 ;
+  reg [4:0] \$4304 ;
+  reg [4:0] \$4305 ;
+  reg [4:0] \$4306 ;
+  reg [4:0] \$4307 ;
+  reg [4:0] \$4308 ;
+  reg \$4309 ;
   wire \$431 ;
+  reg [31:0] \$4310 ;
+  reg \$4311 ;
+  reg [1:0] \$4312 ;
+  reg [1:0] \$4313 ;
+  reg [2:0] \$4314 ;
+  reg [2:0] \$4315 ;
+  reg [2:0] \$4316 ;
+  reg [2:0] \$4317 ;
+  reg [3:0] \$4318 ;
+  reg [3:0] \$4319 ;
   wire \$432 ;
+  reg [3:0] \$4320 ;
+  reg [3:0] \$4321 ;
+  reg [3:0] \$4322 ;
+  reg [3:0] \$4323 ;
+  reg [3:0] \$4324 ;
+  reg [3:0] \$4325 ;
+  reg [4:0] \$4326 ;
+  reg \$4327 ;
+  reg [4:0] \$4328 ;
+  reg [4:0] \$4329 ;
   wire \$433 ;
+  reg [4:0] \$4330 ;
+  reg [4:0] \$4331 ;
+  reg [4:0] \$4332 ;
+  reg [4:0] \$4333 ;
+  reg [4:0] \$4334 ;
+  reg [4:0] \$4335 ;
+  reg [4:0] \$4336 ;
+  reg [4:0] \$4337 ;
+  reg [4:0] \$4338 ;
+  reg [4:0] \$4339 ;
   wire \$434 ;
+  reg [4:0] \$4340 ;
+  reg [4:0] \$4341 ;
+  reg \$4342 ;
+  reg [3:0] \$4343 ;
+  reg [3:0] \$4344 ;
+  reg \$4345 ;
+  reg [31:0] \$4346 ;
+  reg [16:0] \$4347 ;
+  reg [16:0] \$4348 ;
+  reg [16:0] \$4349 ;
   wire \$435 ;
+  reg [16:0] \$4350 ;
+  reg [16:0] \$4351 ;
+  reg [16:0] \$4352 ;
+  reg [16:0] \$4353 ;
+  reg [16:0] \$4354 ;
+  reg [16:0] \$4355 ;
+  reg [16:0] \$4356 ;
+  reg [16:0] \$4357 ;
+  reg [16:0] \$4358 ;
+  reg [16:0] \$4359 ;
   wire \$436 ;
+  reg [16:0] \$4360 ;
+  reg [16:0] \$4361 ;
+  reg [16:0] \$4362 ;
+  reg [15:0] \$4363 ;
+  reg [15:0] \$4364 ;
+  reg [15:0] \$4365 ;
+  reg [15:0] \$4366 ;
+  reg [15:0] \$4367 ;
+  reg [15:0] \$4368 ;
+  reg [15:0] \$4369 ;
   wire \$437 ;
+  reg [15:0] \$4370 ;
+  reg [15:0] \$4371 ;
+  reg [15:0] \$4372 ;
+  reg [15:0] \$4373 ;
+  reg [15:0] \$4374 ;
+  reg [15:0] \$4375 ;
+  reg [15:0] \$4376 ;
+  reg [15:0] \$4377 ;
+  reg [15:0] \$4378 ;
+  reg [15:0] \$4379 ;
   wire \$438 ;
+  reg [15:0] \$4380 ;
+  reg [15:0] \$4381 ;
+  reg [15:0] \$4382 ;
+  reg [15:0] \$4383 ;
+  reg [15:0] \$4384 ;
+  reg [15:0] \$4385 ;
+  reg [15:0] \$4386 ;
+  reg [15:0] \$4387 ;
+  reg [15:0] \$4388 ;
+  reg [15:0] \$4389 ;
   wire \$439 ;
+  reg [15:0] \$4390 ;
+  reg [15:0] \$4391 ;
+  reg [15:0] \$4392 ;
+  reg [15:0] \$4393 ;
+  reg [15:0] \$4394 ;
+  reg \$4395 ;
+  reg [31:0] \$4396 ;
+  reg [15:0] \$4397 ;
+  reg [15:0] \$4398 ;
+  reg [15:0] \$4399 ;
   wire [4:0] \$44 ;
   wire \$440 ;
+  reg [15:0] \$4400 ;
+  reg [15:0] \$4401 ;
+  reg [15:0] \$4402 ;
+  reg [15:0] \$4403 ;
+  reg [15:0] \$4404 ;
+  reg [15:0] \$4405 ;
+  reg [15:0] \$4406 ;
+  reg [15:0] \$4407 ;
+  reg [15:0] \$4408 ;
+  reg [15:0] \$4409 ;
   wire \$441 ;
+  reg [15:0] \$4410 ;
+  reg [15:0] \$4411 ;
+  reg [15:0] \$4412 ;
+  reg [4:0] \$4413 ;
+  reg [4:0] \$4414 ;
+  reg [4:0] \$4415 ;
+  reg [4:0] \$4416 ;
+  reg [4:0] \$4417 ;
+  reg [4:0] \$4418 ;
+  reg [4:0] \$4419 ;
   wire \$442 ;
+  reg [4:0] \$4420 ;
+  reg [4:0] \$4421 ;
+  reg [4:0] \$4422 ;
+  reg [4:0] \$4423 ;
+  reg [4:0] \$4424 ;
+  reg [4:0] \$4425 ;
+  reg [4:0] \$4426 ;
+  reg [4:0] \$4427 ;
+  reg [4:0] \$4428 ;
   wire \$443 ;
   wire \$444 ;
   wire \$445 ;
@@ -702,7 +4066,7 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   wire \$667 ;
   wire \$668 ;
   wire \$669 ;
-  wire [4:0] \$67 ;
+  wire \$67 ;
   wire \$670 ;
   wire \$671 ;
   wire \$672 ;
@@ -809,265 +4173,299 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   wire \$763 ;
   wire \$764 ;
   wire \$765 ;
-  reg \$766 ;
-  reg \$767 ;
-  reg \$768 ;
-  reg \$769 ;
+  wire \$766 ;
+  wire \$767 ;
+  wire \$768 ;
+  wire \$769 ;
   wire [4:0] \$77 ;
-  reg \$770 ;
-  reg [14:0] \$771 ;
-  reg \$772 ;
-  reg [4:0] \$773 ;
-  reg [14:0] \$774 ;
-  reg \$775 ;
-  reg [4:0] \$776 ;
-  reg [14:0] \$777 ;
-  reg \$778 ;
-  reg [4:0] \$779 ;
+  wire \$770 ;
+  wire \$771 ;
+  wire \$772 ;
+  wire \$773 ;
+  wire \$774 ;
+  wire \$775 ;
+  wire \$776 ;
+  wire \$777 ;
+  wire \$778 ;
+  wire \$779 ;
   wire [4:0] \$78 ;
-  reg [14:0] \$780 ;
-  reg \$781 ;
-  reg [4:0] \$782 ;
-  reg [14:0] \$783 ;
-  reg \$784 ;
-  reg [4:0] \$785 ;
-  reg [14:0] \$786 ;
-  reg \$787 ;
-  reg [4:0] \$788 ;
-  reg [14:0] \$789 ;
+  wire \$780 ;
+  wire \$781 ;
+  wire \$782 ;
+  wire \$783 ;
+  wire \$784 ;
+  wire \$785 ;
+  wire \$786 ;
+  wire \$787 ;
+  wire \$788 ;
+  wire \$789 ;
   wire [4:0] \$79 ;
-  reg \$790 ;
-  reg [4:0] \$791 ;
-  reg [14:0] \$792 ;
-  reg \$793 ;
-  reg [4:0] \$794 ;
-  reg [14:0] \$795 ;
-  reg \$796 ;
-  reg [4:0] \$797 ;
-  reg [14:0] \$798 ;
-  reg \$799 ;
+  wire \$790 ;
+  wire \$791 ;
+  wire \$792 ;
+  wire \$793 ;
+  wire \$794 ;
+  wire \$795 ;
+  wire \$796 ;
+  wire \$797 ;
+  wire \$798 ;
+  wire \$799 ;
   wire [4:0] \$8 ;
   wire [4:0] \$80 ;
-  reg [4:0] \$800 ;
-  reg [14:0] \$801 ;
-  reg \$802 ;
-  reg [4:0] \$803 ;
-  reg [14:0] \$804 ;
-  reg \$805 ;
-  reg [4:0] \$806 ;
-  reg [14:0] \$807 ;
-  reg \$808 ;
-  reg [4:0] \$809 ;
+  wire \$800 ;
+  wire \$801 ;
+  wire \$802 ;
+  wire \$803 ;
+  wire \$804 ;
+  wire \$805 ;
+  wire \$806 ;
+  wire \$807 ;
+  wire \$808 ;
+  wire \$809 ;
   wire [4:0] \$81 ;
-  reg [14:0] \$810 ;
-  reg \$811 ;
-  reg [4:0] \$812 ;
-  reg [14:0] \$813 ;
-  reg \$814 ;
-  reg [4:0] \$815 ;
-  reg [14:0] \$816 ;
-  reg \$817 ;
-  reg [4:0] \$818 ;
-  reg [14:0] \$819 ;
+  wire \$810 ;
+  wire \$811 ;
+  wire \$812 ;
+  wire \$813 ;
+  wire \$814 ;
+  wire \$815 ;
+  wire \$816 ;
+  wire \$817 ;
+  wire \$818 ;
+  wire \$819 ;
   wire [4:0] \$82 ;
-  reg \$820 ;
-  reg [4:0] \$821 ;
-  reg [14:0] \$822 ;
-  reg \$823 ;
-  reg [4:0] \$824 ;
-  reg [14:0] \$825 ;
-  reg \$826 ;
-  reg [4:0] \$827 ;
-  reg [14:0] \$828 ;
-  reg \$829 ;
+  wire \$820 ;
+  wire \$821 ;
+  wire \$822 ;
+  wire \$823 ;
+  wire \$824 ;
+  wire \$825 ;
+  wire \$826 ;
+  wire \$827 ;
+  wire \$828 ;
+  wire \$829 ;
   wire [4:0] \$83 ;
-  reg [4:0] \$830 ;
-  reg [14:0] \$831 ;
-  reg \$832 ;
-  reg [4:0] \$833 ;
-  reg [14:0] \$834 ;
-  reg \$835 ;
-  reg [4:0] \$836 ;
-  reg [14:0] \$837 ;
-  reg \$838 ;
-  reg [4:0] \$839 ;
+  wire \$830 ;
+  wire \$831 ;
+  wire \$832 ;
+  wire \$833 ;
+  wire \$834 ;
+  wire \$835 ;
+  wire \$836 ;
+  wire \$837 ;
+  wire \$838 ;
+  wire \$839 ;
   wire [4:0] \$84 ;
-  reg [14:0] \$840 ;
-  reg \$841 ;
-  reg [4:0] \$842 ;
-  reg [14:0] \$843 ;
-  reg \$844 ;
-  reg [4:0] \$845 ;
-  reg [14:0] \$846 ;
-  reg \$847 ;
-  reg [4:0] \$848 ;
-  reg [14:0] \$849 ;
+  wire \$840 ;
+  wire \$841 ;
+  wire \$842 ;
+  wire \$843 ;
+  wire \$844 ;
+  wire \$845 ;
+  wire \$846 ;
+  wire \$847 ;
+  wire \$848 ;
+  wire \$849 ;
   wire [4:0] \$85 ;
-  reg \$850 ;
-  reg [4:0] \$851 ;
-  reg [14:0] \$852 ;
-  reg \$853 ;
-  reg [4:0] \$854 ;
-  reg [14:0] \$855 ;
-  reg \$856 ;
-  reg [4:0] \$857 ;
-  reg [14:0] \$858 ;
-  reg \$859 ;
+  wire \$850 ;
+  wire \$851 ;
+  wire \$852 ;
+  wire \$853 ;
+  wire \$854 ;
+  wire \$855 ;
+  wire \$856 ;
+  wire \$857 ;
+  wire \$858 ;
+  wire \$859 ;
   wire [4:0] \$86 ;
-  reg [4:0] \$860 ;
-  reg [14:0] \$861 ;
-  reg \$862 ;
-  reg [4:0] \$863 ;
-  reg [14:0] \$864 ;
-  reg \$865 ;
-  reg [4:0] \$866 ;
-  reg [14:0] \$867 ;
-  reg \$868 ;
-  reg [4:0] \$869 ;
+  wire \$860 ;
+  wire \$861 ;
+  wire \$862 ;
+  wire \$863 ;
+  wire \$864 ;
+  wire \$865 ;
+  wire \$866 ;
+  wire \$867 ;
+  wire \$868 ;
+  wire \$869 ;
   wire [4:0] \$87 ;
-  reg [14:0] \$870 ;
-  reg \$871 ;
-  reg [4:0] \$872 ;
-  reg [14:0] \$873 ;
-  reg \$874 ;
-  reg [4:0] \$875 ;
-  reg [14:0] \$876 ;
-  reg \$877 ;
-  reg [4:0] \$878 ;
-  reg [14:0] \$879 ;
+  wire \$870 ;
+  wire \$871 ;
+  wire \$872 ;
+  wire \$873 ;
+  wire \$874 ;
+  wire \$875 ;
+  wire \$876 ;
+  wire \$877 ;
+  wire \$878 ;
+  wire \$879 ;
   wire [4:0] \$88 ;
-  reg \$880 ;
-  reg [4:0] \$881 ;
-  reg [14:0] \$882 ;
-  reg \$883 ;
-  reg [4:0] \$884 ;
-  reg [14:0] \$885 ;
-  reg \$886 ;
-  reg [4:0] \$887 ;
-  reg [14:0] \$888 ;
-  reg \$889 ;
+  wire \$880 ;
+  wire \$881 ;
+  wire \$882 ;
+  wire \$883 ;
+  wire \$884 ;
+  wire \$885 ;
+  wire \$886 ;
+  wire \$887 ;
+  wire \$888 ;
+  wire \$889 ;
   wire [4:0] \$89 ;
-  reg [4:0] \$890 ;
-  reg [14:0] \$891 ;
-  reg \$892 ;
-  reg [4:0] \$893 ;
-  reg [14:0] \$894 ;
-  reg \$895 ;
-  reg [4:0] \$896 ;
-  reg [14:0] \$897 ;
-  reg \$898 ;
-  reg [4:0] \$899 ;
+  wire \$890 ;
+  wire \$891 ;
+  wire \$892 ;
+  wire \$893 ;
+  wire \$894 ;
+  wire \$895 ;
+  wire \$896 ;
+  wire \$897 ;
+  wire \$898 ;
+  wire \$899 ;
   wire [4:0] \$9 ;
   wire [4:0] \$90 ;
-  reg [14:0] \$900 ;
-  reg \$901 ;
-  reg [4:0] \$902 ;
-  reg [14:0] \$903 ;
-  reg \$904 ;
-  reg [4:0] \$905 ;
-  reg [14:0] \$906 ;
-  reg \$907 ;
-  reg [4:0] \$908 ;
-  reg [14:0] \$909 ;
+  wire \$900 ;
+  wire \$901 ;
+  wire \$902 ;
+  wire \$903 ;
+  wire \$904 ;
+  wire \$905 ;
+  wire \$906 ;
+  wire \$907 ;
+  wire \$908 ;
+  wire \$909 ;
   wire [4:0] \$91 ;
-  reg \$910 ;
-  reg [4:0] \$911 ;
-  reg [14:0] \$912 ;
-  reg \$913 ;
-  reg [4:0] \$914 ;
-  reg [14:0] \$915 ;
-  reg \$916 ;
-  reg [4:0] \$917 ;
-  reg [14:0] \$918 ;
-  reg \$919 ;
+  wire \$910 ;
+  wire \$911 ;
+  wire \$912 ;
+  wire \$913 ;
+  wire \$914 ;
+  wire \$915 ;
+  wire \$916 ;
+  wire \$917 ;
+  wire \$918 ;
+  wire \$919 ;
   wire [4:0] \$92 ;
-  reg [4:0] \$920 ;
-  reg [14:0] \$921 ;
-  reg \$922 ;
-  reg [4:0] \$923 ;
-  reg [14:0] \$924 ;
-  reg \$925 ;
-  reg [4:0] \$926 ;
-  reg [14:0] \$927 ;
-  reg \$928 ;
-  reg [4:0] \$929 ;
+  wire \$920 ;
+  wire \$921 ;
+  wire \$922 ;
+  wire \$923 ;
+  wire \$924 ;
+  wire \$925 ;
+  wire \$926 ;
+  wire \$927 ;
+  wire \$928 ;
+  wire \$929 ;
   wire [4:0] \$93 ;
-  reg [14:0] \$930 ;
-  reg \$931 ;
-  reg [4:0] \$932 ;
-  reg [14:0] \$933 ;
-  reg \$934 ;
-  reg [4:0] \$935 ;
-  reg [14:0] \$936 ;
-  reg \$937 ;
-  reg [4:0] \$938 ;
-  reg [14:0] \$939 ;
+  wire \$930 ;
+  wire \$931 ;
+  wire \$932 ;
+  wire \$933 ;
+  wire \$934 ;
+  wire \$935 ;
+  wire \$936 ;
+  wire \$937 ;
+  wire \$938 ;
+  wire \$939 ;
   wire [4:0] \$94 ;
-  reg \$940 ;
-  reg [4:0] \$941 ;
-  reg [14:0] \$942 ;
-  reg \$943 ;
-  reg [4:0] \$944 ;
-  reg [14:0] \$945 ;
-  reg \$946 ;
-  reg [4:0] \$947 ;
-  reg [14:0] \$948 ;
-  reg \$949 ;
+  wire \$940 ;
+  wire \$941 ;
+  wire \$942 ;
+  wire \$943 ;
+  wire \$944 ;
+  wire \$945 ;
+  wire \$946 ;
+  wire \$947 ;
+  wire \$948 ;
+  wire \$949 ;
   wire [4:0] \$95 ;
-  reg [4:0] \$950 ;
-  reg [14:0] \$951 ;
-  reg \$952 ;
-  reg [4:0] \$953 ;
-  reg [14:0] \$954 ;
-  reg \$955 ;
-  reg [4:0] \$956 ;
-  reg [14:0] \$957 ;
-  reg \$958 ;
-  reg [4:0] \$959 ;
+  wire \$950 ;
+  wire \$951 ;
+  wire \$952 ;
+  wire \$953 ;
+  wire \$954 ;
+  wire \$955 ;
+  wire \$956 ;
+  wire \$957 ;
+  wire \$958 ;
+  wire \$959 ;
   wire [4:0] \$96 ;
-  reg [14:0] \$960 ;
-  reg \$961 ;
-  reg [4:0] \$962 ;
-  reg [14:0] \$963 ;
-  reg \$964 ;
-  reg [4:0] \$965 ;
-  reg [14:0] \$966 ;
-  reg \$967 ;
-  reg [4:0] \$968 ;
-  reg [14:0] \$969 ;
+  wire \$960 ;
+  wire \$961 ;
+  wire \$962 ;
+  wire \$963 ;
+  wire \$964 ;
+  wire \$965 ;
+  wire \$966 ;
+  wire \$967 ;
+  wire \$968 ;
+  wire \$969 ;
   wire [4:0] \$97 ;
-  reg \$970 ;
-  reg [4:0] \$971 ;
-  reg [14:0] \$972 ;
-  reg \$973 ;
-  reg [4:0] \$974 ;
-  reg [14:0] \$975 ;
-  reg \$976 ;
-  reg [4:0] \$977 ;
-  reg [14:0] \$978 ;
-  reg \$979 ;
+  wire \$970 ;
+  wire \$971 ;
+  wire \$972 ;
+  wire \$973 ;
+  wire \$974 ;
+  wire \$975 ;
+  wire \$976 ;
+  wire \$977 ;
+  wire \$978 ;
+  wire \$979 ;
   wire [4:0] \$98 ;
-  reg [4:0] \$980 ;
-  reg [14:0] \$981 ;
-  reg \$982 ;
-  reg [4:0] \$983 ;
-  reg [14:0] \$984 ;
-  reg \$985 ;
-  reg [4:0] \$986 ;
-  reg [14:0] \$987 ;
-  reg \$988 ;
-  reg [4:0] \$989 ;
+  wire \$980 ;
+  wire \$981 ;
+  wire \$982 ;
+  wire \$983 ;
+  wire \$984 ;
+  wire \$985 ;
+  wire \$986 ;
+  wire \$987 ;
+  wire \$988 ;
+  wire \$989 ;
   wire [4:0] \$99 ;
-  reg [14:0] \$990 ;
-  reg \$991 ;
-  reg [4:0] \$992 ;
-  reg [14:0] \$993 ;
-  reg \$994 ;
-  reg [4:0] \$995 ;
-  reg [14:0] \$996 ;
-  reg \$997 ;
-  reg [4:0] \$998 ;
-  reg [14:0] \$999 ;
+  wire \$990 ;
+  wire \$991 ;
+  wire \$992 ;
+  wire \$993 ;
+  wire \$994 ;
+  wire \$995 ;
+  wire \$996 ;
+  wire \$997 ;
+  wire \$998 ;
+  wire \$999 ;
+  wire adv0;
+  reg adv0_valid = 1'h0;
+  wire adv1;
+  wire adv10;
+  reg adv10_valid = 1'h0;
+  wire adv11;
+  reg adv11_valid = 1'h0;
+  wire adv12;
+  reg adv12_valid = 1'h0;
+  wire adv13;
+  reg adv13_valid = 1'h0;
+  wire adv14;
+  reg adv14_valid = 1'h0;
+  wire adv15;
+  reg adv15_valid = 1'h0;
+  wire adv16;
+  reg adv16_valid = 1'h0;
+  reg adv1_valid = 1'h0;
+  wire adv2;
+  reg adv2_valid = 1'h0;
+  wire adv3;
+  reg adv3_valid = 1'h0;
+  wire adv4;
+  reg adv4_valid = 1'h0;
+  wire adv5;
+  reg adv5_valid = 1'h0;
+  wire adv6;
+  reg adv6_valid = 1'h0;
+  wire adv7;
+  reg adv7_valid = 1'h0;
+  wire adv8;
+  reg adv8_valid = 1'h0;
+  wire adv9;
+  reg adv9_valid = 1'h0;
   wire advance;
   input clk;
   wire clk;
@@ -1183,370 +4581,430 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  reg [3:0] rd__addr = 4'h2;
+  wire [511:0] rd__data;
   input rst;
   wire rst;
   wire sel_c0;
-  wire [20:0] sel_c0_max;
-  wire [20:0] sel_c0_min;
+  wire [19:0] sel_c0_max;
+  wire [19:0] sel_c0_min;
   wire sel_c1;
   wire sel_c10;
   wire sel_c100;
-  wire [20:0] sel_c100_max;
-  wire [20:0] sel_c100_min;
+  wire [19:0] sel_c100_max;
+  wire [19:0] sel_c100_min;
   wire sel_c101;
-  wire [20:0] sel_c101_max;
+  wire [19:0] sel_c101_max;
+  wire [19:0] sel_c101_min;
   wire sel_c102;
-  wire [20:0] sel_c102_max;
-  wire [20:0] sel_c102_min;
+  wire [19:0] sel_c102_max;
+  wire [19:0] sel_c102_min;
   wire sel_c103;
-  wire [20:0] sel_c103_max;
+  wire [19:0] sel_c103_max;
+  wire [19:0] sel_c103_min;
   wire sel_c104;
-  wire [20:0] sel_c104_max;
+  wire [19:0] sel_c104_max;
+  wire [19:0] sel_c104_min;
   wire sel_c105;
-  wire [20:0] sel_c105_max;
-  wire [20:0] sel_c105_min;
+  wire [19:0] sel_c105_max;
+  wire [19:0] sel_c105_min;
   wire sel_c106;
-  wire [20:0] sel_c106_max;
-  wire [20:0] sel_c106_min;
+  wire [19:0] sel_c106_max;
+  wire [19:0] sel_c106_min;
   wire sel_c107;
-  wire [20:0] sel_c107_max;
-  wire [20:0] sel_c107_min;
+  wire [19:0] sel_c107_max;
+  wire [19:0] sel_c107_min;
   wire sel_c108;
-  wire [20:0] sel_c108_max;
-  wire [20:0] sel_c108_min;
+  wire [19:0] sel_c108_max;
+  wire [19:0] sel_c108_min;
   wire sel_c109;
-  wire [20:0] sel_c109_max;
-  wire [20:0] sel_c109_min;
-  wire [20:0] sel_c10_max;
-  wire [20:0] sel_c10_min;
+  wire [19:0] sel_c109_max;
+  wire [19:0] sel_c109_min;
+  wire [19:0] sel_c10_max;
+  wire [19:0] sel_c10_min;
   wire sel_c11;
   wire sel_c110;
-  wire [20:0] sel_c110_max;
+  wire [19:0] sel_c110_max;
+  wire [19:0] sel_c110_min;
   wire sel_c111;
-  wire [20:0] sel_c111_max;
-  wire [20:0] sel_c111_min;
+  wire [19:0] sel_c111_max;
+  wire [19:0] sel_c111_min;
   wire sel_c112;
-  wire [20:0] sel_c112_max;
-  wire [20:0] sel_c112_min;
+  wire [19:0] sel_c112_max;
+  wire [19:0] sel_c112_min;
   wire sel_c113;
-  wire [20:0] sel_c113_max;
-  wire [20:0] sel_c113_min;
+  wire [19:0] sel_c113_max;
+  wire [19:0] sel_c113_min;
   wire sel_c114;
-  wire [20:0] sel_c114_max;
+  wire [19:0] sel_c114_max;
+  wire [19:0] sel_c114_min;
   wire sel_c115;
-  wire [20:0] sel_c115_max;
-  wire [20:0] sel_c115_min;
+  wire [19:0] sel_c115_max;
+  wire [19:0] sel_c115_min;
   wire sel_c116;
-  wire [20:0] sel_c116_max;
-  wire [20:0] sel_c116_min;
+  wire [19:0] sel_c116_max;
+  wire [19:0] sel_c116_min;
   wire sel_c117;
-  wire [20:0] sel_c117_max;
-  wire [20:0] sel_c117_min;
+  wire [19:0] sel_c117_max;
+  wire [19:0] sel_c117_min;
   wire sel_c118;
-  wire [20:0] sel_c118_max;
-  wire [20:0] sel_c118_min;
+  wire [19:0] sel_c118_max;
+  wire [19:0] sel_c118_min;
   wire sel_c119;
-  wire [20:0] sel_c119_max;
-  wire [20:0] sel_c11_max;
-  wire [20:0] sel_c11_min;
+  wire [19:0] sel_c119_max;
+  wire [19:0] sel_c119_min;
+  wire [19:0] sel_c11_max;
+  wire [19:0] sel_c11_min;
   wire sel_c12;
   wire sel_c120;
-  wire [20:0] sel_c120_max;
-  wire [20:0] sel_c120_min;
+  wire [19:0] sel_c120_max;
+  wire [19:0] sel_c120_min;
   wire sel_c121;
-  wire [20:0] sel_c121_max;
+  wire [19:0] sel_c121_max;
+  wire [19:0] sel_c121_min;
   wire sel_c122;
-  wire [20:0] sel_c122_max;
-  wire [20:0] sel_c122_min;
+  wire [19:0] sel_c122_max;
   wire sel_c123;
-  wire [20:0] sel_c123_max;
+  wire [19:0] sel_c123_max;
   wire sel_c124;
-  wire [20:0] sel_c124_max;
-  wire [20:0] sel_c124_min;
+  wire [19:0] sel_c124_max;
   wire sel_c125;
-  wire [20:0] sel_c125_max;
-  wire [20:0] sel_c12_max;
-  wire [20:0] sel_c12_min;
+  wire [19:0] sel_c125_max;
+  wire sel_c126;
+  wire [19:0] sel_c126_max;
+  wire sel_c127;
+  wire [19:0] sel_c127_max;
+  wire sel_c128;
+  wire [19:0] sel_c128_max;
+  wire sel_c129;
+  wire [19:0] sel_c129_max;
+  wire [19:0] sel_c12_max;
+  wire [19:0] sel_c12_min;
   wire sel_c13;
-  wire [20:0] sel_c13_max;
-  wire [20:0] sel_c13_min;
+  wire sel_c130;
+  wire [19:0] sel_c130_max;
+  wire sel_c131;
+  wire [19:0] sel_c131_max;
+  wire sel_c132;
+  wire [19:0] sel_c132_max;
+  wire sel_c133;
+  wire [19:0] sel_c133_max;
+  wire sel_c134;
+  wire [19:0] sel_c134_max;
+  wire sel_c135;
+  wire [19:0] sel_c135_max;
+  wire sel_c136;
+  wire [19:0] sel_c136_max;
+  wire sel_c137;
+  wire [19:0] sel_c137_max;
+  wire [19:0] sel_c13_max;
+  wire [19:0] sel_c13_min;
   wire sel_c14;
-  wire [20:0] sel_c14_max;
-  wire [20:0] sel_c14_min;
+  wire [19:0] sel_c14_max;
+  wire [19:0] sel_c14_min;
   wire sel_c15;
-  wire [20:0] sel_c15_max;
-  wire [20:0] sel_c15_min;
+  wire [19:0] sel_c15_max;
+  wire [19:0] sel_c15_min;
   wire sel_c16;
-  wire [20:0] sel_c16_max;
-  wire [20:0] sel_c16_min;
+  wire [19:0] sel_c16_max;
+  wire [19:0] sel_c16_min;
   wire sel_c17;
-  wire [20:0] sel_c17_max;
-  wire [20:0] sel_c17_min;
+  wire [19:0] sel_c17_max;
+  wire [19:0] sel_c17_min;
   wire sel_c18;
-  wire [20:0] sel_c18_max;
-  wire [20:0] sel_c18_min;
+  wire [19:0] sel_c18_max;
+  wire [19:0] sel_c18_min;
   wire sel_c19;
-  wire [20:0] sel_c19_max;
-  wire [20:0] sel_c19_min;
-  wire [20:0] sel_c1_max;
-  wire [20:0] sel_c1_min;
+  wire [19:0] sel_c19_max;
+  wire [19:0] sel_c19_min;
+  wire [19:0] sel_c1_max;
+  wire [19:0] sel_c1_min;
   wire sel_c2;
   wire sel_c20;
-  wire [20:0] sel_c20_max;
-  wire [20:0] sel_c20_min;
+  wire [19:0] sel_c20_max;
+  wire [19:0] sel_c20_min;
   wire sel_c21;
-  wire [20:0] sel_c21_max;
-  wire [20:0] sel_c21_min;
+  wire [19:0] sel_c21_max;
+  wire [19:0] sel_c21_min;
   wire sel_c22;
-  wire [20:0] sel_c22_max;
-  wire [20:0] sel_c22_min;
+  wire [19:0] sel_c22_max;
+  wire [19:0] sel_c22_min;
   wire sel_c23;
-  wire [20:0] sel_c23_max;
-  wire [20:0] sel_c23_min;
+  wire [19:0] sel_c23_max;
+  wire [19:0] sel_c23_min;
   wire sel_c24;
-  wire [20:0] sel_c24_max;
-  wire [20:0] sel_c24_min;
+  wire [19:0] sel_c24_max;
+  wire [19:0] sel_c24_min;
   wire sel_c25;
-  wire [20:0] sel_c25_max;
-  wire [20:0] sel_c25_min;
+  wire [19:0] sel_c25_max;
+  wire [19:0] sel_c25_min;
   wire sel_c26;
-  wire [20:0] sel_c26_max;
-  wire [20:0] sel_c26_min;
+  wire [19:0] sel_c26_max;
+  wire [19:0] sel_c26_min;
   wire sel_c27;
-  wire [20:0] sel_c27_max;
-  wire [20:0] sel_c27_min;
+  wire [19:0] sel_c27_max;
+  wire [19:0] sel_c27_min;
   wire sel_c28;
-  wire [20:0] sel_c28_max;
-  wire [20:0] sel_c28_min;
+  wire [19:0] sel_c28_max;
+  wire [19:0] sel_c28_min;
   wire sel_c29;
-  wire [20:0] sel_c29_max;
-  wire [20:0] sel_c29_min;
-  wire [20:0] sel_c2_max;
-  wire [20:0] sel_c2_min;
+  wire [19:0] sel_c29_max;
+  wire [19:0] sel_c29_min;
+  wire [19:0] sel_c2_max;
+  wire [19:0] sel_c2_min;
   wire sel_c3;
   wire sel_c30;
-  wire [20:0] sel_c30_max;
-  wire [20:0] sel_c30_min;
+  wire [19:0] sel_c30_max;
+  wire [19:0] sel_c30_min;
   wire sel_c31;
-  wire [20:0] sel_c31_max;
-  wire [20:0] sel_c31_min;
+  wire [19:0] sel_c31_max;
+  wire [19:0] sel_c31_min;
   wire sel_c32;
-  wire [20:0] sel_c32_max;
-  wire [20:0] sel_c32_min;
+  wire [19:0] sel_c32_max;
+  wire [19:0] sel_c32_min;
   wire sel_c33;
-  wire [20:0] sel_c33_max;
-  wire [20:0] sel_c33_min;
+  wire [19:0] sel_c33_max;
+  wire [19:0] sel_c33_min;
   wire sel_c34;
-  wire [20:0] sel_c34_max;
-  wire [20:0] sel_c34_min;
+  wire [19:0] sel_c34_max;
+  wire [19:0] sel_c34_min;
   wire sel_c35;
-  wire [20:0] sel_c35_max;
-  wire [20:0] sel_c35_min;
+  wire [19:0] sel_c35_max;
+  wire [19:0] sel_c35_min;
   wire sel_c36;
-  wire [20:0] sel_c36_max;
-  wire [20:0] sel_c36_min;
+  wire [19:0] sel_c36_max;
+  wire [19:0] sel_c36_min;
   wire sel_c37;
-  wire [20:0] sel_c37_max;
-  wire [20:0] sel_c37_min;
+  wire [19:0] sel_c37_max;
+  wire [19:0] sel_c37_min;
   wire sel_c38;
-  wire [20:0] sel_c38_max;
-  wire [20:0] sel_c38_min;
+  wire [19:0] sel_c38_max;
+  wire [19:0] sel_c38_min;
   wire sel_c39;
-  wire [20:0] sel_c39_max;
-  wire [20:0] sel_c39_min;
-  wire [20:0] sel_c3_max;
-  wire [20:0] sel_c3_min;
+  wire [19:0] sel_c39_max;
+  wire [19:0] sel_c39_min;
+  wire [19:0] sel_c3_max;
+  wire [19:0] sel_c3_min;
   wire sel_c4;
   wire sel_c40;
-  wire [20:0] sel_c40_max;
-  wire [20:0] sel_c40_min;
+  wire [19:0] sel_c40_max;
+  wire [19:0] sel_c40_min;
   wire sel_c41;
-  wire [20:0] sel_c41_max;
-  wire [20:0] sel_c41_min;
+  wire [19:0] sel_c41_max;
+  wire [19:0] sel_c41_min;
   wire sel_c42;
-  wire [20:0] sel_c42_max;
-  wire [20:0] sel_c42_min;
+  wire [19:0] sel_c42_max;
+  wire [19:0] sel_c42_min;
   wire sel_c43;
-  wire [20:0] sel_c43_max;
-  wire [20:0] sel_c43_min;
+  wire [19:0] sel_c43_max;
+  wire [19:0] sel_c43_min;
   wire sel_c44;
-  wire [20:0] sel_c44_max;
-  wire [20:0] sel_c44_min;
+  wire [19:0] sel_c44_max;
+  wire [19:0] sel_c44_min;
   wire sel_c45;
-  wire [20:0] sel_c45_max;
-  wire [20:0] sel_c45_min;
+  wire [19:0] sel_c45_max;
+  wire [19:0] sel_c45_min;
   wire sel_c46;
-  wire [20:0] sel_c46_max;
-  wire [20:0] sel_c46_min;
+  wire [19:0] sel_c46_max;
+  wire [19:0] sel_c46_min;
   wire sel_c47;
-  wire [20:0] sel_c47_max;
-  wire [20:0] sel_c47_min;
+  wire [19:0] sel_c47_max;
+  wire [19:0] sel_c47_min;
   wire sel_c48;
-  wire [20:0] sel_c48_max;
-  wire [20:0] sel_c48_min;
+  wire [19:0] sel_c48_max;
+  wire [19:0] sel_c48_min;
   wire sel_c49;
-  wire [20:0] sel_c49_max;
-  wire [20:0] sel_c49_min;
-  wire [20:0] sel_c4_max;
-  wire [20:0] sel_c4_min;
+  wire [19:0] sel_c49_max;
+  wire [19:0] sel_c49_min;
+  wire [19:0] sel_c4_max;
+  wire [19:0] sel_c4_min;
   wire sel_c5;
   wire sel_c50;
-  wire [20:0] sel_c50_max;
-  wire [20:0] sel_c50_min;
+  wire [19:0] sel_c50_max;
+  wire [19:0] sel_c50_min;
   wire sel_c51;
-  wire [20:0] sel_c51_max;
-  wire [20:0] sel_c51_min;
+  wire [19:0] sel_c51_max;
+  wire [19:0] sel_c51_min;
   wire sel_c52;
-  wire [20:0] sel_c52_max;
-  wire [20:0] sel_c52_min;
+  wire [19:0] sel_c52_max;
+  wire [19:0] sel_c52_min;
   wire sel_c53;
-  wire [20:0] sel_c53_max;
-  wire [20:0] sel_c53_min;
+  wire [19:0] sel_c53_max;
+  wire [19:0] sel_c53_min;
   wire sel_c54;
-  wire [20:0] sel_c54_max;
-  wire [20:0] sel_c54_min;
+  wire [19:0] sel_c54_max;
+  wire [19:0] sel_c54_min;
   wire sel_c55;
-  wire [20:0] sel_c55_max;
-  wire [20:0] sel_c55_min;
+  wire [19:0] sel_c55_max;
+  wire [19:0] sel_c55_min;
   wire sel_c56;
-  wire [20:0] sel_c56_max;
-  wire [20:0] sel_c56_min;
+  wire [19:0] sel_c56_max;
+  wire [19:0] sel_c56_min;
   wire sel_c57;
-  wire [20:0] sel_c57_max;
-  wire [20:0] sel_c57_min;
+  wire [19:0] sel_c57_max;
+  wire [19:0] sel_c57_min;
   wire sel_c58;
-  wire [20:0] sel_c58_max;
-  wire [20:0] sel_c58_min;
+  wire [19:0] sel_c58_max;
+  wire [19:0] sel_c58_min;
   wire sel_c59;
-  wire [20:0] sel_c59_max;
-  wire [20:0] sel_c59_min;
-  wire [20:0] sel_c5_max;
-  wire [20:0] sel_c5_min;
+  wire [19:0] sel_c59_max;
+  wire [19:0] sel_c59_min;
+  wire [19:0] sel_c5_max;
+  wire [19:0] sel_c5_min;
   wire sel_c6;
   wire sel_c60;
-  wire [20:0] sel_c60_max;
-  wire [20:0] sel_c60_min;
+  wire [19:0] sel_c60_max;
+  wire [19:0] sel_c60_min;
   wire sel_c61;
-  wire [20:0] sel_c61_max;
-  wire [20:0] sel_c61_min;
+  wire [19:0] sel_c61_max;
+  wire [19:0] sel_c61_min;
   wire sel_c62;
-  wire [20:0] sel_c62_max;
-  wire [20:0] sel_c62_min;
+  wire [19:0] sel_c62_max;
+  wire [19:0] sel_c62_min;
   wire sel_c63;
-  wire [20:0] sel_c63_max;
-  wire [20:0] sel_c63_min;
+  wire [19:0] sel_c63_max;
+  wire [19:0] sel_c63_min;
   wire sel_c64;
-  wire [20:0] sel_c64_max;
-  wire [20:0] sel_c64_min;
+  wire [19:0] sel_c64_max;
+  wire [19:0] sel_c64_min;
   wire sel_c65;
-  wire [20:0] sel_c65_max;
+  wire [19:0] sel_c65_max;
+  wire [19:0] sel_c65_min;
   wire sel_c66;
-  wire [20:0] sel_c66_max;
+  wire [19:0] sel_c66_max;
+  wire [19:0] sel_c66_min;
   wire sel_c67;
-  wire [20:0] sel_c67_max;
+  wire [19:0] sel_c67_max;
+  wire [19:0] sel_c67_min;
   wire sel_c68;
-  wire [20:0] sel_c68_max;
-  wire [20:0] sel_c68_min;
+  wire [19:0] sel_c68_max;
+  wire [19:0] sel_c68_min;
   wire sel_c69;
-  wire [20:0] sel_c69_max;
-  wire [20:0] sel_c6_max;
-  wire [20:0] sel_c6_min;
+  wire [19:0] sel_c69_max;
+  wire [19:0] sel_c69_min;
+  wire [19:0] sel_c6_max;
+  wire [19:0] sel_c6_min;
   wire sel_c7;
   wire sel_c70;
-  wire [20:0] sel_c70_max;
+  wire [19:0] sel_c70_max;
+  wire [19:0] sel_c70_min;
   wire sel_c71;
-  wire [20:0] sel_c71_max;
-  wire [20:0] sel_c71_min;
+  wire [19:0] sel_c71_max;
+  wire [19:0] sel_c71_min;
   wire sel_c72;
-  wire [20:0] sel_c72_max;
-  wire [20:0] sel_c72_min;
+  wire [19:0] sel_c72_max;
+  wire [19:0] sel_c72_min;
   wire sel_c73;
-  wire [20:0] sel_c73_max;
-  wire [20:0] sel_c73_min;
+  wire [19:0] sel_c73_max;
+  wire [19:0] sel_c73_min;
   wire sel_c74;
-  wire [20:0] sel_c74_max;
-  wire [20:0] sel_c74_min;
+  wire [19:0] sel_c74_max;
+  wire [19:0] sel_c74_min;
   wire sel_c75;
-  wire [20:0] sel_c75_max;
-  wire [20:0] sel_c75_min;
+  wire [19:0] sel_c75_max;
+  wire [19:0] sel_c75_min;
   wire sel_c76;
-  wire [20:0] sel_c76_max;
-  wire [20:0] sel_c76_min;
+  wire [19:0] sel_c76_max;
+  wire [19:0] sel_c76_min;
   wire sel_c77;
-  wire [20:0] sel_c77_max;
-  wire [20:0] sel_c77_min;
+  wire [19:0] sel_c77_max;
+  wire [19:0] sel_c77_min;
   wire sel_c78;
-  wire [20:0] sel_c78_max;
-  wire [20:0] sel_c78_min;
+  wire [19:0] sel_c78_max;
+  wire [19:0] sel_c78_min;
   wire sel_c79;
-  wire [20:0] sel_c79_max;
-  wire [20:0] sel_c79_min;
-  wire [20:0] sel_c7_max;
-  wire [20:0] sel_c7_min;
+  wire [19:0] sel_c79_max;
+  wire [19:0] sel_c79_min;
+  wire [19:0] sel_c7_max;
+  wire [19:0] sel_c7_min;
   wire sel_c8;
   wire sel_c80;
-  wire [20:0] sel_c80_max;
-  wire [20:0] sel_c80_min;
+  wire [19:0] sel_c80_max;
+  wire [19:0] sel_c80_min;
   wire sel_c81;
-  wire [20:0] sel_c81_max;
-  wire [20:0] sel_c81_min;
+  wire [19:0] sel_c81_max;
+  wire [19:0] sel_c81_min;
   wire sel_c82;
-  wire [20:0] sel_c82_max;
-  wire [20:0] sel_c82_min;
+  wire [19:0] sel_c82_max;
+  wire [19:0] sel_c82_min;
   wire sel_c83;
-  wire [20:0] sel_c83_max;
-  wire [20:0] sel_c83_min;
+  wire [19:0] sel_c83_max;
+  wire [19:0] sel_c83_min;
   wire sel_c84;
-  wire [20:0] sel_c84_max;
-  wire [20:0] sel_c84_min;
+  wire [19:0] sel_c84_max;
+  wire [19:0] sel_c84_min;
   wire sel_c85;
-  wire [20:0] sel_c85_max;
-  wire [20:0] sel_c85_min;
+  wire [19:0] sel_c85_max;
+  wire [19:0] sel_c85_min;
   wire sel_c86;
-  wire [20:0] sel_c86_max;
-  wire [20:0] sel_c86_min;
+  wire [19:0] sel_c86_max;
+  wire [19:0] sel_c86_min;
   wire sel_c87;
-  wire [20:0] sel_c87_max;
-  wire [20:0] sel_c87_min;
+  wire [19:0] sel_c87_max;
+  wire [19:0] sel_c87_min;
   wire sel_c88;
-  wire [20:0] sel_c88_max;
-  wire [20:0] sel_c88_min;
+  wire [19:0] sel_c88_max;
+  wire [19:0] sel_c88_min;
   wire sel_c89;
-  wire [20:0] sel_c89_max;
-  wire [20:0] sel_c89_min;
-  wire [20:0] sel_c8_max;
-  wire [20:0] sel_c8_min;
+  wire [19:0] sel_c89_max;
+  wire [19:0] sel_c89_min;
+  wire [19:0] sel_c8_max;
+  wire [19:0] sel_c8_min;
   wire sel_c9;
   wire sel_c90;
-  wire [20:0] sel_c90_max;
-  wire [20:0] sel_c90_min;
+  wire [19:0] sel_c90_max;
+  wire [19:0] sel_c90_min;
   wire sel_c91;
-  wire [20:0] sel_c91_max;
+  wire [19:0] sel_c91_max;
+  wire [19:0] sel_c91_min;
   wire sel_c92;
-  wire [20:0] sel_c92_max;
-  wire [20:0] sel_c92_min;
+  wire [19:0] sel_c92_max;
+  wire [19:0] sel_c92_min;
   wire sel_c93;
-  wire [20:0] sel_c93_max;
+  wire [19:0] sel_c93_max;
+  wire [19:0] sel_c93_min;
   wire sel_c94;
-  wire [20:0] sel_c94_max;
-  wire [20:0] sel_c94_min;
+  wire [19:0] sel_c94_max;
+  wire [19:0] sel_c94_min;
   wire sel_c95;
-  wire [20:0] sel_c95_max;
-  wire [20:0] sel_c95_min;
+  wire [19:0] sel_c95_max;
+  wire [19:0] sel_c95_min;
   wire sel_c96;
-  wire [20:0] sel_c96_max;
-  wire [20:0] sel_c96_min;
+  wire [19:0] sel_c96_max;
+  wire [19:0] sel_c96_min;
   wire sel_c97;
-  wire [20:0] sel_c97_max;
-  wire [20:0] sel_c97_min;
+  wire [19:0] sel_c97_max;
+  wire [19:0] sel_c97_min;
   wire sel_c98;
-  wire [20:0] sel_c98_max;
-  wire [20:0] sel_c98_min;
+  wire [19:0] sel_c98_max;
+  wire [19:0] sel_c98_min;
   wire sel_c99;
-  wire [20:0] sel_c99_max;
-  wire [20:0] sel_c99_min;
-  wire [20:0] sel_c9_max;
-  wire [20:0] sel_c9_min;
+  wire [19:0] sel_c99_max;
+  wire [19:0] sel_c99_min;
+  wire [19:0] sel_c9_max;
+  wire [19:0] sel_c9_min;
+  wire [511:0] sel_dl1_r0_q;
+  (* init = 4'h2 *)
+  wire [3:0] sel_dl1_r0_rp;
+  (* init = 4'h0 *)
+  wire [3:0] sel_dl1_r0_wp;
+  wire [4:0] sel_idx0;
+  wire [4:0] sel_idx1;
+  wire [4:0] sel_idx10;
+  wire [4:0] sel_idx11;
+  wire [4:0] sel_idx12;
+  wire [4:0] sel_idx13;
+  wire [4:0] sel_idx14;
+  wire [4:0] sel_idx15;
+  wire [4:0] sel_idx2;
+  wire [4:0] sel_idx3;
+  wire [4:0] sel_idx4;
+  wire [4:0] sel_idx5;
+  wire [4:0] sel_idx6;
+  wire [4:0] sel_idx7;
+  wire [4:0] sel_idx8;
+  wire [4:0] sel_idx9;
+  wire [31:0] sel_keep;
   wire [14:0] sel_key0;
   wire [14:0] sel_key1;
   wire [14:0] sel_key10;
@@ -1580,4469 +5038,13568 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   wire [14:0] sel_key8;
   wire [14:0] sel_key9;
   reg [4:0] sel_l10_s0 = 5'h00;
-  reg [14:0] \sel_l10_s0$457  = 15'h0000;
-  reg [4:0] \sel_l10_s0$458  = 5'h00;
-  reg [14:0] \sel_l10_s0$459  = 15'h0000;
-  reg \sel_l10_s0$461  = 1'h0;
-  reg \sel_l10_s0$462  = 1'h0;
-  reg [4:0] \sel_l10_s0$465  = 5'h00;
-  reg [14:0] \sel_l10_s0$466  = 15'h0000;
-  reg [4:0] \sel_l10_s0$467  = 5'h00;
-  reg [14:0] \sel_l10_s0$468  = 15'h0000;
-  reg \sel_l10_s0$470  = 1'h0;
-  reg \sel_l10_s0$471  = 1'h0;
-  reg [4:0] \sel_l10_s0$473  = 5'h00;
-  reg [14:0] \sel_l10_s0$474  = 15'h0000;
-  reg [4:0] \sel_l10_s0$475  = 5'h00;
-  reg [14:0] \sel_l10_s0$476  = 15'h0000;
-  reg \sel_l10_s0$478  = 1'h0;
-  reg \sel_l10_s0$479  = 1'h0;
-  reg [4:0] \sel_l10_s0$482  = 5'h00;
-  reg [14:0] \sel_l10_s0$483  = 15'h0000;
-  reg [4:0] \sel_l10_s0$484  = 5'h00;
-  reg [14:0] \sel_l10_s0$485  = 15'h0000;
-  reg \sel_l10_s0$487  = 1'h0;
-  reg \sel_l10_s0$488  = 1'h0;
-  reg [4:0] \sel_l10_s0$491  = 5'h00;
-  reg [14:0] \sel_l10_s0$492  = 15'h0000;
-  reg [4:0] \sel_l10_s0$493  = 5'h00;
-  reg [14:0] \sel_l10_s0$494  = 15'h0000;
-  reg \sel_l10_s0$496  = 1'h0;
-  reg \sel_l10_s0$497  = 1'h0;
-  reg [4:0] \sel_l10_s0$500  = 5'h00;
-  reg [14:0] \sel_l10_s0$501  = 15'h0000;
-  reg \sel_l10_s0$503  = 1'h0;
-  reg [4:0] \sel_l10_s0$511  = 5'h00;
-  reg [14:0] \sel_l10_s0$512  = 15'h0000;
-  reg \sel_l10_s0$514  = 1'h0;
-  reg [14:0] \sel_l10_s0$846  = 15'h0000;
-  reg \sel_l10_s0$847  = 1'h0;
-  reg [4:0] \sel_l10_s0$848  = 5'h00;
-  reg [14:0] \sel_l10_s0$849  = 15'h0000;
-  reg \sel_l10_s0$850  = 1'h0;
-  reg [4:0] \sel_l10_s0$851  = 5'h00;
-  reg [14:0] \sel_l10_s0$852  = 15'h0000;
-  reg \sel_l10_s0$853  = 1'h0;
-  reg [4:0] \sel_l10_s0$854  = 5'h00;
-  reg [14:0] \sel_l10_s0$855  = 15'h0000;
-  reg \sel_l10_s0$856  = 1'h0;
-  reg [4:0] \sel_l10_s0$857  = 5'h00;
-  reg [14:0] \sel_l10_s0$858  = 15'h0000;
-  reg \sel_l10_s0$859  = 1'h0;
-  reg [4:0] \sel_l10_s0$860  = 5'h00;
-  reg [14:0] \sel_l10_s0$861  = 15'h0000;
-  reg \sel_l10_s0$862  = 1'h0;
-  reg [4:0] \sel_l10_s0$863  = 5'h00;
-  reg [14:0] \sel_l10_s0$864  = 15'h0000;
-  reg \sel_l10_s0$865  = 1'h0;
-  reg [4:0] \sel_l10_s0$866  = 5'h00;
-  reg [14:0] \sel_l10_s0$867  = 15'h0000;
-  reg \sel_l10_s0$868  = 1'h0;
-  reg [4:0] \sel_l10_s0$869  = 5'h00;
-  reg [14:0] \sel_l10_s0$870  = 15'h0000;
-  reg \sel_l10_s0$871  = 1'h0;
-  reg [4:0] \sel_l10_s0$872  = 5'h00;
-  reg [14:0] \sel_l10_s0$873  = 15'h0000;
-  reg \sel_l10_s0$874  = 1'h0;
-  reg [4:0] \sel_l10_s0$875  = 5'h00;
-  reg [4:0] sel_l15_s0 = 5'h00;
-  reg [14:0] \sel_l15_s0$536  = 15'h0000;
-  reg [4:0] \sel_l15_s0$537  = 5'h00;
-  reg [14:0] \sel_l15_s0$538  = 15'h0000;
-  reg \sel_l15_s0$540  = 1'h0;
-  reg \sel_l15_s0$541  = 1'h0;
-  reg [4:0] \sel_l15_s0$543  = 5'h00;
-  reg [14:0] \sel_l15_s0$545  = 15'h0000;
-  reg \sel_l15_s0$546  = 1'h0;
-  reg [4:0] \sel_l15_s0$549  = 5'h00;
-  reg [4:0] \sel_l15_s0$550  = 5'h00;
-  reg [14:0] \sel_l15_s0$552  = 15'h0000;
-  reg \sel_l15_s0$553  = 1'h0;
-  reg [14:0] \sel_l15_s0$554  = 15'h0000;
-  reg \sel_l15_s0$555  = 1'h0;
-  reg [4:0] \sel_l15_s0$558  = 5'h00;
-  reg [4:0] \sel_l15_s0$559  = 5'h00;
-  reg [14:0] \sel_l15_s0$561  = 15'h0000;
-  reg \sel_l15_s0$562  = 1'h0;
-  reg [14:0] \sel_l15_s0$563  = 15'h0000;
-  reg \sel_l15_s0$564  = 1'h0;
-  reg [4:0] \sel_l15_s0$567  = 5'h00;
-  reg [4:0] \sel_l15_s0$568  = 5'h00;
-  reg [14:0] \sel_l15_s0$570  = 15'h0000;
-  reg \sel_l15_s0$571  = 1'h0;
-  reg [14:0] \sel_l15_s0$572  = 15'h0000;
-  reg \sel_l15_s0$573  = 1'h0;
-  reg [4:0] \sel_l15_s0$576  = 5'h00;
-  reg [4:0] \sel_l15_s0$577  = 5'h00;
-  reg [14:0] \sel_l15_s0$579  = 15'h0000;
-  reg \sel_l15_s0$580  = 1'h0;
-  reg [14:0] \sel_l15_s0$581  = 15'h0000;
-  reg \sel_l15_s0$582  = 1'h0;
-  reg [4:0] \sel_l15_s0$585  = 5'h00;
-  reg [4:0] \sel_l15_s0$586  = 5'h00;
-  reg [14:0] \sel_l15_s0$588  = 15'h0000;
-  reg \sel_l15_s0$589  = 1'h0;
-  reg [14:0] \sel_l15_s0$590  = 15'h0000;
-  reg \sel_l15_s0$591  = 1'h0;
-  reg [4:0] \sel_l15_s0$594  = 5'h00;
-  reg [4:0] \sel_l15_s0$595  = 5'h00;
-  reg [14:0] \sel_l15_s0$597  = 15'h0000;
-  reg \sel_l15_s0$598  = 1'h0;
-  reg [14:0] \sel_l15_s0$599  = 15'h0000;
-  reg \sel_l15_s0$600  = 1'h0;
-  reg [4:0] \sel_l15_s0$603  = 5'h00;
-  reg [4:0] \sel_l15_s0$604  = 5'h00;
-  reg [14:0] \sel_l15_s0$606  = 15'h0000;
-  reg \sel_l15_s0$607  = 1'h0;
-  reg [14:0] \sel_l15_s0$608  = 15'h0000;
-  reg \sel_l15_s0$609  = 1'h0;
-  reg [4:0] sel_l21_s0 = 5'h00;
-  reg [4:0] \sel_l21_s0$706  = 5'h00;
-  reg [14:0] \sel_l21_s0$708  = 15'h0000;
-  reg \sel_l21_s0$709  = 1'h0;
-  reg [14:0] \sel_l21_s0$710  = 15'h0000;
-  reg \sel_l21_s0$711  = 1'h0;
-  reg [4:0] \sel_l21_s0$714  = 5'h00;
-  reg [4:0] \sel_l21_s0$715  = 5'h00;
-  reg [14:0] \sel_l21_s0$717  = 15'h0000;
-  reg \sel_l21_s0$718  = 1'h0;
-  reg [14:0] \sel_l21_s0$719  = 15'h0000;
-  reg \sel_l21_s0$720  = 1'h0;
-  reg [4:0] \sel_l21_s0$723  = 5'h00;
-  reg [4:0] \sel_l21_s0$724  = 5'h00;
-  reg [14:0] \sel_l21_s0$726  = 15'h0000;
-  reg \sel_l21_s0$727  = 1'h0;
-  reg [14:0] \sel_l21_s0$728  = 15'h0000;
-  reg \sel_l21_s0$729  = 1'h0;
-  reg [4:0] \sel_l21_s0$732  = 5'h00;
-  reg [4:0] \sel_l21_s0$733  = 5'h00;
-  reg [14:0] \sel_l21_s0$735  = 15'h0000;
-  reg \sel_l21_s0$736  = 1'h0;
-  reg [14:0] \sel_l21_s0$737  = 15'h0000;
-  reg \sel_l21_s0$738  = 1'h0;
-  reg [4:0] \sel_l21_s0$741  = 5'h00;
-  reg [4:0] \sel_l21_s0$742  = 5'h00;
-  reg [14:0] \sel_l21_s0$744  = 15'h0000;
-  reg \sel_l21_s0$745  = 1'h0;
-  reg [14:0] \sel_l21_s0$746  = 15'h0000;
-  reg \sel_l21_s0$747  = 1'h0;
-  reg [4:0] \sel_l21_s0$750  = 5'h00;
-  reg [4:0] \sel_l21_s0$751  = 5'h00;
-  reg [14:0] \sel_l21_s0$753  = 15'h0000;
-  reg \sel_l21_s0$754  = 1'h0;
-  reg [14:0] \sel_l21_s0$755  = 15'h0000;
-  reg \sel_l21_s0$756  = 1'h0;
-  reg [4:0] \sel_l21_s0$762  = 5'h00;
-  reg [14:0] \sel_l21_s0$764  = 15'h0000;
-  reg \sel_l21_s0$765  = 1'h0;
-  reg [4:0] \sel_l21_s0$768  = 5'h00;
-  reg [14:0] \sel_l21_s0$770  = 15'h0000;
-  reg \sel_l21_s0$771  = 1'h0;
-  reg [14:0] \sel_l21_s0$876  = 15'h0000;
-  reg \sel_l21_s0$877  = 1'h0;
-  reg [4:0] \sel_l21_s0$878  = 5'h00;
-  reg [14:0] \sel_l21_s0$879  = 15'h0000;
-  reg \sel_l21_s0$880  = 1'h0;
-  reg [4:0] \sel_l21_s0$881  = 5'h00;
-  reg [31:0] sel_l27_s0 = 32'd0;
-  reg [15:0] \sel_l27_s0$810  = 16'h0000;
-  reg [4:0] \sel_l27_s0$811  = 5'h00;
-  reg [15:0] \sel_l27_s0$812  = 16'h0000;
-  reg [4:0] \sel_l27_s0$813  = 5'h00;
-  reg [15:0] \sel_l27_s0$814  = 16'h0000;
-  reg [4:0] \sel_l27_s0$815  = 5'h00;
-  reg [15:0] \sel_l27_s0$816  = 16'h0000;
-  reg [4:0] \sel_l27_s0$817  = 5'h00;
-  reg [15:0] \sel_l27_s0$818  = 16'h0000;
-  reg [4:0] \sel_l27_s0$819  = 5'h00;
-  reg [15:0] \sel_l27_s0$820  = 16'h0000;
-  reg [4:0] \sel_l27_s0$821  = 5'h00;
-  reg [15:0] \sel_l27_s0$822  = 16'h0000;
-  reg [4:0] \sel_l27_s0$823  = 5'h00;
-  reg [15:0] \sel_l27_s0$824  = 16'h0000;
-  reg [4:0] \sel_l27_s0$825  = 5'h00;
-  reg [15:0] \sel_l27_s0$826  = 16'h0000;
-  reg [4:0] \sel_l27_s0$827  = 5'h00;
-  reg [15:0] \sel_l27_s0$828  = 16'h0000;
-  reg [4:0] \sel_l27_s0$829  = 5'h00;
-  reg [15:0] \sel_l27_s0$830  = 16'h0000;
-  reg [4:0] \sel_l27_s0$831  = 5'h00;
-  reg [15:0] \sel_l27_s0$832  = 16'h0000;
-  reg [4:0] \sel_l27_s0$833  = 5'h00;
-  reg [15:0] \sel_l27_s0$834  = 16'h0000;
-  reg [4:0] \sel_l27_s0$835  = 5'h00;
-  reg [15:0] \sel_l27_s0$836  = 16'h0000;
-  reg [4:0] \sel_l27_s0$837  = 5'h00;
-  reg [15:0] \sel_l27_s0$838  = 16'h0000;
-  reg [4:0] \sel_l27_s0$839  = 5'h00;
-  reg [15:0] \sel_l27_s0$840  = 16'h0000;
-  reg [4:0] \sel_l27_s0$841  = 5'h00;
+  reg [14:0] \sel_l10_s0$2003  = 15'h0000;
+  reg [4:0] \sel_l10_s0$2004  = 5'h00;
+  reg [14:0] \sel_l10_s0$2005  = 15'h0000;
+  reg [4:0] \sel_l10_s0$2006  = 5'h00;
+  reg [14:0] \sel_l10_s0$2007  = 15'h0000;
+  reg [4:0] \sel_l10_s0$2008  = 5'h00;
+  reg [14:0] \sel_l10_s0$2009  = 15'h0000;
+  reg [4:0] \sel_l10_s0$2010  = 5'h00;
+  reg [14:0] \sel_l10_s0$2011  = 15'h0000;
+  reg [4:0] \sel_l10_s0$2012  = 5'h00;
+  reg [14:0] \sel_l10_s0$2013  = 15'h0000;
+  reg [4:0] \sel_l10_s0$2014  = 5'h00;
+  reg [14:0] \sel_l10_s0$888  = 15'h0000;
+  reg [4:0] \sel_l10_s0$889  = 5'h00;
+  reg [14:0] \sel_l10_s0$890  = 15'h0000;
+  reg [4:0] \sel_l10_s0$893  = 5'h00;
+  reg [14:0] \sel_l10_s0$894  = 15'h0000;
+  reg [4:0] \sel_l10_s0$895  = 5'h00;
+  reg [14:0] \sel_l10_s0$896  = 15'h0000;
+  reg [4:0] \sel_l10_s0$899  = 5'h00;
+  reg [14:0] \sel_l10_s0$900  = 15'h0000;
+  reg [4:0] \sel_l10_s0$901  = 5'h00;
+  reg [14:0] \sel_l10_s0$902  = 15'h0000;
+  reg [4:0] \sel_l10_s0$905  = 5'h00;
+  reg [14:0] \sel_l10_s0$906  = 15'h0000;
+  reg [4:0] \sel_l10_s0$907  = 5'h00;
+  reg [14:0] \sel_l10_s0$908  = 15'h0000;
+  reg [4:0] \sel_l10_s0$911  = 5'h00;
+  reg [14:0] \sel_l10_s0$912  = 15'h0000;
+  reg [4:0] \sel_l10_s0$913  = 5'h00;
+  reg [14:0] \sel_l10_s0$914  = 15'h0000;
+  reg [4:0] \sel_l10_s0$917  = 5'h00;
+  reg [14:0] \sel_l10_s0$918  = 15'h0000;
+  reg [4:0] \sel_l10_s0$919  = 5'h00;
+  reg [14:0] \sel_l10_s0$920  = 15'h0000;
+  reg [4:0] \sel_l10_s0$923  = 5'h00;
+  reg [14:0] \sel_l10_s0$924  = 15'h0000;
+  reg [4:0] \sel_l10_s0$925  = 5'h00;
+  reg [14:0] \sel_l10_s0$926  = 15'h0000;
+  reg [4:0] \sel_l10_s0$929  = 5'h00;
+  reg [14:0] \sel_l10_s0$930  = 15'h0000;
+  reg [4:0] \sel_l10_s0$931  = 5'h00;
+  reg [14:0] \sel_l10_s0$932  = 15'h0000;
+  reg [4:0] \sel_l10_s0$935  = 5'h00;
+  reg [14:0] \sel_l10_s0$936  = 15'h0000;
+  reg [4:0] \sel_l10_s0$937  = 5'h00;
+  reg [14:0] \sel_l10_s0$938  = 15'h0000;
+  reg [4:0] \sel_l10_s0$941  = 5'h00;
+  reg [14:0] \sel_l10_s0$942  = 15'h0000;
+  reg [4:0] \sel_l10_s0$943  = 5'h00;
+  reg [14:0] \sel_l10_s0$944  = 15'h0000;
+  reg [4:0] sel_l11_s0 = 5'h00;
+  reg [4:0] \sel_l11_s0$950  = 5'h00;
+  reg [4:0] \sel_l11_s0$951  = 5'h00;
+  reg [4:0] \sel_l11_s0$952  = 5'h00;
+  reg [4:0] \sel_l11_s0$953  = 5'h00;
+  reg [4:0] \sel_l11_s0$954  = 5'h00;
+  reg [4:0] \sel_l11_s0$955  = 5'h00;
+  reg [4:0] \sel_l11_s0$956  = 5'h00;
+  reg [4:0] \sel_l11_s0$957  = 5'h00;
+  reg [4:0] \sel_l11_s0$958  = 5'h00;
+  reg [4:0] \sel_l11_s0$959  = 5'h00;
+  reg [4:0] \sel_l11_s0$960  = 5'h00;
+  reg [4:0] \sel_l11_s0$961  = 5'h00;
+  reg [4:0] \sel_l11_s0$962  = 5'h00;
+  reg [4:0] \sel_l11_s0$963  = 5'h00;
+  reg [4:0] \sel_l11_s0$964  = 5'h00;
+  reg sel_l13_s0 = 1'h0;
+  reg [1:0] \sel_l13_s0$1014  = 2'h0;
+  reg [2:0] \sel_l13_s0$1020  = 3'h0;
+  reg \sel_l13_s0$1028  = 1'h0;
+  reg [2:0] \sel_l13_s0$1029  = 3'h0;
+  reg [3:0] \sel_l13_s0$1037  = 4'h0;
+  reg \sel_l13_s0$1047  = 1'h0;
+  reg [3:0] \sel_l13_s0$1048  = 4'h0;
+  reg [3:0] \sel_l13_s0$1058  = 4'h0;
+  reg \sel_l13_s0$1068  = 1'h0;
+  reg [3:0] \sel_l13_s0$1069  = 4'h0;
+  reg [4:0] \sel_l13_s0$1079  = 5'h00;
+  reg \sel_l13_s0$1091  = 1'h0;
+  reg [4:0] \sel_l13_s0$1092  = 5'h00;
+  reg [4:0] \sel_l13_s0$1104  = 5'h00;
+  reg \sel_l13_s0$1116  = 1'h0;
+  reg [4:0] \sel_l13_s0$1117  = 5'h00;
+  reg [4:0] \sel_l13_s0$1129  = 5'h00;
+  reg \sel_l13_s0$1141  = 1'h0;
+  reg [4:0] \sel_l13_s0$1142  = 5'h00;
+  reg [4:0] \sel_l13_s0$1154  = 5'h00;
+  reg \sel_l13_s0$1166  = 1'h0;
+  reg [4:0] \sel_l13_s0$1167  = 5'h00;
+  reg [31:0] \sel_l13_s0$2015  = 32'd0;
+  reg \sel_l13_s0$2016  = 1'h0;
+  reg \sel_l13_s0$2017  = 1'h0;
+  reg \sel_l13_s0$2018  = 1'h0;
+  reg \sel_l13_s0$2019  = 1'h0;
+  reg \sel_l13_s0$2020  = 1'h0;
+  reg \sel_l13_s0$2021  = 1'h0;
+  reg \sel_l13_s0$2022  = 1'h0;
+  reg \sel_l13_s0$2023  = 1'h0;
+  reg sel_l14_s0 = 1'h0;
+  reg [2:0] \sel_l14_s0$1182  = 3'h0;
+  reg [2:0] \sel_l14_s0$1190  = 3'h0;
+  reg [2:0] \sel_l14_s0$1198  = 3'h0;
+  reg [3:0] \sel_l14_s0$1206  = 4'h0;
+  reg \sel_l14_s0$1216  = 1'h0;
+  reg [3:0] \sel_l14_s0$1217  = 4'h0;
+  reg [3:0] \sel_l14_s0$1227  = 4'h0;
+  reg [3:0] \sel_l14_s0$1237  = 4'h0;
+  reg [4:0] \sel_l14_s0$1247  = 5'h00;
+  reg \sel_l14_s0$1259  = 1'h0;
+  reg [4:0] \sel_l14_s0$1260  = 5'h00;
+  reg [4:0] \sel_l14_s0$1272  = 5'h00;
+  reg [4:0] \sel_l14_s0$1284  = 5'h00;
+  reg [4:0] \sel_l14_s0$1296  = 5'h00;
+  reg \sel_l14_s0$1308  = 1'h0;
+  reg [4:0] \sel_l14_s0$1309  = 5'h00;
+  reg [4:0] \sel_l14_s0$1321  = 5'h00;
+  reg [4:0] \sel_l14_s0$1333  = 5'h00;
+  reg [31:0] \sel_l14_s0$2024  = 32'd0;
+  reg \sel_l14_s0$2025  = 1'h0;
+  reg [1:0] \sel_l14_s0$2026  = 2'h0;
+  reg [1:0] \sel_l14_s0$2027  = 2'h0;
+  reg \sel_l14_s0$2028  = 1'h0;
+  reg [3:0] \sel_l14_s0$2029  = 4'h0;
+  reg [3:0] \sel_l14_s0$2030  = 4'h0;
+  reg \sel_l14_s0$2031  = 1'h0;
+  reg [4:0] \sel_l14_s0$2032  = 5'h00;
+  reg [4:0] \sel_l14_s0$2033  = 5'h00;
+  reg \sel_l14_s0$2034  = 1'h0;
+  reg [4:0] \sel_l14_s0$2035  = 5'h00;
+  reg [4:0] \sel_l14_s0$2036  = 5'h00;
+  reg sel_l15_s0 = 1'h0;
+  reg [3:0] \sel_l15_s0$1348  = 4'h0;
+  reg [3:0] \sel_l15_s0$1358  = 4'h0;
+  reg [3:0] \sel_l15_s0$1368  = 4'h0;
+  reg [3:0] \sel_l15_s0$1378  = 4'h0;
+  reg [3:0] \sel_l15_s0$1388  = 4'h0;
+  reg [3:0] \sel_l15_s0$1398  = 4'h0;
+  reg [3:0] \sel_l15_s0$1408  = 4'h0;
+  reg [4:0] \sel_l15_s0$1418  = 5'h00;
+  reg \sel_l15_s0$1430  = 1'h0;
+  reg [4:0] \sel_l15_s0$1431  = 5'h00;
+  reg [4:0] \sel_l15_s0$1443  = 5'h00;
+  reg [4:0] \sel_l15_s0$1455  = 5'h00;
+  reg [4:0] \sel_l15_s0$1467  = 5'h00;
+  reg [4:0] \sel_l15_s0$1479  = 5'h00;
+  reg [4:0] \sel_l15_s0$1491  = 5'h00;
+  reg [4:0] \sel_l15_s0$1503  = 5'h00;
+  reg [31:0] \sel_l15_s0$2037  = 32'd0;
+  reg \sel_l15_s0$2038  = 1'h0;
+  reg [1:0] \sel_l15_s0$2039  = 2'h0;
+  reg [1:0] \sel_l15_s0$2040  = 2'h0;
+  reg [2:0] \sel_l15_s0$2041  = 3'h0;
+  reg [2:0] \sel_l15_s0$2042  = 3'h0;
+  reg [2:0] \sel_l15_s0$2043  = 3'h0;
+  reg [2:0] \sel_l15_s0$2044  = 3'h0;
+  reg \sel_l15_s0$2045  = 1'h0;
+  reg [4:0] \sel_l15_s0$2046  = 5'h00;
+  reg [4:0] \sel_l15_s0$2047  = 5'h00;
+  reg [4:0] \sel_l15_s0$2048  = 5'h00;
+  reg [4:0] \sel_l15_s0$2049  = 5'h00;
+  reg [4:0] \sel_l15_s0$2050  = 5'h00;
+  reg [4:0] \sel_l15_s0$2051  = 5'h00;
+  reg sel_l16_s0 = 1'h0;
+  reg [4:0] \sel_l16_s0$1518  = 5'h00;
+  reg [4:0] \sel_l16_s0$1530  = 5'h00;
+  reg [4:0] \sel_l16_s0$1542  = 5'h00;
+  reg [4:0] \sel_l16_s0$1554  = 5'h00;
+  reg [4:0] \sel_l16_s0$1566  = 5'h00;
+  reg [4:0] \sel_l16_s0$1578  = 5'h00;
+  reg [4:0] \sel_l16_s0$1590  = 5'h00;
+  reg [4:0] \sel_l16_s0$1602  = 5'h00;
+  reg [4:0] \sel_l16_s0$1614  = 5'h00;
+  reg [4:0] \sel_l16_s0$1626  = 5'h00;
+  reg [4:0] \sel_l16_s0$1638  = 5'h00;
+  reg [4:0] \sel_l16_s0$1650  = 5'h00;
+  reg [4:0] \sel_l16_s0$1662  = 5'h00;
+  reg [4:0] \sel_l16_s0$1674  = 5'h00;
+  reg [4:0] \sel_l16_s0$1686  = 5'h00;
+  reg [31:0] \sel_l16_s0$1708  = 32'd0;
+  reg \sel_l16_s0$1709  = 1'h0;
+  reg [1:0] \sel_l16_s0$1710  = 2'h0;
+  reg [1:0] \sel_l16_s0$1711  = 2'h0;
+  reg [2:0] \sel_l16_s0$1712  = 3'h0;
+  reg [2:0] \sel_l16_s0$1713  = 3'h0;
+  reg [2:0] \sel_l16_s0$1714  = 3'h0;
+  reg [2:0] \sel_l16_s0$1715  = 3'h0;
+  reg [3:0] \sel_l16_s0$1716  = 4'h0;
+  reg [3:0] \sel_l16_s0$1717  = 4'h0;
+  reg [3:0] \sel_l16_s0$1718  = 4'h0;
+  reg [3:0] \sel_l16_s0$1719  = 4'h0;
+  reg [3:0] \sel_l16_s0$1720  = 4'h0;
+  reg [3:0] \sel_l16_s0$1721  = 4'h0;
+  reg [3:0] \sel_l16_s0$1722  = 4'h0;
+  reg [3:0] \sel_l16_s0$1723  = 4'h0;
+  reg [15:0] sel_l18_s0 = 16'h0000;
+  reg [16:0] \sel_l18_s0$1743  = 17'h00000;
+  reg [15:0] \sel_l18_s0$1744  = 16'h0000;
+  reg [15:0] \sel_l18_s0$1745  = 16'h0000;
+  reg [15:0] \sel_l18_s0$1747  = 16'h0000;
+  reg [15:0] \sel_l18_s0$1748  = 16'h0000;
+  reg [15:0] \sel_l18_s0$1749  = 16'h0000;
+  reg [15:0] \sel_l18_s0$1751  = 16'h0000;
+  reg [15:0] \sel_l18_s0$1752  = 16'h0000;
+  reg [15:0] \sel_l18_s0$1753  = 16'h0000;
+  reg [15:0] \sel_l18_s0$1755  = 16'h0000;
+  reg [15:0] \sel_l18_s0$1756  = 16'h0000;
+  reg [15:0] \sel_l18_s0$1757  = 16'h0000;
+  reg [15:0] \sel_l18_s0$1759  = 16'h0000;
+  reg [15:0] \sel_l18_s0$1760  = 16'h0000;
+  reg [15:0] \sel_l18_s0$1761  = 16'h0000;
+  reg [15:0] \sel_l18_s0$1763  = 16'h0000;
+  reg [15:0] \sel_l18_s0$1764  = 16'h0000;
+  reg [16:0] \sel_l18_s0$1767  = 17'h00000;
+  reg [15:0] \sel_l18_s0$1773  = 16'h0000;
+  reg [16:0] \sel_l18_s0$1776  = 17'h00000;
+  reg [15:0] \sel_l18_s0$1782  = 16'h0000;
+  reg [16:0] \sel_l18_s0$1785  = 17'h00000;
+  reg [15:0] \sel_l18_s0$1791  = 16'h0000;
+  reg [16:0] \sel_l18_s0$1794  = 17'h00000;
+  reg [15:0] \sel_l18_s0$1800  = 16'h0000;
+  reg [16:0] \sel_l18_s0$1803  = 17'h00000;
+  reg [15:0] \sel_l18_s0$1809  = 16'h0000;
+  reg [16:0] \sel_l18_s0$1812  = 17'h00000;
+  reg [15:0] \sel_l18_s0$1818  = 16'h0000;
+  reg [16:0] \sel_l18_s0$1821  = 17'h00000;
+  reg [15:0] \sel_l18_s0$1827  = 16'h0000;
+  reg [16:0] \sel_l18_s0$1830  = 17'h00000;
+  reg [15:0] \sel_l18_s0$1836  = 16'h0000;
+  reg [16:0] \sel_l18_s0$1839  = 17'h00000;
+  reg [15:0] \sel_l18_s0$1845  = 16'h0000;
+  reg [16:0] \sel_l18_s0$1848  = 17'h00000;
+  reg [15:0] \sel_l18_s0$1854  = 16'h0000;
+  reg [16:0] \sel_l18_s0$1857  = 17'h00000;
+  reg [15:0] \sel_l18_s0$1863  = 16'h0000;
+  reg [16:0] \sel_l18_s0$1866  = 17'h00000;
+  reg [15:0] \sel_l18_s0$1872  = 16'h0000;
+  reg [16:0] \sel_l18_s0$1875  = 17'h00000;
+  reg [15:0] \sel_l18_s0$1881  = 16'h0000;
+  reg [16:0] \sel_l18_s0$1884  = 17'h00000;
+  reg [15:0] \sel_l18_s0$1890  = 16'h0000;
+  reg [16:0] \sel_l18_s0$1893  = 17'h00000;
+  reg [15:0] \sel_l18_s0$1899  = 16'h0000;
+  reg [31:0] \sel_l18_s0$2052  = 32'd0;
+  reg [31:0] sel_l20_s0 = 32'd0;
+  reg [15:0] \sel_l20_s0$1920  = 16'h0000;
+  reg [4:0] \sel_l20_s0$1921  = 5'h00;
+  reg [15:0] \sel_l20_s0$1922  = 16'h0000;
+  reg [4:0] \sel_l20_s0$1923  = 5'h00;
+  reg [15:0] \sel_l20_s0$1924  = 16'h0000;
+  reg [4:0] \sel_l20_s0$1925  = 5'h00;
+  reg [15:0] \sel_l20_s0$1926  = 16'h0000;
+  reg [4:0] \sel_l20_s0$1927  = 5'h00;
+  reg [15:0] \sel_l20_s0$1928  = 16'h0000;
+  reg [4:0] \sel_l20_s0$1929  = 5'h00;
+  reg [15:0] \sel_l20_s0$1930  = 16'h0000;
+  reg [4:0] \sel_l20_s0$1931  = 5'h00;
+  reg [15:0] \sel_l20_s0$1932  = 16'h0000;
+  reg [4:0] \sel_l20_s0$1933  = 5'h00;
+  reg [15:0] \sel_l20_s0$1934  = 16'h0000;
+  reg [4:0] \sel_l20_s0$1935  = 5'h00;
+  reg [15:0] \sel_l20_s0$1936  = 16'h0000;
+  reg [4:0] \sel_l20_s0$1937  = 5'h00;
+  reg [15:0] \sel_l20_s0$1938  = 16'h0000;
+  reg [4:0] \sel_l20_s0$1939  = 5'h00;
+  reg [15:0] \sel_l20_s0$1940  = 16'h0000;
+  reg [4:0] \sel_l20_s0$1941  = 5'h00;
+  reg [15:0] \sel_l20_s0$1942  = 16'h0000;
+  reg [4:0] \sel_l20_s0$1943  = 5'h00;
+  reg [15:0] \sel_l20_s0$1944  = 16'h0000;
+  reg [4:0] \sel_l20_s0$1945  = 5'h00;
+  reg [15:0] \sel_l20_s0$1946  = 16'h0000;
+  reg [4:0] \sel_l20_s0$1947  = 5'h00;
+  reg [15:0] \sel_l20_s0$1948  = 16'h0000;
+  reg [4:0] \sel_l20_s0$1949  = 5'h00;
+  reg [15:0] \sel_l20_s0$1950  = 16'h0000;
+  reg [4:0] \sel_l20_s0$1951  = 5'h00;
+  reg [4:0] sel_l2_s0 = 5'h00;
+  reg [4:0] \sel_l2_s0$100  = 5'h00;
+  reg [14:0] \sel_l2_s0$101  = 15'h0000;
+  reg [4:0] \sel_l2_s0$102  = 5'h00;
+  reg [14:0] \sel_l2_s0$103  = 15'h0000;
+  reg [4:0] \sel_l2_s0$107  = 5'h00;
+  reg [14:0] \sel_l2_s0$108  = 15'h0000;
+  reg [4:0] \sel_l2_s0$109  = 5'h00;
+  reg [14:0] \sel_l2_s0$110  = 15'h0000;
+  reg [4:0] \sel_l2_s0$114  = 5'h00;
+  reg [14:0] \sel_l2_s0$115  = 15'h0000;
+  reg [4:0] \sel_l2_s0$116  = 5'h00;
+  reg [14:0] \sel_l2_s0$117  = 15'h0000;
+  reg [4:0] \sel_l2_s0$121  = 5'h00;
+  reg [14:0] \sel_l2_s0$122  = 15'h0000;
+  reg [4:0] \sel_l2_s0$123  = 5'h00;
+  reg [14:0] \sel_l2_s0$124  = 15'h0000;
+  reg [4:0] \sel_l2_s0$128  = 5'h00;
+  reg [14:0] \sel_l2_s0$129  = 15'h0000;
+  reg [4:0] \sel_l2_s0$130  = 5'h00;
+  reg [14:0] \sel_l2_s0$131  = 15'h0000;
+  reg [4:0] \sel_l2_s0$135  = 5'h00;
+  reg [14:0] \sel_l2_s0$136  = 15'h0000;
+  reg [4:0] \sel_l2_s0$137  = 5'h00;
+  reg [14:0] \sel_l2_s0$138  = 15'h0000;
+  reg [4:0] \sel_l2_s0$142  = 5'h00;
+  reg [14:0] \sel_l2_s0$143  = 15'h0000;
+  reg [4:0] \sel_l2_s0$144  = 5'h00;
+  reg [14:0] \sel_l2_s0$145  = 15'h0000;
+  reg [4:0] \sel_l2_s0$149  = 5'h00;
+  reg [14:0] \sel_l2_s0$150  = 15'h0000;
+  reg [4:0] \sel_l2_s0$151  = 5'h00;
+  reg [14:0] \sel_l2_s0$152  = 15'h0000;
+  reg [4:0] \sel_l2_s0$156  = 5'h00;
+  reg [14:0] \sel_l2_s0$157  = 15'h0000;
+  reg [4:0] \sel_l2_s0$158  = 5'h00;
+  reg [14:0] \sel_l2_s0$159  = 15'h0000;
+  reg [4:0] \sel_l2_s0$163  = 5'h00;
+  reg [14:0] \sel_l2_s0$164  = 15'h0000;
+  reg [4:0] \sel_l2_s0$165  = 5'h00;
+  reg [14:0] \sel_l2_s0$166  = 15'h0000;
+  reg [4:0] \sel_l2_s0$170  = 5'h00;
+  reg [14:0] \sel_l2_s0$171  = 15'h0000;
+  reg [4:0] \sel_l2_s0$172  = 5'h00;
+  reg [14:0] \sel_l2_s0$173  = 15'h0000;
+  reg [4:0] \sel_l2_s0$177  = 5'h00;
+  reg [14:0] \sel_l2_s0$178  = 15'h0000;
+  reg [4:0] \sel_l2_s0$179  = 5'h00;
+  reg [14:0] \sel_l2_s0$180  = 15'h0000;
+  reg [4:0] \sel_l2_s0$184  = 5'h00;
+  reg [14:0] \sel_l2_s0$185  = 15'h0000;
+  reg [4:0] \sel_l2_s0$186  = 5'h00;
+  reg [14:0] \sel_l2_s0$187  = 15'h0000;
+  reg [4:0] \sel_l2_s0$191  = 5'h00;
+  reg [14:0] \sel_l2_s0$192  = 15'h0000;
+  reg [4:0] \sel_l2_s0$193  = 5'h00;
+  reg [14:0] \sel_l2_s0$194  = 15'h0000;
+  reg [4:0] \sel_l2_s0$198  = 5'h00;
+  reg [14:0] \sel_l2_s0$199  = 15'h0000;
+  reg [4:0] \sel_l2_s0$200  = 5'h00;
+  reg [14:0] \sel_l2_s0$201  = 15'h0000;
+  reg [14:0] \sel_l2_s0$94  = 15'h0000;
+  reg [4:0] \sel_l2_s0$95  = 5'h00;
+  reg [14:0] \sel_l2_s0$96  = 15'h0000;
+  reg [4:0] sel_l3_s0 = 5'h00;
+  reg [14:0] \sel_l3_s0$208  = 15'h0000;
+  reg [4:0] \sel_l3_s0$209  = 5'h00;
+  reg [14:0] \sel_l3_s0$210  = 15'h0000;
+  reg [4:0] \sel_l3_s0$214  = 5'h00;
+  reg [14:0] \sel_l3_s0$215  = 15'h0000;
+  reg [4:0] \sel_l3_s0$216  = 5'h00;
+  reg [14:0] \sel_l3_s0$217  = 15'h0000;
+  reg [4:0] \sel_l3_s0$221  = 5'h00;
+  reg [14:0] \sel_l3_s0$222  = 15'h0000;
+  reg [4:0] \sel_l3_s0$223  = 5'h00;
+  reg [14:0] \sel_l3_s0$224  = 15'h0000;
+  reg [4:0] \sel_l3_s0$228  = 5'h00;
+  reg [14:0] \sel_l3_s0$229  = 15'h0000;
+  reg [4:0] \sel_l3_s0$230  = 5'h00;
+  reg [14:0] \sel_l3_s0$231  = 15'h0000;
+  reg [4:0] \sel_l3_s0$235  = 5'h00;
+  reg [14:0] \sel_l3_s0$236  = 15'h0000;
+  reg [4:0] \sel_l3_s0$237  = 5'h00;
+  reg [14:0] \sel_l3_s0$238  = 15'h0000;
+  reg [4:0] \sel_l3_s0$242  = 5'h00;
+  reg [14:0] \sel_l3_s0$243  = 15'h0000;
+  reg [4:0] \sel_l3_s0$244  = 5'h00;
+  reg [14:0] \sel_l3_s0$245  = 15'h0000;
+  reg [4:0] \sel_l3_s0$249  = 5'h00;
+  reg [14:0] \sel_l3_s0$250  = 15'h0000;
+  reg [4:0] \sel_l3_s0$251  = 5'h00;
+  reg [14:0] \sel_l3_s0$252  = 15'h0000;
+  reg [4:0] \sel_l3_s0$256  = 5'h00;
+  reg [14:0] \sel_l3_s0$257  = 15'h0000;
+  reg [4:0] \sel_l3_s0$258  = 5'h00;
+  reg [14:0] \sel_l3_s0$259  = 15'h0000;
+  reg [4:0] \sel_l3_s0$263  = 5'h00;
+  reg [14:0] \sel_l3_s0$264  = 15'h0000;
+  reg [4:0] \sel_l3_s0$265  = 5'h00;
+  reg [14:0] \sel_l3_s0$266  = 15'h0000;
+  reg [4:0] \sel_l3_s0$270  = 5'h00;
+  reg [14:0] \sel_l3_s0$271  = 15'h0000;
+  reg [4:0] \sel_l3_s0$272  = 5'h00;
+  reg [14:0] \sel_l3_s0$273  = 15'h0000;
+  reg [4:0] \sel_l3_s0$277  = 5'h00;
+  reg [14:0] \sel_l3_s0$278  = 15'h0000;
+  reg [4:0] \sel_l3_s0$279  = 5'h00;
+  reg [14:0] \sel_l3_s0$280  = 15'h0000;
+  reg [4:0] \sel_l3_s0$284  = 5'h00;
+  reg [14:0] \sel_l3_s0$285  = 15'h0000;
+  reg [4:0] \sel_l3_s0$286  = 5'h00;
+  reg [14:0] \sel_l3_s0$287  = 15'h0000;
+  reg [4:0] \sel_l3_s0$291  = 5'h00;
+  reg [14:0] \sel_l3_s0$292  = 15'h0000;
+  reg [4:0] \sel_l3_s0$293  = 5'h00;
+  reg [14:0] \sel_l3_s0$294  = 15'h0000;
+  reg [4:0] \sel_l3_s0$298  = 5'h00;
+  reg [14:0] \sel_l3_s0$299  = 15'h0000;
+  reg [4:0] \sel_l3_s0$300  = 5'h00;
+  reg [14:0] \sel_l3_s0$301  = 15'h0000;
+  reg [4:0] \sel_l3_s0$305  = 5'h00;
+  reg [14:0] \sel_l3_s0$306  = 15'h0000;
+  reg [4:0] \sel_l3_s0$307  = 5'h00;
+  reg [14:0] \sel_l3_s0$308  = 15'h0000;
+  reg [4:0] \sel_l3_s0$312  = 5'h00;
+  reg [14:0] \sel_l3_s0$313  = 15'h0000;
+  reg [4:0] \sel_l3_s0$314  = 5'h00;
+  reg [14:0] \sel_l3_s0$315  = 15'h0000;
+  reg [4:0] sel_l4_s0 = 5'h00;
+  reg [14:0] \sel_l4_s0$322  = 15'h0000;
+  reg [4:0] \sel_l4_s0$323  = 5'h00;
+  reg [14:0] \sel_l4_s0$324  = 15'h0000;
+  reg [4:0] \sel_l4_s0$328  = 5'h00;
+  reg [14:0] \sel_l4_s0$329  = 15'h0000;
+  reg [4:0] \sel_l4_s0$330  = 5'h00;
+  reg [14:0] \sel_l4_s0$331  = 15'h0000;
+  reg [4:0] \sel_l4_s0$335  = 5'h00;
+  reg [14:0] \sel_l4_s0$336  = 15'h0000;
+  reg [4:0] \sel_l4_s0$337  = 5'h00;
+  reg [14:0] \sel_l4_s0$338  = 15'h0000;
+  reg [4:0] \sel_l4_s0$342  = 5'h00;
+  reg [14:0] \sel_l4_s0$343  = 15'h0000;
+  reg [4:0] \sel_l4_s0$344  = 5'h00;
+  reg [14:0] \sel_l4_s0$345  = 15'h0000;
+  reg [4:0] \sel_l4_s0$349  = 5'h00;
+  reg [14:0] \sel_l4_s0$350  = 15'h0000;
+  reg [4:0] \sel_l4_s0$351  = 5'h00;
+  reg [14:0] \sel_l4_s0$352  = 15'h0000;
+  reg [4:0] \sel_l4_s0$356  = 5'h00;
+  reg [14:0] \sel_l4_s0$357  = 15'h0000;
+  reg [4:0] \sel_l4_s0$358  = 5'h00;
+  reg [14:0] \sel_l4_s0$359  = 15'h0000;
+  reg [4:0] \sel_l4_s0$363  = 5'h00;
+  reg [14:0] \sel_l4_s0$364  = 15'h0000;
+  reg [4:0] \sel_l4_s0$365  = 5'h00;
+  reg [14:0] \sel_l4_s0$366  = 15'h0000;
+  reg [4:0] \sel_l4_s0$370  = 5'h00;
+  reg [14:0] \sel_l4_s0$371  = 15'h0000;
+  reg [4:0] \sel_l4_s0$372  = 5'h00;
+  reg [14:0] \sel_l4_s0$373  = 15'h0000;
+  reg [4:0] \sel_l4_s0$377  = 5'h00;
+  reg [14:0] \sel_l4_s0$378  = 15'h0000;
+  reg [4:0] \sel_l4_s0$379  = 5'h00;
+  reg [14:0] \sel_l4_s0$380  = 15'h0000;
+  reg [4:0] \sel_l4_s0$384  = 5'h00;
+  reg [14:0] \sel_l4_s0$385  = 15'h0000;
+  reg [4:0] \sel_l4_s0$386  = 5'h00;
+  reg [14:0] \sel_l4_s0$387  = 15'h0000;
+  reg [4:0] \sel_l4_s0$391  = 5'h00;
+  reg [14:0] \sel_l4_s0$392  = 15'h0000;
+  reg [4:0] \sel_l4_s0$393  = 5'h00;
+  reg [14:0] \sel_l4_s0$394  = 15'h0000;
+  reg [4:0] \sel_l4_s0$398  = 5'h00;
+  reg [14:0] \sel_l4_s0$399  = 15'h0000;
+  reg [4:0] \sel_l4_s0$400  = 5'h00;
+  reg [14:0] \sel_l4_s0$401  = 15'h0000;
+  reg [4:0] \sel_l4_s0$405  = 5'h00;
+  reg [14:0] \sel_l4_s0$406  = 15'h0000;
+  reg [4:0] \sel_l4_s0$407  = 5'h00;
+  reg [14:0] \sel_l4_s0$408  = 15'h0000;
+  reg [4:0] \sel_l4_s0$412  = 5'h00;
+  reg [14:0] \sel_l4_s0$413  = 15'h0000;
+  reg [4:0] \sel_l4_s0$414  = 5'h00;
+  reg [14:0] \sel_l4_s0$415  = 15'h0000;
+  reg [4:0] \sel_l4_s0$419  = 5'h00;
+  reg [14:0] \sel_l4_s0$420  = 15'h0000;
+  reg [4:0] \sel_l4_s0$421  = 5'h00;
+  reg [14:0] \sel_l4_s0$422  = 15'h0000;
+  reg [4:0] \sel_l4_s0$426  = 5'h00;
+  reg [14:0] \sel_l4_s0$427  = 15'h0000;
+  reg [4:0] \sel_l4_s0$428  = 5'h00;
+  reg [14:0] \sel_l4_s0$429  = 15'h0000;
   reg [4:0] sel_l5_s0 = 5'h00;
-  reg [14:0] \sel_l5_s0$209  = 15'h0000;
-  reg [4:0] \sel_l5_s0$210  = 5'h00;
-  reg [14:0] \sel_l5_s0$211  = 15'h0000;
-  reg \sel_l5_s0$213  = 1'h0;
-  reg \sel_l5_s0$214  = 1'h0;
-  reg [4:0] \sel_l5_s0$217  = 5'h00;
-  reg [14:0] \sel_l5_s0$218  = 15'h0000;
-  reg [4:0] \sel_l5_s0$219  = 5'h00;
-  reg [14:0] \sel_l5_s0$220  = 15'h0000;
-  reg \sel_l5_s0$222  = 1'h0;
-  reg \sel_l5_s0$223  = 1'h0;
-  reg [4:0] \sel_l5_s0$226  = 5'h00;
-  reg [14:0] \sel_l5_s0$227  = 15'h0000;
-  reg [4:0] \sel_l5_s0$228  = 5'h00;
-  reg [14:0] \sel_l5_s0$229  = 15'h0000;
-  reg \sel_l5_s0$231  = 1'h0;
-  reg \sel_l5_s0$232  = 1'h0;
-  reg [4:0] \sel_l5_s0$235  = 5'h00;
-  reg [14:0] \sel_l5_s0$236  = 15'h0000;
-  reg [4:0] \sel_l5_s0$237  = 5'h00;
-  reg [14:0] \sel_l5_s0$238  = 15'h0000;
-  reg \sel_l5_s0$240  = 1'h0;
-  reg \sel_l5_s0$241  = 1'h0;
-  reg [4:0] \sel_l5_s0$244  = 5'h00;
-  reg [14:0] \sel_l5_s0$245  = 15'h0000;
-  reg [4:0] \sel_l5_s0$246  = 5'h00;
-  reg [14:0] \sel_l5_s0$247  = 15'h0000;
-  reg \sel_l5_s0$249  = 1'h0;
-  reg \sel_l5_s0$250  = 1'h0;
-  reg [4:0] \sel_l5_s0$253  = 5'h00;
-  reg [14:0] \sel_l5_s0$254  = 15'h0000;
-  reg [4:0] \sel_l5_s0$255  = 5'h00;
-  reg [14:0] \sel_l5_s0$256  = 15'h0000;
-  reg \sel_l5_s0$258  = 1'h0;
-  reg \sel_l5_s0$259  = 1'h0;
-  reg [4:0] \sel_l5_s0$262  = 5'h00;
-  reg [14:0] \sel_l5_s0$263  = 15'h0000;
-  reg [4:0] \sel_l5_s0$264  = 5'h00;
-  reg [14:0] \sel_l5_s0$265  = 15'h0000;
-  reg \sel_l5_s0$267  = 1'h0;
-  reg \sel_l5_s0$268  = 1'h0;
-  reg [4:0] \sel_l5_s0$271  = 5'h00;
-  reg [14:0] \sel_l5_s0$272  = 15'h0000;
-  reg [4:0] \sel_l5_s0$273  = 5'h00;
-  reg [14:0] \sel_l5_s0$274  = 15'h0000;
-  reg \sel_l5_s0$276  = 1'h0;
-  reg \sel_l5_s0$277  = 1'h0;
-  reg [4:0] \sel_l5_s0$280  = 5'h00;
-  reg [14:0] \sel_l5_s0$281  = 15'h0000;
-  reg [4:0] \sel_l5_s0$282  = 5'h00;
-  reg [14:0] \sel_l5_s0$283  = 15'h0000;
-  reg \sel_l5_s0$285  = 1'h0;
-  reg \sel_l5_s0$286  = 1'h0;
-  reg [4:0] \sel_l5_s0$289  = 5'h00;
-  reg [14:0] \sel_l5_s0$290  = 15'h0000;
-  reg [4:0] \sel_l5_s0$291  = 5'h00;
-  reg [14:0] \sel_l5_s0$292  = 15'h0000;
-  reg \sel_l5_s0$294  = 1'h0;
-  reg \sel_l5_s0$295  = 1'h0;
-  reg [4:0] \sel_l5_s0$298  = 5'h00;
-  reg [14:0] \sel_l5_s0$299  = 15'h0000;
-  reg \sel_l5_s0$301  = 1'h0;
-  reg [4:0] \sel_l5_s0$303  = 5'h00;
-  reg [14:0] \sel_l5_s0$304  = 15'h0000;
-  reg \sel_l5_s0$306  = 1'h0;
-  reg [4:0] \sel_l5_s0$308  = 5'h00;
-  reg [14:0] \sel_l5_s0$309  = 15'h0000;
-  reg \sel_l5_s0$311  = 1'h0;
-  reg [4:0] \sel_l5_s0$316  = 5'h00;
-  reg [14:0] \sel_l5_s0$317  = 15'h0000;
-  reg \sel_l5_s0$319  = 1'h0;
-  reg [4:0] \sel_l5_s0$321  = 5'h00;
-  reg [14:0] \sel_l5_s0$322  = 15'h0000;
-  reg \sel_l5_s0$324  = 1'h0;
-  reg [4:0] \sel_l5_s0$326  = 5'h00;
-  reg [14:0] \sel_l5_s0$327  = 15'h0000;
-  reg \sel_l5_s0$329  = 1'h0;
-  reg [4:0] \sel_l5_s0$332  = 5'h00;
-  reg [14:0] \sel_l5_s0$333  = 15'h0000;
-  reg \sel_l5_s0$335  = 1'h0;
-  reg [4:0] \sel_l5_s0$347  = 5'h00;
-  reg [14:0] \sel_l5_s0$348  = 15'h0000;
-  reg \sel_l5_s0$350  = 1'h0;
-  reg [4:0] \sel_l5_s0$353  = 5'h00;
-  reg [14:0] \sel_l5_s0$354  = 15'h0000;
-  reg \sel_l5_s0$356  = 1'h0;
-  reg [4:0] \sel_l5_s0$359  = 5'h00;
-  reg [14:0] \sel_l5_s0$360  = 15'h0000;
-  reg \sel_l5_s0$362  = 1'h0;
-  reg [4:0] \sel_l5_s0$365  = 5'h00;
-  reg [14:0] \sel_l5_s0$366  = 15'h0000;
-  reg \sel_l5_s0$368  = 1'h0;
-  reg [4:0] \sel_l5_s0$371  = 5'h00;
-  reg [14:0] \sel_l5_s0$372  = 15'h0000;
-  reg \sel_l5_s0$374  = 1'h0;
-  wire sel_s0;
-  wire [20:0] sel_s0_hi;
-  wire [20:0] sel_s0_lo;
-  wire sel_s1;
-  wire sel_s10;
-  wire [20:0] sel_s10_hi;
-  wire [20:0] sel_s10_lo;
-  wire sel_s11;
-  wire [20:0] sel_s11_hi;
-  wire [20:0] sel_s11_lo;
-  wire sel_s12;
-  wire [20:0] sel_s12_hi;
-  wire [20:0] sel_s12_lo;
-  wire sel_s13;
-  wire [20:0] sel_s13_hi;
-  wire [20:0] sel_s13_lo;
-  wire sel_s14;
-  wire [20:0] sel_s14_hi;
-  wire [20:0] sel_s14_lo;
-  wire sel_s15;
-  wire [20:0] sel_s15_hi;
-  wire [20:0] sel_s15_lo;
-  wire sel_s16;
-  wire [20:0] sel_s16_hi;
-  wire [20:0] sel_s16_lo;
-  wire sel_s17;
-  wire [20:0] sel_s17_hi;
-  wire [20:0] sel_s17_lo;
-  wire sel_s18;
-  wire [20:0] sel_s18_hi;
-  wire [20:0] sel_s18_lo;
-  wire sel_s19;
-  wire [20:0] sel_s19_hi;
-  wire [20:0] sel_s19_lo;
-  wire [20:0] sel_s1_hi;
-  wire [20:0] sel_s1_lo;
-  wire sel_s2;
-  wire sel_s20;
-  wire [20:0] sel_s20_hi;
-  wire [20:0] sel_s20_lo;
-  wire sel_s21;
-  wire [20:0] sel_s21_hi;
-  wire [20:0] sel_s21_lo;
-  wire sel_s22;
-  wire [20:0] sel_s22_hi;
-  wire [20:0] sel_s22_lo;
-  wire sel_s23;
-  wire [20:0] sel_s23_hi;
-  wire [20:0] sel_s23_lo;
-  wire sel_s24;
-  wire [20:0] sel_s24_hi;
-  wire [20:0] sel_s24_lo;
-  wire sel_s25;
-  wire [20:0] sel_s25_hi;
-  wire [20:0] sel_s25_lo;
-  wire sel_s26;
-  wire [20:0] sel_s26_hi;
-  wire [20:0] sel_s26_lo;
-  wire sel_s27;
-  wire [20:0] sel_s27_hi;
-  wire [20:0] sel_s27_lo;
-  wire sel_s28;
-  wire [20:0] sel_s28_hi;
-  wire [20:0] sel_s28_lo;
-  wire sel_s29;
-  wire [20:0] sel_s29_hi;
-  wire [20:0] sel_s29_lo;
-  wire [20:0] sel_s2_hi;
-  wire [20:0] sel_s2_lo;
-  wire sel_s3;
-  wire sel_s30;
-  wire [20:0] sel_s30_hi;
-  wire [20:0] sel_s30_lo;
-  wire sel_s31;
-  wire [20:0] sel_s31_hi;
-  wire [20:0] sel_s31_lo;
-  wire sel_s32;
-  wire [20:0] sel_s32_hi;
-  wire [20:0] sel_s32_lo;
-  wire sel_s33;
-  wire [20:0] sel_s33_hi;
-  wire [20:0] sel_s33_lo;
-  wire sel_s34;
-  wire [20:0] sel_s34_hi;
-  wire [20:0] sel_s34_lo;
-  wire sel_s35;
-  wire [20:0] sel_s35_hi;
-  wire [20:0] sel_s35_lo;
-  wire sel_s36;
-  wire [20:0] sel_s36_hi;
-  wire [20:0] sel_s36_lo;
-  wire sel_s37;
-  wire [20:0] sel_s37_hi;
-  wire [20:0] sel_s37_lo;
-  wire sel_s38;
-  wire [20:0] sel_s38_hi;
-  wire [20:0] sel_s38_lo;
-  wire sel_s39;
-  wire [20:0] sel_s39_hi;
-  wire [20:0] sel_s39_lo;
-  wire [20:0] sel_s3_hi;
-  wire [20:0] sel_s3_lo;
-  wire sel_s4;
-  wire sel_s40;
-  wire [20:0] sel_s40_hi;
-  wire [20:0] sel_s40_lo;
-  wire sel_s41;
-  wire [20:0] sel_s41_hi;
-  wire [20:0] sel_s41_lo;
-  wire sel_s42;
-  wire [20:0] sel_s42_hi;
-  wire [20:0] sel_s42_lo;
-  wire sel_s43;
-  wire [20:0] sel_s43_hi;
-  wire [20:0] sel_s43_lo;
-  wire sel_s44;
-  wire [20:0] sel_s44_hi;
-  wire [20:0] sel_s44_lo;
-  wire sel_s45;
-  wire [20:0] sel_s45_hi;
-  wire [20:0] sel_s45_lo;
-  wire sel_s46;
-  wire [20:0] sel_s46_hi;
-  wire [20:0] sel_s46_lo;
-  wire sel_s47;
-  wire [20:0] sel_s47_hi;
-  wire [20:0] sel_s47_lo;
-  wire sel_s48;
-  wire [20:0] sel_s48_hi;
-  wire [20:0] sel_s48_lo;
-  wire sel_s49;
-  wire [20:0] sel_s49_hi;
-  wire [20:0] sel_s49_lo;
-  wire [20:0] sel_s4_hi;
-  wire [20:0] sel_s4_lo;
-  wire sel_s5;
-  wire sel_s50;
-  wire [20:0] sel_s50_hi;
-  wire [20:0] sel_s50_lo;
-  wire sel_s51;
-  wire [20:0] sel_s51_hi;
-  wire [20:0] sel_s51_lo;
-  wire sel_s52;
-  wire [20:0] sel_s52_hi;
-  wire [20:0] sel_s52_lo;
-  wire sel_s53;
-  wire [20:0] sel_s53_hi;
-  wire [20:0] sel_s53_lo;
-  wire sel_s54;
-  wire [20:0] sel_s54_hi;
-  wire [20:0] sel_s54_lo;
-  wire sel_s55;
-  wire [20:0] sel_s55_hi;
-  wire [20:0] sel_s55_lo;
-  wire sel_s56;
-  wire [20:0] sel_s56_hi;
-  wire [20:0] sel_s56_lo;
-  wire sel_s57;
-  wire [20:0] sel_s57_hi;
-  wire [20:0] sel_s57_lo;
-  wire sel_s58;
-  wire [20:0] sel_s58_hi;
-  wire [20:0] sel_s58_lo;
-  wire sel_s59;
-  wire [20:0] sel_s59_hi;
-  wire [20:0] sel_s59_lo;
-  wire [20:0] sel_s5_hi;
-  wire [20:0] sel_s5_lo;
-  wire sel_s6;
-  wire [20:0] sel_s6_hi;
-  wire [20:0] sel_s6_lo;
-  wire sel_s7;
-  wire [20:0] sel_s7_hi;
-  wire [20:0] sel_s7_lo;
-  wire sel_s8;
-  wire [20:0] sel_s8_hi;
-  wire [20:0] sel_s8_lo;
-  wire sel_s9;
-  wire [20:0] sel_s9_hi;
-  wire [20:0] sel_s9_lo;
+  reg [14:0] \sel_l5_s0$436  = 15'h0000;
+  reg [4:0] \sel_l5_s0$437  = 5'h00;
+  reg [14:0] \sel_l5_s0$438  = 15'h0000;
+  reg [4:0] \sel_l5_s0$442  = 5'h00;
+  reg [14:0] \sel_l5_s0$443  = 15'h0000;
+  reg [4:0] \sel_l5_s0$444  = 5'h00;
+  reg [14:0] \sel_l5_s0$445  = 15'h0000;
+  reg [4:0] \sel_l5_s0$449  = 5'h00;
+  reg [14:0] \sel_l5_s0$450  = 15'h0000;
+  reg [4:0] \sel_l5_s0$451  = 5'h00;
+  reg [14:0] \sel_l5_s0$452  = 15'h0000;
+  reg [4:0] \sel_l5_s0$456  = 5'h00;
+  reg [14:0] \sel_l5_s0$457  = 15'h0000;
+  reg [4:0] \sel_l5_s0$458  = 5'h00;
+  reg [14:0] \sel_l5_s0$459  = 15'h0000;
+  reg [4:0] \sel_l5_s0$463  = 5'h00;
+  reg [14:0] \sel_l5_s0$464  = 15'h0000;
+  reg [4:0] \sel_l5_s0$465  = 5'h00;
+  reg [14:0] \sel_l5_s0$466  = 15'h0000;
+  reg [4:0] \sel_l5_s0$470  = 5'h00;
+  reg [14:0] \sel_l5_s0$471  = 15'h0000;
+  reg [4:0] \sel_l5_s0$472  = 5'h00;
+  reg [14:0] \sel_l5_s0$473  = 15'h0000;
+  reg [4:0] \sel_l5_s0$477  = 5'h00;
+  reg [14:0] \sel_l5_s0$478  = 15'h0000;
+  reg [4:0] \sel_l5_s0$479  = 5'h00;
+  reg [14:0] \sel_l5_s0$480  = 15'h0000;
+  reg [4:0] \sel_l5_s0$484  = 5'h00;
+  reg [14:0] \sel_l5_s0$485  = 15'h0000;
+  reg [4:0] \sel_l5_s0$486  = 5'h00;
+  reg [14:0] \sel_l5_s0$487  = 15'h0000;
+  reg [4:0] \sel_l5_s0$491  = 5'h00;
+  reg [14:0] \sel_l5_s0$492  = 15'h0000;
+  reg [4:0] \sel_l5_s0$493  = 5'h00;
+  reg [14:0] \sel_l5_s0$494  = 15'h0000;
+  reg [4:0] \sel_l5_s0$498  = 5'h00;
+  reg [14:0] \sel_l5_s0$499  = 15'h0000;
+  reg [4:0] \sel_l5_s0$500  = 5'h00;
+  reg [14:0] \sel_l5_s0$501  = 15'h0000;
+  reg [4:0] \sel_l5_s0$505  = 5'h00;
+  reg [14:0] \sel_l5_s0$506  = 15'h0000;
+  reg [4:0] \sel_l5_s0$507  = 5'h00;
+  reg [14:0] \sel_l5_s0$508  = 15'h0000;
+  reg [4:0] \sel_l5_s0$512  = 5'h00;
+  reg [14:0] \sel_l5_s0$513  = 15'h0000;
+  reg [4:0] \sel_l5_s0$514  = 5'h00;
+  reg [14:0] \sel_l5_s0$515  = 15'h0000;
+  reg [4:0] \sel_l5_s0$519  = 5'h00;
+  reg [14:0] \sel_l5_s0$520  = 15'h0000;
+  reg [4:0] \sel_l5_s0$521  = 5'h00;
+  reg [14:0] \sel_l5_s0$522  = 15'h0000;
+  reg [4:0] \sel_l5_s0$526  = 5'h00;
+  reg [14:0] \sel_l5_s0$527  = 15'h0000;
+  reg [4:0] \sel_l5_s0$528  = 5'h00;
+  reg [14:0] \sel_l5_s0$529  = 15'h0000;
+  reg [4:0] \sel_l5_s0$533  = 5'h00;
+  reg [14:0] \sel_l5_s0$534  = 15'h0000;
+  reg [4:0] \sel_l5_s0$535  = 5'h00;
+  reg [14:0] \sel_l5_s0$536  = 15'h0000;
+  reg [4:0] \sel_l5_s0$539  = 5'h00;
+  reg [14:0] \sel_l5_s0$540  = 15'h0000;
+  reg [4:0] \sel_l5_s0$541  = 5'h00;
+  reg [14:0] \sel_l5_s0$542  = 15'h0000;
+  reg [4:0] sel_l6_s0 = 5'h00;
+  reg [14:0] \sel_l6_s0$1967  = 15'h0000;
+  reg [4:0] \sel_l6_s0$1968  = 5'h00;
+  reg [14:0] \sel_l6_s0$1969  = 15'h0000;
+  reg [4:0] \sel_l6_s0$1970  = 5'h00;
+  reg [14:0] \sel_l6_s0$548  = 15'h0000;
+  reg [4:0] \sel_l6_s0$549  = 5'h00;
+  reg [14:0] \sel_l6_s0$550  = 15'h0000;
+  reg [4:0] \sel_l6_s0$554  = 5'h00;
+  reg [14:0] \sel_l6_s0$555  = 15'h0000;
+  reg [4:0] \sel_l6_s0$556  = 5'h00;
+  reg [14:0] \sel_l6_s0$557  = 15'h0000;
+  reg [4:0] \sel_l6_s0$561  = 5'h00;
+  reg [14:0] \sel_l6_s0$562  = 15'h0000;
+  reg [4:0] \sel_l6_s0$563  = 5'h00;
+  reg [14:0] \sel_l6_s0$564  = 15'h0000;
+  reg [4:0] \sel_l6_s0$568  = 5'h00;
+  reg [14:0] \sel_l6_s0$569  = 15'h0000;
+  reg [4:0] \sel_l6_s0$570  = 5'h00;
+  reg [14:0] \sel_l6_s0$571  = 15'h0000;
+  reg [4:0] \sel_l6_s0$575  = 5'h00;
+  reg [14:0] \sel_l6_s0$576  = 15'h0000;
+  reg [4:0] \sel_l6_s0$577  = 5'h00;
+  reg [14:0] \sel_l6_s0$578  = 15'h0000;
+  reg [4:0] \sel_l6_s0$582  = 5'h00;
+  reg [14:0] \sel_l6_s0$583  = 15'h0000;
+  reg [4:0] \sel_l6_s0$584  = 5'h00;
+  reg [14:0] \sel_l6_s0$585  = 15'h0000;
+  reg [4:0] \sel_l6_s0$589  = 5'h00;
+  reg [14:0] \sel_l6_s0$590  = 15'h0000;
+  reg [4:0] \sel_l6_s0$591  = 5'h00;
+  reg [14:0] \sel_l6_s0$592  = 15'h0000;
+  reg [4:0] \sel_l6_s0$596  = 5'h00;
+  reg [14:0] \sel_l6_s0$597  = 15'h0000;
+  reg [4:0] \sel_l6_s0$598  = 5'h00;
+  reg [14:0] \sel_l6_s0$599  = 15'h0000;
+  reg [4:0] \sel_l6_s0$603  = 5'h00;
+  reg [14:0] \sel_l6_s0$604  = 15'h0000;
+  reg [4:0] \sel_l6_s0$605  = 5'h00;
+  reg [14:0] \sel_l6_s0$606  = 15'h0000;
+  reg [4:0] \sel_l6_s0$610  = 5'h00;
+  reg [14:0] \sel_l6_s0$611  = 15'h0000;
+  reg [4:0] \sel_l6_s0$612  = 5'h00;
+  reg [14:0] \sel_l6_s0$613  = 15'h0000;
+  reg [4:0] \sel_l6_s0$617  = 5'h00;
+  reg [14:0] \sel_l6_s0$618  = 15'h0000;
+  reg [4:0] \sel_l6_s0$619  = 5'h00;
+  reg [14:0] \sel_l6_s0$620  = 15'h0000;
+  reg [4:0] \sel_l6_s0$624  = 5'h00;
+  reg [14:0] \sel_l6_s0$625  = 15'h0000;
+  reg [4:0] \sel_l6_s0$626  = 5'h00;
+  reg [14:0] \sel_l6_s0$627  = 15'h0000;
+  reg [4:0] \sel_l6_s0$631  = 5'h00;
+  reg [14:0] \sel_l6_s0$632  = 15'h0000;
+  reg [4:0] \sel_l6_s0$633  = 5'h00;
+  reg [14:0] \sel_l6_s0$634  = 15'h0000;
+  reg [4:0] \sel_l6_s0$638  = 5'h00;
+  reg [14:0] \sel_l6_s0$639  = 15'h0000;
+  reg [4:0] \sel_l6_s0$640  = 5'h00;
+  reg [14:0] \sel_l6_s0$641  = 15'h0000;
+  reg [4:0] sel_l7_s0 = 5'h00;
+  reg [14:0] \sel_l7_s0$1971  = 15'h0000;
+  reg [4:0] \sel_l7_s0$1972  = 5'h00;
+  reg [14:0] \sel_l7_s0$1973  = 15'h0000;
+  reg [4:0] \sel_l7_s0$1974  = 5'h00;
+  reg [14:0] \sel_l7_s0$648  = 15'h0000;
+  reg [4:0] \sel_l7_s0$649  = 5'h00;
+  reg [14:0] \sel_l7_s0$650  = 15'h0000;
+  reg [4:0] \sel_l7_s0$654  = 5'h00;
+  reg [14:0] \sel_l7_s0$655  = 15'h0000;
+  reg [4:0] \sel_l7_s0$656  = 5'h00;
+  reg [14:0] \sel_l7_s0$657  = 15'h0000;
+  reg [4:0] \sel_l7_s0$661  = 5'h00;
+  reg [14:0] \sel_l7_s0$662  = 15'h0000;
+  reg [4:0] \sel_l7_s0$663  = 5'h00;
+  reg [14:0] \sel_l7_s0$664  = 15'h0000;
+  reg [4:0] \sel_l7_s0$668  = 5'h00;
+  reg [14:0] \sel_l7_s0$669  = 15'h0000;
+  reg [4:0] \sel_l7_s0$670  = 5'h00;
+  reg [14:0] \sel_l7_s0$671  = 15'h0000;
+  reg [4:0] \sel_l7_s0$675  = 5'h00;
+  reg [14:0] \sel_l7_s0$676  = 15'h0000;
+  reg [4:0] \sel_l7_s0$677  = 5'h00;
+  reg [14:0] \sel_l7_s0$678  = 15'h0000;
+  reg [4:0] \sel_l7_s0$682  = 5'h00;
+  reg [14:0] \sel_l7_s0$683  = 15'h0000;
+  reg [4:0] \sel_l7_s0$684  = 5'h00;
+  reg [14:0] \sel_l7_s0$685  = 15'h0000;
+  reg [4:0] \sel_l7_s0$689  = 5'h00;
+  reg [14:0] \sel_l7_s0$690  = 15'h0000;
+  reg [4:0] \sel_l7_s0$691  = 5'h00;
+  reg [14:0] \sel_l7_s0$692  = 15'h0000;
+  reg [4:0] \sel_l7_s0$696  = 5'h00;
+  reg [14:0] \sel_l7_s0$697  = 15'h0000;
+  reg [4:0] \sel_l7_s0$698  = 5'h00;
+  reg [14:0] \sel_l7_s0$699  = 15'h0000;
+  reg [4:0] \sel_l7_s0$703  = 5'h00;
+  reg [14:0] \sel_l7_s0$704  = 15'h0000;
+  reg [4:0] \sel_l7_s0$705  = 5'h00;
+  reg [14:0] \sel_l7_s0$706  = 15'h0000;
+  reg [4:0] \sel_l7_s0$710  = 5'h00;
+  reg [14:0] \sel_l7_s0$711  = 15'h0000;
+  reg [4:0] \sel_l7_s0$712  = 5'h00;
+  reg [14:0] \sel_l7_s0$713  = 15'h0000;
+  reg [4:0] \sel_l7_s0$717  = 5'h00;
+  reg [14:0] \sel_l7_s0$718  = 15'h0000;
+  reg [4:0] \sel_l7_s0$719  = 5'h00;
+  reg [14:0] \sel_l7_s0$720  = 15'h0000;
+  reg [4:0] \sel_l7_s0$724  = 5'h00;
+  reg [14:0] \sel_l7_s0$725  = 15'h0000;
+  reg [4:0] \sel_l7_s0$726  = 5'h00;
+  reg [14:0] \sel_l7_s0$727  = 15'h0000;
+  reg [4:0] \sel_l7_s0$731  = 5'h00;
+  reg [14:0] \sel_l7_s0$732  = 15'h0000;
+  reg [4:0] \sel_l7_s0$733  = 5'h00;
+  reg [14:0] \sel_l7_s0$734  = 15'h0000;
+  reg [4:0] \sel_l7_s0$737  = 5'h00;
+  reg [14:0] \sel_l7_s0$738  = 15'h0000;
+  reg [4:0] \sel_l7_s0$739  = 5'h00;
+  reg [14:0] \sel_l7_s0$740  = 15'h0000;
+  reg [4:0] sel_l8_s0 = 5'h00;
+  reg [14:0] \sel_l8_s0$1975  = 15'h0000;
+  reg [4:0] \sel_l8_s0$1976  = 5'h00;
+  reg [14:0] \sel_l8_s0$1977  = 15'h0000;
+  reg [4:0] \sel_l8_s0$1978  = 5'h00;
+  reg [14:0] \sel_l8_s0$1979  = 15'h0000;
+  reg [4:0] \sel_l8_s0$1980  = 5'h00;
+  reg [14:0] \sel_l8_s0$1981  = 15'h0000;
+  reg [4:0] \sel_l8_s0$1982  = 5'h00;
+  reg [14:0] \sel_l8_s0$1983  = 15'h0000;
+  reg [4:0] \sel_l8_s0$1984  = 5'h00;
+  reg [14:0] \sel_l8_s0$1985  = 15'h0000;
+  reg [4:0] \sel_l8_s0$1986  = 5'h00;
+  reg [14:0] \sel_l8_s0$1987  = 15'h0000;
+  reg [4:0] \sel_l8_s0$1988  = 5'h00;
+  reg [14:0] \sel_l8_s0$1989  = 15'h0000;
+  reg [4:0] \sel_l8_s0$1990  = 5'h00;
+  reg [14:0] \sel_l8_s0$746  = 15'h0000;
+  reg [4:0] \sel_l8_s0$747  = 5'h00;
+  reg [14:0] \sel_l8_s0$748  = 15'h0000;
+  reg [4:0] \sel_l8_s0$752  = 5'h00;
+  reg [14:0] \sel_l8_s0$753  = 15'h0000;
+  reg [4:0] \sel_l8_s0$754  = 5'h00;
+  reg [14:0] \sel_l8_s0$755  = 15'h0000;
+  reg [4:0] \sel_l8_s0$759  = 5'h00;
+  reg [14:0] \sel_l8_s0$760  = 15'h0000;
+  reg [4:0] \sel_l8_s0$761  = 5'h00;
+  reg [14:0] \sel_l8_s0$762  = 15'h0000;
+  reg [4:0] \sel_l8_s0$766  = 5'h00;
+  reg [14:0] \sel_l8_s0$767  = 15'h0000;
+  reg [4:0] \sel_l8_s0$768  = 5'h00;
+  reg [14:0] \sel_l8_s0$769  = 15'h0000;
+  reg [4:0] \sel_l8_s0$773  = 5'h00;
+  reg [14:0] \sel_l8_s0$774  = 15'h0000;
+  reg [4:0] \sel_l8_s0$775  = 5'h00;
+  reg [14:0] \sel_l8_s0$776  = 15'h0000;
+  reg [4:0] \sel_l8_s0$780  = 5'h00;
+  reg [14:0] \sel_l8_s0$781  = 15'h0000;
+  reg [4:0] \sel_l8_s0$782  = 5'h00;
+  reg [14:0] \sel_l8_s0$783  = 15'h0000;
+  reg [4:0] \sel_l8_s0$787  = 5'h00;
+  reg [14:0] \sel_l8_s0$788  = 15'h0000;
+  reg [4:0] \sel_l8_s0$789  = 5'h00;
+  reg [14:0] \sel_l8_s0$790  = 15'h0000;
+  reg [4:0] \sel_l8_s0$794  = 5'h00;
+  reg [14:0] \sel_l8_s0$795  = 15'h0000;
+  reg [4:0] \sel_l8_s0$796  = 5'h00;
+  reg [14:0] \sel_l8_s0$797  = 15'h0000;
+  reg [4:0] \sel_l8_s0$801  = 5'h00;
+  reg [14:0] \sel_l8_s0$802  = 15'h0000;
+  reg [4:0] \sel_l8_s0$803  = 5'h00;
+  reg [14:0] \sel_l8_s0$804  = 15'h0000;
+  reg [4:0] \sel_l8_s0$807  = 5'h00;
+  reg [14:0] \sel_l8_s0$808  = 15'h0000;
+  reg [4:0] \sel_l8_s0$809  = 5'h00;
+  reg [14:0] \sel_l8_s0$810  = 15'h0000;
+  reg [4:0] sel_l9_s0 = 5'h00;
+  reg [14:0] \sel_l9_s0$1991  = 15'h0000;
+  reg [4:0] \sel_l9_s0$1992  = 5'h00;
+  reg [14:0] \sel_l9_s0$1993  = 15'h0000;
+  reg [4:0] \sel_l9_s0$1994  = 5'h00;
+  reg [14:0] \sel_l9_s0$1995  = 15'h0000;
+  reg [4:0] \sel_l9_s0$1996  = 5'h00;
+  reg [14:0] \sel_l9_s0$1997  = 15'h0000;
+  reg [4:0] \sel_l9_s0$1998  = 5'h00;
+  reg [14:0] \sel_l9_s0$1999  = 15'h0000;
+  reg [4:0] \sel_l9_s0$2000  = 5'h00;
+  reg [14:0] \sel_l9_s0$2001  = 15'h0000;
+  reg [4:0] \sel_l9_s0$2002  = 5'h00;
+  reg [14:0] \sel_l9_s0$816  = 15'h0000;
+  reg [4:0] \sel_l9_s0$817  = 5'h00;
+  reg [14:0] \sel_l9_s0$818  = 15'h0000;
+  reg [4:0] \sel_l9_s0$822  = 5'h00;
+  reg [14:0] \sel_l9_s0$823  = 15'h0000;
+  reg [4:0] \sel_l9_s0$824  = 5'h00;
+  reg [14:0] \sel_l9_s0$825  = 15'h0000;
+  reg [4:0] \sel_l9_s0$829  = 5'h00;
+  reg [14:0] \sel_l9_s0$830  = 15'h0000;
+  reg [4:0] \sel_l9_s0$831  = 5'h00;
+  reg [14:0] \sel_l9_s0$832  = 15'h0000;
+  reg [4:0] \sel_l9_s0$836  = 5'h00;
+  reg [14:0] \sel_l9_s0$837  = 15'h0000;
+  reg [4:0] \sel_l9_s0$838  = 5'h00;
+  reg [14:0] \sel_l9_s0$839  = 15'h0000;
+  reg [4:0] \sel_l9_s0$843  = 5'h00;
+  reg [14:0] \sel_l9_s0$844  = 15'h0000;
+  reg [4:0] \sel_l9_s0$845  = 5'h00;
+  reg [14:0] \sel_l9_s0$846  = 15'h0000;
+  reg [4:0] \sel_l9_s0$850  = 5'h00;
+  reg [14:0] \sel_l9_s0$851  = 15'h0000;
+  reg [4:0] \sel_l9_s0$852  = 5'h00;
+  reg [14:0] \sel_l9_s0$853  = 15'h0000;
+  reg [4:0] \sel_l9_s0$857  = 5'h00;
+  reg [14:0] \sel_l9_s0$858  = 15'h0000;
+  reg [4:0] \sel_l9_s0$859  = 5'h00;
+  reg [14:0] \sel_l9_s0$860  = 15'h0000;
+  reg [4:0] \sel_l9_s0$864  = 5'h00;
+  reg [14:0] \sel_l9_s0$865  = 15'h0000;
+  reg [4:0] \sel_l9_s0$866  = 5'h00;
+  reg [14:0] \sel_l9_s0$867  = 15'h0000;
+  reg [4:0] \sel_l9_s0$871  = 5'h00;
+  reg [14:0] \sel_l9_s0$872  = 15'h0000;
+  reg [4:0] \sel_l9_s0$873  = 5'h00;
+  reg [14:0] \sel_l9_s0$874  = 15'h0000;
+  reg [4:0] \sel_l9_s0$878  = 5'h00;
+  reg [14:0] \sel_l9_s0$879  = 15'h0000;
+  reg [4:0] \sel_l9_s0$880  = 5'h00;
+  reg [14:0] \sel_l9_s0$881  = 15'h0000;
+  wire [15:0] sel_or0_0;
+  wire [15:0] sel_or0_12;
+  wire [15:0] sel_or0_15;
+  wire [15:0] sel_or0_3;
+  wire [15:0] sel_or0_6;
+  wire [15:0] sel_or0_9;
+  wire [15:0] sel_or10_0;
+  wire [15:0] sel_or10_12;
+  wire [15:0] sel_or10_15;
+  wire [15:0] sel_or10_3;
+  wire [15:0] sel_or10_6;
+  wire [15:0] sel_or10_9;
+  wire [15:0] sel_or11_0;
+  wire [15:0] sel_or11_12;
+  wire [15:0] sel_or11_15;
+  wire [15:0] sel_or11_3;
+  wire [15:0] sel_or11_6;
+  wire [15:0] sel_or11_9;
+  wire [15:0] sel_or12_0;
+  wire [15:0] sel_or12_12;
+  wire [15:0] sel_or12_15;
+  wire [15:0] sel_or12_3;
+  wire [15:0] sel_or12_6;
+  wire [15:0] sel_or12_9;
+  wire [15:0] sel_or13_0;
+  wire [15:0] sel_or13_12;
+  wire [15:0] sel_or13_15;
+  wire [15:0] sel_or13_3;
+  wire [15:0] sel_or13_6;
+  wire [15:0] sel_or13_9;
+  wire [15:0] sel_or14_0;
+  wire [15:0] sel_or14_12;
+  wire [15:0] sel_or14_15;
+  wire [15:0] sel_or14_3;
+  wire [15:0] sel_or14_6;
+  wire [15:0] sel_or14_9;
+  wire [15:0] sel_or15_0;
+  wire [15:0] sel_or15_12;
+  wire [15:0] sel_or15_15;
+  wire [15:0] sel_or15_3;
+  wire [15:0] sel_or15_6;
+  wire [15:0] sel_or15_9;
+  wire [15:0] sel_or1_0;
+  wire [15:0] sel_or1_12;
+  wire [15:0] sel_or1_15;
+  wire [15:0] sel_or1_3;
+  wire [15:0] sel_or1_6;
+  wire [15:0] sel_or1_9;
+  wire [15:0] sel_or2_0;
+  wire [15:0] sel_or2_12;
+  wire [15:0] sel_or2_15;
+  wire [15:0] sel_or2_3;
+  wire [15:0] sel_or2_6;
+  wire [15:0] sel_or2_9;
+  wire [15:0] sel_or3_0;
+  wire [15:0] sel_or3_12;
+  wire [15:0] sel_or3_15;
+  wire [15:0] sel_or3_3;
+  wire [15:0] sel_or3_6;
+  wire [15:0] sel_or3_9;
+  wire [15:0] sel_or4_0;
+  wire [15:0] sel_or4_12;
+  wire [15:0] sel_or4_15;
+  wire [15:0] sel_or4_3;
+  wire [15:0] sel_or4_6;
+  wire [15:0] sel_or4_9;
+  wire [15:0] sel_or5_0;
+  wire [15:0] sel_or5_12;
+  wire [15:0] sel_or5_15;
+  wire [15:0] sel_or5_3;
+  wire [15:0] sel_or5_6;
+  wire [15:0] sel_or5_9;
+  wire [15:0] sel_or6_0;
+  wire [15:0] sel_or6_12;
+  wire [15:0] sel_or6_15;
+  wire [15:0] sel_or6_3;
+  wire [15:0] sel_or6_6;
+  wire [15:0] sel_or6_9;
+  wire [15:0] sel_or7_0;
+  wire [15:0] sel_or7_12;
+  wire [15:0] sel_or7_15;
+  wire [15:0] sel_or7_3;
+  wire [15:0] sel_or7_6;
+  wire [15:0] sel_or7_9;
+  wire [15:0] sel_or8_0;
+  wire [15:0] sel_or8_12;
+  wire [15:0] sel_or8_15;
+  wire [15:0] sel_or8_3;
+  wire [15:0] sel_or8_6;
+  wire [15:0] sel_or8_9;
+  wire [15:0] sel_or9_0;
+  wire [15:0] sel_or9_12;
+  wire [15:0] sel_or9_15;
+  wire [15:0] sel_or9_3;
+  wire [15:0] sel_or9_6;
+  wire [15:0] sel_or9_9;
+  wire sel_p0_11_0_c;
+  wire sel_p0_11_0_s;
+  wire sel_p0_13_0_c;
+  wire sel_p0_13_0_s;
+  wire sel_p0_15_0_c;
+  wire sel_p0_15_0_s;
+  wire sel_p0_17_0_c;
+  wire sel_p0_17_0_s;
+  wire sel_p0_19_0_c;
+  wire sel_p0_19_0_s;
+  wire sel_p0_1_0_c;
+  wire sel_p0_1_0_s;
+  wire sel_p0_21_0_c;
+  wire sel_p0_21_0_s;
+  wire sel_p0_23_0_c;
+  wire sel_p0_23_0_s;
+  wire sel_p0_25_0_c;
+  wire sel_p0_25_0_s;
+  wire sel_p0_27_0_c;
+  wire sel_p0_27_0_s;
+  wire sel_p0_29_0_c;
+  wire sel_p0_29_0_s;
+  wire sel_p0_3_0_c;
+  wire sel_p0_3_0_s;
+  wire sel_p0_5_0_c;
+  wire sel_p0_5_0_s;
+  wire sel_p0_7_0_c;
+  wire sel_p0_7_0_s;
+  wire sel_p0_9_0_c;
+  wire sel_p0_9_0_s;
+  wire sel_p1_10_0_c;
+  wire sel_p1_10_0_s;
+  wire sel_p1_10_1_c;
+  wire sel_p1_10_1_s;
+  wire sel_p1_10_2_c;
+  wire sel_p1_10_2_s;
+  wire sel_p1_10_3_c;
+  wire sel_p1_10_3_s;
+  wire sel_p1_11_0_c;
+  wire sel_p1_11_0_s;
+  wire sel_p1_11_1_c;
+  wire sel_p1_11_1_s;
+  wire sel_p1_11_2_c;
+  wire sel_p1_11_2_s;
+  wire sel_p1_11_3_c;
+  wire sel_p1_11_3_s;
+  wire sel_p1_14_0_c;
+  wire sel_p1_14_0_s;
+  wire sel_p1_14_1_c;
+  wire sel_p1_14_1_s;
+  wire sel_p1_14_2_c;
+  wire sel_p1_14_2_s;
+  wire sel_p1_14_3_c;
+  wire sel_p1_14_3_s;
+  wire sel_p1_15_0_c;
+  wire sel_p1_15_0_s;
+  wire sel_p1_15_1_c;
+  wire sel_p1_15_1_s;
+  wire sel_p1_15_2_c;
+  wire sel_p1_15_2_s;
+  wire sel_p1_15_3_c;
+  wire sel_p1_15_3_s;
+  wire sel_p1_15_4_c;
+  wire sel_p1_15_4_s;
+  wire sel_p1_18_0_c;
+  wire sel_p1_18_0_s;
+  wire sel_p1_18_1_c;
+  wire sel_p1_18_1_s;
+  wire sel_p1_18_2_c;
+  wire sel_p1_18_2_s;
+  wire sel_p1_18_3_c;
+  wire sel_p1_18_3_s;
+  wire sel_p1_18_4_c;
+  wire sel_p1_18_4_s;
+  wire sel_p1_19_0_c;
+  wire sel_p1_19_0_s;
+  wire sel_p1_19_1_c;
+  wire sel_p1_19_1_s;
+  wire sel_p1_19_2_c;
+  wire sel_p1_19_2_s;
+  wire sel_p1_19_3_c;
+  wire sel_p1_19_3_s;
+  wire sel_p1_19_4_c;
+  wire sel_p1_19_4_s;
+  wire sel_p1_22_0_c;
+  wire sel_p1_22_0_s;
+  wire sel_p1_22_1_c;
+  wire sel_p1_22_1_s;
+  wire sel_p1_22_2_c;
+  wire sel_p1_22_2_s;
+  wire sel_p1_22_3_c;
+  wire sel_p1_22_3_s;
+  wire sel_p1_22_4_c;
+  wire sel_p1_22_4_s;
+  wire sel_p1_23_0_c;
+  wire sel_p1_23_0_s;
+  wire sel_p1_23_1_c;
+  wire sel_p1_23_1_s;
+  wire sel_p1_23_2_c;
+  wire sel_p1_23_2_s;
+  wire sel_p1_23_3_c;
+  wire sel_p1_23_3_s;
+  wire sel_p1_23_4_c;
+  wire sel_p1_23_4_s;
+  wire sel_p1_26_0_c;
+  wire sel_p1_26_0_s;
+  wire sel_p1_26_1_c;
+  wire sel_p1_26_1_s;
+  wire sel_p1_26_2_c;
+  wire sel_p1_26_2_s;
+  wire sel_p1_26_3_c;
+  wire sel_p1_26_3_s;
+  wire sel_p1_26_4_c;
+  wire sel_p1_26_4_s;
+  wire sel_p1_27_0_c;
+  wire sel_p1_27_0_s;
+  wire sel_p1_27_1_c;
+  wire sel_p1_27_1_s;
+  wire sel_p1_27_2_c;
+  wire sel_p1_27_2_s;
+  wire sel_p1_27_3_c;
+  wire sel_p1_27_3_s;
+  wire sel_p1_27_4_c;
+  wire sel_p1_27_4_s;
+  wire sel_p1_2_0_c;
+  wire sel_p1_2_0_s;
+  wire sel_p1_2_1_c;
+  wire sel_p1_2_1_s;
+  wire sel_p1_30_0_c;
+  wire sel_p1_30_0_s;
+  wire sel_p1_30_1_c;
+  wire sel_p1_30_1_s;
+  wire sel_p1_30_2_c;
+  wire sel_p1_30_2_s;
+  wire sel_p1_30_3_c;
+  wire sel_p1_30_3_s;
+  wire sel_p1_30_4_c;
+  wire sel_p1_30_4_s;
+  wire sel_p1_3_0_c;
+  wire sel_p1_3_0_s;
+  wire sel_p1_3_1_c;
+  wire sel_p1_3_1_s;
+  wire sel_p1_3_2_c;
+  wire sel_p1_3_2_s;
+  wire sel_p1_6_0_c;
+  wire sel_p1_6_0_s;
+  wire sel_p1_6_1_c;
+  wire sel_p1_6_1_s;
+  wire sel_p1_6_2_c;
+  wire sel_p1_6_2_s;
+  wire sel_p1_7_0_c;
+  wire sel_p1_7_0_s;
+  wire sel_p1_7_1_c;
+  wire sel_p1_7_1_s;
+  wire sel_p1_7_2_c;
+  wire sel_p1_7_2_s;
+  wire sel_p1_7_3_c;
+  wire sel_p1_7_3_s;
+  wire sel_p2_12_0_c;
+  wire sel_p2_12_0_s;
+  wire sel_p2_12_1_c;
+  wire sel_p2_12_1_s;
+  wire sel_p2_12_2_c;
+  wire sel_p2_12_2_s;
+  wire sel_p2_12_3_c;
+  wire sel_p2_12_3_s;
+  wire sel_p2_13_0_c;
+  wire sel_p2_13_0_s;
+  wire sel_p2_13_1_c;
+  wire sel_p2_13_1_s;
+  wire sel_p2_13_2_c;
+  wire sel_p2_13_2_s;
+  wire sel_p2_13_3_c;
+  wire sel_p2_13_3_s;
+  wire sel_p2_14_0_c;
+  wire sel_p2_14_0_s;
+  wire sel_p2_14_1_c;
+  wire sel_p2_14_1_s;
+  wire sel_p2_14_2_c;
+  wire sel_p2_14_2_s;
+  wire sel_p2_14_3_c;
+  wire sel_p2_14_3_s;
+  wire sel_p2_15_0_c;
+  wire sel_p2_15_0_s;
+  wire sel_p2_15_1_c;
+  wire sel_p2_15_1_s;
+  wire sel_p2_15_2_c;
+  wire sel_p2_15_2_s;
+  wire sel_p2_15_3_c;
+  wire sel_p2_15_3_s;
+  wire sel_p2_15_4_c;
+  wire sel_p2_15_4_s;
+  wire sel_p2_20_0_c;
+  wire sel_p2_20_0_s;
+  wire sel_p2_20_1_c;
+  wire sel_p2_20_1_s;
+  wire sel_p2_20_2_c;
+  wire sel_p2_20_2_s;
+  wire sel_p2_20_3_c;
+  wire sel_p2_20_3_s;
+  wire sel_p2_20_4_c;
+  wire sel_p2_20_4_s;
+  wire sel_p2_21_0_c;
+  wire sel_p2_21_0_s;
+  wire sel_p2_21_1_c;
+  wire sel_p2_21_1_s;
+  wire sel_p2_21_2_c;
+  wire sel_p2_21_2_s;
+  wire sel_p2_21_3_c;
+  wire sel_p2_21_3_s;
+  wire sel_p2_21_4_c;
+  wire sel_p2_21_4_s;
+  wire sel_p2_22_0_c;
+  wire sel_p2_22_0_s;
+  wire sel_p2_22_1_c;
+  wire sel_p2_22_1_s;
+  wire sel_p2_22_2_c;
+  wire sel_p2_22_2_s;
+  wire sel_p2_22_3_c;
+  wire sel_p2_22_3_s;
+  wire sel_p2_22_4_c;
+  wire sel_p2_22_4_s;
+  wire sel_p2_23_0_c;
+  wire sel_p2_23_0_s;
+  wire sel_p2_23_1_c;
+  wire sel_p2_23_1_s;
+  wire sel_p2_23_2_c;
+  wire sel_p2_23_2_s;
+  wire sel_p2_23_3_c;
+  wire sel_p2_23_3_s;
+  wire sel_p2_23_4_c;
+  wire sel_p2_23_4_s;
+  wire sel_p2_28_0_c;
+  wire sel_p2_28_0_s;
+  wire sel_p2_28_1_c;
+  wire sel_p2_28_1_s;
+  wire sel_p2_28_2_c;
+  wire sel_p2_28_2_s;
+  wire sel_p2_28_3_c;
+  wire sel_p2_28_3_s;
+  wire sel_p2_28_4_c;
+  wire sel_p2_28_4_s;
+  wire sel_p2_29_0_c;
+  wire sel_p2_29_0_s;
+  wire sel_p2_29_1_c;
+  wire sel_p2_29_1_s;
+  wire sel_p2_29_2_c;
+  wire sel_p2_29_2_s;
+  wire sel_p2_29_3_c;
+  wire sel_p2_29_3_s;
+  wire sel_p2_29_4_c;
+  wire sel_p2_29_4_s;
+  wire sel_p2_30_0_c;
+  wire sel_p2_30_0_s;
+  wire sel_p2_30_1_c;
+  wire sel_p2_30_1_s;
+  wire sel_p2_30_2_c;
+  wire sel_p2_30_2_s;
+  wire sel_p2_30_3_c;
+  wire sel_p2_30_3_s;
+  wire sel_p2_30_4_c;
+  wire sel_p2_30_4_s;
+  wire sel_p2_4_0_c;
+  wire sel_p2_4_0_s;
+  wire sel_p2_4_1_c;
+  wire sel_p2_4_1_s;
+  wire sel_p2_4_2_c;
+  wire sel_p2_4_2_s;
+  wire sel_p2_5_0_c;
+  wire sel_p2_5_0_s;
+  wire sel_p2_5_1_c;
+  wire sel_p2_5_1_s;
+  wire sel_p2_5_2_c;
+  wire sel_p2_5_2_s;
+  wire sel_p2_6_0_c;
+  wire sel_p2_6_0_s;
+  wire sel_p2_6_1_c;
+  wire sel_p2_6_1_s;
+  wire sel_p2_6_2_c;
+  wire sel_p2_6_2_s;
+  wire sel_p2_7_0_c;
+  wire sel_p2_7_0_s;
+  wire sel_p2_7_1_c;
+  wire sel_p2_7_1_s;
+  wire sel_p2_7_2_c;
+  wire sel_p2_7_2_s;
+  wire sel_p2_7_3_c;
+  wire sel_p2_7_3_s;
+  wire sel_p3_10_0_c;
+  wire sel_p3_10_0_s;
+  wire sel_p3_10_1_c;
+  wire sel_p3_10_1_s;
+  wire sel_p3_10_2_c;
+  wire sel_p3_10_2_s;
+  wire sel_p3_10_3_c;
+  wire sel_p3_10_3_s;
+  wire sel_p3_11_0_c;
+  wire sel_p3_11_0_s;
+  wire sel_p3_11_1_c;
+  wire sel_p3_11_1_s;
+  wire sel_p3_11_2_c;
+  wire sel_p3_11_2_s;
+  wire sel_p3_11_3_c;
+  wire sel_p3_11_3_s;
+  wire sel_p3_12_0_c;
+  wire sel_p3_12_0_s;
+  wire sel_p3_12_1_c;
+  wire sel_p3_12_1_s;
+  wire sel_p3_12_2_c;
+  wire sel_p3_12_2_s;
+  wire sel_p3_12_3_c;
+  wire sel_p3_12_3_s;
+  wire sel_p3_13_0_c;
+  wire sel_p3_13_0_s;
+  wire sel_p3_13_1_c;
+  wire sel_p3_13_1_s;
+  wire sel_p3_13_2_c;
+  wire sel_p3_13_2_s;
+  wire sel_p3_13_3_c;
+  wire sel_p3_13_3_s;
+  wire sel_p3_14_0_c;
+  wire sel_p3_14_0_s;
+  wire sel_p3_14_1_c;
+  wire sel_p3_14_1_s;
+  wire sel_p3_14_2_c;
+  wire sel_p3_14_2_s;
+  wire sel_p3_14_3_c;
+  wire sel_p3_14_3_s;
+  wire sel_p3_15_0_c;
+  wire sel_p3_15_0_s;
+  wire sel_p3_15_1_c;
+  wire sel_p3_15_1_s;
+  wire sel_p3_15_2_c;
+  wire sel_p3_15_2_s;
+  wire sel_p3_15_3_c;
+  wire sel_p3_15_3_s;
+  wire sel_p3_15_4_c;
+  wire sel_p3_15_4_s;
+  wire sel_p3_24_0_c;
+  wire sel_p3_24_0_s;
+  wire sel_p3_24_1_c;
+  wire sel_p3_24_1_s;
+  wire sel_p3_24_2_c;
+  wire sel_p3_24_2_s;
+  wire sel_p3_24_3_c;
+  wire sel_p3_24_3_s;
+  wire sel_p3_24_4_c;
+  wire sel_p3_24_4_s;
+  wire sel_p3_25_0_c;
+  wire sel_p3_25_0_s;
+  wire sel_p3_25_1_c;
+  wire sel_p3_25_1_s;
+  wire sel_p3_25_2_c;
+  wire sel_p3_25_2_s;
+  wire sel_p3_25_3_c;
+  wire sel_p3_25_3_s;
+  wire sel_p3_25_4_c;
+  wire sel_p3_25_4_s;
+  wire sel_p3_26_0_c;
+  wire sel_p3_26_0_s;
+  wire sel_p3_26_1_c;
+  wire sel_p3_26_1_s;
+  wire sel_p3_26_2_c;
+  wire sel_p3_26_2_s;
+  wire sel_p3_26_3_c;
+  wire sel_p3_26_3_s;
+  wire sel_p3_26_4_c;
+  wire sel_p3_26_4_s;
+  wire sel_p3_27_0_c;
+  wire sel_p3_27_0_s;
+  wire sel_p3_27_1_c;
+  wire sel_p3_27_1_s;
+  wire sel_p3_27_2_c;
+  wire sel_p3_27_2_s;
+  wire sel_p3_27_3_c;
+  wire sel_p3_27_3_s;
+  wire sel_p3_27_4_c;
+  wire sel_p3_27_4_s;
+  wire sel_p3_28_0_c;
+  wire sel_p3_28_0_s;
+  wire sel_p3_28_1_c;
+  wire sel_p3_28_1_s;
+  wire sel_p3_28_2_c;
+  wire sel_p3_28_2_s;
+  wire sel_p3_28_3_c;
+  wire sel_p3_28_3_s;
+  wire sel_p3_28_4_c;
+  wire sel_p3_28_4_s;
+  wire sel_p3_29_0_c;
+  wire sel_p3_29_0_s;
+  wire sel_p3_29_1_c;
+  wire sel_p3_29_1_s;
+  wire sel_p3_29_2_c;
+  wire sel_p3_29_2_s;
+  wire sel_p3_29_3_c;
+  wire sel_p3_29_3_s;
+  wire sel_p3_29_4_c;
+  wire sel_p3_29_4_s;
+  wire sel_p3_30_0_c;
+  wire sel_p3_30_0_s;
+  wire sel_p3_30_1_c;
+  wire sel_p3_30_1_s;
+  wire sel_p3_30_2_c;
+  wire sel_p3_30_2_s;
+  wire sel_p3_30_3_c;
+  wire sel_p3_30_3_s;
+  wire sel_p3_30_4_c;
+  wire sel_p3_30_4_s;
+  wire sel_p3_8_0_c;
+  wire sel_p3_8_0_s;
+  wire sel_p3_8_1_c;
+  wire sel_p3_8_1_s;
+  wire sel_p3_8_2_c;
+  wire sel_p3_8_2_s;
+  wire sel_p3_8_3_c;
+  wire sel_p3_8_3_s;
+  wire sel_p3_9_0_c;
+  wire sel_p3_9_0_s;
+  wire sel_p3_9_1_c;
+  wire sel_p3_9_1_s;
+  wire sel_p3_9_2_c;
+  wire sel_p3_9_2_s;
+  wire sel_p3_9_3_c;
+  wire sel_p3_9_3_s;
+  wire sel_p4_16_0_c;
+  wire sel_p4_16_0_s;
+  wire sel_p4_16_1_c;
+  wire sel_p4_16_1_s;
+  wire sel_p4_16_2_c;
+  wire sel_p4_16_2_s;
+  wire sel_p4_16_3_c;
+  wire sel_p4_16_3_s;
+  wire sel_p4_16_4_c;
+  wire sel_p4_16_4_s;
+  wire sel_p4_17_0_c;
+  wire sel_p4_17_0_s;
+  wire sel_p4_17_1_c;
+  wire sel_p4_17_1_s;
+  wire sel_p4_17_2_c;
+  wire sel_p4_17_2_s;
+  wire sel_p4_17_3_c;
+  wire sel_p4_17_3_s;
+  wire sel_p4_17_4_c;
+  wire sel_p4_17_4_s;
+  wire sel_p4_18_0_c;
+  wire sel_p4_18_0_s;
+  wire sel_p4_18_1_c;
+  wire sel_p4_18_1_s;
+  wire sel_p4_18_2_c;
+  wire sel_p4_18_2_s;
+  wire sel_p4_18_3_c;
+  wire sel_p4_18_3_s;
+  wire sel_p4_18_4_c;
+  wire sel_p4_18_4_s;
+  wire sel_p4_19_0_c;
+  wire sel_p4_19_0_s;
+  wire sel_p4_19_1_c;
+  wire sel_p4_19_1_s;
+  wire sel_p4_19_2_c;
+  wire sel_p4_19_2_s;
+  wire sel_p4_19_3_c;
+  wire sel_p4_19_3_s;
+  wire sel_p4_19_4_c;
+  wire sel_p4_19_4_s;
+  wire sel_p4_20_0_c;
+  wire sel_p4_20_0_s;
+  wire sel_p4_20_1_c;
+  wire sel_p4_20_1_s;
+  wire sel_p4_20_2_c;
+  wire sel_p4_20_2_s;
+  wire sel_p4_20_3_c;
+  wire sel_p4_20_3_s;
+  wire sel_p4_20_4_c;
+  wire sel_p4_20_4_s;
+  wire sel_p4_21_0_c;
+  wire sel_p4_21_0_s;
+  wire sel_p4_21_1_c;
+  wire sel_p4_21_1_s;
+  wire sel_p4_21_2_c;
+  wire sel_p4_21_2_s;
+  wire sel_p4_21_3_c;
+  wire sel_p4_21_3_s;
+  wire sel_p4_21_4_c;
+  wire sel_p4_21_4_s;
+  wire sel_p4_22_0_c;
+  wire sel_p4_22_0_s;
+  wire sel_p4_22_1_c;
+  wire sel_p4_22_1_s;
+  wire sel_p4_22_2_c;
+  wire sel_p4_22_2_s;
+  wire sel_p4_22_3_c;
+  wire sel_p4_22_3_s;
+  wire sel_p4_22_4_c;
+  wire sel_p4_22_4_s;
+  wire sel_p4_23_0_c;
+  wire sel_p4_23_0_s;
+  wire sel_p4_23_1_c;
+  wire sel_p4_23_1_s;
+  wire sel_p4_23_2_c;
+  wire sel_p4_23_2_s;
+  wire sel_p4_23_3_c;
+  wire sel_p4_23_3_s;
+  wire sel_p4_23_4_c;
+  wire sel_p4_23_4_s;
+  wire sel_p4_24_0_c;
+  wire sel_p4_24_0_s;
+  wire sel_p4_24_1_c;
+  wire sel_p4_24_1_s;
+  wire sel_p4_24_2_c;
+  wire sel_p4_24_2_s;
+  wire sel_p4_24_3_c;
+  wire sel_p4_24_3_s;
+  wire sel_p4_24_4_c;
+  wire sel_p4_24_4_s;
+  wire sel_p4_25_0_c;
+  wire sel_p4_25_0_s;
+  wire sel_p4_25_1_c;
+  wire sel_p4_25_1_s;
+  wire sel_p4_25_2_c;
+  wire sel_p4_25_2_s;
+  wire sel_p4_25_3_c;
+  wire sel_p4_25_3_s;
+  wire sel_p4_25_4_c;
+  wire sel_p4_25_4_s;
+  wire sel_p4_26_0_c;
+  wire sel_p4_26_0_s;
+  wire sel_p4_26_1_c;
+  wire sel_p4_26_1_s;
+  wire sel_p4_26_2_c;
+  wire sel_p4_26_2_s;
+  wire sel_p4_26_3_c;
+  wire sel_p4_26_3_s;
+  wire sel_p4_26_4_c;
+  wire sel_p4_26_4_s;
+  wire sel_p4_27_0_c;
+  wire sel_p4_27_0_s;
+  wire sel_p4_27_1_c;
+  wire sel_p4_27_1_s;
+  wire sel_p4_27_2_c;
+  wire sel_p4_27_2_s;
+  wire sel_p4_27_3_c;
+  wire sel_p4_27_3_s;
+  wire sel_p4_27_4_c;
+  wire sel_p4_27_4_s;
+  wire sel_p4_28_0_c;
+  wire sel_p4_28_0_s;
+  wire sel_p4_28_1_c;
+  wire sel_p4_28_1_s;
+  wire sel_p4_28_2_c;
+  wire sel_p4_28_2_s;
+  wire sel_p4_28_3_c;
+  wire sel_p4_28_3_s;
+  wire sel_p4_28_4_c;
+  wire sel_p4_28_4_s;
+  wire sel_p4_29_0_c;
+  wire sel_p4_29_0_s;
+  wire sel_p4_29_1_c;
+  wire sel_p4_29_1_s;
+  wire sel_p4_29_2_c;
+  wire sel_p4_29_2_s;
+  wire sel_p4_29_3_c;
+  wire sel_p4_29_3_s;
+  wire sel_p4_29_4_c;
+  wire sel_p4_29_4_s;
+  wire sel_p4_30_0_c;
+  wire sel_p4_30_0_s;
+  wire sel_p4_30_1_c;
+  wire sel_p4_30_1_s;
+  wire sel_p4_30_2_c;
+  wire sel_p4_30_2_s;
+  wire sel_p4_30_3_c;
+  wire sel_p4_30_3_s;
+  wire sel_p4_30_4_c;
+  wire sel_p4_30_4_s;
+  wire [1:0] sel_pre0_1;
+  wire [3:0] sel_pre0_11;
+  wire [3:0] sel_pre0_13;
+  wire [4:0] sel_pre0_15;
+  wire [4:0] sel_pre0_17;
+  wire [4:0] sel_pre0_19;
+  wire [4:0] sel_pre0_21;
+  wire [4:0] sel_pre0_23;
+  wire [4:0] sel_pre0_25;
+  wire [4:0] sel_pre0_27;
+  wire [4:0] sel_pre0_29;
+  wire [2:0] sel_pre0_3;
+  wire [2:0] sel_pre0_5;
+  wire [3:0] sel_pre0_7;
+  wire [3:0] sel_pre0_9;
+  wire [3:0] sel_pre1_10;
+  wire [3:0] sel_pre1_11;
+  wire [3:0] sel_pre1_14;
+  wire [4:0] sel_pre1_15;
+  wire [4:0] sel_pre1_18;
+  wire [4:0] sel_pre1_19;
+  wire [1:0] sel_pre1_2;
+  wire [4:0] sel_pre1_22;
+  wire [4:0] sel_pre1_23;
+  wire [4:0] sel_pre1_26;
+  wire [4:0] sel_pre1_27;
+  wire [2:0] sel_pre1_3;
+  wire [4:0] sel_pre1_30;
+  wire [2:0] sel_pre1_6;
+  wire [3:0] sel_pre1_7;
+  wire [3:0] sel_pre2_12;
+  wire [3:0] sel_pre2_13;
+  wire [3:0] sel_pre2_14;
+  wire [4:0] sel_pre2_15;
+  wire [4:0] sel_pre2_20;
+  wire [4:0] sel_pre2_21;
+  wire [4:0] sel_pre2_22;
+  wire [4:0] sel_pre2_23;
+  wire [4:0] sel_pre2_28;
+  wire [4:0] sel_pre2_29;
+  wire [4:0] sel_pre2_30;
+  wire [2:0] sel_pre2_4;
+  wire [2:0] sel_pre2_5;
+  wire [2:0] sel_pre2_6;
+  wire [3:0] sel_pre2_7;
+  wire [3:0] sel_pre3_10;
+  wire [3:0] sel_pre3_11;
+  wire [3:0] sel_pre3_12;
+  wire [3:0] sel_pre3_13;
+  wire [3:0] sel_pre3_14;
+  wire [4:0] sel_pre3_15;
+  wire [4:0] sel_pre3_24;
+  wire [4:0] sel_pre3_25;
+  wire [4:0] sel_pre3_26;
+  wire [4:0] sel_pre3_27;
+  wire [4:0] sel_pre3_28;
+  wire [4:0] sel_pre3_29;
+  wire [4:0] sel_pre3_30;
+  wire [3:0] sel_pre3_8;
+  wire [3:0] sel_pre3_9;
+  wire [4:0] sel_pre4_16;
+  wire [4:0] sel_pre4_17;
+  wire [4:0] sel_pre4_18;
+  wire [4:0] sel_pre4_19;
+  wire [4:0] sel_pre4_20;
+  wire [4:0] sel_pre4_21;
+  wire [4:0] sel_pre4_22;
+  wire [4:0] sel_pre4_23;
+  wire [4:0] sel_pre4_24;
+  wire [4:0] sel_pre4_25;
+  wire [4:0] sel_pre4_26;
+  wire [4:0] sel_pre4_27;
+  wire [4:0] sel_pre4_28;
+  wire [4:0] sel_pre4_29;
+  wire [4:0] sel_pre4_30;
+  wire [16:0] sel_sel0;
+  wire [16:0] sel_sel1;
+  wire [16:0] sel_sel10;
+  wire [16:0] sel_sel11;
+  wire [16:0] sel_sel12;
+  wire [16:0] sel_sel13;
+  wire [16:0] sel_sel14;
+  wire [16:0] sel_sel15;
+  wire [16:0] sel_sel2;
+  wire [16:0] sel_sel3;
+  wire [16:0] sel_sel4;
+  wire [16:0] sel_sel5;
+  wire [16:0] sel_sel6;
+  wire [16:0] sel_sel7;
+  wire [16:0] sel_sel8;
+  wire [16:0] sel_sel9;
+  wire [15:0] sel_val0;
+  wire [15:0] sel_val1;
+  wire [15:0] sel_val10;
+  wire [15:0] sel_val11;
+  wire [15:0] sel_val12;
+  wire [15:0] sel_val13;
+  wire [15:0] sel_val14;
+  wire [15:0] sel_val15;
+  wire [15:0] sel_val2;
+  wire [15:0] sel_val3;
+  wire [15:0] sel_val4;
+  wire [15:0] sel_val5;
+  wire [15:0] sel_val6;
+  wire [15:0] sel_val7;
+  wire [15:0] sel_val8;
+  wire [15:0] sel_val9;
   reg valid_s0 = 1'h0;
   reg valid_s1 = 1'h0;
+  reg valid_s10 = 1'h0;
+  reg valid_s11 = 1'h0;
+  reg valid_s12 = 1'h0;
+  reg valid_s13 = 1'h0;
+  reg valid_s14 = 1'h0;
+  (* init = 1'h0 *)
+  wire valid_s15;
   reg valid_s2 = 1'h0;
   reg valid_s3 = 1'h0;
-  (* init = 1'h0 *)
-  wire valid_s4;
+  reg valid_s4 = 1'h0;
+  reg valid_s5 = 1'h0;
+  reg valid_s6 = 1'h0;
+  reg valid_s7 = 1'h0;
+  reg valid_s8 = 1'h0;
+  reg valid_s9 = 1'h0;
+  reg [3:0] wr__addr = 4'h0;
+  wire [511:0] wr__data;
+  wire wr__en;
+  reg [511:0] sel_dl1_r0 [15:0];
+  initial begin
+    sel_dl1_r0[0] = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[1] = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[2] = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[3] = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[4] = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[5] = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[6] = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[7] = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[8] = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[9] = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[10] = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[11] = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[12] = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[13] = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[14] = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[15] = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  end
+  always @(posedge clk) begin
+    if (adv14)
+      sel_dl1_r0[wr__addr] <= i__payload;
+  end
+  assign sel_dl1_r0_q = sel_dl1_r0[rd__addr];
+  always @(posedge clk)
+    \sel_l8_s0$769  <= \$4049 ;
+  always @(posedge clk)
+    \sel_l8_s0$768  <= \$4050 ;
+  always @(posedge clk)
+    \sel_l8_s0$1977  <= \$4051 ;
+  always @(posedge clk)
+    \sel_l8_s0$1978  <= \$4052 ;
+  always @(posedge clk)
+    \sel_l8_s0$808  <= \$4053 ;
+  always @(posedge clk)
+    \sel_l8_s0$807  <= \$4054 ;
+  always @(posedge clk)
+    \sel_l8_s0$1979  <= \$4055 ;
+  always @(posedge clk)
+    \sel_l8_s0$1980  <= \$4056 ;
+  always @(posedge clk)
+    \sel_l8_s0$1981  <= \$4057 ;
+  always @(posedge clk)
+    \sel_l8_s0$1982  <= \$4058 ;
+  always @(posedge clk)
+    \sel_l8_s0$810  <= \$4059 ;
+  always @(posedge clk)
+    \sel_l8_s0$809  <= \$4060 ;
+  always @(posedge clk)
+    \sel_l8_s0$1983  <= \$4061 ;
+  always @(posedge clk)
+    \sel_l8_s0$1984  <= \$4062 ;
+  always @(posedge clk)
+    \sel_l8_s0$774  <= \$4063 ;
+  always @(posedge clk)
+    \sel_l8_s0$773  <= \$4064 ;
+  always @(posedge clk)
+    \sel_l8_s0$781  <= \$4065 ;
+  always @(posedge clk)
+    \sel_l8_s0$780  <= \$4066 ;
+  always @(posedge clk)
+    \sel_l8_s0$776  <= \$4067 ;
+  always @(posedge clk)
+    \sel_l8_s0$775  <= \$4068 ;
+  always @(posedge clk)
+    \sel_l8_s0$783  <= \$4069 ;
+  always @(posedge clk)
+    \sel_l8_s0$782  <= \$4070 ;
+  always @(posedge clk)
+    \sel_l8_s0$788  <= \$4071 ;
+  always @(posedge clk)
+    \sel_l8_s0$787  <= \$4072 ;
+  always @(posedge clk)
+    \sel_l8_s0$795  <= \$4073 ;
+  always @(posedge clk)
+    \sel_l8_s0$794  <= \$4074 ;
+  always @(posedge clk)
+    \sel_l8_s0$790  <= \$4075 ;
+  always @(posedge clk)
+    \sel_l8_s0$789  <= \$4076 ;
+  always @(posedge clk)
+    \sel_l8_s0$797  <= \$4077 ;
+  always @(posedge clk)
+    \sel_l8_s0$796  <= \$4078 ;
+  always @(posedge clk)
+    \sel_l8_s0$1985  <= \$4079 ;
+  always @(posedge clk)
+    \sel_l8_s0$1986  <= \$4080 ;
+  always @(posedge clk)
+    \sel_l8_s0$804  <= \$4081 ;
+  always @(posedge clk)
+    \sel_l8_s0$803  <= \$4082 ;
+  always @(posedge clk)
+    \sel_l8_s0$1987  <= \$4083 ;
+  always @(posedge clk)
+    \sel_l8_s0$1988  <= \$4084 ;
+  always @(posedge clk)
+    \sel_l8_s0$1989  <= \$4085 ;
+  always @(posedge clk)
+    \sel_l8_s0$1990  <= \$4086 ;
+  always @(posedge clk)
+    adv7_valid <= \$4087 ;
+  always @(posedge clk)
+    \sel_l9_s0$816  <= \$4088 ;
+  always @(posedge clk)
+    sel_l9_s0 <= \$4089 ;
+  always @(posedge clk)
+    \sel_l9_s0$818  <= \$4090 ;
+  always @(posedge clk)
+    \sel_l9_s0$817  <= \$4091 ;
+  always @(posedge clk)
+    \sel_l9_s0$823  <= \$4092 ;
+  always @(posedge clk)
+    \sel_l9_s0$822  <= \$4093 ;
+  always @(posedge clk)
+    \sel_l9_s0$825  <= \$4094 ;
+  always @(posedge clk)
+    \sel_l9_s0$824  <= \$4095 ;
+  always @(posedge clk)
+    \sel_l9_s0$830  <= \$4096 ;
+  always @(posedge clk)
+    \sel_l9_s0$829  <= \$4097 ;
+  always @(posedge clk)
+    \sel_l9_s0$832  <= \$4098 ;
+  always @(posedge clk)
+    \sel_l9_s0$831  <= \$4099 ;
+  always @(posedge clk)
+    \sel_l9_s0$837  <= \$4100 ;
+  always @(posedge clk)
+    \sel_l9_s0$836  <= \$4101 ;
+  always @(posedge clk)
+    \sel_l9_s0$839  <= \$4102 ;
+  always @(posedge clk)
+    \sel_l9_s0$838  <= \$4103 ;
+  always @(posedge clk)
+    \sel_l9_s0$844  <= \$4104 ;
+  always @(posedge clk)
+    \sel_l9_s0$843  <= \$4105 ;
+  always @(posedge clk)
+    \sel_l9_s0$846  <= \$4106 ;
+  always @(posedge clk)
+    \sel_l9_s0$845  <= \$4107 ;
+  always @(posedge clk)
+    \sel_l9_s0$1991  <= \$4108 ;
+  always @(posedge clk)
+    \sel_l9_s0$1992  <= \$4109 ;
+  always @(posedge clk)
+    \sel_l9_s0$1993  <= \$4110 ;
+  always @(posedge clk)
+    \sel_l9_s0$1994  <= \$4111 ;
+  always @(posedge clk)
+    \sel_l9_s0$1995  <= \$4112 ;
+  always @(posedge clk)
+    \sel_l9_s0$1996  <= \$4113 ;
+  always @(posedge clk)
+    \sel_l9_s0$851  <= \$4114 ;
+  always @(posedge clk)
+    \sel_l9_s0$850  <= \$4115 ;
+  always @(posedge clk)
+    \sel_l9_s0$853  <= \$4116 ;
+  always @(posedge clk)
+    \sel_l9_s0$852  <= \$4117 ;
+  always @(posedge clk)
+    \sel_l9_s0$858  <= \$4118 ;
+  always @(posedge clk)
+    \sel_l9_s0$857  <= \$4119 ;
+  always @(posedge clk)
+    \sel_l9_s0$860  <= \$4120 ;
+  always @(posedge clk)
+    \sel_l9_s0$859  <= \$4121 ;
+  always @(posedge clk)
+    \sel_l9_s0$865  <= \$4122 ;
+  always @(posedge clk)
+    \sel_l9_s0$864  <= \$4123 ;
+  always @(posedge clk)
+    \sel_l9_s0$867  <= \$4124 ;
+  always @(posedge clk)
+    \sel_l9_s0$866  <= \$4125 ;
+  always @(posedge clk)
+    \sel_l9_s0$872  <= \$4126 ;
+  always @(posedge clk)
+    \sel_l9_s0$871  <= \$4127 ;
+  always @(posedge clk)
+    \sel_l9_s0$874  <= \$4128 ;
+  always @(posedge clk)
+    \sel_l9_s0$873  <= \$4129 ;
+  always @(posedge clk)
+    \sel_l9_s0$879  <= \$4130 ;
+  always @(posedge clk)
+    \sel_l9_s0$878  <= \$4131 ;
+  always @(posedge clk)
+    \sel_l9_s0$881  <= \$4132 ;
+  always @(posedge clk)
+    \sel_l9_s0$880  <= \$4133 ;
+  always @(posedge clk)
+    \sel_l9_s0$1997  <= \$4134 ;
+  always @(posedge clk)
+    \sel_l9_s0$1998  <= \$4135 ;
+  always @(posedge clk)
+    \sel_l9_s0$1999  <= \$4136 ;
+  always @(posedge clk)
+    \sel_l9_s0$2000  <= \$4137 ;
+  always @(posedge clk)
+    \sel_l9_s0$2001  <= \$4138 ;
+  always @(posedge clk)
+    \sel_l9_s0$2002  <= \$4139 ;
+  always @(posedge clk)
+    adv8_valid <= \$4140 ;
+  always @(posedge clk)
+    \sel_l10_s0$888  <= \$4141 ;
+  always @(posedge clk)
+    sel_l10_s0 <= \$4142 ;
+  always @(posedge clk)
+    \sel_l10_s0$894  <= \$4143 ;
+  always @(posedge clk)
+    \sel_l10_s0$893  <= \$4144 ;
+  always @(posedge clk)
+    \sel_l10_s0$900  <= \$4145 ;
+  always @(posedge clk)
+    \sel_l10_s0$899  <= \$4146 ;
+  always @(posedge clk)
+    \sel_l10_s0$906  <= \$4147 ;
+  always @(posedge clk)
+    \sel_l10_s0$905  <= \$4148 ;
+  always @(posedge clk)
+    \sel_l10_s0$912  <= \$4149 ;
+  always @(posedge clk)
+    \sel_l10_s0$911  <= \$4150 ;
+  always @(posedge clk)
+    \sel_l10_s0$918  <= \$4151 ;
+  always @(posedge clk)
+    \sel_l10_s0$917  <= \$4152 ;
+  always @(posedge clk)
+    \sel_l10_s0$924  <= \$4153 ;
+  always @(posedge clk)
+    \sel_l10_s0$923  <= \$4154 ;
+  always @(posedge clk)
+    \sel_l10_s0$930  <= \$4155 ;
+  always @(posedge clk)
+    \sel_l10_s0$929  <= \$4156 ;
+  always @(posedge clk)
+    \sel_l10_s0$936  <= \$4157 ;
+  always @(posedge clk)
+    \sel_l10_s0$935  <= \$4158 ;
+  always @(posedge clk)
+    \sel_l10_s0$942  <= \$4159 ;
+  always @(posedge clk)
+    \sel_l10_s0$941  <= \$4160 ;
+  always @(posedge clk)
+    \sel_l10_s0$2003  <= \$4161 ;
+  always @(posedge clk)
+    \sel_l10_s0$2004  <= \$4162 ;
+  always @(posedge clk)
+    \sel_l10_s0$2005  <= \$4163 ;
+  always @(posedge clk)
+    \sel_l10_s0$2006  <= \$4164 ;
+  always @(posedge clk)
+    \sel_l10_s0$2007  <= \$4165 ;
+  always @(posedge clk)
+    \sel_l10_s0$2008  <= \$4166 ;
+  always @(posedge clk)
+    \sel_l10_s0$944  <= \$4167 ;
+  always @(posedge clk)
+    \sel_l10_s0$943  <= \$4168 ;
+  always @(posedge clk)
+    \sel_l10_s0$938  <= \$4169 ;
+  always @(posedge clk)
+    \sel_l10_s0$937  <= \$4170 ;
+  always @(posedge clk)
+    \sel_l10_s0$932  <= \$4171 ;
+  always @(posedge clk)
+    \sel_l10_s0$931  <= \$4172 ;
+  always @(posedge clk)
+    \sel_l10_s0$926  <= \$4173 ;
+  always @(posedge clk)
+    \sel_l10_s0$925  <= \$4174 ;
+  always @(posedge clk)
+    \sel_l10_s0$920  <= \$4175 ;
+  always @(posedge clk)
+    \sel_l10_s0$919  <= \$4176 ;
+  always @(posedge clk)
+    \sel_l10_s0$914  <= \$4177 ;
+  always @(posedge clk)
+    \sel_l10_s0$913  <= \$4178 ;
+  always @(posedge clk)
+    \sel_l10_s0$908  <= \$4179 ;
+  always @(posedge clk)
+    \sel_l10_s0$907  <= \$4180 ;
+  always @(posedge clk)
+    \sel_l10_s0$902  <= \$4181 ;
+  always @(posedge clk)
+    \sel_l10_s0$901  <= \$4182 ;
+  always @(posedge clk)
+    \sel_l10_s0$896  <= \$4183 ;
+  always @(posedge clk)
+    \sel_l10_s0$895  <= \$4184 ;
+  always @(posedge clk)
+    \sel_l10_s0$890  <= \$4185 ;
+  always @(posedge clk)
+    \sel_l10_s0$889  <= \$4186 ;
+  always @(posedge clk)
+    \sel_l10_s0$2009  <= \$4187 ;
+  always @(posedge clk)
+    \sel_l10_s0$2010  <= \$4188 ;
+  always @(posedge clk)
+    \sel_l10_s0$2011  <= \$4189 ;
+  always @(posedge clk)
+    \sel_l10_s0$2012  <= \$4190 ;
+  always @(posedge clk)
+    \sel_l10_s0$2013  <= \$4191 ;
+  always @(posedge clk)
+    \sel_l10_s0$2014  <= \$4192 ;
+  always @(posedge clk)
+    adv9_valid <= \$4193 ;
+  always @(posedge clk)
+    sel_l11_s0 <= \$4194 ;
+  always @(posedge clk)
+    \sel_l11_s0$950  <= \$4195 ;
+  always @(posedge clk)
+    \sel_l11_s0$951  <= \$4196 ;
+  always @(posedge clk)
+    \sel_l11_s0$952  <= \$4197 ;
+  always @(posedge clk)
+    \sel_l11_s0$953  <= \$4198 ;
+  always @(posedge clk)
+    \sel_l11_s0$954  <= \$4199 ;
+  always @(posedge clk)
+    \sel_l11_s0$955  <= \$4200 ;
+  always @(posedge clk)
+    \sel_l11_s0$956  <= \$4201 ;
+  always @(posedge clk)
+    \sel_l11_s0$957  <= \$4202 ;
+  always @(posedge clk)
+    \sel_l11_s0$958  <= \$4203 ;
+  always @(posedge clk)
+    \sel_l11_s0$959  <= \$4204 ;
+  always @(posedge clk)
+    \sel_l11_s0$960  <= \$4205 ;
+  always @(posedge clk)
+    \sel_l11_s0$961  <= \$4206 ;
+  always @(posedge clk)
+    \sel_l11_s0$962  <= \$4207 ;
+  always @(posedge clk)
+    \sel_l11_s0$963  <= \$4208 ;
+  always @(posedge clk)
+    \sel_l11_s0$964  <= \$4209 ;
+  always @(posedge clk)
+    adv10_valid <= \$4210 ;
+  always @(posedge clk)
+    \sel_l13_s0$2015  <= \$4211 ;
+  always @(posedge clk)
+    \sel_l13_s0$2016  <= \$4212 ;
+  always @(posedge clk)
+    \sel_l13_s0$1014  <= \$4213 ;
+  always @(posedge clk)
+    sel_l13_s0 <= \$4214 ;
+  always @(posedge clk)
+    \sel_l13_s0$1020  <= \$4215 ;
+  always @(posedge clk)
+    \sel_l13_s0$2017  <= \$4216 ;
+  always @(posedge clk)
+    \sel_l13_s0$1029  <= \$4217 ;
+  always @(posedge clk)
+    \sel_l13_s0$1028  <= \$4218 ;
+  always @(posedge clk)
+    \sel_l13_s0$1037  <= \$4219 ;
+  always @(posedge clk)
+    \sel_l13_s0$2018  <= \$4220 ;
+  always @(posedge clk)
+    \sel_l13_s0$1048  <= \$4221 ;
+  always @(posedge clk)
+    \sel_l13_s0$1047  <= \$4222 ;
+  always @(posedge clk)
+    \sel_l13_s0$1058  <= \$4223 ;
+  always @(posedge clk)
+    \sel_l13_s0$2019  <= \$4224 ;
+  always @(posedge clk)
+    \sel_l13_s0$1069  <= \$4225 ;
+  always @(posedge clk)
+    \sel_l13_s0$1068  <= \$4226 ;
+  always @(posedge clk)
+    \sel_l13_s0$1079  <= \$4227 ;
+  always @(posedge clk)
+    \sel_l13_s0$2020  <= \$4228 ;
+  always @(posedge clk)
+    \sel_l13_s0$1092  <= \$4229 ;
+  always @(posedge clk)
+    \sel_l13_s0$1091  <= \$4230 ;
+  always @(posedge clk)
+    \sel_l13_s0$1104  <= \$4231 ;
+  always @(posedge clk)
+    \sel_l13_s0$2021  <= \$4232 ;
+  always @(posedge clk)
+    \sel_l13_s0$1117  <= \$4233 ;
+  always @(posedge clk)
+    \sel_l13_s0$1116  <= \$4234 ;
+  always @(posedge clk)
+    \sel_l13_s0$1129  <= \$4235 ;
+  always @(posedge clk)
+    \sel_l13_s0$2022  <= \$4236 ;
+  always @(posedge clk)
+    \sel_l13_s0$1142  <= \$4237 ;
+  always @(posedge clk)
+    \sel_l13_s0$1141  <= \$4238 ;
+  always @(posedge clk)
+    \sel_l13_s0$1154  <= \$4239 ;
+  always @(posedge clk)
+    \sel_l13_s0$2023  <= \$4240 ;
+  always @(posedge clk)
+    \sel_l13_s0$1167  <= \$4241 ;
+  always @(posedge clk)
+    \sel_l13_s0$1166  <= \$4242 ;
+  always @(posedge clk)
+    adv11_valid <= \$4243 ;
+  always @(posedge clk)
+    \sel_l14_s0$2024  <= \$4244 ;
+  always @(posedge clk)
+    \sel_l14_s0$2025  <= \$4245 ;
+  always @(posedge clk)
+    \sel_l14_s0$2026  <= \$4246 ;
+  always @(posedge clk)
+    \sel_l14_s0$2027  <= \$4247 ;
+  always @(posedge clk)
+    \sel_l14_s0$1182  <= \$4248 ;
+  always @(posedge clk)
+    sel_l14_s0 <= \$4249 ;
+  always @(posedge clk)
+    \sel_l14_s0$1190  <= \$4250 ;
+  always @(posedge clk)
+    \sel_l14_s0$1198  <= \$4251 ;
+  always @(posedge clk)
+    \sel_l14_s0$1206  <= \$4252 ;
+  always @(posedge clk)
+    \sel_l14_s0$2028  <= \$4253 ;
+  always @(posedge clk)
+    \sel_l14_s0$2029  <= \$4254 ;
+  always @(posedge clk)
+    \sel_l14_s0$2030  <= \$4255 ;
+  always @(posedge clk)
+    \sel_l14_s0$1217  <= \$4256 ;
+  always @(posedge clk)
+    \sel_l14_s0$1216  <= \$4257 ;
+  always @(posedge clk)
+    \sel_l14_s0$1227  <= \$4258 ;
+  always @(posedge clk)
+    \sel_l14_s0$1237  <= \$4259 ;
+  always @(posedge clk)
+    \sel_l14_s0$1247  <= \$4260 ;
+  always @(posedge clk)
+    \sel_l14_s0$2031  <= \$4261 ;
+  always @(posedge clk)
+    \sel_l14_s0$2032  <= \$4262 ;
+  always @(posedge clk)
+    \sel_l14_s0$2033  <= \$4263 ;
+  always @(posedge clk)
+    \sel_l14_s0$1260  <= \$4264 ;
+  always @(posedge clk)
+    \sel_l14_s0$1259  <= \$4265 ;
+  always @(posedge clk)
+    \sel_l14_s0$1272  <= \$4266 ;
+  always @(posedge clk)
+    \sel_l14_s0$1284  <= \$4267 ;
+  always @(posedge clk)
+    \sel_l14_s0$1296  <= \$4268 ;
+  always @(posedge clk)
+    \sel_l14_s0$2034  <= \$4269 ;
+  always @(posedge clk)
+    \sel_l14_s0$2035  <= \$4270 ;
+  always @(posedge clk)
+    \sel_l14_s0$2036  <= \$4271 ;
+  always @(posedge clk)
+    \sel_l14_s0$1309  <= \$4272 ;
+  always @(posedge clk)
+    \sel_l14_s0$1308  <= \$4273 ;
+  always @(posedge clk)
+    \sel_l14_s0$1321  <= \$4274 ;
+  always @(posedge clk)
+    \sel_l14_s0$1333  <= \$4275 ;
+  always @(posedge clk)
+    adv12_valid <= \$4276 ;
+  always @(posedge clk)
+    \sel_l15_s0$2037  <= \$4277 ;
+  always @(posedge clk)
+    \sel_l15_s0$2038  <= \$4278 ;
+  always @(posedge clk)
+    \sel_l15_s0$2039  <= \$4279 ;
+  always @(posedge clk)
+    \sel_l15_s0$2040  <= \$4280 ;
+  always @(posedge clk)
+    \sel_l15_s0$2041  <= \$4281 ;
+  always @(posedge clk)
+    \sel_l15_s0$2042  <= \$4282 ;
+  always @(posedge clk)
+    \sel_l15_s0$2043  <= \$4283 ;
+  always @(posedge clk)
+    \sel_l15_s0$2044  <= \$4284 ;
+  always @(posedge clk)
+    \sel_l15_s0$1348  <= \$4285 ;
+  always @(posedge clk)
+    sel_l15_s0 <= \$4286 ;
+  always @(posedge clk)
+    \sel_l15_s0$1358  <= \$4287 ;
+  always @(posedge clk)
+    \sel_l15_s0$1368  <= \$4288 ;
+  always @(posedge clk)
+    \sel_l15_s0$1378  <= \$4289 ;
+  always @(posedge clk)
+    \sel_l15_s0$1388  <= \$4290 ;
+  always @(posedge clk)
+    \sel_l15_s0$1398  <= \$4291 ;
+  always @(posedge clk)
+    \sel_l15_s0$1408  <= \$4292 ;
+  always @(posedge clk)
+    \sel_l15_s0$1418  <= \$4293 ;
+  always @(posedge clk)
+    \sel_l15_s0$2045  <= \$4294 ;
+  always @(posedge clk)
+    \sel_l15_s0$2046  <= \$4295 ;
+  always @(posedge clk)
+    \sel_l15_s0$2047  <= \$4296 ;
+  always @(posedge clk)
+    \sel_l15_s0$2048  <= \$4297 ;
+  always @(posedge clk)
+    \sel_l15_s0$2049  <= \$4298 ;
+  always @(posedge clk)
+    \sel_l15_s0$2050  <= \$4299 ;
+  always @(posedge clk)
+    \sel_l15_s0$2051  <= \$4300 ;
+  always @(posedge clk)
+    \sel_l15_s0$1431  <= \$4301 ;
+  always @(posedge clk)
+    \sel_l15_s0$1430  <= \$4302 ;
+  always @(posedge clk)
+    \sel_l15_s0$1443  <= \$4303 ;
+  always @(posedge clk)
+    \sel_l15_s0$1455  <= \$4304 ;
+  always @(posedge clk)
+    \sel_l15_s0$1467  <= \$4305 ;
+  always @(posedge clk)
+    \sel_l15_s0$1479  <= \$4306 ;
+  always @(posedge clk)
+    \sel_l15_s0$1491  <= \$4307 ;
+  always @(posedge clk)
+    \sel_l15_s0$1503  <= \$4308 ;
+  always @(posedge clk)
+    adv13_valid <= \$4309 ;
+  always @(posedge clk)
+    \sel_l16_s0$1708  <= \$4310 ;
+  always @(posedge clk)
+    \sel_l16_s0$1709  <= \$4311 ;
+  always @(posedge clk)
+    \sel_l16_s0$1710  <= \$4312 ;
+  always @(posedge clk)
+    \sel_l16_s0$1711  <= \$4313 ;
+  always @(posedge clk)
+    \sel_l16_s0$1712  <= \$4314 ;
+  always @(posedge clk)
+    \sel_l16_s0$1713  <= \$4315 ;
+  always @(posedge clk)
+    \sel_l16_s0$1714  <= \$4316 ;
+  always @(posedge clk)
+    \sel_l16_s0$1715  <= \$4317 ;
+  always @(posedge clk)
+    \sel_l16_s0$1716  <= \$4318 ;
+  always @(posedge clk)
+    \sel_l16_s0$1717  <= \$4319 ;
+  always @(posedge clk)
+    \sel_l16_s0$1718  <= \$4320 ;
+  always @(posedge clk)
+    \sel_l16_s0$1719  <= \$4321 ;
+  always @(posedge clk)
+    \sel_l16_s0$1720  <= \$4322 ;
+  always @(posedge clk)
+    \sel_l16_s0$1721  <= \$4323 ;
+  always @(posedge clk)
+    \sel_l16_s0$1722  <= \$4324 ;
+  always @(posedge clk)
+    \sel_l16_s0$1723  <= \$4325 ;
+  always @(posedge clk)
+    \sel_l16_s0$1518  <= \$4326 ;
+  always @(posedge clk)
+    sel_l16_s0 <= \$4327 ;
+  always @(posedge clk)
+    \sel_l16_s0$1530  <= \$4328 ;
+  always @(posedge clk)
+    \sel_l16_s0$1542  <= \$4329 ;
+  always @(posedge clk)
+    \sel_l16_s0$1554  <= \$4330 ;
+  always @(posedge clk)
+    \sel_l16_s0$1566  <= \$4331 ;
+  always @(posedge clk)
+    \sel_l16_s0$1578  <= \$4332 ;
+  always @(posedge clk)
+    \sel_l16_s0$1590  <= \$4333 ;
+  always @(posedge clk)
+    \sel_l16_s0$1602  <= \$4334 ;
+  always @(posedge clk)
+    \sel_l16_s0$1614  <= \$4335 ;
+  always @(posedge clk)
+    \sel_l16_s0$1626  <= \$4336 ;
+  always @(posedge clk)
+    \sel_l16_s0$1638  <= \$4337 ;
+  always @(posedge clk)
+    \sel_l16_s0$1650  <= \$4338 ;
+  always @(posedge clk)
+    \sel_l16_s0$1662  <= \$4339 ;
+  always @(posedge clk)
+    \sel_l16_s0$1674  <= \$4340 ;
+  always @(posedge clk)
+    \sel_l16_s0$1686  <= \$4341 ;
+  always @(posedge clk)
+    adv14_valid <= \$4342 ;
+  always @(posedge clk)
+    wr__addr <= \$4343 ;
+  always @(posedge clk)
+    rd__addr <= \$4344 ;
+  always @(posedge clk)
+    adv15_valid <= \$4345 ;
+  always @(posedge clk)
+    \sel_l18_s0$2052  <= \$4346 ;
+  always @(posedge clk)
+    \sel_l18_s0$1743  <= \$4347 ;
+  always @(posedge clk)
+    \sel_l18_s0$1767  <= \$4348 ;
+  always @(posedge clk)
+    \sel_l18_s0$1776  <= \$4349 ;
+  always @(posedge clk)
+    \sel_l18_s0$1785  <= \$4350 ;
+  always @(posedge clk)
+    \sel_l18_s0$1794  <= \$4351 ;
+  always @(posedge clk)
+    \sel_l18_s0$1803  <= \$4352 ;
+  always @(posedge clk)
+    \sel_l18_s0$1812  <= \$4353 ;
+  always @(posedge clk)
+    \sel_l18_s0$1821  <= \$4354 ;
+  always @(posedge clk)
+    \sel_l18_s0$1830  <= \$4355 ;
+  always @(posedge clk)
+    \sel_l18_s0$1839  <= \$4356 ;
+  always @(posedge clk)
+    \sel_l18_s0$1848  <= \$4357 ;
+  always @(posedge clk)
+    \sel_l18_s0$1857  <= \$4358 ;
+  always @(posedge clk)
+    \sel_l18_s0$1866  <= \$4359 ;
+  always @(posedge clk)
+    \sel_l18_s0$1875  <= \$4360 ;
+  always @(posedge clk)
+    \sel_l18_s0$1884  <= \$4361 ;
+  always @(posedge clk)
+    \sel_l18_s0$1893  <= \$4362 ;
+  always @(posedge clk)
+    sel_l18_s0 <= \$4363 ;
+  always @(posedge clk)
+    \sel_l18_s0$1744  <= \$4364 ;
+  always @(posedge clk)
+    \sel_l18_s0$1745  <= \$4365 ;
+  always @(posedge clk)
+    \sel_l18_s0$1747  <= \$4366 ;
+  always @(posedge clk)
+    \sel_l18_s0$1748  <= \$4367 ;
+  always @(posedge clk)
+    \sel_l18_s0$1749  <= \$4368 ;
+  always @(posedge clk)
+    \sel_l18_s0$1751  <= \$4369 ;
+  always @(posedge clk)
+    \sel_l18_s0$1752  <= \$4370 ;
+  always @(posedge clk)
+    \sel_l18_s0$1753  <= \$4371 ;
+  always @(posedge clk)
+    \sel_l18_s0$1755  <= \$4372 ;
+  always @(posedge clk)
+    \sel_l18_s0$1756  <= \$4373 ;
+  always @(posedge clk)
+    \sel_l18_s0$1757  <= \$4374 ;
+  always @(posedge clk)
+    \sel_l18_s0$1759  <= \$4375 ;
+  always @(posedge clk)
+    \sel_l18_s0$1760  <= \$4376 ;
+  always @(posedge clk)
+    \sel_l18_s0$1761  <= \$4377 ;
+  always @(posedge clk)
+    \sel_l18_s0$1763  <= \$4378 ;
+  always @(posedge clk)
+    \sel_l18_s0$1764  <= \$4379 ;
+  always @(posedge clk)
+    \sel_l18_s0$1773  <= \$4380 ;
+  always @(posedge clk)
+    \sel_l18_s0$1782  <= \$4381 ;
+  always @(posedge clk)
+    \sel_l18_s0$1791  <= \$4382 ;
+  always @(posedge clk)
+    \sel_l18_s0$1800  <= \$4383 ;
+  always @(posedge clk)
+    \sel_l18_s0$1809  <= \$4384 ;
+  always @(posedge clk)
+    \sel_l18_s0$1818  <= \$4385 ;
+  always @(posedge clk)
+    \sel_l18_s0$1827  <= \$4386 ;
+  always @(posedge clk)
+    \sel_l18_s0$1836  <= \$4387 ;
+  always @(posedge clk)
+    \sel_l18_s0$1845  <= \$4388 ;
+  always @(posedge clk)
+    \sel_l18_s0$1854  <= \$4389 ;
+  always @(posedge clk)
+    \sel_l18_s0$1863  <= \$4390 ;
+  always @(posedge clk)
+    \sel_l18_s0$1872  <= \$4391 ;
+  always @(posedge clk)
+    \sel_l18_s0$1881  <= \$4392 ;
+  always @(posedge clk)
+    \sel_l18_s0$1890  <= \$4393 ;
+  always @(posedge clk)
+    \sel_l18_s0$1899  <= \$4394 ;
+  always @(posedge clk)
+    adv16_valid <= \$4395 ;
+  always @(posedge clk)
+    sel_l20_s0 <= \$4396 ;
+  always @(posedge clk)
+    \sel_l20_s0$1920  <= \$4397 ;
+  always @(posedge clk)
+    \sel_l20_s0$1922  <= \$4398 ;
+  always @(posedge clk)
+    \sel_l20_s0$1924  <= \$4399 ;
+  always @(posedge clk)
+    \sel_l20_s0$1926  <= \$4400 ;
+  always @(posedge clk)
+    \sel_l20_s0$1928  <= \$4401 ;
+  always @(posedge clk)
+    \sel_l20_s0$1930  <= \$4402 ;
+  always @(posedge clk)
+    \sel_l20_s0$1932  <= \$4403 ;
+  always @(posedge clk)
+    \sel_l20_s0$1934  <= \$4404 ;
+  always @(posedge clk)
+    \sel_l20_s0$1936  <= \$4405 ;
+  always @(posedge clk)
+    \sel_l20_s0$1938  <= \$4406 ;
+  always @(posedge clk)
+    \sel_l20_s0$1940  <= \$4407 ;
+  always @(posedge clk)
+    \sel_l20_s0$1942  <= \$4408 ;
+  always @(posedge clk)
+    \sel_l20_s0$1944  <= \$4409 ;
+  always @(posedge clk)
+    \sel_l20_s0$1946  <= \$4410 ;
+  always @(posedge clk)
+    \sel_l20_s0$1948  <= \$4411 ;
+  always @(posedge clk)
+    \sel_l20_s0$1950  <= \$4412 ;
+  always @(posedge clk)
+    \sel_l20_s0$1921  <= \$4413 ;
+  always @(posedge clk)
+    \sel_l20_s0$1923  <= \$4414 ;
+  always @(posedge clk)
+    \sel_l20_s0$1925  <= \$4415 ;
+  always @(posedge clk)
+    \sel_l20_s0$1927  <= \$4416 ;
+  always @(posedge clk)
+    \sel_l20_s0$1929  <= \$4417 ;
+  always @(posedge clk)
+    \sel_l20_s0$1931  <= \$4418 ;
+  always @(posedge clk)
+    \sel_l20_s0$1933  <= \$4419 ;
+  always @(posedge clk)
+    \sel_l20_s0$1935  <= \$4420 ;
+  always @(posedge clk)
+    \sel_l20_s0$1937  <= \$4421 ;
+  always @(posedge clk)
+    \sel_l20_s0$1939  <= \$4422 ;
+  always @(posedge clk)
+    \sel_l20_s0$1941  <= \$4423 ;
+  always @(posedge clk)
+    \sel_l20_s0$1943  <= \$4424 ;
+  always @(posedge clk)
+    \sel_l20_s0$1945  <= \$4425 ;
+  always @(posedge clk)
+    \sel_l20_s0$1947  <= \$4426 ;
+  always @(posedge clk)
+    \sel_l20_s0$1949  <= \$4427 ;
+  always @(posedge clk)
+    \sel_l20_s0$1951  <= \$4428 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
-  assign sel_c0 = { i__payload[14:0], \$2  } > { i__payload[30:16], \$3  };
-  assign sel_c0_max = sel_c0 ? { 5'h00, i__payload[15:0] } : { 5'h01, i__payload[31:16] };
-  assign sel_c0_min = sel_c0 ? { 5'h01, i__payload[31:16] } : { 5'h00, i__payload[15:0] };
-  assign sel_c1 = { i__payload[46:32], \$4  } > { i__payload[62:48], \$5  };
-  assign sel_c1_max = sel_c1 ? { 5'h02, i__payload[47:32] } : { 5'h03, i__payload[63:48] };
-  assign sel_c1_min = sel_c1 ? { 5'h03, i__payload[63:48] } : { 5'h02, i__payload[47:32] };
-  assign sel_c2 = { i__payload[78:64], \$6  } > { i__payload[94:80], \$7  };
-  assign sel_c2_max = sel_c2 ? { 5'h04, i__payload[79:64] } : { 5'h05, i__payload[95:80] };
-  assign sel_c2_min = sel_c2 ? { 5'h05, i__payload[95:80] } : { 5'h04, i__payload[79:64] };
-  assign sel_c3 = { i__payload[110:96], \$8  } > { i__payload[126:112], \$9  };
-  assign sel_c3_max = sel_c3 ? { 5'h06, i__payload[111:96] } : { 5'h07, i__payload[127:112] };
-  assign sel_c3_min = sel_c3 ? { 5'h07, i__payload[127:112] } : { 5'h06, i__payload[111:96] };
-  assign sel_c4 = { i__payload[142:128], \$10  } > { i__payload[158:144], \$11  };
-  assign sel_c4_max = sel_c4 ? { 5'h08, i__payload[143:128] } : { 5'h09, i__payload[159:144] };
-  assign sel_c4_min = sel_c4 ? { 5'h09, i__payload[159:144] } : { 5'h08, i__payload[143:128] };
-  assign sel_c5 = { i__payload[174:160], \$12  } > { i__payload[190:176], \$13  };
-  assign sel_c5_max = sel_c5 ? { 5'h0a, i__payload[175:160] } : { 5'h0b, i__payload[191:176] };
-  assign sel_c5_min = sel_c5 ? { 5'h0b, i__payload[191:176] } : { 5'h0a, i__payload[175:160] };
-  assign sel_c6 = { i__payload[206:192], \$14  } > { i__payload[222:208], \$15  };
-  assign sel_c6_max = sel_c6 ? { 5'h0c, i__payload[207:192] } : { 5'h0d, i__payload[223:208] };
-  assign sel_c6_min = sel_c6 ? { 5'h0d, i__payload[223:208] } : { 5'h0c, i__payload[207:192] };
-  assign sel_c7 = { i__payload[238:224], \$16  } > { i__payload[254:240], \$17  };
-  assign sel_c7_max = sel_c7 ? { 5'h0e, i__payload[239:224] } : { 5'h0f, i__payload[255:240] };
-  assign sel_c7_min = sel_c7 ? { 5'h0f, i__payload[255:240] } : { 5'h0e, i__payload[239:224] };
-  assign sel_c8 = { i__payload[270:256], \$18  } > { i__payload[286:272], \$19  };
-  assign sel_c8_max = sel_c8 ? { 5'h10, i__payload[271:256] } : { 5'h11, i__payload[287:272] };
-  assign sel_c8_min = sel_c8 ? { 5'h11, i__payload[287:272] } : { 5'h10, i__payload[271:256] };
-  assign sel_c9 = { i__payload[302:288], \$20  } > { i__payload[318:304], \$21  };
-  assign sel_c9_max = sel_c9 ? { 5'h12, i__payload[303:288] } : { 5'h13, i__payload[319:304] };
-  assign sel_c9_min = sel_c9 ? { 5'h13, i__payload[319:304] } : { 5'h12, i__payload[303:288] };
-  assign sel_c10 = { i__payload[334:320], \$22  } > { i__payload[350:336], \$23  };
-  assign sel_c10_max = sel_c10 ? { 5'h14, i__payload[335:320] } : { 5'h15, i__payload[351:336] };
-  assign sel_c10_min = sel_c10 ? { 5'h15, i__payload[351:336] } : { 5'h14, i__payload[335:320] };
-  assign sel_c11 = { i__payload[366:352], \$24  } > { i__payload[382:368], \$25  };
-  assign sel_c11_max = sel_c11 ? { 5'h16, i__payload[367:352] } : { 5'h17, i__payload[383:368] };
-  assign sel_c11_min = sel_c11 ? { 5'h17, i__payload[383:368] } : { 5'h16, i__payload[367:352] };
-  assign sel_c12 = { i__payload[398:384], \$26  } > { i__payload[414:400], \$27  };
-  assign sel_c12_max = sel_c12 ? { 5'h18, i__payload[399:384] } : { 5'h19, i__payload[415:400] };
-  assign sel_c12_min = sel_c12 ? { 5'h19, i__payload[415:400] } : { 5'h18, i__payload[399:384] };
-  assign sel_c13 = { i__payload[430:416], \$28  } > { i__payload[446:432], \$29  };
-  assign sel_c13_max = sel_c13 ? { 5'h1a, i__payload[431:416] } : { 5'h1b, i__payload[447:432] };
-  assign sel_c13_min = sel_c13 ? { 5'h1b, i__payload[447:432] } : { 5'h1a, i__payload[431:416] };
-  assign sel_c14 = { i__payload[462:448], \$30  } > { i__payload[478:464], \$31  };
-  assign sel_c14_max = sel_c14 ? { 5'h1c, i__payload[463:448] } : { 5'h1d, i__payload[479:464] };
-  assign sel_c14_min = sel_c14 ? { 5'h1d, i__payload[479:464] } : { 5'h1c, i__payload[463:448] };
-  assign sel_c15 = { i__payload[494:480], \$32  } > { i__payload[510:496], \$33  };
-  assign sel_c15_max = sel_c15 ? { 5'h1e, i__payload[495:480] } : { 5'h1f, i__payload[511:496] };
-  assign sel_c15_min = sel_c15 ? { 5'h1f, i__payload[511:496] } : { 5'h1e, i__payload[495:480] };
-  assign \$34  = ~ sel_c0_min[20:16];
-  assign \$35  = ~ sel_c1_min[20:16];
-  assign sel_c16 = { sel_c0_min[14:0], \$34  } > { sel_c1_min[14:0], \$35  };
-  assign sel_c16_max = sel_c16 ? sel_c0_min : sel_c1_min;
-  assign sel_c16_min = sel_c16 ? sel_c1_min : sel_c0_min;
-  assign \$36  = ~ sel_c0_max[20:16];
-  assign \$37  = ~ sel_c1_max[20:16];
-  assign sel_c17 = { sel_c0_max[14:0], \$36  } > { sel_c1_max[14:0], \$37  };
-  assign sel_c17_max = sel_c17 ? sel_c0_max : sel_c1_max;
-  assign sel_c17_min = sel_c17 ? sel_c1_max : sel_c0_max;
-  assign \$38  = ~ sel_c2_min[20:16];
-  assign \$39  = ~ sel_c3_min[20:16];
-  assign sel_c18 = { sel_c2_min[14:0], \$38  } > { sel_c3_min[14:0], \$39  };
-  assign sel_c18_max = sel_c18 ? sel_c2_min : sel_c3_min;
-  assign sel_c18_min = sel_c18 ? sel_c3_min : sel_c2_min;
-  assign \$40  = ~ sel_c2_max[20:16];
-  assign \$41  = ~ sel_c3_max[20:16];
-  assign sel_c19 = { sel_c2_max[14:0], \$40  } > { sel_c3_max[14:0], \$41  };
-  assign sel_c19_max = sel_c19 ? sel_c2_max : sel_c3_max;
-  assign sel_c19_min = sel_c19 ? sel_c3_max : sel_c2_max;
-  assign \$42  = ~ sel_c4_min[20:16];
-  assign \$43  = ~ sel_c5_min[20:16];
-  assign sel_c20 = { sel_c4_min[14:0], \$42  } > { sel_c5_min[14:0], \$43  };
-  assign sel_c20_max = sel_c20 ? sel_c4_min : sel_c5_min;
-  assign sel_c20_min = sel_c20 ? sel_c5_min : sel_c4_min;
-  assign \$44  = ~ sel_c4_max[20:16];
-  assign \$45  = ~ sel_c5_max[20:16];
-  assign sel_c21 = { sel_c4_max[14:0], \$44  } > { sel_c5_max[14:0], \$45  };
-  assign sel_c21_max = sel_c21 ? sel_c4_max : sel_c5_max;
-  assign sel_c21_min = sel_c21 ? sel_c5_max : sel_c4_max;
-  assign \$46  = ~ sel_c6_min[20:16];
-  assign \$47  = ~ sel_c7_min[20:16];
-  assign sel_c22 = { sel_c6_min[14:0], \$46  } > { sel_c7_min[14:0], \$47  };
-  assign sel_c22_max = sel_c22 ? sel_c6_min : sel_c7_min;
-  assign sel_c22_min = sel_c22 ? sel_c7_min : sel_c6_min;
-  assign \$48  = ~ sel_c6_max[20:16];
-  assign \$49  = ~ sel_c7_max[20:16];
-  assign sel_c23 = { sel_c6_max[14:0], \$48  } > { sel_c7_max[14:0], \$49  };
-  assign sel_c23_max = sel_c23 ? sel_c6_max : sel_c7_max;
-  assign sel_c23_min = sel_c23 ? sel_c7_max : sel_c6_max;
-  assign \$50  = ~ sel_c8_min[20:16];
-  assign \$51  = ~ sel_c9_min[20:16];
-  assign sel_c24 = { sel_c8_min[14:0], \$50  } > { sel_c9_min[14:0], \$51  };
-  assign sel_c24_max = sel_c24 ? sel_c8_min : sel_c9_min;
-  assign sel_c24_min = sel_c24 ? sel_c9_min : sel_c8_min;
-  assign \$52  = ~ sel_c8_max[20:16];
-  assign \$53  = ~ sel_c9_max[20:16];
-  assign sel_c25 = { sel_c8_max[14:0], \$52  } > { sel_c9_max[14:0], \$53  };
-  assign sel_c25_max = sel_c25 ? sel_c8_max : sel_c9_max;
-  assign sel_c25_min = sel_c25 ? sel_c9_max : sel_c8_max;
-  assign \$54  = ~ sel_c10_min[20:16];
-  assign \$55  = ~ sel_c11_min[20:16];
-  assign sel_c26 = { sel_c10_min[14:0], \$54  } > { sel_c11_min[14:0], \$55  };
-  assign sel_c26_max = sel_c26 ? sel_c10_min : sel_c11_min;
-  assign sel_c26_min = sel_c26 ? sel_c11_min : sel_c10_min;
-  assign \$56  = ~ sel_c10_max[20:16];
-  assign \$57  = ~ sel_c11_max[20:16];
-  assign sel_c27 = { sel_c10_max[14:0], \$56  } > { sel_c11_max[14:0], \$57  };
-  assign sel_c27_max = sel_c27 ? sel_c10_max : sel_c11_max;
-  assign sel_c27_min = sel_c27 ? sel_c11_max : sel_c10_max;
-  assign \$58  = ~ sel_c12_min[20:16];
-  assign \$59  = ~ sel_c13_min[20:16];
-  assign sel_c28 = { sel_c12_min[14:0], \$58  } > { sel_c13_min[14:0], \$59  };
-  assign sel_c28_max = sel_c28 ? sel_c12_min : sel_c13_min;
-  assign sel_c28_min = sel_c28 ? sel_c13_min : sel_c12_min;
-  assign \$60  = ~ sel_c12_max[20:16];
-  assign \$61  = ~ sel_c13_max[20:16];
-  assign sel_c29 = { sel_c12_max[14:0], \$60  } > { sel_c13_max[14:0], \$61  };
-  assign sel_c29_max = sel_c29 ? sel_c12_max : sel_c13_max;
-  assign sel_c29_min = sel_c29 ? sel_c13_max : sel_c12_max;
-  assign \$62  = ~ sel_c14_min[20:16];
-  assign \$63  = ~ sel_c15_min[20:16];
-  assign sel_c30 = { sel_c14_min[14:0], \$62  } > { sel_c15_min[14:0], \$63  };
-  assign sel_c30_max = sel_c30 ? sel_c14_min : sel_c15_min;
-  assign sel_c30_min = sel_c30 ? sel_c15_min : sel_c14_min;
-  assign \$64  = ~ sel_c14_max[20:16];
-  assign \$65  = ~ sel_c15_max[20:16];
-  assign sel_c31 = { sel_c14_max[14:0], \$64  } > { sel_c15_max[14:0], \$65  };
-  assign sel_c31_max = sel_c31 ? sel_c14_max : sel_c15_max;
-  assign sel_c31_min = sel_c31 ? sel_c15_max : sel_c14_max;
-  assign \$66  = ~ sel_c16_min[20:16];
-  assign \$67  = ~ sel_c18_min[20:16];
-  assign sel_c32 = { sel_c16_min[14:0], \$66  } > { sel_c18_min[14:0], \$67  };
-  assign sel_c32_max = sel_c32 ? sel_c16_min : sel_c18_min;
-  assign sel_c32_min = sel_c32 ? sel_c18_min : sel_c16_min;
-  assign \$68  = ~ sel_c17_min[20:16];
-  assign \$69  = ~ sel_c19_min[20:16];
-  assign sel_c33 = { sel_c17_min[14:0], \$68  } > { sel_c19_min[14:0], \$69  };
-  assign sel_c33_max = sel_c33 ? sel_c17_min : sel_c19_min;
-  assign sel_c33_min = sel_c33 ? sel_c19_min : sel_c17_min;
-  assign \$70  = ~ sel_c16_max[20:16];
-  assign \$71  = ~ sel_c18_max[20:16];
-  assign sel_c34 = { sel_c16_max[14:0], \$70  } > { sel_c18_max[14:0], \$71  };
-  assign sel_c34_max = sel_c34 ? sel_c16_max : sel_c18_max;
-  assign sel_c34_min = sel_c34 ? sel_c18_max : sel_c16_max;
-  assign \$72  = ~ sel_c17_max[20:16];
-  assign \$73  = ~ sel_c19_max[20:16];
-  assign sel_c35 = { sel_c17_max[14:0], \$72  } > { sel_c19_max[14:0], \$73  };
-  assign sel_c35_max = sel_c35 ? sel_c17_max : sel_c19_max;
-  assign sel_c35_min = sel_c35 ? sel_c19_max : sel_c17_max;
-  assign \$74  = ~ sel_c20_min[20:16];
-  assign \$75  = ~ sel_c22_min[20:16];
-  assign sel_c36 = { sel_c20_min[14:0], \$74  } > { sel_c22_min[14:0], \$75  };
-  assign sel_c36_max = sel_c36 ? sel_c20_min : sel_c22_min;
-  assign sel_c36_min = sel_c36 ? sel_c22_min : sel_c20_min;
-  assign \$76  = ~ sel_c21_min[20:16];
-  assign \$77  = ~ sel_c23_min[20:16];
-  assign sel_c37 = { sel_c21_min[14:0], \$76  } > { sel_c23_min[14:0], \$77  };
-  assign sel_c37_max = sel_c37 ? sel_c21_min : sel_c23_min;
-  assign sel_c37_min = sel_c37 ? sel_c23_min : sel_c21_min;
-  assign \$78  = ~ sel_c20_max[20:16];
-  assign \$79  = ~ sel_c22_max[20:16];
-  assign sel_c38 = { sel_c20_max[14:0], \$78  } > { sel_c22_max[14:0], \$79  };
-  assign sel_c38_max = sel_c38 ? sel_c20_max : sel_c22_max;
-  assign sel_c38_min = sel_c38 ? sel_c22_max : sel_c20_max;
-  assign \$80  = ~ sel_c21_max[20:16];
-  assign \$81  = ~ sel_c23_max[20:16];
-  assign sel_c39 = { sel_c21_max[14:0], \$80  } > { sel_c23_max[14:0], \$81  };
-  assign sel_c39_max = sel_c39 ? sel_c21_max : sel_c23_max;
-  assign sel_c39_min = sel_c39 ? sel_c23_max : sel_c21_max;
-  assign \$82  = ~ sel_c24_min[20:16];
-  assign \$83  = ~ sel_c26_min[20:16];
-  assign sel_c40 = { sel_c24_min[14:0], \$82  } > { sel_c26_min[14:0], \$83  };
-  assign sel_c40_max = sel_c40 ? sel_c24_min : sel_c26_min;
-  assign sel_c40_min = sel_c40 ? sel_c26_min : sel_c24_min;
-  assign \$84  = ~ sel_c25_min[20:16];
-  assign \$85  = ~ sel_c27_min[20:16];
-  assign sel_c41 = { sel_c25_min[14:0], \$84  } > { sel_c27_min[14:0], \$85  };
-  assign sel_c41_max = sel_c41 ? sel_c25_min : sel_c27_min;
-  assign sel_c41_min = sel_c41 ? sel_c27_min : sel_c25_min;
-  assign \$86  = ~ sel_c24_max[20:16];
-  assign \$87  = ~ sel_c26_max[20:16];
-  assign sel_c42 = { sel_c24_max[14:0], \$86  } > { sel_c26_max[14:0], \$87  };
-  assign sel_c42_max = sel_c42 ? sel_c24_max : sel_c26_max;
-  assign sel_c42_min = sel_c42 ? sel_c26_max : sel_c24_max;
-  assign \$88  = ~ sel_c25_max[20:16];
-  assign \$89  = ~ sel_c27_max[20:16];
-  assign sel_c43 = { sel_c25_max[14:0], \$88  } > { sel_c27_max[14:0], \$89  };
-  assign sel_c43_max = sel_c43 ? sel_c25_max : sel_c27_max;
-  assign sel_c43_min = sel_c43 ? sel_c27_max : sel_c25_max;
-  assign \$90  = ~ sel_c28_min[20:16];
-  assign \$91  = ~ sel_c30_min[20:16];
-  assign sel_c44 = { sel_c28_min[14:0], \$90  } > { sel_c30_min[14:0], \$91  };
-  assign sel_c44_max = sel_c44 ? sel_c28_min : sel_c30_min;
-  assign sel_c44_min = sel_c44 ? sel_c30_min : sel_c28_min;
-  assign \$92  = ~ sel_c29_min[20:16];
-  assign \$93  = ~ sel_c31_min[20:16];
-  assign sel_c45 = { sel_c29_min[14:0], \$92  } > { sel_c31_min[14:0], \$93  };
-  assign sel_c45_max = sel_c45 ? sel_c29_min : sel_c31_min;
-  assign sel_c45_min = sel_c45 ? sel_c31_min : sel_c29_min;
-  assign \$94  = ~ sel_c28_max[20:16];
-  assign \$95  = ~ sel_c30_max[20:16];
-  assign sel_c46 = { sel_c28_max[14:0], \$94  } > { sel_c30_max[14:0], \$95  };
-  assign sel_c46_max = sel_c46 ? sel_c28_max : sel_c30_max;
-  assign sel_c46_min = sel_c46 ? sel_c30_max : sel_c28_max;
-  assign \$96  = ~ sel_c29_max[20:16];
-  assign \$97  = ~ sel_c31_max[20:16];
-  assign sel_c47 = { sel_c29_max[14:0], \$96  } > { sel_c31_max[14:0], \$97  };
-  assign sel_c47_max = sel_c47 ? sel_c29_max : sel_c31_max;
-  assign sel_c47_min = sel_c47 ? sel_c31_max : sel_c29_max;
-  assign \$98  = ~ sel_c33_min[20:16];
-  assign \$99  = ~ sel_c34_max[20:16];
-  assign sel_c48 = { sel_c33_min[14:0], \$98  } > { sel_c34_max[14:0], \$99  };
-  assign sel_c48_max = sel_c48 ? sel_c33_min : sel_c34_max;
-  assign sel_c48_min = sel_c48 ? sel_c34_max : sel_c33_min;
-  assign \$100  = ~ sel_c32_max[20:16];
-  assign \$101  = ~ sel_c42_max[20:16];
-  assign sel_c49 = { sel_c32_max[14:0], \$100  } > { sel_c42_max[14:0], \$101  };
-  assign sel_c49_max = sel_c49 ? sel_c32_max : sel_c42_max;
-  assign sel_c49_min = sel_c49 ? sel_c42_max : sel_c32_max;
-  assign \$102  = ~ sel_c33_max[20:16];
-  assign \$103  = ~ sel_c42_min[20:16];
-  assign sel_c50 = { sel_c33_max[14:0], \$102  } > { sel_c42_min[14:0], \$103  };
-  assign sel_c50_max = sel_c50 ? sel_c33_max : sel_c42_min;
-  assign sel_c50_min = sel_c50 ? sel_c42_min : sel_c33_max;
-  assign \$104  = ~ sel_c37_min[20:16];
-  assign \$105  = ~ sel_c47_min[20:16];
-  assign sel_c51 = { sel_c37_min[14:0], \$104  } > { sel_c47_min[14:0], \$105  };
-  assign sel_c51_max = sel_c51 ? sel_c37_min : sel_c47_min;
-  assign sel_c51_min = sel_c51 ? sel_c47_min : sel_c37_min;
-  assign \$106  = ~ sel_c39_min[20:16];
-  assign \$107  = ~ sel_c43_min[20:16];
-  assign sel_c52 = { sel_c39_min[14:0], \$106  } > { sel_c43_min[14:0], \$107  };
-  assign sel_c52_max = sel_c52 ? sel_c39_min : sel_c43_min;
-  assign sel_c52_min = sel_c52 ? sel_c43_min : sel_c39_min;
-  assign \$108  = ~ sel_c36_max[20:16];
-  assign \$109  = ~ sel_c40_max[20:16];
-  assign sel_c53 = { sel_c36_max[14:0], \$108  } > { sel_c40_max[14:0], \$109  };
-  assign sel_c53_max = sel_c53 ? sel_c36_max : sel_c40_max;
-  assign sel_c53_min = sel_c53 ? sel_c40_max : sel_c36_max;
-  assign \$110  = ~ sel_c37_max[20:16];
-  assign \$111  = ~ sel_c46_min[20:16];
-  assign sel_c54 = { sel_c37_max[14:0], \$110  } > { sel_c46_min[14:0], \$111  };
-  assign sel_c54_max = sel_c54 ? sel_c37_max : sel_c46_min;
-  assign sel_c54_min = sel_c54 ? sel_c46_min : sel_c37_max;
-  assign \$112  = ~ sel_l5_s0;
-  assign \$113  = ~ \sel_l5_s0$210 ;
-  assign sel_c55 = { \sel_l5_s0$209 , \$112  } > { \sel_l5_s0$211 , \$113  };
-  assign sel_c55_max = sel_c55 ? { sel_l5_s0, \sel_l5_s0$214 , \sel_l5_s0$209  } : { \sel_l5_s0$210 , \sel_l5_s0$213 , \sel_l5_s0$211  };
-  assign sel_c55_min = sel_c55 ? { \sel_l5_s0$210 , \sel_l5_s0$213 , \sel_l5_s0$211  } : { sel_l5_s0, \sel_l5_s0$214 , \sel_l5_s0$209  };
-  assign \$114  = ~ \sel_l5_s0$217 ;
-  assign \$115  = ~ \sel_l5_s0$219 ;
-  assign sel_c56 = { \sel_l5_s0$218 , \$114  } > { \sel_l5_s0$220 , \$115  };
-  assign sel_c56_max = sel_c56 ? { \sel_l5_s0$217 , \sel_l5_s0$223 , \sel_l5_s0$218  } : { \sel_l5_s0$219 , \sel_l5_s0$222 , \sel_l5_s0$220  };
-  assign sel_c56_min = sel_c56 ? { \sel_l5_s0$219 , \sel_l5_s0$222 , \sel_l5_s0$220  } : { \sel_l5_s0$217 , \sel_l5_s0$223 , \sel_l5_s0$218  };
-  assign \$116  = ~ \sel_l5_s0$226 ;
-  assign \$117  = ~ \sel_l5_s0$228 ;
-  assign sel_c57 = { \sel_l5_s0$227 , \$116  } > { \sel_l5_s0$229 , \$117  };
-  assign sel_c57_max = sel_c57 ? { \sel_l5_s0$226 , \sel_l5_s0$232 , \sel_l5_s0$227  } : { \sel_l5_s0$228 , \sel_l5_s0$231 , \sel_l5_s0$229  };
-  assign sel_c57_min = sel_c57 ? { \sel_l5_s0$228 , \sel_l5_s0$231 , \sel_l5_s0$229  } : { \sel_l5_s0$226 , \sel_l5_s0$232 , \sel_l5_s0$227  };
-  assign \$118  = ~ \sel_l5_s0$235 ;
-  assign \$119  = ~ \sel_l5_s0$237 ;
-  assign sel_c58 = { \sel_l5_s0$236 , \$118  } > { \sel_l5_s0$238 , \$119  };
-  assign sel_c58_max = sel_c58 ? { \sel_l5_s0$235 , \sel_l5_s0$241 , \sel_l5_s0$236  } : { \sel_l5_s0$237 , \sel_l5_s0$240 , \sel_l5_s0$238  };
-  assign sel_c58_min = sel_c58 ? { \sel_l5_s0$237 , \sel_l5_s0$240 , \sel_l5_s0$238  } : { \sel_l5_s0$235 , \sel_l5_s0$241 , \sel_l5_s0$236  };
-  assign \$120  = ~ \sel_l5_s0$244 ;
-  assign \$121  = ~ \sel_l5_s0$246 ;
-  assign sel_c59 = { \sel_l5_s0$245 , \$120  } > { \sel_l5_s0$247 , \$121  };
-  assign sel_c59_max = sel_c59 ? { \sel_l5_s0$244 , \sel_l5_s0$250 , \sel_l5_s0$245  } : { \sel_l5_s0$246 , \sel_l5_s0$249 , \sel_l5_s0$247  };
-  assign sel_c59_min = sel_c59 ? { \sel_l5_s0$246 , \sel_l5_s0$249 , \sel_l5_s0$247  } : { \sel_l5_s0$244 , \sel_l5_s0$250 , \sel_l5_s0$245  };
-  assign \$122  = ~ \sel_l5_s0$253 ;
-  assign \$123  = ~ \sel_l5_s0$255 ;
-  assign sel_c60 = { \sel_l5_s0$254 , \$122  } > { \sel_l5_s0$256 , \$123  };
-  assign sel_c60_max = sel_c60 ? { \sel_l5_s0$253 , \sel_l5_s0$259 , \sel_l5_s0$254  } : { \sel_l5_s0$255 , \sel_l5_s0$258 , \sel_l5_s0$256  };
-  assign sel_c60_min = sel_c60 ? { \sel_l5_s0$255 , \sel_l5_s0$258 , \sel_l5_s0$256  } : { \sel_l5_s0$253 , \sel_l5_s0$259 , \sel_l5_s0$254  };
-  assign \$124  = ~ \sel_l5_s0$262 ;
-  assign \$125  = ~ \sel_l5_s0$264 ;
-  assign sel_c61 = { \sel_l5_s0$263 , \$124  } > { \sel_l5_s0$265 , \$125  };
-  assign sel_c61_max = sel_c61 ? { \sel_l5_s0$262 , \sel_l5_s0$268 , \sel_l5_s0$263  } : { \sel_l5_s0$264 , \sel_l5_s0$267 , \sel_l5_s0$265  };
-  assign sel_c61_min = sel_c61 ? { \sel_l5_s0$264 , \sel_l5_s0$267 , \sel_l5_s0$265  } : { \sel_l5_s0$262 , \sel_l5_s0$268 , \sel_l5_s0$263  };
-  assign \$126  = ~ \sel_l5_s0$271 ;
-  assign \$127  = ~ \sel_l5_s0$273 ;
-  assign sel_c62 = { \sel_l5_s0$272 , \$126  } > { \sel_l5_s0$274 , \$127  };
-  assign sel_c62_max = sel_c62 ? { \sel_l5_s0$271 , \sel_l5_s0$277 , \sel_l5_s0$272  } : { \sel_l5_s0$273 , \sel_l5_s0$276 , \sel_l5_s0$274  };
-  assign sel_c62_min = sel_c62 ? { \sel_l5_s0$273 , \sel_l5_s0$276 , \sel_l5_s0$274  } : { \sel_l5_s0$271 , \sel_l5_s0$277 , \sel_l5_s0$272  };
-  assign \$128  = ~ \sel_l5_s0$280 ;
-  assign \$129  = ~ \sel_l5_s0$282 ;
-  assign sel_c63 = { \sel_l5_s0$281 , \$128  } > { \sel_l5_s0$283 , \$129  };
-  assign sel_c63_max = sel_c63 ? { \sel_l5_s0$280 , \sel_l5_s0$286 , \sel_l5_s0$281  } : { \sel_l5_s0$282 , \sel_l5_s0$285 , \sel_l5_s0$283  };
-  assign sel_c63_min = sel_c63 ? { \sel_l5_s0$282 , \sel_l5_s0$285 , \sel_l5_s0$283  } : { \sel_l5_s0$280 , \sel_l5_s0$286 , \sel_l5_s0$281  };
-  assign \$130  = ~ \sel_l5_s0$289 ;
-  assign \$131  = ~ \sel_l5_s0$291 ;
-  assign sel_c64 = { \sel_l5_s0$290 , \$130  } > { \sel_l5_s0$292 , \$131  };
-  assign sel_c64_max = sel_c64 ? { \sel_l5_s0$289 , \sel_l5_s0$295 , \sel_l5_s0$290  } : { \sel_l5_s0$291 , \sel_l5_s0$294 , \sel_l5_s0$292  };
-  assign sel_c64_min = sel_c64 ? { \sel_l5_s0$291 , \sel_l5_s0$294 , \sel_l5_s0$292  } : { \sel_l5_s0$289 , \sel_l5_s0$295 , \sel_l5_s0$290  };
-  assign \$132  = ~ \sel_l5_s0$298 ;
-  assign \$133  = ~ sel_c61_min[20:16];
-  assign sel_c65 = { \sel_l5_s0$299 , \$132  } > { sel_c61_min[14:0], \$133  };
-  assign sel_c65_max = sel_c65 ? { \sel_l5_s0$298 , \sel_l5_s0$301 , \sel_l5_s0$299  } : sel_c61_min;
-  assign \$134  = ~ sel_c55_min[20:16];
-  assign \$135  = ~ \sel_l5_s0$303 ;
-  assign sel_c66 = { sel_c55_min[14:0], \$134  } > { \sel_l5_s0$304 , \$135  };
-  assign sel_c66_max = sel_c66 ? sel_c55_min : { \sel_l5_s0$303 , \sel_l5_s0$306 , \sel_l5_s0$304  };
-  assign \$136  = ~ sel_c56_min[20:16];
-  assign \$137  = ~ \sel_l5_s0$308 ;
-  assign sel_c67 = { sel_c56_min[14:0], \$136  } > { \sel_l5_s0$309 , \$137  };
-  assign sel_c67_max = sel_c67 ? sel_c56_min : { \sel_l5_s0$308 , \sel_l5_s0$311 , \sel_l5_s0$309  };
-  assign \$138  = ~ sel_c57_min[20:16];
-  assign \$139  = ~ sel_c61_max[20:16];
-  assign sel_c68 = { sel_c57_min[14:0], \$138  } > { sel_c61_max[14:0], \$139  };
-  assign sel_c68_max = sel_c68 ? sel_c57_min : sel_c61_max;
-  assign sel_c68_min = sel_c68 ? sel_c61_max : sel_c57_min;
-  assign \$140  = ~ sel_c58_min[20:16];
-  assign \$141  = ~ \sel_l5_s0$316 ;
-  assign sel_c69 = { sel_c58_min[14:0], \$140  } > { \sel_l5_s0$317 , \$141  };
-  assign sel_c69_max = sel_c69 ? sel_c58_min : { \sel_l5_s0$316 , \sel_l5_s0$319 , \sel_l5_s0$317  };
-  assign \$142  = ~ sel_c59_min[20:16];
-  assign \$143  = ~ \sel_l5_s0$321 ;
-  assign sel_c70 = { sel_c59_min[14:0], \$142  } > { \sel_l5_s0$322 , \$143  };
-  assign sel_c70_max = sel_c70 ? sel_c59_min : { \sel_l5_s0$321 , \sel_l5_s0$324 , \sel_l5_s0$322  };
-  assign \$144  = ~ sel_c60_min[20:16];
-  assign \$145  = ~ \sel_l5_s0$326 ;
-  assign sel_c71 = { sel_c60_min[14:0], \$144  } > { \sel_l5_s0$327 , \$145  };
-  assign sel_c71_max = sel_c71 ? sel_c60_min : { \sel_l5_s0$326 , \sel_l5_s0$329 , \sel_l5_s0$327  };
-  assign sel_c71_min = sel_c71 ? { \sel_l5_s0$326 , \sel_l5_s0$329 , \sel_l5_s0$327  } : sel_c60_min;
-  assign \$146  = ~ \sel_l5_s0$332 ;
-  assign \$147  = ~ sel_c64_max[20:16];
-  assign sel_c72 = { \sel_l5_s0$333 , \$146  } > { sel_c64_max[14:0], \$147  };
-  assign sel_c72_max = sel_c72 ? { \sel_l5_s0$332 , \sel_l5_s0$335 , \sel_l5_s0$333  } : sel_c64_max;
-  assign sel_c72_min = sel_c72 ? sel_c64_max : { \sel_l5_s0$332 , \sel_l5_s0$335 , \sel_l5_s0$333  };
-  assign \$148  = ~ sel_c59_max[20:16];
-  assign \$149  = ~ sel_c63_min[20:16];
-  assign sel_c73 = { sel_c59_max[14:0], \$148  } > { sel_c63_min[14:0], \$149  };
-  assign sel_c73_max = sel_c73 ? sel_c59_max : sel_c63_min;
-  assign sel_c73_min = sel_c73 ? sel_c63_min : sel_c59_max;
-  assign \$150  = ~ sel_c56_max[20:16];
-  assign \$151  = ~ sel_c64_min[20:16];
-  assign sel_c74 = { sel_c56_max[14:0], \$150  } > { sel_c64_min[14:0], \$151  };
-  assign sel_c74_max = sel_c74 ? sel_c56_max : sel_c64_min;
-  assign sel_c74_min = sel_c74 ? sel_c64_min : sel_c56_max;
-  assign \$152  = ~ sel_c62_min[20:16];
-  assign \$153  = ~ sel_c58_max[20:16];
-  assign sel_c75 = { sel_c62_min[14:0], \$152  } > { sel_c58_max[14:0], \$153  };
-  assign sel_c75_max = sel_c75 ? sel_c62_min : sel_c58_max;
-  assign sel_c75_min = sel_c75 ? sel_c58_max : sel_c62_min;
-  assign \$154  = ~ \sel_l5_s0$347 ;
-  assign \$155  = ~ sel_c63_max[20:16];
-  assign sel_c76 = { \sel_l5_s0$348 , \$154  } > { sel_c63_max[14:0], \$155  };
-  assign sel_c76_max = sel_c76 ? { \sel_l5_s0$347 , \sel_l5_s0$350 , \sel_l5_s0$348  } : sel_c63_max;
-  assign sel_c76_min = sel_c76 ? sel_c63_max : { \sel_l5_s0$347 , \sel_l5_s0$350 , \sel_l5_s0$348  };
-  assign \$156  = ~ \sel_l5_s0$353 ;
-  assign \$157  = ~ sel_c60_max[20:16];
-  assign sel_c77 = { \sel_l5_s0$354 , \$156  } > { sel_c60_max[14:0], \$157  };
-  assign sel_c77_max = sel_c77 ? { \sel_l5_s0$353 , \sel_l5_s0$356 , \sel_l5_s0$354  } : sel_c60_max;
-  assign sel_c77_min = sel_c77 ? sel_c60_max : { \sel_l5_s0$353 , \sel_l5_s0$356 , \sel_l5_s0$354  };
-  assign \$158  = ~ \sel_l5_s0$359 ;
-  assign \$159  = ~ sel_c55_max[20:16];
-  assign sel_c78 = { \sel_l5_s0$360 , \$158  } > { sel_c55_max[14:0], \$159  };
-  assign sel_c78_max = sel_c78 ? { \sel_l5_s0$359 , \sel_l5_s0$362 , \sel_l5_s0$360  } : sel_c55_max;
-  assign sel_c78_min = sel_c78 ? sel_c55_max : { \sel_l5_s0$359 , \sel_l5_s0$362 , \sel_l5_s0$360  };
-  assign \$160  = ~ sel_c62_max[20:16];
-  assign \$161  = ~ \sel_l5_s0$365 ;
-  assign sel_c79 = { sel_c62_max[14:0], \$160  } > { \sel_l5_s0$366 , \$161  };
-  assign sel_c79_max = sel_c79 ? sel_c62_max : { \sel_l5_s0$365 , \sel_l5_s0$368 , \sel_l5_s0$366  };
-  assign sel_c79_min = sel_c79 ? { \sel_l5_s0$365 , \sel_l5_s0$368 , \sel_l5_s0$366  } : sel_c62_max;
-  assign \$162  = ~ \sel_l5_s0$371 ;
-  assign \$163  = ~ sel_c57_max[20:16];
-  assign sel_c80 = { \sel_l5_s0$372 , \$162  } > { sel_c57_max[14:0], \$163  };
-  assign sel_c80_max = sel_c80 ? { \sel_l5_s0$371 , \sel_l5_s0$374 , \sel_l5_s0$372  } : sel_c57_max;
-  assign sel_c80_min = sel_c80 ? sel_c57_max : { \sel_l5_s0$371 , \sel_l5_s0$374 , \sel_l5_s0$372  };
-  assign \$164  = ~ sel_c68_min[20:16];
-  assign \$165  = ~ sel_c75_min[20:16];
-  assign sel_c81 = { sel_c68_min[14:0], \$164  } > { sel_c75_min[14:0], \$165  };
-  assign sel_c81_max = sel_c81 ? sel_c68_min : sel_c75_min;
-  assign sel_c81_min = sel_c81 ? sel_c75_min : sel_c68_min;
-  assign \$166  = ~ sel_c71_min[20:16];
-  assign \$167  = ~ sel_c78_min[20:16];
-  assign sel_c82 = { sel_c71_min[14:0], \$166  } > { sel_c78_min[14:0], \$167  };
-  assign sel_c82_max = sel_c82 ? sel_c71_min : sel_c78_min;
-  assign sel_c82_min = sel_c82 ? sel_c78_min : sel_c71_min;
-  assign \$168  = ~ sel_c72_min[20:16];
-  assign \$169  = ~ sel_c80_min[20:16];
-  assign sel_c83 = { sel_c72_min[14:0], \$168  } > { sel_c80_min[14:0], \$169  };
-  assign sel_c83_max = sel_c83 ? sel_c72_min : sel_c80_min;
-  assign sel_c83_min = sel_c83 ? sel_c80_min : sel_c72_min;
-  assign \$170  = ~ sel_c69_max[20:16];
-  assign \$171  = ~ sel_c70_max[20:16];
-  assign sel_c84 = { sel_c69_max[14:0], \$170  } > { sel_c70_max[14:0], \$171  };
-  assign sel_c84_max = sel_c84 ? sel_c69_max : sel_c70_max;
-  assign sel_c84_min = sel_c84 ? sel_c70_max : sel_c69_max;
-  assign \$172  = ~ sel_c65_max[20:16];
-  assign \$173  = ~ sel_c67_max[20:16];
-  assign sel_c85 = { sel_c65_max[14:0], \$172  } > { sel_c67_max[14:0], \$173  };
-  assign sel_c85_max = sel_c85 ? sel_c65_max : sel_c67_max;
-  assign sel_c85_min = sel_c85 ? sel_c67_max : sel_c65_max;
-  assign \$174  = ~ sel_c73_min[20:16];
-  assign \$175  = ~ sel_c74_min[20:16];
-  assign sel_c86 = { sel_c73_min[14:0], \$174  } > { sel_c74_min[14:0], \$175  };
-  assign sel_c86_max = sel_c86 ? sel_c73_min : sel_c74_min;
-  assign sel_c86_min = sel_c86 ? sel_c74_min : sel_c73_min;
-  assign \$176  = ~ sel_c71_max[20:16];
-  assign \$177  = ~ sel_c78_max[20:16];
-  assign sel_c87 = { sel_c71_max[14:0], \$176  } > { sel_c78_max[14:0], \$177  };
-  assign sel_c87_max = sel_c87 ? sel_c71_max : sel_c78_max;
-  assign sel_c87_min = sel_c87 ? sel_c78_max : sel_c71_max;
-  assign \$178  = ~ sel_c76_min[20:16];
-  assign \$179  = ~ sel_c79_min[20:16];
-  assign sel_c88 = { sel_c76_min[14:0], \$178  } > { sel_c79_min[14:0], \$179  };
-  assign sel_c88_max = sel_c88 ? sel_c76_min : sel_c79_min;
-  assign sel_c88_min = sel_c88 ? sel_c79_min : sel_c76_min;
-  assign \$180  = ~ sel_c68_max[20:16];
-  assign \$181  = ~ sel_c75_max[20:16];
-  assign sel_c89 = { sel_c68_max[14:0], \$180  } > { sel_c75_max[14:0], \$181  };
-  assign sel_c89_max = sel_c89 ? sel_c68_max : sel_c75_max;
-  assign sel_c89_min = sel_c89 ? sel_c75_max : sel_c68_max;
-  assign \$182  = ~ sel_c73_max[20:16];
-  assign \$183  = ~ sel_c74_max[20:16];
-  assign sel_c90 = { sel_c73_max[14:0], \$182  } > { sel_c74_max[14:0], \$183  };
-  assign sel_c90_max = sel_c90 ? sel_c73_max : sel_c74_max;
-  assign sel_c90_min = sel_c90 ? sel_c74_max : sel_c73_max;
-  assign \$184  = ~ sel_c82_min[20:16];
-  assign \$185  = ~ sel_c85_min[20:16];
-  assign sel_c91 = { sel_c82_min[14:0], \$184  } > { sel_c85_min[14:0], \$185  };
-  assign sel_c91_max = sel_c91 ? sel_c82_min : sel_c85_min;
-  assign \$186  = ~ sel_c83_min[20:16];
-  assign \$187  = ~ sel_c88_min[20:16];
-  assign sel_c92 = { sel_c83_min[14:0], \$186  } > { sel_c88_min[14:0], \$187  };
-  assign sel_c92_max = sel_c92 ? sel_c83_min : sel_c88_min;
-  assign sel_c92_min = sel_c92 ? sel_c88_min : sel_c83_min;
-  assign \$188  = ~ sel_c84_min[20:16];
-  assign \$189  = ~ sel_c86_min[20:16];
-  assign sel_c93 = { sel_c84_min[14:0], \$188  } > { sel_c86_min[14:0], \$189  };
-  assign sel_c93_max = sel_c93 ? sel_c84_min : sel_c86_min;
-  assign \$190  = ~ sel_c87_min[20:16];
-  assign \$191  = ~ sel_c86_max[20:16];
-  assign sel_c94 = { sel_c87_min[14:0], \$190  } > { sel_c86_max[14:0], \$191  };
-  assign sel_c94_max = sel_c94 ? sel_c87_min : sel_c86_max;
-  assign sel_c94_min = sel_c94 ? sel_c86_max : sel_c87_min;
-  assign \$192  = ~ sel_c66_max[20:16];
-  assign \$193  = ~ sel_c81_max[20:16];
-  assign sel_c95 = { sel_c66_max[14:0], \$192  } > { sel_c81_max[14:0], \$193  };
-  assign sel_c95_max = sel_c95 ? sel_c66_max : sel_c81_max;
-  assign sel_c95_min = sel_c95 ? sel_c81_max : sel_c66_max;
-  assign \$194  = ~ sel_c85_max[20:16];
-  assign \$195  = ~ sel_c84_max[20:16];
-  assign sel_c96 = { sel_c85_max[14:0], \$194  } > { sel_c84_max[14:0], \$195  };
-  assign sel_c96_max = sel_c96 ? sel_c85_max : sel_c84_max;
-  assign sel_c96_min = sel_c96 ? sel_c84_max : sel_c85_max;
-  assign \$196  = ~ sel_c89_min[20:16];
-  assign \$197  = ~ sel_c77_min[20:16];
-  assign sel_c97 = { sel_c89_min[14:0], \$196  } > { sel_c77_min[14:0], \$197  };
-  assign sel_c97_max = sel_c97 ? sel_c89_min : sel_c77_min;
-  assign sel_c97_min = sel_c97 ? sel_c77_min : sel_c89_min;
-  assign \$198  = ~ sel_c90_min[20:16];
-  assign \$199  = ~ sel_c82_max[20:16];
-  assign sel_c98 = { sel_c90_min[14:0], \$198  } > { sel_c82_max[14:0], \$199  };
-  assign sel_c98_max = sel_c98 ? sel_c90_min : sel_c82_max;
-  assign sel_c98_min = sel_c98 ? sel_c82_max : sel_c90_min;
-  assign \$200  = ~ sel_c90_max[20:16];
-  assign \$201  = ~ sel_c83_max[20:16];
-  assign sel_c99 = { sel_c90_max[14:0], \$200  } > { sel_c83_max[14:0], \$201  };
-  assign sel_c99_max = sel_c99 ? sel_c90_max : sel_c83_max;
-  assign sel_c99_min = sel_c99 ? sel_c83_max : sel_c90_max;
-  assign \$202  = ~ sel_c88_max[20:16];
-  assign \$203  = ~ sel_c87_max[20:16];
-  assign sel_c100 = { sel_c88_max[14:0], \$202  } > { sel_c87_max[14:0], \$203  };
-  assign sel_c100_max = sel_c100 ? sel_c88_max : sel_c87_max;
-  assign sel_c100_min = sel_c100 ? sel_c87_max : sel_c88_max;
-  assign \$204  = ~ sel_c81_min[20:16];
-  assign \$205  = ~ sel_c98_min[20:16];
-  assign sel_c101 = { sel_c81_min[14:0], \$204  } > { sel_c98_min[14:0], \$205  };
-  assign sel_c101_max = sel_c101 ? sel_c81_min : sel_c98_min;
-  assign \$206  = ~ sel_c92_min[20:16];
-  assign \$207  = ~ sel_c97_min[20:16];
-  assign sel_c102 = { sel_c92_min[14:0], \$206  } > { sel_c97_min[14:0], \$207  };
-  assign sel_c102_max = sel_c102 ? sel_c92_min : sel_c97_min;
-  assign sel_c102_min = sel_c102 ? sel_c97_min : sel_c92_min;
-  assign \$208  = ~ sel_c91_max[20:16];
-  assign \$209  = ~ sel_c96_min[20:16];
-  assign sel_c103 = { sel_c91_max[14:0], \$208  } > { sel_c96_min[14:0], \$209  };
-  assign sel_c103_max = sel_c103 ? sel_c91_max : sel_c96_min;
-  assign \$210  = ~ sel_c93_max[20:16];
-  assign \$211  = ~ sel_c95_min[20:16];
-  assign sel_c104 = { sel_c93_max[14:0], \$210  } > { sel_c95_min[14:0], \$211  };
-  assign sel_c104_max = sel_c104 ? sel_c93_max : sel_c95_min;
-  assign \$212  = ~ sel_c94_max[20:16];
-  assign \$213  = ~ sel_c89_max[20:16];
-  assign sel_c105 = { sel_c94_max[14:0], \$212  } > { sel_c89_max[14:0], \$213  };
-  assign sel_c105_max = sel_c105 ? sel_c94_max : sel_c89_max;
-  assign sel_c105_min = sel_c105 ? sel_c89_max : sel_c94_max;
-  assign \$214  = ~ sel_c95_max[20:16];
-  assign \$215  = ~ sel_c96_max[20:16];
-  assign sel_c106 = { sel_c95_max[14:0], \$214  } > { sel_c96_max[14:0], \$215  };
-  assign sel_c106_max = sel_c106 ? sel_c95_max : sel_c96_max;
-  assign sel_c106_min = sel_c106 ? sel_c96_max : sel_c95_max;
-  assign \$216  = ~ sel_c92_max[20:16];
-  assign \$217  = ~ sel_c100_min[20:16];
-  assign sel_c107 = { sel_c92_max[14:0], \$216  } > { sel_c100_min[14:0], \$217  };
-  assign sel_c107_max = sel_c107 ? sel_c92_max : sel_c100_min;
-  assign sel_c107_min = sel_c107 ? sel_c100_min : sel_c92_max;
-  assign \$218  = ~ sel_c97_max[20:16];
-  assign \$219  = ~ sel_c99_min[20:16];
-  assign sel_c108 = { sel_c97_max[14:0], \$218  } > { sel_c99_min[14:0], \$219  };
-  assign sel_c108_max = sel_c108 ? sel_c97_max : sel_c99_min;
-  assign sel_c108_min = sel_c108 ? sel_c99_min : sel_c97_max;
-  assign \$220  = ~ sel_l10_s0;
-  assign \$221  = ~ \sel_l10_s0$458 ;
-  assign sel_c109 = { \sel_l10_s0$457 , \$220  } > { \sel_l10_s0$459 , \$221  };
-  assign sel_c109_max = sel_c109 ? { sel_l10_s0, \sel_l10_s0$462 , \sel_l10_s0$457  } : { \sel_l10_s0$458 , \sel_l10_s0$461 , \sel_l10_s0$459  };
-  assign sel_c109_min = sel_c109 ? { \sel_l10_s0$458 , \sel_l10_s0$461 , \sel_l10_s0$459  } : { sel_l10_s0, \sel_l10_s0$462 , \sel_l10_s0$457  };
-  assign \$222  = ~ \sel_l10_s0$465 ;
-  assign \$223  = ~ \sel_l10_s0$467 ;
-  assign sel_c110 = { \sel_l10_s0$466 , \$222  } > { \sel_l10_s0$468 , \$223  };
-  assign sel_c110_max = sel_c110 ? { \sel_l10_s0$465 , \sel_l10_s0$471 , \sel_l10_s0$466  } : { \sel_l10_s0$467 , \sel_l10_s0$470 , \sel_l10_s0$468  };
-  assign \$224  = ~ \sel_l10_s0$473 ;
-  assign \$225  = ~ \sel_l10_s0$475 ;
-  assign sel_c111 = { \sel_l10_s0$474 , \$224  } > { \sel_l10_s0$476 , \$225  };
-  assign sel_c111_max = sel_c111 ? { \sel_l10_s0$473 , \sel_l10_s0$479 , \sel_l10_s0$474  } : { \sel_l10_s0$475 , \sel_l10_s0$478 , \sel_l10_s0$476  };
-  assign sel_c111_min = sel_c111 ? { \sel_l10_s0$475 , \sel_l10_s0$478 , \sel_l10_s0$476  } : { \sel_l10_s0$473 , \sel_l10_s0$479 , \sel_l10_s0$474  };
-  assign \$226  = ~ \sel_l10_s0$482 ;
-  assign \$227  = ~ \sel_l10_s0$484 ;
-  assign sel_c112 = { \sel_l10_s0$483 , \$226  } > { \sel_l10_s0$485 , \$227  };
-  assign sel_c112_max = sel_c112 ? { \sel_l10_s0$482 , \sel_l10_s0$488 , \sel_l10_s0$483  } : { \sel_l10_s0$484 , \sel_l10_s0$487 , \sel_l10_s0$485  };
-  assign sel_c112_min = sel_c112 ? { \sel_l10_s0$484 , \sel_l10_s0$487 , \sel_l10_s0$485  } : { \sel_l10_s0$482 , \sel_l10_s0$488 , \sel_l10_s0$483  };
-  assign \$228  = ~ \sel_l10_s0$491 ;
-  assign \$229  = ~ \sel_l10_s0$493 ;
-  assign sel_c113 = { \sel_l10_s0$492 , \$228  } > { \sel_l10_s0$494 , \$229  };
-  assign sel_c113_max = sel_c113 ? { \sel_l10_s0$491 , \sel_l10_s0$497 , \sel_l10_s0$492  } : { \sel_l10_s0$493 , \sel_l10_s0$496 , \sel_l10_s0$494  };
-  assign sel_c113_min = sel_c113 ? { \sel_l10_s0$493 , \sel_l10_s0$496 , \sel_l10_s0$494  } : { \sel_l10_s0$491 , \sel_l10_s0$497 , \sel_l10_s0$492  };
-  assign \$230  = ~ sel_c109_min[20:16];
-  assign \$231  = ~ \sel_l10_s0$500 ;
-  assign sel_c114 = { sel_c109_min[14:0], \$230  } > { \sel_l10_s0$501 , \$231  };
-  assign sel_c114_max = sel_c114 ? sel_c109_min : { \sel_l10_s0$500 , \sel_l10_s0$503 , \sel_l10_s0$501  };
-  assign \$232  = ~ sel_c111_min[20:16];
-  assign \$233  = ~ sel_c113_min[20:16];
-  assign sel_c115 = { sel_c111_min[14:0], \$232  } > { sel_c113_min[14:0], \$233  };
-  assign sel_c115_max = sel_c115 ? sel_c111_min : sel_c113_min;
-  assign sel_c115_min = sel_c115 ? sel_c113_min : sel_c111_min;
-  assign \$234  = ~ sel_c110_max[20:16];
-  assign \$235  = ~ sel_c112_max[20:16];
-  assign sel_c116 = { sel_c110_max[14:0], \$234  } > { sel_c112_max[14:0], \$235  };
-  assign sel_c116_max = sel_c116 ? sel_c110_max : sel_c112_max;
-  assign sel_c116_min = sel_c116 ? sel_c112_max : sel_c110_max;
-  assign \$236  = ~ sel_c109_max[20:16];
-  assign \$237  = ~ \sel_l10_s0$511 ;
-  assign sel_c117 = { sel_c109_max[14:0], \$236  } > { \sel_l10_s0$512 , \$237  };
-  assign sel_c117_max = sel_c117 ? sel_c109_max : { \sel_l10_s0$511 , \sel_l10_s0$514 , \sel_l10_s0$512  };
-  assign sel_c117_min = sel_c117 ? { \sel_l10_s0$511 , \sel_l10_s0$514 , \sel_l10_s0$512  } : sel_c109_max;
-  assign \$238  = ~ sel_c114_max[20:16];
-  assign \$239  = ~ sel_c116_max[20:16];
-  assign sel_c118 = { sel_c114_max[14:0], \$238  } > { sel_c116_max[14:0], \$239  };
-  assign sel_c118_max = sel_c118 ? sel_c114_max : sel_c116_max;
-  assign sel_c118_min = sel_c118 ? sel_c116_max : sel_c114_max;
-  assign \$240  = ~ sel_c112_min[20:16];
-  assign \$241  = ~ sel_c116_min[20:16];
-  assign sel_c119 = { sel_c112_min[14:0], \$240  } > { sel_c116_min[14:0], \$241  };
-  assign sel_c119_max = sel_c119 ? sel_c112_min : sel_c116_min;
-  assign \$242  = ~ sel_c115_max[20:16];
-  assign \$243  = ~ sel_c111_max[20:16];
-  assign sel_c120 = { sel_c115_max[14:0], \$242  } > { sel_c111_max[14:0], \$243  };
-  assign sel_c120_max = sel_c120 ? sel_c115_max : sel_c111_max;
-  assign sel_c120_min = sel_c120 ? sel_c111_max : sel_c115_max;
-  assign \$244  = ~ sel_c118_min[20:16];
-  assign \$245  = ~ sel_c115_min[20:16];
-  assign sel_c121 = { sel_c118_min[14:0], \$244  } > { sel_c115_min[14:0], \$245  };
-  assign sel_c121_max = sel_c121 ? sel_c118_min : sel_c115_min;
-  assign \$246  = ~ sel_c118_max[20:16];
-  assign \$247  = ~ sel_c117_min[20:16];
-  assign sel_c122 = { sel_c118_max[14:0], \$246  } > { sel_c117_min[14:0], \$247  };
-  assign sel_c122_max = sel_c122 ? sel_c118_max : sel_c117_min;
-  assign sel_c122_min = sel_c122 ? sel_c117_min : sel_c118_max;
-  assign \$248  = ~ sel_c121_max[20:16];
-  assign \$249  = ~ sel_c119_max[20:16];
-  assign sel_c123 = { sel_c121_max[14:0], \$248  } > { sel_c119_max[14:0], \$249  };
-  assign sel_c123_max = sel_c123 ? sel_c121_max : sel_c119_max;
-  assign \$250  = ~ sel_c120_min[20:16];
-  assign \$251  = ~ sel_c122_min[20:16];
-  assign sel_c124 = { sel_c120_min[14:0], \$250  } > { sel_c122_min[14:0], \$251  };
-  assign sel_c124_max = sel_c124 ? sel_c120_min : sel_c122_min;
-  assign sel_c124_min = sel_c124 ? sel_c122_min : sel_c120_min;
-  assign \$252  = ~ sel_l15_s0;
-  assign \$253  = ~ \sel_l15_s0$537 ;
-  assign sel_c125 = { \sel_l15_s0$536 , \$252  } > { \sel_l15_s0$538 , \$253  };
-  assign sel_c125_max = sel_c125 ? { sel_l15_s0, \sel_l15_s0$541 , \sel_l15_s0$536  } : { \sel_l15_s0$537 , \sel_l15_s0$540 , \sel_l15_s0$538  };
-  assign sel_s0 = sel_c125_max[20:16] > \sel_l15_s0$543 ;
-  assign sel_s0_lo = sel_s0 ? { \sel_l15_s0$543 , \sel_l15_s0$546 , \sel_l15_s0$545  } : sel_c125_max;
-  assign sel_s0_hi = sel_s0 ? sel_c125_max : { \sel_l15_s0$543 , \sel_l15_s0$546 , \sel_l15_s0$545  };
-  assign sel_s1 = \sel_l15_s0$549  > \sel_l15_s0$550 ;
-  assign sel_s1_lo = sel_s1 ? { \sel_l15_s0$550 , \sel_l15_s0$555 , \sel_l15_s0$554  } : { \sel_l15_s0$549 , \sel_l15_s0$553 , \sel_l15_s0$552  };
-  assign sel_s1_hi = sel_s1 ? { \sel_l15_s0$549 , \sel_l15_s0$553 , \sel_l15_s0$552  } : { \sel_l15_s0$550 , \sel_l15_s0$555 , \sel_l15_s0$554  };
-  assign sel_s2 = \sel_l15_s0$558  > \sel_l15_s0$559 ;
-  assign sel_s2_lo = sel_s2 ? { \sel_l15_s0$559 , \sel_l15_s0$564 , \sel_l15_s0$563  } : { \sel_l15_s0$558 , \sel_l15_s0$562 , \sel_l15_s0$561  };
-  assign sel_s2_hi = sel_s2 ? { \sel_l15_s0$558 , \sel_l15_s0$562 , \sel_l15_s0$561  } : { \sel_l15_s0$559 , \sel_l15_s0$564 , \sel_l15_s0$563  };
-  assign sel_s3 = \sel_l15_s0$567  > \sel_l15_s0$568 ;
-  assign sel_s3_lo = sel_s3 ? { \sel_l15_s0$568 , \sel_l15_s0$573 , \sel_l15_s0$572  } : { \sel_l15_s0$567 , \sel_l15_s0$571 , \sel_l15_s0$570  };
-  assign sel_s3_hi = sel_s3 ? { \sel_l15_s0$567 , \sel_l15_s0$571 , \sel_l15_s0$570  } : { \sel_l15_s0$568 , \sel_l15_s0$573 , \sel_l15_s0$572  };
-  assign sel_s4 = \sel_l15_s0$576  > \sel_l15_s0$577 ;
-  assign sel_s4_lo = sel_s4 ? { \sel_l15_s0$577 , \sel_l15_s0$582 , \sel_l15_s0$581  } : { \sel_l15_s0$576 , \sel_l15_s0$580 , \sel_l15_s0$579  };
-  assign sel_s4_hi = sel_s4 ? { \sel_l15_s0$576 , \sel_l15_s0$580 , \sel_l15_s0$579  } : { \sel_l15_s0$577 , \sel_l15_s0$582 , \sel_l15_s0$581  };
-  assign sel_s5 = \sel_l15_s0$585  > \sel_l15_s0$586 ;
-  assign sel_s5_lo = sel_s5 ? { \sel_l15_s0$586 , \sel_l15_s0$591 , \sel_l15_s0$590  } : { \sel_l15_s0$585 , \sel_l15_s0$589 , \sel_l15_s0$588  };
-  assign sel_s5_hi = sel_s5 ? { \sel_l15_s0$585 , \sel_l15_s0$589 , \sel_l15_s0$588  } : { \sel_l15_s0$586 , \sel_l15_s0$591 , \sel_l15_s0$590  };
-  assign sel_s6 = \sel_l15_s0$594  > \sel_l15_s0$595 ;
-  assign sel_s6_lo = sel_s6 ? { \sel_l15_s0$595 , \sel_l15_s0$600 , \sel_l15_s0$599  } : { \sel_l15_s0$594 , \sel_l15_s0$598 , \sel_l15_s0$597  };
-  assign sel_s6_hi = sel_s6 ? { \sel_l15_s0$594 , \sel_l15_s0$598 , \sel_l15_s0$597  } : { \sel_l15_s0$595 , \sel_l15_s0$600 , \sel_l15_s0$599  };
-  assign sel_s7 = \sel_l15_s0$603  > \sel_l15_s0$604 ;
-  assign sel_s7_lo = sel_s7 ? { \sel_l15_s0$604 , \sel_l15_s0$609 , \sel_l15_s0$608  } : { \sel_l15_s0$603 , \sel_l15_s0$607 , \sel_l15_s0$606  };
-  assign sel_s7_hi = sel_s7 ? { \sel_l15_s0$603 , \sel_l15_s0$607 , \sel_l15_s0$606  } : { \sel_l15_s0$604 , \sel_l15_s0$609 , \sel_l15_s0$608  };
-  assign sel_s8 = sel_s0_lo[20:16] > sel_s5_lo[20:16];
-  assign sel_s8_lo = sel_s8 ? sel_s5_lo : sel_s0_lo;
-  assign sel_s8_hi = sel_s8 ? sel_s0_lo : sel_s5_lo;
-  assign sel_s9 = sel_s1_lo[20:16] > sel_s6_lo[20:16];
-  assign sel_s9_lo = sel_s9 ? sel_s6_lo : sel_s1_lo;
-  assign sel_s9_hi = sel_s9 ? sel_s1_lo : sel_s6_lo;
-  assign sel_s10 = sel_s2_lo[20:16] > sel_s7_lo[20:16];
-  assign sel_s10_lo = sel_s10 ? sel_s7_lo : sel_s2_lo;
-  assign sel_s10_hi = sel_s10 ? sel_s2_lo : sel_s7_lo;
-  assign sel_s11 = sel_s3_lo[20:16] > sel_s4_lo[20:16];
-  assign sel_s11_lo = sel_s11 ? sel_s4_lo : sel_s3_lo;
-  assign sel_s11_hi = sel_s11 ? sel_s3_lo : sel_s4_lo;
-  assign sel_s12 = sel_s5_hi[20:16] > sel_s0_hi[20:16];
-  assign sel_s12_lo = sel_s12 ? sel_s0_hi : sel_s5_hi;
-  assign sel_s12_hi = sel_s12 ? sel_s5_hi : sel_s0_hi;
-  assign sel_s13 = sel_s4_hi[20:16] > sel_s3_hi[20:16];
-  assign sel_s13_lo = sel_s13 ? sel_s3_hi : sel_s4_hi;
-  assign sel_s13_hi = sel_s13 ? sel_s4_hi : sel_s3_hi;
-  assign sel_s14 = sel_s7_hi[20:16] > sel_s2_hi[20:16];
-  assign sel_s14_lo = sel_s14 ? sel_s2_hi : sel_s7_hi;
-  assign sel_s14_hi = sel_s14 ? sel_s7_hi : sel_s2_hi;
-  assign sel_s15 = sel_s6_hi[20:16] > sel_s1_hi[20:16];
-  assign sel_s15_lo = sel_s15 ? sel_s1_hi : sel_s6_hi;
-  assign sel_s15_hi = sel_s15 ? sel_s6_hi : sel_s1_hi;
-  assign sel_s16 = sel_s8_lo[20:16] > sel_s9_lo[20:16];
-  assign sel_s16_lo = sel_s16 ? sel_s9_lo : sel_s8_lo;
-  assign sel_s16_hi = sel_s16 ? sel_s8_lo : sel_s9_lo;
-  assign sel_s17 = sel_s10_lo[20:16] > sel_s11_lo[20:16];
-  assign sel_s17_lo = sel_s17 ? sel_s11_lo : sel_s10_lo;
-  assign sel_s17_hi = sel_s17 ? sel_s10_lo : sel_s11_lo;
-  assign sel_s18 = sel_s11_hi[20:16] > sel_s8_hi[20:16];
-  assign sel_s18_lo = sel_s18 ? sel_s8_hi : sel_s11_hi;
-  assign sel_s18_hi = sel_s18 ? sel_s11_hi : sel_s8_hi;
-  assign sel_s19 = sel_s12_lo[20:16] > sel_s13_lo[20:16];
-  assign sel_s19_lo = sel_s19 ? sel_s13_lo : sel_s12_lo;
-  assign sel_s19_hi = sel_s19 ? sel_s12_lo : sel_s13_lo;
-  assign sel_s20 = sel_s9_hi[20:16] > sel_s10_hi[20:16];
-  assign sel_s20_lo = sel_s20 ? sel_s10_hi : sel_s9_hi;
-  assign sel_s20_hi = sel_s20 ? sel_s9_hi : sel_s10_hi;
-  assign sel_s21 = sel_s14_lo[20:16] > sel_s15_lo[20:16];
-  assign sel_s21_lo = sel_s21 ? sel_s15_lo : sel_s14_lo;
-  assign sel_s21_hi = sel_s21 ? sel_s14_lo : sel_s15_lo;
-  assign sel_s22 = sel_s15_hi[20:16] > sel_s12_hi[20:16];
-  assign sel_s22_lo = sel_s22 ? sel_s12_hi : sel_s15_hi;
-  assign sel_s22_hi = sel_s22 ? sel_s15_hi : sel_s12_hi;
-  assign sel_s23 = sel_s13_hi[20:16] > sel_s14_hi[20:16];
-  assign sel_s23_lo = sel_s23 ? sel_s14_hi : sel_s13_hi;
-  assign sel_s23_hi = sel_s23 ? sel_s13_hi : sel_s14_hi;
-  assign sel_s24 = sel_s16_lo[20:16] > sel_s17_lo[20:16];
-  assign sel_s24_lo = sel_s24 ? sel_s17_lo : sel_s16_lo;
-  assign sel_s24_hi = sel_s24 ? sel_s16_lo : sel_s17_lo;
-  assign sel_s25 = sel_s16_hi[20:16] > sel_s17_hi[20:16];
-  assign sel_s25_lo = sel_s25 ? sel_s17_hi : sel_s16_hi;
-  assign sel_s25_hi = sel_s25 ? sel_s16_hi : sel_s17_hi;
-  assign sel_s26 = sel_s18_lo[20:16] > sel_s21_lo[20:16];
-  assign sel_s26_lo = sel_s26 ? sel_s21_lo : sel_s18_lo;
-  assign sel_s26_hi = sel_s26 ? sel_s18_lo : sel_s21_lo;
-  assign sel_s27 = sel_s18_hi[20:16] > sel_s21_hi[20:16];
-  assign sel_s27_lo = sel_s27 ? sel_s21_hi : sel_s18_hi;
-  assign sel_s27_hi = sel_s27 ? sel_s18_hi : sel_s21_hi;
-  assign sel_s28 = sel_s19_lo[20:16] > sel_s20_lo[20:16];
-  assign sel_s28_lo = sel_s28 ? sel_s20_lo : sel_s19_lo;
-  assign sel_s28_hi = sel_s28 ? sel_s19_lo : sel_s20_lo;
-  assign sel_s29 = sel_s19_hi[20:16] > sel_s20_hi[20:16];
-  assign sel_s29_lo = sel_s29 ? sel_s20_hi : sel_s19_hi;
-  assign sel_s29_hi = sel_s29 ? sel_s19_hi : sel_s20_hi;
-  assign sel_s30 = sel_s22_lo[20:16] > sel_s23_lo[20:16];
-  assign sel_s30_lo = sel_s30 ? sel_s23_lo : sel_s22_lo;
-  assign sel_s30_hi = sel_s30 ? sel_s22_lo : sel_s23_lo;
-  assign sel_s31 = sel_s22_hi[20:16] > sel_s23_hi[20:16];
-  assign sel_s31_lo = sel_s31 ? sel_s23_hi : sel_s22_hi;
-  assign sel_s31_hi = sel_s31 ? sel_s22_hi : sel_s23_hi;
-  assign sel_s32 = sel_s25_lo[20:16] > sel_s24_hi[20:16];
-  assign sel_s32_lo = sel_s32 ? sel_s24_hi : sel_s25_lo;
-  assign sel_s32_hi = sel_s32 ? sel_s25_lo : sel_s24_hi;
-  assign sel_s33 = sel_s25_hi[20:16] > sel_s30_lo[20:16];
-  assign sel_s33_lo = sel_s33 ? sel_s30_lo : sel_s25_hi;
-  assign sel_s33_hi = sel_s33 ? sel_s25_hi : sel_s30_lo;
-  assign sel_s34 = sel_s26_lo[20:16] > sel_s28_lo[20:16];
-  assign sel_s34_lo = sel_s34 ? sel_s28_lo : sel_s26_lo;
-  assign sel_s34_hi = sel_s34 ? sel_s26_lo : sel_s28_lo;
-  assign sel_s35 = sel_s27_lo[20:16] > sel_s28_hi[20:16];
-  assign sel_s35_lo = sel_s35 ? sel_s28_hi : sel_s27_lo;
-  assign sel_s35_hi = sel_s35 ? sel_s27_lo : sel_s28_hi;
-  assign sel_s36 = sel_s29_lo[20:16] > sel_s26_hi[20:16];
-  assign sel_s36_lo = sel_s36 ? sel_s26_hi : sel_s29_lo;
-  assign sel_s36_hi = sel_s36 ? sel_s29_lo : sel_s26_hi;
-  assign sel_s37 = sel_s29_hi[20:16] > sel_s27_hi[20:16];
-  assign sel_s37_lo = sel_s37 ? sel_s27_hi : sel_s29_hi;
-  assign sel_s37_hi = sel_s37 ? sel_s29_hi : sel_s27_hi;
-  assign sel_s38 = sel_s31_lo[20:16] > sel_s30_hi[20:16];
-  assign sel_s38_lo = sel_s38 ? sel_s30_hi : sel_s31_lo;
-  assign sel_s38_hi = sel_s38 ? sel_s31_lo : sel_s30_hi;
-  assign sel_s39 = sel_l21_s0 > \sel_l21_s0$706 ;
-  assign sel_s39_lo = sel_s39 ? { \sel_l21_s0$706 , \sel_l21_s0$711 , \sel_l21_s0$710  } : { sel_l21_s0, \sel_l21_s0$709 , \sel_l21_s0$708  };
-  assign sel_s39_hi = sel_s39 ? { sel_l21_s0, \sel_l21_s0$709 , \sel_l21_s0$708  } : { \sel_l21_s0$706 , \sel_l21_s0$711 , \sel_l21_s0$710  };
-  assign sel_s40 = \sel_l21_s0$714  > \sel_l21_s0$715 ;
-  assign sel_s40_lo = sel_s40 ? { \sel_l21_s0$715 , \sel_l21_s0$720 , \sel_l21_s0$719  } : { \sel_l21_s0$714 , \sel_l21_s0$718 , \sel_l21_s0$717  };
-  assign sel_s40_hi = sel_s40 ? { \sel_l21_s0$714 , \sel_l21_s0$718 , \sel_l21_s0$717  } : { \sel_l21_s0$715 , \sel_l21_s0$720 , \sel_l21_s0$719  };
-  assign sel_s41 = \sel_l21_s0$723  > \sel_l21_s0$724 ;
-  assign sel_s41_lo = sel_s41 ? { \sel_l21_s0$724 , \sel_l21_s0$729 , \sel_l21_s0$728  } : { \sel_l21_s0$723 , \sel_l21_s0$727 , \sel_l21_s0$726  };
-  assign sel_s41_hi = sel_s41 ? { \sel_l21_s0$723 , \sel_l21_s0$727 , \sel_l21_s0$726  } : { \sel_l21_s0$724 , \sel_l21_s0$729 , \sel_l21_s0$728  };
-  assign sel_s42 = \sel_l21_s0$732  > \sel_l21_s0$733 ;
-  assign sel_s42_lo = sel_s42 ? { \sel_l21_s0$733 , \sel_l21_s0$738 , \sel_l21_s0$737  } : { \sel_l21_s0$732 , \sel_l21_s0$736 , \sel_l21_s0$735  };
-  assign sel_s42_hi = sel_s42 ? { \sel_l21_s0$732 , \sel_l21_s0$736 , \sel_l21_s0$735  } : { \sel_l21_s0$733 , \sel_l21_s0$738 , \sel_l21_s0$737  };
-  assign sel_s43 = \sel_l21_s0$741  > \sel_l21_s0$742 ;
-  assign sel_s43_lo = sel_s43 ? { \sel_l21_s0$742 , \sel_l21_s0$747 , \sel_l21_s0$746  } : { \sel_l21_s0$741 , \sel_l21_s0$745 , \sel_l21_s0$744  };
-  assign sel_s43_hi = sel_s43 ? { \sel_l21_s0$741 , \sel_l21_s0$745 , \sel_l21_s0$744  } : { \sel_l21_s0$742 , \sel_l21_s0$747 , \sel_l21_s0$746  };
-  assign sel_s44 = \sel_l21_s0$750  > \sel_l21_s0$751 ;
-  assign sel_s44_lo = sel_s44 ? { \sel_l21_s0$751 , \sel_l21_s0$756 , \sel_l21_s0$755  } : { \sel_l21_s0$750 , \sel_l21_s0$754 , \sel_l21_s0$753  };
-  assign sel_s44_hi = sel_s44 ? { \sel_l21_s0$750 , \sel_l21_s0$754 , \sel_l21_s0$753  } : { \sel_l21_s0$751 , \sel_l21_s0$756 , \sel_l21_s0$755  };
-  assign sel_s45 = sel_s40_lo[20:16] > sel_s39_hi[20:16];
-  assign sel_s45_lo = sel_s45 ? sel_s39_hi : sel_s40_lo;
-  assign sel_s45_hi = sel_s45 ? sel_s40_lo : sel_s39_hi;
-  assign sel_s46 = \sel_l21_s0$762  > sel_s40_hi[20:16];
-  assign sel_s46_lo = sel_s46 ? sel_s40_hi : { \sel_l21_s0$762 , \sel_l21_s0$765 , \sel_l21_s0$764  };
-  assign sel_s46_hi = sel_s46 ? { \sel_l21_s0$762 , \sel_l21_s0$765 , \sel_l21_s0$764  } : sel_s40_hi;
-  assign sel_s47 = sel_s43_lo[20:16] > \sel_l21_s0$768 ;
-  assign sel_s47_lo = sel_s47 ? { \sel_l21_s0$768 , \sel_l21_s0$771 , \sel_l21_s0$770  } : sel_s43_lo;
-  assign sel_s47_hi = sel_s47 ? sel_s43_lo : { \sel_l21_s0$768 , \sel_l21_s0$771 , \sel_l21_s0$770  };
-  assign sel_s48 = sel_s44_lo[20:16] > sel_s43_hi[20:16];
-  assign sel_s48_lo = sel_s48 ? sel_s43_hi : sel_s44_lo;
-  assign sel_s48_hi = sel_s48 ? sel_s44_lo : sel_s43_hi;
-  assign sel_s49 = sel_s46_lo[20:16] > sel_s41_lo[20:16];
-  assign sel_s49_lo = sel_s49 ? sel_s41_lo : sel_s46_lo;
-  assign sel_s49_hi = sel_s49 ? sel_s46_lo : sel_s41_lo;
-  assign sel_s50 = sel_s46_hi[20:16] > sel_s41_hi[20:16];
-  assign sel_s50_lo = sel_s50 ? sel_s41_hi : sel_s46_hi;
-  assign sel_s50_hi = sel_s50 ? sel_s46_hi : sel_s41_hi;
-  assign sel_s51 = sel_s42_lo[20:16] > sel_s47_lo[20:16];
-  assign sel_s51_lo = sel_s51 ? sel_s47_lo : sel_s42_lo;
-  assign sel_s51_hi = sel_s51 ? sel_s42_lo : sel_s47_lo;
-  assign sel_s52 = sel_s42_hi[20:16] > sel_s47_hi[20:16];
-  assign sel_s52_lo = sel_s52 ? sel_s47_hi : sel_s42_hi;
-  assign sel_s52_hi = sel_s52 ? sel_s42_hi : sel_s47_hi;
-  assign sel_s53 = sel_s49_lo[20:16] > sel_s45_hi[20:16];
-  assign sel_s53_lo = sel_s53 ? sel_s45_hi : sel_s49_lo;
-  assign sel_s53_hi = sel_s53 ? sel_s49_lo : sel_s45_hi;
-  assign sel_s54 = sel_s49_hi[20:16] > sel_s50_lo[20:16];
-  assign sel_s54_lo = sel_s54 ? sel_s50_lo : sel_s49_hi;
-  assign sel_s54_hi = sel_s54 ? sel_s49_hi : sel_s50_lo;
-  assign sel_s55 = sel_s51_lo[20:16] > sel_s50_hi[20:16];
-  assign sel_s55_lo = sel_s55 ? sel_s50_hi : sel_s51_lo;
-  assign sel_s55_hi = sel_s55 ? sel_s51_lo : sel_s50_hi;
-  assign sel_s56 = sel_s51_hi[20:16] > sel_s52_lo[20:16];
-  assign sel_s56_lo = sel_s56 ? sel_s52_lo : sel_s51_hi;
-  assign sel_s56_hi = sel_s56 ? sel_s51_hi : sel_s52_lo;
-  assign sel_s57 = sel_s48_lo[20:16] > sel_s52_hi[20:16];
-  assign sel_s57_lo = sel_s57 ? sel_s52_hi : sel_s48_lo;
-  assign sel_s57_hi = sel_s57 ? sel_s48_lo : sel_s52_hi;
-  assign sel_s58 = sel_s54_hi[20:16] > sel_s55_lo[20:16];
-  assign sel_s58_lo = sel_s58 ? sel_s55_lo : sel_s54_hi;
-  assign sel_s58_hi = sel_s58 ? sel_s54_hi : sel_s55_lo;
-  assign sel_s59 = sel_s55_hi[20:16] > sel_s56_lo[20:16];
-  assign sel_s59_lo = sel_s59 ? sel_s56_lo : sel_s55_hi;
-  assign sel_s59_hi = sel_s59 ? sel_s55_hi : sel_s56_lo;
-  assign \$254  = ! \sel_l21_s0$878 ;
-  assign \$255  = \sel_l21_s0$878  == 1'h1;
-  assign \$256  = sel_s39_lo[20:16] == 1'h1;
-  assign \$257  = \$255  | \$256 ;
-  assign \$258  = \sel_l21_s0$878  == 2'h2;
-  assign \$259  = sel_s39_lo[20:16] == 2'h2;
-  assign \$260  = \$258  | \$259 ;
-  assign \$261  = sel_s45_lo[20:16] == 2'h2;
-  assign \$262  = \$260  | \$261 ;
-  assign \$263  = \sel_l21_s0$878  == 2'h3;
-  assign \$264  = sel_s39_lo[20:16] == 2'h3;
-  assign \$265  = \$263  | \$264 ;
-  assign \$266  = sel_s45_lo[20:16] == 2'h3;
-  assign \$267  = sel_s53_lo[20:16] == 2'h3;
-  assign \$268  = \$266  | \$267 ;
-  assign \$269  = \$265  | \$268 ;
-  assign \$270  = \sel_l21_s0$878  == 3'h4;
-  assign \$271  = sel_s39_lo[20:16] == 3'h4;
-  assign \$272  = \$270  | \$271 ;
-  assign \$273  = sel_s45_lo[20:16] == 3'h4;
-  assign \$274  = sel_s53_lo[20:16] == 3'h4;
-  assign \$275  = \$273  | \$274 ;
-  assign \$276  = \$272  | \$275 ;
-  assign \$277  = sel_s53_hi[20:16] == 3'h4;
-  assign \$278  = \$276  | \$277 ;
-  assign \$279  = \sel_l21_s0$878  == 3'h5;
-  assign \$280  = sel_s39_lo[20:16] == 3'h5;
-  assign \$281  = \$279  | \$280 ;
-  assign \$282  = sel_s45_lo[20:16] == 3'h5;
-  assign \$283  = sel_s53_lo[20:16] == 3'h5;
-  assign \$284  = \$282  | \$283 ;
-  assign \$285  = \$281  | \$284 ;
-  assign \$286  = sel_s53_hi[20:16] == 3'h5;
-  assign \$287  = sel_s54_lo[20:16] == 3'h5;
-  assign \$288  = \$286  | \$287 ;
-  assign \$289  = \$285  | \$288 ;
-  assign \$290  = \sel_l21_s0$878  == 3'h6;
-  assign \$291  = sel_s39_lo[20:16] == 3'h6;
-  assign \$292  = \$290  | \$291 ;
-  assign \$293  = sel_s45_lo[20:16] == 3'h6;
-  assign \$294  = sel_s53_lo[20:16] == 3'h6;
-  assign \$295  = \$293  | \$294 ;
-  assign \$296  = \$292  | \$295 ;
-  assign \$297  = sel_s53_hi[20:16] == 3'h6;
-  assign \$298  = sel_s54_lo[20:16] == 3'h6;
-  assign \$299  = \$297  | \$298 ;
-  assign \$300  = sel_s58_lo[20:16] == 3'h6;
-  assign \$301  = \$299  | \$300 ;
-  assign \$302  = \$296  | \$301 ;
-  assign \$303  = \sel_l21_s0$878  == 3'h7;
-  assign \$304  = sel_s39_lo[20:16] == 3'h7;
+  assign sel_c0 = { i__payload[14:0], \$2  } > { i__payload[94:80], \$3  };
+  assign sel_c0_max = sel_c0 ? { 5'h00, i__payload[14:0] } : { 5'h05, i__payload[94:80] };
+  assign sel_c0_min = sel_c0 ? { 5'h05, i__payload[94:80] } : { 5'h00, i__payload[14:0] };
+  assign sel_c1 = { i__payload[30:16], \$4  } > { i__payload[78:64], \$5  };
+  assign sel_c1_max = sel_c1 ? { 5'h01, i__payload[30:16] } : { 5'h04, i__payload[78:64] };
+  assign sel_c1_min = sel_c1 ? { 5'h04, i__payload[78:64] } : { 5'h01, i__payload[30:16] };
+  assign sel_c2 = { i__payload[46:32], \$6  } > { i__payload[206:192], \$7  };
+  assign sel_c2_max = sel_c2 ? { 5'h02, i__payload[46:32] } : { 5'h0c, i__payload[206:192] };
+  assign sel_c2_min = sel_c2 ? { 5'h0c, i__payload[206:192] } : { 5'h02, i__payload[46:32] };
+  assign sel_c3 = { i__payload[62:48], \$8  } > { i__payload[222:208], \$9  };
+  assign sel_c3_max = sel_c3 ? { 5'h03, i__payload[62:48] } : { 5'h0d, i__payload[222:208] };
+  assign sel_c3_min = sel_c3 ? { 5'h0d, i__payload[222:208] } : { 5'h03, i__payload[62:48] };
+  assign sel_c4 = { i__payload[110:96], \$10  } > { i__payload[126:112], \$11  };
+  assign sel_c4_max = sel_c4 ? { 5'h06, i__payload[110:96] } : { 5'h07, i__payload[126:112] };
+  assign sel_c4_min = sel_c4 ? { 5'h07, i__payload[126:112] } : { 5'h06, i__payload[110:96] };
+  assign sel_c5 = { i__payload[142:128], \$12  } > { i__payload[158:144], \$13  };
+  assign sel_c5_max = sel_c5 ? { 5'h08, i__payload[142:128] } : { 5'h09, i__payload[158:144] };
+  assign sel_c5_min = sel_c5 ? { 5'h09, i__payload[158:144] } : { 5'h08, i__payload[142:128] };
+  assign sel_c6 = { i__payload[174:160], \$14  } > { i__payload[254:240], \$15  };
+  assign sel_c6_max = sel_c6 ? { 5'h0a, i__payload[174:160] } : { 5'h0f, i__payload[254:240] };
+  assign sel_c6_min = sel_c6 ? { 5'h0f, i__payload[254:240] } : { 5'h0a, i__payload[174:160] };
+  assign sel_c7 = { i__payload[190:176], \$16  } > { i__payload[238:224], \$17  };
+  assign sel_c7_max = sel_c7 ? { 5'h0b, i__payload[190:176] } : { 5'h0e, i__payload[238:224] };
+  assign sel_c7_min = sel_c7 ? { 5'h0e, i__payload[238:224] } : { 5'h0b, i__payload[190:176] };
+  assign sel_c61 = { i__payload[270:256], \$18  } > { i__payload[350:336], \$19  };
+  assign sel_c61_max = sel_c61 ? { 5'h10, i__payload[270:256] } : { 5'h15, i__payload[350:336] };
+  assign sel_c61_min = sel_c61 ? { 5'h15, i__payload[350:336] } : { 5'h10, i__payload[270:256] };
+  assign sel_c62 = { i__payload[286:272], \$20  } > { i__payload[334:320], \$21  };
+  assign sel_c62_max = sel_c62 ? { 5'h11, i__payload[286:272] } : { 5'h14, i__payload[334:320] };
+  assign sel_c62_min = sel_c62 ? { 5'h14, i__payload[334:320] } : { 5'h11, i__payload[286:272] };
+  assign sel_c63 = { i__payload[302:288], \$22  } > { i__payload[462:448], \$23  };
+  assign sel_c63_max = sel_c63 ? { 5'h12, i__payload[302:288] } : { 5'h1c, i__payload[462:448] };
+  assign sel_c63_min = sel_c63 ? { 5'h1c, i__payload[462:448] } : { 5'h12, i__payload[302:288] };
+  assign sel_c64 = { i__payload[318:304], \$24  } > { i__payload[478:464], \$25  };
+  assign sel_c64_max = sel_c64 ? { 5'h13, i__payload[318:304] } : { 5'h1d, i__payload[478:464] };
+  assign sel_c64_min = sel_c64 ? { 5'h1d, i__payload[478:464] } : { 5'h13, i__payload[318:304] };
+  assign sel_c65 = { i__payload[366:352], \$26  } > { i__payload[382:368], \$27  };
+  assign sel_c65_max = sel_c65 ? { 5'h16, i__payload[366:352] } : { 5'h17, i__payload[382:368] };
+  assign sel_c65_min = sel_c65 ? { 5'h17, i__payload[382:368] } : { 5'h16, i__payload[366:352] };
+  assign sel_c66 = { i__payload[398:384], \$28  } > { i__payload[414:400], \$29  };
+  assign sel_c66_max = sel_c66 ? { 5'h18, i__payload[398:384] } : { 5'h19, i__payload[414:400] };
+  assign sel_c66_min = sel_c66 ? { 5'h19, i__payload[414:400] } : { 5'h18, i__payload[398:384] };
+  assign sel_c67 = { i__payload[430:416], \$30  } > { i__payload[510:496], \$31  };
+  assign sel_c67_max = sel_c67 ? { 5'h1a, i__payload[430:416] } : { 5'h1f, i__payload[510:496] };
+  assign sel_c67_min = sel_c67 ? { 5'h1f, i__payload[510:496] } : { 5'h1a, i__payload[430:416] };
+  assign sel_c68 = { i__payload[446:432], \$32  } > { i__payload[494:480], \$33  };
+  assign sel_c68_max = sel_c68 ? { 5'h1b, i__payload[446:432] } : { 5'h1e, i__payload[494:480] };
+  assign sel_c68_min = sel_c68 ? { 5'h1e, i__payload[494:480] } : { 5'h1b, i__payload[446:432] };
+  assign \$34  = ~ adv0_valid;
+  assign adv0 = \$34  | o__ready;
+  assign \$35  = ~ sel_l2_s0;
+  assign \$36  = ~ \sel_l2_s0$95 ;
+  assign sel_c8 = { \sel_l2_s0$94 , \$35  } > { \sel_l2_s0$96 , \$36  };
+  assign sel_c8_max = sel_c8 ? { sel_l2_s0, \sel_l2_s0$94  } : { \sel_l2_s0$95 , \sel_l2_s0$96  };
+  assign sel_c8_min = sel_c8 ? { \sel_l2_s0$95 , \sel_l2_s0$96  } : { sel_l2_s0, \sel_l2_s0$94  };
+  assign \$37  = ~ \sel_l2_s0$100 ;
+  assign \$38  = ~ \sel_l2_s0$102 ;
+  assign sel_c9 = { \sel_l2_s0$101 , \$37  } > { \sel_l2_s0$103 , \$38  };
+  assign sel_c9_max = sel_c9 ? { \sel_l2_s0$100 , \sel_l2_s0$101  } : { \sel_l2_s0$102 , \sel_l2_s0$103  };
+  assign sel_c9_min = sel_c9 ? { \sel_l2_s0$102 , \sel_l2_s0$103  } : { \sel_l2_s0$100 , \sel_l2_s0$101  };
+  assign \$39  = ~ \sel_l2_s0$107 ;
+  assign \$40  = ~ \sel_l2_s0$109 ;
+  assign sel_c10 = { \sel_l2_s0$108 , \$39  } > { \sel_l2_s0$110 , \$40  };
+  assign sel_c10_max = sel_c10 ? { \sel_l2_s0$107 , \sel_l2_s0$108  } : { \sel_l2_s0$109 , \sel_l2_s0$110  };
+  assign sel_c10_min = sel_c10 ? { \sel_l2_s0$109 , \sel_l2_s0$110  } : { \sel_l2_s0$107 , \sel_l2_s0$108  };
+  assign \$41  = ~ \sel_l2_s0$114 ;
+  assign \$42  = ~ \sel_l2_s0$116 ;
+  assign sel_c11 = { \sel_l2_s0$115 , \$41  } > { \sel_l2_s0$117 , \$42  };
+  assign sel_c11_max = sel_c11 ? { \sel_l2_s0$114 , \sel_l2_s0$115  } : { \sel_l2_s0$116 , \sel_l2_s0$117  };
+  assign sel_c11_min = sel_c11 ? { \sel_l2_s0$116 , \sel_l2_s0$117  } : { \sel_l2_s0$114 , \sel_l2_s0$115  };
+  assign \$43  = ~ \sel_l2_s0$121 ;
+  assign \$44  = ~ \sel_l2_s0$123 ;
+  assign sel_c12 = { \sel_l2_s0$122 , \$43  } > { \sel_l2_s0$124 , \$44  };
+  assign sel_c12_max = sel_c12 ? { \sel_l2_s0$121 , \sel_l2_s0$122  } : { \sel_l2_s0$123 , \sel_l2_s0$124  };
+  assign sel_c12_min = sel_c12 ? { \sel_l2_s0$123 , \sel_l2_s0$124  } : { \sel_l2_s0$121 , \sel_l2_s0$122  };
+  assign \$45  = ~ \sel_l2_s0$128 ;
+  assign \$46  = ~ \sel_l2_s0$130 ;
+  assign sel_c13 = { \sel_l2_s0$129 , \$45  } > { \sel_l2_s0$131 , \$46  };
+  assign sel_c13_max = sel_c13 ? { \sel_l2_s0$128 , \sel_l2_s0$129  } : { \sel_l2_s0$130 , \sel_l2_s0$131  };
+  assign sel_c13_min = sel_c13 ? { \sel_l2_s0$130 , \sel_l2_s0$131  } : { \sel_l2_s0$128 , \sel_l2_s0$129  };
+  assign \$47  = ~ \sel_l2_s0$135 ;
+  assign \$48  = ~ \sel_l2_s0$137 ;
+  assign sel_c14 = { \sel_l2_s0$136 , \$47  } > { \sel_l2_s0$138 , \$48  };
+  assign sel_c14_max = sel_c14 ? { \sel_l2_s0$135 , \sel_l2_s0$136  } : { \sel_l2_s0$137 , \sel_l2_s0$138  };
+  assign sel_c14_min = sel_c14 ? { \sel_l2_s0$137 , \sel_l2_s0$138  } : { \sel_l2_s0$135 , \sel_l2_s0$136  };
+  assign \$49  = ~ \sel_l2_s0$142 ;
+  assign \$50  = ~ \sel_l2_s0$144 ;
+  assign sel_c15 = { \sel_l2_s0$143 , \$49  } > { \sel_l2_s0$145 , \$50  };
+  assign sel_c15_max = sel_c15 ? { \sel_l2_s0$142 , \sel_l2_s0$143  } : { \sel_l2_s0$144 , \sel_l2_s0$145  };
+  assign sel_c15_min = sel_c15 ? { \sel_l2_s0$144 , \sel_l2_s0$145  } : { \sel_l2_s0$142 , \sel_l2_s0$143  };
+  assign \$51  = ~ \sel_l2_s0$149 ;
+  assign \$52  = ~ \sel_l2_s0$151 ;
+  assign sel_c69 = { \sel_l2_s0$150 , \$51  } > { \sel_l2_s0$152 , \$52  };
+  assign sel_c69_max = sel_c69 ? { \sel_l2_s0$149 , \sel_l2_s0$150  } : { \sel_l2_s0$151 , \sel_l2_s0$152  };
+  assign sel_c69_min = sel_c69 ? { \sel_l2_s0$151 , \sel_l2_s0$152  } : { \sel_l2_s0$149 , \sel_l2_s0$150  };
+  assign \$53  = ~ \sel_l2_s0$156 ;
+  assign \$54  = ~ \sel_l2_s0$158 ;
+  assign sel_c70 = { \sel_l2_s0$157 , \$53  } > { \sel_l2_s0$159 , \$54  };
+  assign sel_c70_max = sel_c70 ? { \sel_l2_s0$156 , \sel_l2_s0$157  } : { \sel_l2_s0$158 , \sel_l2_s0$159  };
+  assign sel_c70_min = sel_c70 ? { \sel_l2_s0$158 , \sel_l2_s0$159  } : { \sel_l2_s0$156 , \sel_l2_s0$157  };
+  assign \$55  = ~ \sel_l2_s0$163 ;
+  assign \$56  = ~ \sel_l2_s0$165 ;
+  assign sel_c71 = { \sel_l2_s0$164 , \$55  } > { \sel_l2_s0$166 , \$56  };
+  assign sel_c71_max = sel_c71 ? { \sel_l2_s0$163 , \sel_l2_s0$164  } : { \sel_l2_s0$165 , \sel_l2_s0$166  };
+  assign sel_c71_min = sel_c71 ? { \sel_l2_s0$165 , \sel_l2_s0$166  } : { \sel_l2_s0$163 , \sel_l2_s0$164  };
+  assign \$57  = ~ \sel_l2_s0$170 ;
+  assign \$58  = ~ \sel_l2_s0$172 ;
+  assign sel_c72 = { \sel_l2_s0$171 , \$57  } > { \sel_l2_s0$173 , \$58  };
+  assign sel_c72_max = sel_c72 ? { \sel_l2_s0$170 , \sel_l2_s0$171  } : { \sel_l2_s0$172 , \sel_l2_s0$173  };
+  assign sel_c72_min = sel_c72 ? { \sel_l2_s0$172 , \sel_l2_s0$173  } : { \sel_l2_s0$170 , \sel_l2_s0$171  };
+  assign \$59  = ~ \sel_l2_s0$177 ;
+  assign \$60  = ~ \sel_l2_s0$179 ;
+  assign sel_c73 = { \sel_l2_s0$178 , \$59  } > { \sel_l2_s0$180 , \$60  };
+  assign sel_c73_max = sel_c73 ? { \sel_l2_s0$177 , \sel_l2_s0$178  } : { \sel_l2_s0$179 , \sel_l2_s0$180  };
+  assign sel_c73_min = sel_c73 ? { \sel_l2_s0$179 , \sel_l2_s0$180  } : { \sel_l2_s0$177 , \sel_l2_s0$178  };
+  assign \$61  = ~ \sel_l2_s0$184 ;
+  assign \$62  = ~ \sel_l2_s0$186 ;
+  assign sel_c74 = { \sel_l2_s0$185 , \$61  } > { \sel_l2_s0$187 , \$62  };
+  assign sel_c74_max = sel_c74 ? { \sel_l2_s0$184 , \sel_l2_s0$185  } : { \sel_l2_s0$186 , \sel_l2_s0$187  };
+  assign sel_c74_min = sel_c74 ? { \sel_l2_s0$186 , \sel_l2_s0$187  } : { \sel_l2_s0$184 , \sel_l2_s0$185  };
+  assign \$63  = ~ \sel_l2_s0$191 ;
+  assign \$64  = ~ \sel_l2_s0$193 ;
+  assign sel_c75 = { \sel_l2_s0$192 , \$63  } > { \sel_l2_s0$194 , \$64  };
+  assign sel_c75_max = sel_c75 ? { \sel_l2_s0$191 , \sel_l2_s0$192  } : { \sel_l2_s0$193 , \sel_l2_s0$194  };
+  assign sel_c75_min = sel_c75 ? { \sel_l2_s0$193 , \sel_l2_s0$194  } : { \sel_l2_s0$191 , \sel_l2_s0$192  };
+  assign \$65  = ~ \sel_l2_s0$198 ;
+  assign \$66  = ~ \sel_l2_s0$200 ;
+  assign sel_c76 = { \sel_l2_s0$199 , \$65  } > { \sel_l2_s0$201 , \$66  };
+  assign sel_c76_max = sel_c76 ? { \sel_l2_s0$198 , \sel_l2_s0$199  } : { \sel_l2_s0$200 , \sel_l2_s0$201  };
+  assign sel_c76_min = sel_c76 ? { \sel_l2_s0$200 , \sel_l2_s0$201  } : { \sel_l2_s0$198 , \sel_l2_s0$199  };
+  assign \$67  = ~ adv1_valid;
+  assign adv1 = \$67  | o__ready;
+  assign \$68  = ~ sel_l3_s0;
+  assign \$69  = ~ \sel_l3_s0$209 ;
+  assign sel_c16 = { \sel_l3_s0$208 , \$68  } > { \sel_l3_s0$210 , \$69  };
+  assign sel_c16_max = sel_c16 ? { sel_l3_s0, \sel_l3_s0$208  } : { \sel_l3_s0$209 , \sel_l3_s0$210  };
+  assign sel_c16_min = sel_c16 ? { \sel_l3_s0$209 , \sel_l3_s0$210  } : { sel_l3_s0, \sel_l3_s0$208  };
+  assign \$70  = ~ \sel_l3_s0$214 ;
+  assign \$71  = ~ \sel_l3_s0$216 ;
+  assign sel_c17 = { \sel_l3_s0$215 , \$70  } > { \sel_l3_s0$217 , \$71  };
+  assign sel_c17_max = sel_c17 ? { \sel_l3_s0$214 , \sel_l3_s0$215  } : { \sel_l3_s0$216 , \sel_l3_s0$217  };
+  assign sel_c17_min = sel_c17 ? { \sel_l3_s0$216 , \sel_l3_s0$217  } : { \sel_l3_s0$214 , \sel_l3_s0$215  };
+  assign \$72  = ~ \sel_l3_s0$221 ;
+  assign \$73  = ~ \sel_l3_s0$223 ;
+  assign sel_c18 = { \sel_l3_s0$222 , \$72  } > { \sel_l3_s0$224 , \$73  };
+  assign sel_c18_max = sel_c18 ? { \sel_l3_s0$221 , \sel_l3_s0$222  } : { \sel_l3_s0$223 , \sel_l3_s0$224  };
+  assign sel_c18_min = sel_c18 ? { \sel_l3_s0$223 , \sel_l3_s0$224  } : { \sel_l3_s0$221 , \sel_l3_s0$222  };
+  assign \$74  = ~ \sel_l3_s0$228 ;
+  assign \$75  = ~ \sel_l3_s0$230 ;
+  assign sel_c19 = { \sel_l3_s0$229 , \$74  } > { \sel_l3_s0$231 , \$75  };
+  assign sel_c19_max = sel_c19 ? { \sel_l3_s0$228 , \sel_l3_s0$229  } : { \sel_l3_s0$230 , \sel_l3_s0$231  };
+  assign sel_c19_min = sel_c19 ? { \sel_l3_s0$230 , \sel_l3_s0$231  } : { \sel_l3_s0$228 , \sel_l3_s0$229  };
+  assign \$76  = ~ \sel_l3_s0$235 ;
+  assign \$77  = ~ \sel_l3_s0$237 ;
+  assign sel_c20 = { \sel_l3_s0$236 , \$76  } > { \sel_l3_s0$238 , \$77  };
+  assign sel_c20_max = sel_c20 ? { \sel_l3_s0$235 , \sel_l3_s0$236  } : { \sel_l3_s0$237 , \sel_l3_s0$238  };
+  assign sel_c20_min = sel_c20 ? { \sel_l3_s0$237 , \sel_l3_s0$238  } : { \sel_l3_s0$235 , \sel_l3_s0$236  };
+  assign \$78  = ~ \sel_l3_s0$242 ;
+  assign \$79  = ~ \sel_l3_s0$244 ;
+  assign sel_c21 = { \sel_l3_s0$243 , \$78  } > { \sel_l3_s0$245 , \$79  };
+  assign sel_c21_max = sel_c21 ? { \sel_l3_s0$242 , \sel_l3_s0$243  } : { \sel_l3_s0$244 , \sel_l3_s0$245  };
+  assign sel_c21_min = sel_c21 ? { \sel_l3_s0$244 , \sel_l3_s0$245  } : { \sel_l3_s0$242 , \sel_l3_s0$243  };
+  assign \$80  = ~ \sel_l3_s0$249 ;
+  assign \$81  = ~ \sel_l3_s0$251 ;
+  assign sel_c22 = { \sel_l3_s0$250 , \$80  } > { \sel_l3_s0$252 , \$81  };
+  assign sel_c22_max = sel_c22 ? { \sel_l3_s0$249 , \sel_l3_s0$250  } : { \sel_l3_s0$251 , \sel_l3_s0$252  };
+  assign sel_c22_min = sel_c22 ? { \sel_l3_s0$251 , \sel_l3_s0$252  } : { \sel_l3_s0$249 , \sel_l3_s0$250  };
+  assign \$82  = ~ \sel_l3_s0$256 ;
+  assign \$83  = ~ \sel_l3_s0$258 ;
+  assign sel_c23 = { \sel_l3_s0$257 , \$82  } > { \sel_l3_s0$259 , \$83  };
+  assign sel_c23_max = sel_c23 ? { \sel_l3_s0$256 , \sel_l3_s0$257  } : { \sel_l3_s0$258 , \sel_l3_s0$259  };
+  assign sel_c23_min = sel_c23 ? { \sel_l3_s0$258 , \sel_l3_s0$259  } : { \sel_l3_s0$256 , \sel_l3_s0$257  };
+  assign \$84  = ~ \sel_l3_s0$263 ;
+  assign \$85  = ~ \sel_l3_s0$265 ;
+  assign sel_c77 = { \sel_l3_s0$264 , \$84  } > { \sel_l3_s0$266 , \$85  };
+  assign sel_c77_max = sel_c77 ? { \sel_l3_s0$263 , \sel_l3_s0$264  } : { \sel_l3_s0$265 , \sel_l3_s0$266  };
+  assign sel_c77_min = sel_c77 ? { \sel_l3_s0$265 , \sel_l3_s0$266  } : { \sel_l3_s0$263 , \sel_l3_s0$264  };
+  assign \$86  = ~ \sel_l3_s0$270 ;
+  assign \$87  = ~ \sel_l3_s0$272 ;
+  assign sel_c78 = { \sel_l3_s0$271 , \$86  } > { \sel_l3_s0$273 , \$87  };
+  assign sel_c78_max = sel_c78 ? { \sel_l3_s0$270 , \sel_l3_s0$271  } : { \sel_l3_s0$272 , \sel_l3_s0$273  };
+  assign sel_c78_min = sel_c78 ? { \sel_l3_s0$272 , \sel_l3_s0$273  } : { \sel_l3_s0$270 , \sel_l3_s0$271  };
+  assign \$88  = ~ \sel_l3_s0$277 ;
+  assign \$89  = ~ \sel_l3_s0$279 ;
+  assign sel_c79 = { \sel_l3_s0$278 , \$88  } > { \sel_l3_s0$280 , \$89  };
+  assign sel_c79_max = sel_c79 ? { \sel_l3_s0$277 , \sel_l3_s0$278  } : { \sel_l3_s0$279 , \sel_l3_s0$280  };
+  assign sel_c79_min = sel_c79 ? { \sel_l3_s0$279 , \sel_l3_s0$280  } : { \sel_l3_s0$277 , \sel_l3_s0$278  };
+  assign \$90  = ~ \sel_l3_s0$284 ;
+  assign \$91  = ~ \sel_l3_s0$286 ;
+  assign sel_c80 = { \sel_l3_s0$285 , \$90  } > { \sel_l3_s0$287 , \$91  };
+  assign sel_c80_max = sel_c80 ? { \sel_l3_s0$284 , \sel_l3_s0$285  } : { \sel_l3_s0$286 , \sel_l3_s0$287  };
+  assign sel_c80_min = sel_c80 ? { \sel_l3_s0$286 , \sel_l3_s0$287  } : { \sel_l3_s0$284 , \sel_l3_s0$285  };
+  assign \$92  = ~ \sel_l3_s0$291 ;
+  assign \$93  = ~ \sel_l3_s0$293 ;
+  assign sel_c81 = { \sel_l3_s0$292 , \$92  } > { \sel_l3_s0$294 , \$93  };
+  assign sel_c81_max = sel_c81 ? { \sel_l3_s0$291 , \sel_l3_s0$292  } : { \sel_l3_s0$293 , \sel_l3_s0$294  };
+  assign sel_c81_min = sel_c81 ? { \sel_l3_s0$293 , \sel_l3_s0$294  } : { \sel_l3_s0$291 , \sel_l3_s0$292  };
+  assign \$94  = ~ \sel_l3_s0$298 ;
+  assign \$95  = ~ \sel_l3_s0$300 ;
+  assign sel_c82 = { \sel_l3_s0$299 , \$94  } > { \sel_l3_s0$301 , \$95  };
+  assign sel_c82_max = sel_c82 ? { \sel_l3_s0$298 , \sel_l3_s0$299  } : { \sel_l3_s0$300 , \sel_l3_s0$301  };
+  assign sel_c82_min = sel_c82 ? { \sel_l3_s0$300 , \sel_l3_s0$301  } : { \sel_l3_s0$298 , \sel_l3_s0$299  };
+  assign \$96  = ~ \sel_l3_s0$305 ;
+  assign \$97  = ~ \sel_l3_s0$307 ;
+  assign sel_c83 = { \sel_l3_s0$306 , \$96  } > { \sel_l3_s0$308 , \$97  };
+  assign sel_c83_max = sel_c83 ? { \sel_l3_s0$305 , \sel_l3_s0$306  } : { \sel_l3_s0$307 , \sel_l3_s0$308  };
+  assign sel_c83_min = sel_c83 ? { \sel_l3_s0$307 , \sel_l3_s0$308  } : { \sel_l3_s0$305 , \sel_l3_s0$306  };
+  assign \$98  = ~ \sel_l3_s0$312 ;
+  assign \$99  = ~ \sel_l3_s0$314 ;
+  assign sel_c84 = { \sel_l3_s0$313 , \$98  } > { \sel_l3_s0$315 , \$99  };
+  assign sel_c84_max = sel_c84 ? { \sel_l3_s0$312 , \sel_l3_s0$313  } : { \sel_l3_s0$314 , \sel_l3_s0$315  };
+  assign sel_c84_min = sel_c84 ? { \sel_l3_s0$314 , \sel_l3_s0$315  } : { \sel_l3_s0$312 , \sel_l3_s0$313  };
+  assign \$100  = ~ adv2_valid;
+  assign adv2 = \$100  | o__ready;
+  assign \$101  = ~ sel_l4_s0;
+  assign \$102  = ~ \sel_l4_s0$323 ;
+  assign sel_c24 = { \sel_l4_s0$322 , \$101  } > { \sel_l4_s0$324 , \$102  };
+  assign sel_c24_max = sel_c24 ? { sel_l4_s0, \sel_l4_s0$322  } : { \sel_l4_s0$323 , \sel_l4_s0$324  };
+  assign sel_c24_min = sel_c24 ? { \sel_l4_s0$323 , \sel_l4_s0$324  } : { sel_l4_s0, \sel_l4_s0$322  };
+  assign \$103  = ~ \sel_l4_s0$328 ;
+  assign \$104  = ~ \sel_l4_s0$330 ;
+  assign sel_c25 = { \sel_l4_s0$329 , \$103  } > { \sel_l4_s0$331 , \$104  };
+  assign sel_c25_max = sel_c25 ? { \sel_l4_s0$328 , \sel_l4_s0$329  } : { \sel_l4_s0$330 , \sel_l4_s0$331  };
+  assign sel_c25_min = sel_c25 ? { \sel_l4_s0$330 , \sel_l4_s0$331  } : { \sel_l4_s0$328 , \sel_l4_s0$329  };
+  assign \$105  = ~ \sel_l4_s0$335 ;
+  assign \$106  = ~ \sel_l4_s0$337 ;
+  assign sel_c26 = { \sel_l4_s0$336 , \$105  } > { \sel_l4_s0$338 , \$106  };
+  assign sel_c26_max = sel_c26 ? { \sel_l4_s0$335 , \sel_l4_s0$336  } : { \sel_l4_s0$337 , \sel_l4_s0$338  };
+  assign sel_c26_min = sel_c26 ? { \sel_l4_s0$337 , \sel_l4_s0$338  } : { \sel_l4_s0$335 , \sel_l4_s0$336  };
+  assign \$107  = ~ \sel_l4_s0$342 ;
+  assign \$108  = ~ \sel_l4_s0$344 ;
+  assign sel_c27 = { \sel_l4_s0$343 , \$107  } > { \sel_l4_s0$345 , \$108  };
+  assign sel_c27_max = sel_c27 ? { \sel_l4_s0$342 , \sel_l4_s0$343  } : { \sel_l4_s0$344 , \sel_l4_s0$345  };
+  assign sel_c27_min = sel_c27 ? { \sel_l4_s0$344 , \sel_l4_s0$345  } : { \sel_l4_s0$342 , \sel_l4_s0$343  };
+  assign \$109  = ~ \sel_l4_s0$349 ;
+  assign \$110  = ~ \sel_l4_s0$351 ;
+  assign sel_c28 = { \sel_l4_s0$350 , \$109  } > { \sel_l4_s0$352 , \$110  };
+  assign sel_c28_max = sel_c28 ? { \sel_l4_s0$349 , \sel_l4_s0$350  } : { \sel_l4_s0$351 , \sel_l4_s0$352  };
+  assign sel_c28_min = sel_c28 ? { \sel_l4_s0$351 , \sel_l4_s0$352  } : { \sel_l4_s0$349 , \sel_l4_s0$350  };
+  assign \$111  = ~ \sel_l4_s0$356 ;
+  assign \$112  = ~ \sel_l4_s0$358 ;
+  assign sel_c29 = { \sel_l4_s0$357 , \$111  } > { \sel_l4_s0$359 , \$112  };
+  assign sel_c29_max = sel_c29 ? { \sel_l4_s0$356 , \sel_l4_s0$357  } : { \sel_l4_s0$358 , \sel_l4_s0$359  };
+  assign sel_c29_min = sel_c29 ? { \sel_l4_s0$358 , \sel_l4_s0$359  } : { \sel_l4_s0$356 , \sel_l4_s0$357  };
+  assign \$113  = ~ \sel_l4_s0$363 ;
+  assign \$114  = ~ \sel_l4_s0$365 ;
+  assign sel_c30 = { \sel_l4_s0$364 , \$113  } > { \sel_l4_s0$366 , \$114  };
+  assign sel_c30_max = sel_c30 ? { \sel_l4_s0$363 , \sel_l4_s0$364  } : { \sel_l4_s0$365 , \sel_l4_s0$366  };
+  assign sel_c30_min = sel_c30 ? { \sel_l4_s0$365 , \sel_l4_s0$366  } : { \sel_l4_s0$363 , \sel_l4_s0$364  };
+  assign \$115  = ~ \sel_l4_s0$370 ;
+  assign \$116  = ~ \sel_l4_s0$372 ;
+  assign sel_c31 = { \sel_l4_s0$371 , \$115  } > { \sel_l4_s0$373 , \$116  };
+  assign sel_c31_max = sel_c31 ? { \sel_l4_s0$370 , \sel_l4_s0$371  } : { \sel_l4_s0$372 , \sel_l4_s0$373  };
+  assign sel_c31_min = sel_c31 ? { \sel_l4_s0$372 , \sel_l4_s0$373  } : { \sel_l4_s0$370 , \sel_l4_s0$371  };
+  assign \$117  = ~ \sel_l4_s0$377 ;
+  assign \$118  = ~ \sel_l4_s0$379 ;
+  assign sel_c85 = { \sel_l4_s0$378 , \$117  } > { \sel_l4_s0$380 , \$118  };
+  assign sel_c85_max = sel_c85 ? { \sel_l4_s0$377 , \sel_l4_s0$378  } : { \sel_l4_s0$379 , \sel_l4_s0$380  };
+  assign sel_c85_min = sel_c85 ? { \sel_l4_s0$379 , \sel_l4_s0$380  } : { \sel_l4_s0$377 , \sel_l4_s0$378  };
+  assign \$119  = ~ \sel_l4_s0$384 ;
+  assign \$120  = ~ \sel_l4_s0$386 ;
+  assign sel_c86 = { \sel_l4_s0$385 , \$119  } > { \sel_l4_s0$387 , \$120  };
+  assign sel_c86_max = sel_c86 ? { \sel_l4_s0$384 , \sel_l4_s0$385  } : { \sel_l4_s0$386 , \sel_l4_s0$387  };
+  assign sel_c86_min = sel_c86 ? { \sel_l4_s0$386 , \sel_l4_s0$387  } : { \sel_l4_s0$384 , \sel_l4_s0$385  };
+  assign \$121  = ~ \sel_l4_s0$391 ;
+  assign \$122  = ~ \sel_l4_s0$393 ;
+  assign sel_c87 = { \sel_l4_s0$392 , \$121  } > { \sel_l4_s0$394 , \$122  };
+  assign sel_c87_max = sel_c87 ? { \sel_l4_s0$391 , \sel_l4_s0$392  } : { \sel_l4_s0$393 , \sel_l4_s0$394  };
+  assign sel_c87_min = sel_c87 ? { \sel_l4_s0$393 , \sel_l4_s0$394  } : { \sel_l4_s0$391 , \sel_l4_s0$392  };
+  assign \$123  = ~ \sel_l4_s0$398 ;
+  assign \$124  = ~ \sel_l4_s0$400 ;
+  assign sel_c88 = { \sel_l4_s0$399 , \$123  } > { \sel_l4_s0$401 , \$124  };
+  assign sel_c88_max = sel_c88 ? { \sel_l4_s0$398 , \sel_l4_s0$399  } : { \sel_l4_s0$400 , \sel_l4_s0$401  };
+  assign sel_c88_min = sel_c88 ? { \sel_l4_s0$400 , \sel_l4_s0$401  } : { \sel_l4_s0$398 , \sel_l4_s0$399  };
+  assign \$125  = ~ \sel_l4_s0$405 ;
+  assign \$126  = ~ \sel_l4_s0$407 ;
+  assign sel_c89 = { \sel_l4_s0$406 , \$125  } > { \sel_l4_s0$408 , \$126  };
+  assign sel_c89_max = sel_c89 ? { \sel_l4_s0$405 , \sel_l4_s0$406  } : { \sel_l4_s0$407 , \sel_l4_s0$408  };
+  assign sel_c89_min = sel_c89 ? { \sel_l4_s0$407 , \sel_l4_s0$408  } : { \sel_l4_s0$405 , \sel_l4_s0$406  };
+  assign \$127  = ~ \sel_l4_s0$412 ;
+  assign \$128  = ~ \sel_l4_s0$414 ;
+  assign sel_c90 = { \sel_l4_s0$413 , \$127  } > { \sel_l4_s0$415 , \$128  };
+  assign sel_c90_max = sel_c90 ? { \sel_l4_s0$412 , \sel_l4_s0$413  } : { \sel_l4_s0$414 , \sel_l4_s0$415  };
+  assign sel_c90_min = sel_c90 ? { \sel_l4_s0$414 , \sel_l4_s0$415  } : { \sel_l4_s0$412 , \sel_l4_s0$413  };
+  assign \$129  = ~ \sel_l4_s0$419 ;
+  assign \$130  = ~ \sel_l4_s0$421 ;
+  assign sel_c91 = { \sel_l4_s0$420 , \$129  } > { \sel_l4_s0$422 , \$130  };
+  assign sel_c91_max = sel_c91 ? { \sel_l4_s0$419 , \sel_l4_s0$420  } : { \sel_l4_s0$421 , \sel_l4_s0$422  };
+  assign sel_c91_min = sel_c91 ? { \sel_l4_s0$421 , \sel_l4_s0$422  } : { \sel_l4_s0$419 , \sel_l4_s0$420  };
+  assign \$131  = ~ \sel_l4_s0$426 ;
+  assign \$132  = ~ \sel_l4_s0$428 ;
+  assign sel_c92 = { \sel_l4_s0$427 , \$131  } > { \sel_l4_s0$429 , \$132  };
+  assign sel_c92_max = sel_c92 ? { \sel_l4_s0$426 , \sel_l4_s0$427  } : { \sel_l4_s0$428 , \sel_l4_s0$429  };
+  assign sel_c92_min = sel_c92 ? { \sel_l4_s0$428 , \sel_l4_s0$429  } : { \sel_l4_s0$426 , \sel_l4_s0$427  };
+  assign \$133  = ~ adv3_valid;
+  assign adv3 = \$133  | o__ready;
+  assign \$134  = ~ sel_l5_s0;
+  assign \$135  = ~ \sel_l5_s0$437 ;
+  assign sel_c32 = { \sel_l5_s0$436 , \$134  } > { \sel_l5_s0$438 , \$135  };
+  assign sel_c32_max = sel_c32 ? { sel_l5_s0, \sel_l5_s0$436  } : { \sel_l5_s0$437 , \sel_l5_s0$438  };
+  assign sel_c32_min = sel_c32 ? { \sel_l5_s0$437 , \sel_l5_s0$438  } : { sel_l5_s0, \sel_l5_s0$436  };
+  assign \$136  = ~ \sel_l5_s0$442 ;
+  assign \$137  = ~ \sel_l5_s0$444 ;
+  assign sel_c33 = { \sel_l5_s0$443 , \$136  } > { \sel_l5_s0$445 , \$137  };
+  assign sel_c33_max = sel_c33 ? { \sel_l5_s0$442 , \sel_l5_s0$443  } : { \sel_l5_s0$444 , \sel_l5_s0$445  };
+  assign sel_c33_min = sel_c33 ? { \sel_l5_s0$444 , \sel_l5_s0$445  } : { \sel_l5_s0$442 , \sel_l5_s0$443  };
+  assign \$138  = ~ \sel_l5_s0$449 ;
+  assign \$139  = ~ \sel_l5_s0$451 ;
+  assign sel_c34 = { \sel_l5_s0$450 , \$138  } > { \sel_l5_s0$452 , \$139  };
+  assign sel_c34_max = sel_c34 ? { \sel_l5_s0$449 , \sel_l5_s0$450  } : { \sel_l5_s0$451 , \sel_l5_s0$452  };
+  assign sel_c34_min = sel_c34 ? { \sel_l5_s0$451 , \sel_l5_s0$452  } : { \sel_l5_s0$449 , \sel_l5_s0$450  };
+  assign \$140  = ~ \sel_l5_s0$456 ;
+  assign \$141  = ~ \sel_l5_s0$458 ;
+  assign sel_c35 = { \sel_l5_s0$457 , \$140  } > { \sel_l5_s0$459 , \$141  };
+  assign sel_c35_max = sel_c35 ? { \sel_l5_s0$456 , \sel_l5_s0$457  } : { \sel_l5_s0$458 , \sel_l5_s0$459  };
+  assign sel_c35_min = sel_c35 ? { \sel_l5_s0$458 , \sel_l5_s0$459  } : { \sel_l5_s0$456 , \sel_l5_s0$457  };
+  assign \$142  = ~ \sel_l5_s0$463 ;
+  assign \$143  = ~ \sel_l5_s0$465 ;
+  assign sel_c36 = { \sel_l5_s0$464 , \$142  } > { \sel_l5_s0$466 , \$143  };
+  assign sel_c36_max = sel_c36 ? { \sel_l5_s0$463 , \sel_l5_s0$464  } : { \sel_l5_s0$465 , \sel_l5_s0$466  };
+  assign sel_c36_min = sel_c36 ? { \sel_l5_s0$465 , \sel_l5_s0$466  } : { \sel_l5_s0$463 , \sel_l5_s0$464  };
+  assign \$144  = ~ \sel_l5_s0$470 ;
+  assign \$145  = ~ \sel_l5_s0$472 ;
+  assign sel_c37 = { \sel_l5_s0$471 , \$144  } > { \sel_l5_s0$473 , \$145  };
+  assign sel_c37_max = sel_c37 ? { \sel_l5_s0$470 , \sel_l5_s0$471  } : { \sel_l5_s0$472 , \sel_l5_s0$473  };
+  assign sel_c37_min = sel_c37 ? { \sel_l5_s0$472 , \sel_l5_s0$473  } : { \sel_l5_s0$470 , \sel_l5_s0$471  };
+  assign \$146  = ~ \sel_l5_s0$477 ;
+  assign \$147  = ~ \sel_l5_s0$479 ;
+  assign sel_c38 = { \sel_l5_s0$478 , \$146  } > { \sel_l5_s0$480 , \$147  };
+  assign sel_c38_max = sel_c38 ? { \sel_l5_s0$477 , \sel_l5_s0$478  } : { \sel_l5_s0$479 , \sel_l5_s0$480  };
+  assign sel_c38_min = sel_c38 ? { \sel_l5_s0$479 , \sel_l5_s0$480  } : { \sel_l5_s0$477 , \sel_l5_s0$478  };
+  assign \$148  = ~ \sel_l5_s0$484 ;
+  assign \$149  = ~ \sel_l5_s0$486 ;
+  assign sel_c93 = { \sel_l5_s0$485 , \$148  } > { \sel_l5_s0$487 , \$149  };
+  assign sel_c93_max = sel_c93 ? { \sel_l5_s0$484 , \sel_l5_s0$485  } : { \sel_l5_s0$486 , \sel_l5_s0$487  };
+  assign sel_c93_min = sel_c93 ? { \sel_l5_s0$486 , \sel_l5_s0$487  } : { \sel_l5_s0$484 , \sel_l5_s0$485  };
+  assign \$150  = ~ \sel_l5_s0$491 ;
+  assign \$151  = ~ \sel_l5_s0$493 ;
+  assign sel_c94 = { \sel_l5_s0$492 , \$150  } > { \sel_l5_s0$494 , \$151  };
+  assign sel_c94_max = sel_c94 ? { \sel_l5_s0$491 , \sel_l5_s0$492  } : { \sel_l5_s0$493 , \sel_l5_s0$494  };
+  assign sel_c94_min = sel_c94 ? { \sel_l5_s0$493 , \sel_l5_s0$494  } : { \sel_l5_s0$491 , \sel_l5_s0$492  };
+  assign \$152  = ~ \sel_l5_s0$498 ;
+  assign \$153  = ~ \sel_l5_s0$500 ;
+  assign sel_c95 = { \sel_l5_s0$499 , \$152  } > { \sel_l5_s0$501 , \$153  };
+  assign sel_c95_max = sel_c95 ? { \sel_l5_s0$498 , \sel_l5_s0$499  } : { \sel_l5_s0$500 , \sel_l5_s0$501  };
+  assign sel_c95_min = sel_c95 ? { \sel_l5_s0$500 , \sel_l5_s0$501  } : { \sel_l5_s0$498 , \sel_l5_s0$499  };
+  assign \$154  = ~ \sel_l5_s0$505 ;
+  assign \$155  = ~ \sel_l5_s0$507 ;
+  assign sel_c96 = { \sel_l5_s0$506 , \$154  } > { \sel_l5_s0$508 , \$155  };
+  assign sel_c96_max = sel_c96 ? { \sel_l5_s0$505 , \sel_l5_s0$506  } : { \sel_l5_s0$507 , \sel_l5_s0$508  };
+  assign sel_c96_min = sel_c96 ? { \sel_l5_s0$507 , \sel_l5_s0$508  } : { \sel_l5_s0$505 , \sel_l5_s0$506  };
+  assign \$156  = ~ \sel_l5_s0$512 ;
+  assign \$157  = ~ \sel_l5_s0$514 ;
+  assign sel_c97 = { \sel_l5_s0$513 , \$156  } > { \sel_l5_s0$515 , \$157  };
+  assign sel_c97_max = sel_c97 ? { \sel_l5_s0$512 , \sel_l5_s0$513  } : { \sel_l5_s0$514 , \sel_l5_s0$515  };
+  assign sel_c97_min = sel_c97 ? { \sel_l5_s0$514 , \sel_l5_s0$515  } : { \sel_l5_s0$512 , \sel_l5_s0$513  };
+  assign \$158  = ~ \sel_l5_s0$519 ;
+  assign \$159  = ~ \sel_l5_s0$521 ;
+  assign sel_c98 = { \sel_l5_s0$520 , \$158  } > { \sel_l5_s0$522 , \$159  };
+  assign sel_c98_max = sel_c98 ? { \sel_l5_s0$519 , \sel_l5_s0$520  } : { \sel_l5_s0$521 , \sel_l5_s0$522  };
+  assign sel_c98_min = sel_c98 ? { \sel_l5_s0$521 , \sel_l5_s0$522  } : { \sel_l5_s0$519 , \sel_l5_s0$520  };
+  assign \$160  = ~ \sel_l5_s0$526 ;
+  assign \$161  = ~ \sel_l5_s0$528 ;
+  assign sel_c99 = { \sel_l5_s0$527 , \$160  } > { \sel_l5_s0$529 , \$161  };
+  assign sel_c99_max = sel_c99 ? { \sel_l5_s0$526 , \sel_l5_s0$527  } : { \sel_l5_s0$528 , \sel_l5_s0$529  };
+  assign sel_c99_min = sel_c99 ? { \sel_l5_s0$528 , \sel_l5_s0$529  } : { \sel_l5_s0$526 , \sel_l5_s0$527  };
+  assign \$162  = ~ \sel_l5_s0$533 ;
+  assign \$163  = ~ \sel_l5_s0$535 ;
+  assign sel_c122 = { \sel_l5_s0$534 , \$162  } > { \sel_l5_s0$536 , \$163  };
+  assign sel_c122_max = sel_c122 ? { \sel_l5_s0$533 , \sel_l5_s0$534  } : { \sel_l5_s0$535 , \sel_l5_s0$536  };
+  assign \$164  = ~ \sel_l5_s0$539 ;
+  assign \$165  = ~ \sel_l5_s0$541 ;
+  assign sel_c137 = { \sel_l5_s0$540 , \$164  } > { \sel_l5_s0$542 , \$165  };
+  assign sel_c137_max = sel_c137 ? { \sel_l5_s0$539 , \sel_l5_s0$540  } : { \sel_l5_s0$541 , \sel_l5_s0$542  };
+  assign \$166  = ~ adv4_valid;
+  assign adv4 = \$166  | o__ready;
+  assign \$167  = ~ sel_l6_s0;
+  assign \$168  = ~ \sel_l6_s0$549 ;
+  assign sel_c39 = { \sel_l6_s0$548 , \$167  } > { \sel_l6_s0$550 , \$168  };
+  assign sel_c39_max = sel_c39 ? { sel_l6_s0, \sel_l6_s0$548  } : { \sel_l6_s0$549 , \sel_l6_s0$550  };
+  assign sel_c39_min = sel_c39 ? { \sel_l6_s0$549 , \sel_l6_s0$550  } : { sel_l6_s0, \sel_l6_s0$548  };
+  assign \$169  = ~ \sel_l6_s0$554 ;
+  assign \$170  = ~ \sel_l6_s0$556 ;
+  assign sel_c40 = { \sel_l6_s0$555 , \$169  } > { \sel_l6_s0$557 , \$170  };
+  assign sel_c40_max = sel_c40 ? { \sel_l6_s0$554 , \sel_l6_s0$555  } : { \sel_l6_s0$556 , \sel_l6_s0$557  };
+  assign sel_c40_min = sel_c40 ? { \sel_l6_s0$556 , \sel_l6_s0$557  } : { \sel_l6_s0$554 , \sel_l6_s0$555  };
+  assign \$171  = ~ \sel_l6_s0$561 ;
+  assign \$172  = ~ \sel_l6_s0$563 ;
+  assign sel_c41 = { \sel_l6_s0$562 , \$171  } > { \sel_l6_s0$564 , \$172  };
+  assign sel_c41_max = sel_c41 ? { \sel_l6_s0$561 , \sel_l6_s0$562  } : { \sel_l6_s0$563 , \sel_l6_s0$564  };
+  assign sel_c41_min = sel_c41 ? { \sel_l6_s0$563 , \sel_l6_s0$564  } : { \sel_l6_s0$561 , \sel_l6_s0$562  };
+  assign \$173  = ~ \sel_l6_s0$568 ;
+  assign \$174  = ~ \sel_l6_s0$570 ;
+  assign sel_c42 = { \sel_l6_s0$569 , \$173  } > { \sel_l6_s0$571 , \$174  };
+  assign sel_c42_max = sel_c42 ? { \sel_l6_s0$568 , \sel_l6_s0$569  } : { \sel_l6_s0$570 , \sel_l6_s0$571  };
+  assign sel_c42_min = sel_c42 ? { \sel_l6_s0$570 , \sel_l6_s0$571  } : { \sel_l6_s0$568 , \sel_l6_s0$569  };
+  assign \$175  = ~ \sel_l6_s0$575 ;
+  assign \$176  = ~ \sel_l6_s0$577 ;
+  assign sel_c43 = { \sel_l6_s0$576 , \$175  } > { \sel_l6_s0$578 , \$176  };
+  assign sel_c43_max = sel_c43 ? { \sel_l6_s0$575 , \sel_l6_s0$576  } : { \sel_l6_s0$577 , \sel_l6_s0$578  };
+  assign sel_c43_min = sel_c43 ? { \sel_l6_s0$577 , \sel_l6_s0$578  } : { \sel_l6_s0$575 , \sel_l6_s0$576  };
+  assign \$177  = ~ \sel_l6_s0$582 ;
+  assign \$178  = ~ \sel_l6_s0$584 ;
+  assign sel_c44 = { \sel_l6_s0$583 , \$177  } > { \sel_l6_s0$585 , \$178  };
+  assign sel_c44_max = sel_c44 ? { \sel_l6_s0$582 , \sel_l6_s0$583  } : { \sel_l6_s0$584 , \sel_l6_s0$585  };
+  assign sel_c44_min = sel_c44 ? { \sel_l6_s0$584 , \sel_l6_s0$585  } : { \sel_l6_s0$582 , \sel_l6_s0$583  };
+  assign \$179  = ~ \sel_l6_s0$589 ;
+  assign \$180  = ~ \sel_l6_s0$591 ;
+  assign sel_c45 = { \sel_l6_s0$590 , \$179  } > { \sel_l6_s0$592 , \$180  };
+  assign sel_c45_max = sel_c45 ? { \sel_l6_s0$589 , \sel_l6_s0$590  } : { \sel_l6_s0$591 , \sel_l6_s0$592  };
+  assign sel_c45_min = sel_c45 ? { \sel_l6_s0$591 , \sel_l6_s0$592  } : { \sel_l6_s0$589 , \sel_l6_s0$590  };
+  assign \$181  = ~ \sel_l6_s0$596 ;
+  assign \$182  = ~ \sel_l6_s0$598 ;
+  assign sel_c100 = { \sel_l6_s0$597 , \$181  } > { \sel_l6_s0$599 , \$182  };
+  assign sel_c100_max = sel_c100 ? { \sel_l6_s0$596 , \sel_l6_s0$597  } : { \sel_l6_s0$598 , \sel_l6_s0$599  };
+  assign sel_c100_min = sel_c100 ? { \sel_l6_s0$598 , \sel_l6_s0$599  } : { \sel_l6_s0$596 , \sel_l6_s0$597  };
+  assign \$183  = ~ \sel_l6_s0$603 ;
+  assign \$184  = ~ \sel_l6_s0$605 ;
+  assign sel_c101 = { \sel_l6_s0$604 , \$183  } > { \sel_l6_s0$606 , \$184  };
+  assign sel_c101_max = sel_c101 ? { \sel_l6_s0$603 , \sel_l6_s0$604  } : { \sel_l6_s0$605 , \sel_l6_s0$606  };
+  assign sel_c101_min = sel_c101 ? { \sel_l6_s0$605 , \sel_l6_s0$606  } : { \sel_l6_s0$603 , \sel_l6_s0$604  };
+  assign \$185  = ~ \sel_l6_s0$610 ;
+  assign \$186  = ~ \sel_l6_s0$612 ;
+  assign sel_c102 = { \sel_l6_s0$611 , \$185  } > { \sel_l6_s0$613 , \$186  };
+  assign sel_c102_max = sel_c102 ? { \sel_l6_s0$610 , \sel_l6_s0$611  } : { \sel_l6_s0$612 , \sel_l6_s0$613  };
+  assign sel_c102_min = sel_c102 ? { \sel_l6_s0$612 , \sel_l6_s0$613  } : { \sel_l6_s0$610 , \sel_l6_s0$611  };
+  assign \$187  = ~ \sel_l6_s0$617 ;
+  assign \$188  = ~ \sel_l6_s0$619 ;
+  assign sel_c103 = { \sel_l6_s0$618 , \$187  } > { \sel_l6_s0$620 , \$188  };
+  assign sel_c103_max = sel_c103 ? { \sel_l6_s0$617 , \sel_l6_s0$618  } : { \sel_l6_s0$619 , \sel_l6_s0$620  };
+  assign sel_c103_min = sel_c103 ? { \sel_l6_s0$619 , \sel_l6_s0$620  } : { \sel_l6_s0$617 , \sel_l6_s0$618  };
+  assign \$189  = ~ \sel_l6_s0$624 ;
+  assign \$190  = ~ \sel_l6_s0$626 ;
+  assign sel_c104 = { \sel_l6_s0$625 , \$189  } > { \sel_l6_s0$627 , \$190  };
+  assign sel_c104_max = sel_c104 ? { \sel_l6_s0$624 , \sel_l6_s0$625  } : { \sel_l6_s0$626 , \sel_l6_s0$627  };
+  assign sel_c104_min = sel_c104 ? { \sel_l6_s0$626 , \sel_l6_s0$627  } : { \sel_l6_s0$624 , \sel_l6_s0$625  };
+  assign \$191  = ~ \sel_l6_s0$631 ;
+  assign \$192  = ~ \sel_l6_s0$633 ;
+  assign sel_c105 = { \sel_l6_s0$632 , \$191  } > { \sel_l6_s0$634 , \$192  };
+  assign sel_c105_max = sel_c105 ? { \sel_l6_s0$631 , \sel_l6_s0$632  } : { \sel_l6_s0$633 , \sel_l6_s0$634  };
+  assign sel_c105_min = sel_c105 ? { \sel_l6_s0$633 , \sel_l6_s0$634  } : { \sel_l6_s0$631 , \sel_l6_s0$632  };
+  assign \$193  = ~ \sel_l6_s0$638 ;
+  assign \$194  = ~ \sel_l6_s0$640 ;
+  assign sel_c106 = { \sel_l6_s0$639 , \$193  } > { \sel_l6_s0$641 , \$194  };
+  assign sel_c106_max = sel_c106 ? { \sel_l6_s0$638 , \sel_l6_s0$639  } : { \sel_l6_s0$640 , \sel_l6_s0$641  };
+  assign sel_c106_min = sel_c106 ? { \sel_l6_s0$640 , \sel_l6_s0$641  } : { \sel_l6_s0$638 , \sel_l6_s0$639  };
+  assign \$195  = ~ adv5_valid;
+  assign adv5 = \$195  | o__ready;
+  assign \$196  = ~ sel_l7_s0;
+  assign \$197  = ~ \sel_l7_s0$649 ;
+  assign sel_c46 = { \sel_l7_s0$648 , \$196  } > { \sel_l7_s0$650 , \$197  };
+  assign sel_c46_max = sel_c46 ? { sel_l7_s0, \sel_l7_s0$648  } : { \sel_l7_s0$649 , \sel_l7_s0$650  };
+  assign sel_c46_min = sel_c46 ? { \sel_l7_s0$649 , \sel_l7_s0$650  } : { sel_l7_s0, \sel_l7_s0$648  };
+  assign \$198  = ~ \sel_l7_s0$654 ;
+  assign \$199  = ~ \sel_l7_s0$656 ;
+  assign sel_c47 = { \sel_l7_s0$655 , \$198  } > { \sel_l7_s0$657 , \$199  };
+  assign sel_c47_max = sel_c47 ? { \sel_l7_s0$654 , \sel_l7_s0$655  } : { \sel_l7_s0$656 , \sel_l7_s0$657  };
+  assign sel_c47_min = sel_c47 ? { \sel_l7_s0$656 , \sel_l7_s0$657  } : { \sel_l7_s0$654 , \sel_l7_s0$655  };
+  assign \$200  = ~ \sel_l7_s0$661 ;
+  assign \$201  = ~ \sel_l7_s0$663 ;
+  assign sel_c48 = { \sel_l7_s0$662 , \$200  } > { \sel_l7_s0$664 , \$201  };
+  assign sel_c48_max = sel_c48 ? { \sel_l7_s0$661 , \sel_l7_s0$662  } : { \sel_l7_s0$663 , \sel_l7_s0$664  };
+  assign sel_c48_min = sel_c48 ? { \sel_l7_s0$663 , \sel_l7_s0$664  } : { \sel_l7_s0$661 , \sel_l7_s0$662  };
+  assign \$202  = ~ \sel_l7_s0$668 ;
+  assign \$203  = ~ \sel_l7_s0$670 ;
+  assign sel_c49 = { \sel_l7_s0$669 , \$202  } > { \sel_l7_s0$671 , \$203  };
+  assign sel_c49_max = sel_c49 ? { \sel_l7_s0$668 , \sel_l7_s0$669  } : { \sel_l7_s0$670 , \sel_l7_s0$671  };
+  assign sel_c49_min = sel_c49 ? { \sel_l7_s0$670 , \sel_l7_s0$671  } : { \sel_l7_s0$668 , \sel_l7_s0$669  };
+  assign \$204  = ~ \sel_l7_s0$675 ;
+  assign \$205  = ~ \sel_l7_s0$677 ;
+  assign sel_c50 = { \sel_l7_s0$676 , \$204  } > { \sel_l7_s0$678 , \$205  };
+  assign sel_c50_max = sel_c50 ? { \sel_l7_s0$675 , \sel_l7_s0$676  } : { \sel_l7_s0$677 , \sel_l7_s0$678  };
+  assign sel_c50_min = sel_c50 ? { \sel_l7_s0$677 , \sel_l7_s0$678  } : { \sel_l7_s0$675 , \sel_l7_s0$676  };
+  assign \$206  = ~ \sel_l7_s0$682 ;
+  assign \$207  = ~ \sel_l7_s0$684 ;
+  assign sel_c51 = { \sel_l7_s0$683 , \$206  } > { \sel_l7_s0$685 , \$207  };
+  assign sel_c51_max = sel_c51 ? { \sel_l7_s0$682 , \sel_l7_s0$683  } : { \sel_l7_s0$684 , \sel_l7_s0$685  };
+  assign sel_c51_min = sel_c51 ? { \sel_l7_s0$684 , \sel_l7_s0$685  } : { \sel_l7_s0$682 , \sel_l7_s0$683  };
+  assign \$208  = ~ \sel_l7_s0$689 ;
+  assign \$209  = ~ \sel_l7_s0$691 ;
+  assign sel_c107 = { \sel_l7_s0$690 , \$208  } > { \sel_l7_s0$692 , \$209  };
+  assign sel_c107_max = sel_c107 ? { \sel_l7_s0$689 , \sel_l7_s0$690  } : { \sel_l7_s0$691 , \sel_l7_s0$692  };
+  assign sel_c107_min = sel_c107 ? { \sel_l7_s0$691 , \sel_l7_s0$692  } : { \sel_l7_s0$689 , \sel_l7_s0$690  };
+  assign \$210  = ~ \sel_l7_s0$696 ;
+  assign \$211  = ~ \sel_l7_s0$698 ;
+  assign sel_c108 = { \sel_l7_s0$697 , \$210  } > { \sel_l7_s0$699 , \$211  };
+  assign sel_c108_max = sel_c108 ? { \sel_l7_s0$696 , \sel_l7_s0$697  } : { \sel_l7_s0$698 , \sel_l7_s0$699  };
+  assign sel_c108_min = sel_c108 ? { \sel_l7_s0$698 , \sel_l7_s0$699  } : { \sel_l7_s0$696 , \sel_l7_s0$697  };
+  assign \$212  = ~ \sel_l7_s0$703 ;
+  assign \$213  = ~ \sel_l7_s0$705 ;
+  assign sel_c109 = { \sel_l7_s0$704 , \$212  } > { \sel_l7_s0$706 , \$213  };
+  assign sel_c109_max = sel_c109 ? { \sel_l7_s0$703 , \sel_l7_s0$704  } : { \sel_l7_s0$705 , \sel_l7_s0$706  };
+  assign sel_c109_min = sel_c109 ? { \sel_l7_s0$705 , \sel_l7_s0$706  } : { \sel_l7_s0$703 , \sel_l7_s0$704  };
+  assign \$214  = ~ \sel_l7_s0$710 ;
+  assign \$215  = ~ \sel_l7_s0$712 ;
+  assign sel_c110 = { \sel_l7_s0$711 , \$214  } > { \sel_l7_s0$713 , \$215  };
+  assign sel_c110_max = sel_c110 ? { \sel_l7_s0$710 , \sel_l7_s0$711  } : { \sel_l7_s0$712 , \sel_l7_s0$713  };
+  assign sel_c110_min = sel_c110 ? { \sel_l7_s0$712 , \sel_l7_s0$713  } : { \sel_l7_s0$710 , \sel_l7_s0$711  };
+  assign \$216  = ~ \sel_l7_s0$717 ;
+  assign \$217  = ~ \sel_l7_s0$719 ;
+  assign sel_c111 = { \sel_l7_s0$718 , \$216  } > { \sel_l7_s0$720 , \$217  };
+  assign sel_c111_max = sel_c111 ? { \sel_l7_s0$717 , \sel_l7_s0$718  } : { \sel_l7_s0$719 , \sel_l7_s0$720  };
+  assign sel_c111_min = sel_c111 ? { \sel_l7_s0$719 , \sel_l7_s0$720  } : { \sel_l7_s0$717 , \sel_l7_s0$718  };
+  assign \$218  = ~ \sel_l7_s0$724 ;
+  assign \$219  = ~ \sel_l7_s0$726 ;
+  assign sel_c112 = { \sel_l7_s0$725 , \$218  } > { \sel_l7_s0$727 , \$219  };
+  assign sel_c112_max = sel_c112 ? { \sel_l7_s0$724 , \sel_l7_s0$725  } : { \sel_l7_s0$726 , \sel_l7_s0$727  };
+  assign sel_c112_min = sel_c112 ? { \sel_l7_s0$726 , \sel_l7_s0$727  } : { \sel_l7_s0$724 , \sel_l7_s0$725  };
+  assign \$220  = ~ \sel_l7_s0$731 ;
+  assign \$221  = ~ \sel_l7_s0$733 ;
+  assign sel_c123 = { \sel_l7_s0$732 , \$220  } > { \sel_l7_s0$734 , \$221  };
+  assign sel_c123_max = sel_c123 ? { \sel_l7_s0$731 , \sel_l7_s0$732  } : { \sel_l7_s0$733 , \sel_l7_s0$734  };
+  assign \$222  = ~ \sel_l7_s0$737 ;
+  assign \$223  = ~ \sel_l7_s0$739 ;
+  assign sel_c136 = { \sel_l7_s0$738 , \$222  } > { \sel_l7_s0$740 , \$223  };
+  assign sel_c136_max = sel_c136 ? { \sel_l7_s0$737 , \sel_l7_s0$738  } : { \sel_l7_s0$739 , \sel_l7_s0$740  };
+  assign \$224  = ~ adv6_valid;
+  assign adv6 = \$224  | o__ready;
+  assign \$225  = ~ sel_l8_s0;
+  assign \$226  = ~ \sel_l8_s0$747 ;
+  assign sel_c52 = { \sel_l8_s0$746 , \$225  } > { \sel_l8_s0$748 , \$226  };
+  assign sel_c52_max = sel_c52 ? { sel_l8_s0, \sel_l8_s0$746  } : { \sel_l8_s0$747 , \sel_l8_s0$748  };
+  assign sel_c52_min = sel_c52 ? { \sel_l8_s0$747 , \sel_l8_s0$748  } : { sel_l8_s0, \sel_l8_s0$746  };
+  assign \$227  = ~ \sel_l8_s0$752 ;
+  assign \$228  = ~ \sel_l8_s0$754 ;
+  assign sel_c53 = { \sel_l8_s0$753 , \$227  } > { \sel_l8_s0$755 , \$228  };
+  assign sel_c53_max = sel_c53 ? { \sel_l8_s0$752 , \sel_l8_s0$753  } : { \sel_l8_s0$754 , \sel_l8_s0$755  };
+  assign sel_c53_min = sel_c53 ? { \sel_l8_s0$754 , \sel_l8_s0$755  } : { \sel_l8_s0$752 , \sel_l8_s0$753  };
+  assign \$229  = ~ \sel_l8_s0$759 ;
+  assign \$230  = ~ \sel_l8_s0$761 ;
+  assign sel_c54 = { \sel_l8_s0$760 , \$229  } > { \sel_l8_s0$762 , \$230  };
+  assign sel_c54_max = sel_c54 ? { \sel_l8_s0$759 , \sel_l8_s0$760  } : { \sel_l8_s0$761 , \sel_l8_s0$762  };
+  assign sel_c54_min = sel_c54 ? { \sel_l8_s0$761 , \sel_l8_s0$762  } : { \sel_l8_s0$759 , \sel_l8_s0$760  };
+  assign \$231  = ~ \sel_l8_s0$766 ;
+  assign \$232  = ~ \sel_l8_s0$768 ;
+  assign sel_c55 = { \sel_l8_s0$767 , \$231  } > { \sel_l8_s0$769 , \$232  };
+  assign sel_c55_max = sel_c55 ? { \sel_l8_s0$766 , \sel_l8_s0$767  } : { \sel_l8_s0$768 , \sel_l8_s0$769  };
+  assign sel_c55_min = sel_c55 ? { \sel_l8_s0$768 , \sel_l8_s0$769  } : { \sel_l8_s0$766 , \sel_l8_s0$767  };
+  assign \$233  = ~ \sel_l8_s0$773 ;
+  assign \$234  = ~ \sel_l8_s0$775 ;
+  assign sel_c113 = { \sel_l8_s0$774 , \$233  } > { \sel_l8_s0$776 , \$234  };
+  assign sel_c113_max = sel_c113 ? { \sel_l8_s0$773 , \sel_l8_s0$774  } : { \sel_l8_s0$775 , \sel_l8_s0$776  };
+  assign sel_c113_min = sel_c113 ? { \sel_l8_s0$775 , \sel_l8_s0$776  } : { \sel_l8_s0$773 , \sel_l8_s0$774  };
+  assign \$235  = ~ \sel_l8_s0$780 ;
+  assign \$236  = ~ \sel_l8_s0$782 ;
+  assign sel_c114 = { \sel_l8_s0$781 , \$235  } > { \sel_l8_s0$783 , \$236  };
+  assign sel_c114_max = sel_c114 ? { \sel_l8_s0$780 , \sel_l8_s0$781  } : { \sel_l8_s0$782 , \sel_l8_s0$783  };
+  assign sel_c114_min = sel_c114 ? { \sel_l8_s0$782 , \sel_l8_s0$783  } : { \sel_l8_s0$780 , \sel_l8_s0$781  };
+  assign \$237  = ~ \sel_l8_s0$787 ;
+  assign \$238  = ~ \sel_l8_s0$789 ;
+  assign sel_c115 = { \sel_l8_s0$788 , \$237  } > { \sel_l8_s0$790 , \$238  };
+  assign sel_c115_max = sel_c115 ? { \sel_l8_s0$787 , \sel_l8_s0$788  } : { \sel_l8_s0$789 , \sel_l8_s0$790  };
+  assign sel_c115_min = sel_c115 ? { \sel_l8_s0$789 , \sel_l8_s0$790  } : { \sel_l8_s0$787 , \sel_l8_s0$788  };
+  assign \$239  = ~ \sel_l8_s0$794 ;
+  assign \$240  = ~ \sel_l8_s0$796 ;
+  assign sel_c116 = { \sel_l8_s0$795 , \$239  } > { \sel_l8_s0$797 , \$240  };
+  assign sel_c116_max = sel_c116 ? { \sel_l8_s0$794 , \sel_l8_s0$795  } : { \sel_l8_s0$796 , \sel_l8_s0$797  };
+  assign sel_c116_min = sel_c116 ? { \sel_l8_s0$796 , \sel_l8_s0$797  } : { \sel_l8_s0$794 , \sel_l8_s0$795  };
+  assign \$241  = ~ \sel_l8_s0$801 ;
+  assign \$242  = ~ \sel_l8_s0$803 ;
+  assign sel_c124 = { \sel_l8_s0$802 , \$241  } > { \sel_l8_s0$804 , \$242  };
+  assign sel_c124_max = sel_c124 ? { \sel_l8_s0$801 , \sel_l8_s0$802  } : { \sel_l8_s0$803 , \sel_l8_s0$804  };
+  assign \$243  = ~ \sel_l8_s0$807 ;
+  assign \$244  = ~ \sel_l8_s0$809 ;
+  assign sel_c135 = { \sel_l8_s0$808 , \$243  } > { \sel_l8_s0$810 , \$244  };
+  assign sel_c135_max = sel_c135 ? { \sel_l8_s0$807 , \sel_l8_s0$808  } : { \sel_l8_s0$809 , \sel_l8_s0$810  };
+  assign \$245  = ~ adv7_valid;
+  assign adv7 = \$245  | o__ready;
+  assign \$246  = ~ sel_l9_s0;
+  assign \$247  = ~ \sel_l9_s0$817 ;
+  assign sel_c56 = { \sel_l9_s0$816 , \$246  } > { \sel_l9_s0$818 , \$247  };
+  assign sel_c56_max = sel_c56 ? { sel_l9_s0, \sel_l9_s0$816  } : { \sel_l9_s0$817 , \sel_l9_s0$818  };
+  assign sel_c56_min = sel_c56 ? { \sel_l9_s0$817 , \sel_l9_s0$818  } : { sel_l9_s0, \sel_l9_s0$816  };
+  assign \$248  = ~ \sel_l9_s0$822 ;
+  assign \$249  = ~ \sel_l9_s0$824 ;
+  assign sel_c57 = { \sel_l9_s0$823 , \$248  } > { \sel_l9_s0$825 , \$249  };
+  assign sel_c57_max = sel_c57 ? { \sel_l9_s0$822 , \sel_l9_s0$823  } : { \sel_l9_s0$824 , \sel_l9_s0$825  };
+  assign sel_c57_min = sel_c57 ? { \sel_l9_s0$824 , \sel_l9_s0$825  } : { \sel_l9_s0$822 , \sel_l9_s0$823  };
+  assign \$250  = ~ \sel_l9_s0$829 ;
+  assign \$251  = ~ \sel_l9_s0$831 ;
+  assign sel_c58 = { \sel_l9_s0$830 , \$250  } > { \sel_l9_s0$832 , \$251  };
+  assign sel_c58_max = sel_c58 ? { \sel_l9_s0$829 , \sel_l9_s0$830  } : { \sel_l9_s0$831 , \sel_l9_s0$832  };
+  assign sel_c58_min = sel_c58 ? { \sel_l9_s0$831 , \sel_l9_s0$832  } : { \sel_l9_s0$829 , \sel_l9_s0$830  };
+  assign \$252  = ~ \sel_l9_s0$836 ;
+  assign \$253  = ~ \sel_l9_s0$838 ;
+  assign sel_c59 = { \sel_l9_s0$837 , \$252  } > { \sel_l9_s0$839 , \$253  };
+  assign sel_c59_max = sel_c59 ? { \sel_l9_s0$836 , \sel_l9_s0$837  } : { \sel_l9_s0$838 , \sel_l9_s0$839  };
+  assign sel_c59_min = sel_c59 ? { \sel_l9_s0$838 , \sel_l9_s0$839  } : { \sel_l9_s0$836 , \sel_l9_s0$837  };
+  assign \$254  = ~ \sel_l9_s0$843 ;
+  assign \$255  = ~ \sel_l9_s0$845 ;
+  assign sel_c60 = { \sel_l9_s0$844 , \$254  } > { \sel_l9_s0$846 , \$255  };
+  assign sel_c60_max = sel_c60 ? { \sel_l9_s0$843 , \sel_l9_s0$844  } : { \sel_l9_s0$845 , \sel_l9_s0$846  };
+  assign sel_c60_min = sel_c60 ? { \sel_l9_s0$845 , \sel_l9_s0$846  } : { \sel_l9_s0$843 , \sel_l9_s0$844  };
+  assign \$256  = ~ \sel_l9_s0$850 ;
+  assign \$257  = ~ \sel_l9_s0$852 ;
+  assign sel_c117 = { \sel_l9_s0$851 , \$256  } > { \sel_l9_s0$853 , \$257  };
+  assign sel_c117_max = sel_c117 ? { \sel_l9_s0$850 , \sel_l9_s0$851  } : { \sel_l9_s0$852 , \sel_l9_s0$853  };
+  assign sel_c117_min = sel_c117 ? { \sel_l9_s0$852 , \sel_l9_s0$853  } : { \sel_l9_s0$850 , \sel_l9_s0$851  };
+  assign \$258  = ~ \sel_l9_s0$857 ;
+  assign \$259  = ~ \sel_l9_s0$859 ;
+  assign sel_c118 = { \sel_l9_s0$858 , \$258  } > { \sel_l9_s0$860 , \$259  };
+  assign sel_c118_max = sel_c118 ? { \sel_l9_s0$857 , \sel_l9_s0$858  } : { \sel_l9_s0$859 , \sel_l9_s0$860  };
+  assign sel_c118_min = sel_c118 ? { \sel_l9_s0$859 , \sel_l9_s0$860  } : { \sel_l9_s0$857 , \sel_l9_s0$858  };
+  assign \$260  = ~ \sel_l9_s0$864 ;
+  assign \$261  = ~ \sel_l9_s0$866 ;
+  assign sel_c119 = { \sel_l9_s0$865 , \$260  } > { \sel_l9_s0$867 , \$261  };
+  assign sel_c119_max = sel_c119 ? { \sel_l9_s0$864 , \sel_l9_s0$865  } : { \sel_l9_s0$866 , \sel_l9_s0$867  };
+  assign sel_c119_min = sel_c119 ? { \sel_l9_s0$866 , \sel_l9_s0$867  } : { \sel_l9_s0$864 , \sel_l9_s0$865  };
+  assign \$262  = ~ \sel_l9_s0$871 ;
+  assign \$263  = ~ \sel_l9_s0$873 ;
+  assign sel_c120 = { \sel_l9_s0$872 , \$262  } > { \sel_l9_s0$874 , \$263  };
+  assign sel_c120_max = sel_c120 ? { \sel_l9_s0$871 , \sel_l9_s0$872  } : { \sel_l9_s0$873 , \sel_l9_s0$874  };
+  assign sel_c120_min = sel_c120 ? { \sel_l9_s0$873 , \sel_l9_s0$874  } : { \sel_l9_s0$871 , \sel_l9_s0$872  };
+  assign \$264  = ~ \sel_l9_s0$878 ;
+  assign \$265  = ~ \sel_l9_s0$880 ;
+  assign sel_c121 = { \sel_l9_s0$879 , \$264  } > { \sel_l9_s0$881 , \$265  };
+  assign sel_c121_max = sel_c121 ? { \sel_l9_s0$878 , \sel_l9_s0$879  } : { \sel_l9_s0$880 , \sel_l9_s0$881  };
+  assign sel_c121_min = sel_c121 ? { \sel_l9_s0$880 , \sel_l9_s0$881  } : { \sel_l9_s0$878 , \sel_l9_s0$879  };
+  assign \$266  = ~ adv8_valid;
+  assign adv8 = \$266  | o__ready;
+  assign \$267  = ~ sel_l10_s0;
+  assign \$268  = ~ \sel_l10_s0$889 ;
+  assign sel_c125 = { \sel_l10_s0$888 , \$267  } > { \sel_l10_s0$890 , \$268  };
+  assign sel_c125_max = sel_c125 ? { sel_l10_s0, \sel_l10_s0$888  } : { \sel_l10_s0$889 , \sel_l10_s0$890  };
+  assign \$269  = ~ \sel_l10_s0$893 ;
+  assign \$270  = ~ \sel_l10_s0$895 ;
+  assign sel_c126 = { \sel_l10_s0$894 , \$269  } > { \sel_l10_s0$896 , \$270  };
+  assign sel_c126_max = sel_c126 ? { \sel_l10_s0$893 , \sel_l10_s0$894  } : { \sel_l10_s0$895 , \sel_l10_s0$896  };
+  assign \$271  = ~ \sel_l10_s0$899 ;
+  assign \$272  = ~ \sel_l10_s0$901 ;
+  assign sel_c127 = { \sel_l10_s0$900 , \$271  } > { \sel_l10_s0$902 , \$272  };
+  assign sel_c127_max = sel_c127 ? { \sel_l10_s0$899 , \sel_l10_s0$900  } : { \sel_l10_s0$901 , \sel_l10_s0$902  };
+  assign \$273  = ~ \sel_l10_s0$905 ;
+  assign \$274  = ~ \sel_l10_s0$907 ;
+  assign sel_c128 = { \sel_l10_s0$906 , \$273  } > { \sel_l10_s0$908 , \$274  };
+  assign sel_c128_max = sel_c128 ? { \sel_l10_s0$905 , \sel_l10_s0$906  } : { \sel_l10_s0$907 , \sel_l10_s0$908  };
+  assign \$275  = ~ \sel_l10_s0$911 ;
+  assign \$276  = ~ \sel_l10_s0$913 ;
+  assign sel_c129 = { \sel_l10_s0$912 , \$275  } > { \sel_l10_s0$914 , \$276  };
+  assign sel_c129_max = sel_c129 ? { \sel_l10_s0$911 , \sel_l10_s0$912  } : { \sel_l10_s0$913 , \sel_l10_s0$914  };
+  assign \$277  = ~ \sel_l10_s0$917 ;
+  assign \$278  = ~ \sel_l10_s0$919 ;
+  assign sel_c130 = { \sel_l10_s0$918 , \$277  } > { \sel_l10_s0$920 , \$278  };
+  assign sel_c130_max = sel_c130 ? { \sel_l10_s0$917 , \sel_l10_s0$918  } : { \sel_l10_s0$919 , \sel_l10_s0$920  };
+  assign \$279  = ~ \sel_l10_s0$923 ;
+  assign \$280  = ~ \sel_l10_s0$925 ;
+  assign sel_c131 = { \sel_l10_s0$924 , \$279  } > { \sel_l10_s0$926 , \$280  };
+  assign sel_c131_max = sel_c131 ? { \sel_l10_s0$923 , \sel_l10_s0$924  } : { \sel_l10_s0$925 , \sel_l10_s0$926  };
+  assign \$281  = ~ \sel_l10_s0$929 ;
+  assign \$282  = ~ \sel_l10_s0$931 ;
+  assign sel_c132 = { \sel_l10_s0$930 , \$281  } > { \sel_l10_s0$932 , \$282  };
+  assign sel_c132_max = sel_c132 ? { \sel_l10_s0$929 , \sel_l10_s0$930  } : { \sel_l10_s0$931 , \sel_l10_s0$932  };
+  assign \$283  = ~ \sel_l10_s0$935 ;
+  assign \$284  = ~ \sel_l10_s0$937 ;
+  assign sel_c133 = { \sel_l10_s0$936 , \$283  } > { \sel_l10_s0$938 , \$284  };
+  assign sel_c133_max = sel_c133 ? { \sel_l10_s0$935 , \sel_l10_s0$936  } : { \sel_l10_s0$937 , \sel_l10_s0$938  };
+  assign \$285  = ~ \sel_l10_s0$941 ;
+  assign \$286  = ~ \sel_l10_s0$943 ;
+  assign sel_c134 = { \sel_l10_s0$942 , \$285  } > { \sel_l10_s0$944 , \$286  };
+  assign sel_c134_max = sel_c134 ? { \sel_l10_s0$941 , \sel_l10_s0$942  } : { \sel_l10_s0$943 , \sel_l10_s0$944  };
+  assign \$287  = ~ adv9_valid;
+  assign adv9 = \$287  | o__ready;
+  assign \$288  = ! sel_l11_s0;
+  assign \$289  = ! \sel_l11_s0$950 ;
+  assign \$290  = \$288  | \$289 ;
+  assign \$291  = ! \sel_l11_s0$951 ;
+  assign \$292  = ! \sel_l11_s0$952 ;
+  assign \$293  = \$291  | \$292 ;
+  assign \$294  = \$290  | \$293 ;
+  assign \$295  = ! \sel_l11_s0$953 ;
+  assign \$296  = ! \sel_l11_s0$954 ;
+  assign \$297  = \$295  | \$296 ;
+  assign \$298  = ! \sel_l11_s0$955 ;
+  assign \$299  = ! \sel_l11_s0$956 ;
+  assign \$300  = \$298  | \$299 ;
+  assign \$301  = \$297  | \$300 ;
+  assign \$302  = \$294  | \$301 ;
+  assign \$303  = ! \sel_l11_s0$957 ;
+  assign \$304  = ! \sel_l11_s0$958 ;
   assign \$305  = \$303  | \$304 ;
-  assign \$306  = sel_s45_lo[20:16] == 3'h7;
-  assign \$307  = sel_s53_lo[20:16] == 3'h7;
+  assign \$306  = ! \sel_l11_s0$959 ;
+  assign \$307  = ! \sel_l11_s0$960 ;
   assign \$308  = \$306  | \$307 ;
   assign \$309  = \$305  | \$308 ;
-  assign \$310  = sel_s53_hi[20:16] == 3'h7;
-  assign \$311  = sel_s54_lo[20:16] == 3'h7;
+  assign \$310  = ! \sel_l11_s0$961 ;
+  assign \$311  = ! \sel_l11_s0$962 ;
   assign \$312  = \$310  | \$311 ;
-  assign \$313  = sel_s58_lo[20:16] == 3'h7;
-  assign \$314  = sel_s58_hi[20:16] == 3'h7;
+  assign \$313  = ! \sel_l11_s0$963 ;
+  assign \$314  = ! \sel_l11_s0$964 ;
   assign \$315  = \$313  | \$314 ;
   assign \$316  = \$312  | \$315 ;
   assign \$317  = \$309  | \$316 ;
-  assign \$318  = \sel_l21_s0$878  == 4'h8;
-  assign \$319  = sel_s39_lo[20:16] == 4'h8;
-  assign \$320  = \$318  | \$319 ;
-  assign \$321  = sel_s45_lo[20:16] == 4'h8;
-  assign \$322  = sel_s53_lo[20:16] == 4'h8;
-  assign \$323  = \$321  | \$322 ;
-  assign \$324  = \$320  | \$323 ;
-  assign \$325  = sel_s53_hi[20:16] == 4'h8;
-  assign \$326  = sel_s54_lo[20:16] == 4'h8;
-  assign \$327  = \$325  | \$326 ;
-  assign \$328  = sel_s58_lo[20:16] == 4'h8;
-  assign \$329  = sel_s58_hi[20:16] == 4'h8;
-  assign \$330  = \$328  | \$329 ;
-  assign \$331  = \$327  | \$330 ;
-  assign \$332  = \$324  | \$331 ;
-  assign \$333  = sel_s59_lo[20:16] == 4'h8;
-  assign \$334  = \$332  | \$333 ;
-  assign \$335  = \sel_l21_s0$878  == 4'h9;
-  assign \$336  = sel_s39_lo[20:16] == 4'h9;
-  assign \$337  = \$335  | \$336 ;
-  assign \$338  = sel_s45_lo[20:16] == 4'h9;
-  assign \$339  = sel_s53_lo[20:16] == 4'h9;
-  assign \$340  = \$338  | \$339 ;
-  assign \$341  = \$337  | \$340 ;
-  assign \$342  = sel_s53_hi[20:16] == 4'h9;
-  assign \$343  = sel_s54_lo[20:16] == 4'h9;
-  assign \$344  = \$342  | \$343 ;
-  assign \$345  = sel_s58_lo[20:16] == 4'h9;
-  assign \$346  = sel_s58_hi[20:16] == 4'h9;
-  assign \$347  = \$345  | \$346 ;
-  assign \$348  = \$344  | \$347 ;
-  assign \$349  = \$341  | \$348 ;
-  assign \$350  = sel_s59_lo[20:16] == 4'h9;
-  assign \$351  = sel_s59_hi[20:16] == 4'h9;
+  assign \$318  = \$302  | \$317 ;
+  assign \$319  = sel_l11_s0 == 1'h1;
+  assign \$320  = \sel_l11_s0$950  == 1'h1;
+  assign \$321  = \$319  | \$320 ;
+  assign \$322  = \sel_l11_s0$951  == 1'h1;
+  assign \$323  = \sel_l11_s0$952  == 1'h1;
+  assign \$324  = \$322  | \$323 ;
+  assign \$325  = \$321  | \$324 ;
+  assign \$326  = \sel_l11_s0$953  == 1'h1;
+  assign \$327  = \sel_l11_s0$954  == 1'h1;
+  assign \$328  = \$326  | \$327 ;
+  assign \$329  = \sel_l11_s0$955  == 1'h1;
+  assign \$330  = \sel_l11_s0$956  == 1'h1;
+  assign \$331  = \$329  | \$330 ;
+  assign \$332  = \$328  | \$331 ;
+  assign \$333  = \$325  | \$332 ;
+  assign \$334  = \sel_l11_s0$957  == 1'h1;
+  assign \$335  = \sel_l11_s0$958  == 1'h1;
+  assign \$336  = \$334  | \$335 ;
+  assign \$337  = \sel_l11_s0$959  == 1'h1;
+  assign \$338  = \sel_l11_s0$960  == 1'h1;
+  assign \$339  = \$337  | \$338 ;
+  assign \$340  = \$336  | \$339 ;
+  assign \$341  = \sel_l11_s0$961  == 1'h1;
+  assign \$342  = \sel_l11_s0$962  == 1'h1;
+  assign \$343  = \$341  | \$342 ;
+  assign \$344  = \sel_l11_s0$963  == 1'h1;
+  assign \$345  = \sel_l11_s0$964  == 1'h1;
+  assign \$346  = \$344  | \$345 ;
+  assign \$347  = \$343  | \$346 ;
+  assign \$348  = \$340  | \$347 ;
+  assign \$349  = \$333  | \$348 ;
+  assign \$350  = sel_l11_s0 == 2'h2;
+  assign \$351  = \sel_l11_s0$950  == 2'h2;
   assign \$352  = \$350  | \$351 ;
-  assign \$353  = \$349  | \$352 ;
-  assign \$354  = \sel_l21_s0$878  == 4'ha;
-  assign \$355  = sel_s39_lo[20:16] == 4'ha;
-  assign \$356  = \$354  | \$355 ;
-  assign \$357  = sel_s45_lo[20:16] == 4'ha;
-  assign \$358  = sel_s53_lo[20:16] == 4'ha;
+  assign \$353  = \sel_l11_s0$951  == 2'h2;
+  assign \$354  = \sel_l11_s0$952  == 2'h2;
+  assign \$355  = \$353  | \$354 ;
+  assign \$356  = \$352  | \$355 ;
+  assign \$357  = \sel_l11_s0$953  == 2'h2;
+  assign \$358  = \sel_l11_s0$954  == 2'h2;
   assign \$359  = \$357  | \$358 ;
-  assign \$360  = \$356  | \$359 ;
-  assign \$361  = sel_s53_hi[20:16] == 4'ha;
-  assign \$362  = sel_s54_lo[20:16] == 4'ha;
-  assign \$363  = \$361  | \$362 ;
-  assign \$364  = sel_s58_lo[20:16] == 4'ha;
-  assign \$365  = sel_s58_hi[20:16] == 4'ha;
-  assign \$366  = \$364  | \$365 ;
-  assign \$367  = \$363  | \$366 ;
-  assign \$368  = \$360  | \$367 ;
-  assign \$369  = sel_s59_lo[20:16] == 4'ha;
-  assign \$370  = sel_s59_hi[20:16] == 4'ha;
-  assign \$371  = \$369  | \$370 ;
-  assign \$372  = sel_s56_hi[20:16] == 4'ha;
-  assign \$373  = \$371  | \$372 ;
-  assign \$374  = \$368  | \$373 ;
-  assign \$375  = \sel_l21_s0$878  == 4'hb;
-  assign \$376  = sel_s39_lo[20:16] == 4'hb;
+  assign \$360  = \sel_l11_s0$955  == 2'h2;
+  assign \$361  = \sel_l11_s0$956  == 2'h2;
+  assign \$362  = \$360  | \$361 ;
+  assign \$363  = \$359  | \$362 ;
+  assign \$364  = \$356  | \$363 ;
+  assign \$365  = \sel_l11_s0$957  == 2'h2;
+  assign \$366  = \sel_l11_s0$958  == 2'h2;
+  assign \$367  = \$365  | \$366 ;
+  assign \$368  = \sel_l11_s0$959  == 2'h2;
+  assign \$369  = \sel_l11_s0$960  == 2'h2;
+  assign \$370  = \$368  | \$369 ;
+  assign \$371  = \$367  | \$370 ;
+  assign \$372  = \sel_l11_s0$961  == 2'h2;
+  assign \$373  = \sel_l11_s0$962  == 2'h2;
+  assign \$374  = \$372  | \$373 ;
+  assign \$375  = \sel_l11_s0$963  == 2'h2;
+  assign \$376  = \sel_l11_s0$964  == 2'h2;
   assign \$377  = \$375  | \$376 ;
-  assign \$378  = sel_s45_lo[20:16] == 4'hb;
-  assign \$379  = sel_s53_lo[20:16] == 4'hb;
-  assign \$380  = \$378  | \$379 ;
-  assign \$381  = \$377  | \$380 ;
-  assign \$382  = sel_s53_hi[20:16] == 4'hb;
-  assign \$383  = sel_s54_lo[20:16] == 4'hb;
-  assign \$384  = \$382  | \$383 ;
-  assign \$385  = sel_s58_lo[20:16] == 4'hb;
-  assign \$386  = sel_s58_hi[20:16] == 4'hb;
-  assign \$387  = \$385  | \$386 ;
-  assign \$388  = \$384  | \$387 ;
-  assign \$389  = \$381  | \$388 ;
-  assign \$390  = sel_s59_lo[20:16] == 4'hb;
-  assign \$391  = sel_s59_hi[20:16] == 4'hb;
-  assign \$392  = \$390  | \$391 ;
-  assign \$393  = sel_s56_hi[20:16] == 4'hb;
-  assign \$394  = sel_s57_lo[20:16] == 4'hb;
-  assign \$395  = \$393  | \$394 ;
-  assign \$396  = \$392  | \$395 ;
-  assign \$397  = \$389  | \$396 ;
-  assign \$398  = \sel_l21_s0$878  == 4'hc;
-  assign \$399  = sel_s39_lo[20:16] == 4'hc;
-  assign \$400  = \$398  | \$399 ;
-  assign \$401  = sel_s45_lo[20:16] == 4'hc;
-  assign \$402  = sel_s53_lo[20:16] == 4'hc;
-  assign \$403  = \$401  | \$402 ;
-  assign \$404  = \$400  | \$403 ;
-  assign \$405  = sel_s53_hi[20:16] == 4'hc;
-  assign \$406  = sel_s54_lo[20:16] == 4'hc;
-  assign \$407  = \$405  | \$406 ;
-  assign \$408  = sel_s58_lo[20:16] == 4'hc;
-  assign \$409  = sel_s58_hi[20:16] == 4'hc;
-  assign \$410  = \$408  | \$409 ;
-  assign \$411  = \$407  | \$410 ;
-  assign \$412  = \$404  | \$411 ;
-  assign \$413  = sel_s59_lo[20:16] == 4'hc;
-  assign \$414  = sel_s59_hi[20:16] == 4'hc;
-  assign \$415  = \$413  | \$414 ;
-  assign \$416  = sel_s56_hi[20:16] == 4'hc;
-  assign \$417  = sel_s57_lo[20:16] == 4'hc;
-  assign \$418  = \$416  | \$417 ;
-  assign \$419  = \$415  | \$418 ;
-  assign \$420  = sel_s57_hi[20:16] == 4'hc;
+  assign \$378  = \$374  | \$377 ;
+  assign \$379  = \$371  | \$378 ;
+  assign \$380  = \$364  | \$379 ;
+  assign \$381  = sel_l11_s0 == 2'h3;
+  assign \$382  = \sel_l11_s0$950  == 2'h3;
+  assign \$383  = \$381  | \$382 ;
+  assign \$384  = \sel_l11_s0$951  == 2'h3;
+  assign \$385  = \sel_l11_s0$952  == 2'h3;
+  assign \$386  = \$384  | \$385 ;
+  assign \$387  = \$383  | \$386 ;
+  assign \$388  = \sel_l11_s0$953  == 2'h3;
+  assign \$389  = \sel_l11_s0$954  == 2'h3;
+  assign \$390  = \$388  | \$389 ;
+  assign \$391  = \sel_l11_s0$955  == 2'h3;
+  assign \$392  = \sel_l11_s0$956  == 2'h3;
+  assign \$393  = \$391  | \$392 ;
+  assign \$394  = \$390  | \$393 ;
+  assign \$395  = \$387  | \$394 ;
+  assign \$396  = \sel_l11_s0$957  == 2'h3;
+  assign \$397  = \sel_l11_s0$958  == 2'h3;
+  assign \$398  = \$396  | \$397 ;
+  assign \$399  = \sel_l11_s0$959  == 2'h3;
+  assign \$400  = \sel_l11_s0$960  == 2'h3;
+  assign \$401  = \$399  | \$400 ;
+  assign \$402  = \$398  | \$401 ;
+  assign \$403  = \sel_l11_s0$961  == 2'h3;
+  assign \$404  = \sel_l11_s0$962  == 2'h3;
+  assign \$405  = \$403  | \$404 ;
+  assign \$406  = \sel_l11_s0$963  == 2'h3;
+  assign \$407  = \sel_l11_s0$964  == 2'h3;
+  assign \$408  = \$406  | \$407 ;
+  assign \$409  = \$405  | \$408 ;
+  assign \$410  = \$402  | \$409 ;
+  assign \$411  = \$395  | \$410 ;
+  assign \$412  = sel_l11_s0 == 3'h4;
+  assign \$413  = \sel_l11_s0$950  == 3'h4;
+  assign \$414  = \$412  | \$413 ;
+  assign \$415  = \sel_l11_s0$951  == 3'h4;
+  assign \$416  = \sel_l11_s0$952  == 3'h4;
+  assign \$417  = \$415  | \$416 ;
+  assign \$418  = \$414  | \$417 ;
+  assign \$419  = \sel_l11_s0$953  == 3'h4;
+  assign \$420  = \sel_l11_s0$954  == 3'h4;
   assign \$421  = \$419  | \$420 ;
-  assign \$422  = \$412  | \$421 ;
-  assign \$423  = \sel_l21_s0$878  == 4'hd;
-  assign \$424  = sel_s39_lo[20:16] == 4'hd;
-  assign \$425  = \$423  | \$424 ;
-  assign \$426  = sel_s45_lo[20:16] == 4'hd;
-  assign \$427  = sel_s53_lo[20:16] == 4'hd;
-  assign \$428  = \$426  | \$427 ;
-  assign \$429  = \$425  | \$428 ;
-  assign \$430  = sel_s53_hi[20:16] == 4'hd;
-  assign \$431  = sel_s54_lo[20:16] == 4'hd;
+  assign \$422  = \sel_l11_s0$955  == 3'h4;
+  assign \$423  = \sel_l11_s0$956  == 3'h4;
+  assign \$424  = \$422  | \$423 ;
+  assign \$425  = \$421  | \$424 ;
+  assign \$426  = \$418  | \$425 ;
+  assign \$427  = \sel_l11_s0$957  == 3'h4;
+  assign \$428  = \sel_l11_s0$958  == 3'h4;
+  assign \$429  = \$427  | \$428 ;
+  assign \$430  = \sel_l11_s0$959  == 3'h4;
+  assign \$431  = \sel_l11_s0$960  == 3'h4;
   assign \$432  = \$430  | \$431 ;
-  assign \$433  = sel_s58_lo[20:16] == 4'hd;
-  assign \$434  = sel_s58_hi[20:16] == 4'hd;
-  assign \$435  = \$433  | \$434 ;
-  assign \$436  = \$432  | \$435 ;
-  assign \$437  = \$429  | \$436 ;
-  assign \$438  = sel_s59_lo[20:16] == 4'hd;
-  assign \$439  = sel_s59_hi[20:16] == 4'hd;
-  assign \$440  = \$438  | \$439 ;
-  assign \$441  = sel_s56_hi[20:16] == 4'hd;
-  assign \$442  = sel_s57_lo[20:16] == 4'hd;
-  assign \$443  = \$441  | \$442 ;
-  assign \$444  = \$440  | \$443 ;
-  assign \$445  = sel_s57_hi[20:16] == 4'hd;
-  assign \$446  = sel_s48_hi[20:16] == 4'hd;
-  assign \$447  = \$445  | \$446 ;
-  assign \$448  = \$444  | \$447 ;
-  assign \$449  = \$437  | \$448 ;
-  assign \$450  = \sel_l21_s0$878  == 4'he;
-  assign \$451  = sel_s39_lo[20:16] == 4'he;
+  assign \$433  = \$429  | \$432 ;
+  assign \$434  = \sel_l11_s0$961  == 3'h4;
+  assign \$435  = \sel_l11_s0$962  == 3'h4;
+  assign \$436  = \$434  | \$435 ;
+  assign \$437  = \sel_l11_s0$963  == 3'h4;
+  assign \$438  = \sel_l11_s0$964  == 3'h4;
+  assign \$439  = \$437  | \$438 ;
+  assign \$440  = \$436  | \$439 ;
+  assign \$441  = \$433  | \$440 ;
+  assign \$442  = \$426  | \$441 ;
+  assign \$443  = sel_l11_s0 == 3'h5;
+  assign \$444  = \sel_l11_s0$950  == 3'h5;
+  assign \$445  = \$443  | \$444 ;
+  assign \$446  = \sel_l11_s0$951  == 3'h5;
+  assign \$447  = \sel_l11_s0$952  == 3'h5;
+  assign \$448  = \$446  | \$447 ;
+  assign \$449  = \$445  | \$448 ;
+  assign \$450  = \sel_l11_s0$953  == 3'h5;
+  assign \$451  = \sel_l11_s0$954  == 3'h5;
   assign \$452  = \$450  | \$451 ;
-  assign \$453  = sel_s45_lo[20:16] == 4'he;
-  assign \$454  = sel_s53_lo[20:16] == 4'he;
+  assign \$453  = \sel_l11_s0$955  == 3'h5;
+  assign \$454  = \sel_l11_s0$956  == 3'h5;
   assign \$455  = \$453  | \$454 ;
   assign \$456  = \$452  | \$455 ;
-  assign \$457  = sel_s53_hi[20:16] == 4'he;
-  assign \$458  = sel_s54_lo[20:16] == 4'he;
-  assign \$459  = \$457  | \$458 ;
-  assign \$460  = sel_s58_lo[20:16] == 4'he;
-  assign \$461  = sel_s58_hi[20:16] == 4'he;
-  assign \$462  = \$460  | \$461 ;
-  assign \$463  = \$459  | \$462 ;
-  assign \$464  = \$456  | \$463 ;
-  assign \$465  = sel_s59_lo[20:16] == 4'he;
-  assign \$466  = sel_s59_hi[20:16] == 4'he;
+  assign \$457  = \$449  | \$456 ;
+  assign \$458  = \sel_l11_s0$957  == 3'h5;
+  assign \$459  = \sel_l11_s0$958  == 3'h5;
+  assign \$460  = \$458  | \$459 ;
+  assign \$461  = \sel_l11_s0$959  == 3'h5;
+  assign \$462  = \sel_l11_s0$960  == 3'h5;
+  assign \$463  = \$461  | \$462 ;
+  assign \$464  = \$460  | \$463 ;
+  assign \$465  = \sel_l11_s0$961  == 3'h5;
+  assign \$466  = \sel_l11_s0$962  == 3'h5;
   assign \$467  = \$465  | \$466 ;
-  assign \$468  = sel_s56_hi[20:16] == 4'he;
-  assign \$469  = sel_s57_lo[20:16] == 4'he;
+  assign \$468  = \sel_l11_s0$963  == 3'h5;
+  assign \$469  = \sel_l11_s0$964  == 3'h5;
   assign \$470  = \$468  | \$469 ;
   assign \$471  = \$467  | \$470 ;
-  assign \$472  = sel_s57_hi[20:16] == 4'he;
-  assign \$473  = sel_s48_hi[20:16] == 4'he;
-  assign \$474  = \$472  | \$473 ;
-  assign \$475  = sel_s44_hi[20:16] == 4'he;
+  assign \$472  = \$464  | \$471 ;
+  assign \$473  = \$457  | \$472 ;
+  assign \$474  = sel_l11_s0 == 3'h6;
+  assign \$475  = \sel_l11_s0$950  == 3'h6;
   assign \$476  = \$474  | \$475 ;
-  assign \$477  = \$471  | \$476 ;
-  assign \$478  = \$464  | \$477 ;
-  assign \$479  = \sel_l21_s0$878  == 4'hf;
-  assign \$480  = sel_s39_lo[20:16] == 4'hf;
-  assign \$481  = \$479  | \$480 ;
-  assign \$482  = sel_s45_lo[20:16] == 4'hf;
-  assign \$483  = sel_s53_lo[20:16] == 4'hf;
-  assign \$484  = \$482  | \$483 ;
-  assign \$485  = \$481  | \$484 ;
-  assign \$486  = sel_s53_hi[20:16] == 4'hf;
-  assign \$487  = sel_s54_lo[20:16] == 4'hf;
-  assign \$488  = \$486  | \$487 ;
-  assign \$489  = sel_s58_lo[20:16] == 4'hf;
-  assign \$490  = sel_s58_hi[20:16] == 4'hf;
+  assign \$477  = \sel_l11_s0$951  == 3'h6;
+  assign \$478  = \sel_l11_s0$952  == 3'h6;
+  assign \$479  = \$477  | \$478 ;
+  assign \$480  = \$476  | \$479 ;
+  assign \$481  = \sel_l11_s0$953  == 3'h6;
+  assign \$482  = \sel_l11_s0$954  == 3'h6;
+  assign \$483  = \$481  | \$482 ;
+  assign \$484  = \sel_l11_s0$955  == 3'h6;
+  assign \$485  = \sel_l11_s0$956  == 3'h6;
+  assign \$486  = \$484  | \$485 ;
+  assign \$487  = \$483  | \$486 ;
+  assign \$488  = \$480  | \$487 ;
+  assign \$489  = \sel_l11_s0$957  == 3'h6;
+  assign \$490  = \sel_l11_s0$958  == 3'h6;
   assign \$491  = \$489  | \$490 ;
-  assign \$492  = \$488  | \$491 ;
-  assign \$493  = \$485  | \$492 ;
-  assign \$494  = sel_s59_lo[20:16] == 4'hf;
-  assign \$495  = sel_s59_hi[20:16] == 4'hf;
-  assign \$496  = \$494  | \$495 ;
-  assign \$497  = sel_s56_hi[20:16] == 4'hf;
-  assign \$498  = sel_s57_lo[20:16] == 4'hf;
-  assign \$499  = \$497  | \$498 ;
-  assign \$500  = \$496  | \$499 ;
-  assign \$501  = sel_s57_hi[20:16] == 4'hf;
-  assign \$502  = sel_s48_hi[20:16] == 4'hf;
-  assign \$503  = \$501  | \$502 ;
-  assign \$504  = sel_s44_hi[20:16] == 4'hf;
-  assign \$505  = \sel_l21_s0$881  == 4'hf;
-  assign \$506  = \$504  | \$505 ;
-  assign \$507  = \$503  | \$506 ;
-  assign \$508  = \$500  | \$507 ;
-  assign \$509  = \$493  | \$508 ;
-  assign \$510  = \sel_l21_s0$878  == 5'h10;
-  assign \$511  = sel_s39_lo[20:16] == 5'h10;
-  assign \$512  = \$510  | \$511 ;
-  assign \$513  = sel_s45_lo[20:16] == 5'h10;
-  assign \$514  = sel_s53_lo[20:16] == 5'h10;
-  assign \$515  = \$513  | \$514 ;
-  assign \$516  = \$512  | \$515 ;
-  assign \$517  = sel_s53_hi[20:16] == 5'h10;
-  assign \$518  = sel_s54_lo[20:16] == 5'h10;
-  assign \$519  = \$517  | \$518 ;
-  assign \$520  = sel_s58_lo[20:16] == 5'h10;
-  assign \$521  = sel_s58_hi[20:16] == 5'h10;
+  assign \$492  = \sel_l11_s0$959  == 3'h6;
+  assign \$493  = \sel_l11_s0$960  == 3'h6;
+  assign \$494  = \$492  | \$493 ;
+  assign \$495  = \$491  | \$494 ;
+  assign \$496  = \sel_l11_s0$961  == 3'h6;
+  assign \$497  = \sel_l11_s0$962  == 3'h6;
+  assign \$498  = \$496  | \$497 ;
+  assign \$499  = \sel_l11_s0$963  == 3'h6;
+  assign \$500  = \sel_l11_s0$964  == 3'h6;
+  assign \$501  = \$499  | \$500 ;
+  assign \$502  = \$498  | \$501 ;
+  assign \$503  = \$495  | \$502 ;
+  assign \$504  = \$488  | \$503 ;
+  assign \$505  = sel_l11_s0 == 3'h7;
+  assign \$506  = \sel_l11_s0$950  == 3'h7;
+  assign \$507  = \$505  | \$506 ;
+  assign \$508  = \sel_l11_s0$951  == 3'h7;
+  assign \$509  = \sel_l11_s0$952  == 3'h7;
+  assign \$510  = \$508  | \$509 ;
+  assign \$511  = \$507  | \$510 ;
+  assign \$512  = \sel_l11_s0$953  == 3'h7;
+  assign \$513  = \sel_l11_s0$954  == 3'h7;
+  assign \$514  = \$512  | \$513 ;
+  assign \$515  = \sel_l11_s0$955  == 3'h7;
+  assign \$516  = \sel_l11_s0$956  == 3'h7;
+  assign \$517  = \$515  | \$516 ;
+  assign \$518  = \$514  | \$517 ;
+  assign \$519  = \$511  | \$518 ;
+  assign \$520  = \sel_l11_s0$957  == 3'h7;
+  assign \$521  = \sel_l11_s0$958  == 3'h7;
   assign \$522  = \$520  | \$521 ;
-  assign \$523  = \$519  | \$522 ;
-  assign \$524  = \$516  | \$523 ;
-  assign \$525  = sel_s59_lo[20:16] == 5'h10;
-  assign \$526  = sel_s59_hi[20:16] == 5'h10;
-  assign \$527  = \$525  | \$526 ;
-  assign \$528  = sel_s56_hi[20:16] == 5'h10;
-  assign \$529  = sel_s57_lo[20:16] == 5'h10;
-  assign \$530  = \$528  | \$529 ;
-  assign \$531  = \$527  | \$530 ;
-  assign \$532  = sel_s57_hi[20:16] == 5'h10;
-  assign \$533  = sel_s48_hi[20:16] == 5'h10;
-  assign \$534  = \$532  | \$533 ;
-  assign \$535  = sel_s44_hi[20:16] == 5'h10;
-  assign \$536  = \sel_l21_s0$881  == 5'h10;
-  assign \$537  = \$535  | \$536 ;
-  assign \$538  = \$534  | \$537 ;
-  assign \$539  = \$531  | \$538 ;
-  assign \$540  = \$524  | \$539 ;
-  assign \$541  = sel_s39_lo[20:16] == 5'h11;
-  assign \$542  = sel_s45_lo[20:16] == 5'h11;
-  assign \$543  = \$541  | \$542 ;
-  assign \$544  = sel_s53_lo[20:16] == 5'h11;
-  assign \$545  = sel_s53_hi[20:16] == 5'h11;
-  assign \$546  = \$544  | \$545 ;
-  assign \$547  = \$543  | \$546 ;
-  assign \$548  = sel_s54_lo[20:16] == 5'h11;
-  assign \$549  = sel_s58_lo[20:16] == 5'h11;
-  assign \$550  = \$548  | \$549 ;
-  assign \$551  = sel_s58_hi[20:16] == 5'h11;
-  assign \$552  = sel_s59_lo[20:16] == 5'h11;
+  assign \$523  = \sel_l11_s0$959  == 3'h7;
+  assign \$524  = \sel_l11_s0$960  == 3'h7;
+  assign \$525  = \$523  | \$524 ;
+  assign \$526  = \$522  | \$525 ;
+  assign \$527  = \sel_l11_s0$961  == 3'h7;
+  assign \$528  = \sel_l11_s0$962  == 3'h7;
+  assign \$529  = \$527  | \$528 ;
+  assign \$530  = \sel_l11_s0$963  == 3'h7;
+  assign \$531  = \sel_l11_s0$964  == 3'h7;
+  assign \$532  = \$530  | \$531 ;
+  assign \$533  = \$529  | \$532 ;
+  assign \$534  = \$526  | \$533 ;
+  assign \$535  = \$519  | \$534 ;
+  assign \$536  = sel_l11_s0 == 4'h8;
+  assign \$537  = \sel_l11_s0$950  == 4'h8;
+  assign \$538  = \$536  | \$537 ;
+  assign \$539  = \sel_l11_s0$951  == 4'h8;
+  assign \$540  = \sel_l11_s0$952  == 4'h8;
+  assign \$541  = \$539  | \$540 ;
+  assign \$542  = \$538  | \$541 ;
+  assign \$543  = \sel_l11_s0$953  == 4'h8;
+  assign \$544  = \sel_l11_s0$954  == 4'h8;
+  assign \$545  = \$543  | \$544 ;
+  assign \$546  = \sel_l11_s0$955  == 4'h8;
+  assign \$547  = \sel_l11_s0$956  == 4'h8;
+  assign \$548  = \$546  | \$547 ;
+  assign \$549  = \$545  | \$548 ;
+  assign \$550  = \$542  | \$549 ;
+  assign \$551  = \sel_l11_s0$957  == 4'h8;
+  assign \$552  = \sel_l11_s0$958  == 4'h8;
   assign \$553  = \$551  | \$552 ;
-  assign \$554  = \$550  | \$553 ;
-  assign \$555  = \$547  | \$554 ;
-  assign \$556  = sel_s59_hi[20:16] == 5'h11;
-  assign \$557  = sel_s56_hi[20:16] == 5'h11;
-  assign \$558  = \$556  | \$557 ;
-  assign \$559  = sel_s57_lo[20:16] == 5'h11;
-  assign \$560  = sel_s57_hi[20:16] == 5'h11;
-  assign \$561  = \$559  | \$560 ;
-  assign \$562  = \$558  | \$561 ;
-  assign \$563  = sel_s48_hi[20:16] == 5'h11;
-  assign \$564  = sel_s44_hi[20:16] == 5'h11;
-  assign \$565  = \$563  | \$564 ;
-  assign \$566  = \sel_l21_s0$881  == 5'h11;
-  assign \$567  = \$565  | \$566 ;
-  assign \$568  = \$562  | \$567 ;
-  assign \$569  = \$555  | \$568 ;
-  assign \$570  = sel_s45_lo[20:16] == 5'h12;
-  assign \$571  = sel_s53_lo[20:16] == 5'h12;
+  assign \$554  = \sel_l11_s0$959  == 4'h8;
+  assign \$555  = \sel_l11_s0$960  == 4'h8;
+  assign \$556  = \$554  | \$555 ;
+  assign \$557  = \$553  | \$556 ;
+  assign \$558  = \sel_l11_s0$961  == 4'h8;
+  assign \$559  = \sel_l11_s0$962  == 4'h8;
+  assign \$560  = \$558  | \$559 ;
+  assign \$561  = \sel_l11_s0$963  == 4'h8;
+  assign \$562  = \sel_l11_s0$964  == 4'h8;
+  assign \$563  = \$561  | \$562 ;
+  assign \$564  = \$560  | \$563 ;
+  assign \$565  = \$557  | \$564 ;
+  assign \$566  = \$550  | \$565 ;
+  assign \$567  = sel_l11_s0 == 4'h9;
+  assign \$568  = \sel_l11_s0$950  == 4'h9;
+  assign \$569  = \$567  | \$568 ;
+  assign \$570  = \sel_l11_s0$951  == 4'h9;
+  assign \$571  = \sel_l11_s0$952  == 4'h9;
   assign \$572  = \$570  | \$571 ;
-  assign \$573  = sel_s53_hi[20:16] == 5'h12;
-  assign \$574  = sel_s54_lo[20:16] == 5'h12;
-  assign \$575  = \$573  | \$574 ;
-  assign \$576  = \$572  | \$575 ;
-  assign \$577  = sel_s58_lo[20:16] == 5'h12;
-  assign \$578  = sel_s58_hi[20:16] == 5'h12;
+  assign \$573  = \$569  | \$572 ;
+  assign \$574  = \sel_l11_s0$953  == 4'h9;
+  assign \$575  = \sel_l11_s0$954  == 4'h9;
+  assign \$576  = \$574  | \$575 ;
+  assign \$577  = \sel_l11_s0$955  == 4'h9;
+  assign \$578  = \sel_l11_s0$956  == 4'h9;
   assign \$579  = \$577  | \$578 ;
-  assign \$580  = sel_s59_lo[20:16] == 5'h12;
-  assign \$581  = sel_s59_hi[20:16] == 5'h12;
-  assign \$582  = \$580  | \$581 ;
-  assign \$583  = \$579  | \$582 ;
-  assign \$584  = \$576  | \$583 ;
-  assign \$585  = sel_s56_hi[20:16] == 5'h12;
-  assign \$586  = sel_s57_lo[20:16] == 5'h12;
+  assign \$580  = \$576  | \$579 ;
+  assign \$581  = \$573  | \$580 ;
+  assign \$582  = \sel_l11_s0$957  == 4'h9;
+  assign \$583  = \sel_l11_s0$958  == 4'h9;
+  assign \$584  = \$582  | \$583 ;
+  assign \$585  = \sel_l11_s0$959  == 4'h9;
+  assign \$586  = \sel_l11_s0$960  == 4'h9;
   assign \$587  = \$585  | \$586 ;
-  assign \$588  = sel_s57_hi[20:16] == 5'h12;
-  assign \$589  = sel_s48_hi[20:16] == 5'h12;
-  assign \$590  = \$588  | \$589 ;
-  assign \$591  = \$587  | \$590 ;
-  assign \$592  = sel_s44_hi[20:16] == 5'h12;
-  assign \$593  = \sel_l21_s0$881  == 5'h12;
+  assign \$588  = \$584  | \$587 ;
+  assign \$589  = \sel_l11_s0$961  == 4'h9;
+  assign \$590  = \sel_l11_s0$962  == 4'h9;
+  assign \$591  = \$589  | \$590 ;
+  assign \$592  = \sel_l11_s0$963  == 4'h9;
+  assign \$593  = \sel_l11_s0$964  == 4'h9;
   assign \$594  = \$592  | \$593 ;
   assign \$595  = \$591  | \$594 ;
-  assign \$596  = \$584  | \$595 ;
-  assign \$597  = sel_s53_lo[20:16] == 5'h13;
-  assign \$598  = sel_s53_hi[20:16] == 5'h13;
-  assign \$599  = \$597  | \$598 ;
-  assign \$600  = sel_s54_lo[20:16] == 5'h13;
-  assign \$601  = sel_s58_lo[20:16] == 5'h13;
-  assign \$602  = \$600  | \$601 ;
-  assign \$603  = \$599  | \$602 ;
-  assign \$604  = sel_s58_hi[20:16] == 5'h13;
-  assign \$605  = sel_s59_lo[20:16] == 5'h13;
-  assign \$606  = \$604  | \$605 ;
-  assign \$607  = sel_s59_hi[20:16] == 5'h13;
-  assign \$608  = sel_s56_hi[20:16] == 5'h13;
-  assign \$609  = \$607  | \$608 ;
-  assign \$610  = \$606  | \$609 ;
-  assign \$611  = \$603  | \$610 ;
-  assign \$612  = sel_s57_lo[20:16] == 5'h13;
-  assign \$613  = sel_s57_hi[20:16] == 5'h13;
-  assign \$614  = \$612  | \$613 ;
-  assign \$615  = sel_s48_hi[20:16] == 5'h13;
-  assign \$616  = sel_s44_hi[20:16] == 5'h13;
-  assign \$617  = \$615  | \$616 ;
-  assign \$618  = \$614  | \$617 ;
-  assign \$619  = \sel_l21_s0$881  == 5'h13;
-  assign \$620  = \$618  | \$619 ;
-  assign \$621  = \$611  | \$620 ;
-  assign \$622  = sel_s53_hi[20:16] == 5'h14;
-  assign \$623  = sel_s54_lo[20:16] == 5'h14;
-  assign \$624  = \$622  | \$623 ;
-  assign \$625  = sel_s58_lo[20:16] == 5'h14;
-  assign \$626  = sel_s58_hi[20:16] == 5'h14;
-  assign \$627  = \$625  | \$626 ;
-  assign \$628  = \$624  | \$627 ;
-  assign \$629  = sel_s59_lo[20:16] == 5'h14;
-  assign \$630  = sel_s59_hi[20:16] == 5'h14;
+  assign \$596  = \$588  | \$595 ;
+  assign \$597  = \$581  | \$596 ;
+  assign \$598  = sel_l11_s0 == 4'ha;
+  assign \$599  = \sel_l11_s0$950  == 4'ha;
+  assign \$600  = \$598  | \$599 ;
+  assign \$601  = \sel_l11_s0$951  == 4'ha;
+  assign \$602  = \sel_l11_s0$952  == 4'ha;
+  assign \$603  = \$601  | \$602 ;
+  assign \$604  = \$600  | \$603 ;
+  assign \$605  = \sel_l11_s0$953  == 4'ha;
+  assign \$606  = \sel_l11_s0$954  == 4'ha;
+  assign \$607  = \$605  | \$606 ;
+  assign \$608  = \sel_l11_s0$955  == 4'ha;
+  assign \$609  = \sel_l11_s0$956  == 4'ha;
+  assign \$610  = \$608  | \$609 ;
+  assign \$611  = \$607  | \$610 ;
+  assign \$612  = \$604  | \$611 ;
+  assign \$613  = \sel_l11_s0$957  == 4'ha;
+  assign \$614  = \sel_l11_s0$958  == 4'ha;
+  assign \$615  = \$613  | \$614 ;
+  assign \$616  = \sel_l11_s0$959  == 4'ha;
+  assign \$617  = \sel_l11_s0$960  == 4'ha;
+  assign \$618  = \$616  | \$617 ;
+  assign \$619  = \$615  | \$618 ;
+  assign \$620  = \sel_l11_s0$961  == 4'ha;
+  assign \$621  = \sel_l11_s0$962  == 4'ha;
+  assign \$622  = \$620  | \$621 ;
+  assign \$623  = \sel_l11_s0$963  == 4'ha;
+  assign \$624  = \sel_l11_s0$964  == 4'ha;
+  assign \$625  = \$623  | \$624 ;
+  assign \$626  = \$622  | \$625 ;
+  assign \$627  = \$619  | \$626 ;
+  assign \$628  = \$612  | \$627 ;
+  assign \$629  = sel_l11_s0 == 4'hb;
+  assign \$630  = \sel_l11_s0$950  == 4'hb;
   assign \$631  = \$629  | \$630 ;
-  assign \$632  = sel_s56_hi[20:16] == 5'h14;
-  assign \$633  = sel_s57_lo[20:16] == 5'h14;
+  assign \$632  = \sel_l11_s0$951  == 4'hb;
+  assign \$633  = \sel_l11_s0$952  == 4'hb;
   assign \$634  = \$632  | \$633 ;
   assign \$635  = \$631  | \$634 ;
-  assign \$636  = \$628  | \$635 ;
-  assign \$637  = sel_s57_hi[20:16] == 5'h14;
-  assign \$638  = sel_s48_hi[20:16] == 5'h14;
-  assign \$639  = \$637  | \$638 ;
-  assign \$640  = sel_s44_hi[20:16] == 5'h14;
-  assign \$641  = \sel_l21_s0$881  == 5'h14;
-  assign \$642  = \$640  | \$641 ;
-  assign \$643  = \$639  | \$642 ;
-  assign \$644  = \$636  | \$643 ;
-  assign \$645  = sel_s54_lo[20:16] == 5'h15;
-  assign \$646  = sel_s58_lo[20:16] == 5'h15;
-  assign \$647  = \$645  | \$646 ;
-  assign \$648  = sel_s58_hi[20:16] == 5'h15;
-  assign \$649  = sel_s59_lo[20:16] == 5'h15;
-  assign \$650  = \$648  | \$649 ;
-  assign \$651  = \$647  | \$650 ;
-  assign \$652  = sel_s59_hi[20:16] == 5'h15;
-  assign \$653  = sel_s56_hi[20:16] == 5'h15;
-  assign \$654  = \$652  | \$653 ;
-  assign \$655  = sel_s57_lo[20:16] == 5'h15;
-  assign \$656  = sel_s57_hi[20:16] == 5'h15;
-  assign \$657  = \$655  | \$656 ;
-  assign \$658  = \$654  | \$657 ;
-  assign \$659  = \$651  | \$658 ;
-  assign \$660  = sel_s48_hi[20:16] == 5'h15;
-  assign \$661  = sel_s44_hi[20:16] == 5'h15;
+  assign \$636  = \sel_l11_s0$953  == 4'hb;
+  assign \$637  = \sel_l11_s0$954  == 4'hb;
+  assign \$638  = \$636  | \$637 ;
+  assign \$639  = \sel_l11_s0$955  == 4'hb;
+  assign \$640  = \sel_l11_s0$956  == 4'hb;
+  assign \$641  = \$639  | \$640 ;
+  assign \$642  = \$638  | \$641 ;
+  assign \$643  = \$635  | \$642 ;
+  assign \$644  = \sel_l11_s0$957  == 4'hb;
+  assign \$645  = \sel_l11_s0$958  == 4'hb;
+  assign \$646  = \$644  | \$645 ;
+  assign \$647  = \sel_l11_s0$959  == 4'hb;
+  assign \$648  = \sel_l11_s0$960  == 4'hb;
+  assign \$649  = \$647  | \$648 ;
+  assign \$650  = \$646  | \$649 ;
+  assign \$651  = \sel_l11_s0$961  == 4'hb;
+  assign \$652  = \sel_l11_s0$962  == 4'hb;
+  assign \$653  = \$651  | \$652 ;
+  assign \$654  = \sel_l11_s0$963  == 4'hb;
+  assign \$655  = \sel_l11_s0$964  == 4'hb;
+  assign \$656  = \$654  | \$655 ;
+  assign \$657  = \$653  | \$656 ;
+  assign \$658  = \$650  | \$657 ;
+  assign \$659  = \$643  | \$658 ;
+  assign \$660  = sel_l11_s0 == 4'hc;
+  assign \$661  = \sel_l11_s0$950  == 4'hc;
   assign \$662  = \$660  | \$661 ;
-  assign \$663  = \sel_l21_s0$881  == 5'h15;
-  assign \$664  = \$662  | \$663 ;
-  assign \$665  = \$659  | \$664 ;
-  assign \$666  = sel_s58_lo[20:16] == 5'h16;
-  assign \$667  = sel_s58_hi[20:16] == 5'h16;
-  assign \$668  = \$666  | \$667 ;
-  assign \$669  = sel_s59_lo[20:16] == 5'h16;
-  assign \$670  = sel_s59_hi[20:16] == 5'h16;
-  assign \$671  = \$669  | \$670 ;
-  assign \$672  = \$668  | \$671 ;
-  assign \$673  = sel_s56_hi[20:16] == 5'h16;
-  assign \$674  = sel_s57_lo[20:16] == 5'h16;
-  assign \$675  = \$673  | \$674 ;
-  assign \$676  = sel_s57_hi[20:16] == 5'h16;
-  assign \$677  = sel_s48_hi[20:16] == 5'h16;
-  assign \$678  = \$676  | \$677 ;
-  assign \$679  = \$675  | \$678 ;
-  assign \$680  = \$672  | \$679 ;
-  assign \$681  = sel_s44_hi[20:16] == 5'h16;
-  assign \$682  = \sel_l21_s0$881  == 5'h16;
-  assign \$683  = \$681  | \$682 ;
-  assign \$684  = \$680  | \$683 ;
-  assign \$685  = sel_s58_hi[20:16] == 5'h17;
-  assign \$686  = sel_s59_lo[20:16] == 5'h17;
+  assign \$663  = \sel_l11_s0$951  == 4'hc;
+  assign \$664  = \sel_l11_s0$952  == 4'hc;
+  assign \$665  = \$663  | \$664 ;
+  assign \$666  = \$662  | \$665 ;
+  assign \$667  = \sel_l11_s0$953  == 4'hc;
+  assign \$668  = \sel_l11_s0$954  == 4'hc;
+  assign \$669  = \$667  | \$668 ;
+  assign \$670  = \sel_l11_s0$955  == 4'hc;
+  assign \$671  = \sel_l11_s0$956  == 4'hc;
+  assign \$672  = \$670  | \$671 ;
+  assign \$673  = \$669  | \$672 ;
+  assign \$674  = \$666  | \$673 ;
+  assign \$675  = \sel_l11_s0$957  == 4'hc;
+  assign \$676  = \sel_l11_s0$958  == 4'hc;
+  assign \$677  = \$675  | \$676 ;
+  assign \$678  = \sel_l11_s0$959  == 4'hc;
+  assign \$679  = \sel_l11_s0$960  == 4'hc;
+  assign \$680  = \$678  | \$679 ;
+  assign \$681  = \$677  | \$680 ;
+  assign \$682  = \sel_l11_s0$961  == 4'hc;
+  assign \$683  = \sel_l11_s0$962  == 4'hc;
+  assign \$684  = \$682  | \$683 ;
+  assign \$685  = \sel_l11_s0$963  == 4'hc;
+  assign \$686  = \sel_l11_s0$964  == 4'hc;
   assign \$687  = \$685  | \$686 ;
-  assign \$688  = sel_s59_hi[20:16] == 5'h17;
-  assign \$689  = sel_s56_hi[20:16] == 5'h17;
-  assign \$690  = \$688  | \$689 ;
-  assign \$691  = \$687  | \$690 ;
-  assign \$692  = sel_s57_lo[20:16] == 5'h17;
-  assign \$693  = sel_s57_hi[20:16] == 5'h17;
-  assign \$694  = \$692  | \$693 ;
-  assign \$695  = sel_s48_hi[20:16] == 5'h17;
-  assign \$696  = sel_s44_hi[20:16] == 5'h17;
-  assign \$697  = \$695  | \$696 ;
-  assign \$698  = \$694  | \$697 ;
-  assign \$699  = \$691  | \$698 ;
-  assign \$700  = \sel_l21_s0$881  == 5'h17;
-  assign \$701  = \$699  | \$700 ;
-  assign \$702  = sel_s59_lo[20:16] == 5'h18;
-  assign \$703  = sel_s59_hi[20:16] == 5'h18;
-  assign \$704  = \$702  | \$703 ;
-  assign \$705  = sel_s56_hi[20:16] == 5'h18;
-  assign \$706  = sel_s57_lo[20:16] == 5'h18;
-  assign \$707  = \$705  | \$706 ;
-  assign \$708  = \$704  | \$707 ;
-  assign \$709  = sel_s57_hi[20:16] == 5'h18;
-  assign \$710  = sel_s48_hi[20:16] == 5'h18;
+  assign \$688  = \$684  | \$687 ;
+  assign \$689  = \$681  | \$688 ;
+  assign \$690  = \$674  | \$689 ;
+  assign \$691  = sel_l11_s0 == 4'hd;
+  assign \$692  = \sel_l11_s0$950  == 4'hd;
+  assign \$693  = \$691  | \$692 ;
+  assign \$694  = \sel_l11_s0$951  == 4'hd;
+  assign \$695  = \sel_l11_s0$952  == 4'hd;
+  assign \$696  = \$694  | \$695 ;
+  assign \$697  = \$693  | \$696 ;
+  assign \$698  = \sel_l11_s0$953  == 4'hd;
+  assign \$699  = \sel_l11_s0$954  == 4'hd;
+  assign \$700  = \$698  | \$699 ;
+  assign \$701  = \sel_l11_s0$955  == 4'hd;
+  assign \$702  = \sel_l11_s0$956  == 4'hd;
+  assign \$703  = \$701  | \$702 ;
+  assign \$704  = \$700  | \$703 ;
+  assign \$705  = \$697  | \$704 ;
+  assign \$706  = \sel_l11_s0$957  == 4'hd;
+  assign \$707  = \sel_l11_s0$958  == 4'hd;
+  assign \$708  = \$706  | \$707 ;
+  assign \$709  = \sel_l11_s0$959  == 4'hd;
+  assign \$710  = \sel_l11_s0$960  == 4'hd;
   assign \$711  = \$709  | \$710 ;
-  assign \$712  = sel_s44_hi[20:16] == 5'h18;
-  assign \$713  = \sel_l21_s0$881  == 5'h18;
-  assign \$714  = \$712  | \$713 ;
-  assign \$715  = \$711  | \$714 ;
-  assign \$716  = \$708  | \$715 ;
-  assign \$717  = sel_s59_hi[20:16] == 5'h19;
-  assign \$718  = sel_s56_hi[20:16] == 5'h19;
-  assign \$719  = \$717  | \$718 ;
-  assign \$720  = sel_s57_lo[20:16] == 5'h19;
-  assign \$721  = sel_s57_hi[20:16] == 5'h19;
-  assign \$722  = \$720  | \$721 ;
-  assign \$723  = \$719  | \$722 ;
-  assign \$724  = sel_s48_hi[20:16] == 5'h19;
-  assign \$725  = sel_s44_hi[20:16] == 5'h19;
-  assign \$726  = \$724  | \$725 ;
-  assign \$727  = \sel_l21_s0$881  == 5'h19;
-  assign \$728  = \$726  | \$727 ;
-  assign \$729  = \$723  | \$728 ;
-  assign \$730  = sel_s56_hi[20:16] == 5'h1a;
-  assign \$731  = sel_s57_lo[20:16] == 5'h1a;
-  assign \$732  = \$730  | \$731 ;
-  assign \$733  = sel_s57_hi[20:16] == 5'h1a;
-  assign \$734  = sel_s48_hi[20:16] == 5'h1a;
-  assign \$735  = \$733  | \$734 ;
-  assign \$736  = \$732  | \$735 ;
-  assign \$737  = sel_s44_hi[20:16] == 5'h1a;
-  assign \$738  = \sel_l21_s0$881  == 5'h1a;
+  assign \$712  = \$708  | \$711 ;
+  assign \$713  = \sel_l11_s0$961  == 4'hd;
+  assign \$714  = \sel_l11_s0$962  == 4'hd;
+  assign \$715  = \$713  | \$714 ;
+  assign \$716  = \sel_l11_s0$963  == 4'hd;
+  assign \$717  = \sel_l11_s0$964  == 4'hd;
+  assign \$718  = \$716  | \$717 ;
+  assign \$719  = \$715  | \$718 ;
+  assign \$720  = \$712  | \$719 ;
+  assign \$721  = \$705  | \$720 ;
+  assign \$722  = sel_l11_s0 == 4'he;
+  assign \$723  = \sel_l11_s0$950  == 4'he;
+  assign \$724  = \$722  | \$723 ;
+  assign \$725  = \sel_l11_s0$951  == 4'he;
+  assign \$726  = \sel_l11_s0$952  == 4'he;
+  assign \$727  = \$725  | \$726 ;
+  assign \$728  = \$724  | \$727 ;
+  assign \$729  = \sel_l11_s0$953  == 4'he;
+  assign \$730  = \sel_l11_s0$954  == 4'he;
+  assign \$731  = \$729  | \$730 ;
+  assign \$732  = \sel_l11_s0$955  == 4'he;
+  assign \$733  = \sel_l11_s0$956  == 4'he;
+  assign \$734  = \$732  | \$733 ;
+  assign \$735  = \$731  | \$734 ;
+  assign \$736  = \$728  | \$735 ;
+  assign \$737  = \sel_l11_s0$957  == 4'he;
+  assign \$738  = \sel_l11_s0$958  == 4'he;
   assign \$739  = \$737  | \$738 ;
-  assign \$740  = \$736  | \$739 ;
-  assign \$741  = sel_s57_lo[20:16] == 5'h1b;
-  assign \$742  = sel_s57_hi[20:16] == 5'h1b;
-  assign \$743  = \$741  | \$742 ;
-  assign \$744  = sel_s48_hi[20:16] == 5'h1b;
-  assign \$745  = sel_s44_hi[20:16] == 5'h1b;
+  assign \$740  = \sel_l11_s0$959  == 4'he;
+  assign \$741  = \sel_l11_s0$960  == 4'he;
+  assign \$742  = \$740  | \$741 ;
+  assign \$743  = \$739  | \$742 ;
+  assign \$744  = \sel_l11_s0$961  == 4'he;
+  assign \$745  = \sel_l11_s0$962  == 4'he;
   assign \$746  = \$744  | \$745 ;
-  assign \$747  = \$743  | \$746 ;
-  assign \$748  = \sel_l21_s0$881  == 5'h1b;
+  assign \$747  = \sel_l11_s0$963  == 4'he;
+  assign \$748  = \sel_l11_s0$964  == 4'he;
   assign \$749  = \$747  | \$748 ;
-  assign \$750  = sel_s57_hi[20:16] == 5'h1c;
-  assign \$751  = sel_s48_hi[20:16] == 5'h1c;
-  assign \$752  = \$750  | \$751 ;
-  assign \$753  = sel_s44_hi[20:16] == 5'h1c;
-  assign \$754  = \sel_l21_s0$881  == 5'h1c;
+  assign \$750  = \$746  | \$749 ;
+  assign \$751  = \$743  | \$750 ;
+  assign \$752  = \$736  | \$751 ;
+  assign \$753  = sel_l11_s0 == 4'hf;
+  assign \$754  = \sel_l11_s0$950  == 4'hf;
   assign \$755  = \$753  | \$754 ;
-  assign \$756  = \$752  | \$755 ;
-  assign \$757  = sel_s48_hi[20:16] == 5'h1d;
-  assign \$758  = sel_s44_hi[20:16] == 5'h1d;
-  assign \$759  = \$757  | \$758 ;
-  assign \$760  = \sel_l21_s0$881  == 5'h1d;
-  assign \$761  = \$759  | \$760 ;
-  assign \$762  = sel_s44_hi[20:16] == 5'h1e;
-  assign \$763  = \sel_l21_s0$881  == 5'h1e;
-  assign \$764  = \$762  | \$763 ;
-  assign \$765  = \sel_l21_s0$881  == 5'h1f;
-  always @(posedge clk)
-    valid_s0 <= \$766 ;
-  always @(posedge clk)
-    valid_s1 <= \$767 ;
-  always @(posedge clk)
-    valid_s2 <= \$768 ;
-  always @(posedge clk)
-    valid_s3 <= \$769 ;
-  always @(posedge clk)
-    o__valid <= \$770 ;
-  always @(posedge clk)
-    \sel_l5_s0$299  <= \$771 ;
-  always @(posedge clk)
-    \sel_l5_s0$301  <= \$772 ;
-  always @(posedge clk)
-    \sel_l5_s0$298  <= \$773 ;
-  always @(posedge clk)
-    \sel_l5_s0$209  <= \$774 ;
-  always @(posedge clk)
-    \sel_l5_s0$214  <= \$775 ;
-  always @(posedge clk)
-    sel_l5_s0 <= \$776 ;
-  always @(posedge clk)
-    \sel_l5_s0$218  <= \$777 ;
-  always @(posedge clk)
-    \sel_l5_s0$223  <= \$778 ;
-  always @(posedge clk)
-    \sel_l5_s0$217  <= \$779 ;
-  always @(posedge clk)
-    \sel_l5_s0$227  <= \$780 ;
-  always @(posedge clk)
-    \sel_l5_s0$232  <= \$781 ;
-  always @(posedge clk)
-    \sel_l5_s0$226  <= \$782 ;
-  always @(posedge clk)
-    \sel_l5_s0$236  <= \$783 ;
-  always @(posedge clk)
-    \sel_l5_s0$241  <= \$784 ;
-  always @(posedge clk)
-    \sel_l5_s0$235  <= \$785 ;
-  always @(posedge clk)
-    \sel_l5_s0$245  <= \$786 ;
-  always @(posedge clk)
-    \sel_l5_s0$250  <= \$787 ;
-  always @(posedge clk)
-    \sel_l5_s0$244  <= \$788 ;
-  always @(posedge clk)
-    \sel_l5_s0$254  <= \$789 ;
-  always @(posedge clk)
-    \sel_l5_s0$259  <= \$790 ;
-  always @(posedge clk)
-    \sel_l5_s0$253  <= \$791 ;
-  always @(posedge clk)
-    \sel_l5_s0$333  <= \$792 ;
-  always @(posedge clk)
-    \sel_l5_s0$335  <= \$793 ;
-  always @(posedge clk)
-    \sel_l5_s0$332  <= \$794 ;
-  always @(posedge clk)
-    \sel_l5_s0$317  <= \$795 ;
-  always @(posedge clk)
-    \sel_l5_s0$319  <= \$796 ;
-  always @(posedge clk)
-    \sel_l5_s0$316  <= \$797 ;
-  always @(posedge clk)
-    \sel_l5_s0$263  <= \$798 ;
-  always @(posedge clk)
-    \sel_l5_s0$268  <= \$799 ;
-  always @(posedge clk)
-    \sel_l5_s0$262  <= \$800 ;
-  always @(posedge clk)
-    \sel_l5_s0$247  <= \$801 ;
-  always @(posedge clk)
-    \sel_l5_s0$249  <= \$802 ;
-  always @(posedge clk)
-    \sel_l5_s0$246  <= \$803 ;
-  always @(posedge clk)
-    \sel_l5_s0$327  <= \$804 ;
-  always @(posedge clk)
-    \sel_l5_s0$329  <= \$805 ;
-  always @(posedge clk)
-    \sel_l5_s0$326  <= \$806 ;
-  always @(posedge clk)
-    \sel_l5_s0$304  <= \$807 ;
-  always @(posedge clk)
-    \sel_l5_s0$306  <= \$808 ;
-  always @(posedge clk)
-    \sel_l5_s0$303  <= \$809 ;
-  always @(posedge clk)
-    \sel_l5_s0$220  <= \$810 ;
-  always @(posedge clk)
-    \sel_l5_s0$222  <= \$811 ;
-  always @(posedge clk)
-    \sel_l5_s0$219  <= \$812 ;
-  always @(posedge clk)
-    \sel_l5_s0$272  <= \$813 ;
-  always @(posedge clk)
-    \sel_l5_s0$277  <= \$814 ;
-  always @(posedge clk)
-    \sel_l5_s0$271  <= \$815 ;
-  always @(posedge clk)
-    \sel_l5_s0$348  <= \$816 ;
-  always @(posedge clk)
-    \sel_l5_s0$350  <= \$817 ;
-  always @(posedge clk)
-    \sel_l5_s0$347  <= \$818 ;
-  always @(posedge clk)
-    \sel_l5_s0$309  <= \$819 ;
-  always @(posedge clk)
-    \sel_l5_s0$311  <= \$820 ;
-  always @(posedge clk)
-    \sel_l5_s0$308  <= \$821 ;
-  always @(posedge clk)
-    \sel_l5_s0$265  <= \$822 ;
-  always @(posedge clk)
-    \sel_l5_s0$267  <= \$823 ;
-  always @(posedge clk)
-    \sel_l5_s0$264  <= \$824 ;
-  always @(posedge clk)
-    \sel_l5_s0$281  <= \$825 ;
-  always @(posedge clk)
-    \sel_l5_s0$286  <= \$826 ;
-  always @(posedge clk)
-    \sel_l5_s0$280  <= \$827 ;
-  always @(posedge clk)
-    \sel_l5_s0$354  <= \$828 ;
-  always @(posedge clk)
-    \sel_l5_s0$356  <= \$829 ;
-  always @(posedge clk)
-    \sel_l5_s0$353  <= \$830 ;
-  always @(posedge clk)
-    \sel_l5_s0$360  <= \$831 ;
-  always @(posedge clk)
-    \sel_l5_s0$362  <= \$832 ;
-  always @(posedge clk)
-    \sel_l5_s0$359  <= \$833 ;
-  always @(posedge clk)
-    \sel_l5_s0$290  <= \$834 ;
-  always @(posedge clk)
-    \sel_l5_s0$295  <= \$835 ;
-  always @(posedge clk)
-    \sel_l5_s0$289  <= \$836 ;
-  always @(posedge clk)
-    \sel_l5_s0$274  <= \$837 ;
-  always @(posedge clk)
-    \sel_l5_s0$276  <= \$838 ;
-  always @(posedge clk)
-    \sel_l5_s0$273  <= \$839 ;
-  always @(posedge clk)
-    \sel_l5_s0$372  <= \$840 ;
-  always @(posedge clk)
-    \sel_l5_s0$374  <= \$841 ;
-  always @(posedge clk)
-    \sel_l5_s0$371  <= \$842 ;
-  always @(posedge clk)
-    \sel_l5_s0$322  <= \$843 ;
-  always @(posedge clk)
-    \sel_l5_s0$324  <= \$844 ;
-  always @(posedge clk)
-    \sel_l5_s0$321  <= \$845 ;
-  always @(posedge clk)
-    \sel_l5_s0$211  <= \$846 ;
-  always @(posedge clk)
-    \sel_l5_s0$213  <= \$847 ;
-  always @(posedge clk)
-    \sel_l5_s0$210  <= \$848 ;
-  always @(posedge clk)
-    \sel_l5_s0$292  <= \$849 ;
-  always @(posedge clk)
-    \sel_l5_s0$294  <= \$850 ;
-  always @(posedge clk)
-    \sel_l5_s0$291  <= \$851 ;
-  always @(posedge clk)
-    \sel_l5_s0$229  <= \$852 ;
-  always @(posedge clk)
-    \sel_l5_s0$231  <= \$853 ;
-  always @(posedge clk)
-    \sel_l5_s0$228  <= \$854 ;
-  always @(posedge clk)
-    \sel_l5_s0$238  <= \$855 ;
-  always @(posedge clk)
-    \sel_l5_s0$240  <= \$856 ;
-  always @(posedge clk)
-    \sel_l5_s0$237  <= \$857 ;
-  always @(posedge clk)
-    \sel_l5_s0$283  <= \$858 ;
-  always @(posedge clk)
-    \sel_l5_s0$285  <= \$859 ;
-  always @(posedge clk)
-    \sel_l5_s0$282  <= \$860 ;
-  always @(posedge clk)
-    \sel_l5_s0$256  <= \$861 ;
-  always @(posedge clk)
-    \sel_l5_s0$258  <= \$862 ;
-  always @(posedge clk)
-    \sel_l5_s0$255  <= \$863 ;
-  always @(posedge clk)
-    \sel_l5_s0$366  <= \$864 ;
-  always @(posedge clk)
-    \sel_l5_s0$368  <= \$865 ;
-  always @(posedge clk)
-    \sel_l5_s0$365  <= \$866 ;
-  always @(posedge clk)
-    \sel_l10_s0$457  <= \$867 ;
-  always @(posedge clk)
-    \sel_l10_s0$462  <= \$868 ;
-  always @(posedge clk)
-    sel_l10_s0 <= \$869 ;
-  always @(posedge clk)
-    \sel_l10_s0$501  <= \$870 ;
-  always @(posedge clk)
-    \sel_l10_s0$503  <= \$871 ;
-  always @(posedge clk)
-    \sel_l10_s0$500  <= \$872 ;
-  always @(posedge clk)
-    \sel_l10_s0$466  <= \$873 ;
-  always @(posedge clk)
-    \sel_l10_s0$471  <= \$874 ;
-  always @(posedge clk)
-    \sel_l10_s0$465  <= \$875 ;
-  always @(posedge clk)
-    \sel_l10_s0$474  <= \$876 ;
-  always @(posedge clk)
-    \sel_l10_s0$479  <= \$877 ;
-  always @(posedge clk)
-    \sel_l10_s0$473  <= \$878 ;
-  always @(posedge clk)
-    \sel_l10_s0$483  <= \$879 ;
-  always @(posedge clk)
-    \sel_l10_s0$488  <= \$880 ;
-  always @(posedge clk)
-    \sel_l10_s0$482  <= \$881 ;
-  always @(posedge clk)
-    \sel_l10_s0$492  <= \$882 ;
-  always @(posedge clk)
-    \sel_l10_s0$497  <= \$883 ;
-  always @(posedge clk)
-    \sel_l10_s0$491  <= \$884 ;
-  always @(posedge clk)
-    \sel_l10_s0$468  <= \$885 ;
-  always @(posedge clk)
-    \sel_l10_s0$470  <= \$886 ;
-  always @(posedge clk)
-    \sel_l10_s0$467  <= \$887 ;
-  always @(posedge clk)
-    \sel_l10_s0$476  <= \$888 ;
-  always @(posedge clk)
-    \sel_l10_s0$478  <= \$889 ;
-  always @(posedge clk)
-    \sel_l10_s0$475  <= \$890 ;
-  always @(posedge clk)
-    \sel_l10_s0$485  <= \$891 ;
-  always @(posedge clk)
-    \sel_l10_s0$487  <= \$892 ;
-  always @(posedge clk)
-    \sel_l10_s0$484  <= \$893 ;
-  always @(posedge clk)
-    \sel_l10_s0$494  <= \$894 ;
-  always @(posedge clk)
-    \sel_l10_s0$496  <= \$895 ;
-  always @(posedge clk)
-    \sel_l10_s0$493  <= \$896 ;
-  always @(posedge clk)
-    \sel_l10_s0$459  <= \$897 ;
-  always @(posedge clk)
-    \sel_l10_s0$461  <= \$898 ;
-  always @(posedge clk)
-    \sel_l10_s0$458  <= \$899 ;
-  always @(posedge clk)
-    \sel_l10_s0$846  <= \$900 ;
-  always @(posedge clk)
-    \sel_l10_s0$847  <= \$901 ;
-  always @(posedge clk)
-    \sel_l10_s0$848  <= \$902 ;
-  always @(posedge clk)
-    \sel_l10_s0$849  <= \$903 ;
-  always @(posedge clk)
-    \sel_l10_s0$850  <= \$904 ;
-  always @(posedge clk)
-    \sel_l10_s0$851  <= \$905 ;
-  always @(posedge clk)
-    \sel_l10_s0$852  <= \$906 ;
-  always @(posedge clk)
-    \sel_l10_s0$853  <= \$907 ;
-  always @(posedge clk)
-    \sel_l10_s0$854  <= \$908 ;
-  always @(posedge clk)
-    \sel_l10_s0$512  <= \$909 ;
-  always @(posedge clk)
-    \sel_l10_s0$514  <= \$910 ;
-  always @(posedge clk)
-    \sel_l10_s0$511  <= \$911 ;
-  always @(posedge clk)
-    \sel_l10_s0$855  <= \$912 ;
-  always @(posedge clk)
-    \sel_l10_s0$856  <= \$913 ;
-  always @(posedge clk)
-    \sel_l10_s0$857  <= \$914 ;
-  always @(posedge clk)
-    \sel_l10_s0$858  <= \$915 ;
-  always @(posedge clk)
-    \sel_l10_s0$859  <= \$916 ;
-  always @(posedge clk)
-    \sel_l10_s0$860  <= \$917 ;
-  always @(posedge clk)
-    \sel_l10_s0$861  <= \$918 ;
-  always @(posedge clk)
-    \sel_l10_s0$862  <= \$919 ;
-  always @(posedge clk)
-    \sel_l10_s0$863  <= \$920 ;
-  always @(posedge clk)
-    \sel_l10_s0$864  <= \$921 ;
-  always @(posedge clk)
-    \sel_l10_s0$865  <= \$922 ;
-  always @(posedge clk)
-    \sel_l10_s0$866  <= \$923 ;
-  always @(posedge clk)
-    \sel_l10_s0$867  <= \$924 ;
-  always @(posedge clk)
-    \sel_l10_s0$868  <= \$925 ;
-  always @(posedge clk)
-    \sel_l10_s0$869  <= \$926 ;
-  always @(posedge clk)
-    \sel_l10_s0$870  <= \$927 ;
-  always @(posedge clk)
-    \sel_l10_s0$871  <= \$928 ;
-  always @(posedge clk)
-    \sel_l10_s0$872  <= \$929 ;
-  always @(posedge clk)
-    \sel_l10_s0$873  <= \$930 ;
-  always @(posedge clk)
-    \sel_l10_s0$874  <= \$931 ;
-  always @(posedge clk)
-    \sel_l10_s0$875  <= \$932 ;
-  always @(posedge clk)
-    \sel_l15_s0$536  <= \$933 ;
-  always @(posedge clk)
-    \sel_l15_s0$541  <= \$934 ;
-  always @(posedge clk)
-    sel_l15_s0 <= \$935 ;
-  always @(posedge clk)
-    \sel_l15_s0$538  <= \$936 ;
-  always @(posedge clk)
-    \sel_l15_s0$540  <= \$937 ;
-  always @(posedge clk)
-    \sel_l15_s0$537  <= \$938 ;
-  always @(posedge clk)
-    \sel_l15_s0$552  <= \$939 ;
-  always @(posedge clk)
-    \sel_l15_s0$553  <= \$940 ;
-  always @(posedge clk)
-    \sel_l15_s0$549  <= \$941 ;
-  always @(posedge clk)
-    \sel_l15_s0$561  <= \$942 ;
-  always @(posedge clk)
-    \sel_l15_s0$562  <= \$943 ;
-  always @(posedge clk)
-    \sel_l15_s0$558  <= \$944 ;
-  always @(posedge clk)
-    \sel_l15_s0$570  <= \$945 ;
-  always @(posedge clk)
-    \sel_l15_s0$571  <= \$946 ;
-  always @(posedge clk)
-    \sel_l15_s0$567  <= \$947 ;
-  always @(posedge clk)
-    \sel_l15_s0$579  <= \$948 ;
-  always @(posedge clk)
-    \sel_l15_s0$580  <= \$949 ;
-  always @(posedge clk)
-    \sel_l15_s0$576  <= \$950 ;
-  always @(posedge clk)
-    \sel_l15_s0$588  <= \$951 ;
-  always @(posedge clk)
-    \sel_l15_s0$589  <= \$952 ;
-  always @(posedge clk)
-    \sel_l15_s0$585  <= \$953 ;
-  always @(posedge clk)
-    \sel_l15_s0$590  <= \$954 ;
-  always @(posedge clk)
-    \sel_l15_s0$591  <= \$955 ;
-  always @(posedge clk)
-    \sel_l15_s0$586  <= \$956 ;
-  always @(posedge clk)
-    \sel_l15_s0$597  <= \$957 ;
-  always @(posedge clk)
-    \sel_l15_s0$598  <= \$958 ;
-  always @(posedge clk)
-    \sel_l15_s0$594  <= \$959 ;
-  always @(posedge clk)
-    \sel_l15_s0$581  <= \$960 ;
-  always @(posedge clk)
-    \sel_l15_s0$582  <= \$961 ;
-  always @(posedge clk)
-    \sel_l15_s0$577  <= \$962 ;
-  always @(posedge clk)
-    \sel_l15_s0$606  <= \$963 ;
-  always @(posedge clk)
-    \sel_l15_s0$607  <= \$964 ;
-  always @(posedge clk)
-    \sel_l15_s0$603  <= \$965 ;
-  always @(posedge clk)
-    \sel_l15_s0$608  <= \$966 ;
-  always @(posedge clk)
-    \sel_l15_s0$609  <= \$967 ;
-  always @(posedge clk)
-    \sel_l15_s0$604  <= \$968 ;
-  always @(posedge clk)
-    \sel_l15_s0$599  <= \$969 ;
-  always @(posedge clk)
-    \sel_l15_s0$600  <= \$970 ;
-  always @(posedge clk)
-    \sel_l15_s0$595  <= \$971 ;
-  always @(posedge clk)
-    \sel_l15_s0$554  <= \$972 ;
-  always @(posedge clk)
-    \sel_l15_s0$555  <= \$973 ;
-  always @(posedge clk)
-    \sel_l15_s0$550  <= \$974 ;
-  always @(posedge clk)
-    \sel_l15_s0$545  <= \$975 ;
-  always @(posedge clk)
-    \sel_l15_s0$546  <= \$976 ;
-  always @(posedge clk)
-    \sel_l15_s0$543  <= \$977 ;
-  always @(posedge clk)
-    \sel_l15_s0$572  <= \$978 ;
-  always @(posedge clk)
-    \sel_l15_s0$573  <= \$979 ;
-  always @(posedge clk)
-    \sel_l15_s0$568  <= \$980 ;
-  always @(posedge clk)
-    \sel_l15_s0$563  <= \$981 ;
-  always @(posedge clk)
-    \sel_l15_s0$564  <= \$982 ;
-  always @(posedge clk)
-    \sel_l15_s0$559  <= \$983 ;
-  always @(posedge clk)
-    \sel_l21_s0$876  <= \$984 ;
-  always @(posedge clk)
-    \sel_l21_s0$877  <= \$985 ;
-  always @(posedge clk)
-    \sel_l21_s0$878  <= \$986 ;
-  always @(posedge clk)
-    \sel_l21_s0$708  <= \$987 ;
-  always @(posedge clk)
-    \sel_l21_s0$709  <= \$988 ;
-  always @(posedge clk)
-    sel_l21_s0 <= \$989 ;
-  always @(posedge clk)
-    \sel_l21_s0$717  <= \$990 ;
-  always @(posedge clk)
-    \sel_l21_s0$718  <= \$991 ;
-  always @(posedge clk)
-    \sel_l21_s0$714  <= \$992 ;
-  always @(posedge clk)
-    \sel_l21_s0$764  <= \$993 ;
-  always @(posedge clk)
-    \sel_l21_s0$765  <= \$994 ;
-  always @(posedge clk)
-    \sel_l21_s0$762  <= \$995 ;
-  always @(posedge clk)
-    \sel_l21_s0$710  <= \$996 ;
-  always @(posedge clk)
-    \sel_l21_s0$711  <= \$997 ;
-  always @(posedge clk)
-    \sel_l21_s0$706  <= \$998 ;
-  always @(posedge clk)
-    \sel_l21_s0$726  <= \$999 ;
-  always @(posedge clk)
-    \sel_l21_s0$727  <= \$1000 ;
-  always @(posedge clk)
-    \sel_l21_s0$723  <= \$1001 ;
-  always @(posedge clk)
-    \sel_l21_s0$719  <= \$1002 ;
-  always @(posedge clk)
-    \sel_l21_s0$720  <= \$1003 ;
-  always @(posedge clk)
-    \sel_l21_s0$715  <= \$1004 ;
-  always @(posedge clk)
-    \sel_l21_s0$735  <= \$1005 ;
-  always @(posedge clk)
-    \sel_l21_s0$736  <= \$1006 ;
-  always @(posedge clk)
-    \sel_l21_s0$732  <= \$1007 ;
-  always @(posedge clk)
-    \sel_l21_s0$728  <= \$1008 ;
-  always @(posedge clk)
-    \sel_l21_s0$729  <= \$1009 ;
-  always @(posedge clk)
-    \sel_l21_s0$724  <= \$1010 ;
-  always @(posedge clk)
-    \sel_l21_s0$744  <= \$1011 ;
-  always @(posedge clk)
-    \sel_l21_s0$745  <= \$1012 ;
-  always @(posedge clk)
-    \sel_l21_s0$741  <= \$1013 ;
-  always @(posedge clk)
-    \sel_l21_s0$737  <= \$1014 ;
-  always @(posedge clk)
-    \sel_l21_s0$738  <= \$1015 ;
-  always @(posedge clk)
-    \sel_l21_s0$733  <= \$1016 ;
-  always @(posedge clk)
-    \sel_l21_s0$753  <= \$1017 ;
-  always @(posedge clk)
-    \sel_l21_s0$754  <= \$1018 ;
-  always @(posedge clk)
-    \sel_l21_s0$750  <= \$1019 ;
-  always @(posedge clk)
-    \sel_l21_s0$770  <= \$1020 ;
-  always @(posedge clk)
-    \sel_l21_s0$771  <= \$1021 ;
-  always @(posedge clk)
-    \sel_l21_s0$768  <= \$1022 ;
-  always @(posedge clk)
-    \sel_l21_s0$746  <= \$1023 ;
-  always @(posedge clk)
-    \sel_l21_s0$747  <= \$1024 ;
-  always @(posedge clk)
-    \sel_l21_s0$742  <= \$1025 ;
-  always @(posedge clk)
-    \sel_l21_s0$755  <= \$1026 ;
-  always @(posedge clk)
-    \sel_l21_s0$756  <= \$1027 ;
-  always @(posedge clk)
-    \sel_l21_s0$751  <= \$1028 ;
-  always @(posedge clk)
-    \sel_l21_s0$879  <= \$1029 ;
-  always @(posedge clk)
-    \sel_l21_s0$880  <= \$1030 ;
-  always @(posedge clk)
-    \sel_l21_s0$881  <= \$1031 ;
-  always @(posedge clk)
-    sel_l27_s0 <= \$1032 ;
-  always @(posedge clk)
-    \sel_l27_s0$810  <= \$1033 ;
-  always @(posedge clk)
-    \sel_l27_s0$812  <= \$1034 ;
-  always @(posedge clk)
-    \sel_l27_s0$814  <= \$1035 ;
-  always @(posedge clk)
-    \sel_l27_s0$816  <= \$1036 ;
-  always @(posedge clk)
-    \sel_l27_s0$818  <= \$1037 ;
-  always @(posedge clk)
-    \sel_l27_s0$820  <= \$1038 ;
-  always @(posedge clk)
-    \sel_l27_s0$822  <= \$1039 ;
-  always @(posedge clk)
-    \sel_l27_s0$824  <= \$1040 ;
-  always @(posedge clk)
-    \sel_l27_s0$826  <= \$1041 ;
-  always @(posedge clk)
-    \sel_l27_s0$828  <= \$1042 ;
-  always @(posedge clk)
-    \sel_l27_s0$830  <= \$1043 ;
-  always @(posedge clk)
-    \sel_l27_s0$832  <= \$1044 ;
-  always @(posedge clk)
-    \sel_l27_s0$834  <= \$1045 ;
-  always @(posedge clk)
-    \sel_l27_s0$836  <= \$1046 ;
-  always @(posedge clk)
-    \sel_l27_s0$838  <= \$1047 ;
-  always @(posedge clk)
-    \sel_l27_s0$840  <= \$1048 ;
-  always @(posedge clk)
-    \sel_l27_s0$811  <= \$1049 ;
-  always @(posedge clk)
-    \sel_l27_s0$813  <= \$1050 ;
-  always @(posedge clk)
-    \sel_l27_s0$815  <= \$1051 ;
-  always @(posedge clk)
-    \sel_l27_s0$817  <= \$1052 ;
-  always @(posedge clk)
-    \sel_l27_s0$819  <= \$1053 ;
-  always @(posedge clk)
-    \sel_l27_s0$821  <= \$1054 ;
-  always @(posedge clk)
-    \sel_l27_s0$823  <= \$1055 ;
-  always @(posedge clk)
-    \sel_l27_s0$825  <= \$1056 ;
-  always @(posedge clk)
-    \sel_l27_s0$827  <= \$1057 ;
-  always @(posedge clk)
-    \sel_l27_s0$829  <= \$1058 ;
-  always @(posedge clk)
-    \sel_l27_s0$831  <= \$1059 ;
-  always @(posedge clk)
-    \sel_l27_s0$833  <= \$1060 ;
-  always @(posedge clk)
-    \sel_l27_s0$835  <= \$1061 ;
-  always @(posedge clk)
-    \sel_l27_s0$837  <= \$1062 ;
-  always @(posedge clk)
-    \sel_l27_s0$839  <= \$1063 ;
-  always @(posedge clk)
-    \sel_l27_s0$841  <= \$1064 ;
+  assign \$756  = \sel_l11_s0$951  == 4'hf;
+  assign \$757  = \sel_l11_s0$952  == 4'hf;
+  assign \$758  = \$756  | \$757 ;
+  assign \$759  = \$755  | \$758 ;
+  assign \$760  = \sel_l11_s0$953  == 4'hf;
+  assign \$761  = \sel_l11_s0$954  == 4'hf;
+  assign \$762  = \$760  | \$761 ;
+  assign \$763  = \sel_l11_s0$955  == 4'hf;
+  assign \$764  = \sel_l11_s0$956  == 4'hf;
+  assign \$765  = \$763  | \$764 ;
+  assign \$766  = \$762  | \$765 ;
+  assign \$767  = \$759  | \$766 ;
+  assign \$768  = \sel_l11_s0$957  == 4'hf;
+  assign \$769  = \sel_l11_s0$958  == 4'hf;
+  assign \$770  = \$768  | \$769 ;
+  assign \$771  = \sel_l11_s0$959  == 4'hf;
+  assign \$772  = \sel_l11_s0$960  == 4'hf;
+  assign \$773  = \$771  | \$772 ;
+  assign \$774  = \$770  | \$773 ;
+  assign \$775  = \sel_l11_s0$961  == 4'hf;
+  assign \$776  = \sel_l11_s0$962  == 4'hf;
+  assign \$777  = \$775  | \$776 ;
+  assign \$778  = \sel_l11_s0$963  == 4'hf;
+  assign \$779  = \sel_l11_s0$964  == 4'hf;
+  assign \$780  = \$778  | \$779 ;
+  assign \$781  = \$777  | \$780 ;
+  assign \$782  = \$774  | \$781 ;
+  assign \$783  = \$767  | \$782 ;
+  assign \$784  = sel_l11_s0 == 5'h10;
+  assign \$785  = \sel_l11_s0$950  == 5'h10;
+  assign \$786  = \$784  | \$785 ;
+  assign \$787  = \sel_l11_s0$951  == 5'h10;
+  assign \$788  = \sel_l11_s0$952  == 5'h10;
+  assign \$789  = \$787  | \$788 ;
+  assign \$790  = \$786  | \$789 ;
+  assign \$791  = \sel_l11_s0$953  == 5'h10;
+  assign \$792  = \sel_l11_s0$954  == 5'h10;
+  assign \$793  = \$791  | \$792 ;
+  assign \$794  = \sel_l11_s0$955  == 5'h10;
+  assign \$795  = \sel_l11_s0$956  == 5'h10;
+  assign \$796  = \$794  | \$795 ;
+  assign \$797  = \$793  | \$796 ;
+  assign \$798  = \$790  | \$797 ;
+  assign \$799  = \sel_l11_s0$957  == 5'h10;
+  assign \$800  = \sel_l11_s0$958  == 5'h10;
+  assign \$801  = \$799  | \$800 ;
+  assign \$802  = \sel_l11_s0$959  == 5'h10;
+  assign \$803  = \sel_l11_s0$960  == 5'h10;
+  assign \$804  = \$802  | \$803 ;
+  assign \$805  = \$801  | \$804 ;
+  assign \$806  = \sel_l11_s0$961  == 5'h10;
+  assign \$807  = \sel_l11_s0$962  == 5'h10;
+  assign \$808  = \$806  | \$807 ;
+  assign \$809  = \sel_l11_s0$963  == 5'h10;
+  assign \$810  = \sel_l11_s0$964  == 5'h10;
+  assign \$811  = \$809  | \$810 ;
+  assign \$812  = \$808  | \$811 ;
+  assign \$813  = \$805  | \$812 ;
+  assign \$814  = \$798  | \$813 ;
+  assign \$815  = sel_l11_s0 == 5'h11;
+  assign \$816  = \sel_l11_s0$950  == 5'h11;
+  assign \$817  = \$815  | \$816 ;
+  assign \$818  = \sel_l11_s0$951  == 5'h11;
+  assign \$819  = \sel_l11_s0$952  == 5'h11;
+  assign \$820  = \$818  | \$819 ;
+  assign \$821  = \$817  | \$820 ;
+  assign \$822  = \sel_l11_s0$953  == 5'h11;
+  assign \$823  = \sel_l11_s0$954  == 5'h11;
+  assign \$824  = \$822  | \$823 ;
+  assign \$825  = \sel_l11_s0$955  == 5'h11;
+  assign \$826  = \sel_l11_s0$956  == 5'h11;
+  assign \$827  = \$825  | \$826 ;
+  assign \$828  = \$824  | \$827 ;
+  assign \$829  = \$821  | \$828 ;
+  assign \$830  = \sel_l11_s0$957  == 5'h11;
+  assign \$831  = \sel_l11_s0$958  == 5'h11;
+  assign \$832  = \$830  | \$831 ;
+  assign \$833  = \sel_l11_s0$959  == 5'h11;
+  assign \$834  = \sel_l11_s0$960  == 5'h11;
+  assign \$835  = \$833  | \$834 ;
+  assign \$836  = \$832  | \$835 ;
+  assign \$837  = \sel_l11_s0$961  == 5'h11;
+  assign \$838  = \sel_l11_s0$962  == 5'h11;
+  assign \$839  = \$837  | \$838 ;
+  assign \$840  = \sel_l11_s0$963  == 5'h11;
+  assign \$841  = \sel_l11_s0$964  == 5'h11;
+  assign \$842  = \$840  | \$841 ;
+  assign \$843  = \$839  | \$842 ;
+  assign \$844  = \$836  | \$843 ;
+  assign \$845  = \$829  | \$844 ;
+  assign \$846  = sel_l11_s0 == 5'h12;
+  assign \$847  = \sel_l11_s0$950  == 5'h12;
+  assign \$848  = \$846  | \$847 ;
+  assign \$849  = \sel_l11_s0$951  == 5'h12;
+  assign \$850  = \sel_l11_s0$952  == 5'h12;
+  assign \$851  = \$849  | \$850 ;
+  assign \$852  = \$848  | \$851 ;
+  assign \$853  = \sel_l11_s0$953  == 5'h12;
+  assign \$854  = \sel_l11_s0$954  == 5'h12;
+  assign \$855  = \$853  | \$854 ;
+  assign \$856  = \sel_l11_s0$955  == 5'h12;
+  assign \$857  = \sel_l11_s0$956  == 5'h12;
+  assign \$858  = \$856  | \$857 ;
+  assign \$859  = \$855  | \$858 ;
+  assign \$860  = \$852  | \$859 ;
+  assign \$861  = \sel_l11_s0$957  == 5'h12;
+  assign \$862  = \sel_l11_s0$958  == 5'h12;
+  assign \$863  = \$861  | \$862 ;
+  assign \$864  = \sel_l11_s0$959  == 5'h12;
+  assign \$865  = \sel_l11_s0$960  == 5'h12;
+  assign \$866  = \$864  | \$865 ;
+  assign \$867  = \$863  | \$866 ;
+  assign \$868  = \sel_l11_s0$961  == 5'h12;
+  assign \$869  = \sel_l11_s0$962  == 5'h12;
+  assign \$870  = \$868  | \$869 ;
+  assign \$871  = \sel_l11_s0$963  == 5'h12;
+  assign \$872  = \sel_l11_s0$964  == 5'h12;
+  assign \$873  = \$871  | \$872 ;
+  assign \$874  = \$870  | \$873 ;
+  assign \$875  = \$867  | \$874 ;
+  assign \$876  = \$860  | \$875 ;
+  assign \$877  = sel_l11_s0 == 5'h13;
+  assign \$878  = \sel_l11_s0$950  == 5'h13;
+  assign \$879  = \$877  | \$878 ;
+  assign \$880  = \sel_l11_s0$951  == 5'h13;
+  assign \$881  = \sel_l11_s0$952  == 5'h13;
+  assign \$882  = \$880  | \$881 ;
+  assign \$883  = \$879  | \$882 ;
+  assign \$884  = \sel_l11_s0$953  == 5'h13;
+  assign \$885  = \sel_l11_s0$954  == 5'h13;
+  assign \$886  = \$884  | \$885 ;
+  assign \$887  = \sel_l11_s0$955  == 5'h13;
+  assign \$888  = \sel_l11_s0$956  == 5'h13;
+  assign \$889  = \$887  | \$888 ;
+  assign \$890  = \$886  | \$889 ;
+  assign \$891  = \$883  | \$890 ;
+  assign \$892  = \sel_l11_s0$957  == 5'h13;
+  assign \$893  = \sel_l11_s0$958  == 5'h13;
+  assign \$894  = \$892  | \$893 ;
+  assign \$895  = \sel_l11_s0$959  == 5'h13;
+  assign \$896  = \sel_l11_s0$960  == 5'h13;
+  assign \$897  = \$895  | \$896 ;
+  assign \$898  = \$894  | \$897 ;
+  assign \$899  = \sel_l11_s0$961  == 5'h13;
+  assign \$900  = \sel_l11_s0$962  == 5'h13;
+  assign \$901  = \$899  | \$900 ;
+  assign \$902  = \sel_l11_s0$963  == 5'h13;
+  assign \$903  = \sel_l11_s0$964  == 5'h13;
+  assign \$904  = \$902  | \$903 ;
+  assign \$905  = \$901  | \$904 ;
+  assign \$906  = \$898  | \$905 ;
+  assign \$907  = \$891  | \$906 ;
+  assign \$908  = sel_l11_s0 == 5'h14;
+  assign \$909  = \sel_l11_s0$950  == 5'h14;
+  assign \$910  = \$908  | \$909 ;
+  assign \$911  = \sel_l11_s0$951  == 5'h14;
+  assign \$912  = \sel_l11_s0$952  == 5'h14;
+  assign \$913  = \$911  | \$912 ;
+  assign \$914  = \$910  | \$913 ;
+  assign \$915  = \sel_l11_s0$953  == 5'h14;
+  assign \$916  = \sel_l11_s0$954  == 5'h14;
+  assign \$917  = \$915  | \$916 ;
+  assign \$918  = \sel_l11_s0$955  == 5'h14;
+  assign \$919  = \sel_l11_s0$956  == 5'h14;
+  assign \$920  = \$918  | \$919 ;
+  assign \$921  = \$917  | \$920 ;
+  assign \$922  = \$914  | \$921 ;
+  assign \$923  = \sel_l11_s0$957  == 5'h14;
+  assign \$924  = \sel_l11_s0$958  == 5'h14;
+  assign \$925  = \$923  | \$924 ;
+  assign \$926  = \sel_l11_s0$959  == 5'h14;
+  assign \$927  = \sel_l11_s0$960  == 5'h14;
+  assign \$928  = \$926  | \$927 ;
+  assign \$929  = \$925  | \$928 ;
+  assign \$930  = \sel_l11_s0$961  == 5'h14;
+  assign \$931  = \sel_l11_s0$962  == 5'h14;
+  assign \$932  = \$930  | \$931 ;
+  assign \$933  = \sel_l11_s0$963  == 5'h14;
+  assign \$934  = \sel_l11_s0$964  == 5'h14;
+  assign \$935  = \$933  | \$934 ;
+  assign \$936  = \$932  | \$935 ;
+  assign \$937  = \$929  | \$936 ;
+  assign \$938  = \$922  | \$937 ;
+  assign \$939  = sel_l11_s0 == 5'h15;
+  assign \$940  = \sel_l11_s0$950  == 5'h15;
+  assign \$941  = \$939  | \$940 ;
+  assign \$942  = \sel_l11_s0$951  == 5'h15;
+  assign \$943  = \sel_l11_s0$952  == 5'h15;
+  assign \$944  = \$942  | \$943 ;
+  assign \$945  = \$941  | \$944 ;
+  assign \$946  = \sel_l11_s0$953  == 5'h15;
+  assign \$947  = \sel_l11_s0$954  == 5'h15;
+  assign \$948  = \$946  | \$947 ;
+  assign \$949  = \sel_l11_s0$955  == 5'h15;
+  assign \$950  = \sel_l11_s0$956  == 5'h15;
+  assign \$951  = \$949  | \$950 ;
+  assign \$952  = \$948  | \$951 ;
+  assign \$953  = \$945  | \$952 ;
+  assign \$954  = \sel_l11_s0$957  == 5'h15;
+  assign \$955  = \sel_l11_s0$958  == 5'h15;
+  assign \$956  = \$954  | \$955 ;
+  assign \$957  = \sel_l11_s0$959  == 5'h15;
+  assign \$958  = \sel_l11_s0$960  == 5'h15;
+  assign \$959  = \$957  | \$958 ;
+  assign \$960  = \$956  | \$959 ;
+  assign \$961  = \sel_l11_s0$961  == 5'h15;
+  assign \$962  = \sel_l11_s0$962  == 5'h15;
+  assign \$963  = \$961  | \$962 ;
+  assign \$964  = \sel_l11_s0$963  == 5'h15;
+  assign \$965  = \sel_l11_s0$964  == 5'h15;
+  assign \$966  = \$964  | \$965 ;
+  assign \$967  = \$963  | \$966 ;
+  assign \$968  = \$960  | \$967 ;
+  assign \$969  = \$953  | \$968 ;
+  assign \$970  = sel_l11_s0 == 5'h16;
+  assign \$971  = \sel_l11_s0$950  == 5'h16;
+  assign \$972  = \$970  | \$971 ;
+  assign \$973  = \sel_l11_s0$951  == 5'h16;
+  assign \$974  = \sel_l11_s0$952  == 5'h16;
+  assign \$975  = \$973  | \$974 ;
+  assign \$976  = \$972  | \$975 ;
+  assign \$977  = \sel_l11_s0$953  == 5'h16;
+  assign \$978  = \sel_l11_s0$954  == 5'h16;
+  assign \$979  = \$977  | \$978 ;
+  assign \$980  = \sel_l11_s0$955  == 5'h16;
+  assign \$981  = \sel_l11_s0$956  == 5'h16;
+  assign \$982  = \$980  | \$981 ;
+  assign \$983  = \$979  | \$982 ;
+  assign \$984  = \$976  | \$983 ;
+  assign \$985  = \sel_l11_s0$957  == 5'h16;
+  assign \$986  = \sel_l11_s0$958  == 5'h16;
+  assign \$987  = \$985  | \$986 ;
+  assign \$988  = \sel_l11_s0$959  == 5'h16;
+  assign \$989  = \sel_l11_s0$960  == 5'h16;
+  assign \$990  = \$988  | \$989 ;
+  assign \$991  = \$987  | \$990 ;
+  assign \$992  = \sel_l11_s0$961  == 5'h16;
+  assign \$993  = \sel_l11_s0$962  == 5'h16;
+  assign \$994  = \$992  | \$993 ;
+  assign \$995  = \sel_l11_s0$963  == 5'h16;
+  assign \$996  = \sel_l11_s0$964  == 5'h16;
+  assign \$997  = \$995  | \$996 ;
+  assign \$998  = \$994  | \$997 ;
+  assign \$999  = \$991  | \$998 ;
+  assign \$1000  = \$984  | \$999 ;
+  assign \$1001  = sel_l11_s0 == 5'h17;
+  assign \$1002  = \sel_l11_s0$950  == 5'h17;
+  assign \$1003  = \$1001  | \$1002 ;
+  assign \$1004  = \sel_l11_s0$951  == 5'h17;
+  assign \$1005  = \sel_l11_s0$952  == 5'h17;
+  assign \$1006  = \$1004  | \$1005 ;
+  assign \$1007  = \$1003  | \$1006 ;
+  assign \$1008  = \sel_l11_s0$953  == 5'h17;
+  assign \$1009  = \sel_l11_s0$954  == 5'h17;
+  assign \$1010  = \$1008  | \$1009 ;
+  assign \$1011  = \sel_l11_s0$955  == 5'h17;
+  assign \$1012  = \sel_l11_s0$956  == 5'h17;
+  assign \$1013  = \$1011  | \$1012 ;
+  assign \$1014  = \$1010  | \$1013 ;
+  assign \$1015  = \$1007  | \$1014 ;
+  assign \$1016  = \sel_l11_s0$957  == 5'h17;
+  assign \$1017  = \sel_l11_s0$958  == 5'h17;
+  assign \$1018  = \$1016  | \$1017 ;
+  assign \$1019  = \sel_l11_s0$959  == 5'h17;
+  assign \$1020  = \sel_l11_s0$960  == 5'h17;
+  assign \$1021  = \$1019  | \$1020 ;
+  assign \$1022  = \$1018  | \$1021 ;
+  assign \$1023  = \sel_l11_s0$961  == 5'h17;
+  assign \$1024  = \sel_l11_s0$962  == 5'h17;
+  assign \$1025  = \$1023  | \$1024 ;
+  assign \$1026  = \sel_l11_s0$963  == 5'h17;
+  assign \$1027  = \sel_l11_s0$964  == 5'h17;
+  assign \$1028  = \$1026  | \$1027 ;
+  assign \$1029  = \$1025  | \$1028 ;
+  assign \$1030  = \$1022  | \$1029 ;
+  assign \$1031  = \$1015  | \$1030 ;
+  assign \$1032  = sel_l11_s0 == 5'h18;
+  assign \$1033  = \sel_l11_s0$950  == 5'h18;
+  assign \$1034  = \$1032  | \$1033 ;
+  assign \$1035  = \sel_l11_s0$951  == 5'h18;
+  assign \$1036  = \sel_l11_s0$952  == 5'h18;
+  assign \$1037  = \$1035  | \$1036 ;
+  assign \$1038  = \$1034  | \$1037 ;
+  assign \$1039  = \sel_l11_s0$953  == 5'h18;
+  assign \$1040  = \sel_l11_s0$954  == 5'h18;
+  assign \$1041  = \$1039  | \$1040 ;
+  assign \$1042  = \sel_l11_s0$955  == 5'h18;
+  assign \$1043  = \sel_l11_s0$956  == 5'h18;
+  assign \$1044  = \$1042  | \$1043 ;
+  assign \$1045  = \$1041  | \$1044 ;
+  assign \$1046  = \$1038  | \$1045 ;
+  assign \$1047  = \sel_l11_s0$957  == 5'h18;
+  assign \$1048  = \sel_l11_s0$958  == 5'h18;
+  assign \$1049  = \$1047  | \$1048 ;
+  assign \$1050  = \sel_l11_s0$959  == 5'h18;
+  assign \$1051  = \sel_l11_s0$960  == 5'h18;
+  assign \$1052  = \$1050  | \$1051 ;
+  assign \$1053  = \$1049  | \$1052 ;
+  assign \$1054  = \sel_l11_s0$961  == 5'h18;
+  assign \$1055  = \sel_l11_s0$962  == 5'h18;
+  assign \$1056  = \$1054  | \$1055 ;
+  assign \$1057  = \sel_l11_s0$963  == 5'h18;
+  assign \$1058  = \sel_l11_s0$964  == 5'h18;
+  assign \$1059  = \$1057  | \$1058 ;
+  assign \$1060  = \$1056  | \$1059 ;
+  assign \$1061  = \$1053  | \$1060 ;
+  assign \$1062  = \$1046  | \$1061 ;
+  assign \$1063  = sel_l11_s0 == 5'h19;
+  assign \$1064  = \sel_l11_s0$950  == 5'h19;
+  assign \$1065  = \$1063  | \$1064 ;
+  assign \$1066  = \sel_l11_s0$951  == 5'h19;
+  assign \$1067  = \sel_l11_s0$952  == 5'h19;
+  assign \$1068  = \$1066  | \$1067 ;
+  assign \$1069  = \$1065  | \$1068 ;
+  assign \$1070  = \sel_l11_s0$953  == 5'h19;
+  assign \$1071  = \sel_l11_s0$954  == 5'h19;
+  assign \$1072  = \$1070  | \$1071 ;
+  assign \$1073  = \sel_l11_s0$955  == 5'h19;
+  assign \$1074  = \sel_l11_s0$956  == 5'h19;
+  assign \$1075  = \$1073  | \$1074 ;
+  assign \$1076  = \$1072  | \$1075 ;
+  assign \$1077  = \$1069  | \$1076 ;
+  assign \$1078  = \sel_l11_s0$957  == 5'h19;
+  assign \$1079  = \sel_l11_s0$958  == 5'h19;
+  assign \$1080  = \$1078  | \$1079 ;
+  assign \$1081  = \sel_l11_s0$959  == 5'h19;
+  assign \$1082  = \sel_l11_s0$960  == 5'h19;
+  assign \$1083  = \$1081  | \$1082 ;
+  assign \$1084  = \$1080  | \$1083 ;
+  assign \$1085  = \sel_l11_s0$961  == 5'h19;
+  assign \$1086  = \sel_l11_s0$962  == 5'h19;
+  assign \$1087  = \$1085  | \$1086 ;
+  assign \$1088  = \sel_l11_s0$963  == 5'h19;
+  assign \$1089  = \sel_l11_s0$964  == 5'h19;
+  assign \$1090  = \$1088  | \$1089 ;
+  assign \$1091  = \$1087  | \$1090 ;
+  assign \$1092  = \$1084  | \$1091 ;
+  assign \$1093  = \$1077  | \$1092 ;
+  assign \$1094  = sel_l11_s0 == 5'h1a;
+  assign \$1095  = \sel_l11_s0$950  == 5'h1a;
+  assign \$1096  = \$1094  | \$1095 ;
+  assign \$1097  = \sel_l11_s0$951  == 5'h1a;
+  assign \$1098  = \sel_l11_s0$952  == 5'h1a;
+  assign \$1099  = \$1097  | \$1098 ;
+  assign \$1100  = \$1096  | \$1099 ;
+  assign \$1101  = \sel_l11_s0$953  == 5'h1a;
+  assign \$1102  = \sel_l11_s0$954  == 5'h1a;
+  assign \$1103  = \$1101  | \$1102 ;
+  assign \$1104  = \sel_l11_s0$955  == 5'h1a;
+  assign \$1105  = \sel_l11_s0$956  == 5'h1a;
+  assign \$1106  = \$1104  | \$1105 ;
+  assign \$1107  = \$1103  | \$1106 ;
+  assign \$1108  = \$1100  | \$1107 ;
+  assign \$1109  = \sel_l11_s0$957  == 5'h1a;
+  assign \$1110  = \sel_l11_s0$958  == 5'h1a;
+  assign \$1111  = \$1109  | \$1110 ;
+  assign \$1112  = \sel_l11_s0$959  == 5'h1a;
+  assign \$1113  = \sel_l11_s0$960  == 5'h1a;
+  assign \$1114  = \$1112  | \$1113 ;
+  assign \$1115  = \$1111  | \$1114 ;
+  assign \$1116  = \sel_l11_s0$961  == 5'h1a;
+  assign \$1117  = \sel_l11_s0$962  == 5'h1a;
+  assign \$1118  = \$1116  | \$1117 ;
+  assign \$1119  = \sel_l11_s0$963  == 5'h1a;
+  assign \$1120  = \sel_l11_s0$964  == 5'h1a;
+  assign \$1121  = \$1119  | \$1120 ;
+  assign \$1122  = \$1118  | \$1121 ;
+  assign \$1123  = \$1115  | \$1122 ;
+  assign \$1124  = \$1108  | \$1123 ;
+  assign \$1125  = sel_l11_s0 == 5'h1b;
+  assign \$1126  = \sel_l11_s0$950  == 5'h1b;
+  assign \$1127  = \$1125  | \$1126 ;
+  assign \$1128  = \sel_l11_s0$951  == 5'h1b;
+  assign \$1129  = \sel_l11_s0$952  == 5'h1b;
+  assign \$1130  = \$1128  | \$1129 ;
+  assign \$1131  = \$1127  | \$1130 ;
+  assign \$1132  = \sel_l11_s0$953  == 5'h1b;
+  assign \$1133  = \sel_l11_s0$954  == 5'h1b;
+  assign \$1134  = \$1132  | \$1133 ;
+  assign \$1135  = \sel_l11_s0$955  == 5'h1b;
+  assign \$1136  = \sel_l11_s0$956  == 5'h1b;
+  assign \$1137  = \$1135  | \$1136 ;
+  assign \$1138  = \$1134  | \$1137 ;
+  assign \$1139  = \$1131  | \$1138 ;
+  assign \$1140  = \sel_l11_s0$957  == 5'h1b;
+  assign \$1141  = \sel_l11_s0$958  == 5'h1b;
+  assign \$1142  = \$1140  | \$1141 ;
+  assign \$1143  = \sel_l11_s0$959  == 5'h1b;
+  assign \$1144  = \sel_l11_s0$960  == 5'h1b;
+  assign \$1145  = \$1143  | \$1144 ;
+  assign \$1146  = \$1142  | \$1145 ;
+  assign \$1147  = \sel_l11_s0$961  == 5'h1b;
+  assign \$1148  = \sel_l11_s0$962  == 5'h1b;
+  assign \$1149  = \$1147  | \$1148 ;
+  assign \$1150  = \sel_l11_s0$963  == 5'h1b;
+  assign \$1151  = \sel_l11_s0$964  == 5'h1b;
+  assign \$1152  = \$1150  | \$1151 ;
+  assign \$1153  = \$1149  | \$1152 ;
+  assign \$1154  = \$1146  | \$1153 ;
+  assign \$1155  = \$1139  | \$1154 ;
+  assign \$1156  = sel_l11_s0 == 5'h1c;
+  assign \$1157  = \sel_l11_s0$950  == 5'h1c;
+  assign \$1158  = \$1156  | \$1157 ;
+  assign \$1159  = \sel_l11_s0$951  == 5'h1c;
+  assign \$1160  = \sel_l11_s0$952  == 5'h1c;
+  assign \$1161  = \$1159  | \$1160 ;
+  assign \$1162  = \$1158  | \$1161 ;
+  assign \$1163  = \sel_l11_s0$953  == 5'h1c;
+  assign \$1164  = \sel_l11_s0$954  == 5'h1c;
+  assign \$1165  = \$1163  | \$1164 ;
+  assign \$1166  = \sel_l11_s0$955  == 5'h1c;
+  assign \$1167  = \sel_l11_s0$956  == 5'h1c;
+  assign \$1168  = \$1166  | \$1167 ;
+  assign \$1169  = \$1165  | \$1168 ;
+  assign \$1170  = \$1162  | \$1169 ;
+  assign \$1171  = \sel_l11_s0$957  == 5'h1c;
+  assign \$1172  = \sel_l11_s0$958  == 5'h1c;
+  assign \$1173  = \$1171  | \$1172 ;
+  assign \$1174  = \sel_l11_s0$959  == 5'h1c;
+  assign \$1175  = \sel_l11_s0$960  == 5'h1c;
+  assign \$1176  = \$1174  | \$1175 ;
+  assign \$1177  = \$1173  | \$1176 ;
+  assign \$1178  = \sel_l11_s0$961  == 5'h1c;
+  assign \$1179  = \sel_l11_s0$962  == 5'h1c;
+  assign \$1180  = \$1178  | \$1179 ;
+  assign \$1181  = \sel_l11_s0$963  == 5'h1c;
+  assign \$1182  = \sel_l11_s0$964  == 5'h1c;
+  assign \$1183  = \$1181  | \$1182 ;
+  assign \$1184  = \$1180  | \$1183 ;
+  assign \$1185  = \$1177  | \$1184 ;
+  assign \$1186  = \$1170  | \$1185 ;
+  assign \$1187  = sel_l11_s0 == 5'h1d;
+  assign \$1188  = \sel_l11_s0$950  == 5'h1d;
+  assign \$1189  = \$1187  | \$1188 ;
+  assign \$1190  = \sel_l11_s0$951  == 5'h1d;
+  assign \$1191  = \sel_l11_s0$952  == 5'h1d;
+  assign \$1192  = \$1190  | \$1191 ;
+  assign \$1193  = \$1189  | \$1192 ;
+  assign \$1194  = \sel_l11_s0$953  == 5'h1d;
+  assign \$1195  = \sel_l11_s0$954  == 5'h1d;
+  assign \$1196  = \$1194  | \$1195 ;
+  assign \$1197  = \sel_l11_s0$955  == 5'h1d;
+  assign \$1198  = \sel_l11_s0$956  == 5'h1d;
+  assign \$1199  = \$1197  | \$1198 ;
+  assign \$1200  = \$1196  | \$1199 ;
+  assign \$1201  = \$1193  | \$1200 ;
+  assign \$1202  = \sel_l11_s0$957  == 5'h1d;
+  assign \$1203  = \sel_l11_s0$958  == 5'h1d;
+  assign \$1204  = \$1202  | \$1203 ;
+  assign \$1205  = \sel_l11_s0$959  == 5'h1d;
+  assign \$1206  = \sel_l11_s0$960  == 5'h1d;
+  assign \$1207  = \$1205  | \$1206 ;
+  assign \$1208  = \$1204  | \$1207 ;
+  assign \$1209  = \sel_l11_s0$961  == 5'h1d;
+  assign \$1210  = \sel_l11_s0$962  == 5'h1d;
+  assign \$1211  = \$1209  | \$1210 ;
+  assign \$1212  = \sel_l11_s0$963  == 5'h1d;
+  assign \$1213  = \sel_l11_s0$964  == 5'h1d;
+  assign \$1214  = \$1212  | \$1213 ;
+  assign \$1215  = \$1211  | \$1214 ;
+  assign \$1216  = \$1208  | \$1215 ;
+  assign \$1217  = \$1201  | \$1216 ;
+  assign \$1218  = sel_l11_s0 == 5'h1e;
+  assign \$1219  = \sel_l11_s0$950  == 5'h1e;
+  assign \$1220  = \$1218  | \$1219 ;
+  assign \$1221  = \sel_l11_s0$951  == 5'h1e;
+  assign \$1222  = \sel_l11_s0$952  == 5'h1e;
+  assign \$1223  = \$1221  | \$1222 ;
+  assign \$1224  = \$1220  | \$1223 ;
+  assign \$1225  = \sel_l11_s0$953  == 5'h1e;
+  assign \$1226  = \sel_l11_s0$954  == 5'h1e;
+  assign \$1227  = \$1225  | \$1226 ;
+  assign \$1228  = \sel_l11_s0$955  == 5'h1e;
+  assign \$1229  = \sel_l11_s0$956  == 5'h1e;
+  assign \$1230  = \$1228  | \$1229 ;
+  assign \$1231  = \$1227  | \$1230 ;
+  assign \$1232  = \$1224  | \$1231 ;
+  assign \$1233  = \sel_l11_s0$957  == 5'h1e;
+  assign \$1234  = \sel_l11_s0$958  == 5'h1e;
+  assign \$1235  = \$1233  | \$1234 ;
+  assign \$1236  = \sel_l11_s0$959  == 5'h1e;
+  assign \$1237  = \sel_l11_s0$960  == 5'h1e;
+  assign \$1238  = \$1236  | \$1237 ;
+  assign \$1239  = \$1235  | \$1238 ;
+  assign \$1240  = \sel_l11_s0$961  == 5'h1e;
+  assign \$1241  = \sel_l11_s0$962  == 5'h1e;
+  assign \$1242  = \$1240  | \$1241 ;
+  assign \$1243  = \sel_l11_s0$963  == 5'h1e;
+  assign \$1244  = \sel_l11_s0$964  == 5'h1e;
+  assign \$1245  = \$1243  | \$1244 ;
+  assign \$1246  = \$1242  | \$1245 ;
+  assign \$1247  = \$1239  | \$1246 ;
+  assign \$1248  = \$1232  | \$1247 ;
+  assign \$1249  = sel_l11_s0 == 5'h1f;
+  assign \$1250  = \sel_l11_s0$950  == 5'h1f;
+  assign \$1251  = \$1249  | \$1250 ;
+  assign \$1252  = \sel_l11_s0$951  == 5'h1f;
+  assign \$1253  = \sel_l11_s0$952  == 5'h1f;
+  assign \$1254  = \$1252  | \$1253 ;
+  assign \$1255  = \$1251  | \$1254 ;
+  assign \$1256  = \sel_l11_s0$953  == 5'h1f;
+  assign \$1257  = \sel_l11_s0$954  == 5'h1f;
+  assign \$1258  = \$1256  | \$1257 ;
+  assign \$1259  = \sel_l11_s0$955  == 5'h1f;
+  assign \$1260  = \sel_l11_s0$956  == 5'h1f;
+  assign \$1261  = \$1259  | \$1260 ;
+  assign \$1262  = \$1258  | \$1261 ;
+  assign \$1263  = \$1255  | \$1262 ;
+  assign \$1264  = \sel_l11_s0$957  == 5'h1f;
+  assign \$1265  = \sel_l11_s0$958  == 5'h1f;
+  assign \$1266  = \$1264  | \$1265 ;
+  assign \$1267  = \sel_l11_s0$959  == 5'h1f;
+  assign \$1268  = \sel_l11_s0$960  == 5'h1f;
+  assign \$1269  = \$1267  | \$1268 ;
+  assign \$1270  = \$1266  | \$1269 ;
+  assign \$1271  = \sel_l11_s0$961  == 5'h1f;
+  assign \$1272  = \sel_l11_s0$962  == 5'h1f;
+  assign \$1273  = \$1271  | \$1272 ;
+  assign \$1274  = \sel_l11_s0$963  == 5'h1f;
+  assign \$1275  = \sel_l11_s0$964  == 5'h1f;
+  assign \$1276  = \$1274  | \$1275 ;
+  assign \$1277  = \$1273  | \$1276 ;
+  assign \$1278  = \$1270  | \$1277 ;
+  assign \$1279  = \$1263  | \$1278 ;
+  assign sel_p0_1_0_s = \$349  ^ \$318 ;
+  assign sel_p0_1_0_c = \$349  & \$318 ;
+  assign sel_p0_3_0_s = \$411  ^ \$380 ;
+  assign sel_p0_3_0_c = \$411  & \$380 ;
+  assign sel_p0_5_0_s = \$473  ^ \$442 ;
+  assign sel_p0_5_0_c = \$473  & \$442 ;
+  assign sel_p0_7_0_s = \$535  ^ \$504 ;
+  assign sel_p0_7_0_c = \$535  & \$504 ;
+  assign sel_p0_9_0_s = \$597  ^ \$566 ;
+  assign sel_p0_9_0_c = \$597  & \$566 ;
+  assign sel_p0_11_0_s = \$659  ^ \$628 ;
+  assign sel_p0_11_0_c = \$659  & \$628 ;
+  assign sel_p0_13_0_s = \$721  ^ \$690 ;
+  assign sel_p0_13_0_c = \$721  & \$690 ;
+  assign sel_p0_15_0_s = \$783  ^ \$752 ;
+  assign sel_p0_15_0_c = \$783  & \$752 ;
+  assign sel_p0_17_0_s = \$845  ^ \$814 ;
+  assign sel_p0_17_0_c = \$845  & \$814 ;
+  assign sel_p0_19_0_s = \$907  ^ \$876 ;
+  assign sel_p0_19_0_c = \$907  & \$876 ;
+  assign sel_p0_21_0_s = \$969  ^ \$938 ;
+  assign sel_p0_21_0_c = \$969  & \$938 ;
+  assign sel_p0_23_0_s = \$1031  ^ \$1000 ;
+  assign sel_p0_23_0_c = \$1031  & \$1000 ;
+  assign sel_p0_25_0_s = \$1093  ^ \$1062 ;
+  assign sel_p0_25_0_c = \$1093  & \$1062 ;
+  assign sel_p0_27_0_s = \$1155  ^ \$1124 ;
+  assign sel_p0_27_0_c = \$1155  & \$1124 ;
+  assign sel_p0_29_0_s = \$1217  ^ \$1186 ;
+  assign sel_p0_29_0_c = \$1217  & \$1186 ;
+  assign \$1280  = ~ adv10_valid;
+  assign adv10 = \$1280  | o__ready;
+  assign sel_p1_2_0_s = sel_l13_s0 ^ \sel_l13_s0$1014 [0];
+  assign sel_p1_2_0_c = sel_l13_s0 & \sel_l13_s0$1014 [0];
+  assign sel_p1_2_1_s = \sel_l13_s0$1014 [1] ^ sel_p1_2_0_c;
+  assign sel_p1_2_1_c = \sel_l13_s0$1014 [1] & sel_p1_2_0_c;
+  assign sel_p1_3_0_s = \sel_l13_s0$1020 [0] ^ \sel_l13_s0$1014 [0];
+  assign sel_p1_3_0_c = \sel_l13_s0$1020 [0] & \sel_l13_s0$1014 [0];
+  assign \$1281  = \sel_l13_s0$1020 [1] ^ \sel_l13_s0$1014 [1];
+  assign sel_p1_3_1_s = \$1281  ^ sel_p1_3_0_c;
+  assign \$1282  = \sel_l13_s0$1020 [1] & \sel_l13_s0$1014 [1];
+  assign \$1283  = \sel_l13_s0$1020 [1] & sel_p1_3_0_c;
+  assign \$1284  = \$1282  | \$1283 ;
+  assign \$1285  = \sel_l13_s0$1014 [1] & sel_p1_3_0_c;
+  assign sel_p1_3_1_c = \$1284  | \$1285 ;
+  assign sel_p1_3_2_s = \sel_l13_s0$1020 [2] ^ sel_p1_3_1_c;
+  assign sel_p1_3_2_c = \sel_l13_s0$1020 [2] & sel_p1_3_1_c;
+  assign sel_p1_6_0_s = \sel_l13_s0$1028  ^ \sel_l13_s0$1029 [0];
+  assign sel_p1_6_0_c = \sel_l13_s0$1028  & \sel_l13_s0$1029 [0];
+  assign sel_p1_6_1_s = \sel_l13_s0$1029 [1] ^ sel_p1_6_0_c;
+  assign sel_p1_6_1_c = \sel_l13_s0$1029 [1] & sel_p1_6_0_c;
+  assign sel_p1_6_2_s = \sel_l13_s0$1029 [2] ^ sel_p1_6_1_c;
+  assign sel_p1_6_2_c = \sel_l13_s0$1029 [2] & sel_p1_6_1_c;
+  assign sel_p1_7_0_s = \sel_l13_s0$1037 [0] ^ \sel_l13_s0$1029 [0];
+  assign sel_p1_7_0_c = \sel_l13_s0$1037 [0] & \sel_l13_s0$1029 [0];
+  assign \$1286  = \sel_l13_s0$1037 [1] ^ \sel_l13_s0$1029 [1];
+  assign sel_p1_7_1_s = \$1286  ^ sel_p1_7_0_c;
+  assign \$1287  = \sel_l13_s0$1037 [1] & \sel_l13_s0$1029 [1];
+  assign \$1288  = \sel_l13_s0$1037 [1] & sel_p1_7_0_c;
+  assign \$1289  = \$1287  | \$1288 ;
+  assign \$1290  = \sel_l13_s0$1029 [1] & sel_p1_7_0_c;
+  assign sel_p1_7_1_c = \$1289  | \$1290 ;
+  assign \$1291  = \sel_l13_s0$1037 [2] ^ \sel_l13_s0$1029 [2];
+  assign sel_p1_7_2_s = \$1291  ^ sel_p1_7_1_c;
+  assign \$1292  = \sel_l13_s0$1037 [2] & \sel_l13_s0$1029 [2];
+  assign \$1293  = \sel_l13_s0$1037 [2] & sel_p1_7_1_c;
+  assign \$1294  = \$1292  | \$1293 ;
+  assign \$1295  = \sel_l13_s0$1029 [2] & sel_p1_7_1_c;
+  assign sel_p1_7_2_c = \$1294  | \$1295 ;
+  assign sel_p1_7_3_s = \sel_l13_s0$1037 [3] ^ sel_p1_7_2_c;
+  assign sel_p1_7_3_c = \sel_l13_s0$1037 [3] & sel_p1_7_2_c;
+  assign sel_p1_10_0_s = \sel_l13_s0$1047  ^ \sel_l13_s0$1048 [0];
+  assign sel_p1_10_0_c = \sel_l13_s0$1047  & \sel_l13_s0$1048 [0];
+  assign sel_p1_10_1_s = \sel_l13_s0$1048 [1] ^ sel_p1_10_0_c;
+  assign sel_p1_10_1_c = \sel_l13_s0$1048 [1] & sel_p1_10_0_c;
+  assign sel_p1_10_2_s = \sel_l13_s0$1048 [2] ^ sel_p1_10_1_c;
+  assign sel_p1_10_2_c = \sel_l13_s0$1048 [2] & sel_p1_10_1_c;
+  assign sel_p1_10_3_s = \sel_l13_s0$1048 [3] ^ sel_p1_10_2_c;
+  assign sel_p1_10_3_c = \sel_l13_s0$1048 [3] & sel_p1_10_2_c;
+  assign sel_p1_11_0_s = \sel_l13_s0$1058 [0] ^ \sel_l13_s0$1048 [0];
+  assign sel_p1_11_0_c = \sel_l13_s0$1058 [0] & \sel_l13_s0$1048 [0];
+  assign \$1296  = \sel_l13_s0$1058 [1] ^ \sel_l13_s0$1048 [1];
+  assign sel_p1_11_1_s = \$1296  ^ sel_p1_11_0_c;
+  assign \$1297  = \sel_l13_s0$1058 [1] & \sel_l13_s0$1048 [1];
+  assign \$1298  = \sel_l13_s0$1058 [1] & sel_p1_11_0_c;
+  assign \$1299  = \$1297  | \$1298 ;
+  assign \$1300  = \sel_l13_s0$1048 [1] & sel_p1_11_0_c;
+  assign sel_p1_11_1_c = \$1299  | \$1300 ;
+  assign \$1301  = \sel_l13_s0$1058 [2] ^ \sel_l13_s0$1048 [2];
+  assign sel_p1_11_2_s = \$1301  ^ sel_p1_11_1_c;
+  assign \$1302  = \sel_l13_s0$1058 [2] & \sel_l13_s0$1048 [2];
+  assign \$1303  = \sel_l13_s0$1058 [2] & sel_p1_11_1_c;
+  assign \$1304  = \$1302  | \$1303 ;
+  assign \$1305  = \sel_l13_s0$1048 [2] & sel_p1_11_1_c;
+  assign sel_p1_11_2_c = \$1304  | \$1305 ;
+  assign \$1306  = \sel_l13_s0$1058 [3] ^ \sel_l13_s0$1048 [3];
+  assign sel_p1_11_3_s = \$1306  ^ sel_p1_11_2_c;
+  assign \$1307  = \sel_l13_s0$1058 [3] & \sel_l13_s0$1048 [3];
+  assign \$1308  = \sel_l13_s0$1058 [3] & sel_p1_11_2_c;
+  assign \$1309  = \$1307  | \$1308 ;
+  assign \$1310  = \sel_l13_s0$1048 [3] & sel_p1_11_2_c;
+  assign sel_p1_11_3_c = \$1309  | \$1310 ;
+  assign sel_p1_14_0_s = \sel_l13_s0$1068  ^ \sel_l13_s0$1069 [0];
+  assign sel_p1_14_0_c = \sel_l13_s0$1068  & \sel_l13_s0$1069 [0];
+  assign sel_p1_14_1_s = \sel_l13_s0$1069 [1] ^ sel_p1_14_0_c;
+  assign sel_p1_14_1_c = \sel_l13_s0$1069 [1] & sel_p1_14_0_c;
+  assign sel_p1_14_2_s = \sel_l13_s0$1069 [2] ^ sel_p1_14_1_c;
+  assign sel_p1_14_2_c = \sel_l13_s0$1069 [2] & sel_p1_14_1_c;
+  assign sel_p1_14_3_s = \sel_l13_s0$1069 [3] ^ sel_p1_14_2_c;
+  assign sel_p1_14_3_c = \sel_l13_s0$1069 [3] & sel_p1_14_2_c;
+  assign sel_p1_15_0_s = \sel_l13_s0$1079 [0] ^ \sel_l13_s0$1069 [0];
+  assign sel_p1_15_0_c = \sel_l13_s0$1079 [0] & \sel_l13_s0$1069 [0];
+  assign \$1311  = \sel_l13_s0$1079 [1] ^ \sel_l13_s0$1069 [1];
+  assign sel_p1_15_1_s = \$1311  ^ sel_p1_15_0_c;
+  assign \$1312  = \sel_l13_s0$1079 [1] & \sel_l13_s0$1069 [1];
+  assign \$1313  = \sel_l13_s0$1079 [1] & sel_p1_15_0_c;
+  assign \$1314  = \$1312  | \$1313 ;
+  assign \$1315  = \sel_l13_s0$1069 [1] & sel_p1_15_0_c;
+  assign sel_p1_15_1_c = \$1314  | \$1315 ;
+  assign \$1316  = \sel_l13_s0$1079 [2] ^ \sel_l13_s0$1069 [2];
+  assign sel_p1_15_2_s = \$1316  ^ sel_p1_15_1_c;
+  assign \$1317  = \sel_l13_s0$1079 [2] & \sel_l13_s0$1069 [2];
+  assign \$1318  = \sel_l13_s0$1079 [2] & sel_p1_15_1_c;
+  assign \$1319  = \$1317  | \$1318 ;
+  assign \$1320  = \sel_l13_s0$1069 [2] & sel_p1_15_1_c;
+  assign sel_p1_15_2_c = \$1319  | \$1320 ;
+  assign \$1321  = \sel_l13_s0$1079 [3] ^ \sel_l13_s0$1069 [3];
+  assign sel_p1_15_3_s = \$1321  ^ sel_p1_15_2_c;
+  assign \$1322  = \sel_l13_s0$1079 [3] & \sel_l13_s0$1069 [3];
+  assign \$1323  = \sel_l13_s0$1079 [3] & sel_p1_15_2_c;
+  assign \$1324  = \$1322  | \$1323 ;
+  assign \$1325  = \sel_l13_s0$1069 [3] & sel_p1_15_2_c;
+  assign sel_p1_15_3_c = \$1324  | \$1325 ;
+  assign sel_p1_15_4_s = \sel_l13_s0$1079 [4] ^ sel_p1_15_3_c;
+  assign sel_p1_15_4_c = \sel_l13_s0$1079 [4] & sel_p1_15_3_c;
+  assign sel_p1_18_0_s = \sel_l13_s0$1091  ^ \sel_l13_s0$1092 [0];
+  assign sel_p1_18_0_c = \sel_l13_s0$1091  & \sel_l13_s0$1092 [0];
+  assign sel_p1_18_1_s = \sel_l13_s0$1092 [1] ^ sel_p1_18_0_c;
+  assign sel_p1_18_1_c = \sel_l13_s0$1092 [1] & sel_p1_18_0_c;
+  assign sel_p1_18_2_s = \sel_l13_s0$1092 [2] ^ sel_p1_18_1_c;
+  assign sel_p1_18_2_c = \sel_l13_s0$1092 [2] & sel_p1_18_1_c;
+  assign sel_p1_18_3_s = \sel_l13_s0$1092 [3] ^ sel_p1_18_2_c;
+  assign sel_p1_18_3_c = \sel_l13_s0$1092 [3] & sel_p1_18_2_c;
+  assign sel_p1_18_4_s = \sel_l13_s0$1092 [4] ^ sel_p1_18_3_c;
+  assign sel_p1_18_4_c = \sel_l13_s0$1092 [4] & sel_p1_18_3_c;
+  assign sel_p1_19_0_s = \sel_l13_s0$1104 [0] ^ \sel_l13_s0$1092 [0];
+  assign sel_p1_19_0_c = \sel_l13_s0$1104 [0] & \sel_l13_s0$1092 [0];
+  assign \$1326  = \sel_l13_s0$1104 [1] ^ \sel_l13_s0$1092 [1];
+  assign sel_p1_19_1_s = \$1326  ^ sel_p1_19_0_c;
+  assign \$1327  = \sel_l13_s0$1104 [1] & \sel_l13_s0$1092 [1];
+  assign \$1328  = \sel_l13_s0$1104 [1] & sel_p1_19_0_c;
+  assign \$1329  = \$1327  | \$1328 ;
+  assign \$1330  = \sel_l13_s0$1092 [1] & sel_p1_19_0_c;
+  assign sel_p1_19_1_c = \$1329  | \$1330 ;
+  assign \$1331  = \sel_l13_s0$1104 [2] ^ \sel_l13_s0$1092 [2];
+  assign sel_p1_19_2_s = \$1331  ^ sel_p1_19_1_c;
+  assign \$1332  = \sel_l13_s0$1104 [2] & \sel_l13_s0$1092 [2];
+  assign \$1333  = \sel_l13_s0$1104 [2] & sel_p1_19_1_c;
+  assign \$1334  = \$1332  | \$1333 ;
+  assign \$1335  = \sel_l13_s0$1092 [2] & sel_p1_19_1_c;
+  assign sel_p1_19_2_c = \$1334  | \$1335 ;
+  assign \$1336  = \sel_l13_s0$1104 [3] ^ \sel_l13_s0$1092 [3];
+  assign sel_p1_19_3_s = \$1336  ^ sel_p1_19_2_c;
+  assign \$1337  = \sel_l13_s0$1104 [3] & \sel_l13_s0$1092 [3];
+  assign \$1338  = \sel_l13_s0$1104 [3] & sel_p1_19_2_c;
+  assign \$1339  = \$1337  | \$1338 ;
+  assign \$1340  = \sel_l13_s0$1092 [3] & sel_p1_19_2_c;
+  assign sel_p1_19_3_c = \$1339  | \$1340 ;
+  assign \$1341  = \sel_l13_s0$1104 [4] ^ \sel_l13_s0$1092 [4];
+  assign sel_p1_19_4_s = \$1341  ^ sel_p1_19_3_c;
+  assign \$1342  = \sel_l13_s0$1104 [4] & \sel_l13_s0$1092 [4];
+  assign \$1343  = \sel_l13_s0$1104 [4] & sel_p1_19_3_c;
+  assign \$1344  = \$1342  | \$1343 ;
+  assign \$1345  = \sel_l13_s0$1092 [4] & sel_p1_19_3_c;
+  assign sel_p1_19_4_c = \$1344  | \$1345 ;
+  assign sel_p1_22_0_s = \sel_l13_s0$1116  ^ \sel_l13_s0$1117 [0];
+  assign sel_p1_22_0_c = \sel_l13_s0$1116  & \sel_l13_s0$1117 [0];
+  assign sel_p1_22_1_s = \sel_l13_s0$1117 [1] ^ sel_p1_22_0_c;
+  assign sel_p1_22_1_c = \sel_l13_s0$1117 [1] & sel_p1_22_0_c;
+  assign sel_p1_22_2_s = \sel_l13_s0$1117 [2] ^ sel_p1_22_1_c;
+  assign sel_p1_22_2_c = \sel_l13_s0$1117 [2] & sel_p1_22_1_c;
+  assign sel_p1_22_3_s = \sel_l13_s0$1117 [3] ^ sel_p1_22_2_c;
+  assign sel_p1_22_3_c = \sel_l13_s0$1117 [3] & sel_p1_22_2_c;
+  assign sel_p1_22_4_s = \sel_l13_s0$1117 [4] ^ sel_p1_22_3_c;
+  assign sel_p1_22_4_c = \sel_l13_s0$1117 [4] & sel_p1_22_3_c;
+  assign sel_p1_23_0_s = \sel_l13_s0$1129 [0] ^ \sel_l13_s0$1117 [0];
+  assign sel_p1_23_0_c = \sel_l13_s0$1129 [0] & \sel_l13_s0$1117 [0];
+  assign \$1346  = \sel_l13_s0$1129 [1] ^ \sel_l13_s0$1117 [1];
+  assign sel_p1_23_1_s = \$1346  ^ sel_p1_23_0_c;
+  assign \$1347  = \sel_l13_s0$1129 [1] & \sel_l13_s0$1117 [1];
+  assign \$1348  = \sel_l13_s0$1129 [1] & sel_p1_23_0_c;
+  assign \$1349  = \$1347  | \$1348 ;
+  assign \$1350  = \sel_l13_s0$1117 [1] & sel_p1_23_0_c;
+  assign sel_p1_23_1_c = \$1349  | \$1350 ;
+  assign \$1351  = \sel_l13_s0$1129 [2] ^ \sel_l13_s0$1117 [2];
+  assign sel_p1_23_2_s = \$1351  ^ sel_p1_23_1_c;
+  assign \$1352  = \sel_l13_s0$1129 [2] & \sel_l13_s0$1117 [2];
+  assign \$1353  = \sel_l13_s0$1129 [2] & sel_p1_23_1_c;
+  assign \$1354  = \$1352  | \$1353 ;
+  assign \$1355  = \sel_l13_s0$1117 [2] & sel_p1_23_1_c;
+  assign sel_p1_23_2_c = \$1354  | \$1355 ;
+  assign \$1356  = \sel_l13_s0$1129 [3] ^ \sel_l13_s0$1117 [3];
+  assign sel_p1_23_3_s = \$1356  ^ sel_p1_23_2_c;
+  assign \$1357  = \sel_l13_s0$1129 [3] & \sel_l13_s0$1117 [3];
+  assign \$1358  = \sel_l13_s0$1129 [3] & sel_p1_23_2_c;
+  assign \$1359  = \$1357  | \$1358 ;
+  assign \$1360  = \sel_l13_s0$1117 [3] & sel_p1_23_2_c;
+  assign sel_p1_23_3_c = \$1359  | \$1360 ;
+  assign \$1361  = \sel_l13_s0$1129 [4] ^ \sel_l13_s0$1117 [4];
+  assign sel_p1_23_4_s = \$1361  ^ sel_p1_23_3_c;
+  assign \$1362  = \sel_l13_s0$1129 [4] & \sel_l13_s0$1117 [4];
+  assign \$1363  = \sel_l13_s0$1129 [4] & sel_p1_23_3_c;
+  assign \$1364  = \$1362  | \$1363 ;
+  assign \$1365  = \sel_l13_s0$1117 [4] & sel_p1_23_3_c;
+  assign sel_p1_23_4_c = \$1364  | \$1365 ;
+  assign sel_p1_26_0_s = \sel_l13_s0$1141  ^ \sel_l13_s0$1142 [0];
+  assign sel_p1_26_0_c = \sel_l13_s0$1141  & \sel_l13_s0$1142 [0];
+  assign sel_p1_26_1_s = \sel_l13_s0$1142 [1] ^ sel_p1_26_0_c;
+  assign sel_p1_26_1_c = \sel_l13_s0$1142 [1] & sel_p1_26_0_c;
+  assign sel_p1_26_2_s = \sel_l13_s0$1142 [2] ^ sel_p1_26_1_c;
+  assign sel_p1_26_2_c = \sel_l13_s0$1142 [2] & sel_p1_26_1_c;
+  assign sel_p1_26_3_s = \sel_l13_s0$1142 [3] ^ sel_p1_26_2_c;
+  assign sel_p1_26_3_c = \sel_l13_s0$1142 [3] & sel_p1_26_2_c;
+  assign sel_p1_26_4_s = \sel_l13_s0$1142 [4] ^ sel_p1_26_3_c;
+  assign sel_p1_26_4_c = \sel_l13_s0$1142 [4] & sel_p1_26_3_c;
+  assign sel_p1_27_0_s = \sel_l13_s0$1154 [0] ^ \sel_l13_s0$1142 [0];
+  assign sel_p1_27_0_c = \sel_l13_s0$1154 [0] & \sel_l13_s0$1142 [0];
+  assign \$1366  = \sel_l13_s0$1154 [1] ^ \sel_l13_s0$1142 [1];
+  assign sel_p1_27_1_s = \$1366  ^ sel_p1_27_0_c;
+  assign \$1367  = \sel_l13_s0$1154 [1] & \sel_l13_s0$1142 [1];
+  assign \$1368  = \sel_l13_s0$1154 [1] & sel_p1_27_0_c;
+  assign \$1369  = \$1367  | \$1368 ;
+  assign \$1370  = \sel_l13_s0$1142 [1] & sel_p1_27_0_c;
+  assign sel_p1_27_1_c = \$1369  | \$1370 ;
+  assign \$1371  = \sel_l13_s0$1154 [2] ^ \sel_l13_s0$1142 [2];
+  assign sel_p1_27_2_s = \$1371  ^ sel_p1_27_1_c;
+  assign \$1372  = \sel_l13_s0$1154 [2] & \sel_l13_s0$1142 [2];
+  assign \$1373  = \sel_l13_s0$1154 [2] & sel_p1_27_1_c;
+  assign \$1374  = \$1372  | \$1373 ;
+  assign \$1375  = \sel_l13_s0$1142 [2] & sel_p1_27_1_c;
+  assign sel_p1_27_2_c = \$1374  | \$1375 ;
+  assign \$1376  = \sel_l13_s0$1154 [3] ^ \sel_l13_s0$1142 [3];
+  assign sel_p1_27_3_s = \$1376  ^ sel_p1_27_2_c;
+  assign \$1377  = \sel_l13_s0$1154 [3] & \sel_l13_s0$1142 [3];
+  assign \$1378  = \sel_l13_s0$1154 [3] & sel_p1_27_2_c;
+  assign \$1379  = \$1377  | \$1378 ;
+  assign \$1380  = \sel_l13_s0$1142 [3] & sel_p1_27_2_c;
+  assign sel_p1_27_3_c = \$1379  | \$1380 ;
+  assign \$1381  = \sel_l13_s0$1154 [4] ^ \sel_l13_s0$1142 [4];
+  assign sel_p1_27_4_s = \$1381  ^ sel_p1_27_3_c;
+  assign \$1382  = \sel_l13_s0$1154 [4] & \sel_l13_s0$1142 [4];
+  assign \$1383  = \sel_l13_s0$1154 [4] & sel_p1_27_3_c;
+  assign \$1384  = \$1382  | \$1383 ;
+  assign \$1385  = \sel_l13_s0$1142 [4] & sel_p1_27_3_c;
+  assign sel_p1_27_4_c = \$1384  | \$1385 ;
+  assign sel_p1_30_0_s = \sel_l13_s0$1166  ^ \sel_l13_s0$1167 [0];
+  assign sel_p1_30_0_c = \sel_l13_s0$1166  & \sel_l13_s0$1167 [0];
+  assign sel_p1_30_1_s = \sel_l13_s0$1167 [1] ^ sel_p1_30_0_c;
+  assign sel_p1_30_1_c = \sel_l13_s0$1167 [1] & sel_p1_30_0_c;
+  assign sel_p1_30_2_s = \sel_l13_s0$1167 [2] ^ sel_p1_30_1_c;
+  assign sel_p1_30_2_c = \sel_l13_s0$1167 [2] & sel_p1_30_1_c;
+  assign sel_p1_30_3_s = \sel_l13_s0$1167 [3] ^ sel_p1_30_2_c;
+  assign sel_p1_30_3_c = \sel_l13_s0$1167 [3] & sel_p1_30_2_c;
+  assign sel_p1_30_4_s = \sel_l13_s0$1167 [4] ^ sel_p1_30_3_c;
+  assign sel_p1_30_4_c = \sel_l13_s0$1167 [4] & sel_p1_30_3_c;
+  assign \$1386  = ~ adv11_valid;
+  assign adv11 = \$1386  | o__ready;
+  assign sel_p2_4_0_s = sel_l14_s0 ^ \sel_l14_s0$1182 [0];
+  assign sel_p2_4_0_c = sel_l14_s0 & \sel_l14_s0$1182 [0];
+  assign sel_p2_4_1_s = \sel_l14_s0$1182 [1] ^ sel_p2_4_0_c;
+  assign sel_p2_4_1_c = \sel_l14_s0$1182 [1] & sel_p2_4_0_c;
+  assign sel_p2_4_2_s = \sel_l14_s0$1182 [2] ^ sel_p2_4_1_c;
+  assign sel_p2_4_2_c = \sel_l14_s0$1182 [2] & sel_p2_4_1_c;
+  assign sel_p2_5_0_s = \sel_l14_s0$1190 [0] ^ \sel_l14_s0$1182 [0];
+  assign sel_p2_5_0_c = \sel_l14_s0$1190 [0] & \sel_l14_s0$1182 [0];
+  assign \$1387  = \sel_l14_s0$1190 [1] ^ \sel_l14_s0$1182 [1];
+  assign sel_p2_5_1_s = \$1387  ^ sel_p2_5_0_c;
+  assign \$1388  = \sel_l14_s0$1190 [1] & \sel_l14_s0$1182 [1];
+  assign \$1389  = \sel_l14_s0$1190 [1] & sel_p2_5_0_c;
+  assign \$1390  = \$1388  | \$1389 ;
+  assign \$1391  = \sel_l14_s0$1182 [1] & sel_p2_5_0_c;
+  assign sel_p2_5_1_c = \$1390  | \$1391 ;
+  assign \$1392  = \sel_l14_s0$1190 [2] ^ \sel_l14_s0$1182 [2];
+  assign sel_p2_5_2_s = \$1392  ^ sel_p2_5_1_c;
+  assign \$1393  = \sel_l14_s0$1190 [2] & \sel_l14_s0$1182 [2];
+  assign \$1394  = \sel_l14_s0$1190 [2] & sel_p2_5_1_c;
+  assign \$1395  = \$1393  | \$1394 ;
+  assign \$1396  = \sel_l14_s0$1182 [2] & sel_p2_5_1_c;
+  assign sel_p2_5_2_c = \$1395  | \$1396 ;
+  assign sel_p2_6_0_s = \sel_l14_s0$1198 [0] ^ \sel_l14_s0$1182 [0];
+  assign sel_p2_6_0_c = \sel_l14_s0$1198 [0] & \sel_l14_s0$1182 [0];
+  assign \$1397  = \sel_l14_s0$1198 [1] ^ \sel_l14_s0$1182 [1];
+  assign sel_p2_6_1_s = \$1397  ^ sel_p2_6_0_c;
+  assign \$1398  = \sel_l14_s0$1198 [1] & \sel_l14_s0$1182 [1];
+  assign \$1399  = \sel_l14_s0$1198 [1] & sel_p2_6_0_c;
+  assign \$1400  = \$1398  | \$1399 ;
+  assign \$1401  = \sel_l14_s0$1182 [1] & sel_p2_6_0_c;
+  assign sel_p2_6_1_c = \$1400  | \$1401 ;
+  assign \$1402  = \sel_l14_s0$1198 [2] ^ \sel_l14_s0$1182 [2];
+  assign sel_p2_6_2_s = \$1402  ^ sel_p2_6_1_c;
+  assign \$1403  = \sel_l14_s0$1198 [2] & \sel_l14_s0$1182 [2];
+  assign \$1404  = \sel_l14_s0$1198 [2] & sel_p2_6_1_c;
+  assign \$1405  = \$1403  | \$1404 ;
+  assign \$1406  = \sel_l14_s0$1182 [2] & sel_p2_6_1_c;
+  assign sel_p2_6_2_c = \$1405  | \$1406 ;
+  assign sel_p2_7_0_s = \sel_l14_s0$1206 [0] ^ \sel_l14_s0$1182 [0];
+  assign sel_p2_7_0_c = \sel_l14_s0$1206 [0] & \sel_l14_s0$1182 [0];
+  assign \$1407  = \sel_l14_s0$1206 [1] ^ \sel_l14_s0$1182 [1];
+  assign sel_p2_7_1_s = \$1407  ^ sel_p2_7_0_c;
+  assign \$1408  = \sel_l14_s0$1206 [1] & \sel_l14_s0$1182 [1];
+  assign \$1409  = \sel_l14_s0$1206 [1] & sel_p2_7_0_c;
+  assign \$1410  = \$1408  | \$1409 ;
+  assign \$1411  = \sel_l14_s0$1182 [1] & sel_p2_7_0_c;
+  assign sel_p2_7_1_c = \$1410  | \$1411 ;
+  assign \$1412  = \sel_l14_s0$1206 [2] ^ \sel_l14_s0$1182 [2];
+  assign sel_p2_7_2_s = \$1412  ^ sel_p2_7_1_c;
+  assign \$1413  = \sel_l14_s0$1206 [2] & \sel_l14_s0$1182 [2];
+  assign \$1414  = \sel_l14_s0$1206 [2] & sel_p2_7_1_c;
+  assign \$1415  = \$1413  | \$1414 ;
+  assign \$1416  = \sel_l14_s0$1182 [2] & sel_p2_7_1_c;
+  assign sel_p2_7_2_c = \$1415  | \$1416 ;
+  assign sel_p2_7_3_s = \sel_l14_s0$1206 [3] ^ sel_p2_7_2_c;
+  assign sel_p2_7_3_c = \sel_l14_s0$1206 [3] & sel_p2_7_2_c;
+  assign sel_p2_12_0_s = \sel_l14_s0$1216  ^ \sel_l14_s0$1217 [0];
+  assign sel_p2_12_0_c = \sel_l14_s0$1216  & \sel_l14_s0$1217 [0];
+  assign sel_p2_12_1_s = \sel_l14_s0$1217 [1] ^ sel_p2_12_0_c;
+  assign sel_p2_12_1_c = \sel_l14_s0$1217 [1] & sel_p2_12_0_c;
+  assign sel_p2_12_2_s = \sel_l14_s0$1217 [2] ^ sel_p2_12_1_c;
+  assign sel_p2_12_2_c = \sel_l14_s0$1217 [2] & sel_p2_12_1_c;
+  assign sel_p2_12_3_s = \sel_l14_s0$1217 [3] ^ sel_p2_12_2_c;
+  assign sel_p2_12_3_c = \sel_l14_s0$1217 [3] & sel_p2_12_2_c;
+  assign sel_p2_13_0_s = \sel_l14_s0$1227 [0] ^ \sel_l14_s0$1217 [0];
+  assign sel_p2_13_0_c = \sel_l14_s0$1227 [0] & \sel_l14_s0$1217 [0];
+  assign \$1417  = \sel_l14_s0$1227 [1] ^ \sel_l14_s0$1217 [1];
+  assign sel_p2_13_1_s = \$1417  ^ sel_p2_13_0_c;
+  assign \$1418  = \sel_l14_s0$1227 [1] & \sel_l14_s0$1217 [1];
+  assign \$1419  = \sel_l14_s0$1227 [1] & sel_p2_13_0_c;
+  assign \$1420  = \$1418  | \$1419 ;
+  assign \$1421  = \sel_l14_s0$1217 [1] & sel_p2_13_0_c;
+  assign sel_p2_13_1_c = \$1420  | \$1421 ;
+  assign \$1422  = \sel_l14_s0$1227 [2] ^ \sel_l14_s0$1217 [2];
+  assign sel_p2_13_2_s = \$1422  ^ sel_p2_13_1_c;
+  assign \$1423  = \sel_l14_s0$1227 [2] & \sel_l14_s0$1217 [2];
+  assign \$1424  = \sel_l14_s0$1227 [2] & sel_p2_13_1_c;
+  assign \$1425  = \$1423  | \$1424 ;
+  assign \$1426  = \sel_l14_s0$1217 [2] & sel_p2_13_1_c;
+  assign sel_p2_13_2_c = \$1425  | \$1426 ;
+  assign \$1427  = \sel_l14_s0$1227 [3] ^ \sel_l14_s0$1217 [3];
+  assign sel_p2_13_3_s = \$1427  ^ sel_p2_13_2_c;
+  assign \$1428  = \sel_l14_s0$1227 [3] & \sel_l14_s0$1217 [3];
+  assign \$1429  = \sel_l14_s0$1227 [3] & sel_p2_13_2_c;
+  assign \$1430  = \$1428  | \$1429 ;
+  assign \$1431  = \sel_l14_s0$1217 [3] & sel_p2_13_2_c;
+  assign sel_p2_13_3_c = \$1430  | \$1431 ;
+  assign sel_p2_14_0_s = \sel_l14_s0$1237 [0] ^ \sel_l14_s0$1217 [0];
+  assign sel_p2_14_0_c = \sel_l14_s0$1237 [0] & \sel_l14_s0$1217 [0];
+  assign \$1432  = \sel_l14_s0$1237 [1] ^ \sel_l14_s0$1217 [1];
+  assign sel_p2_14_1_s = \$1432  ^ sel_p2_14_0_c;
+  assign \$1433  = \sel_l14_s0$1237 [1] & \sel_l14_s0$1217 [1];
+  assign \$1434  = \sel_l14_s0$1237 [1] & sel_p2_14_0_c;
+  assign \$1435  = \$1433  | \$1434 ;
+  assign \$1436  = \sel_l14_s0$1217 [1] & sel_p2_14_0_c;
+  assign sel_p2_14_1_c = \$1435  | \$1436 ;
+  assign \$1437  = \sel_l14_s0$1237 [2] ^ \sel_l14_s0$1217 [2];
+  assign sel_p2_14_2_s = \$1437  ^ sel_p2_14_1_c;
+  assign \$1438  = \sel_l14_s0$1237 [2] & \sel_l14_s0$1217 [2];
+  assign \$1439  = \sel_l14_s0$1237 [2] & sel_p2_14_1_c;
+  assign \$1440  = \$1438  | \$1439 ;
+  assign \$1441  = \sel_l14_s0$1217 [2] & sel_p2_14_1_c;
+  assign sel_p2_14_2_c = \$1440  | \$1441 ;
+  assign \$1442  = \sel_l14_s0$1237 [3] ^ \sel_l14_s0$1217 [3];
+  assign sel_p2_14_3_s = \$1442  ^ sel_p2_14_2_c;
+  assign \$1443  = \sel_l14_s0$1237 [3] & \sel_l14_s0$1217 [3];
+  assign \$1444  = \sel_l14_s0$1237 [3] & sel_p2_14_2_c;
+  assign \$1445  = \$1443  | \$1444 ;
+  assign \$1446  = \sel_l14_s0$1217 [3] & sel_p2_14_2_c;
+  assign sel_p2_14_3_c = \$1445  | \$1446 ;
+  assign sel_p2_15_0_s = \sel_l14_s0$1247 [0] ^ \sel_l14_s0$1217 [0];
+  assign sel_p2_15_0_c = \sel_l14_s0$1247 [0] & \sel_l14_s0$1217 [0];
+  assign \$1447  = \sel_l14_s0$1247 [1] ^ \sel_l14_s0$1217 [1];
+  assign sel_p2_15_1_s = \$1447  ^ sel_p2_15_0_c;
+  assign \$1448  = \sel_l14_s0$1247 [1] & \sel_l14_s0$1217 [1];
+  assign \$1449  = \sel_l14_s0$1247 [1] & sel_p2_15_0_c;
+  assign \$1450  = \$1448  | \$1449 ;
+  assign \$1451  = \sel_l14_s0$1217 [1] & sel_p2_15_0_c;
+  assign sel_p2_15_1_c = \$1450  | \$1451 ;
+  assign \$1452  = \sel_l14_s0$1247 [2] ^ \sel_l14_s0$1217 [2];
+  assign sel_p2_15_2_s = \$1452  ^ sel_p2_15_1_c;
+  assign \$1453  = \sel_l14_s0$1247 [2] & \sel_l14_s0$1217 [2];
+  assign \$1454  = \sel_l14_s0$1247 [2] & sel_p2_15_1_c;
+  assign \$1455  = \$1453  | \$1454 ;
+  assign \$1456  = \sel_l14_s0$1217 [2] & sel_p2_15_1_c;
+  assign sel_p2_15_2_c = \$1455  | \$1456 ;
+  assign \$1457  = \sel_l14_s0$1247 [3] ^ \sel_l14_s0$1217 [3];
+  assign sel_p2_15_3_s = \$1457  ^ sel_p2_15_2_c;
+  assign \$1458  = \sel_l14_s0$1247 [3] & \sel_l14_s0$1217 [3];
+  assign \$1459  = \sel_l14_s0$1247 [3] & sel_p2_15_2_c;
+  assign \$1460  = \$1458  | \$1459 ;
+  assign \$1461  = \sel_l14_s0$1217 [3] & sel_p2_15_2_c;
+  assign sel_p2_15_3_c = \$1460  | \$1461 ;
+  assign sel_p2_15_4_s = \sel_l14_s0$1247 [4] ^ sel_p2_15_3_c;
+  assign sel_p2_15_4_c = \sel_l14_s0$1247 [4] & sel_p2_15_3_c;
+  assign sel_p2_20_0_s = \sel_l14_s0$1259  ^ \sel_l14_s0$1260 [0];
+  assign sel_p2_20_0_c = \sel_l14_s0$1259  & \sel_l14_s0$1260 [0];
+  assign sel_p2_20_1_s = \sel_l14_s0$1260 [1] ^ sel_p2_20_0_c;
+  assign sel_p2_20_1_c = \sel_l14_s0$1260 [1] & sel_p2_20_0_c;
+  assign sel_p2_20_2_s = \sel_l14_s0$1260 [2] ^ sel_p2_20_1_c;
+  assign sel_p2_20_2_c = \sel_l14_s0$1260 [2] & sel_p2_20_1_c;
+  assign sel_p2_20_3_s = \sel_l14_s0$1260 [3] ^ sel_p2_20_2_c;
+  assign sel_p2_20_3_c = \sel_l14_s0$1260 [3] & sel_p2_20_2_c;
+  assign sel_p2_20_4_s = \sel_l14_s0$1260 [4] ^ sel_p2_20_3_c;
+  assign sel_p2_20_4_c = \sel_l14_s0$1260 [4] & sel_p2_20_3_c;
+  assign sel_p2_21_0_s = \sel_l14_s0$1272 [0] ^ \sel_l14_s0$1260 [0];
+  assign sel_p2_21_0_c = \sel_l14_s0$1272 [0] & \sel_l14_s0$1260 [0];
+  assign \$1462  = \sel_l14_s0$1272 [1] ^ \sel_l14_s0$1260 [1];
+  assign sel_p2_21_1_s = \$1462  ^ sel_p2_21_0_c;
+  assign \$1463  = \sel_l14_s0$1272 [1] & \sel_l14_s0$1260 [1];
+  assign \$1464  = \sel_l14_s0$1272 [1] & sel_p2_21_0_c;
+  assign \$1465  = \$1463  | \$1464 ;
+  assign \$1466  = \sel_l14_s0$1260 [1] & sel_p2_21_0_c;
+  assign sel_p2_21_1_c = \$1465  | \$1466 ;
+  assign \$1467  = \sel_l14_s0$1272 [2] ^ \sel_l14_s0$1260 [2];
+  assign sel_p2_21_2_s = \$1467  ^ sel_p2_21_1_c;
+  assign \$1468  = \sel_l14_s0$1272 [2] & \sel_l14_s0$1260 [2];
+  assign \$1469  = \sel_l14_s0$1272 [2] & sel_p2_21_1_c;
+  assign \$1470  = \$1468  | \$1469 ;
+  assign \$1471  = \sel_l14_s0$1260 [2] & sel_p2_21_1_c;
+  assign sel_p2_21_2_c = \$1470  | \$1471 ;
+  assign \$1472  = \sel_l14_s0$1272 [3] ^ \sel_l14_s0$1260 [3];
+  assign sel_p2_21_3_s = \$1472  ^ sel_p2_21_2_c;
+  assign \$1473  = \sel_l14_s0$1272 [3] & \sel_l14_s0$1260 [3];
+  assign \$1474  = \sel_l14_s0$1272 [3] & sel_p2_21_2_c;
+  assign \$1475  = \$1473  | \$1474 ;
+  assign \$1476  = \sel_l14_s0$1260 [3] & sel_p2_21_2_c;
+  assign sel_p2_21_3_c = \$1475  | \$1476 ;
+  assign \$1477  = \sel_l14_s0$1272 [4] ^ \sel_l14_s0$1260 [4];
+  assign sel_p2_21_4_s = \$1477  ^ sel_p2_21_3_c;
+  assign \$1478  = \sel_l14_s0$1272 [4] & \sel_l14_s0$1260 [4];
+  assign \$1479  = \sel_l14_s0$1272 [4] & sel_p2_21_3_c;
+  assign \$1480  = \$1478  | \$1479 ;
+  assign \$1481  = \sel_l14_s0$1260 [4] & sel_p2_21_3_c;
+  assign sel_p2_21_4_c = \$1480  | \$1481 ;
+  assign sel_p2_22_0_s = \sel_l14_s0$1284 [0] ^ \sel_l14_s0$1260 [0];
+  assign sel_p2_22_0_c = \sel_l14_s0$1284 [0] & \sel_l14_s0$1260 [0];
+  assign \$1482  = \sel_l14_s0$1284 [1] ^ \sel_l14_s0$1260 [1];
+  assign sel_p2_22_1_s = \$1482  ^ sel_p2_22_0_c;
+  assign \$1483  = \sel_l14_s0$1284 [1] & \sel_l14_s0$1260 [1];
+  assign \$1484  = \sel_l14_s0$1284 [1] & sel_p2_22_0_c;
+  assign \$1485  = \$1483  | \$1484 ;
+  assign \$1486  = \sel_l14_s0$1260 [1] & sel_p2_22_0_c;
+  assign sel_p2_22_1_c = \$1485  | \$1486 ;
+  assign \$1487  = \sel_l14_s0$1284 [2] ^ \sel_l14_s0$1260 [2];
+  assign sel_p2_22_2_s = \$1487  ^ sel_p2_22_1_c;
+  assign \$1488  = \sel_l14_s0$1284 [2] & \sel_l14_s0$1260 [2];
+  assign \$1489  = \sel_l14_s0$1284 [2] & sel_p2_22_1_c;
+  assign \$1490  = \$1488  | \$1489 ;
+  assign \$1491  = \sel_l14_s0$1260 [2] & sel_p2_22_1_c;
+  assign sel_p2_22_2_c = \$1490  | \$1491 ;
+  assign \$1492  = \sel_l14_s0$1284 [3] ^ \sel_l14_s0$1260 [3];
+  assign sel_p2_22_3_s = \$1492  ^ sel_p2_22_2_c;
+  assign \$1493  = \sel_l14_s0$1284 [3] & \sel_l14_s0$1260 [3];
+  assign \$1494  = \sel_l14_s0$1284 [3] & sel_p2_22_2_c;
+  assign \$1495  = \$1493  | \$1494 ;
+  assign \$1496  = \sel_l14_s0$1260 [3] & sel_p2_22_2_c;
+  assign sel_p2_22_3_c = \$1495  | \$1496 ;
+  assign \$1497  = \sel_l14_s0$1284 [4] ^ \sel_l14_s0$1260 [4];
+  assign sel_p2_22_4_s = \$1497  ^ sel_p2_22_3_c;
+  assign \$1498  = \sel_l14_s0$1284 [4] & \sel_l14_s0$1260 [4];
+  assign \$1499  = \sel_l14_s0$1284 [4] & sel_p2_22_3_c;
+  assign \$1500  = \$1498  | \$1499 ;
+  assign \$1501  = \sel_l14_s0$1260 [4] & sel_p2_22_3_c;
+  assign sel_p2_22_4_c = \$1500  | \$1501 ;
+  assign sel_p2_23_0_s = \sel_l14_s0$1296 [0] ^ \sel_l14_s0$1260 [0];
+  assign sel_p2_23_0_c = \sel_l14_s0$1296 [0] & \sel_l14_s0$1260 [0];
+  assign \$1502  = \sel_l14_s0$1296 [1] ^ \sel_l14_s0$1260 [1];
+  assign sel_p2_23_1_s = \$1502  ^ sel_p2_23_0_c;
+  assign \$1503  = \sel_l14_s0$1296 [1] & \sel_l14_s0$1260 [1];
+  assign \$1504  = \sel_l14_s0$1296 [1] & sel_p2_23_0_c;
+  assign \$1505  = \$1503  | \$1504 ;
+  assign \$1506  = \sel_l14_s0$1260 [1] & sel_p2_23_0_c;
+  assign sel_p2_23_1_c = \$1505  | \$1506 ;
+  assign \$1507  = \sel_l14_s0$1296 [2] ^ \sel_l14_s0$1260 [2];
+  assign sel_p2_23_2_s = \$1507  ^ sel_p2_23_1_c;
+  assign \$1508  = \sel_l14_s0$1296 [2] & \sel_l14_s0$1260 [2];
+  assign \$1509  = \sel_l14_s0$1296 [2] & sel_p2_23_1_c;
+  assign \$1510  = \$1508  | \$1509 ;
+  assign \$1511  = \sel_l14_s0$1260 [2] & sel_p2_23_1_c;
+  assign sel_p2_23_2_c = \$1510  | \$1511 ;
+  assign \$1512  = \sel_l14_s0$1296 [3] ^ \sel_l14_s0$1260 [3];
+  assign sel_p2_23_3_s = \$1512  ^ sel_p2_23_2_c;
+  assign \$1513  = \sel_l14_s0$1296 [3] & \sel_l14_s0$1260 [3];
+  assign \$1514  = \sel_l14_s0$1296 [3] & sel_p2_23_2_c;
+  assign \$1515  = \$1513  | \$1514 ;
+  assign \$1516  = \sel_l14_s0$1260 [3] & sel_p2_23_2_c;
+  assign sel_p2_23_3_c = \$1515  | \$1516 ;
+  assign \$1517  = \sel_l14_s0$1296 [4] ^ \sel_l14_s0$1260 [4];
+  assign sel_p2_23_4_s = \$1517  ^ sel_p2_23_3_c;
+  assign \$1518  = \sel_l14_s0$1296 [4] & \sel_l14_s0$1260 [4];
+  assign \$1519  = \sel_l14_s0$1296 [4] & sel_p2_23_3_c;
+  assign \$1520  = \$1518  | \$1519 ;
+  assign \$1521  = \sel_l14_s0$1260 [4] & sel_p2_23_3_c;
+  assign sel_p2_23_4_c = \$1520  | \$1521 ;
+  assign sel_p2_28_0_s = \sel_l14_s0$1308  ^ \sel_l14_s0$1309 [0];
+  assign sel_p2_28_0_c = \sel_l14_s0$1308  & \sel_l14_s0$1309 [0];
+  assign sel_p2_28_1_s = \sel_l14_s0$1309 [1] ^ sel_p2_28_0_c;
+  assign sel_p2_28_1_c = \sel_l14_s0$1309 [1] & sel_p2_28_0_c;
+  assign sel_p2_28_2_s = \sel_l14_s0$1309 [2] ^ sel_p2_28_1_c;
+  assign sel_p2_28_2_c = \sel_l14_s0$1309 [2] & sel_p2_28_1_c;
+  assign sel_p2_28_3_s = \sel_l14_s0$1309 [3] ^ sel_p2_28_2_c;
+  assign sel_p2_28_3_c = \sel_l14_s0$1309 [3] & sel_p2_28_2_c;
+  assign sel_p2_28_4_s = \sel_l14_s0$1309 [4] ^ sel_p2_28_3_c;
+  assign sel_p2_28_4_c = \sel_l14_s0$1309 [4] & sel_p2_28_3_c;
+  assign sel_p2_29_0_s = \sel_l14_s0$1321 [0] ^ \sel_l14_s0$1309 [0];
+  assign sel_p2_29_0_c = \sel_l14_s0$1321 [0] & \sel_l14_s0$1309 [0];
+  assign \$1522  = \sel_l14_s0$1321 [1] ^ \sel_l14_s0$1309 [1];
+  assign sel_p2_29_1_s = \$1522  ^ sel_p2_29_0_c;
+  assign \$1523  = \sel_l14_s0$1321 [1] & \sel_l14_s0$1309 [1];
+  assign \$1524  = \sel_l14_s0$1321 [1] & sel_p2_29_0_c;
+  assign \$1525  = \$1523  | \$1524 ;
+  assign \$1526  = \sel_l14_s0$1309 [1] & sel_p2_29_0_c;
+  assign sel_p2_29_1_c = \$1525  | \$1526 ;
+  assign \$1527  = \sel_l14_s0$1321 [2] ^ \sel_l14_s0$1309 [2];
+  assign sel_p2_29_2_s = \$1527  ^ sel_p2_29_1_c;
+  assign \$1528  = \sel_l14_s0$1321 [2] & \sel_l14_s0$1309 [2];
+  assign \$1529  = \sel_l14_s0$1321 [2] & sel_p2_29_1_c;
+  assign \$1530  = \$1528  | \$1529 ;
+  assign \$1531  = \sel_l14_s0$1309 [2] & sel_p2_29_1_c;
+  assign sel_p2_29_2_c = \$1530  | \$1531 ;
+  assign \$1532  = \sel_l14_s0$1321 [3] ^ \sel_l14_s0$1309 [3];
+  assign sel_p2_29_3_s = \$1532  ^ sel_p2_29_2_c;
+  assign \$1533  = \sel_l14_s0$1321 [3] & \sel_l14_s0$1309 [3];
+  assign \$1534  = \sel_l14_s0$1321 [3] & sel_p2_29_2_c;
+  assign \$1535  = \$1533  | \$1534 ;
+  assign \$1536  = \sel_l14_s0$1309 [3] & sel_p2_29_2_c;
+  assign sel_p2_29_3_c = \$1535  | \$1536 ;
+  assign \$1537  = \sel_l14_s0$1321 [4] ^ \sel_l14_s0$1309 [4];
+  assign sel_p2_29_4_s = \$1537  ^ sel_p2_29_3_c;
+  assign \$1538  = \sel_l14_s0$1321 [4] & \sel_l14_s0$1309 [4];
+  assign \$1539  = \sel_l14_s0$1321 [4] & sel_p2_29_3_c;
+  assign \$1540  = \$1538  | \$1539 ;
+  assign \$1541  = \sel_l14_s0$1309 [4] & sel_p2_29_3_c;
+  assign sel_p2_29_4_c = \$1540  | \$1541 ;
+  assign sel_p2_30_0_s = \sel_l14_s0$1333 [0] ^ \sel_l14_s0$1309 [0];
+  assign sel_p2_30_0_c = \sel_l14_s0$1333 [0] & \sel_l14_s0$1309 [0];
+  assign \$1542  = \sel_l14_s0$1333 [1] ^ \sel_l14_s0$1309 [1];
+  assign sel_p2_30_1_s = \$1542  ^ sel_p2_30_0_c;
+  assign \$1543  = \sel_l14_s0$1333 [1] & \sel_l14_s0$1309 [1];
+  assign \$1544  = \sel_l14_s0$1333 [1] & sel_p2_30_0_c;
+  assign \$1545  = \$1543  | \$1544 ;
+  assign \$1546  = \sel_l14_s0$1309 [1] & sel_p2_30_0_c;
+  assign sel_p2_30_1_c = \$1545  | \$1546 ;
+  assign \$1547  = \sel_l14_s0$1333 [2] ^ \sel_l14_s0$1309 [2];
+  assign sel_p2_30_2_s = \$1547  ^ sel_p2_30_1_c;
+  assign \$1548  = \sel_l14_s0$1333 [2] & \sel_l14_s0$1309 [2];
+  assign \$1549  = \sel_l14_s0$1333 [2] & sel_p2_30_1_c;
+  assign \$1550  = \$1548  | \$1549 ;
+  assign \$1551  = \sel_l14_s0$1309 [2] & sel_p2_30_1_c;
+  assign sel_p2_30_2_c = \$1550  | \$1551 ;
+  assign \$1552  = \sel_l14_s0$1333 [3] ^ \sel_l14_s0$1309 [3];
+  assign sel_p2_30_3_s = \$1552  ^ sel_p2_30_2_c;
+  assign \$1553  = \sel_l14_s0$1333 [3] & \sel_l14_s0$1309 [3];
+  assign \$1554  = \sel_l14_s0$1333 [3] & sel_p2_30_2_c;
+  assign \$1555  = \$1553  | \$1554 ;
+  assign \$1556  = \sel_l14_s0$1309 [3] & sel_p2_30_2_c;
+  assign sel_p2_30_3_c = \$1555  | \$1556 ;
+  assign \$1557  = \sel_l14_s0$1333 [4] ^ \sel_l14_s0$1309 [4];
+  assign sel_p2_30_4_s = \$1557  ^ sel_p2_30_3_c;
+  assign \$1558  = \sel_l14_s0$1333 [4] & \sel_l14_s0$1309 [4];
+  assign \$1559  = \sel_l14_s0$1333 [4] & sel_p2_30_3_c;
+  assign \$1560  = \$1558  | \$1559 ;
+  assign \$1561  = \sel_l14_s0$1309 [4] & sel_p2_30_3_c;
+  assign sel_p2_30_4_c = \$1560  | \$1561 ;
+  assign \$1562  = ~ adv12_valid;
+  assign adv12 = \$1562  | o__ready;
+  assign sel_p3_8_0_s = sel_l15_s0 ^ \sel_l15_s0$1348 [0];
+  assign sel_p3_8_0_c = sel_l15_s0 & \sel_l15_s0$1348 [0];
+  assign sel_p3_8_1_s = \sel_l15_s0$1348 [1] ^ sel_p3_8_0_c;
+  assign sel_p3_8_1_c = \sel_l15_s0$1348 [1] & sel_p3_8_0_c;
+  assign sel_p3_8_2_s = \sel_l15_s0$1348 [2] ^ sel_p3_8_1_c;
+  assign sel_p3_8_2_c = \sel_l15_s0$1348 [2] & sel_p3_8_1_c;
+  assign sel_p3_8_3_s = \sel_l15_s0$1348 [3] ^ sel_p3_8_2_c;
+  assign sel_p3_8_3_c = \sel_l15_s0$1348 [3] & sel_p3_8_2_c;
+  assign sel_p3_9_0_s = \sel_l15_s0$1358 [0] ^ \sel_l15_s0$1348 [0];
+  assign sel_p3_9_0_c = \sel_l15_s0$1358 [0] & \sel_l15_s0$1348 [0];
+  assign \$1563  = \sel_l15_s0$1358 [1] ^ \sel_l15_s0$1348 [1];
+  assign sel_p3_9_1_s = \$1563  ^ sel_p3_9_0_c;
+  assign \$1564  = \sel_l15_s0$1358 [1] & \sel_l15_s0$1348 [1];
+  assign \$1565  = \sel_l15_s0$1358 [1] & sel_p3_9_0_c;
+  assign \$1566  = \$1564  | \$1565 ;
+  assign \$1567  = \sel_l15_s0$1348 [1] & sel_p3_9_0_c;
+  assign sel_p3_9_1_c = \$1566  | \$1567 ;
+  assign \$1568  = \sel_l15_s0$1358 [2] ^ \sel_l15_s0$1348 [2];
+  assign sel_p3_9_2_s = \$1568  ^ sel_p3_9_1_c;
+  assign \$1569  = \sel_l15_s0$1358 [2] & \sel_l15_s0$1348 [2];
+  assign \$1570  = \sel_l15_s0$1358 [2] & sel_p3_9_1_c;
+  assign \$1571  = \$1569  | \$1570 ;
+  assign \$1572  = \sel_l15_s0$1348 [2] & sel_p3_9_1_c;
+  assign sel_p3_9_2_c = \$1571  | \$1572 ;
+  assign \$1573  = \sel_l15_s0$1358 [3] ^ \sel_l15_s0$1348 [3];
+  assign sel_p3_9_3_s = \$1573  ^ sel_p3_9_2_c;
+  assign \$1574  = \sel_l15_s0$1358 [3] & \sel_l15_s0$1348 [3];
+  assign \$1575  = \sel_l15_s0$1358 [3] & sel_p3_9_2_c;
+  assign \$1576  = \$1574  | \$1575 ;
+  assign \$1577  = \sel_l15_s0$1348 [3] & sel_p3_9_2_c;
+  assign sel_p3_9_3_c = \$1576  | \$1577 ;
+  assign sel_p3_10_0_s = \sel_l15_s0$1368 [0] ^ \sel_l15_s0$1348 [0];
+  assign sel_p3_10_0_c = \sel_l15_s0$1368 [0] & \sel_l15_s0$1348 [0];
+  assign \$1578  = \sel_l15_s0$1368 [1] ^ \sel_l15_s0$1348 [1];
+  assign sel_p3_10_1_s = \$1578  ^ sel_p3_10_0_c;
+  assign \$1579  = \sel_l15_s0$1368 [1] & \sel_l15_s0$1348 [1];
+  assign \$1580  = \sel_l15_s0$1368 [1] & sel_p3_10_0_c;
+  assign \$1581  = \$1579  | \$1580 ;
+  assign \$1582  = \sel_l15_s0$1348 [1] & sel_p3_10_0_c;
+  assign sel_p3_10_1_c = \$1581  | \$1582 ;
+  assign \$1583  = \sel_l15_s0$1368 [2] ^ \sel_l15_s0$1348 [2];
+  assign sel_p3_10_2_s = \$1583  ^ sel_p3_10_1_c;
+  assign \$1584  = \sel_l15_s0$1368 [2] & \sel_l15_s0$1348 [2];
+  assign \$1585  = \sel_l15_s0$1368 [2] & sel_p3_10_1_c;
+  assign \$1586  = \$1584  | \$1585 ;
+  assign \$1587  = \sel_l15_s0$1348 [2] & sel_p3_10_1_c;
+  assign sel_p3_10_2_c = \$1586  | \$1587 ;
+  assign \$1588  = \sel_l15_s0$1368 [3] ^ \sel_l15_s0$1348 [3];
+  assign sel_p3_10_3_s = \$1588  ^ sel_p3_10_2_c;
+  assign \$1589  = \sel_l15_s0$1368 [3] & \sel_l15_s0$1348 [3];
+  assign \$1590  = \sel_l15_s0$1368 [3] & sel_p3_10_2_c;
+  assign \$1591  = \$1589  | \$1590 ;
+  assign \$1592  = \sel_l15_s0$1348 [3] & sel_p3_10_2_c;
+  assign sel_p3_10_3_c = \$1591  | \$1592 ;
+  assign sel_p3_11_0_s = \sel_l15_s0$1378 [0] ^ \sel_l15_s0$1348 [0];
+  assign sel_p3_11_0_c = \sel_l15_s0$1378 [0] & \sel_l15_s0$1348 [0];
+  assign \$1593  = \sel_l15_s0$1378 [1] ^ \sel_l15_s0$1348 [1];
+  assign sel_p3_11_1_s = \$1593  ^ sel_p3_11_0_c;
+  assign \$1594  = \sel_l15_s0$1378 [1] & \sel_l15_s0$1348 [1];
+  assign \$1595  = \sel_l15_s0$1378 [1] & sel_p3_11_0_c;
+  assign \$1596  = \$1594  | \$1595 ;
+  assign \$1597  = \sel_l15_s0$1348 [1] & sel_p3_11_0_c;
+  assign sel_p3_11_1_c = \$1596  | \$1597 ;
+  assign \$1598  = \sel_l15_s0$1378 [2] ^ \sel_l15_s0$1348 [2];
+  assign sel_p3_11_2_s = \$1598  ^ sel_p3_11_1_c;
+  assign \$1599  = \sel_l15_s0$1378 [2] & \sel_l15_s0$1348 [2];
+  assign \$1600  = \sel_l15_s0$1378 [2] & sel_p3_11_1_c;
+  assign \$1601  = \$1599  | \$1600 ;
+  assign \$1602  = \sel_l15_s0$1348 [2] & sel_p3_11_1_c;
+  assign sel_p3_11_2_c = \$1601  | \$1602 ;
+  assign \$1603  = \sel_l15_s0$1378 [3] ^ \sel_l15_s0$1348 [3];
+  assign sel_p3_11_3_s = \$1603  ^ sel_p3_11_2_c;
+  assign \$1604  = \sel_l15_s0$1378 [3] & \sel_l15_s0$1348 [3];
+  assign \$1605  = \sel_l15_s0$1378 [3] & sel_p3_11_2_c;
+  assign \$1606  = \$1604  | \$1605 ;
+  assign \$1607  = \sel_l15_s0$1348 [3] & sel_p3_11_2_c;
+  assign sel_p3_11_3_c = \$1606  | \$1607 ;
+  assign sel_p3_12_0_s = \sel_l15_s0$1388 [0] ^ \sel_l15_s0$1348 [0];
+  assign sel_p3_12_0_c = \sel_l15_s0$1388 [0] & \sel_l15_s0$1348 [0];
+  assign \$1608  = \sel_l15_s0$1388 [1] ^ \sel_l15_s0$1348 [1];
+  assign sel_p3_12_1_s = \$1608  ^ sel_p3_12_0_c;
+  assign \$1609  = \sel_l15_s0$1388 [1] & \sel_l15_s0$1348 [1];
+  assign \$1610  = \sel_l15_s0$1388 [1] & sel_p3_12_0_c;
+  assign \$1611  = \$1609  | \$1610 ;
+  assign \$1612  = \sel_l15_s0$1348 [1] & sel_p3_12_0_c;
+  assign sel_p3_12_1_c = \$1611  | \$1612 ;
+  assign \$1613  = \sel_l15_s0$1388 [2] ^ \sel_l15_s0$1348 [2];
+  assign sel_p3_12_2_s = \$1613  ^ sel_p3_12_1_c;
+  assign \$1614  = \sel_l15_s0$1388 [2] & \sel_l15_s0$1348 [2];
+  assign \$1615  = \sel_l15_s0$1388 [2] & sel_p3_12_1_c;
+  assign \$1616  = \$1614  | \$1615 ;
+  assign \$1617  = \sel_l15_s0$1348 [2] & sel_p3_12_1_c;
+  assign sel_p3_12_2_c = \$1616  | \$1617 ;
+  assign \$1618  = \sel_l15_s0$1388 [3] ^ \sel_l15_s0$1348 [3];
+  assign sel_p3_12_3_s = \$1618  ^ sel_p3_12_2_c;
+  assign \$1619  = \sel_l15_s0$1388 [3] & \sel_l15_s0$1348 [3];
+  assign \$1620  = \sel_l15_s0$1388 [3] & sel_p3_12_2_c;
+  assign \$1621  = \$1619  | \$1620 ;
+  assign \$1622  = \sel_l15_s0$1348 [3] & sel_p3_12_2_c;
+  assign sel_p3_12_3_c = \$1621  | \$1622 ;
+  assign sel_p3_13_0_s = \sel_l15_s0$1398 [0] ^ \sel_l15_s0$1348 [0];
+  assign sel_p3_13_0_c = \sel_l15_s0$1398 [0] & \sel_l15_s0$1348 [0];
+  assign \$1623  = \sel_l15_s0$1398 [1] ^ \sel_l15_s0$1348 [1];
+  assign sel_p3_13_1_s = \$1623  ^ sel_p3_13_0_c;
+  assign \$1624  = \sel_l15_s0$1398 [1] & \sel_l15_s0$1348 [1];
+  assign \$1625  = \sel_l15_s0$1398 [1] & sel_p3_13_0_c;
+  assign \$1626  = \$1624  | \$1625 ;
+  assign \$1627  = \sel_l15_s0$1348 [1] & sel_p3_13_0_c;
+  assign sel_p3_13_1_c = \$1626  | \$1627 ;
+  assign \$1628  = \sel_l15_s0$1398 [2] ^ \sel_l15_s0$1348 [2];
+  assign sel_p3_13_2_s = \$1628  ^ sel_p3_13_1_c;
+  assign \$1629  = \sel_l15_s0$1398 [2] & \sel_l15_s0$1348 [2];
+  assign \$1630  = \sel_l15_s0$1398 [2] & sel_p3_13_1_c;
+  assign \$1631  = \$1629  | \$1630 ;
+  assign \$1632  = \sel_l15_s0$1348 [2] & sel_p3_13_1_c;
+  assign sel_p3_13_2_c = \$1631  | \$1632 ;
+  assign \$1633  = \sel_l15_s0$1398 [3] ^ \sel_l15_s0$1348 [3];
+  assign sel_p3_13_3_s = \$1633  ^ sel_p3_13_2_c;
+  assign \$1634  = \sel_l15_s0$1398 [3] & \sel_l15_s0$1348 [3];
+  assign \$1635  = \sel_l15_s0$1398 [3] & sel_p3_13_2_c;
+  assign \$1636  = \$1634  | \$1635 ;
+  assign \$1637  = \sel_l15_s0$1348 [3] & sel_p3_13_2_c;
+  assign sel_p3_13_3_c = \$1636  | \$1637 ;
+  assign sel_p3_14_0_s = \sel_l15_s0$1408 [0] ^ \sel_l15_s0$1348 [0];
+  assign sel_p3_14_0_c = \sel_l15_s0$1408 [0] & \sel_l15_s0$1348 [0];
+  assign \$1638  = \sel_l15_s0$1408 [1] ^ \sel_l15_s0$1348 [1];
+  assign sel_p3_14_1_s = \$1638  ^ sel_p3_14_0_c;
+  assign \$1639  = \sel_l15_s0$1408 [1] & \sel_l15_s0$1348 [1];
+  assign \$1640  = \sel_l15_s0$1408 [1] & sel_p3_14_0_c;
+  assign \$1641  = \$1639  | \$1640 ;
+  assign \$1642  = \sel_l15_s0$1348 [1] & sel_p3_14_0_c;
+  assign sel_p3_14_1_c = \$1641  | \$1642 ;
+  assign \$1643  = \sel_l15_s0$1408 [2] ^ \sel_l15_s0$1348 [2];
+  assign sel_p3_14_2_s = \$1643  ^ sel_p3_14_1_c;
+  assign \$1644  = \sel_l15_s0$1408 [2] & \sel_l15_s0$1348 [2];
+  assign \$1645  = \sel_l15_s0$1408 [2] & sel_p3_14_1_c;
+  assign \$1646  = \$1644  | \$1645 ;
+  assign \$1647  = \sel_l15_s0$1348 [2] & sel_p3_14_1_c;
+  assign sel_p3_14_2_c = \$1646  | \$1647 ;
+  assign \$1648  = \sel_l15_s0$1408 [3] ^ \sel_l15_s0$1348 [3];
+  assign sel_p3_14_3_s = \$1648  ^ sel_p3_14_2_c;
+  assign \$1649  = \sel_l15_s0$1408 [3] & \sel_l15_s0$1348 [3];
+  assign \$1650  = \sel_l15_s0$1408 [3] & sel_p3_14_2_c;
+  assign \$1651  = \$1649  | \$1650 ;
+  assign \$1652  = \sel_l15_s0$1348 [3] & sel_p3_14_2_c;
+  assign sel_p3_14_3_c = \$1651  | \$1652 ;
+  assign sel_p3_15_0_s = \sel_l15_s0$1418 [0] ^ \sel_l15_s0$1348 [0];
+  assign sel_p3_15_0_c = \sel_l15_s0$1418 [0] & \sel_l15_s0$1348 [0];
+  assign \$1653  = \sel_l15_s0$1418 [1] ^ \sel_l15_s0$1348 [1];
+  assign sel_p3_15_1_s = \$1653  ^ sel_p3_15_0_c;
+  assign \$1654  = \sel_l15_s0$1418 [1] & \sel_l15_s0$1348 [1];
+  assign \$1655  = \sel_l15_s0$1418 [1] & sel_p3_15_0_c;
+  assign \$1656  = \$1654  | \$1655 ;
+  assign \$1657  = \sel_l15_s0$1348 [1] & sel_p3_15_0_c;
+  assign sel_p3_15_1_c = \$1656  | \$1657 ;
+  assign \$1658  = \sel_l15_s0$1418 [2] ^ \sel_l15_s0$1348 [2];
+  assign sel_p3_15_2_s = \$1658  ^ sel_p3_15_1_c;
+  assign \$1659  = \sel_l15_s0$1418 [2] & \sel_l15_s0$1348 [2];
+  assign \$1660  = \sel_l15_s0$1418 [2] & sel_p3_15_1_c;
+  assign \$1661  = \$1659  | \$1660 ;
+  assign \$1662  = \sel_l15_s0$1348 [2] & sel_p3_15_1_c;
+  assign sel_p3_15_2_c = \$1661  | \$1662 ;
+  assign \$1663  = \sel_l15_s0$1418 [3] ^ \sel_l15_s0$1348 [3];
+  assign sel_p3_15_3_s = \$1663  ^ sel_p3_15_2_c;
+  assign \$1664  = \sel_l15_s0$1418 [3] & \sel_l15_s0$1348 [3];
+  assign \$1665  = \sel_l15_s0$1418 [3] & sel_p3_15_2_c;
+  assign \$1666  = \$1664  | \$1665 ;
+  assign \$1667  = \sel_l15_s0$1348 [3] & sel_p3_15_2_c;
+  assign sel_p3_15_3_c = \$1666  | \$1667 ;
+  assign sel_p3_15_4_s = \sel_l15_s0$1418 [4] ^ sel_p3_15_3_c;
+  assign sel_p3_15_4_c = \sel_l15_s0$1418 [4] & sel_p3_15_3_c;
+  assign sel_p3_24_0_s = \sel_l15_s0$1430  ^ \sel_l15_s0$1431 [0];
+  assign sel_p3_24_0_c = \sel_l15_s0$1430  & \sel_l15_s0$1431 [0];
+  assign sel_p3_24_1_s = \sel_l15_s0$1431 [1] ^ sel_p3_24_0_c;
+  assign sel_p3_24_1_c = \sel_l15_s0$1431 [1] & sel_p3_24_0_c;
+  assign sel_p3_24_2_s = \sel_l15_s0$1431 [2] ^ sel_p3_24_1_c;
+  assign sel_p3_24_2_c = \sel_l15_s0$1431 [2] & sel_p3_24_1_c;
+  assign sel_p3_24_3_s = \sel_l15_s0$1431 [3] ^ sel_p3_24_2_c;
+  assign sel_p3_24_3_c = \sel_l15_s0$1431 [3] & sel_p3_24_2_c;
+  assign sel_p3_24_4_s = \sel_l15_s0$1431 [4] ^ sel_p3_24_3_c;
+  assign sel_p3_24_4_c = \sel_l15_s0$1431 [4] & sel_p3_24_3_c;
+  assign sel_p3_25_0_s = \sel_l15_s0$1443 [0] ^ \sel_l15_s0$1431 [0];
+  assign sel_p3_25_0_c = \sel_l15_s0$1443 [0] & \sel_l15_s0$1431 [0];
+  assign \$1668  = \sel_l15_s0$1443 [1] ^ \sel_l15_s0$1431 [1];
+  assign sel_p3_25_1_s = \$1668  ^ sel_p3_25_0_c;
+  assign \$1669  = \sel_l15_s0$1443 [1] & \sel_l15_s0$1431 [1];
+  assign \$1670  = \sel_l15_s0$1443 [1] & sel_p3_25_0_c;
+  assign \$1671  = \$1669  | \$1670 ;
+  assign \$1672  = \sel_l15_s0$1431 [1] & sel_p3_25_0_c;
+  assign sel_p3_25_1_c = \$1671  | \$1672 ;
+  assign \$1673  = \sel_l15_s0$1443 [2] ^ \sel_l15_s0$1431 [2];
+  assign sel_p3_25_2_s = \$1673  ^ sel_p3_25_1_c;
+  assign \$1674  = \sel_l15_s0$1443 [2] & \sel_l15_s0$1431 [2];
+  assign \$1675  = \sel_l15_s0$1443 [2] & sel_p3_25_1_c;
+  assign \$1676  = \$1674  | \$1675 ;
+  assign \$1677  = \sel_l15_s0$1431 [2] & sel_p3_25_1_c;
+  assign sel_p3_25_2_c = \$1676  | \$1677 ;
+  assign \$1678  = \sel_l15_s0$1443 [3] ^ \sel_l15_s0$1431 [3];
+  assign sel_p3_25_3_s = \$1678  ^ sel_p3_25_2_c;
+  assign \$1679  = \sel_l15_s0$1443 [3] & \sel_l15_s0$1431 [3];
+  assign \$1680  = \sel_l15_s0$1443 [3] & sel_p3_25_2_c;
+  assign \$1681  = \$1679  | \$1680 ;
+  assign \$1682  = \sel_l15_s0$1431 [3] & sel_p3_25_2_c;
+  assign sel_p3_25_3_c = \$1681  | \$1682 ;
+  assign \$1683  = \sel_l15_s0$1443 [4] ^ \sel_l15_s0$1431 [4];
+  assign sel_p3_25_4_s = \$1683  ^ sel_p3_25_3_c;
+  assign \$1684  = \sel_l15_s0$1443 [4] & \sel_l15_s0$1431 [4];
+  assign \$1685  = \sel_l15_s0$1443 [4] & sel_p3_25_3_c;
+  assign \$1686  = \$1684  | \$1685 ;
+  assign \$1687  = \sel_l15_s0$1431 [4] & sel_p3_25_3_c;
+  assign sel_p3_25_4_c = \$1686  | \$1687 ;
+  assign sel_p3_26_0_s = \sel_l15_s0$1455 [0] ^ \sel_l15_s0$1431 [0];
+  assign sel_p3_26_0_c = \sel_l15_s0$1455 [0] & \sel_l15_s0$1431 [0];
+  assign \$1688  = \sel_l15_s0$1455 [1] ^ \sel_l15_s0$1431 [1];
+  assign sel_p3_26_1_s = \$1688  ^ sel_p3_26_0_c;
+  assign \$1689  = \sel_l15_s0$1455 [1] & \sel_l15_s0$1431 [1];
+  assign \$1690  = \sel_l15_s0$1455 [1] & sel_p3_26_0_c;
+  assign \$1691  = \$1689  | \$1690 ;
+  assign \$1692  = \sel_l15_s0$1431 [1] & sel_p3_26_0_c;
+  assign sel_p3_26_1_c = \$1691  | \$1692 ;
+  assign \$1693  = \sel_l15_s0$1455 [2] ^ \sel_l15_s0$1431 [2];
+  assign sel_p3_26_2_s = \$1693  ^ sel_p3_26_1_c;
+  assign \$1694  = \sel_l15_s0$1455 [2] & \sel_l15_s0$1431 [2];
+  assign \$1695  = \sel_l15_s0$1455 [2] & sel_p3_26_1_c;
+  assign \$1696  = \$1694  | \$1695 ;
+  assign \$1697  = \sel_l15_s0$1431 [2] & sel_p3_26_1_c;
+  assign sel_p3_26_2_c = \$1696  | \$1697 ;
+  assign \$1698  = \sel_l15_s0$1455 [3] ^ \sel_l15_s0$1431 [3];
+  assign sel_p3_26_3_s = \$1698  ^ sel_p3_26_2_c;
+  assign \$1699  = \sel_l15_s0$1455 [3] & \sel_l15_s0$1431 [3];
+  assign \$1700  = \sel_l15_s0$1455 [3] & sel_p3_26_2_c;
+  assign \$1701  = \$1699  | \$1700 ;
+  assign \$1702  = \sel_l15_s0$1431 [3] & sel_p3_26_2_c;
+  assign sel_p3_26_3_c = \$1701  | \$1702 ;
+  assign \$1703  = \sel_l15_s0$1455 [4] ^ \sel_l15_s0$1431 [4];
+  assign sel_p3_26_4_s = \$1703  ^ sel_p3_26_3_c;
+  assign \$1704  = \sel_l15_s0$1455 [4] & \sel_l15_s0$1431 [4];
+  assign \$1705  = \sel_l15_s0$1455 [4] & sel_p3_26_3_c;
+  assign \$1706  = \$1704  | \$1705 ;
+  assign \$1707  = \sel_l15_s0$1431 [4] & sel_p3_26_3_c;
+  assign sel_p3_26_4_c = \$1706  | \$1707 ;
+  assign sel_p3_27_0_s = \sel_l15_s0$1467 [0] ^ \sel_l15_s0$1431 [0];
+  assign sel_p3_27_0_c = \sel_l15_s0$1467 [0] & \sel_l15_s0$1431 [0];
+  assign \$1708  = \sel_l15_s0$1467 [1] ^ \sel_l15_s0$1431 [1];
+  assign sel_p3_27_1_s = \$1708  ^ sel_p3_27_0_c;
+  assign \$1709  = \sel_l15_s0$1467 [1] & \sel_l15_s0$1431 [1];
+  assign \$1710  = \sel_l15_s0$1467 [1] & sel_p3_27_0_c;
+  assign \$1711  = \$1709  | \$1710 ;
+  assign \$1712  = \sel_l15_s0$1431 [1] & sel_p3_27_0_c;
+  assign sel_p3_27_1_c = \$1711  | \$1712 ;
+  assign \$1713  = \sel_l15_s0$1467 [2] ^ \sel_l15_s0$1431 [2];
+  assign sel_p3_27_2_s = \$1713  ^ sel_p3_27_1_c;
+  assign \$1714  = \sel_l15_s0$1467 [2] & \sel_l15_s0$1431 [2];
+  assign \$1715  = \sel_l15_s0$1467 [2] & sel_p3_27_1_c;
+  assign \$1716  = \$1714  | \$1715 ;
+  assign \$1717  = \sel_l15_s0$1431 [2] & sel_p3_27_1_c;
+  assign sel_p3_27_2_c = \$1716  | \$1717 ;
+  assign \$1718  = \sel_l15_s0$1467 [3] ^ \sel_l15_s0$1431 [3];
+  assign sel_p3_27_3_s = \$1718  ^ sel_p3_27_2_c;
+  assign \$1719  = \sel_l15_s0$1467 [3] & \sel_l15_s0$1431 [3];
+  assign \$1720  = \sel_l15_s0$1467 [3] & sel_p3_27_2_c;
+  assign \$1721  = \$1719  | \$1720 ;
+  assign \$1722  = \sel_l15_s0$1431 [3] & sel_p3_27_2_c;
+  assign sel_p3_27_3_c = \$1721  | \$1722 ;
+  assign \$1723  = \sel_l15_s0$1467 [4] ^ \sel_l15_s0$1431 [4];
+  assign sel_p3_27_4_s = \$1723  ^ sel_p3_27_3_c;
+  assign \$1724  = \sel_l15_s0$1467 [4] & \sel_l15_s0$1431 [4];
+  assign \$1725  = \sel_l15_s0$1467 [4] & sel_p3_27_3_c;
+  assign \$1726  = \$1724  | \$1725 ;
+  assign \$1727  = \sel_l15_s0$1431 [4] & sel_p3_27_3_c;
+  assign sel_p3_27_4_c = \$1726  | \$1727 ;
+  assign sel_p3_28_0_s = \sel_l15_s0$1479 [0] ^ \sel_l15_s0$1431 [0];
+  assign sel_p3_28_0_c = \sel_l15_s0$1479 [0] & \sel_l15_s0$1431 [0];
+  assign \$1728  = \sel_l15_s0$1479 [1] ^ \sel_l15_s0$1431 [1];
+  assign sel_p3_28_1_s = \$1728  ^ sel_p3_28_0_c;
+  assign \$1729  = \sel_l15_s0$1479 [1] & \sel_l15_s0$1431 [1];
+  assign \$1730  = \sel_l15_s0$1479 [1] & sel_p3_28_0_c;
+  assign \$1731  = \$1729  | \$1730 ;
+  assign \$1732  = \sel_l15_s0$1431 [1] & sel_p3_28_0_c;
+  assign sel_p3_28_1_c = \$1731  | \$1732 ;
+  assign \$1733  = \sel_l15_s0$1479 [2] ^ \sel_l15_s0$1431 [2];
+  assign sel_p3_28_2_s = \$1733  ^ sel_p3_28_1_c;
+  assign \$1734  = \sel_l15_s0$1479 [2] & \sel_l15_s0$1431 [2];
+  assign \$1735  = \sel_l15_s0$1479 [2] & sel_p3_28_1_c;
+  assign \$1736  = \$1734  | \$1735 ;
+  assign \$1737  = \sel_l15_s0$1431 [2] & sel_p3_28_1_c;
+  assign sel_p3_28_2_c = \$1736  | \$1737 ;
+  assign \$1738  = \sel_l15_s0$1479 [3] ^ \sel_l15_s0$1431 [3];
+  assign sel_p3_28_3_s = \$1738  ^ sel_p3_28_2_c;
+  assign \$1739  = \sel_l15_s0$1479 [3] & \sel_l15_s0$1431 [3];
+  assign \$1740  = \sel_l15_s0$1479 [3] & sel_p3_28_2_c;
+  assign \$1741  = \$1739  | \$1740 ;
+  assign \$1742  = \sel_l15_s0$1431 [3] & sel_p3_28_2_c;
+  assign sel_p3_28_3_c = \$1741  | \$1742 ;
+  assign \$1743  = \sel_l15_s0$1479 [4] ^ \sel_l15_s0$1431 [4];
+  assign sel_p3_28_4_s = \$1743  ^ sel_p3_28_3_c;
+  assign \$1744  = \sel_l15_s0$1479 [4] & \sel_l15_s0$1431 [4];
+  assign \$1745  = \sel_l15_s0$1479 [4] & sel_p3_28_3_c;
+  assign \$1746  = \$1744  | \$1745 ;
+  assign \$1747  = \sel_l15_s0$1431 [4] & sel_p3_28_3_c;
+  assign sel_p3_28_4_c = \$1746  | \$1747 ;
+  assign sel_p3_29_0_s = \sel_l15_s0$1491 [0] ^ \sel_l15_s0$1431 [0];
+  assign sel_p3_29_0_c = \sel_l15_s0$1491 [0] & \sel_l15_s0$1431 [0];
+  assign \$1748  = \sel_l15_s0$1491 [1] ^ \sel_l15_s0$1431 [1];
+  assign sel_p3_29_1_s = \$1748  ^ sel_p3_29_0_c;
+  assign \$1749  = \sel_l15_s0$1491 [1] & \sel_l15_s0$1431 [1];
+  assign \$1750  = \sel_l15_s0$1491 [1] & sel_p3_29_0_c;
+  assign \$1751  = \$1749  | \$1750 ;
+  assign \$1752  = \sel_l15_s0$1431 [1] & sel_p3_29_0_c;
+  assign sel_p3_29_1_c = \$1751  | \$1752 ;
+  assign \$1753  = \sel_l15_s0$1491 [2] ^ \sel_l15_s0$1431 [2];
+  assign sel_p3_29_2_s = \$1753  ^ sel_p3_29_1_c;
+  assign \$1754  = \sel_l15_s0$1491 [2] & \sel_l15_s0$1431 [2];
+  assign \$1755  = \sel_l15_s0$1491 [2] & sel_p3_29_1_c;
+  assign \$1756  = \$1754  | \$1755 ;
+  assign \$1757  = \sel_l15_s0$1431 [2] & sel_p3_29_1_c;
+  assign sel_p3_29_2_c = \$1756  | \$1757 ;
+  assign \$1758  = \sel_l15_s0$1491 [3] ^ \sel_l15_s0$1431 [3];
+  assign sel_p3_29_3_s = \$1758  ^ sel_p3_29_2_c;
+  assign \$1759  = \sel_l15_s0$1491 [3] & \sel_l15_s0$1431 [3];
+  assign \$1760  = \sel_l15_s0$1491 [3] & sel_p3_29_2_c;
+  assign \$1761  = \$1759  | \$1760 ;
+  assign \$1762  = \sel_l15_s0$1431 [3] & sel_p3_29_2_c;
+  assign sel_p3_29_3_c = \$1761  | \$1762 ;
+  assign \$1763  = \sel_l15_s0$1491 [4] ^ \sel_l15_s0$1431 [4];
+  assign sel_p3_29_4_s = \$1763  ^ sel_p3_29_3_c;
+  assign \$1764  = \sel_l15_s0$1491 [4] & \sel_l15_s0$1431 [4];
+  assign \$1765  = \sel_l15_s0$1491 [4] & sel_p3_29_3_c;
+  assign \$1766  = \$1764  | \$1765 ;
+  assign \$1767  = \sel_l15_s0$1431 [4] & sel_p3_29_3_c;
+  assign sel_p3_29_4_c = \$1766  | \$1767 ;
+  assign sel_p3_30_0_s = \sel_l15_s0$1503 [0] ^ \sel_l15_s0$1431 [0];
+  assign sel_p3_30_0_c = \sel_l15_s0$1503 [0] & \sel_l15_s0$1431 [0];
+  assign \$1768  = \sel_l15_s0$1503 [1] ^ \sel_l15_s0$1431 [1];
+  assign sel_p3_30_1_s = \$1768  ^ sel_p3_30_0_c;
+  assign \$1769  = \sel_l15_s0$1503 [1] & \sel_l15_s0$1431 [1];
+  assign \$1770  = \sel_l15_s0$1503 [1] & sel_p3_30_0_c;
+  assign \$1771  = \$1769  | \$1770 ;
+  assign \$1772  = \sel_l15_s0$1431 [1] & sel_p3_30_0_c;
+  assign sel_p3_30_1_c = \$1771  | \$1772 ;
+  assign \$1773  = \sel_l15_s0$1503 [2] ^ \sel_l15_s0$1431 [2];
+  assign sel_p3_30_2_s = \$1773  ^ sel_p3_30_1_c;
+  assign \$1774  = \sel_l15_s0$1503 [2] & \sel_l15_s0$1431 [2];
+  assign \$1775  = \sel_l15_s0$1503 [2] & sel_p3_30_1_c;
+  assign \$1776  = \$1774  | \$1775 ;
+  assign \$1777  = \sel_l15_s0$1431 [2] & sel_p3_30_1_c;
+  assign sel_p3_30_2_c = \$1776  | \$1777 ;
+  assign \$1778  = \sel_l15_s0$1503 [3] ^ \sel_l15_s0$1431 [3];
+  assign sel_p3_30_3_s = \$1778  ^ sel_p3_30_2_c;
+  assign \$1779  = \sel_l15_s0$1503 [3] & \sel_l15_s0$1431 [3];
+  assign \$1780  = \sel_l15_s0$1503 [3] & sel_p3_30_2_c;
+  assign \$1781  = \$1779  | \$1780 ;
+  assign \$1782  = \sel_l15_s0$1431 [3] & sel_p3_30_2_c;
+  assign sel_p3_30_3_c = \$1781  | \$1782 ;
+  assign \$1783  = \sel_l15_s0$1503 [4] ^ \sel_l15_s0$1431 [4];
+  assign sel_p3_30_4_s = \$1783  ^ sel_p3_30_3_c;
+  assign \$1784  = \sel_l15_s0$1503 [4] & \sel_l15_s0$1431 [4];
+  assign \$1785  = \sel_l15_s0$1503 [4] & sel_p3_30_3_c;
+  assign \$1786  = \$1784  | \$1785 ;
+  assign \$1787  = \sel_l15_s0$1431 [4] & sel_p3_30_3_c;
+  assign sel_p3_30_4_c = \$1786  | \$1787 ;
+  assign \$1788  = ~ adv13_valid;
+  assign adv13 = \$1788  | o__ready;
+  assign sel_p4_16_0_s = sel_l16_s0 ^ \sel_l16_s0$1518 [0];
+  assign sel_p4_16_0_c = sel_l16_s0 & \sel_l16_s0$1518 [0];
+  assign sel_p4_16_1_s = \sel_l16_s0$1518 [1] ^ sel_p4_16_0_c;
+  assign sel_p4_16_1_c = \sel_l16_s0$1518 [1] & sel_p4_16_0_c;
+  assign sel_p4_16_2_s = \sel_l16_s0$1518 [2] ^ sel_p4_16_1_c;
+  assign sel_p4_16_2_c = \sel_l16_s0$1518 [2] & sel_p4_16_1_c;
+  assign sel_p4_16_3_s = \sel_l16_s0$1518 [3] ^ sel_p4_16_2_c;
+  assign sel_p4_16_3_c = \sel_l16_s0$1518 [3] & sel_p4_16_2_c;
+  assign sel_p4_16_4_s = \sel_l16_s0$1518 [4] ^ sel_p4_16_3_c;
+  assign sel_p4_16_4_c = \sel_l16_s0$1518 [4] & sel_p4_16_3_c;
+  assign sel_p4_17_0_s = \sel_l16_s0$1530 [0] ^ \sel_l16_s0$1518 [0];
+  assign sel_p4_17_0_c = \sel_l16_s0$1530 [0] & \sel_l16_s0$1518 [0];
+  assign \$1789  = \sel_l16_s0$1530 [1] ^ \sel_l16_s0$1518 [1];
+  assign sel_p4_17_1_s = \$1789  ^ sel_p4_17_0_c;
+  assign \$1790  = \sel_l16_s0$1530 [1] & \sel_l16_s0$1518 [1];
+  assign \$1791  = \sel_l16_s0$1530 [1] & sel_p4_17_0_c;
+  assign \$1792  = \$1790  | \$1791 ;
+  assign \$1793  = \sel_l16_s0$1518 [1] & sel_p4_17_0_c;
+  assign sel_p4_17_1_c = \$1792  | \$1793 ;
+  assign \$1794  = \sel_l16_s0$1530 [2] ^ \sel_l16_s0$1518 [2];
+  assign sel_p4_17_2_s = \$1794  ^ sel_p4_17_1_c;
+  assign \$1795  = \sel_l16_s0$1530 [2] & \sel_l16_s0$1518 [2];
+  assign \$1796  = \sel_l16_s0$1530 [2] & sel_p4_17_1_c;
+  assign \$1797  = \$1795  | \$1796 ;
+  assign \$1798  = \sel_l16_s0$1518 [2] & sel_p4_17_1_c;
+  assign sel_p4_17_2_c = \$1797  | \$1798 ;
+  assign \$1799  = \sel_l16_s0$1530 [3] ^ \sel_l16_s0$1518 [3];
+  assign sel_p4_17_3_s = \$1799  ^ sel_p4_17_2_c;
+  assign \$1800  = \sel_l16_s0$1530 [3] & \sel_l16_s0$1518 [3];
+  assign \$1801  = \sel_l16_s0$1530 [3] & sel_p4_17_2_c;
+  assign \$1802  = \$1800  | \$1801 ;
+  assign \$1803  = \sel_l16_s0$1518 [3] & sel_p4_17_2_c;
+  assign sel_p4_17_3_c = \$1802  | \$1803 ;
+  assign \$1804  = \sel_l16_s0$1530 [4] ^ \sel_l16_s0$1518 [4];
+  assign sel_p4_17_4_s = \$1804  ^ sel_p4_17_3_c;
+  assign \$1805  = \sel_l16_s0$1530 [4] & \sel_l16_s0$1518 [4];
+  assign \$1806  = \sel_l16_s0$1530 [4] & sel_p4_17_3_c;
+  assign \$1807  = \$1805  | \$1806 ;
+  assign \$1808  = \sel_l16_s0$1518 [4] & sel_p4_17_3_c;
+  assign sel_p4_17_4_c = \$1807  | \$1808 ;
+  assign sel_p4_18_0_s = \sel_l16_s0$1542 [0] ^ \sel_l16_s0$1518 [0];
+  assign sel_p4_18_0_c = \sel_l16_s0$1542 [0] & \sel_l16_s0$1518 [0];
+  assign \$1809  = \sel_l16_s0$1542 [1] ^ \sel_l16_s0$1518 [1];
+  assign sel_p4_18_1_s = \$1809  ^ sel_p4_18_0_c;
+  assign \$1810  = \sel_l16_s0$1542 [1] & \sel_l16_s0$1518 [1];
+  assign \$1811  = \sel_l16_s0$1542 [1] & sel_p4_18_0_c;
+  assign \$1812  = \$1810  | \$1811 ;
+  assign \$1813  = \sel_l16_s0$1518 [1] & sel_p4_18_0_c;
+  assign sel_p4_18_1_c = \$1812  | \$1813 ;
+  assign \$1814  = \sel_l16_s0$1542 [2] ^ \sel_l16_s0$1518 [2];
+  assign sel_p4_18_2_s = \$1814  ^ sel_p4_18_1_c;
+  assign \$1815  = \sel_l16_s0$1542 [2] & \sel_l16_s0$1518 [2];
+  assign \$1816  = \sel_l16_s0$1542 [2] & sel_p4_18_1_c;
+  assign \$1817  = \$1815  | \$1816 ;
+  assign \$1818  = \sel_l16_s0$1518 [2] & sel_p4_18_1_c;
+  assign sel_p4_18_2_c = \$1817  | \$1818 ;
+  assign \$1819  = \sel_l16_s0$1542 [3] ^ \sel_l16_s0$1518 [3];
+  assign sel_p4_18_3_s = \$1819  ^ sel_p4_18_2_c;
+  assign \$1820  = \sel_l16_s0$1542 [3] & \sel_l16_s0$1518 [3];
+  assign \$1821  = \sel_l16_s0$1542 [3] & sel_p4_18_2_c;
+  assign \$1822  = \$1820  | \$1821 ;
+  assign \$1823  = \sel_l16_s0$1518 [3] & sel_p4_18_2_c;
+  assign sel_p4_18_3_c = \$1822  | \$1823 ;
+  assign \$1824  = \sel_l16_s0$1542 [4] ^ \sel_l16_s0$1518 [4];
+  assign sel_p4_18_4_s = \$1824  ^ sel_p4_18_3_c;
+  assign \$1825  = \sel_l16_s0$1542 [4] & \sel_l16_s0$1518 [4];
+  assign \$1826  = \sel_l16_s0$1542 [4] & sel_p4_18_3_c;
+  assign \$1827  = \$1825  | \$1826 ;
+  assign \$1828  = \sel_l16_s0$1518 [4] & sel_p4_18_3_c;
+  assign sel_p4_18_4_c = \$1827  | \$1828 ;
+  assign sel_p4_19_0_s = \sel_l16_s0$1554 [0] ^ \sel_l16_s0$1518 [0];
+  assign sel_p4_19_0_c = \sel_l16_s0$1554 [0] & \sel_l16_s0$1518 [0];
+  assign \$1829  = \sel_l16_s0$1554 [1] ^ \sel_l16_s0$1518 [1];
+  assign sel_p4_19_1_s = \$1829  ^ sel_p4_19_0_c;
+  assign \$1830  = \sel_l16_s0$1554 [1] & \sel_l16_s0$1518 [1];
+  assign \$1831  = \sel_l16_s0$1554 [1] & sel_p4_19_0_c;
+  assign \$1832  = \$1830  | \$1831 ;
+  assign \$1833  = \sel_l16_s0$1518 [1] & sel_p4_19_0_c;
+  assign sel_p4_19_1_c = \$1832  | \$1833 ;
+  assign \$1834  = \sel_l16_s0$1554 [2] ^ \sel_l16_s0$1518 [2];
+  assign sel_p4_19_2_s = \$1834  ^ sel_p4_19_1_c;
+  assign \$1835  = \sel_l16_s0$1554 [2] & \sel_l16_s0$1518 [2];
+  assign \$1836  = \sel_l16_s0$1554 [2] & sel_p4_19_1_c;
+  assign \$1837  = \$1835  | \$1836 ;
+  assign \$1838  = \sel_l16_s0$1518 [2] & sel_p4_19_1_c;
+  assign sel_p4_19_2_c = \$1837  | \$1838 ;
+  assign \$1839  = \sel_l16_s0$1554 [3] ^ \sel_l16_s0$1518 [3];
+  assign sel_p4_19_3_s = \$1839  ^ sel_p4_19_2_c;
+  assign \$1840  = \sel_l16_s0$1554 [3] & \sel_l16_s0$1518 [3];
+  assign \$1841  = \sel_l16_s0$1554 [3] & sel_p4_19_2_c;
+  assign \$1842  = \$1840  | \$1841 ;
+  assign \$1843  = \sel_l16_s0$1518 [3] & sel_p4_19_2_c;
+  assign sel_p4_19_3_c = \$1842  | \$1843 ;
+  assign \$1844  = \sel_l16_s0$1554 [4] ^ \sel_l16_s0$1518 [4];
+  assign sel_p4_19_4_s = \$1844  ^ sel_p4_19_3_c;
+  assign \$1845  = \sel_l16_s0$1554 [4] & \sel_l16_s0$1518 [4];
+  assign \$1846  = \sel_l16_s0$1554 [4] & sel_p4_19_3_c;
+  assign \$1847  = \$1845  | \$1846 ;
+  assign \$1848  = \sel_l16_s0$1518 [4] & sel_p4_19_3_c;
+  assign sel_p4_19_4_c = \$1847  | \$1848 ;
+  assign sel_p4_20_0_s = \sel_l16_s0$1566 [0] ^ \sel_l16_s0$1518 [0];
+  assign sel_p4_20_0_c = \sel_l16_s0$1566 [0] & \sel_l16_s0$1518 [0];
+  assign \$1849  = \sel_l16_s0$1566 [1] ^ \sel_l16_s0$1518 [1];
+  assign sel_p4_20_1_s = \$1849  ^ sel_p4_20_0_c;
+  assign \$1850  = \sel_l16_s0$1566 [1] & \sel_l16_s0$1518 [1];
+  assign \$1851  = \sel_l16_s0$1566 [1] & sel_p4_20_0_c;
+  assign \$1852  = \$1850  | \$1851 ;
+  assign \$1853  = \sel_l16_s0$1518 [1] & sel_p4_20_0_c;
+  assign sel_p4_20_1_c = \$1852  | \$1853 ;
+  assign \$1854  = \sel_l16_s0$1566 [2] ^ \sel_l16_s0$1518 [2];
+  assign sel_p4_20_2_s = \$1854  ^ sel_p4_20_1_c;
+  assign \$1855  = \sel_l16_s0$1566 [2] & \sel_l16_s0$1518 [2];
+  assign \$1856  = \sel_l16_s0$1566 [2] & sel_p4_20_1_c;
+  assign \$1857  = \$1855  | \$1856 ;
+  assign \$1858  = \sel_l16_s0$1518 [2] & sel_p4_20_1_c;
+  assign sel_p4_20_2_c = \$1857  | \$1858 ;
+  assign \$1859  = \sel_l16_s0$1566 [3] ^ \sel_l16_s0$1518 [3];
+  assign sel_p4_20_3_s = \$1859  ^ sel_p4_20_2_c;
+  assign \$1860  = \sel_l16_s0$1566 [3] & \sel_l16_s0$1518 [3];
+  assign \$1861  = \sel_l16_s0$1566 [3] & sel_p4_20_2_c;
+  assign \$1862  = \$1860  | \$1861 ;
+  assign \$1863  = \sel_l16_s0$1518 [3] & sel_p4_20_2_c;
+  assign sel_p4_20_3_c = \$1862  | \$1863 ;
+  assign \$1864  = \sel_l16_s0$1566 [4] ^ \sel_l16_s0$1518 [4];
+  assign sel_p4_20_4_s = \$1864  ^ sel_p4_20_3_c;
+  assign \$1865  = \sel_l16_s0$1566 [4] & \sel_l16_s0$1518 [4];
+  assign \$1866  = \sel_l16_s0$1566 [4] & sel_p4_20_3_c;
+  assign \$1867  = \$1865  | \$1866 ;
+  assign \$1868  = \sel_l16_s0$1518 [4] & sel_p4_20_3_c;
+  assign sel_p4_20_4_c = \$1867  | \$1868 ;
+  assign sel_p4_21_0_s = \sel_l16_s0$1578 [0] ^ \sel_l16_s0$1518 [0];
+  assign sel_p4_21_0_c = \sel_l16_s0$1578 [0] & \sel_l16_s0$1518 [0];
+  assign \$1869  = \sel_l16_s0$1578 [1] ^ \sel_l16_s0$1518 [1];
+  assign sel_p4_21_1_s = \$1869  ^ sel_p4_21_0_c;
+  assign \$1870  = \sel_l16_s0$1578 [1] & \sel_l16_s0$1518 [1];
+  assign \$1871  = \sel_l16_s0$1578 [1] & sel_p4_21_0_c;
+  assign \$1872  = \$1870  | \$1871 ;
+  assign \$1873  = \sel_l16_s0$1518 [1] & sel_p4_21_0_c;
+  assign sel_p4_21_1_c = \$1872  | \$1873 ;
+  assign \$1874  = \sel_l16_s0$1578 [2] ^ \sel_l16_s0$1518 [2];
+  assign sel_p4_21_2_s = \$1874  ^ sel_p4_21_1_c;
+  assign \$1875  = \sel_l16_s0$1578 [2] & \sel_l16_s0$1518 [2];
+  assign \$1876  = \sel_l16_s0$1578 [2] & sel_p4_21_1_c;
+  assign \$1877  = \$1875  | \$1876 ;
+  assign \$1878  = \sel_l16_s0$1518 [2] & sel_p4_21_1_c;
+  assign sel_p4_21_2_c = \$1877  | \$1878 ;
+  assign \$1879  = \sel_l16_s0$1578 [3] ^ \sel_l16_s0$1518 [3];
+  assign sel_p4_21_3_s = \$1879  ^ sel_p4_21_2_c;
+  assign \$1880  = \sel_l16_s0$1578 [3] & \sel_l16_s0$1518 [3];
+  assign \$1881  = \sel_l16_s0$1578 [3] & sel_p4_21_2_c;
+  assign \$1882  = \$1880  | \$1881 ;
+  assign \$1883  = \sel_l16_s0$1518 [3] & sel_p4_21_2_c;
+  assign sel_p4_21_3_c = \$1882  | \$1883 ;
+  assign \$1884  = \sel_l16_s0$1578 [4] ^ \sel_l16_s0$1518 [4];
+  assign sel_p4_21_4_s = \$1884  ^ sel_p4_21_3_c;
+  assign \$1885  = \sel_l16_s0$1578 [4] & \sel_l16_s0$1518 [4];
+  assign \$1886  = \sel_l16_s0$1578 [4] & sel_p4_21_3_c;
+  assign \$1887  = \$1885  | \$1886 ;
+  assign \$1888  = \sel_l16_s0$1518 [4] & sel_p4_21_3_c;
+  assign sel_p4_21_4_c = \$1887  | \$1888 ;
+  assign sel_p4_22_0_s = \sel_l16_s0$1590 [0] ^ \sel_l16_s0$1518 [0];
+  assign sel_p4_22_0_c = \sel_l16_s0$1590 [0] & \sel_l16_s0$1518 [0];
+  assign \$1889  = \sel_l16_s0$1590 [1] ^ \sel_l16_s0$1518 [1];
+  assign sel_p4_22_1_s = \$1889  ^ sel_p4_22_0_c;
+  assign \$1890  = \sel_l16_s0$1590 [1] & \sel_l16_s0$1518 [1];
+  assign \$1891  = \sel_l16_s0$1590 [1] & sel_p4_22_0_c;
+  assign \$1892  = \$1890  | \$1891 ;
+  assign \$1893  = \sel_l16_s0$1518 [1] & sel_p4_22_0_c;
+  assign sel_p4_22_1_c = \$1892  | \$1893 ;
+  assign \$1894  = \sel_l16_s0$1590 [2] ^ \sel_l16_s0$1518 [2];
+  assign sel_p4_22_2_s = \$1894  ^ sel_p4_22_1_c;
+  assign \$1895  = \sel_l16_s0$1590 [2] & \sel_l16_s0$1518 [2];
+  assign \$1896  = \sel_l16_s0$1590 [2] & sel_p4_22_1_c;
+  assign \$1897  = \$1895  | \$1896 ;
+  assign \$1898  = \sel_l16_s0$1518 [2] & sel_p4_22_1_c;
+  assign sel_p4_22_2_c = \$1897  | \$1898 ;
+  assign \$1899  = \sel_l16_s0$1590 [3] ^ \sel_l16_s0$1518 [3];
+  assign sel_p4_22_3_s = \$1899  ^ sel_p4_22_2_c;
+  assign \$1900  = \sel_l16_s0$1590 [3] & \sel_l16_s0$1518 [3];
+  assign \$1901  = \sel_l16_s0$1590 [3] & sel_p4_22_2_c;
+  assign \$1902  = \$1900  | \$1901 ;
+  assign \$1903  = \sel_l16_s0$1518 [3] & sel_p4_22_2_c;
+  assign sel_p4_22_3_c = \$1902  | \$1903 ;
+  assign \$1904  = \sel_l16_s0$1590 [4] ^ \sel_l16_s0$1518 [4];
+  assign sel_p4_22_4_s = \$1904  ^ sel_p4_22_3_c;
+  assign \$1905  = \sel_l16_s0$1590 [4] & \sel_l16_s0$1518 [4];
+  assign \$1906  = \sel_l16_s0$1590 [4] & sel_p4_22_3_c;
+  assign \$1907  = \$1905  | \$1906 ;
+  assign \$1908  = \sel_l16_s0$1518 [4] & sel_p4_22_3_c;
+  assign sel_p4_22_4_c = \$1907  | \$1908 ;
+  assign sel_p4_23_0_s = \sel_l16_s0$1602 [0] ^ \sel_l16_s0$1518 [0];
+  assign sel_p4_23_0_c = \sel_l16_s0$1602 [0] & \sel_l16_s0$1518 [0];
+  assign \$1909  = \sel_l16_s0$1602 [1] ^ \sel_l16_s0$1518 [1];
+  assign sel_p4_23_1_s = \$1909  ^ sel_p4_23_0_c;
+  assign \$1910  = \sel_l16_s0$1602 [1] & \sel_l16_s0$1518 [1];
+  assign \$1911  = \sel_l16_s0$1602 [1] & sel_p4_23_0_c;
+  assign \$1912  = \$1910  | \$1911 ;
+  assign \$1913  = \sel_l16_s0$1518 [1] & sel_p4_23_0_c;
+  assign sel_p4_23_1_c = \$1912  | \$1913 ;
+  assign \$1914  = \sel_l16_s0$1602 [2] ^ \sel_l16_s0$1518 [2];
+  assign sel_p4_23_2_s = \$1914  ^ sel_p4_23_1_c;
+  assign \$1915  = \sel_l16_s0$1602 [2] & \sel_l16_s0$1518 [2];
+  assign \$1916  = \sel_l16_s0$1602 [2] & sel_p4_23_1_c;
+  assign \$1917  = \$1915  | \$1916 ;
+  assign \$1918  = \sel_l16_s0$1518 [2] & sel_p4_23_1_c;
+  assign sel_p4_23_2_c = \$1917  | \$1918 ;
+  assign \$1919  = \sel_l16_s0$1602 [3] ^ \sel_l16_s0$1518 [3];
+  assign sel_p4_23_3_s = \$1919  ^ sel_p4_23_2_c;
+  assign \$1920  = \sel_l16_s0$1602 [3] & \sel_l16_s0$1518 [3];
+  assign \$1921  = \sel_l16_s0$1602 [3] & sel_p4_23_2_c;
+  assign \$1922  = \$1920  | \$1921 ;
+  assign \$1923  = \sel_l16_s0$1518 [3] & sel_p4_23_2_c;
+  assign sel_p4_23_3_c = \$1922  | \$1923 ;
+  assign \$1924  = \sel_l16_s0$1602 [4] ^ \sel_l16_s0$1518 [4];
+  assign sel_p4_23_4_s = \$1924  ^ sel_p4_23_3_c;
+  assign \$1925  = \sel_l16_s0$1602 [4] & \sel_l16_s0$1518 [4];
+  assign \$1926  = \sel_l16_s0$1602 [4] & sel_p4_23_3_c;
+  assign \$1927  = \$1925  | \$1926 ;
+  assign \$1928  = \sel_l16_s0$1518 [4] & sel_p4_23_3_c;
+  assign sel_p4_23_4_c = \$1927  | \$1928 ;
+  assign sel_p4_24_0_s = \sel_l16_s0$1614 [0] ^ \sel_l16_s0$1518 [0];
+  assign sel_p4_24_0_c = \sel_l16_s0$1614 [0] & \sel_l16_s0$1518 [0];
+  assign \$1929  = \sel_l16_s0$1614 [1] ^ \sel_l16_s0$1518 [1];
+  assign sel_p4_24_1_s = \$1929  ^ sel_p4_24_0_c;
+  assign \$1930  = \sel_l16_s0$1614 [1] & \sel_l16_s0$1518 [1];
+  assign \$1931  = \sel_l16_s0$1614 [1] & sel_p4_24_0_c;
+  assign \$1932  = \$1930  | \$1931 ;
+  assign \$1933  = \sel_l16_s0$1518 [1] & sel_p4_24_0_c;
+  assign sel_p4_24_1_c = \$1932  | \$1933 ;
+  assign \$1934  = \sel_l16_s0$1614 [2] ^ \sel_l16_s0$1518 [2];
+  assign sel_p4_24_2_s = \$1934  ^ sel_p4_24_1_c;
+  assign \$1935  = \sel_l16_s0$1614 [2] & \sel_l16_s0$1518 [2];
+  assign \$1936  = \sel_l16_s0$1614 [2] & sel_p4_24_1_c;
+  assign \$1937  = \$1935  | \$1936 ;
+  assign \$1938  = \sel_l16_s0$1518 [2] & sel_p4_24_1_c;
+  assign sel_p4_24_2_c = \$1937  | \$1938 ;
+  assign \$1939  = \sel_l16_s0$1614 [3] ^ \sel_l16_s0$1518 [3];
+  assign sel_p4_24_3_s = \$1939  ^ sel_p4_24_2_c;
+  assign \$1940  = \sel_l16_s0$1614 [3] & \sel_l16_s0$1518 [3];
+  assign \$1941  = \sel_l16_s0$1614 [3] & sel_p4_24_2_c;
+  assign \$1942  = \$1940  | \$1941 ;
+  assign \$1943  = \sel_l16_s0$1518 [3] & sel_p4_24_2_c;
+  assign sel_p4_24_3_c = \$1942  | \$1943 ;
+  assign \$1944  = \sel_l16_s0$1614 [4] ^ \sel_l16_s0$1518 [4];
+  assign sel_p4_24_4_s = \$1944  ^ sel_p4_24_3_c;
+  assign \$1945  = \sel_l16_s0$1614 [4] & \sel_l16_s0$1518 [4];
+  assign \$1946  = \sel_l16_s0$1614 [4] & sel_p4_24_3_c;
+  assign \$1947  = \$1945  | \$1946 ;
+  assign \$1948  = \sel_l16_s0$1518 [4] & sel_p4_24_3_c;
+  assign sel_p4_24_4_c = \$1947  | \$1948 ;
+  assign sel_p4_25_0_s = \sel_l16_s0$1626 [0] ^ \sel_l16_s0$1518 [0];
+  assign sel_p4_25_0_c = \sel_l16_s0$1626 [0] & \sel_l16_s0$1518 [0];
+  assign \$1949  = \sel_l16_s0$1626 [1] ^ \sel_l16_s0$1518 [1];
+  assign sel_p4_25_1_s = \$1949  ^ sel_p4_25_0_c;
+  assign \$1950  = \sel_l16_s0$1626 [1] & \sel_l16_s0$1518 [1];
+  assign \$1951  = \sel_l16_s0$1626 [1] & sel_p4_25_0_c;
+  assign \$1952  = \$1950  | \$1951 ;
+  assign \$1953  = \sel_l16_s0$1518 [1] & sel_p4_25_0_c;
+  assign sel_p4_25_1_c = \$1952  | \$1953 ;
+  assign \$1954  = \sel_l16_s0$1626 [2] ^ \sel_l16_s0$1518 [2];
+  assign sel_p4_25_2_s = \$1954  ^ sel_p4_25_1_c;
+  assign \$1955  = \sel_l16_s0$1626 [2] & \sel_l16_s0$1518 [2];
+  assign \$1956  = \sel_l16_s0$1626 [2] & sel_p4_25_1_c;
+  assign \$1957  = \$1955  | \$1956 ;
+  assign \$1958  = \sel_l16_s0$1518 [2] & sel_p4_25_1_c;
+  assign sel_p4_25_2_c = \$1957  | \$1958 ;
+  assign \$1959  = \sel_l16_s0$1626 [3] ^ \sel_l16_s0$1518 [3];
+  assign sel_p4_25_3_s = \$1959  ^ sel_p4_25_2_c;
+  assign \$1960  = \sel_l16_s0$1626 [3] & \sel_l16_s0$1518 [3];
+  assign \$1961  = \sel_l16_s0$1626 [3] & sel_p4_25_2_c;
+  assign \$1962  = \$1960  | \$1961 ;
+  assign \$1963  = \sel_l16_s0$1518 [3] & sel_p4_25_2_c;
+  assign sel_p4_25_3_c = \$1962  | \$1963 ;
+  assign \$1964  = \sel_l16_s0$1626 [4] ^ \sel_l16_s0$1518 [4];
+  assign sel_p4_25_4_s = \$1964  ^ sel_p4_25_3_c;
+  assign \$1965  = \sel_l16_s0$1626 [4] & \sel_l16_s0$1518 [4];
+  assign \$1966  = \sel_l16_s0$1626 [4] & sel_p4_25_3_c;
+  assign \$1967  = \$1965  | \$1966 ;
+  assign \$1968  = \sel_l16_s0$1518 [4] & sel_p4_25_3_c;
+  assign sel_p4_25_4_c = \$1967  | \$1968 ;
+  assign sel_p4_26_0_s = \sel_l16_s0$1638 [0] ^ \sel_l16_s0$1518 [0];
+  assign sel_p4_26_0_c = \sel_l16_s0$1638 [0] & \sel_l16_s0$1518 [0];
+  assign \$1969  = \sel_l16_s0$1638 [1] ^ \sel_l16_s0$1518 [1];
+  assign sel_p4_26_1_s = \$1969  ^ sel_p4_26_0_c;
+  assign \$1970  = \sel_l16_s0$1638 [1] & \sel_l16_s0$1518 [1];
+  assign \$1971  = \sel_l16_s0$1638 [1] & sel_p4_26_0_c;
+  assign \$1972  = \$1970  | \$1971 ;
+  assign \$1973  = \sel_l16_s0$1518 [1] & sel_p4_26_0_c;
+  assign sel_p4_26_1_c = \$1972  | \$1973 ;
+  assign \$1974  = \sel_l16_s0$1638 [2] ^ \sel_l16_s0$1518 [2];
+  assign sel_p4_26_2_s = \$1974  ^ sel_p4_26_1_c;
+  assign \$1975  = \sel_l16_s0$1638 [2] & \sel_l16_s0$1518 [2];
+  assign \$1976  = \sel_l16_s0$1638 [2] & sel_p4_26_1_c;
+  assign \$1977  = \$1975  | \$1976 ;
+  assign \$1978  = \sel_l16_s0$1518 [2] & sel_p4_26_1_c;
+  assign sel_p4_26_2_c = \$1977  | \$1978 ;
+  assign \$1979  = \sel_l16_s0$1638 [3] ^ \sel_l16_s0$1518 [3];
+  assign sel_p4_26_3_s = \$1979  ^ sel_p4_26_2_c;
+  assign \$1980  = \sel_l16_s0$1638 [3] & \sel_l16_s0$1518 [3];
+  assign \$1981  = \sel_l16_s0$1638 [3] & sel_p4_26_2_c;
+  assign \$1982  = \$1980  | \$1981 ;
+  assign \$1983  = \sel_l16_s0$1518 [3] & sel_p4_26_2_c;
+  assign sel_p4_26_3_c = \$1982  | \$1983 ;
+  assign \$1984  = \sel_l16_s0$1638 [4] ^ \sel_l16_s0$1518 [4];
+  assign sel_p4_26_4_s = \$1984  ^ sel_p4_26_3_c;
+  assign \$1985  = \sel_l16_s0$1638 [4] & \sel_l16_s0$1518 [4];
+  assign \$1986  = \sel_l16_s0$1638 [4] & sel_p4_26_3_c;
+  assign \$1987  = \$1985  | \$1986 ;
+  assign \$1988  = \sel_l16_s0$1518 [4] & sel_p4_26_3_c;
+  assign sel_p4_26_4_c = \$1987  | \$1988 ;
+  assign sel_p4_27_0_s = \sel_l16_s0$1650 [0] ^ \sel_l16_s0$1518 [0];
+  assign sel_p4_27_0_c = \sel_l16_s0$1650 [0] & \sel_l16_s0$1518 [0];
+  assign \$1989  = \sel_l16_s0$1650 [1] ^ \sel_l16_s0$1518 [1];
+  assign sel_p4_27_1_s = \$1989  ^ sel_p4_27_0_c;
+  assign \$1990  = \sel_l16_s0$1650 [1] & \sel_l16_s0$1518 [1];
+  assign \$1991  = \sel_l16_s0$1650 [1] & sel_p4_27_0_c;
+  assign \$1992  = \$1990  | \$1991 ;
+  assign \$1993  = \sel_l16_s0$1518 [1] & sel_p4_27_0_c;
+  assign sel_p4_27_1_c = \$1992  | \$1993 ;
+  assign \$1994  = \sel_l16_s0$1650 [2] ^ \sel_l16_s0$1518 [2];
+  assign sel_p4_27_2_s = \$1994  ^ sel_p4_27_1_c;
+  assign \$1995  = \sel_l16_s0$1650 [2] & \sel_l16_s0$1518 [2];
+  assign \$1996  = \sel_l16_s0$1650 [2] & sel_p4_27_1_c;
+  assign \$1997  = \$1995  | \$1996 ;
+  assign \$1998  = \sel_l16_s0$1518 [2] & sel_p4_27_1_c;
+  assign sel_p4_27_2_c = \$1997  | \$1998 ;
+  assign \$1999  = \sel_l16_s0$1650 [3] ^ \sel_l16_s0$1518 [3];
+  assign sel_p4_27_3_s = \$1999  ^ sel_p4_27_2_c;
+  assign \$2000  = \sel_l16_s0$1650 [3] & \sel_l16_s0$1518 [3];
+  assign \$2001  = \sel_l16_s0$1650 [3] & sel_p4_27_2_c;
+  assign \$2002  = \$2000  | \$2001 ;
+  assign \$2003  = \sel_l16_s0$1518 [3] & sel_p4_27_2_c;
+  assign sel_p4_27_3_c = \$2002  | \$2003 ;
+  assign \$2004  = \sel_l16_s0$1650 [4] ^ \sel_l16_s0$1518 [4];
+  assign sel_p4_27_4_s = \$2004  ^ sel_p4_27_3_c;
+  assign \$2005  = \sel_l16_s0$1650 [4] & \sel_l16_s0$1518 [4];
+  assign \$2006  = \sel_l16_s0$1650 [4] & sel_p4_27_3_c;
+  assign \$2007  = \$2005  | \$2006 ;
+  assign \$2008  = \sel_l16_s0$1518 [4] & sel_p4_27_3_c;
+  assign sel_p4_27_4_c = \$2007  | \$2008 ;
+  assign sel_p4_28_0_s = \sel_l16_s0$1662 [0] ^ \sel_l16_s0$1518 [0];
+  assign sel_p4_28_0_c = \sel_l16_s0$1662 [0] & \sel_l16_s0$1518 [0];
+  assign \$2009  = \sel_l16_s0$1662 [1] ^ \sel_l16_s0$1518 [1];
+  assign sel_p4_28_1_s = \$2009  ^ sel_p4_28_0_c;
+  assign \$2010  = \sel_l16_s0$1662 [1] & \sel_l16_s0$1518 [1];
+  assign \$2011  = \sel_l16_s0$1662 [1] & sel_p4_28_0_c;
+  assign \$2012  = \$2010  | \$2011 ;
+  assign \$2013  = \sel_l16_s0$1518 [1] & sel_p4_28_0_c;
+  assign sel_p4_28_1_c = \$2012  | \$2013 ;
+  assign \$2014  = \sel_l16_s0$1662 [2] ^ \sel_l16_s0$1518 [2];
+  assign sel_p4_28_2_s = \$2014  ^ sel_p4_28_1_c;
+  assign \$2015  = \sel_l16_s0$1662 [2] & \sel_l16_s0$1518 [2];
+  assign \$2016  = \sel_l16_s0$1662 [2] & sel_p4_28_1_c;
+  assign \$2017  = \$2015  | \$2016 ;
+  assign \$2018  = \sel_l16_s0$1518 [2] & sel_p4_28_1_c;
+  assign sel_p4_28_2_c = \$2017  | \$2018 ;
+  assign \$2019  = \sel_l16_s0$1662 [3] ^ \sel_l16_s0$1518 [3];
+  assign sel_p4_28_3_s = \$2019  ^ sel_p4_28_2_c;
+  assign \$2020  = \sel_l16_s0$1662 [3] & \sel_l16_s0$1518 [3];
+  assign \$2021  = \sel_l16_s0$1662 [3] & sel_p4_28_2_c;
+  assign \$2022  = \$2020  | \$2021 ;
+  assign \$2023  = \sel_l16_s0$1518 [3] & sel_p4_28_2_c;
+  assign sel_p4_28_3_c = \$2022  | \$2023 ;
+  assign \$2024  = \sel_l16_s0$1662 [4] ^ \sel_l16_s0$1518 [4];
+  assign sel_p4_28_4_s = \$2024  ^ sel_p4_28_3_c;
+  assign \$2025  = \sel_l16_s0$1662 [4] & \sel_l16_s0$1518 [4];
+  assign \$2026  = \sel_l16_s0$1662 [4] & sel_p4_28_3_c;
+  assign \$2027  = \$2025  | \$2026 ;
+  assign \$2028  = \sel_l16_s0$1518 [4] & sel_p4_28_3_c;
+  assign sel_p4_28_4_c = \$2027  | \$2028 ;
+  assign sel_p4_29_0_s = \sel_l16_s0$1674 [0] ^ \sel_l16_s0$1518 [0];
+  assign sel_p4_29_0_c = \sel_l16_s0$1674 [0] & \sel_l16_s0$1518 [0];
+  assign \$2029  = \sel_l16_s0$1674 [1] ^ \sel_l16_s0$1518 [1];
+  assign sel_p4_29_1_s = \$2029  ^ sel_p4_29_0_c;
+  assign \$2030  = \sel_l16_s0$1674 [1] & \sel_l16_s0$1518 [1];
+  assign \$2031  = \sel_l16_s0$1674 [1] & sel_p4_29_0_c;
+  assign \$2032  = \$2030  | \$2031 ;
+  assign \$2033  = \sel_l16_s0$1518 [1] & sel_p4_29_0_c;
+  assign sel_p4_29_1_c = \$2032  | \$2033 ;
+  assign \$2034  = \sel_l16_s0$1674 [2] ^ \sel_l16_s0$1518 [2];
+  assign sel_p4_29_2_s = \$2034  ^ sel_p4_29_1_c;
+  assign \$2035  = \sel_l16_s0$1674 [2] & \sel_l16_s0$1518 [2];
+  assign \$2036  = \sel_l16_s0$1674 [2] & sel_p4_29_1_c;
+  assign \$2037  = \$2035  | \$2036 ;
+  assign \$2038  = \sel_l16_s0$1518 [2] & sel_p4_29_1_c;
+  assign sel_p4_29_2_c = \$2037  | \$2038 ;
+  assign \$2039  = \sel_l16_s0$1674 [3] ^ \sel_l16_s0$1518 [3];
+  assign sel_p4_29_3_s = \$2039  ^ sel_p4_29_2_c;
+  assign \$2040  = \sel_l16_s0$1674 [3] & \sel_l16_s0$1518 [3];
+  assign \$2041  = \sel_l16_s0$1674 [3] & sel_p4_29_2_c;
+  assign \$2042  = \$2040  | \$2041 ;
+  assign \$2043  = \sel_l16_s0$1518 [3] & sel_p4_29_2_c;
+  assign sel_p4_29_3_c = \$2042  | \$2043 ;
+  assign \$2044  = \sel_l16_s0$1674 [4] ^ \sel_l16_s0$1518 [4];
+  assign sel_p4_29_4_s = \$2044  ^ sel_p4_29_3_c;
+  assign \$2045  = \sel_l16_s0$1674 [4] & \sel_l16_s0$1518 [4];
+  assign \$2046  = \sel_l16_s0$1674 [4] & sel_p4_29_3_c;
+  assign \$2047  = \$2045  | \$2046 ;
+  assign \$2048  = \sel_l16_s0$1518 [4] & sel_p4_29_3_c;
+  assign sel_p4_29_4_c = \$2047  | \$2048 ;
+  assign sel_p4_30_0_s = \sel_l16_s0$1686 [0] ^ \sel_l16_s0$1518 [0];
+  assign sel_p4_30_0_c = \sel_l16_s0$1686 [0] & \sel_l16_s0$1518 [0];
+  assign \$2049  = \sel_l16_s0$1686 [1] ^ \sel_l16_s0$1518 [1];
+  assign sel_p4_30_1_s = \$2049  ^ sel_p4_30_0_c;
+  assign \$2050  = \sel_l16_s0$1686 [1] & \sel_l16_s0$1518 [1];
+  assign \$2051  = \sel_l16_s0$1686 [1] & sel_p4_30_0_c;
+  assign \$2052  = \$2050  | \$2051 ;
+  assign \$2053  = \sel_l16_s0$1518 [1] & sel_p4_30_0_c;
+  assign sel_p4_30_1_c = \$2052  | \$2053 ;
+  assign \$2054  = \sel_l16_s0$1686 [2] ^ \sel_l16_s0$1518 [2];
+  assign sel_p4_30_2_s = \$2054  ^ sel_p4_30_1_c;
+  assign \$2055  = \sel_l16_s0$1686 [2] & \sel_l16_s0$1518 [2];
+  assign \$2056  = \sel_l16_s0$1686 [2] & sel_p4_30_1_c;
+  assign \$2057  = \$2055  | \$2056 ;
+  assign \$2058  = \sel_l16_s0$1518 [2] & sel_p4_30_1_c;
+  assign sel_p4_30_2_c = \$2057  | \$2058 ;
+  assign \$2059  = \sel_l16_s0$1686 [3] ^ \sel_l16_s0$1518 [3];
+  assign sel_p4_30_3_s = \$2059  ^ sel_p4_30_2_c;
+  assign \$2060  = \sel_l16_s0$1686 [3] & \sel_l16_s0$1518 [3];
+  assign \$2061  = \sel_l16_s0$1686 [3] & sel_p4_30_2_c;
+  assign \$2062  = \$2060  | \$2061 ;
+  assign \$2063  = \sel_l16_s0$1518 [3] & sel_p4_30_2_c;
+  assign sel_p4_30_3_c = \$2062  | \$2063 ;
+  assign \$2064  = \sel_l16_s0$1686 [4] ^ \sel_l16_s0$1518 [4];
+  assign sel_p4_30_4_s = \$2064  ^ sel_p4_30_3_c;
+  assign \$2065  = \sel_l16_s0$1686 [4] & \sel_l16_s0$1518 [4];
+  assign \$2066  = \sel_l16_s0$1686 [4] & sel_p4_30_3_c;
+  assign \$2067  = \$2065  | \$2066 ;
+  assign \$2068  = \sel_l16_s0$1518 [4] & sel_p4_30_3_c;
+  assign sel_p4_30_4_c = \$2067  | \$2068 ;
+  assign \$2069  = ~ adv14_valid;
+  assign adv14 = \$2069  | o__ready;
+  assign \$2070  = ! \sel_l16_s0$1709 ;
+  assign \$2071  = \sel_l16_s0$1708 [1] & \$2070 ;
+  assign \$2072  = ! \sel_l16_s0$1710 ;
+  assign \$2073  = \sel_l16_s0$1708 [2] & \$2072 ;
+  assign \$2074  = ! \sel_l16_s0$1711 ;
+  assign \$2075  = \sel_l16_s0$1708 [3] & \$2074 ;
+  assign \$2076  = ! \sel_l16_s0$1712 ;
+  assign \$2077  = \sel_l16_s0$1708 [4] & \$2076 ;
+  assign \$2078  = ! \sel_l16_s0$1713 ;
+  assign \$2079  = \sel_l16_s0$1708 [5] & \$2078 ;
+  assign \$2080  = ! \sel_l16_s0$1714 ;
+  assign \$2081  = \sel_l16_s0$1708 [6] & \$2080 ;
+  assign \$2082  = ! \sel_l16_s0$1715 ;
+  assign \$2083  = \sel_l16_s0$1708 [7] & \$2082 ;
+  assign \$2084  = ! \sel_l16_s0$1716 ;
+  assign \$2085  = \sel_l16_s0$1708 [8] & \$2084 ;
+  assign \$2086  = ! \sel_l16_s0$1717 ;
+  assign \$2087  = \sel_l16_s0$1708 [9] & \$2086 ;
+  assign \$2088  = ! \sel_l16_s0$1718 ;
+  assign \$2089  = \sel_l16_s0$1708 [10] & \$2088 ;
+  assign \$2090  = ! \sel_l16_s0$1719 ;
+  assign \$2091  = \sel_l16_s0$1708 [11] & \$2090 ;
+  assign \$2092  = ! \sel_l16_s0$1720 ;
+  assign \$2093  = \sel_l16_s0$1708 [12] & \$2092 ;
+  assign \$2094  = ! \sel_l16_s0$1721 ;
+  assign \$2095  = \sel_l16_s0$1708 [13] & \$2094 ;
+  assign \$2096  = ! \sel_l16_s0$1722 ;
+  assign \$2097  = \sel_l16_s0$1708 [14] & \$2096 ;
+  assign \$2098  = ! \sel_l16_s0$1723 ;
+  assign \$2099  = \sel_l16_s0$1708 [15] & \$2098 ;
+  assign \$2100  = ! \sel_l16_s0$1518 ;
+  assign \$2101  = \sel_l16_s0$1708 [16] & \$2100 ;
+  assign \$2103  = \sel_l16_s0$1708 [1] & \$2102 ;
+  assign \$2104  = \sel_l16_s0$1710  == 1'h1;
+  assign \$2105  = \sel_l16_s0$1708 [2] & \$2104 ;
+  assign \$2106  = \sel_l16_s0$1711  == 1'h1;
+  assign \$2107  = \sel_l16_s0$1708 [3] & \$2106 ;
+  assign \$2108  = \sel_l16_s0$1712  == 1'h1;
+  assign \$2109  = \sel_l16_s0$1708 [4] & \$2108 ;
+  assign \$2110  = \sel_l16_s0$1713  == 1'h1;
+  assign \$2111  = \sel_l16_s0$1708 [5] & \$2110 ;
+  assign \$2112  = \sel_l16_s0$1714  == 1'h1;
+  assign \$2113  = \sel_l16_s0$1708 [6] & \$2112 ;
+  assign \$2114  = \sel_l16_s0$1715  == 1'h1;
+  assign \$2115  = \sel_l16_s0$1708 [7] & \$2114 ;
+  assign \$2116  = \sel_l16_s0$1716  == 1'h1;
+  assign \$2117  = \sel_l16_s0$1708 [8] & \$2116 ;
+  assign \$2118  = \sel_l16_s0$1717  == 1'h1;
+  assign \$2119  = \sel_l16_s0$1708 [9] & \$2118 ;
+  assign \$2120  = \sel_l16_s0$1718  == 1'h1;
+  assign \$2121  = \sel_l16_s0$1708 [10] & \$2120 ;
+  assign \$2122  = \sel_l16_s0$1719  == 1'h1;
+  assign \$2123  = \sel_l16_s0$1708 [11] & \$2122 ;
+  assign \$2124  = \sel_l16_s0$1720  == 1'h1;
+  assign \$2125  = \sel_l16_s0$1708 [12] & \$2124 ;
+  assign \$2126  = \sel_l16_s0$1721  == 1'h1;
+  assign \$2127  = \sel_l16_s0$1708 [13] & \$2126 ;
+  assign \$2128  = \sel_l16_s0$1722  == 1'h1;
+  assign \$2129  = \sel_l16_s0$1708 [14] & \$2128 ;
+  assign \$2130  = \sel_l16_s0$1723  == 1'h1;
+  assign \$2131  = \sel_l16_s0$1708 [15] & \$2130 ;
+  assign \$2132  = \sel_l16_s0$1518  == 1'h1;
+  assign \$2133  = \sel_l16_s0$1708 [16] & \$2132 ;
+  assign \$2134  = { sel_p4_16_4_s, sel_p4_16_3_s, sel_p4_16_2_s, sel_p4_16_1_s, sel_p4_16_0_s } == 1'h1;
+  assign \$2135  = \sel_l16_s0$1708 [17] & \$2134 ;
+  assign \$2136  = \sel_l16_s0$1710  == 2'h2;
+  assign \$2137  = \sel_l16_s0$1708 [2] & \$2136 ;
+  assign \$2138  = \sel_l16_s0$1711  == 2'h2;
+  assign \$2139  = \sel_l16_s0$1708 [3] & \$2138 ;
+  assign \$2140  = \sel_l16_s0$1712  == 2'h2;
+  assign \$2141  = \sel_l16_s0$1708 [4] & \$2140 ;
+  assign \$2142  = \sel_l16_s0$1713  == 2'h2;
+  assign \$2143  = \sel_l16_s0$1708 [5] & \$2142 ;
+  assign \$2144  = \sel_l16_s0$1714  == 2'h2;
+  assign \$2145  = \sel_l16_s0$1708 [6] & \$2144 ;
+  assign \$2146  = \sel_l16_s0$1715  == 2'h2;
+  assign \$2147  = \sel_l16_s0$1708 [7] & \$2146 ;
+  assign \$2148  = \sel_l16_s0$1716  == 2'h2;
+  assign \$2149  = \sel_l16_s0$1708 [8] & \$2148 ;
+  assign \$2150  = \sel_l16_s0$1717  == 2'h2;
+  assign \$2151  = \sel_l16_s0$1708 [9] & \$2150 ;
+  assign \$2152  = \sel_l16_s0$1718  == 2'h2;
+  assign \$2153  = \sel_l16_s0$1708 [10] & \$2152 ;
+  assign \$2154  = \sel_l16_s0$1719  == 2'h2;
+  assign \$2155  = \sel_l16_s0$1708 [11] & \$2154 ;
+  assign \$2156  = \sel_l16_s0$1720  == 2'h2;
+  assign \$2157  = \sel_l16_s0$1708 [12] & \$2156 ;
+  assign \$2158  = \sel_l16_s0$1721  == 2'h2;
+  assign \$2159  = \sel_l16_s0$1708 [13] & \$2158 ;
+  assign \$2160  = \sel_l16_s0$1722  == 2'h2;
+  assign \$2161  = \sel_l16_s0$1708 [14] & \$2160 ;
+  assign \$2162  = \sel_l16_s0$1723  == 2'h2;
+  assign \$2163  = \sel_l16_s0$1708 [15] & \$2162 ;
+  assign \$2164  = \sel_l16_s0$1518  == 2'h2;
+  assign \$2165  = \sel_l16_s0$1708 [16] & \$2164 ;
+  assign \$2166  = { sel_p4_16_4_s, sel_p4_16_3_s, sel_p4_16_2_s, sel_p4_16_1_s, sel_p4_16_0_s } == 2'h2;
+  assign \$2167  = \sel_l16_s0$1708 [17] & \$2166 ;
+  assign \$2168  = { sel_p4_17_4_s, sel_p4_17_3_s, sel_p4_17_2_s, sel_p4_17_1_s, sel_p4_17_0_s } == 2'h2;
+  assign \$2169  = \sel_l16_s0$1708 [18] & \$2168 ;
+  assign \$2170  = \sel_l16_s0$1711  == 2'h3;
+  assign \$2171  = \sel_l16_s0$1708 [3] & \$2170 ;
+  assign \$2172  = \sel_l16_s0$1712  == 2'h3;
+  assign \$2173  = \sel_l16_s0$1708 [4] & \$2172 ;
+  assign \$2174  = \sel_l16_s0$1713  == 2'h3;
+  assign \$2175  = \sel_l16_s0$1708 [5] & \$2174 ;
+  assign \$2176  = \sel_l16_s0$1714  == 2'h3;
+  assign \$2177  = \sel_l16_s0$1708 [6] & \$2176 ;
+  assign \$2178  = \sel_l16_s0$1715  == 2'h3;
+  assign \$2179  = \sel_l16_s0$1708 [7] & \$2178 ;
+  assign \$2180  = \sel_l16_s0$1716  == 2'h3;
+  assign \$2181  = \sel_l16_s0$1708 [8] & \$2180 ;
+  assign \$2182  = \sel_l16_s0$1717  == 2'h3;
+  assign \$2183  = \sel_l16_s0$1708 [9] & \$2182 ;
+  assign \$2184  = \sel_l16_s0$1718  == 2'h3;
+  assign \$2185  = \sel_l16_s0$1708 [10] & \$2184 ;
+  assign \$2186  = \sel_l16_s0$1719  == 2'h3;
+  assign \$2187  = \sel_l16_s0$1708 [11] & \$2186 ;
+  assign \$2188  = \sel_l16_s0$1720  == 2'h3;
+  assign \$2189  = \sel_l16_s0$1708 [12] & \$2188 ;
+  assign \$2190  = \sel_l16_s0$1721  == 2'h3;
+  assign \$2191  = \sel_l16_s0$1708 [13] & \$2190 ;
+  assign \$2192  = \sel_l16_s0$1722  == 2'h3;
+  assign \$2193  = \sel_l16_s0$1708 [14] & \$2192 ;
+  assign \$2194  = \sel_l16_s0$1723  == 2'h3;
+  assign \$2195  = \sel_l16_s0$1708 [15] & \$2194 ;
+  assign \$2196  = \sel_l16_s0$1518  == 2'h3;
+  assign \$2197  = \sel_l16_s0$1708 [16] & \$2196 ;
+  assign \$2198  = { sel_p4_16_4_s, sel_p4_16_3_s, sel_p4_16_2_s, sel_p4_16_1_s, sel_p4_16_0_s } == 2'h3;
+  assign \$2199  = \sel_l16_s0$1708 [17] & \$2198 ;
+  assign \$2200  = { sel_p4_17_4_s, sel_p4_17_3_s, sel_p4_17_2_s, sel_p4_17_1_s, sel_p4_17_0_s } == 2'h3;
+  assign \$2201  = \sel_l16_s0$1708 [18] & \$2200 ;
+  assign \$2202  = { sel_p4_18_4_s, sel_p4_18_3_s, sel_p4_18_2_s, sel_p4_18_1_s, sel_p4_18_0_s } == 2'h3;
+  assign \$2203  = \sel_l16_s0$1708 [19] & \$2202 ;
+  assign \$2204  = \sel_l16_s0$1712  == 3'h4;
+  assign \$2205  = \sel_l16_s0$1708 [4] & \$2204 ;
+  assign \$2206  = \sel_l16_s0$1713  == 3'h4;
+  assign \$2207  = \sel_l16_s0$1708 [5] & \$2206 ;
+  assign \$2208  = \sel_l16_s0$1714  == 3'h4;
+  assign \$2209  = \sel_l16_s0$1708 [6] & \$2208 ;
+  assign \$2210  = \sel_l16_s0$1715  == 3'h4;
+  assign \$2211  = \sel_l16_s0$1708 [7] & \$2210 ;
+  assign \$2212  = \sel_l16_s0$1716  == 3'h4;
+  assign \$2213  = \sel_l16_s0$1708 [8] & \$2212 ;
+  assign \$2214  = \sel_l16_s0$1717  == 3'h4;
+  assign \$2215  = \sel_l16_s0$1708 [9] & \$2214 ;
+  assign \$2216  = \sel_l16_s0$1718  == 3'h4;
+  assign \$2217  = \sel_l16_s0$1708 [10] & \$2216 ;
+  assign \$2218  = \sel_l16_s0$1719  == 3'h4;
+  assign \$2219  = \sel_l16_s0$1708 [11] & \$2218 ;
+  assign \$2220  = \sel_l16_s0$1720  == 3'h4;
+  assign \$2221  = \sel_l16_s0$1708 [12] & \$2220 ;
+  assign \$2222  = \sel_l16_s0$1721  == 3'h4;
+  assign \$2223  = \sel_l16_s0$1708 [13] & \$2222 ;
+  assign \$2224  = \sel_l16_s0$1722  == 3'h4;
+  assign \$2225  = \sel_l16_s0$1708 [14] & \$2224 ;
+  assign \$2226  = \sel_l16_s0$1723  == 3'h4;
+  assign \$2227  = \sel_l16_s0$1708 [15] & \$2226 ;
+  assign \$2228  = \sel_l16_s0$1518  == 3'h4;
+  assign \$2229  = \sel_l16_s0$1708 [16] & \$2228 ;
+  assign \$2230  = { sel_p4_16_4_s, sel_p4_16_3_s, sel_p4_16_2_s, sel_p4_16_1_s, sel_p4_16_0_s } == 3'h4;
+  assign \$2231  = \sel_l16_s0$1708 [17] & \$2230 ;
+  assign \$2232  = { sel_p4_17_4_s, sel_p4_17_3_s, sel_p4_17_2_s, sel_p4_17_1_s, sel_p4_17_0_s } == 3'h4;
+  assign \$2233  = \sel_l16_s0$1708 [18] & \$2232 ;
+  assign \$2234  = { sel_p4_18_4_s, sel_p4_18_3_s, sel_p4_18_2_s, sel_p4_18_1_s, sel_p4_18_0_s } == 3'h4;
+  assign \$2235  = \sel_l16_s0$1708 [19] & \$2234 ;
+  assign \$2236  = { sel_p4_19_4_s, sel_p4_19_3_s, sel_p4_19_2_s, sel_p4_19_1_s, sel_p4_19_0_s } == 3'h4;
+  assign \$2237  = \sel_l16_s0$1708 [20] & \$2236 ;
+  assign \$2238  = \sel_l16_s0$1713  == 3'h5;
+  assign \$2239  = \sel_l16_s0$1708 [5] & \$2238 ;
+  assign \$2240  = \sel_l16_s0$1714  == 3'h5;
+  assign \$2241  = \sel_l16_s0$1708 [6] & \$2240 ;
+  assign \$2242  = \sel_l16_s0$1715  == 3'h5;
+  assign \$2243  = \sel_l16_s0$1708 [7] & \$2242 ;
+  assign \$2244  = \sel_l16_s0$1716  == 3'h5;
+  assign \$2245  = \sel_l16_s0$1708 [8] & \$2244 ;
+  assign \$2246  = \sel_l16_s0$1717  == 3'h5;
+  assign \$2247  = \sel_l16_s0$1708 [9] & \$2246 ;
+  assign \$2248  = \sel_l16_s0$1718  == 3'h5;
+  assign \$2249  = \sel_l16_s0$1708 [10] & \$2248 ;
+  assign \$2250  = \sel_l16_s0$1719  == 3'h5;
+  assign \$2251  = \sel_l16_s0$1708 [11] & \$2250 ;
+  assign \$2252  = \sel_l16_s0$1720  == 3'h5;
+  assign \$2253  = \sel_l16_s0$1708 [12] & \$2252 ;
+  assign \$2254  = \sel_l16_s0$1721  == 3'h5;
+  assign \$2255  = \sel_l16_s0$1708 [13] & \$2254 ;
+  assign \$2256  = \sel_l16_s0$1722  == 3'h5;
+  assign \$2257  = \sel_l16_s0$1708 [14] & \$2256 ;
+  assign \$2258  = \sel_l16_s0$1723  == 3'h5;
+  assign \$2259  = \sel_l16_s0$1708 [15] & \$2258 ;
+  assign \$2260  = \sel_l16_s0$1518  == 3'h5;
+  assign \$2261  = \sel_l16_s0$1708 [16] & \$2260 ;
+  assign \$2262  = { sel_p4_16_4_s, sel_p4_16_3_s, sel_p4_16_2_s, sel_p4_16_1_s, sel_p4_16_0_s } == 3'h5;
+  assign \$2263  = \sel_l16_s0$1708 [17] & \$2262 ;
+  assign \$2264  = { sel_p4_17_4_s, sel_p4_17_3_s, sel_p4_17_2_s, sel_p4_17_1_s, sel_p4_17_0_s } == 3'h5;
+  assign \$2265  = \sel_l16_s0$1708 [18] & \$2264 ;
+  assign \$2266  = { sel_p4_18_4_s, sel_p4_18_3_s, sel_p4_18_2_s, sel_p4_18_1_s, sel_p4_18_0_s } == 3'h5;
+  assign \$2267  = \sel_l16_s0$1708 [19] & \$2266 ;
+  assign \$2268  = { sel_p4_19_4_s, sel_p4_19_3_s, sel_p4_19_2_s, sel_p4_19_1_s, sel_p4_19_0_s } == 3'h5;
+  assign \$2269  = \sel_l16_s0$1708 [20] & \$2268 ;
+  assign \$2270  = { sel_p4_20_4_s, sel_p4_20_3_s, sel_p4_20_2_s, sel_p4_20_1_s, sel_p4_20_0_s } == 3'h5;
+  assign \$2271  = \sel_l16_s0$1708 [21] & \$2270 ;
+  assign \$2272  = \sel_l16_s0$1714  == 3'h6;
+  assign \$2273  = \sel_l16_s0$1708 [6] & \$2272 ;
+  assign \$2274  = \sel_l16_s0$1715  == 3'h6;
+  assign \$2275  = \sel_l16_s0$1708 [7] & \$2274 ;
+  assign \$2276  = \sel_l16_s0$1716  == 3'h6;
+  assign \$2277  = \sel_l16_s0$1708 [8] & \$2276 ;
+  assign \$2278  = \sel_l16_s0$1717  == 3'h6;
+  assign \$2279  = \sel_l16_s0$1708 [9] & \$2278 ;
+  assign \$2280  = \sel_l16_s0$1718  == 3'h6;
+  assign \$2281  = \sel_l16_s0$1708 [10] & \$2280 ;
+  assign \$2282  = \sel_l16_s0$1719  == 3'h6;
+  assign \$2283  = \sel_l16_s0$1708 [11] & \$2282 ;
+  assign \$2284  = \sel_l16_s0$1720  == 3'h6;
+  assign \$2285  = \sel_l16_s0$1708 [12] & \$2284 ;
+  assign \$2286  = \sel_l16_s0$1721  == 3'h6;
+  assign \$2287  = \sel_l16_s0$1708 [13] & \$2286 ;
+  assign \$2288  = \sel_l16_s0$1722  == 3'h6;
+  assign \$2289  = \sel_l16_s0$1708 [14] & \$2288 ;
+  assign \$2290  = \sel_l16_s0$1723  == 3'h6;
+  assign \$2291  = \sel_l16_s0$1708 [15] & \$2290 ;
+  assign \$2292  = \sel_l16_s0$1518  == 3'h6;
+  assign \$2293  = \sel_l16_s0$1708 [16] & \$2292 ;
+  assign \$2294  = { sel_p4_16_4_s, sel_p4_16_3_s, sel_p4_16_2_s, sel_p4_16_1_s, sel_p4_16_0_s } == 3'h6;
+  assign \$2295  = \sel_l16_s0$1708 [17] & \$2294 ;
+  assign \$2296  = { sel_p4_17_4_s, sel_p4_17_3_s, sel_p4_17_2_s, sel_p4_17_1_s, sel_p4_17_0_s } == 3'h6;
+  assign \$2297  = \sel_l16_s0$1708 [18] & \$2296 ;
+  assign \$2298  = { sel_p4_18_4_s, sel_p4_18_3_s, sel_p4_18_2_s, sel_p4_18_1_s, sel_p4_18_0_s } == 3'h6;
+  assign \$2299  = \sel_l16_s0$1708 [19] & \$2298 ;
+  assign \$2300  = { sel_p4_19_4_s, sel_p4_19_3_s, sel_p4_19_2_s, sel_p4_19_1_s, sel_p4_19_0_s } == 3'h6;
+  assign \$2301  = \sel_l16_s0$1708 [20] & \$2300 ;
+  assign \$2302  = { sel_p4_20_4_s, sel_p4_20_3_s, sel_p4_20_2_s, sel_p4_20_1_s, sel_p4_20_0_s } == 3'h6;
+  assign \$2303  = \sel_l16_s0$1708 [21] & \$2302 ;
+  assign \$2304  = { sel_p4_21_4_s, sel_p4_21_3_s, sel_p4_21_2_s, sel_p4_21_1_s, sel_p4_21_0_s } == 3'h6;
+  assign \$2305  = \sel_l16_s0$1708 [22] & \$2304 ;
+  assign \$2306  = \sel_l16_s0$1715  == 3'h7;
+  assign \$2307  = \sel_l16_s0$1708 [7] & \$2306 ;
+  assign \$2308  = \sel_l16_s0$1716  == 3'h7;
+  assign \$2309  = \sel_l16_s0$1708 [8] & \$2308 ;
+  assign \$2310  = \sel_l16_s0$1717  == 3'h7;
+  assign \$2311  = \sel_l16_s0$1708 [9] & \$2310 ;
+  assign \$2312  = \sel_l16_s0$1718  == 3'h7;
+  assign \$2313  = \sel_l16_s0$1708 [10] & \$2312 ;
+  assign \$2314  = \sel_l16_s0$1719  == 3'h7;
+  assign \$2315  = \sel_l16_s0$1708 [11] & \$2314 ;
+  assign \$2316  = \sel_l16_s0$1720  == 3'h7;
+  assign \$2317  = \sel_l16_s0$1708 [12] & \$2316 ;
+  assign \$2318  = \sel_l16_s0$1721  == 3'h7;
+  assign \$2319  = \sel_l16_s0$1708 [13] & \$2318 ;
+  assign \$2320  = \sel_l16_s0$1722  == 3'h7;
+  assign \$2321  = \sel_l16_s0$1708 [14] & \$2320 ;
+  assign \$2322  = \sel_l16_s0$1723  == 3'h7;
+  assign \$2323  = \sel_l16_s0$1708 [15] & \$2322 ;
+  assign \$2324  = \sel_l16_s0$1518  == 3'h7;
+  assign \$2325  = \sel_l16_s0$1708 [16] & \$2324 ;
+  assign \$2326  = { sel_p4_16_4_s, sel_p4_16_3_s, sel_p4_16_2_s, sel_p4_16_1_s, sel_p4_16_0_s } == 3'h7;
+  assign \$2327  = \sel_l16_s0$1708 [17] & \$2326 ;
+  assign \$2328  = { sel_p4_17_4_s, sel_p4_17_3_s, sel_p4_17_2_s, sel_p4_17_1_s, sel_p4_17_0_s } == 3'h7;
+  assign \$2329  = \sel_l16_s0$1708 [18] & \$2328 ;
+  assign \$2330  = { sel_p4_18_4_s, sel_p4_18_3_s, sel_p4_18_2_s, sel_p4_18_1_s, sel_p4_18_0_s } == 3'h7;
+  assign \$2331  = \sel_l16_s0$1708 [19] & \$2330 ;
+  assign \$2332  = { sel_p4_19_4_s, sel_p4_19_3_s, sel_p4_19_2_s, sel_p4_19_1_s, sel_p4_19_0_s } == 3'h7;
+  assign \$2333  = \sel_l16_s0$1708 [20] & \$2332 ;
+  assign \$2334  = { sel_p4_20_4_s, sel_p4_20_3_s, sel_p4_20_2_s, sel_p4_20_1_s, sel_p4_20_0_s } == 3'h7;
+  assign \$2335  = \sel_l16_s0$1708 [21] & \$2334 ;
+  assign \$2336  = { sel_p4_21_4_s, sel_p4_21_3_s, sel_p4_21_2_s, sel_p4_21_1_s, sel_p4_21_0_s } == 3'h7;
+  assign \$2337  = \sel_l16_s0$1708 [22] & \$2336 ;
+  assign \$2338  = { sel_p4_22_4_s, sel_p4_22_3_s, sel_p4_22_2_s, sel_p4_22_1_s, sel_p4_22_0_s } == 3'h7;
+  assign \$2339  = \sel_l16_s0$1708 [23] & \$2338 ;
+  assign \$2340  = \sel_l16_s0$1716  == 4'h8;
+  assign \$2341  = \sel_l16_s0$1708 [8] & \$2340 ;
+  assign \$2342  = \sel_l16_s0$1717  == 4'h8;
+  assign \$2343  = \sel_l16_s0$1708 [9] & \$2342 ;
+  assign \$2344  = \sel_l16_s0$1718  == 4'h8;
+  assign \$2345  = \sel_l16_s0$1708 [10] & \$2344 ;
+  assign \$2346  = \sel_l16_s0$1719  == 4'h8;
+  assign \$2347  = \sel_l16_s0$1708 [11] & \$2346 ;
+  assign \$2348  = \sel_l16_s0$1720  == 4'h8;
+  assign \$2349  = \sel_l16_s0$1708 [12] & \$2348 ;
+  assign \$2350  = \sel_l16_s0$1721  == 4'h8;
+  assign \$2351  = \sel_l16_s0$1708 [13] & \$2350 ;
+  assign \$2352  = \sel_l16_s0$1722  == 4'h8;
+  assign \$2353  = \sel_l16_s0$1708 [14] & \$2352 ;
+  assign \$2354  = \sel_l16_s0$1723  == 4'h8;
+  assign \$2355  = \sel_l16_s0$1708 [15] & \$2354 ;
+  assign \$2356  = \sel_l16_s0$1518  == 4'h8;
+  assign \$2357  = \sel_l16_s0$1708 [16] & \$2356 ;
+  assign \$2358  = { sel_p4_16_4_s, sel_p4_16_3_s, sel_p4_16_2_s, sel_p4_16_1_s, sel_p4_16_0_s } == 4'h8;
+  assign \$2359  = \sel_l16_s0$1708 [17] & \$2358 ;
+  assign \$2360  = { sel_p4_17_4_s, sel_p4_17_3_s, sel_p4_17_2_s, sel_p4_17_1_s, sel_p4_17_0_s } == 4'h8;
+  assign \$2361  = \sel_l16_s0$1708 [18] & \$2360 ;
+  assign \$2362  = { sel_p4_18_4_s, sel_p4_18_3_s, sel_p4_18_2_s, sel_p4_18_1_s, sel_p4_18_0_s } == 4'h8;
+  assign \$2363  = \sel_l16_s0$1708 [19] & \$2362 ;
+  assign \$2364  = { sel_p4_19_4_s, sel_p4_19_3_s, sel_p4_19_2_s, sel_p4_19_1_s, sel_p4_19_0_s } == 4'h8;
+  assign \$2365  = \sel_l16_s0$1708 [20] & \$2364 ;
+  assign \$2366  = { sel_p4_20_4_s, sel_p4_20_3_s, sel_p4_20_2_s, sel_p4_20_1_s, sel_p4_20_0_s } == 4'h8;
+  assign \$2367  = \sel_l16_s0$1708 [21] & \$2366 ;
+  assign \$2368  = { sel_p4_21_4_s, sel_p4_21_3_s, sel_p4_21_2_s, sel_p4_21_1_s, sel_p4_21_0_s } == 4'h8;
+  assign \$2369  = \sel_l16_s0$1708 [22] & \$2368 ;
+  assign \$2370  = { sel_p4_22_4_s, sel_p4_22_3_s, sel_p4_22_2_s, sel_p4_22_1_s, sel_p4_22_0_s } == 4'h8;
+  assign \$2371  = \sel_l16_s0$1708 [23] & \$2370 ;
+  assign \$2372  = { sel_p4_23_4_s, sel_p4_23_3_s, sel_p4_23_2_s, sel_p4_23_1_s, sel_p4_23_0_s } == 4'h8;
+  assign \$2373  = \sel_l16_s0$1708 [24] & \$2372 ;
+  assign \$2374  = \sel_l16_s0$1717  == 4'h9;
+  assign \$2375  = \sel_l16_s0$1708 [9] & \$2374 ;
+  assign \$2376  = \sel_l16_s0$1718  == 4'h9;
+  assign \$2377  = \sel_l16_s0$1708 [10] & \$2376 ;
+  assign \$2378  = \sel_l16_s0$1719  == 4'h9;
+  assign \$2379  = \sel_l16_s0$1708 [11] & \$2378 ;
+  assign \$2380  = \sel_l16_s0$1720  == 4'h9;
+  assign \$2381  = \sel_l16_s0$1708 [12] & \$2380 ;
+  assign \$2382  = \sel_l16_s0$1721  == 4'h9;
+  assign \$2383  = \sel_l16_s0$1708 [13] & \$2382 ;
+  assign \$2384  = \sel_l16_s0$1722  == 4'h9;
+  assign \$2385  = \sel_l16_s0$1708 [14] & \$2384 ;
+  assign \$2386  = \sel_l16_s0$1723  == 4'h9;
+  assign \$2387  = \sel_l16_s0$1708 [15] & \$2386 ;
+  assign \$2388  = \sel_l16_s0$1518  == 4'h9;
+  assign \$2389  = \sel_l16_s0$1708 [16] & \$2388 ;
+  assign \$2390  = { sel_p4_16_4_s, sel_p4_16_3_s, sel_p4_16_2_s, sel_p4_16_1_s, sel_p4_16_0_s } == 4'h9;
+  assign \$2391  = \sel_l16_s0$1708 [17] & \$2390 ;
+  assign \$2392  = { sel_p4_17_4_s, sel_p4_17_3_s, sel_p4_17_2_s, sel_p4_17_1_s, sel_p4_17_0_s } == 4'h9;
+  assign \$2393  = \sel_l16_s0$1708 [18] & \$2392 ;
+  assign \$2394  = { sel_p4_18_4_s, sel_p4_18_3_s, sel_p4_18_2_s, sel_p4_18_1_s, sel_p4_18_0_s } == 4'h9;
+  assign \$2395  = \sel_l16_s0$1708 [19] & \$2394 ;
+  assign \$2396  = { sel_p4_19_4_s, sel_p4_19_3_s, sel_p4_19_2_s, sel_p4_19_1_s, sel_p4_19_0_s } == 4'h9;
+  assign \$2397  = \sel_l16_s0$1708 [20] & \$2396 ;
+  assign \$2398  = { sel_p4_20_4_s, sel_p4_20_3_s, sel_p4_20_2_s, sel_p4_20_1_s, sel_p4_20_0_s } == 4'h9;
+  assign \$2399  = \sel_l16_s0$1708 [21] & \$2398 ;
+  assign \$2400  = { sel_p4_21_4_s, sel_p4_21_3_s, sel_p4_21_2_s, sel_p4_21_1_s, sel_p4_21_0_s } == 4'h9;
+  assign \$2401  = \sel_l16_s0$1708 [22] & \$2400 ;
+  assign \$2402  = { sel_p4_22_4_s, sel_p4_22_3_s, sel_p4_22_2_s, sel_p4_22_1_s, sel_p4_22_0_s } == 4'h9;
+  assign \$2403  = \sel_l16_s0$1708 [23] & \$2402 ;
+  assign \$2404  = { sel_p4_23_4_s, sel_p4_23_3_s, sel_p4_23_2_s, sel_p4_23_1_s, sel_p4_23_0_s } == 4'h9;
+  assign \$2405  = \sel_l16_s0$1708 [24] & \$2404 ;
+  assign \$2406  = { sel_p4_24_4_s, sel_p4_24_3_s, sel_p4_24_2_s, sel_p4_24_1_s, sel_p4_24_0_s } == 4'h9;
+  assign \$2407  = \sel_l16_s0$1708 [25] & \$2406 ;
+  assign \$2408  = \sel_l16_s0$1718  == 4'ha;
+  assign \$2409  = \sel_l16_s0$1708 [10] & \$2408 ;
+  assign \$2410  = \sel_l16_s0$1719  == 4'ha;
+  assign \$2411  = \sel_l16_s0$1708 [11] & \$2410 ;
+  assign \$2412  = \sel_l16_s0$1720  == 4'ha;
+  assign \$2413  = \sel_l16_s0$1708 [12] & \$2412 ;
+  assign \$2414  = \sel_l16_s0$1721  == 4'ha;
+  assign \$2415  = \sel_l16_s0$1708 [13] & \$2414 ;
+  assign \$2416  = \sel_l16_s0$1722  == 4'ha;
+  assign \$2417  = \sel_l16_s0$1708 [14] & \$2416 ;
+  assign \$2418  = \sel_l16_s0$1723  == 4'ha;
+  assign \$2419  = \sel_l16_s0$1708 [15] & \$2418 ;
+  assign \$2420  = \sel_l16_s0$1518  == 4'ha;
+  assign \$2421  = \sel_l16_s0$1708 [16] & \$2420 ;
+  assign \$2422  = { sel_p4_16_4_s, sel_p4_16_3_s, sel_p4_16_2_s, sel_p4_16_1_s, sel_p4_16_0_s } == 4'ha;
+  assign \$2423  = \sel_l16_s0$1708 [17] & \$2422 ;
+  assign \$2424  = { sel_p4_17_4_s, sel_p4_17_3_s, sel_p4_17_2_s, sel_p4_17_1_s, sel_p4_17_0_s } == 4'ha;
+  assign \$2425  = \sel_l16_s0$1708 [18] & \$2424 ;
+  assign \$2426  = { sel_p4_18_4_s, sel_p4_18_3_s, sel_p4_18_2_s, sel_p4_18_1_s, sel_p4_18_0_s } == 4'ha;
+  assign \$2427  = \sel_l16_s0$1708 [19] & \$2426 ;
+  assign \$2428  = { sel_p4_19_4_s, sel_p4_19_3_s, sel_p4_19_2_s, sel_p4_19_1_s, sel_p4_19_0_s } == 4'ha;
+  assign \$2429  = \sel_l16_s0$1708 [20] & \$2428 ;
+  assign \$2430  = { sel_p4_20_4_s, sel_p4_20_3_s, sel_p4_20_2_s, sel_p4_20_1_s, sel_p4_20_0_s } == 4'ha;
+  assign \$2431  = \sel_l16_s0$1708 [21] & \$2430 ;
+  assign \$2432  = { sel_p4_21_4_s, sel_p4_21_3_s, sel_p4_21_2_s, sel_p4_21_1_s, sel_p4_21_0_s } == 4'ha;
+  assign \$2433  = \sel_l16_s0$1708 [22] & \$2432 ;
+  assign \$2434  = { sel_p4_22_4_s, sel_p4_22_3_s, sel_p4_22_2_s, sel_p4_22_1_s, sel_p4_22_0_s } == 4'ha;
+  assign \$2435  = \sel_l16_s0$1708 [23] & \$2434 ;
+  assign \$2436  = { sel_p4_23_4_s, sel_p4_23_3_s, sel_p4_23_2_s, sel_p4_23_1_s, sel_p4_23_0_s } == 4'ha;
+  assign \$2437  = \sel_l16_s0$1708 [24] & \$2436 ;
+  assign \$2438  = { sel_p4_24_4_s, sel_p4_24_3_s, sel_p4_24_2_s, sel_p4_24_1_s, sel_p4_24_0_s } == 4'ha;
+  assign \$2439  = \sel_l16_s0$1708 [25] & \$2438 ;
+  assign \$2440  = { sel_p4_25_4_s, sel_p4_25_3_s, sel_p4_25_2_s, sel_p4_25_1_s, sel_p4_25_0_s } == 4'ha;
+  assign \$2441  = \sel_l16_s0$1708 [26] & \$2440 ;
+  assign \$2442  = \sel_l16_s0$1719  == 4'hb;
+  assign \$2443  = \sel_l16_s0$1708 [11] & \$2442 ;
+  assign \$2444  = \sel_l16_s0$1720  == 4'hb;
+  assign \$2445  = \sel_l16_s0$1708 [12] & \$2444 ;
+  assign \$2446  = \sel_l16_s0$1721  == 4'hb;
+  assign \$2447  = \sel_l16_s0$1708 [13] & \$2446 ;
+  assign \$2448  = \sel_l16_s0$1722  == 4'hb;
+  assign \$2449  = \sel_l16_s0$1708 [14] & \$2448 ;
+  assign \$2450  = \sel_l16_s0$1723  == 4'hb;
+  assign \$2451  = \sel_l16_s0$1708 [15] & \$2450 ;
+  assign \$2452  = \sel_l16_s0$1518  == 4'hb;
+  assign \$2453  = \sel_l16_s0$1708 [16] & \$2452 ;
+  assign \$2454  = { sel_p4_16_4_s, sel_p4_16_3_s, sel_p4_16_2_s, sel_p4_16_1_s, sel_p4_16_0_s } == 4'hb;
+  assign \$2455  = \sel_l16_s0$1708 [17] & \$2454 ;
+  assign \$2456  = { sel_p4_17_4_s, sel_p4_17_3_s, sel_p4_17_2_s, sel_p4_17_1_s, sel_p4_17_0_s } == 4'hb;
+  assign \$2457  = \sel_l16_s0$1708 [18] & \$2456 ;
+  assign \$2458  = { sel_p4_18_4_s, sel_p4_18_3_s, sel_p4_18_2_s, sel_p4_18_1_s, sel_p4_18_0_s } == 4'hb;
+  assign \$2459  = \sel_l16_s0$1708 [19] & \$2458 ;
+  assign \$2460  = { sel_p4_19_4_s, sel_p4_19_3_s, sel_p4_19_2_s, sel_p4_19_1_s, sel_p4_19_0_s } == 4'hb;
+  assign \$2461  = \sel_l16_s0$1708 [20] & \$2460 ;
+  assign \$2462  = { sel_p4_20_4_s, sel_p4_20_3_s, sel_p4_20_2_s, sel_p4_20_1_s, sel_p4_20_0_s } == 4'hb;
+  assign \$2463  = \sel_l16_s0$1708 [21] & \$2462 ;
+  assign \$2464  = { sel_p4_21_4_s, sel_p4_21_3_s, sel_p4_21_2_s, sel_p4_21_1_s, sel_p4_21_0_s } == 4'hb;
+  assign \$2465  = \sel_l16_s0$1708 [22] & \$2464 ;
+  assign \$2466  = { sel_p4_22_4_s, sel_p4_22_3_s, sel_p4_22_2_s, sel_p4_22_1_s, sel_p4_22_0_s } == 4'hb;
+  assign \$2467  = \sel_l16_s0$1708 [23] & \$2466 ;
+  assign \$2468  = { sel_p4_23_4_s, sel_p4_23_3_s, sel_p4_23_2_s, sel_p4_23_1_s, sel_p4_23_0_s } == 4'hb;
+  assign \$2469  = \sel_l16_s0$1708 [24] & \$2468 ;
+  assign \$2470  = { sel_p4_24_4_s, sel_p4_24_3_s, sel_p4_24_2_s, sel_p4_24_1_s, sel_p4_24_0_s } == 4'hb;
+  assign \$2471  = \sel_l16_s0$1708 [25] & \$2470 ;
+  assign \$2472  = { sel_p4_25_4_s, sel_p4_25_3_s, sel_p4_25_2_s, sel_p4_25_1_s, sel_p4_25_0_s } == 4'hb;
+  assign \$2473  = \sel_l16_s0$1708 [26] & \$2472 ;
+  assign \$2474  = { sel_p4_26_4_s, sel_p4_26_3_s, sel_p4_26_2_s, sel_p4_26_1_s, sel_p4_26_0_s } == 4'hb;
+  assign \$2475  = \sel_l16_s0$1708 [27] & \$2474 ;
+  assign \$2476  = \sel_l16_s0$1720  == 4'hc;
+  assign \$2477  = \sel_l16_s0$1708 [12] & \$2476 ;
+  assign \$2478  = \sel_l16_s0$1721  == 4'hc;
+  assign \$2479  = \sel_l16_s0$1708 [13] & \$2478 ;
+  assign \$2480  = \sel_l16_s0$1722  == 4'hc;
+  assign \$2481  = \sel_l16_s0$1708 [14] & \$2480 ;
+  assign \$2482  = \sel_l16_s0$1723  == 4'hc;
+  assign \$2483  = \sel_l16_s0$1708 [15] & \$2482 ;
+  assign \$2484  = \sel_l16_s0$1518  == 4'hc;
+  assign \$2485  = \sel_l16_s0$1708 [16] & \$2484 ;
+  assign \$2486  = { sel_p4_16_4_s, sel_p4_16_3_s, sel_p4_16_2_s, sel_p4_16_1_s, sel_p4_16_0_s } == 4'hc;
+  assign \$2487  = \sel_l16_s0$1708 [17] & \$2486 ;
+  assign \$2488  = { sel_p4_17_4_s, sel_p4_17_3_s, sel_p4_17_2_s, sel_p4_17_1_s, sel_p4_17_0_s } == 4'hc;
+  assign \$2489  = \sel_l16_s0$1708 [18] & \$2488 ;
+  assign \$2490  = { sel_p4_18_4_s, sel_p4_18_3_s, sel_p4_18_2_s, sel_p4_18_1_s, sel_p4_18_0_s } == 4'hc;
+  assign \$2491  = \sel_l16_s0$1708 [19] & \$2490 ;
+  assign \$2492  = { sel_p4_19_4_s, sel_p4_19_3_s, sel_p4_19_2_s, sel_p4_19_1_s, sel_p4_19_0_s } == 4'hc;
+  assign \$2493  = \sel_l16_s0$1708 [20] & \$2492 ;
+  assign \$2494  = { sel_p4_20_4_s, sel_p4_20_3_s, sel_p4_20_2_s, sel_p4_20_1_s, sel_p4_20_0_s } == 4'hc;
+  assign \$2495  = \sel_l16_s0$1708 [21] & \$2494 ;
+  assign \$2496  = { sel_p4_21_4_s, sel_p4_21_3_s, sel_p4_21_2_s, sel_p4_21_1_s, sel_p4_21_0_s } == 4'hc;
+  assign \$2497  = \sel_l16_s0$1708 [22] & \$2496 ;
+  assign \$2498  = { sel_p4_22_4_s, sel_p4_22_3_s, sel_p4_22_2_s, sel_p4_22_1_s, sel_p4_22_0_s } == 4'hc;
+  assign \$2499  = \sel_l16_s0$1708 [23] & \$2498 ;
+  assign \$2500  = { sel_p4_23_4_s, sel_p4_23_3_s, sel_p4_23_2_s, sel_p4_23_1_s, sel_p4_23_0_s } == 4'hc;
+  assign \$2501  = \sel_l16_s0$1708 [24] & \$2500 ;
+  assign \$2502  = { sel_p4_24_4_s, sel_p4_24_3_s, sel_p4_24_2_s, sel_p4_24_1_s, sel_p4_24_0_s } == 4'hc;
+  assign \$2503  = \sel_l16_s0$1708 [25] & \$2502 ;
+  assign \$2504  = { sel_p4_25_4_s, sel_p4_25_3_s, sel_p4_25_2_s, sel_p4_25_1_s, sel_p4_25_0_s } == 4'hc;
+  assign \$2505  = \sel_l16_s0$1708 [26] & \$2504 ;
+  assign \$2506  = { sel_p4_26_4_s, sel_p4_26_3_s, sel_p4_26_2_s, sel_p4_26_1_s, sel_p4_26_0_s } == 4'hc;
+  assign \$2507  = \sel_l16_s0$1708 [27] & \$2506 ;
+  assign \$2508  = { sel_p4_27_4_s, sel_p4_27_3_s, sel_p4_27_2_s, sel_p4_27_1_s, sel_p4_27_0_s } == 4'hc;
+  assign \$2509  = \sel_l16_s0$1708 [28] & \$2508 ;
+  assign \$2510  = \sel_l16_s0$1721  == 4'hd;
+  assign \$2511  = \sel_l16_s0$1708 [13] & \$2510 ;
+  assign \$2512  = \sel_l16_s0$1722  == 4'hd;
+  assign \$2513  = \sel_l16_s0$1708 [14] & \$2512 ;
+  assign \$2514  = \sel_l16_s0$1723  == 4'hd;
+  assign \$2515  = \sel_l16_s0$1708 [15] & \$2514 ;
+  assign \$2516  = \sel_l16_s0$1518  == 4'hd;
+  assign \$2517  = \sel_l16_s0$1708 [16] & \$2516 ;
+  assign \$2518  = { sel_p4_16_4_s, sel_p4_16_3_s, sel_p4_16_2_s, sel_p4_16_1_s, sel_p4_16_0_s } == 4'hd;
+  assign \$2519  = \sel_l16_s0$1708 [17] & \$2518 ;
+  assign \$2520  = { sel_p4_17_4_s, sel_p4_17_3_s, sel_p4_17_2_s, sel_p4_17_1_s, sel_p4_17_0_s } == 4'hd;
+  assign \$2521  = \sel_l16_s0$1708 [18] & \$2520 ;
+  assign \$2522  = { sel_p4_18_4_s, sel_p4_18_3_s, sel_p4_18_2_s, sel_p4_18_1_s, sel_p4_18_0_s } == 4'hd;
+  assign \$2523  = \sel_l16_s0$1708 [19] & \$2522 ;
+  assign \$2524  = { sel_p4_19_4_s, sel_p4_19_3_s, sel_p4_19_2_s, sel_p4_19_1_s, sel_p4_19_0_s } == 4'hd;
+  assign \$2525  = \sel_l16_s0$1708 [20] & \$2524 ;
+  assign \$2526  = { sel_p4_20_4_s, sel_p4_20_3_s, sel_p4_20_2_s, sel_p4_20_1_s, sel_p4_20_0_s } == 4'hd;
+  assign \$2527  = \sel_l16_s0$1708 [21] & \$2526 ;
+  assign \$2528  = { sel_p4_21_4_s, sel_p4_21_3_s, sel_p4_21_2_s, sel_p4_21_1_s, sel_p4_21_0_s } == 4'hd;
+  assign \$2529  = \sel_l16_s0$1708 [22] & \$2528 ;
+  assign \$2530  = { sel_p4_22_4_s, sel_p4_22_3_s, sel_p4_22_2_s, sel_p4_22_1_s, sel_p4_22_0_s } == 4'hd;
+  assign \$2531  = \sel_l16_s0$1708 [23] & \$2530 ;
+  assign \$2532  = { sel_p4_23_4_s, sel_p4_23_3_s, sel_p4_23_2_s, sel_p4_23_1_s, sel_p4_23_0_s } == 4'hd;
+  assign \$2533  = \sel_l16_s0$1708 [24] & \$2532 ;
+  assign \$2534  = { sel_p4_24_4_s, sel_p4_24_3_s, sel_p4_24_2_s, sel_p4_24_1_s, sel_p4_24_0_s } == 4'hd;
+  assign \$2535  = \sel_l16_s0$1708 [25] & \$2534 ;
+  assign \$2536  = { sel_p4_25_4_s, sel_p4_25_3_s, sel_p4_25_2_s, sel_p4_25_1_s, sel_p4_25_0_s } == 4'hd;
+  assign \$2537  = \sel_l16_s0$1708 [26] & \$2536 ;
+  assign \$2538  = { sel_p4_26_4_s, sel_p4_26_3_s, sel_p4_26_2_s, sel_p4_26_1_s, sel_p4_26_0_s } == 4'hd;
+  assign \$2539  = \sel_l16_s0$1708 [27] & \$2538 ;
+  assign \$2540  = { sel_p4_27_4_s, sel_p4_27_3_s, sel_p4_27_2_s, sel_p4_27_1_s, sel_p4_27_0_s } == 4'hd;
+  assign \$2541  = \sel_l16_s0$1708 [28] & \$2540 ;
+  assign \$2542  = { sel_p4_28_4_s, sel_p4_28_3_s, sel_p4_28_2_s, sel_p4_28_1_s, sel_p4_28_0_s } == 4'hd;
+  assign \$2543  = \sel_l16_s0$1708 [29] & \$2542 ;
+  assign \$2544  = \sel_l16_s0$1722  == 4'he;
+  assign \$2545  = \sel_l16_s0$1708 [14] & \$2544 ;
+  assign \$2546  = \sel_l16_s0$1723  == 4'he;
+  assign \$2547  = \sel_l16_s0$1708 [15] & \$2546 ;
+  assign \$2548  = \sel_l16_s0$1518  == 4'he;
+  assign \$2549  = \sel_l16_s0$1708 [16] & \$2548 ;
+  assign \$2550  = { sel_p4_16_4_s, sel_p4_16_3_s, sel_p4_16_2_s, sel_p4_16_1_s, sel_p4_16_0_s } == 4'he;
+  assign \$2551  = \sel_l16_s0$1708 [17] & \$2550 ;
+  assign \$2552  = { sel_p4_17_4_s, sel_p4_17_3_s, sel_p4_17_2_s, sel_p4_17_1_s, sel_p4_17_0_s } == 4'he;
+  assign \$2553  = \sel_l16_s0$1708 [18] & \$2552 ;
+  assign \$2554  = { sel_p4_18_4_s, sel_p4_18_3_s, sel_p4_18_2_s, sel_p4_18_1_s, sel_p4_18_0_s } == 4'he;
+  assign \$2555  = \sel_l16_s0$1708 [19] & \$2554 ;
+  assign \$2556  = { sel_p4_19_4_s, sel_p4_19_3_s, sel_p4_19_2_s, sel_p4_19_1_s, sel_p4_19_0_s } == 4'he;
+  assign \$2557  = \sel_l16_s0$1708 [20] & \$2556 ;
+  assign \$2558  = { sel_p4_20_4_s, sel_p4_20_3_s, sel_p4_20_2_s, sel_p4_20_1_s, sel_p4_20_0_s } == 4'he;
+  assign \$2559  = \sel_l16_s0$1708 [21] & \$2558 ;
+  assign \$2560  = { sel_p4_21_4_s, sel_p4_21_3_s, sel_p4_21_2_s, sel_p4_21_1_s, sel_p4_21_0_s } == 4'he;
+  assign \$2561  = \sel_l16_s0$1708 [22] & \$2560 ;
+  assign \$2562  = { sel_p4_22_4_s, sel_p4_22_3_s, sel_p4_22_2_s, sel_p4_22_1_s, sel_p4_22_0_s } == 4'he;
+  assign \$2563  = \sel_l16_s0$1708 [23] & \$2562 ;
+  assign \$2564  = { sel_p4_23_4_s, sel_p4_23_3_s, sel_p4_23_2_s, sel_p4_23_1_s, sel_p4_23_0_s } == 4'he;
+  assign \$2565  = \sel_l16_s0$1708 [24] & \$2564 ;
+  assign \$2566  = { sel_p4_24_4_s, sel_p4_24_3_s, sel_p4_24_2_s, sel_p4_24_1_s, sel_p4_24_0_s } == 4'he;
+  assign \$2567  = \sel_l16_s0$1708 [25] & \$2566 ;
+  assign \$2568  = { sel_p4_25_4_s, sel_p4_25_3_s, sel_p4_25_2_s, sel_p4_25_1_s, sel_p4_25_0_s } == 4'he;
+  assign \$2569  = \sel_l16_s0$1708 [26] & \$2568 ;
+  assign \$2570  = { sel_p4_26_4_s, sel_p4_26_3_s, sel_p4_26_2_s, sel_p4_26_1_s, sel_p4_26_0_s } == 4'he;
+  assign \$2571  = \sel_l16_s0$1708 [27] & \$2570 ;
+  assign \$2572  = { sel_p4_27_4_s, sel_p4_27_3_s, sel_p4_27_2_s, sel_p4_27_1_s, sel_p4_27_0_s } == 4'he;
+  assign \$2573  = \sel_l16_s0$1708 [28] & \$2572 ;
+  assign \$2574  = { sel_p4_28_4_s, sel_p4_28_3_s, sel_p4_28_2_s, sel_p4_28_1_s, sel_p4_28_0_s } == 4'he;
+  assign \$2575  = \sel_l16_s0$1708 [29] & \$2574 ;
+  assign \$2576  = { sel_p4_29_4_s, sel_p4_29_3_s, sel_p4_29_2_s, sel_p4_29_1_s, sel_p4_29_0_s } == 4'he;
+  assign \$2577  = \sel_l16_s0$1708 [30] & \$2576 ;
+  assign \$2578  = \sel_l16_s0$1723  == 4'hf;
+  assign \$2579  = \sel_l16_s0$1708 [15] & \$2578 ;
+  assign \$2580  = \sel_l16_s0$1518  == 4'hf;
+  assign \$2581  = \sel_l16_s0$1708 [16] & \$2580 ;
+  assign \$2582  = { sel_p4_16_4_s, sel_p4_16_3_s, sel_p4_16_2_s, sel_p4_16_1_s, sel_p4_16_0_s } == 4'hf;
+  assign \$2583  = \sel_l16_s0$1708 [17] & \$2582 ;
+  assign \$2584  = { sel_p4_17_4_s, sel_p4_17_3_s, sel_p4_17_2_s, sel_p4_17_1_s, sel_p4_17_0_s } == 4'hf;
+  assign \$2585  = \sel_l16_s0$1708 [18] & \$2584 ;
+  assign \$2586  = { sel_p4_18_4_s, sel_p4_18_3_s, sel_p4_18_2_s, sel_p4_18_1_s, sel_p4_18_0_s } == 4'hf;
+  assign \$2587  = \sel_l16_s0$1708 [19] & \$2586 ;
+  assign \$2588  = { sel_p4_19_4_s, sel_p4_19_3_s, sel_p4_19_2_s, sel_p4_19_1_s, sel_p4_19_0_s } == 4'hf;
+  assign \$2589  = \sel_l16_s0$1708 [20] & \$2588 ;
+  assign \$2590  = { sel_p4_20_4_s, sel_p4_20_3_s, sel_p4_20_2_s, sel_p4_20_1_s, sel_p4_20_0_s } == 4'hf;
+  assign \$2591  = \sel_l16_s0$1708 [21] & \$2590 ;
+  assign \$2592  = { sel_p4_21_4_s, sel_p4_21_3_s, sel_p4_21_2_s, sel_p4_21_1_s, sel_p4_21_0_s } == 4'hf;
+  assign \$2593  = \sel_l16_s0$1708 [22] & \$2592 ;
+  assign \$2594  = { sel_p4_22_4_s, sel_p4_22_3_s, sel_p4_22_2_s, sel_p4_22_1_s, sel_p4_22_0_s } == 4'hf;
+  assign \$2595  = \sel_l16_s0$1708 [23] & \$2594 ;
+  assign \$2596  = { sel_p4_23_4_s, sel_p4_23_3_s, sel_p4_23_2_s, sel_p4_23_1_s, sel_p4_23_0_s } == 4'hf;
+  assign \$2597  = \sel_l16_s0$1708 [24] & \$2596 ;
+  assign \$2598  = { sel_p4_24_4_s, sel_p4_24_3_s, sel_p4_24_2_s, sel_p4_24_1_s, sel_p4_24_0_s } == 4'hf;
+  assign \$2599  = \sel_l16_s0$1708 [25] & \$2598 ;
+  assign \$2600  = { sel_p4_25_4_s, sel_p4_25_3_s, sel_p4_25_2_s, sel_p4_25_1_s, sel_p4_25_0_s } == 4'hf;
+  assign \$2601  = \sel_l16_s0$1708 [26] & \$2600 ;
+  assign \$2602  = { sel_p4_26_4_s, sel_p4_26_3_s, sel_p4_26_2_s, sel_p4_26_1_s, sel_p4_26_0_s } == 4'hf;
+  assign \$2603  = \sel_l16_s0$1708 [27] & \$2602 ;
+  assign \$2604  = { sel_p4_27_4_s, sel_p4_27_3_s, sel_p4_27_2_s, sel_p4_27_1_s, sel_p4_27_0_s } == 4'hf;
+  assign \$2605  = \sel_l16_s0$1708 [28] & \$2604 ;
+  assign \$2606  = { sel_p4_28_4_s, sel_p4_28_3_s, sel_p4_28_2_s, sel_p4_28_1_s, sel_p4_28_0_s } == 4'hf;
+  assign \$2607  = \sel_l16_s0$1708 [29] & \$2606 ;
+  assign \$2608  = { sel_p4_29_4_s, sel_p4_29_3_s, sel_p4_29_2_s, sel_p4_29_1_s, sel_p4_29_0_s } == 4'hf;
+  assign \$2609  = \sel_l16_s0$1708 [30] & \$2608 ;
+  assign \$2610  = { sel_p4_30_4_s, sel_p4_30_3_s, sel_p4_30_2_s, sel_p4_30_1_s, sel_p4_30_0_s } == 4'hf;
+  assign \$2611  = \sel_l16_s0$1708 [31] & \$2610 ;
+  assign \$2612  = ~ adv15_valid;
+  assign adv15 = \$2612  | o__ready;
+  assign \$2613  = sel_l18_s0 & { \sel_l18_s0$1743 [0], \sel_l18_s0$1743 [0], \sel_l18_s0$1743 [0], \sel_l18_s0$1743 [0], \sel_l18_s0$1743 [0], \sel_l18_s0$1743 [0], \sel_l18_s0$1743 [0], \sel_l18_s0$1743 [0], \sel_l18_s0$1743 [0], \sel_l18_s0$1743 [0], \sel_l18_s0$1743 [0], \sel_l18_s0$1743 [0], \sel_l18_s0$1743 [0], \sel_l18_s0$1743 [0], \sel_l18_s0$1743 [0], \sel_l18_s0$1743 [0] };
+  assign \$2614  = \sel_l18_s0$1744  & { \sel_l18_s0$1743 [1], \sel_l18_s0$1743 [1], \sel_l18_s0$1743 [1], \sel_l18_s0$1743 [1], \sel_l18_s0$1743 [1], \sel_l18_s0$1743 [1], \sel_l18_s0$1743 [1], \sel_l18_s0$1743 [1], \sel_l18_s0$1743 [1], \sel_l18_s0$1743 [1], \sel_l18_s0$1743 [1], \sel_l18_s0$1743 [1], \sel_l18_s0$1743 [1], \sel_l18_s0$1743 [1], \sel_l18_s0$1743 [1], \sel_l18_s0$1743 [1] };
+  assign \$2615  = \$2613  | \$2614 ;
+  assign \$2616  = \sel_l18_s0$1745  & { \sel_l18_s0$1743 [2], \sel_l18_s0$1743 [2], \sel_l18_s0$1743 [2], \sel_l18_s0$1743 [2], \sel_l18_s0$1743 [2], \sel_l18_s0$1743 [2], \sel_l18_s0$1743 [2], \sel_l18_s0$1743 [2], \sel_l18_s0$1743 [2], \sel_l18_s0$1743 [2], \sel_l18_s0$1743 [2], \sel_l18_s0$1743 [2], \sel_l18_s0$1743 [2], \sel_l18_s0$1743 [2], \sel_l18_s0$1743 [2], \sel_l18_s0$1743 [2] };
+  assign sel_or0_0 = \$2615  | \$2616 ;
+  assign \$2617  = \sel_l18_s0$1747  & { \sel_l18_s0$1743 [3], \sel_l18_s0$1743 [3], \sel_l18_s0$1743 [3], \sel_l18_s0$1743 [3], \sel_l18_s0$1743 [3], \sel_l18_s0$1743 [3], \sel_l18_s0$1743 [3], \sel_l18_s0$1743 [3], \sel_l18_s0$1743 [3], \sel_l18_s0$1743 [3], \sel_l18_s0$1743 [3], \sel_l18_s0$1743 [3], \sel_l18_s0$1743 [3], \sel_l18_s0$1743 [3], \sel_l18_s0$1743 [3], \sel_l18_s0$1743 [3] };
+  assign \$2618  = \sel_l18_s0$1748  & { \sel_l18_s0$1743 [4], \sel_l18_s0$1743 [4], \sel_l18_s0$1743 [4], \sel_l18_s0$1743 [4], \sel_l18_s0$1743 [4], \sel_l18_s0$1743 [4], \sel_l18_s0$1743 [4], \sel_l18_s0$1743 [4], \sel_l18_s0$1743 [4], \sel_l18_s0$1743 [4], \sel_l18_s0$1743 [4], \sel_l18_s0$1743 [4], \sel_l18_s0$1743 [4], \sel_l18_s0$1743 [4], \sel_l18_s0$1743 [4], \sel_l18_s0$1743 [4] };
+  assign \$2619  = \$2617  | \$2618 ;
+  assign \$2620  = \sel_l18_s0$1749  & { \sel_l18_s0$1743 [5], \sel_l18_s0$1743 [5], \sel_l18_s0$1743 [5], \sel_l18_s0$1743 [5], \sel_l18_s0$1743 [5], \sel_l18_s0$1743 [5], \sel_l18_s0$1743 [5], \sel_l18_s0$1743 [5], \sel_l18_s0$1743 [5], \sel_l18_s0$1743 [5], \sel_l18_s0$1743 [5], \sel_l18_s0$1743 [5], \sel_l18_s0$1743 [5], \sel_l18_s0$1743 [5], \sel_l18_s0$1743 [5], \sel_l18_s0$1743 [5] };
+  assign sel_or0_3 = \$2619  | \$2620 ;
+  assign \$2621  = \sel_l18_s0$1751  & { \sel_l18_s0$1743 [6], \sel_l18_s0$1743 [6], \sel_l18_s0$1743 [6], \sel_l18_s0$1743 [6], \sel_l18_s0$1743 [6], \sel_l18_s0$1743 [6], \sel_l18_s0$1743 [6], \sel_l18_s0$1743 [6], \sel_l18_s0$1743 [6], \sel_l18_s0$1743 [6], \sel_l18_s0$1743 [6], \sel_l18_s0$1743 [6], \sel_l18_s0$1743 [6], \sel_l18_s0$1743 [6], \sel_l18_s0$1743 [6], \sel_l18_s0$1743 [6] };
+  assign \$2622  = \sel_l18_s0$1752  & { \sel_l18_s0$1743 [7], \sel_l18_s0$1743 [7], \sel_l18_s0$1743 [7], \sel_l18_s0$1743 [7], \sel_l18_s0$1743 [7], \sel_l18_s0$1743 [7], \sel_l18_s0$1743 [7], \sel_l18_s0$1743 [7], \sel_l18_s0$1743 [7], \sel_l18_s0$1743 [7], \sel_l18_s0$1743 [7], \sel_l18_s0$1743 [7], \sel_l18_s0$1743 [7], \sel_l18_s0$1743 [7], \sel_l18_s0$1743 [7], \sel_l18_s0$1743 [7] };
+  assign \$2623  = \$2621  | \$2622 ;
+  assign \$2624  = \sel_l18_s0$1753  & { \sel_l18_s0$1743 [8], \sel_l18_s0$1743 [8], \sel_l18_s0$1743 [8], \sel_l18_s0$1743 [8], \sel_l18_s0$1743 [8], \sel_l18_s0$1743 [8], \sel_l18_s0$1743 [8], \sel_l18_s0$1743 [8], \sel_l18_s0$1743 [8], \sel_l18_s0$1743 [8], \sel_l18_s0$1743 [8], \sel_l18_s0$1743 [8], \sel_l18_s0$1743 [8], \sel_l18_s0$1743 [8], \sel_l18_s0$1743 [8], \sel_l18_s0$1743 [8] };
+  assign sel_or0_6 = \$2623  | \$2624 ;
+  assign \$2625  = \sel_l18_s0$1755  & { \sel_l18_s0$1743 [9], \sel_l18_s0$1743 [9], \sel_l18_s0$1743 [9], \sel_l18_s0$1743 [9], \sel_l18_s0$1743 [9], \sel_l18_s0$1743 [9], \sel_l18_s0$1743 [9], \sel_l18_s0$1743 [9], \sel_l18_s0$1743 [9], \sel_l18_s0$1743 [9], \sel_l18_s0$1743 [9], \sel_l18_s0$1743 [9], \sel_l18_s0$1743 [9], \sel_l18_s0$1743 [9], \sel_l18_s0$1743 [9], \sel_l18_s0$1743 [9] };
+  assign \$2626  = \sel_l18_s0$1756  & { \sel_l18_s0$1743 [10], \sel_l18_s0$1743 [10], \sel_l18_s0$1743 [10], \sel_l18_s0$1743 [10], \sel_l18_s0$1743 [10], \sel_l18_s0$1743 [10], \sel_l18_s0$1743 [10], \sel_l18_s0$1743 [10], \sel_l18_s0$1743 [10], \sel_l18_s0$1743 [10], \sel_l18_s0$1743 [10], \sel_l18_s0$1743 [10], \sel_l18_s0$1743 [10], \sel_l18_s0$1743 [10], \sel_l18_s0$1743 [10], \sel_l18_s0$1743 [10] };
+  assign \$2627  = \$2625  | \$2626 ;
+  assign \$2628  = \sel_l18_s0$1757  & { \sel_l18_s0$1743 [11], \sel_l18_s0$1743 [11], \sel_l18_s0$1743 [11], \sel_l18_s0$1743 [11], \sel_l18_s0$1743 [11], \sel_l18_s0$1743 [11], \sel_l18_s0$1743 [11], \sel_l18_s0$1743 [11], \sel_l18_s0$1743 [11], \sel_l18_s0$1743 [11], \sel_l18_s0$1743 [11], \sel_l18_s0$1743 [11], \sel_l18_s0$1743 [11], \sel_l18_s0$1743 [11], \sel_l18_s0$1743 [11], \sel_l18_s0$1743 [11] };
+  assign sel_or0_9 = \$2627  | \$2628 ;
+  assign \$2629  = \sel_l18_s0$1759  & { \sel_l18_s0$1743 [12], \sel_l18_s0$1743 [12], \sel_l18_s0$1743 [12], \sel_l18_s0$1743 [12], \sel_l18_s0$1743 [12], \sel_l18_s0$1743 [12], \sel_l18_s0$1743 [12], \sel_l18_s0$1743 [12], \sel_l18_s0$1743 [12], \sel_l18_s0$1743 [12], \sel_l18_s0$1743 [12], \sel_l18_s0$1743 [12], \sel_l18_s0$1743 [12], \sel_l18_s0$1743 [12], \sel_l18_s0$1743 [12], \sel_l18_s0$1743 [12] };
+  assign \$2630  = \sel_l18_s0$1760  & { \sel_l18_s0$1743 [13], \sel_l18_s0$1743 [13], \sel_l18_s0$1743 [13], \sel_l18_s0$1743 [13], \sel_l18_s0$1743 [13], \sel_l18_s0$1743 [13], \sel_l18_s0$1743 [13], \sel_l18_s0$1743 [13], \sel_l18_s0$1743 [13], \sel_l18_s0$1743 [13], \sel_l18_s0$1743 [13], \sel_l18_s0$1743 [13], \sel_l18_s0$1743 [13], \sel_l18_s0$1743 [13], \sel_l18_s0$1743 [13], \sel_l18_s0$1743 [13] };
+  assign \$2631  = \$2629  | \$2630 ;
+  assign \$2632  = \sel_l18_s0$1761  & { \sel_l18_s0$1743 [14], \sel_l18_s0$1743 [14], \sel_l18_s0$1743 [14], \sel_l18_s0$1743 [14], \sel_l18_s0$1743 [14], \sel_l18_s0$1743 [14], \sel_l18_s0$1743 [14], \sel_l18_s0$1743 [14], \sel_l18_s0$1743 [14], \sel_l18_s0$1743 [14], \sel_l18_s0$1743 [14], \sel_l18_s0$1743 [14], \sel_l18_s0$1743 [14], \sel_l18_s0$1743 [14], \sel_l18_s0$1743 [14], \sel_l18_s0$1743 [14] };
+  assign sel_or0_12 = \$2631  | \$2632 ;
+  assign \$2633  = \sel_l18_s0$1763  & { \sel_l18_s0$1743 [15], \sel_l18_s0$1743 [15], \sel_l18_s0$1743 [15], \sel_l18_s0$1743 [15], \sel_l18_s0$1743 [15], \sel_l18_s0$1743 [15], \sel_l18_s0$1743 [15], \sel_l18_s0$1743 [15], \sel_l18_s0$1743 [15], \sel_l18_s0$1743 [15], \sel_l18_s0$1743 [15], \sel_l18_s0$1743 [15], \sel_l18_s0$1743 [15], \sel_l18_s0$1743 [15], \sel_l18_s0$1743 [15], \sel_l18_s0$1743 [15] };
+  assign \$2634  = \sel_l18_s0$1764  & { \sel_l18_s0$1743 [16], \sel_l18_s0$1743 [16], \sel_l18_s0$1743 [16], \sel_l18_s0$1743 [16], \sel_l18_s0$1743 [16], \sel_l18_s0$1743 [16], \sel_l18_s0$1743 [16], \sel_l18_s0$1743 [16], \sel_l18_s0$1743 [16], \sel_l18_s0$1743 [16], \sel_l18_s0$1743 [16], \sel_l18_s0$1743 [16], \sel_l18_s0$1743 [16], \sel_l18_s0$1743 [16], \sel_l18_s0$1743 [16], \sel_l18_s0$1743 [16] };
+  assign sel_or0_15 = \$2633  | \$2634 ;
+  assign \$2635  = \sel_l18_s0$1743 [1] | \sel_l18_s0$1743 [3];
+  assign \$2636  = \sel_l18_s0$1743 [5] | \sel_l18_s0$1743 [7];
+  assign \$2637  = \$2635  | \$2636 ;
+  assign \$2638  = \sel_l18_s0$1743 [9] | \sel_l18_s0$1743 [11];
+  assign \$2639  = \sel_l18_s0$1743 [13] | \sel_l18_s0$1743 [15];
+  assign \$2640  = \$2638  | \$2639 ;
+  assign \$2641  = \$2637  | \$2640 ;
+  assign \$2642  = \sel_l18_s0$1743 [2] | \sel_l18_s0$1743 [3];
+  assign \$2643  = \sel_l18_s0$1743 [6] | \sel_l18_s0$1743 [7];
+  assign \$2644  = \$2642  | \$2643 ;
+  assign \$2645  = \sel_l18_s0$1743 [10] | \sel_l18_s0$1743 [11];
+  assign \$2646  = \sel_l18_s0$1743 [14] | \sel_l18_s0$1743 [15];
+  assign \$2647  = \$2645  | \$2646 ;
+  assign \$2648  = \$2644  | \$2647 ;
+  assign \$2649  = \sel_l18_s0$1743 [4] | \sel_l18_s0$1743 [5];
+  assign \$2650  = \sel_l18_s0$1743 [6] | \sel_l18_s0$1743 [7];
+  assign \$2651  = \$2649  | \$2650 ;
+  assign \$2652  = \sel_l18_s0$1743 [12] | \sel_l18_s0$1743 [13];
+  assign \$2653  = \sel_l18_s0$1743 [14] | \sel_l18_s0$1743 [15];
+  assign \$2654  = \$2652  | \$2653 ;
+  assign \$2655  = \$2651  | \$2654 ;
+  assign \$2656  = \sel_l18_s0$1743 [8] | \sel_l18_s0$1743 [9];
+  assign \$2657  = \sel_l18_s0$1743 [10] | \sel_l18_s0$1743 [11];
+  assign \$2658  = \$2656  | \$2657 ;
+  assign \$2659  = \sel_l18_s0$1743 [12] | \sel_l18_s0$1743 [13];
+  assign \$2660  = \sel_l18_s0$1743 [14] | \sel_l18_s0$1743 [15];
+  assign \$2661  = \$2659  | \$2660 ;
+  assign \$2662  = \$2658  | \$2661 ;
+  assign \$2663  = \sel_l18_s0$1744  & { \sel_l18_s0$1767 [0], \sel_l18_s0$1767 [0], \sel_l18_s0$1767 [0], \sel_l18_s0$1767 [0], \sel_l18_s0$1767 [0], \sel_l18_s0$1767 [0], \sel_l18_s0$1767 [0], \sel_l18_s0$1767 [0], \sel_l18_s0$1767 [0], \sel_l18_s0$1767 [0], \sel_l18_s0$1767 [0], \sel_l18_s0$1767 [0], \sel_l18_s0$1767 [0], \sel_l18_s0$1767 [0], \sel_l18_s0$1767 [0], \sel_l18_s0$1767 [0] };
+  assign \$2664  = \sel_l18_s0$1745  & { \sel_l18_s0$1767 [1], \sel_l18_s0$1767 [1], \sel_l18_s0$1767 [1], \sel_l18_s0$1767 [1], \sel_l18_s0$1767 [1], \sel_l18_s0$1767 [1], \sel_l18_s0$1767 [1], \sel_l18_s0$1767 [1], \sel_l18_s0$1767 [1], \sel_l18_s0$1767 [1], \sel_l18_s0$1767 [1], \sel_l18_s0$1767 [1], \sel_l18_s0$1767 [1], \sel_l18_s0$1767 [1], \sel_l18_s0$1767 [1], \sel_l18_s0$1767 [1] };
+  assign \$2665  = \$2663  | \$2664 ;
+  assign \$2666  = \sel_l18_s0$1747  & { \sel_l18_s0$1767 [2], \sel_l18_s0$1767 [2], \sel_l18_s0$1767 [2], \sel_l18_s0$1767 [2], \sel_l18_s0$1767 [2], \sel_l18_s0$1767 [2], \sel_l18_s0$1767 [2], \sel_l18_s0$1767 [2], \sel_l18_s0$1767 [2], \sel_l18_s0$1767 [2], \sel_l18_s0$1767 [2], \sel_l18_s0$1767 [2], \sel_l18_s0$1767 [2], \sel_l18_s0$1767 [2], \sel_l18_s0$1767 [2], \sel_l18_s0$1767 [2] };
+  assign sel_or1_0 = \$2665  | \$2666 ;
+  assign \$2667  = \sel_l18_s0$1748  & { \sel_l18_s0$1767 [3], \sel_l18_s0$1767 [3], \sel_l18_s0$1767 [3], \sel_l18_s0$1767 [3], \sel_l18_s0$1767 [3], \sel_l18_s0$1767 [3], \sel_l18_s0$1767 [3], \sel_l18_s0$1767 [3], \sel_l18_s0$1767 [3], \sel_l18_s0$1767 [3], \sel_l18_s0$1767 [3], \sel_l18_s0$1767 [3], \sel_l18_s0$1767 [3], \sel_l18_s0$1767 [3], \sel_l18_s0$1767 [3], \sel_l18_s0$1767 [3] };
+  assign \$2668  = \sel_l18_s0$1749  & { \sel_l18_s0$1767 [4], \sel_l18_s0$1767 [4], \sel_l18_s0$1767 [4], \sel_l18_s0$1767 [4], \sel_l18_s0$1767 [4], \sel_l18_s0$1767 [4], \sel_l18_s0$1767 [4], \sel_l18_s0$1767 [4], \sel_l18_s0$1767 [4], \sel_l18_s0$1767 [4], \sel_l18_s0$1767 [4], \sel_l18_s0$1767 [4], \sel_l18_s0$1767 [4], \sel_l18_s0$1767 [4], \sel_l18_s0$1767 [4], \sel_l18_s0$1767 [4] };
+  assign \$2669  = \$2667  | \$2668 ;
+  assign \$2670  = \sel_l18_s0$1751  & { \sel_l18_s0$1767 [5], \sel_l18_s0$1767 [5], \sel_l18_s0$1767 [5], \sel_l18_s0$1767 [5], \sel_l18_s0$1767 [5], \sel_l18_s0$1767 [5], \sel_l18_s0$1767 [5], \sel_l18_s0$1767 [5], \sel_l18_s0$1767 [5], \sel_l18_s0$1767 [5], \sel_l18_s0$1767 [5], \sel_l18_s0$1767 [5], \sel_l18_s0$1767 [5], \sel_l18_s0$1767 [5], \sel_l18_s0$1767 [5], \sel_l18_s0$1767 [5] };
+  assign sel_or1_3 = \$2669  | \$2670 ;
+  assign \$2671  = \sel_l18_s0$1752  & { \sel_l18_s0$1767 [6], \sel_l18_s0$1767 [6], \sel_l18_s0$1767 [6], \sel_l18_s0$1767 [6], \sel_l18_s0$1767 [6], \sel_l18_s0$1767 [6], \sel_l18_s0$1767 [6], \sel_l18_s0$1767 [6], \sel_l18_s0$1767 [6], \sel_l18_s0$1767 [6], \sel_l18_s0$1767 [6], \sel_l18_s0$1767 [6], \sel_l18_s0$1767 [6], \sel_l18_s0$1767 [6], \sel_l18_s0$1767 [6], \sel_l18_s0$1767 [6] };
+  assign \$2672  = \sel_l18_s0$1753  & { \sel_l18_s0$1767 [7], \sel_l18_s0$1767 [7], \sel_l18_s0$1767 [7], \sel_l18_s0$1767 [7], \sel_l18_s0$1767 [7], \sel_l18_s0$1767 [7], \sel_l18_s0$1767 [7], \sel_l18_s0$1767 [7], \sel_l18_s0$1767 [7], \sel_l18_s0$1767 [7], \sel_l18_s0$1767 [7], \sel_l18_s0$1767 [7], \sel_l18_s0$1767 [7], \sel_l18_s0$1767 [7], \sel_l18_s0$1767 [7], \sel_l18_s0$1767 [7] };
+  assign \$2673  = \$2671  | \$2672 ;
+  assign \$2674  = \sel_l18_s0$1755  & { \sel_l18_s0$1767 [8], \sel_l18_s0$1767 [8], \sel_l18_s0$1767 [8], \sel_l18_s0$1767 [8], \sel_l18_s0$1767 [8], \sel_l18_s0$1767 [8], \sel_l18_s0$1767 [8], \sel_l18_s0$1767 [8], \sel_l18_s0$1767 [8], \sel_l18_s0$1767 [8], \sel_l18_s0$1767 [8], \sel_l18_s0$1767 [8], \sel_l18_s0$1767 [8], \sel_l18_s0$1767 [8], \sel_l18_s0$1767 [8], \sel_l18_s0$1767 [8] };
+  assign sel_or1_6 = \$2673  | \$2674 ;
+  assign \$2675  = \sel_l18_s0$1756  & { \sel_l18_s0$1767 [9], \sel_l18_s0$1767 [9], \sel_l18_s0$1767 [9], \sel_l18_s0$1767 [9], \sel_l18_s0$1767 [9], \sel_l18_s0$1767 [9], \sel_l18_s0$1767 [9], \sel_l18_s0$1767 [9], \sel_l18_s0$1767 [9], \sel_l18_s0$1767 [9], \sel_l18_s0$1767 [9], \sel_l18_s0$1767 [9], \sel_l18_s0$1767 [9], \sel_l18_s0$1767 [9], \sel_l18_s0$1767 [9], \sel_l18_s0$1767 [9] };
+  assign \$2676  = \sel_l18_s0$1757  & { \sel_l18_s0$1767 [10], \sel_l18_s0$1767 [10], \sel_l18_s0$1767 [10], \sel_l18_s0$1767 [10], \sel_l18_s0$1767 [10], \sel_l18_s0$1767 [10], \sel_l18_s0$1767 [10], \sel_l18_s0$1767 [10], \sel_l18_s0$1767 [10], \sel_l18_s0$1767 [10], \sel_l18_s0$1767 [10], \sel_l18_s0$1767 [10], \sel_l18_s0$1767 [10], \sel_l18_s0$1767 [10], \sel_l18_s0$1767 [10], \sel_l18_s0$1767 [10] };
+  assign \$2677  = \$2675  | \$2676 ;
+  assign \$2678  = \sel_l18_s0$1759  & { \sel_l18_s0$1767 [11], \sel_l18_s0$1767 [11], \sel_l18_s0$1767 [11], \sel_l18_s0$1767 [11], \sel_l18_s0$1767 [11], \sel_l18_s0$1767 [11], \sel_l18_s0$1767 [11], \sel_l18_s0$1767 [11], \sel_l18_s0$1767 [11], \sel_l18_s0$1767 [11], \sel_l18_s0$1767 [11], \sel_l18_s0$1767 [11], \sel_l18_s0$1767 [11], \sel_l18_s0$1767 [11], \sel_l18_s0$1767 [11], \sel_l18_s0$1767 [11] };
+  assign sel_or1_9 = \$2677  | \$2678 ;
+  assign \$2679  = \sel_l18_s0$1760  & { \sel_l18_s0$1767 [12], \sel_l18_s0$1767 [12], \sel_l18_s0$1767 [12], \sel_l18_s0$1767 [12], \sel_l18_s0$1767 [12], \sel_l18_s0$1767 [12], \sel_l18_s0$1767 [12], \sel_l18_s0$1767 [12], \sel_l18_s0$1767 [12], \sel_l18_s0$1767 [12], \sel_l18_s0$1767 [12], \sel_l18_s0$1767 [12], \sel_l18_s0$1767 [12], \sel_l18_s0$1767 [12], \sel_l18_s0$1767 [12], \sel_l18_s0$1767 [12] };
+  assign \$2680  = \sel_l18_s0$1761  & { \sel_l18_s0$1767 [13], \sel_l18_s0$1767 [13], \sel_l18_s0$1767 [13], \sel_l18_s0$1767 [13], \sel_l18_s0$1767 [13], \sel_l18_s0$1767 [13], \sel_l18_s0$1767 [13], \sel_l18_s0$1767 [13], \sel_l18_s0$1767 [13], \sel_l18_s0$1767 [13], \sel_l18_s0$1767 [13], \sel_l18_s0$1767 [13], \sel_l18_s0$1767 [13], \sel_l18_s0$1767 [13], \sel_l18_s0$1767 [13], \sel_l18_s0$1767 [13] };
+  assign \$2681  = \$2679  | \$2680 ;
+  assign \$2682  = \sel_l18_s0$1763  & { \sel_l18_s0$1767 [14], \sel_l18_s0$1767 [14], \sel_l18_s0$1767 [14], \sel_l18_s0$1767 [14], \sel_l18_s0$1767 [14], \sel_l18_s0$1767 [14], \sel_l18_s0$1767 [14], \sel_l18_s0$1767 [14], \sel_l18_s0$1767 [14], \sel_l18_s0$1767 [14], \sel_l18_s0$1767 [14], \sel_l18_s0$1767 [14], \sel_l18_s0$1767 [14], \sel_l18_s0$1767 [14], \sel_l18_s0$1767 [14], \sel_l18_s0$1767 [14] };
+  assign sel_or1_12 = \$2681  | \$2682 ;
+  assign \$2683  = \sel_l18_s0$1764  & { \sel_l18_s0$1767 [15], \sel_l18_s0$1767 [15], \sel_l18_s0$1767 [15], \sel_l18_s0$1767 [15], \sel_l18_s0$1767 [15], \sel_l18_s0$1767 [15], \sel_l18_s0$1767 [15], \sel_l18_s0$1767 [15], \sel_l18_s0$1767 [15], \sel_l18_s0$1767 [15], \sel_l18_s0$1767 [15], \sel_l18_s0$1767 [15], \sel_l18_s0$1767 [15], \sel_l18_s0$1767 [15], \sel_l18_s0$1767 [15], \sel_l18_s0$1767 [15] };
+  assign \$2684  = \sel_l18_s0$1773  & { \sel_l18_s0$1767 [16], \sel_l18_s0$1767 [16], \sel_l18_s0$1767 [16], \sel_l18_s0$1767 [16], \sel_l18_s0$1767 [16], \sel_l18_s0$1767 [16], \sel_l18_s0$1767 [16], \sel_l18_s0$1767 [16], \sel_l18_s0$1767 [16], \sel_l18_s0$1767 [16], \sel_l18_s0$1767 [16], \sel_l18_s0$1767 [16], \sel_l18_s0$1767 [16], \sel_l18_s0$1767 [16], \sel_l18_s0$1767 [16], \sel_l18_s0$1767 [16] };
+  assign sel_or1_15 = \$2683  | \$2684 ;
+  assign \$2685  = \sel_l18_s0$1767 [0] | \sel_l18_s0$1767 [2];
+  assign \$2686  = \sel_l18_s0$1767 [4] | \sel_l18_s0$1767 [6];
+  assign \$2687  = \$2685  | \$2686 ;
+  assign \$2688  = \sel_l18_s0$1767 [8] | \sel_l18_s0$1767 [10];
+  assign \$2689  = \sel_l18_s0$1767 [12] | \sel_l18_s0$1767 [14];
+  assign \$2690  = \$2688  | \$2689 ;
+  assign \$2691  = \$2687  | \$2690 ;
+  assign \$2692  = \$2691  | \sel_l18_s0$1767 [16];
+  assign \$2693  = \sel_l18_s0$1767 [1] | \sel_l18_s0$1767 [2];
+  assign \$2694  = \sel_l18_s0$1767 [5] | \sel_l18_s0$1767 [6];
+  assign \$2695  = \$2693  | \$2694 ;
+  assign \$2696  = \sel_l18_s0$1767 [9] | \sel_l18_s0$1767 [10];
+  assign \$2697  = \sel_l18_s0$1767 [13] | \sel_l18_s0$1767 [14];
+  assign \$2698  = \$2696  | \$2697 ;
+  assign \$2699  = \$2695  | \$2698 ;
+  assign \$2700  = \sel_l18_s0$1767 [3] | \sel_l18_s0$1767 [4];
+  assign \$2701  = \sel_l18_s0$1767 [5] | \sel_l18_s0$1767 [6];
+  assign \$2702  = \$2700  | \$2701 ;
+  assign \$2703  = \sel_l18_s0$1767 [11] | \sel_l18_s0$1767 [12];
+  assign \$2704  = \sel_l18_s0$1767 [13] | \sel_l18_s0$1767 [14];
+  assign \$2705  = \$2703  | \$2704 ;
+  assign \$2706  = \$2702  | \$2705 ;
+  assign \$2707  = \sel_l18_s0$1767 [7] | \sel_l18_s0$1767 [8];
+  assign \$2708  = \sel_l18_s0$1767 [9] | \sel_l18_s0$1767 [10];
+  assign \$2709  = \$2707  | \$2708 ;
+  assign \$2710  = \sel_l18_s0$1767 [11] | \sel_l18_s0$1767 [12];
+  assign \$2711  = \sel_l18_s0$1767 [13] | \sel_l18_s0$1767 [14];
+  assign \$2712  = \$2710  | \$2711 ;
+  assign \$2713  = \$2709  | \$2712 ;
+  assign \$2714  = \sel_l18_s0$1767 [15] | \sel_l18_s0$1767 [16];
+  assign \$2715  = \sel_l18_s0$1745  & { \sel_l18_s0$1776 [0], \sel_l18_s0$1776 [0], \sel_l18_s0$1776 [0], \sel_l18_s0$1776 [0], \sel_l18_s0$1776 [0], \sel_l18_s0$1776 [0], \sel_l18_s0$1776 [0], \sel_l18_s0$1776 [0], \sel_l18_s0$1776 [0], \sel_l18_s0$1776 [0], \sel_l18_s0$1776 [0], \sel_l18_s0$1776 [0], \sel_l18_s0$1776 [0], \sel_l18_s0$1776 [0], \sel_l18_s0$1776 [0], \sel_l18_s0$1776 [0] };
+  assign \$2716  = \sel_l18_s0$1747  & { \sel_l18_s0$1776 [1], \sel_l18_s0$1776 [1], \sel_l18_s0$1776 [1], \sel_l18_s0$1776 [1], \sel_l18_s0$1776 [1], \sel_l18_s0$1776 [1], \sel_l18_s0$1776 [1], \sel_l18_s0$1776 [1], \sel_l18_s0$1776 [1], \sel_l18_s0$1776 [1], \sel_l18_s0$1776 [1], \sel_l18_s0$1776 [1], \sel_l18_s0$1776 [1], \sel_l18_s0$1776 [1], \sel_l18_s0$1776 [1], \sel_l18_s0$1776 [1] };
+  assign \$2717  = \$2715  | \$2716 ;
+  assign \$2718  = \sel_l18_s0$1748  & { \sel_l18_s0$1776 [2], \sel_l18_s0$1776 [2], \sel_l18_s0$1776 [2], \sel_l18_s0$1776 [2], \sel_l18_s0$1776 [2], \sel_l18_s0$1776 [2], \sel_l18_s0$1776 [2], \sel_l18_s0$1776 [2], \sel_l18_s0$1776 [2], \sel_l18_s0$1776 [2], \sel_l18_s0$1776 [2], \sel_l18_s0$1776 [2], \sel_l18_s0$1776 [2], \sel_l18_s0$1776 [2], \sel_l18_s0$1776 [2], \sel_l18_s0$1776 [2] };
+  assign sel_or2_0 = \$2717  | \$2718 ;
+  assign \$2719  = \sel_l18_s0$1749  & { \sel_l18_s0$1776 [3], \sel_l18_s0$1776 [3], \sel_l18_s0$1776 [3], \sel_l18_s0$1776 [3], \sel_l18_s0$1776 [3], \sel_l18_s0$1776 [3], \sel_l18_s0$1776 [3], \sel_l18_s0$1776 [3], \sel_l18_s0$1776 [3], \sel_l18_s0$1776 [3], \sel_l18_s0$1776 [3], \sel_l18_s0$1776 [3], \sel_l18_s0$1776 [3], \sel_l18_s0$1776 [3], \sel_l18_s0$1776 [3], \sel_l18_s0$1776 [3] };
+  assign \$2720  = \sel_l18_s0$1751  & { \sel_l18_s0$1776 [4], \sel_l18_s0$1776 [4], \sel_l18_s0$1776 [4], \sel_l18_s0$1776 [4], \sel_l18_s0$1776 [4], \sel_l18_s0$1776 [4], \sel_l18_s0$1776 [4], \sel_l18_s0$1776 [4], \sel_l18_s0$1776 [4], \sel_l18_s0$1776 [4], \sel_l18_s0$1776 [4], \sel_l18_s0$1776 [4], \sel_l18_s0$1776 [4], \sel_l18_s0$1776 [4], \sel_l18_s0$1776 [4], \sel_l18_s0$1776 [4] };
+  assign \$2721  = \$2719  | \$2720 ;
+  assign \$2722  = \sel_l18_s0$1752  & { \sel_l18_s0$1776 [5], \sel_l18_s0$1776 [5], \sel_l18_s0$1776 [5], \sel_l18_s0$1776 [5], \sel_l18_s0$1776 [5], \sel_l18_s0$1776 [5], \sel_l18_s0$1776 [5], \sel_l18_s0$1776 [5], \sel_l18_s0$1776 [5], \sel_l18_s0$1776 [5], \sel_l18_s0$1776 [5], \sel_l18_s0$1776 [5], \sel_l18_s0$1776 [5], \sel_l18_s0$1776 [5], \sel_l18_s0$1776 [5], \sel_l18_s0$1776 [5] };
+  assign sel_or2_3 = \$2721  | \$2722 ;
+  assign \$2723  = \sel_l18_s0$1753  & { \sel_l18_s0$1776 [6], \sel_l18_s0$1776 [6], \sel_l18_s0$1776 [6], \sel_l18_s0$1776 [6], \sel_l18_s0$1776 [6], \sel_l18_s0$1776 [6], \sel_l18_s0$1776 [6], \sel_l18_s0$1776 [6], \sel_l18_s0$1776 [6], \sel_l18_s0$1776 [6], \sel_l18_s0$1776 [6], \sel_l18_s0$1776 [6], \sel_l18_s0$1776 [6], \sel_l18_s0$1776 [6], \sel_l18_s0$1776 [6], \sel_l18_s0$1776 [6] };
+  assign \$2724  = \sel_l18_s0$1755  & { \sel_l18_s0$1776 [7], \sel_l18_s0$1776 [7], \sel_l18_s0$1776 [7], \sel_l18_s0$1776 [7], \sel_l18_s0$1776 [7], \sel_l18_s0$1776 [7], \sel_l18_s0$1776 [7], \sel_l18_s0$1776 [7], \sel_l18_s0$1776 [7], \sel_l18_s0$1776 [7], \sel_l18_s0$1776 [7], \sel_l18_s0$1776 [7], \sel_l18_s0$1776 [7], \sel_l18_s0$1776 [7], \sel_l18_s0$1776 [7], \sel_l18_s0$1776 [7] };
+  assign \$2725  = \$2723  | \$2724 ;
+  assign \$2726  = \sel_l18_s0$1756  & { \sel_l18_s0$1776 [8], \sel_l18_s0$1776 [8], \sel_l18_s0$1776 [8], \sel_l18_s0$1776 [8], \sel_l18_s0$1776 [8], \sel_l18_s0$1776 [8], \sel_l18_s0$1776 [8], \sel_l18_s0$1776 [8], \sel_l18_s0$1776 [8], \sel_l18_s0$1776 [8], \sel_l18_s0$1776 [8], \sel_l18_s0$1776 [8], \sel_l18_s0$1776 [8], \sel_l18_s0$1776 [8], \sel_l18_s0$1776 [8], \sel_l18_s0$1776 [8] };
+  assign sel_or2_6 = \$2725  | \$2726 ;
+  assign \$2727  = \sel_l18_s0$1757  & { \sel_l18_s0$1776 [9], \sel_l18_s0$1776 [9], \sel_l18_s0$1776 [9], \sel_l18_s0$1776 [9], \sel_l18_s0$1776 [9], \sel_l18_s0$1776 [9], \sel_l18_s0$1776 [9], \sel_l18_s0$1776 [9], \sel_l18_s0$1776 [9], \sel_l18_s0$1776 [9], \sel_l18_s0$1776 [9], \sel_l18_s0$1776 [9], \sel_l18_s0$1776 [9], \sel_l18_s0$1776 [9], \sel_l18_s0$1776 [9], \sel_l18_s0$1776 [9] };
+  assign \$2728  = \sel_l18_s0$1759  & { \sel_l18_s0$1776 [10], \sel_l18_s0$1776 [10], \sel_l18_s0$1776 [10], \sel_l18_s0$1776 [10], \sel_l18_s0$1776 [10], \sel_l18_s0$1776 [10], \sel_l18_s0$1776 [10], \sel_l18_s0$1776 [10], \sel_l18_s0$1776 [10], \sel_l18_s0$1776 [10], \sel_l18_s0$1776 [10], \sel_l18_s0$1776 [10], \sel_l18_s0$1776 [10], \sel_l18_s0$1776 [10], \sel_l18_s0$1776 [10], \sel_l18_s0$1776 [10] };
+  assign \$2729  = \$2727  | \$2728 ;
+  assign \$2730  = \sel_l18_s0$1760  & { \sel_l18_s0$1776 [11], \sel_l18_s0$1776 [11], \sel_l18_s0$1776 [11], \sel_l18_s0$1776 [11], \sel_l18_s0$1776 [11], \sel_l18_s0$1776 [11], \sel_l18_s0$1776 [11], \sel_l18_s0$1776 [11], \sel_l18_s0$1776 [11], \sel_l18_s0$1776 [11], \sel_l18_s0$1776 [11], \sel_l18_s0$1776 [11], \sel_l18_s0$1776 [11], \sel_l18_s0$1776 [11], \sel_l18_s0$1776 [11], \sel_l18_s0$1776 [11] };
+  assign sel_or2_9 = \$2729  | \$2730 ;
+  assign \$2731  = \sel_l18_s0$1761  & { \sel_l18_s0$1776 [12], \sel_l18_s0$1776 [12], \sel_l18_s0$1776 [12], \sel_l18_s0$1776 [12], \sel_l18_s0$1776 [12], \sel_l18_s0$1776 [12], \sel_l18_s0$1776 [12], \sel_l18_s0$1776 [12], \sel_l18_s0$1776 [12], \sel_l18_s0$1776 [12], \sel_l18_s0$1776 [12], \sel_l18_s0$1776 [12], \sel_l18_s0$1776 [12], \sel_l18_s0$1776 [12], \sel_l18_s0$1776 [12], \sel_l18_s0$1776 [12] };
+  assign \$2732  = \sel_l18_s0$1763  & { \sel_l18_s0$1776 [13], \sel_l18_s0$1776 [13], \sel_l18_s0$1776 [13], \sel_l18_s0$1776 [13], \sel_l18_s0$1776 [13], \sel_l18_s0$1776 [13], \sel_l18_s0$1776 [13], \sel_l18_s0$1776 [13], \sel_l18_s0$1776 [13], \sel_l18_s0$1776 [13], \sel_l18_s0$1776 [13], \sel_l18_s0$1776 [13], \sel_l18_s0$1776 [13], \sel_l18_s0$1776 [13], \sel_l18_s0$1776 [13], \sel_l18_s0$1776 [13] };
+  assign \$2733  = \$2731  | \$2732 ;
+  assign \$2734  = \sel_l18_s0$1764  & { \sel_l18_s0$1776 [14], \sel_l18_s0$1776 [14], \sel_l18_s0$1776 [14], \sel_l18_s0$1776 [14], \sel_l18_s0$1776 [14], \sel_l18_s0$1776 [14], \sel_l18_s0$1776 [14], \sel_l18_s0$1776 [14], \sel_l18_s0$1776 [14], \sel_l18_s0$1776 [14], \sel_l18_s0$1776 [14], \sel_l18_s0$1776 [14], \sel_l18_s0$1776 [14], \sel_l18_s0$1776 [14], \sel_l18_s0$1776 [14], \sel_l18_s0$1776 [14] };
+  assign sel_or2_12 = \$2733  | \$2734 ;
+  assign \$2735  = \sel_l18_s0$1773  & { \sel_l18_s0$1776 [15], \sel_l18_s0$1776 [15], \sel_l18_s0$1776 [15], \sel_l18_s0$1776 [15], \sel_l18_s0$1776 [15], \sel_l18_s0$1776 [15], \sel_l18_s0$1776 [15], \sel_l18_s0$1776 [15], \sel_l18_s0$1776 [15], \sel_l18_s0$1776 [15], \sel_l18_s0$1776 [15], \sel_l18_s0$1776 [15], \sel_l18_s0$1776 [15], \sel_l18_s0$1776 [15], \sel_l18_s0$1776 [15], \sel_l18_s0$1776 [15] };
+  assign \$2736  = \sel_l18_s0$1782  & { \sel_l18_s0$1776 [16], \sel_l18_s0$1776 [16], \sel_l18_s0$1776 [16], \sel_l18_s0$1776 [16], \sel_l18_s0$1776 [16], \sel_l18_s0$1776 [16], \sel_l18_s0$1776 [16], \sel_l18_s0$1776 [16], \sel_l18_s0$1776 [16], \sel_l18_s0$1776 [16], \sel_l18_s0$1776 [16], \sel_l18_s0$1776 [16], \sel_l18_s0$1776 [16], \sel_l18_s0$1776 [16], \sel_l18_s0$1776 [16], \sel_l18_s0$1776 [16] };
+  assign sel_or2_15 = \$2735  | \$2736 ;
+  assign \$2737  = \sel_l18_s0$1776 [1] | \sel_l18_s0$1776 [3];
+  assign \$2738  = \sel_l18_s0$1776 [5] | \sel_l18_s0$1776 [7];
+  assign \$2739  = \$2737  | \$2738 ;
+  assign \$2740  = \sel_l18_s0$1776 [9] | \sel_l18_s0$1776 [11];
+  assign \$2741  = \sel_l18_s0$1776 [13] | \sel_l18_s0$1776 [15];
+  assign \$2742  = \$2740  | \$2741 ;
+  assign \$2743  = \$2739  | \$2742 ;
+  assign \$2744  = \sel_l18_s0$1776 [0] | \sel_l18_s0$1776 [1];
+  assign \$2745  = \sel_l18_s0$1776 [4] | \sel_l18_s0$1776 [5];
+  assign \$2746  = \$2744  | \$2745 ;
+  assign \$2747  = \sel_l18_s0$1776 [8] | \sel_l18_s0$1776 [9];
+  assign \$2748  = \sel_l18_s0$1776 [12] | \sel_l18_s0$1776 [13];
+  assign \$2749  = \$2747  | \$2748 ;
+  assign \$2750  = \$2746  | \$2749 ;
+  assign \$2751  = \$2750  | \sel_l18_s0$1776 [16];
+  assign \$2752  = \sel_l18_s0$1776 [2] | \sel_l18_s0$1776 [3];
+  assign \$2753  = \sel_l18_s0$1776 [4] | \sel_l18_s0$1776 [5];
+  assign \$2754  = \$2752  | \$2753 ;
+  assign \$2755  = \sel_l18_s0$1776 [10] | \sel_l18_s0$1776 [11];
+  assign \$2756  = \sel_l18_s0$1776 [12] | \sel_l18_s0$1776 [13];
+  assign \$2757  = \$2755  | \$2756 ;
+  assign \$2758  = \$2754  | \$2757 ;
+  assign \$2759  = \sel_l18_s0$1776 [6] | \sel_l18_s0$1776 [7];
+  assign \$2760  = \sel_l18_s0$1776 [8] | \sel_l18_s0$1776 [9];
+  assign \$2761  = \$2759  | \$2760 ;
+  assign \$2762  = \sel_l18_s0$1776 [10] | \sel_l18_s0$1776 [11];
+  assign \$2763  = \sel_l18_s0$1776 [12] | \sel_l18_s0$1776 [13];
+  assign \$2764  = \$2762  | \$2763 ;
+  assign \$2765  = \$2761  | \$2764 ;
+  assign \$2766  = \sel_l18_s0$1776 [14] | \sel_l18_s0$1776 [15];
+  assign \$2767  = \$2766  | \sel_l18_s0$1776 [16];
+  assign \$2768  = \sel_l18_s0$1747  & { \sel_l18_s0$1785 [0], \sel_l18_s0$1785 [0], \sel_l18_s0$1785 [0], \sel_l18_s0$1785 [0], \sel_l18_s0$1785 [0], \sel_l18_s0$1785 [0], \sel_l18_s0$1785 [0], \sel_l18_s0$1785 [0], \sel_l18_s0$1785 [0], \sel_l18_s0$1785 [0], \sel_l18_s0$1785 [0], \sel_l18_s0$1785 [0], \sel_l18_s0$1785 [0], \sel_l18_s0$1785 [0], \sel_l18_s0$1785 [0], \sel_l18_s0$1785 [0] };
+  assign \$2769  = \sel_l18_s0$1748  & { \sel_l18_s0$1785 [1], \sel_l18_s0$1785 [1], \sel_l18_s0$1785 [1], \sel_l18_s0$1785 [1], \sel_l18_s0$1785 [1], \sel_l18_s0$1785 [1], \sel_l18_s0$1785 [1], \sel_l18_s0$1785 [1], \sel_l18_s0$1785 [1], \sel_l18_s0$1785 [1], \sel_l18_s0$1785 [1], \sel_l18_s0$1785 [1], \sel_l18_s0$1785 [1], \sel_l18_s0$1785 [1], \sel_l18_s0$1785 [1], \sel_l18_s0$1785 [1] };
+  assign \$2770  = \$2768  | \$2769 ;
+  assign \$2771  = \sel_l18_s0$1749  & { \sel_l18_s0$1785 [2], \sel_l18_s0$1785 [2], \sel_l18_s0$1785 [2], \sel_l18_s0$1785 [2], \sel_l18_s0$1785 [2], \sel_l18_s0$1785 [2], \sel_l18_s0$1785 [2], \sel_l18_s0$1785 [2], \sel_l18_s0$1785 [2], \sel_l18_s0$1785 [2], \sel_l18_s0$1785 [2], \sel_l18_s0$1785 [2], \sel_l18_s0$1785 [2], \sel_l18_s0$1785 [2], \sel_l18_s0$1785 [2], \sel_l18_s0$1785 [2] };
+  assign sel_or3_0 = \$2770  | \$2771 ;
+  assign \$2772  = \sel_l18_s0$1751  & { \sel_l18_s0$1785 [3], \sel_l18_s0$1785 [3], \sel_l18_s0$1785 [3], \sel_l18_s0$1785 [3], \sel_l18_s0$1785 [3], \sel_l18_s0$1785 [3], \sel_l18_s0$1785 [3], \sel_l18_s0$1785 [3], \sel_l18_s0$1785 [3], \sel_l18_s0$1785 [3], \sel_l18_s0$1785 [3], \sel_l18_s0$1785 [3], \sel_l18_s0$1785 [3], \sel_l18_s0$1785 [3], \sel_l18_s0$1785 [3], \sel_l18_s0$1785 [3] };
+  assign \$2773  = \sel_l18_s0$1752  & { \sel_l18_s0$1785 [4], \sel_l18_s0$1785 [4], \sel_l18_s0$1785 [4], \sel_l18_s0$1785 [4], \sel_l18_s0$1785 [4], \sel_l18_s0$1785 [4], \sel_l18_s0$1785 [4], \sel_l18_s0$1785 [4], \sel_l18_s0$1785 [4], \sel_l18_s0$1785 [4], \sel_l18_s0$1785 [4], \sel_l18_s0$1785 [4], \sel_l18_s0$1785 [4], \sel_l18_s0$1785 [4], \sel_l18_s0$1785 [4], \sel_l18_s0$1785 [4] };
+  assign \$2774  = \$2772  | \$2773 ;
+  assign \$2775  = \sel_l18_s0$1753  & { \sel_l18_s0$1785 [5], \sel_l18_s0$1785 [5], \sel_l18_s0$1785 [5], \sel_l18_s0$1785 [5], \sel_l18_s0$1785 [5], \sel_l18_s0$1785 [5], \sel_l18_s0$1785 [5], \sel_l18_s0$1785 [5], \sel_l18_s0$1785 [5], \sel_l18_s0$1785 [5], \sel_l18_s0$1785 [5], \sel_l18_s0$1785 [5], \sel_l18_s0$1785 [5], \sel_l18_s0$1785 [5], \sel_l18_s0$1785 [5], \sel_l18_s0$1785 [5] };
+  assign sel_or3_3 = \$2774  | \$2775 ;
+  assign \$2776  = \sel_l18_s0$1755  & { \sel_l18_s0$1785 [6], \sel_l18_s0$1785 [6], \sel_l18_s0$1785 [6], \sel_l18_s0$1785 [6], \sel_l18_s0$1785 [6], \sel_l18_s0$1785 [6], \sel_l18_s0$1785 [6], \sel_l18_s0$1785 [6], \sel_l18_s0$1785 [6], \sel_l18_s0$1785 [6], \sel_l18_s0$1785 [6], \sel_l18_s0$1785 [6], \sel_l18_s0$1785 [6], \sel_l18_s0$1785 [6], \sel_l18_s0$1785 [6], \sel_l18_s0$1785 [6] };
+  assign \$2777  = \sel_l18_s0$1756  & { \sel_l18_s0$1785 [7], \sel_l18_s0$1785 [7], \sel_l18_s0$1785 [7], \sel_l18_s0$1785 [7], \sel_l18_s0$1785 [7], \sel_l18_s0$1785 [7], \sel_l18_s0$1785 [7], \sel_l18_s0$1785 [7], \sel_l18_s0$1785 [7], \sel_l18_s0$1785 [7], \sel_l18_s0$1785 [7], \sel_l18_s0$1785 [7], \sel_l18_s0$1785 [7], \sel_l18_s0$1785 [7], \sel_l18_s0$1785 [7], \sel_l18_s0$1785 [7] };
+  assign \$2778  = \$2776  | \$2777 ;
+  assign \$2779  = \sel_l18_s0$1757  & { \sel_l18_s0$1785 [8], \sel_l18_s0$1785 [8], \sel_l18_s0$1785 [8], \sel_l18_s0$1785 [8], \sel_l18_s0$1785 [8], \sel_l18_s0$1785 [8], \sel_l18_s0$1785 [8], \sel_l18_s0$1785 [8], \sel_l18_s0$1785 [8], \sel_l18_s0$1785 [8], \sel_l18_s0$1785 [8], \sel_l18_s0$1785 [8], \sel_l18_s0$1785 [8], \sel_l18_s0$1785 [8], \sel_l18_s0$1785 [8], \sel_l18_s0$1785 [8] };
+  assign sel_or3_6 = \$2778  | \$2779 ;
+  assign \$2780  = \sel_l18_s0$1759  & { \sel_l18_s0$1785 [9], \sel_l18_s0$1785 [9], \sel_l18_s0$1785 [9], \sel_l18_s0$1785 [9], \sel_l18_s0$1785 [9], \sel_l18_s0$1785 [9], \sel_l18_s0$1785 [9], \sel_l18_s0$1785 [9], \sel_l18_s0$1785 [9], \sel_l18_s0$1785 [9], \sel_l18_s0$1785 [9], \sel_l18_s0$1785 [9], \sel_l18_s0$1785 [9], \sel_l18_s0$1785 [9], \sel_l18_s0$1785 [9], \sel_l18_s0$1785 [9] };
+  assign \$2781  = \sel_l18_s0$1760  & { \sel_l18_s0$1785 [10], \sel_l18_s0$1785 [10], \sel_l18_s0$1785 [10], \sel_l18_s0$1785 [10], \sel_l18_s0$1785 [10], \sel_l18_s0$1785 [10], \sel_l18_s0$1785 [10], \sel_l18_s0$1785 [10], \sel_l18_s0$1785 [10], \sel_l18_s0$1785 [10], \sel_l18_s0$1785 [10], \sel_l18_s0$1785 [10], \sel_l18_s0$1785 [10], \sel_l18_s0$1785 [10], \sel_l18_s0$1785 [10], \sel_l18_s0$1785 [10] };
+  assign \$2782  = \$2780  | \$2781 ;
+  assign \$2783  = \sel_l18_s0$1761  & { \sel_l18_s0$1785 [11], \sel_l18_s0$1785 [11], \sel_l18_s0$1785 [11], \sel_l18_s0$1785 [11], \sel_l18_s0$1785 [11], \sel_l18_s0$1785 [11], \sel_l18_s0$1785 [11], \sel_l18_s0$1785 [11], \sel_l18_s0$1785 [11], \sel_l18_s0$1785 [11], \sel_l18_s0$1785 [11], \sel_l18_s0$1785 [11], \sel_l18_s0$1785 [11], \sel_l18_s0$1785 [11], \sel_l18_s0$1785 [11], \sel_l18_s0$1785 [11] };
+  assign sel_or3_9 = \$2782  | \$2783 ;
+  assign \$2784  = \sel_l18_s0$1763  & { \sel_l18_s0$1785 [12], \sel_l18_s0$1785 [12], \sel_l18_s0$1785 [12], \sel_l18_s0$1785 [12], \sel_l18_s0$1785 [12], \sel_l18_s0$1785 [12], \sel_l18_s0$1785 [12], \sel_l18_s0$1785 [12], \sel_l18_s0$1785 [12], \sel_l18_s0$1785 [12], \sel_l18_s0$1785 [12], \sel_l18_s0$1785 [12], \sel_l18_s0$1785 [12], \sel_l18_s0$1785 [12], \sel_l18_s0$1785 [12], \sel_l18_s0$1785 [12] };
+  assign \$2785  = \sel_l18_s0$1764  & { \sel_l18_s0$1785 [13], \sel_l18_s0$1785 [13], \sel_l18_s0$1785 [13], \sel_l18_s0$1785 [13], \sel_l18_s0$1785 [13], \sel_l18_s0$1785 [13], \sel_l18_s0$1785 [13], \sel_l18_s0$1785 [13], \sel_l18_s0$1785 [13], \sel_l18_s0$1785 [13], \sel_l18_s0$1785 [13], \sel_l18_s0$1785 [13], \sel_l18_s0$1785 [13], \sel_l18_s0$1785 [13], \sel_l18_s0$1785 [13], \sel_l18_s0$1785 [13] };
+  assign \$2786  = \$2784  | \$2785 ;
+  assign \$2787  = \sel_l18_s0$1773  & { \sel_l18_s0$1785 [14], \sel_l18_s0$1785 [14], \sel_l18_s0$1785 [14], \sel_l18_s0$1785 [14], \sel_l18_s0$1785 [14], \sel_l18_s0$1785 [14], \sel_l18_s0$1785 [14], \sel_l18_s0$1785 [14], \sel_l18_s0$1785 [14], \sel_l18_s0$1785 [14], \sel_l18_s0$1785 [14], \sel_l18_s0$1785 [14], \sel_l18_s0$1785 [14], \sel_l18_s0$1785 [14], \sel_l18_s0$1785 [14], \sel_l18_s0$1785 [14] };
+  assign sel_or3_12 = \$2786  | \$2787 ;
+  assign \$2788  = \sel_l18_s0$1782  & { \sel_l18_s0$1785 [15], \sel_l18_s0$1785 [15], \sel_l18_s0$1785 [15], \sel_l18_s0$1785 [15], \sel_l18_s0$1785 [15], \sel_l18_s0$1785 [15], \sel_l18_s0$1785 [15], \sel_l18_s0$1785 [15], \sel_l18_s0$1785 [15], \sel_l18_s0$1785 [15], \sel_l18_s0$1785 [15], \sel_l18_s0$1785 [15], \sel_l18_s0$1785 [15], \sel_l18_s0$1785 [15], \sel_l18_s0$1785 [15], \sel_l18_s0$1785 [15] };
+  assign \$2789  = \sel_l18_s0$1791  & { \sel_l18_s0$1785 [16], \sel_l18_s0$1785 [16], \sel_l18_s0$1785 [16], \sel_l18_s0$1785 [16], \sel_l18_s0$1785 [16], \sel_l18_s0$1785 [16], \sel_l18_s0$1785 [16], \sel_l18_s0$1785 [16], \sel_l18_s0$1785 [16], \sel_l18_s0$1785 [16], \sel_l18_s0$1785 [16], \sel_l18_s0$1785 [16], \sel_l18_s0$1785 [16], \sel_l18_s0$1785 [16], \sel_l18_s0$1785 [16], \sel_l18_s0$1785 [16] };
+  assign sel_or3_15 = \$2788  | \$2789 ;
+  assign \$2790  = \sel_l18_s0$1785 [0] | \sel_l18_s0$1785 [2];
+  assign \$2791  = \sel_l18_s0$1785 [4] | \sel_l18_s0$1785 [6];
+  assign \$2792  = \$2790  | \$2791 ;
+  assign \$2793  = \sel_l18_s0$1785 [8] | \sel_l18_s0$1785 [10];
+  assign \$2794  = \sel_l18_s0$1785 [12] | \sel_l18_s0$1785 [14];
+  assign \$2795  = \$2793  | \$2794 ;
+  assign \$2796  = \$2792  | \$2795 ;
+  assign \$2797  = \$2796  | \sel_l18_s0$1785 [16];
+  assign \$2798  = \sel_l18_s0$1785 [0] | \sel_l18_s0$1785 [3];
+  assign \$2799  = \sel_l18_s0$1785 [4] | \sel_l18_s0$1785 [7];
+  assign \$2800  = \$2798  | \$2799 ;
+  assign \$2801  = \sel_l18_s0$1785 [8] | \sel_l18_s0$1785 [11];
+  assign \$2802  = \sel_l18_s0$1785 [12] | \sel_l18_s0$1785 [15];
+  assign \$2803  = \$2801  | \$2802 ;
+  assign \$2804  = \$2800  | \$2803 ;
+  assign \$2805  = \$2804  | \sel_l18_s0$1785 [16];
+  assign \$2806  = \sel_l18_s0$1785 [1] | \sel_l18_s0$1785 [2];
+  assign \$2807  = \sel_l18_s0$1785 [3] | \sel_l18_s0$1785 [4];
+  assign \$2808  = \$2806  | \$2807 ;
+  assign \$2809  = \sel_l18_s0$1785 [9] | \sel_l18_s0$1785 [10];
+  assign \$2810  = \sel_l18_s0$1785 [11] | \sel_l18_s0$1785 [12];
+  assign \$2811  = \$2809  | \$2810 ;
+  assign \$2812  = \$2808  | \$2811 ;
+  assign \$2813  = \sel_l18_s0$1785 [5] | \sel_l18_s0$1785 [6];
+  assign \$2814  = \sel_l18_s0$1785 [7] | \sel_l18_s0$1785 [8];
+  assign \$2815  = \$2813  | \$2814 ;
+  assign \$2816  = \sel_l18_s0$1785 [9] | \sel_l18_s0$1785 [10];
+  assign \$2817  = \sel_l18_s0$1785 [11] | \sel_l18_s0$1785 [12];
+  assign \$2818  = \$2816  | \$2817 ;
+  assign \$2819  = \$2815  | \$2818 ;
+  assign \$2820  = \sel_l18_s0$1785 [13] | \sel_l18_s0$1785 [14];
+  assign \$2821  = \sel_l18_s0$1785 [15] | \sel_l18_s0$1785 [16];
+  assign \$2822  = \$2820  | \$2821 ;
+  assign \$2823  = \sel_l18_s0$1748  & { \sel_l18_s0$1794 [0], \sel_l18_s0$1794 [0], \sel_l18_s0$1794 [0], \sel_l18_s0$1794 [0], \sel_l18_s0$1794 [0], \sel_l18_s0$1794 [0], \sel_l18_s0$1794 [0], \sel_l18_s0$1794 [0], \sel_l18_s0$1794 [0], \sel_l18_s0$1794 [0], \sel_l18_s0$1794 [0], \sel_l18_s0$1794 [0], \sel_l18_s0$1794 [0], \sel_l18_s0$1794 [0], \sel_l18_s0$1794 [0], \sel_l18_s0$1794 [0] };
+  assign \$2824  = \sel_l18_s0$1749  & { \sel_l18_s0$1794 [1], \sel_l18_s0$1794 [1], \sel_l18_s0$1794 [1], \sel_l18_s0$1794 [1], \sel_l18_s0$1794 [1], \sel_l18_s0$1794 [1], \sel_l18_s0$1794 [1], \sel_l18_s0$1794 [1], \sel_l18_s0$1794 [1], \sel_l18_s0$1794 [1], \sel_l18_s0$1794 [1], \sel_l18_s0$1794 [1], \sel_l18_s0$1794 [1], \sel_l18_s0$1794 [1], \sel_l18_s0$1794 [1], \sel_l18_s0$1794 [1] };
+  assign \$2825  = \$2823  | \$2824 ;
+  assign \$2826  = \sel_l18_s0$1751  & { \sel_l18_s0$1794 [2], \sel_l18_s0$1794 [2], \sel_l18_s0$1794 [2], \sel_l18_s0$1794 [2], \sel_l18_s0$1794 [2], \sel_l18_s0$1794 [2], \sel_l18_s0$1794 [2], \sel_l18_s0$1794 [2], \sel_l18_s0$1794 [2], \sel_l18_s0$1794 [2], \sel_l18_s0$1794 [2], \sel_l18_s0$1794 [2], \sel_l18_s0$1794 [2], \sel_l18_s0$1794 [2], \sel_l18_s0$1794 [2], \sel_l18_s0$1794 [2] };
+  assign sel_or4_0 = \$2825  | \$2826 ;
+  assign \$2827  = \sel_l18_s0$1752  & { \sel_l18_s0$1794 [3], \sel_l18_s0$1794 [3], \sel_l18_s0$1794 [3], \sel_l18_s0$1794 [3], \sel_l18_s0$1794 [3], \sel_l18_s0$1794 [3], \sel_l18_s0$1794 [3], \sel_l18_s0$1794 [3], \sel_l18_s0$1794 [3], \sel_l18_s0$1794 [3], \sel_l18_s0$1794 [3], \sel_l18_s0$1794 [3], \sel_l18_s0$1794 [3], \sel_l18_s0$1794 [3], \sel_l18_s0$1794 [3], \sel_l18_s0$1794 [3] };
+  assign \$2828  = \sel_l18_s0$1753  & { \sel_l18_s0$1794 [4], \sel_l18_s0$1794 [4], \sel_l18_s0$1794 [4], \sel_l18_s0$1794 [4], \sel_l18_s0$1794 [4], \sel_l18_s0$1794 [4], \sel_l18_s0$1794 [4], \sel_l18_s0$1794 [4], \sel_l18_s0$1794 [4], \sel_l18_s0$1794 [4], \sel_l18_s0$1794 [4], \sel_l18_s0$1794 [4], \sel_l18_s0$1794 [4], \sel_l18_s0$1794 [4], \sel_l18_s0$1794 [4], \sel_l18_s0$1794 [4] };
+  assign \$2829  = \$2827  | \$2828 ;
+  assign \$2830  = \sel_l18_s0$1755  & { \sel_l18_s0$1794 [5], \sel_l18_s0$1794 [5], \sel_l18_s0$1794 [5], \sel_l18_s0$1794 [5], \sel_l18_s0$1794 [5], \sel_l18_s0$1794 [5], \sel_l18_s0$1794 [5], \sel_l18_s0$1794 [5], \sel_l18_s0$1794 [5], \sel_l18_s0$1794 [5], \sel_l18_s0$1794 [5], \sel_l18_s0$1794 [5], \sel_l18_s0$1794 [5], \sel_l18_s0$1794 [5], \sel_l18_s0$1794 [5], \sel_l18_s0$1794 [5] };
+  assign sel_or4_3 = \$2829  | \$2830 ;
+  assign \$2831  = \sel_l18_s0$1756  & { \sel_l18_s0$1794 [6], \sel_l18_s0$1794 [6], \sel_l18_s0$1794 [6], \sel_l18_s0$1794 [6], \sel_l18_s0$1794 [6], \sel_l18_s0$1794 [6], \sel_l18_s0$1794 [6], \sel_l18_s0$1794 [6], \sel_l18_s0$1794 [6], \sel_l18_s0$1794 [6], \sel_l18_s0$1794 [6], \sel_l18_s0$1794 [6], \sel_l18_s0$1794 [6], \sel_l18_s0$1794 [6], \sel_l18_s0$1794 [6], \sel_l18_s0$1794 [6] };
+  assign \$2832  = \sel_l18_s0$1757  & { \sel_l18_s0$1794 [7], \sel_l18_s0$1794 [7], \sel_l18_s0$1794 [7], \sel_l18_s0$1794 [7], \sel_l18_s0$1794 [7], \sel_l18_s0$1794 [7], \sel_l18_s0$1794 [7], \sel_l18_s0$1794 [7], \sel_l18_s0$1794 [7], \sel_l18_s0$1794 [7], \sel_l18_s0$1794 [7], \sel_l18_s0$1794 [7], \sel_l18_s0$1794 [7], \sel_l18_s0$1794 [7], \sel_l18_s0$1794 [7], \sel_l18_s0$1794 [7] };
+  assign \$2833  = \$2831  | \$2832 ;
+  assign \$2834  = \sel_l18_s0$1759  & { \sel_l18_s0$1794 [8], \sel_l18_s0$1794 [8], \sel_l18_s0$1794 [8], \sel_l18_s0$1794 [8], \sel_l18_s0$1794 [8], \sel_l18_s0$1794 [8], \sel_l18_s0$1794 [8], \sel_l18_s0$1794 [8], \sel_l18_s0$1794 [8], \sel_l18_s0$1794 [8], \sel_l18_s0$1794 [8], \sel_l18_s0$1794 [8], \sel_l18_s0$1794 [8], \sel_l18_s0$1794 [8], \sel_l18_s0$1794 [8], \sel_l18_s0$1794 [8] };
+  assign sel_or4_6 = \$2833  | \$2834 ;
+  assign \$2835  = \sel_l18_s0$1760  & { \sel_l18_s0$1794 [9], \sel_l18_s0$1794 [9], \sel_l18_s0$1794 [9], \sel_l18_s0$1794 [9], \sel_l18_s0$1794 [9], \sel_l18_s0$1794 [9], \sel_l18_s0$1794 [9], \sel_l18_s0$1794 [9], \sel_l18_s0$1794 [9], \sel_l18_s0$1794 [9], \sel_l18_s0$1794 [9], \sel_l18_s0$1794 [9], \sel_l18_s0$1794 [9], \sel_l18_s0$1794 [9], \sel_l18_s0$1794 [9], \sel_l18_s0$1794 [9] };
+  assign \$2836  = \sel_l18_s0$1761  & { \sel_l18_s0$1794 [10], \sel_l18_s0$1794 [10], \sel_l18_s0$1794 [10], \sel_l18_s0$1794 [10], \sel_l18_s0$1794 [10], \sel_l18_s0$1794 [10], \sel_l18_s0$1794 [10], \sel_l18_s0$1794 [10], \sel_l18_s0$1794 [10], \sel_l18_s0$1794 [10], \sel_l18_s0$1794 [10], \sel_l18_s0$1794 [10], \sel_l18_s0$1794 [10], \sel_l18_s0$1794 [10], \sel_l18_s0$1794 [10], \sel_l18_s0$1794 [10] };
+  assign \$2837  = \$2835  | \$2836 ;
+  assign \$2838  = \sel_l18_s0$1763  & { \sel_l18_s0$1794 [11], \sel_l18_s0$1794 [11], \sel_l18_s0$1794 [11], \sel_l18_s0$1794 [11], \sel_l18_s0$1794 [11], \sel_l18_s0$1794 [11], \sel_l18_s0$1794 [11], \sel_l18_s0$1794 [11], \sel_l18_s0$1794 [11], \sel_l18_s0$1794 [11], \sel_l18_s0$1794 [11], \sel_l18_s0$1794 [11], \sel_l18_s0$1794 [11], \sel_l18_s0$1794 [11], \sel_l18_s0$1794 [11], \sel_l18_s0$1794 [11] };
+  assign sel_or4_9 = \$2837  | \$2838 ;
+  assign \$2839  = \sel_l18_s0$1764  & { \sel_l18_s0$1794 [12], \sel_l18_s0$1794 [12], \sel_l18_s0$1794 [12], \sel_l18_s0$1794 [12], \sel_l18_s0$1794 [12], \sel_l18_s0$1794 [12], \sel_l18_s0$1794 [12], \sel_l18_s0$1794 [12], \sel_l18_s0$1794 [12], \sel_l18_s0$1794 [12], \sel_l18_s0$1794 [12], \sel_l18_s0$1794 [12], \sel_l18_s0$1794 [12], \sel_l18_s0$1794 [12], \sel_l18_s0$1794 [12], \sel_l18_s0$1794 [12] };
+  assign \$2840  = \sel_l18_s0$1773  & { \sel_l18_s0$1794 [13], \sel_l18_s0$1794 [13], \sel_l18_s0$1794 [13], \sel_l18_s0$1794 [13], \sel_l18_s0$1794 [13], \sel_l18_s0$1794 [13], \sel_l18_s0$1794 [13], \sel_l18_s0$1794 [13], \sel_l18_s0$1794 [13], \sel_l18_s0$1794 [13], \sel_l18_s0$1794 [13], \sel_l18_s0$1794 [13], \sel_l18_s0$1794 [13], \sel_l18_s0$1794 [13], \sel_l18_s0$1794 [13], \sel_l18_s0$1794 [13] };
+  assign \$2841  = \$2839  | \$2840 ;
+  assign \$2842  = \sel_l18_s0$1782  & { \sel_l18_s0$1794 [14], \sel_l18_s0$1794 [14], \sel_l18_s0$1794 [14], \sel_l18_s0$1794 [14], \sel_l18_s0$1794 [14], \sel_l18_s0$1794 [14], \sel_l18_s0$1794 [14], \sel_l18_s0$1794 [14], \sel_l18_s0$1794 [14], \sel_l18_s0$1794 [14], \sel_l18_s0$1794 [14], \sel_l18_s0$1794 [14], \sel_l18_s0$1794 [14], \sel_l18_s0$1794 [14], \sel_l18_s0$1794 [14], \sel_l18_s0$1794 [14] };
+  assign sel_or4_12 = \$2841  | \$2842 ;
+  assign \$2843  = \sel_l18_s0$1791  & { \sel_l18_s0$1794 [15], \sel_l18_s0$1794 [15], \sel_l18_s0$1794 [15], \sel_l18_s0$1794 [15], \sel_l18_s0$1794 [15], \sel_l18_s0$1794 [15], \sel_l18_s0$1794 [15], \sel_l18_s0$1794 [15], \sel_l18_s0$1794 [15], \sel_l18_s0$1794 [15], \sel_l18_s0$1794 [15], \sel_l18_s0$1794 [15], \sel_l18_s0$1794 [15], \sel_l18_s0$1794 [15], \sel_l18_s0$1794 [15], \sel_l18_s0$1794 [15] };
+  assign \$2844  = \sel_l18_s0$1800  & { \sel_l18_s0$1794 [16], \sel_l18_s0$1794 [16], \sel_l18_s0$1794 [16], \sel_l18_s0$1794 [16], \sel_l18_s0$1794 [16], \sel_l18_s0$1794 [16], \sel_l18_s0$1794 [16], \sel_l18_s0$1794 [16], \sel_l18_s0$1794 [16], \sel_l18_s0$1794 [16], \sel_l18_s0$1794 [16], \sel_l18_s0$1794 [16], \sel_l18_s0$1794 [16], \sel_l18_s0$1794 [16], \sel_l18_s0$1794 [16], \sel_l18_s0$1794 [16] };
+  assign sel_or4_15 = \$2843  | \$2844 ;
+  assign \$2845  = \sel_l18_s0$1794 [1] | \sel_l18_s0$1794 [3];
+  assign \$2846  = \sel_l18_s0$1794 [5] | \sel_l18_s0$1794 [7];
+  assign \$2847  = \$2845  | \$2846 ;
+  assign \$2848  = \sel_l18_s0$1794 [9] | \sel_l18_s0$1794 [11];
+  assign \$2849  = \sel_l18_s0$1794 [13] | \sel_l18_s0$1794 [15];
+  assign \$2850  = \$2848  | \$2849 ;
+  assign \$2851  = \$2847  | \$2850 ;
+  assign \$2852  = \sel_l18_s0$1794 [2] | \sel_l18_s0$1794 [3];
+  assign \$2853  = \sel_l18_s0$1794 [6] | \sel_l18_s0$1794 [7];
+  assign \$2854  = \$2852  | \$2853 ;
+  assign \$2855  = \sel_l18_s0$1794 [10] | \sel_l18_s0$1794 [11];
+  assign \$2856  = \sel_l18_s0$1794 [14] | \sel_l18_s0$1794 [15];
+  assign \$2857  = \$2855  | \$2856 ;
+  assign \$2858  = \$2854  | \$2857 ;
+  assign \$2859  = \sel_l18_s0$1794 [0] | \sel_l18_s0$1794 [1];
+  assign \$2860  = \sel_l18_s0$1794 [2] | \sel_l18_s0$1794 [3];
+  assign \$2861  = \$2859  | \$2860 ;
+  assign \$2862  = \sel_l18_s0$1794 [8] | \sel_l18_s0$1794 [9];
+  assign \$2863  = \sel_l18_s0$1794 [10] | \sel_l18_s0$1794 [11];
+  assign \$2864  = \$2862  | \$2863 ;
+  assign \$2865  = \$2861  | \$2864 ;
+  assign \$2866  = \$2865  | \sel_l18_s0$1794 [16];
+  assign \$2867  = \sel_l18_s0$1794 [4] | \sel_l18_s0$1794 [5];
+  assign \$2868  = \sel_l18_s0$1794 [6] | \sel_l18_s0$1794 [7];
+  assign \$2869  = \$2867  | \$2868 ;
+  assign \$2870  = \sel_l18_s0$1794 [8] | \sel_l18_s0$1794 [9];
+  assign \$2871  = \sel_l18_s0$1794 [10] | \sel_l18_s0$1794 [11];
+  assign \$2872  = \$2870  | \$2871 ;
+  assign \$2873  = \$2869  | \$2872 ;
+  assign \$2874  = \sel_l18_s0$1794 [12] | \sel_l18_s0$1794 [13];
+  assign \$2875  = \sel_l18_s0$1794 [14] | \sel_l18_s0$1794 [15];
+  assign \$2876  = \$2874  | \$2875 ;
+  assign \$2877  = \$2876  | \sel_l18_s0$1794 [16];
+  assign \$2878  = \sel_l18_s0$1749  & { \sel_l18_s0$1803 [0], \sel_l18_s0$1803 [0], \sel_l18_s0$1803 [0], \sel_l18_s0$1803 [0], \sel_l18_s0$1803 [0], \sel_l18_s0$1803 [0], \sel_l18_s0$1803 [0], \sel_l18_s0$1803 [0], \sel_l18_s0$1803 [0], \sel_l18_s0$1803 [0], \sel_l18_s0$1803 [0], \sel_l18_s0$1803 [0], \sel_l18_s0$1803 [0], \sel_l18_s0$1803 [0], \sel_l18_s0$1803 [0], \sel_l18_s0$1803 [0] };
+  assign \$2879  = \sel_l18_s0$1751  & { \sel_l18_s0$1803 [1], \sel_l18_s0$1803 [1], \sel_l18_s0$1803 [1], \sel_l18_s0$1803 [1], \sel_l18_s0$1803 [1], \sel_l18_s0$1803 [1], \sel_l18_s0$1803 [1], \sel_l18_s0$1803 [1], \sel_l18_s0$1803 [1], \sel_l18_s0$1803 [1], \sel_l18_s0$1803 [1], \sel_l18_s0$1803 [1], \sel_l18_s0$1803 [1], \sel_l18_s0$1803 [1], \sel_l18_s0$1803 [1], \sel_l18_s0$1803 [1] };
+  assign \$2880  = \$2878  | \$2879 ;
+  assign \$2881  = \sel_l18_s0$1752  & { \sel_l18_s0$1803 [2], \sel_l18_s0$1803 [2], \sel_l18_s0$1803 [2], \sel_l18_s0$1803 [2], \sel_l18_s0$1803 [2], \sel_l18_s0$1803 [2], \sel_l18_s0$1803 [2], \sel_l18_s0$1803 [2], \sel_l18_s0$1803 [2], \sel_l18_s0$1803 [2], \sel_l18_s0$1803 [2], \sel_l18_s0$1803 [2], \sel_l18_s0$1803 [2], \sel_l18_s0$1803 [2], \sel_l18_s0$1803 [2], \sel_l18_s0$1803 [2] };
+  assign sel_or5_0 = \$2880  | \$2881 ;
+  assign \$2882  = \sel_l18_s0$1753  & { \sel_l18_s0$1803 [3], \sel_l18_s0$1803 [3], \sel_l18_s0$1803 [3], \sel_l18_s0$1803 [3], \sel_l18_s0$1803 [3], \sel_l18_s0$1803 [3], \sel_l18_s0$1803 [3], \sel_l18_s0$1803 [3], \sel_l18_s0$1803 [3], \sel_l18_s0$1803 [3], \sel_l18_s0$1803 [3], \sel_l18_s0$1803 [3], \sel_l18_s0$1803 [3], \sel_l18_s0$1803 [3], \sel_l18_s0$1803 [3], \sel_l18_s0$1803 [3] };
+  assign \$2883  = \sel_l18_s0$1755  & { \sel_l18_s0$1803 [4], \sel_l18_s0$1803 [4], \sel_l18_s0$1803 [4], \sel_l18_s0$1803 [4], \sel_l18_s0$1803 [4], \sel_l18_s0$1803 [4], \sel_l18_s0$1803 [4], \sel_l18_s0$1803 [4], \sel_l18_s0$1803 [4], \sel_l18_s0$1803 [4], \sel_l18_s0$1803 [4], \sel_l18_s0$1803 [4], \sel_l18_s0$1803 [4], \sel_l18_s0$1803 [4], \sel_l18_s0$1803 [4], \sel_l18_s0$1803 [4] };
+  assign \$2884  = \$2882  | \$2883 ;
+  assign \$2885  = \sel_l18_s0$1756  & { \sel_l18_s0$1803 [5], \sel_l18_s0$1803 [5], \sel_l18_s0$1803 [5], \sel_l18_s0$1803 [5], \sel_l18_s0$1803 [5], \sel_l18_s0$1803 [5], \sel_l18_s0$1803 [5], \sel_l18_s0$1803 [5], \sel_l18_s0$1803 [5], \sel_l18_s0$1803 [5], \sel_l18_s0$1803 [5], \sel_l18_s0$1803 [5], \sel_l18_s0$1803 [5], \sel_l18_s0$1803 [5], \sel_l18_s0$1803 [5], \sel_l18_s0$1803 [5] };
+  assign sel_or5_3 = \$2884  | \$2885 ;
+  assign \$2886  = \sel_l18_s0$1757  & { \sel_l18_s0$1803 [6], \sel_l18_s0$1803 [6], \sel_l18_s0$1803 [6], \sel_l18_s0$1803 [6], \sel_l18_s0$1803 [6], \sel_l18_s0$1803 [6], \sel_l18_s0$1803 [6], \sel_l18_s0$1803 [6], \sel_l18_s0$1803 [6], \sel_l18_s0$1803 [6], \sel_l18_s0$1803 [6], \sel_l18_s0$1803 [6], \sel_l18_s0$1803 [6], \sel_l18_s0$1803 [6], \sel_l18_s0$1803 [6], \sel_l18_s0$1803 [6] };
+  assign \$2887  = \sel_l18_s0$1759  & { \sel_l18_s0$1803 [7], \sel_l18_s0$1803 [7], \sel_l18_s0$1803 [7], \sel_l18_s0$1803 [7], \sel_l18_s0$1803 [7], \sel_l18_s0$1803 [7], \sel_l18_s0$1803 [7], \sel_l18_s0$1803 [7], \sel_l18_s0$1803 [7], \sel_l18_s0$1803 [7], \sel_l18_s0$1803 [7], \sel_l18_s0$1803 [7], \sel_l18_s0$1803 [7], \sel_l18_s0$1803 [7], \sel_l18_s0$1803 [7], \sel_l18_s0$1803 [7] };
+  assign \$2888  = \$2886  | \$2887 ;
+  assign \$2889  = \sel_l18_s0$1760  & { \sel_l18_s0$1803 [8], \sel_l18_s0$1803 [8], \sel_l18_s0$1803 [8], \sel_l18_s0$1803 [8], \sel_l18_s0$1803 [8], \sel_l18_s0$1803 [8], \sel_l18_s0$1803 [8], \sel_l18_s0$1803 [8], \sel_l18_s0$1803 [8], \sel_l18_s0$1803 [8], \sel_l18_s0$1803 [8], \sel_l18_s0$1803 [8], \sel_l18_s0$1803 [8], \sel_l18_s0$1803 [8], \sel_l18_s0$1803 [8], \sel_l18_s0$1803 [8] };
+  assign sel_or5_6 = \$2888  | \$2889 ;
+  assign \$2890  = \sel_l18_s0$1761  & { \sel_l18_s0$1803 [9], \sel_l18_s0$1803 [9], \sel_l18_s0$1803 [9], \sel_l18_s0$1803 [9], \sel_l18_s0$1803 [9], \sel_l18_s0$1803 [9], \sel_l18_s0$1803 [9], \sel_l18_s0$1803 [9], \sel_l18_s0$1803 [9], \sel_l18_s0$1803 [9], \sel_l18_s0$1803 [9], \sel_l18_s0$1803 [9], \sel_l18_s0$1803 [9], \sel_l18_s0$1803 [9], \sel_l18_s0$1803 [9], \sel_l18_s0$1803 [9] };
+  assign \$2891  = \sel_l18_s0$1763  & { \sel_l18_s0$1803 [10], \sel_l18_s0$1803 [10], \sel_l18_s0$1803 [10], \sel_l18_s0$1803 [10], \sel_l18_s0$1803 [10], \sel_l18_s0$1803 [10], \sel_l18_s0$1803 [10], \sel_l18_s0$1803 [10], \sel_l18_s0$1803 [10], \sel_l18_s0$1803 [10], \sel_l18_s0$1803 [10], \sel_l18_s0$1803 [10], \sel_l18_s0$1803 [10], \sel_l18_s0$1803 [10], \sel_l18_s0$1803 [10], \sel_l18_s0$1803 [10] };
+  assign \$2892  = \$2890  | \$2891 ;
+  assign \$2893  = \sel_l18_s0$1764  & { \sel_l18_s0$1803 [11], \sel_l18_s0$1803 [11], \sel_l18_s0$1803 [11], \sel_l18_s0$1803 [11], \sel_l18_s0$1803 [11], \sel_l18_s0$1803 [11], \sel_l18_s0$1803 [11], \sel_l18_s0$1803 [11], \sel_l18_s0$1803 [11], \sel_l18_s0$1803 [11], \sel_l18_s0$1803 [11], \sel_l18_s0$1803 [11], \sel_l18_s0$1803 [11], \sel_l18_s0$1803 [11], \sel_l18_s0$1803 [11], \sel_l18_s0$1803 [11] };
+  assign sel_or5_9 = \$2892  | \$2893 ;
+  assign \$2894  = \sel_l18_s0$1773  & { \sel_l18_s0$1803 [12], \sel_l18_s0$1803 [12], \sel_l18_s0$1803 [12], \sel_l18_s0$1803 [12], \sel_l18_s0$1803 [12], \sel_l18_s0$1803 [12], \sel_l18_s0$1803 [12], \sel_l18_s0$1803 [12], \sel_l18_s0$1803 [12], \sel_l18_s0$1803 [12], \sel_l18_s0$1803 [12], \sel_l18_s0$1803 [12], \sel_l18_s0$1803 [12], \sel_l18_s0$1803 [12], \sel_l18_s0$1803 [12], \sel_l18_s0$1803 [12] };
+  assign \$2895  = \sel_l18_s0$1782  & { \sel_l18_s0$1803 [13], \sel_l18_s0$1803 [13], \sel_l18_s0$1803 [13], \sel_l18_s0$1803 [13], \sel_l18_s0$1803 [13], \sel_l18_s0$1803 [13], \sel_l18_s0$1803 [13], \sel_l18_s0$1803 [13], \sel_l18_s0$1803 [13], \sel_l18_s0$1803 [13], \sel_l18_s0$1803 [13], \sel_l18_s0$1803 [13], \sel_l18_s0$1803 [13], \sel_l18_s0$1803 [13], \sel_l18_s0$1803 [13], \sel_l18_s0$1803 [13] };
+  assign \$2896  = \$2894  | \$2895 ;
+  assign \$2897  = \sel_l18_s0$1791  & { \sel_l18_s0$1803 [14], \sel_l18_s0$1803 [14], \sel_l18_s0$1803 [14], \sel_l18_s0$1803 [14], \sel_l18_s0$1803 [14], \sel_l18_s0$1803 [14], \sel_l18_s0$1803 [14], \sel_l18_s0$1803 [14], \sel_l18_s0$1803 [14], \sel_l18_s0$1803 [14], \sel_l18_s0$1803 [14], \sel_l18_s0$1803 [14], \sel_l18_s0$1803 [14], \sel_l18_s0$1803 [14], \sel_l18_s0$1803 [14], \sel_l18_s0$1803 [14] };
+  assign sel_or5_12 = \$2896  | \$2897 ;
+  assign \$2898  = \sel_l18_s0$1800  & { \sel_l18_s0$1803 [15], \sel_l18_s0$1803 [15], \sel_l18_s0$1803 [15], \sel_l18_s0$1803 [15], \sel_l18_s0$1803 [15], \sel_l18_s0$1803 [15], \sel_l18_s0$1803 [15], \sel_l18_s0$1803 [15], \sel_l18_s0$1803 [15], \sel_l18_s0$1803 [15], \sel_l18_s0$1803 [15], \sel_l18_s0$1803 [15], \sel_l18_s0$1803 [15], \sel_l18_s0$1803 [15], \sel_l18_s0$1803 [15], \sel_l18_s0$1803 [15] };
+  assign \$2899  = \sel_l18_s0$1809  & { \sel_l18_s0$1803 [16], \sel_l18_s0$1803 [16], \sel_l18_s0$1803 [16], \sel_l18_s0$1803 [16], \sel_l18_s0$1803 [16], \sel_l18_s0$1803 [16], \sel_l18_s0$1803 [16], \sel_l18_s0$1803 [16], \sel_l18_s0$1803 [16], \sel_l18_s0$1803 [16], \sel_l18_s0$1803 [16], \sel_l18_s0$1803 [16], \sel_l18_s0$1803 [16], \sel_l18_s0$1803 [16], \sel_l18_s0$1803 [16], \sel_l18_s0$1803 [16] };
+  assign sel_or5_15 = \$2898  | \$2899 ;
+  assign \$2900  = \sel_l18_s0$1803 [0] | \sel_l18_s0$1803 [2];
+  assign \$2901  = \sel_l18_s0$1803 [4] | \sel_l18_s0$1803 [6];
+  assign \$2902  = \$2900  | \$2901 ;
+  assign \$2903  = \sel_l18_s0$1803 [8] | \sel_l18_s0$1803 [10];
+  assign \$2904  = \sel_l18_s0$1803 [12] | \sel_l18_s0$1803 [14];
+  assign \$2905  = \$2903  | \$2904 ;
+  assign \$2906  = \$2902  | \$2905 ;
+  assign \$2907  = \$2906  | \sel_l18_s0$1803 [16];
+  assign \$2908  = \sel_l18_s0$1803 [1] | \sel_l18_s0$1803 [2];
+  assign \$2909  = \sel_l18_s0$1803 [5] | \sel_l18_s0$1803 [6];
+  assign \$2910  = \$2908  | \$2909 ;
+  assign \$2911  = \sel_l18_s0$1803 [9] | \sel_l18_s0$1803 [10];
+  assign \$2912  = \sel_l18_s0$1803 [13] | \sel_l18_s0$1803 [14];
+  assign \$2913  = \$2911  | \$2912 ;
+  assign \$2914  = \$2910  | \$2913 ;
+  assign \$2915  = \sel_l18_s0$1803 [0] | \sel_l18_s0$1803 [1];
+  assign \$2916  = \sel_l18_s0$1803 [2] | \sel_l18_s0$1803 [7];
+  assign \$2917  = \$2915  | \$2916 ;
+  assign \$2918  = \sel_l18_s0$1803 [8] | \sel_l18_s0$1803 [9];
+  assign \$2919  = \sel_l18_s0$1803 [10] | \sel_l18_s0$1803 [15];
+  assign \$2920  = \$2918  | \$2919 ;
+  assign \$2921  = \$2917  | \$2920 ;
+  assign \$2922  = \$2921  | \sel_l18_s0$1803 [16];
+  assign \$2923  = \sel_l18_s0$1803 [3] | \sel_l18_s0$1803 [4];
+  assign \$2924  = \sel_l18_s0$1803 [5] | \sel_l18_s0$1803 [6];
+  assign \$2925  = \$2923  | \$2924 ;
+  assign \$2926  = \sel_l18_s0$1803 [7] | \sel_l18_s0$1803 [8];
+  assign \$2927  = \sel_l18_s0$1803 [9] | \sel_l18_s0$1803 [10];
+  assign \$2928  = \$2926  | \$2927 ;
+  assign \$2929  = \$2925  | \$2928 ;
+  assign \$2930  = \sel_l18_s0$1803 [11] | \sel_l18_s0$1803 [12];
+  assign \$2931  = \sel_l18_s0$1803 [13] | \sel_l18_s0$1803 [14];
+  assign \$2932  = \$2930  | \$2931 ;
+  assign \$2933  = \sel_l18_s0$1803 [15] | \sel_l18_s0$1803 [16];
+  assign \$2934  = \$2932  | \$2933 ;
+  assign \$2935  = \sel_l18_s0$1751  & { \sel_l18_s0$1812 [0], \sel_l18_s0$1812 [0], \sel_l18_s0$1812 [0], \sel_l18_s0$1812 [0], \sel_l18_s0$1812 [0], \sel_l18_s0$1812 [0], \sel_l18_s0$1812 [0], \sel_l18_s0$1812 [0], \sel_l18_s0$1812 [0], \sel_l18_s0$1812 [0], \sel_l18_s0$1812 [0], \sel_l18_s0$1812 [0], \sel_l18_s0$1812 [0], \sel_l18_s0$1812 [0], \sel_l18_s0$1812 [0], \sel_l18_s0$1812 [0] };
+  assign \$2936  = \sel_l18_s0$1752  & { \sel_l18_s0$1812 [1], \sel_l18_s0$1812 [1], \sel_l18_s0$1812 [1], \sel_l18_s0$1812 [1], \sel_l18_s0$1812 [1], \sel_l18_s0$1812 [1], \sel_l18_s0$1812 [1], \sel_l18_s0$1812 [1], \sel_l18_s0$1812 [1], \sel_l18_s0$1812 [1], \sel_l18_s0$1812 [1], \sel_l18_s0$1812 [1], \sel_l18_s0$1812 [1], \sel_l18_s0$1812 [1], \sel_l18_s0$1812 [1], \sel_l18_s0$1812 [1] };
+  assign \$2937  = \$2935  | \$2936 ;
+  assign \$2938  = \sel_l18_s0$1753  & { \sel_l18_s0$1812 [2], \sel_l18_s0$1812 [2], \sel_l18_s0$1812 [2], \sel_l18_s0$1812 [2], \sel_l18_s0$1812 [2], \sel_l18_s0$1812 [2], \sel_l18_s0$1812 [2], \sel_l18_s0$1812 [2], \sel_l18_s0$1812 [2], \sel_l18_s0$1812 [2], \sel_l18_s0$1812 [2], \sel_l18_s0$1812 [2], \sel_l18_s0$1812 [2], \sel_l18_s0$1812 [2], \sel_l18_s0$1812 [2], \sel_l18_s0$1812 [2] };
+  assign sel_or6_0 = \$2937  | \$2938 ;
+  assign \$2939  = \sel_l18_s0$1755  & { \sel_l18_s0$1812 [3], \sel_l18_s0$1812 [3], \sel_l18_s0$1812 [3], \sel_l18_s0$1812 [3], \sel_l18_s0$1812 [3], \sel_l18_s0$1812 [3], \sel_l18_s0$1812 [3], \sel_l18_s0$1812 [3], \sel_l18_s0$1812 [3], \sel_l18_s0$1812 [3], \sel_l18_s0$1812 [3], \sel_l18_s0$1812 [3], \sel_l18_s0$1812 [3], \sel_l18_s0$1812 [3], \sel_l18_s0$1812 [3], \sel_l18_s0$1812 [3] };
+  assign \$2940  = \sel_l18_s0$1756  & { \sel_l18_s0$1812 [4], \sel_l18_s0$1812 [4], \sel_l18_s0$1812 [4], \sel_l18_s0$1812 [4], \sel_l18_s0$1812 [4], \sel_l18_s0$1812 [4], \sel_l18_s0$1812 [4], \sel_l18_s0$1812 [4], \sel_l18_s0$1812 [4], \sel_l18_s0$1812 [4], \sel_l18_s0$1812 [4], \sel_l18_s0$1812 [4], \sel_l18_s0$1812 [4], \sel_l18_s0$1812 [4], \sel_l18_s0$1812 [4], \sel_l18_s0$1812 [4] };
+  assign \$2941  = \$2939  | \$2940 ;
+  assign \$2942  = \sel_l18_s0$1757  & { \sel_l18_s0$1812 [5], \sel_l18_s0$1812 [5], \sel_l18_s0$1812 [5], \sel_l18_s0$1812 [5], \sel_l18_s0$1812 [5], \sel_l18_s0$1812 [5], \sel_l18_s0$1812 [5], \sel_l18_s0$1812 [5], \sel_l18_s0$1812 [5], \sel_l18_s0$1812 [5], \sel_l18_s0$1812 [5], \sel_l18_s0$1812 [5], \sel_l18_s0$1812 [5], \sel_l18_s0$1812 [5], \sel_l18_s0$1812 [5], \sel_l18_s0$1812 [5] };
+  assign sel_or6_3 = \$2941  | \$2942 ;
+  assign \$2943  = \sel_l18_s0$1759  & { \sel_l18_s0$1812 [6], \sel_l18_s0$1812 [6], \sel_l18_s0$1812 [6], \sel_l18_s0$1812 [6], \sel_l18_s0$1812 [6], \sel_l18_s0$1812 [6], \sel_l18_s0$1812 [6], \sel_l18_s0$1812 [6], \sel_l18_s0$1812 [6], \sel_l18_s0$1812 [6], \sel_l18_s0$1812 [6], \sel_l18_s0$1812 [6], \sel_l18_s0$1812 [6], \sel_l18_s0$1812 [6], \sel_l18_s0$1812 [6], \sel_l18_s0$1812 [6] };
+  assign \$2944  = \sel_l18_s0$1760  & { \sel_l18_s0$1812 [7], \sel_l18_s0$1812 [7], \sel_l18_s0$1812 [7], \sel_l18_s0$1812 [7], \sel_l18_s0$1812 [7], \sel_l18_s0$1812 [7], \sel_l18_s0$1812 [7], \sel_l18_s0$1812 [7], \sel_l18_s0$1812 [7], \sel_l18_s0$1812 [7], \sel_l18_s0$1812 [7], \sel_l18_s0$1812 [7], \sel_l18_s0$1812 [7], \sel_l18_s0$1812 [7], \sel_l18_s0$1812 [7], \sel_l18_s0$1812 [7] };
+  assign \$2945  = \$2943  | \$2944 ;
+  assign \$2946  = \sel_l18_s0$1761  & { \sel_l18_s0$1812 [8], \sel_l18_s0$1812 [8], \sel_l18_s0$1812 [8], \sel_l18_s0$1812 [8], \sel_l18_s0$1812 [8], \sel_l18_s0$1812 [8], \sel_l18_s0$1812 [8], \sel_l18_s0$1812 [8], \sel_l18_s0$1812 [8], \sel_l18_s0$1812 [8], \sel_l18_s0$1812 [8], \sel_l18_s0$1812 [8], \sel_l18_s0$1812 [8], \sel_l18_s0$1812 [8], \sel_l18_s0$1812 [8], \sel_l18_s0$1812 [8] };
+  assign sel_or6_6 = \$2945  | \$2946 ;
+  assign \$2947  = \sel_l18_s0$1763  & { \sel_l18_s0$1812 [9], \sel_l18_s0$1812 [9], \sel_l18_s0$1812 [9], \sel_l18_s0$1812 [9], \sel_l18_s0$1812 [9], \sel_l18_s0$1812 [9], \sel_l18_s0$1812 [9], \sel_l18_s0$1812 [9], \sel_l18_s0$1812 [9], \sel_l18_s0$1812 [9], \sel_l18_s0$1812 [9], \sel_l18_s0$1812 [9], \sel_l18_s0$1812 [9], \sel_l18_s0$1812 [9], \sel_l18_s0$1812 [9], \sel_l18_s0$1812 [9] };
+  assign \$2948  = \sel_l18_s0$1764  & { \sel_l18_s0$1812 [10], \sel_l18_s0$1812 [10], \sel_l18_s0$1812 [10], \sel_l18_s0$1812 [10], \sel_l18_s0$1812 [10], \sel_l18_s0$1812 [10], \sel_l18_s0$1812 [10], \sel_l18_s0$1812 [10], \sel_l18_s0$1812 [10], \sel_l18_s0$1812 [10], \sel_l18_s0$1812 [10], \sel_l18_s0$1812 [10], \sel_l18_s0$1812 [10], \sel_l18_s0$1812 [10], \sel_l18_s0$1812 [10], \sel_l18_s0$1812 [10] };
+  assign \$2949  = \$2947  | \$2948 ;
+  assign \$2950  = \sel_l18_s0$1773  & { \sel_l18_s0$1812 [11], \sel_l18_s0$1812 [11], \sel_l18_s0$1812 [11], \sel_l18_s0$1812 [11], \sel_l18_s0$1812 [11], \sel_l18_s0$1812 [11], \sel_l18_s0$1812 [11], \sel_l18_s0$1812 [11], \sel_l18_s0$1812 [11], \sel_l18_s0$1812 [11], \sel_l18_s0$1812 [11], \sel_l18_s0$1812 [11], \sel_l18_s0$1812 [11], \sel_l18_s0$1812 [11], \sel_l18_s0$1812 [11], \sel_l18_s0$1812 [11] };
+  assign sel_or6_9 = \$2949  | \$2950 ;
+  assign \$2951  = \sel_l18_s0$1782  & { \sel_l18_s0$1812 [12], \sel_l18_s0$1812 [12], \sel_l18_s0$1812 [12], \sel_l18_s0$1812 [12], \sel_l18_s0$1812 [12], \sel_l18_s0$1812 [12], \sel_l18_s0$1812 [12], \sel_l18_s0$1812 [12], \sel_l18_s0$1812 [12], \sel_l18_s0$1812 [12], \sel_l18_s0$1812 [12], \sel_l18_s0$1812 [12], \sel_l18_s0$1812 [12], \sel_l18_s0$1812 [12], \sel_l18_s0$1812 [12], \sel_l18_s0$1812 [12] };
+  assign \$2952  = \sel_l18_s0$1791  & { \sel_l18_s0$1812 [13], \sel_l18_s0$1812 [13], \sel_l18_s0$1812 [13], \sel_l18_s0$1812 [13], \sel_l18_s0$1812 [13], \sel_l18_s0$1812 [13], \sel_l18_s0$1812 [13], \sel_l18_s0$1812 [13], \sel_l18_s0$1812 [13], \sel_l18_s0$1812 [13], \sel_l18_s0$1812 [13], \sel_l18_s0$1812 [13], \sel_l18_s0$1812 [13], \sel_l18_s0$1812 [13], \sel_l18_s0$1812 [13], \sel_l18_s0$1812 [13] };
+  assign \$2953  = \$2951  | \$2952 ;
+  assign \$2954  = \sel_l18_s0$1800  & { \sel_l18_s0$1812 [14], \sel_l18_s0$1812 [14], \sel_l18_s0$1812 [14], \sel_l18_s0$1812 [14], \sel_l18_s0$1812 [14], \sel_l18_s0$1812 [14], \sel_l18_s0$1812 [14], \sel_l18_s0$1812 [14], \sel_l18_s0$1812 [14], \sel_l18_s0$1812 [14], \sel_l18_s0$1812 [14], \sel_l18_s0$1812 [14], \sel_l18_s0$1812 [14], \sel_l18_s0$1812 [14], \sel_l18_s0$1812 [14], \sel_l18_s0$1812 [14] };
+  assign sel_or6_12 = \$2953  | \$2954 ;
+  assign \$2955  = \sel_l18_s0$1809  & { \sel_l18_s0$1812 [15], \sel_l18_s0$1812 [15], \sel_l18_s0$1812 [15], \sel_l18_s0$1812 [15], \sel_l18_s0$1812 [15], \sel_l18_s0$1812 [15], \sel_l18_s0$1812 [15], \sel_l18_s0$1812 [15], \sel_l18_s0$1812 [15], \sel_l18_s0$1812 [15], \sel_l18_s0$1812 [15], \sel_l18_s0$1812 [15], \sel_l18_s0$1812 [15], \sel_l18_s0$1812 [15], \sel_l18_s0$1812 [15], \sel_l18_s0$1812 [15] };
+  assign \$2956  = \sel_l18_s0$1818  & { \sel_l18_s0$1812 [16], \sel_l18_s0$1812 [16], \sel_l18_s0$1812 [16], \sel_l18_s0$1812 [16], \sel_l18_s0$1812 [16], \sel_l18_s0$1812 [16], \sel_l18_s0$1812 [16], \sel_l18_s0$1812 [16], \sel_l18_s0$1812 [16], \sel_l18_s0$1812 [16], \sel_l18_s0$1812 [16], \sel_l18_s0$1812 [16], \sel_l18_s0$1812 [16], \sel_l18_s0$1812 [16], \sel_l18_s0$1812 [16], \sel_l18_s0$1812 [16] };
+  assign sel_or6_15 = \$2955  | \$2956 ;
+  assign \$2957  = \sel_l18_s0$1812 [1] | \sel_l18_s0$1812 [3];
+  assign \$2958  = \sel_l18_s0$1812 [5] | \sel_l18_s0$1812 [7];
+  assign \$2959  = \$2957  | \$2958 ;
+  assign \$2960  = \sel_l18_s0$1812 [9] | \sel_l18_s0$1812 [11];
+  assign \$2961  = \sel_l18_s0$1812 [13] | \sel_l18_s0$1812 [15];
+  assign \$2962  = \$2960  | \$2961 ;
+  assign \$2963  = \$2959  | \$2962 ;
+  assign \$2964  = \sel_l18_s0$1812 [0] | \sel_l18_s0$1812 [1];
+  assign \$2965  = \sel_l18_s0$1812 [4] | \sel_l18_s0$1812 [5];
+  assign \$2966  = \$2964  | \$2965 ;
+  assign \$2967  = \sel_l18_s0$1812 [8] | \sel_l18_s0$1812 [9];
+  assign \$2968  = \sel_l18_s0$1812 [12] | \sel_l18_s0$1812 [13];
+  assign \$2969  = \$2967  | \$2968 ;
+  assign \$2970  = \$2966  | \$2969 ;
+  assign \$2971  = \$2970  | \sel_l18_s0$1812 [16];
+  assign \$2972  = \sel_l18_s0$1812 [0] | \sel_l18_s0$1812 [1];
+  assign \$2973  = \sel_l18_s0$1812 [6] | \sel_l18_s0$1812 [7];
+  assign \$2974  = \$2972  | \$2973 ;
+  assign \$2975  = \sel_l18_s0$1812 [8] | \sel_l18_s0$1812 [9];
+  assign \$2976  = \sel_l18_s0$1812 [14] | \sel_l18_s0$1812 [15];
+  assign \$2977  = \$2975  | \$2976 ;
+  assign \$2978  = \$2974  | \$2977 ;
+  assign \$2979  = \$2978  | \sel_l18_s0$1812 [16];
+  assign \$2980  = \sel_l18_s0$1812 [2] | \sel_l18_s0$1812 [3];
+  assign \$2981  = \sel_l18_s0$1812 [4] | \sel_l18_s0$1812 [5];
+  assign \$2982  = \$2980  | \$2981 ;
+  assign \$2983  = \sel_l18_s0$1812 [6] | \sel_l18_s0$1812 [7];
+  assign \$2984  = \sel_l18_s0$1812 [8] | \sel_l18_s0$1812 [9];
+  assign \$2985  = \$2983  | \$2984 ;
+  assign \$2986  = \$2982  | \$2985 ;
+  assign \$2987  = \sel_l18_s0$1812 [10] | \sel_l18_s0$1812 [11];
+  assign \$2988  = \sel_l18_s0$1812 [12] | \sel_l18_s0$1812 [13];
+  assign \$2989  = \$2987  | \$2988 ;
+  assign \$2990  = \sel_l18_s0$1812 [14] | \sel_l18_s0$1812 [15];
+  assign \$2991  = \$2990  | \sel_l18_s0$1812 [16];
+  assign \$2992  = \$2989  | \$2991 ;
+  assign \$2993  = \sel_l18_s0$1752  & { \sel_l18_s0$1821 [0], \sel_l18_s0$1821 [0], \sel_l18_s0$1821 [0], \sel_l18_s0$1821 [0], \sel_l18_s0$1821 [0], \sel_l18_s0$1821 [0], \sel_l18_s0$1821 [0], \sel_l18_s0$1821 [0], \sel_l18_s0$1821 [0], \sel_l18_s0$1821 [0], \sel_l18_s0$1821 [0], \sel_l18_s0$1821 [0], \sel_l18_s0$1821 [0], \sel_l18_s0$1821 [0], \sel_l18_s0$1821 [0], \sel_l18_s0$1821 [0] };
+  assign \$2994  = \sel_l18_s0$1753  & { \sel_l18_s0$1821 [1], \sel_l18_s0$1821 [1], \sel_l18_s0$1821 [1], \sel_l18_s0$1821 [1], \sel_l18_s0$1821 [1], \sel_l18_s0$1821 [1], \sel_l18_s0$1821 [1], \sel_l18_s0$1821 [1], \sel_l18_s0$1821 [1], \sel_l18_s0$1821 [1], \sel_l18_s0$1821 [1], \sel_l18_s0$1821 [1], \sel_l18_s0$1821 [1], \sel_l18_s0$1821 [1], \sel_l18_s0$1821 [1], \sel_l18_s0$1821 [1] };
+  assign \$2995  = \$2993  | \$2994 ;
+  assign \$2996  = \sel_l18_s0$1755  & { \sel_l18_s0$1821 [2], \sel_l18_s0$1821 [2], \sel_l18_s0$1821 [2], \sel_l18_s0$1821 [2], \sel_l18_s0$1821 [2], \sel_l18_s0$1821 [2], \sel_l18_s0$1821 [2], \sel_l18_s0$1821 [2], \sel_l18_s0$1821 [2], \sel_l18_s0$1821 [2], \sel_l18_s0$1821 [2], \sel_l18_s0$1821 [2], \sel_l18_s0$1821 [2], \sel_l18_s0$1821 [2], \sel_l18_s0$1821 [2], \sel_l18_s0$1821 [2] };
+  assign sel_or7_0 = \$2995  | \$2996 ;
+  assign \$2997  = \sel_l18_s0$1756  & { \sel_l18_s0$1821 [3], \sel_l18_s0$1821 [3], \sel_l18_s0$1821 [3], \sel_l18_s0$1821 [3], \sel_l18_s0$1821 [3], \sel_l18_s0$1821 [3], \sel_l18_s0$1821 [3], \sel_l18_s0$1821 [3], \sel_l18_s0$1821 [3], \sel_l18_s0$1821 [3], \sel_l18_s0$1821 [3], \sel_l18_s0$1821 [3], \sel_l18_s0$1821 [3], \sel_l18_s0$1821 [3], \sel_l18_s0$1821 [3], \sel_l18_s0$1821 [3] };
+  assign \$2998  = \sel_l18_s0$1757  & { \sel_l18_s0$1821 [4], \sel_l18_s0$1821 [4], \sel_l18_s0$1821 [4], \sel_l18_s0$1821 [4], \sel_l18_s0$1821 [4], \sel_l18_s0$1821 [4], \sel_l18_s0$1821 [4], \sel_l18_s0$1821 [4], \sel_l18_s0$1821 [4], \sel_l18_s0$1821 [4], \sel_l18_s0$1821 [4], \sel_l18_s0$1821 [4], \sel_l18_s0$1821 [4], \sel_l18_s0$1821 [4], \sel_l18_s0$1821 [4], \sel_l18_s0$1821 [4] };
+  assign \$2999  = \$2997  | \$2998 ;
+  assign \$3000  = \sel_l18_s0$1759  & { \sel_l18_s0$1821 [5], \sel_l18_s0$1821 [5], \sel_l18_s0$1821 [5], \sel_l18_s0$1821 [5], \sel_l18_s0$1821 [5], \sel_l18_s0$1821 [5], \sel_l18_s0$1821 [5], \sel_l18_s0$1821 [5], \sel_l18_s0$1821 [5], \sel_l18_s0$1821 [5], \sel_l18_s0$1821 [5], \sel_l18_s0$1821 [5], \sel_l18_s0$1821 [5], \sel_l18_s0$1821 [5], \sel_l18_s0$1821 [5], \sel_l18_s0$1821 [5] };
+  assign sel_or7_3 = \$2999  | \$3000 ;
+  assign \$3001  = \sel_l18_s0$1760  & { \sel_l18_s0$1821 [6], \sel_l18_s0$1821 [6], \sel_l18_s0$1821 [6], \sel_l18_s0$1821 [6], \sel_l18_s0$1821 [6], \sel_l18_s0$1821 [6], \sel_l18_s0$1821 [6], \sel_l18_s0$1821 [6], \sel_l18_s0$1821 [6], \sel_l18_s0$1821 [6], \sel_l18_s0$1821 [6], \sel_l18_s0$1821 [6], \sel_l18_s0$1821 [6], \sel_l18_s0$1821 [6], \sel_l18_s0$1821 [6], \sel_l18_s0$1821 [6] };
+  assign \$3002  = \sel_l18_s0$1761  & { \sel_l18_s0$1821 [7], \sel_l18_s0$1821 [7], \sel_l18_s0$1821 [7], \sel_l18_s0$1821 [7], \sel_l18_s0$1821 [7], \sel_l18_s0$1821 [7], \sel_l18_s0$1821 [7], \sel_l18_s0$1821 [7], \sel_l18_s0$1821 [7], \sel_l18_s0$1821 [7], \sel_l18_s0$1821 [7], \sel_l18_s0$1821 [7], \sel_l18_s0$1821 [7], \sel_l18_s0$1821 [7], \sel_l18_s0$1821 [7], \sel_l18_s0$1821 [7] };
+  assign \$3003  = \$3001  | \$3002 ;
+  assign \$3004  = \sel_l18_s0$1763  & { \sel_l18_s0$1821 [8], \sel_l18_s0$1821 [8], \sel_l18_s0$1821 [8], \sel_l18_s0$1821 [8], \sel_l18_s0$1821 [8], \sel_l18_s0$1821 [8], \sel_l18_s0$1821 [8], \sel_l18_s0$1821 [8], \sel_l18_s0$1821 [8], \sel_l18_s0$1821 [8], \sel_l18_s0$1821 [8], \sel_l18_s0$1821 [8], \sel_l18_s0$1821 [8], \sel_l18_s0$1821 [8], \sel_l18_s0$1821 [8], \sel_l18_s0$1821 [8] };
+  assign sel_or7_6 = \$3003  | \$3004 ;
+  assign \$3005  = \sel_l18_s0$1764  & { \sel_l18_s0$1821 [9], \sel_l18_s0$1821 [9], \sel_l18_s0$1821 [9], \sel_l18_s0$1821 [9], \sel_l18_s0$1821 [9], \sel_l18_s0$1821 [9], \sel_l18_s0$1821 [9], \sel_l18_s0$1821 [9], \sel_l18_s0$1821 [9], \sel_l18_s0$1821 [9], \sel_l18_s0$1821 [9], \sel_l18_s0$1821 [9], \sel_l18_s0$1821 [9], \sel_l18_s0$1821 [9], \sel_l18_s0$1821 [9], \sel_l18_s0$1821 [9] };
+  assign \$3006  = \sel_l18_s0$1773  & { \sel_l18_s0$1821 [10], \sel_l18_s0$1821 [10], \sel_l18_s0$1821 [10], \sel_l18_s0$1821 [10], \sel_l18_s0$1821 [10], \sel_l18_s0$1821 [10], \sel_l18_s0$1821 [10], \sel_l18_s0$1821 [10], \sel_l18_s0$1821 [10], \sel_l18_s0$1821 [10], \sel_l18_s0$1821 [10], \sel_l18_s0$1821 [10], \sel_l18_s0$1821 [10], \sel_l18_s0$1821 [10], \sel_l18_s0$1821 [10], \sel_l18_s0$1821 [10] };
+  assign \$3007  = \$3005  | \$3006 ;
+  assign \$3008  = \sel_l18_s0$1782  & { \sel_l18_s0$1821 [11], \sel_l18_s0$1821 [11], \sel_l18_s0$1821 [11], \sel_l18_s0$1821 [11], \sel_l18_s0$1821 [11], \sel_l18_s0$1821 [11], \sel_l18_s0$1821 [11], \sel_l18_s0$1821 [11], \sel_l18_s0$1821 [11], \sel_l18_s0$1821 [11], \sel_l18_s0$1821 [11], \sel_l18_s0$1821 [11], \sel_l18_s0$1821 [11], \sel_l18_s0$1821 [11], \sel_l18_s0$1821 [11], \sel_l18_s0$1821 [11] };
+  assign sel_or7_9 = \$3007  | \$3008 ;
+  assign \$3009  = \sel_l18_s0$1791  & { \sel_l18_s0$1821 [12], \sel_l18_s0$1821 [12], \sel_l18_s0$1821 [12], \sel_l18_s0$1821 [12], \sel_l18_s0$1821 [12], \sel_l18_s0$1821 [12], \sel_l18_s0$1821 [12], \sel_l18_s0$1821 [12], \sel_l18_s0$1821 [12], \sel_l18_s0$1821 [12], \sel_l18_s0$1821 [12], \sel_l18_s0$1821 [12], \sel_l18_s0$1821 [12], \sel_l18_s0$1821 [12], \sel_l18_s0$1821 [12], \sel_l18_s0$1821 [12] };
+  assign \$3010  = \sel_l18_s0$1800  & { \sel_l18_s0$1821 [13], \sel_l18_s0$1821 [13], \sel_l18_s0$1821 [13], \sel_l18_s0$1821 [13], \sel_l18_s0$1821 [13], \sel_l18_s0$1821 [13], \sel_l18_s0$1821 [13], \sel_l18_s0$1821 [13], \sel_l18_s0$1821 [13], \sel_l18_s0$1821 [13], \sel_l18_s0$1821 [13], \sel_l18_s0$1821 [13], \sel_l18_s0$1821 [13], \sel_l18_s0$1821 [13], \sel_l18_s0$1821 [13], \sel_l18_s0$1821 [13] };
+  assign \$3011  = \$3009  | \$3010 ;
+  assign \$3012  = \sel_l18_s0$1809  & { \sel_l18_s0$1821 [14], \sel_l18_s0$1821 [14], \sel_l18_s0$1821 [14], \sel_l18_s0$1821 [14], \sel_l18_s0$1821 [14], \sel_l18_s0$1821 [14], \sel_l18_s0$1821 [14], \sel_l18_s0$1821 [14], \sel_l18_s0$1821 [14], \sel_l18_s0$1821 [14], \sel_l18_s0$1821 [14], \sel_l18_s0$1821 [14], \sel_l18_s0$1821 [14], \sel_l18_s0$1821 [14], \sel_l18_s0$1821 [14], \sel_l18_s0$1821 [14] };
+  assign sel_or7_12 = \$3011  | \$3012 ;
+  assign \$3013  = \sel_l18_s0$1818  & { \sel_l18_s0$1821 [15], \sel_l18_s0$1821 [15], \sel_l18_s0$1821 [15], \sel_l18_s0$1821 [15], \sel_l18_s0$1821 [15], \sel_l18_s0$1821 [15], \sel_l18_s0$1821 [15], \sel_l18_s0$1821 [15], \sel_l18_s0$1821 [15], \sel_l18_s0$1821 [15], \sel_l18_s0$1821 [15], \sel_l18_s0$1821 [15], \sel_l18_s0$1821 [15], \sel_l18_s0$1821 [15], \sel_l18_s0$1821 [15], \sel_l18_s0$1821 [15] };
+  assign \$3014  = \sel_l18_s0$1827  & { \sel_l18_s0$1821 [16], \sel_l18_s0$1821 [16], \sel_l18_s0$1821 [16], \sel_l18_s0$1821 [16], \sel_l18_s0$1821 [16], \sel_l18_s0$1821 [16], \sel_l18_s0$1821 [16], \sel_l18_s0$1821 [16], \sel_l18_s0$1821 [16], \sel_l18_s0$1821 [16], \sel_l18_s0$1821 [16], \sel_l18_s0$1821 [16], \sel_l18_s0$1821 [16], \sel_l18_s0$1821 [16], \sel_l18_s0$1821 [16], \sel_l18_s0$1821 [16] };
+  assign sel_or7_15 = \$3013  | \$3014 ;
+  assign \$3015  = \sel_l18_s0$1821 [0] | \sel_l18_s0$1821 [2];
+  assign \$3016  = \sel_l18_s0$1821 [4] | \sel_l18_s0$1821 [6];
+  assign \$3017  = \$3015  | \$3016 ;
+  assign \$3018  = \sel_l18_s0$1821 [8] | \sel_l18_s0$1821 [10];
+  assign \$3019  = \sel_l18_s0$1821 [12] | \sel_l18_s0$1821 [14];
+  assign \$3020  = \$3018  | \$3019 ;
+  assign \$3021  = \$3017  | \$3020 ;
+  assign \$3022  = \$3021  | \sel_l18_s0$1821 [16];
+  assign \$3023  = \sel_l18_s0$1821 [0] | \sel_l18_s0$1821 [3];
+  assign \$3024  = \sel_l18_s0$1821 [4] | \sel_l18_s0$1821 [7];
+  assign \$3025  = \$3023  | \$3024 ;
+  assign \$3026  = \sel_l18_s0$1821 [8] | \sel_l18_s0$1821 [11];
+  assign \$3027  = \sel_l18_s0$1821 [12] | \sel_l18_s0$1821 [15];
+  assign \$3028  = \$3026  | \$3027 ;
+  assign \$3029  = \$3025  | \$3028 ;
+  assign \$3030  = \$3029  | \sel_l18_s0$1821 [16];
+  assign \$3031  = \sel_l18_s0$1821 [0] | \sel_l18_s0$1821 [5];
+  assign \$3032  = \sel_l18_s0$1821 [6] | \sel_l18_s0$1821 [7];
+  assign \$3033  = \$3031  | \$3032 ;
+  assign \$3034  = \sel_l18_s0$1821 [8] | \sel_l18_s0$1821 [13];
+  assign \$3035  = \sel_l18_s0$1821 [14] | \sel_l18_s0$1821 [15];
+  assign \$3036  = \$3034  | \$3035 ;
+  assign \$3037  = \$3033  | \$3036 ;
+  assign \$3038  = \$3037  | \sel_l18_s0$1821 [16];
+  assign \$3039  = \sel_l18_s0$1821 [1] | \sel_l18_s0$1821 [2];
+  assign \$3040  = \sel_l18_s0$1821 [3] | \sel_l18_s0$1821 [4];
+  assign \$3041  = \$3039  | \$3040 ;
+  assign \$3042  = \sel_l18_s0$1821 [5] | \sel_l18_s0$1821 [6];
+  assign \$3043  = \sel_l18_s0$1821 [7] | \sel_l18_s0$1821 [8];
+  assign \$3044  = \$3042  | \$3043 ;
+  assign \$3045  = \$3041  | \$3044 ;
+  assign \$3046  = \sel_l18_s0$1821 [9] | \sel_l18_s0$1821 [10];
+  assign \$3047  = \sel_l18_s0$1821 [11] | \sel_l18_s0$1821 [12];
+  assign \$3048  = \$3046  | \$3047 ;
+  assign \$3049  = \sel_l18_s0$1821 [13] | \sel_l18_s0$1821 [14];
+  assign \$3050  = \sel_l18_s0$1821 [15] | \sel_l18_s0$1821 [16];
+  assign \$3051  = \$3049  | \$3050 ;
+  assign \$3052  = \$3048  | \$3051 ;
+  assign \$3053  = \sel_l18_s0$1753  & { \sel_l18_s0$1830 [0], \sel_l18_s0$1830 [0], \sel_l18_s0$1830 [0], \sel_l18_s0$1830 [0], \sel_l18_s0$1830 [0], \sel_l18_s0$1830 [0], \sel_l18_s0$1830 [0], \sel_l18_s0$1830 [0], \sel_l18_s0$1830 [0], \sel_l18_s0$1830 [0], \sel_l18_s0$1830 [0], \sel_l18_s0$1830 [0], \sel_l18_s0$1830 [0], \sel_l18_s0$1830 [0], \sel_l18_s0$1830 [0], \sel_l18_s0$1830 [0] };
+  assign \$3054  = \sel_l18_s0$1755  & { \sel_l18_s0$1830 [1], \sel_l18_s0$1830 [1], \sel_l18_s0$1830 [1], \sel_l18_s0$1830 [1], \sel_l18_s0$1830 [1], \sel_l18_s0$1830 [1], \sel_l18_s0$1830 [1], \sel_l18_s0$1830 [1], \sel_l18_s0$1830 [1], \sel_l18_s0$1830 [1], \sel_l18_s0$1830 [1], \sel_l18_s0$1830 [1], \sel_l18_s0$1830 [1], \sel_l18_s0$1830 [1], \sel_l18_s0$1830 [1], \sel_l18_s0$1830 [1] };
+  assign \$3055  = \$3053  | \$3054 ;
+  assign \$3056  = \sel_l18_s0$1756  & { \sel_l18_s0$1830 [2], \sel_l18_s0$1830 [2], \sel_l18_s0$1830 [2], \sel_l18_s0$1830 [2], \sel_l18_s0$1830 [2], \sel_l18_s0$1830 [2], \sel_l18_s0$1830 [2], \sel_l18_s0$1830 [2], \sel_l18_s0$1830 [2], \sel_l18_s0$1830 [2], \sel_l18_s0$1830 [2], \sel_l18_s0$1830 [2], \sel_l18_s0$1830 [2], \sel_l18_s0$1830 [2], \sel_l18_s0$1830 [2], \sel_l18_s0$1830 [2] };
+  assign sel_or8_0 = \$3055  | \$3056 ;
+  assign \$3057  = \sel_l18_s0$1757  & { \sel_l18_s0$1830 [3], \sel_l18_s0$1830 [3], \sel_l18_s0$1830 [3], \sel_l18_s0$1830 [3], \sel_l18_s0$1830 [3], \sel_l18_s0$1830 [3], \sel_l18_s0$1830 [3], \sel_l18_s0$1830 [3], \sel_l18_s0$1830 [3], \sel_l18_s0$1830 [3], \sel_l18_s0$1830 [3], \sel_l18_s0$1830 [3], \sel_l18_s0$1830 [3], \sel_l18_s0$1830 [3], \sel_l18_s0$1830 [3], \sel_l18_s0$1830 [3] };
+  assign \$3058  = \sel_l18_s0$1759  & { \sel_l18_s0$1830 [4], \sel_l18_s0$1830 [4], \sel_l18_s0$1830 [4], \sel_l18_s0$1830 [4], \sel_l18_s0$1830 [4], \sel_l18_s0$1830 [4], \sel_l18_s0$1830 [4], \sel_l18_s0$1830 [4], \sel_l18_s0$1830 [4], \sel_l18_s0$1830 [4], \sel_l18_s0$1830 [4], \sel_l18_s0$1830 [4], \sel_l18_s0$1830 [4], \sel_l18_s0$1830 [4], \sel_l18_s0$1830 [4], \sel_l18_s0$1830 [4] };
+  assign \$3059  = \$3057  | \$3058 ;
+  assign \$3060  = \sel_l18_s0$1760  & { \sel_l18_s0$1830 [5], \sel_l18_s0$1830 [5], \sel_l18_s0$1830 [5], \sel_l18_s0$1830 [5], \sel_l18_s0$1830 [5], \sel_l18_s0$1830 [5], \sel_l18_s0$1830 [5], \sel_l18_s0$1830 [5], \sel_l18_s0$1830 [5], \sel_l18_s0$1830 [5], \sel_l18_s0$1830 [5], \sel_l18_s0$1830 [5], \sel_l18_s0$1830 [5], \sel_l18_s0$1830 [5], \sel_l18_s0$1830 [5], \sel_l18_s0$1830 [5] };
+  assign sel_or8_3 = \$3059  | \$3060 ;
+  assign \$3061  = \sel_l18_s0$1761  & { \sel_l18_s0$1830 [6], \sel_l18_s0$1830 [6], \sel_l18_s0$1830 [6], \sel_l18_s0$1830 [6], \sel_l18_s0$1830 [6], \sel_l18_s0$1830 [6], \sel_l18_s0$1830 [6], \sel_l18_s0$1830 [6], \sel_l18_s0$1830 [6], \sel_l18_s0$1830 [6], \sel_l18_s0$1830 [6], \sel_l18_s0$1830 [6], \sel_l18_s0$1830 [6], \sel_l18_s0$1830 [6], \sel_l18_s0$1830 [6], \sel_l18_s0$1830 [6] };
+  assign \$3062  = \sel_l18_s0$1763  & { \sel_l18_s0$1830 [7], \sel_l18_s0$1830 [7], \sel_l18_s0$1830 [7], \sel_l18_s0$1830 [7], \sel_l18_s0$1830 [7], \sel_l18_s0$1830 [7], \sel_l18_s0$1830 [7], \sel_l18_s0$1830 [7], \sel_l18_s0$1830 [7], \sel_l18_s0$1830 [7], \sel_l18_s0$1830 [7], \sel_l18_s0$1830 [7], \sel_l18_s0$1830 [7], \sel_l18_s0$1830 [7], \sel_l18_s0$1830 [7], \sel_l18_s0$1830 [7] };
+  assign \$3063  = \$3061  | \$3062 ;
+  assign \$3064  = \sel_l18_s0$1764  & { \sel_l18_s0$1830 [8], \sel_l18_s0$1830 [8], \sel_l18_s0$1830 [8], \sel_l18_s0$1830 [8], \sel_l18_s0$1830 [8], \sel_l18_s0$1830 [8], \sel_l18_s0$1830 [8], \sel_l18_s0$1830 [8], \sel_l18_s0$1830 [8], \sel_l18_s0$1830 [8], \sel_l18_s0$1830 [8], \sel_l18_s0$1830 [8], \sel_l18_s0$1830 [8], \sel_l18_s0$1830 [8], \sel_l18_s0$1830 [8], \sel_l18_s0$1830 [8] };
+  assign sel_or8_6 = \$3063  | \$3064 ;
+  assign \$3065  = \sel_l18_s0$1773  & { \sel_l18_s0$1830 [9], \sel_l18_s0$1830 [9], \sel_l18_s0$1830 [9], \sel_l18_s0$1830 [9], \sel_l18_s0$1830 [9], \sel_l18_s0$1830 [9], \sel_l18_s0$1830 [9], \sel_l18_s0$1830 [9], \sel_l18_s0$1830 [9], \sel_l18_s0$1830 [9], \sel_l18_s0$1830 [9], \sel_l18_s0$1830 [9], \sel_l18_s0$1830 [9], \sel_l18_s0$1830 [9], \sel_l18_s0$1830 [9], \sel_l18_s0$1830 [9] };
+  assign \$3066  = \sel_l18_s0$1782  & { \sel_l18_s0$1830 [10], \sel_l18_s0$1830 [10], \sel_l18_s0$1830 [10], \sel_l18_s0$1830 [10], \sel_l18_s0$1830 [10], \sel_l18_s0$1830 [10], \sel_l18_s0$1830 [10], \sel_l18_s0$1830 [10], \sel_l18_s0$1830 [10], \sel_l18_s0$1830 [10], \sel_l18_s0$1830 [10], \sel_l18_s0$1830 [10], \sel_l18_s0$1830 [10], \sel_l18_s0$1830 [10], \sel_l18_s0$1830 [10], \sel_l18_s0$1830 [10] };
+  assign \$3067  = \$3065  | \$3066 ;
+  assign \$3068  = \sel_l18_s0$1791  & { \sel_l18_s0$1830 [11], \sel_l18_s0$1830 [11], \sel_l18_s0$1830 [11], \sel_l18_s0$1830 [11], \sel_l18_s0$1830 [11], \sel_l18_s0$1830 [11], \sel_l18_s0$1830 [11], \sel_l18_s0$1830 [11], \sel_l18_s0$1830 [11], \sel_l18_s0$1830 [11], \sel_l18_s0$1830 [11], \sel_l18_s0$1830 [11], \sel_l18_s0$1830 [11], \sel_l18_s0$1830 [11], \sel_l18_s0$1830 [11], \sel_l18_s0$1830 [11] };
+  assign sel_or8_9 = \$3067  | \$3068 ;
+  assign \$3069  = \sel_l18_s0$1800  & { \sel_l18_s0$1830 [12], \sel_l18_s0$1830 [12], \sel_l18_s0$1830 [12], \sel_l18_s0$1830 [12], \sel_l18_s0$1830 [12], \sel_l18_s0$1830 [12], \sel_l18_s0$1830 [12], \sel_l18_s0$1830 [12], \sel_l18_s0$1830 [12], \sel_l18_s0$1830 [12], \sel_l18_s0$1830 [12], \sel_l18_s0$1830 [12], \sel_l18_s0$1830 [12], \sel_l18_s0$1830 [12], \sel_l18_s0$1830 [12], \sel_l18_s0$1830 [12] };
+  assign \$3070  = \sel_l18_s0$1809  & { \sel_l18_s0$1830 [13], \sel_l18_s0$1830 [13], \sel_l18_s0$1830 [13], \sel_l18_s0$1830 [13], \sel_l18_s0$1830 [13], \sel_l18_s0$1830 [13], \sel_l18_s0$1830 [13], \sel_l18_s0$1830 [13], \sel_l18_s0$1830 [13], \sel_l18_s0$1830 [13], \sel_l18_s0$1830 [13], \sel_l18_s0$1830 [13], \sel_l18_s0$1830 [13], \sel_l18_s0$1830 [13], \sel_l18_s0$1830 [13], \sel_l18_s0$1830 [13] };
+  assign \$3071  = \$3069  | \$3070 ;
+  assign \$3072  = \sel_l18_s0$1818  & { \sel_l18_s0$1830 [14], \sel_l18_s0$1830 [14], \sel_l18_s0$1830 [14], \sel_l18_s0$1830 [14], \sel_l18_s0$1830 [14], \sel_l18_s0$1830 [14], \sel_l18_s0$1830 [14], \sel_l18_s0$1830 [14], \sel_l18_s0$1830 [14], \sel_l18_s0$1830 [14], \sel_l18_s0$1830 [14], \sel_l18_s0$1830 [14], \sel_l18_s0$1830 [14], \sel_l18_s0$1830 [14], \sel_l18_s0$1830 [14], \sel_l18_s0$1830 [14] };
+  assign sel_or8_12 = \$3071  | \$3072 ;
+  assign \$3073  = \sel_l18_s0$1827  & { \sel_l18_s0$1830 [15], \sel_l18_s0$1830 [15], \sel_l18_s0$1830 [15], \sel_l18_s0$1830 [15], \sel_l18_s0$1830 [15], \sel_l18_s0$1830 [15], \sel_l18_s0$1830 [15], \sel_l18_s0$1830 [15], \sel_l18_s0$1830 [15], \sel_l18_s0$1830 [15], \sel_l18_s0$1830 [15], \sel_l18_s0$1830 [15], \sel_l18_s0$1830 [15], \sel_l18_s0$1830 [15], \sel_l18_s0$1830 [15], \sel_l18_s0$1830 [15] };
+  assign \$3074  = \sel_l18_s0$1836  & { \sel_l18_s0$1830 [16], \sel_l18_s0$1830 [16], \sel_l18_s0$1830 [16], \sel_l18_s0$1830 [16], \sel_l18_s0$1830 [16], \sel_l18_s0$1830 [16], \sel_l18_s0$1830 [16], \sel_l18_s0$1830 [16], \sel_l18_s0$1830 [16], \sel_l18_s0$1830 [16], \sel_l18_s0$1830 [16], \sel_l18_s0$1830 [16], \sel_l18_s0$1830 [16], \sel_l18_s0$1830 [16], \sel_l18_s0$1830 [16], \sel_l18_s0$1830 [16] };
+  assign sel_or8_15 = \$3073  | \$3074 ;
+  assign \$3075  = \sel_l18_s0$1830 [1] | \sel_l18_s0$1830 [3];
+  assign \$3076  = \sel_l18_s0$1830 [5] | \sel_l18_s0$1830 [7];
+  assign \$3077  = \$3075  | \$3076 ;
+  assign \$3078  = \sel_l18_s0$1830 [9] | \sel_l18_s0$1830 [11];
+  assign \$3079  = \sel_l18_s0$1830 [13] | \sel_l18_s0$1830 [15];
+  assign \$3080  = \$3078  | \$3079 ;
+  assign \$3081  = \$3077  | \$3080 ;
+  assign \$3082  = \sel_l18_s0$1830 [2] | \sel_l18_s0$1830 [3];
+  assign \$3083  = \sel_l18_s0$1830 [6] | \sel_l18_s0$1830 [7];
+  assign \$3084  = \$3082  | \$3083 ;
+  assign \$3085  = \sel_l18_s0$1830 [10] | \sel_l18_s0$1830 [11];
+  assign \$3086  = \sel_l18_s0$1830 [14] | \sel_l18_s0$1830 [15];
+  assign \$3087  = \$3085  | \$3086 ;
+  assign \$3088  = \$3084  | \$3087 ;
+  assign \$3089  = \sel_l18_s0$1830 [4] | \sel_l18_s0$1830 [5];
+  assign \$3090  = \sel_l18_s0$1830 [6] | \sel_l18_s0$1830 [7];
+  assign \$3091  = \$3089  | \$3090 ;
+  assign \$3092  = \sel_l18_s0$1830 [12] | \sel_l18_s0$1830 [13];
+  assign \$3093  = \sel_l18_s0$1830 [14] | \sel_l18_s0$1830 [15];
+  assign \$3094  = \$3092  | \$3093 ;
+  assign \$3095  = \$3091  | \$3094 ;
+  assign \$3096  = \sel_l18_s0$1830 [0] | \sel_l18_s0$1830 [1];
+  assign \$3097  = \sel_l18_s0$1830 [2] | \sel_l18_s0$1830 [3];
+  assign \$3098  = \$3096  | \$3097 ;
+  assign \$3099  = \sel_l18_s0$1830 [4] | \sel_l18_s0$1830 [5];
+  assign \$3100  = \sel_l18_s0$1830 [6] | \sel_l18_s0$1830 [7];
+  assign \$3101  = \$3099  | \$3100 ;
+  assign \$3102  = \$3098  | \$3101 ;
+  assign \$3103  = \$3102  | \sel_l18_s0$1830 [16];
+  assign \$3104  = \sel_l18_s0$1830 [8] | \sel_l18_s0$1830 [9];
+  assign \$3105  = \sel_l18_s0$1830 [10] | \sel_l18_s0$1830 [11];
+  assign \$3106  = \$3104  | \$3105 ;
+  assign \$3107  = \sel_l18_s0$1830 [12] | \sel_l18_s0$1830 [13];
+  assign \$3108  = \sel_l18_s0$1830 [14] | \sel_l18_s0$1830 [15];
+  assign \$3109  = \$3107  | \$3108 ;
+  assign \$3110  = \$3106  | \$3109 ;
+  assign \$3111  = \$3110  | \sel_l18_s0$1830 [16];
+  assign \$3112  = \sel_l18_s0$1755  & { \sel_l18_s0$1839 [0], \sel_l18_s0$1839 [0], \sel_l18_s0$1839 [0], \sel_l18_s0$1839 [0], \sel_l18_s0$1839 [0], \sel_l18_s0$1839 [0], \sel_l18_s0$1839 [0], \sel_l18_s0$1839 [0], \sel_l18_s0$1839 [0], \sel_l18_s0$1839 [0], \sel_l18_s0$1839 [0], \sel_l18_s0$1839 [0], \sel_l18_s0$1839 [0], \sel_l18_s0$1839 [0], \sel_l18_s0$1839 [0], \sel_l18_s0$1839 [0] };
+  assign \$3113  = \sel_l18_s0$1756  & { \sel_l18_s0$1839 [1], \sel_l18_s0$1839 [1], \sel_l18_s0$1839 [1], \sel_l18_s0$1839 [1], \sel_l18_s0$1839 [1], \sel_l18_s0$1839 [1], \sel_l18_s0$1839 [1], \sel_l18_s0$1839 [1], \sel_l18_s0$1839 [1], \sel_l18_s0$1839 [1], \sel_l18_s0$1839 [1], \sel_l18_s0$1839 [1], \sel_l18_s0$1839 [1], \sel_l18_s0$1839 [1], \sel_l18_s0$1839 [1], \sel_l18_s0$1839 [1] };
+  assign \$3114  = \$3112  | \$3113 ;
+  assign \$3115  = \sel_l18_s0$1757  & { \sel_l18_s0$1839 [2], \sel_l18_s0$1839 [2], \sel_l18_s0$1839 [2], \sel_l18_s0$1839 [2], \sel_l18_s0$1839 [2], \sel_l18_s0$1839 [2], \sel_l18_s0$1839 [2], \sel_l18_s0$1839 [2], \sel_l18_s0$1839 [2], \sel_l18_s0$1839 [2], \sel_l18_s0$1839 [2], \sel_l18_s0$1839 [2], \sel_l18_s0$1839 [2], \sel_l18_s0$1839 [2], \sel_l18_s0$1839 [2], \sel_l18_s0$1839 [2] };
+  assign sel_or9_0 = \$3114  | \$3115 ;
+  assign \$3116  = \sel_l18_s0$1759  & { \sel_l18_s0$1839 [3], \sel_l18_s0$1839 [3], \sel_l18_s0$1839 [3], \sel_l18_s0$1839 [3], \sel_l18_s0$1839 [3], \sel_l18_s0$1839 [3], \sel_l18_s0$1839 [3], \sel_l18_s0$1839 [3], \sel_l18_s0$1839 [3], \sel_l18_s0$1839 [3], \sel_l18_s0$1839 [3], \sel_l18_s0$1839 [3], \sel_l18_s0$1839 [3], \sel_l18_s0$1839 [3], \sel_l18_s0$1839 [3], \sel_l18_s0$1839 [3] };
+  assign \$3117  = \sel_l18_s0$1760  & { \sel_l18_s0$1839 [4], \sel_l18_s0$1839 [4], \sel_l18_s0$1839 [4], \sel_l18_s0$1839 [4], \sel_l18_s0$1839 [4], \sel_l18_s0$1839 [4], \sel_l18_s0$1839 [4], \sel_l18_s0$1839 [4], \sel_l18_s0$1839 [4], \sel_l18_s0$1839 [4], \sel_l18_s0$1839 [4], \sel_l18_s0$1839 [4], \sel_l18_s0$1839 [4], \sel_l18_s0$1839 [4], \sel_l18_s0$1839 [4], \sel_l18_s0$1839 [4] };
+  assign \$3118  = \$3116  | \$3117 ;
+  assign \$3119  = \sel_l18_s0$1761  & { \sel_l18_s0$1839 [5], \sel_l18_s0$1839 [5], \sel_l18_s0$1839 [5], \sel_l18_s0$1839 [5], \sel_l18_s0$1839 [5], \sel_l18_s0$1839 [5], \sel_l18_s0$1839 [5], \sel_l18_s0$1839 [5], \sel_l18_s0$1839 [5], \sel_l18_s0$1839 [5], \sel_l18_s0$1839 [5], \sel_l18_s0$1839 [5], \sel_l18_s0$1839 [5], \sel_l18_s0$1839 [5], \sel_l18_s0$1839 [5], \sel_l18_s0$1839 [5] };
+  assign sel_or9_3 = \$3118  | \$3119 ;
+  assign \$3120  = \sel_l18_s0$1763  & { \sel_l18_s0$1839 [6], \sel_l18_s0$1839 [6], \sel_l18_s0$1839 [6], \sel_l18_s0$1839 [6], \sel_l18_s0$1839 [6], \sel_l18_s0$1839 [6], \sel_l18_s0$1839 [6], \sel_l18_s0$1839 [6], \sel_l18_s0$1839 [6], \sel_l18_s0$1839 [6], \sel_l18_s0$1839 [6], \sel_l18_s0$1839 [6], \sel_l18_s0$1839 [6], \sel_l18_s0$1839 [6], \sel_l18_s0$1839 [6], \sel_l18_s0$1839 [6] };
+  assign \$3121  = \sel_l18_s0$1764  & { \sel_l18_s0$1839 [7], \sel_l18_s0$1839 [7], \sel_l18_s0$1839 [7], \sel_l18_s0$1839 [7], \sel_l18_s0$1839 [7], \sel_l18_s0$1839 [7], \sel_l18_s0$1839 [7], \sel_l18_s0$1839 [7], \sel_l18_s0$1839 [7], \sel_l18_s0$1839 [7], \sel_l18_s0$1839 [7], \sel_l18_s0$1839 [7], \sel_l18_s0$1839 [7], \sel_l18_s0$1839 [7], \sel_l18_s0$1839 [7], \sel_l18_s0$1839 [7] };
+  assign \$3122  = \$3120  | \$3121 ;
+  assign \$3123  = \sel_l18_s0$1773  & { \sel_l18_s0$1839 [8], \sel_l18_s0$1839 [8], \sel_l18_s0$1839 [8], \sel_l18_s0$1839 [8], \sel_l18_s0$1839 [8], \sel_l18_s0$1839 [8], \sel_l18_s0$1839 [8], \sel_l18_s0$1839 [8], \sel_l18_s0$1839 [8], \sel_l18_s0$1839 [8], \sel_l18_s0$1839 [8], \sel_l18_s0$1839 [8], \sel_l18_s0$1839 [8], \sel_l18_s0$1839 [8], \sel_l18_s0$1839 [8], \sel_l18_s0$1839 [8] };
+  assign sel_or9_6 = \$3122  | \$3123 ;
+  assign \$3124  = \sel_l18_s0$1782  & { \sel_l18_s0$1839 [9], \sel_l18_s0$1839 [9], \sel_l18_s0$1839 [9], \sel_l18_s0$1839 [9], \sel_l18_s0$1839 [9], \sel_l18_s0$1839 [9], \sel_l18_s0$1839 [9], \sel_l18_s0$1839 [9], \sel_l18_s0$1839 [9], \sel_l18_s0$1839 [9], \sel_l18_s0$1839 [9], \sel_l18_s0$1839 [9], \sel_l18_s0$1839 [9], \sel_l18_s0$1839 [9], \sel_l18_s0$1839 [9], \sel_l18_s0$1839 [9] };
+  assign \$3125  = \sel_l18_s0$1791  & { \sel_l18_s0$1839 [10], \sel_l18_s0$1839 [10], \sel_l18_s0$1839 [10], \sel_l18_s0$1839 [10], \sel_l18_s0$1839 [10], \sel_l18_s0$1839 [10], \sel_l18_s0$1839 [10], \sel_l18_s0$1839 [10], \sel_l18_s0$1839 [10], \sel_l18_s0$1839 [10], \sel_l18_s0$1839 [10], \sel_l18_s0$1839 [10], \sel_l18_s0$1839 [10], \sel_l18_s0$1839 [10], \sel_l18_s0$1839 [10], \sel_l18_s0$1839 [10] };
+  assign \$3126  = \$3124  | \$3125 ;
+  assign \$3127  = \sel_l18_s0$1800  & { \sel_l18_s0$1839 [11], \sel_l18_s0$1839 [11], \sel_l18_s0$1839 [11], \sel_l18_s0$1839 [11], \sel_l18_s0$1839 [11], \sel_l18_s0$1839 [11], \sel_l18_s0$1839 [11], \sel_l18_s0$1839 [11], \sel_l18_s0$1839 [11], \sel_l18_s0$1839 [11], \sel_l18_s0$1839 [11], \sel_l18_s0$1839 [11], \sel_l18_s0$1839 [11], \sel_l18_s0$1839 [11], \sel_l18_s0$1839 [11], \sel_l18_s0$1839 [11] };
+  assign sel_or9_9 = \$3126  | \$3127 ;
+  assign \$3128  = \sel_l18_s0$1809  & { \sel_l18_s0$1839 [12], \sel_l18_s0$1839 [12], \sel_l18_s0$1839 [12], \sel_l18_s0$1839 [12], \sel_l18_s0$1839 [12], \sel_l18_s0$1839 [12], \sel_l18_s0$1839 [12], \sel_l18_s0$1839 [12], \sel_l18_s0$1839 [12], \sel_l18_s0$1839 [12], \sel_l18_s0$1839 [12], \sel_l18_s0$1839 [12], \sel_l18_s0$1839 [12], \sel_l18_s0$1839 [12], \sel_l18_s0$1839 [12], \sel_l18_s0$1839 [12] };
+  assign \$3129  = \sel_l18_s0$1818  & { \sel_l18_s0$1839 [13], \sel_l18_s0$1839 [13], \sel_l18_s0$1839 [13], \sel_l18_s0$1839 [13], \sel_l18_s0$1839 [13], \sel_l18_s0$1839 [13], \sel_l18_s0$1839 [13], \sel_l18_s0$1839 [13], \sel_l18_s0$1839 [13], \sel_l18_s0$1839 [13], \sel_l18_s0$1839 [13], \sel_l18_s0$1839 [13], \sel_l18_s0$1839 [13], \sel_l18_s0$1839 [13], \sel_l18_s0$1839 [13], \sel_l18_s0$1839 [13] };
+  assign \$3130  = \$3128  | \$3129 ;
+  assign \$3131  = \sel_l18_s0$1827  & { \sel_l18_s0$1839 [14], \sel_l18_s0$1839 [14], \sel_l18_s0$1839 [14], \sel_l18_s0$1839 [14], \sel_l18_s0$1839 [14], \sel_l18_s0$1839 [14], \sel_l18_s0$1839 [14], \sel_l18_s0$1839 [14], \sel_l18_s0$1839 [14], \sel_l18_s0$1839 [14], \sel_l18_s0$1839 [14], \sel_l18_s0$1839 [14], \sel_l18_s0$1839 [14], \sel_l18_s0$1839 [14], \sel_l18_s0$1839 [14], \sel_l18_s0$1839 [14] };
+  assign sel_or9_12 = \$3130  | \$3131 ;
+  assign \$3132  = \sel_l18_s0$1836  & { \sel_l18_s0$1839 [15], \sel_l18_s0$1839 [15], \sel_l18_s0$1839 [15], \sel_l18_s0$1839 [15], \sel_l18_s0$1839 [15], \sel_l18_s0$1839 [15], \sel_l18_s0$1839 [15], \sel_l18_s0$1839 [15], \sel_l18_s0$1839 [15], \sel_l18_s0$1839 [15], \sel_l18_s0$1839 [15], \sel_l18_s0$1839 [15], \sel_l18_s0$1839 [15], \sel_l18_s0$1839 [15], \sel_l18_s0$1839 [15], \sel_l18_s0$1839 [15] };
+  assign \$3133  = \sel_l18_s0$1845  & { \sel_l18_s0$1839 [16], \sel_l18_s0$1839 [16], \sel_l18_s0$1839 [16], \sel_l18_s0$1839 [16], \sel_l18_s0$1839 [16], \sel_l18_s0$1839 [16], \sel_l18_s0$1839 [16], \sel_l18_s0$1839 [16], \sel_l18_s0$1839 [16], \sel_l18_s0$1839 [16], \sel_l18_s0$1839 [16], \sel_l18_s0$1839 [16], \sel_l18_s0$1839 [16], \sel_l18_s0$1839 [16], \sel_l18_s0$1839 [16], \sel_l18_s0$1839 [16] };
+  assign sel_or9_15 = \$3132  | \$3133 ;
+  assign \$3134  = \sel_l18_s0$1839 [0] | \sel_l18_s0$1839 [2];
+  assign \$3135  = \sel_l18_s0$1839 [4] | \sel_l18_s0$1839 [6];
+  assign \$3136  = \$3134  | \$3135 ;
+  assign \$3137  = \sel_l18_s0$1839 [8] | \sel_l18_s0$1839 [10];
+  assign \$3138  = \sel_l18_s0$1839 [12] | \sel_l18_s0$1839 [14];
+  assign \$3139  = \$3137  | \$3138 ;
+  assign \$3140  = \$3136  | \$3139 ;
+  assign \$3141  = \$3140  | \sel_l18_s0$1839 [16];
+  assign \$3142  = \sel_l18_s0$1839 [1] | \sel_l18_s0$1839 [2];
+  assign \$3143  = \sel_l18_s0$1839 [5] | \sel_l18_s0$1839 [6];
+  assign \$3144  = \$3142  | \$3143 ;
+  assign \$3145  = \sel_l18_s0$1839 [9] | \sel_l18_s0$1839 [10];
+  assign \$3146  = \sel_l18_s0$1839 [13] | \sel_l18_s0$1839 [14];
+  assign \$3147  = \$3145  | \$3146 ;
+  assign \$3148  = \$3144  | \$3147 ;
+  assign \$3149  = \sel_l18_s0$1839 [3] | \sel_l18_s0$1839 [4];
+  assign \$3150  = \sel_l18_s0$1839 [5] | \sel_l18_s0$1839 [6];
+  assign \$3151  = \$3149  | \$3150 ;
+  assign \$3152  = \sel_l18_s0$1839 [11] | \sel_l18_s0$1839 [12];
+  assign \$3153  = \sel_l18_s0$1839 [13] | \sel_l18_s0$1839 [14];
+  assign \$3154  = \$3152  | \$3153 ;
+  assign \$3155  = \$3151  | \$3154 ;
+  assign \$3156  = \sel_l18_s0$1839 [0] | \sel_l18_s0$1839 [1];
+  assign \$3157  = \sel_l18_s0$1839 [2] | \sel_l18_s0$1839 [3];
+  assign \$3158  = \$3156  | \$3157 ;
+  assign \$3159  = \sel_l18_s0$1839 [4] | \sel_l18_s0$1839 [5];
+  assign \$3160  = \sel_l18_s0$1839 [6] | \sel_l18_s0$1839 [15];
+  assign \$3161  = \$3159  | \$3160 ;
+  assign \$3162  = \$3158  | \$3161 ;
+  assign \$3163  = \$3162  | \sel_l18_s0$1839 [16];
+  assign \$3164  = \sel_l18_s0$1839 [7] | \sel_l18_s0$1839 [8];
+  assign \$3165  = \sel_l18_s0$1839 [9] | \sel_l18_s0$1839 [10];
+  assign \$3166  = \$3164  | \$3165 ;
+  assign \$3167  = \sel_l18_s0$1839 [11] | \sel_l18_s0$1839 [12];
+  assign \$3168  = \sel_l18_s0$1839 [13] | \sel_l18_s0$1839 [14];
+  assign \$3169  = \$3167  | \$3168 ;
+  assign \$3170  = \$3166  | \$3169 ;
+  assign \$3171  = \sel_l18_s0$1839 [15] | \sel_l18_s0$1839 [16];
+  assign \$3172  = \$3170  | \$3171 ;
+  assign \$3173  = \sel_l18_s0$1756  & { \sel_l18_s0$1848 [0], \sel_l18_s0$1848 [0], \sel_l18_s0$1848 [0], \sel_l18_s0$1848 [0], \sel_l18_s0$1848 [0], \sel_l18_s0$1848 [0], \sel_l18_s0$1848 [0], \sel_l18_s0$1848 [0], \sel_l18_s0$1848 [0], \sel_l18_s0$1848 [0], \sel_l18_s0$1848 [0], \sel_l18_s0$1848 [0], \sel_l18_s0$1848 [0], \sel_l18_s0$1848 [0], \sel_l18_s0$1848 [0], \sel_l18_s0$1848 [0] };
+  assign \$3174  = \sel_l18_s0$1757  & { \sel_l18_s0$1848 [1], \sel_l18_s0$1848 [1], \sel_l18_s0$1848 [1], \sel_l18_s0$1848 [1], \sel_l18_s0$1848 [1], \sel_l18_s0$1848 [1], \sel_l18_s0$1848 [1], \sel_l18_s0$1848 [1], \sel_l18_s0$1848 [1], \sel_l18_s0$1848 [1], \sel_l18_s0$1848 [1], \sel_l18_s0$1848 [1], \sel_l18_s0$1848 [1], \sel_l18_s0$1848 [1], \sel_l18_s0$1848 [1], \sel_l18_s0$1848 [1] };
+  assign \$3175  = \$3173  | \$3174 ;
+  assign \$3176  = \sel_l18_s0$1759  & { \sel_l18_s0$1848 [2], \sel_l18_s0$1848 [2], \sel_l18_s0$1848 [2], \sel_l18_s0$1848 [2], \sel_l18_s0$1848 [2], \sel_l18_s0$1848 [2], \sel_l18_s0$1848 [2], \sel_l18_s0$1848 [2], \sel_l18_s0$1848 [2], \sel_l18_s0$1848 [2], \sel_l18_s0$1848 [2], \sel_l18_s0$1848 [2], \sel_l18_s0$1848 [2], \sel_l18_s0$1848 [2], \sel_l18_s0$1848 [2], \sel_l18_s0$1848 [2] };
+  assign sel_or10_0 = \$3175  | \$3176 ;
+  assign \$3177  = \sel_l18_s0$1760  & { \sel_l18_s0$1848 [3], \sel_l18_s0$1848 [3], \sel_l18_s0$1848 [3], \sel_l18_s0$1848 [3], \sel_l18_s0$1848 [3], \sel_l18_s0$1848 [3], \sel_l18_s0$1848 [3], \sel_l18_s0$1848 [3], \sel_l18_s0$1848 [3], \sel_l18_s0$1848 [3], \sel_l18_s0$1848 [3], \sel_l18_s0$1848 [3], \sel_l18_s0$1848 [3], \sel_l18_s0$1848 [3], \sel_l18_s0$1848 [3], \sel_l18_s0$1848 [3] };
+  assign \$3178  = \sel_l18_s0$1761  & { \sel_l18_s0$1848 [4], \sel_l18_s0$1848 [4], \sel_l18_s0$1848 [4], \sel_l18_s0$1848 [4], \sel_l18_s0$1848 [4], \sel_l18_s0$1848 [4], \sel_l18_s0$1848 [4], \sel_l18_s0$1848 [4], \sel_l18_s0$1848 [4], \sel_l18_s0$1848 [4], \sel_l18_s0$1848 [4], \sel_l18_s0$1848 [4], \sel_l18_s0$1848 [4], \sel_l18_s0$1848 [4], \sel_l18_s0$1848 [4], \sel_l18_s0$1848 [4] };
+  assign \$3179  = \$3177  | \$3178 ;
+  assign \$3180  = \sel_l18_s0$1763  & { \sel_l18_s0$1848 [5], \sel_l18_s0$1848 [5], \sel_l18_s0$1848 [5], \sel_l18_s0$1848 [5], \sel_l18_s0$1848 [5], \sel_l18_s0$1848 [5], \sel_l18_s0$1848 [5], \sel_l18_s0$1848 [5], \sel_l18_s0$1848 [5], \sel_l18_s0$1848 [5], \sel_l18_s0$1848 [5], \sel_l18_s0$1848 [5], \sel_l18_s0$1848 [5], \sel_l18_s0$1848 [5], \sel_l18_s0$1848 [5], \sel_l18_s0$1848 [5] };
+  assign sel_or10_3 = \$3179  | \$3180 ;
+  assign \$3181  = \sel_l18_s0$1764  & { \sel_l18_s0$1848 [6], \sel_l18_s0$1848 [6], \sel_l18_s0$1848 [6], \sel_l18_s0$1848 [6], \sel_l18_s0$1848 [6], \sel_l18_s0$1848 [6], \sel_l18_s0$1848 [6], \sel_l18_s0$1848 [6], \sel_l18_s0$1848 [6], \sel_l18_s0$1848 [6], \sel_l18_s0$1848 [6], \sel_l18_s0$1848 [6], \sel_l18_s0$1848 [6], \sel_l18_s0$1848 [6], \sel_l18_s0$1848 [6], \sel_l18_s0$1848 [6] };
+  assign \$3182  = \sel_l18_s0$1773  & { \sel_l18_s0$1848 [7], \sel_l18_s0$1848 [7], \sel_l18_s0$1848 [7], \sel_l18_s0$1848 [7], \sel_l18_s0$1848 [7], \sel_l18_s0$1848 [7], \sel_l18_s0$1848 [7], \sel_l18_s0$1848 [7], \sel_l18_s0$1848 [7], \sel_l18_s0$1848 [7], \sel_l18_s0$1848 [7], \sel_l18_s0$1848 [7], \sel_l18_s0$1848 [7], \sel_l18_s0$1848 [7], \sel_l18_s0$1848 [7], \sel_l18_s0$1848 [7] };
+  assign \$3183  = \$3181  | \$3182 ;
+  assign \$3184  = \sel_l18_s0$1782  & { \sel_l18_s0$1848 [8], \sel_l18_s0$1848 [8], \sel_l18_s0$1848 [8], \sel_l18_s0$1848 [8], \sel_l18_s0$1848 [8], \sel_l18_s0$1848 [8], \sel_l18_s0$1848 [8], \sel_l18_s0$1848 [8], \sel_l18_s0$1848 [8], \sel_l18_s0$1848 [8], \sel_l18_s0$1848 [8], \sel_l18_s0$1848 [8], \sel_l18_s0$1848 [8], \sel_l18_s0$1848 [8], \sel_l18_s0$1848 [8], \sel_l18_s0$1848 [8] };
+  assign sel_or10_6 = \$3183  | \$3184 ;
+  assign \$3185  = \sel_l18_s0$1791  & { \sel_l18_s0$1848 [9], \sel_l18_s0$1848 [9], \sel_l18_s0$1848 [9], \sel_l18_s0$1848 [9], \sel_l18_s0$1848 [9], \sel_l18_s0$1848 [9], \sel_l18_s0$1848 [9], \sel_l18_s0$1848 [9], \sel_l18_s0$1848 [9], \sel_l18_s0$1848 [9], \sel_l18_s0$1848 [9], \sel_l18_s0$1848 [9], \sel_l18_s0$1848 [9], \sel_l18_s0$1848 [9], \sel_l18_s0$1848 [9], \sel_l18_s0$1848 [9] };
+  assign \$3186  = \sel_l18_s0$1800  & { \sel_l18_s0$1848 [10], \sel_l18_s0$1848 [10], \sel_l18_s0$1848 [10], \sel_l18_s0$1848 [10], \sel_l18_s0$1848 [10], \sel_l18_s0$1848 [10], \sel_l18_s0$1848 [10], \sel_l18_s0$1848 [10], \sel_l18_s0$1848 [10], \sel_l18_s0$1848 [10], \sel_l18_s0$1848 [10], \sel_l18_s0$1848 [10], \sel_l18_s0$1848 [10], \sel_l18_s0$1848 [10], \sel_l18_s0$1848 [10], \sel_l18_s0$1848 [10] };
+  assign \$3187  = \$3185  | \$3186 ;
+  assign \$3188  = \sel_l18_s0$1809  & { \sel_l18_s0$1848 [11], \sel_l18_s0$1848 [11], \sel_l18_s0$1848 [11], \sel_l18_s0$1848 [11], \sel_l18_s0$1848 [11], \sel_l18_s0$1848 [11], \sel_l18_s0$1848 [11], \sel_l18_s0$1848 [11], \sel_l18_s0$1848 [11], \sel_l18_s0$1848 [11], \sel_l18_s0$1848 [11], \sel_l18_s0$1848 [11], \sel_l18_s0$1848 [11], \sel_l18_s0$1848 [11], \sel_l18_s0$1848 [11], \sel_l18_s0$1848 [11] };
+  assign sel_or10_9 = \$3187  | \$3188 ;
+  assign \$3189  = \sel_l18_s0$1818  & { \sel_l18_s0$1848 [12], \sel_l18_s0$1848 [12], \sel_l18_s0$1848 [12], \sel_l18_s0$1848 [12], \sel_l18_s0$1848 [12], \sel_l18_s0$1848 [12], \sel_l18_s0$1848 [12], \sel_l18_s0$1848 [12], \sel_l18_s0$1848 [12], \sel_l18_s0$1848 [12], \sel_l18_s0$1848 [12], \sel_l18_s0$1848 [12], \sel_l18_s0$1848 [12], \sel_l18_s0$1848 [12], \sel_l18_s0$1848 [12], \sel_l18_s0$1848 [12] };
+  assign \$3190  = \sel_l18_s0$1827  & { \sel_l18_s0$1848 [13], \sel_l18_s0$1848 [13], \sel_l18_s0$1848 [13], \sel_l18_s0$1848 [13], \sel_l18_s0$1848 [13], \sel_l18_s0$1848 [13], \sel_l18_s0$1848 [13], \sel_l18_s0$1848 [13], \sel_l18_s0$1848 [13], \sel_l18_s0$1848 [13], \sel_l18_s0$1848 [13], \sel_l18_s0$1848 [13], \sel_l18_s0$1848 [13], \sel_l18_s0$1848 [13], \sel_l18_s0$1848 [13], \sel_l18_s0$1848 [13] };
+  assign \$3191  = \$3189  | \$3190 ;
+  assign \$3192  = \sel_l18_s0$1836  & { \sel_l18_s0$1848 [14], \sel_l18_s0$1848 [14], \sel_l18_s0$1848 [14], \sel_l18_s0$1848 [14], \sel_l18_s0$1848 [14], \sel_l18_s0$1848 [14], \sel_l18_s0$1848 [14], \sel_l18_s0$1848 [14], \sel_l18_s0$1848 [14], \sel_l18_s0$1848 [14], \sel_l18_s0$1848 [14], \sel_l18_s0$1848 [14], \sel_l18_s0$1848 [14], \sel_l18_s0$1848 [14], \sel_l18_s0$1848 [14], \sel_l18_s0$1848 [14] };
+  assign sel_or10_12 = \$3191  | \$3192 ;
+  assign \$3193  = \sel_l18_s0$1845  & { \sel_l18_s0$1848 [15], \sel_l18_s0$1848 [15], \sel_l18_s0$1848 [15], \sel_l18_s0$1848 [15], \sel_l18_s0$1848 [15], \sel_l18_s0$1848 [15], \sel_l18_s0$1848 [15], \sel_l18_s0$1848 [15], \sel_l18_s0$1848 [15], \sel_l18_s0$1848 [15], \sel_l18_s0$1848 [15], \sel_l18_s0$1848 [15], \sel_l18_s0$1848 [15], \sel_l18_s0$1848 [15], \sel_l18_s0$1848 [15], \sel_l18_s0$1848 [15] };
+  assign \$3194  = \sel_l18_s0$1854  & { \sel_l18_s0$1848 [16], \sel_l18_s0$1848 [16], \sel_l18_s0$1848 [16], \sel_l18_s0$1848 [16], \sel_l18_s0$1848 [16], \sel_l18_s0$1848 [16], \sel_l18_s0$1848 [16], \sel_l18_s0$1848 [16], \sel_l18_s0$1848 [16], \sel_l18_s0$1848 [16], \sel_l18_s0$1848 [16], \sel_l18_s0$1848 [16], \sel_l18_s0$1848 [16], \sel_l18_s0$1848 [16], \sel_l18_s0$1848 [16], \sel_l18_s0$1848 [16] };
+  assign sel_or10_15 = \$3193  | \$3194 ;
+  assign \$3195  = \sel_l18_s0$1848 [1] | \sel_l18_s0$1848 [3];
+  assign \$3196  = \sel_l18_s0$1848 [5] | \sel_l18_s0$1848 [7];
+  assign \$3197  = \$3195  | \$3196 ;
+  assign \$3198  = \sel_l18_s0$1848 [9] | \sel_l18_s0$1848 [11];
+  assign \$3199  = \sel_l18_s0$1848 [13] | \sel_l18_s0$1848 [15];
+  assign \$3200  = \$3198  | \$3199 ;
+  assign \$3201  = \$3197  | \$3200 ;
+  assign \$3202  = \sel_l18_s0$1848 [0] | \sel_l18_s0$1848 [1];
+  assign \$3203  = \sel_l18_s0$1848 [4] | \sel_l18_s0$1848 [5];
+  assign \$3204  = \$3202  | \$3203 ;
+  assign \$3205  = \sel_l18_s0$1848 [8] | \sel_l18_s0$1848 [9];
+  assign \$3206  = \sel_l18_s0$1848 [12] | \sel_l18_s0$1848 [13];
+  assign \$3207  = \$3205  | \$3206 ;
+  assign \$3208  = \$3204  | \$3207 ;
+  assign \$3209  = \$3208  | \sel_l18_s0$1848 [16];
+  assign \$3210  = \sel_l18_s0$1848 [2] | \sel_l18_s0$1848 [3];
+  assign \$3211  = \sel_l18_s0$1848 [4] | \sel_l18_s0$1848 [5];
+  assign \$3212  = \$3210  | \$3211 ;
+  assign \$3213  = \sel_l18_s0$1848 [10] | \sel_l18_s0$1848 [11];
+  assign \$3214  = \sel_l18_s0$1848 [12] | \sel_l18_s0$1848 [13];
+  assign \$3215  = \$3213  | \$3214 ;
+  assign \$3216  = \$3212  | \$3215 ;
+  assign \$3217  = \sel_l18_s0$1848 [0] | \sel_l18_s0$1848 [1];
+  assign \$3218  = \sel_l18_s0$1848 [2] | \sel_l18_s0$1848 [3];
+  assign \$3219  = \$3217  | \$3218 ;
+  assign \$3220  = \sel_l18_s0$1848 [4] | \sel_l18_s0$1848 [5];
+  assign \$3221  = \sel_l18_s0$1848 [14] | \sel_l18_s0$1848 [15];
+  assign \$3222  = \$3220  | \$3221 ;
+  assign \$3223  = \$3219  | \$3222 ;
+  assign \$3224  = \$3223  | \sel_l18_s0$1848 [16];
+  assign \$3225  = \sel_l18_s0$1848 [6] | \sel_l18_s0$1848 [7];
+  assign \$3226  = \sel_l18_s0$1848 [8] | \sel_l18_s0$1848 [9];
+  assign \$3227  = \$3225  | \$3226 ;
+  assign \$3228  = \sel_l18_s0$1848 [10] | \sel_l18_s0$1848 [11];
+  assign \$3229  = \sel_l18_s0$1848 [12] | \sel_l18_s0$1848 [13];
+  assign \$3230  = \$3228  | \$3229 ;
+  assign \$3231  = \$3227  | \$3230 ;
+  assign \$3232  = \sel_l18_s0$1848 [14] | \sel_l18_s0$1848 [15];
+  assign \$3233  = \$3232  | \sel_l18_s0$1848 [16];
+  assign \$3234  = \$3231  | \$3233 ;
+  assign \$3235  = \sel_l18_s0$1757  & { \sel_l18_s0$1857 [0], \sel_l18_s0$1857 [0], \sel_l18_s0$1857 [0], \sel_l18_s0$1857 [0], \sel_l18_s0$1857 [0], \sel_l18_s0$1857 [0], \sel_l18_s0$1857 [0], \sel_l18_s0$1857 [0], \sel_l18_s0$1857 [0], \sel_l18_s0$1857 [0], \sel_l18_s0$1857 [0], \sel_l18_s0$1857 [0], \sel_l18_s0$1857 [0], \sel_l18_s0$1857 [0], \sel_l18_s0$1857 [0], \sel_l18_s0$1857 [0] };
+  assign \$3236  = \sel_l18_s0$1759  & { \sel_l18_s0$1857 [1], \sel_l18_s0$1857 [1], \sel_l18_s0$1857 [1], \sel_l18_s0$1857 [1], \sel_l18_s0$1857 [1], \sel_l18_s0$1857 [1], \sel_l18_s0$1857 [1], \sel_l18_s0$1857 [1], \sel_l18_s0$1857 [1], \sel_l18_s0$1857 [1], \sel_l18_s0$1857 [1], \sel_l18_s0$1857 [1], \sel_l18_s0$1857 [1], \sel_l18_s0$1857 [1], \sel_l18_s0$1857 [1], \sel_l18_s0$1857 [1] };
+  assign \$3237  = \$3235  | \$3236 ;
+  assign \$3238  = \sel_l18_s0$1760  & { \sel_l18_s0$1857 [2], \sel_l18_s0$1857 [2], \sel_l18_s0$1857 [2], \sel_l18_s0$1857 [2], \sel_l18_s0$1857 [2], \sel_l18_s0$1857 [2], \sel_l18_s0$1857 [2], \sel_l18_s0$1857 [2], \sel_l18_s0$1857 [2], \sel_l18_s0$1857 [2], \sel_l18_s0$1857 [2], \sel_l18_s0$1857 [2], \sel_l18_s0$1857 [2], \sel_l18_s0$1857 [2], \sel_l18_s0$1857 [2], \sel_l18_s0$1857 [2] };
+  assign sel_or11_0 = \$3237  | \$3238 ;
+  assign \$3239  = \sel_l18_s0$1761  & { \sel_l18_s0$1857 [3], \sel_l18_s0$1857 [3], \sel_l18_s0$1857 [3], \sel_l18_s0$1857 [3], \sel_l18_s0$1857 [3], \sel_l18_s0$1857 [3], \sel_l18_s0$1857 [3], \sel_l18_s0$1857 [3], \sel_l18_s0$1857 [3], \sel_l18_s0$1857 [3], \sel_l18_s0$1857 [3], \sel_l18_s0$1857 [3], \sel_l18_s0$1857 [3], \sel_l18_s0$1857 [3], \sel_l18_s0$1857 [3], \sel_l18_s0$1857 [3] };
+  assign \$3240  = \sel_l18_s0$1763  & { \sel_l18_s0$1857 [4], \sel_l18_s0$1857 [4], \sel_l18_s0$1857 [4], \sel_l18_s0$1857 [4], \sel_l18_s0$1857 [4], \sel_l18_s0$1857 [4], \sel_l18_s0$1857 [4], \sel_l18_s0$1857 [4], \sel_l18_s0$1857 [4], \sel_l18_s0$1857 [4], \sel_l18_s0$1857 [4], \sel_l18_s0$1857 [4], \sel_l18_s0$1857 [4], \sel_l18_s0$1857 [4], \sel_l18_s0$1857 [4], \sel_l18_s0$1857 [4] };
+  assign \$3241  = \$3239  | \$3240 ;
+  assign \$3242  = \sel_l18_s0$1764  & { \sel_l18_s0$1857 [5], \sel_l18_s0$1857 [5], \sel_l18_s0$1857 [5], \sel_l18_s0$1857 [5], \sel_l18_s0$1857 [5], \sel_l18_s0$1857 [5], \sel_l18_s0$1857 [5], \sel_l18_s0$1857 [5], \sel_l18_s0$1857 [5], \sel_l18_s0$1857 [5], \sel_l18_s0$1857 [5], \sel_l18_s0$1857 [5], \sel_l18_s0$1857 [5], \sel_l18_s0$1857 [5], \sel_l18_s0$1857 [5], \sel_l18_s0$1857 [5] };
+  assign sel_or11_3 = \$3241  | \$3242 ;
+  assign \$3243  = \sel_l18_s0$1773  & { \sel_l18_s0$1857 [6], \sel_l18_s0$1857 [6], \sel_l18_s0$1857 [6], \sel_l18_s0$1857 [6], \sel_l18_s0$1857 [6], \sel_l18_s0$1857 [6], \sel_l18_s0$1857 [6], \sel_l18_s0$1857 [6], \sel_l18_s0$1857 [6], \sel_l18_s0$1857 [6], \sel_l18_s0$1857 [6], \sel_l18_s0$1857 [6], \sel_l18_s0$1857 [6], \sel_l18_s0$1857 [6], \sel_l18_s0$1857 [6], \sel_l18_s0$1857 [6] };
+  assign \$3244  = \sel_l18_s0$1782  & { \sel_l18_s0$1857 [7], \sel_l18_s0$1857 [7], \sel_l18_s0$1857 [7], \sel_l18_s0$1857 [7], \sel_l18_s0$1857 [7], \sel_l18_s0$1857 [7], \sel_l18_s0$1857 [7], \sel_l18_s0$1857 [7], \sel_l18_s0$1857 [7], \sel_l18_s0$1857 [7], \sel_l18_s0$1857 [7], \sel_l18_s0$1857 [7], \sel_l18_s0$1857 [7], \sel_l18_s0$1857 [7], \sel_l18_s0$1857 [7], \sel_l18_s0$1857 [7] };
+  assign \$3245  = \$3243  | \$3244 ;
+  assign \$3246  = \sel_l18_s0$1791  & { \sel_l18_s0$1857 [8], \sel_l18_s0$1857 [8], \sel_l18_s0$1857 [8], \sel_l18_s0$1857 [8], \sel_l18_s0$1857 [8], \sel_l18_s0$1857 [8], \sel_l18_s0$1857 [8], \sel_l18_s0$1857 [8], \sel_l18_s0$1857 [8], \sel_l18_s0$1857 [8], \sel_l18_s0$1857 [8], \sel_l18_s0$1857 [8], \sel_l18_s0$1857 [8], \sel_l18_s0$1857 [8], \sel_l18_s0$1857 [8], \sel_l18_s0$1857 [8] };
+  assign sel_or11_6 = \$3245  | \$3246 ;
+  assign \$3247  = \sel_l18_s0$1800  & { \sel_l18_s0$1857 [9], \sel_l18_s0$1857 [9], \sel_l18_s0$1857 [9], \sel_l18_s0$1857 [9], \sel_l18_s0$1857 [9], \sel_l18_s0$1857 [9], \sel_l18_s0$1857 [9], \sel_l18_s0$1857 [9], \sel_l18_s0$1857 [9], \sel_l18_s0$1857 [9], \sel_l18_s0$1857 [9], \sel_l18_s0$1857 [9], \sel_l18_s0$1857 [9], \sel_l18_s0$1857 [9], \sel_l18_s0$1857 [9], \sel_l18_s0$1857 [9] };
+  assign \$3248  = \sel_l18_s0$1809  & { \sel_l18_s0$1857 [10], \sel_l18_s0$1857 [10], \sel_l18_s0$1857 [10], \sel_l18_s0$1857 [10], \sel_l18_s0$1857 [10], \sel_l18_s0$1857 [10], \sel_l18_s0$1857 [10], \sel_l18_s0$1857 [10], \sel_l18_s0$1857 [10], \sel_l18_s0$1857 [10], \sel_l18_s0$1857 [10], \sel_l18_s0$1857 [10], \sel_l18_s0$1857 [10], \sel_l18_s0$1857 [10], \sel_l18_s0$1857 [10], \sel_l18_s0$1857 [10] };
+  assign \$3249  = \$3247  | \$3248 ;
+  assign \$3250  = \sel_l18_s0$1818  & { \sel_l18_s0$1857 [11], \sel_l18_s0$1857 [11], \sel_l18_s0$1857 [11], \sel_l18_s0$1857 [11], \sel_l18_s0$1857 [11], \sel_l18_s0$1857 [11], \sel_l18_s0$1857 [11], \sel_l18_s0$1857 [11], \sel_l18_s0$1857 [11], \sel_l18_s0$1857 [11], \sel_l18_s0$1857 [11], \sel_l18_s0$1857 [11], \sel_l18_s0$1857 [11], \sel_l18_s0$1857 [11], \sel_l18_s0$1857 [11], \sel_l18_s0$1857 [11] };
+  assign sel_or11_9 = \$3249  | \$3250 ;
+  assign \$3251  = \sel_l18_s0$1827  & { \sel_l18_s0$1857 [12], \sel_l18_s0$1857 [12], \sel_l18_s0$1857 [12], \sel_l18_s0$1857 [12], \sel_l18_s0$1857 [12], \sel_l18_s0$1857 [12], \sel_l18_s0$1857 [12], \sel_l18_s0$1857 [12], \sel_l18_s0$1857 [12], \sel_l18_s0$1857 [12], \sel_l18_s0$1857 [12], \sel_l18_s0$1857 [12], \sel_l18_s0$1857 [12], \sel_l18_s0$1857 [12], \sel_l18_s0$1857 [12], \sel_l18_s0$1857 [12] };
+  assign \$3252  = \sel_l18_s0$1836  & { \sel_l18_s0$1857 [13], \sel_l18_s0$1857 [13], \sel_l18_s0$1857 [13], \sel_l18_s0$1857 [13], \sel_l18_s0$1857 [13], \sel_l18_s0$1857 [13], \sel_l18_s0$1857 [13], \sel_l18_s0$1857 [13], \sel_l18_s0$1857 [13], \sel_l18_s0$1857 [13], \sel_l18_s0$1857 [13], \sel_l18_s0$1857 [13], \sel_l18_s0$1857 [13], \sel_l18_s0$1857 [13], \sel_l18_s0$1857 [13], \sel_l18_s0$1857 [13] };
+  assign \$3253  = \$3251  | \$3252 ;
+  assign \$3254  = \sel_l18_s0$1845  & { \sel_l18_s0$1857 [14], \sel_l18_s0$1857 [14], \sel_l18_s0$1857 [14], \sel_l18_s0$1857 [14], \sel_l18_s0$1857 [14], \sel_l18_s0$1857 [14], \sel_l18_s0$1857 [14], \sel_l18_s0$1857 [14], \sel_l18_s0$1857 [14], \sel_l18_s0$1857 [14], \sel_l18_s0$1857 [14], \sel_l18_s0$1857 [14], \sel_l18_s0$1857 [14], \sel_l18_s0$1857 [14], \sel_l18_s0$1857 [14], \sel_l18_s0$1857 [14] };
+  assign sel_or11_12 = \$3253  | \$3254 ;
+  assign \$3255  = \sel_l18_s0$1854  & { \sel_l18_s0$1857 [15], \sel_l18_s0$1857 [15], \sel_l18_s0$1857 [15], \sel_l18_s0$1857 [15], \sel_l18_s0$1857 [15], \sel_l18_s0$1857 [15], \sel_l18_s0$1857 [15], \sel_l18_s0$1857 [15], \sel_l18_s0$1857 [15], \sel_l18_s0$1857 [15], \sel_l18_s0$1857 [15], \sel_l18_s0$1857 [15], \sel_l18_s0$1857 [15], \sel_l18_s0$1857 [15], \sel_l18_s0$1857 [15], \sel_l18_s0$1857 [15] };
+  assign \$3256  = \sel_l18_s0$1863  & { \sel_l18_s0$1857 [16], \sel_l18_s0$1857 [16], \sel_l18_s0$1857 [16], \sel_l18_s0$1857 [16], \sel_l18_s0$1857 [16], \sel_l18_s0$1857 [16], \sel_l18_s0$1857 [16], \sel_l18_s0$1857 [16], \sel_l18_s0$1857 [16], \sel_l18_s0$1857 [16], \sel_l18_s0$1857 [16], \sel_l18_s0$1857 [16], \sel_l18_s0$1857 [16], \sel_l18_s0$1857 [16], \sel_l18_s0$1857 [16], \sel_l18_s0$1857 [16] };
+  assign sel_or11_15 = \$3255  | \$3256 ;
+  assign \$3257  = \sel_l18_s0$1857 [0] | \sel_l18_s0$1857 [2];
+  assign \$3258  = \sel_l18_s0$1857 [4] | \sel_l18_s0$1857 [6];
+  assign \$3259  = \$3257  | \$3258 ;
+  assign \$3260  = \sel_l18_s0$1857 [8] | \sel_l18_s0$1857 [10];
+  assign \$3261  = \sel_l18_s0$1857 [12] | \sel_l18_s0$1857 [14];
+  assign \$3262  = \$3260  | \$3261 ;
+  assign \$3263  = \$3259  | \$3262 ;
+  assign \$3264  = \$3263  | \sel_l18_s0$1857 [16];
+  assign \$3265  = \sel_l18_s0$1857 [0] | \sel_l18_s0$1857 [3];
+  assign \$3266  = \sel_l18_s0$1857 [4] | \sel_l18_s0$1857 [7];
+  assign \$3267  = \$3265  | \$3266 ;
+  assign \$3268  = \sel_l18_s0$1857 [8] | \sel_l18_s0$1857 [11];
+  assign \$3269  = \sel_l18_s0$1857 [12] | \sel_l18_s0$1857 [15];
+  assign \$3270  = \$3268  | \$3269 ;
+  assign \$3271  = \$3267  | \$3270 ;
+  assign \$3272  = \$3271  | \sel_l18_s0$1857 [16];
+  assign \$3273  = \sel_l18_s0$1857 [1] | \sel_l18_s0$1857 [2];
+  assign \$3274  = \sel_l18_s0$1857 [3] | \sel_l18_s0$1857 [4];
+  assign \$3275  = \$3273  | \$3274 ;
+  assign \$3276  = \sel_l18_s0$1857 [9] | \sel_l18_s0$1857 [10];
+  assign \$3277  = \sel_l18_s0$1857 [11] | \sel_l18_s0$1857 [12];
+  assign \$3278  = \$3276  | \$3277 ;
+  assign \$3279  = \$3275  | \$3278 ;
+  assign \$3280  = \sel_l18_s0$1857 [0] | \sel_l18_s0$1857 [1];
+  assign \$3281  = \sel_l18_s0$1857 [2] | \sel_l18_s0$1857 [3];
+  assign \$3282  = \$3280  | \$3281 ;
+  assign \$3283  = \sel_l18_s0$1857 [4] | \sel_l18_s0$1857 [13];
+  assign \$3284  = \sel_l18_s0$1857 [14] | \sel_l18_s0$1857 [15];
+  assign \$3285  = \$3283  | \$3284 ;
+  assign \$3286  = \$3282  | \$3285 ;
+  assign \$3287  = \$3286  | \sel_l18_s0$1857 [16];
+  assign \$3288  = \sel_l18_s0$1857 [5] | \sel_l18_s0$1857 [6];
+  assign \$3289  = \sel_l18_s0$1857 [7] | \sel_l18_s0$1857 [8];
+  assign \$3290  = \$3288  | \$3289 ;
+  assign \$3291  = \sel_l18_s0$1857 [9] | \sel_l18_s0$1857 [10];
+  assign \$3292  = \sel_l18_s0$1857 [11] | \sel_l18_s0$1857 [12];
+  assign \$3293  = \$3291  | \$3292 ;
+  assign \$3294  = \$3290  | \$3293 ;
+  assign \$3295  = \sel_l18_s0$1857 [13] | \sel_l18_s0$1857 [14];
+  assign \$3296  = \sel_l18_s0$1857 [15] | \sel_l18_s0$1857 [16];
+  assign \$3297  = \$3295  | \$3296 ;
+  assign \$3298  = \$3294  | \$3297 ;
+  assign \$3299  = \sel_l18_s0$1759  & { \sel_l18_s0$1866 [0], \sel_l18_s0$1866 [0], \sel_l18_s0$1866 [0], \sel_l18_s0$1866 [0], \sel_l18_s0$1866 [0], \sel_l18_s0$1866 [0], \sel_l18_s0$1866 [0], \sel_l18_s0$1866 [0], \sel_l18_s0$1866 [0], \sel_l18_s0$1866 [0], \sel_l18_s0$1866 [0], \sel_l18_s0$1866 [0], \sel_l18_s0$1866 [0], \sel_l18_s0$1866 [0], \sel_l18_s0$1866 [0], \sel_l18_s0$1866 [0] };
+  assign \$3300  = \sel_l18_s0$1760  & { \sel_l18_s0$1866 [1], \sel_l18_s0$1866 [1], \sel_l18_s0$1866 [1], \sel_l18_s0$1866 [1], \sel_l18_s0$1866 [1], \sel_l18_s0$1866 [1], \sel_l18_s0$1866 [1], \sel_l18_s0$1866 [1], \sel_l18_s0$1866 [1], \sel_l18_s0$1866 [1], \sel_l18_s0$1866 [1], \sel_l18_s0$1866 [1], \sel_l18_s0$1866 [1], \sel_l18_s0$1866 [1], \sel_l18_s0$1866 [1], \sel_l18_s0$1866 [1] };
+  assign \$3301  = \$3299  | \$3300 ;
+  assign \$3302  = \sel_l18_s0$1761  & { \sel_l18_s0$1866 [2], \sel_l18_s0$1866 [2], \sel_l18_s0$1866 [2], \sel_l18_s0$1866 [2], \sel_l18_s0$1866 [2], \sel_l18_s0$1866 [2], \sel_l18_s0$1866 [2], \sel_l18_s0$1866 [2], \sel_l18_s0$1866 [2], \sel_l18_s0$1866 [2], \sel_l18_s0$1866 [2], \sel_l18_s0$1866 [2], \sel_l18_s0$1866 [2], \sel_l18_s0$1866 [2], \sel_l18_s0$1866 [2], \sel_l18_s0$1866 [2] };
+  assign sel_or12_0 = \$3301  | \$3302 ;
+  assign \$3303  = \sel_l18_s0$1763  & { \sel_l18_s0$1866 [3], \sel_l18_s0$1866 [3], \sel_l18_s0$1866 [3], \sel_l18_s0$1866 [3], \sel_l18_s0$1866 [3], \sel_l18_s0$1866 [3], \sel_l18_s0$1866 [3], \sel_l18_s0$1866 [3], \sel_l18_s0$1866 [3], \sel_l18_s0$1866 [3], \sel_l18_s0$1866 [3], \sel_l18_s0$1866 [3], \sel_l18_s0$1866 [3], \sel_l18_s0$1866 [3], \sel_l18_s0$1866 [3], \sel_l18_s0$1866 [3] };
+  assign \$3304  = \sel_l18_s0$1764  & { \sel_l18_s0$1866 [4], \sel_l18_s0$1866 [4], \sel_l18_s0$1866 [4], \sel_l18_s0$1866 [4], \sel_l18_s0$1866 [4], \sel_l18_s0$1866 [4], \sel_l18_s0$1866 [4], \sel_l18_s0$1866 [4], \sel_l18_s0$1866 [4], \sel_l18_s0$1866 [4], \sel_l18_s0$1866 [4], \sel_l18_s0$1866 [4], \sel_l18_s0$1866 [4], \sel_l18_s0$1866 [4], \sel_l18_s0$1866 [4], \sel_l18_s0$1866 [4] };
+  assign \$3305  = \$3303  | \$3304 ;
+  assign \$3306  = \sel_l18_s0$1773  & { \sel_l18_s0$1866 [5], \sel_l18_s0$1866 [5], \sel_l18_s0$1866 [5], \sel_l18_s0$1866 [5], \sel_l18_s0$1866 [5], \sel_l18_s0$1866 [5], \sel_l18_s0$1866 [5], \sel_l18_s0$1866 [5], \sel_l18_s0$1866 [5], \sel_l18_s0$1866 [5], \sel_l18_s0$1866 [5], \sel_l18_s0$1866 [5], \sel_l18_s0$1866 [5], \sel_l18_s0$1866 [5], \sel_l18_s0$1866 [5], \sel_l18_s0$1866 [5] };
+  assign sel_or12_3 = \$3305  | \$3306 ;
+  assign \$3307  = \sel_l18_s0$1782  & { \sel_l18_s0$1866 [6], \sel_l18_s0$1866 [6], \sel_l18_s0$1866 [6], \sel_l18_s0$1866 [6], \sel_l18_s0$1866 [6], \sel_l18_s0$1866 [6], \sel_l18_s0$1866 [6], \sel_l18_s0$1866 [6], \sel_l18_s0$1866 [6], \sel_l18_s0$1866 [6], \sel_l18_s0$1866 [6], \sel_l18_s0$1866 [6], \sel_l18_s0$1866 [6], \sel_l18_s0$1866 [6], \sel_l18_s0$1866 [6], \sel_l18_s0$1866 [6] };
+  assign \$3308  = \sel_l18_s0$1791  & { \sel_l18_s0$1866 [7], \sel_l18_s0$1866 [7], \sel_l18_s0$1866 [7], \sel_l18_s0$1866 [7], \sel_l18_s0$1866 [7], \sel_l18_s0$1866 [7], \sel_l18_s0$1866 [7], \sel_l18_s0$1866 [7], \sel_l18_s0$1866 [7], \sel_l18_s0$1866 [7], \sel_l18_s0$1866 [7], \sel_l18_s0$1866 [7], \sel_l18_s0$1866 [7], \sel_l18_s0$1866 [7], \sel_l18_s0$1866 [7], \sel_l18_s0$1866 [7] };
+  assign \$3309  = \$3307  | \$3308 ;
+  assign \$3310  = \sel_l18_s0$1800  & { \sel_l18_s0$1866 [8], \sel_l18_s0$1866 [8], \sel_l18_s0$1866 [8], \sel_l18_s0$1866 [8], \sel_l18_s0$1866 [8], \sel_l18_s0$1866 [8], \sel_l18_s0$1866 [8], \sel_l18_s0$1866 [8], \sel_l18_s0$1866 [8], \sel_l18_s0$1866 [8], \sel_l18_s0$1866 [8], \sel_l18_s0$1866 [8], \sel_l18_s0$1866 [8], \sel_l18_s0$1866 [8], \sel_l18_s0$1866 [8], \sel_l18_s0$1866 [8] };
+  assign sel_or12_6 = \$3309  | \$3310 ;
+  assign \$3311  = \sel_l18_s0$1809  & { \sel_l18_s0$1866 [9], \sel_l18_s0$1866 [9], \sel_l18_s0$1866 [9], \sel_l18_s0$1866 [9], \sel_l18_s0$1866 [9], \sel_l18_s0$1866 [9], \sel_l18_s0$1866 [9], \sel_l18_s0$1866 [9], \sel_l18_s0$1866 [9], \sel_l18_s0$1866 [9], \sel_l18_s0$1866 [9], \sel_l18_s0$1866 [9], \sel_l18_s0$1866 [9], \sel_l18_s0$1866 [9], \sel_l18_s0$1866 [9], \sel_l18_s0$1866 [9] };
+  assign \$3312  = \sel_l18_s0$1818  & { \sel_l18_s0$1866 [10], \sel_l18_s0$1866 [10], \sel_l18_s0$1866 [10], \sel_l18_s0$1866 [10], \sel_l18_s0$1866 [10], \sel_l18_s0$1866 [10], \sel_l18_s0$1866 [10], \sel_l18_s0$1866 [10], \sel_l18_s0$1866 [10], \sel_l18_s0$1866 [10], \sel_l18_s0$1866 [10], \sel_l18_s0$1866 [10], \sel_l18_s0$1866 [10], \sel_l18_s0$1866 [10], \sel_l18_s0$1866 [10], \sel_l18_s0$1866 [10] };
+  assign \$3313  = \$3311  | \$3312 ;
+  assign \$3314  = \sel_l18_s0$1827  & { \sel_l18_s0$1866 [11], \sel_l18_s0$1866 [11], \sel_l18_s0$1866 [11], \sel_l18_s0$1866 [11], \sel_l18_s0$1866 [11], \sel_l18_s0$1866 [11], \sel_l18_s0$1866 [11], \sel_l18_s0$1866 [11], \sel_l18_s0$1866 [11], \sel_l18_s0$1866 [11], \sel_l18_s0$1866 [11], \sel_l18_s0$1866 [11], \sel_l18_s0$1866 [11], \sel_l18_s0$1866 [11], \sel_l18_s0$1866 [11], \sel_l18_s0$1866 [11] };
+  assign sel_or12_9 = \$3313  | \$3314 ;
+  assign \$3315  = \sel_l18_s0$1836  & { \sel_l18_s0$1866 [12], \sel_l18_s0$1866 [12], \sel_l18_s0$1866 [12], \sel_l18_s0$1866 [12], \sel_l18_s0$1866 [12], \sel_l18_s0$1866 [12], \sel_l18_s0$1866 [12], \sel_l18_s0$1866 [12], \sel_l18_s0$1866 [12], \sel_l18_s0$1866 [12], \sel_l18_s0$1866 [12], \sel_l18_s0$1866 [12], \sel_l18_s0$1866 [12], \sel_l18_s0$1866 [12], \sel_l18_s0$1866 [12], \sel_l18_s0$1866 [12] };
+  assign \$3316  = \sel_l18_s0$1845  & { \sel_l18_s0$1866 [13], \sel_l18_s0$1866 [13], \sel_l18_s0$1866 [13], \sel_l18_s0$1866 [13], \sel_l18_s0$1866 [13], \sel_l18_s0$1866 [13], \sel_l18_s0$1866 [13], \sel_l18_s0$1866 [13], \sel_l18_s0$1866 [13], \sel_l18_s0$1866 [13], \sel_l18_s0$1866 [13], \sel_l18_s0$1866 [13], \sel_l18_s0$1866 [13], \sel_l18_s0$1866 [13], \sel_l18_s0$1866 [13], \sel_l18_s0$1866 [13] };
+  assign \$3317  = \$3315  | \$3316 ;
+  assign \$3318  = \sel_l18_s0$1854  & { \sel_l18_s0$1866 [14], \sel_l18_s0$1866 [14], \sel_l18_s0$1866 [14], \sel_l18_s0$1866 [14], \sel_l18_s0$1866 [14], \sel_l18_s0$1866 [14], \sel_l18_s0$1866 [14], \sel_l18_s0$1866 [14], \sel_l18_s0$1866 [14], \sel_l18_s0$1866 [14], \sel_l18_s0$1866 [14], \sel_l18_s0$1866 [14], \sel_l18_s0$1866 [14], \sel_l18_s0$1866 [14], \sel_l18_s0$1866 [14], \sel_l18_s0$1866 [14] };
+  assign sel_or12_12 = \$3317  | \$3318 ;
+  assign \$3319  = \sel_l18_s0$1863  & { \sel_l18_s0$1866 [15], \sel_l18_s0$1866 [15], \sel_l18_s0$1866 [15], \sel_l18_s0$1866 [15], \sel_l18_s0$1866 [15], \sel_l18_s0$1866 [15], \sel_l18_s0$1866 [15], \sel_l18_s0$1866 [15], \sel_l18_s0$1866 [15], \sel_l18_s0$1866 [15], \sel_l18_s0$1866 [15], \sel_l18_s0$1866 [15], \sel_l18_s0$1866 [15], \sel_l18_s0$1866 [15], \sel_l18_s0$1866 [15], \sel_l18_s0$1866 [15] };
+  assign \$3320  = \sel_l18_s0$1872  & { \sel_l18_s0$1866 [16], \sel_l18_s0$1866 [16], \sel_l18_s0$1866 [16], \sel_l18_s0$1866 [16], \sel_l18_s0$1866 [16], \sel_l18_s0$1866 [16], \sel_l18_s0$1866 [16], \sel_l18_s0$1866 [16], \sel_l18_s0$1866 [16], \sel_l18_s0$1866 [16], \sel_l18_s0$1866 [16], \sel_l18_s0$1866 [16], \sel_l18_s0$1866 [16], \sel_l18_s0$1866 [16], \sel_l18_s0$1866 [16], \sel_l18_s0$1866 [16] };
+  assign sel_or12_15 = \$3319  | \$3320 ;
+  assign \$3321  = \sel_l18_s0$1866 [1] | \sel_l18_s0$1866 [3];
+  assign \$3322  = \sel_l18_s0$1866 [5] | \sel_l18_s0$1866 [7];
+  assign \$3323  = \$3321  | \$3322 ;
+  assign \$3324  = \sel_l18_s0$1866 [9] | \sel_l18_s0$1866 [11];
+  assign \$3325  = \sel_l18_s0$1866 [13] | \sel_l18_s0$1866 [15];
+  assign \$3326  = \$3324  | \$3325 ;
+  assign \$3327  = \$3323  | \$3326 ;
+  assign \$3328  = \sel_l18_s0$1866 [2] | \sel_l18_s0$1866 [3];
+  assign \$3329  = \sel_l18_s0$1866 [6] | \sel_l18_s0$1866 [7];
+  assign \$3330  = \$3328  | \$3329 ;
+  assign \$3331  = \sel_l18_s0$1866 [10] | \sel_l18_s0$1866 [11];
+  assign \$3332  = \sel_l18_s0$1866 [14] | \sel_l18_s0$1866 [15];
+  assign \$3333  = \$3331  | \$3332 ;
+  assign \$3334  = \$3330  | \$3333 ;
+  assign \$3335  = \sel_l18_s0$1866 [0] | \sel_l18_s0$1866 [1];
+  assign \$3336  = \sel_l18_s0$1866 [2] | \sel_l18_s0$1866 [3];
+  assign \$3337  = \$3335  | \$3336 ;
+  assign \$3338  = \sel_l18_s0$1866 [8] | \sel_l18_s0$1866 [9];
+  assign \$3339  = \sel_l18_s0$1866 [10] | \sel_l18_s0$1866 [11];
+  assign \$3340  = \$3338  | \$3339 ;
+  assign \$3341  = \$3337  | \$3340 ;
+  assign \$3342  = \$3341  | \sel_l18_s0$1866 [16];
+  assign \$3343  = \sel_l18_s0$1866 [0] | \sel_l18_s0$1866 [1];
+  assign \$3344  = \sel_l18_s0$1866 [2] | \sel_l18_s0$1866 [3];
+  assign \$3345  = \$3343  | \$3344 ;
+  assign \$3346  = \sel_l18_s0$1866 [12] | \sel_l18_s0$1866 [13];
+  assign \$3347  = \sel_l18_s0$1866 [14] | \sel_l18_s0$1866 [15];
+  assign \$3348  = \$3346  | \$3347 ;
+  assign \$3349  = \$3345  | \$3348 ;
+  assign \$3350  = \$3349  | \sel_l18_s0$1866 [16];
+  assign \$3351  = \sel_l18_s0$1866 [4] | \sel_l18_s0$1866 [5];
+  assign \$3352  = \sel_l18_s0$1866 [6] | \sel_l18_s0$1866 [7];
+  assign \$3353  = \$3351  | \$3352 ;
+  assign \$3354  = \sel_l18_s0$1866 [8] | \sel_l18_s0$1866 [9];
+  assign \$3355  = \sel_l18_s0$1866 [10] | \sel_l18_s0$1866 [11];
+  assign \$3356  = \$3354  | \$3355 ;
+  assign \$3357  = \$3353  | \$3356 ;
+  assign \$3358  = \sel_l18_s0$1866 [12] | \sel_l18_s0$1866 [13];
+  assign \$3359  = \sel_l18_s0$1866 [14] | \sel_l18_s0$1866 [15];
+  assign \$3360  = \$3358  | \$3359 ;
+  assign \$3361  = \$3360  | \sel_l18_s0$1866 [16];
+  assign \$3362  = \$3357  | \$3361 ;
+  assign \$3363  = \sel_l18_s0$1760  & { \sel_l18_s0$1875 [0], \sel_l18_s0$1875 [0], \sel_l18_s0$1875 [0], \sel_l18_s0$1875 [0], \sel_l18_s0$1875 [0], \sel_l18_s0$1875 [0], \sel_l18_s0$1875 [0], \sel_l18_s0$1875 [0], \sel_l18_s0$1875 [0], \sel_l18_s0$1875 [0], \sel_l18_s0$1875 [0], \sel_l18_s0$1875 [0], \sel_l18_s0$1875 [0], \sel_l18_s0$1875 [0], \sel_l18_s0$1875 [0], \sel_l18_s0$1875 [0] };
+  assign \$3364  = \sel_l18_s0$1761  & { \sel_l18_s0$1875 [1], \sel_l18_s0$1875 [1], \sel_l18_s0$1875 [1], \sel_l18_s0$1875 [1], \sel_l18_s0$1875 [1], \sel_l18_s0$1875 [1], \sel_l18_s0$1875 [1], \sel_l18_s0$1875 [1], \sel_l18_s0$1875 [1], \sel_l18_s0$1875 [1], \sel_l18_s0$1875 [1], \sel_l18_s0$1875 [1], \sel_l18_s0$1875 [1], \sel_l18_s0$1875 [1], \sel_l18_s0$1875 [1], \sel_l18_s0$1875 [1] };
+  assign \$3365  = \$3363  | \$3364 ;
+  assign \$3366  = \sel_l18_s0$1763  & { \sel_l18_s0$1875 [2], \sel_l18_s0$1875 [2], \sel_l18_s0$1875 [2], \sel_l18_s0$1875 [2], \sel_l18_s0$1875 [2], \sel_l18_s0$1875 [2], \sel_l18_s0$1875 [2], \sel_l18_s0$1875 [2], \sel_l18_s0$1875 [2], \sel_l18_s0$1875 [2], \sel_l18_s0$1875 [2], \sel_l18_s0$1875 [2], \sel_l18_s0$1875 [2], \sel_l18_s0$1875 [2], \sel_l18_s0$1875 [2], \sel_l18_s0$1875 [2] };
+  assign sel_or13_0 = \$3365  | \$3366 ;
+  assign \$3367  = \sel_l18_s0$1764  & { \sel_l18_s0$1875 [3], \sel_l18_s0$1875 [3], \sel_l18_s0$1875 [3], \sel_l18_s0$1875 [3], \sel_l18_s0$1875 [3], \sel_l18_s0$1875 [3], \sel_l18_s0$1875 [3], \sel_l18_s0$1875 [3], \sel_l18_s0$1875 [3], \sel_l18_s0$1875 [3], \sel_l18_s0$1875 [3], \sel_l18_s0$1875 [3], \sel_l18_s0$1875 [3], \sel_l18_s0$1875 [3], \sel_l18_s0$1875 [3], \sel_l18_s0$1875 [3] };
+  assign \$3368  = \sel_l18_s0$1773  & { \sel_l18_s0$1875 [4], \sel_l18_s0$1875 [4], \sel_l18_s0$1875 [4], \sel_l18_s0$1875 [4], \sel_l18_s0$1875 [4], \sel_l18_s0$1875 [4], \sel_l18_s0$1875 [4], \sel_l18_s0$1875 [4], \sel_l18_s0$1875 [4], \sel_l18_s0$1875 [4], \sel_l18_s0$1875 [4], \sel_l18_s0$1875 [4], \sel_l18_s0$1875 [4], \sel_l18_s0$1875 [4], \sel_l18_s0$1875 [4], \sel_l18_s0$1875 [4] };
+  assign \$3369  = \$3367  | \$3368 ;
+  assign \$3370  = \sel_l18_s0$1782  & { \sel_l18_s0$1875 [5], \sel_l18_s0$1875 [5], \sel_l18_s0$1875 [5], \sel_l18_s0$1875 [5], \sel_l18_s0$1875 [5], \sel_l18_s0$1875 [5], \sel_l18_s0$1875 [5], \sel_l18_s0$1875 [5], \sel_l18_s0$1875 [5], \sel_l18_s0$1875 [5], \sel_l18_s0$1875 [5], \sel_l18_s0$1875 [5], \sel_l18_s0$1875 [5], \sel_l18_s0$1875 [5], \sel_l18_s0$1875 [5], \sel_l18_s0$1875 [5] };
+  assign sel_or13_3 = \$3369  | \$3370 ;
+  assign \$3371  = \sel_l18_s0$1791  & { \sel_l18_s0$1875 [6], \sel_l18_s0$1875 [6], \sel_l18_s0$1875 [6], \sel_l18_s0$1875 [6], \sel_l18_s0$1875 [6], \sel_l18_s0$1875 [6], \sel_l18_s0$1875 [6], \sel_l18_s0$1875 [6], \sel_l18_s0$1875 [6], \sel_l18_s0$1875 [6], \sel_l18_s0$1875 [6], \sel_l18_s0$1875 [6], \sel_l18_s0$1875 [6], \sel_l18_s0$1875 [6], \sel_l18_s0$1875 [6], \sel_l18_s0$1875 [6] };
+  assign \$3372  = \sel_l18_s0$1800  & { \sel_l18_s0$1875 [7], \sel_l18_s0$1875 [7], \sel_l18_s0$1875 [7], \sel_l18_s0$1875 [7], \sel_l18_s0$1875 [7], \sel_l18_s0$1875 [7], \sel_l18_s0$1875 [7], \sel_l18_s0$1875 [7], \sel_l18_s0$1875 [7], \sel_l18_s0$1875 [7], \sel_l18_s0$1875 [7], \sel_l18_s0$1875 [7], \sel_l18_s0$1875 [7], \sel_l18_s0$1875 [7], \sel_l18_s0$1875 [7], \sel_l18_s0$1875 [7] };
+  assign \$3373  = \$3371  | \$3372 ;
+  assign \$3374  = \sel_l18_s0$1809  & { \sel_l18_s0$1875 [8], \sel_l18_s0$1875 [8], \sel_l18_s0$1875 [8], \sel_l18_s0$1875 [8], \sel_l18_s0$1875 [8], \sel_l18_s0$1875 [8], \sel_l18_s0$1875 [8], \sel_l18_s0$1875 [8], \sel_l18_s0$1875 [8], \sel_l18_s0$1875 [8], \sel_l18_s0$1875 [8], \sel_l18_s0$1875 [8], \sel_l18_s0$1875 [8], \sel_l18_s0$1875 [8], \sel_l18_s0$1875 [8], \sel_l18_s0$1875 [8] };
+  assign sel_or13_6 = \$3373  | \$3374 ;
+  assign \$3375  = \sel_l18_s0$1818  & { \sel_l18_s0$1875 [9], \sel_l18_s0$1875 [9], \sel_l18_s0$1875 [9], \sel_l18_s0$1875 [9], \sel_l18_s0$1875 [9], \sel_l18_s0$1875 [9], \sel_l18_s0$1875 [9], \sel_l18_s0$1875 [9], \sel_l18_s0$1875 [9], \sel_l18_s0$1875 [9], \sel_l18_s0$1875 [9], \sel_l18_s0$1875 [9], \sel_l18_s0$1875 [9], \sel_l18_s0$1875 [9], \sel_l18_s0$1875 [9], \sel_l18_s0$1875 [9] };
+  assign \$3376  = \sel_l18_s0$1827  & { \sel_l18_s0$1875 [10], \sel_l18_s0$1875 [10], \sel_l18_s0$1875 [10], \sel_l18_s0$1875 [10], \sel_l18_s0$1875 [10], \sel_l18_s0$1875 [10], \sel_l18_s0$1875 [10], \sel_l18_s0$1875 [10], \sel_l18_s0$1875 [10], \sel_l18_s0$1875 [10], \sel_l18_s0$1875 [10], \sel_l18_s0$1875 [10], \sel_l18_s0$1875 [10], \sel_l18_s0$1875 [10], \sel_l18_s0$1875 [10], \sel_l18_s0$1875 [10] };
+  assign \$3377  = \$3375  | \$3376 ;
+  assign \$3378  = \sel_l18_s0$1836  & { \sel_l18_s0$1875 [11], \sel_l18_s0$1875 [11], \sel_l18_s0$1875 [11], \sel_l18_s0$1875 [11], \sel_l18_s0$1875 [11], \sel_l18_s0$1875 [11], \sel_l18_s0$1875 [11], \sel_l18_s0$1875 [11], \sel_l18_s0$1875 [11], \sel_l18_s0$1875 [11], \sel_l18_s0$1875 [11], \sel_l18_s0$1875 [11], \sel_l18_s0$1875 [11], \sel_l18_s0$1875 [11], \sel_l18_s0$1875 [11], \sel_l18_s0$1875 [11] };
+  assign sel_or13_9 = \$3377  | \$3378 ;
+  assign \$3379  = \sel_l18_s0$1845  & { \sel_l18_s0$1875 [12], \sel_l18_s0$1875 [12], \sel_l18_s0$1875 [12], \sel_l18_s0$1875 [12], \sel_l18_s0$1875 [12], \sel_l18_s0$1875 [12], \sel_l18_s0$1875 [12], \sel_l18_s0$1875 [12], \sel_l18_s0$1875 [12], \sel_l18_s0$1875 [12], \sel_l18_s0$1875 [12], \sel_l18_s0$1875 [12], \sel_l18_s0$1875 [12], \sel_l18_s0$1875 [12], \sel_l18_s0$1875 [12], \sel_l18_s0$1875 [12] };
+  assign \$3380  = \sel_l18_s0$1854  & { \sel_l18_s0$1875 [13], \sel_l18_s0$1875 [13], \sel_l18_s0$1875 [13], \sel_l18_s0$1875 [13], \sel_l18_s0$1875 [13], \sel_l18_s0$1875 [13], \sel_l18_s0$1875 [13], \sel_l18_s0$1875 [13], \sel_l18_s0$1875 [13], \sel_l18_s0$1875 [13], \sel_l18_s0$1875 [13], \sel_l18_s0$1875 [13], \sel_l18_s0$1875 [13], \sel_l18_s0$1875 [13], \sel_l18_s0$1875 [13], \sel_l18_s0$1875 [13] };
+  assign \$3381  = \$3379  | \$3380 ;
+  assign \$3382  = \sel_l18_s0$1863  & { \sel_l18_s0$1875 [14], \sel_l18_s0$1875 [14], \sel_l18_s0$1875 [14], \sel_l18_s0$1875 [14], \sel_l18_s0$1875 [14], \sel_l18_s0$1875 [14], \sel_l18_s0$1875 [14], \sel_l18_s0$1875 [14], \sel_l18_s0$1875 [14], \sel_l18_s0$1875 [14], \sel_l18_s0$1875 [14], \sel_l18_s0$1875 [14], \sel_l18_s0$1875 [14], \sel_l18_s0$1875 [14], \sel_l18_s0$1875 [14], \sel_l18_s0$1875 [14] };
+  assign sel_or13_12 = \$3381  | \$3382 ;
+  assign \$3383  = \sel_l18_s0$1872  & { \sel_l18_s0$1875 [15], \sel_l18_s0$1875 [15], \sel_l18_s0$1875 [15], \sel_l18_s0$1875 [15], \sel_l18_s0$1875 [15], \sel_l18_s0$1875 [15], \sel_l18_s0$1875 [15], \sel_l18_s0$1875 [15], \sel_l18_s0$1875 [15], \sel_l18_s0$1875 [15], \sel_l18_s0$1875 [15], \sel_l18_s0$1875 [15], \sel_l18_s0$1875 [15], \sel_l18_s0$1875 [15], \sel_l18_s0$1875 [15], \sel_l18_s0$1875 [15] };
+  assign \$3384  = \sel_l18_s0$1881  & { \sel_l18_s0$1875 [16], \sel_l18_s0$1875 [16], \sel_l18_s0$1875 [16], \sel_l18_s0$1875 [16], \sel_l18_s0$1875 [16], \sel_l18_s0$1875 [16], \sel_l18_s0$1875 [16], \sel_l18_s0$1875 [16], \sel_l18_s0$1875 [16], \sel_l18_s0$1875 [16], \sel_l18_s0$1875 [16], \sel_l18_s0$1875 [16], \sel_l18_s0$1875 [16], \sel_l18_s0$1875 [16], \sel_l18_s0$1875 [16], \sel_l18_s0$1875 [16] };
+  assign sel_or13_15 = \$3383  | \$3384 ;
+  assign \$3385  = \sel_l18_s0$1875 [0] | \sel_l18_s0$1875 [2];
+  assign \$3386  = \sel_l18_s0$1875 [4] | \sel_l18_s0$1875 [6];
+  assign \$3387  = \$3385  | \$3386 ;
+  assign \$3388  = \sel_l18_s0$1875 [8] | \sel_l18_s0$1875 [10];
+  assign \$3389  = \sel_l18_s0$1875 [12] | \sel_l18_s0$1875 [14];
+  assign \$3390  = \$3388  | \$3389 ;
+  assign \$3391  = \$3387  | \$3390 ;
+  assign \$3392  = \$3391  | \sel_l18_s0$1875 [16];
+  assign \$3393  = \sel_l18_s0$1875 [1] | \sel_l18_s0$1875 [2];
+  assign \$3394  = \sel_l18_s0$1875 [5] | \sel_l18_s0$1875 [6];
+  assign \$3395  = \$3393  | \$3394 ;
+  assign \$3396  = \sel_l18_s0$1875 [9] | \sel_l18_s0$1875 [10];
+  assign \$3397  = \sel_l18_s0$1875 [13] | \sel_l18_s0$1875 [14];
+  assign \$3398  = \$3396  | \$3397 ;
+  assign \$3399  = \$3395  | \$3398 ;
+  assign \$3400  = \sel_l18_s0$1875 [0] | \sel_l18_s0$1875 [1];
+  assign \$3401  = \sel_l18_s0$1875 [2] | \sel_l18_s0$1875 [7];
+  assign \$3402  = \$3400  | \$3401 ;
+  assign \$3403  = \sel_l18_s0$1875 [8] | \sel_l18_s0$1875 [9];
+  assign \$3404  = \sel_l18_s0$1875 [10] | \sel_l18_s0$1875 [15];
+  assign \$3405  = \$3403  | \$3404 ;
+  assign \$3406  = \$3402  | \$3405 ;
+  assign \$3407  = \$3406  | \sel_l18_s0$1875 [16];
+  assign \$3408  = \sel_l18_s0$1875 [0] | \sel_l18_s0$1875 [1];
+  assign \$3409  = \sel_l18_s0$1875 [2] | \sel_l18_s0$1875 [11];
+  assign \$3410  = \$3408  | \$3409 ;
+  assign \$3411  = \sel_l18_s0$1875 [12] | \sel_l18_s0$1875 [13];
+  assign \$3412  = \sel_l18_s0$1875 [14] | \sel_l18_s0$1875 [15];
+  assign \$3413  = \$3411  | \$3412 ;
+  assign \$3414  = \$3410  | \$3413 ;
+  assign \$3415  = \$3414  | \sel_l18_s0$1875 [16];
+  assign \$3416  = \sel_l18_s0$1875 [3] | \sel_l18_s0$1875 [4];
+  assign \$3417  = \sel_l18_s0$1875 [5] | \sel_l18_s0$1875 [6];
+  assign \$3418  = \$3416  | \$3417 ;
+  assign \$3419  = \sel_l18_s0$1875 [7] | \sel_l18_s0$1875 [8];
+  assign \$3420  = \sel_l18_s0$1875 [9] | \sel_l18_s0$1875 [10];
+  assign \$3421  = \$3419  | \$3420 ;
+  assign \$3422  = \$3418  | \$3421 ;
+  assign \$3423  = \sel_l18_s0$1875 [11] | \sel_l18_s0$1875 [12];
+  assign \$3424  = \sel_l18_s0$1875 [13] | \sel_l18_s0$1875 [14];
+  assign \$3425  = \$3423  | \$3424 ;
+  assign \$3426  = \sel_l18_s0$1875 [15] | \sel_l18_s0$1875 [16];
+  assign \$3427  = \$3425  | \$3426 ;
+  assign \$3428  = \$3422  | \$3427 ;
+  assign \$3429  = \sel_l18_s0$1761  & { \sel_l18_s0$1884 [0], \sel_l18_s0$1884 [0], \sel_l18_s0$1884 [0], \sel_l18_s0$1884 [0], \sel_l18_s0$1884 [0], \sel_l18_s0$1884 [0], \sel_l18_s0$1884 [0], \sel_l18_s0$1884 [0], \sel_l18_s0$1884 [0], \sel_l18_s0$1884 [0], \sel_l18_s0$1884 [0], \sel_l18_s0$1884 [0], \sel_l18_s0$1884 [0], \sel_l18_s0$1884 [0], \sel_l18_s0$1884 [0], \sel_l18_s0$1884 [0] };
+  assign \$3430  = \sel_l18_s0$1763  & { \sel_l18_s0$1884 [1], \sel_l18_s0$1884 [1], \sel_l18_s0$1884 [1], \sel_l18_s0$1884 [1], \sel_l18_s0$1884 [1], \sel_l18_s0$1884 [1], \sel_l18_s0$1884 [1], \sel_l18_s0$1884 [1], \sel_l18_s0$1884 [1], \sel_l18_s0$1884 [1], \sel_l18_s0$1884 [1], \sel_l18_s0$1884 [1], \sel_l18_s0$1884 [1], \sel_l18_s0$1884 [1], \sel_l18_s0$1884 [1], \sel_l18_s0$1884 [1] };
+  assign \$3431  = \$3429  | \$3430 ;
+  assign \$3432  = \sel_l18_s0$1764  & { \sel_l18_s0$1884 [2], \sel_l18_s0$1884 [2], \sel_l18_s0$1884 [2], \sel_l18_s0$1884 [2], \sel_l18_s0$1884 [2], \sel_l18_s0$1884 [2], \sel_l18_s0$1884 [2], \sel_l18_s0$1884 [2], \sel_l18_s0$1884 [2], \sel_l18_s0$1884 [2], \sel_l18_s0$1884 [2], \sel_l18_s0$1884 [2], \sel_l18_s0$1884 [2], \sel_l18_s0$1884 [2], \sel_l18_s0$1884 [2], \sel_l18_s0$1884 [2] };
+  assign sel_or14_0 = \$3431  | \$3432 ;
+  assign \$3433  = \sel_l18_s0$1773  & { \sel_l18_s0$1884 [3], \sel_l18_s0$1884 [3], \sel_l18_s0$1884 [3], \sel_l18_s0$1884 [3], \sel_l18_s0$1884 [3], \sel_l18_s0$1884 [3], \sel_l18_s0$1884 [3], \sel_l18_s0$1884 [3], \sel_l18_s0$1884 [3], \sel_l18_s0$1884 [3], \sel_l18_s0$1884 [3], \sel_l18_s0$1884 [3], \sel_l18_s0$1884 [3], \sel_l18_s0$1884 [3], \sel_l18_s0$1884 [3], \sel_l18_s0$1884 [3] };
+  assign \$3434  = \sel_l18_s0$1782  & { \sel_l18_s0$1884 [4], \sel_l18_s0$1884 [4], \sel_l18_s0$1884 [4], \sel_l18_s0$1884 [4], \sel_l18_s0$1884 [4], \sel_l18_s0$1884 [4], \sel_l18_s0$1884 [4], \sel_l18_s0$1884 [4], \sel_l18_s0$1884 [4], \sel_l18_s0$1884 [4], \sel_l18_s0$1884 [4], \sel_l18_s0$1884 [4], \sel_l18_s0$1884 [4], \sel_l18_s0$1884 [4], \sel_l18_s0$1884 [4], \sel_l18_s0$1884 [4] };
+  assign \$3435  = \$3433  | \$3434 ;
+  assign \$3436  = \sel_l18_s0$1791  & { \sel_l18_s0$1884 [5], \sel_l18_s0$1884 [5], \sel_l18_s0$1884 [5], \sel_l18_s0$1884 [5], \sel_l18_s0$1884 [5], \sel_l18_s0$1884 [5], \sel_l18_s0$1884 [5], \sel_l18_s0$1884 [5], \sel_l18_s0$1884 [5], \sel_l18_s0$1884 [5], \sel_l18_s0$1884 [5], \sel_l18_s0$1884 [5], \sel_l18_s0$1884 [5], \sel_l18_s0$1884 [5], \sel_l18_s0$1884 [5], \sel_l18_s0$1884 [5] };
+  assign sel_or14_3 = \$3435  | \$3436 ;
+  assign \$3437  = \sel_l18_s0$1800  & { \sel_l18_s0$1884 [6], \sel_l18_s0$1884 [6], \sel_l18_s0$1884 [6], \sel_l18_s0$1884 [6], \sel_l18_s0$1884 [6], \sel_l18_s0$1884 [6], \sel_l18_s0$1884 [6], \sel_l18_s0$1884 [6], \sel_l18_s0$1884 [6], \sel_l18_s0$1884 [6], \sel_l18_s0$1884 [6], \sel_l18_s0$1884 [6], \sel_l18_s0$1884 [6], \sel_l18_s0$1884 [6], \sel_l18_s0$1884 [6], \sel_l18_s0$1884 [6] };
+  assign \$3438  = \sel_l18_s0$1809  & { \sel_l18_s0$1884 [7], \sel_l18_s0$1884 [7], \sel_l18_s0$1884 [7], \sel_l18_s0$1884 [7], \sel_l18_s0$1884 [7], \sel_l18_s0$1884 [7], \sel_l18_s0$1884 [7], \sel_l18_s0$1884 [7], \sel_l18_s0$1884 [7], \sel_l18_s0$1884 [7], \sel_l18_s0$1884 [7], \sel_l18_s0$1884 [7], \sel_l18_s0$1884 [7], \sel_l18_s0$1884 [7], \sel_l18_s0$1884 [7], \sel_l18_s0$1884 [7] };
+  assign \$3439  = \$3437  | \$3438 ;
+  assign \$3440  = \sel_l18_s0$1818  & { \sel_l18_s0$1884 [8], \sel_l18_s0$1884 [8], \sel_l18_s0$1884 [8], \sel_l18_s0$1884 [8], \sel_l18_s0$1884 [8], \sel_l18_s0$1884 [8], \sel_l18_s0$1884 [8], \sel_l18_s0$1884 [8], \sel_l18_s0$1884 [8], \sel_l18_s0$1884 [8], \sel_l18_s0$1884 [8], \sel_l18_s0$1884 [8], \sel_l18_s0$1884 [8], \sel_l18_s0$1884 [8], \sel_l18_s0$1884 [8], \sel_l18_s0$1884 [8] };
+  assign sel_or14_6 = \$3439  | \$3440 ;
+  assign \$3441  = \sel_l18_s0$1827  & { \sel_l18_s0$1884 [9], \sel_l18_s0$1884 [9], \sel_l18_s0$1884 [9], \sel_l18_s0$1884 [9], \sel_l18_s0$1884 [9], \sel_l18_s0$1884 [9], \sel_l18_s0$1884 [9], \sel_l18_s0$1884 [9], \sel_l18_s0$1884 [9], \sel_l18_s0$1884 [9], \sel_l18_s0$1884 [9], \sel_l18_s0$1884 [9], \sel_l18_s0$1884 [9], \sel_l18_s0$1884 [9], \sel_l18_s0$1884 [9], \sel_l18_s0$1884 [9] };
+  assign \$3442  = \sel_l18_s0$1836  & { \sel_l18_s0$1884 [10], \sel_l18_s0$1884 [10], \sel_l18_s0$1884 [10], \sel_l18_s0$1884 [10], \sel_l18_s0$1884 [10], \sel_l18_s0$1884 [10], \sel_l18_s0$1884 [10], \sel_l18_s0$1884 [10], \sel_l18_s0$1884 [10], \sel_l18_s0$1884 [10], \sel_l18_s0$1884 [10], \sel_l18_s0$1884 [10], \sel_l18_s0$1884 [10], \sel_l18_s0$1884 [10], \sel_l18_s0$1884 [10], \sel_l18_s0$1884 [10] };
+  assign \$3443  = \$3441  | \$3442 ;
+  assign \$3444  = \sel_l18_s0$1845  & { \sel_l18_s0$1884 [11], \sel_l18_s0$1884 [11], \sel_l18_s0$1884 [11], \sel_l18_s0$1884 [11], \sel_l18_s0$1884 [11], \sel_l18_s0$1884 [11], \sel_l18_s0$1884 [11], \sel_l18_s0$1884 [11], \sel_l18_s0$1884 [11], \sel_l18_s0$1884 [11], \sel_l18_s0$1884 [11], \sel_l18_s0$1884 [11], \sel_l18_s0$1884 [11], \sel_l18_s0$1884 [11], \sel_l18_s0$1884 [11], \sel_l18_s0$1884 [11] };
+  assign sel_or14_9 = \$3443  | \$3444 ;
+  assign \$3445  = \sel_l18_s0$1854  & { \sel_l18_s0$1884 [12], \sel_l18_s0$1884 [12], \sel_l18_s0$1884 [12], \sel_l18_s0$1884 [12], \sel_l18_s0$1884 [12], \sel_l18_s0$1884 [12], \sel_l18_s0$1884 [12], \sel_l18_s0$1884 [12], \sel_l18_s0$1884 [12], \sel_l18_s0$1884 [12], \sel_l18_s0$1884 [12], \sel_l18_s0$1884 [12], \sel_l18_s0$1884 [12], \sel_l18_s0$1884 [12], \sel_l18_s0$1884 [12], \sel_l18_s0$1884 [12] };
+  assign \$3446  = \sel_l18_s0$1863  & { \sel_l18_s0$1884 [13], \sel_l18_s0$1884 [13], \sel_l18_s0$1884 [13], \sel_l18_s0$1884 [13], \sel_l18_s0$1884 [13], \sel_l18_s0$1884 [13], \sel_l18_s0$1884 [13], \sel_l18_s0$1884 [13], \sel_l18_s0$1884 [13], \sel_l18_s0$1884 [13], \sel_l18_s0$1884 [13], \sel_l18_s0$1884 [13], \sel_l18_s0$1884 [13], \sel_l18_s0$1884 [13], \sel_l18_s0$1884 [13], \sel_l18_s0$1884 [13] };
+  assign \$3447  = \$3445  | \$3446 ;
+  assign \$3448  = \sel_l18_s0$1872  & { \sel_l18_s0$1884 [14], \sel_l18_s0$1884 [14], \sel_l18_s0$1884 [14], \sel_l18_s0$1884 [14], \sel_l18_s0$1884 [14], \sel_l18_s0$1884 [14], \sel_l18_s0$1884 [14], \sel_l18_s0$1884 [14], \sel_l18_s0$1884 [14], \sel_l18_s0$1884 [14], \sel_l18_s0$1884 [14], \sel_l18_s0$1884 [14], \sel_l18_s0$1884 [14], \sel_l18_s0$1884 [14], \sel_l18_s0$1884 [14], \sel_l18_s0$1884 [14] };
+  assign sel_or14_12 = \$3447  | \$3448 ;
+  assign \$3449  = \sel_l18_s0$1881  & { \sel_l18_s0$1884 [15], \sel_l18_s0$1884 [15], \sel_l18_s0$1884 [15], \sel_l18_s0$1884 [15], \sel_l18_s0$1884 [15], \sel_l18_s0$1884 [15], \sel_l18_s0$1884 [15], \sel_l18_s0$1884 [15], \sel_l18_s0$1884 [15], \sel_l18_s0$1884 [15], \sel_l18_s0$1884 [15], \sel_l18_s0$1884 [15], \sel_l18_s0$1884 [15], \sel_l18_s0$1884 [15], \sel_l18_s0$1884 [15], \sel_l18_s0$1884 [15] };
+  assign \$3450  = \sel_l18_s0$1890  & { \sel_l18_s0$1884 [16], \sel_l18_s0$1884 [16], \sel_l18_s0$1884 [16], \sel_l18_s0$1884 [16], \sel_l18_s0$1884 [16], \sel_l18_s0$1884 [16], \sel_l18_s0$1884 [16], \sel_l18_s0$1884 [16], \sel_l18_s0$1884 [16], \sel_l18_s0$1884 [16], \sel_l18_s0$1884 [16], \sel_l18_s0$1884 [16], \sel_l18_s0$1884 [16], \sel_l18_s0$1884 [16], \sel_l18_s0$1884 [16], \sel_l18_s0$1884 [16] };
+  assign sel_or14_15 = \$3449  | \$3450 ;
+  assign \$3451  = \sel_l18_s0$1884 [1] | \sel_l18_s0$1884 [3];
+  assign \$3452  = \sel_l18_s0$1884 [5] | \sel_l18_s0$1884 [7];
+  assign \$3453  = \$3451  | \$3452 ;
+  assign \$3454  = \sel_l18_s0$1884 [9] | \sel_l18_s0$1884 [11];
+  assign \$3455  = \sel_l18_s0$1884 [13] | \sel_l18_s0$1884 [15];
+  assign \$3456  = \$3454  | \$3455 ;
+  assign \$3457  = \$3453  | \$3456 ;
+  assign \$3458  = \sel_l18_s0$1884 [0] | \sel_l18_s0$1884 [1];
+  assign \$3459  = \sel_l18_s0$1884 [4] | \sel_l18_s0$1884 [5];
+  assign \$3460  = \$3458  | \$3459 ;
+  assign \$3461  = \sel_l18_s0$1884 [8] | \sel_l18_s0$1884 [9];
+  assign \$3462  = \sel_l18_s0$1884 [12] | \sel_l18_s0$1884 [13];
+  assign \$3463  = \$3461  | \$3462 ;
+  assign \$3464  = \$3460  | \$3463 ;
+  assign \$3465  = \$3464  | \sel_l18_s0$1884 [16];
+  assign \$3466  = \sel_l18_s0$1884 [0] | \sel_l18_s0$1884 [1];
+  assign \$3467  = \sel_l18_s0$1884 [6] | \sel_l18_s0$1884 [7];
+  assign \$3468  = \$3466  | \$3467 ;
+  assign \$3469  = \sel_l18_s0$1884 [8] | \sel_l18_s0$1884 [9];
+  assign \$3470  = \sel_l18_s0$1884 [14] | \sel_l18_s0$1884 [15];
+  assign \$3471  = \$3469  | \$3470 ;
+  assign \$3472  = \$3468  | \$3471 ;
+  assign \$3473  = \$3472  | \sel_l18_s0$1884 [16];
+  assign \$3474  = \sel_l18_s0$1884 [0] | \sel_l18_s0$1884 [1];
+  assign \$3475  = \sel_l18_s0$1884 [10] | \sel_l18_s0$1884 [11];
+  assign \$3476  = \$3474  | \$3475 ;
+  assign \$3477  = \sel_l18_s0$1884 [12] | \sel_l18_s0$1884 [13];
+  assign \$3478  = \sel_l18_s0$1884 [14] | \sel_l18_s0$1884 [15];
+  assign \$3479  = \$3477  | \$3478 ;
+  assign \$3480  = \$3476  | \$3479 ;
+  assign \$3481  = \$3480  | \sel_l18_s0$1884 [16];
+  assign \$3482  = \sel_l18_s0$1884 [2] | \sel_l18_s0$1884 [3];
+  assign \$3483  = \sel_l18_s0$1884 [4] | \sel_l18_s0$1884 [5];
+  assign \$3484  = \$3482  | \$3483 ;
+  assign \$3485  = \sel_l18_s0$1884 [6] | \sel_l18_s0$1884 [7];
+  assign \$3486  = \sel_l18_s0$1884 [8] | \sel_l18_s0$1884 [9];
+  assign \$3487  = \$3485  | \$3486 ;
+  assign \$3488  = \$3484  | \$3487 ;
+  assign \$3489  = \sel_l18_s0$1884 [10] | \sel_l18_s0$1884 [11];
+  assign \$3490  = \sel_l18_s0$1884 [12] | \sel_l18_s0$1884 [13];
+  assign \$3491  = \$3489  | \$3490 ;
+  assign \$3492  = \sel_l18_s0$1884 [14] | \sel_l18_s0$1884 [15];
+  assign \$3493  = \$3492  | \sel_l18_s0$1884 [16];
+  assign \$3494  = \$3491  | \$3493 ;
+  assign \$3495  = \$3488  | \$3494 ;
+  assign \$3496  = \sel_l18_s0$1763  & { \sel_l18_s0$1893 [0], \sel_l18_s0$1893 [0], \sel_l18_s0$1893 [0], \sel_l18_s0$1893 [0], \sel_l18_s0$1893 [0], \sel_l18_s0$1893 [0], \sel_l18_s0$1893 [0], \sel_l18_s0$1893 [0], \sel_l18_s0$1893 [0], \sel_l18_s0$1893 [0], \sel_l18_s0$1893 [0], \sel_l18_s0$1893 [0], \sel_l18_s0$1893 [0], \sel_l18_s0$1893 [0], \sel_l18_s0$1893 [0], \sel_l18_s0$1893 [0] };
+  assign \$3497  = \sel_l18_s0$1764  & { \sel_l18_s0$1893 [1], \sel_l18_s0$1893 [1], \sel_l18_s0$1893 [1], \sel_l18_s0$1893 [1], \sel_l18_s0$1893 [1], \sel_l18_s0$1893 [1], \sel_l18_s0$1893 [1], \sel_l18_s0$1893 [1], \sel_l18_s0$1893 [1], \sel_l18_s0$1893 [1], \sel_l18_s0$1893 [1], \sel_l18_s0$1893 [1], \sel_l18_s0$1893 [1], \sel_l18_s0$1893 [1], \sel_l18_s0$1893 [1], \sel_l18_s0$1893 [1] };
+  assign \$3498  = \$3496  | \$3497 ;
+  assign \$3499  = \sel_l18_s0$1773  & { \sel_l18_s0$1893 [2], \sel_l18_s0$1893 [2], \sel_l18_s0$1893 [2], \sel_l18_s0$1893 [2], \sel_l18_s0$1893 [2], \sel_l18_s0$1893 [2], \sel_l18_s0$1893 [2], \sel_l18_s0$1893 [2], \sel_l18_s0$1893 [2], \sel_l18_s0$1893 [2], \sel_l18_s0$1893 [2], \sel_l18_s0$1893 [2], \sel_l18_s0$1893 [2], \sel_l18_s0$1893 [2], \sel_l18_s0$1893 [2], \sel_l18_s0$1893 [2] };
+  assign sel_or15_0 = \$3498  | \$3499 ;
+  assign \$3500  = \sel_l18_s0$1782  & { \sel_l18_s0$1893 [3], \sel_l18_s0$1893 [3], \sel_l18_s0$1893 [3], \sel_l18_s0$1893 [3], \sel_l18_s0$1893 [3], \sel_l18_s0$1893 [3], \sel_l18_s0$1893 [3], \sel_l18_s0$1893 [3], \sel_l18_s0$1893 [3], \sel_l18_s0$1893 [3], \sel_l18_s0$1893 [3], \sel_l18_s0$1893 [3], \sel_l18_s0$1893 [3], \sel_l18_s0$1893 [3], \sel_l18_s0$1893 [3], \sel_l18_s0$1893 [3] };
+  assign \$3501  = \sel_l18_s0$1791  & { \sel_l18_s0$1893 [4], \sel_l18_s0$1893 [4], \sel_l18_s0$1893 [4], \sel_l18_s0$1893 [4], \sel_l18_s0$1893 [4], \sel_l18_s0$1893 [4], \sel_l18_s0$1893 [4], \sel_l18_s0$1893 [4], \sel_l18_s0$1893 [4], \sel_l18_s0$1893 [4], \sel_l18_s0$1893 [4], \sel_l18_s0$1893 [4], \sel_l18_s0$1893 [4], \sel_l18_s0$1893 [4], \sel_l18_s0$1893 [4], \sel_l18_s0$1893 [4] };
+  assign \$3502  = \$3500  | \$3501 ;
+  assign \$3503  = \sel_l18_s0$1800  & { \sel_l18_s0$1893 [5], \sel_l18_s0$1893 [5], \sel_l18_s0$1893 [5], \sel_l18_s0$1893 [5], \sel_l18_s0$1893 [5], \sel_l18_s0$1893 [5], \sel_l18_s0$1893 [5], \sel_l18_s0$1893 [5], \sel_l18_s0$1893 [5], \sel_l18_s0$1893 [5], \sel_l18_s0$1893 [5], \sel_l18_s0$1893 [5], \sel_l18_s0$1893 [5], \sel_l18_s0$1893 [5], \sel_l18_s0$1893 [5], \sel_l18_s0$1893 [5] };
+  assign sel_or15_3 = \$3502  | \$3503 ;
+  assign \$3504  = \sel_l18_s0$1809  & { \sel_l18_s0$1893 [6], \sel_l18_s0$1893 [6], \sel_l18_s0$1893 [6], \sel_l18_s0$1893 [6], \sel_l18_s0$1893 [6], \sel_l18_s0$1893 [6], \sel_l18_s0$1893 [6], \sel_l18_s0$1893 [6], \sel_l18_s0$1893 [6], \sel_l18_s0$1893 [6], \sel_l18_s0$1893 [6], \sel_l18_s0$1893 [6], \sel_l18_s0$1893 [6], \sel_l18_s0$1893 [6], \sel_l18_s0$1893 [6], \sel_l18_s0$1893 [6] };
+  assign \$3505  = \sel_l18_s0$1818  & { \sel_l18_s0$1893 [7], \sel_l18_s0$1893 [7], \sel_l18_s0$1893 [7], \sel_l18_s0$1893 [7], \sel_l18_s0$1893 [7], \sel_l18_s0$1893 [7], \sel_l18_s0$1893 [7], \sel_l18_s0$1893 [7], \sel_l18_s0$1893 [7], \sel_l18_s0$1893 [7], \sel_l18_s0$1893 [7], \sel_l18_s0$1893 [7], \sel_l18_s0$1893 [7], \sel_l18_s0$1893 [7], \sel_l18_s0$1893 [7], \sel_l18_s0$1893 [7] };
+  assign \$3506  = \$3504  | \$3505 ;
+  assign \$3507  = \sel_l18_s0$1827  & { \sel_l18_s0$1893 [8], \sel_l18_s0$1893 [8], \sel_l18_s0$1893 [8], \sel_l18_s0$1893 [8], \sel_l18_s0$1893 [8], \sel_l18_s0$1893 [8], \sel_l18_s0$1893 [8], \sel_l18_s0$1893 [8], \sel_l18_s0$1893 [8], \sel_l18_s0$1893 [8], \sel_l18_s0$1893 [8], \sel_l18_s0$1893 [8], \sel_l18_s0$1893 [8], \sel_l18_s0$1893 [8], \sel_l18_s0$1893 [8], \sel_l18_s0$1893 [8] };
+  assign sel_or15_6 = \$3506  | \$3507 ;
+  assign \$3508  = \sel_l18_s0$1836  & { \sel_l18_s0$1893 [9], \sel_l18_s0$1893 [9], \sel_l18_s0$1893 [9], \sel_l18_s0$1893 [9], \sel_l18_s0$1893 [9], \sel_l18_s0$1893 [9], \sel_l18_s0$1893 [9], \sel_l18_s0$1893 [9], \sel_l18_s0$1893 [9], \sel_l18_s0$1893 [9], \sel_l18_s0$1893 [9], \sel_l18_s0$1893 [9], \sel_l18_s0$1893 [9], \sel_l18_s0$1893 [9], \sel_l18_s0$1893 [9], \sel_l18_s0$1893 [9] };
+  assign \$3509  = \sel_l18_s0$1845  & { \sel_l18_s0$1893 [10], \sel_l18_s0$1893 [10], \sel_l18_s0$1893 [10], \sel_l18_s0$1893 [10], \sel_l18_s0$1893 [10], \sel_l18_s0$1893 [10], \sel_l18_s0$1893 [10], \sel_l18_s0$1893 [10], \sel_l18_s0$1893 [10], \sel_l18_s0$1893 [10], \sel_l18_s0$1893 [10], \sel_l18_s0$1893 [10], \sel_l18_s0$1893 [10], \sel_l18_s0$1893 [10], \sel_l18_s0$1893 [10], \sel_l18_s0$1893 [10] };
+  assign \$3510  = \$3508  | \$3509 ;
+  assign \$3511  = \sel_l18_s0$1854  & { \sel_l18_s0$1893 [11], \sel_l18_s0$1893 [11], \sel_l18_s0$1893 [11], \sel_l18_s0$1893 [11], \sel_l18_s0$1893 [11], \sel_l18_s0$1893 [11], \sel_l18_s0$1893 [11], \sel_l18_s0$1893 [11], \sel_l18_s0$1893 [11], \sel_l18_s0$1893 [11], \sel_l18_s0$1893 [11], \sel_l18_s0$1893 [11], \sel_l18_s0$1893 [11], \sel_l18_s0$1893 [11], \sel_l18_s0$1893 [11], \sel_l18_s0$1893 [11] };
+  assign sel_or15_9 = \$3510  | \$3511 ;
+  assign \$3512  = \sel_l18_s0$1863  & { \sel_l18_s0$1893 [12], \sel_l18_s0$1893 [12], \sel_l18_s0$1893 [12], \sel_l18_s0$1893 [12], \sel_l18_s0$1893 [12], \sel_l18_s0$1893 [12], \sel_l18_s0$1893 [12], \sel_l18_s0$1893 [12], \sel_l18_s0$1893 [12], \sel_l18_s0$1893 [12], \sel_l18_s0$1893 [12], \sel_l18_s0$1893 [12], \sel_l18_s0$1893 [12], \sel_l18_s0$1893 [12], \sel_l18_s0$1893 [12], \sel_l18_s0$1893 [12] };
+  assign \$3513  = \sel_l18_s0$1872  & { \sel_l18_s0$1893 [13], \sel_l18_s0$1893 [13], \sel_l18_s0$1893 [13], \sel_l18_s0$1893 [13], \sel_l18_s0$1893 [13], \sel_l18_s0$1893 [13], \sel_l18_s0$1893 [13], \sel_l18_s0$1893 [13], \sel_l18_s0$1893 [13], \sel_l18_s0$1893 [13], \sel_l18_s0$1893 [13], \sel_l18_s0$1893 [13], \sel_l18_s0$1893 [13], \sel_l18_s0$1893 [13], \sel_l18_s0$1893 [13], \sel_l18_s0$1893 [13] };
+  assign \$3514  = \$3512  | \$3513 ;
+  assign \$3515  = \sel_l18_s0$1881  & { \sel_l18_s0$1893 [14], \sel_l18_s0$1893 [14], \sel_l18_s0$1893 [14], \sel_l18_s0$1893 [14], \sel_l18_s0$1893 [14], \sel_l18_s0$1893 [14], \sel_l18_s0$1893 [14], \sel_l18_s0$1893 [14], \sel_l18_s0$1893 [14], \sel_l18_s0$1893 [14], \sel_l18_s0$1893 [14], \sel_l18_s0$1893 [14], \sel_l18_s0$1893 [14], \sel_l18_s0$1893 [14], \sel_l18_s0$1893 [14], \sel_l18_s0$1893 [14] };
+  assign sel_or15_12 = \$3514  | \$3515 ;
+  assign \$3516  = \sel_l18_s0$1890  & { \sel_l18_s0$1893 [15], \sel_l18_s0$1893 [15], \sel_l18_s0$1893 [15], \sel_l18_s0$1893 [15], \sel_l18_s0$1893 [15], \sel_l18_s0$1893 [15], \sel_l18_s0$1893 [15], \sel_l18_s0$1893 [15], \sel_l18_s0$1893 [15], \sel_l18_s0$1893 [15], \sel_l18_s0$1893 [15], \sel_l18_s0$1893 [15], \sel_l18_s0$1893 [15], \sel_l18_s0$1893 [15], \sel_l18_s0$1893 [15], \sel_l18_s0$1893 [15] };
+  assign \$3517  = \sel_l18_s0$1899  & { \sel_l18_s0$1893 [16], \sel_l18_s0$1893 [16], \sel_l18_s0$1893 [16], \sel_l18_s0$1893 [16], \sel_l18_s0$1893 [16], \sel_l18_s0$1893 [16], \sel_l18_s0$1893 [16], \sel_l18_s0$1893 [16], \sel_l18_s0$1893 [16], \sel_l18_s0$1893 [16], \sel_l18_s0$1893 [16], \sel_l18_s0$1893 [16], \sel_l18_s0$1893 [16], \sel_l18_s0$1893 [16], \sel_l18_s0$1893 [16], \sel_l18_s0$1893 [16] };
+  assign sel_or15_15 = \$3516  | \$3517 ;
+  assign \$3518  = \sel_l18_s0$1893 [0] | \sel_l18_s0$1893 [2];
+  assign \$3519  = \sel_l18_s0$1893 [4] | \sel_l18_s0$1893 [6];
+  assign \$3520  = \$3518  | \$3519 ;
+  assign \$3521  = \sel_l18_s0$1893 [8] | \sel_l18_s0$1893 [10];
+  assign \$3522  = \sel_l18_s0$1893 [12] | \sel_l18_s0$1893 [14];
+  assign \$3523  = \$3521  | \$3522 ;
+  assign \$3524  = \$3520  | \$3523 ;
+  assign \$3525  = \$3524  | \sel_l18_s0$1893 [16];
+  assign \$3526  = \sel_l18_s0$1893 [0] | \sel_l18_s0$1893 [3];
+  assign \$3527  = \sel_l18_s0$1893 [4] | \sel_l18_s0$1893 [7];
+  assign \$3528  = \$3526  | \$3527 ;
+  assign \$3529  = \sel_l18_s0$1893 [8] | \sel_l18_s0$1893 [11];
+  assign \$3530  = \sel_l18_s0$1893 [12] | \sel_l18_s0$1893 [15];
+  assign \$3531  = \$3529  | \$3530 ;
+  assign \$3532  = \$3528  | \$3531 ;
+  assign \$3533  = \$3532  | \sel_l18_s0$1893 [16];
+  assign \$3534  = \sel_l18_s0$1893 [0] | \sel_l18_s0$1893 [5];
+  assign \$3535  = \sel_l18_s0$1893 [6] | \sel_l18_s0$1893 [7];
+  assign \$3536  = \$3534  | \$3535 ;
+  assign \$3537  = \sel_l18_s0$1893 [8] | \sel_l18_s0$1893 [13];
+  assign \$3538  = \sel_l18_s0$1893 [14] | \sel_l18_s0$1893 [15];
+  assign \$3539  = \$3537  | \$3538 ;
+  assign \$3540  = \$3536  | \$3539 ;
+  assign \$3541  = \$3540  | \sel_l18_s0$1893 [16];
+  assign \$3542  = \sel_l18_s0$1893 [0] | \sel_l18_s0$1893 [9];
+  assign \$3543  = \sel_l18_s0$1893 [10] | \sel_l18_s0$1893 [11];
+  assign \$3544  = \$3542  | \$3543 ;
+  assign \$3545  = \sel_l18_s0$1893 [12] | \sel_l18_s0$1893 [13];
+  assign \$3546  = \sel_l18_s0$1893 [14] | \sel_l18_s0$1893 [15];
+  assign \$3547  = \$3545  | \$3546 ;
+  assign \$3548  = \$3544  | \$3547 ;
+  assign \$3549  = \$3548  | \sel_l18_s0$1893 [16];
+  assign \$3550  = \sel_l18_s0$1893 [1] | \sel_l18_s0$1893 [2];
+  assign \$3551  = \sel_l18_s0$1893 [3] | \sel_l18_s0$1893 [4];
+  assign \$3552  = \$3550  | \$3551 ;
+  assign \$3553  = \sel_l18_s0$1893 [5] | \sel_l18_s0$1893 [6];
+  assign \$3554  = \sel_l18_s0$1893 [7] | \sel_l18_s0$1893 [8];
+  assign \$3555  = \$3553  | \$3554 ;
+  assign \$3556  = \$3552  | \$3555 ;
+  assign \$3557  = \sel_l18_s0$1893 [9] | \sel_l18_s0$1893 [10];
+  assign \$3558  = \sel_l18_s0$1893 [11] | \sel_l18_s0$1893 [12];
+  assign \$3559  = \$3557  | \$3558 ;
+  assign \$3560  = \sel_l18_s0$1893 [13] | \sel_l18_s0$1893 [14];
+  assign \$3561  = \sel_l18_s0$1893 [15] | \sel_l18_s0$1893 [16];
+  assign \$3562  = \$3560  | \$3561 ;
+  assign \$3563  = \$3559  | \$3562 ;
+  assign \$3564  = \$3556  | \$3563 ;
+  assign \$3565  = sel_or0_0 | sel_or0_3;
+  assign \$3566  = sel_or0_6 | sel_or0_9;
+  assign \$3567  = \$3565  | \$3566 ;
+  assign \$3568  = sel_or0_12 | sel_or0_15;
+  assign sel_val0 = \$3567  | \$3568 ;
+  assign \$3569  = sel_or1_0 | sel_or1_3;
+  assign \$3570  = sel_or1_6 | sel_or1_9;
+  assign \$3571  = \$3569  | \$3570 ;
+  assign \$3572  = sel_or1_12 | sel_or1_15;
+  assign sel_val1 = \$3571  | \$3572 ;
+  assign \$3573  = sel_or2_0 | sel_or2_3;
+  assign \$3574  = sel_or2_6 | sel_or2_9;
+  assign \$3575  = \$3573  | \$3574 ;
+  assign \$3576  = sel_or2_12 | sel_or2_15;
+  assign sel_val2 = \$3575  | \$3576 ;
+  assign \$3577  = sel_or3_0 | sel_or3_3;
+  assign \$3578  = sel_or3_6 | sel_or3_9;
+  assign \$3579  = \$3577  | \$3578 ;
+  assign \$3580  = sel_or3_12 | sel_or3_15;
+  assign sel_val3 = \$3579  | \$3580 ;
+  assign \$3581  = sel_or4_0 | sel_or4_3;
+  assign \$3582  = sel_or4_6 | sel_or4_9;
+  assign \$3583  = \$3581  | \$3582 ;
+  assign \$3584  = sel_or4_12 | sel_or4_15;
+  assign sel_val4 = \$3583  | \$3584 ;
+  assign \$3585  = sel_or5_0 | sel_or5_3;
+  assign \$3586  = sel_or5_6 | sel_or5_9;
+  assign \$3587  = \$3585  | \$3586 ;
+  assign \$3588  = sel_or5_12 | sel_or5_15;
+  assign sel_val5 = \$3587  | \$3588 ;
+  assign \$3589  = sel_or6_0 | sel_or6_3;
+  assign \$3590  = sel_or6_6 | sel_or6_9;
+  assign \$3591  = \$3589  | \$3590 ;
+  assign \$3592  = sel_or6_12 | sel_or6_15;
+  assign sel_val6 = \$3591  | \$3592 ;
+  assign \$3593  = sel_or7_0 | sel_or7_3;
+  assign \$3594  = sel_or7_6 | sel_or7_9;
+  assign \$3595  = \$3593  | \$3594 ;
+  assign \$3596  = sel_or7_12 | sel_or7_15;
+  assign sel_val7 = \$3595  | \$3596 ;
+  assign \$3597  = sel_or8_0 | sel_or8_3;
+  assign \$3598  = sel_or8_6 | sel_or8_9;
+  assign \$3599  = \$3597  | \$3598 ;
+  assign \$3600  = sel_or8_12 | sel_or8_15;
+  assign sel_val8 = \$3599  | \$3600 ;
+  assign \$3601  = sel_or9_0 | sel_or9_3;
+  assign \$3602  = sel_or9_6 | sel_or9_9;
+  assign \$3603  = \$3601  | \$3602 ;
+  assign \$3604  = sel_or9_12 | sel_or9_15;
+  assign sel_val9 = \$3603  | \$3604 ;
+  assign \$3605  = sel_or10_0 | sel_or10_3;
+  assign \$3606  = sel_or10_6 | sel_or10_9;
+  assign \$3607  = \$3605  | \$3606 ;
+  assign \$3608  = sel_or10_12 | sel_or10_15;
+  assign sel_val10 = \$3607  | \$3608 ;
+  assign \$3609  = sel_or11_0 | sel_or11_3;
+  assign \$3610  = sel_or11_6 | sel_or11_9;
+  assign \$3611  = \$3609  | \$3610 ;
+  assign \$3612  = sel_or11_12 | sel_or11_15;
+  assign sel_val11 = \$3611  | \$3612 ;
+  assign \$3613  = sel_or12_0 | sel_or12_3;
+  assign \$3614  = sel_or12_6 | sel_or12_9;
+  assign \$3615  = \$3613  | \$3614 ;
+  assign \$3616  = sel_or12_12 | sel_or12_15;
+  assign sel_val12 = \$3615  | \$3616 ;
+  assign \$3617  = sel_or13_0 | sel_or13_3;
+  assign \$3618  = sel_or13_6 | sel_or13_9;
+  assign \$3619  = \$3617  | \$3618 ;
+  assign \$3620  = sel_or13_12 | sel_or13_15;
+  assign sel_val13 = \$3619  | \$3620 ;
+  assign \$3621  = sel_or14_0 | sel_or14_3;
+  assign \$3622  = sel_or14_6 | sel_or14_9;
+  assign \$3623  = \$3621  | \$3622 ;
+  assign \$3624  = sel_or14_12 | sel_or14_15;
+  assign sel_val14 = \$3623  | \$3624 ;
+  assign \$3625  = sel_or15_0 | sel_or15_3;
+  assign \$3626  = sel_or15_6 | sel_or15_9;
+  assign \$3627  = \$3625  | \$3626 ;
+  assign \$3628  = sel_or15_12 | sel_or15_15;
+  assign sel_val15 = \$3627  | \$3628 ;
+  assign \$3629  = ~ adv16_valid;
+  assign adv16 = \$3629  | o__ready;
+  assign \$3630  = wr__addr + 1'h1;
+  assign \$3631  = rd__addr + 1'h1;
+  always @(posedge clk)
+    valid_s0 <= \$3632 ;
+  always @(posedge clk)
+    valid_s1 <= \$3633 ;
+  always @(posedge clk)
+    valid_s2 <= \$3634 ;
+  always @(posedge clk)
+    valid_s3 <= \$3635 ;
+  always @(posedge clk)
+    valid_s4 <= \$3636 ;
+  always @(posedge clk)
+    valid_s5 <= \$3637 ;
+  always @(posedge clk)
+    valid_s6 <= \$3638 ;
+  always @(posedge clk)
+    valid_s7 <= \$3639 ;
+  always @(posedge clk)
+    valid_s8 <= \$3640 ;
+  always @(posedge clk)
+    valid_s9 <= \$3641 ;
+  always @(posedge clk)
+    valid_s10 <= \$3642 ;
+  always @(posedge clk)
+    valid_s11 <= \$3643 ;
+  always @(posedge clk)
+    valid_s12 <= \$3644 ;
+  always @(posedge clk)
+    valid_s13 <= \$3645 ;
+  always @(posedge clk)
+    valid_s14 <= \$3646 ;
+  always @(posedge clk)
+    o__valid <= \$3647 ;
+  always @(posedge clk)
+    adv0_valid <= \$3648 ;
+  always @(posedge clk)
+    \sel_l2_s0$94  <= \$3649 ;
+  always @(posedge clk)
+    sel_l2_s0 <= \$3650 ;
+  always @(posedge clk)
+    \sel_l2_s0$101  <= \$3651 ;
+  always @(posedge clk)
+    \sel_l2_s0$100  <= \$3652 ;
+  always @(posedge clk)
+    \sel_l2_s0$96  <= \$3653 ;
+  always @(posedge clk)
+    \sel_l2_s0$95  <= \$3654 ;
+  always @(posedge clk)
+    \sel_l2_s0$108  <= \$3655 ;
+  always @(posedge clk)
+    \sel_l2_s0$107  <= \$3656 ;
+  always @(posedge clk)
+    \sel_l2_s0$115  <= \$3657 ;
+  always @(posedge clk)
+    \sel_l2_s0$114  <= \$3658 ;
+  always @(posedge clk)
+    \sel_l2_s0$122  <= \$3659 ;
+  always @(posedge clk)
+    \sel_l2_s0$121  <= \$3660 ;
+  always @(posedge clk)
+    \sel_l2_s0$110  <= \$3661 ;
+  always @(posedge clk)
+    \sel_l2_s0$109  <= \$3662 ;
+  always @(posedge clk)
+    \sel_l2_s0$117  <= \$3663 ;
+  always @(posedge clk)
+    \sel_l2_s0$116  <= \$3664 ;
+  always @(posedge clk)
+    \sel_l2_s0$129  <= \$3665 ;
+  always @(posedge clk)
+    \sel_l2_s0$128  <= \$3666 ;
+  always @(posedge clk)
+    \sel_l2_s0$136  <= \$3667 ;
+  always @(posedge clk)
+    \sel_l2_s0$135  <= \$3668 ;
+  always @(posedge clk)
+    \sel_l2_s0$103  <= \$3669 ;
+  always @(posedge clk)
+    \sel_l2_s0$102  <= \$3670 ;
+  always @(posedge clk)
+    \sel_l2_s0$131  <= \$3671 ;
+  always @(posedge clk)
+    \sel_l2_s0$130  <= \$3672 ;
+  always @(posedge clk)
+    \sel_l2_s0$138  <= \$3673 ;
+  always @(posedge clk)
+    \sel_l2_s0$137  <= \$3674 ;
+  always @(posedge clk)
+    \sel_l2_s0$143  <= \$3675 ;
+  always @(posedge clk)
+    \sel_l2_s0$142  <= \$3676 ;
+  always @(posedge clk)
+    \sel_l2_s0$124  <= \$3677 ;
+  always @(posedge clk)
+    \sel_l2_s0$123  <= \$3678 ;
+  always @(posedge clk)
+    \sel_l2_s0$145  <= \$3679 ;
+  always @(posedge clk)
+    \sel_l2_s0$144  <= \$3680 ;
+  always @(posedge clk)
+    \sel_l2_s0$150  <= \$3681 ;
+  always @(posedge clk)
+    \sel_l2_s0$149  <= \$3682 ;
+  always @(posedge clk)
+    \sel_l2_s0$157  <= \$3683 ;
+  always @(posedge clk)
+    \sel_l2_s0$156  <= \$3684 ;
+  always @(posedge clk)
+    \sel_l2_s0$152  <= \$3685 ;
+  always @(posedge clk)
+    \sel_l2_s0$151  <= \$3686 ;
+  always @(posedge clk)
+    \sel_l2_s0$164  <= \$3687 ;
+  always @(posedge clk)
+    \sel_l2_s0$163  <= \$3688 ;
+  always @(posedge clk)
+    \sel_l2_s0$171  <= \$3689 ;
+  always @(posedge clk)
+    \sel_l2_s0$170  <= \$3690 ;
+  always @(posedge clk)
+    \sel_l2_s0$178  <= \$3691 ;
+  always @(posedge clk)
+    \sel_l2_s0$177  <= \$3692 ;
+  always @(posedge clk)
+    \sel_l2_s0$166  <= \$3693 ;
+  always @(posedge clk)
+    \sel_l2_s0$165  <= \$3694 ;
+  always @(posedge clk)
+    \sel_l2_s0$173  <= \$3695 ;
+  always @(posedge clk)
+    \sel_l2_s0$172  <= \$3696 ;
+  always @(posedge clk)
+    \sel_l2_s0$185  <= \$3697 ;
+  always @(posedge clk)
+    \sel_l2_s0$184  <= \$3698 ;
+  always @(posedge clk)
+    \sel_l2_s0$192  <= \$3699 ;
+  always @(posedge clk)
+    \sel_l2_s0$191  <= \$3700 ;
+  always @(posedge clk)
+    \sel_l2_s0$159  <= \$3701 ;
+  always @(posedge clk)
+    \sel_l2_s0$158  <= \$3702 ;
+  always @(posedge clk)
+    \sel_l2_s0$187  <= \$3703 ;
+  always @(posedge clk)
+    \sel_l2_s0$186  <= \$3704 ;
+  always @(posedge clk)
+    \sel_l2_s0$194  <= \$3705 ;
+  always @(posedge clk)
+    \sel_l2_s0$193  <= \$3706 ;
+  always @(posedge clk)
+    \sel_l2_s0$199  <= \$3707 ;
+  always @(posedge clk)
+    \sel_l2_s0$198  <= \$3708 ;
+  always @(posedge clk)
+    \sel_l2_s0$180  <= \$3709 ;
+  always @(posedge clk)
+    \sel_l2_s0$179  <= \$3710 ;
+  always @(posedge clk)
+    \sel_l2_s0$201  <= \$3711 ;
+  always @(posedge clk)
+    \sel_l2_s0$200  <= \$3712 ;
+  always @(posedge clk)
+    adv1_valid <= \$3713 ;
+  always @(posedge clk)
+    \sel_l3_s0$208  <= \$3714 ;
+  always @(posedge clk)
+    sel_l3_s0 <= \$3715 ;
+  always @(posedge clk)
+    \sel_l3_s0$215  <= \$3716 ;
+  always @(posedge clk)
+    \sel_l3_s0$214  <= \$3717 ;
+  always @(posedge clk)
+    \sel_l3_s0$222  <= \$3718 ;
+  always @(posedge clk)
+    \sel_l3_s0$221  <= \$3719 ;
+  always @(posedge clk)
+    \sel_l3_s0$217  <= \$3720 ;
+  always @(posedge clk)
+    \sel_l3_s0$216  <= \$3721 ;
+  always @(posedge clk)
+    \sel_l3_s0$229  <= \$3722 ;
+  always @(posedge clk)
+    \sel_l3_s0$228  <= \$3723 ;
+  always @(posedge clk)
+    \sel_l3_s0$236  <= \$3724 ;
+  always @(posedge clk)
+    \sel_l3_s0$235  <= \$3725 ;
+  always @(posedge clk)
+    \sel_l3_s0$243  <= \$3726 ;
+  always @(posedge clk)
+    \sel_l3_s0$242  <= \$3727 ;
+  always @(posedge clk)
+    \sel_l3_s0$250  <= \$3728 ;
+  always @(posedge clk)
+    \sel_l3_s0$249  <= \$3729 ;
+  always @(posedge clk)
+    \sel_l3_s0$210  <= \$3730 ;
+  always @(posedge clk)
+    \sel_l3_s0$209  <= \$3731 ;
+  always @(posedge clk)
+    \sel_l3_s0$238  <= \$3732 ;
+  always @(posedge clk)
+    \sel_l3_s0$237  <= \$3733 ;
+  always @(posedge clk)
+    \sel_l3_s0$245  <= \$3734 ;
+  always @(posedge clk)
+    \sel_l3_s0$244  <= \$3735 ;
+  always @(posedge clk)
+    \sel_l3_s0$224  <= \$3736 ;
+  always @(posedge clk)
+    \sel_l3_s0$223  <= \$3737 ;
+  always @(posedge clk)
+    \sel_l3_s0$257  <= \$3738 ;
+  always @(posedge clk)
+    \sel_l3_s0$256  <= \$3739 ;
+  always @(posedge clk)
+    \sel_l3_s0$231  <= \$3740 ;
+  always @(posedge clk)
+    \sel_l3_s0$230  <= \$3741 ;
+  always @(posedge clk)
+    \sel_l3_s0$259  <= \$3742 ;
+  always @(posedge clk)
+    \sel_l3_s0$258  <= \$3743 ;
+  always @(posedge clk)
+    \sel_l3_s0$252  <= \$3744 ;
+  always @(posedge clk)
+    \sel_l3_s0$251  <= \$3745 ;
+  always @(posedge clk)
+    \sel_l3_s0$264  <= \$3746 ;
+  always @(posedge clk)
+    \sel_l3_s0$263  <= \$3747 ;
+  always @(posedge clk)
+    \sel_l3_s0$271  <= \$3748 ;
+  always @(posedge clk)
+    \sel_l3_s0$270  <= \$3749 ;
+  always @(posedge clk)
+    \sel_l3_s0$278  <= \$3750 ;
+  always @(posedge clk)
+    \sel_l3_s0$277  <= \$3751 ;
+  always @(posedge clk)
+    \sel_l3_s0$273  <= \$3752 ;
+  always @(posedge clk)
+    \sel_l3_s0$272  <= \$3753 ;
+  always @(posedge clk)
+    \sel_l3_s0$285  <= \$3754 ;
+  always @(posedge clk)
+    \sel_l3_s0$284  <= \$3755 ;
+  always @(posedge clk)
+    \sel_l3_s0$292  <= \$3756 ;
+  always @(posedge clk)
+    \sel_l3_s0$291  <= \$3757 ;
+  always @(posedge clk)
+    \sel_l3_s0$299  <= \$3758 ;
+  always @(posedge clk)
+    \sel_l3_s0$298  <= \$3759 ;
+  always @(posedge clk)
+    \sel_l3_s0$306  <= \$3760 ;
+  always @(posedge clk)
+    \sel_l3_s0$305  <= \$3761 ;
+  always @(posedge clk)
+    \sel_l3_s0$266  <= \$3762 ;
+  always @(posedge clk)
+    \sel_l3_s0$265  <= \$3763 ;
+  always @(posedge clk)
+    \sel_l3_s0$294  <= \$3764 ;
+  always @(posedge clk)
+    \sel_l3_s0$293  <= \$3765 ;
+  always @(posedge clk)
+    \sel_l3_s0$301  <= \$3766 ;
+  always @(posedge clk)
+    \sel_l3_s0$300  <= \$3767 ;
+  always @(posedge clk)
+    \sel_l3_s0$280  <= \$3768 ;
+  always @(posedge clk)
+    \sel_l3_s0$279  <= \$3769 ;
+  always @(posedge clk)
+    \sel_l3_s0$313  <= \$3770 ;
+  always @(posedge clk)
+    \sel_l3_s0$312  <= \$3771 ;
+  always @(posedge clk)
+    \sel_l3_s0$287  <= \$3772 ;
+  always @(posedge clk)
+    \sel_l3_s0$286  <= \$3773 ;
+  always @(posedge clk)
+    \sel_l3_s0$315  <= \$3774 ;
+  always @(posedge clk)
+    \sel_l3_s0$314  <= \$3775 ;
+  always @(posedge clk)
+    \sel_l3_s0$308  <= \$3776 ;
+  always @(posedge clk)
+    \sel_l3_s0$307  <= \$3777 ;
+  always @(posedge clk)
+    adv2_valid <= \$3778 ;
+  always @(posedge clk)
+    \sel_l4_s0$322  <= \$3779 ;
+  always @(posedge clk)
+    sel_l4_s0 <= \$3780 ;
+  always @(posedge clk)
+    \sel_l4_s0$324  <= \$3781 ;
+  always @(posedge clk)
+    \sel_l4_s0$323  <= \$3782 ;
+  always @(posedge clk)
+    \sel_l4_s0$329  <= \$3783 ;
+  always @(posedge clk)
+    \sel_l4_s0$328  <= \$3784 ;
+  always @(posedge clk)
+    \sel_l4_s0$336  <= \$3785 ;
+  always @(posedge clk)
+    \sel_l4_s0$335  <= \$3786 ;
+  always @(posedge clk)
+    \sel_l4_s0$331  <= \$3787 ;
+  always @(posedge clk)
+    \sel_l4_s0$330  <= \$3788 ;
+  always @(posedge clk)
+    \sel_l4_s0$343  <= \$3789 ;
+  always @(posedge clk)
+    \sel_l4_s0$342  <= \$3790 ;
+  always @(posedge clk)
+    \sel_l4_s0$345  <= \$3791 ;
+  always @(posedge clk)
+    \sel_l4_s0$344  <= \$3792 ;
+  always @(posedge clk)
+    \sel_l4_s0$350  <= \$3793 ;
+  always @(posedge clk)
+    \sel_l4_s0$349  <= \$3794 ;
+  always @(posedge clk)
+    \sel_l4_s0$338  <= \$3795 ;
+  always @(posedge clk)
+    \sel_l4_s0$337  <= \$3796 ;
+  always @(posedge clk)
+    \sel_l4_s0$357  <= \$3797 ;
+  always @(posedge clk)
+    \sel_l4_s0$356  <= \$3798 ;
+  always @(posedge clk)
+    \sel_l4_s0$359  <= \$3799 ;
+  always @(posedge clk)
+    \sel_l4_s0$358  <= \$3800 ;
+  always @(posedge clk)
+    \sel_l4_s0$364  <= \$3801 ;
+  always @(posedge clk)
+    \sel_l4_s0$363  <= \$3802 ;
+  always @(posedge clk)
+    \sel_l4_s0$352  <= \$3803 ;
+  always @(posedge clk)
+    \sel_l4_s0$351  <= \$3804 ;
+  always @(posedge clk)
+    \sel_l4_s0$366  <= \$3805 ;
+  always @(posedge clk)
+    \sel_l4_s0$365  <= \$3806 ;
+  always @(posedge clk)
+    \sel_l4_s0$371  <= \$3807 ;
+  always @(posedge clk)
+    \sel_l4_s0$370  <= \$3808 ;
+  always @(posedge clk)
+    \sel_l4_s0$373  <= \$3809 ;
+  always @(posedge clk)
+    \sel_l4_s0$372  <= \$3810 ;
+  always @(posedge clk)
+    \sel_l4_s0$378  <= \$3811 ;
+  always @(posedge clk)
+    \sel_l4_s0$377  <= \$3812 ;
+  always @(posedge clk)
+    \sel_l4_s0$380  <= \$3813 ;
+  always @(posedge clk)
+    \sel_l4_s0$379  <= \$3814 ;
+  always @(posedge clk)
+    \sel_l4_s0$385  <= \$3815 ;
+  always @(posedge clk)
+    \sel_l4_s0$384  <= \$3816 ;
+  always @(posedge clk)
+    \sel_l4_s0$392  <= \$3817 ;
+  always @(posedge clk)
+    \sel_l4_s0$391  <= \$3818 ;
+  always @(posedge clk)
+    \sel_l4_s0$387  <= \$3819 ;
+  always @(posedge clk)
+    \sel_l4_s0$386  <= \$3820 ;
+  always @(posedge clk)
+    \sel_l4_s0$399  <= \$3821 ;
+  always @(posedge clk)
+    \sel_l4_s0$398  <= \$3822 ;
+  always @(posedge clk)
+    \sel_l4_s0$401  <= \$3823 ;
+  always @(posedge clk)
+    \sel_l4_s0$400  <= \$3824 ;
+  always @(posedge clk)
+    \sel_l4_s0$406  <= \$3825 ;
+  always @(posedge clk)
+    \sel_l4_s0$405  <= \$3826 ;
+  always @(posedge clk)
+    \sel_l4_s0$394  <= \$3827 ;
+  always @(posedge clk)
+    \sel_l4_s0$393  <= \$3828 ;
+  always @(posedge clk)
+    \sel_l4_s0$413  <= \$3829 ;
+  always @(posedge clk)
+    \sel_l4_s0$412  <= \$3830 ;
+  always @(posedge clk)
+    \sel_l4_s0$415  <= \$3831 ;
+  always @(posedge clk)
+    \sel_l4_s0$414  <= \$3832 ;
+  always @(posedge clk)
+    \sel_l4_s0$420  <= \$3833 ;
+  always @(posedge clk)
+    \sel_l4_s0$419  <= \$3834 ;
+  always @(posedge clk)
+    \sel_l4_s0$408  <= \$3835 ;
+  always @(posedge clk)
+    \sel_l4_s0$407  <= \$3836 ;
+  always @(posedge clk)
+    \sel_l4_s0$422  <= \$3837 ;
+  always @(posedge clk)
+    \sel_l4_s0$421  <= \$3838 ;
+  always @(posedge clk)
+    \sel_l4_s0$427  <= \$3839 ;
+  always @(posedge clk)
+    \sel_l4_s0$426  <= \$3840 ;
+  always @(posedge clk)
+    \sel_l4_s0$429  <= \$3841 ;
+  always @(posedge clk)
+    \sel_l4_s0$428  <= \$3842 ;
+  always @(posedge clk)
+    adv3_valid <= \$3843 ;
+  always @(posedge clk)
+    \sel_l5_s0$534  <= \$3844 ;
+  always @(posedge clk)
+    \sel_l5_s0$533  <= \$3845 ;
+  always @(posedge clk)
+    \sel_l5_s0$436  <= \$3846 ;
+  always @(posedge clk)
+    sel_l5_s0 <= \$3847 ;
+  always @(posedge clk)
+    \sel_l5_s0$443  <= \$3848 ;
+  always @(posedge clk)
+    \sel_l5_s0$442  <= \$3849 ;
+  always @(posedge clk)
+    \sel_l5_s0$438  <= \$3850 ;
+  always @(posedge clk)
+    \sel_l5_s0$437  <= \$3851 ;
+  always @(posedge clk)
+    \sel_l5_s0$450  <= \$3852 ;
+  always @(posedge clk)
+    \sel_l5_s0$449  <= \$3853 ;
+  always @(posedge clk)
+    \sel_l5_s0$445  <= \$3854 ;
+  always @(posedge clk)
+    \sel_l5_s0$444  <= \$3855 ;
+  always @(posedge clk)
+    \sel_l5_s0$457  <= \$3856 ;
+  always @(posedge clk)
+    \sel_l5_s0$456  <= \$3857 ;
+  always @(posedge clk)
+    \sel_l5_s0$464  <= \$3858 ;
+  always @(posedge clk)
+    \sel_l5_s0$463  <= \$3859 ;
+  always @(posedge clk)
+    \sel_l5_s0$452  <= \$3860 ;
+  always @(posedge clk)
+    \sel_l5_s0$451  <= \$3861 ;
+  always @(posedge clk)
+    \sel_l5_s0$459  <= \$3862 ;
+  always @(posedge clk)
+    \sel_l5_s0$458  <= \$3863 ;
+  always @(posedge clk)
+    \sel_l5_s0$471  <= \$3864 ;
+  always @(posedge clk)
+    \sel_l5_s0$470  <= \$3865 ;
+  always @(posedge clk)
+    \sel_l5_s0$466  <= \$3866 ;
+  always @(posedge clk)
+    \sel_l5_s0$465  <= \$3867 ;
+  always @(posedge clk)
+    \sel_l5_s0$478  <= \$3868 ;
+  always @(posedge clk)
+    \sel_l5_s0$477  <= \$3869 ;
+  always @(posedge clk)
+    \sel_l5_s0$473  <= \$3870 ;
+  always @(posedge clk)
+    \sel_l5_s0$472  <= \$3871 ;
+  always @(posedge clk)
+    \sel_l5_s0$480  <= \$3872 ;
+  always @(posedge clk)
+    \sel_l5_s0$479  <= \$3873 ;
+  always @(posedge clk)
+    \sel_l5_s0$540  <= \$3874 ;
+  always @(posedge clk)
+    \sel_l5_s0$539  <= \$3875 ;
+  always @(posedge clk)
+    \sel_l5_s0$542  <= \$3876 ;
+  always @(posedge clk)
+    \sel_l5_s0$541  <= \$3877 ;
+  always @(posedge clk)
+    \sel_l5_s0$485  <= \$3878 ;
+  always @(posedge clk)
+    \sel_l5_s0$484  <= \$3879 ;
+  always @(posedge clk)
+    \sel_l5_s0$492  <= \$3880 ;
+  always @(posedge clk)
+    \sel_l5_s0$491  <= \$3881 ;
+  always @(posedge clk)
+    \sel_l5_s0$487  <= \$3882 ;
+  always @(posedge clk)
+    \sel_l5_s0$486  <= \$3883 ;
+  always @(posedge clk)
+    \sel_l5_s0$499  <= \$3884 ;
+  always @(posedge clk)
+    \sel_l5_s0$498  <= \$3885 ;
+  always @(posedge clk)
+    \sel_l5_s0$494  <= \$3886 ;
+  always @(posedge clk)
+    \sel_l5_s0$493  <= \$3887 ;
+  always @(posedge clk)
+    \sel_l5_s0$506  <= \$3888 ;
+  always @(posedge clk)
+    \sel_l5_s0$505  <= \$3889 ;
+  always @(posedge clk)
+    \sel_l5_s0$513  <= \$3890 ;
+  always @(posedge clk)
+    \sel_l5_s0$512  <= \$3891 ;
+  always @(posedge clk)
+    \sel_l5_s0$501  <= \$3892 ;
+  always @(posedge clk)
+    \sel_l5_s0$500  <= \$3893 ;
+  always @(posedge clk)
+    \sel_l5_s0$508  <= \$3894 ;
+  always @(posedge clk)
+    \sel_l5_s0$507  <= \$3895 ;
+  always @(posedge clk)
+    \sel_l5_s0$520  <= \$3896 ;
+  always @(posedge clk)
+    \sel_l5_s0$519  <= \$3897 ;
+  always @(posedge clk)
+    \sel_l5_s0$515  <= \$3898 ;
+  always @(posedge clk)
+    \sel_l5_s0$514  <= \$3899 ;
+  always @(posedge clk)
+    \sel_l5_s0$527  <= \$3900 ;
+  always @(posedge clk)
+    \sel_l5_s0$526  <= \$3901 ;
+  always @(posedge clk)
+    \sel_l5_s0$522  <= \$3902 ;
+  always @(posedge clk)
+    \sel_l5_s0$521  <= \$3903 ;
+  always @(posedge clk)
+    \sel_l5_s0$529  <= \$3904 ;
+  always @(posedge clk)
+    \sel_l5_s0$528  <= \$3905 ;
+  always @(posedge clk)
+    \sel_l5_s0$536  <= \$3906 ;
+  always @(posedge clk)
+    \sel_l5_s0$535  <= \$3907 ;
+  always @(posedge clk)
+    adv4_valid <= \$3908 ;
+  always @(posedge clk)
+    \sel_l6_s0$548  <= \$3909 ;
+  always @(posedge clk)
+    sel_l6_s0 <= \$3910 ;
+  always @(posedge clk)
+    \sel_l6_s0$550  <= \$3911 ;
+  always @(posedge clk)
+    \sel_l6_s0$549  <= \$3912 ;
+  always @(posedge clk)
+    \sel_l6_s0$555  <= \$3913 ;
+  always @(posedge clk)
+    \sel_l6_s0$554  <= \$3914 ;
+  always @(posedge clk)
+    \sel_l6_s0$562  <= \$3915 ;
+  always @(posedge clk)
+    \sel_l6_s0$561  <= \$3916 ;
+  always @(posedge clk)
+    \sel_l6_s0$557  <= \$3917 ;
+  always @(posedge clk)
+    \sel_l6_s0$556  <= \$3918 ;
+  always @(posedge clk)
+    \sel_l6_s0$569  <= \$3919 ;
+  always @(posedge clk)
+    \sel_l6_s0$568  <= \$3920 ;
+  always @(posedge clk)
+    \sel_l6_s0$576  <= \$3921 ;
+  always @(posedge clk)
+    \sel_l6_s0$575  <= \$3922 ;
+  always @(posedge clk)
+    \sel_l6_s0$571  <= \$3923 ;
+  always @(posedge clk)
+    \sel_l6_s0$570  <= \$3924 ;
+  always @(posedge clk)
+    \sel_l6_s0$578  <= \$3925 ;
+  always @(posedge clk)
+    \sel_l6_s0$577  <= \$3926 ;
+  always @(posedge clk)
+    \sel_l6_s0$583  <= \$3927 ;
+  always @(posedge clk)
+    \sel_l6_s0$582  <= \$3928 ;
+  always @(posedge clk)
+    \sel_l6_s0$564  <= \$3929 ;
+  always @(posedge clk)
+    \sel_l6_s0$563  <= \$3930 ;
+  always @(posedge clk)
+    \sel_l6_s0$585  <= \$3931 ;
+  always @(posedge clk)
+    \sel_l6_s0$584  <= \$3932 ;
+  always @(posedge clk)
+    \sel_l6_s0$590  <= \$3933 ;
+  always @(posedge clk)
+    \sel_l6_s0$589  <= \$3934 ;
+  always @(posedge clk)
+    \sel_l6_s0$592  <= \$3935 ;
+  always @(posedge clk)
+    \sel_l6_s0$591  <= \$3936 ;
+  always @(posedge clk)
+    \sel_l6_s0$1967  <= \$3937 ;
+  always @(posedge clk)
+    \sel_l6_s0$1968  <= \$3938 ;
+  always @(posedge clk)
+    \sel_l6_s0$597  <= \$3939 ;
+  always @(posedge clk)
+    \sel_l6_s0$596  <= \$3940 ;
+  always @(posedge clk)
+    \sel_l6_s0$599  <= \$3941 ;
+  always @(posedge clk)
+    \sel_l6_s0$598  <= \$3942 ;
+  always @(posedge clk)
+    \sel_l6_s0$604  <= \$3943 ;
+  always @(posedge clk)
+    \sel_l6_s0$603  <= \$3944 ;
+  always @(posedge clk)
+    \sel_l6_s0$611  <= \$3945 ;
+  always @(posedge clk)
+    \sel_l6_s0$610  <= \$3946 ;
+  always @(posedge clk)
+    \sel_l6_s0$606  <= \$3947 ;
+  always @(posedge clk)
+    \sel_l6_s0$605  <= \$3948 ;
+  always @(posedge clk)
+    \sel_l6_s0$618  <= \$3949 ;
+  always @(posedge clk)
+    \sel_l6_s0$617  <= \$3950 ;
+  always @(posedge clk)
+    \sel_l6_s0$625  <= \$3951 ;
+  always @(posedge clk)
+    \sel_l6_s0$624  <= \$3952 ;
+  always @(posedge clk)
+    \sel_l6_s0$620  <= \$3953 ;
+  always @(posedge clk)
+    \sel_l6_s0$619  <= \$3954 ;
+  always @(posedge clk)
+    \sel_l6_s0$627  <= \$3955 ;
+  always @(posedge clk)
+    \sel_l6_s0$626  <= \$3956 ;
+  always @(posedge clk)
+    \sel_l6_s0$632  <= \$3957 ;
+  always @(posedge clk)
+    \sel_l6_s0$631  <= \$3958 ;
+  always @(posedge clk)
+    \sel_l6_s0$613  <= \$3959 ;
+  always @(posedge clk)
+    \sel_l6_s0$612  <= \$3960 ;
+  always @(posedge clk)
+    \sel_l6_s0$634  <= \$3961 ;
+  always @(posedge clk)
+    \sel_l6_s0$633  <= \$3962 ;
+  always @(posedge clk)
+    \sel_l6_s0$639  <= \$3963 ;
+  always @(posedge clk)
+    \sel_l6_s0$638  <= \$3964 ;
+  always @(posedge clk)
+    \sel_l6_s0$641  <= \$3965 ;
+  always @(posedge clk)
+    \sel_l6_s0$640  <= \$3966 ;
+  always @(posedge clk)
+    \sel_l6_s0$1969  <= \$3967 ;
+  always @(posedge clk)
+    \sel_l6_s0$1970  <= \$3968 ;
+  always @(posedge clk)
+    adv5_valid <= \$3969 ;
+  always @(posedge clk)
+    \sel_l7_s0$732  <= \$3970 ;
+  always @(posedge clk)
+    \sel_l7_s0$731  <= \$3971 ;
+  always @(posedge clk)
+    \sel_l7_s0$648  <= \$3972 ;
+  always @(posedge clk)
+    sel_l7_s0 <= \$3973 ;
+  always @(posedge clk)
+    \sel_l7_s0$650  <= \$3974 ;
+  always @(posedge clk)
+    \sel_l7_s0$649  <= \$3975 ;
+  always @(posedge clk)
+    \sel_l7_s0$655  <= \$3976 ;
+  always @(posedge clk)
+    \sel_l7_s0$654  <= \$3977 ;
+  always @(posedge clk)
+    \sel_l7_s0$657  <= \$3978 ;
+  always @(posedge clk)
+    \sel_l7_s0$656  <= \$3979 ;
+  always @(posedge clk)
+    \sel_l7_s0$662  <= \$3980 ;
+  always @(posedge clk)
+    \sel_l7_s0$661  <= \$3981 ;
+  always @(posedge clk)
+    \sel_l7_s0$664  <= \$3982 ;
+  always @(posedge clk)
+    \sel_l7_s0$663  <= \$3983 ;
+  always @(posedge clk)
+    \sel_l7_s0$669  <= \$3984 ;
+  always @(posedge clk)
+    \sel_l7_s0$668  <= \$3985 ;
+  always @(posedge clk)
+    \sel_l7_s0$671  <= \$3986 ;
+  always @(posedge clk)
+    \sel_l7_s0$670  <= \$3987 ;
+  always @(posedge clk)
+    \sel_l7_s0$676  <= \$3988 ;
+  always @(posedge clk)
+    \sel_l7_s0$675  <= \$3989 ;
+  always @(posedge clk)
+    \sel_l7_s0$678  <= \$3990 ;
+  always @(posedge clk)
+    \sel_l7_s0$677  <= \$3991 ;
+  always @(posedge clk)
+    \sel_l7_s0$683  <= \$3992 ;
+  always @(posedge clk)
+    \sel_l7_s0$682  <= \$3993 ;
+  always @(posedge clk)
+    \sel_l7_s0$685  <= \$3994 ;
+  always @(posedge clk)
+    \sel_l7_s0$684  <= \$3995 ;
+  always @(posedge clk)
+    \sel_l7_s0$738  <= \$3996 ;
+  always @(posedge clk)
+    \sel_l7_s0$737  <= \$3997 ;
+  always @(posedge clk)
+    \sel_l7_s0$1971  <= \$3998 ;
+  always @(posedge clk)
+    \sel_l7_s0$1972  <= \$3999 ;
+  always @(posedge clk)
+    \sel_l7_s0$740  <= \$4000 ;
+  always @(posedge clk)
+    \sel_l7_s0$739  <= \$4001 ;
+  always @(posedge clk)
+    \sel_l7_s0$690  <= \$4002 ;
+  always @(posedge clk)
+    \sel_l7_s0$689  <= \$4003 ;
+  always @(posedge clk)
+    \sel_l7_s0$692  <= \$4004 ;
+  always @(posedge clk)
+    \sel_l7_s0$691  <= \$4005 ;
+  always @(posedge clk)
+    \sel_l7_s0$697  <= \$4006 ;
+  always @(posedge clk)
+    \sel_l7_s0$696  <= \$4007 ;
+  always @(posedge clk)
+    \sel_l7_s0$699  <= \$4008 ;
+  always @(posedge clk)
+    \sel_l7_s0$698  <= \$4009 ;
+  always @(posedge clk)
+    \sel_l7_s0$704  <= \$4010 ;
+  always @(posedge clk)
+    \sel_l7_s0$703  <= \$4011 ;
+  always @(posedge clk)
+    \sel_l7_s0$706  <= \$4012 ;
+  always @(posedge clk)
+    \sel_l7_s0$705  <= \$4013 ;
+  always @(posedge clk)
+    \sel_l7_s0$711  <= \$4014 ;
+  always @(posedge clk)
+    \sel_l7_s0$710  <= \$4015 ;
+  always @(posedge clk)
+    \sel_l7_s0$713  <= \$4016 ;
+  always @(posedge clk)
+    \sel_l7_s0$712  <= \$4017 ;
+  always @(posedge clk)
+    \sel_l7_s0$718  <= \$4018 ;
+  always @(posedge clk)
+    \sel_l7_s0$717  <= \$4019 ;
+  always @(posedge clk)
+    \sel_l7_s0$720  <= \$4020 ;
+  always @(posedge clk)
+    \sel_l7_s0$719  <= \$4021 ;
+  always @(posedge clk)
+    \sel_l7_s0$725  <= \$4022 ;
+  always @(posedge clk)
+    \sel_l7_s0$724  <= \$4023 ;
+  always @(posedge clk)
+    \sel_l7_s0$727  <= \$4024 ;
+  always @(posedge clk)
+    \sel_l7_s0$726  <= \$4025 ;
+  always @(posedge clk)
+    \sel_l7_s0$734  <= \$4026 ;
+  always @(posedge clk)
+    \sel_l7_s0$733  <= \$4027 ;
+  always @(posedge clk)
+    \sel_l7_s0$1973  <= \$4028 ;
+  always @(posedge clk)
+    \sel_l7_s0$1974  <= \$4029 ;
+  always @(posedge clk)
+    adv6_valid <= \$4030 ;
+  always @(posedge clk)
+    \sel_l8_s0$802  <= \$4031 ;
+  always @(posedge clk)
+    \sel_l8_s0$801  <= \$4032 ;
+  always @(posedge clk)
+    \sel_l8_s0$1975  <= \$4033 ;
+  always @(posedge clk)
+    \sel_l8_s0$1976  <= \$4034 ;
+  always @(posedge clk)
+    \sel_l8_s0$746  <= \$4035 ;
+  always @(posedge clk)
+    sel_l8_s0 <= \$4036 ;
+  always @(posedge clk)
+    \sel_l8_s0$753  <= \$4037 ;
+  always @(posedge clk)
+    \sel_l8_s0$752  <= \$4038 ;
+  always @(posedge clk)
+    \sel_l8_s0$748  <= \$4039 ;
+  always @(posedge clk)
+    \sel_l8_s0$747  <= \$4040 ;
+  always @(posedge clk)
+    \sel_l8_s0$755  <= \$4041 ;
+  always @(posedge clk)
+    \sel_l8_s0$754  <= \$4042 ;
+  always @(posedge clk)
+    \sel_l8_s0$760  <= \$4043 ;
+  always @(posedge clk)
+    \sel_l8_s0$759  <= \$4044 ;
+  always @(posedge clk)
+    \sel_l8_s0$767  <= \$4045 ;
+  always @(posedge clk)
+    \sel_l8_s0$766  <= \$4046 ;
+  always @(posedge clk)
+    \sel_l8_s0$762  <= \$4047 ;
+  always @(posedge clk)
+    \sel_l8_s0$761  <= \$4048 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$766  = valid_s0;
-    if (i__ready) begin
-      \$766  = i__valid;
+    \$4049  = \sel_l8_s0$769 ;
+    if (adv6) begin
+      \$4049  = sel_c50_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4050  = \sel_l8_s0$768 ;
+    if (adv6) begin
+      \$4050  = sel_c50_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4051  = \sel_l8_s0$1977 ;
+    if (adv6) begin
+      \$4051  = sel_c51_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4052  = \sel_l8_s0$1978 ;
+    if (adv6) begin
+      \$4052  = sel_c51_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4053  = \sel_l8_s0$808 ;
+    if (adv6) begin
+      \$4053  = sel_c51_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4054  = \sel_l8_s0$807 ;
+    if (adv6) begin
+      \$4054  = sel_c51_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4055  = \sel_l8_s0$1979 ;
+    if (adv6) begin
+      \$4055  = \sel_l7_s0$1971 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4056  = \sel_l8_s0$1980 ;
+    if (adv6) begin
+      \$4056  = \sel_l7_s0$1972 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4057  = \sel_l8_s0$1981 ;
+    if (adv6) begin
+      \$4057  = sel_c136_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4058  = \sel_l8_s0$1982 ;
+    if (adv6) begin
+      \$4058  = sel_c136_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4059  = \sel_l8_s0$810 ;
+    if (adv6) begin
+      \$4059  = sel_c107_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4060  = \sel_l8_s0$809 ;
+    if (adv6) begin
+      \$4060  = sel_c107_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4061  = \sel_l8_s0$1983 ;
+    if (adv6) begin
+      \$4061  = sel_c107_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4062  = \sel_l8_s0$1984 ;
+    if (adv6) begin
+      \$4062  = sel_c107_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4063  = \sel_l8_s0$774 ;
+    if (adv6) begin
+      \$4063  = sel_c108_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4064  = \sel_l8_s0$773 ;
+    if (adv6) begin
+      \$4064  = sel_c108_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4065  = \sel_l8_s0$781 ;
+    if (adv6) begin
+      \$4065  = sel_c108_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4066  = \sel_l8_s0$780 ;
+    if (adv6) begin
+      \$4066  = sel_c108_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4067  = \sel_l8_s0$776 ;
+    if (adv6) begin
+      \$4067  = sel_c109_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4068  = \sel_l8_s0$775 ;
+    if (adv6) begin
+      \$4068  = sel_c109_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4069  = \sel_l8_s0$783 ;
+    if (adv6) begin
+      \$4069  = sel_c109_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4070  = \sel_l8_s0$782 ;
+    if (adv6) begin
+      \$4070  = sel_c109_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4071  = \sel_l8_s0$788 ;
+    if (adv6) begin
+      \$4071  = sel_c110_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4072  = \sel_l8_s0$787 ;
+    if (adv6) begin
+      \$4072  = sel_c110_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4073  = \sel_l8_s0$795 ;
+    if (adv6) begin
+      \$4073  = sel_c110_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4074  = \sel_l8_s0$794 ;
+    if (adv6) begin
+      \$4074  = sel_c110_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4075  = \sel_l8_s0$790 ;
+    if (adv6) begin
+      \$4075  = sel_c111_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4076  = \sel_l8_s0$789 ;
+    if (adv6) begin
+      \$4076  = sel_c111_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4077  = \sel_l8_s0$797 ;
+    if (adv6) begin
+      \$4077  = sel_c111_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4078  = \sel_l8_s0$796 ;
+    if (adv6) begin
+      \$4078  = sel_c111_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4079  = \sel_l8_s0$1985 ;
+    if (adv6) begin
+      \$4079  = sel_c112_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4080  = \sel_l8_s0$1986 ;
+    if (adv6) begin
+      \$4080  = sel_c112_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4081  = \sel_l8_s0$804 ;
+    if (adv6) begin
+      \$4081  = sel_c112_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4082  = \sel_l8_s0$803 ;
+    if (adv6) begin
+      \$4082  = sel_c112_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4083  = \sel_l8_s0$1987 ;
+    if (adv6) begin
+      \$4083  = sel_c123_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4084  = \sel_l8_s0$1988 ;
+    if (adv6) begin
+      \$4084  = sel_c123_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4085  = \sel_l8_s0$1989 ;
+    if (adv6) begin
+      \$4085  = \sel_l7_s0$1973 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4086  = \sel_l8_s0$1990 ;
+    if (adv6) begin
+      \$4086  = \sel_l7_s0$1974 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4087  = adv7_valid;
+    if (adv7) begin
+      \$4087  = valid_s14;
     end
     if (rst) begin
-      \$766  = 1'h0;
+      \$4087  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$767  = valid_s1;
-    if (i__ready) begin
-      \$767  = valid_s0;
+    \$4088  = \sel_l9_s0$816 ;
+    if (adv7) begin
+      \$4088  = \sel_l8_s0$1975 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4089  = sel_l9_s0;
+    if (adv7) begin
+      \$4089  = \sel_l8_s0$1976 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4090  = \sel_l9_s0$818 ;
+    if (adv7) begin
+      \$4090  = sel_c52_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4091  = \sel_l9_s0$817 ;
+    if (adv7) begin
+      \$4091  = sel_c52_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4092  = \sel_l9_s0$823 ;
+    if (adv7) begin
+      \$4092  = sel_c53_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4093  = \sel_l9_s0$822 ;
+    if (adv7) begin
+      \$4093  = sel_c53_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4094  = \sel_l9_s0$825 ;
+    if (adv7) begin
+      \$4094  = sel_c52_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4095  = \sel_l9_s0$824 ;
+    if (adv7) begin
+      \$4095  = sel_c52_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4096  = \sel_l9_s0$830 ;
+    if (adv7) begin
+      \$4096  = sel_c53_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4097  = \sel_l9_s0$829 ;
+    if (adv7) begin
+      \$4097  = sel_c53_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4098  = \sel_l9_s0$832 ;
+    if (adv7) begin
+      \$4098  = sel_c54_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4099  = \sel_l9_s0$831 ;
+    if (adv7) begin
+      \$4099  = sel_c54_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4100  = \sel_l9_s0$837 ;
+    if (adv7) begin
+      \$4100  = sel_c55_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4101  = \sel_l9_s0$836 ;
+    if (adv7) begin
+      \$4101  = sel_c55_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4102  = \sel_l9_s0$839 ;
+    if (adv7) begin
+      \$4102  = sel_c54_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4103  = \sel_l9_s0$838 ;
+    if (adv7) begin
+      \$4103  = sel_c54_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4104  = \sel_l9_s0$844 ;
+    if (adv7) begin
+      \$4104  = sel_c55_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4105  = \sel_l9_s0$843 ;
+    if (adv7) begin
+      \$4105  = sel_c55_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4106  = \sel_l9_s0$846 ;
+    if (adv7) begin
+      \$4106  = \sel_l8_s0$1977 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4107  = \sel_l9_s0$845 ;
+    if (adv7) begin
+      \$4107  = \sel_l8_s0$1978 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4108  = \sel_l9_s0$1991 ;
+    if (adv7) begin
+      \$4108  = \sel_l8_s0$1979 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4109  = \sel_l9_s0$1992 ;
+    if (adv7) begin
+      \$4109  = \sel_l8_s0$1980 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4110  = \sel_l9_s0$1993 ;
+    if (adv7) begin
+      \$4110  = \sel_l8_s0$1981 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4111  = \sel_l9_s0$1994 ;
+    if (adv7) begin
+      \$4111  = \sel_l8_s0$1982 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4112  = \sel_l9_s0$1995 ;
+    if (adv7) begin
+      \$4112  = sel_c135_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4113  = \sel_l9_s0$1996 ;
+    if (adv7) begin
+      \$4113  = sel_c135_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4114  = \sel_l9_s0$851 ;
+    if (adv7) begin
+      \$4114  = \sel_l8_s0$1983 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4115  = \sel_l9_s0$850 ;
+    if (adv7) begin
+      \$4115  = \sel_l8_s0$1984 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4116  = \sel_l9_s0$853 ;
+    if (adv7) begin
+      \$4116  = sel_c113_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4117  = \sel_l9_s0$852 ;
+    if (adv7) begin
+      \$4117  = sel_c113_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4118  = \sel_l9_s0$858 ;
+    if (adv7) begin
+      \$4118  = sel_c114_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4119  = \sel_l9_s0$857 ;
+    if (adv7) begin
+      \$4119  = sel_c114_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4120  = \sel_l9_s0$860 ;
+    if (adv7) begin
+      \$4120  = sel_c113_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4121  = \sel_l9_s0$859 ;
+    if (adv7) begin
+      \$4121  = sel_c113_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4122  = \sel_l9_s0$865 ;
+    if (adv7) begin
+      \$4122  = sel_c114_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4123  = \sel_l9_s0$864 ;
+    if (adv7) begin
+      \$4123  = sel_c114_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4124  = \sel_l9_s0$867 ;
+    if (adv7) begin
+      \$4124  = sel_c115_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4125  = \sel_l9_s0$866 ;
+    if (adv7) begin
+      \$4125  = sel_c115_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4126  = \sel_l9_s0$872 ;
+    if (adv7) begin
+      \$4126  = sel_c116_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4127  = \sel_l9_s0$871 ;
+    if (adv7) begin
+      \$4127  = sel_c116_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4128  = \sel_l9_s0$874 ;
+    if (adv7) begin
+      \$4128  = sel_c115_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4129  = \sel_l9_s0$873 ;
+    if (adv7) begin
+      \$4129  = sel_c115_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4130  = \sel_l9_s0$879 ;
+    if (adv7) begin
+      \$4130  = sel_c116_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4131  = \sel_l9_s0$878 ;
+    if (adv7) begin
+      \$4131  = sel_c116_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4132  = \sel_l9_s0$881 ;
+    if (adv7) begin
+      \$4132  = \sel_l8_s0$1985 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4133  = \sel_l9_s0$880 ;
+    if (adv7) begin
+      \$4133  = \sel_l8_s0$1986 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4134  = \sel_l9_s0$1997 ;
+    if (adv7) begin
+      \$4134  = sel_c124_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4135  = \sel_l9_s0$1998 ;
+    if (adv7) begin
+      \$4135  = sel_c124_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4136  = \sel_l9_s0$1999 ;
+    if (adv7) begin
+      \$4136  = \sel_l8_s0$1987 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4137  = \sel_l9_s0$2000 ;
+    if (adv7) begin
+      \$4137  = \sel_l8_s0$1988 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4138  = \sel_l9_s0$2001 ;
+    if (adv7) begin
+      \$4138  = \sel_l8_s0$1989 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4139  = \sel_l9_s0$2002 ;
+    if (adv7) begin
+      \$4139  = \sel_l8_s0$1990 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4140  = adv8_valid;
+    if (adv8) begin
+      \$4140  = valid_s14;
     end
     if (rst) begin
-      \$767  = 1'h0;
+      \$4140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$768  = valid_s2;
-    if (i__ready) begin
-      \$768  = valid_s1;
+    \$4141  = \sel_l10_s0$888 ;
+    if (adv8) begin
+      \$4141  = sel_c56_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4142  = sel_l10_s0;
+    if (adv8) begin
+      \$4142  = sel_c56_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4143  = \sel_l10_s0$894 ;
+    if (adv8) begin
+      \$4143  = sel_c56_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4144  = \sel_l10_s0$893 ;
+    if (adv8) begin
+      \$4144  = sel_c56_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4145  = \sel_l10_s0$900 ;
+    if (adv8) begin
+      \$4145  = sel_c57_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4146  = \sel_l10_s0$899 ;
+    if (adv8) begin
+      \$4146  = sel_c57_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4147  = \sel_l10_s0$906 ;
+    if (adv8) begin
+      \$4147  = sel_c57_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4148  = \sel_l10_s0$905 ;
+    if (adv8) begin
+      \$4148  = sel_c57_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4149  = \sel_l10_s0$912 ;
+    if (adv8) begin
+      \$4149  = sel_c58_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4150  = \sel_l10_s0$911 ;
+    if (adv8) begin
+      \$4150  = sel_c58_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4151  = \sel_l10_s0$918 ;
+    if (adv8) begin
+      \$4151  = sel_c58_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4152  = \sel_l10_s0$917 ;
+    if (adv8) begin
+      \$4152  = sel_c58_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4153  = \sel_l10_s0$924 ;
+    if (adv8) begin
+      \$4153  = sel_c59_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4154  = \sel_l10_s0$923 ;
+    if (adv8) begin
+      \$4154  = sel_c59_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4155  = \sel_l10_s0$930 ;
+    if (adv8) begin
+      \$4155  = sel_c59_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4156  = \sel_l10_s0$929 ;
+    if (adv8) begin
+      \$4156  = sel_c59_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4157  = \sel_l10_s0$936 ;
+    if (adv8) begin
+      \$4157  = sel_c60_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4158  = \sel_l10_s0$935 ;
+    if (adv8) begin
+      \$4158  = sel_c60_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4159  = \sel_l10_s0$942 ;
+    if (adv8) begin
+      \$4159  = sel_c60_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4160  = \sel_l10_s0$941 ;
+    if (adv8) begin
+      \$4160  = sel_c60_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4161  = \sel_l10_s0$2003 ;
+    if (adv8) begin
+      \$4161  = \sel_l9_s0$1991 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4162  = \sel_l10_s0$2004 ;
+    if (adv8) begin
+      \$4162  = \sel_l9_s0$1992 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4163  = \sel_l10_s0$2005 ;
+    if (adv8) begin
+      \$4163  = \sel_l9_s0$1993 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4164  = \sel_l10_s0$2006 ;
+    if (adv8) begin
+      \$4164  = \sel_l9_s0$1994 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4165  = \sel_l10_s0$2007 ;
+    if (adv8) begin
+      \$4165  = \sel_l9_s0$1995 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4166  = \sel_l10_s0$2008 ;
+    if (adv8) begin
+      \$4166  = \sel_l9_s0$1996 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4167  = \sel_l10_s0$944 ;
+    if (adv8) begin
+      \$4167  = sel_c117_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4168  = \sel_l10_s0$943 ;
+    if (adv8) begin
+      \$4168  = sel_c117_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4169  = \sel_l10_s0$938 ;
+    if (adv8) begin
+      \$4169  = sel_c117_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4170  = \sel_l10_s0$937 ;
+    if (adv8) begin
+      \$4170  = sel_c117_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4171  = \sel_l10_s0$932 ;
+    if (adv8) begin
+      \$4171  = sel_c118_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4172  = \sel_l10_s0$931 ;
+    if (adv8) begin
+      \$4172  = sel_c118_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4173  = \sel_l10_s0$926 ;
+    if (adv8) begin
+      \$4173  = sel_c118_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4174  = \sel_l10_s0$925 ;
+    if (adv8) begin
+      \$4174  = sel_c118_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4175  = \sel_l10_s0$920 ;
+    if (adv8) begin
+      \$4175  = sel_c119_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4176  = \sel_l10_s0$919 ;
+    if (adv8) begin
+      \$4176  = sel_c119_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4177  = \sel_l10_s0$914 ;
+    if (adv8) begin
+      \$4177  = sel_c119_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4178  = \sel_l10_s0$913 ;
+    if (adv8) begin
+      \$4178  = sel_c119_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4179  = \sel_l10_s0$908 ;
+    if (adv8) begin
+      \$4179  = sel_c120_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4180  = \sel_l10_s0$907 ;
+    if (adv8) begin
+      \$4180  = sel_c120_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4181  = \sel_l10_s0$902 ;
+    if (adv8) begin
+      \$4181  = sel_c120_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4182  = \sel_l10_s0$901 ;
+    if (adv8) begin
+      \$4182  = sel_c120_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4183  = \sel_l10_s0$896 ;
+    if (adv8) begin
+      \$4183  = sel_c121_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4184  = \sel_l10_s0$895 ;
+    if (adv8) begin
+      \$4184  = sel_c121_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4185  = \sel_l10_s0$890 ;
+    if (adv8) begin
+      \$4185  = sel_c121_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4186  = \sel_l10_s0$889 ;
+    if (adv8) begin
+      \$4186  = sel_c121_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4187  = \sel_l10_s0$2009 ;
+    if (adv8) begin
+      \$4187  = \sel_l9_s0$1997 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4188  = \sel_l10_s0$2010 ;
+    if (adv8) begin
+      \$4188  = \sel_l9_s0$1998 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4189  = \sel_l10_s0$2011 ;
+    if (adv8) begin
+      \$4189  = \sel_l9_s0$1999 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4190  = \sel_l10_s0$2012 ;
+    if (adv8) begin
+      \$4190  = \sel_l9_s0$2000 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4191  = \sel_l10_s0$2013 ;
+    if (adv8) begin
+      \$4191  = \sel_l9_s0$2001 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4192  = \sel_l10_s0$2014 ;
+    if (adv8) begin
+      \$4192  = \sel_l9_s0$2002 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4193  = adv9_valid;
+    if (adv9) begin
+      \$4193  = valid_s14;
     end
     if (rst) begin
-      \$768  = 1'h0;
+      \$4193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$769  = valid_s3;
-    if (i__ready) begin
-      \$769  = valid_s2;
+    \$4194  = sel_l11_s0;
+    if (adv9) begin
+      \$4194  = \sel_l10_s0$2004 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4195  = \sel_l11_s0$950 ;
+    if (adv9) begin
+      \$4195  = \sel_l10_s0$2006 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4196  = \sel_l11_s0$951 ;
+    if (adv9) begin
+      \$4196  = \sel_l10_s0$2008 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4197  = \sel_l11_s0$952 ;
+    if (adv9) begin
+      \$4197  = sel_c134_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4198  = \sel_l11_s0$953 ;
+    if (adv9) begin
+      \$4198  = sel_c133_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4199  = \sel_l11_s0$954 ;
+    if (adv9) begin
+      \$4199  = sel_c132_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4200  = \sel_l11_s0$955 ;
+    if (adv9) begin
+      \$4200  = sel_c131_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4201  = \sel_l11_s0$956 ;
+    if (adv9) begin
+      \$4201  = sel_c130_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4202  = \sel_l11_s0$957 ;
+    if (adv9) begin
+      \$4202  = sel_c129_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4203  = \sel_l11_s0$958 ;
+    if (adv9) begin
+      \$4203  = sel_c128_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4204  = \sel_l11_s0$959 ;
+    if (adv9) begin
+      \$4204  = sel_c127_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4205  = \sel_l11_s0$960 ;
+    if (adv9) begin
+      \$4205  = sel_c126_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4206  = \sel_l11_s0$961 ;
+    if (adv9) begin
+      \$4206  = sel_c125_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4207  = \sel_l11_s0$962 ;
+    if (adv9) begin
+      \$4207  = \sel_l10_s0$2010 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4208  = \sel_l11_s0$963 ;
+    if (adv9) begin
+      \$4208  = \sel_l10_s0$2012 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4209  = \sel_l11_s0$964 ;
+    if (adv9) begin
+      \$4209  = \sel_l10_s0$2014 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4210  = adv10_valid;
+    if (adv10) begin
+      \$4210  = valid_s14;
     end
     if (rst) begin
-      \$769  = 1'h0;
+      \$4210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$770  = o__valid;
-    if (i__ready) begin
-      \$770  = valid_s3;
+    \$4211  = \sel_l13_s0$2015 ;
+    if (adv10) begin
+      \$4211  = { \$1279 , \$1248 , \$1217 , \$1186 , \$1155 , \$1124 , \$1093 , \$1062 , \$1031 , \$1000 , \$969 , \$938 , \$907 , \$876 , \$845 , \$814 , \$783 , \$752 , \$721 , \$690 , \$659 , \$628 , \$597 , \$566 , \$535 , \$504 , \$473 , \$442 , \$411 , \$380 , \$349 , \$318  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4212  = \sel_l13_s0$2016 ;
+    if (adv10) begin
+      \$4212  = \$318 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4213  = \sel_l13_s0$1014 ;
+    if (adv10) begin
+      \$4213  = { sel_p0_1_0_c, sel_p0_1_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4214  = sel_l13_s0;
+    if (adv10) begin
+      \$4214  = \$380 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4215  = \sel_l13_s0$1020 ;
+    if (adv10) begin
+      \$4215  = { 1'h0, sel_p0_3_0_c, sel_p0_3_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4216  = \sel_l13_s0$2017 ;
+    if (adv10) begin
+      \$4216  = \$442 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4217  = \sel_l13_s0$1029 ;
+    if (adv10) begin
+      \$4217  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4218  = \sel_l13_s0$1028 ;
+    if (adv10) begin
+      \$4218  = \$504 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4219  = \sel_l13_s0$1037 ;
+    if (adv10) begin
+      \$4219  = { 2'h0, sel_p0_7_0_c, sel_p0_7_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4220  = \sel_l13_s0$2018 ;
+    if (adv10) begin
+      \$4220  = \$566 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4221  = \sel_l13_s0$1048 ;
+    if (adv10) begin
+      \$4221  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4222  = \sel_l13_s0$1047 ;
+    if (adv10) begin
+      \$4222  = \$628 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4223  = \sel_l13_s0$1058 ;
+    if (adv10) begin
+      \$4223  = { 2'h0, sel_p0_11_0_c, sel_p0_11_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4224  = \sel_l13_s0$2019 ;
+    if (adv10) begin
+      \$4224  = \$690 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4225  = \sel_l13_s0$1069 ;
+    if (adv10) begin
+      \$4225  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4226  = \sel_l13_s0$1068 ;
+    if (adv10) begin
+      \$4226  = \$752 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4227  = \sel_l13_s0$1079 ;
+    if (adv10) begin
+      \$4227  = { 3'h0, sel_p0_15_0_c, sel_p0_15_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4228  = \sel_l13_s0$2020 ;
+    if (adv10) begin
+      \$4228  = \$814 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4229  = \sel_l13_s0$1092 ;
+    if (adv10) begin
+      \$4229  = { 3'h0, sel_p0_17_0_c, sel_p0_17_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4230  = \sel_l13_s0$1091 ;
+    if (adv10) begin
+      \$4230  = \$876 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4231  = \sel_l13_s0$1104 ;
+    if (adv10) begin
+      \$4231  = { 3'h0, sel_p0_19_0_c, sel_p0_19_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4232  = \sel_l13_s0$2021 ;
+    if (adv10) begin
+      \$4232  = \$938 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4233  = \sel_l13_s0$1117 ;
+    if (adv10) begin
+      \$4233  = { 3'h0, sel_p0_21_0_c, sel_p0_21_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4234  = \sel_l13_s0$1116 ;
+    if (adv10) begin
+      \$4234  = \$1000 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4235  = \sel_l13_s0$1129 ;
+    if (adv10) begin
+      \$4235  = { 3'h0, sel_p0_23_0_c, sel_p0_23_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4236  = \sel_l13_s0$2022 ;
+    if (adv10) begin
+      \$4236  = \$1062 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4237  = \sel_l13_s0$1142 ;
+    if (adv10) begin
+      \$4237  = { 3'h0, sel_p0_25_0_c, sel_p0_25_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4238  = \sel_l13_s0$1141 ;
+    if (adv10) begin
+      \$4238  = \$1124 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4239  = \sel_l13_s0$1154 ;
+    if (adv10) begin
+      \$4239  = { 3'h0, sel_p0_27_0_c, sel_p0_27_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4240  = \sel_l13_s0$2023 ;
+    if (adv10) begin
+      \$4240  = \$1186 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4241  = \sel_l13_s0$1167 ;
+    if (adv10) begin
+      \$4241  = { 3'h0, sel_p0_29_0_c, sel_p0_29_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4242  = \sel_l13_s0$1166 ;
+    if (adv10) begin
+      \$4242  = \$1248 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4243  = adv11_valid;
+    if (adv11) begin
+      \$4243  = valid_s14;
     end
     if (rst) begin
-      \$770  = 1'h0;
+      \$4243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$771  = \sel_l5_s0$299 ;
+    \$4244  = \sel_l14_s0$2024 ;
+    if (adv11) begin
+      \$4244  = \sel_l13_s0$2015 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4245  = \sel_l14_s0$2025 ;
+    if (adv11) begin
+      \$4245  = \sel_l13_s0$2016 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4246  = \sel_l14_s0$2026 ;
+    if (adv11) begin
+      \$4246  = \sel_l13_s0$1014 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4247  = \sel_l14_s0$2027 ;
+    if (adv11) begin
+      \$4247  = { sel_p1_2_1_s, sel_p1_2_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4248  = \sel_l14_s0$1182 ;
+    if (adv11) begin
+      \$4248  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4249  = sel_l14_s0;
+    if (adv11) begin
+      \$4249  = \sel_l13_s0$2017 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4250  = \sel_l14_s0$1190 ;
+    if (adv11) begin
+      \$4250  = \sel_l13_s0$1029 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4251  = \sel_l14_s0$1198 ;
+    if (adv11) begin
+      \$4251  = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4252  = \sel_l14_s0$1206 ;
+    if (adv11) begin
+      \$4252  = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4253  = \sel_l14_s0$2028 ;
+    if (adv11) begin
+      \$4253  = \sel_l13_s0$2018 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4254  = \sel_l14_s0$2029 ;
+    if (adv11) begin
+      \$4254  = \sel_l13_s0$1048 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4255  = \sel_l14_s0$2030 ;
+    if (adv11) begin
+      \$4255  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4256  = \sel_l14_s0$1217 ;
+    if (adv11) begin
+      \$4256  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4257  = \sel_l14_s0$1216 ;
+    if (adv11) begin
+      \$4257  = \sel_l13_s0$2019 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4258  = \sel_l14_s0$1227 ;
+    if (adv11) begin
+      \$4258  = \sel_l13_s0$1069 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4259  = \sel_l14_s0$1237 ;
+    if (adv11) begin
+      \$4259  = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4260  = \sel_l14_s0$1247 ;
+    if (adv11) begin
+      \$4260  = { sel_p1_15_4_s, sel_p1_15_3_s, sel_p1_15_2_s, sel_p1_15_1_s, sel_p1_15_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4261  = \sel_l14_s0$2031 ;
+    if (adv11) begin
+      \$4261  = \sel_l13_s0$2020 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4262  = \sel_l14_s0$2032 ;
+    if (adv11) begin
+      \$4262  = \sel_l13_s0$1092 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4263  = \sel_l14_s0$2033 ;
+    if (adv11) begin
+      \$4263  = { sel_p1_18_4_s, sel_p1_18_3_s, sel_p1_18_2_s, sel_p1_18_1_s, sel_p1_18_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4264  = \sel_l14_s0$1260 ;
+    if (adv11) begin
+      \$4264  = { sel_p1_19_4_s, sel_p1_19_3_s, sel_p1_19_2_s, sel_p1_19_1_s, sel_p1_19_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4265  = \sel_l14_s0$1259 ;
+    if (adv11) begin
+      \$4265  = \sel_l13_s0$2021 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4266  = \sel_l14_s0$1272 ;
+    if (adv11) begin
+      \$4266  = \sel_l13_s0$1117 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4267  = \sel_l14_s0$1284 ;
+    if (adv11) begin
+      \$4267  = { sel_p1_22_4_s, sel_p1_22_3_s, sel_p1_22_2_s, sel_p1_22_1_s, sel_p1_22_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4268  = \sel_l14_s0$1296 ;
+    if (adv11) begin
+      \$4268  = { sel_p1_23_4_s, sel_p1_23_3_s, sel_p1_23_2_s, sel_p1_23_1_s, sel_p1_23_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4269  = \sel_l14_s0$2034 ;
+    if (adv11) begin
+      \$4269  = \sel_l13_s0$2022 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4270  = \sel_l14_s0$2035 ;
+    if (adv11) begin
+      \$4270  = \sel_l13_s0$1142 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4271  = \sel_l14_s0$2036 ;
+    if (adv11) begin
+      \$4271  = { sel_p1_26_4_s, sel_p1_26_3_s, sel_p1_26_2_s, sel_p1_26_1_s, sel_p1_26_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4272  = \sel_l14_s0$1309 ;
+    if (adv11) begin
+      \$4272  = { sel_p1_27_4_s, sel_p1_27_3_s, sel_p1_27_2_s, sel_p1_27_1_s, sel_p1_27_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4273  = \sel_l14_s0$1308 ;
+    if (adv11) begin
+      \$4273  = \sel_l13_s0$2023 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4274  = \sel_l14_s0$1321 ;
+    if (adv11) begin
+      \$4274  = \sel_l13_s0$1167 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4275  = \sel_l14_s0$1333 ;
+    if (adv11) begin
+      \$4275  = { sel_p1_30_4_s, sel_p1_30_3_s, sel_p1_30_2_s, sel_p1_30_1_s, sel_p1_30_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4276  = adv12_valid;
+    if (adv12) begin
+      \$4276  = valid_s14;
+    end
+    if (rst) begin
+      \$4276  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4277  = \sel_l15_s0$2037 ;
+    if (adv12) begin
+      \$4277  = \sel_l14_s0$2024 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4278  = \sel_l15_s0$2038 ;
+    if (adv12) begin
+      \$4278  = \sel_l14_s0$2025 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4279  = \sel_l15_s0$2039 ;
+    if (adv12) begin
+      \$4279  = \sel_l14_s0$2026 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4280  = \sel_l15_s0$2040 ;
+    if (adv12) begin
+      \$4280  = \sel_l14_s0$2027 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4281  = \sel_l15_s0$2041 ;
+    if (adv12) begin
+      \$4281  = \sel_l14_s0$1182 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4282  = \sel_l15_s0$2042 ;
+    if (adv12) begin
+      \$4282  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4283  = \sel_l15_s0$2043 ;
+    if (adv12) begin
+      \$4283  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4284  = \sel_l15_s0$2044 ;
+    if (adv12) begin
+      \$4284  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4285  = \sel_l15_s0$1348 ;
+    if (adv12) begin
+      \$4285  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4286  = sel_l15_s0;
+    if (adv12) begin
+      \$4286  = \sel_l14_s0$2028 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4287  = \sel_l15_s0$1358 ;
+    if (adv12) begin
+      \$4287  = \sel_l14_s0$2029 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4288  = \sel_l15_s0$1368 ;
+    if (adv12) begin
+      \$4288  = \sel_l14_s0$2030 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4289  = \sel_l15_s0$1378 ;
+    if (adv12) begin
+      \$4289  = \sel_l14_s0$1217 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4290  = \sel_l15_s0$1388 ;
+    if (adv12) begin
+      \$4290  = { sel_p2_12_3_s, sel_p2_12_2_s, sel_p2_12_1_s, sel_p2_12_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4291  = \sel_l15_s0$1398 ;
+    if (adv12) begin
+      \$4291  = { sel_p2_13_3_s, sel_p2_13_2_s, sel_p2_13_1_s, sel_p2_13_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4292  = \sel_l15_s0$1408 ;
+    if (adv12) begin
+      \$4292  = { sel_p2_14_3_s, sel_p2_14_2_s, sel_p2_14_1_s, sel_p2_14_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4293  = \sel_l15_s0$1418 ;
+    if (adv12) begin
+      \$4293  = { sel_p2_15_4_s, sel_p2_15_3_s, sel_p2_15_2_s, sel_p2_15_1_s, sel_p2_15_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4294  = \sel_l15_s0$2045 ;
+    if (adv12) begin
+      \$4294  = \sel_l14_s0$2031 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4295  = \sel_l15_s0$2046 ;
+    if (adv12) begin
+      \$4295  = \sel_l14_s0$2032 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4296  = \sel_l15_s0$2047 ;
+    if (adv12) begin
+      \$4296  = \sel_l14_s0$2033 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4297  = \sel_l15_s0$2048 ;
+    if (adv12) begin
+      \$4297  = \sel_l14_s0$1260 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4298  = \sel_l15_s0$2049 ;
+    if (adv12) begin
+      \$4298  = { sel_p2_20_4_s, sel_p2_20_3_s, sel_p2_20_2_s, sel_p2_20_1_s, sel_p2_20_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4299  = \sel_l15_s0$2050 ;
+    if (adv12) begin
+      \$4299  = { sel_p2_21_4_s, sel_p2_21_3_s, sel_p2_21_2_s, sel_p2_21_1_s, sel_p2_21_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4300  = \sel_l15_s0$2051 ;
+    if (adv12) begin
+      \$4300  = { sel_p2_22_4_s, sel_p2_22_3_s, sel_p2_22_2_s, sel_p2_22_1_s, sel_p2_22_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4301  = \sel_l15_s0$1431 ;
+    if (adv12) begin
+      \$4301  = { sel_p2_23_4_s, sel_p2_23_3_s, sel_p2_23_2_s, sel_p2_23_1_s, sel_p2_23_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4302  = \sel_l15_s0$1430 ;
+    if (adv12) begin
+      \$4302  = \sel_l14_s0$2034 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4303  = \sel_l15_s0$1443 ;
+    if (adv12) begin
+      \$4303  = \sel_l14_s0$2035 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4304  = \sel_l15_s0$1455 ;
+    if (adv12) begin
+      \$4304  = \sel_l14_s0$2036 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4305  = \sel_l15_s0$1467 ;
+    if (adv12) begin
+      \$4305  = \sel_l14_s0$1309 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4306  = \sel_l15_s0$1479 ;
+    if (adv12) begin
+      \$4306  = { sel_p2_28_4_s, sel_p2_28_3_s, sel_p2_28_2_s, sel_p2_28_1_s, sel_p2_28_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4307  = \sel_l15_s0$1491 ;
+    if (adv12) begin
+      \$4307  = { sel_p2_29_4_s, sel_p2_29_3_s, sel_p2_29_2_s, sel_p2_29_1_s, sel_p2_29_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4308  = \sel_l15_s0$1503 ;
+    if (adv12) begin
+      \$4308  = { sel_p2_30_4_s, sel_p2_30_3_s, sel_p2_30_2_s, sel_p2_30_1_s, sel_p2_30_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4309  = adv13_valid;
+    if (adv13) begin
+      \$4309  = valid_s14;
+    end
+    if (rst) begin
+      \$4309  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4310  = \sel_l16_s0$1708 ;
+    if (adv13) begin
+      \$4310  = \sel_l15_s0$2037 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4311  = \sel_l16_s0$1709 ;
+    if (adv13) begin
+      \$4311  = \sel_l15_s0$2038 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4312  = \sel_l16_s0$1710 ;
+    if (adv13) begin
+      \$4312  = \sel_l15_s0$2039 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4313  = \sel_l16_s0$1711 ;
+    if (adv13) begin
+      \$4313  = \sel_l15_s0$2040 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4314  = \sel_l16_s0$1712 ;
+    if (adv13) begin
+      \$4314  = \sel_l15_s0$2041 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4315  = \sel_l16_s0$1713 ;
+    if (adv13) begin
+      \$4315  = \sel_l15_s0$2042 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4316  = \sel_l16_s0$1714 ;
+    if (adv13) begin
+      \$4316  = \sel_l15_s0$2043 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4317  = \sel_l16_s0$1715 ;
+    if (adv13) begin
+      \$4317  = \sel_l15_s0$2044 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4318  = \sel_l16_s0$1716 ;
+    if (adv13) begin
+      \$4318  = \sel_l15_s0$1348 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4319  = \sel_l16_s0$1717 ;
+    if (adv13) begin
+      \$4319  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4320  = \sel_l16_s0$1718 ;
+    if (adv13) begin
+      \$4320  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4321  = \sel_l16_s0$1719 ;
+    if (adv13) begin
+      \$4321  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4322  = \sel_l16_s0$1720 ;
+    if (adv13) begin
+      \$4322  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4323  = \sel_l16_s0$1721 ;
+    if (adv13) begin
+      \$4323  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4324  = \sel_l16_s0$1722 ;
+    if (adv13) begin
+      \$4324  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4325  = \sel_l16_s0$1723 ;
+    if (adv13) begin
+      \$4325  = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4326  = \sel_l16_s0$1518 ;
+    if (adv13) begin
+      \$4326  = { sel_p3_15_4_s, sel_p3_15_3_s, sel_p3_15_2_s, sel_p3_15_1_s, sel_p3_15_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4327  = sel_l16_s0;
+    if (adv13) begin
+      \$4327  = \sel_l15_s0$2045 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4328  = \sel_l16_s0$1530 ;
+    if (adv13) begin
+      \$4328  = \sel_l15_s0$2046 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4329  = \sel_l16_s0$1542 ;
+    if (adv13) begin
+      \$4329  = \sel_l15_s0$2047 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4330  = \sel_l16_s0$1554 ;
+    if (adv13) begin
+      \$4330  = \sel_l15_s0$2048 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4331  = \sel_l16_s0$1566 ;
+    if (adv13) begin
+      \$4331  = \sel_l15_s0$2049 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4332  = \sel_l16_s0$1578 ;
+    if (adv13) begin
+      \$4332  = \sel_l15_s0$2050 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4333  = \sel_l16_s0$1590 ;
+    if (adv13) begin
+      \$4333  = \sel_l15_s0$2051 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4334  = \sel_l16_s0$1602 ;
+    if (adv13) begin
+      \$4334  = \sel_l15_s0$1431 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4335  = \sel_l16_s0$1614 ;
+    if (adv13) begin
+      \$4335  = { sel_p3_24_4_s, sel_p3_24_3_s, sel_p3_24_2_s, sel_p3_24_1_s, sel_p3_24_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4336  = \sel_l16_s0$1626 ;
+    if (adv13) begin
+      \$4336  = { sel_p3_25_4_s, sel_p3_25_3_s, sel_p3_25_2_s, sel_p3_25_1_s, sel_p3_25_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4337  = \sel_l16_s0$1638 ;
+    if (adv13) begin
+      \$4337  = { sel_p3_26_4_s, sel_p3_26_3_s, sel_p3_26_2_s, sel_p3_26_1_s, sel_p3_26_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4338  = \sel_l16_s0$1650 ;
+    if (adv13) begin
+      \$4338  = { sel_p3_27_4_s, sel_p3_27_3_s, sel_p3_27_2_s, sel_p3_27_1_s, sel_p3_27_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4339  = \sel_l16_s0$1662 ;
+    if (adv13) begin
+      \$4339  = { sel_p3_28_4_s, sel_p3_28_3_s, sel_p3_28_2_s, sel_p3_28_1_s, sel_p3_28_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4340  = \sel_l16_s0$1674 ;
+    if (adv13) begin
+      \$4340  = { sel_p3_29_4_s, sel_p3_29_3_s, sel_p3_29_2_s, sel_p3_29_1_s, sel_p3_29_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4341  = \sel_l16_s0$1686 ;
+    if (adv13) begin
+      \$4341  = { sel_p3_30_4_s, sel_p3_30_3_s, sel_p3_30_2_s, sel_p3_30_1_s, sel_p3_30_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4342  = adv14_valid;
+    if (adv14) begin
+      \$4342  = valid_s14;
+    end
+    if (rst) begin
+      \$4342  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4343  = wr__addr;
+    if (adv14) begin
+      \$4343  = \$3630 [3:0];
+    end
+    if (rst) begin
+      \$4343  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4344  = rd__addr;
+    if (adv14) begin
+      \$4344  = \$3631 [3:0];
+    end
+    if (rst) begin
+      \$4344  = 4'h2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4345  = adv15_valid;
+    if (adv15) begin
+      \$4345  = valid_s14;
+    end
+    if (rst) begin
+      \$4345  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4346  = \sel_l18_s0$2052 ;
+    if (adv15) begin
+      \$4346  = \sel_l16_s0$1708 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4347  = \sel_l18_s0$1743 ;
+    if (adv15) begin
+      \$4347  = { \$2101 , \$2099 , \$2097 , \$2095 , \$2093 , \$2091 , \$2089 , \$2087 , \$2085 , \$2083 , \$2081 , \$2079 , \$2077 , \$2075 , \$2073 , \$2071 , \sel_l16_s0$1708 [0] };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4348  = \sel_l18_s0$1767 ;
+    if (adv15) begin
+      \$4348  = { \$2135 , \$2133 , \$2131 , \$2129 , \$2127 , \$2125 , \$2123 , \$2121 , \$2119 , \$2117 , \$2115 , \$2113 , \$2111 , \$2109 , \$2107 , \$2105 , \$2103  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4349  = \sel_l18_s0$1776 ;
+    if (adv15) begin
+      \$4349  = { \$2169 , \$2167 , \$2165 , \$2163 , \$2161 , \$2159 , \$2157 , \$2155 , \$2153 , \$2151 , \$2149 , \$2147 , \$2145 , \$2143 , \$2141 , \$2139 , \$2137  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4350  = \sel_l18_s0$1785 ;
+    if (adv15) begin
+      \$4350  = { \$2203 , \$2201 , \$2199 , \$2197 , \$2195 , \$2193 , \$2191 , \$2189 , \$2187 , \$2185 , \$2183 , \$2181 , \$2179 , \$2177 , \$2175 , \$2173 , \$2171  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4351  = \sel_l18_s0$1794 ;
+    if (adv15) begin
+      \$4351  = { \$2237 , \$2235 , \$2233 , \$2231 , \$2229 , \$2227 , \$2225 , \$2223 , \$2221 , \$2219 , \$2217 , \$2215 , \$2213 , \$2211 , \$2209 , \$2207 , \$2205  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4352  = \sel_l18_s0$1803 ;
+    if (adv15) begin
+      \$4352  = { \$2271 , \$2269 , \$2267 , \$2265 , \$2263 , \$2261 , \$2259 , \$2257 , \$2255 , \$2253 , \$2251 , \$2249 , \$2247 , \$2245 , \$2243 , \$2241 , \$2239  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4353  = \sel_l18_s0$1812 ;
+    if (adv15) begin
+      \$4353  = { \$2305 , \$2303 , \$2301 , \$2299 , \$2297 , \$2295 , \$2293 , \$2291 , \$2289 , \$2287 , \$2285 , \$2283 , \$2281 , \$2279 , \$2277 , \$2275 , \$2273  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4354  = \sel_l18_s0$1821 ;
+    if (adv15) begin
+      \$4354  = { \$2339 , \$2337 , \$2335 , \$2333 , \$2331 , \$2329 , \$2327 , \$2325 , \$2323 , \$2321 , \$2319 , \$2317 , \$2315 , \$2313 , \$2311 , \$2309 , \$2307  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4355  = \sel_l18_s0$1830 ;
+    if (adv15) begin
+      \$4355  = { \$2373 , \$2371 , \$2369 , \$2367 , \$2365 , \$2363 , \$2361 , \$2359 , \$2357 , \$2355 , \$2353 , \$2351 , \$2349 , \$2347 , \$2345 , \$2343 , \$2341  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4356  = \sel_l18_s0$1839 ;
+    if (adv15) begin
+      \$4356  = { \$2407 , \$2405 , \$2403 , \$2401 , \$2399 , \$2397 , \$2395 , \$2393 , \$2391 , \$2389 , \$2387 , \$2385 , \$2383 , \$2381 , \$2379 , \$2377 , \$2375  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4357  = \sel_l18_s0$1848 ;
+    if (adv15) begin
+      \$4357  = { \$2441 , \$2439 , \$2437 , \$2435 , \$2433 , \$2431 , \$2429 , \$2427 , \$2425 , \$2423 , \$2421 , \$2419 , \$2417 , \$2415 , \$2413 , \$2411 , \$2409  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4358  = \sel_l18_s0$1857 ;
+    if (adv15) begin
+      \$4358  = { \$2475 , \$2473 , \$2471 , \$2469 , \$2467 , \$2465 , \$2463 , \$2461 , \$2459 , \$2457 , \$2455 , \$2453 , \$2451 , \$2449 , \$2447 , \$2445 , \$2443  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4359  = \sel_l18_s0$1866 ;
+    if (adv15) begin
+      \$4359  = { \$2509 , \$2507 , \$2505 , \$2503 , \$2501 , \$2499 , \$2497 , \$2495 , \$2493 , \$2491 , \$2489 , \$2487 , \$2485 , \$2483 , \$2481 , \$2479 , \$2477  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4360  = \sel_l18_s0$1875 ;
+    if (adv15) begin
+      \$4360  = { \$2543 , \$2541 , \$2539 , \$2537 , \$2535 , \$2533 , \$2531 , \$2529 , \$2527 , \$2525 , \$2523 , \$2521 , \$2519 , \$2517 , \$2515 , \$2513 , \$2511  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4361  = \sel_l18_s0$1884 ;
+    if (adv15) begin
+      \$4361  = { \$2577 , \$2575 , \$2573 , \$2571 , \$2569 , \$2567 , \$2565 , \$2563 , \$2561 , \$2559 , \$2557 , \$2555 , \$2553 , \$2551 , \$2549 , \$2547 , \$2545  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4362  = \sel_l18_s0$1893 ;
+    if (adv15) begin
+      \$4362  = { \$2611 , \$2609 , \$2607 , \$2605 , \$2603 , \$2601 , \$2599 , \$2597 , \$2595 , \$2593 , \$2591 , \$2589 , \$2587 , \$2585 , \$2583 , \$2581 , \$2579  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4363  = sel_l18_s0;
+    if (adv15) begin
+      \$4363  = sel_dl1_r0_q[15:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4364  = \sel_l18_s0$1744 ;
+    if (adv15) begin
+      \$4364  = sel_dl1_r0_q[31:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4365  = \sel_l18_s0$1745 ;
+    if (adv15) begin
+      \$4365  = sel_dl1_r0_q[47:32];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4366  = \sel_l18_s0$1747 ;
+    if (adv15) begin
+      \$4366  = sel_dl1_r0_q[63:48];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4367  = \sel_l18_s0$1748 ;
+    if (adv15) begin
+      \$4367  = sel_dl1_r0_q[79:64];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4368  = \sel_l18_s0$1749 ;
+    if (adv15) begin
+      \$4368  = sel_dl1_r0_q[95:80];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4369  = \sel_l18_s0$1751 ;
+    if (adv15) begin
+      \$4369  = sel_dl1_r0_q[111:96];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4370  = \sel_l18_s0$1752 ;
+    if (adv15) begin
+      \$4370  = sel_dl1_r0_q[127:112];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4371  = \sel_l18_s0$1753 ;
+    if (adv15) begin
+      \$4371  = sel_dl1_r0_q[143:128];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4372  = \sel_l18_s0$1755 ;
+    if (adv15) begin
+      \$4372  = sel_dl1_r0_q[159:144];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4373  = \sel_l18_s0$1756 ;
+    if (adv15) begin
+      \$4373  = sel_dl1_r0_q[175:160];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4374  = \sel_l18_s0$1757 ;
+    if (adv15) begin
+      \$4374  = sel_dl1_r0_q[191:176];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4375  = \sel_l18_s0$1759 ;
+    if (adv15) begin
+      \$4375  = sel_dl1_r0_q[207:192];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4376  = \sel_l18_s0$1760 ;
+    if (adv15) begin
+      \$4376  = sel_dl1_r0_q[223:208];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4377  = \sel_l18_s0$1761 ;
+    if (adv15) begin
+      \$4377  = sel_dl1_r0_q[239:224];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4378  = \sel_l18_s0$1763 ;
+    if (adv15) begin
+      \$4378  = sel_dl1_r0_q[255:240];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4379  = \sel_l18_s0$1764 ;
+    if (adv15) begin
+      \$4379  = sel_dl1_r0_q[271:256];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4380  = \sel_l18_s0$1773 ;
+    if (adv15) begin
+      \$4380  = sel_dl1_r0_q[287:272];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4381  = \sel_l18_s0$1782 ;
+    if (adv15) begin
+      \$4381  = sel_dl1_r0_q[303:288];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4382  = \sel_l18_s0$1791 ;
+    if (adv15) begin
+      \$4382  = sel_dl1_r0_q[319:304];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4383  = \sel_l18_s0$1800 ;
+    if (adv15) begin
+      \$4383  = sel_dl1_r0_q[335:320];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4384  = \sel_l18_s0$1809 ;
+    if (adv15) begin
+      \$4384  = sel_dl1_r0_q[351:336];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4385  = \sel_l18_s0$1818 ;
+    if (adv15) begin
+      \$4385  = sel_dl1_r0_q[367:352];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4386  = \sel_l18_s0$1827 ;
+    if (adv15) begin
+      \$4386  = sel_dl1_r0_q[383:368];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4387  = \sel_l18_s0$1836 ;
+    if (adv15) begin
+      \$4387  = sel_dl1_r0_q[399:384];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4388  = \sel_l18_s0$1845 ;
+    if (adv15) begin
+      \$4388  = sel_dl1_r0_q[415:400];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4389  = \sel_l18_s0$1854 ;
+    if (adv15) begin
+      \$4389  = sel_dl1_r0_q[431:416];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4390  = \sel_l18_s0$1863 ;
+    if (adv15) begin
+      \$4390  = sel_dl1_r0_q[447:432];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4391  = \sel_l18_s0$1872 ;
+    if (adv15) begin
+      \$4391  = sel_dl1_r0_q[463:448];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4392  = \sel_l18_s0$1881 ;
+    if (adv15) begin
+      \$4392  = sel_dl1_r0_q[479:464];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4393  = \sel_l18_s0$1890 ;
+    if (adv15) begin
+      \$4393  = sel_dl1_r0_q[495:480];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4394  = \sel_l18_s0$1899 ;
+    if (adv15) begin
+      \$4394  = sel_dl1_r0_q[511:496];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4395  = adv16_valid;
+    if (adv16) begin
+      \$4395  = valid_s14;
+    end
+    if (rst) begin
+      \$4395  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4396  = sel_l20_s0;
+    if (adv16) begin
+      \$4396  = \sel_l18_s0$2052 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4397  = \sel_l20_s0$1920 ;
+    if (adv16) begin
+      \$4397  = sel_val0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4398  = \sel_l20_s0$1922 ;
+    if (adv16) begin
+      \$4398  = sel_val1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4399  = \sel_l20_s0$1924 ;
+    if (adv16) begin
+      \$4399  = sel_val2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4400  = \sel_l20_s0$1926 ;
+    if (adv16) begin
+      \$4400  = sel_val3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4401  = \sel_l20_s0$1928 ;
+    if (adv16) begin
+      \$4401  = sel_val4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4402  = \sel_l20_s0$1930 ;
+    if (adv16) begin
+      \$4402  = sel_val5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4403  = \sel_l20_s0$1932 ;
+    if (adv16) begin
+      \$4403  = sel_val6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4404  = \sel_l20_s0$1934 ;
+    if (adv16) begin
+      \$4404  = sel_val7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4405  = \sel_l20_s0$1936 ;
+    if (adv16) begin
+      \$4405  = sel_val8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4406  = \sel_l20_s0$1938 ;
+    if (adv16) begin
+      \$4406  = sel_val9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4407  = \sel_l20_s0$1940 ;
+    if (adv16) begin
+      \$4407  = sel_val10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4408  = \sel_l20_s0$1942 ;
+    if (adv16) begin
+      \$4408  = sel_val11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4409  = \sel_l20_s0$1944 ;
+    if (adv16) begin
+      \$4409  = sel_val12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4410  = \sel_l20_s0$1946 ;
+    if (adv16) begin
+      \$4410  = sel_val13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4411  = \sel_l20_s0$1948 ;
+    if (adv16) begin
+      \$4411  = sel_val14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4412  = \sel_l20_s0$1950 ;
+    if (adv16) begin
+      \$4412  = sel_val15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4413  = \sel_l20_s0$1921 ;
+    if (adv16) begin
+      \$4413  = { \sel_l18_s0$1743 [16], \$2662 , \$2655 , \$2648 , \$2641  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4414  = \sel_l20_s0$1923 ;
+    if (adv16) begin
+      \$4414  = { \$2714 , \$2713 , \$2706 , \$2699 , \$2692  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4415  = \sel_l20_s0$1925 ;
+    if (adv16) begin
+      \$4415  = { \$2767 , \$2765 , \$2758 , \$2751 , \$2743  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4416  = \sel_l20_s0$1927 ;
+    if (adv16) begin
+      \$4416  = { \$2822 , \$2819 , \$2812 , \$2805 , \$2797  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4417  = \sel_l20_s0$1929 ;
+    if (adv16) begin
+      \$4417  = { \$2877 , \$2873 , \$2866 , \$2858 , \$2851  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4418  = \sel_l20_s0$1931 ;
+    if (adv16) begin
+      \$4418  = { \$2934 , \$2929 , \$2922 , \$2914 , \$2907  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4419  = \sel_l20_s0$1933 ;
+    if (adv16) begin
+      \$4419  = { \$2992 , \$2986 , \$2979 , \$2971 , \$2963  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4420  = \sel_l20_s0$1935 ;
+    if (adv16) begin
+      \$4420  = { \$3052 , \$3045 , \$3038 , \$3030 , \$3022  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4421  = \sel_l20_s0$1937 ;
+    if (adv16) begin
+      \$4421  = { \$3111 , \$3103 , \$3095 , \$3088 , \$3081  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4422  = \sel_l20_s0$1939 ;
+    if (adv16) begin
+      \$4422  = { \$3172 , \$3163 , \$3155 , \$3148 , \$3141  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4423  = \sel_l20_s0$1941 ;
+    if (adv16) begin
+      \$4423  = { \$3234 , \$3224 , \$3216 , \$3209 , \$3201  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4424  = \sel_l20_s0$1943 ;
+    if (adv16) begin
+      \$4424  = { \$3298 , \$3287 , \$3279 , \$3272 , \$3264  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4425  = \sel_l20_s0$1945 ;
+    if (adv16) begin
+      \$4425  = { \$3362 , \$3350 , \$3342 , \$3334 , \$3327  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4426  = \sel_l20_s0$1947 ;
+    if (adv16) begin
+      \$4426  = { \$3428 , \$3415 , \$3407 , \$3399 , \$3392  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4427  = \sel_l20_s0$1949 ;
+    if (adv16) begin
+      \$4427  = { \$3495 , \$3481 , \$3473 , \$3465 , \$3457  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4428  = \sel_l20_s0$1951 ;
+    if (adv16) begin
+      \$4428  = { \$3564 , \$3549 , \$3541 , \$3533 , \$3525  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3632  = valid_s0;
+    if (i__ready) begin
+      \$3632  = i__valid;
+    end
+    if (rst) begin
+      \$3632  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3633  = valid_s1;
+    if (i__ready) begin
+      \$3633  = valid_s0;
+    end
+    if (rst) begin
+      \$3633  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3634  = valid_s2;
+    if (i__ready) begin
+      \$3634  = valid_s1;
+    end
+    if (rst) begin
+      \$3634  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3635  = valid_s3;
+    if (i__ready) begin
+      \$3635  = valid_s2;
+    end
+    if (rst) begin
+      \$3635  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3636  = valid_s4;
+    if (i__ready) begin
+      \$3636  = valid_s3;
+    end
+    if (rst) begin
+      \$3636  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3637  = valid_s5;
+    if (i__ready) begin
+      \$3637  = valid_s4;
+    end
+    if (rst) begin
+      \$3637  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3638  = valid_s6;
+    if (i__ready) begin
+      \$3638  = valid_s5;
+    end
+    if (rst) begin
+      \$3638  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3639  = valid_s7;
+    if (i__ready) begin
+      \$3639  = valid_s6;
+    end
+    if (rst) begin
+      \$3639  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3640  = valid_s8;
+    if (i__ready) begin
+      \$3640  = valid_s7;
+    end
+    if (rst) begin
+      \$3640  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3641  = valid_s9;
+    if (i__ready) begin
+      \$3641  = valid_s8;
+    end
+    if (rst) begin
+      \$3641  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3642  = valid_s10;
+    if (i__ready) begin
+      \$3642  = valid_s9;
+    end
+    if (rst) begin
+      \$3642  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3643  = valid_s11;
+    if (i__ready) begin
+      \$3643  = valid_s10;
+    end
+    if (rst) begin
+      \$3643  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3644  = valid_s12;
+    if (i__ready) begin
+      \$3644  = valid_s11;
+    end
+    if (rst) begin
+      \$3644  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3645  = valid_s13;
+    if (i__ready) begin
+      \$3645  = valid_s12;
+    end
+    if (rst) begin
+      \$3645  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3646  = valid_s14;
     if (i__ready) begin
-      \$771  = sel_c32_min[14:0];
+      \$3646  = valid_s13;
+    end
+    if (rst) begin
+      \$3646  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3647  = o__valid;
+    if (i__ready) begin
+      \$3647  = valid_s14;
+    end
+    if (rst) begin
+      \$3647  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3648  = adv0_valid;
+    if (adv0) begin
+      \$3648  = valid_s14;
+    end
+    if (rst) begin
+      \$3648  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3649  = \sel_l2_s0$94 ;
+    if (adv0) begin
+      \$3649  = sel_c0_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3650  = sel_l2_s0;
+    if (adv0) begin
+      \$3650  = sel_c0_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3651  = \sel_l2_s0$101 ;
+    if (adv0) begin
+      \$3651  = sel_c1_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3652  = \sel_l2_s0$100 ;
+    if (adv0) begin
+      \$3652  = sel_c1_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3653  = \sel_l2_s0$96 ;
+    if (adv0) begin
+      \$3653  = sel_c2_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3654  = \sel_l2_s0$95 ;
+    if (adv0) begin
+      \$3654  = sel_c2_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3655  = \sel_l2_s0$108 ;
+    if (adv0) begin
+      \$3655  = sel_c3_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3656  = \sel_l2_s0$107 ;
+    if (adv0) begin
+      \$3656  = sel_c3_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3657  = \sel_l2_s0$115 ;
+    if (adv0) begin
+      \$3657  = sel_c1_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3658  = \sel_l2_s0$114 ;
+    if (adv0) begin
+      \$3658  = sel_c1_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3659  = \sel_l2_s0$122 ;
+    if (adv0) begin
+      \$3659  = sel_c0_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3660  = \sel_l2_s0$121 ;
+    if (adv0) begin
+      \$3660  = sel_c0_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3661  = \sel_l2_s0$110 ;
+    if (adv0) begin
+      \$3661  = sel_c4_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3662  = \sel_l2_s0$109 ;
+    if (adv0) begin
+      \$3662  = sel_c4_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3663  = \sel_l2_s0$117 ;
+    if (adv0) begin
+      \$3663  = sel_c4_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3664  = \sel_l2_s0$116 ;
+    if (adv0) begin
+      \$3664  = sel_c4_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3665  = \sel_l2_s0$129 ;
+    if (adv0) begin
+      \$3665  = sel_c5_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3666  = \sel_l2_s0$128 ;
+    if (adv0) begin
+      \$3666  = sel_c5_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3667  = \sel_l2_s0$136 ;
+    if (adv0) begin
+      \$3667  = sel_c5_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3668  = \sel_l2_s0$135 ;
+    if (adv0) begin
+      \$3668  = sel_c5_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3669  = \sel_l2_s0$103 ;
+    if (adv0) begin
+      \$3669  = sel_c6_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3670  = \sel_l2_s0$102 ;
+    if (adv0) begin
+      \$3670  = sel_c6_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3671  = \sel_l2_s0$131 ;
+    if (adv0) begin
+      \$3671  = sel_c7_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3672  = \sel_l2_s0$130 ;
+    if (adv0) begin
+      \$3672  = sel_c7_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3673  = \sel_l2_s0$138 ;
+    if (adv0) begin
+      \$3673  = sel_c2_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3674  = \sel_l2_s0$137 ;
+    if (adv0) begin
+      \$3674  = sel_c2_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3675  = \sel_l2_s0$143 ;
+    if (adv0) begin
+      \$3675  = sel_c3_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3676  = \sel_l2_s0$142 ;
+    if (adv0) begin
+      \$3676  = sel_c3_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3677  = \sel_l2_s0$124 ;
+    if (adv0) begin
+      \$3677  = sel_c7_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3678  = \sel_l2_s0$123 ;
+    if (adv0) begin
+      \$3678  = sel_c7_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3679  = \sel_l2_s0$145 ;
+    if (adv0) begin
+      \$3679  = sel_c6_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3680  = \sel_l2_s0$144 ;
+    if (adv0) begin
+      \$3680  = sel_c6_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3681  = \sel_l2_s0$150 ;
+    if (adv0) begin
+      \$3681  = sel_c61_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3682  = \sel_l2_s0$149 ;
+    if (adv0) begin
+      \$3682  = sel_c61_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3683  = \sel_l2_s0$157 ;
+    if (adv0) begin
+      \$3683  = sel_c62_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3684  = \sel_l2_s0$156 ;
+    if (adv0) begin
+      \$3684  = sel_c62_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3685  = \sel_l2_s0$152 ;
+    if (adv0) begin
+      \$3685  = sel_c63_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3686  = \sel_l2_s0$151 ;
+    if (adv0) begin
+      \$3686  = sel_c63_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3687  = \sel_l2_s0$164 ;
+    if (adv0) begin
+      \$3687  = sel_c64_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3688  = \sel_l2_s0$163 ;
+    if (adv0) begin
+      \$3688  = sel_c64_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3689  = \sel_l2_s0$171 ;
+    if (adv0) begin
+      \$3689  = sel_c62_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3690  = \sel_l2_s0$170 ;
+    if (adv0) begin
+      \$3690  = sel_c62_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3691  = \sel_l2_s0$178 ;
+    if (adv0) begin
+      \$3691  = sel_c61_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3692  = \sel_l2_s0$177 ;
+    if (adv0) begin
+      \$3692  = sel_c61_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3693  = \sel_l2_s0$166 ;
+    if (adv0) begin
+      \$3693  = sel_c65_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3694  = \sel_l2_s0$165 ;
+    if (adv0) begin
+      \$3694  = sel_c65_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3695  = \sel_l2_s0$173 ;
+    if (adv0) begin
+      \$3695  = sel_c65_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3696  = \sel_l2_s0$172 ;
+    if (adv0) begin
+      \$3696  = sel_c65_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3697  = \sel_l2_s0$185 ;
+    if (adv0) begin
+      \$3697  = sel_c66_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3698  = \sel_l2_s0$184 ;
+    if (adv0) begin
+      \$3698  = sel_c66_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3699  = \sel_l2_s0$192 ;
+    if (adv0) begin
+      \$3699  = sel_c66_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3700  = \sel_l2_s0$191 ;
+    if (adv0) begin
+      \$3700  = sel_c66_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3701  = \sel_l2_s0$159 ;
+    if (adv0) begin
+      \$3701  = sel_c67_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3702  = \sel_l2_s0$158 ;
+    if (adv0) begin
+      \$3702  = sel_c67_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$772  = \sel_l5_s0$301 ;
-    if (i__ready) begin
-      \$772  = sel_c32_min[15];
+    \$3703  = \sel_l2_s0$187 ;
+    if (adv0) begin
+      \$3703  = sel_c68_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$773  = \sel_l5_s0$298 ;
-    if (i__ready) begin
-      \$773  = sel_c32_min[20:16];
+    \$3704  = \sel_l2_s0$186 ;
+    if (adv0) begin
+      \$3704  = sel_c68_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$774  = \sel_l5_s0$209 ;
-    if (i__ready) begin
-      \$774  = sel_c48_min[14:0];
+    \$3705  = \sel_l2_s0$194 ;
+    if (adv0) begin
+      \$3705  = sel_c63_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$775  = \sel_l5_s0$214 ;
-    if (i__ready) begin
-      \$775  = sel_c48_min[15];
+    \$3706  = \sel_l2_s0$193 ;
+    if (adv0) begin
+      \$3706  = sel_c63_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$776  = sel_l5_s0;
-    if (i__ready) begin
-      \$776  = sel_c48_min[20:16];
+    \$3707  = \sel_l2_s0$199 ;
+    if (adv0) begin
+      \$3707  = sel_c64_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$777  = \sel_l5_s0$218 ;
-    if (i__ready) begin
-      \$777  = sel_c34_min[14:0];
+    \$3708  = \sel_l2_s0$198 ;
+    if (adv0) begin
+      \$3708  = sel_c64_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$778  = \sel_l5_s0$223 ;
-    if (i__ready) begin
-      \$778  = sel_c34_min[15];
+    \$3709  = \sel_l2_s0$180 ;
+    if (adv0) begin
+      \$3709  = sel_c68_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$779  = \sel_l5_s0$217 ;
-    if (i__ready) begin
-      \$779  = sel_c34_min[20:16];
+    \$3710  = \sel_l2_s0$179 ;
+    if (adv0) begin
+      \$3710  = sel_c68_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$780  = \sel_l5_s0$227 ;
-    if (i__ready) begin
-      \$780  = sel_c35_min[14:0];
+    \$3711  = \sel_l2_s0$201 ;
+    if (adv0) begin
+      \$3711  = sel_c67_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$781  = \sel_l5_s0$232 ;
-    if (i__ready) begin
-      \$781  = sel_c35_min[15];
+    \$3712  = \sel_l2_s0$200 ;
+    if (adv0) begin
+      \$3712  = sel_c67_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$782  = \sel_l5_s0$226 ;
-    if (i__ready) begin
-      \$782  = sel_c35_min[20:16];
+    \$3713  = adv1_valid;
+    if (adv1) begin
+      \$3713  = valid_s14;
     end
+    if (rst) begin
+      \$3713  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$783  = \sel_l5_s0$236 ;
-    if (i__ready) begin
-      \$783  = sel_c49_min[14:0];
+    \$3714  = \sel_l3_s0$208 ;
+    if (adv1) begin
+      \$3714  = sel_c8_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$784  = \sel_l5_s0$241 ;
-    if (i__ready) begin
-      \$784  = sel_c49_min[15];
+    \$3715  = sel_l3_s0;
+    if (adv1) begin
+      \$3715  = sel_c8_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$785  = \sel_l5_s0$235 ;
-    if (i__ready) begin
-      \$785  = sel_c49_min[20:16];
+    \$3716  = \sel_l3_s0$215 ;
+    if (adv1) begin
+      \$3716  = sel_c9_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$786  = \sel_l5_s0$245 ;
-    if (i__ready) begin
-      \$786  = sel_c50_min[14:0];
+    \$3717  = \sel_l3_s0$214 ;
+    if (adv1) begin
+      \$3717  = sel_c9_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$787  = \sel_l5_s0$250 ;
-    if (i__ready) begin
-      \$787  = sel_c50_min[15];
+    \$3718  = \sel_l3_s0$222 ;
+    if (adv1) begin
+      \$3718  = sel_c8_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$788  = \sel_l5_s0$244 ;
-    if (i__ready) begin
-      \$788  = sel_c50_min[20:16];
+    \$3719  = \sel_l3_s0$221 ;
+    if (adv1) begin
+      \$3719  = sel_c8_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$789  = \sel_l5_s0$254 ;
-    if (i__ready) begin
-      \$789  = sel_c48_max[14:0];
+    \$3720  = \sel_l3_s0$217 ;
+    if (adv1) begin
+      \$3720  = sel_c10_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$790  = \sel_l5_s0$259 ;
-    if (i__ready) begin
-      \$790  = sel_c48_max[15];
+    \$3721  = \sel_l3_s0$216 ;
+    if (adv1) begin
+      \$3721  = sel_c10_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$791  = \sel_l5_s0$253 ;
-    if (i__ready) begin
-      \$791  = sel_c48_max[20:16];
+    \$3722  = \sel_l3_s0$229 ;
+    if (adv1) begin
+      \$3722  = sel_c11_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$792  = \sel_l5_s0$333 ;
-    if (i__ready) begin
-      \$792  = sel_c35_max[14:0];
+    \$3723  = \sel_l3_s0$228 ;
+    if (adv1) begin
+      \$3723  = sel_c11_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$793  = \sel_l5_s0$335 ;
-    if (i__ready) begin
-      \$793  = sel_c35_max[15];
+    \$3724  = \sel_l3_s0$236 ;
+    if (adv1) begin
+      \$3724  = sel_c12_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$794  = \sel_l5_s0$332 ;
-    if (i__ready) begin
-      \$794  = sel_c35_max[20:16];
+    \$3725  = \sel_l3_s0$235 ;
+    if (adv1) begin
+      \$3725  = sel_c12_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$795  = \sel_l5_s0$317 ;
-    if (i__ready) begin
-      \$795  = sel_c36_min[14:0];
+    \$3726  = \sel_l3_s0$243 ;
+    if (adv1) begin
+      \$3726  = sel_c10_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$796  = \sel_l5_s0$319 ;
-    if (i__ready) begin
-      \$796  = sel_c36_min[15];
+    \$3727  = \sel_l3_s0$242 ;
+    if (adv1) begin
+      \$3727  = sel_c10_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$797  = \sel_l5_s0$316 ;
-    if (i__ready) begin
-      \$797  = sel_c36_min[20:16];
+    \$3728  = \sel_l3_s0$250 ;
+    if (adv1) begin
+      \$3728  = sel_c11_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$798  = \sel_l5_s0$263 ;
-    if (i__ready) begin
-      \$798  = sel_c51_min[14:0];
+    \$3729  = \sel_l3_s0$249 ;
+    if (adv1) begin
+      \$3729  = sel_c11_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$799  = \sel_l5_s0$268 ;
-    if (i__ready) begin
-      \$799  = sel_c51_min[15];
+    \$3730  = \sel_l3_s0$210 ;
+    if (adv1) begin
+      \$3730  = sel_c13_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$800  = \sel_l5_s0$262 ;
-    if (i__ready) begin
-      \$800  = sel_c51_min[20:16];
+    \$3731  = \sel_l3_s0$209 ;
+    if (adv1) begin
+      \$3731  = sel_c13_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$801  = \sel_l5_s0$247 ;
-    if (i__ready) begin
-      \$801  = sel_c38_min[14:0];
+    \$3732  = \sel_l3_s0$238 ;
+    if (adv1) begin
+      \$3732  = sel_c14_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$802  = \sel_l5_s0$249 ;
-    if (i__ready) begin
-      \$802  = sel_c38_min[15];
+    \$3733  = \sel_l3_s0$237 ;
+    if (adv1) begin
+      \$3733  = sel_c14_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$803  = \sel_l5_s0$246 ;
-    if (i__ready) begin
-      \$803  = sel_c38_min[20:16];
+    \$3734  = \sel_l3_s0$245 ;
+    if (adv1) begin
+      \$3734  = sel_c9_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$804  = \sel_l5_s0$327 ;
-    if (i__ready) begin
-      \$804  = sel_c52_min[14:0];
+    \$3735  = \sel_l3_s0$244 ;
+    if (adv1) begin
+      \$3735  = sel_c9_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$805  = \sel_l5_s0$329 ;
-    if (i__ready) begin
-      \$805  = sel_c52_min[15];
+    \$3736  = \sel_l3_s0$224 ;
+    if (adv1) begin
+      \$3736  = sel_c13_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$806  = \sel_l5_s0$326 ;
-    if (i__ready) begin
-      \$806  = sel_c52_min[20:16];
+    \$3737  = \sel_l3_s0$223 ;
+    if (adv1) begin
+      \$3737  = sel_c13_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$807  = \sel_l5_s0$304 ;
-    if (i__ready) begin
-      \$807  = sel_c53_min[14:0];
+    \$3738  = \sel_l3_s0$257 ;
+    if (adv1) begin
+      \$3738  = sel_c14_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$808  = \sel_l5_s0$306 ;
-    if (i__ready) begin
-      \$808  = sel_c53_min[15];
+    \$3739  = \sel_l3_s0$256 ;
+    if (adv1) begin
+      \$3739  = sel_c14_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$809  = \sel_l5_s0$303 ;
-    if (i__ready) begin
-      \$809  = sel_c53_min[20:16];
+    \$3740  = \sel_l3_s0$231 ;
+    if (adv1) begin
+      \$3740  = sel_c15_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$810  = \sel_l5_s0$220 ;
-    if (i__ready) begin
-      \$810  = sel_c54_min[14:0];
+    \$3741  = \sel_l3_s0$230 ;
+    if (adv1) begin
+      \$3741  = sel_c15_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$811  = \sel_l5_s0$222 ;
-    if (i__ready) begin
-      \$811  = sel_c54_min[15];
+    \$3742  = \sel_l3_s0$259 ;
+    if (adv1) begin
+      \$3742  = sel_c12_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3743  = \sel_l3_s0$258 ;
+    if (adv1) begin
+      \$3743  = sel_c12_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3744  = \sel_l3_s0$252 ;
+    if (adv1) begin
+      \$3744  = sel_c15_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3745  = \sel_l3_s0$251 ;
+    if (adv1) begin
+      \$3745  = sel_c15_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3746  = \sel_l3_s0$264 ;
+    if (adv1) begin
+      \$3746  = sel_c69_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3747  = \sel_l3_s0$263 ;
+    if (adv1) begin
+      \$3747  = sel_c69_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3748  = \sel_l3_s0$271 ;
+    if (adv1) begin
+      \$3748  = sel_c70_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3749  = \sel_l3_s0$270 ;
+    if (adv1) begin
+      \$3749  = sel_c70_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3750  = \sel_l3_s0$278 ;
+    if (adv1) begin
+      \$3750  = sel_c69_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3751  = \sel_l3_s0$277 ;
+    if (adv1) begin
+      \$3751  = sel_c69_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3752  = \sel_l3_s0$273 ;
+    if (adv1) begin
+      \$3752  = sel_c71_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3753  = \sel_l3_s0$272 ;
+    if (adv1) begin
+      \$3753  = sel_c71_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3754  = \sel_l3_s0$285 ;
+    if (adv1) begin
+      \$3754  = sel_c72_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3755  = \sel_l3_s0$284 ;
+    if (adv1) begin
+      \$3755  = sel_c72_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3756  = \sel_l3_s0$292 ;
+    if (adv1) begin
+      \$3756  = sel_c73_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3757  = \sel_l3_s0$291 ;
+    if (adv1) begin
+      \$3757  = sel_c73_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3758  = \sel_l3_s0$299 ;
+    if (adv1) begin
+      \$3758  = sel_c71_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3759  = \sel_l3_s0$298 ;
+    if (adv1) begin
+      \$3759  = sel_c71_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3760  = \sel_l3_s0$306 ;
+    if (adv1) begin
+      \$3760  = sel_c72_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3761  = \sel_l3_s0$305 ;
+    if (adv1) begin
+      \$3761  = sel_c72_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3762  = \sel_l3_s0$266 ;
+    if (adv1) begin
+      \$3762  = sel_c74_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3763  = \sel_l3_s0$265 ;
+    if (adv1) begin
+      \$3763  = sel_c74_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3764  = \sel_l3_s0$294 ;
+    if (adv1) begin
+      \$3764  = sel_c75_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3765  = \sel_l3_s0$293 ;
+    if (adv1) begin
+      \$3765  = sel_c75_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3766  = \sel_l3_s0$301 ;
+    if (adv1) begin
+      \$3766  = sel_c70_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3767  = \sel_l3_s0$300 ;
+    if (adv1) begin
+      \$3767  = sel_c70_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3768  = \sel_l3_s0$280 ;
+    if (adv1) begin
+      \$3768  = sel_c74_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3769  = \sel_l3_s0$279 ;
+    if (adv1) begin
+      \$3769  = sel_c74_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3770  = \sel_l3_s0$313 ;
+    if (adv1) begin
+      \$3770  = sel_c75_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3771  = \sel_l3_s0$312 ;
+    if (adv1) begin
+      \$3771  = sel_c75_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3772  = \sel_l3_s0$287 ;
+    if (adv1) begin
+      \$3772  = sel_c76_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3773  = \sel_l3_s0$286 ;
+    if (adv1) begin
+      \$3773  = sel_c76_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3774  = \sel_l3_s0$315 ;
+    if (adv1) begin
+      \$3774  = sel_c73_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3775  = \sel_l3_s0$314 ;
+    if (adv1) begin
+      \$3775  = sel_c73_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3776  = \sel_l3_s0$308 ;
+    if (adv1) begin
+      \$3776  = sel_c76_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3777  = \sel_l3_s0$307 ;
+    if (adv1) begin
+      \$3777  = sel_c76_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3778  = adv2_valid;
+    if (adv2) begin
+      \$3778  = valid_s14;
+    end
+    if (rst) begin
+      \$3778  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3779  = \sel_l4_s0$322 ;
+    if (adv2) begin
+      \$3779  = sel_c16_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3780  = sel_l4_s0;
+    if (adv2) begin
+      \$3780  = sel_c16_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3781  = \sel_l4_s0$324 ;
+    if (adv2) begin
+      \$3781  = sel_c17_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3782  = \sel_l4_s0$323 ;
+    if (adv2) begin
+      \$3782  = sel_c17_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3783  = \sel_l4_s0$329 ;
+    if (adv2) begin
+      \$3783  = sel_c18_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3784  = \sel_l4_s0$328 ;
+    if (adv2) begin
+      \$3784  = sel_c18_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3785  = \sel_l4_s0$336 ;
+    if (adv2) begin
+      \$3785  = sel_c17_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3786  = \sel_l4_s0$335 ;
+    if (adv2) begin
+      \$3786  = sel_c17_max[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3787  = \sel_l4_s0$331 ;
+    if (adv2) begin
+      \$3787  = sel_c19_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3788  = \sel_l4_s0$330 ;
+    if (adv2) begin
+      \$3788  = sel_c19_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3789  = \sel_l4_s0$343 ;
+    if (adv2) begin
+      \$3789  = sel_c20_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3790  = \sel_l4_s0$342 ;
+    if (adv2) begin
+      \$3790  = sel_c20_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3791  = \sel_l4_s0$345 ;
+    if (adv2) begin
+      \$3791  = sel_c21_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3792  = \sel_l4_s0$344 ;
+    if (adv2) begin
+      \$3792  = sel_c21_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3793  = \sel_l4_s0$350 ;
+    if (adv2) begin
+      \$3793  = sel_c22_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3794  = \sel_l4_s0$349 ;
+    if (adv2) begin
+      \$3794  = sel_c22_min[19:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3795  = \sel_l4_s0$338 ;
+    if (adv2) begin
+      \$3795  = sel_c16_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$812  = \sel_l5_s0$219 ;
-    if (i__ready) begin
-      \$812  = sel_c54_min[20:16];
+    \$3796  = \sel_l4_s0$337 ;
+    if (adv2) begin
+      \$3796  = sel_c16_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$813  = \sel_l5_s0$272 ;
-    if (i__ready) begin
-      \$813  = sel_c38_max[14:0];
+    \$3797  = \sel_l4_s0$357 ;
+    if (adv2) begin
+      \$3797  = sel_c20_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$814  = \sel_l5_s0$277 ;
-    if (i__ready) begin
-      \$814  = sel_c38_max[15];
+    \$3798  = \sel_l4_s0$356 ;
+    if (adv2) begin
+      \$3798  = sel_c20_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$815  = \sel_l5_s0$271 ;
-    if (i__ready) begin
-      \$815  = sel_c38_max[20:16];
+    \$3799  = \sel_l4_s0$359 ;
+    if (adv2) begin
+      \$3799  = sel_c21_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$816  = \sel_l5_s0$348 ;
-    if (i__ready) begin
-      \$816  = sel_c39_max[14:0];
+    \$3800  = \sel_l4_s0$358 ;
+    if (adv2) begin
+      \$3800  = sel_c21_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$817  = \sel_l5_s0$350 ;
-    if (i__ready) begin
-      \$817  = sel_c39_max[15];
+    \$3801  = \sel_l4_s0$364 ;
+    if (adv2) begin
+      \$3801  = sel_c18_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$818  = \sel_l5_s0$347 ;
-    if (i__ready) begin
-      \$818  = sel_c39_max[20:16];
+    \$3802  = \sel_l4_s0$363 ;
+    if (adv2) begin
+      \$3802  = sel_c18_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$819  = \sel_l5_s0$309 ;
-    if (i__ready) begin
-      \$819  = sel_c40_min[14:0];
+    \$3803  = \sel_l4_s0$352 ;
+    if (adv2) begin
+      \$3803  = sel_c23_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$820  = \sel_l5_s0$311 ;
-    if (i__ready) begin
-      \$820  = sel_c40_min[15];
+    \$3804  = \sel_l4_s0$351 ;
+    if (adv2) begin
+      \$3804  = sel_c23_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$821  = \sel_l5_s0$308 ;
-    if (i__ready) begin
-      \$821  = sel_c40_min[20:16];
+    \$3805  = \sel_l4_s0$366 ;
+    if (adv2) begin
+      \$3805  = sel_c19_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$822  = \sel_l5_s0$265 ;
-    if (i__ready) begin
-      \$822  = sel_c41_min[14:0];
+    \$3806  = \sel_l4_s0$365 ;
+    if (adv2) begin
+      \$3806  = sel_c19_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$823  = \sel_l5_s0$267 ;
-    if (i__ready) begin
-      \$823  = sel_c41_min[15];
+    \$3807  = \sel_l4_s0$371 ;
+    if (adv2) begin
+      \$3807  = sel_c23_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$824  = \sel_l5_s0$264 ;
-    if (i__ready) begin
-      \$824  = sel_c41_min[20:16];
+    \$3808  = \sel_l4_s0$370 ;
+    if (adv2) begin
+      \$3808  = sel_c23_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$825  = \sel_l5_s0$281 ;
-    if (i__ready) begin
-      \$825  = sel_c50_max[14:0];
+    \$3809  = \sel_l4_s0$373 ;
+    if (adv2) begin
+      \$3809  = sel_c22_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$826  = \sel_l5_s0$286 ;
-    if (i__ready) begin
-      \$826  = sel_c50_max[15];
+    \$3810  = \sel_l4_s0$372 ;
+    if (adv2) begin
+      \$3810  = sel_c22_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$827  = \sel_l5_s0$280 ;
-    if (i__ready) begin
-      \$827  = sel_c50_max[20:16];
+    \$3811  = \sel_l4_s0$378 ;
+    if (adv2) begin
+      \$3811  = sel_c77_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$828  = \sel_l5_s0$354 ;
-    if (i__ready) begin
-      \$828  = sel_c52_max[14:0];
+    \$3812  = \sel_l4_s0$377 ;
+    if (adv2) begin
+      \$3812  = sel_c77_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$829  = \sel_l5_s0$356 ;
-    if (i__ready) begin
-      \$829  = sel_c52_max[15];
+    \$3813  = \sel_l4_s0$380 ;
+    if (adv2) begin
+      \$3813  = sel_c78_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$830  = \sel_l5_s0$353 ;
-    if (i__ready) begin
-      \$830  = sel_c52_max[20:16];
+    \$3814  = \sel_l4_s0$379 ;
+    if (adv2) begin
+      \$3814  = sel_c78_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$831  = \sel_l5_s0$360 ;
-    if (i__ready) begin
-      \$831  = sel_c53_max[14:0];
+    \$3815  = \sel_l4_s0$385 ;
+    if (adv2) begin
+      \$3815  = sel_c79_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$832  = \sel_l5_s0$362 ;
-    if (i__ready) begin
-      \$832  = sel_c53_max[15];
+    \$3816  = \sel_l4_s0$384 ;
+    if (adv2) begin
+      \$3816  = sel_c79_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$833  = \sel_l5_s0$359 ;
-    if (i__ready) begin
-      \$833  = sel_c53_max[20:16];
+    \$3817  = \sel_l4_s0$392 ;
+    if (adv2) begin
+      \$3817  = sel_c78_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$834  = \sel_l5_s0$290 ;
-    if (i__ready) begin
-      \$834  = sel_c41_max[14:0];
+    \$3818  = \sel_l4_s0$391 ;
+    if (adv2) begin
+      \$3818  = sel_c78_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$835  = \sel_l5_s0$295 ;
-    if (i__ready) begin
-      \$835  = sel_c41_max[15];
+    \$3819  = \sel_l4_s0$387 ;
+    if (adv2) begin
+      \$3819  = sel_c80_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$836  = \sel_l5_s0$289 ;
-    if (i__ready) begin
-      \$836  = sel_c41_max[20:16];
+    \$3820  = \sel_l4_s0$386 ;
+    if (adv2) begin
+      \$3820  = sel_c80_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$837  = \sel_l5_s0$274 ;
-    if (i__ready) begin
-      \$837  = sel_c49_max[14:0];
+    \$3821  = \sel_l4_s0$399 ;
+    if (adv2) begin
+      \$3821  = sel_c81_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$838  = \sel_l5_s0$276 ;
-    if (i__ready) begin
-      \$838  = sel_c49_max[15];
+    \$3822  = \sel_l4_s0$398 ;
+    if (adv2) begin
+      \$3822  = sel_c81_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$839  = \sel_l5_s0$273 ;
-    if (i__ready) begin
-      \$839  = sel_c49_max[20:16];
+    \$3823  = \sel_l4_s0$401 ;
+    if (adv2) begin
+      \$3823  = sel_c82_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$840  = \sel_l5_s0$372 ;
-    if (i__ready) begin
-      \$840  = sel_c43_max[14:0];
+    \$3824  = \sel_l4_s0$400 ;
+    if (adv2) begin
+      \$3824  = sel_c82_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$841  = \sel_l5_s0$374 ;
-    if (i__ready) begin
-      \$841  = sel_c43_max[15];
+    \$3825  = \sel_l4_s0$406 ;
+    if (adv2) begin
+      \$3825  = sel_c83_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$842  = \sel_l5_s0$371 ;
-    if (i__ready) begin
-      \$842  = sel_c43_max[20:16];
+    \$3826  = \sel_l4_s0$405 ;
+    if (adv2) begin
+      \$3826  = sel_c83_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$843  = \sel_l5_s0$322 ;
-    if (i__ready) begin
-      \$843  = sel_c44_min[14:0];
+    \$3827  = \sel_l4_s0$394 ;
+    if (adv2) begin
+      \$3827  = sel_c77_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$844  = \sel_l5_s0$324 ;
-    if (i__ready) begin
-      \$844  = sel_c44_min[15];
+    \$3828  = \sel_l4_s0$393 ;
+    if (adv2) begin
+      \$3828  = sel_c77_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$845  = \sel_l5_s0$321 ;
-    if (i__ready) begin
-      \$845  = sel_c44_min[20:16];
+    \$3829  = \sel_l4_s0$413 ;
+    if (adv2) begin
+      \$3829  = sel_c81_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$846  = \sel_l5_s0$211 ;
-    if (i__ready) begin
-      \$846  = sel_c45_min[14:0];
+    \$3830  = \sel_l4_s0$412 ;
+    if (adv2) begin
+      \$3830  = sel_c81_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$847  = \sel_l5_s0$213 ;
-    if (i__ready) begin
-      \$847  = sel_c45_min[15];
+    \$3831  = \sel_l4_s0$415 ;
+    if (adv2) begin
+      \$3831  = sel_c82_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$848  = \sel_l5_s0$210 ;
-    if (i__ready) begin
-      \$848  = sel_c45_min[20:16];
+    \$3832  = \sel_l4_s0$414 ;
+    if (adv2) begin
+      \$3832  = sel_c82_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$849  = \sel_l5_s0$292 ;
-    if (i__ready) begin
-      \$849  = sel_c54_max[14:0];
+    \$3833  = \sel_l4_s0$420 ;
+    if (adv2) begin
+      \$3833  = sel_c79_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$850  = \sel_l5_s0$294 ;
-    if (i__ready) begin
-      \$850  = sel_c54_max[15];
+    \$3834  = \sel_l4_s0$419 ;
+    if (adv2) begin
+      \$3834  = sel_c79_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$851  = \sel_l5_s0$291 ;
-    if (i__ready) begin
-      \$851  = sel_c54_max[20:16];
+    \$3835  = \sel_l4_s0$408 ;
+    if (adv2) begin
+      \$3835  = sel_c84_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$852  = \sel_l5_s0$229 ;
-    if (i__ready) begin
-      \$852  = sel_c51_max[14:0];
+    \$3836  = \sel_l4_s0$407 ;
+    if (adv2) begin
+      \$3836  = sel_c84_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$853  = \sel_l5_s0$231 ;
-    if (i__ready) begin
-      \$853  = sel_c51_max[15];
+    \$3837  = \sel_l4_s0$422 ;
+    if (adv2) begin
+      \$3837  = sel_c80_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$854  = \sel_l5_s0$228 ;
-    if (i__ready) begin
-      \$854  = sel_c51_max[20:16];
+    \$3838  = \sel_l4_s0$421 ;
+    if (adv2) begin
+      \$3838  = sel_c80_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$855  = \sel_l5_s0$238 ;
-    if (i__ready) begin
-      \$855  = sel_c44_max[14:0];
+    \$3839  = \sel_l4_s0$427 ;
+    if (adv2) begin
+      \$3839  = sel_c84_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$856  = \sel_l5_s0$240 ;
-    if (i__ready) begin
-      \$856  = sel_c44_max[15];
+    \$3840  = \sel_l4_s0$426 ;
+    if (adv2) begin
+      \$3840  = sel_c84_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$857  = \sel_l5_s0$237 ;
-    if (i__ready) begin
-      \$857  = sel_c44_max[20:16];
+    \$3841  = \sel_l4_s0$429 ;
+    if (adv2) begin
+      \$3841  = sel_c83_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$858  = \sel_l5_s0$283 ;
-    if (i__ready) begin
-      \$858  = sel_c45_max[14:0];
+    \$3842  = \sel_l4_s0$428 ;
+    if (adv2) begin
+      \$3842  = sel_c83_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$859  = \sel_l5_s0$285 ;
-    if (i__ready) begin
-      \$859  = sel_c45_max[15];
+    \$3843  = adv3_valid;
+    if (adv3) begin
+      \$3843  = valid_s14;
     end
+    if (rst) begin
+      \$3843  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$860  = \sel_l5_s0$282 ;
-    if (i__ready) begin
-      \$860  = sel_c45_max[20:16];
+    \$3844  = \sel_l5_s0$534 ;
+    if (adv3) begin
+      \$3844  = sel_c24_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$861  = \sel_l5_s0$256 ;
-    if (i__ready) begin
-      \$861  = sel_c46_max[14:0];
+    \$3845  = \sel_l5_s0$533 ;
+    if (adv3) begin
+      \$3845  = sel_c24_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$862  = \sel_l5_s0$258 ;
-    if (i__ready) begin
-      \$862  = sel_c46_max[15];
+    \$3846  = \sel_l5_s0$436 ;
+    if (adv3) begin
+      \$3846  = sel_c24_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$863  = \sel_l5_s0$255 ;
-    if (i__ready) begin
-      \$863  = sel_c46_max[20:16];
+    \$3847  = sel_l5_s0;
+    if (adv3) begin
+      \$3847  = sel_c24_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$864  = \sel_l5_s0$366 ;
-    if (i__ready) begin
-      \$864  = sel_c47_max[14:0];
+    \$3848  = \sel_l5_s0$443 ;
+    if (adv3) begin
+      \$3848  = sel_c25_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$865  = \sel_l5_s0$368 ;
-    if (i__ready) begin
-      \$865  = sel_c47_max[15];
+    \$3849  = \sel_l5_s0$442 ;
+    if (adv3) begin
+      \$3849  = sel_c25_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$866  = \sel_l5_s0$365 ;
-    if (i__ready) begin
-      \$866  = sel_c47_max[20:16];
+    \$3850  = \sel_l5_s0$438 ;
+    if (adv3) begin
+      \$3850  = sel_c26_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$867  = \sel_l10_s0$457 ;
-    if (i__ready) begin
-      \$867  = sel_c102_min[14:0];
+    \$3851  = \sel_l5_s0$437 ;
+    if (adv3) begin
+      \$3851  = sel_c26_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$868  = \sel_l10_s0$462 ;
-    if (i__ready) begin
-      \$868  = sel_c102_min[15];
+    \$3852  = \sel_l5_s0$450 ;
+    if (adv3) begin
+      \$3852  = sel_c25_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$869  = sel_l10_s0;
-    if (i__ready) begin
-      \$869  = sel_c102_min[20:16];
+    \$3853  = \sel_l5_s0$449 ;
+    if (adv3) begin
+      \$3853  = sel_c25_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$870  = \sel_l10_s0$501 ;
-    if (i__ready) begin
-      \$870  = sel_c94_min[14:0];
+    \$3854  = \sel_l5_s0$445 ;
+    if (adv3) begin
+      \$3854  = sel_c27_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$871  = \sel_l10_s0$503 ;
-    if (i__ready) begin
-      \$871  = sel_c94_min[15];
+    \$3855  = \sel_l5_s0$444 ;
+    if (adv3) begin
+      \$3855  = sel_c27_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$872  = \sel_l10_s0$500 ;
-    if (i__ready) begin
-      \$872  = sel_c94_min[20:16];
+    \$3856  = \sel_l5_s0$457 ;
+    if (adv3) begin
+      \$3856  = sel_c27_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$873  = \sel_l10_s0$466 ;
-    if (i__ready) begin
-      \$873  = sel_c104_max[14:0];
+    \$3857  = \sel_l5_s0$456 ;
+    if (adv3) begin
+      \$3857  = sel_c27_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$874  = \sel_l10_s0$471 ;
-    if (i__ready) begin
-      \$874  = sel_c104_max[15];
+    \$3858  = \sel_l5_s0$464 ;
+    if (adv3) begin
+      \$3858  = sel_c28_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$875  = \sel_l10_s0$465 ;
-    if (i__ready) begin
-      \$875  = sel_c104_max[20:16];
+    \$3859  = \sel_l5_s0$463 ;
+    if (adv3) begin
+      \$3859  = sel_c28_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$876  = \sel_l10_s0$474 ;
-    if (i__ready) begin
-      \$876  = sel_c105_min[14:0];
+    \$3860  = \sel_l5_s0$452 ;
+    if (adv3) begin
+      \$3860  = sel_c26_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$877  = \sel_l10_s0$479 ;
-    if (i__ready) begin
-      \$877  = sel_c105_min[15];
+    \$3861  = \sel_l5_s0$451 ;
+    if (adv3) begin
+      \$3861  = sel_c26_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$878  = \sel_l10_s0$473 ;
-    if (i__ready) begin
-      \$878  = sel_c105_min[20:16];
+    \$3862  = \sel_l5_s0$459 ;
+    if (adv3) begin
+      \$3862  = sel_c29_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$879  = \sel_l10_s0$483 ;
-    if (i__ready) begin
-      \$879  = sel_c106_min[14:0];
+    \$3863  = \sel_l5_s0$458 ;
+    if (adv3) begin
+      \$3863  = sel_c29_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$880  = \sel_l10_s0$488 ;
-    if (i__ready) begin
-      \$880  = sel_c106_min[15];
+    \$3864  = \sel_l5_s0$471 ;
+    if (adv3) begin
+      \$3864  = sel_c29_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$881  = \sel_l10_s0$482 ;
-    if (i__ready) begin
-      \$881  = sel_c106_min[20:16];
+    \$3865  = \sel_l5_s0$470 ;
+    if (adv3) begin
+      \$3865  = sel_c29_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$882  = \sel_l10_s0$492 ;
-    if (i__ready) begin
-      \$882  = sel_c107_min[14:0];
+    \$3866  = \sel_l5_s0$466 ;
+    if (adv3) begin
+      \$3866  = sel_c30_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$883  = \sel_l10_s0$497 ;
-    if (i__ready) begin
-      \$883  = sel_c107_min[15];
+    \$3867  = \sel_l5_s0$465 ;
+    if (adv3) begin
+      \$3867  = sel_c30_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$884  = \sel_l10_s0$491 ;
-    if (i__ready) begin
-      \$884  = sel_c107_min[20:16];
+    \$3868  = \sel_l5_s0$478 ;
+    if (adv3) begin
+      \$3868  = sel_c28_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$885  = \sel_l10_s0$468 ;
-    if (i__ready) begin
-      \$885  = sel_c103_max[14:0];
+    \$3869  = \sel_l5_s0$477 ;
+    if (adv3) begin
+      \$3869  = sel_c28_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$886  = \sel_l10_s0$470 ;
-    if (i__ready) begin
-      \$886  = sel_c103_max[15];
+    \$3870  = \sel_l5_s0$473 ;
+    if (adv3) begin
+      \$3870  = sel_c30_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$887  = \sel_l10_s0$467 ;
-    if (i__ready) begin
-      \$887  = sel_c103_max[20:16];
+    \$3871  = \sel_l5_s0$472 ;
+    if (adv3) begin
+      \$3871  = sel_c30_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$888  = \sel_l10_s0$476 ;
-    if (i__ready) begin
-      \$888  = sel_c102_max[14:0];
+    \$3872  = \sel_l5_s0$480 ;
+    if (adv3) begin
+      \$3872  = sel_c31_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$889  = \sel_l10_s0$478 ;
-    if (i__ready) begin
-      \$889  = sel_c102_max[15];
+    \$3873  = \sel_l5_s0$479 ;
+    if (adv3) begin
+      \$3873  = sel_c31_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$890  = \sel_l10_s0$475 ;
-    if (i__ready) begin
-      \$890  = sel_c102_max[20:16];
+    \$3874  = \sel_l5_s0$540 ;
+    if (adv3) begin
+      \$3874  = sel_c31_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$891  = \sel_l10_s0$485 ;
-    if (i__ready) begin
-      \$891  = sel_c101_max[14:0];
+    \$3875  = \sel_l5_s0$539 ;
+    if (adv3) begin
+      \$3875  = sel_c31_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$892  = \sel_l10_s0$487 ;
-    if (i__ready) begin
-      \$892  = sel_c101_max[15];
+    \$3876  = \sel_l5_s0$542 ;
+    if (adv3) begin
+      \$3876  = sel_c85_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$893  = \sel_l10_s0$484 ;
-    if (i__ready) begin
-      \$893  = sel_c101_max[20:16];
+    \$3877  = \sel_l5_s0$541 ;
+    if (adv3) begin
+      \$3877  = sel_c85_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$894  = \sel_l10_s0$494 ;
-    if (i__ready) begin
-      \$894  = sel_c108_min[14:0];
+    \$3878  = \sel_l5_s0$485 ;
+    if (adv3) begin
+      \$3878  = sel_c85_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$895  = \sel_l10_s0$496 ;
-    if (i__ready) begin
-      \$895  = sel_c108_min[15];
+    \$3879  = \sel_l5_s0$484 ;
+    if (adv3) begin
+      \$3879  = sel_c85_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$896  = \sel_l10_s0$493 ;
-    if (i__ready) begin
-      \$896  = sel_c108_min[20:16];
+    \$3880  = \sel_l5_s0$492 ;
+    if (adv3) begin
+      \$3880  = sel_c86_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$897  = \sel_l10_s0$459 ;
-    if (i__ready) begin
-      \$897  = sel_c98_max[14:0];
+    \$3881  = \sel_l5_s0$491 ;
+    if (adv3) begin
+      \$3881  = sel_c86_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$898  = \sel_l10_s0$461 ;
-    if (i__ready) begin
-      \$898  = sel_c98_max[15];
+    \$3882  = \sel_l5_s0$487 ;
+    if (adv3) begin
+      \$3882  = sel_c87_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$899  = \sel_l10_s0$458 ;
-    if (i__ready) begin
-      \$899  = sel_c98_max[20:16];
+    \$3883  = \sel_l5_s0$486 ;
+    if (adv3) begin
+      \$3883  = sel_c87_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$900  = \sel_l10_s0$846 ;
-    if (i__ready) begin
-      \$900  = sel_c108_max[14:0];
+    \$3884  = \sel_l5_s0$499 ;
+    if (adv3) begin
+      \$3884  = sel_c86_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$901  = \sel_l10_s0$847 ;
-    if (i__ready) begin
-      \$901  = sel_c108_max[15];
+    \$3885  = \sel_l5_s0$498 ;
+    if (adv3) begin
+      \$3885  = sel_c86_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$902  = \sel_l10_s0$848 ;
-    if (i__ready) begin
-      \$902  = sel_c108_max[20:16];
+    \$3886  = \sel_l5_s0$494 ;
+    if (adv3) begin
+      \$3886  = sel_c88_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$903  = \sel_l10_s0$849 ;
-    if (i__ready) begin
-      \$903  = sel_c107_max[14:0];
+    \$3887  = \sel_l5_s0$493 ;
+    if (adv3) begin
+      \$3887  = sel_c88_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$904  = \sel_l10_s0$850 ;
-    if (i__ready) begin
-      \$904  = sel_c107_max[15];
+    \$3888  = \sel_l5_s0$506 ;
+    if (adv3) begin
+      \$3888  = sel_c88_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$905  = \sel_l10_s0$851 ;
-    if (i__ready) begin
-      \$905  = sel_c107_max[20:16];
+    \$3889  = \sel_l5_s0$505 ;
+    if (adv3) begin
+      \$3889  = sel_c88_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$906  = \sel_l10_s0$852 ;
-    if (i__ready) begin
-      \$906  = sel_c99_max[14:0];
+    \$3890  = \sel_l5_s0$513 ;
+    if (adv3) begin
+      \$3890  = sel_c89_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$907  = \sel_l10_s0$853 ;
-    if (i__ready) begin
-      \$907  = sel_c99_max[15];
+    \$3891  = \sel_l5_s0$512 ;
+    if (adv3) begin
+      \$3891  = sel_c89_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$908  = \sel_l10_s0$854 ;
-    if (i__ready) begin
-      \$908  = sel_c99_max[20:16];
+    \$3892  = \sel_l5_s0$501 ;
+    if (adv3) begin
+      \$3892  = sel_c87_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$909  = \sel_l10_s0$512 ;
-    if (i__ready) begin
-      \$909  = sel_c106_max[14:0];
+    \$3893  = \sel_l5_s0$500 ;
+    if (adv3) begin
+      \$3893  = sel_c87_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$910  = \sel_l10_s0$514 ;
-    if (i__ready) begin
-      \$910  = sel_c106_max[15];
+    \$3894  = \sel_l5_s0$508 ;
+    if (adv3) begin
+      \$3894  = sel_c90_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$911  = \sel_l10_s0$511 ;
-    if (i__ready) begin
-      \$911  = sel_c106_max[20:16];
+    \$3895  = \sel_l5_s0$507 ;
+    if (adv3) begin
+      \$3895  = sel_c90_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$912  = \sel_l10_s0$855 ;
-    if (i__ready) begin
-      \$912  = sel_c100_max[14:0];
+    \$3896  = \sel_l5_s0$520 ;
+    if (adv3) begin
+      \$3896  = sel_c90_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$913  = \sel_l10_s0$856 ;
-    if (i__ready) begin
-      \$913  = sel_c100_max[15];
+    \$3897  = \sel_l5_s0$519 ;
+    if (adv3) begin
+      \$3897  = sel_c90_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$914  = \sel_l10_s0$857 ;
-    if (i__ready) begin
-      \$914  = sel_c100_max[20:16];
+    \$3898  = \sel_l5_s0$515 ;
+    if (adv3) begin
+      \$3898  = sel_c91_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$915  = \sel_l10_s0$858 ;
-    if (i__ready) begin
-      \$915  = sel_c72_max[14:0];
+    \$3899  = \sel_l5_s0$514 ;
+    if (adv3) begin
+      \$3899  = sel_c91_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$916  = \sel_l10_s0$859 ;
-    if (i__ready) begin
-      \$916  = sel_c72_max[15];
+    \$3900  = \sel_l5_s0$527 ;
+    if (adv3) begin
+      \$3900  = sel_c89_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$917  = \sel_l10_s0$860 ;
-    if (i__ready) begin
-      \$917  = sel_c72_max[20:16];
+    \$3901  = \sel_l5_s0$526 ;
+    if (adv3) begin
+      \$3901  = sel_c89_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$918  = \sel_l10_s0$861 ;
-    if (i__ready) begin
-      \$918  = sel_c80_max[14:0];
+    \$3902  = \sel_l5_s0$522 ;
+    if (adv3) begin
+      \$3902  = sel_c91_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$919  = \sel_l10_s0$862 ;
-    if (i__ready) begin
-      \$919  = sel_c80_max[15];
+    \$3903  = \sel_l5_s0$521 ;
+    if (adv3) begin
+      \$3903  = sel_c91_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$920  = \sel_l10_s0$863 ;
-    if (i__ready) begin
-      \$920  = sel_c80_max[20:16];
+    \$3904  = \sel_l5_s0$529 ;
+    if (adv3) begin
+      \$3904  = sel_c92_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$921  = \sel_l10_s0$864 ;
-    if (i__ready) begin
-      \$921  = sel_c105_max[14:0];
+    \$3905  = \sel_l5_s0$528 ;
+    if (adv3) begin
+      \$3905  = sel_c92_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$922  = \sel_l10_s0$865 ;
-    if (i__ready) begin
-      \$922  = sel_c105_max[15];
+    \$3906  = \sel_l5_s0$536 ;
+    if (adv3) begin
+      \$3906  = sel_c92_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$923  = \sel_l10_s0$866 ;
-    if (i__ready) begin
-      \$923  = sel_c105_max[20:16];
+    \$3907  = \sel_l5_s0$535 ;
+    if (adv3) begin
+      \$3907  = sel_c92_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$924  = \sel_l10_s0$867 ;
-    if (i__ready) begin
-      \$924  = sel_c76_max[14:0];
+    \$3908  = adv4_valid;
+    if (adv4) begin
+      \$3908  = valid_s14;
     end
+    if (rst) begin
+      \$3908  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$925  = \sel_l10_s0$868 ;
-    if (i__ready) begin
-      \$925  = sel_c76_max[15];
+    \$3909  = \sel_l6_s0$548 ;
+    if (adv4) begin
+      \$3909  = sel_c32_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$926  = \sel_l10_s0$869 ;
-    if (i__ready) begin
-      \$926  = sel_c76_max[20:16];
+    \$3910  = sel_l6_s0;
+    if (adv4) begin
+      \$3910  = sel_c32_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$927  = \sel_l10_s0$870 ;
-    if (i__ready) begin
-      \$927  = sel_c77_max[14:0];
+    \$3911  = \sel_l6_s0$550 ;
+    if (adv4) begin
+      \$3911  = sel_c33_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$928  = \sel_l10_s0$871 ;
-    if (i__ready) begin
-      \$928  = sel_c77_max[15];
+    \$3912  = \sel_l6_s0$549 ;
+    if (adv4) begin
+      \$3912  = sel_c33_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$929  = \sel_l10_s0$872 ;
-    if (i__ready) begin
-      \$929  = sel_c77_max[20:16];
+    \$3913  = \sel_l6_s0$555 ;
+    if (adv4) begin
+      \$3913  = sel_c32_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$930  = \sel_l10_s0$873 ;
-    if (i__ready) begin
-      \$930  = sel_c79_max[14:0];
+    \$3914  = \sel_l6_s0$554 ;
+    if (adv4) begin
+      \$3914  = sel_c32_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$931  = \sel_l10_s0$874 ;
-    if (i__ready) begin
-      \$931  = sel_c79_max[15];
+    \$3915  = \sel_l6_s0$562 ;
+    if (adv4) begin
+      \$3915  = sel_c34_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$932  = \sel_l10_s0$875 ;
-    if (i__ready) begin
-      \$932  = sel_c79_max[20:16];
+    \$3916  = \sel_l6_s0$561 ;
+    if (adv4) begin
+      \$3916  = sel_c34_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$933  = \sel_l15_s0$536 ;
-    if (i__ready) begin
-      \$933  = sel_c124_min[14:0];
+    \$3917  = \sel_l6_s0$557 ;
+    if (adv4) begin
+      \$3917  = sel_c33_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$934  = \sel_l15_s0$541 ;
-    if (i__ready) begin
-      \$934  = sel_c124_min[15];
+    \$3918  = \sel_l6_s0$556 ;
+    if (adv4) begin
+      \$3918  = sel_c33_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$935  = sel_l15_s0;
-    if (i__ready) begin
-      \$935  = sel_c124_min[20:16];
+    \$3919  = \sel_l6_s0$569 ;
+    if (adv4) begin
+      \$3919  = sel_c35_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$936  = \sel_l15_s0$538 ;
-    if (i__ready) begin
-      \$936  = sel_c123_max[14:0];
+    \$3920  = \sel_l6_s0$568 ;
+    if (adv4) begin
+      \$3920  = sel_c35_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$937  = \sel_l15_s0$540 ;
-    if (i__ready) begin
-      \$937  = sel_c123_max[15];
+    \$3921  = \sel_l6_s0$576 ;
+    if (adv4) begin
+      \$3921  = sel_c36_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$938  = \sel_l15_s0$537 ;
-    if (i__ready) begin
-      \$938  = sel_c123_max[20:16];
+    \$3922  = \sel_l6_s0$575 ;
+    if (adv4) begin
+      \$3922  = sel_c36_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$939  = \sel_l15_s0$552 ;
-    if (i__ready) begin
-      \$939  = sel_c120_max[14:0];
+    \$3923  = \sel_l6_s0$571 ;
+    if (adv4) begin
+      \$3923  = sel_c34_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$940  = \sel_l15_s0$553 ;
-    if (i__ready) begin
-      \$940  = sel_c120_max[15];
+    \$3924  = \sel_l6_s0$570 ;
+    if (adv4) begin
+      \$3924  = sel_c34_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$941  = \sel_l15_s0$549 ;
-    if (i__ready) begin
-      \$941  = sel_c120_max[20:16];
+    \$3925  = \sel_l6_s0$578 ;
+    if (adv4) begin
+      \$3925  = sel_c35_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$942  = \sel_l15_s0$561 ;
-    if (i__ready) begin
-      \$942  = sel_c124_max[14:0];
+    \$3926  = \sel_l6_s0$577 ;
+    if (adv4) begin
+      \$3926  = sel_c35_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = \sel_l15_s0$562 ;
-    if (i__ready) begin
-      \$943  = sel_c124_max[15];
+    \$3927  = \sel_l6_s0$583 ;
+    if (adv4) begin
+      \$3927  = sel_c37_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$944  = \sel_l15_s0$558 ;
-    if (i__ready) begin
-      \$944  = sel_c124_max[20:16];
+    \$3928  = \sel_l6_s0$582 ;
+    if (adv4) begin
+      \$3928  = sel_c37_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$945  = \sel_l15_s0$570 ;
-    if (i__ready) begin
-      \$945  = sel_c113_max[14:0];
+    \$3929  = \sel_l6_s0$564 ;
+    if (adv4) begin
+      \$3929  = sel_c36_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$946  = \sel_l15_s0$571 ;
-    if (i__ready) begin
-      \$946  = sel_c113_max[15];
+    \$3930  = \sel_l6_s0$563 ;
+    if (adv4) begin
+      \$3930  = sel_c36_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$947  = \sel_l15_s0$567 ;
-    if (i__ready) begin
-      \$947  = sel_c113_max[20:16];
+    \$3931  = \sel_l6_s0$585 ;
+    if (adv4) begin
+      \$3931  = sel_c38_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$948  = \sel_l15_s0$579 ;
-    if (i__ready) begin
-      \$948  = sel_c122_max[14:0];
+    \$3932  = \sel_l6_s0$584 ;
+    if (adv4) begin
+      \$3932  = sel_c38_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$949  = \sel_l15_s0$580 ;
-    if (i__ready) begin
-      \$949  = sel_c122_max[15];
+    \$3933  = \sel_l6_s0$590 ;
+    if (adv4) begin
+      \$3933  = sel_c37_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$950  = \sel_l15_s0$576 ;
-    if (i__ready) begin
-      \$950  = sel_c122_max[20:16];
+    \$3934  = \sel_l6_s0$589 ;
+    if (adv4) begin
+      \$3934  = sel_c37_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$951  = \sel_l15_s0$588 ;
-    if (i__ready) begin
-      \$951  = \sel_l10_s0$846 ;
+    \$3935  = \sel_l6_s0$592 ;
+    if (adv4) begin
+      \$3935  = sel_c38_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$952  = \sel_l15_s0$589 ;
-    if (i__ready) begin
-      \$952  = \sel_l10_s0$847 ;
+    \$3936  = \sel_l6_s0$591 ;
+    if (adv4) begin
+      \$3936  = sel_c38_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$953  = \sel_l15_s0$585 ;
-    if (i__ready) begin
-      \$953  = \sel_l10_s0$848 ;
+    \$3937  = \sel_l6_s0$1967 ;
+    if (adv4) begin
+      \$3937  = sel_c137_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$954  = \sel_l15_s0$590 ;
-    if (i__ready) begin
-      \$954  = \sel_l10_s0$849 ;
+    \$3938  = \sel_l6_s0$1968 ;
+    if (adv4) begin
+      \$3938  = sel_c137_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$955  = \sel_l15_s0$591 ;
-    if (i__ready) begin
-      \$955  = \sel_l10_s0$850 ;
+    \$3939  = \sel_l6_s0$597 ;
+    if (adv4) begin
+      \$3939  = sel_c93_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$956  = \sel_l15_s0$586 ;
-    if (i__ready) begin
-      \$956  = \sel_l10_s0$851 ;
+    \$3940  = \sel_l6_s0$596 ;
+    if (adv4) begin
+      \$3940  = sel_c93_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$957  = \sel_l15_s0$597 ;
-    if (i__ready) begin
-      \$957  = \sel_l10_s0$852 ;
+    \$3941  = \sel_l6_s0$599 ;
+    if (adv4) begin
+      \$3941  = sel_c94_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$958  = \sel_l15_s0$598 ;
-    if (i__ready) begin
-      \$958  = \sel_l10_s0$853 ;
+    \$3942  = \sel_l6_s0$598 ;
+    if (adv4) begin
+      \$3942  = sel_c94_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$959  = \sel_l15_s0$594 ;
-    if (i__ready) begin
-      \$959  = \sel_l10_s0$854 ;
+    \$3943  = \sel_l6_s0$604 ;
+    if (adv4) begin
+      \$3943  = sel_c93_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$960  = \sel_l15_s0$581 ;
-    if (i__ready) begin
-      \$960  = sel_c117_max[14:0];
+    \$3944  = \sel_l6_s0$603 ;
+    if (adv4) begin
+      \$3944  = sel_c93_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$961  = \sel_l15_s0$582 ;
-    if (i__ready) begin
-      \$961  = sel_c117_max[15];
+    \$3945  = \sel_l6_s0$611 ;
+    if (adv4) begin
+      \$3945  = sel_c95_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$962  = \sel_l15_s0$577 ;
-    if (i__ready) begin
-      \$962  = sel_c117_max[20:16];
+    \$3946  = \sel_l6_s0$610 ;
+    if (adv4) begin
+      \$3946  = sel_c95_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$963  = \sel_l15_s0$606 ;
-    if (i__ready) begin
-      \$963  = \sel_l10_s0$855 ;
+    \$3947  = \sel_l6_s0$606 ;
+    if (adv4) begin
+      \$3947  = sel_c94_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$964  = \sel_l15_s0$607 ;
-    if (i__ready) begin
-      \$964  = \sel_l10_s0$856 ;
+    \$3948  = \sel_l6_s0$605 ;
+    if (adv4) begin
+      \$3948  = sel_c94_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$965  = \sel_l15_s0$603 ;
-    if (i__ready) begin
-      \$965  = \sel_l10_s0$857 ;
+    \$3949  = \sel_l6_s0$618 ;
+    if (adv4) begin
+      \$3949  = sel_c96_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$966  = \sel_l15_s0$608 ;
-    if (i__ready) begin
-      \$966  = \sel_l10_s0$858 ;
+    \$3950  = \sel_l6_s0$617 ;
+    if (adv4) begin
+      \$3950  = sel_c96_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$967  = \sel_l15_s0$609 ;
-    if (i__ready) begin
-      \$967  = \sel_l10_s0$859 ;
+    \$3951  = \sel_l6_s0$625 ;
+    if (adv4) begin
+      \$3951  = sel_c97_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$968  = \sel_l15_s0$604 ;
-    if (i__ready) begin
-      \$968  = \sel_l10_s0$860 ;
+    \$3952  = \sel_l6_s0$624 ;
+    if (adv4) begin
+      \$3952  = sel_c97_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$969  = \sel_l15_s0$599 ;
-    if (i__ready) begin
-      \$969  = \sel_l10_s0$861 ;
+    \$3953  = \sel_l6_s0$620 ;
+    if (adv4) begin
+      \$3953  = sel_c95_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$970  = \sel_l15_s0$600 ;
-    if (i__ready) begin
-      \$970  = \sel_l10_s0$862 ;
+    \$3954  = \sel_l6_s0$619 ;
+    if (adv4) begin
+      \$3954  = sel_c95_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$971  = \sel_l15_s0$595 ;
-    if (i__ready) begin
-      \$971  = \sel_l10_s0$863 ;
+    \$3955  = \sel_l6_s0$627 ;
+    if (adv4) begin
+      \$3955  = sel_c96_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$972  = \sel_l15_s0$554 ;
-    if (i__ready) begin
-      \$972  = \sel_l10_s0$864 ;
+    \$3956  = \sel_l6_s0$626 ;
+    if (adv4) begin
+      \$3956  = sel_c96_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$973  = \sel_l15_s0$555 ;
-    if (i__ready) begin
-      \$973  = \sel_l10_s0$865 ;
+    \$3957  = \sel_l6_s0$632 ;
+    if (adv4) begin
+      \$3957  = sel_c98_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$974  = \sel_l15_s0$550 ;
-    if (i__ready) begin
-      \$974  = \sel_l10_s0$866 ;
+    \$3958  = \sel_l6_s0$631 ;
+    if (adv4) begin
+      \$3958  = sel_c98_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$975  = \sel_l15_s0$545 ;
-    if (i__ready) begin
-      \$975  = \sel_l10_s0$867 ;
+    \$3959  = \sel_l6_s0$613 ;
+    if (adv4) begin
+      \$3959  = sel_c97_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$976  = \sel_l15_s0$546 ;
-    if (i__ready) begin
-      \$976  = \sel_l10_s0$868 ;
+    \$3960  = \sel_l6_s0$612 ;
+    if (adv4) begin
+      \$3960  = sel_c97_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$977  = \sel_l15_s0$543 ;
-    if (i__ready) begin
-      \$977  = \sel_l10_s0$869 ;
+    \$3961  = \sel_l6_s0$634 ;
+    if (adv4) begin
+      \$3961  = sel_c99_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$978  = \sel_l15_s0$572 ;
-    if (i__ready) begin
-      \$978  = \sel_l10_s0$870 ;
+    \$3962  = \sel_l6_s0$633 ;
+    if (adv4) begin
+      \$3962  = sel_c99_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$979  = \sel_l15_s0$573 ;
-    if (i__ready) begin
-      \$979  = \sel_l10_s0$871 ;
+    \$3963  = \sel_l6_s0$639 ;
+    if (adv4) begin
+      \$3963  = sel_c98_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$980  = \sel_l15_s0$568 ;
-    if (i__ready) begin
-      \$980  = \sel_l10_s0$872 ;
+    \$3964  = \sel_l6_s0$638 ;
+    if (adv4) begin
+      \$3964  = sel_c98_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$981  = \sel_l15_s0$563 ;
-    if (i__ready) begin
-      \$981  = \sel_l10_s0$873 ;
+    \$3965  = \sel_l6_s0$641 ;
+    if (adv4) begin
+      \$3965  = sel_c99_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$982  = \sel_l15_s0$564 ;
-    if (i__ready) begin
-      \$982  = \sel_l10_s0$874 ;
+    \$3966  = \sel_l6_s0$640 ;
+    if (adv4) begin
+      \$3966  = sel_c99_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$983  = \sel_l15_s0$559 ;
-    if (i__ready) begin
-      \$983  = \sel_l10_s0$875 ;
+    \$3967  = \sel_l6_s0$1969 ;
+    if (adv4) begin
+      \$3967  = sel_c122_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$984  = \sel_l21_s0$876 ;
-    if (i__ready) begin
-      \$984  = sel_s24_lo[14:0];
+    \$3968  = \sel_l6_s0$1970 ;
+    if (adv4) begin
+      \$3968  = sel_c122_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$985  = \sel_l21_s0$877 ;
-    if (i__ready) begin
-      \$985  = sel_s24_lo[15];
+    \$3969  = adv5_valid;
+    if (adv5) begin
+      \$3969  = valid_s14;
     end
+    if (rst) begin
+      \$3969  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$986  = \sel_l21_s0$878 ;
-    if (i__ready) begin
-      \$986  = sel_s24_lo[20:16];
+    \$3970  = \sel_l7_s0$732 ;
+    if (adv5) begin
+      \$3970  = sel_c39_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$987  = \sel_l21_s0$708 ;
-    if (i__ready) begin
-      \$987  = sel_s32_lo[14:0];
+    \$3971  = \sel_l7_s0$731 ;
+    if (adv5) begin
+      \$3971  = sel_c39_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$988  = \sel_l21_s0$709 ;
-    if (i__ready) begin
-      \$988  = sel_s32_lo[15];
+    \$3972  = \sel_l7_s0$648 ;
+    if (adv5) begin
+      \$3972  = sel_c39_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$989  = sel_l21_s0;
-    if (i__ready) begin
-      \$989  = sel_s32_lo[20:16];
+    \$3973  = sel_l7_s0;
+    if (adv5) begin
+      \$3973  = sel_c39_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$990  = \sel_l21_s0$717 ;
-    if (i__ready) begin
-      \$990  = sel_s32_hi[14:0];
+    \$3974  = \sel_l7_s0$650 ;
+    if (adv5) begin
+      \$3974  = sel_c40_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$991  = \sel_l21_s0$718 ;
-    if (i__ready) begin
-      \$991  = sel_s32_hi[15];
+    \$3975  = \sel_l7_s0$649 ;
+    if (adv5) begin
+      \$3975  = sel_c40_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$992  = \sel_l21_s0$714 ;
-    if (i__ready) begin
-      \$992  = sel_s32_hi[20:16];
+    \$3976  = \sel_l7_s0$655 ;
+    if (adv5) begin
+      \$3976  = sel_c41_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$993  = \sel_l21_s0$764 ;
-    if (i__ready) begin
-      \$993  = sel_s33_lo[14:0];
+    \$3977  = \sel_l7_s0$654 ;
+    if (adv5) begin
+      \$3977  = sel_c41_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$994  = \sel_l21_s0$765 ;
-    if (i__ready) begin
-      \$994  = sel_s33_lo[15];
+    \$3978  = \sel_l7_s0$657 ;
+    if (adv5) begin
+      \$3978  = sel_c40_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$995  = \sel_l21_s0$762 ;
-    if (i__ready) begin
-      \$995  = sel_s33_lo[20:16];
+    \$3979  = \sel_l7_s0$656 ;
+    if (adv5) begin
+      \$3979  = sel_c40_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$996  = \sel_l21_s0$710 ;
-    if (i__ready) begin
-      \$996  = sel_s34_lo[14:0];
+    \$3980  = \sel_l7_s0$662 ;
+    if (adv5) begin
+      \$3980  = sel_c42_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$997  = \sel_l21_s0$711 ;
-    if (i__ready) begin
-      \$997  = sel_s34_lo[15];
+    \$3981  = \sel_l7_s0$661 ;
+    if (adv5) begin
+      \$3981  = sel_c42_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$998  = \sel_l21_s0$706 ;
-    if (i__ready) begin
-      \$998  = sel_s34_lo[20:16];
+    \$3982  = \sel_l7_s0$664 ;
+    if (adv5) begin
+      \$3982  = sel_c43_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$999  = \sel_l21_s0$726 ;
-    if (i__ready) begin
-      \$999  = sel_s35_lo[14:0];
+    \$3983  = \sel_l7_s0$663 ;
+    if (adv5) begin
+      \$3983  = sel_c43_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1000  = \sel_l21_s0$727 ;
-    if (i__ready) begin
-      \$1000  = sel_s35_lo[15];
+    \$3984  = \sel_l7_s0$669 ;
+    if (adv5) begin
+      \$3984  = sel_c42_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1001  = \sel_l21_s0$723 ;
-    if (i__ready) begin
-      \$1001  = sel_s35_lo[20:16];
+    \$3985  = \sel_l7_s0$668 ;
+    if (adv5) begin
+      \$3985  = sel_c42_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1002  = \sel_l21_s0$719 ;
-    if (i__ready) begin
-      \$1002  = sel_s34_hi[14:0];
+    \$3986  = \sel_l7_s0$671 ;
+    if (adv5) begin
+      \$3986  = sel_c43_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1003  = \sel_l21_s0$720 ;
-    if (i__ready) begin
-      \$1003  = sel_s34_hi[15];
+    \$3987  = \sel_l7_s0$670 ;
+    if (adv5) begin
+      \$3987  = sel_c43_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1004  = \sel_l21_s0$715 ;
-    if (i__ready) begin
-      \$1004  = sel_s34_hi[20:16];
+    \$3988  = \sel_l7_s0$676 ;
+    if (adv5) begin
+      \$3988  = sel_c44_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1005  = \sel_l21_s0$735 ;
-    if (i__ready) begin
-      \$1005  = sel_s35_hi[14:0];
+    \$3989  = \sel_l7_s0$675 ;
+    if (adv5) begin
+      \$3989  = sel_c44_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1006  = \sel_l21_s0$736 ;
-    if (i__ready) begin
-      \$1006  = sel_s35_hi[15];
+    \$3990  = \sel_l7_s0$678 ;
+    if (adv5) begin
+      \$3990  = sel_c41_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1007  = \sel_l21_s0$732 ;
-    if (i__ready) begin
-      \$1007  = sel_s35_hi[20:16];
+    \$3991  = \sel_l7_s0$677 ;
+    if (adv5) begin
+      \$3991  = sel_c41_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1008  = \sel_l21_s0$728 ;
-    if (i__ready) begin
-      \$1008  = sel_s36_lo[14:0];
+    \$3992  = \sel_l7_s0$683 ;
+    if (adv5) begin
+      \$3992  = sel_c44_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1009  = \sel_l21_s0$729 ;
-    if (i__ready) begin
-      \$1009  = sel_s36_lo[15];
+    \$3993  = \sel_l7_s0$682 ;
+    if (adv5) begin
+      \$3993  = sel_c44_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1010  = \sel_l21_s0$724 ;
-    if (i__ready) begin
-      \$1010  = sel_s36_lo[20:16];
+    \$3994  = \sel_l7_s0$685 ;
+    if (adv5) begin
+      \$3994  = sel_c45_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1011  = \sel_l21_s0$744 ;
-    if (i__ready) begin
-      \$1011  = sel_s37_lo[14:0];
+    \$3995  = \sel_l7_s0$684 ;
+    if (adv5) begin
+      \$3995  = sel_c45_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1012  = \sel_l21_s0$745 ;
-    if (i__ready) begin
-      \$1012  = sel_s37_lo[15];
+    \$3996  = \sel_l7_s0$738 ;
+    if (adv5) begin
+      \$3996  = sel_c45_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1013  = \sel_l21_s0$741 ;
-    if (i__ready) begin
-      \$1013  = sel_s37_lo[20:16];
+    \$3997  = \sel_l7_s0$737 ;
+    if (adv5) begin
+      \$3997  = sel_c45_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1014  = \sel_l21_s0$737 ;
-    if (i__ready) begin
-      \$1014  = sel_s36_hi[14:0];
+    \$3998  = \sel_l7_s0$1971 ;
+    if (adv5) begin
+      \$3998  = \sel_l6_s0$1967 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1015  = \sel_l21_s0$738 ;
-    if (i__ready) begin
-      \$1015  = sel_s36_hi[15];
+    \$3999  = \sel_l7_s0$1972 ;
+    if (adv5) begin
+      \$3999  = \sel_l6_s0$1968 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1016  = \sel_l21_s0$733 ;
-    if (i__ready) begin
-      \$1016  = sel_s36_hi[20:16];
+    \$4000  = \sel_l7_s0$740 ;
+    if (adv5) begin
+      \$4000  = sel_c100_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1017  = \sel_l21_s0$753 ;
-    if (i__ready) begin
-      \$1017  = sel_s37_hi[14:0];
+    \$4001  = \sel_l7_s0$739 ;
+    if (adv5) begin
+      \$4001  = sel_c100_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1018  = \sel_l21_s0$754 ;
-    if (i__ready) begin
-      \$1018  = sel_s37_hi[15];
+    \$4002  = \sel_l7_s0$690 ;
+    if (adv5) begin
+      \$4002  = sel_c100_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1019  = \sel_l21_s0$750 ;
-    if (i__ready) begin
-      \$1019  = sel_s37_hi[20:16];
+    \$4003  = \sel_l7_s0$689 ;
+    if (adv5) begin
+      \$4003  = sel_c100_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1020  = \sel_l21_s0$770 ;
-    if (i__ready) begin
-      \$1020  = sel_s33_hi[14:0];
+    \$4004  = \sel_l7_s0$692 ;
+    if (adv5) begin
+      \$4004  = sel_c101_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1021  = \sel_l21_s0$771 ;
-    if (i__ready) begin
-      \$1021  = sel_s33_hi[15];
+    \$4005  = \sel_l7_s0$691 ;
+    if (adv5) begin
+      \$4005  = sel_c101_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1022  = \sel_l21_s0$768 ;
-    if (i__ready) begin
-      \$1022  = sel_s33_hi[20:16];
+    \$4006  = \sel_l7_s0$697 ;
+    if (adv5) begin
+      \$4006  = sel_c102_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1023  = \sel_l21_s0$746 ;
-    if (i__ready) begin
-      \$1023  = sel_s38_lo[14:0];
+    \$4007  = \sel_l7_s0$696 ;
+    if (adv5) begin
+      \$4007  = sel_c102_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1024  = \sel_l21_s0$747 ;
-    if (i__ready) begin
-      \$1024  = sel_s38_lo[15];
+    \$4008  = \sel_l7_s0$699 ;
+    if (adv5) begin
+      \$4008  = sel_c101_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1025  = \sel_l21_s0$742 ;
-    if (i__ready) begin
-      \$1025  = sel_s38_lo[20:16];
+    \$4009  = \sel_l7_s0$698 ;
+    if (adv5) begin
+      \$4009  = sel_c101_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1026  = \sel_l21_s0$755 ;
-    if (i__ready) begin
-      \$1026  = sel_s38_hi[14:0];
+    \$4010  = \sel_l7_s0$704 ;
+    if (adv5) begin
+      \$4010  = sel_c103_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1027  = \sel_l21_s0$756 ;
-    if (i__ready) begin
-      \$1027  = sel_s38_hi[15];
+    \$4011  = \sel_l7_s0$703 ;
+    if (adv5) begin
+      \$4011  = sel_c103_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1028  = \sel_l21_s0$751 ;
-    if (i__ready) begin
-      \$1028  = sel_s38_hi[20:16];
+    \$4012  = \sel_l7_s0$706 ;
+    if (adv5) begin
+      \$4012  = sel_c104_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1029  = \sel_l21_s0$879 ;
-    if (i__ready) begin
-      \$1029  = sel_s31_hi[14:0];
+    \$4013  = \sel_l7_s0$705 ;
+    if (adv5) begin
+      \$4013  = sel_c104_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1030  = \sel_l21_s0$880 ;
-    if (i__ready) begin
-      \$1030  = sel_s31_hi[15];
+    \$4014  = \sel_l7_s0$711 ;
+    if (adv5) begin
+      \$4014  = sel_c103_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1031  = \sel_l21_s0$881 ;
-    if (i__ready) begin
-      \$1031  = sel_s31_hi[20:16];
+    \$4015  = \sel_l7_s0$710 ;
+    if (adv5) begin
+      \$4015  = sel_c103_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1032  = sel_l27_s0;
-    if (i__ready) begin
-      \$1032  = { \$765 , \$764 , \$761 , \$756 , \$749 , \$740 , \$729 , \$716 , \$701 , \$684 , \$665 , \$644 , \$621 , \$596 , \$569 , \$540 , \$509 , \$478 , \$449 , \$422 , \$397 , \$374 , \$353 , \$334 , \$317 , \$302 , \$289 , \$278 , \$269 , \$262 , \$257 , \$254  };
+    \$4016  = \sel_l7_s0$713 ;
+    if (adv5) begin
+      \$4016  = sel_c104_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1033  = \sel_l27_s0$810 ;
-    if (i__ready) begin
-      \$1033  = { \sel_l21_s0$877 , \sel_l21_s0$876  };
+    \$4017  = \sel_l7_s0$712 ;
+    if (adv5) begin
+      \$4017  = sel_c104_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1034  = \sel_l27_s0$812 ;
-    if (i__ready) begin
-      \$1034  = sel_s39_lo[15:0];
+    \$4018  = \sel_l7_s0$718 ;
+    if (adv5) begin
+      \$4018  = sel_c105_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1035  = \sel_l27_s0$814 ;
-    if (i__ready) begin
-      \$1035  = sel_s45_lo[15:0];
+    \$4019  = \sel_l7_s0$717 ;
+    if (adv5) begin
+      \$4019  = sel_c105_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1036  = \sel_l27_s0$816 ;
-    if (i__ready) begin
-      \$1036  = sel_s53_lo[15:0];
+    \$4020  = \sel_l7_s0$720 ;
+    if (adv5) begin
+      \$4020  = sel_c102_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1037  = \sel_l27_s0$818 ;
-    if (i__ready) begin
-      \$1037  = sel_s53_hi[15:0];
+    \$4021  = \sel_l7_s0$719 ;
+    if (adv5) begin
+      \$4021  = sel_c102_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1038  = \sel_l27_s0$820 ;
-    if (i__ready) begin
-      \$1038  = sel_s54_lo[15:0];
+    \$4022  = \sel_l7_s0$725 ;
+    if (adv5) begin
+      \$4022  = sel_c105_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1039  = \sel_l27_s0$822 ;
-    if (i__ready) begin
-      \$1039  = sel_s58_lo[15:0];
+    \$4023  = \sel_l7_s0$724 ;
+    if (adv5) begin
+      \$4023  = sel_c105_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1040  = \sel_l27_s0$824 ;
-    if (i__ready) begin
-      \$1040  = sel_s58_hi[15:0];
+    \$4024  = \sel_l7_s0$727 ;
+    if (adv5) begin
+      \$4024  = sel_c106_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1041  = \sel_l27_s0$826 ;
-    if (i__ready) begin
-      \$1041  = sel_s59_lo[15:0];
+    \$4025  = \sel_l7_s0$726 ;
+    if (adv5) begin
+      \$4025  = sel_c106_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1042  = \sel_l27_s0$828 ;
-    if (i__ready) begin
-      \$1042  = sel_s59_hi[15:0];
+    \$4026  = \sel_l7_s0$734 ;
+    if (adv5) begin
+      \$4026  = sel_c106_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1043  = \sel_l27_s0$830 ;
-    if (i__ready) begin
-      \$1043  = sel_s56_hi[15:0];
+    \$4027  = \sel_l7_s0$733 ;
+    if (adv5) begin
+      \$4027  = sel_c106_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1044  = \sel_l27_s0$832 ;
-    if (i__ready) begin
-      \$1044  = sel_s57_lo[15:0];
+    \$4028  = \sel_l7_s0$1973 ;
+    if (adv5) begin
+      \$4028  = \sel_l6_s0$1969 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1045  = \sel_l27_s0$834 ;
-    if (i__ready) begin
-      \$1045  = sel_s57_hi[15:0];
+    \$4029  = \sel_l7_s0$1974 ;
+    if (adv5) begin
+      \$4029  = \sel_l6_s0$1970 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1046  = \sel_l27_s0$836 ;
-    if (i__ready) begin
-      \$1046  = sel_s48_hi[15:0];
+    \$4030  = adv6_valid;
+    if (adv6) begin
+      \$4030  = valid_s14;
     end
+    if (rst) begin
+      \$4030  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1047  = \sel_l27_s0$838 ;
-    if (i__ready) begin
-      \$1047  = sel_s44_hi[15:0];
+    \$4031  = \sel_l8_s0$802 ;
+    if (adv6) begin
+      \$4031  = sel_c46_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1048  = \sel_l27_s0$840 ;
-    if (i__ready) begin
-      \$1048  = { \sel_l21_s0$880 , \sel_l21_s0$879  };
+    \$4032  = \sel_l8_s0$801 ;
+    if (adv6) begin
+      \$4032  = sel_c46_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1049  = \sel_l27_s0$811 ;
-    if (i__ready) begin
-      \$1049  = \sel_l21_s0$878 ;
+    \$4033  = \sel_l8_s0$1975 ;
+    if (adv6) begin
+      \$4033  = sel_c46_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1050  = \sel_l27_s0$813 ;
-    if (i__ready) begin
-      \$1050  = sel_s39_lo[20:16];
+    \$4034  = \sel_l8_s0$1976 ;
+    if (adv6) begin
+      \$4034  = sel_c46_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1051  = \sel_l27_s0$815 ;
-    if (i__ready) begin
-      \$1051  = sel_s45_lo[20:16];
+    \$4035  = \sel_l8_s0$746 ;
+    if (adv6) begin
+      \$4035  = sel_c47_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1052  = \sel_l27_s0$817 ;
-    if (i__ready) begin
-      \$1052  = sel_s53_lo[20:16];
+    \$4036  = sel_l8_s0;
+    if (adv6) begin
+      \$4036  = sel_c47_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1053  = \sel_l27_s0$819 ;
-    if (i__ready) begin
-      \$1053  = sel_s53_hi[20:16];
+    \$4037  = \sel_l8_s0$753 ;
+    if (adv6) begin
+      \$4037  = sel_c47_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1054  = \sel_l27_s0$821 ;
-    if (i__ready) begin
-      \$1054  = sel_s54_lo[20:16];
+    \$4038  = \sel_l8_s0$752 ;
+    if (adv6) begin
+      \$4038  = sel_c47_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1055  = \sel_l27_s0$823 ;
-    if (i__ready) begin
-      \$1055  = sel_s58_lo[20:16];
+    \$4039  = \sel_l8_s0$748 ;
+    if (adv6) begin
+      \$4039  = sel_c48_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1056  = \sel_l27_s0$825 ;
-    if (i__ready) begin
-      \$1056  = sel_s58_hi[20:16];
+    \$4040  = \sel_l8_s0$747 ;
+    if (adv6) begin
+      \$4040  = sel_c48_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1057  = \sel_l27_s0$827 ;
-    if (i__ready) begin
-      \$1057  = sel_s59_lo[20:16];
+    \$4041  = \sel_l8_s0$755 ;
+    if (adv6) begin
+      \$4041  = sel_c48_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1058  = \sel_l27_s0$829 ;
-    if (i__ready) begin
-      \$1058  = sel_s59_hi[20:16];
+    \$4042  = \sel_l8_s0$754 ;
+    if (adv6) begin
+      \$4042  = sel_c48_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1059  = \sel_l27_s0$831 ;
-    if (i__ready) begin
-      \$1059  = sel_s56_hi[20:16];
+    \$4043  = \sel_l8_s0$760 ;
+    if (adv6) begin
+      \$4043  = sel_c49_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1060  = \sel_l27_s0$833 ;
-    if (i__ready) begin
-      \$1060  = sel_s57_lo[20:16];
+    \$4044  = \sel_l8_s0$759 ;
+    if (adv6) begin
+      \$4044  = sel_c49_min[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1061  = \sel_l27_s0$835 ;
-    if (i__ready) begin
-      \$1061  = sel_s57_hi[20:16];
+    \$4045  = \sel_l8_s0$767 ;
+    if (adv6) begin
+      \$4045  = sel_c49_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1062  = \sel_l27_s0$837 ;
-    if (i__ready) begin
-      \$1062  = sel_s48_hi[20:16];
+    \$4046  = \sel_l8_s0$766 ;
+    if (adv6) begin
+      \$4046  = sel_c49_max[19:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1063  = \sel_l27_s0$839 ;
-    if (i__ready) begin
-      \$1063  = sel_s44_hi[20:16];
+    \$4047  = \sel_l8_s0$762 ;
+    if (adv6) begin
+      \$4047  = sel_c50_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1064  = \sel_l27_s0$841 ;
-    if (i__ready) begin
-      \$1064  = \sel_l21_s0$881 ;
+    \$4048  = \sel_l8_s0$761 ;
+    if (adv6) begin
+      \$4048  = sel_c50_min[19:15];
     end
   end
   assign advance = i__ready;
-  assign valid_s4 = o__valid;
+  assign valid_s15 = o__valid;
   assign sel_key0 = i__payload[14:0];
   assign sel_key1 = i__payload[30:16];
   assign sel_key2 = i__payload[46:32];
@@ -6075,6 +18632,119 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign sel_key29 = i__payload[478:464];
   assign sel_key30 = i__payload[494:480];
   assign sel_key31 = i__payload[510:496];
+  assign sel_keep = { \$1279 , \$1248 , \$1217 , \$1186 , \$1155 , \$1124 , \$1093 , \$1062 , \$1031 , \$1000 , \$969 , \$938 , \$907 , \$876 , \$845 , \$814 , \$783 , \$752 , \$721 , \$690 , \$659 , \$628 , \$597 , \$566 , \$535 , \$504 , \$473 , \$442 , \$411 , \$380 , \$349 , \$318  };
+  assign sel_pre0_1 = { sel_p0_1_0_c, sel_p0_1_0_s };
+  assign sel_pre0_3 = { 1'h0, sel_p0_3_0_c, sel_p0_3_0_s };
+  assign sel_pre0_5 = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
+  assign sel_pre0_7 = { 2'h0, sel_p0_7_0_c, sel_p0_7_0_s };
+  assign sel_pre0_9 = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
+  assign sel_pre0_11 = { 2'h0, sel_p0_11_0_c, sel_p0_11_0_s };
+  assign sel_pre0_13 = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
+  assign sel_pre0_15 = { 3'h0, sel_p0_15_0_c, sel_p0_15_0_s };
+  assign sel_pre0_17 = { 3'h0, sel_p0_17_0_c, sel_p0_17_0_s };
+  assign sel_pre0_19 = { 3'h0, sel_p0_19_0_c, sel_p0_19_0_s };
+  assign sel_pre0_21 = { 3'h0, sel_p0_21_0_c, sel_p0_21_0_s };
+  assign sel_pre0_23 = { 3'h0, sel_p0_23_0_c, sel_p0_23_0_s };
+  assign sel_pre0_25 = { 3'h0, sel_p0_25_0_c, sel_p0_25_0_s };
+  assign sel_pre0_27 = { 3'h0, sel_p0_27_0_c, sel_p0_27_0_s };
+  assign sel_pre0_29 = { 3'h0, sel_p0_29_0_c, sel_p0_29_0_s };
+  assign sel_pre1_2 = { sel_p1_2_1_s, sel_p1_2_0_s };
+  assign sel_pre1_3 = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+  assign sel_pre1_6 = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
+  assign sel_pre1_7 = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
+  assign sel_pre1_10 = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
+  assign sel_pre1_11 = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
+  assign sel_pre1_14 = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
+  assign sel_pre1_15 = { sel_p1_15_4_s, sel_p1_15_3_s, sel_p1_15_2_s, sel_p1_15_1_s, sel_p1_15_0_s };
+  assign sel_pre1_18 = { sel_p1_18_4_s, sel_p1_18_3_s, sel_p1_18_2_s, sel_p1_18_1_s, sel_p1_18_0_s };
+  assign sel_pre1_19 = { sel_p1_19_4_s, sel_p1_19_3_s, sel_p1_19_2_s, sel_p1_19_1_s, sel_p1_19_0_s };
+  assign sel_pre1_22 = { sel_p1_22_4_s, sel_p1_22_3_s, sel_p1_22_2_s, sel_p1_22_1_s, sel_p1_22_0_s };
+  assign sel_pre1_23 = { sel_p1_23_4_s, sel_p1_23_3_s, sel_p1_23_2_s, sel_p1_23_1_s, sel_p1_23_0_s };
+  assign sel_pre1_26 = { sel_p1_26_4_s, sel_p1_26_3_s, sel_p1_26_2_s, sel_p1_26_1_s, sel_p1_26_0_s };
+  assign sel_pre1_27 = { sel_p1_27_4_s, sel_p1_27_3_s, sel_p1_27_2_s, sel_p1_27_1_s, sel_p1_27_0_s };
+  assign sel_pre1_30 = { sel_p1_30_4_s, sel_p1_30_3_s, sel_p1_30_2_s, sel_p1_30_1_s, sel_p1_30_0_s };
+  assign sel_pre2_4 = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
+  assign sel_pre2_5 = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
+  assign sel_pre2_6 = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
+  assign sel_pre2_7 = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s };
+  assign sel_pre2_12 = { sel_p2_12_3_s, sel_p2_12_2_s, sel_p2_12_1_s, sel_p2_12_0_s };
+  assign sel_pre2_13 = { sel_p2_13_3_s, sel_p2_13_2_s, sel_p2_13_1_s, sel_p2_13_0_s };
+  assign sel_pre2_14 = { sel_p2_14_3_s, sel_p2_14_2_s, sel_p2_14_1_s, sel_p2_14_0_s };
+  assign sel_pre2_15 = { sel_p2_15_4_s, sel_p2_15_3_s, sel_p2_15_2_s, sel_p2_15_1_s, sel_p2_15_0_s };
+  assign sel_pre2_20 = { sel_p2_20_4_s, sel_p2_20_3_s, sel_p2_20_2_s, sel_p2_20_1_s, sel_p2_20_0_s };
+  assign sel_pre2_21 = { sel_p2_21_4_s, sel_p2_21_3_s, sel_p2_21_2_s, sel_p2_21_1_s, sel_p2_21_0_s };
+  assign sel_pre2_22 = { sel_p2_22_4_s, sel_p2_22_3_s, sel_p2_22_2_s, sel_p2_22_1_s, sel_p2_22_0_s };
+  assign sel_pre2_23 = { sel_p2_23_4_s, sel_p2_23_3_s, sel_p2_23_2_s, sel_p2_23_1_s, sel_p2_23_0_s };
+  assign sel_pre2_28 = { sel_p2_28_4_s, sel_p2_28_3_s, sel_p2_28_2_s, sel_p2_28_1_s, sel_p2_28_0_s };
+  assign sel_pre2_29 = { sel_p2_29_4_s, sel_p2_29_3_s, sel_p2_29_2_s, sel_p2_29_1_s, sel_p2_29_0_s };
+  assign sel_pre2_30 = { sel_p2_30_4_s, sel_p2_30_3_s, sel_p2_30_2_s, sel_p2_30_1_s, sel_p2_30_0_s };
+  assign sel_pre3_8 = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s };
+  assign sel_pre3_9 = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s };
+  assign sel_pre3_10 = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s };
+  assign sel_pre3_11 = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s };
+  assign sel_pre3_12 = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s };
+  assign sel_pre3_13 = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s };
+  assign sel_pre3_14 = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s };
+  assign sel_pre3_15 = { sel_p3_15_4_s, sel_p3_15_3_s, sel_p3_15_2_s, sel_p3_15_1_s, sel_p3_15_0_s };
+  assign sel_pre3_24 = { sel_p3_24_4_s, sel_p3_24_3_s, sel_p3_24_2_s, sel_p3_24_1_s, sel_p3_24_0_s };
+  assign sel_pre3_25 = { sel_p3_25_4_s, sel_p3_25_3_s, sel_p3_25_2_s, sel_p3_25_1_s, sel_p3_25_0_s };
+  assign sel_pre3_26 = { sel_p3_26_4_s, sel_p3_26_3_s, sel_p3_26_2_s, sel_p3_26_1_s, sel_p3_26_0_s };
+  assign sel_pre3_27 = { sel_p3_27_4_s, sel_p3_27_3_s, sel_p3_27_2_s, sel_p3_27_1_s, sel_p3_27_0_s };
+  assign sel_pre3_28 = { sel_p3_28_4_s, sel_p3_28_3_s, sel_p3_28_2_s, sel_p3_28_1_s, sel_p3_28_0_s };
+  assign sel_pre3_29 = { sel_p3_29_4_s, sel_p3_29_3_s, sel_p3_29_2_s, sel_p3_29_1_s, sel_p3_29_0_s };
+  assign sel_pre3_30 = { sel_p3_30_4_s, sel_p3_30_3_s, sel_p3_30_2_s, sel_p3_30_1_s, sel_p3_30_0_s };
+  assign sel_pre4_16 = { sel_p4_16_4_s, sel_p4_16_3_s, sel_p4_16_2_s, sel_p4_16_1_s, sel_p4_16_0_s };
+  assign sel_pre4_17 = { sel_p4_17_4_s, sel_p4_17_3_s, sel_p4_17_2_s, sel_p4_17_1_s, sel_p4_17_0_s };
+  assign sel_pre4_18 = { sel_p4_18_4_s, sel_p4_18_3_s, sel_p4_18_2_s, sel_p4_18_1_s, sel_p4_18_0_s };
+  assign sel_pre4_19 = { sel_p4_19_4_s, sel_p4_19_3_s, sel_p4_19_2_s, sel_p4_19_1_s, sel_p4_19_0_s };
+  assign sel_pre4_20 = { sel_p4_20_4_s, sel_p4_20_3_s, sel_p4_20_2_s, sel_p4_20_1_s, sel_p4_20_0_s };
+  assign sel_pre4_21 = { sel_p4_21_4_s, sel_p4_21_3_s, sel_p4_21_2_s, sel_p4_21_1_s, sel_p4_21_0_s };
+  assign sel_pre4_22 = { sel_p4_22_4_s, sel_p4_22_3_s, sel_p4_22_2_s, sel_p4_22_1_s, sel_p4_22_0_s };
+  assign sel_pre4_23 = { sel_p4_23_4_s, sel_p4_23_3_s, sel_p4_23_2_s, sel_p4_23_1_s, sel_p4_23_0_s };
+  assign sel_pre4_24 = { sel_p4_24_4_s, sel_p4_24_3_s, sel_p4_24_2_s, sel_p4_24_1_s, sel_p4_24_0_s };
+  assign sel_pre4_25 = { sel_p4_25_4_s, sel_p4_25_3_s, sel_p4_25_2_s, sel_p4_25_1_s, sel_p4_25_0_s };
+  assign sel_pre4_26 = { sel_p4_26_4_s, sel_p4_26_3_s, sel_p4_26_2_s, sel_p4_26_1_s, sel_p4_26_0_s };
+  assign sel_pre4_27 = { sel_p4_27_4_s, sel_p4_27_3_s, sel_p4_27_2_s, sel_p4_27_1_s, sel_p4_27_0_s };
+  assign sel_pre4_28 = { sel_p4_28_4_s, sel_p4_28_3_s, sel_p4_28_2_s, sel_p4_28_1_s, sel_p4_28_0_s };
+  assign sel_pre4_29 = { sel_p4_29_4_s, sel_p4_29_3_s, sel_p4_29_2_s, sel_p4_29_1_s, sel_p4_29_0_s };
+  assign sel_pre4_30 = { sel_p4_30_4_s, sel_p4_30_3_s, sel_p4_30_2_s, sel_p4_30_1_s, sel_p4_30_0_s };
+  assign sel_dl1_r0_wp = wr__addr;
+  assign wr__data = i__payload;
+  assign wr__en = adv14;
+  assign sel_dl1_r0_rp = rd__addr;
+  assign rd__data = sel_dl1_r0_q;
+  assign sel_sel0 = { \$2101 , \$2099 , \$2097 , \$2095 , \$2093 , \$2091 , \$2089 , \$2087 , \$2085 , \$2083 , \$2081 , \$2079 , \$2077 , \$2075 , \$2073 , \$2071 , \sel_l16_s0$1708 [0] };
+  assign sel_sel1 = { \$2135 , \$2133 , \$2131 , \$2129 , \$2127 , \$2125 , \$2123 , \$2121 , \$2119 , \$2117 , \$2115 , \$2113 , \$2111 , \$2109 , \$2107 , \$2105 , \$2103  };
+  assign sel_sel2 = { \$2169 , \$2167 , \$2165 , \$2163 , \$2161 , \$2159 , \$2157 , \$2155 , \$2153 , \$2151 , \$2149 , \$2147 , \$2145 , \$2143 , \$2141 , \$2139 , \$2137  };
+  assign sel_sel3 = { \$2203 , \$2201 , \$2199 , \$2197 , \$2195 , \$2193 , \$2191 , \$2189 , \$2187 , \$2185 , \$2183 , \$2181 , \$2179 , \$2177 , \$2175 , \$2173 , \$2171  };
+  assign sel_sel4 = { \$2237 , \$2235 , \$2233 , \$2231 , \$2229 , \$2227 , \$2225 , \$2223 , \$2221 , \$2219 , \$2217 , \$2215 , \$2213 , \$2211 , \$2209 , \$2207 , \$2205  };
+  assign sel_sel5 = { \$2271 , \$2269 , \$2267 , \$2265 , \$2263 , \$2261 , \$2259 , \$2257 , \$2255 , \$2253 , \$2251 , \$2249 , \$2247 , \$2245 , \$2243 , \$2241 , \$2239  };
+  assign sel_sel6 = { \$2305 , \$2303 , \$2301 , \$2299 , \$2297 , \$2295 , \$2293 , \$2291 , \$2289 , \$2287 , \$2285 , \$2283 , \$2281 , \$2279 , \$2277 , \$2275 , \$2273  };
+  assign sel_sel7 = { \$2339 , \$2337 , \$2335 , \$2333 , \$2331 , \$2329 , \$2327 , \$2325 , \$2323 , \$2321 , \$2319 , \$2317 , \$2315 , \$2313 , \$2311 , \$2309 , \$2307  };
+  assign sel_sel8 = { \$2373 , \$2371 , \$2369 , \$2367 , \$2365 , \$2363 , \$2361 , \$2359 , \$2357 , \$2355 , \$2353 , \$2351 , \$2349 , \$2347 , \$2345 , \$2343 , \$2341  };
+  assign sel_sel9 = { \$2407 , \$2405 , \$2403 , \$2401 , \$2399 , \$2397 , \$2395 , \$2393 , \$2391 , \$2389 , \$2387 , \$2385 , \$2383 , \$2381 , \$2379 , \$2377 , \$2375  };
+  assign sel_sel10 = { \$2441 , \$2439 , \$2437 , \$2435 , \$2433 , \$2431 , \$2429 , \$2427 , \$2425 , \$2423 , \$2421 , \$2419 , \$2417 , \$2415 , \$2413 , \$2411 , \$2409  };
+  assign sel_sel11 = { \$2475 , \$2473 , \$2471 , \$2469 , \$2467 , \$2465 , \$2463 , \$2461 , \$2459 , \$2457 , \$2455 , \$2453 , \$2451 , \$2449 , \$2447 , \$2445 , \$2443  };
+  assign sel_sel12 = { \$2509 , \$2507 , \$2505 , \$2503 , \$2501 , \$2499 , \$2497 , \$2495 , \$2493 , \$2491 , \$2489 , \$2487 , \$2485 , \$2483 , \$2481 , \$2479 , \$2477  };
+  assign sel_sel13 = { \$2543 , \$2541 , \$2539 , \$2537 , \$2535 , \$2533 , \$2531 , \$2529 , \$2527 , \$2525 , \$2523 , \$2521 , \$2519 , \$2517 , \$2515 , \$2513 , \$2511  };
+  assign sel_sel14 = { \$2577 , \$2575 , \$2573 , \$2571 , \$2569 , \$2567 , \$2565 , \$2563 , \$2561 , \$2559 , \$2557 , \$2555 , \$2553 , \$2551 , \$2549 , \$2547 , \$2545  };
+  assign sel_sel15 = { \$2611 , \$2609 , \$2607 , \$2605 , \$2603 , \$2601 , \$2599 , \$2597 , \$2595 , \$2593 , \$2591 , \$2589 , \$2587 , \$2585 , \$2583 , \$2581 , \$2579  };
+  assign sel_idx0 = { \sel_l18_s0$1743 [16], \$2662 , \$2655 , \$2648 , \$2641  };
+  assign sel_idx1 = { \$2714 , \$2713 , \$2706 , \$2699 , \$2692  };
+  assign sel_idx2 = { \$2767 , \$2765 , \$2758 , \$2751 , \$2743  };
+  assign sel_idx3 = { \$2822 , \$2819 , \$2812 , \$2805 , \$2797  };
+  assign sel_idx4 = { \$2877 , \$2873 , \$2866 , \$2858 , \$2851  };
+  assign sel_idx5 = { \$2934 , \$2929 , \$2922 , \$2914 , \$2907  };
+  assign sel_idx6 = { \$2992 , \$2986 , \$2979 , \$2971 , \$2963  };
+  assign sel_idx7 = { \$3052 , \$3045 , \$3038 , \$3030 , \$3022  };
+  assign sel_idx8 = { \$3111 , \$3103 , \$3095 , \$3088 , \$3081  };
+  assign sel_idx9 = { \$3172 , \$3163 , \$3155 , \$3148 , \$3141  };
+  assign sel_idx10 = { \$3234 , \$3224 , \$3216 , \$3209 , \$3201  };
+  assign sel_idx11 = { \$3298 , \$3287 , \$3279 , \$3272 , \$3264  };
+  assign sel_idx12 = { \$3362 , \$3350 , \$3342 , \$3334 , \$3327  };
+  assign sel_idx13 = { \$3428 , \$3415 , \$3407 , \$3399 , \$3392  };
+  assign sel_idx14 = { \$3495 , \$3481 , \$3473 , \$3465 , \$3457  };
+  assign sel_idx15 = { \$3564 , \$3549 , \$3541 , \$3533 , \$3525  };
   assign \i__payload.data  = i__payload;
   assign \i__payload.data[0]  = i__payload[15:0];
   assign \i__payload.data[1]  = i__payload[31:16];
@@ -6175,69 +18845,70 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \o__payload.index[13]  = o__payload[357:353];
   assign \o__payload.index[14]  = o__payload[362:358];
   assign \o__payload.index[15]  = o__payload[367:363];
-  assign o__payload[367:363] = \sel_l27_s0$841 ;
-  assign o__payload[287:272] = \sel_l27_s0$840 ;
-  assign o__payload[362:358] = \sel_l27_s0$839 ;
-  assign o__payload[271:256] = \sel_l27_s0$838 ;
-  assign o__payload[357:353] = \sel_l27_s0$837 ;
-  assign o__payload[255:240] = \sel_l27_s0$836 ;
-  assign o__payload[352:348] = \sel_l27_s0$835 ;
-  assign o__payload[239:224] = \sel_l27_s0$834 ;
-  assign o__payload[347:343] = \sel_l27_s0$833 ;
-  assign o__payload[223:208] = \sel_l27_s0$832 ;
-  assign o__payload[342:338] = \sel_l27_s0$831 ;
-  assign o__payload[207:192] = \sel_l27_s0$830 ;
-  assign o__payload[337:333] = \sel_l27_s0$829 ;
-  assign o__payload[191:176] = \sel_l27_s0$828 ;
-  assign o__payload[332:328] = \sel_l27_s0$827 ;
-  assign o__payload[175:160] = \sel_l27_s0$826 ;
-  assign o__payload[327:323] = \sel_l27_s0$825 ;
-  assign o__payload[159:144] = \sel_l27_s0$824 ;
-  assign o__payload[322:318] = \sel_l27_s0$823 ;
-  assign o__payload[143:128] = \sel_l27_s0$822 ;
-  assign o__payload[317:313] = \sel_l27_s0$821 ;
-  assign o__payload[127:112] = \sel_l27_s0$820 ;
-  assign o__payload[312:308] = \sel_l27_s0$819 ;
-  assign o__payload[111:96] = \sel_l27_s0$818 ;
-  assign o__payload[307:303] = \sel_l27_s0$817 ;
-  assign o__payload[95:80] = \sel_l27_s0$816 ;
-  assign o__payload[302:298] = \sel_l27_s0$815 ;
-  assign o__payload[79:64] = \sel_l27_s0$814 ;
-  assign o__payload[297:293] = \sel_l27_s0$813 ;
-  assign o__payload[63:48] = \sel_l27_s0$812 ;
-  assign o__payload[292:288] = \sel_l27_s0$811 ;
-  assign o__payload[47:32] = \sel_l27_s0$810 ;
-  assign o__payload[31:0] = sel_l27_s0;
+  assign o__payload[367:363] = \sel_l20_s0$1951 ;
+  assign o__payload[287:272] = \sel_l20_s0$1950 ;
+  assign o__payload[362:358] = \sel_l20_s0$1949 ;
+  assign o__payload[271:256] = \sel_l20_s0$1948 ;
+  assign o__payload[357:353] = \sel_l20_s0$1947 ;
+  assign o__payload[255:240] = \sel_l20_s0$1946 ;
+  assign o__payload[352:348] = \sel_l20_s0$1945 ;
+  assign o__payload[239:224] = \sel_l20_s0$1944 ;
+  assign o__payload[347:343] = \sel_l20_s0$1943 ;
+  assign o__payload[223:208] = \sel_l20_s0$1942 ;
+  assign o__payload[342:338] = \sel_l20_s0$1941 ;
+  assign o__payload[207:192] = \sel_l20_s0$1940 ;
+  assign o__payload[337:333] = \sel_l20_s0$1939 ;
+  assign o__payload[191:176] = \sel_l20_s0$1938 ;
+  assign o__payload[332:328] = \sel_l20_s0$1937 ;
+  assign o__payload[175:160] = \sel_l20_s0$1936 ;
+  assign o__payload[327:323] = \sel_l20_s0$1935 ;
+  assign o__payload[159:144] = \sel_l20_s0$1934 ;
+  assign o__payload[322:318] = \sel_l20_s0$1933 ;
+  assign o__payload[143:128] = \sel_l20_s0$1932 ;
+  assign o__payload[317:313] = \sel_l20_s0$1931 ;
+  assign o__payload[127:112] = \sel_l20_s0$1930 ;
+  assign o__payload[312:308] = \sel_l20_s0$1929 ;
+  assign o__payload[111:96] = \sel_l20_s0$1928 ;
+  assign o__payload[307:303] = \sel_l20_s0$1927 ;
+  assign o__payload[95:80] = \sel_l20_s0$1926 ;
+  assign o__payload[302:298] = \sel_l20_s0$1925 ;
+  assign o__payload[79:64] = \sel_l20_s0$1924 ;
+  assign o__payload[297:293] = \sel_l20_s0$1923 ;
+  assign o__payload[63:48] = \sel_l20_s0$1922 ;
+  assign o__payload[292:288] = \sel_l20_s0$1921 ;
+  assign o__payload[47:32] = \sel_l20_s0$1920 ;
+  assign o__payload[31:0] = sel_l20_s0;
   assign \$2  = 5'h1f;
-  assign \$3  = 5'h1e;
-  assign \$4  = 5'h1d;
-  assign \$5  = 5'h1c;
-  assign \$6  = 5'h1b;
-  assign \$7  = 5'h1a;
-  assign \$8  = 5'h19;
-  assign \$9  = 5'h18;
-  assign \$10  = 5'h17;
-  assign \$11  = 5'h16;
-  assign \$12  = 5'h15;
-  assign \$13  = 5'h14;
-  assign \$14  = 5'h13;
-  assign \$15  = 5'h12;
-  assign \$16  = 5'h11;
-  assign \$17  = 5'h10;
+  assign \$3  = 5'h1a;
+  assign \$4  = 5'h1e;
+  assign \$5  = 5'h1b;
+  assign \$6  = 5'h1d;
+  assign \$7  = 5'h13;
+  assign \$8  = 5'h1c;
+  assign \$9  = 5'h12;
+  assign \$10  = 5'h19;
+  assign \$11  = 5'h18;
+  assign \$12  = 5'h17;
+  assign \$13  = 5'h16;
+  assign \$14  = 5'h15;
+  assign \$15  = 5'h10;
+  assign \$16  = 5'h14;
+  assign \$17  = 5'h11;
   assign \$18  = 5'h0f;
-  assign \$19  = 5'h0e;
-  assign \$20  = 5'h0d;
-  assign \$21  = 5'h0c;
-  assign \$22  = 5'h0b;
-  assign \$23  = 5'h0a;
-  assign \$24  = 5'h09;
-  assign \$25  = 5'h08;
-  assign \$26  = 5'h07;
-  assign \$27  = 5'h06;
-  assign \$28  = 5'h05;
-  assign \$29  = 5'h04;
-  assign \$30  = 5'h03;
-  assign \$31  = 5'h02;
-  assign \$32  = 5'h01;
-  assign \$33  = 5'h00;
+  assign \$19  = 5'h0a;
+  assign \$20  = 5'h0e;
+  assign \$21  = 5'h0b;
+  assign \$22  = 5'h0d;
+  assign \$23  = 5'h03;
+  assign \$24  = 5'h0c;
+  assign \$25  = 5'h02;
+  assign \$26  = 5'h09;
+  assign \$27  = 5'h08;
+  assign \$28  = 5'h07;
+  assign \$29  = 5'h06;
+  assign \$30  = 5'h05;
+  assign \$31  = 5'h00;
+  assign \$32  = 5'h04;
+  assign \$33  = 5'h01;
+  assign \$2102  = \sel_l16_s0$1709 ;
 endmodule

@@ -7,592 +7,3959 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   wire \$1 ;
   wire [8:0] \$10 ;
   wire [4:0] \$100 ;
-  reg [4:0] \$1000 ;
-  reg [7:0] \$1001 ;
-  reg \$1002 ;
-  reg [4:0] \$1003 ;
-  reg [7:0] \$1004 ;
-  reg \$1005 ;
-  reg [4:0] \$1006 ;
-  reg [7:0] \$1007 ;
-  reg \$1008 ;
-  reg [4:0] \$1009 ;
+  wire \$1000 ;
+  wire \$1001 ;
+  wire \$1002 ;
+  wire \$1003 ;
+  wire \$1004 ;
+  wire \$1005 ;
+  wire \$1006 ;
+  wire \$1007 ;
+  wire \$1008 ;
+  wire \$1009 ;
   wire [4:0] \$101 ;
-  reg [7:0] \$1010 ;
-  reg \$1011 ;
-  reg [4:0] \$1012 ;
-  reg [7:0] \$1013 ;
-  reg \$1014 ;
-  reg [4:0] \$1015 ;
-  reg [7:0] \$1016 ;
-  reg \$1017 ;
-  reg [4:0] \$1018 ;
-  reg [7:0] \$1019 ;
+  wire \$1010 ;
+  wire \$1011 ;
+  wire \$1012 ;
+  wire \$1013 ;
+  wire \$1014 ;
+  wire \$1015 ;
+  wire \$1016 ;
+  wire \$1017 ;
+  wire \$1018 ;
+  wire \$1019 ;
   wire [4:0] \$102 ;
-  reg \$1020 ;
-  reg [4:0] \$1021 ;
-  reg [7:0] \$1022 ;
-  reg \$1023 ;
-  reg [4:0] \$1024 ;
-  reg [7:0] \$1025 ;
-  reg \$1026 ;
-  reg [4:0] \$1027 ;
-  reg [7:0] \$1028 ;
-  reg \$1029 ;
+  wire \$1020 ;
+  wire \$1021 ;
+  wire \$1022 ;
+  wire \$1023 ;
+  wire \$1024 ;
+  wire \$1025 ;
+  wire \$1026 ;
+  wire \$1027 ;
+  wire \$1028 ;
+  wire \$1029 ;
   wire [4:0] \$103 ;
-  reg [4:0] \$1030 ;
-  reg [7:0] \$1031 ;
-  reg \$1032 ;
-  reg [4:0] \$1033 ;
-  reg [7:0] \$1034 ;
-  reg \$1035 ;
-  reg [4:0] \$1036 ;
-  reg [7:0] \$1037 ;
-  reg \$1038 ;
-  reg [4:0] \$1039 ;
+  wire \$1030 ;
+  wire \$1031 ;
+  wire \$1032 ;
+  wire \$1033 ;
+  wire \$1034 ;
+  wire \$1035 ;
+  wire \$1036 ;
+  wire \$1037 ;
+  wire \$1038 ;
+  wire \$1039 ;
   wire [4:0] \$104 ;
-  reg [7:0] \$1040 ;
-  reg \$1041 ;
-  reg [4:0] \$1042 ;
-  reg [7:0] \$1043 ;
-  reg \$1044 ;
-  reg [4:0] \$1045 ;
-  reg [7:0] \$1046 ;
-  reg \$1047 ;
-  reg [4:0] \$1048 ;
-  reg [7:0] \$1049 ;
+  wire \$1040 ;
+  wire \$1041 ;
+  wire \$1042 ;
+  wire \$1043 ;
+  wire \$1044 ;
+  wire \$1045 ;
+  wire \$1046 ;
+  wire \$1047 ;
+  wire \$1048 ;
+  wire \$1049 ;
   wire [4:0] \$105 ;
-  reg \$1050 ;
-  reg [4:0] \$1051 ;
-  reg [7:0] \$1052 ;
-  reg \$1053 ;
-  reg [4:0] \$1054 ;
-  reg [7:0] \$1055 ;
-  reg \$1056 ;
-  reg [4:0] \$1057 ;
-  reg [7:0] \$1058 ;
-  reg \$1059 ;
+  wire \$1050 ;
+  wire \$1051 ;
+  wire \$1052 ;
+  wire \$1053 ;
+  wire \$1054 ;
+  wire \$1055 ;
+  wire \$1056 ;
+  wire \$1057 ;
+  wire \$1058 ;
+  wire \$1059 ;
   wire [4:0] \$106 ;
-  reg [4:0] \$1060 ;
-  reg [7:0] \$1061 ;
-  reg \$1062 ;
-  reg [4:0] \$1063 ;
-  reg [7:0] \$1064 ;
-  reg \$1065 ;
-  reg [4:0] \$1066 ;
-  reg [7:0] \$1067 ;
-  reg \$1068 ;
-  reg [4:0] \$1069 ;
+  wire \$1060 ;
+  wire \$1061 ;
+  wire \$1062 ;
+  wire \$1063 ;
+  wire \$1064 ;
+  wire \$1065 ;
+  wire \$1066 ;
+  wire \$1067 ;
+  wire \$1068 ;
+  wire \$1069 ;
   wire [4:0] \$107 ;
-  reg [7:0] \$1070 ;
-  reg \$1071 ;
-  reg [4:0] \$1072 ;
-  reg [7:0] \$1073 ;
-  reg \$1074 ;
-  reg [4:0] \$1075 ;
-  reg [7:0] \$1076 ;
-  reg \$1077 ;
-  reg [4:0] \$1078 ;
-  reg [7:0] \$1079 ;
+  wire \$1070 ;
+  wire \$1071 ;
+  wire \$1072 ;
+  wire \$1073 ;
+  wire \$1074 ;
+  wire \$1075 ;
+  wire \$1076 ;
+  wire \$1077 ;
+  wire \$1078 ;
+  wire \$1079 ;
   wire [4:0] \$108 ;
-  reg \$1080 ;
-  reg [4:0] \$1081 ;
-  reg [7:0] \$1082 ;
-  reg \$1083 ;
-  reg [4:0] \$1084 ;
-  reg [7:0] \$1085 ;
-  reg \$1086 ;
-  reg [4:0] \$1087 ;
-  reg [7:0] \$1088 ;
-  reg \$1089 ;
+  wire \$1080 ;
+  wire \$1081 ;
+  wire \$1082 ;
+  wire \$1083 ;
+  wire \$1084 ;
+  wire \$1085 ;
+  wire \$1086 ;
+  wire \$1087 ;
+  wire \$1088 ;
+  wire \$1089 ;
   wire [4:0] \$109 ;
-  reg [4:0] \$1090 ;
-  reg [7:0] \$1091 ;
-  reg \$1092 ;
-  reg [4:0] \$1093 ;
-  reg [7:0] \$1094 ;
-  reg \$1095 ;
-  reg [4:0] \$1096 ;
-  reg [7:0] \$1097 ;
-  reg \$1098 ;
-  reg [4:0] \$1099 ;
+  wire \$1090 ;
+  wire \$1091 ;
+  wire \$1092 ;
+  wire \$1093 ;
+  wire \$1094 ;
+  wire \$1095 ;
+  wire \$1096 ;
+  wire \$1097 ;
+  wire \$1098 ;
+  wire \$1099 ;
   wire \$11 ;
   wire [4:0] \$110 ;
-  reg [7:0] \$1100 ;
-  reg \$1101 ;
-  reg [4:0] \$1102 ;
-  reg [7:0] \$1103 ;
-  reg \$1104 ;
-  reg [4:0] \$1105 ;
-  reg [7:0] \$1106 ;
-  reg \$1107 ;
-  reg [4:0] \$1108 ;
-  reg [7:0] \$1109 ;
+  wire \$1100 ;
+  wire \$1101 ;
+  wire \$1102 ;
+  wire \$1103 ;
+  wire \$1104 ;
+  wire \$1105 ;
+  wire \$1106 ;
+  wire \$1107 ;
+  wire \$1108 ;
+  wire \$1109 ;
   wire [4:0] \$111 ;
-  reg \$1110 ;
-  reg [4:0] \$1111 ;
-  reg [7:0] \$1112 ;
-  reg \$1113 ;
-  reg [4:0] \$1114 ;
-  reg [7:0] \$1115 ;
-  reg \$1116 ;
-  reg [4:0] \$1117 ;
-  reg [7:0] \$1118 ;
-  reg \$1119 ;
+  wire \$1110 ;
+  wire \$1111 ;
+  wire \$1112 ;
+  wire \$1113 ;
+  wire \$1114 ;
+  wire \$1115 ;
+  wire \$1116 ;
+  wire \$1117 ;
+  wire \$1118 ;
+  wire \$1119 ;
   wire [4:0] \$112 ;
-  reg [4:0] \$1120 ;
-  reg [7:0] \$1121 ;
-  reg \$1122 ;
-  reg [4:0] \$1123 ;
-  reg [7:0] \$1124 ;
-  reg \$1125 ;
-  reg [4:0] \$1126 ;
-  reg [7:0] \$1127 ;
-  reg \$1128 ;
-  reg [4:0] \$1129 ;
+  wire \$1120 ;
+  wire \$1121 ;
+  wire \$1122 ;
+  wire \$1123 ;
+  wire \$1124 ;
+  wire \$1125 ;
+  wire \$1126 ;
+  wire \$1127 ;
+  wire \$1128 ;
+  wire \$1129 ;
   wire [4:0] \$113 ;
-  reg [7:0] \$1130 ;
-  reg \$1131 ;
-  reg [4:0] \$1132 ;
-  reg [7:0] \$1133 ;
-  reg \$1134 ;
-  reg [4:0] \$1135 ;
-  reg [7:0] \$1136 ;
-  reg \$1137 ;
-  reg [4:0] \$1138 ;
-  reg [7:0] \$1139 ;
+  wire \$1130 ;
+  wire \$1131 ;
+  wire \$1132 ;
+  wire \$1133 ;
+  wire \$1134 ;
+  wire \$1135 ;
+  wire \$1136 ;
+  wire \$1137 ;
+  wire \$1138 ;
+  wire \$1139 ;
   wire [4:0] \$114 ;
-  reg \$1140 ;
-  reg [4:0] \$1141 ;
-  reg [7:0] \$1142 ;
-  reg \$1143 ;
-  reg [4:0] \$1144 ;
-  reg [7:0] \$1145 ;
-  reg \$1146 ;
-  reg [4:0] \$1147 ;
-  reg [7:0] \$1148 ;
-  reg \$1149 ;
+  wire \$1140 ;
+  wire \$1141 ;
+  wire \$1142 ;
+  wire \$1143 ;
+  wire \$1144 ;
+  wire \$1145 ;
+  wire \$1146 ;
+  wire \$1147 ;
+  wire \$1148 ;
+  wire \$1149 ;
   wire [4:0] \$115 ;
-  reg [4:0] \$1150 ;
-  reg [7:0] \$1151 ;
-  reg \$1152 ;
-  reg [4:0] \$1153 ;
-  reg [7:0] \$1154 ;
-  reg \$1155 ;
-  reg [4:0] \$1156 ;
-  reg [7:0] \$1157 ;
-  reg \$1158 ;
-  reg [4:0] \$1159 ;
+  wire \$1150 ;
+  wire \$1151 ;
+  wire \$1152 ;
+  wire \$1153 ;
+  wire \$1154 ;
+  wire \$1155 ;
+  wire \$1156 ;
+  wire \$1157 ;
+  wire \$1158 ;
+  wire \$1159 ;
   wire [4:0] \$116 ;
-  reg [31:0] \$1160 ;
-  reg [7:0] \$1161 ;
-  reg [7:0] \$1162 ;
-  reg [7:0] \$1163 ;
-  reg [7:0] \$1164 ;
-  reg [7:0] \$1165 ;
-  reg [7:0] \$1166 ;
-  reg [7:0] \$1167 ;
-  reg [7:0] \$1168 ;
-  reg [7:0] \$1169 ;
+  wire \$1160 ;
+  wire \$1161 ;
+  wire \$1162 ;
+  wire \$1163 ;
+  wire \$1164 ;
+  wire \$1165 ;
+  wire \$1166 ;
+  wire \$1167 ;
+  wire \$1168 ;
+  wire \$1169 ;
   wire [4:0] \$117 ;
-  reg [7:0] \$1170 ;
-  reg [7:0] \$1171 ;
-  reg [7:0] \$1172 ;
-  reg [7:0] \$1173 ;
-  reg [7:0] \$1174 ;
-  reg [7:0] \$1175 ;
-  reg [7:0] \$1176 ;
-  reg [4:0] \$1177 ;
-  reg [4:0] \$1178 ;
-  reg [4:0] \$1179 ;
+  wire \$1170 ;
+  wire \$1171 ;
+  wire \$1172 ;
+  wire \$1173 ;
+  wire \$1174 ;
+  wire \$1175 ;
+  wire \$1176 ;
+  wire \$1177 ;
+  wire \$1178 ;
+  wire \$1179 ;
   wire [4:0] \$118 ;
-  reg [4:0] \$1180 ;
-  reg [4:0] \$1181 ;
-  reg [4:0] \$1182 ;
-  reg [4:0] \$1183 ;
-  reg [4:0] \$1184 ;
-  reg [4:0] \$1185 ;
-  reg [4:0] \$1186 ;
-  reg [4:0] \$1187 ;
-  reg [4:0] \$1188 ;
-  reg [4:0] \$1189 ;
+  wire \$1180 ;
+  wire \$1181 ;
+  wire \$1182 ;
+  wire \$1183 ;
+  wire \$1184 ;
+  wire \$1185 ;
+  wire \$1186 ;
+  wire \$1187 ;
+  wire \$1188 ;
+  wire \$1189 ;
   wire [4:0] \$119 ;
-  reg [4:0] \$1190 ;
-  reg [4:0] \$1191 ;
-  reg [4:0] \$1192 ;
+  wire \$1190 ;
+  wire \$1191 ;
+  wire \$1192 ;
+  wire \$1193 ;
+  wire \$1194 ;
+  wire \$1195 ;
+  wire \$1196 ;
+  wire \$1197 ;
+  wire \$1198 ;
+  wire \$1199 ;
   wire [8:0] \$12 ;
   wire [4:0] \$120 ;
+  wire \$1200 ;
+  wire \$1201 ;
+  wire \$1202 ;
+  wire \$1203 ;
+  wire \$1204 ;
+  wire \$1205 ;
+  wire \$1206 ;
+  wire \$1207 ;
+  wire \$1208 ;
+  wire \$1209 ;
   wire [4:0] \$121 ;
+  wire \$1210 ;
+  wire \$1211 ;
+  wire \$1212 ;
+  wire \$1213 ;
+  wire \$1214 ;
+  wire \$1215 ;
+  wire \$1216 ;
+  wire \$1217 ;
+  wire \$1218 ;
+  wire \$1219 ;
   wire [4:0] \$122 ;
+  wire \$1220 ;
+  wire \$1221 ;
+  wire \$1222 ;
+  wire \$1223 ;
+  wire \$1224 ;
+  wire \$1225 ;
+  wire \$1226 ;
+  wire \$1227 ;
+  wire \$1228 ;
+  wire \$1229 ;
   wire [4:0] \$123 ;
+  wire \$1230 ;
+  wire \$1231 ;
+  wire \$1232 ;
+  wire \$1233 ;
+  wire \$1234 ;
+  wire \$1235 ;
+  wire \$1236 ;
+  wire \$1237 ;
+  wire \$1238 ;
+  wire \$1239 ;
   wire [4:0] \$124 ;
+  wire \$1240 ;
+  wire \$1241 ;
+  wire \$1242 ;
+  wire \$1243 ;
+  wire \$1244 ;
+  wire \$1245 ;
+  wire \$1246 ;
+  wire \$1247 ;
+  wire \$1248 ;
+  wire \$1249 ;
   wire [4:0] \$125 ;
+  wire \$1250 ;
+  wire \$1251 ;
+  wire \$1252 ;
+  wire \$1253 ;
+  wire \$1254 ;
+  wire \$1255 ;
+  wire \$1256 ;
+  wire \$1257 ;
+  wire \$1258 ;
+  wire \$1259 ;
   wire [4:0] \$126 ;
+  wire \$1260 ;
+  wire \$1261 ;
+  wire \$1262 ;
+  wire \$1263 ;
+  wire \$1264 ;
+  wire \$1265 ;
+  wire \$1266 ;
+  wire \$1267 ;
+  wire \$1268 ;
+  wire \$1269 ;
   wire [4:0] \$127 ;
+  wire \$1270 ;
+  wire \$1271 ;
+  wire \$1272 ;
+  wire \$1273 ;
+  wire \$1274 ;
+  wire \$1275 ;
+  wire \$1276 ;
+  wire \$1277 ;
+  wire \$1278 ;
+  wire \$1279 ;
   wire [4:0] \$128 ;
+  wire \$1280 ;
+  wire \$1281 ;
+  wire \$1282 ;
+  wire \$1283 ;
+  wire \$1284 ;
+  wire \$1285 ;
+  wire \$1286 ;
+  wire \$1287 ;
+  wire \$1288 ;
+  wire \$1289 ;
   wire [4:0] \$129 ;
+  wire \$1290 ;
+  wire \$1291 ;
+  wire \$1292 ;
+  wire \$1293 ;
+  wire \$1294 ;
+  wire \$1295 ;
+  wire \$1296 ;
+  wire \$1297 ;
+  wire \$1298 ;
+  wire \$1299 ;
   wire [8:0] \$13 ;
   wire [4:0] \$130 ;
-  wire [4:0] \$131 ;
+  wire \$1300 ;
+  wire \$1301 ;
+  wire \$1302 ;
+  wire \$1303 ;
+  wire \$1304 ;
+  wire \$1305 ;
+  wire \$1306 ;
+  wire \$1307 ;
+  wire \$1308 ;
+  wire \$1309 ;
+  wire \$131 ;
+  wire \$1310 ;
+  wire \$1311 ;
+  wire \$1312 ;
+  wire \$1313 ;
+  wire \$1314 ;
+  wire \$1315 ;
+  wire \$1316 ;
+  wire \$1317 ;
+  wire \$1318 ;
+  wire \$1319 ;
   wire [4:0] \$132 ;
+  wire \$1320 ;
+  wire \$1321 ;
+  wire \$1322 ;
+  wire \$1323 ;
+  wire \$1324 ;
+  wire \$1325 ;
+  wire \$1326 ;
+  wire \$1327 ;
+  wire \$1328 ;
+  wire \$1329 ;
   wire [4:0] \$133 ;
+  wire \$1330 ;
+  wire \$1331 ;
+  wire \$1332 ;
+  wire \$1333 ;
+  wire \$1334 ;
+  wire \$1335 ;
+  wire \$1336 ;
+  wire \$1337 ;
+  wire \$1338 ;
+  wire \$1339 ;
   wire [4:0] \$134 ;
+  wire \$1340 ;
+  wire \$1341 ;
+  wire \$1342 ;
+  wire \$1343 ;
+  wire \$1344 ;
+  wire \$1345 ;
+  wire \$1346 ;
+  wire \$1347 ;
+  wire \$1348 ;
+  wire \$1349 ;
   wire [4:0] \$135 ;
+  wire \$1350 ;
+  wire \$1351 ;
+  wire \$1352 ;
+  wire \$1353 ;
+  wire \$1354 ;
+  wire \$1355 ;
+  wire \$1356 ;
+  wire \$1357 ;
+  wire \$1358 ;
+  wire \$1359 ;
   wire [4:0] \$136 ;
+  wire \$1360 ;
+  wire \$1361 ;
+  wire \$1362 ;
+  wire \$1363 ;
+  wire \$1364 ;
+  wire \$1365 ;
+  wire \$1366 ;
+  wire \$1367 ;
+  wire \$1368 ;
+  wire \$1369 ;
   wire [4:0] \$137 ;
+  wire \$1370 ;
+  wire \$1371 ;
+  wire \$1372 ;
+  wire \$1373 ;
+  wire \$1374 ;
+  wire \$1375 ;
+  wire \$1376 ;
+  wire \$1377 ;
+  wire \$1378 ;
+  wire \$1379 ;
   wire [4:0] \$138 ;
+  wire \$1380 ;
+  wire \$1381 ;
+  wire \$1382 ;
+  wire \$1383 ;
+  wire \$1384 ;
+  wire \$1385 ;
+  wire \$1386 ;
+  wire \$1387 ;
+  wire \$1388 ;
+  wire \$1389 ;
   wire [4:0] \$139 ;
+  wire \$1390 ;
+  wire \$1391 ;
+  wire \$1392 ;
+  wire \$1393 ;
+  wire \$1394 ;
+  wire \$1395 ;
+  wire \$1396 ;
+  wire \$1397 ;
+  wire \$1398 ;
+  wire \$1399 ;
   wire \$14 ;
   wire [4:0] \$140 ;
+  wire \$1400 ;
+  wire \$1401 ;
+  wire \$1402 ;
+  wire \$1403 ;
+  wire \$1404 ;
+  wire \$1405 ;
+  wire \$1406 ;
+  wire \$1407 ;
+  wire \$1408 ;
+  wire \$1409 ;
   wire [4:0] \$141 ;
+  wire \$1410 ;
+  wire \$1411 ;
+  wire \$1412 ;
+  wire \$1413 ;
+  wire \$1414 ;
+  wire \$1415 ;
+  wire \$1416 ;
+  wire \$1417 ;
+  wire \$1418 ;
+  wire \$1419 ;
   wire [4:0] \$142 ;
+  wire \$1420 ;
+  wire \$1421 ;
+  wire \$1422 ;
+  wire \$1423 ;
+  wire \$1424 ;
+  wire \$1425 ;
+  wire \$1426 ;
+  wire \$1427 ;
+  wire \$1428 ;
+  wire \$1429 ;
   wire [4:0] \$143 ;
+  wire \$1430 ;
+  wire \$1431 ;
+  wire \$1432 ;
+  wire \$1433 ;
+  wire \$1434 ;
+  wire \$1435 ;
+  wire \$1436 ;
+  wire \$1437 ;
+  wire \$1438 ;
+  wire \$1439 ;
   wire [4:0] \$144 ;
+  wire \$1440 ;
+  wire \$1441 ;
+  wire \$1442 ;
+  wire \$1443 ;
+  wire \$1444 ;
+  wire \$1445 ;
+  wire \$1446 ;
+  wire \$1447 ;
+  wire \$1448 ;
+  wire \$1449 ;
   wire [4:0] \$145 ;
+  wire \$1450 ;
+  wire \$1451 ;
+  wire \$1452 ;
+  wire \$1453 ;
+  wire \$1454 ;
+  wire \$1455 ;
+  wire \$1456 ;
+  wire \$1457 ;
+  wire \$1458 ;
+  wire \$1459 ;
   wire [4:0] \$146 ;
+  wire \$1460 ;
+  wire \$1461 ;
+  wire \$1462 ;
+  wire \$1463 ;
+  wire \$1464 ;
+  wire \$1465 ;
+  wire \$1466 ;
+  wire \$1467 ;
+  wire \$1468 ;
+  wire \$1469 ;
   wire [4:0] \$147 ;
+  wire \$1470 ;
+  wire \$1471 ;
+  wire \$1472 ;
+  wire \$1473 ;
+  wire \$1474 ;
+  wire \$1475 ;
+  wire \$1476 ;
+  wire \$1477 ;
+  wire \$1478 ;
+  wire \$1479 ;
   wire [4:0] \$148 ;
+  wire \$1480 ;
+  wire \$1481 ;
+  wire \$1482 ;
+  wire \$1483 ;
+  wire \$1484 ;
+  wire \$1485 ;
+  wire \$1486 ;
+  wire \$1487 ;
+  wire \$1488 ;
+  wire \$1489 ;
   wire [4:0] \$149 ;
+  wire \$1490 ;
+  wire \$1491 ;
+  wire \$1492 ;
+  wire \$1493 ;
+  wire \$1494 ;
+  wire \$1495 ;
+  wire \$1496 ;
+  wire \$1497 ;
+  wire \$1498 ;
+  wire \$1499 ;
   wire [8:0] \$15 ;
   wire [4:0] \$150 ;
+  wire \$1500 ;
+  wire \$1501 ;
+  wire \$1502 ;
+  wire \$1503 ;
+  wire \$1504 ;
+  wire \$1505 ;
+  wire \$1506 ;
+  wire \$1507 ;
+  wire \$1508 ;
+  wire \$1509 ;
   wire [4:0] \$151 ;
+  wire \$1510 ;
+  wire \$1511 ;
+  wire \$1512 ;
+  wire \$1513 ;
+  wire \$1514 ;
+  wire \$1515 ;
+  wire \$1516 ;
+  wire \$1517 ;
+  wire \$1518 ;
+  wire \$1519 ;
   wire [4:0] \$152 ;
+  wire \$1520 ;
+  wire \$1521 ;
+  wire \$1522 ;
+  wire \$1523 ;
+  wire \$1524 ;
+  wire \$1525 ;
+  wire \$1526 ;
+  wire \$1527 ;
+  wire \$1528 ;
+  wire \$1529 ;
   wire [4:0] \$153 ;
+  wire \$1530 ;
+  wire \$1531 ;
+  wire \$1532 ;
+  wire \$1533 ;
+  wire \$1534 ;
+  wire \$1535 ;
+  wire \$1536 ;
+  wire \$1537 ;
+  wire \$1538 ;
+  wire \$1539 ;
   wire [4:0] \$154 ;
+  wire \$1540 ;
+  wire \$1541 ;
+  wire \$1542 ;
+  wire \$1543 ;
+  wire \$1544 ;
+  wire \$1545 ;
+  wire \$1546 ;
+  wire \$1547 ;
+  wire \$1548 ;
+  wire \$1549 ;
   wire [4:0] \$155 ;
+  wire \$1550 ;
+  wire \$1551 ;
+  wire \$1552 ;
+  wire \$1553 ;
+  wire \$1554 ;
+  wire \$1555 ;
+  wire \$1556 ;
+  wire \$1557 ;
+  wire \$1558 ;
+  wire \$1559 ;
   wire [4:0] \$156 ;
+  wire \$1560 ;
+  wire \$1561 ;
+  wire \$1562 ;
+  wire \$1563 ;
+  wire \$1564 ;
+  wire \$1565 ;
+  wire \$1566 ;
+  wire \$1567 ;
+  wire \$1568 ;
+  wire \$1569 ;
   wire [4:0] \$157 ;
+  wire \$1570 ;
+  wire \$1571 ;
+  wire \$1572 ;
+  wire \$1573 ;
+  wire \$1574 ;
+  wire \$1575 ;
+  wire \$1576 ;
+  wire \$1577 ;
+  wire \$1578 ;
+  wire \$1579 ;
   wire [4:0] \$158 ;
+  wire \$1580 ;
+  wire \$1581 ;
+  wire \$1582 ;
+  wire \$1583 ;
+  wire \$1584 ;
+  wire \$1585 ;
+  wire \$1586 ;
+  wire \$1587 ;
+  wire \$1588 ;
+  wire \$1589 ;
   wire [4:0] \$159 ;
+  wire \$1590 ;
+  wire \$1591 ;
+  wire \$1592 ;
+  wire \$1593 ;
+  wire \$1594 ;
+  wire \$1595 ;
+  wire \$1596 ;
+  wire \$1597 ;
+  wire \$1598 ;
+  wire \$1599 ;
   wire [8:0] \$16 ;
   wire [4:0] \$160 ;
+  wire \$1600 ;
+  wire \$1601 ;
+  wire \$1602 ;
+  wire \$1603 ;
+  wire \$1604 ;
+  wire \$1605 ;
+  wire \$1606 ;
+  wire \$1607 ;
+  wire \$1608 ;
+  wire \$1609 ;
   wire [4:0] \$161 ;
+  wire \$1610 ;
+  wire \$1611 ;
+  wire \$1612 ;
+  wire \$1613 ;
+  wire \$1614 ;
+  wire \$1615 ;
+  wire \$1616 ;
+  wire \$1617 ;
+  wire \$1618 ;
+  wire \$1619 ;
   wire [4:0] \$162 ;
+  wire \$1620 ;
+  wire \$1621 ;
+  wire \$1622 ;
+  wire \$1623 ;
+  wire \$1624 ;
+  wire \$1625 ;
+  wire \$1626 ;
+  wire \$1627 ;
+  wire \$1628 ;
+  wire \$1629 ;
   wire [4:0] \$163 ;
-  wire [4:0] \$164 ;
+  wire \$1630 ;
+  wire \$1631 ;
+  wire \$1632 ;
+  wire \$1633 ;
+  wire \$1634 ;
+  wire \$1635 ;
+  wire \$1636 ;
+  wire \$1637 ;
+  wire \$1638 ;
+  wire \$1639 ;
+  wire \$164 ;
+  wire \$1640 ;
+  wire \$1641 ;
+  wire \$1642 ;
+  wire \$1643 ;
+  wire \$1644 ;
+  wire \$1645 ;
+  wire \$1646 ;
+  wire \$1647 ;
+  wire \$1648 ;
+  wire \$1649 ;
   wire [4:0] \$165 ;
+  wire \$1650 ;
+  wire \$1651 ;
+  wire \$1652 ;
+  wire \$1653 ;
+  wire \$1654 ;
+  wire \$1655 ;
+  wire \$1656 ;
+  wire \$1657 ;
+  wire \$1658 ;
+  wire \$1659 ;
   wire [4:0] \$166 ;
+  wire \$1660 ;
+  wire \$1661 ;
+  wire \$1662 ;
+  wire \$1663 ;
+  wire \$1664 ;
+  wire \$1665 ;
+  wire \$1666 ;
+  wire \$1667 ;
+  wire \$1668 ;
+  wire \$1669 ;
   wire [4:0] \$167 ;
+  wire \$1670 ;
+  wire \$1671 ;
+  wire \$1672 ;
+  wire \$1673 ;
+  wire \$1674 ;
+  wire \$1675 ;
+  wire \$1676 ;
+  wire \$1677 ;
+  wire \$1678 ;
+  wire \$1679 ;
   wire [4:0] \$168 ;
+  wire \$1680 ;
+  wire \$1681 ;
+  wire \$1682 ;
+  wire \$1683 ;
+  wire \$1684 ;
+  wire \$1685 ;
+  wire \$1686 ;
+  wire \$1687 ;
+  wire \$1688 ;
+  wire \$1689 ;
   wire [4:0] \$169 ;
+  wire \$1690 ;
+  wire \$1691 ;
+  wire \$1692 ;
+  wire \$1693 ;
+  wire \$1694 ;
+  wire \$1695 ;
+  wire \$1696 ;
+  wire \$1697 ;
+  wire \$1698 ;
+  wire \$1699 ;
   wire \$17 ;
   wire [4:0] \$170 ;
+  wire \$1700 ;
+  wire \$1701 ;
+  wire \$1702 ;
+  wire \$1703 ;
+  wire \$1704 ;
+  wire \$1705 ;
+  wire \$1706 ;
+  wire \$1707 ;
+  wire \$1708 ;
+  wire \$1709 ;
   wire [4:0] \$171 ;
+  wire \$1710 ;
+  wire \$1711 ;
+  wire \$1712 ;
+  wire \$1713 ;
+  wire \$1714 ;
+  wire \$1715 ;
+  wire \$1716 ;
+  wire \$1717 ;
+  wire \$1718 ;
+  wire \$1719 ;
   wire [4:0] \$172 ;
+  wire \$1720 ;
+  wire \$1721 ;
+  wire \$1722 ;
+  wire \$1723 ;
+  wire \$1724 ;
+  wire \$1725 ;
+  wire \$1726 ;
+  wire \$1727 ;
+  wire \$1728 ;
+  wire \$1729 ;
   wire [4:0] \$173 ;
+  wire \$1730 ;
+  wire \$1731 ;
+  wire \$1732 ;
+  wire \$1733 ;
+  wire \$1734 ;
+  wire \$1735 ;
+  wire \$1736 ;
+  wire \$1737 ;
+  wire \$1738 ;
+  wire \$1739 ;
   wire [4:0] \$174 ;
+  wire \$1740 ;
+  wire \$1741 ;
+  wire \$1742 ;
+  wire \$1743 ;
+  wire \$1744 ;
+  wire \$1745 ;
+  wire \$1746 ;
+  wire \$1747 ;
+  wire \$1748 ;
+  wire \$1749 ;
   wire [4:0] \$175 ;
+  wire \$1750 ;
+  wire \$1751 ;
+  wire \$1752 ;
+  wire \$1753 ;
+  wire \$1754 ;
+  wire \$1755 ;
+  wire \$1756 ;
+  wire \$1757 ;
+  wire \$1758 ;
+  wire \$1759 ;
   wire [4:0] \$176 ;
+  wire \$1760 ;
+  wire \$1761 ;
+  wire \$1762 ;
+  wire \$1763 ;
+  wire \$1764 ;
+  wire \$1765 ;
+  wire \$1766 ;
+  wire \$1767 ;
+  wire \$1768 ;
+  wire \$1769 ;
   wire [4:0] \$177 ;
+  wire \$1770 ;
+  wire \$1771 ;
+  wire \$1772 ;
+  wire \$1773 ;
+  wire \$1774 ;
+  wire \$1775 ;
+  wire \$1776 ;
+  wire \$1777 ;
+  wire \$1778 ;
+  wire \$1779 ;
   wire [4:0] \$178 ;
+  wire \$1780 ;
+  wire \$1781 ;
+  wire \$1782 ;
+  wire \$1783 ;
+  wire \$1784 ;
+  wire \$1785 ;
+  wire \$1786 ;
+  wire \$1787 ;
+  wire \$1788 ;
+  wire \$1789 ;
   wire [4:0] \$179 ;
+  wire \$1790 ;
+  wire \$1791 ;
+  wire \$1792 ;
+  wire \$1793 ;
+  wire \$1794 ;
+  wire \$1795 ;
+  wire \$1796 ;
+  wire \$1797 ;
+  wire \$1798 ;
+  wire \$1799 ;
   wire [8:0] \$18 ;
   wire [4:0] \$180 ;
+  wire \$1800 ;
+  wire \$1801 ;
+  wire \$1802 ;
+  wire \$1803 ;
+  wire \$1804 ;
+  wire \$1805 ;
+  wire \$1806 ;
+  wire \$1807 ;
+  wire \$1808 ;
+  wire \$1809 ;
   wire [4:0] \$181 ;
+  wire \$1810 ;
+  wire \$1811 ;
+  wire \$1812 ;
+  wire \$1813 ;
+  wire \$1814 ;
+  wire \$1815 ;
+  wire \$1816 ;
+  wire \$1817 ;
+  wire \$1818 ;
+  wire \$1819 ;
   wire [4:0] \$182 ;
+  wire \$1820 ;
+  wire \$1821 ;
+  wire \$1822 ;
+  wire \$1823 ;
+  wire \$1824 ;
+  wire \$1825 ;
+  wire \$1826 ;
+  wire \$1827 ;
+  wire \$1828 ;
+  wire \$1829 ;
   wire [4:0] \$183 ;
+  wire \$1830 ;
+  wire \$1831 ;
+  wire \$1832 ;
+  wire \$1833 ;
+  wire \$1834 ;
+  wire \$1835 ;
+  wire \$1836 ;
+  wire \$1837 ;
+  wire \$1838 ;
+  wire \$1839 ;
   wire [4:0] \$184 ;
+  wire \$1840 ;
+  wire \$1841 ;
+  wire \$1842 ;
+  wire \$1843 ;
+  wire \$1844 ;
+  wire \$1845 ;
+  wire \$1846 ;
+  wire \$1847 ;
+  wire \$1848 ;
+  wire \$1849 ;
   wire [4:0] \$185 ;
+  wire \$1850 ;
+  wire \$1851 ;
+  wire \$1852 ;
+  wire \$1853 ;
+  wire \$1854 ;
+  wire \$1855 ;
+  wire \$1856 ;
+  wire \$1857 ;
+  wire \$1858 ;
+  wire \$1859 ;
   wire [4:0] \$186 ;
+  wire \$1860 ;
+  wire \$1861 ;
+  wire \$1862 ;
+  wire \$1863 ;
+  wire \$1864 ;
+  wire \$1865 ;
+  wire \$1866 ;
+  wire \$1867 ;
+  wire \$1868 ;
+  wire \$1869 ;
   wire [4:0] \$187 ;
+  wire \$1870 ;
+  wire \$1871 ;
+  wire \$1872 ;
+  wire \$1873 ;
+  wire \$1874 ;
+  wire \$1875 ;
+  wire \$1876 ;
+  wire \$1877 ;
+  wire \$1878 ;
+  wire \$1879 ;
   wire [4:0] \$188 ;
+  wire \$1880 ;
+  wire \$1881 ;
+  wire \$1882 ;
+  wire \$1883 ;
+  wire \$1884 ;
+  wire \$1885 ;
+  wire \$1886 ;
+  wire \$1887 ;
+  wire \$1888 ;
+  wire \$1889 ;
   wire [4:0] \$189 ;
+  wire \$1890 ;
+  wire \$1891 ;
+  wire \$1892 ;
+  wire \$1893 ;
+  wire \$1894 ;
+  wire \$1895 ;
+  wire \$1896 ;
+  wire \$1897 ;
+  wire \$1898 ;
+  wire \$1899 ;
   wire [8:0] \$19 ;
   wire [4:0] \$190 ;
+  wire \$1900 ;
+  wire \$1901 ;
+  wire \$1902 ;
+  wire \$1903 ;
+  wire \$1904 ;
+  wire \$1905 ;
+  wire \$1906 ;
+  wire \$1907 ;
+  wire \$1908 ;
+  wire \$1909 ;
   wire [4:0] \$191 ;
+  wire \$1910 ;
+  wire \$1911 ;
+  wire \$1912 ;
+  wire \$1913 ;
+  wire \$1914 ;
+  wire \$1915 ;
+  wire \$1916 ;
+  wire \$1917 ;
+  wire \$1918 ;
+  wire \$1919 ;
   wire [4:0] \$192 ;
+  wire \$1920 ;
+  wire \$1921 ;
+  wire \$1922 ;
+  wire \$1923 ;
+  wire \$1924 ;
+  wire \$1925 ;
+  wire \$1926 ;
+  wire \$1927 ;
+  wire \$1928 ;
+  wire \$1929 ;
   wire [4:0] \$193 ;
+  wire \$1930 ;
+  wire \$1931 ;
+  wire \$1932 ;
+  wire \$1933 ;
+  wire \$1934 ;
+  wire \$1935 ;
+  wire \$1936 ;
+  wire \$1937 ;
+  wire \$1938 ;
+  wire \$1939 ;
   wire [4:0] \$194 ;
+  wire \$1940 ;
+  wire \$1941 ;
+  wire \$1942 ;
+  wire \$1943 ;
+  wire \$1944 ;
+  wire \$1945 ;
+  wire \$1946 ;
+  wire \$1947 ;
+  wire \$1948 ;
+  wire \$1949 ;
   wire [4:0] \$195 ;
+  wire \$1950 ;
+  wire \$1951 ;
+  wire \$1952 ;
+  wire \$1953 ;
+  wire \$1954 ;
+  wire \$1955 ;
+  wire \$1956 ;
+  wire \$1957 ;
+  wire \$1958 ;
+  wire \$1959 ;
   wire [4:0] \$196 ;
-  wire [4:0] \$197 ;
+  wire \$1960 ;
+  wire \$1961 ;
+  wire \$1962 ;
+  wire \$1963 ;
+  wire \$1964 ;
+  wire \$1965 ;
+  wire \$1966 ;
+  wire \$1967 ;
+  wire \$1968 ;
+  wire \$1969 ;
+  wire \$197 ;
+  wire \$1970 ;
+  wire \$1971 ;
+  wire \$1972 ;
+  wire \$1973 ;
+  wire \$1974 ;
+  wire \$1975 ;
+  wire \$1976 ;
+  wire \$1977 ;
+  wire \$1978 ;
+  wire \$1979 ;
   wire [4:0] \$198 ;
+  wire \$1980 ;
+  wire \$1981 ;
+  wire \$1982 ;
+  wire \$1983 ;
+  wire \$1984 ;
+  wire \$1985 ;
+  wire \$1986 ;
+  wire \$1987 ;
+  wire \$1988 ;
+  wire \$1989 ;
   wire [4:0] \$199 ;
+  wire \$1990 ;
+  wire \$1991 ;
+  wire \$1992 ;
+  wire \$1993 ;
+  wire \$1994 ;
+  wire \$1995 ;
+  wire \$1996 ;
+  wire \$1997 ;
+  wire \$1998 ;
+  wire \$1999 ;
   wire \$2 ;
   wire \$20 ;
   wire [4:0] \$200 ;
+  wire \$2000 ;
+  wire \$2001 ;
+  wire \$2002 ;
+  wire \$2003 ;
+  wire \$2004 ;
+  wire \$2005 ;
+  wire \$2006 ;
+  wire \$2007 ;
+  wire \$2008 ;
+  wire \$2009 ;
   wire [4:0] \$201 ;
+  wire \$2010 ;
+  wire \$2011 ;
+  wire \$2012 ;
+  wire \$2013 ;
+  wire \$2014 ;
+  wire \$2015 ;
+  wire \$2016 ;
+  wire \$2017 ;
+  wire \$2018 ;
+  wire \$2019 ;
   wire [4:0] \$202 ;
+  wire \$2020 ;
+  wire \$2021 ;
+  wire \$2022 ;
+  wire \$2023 ;
+  wire \$2024 ;
+  wire \$2025 ;
+  wire \$2026 ;
+  wire \$2027 ;
+  wire \$2028 ;
+  wire \$2029 ;
   wire [4:0] \$203 ;
+  wire \$2030 ;
+  wire \$2031 ;
+  wire \$2032 ;
+  wire \$2033 ;
+  wire \$2034 ;
+  wire \$2035 ;
+  wire \$2036 ;
+  wire \$2037 ;
+  wire \$2038 ;
+  wire \$2039 ;
   wire [4:0] \$204 ;
+  wire \$2040 ;
+  wire \$2041 ;
+  wire \$2042 ;
+  wire \$2043 ;
+  wire \$2044 ;
+  wire \$2045 ;
+  wire \$2046 ;
+  wire \$2047 ;
+  wire \$2048 ;
+  wire \$2049 ;
   wire [4:0] \$205 ;
+  wire \$2050 ;
+  wire \$2051 ;
+  wire \$2052 ;
+  wire \$2053 ;
+  wire \$2054 ;
+  wire \$2055 ;
+  wire \$2056 ;
+  wire \$2057 ;
+  wire \$2058 ;
+  wire \$2059 ;
   wire [4:0] \$206 ;
+  wire \$2060 ;
+  wire \$2061 ;
+  wire \$2062 ;
+  wire \$2063 ;
+  wire \$2064 ;
+  wire \$2065 ;
+  wire \$2066 ;
+  wire \$2067 ;
+  wire \$2068 ;
+  wire \$2069 ;
   wire [4:0] \$207 ;
+  wire \$2070 ;
+  wire \$2071 ;
+  wire \$2072 ;
+  wire \$2073 ;
+  wire \$2074 ;
+  wire \$2075 ;
+  wire \$2076 ;
+  wire \$2077 ;
+  wire \$2078 ;
+  wire \$2079 ;
   wire [4:0] \$208 ;
+  wire \$2080 ;
+  wire \$2081 ;
+  wire \$2082 ;
+  wire \$2083 ;
+  wire \$2084 ;
+  wire \$2085 ;
+  wire \$2086 ;
+  wire \$2087 ;
+  wire \$2088 ;
+  wire \$2089 ;
   wire [4:0] \$209 ;
+  wire \$2090 ;
+  wire \$2091 ;
+  wire \$2092 ;
+  wire \$2093 ;
+  wire \$2094 ;
+  wire \$2095 ;
+  wire \$2096 ;
+  wire \$2097 ;
+  wire \$2098 ;
+  wire \$2099 ;
   wire [8:0] \$21 ;
   wire [4:0] \$210 ;
+  wire \$2100 ;
+  wire \$2101 ;
+  wire \$2102 ;
+  wire \$2103 ;
+  wire \$2104 ;
+  wire \$2105 ;
+  wire \$2106 ;
+  wire \$2107 ;
+  wire \$2108 ;
+  wire \$2109 ;
   wire [4:0] \$211 ;
+  wire \$2110 ;
+  wire \$2111 ;
+  wire \$2112 ;
+  wire \$2113 ;
+  wire \$2114 ;
+  wire \$2115 ;
+  wire \$2116 ;
+  wire \$2117 ;
+  wire \$2118 ;
+  wire \$2119 ;
   wire [4:0] \$212 ;
+  wire \$2120 ;
+  wire \$2121 ;
+  wire \$2122 ;
+  wire \$2123 ;
+  wire \$2124 ;
+  wire \$2125 ;
+  wire \$2126 ;
+  wire \$2127 ;
+  wire \$2128 ;
+  wire \$2129 ;
   wire [4:0] \$213 ;
+  wire \$2130 ;
+  wire \$2131 ;
+  wire \$2132 ;
+  wire \$2133 ;
+  wire \$2134 ;
+  wire \$2135 ;
+  wire \$2136 ;
+  wire \$2137 ;
+  wire \$2138 ;
+  wire \$2139 ;
   wire [4:0] \$214 ;
+  wire \$2140 ;
+  wire \$2141 ;
+  wire \$2142 ;
+  wire \$2143 ;
+  wire \$2144 ;
+  wire \$2145 ;
+  wire \$2146 ;
+  wire \$2147 ;
+  wire \$2148 ;
+  wire \$2149 ;
   wire [4:0] \$215 ;
+  wire \$2150 ;
+  wire \$2151 ;
+  wire \$2152 ;
+  wire \$2153 ;
+  wire \$2154 ;
+  wire \$2155 ;
+  wire \$2156 ;
+  wire \$2157 ;
+  wire \$2158 ;
+  wire \$2159 ;
   wire [4:0] \$216 ;
+  wire \$2160 ;
+  wire \$2161 ;
+  wire \$2162 ;
+  wire \$2163 ;
+  wire \$2164 ;
+  wire \$2165 ;
+  wire \$2166 ;
+  wire \$2167 ;
+  wire \$2168 ;
+  wire \$2169 ;
   wire [4:0] \$217 ;
+  wire \$2170 ;
+  wire \$2171 ;
+  wire \$2172 ;
+  wire \$2173 ;
+  wire \$2174 ;
+  wire \$2175 ;
+  wire \$2176 ;
+  wire \$2177 ;
+  wire \$2178 ;
+  wire \$2179 ;
   wire [4:0] \$218 ;
+  wire \$2180 ;
+  wire \$2181 ;
+  wire \$2182 ;
+  wire \$2183 ;
+  wire \$2184 ;
+  wire \$2185 ;
+  wire \$2186 ;
+  wire \$2187 ;
+  wire \$2188 ;
+  wire \$2189 ;
   wire [4:0] \$219 ;
+  wire \$2190 ;
+  wire \$2191 ;
+  wire \$2192 ;
+  wire \$2193 ;
+  wire \$2194 ;
+  wire \$2195 ;
+  wire \$2196 ;
+  wire \$2197 ;
+  wire \$2198 ;
+  wire \$2199 ;
   wire [8:0] \$22 ;
   wire [4:0] \$220 ;
+  wire \$2200 ;
+  wire \$2201 ;
+  wire \$2202 ;
+  wire \$2203 ;
+  wire \$2204 ;
+  wire \$2205 ;
+  wire \$2206 ;
+  wire \$2207 ;
+  wire \$2208 ;
+  wire \$2209 ;
   wire [4:0] \$221 ;
+  wire \$2210 ;
+  wire \$2211 ;
+  wire \$2212 ;
+  wire \$2213 ;
+  wire \$2214 ;
+  wire \$2215 ;
+  wire \$2216 ;
+  wire \$2217 ;
+  wire \$2218 ;
+  wire \$2219 ;
   wire [4:0] \$222 ;
+  wire \$2220 ;
+  wire \$2221 ;
+  wire \$2222 ;
+  wire \$2223 ;
+  wire \$2224 ;
+  wire \$2225 ;
+  wire \$2226 ;
+  wire \$2227 ;
+  wire \$2228 ;
+  wire \$2229 ;
   wire [4:0] \$223 ;
+  wire \$2230 ;
+  wire \$2231 ;
+  wire \$2232 ;
+  wire \$2233 ;
+  wire \$2234 ;
+  wire \$2235 ;
+  wire \$2236 ;
+  wire \$2237 ;
+  wire \$2238 ;
+  wire \$2239 ;
   wire [4:0] \$224 ;
+  wire \$2240 ;
+  wire \$2241 ;
+  wire \$2242 ;
+  wire \$2243 ;
+  wire \$2244 ;
+  wire \$2245 ;
+  wire \$2246 ;
+  wire \$2247 ;
+  wire \$2248 ;
+  wire \$2249 ;
   wire [4:0] \$225 ;
+  wire \$2250 ;
+  wire \$2251 ;
+  wire \$2252 ;
+  wire \$2253 ;
+  wire \$2254 ;
+  wire \$2255 ;
+  wire \$2256 ;
+  wire \$2257 ;
+  wire \$2258 ;
+  wire \$2259 ;
   wire [4:0] \$226 ;
+  wire \$2260 ;
+  wire \$2261 ;
+  wire \$2262 ;
+  wire \$2263 ;
+  wire \$2264 ;
+  wire \$2265 ;
+  wire \$2266 ;
+  wire \$2267 ;
+  wire \$2268 ;
+  wire \$2269 ;
   wire [4:0] \$227 ;
+  wire \$2270 ;
+  wire \$2271 ;
+  wire \$2272 ;
+  wire \$2273 ;
+  wire \$2274 ;
+  wire \$2275 ;
+  wire \$2276 ;
+  wire \$2277 ;
+  wire \$2278 ;
+  wire \$2279 ;
   wire [4:0] \$228 ;
+  wire \$2280 ;
+  wire \$2281 ;
+  wire \$2282 ;
+  wire \$2283 ;
+  wire \$2284 ;
+  wire \$2285 ;
+  wire \$2286 ;
+  wire \$2287 ;
+  wire \$2288 ;
+  wire \$2289 ;
   wire [4:0] \$229 ;
+  wire \$2290 ;
+  wire \$2291 ;
+  wire \$2292 ;
+  wire \$2293 ;
+  wire \$2294 ;
+  wire \$2295 ;
+  wire \$2296 ;
+  wire \$2297 ;
+  wire \$2298 ;
+  wire \$2299 ;
   wire \$23 ;
-  wire [4:0] \$230 ;
+  wire \$230 ;
+  wire \$2300 ;
+  wire \$2301 ;
+  wire \$2302 ;
+  wire \$2303 ;
+  wire \$2304 ;
+  wire \$2305 ;
+  wire \$2306 ;
+  wire \$2307 ;
+  wire \$2308 ;
+  wire \$2309 ;
   wire [4:0] \$231 ;
+  wire \$2310 ;
+  wire \$2311 ;
+  wire \$2312 ;
+  wire \$2313 ;
+  wire \$2314 ;
+  wire \$2315 ;
+  wire \$2316 ;
+  wire \$2317 ;
+  wire \$2318 ;
+  wire \$2319 ;
   wire [4:0] \$232 ;
+  wire \$2320 ;
+  wire \$2321 ;
+  wire \$2322 ;
+  wire \$2323 ;
+  wire \$2324 ;
+  wire \$2325 ;
+  wire \$2326 ;
+  wire \$2327 ;
+  wire \$2328 ;
+  wire \$2329 ;
   wire [4:0] \$233 ;
+  wire \$2330 ;
+  wire \$2331 ;
+  wire \$2332 ;
+  wire \$2333 ;
+  wire \$2334 ;
+  wire \$2335 ;
+  wire \$2336 ;
+  wire \$2337 ;
+  wire \$2338 ;
+  wire \$2339 ;
   wire [4:0] \$234 ;
+  wire \$2340 ;
+  wire \$2341 ;
+  wire \$2342 ;
+  wire \$2343 ;
+  wire \$2344 ;
+  wire \$2345 ;
+  wire \$2346 ;
+  wire \$2347 ;
+  wire \$2348 ;
+  wire \$2349 ;
   wire [4:0] \$235 ;
+  wire \$2350 ;
+  wire \$2351 ;
+  wire \$2352 ;
+  wire \$2353 ;
+  wire \$2354 ;
+  wire \$2355 ;
+  wire \$2356 ;
+  wire \$2357 ;
+  wire \$2358 ;
+  wire \$2359 ;
   wire [4:0] \$236 ;
+  wire \$2360 ;
+  wire \$2361 ;
+  wire \$2362 ;
+  wire \$2363 ;
+  wire \$2364 ;
+  wire \$2365 ;
+  wire \$2366 ;
+  wire \$2367 ;
+  wire \$2368 ;
+  wire \$2369 ;
   wire [4:0] \$237 ;
+  wire \$2370 ;
+  wire \$2371 ;
+  wire \$2372 ;
+  wire \$2373 ;
+  wire \$2374 ;
+  wire \$2375 ;
+  wire \$2376 ;
+  wire \$2377 ;
+  wire \$2378 ;
+  wire \$2379 ;
   wire [4:0] \$238 ;
+  wire \$2380 ;
+  wire \$2381 ;
+  wire \$2382 ;
+  wire \$2383 ;
+  wire \$2384 ;
+  wire \$2385 ;
+  wire \$2386 ;
+  wire \$2387 ;
+  wire \$2388 ;
+  wire \$2389 ;
   wire [4:0] \$239 ;
+  wire \$2390 ;
+  wire \$2391 ;
+  wire \$2392 ;
+  wire \$2393 ;
+  wire \$2394 ;
+  wire \$2395 ;
+  wire \$2396 ;
+  wire \$2397 ;
+  wire \$2398 ;
+  wire \$2399 ;
   wire [8:0] \$24 ;
   wire [4:0] \$240 ;
+  wire \$2400 ;
+  wire \$2401 ;
+  wire \$2402 ;
+  wire \$2403 ;
+  wire \$2404 ;
+  wire \$2405 ;
+  wire \$2406 ;
+  wire \$2407 ;
+  wire \$2408 ;
+  wire \$2409 ;
   wire [4:0] \$241 ;
+  wire \$2410 ;
+  wire \$2411 ;
+  wire \$2412 ;
+  wire \$2413 ;
+  wire \$2414 ;
+  wire \$2415 ;
+  wire \$2416 ;
+  wire \$2417 ;
+  wire \$2418 ;
+  wire \$2419 ;
   wire [4:0] \$242 ;
+  wire \$2420 ;
+  wire \$2421 ;
+  wire \$2422 ;
+  wire \$2423 ;
+  wire \$2424 ;
+  wire \$2425 ;
+  wire \$2426 ;
+  wire \$2427 ;
+  wire \$2428 ;
+  wire \$2429 ;
   wire [4:0] \$243 ;
+  wire \$2430 ;
+  wire \$2431 ;
+  wire \$2432 ;
+  wire \$2433 ;
+  wire \$2434 ;
+  wire \$2435 ;
+  wire \$2436 ;
+  wire \$2437 ;
+  wire \$2438 ;
+  wire \$2439 ;
   wire [4:0] \$244 ;
+  wire \$2440 ;
+  wire \$2441 ;
+  wire \$2442 ;
+  wire \$2443 ;
+  wire \$2444 ;
+  wire \$2445 ;
+  wire \$2446 ;
+  wire \$2447 ;
+  wire \$2448 ;
+  wire \$2449 ;
   wire [4:0] \$245 ;
+  wire \$2450 ;
+  wire \$2451 ;
+  wire \$2452 ;
+  wire \$2453 ;
+  wire \$2454 ;
+  wire \$2455 ;
+  wire \$2456 ;
+  wire \$2457 ;
+  wire \$2458 ;
+  wire \$2459 ;
   wire [4:0] \$246 ;
+  wire \$2460 ;
+  wire \$2461 ;
+  wire \$2462 ;
+  wire \$2463 ;
+  wire \$2464 ;
+  wire \$2465 ;
+  wire \$2466 ;
+  wire \$2467 ;
+  wire \$2468 ;
+  wire \$2469 ;
   wire [4:0] \$247 ;
+  wire \$2470 ;
+  wire \$2471 ;
+  wire \$2472 ;
+  wire \$2473 ;
+  wire \$2474 ;
+  wire \$2475 ;
+  wire \$2476 ;
+  wire \$2477 ;
+  wire \$2478 ;
+  wire \$2479 ;
   wire [4:0] \$248 ;
+  wire \$2480 ;
+  wire \$2481 ;
+  wire \$2482 ;
+  wire \$2483 ;
+  wire \$2484 ;
+  wire \$2485 ;
+  wire \$2486 ;
+  wire \$2487 ;
+  wire \$2488 ;
+  wire \$2489 ;
   wire [4:0] \$249 ;
+  wire \$2490 ;
+  wire \$2491 ;
+  wire \$2492 ;
+  wire \$2493 ;
+  wire \$2494 ;
+  wire \$2495 ;
+  wire \$2496 ;
+  wire \$2497 ;
+  wire \$2498 ;
+  wire \$2499 ;
   wire [8:0] \$25 ;
   wire [4:0] \$250 ;
+  wire \$2500 ;
+  wire \$2501 ;
+  wire \$2502 ;
+  wire \$2503 ;
+  wire \$2504 ;
+  wire \$2505 ;
+  wire \$2506 ;
+  wire \$2507 ;
+  wire \$2508 ;
+  wire \$2509 ;
   wire [4:0] \$251 ;
+  wire \$2510 ;
+  wire \$2511 ;
+  wire \$2512 ;
+  wire \$2513 ;
+  wire \$2514 ;
+  wire \$2515 ;
+  wire \$2516 ;
+  wire \$2517 ;
+  wire \$2518 ;
+  wire \$2519 ;
   wire [4:0] \$252 ;
+  wire \$2520 ;
+  wire \$2521 ;
+  wire \$2522 ;
+  wire \$2523 ;
+  wire \$2524 ;
+  wire \$2525 ;
+  wire \$2526 ;
+  wire \$2527 ;
+  wire \$2528 ;
+  wire \$2529 ;
   wire [4:0] \$253 ;
+  wire \$2530 ;
+  wire \$2531 ;
+  wire \$2532 ;
+  wire \$2533 ;
+  wire \$2534 ;
+  wire \$2535 ;
+  wire \$2536 ;
+  wire \$2537 ;
+  wire \$2538 ;
+  wire \$2539 ;
   wire [4:0] \$254 ;
+  wire \$2540 ;
+  wire \$2541 ;
+  wire \$2542 ;
+  wire \$2543 ;
+  wire \$2544 ;
+  wire \$2545 ;
+  wire \$2546 ;
+  wire \$2547 ;
+  wire \$2548 ;
+  wire \$2549 ;
   wire [4:0] \$255 ;
+  wire \$2550 ;
+  wire \$2551 ;
+  wire \$2552 ;
+  wire \$2553 ;
+  wire \$2554 ;
+  wire \$2555 ;
+  wire \$2556 ;
+  wire \$2557 ;
+  wire \$2558 ;
+  wire \$2559 ;
   wire [4:0] \$256 ;
+  wire \$2560 ;
+  wire \$2561 ;
+  wire \$2562 ;
+  wire \$2563 ;
+  wire \$2564 ;
+  wire \$2565 ;
+  wire \$2566 ;
+  wire \$2567 ;
+  wire \$2568 ;
+  wire \$2569 ;
   wire [4:0] \$257 ;
+  wire \$2570 ;
+  wire \$2571 ;
+  wire \$2572 ;
+  wire \$2573 ;
+  wire \$2574 ;
+  wire \$2575 ;
+  wire \$2576 ;
+  wire \$2577 ;
+  wire \$2578 ;
+  wire \$2579 ;
   wire [4:0] \$258 ;
+  wire \$2580 ;
+  wire \$2581 ;
+  wire \$2582 ;
+  wire \$2583 ;
+  wire \$2584 ;
+  wire \$2585 ;
+  wire \$2586 ;
+  wire \$2587 ;
+  wire \$2588 ;
+  wire \$2589 ;
   wire [4:0] \$259 ;
+  wire \$2590 ;
+  wire \$2591 ;
+  wire \$2592 ;
+  wire \$2593 ;
+  wire \$2594 ;
+  wire \$2595 ;
+  wire \$2596 ;
+  wire \$2597 ;
+  wire \$2598 ;
+  wire \$2599 ;
   wire \$26 ;
   wire [4:0] \$260 ;
+  wire \$2600 ;
+  wire \$2601 ;
+  wire \$2602 ;
+  wire \$2603 ;
+  wire \$2604 ;
+  wire \$2605 ;
+  wire \$2606 ;
+  wire \$2607 ;
+  wire \$2608 ;
+  wire \$2609 ;
   wire [4:0] \$261 ;
+  wire \$2610 ;
+  wire \$2611 ;
+  wire \$2612 ;
+  wire \$2613 ;
+  wire \$2614 ;
+  wire \$2615 ;
+  wire \$2616 ;
+  wire \$2617 ;
+  wire \$2618 ;
+  wire \$2619 ;
   wire [4:0] \$262 ;
-  wire [4:0] \$263 ;
+  wire \$2620 ;
+  wire \$2621 ;
+  wire \$2622 ;
+  wire \$2623 ;
+  wire \$2624 ;
+  wire \$2625 ;
+  wire \$2626 ;
+  wire \$2627 ;
+  wire \$2628 ;
+  wire \$2629 ;
+  wire \$263 ;
+  wire \$2630 ;
+  wire \$2631 ;
+  wire \$2632 ;
+  wire \$2633 ;
+  wire \$2634 ;
+  wire \$2635 ;
+  wire \$2636 ;
+  wire \$2637 ;
+  wire \$2638 ;
+  wire \$2639 ;
   wire [4:0] \$264 ;
+  wire \$2640 ;
+  wire \$2641 ;
+  wire \$2642 ;
+  wire \$2643 ;
+  wire \$2644 ;
+  wire \$2645 ;
+  wire \$2646 ;
+  wire \$2647 ;
+  wire \$2648 ;
+  wire \$2649 ;
   wire [4:0] \$265 ;
+  wire \$2650 ;
+  wire \$2651 ;
+  wire \$2652 ;
+  wire \$2653 ;
+  wire \$2654 ;
+  wire \$2655 ;
+  wire \$2656 ;
+  wire \$2657 ;
+  wire \$2658 ;
+  wire \$2659 ;
   wire [4:0] \$266 ;
+  wire \$2660 ;
+  wire \$2661 ;
+  wire \$2662 ;
+  wire \$2663 ;
+  wire \$2664 ;
+  wire \$2665 ;
+  wire \$2666 ;
+  wire \$2667 ;
+  wire \$2668 ;
+  wire \$2669 ;
   wire [4:0] \$267 ;
+  wire \$2670 ;
+  wire \$2671 ;
+  wire \$2672 ;
+  wire \$2673 ;
+  wire \$2674 ;
+  wire \$2675 ;
+  wire \$2676 ;
+  wire \$2677 ;
+  wire \$2678 ;
+  wire \$2679 ;
   wire [4:0] \$268 ;
+  wire \$2680 ;
+  wire \$2681 ;
+  wire \$2682 ;
+  wire \$2683 ;
+  wire \$2684 ;
+  wire \$2685 ;
+  wire \$2686 ;
+  wire \$2687 ;
+  wire \$2688 ;
+  wire \$2689 ;
   wire [4:0] \$269 ;
+  wire \$2690 ;
+  wire \$2691 ;
+  wire \$2692 ;
+  wire \$2693 ;
+  wire \$2694 ;
+  wire \$2695 ;
+  wire \$2696 ;
+  wire \$2697 ;
+  wire \$2698 ;
+  wire \$2699 ;
   wire [8:0] \$27 ;
   wire [4:0] \$270 ;
+  wire \$2700 ;
+  wire \$2701 ;
+  wire \$2702 ;
+  wire \$2703 ;
+  wire \$2704 ;
+  wire \$2705 ;
+  wire \$2706 ;
+  wire \$2707 ;
+  wire \$2708 ;
+  wire \$2709 ;
   wire [4:0] \$271 ;
+  wire [7:0] \$2710 ;
+  wire [7:0] \$2711 ;
+  wire [7:0] \$2712 ;
+  wire [7:0] \$2713 ;
+  wire [7:0] \$2714 ;
+  wire [7:0] \$2715 ;
+  wire [7:0] \$2716 ;
+  wire [7:0] \$2717 ;
+  wire [7:0] \$2718 ;
+  wire [7:0] \$2719 ;
   wire [4:0] \$272 ;
+  wire [7:0] \$2720 ;
+  wire [7:0] \$2721 ;
+  wire [7:0] \$2722 ;
+  wire [7:0] \$2723 ;
+  wire [7:0] \$2724 ;
+  wire [7:0] \$2725 ;
+  wire [7:0] \$2726 ;
+  wire [7:0] \$2727 ;
+  wire [7:0] \$2728 ;
+  wire [7:0] \$2729 ;
   wire [4:0] \$273 ;
+  wire [7:0] \$2730 ;
+  wire [7:0] \$2731 ;
+  wire \$2732 ;
+  wire \$2733 ;
+  wire \$2734 ;
+  wire \$2735 ;
+  wire \$2736 ;
+  wire \$2737 ;
+  wire \$2738 ;
+  wire \$2739 ;
   wire [4:0] \$274 ;
+  wire \$2740 ;
+  wire \$2741 ;
+  wire \$2742 ;
+  wire \$2743 ;
+  wire \$2744 ;
+  wire \$2745 ;
+  wire \$2746 ;
+  wire \$2747 ;
+  wire \$2748 ;
+  wire \$2749 ;
   wire [4:0] \$275 ;
+  wire \$2750 ;
+  wire \$2751 ;
+  wire \$2752 ;
+  wire \$2753 ;
+  wire \$2754 ;
+  wire \$2755 ;
+  wire \$2756 ;
+  wire \$2757 ;
+  wire \$2758 ;
+  wire \$2759 ;
   wire [4:0] \$276 ;
+  wire [7:0] \$2760 ;
+  wire [7:0] \$2761 ;
+  wire [7:0] \$2762 ;
+  wire [7:0] \$2763 ;
+  wire [7:0] \$2764 ;
+  wire [7:0] \$2765 ;
+  wire [7:0] \$2766 ;
+  wire [7:0] \$2767 ;
+  wire [7:0] \$2768 ;
+  wire [7:0] \$2769 ;
   wire [4:0] \$277 ;
+  wire [7:0] \$2770 ;
+  wire [7:0] \$2771 ;
+  wire [7:0] \$2772 ;
+  wire [7:0] \$2773 ;
+  wire [7:0] \$2774 ;
+  wire [7:0] \$2775 ;
+  wire [7:0] \$2776 ;
+  wire [7:0] \$2777 ;
+  wire [7:0] \$2778 ;
+  wire [7:0] \$2779 ;
   wire [4:0] \$278 ;
+  wire [7:0] \$2780 ;
+  wire [7:0] \$2781 ;
+  wire \$2782 ;
+  wire \$2783 ;
+  wire \$2784 ;
+  wire \$2785 ;
+  wire \$2786 ;
+  wire \$2787 ;
+  wire \$2788 ;
+  wire \$2789 ;
   wire [4:0] \$279 ;
+  wire \$2790 ;
+  wire \$2791 ;
+  wire \$2792 ;
+  wire \$2793 ;
+  wire \$2794 ;
+  wire \$2795 ;
+  wire \$2796 ;
+  wire \$2797 ;
+  wire \$2798 ;
+  wire \$2799 ;
   wire [8:0] \$28 ;
   wire [4:0] \$280 ;
+  wire \$2800 ;
+  wire \$2801 ;
+  wire \$2802 ;
+  wire \$2803 ;
+  wire \$2804 ;
+  wire \$2805 ;
+  wire \$2806 ;
+  wire \$2807 ;
+  wire \$2808 ;
+  wire \$2809 ;
   wire [4:0] \$281 ;
+  wire \$2810 ;
+  wire \$2811 ;
+  wire [7:0] \$2812 ;
+  wire [7:0] \$2813 ;
+  wire [7:0] \$2814 ;
+  wire [7:0] \$2815 ;
+  wire [7:0] \$2816 ;
+  wire [7:0] \$2817 ;
+  wire [7:0] \$2818 ;
+  wire [7:0] \$2819 ;
   wire [4:0] \$282 ;
+  wire [7:0] \$2820 ;
+  wire [7:0] \$2821 ;
+  wire [7:0] \$2822 ;
+  wire [7:0] \$2823 ;
+  wire [7:0] \$2824 ;
+  wire [7:0] \$2825 ;
+  wire [7:0] \$2826 ;
+  wire [7:0] \$2827 ;
+  wire [7:0] \$2828 ;
+  wire [7:0] \$2829 ;
   wire [4:0] \$283 ;
+  wire [7:0] \$2830 ;
+  wire [7:0] \$2831 ;
+  wire [7:0] \$2832 ;
+  wire [7:0] \$2833 ;
+  wire \$2834 ;
+  wire \$2835 ;
+  wire \$2836 ;
+  wire \$2837 ;
+  wire \$2838 ;
+  wire \$2839 ;
   wire [4:0] \$284 ;
+  wire \$2840 ;
+  wire \$2841 ;
+  wire \$2842 ;
+  wire \$2843 ;
+  wire \$2844 ;
+  wire \$2845 ;
+  wire \$2846 ;
+  wire \$2847 ;
+  wire \$2848 ;
+  wire \$2849 ;
   wire [4:0] \$285 ;
+  wire \$2850 ;
+  wire \$2851 ;
+  wire \$2852 ;
+  wire \$2853 ;
+  wire \$2854 ;
+  wire \$2855 ;
+  wire \$2856 ;
+  wire \$2857 ;
+  wire \$2858 ;
+  wire \$2859 ;
   wire [4:0] \$286 ;
+  wire \$2860 ;
+  wire \$2861 ;
+  wire \$2862 ;
+  wire \$2863 ;
+  wire \$2864 ;
+  wire [7:0] \$2865 ;
+  wire [7:0] \$2866 ;
+  wire [7:0] \$2867 ;
+  wire [7:0] \$2868 ;
+  wire [7:0] \$2869 ;
   wire [4:0] \$287 ;
+  wire [7:0] \$2870 ;
+  wire [7:0] \$2871 ;
+  wire [7:0] \$2872 ;
+  wire [7:0] \$2873 ;
+  wire [7:0] \$2874 ;
+  wire [7:0] \$2875 ;
+  wire [7:0] \$2876 ;
+  wire [7:0] \$2877 ;
+  wire [7:0] \$2878 ;
+  wire [7:0] \$2879 ;
   wire [4:0] \$288 ;
+  wire [7:0] \$2880 ;
+  wire [7:0] \$2881 ;
+  wire [7:0] \$2882 ;
+  wire [7:0] \$2883 ;
+  wire [7:0] \$2884 ;
+  wire [7:0] \$2885 ;
+  wire [7:0] \$2886 ;
+  wire \$2887 ;
+  wire \$2888 ;
+  wire \$2889 ;
   wire [4:0] \$289 ;
+  wire \$2890 ;
+  wire \$2891 ;
+  wire \$2892 ;
+  wire \$2893 ;
+  wire \$2894 ;
+  wire \$2895 ;
+  wire \$2896 ;
+  wire \$2897 ;
+  wire \$2898 ;
+  wire \$2899 ;
   wire \$29 ;
   wire [4:0] \$290 ;
+  wire \$2900 ;
+  wire \$2901 ;
+  wire \$2902 ;
+  wire \$2903 ;
+  wire \$2904 ;
+  wire \$2905 ;
+  wire \$2906 ;
+  wire \$2907 ;
+  wire \$2908 ;
+  wire \$2909 ;
   wire [4:0] \$291 ;
-  wire [4:0] \$292 ;
+  wire \$2910 ;
+  wire \$2911 ;
+  wire \$2912 ;
+  wire \$2913 ;
+  wire \$2914 ;
+  wire \$2915 ;
+  wire \$2916 ;
+  wire \$2917 ;
+  wire \$2918 ;
+  wire \$2919 ;
+  wire \$292 ;
+  wire [7:0] \$2920 ;
+  wire [7:0] \$2921 ;
+  wire [7:0] \$2922 ;
+  wire [7:0] \$2923 ;
+  wire [7:0] \$2924 ;
+  wire [7:0] \$2925 ;
+  wire [7:0] \$2926 ;
+  wire [7:0] \$2927 ;
+  wire [7:0] \$2928 ;
+  wire [7:0] \$2929 ;
   wire [4:0] \$293 ;
+  wire [7:0] \$2930 ;
+  wire [7:0] \$2931 ;
+  wire [7:0] \$2932 ;
+  wire [7:0] \$2933 ;
+  wire [7:0] \$2934 ;
+  wire [7:0] \$2935 ;
+  wire [7:0] \$2936 ;
+  wire [7:0] \$2937 ;
+  wire [7:0] \$2938 ;
+  wire [7:0] \$2939 ;
   wire [4:0] \$294 ;
+  wire [7:0] \$2940 ;
+  wire [7:0] \$2941 ;
+  wire \$2942 ;
+  wire \$2943 ;
+  wire \$2944 ;
+  wire \$2945 ;
+  wire \$2946 ;
+  wire \$2947 ;
+  wire \$2948 ;
+  wire \$2949 ;
   wire [4:0] \$295 ;
+  wire \$2950 ;
+  wire \$2951 ;
+  wire \$2952 ;
+  wire \$2953 ;
+  wire \$2954 ;
+  wire \$2955 ;
+  wire \$2956 ;
+  wire \$2957 ;
+  wire \$2958 ;
+  wire \$2959 ;
   wire [4:0] \$296 ;
+  wire \$2960 ;
+  wire \$2961 ;
+  wire \$2962 ;
+  wire \$2963 ;
+  wire \$2964 ;
+  wire \$2965 ;
+  wire \$2966 ;
+  wire \$2967 ;
+  wire \$2968 ;
+  wire \$2969 ;
   wire [4:0] \$297 ;
+  wire \$2970 ;
+  wire \$2971 ;
+  wire \$2972 ;
+  wire \$2973 ;
+  wire \$2974 ;
+  wire [7:0] \$2975 ;
+  wire [7:0] \$2976 ;
+  wire [7:0] \$2977 ;
+  wire [7:0] \$2978 ;
+  wire [7:0] \$2979 ;
   wire [4:0] \$298 ;
+  wire [7:0] \$2980 ;
+  wire [7:0] \$2981 ;
+  wire [7:0] \$2982 ;
+  wire [7:0] \$2983 ;
+  wire [7:0] \$2984 ;
+  wire [7:0] \$2985 ;
+  wire [7:0] \$2986 ;
+  wire [7:0] \$2987 ;
+  wire [7:0] \$2988 ;
+  wire [7:0] \$2989 ;
   wire [4:0] \$299 ;
+  wire [7:0] \$2990 ;
+  wire [7:0] \$2991 ;
+  wire [7:0] \$2992 ;
+  wire [7:0] \$2993 ;
+  wire [7:0] \$2994 ;
+  wire [7:0] \$2995 ;
+  wire [7:0] \$2996 ;
+  wire \$2997 ;
+  wire \$2998 ;
+  wire \$2999 ;
   wire [8:0] \$3 ;
   wire [8:0] \$30 ;
   wire [4:0] \$300 ;
+  wire \$3000 ;
+  wire \$3001 ;
+  wire \$3002 ;
+  wire \$3003 ;
+  wire \$3004 ;
+  wire \$3005 ;
+  wire \$3006 ;
+  wire \$3007 ;
+  wire \$3008 ;
+  wire \$3009 ;
   wire [4:0] \$301 ;
+  wire \$3010 ;
+  wire \$3011 ;
+  wire \$3012 ;
+  wire \$3013 ;
+  wire \$3014 ;
+  wire \$3015 ;
+  wire \$3016 ;
+  wire \$3017 ;
+  wire \$3018 ;
+  wire \$3019 ;
   wire [4:0] \$302 ;
+  wire \$3020 ;
+  wire \$3021 ;
+  wire \$3022 ;
+  wire \$3023 ;
+  wire \$3024 ;
+  wire \$3025 ;
+  wire \$3026 ;
+  wire \$3027 ;
+  wire \$3028 ;
+  wire \$3029 ;
   wire [4:0] \$303 ;
+  wire \$3030 ;
+  wire \$3031 ;
+  wire [7:0] \$3032 ;
+  wire [7:0] \$3033 ;
+  wire [7:0] \$3034 ;
+  wire [7:0] \$3035 ;
+  wire [7:0] \$3036 ;
+  wire [7:0] \$3037 ;
+  wire [7:0] \$3038 ;
+  wire [7:0] \$3039 ;
   wire [4:0] \$304 ;
+  wire [7:0] \$3040 ;
+  wire [7:0] \$3041 ;
+  wire [7:0] \$3042 ;
+  wire [7:0] \$3043 ;
+  wire [7:0] \$3044 ;
+  wire [7:0] \$3045 ;
+  wire [7:0] \$3046 ;
+  wire [7:0] \$3047 ;
+  wire [7:0] \$3048 ;
+  wire [7:0] \$3049 ;
   wire [4:0] \$305 ;
+  wire [7:0] \$3050 ;
+  wire [7:0] \$3051 ;
+  wire [7:0] \$3052 ;
+  wire [7:0] \$3053 ;
+  wire \$3054 ;
+  wire \$3055 ;
+  wire \$3056 ;
+  wire \$3057 ;
+  wire \$3058 ;
+  wire \$3059 ;
   wire [4:0] \$306 ;
+  wire \$3060 ;
+  wire \$3061 ;
+  wire \$3062 ;
+  wire \$3063 ;
+  wire \$3064 ;
+  wire \$3065 ;
+  wire \$3066 ;
+  wire \$3067 ;
+  wire \$3068 ;
+  wire \$3069 ;
   wire [4:0] \$307 ;
+  wire \$3070 ;
+  wire \$3071 ;
+  wire \$3072 ;
+  wire \$3073 ;
+  wire \$3074 ;
+  wire \$3075 ;
+  wire \$3076 ;
+  wire \$3077 ;
+  wire \$3078 ;
+  wire \$3079 ;
   wire [4:0] \$308 ;
+  wire \$3080 ;
+  wire \$3081 ;
+  wire \$3082 ;
+  wire \$3083 ;
+  wire \$3084 ;
+  wire \$3085 ;
+  wire \$3086 ;
+  wire \$3087 ;
+  wire \$3088 ;
+  wire \$3089 ;
   wire [4:0] \$309 ;
+  wire [7:0] \$3090 ;
+  wire [7:0] \$3091 ;
+  wire [7:0] \$3092 ;
+  wire [7:0] \$3093 ;
+  wire [7:0] \$3094 ;
+  wire [7:0] \$3095 ;
+  wire [7:0] \$3096 ;
+  wire [7:0] \$3097 ;
+  wire [7:0] \$3098 ;
+  wire [7:0] \$3099 ;
   wire [8:0] \$31 ;
   wire [4:0] \$310 ;
+  wire [7:0] \$3100 ;
+  wire [7:0] \$3101 ;
+  wire [7:0] \$3102 ;
+  wire [7:0] \$3103 ;
+  wire [7:0] \$3104 ;
+  wire [7:0] \$3105 ;
+  wire [7:0] \$3106 ;
+  wire [7:0] \$3107 ;
+  wire [7:0] \$3108 ;
+  wire [7:0] \$3109 ;
   wire [4:0] \$311 ;
+  wire [7:0] \$3110 ;
+  wire [7:0] \$3111 ;
+  wire \$3112 ;
+  wire \$3113 ;
+  wire \$3114 ;
+  wire \$3115 ;
+  wire \$3116 ;
+  wire \$3117 ;
+  wire \$3118 ;
+  wire \$3119 ;
   wire [4:0] \$312 ;
+  wire \$3120 ;
+  wire \$3121 ;
+  wire \$3122 ;
+  wire \$3123 ;
+  wire \$3124 ;
+  wire \$3125 ;
+  wire \$3126 ;
+  wire \$3127 ;
+  wire \$3128 ;
+  wire \$3129 ;
   wire [4:0] \$313 ;
+  wire \$3130 ;
+  wire \$3131 ;
+  wire \$3132 ;
+  wire \$3133 ;
+  wire \$3134 ;
+  wire \$3135 ;
+  wire \$3136 ;
+  wire \$3137 ;
+  wire \$3138 ;
+  wire \$3139 ;
   wire [4:0] \$314 ;
+  wire \$3140 ;
+  wire \$3141 ;
+  wire \$3142 ;
+  wire \$3143 ;
+  wire \$3144 ;
+  wire \$3145 ;
+  wire \$3146 ;
+  wire \$3147 ;
+  wire \$3148 ;
+  wire \$3149 ;
   wire [4:0] \$315 ;
+  wire [7:0] \$3150 ;
+  wire [7:0] \$3151 ;
+  wire [7:0] \$3152 ;
+  wire [7:0] \$3153 ;
+  wire [7:0] \$3154 ;
+  wire [7:0] \$3155 ;
+  wire [7:0] \$3156 ;
+  wire [7:0] \$3157 ;
+  wire [7:0] \$3158 ;
+  wire [7:0] \$3159 ;
   wire [4:0] \$316 ;
+  wire [7:0] \$3160 ;
+  wire [7:0] \$3161 ;
+  wire [7:0] \$3162 ;
+  wire [7:0] \$3163 ;
+  wire [7:0] \$3164 ;
+  wire [7:0] \$3165 ;
+  wire [7:0] \$3166 ;
+  wire [7:0] \$3167 ;
+  wire [7:0] \$3168 ;
+  wire [7:0] \$3169 ;
   wire [4:0] \$317 ;
+  wire [7:0] \$3170 ;
+  wire [7:0] \$3171 ;
+  wire \$3172 ;
+  wire \$3173 ;
+  wire \$3174 ;
+  wire \$3175 ;
+  wire \$3176 ;
+  wire \$3177 ;
+  wire \$3178 ;
+  wire \$3179 ;
   wire [4:0] \$318 ;
+  wire \$3180 ;
+  wire \$3181 ;
+  wire \$3182 ;
+  wire \$3183 ;
+  wire \$3184 ;
+  wire \$3185 ;
+  wire \$3186 ;
+  wire \$3187 ;
+  wire \$3188 ;
+  wire \$3189 ;
   wire [4:0] \$319 ;
+  wire \$3190 ;
+  wire \$3191 ;
+  wire \$3192 ;
+  wire \$3193 ;
+  wire \$3194 ;
+  wire \$3195 ;
+  wire \$3196 ;
+  wire \$3197 ;
+  wire \$3198 ;
+  wire \$3199 ;
   wire \$32 ;
   wire [4:0] \$320 ;
-  wire [4:0] \$321 ;
+  wire \$3200 ;
+  wire \$3201 ;
+  wire \$3202 ;
+  wire \$3203 ;
+  wire \$3204 ;
+  wire \$3205 ;
+  wire \$3206 ;
+  wire \$3207 ;
+  wire \$3208 ;
+  wire [7:0] \$3209 ;
+  wire \$321 ;
+  wire [7:0] \$3210 ;
+  wire [7:0] \$3211 ;
+  wire [7:0] \$3212 ;
+  wire [7:0] \$3213 ;
+  wire [7:0] \$3214 ;
+  wire [7:0] \$3215 ;
+  wire [7:0] \$3216 ;
+  wire [7:0] \$3217 ;
+  wire [7:0] \$3218 ;
+  wire [7:0] \$3219 ;
   wire [4:0] \$322 ;
+  wire [7:0] \$3220 ;
+  wire [7:0] \$3221 ;
+  wire [7:0] \$3222 ;
+  wire [7:0] \$3223 ;
+  wire [7:0] \$3224 ;
+  wire [7:0] \$3225 ;
+  wire [7:0] \$3226 ;
+  wire [7:0] \$3227 ;
+  wire [7:0] \$3228 ;
+  wire [7:0] \$3229 ;
   wire [4:0] \$323 ;
+  wire [7:0] \$3230 ;
+  wire \$3231 ;
+  wire \$3232 ;
+  wire \$3233 ;
+  wire \$3234 ;
+  wire \$3235 ;
+  wire \$3236 ;
+  wire \$3237 ;
+  wire \$3238 ;
+  wire \$3239 ;
   wire [4:0] \$324 ;
+  wire \$3240 ;
+  wire \$3241 ;
+  wire \$3242 ;
+  wire \$3243 ;
+  wire \$3244 ;
+  wire \$3245 ;
+  wire \$3246 ;
+  wire \$3247 ;
+  wire \$3248 ;
+  wire \$3249 ;
   wire [4:0] \$325 ;
+  wire \$3250 ;
+  wire \$3251 ;
+  wire \$3252 ;
+  wire \$3253 ;
+  wire \$3254 ;
+  wire \$3255 ;
+  wire \$3256 ;
+  wire \$3257 ;
+  wire \$3258 ;
+  wire \$3259 ;
   wire [4:0] \$326 ;
+  wire \$3260 ;
+  wire \$3261 ;
+  wire \$3262 ;
+  wire \$3263 ;
+  wire \$3264 ;
+  wire \$3265 ;
+  wire \$3266 ;
+  wire \$3267 ;
+  wire \$3268 ;
+  wire \$3269 ;
   wire [4:0] \$327 ;
+  wire [7:0] \$3270 ;
+  wire [7:0] \$3271 ;
+  wire [7:0] \$3272 ;
+  wire [7:0] \$3273 ;
+  wire [7:0] \$3274 ;
+  wire [7:0] \$3275 ;
+  wire [7:0] \$3276 ;
+  wire [7:0] \$3277 ;
+  wire [7:0] \$3278 ;
+  wire [7:0] \$3279 ;
   wire [4:0] \$328 ;
+  wire [7:0] \$3280 ;
+  wire [7:0] \$3281 ;
+  wire [7:0] \$3282 ;
+  wire [7:0] \$3283 ;
+  wire [7:0] \$3284 ;
+  wire [7:0] \$3285 ;
+  wire [7:0] \$3286 ;
+  wire [7:0] \$3287 ;
+  wire [7:0] \$3288 ;
+  wire [7:0] \$3289 ;
   wire [4:0] \$329 ;
+  wire [7:0] \$3290 ;
+  wire [7:0] \$3291 ;
+  wire \$3292 ;
+  wire \$3293 ;
+  wire \$3294 ;
+  wire \$3295 ;
+  wire \$3296 ;
+  wire \$3297 ;
+  wire \$3298 ;
+  wire \$3299 ;
   wire [8:0] \$33 ;
   wire [4:0] \$330 ;
+  wire \$3300 ;
+  wire \$3301 ;
+  wire \$3302 ;
+  wire \$3303 ;
+  wire \$3304 ;
+  wire \$3305 ;
+  wire \$3306 ;
+  wire \$3307 ;
+  wire \$3308 ;
+  wire \$3309 ;
   wire [4:0] \$331 ;
+  wire \$3310 ;
+  wire \$3311 ;
+  wire \$3312 ;
+  wire \$3313 ;
+  wire \$3314 ;
+  wire \$3315 ;
+  wire \$3316 ;
+  wire \$3317 ;
+  wire \$3318 ;
+  wire \$3319 ;
   wire [4:0] \$332 ;
+  wire \$3320 ;
+  wire \$3321 ;
+  wire \$3322 ;
+  wire \$3323 ;
+  wire \$3324 ;
+  wire \$3325 ;
+  wire \$3326 ;
+  wire \$3327 ;
+  wire \$3328 ;
+  wire \$3329 ;
   wire [4:0] \$333 ;
+  wire \$3330 ;
+  wire \$3331 ;
+  wire [7:0] \$3332 ;
+  wire [7:0] \$3333 ;
+  wire [7:0] \$3334 ;
+  wire [7:0] \$3335 ;
+  wire [7:0] \$3336 ;
+  wire [7:0] \$3337 ;
+  wire [7:0] \$3338 ;
+  wire [7:0] \$3339 ;
   wire [4:0] \$334 ;
+  wire [7:0] \$3340 ;
+  wire [7:0] \$3341 ;
+  wire [7:0] \$3342 ;
+  wire [7:0] \$3343 ;
+  wire [7:0] \$3344 ;
+  wire [7:0] \$3345 ;
+  wire [7:0] \$3346 ;
+  wire [7:0] \$3347 ;
+  wire [7:0] \$3348 ;
+  wire [7:0] \$3349 ;
   wire [4:0] \$335 ;
+  wire [7:0] \$3350 ;
+  wire [7:0] \$3351 ;
+  wire [7:0] \$3352 ;
+  wire [7:0] \$3353 ;
+  wire \$3354 ;
+  wire \$3355 ;
+  wire \$3356 ;
+  wire \$3357 ;
+  wire \$3358 ;
+  wire \$3359 ;
   wire [4:0] \$336 ;
+  wire \$3360 ;
+  wire \$3361 ;
+  wire \$3362 ;
+  wire \$3363 ;
+  wire \$3364 ;
+  wire \$3365 ;
+  wire \$3366 ;
+  wire \$3367 ;
+  wire \$3368 ;
+  wire \$3369 ;
   wire [4:0] \$337 ;
+  wire \$3370 ;
+  wire \$3371 ;
+  wire \$3372 ;
+  wire \$3373 ;
+  wire \$3374 ;
+  wire \$3375 ;
+  wire \$3376 ;
+  wire \$3377 ;
+  wire \$3378 ;
+  wire \$3379 ;
   wire [4:0] \$338 ;
+  wire \$3380 ;
+  wire \$3381 ;
+  wire \$3382 ;
+  wire \$3383 ;
+  wire \$3384 ;
+  wire \$3385 ;
+  wire \$3386 ;
+  wire \$3387 ;
+  wire \$3388 ;
+  wire \$3389 ;
   wire [4:0] \$339 ;
+  wire \$3390 ;
+  wire \$3391 ;
+  wire \$3392 ;
+  wire \$3393 ;
+  wire \$3394 ;
+  wire \$3395 ;
+  wire [7:0] \$3396 ;
+  wire [7:0] \$3397 ;
+  wire [7:0] \$3398 ;
+  wire [7:0] \$3399 ;
   wire [8:0] \$34 ;
   wire [4:0] \$340 ;
+  wire [7:0] \$3400 ;
+  wire [7:0] \$3401 ;
+  wire [7:0] \$3402 ;
+  wire [7:0] \$3403 ;
+  wire [7:0] \$3404 ;
+  wire [7:0] \$3405 ;
+  wire [7:0] \$3406 ;
+  wire [7:0] \$3407 ;
+  wire [7:0] \$3408 ;
+  wire [7:0] \$3409 ;
   wire [4:0] \$341 ;
-  wire [4:0] \$342 ;
+  wire [7:0] \$3410 ;
+  wire [7:0] \$3411 ;
+  wire [7:0] \$3412 ;
+  wire [7:0] \$3413 ;
+  wire [7:0] \$3414 ;
+  wire [7:0] \$3415 ;
+  wire [7:0] \$3416 ;
+  wire [7:0] \$3417 ;
+  wire \$3418 ;
+  wire \$3419 ;
+  wire \$342 ;
+  wire \$3420 ;
+  wire \$3421 ;
+  wire \$3422 ;
+  wire \$3423 ;
+  wire \$3424 ;
+  wire \$3425 ;
+  wire \$3426 ;
+  wire \$3427 ;
+  wire \$3428 ;
+  wire \$3429 ;
   wire [4:0] \$343 ;
+  wire \$3430 ;
+  wire \$3431 ;
+  wire \$3432 ;
+  wire \$3433 ;
+  wire \$3434 ;
+  wire \$3435 ;
+  wire \$3436 ;
+  wire \$3437 ;
+  wire \$3438 ;
+  wire \$3439 ;
   wire [4:0] \$344 ;
+  wire \$3440 ;
+  wire \$3441 ;
+  wire \$3442 ;
+  wire \$3443 ;
+  wire \$3444 ;
+  wire \$3445 ;
+  wire \$3446 ;
+  wire \$3447 ;
+  wire \$3448 ;
+  wire \$3449 ;
   wire [4:0] \$345 ;
+  wire \$3450 ;
+  wire \$3451 ;
+  wire \$3452 ;
+  wire \$3453 ;
+  wire \$3454 ;
+  wire \$3455 ;
+  wire \$3456 ;
+  wire \$3457 ;
+  wire \$3458 ;
+  wire \$3459 ;
   wire [4:0] \$346 ;
+  wire [7:0] \$3460 ;
+  wire [7:0] \$3461 ;
+  wire [7:0] \$3462 ;
+  wire [7:0] \$3463 ;
+  wire [7:0] \$3464 ;
+  wire [7:0] \$3465 ;
+  wire [7:0] \$3466 ;
+  wire [7:0] \$3467 ;
+  wire [7:0] \$3468 ;
+  wire [7:0] \$3469 ;
   wire [4:0] \$347 ;
+  wire [7:0] \$3470 ;
+  wire [7:0] \$3471 ;
+  wire [7:0] \$3472 ;
+  wire [7:0] \$3473 ;
+  wire [7:0] \$3474 ;
+  wire [7:0] \$3475 ;
+  wire [7:0] \$3476 ;
+  wire [7:0] \$3477 ;
+  wire [7:0] \$3478 ;
+  wire [7:0] \$3479 ;
   wire [4:0] \$348 ;
+  wire [7:0] \$3480 ;
+  wire [7:0] \$3481 ;
+  wire \$3482 ;
+  wire \$3483 ;
+  wire \$3484 ;
+  wire \$3485 ;
+  wire \$3486 ;
+  wire \$3487 ;
+  wire \$3488 ;
+  wire \$3489 ;
   wire [4:0] \$349 ;
+  wire \$3490 ;
+  wire \$3491 ;
+  wire \$3492 ;
+  wire \$3493 ;
+  wire \$3494 ;
+  wire \$3495 ;
+  wire \$3496 ;
+  wire \$3497 ;
+  wire \$3498 ;
+  wire \$3499 ;
   wire \$35 ;
-  wire \$350 ;
-  wire \$351 ;
-  wire \$352 ;
-  wire \$353 ;
-  wire \$354 ;
-  wire \$355 ;
-  wire \$356 ;
-  wire \$357 ;
-  wire \$358 ;
-  wire \$359 ;
+  wire [4:0] \$350 ;
+  wire \$3500 ;
+  wire \$3501 ;
+  wire \$3502 ;
+  wire \$3503 ;
+  wire \$3504 ;
+  wire \$3505 ;
+  wire \$3506 ;
+  wire \$3507 ;
+  wire \$3508 ;
+  wire \$3509 ;
+  wire [4:0] \$351 ;
+  wire \$3510 ;
+  wire \$3511 ;
+  wire \$3512 ;
+  wire \$3513 ;
+  wire \$3514 ;
+  wire \$3515 ;
+  wire \$3516 ;
+  wire \$3517 ;
+  wire \$3518 ;
+  wire \$3519 ;
+  wire [4:0] \$352 ;
+  wire \$3520 ;
+  wire \$3521 ;
+  wire \$3522 ;
+  wire \$3523 ;
+  wire \$3524 ;
+  wire \$3525 ;
+  wire [7:0] \$3526 ;
+  wire [7:0] \$3527 ;
+  wire [7:0] \$3528 ;
+  wire [7:0] \$3529 ;
+  wire [4:0] \$353 ;
+  wire [7:0] \$3530 ;
+  wire [7:0] \$3531 ;
+  wire [7:0] \$3532 ;
+  wire [7:0] \$3533 ;
+  wire [7:0] \$3534 ;
+  wire [7:0] \$3535 ;
+  wire [7:0] \$3536 ;
+  wire [7:0] \$3537 ;
+  wire [7:0] \$3538 ;
+  wire [7:0] \$3539 ;
+  wire [4:0] \$354 ;
+  wire [7:0] \$3540 ;
+  wire [7:0] \$3541 ;
+  wire [7:0] \$3542 ;
+  wire [7:0] \$3543 ;
+  wire [7:0] \$3544 ;
+  wire [7:0] \$3545 ;
+  wire [7:0] \$3546 ;
+  wire [7:0] \$3547 ;
+  wire \$3548 ;
+  wire \$3549 ;
+  wire [4:0] \$355 ;
+  wire \$3550 ;
+  wire \$3551 ;
+  wire \$3552 ;
+  wire \$3553 ;
+  wire \$3554 ;
+  wire \$3555 ;
+  wire \$3556 ;
+  wire \$3557 ;
+  wire \$3558 ;
+  wire \$3559 ;
+  wire [4:0] \$356 ;
+  wire \$3560 ;
+  wire \$3561 ;
+  wire \$3562 ;
+  wire \$3563 ;
+  wire \$3564 ;
+  wire \$3565 ;
+  wire \$3566 ;
+  wire \$3567 ;
+  wire \$3568 ;
+  wire \$3569 ;
+  wire [4:0] \$357 ;
+  wire \$3570 ;
+  wire \$3571 ;
+  wire \$3572 ;
+  wire \$3573 ;
+  wire \$3574 ;
+  wire \$3575 ;
+  wire \$3576 ;
+  wire \$3577 ;
+  wire \$3578 ;
+  wire \$3579 ;
+  wire [4:0] \$358 ;
+  wire \$3580 ;
+  wire \$3581 ;
+  wire \$3582 ;
+  wire \$3583 ;
+  wire \$3584 ;
+  wire \$3585 ;
+  wire \$3586 ;
+  wire \$3587 ;
+  wire \$3588 ;
+  wire \$3589 ;
+  wire [4:0] \$359 ;
+  wire \$3590 ;
+  wire \$3591 ;
+  wire \$3592 ;
+  wire [7:0] \$3593 ;
+  wire [7:0] \$3594 ;
+  wire [7:0] \$3595 ;
+  wire [7:0] \$3596 ;
+  wire [7:0] \$3597 ;
+  wire [7:0] \$3598 ;
+  wire [7:0] \$3599 ;
   wire [8:0] \$36 ;
-  wire \$360 ;
-  wire \$361 ;
-  wire \$362 ;
+  wire [4:0] \$360 ;
+  wire [7:0] \$3600 ;
+  wire [7:0] \$3601 ;
+  wire [7:0] \$3602 ;
+  wire [7:0] \$3603 ;
+  wire [7:0] \$3604 ;
+  wire [7:0] \$3605 ;
+  wire [7:0] \$3606 ;
+  wire [7:0] \$3607 ;
+  wire [7:0] \$3608 ;
+  wire [7:0] \$3609 ;
+  wire [4:0] \$361 ;
+  wire [7:0] \$3610 ;
+  wire [7:0] \$3611 ;
+  wire [7:0] \$3612 ;
+  wire [7:0] \$3613 ;
+  wire [7:0] \$3614 ;
+  wire \$3615 ;
+  wire \$3616 ;
+  wire \$3617 ;
+  wire \$3618 ;
+  wire \$3619 ;
+  wire [4:0] \$362 ;
+  wire \$3620 ;
+  wire \$3621 ;
+  wire \$3622 ;
+  wire \$3623 ;
+  wire \$3624 ;
+  wire \$3625 ;
+  wire \$3626 ;
+  wire \$3627 ;
+  wire \$3628 ;
+  wire \$3629 ;
   wire \$363 ;
-  wire \$364 ;
-  wire \$365 ;
-  wire \$366 ;
-  wire \$367 ;
-  wire \$368 ;
-  wire \$369 ;
+  wire \$3630 ;
+  wire \$3631 ;
+  wire \$3632 ;
+  wire \$3633 ;
+  wire \$3634 ;
+  wire \$3635 ;
+  wire \$3636 ;
+  wire \$3637 ;
+  wire \$3638 ;
+  wire \$3639 ;
+  wire [4:0] \$364 ;
+  wire \$3640 ;
+  wire \$3641 ;
+  wire \$3642 ;
+  wire \$3643 ;
+  wire \$3644 ;
+  wire \$3645 ;
+  wire \$3646 ;
+  wire \$3647 ;
+  wire \$3648 ;
+  wire \$3649 ;
+  wire [4:0] \$365 ;
+  wire \$3650 ;
+  wire \$3651 ;
+  wire \$3652 ;
+  wire \$3653 ;
+  wire \$3654 ;
+  wire \$3655 ;
+  wire \$3656 ;
+  wire \$3657 ;
+  wire \$3658 ;
+  wire \$3659 ;
+  wire [4:0] \$366 ;
+  wire \$3660 ;
+  wire \$3661 ;
+  wire [7:0] \$3662 ;
+  wire [7:0] \$3663 ;
+  wire [7:0] \$3664 ;
+  wire [7:0] \$3665 ;
+  wire [7:0] \$3666 ;
+  wire [7:0] \$3667 ;
+  wire [7:0] \$3668 ;
+  wire [7:0] \$3669 ;
+  wire [4:0] \$367 ;
+  wire [7:0] \$3670 ;
+  wire [7:0] \$3671 ;
+  wire [7:0] \$3672 ;
+  wire [7:0] \$3673 ;
+  wire [7:0] \$3674 ;
+  wire [7:0] \$3675 ;
+  wire [7:0] \$3676 ;
+  wire [7:0] \$3677 ;
+  wire [7:0] \$3678 ;
+  wire [7:0] \$3679 ;
+  wire [4:0] \$368 ;
+  wire [7:0] \$3680 ;
+  wire [7:0] \$3681 ;
+  wire [7:0] \$3682 ;
+  wire [7:0] \$3683 ;
+  wire [7:0] \$3684 ;
+  wire [7:0] \$3685 ;
+  wire [7:0] \$3686 ;
+  wire [7:0] \$3687 ;
+  wire [7:0] \$3688 ;
+  wire [7:0] \$3689 ;
+  wire [4:0] \$369 ;
+  wire [7:0] \$3690 ;
+  wire [7:0] \$3691 ;
+  wire [7:0] \$3692 ;
+  wire [7:0] \$3693 ;
+  wire [7:0] \$3694 ;
+  wire [7:0] \$3695 ;
+  wire [7:0] \$3696 ;
+  wire [7:0] \$3697 ;
+  wire [7:0] \$3698 ;
+  wire [7:0] \$3699 ;
   wire [8:0] \$37 ;
-  wire \$370 ;
-  wire \$371 ;
-  wire \$372 ;
-  wire \$373 ;
-  wire \$374 ;
-  wire \$375 ;
-  wire \$376 ;
-  wire \$377 ;
-  wire \$378 ;
-  wire \$379 ;
+  wire [4:0] \$370 ;
+  wire [7:0] \$3700 ;
+  wire [7:0] \$3701 ;
+  wire [7:0] \$3702 ;
+  wire [7:0] \$3703 ;
+  wire [7:0] \$3704 ;
+  wire [7:0] \$3705 ;
+  wire [7:0] \$3706 ;
+  wire [7:0] \$3707 ;
+  wire [7:0] \$3708 ;
+  wire [7:0] \$3709 ;
+  wire [4:0] \$371 ;
+  wire [7:0] \$3710 ;
+  wire [7:0] \$3711 ;
+  wire [7:0] \$3712 ;
+  wire [7:0] \$3713 ;
+  wire [7:0] \$3714 ;
+  wire [7:0] \$3715 ;
+  wire [7:0] \$3716 ;
+  wire [7:0] \$3717 ;
+  wire [7:0] \$3718 ;
+  wire [7:0] \$3719 ;
+  wire [4:0] \$372 ;
+  wire [7:0] \$3720 ;
+  wire [7:0] \$3721 ;
+  wire [7:0] \$3722 ;
+  wire [7:0] \$3723 ;
+  wire [7:0] \$3724 ;
+  wire [7:0] \$3725 ;
+  wire \$3726 ;
+  wire [4:0] \$3727 ;
+  wire [4:0] \$3728 ;
+  reg \$3729 ;
+  wire [4:0] \$373 ;
+  reg \$3730 ;
+  reg \$3731 ;
+  reg \$3732 ;
+  reg \$3733 ;
+  reg \$3734 ;
+  reg \$3735 ;
+  reg \$3736 ;
+  reg \$3737 ;
+  reg \$3738 ;
+  reg \$3739 ;
+  wire [4:0] \$374 ;
+  reg \$3740 ;
+  reg \$3741 ;
+  reg \$3742 ;
+  reg \$3743 ;
+  reg \$3744 ;
+  reg \$3745 ;
+  reg \$3746 ;
+  reg [7:0] \$3747 ;
+  reg [7:0] \$3748 ;
+  reg [7:0] \$3749 ;
+  wire [4:0] \$375 ;
+  reg [7:0] \$3750 ;
+  reg [7:0] \$3751 ;
+  reg [7:0] \$3752 ;
+  reg [7:0] \$3753 ;
+  reg [7:0] \$3754 ;
+  reg [7:0] \$3755 ;
+  reg [7:0] \$3756 ;
+  reg [7:0] \$3757 ;
+  reg [7:0] \$3758 ;
+  reg [7:0] \$3759 ;
+  wire [4:0] \$376 ;
+  reg [7:0] \$3760 ;
+  reg [7:0] \$3761 ;
+  reg [7:0] \$3762 ;
+  reg [7:0] \$3763 ;
+  reg [7:0] \$3764 ;
+  reg [7:0] \$3765 ;
+  reg [7:0] \$3766 ;
+  reg [7:0] \$3767 ;
+  reg [7:0] \$3768 ;
+  reg [7:0] \$3769 ;
+  wire [4:0] \$377 ;
+  reg [7:0] \$3770 ;
+  reg [7:0] \$3771 ;
+  reg [7:0] \$3772 ;
+  reg [7:0] \$3773 ;
+  reg [7:0] \$3774 ;
+  reg [7:0] \$3775 ;
+  reg [7:0] \$3776 ;
+  reg [7:0] \$3777 ;
+  reg [7:0] \$3778 ;
+  reg \$3779 ;
+  wire [4:0] \$378 ;
+  reg [7:0] \$3780 ;
+  reg [4:0] \$3781 ;
+  reg [7:0] \$3782 ;
+  reg [4:0] \$3783 ;
+  reg [7:0] \$3784 ;
+  reg [4:0] \$3785 ;
+  reg [7:0] \$3786 ;
+  reg [4:0] \$3787 ;
+  reg [7:0] \$3788 ;
+  reg [4:0] \$3789 ;
+  wire [4:0] \$379 ;
+  reg [7:0] \$3790 ;
+  reg [4:0] \$3791 ;
+  reg [7:0] \$3792 ;
+  reg [4:0] \$3793 ;
+  reg [7:0] \$3794 ;
+  reg [4:0] \$3795 ;
+  reg [7:0] \$3796 ;
+  reg [4:0] \$3797 ;
+  reg [7:0] \$3798 ;
+  reg [4:0] \$3799 ;
   wire \$38 ;
-  wire \$380 ;
-  wire \$381 ;
-  wire \$382 ;
-  wire \$383 ;
+  wire [4:0] \$380 ;
+  reg [7:0] \$3800 ;
+  reg [4:0] \$3801 ;
+  reg [7:0] \$3802 ;
+  reg [4:0] \$3803 ;
+  reg [7:0] \$3804 ;
+  reg [4:0] \$3805 ;
+  reg [7:0] \$3806 ;
+  reg [4:0] \$3807 ;
+  reg [7:0] \$3808 ;
+  reg [4:0] \$3809 ;
+  wire [4:0] \$381 ;
+  reg [7:0] \$3810 ;
+  reg [4:0] \$3811 ;
+  reg [7:0] \$3812 ;
+  reg [4:0] \$3813 ;
+  reg [7:0] \$3814 ;
+  reg [4:0] \$3815 ;
+  reg [7:0] \$3816 ;
+  reg [4:0] \$3817 ;
+  reg [7:0] \$3818 ;
+  reg [4:0] \$3819 ;
+  wire [4:0] \$382 ;
+  reg [7:0] \$3820 ;
+  reg [4:0] \$3821 ;
+  reg [7:0] \$3822 ;
+  reg [4:0] \$3823 ;
+  reg [7:0] \$3824 ;
+  reg [4:0] \$3825 ;
+  reg [7:0] \$3826 ;
+  reg [4:0] \$3827 ;
+  reg [7:0] \$3828 ;
+  reg [4:0] \$3829 ;
+  wire [4:0] \$383 ;
+  reg [7:0] \$3830 ;
+  reg [4:0] \$3831 ;
+  reg [7:0] \$3832 ;
+  reg [4:0] \$3833 ;
+  reg [7:0] \$3834 ;
+  reg [4:0] \$3835 ;
+  reg [7:0] \$3836 ;
+  reg [4:0] \$3837 ;
+  reg [7:0] \$3838 ;
+  reg [4:0] \$3839 ;
   wire \$384 ;
+  reg [7:0] \$3840 ;
+  reg [4:0] \$3841 ;
+  reg [7:0] \$3842 ;
+  reg [4:0] \$3843 ;
+  reg \$3844 ;
+  reg [7:0] \$3845 ;
+  reg [4:0] \$3846 ;
+  reg [7:0] \$3847 ;
+  reg [4:0] \$3848 ;
+  reg [7:0] \$3849 ;
   wire \$385 ;
+  reg [4:0] \$3850 ;
+  reg [7:0] \$3851 ;
+  reg [4:0] \$3852 ;
+  reg [7:0] \$3853 ;
+  reg [4:0] \$3854 ;
+  reg [7:0] \$3855 ;
+  reg [4:0] \$3856 ;
+  reg [7:0] \$3857 ;
+  reg [4:0] \$3858 ;
+  reg [7:0] \$3859 ;
   wire \$386 ;
+  reg [4:0] \$3860 ;
+  reg [7:0] \$3861 ;
+  reg [4:0] \$3862 ;
+  reg [7:0] \$3863 ;
+  reg [4:0] \$3864 ;
+  reg [7:0] \$3865 ;
+  reg [4:0] \$3866 ;
+  reg [7:0] \$3867 ;
+  reg [4:0] \$3868 ;
+  reg [7:0] \$3869 ;
   wire \$387 ;
+  reg [4:0] \$3870 ;
+  reg [7:0] \$3871 ;
+  reg [4:0] \$3872 ;
+  reg [7:0] \$3873 ;
+  reg [4:0] \$3874 ;
+  reg [7:0] \$3875 ;
+  reg [4:0] \$3876 ;
+  reg [7:0] \$3877 ;
+  reg [4:0] \$3878 ;
+  reg [7:0] \$3879 ;
   wire \$388 ;
+  reg [4:0] \$3880 ;
+  reg [7:0] \$3881 ;
+  reg [4:0] \$3882 ;
+  reg [7:0] \$3883 ;
+  reg [4:0] \$3884 ;
+  reg [7:0] \$3885 ;
+  reg [4:0] \$3886 ;
+  reg [7:0] \$3887 ;
+  reg [4:0] \$3888 ;
+  reg [7:0] \$3889 ;
   wire \$389 ;
+  reg [4:0] \$3890 ;
+  reg [7:0] \$3891 ;
+  reg [4:0] \$3892 ;
+  reg [7:0] \$3893 ;
+  reg [4:0] \$3894 ;
+  reg [7:0] \$3895 ;
+  reg [4:0] \$3896 ;
+  reg [7:0] \$3897 ;
+  reg [4:0] \$3898 ;
+  reg [7:0] \$3899 ;
   wire [8:0] \$39 ;
   wire \$390 ;
+  reg [4:0] \$3900 ;
+  reg [7:0] \$3901 ;
+  reg [4:0] \$3902 ;
+  reg [7:0] \$3903 ;
+  reg [4:0] \$3904 ;
+  reg [7:0] \$3905 ;
+  reg [4:0] \$3906 ;
+  reg [7:0] \$3907 ;
+  reg [4:0] \$3908 ;
+  reg \$3909 ;
   wire \$391 ;
+  reg [7:0] \$3910 ;
+  reg [4:0] \$3911 ;
+  reg [7:0] \$3912 ;
+  reg [4:0] \$3913 ;
+  reg [7:0] \$3914 ;
+  reg [4:0] \$3915 ;
+  reg [7:0] \$3916 ;
+  reg [4:0] \$3917 ;
+  reg [7:0] \$3918 ;
+  reg [4:0] \$3919 ;
   wire \$392 ;
+  reg [7:0] \$3920 ;
+  reg [4:0] \$3921 ;
+  reg [7:0] \$3922 ;
+  reg [4:0] \$3923 ;
+  reg [7:0] \$3924 ;
+  reg [4:0] \$3925 ;
+  reg [7:0] \$3926 ;
+  reg [4:0] \$3927 ;
+  reg [7:0] \$3928 ;
+  reg [4:0] \$3929 ;
   wire \$393 ;
+  reg [7:0] \$3930 ;
+  reg [4:0] \$3931 ;
+  reg [7:0] \$3932 ;
+  reg [4:0] \$3933 ;
+  reg [7:0] \$3934 ;
+  reg [4:0] \$3935 ;
+  reg [7:0] \$3936 ;
+  reg [4:0] \$3937 ;
+  reg [7:0] \$3938 ;
+  reg [4:0] \$3939 ;
   wire \$394 ;
+  reg [7:0] \$3940 ;
+  reg [4:0] \$3941 ;
+  reg [7:0] \$3942 ;
+  reg [4:0] \$3943 ;
+  reg [7:0] \$3944 ;
+  reg [4:0] \$3945 ;
+  reg [7:0] \$3946 ;
+  reg [4:0] \$3947 ;
+  reg [7:0] \$3948 ;
+  reg [4:0] \$3949 ;
   wire \$395 ;
+  reg [7:0] \$3950 ;
+  reg [4:0] \$3951 ;
+  reg [7:0] \$3952 ;
+  reg [4:0] \$3953 ;
+  reg [7:0] \$3954 ;
+  reg [4:0] \$3955 ;
+  reg [7:0] \$3956 ;
+  reg [4:0] \$3957 ;
+  reg [7:0] \$3958 ;
+  reg [4:0] \$3959 ;
   wire \$396 ;
+  reg [7:0] \$3960 ;
+  reg [4:0] \$3961 ;
+  reg [7:0] \$3962 ;
+  reg [4:0] \$3963 ;
+  reg [7:0] \$3964 ;
+  reg [4:0] \$3965 ;
+  reg [7:0] \$3966 ;
+  reg [4:0] \$3967 ;
+  reg [7:0] \$3968 ;
+  reg [4:0] \$3969 ;
   wire \$397 ;
+  reg [7:0] \$3970 ;
+  reg [4:0] \$3971 ;
+  reg [7:0] \$3972 ;
+  reg [4:0] \$3973 ;
+  reg \$3974 ;
+  reg [7:0] \$3975 ;
+  reg [4:0] \$3976 ;
+  reg [7:0] \$3977 ;
+  reg [4:0] \$3978 ;
+  reg [7:0] \$3979 ;
   wire \$398 ;
+  reg [4:0] \$3980 ;
+  reg [7:0] \$3981 ;
+  reg [4:0] \$3982 ;
+  reg [7:0] \$3983 ;
+  reg [4:0] \$3984 ;
+  reg [7:0] \$3985 ;
+  reg [4:0] \$3986 ;
+  reg [7:0] \$3987 ;
+  reg [4:0] \$3988 ;
+  reg [7:0] \$3989 ;
   wire \$399 ;
+  reg [4:0] \$3990 ;
+  reg [7:0] \$3991 ;
+  reg [4:0] \$3992 ;
+  reg [7:0] \$3993 ;
+  reg [4:0] \$3994 ;
+  reg [7:0] \$3995 ;
+  reg [4:0] \$3996 ;
+  reg [7:0] \$3997 ;
+  reg [4:0] \$3998 ;
+  reg [7:0] \$3999 ;
   wire [8:0] \$4 ;
   wire [8:0] \$40 ;
   wire \$400 ;
+  reg [4:0] \$4000 ;
+  reg [7:0] \$4001 ;
+  reg [4:0] \$4002 ;
+  reg [7:0] \$4003 ;
+  reg [4:0] \$4004 ;
+  reg [7:0] \$4005 ;
+  reg [4:0] \$4006 ;
+  reg [7:0] \$4007 ;
+  reg [4:0] \$4008 ;
+  reg [7:0] \$4009 ;
   wire \$401 ;
+  reg [4:0] \$4010 ;
+  reg [7:0] \$4011 ;
+  reg [4:0] \$4012 ;
+  reg [7:0] \$4013 ;
+  reg [4:0] \$4014 ;
+  reg [7:0] \$4015 ;
+  reg [4:0] \$4016 ;
+  reg [7:0] \$4017 ;
+  reg [4:0] \$4018 ;
+  reg [7:0] \$4019 ;
   wire \$402 ;
+  reg [4:0] \$4020 ;
+  reg [7:0] \$4021 ;
+  reg [4:0] \$4022 ;
+  reg [7:0] \$4023 ;
+  reg [4:0] \$4024 ;
+  reg [7:0] \$4025 ;
+  reg [4:0] \$4026 ;
+  reg [7:0] \$4027 ;
+  reg [4:0] \$4028 ;
+  reg [7:0] \$4029 ;
   wire \$403 ;
+  reg [4:0] \$4030 ;
+  reg [7:0] \$4031 ;
+  reg [4:0] \$4032 ;
+  reg [7:0] \$4033 ;
+  reg [4:0] \$4034 ;
+  reg [7:0] \$4035 ;
+  reg [4:0] \$4036 ;
+  reg [7:0] \$4037 ;
+  reg [4:0] \$4038 ;
+  reg \$4039 ;
   wire \$404 ;
+  reg [7:0] \$4040 ;
+  reg [4:0] \$4041 ;
+  reg [7:0] \$4042 ;
+  reg [4:0] \$4043 ;
+  reg [7:0] \$4044 ;
+  reg [4:0] \$4045 ;
+  reg [7:0] \$4046 ;
+  reg [4:0] \$4047 ;
+  reg [7:0] \$4048 ;
+  reg [4:0] \$4049 ;
   wire \$405 ;
+  reg [7:0] \$4050 ;
+  reg [4:0] \$4051 ;
+  reg [7:0] \$4052 ;
+  reg [4:0] \$4053 ;
+  reg [7:0] \$4054 ;
+  reg [4:0] \$4055 ;
+  reg [7:0] \$4056 ;
+  reg [4:0] \$4057 ;
+  reg [7:0] \$4058 ;
+  reg [4:0] \$4059 ;
   wire \$406 ;
+  reg [7:0] \$4060 ;
+  reg [4:0] \$4061 ;
+  reg [7:0] \$4062 ;
+  reg [4:0] \$4063 ;
+  reg [7:0] \$4064 ;
+  reg [4:0] \$4065 ;
+  reg [7:0] \$4066 ;
+  reg [4:0] \$4067 ;
+  reg [7:0] \$4068 ;
+  reg [4:0] \$4069 ;
   wire \$407 ;
+  reg [7:0] \$4070 ;
+  reg [4:0] \$4071 ;
+  reg [7:0] \$4072 ;
+  reg [4:0] \$4073 ;
+  reg [7:0] \$4074 ;
+  reg [4:0] \$4075 ;
+  reg [7:0] \$4076 ;
+  reg [4:0] \$4077 ;
+  reg [7:0] \$4078 ;
+  reg [4:0] \$4079 ;
   wire \$408 ;
+  reg [7:0] \$4080 ;
+  reg [4:0] \$4081 ;
+  reg [7:0] \$4082 ;
+  reg [4:0] \$4083 ;
+  reg [7:0] \$4084 ;
+  reg [4:0] \$4085 ;
+  reg [7:0] \$4086 ;
+  reg [4:0] \$4087 ;
+  reg [7:0] \$4088 ;
+  reg [4:0] \$4089 ;
   wire \$409 ;
+  reg [7:0] \$4090 ;
+  reg [4:0] \$4091 ;
+  reg [7:0] \$4092 ;
+  reg [4:0] \$4093 ;
+  reg [7:0] \$4094 ;
+  reg [4:0] \$4095 ;
+  reg [7:0] \$4096 ;
+  reg [4:0] \$4097 ;
+  reg [7:0] \$4098 ;
+  reg [4:0] \$4099 ;
   wire \$41 ;
   wire \$410 ;
+  reg \$4100 ;
+  reg [7:0] \$4101 ;
+  reg [4:0] \$4102 ;
+  reg [7:0] \$4103 ;
+  reg [4:0] \$4104 ;
+  reg [7:0] \$4105 ;
+  reg [4:0] \$4106 ;
+  reg [7:0] \$4107 ;
+  reg [4:0] \$4108 ;
+  reg [7:0] \$4109 ;
   wire \$411 ;
+  reg [4:0] \$4110 ;
+  reg [7:0] \$4111 ;
+  reg [4:0] \$4112 ;
+  reg [7:0] \$4113 ;
+  reg [4:0] \$4114 ;
+  reg [7:0] \$4115 ;
+  reg [4:0] \$4116 ;
+  reg [7:0] \$4117 ;
+  reg [4:0] \$4118 ;
+  reg [7:0] \$4119 ;
   wire \$412 ;
+  reg [4:0] \$4120 ;
+  reg [7:0] \$4121 ;
+  reg [4:0] \$4122 ;
+  reg [7:0] \$4123 ;
+  reg [4:0] \$4124 ;
+  reg [7:0] \$4125 ;
+  reg [4:0] \$4126 ;
+  reg [7:0] \$4127 ;
+  reg [4:0] \$4128 ;
+  reg [7:0] \$4129 ;
   wire \$413 ;
+  reg [4:0] \$4130 ;
+  reg [7:0] \$4131 ;
+  reg [4:0] \$4132 ;
+  reg [7:0] \$4133 ;
+  reg [4:0] \$4134 ;
+  reg [7:0] \$4135 ;
+  reg [4:0] \$4136 ;
+  reg [7:0] \$4137 ;
+  reg [4:0] \$4138 ;
+  reg [7:0] \$4139 ;
   wire \$414 ;
+  reg [4:0] \$4140 ;
+  reg [7:0] \$4141 ;
+  reg [4:0] \$4142 ;
+  reg [7:0] \$4143 ;
+  reg [4:0] \$4144 ;
+  reg [7:0] \$4145 ;
+  reg [4:0] \$4146 ;
+  reg [7:0] \$4147 ;
+  reg [4:0] \$4148 ;
+  reg [7:0] \$4149 ;
   wire \$415 ;
+  reg [4:0] \$4150 ;
+  reg [7:0] \$4151 ;
+  reg [4:0] \$4152 ;
+  reg [7:0] \$4153 ;
+  reg [4:0] \$4154 ;
+  reg [7:0] \$4155 ;
+  reg [4:0] \$4156 ;
+  reg [7:0] \$4157 ;
+  reg [4:0] \$4158 ;
+  reg [7:0] \$4159 ;
   wire \$416 ;
+  reg [4:0] \$4160 ;
+  reg \$4161 ;
+  reg [7:0] \$4162 ;
+  reg [4:0] \$4163 ;
+  reg [7:0] \$4164 ;
+  reg [4:0] \$4165 ;
+  reg [7:0] \$4166 ;
+  reg [4:0] \$4167 ;
+  reg [7:0] \$4168 ;
+  reg [4:0] \$4169 ;
   wire \$417 ;
+  reg [7:0] \$4170 ;
+  reg [4:0] \$4171 ;
+  reg [7:0] \$4172 ;
+  reg [4:0] \$4173 ;
+  reg [7:0] \$4174 ;
+  reg [4:0] \$4175 ;
+  reg [7:0] \$4176 ;
+  reg [4:0] \$4177 ;
+  reg [7:0] \$4178 ;
+  reg [4:0] \$4179 ;
   wire \$418 ;
+  reg [7:0] \$4180 ;
+  reg [4:0] \$4181 ;
+  reg [7:0] \$4182 ;
+  reg [4:0] \$4183 ;
+  reg [7:0] \$4184 ;
+  reg [4:0] \$4185 ;
+  reg [7:0] \$4186 ;
+  reg [4:0] \$4187 ;
+  reg [7:0] \$4188 ;
+  reg [4:0] \$4189 ;
   wire \$419 ;
+  reg [7:0] \$4190 ;
+  reg [4:0] \$4191 ;
+  reg [7:0] \$4192 ;
+  reg [4:0] \$4193 ;
+  reg [7:0] \$4194 ;
+  reg [4:0] \$4195 ;
+  reg [7:0] \$4196 ;
+  reg [4:0] \$4197 ;
+  reg [7:0] \$4198 ;
+  reg [4:0] \$4199 ;
   wire [8:0] \$42 ;
   wire \$420 ;
+  reg [7:0] \$4200 ;
+  reg [4:0] \$4201 ;
+  reg [7:0] \$4202 ;
+  reg [4:0] \$4203 ;
+  reg [7:0] \$4204 ;
+  reg [4:0] \$4205 ;
+  reg [7:0] \$4206 ;
+  reg [4:0] \$4207 ;
+  reg [7:0] \$4208 ;
+  reg [4:0] \$4209 ;
   wire \$421 ;
+  reg [7:0] \$4210 ;
+  reg [4:0] \$4211 ;
+  reg [7:0] \$4212 ;
+  reg [4:0] \$4213 ;
+  reg [7:0] \$4214 ;
+  reg [4:0] \$4215 ;
+  reg [7:0] \$4216 ;
+  reg [4:0] \$4217 ;
+  reg \$4218 ;
+  reg [7:0] \$4219 ;
   wire \$422 ;
+  reg [4:0] \$4220 ;
+  reg [7:0] \$4221 ;
+  reg [4:0] \$4222 ;
+  reg [7:0] \$4223 ;
+  reg [4:0] \$4224 ;
+  reg [7:0] \$4225 ;
+  reg [4:0] \$4226 ;
+  reg [7:0] \$4227 ;
+  reg [4:0] \$4228 ;
+  reg [7:0] \$4229 ;
   wire \$423 ;
+  reg [4:0] \$4230 ;
+  reg [7:0] \$4231 ;
+  reg [4:0] \$4232 ;
+  reg [7:0] \$4233 ;
+  reg [4:0] \$4234 ;
+  reg [7:0] \$4235 ;
+  reg [4:0] \$4236 ;
+  reg [7:0] \$4237 ;
+  reg [4:0] \$4238 ;
+  reg [7:0] \$4239 ;
   wire \$424 ;
+  reg [4:0] \$4240 ;
+  reg [7:0] \$4241 ;
+  reg [4:0] \$4242 ;
+  reg [7:0] \$4243 ;
+  reg [4:0] \$4244 ;
+  reg [7:0] \$4245 ;
+  reg [4:0] \$4246 ;
+  reg [7:0] \$4247 ;
+  reg [4:0] \$4248 ;
+  reg [7:0] \$4249 ;
   wire \$425 ;
+  reg [4:0] \$4250 ;
+  reg [7:0] \$4251 ;
+  reg [4:0] \$4252 ;
+  reg [7:0] \$4253 ;
+  reg [4:0] \$4254 ;
+  reg [7:0] \$4255 ;
+  reg [4:0] \$4256 ;
+  reg [7:0] \$4257 ;
+  reg [4:0] \$4258 ;
+  reg [7:0] \$4259 ;
   wire \$426 ;
+  reg [4:0] \$4260 ;
+  reg [7:0] \$4261 ;
+  reg [4:0] \$4262 ;
+  reg [7:0] \$4263 ;
+  reg [4:0] \$4264 ;
+  reg [7:0] \$4265 ;
+  reg [4:0] \$4266 ;
+  reg [7:0] \$4267 ;
+  reg [4:0] \$4268 ;
+  reg [7:0] \$4269 ;
   wire \$427 ;
+  reg [4:0] \$4270 ;
+  reg \$4271 ;
+  reg [7:0] \$4272 ;
+  reg [4:0] \$4273 ;
+  reg [7:0] \$4274 ;
+  reg [4:0] \$4275 ;
+  reg [7:0] \$4276 ;
+  reg [4:0] \$4277 ;
+  reg [7:0] \$4278 ;
+  reg [4:0] \$4279 ;
   wire \$428 ;
+  reg [7:0] \$4280 ;
+  reg [4:0] \$4281 ;
+  reg [7:0] \$4282 ;
+  reg [4:0] \$4283 ;
+  reg [7:0] \$4284 ;
+  reg [4:0] \$4285 ;
+  reg [7:0] \$4286 ;
+  reg [4:0] \$4287 ;
+  reg [7:0] \$4288 ;
+  reg [4:0] \$4289 ;
   wire \$429 ;
+  reg [7:0] \$4290 ;
+  reg [4:0] \$4291 ;
+  reg [7:0] \$4292 ;
+  reg [4:0] \$4293 ;
+  reg [7:0] \$4294 ;
+  reg [4:0] \$4295 ;
+  reg [7:0] \$4296 ;
+  reg [4:0] \$4297 ;
+  reg [7:0] \$4298 ;
+  reg [4:0] \$4299 ;
   wire [8:0] \$43 ;
   wire \$430 ;
+  reg [7:0] \$4300 ;
+  reg [4:0] \$4301 ;
+  reg [7:0] \$4302 ;
+  reg [4:0] \$4303 ;
+  reg [7:0] \$4304 ;
+  reg [4:0] \$4305 ;
+  reg [7:0] \$4306 ;
+  reg [4:0] \$4307 ;
+  reg [7:0] \$4308 ;
+  reg [4:0] \$4309 ;
   wire \$431 ;
+  reg [7:0] \$4310 ;
+  reg [4:0] \$4311 ;
+  reg [7:0] \$4312 ;
+  reg [4:0] \$4313 ;
+  reg [7:0] \$4314 ;
+  reg [4:0] \$4315 ;
+  reg [7:0] \$4316 ;
+  reg [4:0] \$4317 ;
+  reg [7:0] \$4318 ;
+  reg [4:0] \$4319 ;
   wire \$432 ;
+  reg [7:0] \$4320 ;
+  reg [4:0] \$4321 ;
+  reg [7:0] \$4322 ;
+  reg [4:0] \$4323 ;
+  reg \$4324 ;
+  reg [4:0] \$4325 ;
+  reg [4:0] \$4326 ;
+  reg [4:0] \$4327 ;
+  reg [4:0] \$4328 ;
+  reg [4:0] \$4329 ;
   wire \$433 ;
+  reg [4:0] \$4330 ;
+  reg [4:0] \$4331 ;
+  reg [4:0] \$4332 ;
+  reg [4:0] \$4333 ;
+  reg [4:0] \$4334 ;
+  reg [4:0] \$4335 ;
+  reg [4:0] \$4336 ;
+  reg [4:0] \$4337 ;
+  reg [4:0] \$4338 ;
+  reg [4:0] \$4339 ;
   wire \$434 ;
+  reg [4:0] \$4340 ;
+  reg \$4341 ;
+  reg [31:0] \$4342 ;
+  reg \$4343 ;
+  reg [1:0] \$4344 ;
+  reg \$4345 ;
+  reg [2:0] \$4346 ;
+  reg \$4347 ;
+  reg [2:0] \$4348 ;
+  reg \$4349 ;
   wire \$435 ;
+  reg [3:0] \$4350 ;
+  reg \$4351 ;
+  reg [3:0] \$4352 ;
+  reg \$4353 ;
+  reg [3:0] \$4354 ;
+  reg \$4355 ;
+  reg [3:0] \$4356 ;
+  reg \$4357 ;
+  reg [4:0] \$4358 ;
+  reg \$4359 ;
   wire \$436 ;
+  reg [4:0] \$4360 ;
+  reg \$4361 ;
+  reg [4:0] \$4362 ;
+  reg \$4363 ;
+  reg [4:0] \$4364 ;
+  reg \$4365 ;
+  reg [4:0] \$4366 ;
+  reg \$4367 ;
+  reg [4:0] \$4368 ;
+  reg \$4369 ;
   wire \$437 ;
+  reg [4:0] \$4370 ;
+  reg \$4371 ;
+  reg [4:0] \$4372 ;
+  reg \$4373 ;
+  reg \$4374 ;
+  reg [31:0] \$4375 ;
+  reg \$4376 ;
+  reg [1:0] \$4377 ;
+  reg [1:0] \$4378 ;
+  reg [2:0] \$4379 ;
   wire \$438 ;
+  reg \$4380 ;
+  reg [2:0] \$4381 ;
+  reg [2:0] \$4382 ;
+  reg [3:0] \$4383 ;
+  reg \$4384 ;
+  reg [3:0] \$4385 ;
+  reg [3:0] \$4386 ;
+  reg [3:0] \$4387 ;
+  reg \$4388 ;
+  reg [3:0] \$4389 ;
   wire \$439 ;
+  reg [3:0] \$4390 ;
+  reg [4:0] \$4391 ;
+  reg \$4392 ;
+  reg [4:0] \$4393 ;
+  reg [4:0] \$4394 ;
+  reg [4:0] \$4395 ;
+  reg \$4396 ;
+  reg [4:0] \$4397 ;
+  reg [4:0] \$4398 ;
+  reg [4:0] \$4399 ;
   wire \$44 ;
   wire \$440 ;
+  reg \$4400 ;
+  reg [4:0] \$4401 ;
+  reg [4:0] \$4402 ;
+  reg [4:0] \$4403 ;
+  reg \$4404 ;
+  reg [4:0] \$4405 ;
+  reg [4:0] \$4406 ;
+  reg \$4407 ;
+  reg [31:0] \$4408 ;
+  reg \$4409 ;
   wire \$441 ;
+  reg [1:0] \$4410 ;
+  reg [1:0] \$4411 ;
+  reg [2:0] \$4412 ;
+  reg [2:0] \$4413 ;
+  reg [2:0] \$4414 ;
+  reg [2:0] \$4415 ;
+  reg [3:0] \$4416 ;
+  reg \$4417 ;
+  reg [3:0] \$4418 ;
+  reg [3:0] \$4419 ;
   wire \$442 ;
+  reg [3:0] \$4420 ;
+  reg [3:0] \$4421 ;
+  reg [3:0] \$4422 ;
+  reg [3:0] \$4423 ;
+  reg [4:0] \$4424 ;
+  reg \$4425 ;
+  reg [4:0] \$4426 ;
+  reg [4:0] \$4427 ;
+  reg [4:0] \$4428 ;
+  reg [4:0] \$4429 ;
   wire \$443 ;
+  reg [4:0] \$4430 ;
+  reg [4:0] \$4431 ;
+  reg [4:0] \$4432 ;
+  reg \$4433 ;
+  reg [4:0] \$4434 ;
+  reg [4:0] \$4435 ;
+  reg [4:0] \$4436 ;
+  reg [4:0] \$4437 ;
+  reg [4:0] \$4438 ;
+  reg [4:0] \$4439 ;
   wire \$444 ;
+  reg \$4440 ;
+  reg [31:0] \$4441 ;
+  reg \$4442 ;
+  reg [1:0] \$4443 ;
+  reg [1:0] \$4444 ;
+  reg [2:0] \$4445 ;
+  reg [2:0] \$4446 ;
+  reg [2:0] \$4447 ;
+  reg [2:0] \$4448 ;
+  reg [3:0] \$4449 ;
   wire \$445 ;
+  reg [3:0] \$4450 ;
+  reg [3:0] \$4451 ;
+  reg [3:0] \$4452 ;
+  reg [3:0] \$4453 ;
+  reg [3:0] \$4454 ;
+  reg [3:0] \$4455 ;
+  reg [3:0] \$4456 ;
+  reg [4:0] \$4457 ;
+  reg \$4458 ;
+  reg [4:0] \$4459 ;
   wire \$446 ;
+  reg [4:0] \$4460 ;
+  reg [4:0] \$4461 ;
+  reg [4:0] \$4462 ;
+  reg [4:0] \$4463 ;
+  reg [4:0] \$4464 ;
+  reg [4:0] \$4465 ;
+  reg [4:0] \$4466 ;
+  reg [4:0] \$4467 ;
+  reg [4:0] \$4468 ;
+  reg [4:0] \$4469 ;
   wire \$447 ;
+  reg [4:0] \$4470 ;
+  reg [4:0] \$4471 ;
+  reg [4:0] \$4472 ;
+  reg \$4473 ;
+  reg [3:0] \$4474 ;
+  reg [3:0] \$4475 ;
+  reg \$4476 ;
+  reg [31:0] \$4477 ;
+  reg [16:0] \$4478 ;
+  reg [16:0] \$4479 ;
   wire \$448 ;
+  reg [16:0] \$4480 ;
+  reg [16:0] \$4481 ;
+  reg [16:0] \$4482 ;
+  reg [16:0] \$4483 ;
+  reg [16:0] \$4484 ;
+  reg [16:0] \$4485 ;
+  reg [16:0] \$4486 ;
+  reg [16:0] \$4487 ;
+  reg [16:0] \$4488 ;
+  reg [16:0] \$4489 ;
   wire \$449 ;
+  reg [16:0] \$4490 ;
+  reg [16:0] \$4491 ;
+  reg [16:0] \$4492 ;
+  reg [16:0] \$4493 ;
+  reg [7:0] \$4494 ;
+  reg [7:0] \$4495 ;
+  reg [7:0] \$4496 ;
+  reg [7:0] \$4497 ;
+  reg [7:0] \$4498 ;
+  reg [7:0] \$4499 ;
   wire [8:0] \$45 ;
   wire \$450 ;
+  reg [7:0] \$4500 ;
+  reg [7:0] \$4501 ;
+  reg [7:0] \$4502 ;
+  reg [7:0] \$4503 ;
+  reg [7:0] \$4504 ;
+  reg [7:0] \$4505 ;
+  reg [7:0] \$4506 ;
+  reg [7:0] \$4507 ;
+  reg [7:0] \$4508 ;
+  reg [7:0] \$4509 ;
   wire \$451 ;
+  reg [7:0] \$4510 ;
+  reg [7:0] \$4511 ;
+  reg [7:0] \$4512 ;
+  reg [7:0] \$4513 ;
+  reg [7:0] \$4514 ;
+  reg [7:0] \$4515 ;
+  reg [7:0] \$4516 ;
+  reg [7:0] \$4517 ;
+  reg [7:0] \$4518 ;
+  reg [7:0] \$4519 ;
   wire \$452 ;
+  reg [7:0] \$4520 ;
+  reg [7:0] \$4521 ;
+  reg [7:0] \$4522 ;
+  reg [7:0] \$4523 ;
+  reg [7:0] \$4524 ;
+  reg [7:0] \$4525 ;
+  reg \$4526 ;
+  reg [31:0] \$4527 ;
+  reg [7:0] \$4528 ;
+  reg [7:0] \$4529 ;
   wire \$453 ;
+  reg [7:0] \$4530 ;
+  reg [7:0] \$4531 ;
+  reg [7:0] \$4532 ;
+  reg [7:0] \$4533 ;
+  reg [7:0] \$4534 ;
+  reg [7:0] \$4535 ;
+  reg [7:0] \$4536 ;
+  reg [7:0] \$4537 ;
+  reg [7:0] \$4538 ;
+  reg [7:0] \$4539 ;
   wire \$454 ;
+  reg [7:0] \$4540 ;
+  reg [7:0] \$4541 ;
+  reg [7:0] \$4542 ;
+  reg [7:0] \$4543 ;
+  reg [4:0] \$4544 ;
+  reg [4:0] \$4545 ;
+  reg [4:0] \$4546 ;
+  reg [4:0] \$4547 ;
+  reg [4:0] \$4548 ;
+  reg [4:0] \$4549 ;
   wire \$455 ;
+  reg [4:0] \$4550 ;
+  reg [4:0] \$4551 ;
+  reg [4:0] \$4552 ;
+  reg [4:0] \$4553 ;
+  reg [4:0] \$4554 ;
+  reg [4:0] \$4555 ;
+  reg [4:0] \$4556 ;
+  reg [4:0] \$4557 ;
+  reg [4:0] \$4558 ;
+  reg [4:0] \$4559 ;
   wire \$456 ;
   wire \$457 ;
   wire \$458 ;
@@ -1044,158 +4411,194 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   wire \$86 ;
   wire \$860 ;
   wire \$861 ;
-  wire [8:0] \$862 ;
-  wire [8:0] \$863 ;
-  wire [8:0] \$864 ;
-  wire [8:0] \$865 ;
-  wire [8:0] \$866 ;
-  wire [8:0] \$867 ;
-  wire [8:0] \$868 ;
-  wire [8:0] \$869 ;
+  wire \$862 ;
+  wire \$863 ;
+  wire \$864 ;
+  wire \$865 ;
+  wire \$866 ;
+  wire \$867 ;
+  wire \$868 ;
+  wire \$869 ;
   wire [8:0] \$87 ;
-  wire [8:0] \$870 ;
-  wire [8:0] \$871 ;
-  wire [8:0] \$872 ;
-  wire [8:0] \$873 ;
-  wire [8:0] \$874 ;
-  wire [8:0] \$875 ;
-  wire [8:0] \$876 ;
-  wire [8:0] \$877 ;
-  wire [8:0] \$878 ;
-  wire [8:0] \$879 ;
+  wire \$870 ;
+  wire \$871 ;
+  wire \$872 ;
+  wire \$873 ;
+  wire \$874 ;
+  wire \$875 ;
+  wire \$876 ;
+  wire \$877 ;
+  wire \$878 ;
+  wire \$879 ;
   wire [8:0] \$88 ;
-  wire [8:0] \$880 ;
-  wire [8:0] \$881 ;
-  wire [8:0] \$882 ;
-  wire [8:0] \$883 ;
-  wire [8:0] \$884 ;
-  wire [8:0] \$885 ;
-  wire [8:0] \$886 ;
-  wire [8:0] \$887 ;
-  wire [8:0] \$888 ;
-  wire [8:0] \$889 ;
+  wire \$880 ;
+  wire \$881 ;
+  wire \$882 ;
+  wire \$883 ;
+  wire \$884 ;
+  wire \$885 ;
+  wire \$886 ;
+  wire \$887 ;
+  wire \$888 ;
+  wire \$889 ;
   wire \$89 ;
-  wire [8:0] \$890 ;
-  wire [8:0] \$891 ;
-  wire [8:0] \$892 ;
-  wire [8:0] \$893 ;
-  reg \$894 ;
-  reg \$895 ;
-  reg \$896 ;
-  reg \$897 ;
-  reg \$898 ;
-  reg [7:0] \$899 ;
+  wire \$890 ;
+  wire \$891 ;
+  wire \$892 ;
+  wire \$893 ;
+  wire \$894 ;
+  wire \$895 ;
+  wire \$896 ;
+  wire \$897 ;
+  wire \$898 ;
+  wire \$899 ;
   wire [8:0] \$9 ;
   wire [8:0] \$90 ;
-  reg \$900 ;
-  reg [4:0] \$901 ;
-  reg [7:0] \$902 ;
-  reg \$903 ;
-  reg [4:0] \$904 ;
-  reg [7:0] \$905 ;
-  reg \$906 ;
-  reg [4:0] \$907 ;
-  reg [7:0] \$908 ;
-  reg \$909 ;
+  wire \$900 ;
+  wire \$901 ;
+  wire \$902 ;
+  wire \$903 ;
+  wire \$904 ;
+  wire \$905 ;
+  wire \$906 ;
+  wire \$907 ;
+  wire \$908 ;
+  wire \$909 ;
   wire [8:0] \$91 ;
-  reg [4:0] \$910 ;
-  reg [7:0] \$911 ;
-  reg \$912 ;
-  reg [4:0] \$913 ;
-  reg [7:0] \$914 ;
-  reg \$915 ;
-  reg [4:0] \$916 ;
-  reg [7:0] \$917 ;
-  reg \$918 ;
-  reg [4:0] \$919 ;
+  wire \$910 ;
+  wire \$911 ;
+  wire \$912 ;
+  wire \$913 ;
+  wire \$914 ;
+  wire \$915 ;
+  wire \$916 ;
+  wire \$917 ;
+  wire \$918 ;
+  wire \$919 ;
   wire \$92 ;
-  reg [7:0] \$920 ;
-  reg \$921 ;
-  reg [4:0] \$922 ;
-  reg [7:0] \$923 ;
-  reg \$924 ;
-  reg [4:0] \$925 ;
-  reg [7:0] \$926 ;
-  reg \$927 ;
-  reg [4:0] \$928 ;
-  reg [7:0] \$929 ;
+  wire \$920 ;
+  wire \$921 ;
+  wire \$922 ;
+  wire \$923 ;
+  wire \$924 ;
+  wire \$925 ;
+  wire \$926 ;
+  wire \$927 ;
+  wire \$928 ;
+  wire \$929 ;
   wire [8:0] \$93 ;
-  reg \$930 ;
-  reg [4:0] \$931 ;
-  reg [7:0] \$932 ;
-  reg \$933 ;
-  reg [4:0] \$934 ;
-  reg [7:0] \$935 ;
-  reg \$936 ;
-  reg [4:0] \$937 ;
-  reg [7:0] \$938 ;
-  reg \$939 ;
+  wire \$930 ;
+  wire \$931 ;
+  wire \$932 ;
+  wire \$933 ;
+  wire \$934 ;
+  wire \$935 ;
+  wire \$936 ;
+  wire \$937 ;
+  wire \$938 ;
+  wire \$939 ;
   wire [8:0] \$94 ;
-  reg [4:0] \$940 ;
-  reg [7:0] \$941 ;
-  reg \$942 ;
-  reg [4:0] \$943 ;
-  reg [7:0] \$944 ;
-  reg \$945 ;
-  reg [4:0] \$946 ;
-  reg [7:0] \$947 ;
-  reg \$948 ;
-  reg [4:0] \$949 ;
+  wire \$940 ;
+  wire \$941 ;
+  wire \$942 ;
+  wire \$943 ;
+  wire \$944 ;
+  wire \$945 ;
+  wire \$946 ;
+  wire \$947 ;
+  wire \$948 ;
+  wire \$949 ;
   wire \$95 ;
-  reg [7:0] \$950 ;
-  reg \$951 ;
-  reg [4:0] \$952 ;
-  reg [7:0] \$953 ;
-  reg \$954 ;
-  reg [4:0] \$955 ;
-  reg [7:0] \$956 ;
-  reg \$957 ;
-  reg [4:0] \$958 ;
-  reg [7:0] \$959 ;
+  wire \$950 ;
+  wire \$951 ;
+  wire \$952 ;
+  wire \$953 ;
+  wire \$954 ;
+  wire \$955 ;
+  wire \$956 ;
+  wire \$957 ;
+  wire \$958 ;
+  wire \$959 ;
   wire [8:0] \$96 ;
-  reg \$960 ;
-  reg [4:0] \$961 ;
-  reg [7:0] \$962 ;
-  reg \$963 ;
-  reg [4:0] \$964 ;
-  reg [7:0] \$965 ;
-  reg \$966 ;
-  reg [4:0] \$967 ;
-  reg [7:0] \$968 ;
-  reg \$969 ;
+  wire \$960 ;
+  wire \$961 ;
+  wire \$962 ;
+  wire \$963 ;
+  wire \$964 ;
+  wire \$965 ;
+  wire \$966 ;
+  wire \$967 ;
+  wire \$968 ;
+  wire \$969 ;
   wire [8:0] \$97 ;
-  reg [4:0] \$970 ;
-  reg [7:0] \$971 ;
-  reg \$972 ;
-  reg [4:0] \$973 ;
-  reg [7:0] \$974 ;
-  reg \$975 ;
-  reg [4:0] \$976 ;
-  reg [7:0] \$977 ;
-  reg \$978 ;
-  reg [4:0] \$979 ;
-  wire [4:0] \$98 ;
-  reg [7:0] \$980 ;
-  reg \$981 ;
-  reg [4:0] \$982 ;
-  reg [7:0] \$983 ;
-  reg \$984 ;
-  reg [4:0] \$985 ;
-  reg [7:0] \$986 ;
-  reg \$987 ;
-  reg [4:0] \$988 ;
-  reg [7:0] \$989 ;
+  wire \$970 ;
+  wire \$971 ;
+  wire \$972 ;
+  wire \$973 ;
+  wire \$974 ;
+  wire \$975 ;
+  wire \$976 ;
+  wire \$977 ;
+  wire \$978 ;
+  wire \$979 ;
+  wire \$98 ;
+  wire \$980 ;
+  wire \$981 ;
+  wire \$982 ;
+  wire \$983 ;
+  wire \$984 ;
+  wire \$985 ;
+  wire \$986 ;
+  wire \$987 ;
+  wire \$988 ;
+  wire \$989 ;
   wire [4:0] \$99 ;
-  reg \$990 ;
-  reg [4:0] \$991 ;
-  reg [7:0] \$992 ;
-  reg \$993 ;
-  reg [4:0] \$994 ;
-  reg [7:0] \$995 ;
-  reg \$996 ;
-  reg [4:0] \$997 ;
-  reg [7:0] \$998 ;
-  reg \$999 ;
+  wire \$990 ;
+  wire \$991 ;
+  wire \$992 ;
+  wire \$993 ;
+  wire \$994 ;
+  wire \$995 ;
+  wire \$996 ;
+  wire \$997 ;
+  wire \$998 ;
+  wire \$999 ;
+  wire adv0;
+  reg adv0_valid = 1'h0;
+  wire adv1;
+  wire adv10;
+  reg adv10_valid = 1'h0;
+  wire adv11;
+  reg adv11_valid = 1'h0;
+  wire adv12;
+  reg adv12_valid = 1'h0;
+  wire adv13;
+  reg adv13_valid = 1'h0;
+  wire adv14;
+  reg adv14_valid = 1'h0;
+  wire adv15;
+  reg adv15_valid = 1'h0;
+  wire adv16;
+  reg adv16_valid = 1'h0;
+  wire adv17;
+  reg adv17_valid = 1'h0;
+  reg adv1_valid = 1'h0;
+  wire adv2;
+  reg adv2_valid = 1'h0;
+  wire adv3;
+  reg adv3_valid = 1'h0;
+  wire adv4;
+  reg adv4_valid = 1'h0;
+  wire adv5;
+  reg adv5_valid = 1'h0;
+  wire adv6;
+  reg adv6_valid = 1'h0;
+  wire adv7;
+  reg adv7_valid = 1'h0;
+  wire adv8;
+  reg adv8_valid = 1'h0;
+  wire adv9;
+  reg adv9_valid = 1'h0;
   wire advance;
   input clk;
   wire clk;
@@ -1311,370 +4714,430 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  reg [3:0] rd__addr = 4'h1;
+  wire [255:0] rd__data;
   input rst;
   wire rst;
   wire sel_c0;
-  wire [13:0] sel_c0_max;
-  wire [13:0] sel_c0_min;
+  wire [12:0] sel_c0_max;
+  wire [12:0] sel_c0_min;
   wire sel_c1;
   wire sel_c10;
   wire sel_c100;
-  wire [13:0] sel_c100_max;
-  wire [13:0] sel_c100_min;
+  wire [12:0] sel_c100_max;
+  wire [12:0] sel_c100_min;
   wire sel_c101;
-  wire [13:0] sel_c101_max;
+  wire [12:0] sel_c101_max;
+  wire [12:0] sel_c101_min;
   wire sel_c102;
-  wire [13:0] sel_c102_max;
-  wire [13:0] sel_c102_min;
+  wire [12:0] sel_c102_max;
+  wire [12:0] sel_c102_min;
   wire sel_c103;
-  wire [13:0] sel_c103_max;
+  wire [12:0] sel_c103_max;
+  wire [12:0] sel_c103_min;
   wire sel_c104;
-  wire [13:0] sel_c104_max;
+  wire [12:0] sel_c104_max;
+  wire [12:0] sel_c104_min;
   wire sel_c105;
-  wire [13:0] sel_c105_max;
-  wire [13:0] sel_c105_min;
+  wire [12:0] sel_c105_max;
+  wire [12:0] sel_c105_min;
   wire sel_c106;
-  wire [13:0] sel_c106_max;
-  wire [13:0] sel_c106_min;
+  wire [12:0] sel_c106_max;
+  wire [12:0] sel_c106_min;
   wire sel_c107;
-  wire [13:0] sel_c107_max;
-  wire [13:0] sel_c107_min;
+  wire [12:0] sel_c107_max;
+  wire [12:0] sel_c107_min;
   wire sel_c108;
-  wire [13:0] sel_c108_max;
-  wire [13:0] sel_c108_min;
+  wire [12:0] sel_c108_max;
+  wire [12:0] sel_c108_min;
   wire sel_c109;
-  wire [13:0] sel_c109_max;
-  wire [13:0] sel_c109_min;
-  wire [13:0] sel_c10_max;
-  wire [13:0] sel_c10_min;
+  wire [12:0] sel_c109_max;
+  wire [12:0] sel_c109_min;
+  wire [12:0] sel_c10_max;
+  wire [12:0] sel_c10_min;
   wire sel_c11;
   wire sel_c110;
-  wire [13:0] sel_c110_max;
+  wire [12:0] sel_c110_max;
+  wire [12:0] sel_c110_min;
   wire sel_c111;
-  wire [13:0] sel_c111_max;
-  wire [13:0] sel_c111_min;
+  wire [12:0] sel_c111_max;
+  wire [12:0] sel_c111_min;
   wire sel_c112;
-  wire [13:0] sel_c112_max;
-  wire [13:0] sel_c112_min;
+  wire [12:0] sel_c112_max;
+  wire [12:0] sel_c112_min;
   wire sel_c113;
-  wire [13:0] sel_c113_max;
-  wire [13:0] sel_c113_min;
+  wire [12:0] sel_c113_max;
+  wire [12:0] sel_c113_min;
   wire sel_c114;
-  wire [13:0] sel_c114_max;
+  wire [12:0] sel_c114_max;
+  wire [12:0] sel_c114_min;
   wire sel_c115;
-  wire [13:0] sel_c115_max;
-  wire [13:0] sel_c115_min;
+  wire [12:0] sel_c115_max;
+  wire [12:0] sel_c115_min;
   wire sel_c116;
-  wire [13:0] sel_c116_max;
-  wire [13:0] sel_c116_min;
+  wire [12:0] sel_c116_max;
+  wire [12:0] sel_c116_min;
   wire sel_c117;
-  wire [13:0] sel_c117_max;
-  wire [13:0] sel_c117_min;
+  wire [12:0] sel_c117_max;
+  wire [12:0] sel_c117_min;
   wire sel_c118;
-  wire [13:0] sel_c118_max;
-  wire [13:0] sel_c118_min;
+  wire [12:0] sel_c118_max;
+  wire [12:0] sel_c118_min;
   wire sel_c119;
-  wire [13:0] sel_c119_max;
-  wire [13:0] sel_c11_max;
-  wire [13:0] sel_c11_min;
+  wire [12:0] sel_c119_max;
+  wire [12:0] sel_c119_min;
+  wire [12:0] sel_c11_max;
+  wire [12:0] sel_c11_min;
   wire sel_c12;
   wire sel_c120;
-  wire [13:0] sel_c120_max;
-  wire [13:0] sel_c120_min;
+  wire [12:0] sel_c120_max;
+  wire [12:0] sel_c120_min;
   wire sel_c121;
-  wire [13:0] sel_c121_max;
+  wire [12:0] sel_c121_max;
+  wire [12:0] sel_c121_min;
   wire sel_c122;
-  wire [13:0] sel_c122_max;
-  wire [13:0] sel_c122_min;
+  wire [12:0] sel_c122_max;
   wire sel_c123;
-  wire [13:0] sel_c123_max;
+  wire [12:0] sel_c123_max;
   wire sel_c124;
-  wire [13:0] sel_c124_max;
-  wire [13:0] sel_c124_min;
+  wire [12:0] sel_c124_max;
   wire sel_c125;
-  wire [13:0] sel_c125_max;
-  wire [13:0] sel_c12_max;
-  wire [13:0] sel_c12_min;
+  wire [12:0] sel_c125_max;
+  wire sel_c126;
+  wire [12:0] sel_c126_max;
+  wire sel_c127;
+  wire [12:0] sel_c127_max;
+  wire sel_c128;
+  wire [12:0] sel_c128_max;
+  wire sel_c129;
+  wire [12:0] sel_c129_max;
+  wire [12:0] sel_c12_max;
+  wire [12:0] sel_c12_min;
   wire sel_c13;
-  wire [13:0] sel_c13_max;
-  wire [13:0] sel_c13_min;
+  wire sel_c130;
+  wire [12:0] sel_c130_max;
+  wire sel_c131;
+  wire [12:0] sel_c131_max;
+  wire sel_c132;
+  wire [12:0] sel_c132_max;
+  wire sel_c133;
+  wire [12:0] sel_c133_max;
+  wire sel_c134;
+  wire [12:0] sel_c134_max;
+  wire sel_c135;
+  wire [12:0] sel_c135_max;
+  wire sel_c136;
+  wire [12:0] sel_c136_max;
+  wire sel_c137;
+  wire [12:0] sel_c137_max;
+  wire [12:0] sel_c13_max;
+  wire [12:0] sel_c13_min;
   wire sel_c14;
-  wire [13:0] sel_c14_max;
-  wire [13:0] sel_c14_min;
+  wire [12:0] sel_c14_max;
+  wire [12:0] sel_c14_min;
   wire sel_c15;
-  wire [13:0] sel_c15_max;
-  wire [13:0] sel_c15_min;
+  wire [12:0] sel_c15_max;
+  wire [12:0] sel_c15_min;
   wire sel_c16;
-  wire [13:0] sel_c16_max;
-  wire [13:0] sel_c16_min;
+  wire [12:0] sel_c16_max;
+  wire [12:0] sel_c16_min;
   wire sel_c17;
-  wire [13:0] sel_c17_max;
-  wire [13:0] sel_c17_min;
+  wire [12:0] sel_c17_max;
+  wire [12:0] sel_c17_min;
   wire sel_c18;
-  wire [13:0] sel_c18_max;
-  wire [13:0] sel_c18_min;
+  wire [12:0] sel_c18_max;
+  wire [12:0] sel_c18_min;
   wire sel_c19;
-  wire [13:0] sel_c19_max;
-  wire [13:0] sel_c19_min;
-  wire [13:0] sel_c1_max;
-  wire [13:0] sel_c1_min;
+  wire [12:0] sel_c19_max;
+  wire [12:0] sel_c19_min;
+  wire [12:0] sel_c1_max;
+  wire [12:0] sel_c1_min;
   wire sel_c2;
   wire sel_c20;
-  wire [13:0] sel_c20_max;
-  wire [13:0] sel_c20_min;
+  wire [12:0] sel_c20_max;
+  wire [12:0] sel_c20_min;
   wire sel_c21;
-  wire [13:0] sel_c21_max;
-  wire [13:0] sel_c21_min;
+  wire [12:0] sel_c21_max;
+  wire [12:0] sel_c21_min;
   wire sel_c22;
-  wire [13:0] sel_c22_max;
-  wire [13:0] sel_c22_min;
+  wire [12:0] sel_c22_max;
+  wire [12:0] sel_c22_min;
   wire sel_c23;
-  wire [13:0] sel_c23_max;
-  wire [13:0] sel_c23_min;
+  wire [12:0] sel_c23_max;
+  wire [12:0] sel_c23_min;
   wire sel_c24;
-  wire [13:0] sel_c24_max;
-  wire [13:0] sel_c24_min;
+  wire [12:0] sel_c24_max;
+  wire [12:0] sel_c24_min;
   wire sel_c25;
-  wire [13:0] sel_c25_max;
-  wire [13:0] sel_c25_min;
+  wire [12:0] sel_c25_max;
+  wire [12:0] sel_c25_min;
   wire sel_c26;
-  wire [13:0] sel_c26_max;
-  wire [13:0] sel_c26_min;
+  wire [12:0] sel_c26_max;
+  wire [12:0] sel_c26_min;
   wire sel_c27;
-  wire [13:0] sel_c27_max;
-  wire [13:0] sel_c27_min;
+  wire [12:0] sel_c27_max;
+  wire [12:0] sel_c27_min;
   wire sel_c28;
-  wire [13:0] sel_c28_max;
-  wire [13:0] sel_c28_min;
+  wire [12:0] sel_c28_max;
+  wire [12:0] sel_c28_min;
   wire sel_c29;
-  wire [13:0] sel_c29_max;
-  wire [13:0] sel_c29_min;
-  wire [13:0] sel_c2_max;
-  wire [13:0] sel_c2_min;
+  wire [12:0] sel_c29_max;
+  wire [12:0] sel_c29_min;
+  wire [12:0] sel_c2_max;
+  wire [12:0] sel_c2_min;
   wire sel_c3;
   wire sel_c30;
-  wire [13:0] sel_c30_max;
-  wire [13:0] sel_c30_min;
+  wire [12:0] sel_c30_max;
+  wire [12:0] sel_c30_min;
   wire sel_c31;
-  wire [13:0] sel_c31_max;
-  wire [13:0] sel_c31_min;
+  wire [12:0] sel_c31_max;
+  wire [12:0] sel_c31_min;
   wire sel_c32;
-  wire [13:0] sel_c32_max;
-  wire [13:0] sel_c32_min;
+  wire [12:0] sel_c32_max;
+  wire [12:0] sel_c32_min;
   wire sel_c33;
-  wire [13:0] sel_c33_max;
-  wire [13:0] sel_c33_min;
+  wire [12:0] sel_c33_max;
+  wire [12:0] sel_c33_min;
   wire sel_c34;
-  wire [13:0] sel_c34_max;
-  wire [13:0] sel_c34_min;
+  wire [12:0] sel_c34_max;
+  wire [12:0] sel_c34_min;
   wire sel_c35;
-  wire [13:0] sel_c35_max;
-  wire [13:0] sel_c35_min;
+  wire [12:0] sel_c35_max;
+  wire [12:0] sel_c35_min;
   wire sel_c36;
-  wire [13:0] sel_c36_max;
-  wire [13:0] sel_c36_min;
+  wire [12:0] sel_c36_max;
+  wire [12:0] sel_c36_min;
   wire sel_c37;
-  wire [13:0] sel_c37_max;
-  wire [13:0] sel_c37_min;
+  wire [12:0] sel_c37_max;
+  wire [12:0] sel_c37_min;
   wire sel_c38;
-  wire [13:0] sel_c38_max;
-  wire [13:0] sel_c38_min;
+  wire [12:0] sel_c38_max;
+  wire [12:0] sel_c38_min;
   wire sel_c39;
-  wire [13:0] sel_c39_max;
-  wire [13:0] sel_c39_min;
-  wire [13:0] sel_c3_max;
-  wire [13:0] sel_c3_min;
+  wire [12:0] sel_c39_max;
+  wire [12:0] sel_c39_min;
+  wire [12:0] sel_c3_max;
+  wire [12:0] sel_c3_min;
   wire sel_c4;
   wire sel_c40;
-  wire [13:0] sel_c40_max;
-  wire [13:0] sel_c40_min;
+  wire [12:0] sel_c40_max;
+  wire [12:0] sel_c40_min;
   wire sel_c41;
-  wire [13:0] sel_c41_max;
-  wire [13:0] sel_c41_min;
+  wire [12:0] sel_c41_max;
+  wire [12:0] sel_c41_min;
   wire sel_c42;
-  wire [13:0] sel_c42_max;
-  wire [13:0] sel_c42_min;
+  wire [12:0] sel_c42_max;
+  wire [12:0] sel_c42_min;
   wire sel_c43;
-  wire [13:0] sel_c43_max;
-  wire [13:0] sel_c43_min;
+  wire [12:0] sel_c43_max;
+  wire [12:0] sel_c43_min;
   wire sel_c44;
-  wire [13:0] sel_c44_max;
-  wire [13:0] sel_c44_min;
+  wire [12:0] sel_c44_max;
+  wire [12:0] sel_c44_min;
   wire sel_c45;
-  wire [13:0] sel_c45_max;
-  wire [13:0] sel_c45_min;
+  wire [12:0] sel_c45_max;
+  wire [12:0] sel_c45_min;
   wire sel_c46;
-  wire [13:0] sel_c46_max;
-  wire [13:0] sel_c46_min;
+  wire [12:0] sel_c46_max;
+  wire [12:0] sel_c46_min;
   wire sel_c47;
-  wire [13:0] sel_c47_max;
-  wire [13:0] sel_c47_min;
+  wire [12:0] sel_c47_max;
+  wire [12:0] sel_c47_min;
   wire sel_c48;
-  wire [13:0] sel_c48_max;
-  wire [13:0] sel_c48_min;
+  wire [12:0] sel_c48_max;
+  wire [12:0] sel_c48_min;
   wire sel_c49;
-  wire [13:0] sel_c49_max;
-  wire [13:0] sel_c49_min;
-  wire [13:0] sel_c4_max;
-  wire [13:0] sel_c4_min;
+  wire [12:0] sel_c49_max;
+  wire [12:0] sel_c49_min;
+  wire [12:0] sel_c4_max;
+  wire [12:0] sel_c4_min;
   wire sel_c5;
   wire sel_c50;
-  wire [13:0] sel_c50_max;
-  wire [13:0] sel_c50_min;
+  wire [12:0] sel_c50_max;
+  wire [12:0] sel_c50_min;
   wire sel_c51;
-  wire [13:0] sel_c51_max;
-  wire [13:0] sel_c51_min;
+  wire [12:0] sel_c51_max;
+  wire [12:0] sel_c51_min;
   wire sel_c52;
-  wire [13:0] sel_c52_max;
-  wire [13:0] sel_c52_min;
+  wire [12:0] sel_c52_max;
+  wire [12:0] sel_c52_min;
   wire sel_c53;
-  wire [13:0] sel_c53_max;
-  wire [13:0] sel_c53_min;
+  wire [12:0] sel_c53_max;
+  wire [12:0] sel_c53_min;
   wire sel_c54;
-  wire [13:0] sel_c54_max;
-  wire [13:0] sel_c54_min;
+  wire [12:0] sel_c54_max;
+  wire [12:0] sel_c54_min;
   wire sel_c55;
-  wire [13:0] sel_c55_max;
-  wire [13:0] sel_c55_min;
+  wire [12:0] sel_c55_max;
+  wire [12:0] sel_c55_min;
   wire sel_c56;
-  wire [13:0] sel_c56_max;
-  wire [13:0] sel_c56_min;
+  wire [12:0] sel_c56_max;
+  wire [12:0] sel_c56_min;
   wire sel_c57;
-  wire [13:0] sel_c57_max;
-  wire [13:0] sel_c57_min;
+  wire [12:0] sel_c57_max;
+  wire [12:0] sel_c57_min;
   wire sel_c58;
-  wire [13:0] sel_c58_max;
-  wire [13:0] sel_c58_min;
+  wire [12:0] sel_c58_max;
+  wire [12:0] sel_c58_min;
   wire sel_c59;
-  wire [13:0] sel_c59_max;
-  wire [13:0] sel_c59_min;
-  wire [13:0] sel_c5_max;
-  wire [13:0] sel_c5_min;
+  wire [12:0] sel_c59_max;
+  wire [12:0] sel_c59_min;
+  wire [12:0] sel_c5_max;
+  wire [12:0] sel_c5_min;
   wire sel_c6;
   wire sel_c60;
-  wire [13:0] sel_c60_max;
-  wire [13:0] sel_c60_min;
+  wire [12:0] sel_c60_max;
+  wire [12:0] sel_c60_min;
   wire sel_c61;
-  wire [13:0] sel_c61_max;
-  wire [13:0] sel_c61_min;
+  wire [12:0] sel_c61_max;
+  wire [12:0] sel_c61_min;
   wire sel_c62;
-  wire [13:0] sel_c62_max;
-  wire [13:0] sel_c62_min;
+  wire [12:0] sel_c62_max;
+  wire [12:0] sel_c62_min;
   wire sel_c63;
-  wire [13:0] sel_c63_max;
-  wire [13:0] sel_c63_min;
+  wire [12:0] sel_c63_max;
+  wire [12:0] sel_c63_min;
   wire sel_c64;
-  wire [13:0] sel_c64_max;
-  wire [13:0] sel_c64_min;
+  wire [12:0] sel_c64_max;
+  wire [12:0] sel_c64_min;
   wire sel_c65;
-  wire [13:0] sel_c65_max;
+  wire [12:0] sel_c65_max;
+  wire [12:0] sel_c65_min;
   wire sel_c66;
-  wire [13:0] sel_c66_max;
+  wire [12:0] sel_c66_max;
+  wire [12:0] sel_c66_min;
   wire sel_c67;
-  wire [13:0] sel_c67_max;
+  wire [12:0] sel_c67_max;
+  wire [12:0] sel_c67_min;
   wire sel_c68;
-  wire [13:0] sel_c68_max;
-  wire [13:0] sel_c68_min;
+  wire [12:0] sel_c68_max;
+  wire [12:0] sel_c68_min;
   wire sel_c69;
-  wire [13:0] sel_c69_max;
-  wire [13:0] sel_c6_max;
-  wire [13:0] sel_c6_min;
+  wire [12:0] sel_c69_max;
+  wire [12:0] sel_c69_min;
+  wire [12:0] sel_c6_max;
+  wire [12:0] sel_c6_min;
   wire sel_c7;
   wire sel_c70;
-  wire [13:0] sel_c70_max;
+  wire [12:0] sel_c70_max;
+  wire [12:0] sel_c70_min;
   wire sel_c71;
-  wire [13:0] sel_c71_max;
-  wire [13:0] sel_c71_min;
+  wire [12:0] sel_c71_max;
+  wire [12:0] sel_c71_min;
   wire sel_c72;
-  wire [13:0] sel_c72_max;
-  wire [13:0] sel_c72_min;
+  wire [12:0] sel_c72_max;
+  wire [12:0] sel_c72_min;
   wire sel_c73;
-  wire [13:0] sel_c73_max;
-  wire [13:0] sel_c73_min;
+  wire [12:0] sel_c73_max;
+  wire [12:0] sel_c73_min;
   wire sel_c74;
-  wire [13:0] sel_c74_max;
-  wire [13:0] sel_c74_min;
+  wire [12:0] sel_c74_max;
+  wire [12:0] sel_c74_min;
   wire sel_c75;
-  wire [13:0] sel_c75_max;
-  wire [13:0] sel_c75_min;
+  wire [12:0] sel_c75_max;
+  wire [12:0] sel_c75_min;
   wire sel_c76;
-  wire [13:0] sel_c76_max;
-  wire [13:0] sel_c76_min;
+  wire [12:0] sel_c76_max;
+  wire [12:0] sel_c76_min;
   wire sel_c77;
-  wire [13:0] sel_c77_max;
-  wire [13:0] sel_c77_min;
+  wire [12:0] sel_c77_max;
+  wire [12:0] sel_c77_min;
   wire sel_c78;
-  wire [13:0] sel_c78_max;
-  wire [13:0] sel_c78_min;
+  wire [12:0] sel_c78_max;
+  wire [12:0] sel_c78_min;
   wire sel_c79;
-  wire [13:0] sel_c79_max;
-  wire [13:0] sel_c79_min;
-  wire [13:0] sel_c7_max;
-  wire [13:0] sel_c7_min;
+  wire [12:0] sel_c79_max;
+  wire [12:0] sel_c79_min;
+  wire [12:0] sel_c7_max;
+  wire [12:0] sel_c7_min;
   wire sel_c8;
   wire sel_c80;
-  wire [13:0] sel_c80_max;
-  wire [13:0] sel_c80_min;
+  wire [12:0] sel_c80_max;
+  wire [12:0] sel_c80_min;
   wire sel_c81;
-  wire [13:0] sel_c81_max;
-  wire [13:0] sel_c81_min;
+  wire [12:0] sel_c81_max;
+  wire [12:0] sel_c81_min;
   wire sel_c82;
-  wire [13:0] sel_c82_max;
-  wire [13:0] sel_c82_min;
+  wire [12:0] sel_c82_max;
+  wire [12:0] sel_c82_min;
   wire sel_c83;
-  wire [13:0] sel_c83_max;
-  wire [13:0] sel_c83_min;
+  wire [12:0] sel_c83_max;
+  wire [12:0] sel_c83_min;
   wire sel_c84;
-  wire [13:0] sel_c84_max;
-  wire [13:0] sel_c84_min;
+  wire [12:0] sel_c84_max;
+  wire [12:0] sel_c84_min;
   wire sel_c85;
-  wire [13:0] sel_c85_max;
-  wire [13:0] sel_c85_min;
+  wire [12:0] sel_c85_max;
+  wire [12:0] sel_c85_min;
   wire sel_c86;
-  wire [13:0] sel_c86_max;
-  wire [13:0] sel_c86_min;
+  wire [12:0] sel_c86_max;
+  wire [12:0] sel_c86_min;
   wire sel_c87;
-  wire [13:0] sel_c87_max;
-  wire [13:0] sel_c87_min;
+  wire [12:0] sel_c87_max;
+  wire [12:0] sel_c87_min;
   wire sel_c88;
-  wire [13:0] sel_c88_max;
-  wire [13:0] sel_c88_min;
+  wire [12:0] sel_c88_max;
+  wire [12:0] sel_c88_min;
   wire sel_c89;
-  wire [13:0] sel_c89_max;
-  wire [13:0] sel_c89_min;
-  wire [13:0] sel_c8_max;
-  wire [13:0] sel_c8_min;
+  wire [12:0] sel_c89_max;
+  wire [12:0] sel_c89_min;
+  wire [12:0] sel_c8_max;
+  wire [12:0] sel_c8_min;
   wire sel_c9;
   wire sel_c90;
-  wire [13:0] sel_c90_max;
-  wire [13:0] sel_c90_min;
+  wire [12:0] sel_c90_max;
+  wire [12:0] sel_c90_min;
   wire sel_c91;
-  wire [13:0] sel_c91_max;
+  wire [12:0] sel_c91_max;
+  wire [12:0] sel_c91_min;
   wire sel_c92;
-  wire [13:0] sel_c92_max;
-  wire [13:0] sel_c92_min;
+  wire [12:0] sel_c92_max;
+  wire [12:0] sel_c92_min;
   wire sel_c93;
-  wire [13:0] sel_c93_max;
+  wire [12:0] sel_c93_max;
+  wire [12:0] sel_c93_min;
   wire sel_c94;
-  wire [13:0] sel_c94_max;
-  wire [13:0] sel_c94_min;
+  wire [12:0] sel_c94_max;
+  wire [12:0] sel_c94_min;
   wire sel_c95;
-  wire [13:0] sel_c95_max;
-  wire [13:0] sel_c95_min;
+  wire [12:0] sel_c95_max;
+  wire [12:0] sel_c95_min;
   wire sel_c96;
-  wire [13:0] sel_c96_max;
-  wire [13:0] sel_c96_min;
+  wire [12:0] sel_c96_max;
+  wire [12:0] sel_c96_min;
   wire sel_c97;
-  wire [13:0] sel_c97_max;
-  wire [13:0] sel_c97_min;
+  wire [12:0] sel_c97_max;
+  wire [12:0] sel_c97_min;
   wire sel_c98;
-  wire [13:0] sel_c98_max;
-  wire [13:0] sel_c98_min;
+  wire [12:0] sel_c98_max;
+  wire [12:0] sel_c98_min;
   wire sel_c99;
-  wire [13:0] sel_c99_max;
-  wire [13:0] sel_c99_min;
-  wire [13:0] sel_c9_max;
-  wire [13:0] sel_c9_min;
+  wire [12:0] sel_c99_max;
+  wire [12:0] sel_c99_min;
+  wire [12:0] sel_c9_max;
+  wire [12:0] sel_c9_min;
+  wire [255:0] sel_dl1_r0_q;
+  (* init = 4'h1 *)
+  wire [3:0] sel_dl1_r0_rp;
+  (* init = 4'h0 *)
+  wire [3:0] sel_dl1_r0_wp;
+  wire [4:0] sel_idx0;
+  wire [4:0] sel_idx1;
+  wire [4:0] sel_idx10;
+  wire [4:0] sel_idx11;
+  wire [4:0] sel_idx12;
+  wire [4:0] sel_idx13;
+  wire [4:0] sel_idx14;
+  wire [4:0] sel_idx15;
+  wire [4:0] sel_idx2;
+  wire [4:0] sel_idx3;
+  wire [4:0] sel_idx4;
+  wire [4:0] sel_idx5;
+  wire [4:0] sel_idx6;
+  wire [4:0] sel_idx7;
+  wire [4:0] sel_idx8;
+  wire [4:0] sel_idx9;
+  wire [31:0] sel_keep;
   wire [7:0] sel_key0;
   wire [7:0] sel_key1;
   wire [7:0] sel_key10;
@@ -1708,485 +5171,2679 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   wire [7:0] sel_key8;
   wire [7:0] sel_key9;
   reg [4:0] sel_l10_s0 = 5'h00;
-  reg [7:0] \sel_l10_s0$457  = 8'h00;
-  reg [4:0] \sel_l10_s0$458  = 5'h00;
-  reg [7:0] \sel_l10_s0$459  = 8'h00;
-  reg \sel_l10_s0$461  = 1'h0;
-  reg \sel_l10_s0$462  = 1'h0;
-  reg [4:0] \sel_l10_s0$465  = 5'h00;
-  reg [7:0] \sel_l10_s0$466  = 8'h00;
-  reg [4:0] \sel_l10_s0$467  = 5'h00;
-  reg [7:0] \sel_l10_s0$468  = 8'h00;
-  reg \sel_l10_s0$470  = 1'h0;
-  reg \sel_l10_s0$471  = 1'h0;
-  reg [4:0] \sel_l10_s0$473  = 5'h00;
-  reg [7:0] \sel_l10_s0$474  = 8'h00;
-  reg [4:0] \sel_l10_s0$475  = 5'h00;
-  reg [7:0] \sel_l10_s0$476  = 8'h00;
-  reg \sel_l10_s0$478  = 1'h0;
-  reg \sel_l10_s0$479  = 1'h0;
-  reg [4:0] \sel_l10_s0$482  = 5'h00;
-  reg [7:0] \sel_l10_s0$483  = 8'h00;
-  reg [4:0] \sel_l10_s0$484  = 5'h00;
-  reg [7:0] \sel_l10_s0$485  = 8'h00;
-  reg \sel_l10_s0$487  = 1'h0;
-  reg \sel_l10_s0$488  = 1'h0;
-  reg [4:0] \sel_l10_s0$491  = 5'h00;
-  reg [7:0] \sel_l10_s0$492  = 8'h00;
-  reg [4:0] \sel_l10_s0$493  = 5'h00;
-  reg [7:0] \sel_l10_s0$494  = 8'h00;
-  reg \sel_l10_s0$496  = 1'h0;
-  reg \sel_l10_s0$497  = 1'h0;
-  reg [4:0] \sel_l10_s0$500  = 5'h00;
-  reg [7:0] \sel_l10_s0$501  = 8'h00;
-  reg \sel_l10_s0$503  = 1'h0;
-  reg [4:0] \sel_l10_s0$511  = 5'h00;
-  reg [7:0] \sel_l10_s0$512  = 8'h00;
-  reg \sel_l10_s0$514  = 1'h0;
-  reg [7:0] \sel_l10_s0$846  = 8'h00;
-  reg \sel_l10_s0$847  = 1'h0;
-  reg [4:0] \sel_l10_s0$848  = 5'h00;
-  reg [7:0] \sel_l10_s0$849  = 8'h00;
-  reg \sel_l10_s0$850  = 1'h0;
-  reg [4:0] \sel_l10_s0$851  = 5'h00;
-  reg [7:0] \sel_l10_s0$852  = 8'h00;
-  reg \sel_l10_s0$853  = 1'h0;
-  reg [4:0] \sel_l10_s0$854  = 5'h00;
-  reg [7:0] \sel_l10_s0$855  = 8'h00;
-  reg \sel_l10_s0$856  = 1'h0;
-  reg [4:0] \sel_l10_s0$857  = 5'h00;
-  reg [7:0] \sel_l10_s0$858  = 8'h00;
-  reg \sel_l10_s0$859  = 1'h0;
-  reg [4:0] \sel_l10_s0$860  = 5'h00;
-  reg [7:0] \sel_l10_s0$861  = 8'h00;
-  reg \sel_l10_s0$862  = 1'h0;
-  reg [4:0] \sel_l10_s0$863  = 5'h00;
-  reg [7:0] \sel_l10_s0$864  = 8'h00;
-  reg \sel_l10_s0$865  = 1'h0;
-  reg [4:0] \sel_l10_s0$866  = 5'h00;
-  reg [7:0] \sel_l10_s0$867  = 8'h00;
-  reg \sel_l10_s0$868  = 1'h0;
-  reg [4:0] \sel_l10_s0$869  = 5'h00;
-  reg [7:0] \sel_l10_s0$870  = 8'h00;
-  reg \sel_l10_s0$871  = 1'h0;
-  reg [4:0] \sel_l10_s0$872  = 5'h00;
-  reg [7:0] \sel_l10_s0$873  = 8'h00;
-  reg \sel_l10_s0$874  = 1'h0;
-  reg [4:0] \sel_l10_s0$875  = 5'h00;
-  reg [4:0] sel_l15_s0 = 5'h00;
-  reg [7:0] \sel_l15_s0$536  = 8'h00;
-  reg [4:0] \sel_l15_s0$537  = 5'h00;
-  reg [7:0] \sel_l15_s0$538  = 8'h00;
-  reg \sel_l15_s0$540  = 1'h0;
-  reg \sel_l15_s0$541  = 1'h0;
-  reg [4:0] \sel_l15_s0$543  = 5'h00;
-  reg [7:0] \sel_l15_s0$545  = 8'h00;
-  reg \sel_l15_s0$546  = 1'h0;
-  reg [4:0] \sel_l15_s0$549  = 5'h00;
-  reg [4:0] \sel_l15_s0$550  = 5'h00;
-  reg [7:0] \sel_l15_s0$552  = 8'h00;
-  reg \sel_l15_s0$553  = 1'h0;
-  reg [7:0] \sel_l15_s0$554  = 8'h00;
-  reg \sel_l15_s0$555  = 1'h0;
-  reg [4:0] \sel_l15_s0$558  = 5'h00;
-  reg [4:0] \sel_l15_s0$559  = 5'h00;
-  reg [7:0] \sel_l15_s0$561  = 8'h00;
-  reg \sel_l15_s0$562  = 1'h0;
-  reg [7:0] \sel_l15_s0$563  = 8'h00;
-  reg \sel_l15_s0$564  = 1'h0;
-  reg [4:0] \sel_l15_s0$567  = 5'h00;
-  reg [4:0] \sel_l15_s0$568  = 5'h00;
-  reg [7:0] \sel_l15_s0$570  = 8'h00;
-  reg \sel_l15_s0$571  = 1'h0;
-  reg [7:0] \sel_l15_s0$572  = 8'h00;
-  reg \sel_l15_s0$573  = 1'h0;
-  reg [4:0] \sel_l15_s0$576  = 5'h00;
-  reg [4:0] \sel_l15_s0$577  = 5'h00;
-  reg [7:0] \sel_l15_s0$579  = 8'h00;
-  reg \sel_l15_s0$580  = 1'h0;
-  reg [7:0] \sel_l15_s0$581  = 8'h00;
-  reg \sel_l15_s0$582  = 1'h0;
-  reg [4:0] \sel_l15_s0$585  = 5'h00;
-  reg [4:0] \sel_l15_s0$586  = 5'h00;
-  reg [7:0] \sel_l15_s0$588  = 8'h00;
-  reg \sel_l15_s0$589  = 1'h0;
-  reg [7:0] \sel_l15_s0$590  = 8'h00;
-  reg \sel_l15_s0$591  = 1'h0;
-  reg [4:0] \sel_l15_s0$594  = 5'h00;
-  reg [4:0] \sel_l15_s0$595  = 5'h00;
-  reg [7:0] \sel_l15_s0$597  = 8'h00;
-  reg \sel_l15_s0$598  = 1'h0;
-  reg [7:0] \sel_l15_s0$599  = 8'h00;
-  reg \sel_l15_s0$600  = 1'h0;
-  reg [4:0] \sel_l15_s0$603  = 5'h00;
-  reg [4:0] \sel_l15_s0$604  = 5'h00;
-  reg [7:0] \sel_l15_s0$606  = 8'h00;
-  reg \sel_l15_s0$607  = 1'h0;
-  reg [7:0] \sel_l15_s0$608  = 8'h00;
-  reg \sel_l15_s0$609  = 1'h0;
-  reg [4:0] sel_l21_s0 = 5'h00;
-  reg [4:0] \sel_l21_s0$706  = 5'h00;
-  reg [7:0] \sel_l21_s0$708  = 8'h00;
-  reg \sel_l21_s0$709  = 1'h0;
-  reg [7:0] \sel_l21_s0$710  = 8'h00;
-  reg \sel_l21_s0$711  = 1'h0;
-  reg [4:0] \sel_l21_s0$714  = 5'h00;
-  reg [4:0] \sel_l21_s0$715  = 5'h00;
-  reg [7:0] \sel_l21_s0$717  = 8'h00;
-  reg \sel_l21_s0$718  = 1'h0;
-  reg [7:0] \sel_l21_s0$719  = 8'h00;
-  reg \sel_l21_s0$720  = 1'h0;
-  reg [4:0] \sel_l21_s0$723  = 5'h00;
-  reg [4:0] \sel_l21_s0$724  = 5'h00;
-  reg [7:0] \sel_l21_s0$726  = 8'h00;
-  reg \sel_l21_s0$727  = 1'h0;
-  reg [7:0] \sel_l21_s0$728  = 8'h00;
-  reg \sel_l21_s0$729  = 1'h0;
-  reg [4:0] \sel_l21_s0$732  = 5'h00;
-  reg [4:0] \sel_l21_s0$733  = 5'h00;
-  reg [7:0] \sel_l21_s0$735  = 8'h00;
-  reg \sel_l21_s0$736  = 1'h0;
-  reg [7:0] \sel_l21_s0$737  = 8'h00;
-  reg \sel_l21_s0$738  = 1'h0;
-  reg [4:0] \sel_l21_s0$741  = 5'h00;
-  reg [4:0] \sel_l21_s0$742  = 5'h00;
-  reg [7:0] \sel_l21_s0$744  = 8'h00;
-  reg \sel_l21_s0$745  = 1'h0;
-  reg [7:0] \sel_l21_s0$746  = 8'h00;
-  reg \sel_l21_s0$747  = 1'h0;
-  reg [4:0] \sel_l21_s0$750  = 5'h00;
-  reg [4:0] \sel_l21_s0$751  = 5'h00;
-  reg [7:0] \sel_l21_s0$753  = 8'h00;
-  reg \sel_l21_s0$754  = 1'h0;
-  reg [7:0] \sel_l21_s0$755  = 8'h00;
-  reg \sel_l21_s0$756  = 1'h0;
-  reg [4:0] \sel_l21_s0$762  = 5'h00;
-  reg [7:0] \sel_l21_s0$764  = 8'h00;
-  reg \sel_l21_s0$765  = 1'h0;
-  reg [4:0] \sel_l21_s0$768  = 5'h00;
-  reg [7:0] \sel_l21_s0$770  = 8'h00;
-  reg \sel_l21_s0$771  = 1'h0;
-  reg [7:0] \sel_l21_s0$876  = 8'h00;
-  reg \sel_l21_s0$877  = 1'h0;
-  reg [4:0] \sel_l21_s0$878  = 5'h00;
-  reg [7:0] \sel_l21_s0$879  = 8'h00;
-  reg \sel_l21_s0$880  = 1'h0;
-  reg [4:0] \sel_l21_s0$881  = 5'h00;
-  reg [31:0] sel_l27_s0 = 32'd0;
-  reg [7:0] \sel_l27_s0$810  = 8'h00;
-  reg [4:0] \sel_l27_s0$811  = 5'h00;
-  reg [7:0] \sel_l27_s0$812  = 8'h00;
-  reg [4:0] \sel_l27_s0$813  = 5'h00;
-  reg [7:0] \sel_l27_s0$814  = 8'h00;
-  reg [4:0] \sel_l27_s0$815  = 5'h00;
-  reg [7:0] \sel_l27_s0$816  = 8'h00;
-  reg [4:0] \sel_l27_s0$817  = 5'h00;
-  reg [7:0] \sel_l27_s0$818  = 8'h00;
-  reg [4:0] \sel_l27_s0$819  = 5'h00;
-  reg [7:0] \sel_l27_s0$820  = 8'h00;
-  reg [4:0] \sel_l27_s0$821  = 5'h00;
-  reg [7:0] \sel_l27_s0$822  = 8'h00;
-  reg [4:0] \sel_l27_s0$823  = 5'h00;
-  reg [7:0] \sel_l27_s0$824  = 8'h00;
-  reg [4:0] \sel_l27_s0$825  = 5'h00;
-  reg [7:0] \sel_l27_s0$826  = 8'h00;
-  reg [4:0] \sel_l27_s0$827  = 5'h00;
-  reg [7:0] \sel_l27_s0$828  = 8'h00;
-  reg [4:0] \sel_l27_s0$829  = 5'h00;
-  reg [7:0] \sel_l27_s0$830  = 8'h00;
-  reg [4:0] \sel_l27_s0$831  = 5'h00;
-  reg [7:0] \sel_l27_s0$832  = 8'h00;
-  reg [4:0] \sel_l27_s0$833  = 5'h00;
-  reg [7:0] \sel_l27_s0$834  = 8'h00;
-  reg [4:0] \sel_l27_s0$835  = 5'h00;
-  reg [7:0] \sel_l27_s0$836  = 8'h00;
-  reg [4:0] \sel_l27_s0$837  = 5'h00;
-  reg [7:0] \sel_l27_s0$838  = 8'h00;
-  reg [4:0] \sel_l27_s0$839  = 5'h00;
-  reg [7:0] \sel_l27_s0$840  = 8'h00;
-  reg [4:0] \sel_l27_s0$841  = 5'h00;
+  reg [7:0] \sel_l10_s0$2038  = 8'h00;
+  reg [4:0] \sel_l10_s0$2039  = 5'h00;
+  reg [7:0] \sel_l10_s0$2040  = 8'h00;
+  reg [4:0] \sel_l10_s0$2041  = 5'h00;
+  reg [7:0] \sel_l10_s0$2042  = 8'h00;
+  reg [4:0] \sel_l10_s0$2043  = 5'h00;
+  reg [7:0] \sel_l10_s0$2044  = 8'h00;
+  reg [4:0] \sel_l10_s0$2045  = 5'h00;
+  reg [7:0] \sel_l10_s0$2046  = 8'h00;
+  reg [4:0] \sel_l10_s0$2047  = 5'h00;
+  reg [7:0] \sel_l10_s0$2048  = 8'h00;
+  reg [4:0] \sel_l10_s0$2049  = 5'h00;
+  reg [7:0] \sel_l10_s0$922  = 8'h00;
+  reg [4:0] \sel_l10_s0$923  = 5'h00;
+  reg [7:0] \sel_l10_s0$924  = 8'h00;
+  reg [4:0] \sel_l10_s0$927  = 5'h00;
+  reg [7:0] \sel_l10_s0$928  = 8'h00;
+  reg [4:0] \sel_l10_s0$929  = 5'h00;
+  reg [7:0] \sel_l10_s0$930  = 8'h00;
+  reg [4:0] \sel_l10_s0$933  = 5'h00;
+  reg [7:0] \sel_l10_s0$934  = 8'h00;
+  reg [4:0] \sel_l10_s0$935  = 5'h00;
+  reg [7:0] \sel_l10_s0$936  = 8'h00;
+  reg [4:0] \sel_l10_s0$939  = 5'h00;
+  reg [7:0] \sel_l10_s0$940  = 8'h00;
+  reg [4:0] \sel_l10_s0$941  = 5'h00;
+  reg [7:0] \sel_l10_s0$942  = 8'h00;
+  reg [4:0] \sel_l10_s0$945  = 5'h00;
+  reg [7:0] \sel_l10_s0$946  = 8'h00;
+  reg [4:0] \sel_l10_s0$947  = 5'h00;
+  reg [7:0] \sel_l10_s0$948  = 8'h00;
+  reg [4:0] \sel_l10_s0$951  = 5'h00;
+  reg [7:0] \sel_l10_s0$952  = 8'h00;
+  reg [4:0] \sel_l10_s0$953  = 5'h00;
+  reg [7:0] \sel_l10_s0$954  = 8'h00;
+  reg [4:0] \sel_l10_s0$957  = 5'h00;
+  reg [7:0] \sel_l10_s0$958  = 8'h00;
+  reg [4:0] \sel_l10_s0$959  = 5'h00;
+  reg [7:0] \sel_l10_s0$960  = 8'h00;
+  reg [4:0] \sel_l10_s0$963  = 5'h00;
+  reg [7:0] \sel_l10_s0$964  = 8'h00;
+  reg [4:0] \sel_l10_s0$965  = 5'h00;
+  reg [7:0] \sel_l10_s0$966  = 8'h00;
+  reg [4:0] \sel_l10_s0$969  = 5'h00;
+  reg [7:0] \sel_l10_s0$970  = 8'h00;
+  reg [4:0] \sel_l10_s0$971  = 5'h00;
+  reg [7:0] \sel_l10_s0$972  = 8'h00;
+  reg [4:0] \sel_l10_s0$975  = 5'h00;
+  reg [7:0] \sel_l10_s0$976  = 8'h00;
+  reg [4:0] \sel_l10_s0$977  = 5'h00;
+  reg [7:0] \sel_l10_s0$978  = 8'h00;
+  reg [4:0] sel_l11_s0 = 5'h00;
+  reg [4:0] \sel_l11_s0$984  = 5'h00;
+  reg [4:0] \sel_l11_s0$985  = 5'h00;
+  reg [4:0] \sel_l11_s0$986  = 5'h00;
+  reg [4:0] \sel_l11_s0$987  = 5'h00;
+  reg [4:0] \sel_l11_s0$988  = 5'h00;
+  reg [4:0] \sel_l11_s0$989  = 5'h00;
+  reg [4:0] \sel_l11_s0$990  = 5'h00;
+  reg [4:0] \sel_l11_s0$991  = 5'h00;
+  reg [4:0] \sel_l11_s0$992  = 5'h00;
+  reg [4:0] \sel_l11_s0$993  = 5'h00;
+  reg [4:0] \sel_l11_s0$994  = 5'h00;
+  reg [4:0] \sel_l11_s0$995  = 5'h00;
+  reg [4:0] \sel_l11_s0$996  = 5'h00;
+  reg [4:0] \sel_l11_s0$997  = 5'h00;
+  reg [4:0] \sel_l11_s0$998  = 5'h00;
+  reg sel_l13_s0 = 1'h0;
+  reg [1:0] \sel_l13_s0$1048  = 2'h0;
+  reg [2:0] \sel_l13_s0$1054  = 3'h0;
+  reg \sel_l13_s0$1062  = 1'h0;
+  reg [2:0] \sel_l13_s0$1063  = 3'h0;
+  reg [3:0] \sel_l13_s0$1071  = 4'h0;
+  reg \sel_l13_s0$1081  = 1'h0;
+  reg [3:0] \sel_l13_s0$1082  = 4'h0;
+  reg [3:0] \sel_l13_s0$1092  = 4'h0;
+  reg \sel_l13_s0$1102  = 1'h0;
+  reg [3:0] \sel_l13_s0$1103  = 4'h0;
+  reg [4:0] \sel_l13_s0$1113  = 5'h00;
+  reg \sel_l13_s0$1125  = 1'h0;
+  reg [4:0] \sel_l13_s0$1126  = 5'h00;
+  reg [4:0] \sel_l13_s0$1138  = 5'h00;
+  reg \sel_l13_s0$1150  = 1'h0;
+  reg [4:0] \sel_l13_s0$1151  = 5'h00;
+  reg [4:0] \sel_l13_s0$1163  = 5'h00;
+  reg \sel_l13_s0$1175  = 1'h0;
+  reg [4:0] \sel_l13_s0$1176  = 5'h00;
+  reg [4:0] \sel_l13_s0$1188  = 5'h00;
+  reg \sel_l13_s0$1200  = 1'h0;
+  reg [4:0] \sel_l13_s0$1201  = 5'h00;
+  reg [31:0] \sel_l13_s0$2050  = 32'd0;
+  reg \sel_l13_s0$2051  = 1'h0;
+  reg \sel_l13_s0$2052  = 1'h0;
+  reg \sel_l13_s0$2053  = 1'h0;
+  reg \sel_l13_s0$2054  = 1'h0;
+  reg \sel_l13_s0$2055  = 1'h0;
+  reg \sel_l13_s0$2056  = 1'h0;
+  reg \sel_l13_s0$2057  = 1'h0;
+  reg \sel_l13_s0$2058  = 1'h0;
+  reg sel_l14_s0 = 1'h0;
+  reg [2:0] \sel_l14_s0$1216  = 3'h0;
+  reg [2:0] \sel_l14_s0$1224  = 3'h0;
+  reg [2:0] \sel_l14_s0$1232  = 3'h0;
+  reg [3:0] \sel_l14_s0$1240  = 4'h0;
+  reg \sel_l14_s0$1250  = 1'h0;
+  reg [3:0] \sel_l14_s0$1251  = 4'h0;
+  reg [3:0] \sel_l14_s0$1261  = 4'h0;
+  reg [3:0] \sel_l14_s0$1271  = 4'h0;
+  reg [4:0] \sel_l14_s0$1281  = 5'h00;
+  reg \sel_l14_s0$1293  = 1'h0;
+  reg [4:0] \sel_l14_s0$1294  = 5'h00;
+  reg [4:0] \sel_l14_s0$1306  = 5'h00;
+  reg [4:0] \sel_l14_s0$1318  = 5'h00;
+  reg [4:0] \sel_l14_s0$1330  = 5'h00;
+  reg \sel_l14_s0$1342  = 1'h0;
+  reg [4:0] \sel_l14_s0$1343  = 5'h00;
+  reg [4:0] \sel_l14_s0$1355  = 5'h00;
+  reg [4:0] \sel_l14_s0$1367  = 5'h00;
+  reg [31:0] \sel_l14_s0$2059  = 32'd0;
+  reg \sel_l14_s0$2060  = 1'h0;
+  reg [1:0] \sel_l14_s0$2061  = 2'h0;
+  reg [1:0] \sel_l14_s0$2062  = 2'h0;
+  reg \sel_l14_s0$2063  = 1'h0;
+  reg [3:0] \sel_l14_s0$2064  = 4'h0;
+  reg [3:0] \sel_l14_s0$2065  = 4'h0;
+  reg \sel_l14_s0$2066  = 1'h0;
+  reg [4:0] \sel_l14_s0$2067  = 5'h00;
+  reg [4:0] \sel_l14_s0$2068  = 5'h00;
+  reg \sel_l14_s0$2069  = 1'h0;
+  reg [4:0] \sel_l14_s0$2070  = 5'h00;
+  reg [4:0] \sel_l14_s0$2071  = 5'h00;
+  reg sel_l15_s0 = 1'h0;
+  reg [3:0] \sel_l15_s0$1382  = 4'h0;
+  reg [3:0] \sel_l15_s0$1392  = 4'h0;
+  reg [3:0] \sel_l15_s0$1402  = 4'h0;
+  reg [3:0] \sel_l15_s0$1412  = 4'h0;
+  reg [3:0] \sel_l15_s0$1422  = 4'h0;
+  reg [3:0] \sel_l15_s0$1432  = 4'h0;
+  reg [3:0] \sel_l15_s0$1442  = 4'h0;
+  reg [4:0] \sel_l15_s0$1452  = 5'h00;
+  reg \sel_l15_s0$1464  = 1'h0;
+  reg [4:0] \sel_l15_s0$1465  = 5'h00;
+  reg [4:0] \sel_l15_s0$1477  = 5'h00;
+  reg [4:0] \sel_l15_s0$1489  = 5'h00;
+  reg [4:0] \sel_l15_s0$1501  = 5'h00;
+  reg [4:0] \sel_l15_s0$1513  = 5'h00;
+  reg [4:0] \sel_l15_s0$1525  = 5'h00;
+  reg [4:0] \sel_l15_s0$1537  = 5'h00;
+  reg [31:0] \sel_l15_s0$2072  = 32'd0;
+  reg \sel_l15_s0$2073  = 1'h0;
+  reg [1:0] \sel_l15_s0$2074  = 2'h0;
+  reg [1:0] \sel_l15_s0$2075  = 2'h0;
+  reg [2:0] \sel_l15_s0$2076  = 3'h0;
+  reg [2:0] \sel_l15_s0$2077  = 3'h0;
+  reg [2:0] \sel_l15_s0$2078  = 3'h0;
+  reg [2:0] \sel_l15_s0$2079  = 3'h0;
+  reg \sel_l15_s0$2080  = 1'h0;
+  reg [4:0] \sel_l15_s0$2081  = 5'h00;
+  reg [4:0] \sel_l15_s0$2082  = 5'h00;
+  reg [4:0] \sel_l15_s0$2083  = 5'h00;
+  reg [4:0] \sel_l15_s0$2084  = 5'h00;
+  reg [4:0] \sel_l15_s0$2085  = 5'h00;
+  reg [4:0] \sel_l15_s0$2086  = 5'h00;
+  reg sel_l16_s0 = 1'h0;
+  reg [4:0] \sel_l16_s0$1552  = 5'h00;
+  reg [4:0] \sel_l16_s0$1564  = 5'h00;
+  reg [4:0] \sel_l16_s0$1576  = 5'h00;
+  reg [4:0] \sel_l16_s0$1588  = 5'h00;
+  reg [4:0] \sel_l16_s0$1600  = 5'h00;
+  reg [4:0] \sel_l16_s0$1612  = 5'h00;
+  reg [4:0] \sel_l16_s0$1624  = 5'h00;
+  reg [4:0] \sel_l16_s0$1636  = 5'h00;
+  reg [4:0] \sel_l16_s0$1648  = 5'h00;
+  reg [4:0] \sel_l16_s0$1660  = 5'h00;
+  reg [4:0] \sel_l16_s0$1672  = 5'h00;
+  reg [4:0] \sel_l16_s0$1684  = 5'h00;
+  reg [4:0] \sel_l16_s0$1696  = 5'h00;
+  reg [4:0] \sel_l16_s0$1708  = 5'h00;
+  reg [4:0] \sel_l16_s0$1720  = 5'h00;
+  reg [31:0] \sel_l16_s0$1742  = 32'd0;
+  reg \sel_l16_s0$1743  = 1'h0;
+  reg [1:0] \sel_l16_s0$1744  = 2'h0;
+  reg [1:0] \sel_l16_s0$1745  = 2'h0;
+  reg [2:0] \sel_l16_s0$1746  = 3'h0;
+  reg [2:0] \sel_l16_s0$1747  = 3'h0;
+  reg [2:0] \sel_l16_s0$1748  = 3'h0;
+  reg [2:0] \sel_l16_s0$1749  = 3'h0;
+  reg [3:0] \sel_l16_s0$1750  = 4'h0;
+  reg [3:0] \sel_l16_s0$1751  = 4'h0;
+  reg [3:0] \sel_l16_s0$1752  = 4'h0;
+  reg [3:0] \sel_l16_s0$1753  = 4'h0;
+  reg [3:0] \sel_l16_s0$1754  = 4'h0;
+  reg [3:0] \sel_l16_s0$1755  = 4'h0;
+  reg [3:0] \sel_l16_s0$1756  = 4'h0;
+  reg [3:0] \sel_l16_s0$1757  = 4'h0;
+  reg [7:0] sel_l18_s0 = 8'h00;
+  reg [16:0] \sel_l18_s0$1777  = 17'h00000;
+  reg [7:0] \sel_l18_s0$1778  = 8'h00;
+  reg [7:0] \sel_l18_s0$1779  = 8'h00;
+  reg [7:0] \sel_l18_s0$1781  = 8'h00;
+  reg [7:0] \sel_l18_s0$1782  = 8'h00;
+  reg [7:0] \sel_l18_s0$1783  = 8'h00;
+  reg [7:0] \sel_l18_s0$1785  = 8'h00;
+  reg [7:0] \sel_l18_s0$1786  = 8'h00;
+  reg [7:0] \sel_l18_s0$1787  = 8'h00;
+  reg [7:0] \sel_l18_s0$1789  = 8'h00;
+  reg [7:0] \sel_l18_s0$1790  = 8'h00;
+  reg [7:0] \sel_l18_s0$1791  = 8'h00;
+  reg [7:0] \sel_l18_s0$1793  = 8'h00;
+  reg [7:0] \sel_l18_s0$1794  = 8'h00;
+  reg [7:0] \sel_l18_s0$1795  = 8'h00;
+  reg [7:0] \sel_l18_s0$1797  = 8'h00;
+  reg [7:0] \sel_l18_s0$1798  = 8'h00;
+  reg [16:0] \sel_l18_s0$1801  = 17'h00000;
+  reg [7:0] \sel_l18_s0$1807  = 8'h00;
+  reg [16:0] \sel_l18_s0$1810  = 17'h00000;
+  reg [7:0] \sel_l18_s0$1816  = 8'h00;
+  reg [16:0] \sel_l18_s0$1819  = 17'h00000;
+  reg [7:0] \sel_l18_s0$1825  = 8'h00;
+  reg [16:0] \sel_l18_s0$1828  = 17'h00000;
+  reg [7:0] \sel_l18_s0$1834  = 8'h00;
+  reg [16:0] \sel_l18_s0$1837  = 17'h00000;
+  reg [7:0] \sel_l18_s0$1843  = 8'h00;
+  reg [16:0] \sel_l18_s0$1846  = 17'h00000;
+  reg [7:0] \sel_l18_s0$1852  = 8'h00;
+  reg [16:0] \sel_l18_s0$1855  = 17'h00000;
+  reg [7:0] \sel_l18_s0$1861  = 8'h00;
+  reg [16:0] \sel_l18_s0$1864  = 17'h00000;
+  reg [7:0] \sel_l18_s0$1870  = 8'h00;
+  reg [16:0] \sel_l18_s0$1873  = 17'h00000;
+  reg [7:0] \sel_l18_s0$1879  = 8'h00;
+  reg [16:0] \sel_l18_s0$1882  = 17'h00000;
+  reg [7:0] \sel_l18_s0$1888  = 8'h00;
+  reg [16:0] \sel_l18_s0$1891  = 17'h00000;
+  reg [7:0] \sel_l18_s0$1897  = 8'h00;
+  reg [16:0] \sel_l18_s0$1900  = 17'h00000;
+  reg [7:0] \sel_l18_s0$1906  = 8'h00;
+  reg [16:0] \sel_l18_s0$1909  = 17'h00000;
+  reg [7:0] \sel_l18_s0$1915  = 8'h00;
+  reg [16:0] \sel_l18_s0$1918  = 17'h00000;
+  reg [7:0] \sel_l18_s0$1924  = 8'h00;
+  reg [16:0] \sel_l18_s0$1927  = 17'h00000;
+  reg [7:0] \sel_l18_s0$1933  = 8'h00;
+  reg [31:0] \sel_l18_s0$2087  = 32'd0;
+  reg [7:0] sel_l1_s0 = 8'h00;
+  reg [7:0] \sel_l1_s0$100  = 8'h00;
+  reg [7:0] \sel_l1_s0$101  = 8'h00;
+  reg [7:0] \sel_l1_s0$105  = 8'h00;
+  reg [7:0] \sel_l1_s0$106  = 8'h00;
+  reg [7:0] \sel_l1_s0$110  = 8'h00;
+  reg [7:0] \sel_l1_s0$111  = 8'h00;
+  reg [7:0] \sel_l1_s0$115  = 8'h00;
+  reg [7:0] \sel_l1_s0$116  = 8'h00;
+  reg [7:0] \sel_l1_s0$120  = 8'h00;
+  reg [7:0] \sel_l1_s0$121  = 8'h00;
+  reg [7:0] \sel_l1_s0$46  = 8'h00;
+  reg [7:0] \sel_l1_s0$50  = 8'h00;
+  reg [7:0] \sel_l1_s0$51  = 8'h00;
+  reg [7:0] \sel_l1_s0$55  = 8'h00;
+  reg [7:0] \sel_l1_s0$56  = 8'h00;
+  reg [7:0] \sel_l1_s0$60  = 8'h00;
+  reg [7:0] \sel_l1_s0$61  = 8'h00;
+  reg [7:0] \sel_l1_s0$65  = 8'h00;
+  reg [7:0] \sel_l1_s0$66  = 8'h00;
+  reg [7:0] \sel_l1_s0$70  = 8'h00;
+  reg [7:0] \sel_l1_s0$71  = 8'h00;
+  reg [7:0] \sel_l1_s0$75  = 8'h00;
+  reg [7:0] \sel_l1_s0$76  = 8'h00;
+  reg [7:0] \sel_l1_s0$80  = 8'h00;
+  reg [7:0] \sel_l1_s0$81  = 8'h00;
+  reg [7:0] \sel_l1_s0$85  = 8'h00;
+  reg [7:0] \sel_l1_s0$86  = 8'h00;
+  reg [7:0] \sel_l1_s0$90  = 8'h00;
+  reg [7:0] \sel_l1_s0$91  = 8'h00;
+  reg [7:0] \sel_l1_s0$95  = 8'h00;
+  reg [7:0] \sel_l1_s0$96  = 8'h00;
+  reg [31:0] sel_l20_s0 = 32'd0;
+  reg [7:0] \sel_l20_s0$1954  = 8'h00;
+  reg [4:0] \sel_l20_s0$1955  = 5'h00;
+  reg [7:0] \sel_l20_s0$1956  = 8'h00;
+  reg [4:0] \sel_l20_s0$1957  = 5'h00;
+  reg [7:0] \sel_l20_s0$1958  = 8'h00;
+  reg [4:0] \sel_l20_s0$1959  = 5'h00;
+  reg [7:0] \sel_l20_s0$1960  = 8'h00;
+  reg [4:0] \sel_l20_s0$1961  = 5'h00;
+  reg [7:0] \sel_l20_s0$1962  = 8'h00;
+  reg [4:0] \sel_l20_s0$1963  = 5'h00;
+  reg [7:0] \sel_l20_s0$1964  = 8'h00;
+  reg [4:0] \sel_l20_s0$1965  = 5'h00;
+  reg [7:0] \sel_l20_s0$1966  = 8'h00;
+  reg [4:0] \sel_l20_s0$1967  = 5'h00;
+  reg [7:0] \sel_l20_s0$1968  = 8'h00;
+  reg [4:0] \sel_l20_s0$1969  = 5'h00;
+  reg [7:0] \sel_l20_s0$1970  = 8'h00;
+  reg [4:0] \sel_l20_s0$1971  = 5'h00;
+  reg [7:0] \sel_l20_s0$1972  = 8'h00;
+  reg [4:0] \sel_l20_s0$1973  = 5'h00;
+  reg [7:0] \sel_l20_s0$1974  = 8'h00;
+  reg [4:0] \sel_l20_s0$1975  = 5'h00;
+  reg [7:0] \sel_l20_s0$1976  = 8'h00;
+  reg [4:0] \sel_l20_s0$1977  = 5'h00;
+  reg [7:0] \sel_l20_s0$1978  = 8'h00;
+  reg [4:0] \sel_l20_s0$1979  = 5'h00;
+  reg [7:0] \sel_l20_s0$1980  = 8'h00;
+  reg [4:0] \sel_l20_s0$1981  = 5'h00;
+  reg [7:0] \sel_l20_s0$1982  = 8'h00;
+  reg [4:0] \sel_l20_s0$1983  = 5'h00;
+  reg [7:0] \sel_l20_s0$1984  = 8'h00;
+  reg [4:0] \sel_l20_s0$1985  = 5'h00;
+  reg [4:0] sel_l2_s0 = 5'h00;
+  reg [7:0] \sel_l2_s0$128  = 8'h00;
+  reg [4:0] \sel_l2_s0$129  = 5'h00;
+  reg [7:0] \sel_l2_s0$130  = 8'h00;
+  reg [4:0] \sel_l2_s0$134  = 5'h00;
+  reg [7:0] \sel_l2_s0$135  = 8'h00;
+  reg [4:0] \sel_l2_s0$136  = 5'h00;
+  reg [7:0] \sel_l2_s0$137  = 8'h00;
+  reg [4:0] \sel_l2_s0$141  = 5'h00;
+  reg [7:0] \sel_l2_s0$142  = 8'h00;
+  reg [4:0] \sel_l2_s0$143  = 5'h00;
+  reg [7:0] \sel_l2_s0$144  = 8'h00;
+  reg [4:0] \sel_l2_s0$148  = 5'h00;
+  reg [7:0] \sel_l2_s0$149  = 8'h00;
+  reg [4:0] \sel_l2_s0$150  = 5'h00;
+  reg [7:0] \sel_l2_s0$151  = 8'h00;
+  reg [4:0] \sel_l2_s0$155  = 5'h00;
+  reg [7:0] \sel_l2_s0$156  = 8'h00;
+  reg [4:0] \sel_l2_s0$157  = 5'h00;
+  reg [7:0] \sel_l2_s0$158  = 8'h00;
+  reg [4:0] \sel_l2_s0$162  = 5'h00;
+  reg [7:0] \sel_l2_s0$163  = 8'h00;
+  reg [4:0] \sel_l2_s0$164  = 5'h00;
+  reg [7:0] \sel_l2_s0$165  = 8'h00;
+  reg [4:0] \sel_l2_s0$169  = 5'h00;
+  reg [7:0] \sel_l2_s0$170  = 8'h00;
+  reg [4:0] \sel_l2_s0$171  = 5'h00;
+  reg [7:0] \sel_l2_s0$172  = 8'h00;
+  reg [4:0] \sel_l2_s0$176  = 5'h00;
+  reg [7:0] \sel_l2_s0$177  = 8'h00;
+  reg [4:0] \sel_l2_s0$178  = 5'h00;
+  reg [7:0] \sel_l2_s0$179  = 8'h00;
+  reg [4:0] \sel_l2_s0$183  = 5'h00;
+  reg [7:0] \sel_l2_s0$184  = 8'h00;
+  reg [4:0] \sel_l2_s0$185  = 5'h00;
+  reg [7:0] \sel_l2_s0$186  = 8'h00;
+  reg [4:0] \sel_l2_s0$190  = 5'h00;
+  reg [7:0] \sel_l2_s0$191  = 8'h00;
+  reg [4:0] \sel_l2_s0$192  = 5'h00;
+  reg [7:0] \sel_l2_s0$193  = 8'h00;
+  reg [4:0] \sel_l2_s0$197  = 5'h00;
+  reg [7:0] \sel_l2_s0$198  = 8'h00;
+  reg [4:0] \sel_l2_s0$199  = 5'h00;
+  reg [7:0] \sel_l2_s0$200  = 8'h00;
+  reg [4:0] \sel_l2_s0$204  = 5'h00;
+  reg [7:0] \sel_l2_s0$205  = 8'h00;
+  reg [4:0] \sel_l2_s0$206  = 5'h00;
+  reg [7:0] \sel_l2_s0$207  = 8'h00;
+  reg [4:0] \sel_l2_s0$211  = 5'h00;
+  reg [7:0] \sel_l2_s0$212  = 8'h00;
+  reg [4:0] \sel_l2_s0$213  = 5'h00;
+  reg [7:0] \sel_l2_s0$214  = 8'h00;
+  reg [4:0] \sel_l2_s0$218  = 5'h00;
+  reg [7:0] \sel_l2_s0$219  = 8'h00;
+  reg [4:0] \sel_l2_s0$220  = 5'h00;
+  reg [7:0] \sel_l2_s0$221  = 8'h00;
+  reg [4:0] \sel_l2_s0$225  = 5'h00;
+  reg [7:0] \sel_l2_s0$226  = 8'h00;
+  reg [4:0] \sel_l2_s0$227  = 5'h00;
+  reg [7:0] \sel_l2_s0$228  = 8'h00;
+  reg [4:0] \sel_l2_s0$232  = 5'h00;
+  reg [7:0] \sel_l2_s0$233  = 8'h00;
+  reg [4:0] \sel_l2_s0$234  = 5'h00;
+  reg [7:0] \sel_l2_s0$235  = 8'h00;
+  reg [4:0] sel_l3_s0 = 5'h00;
+  reg [7:0] \sel_l3_s0$242  = 8'h00;
+  reg [4:0] \sel_l3_s0$243  = 5'h00;
+  reg [7:0] \sel_l3_s0$244  = 8'h00;
+  reg [4:0] \sel_l3_s0$248  = 5'h00;
+  reg [7:0] \sel_l3_s0$249  = 8'h00;
+  reg [4:0] \sel_l3_s0$250  = 5'h00;
+  reg [7:0] \sel_l3_s0$251  = 8'h00;
+  reg [4:0] \sel_l3_s0$255  = 5'h00;
+  reg [7:0] \sel_l3_s0$256  = 8'h00;
+  reg [4:0] \sel_l3_s0$257  = 5'h00;
+  reg [7:0] \sel_l3_s0$258  = 8'h00;
+  reg [4:0] \sel_l3_s0$262  = 5'h00;
+  reg [7:0] \sel_l3_s0$263  = 8'h00;
+  reg [4:0] \sel_l3_s0$264  = 5'h00;
+  reg [7:0] \sel_l3_s0$265  = 8'h00;
+  reg [4:0] \sel_l3_s0$269  = 5'h00;
+  reg [7:0] \sel_l3_s0$270  = 8'h00;
+  reg [4:0] \sel_l3_s0$271  = 5'h00;
+  reg [7:0] \sel_l3_s0$272  = 8'h00;
+  reg [4:0] \sel_l3_s0$276  = 5'h00;
+  reg [7:0] \sel_l3_s0$277  = 8'h00;
+  reg [4:0] \sel_l3_s0$278  = 5'h00;
+  reg [7:0] \sel_l3_s0$279  = 8'h00;
+  reg [4:0] \sel_l3_s0$283  = 5'h00;
+  reg [7:0] \sel_l3_s0$284  = 8'h00;
+  reg [4:0] \sel_l3_s0$285  = 5'h00;
+  reg [7:0] \sel_l3_s0$286  = 8'h00;
+  reg [4:0] \sel_l3_s0$290  = 5'h00;
+  reg [7:0] \sel_l3_s0$291  = 8'h00;
+  reg [4:0] \sel_l3_s0$292  = 5'h00;
+  reg [7:0] \sel_l3_s0$293  = 8'h00;
+  reg [4:0] \sel_l3_s0$297  = 5'h00;
+  reg [7:0] \sel_l3_s0$298  = 8'h00;
+  reg [4:0] \sel_l3_s0$299  = 5'h00;
+  reg [7:0] \sel_l3_s0$300  = 8'h00;
+  reg [4:0] \sel_l3_s0$304  = 5'h00;
+  reg [7:0] \sel_l3_s0$305  = 8'h00;
+  reg [4:0] \sel_l3_s0$306  = 5'h00;
+  reg [7:0] \sel_l3_s0$307  = 8'h00;
+  reg [4:0] \sel_l3_s0$311  = 5'h00;
+  reg [7:0] \sel_l3_s0$312  = 8'h00;
+  reg [4:0] \sel_l3_s0$313  = 5'h00;
+  reg [7:0] \sel_l3_s0$314  = 8'h00;
+  reg [4:0] \sel_l3_s0$318  = 5'h00;
+  reg [7:0] \sel_l3_s0$319  = 8'h00;
+  reg [4:0] \sel_l3_s0$320  = 5'h00;
+  reg [7:0] \sel_l3_s0$321  = 8'h00;
+  reg [4:0] \sel_l3_s0$325  = 5'h00;
+  reg [7:0] \sel_l3_s0$326  = 8'h00;
+  reg [4:0] \sel_l3_s0$327  = 5'h00;
+  reg [7:0] \sel_l3_s0$328  = 8'h00;
+  reg [4:0] \sel_l3_s0$332  = 5'h00;
+  reg [7:0] \sel_l3_s0$333  = 8'h00;
+  reg [4:0] \sel_l3_s0$334  = 5'h00;
+  reg [7:0] \sel_l3_s0$335  = 8'h00;
+  reg [4:0] \sel_l3_s0$339  = 5'h00;
+  reg [7:0] \sel_l3_s0$340  = 8'h00;
+  reg [4:0] \sel_l3_s0$341  = 5'h00;
+  reg [7:0] \sel_l3_s0$342  = 8'h00;
+  reg [4:0] \sel_l3_s0$346  = 5'h00;
+  reg [7:0] \sel_l3_s0$347  = 8'h00;
+  reg [4:0] \sel_l3_s0$348  = 5'h00;
+  reg [7:0] \sel_l3_s0$349  = 8'h00;
+  reg [4:0] sel_l4_s0 = 5'h00;
+  reg [7:0] \sel_l4_s0$356  = 8'h00;
+  reg [4:0] \sel_l4_s0$357  = 5'h00;
+  reg [7:0] \sel_l4_s0$358  = 8'h00;
+  reg [4:0] \sel_l4_s0$362  = 5'h00;
+  reg [7:0] \sel_l4_s0$363  = 8'h00;
+  reg [4:0] \sel_l4_s0$364  = 5'h00;
+  reg [7:0] \sel_l4_s0$365  = 8'h00;
+  reg [4:0] \sel_l4_s0$369  = 5'h00;
+  reg [7:0] \sel_l4_s0$370  = 8'h00;
+  reg [4:0] \sel_l4_s0$371  = 5'h00;
+  reg [7:0] \sel_l4_s0$372  = 8'h00;
+  reg [4:0] \sel_l4_s0$376  = 5'h00;
+  reg [7:0] \sel_l4_s0$377  = 8'h00;
+  reg [4:0] \sel_l4_s0$378  = 5'h00;
+  reg [7:0] \sel_l4_s0$379  = 8'h00;
+  reg [4:0] \sel_l4_s0$383  = 5'h00;
+  reg [7:0] \sel_l4_s0$384  = 8'h00;
+  reg [4:0] \sel_l4_s0$385  = 5'h00;
+  reg [7:0] \sel_l4_s0$386  = 8'h00;
+  reg [4:0] \sel_l4_s0$390  = 5'h00;
+  reg [7:0] \sel_l4_s0$391  = 8'h00;
+  reg [4:0] \sel_l4_s0$392  = 5'h00;
+  reg [7:0] \sel_l4_s0$393  = 8'h00;
+  reg [4:0] \sel_l4_s0$397  = 5'h00;
+  reg [7:0] \sel_l4_s0$398  = 8'h00;
+  reg [4:0] \sel_l4_s0$399  = 5'h00;
+  reg [7:0] \sel_l4_s0$400  = 8'h00;
+  reg [4:0] \sel_l4_s0$404  = 5'h00;
+  reg [7:0] \sel_l4_s0$405  = 8'h00;
+  reg [4:0] \sel_l4_s0$406  = 5'h00;
+  reg [7:0] \sel_l4_s0$407  = 8'h00;
+  reg [4:0] \sel_l4_s0$411  = 5'h00;
+  reg [7:0] \sel_l4_s0$412  = 8'h00;
+  reg [4:0] \sel_l4_s0$413  = 5'h00;
+  reg [7:0] \sel_l4_s0$414  = 8'h00;
+  reg [4:0] \sel_l4_s0$418  = 5'h00;
+  reg [7:0] \sel_l4_s0$419  = 8'h00;
+  reg [4:0] \sel_l4_s0$420  = 5'h00;
+  reg [7:0] \sel_l4_s0$421  = 8'h00;
+  reg [4:0] \sel_l4_s0$425  = 5'h00;
+  reg [7:0] \sel_l4_s0$426  = 8'h00;
+  reg [4:0] \sel_l4_s0$427  = 5'h00;
+  reg [7:0] \sel_l4_s0$428  = 8'h00;
+  reg [4:0] \sel_l4_s0$432  = 5'h00;
+  reg [7:0] \sel_l4_s0$433  = 8'h00;
+  reg [4:0] \sel_l4_s0$434  = 5'h00;
+  reg [7:0] \sel_l4_s0$435  = 8'h00;
+  reg [4:0] \sel_l4_s0$439  = 5'h00;
+  reg [7:0] \sel_l4_s0$440  = 8'h00;
+  reg [4:0] \sel_l4_s0$441  = 5'h00;
+  reg [7:0] \sel_l4_s0$442  = 8'h00;
+  reg [4:0] \sel_l4_s0$446  = 5'h00;
+  reg [7:0] \sel_l4_s0$447  = 8'h00;
+  reg [4:0] \sel_l4_s0$448  = 5'h00;
+  reg [7:0] \sel_l4_s0$449  = 8'h00;
+  reg [4:0] \sel_l4_s0$453  = 5'h00;
+  reg [7:0] \sel_l4_s0$454  = 8'h00;
+  reg [4:0] \sel_l4_s0$455  = 5'h00;
+  reg [7:0] \sel_l4_s0$456  = 8'h00;
+  reg [4:0] \sel_l4_s0$460  = 5'h00;
+  reg [7:0] \sel_l4_s0$461  = 8'h00;
+  reg [4:0] \sel_l4_s0$462  = 5'h00;
+  reg [7:0] \sel_l4_s0$463  = 8'h00;
   reg [4:0] sel_l5_s0 = 5'h00;
-  reg [7:0] \sel_l5_s0$209  = 8'h00;
-  reg [4:0] \sel_l5_s0$210  = 5'h00;
-  reg [7:0] \sel_l5_s0$211  = 8'h00;
-  reg \sel_l5_s0$213  = 1'h0;
-  reg \sel_l5_s0$214  = 1'h0;
-  reg [4:0] \sel_l5_s0$217  = 5'h00;
-  reg [7:0] \sel_l5_s0$218  = 8'h00;
-  reg [4:0] \sel_l5_s0$219  = 5'h00;
-  reg [7:0] \sel_l5_s0$220  = 8'h00;
-  reg \sel_l5_s0$222  = 1'h0;
-  reg \sel_l5_s0$223  = 1'h0;
-  reg [4:0] \sel_l5_s0$226  = 5'h00;
-  reg [7:0] \sel_l5_s0$227  = 8'h00;
-  reg [4:0] \sel_l5_s0$228  = 5'h00;
-  reg [7:0] \sel_l5_s0$229  = 8'h00;
-  reg \sel_l5_s0$231  = 1'h0;
-  reg \sel_l5_s0$232  = 1'h0;
-  reg [4:0] \sel_l5_s0$235  = 5'h00;
-  reg [7:0] \sel_l5_s0$236  = 8'h00;
-  reg [4:0] \sel_l5_s0$237  = 5'h00;
-  reg [7:0] \sel_l5_s0$238  = 8'h00;
-  reg \sel_l5_s0$240  = 1'h0;
-  reg \sel_l5_s0$241  = 1'h0;
-  reg [4:0] \sel_l5_s0$244  = 5'h00;
-  reg [7:0] \sel_l5_s0$245  = 8'h00;
-  reg [4:0] \sel_l5_s0$246  = 5'h00;
-  reg [7:0] \sel_l5_s0$247  = 8'h00;
-  reg \sel_l5_s0$249  = 1'h0;
-  reg \sel_l5_s0$250  = 1'h0;
-  reg [4:0] \sel_l5_s0$253  = 5'h00;
-  reg [7:0] \sel_l5_s0$254  = 8'h00;
-  reg [4:0] \sel_l5_s0$255  = 5'h00;
-  reg [7:0] \sel_l5_s0$256  = 8'h00;
-  reg \sel_l5_s0$258  = 1'h0;
-  reg \sel_l5_s0$259  = 1'h0;
-  reg [4:0] \sel_l5_s0$262  = 5'h00;
-  reg [7:0] \sel_l5_s0$263  = 8'h00;
-  reg [4:0] \sel_l5_s0$264  = 5'h00;
-  reg [7:0] \sel_l5_s0$265  = 8'h00;
-  reg \sel_l5_s0$267  = 1'h0;
-  reg \sel_l5_s0$268  = 1'h0;
-  reg [4:0] \sel_l5_s0$271  = 5'h00;
-  reg [7:0] \sel_l5_s0$272  = 8'h00;
-  reg [4:0] \sel_l5_s0$273  = 5'h00;
-  reg [7:0] \sel_l5_s0$274  = 8'h00;
-  reg \sel_l5_s0$276  = 1'h0;
-  reg \sel_l5_s0$277  = 1'h0;
-  reg [4:0] \sel_l5_s0$280  = 5'h00;
-  reg [7:0] \sel_l5_s0$281  = 8'h00;
-  reg [4:0] \sel_l5_s0$282  = 5'h00;
-  reg [7:0] \sel_l5_s0$283  = 8'h00;
-  reg \sel_l5_s0$285  = 1'h0;
-  reg \sel_l5_s0$286  = 1'h0;
-  reg [4:0] \sel_l5_s0$289  = 5'h00;
-  reg [7:0] \sel_l5_s0$290  = 8'h00;
-  reg [4:0] \sel_l5_s0$291  = 5'h00;
-  reg [7:0] \sel_l5_s0$292  = 8'h00;
-  reg \sel_l5_s0$294  = 1'h0;
-  reg \sel_l5_s0$295  = 1'h0;
-  reg [4:0] \sel_l5_s0$298  = 5'h00;
-  reg [7:0] \sel_l5_s0$299  = 8'h00;
-  reg \sel_l5_s0$301  = 1'h0;
-  reg [4:0] \sel_l5_s0$303  = 5'h00;
-  reg [7:0] \sel_l5_s0$304  = 8'h00;
-  reg \sel_l5_s0$306  = 1'h0;
-  reg [4:0] \sel_l5_s0$308  = 5'h00;
-  reg [7:0] \sel_l5_s0$309  = 8'h00;
-  reg \sel_l5_s0$311  = 1'h0;
-  reg [4:0] \sel_l5_s0$316  = 5'h00;
-  reg [7:0] \sel_l5_s0$317  = 8'h00;
-  reg \sel_l5_s0$319  = 1'h0;
-  reg [4:0] \sel_l5_s0$321  = 5'h00;
-  reg [7:0] \sel_l5_s0$322  = 8'h00;
-  reg \sel_l5_s0$324  = 1'h0;
-  reg [4:0] \sel_l5_s0$326  = 5'h00;
-  reg [7:0] \sel_l5_s0$327  = 8'h00;
-  reg \sel_l5_s0$329  = 1'h0;
-  reg [4:0] \sel_l5_s0$332  = 5'h00;
-  reg [7:0] \sel_l5_s0$333  = 8'h00;
-  reg \sel_l5_s0$335  = 1'h0;
-  reg [4:0] \sel_l5_s0$347  = 5'h00;
-  reg [7:0] \sel_l5_s0$348  = 8'h00;
-  reg \sel_l5_s0$350  = 1'h0;
-  reg [4:0] \sel_l5_s0$353  = 5'h00;
-  reg [7:0] \sel_l5_s0$354  = 8'h00;
-  reg \sel_l5_s0$356  = 1'h0;
-  reg [4:0] \sel_l5_s0$359  = 5'h00;
-  reg [7:0] \sel_l5_s0$360  = 8'h00;
-  reg \sel_l5_s0$362  = 1'h0;
-  reg [4:0] \sel_l5_s0$365  = 5'h00;
-  reg [7:0] \sel_l5_s0$366  = 8'h00;
-  reg \sel_l5_s0$368  = 1'h0;
-  reg [4:0] \sel_l5_s0$371  = 5'h00;
-  reg [7:0] \sel_l5_s0$372  = 8'h00;
-  reg \sel_l5_s0$374  = 1'h0;
-  wire sel_s0;
-  wire [13:0] sel_s0_hi;
-  wire [13:0] sel_s0_lo;
-  wire sel_s1;
-  wire sel_s10;
-  wire [13:0] sel_s10_hi;
-  wire [13:0] sel_s10_lo;
-  wire sel_s11;
-  wire [13:0] sel_s11_hi;
-  wire [13:0] sel_s11_lo;
-  wire sel_s12;
-  wire [13:0] sel_s12_hi;
-  wire [13:0] sel_s12_lo;
-  wire sel_s13;
-  wire [13:0] sel_s13_hi;
-  wire [13:0] sel_s13_lo;
-  wire sel_s14;
-  wire [13:0] sel_s14_hi;
-  wire [13:0] sel_s14_lo;
-  wire sel_s15;
-  wire [13:0] sel_s15_hi;
-  wire [13:0] sel_s15_lo;
-  wire sel_s16;
-  wire [13:0] sel_s16_hi;
-  wire [13:0] sel_s16_lo;
-  wire sel_s17;
-  wire [13:0] sel_s17_hi;
-  wire [13:0] sel_s17_lo;
-  wire sel_s18;
-  wire [13:0] sel_s18_hi;
-  wire [13:0] sel_s18_lo;
-  wire sel_s19;
-  wire [13:0] sel_s19_hi;
-  wire [13:0] sel_s19_lo;
-  wire [13:0] sel_s1_hi;
-  wire [13:0] sel_s1_lo;
-  wire sel_s2;
-  wire sel_s20;
-  wire [13:0] sel_s20_hi;
-  wire [13:0] sel_s20_lo;
-  wire sel_s21;
-  wire [13:0] sel_s21_hi;
-  wire [13:0] sel_s21_lo;
-  wire sel_s22;
-  wire [13:0] sel_s22_hi;
-  wire [13:0] sel_s22_lo;
-  wire sel_s23;
-  wire [13:0] sel_s23_hi;
-  wire [13:0] sel_s23_lo;
-  wire sel_s24;
-  wire [13:0] sel_s24_hi;
-  wire [13:0] sel_s24_lo;
-  wire sel_s25;
-  wire [13:0] sel_s25_hi;
-  wire [13:0] sel_s25_lo;
-  wire sel_s26;
-  wire [13:0] sel_s26_hi;
-  wire [13:0] sel_s26_lo;
-  wire sel_s27;
-  wire [13:0] sel_s27_hi;
-  wire [13:0] sel_s27_lo;
-  wire sel_s28;
-  wire [13:0] sel_s28_hi;
-  wire [13:0] sel_s28_lo;
-  wire sel_s29;
-  wire [13:0] sel_s29_hi;
-  wire [13:0] sel_s29_lo;
-  wire [13:0] sel_s2_hi;
-  wire [13:0] sel_s2_lo;
-  wire sel_s3;
-  wire sel_s30;
-  wire [13:0] sel_s30_hi;
-  wire [13:0] sel_s30_lo;
-  wire sel_s31;
-  wire [13:0] sel_s31_hi;
-  wire [13:0] sel_s31_lo;
-  wire sel_s32;
-  wire [13:0] sel_s32_hi;
-  wire [13:0] sel_s32_lo;
-  wire sel_s33;
-  wire [13:0] sel_s33_hi;
-  wire [13:0] sel_s33_lo;
-  wire sel_s34;
-  wire [13:0] sel_s34_hi;
-  wire [13:0] sel_s34_lo;
-  wire sel_s35;
-  wire [13:0] sel_s35_hi;
-  wire [13:0] sel_s35_lo;
-  wire sel_s36;
-  wire [13:0] sel_s36_hi;
-  wire [13:0] sel_s36_lo;
-  wire sel_s37;
-  wire [13:0] sel_s37_hi;
-  wire [13:0] sel_s37_lo;
-  wire sel_s38;
-  wire [13:0] sel_s38_hi;
-  wire [13:0] sel_s38_lo;
-  wire sel_s39;
-  wire [13:0] sel_s39_hi;
-  wire [13:0] sel_s39_lo;
-  wire [13:0] sel_s3_hi;
-  wire [13:0] sel_s3_lo;
-  wire sel_s4;
-  wire sel_s40;
-  wire [13:0] sel_s40_hi;
-  wire [13:0] sel_s40_lo;
-  wire sel_s41;
-  wire [13:0] sel_s41_hi;
-  wire [13:0] sel_s41_lo;
-  wire sel_s42;
-  wire [13:0] sel_s42_hi;
-  wire [13:0] sel_s42_lo;
-  wire sel_s43;
-  wire [13:0] sel_s43_hi;
-  wire [13:0] sel_s43_lo;
-  wire sel_s44;
-  wire [13:0] sel_s44_hi;
-  wire [13:0] sel_s44_lo;
-  wire sel_s45;
-  wire [13:0] sel_s45_hi;
-  wire [13:0] sel_s45_lo;
-  wire sel_s46;
-  wire [13:0] sel_s46_hi;
-  wire [13:0] sel_s46_lo;
-  wire sel_s47;
-  wire [13:0] sel_s47_hi;
-  wire [13:0] sel_s47_lo;
-  wire sel_s48;
-  wire [13:0] sel_s48_hi;
-  wire [13:0] sel_s48_lo;
-  wire sel_s49;
-  wire [13:0] sel_s49_hi;
-  wire [13:0] sel_s49_lo;
-  wire [13:0] sel_s4_hi;
-  wire [13:0] sel_s4_lo;
-  wire sel_s5;
-  wire sel_s50;
-  wire [13:0] sel_s50_hi;
-  wire [13:0] sel_s50_lo;
-  wire sel_s51;
-  wire [13:0] sel_s51_hi;
-  wire [13:0] sel_s51_lo;
-  wire sel_s52;
-  wire [13:0] sel_s52_hi;
-  wire [13:0] sel_s52_lo;
-  wire sel_s53;
-  wire [13:0] sel_s53_hi;
-  wire [13:0] sel_s53_lo;
-  wire sel_s54;
-  wire [13:0] sel_s54_hi;
-  wire [13:0] sel_s54_lo;
-  wire sel_s55;
-  wire [13:0] sel_s55_hi;
-  wire [13:0] sel_s55_lo;
-  wire sel_s56;
-  wire [13:0] sel_s56_hi;
-  wire [13:0] sel_s56_lo;
-  wire sel_s57;
-  wire [13:0] sel_s57_hi;
-  wire [13:0] sel_s57_lo;
-  wire sel_s58;
-  wire [13:0] sel_s58_hi;
-  wire [13:0] sel_s58_lo;
-  wire sel_s59;
-  wire [13:0] sel_s59_hi;
-  wire [13:0] sel_s59_lo;
-  wire [13:0] sel_s5_hi;
-  wire [13:0] sel_s5_lo;
-  wire sel_s6;
-  wire [13:0] sel_s6_hi;
-  wire [13:0] sel_s6_lo;
-  wire sel_s7;
-  wire [13:0] sel_s7_hi;
-  wire [13:0] sel_s7_lo;
-  wire sel_s8;
-  wire [13:0] sel_s8_hi;
-  wire [13:0] sel_s8_lo;
-  wire sel_s9;
-  wire [13:0] sel_s9_hi;
-  wire [13:0] sel_s9_lo;
+  reg [7:0] \sel_l5_s0$470  = 8'h00;
+  reg [4:0] \sel_l5_s0$471  = 5'h00;
+  reg [7:0] \sel_l5_s0$472  = 8'h00;
+  reg [4:0] \sel_l5_s0$476  = 5'h00;
+  reg [7:0] \sel_l5_s0$477  = 8'h00;
+  reg [4:0] \sel_l5_s0$478  = 5'h00;
+  reg [7:0] \sel_l5_s0$479  = 8'h00;
+  reg [4:0] \sel_l5_s0$483  = 5'h00;
+  reg [7:0] \sel_l5_s0$484  = 8'h00;
+  reg [4:0] \sel_l5_s0$485  = 5'h00;
+  reg [7:0] \sel_l5_s0$486  = 8'h00;
+  reg [4:0] \sel_l5_s0$490  = 5'h00;
+  reg [7:0] \sel_l5_s0$491  = 8'h00;
+  reg [4:0] \sel_l5_s0$492  = 5'h00;
+  reg [7:0] \sel_l5_s0$493  = 8'h00;
+  reg [4:0] \sel_l5_s0$497  = 5'h00;
+  reg [7:0] \sel_l5_s0$498  = 8'h00;
+  reg [4:0] \sel_l5_s0$499  = 5'h00;
+  reg [7:0] \sel_l5_s0$500  = 8'h00;
+  reg [4:0] \sel_l5_s0$504  = 5'h00;
+  reg [7:0] \sel_l5_s0$505  = 8'h00;
+  reg [4:0] \sel_l5_s0$506  = 5'h00;
+  reg [7:0] \sel_l5_s0$507  = 8'h00;
+  reg [4:0] \sel_l5_s0$511  = 5'h00;
+  reg [7:0] \sel_l5_s0$512  = 8'h00;
+  reg [4:0] \sel_l5_s0$513  = 5'h00;
+  reg [7:0] \sel_l5_s0$514  = 8'h00;
+  reg [4:0] \sel_l5_s0$518  = 5'h00;
+  reg [7:0] \sel_l5_s0$519  = 8'h00;
+  reg [4:0] \sel_l5_s0$520  = 5'h00;
+  reg [7:0] \sel_l5_s0$521  = 8'h00;
+  reg [4:0] \sel_l5_s0$525  = 5'h00;
+  reg [7:0] \sel_l5_s0$526  = 8'h00;
+  reg [4:0] \sel_l5_s0$527  = 5'h00;
+  reg [7:0] \sel_l5_s0$528  = 8'h00;
+  reg [4:0] \sel_l5_s0$532  = 5'h00;
+  reg [7:0] \sel_l5_s0$533  = 8'h00;
+  reg [4:0] \sel_l5_s0$534  = 5'h00;
+  reg [7:0] \sel_l5_s0$535  = 8'h00;
+  reg [4:0] \sel_l5_s0$539  = 5'h00;
+  reg [7:0] \sel_l5_s0$540  = 8'h00;
+  reg [4:0] \sel_l5_s0$541  = 5'h00;
+  reg [7:0] \sel_l5_s0$542  = 8'h00;
+  reg [4:0] \sel_l5_s0$546  = 5'h00;
+  reg [7:0] \sel_l5_s0$547  = 8'h00;
+  reg [4:0] \sel_l5_s0$548  = 5'h00;
+  reg [7:0] \sel_l5_s0$549  = 8'h00;
+  reg [4:0] \sel_l5_s0$553  = 5'h00;
+  reg [7:0] \sel_l5_s0$554  = 8'h00;
+  reg [4:0] \sel_l5_s0$555  = 5'h00;
+  reg [7:0] \sel_l5_s0$556  = 8'h00;
+  reg [4:0] \sel_l5_s0$560  = 5'h00;
+  reg [7:0] \sel_l5_s0$561  = 8'h00;
+  reg [4:0] \sel_l5_s0$562  = 5'h00;
+  reg [7:0] \sel_l5_s0$563  = 8'h00;
+  reg [4:0] \sel_l5_s0$567  = 5'h00;
+  reg [7:0] \sel_l5_s0$568  = 8'h00;
+  reg [4:0] \sel_l5_s0$569  = 5'h00;
+  reg [7:0] \sel_l5_s0$570  = 8'h00;
+  reg [4:0] \sel_l5_s0$573  = 5'h00;
+  reg [7:0] \sel_l5_s0$574  = 8'h00;
+  reg [4:0] \sel_l5_s0$575  = 5'h00;
+  reg [7:0] \sel_l5_s0$576  = 8'h00;
+  reg [4:0] sel_l6_s0 = 5'h00;
+  reg [7:0] \sel_l6_s0$2002  = 8'h00;
+  reg [4:0] \sel_l6_s0$2003  = 5'h00;
+  reg [7:0] \sel_l6_s0$2004  = 8'h00;
+  reg [4:0] \sel_l6_s0$2005  = 5'h00;
+  reg [7:0] \sel_l6_s0$582  = 8'h00;
+  reg [4:0] \sel_l6_s0$583  = 5'h00;
+  reg [7:0] \sel_l6_s0$584  = 8'h00;
+  reg [4:0] \sel_l6_s0$588  = 5'h00;
+  reg [7:0] \sel_l6_s0$589  = 8'h00;
+  reg [4:0] \sel_l6_s0$590  = 5'h00;
+  reg [7:0] \sel_l6_s0$591  = 8'h00;
+  reg [4:0] \sel_l6_s0$595  = 5'h00;
+  reg [7:0] \sel_l6_s0$596  = 8'h00;
+  reg [4:0] \sel_l6_s0$597  = 5'h00;
+  reg [7:0] \sel_l6_s0$598  = 8'h00;
+  reg [4:0] \sel_l6_s0$602  = 5'h00;
+  reg [7:0] \sel_l6_s0$603  = 8'h00;
+  reg [4:0] \sel_l6_s0$604  = 5'h00;
+  reg [7:0] \sel_l6_s0$605  = 8'h00;
+  reg [4:0] \sel_l6_s0$609  = 5'h00;
+  reg [7:0] \sel_l6_s0$610  = 8'h00;
+  reg [4:0] \sel_l6_s0$611  = 5'h00;
+  reg [7:0] \sel_l6_s0$612  = 8'h00;
+  reg [4:0] \sel_l6_s0$616  = 5'h00;
+  reg [7:0] \sel_l6_s0$617  = 8'h00;
+  reg [4:0] \sel_l6_s0$618  = 5'h00;
+  reg [7:0] \sel_l6_s0$619  = 8'h00;
+  reg [4:0] \sel_l6_s0$623  = 5'h00;
+  reg [7:0] \sel_l6_s0$624  = 8'h00;
+  reg [4:0] \sel_l6_s0$625  = 5'h00;
+  reg [7:0] \sel_l6_s0$626  = 8'h00;
+  reg [4:0] \sel_l6_s0$630  = 5'h00;
+  reg [7:0] \sel_l6_s0$631  = 8'h00;
+  reg [4:0] \sel_l6_s0$632  = 5'h00;
+  reg [7:0] \sel_l6_s0$633  = 8'h00;
+  reg [4:0] \sel_l6_s0$637  = 5'h00;
+  reg [7:0] \sel_l6_s0$638  = 8'h00;
+  reg [4:0] \sel_l6_s0$639  = 5'h00;
+  reg [7:0] \sel_l6_s0$640  = 8'h00;
+  reg [4:0] \sel_l6_s0$644  = 5'h00;
+  reg [7:0] \sel_l6_s0$645  = 8'h00;
+  reg [4:0] \sel_l6_s0$646  = 5'h00;
+  reg [7:0] \sel_l6_s0$647  = 8'h00;
+  reg [4:0] \sel_l6_s0$651  = 5'h00;
+  reg [7:0] \sel_l6_s0$652  = 8'h00;
+  reg [4:0] \sel_l6_s0$653  = 5'h00;
+  reg [7:0] \sel_l6_s0$654  = 8'h00;
+  reg [4:0] \sel_l6_s0$658  = 5'h00;
+  reg [7:0] \sel_l6_s0$659  = 8'h00;
+  reg [4:0] \sel_l6_s0$660  = 5'h00;
+  reg [7:0] \sel_l6_s0$661  = 8'h00;
+  reg [4:0] \sel_l6_s0$665  = 5'h00;
+  reg [7:0] \sel_l6_s0$666  = 8'h00;
+  reg [4:0] \sel_l6_s0$667  = 5'h00;
+  reg [7:0] \sel_l6_s0$668  = 8'h00;
+  reg [4:0] \sel_l6_s0$672  = 5'h00;
+  reg [7:0] \sel_l6_s0$673  = 8'h00;
+  reg [4:0] \sel_l6_s0$674  = 5'h00;
+  reg [7:0] \sel_l6_s0$675  = 8'h00;
+  reg [4:0] sel_l7_s0 = 5'h00;
+  reg [7:0] \sel_l7_s0$2006  = 8'h00;
+  reg [4:0] \sel_l7_s0$2007  = 5'h00;
+  reg [7:0] \sel_l7_s0$2008  = 8'h00;
+  reg [4:0] \sel_l7_s0$2009  = 5'h00;
+  reg [7:0] \sel_l7_s0$682  = 8'h00;
+  reg [4:0] \sel_l7_s0$683  = 5'h00;
+  reg [7:0] \sel_l7_s0$684  = 8'h00;
+  reg [4:0] \sel_l7_s0$688  = 5'h00;
+  reg [7:0] \sel_l7_s0$689  = 8'h00;
+  reg [4:0] \sel_l7_s0$690  = 5'h00;
+  reg [7:0] \sel_l7_s0$691  = 8'h00;
+  reg [4:0] \sel_l7_s0$695  = 5'h00;
+  reg [7:0] \sel_l7_s0$696  = 8'h00;
+  reg [4:0] \sel_l7_s0$697  = 5'h00;
+  reg [7:0] \sel_l7_s0$698  = 8'h00;
+  reg [4:0] \sel_l7_s0$702  = 5'h00;
+  reg [7:0] \sel_l7_s0$703  = 8'h00;
+  reg [4:0] \sel_l7_s0$704  = 5'h00;
+  reg [7:0] \sel_l7_s0$705  = 8'h00;
+  reg [4:0] \sel_l7_s0$709  = 5'h00;
+  reg [7:0] \sel_l7_s0$710  = 8'h00;
+  reg [4:0] \sel_l7_s0$711  = 5'h00;
+  reg [7:0] \sel_l7_s0$712  = 8'h00;
+  reg [4:0] \sel_l7_s0$716  = 5'h00;
+  reg [7:0] \sel_l7_s0$717  = 8'h00;
+  reg [4:0] \sel_l7_s0$718  = 5'h00;
+  reg [7:0] \sel_l7_s0$719  = 8'h00;
+  reg [4:0] \sel_l7_s0$723  = 5'h00;
+  reg [7:0] \sel_l7_s0$724  = 8'h00;
+  reg [4:0] \sel_l7_s0$725  = 5'h00;
+  reg [7:0] \sel_l7_s0$726  = 8'h00;
+  reg [4:0] \sel_l7_s0$730  = 5'h00;
+  reg [7:0] \sel_l7_s0$731  = 8'h00;
+  reg [4:0] \sel_l7_s0$732  = 5'h00;
+  reg [7:0] \sel_l7_s0$733  = 8'h00;
+  reg [4:0] \sel_l7_s0$737  = 5'h00;
+  reg [7:0] \sel_l7_s0$738  = 8'h00;
+  reg [4:0] \sel_l7_s0$739  = 5'h00;
+  reg [7:0] \sel_l7_s0$740  = 8'h00;
+  reg [4:0] \sel_l7_s0$744  = 5'h00;
+  reg [7:0] \sel_l7_s0$745  = 8'h00;
+  reg [4:0] \sel_l7_s0$746  = 5'h00;
+  reg [7:0] \sel_l7_s0$747  = 8'h00;
+  reg [4:0] \sel_l7_s0$751  = 5'h00;
+  reg [7:0] \sel_l7_s0$752  = 8'h00;
+  reg [4:0] \sel_l7_s0$753  = 5'h00;
+  reg [7:0] \sel_l7_s0$754  = 8'h00;
+  reg [4:0] \sel_l7_s0$758  = 5'h00;
+  reg [7:0] \sel_l7_s0$759  = 8'h00;
+  reg [4:0] \sel_l7_s0$760  = 5'h00;
+  reg [7:0] \sel_l7_s0$761  = 8'h00;
+  reg [4:0] \sel_l7_s0$765  = 5'h00;
+  reg [7:0] \sel_l7_s0$766  = 8'h00;
+  reg [4:0] \sel_l7_s0$767  = 5'h00;
+  reg [7:0] \sel_l7_s0$768  = 8'h00;
+  reg [4:0] \sel_l7_s0$771  = 5'h00;
+  reg [7:0] \sel_l7_s0$772  = 8'h00;
+  reg [4:0] \sel_l7_s0$773  = 5'h00;
+  reg [7:0] \sel_l7_s0$774  = 8'h00;
+  reg [4:0] sel_l8_s0 = 5'h00;
+  reg [7:0] \sel_l8_s0$2010  = 8'h00;
+  reg [4:0] \sel_l8_s0$2011  = 5'h00;
+  reg [7:0] \sel_l8_s0$2012  = 8'h00;
+  reg [4:0] \sel_l8_s0$2013  = 5'h00;
+  reg [7:0] \sel_l8_s0$2014  = 8'h00;
+  reg [4:0] \sel_l8_s0$2015  = 5'h00;
+  reg [7:0] \sel_l8_s0$2016  = 8'h00;
+  reg [4:0] \sel_l8_s0$2017  = 5'h00;
+  reg [7:0] \sel_l8_s0$2018  = 8'h00;
+  reg [4:0] \sel_l8_s0$2019  = 5'h00;
+  reg [7:0] \sel_l8_s0$2020  = 8'h00;
+  reg [4:0] \sel_l8_s0$2021  = 5'h00;
+  reg [7:0] \sel_l8_s0$2022  = 8'h00;
+  reg [4:0] \sel_l8_s0$2023  = 5'h00;
+  reg [7:0] \sel_l8_s0$2024  = 8'h00;
+  reg [4:0] \sel_l8_s0$2025  = 5'h00;
+  reg [7:0] \sel_l8_s0$780  = 8'h00;
+  reg [4:0] \sel_l8_s0$781  = 5'h00;
+  reg [7:0] \sel_l8_s0$782  = 8'h00;
+  reg [4:0] \sel_l8_s0$786  = 5'h00;
+  reg [7:0] \sel_l8_s0$787  = 8'h00;
+  reg [4:0] \sel_l8_s0$788  = 5'h00;
+  reg [7:0] \sel_l8_s0$789  = 8'h00;
+  reg [4:0] \sel_l8_s0$793  = 5'h00;
+  reg [7:0] \sel_l8_s0$794  = 8'h00;
+  reg [4:0] \sel_l8_s0$795  = 5'h00;
+  reg [7:0] \sel_l8_s0$796  = 8'h00;
+  reg [4:0] \sel_l8_s0$800  = 5'h00;
+  reg [7:0] \sel_l8_s0$801  = 8'h00;
+  reg [4:0] \sel_l8_s0$802  = 5'h00;
+  reg [7:0] \sel_l8_s0$803  = 8'h00;
+  reg [4:0] \sel_l8_s0$807  = 5'h00;
+  reg [7:0] \sel_l8_s0$808  = 8'h00;
+  reg [4:0] \sel_l8_s0$809  = 5'h00;
+  reg [7:0] \sel_l8_s0$810  = 8'h00;
+  reg [4:0] \sel_l8_s0$814  = 5'h00;
+  reg [7:0] \sel_l8_s0$815  = 8'h00;
+  reg [4:0] \sel_l8_s0$816  = 5'h00;
+  reg [7:0] \sel_l8_s0$817  = 8'h00;
+  reg [4:0] \sel_l8_s0$821  = 5'h00;
+  reg [7:0] \sel_l8_s0$822  = 8'h00;
+  reg [4:0] \sel_l8_s0$823  = 5'h00;
+  reg [7:0] \sel_l8_s0$824  = 8'h00;
+  reg [4:0] \sel_l8_s0$828  = 5'h00;
+  reg [7:0] \sel_l8_s0$829  = 8'h00;
+  reg [4:0] \sel_l8_s0$830  = 5'h00;
+  reg [7:0] \sel_l8_s0$831  = 8'h00;
+  reg [4:0] \sel_l8_s0$835  = 5'h00;
+  reg [7:0] \sel_l8_s0$836  = 8'h00;
+  reg [4:0] \sel_l8_s0$837  = 5'h00;
+  reg [7:0] \sel_l8_s0$838  = 8'h00;
+  reg [4:0] \sel_l8_s0$841  = 5'h00;
+  reg [7:0] \sel_l8_s0$842  = 8'h00;
+  reg [4:0] \sel_l8_s0$843  = 5'h00;
+  reg [7:0] \sel_l8_s0$844  = 8'h00;
+  reg [4:0] sel_l9_s0 = 5'h00;
+  reg [7:0] \sel_l9_s0$2026  = 8'h00;
+  reg [4:0] \sel_l9_s0$2027  = 5'h00;
+  reg [7:0] \sel_l9_s0$2028  = 8'h00;
+  reg [4:0] \sel_l9_s0$2029  = 5'h00;
+  reg [7:0] \sel_l9_s0$2030  = 8'h00;
+  reg [4:0] \sel_l9_s0$2031  = 5'h00;
+  reg [7:0] \sel_l9_s0$2032  = 8'h00;
+  reg [4:0] \sel_l9_s0$2033  = 5'h00;
+  reg [7:0] \sel_l9_s0$2034  = 8'h00;
+  reg [4:0] \sel_l9_s0$2035  = 5'h00;
+  reg [7:0] \sel_l9_s0$2036  = 8'h00;
+  reg [4:0] \sel_l9_s0$2037  = 5'h00;
+  reg [7:0] \sel_l9_s0$850  = 8'h00;
+  reg [4:0] \sel_l9_s0$851  = 5'h00;
+  reg [7:0] \sel_l9_s0$852  = 8'h00;
+  reg [4:0] \sel_l9_s0$856  = 5'h00;
+  reg [7:0] \sel_l9_s0$857  = 8'h00;
+  reg [4:0] \sel_l9_s0$858  = 5'h00;
+  reg [7:0] \sel_l9_s0$859  = 8'h00;
+  reg [4:0] \sel_l9_s0$863  = 5'h00;
+  reg [7:0] \sel_l9_s0$864  = 8'h00;
+  reg [4:0] \sel_l9_s0$865  = 5'h00;
+  reg [7:0] \sel_l9_s0$866  = 8'h00;
+  reg [4:0] \sel_l9_s0$870  = 5'h00;
+  reg [7:0] \sel_l9_s0$871  = 8'h00;
+  reg [4:0] \sel_l9_s0$872  = 5'h00;
+  reg [7:0] \sel_l9_s0$873  = 8'h00;
+  reg [4:0] \sel_l9_s0$877  = 5'h00;
+  reg [7:0] \sel_l9_s0$878  = 8'h00;
+  reg [4:0] \sel_l9_s0$879  = 5'h00;
+  reg [7:0] \sel_l9_s0$880  = 8'h00;
+  reg [4:0] \sel_l9_s0$884  = 5'h00;
+  reg [7:0] \sel_l9_s0$885  = 8'h00;
+  reg [4:0] \sel_l9_s0$886  = 5'h00;
+  reg [7:0] \sel_l9_s0$887  = 8'h00;
+  reg [4:0] \sel_l9_s0$891  = 5'h00;
+  reg [7:0] \sel_l9_s0$892  = 8'h00;
+  reg [4:0] \sel_l9_s0$893  = 5'h00;
+  reg [7:0] \sel_l9_s0$894  = 8'h00;
+  reg [4:0] \sel_l9_s0$898  = 5'h00;
+  reg [7:0] \sel_l9_s0$899  = 8'h00;
+  reg [4:0] \sel_l9_s0$900  = 5'h00;
+  reg [7:0] \sel_l9_s0$901  = 8'h00;
+  reg [4:0] \sel_l9_s0$905  = 5'h00;
+  reg [7:0] \sel_l9_s0$906  = 8'h00;
+  reg [4:0] \sel_l9_s0$907  = 5'h00;
+  reg [7:0] \sel_l9_s0$908  = 8'h00;
+  reg [4:0] \sel_l9_s0$912  = 5'h00;
+  reg [7:0] \sel_l9_s0$913  = 8'h00;
+  reg [4:0] \sel_l9_s0$914  = 5'h00;
+  reg [7:0] \sel_l9_s0$915  = 8'h00;
+  wire [7:0] sel_or0_0;
+  wire [7:0] sel_or0_12;
+  wire [7:0] sel_or0_15;
+  wire [7:0] sel_or0_3;
+  wire [7:0] sel_or0_6;
+  wire [7:0] sel_or0_9;
+  wire [7:0] sel_or10_0;
+  wire [7:0] sel_or10_12;
+  wire [7:0] sel_or10_15;
+  wire [7:0] sel_or10_3;
+  wire [7:0] sel_or10_6;
+  wire [7:0] sel_or10_9;
+  wire [7:0] sel_or11_0;
+  wire [7:0] sel_or11_12;
+  wire [7:0] sel_or11_15;
+  wire [7:0] sel_or11_3;
+  wire [7:0] sel_or11_6;
+  wire [7:0] sel_or11_9;
+  wire [7:0] sel_or12_0;
+  wire [7:0] sel_or12_12;
+  wire [7:0] sel_or12_15;
+  wire [7:0] sel_or12_3;
+  wire [7:0] sel_or12_6;
+  wire [7:0] sel_or12_9;
+  wire [7:0] sel_or13_0;
+  wire [7:0] sel_or13_12;
+  wire [7:0] sel_or13_15;
+  wire [7:0] sel_or13_3;
+  wire [7:0] sel_or13_6;
+  wire [7:0] sel_or13_9;
+  wire [7:0] sel_or14_0;
+  wire [7:0] sel_or14_12;
+  wire [7:0] sel_or14_15;
+  wire [7:0] sel_or14_3;
+  wire [7:0] sel_or14_6;
+  wire [7:0] sel_or14_9;
+  wire [7:0] sel_or15_0;
+  wire [7:0] sel_or15_12;
+  wire [7:0] sel_or15_15;
+  wire [7:0] sel_or15_3;
+  wire [7:0] sel_or15_6;
+  wire [7:0] sel_or15_9;
+  wire [7:0] sel_or1_0;
+  wire [7:0] sel_or1_12;
+  wire [7:0] sel_or1_15;
+  wire [7:0] sel_or1_3;
+  wire [7:0] sel_or1_6;
+  wire [7:0] sel_or1_9;
+  wire [7:0] sel_or2_0;
+  wire [7:0] sel_or2_12;
+  wire [7:0] sel_or2_15;
+  wire [7:0] sel_or2_3;
+  wire [7:0] sel_or2_6;
+  wire [7:0] sel_or2_9;
+  wire [7:0] sel_or3_0;
+  wire [7:0] sel_or3_12;
+  wire [7:0] sel_or3_15;
+  wire [7:0] sel_or3_3;
+  wire [7:0] sel_or3_6;
+  wire [7:0] sel_or3_9;
+  wire [7:0] sel_or4_0;
+  wire [7:0] sel_or4_12;
+  wire [7:0] sel_or4_15;
+  wire [7:0] sel_or4_3;
+  wire [7:0] sel_or4_6;
+  wire [7:0] sel_or4_9;
+  wire [7:0] sel_or5_0;
+  wire [7:0] sel_or5_12;
+  wire [7:0] sel_or5_15;
+  wire [7:0] sel_or5_3;
+  wire [7:0] sel_or5_6;
+  wire [7:0] sel_or5_9;
+  wire [7:0] sel_or6_0;
+  wire [7:0] sel_or6_12;
+  wire [7:0] sel_or6_15;
+  wire [7:0] sel_or6_3;
+  wire [7:0] sel_or6_6;
+  wire [7:0] sel_or6_9;
+  wire [7:0] sel_or7_0;
+  wire [7:0] sel_or7_12;
+  wire [7:0] sel_or7_15;
+  wire [7:0] sel_or7_3;
+  wire [7:0] sel_or7_6;
+  wire [7:0] sel_or7_9;
+  wire [7:0] sel_or8_0;
+  wire [7:0] sel_or8_12;
+  wire [7:0] sel_or8_15;
+  wire [7:0] sel_or8_3;
+  wire [7:0] sel_or8_6;
+  wire [7:0] sel_or8_9;
+  wire [7:0] sel_or9_0;
+  wire [7:0] sel_or9_12;
+  wire [7:0] sel_or9_15;
+  wire [7:0] sel_or9_3;
+  wire [7:0] sel_or9_6;
+  wire [7:0] sel_or9_9;
+  wire sel_p0_11_0_c;
+  wire sel_p0_11_0_s;
+  wire sel_p0_13_0_c;
+  wire sel_p0_13_0_s;
+  wire sel_p0_15_0_c;
+  wire sel_p0_15_0_s;
+  wire sel_p0_17_0_c;
+  wire sel_p0_17_0_s;
+  wire sel_p0_19_0_c;
+  wire sel_p0_19_0_s;
+  wire sel_p0_1_0_c;
+  wire sel_p0_1_0_s;
+  wire sel_p0_21_0_c;
+  wire sel_p0_21_0_s;
+  wire sel_p0_23_0_c;
+  wire sel_p0_23_0_s;
+  wire sel_p0_25_0_c;
+  wire sel_p0_25_0_s;
+  wire sel_p0_27_0_c;
+  wire sel_p0_27_0_s;
+  wire sel_p0_29_0_c;
+  wire sel_p0_29_0_s;
+  wire sel_p0_3_0_c;
+  wire sel_p0_3_0_s;
+  wire sel_p0_5_0_c;
+  wire sel_p0_5_0_s;
+  wire sel_p0_7_0_c;
+  wire sel_p0_7_0_s;
+  wire sel_p0_9_0_c;
+  wire sel_p0_9_0_s;
+  wire sel_p1_10_0_c;
+  wire sel_p1_10_0_s;
+  wire sel_p1_10_1_c;
+  wire sel_p1_10_1_s;
+  wire sel_p1_10_2_c;
+  wire sel_p1_10_2_s;
+  wire sel_p1_10_3_c;
+  wire sel_p1_10_3_s;
+  wire sel_p1_11_0_c;
+  wire sel_p1_11_0_s;
+  wire sel_p1_11_1_c;
+  wire sel_p1_11_1_s;
+  wire sel_p1_11_2_c;
+  wire sel_p1_11_2_s;
+  wire sel_p1_11_3_c;
+  wire sel_p1_11_3_s;
+  wire sel_p1_14_0_c;
+  wire sel_p1_14_0_s;
+  wire sel_p1_14_1_c;
+  wire sel_p1_14_1_s;
+  wire sel_p1_14_2_c;
+  wire sel_p1_14_2_s;
+  wire sel_p1_14_3_c;
+  wire sel_p1_14_3_s;
+  wire sel_p1_15_0_c;
+  wire sel_p1_15_0_s;
+  wire sel_p1_15_1_c;
+  wire sel_p1_15_1_s;
+  wire sel_p1_15_2_c;
+  wire sel_p1_15_2_s;
+  wire sel_p1_15_3_c;
+  wire sel_p1_15_3_s;
+  wire sel_p1_15_4_c;
+  wire sel_p1_15_4_s;
+  wire sel_p1_18_0_c;
+  wire sel_p1_18_0_s;
+  wire sel_p1_18_1_c;
+  wire sel_p1_18_1_s;
+  wire sel_p1_18_2_c;
+  wire sel_p1_18_2_s;
+  wire sel_p1_18_3_c;
+  wire sel_p1_18_3_s;
+  wire sel_p1_18_4_c;
+  wire sel_p1_18_4_s;
+  wire sel_p1_19_0_c;
+  wire sel_p1_19_0_s;
+  wire sel_p1_19_1_c;
+  wire sel_p1_19_1_s;
+  wire sel_p1_19_2_c;
+  wire sel_p1_19_2_s;
+  wire sel_p1_19_3_c;
+  wire sel_p1_19_3_s;
+  wire sel_p1_19_4_c;
+  wire sel_p1_19_4_s;
+  wire sel_p1_22_0_c;
+  wire sel_p1_22_0_s;
+  wire sel_p1_22_1_c;
+  wire sel_p1_22_1_s;
+  wire sel_p1_22_2_c;
+  wire sel_p1_22_2_s;
+  wire sel_p1_22_3_c;
+  wire sel_p1_22_3_s;
+  wire sel_p1_22_4_c;
+  wire sel_p1_22_4_s;
+  wire sel_p1_23_0_c;
+  wire sel_p1_23_0_s;
+  wire sel_p1_23_1_c;
+  wire sel_p1_23_1_s;
+  wire sel_p1_23_2_c;
+  wire sel_p1_23_2_s;
+  wire sel_p1_23_3_c;
+  wire sel_p1_23_3_s;
+  wire sel_p1_23_4_c;
+  wire sel_p1_23_4_s;
+  wire sel_p1_26_0_c;
+  wire sel_p1_26_0_s;
+  wire sel_p1_26_1_c;
+  wire sel_p1_26_1_s;
+  wire sel_p1_26_2_c;
+  wire sel_p1_26_2_s;
+  wire sel_p1_26_3_c;
+  wire sel_p1_26_3_s;
+  wire sel_p1_26_4_c;
+  wire sel_p1_26_4_s;
+  wire sel_p1_27_0_c;
+  wire sel_p1_27_0_s;
+  wire sel_p1_27_1_c;
+  wire sel_p1_27_1_s;
+  wire sel_p1_27_2_c;
+  wire sel_p1_27_2_s;
+  wire sel_p1_27_3_c;
+  wire sel_p1_27_3_s;
+  wire sel_p1_27_4_c;
+  wire sel_p1_27_4_s;
+  wire sel_p1_2_0_c;
+  wire sel_p1_2_0_s;
+  wire sel_p1_2_1_c;
+  wire sel_p1_2_1_s;
+  wire sel_p1_30_0_c;
+  wire sel_p1_30_0_s;
+  wire sel_p1_30_1_c;
+  wire sel_p1_30_1_s;
+  wire sel_p1_30_2_c;
+  wire sel_p1_30_2_s;
+  wire sel_p1_30_3_c;
+  wire sel_p1_30_3_s;
+  wire sel_p1_30_4_c;
+  wire sel_p1_30_4_s;
+  wire sel_p1_3_0_c;
+  wire sel_p1_3_0_s;
+  wire sel_p1_3_1_c;
+  wire sel_p1_3_1_s;
+  wire sel_p1_3_2_c;
+  wire sel_p1_3_2_s;
+  wire sel_p1_6_0_c;
+  wire sel_p1_6_0_s;
+  wire sel_p1_6_1_c;
+  wire sel_p1_6_1_s;
+  wire sel_p1_6_2_c;
+  wire sel_p1_6_2_s;
+  wire sel_p1_7_0_c;
+  wire sel_p1_7_0_s;
+  wire sel_p1_7_1_c;
+  wire sel_p1_7_1_s;
+  wire sel_p1_7_2_c;
+  wire sel_p1_7_2_s;
+  wire sel_p1_7_3_c;
+  wire sel_p1_7_3_s;
+  wire sel_p2_12_0_c;
+  wire sel_p2_12_0_s;
+  wire sel_p2_12_1_c;
+  wire sel_p2_12_1_s;
+  wire sel_p2_12_2_c;
+  wire sel_p2_12_2_s;
+  wire sel_p2_12_3_c;
+  wire sel_p2_12_3_s;
+  wire sel_p2_13_0_c;
+  wire sel_p2_13_0_s;
+  wire sel_p2_13_1_c;
+  wire sel_p2_13_1_s;
+  wire sel_p2_13_2_c;
+  wire sel_p2_13_2_s;
+  wire sel_p2_13_3_c;
+  wire sel_p2_13_3_s;
+  wire sel_p2_14_0_c;
+  wire sel_p2_14_0_s;
+  wire sel_p2_14_1_c;
+  wire sel_p2_14_1_s;
+  wire sel_p2_14_2_c;
+  wire sel_p2_14_2_s;
+  wire sel_p2_14_3_c;
+  wire sel_p2_14_3_s;
+  wire sel_p2_15_0_c;
+  wire sel_p2_15_0_s;
+  wire sel_p2_15_1_c;
+  wire sel_p2_15_1_s;
+  wire sel_p2_15_2_c;
+  wire sel_p2_15_2_s;
+  wire sel_p2_15_3_c;
+  wire sel_p2_15_3_s;
+  wire sel_p2_15_4_c;
+  wire sel_p2_15_4_s;
+  wire sel_p2_20_0_c;
+  wire sel_p2_20_0_s;
+  wire sel_p2_20_1_c;
+  wire sel_p2_20_1_s;
+  wire sel_p2_20_2_c;
+  wire sel_p2_20_2_s;
+  wire sel_p2_20_3_c;
+  wire sel_p2_20_3_s;
+  wire sel_p2_20_4_c;
+  wire sel_p2_20_4_s;
+  wire sel_p2_21_0_c;
+  wire sel_p2_21_0_s;
+  wire sel_p2_21_1_c;
+  wire sel_p2_21_1_s;
+  wire sel_p2_21_2_c;
+  wire sel_p2_21_2_s;
+  wire sel_p2_21_3_c;
+  wire sel_p2_21_3_s;
+  wire sel_p2_21_4_c;
+  wire sel_p2_21_4_s;
+  wire sel_p2_22_0_c;
+  wire sel_p2_22_0_s;
+  wire sel_p2_22_1_c;
+  wire sel_p2_22_1_s;
+  wire sel_p2_22_2_c;
+  wire sel_p2_22_2_s;
+  wire sel_p2_22_3_c;
+  wire sel_p2_22_3_s;
+  wire sel_p2_22_4_c;
+  wire sel_p2_22_4_s;
+  wire sel_p2_23_0_c;
+  wire sel_p2_23_0_s;
+  wire sel_p2_23_1_c;
+  wire sel_p2_23_1_s;
+  wire sel_p2_23_2_c;
+  wire sel_p2_23_2_s;
+  wire sel_p2_23_3_c;
+  wire sel_p2_23_3_s;
+  wire sel_p2_23_4_c;
+  wire sel_p2_23_4_s;
+  wire sel_p2_28_0_c;
+  wire sel_p2_28_0_s;
+  wire sel_p2_28_1_c;
+  wire sel_p2_28_1_s;
+  wire sel_p2_28_2_c;
+  wire sel_p2_28_2_s;
+  wire sel_p2_28_3_c;
+  wire sel_p2_28_3_s;
+  wire sel_p2_28_4_c;
+  wire sel_p2_28_4_s;
+  wire sel_p2_29_0_c;
+  wire sel_p2_29_0_s;
+  wire sel_p2_29_1_c;
+  wire sel_p2_29_1_s;
+  wire sel_p2_29_2_c;
+  wire sel_p2_29_2_s;
+  wire sel_p2_29_3_c;
+  wire sel_p2_29_3_s;
+  wire sel_p2_29_4_c;
+  wire sel_p2_29_4_s;
+  wire sel_p2_30_0_c;
+  wire sel_p2_30_0_s;
+  wire sel_p2_30_1_c;
+  wire sel_p2_30_1_s;
+  wire sel_p2_30_2_c;
+  wire sel_p2_30_2_s;
+  wire sel_p2_30_3_c;
+  wire sel_p2_30_3_s;
+  wire sel_p2_30_4_c;
+  wire sel_p2_30_4_s;
+  wire sel_p2_4_0_c;
+  wire sel_p2_4_0_s;
+  wire sel_p2_4_1_c;
+  wire sel_p2_4_1_s;
+  wire sel_p2_4_2_c;
+  wire sel_p2_4_2_s;
+  wire sel_p2_5_0_c;
+  wire sel_p2_5_0_s;
+  wire sel_p2_5_1_c;
+  wire sel_p2_5_1_s;
+  wire sel_p2_5_2_c;
+  wire sel_p2_5_2_s;
+  wire sel_p2_6_0_c;
+  wire sel_p2_6_0_s;
+  wire sel_p2_6_1_c;
+  wire sel_p2_6_1_s;
+  wire sel_p2_6_2_c;
+  wire sel_p2_6_2_s;
+  wire sel_p2_7_0_c;
+  wire sel_p2_7_0_s;
+  wire sel_p2_7_1_c;
+  wire sel_p2_7_1_s;
+  wire sel_p2_7_2_c;
+  wire sel_p2_7_2_s;
+  wire sel_p2_7_3_c;
+  wire sel_p2_7_3_s;
+  wire sel_p3_10_0_c;
+  wire sel_p3_10_0_s;
+  wire sel_p3_10_1_c;
+  wire sel_p3_10_1_s;
+  wire sel_p3_10_2_c;
+  wire sel_p3_10_2_s;
+  wire sel_p3_10_3_c;
+  wire sel_p3_10_3_s;
+  wire sel_p3_11_0_c;
+  wire sel_p3_11_0_s;
+  wire sel_p3_11_1_c;
+  wire sel_p3_11_1_s;
+  wire sel_p3_11_2_c;
+  wire sel_p3_11_2_s;
+  wire sel_p3_11_3_c;
+  wire sel_p3_11_3_s;
+  wire sel_p3_12_0_c;
+  wire sel_p3_12_0_s;
+  wire sel_p3_12_1_c;
+  wire sel_p3_12_1_s;
+  wire sel_p3_12_2_c;
+  wire sel_p3_12_2_s;
+  wire sel_p3_12_3_c;
+  wire sel_p3_12_3_s;
+  wire sel_p3_13_0_c;
+  wire sel_p3_13_0_s;
+  wire sel_p3_13_1_c;
+  wire sel_p3_13_1_s;
+  wire sel_p3_13_2_c;
+  wire sel_p3_13_2_s;
+  wire sel_p3_13_3_c;
+  wire sel_p3_13_3_s;
+  wire sel_p3_14_0_c;
+  wire sel_p3_14_0_s;
+  wire sel_p3_14_1_c;
+  wire sel_p3_14_1_s;
+  wire sel_p3_14_2_c;
+  wire sel_p3_14_2_s;
+  wire sel_p3_14_3_c;
+  wire sel_p3_14_3_s;
+  wire sel_p3_15_0_c;
+  wire sel_p3_15_0_s;
+  wire sel_p3_15_1_c;
+  wire sel_p3_15_1_s;
+  wire sel_p3_15_2_c;
+  wire sel_p3_15_2_s;
+  wire sel_p3_15_3_c;
+  wire sel_p3_15_3_s;
+  wire sel_p3_15_4_c;
+  wire sel_p3_15_4_s;
+  wire sel_p3_24_0_c;
+  wire sel_p3_24_0_s;
+  wire sel_p3_24_1_c;
+  wire sel_p3_24_1_s;
+  wire sel_p3_24_2_c;
+  wire sel_p3_24_2_s;
+  wire sel_p3_24_3_c;
+  wire sel_p3_24_3_s;
+  wire sel_p3_24_4_c;
+  wire sel_p3_24_4_s;
+  wire sel_p3_25_0_c;
+  wire sel_p3_25_0_s;
+  wire sel_p3_25_1_c;
+  wire sel_p3_25_1_s;
+  wire sel_p3_25_2_c;
+  wire sel_p3_25_2_s;
+  wire sel_p3_25_3_c;
+  wire sel_p3_25_3_s;
+  wire sel_p3_25_4_c;
+  wire sel_p3_25_4_s;
+  wire sel_p3_26_0_c;
+  wire sel_p3_26_0_s;
+  wire sel_p3_26_1_c;
+  wire sel_p3_26_1_s;
+  wire sel_p3_26_2_c;
+  wire sel_p3_26_2_s;
+  wire sel_p3_26_3_c;
+  wire sel_p3_26_3_s;
+  wire sel_p3_26_4_c;
+  wire sel_p3_26_4_s;
+  wire sel_p3_27_0_c;
+  wire sel_p3_27_0_s;
+  wire sel_p3_27_1_c;
+  wire sel_p3_27_1_s;
+  wire sel_p3_27_2_c;
+  wire sel_p3_27_2_s;
+  wire sel_p3_27_3_c;
+  wire sel_p3_27_3_s;
+  wire sel_p3_27_4_c;
+  wire sel_p3_27_4_s;
+  wire sel_p3_28_0_c;
+  wire sel_p3_28_0_s;
+  wire sel_p3_28_1_c;
+  wire sel_p3_28_1_s;
+  wire sel_p3_28_2_c;
+  wire sel_p3_28_2_s;
+  wire sel_p3_28_3_c;
+  wire sel_p3_28_3_s;
+  wire sel_p3_28_4_c;
+  wire sel_p3_28_4_s;
+  wire sel_p3_29_0_c;
+  wire sel_p3_29_0_s;
+  wire sel_p3_29_1_c;
+  wire sel_p3_29_1_s;
+  wire sel_p3_29_2_c;
+  wire sel_p3_29_2_s;
+  wire sel_p3_29_3_c;
+  wire sel_p3_29_3_s;
+  wire sel_p3_29_4_c;
+  wire sel_p3_29_4_s;
+  wire sel_p3_30_0_c;
+  wire sel_p3_30_0_s;
+  wire sel_p3_30_1_c;
+  wire sel_p3_30_1_s;
+  wire sel_p3_30_2_c;
+  wire sel_p3_30_2_s;
+  wire sel_p3_30_3_c;
+  wire sel_p3_30_3_s;
+  wire sel_p3_30_4_c;
+  wire sel_p3_30_4_s;
+  wire sel_p3_8_0_c;
+  wire sel_p3_8_0_s;
+  wire sel_p3_8_1_c;
+  wire sel_p3_8_1_s;
+  wire sel_p3_8_2_c;
+  wire sel_p3_8_2_s;
+  wire sel_p3_8_3_c;
+  wire sel_p3_8_3_s;
+  wire sel_p3_9_0_c;
+  wire sel_p3_9_0_s;
+  wire sel_p3_9_1_c;
+  wire sel_p3_9_1_s;
+  wire sel_p3_9_2_c;
+  wire sel_p3_9_2_s;
+  wire sel_p3_9_3_c;
+  wire sel_p3_9_3_s;
+  wire sel_p4_16_0_c;
+  wire sel_p4_16_0_s;
+  wire sel_p4_16_1_c;
+  wire sel_p4_16_1_s;
+  wire sel_p4_16_2_c;
+  wire sel_p4_16_2_s;
+  wire sel_p4_16_3_c;
+  wire sel_p4_16_3_s;
+  wire sel_p4_16_4_c;
+  wire sel_p4_16_4_s;
+  wire sel_p4_17_0_c;
+  wire sel_p4_17_0_s;
+  wire sel_p4_17_1_c;
+  wire sel_p4_17_1_s;
+  wire sel_p4_17_2_c;
+  wire sel_p4_17_2_s;
+  wire sel_p4_17_3_c;
+  wire sel_p4_17_3_s;
+  wire sel_p4_17_4_c;
+  wire sel_p4_17_4_s;
+  wire sel_p4_18_0_c;
+  wire sel_p4_18_0_s;
+  wire sel_p4_18_1_c;
+  wire sel_p4_18_1_s;
+  wire sel_p4_18_2_c;
+  wire sel_p4_18_2_s;
+  wire sel_p4_18_3_c;
+  wire sel_p4_18_3_s;
+  wire sel_p4_18_4_c;
+  wire sel_p4_18_4_s;
+  wire sel_p4_19_0_c;
+  wire sel_p4_19_0_s;
+  wire sel_p4_19_1_c;
+  wire sel_p4_19_1_s;
+  wire sel_p4_19_2_c;
+  wire sel_p4_19_2_s;
+  wire sel_p4_19_3_c;
+  wire sel_p4_19_3_s;
+  wire sel_p4_19_4_c;
+  wire sel_p4_19_4_s;
+  wire sel_p4_20_0_c;
+  wire sel_p4_20_0_s;
+  wire sel_p4_20_1_c;
+  wire sel_p4_20_1_s;
+  wire sel_p4_20_2_c;
+  wire sel_p4_20_2_s;
+  wire sel_p4_20_3_c;
+  wire sel_p4_20_3_s;
+  wire sel_p4_20_4_c;
+  wire sel_p4_20_4_s;
+  wire sel_p4_21_0_c;
+  wire sel_p4_21_0_s;
+  wire sel_p4_21_1_c;
+  wire sel_p4_21_1_s;
+  wire sel_p4_21_2_c;
+  wire sel_p4_21_2_s;
+  wire sel_p4_21_3_c;
+  wire sel_p4_21_3_s;
+  wire sel_p4_21_4_c;
+  wire sel_p4_21_4_s;
+  wire sel_p4_22_0_c;
+  wire sel_p4_22_0_s;
+  wire sel_p4_22_1_c;
+  wire sel_p4_22_1_s;
+  wire sel_p4_22_2_c;
+  wire sel_p4_22_2_s;
+  wire sel_p4_22_3_c;
+  wire sel_p4_22_3_s;
+  wire sel_p4_22_4_c;
+  wire sel_p4_22_4_s;
+  wire sel_p4_23_0_c;
+  wire sel_p4_23_0_s;
+  wire sel_p4_23_1_c;
+  wire sel_p4_23_1_s;
+  wire sel_p4_23_2_c;
+  wire sel_p4_23_2_s;
+  wire sel_p4_23_3_c;
+  wire sel_p4_23_3_s;
+  wire sel_p4_23_4_c;
+  wire sel_p4_23_4_s;
+  wire sel_p4_24_0_c;
+  wire sel_p4_24_0_s;
+  wire sel_p4_24_1_c;
+  wire sel_p4_24_1_s;
+  wire sel_p4_24_2_c;
+  wire sel_p4_24_2_s;
+  wire sel_p4_24_3_c;
+  wire sel_p4_24_3_s;
+  wire sel_p4_24_4_c;
+  wire sel_p4_24_4_s;
+  wire sel_p4_25_0_c;
+  wire sel_p4_25_0_s;
+  wire sel_p4_25_1_c;
+  wire sel_p4_25_1_s;
+  wire sel_p4_25_2_c;
+  wire sel_p4_25_2_s;
+  wire sel_p4_25_3_c;
+  wire sel_p4_25_3_s;
+  wire sel_p4_25_4_c;
+  wire sel_p4_25_4_s;
+  wire sel_p4_26_0_c;
+  wire sel_p4_26_0_s;
+  wire sel_p4_26_1_c;
+  wire sel_p4_26_1_s;
+  wire sel_p4_26_2_c;
+  wire sel_p4_26_2_s;
+  wire sel_p4_26_3_c;
+  wire sel_p4_26_3_s;
+  wire sel_p4_26_4_c;
+  wire sel_p4_26_4_s;
+  wire sel_p4_27_0_c;
+  wire sel_p4_27_0_s;
+  wire sel_p4_27_1_c;
+  wire sel_p4_27_1_s;
+  wire sel_p4_27_2_c;
+  wire sel_p4_27_2_s;
+  wire sel_p4_27_3_c;
+  wire sel_p4_27_3_s;
+  wire sel_p4_27_4_c;
+  wire sel_p4_27_4_s;
+  wire sel_p4_28_0_c;
+  wire sel_p4_28_0_s;
+  wire sel_p4_28_1_c;
+  wire sel_p4_28_1_s;
+  wire sel_p4_28_2_c;
+  wire sel_p4_28_2_s;
+  wire sel_p4_28_3_c;
+  wire sel_p4_28_3_s;
+  wire sel_p4_28_4_c;
+  wire sel_p4_28_4_s;
+  wire sel_p4_29_0_c;
+  wire sel_p4_29_0_s;
+  wire sel_p4_29_1_c;
+  wire sel_p4_29_1_s;
+  wire sel_p4_29_2_c;
+  wire sel_p4_29_2_s;
+  wire sel_p4_29_3_c;
+  wire sel_p4_29_3_s;
+  wire sel_p4_29_4_c;
+  wire sel_p4_29_4_s;
+  wire sel_p4_30_0_c;
+  wire sel_p4_30_0_s;
+  wire sel_p4_30_1_c;
+  wire sel_p4_30_1_s;
+  wire sel_p4_30_2_c;
+  wire sel_p4_30_2_s;
+  wire sel_p4_30_3_c;
+  wire sel_p4_30_3_s;
+  wire sel_p4_30_4_c;
+  wire sel_p4_30_4_s;
+  wire [1:0] sel_pre0_1;
+  wire [3:0] sel_pre0_11;
+  wire [3:0] sel_pre0_13;
+  wire [4:0] sel_pre0_15;
+  wire [4:0] sel_pre0_17;
+  wire [4:0] sel_pre0_19;
+  wire [4:0] sel_pre0_21;
+  wire [4:0] sel_pre0_23;
+  wire [4:0] sel_pre0_25;
+  wire [4:0] sel_pre0_27;
+  wire [4:0] sel_pre0_29;
+  wire [2:0] sel_pre0_3;
+  wire [2:0] sel_pre0_5;
+  wire [3:0] sel_pre0_7;
+  wire [3:0] sel_pre0_9;
+  wire [3:0] sel_pre1_10;
+  wire [3:0] sel_pre1_11;
+  wire [3:0] sel_pre1_14;
+  wire [4:0] sel_pre1_15;
+  wire [4:0] sel_pre1_18;
+  wire [4:0] sel_pre1_19;
+  wire [1:0] sel_pre1_2;
+  wire [4:0] sel_pre1_22;
+  wire [4:0] sel_pre1_23;
+  wire [4:0] sel_pre1_26;
+  wire [4:0] sel_pre1_27;
+  wire [2:0] sel_pre1_3;
+  wire [4:0] sel_pre1_30;
+  wire [2:0] sel_pre1_6;
+  wire [3:0] sel_pre1_7;
+  wire [3:0] sel_pre2_12;
+  wire [3:0] sel_pre2_13;
+  wire [3:0] sel_pre2_14;
+  wire [4:0] sel_pre2_15;
+  wire [4:0] sel_pre2_20;
+  wire [4:0] sel_pre2_21;
+  wire [4:0] sel_pre2_22;
+  wire [4:0] sel_pre2_23;
+  wire [4:0] sel_pre2_28;
+  wire [4:0] sel_pre2_29;
+  wire [4:0] sel_pre2_30;
+  wire [2:0] sel_pre2_4;
+  wire [2:0] sel_pre2_5;
+  wire [2:0] sel_pre2_6;
+  wire [3:0] sel_pre2_7;
+  wire [3:0] sel_pre3_10;
+  wire [3:0] sel_pre3_11;
+  wire [3:0] sel_pre3_12;
+  wire [3:0] sel_pre3_13;
+  wire [3:0] sel_pre3_14;
+  wire [4:0] sel_pre3_15;
+  wire [4:0] sel_pre3_24;
+  wire [4:0] sel_pre3_25;
+  wire [4:0] sel_pre3_26;
+  wire [4:0] sel_pre3_27;
+  wire [4:0] sel_pre3_28;
+  wire [4:0] sel_pre3_29;
+  wire [4:0] sel_pre3_30;
+  wire [3:0] sel_pre3_8;
+  wire [3:0] sel_pre3_9;
+  wire [4:0] sel_pre4_16;
+  wire [4:0] sel_pre4_17;
+  wire [4:0] sel_pre4_18;
+  wire [4:0] sel_pre4_19;
+  wire [4:0] sel_pre4_20;
+  wire [4:0] sel_pre4_21;
+  wire [4:0] sel_pre4_22;
+  wire [4:0] sel_pre4_23;
+  wire [4:0] sel_pre4_24;
+  wire [4:0] sel_pre4_25;
+  wire [4:0] sel_pre4_26;
+  wire [4:0] sel_pre4_27;
+  wire [4:0] sel_pre4_28;
+  wire [4:0] sel_pre4_29;
+  wire [4:0] sel_pre4_30;
+  wire [16:0] sel_sel0;
+  wire [16:0] sel_sel1;
+  wire [16:0] sel_sel10;
+  wire [16:0] sel_sel11;
+  wire [16:0] sel_sel12;
+  wire [16:0] sel_sel13;
+  wire [16:0] sel_sel14;
+  wire [16:0] sel_sel15;
+  wire [16:0] sel_sel2;
+  wire [16:0] sel_sel3;
+  wire [16:0] sel_sel4;
+  wire [16:0] sel_sel5;
+  wire [16:0] sel_sel6;
+  wire [16:0] sel_sel7;
+  wire [16:0] sel_sel8;
+  wire [16:0] sel_sel9;
+  wire [7:0] sel_val0;
+  wire [7:0] sel_val1;
+  wire [7:0] sel_val10;
+  wire [7:0] sel_val11;
+  wire [7:0] sel_val12;
+  wire [7:0] sel_val13;
+  wire [7:0] sel_val14;
+  wire [7:0] sel_val15;
+  wire [7:0] sel_val2;
+  wire [7:0] sel_val3;
+  wire [7:0] sel_val4;
+  wire [7:0] sel_val5;
+  wire [7:0] sel_val6;
+  wire [7:0] sel_val7;
+  wire [7:0] sel_val8;
+  wire [7:0] sel_val9;
   reg valid_s0 = 1'h0;
   reg valid_s1 = 1'h0;
+  reg valid_s10 = 1'h0;
+  reg valid_s11 = 1'h0;
+  reg valid_s12 = 1'h0;
+  reg valid_s13 = 1'h0;
+  reg valid_s14 = 1'h0;
+  reg valid_s15 = 1'h0;
+  (* init = 1'h0 *)
+  wire valid_s16;
   reg valid_s2 = 1'h0;
   reg valid_s3 = 1'h0;
-  (* init = 1'h0 *)
-  wire valid_s4;
+  reg valid_s4 = 1'h0;
+  reg valid_s5 = 1'h0;
+  reg valid_s6 = 1'h0;
+  reg valid_s7 = 1'h0;
+  reg valid_s8 = 1'h0;
+  reg valid_s9 = 1'h0;
+  reg [3:0] wr__addr = 4'h0;
+  wire [255:0] wr__data;
+  wire wr__en;
+  reg [255:0] sel_dl1_r0 [15:0];
+  initial begin
+    sel_dl1_r0[0] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[1] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[2] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[3] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[4] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[5] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[6] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[7] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[8] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[9] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[10] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[11] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[12] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[13] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[14] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[15] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  end
+  always @(posedge clk) begin
+    if (adv15)
+      sel_dl1_r0[wr__addr] <= i__payload;
+  end
+  assign sel_dl1_r0_q = sel_dl1_r0[rd__addr];
+  always @(posedge clk)
+    \sel_l5_s0$561  <= \$4031 ;
+  always @(posedge clk)
+    \sel_l5_s0$560  <= \$4032 ;
+  always @(posedge clk)
+    \sel_l5_s0$556  <= \$4033 ;
+  always @(posedge clk)
+    \sel_l5_s0$555  <= \$4034 ;
+  always @(posedge clk)
+    \sel_l5_s0$563  <= \$4035 ;
+  always @(posedge clk)
+    \sel_l5_s0$562  <= \$4036 ;
+  always @(posedge clk)
+    \sel_l5_s0$570  <= \$4037 ;
+  always @(posedge clk)
+    \sel_l5_s0$569  <= \$4038 ;
+  always @(posedge clk)
+    adv5_valid <= \$4039 ;
+  always @(posedge clk)
+    \sel_l6_s0$582  <= \$4040 ;
+  always @(posedge clk)
+    sel_l6_s0 <= \$4041 ;
+  always @(posedge clk)
+    \sel_l6_s0$584  <= \$4042 ;
+  always @(posedge clk)
+    \sel_l6_s0$583  <= \$4043 ;
+  always @(posedge clk)
+    \sel_l6_s0$589  <= \$4044 ;
+  always @(posedge clk)
+    \sel_l6_s0$588  <= \$4045 ;
+  always @(posedge clk)
+    \sel_l6_s0$596  <= \$4046 ;
+  always @(posedge clk)
+    \sel_l6_s0$595  <= \$4047 ;
+  always @(posedge clk)
+    \sel_l6_s0$591  <= \$4048 ;
+  always @(posedge clk)
+    \sel_l6_s0$590  <= \$4049 ;
+  always @(posedge clk)
+    \sel_l6_s0$603  <= \$4050 ;
+  always @(posedge clk)
+    \sel_l6_s0$602  <= \$4051 ;
+  always @(posedge clk)
+    \sel_l6_s0$610  <= \$4052 ;
+  always @(posedge clk)
+    \sel_l6_s0$609  <= \$4053 ;
+  always @(posedge clk)
+    \sel_l6_s0$605  <= \$4054 ;
+  always @(posedge clk)
+    \sel_l6_s0$604  <= \$4055 ;
+  always @(posedge clk)
+    \sel_l6_s0$612  <= \$4056 ;
+  always @(posedge clk)
+    \sel_l6_s0$611  <= \$4057 ;
+  always @(posedge clk)
+    \sel_l6_s0$617  <= \$4058 ;
+  always @(posedge clk)
+    \sel_l6_s0$616  <= \$4059 ;
+  always @(posedge clk)
+    \sel_l6_s0$598  <= \$4060 ;
+  always @(posedge clk)
+    \sel_l6_s0$597  <= \$4061 ;
+  always @(posedge clk)
+    \sel_l6_s0$619  <= \$4062 ;
+  always @(posedge clk)
+    \sel_l6_s0$618  <= \$4063 ;
+  always @(posedge clk)
+    \sel_l6_s0$624  <= \$4064 ;
+  always @(posedge clk)
+    \sel_l6_s0$623  <= \$4065 ;
+  always @(posedge clk)
+    \sel_l6_s0$626  <= \$4066 ;
+  always @(posedge clk)
+    \sel_l6_s0$625  <= \$4067 ;
+  always @(posedge clk)
+    \sel_l6_s0$2002  <= \$4068 ;
+  always @(posedge clk)
+    \sel_l6_s0$2003  <= \$4069 ;
+  always @(posedge clk)
+    \sel_l6_s0$631  <= \$4070 ;
+  always @(posedge clk)
+    \sel_l6_s0$630  <= \$4071 ;
+  always @(posedge clk)
+    \sel_l6_s0$633  <= \$4072 ;
+  always @(posedge clk)
+    \sel_l6_s0$632  <= \$4073 ;
+  always @(posedge clk)
+    \sel_l6_s0$638  <= \$4074 ;
+  always @(posedge clk)
+    \sel_l6_s0$637  <= \$4075 ;
+  always @(posedge clk)
+    \sel_l6_s0$645  <= \$4076 ;
+  always @(posedge clk)
+    \sel_l6_s0$644  <= \$4077 ;
+  always @(posedge clk)
+    \sel_l6_s0$640  <= \$4078 ;
+  always @(posedge clk)
+    \sel_l6_s0$639  <= \$4079 ;
+  always @(posedge clk)
+    \sel_l6_s0$652  <= \$4080 ;
+  always @(posedge clk)
+    \sel_l6_s0$651  <= \$4081 ;
+  always @(posedge clk)
+    \sel_l6_s0$659  <= \$4082 ;
+  always @(posedge clk)
+    \sel_l6_s0$658  <= \$4083 ;
+  always @(posedge clk)
+    \sel_l6_s0$654  <= \$4084 ;
+  always @(posedge clk)
+    \sel_l6_s0$653  <= \$4085 ;
+  always @(posedge clk)
+    \sel_l6_s0$661  <= \$4086 ;
+  always @(posedge clk)
+    \sel_l6_s0$660  <= \$4087 ;
+  always @(posedge clk)
+    \sel_l6_s0$666  <= \$4088 ;
+  always @(posedge clk)
+    \sel_l6_s0$665  <= \$4089 ;
+  always @(posedge clk)
+    \sel_l6_s0$647  <= \$4090 ;
+  always @(posedge clk)
+    \sel_l6_s0$646  <= \$4091 ;
+  always @(posedge clk)
+    \sel_l6_s0$668  <= \$4092 ;
+  always @(posedge clk)
+    \sel_l6_s0$667  <= \$4093 ;
+  always @(posedge clk)
+    \sel_l6_s0$673  <= \$4094 ;
+  always @(posedge clk)
+    \sel_l6_s0$672  <= \$4095 ;
+  always @(posedge clk)
+    \sel_l6_s0$675  <= \$4096 ;
+  always @(posedge clk)
+    \sel_l6_s0$674  <= \$4097 ;
+  always @(posedge clk)
+    \sel_l6_s0$2004  <= \$4098 ;
+  always @(posedge clk)
+    \sel_l6_s0$2005  <= \$4099 ;
+  always @(posedge clk)
+    adv6_valid <= \$4100 ;
+  always @(posedge clk)
+    \sel_l7_s0$766  <= \$4101 ;
+  always @(posedge clk)
+    \sel_l7_s0$765  <= \$4102 ;
+  always @(posedge clk)
+    \sel_l7_s0$682  <= \$4103 ;
+  always @(posedge clk)
+    sel_l7_s0 <= \$4104 ;
+  always @(posedge clk)
+    \sel_l7_s0$684  <= \$4105 ;
+  always @(posedge clk)
+    \sel_l7_s0$683  <= \$4106 ;
+  always @(posedge clk)
+    \sel_l7_s0$689  <= \$4107 ;
+  always @(posedge clk)
+    \sel_l7_s0$688  <= \$4108 ;
+  always @(posedge clk)
+    \sel_l7_s0$691  <= \$4109 ;
+  always @(posedge clk)
+    \sel_l7_s0$690  <= \$4110 ;
+  always @(posedge clk)
+    \sel_l7_s0$696  <= \$4111 ;
+  always @(posedge clk)
+    \sel_l7_s0$695  <= \$4112 ;
+  always @(posedge clk)
+    \sel_l7_s0$698  <= \$4113 ;
+  always @(posedge clk)
+    \sel_l7_s0$697  <= \$4114 ;
+  always @(posedge clk)
+    \sel_l7_s0$703  <= \$4115 ;
+  always @(posedge clk)
+    \sel_l7_s0$702  <= \$4116 ;
+  always @(posedge clk)
+    \sel_l7_s0$705  <= \$4117 ;
+  always @(posedge clk)
+    \sel_l7_s0$704  <= \$4118 ;
+  always @(posedge clk)
+    \sel_l7_s0$710  <= \$4119 ;
+  always @(posedge clk)
+    \sel_l7_s0$709  <= \$4120 ;
+  always @(posedge clk)
+    \sel_l7_s0$712  <= \$4121 ;
+  always @(posedge clk)
+    \sel_l7_s0$711  <= \$4122 ;
+  always @(posedge clk)
+    \sel_l7_s0$717  <= \$4123 ;
+  always @(posedge clk)
+    \sel_l7_s0$716  <= \$4124 ;
+  always @(posedge clk)
+    \sel_l7_s0$719  <= \$4125 ;
+  always @(posedge clk)
+    \sel_l7_s0$718  <= \$4126 ;
+  always @(posedge clk)
+    \sel_l7_s0$772  <= \$4127 ;
+  always @(posedge clk)
+    \sel_l7_s0$771  <= \$4128 ;
+  always @(posedge clk)
+    \sel_l7_s0$2006  <= \$4129 ;
+  always @(posedge clk)
+    \sel_l7_s0$2007  <= \$4130 ;
+  always @(posedge clk)
+    \sel_l7_s0$774  <= \$4131 ;
+  always @(posedge clk)
+    \sel_l7_s0$773  <= \$4132 ;
+  always @(posedge clk)
+    \sel_l7_s0$724  <= \$4133 ;
+  always @(posedge clk)
+    \sel_l7_s0$723  <= \$4134 ;
+  always @(posedge clk)
+    \sel_l7_s0$726  <= \$4135 ;
+  always @(posedge clk)
+    \sel_l7_s0$725  <= \$4136 ;
+  always @(posedge clk)
+    \sel_l7_s0$731  <= \$4137 ;
+  always @(posedge clk)
+    \sel_l7_s0$730  <= \$4138 ;
+  always @(posedge clk)
+    \sel_l7_s0$733  <= \$4139 ;
+  always @(posedge clk)
+    \sel_l7_s0$732  <= \$4140 ;
+  always @(posedge clk)
+    \sel_l7_s0$738  <= \$4141 ;
+  always @(posedge clk)
+    \sel_l7_s0$737  <= \$4142 ;
+  always @(posedge clk)
+    \sel_l7_s0$740  <= \$4143 ;
+  always @(posedge clk)
+    \sel_l7_s0$739  <= \$4144 ;
+  always @(posedge clk)
+    \sel_l7_s0$745  <= \$4145 ;
+  always @(posedge clk)
+    \sel_l7_s0$744  <= \$4146 ;
+  always @(posedge clk)
+    \sel_l7_s0$747  <= \$4147 ;
+  always @(posedge clk)
+    \sel_l7_s0$746  <= \$4148 ;
+  always @(posedge clk)
+    \sel_l7_s0$752  <= \$4149 ;
+  always @(posedge clk)
+    \sel_l7_s0$751  <= \$4150 ;
+  always @(posedge clk)
+    \sel_l7_s0$754  <= \$4151 ;
+  always @(posedge clk)
+    \sel_l7_s0$753  <= \$4152 ;
+  always @(posedge clk)
+    \sel_l7_s0$759  <= \$4153 ;
+  always @(posedge clk)
+    \sel_l7_s0$758  <= \$4154 ;
+  always @(posedge clk)
+    \sel_l7_s0$761  <= \$4155 ;
+  always @(posedge clk)
+    \sel_l7_s0$760  <= \$4156 ;
+  always @(posedge clk)
+    \sel_l7_s0$768  <= \$4157 ;
+  always @(posedge clk)
+    \sel_l7_s0$767  <= \$4158 ;
+  always @(posedge clk)
+    \sel_l7_s0$2008  <= \$4159 ;
+  always @(posedge clk)
+    \sel_l7_s0$2009  <= \$4160 ;
+  always @(posedge clk)
+    adv7_valid <= \$4161 ;
+  always @(posedge clk)
+    \sel_l8_s0$836  <= \$4162 ;
+  always @(posedge clk)
+    \sel_l8_s0$835  <= \$4163 ;
+  always @(posedge clk)
+    \sel_l8_s0$2010  <= \$4164 ;
+  always @(posedge clk)
+    \sel_l8_s0$2011  <= \$4165 ;
+  always @(posedge clk)
+    \sel_l8_s0$780  <= \$4166 ;
+  always @(posedge clk)
+    sel_l8_s0 <= \$4167 ;
+  always @(posedge clk)
+    \sel_l8_s0$787  <= \$4168 ;
+  always @(posedge clk)
+    \sel_l8_s0$786  <= \$4169 ;
+  always @(posedge clk)
+    \sel_l8_s0$782  <= \$4170 ;
+  always @(posedge clk)
+    \sel_l8_s0$781  <= \$4171 ;
+  always @(posedge clk)
+    \sel_l8_s0$789  <= \$4172 ;
+  always @(posedge clk)
+    \sel_l8_s0$788  <= \$4173 ;
+  always @(posedge clk)
+    \sel_l8_s0$794  <= \$4174 ;
+  always @(posedge clk)
+    \sel_l8_s0$793  <= \$4175 ;
+  always @(posedge clk)
+    \sel_l8_s0$801  <= \$4176 ;
+  always @(posedge clk)
+    \sel_l8_s0$800  <= \$4177 ;
+  always @(posedge clk)
+    \sel_l8_s0$796  <= \$4178 ;
+  always @(posedge clk)
+    \sel_l8_s0$795  <= \$4179 ;
+  always @(posedge clk)
+    \sel_l8_s0$803  <= \$4180 ;
+  always @(posedge clk)
+    \sel_l8_s0$802  <= \$4181 ;
+  always @(posedge clk)
+    \sel_l8_s0$2012  <= \$4182 ;
+  always @(posedge clk)
+    \sel_l8_s0$2013  <= \$4183 ;
+  always @(posedge clk)
+    \sel_l8_s0$842  <= \$4184 ;
+  always @(posedge clk)
+    \sel_l8_s0$841  <= \$4185 ;
+  always @(posedge clk)
+    \sel_l8_s0$2014  <= \$4186 ;
+  always @(posedge clk)
+    \sel_l8_s0$2015  <= \$4187 ;
+  always @(posedge clk)
+    \sel_l8_s0$2016  <= \$4188 ;
+  always @(posedge clk)
+    \sel_l8_s0$2017  <= \$4189 ;
+  always @(posedge clk)
+    \sel_l8_s0$844  <= \$4190 ;
+  always @(posedge clk)
+    \sel_l8_s0$843  <= \$4191 ;
+  always @(posedge clk)
+    \sel_l8_s0$2018  <= \$4192 ;
+  always @(posedge clk)
+    \sel_l8_s0$2019  <= \$4193 ;
+  always @(posedge clk)
+    \sel_l8_s0$808  <= \$4194 ;
+  always @(posedge clk)
+    \sel_l8_s0$807  <= \$4195 ;
+  always @(posedge clk)
+    \sel_l8_s0$815  <= \$4196 ;
+  always @(posedge clk)
+    \sel_l8_s0$814  <= \$4197 ;
+  always @(posedge clk)
+    \sel_l8_s0$810  <= \$4198 ;
+  always @(posedge clk)
+    \sel_l8_s0$809  <= \$4199 ;
+  always @(posedge clk)
+    \sel_l8_s0$817  <= \$4200 ;
+  always @(posedge clk)
+    \sel_l8_s0$816  <= \$4201 ;
+  always @(posedge clk)
+    \sel_l8_s0$822  <= \$4202 ;
+  always @(posedge clk)
+    \sel_l8_s0$821  <= \$4203 ;
+  always @(posedge clk)
+    \sel_l8_s0$829  <= \$4204 ;
+  always @(posedge clk)
+    \sel_l8_s0$828  <= \$4205 ;
+  always @(posedge clk)
+    \sel_l8_s0$824  <= \$4206 ;
+  always @(posedge clk)
+    \sel_l8_s0$823  <= \$4207 ;
+  always @(posedge clk)
+    \sel_l8_s0$831  <= \$4208 ;
+  always @(posedge clk)
+    \sel_l8_s0$830  <= \$4209 ;
+  always @(posedge clk)
+    \sel_l8_s0$2020  <= \$4210 ;
+  always @(posedge clk)
+    \sel_l8_s0$2021  <= \$4211 ;
+  always @(posedge clk)
+    \sel_l8_s0$838  <= \$4212 ;
+  always @(posedge clk)
+    \sel_l8_s0$837  <= \$4213 ;
+  always @(posedge clk)
+    \sel_l8_s0$2022  <= \$4214 ;
+  always @(posedge clk)
+    \sel_l8_s0$2023  <= \$4215 ;
+  always @(posedge clk)
+    \sel_l8_s0$2024  <= \$4216 ;
+  always @(posedge clk)
+    \sel_l8_s0$2025  <= \$4217 ;
+  always @(posedge clk)
+    adv8_valid <= \$4218 ;
+  always @(posedge clk)
+    \sel_l9_s0$850  <= \$4219 ;
+  always @(posedge clk)
+    sel_l9_s0 <= \$4220 ;
+  always @(posedge clk)
+    \sel_l9_s0$852  <= \$4221 ;
+  always @(posedge clk)
+    \sel_l9_s0$851  <= \$4222 ;
+  always @(posedge clk)
+    \sel_l9_s0$857  <= \$4223 ;
+  always @(posedge clk)
+    \sel_l9_s0$856  <= \$4224 ;
+  always @(posedge clk)
+    \sel_l9_s0$859  <= \$4225 ;
+  always @(posedge clk)
+    \sel_l9_s0$858  <= \$4226 ;
+  always @(posedge clk)
+    \sel_l9_s0$864  <= \$4227 ;
+  always @(posedge clk)
+    \sel_l9_s0$863  <= \$4228 ;
+  always @(posedge clk)
+    \sel_l9_s0$866  <= \$4229 ;
+  always @(posedge clk)
+    \sel_l9_s0$865  <= \$4230 ;
+  always @(posedge clk)
+    \sel_l9_s0$871  <= \$4231 ;
+  always @(posedge clk)
+    \sel_l9_s0$870  <= \$4232 ;
+  always @(posedge clk)
+    \sel_l9_s0$873  <= \$4233 ;
+  always @(posedge clk)
+    \sel_l9_s0$872  <= \$4234 ;
+  always @(posedge clk)
+    \sel_l9_s0$878  <= \$4235 ;
+  always @(posedge clk)
+    \sel_l9_s0$877  <= \$4236 ;
+  always @(posedge clk)
+    \sel_l9_s0$880  <= \$4237 ;
+  always @(posedge clk)
+    \sel_l9_s0$879  <= \$4238 ;
+  always @(posedge clk)
+    \sel_l9_s0$2026  <= \$4239 ;
+  always @(posedge clk)
+    \sel_l9_s0$2027  <= \$4240 ;
+  always @(posedge clk)
+    \sel_l9_s0$2028  <= \$4241 ;
+  always @(posedge clk)
+    \sel_l9_s0$2029  <= \$4242 ;
+  always @(posedge clk)
+    \sel_l9_s0$2030  <= \$4243 ;
+  always @(posedge clk)
+    \sel_l9_s0$2031  <= \$4244 ;
+  always @(posedge clk)
+    \sel_l9_s0$885  <= \$4245 ;
+  always @(posedge clk)
+    \sel_l9_s0$884  <= \$4246 ;
+  always @(posedge clk)
+    \sel_l9_s0$887  <= \$4247 ;
+  always @(posedge clk)
+    \sel_l9_s0$886  <= \$4248 ;
+  always @(posedge clk)
+    \sel_l9_s0$892  <= \$4249 ;
+  always @(posedge clk)
+    \sel_l9_s0$891  <= \$4250 ;
+  always @(posedge clk)
+    \sel_l9_s0$894  <= \$4251 ;
+  always @(posedge clk)
+    \sel_l9_s0$893  <= \$4252 ;
+  always @(posedge clk)
+    \sel_l9_s0$899  <= \$4253 ;
+  always @(posedge clk)
+    \sel_l9_s0$898  <= \$4254 ;
+  always @(posedge clk)
+    \sel_l9_s0$901  <= \$4255 ;
+  always @(posedge clk)
+    \sel_l9_s0$900  <= \$4256 ;
+  always @(posedge clk)
+    \sel_l9_s0$906  <= \$4257 ;
+  always @(posedge clk)
+    \sel_l9_s0$905  <= \$4258 ;
+  always @(posedge clk)
+    \sel_l9_s0$908  <= \$4259 ;
+  always @(posedge clk)
+    \sel_l9_s0$907  <= \$4260 ;
+  always @(posedge clk)
+    \sel_l9_s0$913  <= \$4261 ;
+  always @(posedge clk)
+    \sel_l9_s0$912  <= \$4262 ;
+  always @(posedge clk)
+    \sel_l9_s0$915  <= \$4263 ;
+  always @(posedge clk)
+    \sel_l9_s0$914  <= \$4264 ;
+  always @(posedge clk)
+    \sel_l9_s0$2032  <= \$4265 ;
+  always @(posedge clk)
+    \sel_l9_s0$2033  <= \$4266 ;
+  always @(posedge clk)
+    \sel_l9_s0$2034  <= \$4267 ;
+  always @(posedge clk)
+    \sel_l9_s0$2035  <= \$4268 ;
+  always @(posedge clk)
+    \sel_l9_s0$2036  <= \$4269 ;
+  always @(posedge clk)
+    \sel_l9_s0$2037  <= \$4270 ;
+  always @(posedge clk)
+    adv9_valid <= \$4271 ;
+  always @(posedge clk)
+    \sel_l10_s0$922  <= \$4272 ;
+  always @(posedge clk)
+    sel_l10_s0 <= \$4273 ;
+  always @(posedge clk)
+    \sel_l10_s0$928  <= \$4274 ;
+  always @(posedge clk)
+    \sel_l10_s0$927  <= \$4275 ;
+  always @(posedge clk)
+    \sel_l10_s0$934  <= \$4276 ;
+  always @(posedge clk)
+    \sel_l10_s0$933  <= \$4277 ;
+  always @(posedge clk)
+    \sel_l10_s0$940  <= \$4278 ;
+  always @(posedge clk)
+    \sel_l10_s0$939  <= \$4279 ;
+  always @(posedge clk)
+    \sel_l10_s0$946  <= \$4280 ;
+  always @(posedge clk)
+    \sel_l10_s0$945  <= \$4281 ;
+  always @(posedge clk)
+    \sel_l10_s0$952  <= \$4282 ;
+  always @(posedge clk)
+    \sel_l10_s0$951  <= \$4283 ;
+  always @(posedge clk)
+    \sel_l10_s0$958  <= \$4284 ;
+  always @(posedge clk)
+    \sel_l10_s0$957  <= \$4285 ;
+  always @(posedge clk)
+    \sel_l10_s0$964  <= \$4286 ;
+  always @(posedge clk)
+    \sel_l10_s0$963  <= \$4287 ;
+  always @(posedge clk)
+    \sel_l10_s0$970  <= \$4288 ;
+  always @(posedge clk)
+    \sel_l10_s0$969  <= \$4289 ;
+  always @(posedge clk)
+    \sel_l10_s0$976  <= \$4290 ;
+  always @(posedge clk)
+    \sel_l10_s0$975  <= \$4291 ;
+  always @(posedge clk)
+    \sel_l10_s0$2038  <= \$4292 ;
+  always @(posedge clk)
+    \sel_l10_s0$2039  <= \$4293 ;
+  always @(posedge clk)
+    \sel_l10_s0$2040  <= \$4294 ;
+  always @(posedge clk)
+    \sel_l10_s0$2041  <= \$4295 ;
+  always @(posedge clk)
+    \sel_l10_s0$2042  <= \$4296 ;
+  always @(posedge clk)
+    \sel_l10_s0$2043  <= \$4297 ;
+  always @(posedge clk)
+    \sel_l10_s0$978  <= \$4298 ;
+  always @(posedge clk)
+    \sel_l10_s0$977  <= \$4299 ;
+  always @(posedge clk)
+    \sel_l10_s0$972  <= \$4300 ;
+  always @(posedge clk)
+    \sel_l10_s0$971  <= \$4301 ;
+  always @(posedge clk)
+    \sel_l10_s0$966  <= \$4302 ;
+  always @(posedge clk)
+    \sel_l10_s0$965  <= \$4303 ;
+  always @(posedge clk)
+    \sel_l10_s0$960  <= \$4304 ;
+  always @(posedge clk)
+    \sel_l10_s0$959  <= \$4305 ;
+  always @(posedge clk)
+    \sel_l10_s0$954  <= \$4306 ;
+  always @(posedge clk)
+    \sel_l10_s0$953  <= \$4307 ;
+  always @(posedge clk)
+    \sel_l10_s0$948  <= \$4308 ;
+  always @(posedge clk)
+    \sel_l10_s0$947  <= \$4309 ;
+  always @(posedge clk)
+    \sel_l10_s0$942  <= \$4310 ;
+  always @(posedge clk)
+    \sel_l10_s0$941  <= \$4311 ;
+  always @(posedge clk)
+    \sel_l10_s0$936  <= \$4312 ;
+  always @(posedge clk)
+    \sel_l10_s0$935  <= \$4313 ;
+  always @(posedge clk)
+    \sel_l10_s0$930  <= \$4314 ;
+  always @(posedge clk)
+    \sel_l10_s0$929  <= \$4315 ;
+  always @(posedge clk)
+    \sel_l10_s0$924  <= \$4316 ;
+  always @(posedge clk)
+    \sel_l10_s0$923  <= \$4317 ;
+  always @(posedge clk)
+    \sel_l10_s0$2044  <= \$4318 ;
+  always @(posedge clk)
+    \sel_l10_s0$2045  <= \$4319 ;
+  always @(posedge clk)
+    \sel_l10_s0$2046  <= \$4320 ;
+  always @(posedge clk)
+    \sel_l10_s0$2047  <= \$4321 ;
+  always @(posedge clk)
+    \sel_l10_s0$2048  <= \$4322 ;
+  always @(posedge clk)
+    \sel_l10_s0$2049  <= \$4323 ;
+  always @(posedge clk)
+    adv10_valid <= \$4324 ;
+  always @(posedge clk)
+    sel_l11_s0 <= \$4325 ;
+  always @(posedge clk)
+    \sel_l11_s0$984  <= \$4326 ;
+  always @(posedge clk)
+    \sel_l11_s0$985  <= \$4327 ;
+  always @(posedge clk)
+    \sel_l11_s0$986  <= \$4328 ;
+  always @(posedge clk)
+    \sel_l11_s0$987  <= \$4329 ;
+  always @(posedge clk)
+    \sel_l11_s0$988  <= \$4330 ;
+  always @(posedge clk)
+    \sel_l11_s0$989  <= \$4331 ;
+  always @(posedge clk)
+    \sel_l11_s0$990  <= \$4332 ;
+  always @(posedge clk)
+    \sel_l11_s0$991  <= \$4333 ;
+  always @(posedge clk)
+    \sel_l11_s0$992  <= \$4334 ;
+  always @(posedge clk)
+    \sel_l11_s0$993  <= \$4335 ;
+  always @(posedge clk)
+    \sel_l11_s0$994  <= \$4336 ;
+  always @(posedge clk)
+    \sel_l11_s0$995  <= \$4337 ;
+  always @(posedge clk)
+    \sel_l11_s0$996  <= \$4338 ;
+  always @(posedge clk)
+    \sel_l11_s0$997  <= \$4339 ;
+  always @(posedge clk)
+    \sel_l11_s0$998  <= \$4340 ;
+  always @(posedge clk)
+    adv11_valid <= \$4341 ;
+  always @(posedge clk)
+    \sel_l13_s0$2050  <= \$4342 ;
+  always @(posedge clk)
+    \sel_l13_s0$2051  <= \$4343 ;
+  always @(posedge clk)
+    \sel_l13_s0$1048  <= \$4344 ;
+  always @(posedge clk)
+    sel_l13_s0 <= \$4345 ;
+  always @(posedge clk)
+    \sel_l13_s0$1054  <= \$4346 ;
+  always @(posedge clk)
+    \sel_l13_s0$2052  <= \$4347 ;
+  always @(posedge clk)
+    \sel_l13_s0$1063  <= \$4348 ;
+  always @(posedge clk)
+    \sel_l13_s0$1062  <= \$4349 ;
+  always @(posedge clk)
+    \sel_l13_s0$1071  <= \$4350 ;
+  always @(posedge clk)
+    \sel_l13_s0$2053  <= \$4351 ;
+  always @(posedge clk)
+    \sel_l13_s0$1082  <= \$4352 ;
+  always @(posedge clk)
+    \sel_l13_s0$1081  <= \$4353 ;
+  always @(posedge clk)
+    \sel_l13_s0$1092  <= \$4354 ;
+  always @(posedge clk)
+    \sel_l13_s0$2054  <= \$4355 ;
+  always @(posedge clk)
+    \sel_l13_s0$1103  <= \$4356 ;
+  always @(posedge clk)
+    \sel_l13_s0$1102  <= \$4357 ;
+  always @(posedge clk)
+    \sel_l13_s0$1113  <= \$4358 ;
+  always @(posedge clk)
+    \sel_l13_s0$2055  <= \$4359 ;
+  always @(posedge clk)
+    \sel_l13_s0$1126  <= \$4360 ;
+  always @(posedge clk)
+    \sel_l13_s0$1125  <= \$4361 ;
+  always @(posedge clk)
+    \sel_l13_s0$1138  <= \$4362 ;
+  always @(posedge clk)
+    \sel_l13_s0$2056  <= \$4363 ;
+  always @(posedge clk)
+    \sel_l13_s0$1151  <= \$4364 ;
+  always @(posedge clk)
+    \sel_l13_s0$1150  <= \$4365 ;
+  always @(posedge clk)
+    \sel_l13_s0$1163  <= \$4366 ;
+  always @(posedge clk)
+    \sel_l13_s0$2057  <= \$4367 ;
+  always @(posedge clk)
+    \sel_l13_s0$1176  <= \$4368 ;
+  always @(posedge clk)
+    \sel_l13_s0$1175  <= \$4369 ;
+  always @(posedge clk)
+    \sel_l13_s0$1188  <= \$4370 ;
+  always @(posedge clk)
+    \sel_l13_s0$2058  <= \$4371 ;
+  always @(posedge clk)
+    \sel_l13_s0$1201  <= \$4372 ;
+  always @(posedge clk)
+    \sel_l13_s0$1200  <= \$4373 ;
+  always @(posedge clk)
+    adv12_valid <= \$4374 ;
+  always @(posedge clk)
+    \sel_l14_s0$2059  <= \$4375 ;
+  always @(posedge clk)
+    \sel_l14_s0$2060  <= \$4376 ;
+  always @(posedge clk)
+    \sel_l14_s0$2061  <= \$4377 ;
+  always @(posedge clk)
+    \sel_l14_s0$2062  <= \$4378 ;
+  always @(posedge clk)
+    \sel_l14_s0$1216  <= \$4379 ;
+  always @(posedge clk)
+    sel_l14_s0 <= \$4380 ;
+  always @(posedge clk)
+    \sel_l14_s0$1224  <= \$4381 ;
+  always @(posedge clk)
+    \sel_l14_s0$1232  <= \$4382 ;
+  always @(posedge clk)
+    \sel_l14_s0$1240  <= \$4383 ;
+  always @(posedge clk)
+    \sel_l14_s0$2063  <= \$4384 ;
+  always @(posedge clk)
+    \sel_l14_s0$2064  <= \$4385 ;
+  always @(posedge clk)
+    \sel_l14_s0$2065  <= \$4386 ;
+  always @(posedge clk)
+    \sel_l14_s0$1251  <= \$4387 ;
+  always @(posedge clk)
+    \sel_l14_s0$1250  <= \$4388 ;
+  always @(posedge clk)
+    \sel_l14_s0$1261  <= \$4389 ;
+  always @(posedge clk)
+    \sel_l14_s0$1271  <= \$4390 ;
+  always @(posedge clk)
+    \sel_l14_s0$1281  <= \$4391 ;
+  always @(posedge clk)
+    \sel_l14_s0$2066  <= \$4392 ;
+  always @(posedge clk)
+    \sel_l14_s0$2067  <= \$4393 ;
+  always @(posedge clk)
+    \sel_l14_s0$2068  <= \$4394 ;
+  always @(posedge clk)
+    \sel_l14_s0$1294  <= \$4395 ;
+  always @(posedge clk)
+    \sel_l14_s0$1293  <= \$4396 ;
+  always @(posedge clk)
+    \sel_l14_s0$1306  <= \$4397 ;
+  always @(posedge clk)
+    \sel_l14_s0$1318  <= \$4398 ;
+  always @(posedge clk)
+    \sel_l14_s0$1330  <= \$4399 ;
+  always @(posedge clk)
+    \sel_l14_s0$2069  <= \$4400 ;
+  always @(posedge clk)
+    \sel_l14_s0$2070  <= \$4401 ;
+  always @(posedge clk)
+    \sel_l14_s0$2071  <= \$4402 ;
+  always @(posedge clk)
+    \sel_l14_s0$1343  <= \$4403 ;
+  always @(posedge clk)
+    \sel_l14_s0$1342  <= \$4404 ;
+  always @(posedge clk)
+    \sel_l14_s0$1355  <= \$4405 ;
+  always @(posedge clk)
+    \sel_l14_s0$1367  <= \$4406 ;
+  always @(posedge clk)
+    adv13_valid <= \$4407 ;
+  always @(posedge clk)
+    \sel_l15_s0$2072  <= \$4408 ;
+  always @(posedge clk)
+    \sel_l15_s0$2073  <= \$4409 ;
+  always @(posedge clk)
+    \sel_l15_s0$2074  <= \$4410 ;
+  always @(posedge clk)
+    \sel_l15_s0$2075  <= \$4411 ;
+  always @(posedge clk)
+    \sel_l15_s0$2076  <= \$4412 ;
+  always @(posedge clk)
+    \sel_l15_s0$2077  <= \$4413 ;
+  always @(posedge clk)
+    \sel_l15_s0$2078  <= \$4414 ;
+  always @(posedge clk)
+    \sel_l15_s0$2079  <= \$4415 ;
+  always @(posedge clk)
+    \sel_l15_s0$1382  <= \$4416 ;
+  always @(posedge clk)
+    sel_l15_s0 <= \$4417 ;
+  always @(posedge clk)
+    \sel_l15_s0$1392  <= \$4418 ;
+  always @(posedge clk)
+    \sel_l15_s0$1402  <= \$4419 ;
+  always @(posedge clk)
+    \sel_l15_s0$1412  <= \$4420 ;
+  always @(posedge clk)
+    \sel_l15_s0$1422  <= \$4421 ;
+  always @(posedge clk)
+    \sel_l15_s0$1432  <= \$4422 ;
+  always @(posedge clk)
+    \sel_l15_s0$1442  <= \$4423 ;
+  always @(posedge clk)
+    \sel_l15_s0$1452  <= \$4424 ;
+  always @(posedge clk)
+    \sel_l15_s0$2080  <= \$4425 ;
+  always @(posedge clk)
+    \sel_l15_s0$2081  <= \$4426 ;
+  always @(posedge clk)
+    \sel_l15_s0$2082  <= \$4427 ;
+  always @(posedge clk)
+    \sel_l15_s0$2083  <= \$4428 ;
+  always @(posedge clk)
+    \sel_l15_s0$2084  <= \$4429 ;
+  always @(posedge clk)
+    \sel_l15_s0$2085  <= \$4430 ;
+  always @(posedge clk)
+    \sel_l15_s0$2086  <= \$4431 ;
+  always @(posedge clk)
+    \sel_l15_s0$1465  <= \$4432 ;
+  always @(posedge clk)
+    \sel_l15_s0$1464  <= \$4433 ;
+  always @(posedge clk)
+    \sel_l15_s0$1477  <= \$4434 ;
+  always @(posedge clk)
+    \sel_l15_s0$1489  <= \$4435 ;
+  always @(posedge clk)
+    \sel_l15_s0$1501  <= \$4436 ;
+  always @(posedge clk)
+    \sel_l15_s0$1513  <= \$4437 ;
+  always @(posedge clk)
+    \sel_l15_s0$1525  <= \$4438 ;
+  always @(posedge clk)
+    \sel_l15_s0$1537  <= \$4439 ;
+  always @(posedge clk)
+    adv14_valid <= \$4440 ;
+  always @(posedge clk)
+    \sel_l16_s0$1742  <= \$4441 ;
+  always @(posedge clk)
+    \sel_l16_s0$1743  <= \$4442 ;
+  always @(posedge clk)
+    \sel_l16_s0$1744  <= \$4443 ;
+  always @(posedge clk)
+    \sel_l16_s0$1745  <= \$4444 ;
+  always @(posedge clk)
+    \sel_l16_s0$1746  <= \$4445 ;
+  always @(posedge clk)
+    \sel_l16_s0$1747  <= \$4446 ;
+  always @(posedge clk)
+    \sel_l16_s0$1748  <= \$4447 ;
+  always @(posedge clk)
+    \sel_l16_s0$1749  <= \$4448 ;
+  always @(posedge clk)
+    \sel_l16_s0$1750  <= \$4449 ;
+  always @(posedge clk)
+    \sel_l16_s0$1751  <= \$4450 ;
+  always @(posedge clk)
+    \sel_l16_s0$1752  <= \$4451 ;
+  always @(posedge clk)
+    \sel_l16_s0$1753  <= \$4452 ;
+  always @(posedge clk)
+    \sel_l16_s0$1754  <= \$4453 ;
+  always @(posedge clk)
+    \sel_l16_s0$1755  <= \$4454 ;
+  always @(posedge clk)
+    \sel_l16_s0$1756  <= \$4455 ;
+  always @(posedge clk)
+    \sel_l16_s0$1757  <= \$4456 ;
+  always @(posedge clk)
+    \sel_l16_s0$1552  <= \$4457 ;
+  always @(posedge clk)
+    sel_l16_s0 <= \$4458 ;
+  always @(posedge clk)
+    \sel_l16_s0$1564  <= \$4459 ;
+  always @(posedge clk)
+    \sel_l16_s0$1576  <= \$4460 ;
+  always @(posedge clk)
+    \sel_l16_s0$1588  <= \$4461 ;
+  always @(posedge clk)
+    \sel_l16_s0$1600  <= \$4462 ;
+  always @(posedge clk)
+    \sel_l16_s0$1612  <= \$4463 ;
+  always @(posedge clk)
+    \sel_l16_s0$1624  <= \$4464 ;
+  always @(posedge clk)
+    \sel_l16_s0$1636  <= \$4465 ;
+  always @(posedge clk)
+    \sel_l16_s0$1648  <= \$4466 ;
+  always @(posedge clk)
+    \sel_l16_s0$1660  <= \$4467 ;
+  always @(posedge clk)
+    \sel_l16_s0$1672  <= \$4468 ;
+  always @(posedge clk)
+    \sel_l16_s0$1684  <= \$4469 ;
+  always @(posedge clk)
+    \sel_l16_s0$1696  <= \$4470 ;
+  always @(posedge clk)
+    \sel_l16_s0$1708  <= \$4471 ;
+  always @(posedge clk)
+    \sel_l16_s0$1720  <= \$4472 ;
+  always @(posedge clk)
+    adv15_valid <= \$4473 ;
+  always @(posedge clk)
+    wr__addr <= \$4474 ;
+  always @(posedge clk)
+    rd__addr <= \$4475 ;
+  always @(posedge clk)
+    adv16_valid <= \$4476 ;
+  always @(posedge clk)
+    \sel_l18_s0$2087  <= \$4477 ;
+  always @(posedge clk)
+    \sel_l18_s0$1777  <= \$4478 ;
+  always @(posedge clk)
+    \sel_l18_s0$1801  <= \$4479 ;
+  always @(posedge clk)
+    \sel_l18_s0$1810  <= \$4480 ;
+  always @(posedge clk)
+    \sel_l18_s0$1819  <= \$4481 ;
+  always @(posedge clk)
+    \sel_l18_s0$1828  <= \$4482 ;
+  always @(posedge clk)
+    \sel_l18_s0$1837  <= \$4483 ;
+  always @(posedge clk)
+    \sel_l18_s0$1846  <= \$4484 ;
+  always @(posedge clk)
+    \sel_l18_s0$1855  <= \$4485 ;
+  always @(posedge clk)
+    \sel_l18_s0$1864  <= \$4486 ;
+  always @(posedge clk)
+    \sel_l18_s0$1873  <= \$4487 ;
+  always @(posedge clk)
+    \sel_l18_s0$1882  <= \$4488 ;
+  always @(posedge clk)
+    \sel_l18_s0$1891  <= \$4489 ;
+  always @(posedge clk)
+    \sel_l18_s0$1900  <= \$4490 ;
+  always @(posedge clk)
+    \sel_l18_s0$1909  <= \$4491 ;
+  always @(posedge clk)
+    \sel_l18_s0$1918  <= \$4492 ;
+  always @(posedge clk)
+    \sel_l18_s0$1927  <= \$4493 ;
+  always @(posedge clk)
+    sel_l18_s0 <= \$4494 ;
+  always @(posedge clk)
+    \sel_l18_s0$1778  <= \$4495 ;
+  always @(posedge clk)
+    \sel_l18_s0$1779  <= \$4496 ;
+  always @(posedge clk)
+    \sel_l18_s0$1781  <= \$4497 ;
+  always @(posedge clk)
+    \sel_l18_s0$1782  <= \$4498 ;
+  always @(posedge clk)
+    \sel_l18_s0$1783  <= \$4499 ;
+  always @(posedge clk)
+    \sel_l18_s0$1785  <= \$4500 ;
+  always @(posedge clk)
+    \sel_l18_s0$1786  <= \$4501 ;
+  always @(posedge clk)
+    \sel_l18_s0$1787  <= \$4502 ;
+  always @(posedge clk)
+    \sel_l18_s0$1789  <= \$4503 ;
+  always @(posedge clk)
+    \sel_l18_s0$1790  <= \$4504 ;
+  always @(posedge clk)
+    \sel_l18_s0$1791  <= \$4505 ;
+  always @(posedge clk)
+    \sel_l18_s0$1793  <= \$4506 ;
+  always @(posedge clk)
+    \sel_l18_s0$1794  <= \$4507 ;
+  always @(posedge clk)
+    \sel_l18_s0$1795  <= \$4508 ;
+  always @(posedge clk)
+    \sel_l18_s0$1797  <= \$4509 ;
+  always @(posedge clk)
+    \sel_l18_s0$1798  <= \$4510 ;
+  always @(posedge clk)
+    \sel_l18_s0$1807  <= \$4511 ;
+  always @(posedge clk)
+    \sel_l18_s0$1816  <= \$4512 ;
+  always @(posedge clk)
+    \sel_l18_s0$1825  <= \$4513 ;
+  always @(posedge clk)
+    \sel_l18_s0$1834  <= \$4514 ;
+  always @(posedge clk)
+    \sel_l18_s0$1843  <= \$4515 ;
+  always @(posedge clk)
+    \sel_l18_s0$1852  <= \$4516 ;
+  always @(posedge clk)
+    \sel_l18_s0$1861  <= \$4517 ;
+  always @(posedge clk)
+    \sel_l18_s0$1870  <= \$4518 ;
+  always @(posedge clk)
+    \sel_l18_s0$1879  <= \$4519 ;
+  always @(posedge clk)
+    \sel_l18_s0$1888  <= \$4520 ;
+  always @(posedge clk)
+    \sel_l18_s0$1897  <= \$4521 ;
+  always @(posedge clk)
+    \sel_l18_s0$1906  <= \$4522 ;
+  always @(posedge clk)
+    \sel_l18_s0$1915  <= \$4523 ;
+  always @(posedge clk)
+    \sel_l18_s0$1924  <= \$4524 ;
+  always @(posedge clk)
+    \sel_l18_s0$1933  <= \$4525 ;
+  always @(posedge clk)
+    adv17_valid <= \$4526 ;
+  always @(posedge clk)
+    sel_l20_s0 <= \$4527 ;
+  always @(posedge clk)
+    \sel_l20_s0$1954  <= \$4528 ;
+  always @(posedge clk)
+    \sel_l20_s0$1956  <= \$4529 ;
+  always @(posedge clk)
+    \sel_l20_s0$1958  <= \$4530 ;
+  always @(posedge clk)
+    \sel_l20_s0$1960  <= \$4531 ;
+  always @(posedge clk)
+    \sel_l20_s0$1962  <= \$4532 ;
+  always @(posedge clk)
+    \sel_l20_s0$1964  <= \$4533 ;
+  always @(posedge clk)
+    \sel_l20_s0$1966  <= \$4534 ;
+  always @(posedge clk)
+    \sel_l20_s0$1968  <= \$4535 ;
+  always @(posedge clk)
+    \sel_l20_s0$1970  <= \$4536 ;
+  always @(posedge clk)
+    \sel_l20_s0$1972  <= \$4537 ;
+  always @(posedge clk)
+    \sel_l20_s0$1974  <= \$4538 ;
+  always @(posedge clk)
+    \sel_l20_s0$1976  <= \$4539 ;
+  always @(posedge clk)
+    \sel_l20_s0$1978  <= \$4540 ;
+  always @(posedge clk)
+    \sel_l20_s0$1980  <= \$4541 ;
+  always @(posedge clk)
+    \sel_l20_s0$1982  <= \$4542 ;
+  always @(posedge clk)
+    \sel_l20_s0$1984  <= \$4543 ;
+  always @(posedge clk)
+    \sel_l20_s0$1955  <= \$4544 ;
+  always @(posedge clk)
+    \sel_l20_s0$1957  <= \$4545 ;
+  always @(posedge clk)
+    \sel_l20_s0$1959  <= \$4546 ;
+  always @(posedge clk)
+    \sel_l20_s0$1961  <= \$4547 ;
+  always @(posedge clk)
+    \sel_l20_s0$1963  <= \$4548 ;
+  always @(posedge clk)
+    \sel_l20_s0$1965  <= \$4549 ;
+  always @(posedge clk)
+    \sel_l20_s0$1967  <= \$4550 ;
+  always @(posedge clk)
+    \sel_l20_s0$1969  <= \$4551 ;
+  always @(posedge clk)
+    \sel_l20_s0$1971  <= \$4552 ;
+  always @(posedge clk)
+    \sel_l20_s0$1973  <= \$4553 ;
+  always @(posedge clk)
+    \sel_l20_s0$1975  <= \$4554 ;
+  always @(posedge clk)
+    \sel_l20_s0$1977  <= \$4555 ;
+  always @(posedge clk)
+    \sel_l20_s0$1979  <= \$4556 ;
+  always @(posedge clk)
+    \sel_l20_s0$1981  <= \$4557 ;
+  always @(posedge clk)
+    \sel_l20_s0$1983  <= \$4558 ;
+  always @(posedge clk)
+    \sel_l20_s0$1985  <= \$4559 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = $signed(i__payload[7:0]) >= $signed(1'h0);
@@ -2285,4020 +7942,11240 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$95  = $signed(i__payload[255:248]) >= $signed(1'h0);
   assign \$96  = - $signed(i__payload[255:248]);
   assign \$97  = \$95  ? { i__payload[255], i__payload[255:248] } : \$96 ;
-  assign sel_c0 = { \$4 [7:0], \$98  } > { \$7 [7:0], \$99  };
-  assign sel_c0_max = sel_c0 ? { 5'h00, i__payload[7], \$4 [7:0] } : { 5'h01, i__payload[15], \$7 [7:0] };
-  assign sel_c0_min = sel_c0 ? { 5'h01, i__payload[15], \$7 [7:0] } : { 5'h00, i__payload[7], \$4 [7:0] };
-  assign sel_c1 = { \$10 [7:0], \$100  } > { \$13 [7:0], \$101  };
-  assign sel_c1_max = sel_c1 ? { 5'h02, i__payload[23], \$10 [7:0] } : { 5'h03, i__payload[31], \$13 [7:0] };
-  assign sel_c1_min = sel_c1 ? { 5'h03, i__payload[31], \$13 [7:0] } : { 5'h02, i__payload[23], \$10 [7:0] };
-  assign sel_c2 = { \$16 [7:0], \$102  } > { \$19 [7:0], \$103  };
-  assign sel_c2_max = sel_c2 ? { 5'h04, i__payload[39], \$16 [7:0] } : { 5'h05, i__payload[47], \$19 [7:0] };
-  assign sel_c2_min = sel_c2 ? { 5'h05, i__payload[47], \$19 [7:0] } : { 5'h04, i__payload[39], \$16 [7:0] };
-  assign sel_c3 = { \$22 [7:0], \$104  } > { \$25 [7:0], \$105  };
-  assign sel_c3_max = sel_c3 ? { 5'h06, i__payload[55], \$22 [7:0] } : { 5'h07, i__payload[63], \$25 [7:0] };
-  assign sel_c3_min = sel_c3 ? { 5'h07, i__payload[63], \$25 [7:0] } : { 5'h06, i__payload[55], \$22 [7:0] };
-  assign sel_c4 = { \$28 [7:0], \$106  } > { \$31 [7:0], \$107  };
-  assign sel_c4_max = sel_c4 ? { 5'h08, i__payload[71], \$28 [7:0] } : { 5'h09, i__payload[79], \$31 [7:0] };
-  assign sel_c4_min = sel_c4 ? { 5'h09, i__payload[79], \$31 [7:0] } : { 5'h08, i__payload[71], \$28 [7:0] };
-  assign sel_c5 = { \$34 [7:0], \$108  } > { \$37 [7:0], \$109  };
-  assign sel_c5_max = sel_c5 ? { 5'h0a, i__payload[87], \$34 [7:0] } : { 5'h0b, i__payload[95], \$37 [7:0] };
-  assign sel_c5_min = sel_c5 ? { 5'h0b, i__payload[95], \$37 [7:0] } : { 5'h0a, i__payload[87], \$34 [7:0] };
-  assign sel_c6 = { \$40 [7:0], \$110  } > { \$43 [7:0], \$111  };
-  assign sel_c6_max = sel_c6 ? { 5'h0c, i__payload[103], \$40 [7:0] } : { 5'h0d, i__payload[111], \$43 [7:0] };
-  assign sel_c6_min = sel_c6 ? { 5'h0d, i__payload[111], \$43 [7:0] } : { 5'h0c, i__payload[103], \$40 [7:0] };
-  assign sel_c7 = { \$46 [7:0], \$112  } > { \$49 [7:0], \$113  };
-  assign sel_c7_max = sel_c7 ? { 5'h0e, i__payload[119], \$46 [7:0] } : { 5'h0f, i__payload[127], \$49 [7:0] };
-  assign sel_c7_min = sel_c7 ? { 5'h0f, i__payload[127], \$49 [7:0] } : { 5'h0e, i__payload[119], \$46 [7:0] };
-  assign sel_c8 = { \$52 [7:0], \$114  } > { \$55 [7:0], \$115  };
-  assign sel_c8_max = sel_c8 ? { 5'h10, i__payload[135], \$52 [7:0] } : { 5'h11, i__payload[143], \$55 [7:0] };
-  assign sel_c8_min = sel_c8 ? { 5'h11, i__payload[143], \$55 [7:0] } : { 5'h10, i__payload[135], \$52 [7:0] };
-  assign sel_c9 = { \$58 [7:0], \$116  } > { \$61 [7:0], \$117  };
-  assign sel_c9_max = sel_c9 ? { 5'h12, i__payload[151], \$58 [7:0] } : { 5'h13, i__payload[159], \$61 [7:0] };
-  assign sel_c9_min = sel_c9 ? { 5'h13, i__payload[159], \$61 [7:0] } : { 5'h12, i__payload[151], \$58 [7:0] };
-  assign sel_c10 = { \$64 [7:0], \$118  } > { \$67 [7:0], \$119  };
-  assign sel_c10_max = sel_c10 ? { 5'h14, i__payload[167], \$64 [7:0] } : { 5'h15, i__payload[175], \$67 [7:0] };
-  assign sel_c10_min = sel_c10 ? { 5'h15, i__payload[175], \$67 [7:0] } : { 5'h14, i__payload[167], \$64 [7:0] };
-  assign sel_c11 = { \$70 [7:0], \$120  } > { \$73 [7:0], \$121  };
-  assign sel_c11_max = sel_c11 ? { 5'h16, i__payload[183], \$70 [7:0] } : { 5'h17, i__payload[191], \$73 [7:0] };
-  assign sel_c11_min = sel_c11 ? { 5'h17, i__payload[191], \$73 [7:0] } : { 5'h16, i__payload[183], \$70 [7:0] };
-  assign sel_c12 = { \$76 [7:0], \$122  } > { \$79 [7:0], \$123  };
-  assign sel_c12_max = sel_c12 ? { 5'h18, i__payload[199], \$76 [7:0] } : { 5'h19, i__payload[207], \$79 [7:0] };
-  assign sel_c12_min = sel_c12 ? { 5'h19, i__payload[207], \$79 [7:0] } : { 5'h18, i__payload[199], \$76 [7:0] };
-  assign sel_c13 = { \$82 [7:0], \$124  } > { \$85 [7:0], \$125  };
-  assign sel_c13_max = sel_c13 ? { 5'h1a, i__payload[215], \$82 [7:0] } : { 5'h1b, i__payload[223], \$85 [7:0] };
-  assign sel_c13_min = sel_c13 ? { 5'h1b, i__payload[223], \$85 [7:0] } : { 5'h1a, i__payload[215], \$82 [7:0] };
-  assign sel_c14 = { \$88 [7:0], \$126  } > { \$91 [7:0], \$127  };
-  assign sel_c14_max = sel_c14 ? { 5'h1c, i__payload[231], \$88 [7:0] } : { 5'h1d, i__payload[239], \$91 [7:0] };
-  assign sel_c14_min = sel_c14 ? { 5'h1d, i__payload[239], \$91 [7:0] } : { 5'h1c, i__payload[231], \$88 [7:0] };
-  assign sel_c15 = { \$94 [7:0], \$128  } > { \$97 [7:0], \$129  };
-  assign sel_c15_max = sel_c15 ? { 5'h1e, i__payload[247], \$94 [7:0] } : { 5'h1f, i__payload[255], \$97 [7:0] };
-  assign sel_c15_min = sel_c15 ? { 5'h1f, i__payload[255], \$97 [7:0] } : { 5'h1e, i__payload[247], \$94 [7:0] };
-  assign \$130  = ~ sel_c0_min[13:9];
-  assign \$131  = ~ sel_c1_min[13:9];
-  assign sel_c16 = { sel_c0_min[7:0], \$130  } > { sel_c1_min[7:0], \$131  };
-  assign sel_c16_max = sel_c16 ? sel_c0_min : sel_c1_min;
-  assign sel_c16_min = sel_c16 ? sel_c1_min : sel_c0_min;
-  assign \$132  = ~ sel_c0_max[13:9];
-  assign \$133  = ~ sel_c1_max[13:9];
-  assign sel_c17 = { sel_c0_max[7:0], \$132  } > { sel_c1_max[7:0], \$133  };
-  assign sel_c17_max = sel_c17 ? sel_c0_max : sel_c1_max;
-  assign sel_c17_min = sel_c17 ? sel_c1_max : sel_c0_max;
-  assign \$134  = ~ sel_c2_min[13:9];
-  assign \$135  = ~ sel_c3_min[13:9];
-  assign sel_c18 = { sel_c2_min[7:0], \$134  } > { sel_c3_min[7:0], \$135  };
-  assign sel_c18_max = sel_c18 ? sel_c2_min : sel_c3_min;
-  assign sel_c18_min = sel_c18 ? sel_c3_min : sel_c2_min;
-  assign \$136  = ~ sel_c2_max[13:9];
-  assign \$137  = ~ sel_c3_max[13:9];
-  assign sel_c19 = { sel_c2_max[7:0], \$136  } > { sel_c3_max[7:0], \$137  };
-  assign sel_c19_max = sel_c19 ? sel_c2_max : sel_c3_max;
-  assign sel_c19_min = sel_c19 ? sel_c3_max : sel_c2_max;
-  assign \$138  = ~ sel_c4_min[13:9];
-  assign \$139  = ~ sel_c5_min[13:9];
-  assign sel_c20 = { sel_c4_min[7:0], \$138  } > { sel_c5_min[7:0], \$139  };
-  assign sel_c20_max = sel_c20 ? sel_c4_min : sel_c5_min;
-  assign sel_c20_min = sel_c20 ? sel_c5_min : sel_c4_min;
-  assign \$140  = ~ sel_c4_max[13:9];
-  assign \$141  = ~ sel_c5_max[13:9];
-  assign sel_c21 = { sel_c4_max[7:0], \$140  } > { sel_c5_max[7:0], \$141  };
-  assign sel_c21_max = sel_c21 ? sel_c4_max : sel_c5_max;
-  assign sel_c21_min = sel_c21 ? sel_c5_max : sel_c4_max;
-  assign \$142  = ~ sel_c6_min[13:9];
-  assign \$143  = ~ sel_c7_min[13:9];
-  assign sel_c22 = { sel_c6_min[7:0], \$142  } > { sel_c7_min[7:0], \$143  };
-  assign sel_c22_max = sel_c22 ? sel_c6_min : sel_c7_min;
-  assign sel_c22_min = sel_c22 ? sel_c7_min : sel_c6_min;
-  assign \$144  = ~ sel_c6_max[13:9];
-  assign \$145  = ~ sel_c7_max[13:9];
-  assign sel_c23 = { sel_c6_max[7:0], \$144  } > { sel_c7_max[7:0], \$145  };
-  assign sel_c23_max = sel_c23 ? sel_c6_max : sel_c7_max;
-  assign sel_c23_min = sel_c23 ? sel_c7_max : sel_c6_max;
-  assign \$146  = ~ sel_c8_min[13:9];
-  assign \$147  = ~ sel_c9_min[13:9];
-  assign sel_c24 = { sel_c8_min[7:0], \$146  } > { sel_c9_min[7:0], \$147  };
-  assign sel_c24_max = sel_c24 ? sel_c8_min : sel_c9_min;
-  assign sel_c24_min = sel_c24 ? sel_c9_min : sel_c8_min;
-  assign \$148  = ~ sel_c8_max[13:9];
-  assign \$149  = ~ sel_c9_max[13:9];
-  assign sel_c25 = { sel_c8_max[7:0], \$148  } > { sel_c9_max[7:0], \$149  };
-  assign sel_c25_max = sel_c25 ? sel_c8_max : sel_c9_max;
-  assign sel_c25_min = sel_c25 ? sel_c9_max : sel_c8_max;
-  assign \$150  = ~ sel_c10_min[13:9];
-  assign \$151  = ~ sel_c11_min[13:9];
-  assign sel_c26 = { sel_c10_min[7:0], \$150  } > { sel_c11_min[7:0], \$151  };
-  assign sel_c26_max = sel_c26 ? sel_c10_min : sel_c11_min;
-  assign sel_c26_min = sel_c26 ? sel_c11_min : sel_c10_min;
-  assign \$152  = ~ sel_c10_max[13:9];
-  assign \$153  = ~ sel_c11_max[13:9];
-  assign sel_c27 = { sel_c10_max[7:0], \$152  } > { sel_c11_max[7:0], \$153  };
-  assign sel_c27_max = sel_c27 ? sel_c10_max : sel_c11_max;
-  assign sel_c27_min = sel_c27 ? sel_c11_max : sel_c10_max;
-  assign \$154  = ~ sel_c12_min[13:9];
-  assign \$155  = ~ sel_c13_min[13:9];
-  assign sel_c28 = { sel_c12_min[7:0], \$154  } > { sel_c13_min[7:0], \$155  };
-  assign sel_c28_max = sel_c28 ? sel_c12_min : sel_c13_min;
-  assign sel_c28_min = sel_c28 ? sel_c13_min : sel_c12_min;
-  assign \$156  = ~ sel_c12_max[13:9];
-  assign \$157  = ~ sel_c13_max[13:9];
-  assign sel_c29 = { sel_c12_max[7:0], \$156  } > { sel_c13_max[7:0], \$157  };
-  assign sel_c29_max = sel_c29 ? sel_c12_max : sel_c13_max;
-  assign sel_c29_min = sel_c29 ? sel_c13_max : sel_c12_max;
-  assign \$158  = ~ sel_c14_min[13:9];
-  assign \$159  = ~ sel_c15_min[13:9];
-  assign sel_c30 = { sel_c14_min[7:0], \$158  } > { sel_c15_min[7:0], \$159  };
-  assign sel_c30_max = sel_c30 ? sel_c14_min : sel_c15_min;
-  assign sel_c30_min = sel_c30 ? sel_c15_min : sel_c14_min;
-  assign \$160  = ~ sel_c14_max[13:9];
-  assign \$161  = ~ sel_c15_max[13:9];
-  assign sel_c31 = { sel_c14_max[7:0], \$160  } > { sel_c15_max[7:0], \$161  };
-  assign sel_c31_max = sel_c31 ? sel_c14_max : sel_c15_max;
-  assign sel_c31_min = sel_c31 ? sel_c15_max : sel_c14_max;
-  assign \$162  = ~ sel_c16_min[13:9];
-  assign \$163  = ~ sel_c18_min[13:9];
-  assign sel_c32 = { sel_c16_min[7:0], \$162  } > { sel_c18_min[7:0], \$163  };
-  assign sel_c32_max = sel_c32 ? sel_c16_min : sel_c18_min;
-  assign sel_c32_min = sel_c32 ? sel_c18_min : sel_c16_min;
-  assign \$164  = ~ sel_c17_min[13:9];
-  assign \$165  = ~ sel_c19_min[13:9];
-  assign sel_c33 = { sel_c17_min[7:0], \$164  } > { sel_c19_min[7:0], \$165  };
-  assign sel_c33_max = sel_c33 ? sel_c17_min : sel_c19_min;
-  assign sel_c33_min = sel_c33 ? sel_c19_min : sel_c17_min;
-  assign \$166  = ~ sel_c16_max[13:9];
-  assign \$167  = ~ sel_c18_max[13:9];
-  assign sel_c34 = { sel_c16_max[7:0], \$166  } > { sel_c18_max[7:0], \$167  };
-  assign sel_c34_max = sel_c34 ? sel_c16_max : sel_c18_max;
-  assign sel_c34_min = sel_c34 ? sel_c18_max : sel_c16_max;
-  assign \$168  = ~ sel_c17_max[13:9];
-  assign \$169  = ~ sel_c19_max[13:9];
-  assign sel_c35 = { sel_c17_max[7:0], \$168  } > { sel_c19_max[7:0], \$169  };
-  assign sel_c35_max = sel_c35 ? sel_c17_max : sel_c19_max;
-  assign sel_c35_min = sel_c35 ? sel_c19_max : sel_c17_max;
-  assign \$170  = ~ sel_c20_min[13:9];
-  assign \$171  = ~ sel_c22_min[13:9];
-  assign sel_c36 = { sel_c20_min[7:0], \$170  } > { sel_c22_min[7:0], \$171  };
-  assign sel_c36_max = sel_c36 ? sel_c20_min : sel_c22_min;
-  assign sel_c36_min = sel_c36 ? sel_c22_min : sel_c20_min;
-  assign \$172  = ~ sel_c21_min[13:9];
-  assign \$173  = ~ sel_c23_min[13:9];
-  assign sel_c37 = { sel_c21_min[7:0], \$172  } > { sel_c23_min[7:0], \$173  };
-  assign sel_c37_max = sel_c37 ? sel_c21_min : sel_c23_min;
-  assign sel_c37_min = sel_c37 ? sel_c23_min : sel_c21_min;
-  assign \$174  = ~ sel_c20_max[13:9];
-  assign \$175  = ~ sel_c22_max[13:9];
-  assign sel_c38 = { sel_c20_max[7:0], \$174  } > { sel_c22_max[7:0], \$175  };
-  assign sel_c38_max = sel_c38 ? sel_c20_max : sel_c22_max;
-  assign sel_c38_min = sel_c38 ? sel_c22_max : sel_c20_max;
-  assign \$176  = ~ sel_c21_max[13:9];
-  assign \$177  = ~ sel_c23_max[13:9];
-  assign sel_c39 = { sel_c21_max[7:0], \$176  } > { sel_c23_max[7:0], \$177  };
-  assign sel_c39_max = sel_c39 ? sel_c21_max : sel_c23_max;
-  assign sel_c39_min = sel_c39 ? sel_c23_max : sel_c21_max;
-  assign \$178  = ~ sel_c24_min[13:9];
-  assign \$179  = ~ sel_c26_min[13:9];
-  assign sel_c40 = { sel_c24_min[7:0], \$178  } > { sel_c26_min[7:0], \$179  };
-  assign sel_c40_max = sel_c40 ? sel_c24_min : sel_c26_min;
-  assign sel_c40_min = sel_c40 ? sel_c26_min : sel_c24_min;
-  assign \$180  = ~ sel_c25_min[13:9];
-  assign \$181  = ~ sel_c27_min[13:9];
-  assign sel_c41 = { sel_c25_min[7:0], \$180  } > { sel_c27_min[7:0], \$181  };
-  assign sel_c41_max = sel_c41 ? sel_c25_min : sel_c27_min;
-  assign sel_c41_min = sel_c41 ? sel_c27_min : sel_c25_min;
-  assign \$182  = ~ sel_c24_max[13:9];
-  assign \$183  = ~ sel_c26_max[13:9];
-  assign sel_c42 = { sel_c24_max[7:0], \$182  } > { sel_c26_max[7:0], \$183  };
-  assign sel_c42_max = sel_c42 ? sel_c24_max : sel_c26_max;
-  assign sel_c42_min = sel_c42 ? sel_c26_max : sel_c24_max;
-  assign \$184  = ~ sel_c25_max[13:9];
-  assign \$185  = ~ sel_c27_max[13:9];
-  assign sel_c43 = { sel_c25_max[7:0], \$184  } > { sel_c27_max[7:0], \$185  };
-  assign sel_c43_max = sel_c43 ? sel_c25_max : sel_c27_max;
-  assign sel_c43_min = sel_c43 ? sel_c27_max : sel_c25_max;
-  assign \$186  = ~ sel_c28_min[13:9];
-  assign \$187  = ~ sel_c30_min[13:9];
-  assign sel_c44 = { sel_c28_min[7:0], \$186  } > { sel_c30_min[7:0], \$187  };
-  assign sel_c44_max = sel_c44 ? sel_c28_min : sel_c30_min;
-  assign sel_c44_min = sel_c44 ? sel_c30_min : sel_c28_min;
-  assign \$188  = ~ sel_c29_min[13:9];
-  assign \$189  = ~ sel_c31_min[13:9];
-  assign sel_c45 = { sel_c29_min[7:0], \$188  } > { sel_c31_min[7:0], \$189  };
-  assign sel_c45_max = sel_c45 ? sel_c29_min : sel_c31_min;
-  assign sel_c45_min = sel_c45 ? sel_c31_min : sel_c29_min;
-  assign \$190  = ~ sel_c28_max[13:9];
-  assign \$191  = ~ sel_c30_max[13:9];
-  assign sel_c46 = { sel_c28_max[7:0], \$190  } > { sel_c30_max[7:0], \$191  };
-  assign sel_c46_max = sel_c46 ? sel_c28_max : sel_c30_max;
-  assign sel_c46_min = sel_c46 ? sel_c30_max : sel_c28_max;
-  assign \$192  = ~ sel_c29_max[13:9];
-  assign \$193  = ~ sel_c31_max[13:9];
-  assign sel_c47 = { sel_c29_max[7:0], \$192  } > { sel_c31_max[7:0], \$193  };
-  assign sel_c47_max = sel_c47 ? sel_c29_max : sel_c31_max;
-  assign sel_c47_min = sel_c47 ? sel_c31_max : sel_c29_max;
-  assign \$194  = ~ sel_c33_min[13:9];
-  assign \$195  = ~ sel_c34_max[13:9];
-  assign sel_c48 = { sel_c33_min[7:0], \$194  } > { sel_c34_max[7:0], \$195  };
-  assign sel_c48_max = sel_c48 ? sel_c33_min : sel_c34_max;
-  assign sel_c48_min = sel_c48 ? sel_c34_max : sel_c33_min;
-  assign \$196  = ~ sel_c32_max[13:9];
-  assign \$197  = ~ sel_c42_max[13:9];
-  assign sel_c49 = { sel_c32_max[7:0], \$196  } > { sel_c42_max[7:0], \$197  };
-  assign sel_c49_max = sel_c49 ? sel_c32_max : sel_c42_max;
-  assign sel_c49_min = sel_c49 ? sel_c42_max : sel_c32_max;
-  assign \$198  = ~ sel_c33_max[13:9];
-  assign \$199  = ~ sel_c42_min[13:9];
-  assign sel_c50 = { sel_c33_max[7:0], \$198  } > { sel_c42_min[7:0], \$199  };
-  assign sel_c50_max = sel_c50 ? sel_c33_max : sel_c42_min;
-  assign sel_c50_min = sel_c50 ? sel_c42_min : sel_c33_max;
-  assign \$200  = ~ sel_c37_min[13:9];
-  assign \$201  = ~ sel_c47_min[13:9];
-  assign sel_c51 = { sel_c37_min[7:0], \$200  } > { sel_c47_min[7:0], \$201  };
-  assign sel_c51_max = sel_c51 ? sel_c37_min : sel_c47_min;
-  assign sel_c51_min = sel_c51 ? sel_c47_min : sel_c37_min;
-  assign \$202  = ~ sel_c39_min[13:9];
-  assign \$203  = ~ sel_c43_min[13:9];
-  assign sel_c52 = { sel_c39_min[7:0], \$202  } > { sel_c43_min[7:0], \$203  };
-  assign sel_c52_max = sel_c52 ? sel_c39_min : sel_c43_min;
-  assign sel_c52_min = sel_c52 ? sel_c43_min : sel_c39_min;
-  assign \$204  = ~ sel_c36_max[13:9];
-  assign \$205  = ~ sel_c40_max[13:9];
-  assign sel_c53 = { sel_c36_max[7:0], \$204  } > { sel_c40_max[7:0], \$205  };
-  assign sel_c53_max = sel_c53 ? sel_c36_max : sel_c40_max;
-  assign sel_c53_min = sel_c53 ? sel_c40_max : sel_c36_max;
-  assign \$206  = ~ sel_c37_max[13:9];
-  assign \$207  = ~ sel_c46_min[13:9];
-  assign sel_c54 = { sel_c37_max[7:0], \$206  } > { sel_c46_min[7:0], \$207  };
-  assign sel_c54_max = sel_c54 ? sel_c37_max : sel_c46_min;
-  assign sel_c54_min = sel_c54 ? sel_c46_min : sel_c37_max;
-  assign \$208  = ~ sel_l5_s0;
-  assign \$209  = ~ \sel_l5_s0$210 ;
-  assign sel_c55 = { \sel_l5_s0$209 , \$208  } > { \sel_l5_s0$211 , \$209  };
-  assign sel_c55_max = sel_c55 ? { sel_l5_s0, \sel_l5_s0$214 , \sel_l5_s0$209  } : { \sel_l5_s0$210 , \sel_l5_s0$213 , \sel_l5_s0$211  };
-  assign sel_c55_min = sel_c55 ? { \sel_l5_s0$210 , \sel_l5_s0$213 , \sel_l5_s0$211  } : { sel_l5_s0, \sel_l5_s0$214 , \sel_l5_s0$209  };
-  assign \$210  = ~ \sel_l5_s0$217 ;
-  assign \$211  = ~ \sel_l5_s0$219 ;
-  assign sel_c56 = { \sel_l5_s0$218 , \$210  } > { \sel_l5_s0$220 , \$211  };
-  assign sel_c56_max = sel_c56 ? { \sel_l5_s0$217 , \sel_l5_s0$223 , \sel_l5_s0$218  } : { \sel_l5_s0$219 , \sel_l5_s0$222 , \sel_l5_s0$220  };
-  assign sel_c56_min = sel_c56 ? { \sel_l5_s0$219 , \sel_l5_s0$222 , \sel_l5_s0$220  } : { \sel_l5_s0$217 , \sel_l5_s0$223 , \sel_l5_s0$218  };
-  assign \$212  = ~ \sel_l5_s0$226 ;
-  assign \$213  = ~ \sel_l5_s0$228 ;
-  assign sel_c57 = { \sel_l5_s0$227 , \$212  } > { \sel_l5_s0$229 , \$213  };
-  assign sel_c57_max = sel_c57 ? { \sel_l5_s0$226 , \sel_l5_s0$232 , \sel_l5_s0$227  } : { \sel_l5_s0$228 , \sel_l5_s0$231 , \sel_l5_s0$229  };
-  assign sel_c57_min = sel_c57 ? { \sel_l5_s0$228 , \sel_l5_s0$231 , \sel_l5_s0$229  } : { \sel_l5_s0$226 , \sel_l5_s0$232 , \sel_l5_s0$227  };
-  assign \$214  = ~ \sel_l5_s0$235 ;
-  assign \$215  = ~ \sel_l5_s0$237 ;
-  assign sel_c58 = { \sel_l5_s0$236 , \$214  } > { \sel_l5_s0$238 , \$215  };
-  assign sel_c58_max = sel_c58 ? { \sel_l5_s0$235 , \sel_l5_s0$241 , \sel_l5_s0$236  } : { \sel_l5_s0$237 , \sel_l5_s0$240 , \sel_l5_s0$238  };
-  assign sel_c58_min = sel_c58 ? { \sel_l5_s0$237 , \sel_l5_s0$240 , \sel_l5_s0$238  } : { \sel_l5_s0$235 , \sel_l5_s0$241 , \sel_l5_s0$236  };
-  assign \$216  = ~ \sel_l5_s0$244 ;
-  assign \$217  = ~ \sel_l5_s0$246 ;
-  assign sel_c59 = { \sel_l5_s0$245 , \$216  } > { \sel_l5_s0$247 , \$217  };
-  assign sel_c59_max = sel_c59 ? { \sel_l5_s0$244 , \sel_l5_s0$250 , \sel_l5_s0$245  } : { \sel_l5_s0$246 , \sel_l5_s0$249 , \sel_l5_s0$247  };
-  assign sel_c59_min = sel_c59 ? { \sel_l5_s0$246 , \sel_l5_s0$249 , \sel_l5_s0$247  } : { \sel_l5_s0$244 , \sel_l5_s0$250 , \sel_l5_s0$245  };
-  assign \$218  = ~ \sel_l5_s0$253 ;
-  assign \$219  = ~ \sel_l5_s0$255 ;
-  assign sel_c60 = { \sel_l5_s0$254 , \$218  } > { \sel_l5_s0$256 , \$219  };
-  assign sel_c60_max = sel_c60 ? { \sel_l5_s0$253 , \sel_l5_s0$259 , \sel_l5_s0$254  } : { \sel_l5_s0$255 , \sel_l5_s0$258 , \sel_l5_s0$256  };
-  assign sel_c60_min = sel_c60 ? { \sel_l5_s0$255 , \sel_l5_s0$258 , \sel_l5_s0$256  } : { \sel_l5_s0$253 , \sel_l5_s0$259 , \sel_l5_s0$254  };
-  assign \$220  = ~ \sel_l5_s0$262 ;
-  assign \$221  = ~ \sel_l5_s0$264 ;
-  assign sel_c61 = { \sel_l5_s0$263 , \$220  } > { \sel_l5_s0$265 , \$221  };
-  assign sel_c61_max = sel_c61 ? { \sel_l5_s0$262 , \sel_l5_s0$268 , \sel_l5_s0$263  } : { \sel_l5_s0$264 , \sel_l5_s0$267 , \sel_l5_s0$265  };
-  assign sel_c61_min = sel_c61 ? { \sel_l5_s0$264 , \sel_l5_s0$267 , \sel_l5_s0$265  } : { \sel_l5_s0$262 , \sel_l5_s0$268 , \sel_l5_s0$263  };
-  assign \$222  = ~ \sel_l5_s0$271 ;
-  assign \$223  = ~ \sel_l5_s0$273 ;
-  assign sel_c62 = { \sel_l5_s0$272 , \$222  } > { \sel_l5_s0$274 , \$223  };
-  assign sel_c62_max = sel_c62 ? { \sel_l5_s0$271 , \sel_l5_s0$277 , \sel_l5_s0$272  } : { \sel_l5_s0$273 , \sel_l5_s0$276 , \sel_l5_s0$274  };
-  assign sel_c62_min = sel_c62 ? { \sel_l5_s0$273 , \sel_l5_s0$276 , \sel_l5_s0$274  } : { \sel_l5_s0$271 , \sel_l5_s0$277 , \sel_l5_s0$272  };
-  assign \$224  = ~ \sel_l5_s0$280 ;
-  assign \$225  = ~ \sel_l5_s0$282 ;
-  assign sel_c63 = { \sel_l5_s0$281 , \$224  } > { \sel_l5_s0$283 , \$225  };
-  assign sel_c63_max = sel_c63 ? { \sel_l5_s0$280 , \sel_l5_s0$286 , \sel_l5_s0$281  } : { \sel_l5_s0$282 , \sel_l5_s0$285 , \sel_l5_s0$283  };
-  assign sel_c63_min = sel_c63 ? { \sel_l5_s0$282 , \sel_l5_s0$285 , \sel_l5_s0$283  } : { \sel_l5_s0$280 , \sel_l5_s0$286 , \sel_l5_s0$281  };
-  assign \$226  = ~ \sel_l5_s0$289 ;
-  assign \$227  = ~ \sel_l5_s0$291 ;
-  assign sel_c64 = { \sel_l5_s0$290 , \$226  } > { \sel_l5_s0$292 , \$227  };
-  assign sel_c64_max = sel_c64 ? { \sel_l5_s0$289 , \sel_l5_s0$295 , \sel_l5_s0$290  } : { \sel_l5_s0$291 , \sel_l5_s0$294 , \sel_l5_s0$292  };
-  assign sel_c64_min = sel_c64 ? { \sel_l5_s0$291 , \sel_l5_s0$294 , \sel_l5_s0$292  } : { \sel_l5_s0$289 , \sel_l5_s0$295 , \sel_l5_s0$290  };
-  assign \$228  = ~ \sel_l5_s0$298 ;
-  assign \$229  = ~ sel_c61_min[13:9];
-  assign sel_c65 = { \sel_l5_s0$299 , \$228  } > { sel_c61_min[7:0], \$229  };
-  assign sel_c65_max = sel_c65 ? { \sel_l5_s0$298 , \sel_l5_s0$301 , \sel_l5_s0$299  } : sel_c61_min;
-  assign \$230  = ~ sel_c55_min[13:9];
-  assign \$231  = ~ \sel_l5_s0$303 ;
-  assign sel_c66 = { sel_c55_min[7:0], \$230  } > { \sel_l5_s0$304 , \$231  };
-  assign sel_c66_max = sel_c66 ? sel_c55_min : { \sel_l5_s0$303 , \sel_l5_s0$306 , \sel_l5_s0$304  };
-  assign \$232  = ~ sel_c56_min[13:9];
-  assign \$233  = ~ \sel_l5_s0$308 ;
-  assign sel_c67 = { sel_c56_min[7:0], \$232  } > { \sel_l5_s0$309 , \$233  };
-  assign sel_c67_max = sel_c67 ? sel_c56_min : { \sel_l5_s0$308 , \sel_l5_s0$311 , \sel_l5_s0$309  };
-  assign \$234  = ~ sel_c57_min[13:9];
-  assign \$235  = ~ sel_c61_max[13:9];
-  assign sel_c68 = { sel_c57_min[7:0], \$234  } > { sel_c61_max[7:0], \$235  };
-  assign sel_c68_max = sel_c68 ? sel_c57_min : sel_c61_max;
-  assign sel_c68_min = sel_c68 ? sel_c61_max : sel_c57_min;
-  assign \$236  = ~ sel_c58_min[13:9];
-  assign \$237  = ~ \sel_l5_s0$316 ;
-  assign sel_c69 = { sel_c58_min[7:0], \$236  } > { \sel_l5_s0$317 , \$237  };
-  assign sel_c69_max = sel_c69 ? sel_c58_min : { \sel_l5_s0$316 , \sel_l5_s0$319 , \sel_l5_s0$317  };
-  assign \$238  = ~ sel_c59_min[13:9];
-  assign \$239  = ~ \sel_l5_s0$321 ;
-  assign sel_c70 = { sel_c59_min[7:0], \$238  } > { \sel_l5_s0$322 , \$239  };
-  assign sel_c70_max = sel_c70 ? sel_c59_min : { \sel_l5_s0$321 , \sel_l5_s0$324 , \sel_l5_s0$322  };
-  assign \$240  = ~ sel_c60_min[13:9];
-  assign \$241  = ~ \sel_l5_s0$326 ;
-  assign sel_c71 = { sel_c60_min[7:0], \$240  } > { \sel_l5_s0$327 , \$241  };
-  assign sel_c71_max = sel_c71 ? sel_c60_min : { \sel_l5_s0$326 , \sel_l5_s0$329 , \sel_l5_s0$327  };
-  assign sel_c71_min = sel_c71 ? { \sel_l5_s0$326 , \sel_l5_s0$329 , \sel_l5_s0$327  } : sel_c60_min;
-  assign \$242  = ~ \sel_l5_s0$332 ;
-  assign \$243  = ~ sel_c64_max[13:9];
-  assign sel_c72 = { \sel_l5_s0$333 , \$242  } > { sel_c64_max[7:0], \$243  };
-  assign sel_c72_max = sel_c72 ? { \sel_l5_s0$332 , \sel_l5_s0$335 , \sel_l5_s0$333  } : sel_c64_max;
-  assign sel_c72_min = sel_c72 ? sel_c64_max : { \sel_l5_s0$332 , \sel_l5_s0$335 , \sel_l5_s0$333  };
-  assign \$244  = ~ sel_c59_max[13:9];
-  assign \$245  = ~ sel_c63_min[13:9];
-  assign sel_c73 = { sel_c59_max[7:0], \$244  } > { sel_c63_min[7:0], \$245  };
-  assign sel_c73_max = sel_c73 ? sel_c59_max : sel_c63_min;
-  assign sel_c73_min = sel_c73 ? sel_c63_min : sel_c59_max;
-  assign \$246  = ~ sel_c56_max[13:9];
-  assign \$247  = ~ sel_c64_min[13:9];
-  assign sel_c74 = { sel_c56_max[7:0], \$246  } > { sel_c64_min[7:0], \$247  };
-  assign sel_c74_max = sel_c74 ? sel_c56_max : sel_c64_min;
-  assign sel_c74_min = sel_c74 ? sel_c64_min : sel_c56_max;
-  assign \$248  = ~ sel_c62_min[13:9];
-  assign \$249  = ~ sel_c58_max[13:9];
-  assign sel_c75 = { sel_c62_min[7:0], \$248  } > { sel_c58_max[7:0], \$249  };
-  assign sel_c75_max = sel_c75 ? sel_c62_min : sel_c58_max;
-  assign sel_c75_min = sel_c75 ? sel_c58_max : sel_c62_min;
-  assign \$250  = ~ \sel_l5_s0$347 ;
-  assign \$251  = ~ sel_c63_max[13:9];
-  assign sel_c76 = { \sel_l5_s0$348 , \$250  } > { sel_c63_max[7:0], \$251  };
-  assign sel_c76_max = sel_c76 ? { \sel_l5_s0$347 , \sel_l5_s0$350 , \sel_l5_s0$348  } : sel_c63_max;
-  assign sel_c76_min = sel_c76 ? sel_c63_max : { \sel_l5_s0$347 , \sel_l5_s0$350 , \sel_l5_s0$348  };
-  assign \$252  = ~ \sel_l5_s0$353 ;
-  assign \$253  = ~ sel_c60_max[13:9];
-  assign sel_c77 = { \sel_l5_s0$354 , \$252  } > { sel_c60_max[7:0], \$253  };
-  assign sel_c77_max = sel_c77 ? { \sel_l5_s0$353 , \sel_l5_s0$356 , \sel_l5_s0$354  } : sel_c60_max;
-  assign sel_c77_min = sel_c77 ? sel_c60_max : { \sel_l5_s0$353 , \sel_l5_s0$356 , \sel_l5_s0$354  };
-  assign \$254  = ~ \sel_l5_s0$359 ;
-  assign \$255  = ~ sel_c55_max[13:9];
-  assign sel_c78 = { \sel_l5_s0$360 , \$254  } > { sel_c55_max[7:0], \$255  };
-  assign sel_c78_max = sel_c78 ? { \sel_l5_s0$359 , \sel_l5_s0$362 , \sel_l5_s0$360  } : sel_c55_max;
-  assign sel_c78_min = sel_c78 ? sel_c55_max : { \sel_l5_s0$359 , \sel_l5_s0$362 , \sel_l5_s0$360  };
-  assign \$256  = ~ sel_c62_max[13:9];
-  assign \$257  = ~ \sel_l5_s0$365 ;
-  assign sel_c79 = { sel_c62_max[7:0], \$256  } > { \sel_l5_s0$366 , \$257  };
-  assign sel_c79_max = sel_c79 ? sel_c62_max : { \sel_l5_s0$365 , \sel_l5_s0$368 , \sel_l5_s0$366  };
-  assign sel_c79_min = sel_c79 ? { \sel_l5_s0$365 , \sel_l5_s0$368 , \sel_l5_s0$366  } : sel_c62_max;
-  assign \$258  = ~ \sel_l5_s0$371 ;
-  assign \$259  = ~ sel_c57_max[13:9];
-  assign sel_c80 = { \sel_l5_s0$372 , \$258  } > { sel_c57_max[7:0], \$259  };
-  assign sel_c80_max = sel_c80 ? { \sel_l5_s0$371 , \sel_l5_s0$374 , \sel_l5_s0$372  } : sel_c57_max;
-  assign sel_c80_min = sel_c80 ? sel_c57_max : { \sel_l5_s0$371 , \sel_l5_s0$374 , \sel_l5_s0$372  };
-  assign \$260  = ~ sel_c68_min[13:9];
-  assign \$261  = ~ sel_c75_min[13:9];
-  assign sel_c81 = { sel_c68_min[7:0], \$260  } > { sel_c75_min[7:0], \$261  };
-  assign sel_c81_max = sel_c81 ? sel_c68_min : sel_c75_min;
-  assign sel_c81_min = sel_c81 ? sel_c75_min : sel_c68_min;
-  assign \$262  = ~ sel_c71_min[13:9];
-  assign \$263  = ~ sel_c78_min[13:9];
-  assign sel_c82 = { sel_c71_min[7:0], \$262  } > { sel_c78_min[7:0], \$263  };
-  assign sel_c82_max = sel_c82 ? sel_c71_min : sel_c78_min;
-  assign sel_c82_min = sel_c82 ? sel_c78_min : sel_c71_min;
-  assign \$264  = ~ sel_c72_min[13:9];
-  assign \$265  = ~ sel_c80_min[13:9];
-  assign sel_c83 = { sel_c72_min[7:0], \$264  } > { sel_c80_min[7:0], \$265  };
-  assign sel_c83_max = sel_c83 ? sel_c72_min : sel_c80_min;
-  assign sel_c83_min = sel_c83 ? sel_c80_min : sel_c72_min;
-  assign \$266  = ~ sel_c69_max[13:9];
-  assign \$267  = ~ sel_c70_max[13:9];
-  assign sel_c84 = { sel_c69_max[7:0], \$266  } > { sel_c70_max[7:0], \$267  };
-  assign sel_c84_max = sel_c84 ? sel_c69_max : sel_c70_max;
-  assign sel_c84_min = sel_c84 ? sel_c70_max : sel_c69_max;
-  assign \$268  = ~ sel_c65_max[13:9];
-  assign \$269  = ~ sel_c67_max[13:9];
-  assign sel_c85 = { sel_c65_max[7:0], \$268  } > { sel_c67_max[7:0], \$269  };
-  assign sel_c85_max = sel_c85 ? sel_c65_max : sel_c67_max;
-  assign sel_c85_min = sel_c85 ? sel_c67_max : sel_c65_max;
-  assign \$270  = ~ sel_c73_min[13:9];
-  assign \$271  = ~ sel_c74_min[13:9];
-  assign sel_c86 = { sel_c73_min[7:0], \$270  } > { sel_c74_min[7:0], \$271  };
-  assign sel_c86_max = sel_c86 ? sel_c73_min : sel_c74_min;
-  assign sel_c86_min = sel_c86 ? sel_c74_min : sel_c73_min;
-  assign \$272  = ~ sel_c71_max[13:9];
-  assign \$273  = ~ sel_c78_max[13:9];
-  assign sel_c87 = { sel_c71_max[7:0], \$272  } > { sel_c78_max[7:0], \$273  };
-  assign sel_c87_max = sel_c87 ? sel_c71_max : sel_c78_max;
-  assign sel_c87_min = sel_c87 ? sel_c78_max : sel_c71_max;
-  assign \$274  = ~ sel_c76_min[13:9];
-  assign \$275  = ~ sel_c79_min[13:9];
-  assign sel_c88 = { sel_c76_min[7:0], \$274  } > { sel_c79_min[7:0], \$275  };
-  assign sel_c88_max = sel_c88 ? sel_c76_min : sel_c79_min;
-  assign sel_c88_min = sel_c88 ? sel_c79_min : sel_c76_min;
-  assign \$276  = ~ sel_c68_max[13:9];
-  assign \$277  = ~ sel_c75_max[13:9];
-  assign sel_c89 = { sel_c68_max[7:0], \$276  } > { sel_c75_max[7:0], \$277  };
-  assign sel_c89_max = sel_c89 ? sel_c68_max : sel_c75_max;
-  assign sel_c89_min = sel_c89 ? sel_c75_max : sel_c68_max;
-  assign \$278  = ~ sel_c73_max[13:9];
-  assign \$279  = ~ sel_c74_max[13:9];
-  assign sel_c90 = { sel_c73_max[7:0], \$278  } > { sel_c74_max[7:0], \$279  };
-  assign sel_c90_max = sel_c90 ? sel_c73_max : sel_c74_max;
-  assign sel_c90_min = sel_c90 ? sel_c74_max : sel_c73_max;
-  assign \$280  = ~ sel_c82_min[13:9];
-  assign \$281  = ~ sel_c85_min[13:9];
-  assign sel_c91 = { sel_c82_min[7:0], \$280  } > { sel_c85_min[7:0], \$281  };
-  assign sel_c91_max = sel_c91 ? sel_c82_min : sel_c85_min;
-  assign \$282  = ~ sel_c83_min[13:9];
-  assign \$283  = ~ sel_c88_min[13:9];
-  assign sel_c92 = { sel_c83_min[7:0], \$282  } > { sel_c88_min[7:0], \$283  };
-  assign sel_c92_max = sel_c92 ? sel_c83_min : sel_c88_min;
-  assign sel_c92_min = sel_c92 ? sel_c88_min : sel_c83_min;
-  assign \$284  = ~ sel_c84_min[13:9];
-  assign \$285  = ~ sel_c86_min[13:9];
-  assign sel_c93 = { sel_c84_min[7:0], \$284  } > { sel_c86_min[7:0], \$285  };
-  assign sel_c93_max = sel_c93 ? sel_c84_min : sel_c86_min;
-  assign \$286  = ~ sel_c87_min[13:9];
-  assign \$287  = ~ sel_c86_max[13:9];
-  assign sel_c94 = { sel_c87_min[7:0], \$286  } > { sel_c86_max[7:0], \$287  };
-  assign sel_c94_max = sel_c94 ? sel_c87_min : sel_c86_max;
-  assign sel_c94_min = sel_c94 ? sel_c86_max : sel_c87_min;
-  assign \$288  = ~ sel_c66_max[13:9];
-  assign \$289  = ~ sel_c81_max[13:9];
-  assign sel_c95 = { sel_c66_max[7:0], \$288  } > { sel_c81_max[7:0], \$289  };
-  assign sel_c95_max = sel_c95 ? sel_c66_max : sel_c81_max;
-  assign sel_c95_min = sel_c95 ? sel_c81_max : sel_c66_max;
-  assign \$290  = ~ sel_c85_max[13:9];
-  assign \$291  = ~ sel_c84_max[13:9];
-  assign sel_c96 = { sel_c85_max[7:0], \$290  } > { sel_c84_max[7:0], \$291  };
-  assign sel_c96_max = sel_c96 ? sel_c85_max : sel_c84_max;
-  assign sel_c96_min = sel_c96 ? sel_c84_max : sel_c85_max;
-  assign \$292  = ~ sel_c89_min[13:9];
-  assign \$293  = ~ sel_c77_min[13:9];
-  assign sel_c97 = { sel_c89_min[7:0], \$292  } > { sel_c77_min[7:0], \$293  };
-  assign sel_c97_max = sel_c97 ? sel_c89_min : sel_c77_min;
-  assign sel_c97_min = sel_c97 ? sel_c77_min : sel_c89_min;
-  assign \$294  = ~ sel_c90_min[13:9];
-  assign \$295  = ~ sel_c82_max[13:9];
-  assign sel_c98 = { sel_c90_min[7:0], \$294  } > { sel_c82_max[7:0], \$295  };
-  assign sel_c98_max = sel_c98 ? sel_c90_min : sel_c82_max;
-  assign sel_c98_min = sel_c98 ? sel_c82_max : sel_c90_min;
-  assign \$296  = ~ sel_c90_max[13:9];
-  assign \$297  = ~ sel_c83_max[13:9];
-  assign sel_c99 = { sel_c90_max[7:0], \$296  } > { sel_c83_max[7:0], \$297  };
-  assign sel_c99_max = sel_c99 ? sel_c90_max : sel_c83_max;
-  assign sel_c99_min = sel_c99 ? sel_c83_max : sel_c90_max;
-  assign \$298  = ~ sel_c88_max[13:9];
-  assign \$299  = ~ sel_c87_max[13:9];
-  assign sel_c100 = { sel_c88_max[7:0], \$298  } > { sel_c87_max[7:0], \$299  };
-  assign sel_c100_max = sel_c100 ? sel_c88_max : sel_c87_max;
-  assign sel_c100_min = sel_c100 ? sel_c87_max : sel_c88_max;
-  assign \$300  = ~ sel_c81_min[13:9];
-  assign \$301  = ~ sel_c98_min[13:9];
-  assign sel_c101 = { sel_c81_min[7:0], \$300  } > { sel_c98_min[7:0], \$301  };
-  assign sel_c101_max = sel_c101 ? sel_c81_min : sel_c98_min;
-  assign \$302  = ~ sel_c92_min[13:9];
-  assign \$303  = ~ sel_c97_min[13:9];
-  assign sel_c102 = { sel_c92_min[7:0], \$302  } > { sel_c97_min[7:0], \$303  };
-  assign sel_c102_max = sel_c102 ? sel_c92_min : sel_c97_min;
-  assign sel_c102_min = sel_c102 ? sel_c97_min : sel_c92_min;
-  assign \$304  = ~ sel_c91_max[13:9];
-  assign \$305  = ~ sel_c96_min[13:9];
-  assign sel_c103 = { sel_c91_max[7:0], \$304  } > { sel_c96_min[7:0], \$305  };
-  assign sel_c103_max = sel_c103 ? sel_c91_max : sel_c96_min;
-  assign \$306  = ~ sel_c93_max[13:9];
-  assign \$307  = ~ sel_c95_min[13:9];
-  assign sel_c104 = { sel_c93_max[7:0], \$306  } > { sel_c95_min[7:0], \$307  };
-  assign sel_c104_max = sel_c104 ? sel_c93_max : sel_c95_min;
-  assign \$308  = ~ sel_c94_max[13:9];
-  assign \$309  = ~ sel_c89_max[13:9];
-  assign sel_c105 = { sel_c94_max[7:0], \$308  } > { sel_c89_max[7:0], \$309  };
-  assign sel_c105_max = sel_c105 ? sel_c94_max : sel_c89_max;
-  assign sel_c105_min = sel_c105 ? sel_c89_max : sel_c94_max;
-  assign \$310  = ~ sel_c95_max[13:9];
-  assign \$311  = ~ sel_c96_max[13:9];
-  assign sel_c106 = { sel_c95_max[7:0], \$310  } > { sel_c96_max[7:0], \$311  };
-  assign sel_c106_max = sel_c106 ? sel_c95_max : sel_c96_max;
-  assign sel_c106_min = sel_c106 ? sel_c96_max : sel_c95_max;
-  assign \$312  = ~ sel_c92_max[13:9];
-  assign \$313  = ~ sel_c100_min[13:9];
-  assign sel_c107 = { sel_c92_max[7:0], \$312  } > { sel_c100_min[7:0], \$313  };
-  assign sel_c107_max = sel_c107 ? sel_c92_max : sel_c100_min;
-  assign sel_c107_min = sel_c107 ? sel_c100_min : sel_c92_max;
-  assign \$314  = ~ sel_c97_max[13:9];
-  assign \$315  = ~ sel_c99_min[13:9];
-  assign sel_c108 = { sel_c97_max[7:0], \$314  } > { sel_c99_min[7:0], \$315  };
-  assign sel_c108_max = sel_c108 ? sel_c97_max : sel_c99_min;
-  assign sel_c108_min = sel_c108 ? sel_c99_min : sel_c97_max;
-  assign \$316  = ~ sel_l10_s0;
-  assign \$317  = ~ \sel_l10_s0$458 ;
-  assign sel_c109 = { \sel_l10_s0$457 , \$316  } > { \sel_l10_s0$459 , \$317  };
-  assign sel_c109_max = sel_c109 ? { sel_l10_s0, \sel_l10_s0$462 , \sel_l10_s0$457  } : { \sel_l10_s0$458 , \sel_l10_s0$461 , \sel_l10_s0$459  };
-  assign sel_c109_min = sel_c109 ? { \sel_l10_s0$458 , \sel_l10_s0$461 , \sel_l10_s0$459  } : { sel_l10_s0, \sel_l10_s0$462 , \sel_l10_s0$457  };
-  assign \$318  = ~ \sel_l10_s0$465 ;
-  assign \$319  = ~ \sel_l10_s0$467 ;
-  assign sel_c110 = { \sel_l10_s0$466 , \$318  } > { \sel_l10_s0$468 , \$319  };
-  assign sel_c110_max = sel_c110 ? { \sel_l10_s0$465 , \sel_l10_s0$471 , \sel_l10_s0$466  } : { \sel_l10_s0$467 , \sel_l10_s0$470 , \sel_l10_s0$468  };
-  assign \$320  = ~ \sel_l10_s0$473 ;
-  assign \$321  = ~ \sel_l10_s0$475 ;
-  assign sel_c111 = { \sel_l10_s0$474 , \$320  } > { \sel_l10_s0$476 , \$321  };
-  assign sel_c111_max = sel_c111 ? { \sel_l10_s0$473 , \sel_l10_s0$479 , \sel_l10_s0$474  } : { \sel_l10_s0$475 , \sel_l10_s0$478 , \sel_l10_s0$476  };
-  assign sel_c111_min = sel_c111 ? { \sel_l10_s0$475 , \sel_l10_s0$478 , \sel_l10_s0$476  } : { \sel_l10_s0$473 , \sel_l10_s0$479 , \sel_l10_s0$474  };
-  assign \$322  = ~ \sel_l10_s0$482 ;
-  assign \$323  = ~ \sel_l10_s0$484 ;
-  assign sel_c112 = { \sel_l10_s0$483 , \$322  } > { \sel_l10_s0$485 , \$323  };
-  assign sel_c112_max = sel_c112 ? { \sel_l10_s0$482 , \sel_l10_s0$488 , \sel_l10_s0$483  } : { \sel_l10_s0$484 , \sel_l10_s0$487 , \sel_l10_s0$485  };
-  assign sel_c112_min = sel_c112 ? { \sel_l10_s0$484 , \sel_l10_s0$487 , \sel_l10_s0$485  } : { \sel_l10_s0$482 , \sel_l10_s0$488 , \sel_l10_s0$483  };
-  assign \$324  = ~ \sel_l10_s0$491 ;
-  assign \$325  = ~ \sel_l10_s0$493 ;
-  assign sel_c113 = { \sel_l10_s0$492 , \$324  } > { \sel_l10_s0$494 , \$325  };
-  assign sel_c113_max = sel_c113 ? { \sel_l10_s0$491 , \sel_l10_s0$497 , \sel_l10_s0$492  } : { \sel_l10_s0$493 , \sel_l10_s0$496 , \sel_l10_s0$494  };
-  assign sel_c113_min = sel_c113 ? { \sel_l10_s0$493 , \sel_l10_s0$496 , \sel_l10_s0$494  } : { \sel_l10_s0$491 , \sel_l10_s0$497 , \sel_l10_s0$492  };
-  assign \$326  = ~ sel_c109_min[13:9];
-  assign \$327  = ~ \sel_l10_s0$500 ;
-  assign sel_c114 = { sel_c109_min[7:0], \$326  } > { \sel_l10_s0$501 , \$327  };
-  assign sel_c114_max = sel_c114 ? sel_c109_min : { \sel_l10_s0$500 , \sel_l10_s0$503 , \sel_l10_s0$501  };
-  assign \$328  = ~ sel_c111_min[13:9];
-  assign \$329  = ~ sel_c113_min[13:9];
-  assign sel_c115 = { sel_c111_min[7:0], \$328  } > { sel_c113_min[7:0], \$329  };
-  assign sel_c115_max = sel_c115 ? sel_c111_min : sel_c113_min;
-  assign sel_c115_min = sel_c115 ? sel_c113_min : sel_c111_min;
-  assign \$330  = ~ sel_c110_max[13:9];
-  assign \$331  = ~ sel_c112_max[13:9];
-  assign sel_c116 = { sel_c110_max[7:0], \$330  } > { sel_c112_max[7:0], \$331  };
-  assign sel_c116_max = sel_c116 ? sel_c110_max : sel_c112_max;
-  assign sel_c116_min = sel_c116 ? sel_c112_max : sel_c110_max;
-  assign \$332  = ~ sel_c109_max[13:9];
-  assign \$333  = ~ \sel_l10_s0$511 ;
-  assign sel_c117 = { sel_c109_max[7:0], \$332  } > { \sel_l10_s0$512 , \$333  };
-  assign sel_c117_max = sel_c117 ? sel_c109_max : { \sel_l10_s0$511 , \sel_l10_s0$514 , \sel_l10_s0$512  };
-  assign sel_c117_min = sel_c117 ? { \sel_l10_s0$511 , \sel_l10_s0$514 , \sel_l10_s0$512  } : sel_c109_max;
-  assign \$334  = ~ sel_c114_max[13:9];
-  assign \$335  = ~ sel_c116_max[13:9];
-  assign sel_c118 = { sel_c114_max[7:0], \$334  } > { sel_c116_max[7:0], \$335  };
-  assign sel_c118_max = sel_c118 ? sel_c114_max : sel_c116_max;
-  assign sel_c118_min = sel_c118 ? sel_c116_max : sel_c114_max;
-  assign \$336  = ~ sel_c112_min[13:9];
-  assign \$337  = ~ sel_c116_min[13:9];
-  assign sel_c119 = { sel_c112_min[7:0], \$336  } > { sel_c116_min[7:0], \$337  };
-  assign sel_c119_max = sel_c119 ? sel_c112_min : sel_c116_min;
-  assign \$338  = ~ sel_c115_max[13:9];
-  assign \$339  = ~ sel_c111_max[13:9];
-  assign sel_c120 = { sel_c115_max[7:0], \$338  } > { sel_c111_max[7:0], \$339  };
-  assign sel_c120_max = sel_c120 ? sel_c115_max : sel_c111_max;
-  assign sel_c120_min = sel_c120 ? sel_c111_max : sel_c115_max;
-  assign \$340  = ~ sel_c118_min[13:9];
-  assign \$341  = ~ sel_c115_min[13:9];
-  assign sel_c121 = { sel_c118_min[7:0], \$340  } > { sel_c115_min[7:0], \$341  };
-  assign sel_c121_max = sel_c121 ? sel_c118_min : sel_c115_min;
-  assign \$342  = ~ sel_c118_max[13:9];
-  assign \$343  = ~ sel_c117_min[13:9];
-  assign sel_c122 = { sel_c118_max[7:0], \$342  } > { sel_c117_min[7:0], \$343  };
-  assign sel_c122_max = sel_c122 ? sel_c118_max : sel_c117_min;
-  assign sel_c122_min = sel_c122 ? sel_c117_min : sel_c118_max;
-  assign \$344  = ~ sel_c121_max[13:9];
-  assign \$345  = ~ sel_c119_max[13:9];
-  assign sel_c123 = { sel_c121_max[7:0], \$344  } > { sel_c119_max[7:0], \$345  };
-  assign sel_c123_max = sel_c123 ? sel_c121_max : sel_c119_max;
-  assign \$346  = ~ sel_c120_min[13:9];
-  assign \$347  = ~ sel_c122_min[13:9];
-  assign sel_c124 = { sel_c120_min[7:0], \$346  } > { sel_c122_min[7:0], \$347  };
-  assign sel_c124_max = sel_c124 ? sel_c120_min : sel_c122_min;
-  assign sel_c124_min = sel_c124 ? sel_c122_min : sel_c120_min;
-  assign \$348  = ~ sel_l15_s0;
-  assign \$349  = ~ \sel_l15_s0$537 ;
-  assign sel_c125 = { \sel_l15_s0$536 , \$348  } > { \sel_l15_s0$538 , \$349  };
-  assign sel_c125_max = sel_c125 ? { sel_l15_s0, \sel_l15_s0$541 , \sel_l15_s0$536  } : { \sel_l15_s0$537 , \sel_l15_s0$540 , \sel_l15_s0$538  };
-  assign sel_s0 = sel_c125_max[13:9] > \sel_l15_s0$543 ;
-  assign sel_s0_lo = sel_s0 ? { \sel_l15_s0$543 , \sel_l15_s0$546 , \sel_l15_s0$545  } : sel_c125_max;
-  assign sel_s0_hi = sel_s0 ? sel_c125_max : { \sel_l15_s0$543 , \sel_l15_s0$546 , \sel_l15_s0$545  };
-  assign sel_s1 = \sel_l15_s0$549  > \sel_l15_s0$550 ;
-  assign sel_s1_lo = sel_s1 ? { \sel_l15_s0$550 , \sel_l15_s0$555 , \sel_l15_s0$554  } : { \sel_l15_s0$549 , \sel_l15_s0$553 , \sel_l15_s0$552  };
-  assign sel_s1_hi = sel_s1 ? { \sel_l15_s0$549 , \sel_l15_s0$553 , \sel_l15_s0$552  } : { \sel_l15_s0$550 , \sel_l15_s0$555 , \sel_l15_s0$554  };
-  assign sel_s2 = \sel_l15_s0$558  > \sel_l15_s0$559 ;
-  assign sel_s2_lo = sel_s2 ? { \sel_l15_s0$559 , \sel_l15_s0$564 , \sel_l15_s0$563  } : { \sel_l15_s0$558 , \sel_l15_s0$562 , \sel_l15_s0$561  };
-  assign sel_s2_hi = sel_s2 ? { \sel_l15_s0$558 , \sel_l15_s0$562 , \sel_l15_s0$561  } : { \sel_l15_s0$559 , \sel_l15_s0$564 , \sel_l15_s0$563  };
-  assign sel_s3 = \sel_l15_s0$567  > \sel_l15_s0$568 ;
-  assign sel_s3_lo = sel_s3 ? { \sel_l15_s0$568 , \sel_l15_s0$573 , \sel_l15_s0$572  } : { \sel_l15_s0$567 , \sel_l15_s0$571 , \sel_l15_s0$570  };
-  assign sel_s3_hi = sel_s3 ? { \sel_l15_s0$567 , \sel_l15_s0$571 , \sel_l15_s0$570  } : { \sel_l15_s0$568 , \sel_l15_s0$573 , \sel_l15_s0$572  };
-  assign sel_s4 = \sel_l15_s0$576  > \sel_l15_s0$577 ;
-  assign sel_s4_lo = sel_s4 ? { \sel_l15_s0$577 , \sel_l15_s0$582 , \sel_l15_s0$581  } : { \sel_l15_s0$576 , \sel_l15_s0$580 , \sel_l15_s0$579  };
-  assign sel_s4_hi = sel_s4 ? { \sel_l15_s0$576 , \sel_l15_s0$580 , \sel_l15_s0$579  } : { \sel_l15_s0$577 , \sel_l15_s0$582 , \sel_l15_s0$581  };
-  assign sel_s5 = \sel_l15_s0$585  > \sel_l15_s0$586 ;
-  assign sel_s5_lo = sel_s5 ? { \sel_l15_s0$586 , \sel_l15_s0$591 , \sel_l15_s0$590  } : { \sel_l15_s0$585 , \sel_l15_s0$589 , \sel_l15_s0$588  };
-  assign sel_s5_hi = sel_s5 ? { \sel_l15_s0$585 , \sel_l15_s0$589 , \sel_l15_s0$588  } : { \sel_l15_s0$586 , \sel_l15_s0$591 , \sel_l15_s0$590  };
-  assign sel_s6 = \sel_l15_s0$594  > \sel_l15_s0$595 ;
-  assign sel_s6_lo = sel_s6 ? { \sel_l15_s0$595 , \sel_l15_s0$600 , \sel_l15_s0$599  } : { \sel_l15_s0$594 , \sel_l15_s0$598 , \sel_l15_s0$597  };
-  assign sel_s6_hi = sel_s6 ? { \sel_l15_s0$594 , \sel_l15_s0$598 , \sel_l15_s0$597  } : { \sel_l15_s0$595 , \sel_l15_s0$600 , \sel_l15_s0$599  };
-  assign sel_s7 = \sel_l15_s0$603  > \sel_l15_s0$604 ;
-  assign sel_s7_lo = sel_s7 ? { \sel_l15_s0$604 , \sel_l15_s0$609 , \sel_l15_s0$608  } : { \sel_l15_s0$603 , \sel_l15_s0$607 , \sel_l15_s0$606  };
-  assign sel_s7_hi = sel_s7 ? { \sel_l15_s0$603 , \sel_l15_s0$607 , \sel_l15_s0$606  } : { \sel_l15_s0$604 , \sel_l15_s0$609 , \sel_l15_s0$608  };
-  assign sel_s8 = sel_s0_lo[13:9] > sel_s5_lo[13:9];
-  assign sel_s8_lo = sel_s8 ? sel_s5_lo : sel_s0_lo;
-  assign sel_s8_hi = sel_s8 ? sel_s0_lo : sel_s5_lo;
-  assign sel_s9 = sel_s1_lo[13:9] > sel_s6_lo[13:9];
-  assign sel_s9_lo = sel_s9 ? sel_s6_lo : sel_s1_lo;
-  assign sel_s9_hi = sel_s9 ? sel_s1_lo : sel_s6_lo;
-  assign sel_s10 = sel_s2_lo[13:9] > sel_s7_lo[13:9];
-  assign sel_s10_lo = sel_s10 ? sel_s7_lo : sel_s2_lo;
-  assign sel_s10_hi = sel_s10 ? sel_s2_lo : sel_s7_lo;
-  assign sel_s11 = sel_s3_lo[13:9] > sel_s4_lo[13:9];
-  assign sel_s11_lo = sel_s11 ? sel_s4_lo : sel_s3_lo;
-  assign sel_s11_hi = sel_s11 ? sel_s3_lo : sel_s4_lo;
-  assign sel_s12 = sel_s5_hi[13:9] > sel_s0_hi[13:9];
-  assign sel_s12_lo = sel_s12 ? sel_s0_hi : sel_s5_hi;
-  assign sel_s12_hi = sel_s12 ? sel_s5_hi : sel_s0_hi;
-  assign sel_s13 = sel_s4_hi[13:9] > sel_s3_hi[13:9];
-  assign sel_s13_lo = sel_s13 ? sel_s3_hi : sel_s4_hi;
-  assign sel_s13_hi = sel_s13 ? sel_s4_hi : sel_s3_hi;
-  assign sel_s14 = sel_s7_hi[13:9] > sel_s2_hi[13:9];
-  assign sel_s14_lo = sel_s14 ? sel_s2_hi : sel_s7_hi;
-  assign sel_s14_hi = sel_s14 ? sel_s7_hi : sel_s2_hi;
-  assign sel_s15 = sel_s6_hi[13:9] > sel_s1_hi[13:9];
-  assign sel_s15_lo = sel_s15 ? sel_s1_hi : sel_s6_hi;
-  assign sel_s15_hi = sel_s15 ? sel_s6_hi : sel_s1_hi;
-  assign sel_s16 = sel_s8_lo[13:9] > sel_s9_lo[13:9];
-  assign sel_s16_lo = sel_s16 ? sel_s9_lo : sel_s8_lo;
-  assign sel_s16_hi = sel_s16 ? sel_s8_lo : sel_s9_lo;
-  assign sel_s17 = sel_s10_lo[13:9] > sel_s11_lo[13:9];
-  assign sel_s17_lo = sel_s17 ? sel_s11_lo : sel_s10_lo;
-  assign sel_s17_hi = sel_s17 ? sel_s10_lo : sel_s11_lo;
-  assign sel_s18 = sel_s11_hi[13:9] > sel_s8_hi[13:9];
-  assign sel_s18_lo = sel_s18 ? sel_s8_hi : sel_s11_hi;
-  assign sel_s18_hi = sel_s18 ? sel_s11_hi : sel_s8_hi;
-  assign sel_s19 = sel_s12_lo[13:9] > sel_s13_lo[13:9];
-  assign sel_s19_lo = sel_s19 ? sel_s13_lo : sel_s12_lo;
-  assign sel_s19_hi = sel_s19 ? sel_s12_lo : sel_s13_lo;
-  assign sel_s20 = sel_s9_hi[13:9] > sel_s10_hi[13:9];
-  assign sel_s20_lo = sel_s20 ? sel_s10_hi : sel_s9_hi;
-  assign sel_s20_hi = sel_s20 ? sel_s9_hi : sel_s10_hi;
-  assign sel_s21 = sel_s14_lo[13:9] > sel_s15_lo[13:9];
-  assign sel_s21_lo = sel_s21 ? sel_s15_lo : sel_s14_lo;
-  assign sel_s21_hi = sel_s21 ? sel_s14_lo : sel_s15_lo;
-  assign sel_s22 = sel_s15_hi[13:9] > sel_s12_hi[13:9];
-  assign sel_s22_lo = sel_s22 ? sel_s12_hi : sel_s15_hi;
-  assign sel_s22_hi = sel_s22 ? sel_s15_hi : sel_s12_hi;
-  assign sel_s23 = sel_s13_hi[13:9] > sel_s14_hi[13:9];
-  assign sel_s23_lo = sel_s23 ? sel_s14_hi : sel_s13_hi;
-  assign sel_s23_hi = sel_s23 ? sel_s13_hi : sel_s14_hi;
-  assign sel_s24 = sel_s16_lo[13:9] > sel_s17_lo[13:9];
-  assign sel_s24_lo = sel_s24 ? sel_s17_lo : sel_s16_lo;
-  assign sel_s24_hi = sel_s24 ? sel_s16_lo : sel_s17_lo;
-  assign sel_s25 = sel_s16_hi[13:9] > sel_s17_hi[13:9];
-  assign sel_s25_lo = sel_s25 ? sel_s17_hi : sel_s16_hi;
-  assign sel_s25_hi = sel_s25 ? sel_s16_hi : sel_s17_hi;
-  assign sel_s26 = sel_s18_lo[13:9] > sel_s21_lo[13:9];
-  assign sel_s26_lo = sel_s26 ? sel_s21_lo : sel_s18_lo;
-  assign sel_s26_hi = sel_s26 ? sel_s18_lo : sel_s21_lo;
-  assign sel_s27 = sel_s18_hi[13:9] > sel_s21_hi[13:9];
-  assign sel_s27_lo = sel_s27 ? sel_s21_hi : sel_s18_hi;
-  assign sel_s27_hi = sel_s27 ? sel_s18_hi : sel_s21_hi;
-  assign sel_s28 = sel_s19_lo[13:9] > sel_s20_lo[13:9];
-  assign sel_s28_lo = sel_s28 ? sel_s20_lo : sel_s19_lo;
-  assign sel_s28_hi = sel_s28 ? sel_s19_lo : sel_s20_lo;
-  assign sel_s29 = sel_s19_hi[13:9] > sel_s20_hi[13:9];
-  assign sel_s29_lo = sel_s29 ? sel_s20_hi : sel_s19_hi;
-  assign sel_s29_hi = sel_s29 ? sel_s19_hi : sel_s20_hi;
-  assign sel_s30 = sel_s22_lo[13:9] > sel_s23_lo[13:9];
-  assign sel_s30_lo = sel_s30 ? sel_s23_lo : sel_s22_lo;
-  assign sel_s30_hi = sel_s30 ? sel_s22_lo : sel_s23_lo;
-  assign sel_s31 = sel_s22_hi[13:9] > sel_s23_hi[13:9];
-  assign sel_s31_lo = sel_s31 ? sel_s23_hi : sel_s22_hi;
-  assign sel_s31_hi = sel_s31 ? sel_s22_hi : sel_s23_hi;
-  assign sel_s32 = sel_s25_lo[13:9] > sel_s24_hi[13:9];
-  assign sel_s32_lo = sel_s32 ? sel_s24_hi : sel_s25_lo;
-  assign sel_s32_hi = sel_s32 ? sel_s25_lo : sel_s24_hi;
-  assign sel_s33 = sel_s25_hi[13:9] > sel_s30_lo[13:9];
-  assign sel_s33_lo = sel_s33 ? sel_s30_lo : sel_s25_hi;
-  assign sel_s33_hi = sel_s33 ? sel_s25_hi : sel_s30_lo;
-  assign sel_s34 = sel_s26_lo[13:9] > sel_s28_lo[13:9];
-  assign sel_s34_lo = sel_s34 ? sel_s28_lo : sel_s26_lo;
-  assign sel_s34_hi = sel_s34 ? sel_s26_lo : sel_s28_lo;
-  assign sel_s35 = sel_s27_lo[13:9] > sel_s28_hi[13:9];
-  assign sel_s35_lo = sel_s35 ? sel_s28_hi : sel_s27_lo;
-  assign sel_s35_hi = sel_s35 ? sel_s27_lo : sel_s28_hi;
-  assign sel_s36 = sel_s29_lo[13:9] > sel_s26_hi[13:9];
-  assign sel_s36_lo = sel_s36 ? sel_s26_hi : sel_s29_lo;
-  assign sel_s36_hi = sel_s36 ? sel_s29_lo : sel_s26_hi;
-  assign sel_s37 = sel_s29_hi[13:9] > sel_s27_hi[13:9];
-  assign sel_s37_lo = sel_s37 ? sel_s27_hi : sel_s29_hi;
-  assign sel_s37_hi = sel_s37 ? sel_s29_hi : sel_s27_hi;
-  assign sel_s38 = sel_s31_lo[13:9] > sel_s30_hi[13:9];
-  assign sel_s38_lo = sel_s38 ? sel_s30_hi : sel_s31_lo;
-  assign sel_s38_hi = sel_s38 ? sel_s31_lo : sel_s30_hi;
-  assign sel_s39 = sel_l21_s0 > \sel_l21_s0$706 ;
-  assign sel_s39_lo = sel_s39 ? { \sel_l21_s0$706 , \sel_l21_s0$711 , \sel_l21_s0$710  } : { sel_l21_s0, \sel_l21_s0$709 , \sel_l21_s0$708  };
-  assign sel_s39_hi = sel_s39 ? { sel_l21_s0, \sel_l21_s0$709 , \sel_l21_s0$708  } : { \sel_l21_s0$706 , \sel_l21_s0$711 , \sel_l21_s0$710  };
-  assign sel_s40 = \sel_l21_s0$714  > \sel_l21_s0$715 ;
-  assign sel_s40_lo = sel_s40 ? { \sel_l21_s0$715 , \sel_l21_s0$720 , \sel_l21_s0$719  } : { \sel_l21_s0$714 , \sel_l21_s0$718 , \sel_l21_s0$717  };
-  assign sel_s40_hi = sel_s40 ? { \sel_l21_s0$714 , \sel_l21_s0$718 , \sel_l21_s0$717  } : { \sel_l21_s0$715 , \sel_l21_s0$720 , \sel_l21_s0$719  };
-  assign sel_s41 = \sel_l21_s0$723  > \sel_l21_s0$724 ;
-  assign sel_s41_lo = sel_s41 ? { \sel_l21_s0$724 , \sel_l21_s0$729 , \sel_l21_s0$728  } : { \sel_l21_s0$723 , \sel_l21_s0$727 , \sel_l21_s0$726  };
-  assign sel_s41_hi = sel_s41 ? { \sel_l21_s0$723 , \sel_l21_s0$727 , \sel_l21_s0$726  } : { \sel_l21_s0$724 , \sel_l21_s0$729 , \sel_l21_s0$728  };
-  assign sel_s42 = \sel_l21_s0$732  > \sel_l21_s0$733 ;
-  assign sel_s42_lo = sel_s42 ? { \sel_l21_s0$733 , \sel_l21_s0$738 , \sel_l21_s0$737  } : { \sel_l21_s0$732 , \sel_l21_s0$736 , \sel_l21_s0$735  };
-  assign sel_s42_hi = sel_s42 ? { \sel_l21_s0$732 , \sel_l21_s0$736 , \sel_l21_s0$735  } : { \sel_l21_s0$733 , \sel_l21_s0$738 , \sel_l21_s0$737  };
-  assign sel_s43 = \sel_l21_s0$741  > \sel_l21_s0$742 ;
-  assign sel_s43_lo = sel_s43 ? { \sel_l21_s0$742 , \sel_l21_s0$747 , \sel_l21_s0$746  } : { \sel_l21_s0$741 , \sel_l21_s0$745 , \sel_l21_s0$744  };
-  assign sel_s43_hi = sel_s43 ? { \sel_l21_s0$741 , \sel_l21_s0$745 , \sel_l21_s0$744  } : { \sel_l21_s0$742 , \sel_l21_s0$747 , \sel_l21_s0$746  };
-  assign sel_s44 = \sel_l21_s0$750  > \sel_l21_s0$751 ;
-  assign sel_s44_lo = sel_s44 ? { \sel_l21_s0$751 , \sel_l21_s0$756 , \sel_l21_s0$755  } : { \sel_l21_s0$750 , \sel_l21_s0$754 , \sel_l21_s0$753  };
-  assign sel_s44_hi = sel_s44 ? { \sel_l21_s0$750 , \sel_l21_s0$754 , \sel_l21_s0$753  } : { \sel_l21_s0$751 , \sel_l21_s0$756 , \sel_l21_s0$755  };
-  assign sel_s45 = sel_s40_lo[13:9] > sel_s39_hi[13:9];
-  assign sel_s45_lo = sel_s45 ? sel_s39_hi : sel_s40_lo;
-  assign sel_s45_hi = sel_s45 ? sel_s40_lo : sel_s39_hi;
-  assign sel_s46 = \sel_l21_s0$762  > sel_s40_hi[13:9];
-  assign sel_s46_lo = sel_s46 ? sel_s40_hi : { \sel_l21_s0$762 , \sel_l21_s0$765 , \sel_l21_s0$764  };
-  assign sel_s46_hi = sel_s46 ? { \sel_l21_s0$762 , \sel_l21_s0$765 , \sel_l21_s0$764  } : sel_s40_hi;
-  assign sel_s47 = sel_s43_lo[13:9] > \sel_l21_s0$768 ;
-  assign sel_s47_lo = sel_s47 ? { \sel_l21_s0$768 , \sel_l21_s0$771 , \sel_l21_s0$770  } : sel_s43_lo;
-  assign sel_s47_hi = sel_s47 ? sel_s43_lo : { \sel_l21_s0$768 , \sel_l21_s0$771 , \sel_l21_s0$770  };
-  assign sel_s48 = sel_s44_lo[13:9] > sel_s43_hi[13:9];
-  assign sel_s48_lo = sel_s48 ? sel_s43_hi : sel_s44_lo;
-  assign sel_s48_hi = sel_s48 ? sel_s44_lo : sel_s43_hi;
-  assign sel_s49 = sel_s46_lo[13:9] > sel_s41_lo[13:9];
-  assign sel_s49_lo = sel_s49 ? sel_s41_lo : sel_s46_lo;
-  assign sel_s49_hi = sel_s49 ? sel_s46_lo : sel_s41_lo;
-  assign sel_s50 = sel_s46_hi[13:9] > sel_s41_hi[13:9];
-  assign sel_s50_lo = sel_s50 ? sel_s41_hi : sel_s46_hi;
-  assign sel_s50_hi = sel_s50 ? sel_s46_hi : sel_s41_hi;
-  assign sel_s51 = sel_s42_lo[13:9] > sel_s47_lo[13:9];
-  assign sel_s51_lo = sel_s51 ? sel_s47_lo : sel_s42_lo;
-  assign sel_s51_hi = sel_s51 ? sel_s42_lo : sel_s47_lo;
-  assign sel_s52 = sel_s42_hi[13:9] > sel_s47_hi[13:9];
-  assign sel_s52_lo = sel_s52 ? sel_s47_hi : sel_s42_hi;
-  assign sel_s52_hi = sel_s52 ? sel_s42_hi : sel_s47_hi;
-  assign sel_s53 = sel_s49_lo[13:9] > sel_s45_hi[13:9];
-  assign sel_s53_lo = sel_s53 ? sel_s45_hi : sel_s49_lo;
-  assign sel_s53_hi = sel_s53 ? sel_s49_lo : sel_s45_hi;
-  assign sel_s54 = sel_s49_hi[13:9] > sel_s50_lo[13:9];
-  assign sel_s54_lo = sel_s54 ? sel_s50_lo : sel_s49_hi;
-  assign sel_s54_hi = sel_s54 ? sel_s49_hi : sel_s50_lo;
-  assign sel_s55 = sel_s51_lo[13:9] > sel_s50_hi[13:9];
-  assign sel_s55_lo = sel_s55 ? sel_s50_hi : sel_s51_lo;
-  assign sel_s55_hi = sel_s55 ? sel_s51_lo : sel_s50_hi;
-  assign sel_s56 = sel_s51_hi[13:9] > sel_s52_lo[13:9];
-  assign sel_s56_lo = sel_s56 ? sel_s52_lo : sel_s51_hi;
-  assign sel_s56_hi = sel_s56 ? sel_s51_hi : sel_s52_lo;
-  assign sel_s57 = sel_s48_lo[13:9] > sel_s52_hi[13:9];
-  assign sel_s57_lo = sel_s57 ? sel_s52_hi : sel_s48_lo;
-  assign sel_s57_hi = sel_s57 ? sel_s48_lo : sel_s52_hi;
-  assign sel_s58 = sel_s54_hi[13:9] > sel_s55_lo[13:9];
-  assign sel_s58_lo = sel_s58 ? sel_s55_lo : sel_s54_hi;
-  assign sel_s58_hi = sel_s58 ? sel_s54_hi : sel_s55_lo;
-  assign sel_s59 = sel_s55_hi[13:9] > sel_s56_lo[13:9];
-  assign sel_s59_lo = sel_s59 ? sel_s56_lo : sel_s55_hi;
-  assign sel_s59_hi = sel_s59 ? sel_s55_hi : sel_s56_lo;
-  assign \$350  = ! \sel_l21_s0$878 ;
-  assign \$351  = \sel_l21_s0$878  == 1'h1;
-  assign \$352  = sel_s39_lo[13:9] == 1'h1;
-  assign \$353  = \$351  | \$352 ;
-  assign \$354  = \sel_l21_s0$878  == 2'h2;
-  assign \$355  = sel_s39_lo[13:9] == 2'h2;
-  assign \$356  = \$354  | \$355 ;
-  assign \$357  = sel_s45_lo[13:9] == 2'h2;
-  assign \$358  = \$356  | \$357 ;
-  assign \$359  = \sel_l21_s0$878  == 2'h3;
-  assign \$360  = sel_s39_lo[13:9] == 2'h3;
-  assign \$361  = \$359  | \$360 ;
-  assign \$362  = sel_s45_lo[13:9] == 2'h3;
-  assign \$363  = sel_s53_lo[13:9] == 2'h3;
-  assign \$364  = \$362  | \$363 ;
-  assign \$365  = \$361  | \$364 ;
-  assign \$366  = \sel_l21_s0$878  == 3'h4;
-  assign \$367  = sel_s39_lo[13:9] == 3'h4;
-  assign \$368  = \$366  | \$367 ;
-  assign \$369  = sel_s45_lo[13:9] == 3'h4;
-  assign \$370  = sel_s53_lo[13:9] == 3'h4;
-  assign \$371  = \$369  | \$370 ;
-  assign \$372  = \$368  | \$371 ;
-  assign \$373  = sel_s53_hi[13:9] == 3'h4;
-  assign \$374  = \$372  | \$373 ;
-  assign \$375  = \sel_l21_s0$878  == 3'h5;
-  assign \$376  = sel_s39_lo[13:9] == 3'h5;
-  assign \$377  = \$375  | \$376 ;
-  assign \$378  = sel_s45_lo[13:9] == 3'h5;
-  assign \$379  = sel_s53_lo[13:9] == 3'h5;
-  assign \$380  = \$378  | \$379 ;
-  assign \$381  = \$377  | \$380 ;
-  assign \$382  = sel_s53_hi[13:9] == 3'h5;
-  assign \$383  = sel_s54_lo[13:9] == 3'h5;
-  assign \$384  = \$382  | \$383 ;
-  assign \$385  = \$381  | \$384 ;
-  assign \$386  = \sel_l21_s0$878  == 3'h6;
-  assign \$387  = sel_s39_lo[13:9] == 3'h6;
-  assign \$388  = \$386  | \$387 ;
-  assign \$389  = sel_s45_lo[13:9] == 3'h6;
-  assign \$390  = sel_s53_lo[13:9] == 3'h6;
-  assign \$391  = \$389  | \$390 ;
-  assign \$392  = \$388  | \$391 ;
-  assign \$393  = sel_s53_hi[13:9] == 3'h6;
-  assign \$394  = sel_s54_lo[13:9] == 3'h6;
-  assign \$395  = \$393  | \$394 ;
-  assign \$396  = sel_s58_lo[13:9] == 3'h6;
+  assign \$98  = ~ adv0_valid;
+  assign adv0 = \$98  | o__ready;
+  assign sel_c0 = { sel_l1_s0, \$99  } > { \sel_l1_s0$46 , \$100  };
+  assign sel_c0_max = sel_c0 ? { 5'h00, sel_l1_s0 } : { 5'h05, \sel_l1_s0$46  };
+  assign sel_c0_min = sel_c0 ? { 5'h05, \sel_l1_s0$46  } : { 5'h00, sel_l1_s0 };
+  assign sel_c1 = { \sel_l1_s0$50 , \$101  } > { \sel_l1_s0$51 , \$102  };
+  assign sel_c1_max = sel_c1 ? { 5'h01, \sel_l1_s0$50  } : { 5'h04, \sel_l1_s0$51  };
+  assign sel_c1_min = sel_c1 ? { 5'h04, \sel_l1_s0$51  } : { 5'h01, \sel_l1_s0$50  };
+  assign sel_c2 = { \sel_l1_s0$55 , \$103  } > { \sel_l1_s0$56 , \$104  };
+  assign sel_c2_max = sel_c2 ? { 5'h02, \sel_l1_s0$55  } : { 5'h0c, \sel_l1_s0$56  };
+  assign sel_c2_min = sel_c2 ? { 5'h0c, \sel_l1_s0$56  } : { 5'h02, \sel_l1_s0$55  };
+  assign sel_c3 = { \sel_l1_s0$60 , \$105  } > { \sel_l1_s0$61 , \$106  };
+  assign sel_c3_max = sel_c3 ? { 5'h03, \sel_l1_s0$60  } : { 5'h0d, \sel_l1_s0$61  };
+  assign sel_c3_min = sel_c3 ? { 5'h0d, \sel_l1_s0$61  } : { 5'h03, \sel_l1_s0$60  };
+  assign sel_c4 = { \sel_l1_s0$65 , \$107  } > { \sel_l1_s0$66 , \$108  };
+  assign sel_c4_max = sel_c4 ? { 5'h06, \sel_l1_s0$65  } : { 5'h07, \sel_l1_s0$66  };
+  assign sel_c4_min = sel_c4 ? { 5'h07, \sel_l1_s0$66  } : { 5'h06, \sel_l1_s0$65  };
+  assign sel_c5 = { \sel_l1_s0$70 , \$109  } > { \sel_l1_s0$71 , \$110  };
+  assign sel_c5_max = sel_c5 ? { 5'h08, \sel_l1_s0$70  } : { 5'h09, \sel_l1_s0$71  };
+  assign sel_c5_min = sel_c5 ? { 5'h09, \sel_l1_s0$71  } : { 5'h08, \sel_l1_s0$70  };
+  assign sel_c6 = { \sel_l1_s0$75 , \$111  } > { \sel_l1_s0$76 , \$112  };
+  assign sel_c6_max = sel_c6 ? { 5'h0a, \sel_l1_s0$75  } : { 5'h0f, \sel_l1_s0$76  };
+  assign sel_c6_min = sel_c6 ? { 5'h0f, \sel_l1_s0$76  } : { 5'h0a, \sel_l1_s0$75  };
+  assign sel_c7 = { \sel_l1_s0$80 , \$113  } > { \sel_l1_s0$81 , \$114  };
+  assign sel_c7_max = sel_c7 ? { 5'h0b, \sel_l1_s0$80  } : { 5'h0e, \sel_l1_s0$81  };
+  assign sel_c7_min = sel_c7 ? { 5'h0e, \sel_l1_s0$81  } : { 5'h0b, \sel_l1_s0$80  };
+  assign sel_c61 = { \sel_l1_s0$85 , \$115  } > { \sel_l1_s0$86 , \$116  };
+  assign sel_c61_max = sel_c61 ? { 5'h10, \sel_l1_s0$85  } : { 5'h15, \sel_l1_s0$86  };
+  assign sel_c61_min = sel_c61 ? { 5'h15, \sel_l1_s0$86  } : { 5'h10, \sel_l1_s0$85  };
+  assign sel_c62 = { \sel_l1_s0$90 , \$117  } > { \sel_l1_s0$91 , \$118  };
+  assign sel_c62_max = sel_c62 ? { 5'h11, \sel_l1_s0$90  } : { 5'h14, \sel_l1_s0$91  };
+  assign sel_c62_min = sel_c62 ? { 5'h14, \sel_l1_s0$91  } : { 5'h11, \sel_l1_s0$90  };
+  assign sel_c63 = { \sel_l1_s0$95 , \$119  } > { \sel_l1_s0$96 , \$120  };
+  assign sel_c63_max = sel_c63 ? { 5'h12, \sel_l1_s0$95  } : { 5'h1c, \sel_l1_s0$96  };
+  assign sel_c63_min = sel_c63 ? { 5'h1c, \sel_l1_s0$96  } : { 5'h12, \sel_l1_s0$95  };
+  assign sel_c64 = { \sel_l1_s0$100 , \$121  } > { \sel_l1_s0$101 , \$122  };
+  assign sel_c64_max = sel_c64 ? { 5'h13, \sel_l1_s0$100  } : { 5'h1d, \sel_l1_s0$101  };
+  assign sel_c64_min = sel_c64 ? { 5'h1d, \sel_l1_s0$101  } : { 5'h13, \sel_l1_s0$100  };
+  assign sel_c65 = { \sel_l1_s0$105 , \$123  } > { \sel_l1_s0$106 , \$124  };
+  assign sel_c65_max = sel_c65 ? { 5'h16, \sel_l1_s0$105  } : { 5'h17, \sel_l1_s0$106  };
+  assign sel_c65_min = sel_c65 ? { 5'h17, \sel_l1_s0$106  } : { 5'h16, \sel_l1_s0$105  };
+  assign sel_c66 = { \sel_l1_s0$110 , \$125  } > { \sel_l1_s0$111 , \$126  };
+  assign sel_c66_max = sel_c66 ? { 5'h18, \sel_l1_s0$110  } : { 5'h19, \sel_l1_s0$111  };
+  assign sel_c66_min = sel_c66 ? { 5'h19, \sel_l1_s0$111  } : { 5'h18, \sel_l1_s0$110  };
+  assign sel_c67 = { \sel_l1_s0$115 , \$127  } > { \sel_l1_s0$116 , \$128  };
+  assign sel_c67_max = sel_c67 ? { 5'h1a, \sel_l1_s0$115  } : { 5'h1f, \sel_l1_s0$116  };
+  assign sel_c67_min = sel_c67 ? { 5'h1f, \sel_l1_s0$116  } : { 5'h1a, \sel_l1_s0$115  };
+  assign sel_c68 = { \sel_l1_s0$120 , \$129  } > { \sel_l1_s0$121 , \$130  };
+  assign sel_c68_max = sel_c68 ? { 5'h1b, \sel_l1_s0$120  } : { 5'h1e, \sel_l1_s0$121  };
+  assign sel_c68_min = sel_c68 ? { 5'h1e, \sel_l1_s0$121  } : { 5'h1b, \sel_l1_s0$120  };
+  assign \$131  = ~ adv1_valid;
+  assign adv1 = \$131  | o__ready;
+  assign \$132  = ~ sel_l2_s0;
+  assign \$133  = ~ \sel_l2_s0$129 ;
+  assign sel_c8 = { \sel_l2_s0$128 , \$132  } > { \sel_l2_s0$130 , \$133  };
+  assign sel_c8_max = sel_c8 ? { sel_l2_s0, \sel_l2_s0$128  } : { \sel_l2_s0$129 , \sel_l2_s0$130  };
+  assign sel_c8_min = sel_c8 ? { \sel_l2_s0$129 , \sel_l2_s0$130  } : { sel_l2_s0, \sel_l2_s0$128  };
+  assign \$134  = ~ \sel_l2_s0$134 ;
+  assign \$135  = ~ \sel_l2_s0$136 ;
+  assign sel_c9 = { \sel_l2_s0$135 , \$134  } > { \sel_l2_s0$137 , \$135  };
+  assign sel_c9_max = sel_c9 ? { \sel_l2_s0$134 , \sel_l2_s0$135  } : { \sel_l2_s0$136 , \sel_l2_s0$137  };
+  assign sel_c9_min = sel_c9 ? { \sel_l2_s0$136 , \sel_l2_s0$137  } : { \sel_l2_s0$134 , \sel_l2_s0$135  };
+  assign \$136  = ~ \sel_l2_s0$141 ;
+  assign \$137  = ~ \sel_l2_s0$143 ;
+  assign sel_c10 = { \sel_l2_s0$142 , \$136  } > { \sel_l2_s0$144 , \$137  };
+  assign sel_c10_max = sel_c10 ? { \sel_l2_s0$141 , \sel_l2_s0$142  } : { \sel_l2_s0$143 , \sel_l2_s0$144  };
+  assign sel_c10_min = sel_c10 ? { \sel_l2_s0$143 , \sel_l2_s0$144  } : { \sel_l2_s0$141 , \sel_l2_s0$142  };
+  assign \$138  = ~ \sel_l2_s0$148 ;
+  assign \$139  = ~ \sel_l2_s0$150 ;
+  assign sel_c11 = { \sel_l2_s0$149 , \$138  } > { \sel_l2_s0$151 , \$139  };
+  assign sel_c11_max = sel_c11 ? { \sel_l2_s0$148 , \sel_l2_s0$149  } : { \sel_l2_s0$150 , \sel_l2_s0$151  };
+  assign sel_c11_min = sel_c11 ? { \sel_l2_s0$150 , \sel_l2_s0$151  } : { \sel_l2_s0$148 , \sel_l2_s0$149  };
+  assign \$140  = ~ \sel_l2_s0$155 ;
+  assign \$141  = ~ \sel_l2_s0$157 ;
+  assign sel_c12 = { \sel_l2_s0$156 , \$140  } > { \sel_l2_s0$158 , \$141  };
+  assign sel_c12_max = sel_c12 ? { \sel_l2_s0$155 , \sel_l2_s0$156  } : { \sel_l2_s0$157 , \sel_l2_s0$158  };
+  assign sel_c12_min = sel_c12 ? { \sel_l2_s0$157 , \sel_l2_s0$158  } : { \sel_l2_s0$155 , \sel_l2_s0$156  };
+  assign \$142  = ~ \sel_l2_s0$162 ;
+  assign \$143  = ~ \sel_l2_s0$164 ;
+  assign sel_c13 = { \sel_l2_s0$163 , \$142  } > { \sel_l2_s0$165 , \$143  };
+  assign sel_c13_max = sel_c13 ? { \sel_l2_s0$162 , \sel_l2_s0$163  } : { \sel_l2_s0$164 , \sel_l2_s0$165  };
+  assign sel_c13_min = sel_c13 ? { \sel_l2_s0$164 , \sel_l2_s0$165  } : { \sel_l2_s0$162 , \sel_l2_s0$163  };
+  assign \$144  = ~ \sel_l2_s0$169 ;
+  assign \$145  = ~ \sel_l2_s0$171 ;
+  assign sel_c14 = { \sel_l2_s0$170 , \$144  } > { \sel_l2_s0$172 , \$145  };
+  assign sel_c14_max = sel_c14 ? { \sel_l2_s0$169 , \sel_l2_s0$170  } : { \sel_l2_s0$171 , \sel_l2_s0$172  };
+  assign sel_c14_min = sel_c14 ? { \sel_l2_s0$171 , \sel_l2_s0$172  } : { \sel_l2_s0$169 , \sel_l2_s0$170  };
+  assign \$146  = ~ \sel_l2_s0$176 ;
+  assign \$147  = ~ \sel_l2_s0$178 ;
+  assign sel_c15 = { \sel_l2_s0$177 , \$146  } > { \sel_l2_s0$179 , \$147  };
+  assign sel_c15_max = sel_c15 ? { \sel_l2_s0$176 , \sel_l2_s0$177  } : { \sel_l2_s0$178 , \sel_l2_s0$179  };
+  assign sel_c15_min = sel_c15 ? { \sel_l2_s0$178 , \sel_l2_s0$179  } : { \sel_l2_s0$176 , \sel_l2_s0$177  };
+  assign \$148  = ~ \sel_l2_s0$183 ;
+  assign \$149  = ~ \sel_l2_s0$185 ;
+  assign sel_c69 = { \sel_l2_s0$184 , \$148  } > { \sel_l2_s0$186 , \$149  };
+  assign sel_c69_max = sel_c69 ? { \sel_l2_s0$183 , \sel_l2_s0$184  } : { \sel_l2_s0$185 , \sel_l2_s0$186  };
+  assign sel_c69_min = sel_c69 ? { \sel_l2_s0$185 , \sel_l2_s0$186  } : { \sel_l2_s0$183 , \sel_l2_s0$184  };
+  assign \$150  = ~ \sel_l2_s0$190 ;
+  assign \$151  = ~ \sel_l2_s0$192 ;
+  assign sel_c70 = { \sel_l2_s0$191 , \$150  } > { \sel_l2_s0$193 , \$151  };
+  assign sel_c70_max = sel_c70 ? { \sel_l2_s0$190 , \sel_l2_s0$191  } : { \sel_l2_s0$192 , \sel_l2_s0$193  };
+  assign sel_c70_min = sel_c70 ? { \sel_l2_s0$192 , \sel_l2_s0$193  } : { \sel_l2_s0$190 , \sel_l2_s0$191  };
+  assign \$152  = ~ \sel_l2_s0$197 ;
+  assign \$153  = ~ \sel_l2_s0$199 ;
+  assign sel_c71 = { \sel_l2_s0$198 , \$152  } > { \sel_l2_s0$200 , \$153  };
+  assign sel_c71_max = sel_c71 ? { \sel_l2_s0$197 , \sel_l2_s0$198  } : { \sel_l2_s0$199 , \sel_l2_s0$200  };
+  assign sel_c71_min = sel_c71 ? { \sel_l2_s0$199 , \sel_l2_s0$200  } : { \sel_l2_s0$197 , \sel_l2_s0$198  };
+  assign \$154  = ~ \sel_l2_s0$204 ;
+  assign \$155  = ~ \sel_l2_s0$206 ;
+  assign sel_c72 = { \sel_l2_s0$205 , \$154  } > { \sel_l2_s0$207 , \$155  };
+  assign sel_c72_max = sel_c72 ? { \sel_l2_s0$204 , \sel_l2_s0$205  } : { \sel_l2_s0$206 , \sel_l2_s0$207  };
+  assign sel_c72_min = sel_c72 ? { \sel_l2_s0$206 , \sel_l2_s0$207  } : { \sel_l2_s0$204 , \sel_l2_s0$205  };
+  assign \$156  = ~ \sel_l2_s0$211 ;
+  assign \$157  = ~ \sel_l2_s0$213 ;
+  assign sel_c73 = { \sel_l2_s0$212 , \$156  } > { \sel_l2_s0$214 , \$157  };
+  assign sel_c73_max = sel_c73 ? { \sel_l2_s0$211 , \sel_l2_s0$212  } : { \sel_l2_s0$213 , \sel_l2_s0$214  };
+  assign sel_c73_min = sel_c73 ? { \sel_l2_s0$213 , \sel_l2_s0$214  } : { \sel_l2_s0$211 , \sel_l2_s0$212  };
+  assign \$158  = ~ \sel_l2_s0$218 ;
+  assign \$159  = ~ \sel_l2_s0$220 ;
+  assign sel_c74 = { \sel_l2_s0$219 , \$158  } > { \sel_l2_s0$221 , \$159  };
+  assign sel_c74_max = sel_c74 ? { \sel_l2_s0$218 , \sel_l2_s0$219  } : { \sel_l2_s0$220 , \sel_l2_s0$221  };
+  assign sel_c74_min = sel_c74 ? { \sel_l2_s0$220 , \sel_l2_s0$221  } : { \sel_l2_s0$218 , \sel_l2_s0$219  };
+  assign \$160  = ~ \sel_l2_s0$225 ;
+  assign \$161  = ~ \sel_l2_s0$227 ;
+  assign sel_c75 = { \sel_l2_s0$226 , \$160  } > { \sel_l2_s0$228 , \$161  };
+  assign sel_c75_max = sel_c75 ? { \sel_l2_s0$225 , \sel_l2_s0$226  } : { \sel_l2_s0$227 , \sel_l2_s0$228  };
+  assign sel_c75_min = sel_c75 ? { \sel_l2_s0$227 , \sel_l2_s0$228  } : { \sel_l2_s0$225 , \sel_l2_s0$226  };
+  assign \$162  = ~ \sel_l2_s0$232 ;
+  assign \$163  = ~ \sel_l2_s0$234 ;
+  assign sel_c76 = { \sel_l2_s0$233 , \$162  } > { \sel_l2_s0$235 , \$163  };
+  assign sel_c76_max = sel_c76 ? { \sel_l2_s0$232 , \sel_l2_s0$233  } : { \sel_l2_s0$234 , \sel_l2_s0$235  };
+  assign sel_c76_min = sel_c76 ? { \sel_l2_s0$234 , \sel_l2_s0$235  } : { \sel_l2_s0$232 , \sel_l2_s0$233  };
+  assign \$164  = ~ adv2_valid;
+  assign adv2 = \$164  | o__ready;
+  assign \$165  = ~ sel_l3_s0;
+  assign \$166  = ~ \sel_l3_s0$243 ;
+  assign sel_c16 = { \sel_l3_s0$242 , \$165  } > { \sel_l3_s0$244 , \$166  };
+  assign sel_c16_max = sel_c16 ? { sel_l3_s0, \sel_l3_s0$242  } : { \sel_l3_s0$243 , \sel_l3_s0$244  };
+  assign sel_c16_min = sel_c16 ? { \sel_l3_s0$243 , \sel_l3_s0$244  } : { sel_l3_s0, \sel_l3_s0$242  };
+  assign \$167  = ~ \sel_l3_s0$248 ;
+  assign \$168  = ~ \sel_l3_s0$250 ;
+  assign sel_c17 = { \sel_l3_s0$249 , \$167  } > { \sel_l3_s0$251 , \$168  };
+  assign sel_c17_max = sel_c17 ? { \sel_l3_s0$248 , \sel_l3_s0$249  } : { \sel_l3_s0$250 , \sel_l3_s0$251  };
+  assign sel_c17_min = sel_c17 ? { \sel_l3_s0$250 , \sel_l3_s0$251  } : { \sel_l3_s0$248 , \sel_l3_s0$249  };
+  assign \$169  = ~ \sel_l3_s0$255 ;
+  assign \$170  = ~ \sel_l3_s0$257 ;
+  assign sel_c18 = { \sel_l3_s0$256 , \$169  } > { \sel_l3_s0$258 , \$170  };
+  assign sel_c18_max = sel_c18 ? { \sel_l3_s0$255 , \sel_l3_s0$256  } : { \sel_l3_s0$257 , \sel_l3_s0$258  };
+  assign sel_c18_min = sel_c18 ? { \sel_l3_s0$257 , \sel_l3_s0$258  } : { \sel_l3_s0$255 , \sel_l3_s0$256  };
+  assign \$171  = ~ \sel_l3_s0$262 ;
+  assign \$172  = ~ \sel_l3_s0$264 ;
+  assign sel_c19 = { \sel_l3_s0$263 , \$171  } > { \sel_l3_s0$265 , \$172  };
+  assign sel_c19_max = sel_c19 ? { \sel_l3_s0$262 , \sel_l3_s0$263  } : { \sel_l3_s0$264 , \sel_l3_s0$265  };
+  assign sel_c19_min = sel_c19 ? { \sel_l3_s0$264 , \sel_l3_s0$265  } : { \sel_l3_s0$262 , \sel_l3_s0$263  };
+  assign \$173  = ~ \sel_l3_s0$269 ;
+  assign \$174  = ~ \sel_l3_s0$271 ;
+  assign sel_c20 = { \sel_l3_s0$270 , \$173  } > { \sel_l3_s0$272 , \$174  };
+  assign sel_c20_max = sel_c20 ? { \sel_l3_s0$269 , \sel_l3_s0$270  } : { \sel_l3_s0$271 , \sel_l3_s0$272  };
+  assign sel_c20_min = sel_c20 ? { \sel_l3_s0$271 , \sel_l3_s0$272  } : { \sel_l3_s0$269 , \sel_l3_s0$270  };
+  assign \$175  = ~ \sel_l3_s0$276 ;
+  assign \$176  = ~ \sel_l3_s0$278 ;
+  assign sel_c21 = { \sel_l3_s0$277 , \$175  } > { \sel_l3_s0$279 , \$176  };
+  assign sel_c21_max = sel_c21 ? { \sel_l3_s0$276 , \sel_l3_s0$277  } : { \sel_l3_s0$278 , \sel_l3_s0$279  };
+  assign sel_c21_min = sel_c21 ? { \sel_l3_s0$278 , \sel_l3_s0$279  } : { \sel_l3_s0$276 , \sel_l3_s0$277  };
+  assign \$177  = ~ \sel_l3_s0$283 ;
+  assign \$178  = ~ \sel_l3_s0$285 ;
+  assign sel_c22 = { \sel_l3_s0$284 , \$177  } > { \sel_l3_s0$286 , \$178  };
+  assign sel_c22_max = sel_c22 ? { \sel_l3_s0$283 , \sel_l3_s0$284  } : { \sel_l3_s0$285 , \sel_l3_s0$286  };
+  assign sel_c22_min = sel_c22 ? { \sel_l3_s0$285 , \sel_l3_s0$286  } : { \sel_l3_s0$283 , \sel_l3_s0$284  };
+  assign \$179  = ~ \sel_l3_s0$290 ;
+  assign \$180  = ~ \sel_l3_s0$292 ;
+  assign sel_c23 = { \sel_l3_s0$291 , \$179  } > { \sel_l3_s0$293 , \$180  };
+  assign sel_c23_max = sel_c23 ? { \sel_l3_s0$290 , \sel_l3_s0$291  } : { \sel_l3_s0$292 , \sel_l3_s0$293  };
+  assign sel_c23_min = sel_c23 ? { \sel_l3_s0$292 , \sel_l3_s0$293  } : { \sel_l3_s0$290 , \sel_l3_s0$291  };
+  assign \$181  = ~ \sel_l3_s0$297 ;
+  assign \$182  = ~ \sel_l3_s0$299 ;
+  assign sel_c77 = { \sel_l3_s0$298 , \$181  } > { \sel_l3_s0$300 , \$182  };
+  assign sel_c77_max = sel_c77 ? { \sel_l3_s0$297 , \sel_l3_s0$298  } : { \sel_l3_s0$299 , \sel_l3_s0$300  };
+  assign sel_c77_min = sel_c77 ? { \sel_l3_s0$299 , \sel_l3_s0$300  } : { \sel_l3_s0$297 , \sel_l3_s0$298  };
+  assign \$183  = ~ \sel_l3_s0$304 ;
+  assign \$184  = ~ \sel_l3_s0$306 ;
+  assign sel_c78 = { \sel_l3_s0$305 , \$183  } > { \sel_l3_s0$307 , \$184  };
+  assign sel_c78_max = sel_c78 ? { \sel_l3_s0$304 , \sel_l3_s0$305  } : { \sel_l3_s0$306 , \sel_l3_s0$307  };
+  assign sel_c78_min = sel_c78 ? { \sel_l3_s0$306 , \sel_l3_s0$307  } : { \sel_l3_s0$304 , \sel_l3_s0$305  };
+  assign \$185  = ~ \sel_l3_s0$311 ;
+  assign \$186  = ~ \sel_l3_s0$313 ;
+  assign sel_c79 = { \sel_l3_s0$312 , \$185  } > { \sel_l3_s0$314 , \$186  };
+  assign sel_c79_max = sel_c79 ? { \sel_l3_s0$311 , \sel_l3_s0$312  } : { \sel_l3_s0$313 , \sel_l3_s0$314  };
+  assign sel_c79_min = sel_c79 ? { \sel_l3_s0$313 , \sel_l3_s0$314  } : { \sel_l3_s0$311 , \sel_l3_s0$312  };
+  assign \$187  = ~ \sel_l3_s0$318 ;
+  assign \$188  = ~ \sel_l3_s0$320 ;
+  assign sel_c80 = { \sel_l3_s0$319 , \$187  } > { \sel_l3_s0$321 , \$188  };
+  assign sel_c80_max = sel_c80 ? { \sel_l3_s0$318 , \sel_l3_s0$319  } : { \sel_l3_s0$320 , \sel_l3_s0$321  };
+  assign sel_c80_min = sel_c80 ? { \sel_l3_s0$320 , \sel_l3_s0$321  } : { \sel_l3_s0$318 , \sel_l3_s0$319  };
+  assign \$189  = ~ \sel_l3_s0$325 ;
+  assign \$190  = ~ \sel_l3_s0$327 ;
+  assign sel_c81 = { \sel_l3_s0$326 , \$189  } > { \sel_l3_s0$328 , \$190  };
+  assign sel_c81_max = sel_c81 ? { \sel_l3_s0$325 , \sel_l3_s0$326  } : { \sel_l3_s0$327 , \sel_l3_s0$328  };
+  assign sel_c81_min = sel_c81 ? { \sel_l3_s0$327 , \sel_l3_s0$328  } : { \sel_l3_s0$325 , \sel_l3_s0$326  };
+  assign \$191  = ~ \sel_l3_s0$332 ;
+  assign \$192  = ~ \sel_l3_s0$334 ;
+  assign sel_c82 = { \sel_l3_s0$333 , \$191  } > { \sel_l3_s0$335 , \$192  };
+  assign sel_c82_max = sel_c82 ? { \sel_l3_s0$332 , \sel_l3_s0$333  } : { \sel_l3_s0$334 , \sel_l3_s0$335  };
+  assign sel_c82_min = sel_c82 ? { \sel_l3_s0$334 , \sel_l3_s0$335  } : { \sel_l3_s0$332 , \sel_l3_s0$333  };
+  assign \$193  = ~ \sel_l3_s0$339 ;
+  assign \$194  = ~ \sel_l3_s0$341 ;
+  assign sel_c83 = { \sel_l3_s0$340 , \$193  } > { \sel_l3_s0$342 , \$194  };
+  assign sel_c83_max = sel_c83 ? { \sel_l3_s0$339 , \sel_l3_s0$340  } : { \sel_l3_s0$341 , \sel_l3_s0$342  };
+  assign sel_c83_min = sel_c83 ? { \sel_l3_s0$341 , \sel_l3_s0$342  } : { \sel_l3_s0$339 , \sel_l3_s0$340  };
+  assign \$195  = ~ \sel_l3_s0$346 ;
+  assign \$196  = ~ \sel_l3_s0$348 ;
+  assign sel_c84 = { \sel_l3_s0$347 , \$195  } > { \sel_l3_s0$349 , \$196  };
+  assign sel_c84_max = sel_c84 ? { \sel_l3_s0$346 , \sel_l3_s0$347  } : { \sel_l3_s0$348 , \sel_l3_s0$349  };
+  assign sel_c84_min = sel_c84 ? { \sel_l3_s0$348 , \sel_l3_s0$349  } : { \sel_l3_s0$346 , \sel_l3_s0$347  };
+  assign \$197  = ~ adv3_valid;
+  assign adv3 = \$197  | o__ready;
+  assign \$198  = ~ sel_l4_s0;
+  assign \$199  = ~ \sel_l4_s0$357 ;
+  assign sel_c24 = { \sel_l4_s0$356 , \$198  } > { \sel_l4_s0$358 , \$199  };
+  assign sel_c24_max = sel_c24 ? { sel_l4_s0, \sel_l4_s0$356  } : { \sel_l4_s0$357 , \sel_l4_s0$358  };
+  assign sel_c24_min = sel_c24 ? { \sel_l4_s0$357 , \sel_l4_s0$358  } : { sel_l4_s0, \sel_l4_s0$356  };
+  assign \$200  = ~ \sel_l4_s0$362 ;
+  assign \$201  = ~ \sel_l4_s0$364 ;
+  assign sel_c25 = { \sel_l4_s0$363 , \$200  } > { \sel_l4_s0$365 , \$201  };
+  assign sel_c25_max = sel_c25 ? { \sel_l4_s0$362 , \sel_l4_s0$363  } : { \sel_l4_s0$364 , \sel_l4_s0$365  };
+  assign sel_c25_min = sel_c25 ? { \sel_l4_s0$364 , \sel_l4_s0$365  } : { \sel_l4_s0$362 , \sel_l4_s0$363  };
+  assign \$202  = ~ \sel_l4_s0$369 ;
+  assign \$203  = ~ \sel_l4_s0$371 ;
+  assign sel_c26 = { \sel_l4_s0$370 , \$202  } > { \sel_l4_s0$372 , \$203  };
+  assign sel_c26_max = sel_c26 ? { \sel_l4_s0$369 , \sel_l4_s0$370  } : { \sel_l4_s0$371 , \sel_l4_s0$372  };
+  assign sel_c26_min = sel_c26 ? { \sel_l4_s0$371 , \sel_l4_s0$372  } : { \sel_l4_s0$369 , \sel_l4_s0$370  };
+  assign \$204  = ~ \sel_l4_s0$376 ;
+  assign \$205  = ~ \sel_l4_s0$378 ;
+  assign sel_c27 = { \sel_l4_s0$377 , \$204  } > { \sel_l4_s0$379 , \$205  };
+  assign sel_c27_max = sel_c27 ? { \sel_l4_s0$376 , \sel_l4_s0$377  } : { \sel_l4_s0$378 , \sel_l4_s0$379  };
+  assign sel_c27_min = sel_c27 ? { \sel_l4_s0$378 , \sel_l4_s0$379  } : { \sel_l4_s0$376 , \sel_l4_s0$377  };
+  assign \$206  = ~ \sel_l4_s0$383 ;
+  assign \$207  = ~ \sel_l4_s0$385 ;
+  assign sel_c28 = { \sel_l4_s0$384 , \$206  } > { \sel_l4_s0$386 , \$207  };
+  assign sel_c28_max = sel_c28 ? { \sel_l4_s0$383 , \sel_l4_s0$384  } : { \sel_l4_s0$385 , \sel_l4_s0$386  };
+  assign sel_c28_min = sel_c28 ? { \sel_l4_s0$385 , \sel_l4_s0$386  } : { \sel_l4_s0$383 , \sel_l4_s0$384  };
+  assign \$208  = ~ \sel_l4_s0$390 ;
+  assign \$209  = ~ \sel_l4_s0$392 ;
+  assign sel_c29 = { \sel_l4_s0$391 , \$208  } > { \sel_l4_s0$393 , \$209  };
+  assign sel_c29_max = sel_c29 ? { \sel_l4_s0$390 , \sel_l4_s0$391  } : { \sel_l4_s0$392 , \sel_l4_s0$393  };
+  assign sel_c29_min = sel_c29 ? { \sel_l4_s0$392 , \sel_l4_s0$393  } : { \sel_l4_s0$390 , \sel_l4_s0$391  };
+  assign \$210  = ~ \sel_l4_s0$397 ;
+  assign \$211  = ~ \sel_l4_s0$399 ;
+  assign sel_c30 = { \sel_l4_s0$398 , \$210  } > { \sel_l4_s0$400 , \$211  };
+  assign sel_c30_max = sel_c30 ? { \sel_l4_s0$397 , \sel_l4_s0$398  } : { \sel_l4_s0$399 , \sel_l4_s0$400  };
+  assign sel_c30_min = sel_c30 ? { \sel_l4_s0$399 , \sel_l4_s0$400  } : { \sel_l4_s0$397 , \sel_l4_s0$398  };
+  assign \$212  = ~ \sel_l4_s0$404 ;
+  assign \$213  = ~ \sel_l4_s0$406 ;
+  assign sel_c31 = { \sel_l4_s0$405 , \$212  } > { \sel_l4_s0$407 , \$213  };
+  assign sel_c31_max = sel_c31 ? { \sel_l4_s0$404 , \sel_l4_s0$405  } : { \sel_l4_s0$406 , \sel_l4_s0$407  };
+  assign sel_c31_min = sel_c31 ? { \sel_l4_s0$406 , \sel_l4_s0$407  } : { \sel_l4_s0$404 , \sel_l4_s0$405  };
+  assign \$214  = ~ \sel_l4_s0$411 ;
+  assign \$215  = ~ \sel_l4_s0$413 ;
+  assign sel_c85 = { \sel_l4_s0$412 , \$214  } > { \sel_l4_s0$414 , \$215  };
+  assign sel_c85_max = sel_c85 ? { \sel_l4_s0$411 , \sel_l4_s0$412  } : { \sel_l4_s0$413 , \sel_l4_s0$414  };
+  assign sel_c85_min = sel_c85 ? { \sel_l4_s0$413 , \sel_l4_s0$414  } : { \sel_l4_s0$411 , \sel_l4_s0$412  };
+  assign \$216  = ~ \sel_l4_s0$418 ;
+  assign \$217  = ~ \sel_l4_s0$420 ;
+  assign sel_c86 = { \sel_l4_s0$419 , \$216  } > { \sel_l4_s0$421 , \$217  };
+  assign sel_c86_max = sel_c86 ? { \sel_l4_s0$418 , \sel_l4_s0$419  } : { \sel_l4_s0$420 , \sel_l4_s0$421  };
+  assign sel_c86_min = sel_c86 ? { \sel_l4_s0$420 , \sel_l4_s0$421  } : { \sel_l4_s0$418 , \sel_l4_s0$419  };
+  assign \$218  = ~ \sel_l4_s0$425 ;
+  assign \$219  = ~ \sel_l4_s0$427 ;
+  assign sel_c87 = { \sel_l4_s0$426 , \$218  } > { \sel_l4_s0$428 , \$219  };
+  assign sel_c87_max = sel_c87 ? { \sel_l4_s0$425 , \sel_l4_s0$426  } : { \sel_l4_s0$427 , \sel_l4_s0$428  };
+  assign sel_c87_min = sel_c87 ? { \sel_l4_s0$427 , \sel_l4_s0$428  } : { \sel_l4_s0$425 , \sel_l4_s0$426  };
+  assign \$220  = ~ \sel_l4_s0$432 ;
+  assign \$221  = ~ \sel_l4_s0$434 ;
+  assign sel_c88 = { \sel_l4_s0$433 , \$220  } > { \sel_l4_s0$435 , \$221  };
+  assign sel_c88_max = sel_c88 ? { \sel_l4_s0$432 , \sel_l4_s0$433  } : { \sel_l4_s0$434 , \sel_l4_s0$435  };
+  assign sel_c88_min = sel_c88 ? { \sel_l4_s0$434 , \sel_l4_s0$435  } : { \sel_l4_s0$432 , \sel_l4_s0$433  };
+  assign \$222  = ~ \sel_l4_s0$439 ;
+  assign \$223  = ~ \sel_l4_s0$441 ;
+  assign sel_c89 = { \sel_l4_s0$440 , \$222  } > { \sel_l4_s0$442 , \$223  };
+  assign sel_c89_max = sel_c89 ? { \sel_l4_s0$439 , \sel_l4_s0$440  } : { \sel_l4_s0$441 , \sel_l4_s0$442  };
+  assign sel_c89_min = sel_c89 ? { \sel_l4_s0$441 , \sel_l4_s0$442  } : { \sel_l4_s0$439 , \sel_l4_s0$440  };
+  assign \$224  = ~ \sel_l4_s0$446 ;
+  assign \$225  = ~ \sel_l4_s0$448 ;
+  assign sel_c90 = { \sel_l4_s0$447 , \$224  } > { \sel_l4_s0$449 , \$225  };
+  assign sel_c90_max = sel_c90 ? { \sel_l4_s0$446 , \sel_l4_s0$447  } : { \sel_l4_s0$448 , \sel_l4_s0$449  };
+  assign sel_c90_min = sel_c90 ? { \sel_l4_s0$448 , \sel_l4_s0$449  } : { \sel_l4_s0$446 , \sel_l4_s0$447  };
+  assign \$226  = ~ \sel_l4_s0$453 ;
+  assign \$227  = ~ \sel_l4_s0$455 ;
+  assign sel_c91 = { \sel_l4_s0$454 , \$226  } > { \sel_l4_s0$456 , \$227  };
+  assign sel_c91_max = sel_c91 ? { \sel_l4_s0$453 , \sel_l4_s0$454  } : { \sel_l4_s0$455 , \sel_l4_s0$456  };
+  assign sel_c91_min = sel_c91 ? { \sel_l4_s0$455 , \sel_l4_s0$456  } : { \sel_l4_s0$453 , \sel_l4_s0$454  };
+  assign \$228  = ~ \sel_l4_s0$460 ;
+  assign \$229  = ~ \sel_l4_s0$462 ;
+  assign sel_c92 = { \sel_l4_s0$461 , \$228  } > { \sel_l4_s0$463 , \$229  };
+  assign sel_c92_max = sel_c92 ? { \sel_l4_s0$460 , \sel_l4_s0$461  } : { \sel_l4_s0$462 , \sel_l4_s0$463  };
+  assign sel_c92_min = sel_c92 ? { \sel_l4_s0$462 , \sel_l4_s0$463  } : { \sel_l4_s0$460 , \sel_l4_s0$461  };
+  assign \$230  = ~ adv4_valid;
+  assign adv4 = \$230  | o__ready;
+  assign \$231  = ~ sel_l5_s0;
+  assign \$232  = ~ \sel_l5_s0$471 ;
+  assign sel_c32 = { \sel_l5_s0$470 , \$231  } > { \sel_l5_s0$472 , \$232  };
+  assign sel_c32_max = sel_c32 ? { sel_l5_s0, \sel_l5_s0$470  } : { \sel_l5_s0$471 , \sel_l5_s0$472  };
+  assign sel_c32_min = sel_c32 ? { \sel_l5_s0$471 , \sel_l5_s0$472  } : { sel_l5_s0, \sel_l5_s0$470  };
+  assign \$233  = ~ \sel_l5_s0$476 ;
+  assign \$234  = ~ \sel_l5_s0$478 ;
+  assign sel_c33 = { \sel_l5_s0$477 , \$233  } > { \sel_l5_s0$479 , \$234  };
+  assign sel_c33_max = sel_c33 ? { \sel_l5_s0$476 , \sel_l5_s0$477  } : { \sel_l5_s0$478 , \sel_l5_s0$479  };
+  assign sel_c33_min = sel_c33 ? { \sel_l5_s0$478 , \sel_l5_s0$479  } : { \sel_l5_s0$476 , \sel_l5_s0$477  };
+  assign \$235  = ~ \sel_l5_s0$483 ;
+  assign \$236  = ~ \sel_l5_s0$485 ;
+  assign sel_c34 = { \sel_l5_s0$484 , \$235  } > { \sel_l5_s0$486 , \$236  };
+  assign sel_c34_max = sel_c34 ? { \sel_l5_s0$483 , \sel_l5_s0$484  } : { \sel_l5_s0$485 , \sel_l5_s0$486  };
+  assign sel_c34_min = sel_c34 ? { \sel_l5_s0$485 , \sel_l5_s0$486  } : { \sel_l5_s0$483 , \sel_l5_s0$484  };
+  assign \$237  = ~ \sel_l5_s0$490 ;
+  assign \$238  = ~ \sel_l5_s0$492 ;
+  assign sel_c35 = { \sel_l5_s0$491 , \$237  } > { \sel_l5_s0$493 , \$238  };
+  assign sel_c35_max = sel_c35 ? { \sel_l5_s0$490 , \sel_l5_s0$491  } : { \sel_l5_s0$492 , \sel_l5_s0$493  };
+  assign sel_c35_min = sel_c35 ? { \sel_l5_s0$492 , \sel_l5_s0$493  } : { \sel_l5_s0$490 , \sel_l5_s0$491  };
+  assign \$239  = ~ \sel_l5_s0$497 ;
+  assign \$240  = ~ \sel_l5_s0$499 ;
+  assign sel_c36 = { \sel_l5_s0$498 , \$239  } > { \sel_l5_s0$500 , \$240  };
+  assign sel_c36_max = sel_c36 ? { \sel_l5_s0$497 , \sel_l5_s0$498  } : { \sel_l5_s0$499 , \sel_l5_s0$500  };
+  assign sel_c36_min = sel_c36 ? { \sel_l5_s0$499 , \sel_l5_s0$500  } : { \sel_l5_s0$497 , \sel_l5_s0$498  };
+  assign \$241  = ~ \sel_l5_s0$504 ;
+  assign \$242  = ~ \sel_l5_s0$506 ;
+  assign sel_c37 = { \sel_l5_s0$505 , \$241  } > { \sel_l5_s0$507 , \$242  };
+  assign sel_c37_max = sel_c37 ? { \sel_l5_s0$504 , \sel_l5_s0$505  } : { \sel_l5_s0$506 , \sel_l5_s0$507  };
+  assign sel_c37_min = sel_c37 ? { \sel_l5_s0$506 , \sel_l5_s0$507  } : { \sel_l5_s0$504 , \sel_l5_s0$505  };
+  assign \$243  = ~ \sel_l5_s0$511 ;
+  assign \$244  = ~ \sel_l5_s0$513 ;
+  assign sel_c38 = { \sel_l5_s0$512 , \$243  } > { \sel_l5_s0$514 , \$244  };
+  assign sel_c38_max = sel_c38 ? { \sel_l5_s0$511 , \sel_l5_s0$512  } : { \sel_l5_s0$513 , \sel_l5_s0$514  };
+  assign sel_c38_min = sel_c38 ? { \sel_l5_s0$513 , \sel_l5_s0$514  } : { \sel_l5_s0$511 , \sel_l5_s0$512  };
+  assign \$245  = ~ \sel_l5_s0$518 ;
+  assign \$246  = ~ \sel_l5_s0$520 ;
+  assign sel_c93 = { \sel_l5_s0$519 , \$245  } > { \sel_l5_s0$521 , \$246  };
+  assign sel_c93_max = sel_c93 ? { \sel_l5_s0$518 , \sel_l5_s0$519  } : { \sel_l5_s0$520 , \sel_l5_s0$521  };
+  assign sel_c93_min = sel_c93 ? { \sel_l5_s0$520 , \sel_l5_s0$521  } : { \sel_l5_s0$518 , \sel_l5_s0$519  };
+  assign \$247  = ~ \sel_l5_s0$525 ;
+  assign \$248  = ~ \sel_l5_s0$527 ;
+  assign sel_c94 = { \sel_l5_s0$526 , \$247  } > { \sel_l5_s0$528 , \$248  };
+  assign sel_c94_max = sel_c94 ? { \sel_l5_s0$525 , \sel_l5_s0$526  } : { \sel_l5_s0$527 , \sel_l5_s0$528  };
+  assign sel_c94_min = sel_c94 ? { \sel_l5_s0$527 , \sel_l5_s0$528  } : { \sel_l5_s0$525 , \sel_l5_s0$526  };
+  assign \$249  = ~ \sel_l5_s0$532 ;
+  assign \$250  = ~ \sel_l5_s0$534 ;
+  assign sel_c95 = { \sel_l5_s0$533 , \$249  } > { \sel_l5_s0$535 , \$250  };
+  assign sel_c95_max = sel_c95 ? { \sel_l5_s0$532 , \sel_l5_s0$533  } : { \sel_l5_s0$534 , \sel_l5_s0$535  };
+  assign sel_c95_min = sel_c95 ? { \sel_l5_s0$534 , \sel_l5_s0$535  } : { \sel_l5_s0$532 , \sel_l5_s0$533  };
+  assign \$251  = ~ \sel_l5_s0$539 ;
+  assign \$252  = ~ \sel_l5_s0$541 ;
+  assign sel_c96 = { \sel_l5_s0$540 , \$251  } > { \sel_l5_s0$542 , \$252  };
+  assign sel_c96_max = sel_c96 ? { \sel_l5_s0$539 , \sel_l5_s0$540  } : { \sel_l5_s0$541 , \sel_l5_s0$542  };
+  assign sel_c96_min = sel_c96 ? { \sel_l5_s0$541 , \sel_l5_s0$542  } : { \sel_l5_s0$539 , \sel_l5_s0$540  };
+  assign \$253  = ~ \sel_l5_s0$546 ;
+  assign \$254  = ~ \sel_l5_s0$548 ;
+  assign sel_c97 = { \sel_l5_s0$547 , \$253  } > { \sel_l5_s0$549 , \$254  };
+  assign sel_c97_max = sel_c97 ? { \sel_l5_s0$546 , \sel_l5_s0$547  } : { \sel_l5_s0$548 , \sel_l5_s0$549  };
+  assign sel_c97_min = sel_c97 ? { \sel_l5_s0$548 , \sel_l5_s0$549  } : { \sel_l5_s0$546 , \sel_l5_s0$547  };
+  assign \$255  = ~ \sel_l5_s0$553 ;
+  assign \$256  = ~ \sel_l5_s0$555 ;
+  assign sel_c98 = { \sel_l5_s0$554 , \$255  } > { \sel_l5_s0$556 , \$256  };
+  assign sel_c98_max = sel_c98 ? { \sel_l5_s0$553 , \sel_l5_s0$554  } : { \sel_l5_s0$555 , \sel_l5_s0$556  };
+  assign sel_c98_min = sel_c98 ? { \sel_l5_s0$555 , \sel_l5_s0$556  } : { \sel_l5_s0$553 , \sel_l5_s0$554  };
+  assign \$257  = ~ \sel_l5_s0$560 ;
+  assign \$258  = ~ \sel_l5_s0$562 ;
+  assign sel_c99 = { \sel_l5_s0$561 , \$257  } > { \sel_l5_s0$563 , \$258  };
+  assign sel_c99_max = sel_c99 ? { \sel_l5_s0$560 , \sel_l5_s0$561  } : { \sel_l5_s0$562 , \sel_l5_s0$563  };
+  assign sel_c99_min = sel_c99 ? { \sel_l5_s0$562 , \sel_l5_s0$563  } : { \sel_l5_s0$560 , \sel_l5_s0$561  };
+  assign \$259  = ~ \sel_l5_s0$567 ;
+  assign \$260  = ~ \sel_l5_s0$569 ;
+  assign sel_c122 = { \sel_l5_s0$568 , \$259  } > { \sel_l5_s0$570 , \$260  };
+  assign sel_c122_max = sel_c122 ? { \sel_l5_s0$567 , \sel_l5_s0$568  } : { \sel_l5_s0$569 , \sel_l5_s0$570  };
+  assign \$261  = ~ \sel_l5_s0$573 ;
+  assign \$262  = ~ \sel_l5_s0$575 ;
+  assign sel_c137 = { \sel_l5_s0$574 , \$261  } > { \sel_l5_s0$576 , \$262  };
+  assign sel_c137_max = sel_c137 ? { \sel_l5_s0$573 , \sel_l5_s0$574  } : { \sel_l5_s0$575 , \sel_l5_s0$576  };
+  assign \$263  = ~ adv5_valid;
+  assign adv5 = \$263  | o__ready;
+  assign \$264  = ~ sel_l6_s0;
+  assign \$265  = ~ \sel_l6_s0$583 ;
+  assign sel_c39 = { \sel_l6_s0$582 , \$264  } > { \sel_l6_s0$584 , \$265  };
+  assign sel_c39_max = sel_c39 ? { sel_l6_s0, \sel_l6_s0$582  } : { \sel_l6_s0$583 , \sel_l6_s0$584  };
+  assign sel_c39_min = sel_c39 ? { \sel_l6_s0$583 , \sel_l6_s0$584  } : { sel_l6_s0, \sel_l6_s0$582  };
+  assign \$266  = ~ \sel_l6_s0$588 ;
+  assign \$267  = ~ \sel_l6_s0$590 ;
+  assign sel_c40 = { \sel_l6_s0$589 , \$266  } > { \sel_l6_s0$591 , \$267  };
+  assign sel_c40_max = sel_c40 ? { \sel_l6_s0$588 , \sel_l6_s0$589  } : { \sel_l6_s0$590 , \sel_l6_s0$591  };
+  assign sel_c40_min = sel_c40 ? { \sel_l6_s0$590 , \sel_l6_s0$591  } : { \sel_l6_s0$588 , \sel_l6_s0$589  };
+  assign \$268  = ~ \sel_l6_s0$595 ;
+  assign \$269  = ~ \sel_l6_s0$597 ;
+  assign sel_c41 = { \sel_l6_s0$596 , \$268  } > { \sel_l6_s0$598 , \$269  };
+  assign sel_c41_max = sel_c41 ? { \sel_l6_s0$595 , \sel_l6_s0$596  } : { \sel_l6_s0$597 , \sel_l6_s0$598  };
+  assign sel_c41_min = sel_c41 ? { \sel_l6_s0$597 , \sel_l6_s0$598  } : { \sel_l6_s0$595 , \sel_l6_s0$596  };
+  assign \$270  = ~ \sel_l6_s0$602 ;
+  assign \$271  = ~ \sel_l6_s0$604 ;
+  assign sel_c42 = { \sel_l6_s0$603 , \$270  } > { \sel_l6_s0$605 , \$271  };
+  assign sel_c42_max = sel_c42 ? { \sel_l6_s0$602 , \sel_l6_s0$603  } : { \sel_l6_s0$604 , \sel_l6_s0$605  };
+  assign sel_c42_min = sel_c42 ? { \sel_l6_s0$604 , \sel_l6_s0$605  } : { \sel_l6_s0$602 , \sel_l6_s0$603  };
+  assign \$272  = ~ \sel_l6_s0$609 ;
+  assign \$273  = ~ \sel_l6_s0$611 ;
+  assign sel_c43 = { \sel_l6_s0$610 , \$272  } > { \sel_l6_s0$612 , \$273  };
+  assign sel_c43_max = sel_c43 ? { \sel_l6_s0$609 , \sel_l6_s0$610  } : { \sel_l6_s0$611 , \sel_l6_s0$612  };
+  assign sel_c43_min = sel_c43 ? { \sel_l6_s0$611 , \sel_l6_s0$612  } : { \sel_l6_s0$609 , \sel_l6_s0$610  };
+  assign \$274  = ~ \sel_l6_s0$616 ;
+  assign \$275  = ~ \sel_l6_s0$618 ;
+  assign sel_c44 = { \sel_l6_s0$617 , \$274  } > { \sel_l6_s0$619 , \$275  };
+  assign sel_c44_max = sel_c44 ? { \sel_l6_s0$616 , \sel_l6_s0$617  } : { \sel_l6_s0$618 , \sel_l6_s0$619  };
+  assign sel_c44_min = sel_c44 ? { \sel_l6_s0$618 , \sel_l6_s0$619  } : { \sel_l6_s0$616 , \sel_l6_s0$617  };
+  assign \$276  = ~ \sel_l6_s0$623 ;
+  assign \$277  = ~ \sel_l6_s0$625 ;
+  assign sel_c45 = { \sel_l6_s0$624 , \$276  } > { \sel_l6_s0$626 , \$277  };
+  assign sel_c45_max = sel_c45 ? { \sel_l6_s0$623 , \sel_l6_s0$624  } : { \sel_l6_s0$625 , \sel_l6_s0$626  };
+  assign sel_c45_min = sel_c45 ? { \sel_l6_s0$625 , \sel_l6_s0$626  } : { \sel_l6_s0$623 , \sel_l6_s0$624  };
+  assign \$278  = ~ \sel_l6_s0$630 ;
+  assign \$279  = ~ \sel_l6_s0$632 ;
+  assign sel_c100 = { \sel_l6_s0$631 , \$278  } > { \sel_l6_s0$633 , \$279  };
+  assign sel_c100_max = sel_c100 ? { \sel_l6_s0$630 , \sel_l6_s0$631  } : { \sel_l6_s0$632 , \sel_l6_s0$633  };
+  assign sel_c100_min = sel_c100 ? { \sel_l6_s0$632 , \sel_l6_s0$633  } : { \sel_l6_s0$630 , \sel_l6_s0$631  };
+  assign \$280  = ~ \sel_l6_s0$637 ;
+  assign \$281  = ~ \sel_l6_s0$639 ;
+  assign sel_c101 = { \sel_l6_s0$638 , \$280  } > { \sel_l6_s0$640 , \$281  };
+  assign sel_c101_max = sel_c101 ? { \sel_l6_s0$637 , \sel_l6_s0$638  } : { \sel_l6_s0$639 , \sel_l6_s0$640  };
+  assign sel_c101_min = sel_c101 ? { \sel_l6_s0$639 , \sel_l6_s0$640  } : { \sel_l6_s0$637 , \sel_l6_s0$638  };
+  assign \$282  = ~ \sel_l6_s0$644 ;
+  assign \$283  = ~ \sel_l6_s0$646 ;
+  assign sel_c102 = { \sel_l6_s0$645 , \$282  } > { \sel_l6_s0$647 , \$283  };
+  assign sel_c102_max = sel_c102 ? { \sel_l6_s0$644 , \sel_l6_s0$645  } : { \sel_l6_s0$646 , \sel_l6_s0$647  };
+  assign sel_c102_min = sel_c102 ? { \sel_l6_s0$646 , \sel_l6_s0$647  } : { \sel_l6_s0$644 , \sel_l6_s0$645  };
+  assign \$284  = ~ \sel_l6_s0$651 ;
+  assign \$285  = ~ \sel_l6_s0$653 ;
+  assign sel_c103 = { \sel_l6_s0$652 , \$284  } > { \sel_l6_s0$654 , \$285  };
+  assign sel_c103_max = sel_c103 ? { \sel_l6_s0$651 , \sel_l6_s0$652  } : { \sel_l6_s0$653 , \sel_l6_s0$654  };
+  assign sel_c103_min = sel_c103 ? { \sel_l6_s0$653 , \sel_l6_s0$654  } : { \sel_l6_s0$651 , \sel_l6_s0$652  };
+  assign \$286  = ~ \sel_l6_s0$658 ;
+  assign \$287  = ~ \sel_l6_s0$660 ;
+  assign sel_c104 = { \sel_l6_s0$659 , \$286  } > { \sel_l6_s0$661 , \$287  };
+  assign sel_c104_max = sel_c104 ? { \sel_l6_s0$658 , \sel_l6_s0$659  } : { \sel_l6_s0$660 , \sel_l6_s0$661  };
+  assign sel_c104_min = sel_c104 ? { \sel_l6_s0$660 , \sel_l6_s0$661  } : { \sel_l6_s0$658 , \sel_l6_s0$659  };
+  assign \$288  = ~ \sel_l6_s0$665 ;
+  assign \$289  = ~ \sel_l6_s0$667 ;
+  assign sel_c105 = { \sel_l6_s0$666 , \$288  } > { \sel_l6_s0$668 , \$289  };
+  assign sel_c105_max = sel_c105 ? { \sel_l6_s0$665 , \sel_l6_s0$666  } : { \sel_l6_s0$667 , \sel_l6_s0$668  };
+  assign sel_c105_min = sel_c105 ? { \sel_l6_s0$667 , \sel_l6_s0$668  } : { \sel_l6_s0$665 , \sel_l6_s0$666  };
+  assign \$290  = ~ \sel_l6_s0$672 ;
+  assign \$291  = ~ \sel_l6_s0$674 ;
+  assign sel_c106 = { \sel_l6_s0$673 , \$290  } > { \sel_l6_s0$675 , \$291  };
+  assign sel_c106_max = sel_c106 ? { \sel_l6_s0$672 , \sel_l6_s0$673  } : { \sel_l6_s0$674 , \sel_l6_s0$675  };
+  assign sel_c106_min = sel_c106 ? { \sel_l6_s0$674 , \sel_l6_s0$675  } : { \sel_l6_s0$672 , \sel_l6_s0$673  };
+  assign \$292  = ~ adv6_valid;
+  assign adv6 = \$292  | o__ready;
+  assign \$293  = ~ sel_l7_s0;
+  assign \$294  = ~ \sel_l7_s0$683 ;
+  assign sel_c46 = { \sel_l7_s0$682 , \$293  } > { \sel_l7_s0$684 , \$294  };
+  assign sel_c46_max = sel_c46 ? { sel_l7_s0, \sel_l7_s0$682  } : { \sel_l7_s0$683 , \sel_l7_s0$684  };
+  assign sel_c46_min = sel_c46 ? { \sel_l7_s0$683 , \sel_l7_s0$684  } : { sel_l7_s0, \sel_l7_s0$682  };
+  assign \$295  = ~ \sel_l7_s0$688 ;
+  assign \$296  = ~ \sel_l7_s0$690 ;
+  assign sel_c47 = { \sel_l7_s0$689 , \$295  } > { \sel_l7_s0$691 , \$296  };
+  assign sel_c47_max = sel_c47 ? { \sel_l7_s0$688 , \sel_l7_s0$689  } : { \sel_l7_s0$690 , \sel_l7_s0$691  };
+  assign sel_c47_min = sel_c47 ? { \sel_l7_s0$690 , \sel_l7_s0$691  } : { \sel_l7_s0$688 , \sel_l7_s0$689  };
+  assign \$297  = ~ \sel_l7_s0$695 ;
+  assign \$298  = ~ \sel_l7_s0$697 ;
+  assign sel_c48 = { \sel_l7_s0$696 , \$297  } > { \sel_l7_s0$698 , \$298  };
+  assign sel_c48_max = sel_c48 ? { \sel_l7_s0$695 , \sel_l7_s0$696  } : { \sel_l7_s0$697 , \sel_l7_s0$698  };
+  assign sel_c48_min = sel_c48 ? { \sel_l7_s0$697 , \sel_l7_s0$698  } : { \sel_l7_s0$695 , \sel_l7_s0$696  };
+  assign \$299  = ~ \sel_l7_s0$702 ;
+  assign \$300  = ~ \sel_l7_s0$704 ;
+  assign sel_c49 = { \sel_l7_s0$703 , \$299  } > { \sel_l7_s0$705 , \$300  };
+  assign sel_c49_max = sel_c49 ? { \sel_l7_s0$702 , \sel_l7_s0$703  } : { \sel_l7_s0$704 , \sel_l7_s0$705  };
+  assign sel_c49_min = sel_c49 ? { \sel_l7_s0$704 , \sel_l7_s0$705  } : { \sel_l7_s0$702 , \sel_l7_s0$703  };
+  assign \$301  = ~ \sel_l7_s0$709 ;
+  assign \$302  = ~ \sel_l7_s0$711 ;
+  assign sel_c50 = { \sel_l7_s0$710 , \$301  } > { \sel_l7_s0$712 , \$302  };
+  assign sel_c50_max = sel_c50 ? { \sel_l7_s0$709 , \sel_l7_s0$710  } : { \sel_l7_s0$711 , \sel_l7_s0$712  };
+  assign sel_c50_min = sel_c50 ? { \sel_l7_s0$711 , \sel_l7_s0$712  } : { \sel_l7_s0$709 , \sel_l7_s0$710  };
+  assign \$303  = ~ \sel_l7_s0$716 ;
+  assign \$304  = ~ \sel_l7_s0$718 ;
+  assign sel_c51 = { \sel_l7_s0$717 , \$303  } > { \sel_l7_s0$719 , \$304  };
+  assign sel_c51_max = sel_c51 ? { \sel_l7_s0$716 , \sel_l7_s0$717  } : { \sel_l7_s0$718 , \sel_l7_s0$719  };
+  assign sel_c51_min = sel_c51 ? { \sel_l7_s0$718 , \sel_l7_s0$719  } : { \sel_l7_s0$716 , \sel_l7_s0$717  };
+  assign \$305  = ~ \sel_l7_s0$723 ;
+  assign \$306  = ~ \sel_l7_s0$725 ;
+  assign sel_c107 = { \sel_l7_s0$724 , \$305  } > { \sel_l7_s0$726 , \$306  };
+  assign sel_c107_max = sel_c107 ? { \sel_l7_s0$723 , \sel_l7_s0$724  } : { \sel_l7_s0$725 , \sel_l7_s0$726  };
+  assign sel_c107_min = sel_c107 ? { \sel_l7_s0$725 , \sel_l7_s0$726  } : { \sel_l7_s0$723 , \sel_l7_s0$724  };
+  assign \$307  = ~ \sel_l7_s0$730 ;
+  assign \$308  = ~ \sel_l7_s0$732 ;
+  assign sel_c108 = { \sel_l7_s0$731 , \$307  } > { \sel_l7_s0$733 , \$308  };
+  assign sel_c108_max = sel_c108 ? { \sel_l7_s0$730 , \sel_l7_s0$731  } : { \sel_l7_s0$732 , \sel_l7_s0$733  };
+  assign sel_c108_min = sel_c108 ? { \sel_l7_s0$732 , \sel_l7_s0$733  } : { \sel_l7_s0$730 , \sel_l7_s0$731  };
+  assign \$309  = ~ \sel_l7_s0$737 ;
+  assign \$310  = ~ \sel_l7_s0$739 ;
+  assign sel_c109 = { \sel_l7_s0$738 , \$309  } > { \sel_l7_s0$740 , \$310  };
+  assign sel_c109_max = sel_c109 ? { \sel_l7_s0$737 , \sel_l7_s0$738  } : { \sel_l7_s0$739 , \sel_l7_s0$740  };
+  assign sel_c109_min = sel_c109 ? { \sel_l7_s0$739 , \sel_l7_s0$740  } : { \sel_l7_s0$737 , \sel_l7_s0$738  };
+  assign \$311  = ~ \sel_l7_s0$744 ;
+  assign \$312  = ~ \sel_l7_s0$746 ;
+  assign sel_c110 = { \sel_l7_s0$745 , \$311  } > { \sel_l7_s0$747 , \$312  };
+  assign sel_c110_max = sel_c110 ? { \sel_l7_s0$744 , \sel_l7_s0$745  } : { \sel_l7_s0$746 , \sel_l7_s0$747  };
+  assign sel_c110_min = sel_c110 ? { \sel_l7_s0$746 , \sel_l7_s0$747  } : { \sel_l7_s0$744 , \sel_l7_s0$745  };
+  assign \$313  = ~ \sel_l7_s0$751 ;
+  assign \$314  = ~ \sel_l7_s0$753 ;
+  assign sel_c111 = { \sel_l7_s0$752 , \$313  } > { \sel_l7_s0$754 , \$314  };
+  assign sel_c111_max = sel_c111 ? { \sel_l7_s0$751 , \sel_l7_s0$752  } : { \sel_l7_s0$753 , \sel_l7_s0$754  };
+  assign sel_c111_min = sel_c111 ? { \sel_l7_s0$753 , \sel_l7_s0$754  } : { \sel_l7_s0$751 , \sel_l7_s0$752  };
+  assign \$315  = ~ \sel_l7_s0$758 ;
+  assign \$316  = ~ \sel_l7_s0$760 ;
+  assign sel_c112 = { \sel_l7_s0$759 , \$315  } > { \sel_l7_s0$761 , \$316  };
+  assign sel_c112_max = sel_c112 ? { \sel_l7_s0$758 , \sel_l7_s0$759  } : { \sel_l7_s0$760 , \sel_l7_s0$761  };
+  assign sel_c112_min = sel_c112 ? { \sel_l7_s0$760 , \sel_l7_s0$761  } : { \sel_l7_s0$758 , \sel_l7_s0$759  };
+  assign \$317  = ~ \sel_l7_s0$765 ;
+  assign \$318  = ~ \sel_l7_s0$767 ;
+  assign sel_c123 = { \sel_l7_s0$766 , \$317  } > { \sel_l7_s0$768 , \$318  };
+  assign sel_c123_max = sel_c123 ? { \sel_l7_s0$765 , \sel_l7_s0$766  } : { \sel_l7_s0$767 , \sel_l7_s0$768  };
+  assign \$319  = ~ \sel_l7_s0$771 ;
+  assign \$320  = ~ \sel_l7_s0$773 ;
+  assign sel_c136 = { \sel_l7_s0$772 , \$319  } > { \sel_l7_s0$774 , \$320  };
+  assign sel_c136_max = sel_c136 ? { \sel_l7_s0$771 , \sel_l7_s0$772  } : { \sel_l7_s0$773 , \sel_l7_s0$774  };
+  assign \$321  = ~ adv7_valid;
+  assign adv7 = \$321  | o__ready;
+  assign \$322  = ~ sel_l8_s0;
+  assign \$323  = ~ \sel_l8_s0$781 ;
+  assign sel_c52 = { \sel_l8_s0$780 , \$322  } > { \sel_l8_s0$782 , \$323  };
+  assign sel_c52_max = sel_c52 ? { sel_l8_s0, \sel_l8_s0$780  } : { \sel_l8_s0$781 , \sel_l8_s0$782  };
+  assign sel_c52_min = sel_c52 ? { \sel_l8_s0$781 , \sel_l8_s0$782  } : { sel_l8_s0, \sel_l8_s0$780  };
+  assign \$324  = ~ \sel_l8_s0$786 ;
+  assign \$325  = ~ \sel_l8_s0$788 ;
+  assign sel_c53 = { \sel_l8_s0$787 , \$324  } > { \sel_l8_s0$789 , \$325  };
+  assign sel_c53_max = sel_c53 ? { \sel_l8_s0$786 , \sel_l8_s0$787  } : { \sel_l8_s0$788 , \sel_l8_s0$789  };
+  assign sel_c53_min = sel_c53 ? { \sel_l8_s0$788 , \sel_l8_s0$789  } : { \sel_l8_s0$786 , \sel_l8_s0$787  };
+  assign \$326  = ~ \sel_l8_s0$793 ;
+  assign \$327  = ~ \sel_l8_s0$795 ;
+  assign sel_c54 = { \sel_l8_s0$794 , \$326  } > { \sel_l8_s0$796 , \$327  };
+  assign sel_c54_max = sel_c54 ? { \sel_l8_s0$793 , \sel_l8_s0$794  } : { \sel_l8_s0$795 , \sel_l8_s0$796  };
+  assign sel_c54_min = sel_c54 ? { \sel_l8_s0$795 , \sel_l8_s0$796  } : { \sel_l8_s0$793 , \sel_l8_s0$794  };
+  assign \$328  = ~ \sel_l8_s0$800 ;
+  assign \$329  = ~ \sel_l8_s0$802 ;
+  assign sel_c55 = { \sel_l8_s0$801 , \$328  } > { \sel_l8_s0$803 , \$329  };
+  assign sel_c55_max = sel_c55 ? { \sel_l8_s0$800 , \sel_l8_s0$801  } : { \sel_l8_s0$802 , \sel_l8_s0$803  };
+  assign sel_c55_min = sel_c55 ? { \sel_l8_s0$802 , \sel_l8_s0$803  } : { \sel_l8_s0$800 , \sel_l8_s0$801  };
+  assign \$330  = ~ \sel_l8_s0$807 ;
+  assign \$331  = ~ \sel_l8_s0$809 ;
+  assign sel_c113 = { \sel_l8_s0$808 , \$330  } > { \sel_l8_s0$810 , \$331  };
+  assign sel_c113_max = sel_c113 ? { \sel_l8_s0$807 , \sel_l8_s0$808  } : { \sel_l8_s0$809 , \sel_l8_s0$810  };
+  assign sel_c113_min = sel_c113 ? { \sel_l8_s0$809 , \sel_l8_s0$810  } : { \sel_l8_s0$807 , \sel_l8_s0$808  };
+  assign \$332  = ~ \sel_l8_s0$814 ;
+  assign \$333  = ~ \sel_l8_s0$816 ;
+  assign sel_c114 = { \sel_l8_s0$815 , \$332  } > { \sel_l8_s0$817 , \$333  };
+  assign sel_c114_max = sel_c114 ? { \sel_l8_s0$814 , \sel_l8_s0$815  } : { \sel_l8_s0$816 , \sel_l8_s0$817  };
+  assign sel_c114_min = sel_c114 ? { \sel_l8_s0$816 , \sel_l8_s0$817  } : { \sel_l8_s0$814 , \sel_l8_s0$815  };
+  assign \$334  = ~ \sel_l8_s0$821 ;
+  assign \$335  = ~ \sel_l8_s0$823 ;
+  assign sel_c115 = { \sel_l8_s0$822 , \$334  } > { \sel_l8_s0$824 , \$335  };
+  assign sel_c115_max = sel_c115 ? { \sel_l8_s0$821 , \sel_l8_s0$822  } : { \sel_l8_s0$823 , \sel_l8_s0$824  };
+  assign sel_c115_min = sel_c115 ? { \sel_l8_s0$823 , \sel_l8_s0$824  } : { \sel_l8_s0$821 , \sel_l8_s0$822  };
+  assign \$336  = ~ \sel_l8_s0$828 ;
+  assign \$337  = ~ \sel_l8_s0$830 ;
+  assign sel_c116 = { \sel_l8_s0$829 , \$336  } > { \sel_l8_s0$831 , \$337  };
+  assign sel_c116_max = sel_c116 ? { \sel_l8_s0$828 , \sel_l8_s0$829  } : { \sel_l8_s0$830 , \sel_l8_s0$831  };
+  assign sel_c116_min = sel_c116 ? { \sel_l8_s0$830 , \sel_l8_s0$831  } : { \sel_l8_s0$828 , \sel_l8_s0$829  };
+  assign \$338  = ~ \sel_l8_s0$835 ;
+  assign \$339  = ~ \sel_l8_s0$837 ;
+  assign sel_c124 = { \sel_l8_s0$836 , \$338  } > { \sel_l8_s0$838 , \$339  };
+  assign sel_c124_max = sel_c124 ? { \sel_l8_s0$835 , \sel_l8_s0$836  } : { \sel_l8_s0$837 , \sel_l8_s0$838  };
+  assign \$340  = ~ \sel_l8_s0$841 ;
+  assign \$341  = ~ \sel_l8_s0$843 ;
+  assign sel_c135 = { \sel_l8_s0$842 , \$340  } > { \sel_l8_s0$844 , \$341  };
+  assign sel_c135_max = sel_c135 ? { \sel_l8_s0$841 , \sel_l8_s0$842  } : { \sel_l8_s0$843 , \sel_l8_s0$844  };
+  assign \$342  = ~ adv8_valid;
+  assign adv8 = \$342  | o__ready;
+  assign \$343  = ~ sel_l9_s0;
+  assign \$344  = ~ \sel_l9_s0$851 ;
+  assign sel_c56 = { \sel_l9_s0$850 , \$343  } > { \sel_l9_s0$852 , \$344  };
+  assign sel_c56_max = sel_c56 ? { sel_l9_s0, \sel_l9_s0$850  } : { \sel_l9_s0$851 , \sel_l9_s0$852  };
+  assign sel_c56_min = sel_c56 ? { \sel_l9_s0$851 , \sel_l9_s0$852  } : { sel_l9_s0, \sel_l9_s0$850  };
+  assign \$345  = ~ \sel_l9_s0$856 ;
+  assign \$346  = ~ \sel_l9_s0$858 ;
+  assign sel_c57 = { \sel_l9_s0$857 , \$345  } > { \sel_l9_s0$859 , \$346  };
+  assign sel_c57_max = sel_c57 ? { \sel_l9_s0$856 , \sel_l9_s0$857  } : { \sel_l9_s0$858 , \sel_l9_s0$859  };
+  assign sel_c57_min = sel_c57 ? { \sel_l9_s0$858 , \sel_l9_s0$859  } : { \sel_l9_s0$856 , \sel_l9_s0$857  };
+  assign \$347  = ~ \sel_l9_s0$863 ;
+  assign \$348  = ~ \sel_l9_s0$865 ;
+  assign sel_c58 = { \sel_l9_s0$864 , \$347  } > { \sel_l9_s0$866 , \$348  };
+  assign sel_c58_max = sel_c58 ? { \sel_l9_s0$863 , \sel_l9_s0$864  } : { \sel_l9_s0$865 , \sel_l9_s0$866  };
+  assign sel_c58_min = sel_c58 ? { \sel_l9_s0$865 , \sel_l9_s0$866  } : { \sel_l9_s0$863 , \sel_l9_s0$864  };
+  assign \$349  = ~ \sel_l9_s0$870 ;
+  assign \$350  = ~ \sel_l9_s0$872 ;
+  assign sel_c59 = { \sel_l9_s0$871 , \$349  } > { \sel_l9_s0$873 , \$350  };
+  assign sel_c59_max = sel_c59 ? { \sel_l9_s0$870 , \sel_l9_s0$871  } : { \sel_l9_s0$872 , \sel_l9_s0$873  };
+  assign sel_c59_min = sel_c59 ? { \sel_l9_s0$872 , \sel_l9_s0$873  } : { \sel_l9_s0$870 , \sel_l9_s0$871  };
+  assign \$351  = ~ \sel_l9_s0$877 ;
+  assign \$352  = ~ \sel_l9_s0$879 ;
+  assign sel_c60 = { \sel_l9_s0$878 , \$351  } > { \sel_l9_s0$880 , \$352  };
+  assign sel_c60_max = sel_c60 ? { \sel_l9_s0$877 , \sel_l9_s0$878  } : { \sel_l9_s0$879 , \sel_l9_s0$880  };
+  assign sel_c60_min = sel_c60 ? { \sel_l9_s0$879 , \sel_l9_s0$880  } : { \sel_l9_s0$877 , \sel_l9_s0$878  };
+  assign \$353  = ~ \sel_l9_s0$884 ;
+  assign \$354  = ~ \sel_l9_s0$886 ;
+  assign sel_c117 = { \sel_l9_s0$885 , \$353  } > { \sel_l9_s0$887 , \$354  };
+  assign sel_c117_max = sel_c117 ? { \sel_l9_s0$884 , \sel_l9_s0$885  } : { \sel_l9_s0$886 , \sel_l9_s0$887  };
+  assign sel_c117_min = sel_c117 ? { \sel_l9_s0$886 , \sel_l9_s0$887  } : { \sel_l9_s0$884 , \sel_l9_s0$885  };
+  assign \$355  = ~ \sel_l9_s0$891 ;
+  assign \$356  = ~ \sel_l9_s0$893 ;
+  assign sel_c118 = { \sel_l9_s0$892 , \$355  } > { \sel_l9_s0$894 , \$356  };
+  assign sel_c118_max = sel_c118 ? { \sel_l9_s0$891 , \sel_l9_s0$892  } : { \sel_l9_s0$893 , \sel_l9_s0$894  };
+  assign sel_c118_min = sel_c118 ? { \sel_l9_s0$893 , \sel_l9_s0$894  } : { \sel_l9_s0$891 , \sel_l9_s0$892  };
+  assign \$357  = ~ \sel_l9_s0$898 ;
+  assign \$358  = ~ \sel_l9_s0$900 ;
+  assign sel_c119 = { \sel_l9_s0$899 , \$357  } > { \sel_l9_s0$901 , \$358  };
+  assign sel_c119_max = sel_c119 ? { \sel_l9_s0$898 , \sel_l9_s0$899  } : { \sel_l9_s0$900 , \sel_l9_s0$901  };
+  assign sel_c119_min = sel_c119 ? { \sel_l9_s0$900 , \sel_l9_s0$901  } : { \sel_l9_s0$898 , \sel_l9_s0$899  };
+  assign \$359  = ~ \sel_l9_s0$905 ;
+  assign \$360  = ~ \sel_l9_s0$907 ;
+  assign sel_c120 = { \sel_l9_s0$906 , \$359  } > { \sel_l9_s0$908 , \$360  };
+  assign sel_c120_max = sel_c120 ? { \sel_l9_s0$905 , \sel_l9_s0$906  } : { \sel_l9_s0$907 , \sel_l9_s0$908  };
+  assign sel_c120_min = sel_c120 ? { \sel_l9_s0$907 , \sel_l9_s0$908  } : { \sel_l9_s0$905 , \sel_l9_s0$906  };
+  assign \$361  = ~ \sel_l9_s0$912 ;
+  assign \$362  = ~ \sel_l9_s0$914 ;
+  assign sel_c121 = { \sel_l9_s0$913 , \$361  } > { \sel_l9_s0$915 , \$362  };
+  assign sel_c121_max = sel_c121 ? { \sel_l9_s0$912 , \sel_l9_s0$913  } : { \sel_l9_s0$914 , \sel_l9_s0$915  };
+  assign sel_c121_min = sel_c121 ? { \sel_l9_s0$914 , \sel_l9_s0$915  } : { \sel_l9_s0$912 , \sel_l9_s0$913  };
+  assign \$363  = ~ adv9_valid;
+  assign adv9 = \$363  | o__ready;
+  assign \$364  = ~ sel_l10_s0;
+  assign \$365  = ~ \sel_l10_s0$923 ;
+  assign sel_c125 = { \sel_l10_s0$922 , \$364  } > { \sel_l10_s0$924 , \$365  };
+  assign sel_c125_max = sel_c125 ? { sel_l10_s0, \sel_l10_s0$922  } : { \sel_l10_s0$923 , \sel_l10_s0$924  };
+  assign \$366  = ~ \sel_l10_s0$927 ;
+  assign \$367  = ~ \sel_l10_s0$929 ;
+  assign sel_c126 = { \sel_l10_s0$928 , \$366  } > { \sel_l10_s0$930 , \$367  };
+  assign sel_c126_max = sel_c126 ? { \sel_l10_s0$927 , \sel_l10_s0$928  } : { \sel_l10_s0$929 , \sel_l10_s0$930  };
+  assign \$368  = ~ \sel_l10_s0$933 ;
+  assign \$369  = ~ \sel_l10_s0$935 ;
+  assign sel_c127 = { \sel_l10_s0$934 , \$368  } > { \sel_l10_s0$936 , \$369  };
+  assign sel_c127_max = sel_c127 ? { \sel_l10_s0$933 , \sel_l10_s0$934  } : { \sel_l10_s0$935 , \sel_l10_s0$936  };
+  assign \$370  = ~ \sel_l10_s0$939 ;
+  assign \$371  = ~ \sel_l10_s0$941 ;
+  assign sel_c128 = { \sel_l10_s0$940 , \$370  } > { \sel_l10_s0$942 , \$371  };
+  assign sel_c128_max = sel_c128 ? { \sel_l10_s0$939 , \sel_l10_s0$940  } : { \sel_l10_s0$941 , \sel_l10_s0$942  };
+  assign \$372  = ~ \sel_l10_s0$945 ;
+  assign \$373  = ~ \sel_l10_s0$947 ;
+  assign sel_c129 = { \sel_l10_s0$946 , \$372  } > { \sel_l10_s0$948 , \$373  };
+  assign sel_c129_max = sel_c129 ? { \sel_l10_s0$945 , \sel_l10_s0$946  } : { \sel_l10_s0$947 , \sel_l10_s0$948  };
+  assign \$374  = ~ \sel_l10_s0$951 ;
+  assign \$375  = ~ \sel_l10_s0$953 ;
+  assign sel_c130 = { \sel_l10_s0$952 , \$374  } > { \sel_l10_s0$954 , \$375  };
+  assign sel_c130_max = sel_c130 ? { \sel_l10_s0$951 , \sel_l10_s0$952  } : { \sel_l10_s0$953 , \sel_l10_s0$954  };
+  assign \$376  = ~ \sel_l10_s0$957 ;
+  assign \$377  = ~ \sel_l10_s0$959 ;
+  assign sel_c131 = { \sel_l10_s0$958 , \$376  } > { \sel_l10_s0$960 , \$377  };
+  assign sel_c131_max = sel_c131 ? { \sel_l10_s0$957 , \sel_l10_s0$958  } : { \sel_l10_s0$959 , \sel_l10_s0$960  };
+  assign \$378  = ~ \sel_l10_s0$963 ;
+  assign \$379  = ~ \sel_l10_s0$965 ;
+  assign sel_c132 = { \sel_l10_s0$964 , \$378  } > { \sel_l10_s0$966 , \$379  };
+  assign sel_c132_max = sel_c132 ? { \sel_l10_s0$963 , \sel_l10_s0$964  } : { \sel_l10_s0$965 , \sel_l10_s0$966  };
+  assign \$380  = ~ \sel_l10_s0$969 ;
+  assign \$381  = ~ \sel_l10_s0$971 ;
+  assign sel_c133 = { \sel_l10_s0$970 , \$380  } > { \sel_l10_s0$972 , \$381  };
+  assign sel_c133_max = sel_c133 ? { \sel_l10_s0$969 , \sel_l10_s0$970  } : { \sel_l10_s0$971 , \sel_l10_s0$972  };
+  assign \$382  = ~ \sel_l10_s0$975 ;
+  assign \$383  = ~ \sel_l10_s0$977 ;
+  assign sel_c134 = { \sel_l10_s0$976 , \$382  } > { \sel_l10_s0$978 , \$383  };
+  assign sel_c134_max = sel_c134 ? { \sel_l10_s0$975 , \sel_l10_s0$976  } : { \sel_l10_s0$977 , \sel_l10_s0$978  };
+  assign \$384  = ~ adv10_valid;
+  assign adv10 = \$384  | o__ready;
+  assign \$385  = ! sel_l11_s0;
+  assign \$386  = ! \sel_l11_s0$984 ;
+  assign \$387  = \$385  | \$386 ;
+  assign \$388  = ! \sel_l11_s0$985 ;
+  assign \$389  = ! \sel_l11_s0$986 ;
+  assign \$390  = \$388  | \$389 ;
+  assign \$391  = \$387  | \$390 ;
+  assign \$392  = ! \sel_l11_s0$987 ;
+  assign \$393  = ! \sel_l11_s0$988 ;
+  assign \$394  = \$392  | \$393 ;
+  assign \$395  = ! \sel_l11_s0$989 ;
+  assign \$396  = ! \sel_l11_s0$990 ;
   assign \$397  = \$395  | \$396 ;
-  assign \$398  = \$392  | \$397 ;
-  assign \$399  = \sel_l21_s0$878  == 3'h7;
-  assign \$400  = sel_s39_lo[13:9] == 3'h7;
-  assign \$401  = \$399  | \$400 ;
-  assign \$402  = sel_s45_lo[13:9] == 3'h7;
-  assign \$403  = sel_s53_lo[13:9] == 3'h7;
-  assign \$404  = \$402  | \$403 ;
-  assign \$405  = \$401  | \$404 ;
-  assign \$406  = sel_s53_hi[13:9] == 3'h7;
-  assign \$407  = sel_s54_lo[13:9] == 3'h7;
-  assign \$408  = \$406  | \$407 ;
-  assign \$409  = sel_s58_lo[13:9] == 3'h7;
-  assign \$410  = sel_s58_hi[13:9] == 3'h7;
-  assign \$411  = \$409  | \$410 ;
-  assign \$412  = \$408  | \$411 ;
-  assign \$413  = \$405  | \$412 ;
-  assign \$414  = \sel_l21_s0$878  == 4'h8;
-  assign \$415  = sel_s39_lo[13:9] == 4'h8;
-  assign \$416  = \$414  | \$415 ;
-  assign \$417  = sel_s45_lo[13:9] == 4'h8;
-  assign \$418  = sel_s53_lo[13:9] == 4'h8;
-  assign \$419  = \$417  | \$418 ;
-  assign \$420  = \$416  | \$419 ;
-  assign \$421  = sel_s53_hi[13:9] == 4'h8;
-  assign \$422  = sel_s54_lo[13:9] == 4'h8;
-  assign \$423  = \$421  | \$422 ;
-  assign \$424  = sel_s58_lo[13:9] == 4'h8;
-  assign \$425  = sel_s58_hi[13:9] == 4'h8;
-  assign \$426  = \$424  | \$425 ;
-  assign \$427  = \$423  | \$426 ;
-  assign \$428  = \$420  | \$427 ;
-  assign \$429  = sel_s59_lo[13:9] == 4'h8;
-  assign \$430  = \$428  | \$429 ;
-  assign \$431  = \sel_l21_s0$878  == 4'h9;
-  assign \$432  = sel_s39_lo[13:9] == 4'h9;
+  assign \$398  = \$394  | \$397 ;
+  assign \$399  = \$391  | \$398 ;
+  assign \$400  = ! \sel_l11_s0$991 ;
+  assign \$401  = ! \sel_l11_s0$992 ;
+  assign \$402  = \$400  | \$401 ;
+  assign \$403  = ! \sel_l11_s0$993 ;
+  assign \$404  = ! \sel_l11_s0$994 ;
+  assign \$405  = \$403  | \$404 ;
+  assign \$406  = \$402  | \$405 ;
+  assign \$407  = ! \sel_l11_s0$995 ;
+  assign \$408  = ! \sel_l11_s0$996 ;
+  assign \$409  = \$407  | \$408 ;
+  assign \$410  = ! \sel_l11_s0$997 ;
+  assign \$411  = ! \sel_l11_s0$998 ;
+  assign \$412  = \$410  | \$411 ;
+  assign \$413  = \$409  | \$412 ;
+  assign \$414  = \$406  | \$413 ;
+  assign \$415  = \$399  | \$414 ;
+  assign \$416  = sel_l11_s0 == 1'h1;
+  assign \$417  = \sel_l11_s0$984  == 1'h1;
+  assign \$418  = \$416  | \$417 ;
+  assign \$419  = \sel_l11_s0$985  == 1'h1;
+  assign \$420  = \sel_l11_s0$986  == 1'h1;
+  assign \$421  = \$419  | \$420 ;
+  assign \$422  = \$418  | \$421 ;
+  assign \$423  = \sel_l11_s0$987  == 1'h1;
+  assign \$424  = \sel_l11_s0$988  == 1'h1;
+  assign \$425  = \$423  | \$424 ;
+  assign \$426  = \sel_l11_s0$989  == 1'h1;
+  assign \$427  = \sel_l11_s0$990  == 1'h1;
+  assign \$428  = \$426  | \$427 ;
+  assign \$429  = \$425  | \$428 ;
+  assign \$430  = \$422  | \$429 ;
+  assign \$431  = \sel_l11_s0$991  == 1'h1;
+  assign \$432  = \sel_l11_s0$992  == 1'h1;
   assign \$433  = \$431  | \$432 ;
-  assign \$434  = sel_s45_lo[13:9] == 4'h9;
-  assign \$435  = sel_s53_lo[13:9] == 4'h9;
+  assign \$434  = \sel_l11_s0$993  == 1'h1;
+  assign \$435  = \sel_l11_s0$994  == 1'h1;
   assign \$436  = \$434  | \$435 ;
   assign \$437  = \$433  | \$436 ;
-  assign \$438  = sel_s53_hi[13:9] == 4'h9;
-  assign \$439  = sel_s54_lo[13:9] == 4'h9;
+  assign \$438  = \sel_l11_s0$995  == 1'h1;
+  assign \$439  = \sel_l11_s0$996  == 1'h1;
   assign \$440  = \$438  | \$439 ;
-  assign \$441  = sel_s58_lo[13:9] == 4'h9;
-  assign \$442  = sel_s58_hi[13:9] == 4'h9;
+  assign \$441  = \sel_l11_s0$997  == 1'h1;
+  assign \$442  = \sel_l11_s0$998  == 1'h1;
   assign \$443  = \$441  | \$442 ;
   assign \$444  = \$440  | \$443 ;
   assign \$445  = \$437  | \$444 ;
-  assign \$446  = sel_s59_lo[13:9] == 4'h9;
-  assign \$447  = sel_s59_hi[13:9] == 4'h9;
-  assign \$448  = \$446  | \$447 ;
-  assign \$449  = \$445  | \$448 ;
-  assign \$450  = \sel_l21_s0$878  == 4'ha;
-  assign \$451  = sel_s39_lo[13:9] == 4'ha;
+  assign \$446  = \$430  | \$445 ;
+  assign \$447  = sel_l11_s0 == 2'h2;
+  assign \$448  = \sel_l11_s0$984  == 2'h2;
+  assign \$449  = \$447  | \$448 ;
+  assign \$450  = \sel_l11_s0$985  == 2'h2;
+  assign \$451  = \sel_l11_s0$986  == 2'h2;
   assign \$452  = \$450  | \$451 ;
-  assign \$453  = sel_s45_lo[13:9] == 4'ha;
-  assign \$454  = sel_s53_lo[13:9] == 4'ha;
-  assign \$455  = \$453  | \$454 ;
-  assign \$456  = \$452  | \$455 ;
-  assign \$457  = sel_s53_hi[13:9] == 4'ha;
-  assign \$458  = sel_s54_lo[13:9] == 4'ha;
+  assign \$453  = \$449  | \$452 ;
+  assign \$454  = \sel_l11_s0$987  == 2'h2;
+  assign \$455  = \sel_l11_s0$988  == 2'h2;
+  assign \$456  = \$454  | \$455 ;
+  assign \$457  = \sel_l11_s0$989  == 2'h2;
+  assign \$458  = \sel_l11_s0$990  == 2'h2;
   assign \$459  = \$457  | \$458 ;
-  assign \$460  = sel_s58_lo[13:9] == 4'ha;
-  assign \$461  = sel_s58_hi[13:9] == 4'ha;
-  assign \$462  = \$460  | \$461 ;
-  assign \$463  = \$459  | \$462 ;
-  assign \$464  = \$456  | \$463 ;
-  assign \$465  = sel_s59_lo[13:9] == 4'ha;
-  assign \$466  = sel_s59_hi[13:9] == 4'ha;
+  assign \$460  = \$456  | \$459 ;
+  assign \$461  = \$453  | \$460 ;
+  assign \$462  = \sel_l11_s0$991  == 2'h2;
+  assign \$463  = \sel_l11_s0$992  == 2'h2;
+  assign \$464  = \$462  | \$463 ;
+  assign \$465  = \sel_l11_s0$993  == 2'h2;
+  assign \$466  = \sel_l11_s0$994  == 2'h2;
   assign \$467  = \$465  | \$466 ;
-  assign \$468  = sel_s56_hi[13:9] == 4'ha;
-  assign \$469  = \$467  | \$468 ;
-  assign \$470  = \$464  | \$469 ;
-  assign \$471  = \sel_l21_s0$878  == 4'hb;
-  assign \$472  = sel_s39_lo[13:9] == 4'hb;
-  assign \$473  = \$471  | \$472 ;
-  assign \$474  = sel_s45_lo[13:9] == 4'hb;
-  assign \$475  = sel_s53_lo[13:9] == 4'hb;
-  assign \$476  = \$474  | \$475 ;
-  assign \$477  = \$473  | \$476 ;
-  assign \$478  = sel_s53_hi[13:9] == 4'hb;
-  assign \$479  = sel_s54_lo[13:9] == 4'hb;
+  assign \$468  = \$464  | \$467 ;
+  assign \$469  = \sel_l11_s0$995  == 2'h2;
+  assign \$470  = \sel_l11_s0$996  == 2'h2;
+  assign \$471  = \$469  | \$470 ;
+  assign \$472  = \sel_l11_s0$997  == 2'h2;
+  assign \$473  = \sel_l11_s0$998  == 2'h2;
+  assign \$474  = \$472  | \$473 ;
+  assign \$475  = \$471  | \$474 ;
+  assign \$476  = \$468  | \$475 ;
+  assign \$477  = \$461  | \$476 ;
+  assign \$478  = sel_l11_s0 == 2'h3;
+  assign \$479  = \sel_l11_s0$984  == 2'h3;
   assign \$480  = \$478  | \$479 ;
-  assign \$481  = sel_s58_lo[13:9] == 4'hb;
-  assign \$482  = sel_s58_hi[13:9] == 4'hb;
+  assign \$481  = \sel_l11_s0$985  == 2'h3;
+  assign \$482  = \sel_l11_s0$986  == 2'h3;
   assign \$483  = \$481  | \$482 ;
   assign \$484  = \$480  | \$483 ;
-  assign \$485  = \$477  | \$484 ;
-  assign \$486  = sel_s59_lo[13:9] == 4'hb;
-  assign \$487  = sel_s59_hi[13:9] == 4'hb;
-  assign \$488  = \$486  | \$487 ;
-  assign \$489  = sel_s56_hi[13:9] == 4'hb;
-  assign \$490  = sel_s57_lo[13:9] == 4'hb;
-  assign \$491  = \$489  | \$490 ;
-  assign \$492  = \$488  | \$491 ;
-  assign \$493  = \$485  | \$492 ;
-  assign \$494  = \sel_l21_s0$878  == 4'hc;
-  assign \$495  = sel_s39_lo[13:9] == 4'hc;
-  assign \$496  = \$494  | \$495 ;
-  assign \$497  = sel_s45_lo[13:9] == 4'hc;
-  assign \$498  = sel_s53_lo[13:9] == 4'hc;
-  assign \$499  = \$497  | \$498 ;
-  assign \$500  = \$496  | \$499 ;
-  assign \$501  = sel_s53_hi[13:9] == 4'hc;
-  assign \$502  = sel_s54_lo[13:9] == 4'hc;
-  assign \$503  = \$501  | \$502 ;
-  assign \$504  = sel_s58_lo[13:9] == 4'hc;
-  assign \$505  = sel_s58_hi[13:9] == 4'hc;
-  assign \$506  = \$504  | \$505 ;
-  assign \$507  = \$503  | \$506 ;
-  assign \$508  = \$500  | \$507 ;
-  assign \$509  = sel_s59_lo[13:9] == 4'hc;
-  assign \$510  = sel_s59_hi[13:9] == 4'hc;
+  assign \$485  = \sel_l11_s0$987  == 2'h3;
+  assign \$486  = \sel_l11_s0$988  == 2'h3;
+  assign \$487  = \$485  | \$486 ;
+  assign \$488  = \sel_l11_s0$989  == 2'h3;
+  assign \$489  = \sel_l11_s0$990  == 2'h3;
+  assign \$490  = \$488  | \$489 ;
+  assign \$491  = \$487  | \$490 ;
+  assign \$492  = \$484  | \$491 ;
+  assign \$493  = \sel_l11_s0$991  == 2'h3;
+  assign \$494  = \sel_l11_s0$992  == 2'h3;
+  assign \$495  = \$493  | \$494 ;
+  assign \$496  = \sel_l11_s0$993  == 2'h3;
+  assign \$497  = \sel_l11_s0$994  == 2'h3;
+  assign \$498  = \$496  | \$497 ;
+  assign \$499  = \$495  | \$498 ;
+  assign \$500  = \sel_l11_s0$995  == 2'h3;
+  assign \$501  = \sel_l11_s0$996  == 2'h3;
+  assign \$502  = \$500  | \$501 ;
+  assign \$503  = \sel_l11_s0$997  == 2'h3;
+  assign \$504  = \sel_l11_s0$998  == 2'h3;
+  assign \$505  = \$503  | \$504 ;
+  assign \$506  = \$502  | \$505 ;
+  assign \$507  = \$499  | \$506 ;
+  assign \$508  = \$492  | \$507 ;
+  assign \$509  = sel_l11_s0 == 3'h4;
+  assign \$510  = \sel_l11_s0$984  == 3'h4;
   assign \$511  = \$509  | \$510 ;
-  assign \$512  = sel_s56_hi[13:9] == 4'hc;
-  assign \$513  = sel_s57_lo[13:9] == 4'hc;
+  assign \$512  = \sel_l11_s0$985  == 3'h4;
+  assign \$513  = \sel_l11_s0$986  == 3'h4;
   assign \$514  = \$512  | \$513 ;
   assign \$515  = \$511  | \$514 ;
-  assign \$516  = sel_s57_hi[13:9] == 4'hc;
-  assign \$517  = \$515  | \$516 ;
-  assign \$518  = \$508  | \$517 ;
-  assign \$519  = \sel_l21_s0$878  == 4'hd;
-  assign \$520  = sel_s39_lo[13:9] == 4'hd;
+  assign \$516  = \sel_l11_s0$987  == 3'h4;
+  assign \$517  = \sel_l11_s0$988  == 3'h4;
+  assign \$518  = \$516  | \$517 ;
+  assign \$519  = \sel_l11_s0$989  == 3'h4;
+  assign \$520  = \sel_l11_s0$990  == 3'h4;
   assign \$521  = \$519  | \$520 ;
-  assign \$522  = sel_s45_lo[13:9] == 4'hd;
-  assign \$523  = sel_s53_lo[13:9] == 4'hd;
-  assign \$524  = \$522  | \$523 ;
-  assign \$525  = \$521  | \$524 ;
-  assign \$526  = sel_s53_hi[13:9] == 4'hd;
-  assign \$527  = sel_s54_lo[13:9] == 4'hd;
-  assign \$528  = \$526  | \$527 ;
-  assign \$529  = sel_s58_lo[13:9] == 4'hd;
-  assign \$530  = sel_s58_hi[13:9] == 4'hd;
-  assign \$531  = \$529  | \$530 ;
-  assign \$532  = \$528  | \$531 ;
-  assign \$533  = \$525  | \$532 ;
-  assign \$534  = sel_s59_lo[13:9] == 4'hd;
-  assign \$535  = sel_s59_hi[13:9] == 4'hd;
+  assign \$522  = \$518  | \$521 ;
+  assign \$523  = \$515  | \$522 ;
+  assign \$524  = \sel_l11_s0$991  == 3'h4;
+  assign \$525  = \sel_l11_s0$992  == 3'h4;
+  assign \$526  = \$524  | \$525 ;
+  assign \$527  = \sel_l11_s0$993  == 3'h4;
+  assign \$528  = \sel_l11_s0$994  == 3'h4;
+  assign \$529  = \$527  | \$528 ;
+  assign \$530  = \$526  | \$529 ;
+  assign \$531  = \sel_l11_s0$995  == 3'h4;
+  assign \$532  = \sel_l11_s0$996  == 3'h4;
+  assign \$533  = \$531  | \$532 ;
+  assign \$534  = \sel_l11_s0$997  == 3'h4;
+  assign \$535  = \sel_l11_s0$998  == 3'h4;
   assign \$536  = \$534  | \$535 ;
-  assign \$537  = sel_s56_hi[13:9] == 4'hd;
-  assign \$538  = sel_s57_lo[13:9] == 4'hd;
-  assign \$539  = \$537  | \$538 ;
-  assign \$540  = \$536  | \$539 ;
-  assign \$541  = sel_s57_hi[13:9] == 4'hd;
-  assign \$542  = sel_s48_hi[13:9] == 4'hd;
-  assign \$543  = \$541  | \$542 ;
-  assign \$544  = \$540  | \$543 ;
-  assign \$545  = \$533  | \$544 ;
-  assign \$546  = \sel_l21_s0$878  == 4'he;
-  assign \$547  = sel_s39_lo[13:9] == 4'he;
-  assign \$548  = \$546  | \$547 ;
-  assign \$549  = sel_s45_lo[13:9] == 4'he;
-  assign \$550  = sel_s53_lo[13:9] == 4'he;
-  assign \$551  = \$549  | \$550 ;
-  assign \$552  = \$548  | \$551 ;
-  assign \$553  = sel_s53_hi[13:9] == 4'he;
-  assign \$554  = sel_s54_lo[13:9] == 4'he;
-  assign \$555  = \$553  | \$554 ;
-  assign \$556  = sel_s58_lo[13:9] == 4'he;
-  assign \$557  = sel_s58_hi[13:9] == 4'he;
-  assign \$558  = \$556  | \$557 ;
-  assign \$559  = \$555  | \$558 ;
-  assign \$560  = \$552  | \$559 ;
-  assign \$561  = sel_s59_lo[13:9] == 4'he;
-  assign \$562  = sel_s59_hi[13:9] == 4'he;
-  assign \$563  = \$561  | \$562 ;
-  assign \$564  = sel_s56_hi[13:9] == 4'he;
-  assign \$565  = sel_s57_lo[13:9] == 4'he;
-  assign \$566  = \$564  | \$565 ;
-  assign \$567  = \$563  | \$566 ;
-  assign \$568  = sel_s57_hi[13:9] == 4'he;
-  assign \$569  = sel_s48_hi[13:9] == 4'he;
-  assign \$570  = \$568  | \$569 ;
-  assign \$571  = sel_s44_hi[13:9] == 4'he;
-  assign \$572  = \$570  | \$571 ;
-  assign \$573  = \$567  | \$572 ;
-  assign \$574  = \$560  | \$573 ;
-  assign \$575  = \sel_l21_s0$878  == 4'hf;
-  assign \$576  = sel_s39_lo[13:9] == 4'hf;
-  assign \$577  = \$575  | \$576 ;
-  assign \$578  = sel_s45_lo[13:9] == 4'hf;
-  assign \$579  = sel_s53_lo[13:9] == 4'hf;
+  assign \$537  = \$533  | \$536 ;
+  assign \$538  = \$530  | \$537 ;
+  assign \$539  = \$523  | \$538 ;
+  assign \$540  = sel_l11_s0 == 3'h5;
+  assign \$541  = \sel_l11_s0$984  == 3'h5;
+  assign \$542  = \$540  | \$541 ;
+  assign \$543  = \sel_l11_s0$985  == 3'h5;
+  assign \$544  = \sel_l11_s0$986  == 3'h5;
+  assign \$545  = \$543  | \$544 ;
+  assign \$546  = \$542  | \$545 ;
+  assign \$547  = \sel_l11_s0$987  == 3'h5;
+  assign \$548  = \sel_l11_s0$988  == 3'h5;
+  assign \$549  = \$547  | \$548 ;
+  assign \$550  = \sel_l11_s0$989  == 3'h5;
+  assign \$551  = \sel_l11_s0$990  == 3'h5;
+  assign \$552  = \$550  | \$551 ;
+  assign \$553  = \$549  | \$552 ;
+  assign \$554  = \$546  | \$553 ;
+  assign \$555  = \sel_l11_s0$991  == 3'h5;
+  assign \$556  = \sel_l11_s0$992  == 3'h5;
+  assign \$557  = \$555  | \$556 ;
+  assign \$558  = \sel_l11_s0$993  == 3'h5;
+  assign \$559  = \sel_l11_s0$994  == 3'h5;
+  assign \$560  = \$558  | \$559 ;
+  assign \$561  = \$557  | \$560 ;
+  assign \$562  = \sel_l11_s0$995  == 3'h5;
+  assign \$563  = \sel_l11_s0$996  == 3'h5;
+  assign \$564  = \$562  | \$563 ;
+  assign \$565  = \sel_l11_s0$997  == 3'h5;
+  assign \$566  = \sel_l11_s0$998  == 3'h5;
+  assign \$567  = \$565  | \$566 ;
+  assign \$568  = \$564  | \$567 ;
+  assign \$569  = \$561  | \$568 ;
+  assign \$570  = \$554  | \$569 ;
+  assign \$571  = sel_l11_s0 == 3'h6;
+  assign \$572  = \sel_l11_s0$984  == 3'h6;
+  assign \$573  = \$571  | \$572 ;
+  assign \$574  = \sel_l11_s0$985  == 3'h6;
+  assign \$575  = \sel_l11_s0$986  == 3'h6;
+  assign \$576  = \$574  | \$575 ;
+  assign \$577  = \$573  | \$576 ;
+  assign \$578  = \sel_l11_s0$987  == 3'h6;
+  assign \$579  = \sel_l11_s0$988  == 3'h6;
   assign \$580  = \$578  | \$579 ;
-  assign \$581  = \$577  | \$580 ;
-  assign \$582  = sel_s53_hi[13:9] == 4'hf;
-  assign \$583  = sel_s54_lo[13:9] == 4'hf;
-  assign \$584  = \$582  | \$583 ;
-  assign \$585  = sel_s58_lo[13:9] == 4'hf;
-  assign \$586  = sel_s58_hi[13:9] == 4'hf;
-  assign \$587  = \$585  | \$586 ;
-  assign \$588  = \$584  | \$587 ;
-  assign \$589  = \$581  | \$588 ;
-  assign \$590  = sel_s59_lo[13:9] == 4'hf;
-  assign \$591  = sel_s59_hi[13:9] == 4'hf;
-  assign \$592  = \$590  | \$591 ;
-  assign \$593  = sel_s56_hi[13:9] == 4'hf;
-  assign \$594  = sel_s57_lo[13:9] == 4'hf;
+  assign \$581  = \sel_l11_s0$989  == 3'h6;
+  assign \$582  = \sel_l11_s0$990  == 3'h6;
+  assign \$583  = \$581  | \$582 ;
+  assign \$584  = \$580  | \$583 ;
+  assign \$585  = \$577  | \$584 ;
+  assign \$586  = \sel_l11_s0$991  == 3'h6;
+  assign \$587  = \sel_l11_s0$992  == 3'h6;
+  assign \$588  = \$586  | \$587 ;
+  assign \$589  = \sel_l11_s0$993  == 3'h6;
+  assign \$590  = \sel_l11_s0$994  == 3'h6;
+  assign \$591  = \$589  | \$590 ;
+  assign \$592  = \$588  | \$591 ;
+  assign \$593  = \sel_l11_s0$995  == 3'h6;
+  assign \$594  = \sel_l11_s0$996  == 3'h6;
   assign \$595  = \$593  | \$594 ;
-  assign \$596  = \$592  | \$595 ;
-  assign \$597  = sel_s57_hi[13:9] == 4'hf;
-  assign \$598  = sel_s48_hi[13:9] == 4'hf;
-  assign \$599  = \$597  | \$598 ;
-  assign \$600  = sel_s44_hi[13:9] == 4'hf;
-  assign \$601  = \sel_l21_s0$881  == 4'hf;
-  assign \$602  = \$600  | \$601 ;
-  assign \$603  = \$599  | \$602 ;
-  assign \$604  = \$596  | \$603 ;
-  assign \$605  = \$589  | \$604 ;
-  assign \$606  = \sel_l21_s0$878  == 5'h10;
-  assign \$607  = sel_s39_lo[13:9] == 5'h10;
-  assign \$608  = \$606  | \$607 ;
-  assign \$609  = sel_s45_lo[13:9] == 5'h10;
-  assign \$610  = sel_s53_lo[13:9] == 5'h10;
+  assign \$596  = \sel_l11_s0$997  == 3'h6;
+  assign \$597  = \sel_l11_s0$998  == 3'h6;
+  assign \$598  = \$596  | \$597 ;
+  assign \$599  = \$595  | \$598 ;
+  assign \$600  = \$592  | \$599 ;
+  assign \$601  = \$585  | \$600 ;
+  assign \$602  = sel_l11_s0 == 3'h7;
+  assign \$603  = \sel_l11_s0$984  == 3'h7;
+  assign \$604  = \$602  | \$603 ;
+  assign \$605  = \sel_l11_s0$985  == 3'h7;
+  assign \$606  = \sel_l11_s0$986  == 3'h7;
+  assign \$607  = \$605  | \$606 ;
+  assign \$608  = \$604  | \$607 ;
+  assign \$609  = \sel_l11_s0$987  == 3'h7;
+  assign \$610  = \sel_l11_s0$988  == 3'h7;
   assign \$611  = \$609  | \$610 ;
-  assign \$612  = \$608  | \$611 ;
-  assign \$613  = sel_s53_hi[13:9] == 5'h10;
-  assign \$614  = sel_s54_lo[13:9] == 5'h10;
-  assign \$615  = \$613  | \$614 ;
-  assign \$616  = sel_s58_lo[13:9] == 5'h10;
-  assign \$617  = sel_s58_hi[13:9] == 5'h10;
-  assign \$618  = \$616  | \$617 ;
-  assign \$619  = \$615  | \$618 ;
-  assign \$620  = \$612  | \$619 ;
-  assign \$621  = sel_s59_lo[13:9] == 5'h10;
-  assign \$622  = sel_s59_hi[13:9] == 5'h10;
-  assign \$623  = \$621  | \$622 ;
-  assign \$624  = sel_s56_hi[13:9] == 5'h10;
-  assign \$625  = sel_s57_lo[13:9] == 5'h10;
+  assign \$612  = \sel_l11_s0$989  == 3'h7;
+  assign \$613  = \sel_l11_s0$990  == 3'h7;
+  assign \$614  = \$612  | \$613 ;
+  assign \$615  = \$611  | \$614 ;
+  assign \$616  = \$608  | \$615 ;
+  assign \$617  = \sel_l11_s0$991  == 3'h7;
+  assign \$618  = \sel_l11_s0$992  == 3'h7;
+  assign \$619  = \$617  | \$618 ;
+  assign \$620  = \sel_l11_s0$993  == 3'h7;
+  assign \$621  = \sel_l11_s0$994  == 3'h7;
+  assign \$622  = \$620  | \$621 ;
+  assign \$623  = \$619  | \$622 ;
+  assign \$624  = \sel_l11_s0$995  == 3'h7;
+  assign \$625  = \sel_l11_s0$996  == 3'h7;
   assign \$626  = \$624  | \$625 ;
-  assign \$627  = \$623  | \$626 ;
-  assign \$628  = sel_s57_hi[13:9] == 5'h10;
-  assign \$629  = sel_s48_hi[13:9] == 5'h10;
-  assign \$630  = \$628  | \$629 ;
-  assign \$631  = sel_s44_hi[13:9] == 5'h10;
-  assign \$632  = \sel_l21_s0$881  == 5'h10;
-  assign \$633  = \$631  | \$632 ;
-  assign \$634  = \$630  | \$633 ;
-  assign \$635  = \$627  | \$634 ;
-  assign \$636  = \$620  | \$635 ;
-  assign \$637  = sel_s39_lo[13:9] == 5'h11;
-  assign \$638  = sel_s45_lo[13:9] == 5'h11;
-  assign \$639  = \$637  | \$638 ;
-  assign \$640  = sel_s53_lo[13:9] == 5'h11;
-  assign \$641  = sel_s53_hi[13:9] == 5'h11;
+  assign \$627  = \sel_l11_s0$997  == 3'h7;
+  assign \$628  = \sel_l11_s0$998  == 3'h7;
+  assign \$629  = \$627  | \$628 ;
+  assign \$630  = \$626  | \$629 ;
+  assign \$631  = \$623  | \$630 ;
+  assign \$632  = \$616  | \$631 ;
+  assign \$633  = sel_l11_s0 == 4'h8;
+  assign \$634  = \sel_l11_s0$984  == 4'h8;
+  assign \$635  = \$633  | \$634 ;
+  assign \$636  = \sel_l11_s0$985  == 4'h8;
+  assign \$637  = \sel_l11_s0$986  == 4'h8;
+  assign \$638  = \$636  | \$637 ;
+  assign \$639  = \$635  | \$638 ;
+  assign \$640  = \sel_l11_s0$987  == 4'h8;
+  assign \$641  = \sel_l11_s0$988  == 4'h8;
   assign \$642  = \$640  | \$641 ;
-  assign \$643  = \$639  | \$642 ;
-  assign \$644  = sel_s54_lo[13:9] == 5'h11;
-  assign \$645  = sel_s58_lo[13:9] == 5'h11;
-  assign \$646  = \$644  | \$645 ;
-  assign \$647  = sel_s58_hi[13:9] == 5'h11;
-  assign \$648  = sel_s59_lo[13:9] == 5'h11;
-  assign \$649  = \$647  | \$648 ;
-  assign \$650  = \$646  | \$649 ;
-  assign \$651  = \$643  | \$650 ;
-  assign \$652  = sel_s59_hi[13:9] == 5'h11;
-  assign \$653  = sel_s56_hi[13:9] == 5'h11;
-  assign \$654  = \$652  | \$653 ;
-  assign \$655  = sel_s57_lo[13:9] == 5'h11;
-  assign \$656  = sel_s57_hi[13:9] == 5'h11;
+  assign \$643  = \sel_l11_s0$989  == 4'h8;
+  assign \$644  = \sel_l11_s0$990  == 4'h8;
+  assign \$645  = \$643  | \$644 ;
+  assign \$646  = \$642  | \$645 ;
+  assign \$647  = \$639  | \$646 ;
+  assign \$648  = \sel_l11_s0$991  == 4'h8;
+  assign \$649  = \sel_l11_s0$992  == 4'h8;
+  assign \$650  = \$648  | \$649 ;
+  assign \$651  = \sel_l11_s0$993  == 4'h8;
+  assign \$652  = \sel_l11_s0$994  == 4'h8;
+  assign \$653  = \$651  | \$652 ;
+  assign \$654  = \$650  | \$653 ;
+  assign \$655  = \sel_l11_s0$995  == 4'h8;
+  assign \$656  = \sel_l11_s0$996  == 4'h8;
   assign \$657  = \$655  | \$656 ;
-  assign \$658  = \$654  | \$657 ;
-  assign \$659  = sel_s48_hi[13:9] == 5'h11;
-  assign \$660  = sel_s44_hi[13:9] == 5'h11;
-  assign \$661  = \$659  | \$660 ;
-  assign \$662  = \sel_l21_s0$881  == 5'h11;
-  assign \$663  = \$661  | \$662 ;
-  assign \$664  = \$658  | \$663 ;
-  assign \$665  = \$651  | \$664 ;
-  assign \$666  = sel_s45_lo[13:9] == 5'h12;
-  assign \$667  = sel_s53_lo[13:9] == 5'h12;
-  assign \$668  = \$666  | \$667 ;
-  assign \$669  = sel_s53_hi[13:9] == 5'h12;
-  assign \$670  = sel_s54_lo[13:9] == 5'h12;
-  assign \$671  = \$669  | \$670 ;
-  assign \$672  = \$668  | \$671 ;
-  assign \$673  = sel_s58_lo[13:9] == 5'h12;
-  assign \$674  = sel_s58_hi[13:9] == 5'h12;
-  assign \$675  = \$673  | \$674 ;
-  assign \$676  = sel_s59_lo[13:9] == 5'h12;
-  assign \$677  = sel_s59_hi[13:9] == 5'h12;
-  assign \$678  = \$676  | \$677 ;
-  assign \$679  = \$675  | \$678 ;
-  assign \$680  = \$672  | \$679 ;
-  assign \$681  = sel_s56_hi[13:9] == 5'h12;
-  assign \$682  = sel_s57_lo[13:9] == 5'h12;
-  assign \$683  = \$681  | \$682 ;
-  assign \$684  = sel_s57_hi[13:9] == 5'h12;
-  assign \$685  = sel_s48_hi[13:9] == 5'h12;
-  assign \$686  = \$684  | \$685 ;
-  assign \$687  = \$683  | \$686 ;
-  assign \$688  = sel_s44_hi[13:9] == 5'h12;
-  assign \$689  = \sel_l21_s0$881  == 5'h12;
-  assign \$690  = \$688  | \$689 ;
-  assign \$691  = \$687  | \$690 ;
-  assign \$692  = \$680  | \$691 ;
-  assign \$693  = sel_s53_lo[13:9] == 5'h13;
-  assign \$694  = sel_s53_hi[13:9] == 5'h13;
-  assign \$695  = \$693  | \$694 ;
-  assign \$696  = sel_s54_lo[13:9] == 5'h13;
-  assign \$697  = sel_s58_lo[13:9] == 5'h13;
-  assign \$698  = \$696  | \$697 ;
-  assign \$699  = \$695  | \$698 ;
-  assign \$700  = sel_s58_hi[13:9] == 5'h13;
-  assign \$701  = sel_s59_lo[13:9] == 5'h13;
-  assign \$702  = \$700  | \$701 ;
-  assign \$703  = sel_s59_hi[13:9] == 5'h13;
-  assign \$704  = sel_s56_hi[13:9] == 5'h13;
-  assign \$705  = \$703  | \$704 ;
-  assign \$706  = \$702  | \$705 ;
-  assign \$707  = \$699  | \$706 ;
-  assign \$708  = sel_s57_lo[13:9] == 5'h13;
-  assign \$709  = sel_s57_hi[13:9] == 5'h13;
-  assign \$710  = \$708  | \$709 ;
-  assign \$711  = sel_s48_hi[13:9] == 5'h13;
-  assign \$712  = sel_s44_hi[13:9] == 5'h13;
-  assign \$713  = \$711  | \$712 ;
-  assign \$714  = \$710  | \$713 ;
-  assign \$715  = \sel_l21_s0$881  == 5'h13;
-  assign \$716  = \$714  | \$715 ;
-  assign \$717  = \$707  | \$716 ;
-  assign \$718  = sel_s53_hi[13:9] == 5'h14;
-  assign \$719  = sel_s54_lo[13:9] == 5'h14;
-  assign \$720  = \$718  | \$719 ;
-  assign \$721  = sel_s58_lo[13:9] == 5'h14;
-  assign \$722  = sel_s58_hi[13:9] == 5'h14;
-  assign \$723  = \$721  | \$722 ;
-  assign \$724  = \$720  | \$723 ;
-  assign \$725  = sel_s59_lo[13:9] == 5'h14;
-  assign \$726  = sel_s59_hi[13:9] == 5'h14;
-  assign \$727  = \$725  | \$726 ;
-  assign \$728  = sel_s56_hi[13:9] == 5'h14;
-  assign \$729  = sel_s57_lo[13:9] == 5'h14;
-  assign \$730  = \$728  | \$729 ;
-  assign \$731  = \$727  | \$730 ;
-  assign \$732  = \$724  | \$731 ;
-  assign \$733  = sel_s57_hi[13:9] == 5'h14;
-  assign \$734  = sel_s48_hi[13:9] == 5'h14;
+  assign \$658  = \sel_l11_s0$997  == 4'h8;
+  assign \$659  = \sel_l11_s0$998  == 4'h8;
+  assign \$660  = \$658  | \$659 ;
+  assign \$661  = \$657  | \$660 ;
+  assign \$662  = \$654  | \$661 ;
+  assign \$663  = \$647  | \$662 ;
+  assign \$664  = sel_l11_s0 == 4'h9;
+  assign \$665  = \sel_l11_s0$984  == 4'h9;
+  assign \$666  = \$664  | \$665 ;
+  assign \$667  = \sel_l11_s0$985  == 4'h9;
+  assign \$668  = \sel_l11_s0$986  == 4'h9;
+  assign \$669  = \$667  | \$668 ;
+  assign \$670  = \$666  | \$669 ;
+  assign \$671  = \sel_l11_s0$987  == 4'h9;
+  assign \$672  = \sel_l11_s0$988  == 4'h9;
+  assign \$673  = \$671  | \$672 ;
+  assign \$674  = \sel_l11_s0$989  == 4'h9;
+  assign \$675  = \sel_l11_s0$990  == 4'h9;
+  assign \$676  = \$674  | \$675 ;
+  assign \$677  = \$673  | \$676 ;
+  assign \$678  = \$670  | \$677 ;
+  assign \$679  = \sel_l11_s0$991  == 4'h9;
+  assign \$680  = \sel_l11_s0$992  == 4'h9;
+  assign \$681  = \$679  | \$680 ;
+  assign \$682  = \sel_l11_s0$993  == 4'h9;
+  assign \$683  = \sel_l11_s0$994  == 4'h9;
+  assign \$684  = \$682  | \$683 ;
+  assign \$685  = \$681  | \$684 ;
+  assign \$686  = \sel_l11_s0$995  == 4'h9;
+  assign \$687  = \sel_l11_s0$996  == 4'h9;
+  assign \$688  = \$686  | \$687 ;
+  assign \$689  = \sel_l11_s0$997  == 4'h9;
+  assign \$690  = \sel_l11_s0$998  == 4'h9;
+  assign \$691  = \$689  | \$690 ;
+  assign \$692  = \$688  | \$691 ;
+  assign \$693  = \$685  | \$692 ;
+  assign \$694  = \$678  | \$693 ;
+  assign \$695  = sel_l11_s0 == 4'ha;
+  assign \$696  = \sel_l11_s0$984  == 4'ha;
+  assign \$697  = \$695  | \$696 ;
+  assign \$698  = \sel_l11_s0$985  == 4'ha;
+  assign \$699  = \sel_l11_s0$986  == 4'ha;
+  assign \$700  = \$698  | \$699 ;
+  assign \$701  = \$697  | \$700 ;
+  assign \$702  = \sel_l11_s0$987  == 4'ha;
+  assign \$703  = \sel_l11_s0$988  == 4'ha;
+  assign \$704  = \$702  | \$703 ;
+  assign \$705  = \sel_l11_s0$989  == 4'ha;
+  assign \$706  = \sel_l11_s0$990  == 4'ha;
+  assign \$707  = \$705  | \$706 ;
+  assign \$708  = \$704  | \$707 ;
+  assign \$709  = \$701  | \$708 ;
+  assign \$710  = \sel_l11_s0$991  == 4'ha;
+  assign \$711  = \sel_l11_s0$992  == 4'ha;
+  assign \$712  = \$710  | \$711 ;
+  assign \$713  = \sel_l11_s0$993  == 4'ha;
+  assign \$714  = \sel_l11_s0$994  == 4'ha;
+  assign \$715  = \$713  | \$714 ;
+  assign \$716  = \$712  | \$715 ;
+  assign \$717  = \sel_l11_s0$995  == 4'ha;
+  assign \$718  = \sel_l11_s0$996  == 4'ha;
+  assign \$719  = \$717  | \$718 ;
+  assign \$720  = \sel_l11_s0$997  == 4'ha;
+  assign \$721  = \sel_l11_s0$998  == 4'ha;
+  assign \$722  = \$720  | \$721 ;
+  assign \$723  = \$719  | \$722 ;
+  assign \$724  = \$716  | \$723 ;
+  assign \$725  = \$709  | \$724 ;
+  assign \$726  = sel_l11_s0 == 4'hb;
+  assign \$727  = \sel_l11_s0$984  == 4'hb;
+  assign \$728  = \$726  | \$727 ;
+  assign \$729  = \sel_l11_s0$985  == 4'hb;
+  assign \$730  = \sel_l11_s0$986  == 4'hb;
+  assign \$731  = \$729  | \$730 ;
+  assign \$732  = \$728  | \$731 ;
+  assign \$733  = \sel_l11_s0$987  == 4'hb;
+  assign \$734  = \sel_l11_s0$988  == 4'hb;
   assign \$735  = \$733  | \$734 ;
-  assign \$736  = sel_s44_hi[13:9] == 5'h14;
-  assign \$737  = \sel_l21_s0$881  == 5'h14;
+  assign \$736  = \sel_l11_s0$989  == 4'hb;
+  assign \$737  = \sel_l11_s0$990  == 4'hb;
   assign \$738  = \$736  | \$737 ;
   assign \$739  = \$735  | \$738 ;
   assign \$740  = \$732  | \$739 ;
-  assign \$741  = sel_s54_lo[13:9] == 5'h15;
-  assign \$742  = sel_s58_lo[13:9] == 5'h15;
+  assign \$741  = \sel_l11_s0$991  == 4'hb;
+  assign \$742  = \sel_l11_s0$992  == 4'hb;
   assign \$743  = \$741  | \$742 ;
-  assign \$744  = sel_s58_hi[13:9] == 5'h15;
-  assign \$745  = sel_s59_lo[13:9] == 5'h15;
+  assign \$744  = \sel_l11_s0$993  == 4'hb;
+  assign \$745  = \sel_l11_s0$994  == 4'hb;
   assign \$746  = \$744  | \$745 ;
   assign \$747  = \$743  | \$746 ;
-  assign \$748  = sel_s59_hi[13:9] == 5'h15;
-  assign \$749  = sel_s56_hi[13:9] == 5'h15;
+  assign \$748  = \sel_l11_s0$995  == 4'hb;
+  assign \$749  = \sel_l11_s0$996  == 4'hb;
   assign \$750  = \$748  | \$749 ;
-  assign \$751  = sel_s57_lo[13:9] == 5'h15;
-  assign \$752  = sel_s57_hi[13:9] == 5'h15;
+  assign \$751  = \sel_l11_s0$997  == 4'hb;
+  assign \$752  = \sel_l11_s0$998  == 4'hb;
   assign \$753  = \$751  | \$752 ;
   assign \$754  = \$750  | \$753 ;
   assign \$755  = \$747  | \$754 ;
-  assign \$756  = sel_s48_hi[13:9] == 5'h15;
-  assign \$757  = sel_s44_hi[13:9] == 5'h15;
-  assign \$758  = \$756  | \$757 ;
-  assign \$759  = \sel_l21_s0$881  == 5'h15;
-  assign \$760  = \$758  | \$759 ;
-  assign \$761  = \$755  | \$760 ;
-  assign \$762  = sel_s58_lo[13:9] == 5'h16;
-  assign \$763  = sel_s58_hi[13:9] == 5'h16;
-  assign \$764  = \$762  | \$763 ;
-  assign \$765  = sel_s59_lo[13:9] == 5'h16;
-  assign \$766  = sel_s59_hi[13:9] == 5'h16;
-  assign \$767  = \$765  | \$766 ;
-  assign \$768  = \$764  | \$767 ;
-  assign \$769  = sel_s56_hi[13:9] == 5'h16;
-  assign \$770  = sel_s57_lo[13:9] == 5'h16;
-  assign \$771  = \$769  | \$770 ;
-  assign \$772  = sel_s57_hi[13:9] == 5'h16;
-  assign \$773  = sel_s48_hi[13:9] == 5'h16;
+  assign \$756  = \$740  | \$755 ;
+  assign \$757  = sel_l11_s0 == 4'hc;
+  assign \$758  = \sel_l11_s0$984  == 4'hc;
+  assign \$759  = \$757  | \$758 ;
+  assign \$760  = \sel_l11_s0$985  == 4'hc;
+  assign \$761  = \sel_l11_s0$986  == 4'hc;
+  assign \$762  = \$760  | \$761 ;
+  assign \$763  = \$759  | \$762 ;
+  assign \$764  = \sel_l11_s0$987  == 4'hc;
+  assign \$765  = \sel_l11_s0$988  == 4'hc;
+  assign \$766  = \$764  | \$765 ;
+  assign \$767  = \sel_l11_s0$989  == 4'hc;
+  assign \$768  = \sel_l11_s0$990  == 4'hc;
+  assign \$769  = \$767  | \$768 ;
+  assign \$770  = \$766  | \$769 ;
+  assign \$771  = \$763  | \$770 ;
+  assign \$772  = \sel_l11_s0$991  == 4'hc;
+  assign \$773  = \sel_l11_s0$992  == 4'hc;
   assign \$774  = \$772  | \$773 ;
-  assign \$775  = \$771  | \$774 ;
-  assign \$776  = \$768  | \$775 ;
-  assign \$777  = sel_s44_hi[13:9] == 5'h16;
-  assign \$778  = \sel_l21_s0$881  == 5'h16;
-  assign \$779  = \$777  | \$778 ;
-  assign \$780  = \$776  | \$779 ;
-  assign \$781  = sel_s58_hi[13:9] == 5'h17;
-  assign \$782  = sel_s59_lo[13:9] == 5'h17;
-  assign \$783  = \$781  | \$782 ;
-  assign \$784  = sel_s59_hi[13:9] == 5'h17;
-  assign \$785  = sel_s56_hi[13:9] == 5'h17;
-  assign \$786  = \$784  | \$785 ;
-  assign \$787  = \$783  | \$786 ;
-  assign \$788  = sel_s57_lo[13:9] == 5'h17;
-  assign \$789  = sel_s57_hi[13:9] == 5'h17;
+  assign \$775  = \sel_l11_s0$993  == 4'hc;
+  assign \$776  = \sel_l11_s0$994  == 4'hc;
+  assign \$777  = \$775  | \$776 ;
+  assign \$778  = \$774  | \$777 ;
+  assign \$779  = \sel_l11_s0$995  == 4'hc;
+  assign \$780  = \sel_l11_s0$996  == 4'hc;
+  assign \$781  = \$779  | \$780 ;
+  assign \$782  = \sel_l11_s0$997  == 4'hc;
+  assign \$783  = \sel_l11_s0$998  == 4'hc;
+  assign \$784  = \$782  | \$783 ;
+  assign \$785  = \$781  | \$784 ;
+  assign \$786  = \$778  | \$785 ;
+  assign \$787  = \$771  | \$786 ;
+  assign \$788  = sel_l11_s0 == 4'hd;
+  assign \$789  = \sel_l11_s0$984  == 4'hd;
   assign \$790  = \$788  | \$789 ;
-  assign \$791  = sel_s48_hi[13:9] == 5'h17;
-  assign \$792  = sel_s44_hi[13:9] == 5'h17;
+  assign \$791  = \sel_l11_s0$985  == 4'hd;
+  assign \$792  = \sel_l11_s0$986  == 4'hd;
   assign \$793  = \$791  | \$792 ;
   assign \$794  = \$790  | \$793 ;
-  assign \$795  = \$787  | \$794 ;
-  assign \$796  = \sel_l21_s0$881  == 5'h17;
+  assign \$795  = \sel_l11_s0$987  == 4'hd;
+  assign \$796  = \sel_l11_s0$988  == 4'hd;
   assign \$797  = \$795  | \$796 ;
-  assign \$798  = sel_s59_lo[13:9] == 5'h18;
-  assign \$799  = sel_s59_hi[13:9] == 5'h18;
+  assign \$798  = \sel_l11_s0$989  == 4'hd;
+  assign \$799  = \sel_l11_s0$990  == 4'hd;
   assign \$800  = \$798  | \$799 ;
-  assign \$801  = sel_s56_hi[13:9] == 5'h18;
-  assign \$802  = sel_s57_lo[13:9] == 5'h18;
-  assign \$803  = \$801  | \$802 ;
-  assign \$804  = \$800  | \$803 ;
-  assign \$805  = sel_s57_hi[13:9] == 5'h18;
-  assign \$806  = sel_s48_hi[13:9] == 5'h18;
-  assign \$807  = \$805  | \$806 ;
-  assign \$808  = sel_s44_hi[13:9] == 5'h18;
-  assign \$809  = \sel_l21_s0$881  == 5'h18;
-  assign \$810  = \$808  | \$809 ;
-  assign \$811  = \$807  | \$810 ;
-  assign \$812  = \$804  | \$811 ;
-  assign \$813  = sel_s59_hi[13:9] == 5'h19;
-  assign \$814  = sel_s56_hi[13:9] == 5'h19;
+  assign \$801  = \$797  | \$800 ;
+  assign \$802  = \$794  | \$801 ;
+  assign \$803  = \sel_l11_s0$991  == 4'hd;
+  assign \$804  = \sel_l11_s0$992  == 4'hd;
+  assign \$805  = \$803  | \$804 ;
+  assign \$806  = \sel_l11_s0$993  == 4'hd;
+  assign \$807  = \sel_l11_s0$994  == 4'hd;
+  assign \$808  = \$806  | \$807 ;
+  assign \$809  = \$805  | \$808 ;
+  assign \$810  = \sel_l11_s0$995  == 4'hd;
+  assign \$811  = \sel_l11_s0$996  == 4'hd;
+  assign \$812  = \$810  | \$811 ;
+  assign \$813  = \sel_l11_s0$997  == 4'hd;
+  assign \$814  = \sel_l11_s0$998  == 4'hd;
   assign \$815  = \$813  | \$814 ;
-  assign \$816  = sel_s57_lo[13:9] == 5'h19;
-  assign \$817  = sel_s57_hi[13:9] == 5'h19;
-  assign \$818  = \$816  | \$817 ;
-  assign \$819  = \$815  | \$818 ;
-  assign \$820  = sel_s48_hi[13:9] == 5'h19;
-  assign \$821  = sel_s44_hi[13:9] == 5'h19;
-  assign \$822  = \$820  | \$821 ;
-  assign \$823  = \sel_l21_s0$881  == 5'h19;
+  assign \$816  = \$812  | \$815 ;
+  assign \$817  = \$809  | \$816 ;
+  assign \$818  = \$802  | \$817 ;
+  assign \$819  = sel_l11_s0 == 4'he;
+  assign \$820  = \sel_l11_s0$984  == 4'he;
+  assign \$821  = \$819  | \$820 ;
+  assign \$822  = \sel_l11_s0$985  == 4'he;
+  assign \$823  = \sel_l11_s0$986  == 4'he;
   assign \$824  = \$822  | \$823 ;
-  assign \$825  = \$819  | \$824 ;
-  assign \$826  = sel_s56_hi[13:9] == 5'h1a;
-  assign \$827  = sel_s57_lo[13:9] == 5'h1a;
+  assign \$825  = \$821  | \$824 ;
+  assign \$826  = \sel_l11_s0$987  == 4'he;
+  assign \$827  = \sel_l11_s0$988  == 4'he;
   assign \$828  = \$826  | \$827 ;
-  assign \$829  = sel_s57_hi[13:9] == 5'h1a;
-  assign \$830  = sel_s48_hi[13:9] == 5'h1a;
+  assign \$829  = \sel_l11_s0$989  == 4'he;
+  assign \$830  = \sel_l11_s0$990  == 4'he;
   assign \$831  = \$829  | \$830 ;
   assign \$832  = \$828  | \$831 ;
-  assign \$833  = sel_s44_hi[13:9] == 5'h1a;
-  assign \$834  = \sel_l21_s0$881  == 5'h1a;
-  assign \$835  = \$833  | \$834 ;
-  assign \$836  = \$832  | \$835 ;
-  assign \$837  = sel_s57_lo[13:9] == 5'h1b;
-  assign \$838  = sel_s57_hi[13:9] == 5'h1b;
+  assign \$833  = \$825  | \$832 ;
+  assign \$834  = \sel_l11_s0$991  == 4'he;
+  assign \$835  = \sel_l11_s0$992  == 4'he;
+  assign \$836  = \$834  | \$835 ;
+  assign \$837  = \sel_l11_s0$993  == 4'he;
+  assign \$838  = \sel_l11_s0$994  == 4'he;
   assign \$839  = \$837  | \$838 ;
-  assign \$840  = sel_s48_hi[13:9] == 5'h1b;
-  assign \$841  = sel_s44_hi[13:9] == 5'h1b;
-  assign \$842  = \$840  | \$841 ;
-  assign \$843  = \$839  | \$842 ;
-  assign \$844  = \sel_l21_s0$881  == 5'h1b;
-  assign \$845  = \$843  | \$844 ;
-  assign \$846  = sel_s57_hi[13:9] == 5'h1c;
-  assign \$847  = sel_s48_hi[13:9] == 5'h1c;
-  assign \$848  = \$846  | \$847 ;
-  assign \$849  = sel_s44_hi[13:9] == 5'h1c;
-  assign \$850  = \sel_l21_s0$881  == 5'h1c;
-  assign \$851  = \$849  | \$850 ;
-  assign \$852  = \$848  | \$851 ;
-  assign \$853  = sel_s48_hi[13:9] == 5'h1d;
-  assign \$854  = sel_s44_hi[13:9] == 5'h1d;
+  assign \$840  = \$836  | \$839 ;
+  assign \$841  = \sel_l11_s0$995  == 4'he;
+  assign \$842  = \sel_l11_s0$996  == 4'he;
+  assign \$843  = \$841  | \$842 ;
+  assign \$844  = \sel_l11_s0$997  == 4'he;
+  assign \$845  = \sel_l11_s0$998  == 4'he;
+  assign \$846  = \$844  | \$845 ;
+  assign \$847  = \$843  | \$846 ;
+  assign \$848  = \$840  | \$847 ;
+  assign \$849  = \$833  | \$848 ;
+  assign \$850  = sel_l11_s0 == 4'hf;
+  assign \$851  = \sel_l11_s0$984  == 4'hf;
+  assign \$852  = \$850  | \$851 ;
+  assign \$853  = \sel_l11_s0$985  == 4'hf;
+  assign \$854  = \sel_l11_s0$986  == 4'hf;
   assign \$855  = \$853  | \$854 ;
-  assign \$856  = \sel_l21_s0$881  == 5'h1d;
-  assign \$857  = \$855  | \$856 ;
-  assign \$858  = sel_s44_hi[13:9] == 5'h1e;
-  assign \$859  = \sel_l21_s0$881  == 5'h1e;
-  assign \$860  = \$858  | \$859 ;
-  assign \$861  = \sel_l21_s0$881  == 5'h1f;
-  assign \$862  = - \sel_l21_s0$876 ;
-  assign \$863  = \sel_l21_s0$877  ? \$862  : { 1'h0, \sel_l21_s0$876  };
-  assign \$864  = - sel_s39_lo[7:0];
-  assign \$865  = sel_s39_lo[8] ? \$864  : { 1'h0, sel_s39_lo[7:0] };
-  assign \$866  = - sel_s45_lo[7:0];
-  assign \$867  = sel_s45_lo[8] ? \$866  : { 1'h0, sel_s45_lo[7:0] };
-  assign \$868  = - sel_s53_lo[7:0];
-  assign \$869  = sel_s53_lo[8] ? \$868  : { 1'h0, sel_s53_lo[7:0] };
-  assign \$870  = - sel_s53_hi[7:0];
-  assign \$871  = sel_s53_hi[8] ? \$870  : { 1'h0, sel_s53_hi[7:0] };
-  assign \$872  = - sel_s54_lo[7:0];
-  assign \$873  = sel_s54_lo[8] ? \$872  : { 1'h0, sel_s54_lo[7:0] };
-  assign \$874  = - sel_s58_lo[7:0];
-  assign \$875  = sel_s58_lo[8] ? \$874  : { 1'h0, sel_s58_lo[7:0] };
-  assign \$876  = - sel_s58_hi[7:0];
-  assign \$877  = sel_s58_hi[8] ? \$876  : { 1'h0, sel_s58_hi[7:0] };
-  assign \$878  = - sel_s59_lo[7:0];
-  assign \$879  = sel_s59_lo[8] ? \$878  : { 1'h0, sel_s59_lo[7:0] };
-  assign \$880  = - sel_s59_hi[7:0];
-  assign \$881  = sel_s59_hi[8] ? \$880  : { 1'h0, sel_s59_hi[7:0] };
-  assign \$882  = - sel_s56_hi[7:0];
-  assign \$883  = sel_s56_hi[8] ? \$882  : { 1'h0, sel_s56_hi[7:0] };
-  assign \$884  = - sel_s57_lo[7:0];
-  assign \$885  = sel_s57_lo[8] ? \$884  : { 1'h0, sel_s57_lo[7:0] };
-  assign \$886  = - sel_s57_hi[7:0];
-  assign \$887  = sel_s57_hi[8] ? \$886  : { 1'h0, sel_s57_hi[7:0] };
-  assign \$888  = - sel_s48_hi[7:0];
-  assign \$889  = sel_s48_hi[8] ? \$888  : { 1'h0, sel_s48_hi[7:0] };
-  assign \$890  = - sel_s44_hi[7:0];
-  assign \$891  = sel_s44_hi[8] ? \$890  : { 1'h0, sel_s44_hi[7:0] };
-  assign \$892  = - \sel_l21_s0$879 ;
-  assign \$893  = \sel_l21_s0$880  ? \$892  : { 1'h0, \sel_l21_s0$879  };
-  always @(posedge clk)
-    valid_s0 <= \$894 ;
-  always @(posedge clk)
-    valid_s1 <= \$895 ;
-  always @(posedge clk)
-    valid_s2 <= \$896 ;
-  always @(posedge clk)
-    valid_s3 <= \$897 ;
-  always @(posedge clk)
-    o__valid <= \$898 ;
-  always @(posedge clk)
-    \sel_l5_s0$299  <= \$899 ;
-  always @(posedge clk)
-    \sel_l5_s0$301  <= \$900 ;
-  always @(posedge clk)
-    \sel_l5_s0$298  <= \$901 ;
-  always @(posedge clk)
-    \sel_l5_s0$209  <= \$902 ;
-  always @(posedge clk)
-    \sel_l5_s0$214  <= \$903 ;
-  always @(posedge clk)
-    sel_l5_s0 <= \$904 ;
-  always @(posedge clk)
-    \sel_l5_s0$218  <= \$905 ;
-  always @(posedge clk)
-    \sel_l5_s0$223  <= \$906 ;
-  always @(posedge clk)
-    \sel_l5_s0$217  <= \$907 ;
-  always @(posedge clk)
-    \sel_l5_s0$227  <= \$908 ;
-  always @(posedge clk)
-    \sel_l5_s0$232  <= \$909 ;
-  always @(posedge clk)
-    \sel_l5_s0$226  <= \$910 ;
-  always @(posedge clk)
-    \sel_l5_s0$236  <= \$911 ;
-  always @(posedge clk)
-    \sel_l5_s0$241  <= \$912 ;
-  always @(posedge clk)
-    \sel_l5_s0$235  <= \$913 ;
-  always @(posedge clk)
-    \sel_l5_s0$245  <= \$914 ;
-  always @(posedge clk)
-    \sel_l5_s0$250  <= \$915 ;
-  always @(posedge clk)
-    \sel_l5_s0$244  <= \$916 ;
-  always @(posedge clk)
-    \sel_l5_s0$254  <= \$917 ;
-  always @(posedge clk)
-    \sel_l5_s0$259  <= \$918 ;
-  always @(posedge clk)
-    \sel_l5_s0$253  <= \$919 ;
-  always @(posedge clk)
-    \sel_l5_s0$333  <= \$920 ;
-  always @(posedge clk)
-    \sel_l5_s0$335  <= \$921 ;
-  always @(posedge clk)
-    \sel_l5_s0$332  <= \$922 ;
-  always @(posedge clk)
-    \sel_l5_s0$317  <= \$923 ;
-  always @(posedge clk)
-    \sel_l5_s0$319  <= \$924 ;
-  always @(posedge clk)
-    \sel_l5_s0$316  <= \$925 ;
-  always @(posedge clk)
-    \sel_l5_s0$263  <= \$926 ;
-  always @(posedge clk)
-    \sel_l5_s0$268  <= \$927 ;
-  always @(posedge clk)
-    \sel_l5_s0$262  <= \$928 ;
-  always @(posedge clk)
-    \sel_l5_s0$247  <= \$929 ;
-  always @(posedge clk)
-    \sel_l5_s0$249  <= \$930 ;
-  always @(posedge clk)
-    \sel_l5_s0$246  <= \$931 ;
-  always @(posedge clk)
-    \sel_l5_s0$327  <= \$932 ;
-  always @(posedge clk)
-    \sel_l5_s0$329  <= \$933 ;
-  always @(posedge clk)
-    \sel_l5_s0$326  <= \$934 ;
-  always @(posedge clk)
-    \sel_l5_s0$304  <= \$935 ;
-  always @(posedge clk)
-    \sel_l5_s0$306  <= \$936 ;
-  always @(posedge clk)
-    \sel_l5_s0$303  <= \$937 ;
-  always @(posedge clk)
-    \sel_l5_s0$220  <= \$938 ;
-  always @(posedge clk)
-    \sel_l5_s0$222  <= \$939 ;
-  always @(posedge clk)
-    \sel_l5_s0$219  <= \$940 ;
-  always @(posedge clk)
-    \sel_l5_s0$272  <= \$941 ;
-  always @(posedge clk)
-    \sel_l5_s0$277  <= \$942 ;
-  always @(posedge clk)
-    \sel_l5_s0$271  <= \$943 ;
-  always @(posedge clk)
-    \sel_l5_s0$348  <= \$944 ;
-  always @(posedge clk)
-    \sel_l5_s0$350  <= \$945 ;
-  always @(posedge clk)
-    \sel_l5_s0$347  <= \$946 ;
-  always @(posedge clk)
-    \sel_l5_s0$309  <= \$947 ;
-  always @(posedge clk)
-    \sel_l5_s0$311  <= \$948 ;
-  always @(posedge clk)
-    \sel_l5_s0$308  <= \$949 ;
-  always @(posedge clk)
-    \sel_l5_s0$265  <= \$950 ;
-  always @(posedge clk)
-    \sel_l5_s0$267  <= \$951 ;
-  always @(posedge clk)
-    \sel_l5_s0$264  <= \$952 ;
-  always @(posedge clk)
-    \sel_l5_s0$281  <= \$953 ;
-  always @(posedge clk)
-    \sel_l5_s0$286  <= \$954 ;
-  always @(posedge clk)
-    \sel_l5_s0$280  <= \$955 ;
-  always @(posedge clk)
-    \sel_l5_s0$354  <= \$956 ;
-  always @(posedge clk)
-    \sel_l5_s0$356  <= \$957 ;
-  always @(posedge clk)
-    \sel_l5_s0$353  <= \$958 ;
-  always @(posedge clk)
-    \sel_l5_s0$360  <= \$959 ;
-  always @(posedge clk)
-    \sel_l5_s0$362  <= \$960 ;
-  always @(posedge clk)
-    \sel_l5_s0$359  <= \$961 ;
-  always @(posedge clk)
-    \sel_l5_s0$290  <= \$962 ;
-  always @(posedge clk)
-    \sel_l5_s0$295  <= \$963 ;
-  always @(posedge clk)
-    \sel_l5_s0$289  <= \$964 ;
-  always @(posedge clk)
-    \sel_l5_s0$274  <= \$965 ;
-  always @(posedge clk)
-    \sel_l5_s0$276  <= \$966 ;
-  always @(posedge clk)
-    \sel_l5_s0$273  <= \$967 ;
-  always @(posedge clk)
-    \sel_l5_s0$372  <= \$968 ;
-  always @(posedge clk)
-    \sel_l5_s0$374  <= \$969 ;
-  always @(posedge clk)
-    \sel_l5_s0$371  <= \$970 ;
-  always @(posedge clk)
-    \sel_l5_s0$322  <= \$971 ;
-  always @(posedge clk)
-    \sel_l5_s0$324  <= \$972 ;
-  always @(posedge clk)
-    \sel_l5_s0$321  <= \$973 ;
-  always @(posedge clk)
-    \sel_l5_s0$211  <= \$974 ;
-  always @(posedge clk)
-    \sel_l5_s0$213  <= \$975 ;
-  always @(posedge clk)
-    \sel_l5_s0$210  <= \$976 ;
-  always @(posedge clk)
-    \sel_l5_s0$292  <= \$977 ;
-  always @(posedge clk)
-    \sel_l5_s0$294  <= \$978 ;
-  always @(posedge clk)
-    \sel_l5_s0$291  <= \$979 ;
-  always @(posedge clk)
-    \sel_l5_s0$229  <= \$980 ;
-  always @(posedge clk)
-    \sel_l5_s0$231  <= \$981 ;
-  always @(posedge clk)
-    \sel_l5_s0$228  <= \$982 ;
-  always @(posedge clk)
-    \sel_l5_s0$238  <= \$983 ;
-  always @(posedge clk)
-    \sel_l5_s0$240  <= \$984 ;
-  always @(posedge clk)
-    \sel_l5_s0$237  <= \$985 ;
-  always @(posedge clk)
-    \sel_l5_s0$283  <= \$986 ;
-  always @(posedge clk)
-    \sel_l5_s0$285  <= \$987 ;
-  always @(posedge clk)
-    \sel_l5_s0$282  <= \$988 ;
-  always @(posedge clk)
-    \sel_l5_s0$256  <= \$989 ;
-  always @(posedge clk)
-    \sel_l5_s0$258  <= \$990 ;
-  always @(posedge clk)
-    \sel_l5_s0$255  <= \$991 ;
-  always @(posedge clk)
-    \sel_l5_s0$366  <= \$992 ;
-  always @(posedge clk)
-    \sel_l5_s0$368  <= \$993 ;
-  always @(posedge clk)
-    \sel_l5_s0$365  <= \$994 ;
-  always @(posedge clk)
-    \sel_l10_s0$457  <= \$995 ;
-  always @(posedge clk)
-    \sel_l10_s0$462  <= \$996 ;
-  always @(posedge clk)
-    sel_l10_s0 <= \$997 ;
-  always @(posedge clk)
-    \sel_l10_s0$501  <= \$998 ;
-  always @(posedge clk)
-    \sel_l10_s0$503  <= \$999 ;
-  always @(posedge clk)
-    \sel_l10_s0$500  <= \$1000 ;
-  always @(posedge clk)
-    \sel_l10_s0$466  <= \$1001 ;
-  always @(posedge clk)
-    \sel_l10_s0$471  <= \$1002 ;
-  always @(posedge clk)
-    \sel_l10_s0$465  <= \$1003 ;
-  always @(posedge clk)
-    \sel_l10_s0$474  <= \$1004 ;
-  always @(posedge clk)
-    \sel_l10_s0$479  <= \$1005 ;
-  always @(posedge clk)
-    \sel_l10_s0$473  <= \$1006 ;
-  always @(posedge clk)
-    \sel_l10_s0$483  <= \$1007 ;
-  always @(posedge clk)
-    \sel_l10_s0$488  <= \$1008 ;
-  always @(posedge clk)
-    \sel_l10_s0$482  <= \$1009 ;
-  always @(posedge clk)
-    \sel_l10_s0$492  <= \$1010 ;
-  always @(posedge clk)
-    \sel_l10_s0$497  <= \$1011 ;
-  always @(posedge clk)
-    \sel_l10_s0$491  <= \$1012 ;
-  always @(posedge clk)
-    \sel_l10_s0$468  <= \$1013 ;
-  always @(posedge clk)
-    \sel_l10_s0$470  <= \$1014 ;
-  always @(posedge clk)
-    \sel_l10_s0$467  <= \$1015 ;
-  always @(posedge clk)
-    \sel_l10_s0$476  <= \$1016 ;
-  always @(posedge clk)
-    \sel_l10_s0$478  <= \$1017 ;
-  always @(posedge clk)
-    \sel_l10_s0$475  <= \$1018 ;
-  always @(posedge clk)
-    \sel_l10_s0$485  <= \$1019 ;
-  always @(posedge clk)
-    \sel_l10_s0$487  <= \$1020 ;
-  always @(posedge clk)
-    \sel_l10_s0$484  <= \$1021 ;
-  always @(posedge clk)
-    \sel_l10_s0$494  <= \$1022 ;
-  always @(posedge clk)
-    \sel_l10_s0$496  <= \$1023 ;
-  always @(posedge clk)
-    \sel_l10_s0$493  <= \$1024 ;
-  always @(posedge clk)
-    \sel_l10_s0$459  <= \$1025 ;
-  always @(posedge clk)
-    \sel_l10_s0$461  <= \$1026 ;
-  always @(posedge clk)
-    \sel_l10_s0$458  <= \$1027 ;
-  always @(posedge clk)
-    \sel_l10_s0$846  <= \$1028 ;
-  always @(posedge clk)
-    \sel_l10_s0$847  <= \$1029 ;
-  always @(posedge clk)
-    \sel_l10_s0$848  <= \$1030 ;
-  always @(posedge clk)
-    \sel_l10_s0$849  <= \$1031 ;
-  always @(posedge clk)
-    \sel_l10_s0$850  <= \$1032 ;
-  always @(posedge clk)
-    \sel_l10_s0$851  <= \$1033 ;
-  always @(posedge clk)
-    \sel_l10_s0$852  <= \$1034 ;
-  always @(posedge clk)
-    \sel_l10_s0$853  <= \$1035 ;
-  always @(posedge clk)
-    \sel_l10_s0$854  <= \$1036 ;
-  always @(posedge clk)
-    \sel_l10_s0$512  <= \$1037 ;
-  always @(posedge clk)
-    \sel_l10_s0$514  <= \$1038 ;
-  always @(posedge clk)
-    \sel_l10_s0$511  <= \$1039 ;
-  always @(posedge clk)
-    \sel_l10_s0$855  <= \$1040 ;
-  always @(posedge clk)
-    \sel_l10_s0$856  <= \$1041 ;
-  always @(posedge clk)
-    \sel_l10_s0$857  <= \$1042 ;
-  always @(posedge clk)
-    \sel_l10_s0$858  <= \$1043 ;
-  always @(posedge clk)
-    \sel_l10_s0$859  <= \$1044 ;
-  always @(posedge clk)
-    \sel_l10_s0$860  <= \$1045 ;
-  always @(posedge clk)
-    \sel_l10_s0$861  <= \$1046 ;
-  always @(posedge clk)
-    \sel_l10_s0$862  <= \$1047 ;
-  always @(posedge clk)
-    \sel_l10_s0$863  <= \$1048 ;
-  always @(posedge clk)
-    \sel_l10_s0$864  <= \$1049 ;
-  always @(posedge clk)
-    \sel_l10_s0$865  <= \$1050 ;
-  always @(posedge clk)
-    \sel_l10_s0$866  <= \$1051 ;
-  always @(posedge clk)
-    \sel_l10_s0$867  <= \$1052 ;
-  always @(posedge clk)
-    \sel_l10_s0$868  <= \$1053 ;
-  always @(posedge clk)
-    \sel_l10_s0$869  <= \$1054 ;
-  always @(posedge clk)
-    \sel_l10_s0$870  <= \$1055 ;
-  always @(posedge clk)
-    \sel_l10_s0$871  <= \$1056 ;
-  always @(posedge clk)
-    \sel_l10_s0$872  <= \$1057 ;
-  always @(posedge clk)
-    \sel_l10_s0$873  <= \$1058 ;
-  always @(posedge clk)
-    \sel_l10_s0$874  <= \$1059 ;
-  always @(posedge clk)
-    \sel_l10_s0$875  <= \$1060 ;
-  always @(posedge clk)
-    \sel_l15_s0$536  <= \$1061 ;
-  always @(posedge clk)
-    \sel_l15_s0$541  <= \$1062 ;
-  always @(posedge clk)
-    sel_l15_s0 <= \$1063 ;
-  always @(posedge clk)
-    \sel_l15_s0$538  <= \$1064 ;
-  always @(posedge clk)
-    \sel_l15_s0$540  <= \$1065 ;
-  always @(posedge clk)
-    \sel_l15_s0$537  <= \$1066 ;
-  always @(posedge clk)
-    \sel_l15_s0$552  <= \$1067 ;
-  always @(posedge clk)
-    \sel_l15_s0$553  <= \$1068 ;
-  always @(posedge clk)
-    \sel_l15_s0$549  <= \$1069 ;
-  always @(posedge clk)
-    \sel_l15_s0$561  <= \$1070 ;
-  always @(posedge clk)
-    \sel_l15_s0$562  <= \$1071 ;
-  always @(posedge clk)
-    \sel_l15_s0$558  <= \$1072 ;
-  always @(posedge clk)
-    \sel_l15_s0$570  <= \$1073 ;
-  always @(posedge clk)
-    \sel_l15_s0$571  <= \$1074 ;
-  always @(posedge clk)
-    \sel_l15_s0$567  <= \$1075 ;
-  always @(posedge clk)
-    \sel_l15_s0$579  <= \$1076 ;
-  always @(posedge clk)
-    \sel_l15_s0$580  <= \$1077 ;
-  always @(posedge clk)
-    \sel_l15_s0$576  <= \$1078 ;
-  always @(posedge clk)
-    \sel_l15_s0$588  <= \$1079 ;
-  always @(posedge clk)
-    \sel_l15_s0$589  <= \$1080 ;
-  always @(posedge clk)
-    \sel_l15_s0$585  <= \$1081 ;
-  always @(posedge clk)
-    \sel_l15_s0$590  <= \$1082 ;
-  always @(posedge clk)
-    \sel_l15_s0$591  <= \$1083 ;
-  always @(posedge clk)
-    \sel_l15_s0$586  <= \$1084 ;
-  always @(posedge clk)
-    \sel_l15_s0$597  <= \$1085 ;
-  always @(posedge clk)
-    \sel_l15_s0$598  <= \$1086 ;
-  always @(posedge clk)
-    \sel_l15_s0$594  <= \$1087 ;
-  always @(posedge clk)
-    \sel_l15_s0$581  <= \$1088 ;
-  always @(posedge clk)
-    \sel_l15_s0$582  <= \$1089 ;
-  always @(posedge clk)
-    \sel_l15_s0$577  <= \$1090 ;
-  always @(posedge clk)
-    \sel_l15_s0$606  <= \$1091 ;
-  always @(posedge clk)
-    \sel_l15_s0$607  <= \$1092 ;
-  always @(posedge clk)
-    \sel_l15_s0$603  <= \$1093 ;
-  always @(posedge clk)
-    \sel_l15_s0$608  <= \$1094 ;
-  always @(posedge clk)
-    \sel_l15_s0$609  <= \$1095 ;
-  always @(posedge clk)
-    \sel_l15_s0$604  <= \$1096 ;
-  always @(posedge clk)
-    \sel_l15_s0$599  <= \$1097 ;
-  always @(posedge clk)
-    \sel_l15_s0$600  <= \$1098 ;
-  always @(posedge clk)
-    \sel_l15_s0$595  <= \$1099 ;
-  always @(posedge clk)
-    \sel_l15_s0$554  <= \$1100 ;
-  always @(posedge clk)
-    \sel_l15_s0$555  <= \$1101 ;
-  always @(posedge clk)
-    \sel_l15_s0$550  <= \$1102 ;
-  always @(posedge clk)
-    \sel_l15_s0$545  <= \$1103 ;
-  always @(posedge clk)
-    \sel_l15_s0$546  <= \$1104 ;
-  always @(posedge clk)
-    \sel_l15_s0$543  <= \$1105 ;
-  always @(posedge clk)
-    \sel_l15_s0$572  <= \$1106 ;
-  always @(posedge clk)
-    \sel_l15_s0$573  <= \$1107 ;
-  always @(posedge clk)
-    \sel_l15_s0$568  <= \$1108 ;
-  always @(posedge clk)
-    \sel_l15_s0$563  <= \$1109 ;
-  always @(posedge clk)
-    \sel_l15_s0$564  <= \$1110 ;
-  always @(posedge clk)
-    \sel_l15_s0$559  <= \$1111 ;
-  always @(posedge clk)
-    \sel_l21_s0$876  <= \$1112 ;
-  always @(posedge clk)
-    \sel_l21_s0$877  <= \$1113 ;
-  always @(posedge clk)
-    \sel_l21_s0$878  <= \$1114 ;
-  always @(posedge clk)
-    \sel_l21_s0$708  <= \$1115 ;
-  always @(posedge clk)
-    \sel_l21_s0$709  <= \$1116 ;
-  always @(posedge clk)
-    sel_l21_s0 <= \$1117 ;
-  always @(posedge clk)
-    \sel_l21_s0$717  <= \$1118 ;
-  always @(posedge clk)
-    \sel_l21_s0$718  <= \$1119 ;
-  always @(posedge clk)
-    \sel_l21_s0$714  <= \$1120 ;
-  always @(posedge clk)
-    \sel_l21_s0$764  <= \$1121 ;
-  always @(posedge clk)
-    \sel_l21_s0$765  <= \$1122 ;
-  always @(posedge clk)
-    \sel_l21_s0$762  <= \$1123 ;
-  always @(posedge clk)
-    \sel_l21_s0$710  <= \$1124 ;
-  always @(posedge clk)
-    \sel_l21_s0$711  <= \$1125 ;
-  always @(posedge clk)
-    \sel_l21_s0$706  <= \$1126 ;
-  always @(posedge clk)
-    \sel_l21_s0$726  <= \$1127 ;
-  always @(posedge clk)
-    \sel_l21_s0$727  <= \$1128 ;
-  always @(posedge clk)
-    \sel_l21_s0$723  <= \$1129 ;
-  always @(posedge clk)
-    \sel_l21_s0$719  <= \$1130 ;
-  always @(posedge clk)
-    \sel_l21_s0$720  <= \$1131 ;
-  always @(posedge clk)
-    \sel_l21_s0$715  <= \$1132 ;
-  always @(posedge clk)
-    \sel_l21_s0$735  <= \$1133 ;
-  always @(posedge clk)
-    \sel_l21_s0$736  <= \$1134 ;
-  always @(posedge clk)
-    \sel_l21_s0$732  <= \$1135 ;
-  always @(posedge clk)
-    \sel_l21_s0$728  <= \$1136 ;
-  always @(posedge clk)
-    \sel_l21_s0$729  <= \$1137 ;
-  always @(posedge clk)
-    \sel_l21_s0$724  <= \$1138 ;
-  always @(posedge clk)
-    \sel_l21_s0$744  <= \$1139 ;
-  always @(posedge clk)
-    \sel_l21_s0$745  <= \$1140 ;
-  always @(posedge clk)
-    \sel_l21_s0$741  <= \$1141 ;
-  always @(posedge clk)
-    \sel_l21_s0$737  <= \$1142 ;
-  always @(posedge clk)
-    \sel_l21_s0$738  <= \$1143 ;
-  always @(posedge clk)
-    \sel_l21_s0$733  <= \$1144 ;
-  always @(posedge clk)
-    \sel_l21_s0$753  <= \$1145 ;
-  always @(posedge clk)
-    \sel_l21_s0$754  <= \$1146 ;
-  always @(posedge clk)
-    \sel_l21_s0$750  <= \$1147 ;
-  always @(posedge clk)
-    \sel_l21_s0$770  <= \$1148 ;
-  always @(posedge clk)
-    \sel_l21_s0$771  <= \$1149 ;
-  always @(posedge clk)
-    \sel_l21_s0$768  <= \$1150 ;
-  always @(posedge clk)
-    \sel_l21_s0$746  <= \$1151 ;
-  always @(posedge clk)
-    \sel_l21_s0$747  <= \$1152 ;
-  always @(posedge clk)
-    \sel_l21_s0$742  <= \$1153 ;
-  always @(posedge clk)
-    \sel_l21_s0$755  <= \$1154 ;
-  always @(posedge clk)
-    \sel_l21_s0$756  <= \$1155 ;
-  always @(posedge clk)
-    \sel_l21_s0$751  <= \$1156 ;
-  always @(posedge clk)
-    \sel_l21_s0$879  <= \$1157 ;
-  always @(posedge clk)
-    \sel_l21_s0$880  <= \$1158 ;
-  always @(posedge clk)
-    \sel_l21_s0$881  <= \$1159 ;
-  always @(posedge clk)
-    sel_l27_s0 <= \$1160 ;
-  always @(posedge clk)
-    \sel_l27_s0$810  <= \$1161 ;
-  always @(posedge clk)
-    \sel_l27_s0$812  <= \$1162 ;
-  always @(posedge clk)
-    \sel_l27_s0$814  <= \$1163 ;
-  always @(posedge clk)
-    \sel_l27_s0$816  <= \$1164 ;
-  always @(posedge clk)
-    \sel_l27_s0$818  <= \$1165 ;
-  always @(posedge clk)
-    \sel_l27_s0$820  <= \$1166 ;
-  always @(posedge clk)
-    \sel_l27_s0$822  <= \$1167 ;
-  always @(posedge clk)
-    \sel_l27_s0$824  <= \$1168 ;
-  always @(posedge clk)
-    \sel_l27_s0$826  <= \$1169 ;
-  always @(posedge clk)
-    \sel_l27_s0$828  <= \$1170 ;
-  always @(posedge clk)
-    \sel_l27_s0$830  <= \$1171 ;
-  always @(posedge clk)
-    \sel_l27_s0$832  <= \$1172 ;
-  always @(posedge clk)
-    \sel_l27_s0$834  <= \$1173 ;
-  always @(posedge clk)
-    \sel_l27_s0$836  <= \$1174 ;
-  always @(posedge clk)
-    \sel_l27_s0$838  <= \$1175 ;
-  always @(posedge clk)
-    \sel_l27_s0$840  <= \$1176 ;
-  always @(posedge clk)
-    \sel_l27_s0$811  <= \$1177 ;
-  always @(posedge clk)
-    \sel_l27_s0$813  <= \$1178 ;
-  always @(posedge clk)
-    \sel_l27_s0$815  <= \$1179 ;
-  always @(posedge clk)
-    \sel_l27_s0$817  <= \$1180 ;
-  always @(posedge clk)
-    \sel_l27_s0$819  <= \$1181 ;
-  always @(posedge clk)
-    \sel_l27_s0$821  <= \$1182 ;
-  always @(posedge clk)
-    \sel_l27_s0$823  <= \$1183 ;
-  always @(posedge clk)
-    \sel_l27_s0$825  <= \$1184 ;
-  always @(posedge clk)
-    \sel_l27_s0$827  <= \$1185 ;
-  always @(posedge clk)
-    \sel_l27_s0$829  <= \$1186 ;
-  always @(posedge clk)
-    \sel_l27_s0$831  <= \$1187 ;
-  always @(posedge clk)
-    \sel_l27_s0$833  <= \$1188 ;
-  always @(posedge clk)
-    \sel_l27_s0$835  <= \$1189 ;
-  always @(posedge clk)
-    \sel_l27_s0$837  <= \$1190 ;
-  always @(posedge clk)
-    \sel_l27_s0$839  <= \$1191 ;
-  always @(posedge clk)
-    \sel_l27_s0$841  <= \$1192 ;
+  assign \$856  = \$852  | \$855 ;
+  assign \$857  = \sel_l11_s0$987  == 4'hf;
+  assign \$858  = \sel_l11_s0$988  == 4'hf;
+  assign \$859  = \$857  | \$858 ;
+  assign \$860  = \sel_l11_s0$989  == 4'hf;
+  assign \$861  = \sel_l11_s0$990  == 4'hf;
+  assign \$862  = \$860  | \$861 ;
+  assign \$863  = \$859  | \$862 ;
+  assign \$864  = \$856  | \$863 ;
+  assign \$865  = \sel_l11_s0$991  == 4'hf;
+  assign \$866  = \sel_l11_s0$992  == 4'hf;
+  assign \$867  = \$865  | \$866 ;
+  assign \$868  = \sel_l11_s0$993  == 4'hf;
+  assign \$869  = \sel_l11_s0$994  == 4'hf;
+  assign \$870  = \$868  | \$869 ;
+  assign \$871  = \$867  | \$870 ;
+  assign \$872  = \sel_l11_s0$995  == 4'hf;
+  assign \$873  = \sel_l11_s0$996  == 4'hf;
+  assign \$874  = \$872  | \$873 ;
+  assign \$875  = \sel_l11_s0$997  == 4'hf;
+  assign \$876  = \sel_l11_s0$998  == 4'hf;
+  assign \$877  = \$875  | \$876 ;
+  assign \$878  = \$874  | \$877 ;
+  assign \$879  = \$871  | \$878 ;
+  assign \$880  = \$864  | \$879 ;
+  assign \$881  = sel_l11_s0 == 5'h10;
+  assign \$882  = \sel_l11_s0$984  == 5'h10;
+  assign \$883  = \$881  | \$882 ;
+  assign \$884  = \sel_l11_s0$985  == 5'h10;
+  assign \$885  = \sel_l11_s0$986  == 5'h10;
+  assign \$886  = \$884  | \$885 ;
+  assign \$887  = \$883  | \$886 ;
+  assign \$888  = \sel_l11_s0$987  == 5'h10;
+  assign \$889  = \sel_l11_s0$988  == 5'h10;
+  assign \$890  = \$888  | \$889 ;
+  assign \$891  = \sel_l11_s0$989  == 5'h10;
+  assign \$892  = \sel_l11_s0$990  == 5'h10;
+  assign \$893  = \$891  | \$892 ;
+  assign \$894  = \$890  | \$893 ;
+  assign \$895  = \$887  | \$894 ;
+  assign \$896  = \sel_l11_s0$991  == 5'h10;
+  assign \$897  = \sel_l11_s0$992  == 5'h10;
+  assign \$898  = \$896  | \$897 ;
+  assign \$899  = \sel_l11_s0$993  == 5'h10;
+  assign \$900  = \sel_l11_s0$994  == 5'h10;
+  assign \$901  = \$899  | \$900 ;
+  assign \$902  = \$898  | \$901 ;
+  assign \$903  = \sel_l11_s0$995  == 5'h10;
+  assign \$904  = \sel_l11_s0$996  == 5'h10;
+  assign \$905  = \$903  | \$904 ;
+  assign \$906  = \sel_l11_s0$997  == 5'h10;
+  assign \$907  = \sel_l11_s0$998  == 5'h10;
+  assign \$908  = \$906  | \$907 ;
+  assign \$909  = \$905  | \$908 ;
+  assign \$910  = \$902  | \$909 ;
+  assign \$911  = \$895  | \$910 ;
+  assign \$912  = sel_l11_s0 == 5'h11;
+  assign \$913  = \sel_l11_s0$984  == 5'h11;
+  assign \$914  = \$912  | \$913 ;
+  assign \$915  = \sel_l11_s0$985  == 5'h11;
+  assign \$916  = \sel_l11_s0$986  == 5'h11;
+  assign \$917  = \$915  | \$916 ;
+  assign \$918  = \$914  | \$917 ;
+  assign \$919  = \sel_l11_s0$987  == 5'h11;
+  assign \$920  = \sel_l11_s0$988  == 5'h11;
+  assign \$921  = \$919  | \$920 ;
+  assign \$922  = \sel_l11_s0$989  == 5'h11;
+  assign \$923  = \sel_l11_s0$990  == 5'h11;
+  assign \$924  = \$922  | \$923 ;
+  assign \$925  = \$921  | \$924 ;
+  assign \$926  = \$918  | \$925 ;
+  assign \$927  = \sel_l11_s0$991  == 5'h11;
+  assign \$928  = \sel_l11_s0$992  == 5'h11;
+  assign \$929  = \$927  | \$928 ;
+  assign \$930  = \sel_l11_s0$993  == 5'h11;
+  assign \$931  = \sel_l11_s0$994  == 5'h11;
+  assign \$932  = \$930  | \$931 ;
+  assign \$933  = \$929  | \$932 ;
+  assign \$934  = \sel_l11_s0$995  == 5'h11;
+  assign \$935  = \sel_l11_s0$996  == 5'h11;
+  assign \$936  = \$934  | \$935 ;
+  assign \$937  = \sel_l11_s0$997  == 5'h11;
+  assign \$938  = \sel_l11_s0$998  == 5'h11;
+  assign \$939  = \$937  | \$938 ;
+  assign \$940  = \$936  | \$939 ;
+  assign \$941  = \$933  | \$940 ;
+  assign \$942  = \$926  | \$941 ;
+  assign \$943  = sel_l11_s0 == 5'h12;
+  assign \$944  = \sel_l11_s0$984  == 5'h12;
+  assign \$945  = \$943  | \$944 ;
+  assign \$946  = \sel_l11_s0$985  == 5'h12;
+  assign \$947  = \sel_l11_s0$986  == 5'h12;
+  assign \$948  = \$946  | \$947 ;
+  assign \$949  = \$945  | \$948 ;
+  assign \$950  = \sel_l11_s0$987  == 5'h12;
+  assign \$951  = \sel_l11_s0$988  == 5'h12;
+  assign \$952  = \$950  | \$951 ;
+  assign \$953  = \sel_l11_s0$989  == 5'h12;
+  assign \$954  = \sel_l11_s0$990  == 5'h12;
+  assign \$955  = \$953  | \$954 ;
+  assign \$956  = \$952  | \$955 ;
+  assign \$957  = \$949  | \$956 ;
+  assign \$958  = \sel_l11_s0$991  == 5'h12;
+  assign \$959  = \sel_l11_s0$992  == 5'h12;
+  assign \$960  = \$958  | \$959 ;
+  assign \$961  = \sel_l11_s0$993  == 5'h12;
+  assign \$962  = \sel_l11_s0$994  == 5'h12;
+  assign \$963  = \$961  | \$962 ;
+  assign \$964  = \$960  | \$963 ;
+  assign \$965  = \sel_l11_s0$995  == 5'h12;
+  assign \$966  = \sel_l11_s0$996  == 5'h12;
+  assign \$967  = \$965  | \$966 ;
+  assign \$968  = \sel_l11_s0$997  == 5'h12;
+  assign \$969  = \sel_l11_s0$998  == 5'h12;
+  assign \$970  = \$968  | \$969 ;
+  assign \$971  = \$967  | \$970 ;
+  assign \$972  = \$964  | \$971 ;
+  assign \$973  = \$957  | \$972 ;
+  assign \$974  = sel_l11_s0 == 5'h13;
+  assign \$975  = \sel_l11_s0$984  == 5'h13;
+  assign \$976  = \$974  | \$975 ;
+  assign \$977  = \sel_l11_s0$985  == 5'h13;
+  assign \$978  = \sel_l11_s0$986  == 5'h13;
+  assign \$979  = \$977  | \$978 ;
+  assign \$980  = \$976  | \$979 ;
+  assign \$981  = \sel_l11_s0$987  == 5'h13;
+  assign \$982  = \sel_l11_s0$988  == 5'h13;
+  assign \$983  = \$981  | \$982 ;
+  assign \$984  = \sel_l11_s0$989  == 5'h13;
+  assign \$985  = \sel_l11_s0$990  == 5'h13;
+  assign \$986  = \$984  | \$985 ;
+  assign \$987  = \$983  | \$986 ;
+  assign \$988  = \$980  | \$987 ;
+  assign \$989  = \sel_l11_s0$991  == 5'h13;
+  assign \$990  = \sel_l11_s0$992  == 5'h13;
+  assign \$991  = \$989  | \$990 ;
+  assign \$992  = \sel_l11_s0$993  == 5'h13;
+  assign \$993  = \sel_l11_s0$994  == 5'h13;
+  assign \$994  = \$992  | \$993 ;
+  assign \$995  = \$991  | \$994 ;
+  assign \$996  = \sel_l11_s0$995  == 5'h13;
+  assign \$997  = \sel_l11_s0$996  == 5'h13;
+  assign \$998  = \$996  | \$997 ;
+  assign \$999  = \sel_l11_s0$997  == 5'h13;
+  assign \$1000  = \sel_l11_s0$998  == 5'h13;
+  assign \$1001  = \$999  | \$1000 ;
+  assign \$1002  = \$998  | \$1001 ;
+  assign \$1003  = \$995  | \$1002 ;
+  assign \$1004  = \$988  | \$1003 ;
+  assign \$1005  = sel_l11_s0 == 5'h14;
+  assign \$1006  = \sel_l11_s0$984  == 5'h14;
+  assign \$1007  = \$1005  | \$1006 ;
+  assign \$1008  = \sel_l11_s0$985  == 5'h14;
+  assign \$1009  = \sel_l11_s0$986  == 5'h14;
+  assign \$1010  = \$1008  | \$1009 ;
+  assign \$1011  = \$1007  | \$1010 ;
+  assign \$1012  = \sel_l11_s0$987  == 5'h14;
+  assign \$1013  = \sel_l11_s0$988  == 5'h14;
+  assign \$1014  = \$1012  | \$1013 ;
+  assign \$1015  = \sel_l11_s0$989  == 5'h14;
+  assign \$1016  = \sel_l11_s0$990  == 5'h14;
+  assign \$1017  = \$1015  | \$1016 ;
+  assign \$1018  = \$1014  | \$1017 ;
+  assign \$1019  = \$1011  | \$1018 ;
+  assign \$1020  = \sel_l11_s0$991  == 5'h14;
+  assign \$1021  = \sel_l11_s0$992  == 5'h14;
+  assign \$1022  = \$1020  | \$1021 ;
+  assign \$1023  = \sel_l11_s0$993  == 5'h14;
+  assign \$1024  = \sel_l11_s0$994  == 5'h14;
+  assign \$1025  = \$1023  | \$1024 ;
+  assign \$1026  = \$1022  | \$1025 ;
+  assign \$1027  = \sel_l11_s0$995  == 5'h14;
+  assign \$1028  = \sel_l11_s0$996  == 5'h14;
+  assign \$1029  = \$1027  | \$1028 ;
+  assign \$1030  = \sel_l11_s0$997  == 5'h14;
+  assign \$1031  = \sel_l11_s0$998  == 5'h14;
+  assign \$1032  = \$1030  | \$1031 ;
+  assign \$1033  = \$1029  | \$1032 ;
+  assign \$1034  = \$1026  | \$1033 ;
+  assign \$1035  = \$1019  | \$1034 ;
+  assign \$1036  = sel_l11_s0 == 5'h15;
+  assign \$1037  = \sel_l11_s0$984  == 5'h15;
+  assign \$1038  = \$1036  | \$1037 ;
+  assign \$1039  = \sel_l11_s0$985  == 5'h15;
+  assign \$1040  = \sel_l11_s0$986  == 5'h15;
+  assign \$1041  = \$1039  | \$1040 ;
+  assign \$1042  = \$1038  | \$1041 ;
+  assign \$1043  = \sel_l11_s0$987  == 5'h15;
+  assign \$1044  = \sel_l11_s0$988  == 5'h15;
+  assign \$1045  = \$1043  | \$1044 ;
+  assign \$1046  = \sel_l11_s0$989  == 5'h15;
+  assign \$1047  = \sel_l11_s0$990  == 5'h15;
+  assign \$1048  = \$1046  | \$1047 ;
+  assign \$1049  = \$1045  | \$1048 ;
+  assign \$1050  = \$1042  | \$1049 ;
+  assign \$1051  = \sel_l11_s0$991  == 5'h15;
+  assign \$1052  = \sel_l11_s0$992  == 5'h15;
+  assign \$1053  = \$1051  | \$1052 ;
+  assign \$1054  = \sel_l11_s0$993  == 5'h15;
+  assign \$1055  = \sel_l11_s0$994  == 5'h15;
+  assign \$1056  = \$1054  | \$1055 ;
+  assign \$1057  = \$1053  | \$1056 ;
+  assign \$1058  = \sel_l11_s0$995  == 5'h15;
+  assign \$1059  = \sel_l11_s0$996  == 5'h15;
+  assign \$1060  = \$1058  | \$1059 ;
+  assign \$1061  = \sel_l11_s0$997  == 5'h15;
+  assign \$1062  = \sel_l11_s0$998  == 5'h15;
+  assign \$1063  = \$1061  | \$1062 ;
+  assign \$1064  = \$1060  | \$1063 ;
+  assign \$1065  = \$1057  | \$1064 ;
+  assign \$1066  = \$1050  | \$1065 ;
+  assign \$1067  = sel_l11_s0 == 5'h16;
+  assign \$1068  = \sel_l11_s0$984  == 5'h16;
+  assign \$1069  = \$1067  | \$1068 ;
+  assign \$1070  = \sel_l11_s0$985  == 5'h16;
+  assign \$1071  = \sel_l11_s0$986  == 5'h16;
+  assign \$1072  = \$1070  | \$1071 ;
+  assign \$1073  = \$1069  | \$1072 ;
+  assign \$1074  = \sel_l11_s0$987  == 5'h16;
+  assign \$1075  = \sel_l11_s0$988  == 5'h16;
+  assign \$1076  = \$1074  | \$1075 ;
+  assign \$1077  = \sel_l11_s0$989  == 5'h16;
+  assign \$1078  = \sel_l11_s0$990  == 5'h16;
+  assign \$1079  = \$1077  | \$1078 ;
+  assign \$1080  = \$1076  | \$1079 ;
+  assign \$1081  = \$1073  | \$1080 ;
+  assign \$1082  = \sel_l11_s0$991  == 5'h16;
+  assign \$1083  = \sel_l11_s0$992  == 5'h16;
+  assign \$1084  = \$1082  | \$1083 ;
+  assign \$1085  = \sel_l11_s0$993  == 5'h16;
+  assign \$1086  = \sel_l11_s0$994  == 5'h16;
+  assign \$1087  = \$1085  | \$1086 ;
+  assign \$1088  = \$1084  | \$1087 ;
+  assign \$1089  = \sel_l11_s0$995  == 5'h16;
+  assign \$1090  = \sel_l11_s0$996  == 5'h16;
+  assign \$1091  = \$1089  | \$1090 ;
+  assign \$1092  = \sel_l11_s0$997  == 5'h16;
+  assign \$1093  = \sel_l11_s0$998  == 5'h16;
+  assign \$1094  = \$1092  | \$1093 ;
+  assign \$1095  = \$1091  | \$1094 ;
+  assign \$1096  = \$1088  | \$1095 ;
+  assign \$1097  = \$1081  | \$1096 ;
+  assign \$1098  = sel_l11_s0 == 5'h17;
+  assign \$1099  = \sel_l11_s0$984  == 5'h17;
+  assign \$1100  = \$1098  | \$1099 ;
+  assign \$1101  = \sel_l11_s0$985  == 5'h17;
+  assign \$1102  = \sel_l11_s0$986  == 5'h17;
+  assign \$1103  = \$1101  | \$1102 ;
+  assign \$1104  = \$1100  | \$1103 ;
+  assign \$1105  = \sel_l11_s0$987  == 5'h17;
+  assign \$1106  = \sel_l11_s0$988  == 5'h17;
+  assign \$1107  = \$1105  | \$1106 ;
+  assign \$1108  = \sel_l11_s0$989  == 5'h17;
+  assign \$1109  = \sel_l11_s0$990  == 5'h17;
+  assign \$1110  = \$1108  | \$1109 ;
+  assign \$1111  = \$1107  | \$1110 ;
+  assign \$1112  = \$1104  | \$1111 ;
+  assign \$1113  = \sel_l11_s0$991  == 5'h17;
+  assign \$1114  = \sel_l11_s0$992  == 5'h17;
+  assign \$1115  = \$1113  | \$1114 ;
+  assign \$1116  = \sel_l11_s0$993  == 5'h17;
+  assign \$1117  = \sel_l11_s0$994  == 5'h17;
+  assign \$1118  = \$1116  | \$1117 ;
+  assign \$1119  = \$1115  | \$1118 ;
+  assign \$1120  = \sel_l11_s0$995  == 5'h17;
+  assign \$1121  = \sel_l11_s0$996  == 5'h17;
+  assign \$1122  = \$1120  | \$1121 ;
+  assign \$1123  = \sel_l11_s0$997  == 5'h17;
+  assign \$1124  = \sel_l11_s0$998  == 5'h17;
+  assign \$1125  = \$1123  | \$1124 ;
+  assign \$1126  = \$1122  | \$1125 ;
+  assign \$1127  = \$1119  | \$1126 ;
+  assign \$1128  = \$1112  | \$1127 ;
+  assign \$1129  = sel_l11_s0 == 5'h18;
+  assign \$1130  = \sel_l11_s0$984  == 5'h18;
+  assign \$1131  = \$1129  | \$1130 ;
+  assign \$1132  = \sel_l11_s0$985  == 5'h18;
+  assign \$1133  = \sel_l11_s0$986  == 5'h18;
+  assign \$1134  = \$1132  | \$1133 ;
+  assign \$1135  = \$1131  | \$1134 ;
+  assign \$1136  = \sel_l11_s0$987  == 5'h18;
+  assign \$1137  = \sel_l11_s0$988  == 5'h18;
+  assign \$1138  = \$1136  | \$1137 ;
+  assign \$1139  = \sel_l11_s0$989  == 5'h18;
+  assign \$1140  = \sel_l11_s0$990  == 5'h18;
+  assign \$1141  = \$1139  | \$1140 ;
+  assign \$1142  = \$1138  | \$1141 ;
+  assign \$1143  = \$1135  | \$1142 ;
+  assign \$1144  = \sel_l11_s0$991  == 5'h18;
+  assign \$1145  = \sel_l11_s0$992  == 5'h18;
+  assign \$1146  = \$1144  | \$1145 ;
+  assign \$1147  = \sel_l11_s0$993  == 5'h18;
+  assign \$1148  = \sel_l11_s0$994  == 5'h18;
+  assign \$1149  = \$1147  | \$1148 ;
+  assign \$1150  = \$1146  | \$1149 ;
+  assign \$1151  = \sel_l11_s0$995  == 5'h18;
+  assign \$1152  = \sel_l11_s0$996  == 5'h18;
+  assign \$1153  = \$1151  | \$1152 ;
+  assign \$1154  = \sel_l11_s0$997  == 5'h18;
+  assign \$1155  = \sel_l11_s0$998  == 5'h18;
+  assign \$1156  = \$1154  | \$1155 ;
+  assign \$1157  = \$1153  | \$1156 ;
+  assign \$1158  = \$1150  | \$1157 ;
+  assign \$1159  = \$1143  | \$1158 ;
+  assign \$1160  = sel_l11_s0 == 5'h19;
+  assign \$1161  = \sel_l11_s0$984  == 5'h19;
+  assign \$1162  = \$1160  | \$1161 ;
+  assign \$1163  = \sel_l11_s0$985  == 5'h19;
+  assign \$1164  = \sel_l11_s0$986  == 5'h19;
+  assign \$1165  = \$1163  | \$1164 ;
+  assign \$1166  = \$1162  | \$1165 ;
+  assign \$1167  = \sel_l11_s0$987  == 5'h19;
+  assign \$1168  = \sel_l11_s0$988  == 5'h19;
+  assign \$1169  = \$1167  | \$1168 ;
+  assign \$1170  = \sel_l11_s0$989  == 5'h19;
+  assign \$1171  = \sel_l11_s0$990  == 5'h19;
+  assign \$1172  = \$1170  | \$1171 ;
+  assign \$1173  = \$1169  | \$1172 ;
+  assign \$1174  = \$1166  | \$1173 ;
+  assign \$1175  = \sel_l11_s0$991  == 5'h19;
+  assign \$1176  = \sel_l11_s0$992  == 5'h19;
+  assign \$1177  = \$1175  | \$1176 ;
+  assign \$1178  = \sel_l11_s0$993  == 5'h19;
+  assign \$1179  = \sel_l11_s0$994  == 5'h19;
+  assign \$1180  = \$1178  | \$1179 ;
+  assign \$1181  = \$1177  | \$1180 ;
+  assign \$1182  = \sel_l11_s0$995  == 5'h19;
+  assign \$1183  = \sel_l11_s0$996  == 5'h19;
+  assign \$1184  = \$1182  | \$1183 ;
+  assign \$1185  = \sel_l11_s0$997  == 5'h19;
+  assign \$1186  = \sel_l11_s0$998  == 5'h19;
+  assign \$1187  = \$1185  | \$1186 ;
+  assign \$1188  = \$1184  | \$1187 ;
+  assign \$1189  = \$1181  | \$1188 ;
+  assign \$1190  = \$1174  | \$1189 ;
+  assign \$1191  = sel_l11_s0 == 5'h1a;
+  assign \$1192  = \sel_l11_s0$984  == 5'h1a;
+  assign \$1193  = \$1191  | \$1192 ;
+  assign \$1194  = \sel_l11_s0$985  == 5'h1a;
+  assign \$1195  = \sel_l11_s0$986  == 5'h1a;
+  assign \$1196  = \$1194  | \$1195 ;
+  assign \$1197  = \$1193  | \$1196 ;
+  assign \$1198  = \sel_l11_s0$987  == 5'h1a;
+  assign \$1199  = \sel_l11_s0$988  == 5'h1a;
+  assign \$1200  = \$1198  | \$1199 ;
+  assign \$1201  = \sel_l11_s0$989  == 5'h1a;
+  assign \$1202  = \sel_l11_s0$990  == 5'h1a;
+  assign \$1203  = \$1201  | \$1202 ;
+  assign \$1204  = \$1200  | \$1203 ;
+  assign \$1205  = \$1197  | \$1204 ;
+  assign \$1206  = \sel_l11_s0$991  == 5'h1a;
+  assign \$1207  = \sel_l11_s0$992  == 5'h1a;
+  assign \$1208  = \$1206  | \$1207 ;
+  assign \$1209  = \sel_l11_s0$993  == 5'h1a;
+  assign \$1210  = \sel_l11_s0$994  == 5'h1a;
+  assign \$1211  = \$1209  | \$1210 ;
+  assign \$1212  = \$1208  | \$1211 ;
+  assign \$1213  = \sel_l11_s0$995  == 5'h1a;
+  assign \$1214  = \sel_l11_s0$996  == 5'h1a;
+  assign \$1215  = \$1213  | \$1214 ;
+  assign \$1216  = \sel_l11_s0$997  == 5'h1a;
+  assign \$1217  = \sel_l11_s0$998  == 5'h1a;
+  assign \$1218  = \$1216  | \$1217 ;
+  assign \$1219  = \$1215  | \$1218 ;
+  assign \$1220  = \$1212  | \$1219 ;
+  assign \$1221  = \$1205  | \$1220 ;
+  assign \$1222  = sel_l11_s0 == 5'h1b;
+  assign \$1223  = \sel_l11_s0$984  == 5'h1b;
+  assign \$1224  = \$1222  | \$1223 ;
+  assign \$1225  = \sel_l11_s0$985  == 5'h1b;
+  assign \$1226  = \sel_l11_s0$986  == 5'h1b;
+  assign \$1227  = \$1225  | \$1226 ;
+  assign \$1228  = \$1224  | \$1227 ;
+  assign \$1229  = \sel_l11_s0$987  == 5'h1b;
+  assign \$1230  = \sel_l11_s0$988  == 5'h1b;
+  assign \$1231  = \$1229  | \$1230 ;
+  assign \$1232  = \sel_l11_s0$989  == 5'h1b;
+  assign \$1233  = \sel_l11_s0$990  == 5'h1b;
+  assign \$1234  = \$1232  | \$1233 ;
+  assign \$1235  = \$1231  | \$1234 ;
+  assign \$1236  = \$1228  | \$1235 ;
+  assign \$1237  = \sel_l11_s0$991  == 5'h1b;
+  assign \$1238  = \sel_l11_s0$992  == 5'h1b;
+  assign \$1239  = \$1237  | \$1238 ;
+  assign \$1240  = \sel_l11_s0$993  == 5'h1b;
+  assign \$1241  = \sel_l11_s0$994  == 5'h1b;
+  assign \$1242  = \$1240  | \$1241 ;
+  assign \$1243  = \$1239  | \$1242 ;
+  assign \$1244  = \sel_l11_s0$995  == 5'h1b;
+  assign \$1245  = \sel_l11_s0$996  == 5'h1b;
+  assign \$1246  = \$1244  | \$1245 ;
+  assign \$1247  = \sel_l11_s0$997  == 5'h1b;
+  assign \$1248  = \sel_l11_s0$998  == 5'h1b;
+  assign \$1249  = \$1247  | \$1248 ;
+  assign \$1250  = \$1246  | \$1249 ;
+  assign \$1251  = \$1243  | \$1250 ;
+  assign \$1252  = \$1236  | \$1251 ;
+  assign \$1253  = sel_l11_s0 == 5'h1c;
+  assign \$1254  = \sel_l11_s0$984  == 5'h1c;
+  assign \$1255  = \$1253  | \$1254 ;
+  assign \$1256  = \sel_l11_s0$985  == 5'h1c;
+  assign \$1257  = \sel_l11_s0$986  == 5'h1c;
+  assign \$1258  = \$1256  | \$1257 ;
+  assign \$1259  = \$1255  | \$1258 ;
+  assign \$1260  = \sel_l11_s0$987  == 5'h1c;
+  assign \$1261  = \sel_l11_s0$988  == 5'h1c;
+  assign \$1262  = \$1260  | \$1261 ;
+  assign \$1263  = \sel_l11_s0$989  == 5'h1c;
+  assign \$1264  = \sel_l11_s0$990  == 5'h1c;
+  assign \$1265  = \$1263  | \$1264 ;
+  assign \$1266  = \$1262  | \$1265 ;
+  assign \$1267  = \$1259  | \$1266 ;
+  assign \$1268  = \sel_l11_s0$991  == 5'h1c;
+  assign \$1269  = \sel_l11_s0$992  == 5'h1c;
+  assign \$1270  = \$1268  | \$1269 ;
+  assign \$1271  = \sel_l11_s0$993  == 5'h1c;
+  assign \$1272  = \sel_l11_s0$994  == 5'h1c;
+  assign \$1273  = \$1271  | \$1272 ;
+  assign \$1274  = \$1270  | \$1273 ;
+  assign \$1275  = \sel_l11_s0$995  == 5'h1c;
+  assign \$1276  = \sel_l11_s0$996  == 5'h1c;
+  assign \$1277  = \$1275  | \$1276 ;
+  assign \$1278  = \sel_l11_s0$997  == 5'h1c;
+  assign \$1279  = \sel_l11_s0$998  == 5'h1c;
+  assign \$1280  = \$1278  | \$1279 ;
+  assign \$1281  = \$1277  | \$1280 ;
+  assign \$1282  = \$1274  | \$1281 ;
+  assign \$1283  = \$1267  | \$1282 ;
+  assign \$1284  = sel_l11_s0 == 5'h1d;
+  assign \$1285  = \sel_l11_s0$984  == 5'h1d;
+  assign \$1286  = \$1284  | \$1285 ;
+  assign \$1287  = \sel_l11_s0$985  == 5'h1d;
+  assign \$1288  = \sel_l11_s0$986  == 5'h1d;
+  assign \$1289  = \$1287  | \$1288 ;
+  assign \$1290  = \$1286  | \$1289 ;
+  assign \$1291  = \sel_l11_s0$987  == 5'h1d;
+  assign \$1292  = \sel_l11_s0$988  == 5'h1d;
+  assign \$1293  = \$1291  | \$1292 ;
+  assign \$1294  = \sel_l11_s0$989  == 5'h1d;
+  assign \$1295  = \sel_l11_s0$990  == 5'h1d;
+  assign \$1296  = \$1294  | \$1295 ;
+  assign \$1297  = \$1293  | \$1296 ;
+  assign \$1298  = \$1290  | \$1297 ;
+  assign \$1299  = \sel_l11_s0$991  == 5'h1d;
+  assign \$1300  = \sel_l11_s0$992  == 5'h1d;
+  assign \$1301  = \$1299  | \$1300 ;
+  assign \$1302  = \sel_l11_s0$993  == 5'h1d;
+  assign \$1303  = \sel_l11_s0$994  == 5'h1d;
+  assign \$1304  = \$1302  | \$1303 ;
+  assign \$1305  = \$1301  | \$1304 ;
+  assign \$1306  = \sel_l11_s0$995  == 5'h1d;
+  assign \$1307  = \sel_l11_s0$996  == 5'h1d;
+  assign \$1308  = \$1306  | \$1307 ;
+  assign \$1309  = \sel_l11_s0$997  == 5'h1d;
+  assign \$1310  = \sel_l11_s0$998  == 5'h1d;
+  assign \$1311  = \$1309  | \$1310 ;
+  assign \$1312  = \$1308  | \$1311 ;
+  assign \$1313  = \$1305  | \$1312 ;
+  assign \$1314  = \$1298  | \$1313 ;
+  assign \$1315  = sel_l11_s0 == 5'h1e;
+  assign \$1316  = \sel_l11_s0$984  == 5'h1e;
+  assign \$1317  = \$1315  | \$1316 ;
+  assign \$1318  = \sel_l11_s0$985  == 5'h1e;
+  assign \$1319  = \sel_l11_s0$986  == 5'h1e;
+  assign \$1320  = \$1318  | \$1319 ;
+  assign \$1321  = \$1317  | \$1320 ;
+  assign \$1322  = \sel_l11_s0$987  == 5'h1e;
+  assign \$1323  = \sel_l11_s0$988  == 5'h1e;
+  assign \$1324  = \$1322  | \$1323 ;
+  assign \$1325  = \sel_l11_s0$989  == 5'h1e;
+  assign \$1326  = \sel_l11_s0$990  == 5'h1e;
+  assign \$1327  = \$1325  | \$1326 ;
+  assign \$1328  = \$1324  | \$1327 ;
+  assign \$1329  = \$1321  | \$1328 ;
+  assign \$1330  = \sel_l11_s0$991  == 5'h1e;
+  assign \$1331  = \sel_l11_s0$992  == 5'h1e;
+  assign \$1332  = \$1330  | \$1331 ;
+  assign \$1333  = \sel_l11_s0$993  == 5'h1e;
+  assign \$1334  = \sel_l11_s0$994  == 5'h1e;
+  assign \$1335  = \$1333  | \$1334 ;
+  assign \$1336  = \$1332  | \$1335 ;
+  assign \$1337  = \sel_l11_s0$995  == 5'h1e;
+  assign \$1338  = \sel_l11_s0$996  == 5'h1e;
+  assign \$1339  = \$1337  | \$1338 ;
+  assign \$1340  = \sel_l11_s0$997  == 5'h1e;
+  assign \$1341  = \sel_l11_s0$998  == 5'h1e;
+  assign \$1342  = \$1340  | \$1341 ;
+  assign \$1343  = \$1339  | \$1342 ;
+  assign \$1344  = \$1336  | \$1343 ;
+  assign \$1345  = \$1329  | \$1344 ;
+  assign \$1346  = sel_l11_s0 == 5'h1f;
+  assign \$1347  = \sel_l11_s0$984  == 5'h1f;
+  assign \$1348  = \$1346  | \$1347 ;
+  assign \$1349  = \sel_l11_s0$985  == 5'h1f;
+  assign \$1350  = \sel_l11_s0$986  == 5'h1f;
+  assign \$1351  = \$1349  | \$1350 ;
+  assign \$1352  = \$1348  | \$1351 ;
+  assign \$1353  = \sel_l11_s0$987  == 5'h1f;
+  assign \$1354  = \sel_l11_s0$988  == 5'h1f;
+  assign \$1355  = \$1353  | \$1354 ;
+  assign \$1356  = \sel_l11_s0$989  == 5'h1f;
+  assign \$1357  = \sel_l11_s0$990  == 5'h1f;
+  assign \$1358  = \$1356  | \$1357 ;
+  assign \$1359  = \$1355  | \$1358 ;
+  assign \$1360  = \$1352  | \$1359 ;
+  assign \$1361  = \sel_l11_s0$991  == 5'h1f;
+  assign \$1362  = \sel_l11_s0$992  == 5'h1f;
+  assign \$1363  = \$1361  | \$1362 ;
+  assign \$1364  = \sel_l11_s0$993  == 5'h1f;
+  assign \$1365  = \sel_l11_s0$994  == 5'h1f;
+  assign \$1366  = \$1364  | \$1365 ;
+  assign \$1367  = \$1363  | \$1366 ;
+  assign \$1368  = \sel_l11_s0$995  == 5'h1f;
+  assign \$1369  = \sel_l11_s0$996  == 5'h1f;
+  assign \$1370  = \$1368  | \$1369 ;
+  assign \$1371  = \sel_l11_s0$997  == 5'h1f;
+  assign \$1372  = \sel_l11_s0$998  == 5'h1f;
+  assign \$1373  = \$1371  | \$1372 ;
+  assign \$1374  = \$1370  | \$1373 ;
+  assign \$1375  = \$1367  | \$1374 ;
+  assign \$1376  = \$1360  | \$1375 ;
+  assign sel_p0_1_0_s = \$446  ^ \$415 ;
+  assign sel_p0_1_0_c = \$446  & \$415 ;
+  assign sel_p0_3_0_s = \$508  ^ \$477 ;
+  assign sel_p0_3_0_c = \$508  & \$477 ;
+  assign sel_p0_5_0_s = \$570  ^ \$539 ;
+  assign sel_p0_5_0_c = \$570  & \$539 ;
+  assign sel_p0_7_0_s = \$632  ^ \$601 ;
+  assign sel_p0_7_0_c = \$632  & \$601 ;
+  assign sel_p0_9_0_s = \$694  ^ \$663 ;
+  assign sel_p0_9_0_c = \$694  & \$663 ;
+  assign sel_p0_11_0_s = \$756  ^ \$725 ;
+  assign sel_p0_11_0_c = \$756  & \$725 ;
+  assign sel_p0_13_0_s = \$818  ^ \$787 ;
+  assign sel_p0_13_0_c = \$818  & \$787 ;
+  assign sel_p0_15_0_s = \$880  ^ \$849 ;
+  assign sel_p0_15_0_c = \$880  & \$849 ;
+  assign sel_p0_17_0_s = \$942  ^ \$911 ;
+  assign sel_p0_17_0_c = \$942  & \$911 ;
+  assign sel_p0_19_0_s = \$1004  ^ \$973 ;
+  assign sel_p0_19_0_c = \$1004  & \$973 ;
+  assign sel_p0_21_0_s = \$1066  ^ \$1035 ;
+  assign sel_p0_21_0_c = \$1066  & \$1035 ;
+  assign sel_p0_23_0_s = \$1128  ^ \$1097 ;
+  assign sel_p0_23_0_c = \$1128  & \$1097 ;
+  assign sel_p0_25_0_s = \$1190  ^ \$1159 ;
+  assign sel_p0_25_0_c = \$1190  & \$1159 ;
+  assign sel_p0_27_0_s = \$1252  ^ \$1221 ;
+  assign sel_p0_27_0_c = \$1252  & \$1221 ;
+  assign sel_p0_29_0_s = \$1314  ^ \$1283 ;
+  assign sel_p0_29_0_c = \$1314  & \$1283 ;
+  assign \$1377  = ~ adv11_valid;
+  assign adv11 = \$1377  | o__ready;
+  assign sel_p1_2_0_s = sel_l13_s0 ^ \sel_l13_s0$1048 [0];
+  assign sel_p1_2_0_c = sel_l13_s0 & \sel_l13_s0$1048 [0];
+  assign sel_p1_2_1_s = \sel_l13_s0$1048 [1] ^ sel_p1_2_0_c;
+  assign sel_p1_2_1_c = \sel_l13_s0$1048 [1] & sel_p1_2_0_c;
+  assign sel_p1_3_0_s = \sel_l13_s0$1054 [0] ^ \sel_l13_s0$1048 [0];
+  assign sel_p1_3_0_c = \sel_l13_s0$1054 [0] & \sel_l13_s0$1048 [0];
+  assign \$1378  = \sel_l13_s0$1054 [1] ^ \sel_l13_s0$1048 [1];
+  assign sel_p1_3_1_s = \$1378  ^ sel_p1_3_0_c;
+  assign \$1379  = \sel_l13_s0$1054 [1] & \sel_l13_s0$1048 [1];
+  assign \$1380  = \sel_l13_s0$1054 [1] & sel_p1_3_0_c;
+  assign \$1381  = \$1379  | \$1380 ;
+  assign \$1382  = \sel_l13_s0$1048 [1] & sel_p1_3_0_c;
+  assign sel_p1_3_1_c = \$1381  | \$1382 ;
+  assign sel_p1_3_2_s = \sel_l13_s0$1054 [2] ^ sel_p1_3_1_c;
+  assign sel_p1_3_2_c = \sel_l13_s0$1054 [2] & sel_p1_3_1_c;
+  assign sel_p1_6_0_s = \sel_l13_s0$1062  ^ \sel_l13_s0$1063 [0];
+  assign sel_p1_6_0_c = \sel_l13_s0$1062  & \sel_l13_s0$1063 [0];
+  assign sel_p1_6_1_s = \sel_l13_s0$1063 [1] ^ sel_p1_6_0_c;
+  assign sel_p1_6_1_c = \sel_l13_s0$1063 [1] & sel_p1_6_0_c;
+  assign sel_p1_6_2_s = \sel_l13_s0$1063 [2] ^ sel_p1_6_1_c;
+  assign sel_p1_6_2_c = \sel_l13_s0$1063 [2] & sel_p1_6_1_c;
+  assign sel_p1_7_0_s = \sel_l13_s0$1071 [0] ^ \sel_l13_s0$1063 [0];
+  assign sel_p1_7_0_c = \sel_l13_s0$1071 [0] & \sel_l13_s0$1063 [0];
+  assign \$1383  = \sel_l13_s0$1071 [1] ^ \sel_l13_s0$1063 [1];
+  assign sel_p1_7_1_s = \$1383  ^ sel_p1_7_0_c;
+  assign \$1384  = \sel_l13_s0$1071 [1] & \sel_l13_s0$1063 [1];
+  assign \$1385  = \sel_l13_s0$1071 [1] & sel_p1_7_0_c;
+  assign \$1386  = \$1384  | \$1385 ;
+  assign \$1387  = \sel_l13_s0$1063 [1] & sel_p1_7_0_c;
+  assign sel_p1_7_1_c = \$1386  | \$1387 ;
+  assign \$1388  = \sel_l13_s0$1071 [2] ^ \sel_l13_s0$1063 [2];
+  assign sel_p1_7_2_s = \$1388  ^ sel_p1_7_1_c;
+  assign \$1389  = \sel_l13_s0$1071 [2] & \sel_l13_s0$1063 [2];
+  assign \$1390  = \sel_l13_s0$1071 [2] & sel_p1_7_1_c;
+  assign \$1391  = \$1389  | \$1390 ;
+  assign \$1392  = \sel_l13_s0$1063 [2] & sel_p1_7_1_c;
+  assign sel_p1_7_2_c = \$1391  | \$1392 ;
+  assign sel_p1_7_3_s = \sel_l13_s0$1071 [3] ^ sel_p1_7_2_c;
+  assign sel_p1_7_3_c = \sel_l13_s0$1071 [3] & sel_p1_7_2_c;
+  assign sel_p1_10_0_s = \sel_l13_s0$1081  ^ \sel_l13_s0$1082 [0];
+  assign sel_p1_10_0_c = \sel_l13_s0$1081  & \sel_l13_s0$1082 [0];
+  assign sel_p1_10_1_s = \sel_l13_s0$1082 [1] ^ sel_p1_10_0_c;
+  assign sel_p1_10_1_c = \sel_l13_s0$1082 [1] & sel_p1_10_0_c;
+  assign sel_p1_10_2_s = \sel_l13_s0$1082 [2] ^ sel_p1_10_1_c;
+  assign sel_p1_10_2_c = \sel_l13_s0$1082 [2] & sel_p1_10_1_c;
+  assign sel_p1_10_3_s = \sel_l13_s0$1082 [3] ^ sel_p1_10_2_c;
+  assign sel_p1_10_3_c = \sel_l13_s0$1082 [3] & sel_p1_10_2_c;
+  assign sel_p1_11_0_s = \sel_l13_s0$1092 [0] ^ \sel_l13_s0$1082 [0];
+  assign sel_p1_11_0_c = \sel_l13_s0$1092 [0] & \sel_l13_s0$1082 [0];
+  assign \$1393  = \sel_l13_s0$1092 [1] ^ \sel_l13_s0$1082 [1];
+  assign sel_p1_11_1_s = \$1393  ^ sel_p1_11_0_c;
+  assign \$1394  = \sel_l13_s0$1092 [1] & \sel_l13_s0$1082 [1];
+  assign \$1395  = \sel_l13_s0$1092 [1] & sel_p1_11_0_c;
+  assign \$1396  = \$1394  | \$1395 ;
+  assign \$1397  = \sel_l13_s0$1082 [1] & sel_p1_11_0_c;
+  assign sel_p1_11_1_c = \$1396  | \$1397 ;
+  assign \$1398  = \sel_l13_s0$1092 [2] ^ \sel_l13_s0$1082 [2];
+  assign sel_p1_11_2_s = \$1398  ^ sel_p1_11_1_c;
+  assign \$1399  = \sel_l13_s0$1092 [2] & \sel_l13_s0$1082 [2];
+  assign \$1400  = \sel_l13_s0$1092 [2] & sel_p1_11_1_c;
+  assign \$1401  = \$1399  | \$1400 ;
+  assign \$1402  = \sel_l13_s0$1082 [2] & sel_p1_11_1_c;
+  assign sel_p1_11_2_c = \$1401  | \$1402 ;
+  assign \$1403  = \sel_l13_s0$1092 [3] ^ \sel_l13_s0$1082 [3];
+  assign sel_p1_11_3_s = \$1403  ^ sel_p1_11_2_c;
+  assign \$1404  = \sel_l13_s0$1092 [3] & \sel_l13_s0$1082 [3];
+  assign \$1405  = \sel_l13_s0$1092 [3] & sel_p1_11_2_c;
+  assign \$1406  = \$1404  | \$1405 ;
+  assign \$1407  = \sel_l13_s0$1082 [3] & sel_p1_11_2_c;
+  assign sel_p1_11_3_c = \$1406  | \$1407 ;
+  assign sel_p1_14_0_s = \sel_l13_s0$1102  ^ \sel_l13_s0$1103 [0];
+  assign sel_p1_14_0_c = \sel_l13_s0$1102  & \sel_l13_s0$1103 [0];
+  assign sel_p1_14_1_s = \sel_l13_s0$1103 [1] ^ sel_p1_14_0_c;
+  assign sel_p1_14_1_c = \sel_l13_s0$1103 [1] & sel_p1_14_0_c;
+  assign sel_p1_14_2_s = \sel_l13_s0$1103 [2] ^ sel_p1_14_1_c;
+  assign sel_p1_14_2_c = \sel_l13_s0$1103 [2] & sel_p1_14_1_c;
+  assign sel_p1_14_3_s = \sel_l13_s0$1103 [3] ^ sel_p1_14_2_c;
+  assign sel_p1_14_3_c = \sel_l13_s0$1103 [3] & sel_p1_14_2_c;
+  assign sel_p1_15_0_s = \sel_l13_s0$1113 [0] ^ \sel_l13_s0$1103 [0];
+  assign sel_p1_15_0_c = \sel_l13_s0$1113 [0] & \sel_l13_s0$1103 [0];
+  assign \$1408  = \sel_l13_s0$1113 [1] ^ \sel_l13_s0$1103 [1];
+  assign sel_p1_15_1_s = \$1408  ^ sel_p1_15_0_c;
+  assign \$1409  = \sel_l13_s0$1113 [1] & \sel_l13_s0$1103 [1];
+  assign \$1410  = \sel_l13_s0$1113 [1] & sel_p1_15_0_c;
+  assign \$1411  = \$1409  | \$1410 ;
+  assign \$1412  = \sel_l13_s0$1103 [1] & sel_p1_15_0_c;
+  assign sel_p1_15_1_c = \$1411  | \$1412 ;
+  assign \$1413  = \sel_l13_s0$1113 [2] ^ \sel_l13_s0$1103 [2];
+  assign sel_p1_15_2_s = \$1413  ^ sel_p1_15_1_c;
+  assign \$1414  = \sel_l13_s0$1113 [2] & \sel_l13_s0$1103 [2];
+  assign \$1415  = \sel_l13_s0$1113 [2] & sel_p1_15_1_c;
+  assign \$1416  = \$1414  | \$1415 ;
+  assign \$1417  = \sel_l13_s0$1103 [2] & sel_p1_15_1_c;
+  assign sel_p1_15_2_c = \$1416  | \$1417 ;
+  assign \$1418  = \sel_l13_s0$1113 [3] ^ \sel_l13_s0$1103 [3];
+  assign sel_p1_15_3_s = \$1418  ^ sel_p1_15_2_c;
+  assign \$1419  = \sel_l13_s0$1113 [3] & \sel_l13_s0$1103 [3];
+  assign \$1420  = \sel_l13_s0$1113 [3] & sel_p1_15_2_c;
+  assign \$1421  = \$1419  | \$1420 ;
+  assign \$1422  = \sel_l13_s0$1103 [3] & sel_p1_15_2_c;
+  assign sel_p1_15_3_c = \$1421  | \$1422 ;
+  assign sel_p1_15_4_s = \sel_l13_s0$1113 [4] ^ sel_p1_15_3_c;
+  assign sel_p1_15_4_c = \sel_l13_s0$1113 [4] & sel_p1_15_3_c;
+  assign sel_p1_18_0_s = \sel_l13_s0$1125  ^ \sel_l13_s0$1126 [0];
+  assign sel_p1_18_0_c = \sel_l13_s0$1125  & \sel_l13_s0$1126 [0];
+  assign sel_p1_18_1_s = \sel_l13_s0$1126 [1] ^ sel_p1_18_0_c;
+  assign sel_p1_18_1_c = \sel_l13_s0$1126 [1] & sel_p1_18_0_c;
+  assign sel_p1_18_2_s = \sel_l13_s0$1126 [2] ^ sel_p1_18_1_c;
+  assign sel_p1_18_2_c = \sel_l13_s0$1126 [2] & sel_p1_18_1_c;
+  assign sel_p1_18_3_s = \sel_l13_s0$1126 [3] ^ sel_p1_18_2_c;
+  assign sel_p1_18_3_c = \sel_l13_s0$1126 [3] & sel_p1_18_2_c;
+  assign sel_p1_18_4_s = \sel_l13_s0$1126 [4] ^ sel_p1_18_3_c;
+  assign sel_p1_18_4_c = \sel_l13_s0$1126 [4] & sel_p1_18_3_c;
+  assign sel_p1_19_0_s = \sel_l13_s0$1138 [0] ^ \sel_l13_s0$1126 [0];
+  assign sel_p1_19_0_c = \sel_l13_s0$1138 [0] & \sel_l13_s0$1126 [0];
+  assign \$1423  = \sel_l13_s0$1138 [1] ^ \sel_l13_s0$1126 [1];
+  assign sel_p1_19_1_s = \$1423  ^ sel_p1_19_0_c;
+  assign \$1424  = \sel_l13_s0$1138 [1] & \sel_l13_s0$1126 [1];
+  assign \$1425  = \sel_l13_s0$1138 [1] & sel_p1_19_0_c;
+  assign \$1426  = \$1424  | \$1425 ;
+  assign \$1427  = \sel_l13_s0$1126 [1] & sel_p1_19_0_c;
+  assign sel_p1_19_1_c = \$1426  | \$1427 ;
+  assign \$1428  = \sel_l13_s0$1138 [2] ^ \sel_l13_s0$1126 [2];
+  assign sel_p1_19_2_s = \$1428  ^ sel_p1_19_1_c;
+  assign \$1429  = \sel_l13_s0$1138 [2] & \sel_l13_s0$1126 [2];
+  assign \$1430  = \sel_l13_s0$1138 [2] & sel_p1_19_1_c;
+  assign \$1431  = \$1429  | \$1430 ;
+  assign \$1432  = \sel_l13_s0$1126 [2] & sel_p1_19_1_c;
+  assign sel_p1_19_2_c = \$1431  | \$1432 ;
+  assign \$1433  = \sel_l13_s0$1138 [3] ^ \sel_l13_s0$1126 [3];
+  assign sel_p1_19_3_s = \$1433  ^ sel_p1_19_2_c;
+  assign \$1434  = \sel_l13_s0$1138 [3] & \sel_l13_s0$1126 [3];
+  assign \$1435  = \sel_l13_s0$1138 [3] & sel_p1_19_2_c;
+  assign \$1436  = \$1434  | \$1435 ;
+  assign \$1437  = \sel_l13_s0$1126 [3] & sel_p1_19_2_c;
+  assign sel_p1_19_3_c = \$1436  | \$1437 ;
+  assign \$1438  = \sel_l13_s0$1138 [4] ^ \sel_l13_s0$1126 [4];
+  assign sel_p1_19_4_s = \$1438  ^ sel_p1_19_3_c;
+  assign \$1439  = \sel_l13_s0$1138 [4] & \sel_l13_s0$1126 [4];
+  assign \$1440  = \sel_l13_s0$1138 [4] & sel_p1_19_3_c;
+  assign \$1441  = \$1439  | \$1440 ;
+  assign \$1442  = \sel_l13_s0$1126 [4] & sel_p1_19_3_c;
+  assign sel_p1_19_4_c = \$1441  | \$1442 ;
+  assign sel_p1_22_0_s = \sel_l13_s0$1150  ^ \sel_l13_s0$1151 [0];
+  assign sel_p1_22_0_c = \sel_l13_s0$1150  & \sel_l13_s0$1151 [0];
+  assign sel_p1_22_1_s = \sel_l13_s0$1151 [1] ^ sel_p1_22_0_c;
+  assign sel_p1_22_1_c = \sel_l13_s0$1151 [1] & sel_p1_22_0_c;
+  assign sel_p1_22_2_s = \sel_l13_s0$1151 [2] ^ sel_p1_22_1_c;
+  assign sel_p1_22_2_c = \sel_l13_s0$1151 [2] & sel_p1_22_1_c;
+  assign sel_p1_22_3_s = \sel_l13_s0$1151 [3] ^ sel_p1_22_2_c;
+  assign sel_p1_22_3_c = \sel_l13_s0$1151 [3] & sel_p1_22_2_c;
+  assign sel_p1_22_4_s = \sel_l13_s0$1151 [4] ^ sel_p1_22_3_c;
+  assign sel_p1_22_4_c = \sel_l13_s0$1151 [4] & sel_p1_22_3_c;
+  assign sel_p1_23_0_s = \sel_l13_s0$1163 [0] ^ \sel_l13_s0$1151 [0];
+  assign sel_p1_23_0_c = \sel_l13_s0$1163 [0] & \sel_l13_s0$1151 [0];
+  assign \$1443  = \sel_l13_s0$1163 [1] ^ \sel_l13_s0$1151 [1];
+  assign sel_p1_23_1_s = \$1443  ^ sel_p1_23_0_c;
+  assign \$1444  = \sel_l13_s0$1163 [1] & \sel_l13_s0$1151 [1];
+  assign \$1445  = \sel_l13_s0$1163 [1] & sel_p1_23_0_c;
+  assign \$1446  = \$1444  | \$1445 ;
+  assign \$1447  = \sel_l13_s0$1151 [1] & sel_p1_23_0_c;
+  assign sel_p1_23_1_c = \$1446  | \$1447 ;
+  assign \$1448  = \sel_l13_s0$1163 [2] ^ \sel_l13_s0$1151 [2];
+  assign sel_p1_23_2_s = \$1448  ^ sel_p1_23_1_c;
+  assign \$1449  = \sel_l13_s0$1163 [2] & \sel_l13_s0$1151 [2];
+  assign \$1450  = \sel_l13_s0$1163 [2] & sel_p1_23_1_c;
+  assign \$1451  = \$1449  | \$1450 ;
+  assign \$1452  = \sel_l13_s0$1151 [2] & sel_p1_23_1_c;
+  assign sel_p1_23_2_c = \$1451  | \$1452 ;
+  assign \$1453  = \sel_l13_s0$1163 [3] ^ \sel_l13_s0$1151 [3];
+  assign sel_p1_23_3_s = \$1453  ^ sel_p1_23_2_c;
+  assign \$1454  = \sel_l13_s0$1163 [3] & \sel_l13_s0$1151 [3];
+  assign \$1455  = \sel_l13_s0$1163 [3] & sel_p1_23_2_c;
+  assign \$1456  = \$1454  | \$1455 ;
+  assign \$1457  = \sel_l13_s0$1151 [3] & sel_p1_23_2_c;
+  assign sel_p1_23_3_c = \$1456  | \$1457 ;
+  assign \$1458  = \sel_l13_s0$1163 [4] ^ \sel_l13_s0$1151 [4];
+  assign sel_p1_23_4_s = \$1458  ^ sel_p1_23_3_c;
+  assign \$1459  = \sel_l13_s0$1163 [4] & \sel_l13_s0$1151 [4];
+  assign \$1460  = \sel_l13_s0$1163 [4] & sel_p1_23_3_c;
+  assign \$1461  = \$1459  | \$1460 ;
+  assign \$1462  = \sel_l13_s0$1151 [4] & sel_p1_23_3_c;
+  assign sel_p1_23_4_c = \$1461  | \$1462 ;
+  assign sel_p1_26_0_s = \sel_l13_s0$1175  ^ \sel_l13_s0$1176 [0];
+  assign sel_p1_26_0_c = \sel_l13_s0$1175  & \sel_l13_s0$1176 [0];
+  assign sel_p1_26_1_s = \sel_l13_s0$1176 [1] ^ sel_p1_26_0_c;
+  assign sel_p1_26_1_c = \sel_l13_s0$1176 [1] & sel_p1_26_0_c;
+  assign sel_p1_26_2_s = \sel_l13_s0$1176 [2] ^ sel_p1_26_1_c;
+  assign sel_p1_26_2_c = \sel_l13_s0$1176 [2] & sel_p1_26_1_c;
+  assign sel_p1_26_3_s = \sel_l13_s0$1176 [3] ^ sel_p1_26_2_c;
+  assign sel_p1_26_3_c = \sel_l13_s0$1176 [3] & sel_p1_26_2_c;
+  assign sel_p1_26_4_s = \sel_l13_s0$1176 [4] ^ sel_p1_26_3_c;
+  assign sel_p1_26_4_c = \sel_l13_s0$1176 [4] & sel_p1_26_3_c;
+  assign sel_p1_27_0_s = \sel_l13_s0$1188 [0] ^ \sel_l13_s0$1176 [0];
+  assign sel_p1_27_0_c = \sel_l13_s0$1188 [0] & \sel_l13_s0$1176 [0];
+  assign \$1463  = \sel_l13_s0$1188 [1] ^ \sel_l13_s0$1176 [1];
+  assign sel_p1_27_1_s = \$1463  ^ sel_p1_27_0_c;
+  assign \$1464  = \sel_l13_s0$1188 [1] & \sel_l13_s0$1176 [1];
+  assign \$1465  = \sel_l13_s0$1188 [1] & sel_p1_27_0_c;
+  assign \$1466  = \$1464  | \$1465 ;
+  assign \$1467  = \sel_l13_s0$1176 [1] & sel_p1_27_0_c;
+  assign sel_p1_27_1_c = \$1466  | \$1467 ;
+  assign \$1468  = \sel_l13_s0$1188 [2] ^ \sel_l13_s0$1176 [2];
+  assign sel_p1_27_2_s = \$1468  ^ sel_p1_27_1_c;
+  assign \$1469  = \sel_l13_s0$1188 [2] & \sel_l13_s0$1176 [2];
+  assign \$1470  = \sel_l13_s0$1188 [2] & sel_p1_27_1_c;
+  assign \$1471  = \$1469  | \$1470 ;
+  assign \$1472  = \sel_l13_s0$1176 [2] & sel_p1_27_1_c;
+  assign sel_p1_27_2_c = \$1471  | \$1472 ;
+  assign \$1473  = \sel_l13_s0$1188 [3] ^ \sel_l13_s0$1176 [3];
+  assign sel_p1_27_3_s = \$1473  ^ sel_p1_27_2_c;
+  assign \$1474  = \sel_l13_s0$1188 [3] & \sel_l13_s0$1176 [3];
+  assign \$1475  = \sel_l13_s0$1188 [3] & sel_p1_27_2_c;
+  assign \$1476  = \$1474  | \$1475 ;
+  assign \$1477  = \sel_l13_s0$1176 [3] & sel_p1_27_2_c;
+  assign sel_p1_27_3_c = \$1476  | \$1477 ;
+  assign \$1478  = \sel_l13_s0$1188 [4] ^ \sel_l13_s0$1176 [4];
+  assign sel_p1_27_4_s = \$1478  ^ sel_p1_27_3_c;
+  assign \$1479  = \sel_l13_s0$1188 [4] & \sel_l13_s0$1176 [4];
+  assign \$1480  = \sel_l13_s0$1188 [4] & sel_p1_27_3_c;
+  assign \$1481  = \$1479  | \$1480 ;
+  assign \$1482  = \sel_l13_s0$1176 [4] & sel_p1_27_3_c;
+  assign sel_p1_27_4_c = \$1481  | \$1482 ;
+  assign sel_p1_30_0_s = \sel_l13_s0$1200  ^ \sel_l13_s0$1201 [0];
+  assign sel_p1_30_0_c = \sel_l13_s0$1200  & \sel_l13_s0$1201 [0];
+  assign sel_p1_30_1_s = \sel_l13_s0$1201 [1] ^ sel_p1_30_0_c;
+  assign sel_p1_30_1_c = \sel_l13_s0$1201 [1] & sel_p1_30_0_c;
+  assign sel_p1_30_2_s = \sel_l13_s0$1201 [2] ^ sel_p1_30_1_c;
+  assign sel_p1_30_2_c = \sel_l13_s0$1201 [2] & sel_p1_30_1_c;
+  assign sel_p1_30_3_s = \sel_l13_s0$1201 [3] ^ sel_p1_30_2_c;
+  assign sel_p1_30_3_c = \sel_l13_s0$1201 [3] & sel_p1_30_2_c;
+  assign sel_p1_30_4_s = \sel_l13_s0$1201 [4] ^ sel_p1_30_3_c;
+  assign sel_p1_30_4_c = \sel_l13_s0$1201 [4] & sel_p1_30_3_c;
+  assign \$1483  = ~ adv12_valid;
+  assign adv12 = \$1483  | o__ready;
+  assign sel_p2_4_0_s = sel_l14_s0 ^ \sel_l14_s0$1216 [0];
+  assign sel_p2_4_0_c = sel_l14_s0 & \sel_l14_s0$1216 [0];
+  assign sel_p2_4_1_s = \sel_l14_s0$1216 [1] ^ sel_p2_4_0_c;
+  assign sel_p2_4_1_c = \sel_l14_s0$1216 [1] & sel_p2_4_0_c;
+  assign sel_p2_4_2_s = \sel_l14_s0$1216 [2] ^ sel_p2_4_1_c;
+  assign sel_p2_4_2_c = \sel_l14_s0$1216 [2] & sel_p2_4_1_c;
+  assign sel_p2_5_0_s = \sel_l14_s0$1224 [0] ^ \sel_l14_s0$1216 [0];
+  assign sel_p2_5_0_c = \sel_l14_s0$1224 [0] & \sel_l14_s0$1216 [0];
+  assign \$1484  = \sel_l14_s0$1224 [1] ^ \sel_l14_s0$1216 [1];
+  assign sel_p2_5_1_s = \$1484  ^ sel_p2_5_0_c;
+  assign \$1485  = \sel_l14_s0$1224 [1] & \sel_l14_s0$1216 [1];
+  assign \$1486  = \sel_l14_s0$1224 [1] & sel_p2_5_0_c;
+  assign \$1487  = \$1485  | \$1486 ;
+  assign \$1488  = \sel_l14_s0$1216 [1] & sel_p2_5_0_c;
+  assign sel_p2_5_1_c = \$1487  | \$1488 ;
+  assign \$1489  = \sel_l14_s0$1224 [2] ^ \sel_l14_s0$1216 [2];
+  assign sel_p2_5_2_s = \$1489  ^ sel_p2_5_1_c;
+  assign \$1490  = \sel_l14_s0$1224 [2] & \sel_l14_s0$1216 [2];
+  assign \$1491  = \sel_l14_s0$1224 [2] & sel_p2_5_1_c;
+  assign \$1492  = \$1490  | \$1491 ;
+  assign \$1493  = \sel_l14_s0$1216 [2] & sel_p2_5_1_c;
+  assign sel_p2_5_2_c = \$1492  | \$1493 ;
+  assign sel_p2_6_0_s = \sel_l14_s0$1232 [0] ^ \sel_l14_s0$1216 [0];
+  assign sel_p2_6_0_c = \sel_l14_s0$1232 [0] & \sel_l14_s0$1216 [0];
+  assign \$1494  = \sel_l14_s0$1232 [1] ^ \sel_l14_s0$1216 [1];
+  assign sel_p2_6_1_s = \$1494  ^ sel_p2_6_0_c;
+  assign \$1495  = \sel_l14_s0$1232 [1] & \sel_l14_s0$1216 [1];
+  assign \$1496  = \sel_l14_s0$1232 [1] & sel_p2_6_0_c;
+  assign \$1497  = \$1495  | \$1496 ;
+  assign \$1498  = \sel_l14_s0$1216 [1] & sel_p2_6_0_c;
+  assign sel_p2_6_1_c = \$1497  | \$1498 ;
+  assign \$1499  = \sel_l14_s0$1232 [2] ^ \sel_l14_s0$1216 [2];
+  assign sel_p2_6_2_s = \$1499  ^ sel_p2_6_1_c;
+  assign \$1500  = \sel_l14_s0$1232 [2] & \sel_l14_s0$1216 [2];
+  assign \$1501  = \sel_l14_s0$1232 [2] & sel_p2_6_1_c;
+  assign \$1502  = \$1500  | \$1501 ;
+  assign \$1503  = \sel_l14_s0$1216 [2] & sel_p2_6_1_c;
+  assign sel_p2_6_2_c = \$1502  | \$1503 ;
+  assign sel_p2_7_0_s = \sel_l14_s0$1240 [0] ^ \sel_l14_s0$1216 [0];
+  assign sel_p2_7_0_c = \sel_l14_s0$1240 [0] & \sel_l14_s0$1216 [0];
+  assign \$1504  = \sel_l14_s0$1240 [1] ^ \sel_l14_s0$1216 [1];
+  assign sel_p2_7_1_s = \$1504  ^ sel_p2_7_0_c;
+  assign \$1505  = \sel_l14_s0$1240 [1] & \sel_l14_s0$1216 [1];
+  assign \$1506  = \sel_l14_s0$1240 [1] & sel_p2_7_0_c;
+  assign \$1507  = \$1505  | \$1506 ;
+  assign \$1508  = \sel_l14_s0$1216 [1] & sel_p2_7_0_c;
+  assign sel_p2_7_1_c = \$1507  | \$1508 ;
+  assign \$1509  = \sel_l14_s0$1240 [2] ^ \sel_l14_s0$1216 [2];
+  assign sel_p2_7_2_s = \$1509  ^ sel_p2_7_1_c;
+  assign \$1510  = \sel_l14_s0$1240 [2] & \sel_l14_s0$1216 [2];
+  assign \$1511  = \sel_l14_s0$1240 [2] & sel_p2_7_1_c;
+  assign \$1512  = \$1510  | \$1511 ;
+  assign \$1513  = \sel_l14_s0$1216 [2] & sel_p2_7_1_c;
+  assign sel_p2_7_2_c = \$1512  | \$1513 ;
+  assign sel_p2_7_3_s = \sel_l14_s0$1240 [3] ^ sel_p2_7_2_c;
+  assign sel_p2_7_3_c = \sel_l14_s0$1240 [3] & sel_p2_7_2_c;
+  assign sel_p2_12_0_s = \sel_l14_s0$1250  ^ \sel_l14_s0$1251 [0];
+  assign sel_p2_12_0_c = \sel_l14_s0$1250  & \sel_l14_s0$1251 [0];
+  assign sel_p2_12_1_s = \sel_l14_s0$1251 [1] ^ sel_p2_12_0_c;
+  assign sel_p2_12_1_c = \sel_l14_s0$1251 [1] & sel_p2_12_0_c;
+  assign sel_p2_12_2_s = \sel_l14_s0$1251 [2] ^ sel_p2_12_1_c;
+  assign sel_p2_12_2_c = \sel_l14_s0$1251 [2] & sel_p2_12_1_c;
+  assign sel_p2_12_3_s = \sel_l14_s0$1251 [3] ^ sel_p2_12_2_c;
+  assign sel_p2_12_3_c = \sel_l14_s0$1251 [3] & sel_p2_12_2_c;
+  assign sel_p2_13_0_s = \sel_l14_s0$1261 [0] ^ \sel_l14_s0$1251 [0];
+  assign sel_p2_13_0_c = \sel_l14_s0$1261 [0] & \sel_l14_s0$1251 [0];
+  assign \$1514  = \sel_l14_s0$1261 [1] ^ \sel_l14_s0$1251 [1];
+  assign sel_p2_13_1_s = \$1514  ^ sel_p2_13_0_c;
+  assign \$1515  = \sel_l14_s0$1261 [1] & \sel_l14_s0$1251 [1];
+  assign \$1516  = \sel_l14_s0$1261 [1] & sel_p2_13_0_c;
+  assign \$1517  = \$1515  | \$1516 ;
+  assign \$1518  = \sel_l14_s0$1251 [1] & sel_p2_13_0_c;
+  assign sel_p2_13_1_c = \$1517  | \$1518 ;
+  assign \$1519  = \sel_l14_s0$1261 [2] ^ \sel_l14_s0$1251 [2];
+  assign sel_p2_13_2_s = \$1519  ^ sel_p2_13_1_c;
+  assign \$1520  = \sel_l14_s0$1261 [2] & \sel_l14_s0$1251 [2];
+  assign \$1521  = \sel_l14_s0$1261 [2] & sel_p2_13_1_c;
+  assign \$1522  = \$1520  | \$1521 ;
+  assign \$1523  = \sel_l14_s0$1251 [2] & sel_p2_13_1_c;
+  assign sel_p2_13_2_c = \$1522  | \$1523 ;
+  assign \$1524  = \sel_l14_s0$1261 [3] ^ \sel_l14_s0$1251 [3];
+  assign sel_p2_13_3_s = \$1524  ^ sel_p2_13_2_c;
+  assign \$1525  = \sel_l14_s0$1261 [3] & \sel_l14_s0$1251 [3];
+  assign \$1526  = \sel_l14_s0$1261 [3] & sel_p2_13_2_c;
+  assign \$1527  = \$1525  | \$1526 ;
+  assign \$1528  = \sel_l14_s0$1251 [3] & sel_p2_13_2_c;
+  assign sel_p2_13_3_c = \$1527  | \$1528 ;
+  assign sel_p2_14_0_s = \sel_l14_s0$1271 [0] ^ \sel_l14_s0$1251 [0];
+  assign sel_p2_14_0_c = \sel_l14_s0$1271 [0] & \sel_l14_s0$1251 [0];
+  assign \$1529  = \sel_l14_s0$1271 [1] ^ \sel_l14_s0$1251 [1];
+  assign sel_p2_14_1_s = \$1529  ^ sel_p2_14_0_c;
+  assign \$1530  = \sel_l14_s0$1271 [1] & \sel_l14_s0$1251 [1];
+  assign \$1531  = \sel_l14_s0$1271 [1] & sel_p2_14_0_c;
+  assign \$1532  = \$1530  | \$1531 ;
+  assign \$1533  = \sel_l14_s0$1251 [1] & sel_p2_14_0_c;
+  assign sel_p2_14_1_c = \$1532  | \$1533 ;
+  assign \$1534  = \sel_l14_s0$1271 [2] ^ \sel_l14_s0$1251 [2];
+  assign sel_p2_14_2_s = \$1534  ^ sel_p2_14_1_c;
+  assign \$1535  = \sel_l14_s0$1271 [2] & \sel_l14_s0$1251 [2];
+  assign \$1536  = \sel_l14_s0$1271 [2] & sel_p2_14_1_c;
+  assign \$1537  = \$1535  | \$1536 ;
+  assign \$1538  = \sel_l14_s0$1251 [2] & sel_p2_14_1_c;
+  assign sel_p2_14_2_c = \$1537  | \$1538 ;
+  assign \$1539  = \sel_l14_s0$1271 [3] ^ \sel_l14_s0$1251 [3];
+  assign sel_p2_14_3_s = \$1539  ^ sel_p2_14_2_c;
+  assign \$1540  = \sel_l14_s0$1271 [3] & \sel_l14_s0$1251 [3];
+  assign \$1541  = \sel_l14_s0$1271 [3] & sel_p2_14_2_c;
+  assign \$1542  = \$1540  | \$1541 ;
+  assign \$1543  = \sel_l14_s0$1251 [3] & sel_p2_14_2_c;
+  assign sel_p2_14_3_c = \$1542  | \$1543 ;
+  assign sel_p2_15_0_s = \sel_l14_s0$1281 [0] ^ \sel_l14_s0$1251 [0];
+  assign sel_p2_15_0_c = \sel_l14_s0$1281 [0] & \sel_l14_s0$1251 [0];
+  assign \$1544  = \sel_l14_s0$1281 [1] ^ \sel_l14_s0$1251 [1];
+  assign sel_p2_15_1_s = \$1544  ^ sel_p2_15_0_c;
+  assign \$1545  = \sel_l14_s0$1281 [1] & \sel_l14_s0$1251 [1];
+  assign \$1546  = \sel_l14_s0$1281 [1] & sel_p2_15_0_c;
+  assign \$1547  = \$1545  | \$1546 ;
+  assign \$1548  = \sel_l14_s0$1251 [1] & sel_p2_15_0_c;
+  assign sel_p2_15_1_c = \$1547  | \$1548 ;
+  assign \$1549  = \sel_l14_s0$1281 [2] ^ \sel_l14_s0$1251 [2];
+  assign sel_p2_15_2_s = \$1549  ^ sel_p2_15_1_c;
+  assign \$1550  = \sel_l14_s0$1281 [2] & \sel_l14_s0$1251 [2];
+  assign \$1551  = \sel_l14_s0$1281 [2] & sel_p2_15_1_c;
+  assign \$1552  = \$1550  | \$1551 ;
+  assign \$1553  = \sel_l14_s0$1251 [2] & sel_p2_15_1_c;
+  assign sel_p2_15_2_c = \$1552  | \$1553 ;
+  assign \$1554  = \sel_l14_s0$1281 [3] ^ \sel_l14_s0$1251 [3];
+  assign sel_p2_15_3_s = \$1554  ^ sel_p2_15_2_c;
+  assign \$1555  = \sel_l14_s0$1281 [3] & \sel_l14_s0$1251 [3];
+  assign \$1556  = \sel_l14_s0$1281 [3] & sel_p2_15_2_c;
+  assign \$1557  = \$1555  | \$1556 ;
+  assign \$1558  = \sel_l14_s0$1251 [3] & sel_p2_15_2_c;
+  assign sel_p2_15_3_c = \$1557  | \$1558 ;
+  assign sel_p2_15_4_s = \sel_l14_s0$1281 [4] ^ sel_p2_15_3_c;
+  assign sel_p2_15_4_c = \sel_l14_s0$1281 [4] & sel_p2_15_3_c;
+  assign sel_p2_20_0_s = \sel_l14_s0$1293  ^ \sel_l14_s0$1294 [0];
+  assign sel_p2_20_0_c = \sel_l14_s0$1293  & \sel_l14_s0$1294 [0];
+  assign sel_p2_20_1_s = \sel_l14_s0$1294 [1] ^ sel_p2_20_0_c;
+  assign sel_p2_20_1_c = \sel_l14_s0$1294 [1] & sel_p2_20_0_c;
+  assign sel_p2_20_2_s = \sel_l14_s0$1294 [2] ^ sel_p2_20_1_c;
+  assign sel_p2_20_2_c = \sel_l14_s0$1294 [2] & sel_p2_20_1_c;
+  assign sel_p2_20_3_s = \sel_l14_s0$1294 [3] ^ sel_p2_20_2_c;
+  assign sel_p2_20_3_c = \sel_l14_s0$1294 [3] & sel_p2_20_2_c;
+  assign sel_p2_20_4_s = \sel_l14_s0$1294 [4] ^ sel_p2_20_3_c;
+  assign sel_p2_20_4_c = \sel_l14_s0$1294 [4] & sel_p2_20_3_c;
+  assign sel_p2_21_0_s = \sel_l14_s0$1306 [0] ^ \sel_l14_s0$1294 [0];
+  assign sel_p2_21_0_c = \sel_l14_s0$1306 [0] & \sel_l14_s0$1294 [0];
+  assign \$1559  = \sel_l14_s0$1306 [1] ^ \sel_l14_s0$1294 [1];
+  assign sel_p2_21_1_s = \$1559  ^ sel_p2_21_0_c;
+  assign \$1560  = \sel_l14_s0$1306 [1] & \sel_l14_s0$1294 [1];
+  assign \$1561  = \sel_l14_s0$1306 [1] & sel_p2_21_0_c;
+  assign \$1562  = \$1560  | \$1561 ;
+  assign \$1563  = \sel_l14_s0$1294 [1] & sel_p2_21_0_c;
+  assign sel_p2_21_1_c = \$1562  | \$1563 ;
+  assign \$1564  = \sel_l14_s0$1306 [2] ^ \sel_l14_s0$1294 [2];
+  assign sel_p2_21_2_s = \$1564  ^ sel_p2_21_1_c;
+  assign \$1565  = \sel_l14_s0$1306 [2] & \sel_l14_s0$1294 [2];
+  assign \$1566  = \sel_l14_s0$1306 [2] & sel_p2_21_1_c;
+  assign \$1567  = \$1565  | \$1566 ;
+  assign \$1568  = \sel_l14_s0$1294 [2] & sel_p2_21_1_c;
+  assign sel_p2_21_2_c = \$1567  | \$1568 ;
+  assign \$1569  = \sel_l14_s0$1306 [3] ^ \sel_l14_s0$1294 [3];
+  assign sel_p2_21_3_s = \$1569  ^ sel_p2_21_2_c;
+  assign \$1570  = \sel_l14_s0$1306 [3] & \sel_l14_s0$1294 [3];
+  assign \$1571  = \sel_l14_s0$1306 [3] & sel_p2_21_2_c;
+  assign \$1572  = \$1570  | \$1571 ;
+  assign \$1573  = \sel_l14_s0$1294 [3] & sel_p2_21_2_c;
+  assign sel_p2_21_3_c = \$1572  | \$1573 ;
+  assign \$1574  = \sel_l14_s0$1306 [4] ^ \sel_l14_s0$1294 [4];
+  assign sel_p2_21_4_s = \$1574  ^ sel_p2_21_3_c;
+  assign \$1575  = \sel_l14_s0$1306 [4] & \sel_l14_s0$1294 [4];
+  assign \$1576  = \sel_l14_s0$1306 [4] & sel_p2_21_3_c;
+  assign \$1577  = \$1575  | \$1576 ;
+  assign \$1578  = \sel_l14_s0$1294 [4] & sel_p2_21_3_c;
+  assign sel_p2_21_4_c = \$1577  | \$1578 ;
+  assign sel_p2_22_0_s = \sel_l14_s0$1318 [0] ^ \sel_l14_s0$1294 [0];
+  assign sel_p2_22_0_c = \sel_l14_s0$1318 [0] & \sel_l14_s0$1294 [0];
+  assign \$1579  = \sel_l14_s0$1318 [1] ^ \sel_l14_s0$1294 [1];
+  assign sel_p2_22_1_s = \$1579  ^ sel_p2_22_0_c;
+  assign \$1580  = \sel_l14_s0$1318 [1] & \sel_l14_s0$1294 [1];
+  assign \$1581  = \sel_l14_s0$1318 [1] & sel_p2_22_0_c;
+  assign \$1582  = \$1580  | \$1581 ;
+  assign \$1583  = \sel_l14_s0$1294 [1] & sel_p2_22_0_c;
+  assign sel_p2_22_1_c = \$1582  | \$1583 ;
+  assign \$1584  = \sel_l14_s0$1318 [2] ^ \sel_l14_s0$1294 [2];
+  assign sel_p2_22_2_s = \$1584  ^ sel_p2_22_1_c;
+  assign \$1585  = \sel_l14_s0$1318 [2] & \sel_l14_s0$1294 [2];
+  assign \$1586  = \sel_l14_s0$1318 [2] & sel_p2_22_1_c;
+  assign \$1587  = \$1585  | \$1586 ;
+  assign \$1588  = \sel_l14_s0$1294 [2] & sel_p2_22_1_c;
+  assign sel_p2_22_2_c = \$1587  | \$1588 ;
+  assign \$1589  = \sel_l14_s0$1318 [3] ^ \sel_l14_s0$1294 [3];
+  assign sel_p2_22_3_s = \$1589  ^ sel_p2_22_2_c;
+  assign \$1590  = \sel_l14_s0$1318 [3] & \sel_l14_s0$1294 [3];
+  assign \$1591  = \sel_l14_s0$1318 [3] & sel_p2_22_2_c;
+  assign \$1592  = \$1590  | \$1591 ;
+  assign \$1593  = \sel_l14_s0$1294 [3] & sel_p2_22_2_c;
+  assign sel_p2_22_3_c = \$1592  | \$1593 ;
+  assign \$1594  = \sel_l14_s0$1318 [4] ^ \sel_l14_s0$1294 [4];
+  assign sel_p2_22_4_s = \$1594  ^ sel_p2_22_3_c;
+  assign \$1595  = \sel_l14_s0$1318 [4] & \sel_l14_s0$1294 [4];
+  assign \$1596  = \sel_l14_s0$1318 [4] & sel_p2_22_3_c;
+  assign \$1597  = \$1595  | \$1596 ;
+  assign \$1598  = \sel_l14_s0$1294 [4] & sel_p2_22_3_c;
+  assign sel_p2_22_4_c = \$1597  | \$1598 ;
+  assign sel_p2_23_0_s = \sel_l14_s0$1330 [0] ^ \sel_l14_s0$1294 [0];
+  assign sel_p2_23_0_c = \sel_l14_s0$1330 [0] & \sel_l14_s0$1294 [0];
+  assign \$1599  = \sel_l14_s0$1330 [1] ^ \sel_l14_s0$1294 [1];
+  assign sel_p2_23_1_s = \$1599  ^ sel_p2_23_0_c;
+  assign \$1600  = \sel_l14_s0$1330 [1] & \sel_l14_s0$1294 [1];
+  assign \$1601  = \sel_l14_s0$1330 [1] & sel_p2_23_0_c;
+  assign \$1602  = \$1600  | \$1601 ;
+  assign \$1603  = \sel_l14_s0$1294 [1] & sel_p2_23_0_c;
+  assign sel_p2_23_1_c = \$1602  | \$1603 ;
+  assign \$1604  = \sel_l14_s0$1330 [2] ^ \sel_l14_s0$1294 [2];
+  assign sel_p2_23_2_s = \$1604  ^ sel_p2_23_1_c;
+  assign \$1605  = \sel_l14_s0$1330 [2] & \sel_l14_s0$1294 [2];
+  assign \$1606  = \sel_l14_s0$1330 [2] & sel_p2_23_1_c;
+  assign \$1607  = \$1605  | \$1606 ;
+  assign \$1608  = \sel_l14_s0$1294 [2] & sel_p2_23_1_c;
+  assign sel_p2_23_2_c = \$1607  | \$1608 ;
+  assign \$1609  = \sel_l14_s0$1330 [3] ^ \sel_l14_s0$1294 [3];
+  assign sel_p2_23_3_s = \$1609  ^ sel_p2_23_2_c;
+  assign \$1610  = \sel_l14_s0$1330 [3] & \sel_l14_s0$1294 [3];
+  assign \$1611  = \sel_l14_s0$1330 [3] & sel_p2_23_2_c;
+  assign \$1612  = \$1610  | \$1611 ;
+  assign \$1613  = \sel_l14_s0$1294 [3] & sel_p2_23_2_c;
+  assign sel_p2_23_3_c = \$1612  | \$1613 ;
+  assign \$1614  = \sel_l14_s0$1330 [4] ^ \sel_l14_s0$1294 [4];
+  assign sel_p2_23_4_s = \$1614  ^ sel_p2_23_3_c;
+  assign \$1615  = \sel_l14_s0$1330 [4] & \sel_l14_s0$1294 [4];
+  assign \$1616  = \sel_l14_s0$1330 [4] & sel_p2_23_3_c;
+  assign \$1617  = \$1615  | \$1616 ;
+  assign \$1618  = \sel_l14_s0$1294 [4] & sel_p2_23_3_c;
+  assign sel_p2_23_4_c = \$1617  | \$1618 ;
+  assign sel_p2_28_0_s = \sel_l14_s0$1342  ^ \sel_l14_s0$1343 [0];
+  assign sel_p2_28_0_c = \sel_l14_s0$1342  & \sel_l14_s0$1343 [0];
+  assign sel_p2_28_1_s = \sel_l14_s0$1343 [1] ^ sel_p2_28_0_c;
+  assign sel_p2_28_1_c = \sel_l14_s0$1343 [1] & sel_p2_28_0_c;
+  assign sel_p2_28_2_s = \sel_l14_s0$1343 [2] ^ sel_p2_28_1_c;
+  assign sel_p2_28_2_c = \sel_l14_s0$1343 [2] & sel_p2_28_1_c;
+  assign sel_p2_28_3_s = \sel_l14_s0$1343 [3] ^ sel_p2_28_2_c;
+  assign sel_p2_28_3_c = \sel_l14_s0$1343 [3] & sel_p2_28_2_c;
+  assign sel_p2_28_4_s = \sel_l14_s0$1343 [4] ^ sel_p2_28_3_c;
+  assign sel_p2_28_4_c = \sel_l14_s0$1343 [4] & sel_p2_28_3_c;
+  assign sel_p2_29_0_s = \sel_l14_s0$1355 [0] ^ \sel_l14_s0$1343 [0];
+  assign sel_p2_29_0_c = \sel_l14_s0$1355 [0] & \sel_l14_s0$1343 [0];
+  assign \$1619  = \sel_l14_s0$1355 [1] ^ \sel_l14_s0$1343 [1];
+  assign sel_p2_29_1_s = \$1619  ^ sel_p2_29_0_c;
+  assign \$1620  = \sel_l14_s0$1355 [1] & \sel_l14_s0$1343 [1];
+  assign \$1621  = \sel_l14_s0$1355 [1] & sel_p2_29_0_c;
+  assign \$1622  = \$1620  | \$1621 ;
+  assign \$1623  = \sel_l14_s0$1343 [1] & sel_p2_29_0_c;
+  assign sel_p2_29_1_c = \$1622  | \$1623 ;
+  assign \$1624  = \sel_l14_s0$1355 [2] ^ \sel_l14_s0$1343 [2];
+  assign sel_p2_29_2_s = \$1624  ^ sel_p2_29_1_c;
+  assign \$1625  = \sel_l14_s0$1355 [2] & \sel_l14_s0$1343 [2];
+  assign \$1626  = \sel_l14_s0$1355 [2] & sel_p2_29_1_c;
+  assign \$1627  = \$1625  | \$1626 ;
+  assign \$1628  = \sel_l14_s0$1343 [2] & sel_p2_29_1_c;
+  assign sel_p2_29_2_c = \$1627  | \$1628 ;
+  assign \$1629  = \sel_l14_s0$1355 [3] ^ \sel_l14_s0$1343 [3];
+  assign sel_p2_29_3_s = \$1629  ^ sel_p2_29_2_c;
+  assign \$1630  = \sel_l14_s0$1355 [3] & \sel_l14_s0$1343 [3];
+  assign \$1631  = \sel_l14_s0$1355 [3] & sel_p2_29_2_c;
+  assign \$1632  = \$1630  | \$1631 ;
+  assign \$1633  = \sel_l14_s0$1343 [3] & sel_p2_29_2_c;
+  assign sel_p2_29_3_c = \$1632  | \$1633 ;
+  assign \$1634  = \sel_l14_s0$1355 [4] ^ \sel_l14_s0$1343 [4];
+  assign sel_p2_29_4_s = \$1634  ^ sel_p2_29_3_c;
+  assign \$1635  = \sel_l14_s0$1355 [4] & \sel_l14_s0$1343 [4];
+  assign \$1636  = \sel_l14_s0$1355 [4] & sel_p2_29_3_c;
+  assign \$1637  = \$1635  | \$1636 ;
+  assign \$1638  = \sel_l14_s0$1343 [4] & sel_p2_29_3_c;
+  assign sel_p2_29_4_c = \$1637  | \$1638 ;
+  assign sel_p2_30_0_s = \sel_l14_s0$1367 [0] ^ \sel_l14_s0$1343 [0];
+  assign sel_p2_30_0_c = \sel_l14_s0$1367 [0] & \sel_l14_s0$1343 [0];
+  assign \$1639  = \sel_l14_s0$1367 [1] ^ \sel_l14_s0$1343 [1];
+  assign sel_p2_30_1_s = \$1639  ^ sel_p2_30_0_c;
+  assign \$1640  = \sel_l14_s0$1367 [1] & \sel_l14_s0$1343 [1];
+  assign \$1641  = \sel_l14_s0$1367 [1] & sel_p2_30_0_c;
+  assign \$1642  = \$1640  | \$1641 ;
+  assign \$1643  = \sel_l14_s0$1343 [1] & sel_p2_30_0_c;
+  assign sel_p2_30_1_c = \$1642  | \$1643 ;
+  assign \$1644  = \sel_l14_s0$1367 [2] ^ \sel_l14_s0$1343 [2];
+  assign sel_p2_30_2_s = \$1644  ^ sel_p2_30_1_c;
+  assign \$1645  = \sel_l14_s0$1367 [2] & \sel_l14_s0$1343 [2];
+  assign \$1646  = \sel_l14_s0$1367 [2] & sel_p2_30_1_c;
+  assign \$1647  = \$1645  | \$1646 ;
+  assign \$1648  = \sel_l14_s0$1343 [2] & sel_p2_30_1_c;
+  assign sel_p2_30_2_c = \$1647  | \$1648 ;
+  assign \$1649  = \sel_l14_s0$1367 [3] ^ \sel_l14_s0$1343 [3];
+  assign sel_p2_30_3_s = \$1649  ^ sel_p2_30_2_c;
+  assign \$1650  = \sel_l14_s0$1367 [3] & \sel_l14_s0$1343 [3];
+  assign \$1651  = \sel_l14_s0$1367 [3] & sel_p2_30_2_c;
+  assign \$1652  = \$1650  | \$1651 ;
+  assign \$1653  = \sel_l14_s0$1343 [3] & sel_p2_30_2_c;
+  assign sel_p2_30_3_c = \$1652  | \$1653 ;
+  assign \$1654  = \sel_l14_s0$1367 [4] ^ \sel_l14_s0$1343 [4];
+  assign sel_p2_30_4_s = \$1654  ^ sel_p2_30_3_c;
+  assign \$1655  = \sel_l14_s0$1367 [4] & \sel_l14_s0$1343 [4];
+  assign \$1656  = \sel_l14_s0$1367 [4] & sel_p2_30_3_c;
+  assign \$1657  = \$1655  | \$1656 ;
+  assign \$1658  = \sel_l14_s0$1343 [4] & sel_p2_30_3_c;
+  assign sel_p2_30_4_c = \$1657  | \$1658 ;
+  assign \$1659  = ~ adv13_valid;
+  assign adv13 = \$1659  | o__ready;
+  assign sel_p3_8_0_s = sel_l15_s0 ^ \sel_l15_s0$1382 [0];
+  assign sel_p3_8_0_c = sel_l15_s0 & \sel_l15_s0$1382 [0];
+  assign sel_p3_8_1_s = \sel_l15_s0$1382 [1] ^ sel_p3_8_0_c;
+  assign sel_p3_8_1_c = \sel_l15_s0$1382 [1] & sel_p3_8_0_c;
+  assign sel_p3_8_2_s = \sel_l15_s0$1382 [2] ^ sel_p3_8_1_c;
+  assign sel_p3_8_2_c = \sel_l15_s0$1382 [2] & sel_p3_8_1_c;
+  assign sel_p3_8_3_s = \sel_l15_s0$1382 [3] ^ sel_p3_8_2_c;
+  assign sel_p3_8_3_c = \sel_l15_s0$1382 [3] & sel_p3_8_2_c;
+  assign sel_p3_9_0_s = \sel_l15_s0$1392 [0] ^ \sel_l15_s0$1382 [0];
+  assign sel_p3_9_0_c = \sel_l15_s0$1392 [0] & \sel_l15_s0$1382 [0];
+  assign \$1660  = \sel_l15_s0$1392 [1] ^ \sel_l15_s0$1382 [1];
+  assign sel_p3_9_1_s = \$1660  ^ sel_p3_9_0_c;
+  assign \$1661  = \sel_l15_s0$1392 [1] & \sel_l15_s0$1382 [1];
+  assign \$1662  = \sel_l15_s0$1392 [1] & sel_p3_9_0_c;
+  assign \$1663  = \$1661  | \$1662 ;
+  assign \$1664  = \sel_l15_s0$1382 [1] & sel_p3_9_0_c;
+  assign sel_p3_9_1_c = \$1663  | \$1664 ;
+  assign \$1665  = \sel_l15_s0$1392 [2] ^ \sel_l15_s0$1382 [2];
+  assign sel_p3_9_2_s = \$1665  ^ sel_p3_9_1_c;
+  assign \$1666  = \sel_l15_s0$1392 [2] & \sel_l15_s0$1382 [2];
+  assign \$1667  = \sel_l15_s0$1392 [2] & sel_p3_9_1_c;
+  assign \$1668  = \$1666  | \$1667 ;
+  assign \$1669  = \sel_l15_s0$1382 [2] & sel_p3_9_1_c;
+  assign sel_p3_9_2_c = \$1668  | \$1669 ;
+  assign \$1670  = \sel_l15_s0$1392 [3] ^ \sel_l15_s0$1382 [3];
+  assign sel_p3_9_3_s = \$1670  ^ sel_p3_9_2_c;
+  assign \$1671  = \sel_l15_s0$1392 [3] & \sel_l15_s0$1382 [3];
+  assign \$1672  = \sel_l15_s0$1392 [3] & sel_p3_9_2_c;
+  assign \$1673  = \$1671  | \$1672 ;
+  assign \$1674  = \sel_l15_s0$1382 [3] & sel_p3_9_2_c;
+  assign sel_p3_9_3_c = \$1673  | \$1674 ;
+  assign sel_p3_10_0_s = \sel_l15_s0$1402 [0] ^ \sel_l15_s0$1382 [0];
+  assign sel_p3_10_0_c = \sel_l15_s0$1402 [0] & \sel_l15_s0$1382 [0];
+  assign \$1675  = \sel_l15_s0$1402 [1] ^ \sel_l15_s0$1382 [1];
+  assign sel_p3_10_1_s = \$1675  ^ sel_p3_10_0_c;
+  assign \$1676  = \sel_l15_s0$1402 [1] & \sel_l15_s0$1382 [1];
+  assign \$1677  = \sel_l15_s0$1402 [1] & sel_p3_10_0_c;
+  assign \$1678  = \$1676  | \$1677 ;
+  assign \$1679  = \sel_l15_s0$1382 [1] & sel_p3_10_0_c;
+  assign sel_p3_10_1_c = \$1678  | \$1679 ;
+  assign \$1680  = \sel_l15_s0$1402 [2] ^ \sel_l15_s0$1382 [2];
+  assign sel_p3_10_2_s = \$1680  ^ sel_p3_10_1_c;
+  assign \$1681  = \sel_l15_s0$1402 [2] & \sel_l15_s0$1382 [2];
+  assign \$1682  = \sel_l15_s0$1402 [2] & sel_p3_10_1_c;
+  assign \$1683  = \$1681  | \$1682 ;
+  assign \$1684  = \sel_l15_s0$1382 [2] & sel_p3_10_1_c;
+  assign sel_p3_10_2_c = \$1683  | \$1684 ;
+  assign \$1685  = \sel_l15_s0$1402 [3] ^ \sel_l15_s0$1382 [3];
+  assign sel_p3_10_3_s = \$1685  ^ sel_p3_10_2_c;
+  assign \$1686  = \sel_l15_s0$1402 [3] & \sel_l15_s0$1382 [3];
+  assign \$1687  = \sel_l15_s0$1402 [3] & sel_p3_10_2_c;
+  assign \$1688  = \$1686  | \$1687 ;
+  assign \$1689  = \sel_l15_s0$1382 [3] & sel_p3_10_2_c;
+  assign sel_p3_10_3_c = \$1688  | \$1689 ;
+  assign sel_p3_11_0_s = \sel_l15_s0$1412 [0] ^ \sel_l15_s0$1382 [0];
+  assign sel_p3_11_0_c = \sel_l15_s0$1412 [0] & \sel_l15_s0$1382 [0];
+  assign \$1690  = \sel_l15_s0$1412 [1] ^ \sel_l15_s0$1382 [1];
+  assign sel_p3_11_1_s = \$1690  ^ sel_p3_11_0_c;
+  assign \$1691  = \sel_l15_s0$1412 [1] & \sel_l15_s0$1382 [1];
+  assign \$1692  = \sel_l15_s0$1412 [1] & sel_p3_11_0_c;
+  assign \$1693  = \$1691  | \$1692 ;
+  assign \$1694  = \sel_l15_s0$1382 [1] & sel_p3_11_0_c;
+  assign sel_p3_11_1_c = \$1693  | \$1694 ;
+  assign \$1695  = \sel_l15_s0$1412 [2] ^ \sel_l15_s0$1382 [2];
+  assign sel_p3_11_2_s = \$1695  ^ sel_p3_11_1_c;
+  assign \$1696  = \sel_l15_s0$1412 [2] & \sel_l15_s0$1382 [2];
+  assign \$1697  = \sel_l15_s0$1412 [2] & sel_p3_11_1_c;
+  assign \$1698  = \$1696  | \$1697 ;
+  assign \$1699  = \sel_l15_s0$1382 [2] & sel_p3_11_1_c;
+  assign sel_p3_11_2_c = \$1698  | \$1699 ;
+  assign \$1700  = \sel_l15_s0$1412 [3] ^ \sel_l15_s0$1382 [3];
+  assign sel_p3_11_3_s = \$1700  ^ sel_p3_11_2_c;
+  assign \$1701  = \sel_l15_s0$1412 [3] & \sel_l15_s0$1382 [3];
+  assign \$1702  = \sel_l15_s0$1412 [3] & sel_p3_11_2_c;
+  assign \$1703  = \$1701  | \$1702 ;
+  assign \$1704  = \sel_l15_s0$1382 [3] & sel_p3_11_2_c;
+  assign sel_p3_11_3_c = \$1703  | \$1704 ;
+  assign sel_p3_12_0_s = \sel_l15_s0$1422 [0] ^ \sel_l15_s0$1382 [0];
+  assign sel_p3_12_0_c = \sel_l15_s0$1422 [0] & \sel_l15_s0$1382 [0];
+  assign \$1705  = \sel_l15_s0$1422 [1] ^ \sel_l15_s0$1382 [1];
+  assign sel_p3_12_1_s = \$1705  ^ sel_p3_12_0_c;
+  assign \$1706  = \sel_l15_s0$1422 [1] & \sel_l15_s0$1382 [1];
+  assign \$1707  = \sel_l15_s0$1422 [1] & sel_p3_12_0_c;
+  assign \$1708  = \$1706  | \$1707 ;
+  assign \$1709  = \sel_l15_s0$1382 [1] & sel_p3_12_0_c;
+  assign sel_p3_12_1_c = \$1708  | \$1709 ;
+  assign \$1710  = \sel_l15_s0$1422 [2] ^ \sel_l15_s0$1382 [2];
+  assign sel_p3_12_2_s = \$1710  ^ sel_p3_12_1_c;
+  assign \$1711  = \sel_l15_s0$1422 [2] & \sel_l15_s0$1382 [2];
+  assign \$1712  = \sel_l15_s0$1422 [2] & sel_p3_12_1_c;
+  assign \$1713  = \$1711  | \$1712 ;
+  assign \$1714  = \sel_l15_s0$1382 [2] & sel_p3_12_1_c;
+  assign sel_p3_12_2_c = \$1713  | \$1714 ;
+  assign \$1715  = \sel_l15_s0$1422 [3] ^ \sel_l15_s0$1382 [3];
+  assign sel_p3_12_3_s = \$1715  ^ sel_p3_12_2_c;
+  assign \$1716  = \sel_l15_s0$1422 [3] & \sel_l15_s0$1382 [3];
+  assign \$1717  = \sel_l15_s0$1422 [3] & sel_p3_12_2_c;
+  assign \$1718  = \$1716  | \$1717 ;
+  assign \$1719  = \sel_l15_s0$1382 [3] & sel_p3_12_2_c;
+  assign sel_p3_12_3_c = \$1718  | \$1719 ;
+  assign sel_p3_13_0_s = \sel_l15_s0$1432 [0] ^ \sel_l15_s0$1382 [0];
+  assign sel_p3_13_0_c = \sel_l15_s0$1432 [0] & \sel_l15_s0$1382 [0];
+  assign \$1720  = \sel_l15_s0$1432 [1] ^ \sel_l15_s0$1382 [1];
+  assign sel_p3_13_1_s = \$1720  ^ sel_p3_13_0_c;
+  assign \$1721  = \sel_l15_s0$1432 [1] & \sel_l15_s0$1382 [1];
+  assign \$1722  = \sel_l15_s0$1432 [1] & sel_p3_13_0_c;
+  assign \$1723  = \$1721  | \$1722 ;
+  assign \$1724  = \sel_l15_s0$1382 [1] & sel_p3_13_0_c;
+  assign sel_p3_13_1_c = \$1723  | \$1724 ;
+  assign \$1725  = \sel_l15_s0$1432 [2] ^ \sel_l15_s0$1382 [2];
+  assign sel_p3_13_2_s = \$1725  ^ sel_p3_13_1_c;
+  assign \$1726  = \sel_l15_s0$1432 [2] & \sel_l15_s0$1382 [2];
+  assign \$1727  = \sel_l15_s0$1432 [2] & sel_p3_13_1_c;
+  assign \$1728  = \$1726  | \$1727 ;
+  assign \$1729  = \sel_l15_s0$1382 [2] & sel_p3_13_1_c;
+  assign sel_p3_13_2_c = \$1728  | \$1729 ;
+  assign \$1730  = \sel_l15_s0$1432 [3] ^ \sel_l15_s0$1382 [3];
+  assign sel_p3_13_3_s = \$1730  ^ sel_p3_13_2_c;
+  assign \$1731  = \sel_l15_s0$1432 [3] & \sel_l15_s0$1382 [3];
+  assign \$1732  = \sel_l15_s0$1432 [3] & sel_p3_13_2_c;
+  assign \$1733  = \$1731  | \$1732 ;
+  assign \$1734  = \sel_l15_s0$1382 [3] & sel_p3_13_2_c;
+  assign sel_p3_13_3_c = \$1733  | \$1734 ;
+  assign sel_p3_14_0_s = \sel_l15_s0$1442 [0] ^ \sel_l15_s0$1382 [0];
+  assign sel_p3_14_0_c = \sel_l15_s0$1442 [0] & \sel_l15_s0$1382 [0];
+  assign \$1735  = \sel_l15_s0$1442 [1] ^ \sel_l15_s0$1382 [1];
+  assign sel_p3_14_1_s = \$1735  ^ sel_p3_14_0_c;
+  assign \$1736  = \sel_l15_s0$1442 [1] & \sel_l15_s0$1382 [1];
+  assign \$1737  = \sel_l15_s0$1442 [1] & sel_p3_14_0_c;
+  assign \$1738  = \$1736  | \$1737 ;
+  assign \$1739  = \sel_l15_s0$1382 [1] & sel_p3_14_0_c;
+  assign sel_p3_14_1_c = \$1738  | \$1739 ;
+  assign \$1740  = \sel_l15_s0$1442 [2] ^ \sel_l15_s0$1382 [2];
+  assign sel_p3_14_2_s = \$1740  ^ sel_p3_14_1_c;
+  assign \$1741  = \sel_l15_s0$1442 [2] & \sel_l15_s0$1382 [2];
+  assign \$1742  = \sel_l15_s0$1442 [2] & sel_p3_14_1_c;
+  assign \$1743  = \$1741  | \$1742 ;
+  assign \$1744  = \sel_l15_s0$1382 [2] & sel_p3_14_1_c;
+  assign sel_p3_14_2_c = \$1743  | \$1744 ;
+  assign \$1745  = \sel_l15_s0$1442 [3] ^ \sel_l15_s0$1382 [3];
+  assign sel_p3_14_3_s = \$1745  ^ sel_p3_14_2_c;
+  assign \$1746  = \sel_l15_s0$1442 [3] & \sel_l15_s0$1382 [3];
+  assign \$1747  = \sel_l15_s0$1442 [3] & sel_p3_14_2_c;
+  assign \$1748  = \$1746  | \$1747 ;
+  assign \$1749  = \sel_l15_s0$1382 [3] & sel_p3_14_2_c;
+  assign sel_p3_14_3_c = \$1748  | \$1749 ;
+  assign sel_p3_15_0_s = \sel_l15_s0$1452 [0] ^ \sel_l15_s0$1382 [0];
+  assign sel_p3_15_0_c = \sel_l15_s0$1452 [0] & \sel_l15_s0$1382 [0];
+  assign \$1750  = \sel_l15_s0$1452 [1] ^ \sel_l15_s0$1382 [1];
+  assign sel_p3_15_1_s = \$1750  ^ sel_p3_15_0_c;
+  assign \$1751  = \sel_l15_s0$1452 [1] & \sel_l15_s0$1382 [1];
+  assign \$1752  = \sel_l15_s0$1452 [1] & sel_p3_15_0_c;
+  assign \$1753  = \$1751  | \$1752 ;
+  assign \$1754  = \sel_l15_s0$1382 [1] & sel_p3_15_0_c;
+  assign sel_p3_15_1_c = \$1753  | \$1754 ;
+  assign \$1755  = \sel_l15_s0$1452 [2] ^ \sel_l15_s0$1382 [2];
+  assign sel_p3_15_2_s = \$1755  ^ sel_p3_15_1_c;
+  assign \$1756  = \sel_l15_s0$1452 [2] & \sel_l15_s0$1382 [2];
+  assign \$1757  = \sel_l15_s0$1452 [2] & sel_p3_15_1_c;
+  assign \$1758  = \$1756  | \$1757 ;
+  assign \$1759  = \sel_l15_s0$1382 [2] & sel_p3_15_1_c;
+  assign sel_p3_15_2_c = \$1758  | \$1759 ;
+  assign \$1760  = \sel_l15_s0$1452 [3] ^ \sel_l15_s0$1382 [3];
+  assign sel_p3_15_3_s = \$1760  ^ sel_p3_15_2_c;
+  assign \$1761  = \sel_l15_s0$1452 [3] & \sel_l15_s0$1382 [3];
+  assign \$1762  = \sel_l15_s0$1452 [3] & sel_p3_15_2_c;
+  assign \$1763  = \$1761  | \$1762 ;
+  assign \$1764  = \sel_l15_s0$1382 [3] & sel_p3_15_2_c;
+  assign sel_p3_15_3_c = \$1763  | \$1764 ;
+  assign sel_p3_15_4_s = \sel_l15_s0$1452 [4] ^ sel_p3_15_3_c;
+  assign sel_p3_15_4_c = \sel_l15_s0$1452 [4] & sel_p3_15_3_c;
+  assign sel_p3_24_0_s = \sel_l15_s0$1464  ^ \sel_l15_s0$1465 [0];
+  assign sel_p3_24_0_c = \sel_l15_s0$1464  & \sel_l15_s0$1465 [0];
+  assign sel_p3_24_1_s = \sel_l15_s0$1465 [1] ^ sel_p3_24_0_c;
+  assign sel_p3_24_1_c = \sel_l15_s0$1465 [1] & sel_p3_24_0_c;
+  assign sel_p3_24_2_s = \sel_l15_s0$1465 [2] ^ sel_p3_24_1_c;
+  assign sel_p3_24_2_c = \sel_l15_s0$1465 [2] & sel_p3_24_1_c;
+  assign sel_p3_24_3_s = \sel_l15_s0$1465 [3] ^ sel_p3_24_2_c;
+  assign sel_p3_24_3_c = \sel_l15_s0$1465 [3] & sel_p3_24_2_c;
+  assign sel_p3_24_4_s = \sel_l15_s0$1465 [4] ^ sel_p3_24_3_c;
+  assign sel_p3_24_4_c = \sel_l15_s0$1465 [4] & sel_p3_24_3_c;
+  assign sel_p3_25_0_s = \sel_l15_s0$1477 [0] ^ \sel_l15_s0$1465 [0];
+  assign sel_p3_25_0_c = \sel_l15_s0$1477 [0] & \sel_l15_s0$1465 [0];
+  assign \$1765  = \sel_l15_s0$1477 [1] ^ \sel_l15_s0$1465 [1];
+  assign sel_p3_25_1_s = \$1765  ^ sel_p3_25_0_c;
+  assign \$1766  = \sel_l15_s0$1477 [1] & \sel_l15_s0$1465 [1];
+  assign \$1767  = \sel_l15_s0$1477 [1] & sel_p3_25_0_c;
+  assign \$1768  = \$1766  | \$1767 ;
+  assign \$1769  = \sel_l15_s0$1465 [1] & sel_p3_25_0_c;
+  assign sel_p3_25_1_c = \$1768  | \$1769 ;
+  assign \$1770  = \sel_l15_s0$1477 [2] ^ \sel_l15_s0$1465 [2];
+  assign sel_p3_25_2_s = \$1770  ^ sel_p3_25_1_c;
+  assign \$1771  = \sel_l15_s0$1477 [2] & \sel_l15_s0$1465 [2];
+  assign \$1772  = \sel_l15_s0$1477 [2] & sel_p3_25_1_c;
+  assign \$1773  = \$1771  | \$1772 ;
+  assign \$1774  = \sel_l15_s0$1465 [2] & sel_p3_25_1_c;
+  assign sel_p3_25_2_c = \$1773  | \$1774 ;
+  assign \$1775  = \sel_l15_s0$1477 [3] ^ \sel_l15_s0$1465 [3];
+  assign sel_p3_25_3_s = \$1775  ^ sel_p3_25_2_c;
+  assign \$1776  = \sel_l15_s0$1477 [3] & \sel_l15_s0$1465 [3];
+  assign \$1777  = \sel_l15_s0$1477 [3] & sel_p3_25_2_c;
+  assign \$1778  = \$1776  | \$1777 ;
+  assign \$1779  = \sel_l15_s0$1465 [3] & sel_p3_25_2_c;
+  assign sel_p3_25_3_c = \$1778  | \$1779 ;
+  assign \$1780  = \sel_l15_s0$1477 [4] ^ \sel_l15_s0$1465 [4];
+  assign sel_p3_25_4_s = \$1780  ^ sel_p3_25_3_c;
+  assign \$1781  = \sel_l15_s0$1477 [4] & \sel_l15_s0$1465 [4];
+  assign \$1782  = \sel_l15_s0$1477 [4] & sel_p3_25_3_c;
+  assign \$1783  = \$1781  | \$1782 ;
+  assign \$1784  = \sel_l15_s0$1465 [4] & sel_p3_25_3_c;
+  assign sel_p3_25_4_c = \$1783  | \$1784 ;
+  assign sel_p3_26_0_s = \sel_l15_s0$1489 [0] ^ \sel_l15_s0$1465 [0];
+  assign sel_p3_26_0_c = \sel_l15_s0$1489 [0] & \sel_l15_s0$1465 [0];
+  assign \$1785  = \sel_l15_s0$1489 [1] ^ \sel_l15_s0$1465 [1];
+  assign sel_p3_26_1_s = \$1785  ^ sel_p3_26_0_c;
+  assign \$1786  = \sel_l15_s0$1489 [1] & \sel_l15_s0$1465 [1];
+  assign \$1787  = \sel_l15_s0$1489 [1] & sel_p3_26_0_c;
+  assign \$1788  = \$1786  | \$1787 ;
+  assign \$1789  = \sel_l15_s0$1465 [1] & sel_p3_26_0_c;
+  assign sel_p3_26_1_c = \$1788  | \$1789 ;
+  assign \$1790  = \sel_l15_s0$1489 [2] ^ \sel_l15_s0$1465 [2];
+  assign sel_p3_26_2_s = \$1790  ^ sel_p3_26_1_c;
+  assign \$1791  = \sel_l15_s0$1489 [2] & \sel_l15_s0$1465 [2];
+  assign \$1792  = \sel_l15_s0$1489 [2] & sel_p3_26_1_c;
+  assign \$1793  = \$1791  | \$1792 ;
+  assign \$1794  = \sel_l15_s0$1465 [2] & sel_p3_26_1_c;
+  assign sel_p3_26_2_c = \$1793  | \$1794 ;
+  assign \$1795  = \sel_l15_s0$1489 [3] ^ \sel_l15_s0$1465 [3];
+  assign sel_p3_26_3_s = \$1795  ^ sel_p3_26_2_c;
+  assign \$1796  = \sel_l15_s0$1489 [3] & \sel_l15_s0$1465 [3];
+  assign \$1797  = \sel_l15_s0$1489 [3] & sel_p3_26_2_c;
+  assign \$1798  = \$1796  | \$1797 ;
+  assign \$1799  = \sel_l15_s0$1465 [3] & sel_p3_26_2_c;
+  assign sel_p3_26_3_c = \$1798  | \$1799 ;
+  assign \$1800  = \sel_l15_s0$1489 [4] ^ \sel_l15_s0$1465 [4];
+  assign sel_p3_26_4_s = \$1800  ^ sel_p3_26_3_c;
+  assign \$1801  = \sel_l15_s0$1489 [4] & \sel_l15_s0$1465 [4];
+  assign \$1802  = \sel_l15_s0$1489 [4] & sel_p3_26_3_c;
+  assign \$1803  = \$1801  | \$1802 ;
+  assign \$1804  = \sel_l15_s0$1465 [4] & sel_p3_26_3_c;
+  assign sel_p3_26_4_c = \$1803  | \$1804 ;
+  assign sel_p3_27_0_s = \sel_l15_s0$1501 [0] ^ \sel_l15_s0$1465 [0];
+  assign sel_p3_27_0_c = \sel_l15_s0$1501 [0] & \sel_l15_s0$1465 [0];
+  assign \$1805  = \sel_l15_s0$1501 [1] ^ \sel_l15_s0$1465 [1];
+  assign sel_p3_27_1_s = \$1805  ^ sel_p3_27_0_c;
+  assign \$1806  = \sel_l15_s0$1501 [1] & \sel_l15_s0$1465 [1];
+  assign \$1807  = \sel_l15_s0$1501 [1] & sel_p3_27_0_c;
+  assign \$1808  = \$1806  | \$1807 ;
+  assign \$1809  = \sel_l15_s0$1465 [1] & sel_p3_27_0_c;
+  assign sel_p3_27_1_c = \$1808  | \$1809 ;
+  assign \$1810  = \sel_l15_s0$1501 [2] ^ \sel_l15_s0$1465 [2];
+  assign sel_p3_27_2_s = \$1810  ^ sel_p3_27_1_c;
+  assign \$1811  = \sel_l15_s0$1501 [2] & \sel_l15_s0$1465 [2];
+  assign \$1812  = \sel_l15_s0$1501 [2] & sel_p3_27_1_c;
+  assign \$1813  = \$1811  | \$1812 ;
+  assign \$1814  = \sel_l15_s0$1465 [2] & sel_p3_27_1_c;
+  assign sel_p3_27_2_c = \$1813  | \$1814 ;
+  assign \$1815  = \sel_l15_s0$1501 [3] ^ \sel_l15_s0$1465 [3];
+  assign sel_p3_27_3_s = \$1815  ^ sel_p3_27_2_c;
+  assign \$1816  = \sel_l15_s0$1501 [3] & \sel_l15_s0$1465 [3];
+  assign \$1817  = \sel_l15_s0$1501 [3] & sel_p3_27_2_c;
+  assign \$1818  = \$1816  | \$1817 ;
+  assign \$1819  = \sel_l15_s0$1465 [3] & sel_p3_27_2_c;
+  assign sel_p3_27_3_c = \$1818  | \$1819 ;
+  assign \$1820  = \sel_l15_s0$1501 [4] ^ \sel_l15_s0$1465 [4];
+  assign sel_p3_27_4_s = \$1820  ^ sel_p3_27_3_c;
+  assign \$1821  = \sel_l15_s0$1501 [4] & \sel_l15_s0$1465 [4];
+  assign \$1822  = \sel_l15_s0$1501 [4] & sel_p3_27_3_c;
+  assign \$1823  = \$1821  | \$1822 ;
+  assign \$1824  = \sel_l15_s0$1465 [4] & sel_p3_27_3_c;
+  assign sel_p3_27_4_c = \$1823  | \$1824 ;
+  assign sel_p3_28_0_s = \sel_l15_s0$1513 [0] ^ \sel_l15_s0$1465 [0];
+  assign sel_p3_28_0_c = \sel_l15_s0$1513 [0] & \sel_l15_s0$1465 [0];
+  assign \$1825  = \sel_l15_s0$1513 [1] ^ \sel_l15_s0$1465 [1];
+  assign sel_p3_28_1_s = \$1825  ^ sel_p3_28_0_c;
+  assign \$1826  = \sel_l15_s0$1513 [1] & \sel_l15_s0$1465 [1];
+  assign \$1827  = \sel_l15_s0$1513 [1] & sel_p3_28_0_c;
+  assign \$1828  = \$1826  | \$1827 ;
+  assign \$1829  = \sel_l15_s0$1465 [1] & sel_p3_28_0_c;
+  assign sel_p3_28_1_c = \$1828  | \$1829 ;
+  assign \$1830  = \sel_l15_s0$1513 [2] ^ \sel_l15_s0$1465 [2];
+  assign sel_p3_28_2_s = \$1830  ^ sel_p3_28_1_c;
+  assign \$1831  = \sel_l15_s0$1513 [2] & \sel_l15_s0$1465 [2];
+  assign \$1832  = \sel_l15_s0$1513 [2] & sel_p3_28_1_c;
+  assign \$1833  = \$1831  | \$1832 ;
+  assign \$1834  = \sel_l15_s0$1465 [2] & sel_p3_28_1_c;
+  assign sel_p3_28_2_c = \$1833  | \$1834 ;
+  assign \$1835  = \sel_l15_s0$1513 [3] ^ \sel_l15_s0$1465 [3];
+  assign sel_p3_28_3_s = \$1835  ^ sel_p3_28_2_c;
+  assign \$1836  = \sel_l15_s0$1513 [3] & \sel_l15_s0$1465 [3];
+  assign \$1837  = \sel_l15_s0$1513 [3] & sel_p3_28_2_c;
+  assign \$1838  = \$1836  | \$1837 ;
+  assign \$1839  = \sel_l15_s0$1465 [3] & sel_p3_28_2_c;
+  assign sel_p3_28_3_c = \$1838  | \$1839 ;
+  assign \$1840  = \sel_l15_s0$1513 [4] ^ \sel_l15_s0$1465 [4];
+  assign sel_p3_28_4_s = \$1840  ^ sel_p3_28_3_c;
+  assign \$1841  = \sel_l15_s0$1513 [4] & \sel_l15_s0$1465 [4];
+  assign \$1842  = \sel_l15_s0$1513 [4] & sel_p3_28_3_c;
+  assign \$1843  = \$1841  | \$1842 ;
+  assign \$1844  = \sel_l15_s0$1465 [4] & sel_p3_28_3_c;
+  assign sel_p3_28_4_c = \$1843  | \$1844 ;
+  assign sel_p3_29_0_s = \sel_l15_s0$1525 [0] ^ \sel_l15_s0$1465 [0];
+  assign sel_p3_29_0_c = \sel_l15_s0$1525 [0] & \sel_l15_s0$1465 [0];
+  assign \$1845  = \sel_l15_s0$1525 [1] ^ \sel_l15_s0$1465 [1];
+  assign sel_p3_29_1_s = \$1845  ^ sel_p3_29_0_c;
+  assign \$1846  = \sel_l15_s0$1525 [1] & \sel_l15_s0$1465 [1];
+  assign \$1847  = \sel_l15_s0$1525 [1] & sel_p3_29_0_c;
+  assign \$1848  = \$1846  | \$1847 ;
+  assign \$1849  = \sel_l15_s0$1465 [1] & sel_p3_29_0_c;
+  assign sel_p3_29_1_c = \$1848  | \$1849 ;
+  assign \$1850  = \sel_l15_s0$1525 [2] ^ \sel_l15_s0$1465 [2];
+  assign sel_p3_29_2_s = \$1850  ^ sel_p3_29_1_c;
+  assign \$1851  = \sel_l15_s0$1525 [2] & \sel_l15_s0$1465 [2];
+  assign \$1852  = \sel_l15_s0$1525 [2] & sel_p3_29_1_c;
+  assign \$1853  = \$1851  | \$1852 ;
+  assign \$1854  = \sel_l15_s0$1465 [2] & sel_p3_29_1_c;
+  assign sel_p3_29_2_c = \$1853  | \$1854 ;
+  assign \$1855  = \sel_l15_s0$1525 [3] ^ \sel_l15_s0$1465 [3];
+  assign sel_p3_29_3_s = \$1855  ^ sel_p3_29_2_c;
+  assign \$1856  = \sel_l15_s0$1525 [3] & \sel_l15_s0$1465 [3];
+  assign \$1857  = \sel_l15_s0$1525 [3] & sel_p3_29_2_c;
+  assign \$1858  = \$1856  | \$1857 ;
+  assign \$1859  = \sel_l15_s0$1465 [3] & sel_p3_29_2_c;
+  assign sel_p3_29_3_c = \$1858  | \$1859 ;
+  assign \$1860  = \sel_l15_s0$1525 [4] ^ \sel_l15_s0$1465 [4];
+  assign sel_p3_29_4_s = \$1860  ^ sel_p3_29_3_c;
+  assign \$1861  = \sel_l15_s0$1525 [4] & \sel_l15_s0$1465 [4];
+  assign \$1862  = \sel_l15_s0$1525 [4] & sel_p3_29_3_c;
+  assign \$1863  = \$1861  | \$1862 ;
+  assign \$1864  = \sel_l15_s0$1465 [4] & sel_p3_29_3_c;
+  assign sel_p3_29_4_c = \$1863  | \$1864 ;
+  assign sel_p3_30_0_s = \sel_l15_s0$1537 [0] ^ \sel_l15_s0$1465 [0];
+  assign sel_p3_30_0_c = \sel_l15_s0$1537 [0] & \sel_l15_s0$1465 [0];
+  assign \$1865  = \sel_l15_s0$1537 [1] ^ \sel_l15_s0$1465 [1];
+  assign sel_p3_30_1_s = \$1865  ^ sel_p3_30_0_c;
+  assign \$1866  = \sel_l15_s0$1537 [1] & \sel_l15_s0$1465 [1];
+  assign \$1867  = \sel_l15_s0$1537 [1] & sel_p3_30_0_c;
+  assign \$1868  = \$1866  | \$1867 ;
+  assign \$1869  = \sel_l15_s0$1465 [1] & sel_p3_30_0_c;
+  assign sel_p3_30_1_c = \$1868  | \$1869 ;
+  assign \$1870  = \sel_l15_s0$1537 [2] ^ \sel_l15_s0$1465 [2];
+  assign sel_p3_30_2_s = \$1870  ^ sel_p3_30_1_c;
+  assign \$1871  = \sel_l15_s0$1537 [2] & \sel_l15_s0$1465 [2];
+  assign \$1872  = \sel_l15_s0$1537 [2] & sel_p3_30_1_c;
+  assign \$1873  = \$1871  | \$1872 ;
+  assign \$1874  = \sel_l15_s0$1465 [2] & sel_p3_30_1_c;
+  assign sel_p3_30_2_c = \$1873  | \$1874 ;
+  assign \$1875  = \sel_l15_s0$1537 [3] ^ \sel_l15_s0$1465 [3];
+  assign sel_p3_30_3_s = \$1875  ^ sel_p3_30_2_c;
+  assign \$1876  = \sel_l15_s0$1537 [3] & \sel_l15_s0$1465 [3];
+  assign \$1877  = \sel_l15_s0$1537 [3] & sel_p3_30_2_c;
+  assign \$1878  = \$1876  | \$1877 ;
+  assign \$1879  = \sel_l15_s0$1465 [3] & sel_p3_30_2_c;
+  assign sel_p3_30_3_c = \$1878  | \$1879 ;
+  assign \$1880  = \sel_l15_s0$1537 [4] ^ \sel_l15_s0$1465 [4];
+  assign sel_p3_30_4_s = \$1880  ^ sel_p3_30_3_c;
+  assign \$1881  = \sel_l15_s0$1537 [4] & \sel_l15_s0$1465 [4];
+  assign \$1882  = \sel_l15_s0$1537 [4] & sel_p3_30_3_c;
+  assign \$1883  = \$1881  | \$1882 ;
+  assign \$1884  = \sel_l15_s0$1465 [4] & sel_p3_30_3_c;
+  assign sel_p3_30_4_c = \$1883  | \$1884 ;
+  assign \$1885  = ~ adv14_valid;
+  assign adv14 = \$1885  | o__ready;
+  assign sel_p4_16_0_s = sel_l16_s0 ^ \sel_l16_s0$1552 [0];
+  assign sel_p4_16_0_c = sel_l16_s0 & \sel_l16_s0$1552 [0];
+  assign sel_p4_16_1_s = \sel_l16_s0$1552 [1] ^ sel_p4_16_0_c;
+  assign sel_p4_16_1_c = \sel_l16_s0$1552 [1] & sel_p4_16_0_c;
+  assign sel_p4_16_2_s = \sel_l16_s0$1552 [2] ^ sel_p4_16_1_c;
+  assign sel_p4_16_2_c = \sel_l16_s0$1552 [2] & sel_p4_16_1_c;
+  assign sel_p4_16_3_s = \sel_l16_s0$1552 [3] ^ sel_p4_16_2_c;
+  assign sel_p4_16_3_c = \sel_l16_s0$1552 [3] & sel_p4_16_2_c;
+  assign sel_p4_16_4_s = \sel_l16_s0$1552 [4] ^ sel_p4_16_3_c;
+  assign sel_p4_16_4_c = \sel_l16_s0$1552 [4] & sel_p4_16_3_c;
+  assign sel_p4_17_0_s = \sel_l16_s0$1564 [0] ^ \sel_l16_s0$1552 [0];
+  assign sel_p4_17_0_c = \sel_l16_s0$1564 [0] & \sel_l16_s0$1552 [0];
+  assign \$1886  = \sel_l16_s0$1564 [1] ^ \sel_l16_s0$1552 [1];
+  assign sel_p4_17_1_s = \$1886  ^ sel_p4_17_0_c;
+  assign \$1887  = \sel_l16_s0$1564 [1] & \sel_l16_s0$1552 [1];
+  assign \$1888  = \sel_l16_s0$1564 [1] & sel_p4_17_0_c;
+  assign \$1889  = \$1887  | \$1888 ;
+  assign \$1890  = \sel_l16_s0$1552 [1] & sel_p4_17_0_c;
+  assign sel_p4_17_1_c = \$1889  | \$1890 ;
+  assign \$1891  = \sel_l16_s0$1564 [2] ^ \sel_l16_s0$1552 [2];
+  assign sel_p4_17_2_s = \$1891  ^ sel_p4_17_1_c;
+  assign \$1892  = \sel_l16_s0$1564 [2] & \sel_l16_s0$1552 [2];
+  assign \$1893  = \sel_l16_s0$1564 [2] & sel_p4_17_1_c;
+  assign \$1894  = \$1892  | \$1893 ;
+  assign \$1895  = \sel_l16_s0$1552 [2] & sel_p4_17_1_c;
+  assign sel_p4_17_2_c = \$1894  | \$1895 ;
+  assign \$1896  = \sel_l16_s0$1564 [3] ^ \sel_l16_s0$1552 [3];
+  assign sel_p4_17_3_s = \$1896  ^ sel_p4_17_2_c;
+  assign \$1897  = \sel_l16_s0$1564 [3] & \sel_l16_s0$1552 [3];
+  assign \$1898  = \sel_l16_s0$1564 [3] & sel_p4_17_2_c;
+  assign \$1899  = \$1897  | \$1898 ;
+  assign \$1900  = \sel_l16_s0$1552 [3] & sel_p4_17_2_c;
+  assign sel_p4_17_3_c = \$1899  | \$1900 ;
+  assign \$1901  = \sel_l16_s0$1564 [4] ^ \sel_l16_s0$1552 [4];
+  assign sel_p4_17_4_s = \$1901  ^ sel_p4_17_3_c;
+  assign \$1902  = \sel_l16_s0$1564 [4] & \sel_l16_s0$1552 [4];
+  assign \$1903  = \sel_l16_s0$1564 [4] & sel_p4_17_3_c;
+  assign \$1904  = \$1902  | \$1903 ;
+  assign \$1905  = \sel_l16_s0$1552 [4] & sel_p4_17_3_c;
+  assign sel_p4_17_4_c = \$1904  | \$1905 ;
+  assign sel_p4_18_0_s = \sel_l16_s0$1576 [0] ^ \sel_l16_s0$1552 [0];
+  assign sel_p4_18_0_c = \sel_l16_s0$1576 [0] & \sel_l16_s0$1552 [0];
+  assign \$1906  = \sel_l16_s0$1576 [1] ^ \sel_l16_s0$1552 [1];
+  assign sel_p4_18_1_s = \$1906  ^ sel_p4_18_0_c;
+  assign \$1907  = \sel_l16_s0$1576 [1] & \sel_l16_s0$1552 [1];
+  assign \$1908  = \sel_l16_s0$1576 [1] & sel_p4_18_0_c;
+  assign \$1909  = \$1907  | \$1908 ;
+  assign \$1910  = \sel_l16_s0$1552 [1] & sel_p4_18_0_c;
+  assign sel_p4_18_1_c = \$1909  | \$1910 ;
+  assign \$1911  = \sel_l16_s0$1576 [2] ^ \sel_l16_s0$1552 [2];
+  assign sel_p4_18_2_s = \$1911  ^ sel_p4_18_1_c;
+  assign \$1912  = \sel_l16_s0$1576 [2] & \sel_l16_s0$1552 [2];
+  assign \$1913  = \sel_l16_s0$1576 [2] & sel_p4_18_1_c;
+  assign \$1914  = \$1912  | \$1913 ;
+  assign \$1915  = \sel_l16_s0$1552 [2] & sel_p4_18_1_c;
+  assign sel_p4_18_2_c = \$1914  | \$1915 ;
+  assign \$1916  = \sel_l16_s0$1576 [3] ^ \sel_l16_s0$1552 [3];
+  assign sel_p4_18_3_s = \$1916  ^ sel_p4_18_2_c;
+  assign \$1917  = \sel_l16_s0$1576 [3] & \sel_l16_s0$1552 [3];
+  assign \$1918  = \sel_l16_s0$1576 [3] & sel_p4_18_2_c;
+  assign \$1919  = \$1917  | \$1918 ;
+  assign \$1920  = \sel_l16_s0$1552 [3] & sel_p4_18_2_c;
+  assign sel_p4_18_3_c = \$1919  | \$1920 ;
+  assign \$1921  = \sel_l16_s0$1576 [4] ^ \sel_l16_s0$1552 [4];
+  assign sel_p4_18_4_s = \$1921  ^ sel_p4_18_3_c;
+  assign \$1922  = \sel_l16_s0$1576 [4] & \sel_l16_s0$1552 [4];
+  assign \$1923  = \sel_l16_s0$1576 [4] & sel_p4_18_3_c;
+  assign \$1924  = \$1922  | \$1923 ;
+  assign \$1925  = \sel_l16_s0$1552 [4] & sel_p4_18_3_c;
+  assign sel_p4_18_4_c = \$1924  | \$1925 ;
+  assign sel_p4_19_0_s = \sel_l16_s0$1588 [0] ^ \sel_l16_s0$1552 [0];
+  assign sel_p4_19_0_c = \sel_l16_s0$1588 [0] & \sel_l16_s0$1552 [0];
+  assign \$1926  = \sel_l16_s0$1588 [1] ^ \sel_l16_s0$1552 [1];
+  assign sel_p4_19_1_s = \$1926  ^ sel_p4_19_0_c;
+  assign \$1927  = \sel_l16_s0$1588 [1] & \sel_l16_s0$1552 [1];
+  assign \$1928  = \sel_l16_s0$1588 [1] & sel_p4_19_0_c;
+  assign \$1929  = \$1927  | \$1928 ;
+  assign \$1930  = \sel_l16_s0$1552 [1] & sel_p4_19_0_c;
+  assign sel_p4_19_1_c = \$1929  | \$1930 ;
+  assign \$1931  = \sel_l16_s0$1588 [2] ^ \sel_l16_s0$1552 [2];
+  assign sel_p4_19_2_s = \$1931  ^ sel_p4_19_1_c;
+  assign \$1932  = \sel_l16_s0$1588 [2] & \sel_l16_s0$1552 [2];
+  assign \$1933  = \sel_l16_s0$1588 [2] & sel_p4_19_1_c;
+  assign \$1934  = \$1932  | \$1933 ;
+  assign \$1935  = \sel_l16_s0$1552 [2] & sel_p4_19_1_c;
+  assign sel_p4_19_2_c = \$1934  | \$1935 ;
+  assign \$1936  = \sel_l16_s0$1588 [3] ^ \sel_l16_s0$1552 [3];
+  assign sel_p4_19_3_s = \$1936  ^ sel_p4_19_2_c;
+  assign \$1937  = \sel_l16_s0$1588 [3] & \sel_l16_s0$1552 [3];
+  assign \$1938  = \sel_l16_s0$1588 [3] & sel_p4_19_2_c;
+  assign \$1939  = \$1937  | \$1938 ;
+  assign \$1940  = \sel_l16_s0$1552 [3] & sel_p4_19_2_c;
+  assign sel_p4_19_3_c = \$1939  | \$1940 ;
+  assign \$1941  = \sel_l16_s0$1588 [4] ^ \sel_l16_s0$1552 [4];
+  assign sel_p4_19_4_s = \$1941  ^ sel_p4_19_3_c;
+  assign \$1942  = \sel_l16_s0$1588 [4] & \sel_l16_s0$1552 [4];
+  assign \$1943  = \sel_l16_s0$1588 [4] & sel_p4_19_3_c;
+  assign \$1944  = \$1942  | \$1943 ;
+  assign \$1945  = \sel_l16_s0$1552 [4] & sel_p4_19_3_c;
+  assign sel_p4_19_4_c = \$1944  | \$1945 ;
+  assign sel_p4_20_0_s = \sel_l16_s0$1600 [0] ^ \sel_l16_s0$1552 [0];
+  assign sel_p4_20_0_c = \sel_l16_s0$1600 [0] & \sel_l16_s0$1552 [0];
+  assign \$1946  = \sel_l16_s0$1600 [1] ^ \sel_l16_s0$1552 [1];
+  assign sel_p4_20_1_s = \$1946  ^ sel_p4_20_0_c;
+  assign \$1947  = \sel_l16_s0$1600 [1] & \sel_l16_s0$1552 [1];
+  assign \$1948  = \sel_l16_s0$1600 [1] & sel_p4_20_0_c;
+  assign \$1949  = \$1947  | \$1948 ;
+  assign \$1950  = \sel_l16_s0$1552 [1] & sel_p4_20_0_c;
+  assign sel_p4_20_1_c = \$1949  | \$1950 ;
+  assign \$1951  = \sel_l16_s0$1600 [2] ^ \sel_l16_s0$1552 [2];
+  assign sel_p4_20_2_s = \$1951  ^ sel_p4_20_1_c;
+  assign \$1952  = \sel_l16_s0$1600 [2] & \sel_l16_s0$1552 [2];
+  assign \$1953  = \sel_l16_s0$1600 [2] & sel_p4_20_1_c;
+  assign \$1954  = \$1952  | \$1953 ;
+  assign \$1955  = \sel_l16_s0$1552 [2] & sel_p4_20_1_c;
+  assign sel_p4_20_2_c = \$1954  | \$1955 ;
+  assign \$1956  = \sel_l16_s0$1600 [3] ^ \sel_l16_s0$1552 [3];
+  assign sel_p4_20_3_s = \$1956  ^ sel_p4_20_2_c;
+  assign \$1957  = \sel_l16_s0$1600 [3] & \sel_l16_s0$1552 [3];
+  assign \$1958  = \sel_l16_s0$1600 [3] & sel_p4_20_2_c;
+  assign \$1959  = \$1957  | \$1958 ;
+  assign \$1960  = \sel_l16_s0$1552 [3] & sel_p4_20_2_c;
+  assign sel_p4_20_3_c = \$1959  | \$1960 ;
+  assign \$1961  = \sel_l16_s0$1600 [4] ^ \sel_l16_s0$1552 [4];
+  assign sel_p4_20_4_s = \$1961  ^ sel_p4_20_3_c;
+  assign \$1962  = \sel_l16_s0$1600 [4] & \sel_l16_s0$1552 [4];
+  assign \$1963  = \sel_l16_s0$1600 [4] & sel_p4_20_3_c;
+  assign \$1964  = \$1962  | \$1963 ;
+  assign \$1965  = \sel_l16_s0$1552 [4] & sel_p4_20_3_c;
+  assign sel_p4_20_4_c = \$1964  | \$1965 ;
+  assign sel_p4_21_0_s = \sel_l16_s0$1612 [0] ^ \sel_l16_s0$1552 [0];
+  assign sel_p4_21_0_c = \sel_l16_s0$1612 [0] & \sel_l16_s0$1552 [0];
+  assign \$1966  = \sel_l16_s0$1612 [1] ^ \sel_l16_s0$1552 [1];
+  assign sel_p4_21_1_s = \$1966  ^ sel_p4_21_0_c;
+  assign \$1967  = \sel_l16_s0$1612 [1] & \sel_l16_s0$1552 [1];
+  assign \$1968  = \sel_l16_s0$1612 [1] & sel_p4_21_0_c;
+  assign \$1969  = \$1967  | \$1968 ;
+  assign \$1970  = \sel_l16_s0$1552 [1] & sel_p4_21_0_c;
+  assign sel_p4_21_1_c = \$1969  | \$1970 ;
+  assign \$1971  = \sel_l16_s0$1612 [2] ^ \sel_l16_s0$1552 [2];
+  assign sel_p4_21_2_s = \$1971  ^ sel_p4_21_1_c;
+  assign \$1972  = \sel_l16_s0$1612 [2] & \sel_l16_s0$1552 [2];
+  assign \$1973  = \sel_l16_s0$1612 [2] & sel_p4_21_1_c;
+  assign \$1974  = \$1972  | \$1973 ;
+  assign \$1975  = \sel_l16_s0$1552 [2] & sel_p4_21_1_c;
+  assign sel_p4_21_2_c = \$1974  | \$1975 ;
+  assign \$1976  = \sel_l16_s0$1612 [3] ^ \sel_l16_s0$1552 [3];
+  assign sel_p4_21_3_s = \$1976  ^ sel_p4_21_2_c;
+  assign \$1977  = \sel_l16_s0$1612 [3] & \sel_l16_s0$1552 [3];
+  assign \$1978  = \sel_l16_s0$1612 [3] & sel_p4_21_2_c;
+  assign \$1979  = \$1977  | \$1978 ;
+  assign \$1980  = \sel_l16_s0$1552 [3] & sel_p4_21_2_c;
+  assign sel_p4_21_3_c = \$1979  | \$1980 ;
+  assign \$1981  = \sel_l16_s0$1612 [4] ^ \sel_l16_s0$1552 [4];
+  assign sel_p4_21_4_s = \$1981  ^ sel_p4_21_3_c;
+  assign \$1982  = \sel_l16_s0$1612 [4] & \sel_l16_s0$1552 [4];
+  assign \$1983  = \sel_l16_s0$1612 [4] & sel_p4_21_3_c;
+  assign \$1984  = \$1982  | \$1983 ;
+  assign \$1985  = \sel_l16_s0$1552 [4] & sel_p4_21_3_c;
+  assign sel_p4_21_4_c = \$1984  | \$1985 ;
+  assign sel_p4_22_0_s = \sel_l16_s0$1624 [0] ^ \sel_l16_s0$1552 [0];
+  assign sel_p4_22_0_c = \sel_l16_s0$1624 [0] & \sel_l16_s0$1552 [0];
+  assign \$1986  = \sel_l16_s0$1624 [1] ^ \sel_l16_s0$1552 [1];
+  assign sel_p4_22_1_s = \$1986  ^ sel_p4_22_0_c;
+  assign \$1987  = \sel_l16_s0$1624 [1] & \sel_l16_s0$1552 [1];
+  assign \$1988  = \sel_l16_s0$1624 [1] & sel_p4_22_0_c;
+  assign \$1989  = \$1987  | \$1988 ;
+  assign \$1990  = \sel_l16_s0$1552 [1] & sel_p4_22_0_c;
+  assign sel_p4_22_1_c = \$1989  | \$1990 ;
+  assign \$1991  = \sel_l16_s0$1624 [2] ^ \sel_l16_s0$1552 [2];
+  assign sel_p4_22_2_s = \$1991  ^ sel_p4_22_1_c;
+  assign \$1992  = \sel_l16_s0$1624 [2] & \sel_l16_s0$1552 [2];
+  assign \$1993  = \sel_l16_s0$1624 [2] & sel_p4_22_1_c;
+  assign \$1994  = \$1992  | \$1993 ;
+  assign \$1995  = \sel_l16_s0$1552 [2] & sel_p4_22_1_c;
+  assign sel_p4_22_2_c = \$1994  | \$1995 ;
+  assign \$1996  = \sel_l16_s0$1624 [3] ^ \sel_l16_s0$1552 [3];
+  assign sel_p4_22_3_s = \$1996  ^ sel_p4_22_2_c;
+  assign \$1997  = \sel_l16_s0$1624 [3] & \sel_l16_s0$1552 [3];
+  assign \$1998  = \sel_l16_s0$1624 [3] & sel_p4_22_2_c;
+  assign \$1999  = \$1997  | \$1998 ;
+  assign \$2000  = \sel_l16_s0$1552 [3] & sel_p4_22_2_c;
+  assign sel_p4_22_3_c = \$1999  | \$2000 ;
+  assign \$2001  = \sel_l16_s0$1624 [4] ^ \sel_l16_s0$1552 [4];
+  assign sel_p4_22_4_s = \$2001  ^ sel_p4_22_3_c;
+  assign \$2002  = \sel_l16_s0$1624 [4] & \sel_l16_s0$1552 [4];
+  assign \$2003  = \sel_l16_s0$1624 [4] & sel_p4_22_3_c;
+  assign \$2004  = \$2002  | \$2003 ;
+  assign \$2005  = \sel_l16_s0$1552 [4] & sel_p4_22_3_c;
+  assign sel_p4_22_4_c = \$2004  | \$2005 ;
+  assign sel_p4_23_0_s = \sel_l16_s0$1636 [0] ^ \sel_l16_s0$1552 [0];
+  assign sel_p4_23_0_c = \sel_l16_s0$1636 [0] & \sel_l16_s0$1552 [0];
+  assign \$2006  = \sel_l16_s0$1636 [1] ^ \sel_l16_s0$1552 [1];
+  assign sel_p4_23_1_s = \$2006  ^ sel_p4_23_0_c;
+  assign \$2007  = \sel_l16_s0$1636 [1] & \sel_l16_s0$1552 [1];
+  assign \$2008  = \sel_l16_s0$1636 [1] & sel_p4_23_0_c;
+  assign \$2009  = \$2007  | \$2008 ;
+  assign \$2010  = \sel_l16_s0$1552 [1] & sel_p4_23_0_c;
+  assign sel_p4_23_1_c = \$2009  | \$2010 ;
+  assign \$2011  = \sel_l16_s0$1636 [2] ^ \sel_l16_s0$1552 [2];
+  assign sel_p4_23_2_s = \$2011  ^ sel_p4_23_1_c;
+  assign \$2012  = \sel_l16_s0$1636 [2] & \sel_l16_s0$1552 [2];
+  assign \$2013  = \sel_l16_s0$1636 [2] & sel_p4_23_1_c;
+  assign \$2014  = \$2012  | \$2013 ;
+  assign \$2015  = \sel_l16_s0$1552 [2] & sel_p4_23_1_c;
+  assign sel_p4_23_2_c = \$2014  | \$2015 ;
+  assign \$2016  = \sel_l16_s0$1636 [3] ^ \sel_l16_s0$1552 [3];
+  assign sel_p4_23_3_s = \$2016  ^ sel_p4_23_2_c;
+  assign \$2017  = \sel_l16_s0$1636 [3] & \sel_l16_s0$1552 [3];
+  assign \$2018  = \sel_l16_s0$1636 [3] & sel_p4_23_2_c;
+  assign \$2019  = \$2017  | \$2018 ;
+  assign \$2020  = \sel_l16_s0$1552 [3] & sel_p4_23_2_c;
+  assign sel_p4_23_3_c = \$2019  | \$2020 ;
+  assign \$2021  = \sel_l16_s0$1636 [4] ^ \sel_l16_s0$1552 [4];
+  assign sel_p4_23_4_s = \$2021  ^ sel_p4_23_3_c;
+  assign \$2022  = \sel_l16_s0$1636 [4] & \sel_l16_s0$1552 [4];
+  assign \$2023  = \sel_l16_s0$1636 [4] & sel_p4_23_3_c;
+  assign \$2024  = \$2022  | \$2023 ;
+  assign \$2025  = \sel_l16_s0$1552 [4] & sel_p4_23_3_c;
+  assign sel_p4_23_4_c = \$2024  | \$2025 ;
+  assign sel_p4_24_0_s = \sel_l16_s0$1648 [0] ^ \sel_l16_s0$1552 [0];
+  assign sel_p4_24_0_c = \sel_l16_s0$1648 [0] & \sel_l16_s0$1552 [0];
+  assign \$2026  = \sel_l16_s0$1648 [1] ^ \sel_l16_s0$1552 [1];
+  assign sel_p4_24_1_s = \$2026  ^ sel_p4_24_0_c;
+  assign \$2027  = \sel_l16_s0$1648 [1] & \sel_l16_s0$1552 [1];
+  assign \$2028  = \sel_l16_s0$1648 [1] & sel_p4_24_0_c;
+  assign \$2029  = \$2027  | \$2028 ;
+  assign \$2030  = \sel_l16_s0$1552 [1] & sel_p4_24_0_c;
+  assign sel_p4_24_1_c = \$2029  | \$2030 ;
+  assign \$2031  = \sel_l16_s0$1648 [2] ^ \sel_l16_s0$1552 [2];
+  assign sel_p4_24_2_s = \$2031  ^ sel_p4_24_1_c;
+  assign \$2032  = \sel_l16_s0$1648 [2] & \sel_l16_s0$1552 [2];
+  assign \$2033  = \sel_l16_s0$1648 [2] & sel_p4_24_1_c;
+  assign \$2034  = \$2032  | \$2033 ;
+  assign \$2035  = \sel_l16_s0$1552 [2] & sel_p4_24_1_c;
+  assign sel_p4_24_2_c = \$2034  | \$2035 ;
+  assign \$2036  = \sel_l16_s0$1648 [3] ^ \sel_l16_s0$1552 [3];
+  assign sel_p4_24_3_s = \$2036  ^ sel_p4_24_2_c;
+  assign \$2037  = \sel_l16_s0$1648 [3] & \sel_l16_s0$1552 [3];
+  assign \$2038  = \sel_l16_s0$1648 [3] & sel_p4_24_2_c;
+  assign \$2039  = \$2037  | \$2038 ;
+  assign \$2040  = \sel_l16_s0$1552 [3] & sel_p4_24_2_c;
+  assign sel_p4_24_3_c = \$2039  | \$2040 ;
+  assign \$2041  = \sel_l16_s0$1648 [4] ^ \sel_l16_s0$1552 [4];
+  assign sel_p4_24_4_s = \$2041  ^ sel_p4_24_3_c;
+  assign \$2042  = \sel_l16_s0$1648 [4] & \sel_l16_s0$1552 [4];
+  assign \$2043  = \sel_l16_s0$1648 [4] & sel_p4_24_3_c;
+  assign \$2044  = \$2042  | \$2043 ;
+  assign \$2045  = \sel_l16_s0$1552 [4] & sel_p4_24_3_c;
+  assign sel_p4_24_4_c = \$2044  | \$2045 ;
+  assign sel_p4_25_0_s = \sel_l16_s0$1660 [0] ^ \sel_l16_s0$1552 [0];
+  assign sel_p4_25_0_c = \sel_l16_s0$1660 [0] & \sel_l16_s0$1552 [0];
+  assign \$2046  = \sel_l16_s0$1660 [1] ^ \sel_l16_s0$1552 [1];
+  assign sel_p4_25_1_s = \$2046  ^ sel_p4_25_0_c;
+  assign \$2047  = \sel_l16_s0$1660 [1] & \sel_l16_s0$1552 [1];
+  assign \$2048  = \sel_l16_s0$1660 [1] & sel_p4_25_0_c;
+  assign \$2049  = \$2047  | \$2048 ;
+  assign \$2050  = \sel_l16_s0$1552 [1] & sel_p4_25_0_c;
+  assign sel_p4_25_1_c = \$2049  | \$2050 ;
+  assign \$2051  = \sel_l16_s0$1660 [2] ^ \sel_l16_s0$1552 [2];
+  assign sel_p4_25_2_s = \$2051  ^ sel_p4_25_1_c;
+  assign \$2052  = \sel_l16_s0$1660 [2] & \sel_l16_s0$1552 [2];
+  assign \$2053  = \sel_l16_s0$1660 [2] & sel_p4_25_1_c;
+  assign \$2054  = \$2052  | \$2053 ;
+  assign \$2055  = \sel_l16_s0$1552 [2] & sel_p4_25_1_c;
+  assign sel_p4_25_2_c = \$2054  | \$2055 ;
+  assign \$2056  = \sel_l16_s0$1660 [3] ^ \sel_l16_s0$1552 [3];
+  assign sel_p4_25_3_s = \$2056  ^ sel_p4_25_2_c;
+  assign \$2057  = \sel_l16_s0$1660 [3] & \sel_l16_s0$1552 [3];
+  assign \$2058  = \sel_l16_s0$1660 [3] & sel_p4_25_2_c;
+  assign \$2059  = \$2057  | \$2058 ;
+  assign \$2060  = \sel_l16_s0$1552 [3] & sel_p4_25_2_c;
+  assign sel_p4_25_3_c = \$2059  | \$2060 ;
+  assign \$2061  = \sel_l16_s0$1660 [4] ^ \sel_l16_s0$1552 [4];
+  assign sel_p4_25_4_s = \$2061  ^ sel_p4_25_3_c;
+  assign \$2062  = \sel_l16_s0$1660 [4] & \sel_l16_s0$1552 [4];
+  assign \$2063  = \sel_l16_s0$1660 [4] & sel_p4_25_3_c;
+  assign \$2064  = \$2062  | \$2063 ;
+  assign \$2065  = \sel_l16_s0$1552 [4] & sel_p4_25_3_c;
+  assign sel_p4_25_4_c = \$2064  | \$2065 ;
+  assign sel_p4_26_0_s = \sel_l16_s0$1672 [0] ^ \sel_l16_s0$1552 [0];
+  assign sel_p4_26_0_c = \sel_l16_s0$1672 [0] & \sel_l16_s0$1552 [0];
+  assign \$2066  = \sel_l16_s0$1672 [1] ^ \sel_l16_s0$1552 [1];
+  assign sel_p4_26_1_s = \$2066  ^ sel_p4_26_0_c;
+  assign \$2067  = \sel_l16_s0$1672 [1] & \sel_l16_s0$1552 [1];
+  assign \$2068  = \sel_l16_s0$1672 [1] & sel_p4_26_0_c;
+  assign \$2069  = \$2067  | \$2068 ;
+  assign \$2070  = \sel_l16_s0$1552 [1] & sel_p4_26_0_c;
+  assign sel_p4_26_1_c = \$2069  | \$2070 ;
+  assign \$2071  = \sel_l16_s0$1672 [2] ^ \sel_l16_s0$1552 [2];
+  assign sel_p4_26_2_s = \$2071  ^ sel_p4_26_1_c;
+  assign \$2072  = \sel_l16_s0$1672 [2] & \sel_l16_s0$1552 [2];
+  assign \$2073  = \sel_l16_s0$1672 [2] & sel_p4_26_1_c;
+  assign \$2074  = \$2072  | \$2073 ;
+  assign \$2075  = \sel_l16_s0$1552 [2] & sel_p4_26_1_c;
+  assign sel_p4_26_2_c = \$2074  | \$2075 ;
+  assign \$2076  = \sel_l16_s0$1672 [3] ^ \sel_l16_s0$1552 [3];
+  assign sel_p4_26_3_s = \$2076  ^ sel_p4_26_2_c;
+  assign \$2077  = \sel_l16_s0$1672 [3] & \sel_l16_s0$1552 [3];
+  assign \$2078  = \sel_l16_s0$1672 [3] & sel_p4_26_2_c;
+  assign \$2079  = \$2077  | \$2078 ;
+  assign \$2080  = \sel_l16_s0$1552 [3] & sel_p4_26_2_c;
+  assign sel_p4_26_3_c = \$2079  | \$2080 ;
+  assign \$2081  = \sel_l16_s0$1672 [4] ^ \sel_l16_s0$1552 [4];
+  assign sel_p4_26_4_s = \$2081  ^ sel_p4_26_3_c;
+  assign \$2082  = \sel_l16_s0$1672 [4] & \sel_l16_s0$1552 [4];
+  assign \$2083  = \sel_l16_s0$1672 [4] & sel_p4_26_3_c;
+  assign \$2084  = \$2082  | \$2083 ;
+  assign \$2085  = \sel_l16_s0$1552 [4] & sel_p4_26_3_c;
+  assign sel_p4_26_4_c = \$2084  | \$2085 ;
+  assign sel_p4_27_0_s = \sel_l16_s0$1684 [0] ^ \sel_l16_s0$1552 [0];
+  assign sel_p4_27_0_c = \sel_l16_s0$1684 [0] & \sel_l16_s0$1552 [0];
+  assign \$2086  = \sel_l16_s0$1684 [1] ^ \sel_l16_s0$1552 [1];
+  assign sel_p4_27_1_s = \$2086  ^ sel_p4_27_0_c;
+  assign \$2087  = \sel_l16_s0$1684 [1] & \sel_l16_s0$1552 [1];
+  assign \$2088  = \sel_l16_s0$1684 [1] & sel_p4_27_0_c;
+  assign \$2089  = \$2087  | \$2088 ;
+  assign \$2090  = \sel_l16_s0$1552 [1] & sel_p4_27_0_c;
+  assign sel_p4_27_1_c = \$2089  | \$2090 ;
+  assign \$2091  = \sel_l16_s0$1684 [2] ^ \sel_l16_s0$1552 [2];
+  assign sel_p4_27_2_s = \$2091  ^ sel_p4_27_1_c;
+  assign \$2092  = \sel_l16_s0$1684 [2] & \sel_l16_s0$1552 [2];
+  assign \$2093  = \sel_l16_s0$1684 [2] & sel_p4_27_1_c;
+  assign \$2094  = \$2092  | \$2093 ;
+  assign \$2095  = \sel_l16_s0$1552 [2] & sel_p4_27_1_c;
+  assign sel_p4_27_2_c = \$2094  | \$2095 ;
+  assign \$2096  = \sel_l16_s0$1684 [3] ^ \sel_l16_s0$1552 [3];
+  assign sel_p4_27_3_s = \$2096  ^ sel_p4_27_2_c;
+  assign \$2097  = \sel_l16_s0$1684 [3] & \sel_l16_s0$1552 [3];
+  assign \$2098  = \sel_l16_s0$1684 [3] & sel_p4_27_2_c;
+  assign \$2099  = \$2097  | \$2098 ;
+  assign \$2100  = \sel_l16_s0$1552 [3] & sel_p4_27_2_c;
+  assign sel_p4_27_3_c = \$2099  | \$2100 ;
+  assign \$2101  = \sel_l16_s0$1684 [4] ^ \sel_l16_s0$1552 [4];
+  assign sel_p4_27_4_s = \$2101  ^ sel_p4_27_3_c;
+  assign \$2102  = \sel_l16_s0$1684 [4] & \sel_l16_s0$1552 [4];
+  assign \$2103  = \sel_l16_s0$1684 [4] & sel_p4_27_3_c;
+  assign \$2104  = \$2102  | \$2103 ;
+  assign \$2105  = \sel_l16_s0$1552 [4] & sel_p4_27_3_c;
+  assign sel_p4_27_4_c = \$2104  | \$2105 ;
+  assign sel_p4_28_0_s = \sel_l16_s0$1696 [0] ^ \sel_l16_s0$1552 [0];
+  assign sel_p4_28_0_c = \sel_l16_s0$1696 [0] & \sel_l16_s0$1552 [0];
+  assign \$2106  = \sel_l16_s0$1696 [1] ^ \sel_l16_s0$1552 [1];
+  assign sel_p4_28_1_s = \$2106  ^ sel_p4_28_0_c;
+  assign \$2107  = \sel_l16_s0$1696 [1] & \sel_l16_s0$1552 [1];
+  assign \$2108  = \sel_l16_s0$1696 [1] & sel_p4_28_0_c;
+  assign \$2109  = \$2107  | \$2108 ;
+  assign \$2110  = \sel_l16_s0$1552 [1] & sel_p4_28_0_c;
+  assign sel_p4_28_1_c = \$2109  | \$2110 ;
+  assign \$2111  = \sel_l16_s0$1696 [2] ^ \sel_l16_s0$1552 [2];
+  assign sel_p4_28_2_s = \$2111  ^ sel_p4_28_1_c;
+  assign \$2112  = \sel_l16_s0$1696 [2] & \sel_l16_s0$1552 [2];
+  assign \$2113  = \sel_l16_s0$1696 [2] & sel_p4_28_1_c;
+  assign \$2114  = \$2112  | \$2113 ;
+  assign \$2115  = \sel_l16_s0$1552 [2] & sel_p4_28_1_c;
+  assign sel_p4_28_2_c = \$2114  | \$2115 ;
+  assign \$2116  = \sel_l16_s0$1696 [3] ^ \sel_l16_s0$1552 [3];
+  assign sel_p4_28_3_s = \$2116  ^ sel_p4_28_2_c;
+  assign \$2117  = \sel_l16_s0$1696 [3] & \sel_l16_s0$1552 [3];
+  assign \$2118  = \sel_l16_s0$1696 [3] & sel_p4_28_2_c;
+  assign \$2119  = \$2117  | \$2118 ;
+  assign \$2120  = \sel_l16_s0$1552 [3] & sel_p4_28_2_c;
+  assign sel_p4_28_3_c = \$2119  | \$2120 ;
+  assign \$2121  = \sel_l16_s0$1696 [4] ^ \sel_l16_s0$1552 [4];
+  assign sel_p4_28_4_s = \$2121  ^ sel_p4_28_3_c;
+  assign \$2122  = \sel_l16_s0$1696 [4] & \sel_l16_s0$1552 [4];
+  assign \$2123  = \sel_l16_s0$1696 [4] & sel_p4_28_3_c;
+  assign \$2124  = \$2122  | \$2123 ;
+  assign \$2125  = \sel_l16_s0$1552 [4] & sel_p4_28_3_c;
+  assign sel_p4_28_4_c = \$2124  | \$2125 ;
+  assign sel_p4_29_0_s = \sel_l16_s0$1708 [0] ^ \sel_l16_s0$1552 [0];
+  assign sel_p4_29_0_c = \sel_l16_s0$1708 [0] & \sel_l16_s0$1552 [0];
+  assign \$2126  = \sel_l16_s0$1708 [1] ^ \sel_l16_s0$1552 [1];
+  assign sel_p4_29_1_s = \$2126  ^ sel_p4_29_0_c;
+  assign \$2127  = \sel_l16_s0$1708 [1] & \sel_l16_s0$1552 [1];
+  assign \$2128  = \sel_l16_s0$1708 [1] & sel_p4_29_0_c;
+  assign \$2129  = \$2127  | \$2128 ;
+  assign \$2130  = \sel_l16_s0$1552 [1] & sel_p4_29_0_c;
+  assign sel_p4_29_1_c = \$2129  | \$2130 ;
+  assign \$2131  = \sel_l16_s0$1708 [2] ^ \sel_l16_s0$1552 [2];
+  assign sel_p4_29_2_s = \$2131  ^ sel_p4_29_1_c;
+  assign \$2132  = \sel_l16_s0$1708 [2] & \sel_l16_s0$1552 [2];
+  assign \$2133  = \sel_l16_s0$1708 [2] & sel_p4_29_1_c;
+  assign \$2134  = \$2132  | \$2133 ;
+  assign \$2135  = \sel_l16_s0$1552 [2] & sel_p4_29_1_c;
+  assign sel_p4_29_2_c = \$2134  | \$2135 ;
+  assign \$2136  = \sel_l16_s0$1708 [3] ^ \sel_l16_s0$1552 [3];
+  assign sel_p4_29_3_s = \$2136  ^ sel_p4_29_2_c;
+  assign \$2137  = \sel_l16_s0$1708 [3] & \sel_l16_s0$1552 [3];
+  assign \$2138  = \sel_l16_s0$1708 [3] & sel_p4_29_2_c;
+  assign \$2139  = \$2137  | \$2138 ;
+  assign \$2140  = \sel_l16_s0$1552 [3] & sel_p4_29_2_c;
+  assign sel_p4_29_3_c = \$2139  | \$2140 ;
+  assign \$2141  = \sel_l16_s0$1708 [4] ^ \sel_l16_s0$1552 [4];
+  assign sel_p4_29_4_s = \$2141  ^ sel_p4_29_3_c;
+  assign \$2142  = \sel_l16_s0$1708 [4] & \sel_l16_s0$1552 [4];
+  assign \$2143  = \sel_l16_s0$1708 [4] & sel_p4_29_3_c;
+  assign \$2144  = \$2142  | \$2143 ;
+  assign \$2145  = \sel_l16_s0$1552 [4] & sel_p4_29_3_c;
+  assign sel_p4_29_4_c = \$2144  | \$2145 ;
+  assign sel_p4_30_0_s = \sel_l16_s0$1720 [0] ^ \sel_l16_s0$1552 [0];
+  assign sel_p4_30_0_c = \sel_l16_s0$1720 [0] & \sel_l16_s0$1552 [0];
+  assign \$2146  = \sel_l16_s0$1720 [1] ^ \sel_l16_s0$1552 [1];
+  assign sel_p4_30_1_s = \$2146  ^ sel_p4_30_0_c;
+  assign \$2147  = \sel_l16_s0$1720 [1] & \sel_l16_s0$1552 [1];
+  assign \$2148  = \sel_l16_s0$1720 [1] & sel_p4_30_0_c;
+  assign \$2149  = \$2147  | \$2148 ;
+  assign \$2150  = \sel_l16_s0$1552 [1] & sel_p4_30_0_c;
+  assign sel_p4_30_1_c = \$2149  | \$2150 ;
+  assign \$2151  = \sel_l16_s0$1720 [2] ^ \sel_l16_s0$1552 [2];
+  assign sel_p4_30_2_s = \$2151  ^ sel_p4_30_1_c;
+  assign \$2152  = \sel_l16_s0$1720 [2] & \sel_l16_s0$1552 [2];
+  assign \$2153  = \sel_l16_s0$1720 [2] & sel_p4_30_1_c;
+  assign \$2154  = \$2152  | \$2153 ;
+  assign \$2155  = \sel_l16_s0$1552 [2] & sel_p4_30_1_c;
+  assign sel_p4_30_2_c = \$2154  | \$2155 ;
+  assign \$2156  = \sel_l16_s0$1720 [3] ^ \sel_l16_s0$1552 [3];
+  assign sel_p4_30_3_s = \$2156  ^ sel_p4_30_2_c;
+  assign \$2157  = \sel_l16_s0$1720 [3] & \sel_l16_s0$1552 [3];
+  assign \$2158  = \sel_l16_s0$1720 [3] & sel_p4_30_2_c;
+  assign \$2159  = \$2157  | \$2158 ;
+  assign \$2160  = \sel_l16_s0$1552 [3] & sel_p4_30_2_c;
+  assign sel_p4_30_3_c = \$2159  | \$2160 ;
+  assign \$2161  = \sel_l16_s0$1720 [4] ^ \sel_l16_s0$1552 [4];
+  assign sel_p4_30_4_s = \$2161  ^ sel_p4_30_3_c;
+  assign \$2162  = \sel_l16_s0$1720 [4] & \sel_l16_s0$1552 [4];
+  assign \$2163  = \sel_l16_s0$1720 [4] & sel_p4_30_3_c;
+  assign \$2164  = \$2162  | \$2163 ;
+  assign \$2165  = \sel_l16_s0$1552 [4] & sel_p4_30_3_c;
+  assign sel_p4_30_4_c = \$2164  | \$2165 ;
+  assign \$2166  = ~ adv15_valid;
+  assign adv15 = \$2166  | o__ready;
+  assign \$2167  = ! \sel_l16_s0$1743 ;
+  assign \$2168  = \sel_l16_s0$1742 [1] & \$2167 ;
+  assign \$2169  = ! \sel_l16_s0$1744 ;
+  assign \$2170  = \sel_l16_s0$1742 [2] & \$2169 ;
+  assign \$2171  = ! \sel_l16_s0$1745 ;
+  assign \$2172  = \sel_l16_s0$1742 [3] & \$2171 ;
+  assign \$2173  = ! \sel_l16_s0$1746 ;
+  assign \$2174  = \sel_l16_s0$1742 [4] & \$2173 ;
+  assign \$2175  = ! \sel_l16_s0$1747 ;
+  assign \$2176  = \sel_l16_s0$1742 [5] & \$2175 ;
+  assign \$2177  = ! \sel_l16_s0$1748 ;
+  assign \$2178  = \sel_l16_s0$1742 [6] & \$2177 ;
+  assign \$2179  = ! \sel_l16_s0$1749 ;
+  assign \$2180  = \sel_l16_s0$1742 [7] & \$2179 ;
+  assign \$2181  = ! \sel_l16_s0$1750 ;
+  assign \$2182  = \sel_l16_s0$1742 [8] & \$2181 ;
+  assign \$2183  = ! \sel_l16_s0$1751 ;
+  assign \$2184  = \sel_l16_s0$1742 [9] & \$2183 ;
+  assign \$2185  = ! \sel_l16_s0$1752 ;
+  assign \$2186  = \sel_l16_s0$1742 [10] & \$2185 ;
+  assign \$2187  = ! \sel_l16_s0$1753 ;
+  assign \$2188  = \sel_l16_s0$1742 [11] & \$2187 ;
+  assign \$2189  = ! \sel_l16_s0$1754 ;
+  assign \$2190  = \sel_l16_s0$1742 [12] & \$2189 ;
+  assign \$2191  = ! \sel_l16_s0$1755 ;
+  assign \$2192  = \sel_l16_s0$1742 [13] & \$2191 ;
+  assign \$2193  = ! \sel_l16_s0$1756 ;
+  assign \$2194  = \sel_l16_s0$1742 [14] & \$2193 ;
+  assign \$2195  = ! \sel_l16_s0$1757 ;
+  assign \$2196  = \sel_l16_s0$1742 [15] & \$2195 ;
+  assign \$2197  = ! \sel_l16_s0$1552 ;
+  assign \$2198  = \sel_l16_s0$1742 [16] & \$2197 ;
+  assign \$2200  = \sel_l16_s0$1742 [1] & \$2199 ;
+  assign \$2201  = \sel_l16_s0$1744  == 1'h1;
+  assign \$2202  = \sel_l16_s0$1742 [2] & \$2201 ;
+  assign \$2203  = \sel_l16_s0$1745  == 1'h1;
+  assign \$2204  = \sel_l16_s0$1742 [3] & \$2203 ;
+  assign \$2205  = \sel_l16_s0$1746  == 1'h1;
+  assign \$2206  = \sel_l16_s0$1742 [4] & \$2205 ;
+  assign \$2207  = \sel_l16_s0$1747  == 1'h1;
+  assign \$2208  = \sel_l16_s0$1742 [5] & \$2207 ;
+  assign \$2209  = \sel_l16_s0$1748  == 1'h1;
+  assign \$2210  = \sel_l16_s0$1742 [6] & \$2209 ;
+  assign \$2211  = \sel_l16_s0$1749  == 1'h1;
+  assign \$2212  = \sel_l16_s0$1742 [7] & \$2211 ;
+  assign \$2213  = \sel_l16_s0$1750  == 1'h1;
+  assign \$2214  = \sel_l16_s0$1742 [8] & \$2213 ;
+  assign \$2215  = \sel_l16_s0$1751  == 1'h1;
+  assign \$2216  = \sel_l16_s0$1742 [9] & \$2215 ;
+  assign \$2217  = \sel_l16_s0$1752  == 1'h1;
+  assign \$2218  = \sel_l16_s0$1742 [10] & \$2217 ;
+  assign \$2219  = \sel_l16_s0$1753  == 1'h1;
+  assign \$2220  = \sel_l16_s0$1742 [11] & \$2219 ;
+  assign \$2221  = \sel_l16_s0$1754  == 1'h1;
+  assign \$2222  = \sel_l16_s0$1742 [12] & \$2221 ;
+  assign \$2223  = \sel_l16_s0$1755  == 1'h1;
+  assign \$2224  = \sel_l16_s0$1742 [13] & \$2223 ;
+  assign \$2225  = \sel_l16_s0$1756  == 1'h1;
+  assign \$2226  = \sel_l16_s0$1742 [14] & \$2225 ;
+  assign \$2227  = \sel_l16_s0$1757  == 1'h1;
+  assign \$2228  = \sel_l16_s0$1742 [15] & \$2227 ;
+  assign \$2229  = \sel_l16_s0$1552  == 1'h1;
+  assign \$2230  = \sel_l16_s0$1742 [16] & \$2229 ;
+  assign \$2231  = { sel_p4_16_4_s, sel_p4_16_3_s, sel_p4_16_2_s, sel_p4_16_1_s, sel_p4_16_0_s } == 1'h1;
+  assign \$2232  = \sel_l16_s0$1742 [17] & \$2231 ;
+  assign \$2233  = \sel_l16_s0$1744  == 2'h2;
+  assign \$2234  = \sel_l16_s0$1742 [2] & \$2233 ;
+  assign \$2235  = \sel_l16_s0$1745  == 2'h2;
+  assign \$2236  = \sel_l16_s0$1742 [3] & \$2235 ;
+  assign \$2237  = \sel_l16_s0$1746  == 2'h2;
+  assign \$2238  = \sel_l16_s0$1742 [4] & \$2237 ;
+  assign \$2239  = \sel_l16_s0$1747  == 2'h2;
+  assign \$2240  = \sel_l16_s0$1742 [5] & \$2239 ;
+  assign \$2241  = \sel_l16_s0$1748  == 2'h2;
+  assign \$2242  = \sel_l16_s0$1742 [6] & \$2241 ;
+  assign \$2243  = \sel_l16_s0$1749  == 2'h2;
+  assign \$2244  = \sel_l16_s0$1742 [7] & \$2243 ;
+  assign \$2245  = \sel_l16_s0$1750  == 2'h2;
+  assign \$2246  = \sel_l16_s0$1742 [8] & \$2245 ;
+  assign \$2247  = \sel_l16_s0$1751  == 2'h2;
+  assign \$2248  = \sel_l16_s0$1742 [9] & \$2247 ;
+  assign \$2249  = \sel_l16_s0$1752  == 2'h2;
+  assign \$2250  = \sel_l16_s0$1742 [10] & \$2249 ;
+  assign \$2251  = \sel_l16_s0$1753  == 2'h2;
+  assign \$2252  = \sel_l16_s0$1742 [11] & \$2251 ;
+  assign \$2253  = \sel_l16_s0$1754  == 2'h2;
+  assign \$2254  = \sel_l16_s0$1742 [12] & \$2253 ;
+  assign \$2255  = \sel_l16_s0$1755  == 2'h2;
+  assign \$2256  = \sel_l16_s0$1742 [13] & \$2255 ;
+  assign \$2257  = \sel_l16_s0$1756  == 2'h2;
+  assign \$2258  = \sel_l16_s0$1742 [14] & \$2257 ;
+  assign \$2259  = \sel_l16_s0$1757  == 2'h2;
+  assign \$2260  = \sel_l16_s0$1742 [15] & \$2259 ;
+  assign \$2261  = \sel_l16_s0$1552  == 2'h2;
+  assign \$2262  = \sel_l16_s0$1742 [16] & \$2261 ;
+  assign \$2263  = { sel_p4_16_4_s, sel_p4_16_3_s, sel_p4_16_2_s, sel_p4_16_1_s, sel_p4_16_0_s } == 2'h2;
+  assign \$2264  = \sel_l16_s0$1742 [17] & \$2263 ;
+  assign \$2265  = { sel_p4_17_4_s, sel_p4_17_3_s, sel_p4_17_2_s, sel_p4_17_1_s, sel_p4_17_0_s } == 2'h2;
+  assign \$2266  = \sel_l16_s0$1742 [18] & \$2265 ;
+  assign \$2267  = \sel_l16_s0$1745  == 2'h3;
+  assign \$2268  = \sel_l16_s0$1742 [3] & \$2267 ;
+  assign \$2269  = \sel_l16_s0$1746  == 2'h3;
+  assign \$2270  = \sel_l16_s0$1742 [4] & \$2269 ;
+  assign \$2271  = \sel_l16_s0$1747  == 2'h3;
+  assign \$2272  = \sel_l16_s0$1742 [5] & \$2271 ;
+  assign \$2273  = \sel_l16_s0$1748  == 2'h3;
+  assign \$2274  = \sel_l16_s0$1742 [6] & \$2273 ;
+  assign \$2275  = \sel_l16_s0$1749  == 2'h3;
+  assign \$2276  = \sel_l16_s0$1742 [7] & \$2275 ;
+  assign \$2277  = \sel_l16_s0$1750  == 2'h3;
+  assign \$2278  = \sel_l16_s0$1742 [8] & \$2277 ;
+  assign \$2279  = \sel_l16_s0$1751  == 2'h3;
+  assign \$2280  = \sel_l16_s0$1742 [9] & \$2279 ;
+  assign \$2281  = \sel_l16_s0$1752  == 2'h3;
+  assign \$2282  = \sel_l16_s0$1742 [10] & \$2281 ;
+  assign \$2283  = \sel_l16_s0$1753  == 2'h3;
+  assign \$2284  = \sel_l16_s0$1742 [11] & \$2283 ;
+  assign \$2285  = \sel_l16_s0$1754  == 2'h3;
+  assign \$2286  = \sel_l16_s0$1742 [12] & \$2285 ;
+  assign \$2287  = \sel_l16_s0$1755  == 2'h3;
+  assign \$2288  = \sel_l16_s0$1742 [13] & \$2287 ;
+  assign \$2289  = \sel_l16_s0$1756  == 2'h3;
+  assign \$2290  = \sel_l16_s0$1742 [14] & \$2289 ;
+  assign \$2291  = \sel_l16_s0$1757  == 2'h3;
+  assign \$2292  = \sel_l16_s0$1742 [15] & \$2291 ;
+  assign \$2293  = \sel_l16_s0$1552  == 2'h3;
+  assign \$2294  = \sel_l16_s0$1742 [16] & \$2293 ;
+  assign \$2295  = { sel_p4_16_4_s, sel_p4_16_3_s, sel_p4_16_2_s, sel_p4_16_1_s, sel_p4_16_0_s } == 2'h3;
+  assign \$2296  = \sel_l16_s0$1742 [17] & \$2295 ;
+  assign \$2297  = { sel_p4_17_4_s, sel_p4_17_3_s, sel_p4_17_2_s, sel_p4_17_1_s, sel_p4_17_0_s } == 2'h3;
+  assign \$2298  = \sel_l16_s0$1742 [18] & \$2297 ;
+  assign \$2299  = { sel_p4_18_4_s, sel_p4_18_3_s, sel_p4_18_2_s, sel_p4_18_1_s, sel_p4_18_0_s } == 2'h3;
+  assign \$2300  = \sel_l16_s0$1742 [19] & \$2299 ;
+  assign \$2301  = \sel_l16_s0$1746  == 3'h4;
+  assign \$2302  = \sel_l16_s0$1742 [4] & \$2301 ;
+  assign \$2303  = \sel_l16_s0$1747  == 3'h4;
+  assign \$2304  = \sel_l16_s0$1742 [5] & \$2303 ;
+  assign \$2305  = \sel_l16_s0$1748  == 3'h4;
+  assign \$2306  = \sel_l16_s0$1742 [6] & \$2305 ;
+  assign \$2307  = \sel_l16_s0$1749  == 3'h4;
+  assign \$2308  = \sel_l16_s0$1742 [7] & \$2307 ;
+  assign \$2309  = \sel_l16_s0$1750  == 3'h4;
+  assign \$2310  = \sel_l16_s0$1742 [8] & \$2309 ;
+  assign \$2311  = \sel_l16_s0$1751  == 3'h4;
+  assign \$2312  = \sel_l16_s0$1742 [9] & \$2311 ;
+  assign \$2313  = \sel_l16_s0$1752  == 3'h4;
+  assign \$2314  = \sel_l16_s0$1742 [10] & \$2313 ;
+  assign \$2315  = \sel_l16_s0$1753  == 3'h4;
+  assign \$2316  = \sel_l16_s0$1742 [11] & \$2315 ;
+  assign \$2317  = \sel_l16_s0$1754  == 3'h4;
+  assign \$2318  = \sel_l16_s0$1742 [12] & \$2317 ;
+  assign \$2319  = \sel_l16_s0$1755  == 3'h4;
+  assign \$2320  = \sel_l16_s0$1742 [13] & \$2319 ;
+  assign \$2321  = \sel_l16_s0$1756  == 3'h4;
+  assign \$2322  = \sel_l16_s0$1742 [14] & \$2321 ;
+  assign \$2323  = \sel_l16_s0$1757  == 3'h4;
+  assign \$2324  = \sel_l16_s0$1742 [15] & \$2323 ;
+  assign \$2325  = \sel_l16_s0$1552  == 3'h4;
+  assign \$2326  = \sel_l16_s0$1742 [16] & \$2325 ;
+  assign \$2327  = { sel_p4_16_4_s, sel_p4_16_3_s, sel_p4_16_2_s, sel_p4_16_1_s, sel_p4_16_0_s } == 3'h4;
+  assign \$2328  = \sel_l16_s0$1742 [17] & \$2327 ;
+  assign \$2329  = { sel_p4_17_4_s, sel_p4_17_3_s, sel_p4_17_2_s, sel_p4_17_1_s, sel_p4_17_0_s } == 3'h4;
+  assign \$2330  = \sel_l16_s0$1742 [18] & \$2329 ;
+  assign \$2331  = { sel_p4_18_4_s, sel_p4_18_3_s, sel_p4_18_2_s, sel_p4_18_1_s, sel_p4_18_0_s } == 3'h4;
+  assign \$2332  = \sel_l16_s0$1742 [19] & \$2331 ;
+  assign \$2333  = { sel_p4_19_4_s, sel_p4_19_3_s, sel_p4_19_2_s, sel_p4_19_1_s, sel_p4_19_0_s } == 3'h4;
+  assign \$2334  = \sel_l16_s0$1742 [20] & \$2333 ;
+  assign \$2335  = \sel_l16_s0$1747  == 3'h5;
+  assign \$2336  = \sel_l16_s0$1742 [5] & \$2335 ;
+  assign \$2337  = \sel_l16_s0$1748  == 3'h5;
+  assign \$2338  = \sel_l16_s0$1742 [6] & \$2337 ;
+  assign \$2339  = \sel_l16_s0$1749  == 3'h5;
+  assign \$2340  = \sel_l16_s0$1742 [7] & \$2339 ;
+  assign \$2341  = \sel_l16_s0$1750  == 3'h5;
+  assign \$2342  = \sel_l16_s0$1742 [8] & \$2341 ;
+  assign \$2343  = \sel_l16_s0$1751  == 3'h5;
+  assign \$2344  = \sel_l16_s0$1742 [9] & \$2343 ;
+  assign \$2345  = \sel_l16_s0$1752  == 3'h5;
+  assign \$2346  = \sel_l16_s0$1742 [10] & \$2345 ;
+  assign \$2347  = \sel_l16_s0$1753  == 3'h5;
+  assign \$2348  = \sel_l16_s0$1742 [11] & \$2347 ;
+  assign \$2349  = \sel_l16_s0$1754  == 3'h5;
+  assign \$2350  = \sel_l16_s0$1742 [12] & \$2349 ;
+  assign \$2351  = \sel_l16_s0$1755  == 3'h5;
+  assign \$2352  = \sel_l16_s0$1742 [13] & \$2351 ;
+  assign \$2353  = \sel_l16_s0$1756  == 3'h5;
+  assign \$2354  = \sel_l16_s0$1742 [14] & \$2353 ;
+  assign \$2355  = \sel_l16_s0$1757  == 3'h5;
+  assign \$2356  = \sel_l16_s0$1742 [15] & \$2355 ;
+  assign \$2357  = \sel_l16_s0$1552  == 3'h5;
+  assign \$2358  = \sel_l16_s0$1742 [16] & \$2357 ;
+  assign \$2359  = { sel_p4_16_4_s, sel_p4_16_3_s, sel_p4_16_2_s, sel_p4_16_1_s, sel_p4_16_0_s } == 3'h5;
+  assign \$2360  = \sel_l16_s0$1742 [17] & \$2359 ;
+  assign \$2361  = { sel_p4_17_4_s, sel_p4_17_3_s, sel_p4_17_2_s, sel_p4_17_1_s, sel_p4_17_0_s } == 3'h5;
+  assign \$2362  = \sel_l16_s0$1742 [18] & \$2361 ;
+  assign \$2363  = { sel_p4_18_4_s, sel_p4_18_3_s, sel_p4_18_2_s, sel_p4_18_1_s, sel_p4_18_0_s } == 3'h5;
+  assign \$2364  = \sel_l16_s0$1742 [19] & \$2363 ;
+  assign \$2365  = { sel_p4_19_4_s, sel_p4_19_3_s, sel_p4_19_2_s, sel_p4_19_1_s, sel_p4_19_0_s } == 3'h5;
+  assign \$2366  = \sel_l16_s0$1742 [20] & \$2365 ;
+  assign \$2367  = { sel_p4_20_4_s, sel_p4_20_3_s, sel_p4_20_2_s, sel_p4_20_1_s, sel_p4_20_0_s } == 3'h5;
+  assign \$2368  = \sel_l16_s0$1742 [21] & \$2367 ;
+  assign \$2369  = \sel_l16_s0$1748  == 3'h6;
+  assign \$2370  = \sel_l16_s0$1742 [6] & \$2369 ;
+  assign \$2371  = \sel_l16_s0$1749  == 3'h6;
+  assign \$2372  = \sel_l16_s0$1742 [7] & \$2371 ;
+  assign \$2373  = \sel_l16_s0$1750  == 3'h6;
+  assign \$2374  = \sel_l16_s0$1742 [8] & \$2373 ;
+  assign \$2375  = \sel_l16_s0$1751  == 3'h6;
+  assign \$2376  = \sel_l16_s0$1742 [9] & \$2375 ;
+  assign \$2377  = \sel_l16_s0$1752  == 3'h6;
+  assign \$2378  = \sel_l16_s0$1742 [10] & \$2377 ;
+  assign \$2379  = \sel_l16_s0$1753  == 3'h6;
+  assign \$2380  = \sel_l16_s0$1742 [11] & \$2379 ;
+  assign \$2381  = \sel_l16_s0$1754  == 3'h6;
+  assign \$2382  = \sel_l16_s0$1742 [12] & \$2381 ;
+  assign \$2383  = \sel_l16_s0$1755  == 3'h6;
+  assign \$2384  = \sel_l16_s0$1742 [13] & \$2383 ;
+  assign \$2385  = \sel_l16_s0$1756  == 3'h6;
+  assign \$2386  = \sel_l16_s0$1742 [14] & \$2385 ;
+  assign \$2387  = \sel_l16_s0$1757  == 3'h6;
+  assign \$2388  = \sel_l16_s0$1742 [15] & \$2387 ;
+  assign \$2389  = \sel_l16_s0$1552  == 3'h6;
+  assign \$2390  = \sel_l16_s0$1742 [16] & \$2389 ;
+  assign \$2391  = { sel_p4_16_4_s, sel_p4_16_3_s, sel_p4_16_2_s, sel_p4_16_1_s, sel_p4_16_0_s } == 3'h6;
+  assign \$2392  = \sel_l16_s0$1742 [17] & \$2391 ;
+  assign \$2393  = { sel_p4_17_4_s, sel_p4_17_3_s, sel_p4_17_2_s, sel_p4_17_1_s, sel_p4_17_0_s } == 3'h6;
+  assign \$2394  = \sel_l16_s0$1742 [18] & \$2393 ;
+  assign \$2395  = { sel_p4_18_4_s, sel_p4_18_3_s, sel_p4_18_2_s, sel_p4_18_1_s, sel_p4_18_0_s } == 3'h6;
+  assign \$2396  = \sel_l16_s0$1742 [19] & \$2395 ;
+  assign \$2397  = { sel_p4_19_4_s, sel_p4_19_3_s, sel_p4_19_2_s, sel_p4_19_1_s, sel_p4_19_0_s } == 3'h6;
+  assign \$2398  = \sel_l16_s0$1742 [20] & \$2397 ;
+  assign \$2399  = { sel_p4_20_4_s, sel_p4_20_3_s, sel_p4_20_2_s, sel_p4_20_1_s, sel_p4_20_0_s } == 3'h6;
+  assign \$2400  = \sel_l16_s0$1742 [21] & \$2399 ;
+  assign \$2401  = { sel_p4_21_4_s, sel_p4_21_3_s, sel_p4_21_2_s, sel_p4_21_1_s, sel_p4_21_0_s } == 3'h6;
+  assign \$2402  = \sel_l16_s0$1742 [22] & \$2401 ;
+  assign \$2403  = \sel_l16_s0$1749  == 3'h7;
+  assign \$2404  = \sel_l16_s0$1742 [7] & \$2403 ;
+  assign \$2405  = \sel_l16_s0$1750  == 3'h7;
+  assign \$2406  = \sel_l16_s0$1742 [8] & \$2405 ;
+  assign \$2407  = \sel_l16_s0$1751  == 3'h7;
+  assign \$2408  = \sel_l16_s0$1742 [9] & \$2407 ;
+  assign \$2409  = \sel_l16_s0$1752  == 3'h7;
+  assign \$2410  = \sel_l16_s0$1742 [10] & \$2409 ;
+  assign \$2411  = \sel_l16_s0$1753  == 3'h7;
+  assign \$2412  = \sel_l16_s0$1742 [11] & \$2411 ;
+  assign \$2413  = \sel_l16_s0$1754  == 3'h7;
+  assign \$2414  = \sel_l16_s0$1742 [12] & \$2413 ;
+  assign \$2415  = \sel_l16_s0$1755  == 3'h7;
+  assign \$2416  = \sel_l16_s0$1742 [13] & \$2415 ;
+  assign \$2417  = \sel_l16_s0$1756  == 3'h7;
+  assign \$2418  = \sel_l16_s0$1742 [14] & \$2417 ;
+  assign \$2419  = \sel_l16_s0$1757  == 3'h7;
+  assign \$2420  = \sel_l16_s0$1742 [15] & \$2419 ;
+  assign \$2421  = \sel_l16_s0$1552  == 3'h7;
+  assign \$2422  = \sel_l16_s0$1742 [16] & \$2421 ;
+  assign \$2423  = { sel_p4_16_4_s, sel_p4_16_3_s, sel_p4_16_2_s, sel_p4_16_1_s, sel_p4_16_0_s } == 3'h7;
+  assign \$2424  = \sel_l16_s0$1742 [17] & \$2423 ;
+  assign \$2425  = { sel_p4_17_4_s, sel_p4_17_3_s, sel_p4_17_2_s, sel_p4_17_1_s, sel_p4_17_0_s } == 3'h7;
+  assign \$2426  = \sel_l16_s0$1742 [18] & \$2425 ;
+  assign \$2427  = { sel_p4_18_4_s, sel_p4_18_3_s, sel_p4_18_2_s, sel_p4_18_1_s, sel_p4_18_0_s } == 3'h7;
+  assign \$2428  = \sel_l16_s0$1742 [19] & \$2427 ;
+  assign \$2429  = { sel_p4_19_4_s, sel_p4_19_3_s, sel_p4_19_2_s, sel_p4_19_1_s, sel_p4_19_0_s } == 3'h7;
+  assign \$2430  = \sel_l16_s0$1742 [20] & \$2429 ;
+  assign \$2431  = { sel_p4_20_4_s, sel_p4_20_3_s, sel_p4_20_2_s, sel_p4_20_1_s, sel_p4_20_0_s } == 3'h7;
+  assign \$2432  = \sel_l16_s0$1742 [21] & \$2431 ;
+  assign \$2433  = { sel_p4_21_4_s, sel_p4_21_3_s, sel_p4_21_2_s, sel_p4_21_1_s, sel_p4_21_0_s } == 3'h7;
+  assign \$2434  = \sel_l16_s0$1742 [22] & \$2433 ;
+  assign \$2435  = { sel_p4_22_4_s, sel_p4_22_3_s, sel_p4_22_2_s, sel_p4_22_1_s, sel_p4_22_0_s } == 3'h7;
+  assign \$2436  = \sel_l16_s0$1742 [23] & \$2435 ;
+  assign \$2437  = \sel_l16_s0$1750  == 4'h8;
+  assign \$2438  = \sel_l16_s0$1742 [8] & \$2437 ;
+  assign \$2439  = \sel_l16_s0$1751  == 4'h8;
+  assign \$2440  = \sel_l16_s0$1742 [9] & \$2439 ;
+  assign \$2441  = \sel_l16_s0$1752  == 4'h8;
+  assign \$2442  = \sel_l16_s0$1742 [10] & \$2441 ;
+  assign \$2443  = \sel_l16_s0$1753  == 4'h8;
+  assign \$2444  = \sel_l16_s0$1742 [11] & \$2443 ;
+  assign \$2445  = \sel_l16_s0$1754  == 4'h8;
+  assign \$2446  = \sel_l16_s0$1742 [12] & \$2445 ;
+  assign \$2447  = \sel_l16_s0$1755  == 4'h8;
+  assign \$2448  = \sel_l16_s0$1742 [13] & \$2447 ;
+  assign \$2449  = \sel_l16_s0$1756  == 4'h8;
+  assign \$2450  = \sel_l16_s0$1742 [14] & \$2449 ;
+  assign \$2451  = \sel_l16_s0$1757  == 4'h8;
+  assign \$2452  = \sel_l16_s0$1742 [15] & \$2451 ;
+  assign \$2453  = \sel_l16_s0$1552  == 4'h8;
+  assign \$2454  = \sel_l16_s0$1742 [16] & \$2453 ;
+  assign \$2455  = { sel_p4_16_4_s, sel_p4_16_3_s, sel_p4_16_2_s, sel_p4_16_1_s, sel_p4_16_0_s } == 4'h8;
+  assign \$2456  = \sel_l16_s0$1742 [17] & \$2455 ;
+  assign \$2457  = { sel_p4_17_4_s, sel_p4_17_3_s, sel_p4_17_2_s, sel_p4_17_1_s, sel_p4_17_0_s } == 4'h8;
+  assign \$2458  = \sel_l16_s0$1742 [18] & \$2457 ;
+  assign \$2459  = { sel_p4_18_4_s, sel_p4_18_3_s, sel_p4_18_2_s, sel_p4_18_1_s, sel_p4_18_0_s } == 4'h8;
+  assign \$2460  = \sel_l16_s0$1742 [19] & \$2459 ;
+  assign \$2461  = { sel_p4_19_4_s, sel_p4_19_3_s, sel_p4_19_2_s, sel_p4_19_1_s, sel_p4_19_0_s } == 4'h8;
+  assign \$2462  = \sel_l16_s0$1742 [20] & \$2461 ;
+  assign \$2463  = { sel_p4_20_4_s, sel_p4_20_3_s, sel_p4_20_2_s, sel_p4_20_1_s, sel_p4_20_0_s } == 4'h8;
+  assign \$2464  = \sel_l16_s0$1742 [21] & \$2463 ;
+  assign \$2465  = { sel_p4_21_4_s, sel_p4_21_3_s, sel_p4_21_2_s, sel_p4_21_1_s, sel_p4_21_0_s } == 4'h8;
+  assign \$2466  = \sel_l16_s0$1742 [22] & \$2465 ;
+  assign \$2467  = { sel_p4_22_4_s, sel_p4_22_3_s, sel_p4_22_2_s, sel_p4_22_1_s, sel_p4_22_0_s } == 4'h8;
+  assign \$2468  = \sel_l16_s0$1742 [23] & \$2467 ;
+  assign \$2469  = { sel_p4_23_4_s, sel_p4_23_3_s, sel_p4_23_2_s, sel_p4_23_1_s, sel_p4_23_0_s } == 4'h8;
+  assign \$2470  = \sel_l16_s0$1742 [24] & \$2469 ;
+  assign \$2471  = \sel_l16_s0$1751  == 4'h9;
+  assign \$2472  = \sel_l16_s0$1742 [9] & \$2471 ;
+  assign \$2473  = \sel_l16_s0$1752  == 4'h9;
+  assign \$2474  = \sel_l16_s0$1742 [10] & \$2473 ;
+  assign \$2475  = \sel_l16_s0$1753  == 4'h9;
+  assign \$2476  = \sel_l16_s0$1742 [11] & \$2475 ;
+  assign \$2477  = \sel_l16_s0$1754  == 4'h9;
+  assign \$2478  = \sel_l16_s0$1742 [12] & \$2477 ;
+  assign \$2479  = \sel_l16_s0$1755  == 4'h9;
+  assign \$2480  = \sel_l16_s0$1742 [13] & \$2479 ;
+  assign \$2481  = \sel_l16_s0$1756  == 4'h9;
+  assign \$2482  = \sel_l16_s0$1742 [14] & \$2481 ;
+  assign \$2483  = \sel_l16_s0$1757  == 4'h9;
+  assign \$2484  = \sel_l16_s0$1742 [15] & \$2483 ;
+  assign \$2485  = \sel_l16_s0$1552  == 4'h9;
+  assign \$2486  = \sel_l16_s0$1742 [16] & \$2485 ;
+  assign \$2487  = { sel_p4_16_4_s, sel_p4_16_3_s, sel_p4_16_2_s, sel_p4_16_1_s, sel_p4_16_0_s } == 4'h9;
+  assign \$2488  = \sel_l16_s0$1742 [17] & \$2487 ;
+  assign \$2489  = { sel_p4_17_4_s, sel_p4_17_3_s, sel_p4_17_2_s, sel_p4_17_1_s, sel_p4_17_0_s } == 4'h9;
+  assign \$2490  = \sel_l16_s0$1742 [18] & \$2489 ;
+  assign \$2491  = { sel_p4_18_4_s, sel_p4_18_3_s, sel_p4_18_2_s, sel_p4_18_1_s, sel_p4_18_0_s } == 4'h9;
+  assign \$2492  = \sel_l16_s0$1742 [19] & \$2491 ;
+  assign \$2493  = { sel_p4_19_4_s, sel_p4_19_3_s, sel_p4_19_2_s, sel_p4_19_1_s, sel_p4_19_0_s } == 4'h9;
+  assign \$2494  = \sel_l16_s0$1742 [20] & \$2493 ;
+  assign \$2495  = { sel_p4_20_4_s, sel_p4_20_3_s, sel_p4_20_2_s, sel_p4_20_1_s, sel_p4_20_0_s } == 4'h9;
+  assign \$2496  = \sel_l16_s0$1742 [21] & \$2495 ;
+  assign \$2497  = { sel_p4_21_4_s, sel_p4_21_3_s, sel_p4_21_2_s, sel_p4_21_1_s, sel_p4_21_0_s } == 4'h9;
+  assign \$2498  = \sel_l16_s0$1742 [22] & \$2497 ;
+  assign \$2499  = { sel_p4_22_4_s, sel_p4_22_3_s, sel_p4_22_2_s, sel_p4_22_1_s, sel_p4_22_0_s } == 4'h9;
+  assign \$2500  = \sel_l16_s0$1742 [23] & \$2499 ;
+  assign \$2501  = { sel_p4_23_4_s, sel_p4_23_3_s, sel_p4_23_2_s, sel_p4_23_1_s, sel_p4_23_0_s } == 4'h9;
+  assign \$2502  = \sel_l16_s0$1742 [24] & \$2501 ;
+  assign \$2503  = { sel_p4_24_4_s, sel_p4_24_3_s, sel_p4_24_2_s, sel_p4_24_1_s, sel_p4_24_0_s } == 4'h9;
+  assign \$2504  = \sel_l16_s0$1742 [25] & \$2503 ;
+  assign \$2505  = \sel_l16_s0$1752  == 4'ha;
+  assign \$2506  = \sel_l16_s0$1742 [10] & \$2505 ;
+  assign \$2507  = \sel_l16_s0$1753  == 4'ha;
+  assign \$2508  = \sel_l16_s0$1742 [11] & \$2507 ;
+  assign \$2509  = \sel_l16_s0$1754  == 4'ha;
+  assign \$2510  = \sel_l16_s0$1742 [12] & \$2509 ;
+  assign \$2511  = \sel_l16_s0$1755  == 4'ha;
+  assign \$2512  = \sel_l16_s0$1742 [13] & \$2511 ;
+  assign \$2513  = \sel_l16_s0$1756  == 4'ha;
+  assign \$2514  = \sel_l16_s0$1742 [14] & \$2513 ;
+  assign \$2515  = \sel_l16_s0$1757  == 4'ha;
+  assign \$2516  = \sel_l16_s0$1742 [15] & \$2515 ;
+  assign \$2517  = \sel_l16_s0$1552  == 4'ha;
+  assign \$2518  = \sel_l16_s0$1742 [16] & \$2517 ;
+  assign \$2519  = { sel_p4_16_4_s, sel_p4_16_3_s, sel_p4_16_2_s, sel_p4_16_1_s, sel_p4_16_0_s } == 4'ha;
+  assign \$2520  = \sel_l16_s0$1742 [17] & \$2519 ;
+  assign \$2521  = { sel_p4_17_4_s, sel_p4_17_3_s, sel_p4_17_2_s, sel_p4_17_1_s, sel_p4_17_0_s } == 4'ha;
+  assign \$2522  = \sel_l16_s0$1742 [18] & \$2521 ;
+  assign \$2523  = { sel_p4_18_4_s, sel_p4_18_3_s, sel_p4_18_2_s, sel_p4_18_1_s, sel_p4_18_0_s } == 4'ha;
+  assign \$2524  = \sel_l16_s0$1742 [19] & \$2523 ;
+  assign \$2525  = { sel_p4_19_4_s, sel_p4_19_3_s, sel_p4_19_2_s, sel_p4_19_1_s, sel_p4_19_0_s } == 4'ha;
+  assign \$2526  = \sel_l16_s0$1742 [20] & \$2525 ;
+  assign \$2527  = { sel_p4_20_4_s, sel_p4_20_3_s, sel_p4_20_2_s, sel_p4_20_1_s, sel_p4_20_0_s } == 4'ha;
+  assign \$2528  = \sel_l16_s0$1742 [21] & \$2527 ;
+  assign \$2529  = { sel_p4_21_4_s, sel_p4_21_3_s, sel_p4_21_2_s, sel_p4_21_1_s, sel_p4_21_0_s } == 4'ha;
+  assign \$2530  = \sel_l16_s0$1742 [22] & \$2529 ;
+  assign \$2531  = { sel_p4_22_4_s, sel_p4_22_3_s, sel_p4_22_2_s, sel_p4_22_1_s, sel_p4_22_0_s } == 4'ha;
+  assign \$2532  = \sel_l16_s0$1742 [23] & \$2531 ;
+  assign \$2533  = { sel_p4_23_4_s, sel_p4_23_3_s, sel_p4_23_2_s, sel_p4_23_1_s, sel_p4_23_0_s } == 4'ha;
+  assign \$2534  = \sel_l16_s0$1742 [24] & \$2533 ;
+  assign \$2535  = { sel_p4_24_4_s, sel_p4_24_3_s, sel_p4_24_2_s, sel_p4_24_1_s, sel_p4_24_0_s } == 4'ha;
+  assign \$2536  = \sel_l16_s0$1742 [25] & \$2535 ;
+  assign \$2537  = { sel_p4_25_4_s, sel_p4_25_3_s, sel_p4_25_2_s, sel_p4_25_1_s, sel_p4_25_0_s } == 4'ha;
+  assign \$2538  = \sel_l16_s0$1742 [26] & \$2537 ;
+  assign \$2539  = \sel_l16_s0$1753  == 4'hb;
+  assign \$2540  = \sel_l16_s0$1742 [11] & \$2539 ;
+  assign \$2541  = \sel_l16_s0$1754  == 4'hb;
+  assign \$2542  = \sel_l16_s0$1742 [12] & \$2541 ;
+  assign \$2543  = \sel_l16_s0$1755  == 4'hb;
+  assign \$2544  = \sel_l16_s0$1742 [13] & \$2543 ;
+  assign \$2545  = \sel_l16_s0$1756  == 4'hb;
+  assign \$2546  = \sel_l16_s0$1742 [14] & \$2545 ;
+  assign \$2547  = \sel_l16_s0$1757  == 4'hb;
+  assign \$2548  = \sel_l16_s0$1742 [15] & \$2547 ;
+  assign \$2549  = \sel_l16_s0$1552  == 4'hb;
+  assign \$2550  = \sel_l16_s0$1742 [16] & \$2549 ;
+  assign \$2551  = { sel_p4_16_4_s, sel_p4_16_3_s, sel_p4_16_2_s, sel_p4_16_1_s, sel_p4_16_0_s } == 4'hb;
+  assign \$2552  = \sel_l16_s0$1742 [17] & \$2551 ;
+  assign \$2553  = { sel_p4_17_4_s, sel_p4_17_3_s, sel_p4_17_2_s, sel_p4_17_1_s, sel_p4_17_0_s } == 4'hb;
+  assign \$2554  = \sel_l16_s0$1742 [18] & \$2553 ;
+  assign \$2555  = { sel_p4_18_4_s, sel_p4_18_3_s, sel_p4_18_2_s, sel_p4_18_1_s, sel_p4_18_0_s } == 4'hb;
+  assign \$2556  = \sel_l16_s0$1742 [19] & \$2555 ;
+  assign \$2557  = { sel_p4_19_4_s, sel_p4_19_3_s, sel_p4_19_2_s, sel_p4_19_1_s, sel_p4_19_0_s } == 4'hb;
+  assign \$2558  = \sel_l16_s0$1742 [20] & \$2557 ;
+  assign \$2559  = { sel_p4_20_4_s, sel_p4_20_3_s, sel_p4_20_2_s, sel_p4_20_1_s, sel_p4_20_0_s } == 4'hb;
+  assign \$2560  = \sel_l16_s0$1742 [21] & \$2559 ;
+  assign \$2561  = { sel_p4_21_4_s, sel_p4_21_3_s, sel_p4_21_2_s, sel_p4_21_1_s, sel_p4_21_0_s } == 4'hb;
+  assign \$2562  = \sel_l16_s0$1742 [22] & \$2561 ;
+  assign \$2563  = { sel_p4_22_4_s, sel_p4_22_3_s, sel_p4_22_2_s, sel_p4_22_1_s, sel_p4_22_0_s } == 4'hb;
+  assign \$2564  = \sel_l16_s0$1742 [23] & \$2563 ;
+  assign \$2565  = { sel_p4_23_4_s, sel_p4_23_3_s, sel_p4_23_2_s, sel_p4_23_1_s, sel_p4_23_0_s } == 4'hb;
+  assign \$2566  = \sel_l16_s0$1742 [24] & \$2565 ;
+  assign \$2567  = { sel_p4_24_4_s, sel_p4_24_3_s, sel_p4_24_2_s, sel_p4_24_1_s, sel_p4_24_0_s } == 4'hb;
+  assign \$2568  = \sel_l16_s0$1742 [25] & \$2567 ;
+  assign \$2569  = { sel_p4_25_4_s, sel_p4_25_3_s, sel_p4_25_2_s, sel_p4_25_1_s, sel_p4_25_0_s } == 4'hb;
+  assign \$2570  = \sel_l16_s0$1742 [26] & \$2569 ;
+  assign \$2571  = { sel_p4_26_4_s, sel_p4_26_3_s, sel_p4_26_2_s, sel_p4_26_1_s, sel_p4_26_0_s } == 4'hb;
+  assign \$2572  = \sel_l16_s0$1742 [27] & \$2571 ;
+  assign \$2573  = \sel_l16_s0$1754  == 4'hc;
+  assign \$2574  = \sel_l16_s0$1742 [12] & \$2573 ;
+  assign \$2575  = \sel_l16_s0$1755  == 4'hc;
+  assign \$2576  = \sel_l16_s0$1742 [13] & \$2575 ;
+  assign \$2577  = \sel_l16_s0$1756  == 4'hc;
+  assign \$2578  = \sel_l16_s0$1742 [14] & \$2577 ;
+  assign \$2579  = \sel_l16_s0$1757  == 4'hc;
+  assign \$2580  = \sel_l16_s0$1742 [15] & \$2579 ;
+  assign \$2581  = \sel_l16_s0$1552  == 4'hc;
+  assign \$2582  = \sel_l16_s0$1742 [16] & \$2581 ;
+  assign \$2583  = { sel_p4_16_4_s, sel_p4_16_3_s, sel_p4_16_2_s, sel_p4_16_1_s, sel_p4_16_0_s } == 4'hc;
+  assign \$2584  = \sel_l16_s0$1742 [17] & \$2583 ;
+  assign \$2585  = { sel_p4_17_4_s, sel_p4_17_3_s, sel_p4_17_2_s, sel_p4_17_1_s, sel_p4_17_0_s } == 4'hc;
+  assign \$2586  = \sel_l16_s0$1742 [18] & \$2585 ;
+  assign \$2587  = { sel_p4_18_4_s, sel_p4_18_3_s, sel_p4_18_2_s, sel_p4_18_1_s, sel_p4_18_0_s } == 4'hc;
+  assign \$2588  = \sel_l16_s0$1742 [19] & \$2587 ;
+  assign \$2589  = { sel_p4_19_4_s, sel_p4_19_3_s, sel_p4_19_2_s, sel_p4_19_1_s, sel_p4_19_0_s } == 4'hc;
+  assign \$2590  = \sel_l16_s0$1742 [20] & \$2589 ;
+  assign \$2591  = { sel_p4_20_4_s, sel_p4_20_3_s, sel_p4_20_2_s, sel_p4_20_1_s, sel_p4_20_0_s } == 4'hc;
+  assign \$2592  = \sel_l16_s0$1742 [21] & \$2591 ;
+  assign \$2593  = { sel_p4_21_4_s, sel_p4_21_3_s, sel_p4_21_2_s, sel_p4_21_1_s, sel_p4_21_0_s } == 4'hc;
+  assign \$2594  = \sel_l16_s0$1742 [22] & \$2593 ;
+  assign \$2595  = { sel_p4_22_4_s, sel_p4_22_3_s, sel_p4_22_2_s, sel_p4_22_1_s, sel_p4_22_0_s } == 4'hc;
+  assign \$2596  = \sel_l16_s0$1742 [23] & \$2595 ;
+  assign \$2597  = { sel_p4_23_4_s, sel_p4_23_3_s, sel_p4_23_2_s, sel_p4_23_1_s, sel_p4_23_0_s } == 4'hc;
+  assign \$2598  = \sel_l16_s0$1742 [24] & \$2597 ;
+  assign \$2599  = { sel_p4_24_4_s, sel_p4_24_3_s, sel_p4_24_2_s, sel_p4_24_1_s, sel_p4_24_0_s } == 4'hc;
+  assign \$2600  = \sel_l16_s0$1742 [25] & \$2599 ;
+  assign \$2601  = { sel_p4_25_4_s, sel_p4_25_3_s, sel_p4_25_2_s, sel_p4_25_1_s, sel_p4_25_0_s } == 4'hc;
+  assign \$2602  = \sel_l16_s0$1742 [26] & \$2601 ;
+  assign \$2603  = { sel_p4_26_4_s, sel_p4_26_3_s, sel_p4_26_2_s, sel_p4_26_1_s, sel_p4_26_0_s } == 4'hc;
+  assign \$2604  = \sel_l16_s0$1742 [27] & \$2603 ;
+  assign \$2605  = { sel_p4_27_4_s, sel_p4_27_3_s, sel_p4_27_2_s, sel_p4_27_1_s, sel_p4_27_0_s } == 4'hc;
+  assign \$2606  = \sel_l16_s0$1742 [28] & \$2605 ;
+  assign \$2607  = \sel_l16_s0$1755  == 4'hd;
+  assign \$2608  = \sel_l16_s0$1742 [13] & \$2607 ;
+  assign \$2609  = \sel_l16_s0$1756  == 4'hd;
+  assign \$2610  = \sel_l16_s0$1742 [14] & \$2609 ;
+  assign \$2611  = \sel_l16_s0$1757  == 4'hd;
+  assign \$2612  = \sel_l16_s0$1742 [15] & \$2611 ;
+  assign \$2613  = \sel_l16_s0$1552  == 4'hd;
+  assign \$2614  = \sel_l16_s0$1742 [16] & \$2613 ;
+  assign \$2615  = { sel_p4_16_4_s, sel_p4_16_3_s, sel_p4_16_2_s, sel_p4_16_1_s, sel_p4_16_0_s } == 4'hd;
+  assign \$2616  = \sel_l16_s0$1742 [17] & \$2615 ;
+  assign \$2617  = { sel_p4_17_4_s, sel_p4_17_3_s, sel_p4_17_2_s, sel_p4_17_1_s, sel_p4_17_0_s } == 4'hd;
+  assign \$2618  = \sel_l16_s0$1742 [18] & \$2617 ;
+  assign \$2619  = { sel_p4_18_4_s, sel_p4_18_3_s, sel_p4_18_2_s, sel_p4_18_1_s, sel_p4_18_0_s } == 4'hd;
+  assign \$2620  = \sel_l16_s0$1742 [19] & \$2619 ;
+  assign \$2621  = { sel_p4_19_4_s, sel_p4_19_3_s, sel_p4_19_2_s, sel_p4_19_1_s, sel_p4_19_0_s } == 4'hd;
+  assign \$2622  = \sel_l16_s0$1742 [20] & \$2621 ;
+  assign \$2623  = { sel_p4_20_4_s, sel_p4_20_3_s, sel_p4_20_2_s, sel_p4_20_1_s, sel_p4_20_0_s } == 4'hd;
+  assign \$2624  = \sel_l16_s0$1742 [21] & \$2623 ;
+  assign \$2625  = { sel_p4_21_4_s, sel_p4_21_3_s, sel_p4_21_2_s, sel_p4_21_1_s, sel_p4_21_0_s } == 4'hd;
+  assign \$2626  = \sel_l16_s0$1742 [22] & \$2625 ;
+  assign \$2627  = { sel_p4_22_4_s, sel_p4_22_3_s, sel_p4_22_2_s, sel_p4_22_1_s, sel_p4_22_0_s } == 4'hd;
+  assign \$2628  = \sel_l16_s0$1742 [23] & \$2627 ;
+  assign \$2629  = { sel_p4_23_4_s, sel_p4_23_3_s, sel_p4_23_2_s, sel_p4_23_1_s, sel_p4_23_0_s } == 4'hd;
+  assign \$2630  = \sel_l16_s0$1742 [24] & \$2629 ;
+  assign \$2631  = { sel_p4_24_4_s, sel_p4_24_3_s, sel_p4_24_2_s, sel_p4_24_1_s, sel_p4_24_0_s } == 4'hd;
+  assign \$2632  = \sel_l16_s0$1742 [25] & \$2631 ;
+  assign \$2633  = { sel_p4_25_4_s, sel_p4_25_3_s, sel_p4_25_2_s, sel_p4_25_1_s, sel_p4_25_0_s } == 4'hd;
+  assign \$2634  = \sel_l16_s0$1742 [26] & \$2633 ;
+  assign \$2635  = { sel_p4_26_4_s, sel_p4_26_3_s, sel_p4_26_2_s, sel_p4_26_1_s, sel_p4_26_0_s } == 4'hd;
+  assign \$2636  = \sel_l16_s0$1742 [27] & \$2635 ;
+  assign \$2637  = { sel_p4_27_4_s, sel_p4_27_3_s, sel_p4_27_2_s, sel_p4_27_1_s, sel_p4_27_0_s } == 4'hd;
+  assign \$2638  = \sel_l16_s0$1742 [28] & \$2637 ;
+  assign \$2639  = { sel_p4_28_4_s, sel_p4_28_3_s, sel_p4_28_2_s, sel_p4_28_1_s, sel_p4_28_0_s } == 4'hd;
+  assign \$2640  = \sel_l16_s0$1742 [29] & \$2639 ;
+  assign \$2641  = \sel_l16_s0$1756  == 4'he;
+  assign \$2642  = \sel_l16_s0$1742 [14] & \$2641 ;
+  assign \$2643  = \sel_l16_s0$1757  == 4'he;
+  assign \$2644  = \sel_l16_s0$1742 [15] & \$2643 ;
+  assign \$2645  = \sel_l16_s0$1552  == 4'he;
+  assign \$2646  = \sel_l16_s0$1742 [16] & \$2645 ;
+  assign \$2647  = { sel_p4_16_4_s, sel_p4_16_3_s, sel_p4_16_2_s, sel_p4_16_1_s, sel_p4_16_0_s } == 4'he;
+  assign \$2648  = \sel_l16_s0$1742 [17] & \$2647 ;
+  assign \$2649  = { sel_p4_17_4_s, sel_p4_17_3_s, sel_p4_17_2_s, sel_p4_17_1_s, sel_p4_17_0_s } == 4'he;
+  assign \$2650  = \sel_l16_s0$1742 [18] & \$2649 ;
+  assign \$2651  = { sel_p4_18_4_s, sel_p4_18_3_s, sel_p4_18_2_s, sel_p4_18_1_s, sel_p4_18_0_s } == 4'he;
+  assign \$2652  = \sel_l16_s0$1742 [19] & \$2651 ;
+  assign \$2653  = { sel_p4_19_4_s, sel_p4_19_3_s, sel_p4_19_2_s, sel_p4_19_1_s, sel_p4_19_0_s } == 4'he;
+  assign \$2654  = \sel_l16_s0$1742 [20] & \$2653 ;
+  assign \$2655  = { sel_p4_20_4_s, sel_p4_20_3_s, sel_p4_20_2_s, sel_p4_20_1_s, sel_p4_20_0_s } == 4'he;
+  assign \$2656  = \sel_l16_s0$1742 [21] & \$2655 ;
+  assign \$2657  = { sel_p4_21_4_s, sel_p4_21_3_s, sel_p4_21_2_s, sel_p4_21_1_s, sel_p4_21_0_s } == 4'he;
+  assign \$2658  = \sel_l16_s0$1742 [22] & \$2657 ;
+  assign \$2659  = { sel_p4_22_4_s, sel_p4_22_3_s, sel_p4_22_2_s, sel_p4_22_1_s, sel_p4_22_0_s } == 4'he;
+  assign \$2660  = \sel_l16_s0$1742 [23] & \$2659 ;
+  assign \$2661  = { sel_p4_23_4_s, sel_p4_23_3_s, sel_p4_23_2_s, sel_p4_23_1_s, sel_p4_23_0_s } == 4'he;
+  assign \$2662  = \sel_l16_s0$1742 [24] & \$2661 ;
+  assign \$2663  = { sel_p4_24_4_s, sel_p4_24_3_s, sel_p4_24_2_s, sel_p4_24_1_s, sel_p4_24_0_s } == 4'he;
+  assign \$2664  = \sel_l16_s0$1742 [25] & \$2663 ;
+  assign \$2665  = { sel_p4_25_4_s, sel_p4_25_3_s, sel_p4_25_2_s, sel_p4_25_1_s, sel_p4_25_0_s } == 4'he;
+  assign \$2666  = \sel_l16_s0$1742 [26] & \$2665 ;
+  assign \$2667  = { sel_p4_26_4_s, sel_p4_26_3_s, sel_p4_26_2_s, sel_p4_26_1_s, sel_p4_26_0_s } == 4'he;
+  assign \$2668  = \sel_l16_s0$1742 [27] & \$2667 ;
+  assign \$2669  = { sel_p4_27_4_s, sel_p4_27_3_s, sel_p4_27_2_s, sel_p4_27_1_s, sel_p4_27_0_s } == 4'he;
+  assign \$2670  = \sel_l16_s0$1742 [28] & \$2669 ;
+  assign \$2671  = { sel_p4_28_4_s, sel_p4_28_3_s, sel_p4_28_2_s, sel_p4_28_1_s, sel_p4_28_0_s } == 4'he;
+  assign \$2672  = \sel_l16_s0$1742 [29] & \$2671 ;
+  assign \$2673  = { sel_p4_29_4_s, sel_p4_29_3_s, sel_p4_29_2_s, sel_p4_29_1_s, sel_p4_29_0_s } == 4'he;
+  assign \$2674  = \sel_l16_s0$1742 [30] & \$2673 ;
+  assign \$2675  = \sel_l16_s0$1757  == 4'hf;
+  assign \$2676  = \sel_l16_s0$1742 [15] & \$2675 ;
+  assign \$2677  = \sel_l16_s0$1552  == 4'hf;
+  assign \$2678  = \sel_l16_s0$1742 [16] & \$2677 ;
+  assign \$2679  = { sel_p4_16_4_s, sel_p4_16_3_s, sel_p4_16_2_s, sel_p4_16_1_s, sel_p4_16_0_s } == 4'hf;
+  assign \$2680  = \sel_l16_s0$1742 [17] & \$2679 ;
+  assign \$2681  = { sel_p4_17_4_s, sel_p4_17_3_s, sel_p4_17_2_s, sel_p4_17_1_s, sel_p4_17_0_s } == 4'hf;
+  assign \$2682  = \sel_l16_s0$1742 [18] & \$2681 ;
+  assign \$2683  = { sel_p4_18_4_s, sel_p4_18_3_s, sel_p4_18_2_s, sel_p4_18_1_s, sel_p4_18_0_s } == 4'hf;
+  assign \$2684  = \sel_l16_s0$1742 [19] & \$2683 ;
+  assign \$2685  = { sel_p4_19_4_s, sel_p4_19_3_s, sel_p4_19_2_s, sel_p4_19_1_s, sel_p4_19_0_s } == 4'hf;
+  assign \$2686  = \sel_l16_s0$1742 [20] & \$2685 ;
+  assign \$2687  = { sel_p4_20_4_s, sel_p4_20_3_s, sel_p4_20_2_s, sel_p4_20_1_s, sel_p4_20_0_s } == 4'hf;
+  assign \$2688  = \sel_l16_s0$1742 [21] & \$2687 ;
+  assign \$2689  = { sel_p4_21_4_s, sel_p4_21_3_s, sel_p4_21_2_s, sel_p4_21_1_s, sel_p4_21_0_s } == 4'hf;
+  assign \$2690  = \sel_l16_s0$1742 [22] & \$2689 ;
+  assign \$2691  = { sel_p4_22_4_s, sel_p4_22_3_s, sel_p4_22_2_s, sel_p4_22_1_s, sel_p4_22_0_s } == 4'hf;
+  assign \$2692  = \sel_l16_s0$1742 [23] & \$2691 ;
+  assign \$2693  = { sel_p4_23_4_s, sel_p4_23_3_s, sel_p4_23_2_s, sel_p4_23_1_s, sel_p4_23_0_s } == 4'hf;
+  assign \$2694  = \sel_l16_s0$1742 [24] & \$2693 ;
+  assign \$2695  = { sel_p4_24_4_s, sel_p4_24_3_s, sel_p4_24_2_s, sel_p4_24_1_s, sel_p4_24_0_s } == 4'hf;
+  assign \$2696  = \sel_l16_s0$1742 [25] & \$2695 ;
+  assign \$2697  = { sel_p4_25_4_s, sel_p4_25_3_s, sel_p4_25_2_s, sel_p4_25_1_s, sel_p4_25_0_s } == 4'hf;
+  assign \$2698  = \sel_l16_s0$1742 [26] & \$2697 ;
+  assign \$2699  = { sel_p4_26_4_s, sel_p4_26_3_s, sel_p4_26_2_s, sel_p4_26_1_s, sel_p4_26_0_s } == 4'hf;
+  assign \$2700  = \sel_l16_s0$1742 [27] & \$2699 ;
+  assign \$2701  = { sel_p4_27_4_s, sel_p4_27_3_s, sel_p4_27_2_s, sel_p4_27_1_s, sel_p4_27_0_s } == 4'hf;
+  assign \$2702  = \sel_l16_s0$1742 [28] & \$2701 ;
+  assign \$2703  = { sel_p4_28_4_s, sel_p4_28_3_s, sel_p4_28_2_s, sel_p4_28_1_s, sel_p4_28_0_s } == 4'hf;
+  assign \$2704  = \sel_l16_s0$1742 [29] & \$2703 ;
+  assign \$2705  = { sel_p4_29_4_s, sel_p4_29_3_s, sel_p4_29_2_s, sel_p4_29_1_s, sel_p4_29_0_s } == 4'hf;
+  assign \$2706  = \sel_l16_s0$1742 [30] & \$2705 ;
+  assign \$2707  = { sel_p4_30_4_s, sel_p4_30_3_s, sel_p4_30_2_s, sel_p4_30_1_s, sel_p4_30_0_s } == 4'hf;
+  assign \$2708  = \sel_l16_s0$1742 [31] & \$2707 ;
+  assign \$2709  = ~ adv16_valid;
+  assign adv16 = \$2709  | o__ready;
+  assign \$2710  = sel_l18_s0 & { \sel_l18_s0$1777 [0], \sel_l18_s0$1777 [0], \sel_l18_s0$1777 [0], \sel_l18_s0$1777 [0], \sel_l18_s0$1777 [0], \sel_l18_s0$1777 [0], \sel_l18_s0$1777 [0], \sel_l18_s0$1777 [0] };
+  assign \$2711  = \sel_l18_s0$1778  & { \sel_l18_s0$1777 [1], \sel_l18_s0$1777 [1], \sel_l18_s0$1777 [1], \sel_l18_s0$1777 [1], \sel_l18_s0$1777 [1], \sel_l18_s0$1777 [1], \sel_l18_s0$1777 [1], \sel_l18_s0$1777 [1] };
+  assign \$2712  = \$2710  | \$2711 ;
+  assign \$2713  = \sel_l18_s0$1779  & { \sel_l18_s0$1777 [2], \sel_l18_s0$1777 [2], \sel_l18_s0$1777 [2], \sel_l18_s0$1777 [2], \sel_l18_s0$1777 [2], \sel_l18_s0$1777 [2], \sel_l18_s0$1777 [2], \sel_l18_s0$1777 [2] };
+  assign sel_or0_0 = \$2712  | \$2713 ;
+  assign \$2714  = \sel_l18_s0$1781  & { \sel_l18_s0$1777 [3], \sel_l18_s0$1777 [3], \sel_l18_s0$1777 [3], \sel_l18_s0$1777 [3], \sel_l18_s0$1777 [3], \sel_l18_s0$1777 [3], \sel_l18_s0$1777 [3], \sel_l18_s0$1777 [3] };
+  assign \$2715  = \sel_l18_s0$1782  & { \sel_l18_s0$1777 [4], \sel_l18_s0$1777 [4], \sel_l18_s0$1777 [4], \sel_l18_s0$1777 [4], \sel_l18_s0$1777 [4], \sel_l18_s0$1777 [4], \sel_l18_s0$1777 [4], \sel_l18_s0$1777 [4] };
+  assign \$2716  = \$2714  | \$2715 ;
+  assign \$2717  = \sel_l18_s0$1783  & { \sel_l18_s0$1777 [5], \sel_l18_s0$1777 [5], \sel_l18_s0$1777 [5], \sel_l18_s0$1777 [5], \sel_l18_s0$1777 [5], \sel_l18_s0$1777 [5], \sel_l18_s0$1777 [5], \sel_l18_s0$1777 [5] };
+  assign sel_or0_3 = \$2716  | \$2717 ;
+  assign \$2718  = \sel_l18_s0$1785  & { \sel_l18_s0$1777 [6], \sel_l18_s0$1777 [6], \sel_l18_s0$1777 [6], \sel_l18_s0$1777 [6], \sel_l18_s0$1777 [6], \sel_l18_s0$1777 [6], \sel_l18_s0$1777 [6], \sel_l18_s0$1777 [6] };
+  assign \$2719  = \sel_l18_s0$1786  & { \sel_l18_s0$1777 [7], \sel_l18_s0$1777 [7], \sel_l18_s0$1777 [7], \sel_l18_s0$1777 [7], \sel_l18_s0$1777 [7], \sel_l18_s0$1777 [7], \sel_l18_s0$1777 [7], \sel_l18_s0$1777 [7] };
+  assign \$2720  = \$2718  | \$2719 ;
+  assign \$2721  = \sel_l18_s0$1787  & { \sel_l18_s0$1777 [8], \sel_l18_s0$1777 [8], \sel_l18_s0$1777 [8], \sel_l18_s0$1777 [8], \sel_l18_s0$1777 [8], \sel_l18_s0$1777 [8], \sel_l18_s0$1777 [8], \sel_l18_s0$1777 [8] };
+  assign sel_or0_6 = \$2720  | \$2721 ;
+  assign \$2722  = \sel_l18_s0$1789  & { \sel_l18_s0$1777 [9], \sel_l18_s0$1777 [9], \sel_l18_s0$1777 [9], \sel_l18_s0$1777 [9], \sel_l18_s0$1777 [9], \sel_l18_s0$1777 [9], \sel_l18_s0$1777 [9], \sel_l18_s0$1777 [9] };
+  assign \$2723  = \sel_l18_s0$1790  & { \sel_l18_s0$1777 [10], \sel_l18_s0$1777 [10], \sel_l18_s0$1777 [10], \sel_l18_s0$1777 [10], \sel_l18_s0$1777 [10], \sel_l18_s0$1777 [10], \sel_l18_s0$1777 [10], \sel_l18_s0$1777 [10] };
+  assign \$2724  = \$2722  | \$2723 ;
+  assign \$2725  = \sel_l18_s0$1791  & { \sel_l18_s0$1777 [11], \sel_l18_s0$1777 [11], \sel_l18_s0$1777 [11], \sel_l18_s0$1777 [11], \sel_l18_s0$1777 [11], \sel_l18_s0$1777 [11], \sel_l18_s0$1777 [11], \sel_l18_s0$1777 [11] };
+  assign sel_or0_9 = \$2724  | \$2725 ;
+  assign \$2726  = \sel_l18_s0$1793  & { \sel_l18_s0$1777 [12], \sel_l18_s0$1777 [12], \sel_l18_s0$1777 [12], \sel_l18_s0$1777 [12], \sel_l18_s0$1777 [12], \sel_l18_s0$1777 [12], \sel_l18_s0$1777 [12], \sel_l18_s0$1777 [12] };
+  assign \$2727  = \sel_l18_s0$1794  & { \sel_l18_s0$1777 [13], \sel_l18_s0$1777 [13], \sel_l18_s0$1777 [13], \sel_l18_s0$1777 [13], \sel_l18_s0$1777 [13], \sel_l18_s0$1777 [13], \sel_l18_s0$1777 [13], \sel_l18_s0$1777 [13] };
+  assign \$2728  = \$2726  | \$2727 ;
+  assign \$2729  = \sel_l18_s0$1795  & { \sel_l18_s0$1777 [14], \sel_l18_s0$1777 [14], \sel_l18_s0$1777 [14], \sel_l18_s0$1777 [14], \sel_l18_s0$1777 [14], \sel_l18_s0$1777 [14], \sel_l18_s0$1777 [14], \sel_l18_s0$1777 [14] };
+  assign sel_or0_12 = \$2728  | \$2729 ;
+  assign \$2730  = \sel_l18_s0$1797  & { \sel_l18_s0$1777 [15], \sel_l18_s0$1777 [15], \sel_l18_s0$1777 [15], \sel_l18_s0$1777 [15], \sel_l18_s0$1777 [15], \sel_l18_s0$1777 [15], \sel_l18_s0$1777 [15], \sel_l18_s0$1777 [15] };
+  assign \$2731  = \sel_l18_s0$1798  & { \sel_l18_s0$1777 [16], \sel_l18_s0$1777 [16], \sel_l18_s0$1777 [16], \sel_l18_s0$1777 [16], \sel_l18_s0$1777 [16], \sel_l18_s0$1777 [16], \sel_l18_s0$1777 [16], \sel_l18_s0$1777 [16] };
+  assign sel_or0_15 = \$2730  | \$2731 ;
+  assign \$2732  = \sel_l18_s0$1777 [1] | \sel_l18_s0$1777 [3];
+  assign \$2733  = \sel_l18_s0$1777 [5] | \sel_l18_s0$1777 [7];
+  assign \$2734  = \$2732  | \$2733 ;
+  assign \$2735  = \sel_l18_s0$1777 [9] | \sel_l18_s0$1777 [11];
+  assign \$2736  = \sel_l18_s0$1777 [13] | \sel_l18_s0$1777 [15];
+  assign \$2737  = \$2735  | \$2736 ;
+  assign \$2738  = \$2734  | \$2737 ;
+  assign \$2739  = \sel_l18_s0$1777 [2] | \sel_l18_s0$1777 [3];
+  assign \$2740  = \sel_l18_s0$1777 [6] | \sel_l18_s0$1777 [7];
+  assign \$2741  = \$2739  | \$2740 ;
+  assign \$2742  = \sel_l18_s0$1777 [10] | \sel_l18_s0$1777 [11];
+  assign \$2743  = \sel_l18_s0$1777 [14] | \sel_l18_s0$1777 [15];
+  assign \$2744  = \$2742  | \$2743 ;
+  assign \$2745  = \$2741  | \$2744 ;
+  assign \$2746  = \sel_l18_s0$1777 [4] | \sel_l18_s0$1777 [5];
+  assign \$2747  = \sel_l18_s0$1777 [6] | \sel_l18_s0$1777 [7];
+  assign \$2748  = \$2746  | \$2747 ;
+  assign \$2749  = \sel_l18_s0$1777 [12] | \sel_l18_s0$1777 [13];
+  assign \$2750  = \sel_l18_s0$1777 [14] | \sel_l18_s0$1777 [15];
+  assign \$2751  = \$2749  | \$2750 ;
+  assign \$2752  = \$2748  | \$2751 ;
+  assign \$2753  = \sel_l18_s0$1777 [8] | \sel_l18_s0$1777 [9];
+  assign \$2754  = \sel_l18_s0$1777 [10] | \sel_l18_s0$1777 [11];
+  assign \$2755  = \$2753  | \$2754 ;
+  assign \$2756  = \sel_l18_s0$1777 [12] | \sel_l18_s0$1777 [13];
+  assign \$2757  = \sel_l18_s0$1777 [14] | \sel_l18_s0$1777 [15];
+  assign \$2758  = \$2756  | \$2757 ;
+  assign \$2759  = \$2755  | \$2758 ;
+  assign \$2760  = \sel_l18_s0$1778  & { \sel_l18_s0$1801 [0], \sel_l18_s0$1801 [0], \sel_l18_s0$1801 [0], \sel_l18_s0$1801 [0], \sel_l18_s0$1801 [0], \sel_l18_s0$1801 [0], \sel_l18_s0$1801 [0], \sel_l18_s0$1801 [0] };
+  assign \$2761  = \sel_l18_s0$1779  & { \sel_l18_s0$1801 [1], \sel_l18_s0$1801 [1], \sel_l18_s0$1801 [1], \sel_l18_s0$1801 [1], \sel_l18_s0$1801 [1], \sel_l18_s0$1801 [1], \sel_l18_s0$1801 [1], \sel_l18_s0$1801 [1] };
+  assign \$2762  = \$2760  | \$2761 ;
+  assign \$2763  = \sel_l18_s0$1781  & { \sel_l18_s0$1801 [2], \sel_l18_s0$1801 [2], \sel_l18_s0$1801 [2], \sel_l18_s0$1801 [2], \sel_l18_s0$1801 [2], \sel_l18_s0$1801 [2], \sel_l18_s0$1801 [2], \sel_l18_s0$1801 [2] };
+  assign sel_or1_0 = \$2762  | \$2763 ;
+  assign \$2764  = \sel_l18_s0$1782  & { \sel_l18_s0$1801 [3], \sel_l18_s0$1801 [3], \sel_l18_s0$1801 [3], \sel_l18_s0$1801 [3], \sel_l18_s0$1801 [3], \sel_l18_s0$1801 [3], \sel_l18_s0$1801 [3], \sel_l18_s0$1801 [3] };
+  assign \$2765  = \sel_l18_s0$1783  & { \sel_l18_s0$1801 [4], \sel_l18_s0$1801 [4], \sel_l18_s0$1801 [4], \sel_l18_s0$1801 [4], \sel_l18_s0$1801 [4], \sel_l18_s0$1801 [4], \sel_l18_s0$1801 [4], \sel_l18_s0$1801 [4] };
+  assign \$2766  = \$2764  | \$2765 ;
+  assign \$2767  = \sel_l18_s0$1785  & { \sel_l18_s0$1801 [5], \sel_l18_s0$1801 [5], \sel_l18_s0$1801 [5], \sel_l18_s0$1801 [5], \sel_l18_s0$1801 [5], \sel_l18_s0$1801 [5], \sel_l18_s0$1801 [5], \sel_l18_s0$1801 [5] };
+  assign sel_or1_3 = \$2766  | \$2767 ;
+  assign \$2768  = \sel_l18_s0$1786  & { \sel_l18_s0$1801 [6], \sel_l18_s0$1801 [6], \sel_l18_s0$1801 [6], \sel_l18_s0$1801 [6], \sel_l18_s0$1801 [6], \sel_l18_s0$1801 [6], \sel_l18_s0$1801 [6], \sel_l18_s0$1801 [6] };
+  assign \$2769  = \sel_l18_s0$1787  & { \sel_l18_s0$1801 [7], \sel_l18_s0$1801 [7], \sel_l18_s0$1801 [7], \sel_l18_s0$1801 [7], \sel_l18_s0$1801 [7], \sel_l18_s0$1801 [7], \sel_l18_s0$1801 [7], \sel_l18_s0$1801 [7] };
+  assign \$2770  = \$2768  | \$2769 ;
+  assign \$2771  = \sel_l18_s0$1789  & { \sel_l18_s0$1801 [8], \sel_l18_s0$1801 [8], \sel_l18_s0$1801 [8], \sel_l18_s0$1801 [8], \sel_l18_s0$1801 [8], \sel_l18_s0$1801 [8], \sel_l18_s0$1801 [8], \sel_l18_s0$1801 [8] };
+  assign sel_or1_6 = \$2770  | \$2771 ;
+  assign \$2772  = \sel_l18_s0$1790  & { \sel_l18_s0$1801 [9], \sel_l18_s0$1801 [9], \sel_l18_s0$1801 [9], \sel_l18_s0$1801 [9], \sel_l18_s0$1801 [9], \sel_l18_s0$1801 [9], \sel_l18_s0$1801 [9], \sel_l18_s0$1801 [9] };
+  assign \$2773  = \sel_l18_s0$1791  & { \sel_l18_s0$1801 [10], \sel_l18_s0$1801 [10], \sel_l18_s0$1801 [10], \sel_l18_s0$1801 [10], \sel_l18_s0$1801 [10], \sel_l18_s0$1801 [10], \sel_l18_s0$1801 [10], \sel_l18_s0$1801 [10] };
+  assign \$2774  = \$2772  | \$2773 ;
+  assign \$2775  = \sel_l18_s0$1793  & { \sel_l18_s0$1801 [11], \sel_l18_s0$1801 [11], \sel_l18_s0$1801 [11], \sel_l18_s0$1801 [11], \sel_l18_s0$1801 [11], \sel_l18_s0$1801 [11], \sel_l18_s0$1801 [11], \sel_l18_s0$1801 [11] };
+  assign sel_or1_9 = \$2774  | \$2775 ;
+  assign \$2776  = \sel_l18_s0$1794  & { \sel_l18_s0$1801 [12], \sel_l18_s0$1801 [12], \sel_l18_s0$1801 [12], \sel_l18_s0$1801 [12], \sel_l18_s0$1801 [12], \sel_l18_s0$1801 [12], \sel_l18_s0$1801 [12], \sel_l18_s0$1801 [12] };
+  assign \$2777  = \sel_l18_s0$1795  & { \sel_l18_s0$1801 [13], \sel_l18_s0$1801 [13], \sel_l18_s0$1801 [13], \sel_l18_s0$1801 [13], \sel_l18_s0$1801 [13], \sel_l18_s0$1801 [13], \sel_l18_s0$1801 [13], \sel_l18_s0$1801 [13] };
+  assign \$2778  = \$2776  | \$2777 ;
+  assign \$2779  = \sel_l18_s0$1797  & { \sel_l18_s0$1801 [14], \sel_l18_s0$1801 [14], \sel_l18_s0$1801 [14], \sel_l18_s0$1801 [14], \sel_l18_s0$1801 [14], \sel_l18_s0$1801 [14], \sel_l18_s0$1801 [14], \sel_l18_s0$1801 [14] };
+  assign sel_or1_12 = \$2778  | \$2779 ;
+  assign \$2780  = \sel_l18_s0$1798  & { \sel_l18_s0$1801 [15], \sel_l18_s0$1801 [15], \sel_l18_s0$1801 [15], \sel_l18_s0$1801 [15], \sel_l18_s0$1801 [15], \sel_l18_s0$1801 [15], \sel_l18_s0$1801 [15], \sel_l18_s0$1801 [15] };
+  assign \$2781  = \sel_l18_s0$1807  & { \sel_l18_s0$1801 [16], \sel_l18_s0$1801 [16], \sel_l18_s0$1801 [16], \sel_l18_s0$1801 [16], \sel_l18_s0$1801 [16], \sel_l18_s0$1801 [16], \sel_l18_s0$1801 [16], \sel_l18_s0$1801 [16] };
+  assign sel_or1_15 = \$2780  | \$2781 ;
+  assign \$2782  = \sel_l18_s0$1801 [0] | \sel_l18_s0$1801 [2];
+  assign \$2783  = \sel_l18_s0$1801 [4] | \sel_l18_s0$1801 [6];
+  assign \$2784  = \$2782  | \$2783 ;
+  assign \$2785  = \sel_l18_s0$1801 [8] | \sel_l18_s0$1801 [10];
+  assign \$2786  = \sel_l18_s0$1801 [12] | \sel_l18_s0$1801 [14];
+  assign \$2787  = \$2785  | \$2786 ;
+  assign \$2788  = \$2784  | \$2787 ;
+  assign \$2789  = \$2788  | \sel_l18_s0$1801 [16];
+  assign \$2790  = \sel_l18_s0$1801 [1] | \sel_l18_s0$1801 [2];
+  assign \$2791  = \sel_l18_s0$1801 [5] | \sel_l18_s0$1801 [6];
+  assign \$2792  = \$2790  | \$2791 ;
+  assign \$2793  = \sel_l18_s0$1801 [9] | \sel_l18_s0$1801 [10];
+  assign \$2794  = \sel_l18_s0$1801 [13] | \sel_l18_s0$1801 [14];
+  assign \$2795  = \$2793  | \$2794 ;
+  assign \$2796  = \$2792  | \$2795 ;
+  assign \$2797  = \sel_l18_s0$1801 [3] | \sel_l18_s0$1801 [4];
+  assign \$2798  = \sel_l18_s0$1801 [5] | \sel_l18_s0$1801 [6];
+  assign \$2799  = \$2797  | \$2798 ;
+  assign \$2800  = \sel_l18_s0$1801 [11] | \sel_l18_s0$1801 [12];
+  assign \$2801  = \sel_l18_s0$1801 [13] | \sel_l18_s0$1801 [14];
+  assign \$2802  = \$2800  | \$2801 ;
+  assign \$2803  = \$2799  | \$2802 ;
+  assign \$2804  = \sel_l18_s0$1801 [7] | \sel_l18_s0$1801 [8];
+  assign \$2805  = \sel_l18_s0$1801 [9] | \sel_l18_s0$1801 [10];
+  assign \$2806  = \$2804  | \$2805 ;
+  assign \$2807  = \sel_l18_s0$1801 [11] | \sel_l18_s0$1801 [12];
+  assign \$2808  = \sel_l18_s0$1801 [13] | \sel_l18_s0$1801 [14];
+  assign \$2809  = \$2807  | \$2808 ;
+  assign \$2810  = \$2806  | \$2809 ;
+  assign \$2811  = \sel_l18_s0$1801 [15] | \sel_l18_s0$1801 [16];
+  assign \$2812  = \sel_l18_s0$1779  & { \sel_l18_s0$1810 [0], \sel_l18_s0$1810 [0], \sel_l18_s0$1810 [0], \sel_l18_s0$1810 [0], \sel_l18_s0$1810 [0], \sel_l18_s0$1810 [0], \sel_l18_s0$1810 [0], \sel_l18_s0$1810 [0] };
+  assign \$2813  = \sel_l18_s0$1781  & { \sel_l18_s0$1810 [1], \sel_l18_s0$1810 [1], \sel_l18_s0$1810 [1], \sel_l18_s0$1810 [1], \sel_l18_s0$1810 [1], \sel_l18_s0$1810 [1], \sel_l18_s0$1810 [1], \sel_l18_s0$1810 [1] };
+  assign \$2814  = \$2812  | \$2813 ;
+  assign \$2815  = \sel_l18_s0$1782  & { \sel_l18_s0$1810 [2], \sel_l18_s0$1810 [2], \sel_l18_s0$1810 [2], \sel_l18_s0$1810 [2], \sel_l18_s0$1810 [2], \sel_l18_s0$1810 [2], \sel_l18_s0$1810 [2], \sel_l18_s0$1810 [2] };
+  assign sel_or2_0 = \$2814  | \$2815 ;
+  assign \$2816  = \sel_l18_s0$1783  & { \sel_l18_s0$1810 [3], \sel_l18_s0$1810 [3], \sel_l18_s0$1810 [3], \sel_l18_s0$1810 [3], \sel_l18_s0$1810 [3], \sel_l18_s0$1810 [3], \sel_l18_s0$1810 [3], \sel_l18_s0$1810 [3] };
+  assign \$2817  = \sel_l18_s0$1785  & { \sel_l18_s0$1810 [4], \sel_l18_s0$1810 [4], \sel_l18_s0$1810 [4], \sel_l18_s0$1810 [4], \sel_l18_s0$1810 [4], \sel_l18_s0$1810 [4], \sel_l18_s0$1810 [4], \sel_l18_s0$1810 [4] };
+  assign \$2818  = \$2816  | \$2817 ;
+  assign \$2819  = \sel_l18_s0$1786  & { \sel_l18_s0$1810 [5], \sel_l18_s0$1810 [5], \sel_l18_s0$1810 [5], \sel_l18_s0$1810 [5], \sel_l18_s0$1810 [5], \sel_l18_s0$1810 [5], \sel_l18_s0$1810 [5], \sel_l18_s0$1810 [5] };
+  assign sel_or2_3 = \$2818  | \$2819 ;
+  assign \$2820  = \sel_l18_s0$1787  & { \sel_l18_s0$1810 [6], \sel_l18_s0$1810 [6], \sel_l18_s0$1810 [6], \sel_l18_s0$1810 [6], \sel_l18_s0$1810 [6], \sel_l18_s0$1810 [6], \sel_l18_s0$1810 [6], \sel_l18_s0$1810 [6] };
+  assign \$2821  = \sel_l18_s0$1789  & { \sel_l18_s0$1810 [7], \sel_l18_s0$1810 [7], \sel_l18_s0$1810 [7], \sel_l18_s0$1810 [7], \sel_l18_s0$1810 [7], \sel_l18_s0$1810 [7], \sel_l18_s0$1810 [7], \sel_l18_s0$1810 [7] };
+  assign \$2822  = \$2820  | \$2821 ;
+  assign \$2823  = \sel_l18_s0$1790  & { \sel_l18_s0$1810 [8], \sel_l18_s0$1810 [8], \sel_l18_s0$1810 [8], \sel_l18_s0$1810 [8], \sel_l18_s0$1810 [8], \sel_l18_s0$1810 [8], \sel_l18_s0$1810 [8], \sel_l18_s0$1810 [8] };
+  assign sel_or2_6 = \$2822  | \$2823 ;
+  assign \$2824  = \sel_l18_s0$1791  & { \sel_l18_s0$1810 [9], \sel_l18_s0$1810 [9], \sel_l18_s0$1810 [9], \sel_l18_s0$1810 [9], \sel_l18_s0$1810 [9], \sel_l18_s0$1810 [9], \sel_l18_s0$1810 [9], \sel_l18_s0$1810 [9] };
+  assign \$2825  = \sel_l18_s0$1793  & { \sel_l18_s0$1810 [10], \sel_l18_s0$1810 [10], \sel_l18_s0$1810 [10], \sel_l18_s0$1810 [10], \sel_l18_s0$1810 [10], \sel_l18_s0$1810 [10], \sel_l18_s0$1810 [10], \sel_l18_s0$1810 [10] };
+  assign \$2826  = \$2824  | \$2825 ;
+  assign \$2827  = \sel_l18_s0$1794  & { \sel_l18_s0$1810 [11], \sel_l18_s0$1810 [11], \sel_l18_s0$1810 [11], \sel_l18_s0$1810 [11], \sel_l18_s0$1810 [11], \sel_l18_s0$1810 [11], \sel_l18_s0$1810 [11], \sel_l18_s0$1810 [11] };
+  assign sel_or2_9 = \$2826  | \$2827 ;
+  assign \$2828  = \sel_l18_s0$1795  & { \sel_l18_s0$1810 [12], \sel_l18_s0$1810 [12], \sel_l18_s0$1810 [12], \sel_l18_s0$1810 [12], \sel_l18_s0$1810 [12], \sel_l18_s0$1810 [12], \sel_l18_s0$1810 [12], \sel_l18_s0$1810 [12] };
+  assign \$2829  = \sel_l18_s0$1797  & { \sel_l18_s0$1810 [13], \sel_l18_s0$1810 [13], \sel_l18_s0$1810 [13], \sel_l18_s0$1810 [13], \sel_l18_s0$1810 [13], \sel_l18_s0$1810 [13], \sel_l18_s0$1810 [13], \sel_l18_s0$1810 [13] };
+  assign \$2830  = \$2828  | \$2829 ;
+  assign \$2831  = \sel_l18_s0$1798  & { \sel_l18_s0$1810 [14], \sel_l18_s0$1810 [14], \sel_l18_s0$1810 [14], \sel_l18_s0$1810 [14], \sel_l18_s0$1810 [14], \sel_l18_s0$1810 [14], \sel_l18_s0$1810 [14], \sel_l18_s0$1810 [14] };
+  assign sel_or2_12 = \$2830  | \$2831 ;
+  assign \$2832  = \sel_l18_s0$1807  & { \sel_l18_s0$1810 [15], \sel_l18_s0$1810 [15], \sel_l18_s0$1810 [15], \sel_l18_s0$1810 [15], \sel_l18_s0$1810 [15], \sel_l18_s0$1810 [15], \sel_l18_s0$1810 [15], \sel_l18_s0$1810 [15] };
+  assign \$2833  = \sel_l18_s0$1816  & { \sel_l18_s0$1810 [16], \sel_l18_s0$1810 [16], \sel_l18_s0$1810 [16], \sel_l18_s0$1810 [16], \sel_l18_s0$1810 [16], \sel_l18_s0$1810 [16], \sel_l18_s0$1810 [16], \sel_l18_s0$1810 [16] };
+  assign sel_or2_15 = \$2832  | \$2833 ;
+  assign \$2834  = \sel_l18_s0$1810 [1] | \sel_l18_s0$1810 [3];
+  assign \$2835  = \sel_l18_s0$1810 [5] | \sel_l18_s0$1810 [7];
+  assign \$2836  = \$2834  | \$2835 ;
+  assign \$2837  = \sel_l18_s0$1810 [9] | \sel_l18_s0$1810 [11];
+  assign \$2838  = \sel_l18_s0$1810 [13] | \sel_l18_s0$1810 [15];
+  assign \$2839  = \$2837  | \$2838 ;
+  assign \$2840  = \$2836  | \$2839 ;
+  assign \$2841  = \sel_l18_s0$1810 [0] | \sel_l18_s0$1810 [1];
+  assign \$2842  = \sel_l18_s0$1810 [4] | \sel_l18_s0$1810 [5];
+  assign \$2843  = \$2841  | \$2842 ;
+  assign \$2844  = \sel_l18_s0$1810 [8] | \sel_l18_s0$1810 [9];
+  assign \$2845  = \sel_l18_s0$1810 [12] | \sel_l18_s0$1810 [13];
+  assign \$2846  = \$2844  | \$2845 ;
+  assign \$2847  = \$2843  | \$2846 ;
+  assign \$2848  = \$2847  | \sel_l18_s0$1810 [16];
+  assign \$2849  = \sel_l18_s0$1810 [2] | \sel_l18_s0$1810 [3];
+  assign \$2850  = \sel_l18_s0$1810 [4] | \sel_l18_s0$1810 [5];
+  assign \$2851  = \$2849  | \$2850 ;
+  assign \$2852  = \sel_l18_s0$1810 [10] | \sel_l18_s0$1810 [11];
+  assign \$2853  = \sel_l18_s0$1810 [12] | \sel_l18_s0$1810 [13];
+  assign \$2854  = \$2852  | \$2853 ;
+  assign \$2855  = \$2851  | \$2854 ;
+  assign \$2856  = \sel_l18_s0$1810 [6] | \sel_l18_s0$1810 [7];
+  assign \$2857  = \sel_l18_s0$1810 [8] | \sel_l18_s0$1810 [9];
+  assign \$2858  = \$2856  | \$2857 ;
+  assign \$2859  = \sel_l18_s0$1810 [10] | \sel_l18_s0$1810 [11];
+  assign \$2860  = \sel_l18_s0$1810 [12] | \sel_l18_s0$1810 [13];
+  assign \$2861  = \$2859  | \$2860 ;
+  assign \$2862  = \$2858  | \$2861 ;
+  assign \$2863  = \sel_l18_s0$1810 [14] | \sel_l18_s0$1810 [15];
+  assign \$2864  = \$2863  | \sel_l18_s0$1810 [16];
+  assign \$2865  = \sel_l18_s0$1781  & { \sel_l18_s0$1819 [0], \sel_l18_s0$1819 [0], \sel_l18_s0$1819 [0], \sel_l18_s0$1819 [0], \sel_l18_s0$1819 [0], \sel_l18_s0$1819 [0], \sel_l18_s0$1819 [0], \sel_l18_s0$1819 [0] };
+  assign \$2866  = \sel_l18_s0$1782  & { \sel_l18_s0$1819 [1], \sel_l18_s0$1819 [1], \sel_l18_s0$1819 [1], \sel_l18_s0$1819 [1], \sel_l18_s0$1819 [1], \sel_l18_s0$1819 [1], \sel_l18_s0$1819 [1], \sel_l18_s0$1819 [1] };
+  assign \$2867  = \$2865  | \$2866 ;
+  assign \$2868  = \sel_l18_s0$1783  & { \sel_l18_s0$1819 [2], \sel_l18_s0$1819 [2], \sel_l18_s0$1819 [2], \sel_l18_s0$1819 [2], \sel_l18_s0$1819 [2], \sel_l18_s0$1819 [2], \sel_l18_s0$1819 [2], \sel_l18_s0$1819 [2] };
+  assign sel_or3_0 = \$2867  | \$2868 ;
+  assign \$2869  = \sel_l18_s0$1785  & { \sel_l18_s0$1819 [3], \sel_l18_s0$1819 [3], \sel_l18_s0$1819 [3], \sel_l18_s0$1819 [3], \sel_l18_s0$1819 [3], \sel_l18_s0$1819 [3], \sel_l18_s0$1819 [3], \sel_l18_s0$1819 [3] };
+  assign \$2870  = \sel_l18_s0$1786  & { \sel_l18_s0$1819 [4], \sel_l18_s0$1819 [4], \sel_l18_s0$1819 [4], \sel_l18_s0$1819 [4], \sel_l18_s0$1819 [4], \sel_l18_s0$1819 [4], \sel_l18_s0$1819 [4], \sel_l18_s0$1819 [4] };
+  assign \$2871  = \$2869  | \$2870 ;
+  assign \$2872  = \sel_l18_s0$1787  & { \sel_l18_s0$1819 [5], \sel_l18_s0$1819 [5], \sel_l18_s0$1819 [5], \sel_l18_s0$1819 [5], \sel_l18_s0$1819 [5], \sel_l18_s0$1819 [5], \sel_l18_s0$1819 [5], \sel_l18_s0$1819 [5] };
+  assign sel_or3_3 = \$2871  | \$2872 ;
+  assign \$2873  = \sel_l18_s0$1789  & { \sel_l18_s0$1819 [6], \sel_l18_s0$1819 [6], \sel_l18_s0$1819 [6], \sel_l18_s0$1819 [6], \sel_l18_s0$1819 [6], \sel_l18_s0$1819 [6], \sel_l18_s0$1819 [6], \sel_l18_s0$1819 [6] };
+  assign \$2874  = \sel_l18_s0$1790  & { \sel_l18_s0$1819 [7], \sel_l18_s0$1819 [7], \sel_l18_s0$1819 [7], \sel_l18_s0$1819 [7], \sel_l18_s0$1819 [7], \sel_l18_s0$1819 [7], \sel_l18_s0$1819 [7], \sel_l18_s0$1819 [7] };
+  assign \$2875  = \$2873  | \$2874 ;
+  assign \$2876  = \sel_l18_s0$1791  & { \sel_l18_s0$1819 [8], \sel_l18_s0$1819 [8], \sel_l18_s0$1819 [8], \sel_l18_s0$1819 [8], \sel_l18_s0$1819 [8], \sel_l18_s0$1819 [8], \sel_l18_s0$1819 [8], \sel_l18_s0$1819 [8] };
+  assign sel_or3_6 = \$2875  | \$2876 ;
+  assign \$2877  = \sel_l18_s0$1793  & { \sel_l18_s0$1819 [9], \sel_l18_s0$1819 [9], \sel_l18_s0$1819 [9], \sel_l18_s0$1819 [9], \sel_l18_s0$1819 [9], \sel_l18_s0$1819 [9], \sel_l18_s0$1819 [9], \sel_l18_s0$1819 [9] };
+  assign \$2878  = \sel_l18_s0$1794  & { \sel_l18_s0$1819 [10], \sel_l18_s0$1819 [10], \sel_l18_s0$1819 [10], \sel_l18_s0$1819 [10], \sel_l18_s0$1819 [10], \sel_l18_s0$1819 [10], \sel_l18_s0$1819 [10], \sel_l18_s0$1819 [10] };
+  assign \$2879  = \$2877  | \$2878 ;
+  assign \$2880  = \sel_l18_s0$1795  & { \sel_l18_s0$1819 [11], \sel_l18_s0$1819 [11], \sel_l18_s0$1819 [11], \sel_l18_s0$1819 [11], \sel_l18_s0$1819 [11], \sel_l18_s0$1819 [11], \sel_l18_s0$1819 [11], \sel_l18_s0$1819 [11] };
+  assign sel_or3_9 = \$2879  | \$2880 ;
+  assign \$2881  = \sel_l18_s0$1797  & { \sel_l18_s0$1819 [12], \sel_l18_s0$1819 [12], \sel_l18_s0$1819 [12], \sel_l18_s0$1819 [12], \sel_l18_s0$1819 [12], \sel_l18_s0$1819 [12], \sel_l18_s0$1819 [12], \sel_l18_s0$1819 [12] };
+  assign \$2882  = \sel_l18_s0$1798  & { \sel_l18_s0$1819 [13], \sel_l18_s0$1819 [13], \sel_l18_s0$1819 [13], \sel_l18_s0$1819 [13], \sel_l18_s0$1819 [13], \sel_l18_s0$1819 [13], \sel_l18_s0$1819 [13], \sel_l18_s0$1819 [13] };
+  assign \$2883  = \$2881  | \$2882 ;
+  assign \$2884  = \sel_l18_s0$1807  & { \sel_l18_s0$1819 [14], \sel_l18_s0$1819 [14], \sel_l18_s0$1819 [14], \sel_l18_s0$1819 [14], \sel_l18_s0$1819 [14], \sel_l18_s0$1819 [14], \sel_l18_s0$1819 [14], \sel_l18_s0$1819 [14] };
+  assign sel_or3_12 = \$2883  | \$2884 ;
+  assign \$2885  = \sel_l18_s0$1816  & { \sel_l18_s0$1819 [15], \sel_l18_s0$1819 [15], \sel_l18_s0$1819 [15], \sel_l18_s0$1819 [15], \sel_l18_s0$1819 [15], \sel_l18_s0$1819 [15], \sel_l18_s0$1819 [15], \sel_l18_s0$1819 [15] };
+  assign \$2886  = \sel_l18_s0$1825  & { \sel_l18_s0$1819 [16], \sel_l18_s0$1819 [16], \sel_l18_s0$1819 [16], \sel_l18_s0$1819 [16], \sel_l18_s0$1819 [16], \sel_l18_s0$1819 [16], \sel_l18_s0$1819 [16], \sel_l18_s0$1819 [16] };
+  assign sel_or3_15 = \$2885  | \$2886 ;
+  assign \$2887  = \sel_l18_s0$1819 [0] | \sel_l18_s0$1819 [2];
+  assign \$2888  = \sel_l18_s0$1819 [4] | \sel_l18_s0$1819 [6];
+  assign \$2889  = \$2887  | \$2888 ;
+  assign \$2890  = \sel_l18_s0$1819 [8] | \sel_l18_s0$1819 [10];
+  assign \$2891  = \sel_l18_s0$1819 [12] | \sel_l18_s0$1819 [14];
+  assign \$2892  = \$2890  | \$2891 ;
+  assign \$2893  = \$2889  | \$2892 ;
+  assign \$2894  = \$2893  | \sel_l18_s0$1819 [16];
+  assign \$2895  = \sel_l18_s0$1819 [0] | \sel_l18_s0$1819 [3];
+  assign \$2896  = \sel_l18_s0$1819 [4] | \sel_l18_s0$1819 [7];
+  assign \$2897  = \$2895  | \$2896 ;
+  assign \$2898  = \sel_l18_s0$1819 [8] | \sel_l18_s0$1819 [11];
+  assign \$2899  = \sel_l18_s0$1819 [12] | \sel_l18_s0$1819 [15];
+  assign \$2900  = \$2898  | \$2899 ;
+  assign \$2901  = \$2897  | \$2900 ;
+  assign \$2902  = \$2901  | \sel_l18_s0$1819 [16];
+  assign \$2903  = \sel_l18_s0$1819 [1] | \sel_l18_s0$1819 [2];
+  assign \$2904  = \sel_l18_s0$1819 [3] | \sel_l18_s0$1819 [4];
+  assign \$2905  = \$2903  | \$2904 ;
+  assign \$2906  = \sel_l18_s0$1819 [9] | \sel_l18_s0$1819 [10];
+  assign \$2907  = \sel_l18_s0$1819 [11] | \sel_l18_s0$1819 [12];
+  assign \$2908  = \$2906  | \$2907 ;
+  assign \$2909  = \$2905  | \$2908 ;
+  assign \$2910  = \sel_l18_s0$1819 [5] | \sel_l18_s0$1819 [6];
+  assign \$2911  = \sel_l18_s0$1819 [7] | \sel_l18_s0$1819 [8];
+  assign \$2912  = \$2910  | \$2911 ;
+  assign \$2913  = \sel_l18_s0$1819 [9] | \sel_l18_s0$1819 [10];
+  assign \$2914  = \sel_l18_s0$1819 [11] | \sel_l18_s0$1819 [12];
+  assign \$2915  = \$2913  | \$2914 ;
+  assign \$2916  = \$2912  | \$2915 ;
+  assign \$2917  = \sel_l18_s0$1819 [13] | \sel_l18_s0$1819 [14];
+  assign \$2918  = \sel_l18_s0$1819 [15] | \sel_l18_s0$1819 [16];
+  assign \$2919  = \$2917  | \$2918 ;
+  assign \$2920  = \sel_l18_s0$1782  & { \sel_l18_s0$1828 [0], \sel_l18_s0$1828 [0], \sel_l18_s0$1828 [0], \sel_l18_s0$1828 [0], \sel_l18_s0$1828 [0], \sel_l18_s0$1828 [0], \sel_l18_s0$1828 [0], \sel_l18_s0$1828 [0] };
+  assign \$2921  = \sel_l18_s0$1783  & { \sel_l18_s0$1828 [1], \sel_l18_s0$1828 [1], \sel_l18_s0$1828 [1], \sel_l18_s0$1828 [1], \sel_l18_s0$1828 [1], \sel_l18_s0$1828 [1], \sel_l18_s0$1828 [1], \sel_l18_s0$1828 [1] };
+  assign \$2922  = \$2920  | \$2921 ;
+  assign \$2923  = \sel_l18_s0$1785  & { \sel_l18_s0$1828 [2], \sel_l18_s0$1828 [2], \sel_l18_s0$1828 [2], \sel_l18_s0$1828 [2], \sel_l18_s0$1828 [2], \sel_l18_s0$1828 [2], \sel_l18_s0$1828 [2], \sel_l18_s0$1828 [2] };
+  assign sel_or4_0 = \$2922  | \$2923 ;
+  assign \$2924  = \sel_l18_s0$1786  & { \sel_l18_s0$1828 [3], \sel_l18_s0$1828 [3], \sel_l18_s0$1828 [3], \sel_l18_s0$1828 [3], \sel_l18_s0$1828 [3], \sel_l18_s0$1828 [3], \sel_l18_s0$1828 [3], \sel_l18_s0$1828 [3] };
+  assign \$2925  = \sel_l18_s0$1787  & { \sel_l18_s0$1828 [4], \sel_l18_s0$1828 [4], \sel_l18_s0$1828 [4], \sel_l18_s0$1828 [4], \sel_l18_s0$1828 [4], \sel_l18_s0$1828 [4], \sel_l18_s0$1828 [4], \sel_l18_s0$1828 [4] };
+  assign \$2926  = \$2924  | \$2925 ;
+  assign \$2927  = \sel_l18_s0$1789  & { \sel_l18_s0$1828 [5], \sel_l18_s0$1828 [5], \sel_l18_s0$1828 [5], \sel_l18_s0$1828 [5], \sel_l18_s0$1828 [5], \sel_l18_s0$1828 [5], \sel_l18_s0$1828 [5], \sel_l18_s0$1828 [5] };
+  assign sel_or4_3 = \$2926  | \$2927 ;
+  assign \$2928  = \sel_l18_s0$1790  & { \sel_l18_s0$1828 [6], \sel_l18_s0$1828 [6], \sel_l18_s0$1828 [6], \sel_l18_s0$1828 [6], \sel_l18_s0$1828 [6], \sel_l18_s0$1828 [6], \sel_l18_s0$1828 [6], \sel_l18_s0$1828 [6] };
+  assign \$2929  = \sel_l18_s0$1791  & { \sel_l18_s0$1828 [7], \sel_l18_s0$1828 [7], \sel_l18_s0$1828 [7], \sel_l18_s0$1828 [7], \sel_l18_s0$1828 [7], \sel_l18_s0$1828 [7], \sel_l18_s0$1828 [7], \sel_l18_s0$1828 [7] };
+  assign \$2930  = \$2928  | \$2929 ;
+  assign \$2931  = \sel_l18_s0$1793  & { \sel_l18_s0$1828 [8], \sel_l18_s0$1828 [8], \sel_l18_s0$1828 [8], \sel_l18_s0$1828 [8], \sel_l18_s0$1828 [8], \sel_l18_s0$1828 [8], \sel_l18_s0$1828 [8], \sel_l18_s0$1828 [8] };
+  assign sel_or4_6 = \$2930  | \$2931 ;
+  assign \$2932  = \sel_l18_s0$1794  & { \sel_l18_s0$1828 [9], \sel_l18_s0$1828 [9], \sel_l18_s0$1828 [9], \sel_l18_s0$1828 [9], \sel_l18_s0$1828 [9], \sel_l18_s0$1828 [9], \sel_l18_s0$1828 [9], \sel_l18_s0$1828 [9] };
+  assign \$2933  = \sel_l18_s0$1795  & { \sel_l18_s0$1828 [10], \sel_l18_s0$1828 [10], \sel_l18_s0$1828 [10], \sel_l18_s0$1828 [10], \sel_l18_s0$1828 [10], \sel_l18_s0$1828 [10], \sel_l18_s0$1828 [10], \sel_l18_s0$1828 [10] };
+  assign \$2934  = \$2932  | \$2933 ;
+  assign \$2935  = \sel_l18_s0$1797  & { \sel_l18_s0$1828 [11], \sel_l18_s0$1828 [11], \sel_l18_s0$1828 [11], \sel_l18_s0$1828 [11], \sel_l18_s0$1828 [11], \sel_l18_s0$1828 [11], \sel_l18_s0$1828 [11], \sel_l18_s0$1828 [11] };
+  assign sel_or4_9 = \$2934  | \$2935 ;
+  assign \$2936  = \sel_l18_s0$1798  & { \sel_l18_s0$1828 [12], \sel_l18_s0$1828 [12], \sel_l18_s0$1828 [12], \sel_l18_s0$1828 [12], \sel_l18_s0$1828 [12], \sel_l18_s0$1828 [12], \sel_l18_s0$1828 [12], \sel_l18_s0$1828 [12] };
+  assign \$2937  = \sel_l18_s0$1807  & { \sel_l18_s0$1828 [13], \sel_l18_s0$1828 [13], \sel_l18_s0$1828 [13], \sel_l18_s0$1828 [13], \sel_l18_s0$1828 [13], \sel_l18_s0$1828 [13], \sel_l18_s0$1828 [13], \sel_l18_s0$1828 [13] };
+  assign \$2938  = \$2936  | \$2937 ;
+  assign \$2939  = \sel_l18_s0$1816  & { \sel_l18_s0$1828 [14], \sel_l18_s0$1828 [14], \sel_l18_s0$1828 [14], \sel_l18_s0$1828 [14], \sel_l18_s0$1828 [14], \sel_l18_s0$1828 [14], \sel_l18_s0$1828 [14], \sel_l18_s0$1828 [14] };
+  assign sel_or4_12 = \$2938  | \$2939 ;
+  assign \$2940  = \sel_l18_s0$1825  & { \sel_l18_s0$1828 [15], \sel_l18_s0$1828 [15], \sel_l18_s0$1828 [15], \sel_l18_s0$1828 [15], \sel_l18_s0$1828 [15], \sel_l18_s0$1828 [15], \sel_l18_s0$1828 [15], \sel_l18_s0$1828 [15] };
+  assign \$2941  = \sel_l18_s0$1834  & { \sel_l18_s0$1828 [16], \sel_l18_s0$1828 [16], \sel_l18_s0$1828 [16], \sel_l18_s0$1828 [16], \sel_l18_s0$1828 [16], \sel_l18_s0$1828 [16], \sel_l18_s0$1828 [16], \sel_l18_s0$1828 [16] };
+  assign sel_or4_15 = \$2940  | \$2941 ;
+  assign \$2942  = \sel_l18_s0$1828 [1] | \sel_l18_s0$1828 [3];
+  assign \$2943  = \sel_l18_s0$1828 [5] | \sel_l18_s0$1828 [7];
+  assign \$2944  = \$2942  | \$2943 ;
+  assign \$2945  = \sel_l18_s0$1828 [9] | \sel_l18_s0$1828 [11];
+  assign \$2946  = \sel_l18_s0$1828 [13] | \sel_l18_s0$1828 [15];
+  assign \$2947  = \$2945  | \$2946 ;
+  assign \$2948  = \$2944  | \$2947 ;
+  assign \$2949  = \sel_l18_s0$1828 [2] | \sel_l18_s0$1828 [3];
+  assign \$2950  = \sel_l18_s0$1828 [6] | \sel_l18_s0$1828 [7];
+  assign \$2951  = \$2949  | \$2950 ;
+  assign \$2952  = \sel_l18_s0$1828 [10] | \sel_l18_s0$1828 [11];
+  assign \$2953  = \sel_l18_s0$1828 [14] | \sel_l18_s0$1828 [15];
+  assign \$2954  = \$2952  | \$2953 ;
+  assign \$2955  = \$2951  | \$2954 ;
+  assign \$2956  = \sel_l18_s0$1828 [0] | \sel_l18_s0$1828 [1];
+  assign \$2957  = \sel_l18_s0$1828 [2] | \sel_l18_s0$1828 [3];
+  assign \$2958  = \$2956  | \$2957 ;
+  assign \$2959  = \sel_l18_s0$1828 [8] | \sel_l18_s0$1828 [9];
+  assign \$2960  = \sel_l18_s0$1828 [10] | \sel_l18_s0$1828 [11];
+  assign \$2961  = \$2959  | \$2960 ;
+  assign \$2962  = \$2958  | \$2961 ;
+  assign \$2963  = \$2962  | \sel_l18_s0$1828 [16];
+  assign \$2964  = \sel_l18_s0$1828 [4] | \sel_l18_s0$1828 [5];
+  assign \$2965  = \sel_l18_s0$1828 [6] | \sel_l18_s0$1828 [7];
+  assign \$2966  = \$2964  | \$2965 ;
+  assign \$2967  = \sel_l18_s0$1828 [8] | \sel_l18_s0$1828 [9];
+  assign \$2968  = \sel_l18_s0$1828 [10] | \sel_l18_s0$1828 [11];
+  assign \$2969  = \$2967  | \$2968 ;
+  assign \$2970  = \$2966  | \$2969 ;
+  assign \$2971  = \sel_l18_s0$1828 [12] | \sel_l18_s0$1828 [13];
+  assign \$2972  = \sel_l18_s0$1828 [14] | \sel_l18_s0$1828 [15];
+  assign \$2973  = \$2971  | \$2972 ;
+  assign \$2974  = \$2973  | \sel_l18_s0$1828 [16];
+  assign \$2975  = \sel_l18_s0$1783  & { \sel_l18_s0$1837 [0], \sel_l18_s0$1837 [0], \sel_l18_s0$1837 [0], \sel_l18_s0$1837 [0], \sel_l18_s0$1837 [0], \sel_l18_s0$1837 [0], \sel_l18_s0$1837 [0], \sel_l18_s0$1837 [0] };
+  assign \$2976  = \sel_l18_s0$1785  & { \sel_l18_s0$1837 [1], \sel_l18_s0$1837 [1], \sel_l18_s0$1837 [1], \sel_l18_s0$1837 [1], \sel_l18_s0$1837 [1], \sel_l18_s0$1837 [1], \sel_l18_s0$1837 [1], \sel_l18_s0$1837 [1] };
+  assign \$2977  = \$2975  | \$2976 ;
+  assign \$2978  = \sel_l18_s0$1786  & { \sel_l18_s0$1837 [2], \sel_l18_s0$1837 [2], \sel_l18_s0$1837 [2], \sel_l18_s0$1837 [2], \sel_l18_s0$1837 [2], \sel_l18_s0$1837 [2], \sel_l18_s0$1837 [2], \sel_l18_s0$1837 [2] };
+  assign sel_or5_0 = \$2977  | \$2978 ;
+  assign \$2979  = \sel_l18_s0$1787  & { \sel_l18_s0$1837 [3], \sel_l18_s0$1837 [3], \sel_l18_s0$1837 [3], \sel_l18_s0$1837 [3], \sel_l18_s0$1837 [3], \sel_l18_s0$1837 [3], \sel_l18_s0$1837 [3], \sel_l18_s0$1837 [3] };
+  assign \$2980  = \sel_l18_s0$1789  & { \sel_l18_s0$1837 [4], \sel_l18_s0$1837 [4], \sel_l18_s0$1837 [4], \sel_l18_s0$1837 [4], \sel_l18_s0$1837 [4], \sel_l18_s0$1837 [4], \sel_l18_s0$1837 [4], \sel_l18_s0$1837 [4] };
+  assign \$2981  = \$2979  | \$2980 ;
+  assign \$2982  = \sel_l18_s0$1790  & { \sel_l18_s0$1837 [5], \sel_l18_s0$1837 [5], \sel_l18_s0$1837 [5], \sel_l18_s0$1837 [5], \sel_l18_s0$1837 [5], \sel_l18_s0$1837 [5], \sel_l18_s0$1837 [5], \sel_l18_s0$1837 [5] };
+  assign sel_or5_3 = \$2981  | \$2982 ;
+  assign \$2983  = \sel_l18_s0$1791  & { \sel_l18_s0$1837 [6], \sel_l18_s0$1837 [6], \sel_l18_s0$1837 [6], \sel_l18_s0$1837 [6], \sel_l18_s0$1837 [6], \sel_l18_s0$1837 [6], \sel_l18_s0$1837 [6], \sel_l18_s0$1837 [6] };
+  assign \$2984  = \sel_l18_s0$1793  & { \sel_l18_s0$1837 [7], \sel_l18_s0$1837 [7], \sel_l18_s0$1837 [7], \sel_l18_s0$1837 [7], \sel_l18_s0$1837 [7], \sel_l18_s0$1837 [7], \sel_l18_s0$1837 [7], \sel_l18_s0$1837 [7] };
+  assign \$2985  = \$2983  | \$2984 ;
+  assign \$2986  = \sel_l18_s0$1794  & { \sel_l18_s0$1837 [8], \sel_l18_s0$1837 [8], \sel_l18_s0$1837 [8], \sel_l18_s0$1837 [8], \sel_l18_s0$1837 [8], \sel_l18_s0$1837 [8], \sel_l18_s0$1837 [8], \sel_l18_s0$1837 [8] };
+  assign sel_or5_6 = \$2985  | \$2986 ;
+  assign \$2987  = \sel_l18_s0$1795  & { \sel_l18_s0$1837 [9], \sel_l18_s0$1837 [9], \sel_l18_s0$1837 [9], \sel_l18_s0$1837 [9], \sel_l18_s0$1837 [9], \sel_l18_s0$1837 [9], \sel_l18_s0$1837 [9], \sel_l18_s0$1837 [9] };
+  assign \$2988  = \sel_l18_s0$1797  & { \sel_l18_s0$1837 [10], \sel_l18_s0$1837 [10], \sel_l18_s0$1837 [10], \sel_l18_s0$1837 [10], \sel_l18_s0$1837 [10], \sel_l18_s0$1837 [10], \sel_l18_s0$1837 [10], \sel_l18_s0$1837 [10] };
+  assign \$2989  = \$2987  | \$2988 ;
+  assign \$2990  = \sel_l18_s0$1798  & { \sel_l18_s0$1837 [11], \sel_l18_s0$1837 [11], \sel_l18_s0$1837 [11], \sel_l18_s0$1837 [11], \sel_l18_s0$1837 [11], \sel_l18_s0$1837 [11], \sel_l18_s0$1837 [11], \sel_l18_s0$1837 [11] };
+  assign sel_or5_9 = \$2989  | \$2990 ;
+  assign \$2991  = \sel_l18_s0$1807  & { \sel_l18_s0$1837 [12], \sel_l18_s0$1837 [12], \sel_l18_s0$1837 [12], \sel_l18_s0$1837 [12], \sel_l18_s0$1837 [12], \sel_l18_s0$1837 [12], \sel_l18_s0$1837 [12], \sel_l18_s0$1837 [12] };
+  assign \$2992  = \sel_l18_s0$1816  & { \sel_l18_s0$1837 [13], \sel_l18_s0$1837 [13], \sel_l18_s0$1837 [13], \sel_l18_s0$1837 [13], \sel_l18_s0$1837 [13], \sel_l18_s0$1837 [13], \sel_l18_s0$1837 [13], \sel_l18_s0$1837 [13] };
+  assign \$2993  = \$2991  | \$2992 ;
+  assign \$2994  = \sel_l18_s0$1825  & { \sel_l18_s0$1837 [14], \sel_l18_s0$1837 [14], \sel_l18_s0$1837 [14], \sel_l18_s0$1837 [14], \sel_l18_s0$1837 [14], \sel_l18_s0$1837 [14], \sel_l18_s0$1837 [14], \sel_l18_s0$1837 [14] };
+  assign sel_or5_12 = \$2993  | \$2994 ;
+  assign \$2995  = \sel_l18_s0$1834  & { \sel_l18_s0$1837 [15], \sel_l18_s0$1837 [15], \sel_l18_s0$1837 [15], \sel_l18_s0$1837 [15], \sel_l18_s0$1837 [15], \sel_l18_s0$1837 [15], \sel_l18_s0$1837 [15], \sel_l18_s0$1837 [15] };
+  assign \$2996  = \sel_l18_s0$1843  & { \sel_l18_s0$1837 [16], \sel_l18_s0$1837 [16], \sel_l18_s0$1837 [16], \sel_l18_s0$1837 [16], \sel_l18_s0$1837 [16], \sel_l18_s0$1837 [16], \sel_l18_s0$1837 [16], \sel_l18_s0$1837 [16] };
+  assign sel_or5_15 = \$2995  | \$2996 ;
+  assign \$2997  = \sel_l18_s0$1837 [0] | \sel_l18_s0$1837 [2];
+  assign \$2998  = \sel_l18_s0$1837 [4] | \sel_l18_s0$1837 [6];
+  assign \$2999  = \$2997  | \$2998 ;
+  assign \$3000  = \sel_l18_s0$1837 [8] | \sel_l18_s0$1837 [10];
+  assign \$3001  = \sel_l18_s0$1837 [12] | \sel_l18_s0$1837 [14];
+  assign \$3002  = \$3000  | \$3001 ;
+  assign \$3003  = \$2999  | \$3002 ;
+  assign \$3004  = \$3003  | \sel_l18_s0$1837 [16];
+  assign \$3005  = \sel_l18_s0$1837 [1] | \sel_l18_s0$1837 [2];
+  assign \$3006  = \sel_l18_s0$1837 [5] | \sel_l18_s0$1837 [6];
+  assign \$3007  = \$3005  | \$3006 ;
+  assign \$3008  = \sel_l18_s0$1837 [9] | \sel_l18_s0$1837 [10];
+  assign \$3009  = \sel_l18_s0$1837 [13] | \sel_l18_s0$1837 [14];
+  assign \$3010  = \$3008  | \$3009 ;
+  assign \$3011  = \$3007  | \$3010 ;
+  assign \$3012  = \sel_l18_s0$1837 [0] | \sel_l18_s0$1837 [1];
+  assign \$3013  = \sel_l18_s0$1837 [2] | \sel_l18_s0$1837 [7];
+  assign \$3014  = \$3012  | \$3013 ;
+  assign \$3015  = \sel_l18_s0$1837 [8] | \sel_l18_s0$1837 [9];
+  assign \$3016  = \sel_l18_s0$1837 [10] | \sel_l18_s0$1837 [15];
+  assign \$3017  = \$3015  | \$3016 ;
+  assign \$3018  = \$3014  | \$3017 ;
+  assign \$3019  = \$3018  | \sel_l18_s0$1837 [16];
+  assign \$3020  = \sel_l18_s0$1837 [3] | \sel_l18_s0$1837 [4];
+  assign \$3021  = \sel_l18_s0$1837 [5] | \sel_l18_s0$1837 [6];
+  assign \$3022  = \$3020  | \$3021 ;
+  assign \$3023  = \sel_l18_s0$1837 [7] | \sel_l18_s0$1837 [8];
+  assign \$3024  = \sel_l18_s0$1837 [9] | \sel_l18_s0$1837 [10];
+  assign \$3025  = \$3023  | \$3024 ;
+  assign \$3026  = \$3022  | \$3025 ;
+  assign \$3027  = \sel_l18_s0$1837 [11] | \sel_l18_s0$1837 [12];
+  assign \$3028  = \sel_l18_s0$1837 [13] | \sel_l18_s0$1837 [14];
+  assign \$3029  = \$3027  | \$3028 ;
+  assign \$3030  = \sel_l18_s0$1837 [15] | \sel_l18_s0$1837 [16];
+  assign \$3031  = \$3029  | \$3030 ;
+  assign \$3032  = \sel_l18_s0$1785  & { \sel_l18_s0$1846 [0], \sel_l18_s0$1846 [0], \sel_l18_s0$1846 [0], \sel_l18_s0$1846 [0], \sel_l18_s0$1846 [0], \sel_l18_s0$1846 [0], \sel_l18_s0$1846 [0], \sel_l18_s0$1846 [0] };
+  assign \$3033  = \sel_l18_s0$1786  & { \sel_l18_s0$1846 [1], \sel_l18_s0$1846 [1], \sel_l18_s0$1846 [1], \sel_l18_s0$1846 [1], \sel_l18_s0$1846 [1], \sel_l18_s0$1846 [1], \sel_l18_s0$1846 [1], \sel_l18_s0$1846 [1] };
+  assign \$3034  = \$3032  | \$3033 ;
+  assign \$3035  = \sel_l18_s0$1787  & { \sel_l18_s0$1846 [2], \sel_l18_s0$1846 [2], \sel_l18_s0$1846 [2], \sel_l18_s0$1846 [2], \sel_l18_s0$1846 [2], \sel_l18_s0$1846 [2], \sel_l18_s0$1846 [2], \sel_l18_s0$1846 [2] };
+  assign sel_or6_0 = \$3034  | \$3035 ;
+  assign \$3036  = \sel_l18_s0$1789  & { \sel_l18_s0$1846 [3], \sel_l18_s0$1846 [3], \sel_l18_s0$1846 [3], \sel_l18_s0$1846 [3], \sel_l18_s0$1846 [3], \sel_l18_s0$1846 [3], \sel_l18_s0$1846 [3], \sel_l18_s0$1846 [3] };
+  assign \$3037  = \sel_l18_s0$1790  & { \sel_l18_s0$1846 [4], \sel_l18_s0$1846 [4], \sel_l18_s0$1846 [4], \sel_l18_s0$1846 [4], \sel_l18_s0$1846 [4], \sel_l18_s0$1846 [4], \sel_l18_s0$1846 [4], \sel_l18_s0$1846 [4] };
+  assign \$3038  = \$3036  | \$3037 ;
+  assign \$3039  = \sel_l18_s0$1791  & { \sel_l18_s0$1846 [5], \sel_l18_s0$1846 [5], \sel_l18_s0$1846 [5], \sel_l18_s0$1846 [5], \sel_l18_s0$1846 [5], \sel_l18_s0$1846 [5], \sel_l18_s0$1846 [5], \sel_l18_s0$1846 [5] };
+  assign sel_or6_3 = \$3038  | \$3039 ;
+  assign \$3040  = \sel_l18_s0$1793  & { \sel_l18_s0$1846 [6], \sel_l18_s0$1846 [6], \sel_l18_s0$1846 [6], \sel_l18_s0$1846 [6], \sel_l18_s0$1846 [6], \sel_l18_s0$1846 [6], \sel_l18_s0$1846 [6], \sel_l18_s0$1846 [6] };
+  assign \$3041  = \sel_l18_s0$1794  & { \sel_l18_s0$1846 [7], \sel_l18_s0$1846 [7], \sel_l18_s0$1846 [7], \sel_l18_s0$1846 [7], \sel_l18_s0$1846 [7], \sel_l18_s0$1846 [7], \sel_l18_s0$1846 [7], \sel_l18_s0$1846 [7] };
+  assign \$3042  = \$3040  | \$3041 ;
+  assign \$3043  = \sel_l18_s0$1795  & { \sel_l18_s0$1846 [8], \sel_l18_s0$1846 [8], \sel_l18_s0$1846 [8], \sel_l18_s0$1846 [8], \sel_l18_s0$1846 [8], \sel_l18_s0$1846 [8], \sel_l18_s0$1846 [8], \sel_l18_s0$1846 [8] };
+  assign sel_or6_6 = \$3042  | \$3043 ;
+  assign \$3044  = \sel_l18_s0$1797  & { \sel_l18_s0$1846 [9], \sel_l18_s0$1846 [9], \sel_l18_s0$1846 [9], \sel_l18_s0$1846 [9], \sel_l18_s0$1846 [9], \sel_l18_s0$1846 [9], \sel_l18_s0$1846 [9], \sel_l18_s0$1846 [9] };
+  assign \$3045  = \sel_l18_s0$1798  & { \sel_l18_s0$1846 [10], \sel_l18_s0$1846 [10], \sel_l18_s0$1846 [10], \sel_l18_s0$1846 [10], \sel_l18_s0$1846 [10], \sel_l18_s0$1846 [10], \sel_l18_s0$1846 [10], \sel_l18_s0$1846 [10] };
+  assign \$3046  = \$3044  | \$3045 ;
+  assign \$3047  = \sel_l18_s0$1807  & { \sel_l18_s0$1846 [11], \sel_l18_s0$1846 [11], \sel_l18_s0$1846 [11], \sel_l18_s0$1846 [11], \sel_l18_s0$1846 [11], \sel_l18_s0$1846 [11], \sel_l18_s0$1846 [11], \sel_l18_s0$1846 [11] };
+  assign sel_or6_9 = \$3046  | \$3047 ;
+  assign \$3048  = \sel_l18_s0$1816  & { \sel_l18_s0$1846 [12], \sel_l18_s0$1846 [12], \sel_l18_s0$1846 [12], \sel_l18_s0$1846 [12], \sel_l18_s0$1846 [12], \sel_l18_s0$1846 [12], \sel_l18_s0$1846 [12], \sel_l18_s0$1846 [12] };
+  assign \$3049  = \sel_l18_s0$1825  & { \sel_l18_s0$1846 [13], \sel_l18_s0$1846 [13], \sel_l18_s0$1846 [13], \sel_l18_s0$1846 [13], \sel_l18_s0$1846 [13], \sel_l18_s0$1846 [13], \sel_l18_s0$1846 [13], \sel_l18_s0$1846 [13] };
+  assign \$3050  = \$3048  | \$3049 ;
+  assign \$3051  = \sel_l18_s0$1834  & { \sel_l18_s0$1846 [14], \sel_l18_s0$1846 [14], \sel_l18_s0$1846 [14], \sel_l18_s0$1846 [14], \sel_l18_s0$1846 [14], \sel_l18_s0$1846 [14], \sel_l18_s0$1846 [14], \sel_l18_s0$1846 [14] };
+  assign sel_or6_12 = \$3050  | \$3051 ;
+  assign \$3052  = \sel_l18_s0$1843  & { \sel_l18_s0$1846 [15], \sel_l18_s0$1846 [15], \sel_l18_s0$1846 [15], \sel_l18_s0$1846 [15], \sel_l18_s0$1846 [15], \sel_l18_s0$1846 [15], \sel_l18_s0$1846 [15], \sel_l18_s0$1846 [15] };
+  assign \$3053  = \sel_l18_s0$1852  & { \sel_l18_s0$1846 [16], \sel_l18_s0$1846 [16], \sel_l18_s0$1846 [16], \sel_l18_s0$1846 [16], \sel_l18_s0$1846 [16], \sel_l18_s0$1846 [16], \sel_l18_s0$1846 [16], \sel_l18_s0$1846 [16] };
+  assign sel_or6_15 = \$3052  | \$3053 ;
+  assign \$3054  = \sel_l18_s0$1846 [1] | \sel_l18_s0$1846 [3];
+  assign \$3055  = \sel_l18_s0$1846 [5] | \sel_l18_s0$1846 [7];
+  assign \$3056  = \$3054  | \$3055 ;
+  assign \$3057  = \sel_l18_s0$1846 [9] | \sel_l18_s0$1846 [11];
+  assign \$3058  = \sel_l18_s0$1846 [13] | \sel_l18_s0$1846 [15];
+  assign \$3059  = \$3057  | \$3058 ;
+  assign \$3060  = \$3056  | \$3059 ;
+  assign \$3061  = \sel_l18_s0$1846 [0] | \sel_l18_s0$1846 [1];
+  assign \$3062  = \sel_l18_s0$1846 [4] | \sel_l18_s0$1846 [5];
+  assign \$3063  = \$3061  | \$3062 ;
+  assign \$3064  = \sel_l18_s0$1846 [8] | \sel_l18_s0$1846 [9];
+  assign \$3065  = \sel_l18_s0$1846 [12] | \sel_l18_s0$1846 [13];
+  assign \$3066  = \$3064  | \$3065 ;
+  assign \$3067  = \$3063  | \$3066 ;
+  assign \$3068  = \$3067  | \sel_l18_s0$1846 [16];
+  assign \$3069  = \sel_l18_s0$1846 [0] | \sel_l18_s0$1846 [1];
+  assign \$3070  = \sel_l18_s0$1846 [6] | \sel_l18_s0$1846 [7];
+  assign \$3071  = \$3069  | \$3070 ;
+  assign \$3072  = \sel_l18_s0$1846 [8] | \sel_l18_s0$1846 [9];
+  assign \$3073  = \sel_l18_s0$1846 [14] | \sel_l18_s0$1846 [15];
+  assign \$3074  = \$3072  | \$3073 ;
+  assign \$3075  = \$3071  | \$3074 ;
+  assign \$3076  = \$3075  | \sel_l18_s0$1846 [16];
+  assign \$3077  = \sel_l18_s0$1846 [2] | \sel_l18_s0$1846 [3];
+  assign \$3078  = \sel_l18_s0$1846 [4] | \sel_l18_s0$1846 [5];
+  assign \$3079  = \$3077  | \$3078 ;
+  assign \$3080  = \sel_l18_s0$1846 [6] | \sel_l18_s0$1846 [7];
+  assign \$3081  = \sel_l18_s0$1846 [8] | \sel_l18_s0$1846 [9];
+  assign \$3082  = \$3080  | \$3081 ;
+  assign \$3083  = \$3079  | \$3082 ;
+  assign \$3084  = \sel_l18_s0$1846 [10] | \sel_l18_s0$1846 [11];
+  assign \$3085  = \sel_l18_s0$1846 [12] | \sel_l18_s0$1846 [13];
+  assign \$3086  = \$3084  | \$3085 ;
+  assign \$3087  = \sel_l18_s0$1846 [14] | \sel_l18_s0$1846 [15];
+  assign \$3088  = \$3087  | \sel_l18_s0$1846 [16];
+  assign \$3089  = \$3086  | \$3088 ;
+  assign \$3090  = \sel_l18_s0$1786  & { \sel_l18_s0$1855 [0], \sel_l18_s0$1855 [0], \sel_l18_s0$1855 [0], \sel_l18_s0$1855 [0], \sel_l18_s0$1855 [0], \sel_l18_s0$1855 [0], \sel_l18_s0$1855 [0], \sel_l18_s0$1855 [0] };
+  assign \$3091  = \sel_l18_s0$1787  & { \sel_l18_s0$1855 [1], \sel_l18_s0$1855 [1], \sel_l18_s0$1855 [1], \sel_l18_s0$1855 [1], \sel_l18_s0$1855 [1], \sel_l18_s0$1855 [1], \sel_l18_s0$1855 [1], \sel_l18_s0$1855 [1] };
+  assign \$3092  = \$3090  | \$3091 ;
+  assign \$3093  = \sel_l18_s0$1789  & { \sel_l18_s0$1855 [2], \sel_l18_s0$1855 [2], \sel_l18_s0$1855 [2], \sel_l18_s0$1855 [2], \sel_l18_s0$1855 [2], \sel_l18_s0$1855 [2], \sel_l18_s0$1855 [2], \sel_l18_s0$1855 [2] };
+  assign sel_or7_0 = \$3092  | \$3093 ;
+  assign \$3094  = \sel_l18_s0$1790  & { \sel_l18_s0$1855 [3], \sel_l18_s0$1855 [3], \sel_l18_s0$1855 [3], \sel_l18_s0$1855 [3], \sel_l18_s0$1855 [3], \sel_l18_s0$1855 [3], \sel_l18_s0$1855 [3], \sel_l18_s0$1855 [3] };
+  assign \$3095  = \sel_l18_s0$1791  & { \sel_l18_s0$1855 [4], \sel_l18_s0$1855 [4], \sel_l18_s0$1855 [4], \sel_l18_s0$1855 [4], \sel_l18_s0$1855 [4], \sel_l18_s0$1855 [4], \sel_l18_s0$1855 [4], \sel_l18_s0$1855 [4] };
+  assign \$3096  = \$3094  | \$3095 ;
+  assign \$3097  = \sel_l18_s0$1793  & { \sel_l18_s0$1855 [5], \sel_l18_s0$1855 [5], \sel_l18_s0$1855 [5], \sel_l18_s0$1855 [5], \sel_l18_s0$1855 [5], \sel_l18_s0$1855 [5], \sel_l18_s0$1855 [5], \sel_l18_s0$1855 [5] };
+  assign sel_or7_3 = \$3096  | \$3097 ;
+  assign \$3098  = \sel_l18_s0$1794  & { \sel_l18_s0$1855 [6], \sel_l18_s0$1855 [6], \sel_l18_s0$1855 [6], \sel_l18_s0$1855 [6], \sel_l18_s0$1855 [6], \sel_l18_s0$1855 [6], \sel_l18_s0$1855 [6], \sel_l18_s0$1855 [6] };
+  assign \$3099  = \sel_l18_s0$1795  & { \sel_l18_s0$1855 [7], \sel_l18_s0$1855 [7], \sel_l18_s0$1855 [7], \sel_l18_s0$1855 [7], \sel_l18_s0$1855 [7], \sel_l18_s0$1855 [7], \sel_l18_s0$1855 [7], \sel_l18_s0$1855 [7] };
+  assign \$3100  = \$3098  | \$3099 ;
+  assign \$3101  = \sel_l18_s0$1797  & { \sel_l18_s0$1855 [8], \sel_l18_s0$1855 [8], \sel_l18_s0$1855 [8], \sel_l18_s0$1855 [8], \sel_l18_s0$1855 [8], \sel_l18_s0$1855 [8], \sel_l18_s0$1855 [8], \sel_l18_s0$1855 [8] };
+  assign sel_or7_6 = \$3100  | \$3101 ;
+  assign \$3102  = \sel_l18_s0$1798  & { \sel_l18_s0$1855 [9], \sel_l18_s0$1855 [9], \sel_l18_s0$1855 [9], \sel_l18_s0$1855 [9], \sel_l18_s0$1855 [9], \sel_l18_s0$1855 [9], \sel_l18_s0$1855 [9], \sel_l18_s0$1855 [9] };
+  assign \$3103  = \sel_l18_s0$1807  & { \sel_l18_s0$1855 [10], \sel_l18_s0$1855 [10], \sel_l18_s0$1855 [10], \sel_l18_s0$1855 [10], \sel_l18_s0$1855 [10], \sel_l18_s0$1855 [10], \sel_l18_s0$1855 [10], \sel_l18_s0$1855 [10] };
+  assign \$3104  = \$3102  | \$3103 ;
+  assign \$3105  = \sel_l18_s0$1816  & { \sel_l18_s0$1855 [11], \sel_l18_s0$1855 [11], \sel_l18_s0$1855 [11], \sel_l18_s0$1855 [11], \sel_l18_s0$1855 [11], \sel_l18_s0$1855 [11], \sel_l18_s0$1855 [11], \sel_l18_s0$1855 [11] };
+  assign sel_or7_9 = \$3104  | \$3105 ;
+  assign \$3106  = \sel_l18_s0$1825  & { \sel_l18_s0$1855 [12], \sel_l18_s0$1855 [12], \sel_l18_s0$1855 [12], \sel_l18_s0$1855 [12], \sel_l18_s0$1855 [12], \sel_l18_s0$1855 [12], \sel_l18_s0$1855 [12], \sel_l18_s0$1855 [12] };
+  assign \$3107  = \sel_l18_s0$1834  & { \sel_l18_s0$1855 [13], \sel_l18_s0$1855 [13], \sel_l18_s0$1855 [13], \sel_l18_s0$1855 [13], \sel_l18_s0$1855 [13], \sel_l18_s0$1855 [13], \sel_l18_s0$1855 [13], \sel_l18_s0$1855 [13] };
+  assign \$3108  = \$3106  | \$3107 ;
+  assign \$3109  = \sel_l18_s0$1843  & { \sel_l18_s0$1855 [14], \sel_l18_s0$1855 [14], \sel_l18_s0$1855 [14], \sel_l18_s0$1855 [14], \sel_l18_s0$1855 [14], \sel_l18_s0$1855 [14], \sel_l18_s0$1855 [14], \sel_l18_s0$1855 [14] };
+  assign sel_or7_12 = \$3108  | \$3109 ;
+  assign \$3110  = \sel_l18_s0$1852  & { \sel_l18_s0$1855 [15], \sel_l18_s0$1855 [15], \sel_l18_s0$1855 [15], \sel_l18_s0$1855 [15], \sel_l18_s0$1855 [15], \sel_l18_s0$1855 [15], \sel_l18_s0$1855 [15], \sel_l18_s0$1855 [15] };
+  assign \$3111  = \sel_l18_s0$1861  & { \sel_l18_s0$1855 [16], \sel_l18_s0$1855 [16], \sel_l18_s0$1855 [16], \sel_l18_s0$1855 [16], \sel_l18_s0$1855 [16], \sel_l18_s0$1855 [16], \sel_l18_s0$1855 [16], \sel_l18_s0$1855 [16] };
+  assign sel_or7_15 = \$3110  | \$3111 ;
+  assign \$3112  = \sel_l18_s0$1855 [0] | \sel_l18_s0$1855 [2];
+  assign \$3113  = \sel_l18_s0$1855 [4] | \sel_l18_s0$1855 [6];
+  assign \$3114  = \$3112  | \$3113 ;
+  assign \$3115  = \sel_l18_s0$1855 [8] | \sel_l18_s0$1855 [10];
+  assign \$3116  = \sel_l18_s0$1855 [12] | \sel_l18_s0$1855 [14];
+  assign \$3117  = \$3115  | \$3116 ;
+  assign \$3118  = \$3114  | \$3117 ;
+  assign \$3119  = \$3118  | \sel_l18_s0$1855 [16];
+  assign \$3120  = \sel_l18_s0$1855 [0] | \sel_l18_s0$1855 [3];
+  assign \$3121  = \sel_l18_s0$1855 [4] | \sel_l18_s0$1855 [7];
+  assign \$3122  = \$3120  | \$3121 ;
+  assign \$3123  = \sel_l18_s0$1855 [8] | \sel_l18_s0$1855 [11];
+  assign \$3124  = \sel_l18_s0$1855 [12] | \sel_l18_s0$1855 [15];
+  assign \$3125  = \$3123  | \$3124 ;
+  assign \$3126  = \$3122  | \$3125 ;
+  assign \$3127  = \$3126  | \sel_l18_s0$1855 [16];
+  assign \$3128  = \sel_l18_s0$1855 [0] | \sel_l18_s0$1855 [5];
+  assign \$3129  = \sel_l18_s0$1855 [6] | \sel_l18_s0$1855 [7];
+  assign \$3130  = \$3128  | \$3129 ;
+  assign \$3131  = \sel_l18_s0$1855 [8] | \sel_l18_s0$1855 [13];
+  assign \$3132  = \sel_l18_s0$1855 [14] | \sel_l18_s0$1855 [15];
+  assign \$3133  = \$3131  | \$3132 ;
+  assign \$3134  = \$3130  | \$3133 ;
+  assign \$3135  = \$3134  | \sel_l18_s0$1855 [16];
+  assign \$3136  = \sel_l18_s0$1855 [1] | \sel_l18_s0$1855 [2];
+  assign \$3137  = \sel_l18_s0$1855 [3] | \sel_l18_s0$1855 [4];
+  assign \$3138  = \$3136  | \$3137 ;
+  assign \$3139  = \sel_l18_s0$1855 [5] | \sel_l18_s0$1855 [6];
+  assign \$3140  = \sel_l18_s0$1855 [7] | \sel_l18_s0$1855 [8];
+  assign \$3141  = \$3139  | \$3140 ;
+  assign \$3142  = \$3138  | \$3141 ;
+  assign \$3143  = \sel_l18_s0$1855 [9] | \sel_l18_s0$1855 [10];
+  assign \$3144  = \sel_l18_s0$1855 [11] | \sel_l18_s0$1855 [12];
+  assign \$3145  = \$3143  | \$3144 ;
+  assign \$3146  = \sel_l18_s0$1855 [13] | \sel_l18_s0$1855 [14];
+  assign \$3147  = \sel_l18_s0$1855 [15] | \sel_l18_s0$1855 [16];
+  assign \$3148  = \$3146  | \$3147 ;
+  assign \$3149  = \$3145  | \$3148 ;
+  assign \$3150  = \sel_l18_s0$1787  & { \sel_l18_s0$1864 [0], \sel_l18_s0$1864 [0], \sel_l18_s0$1864 [0], \sel_l18_s0$1864 [0], \sel_l18_s0$1864 [0], \sel_l18_s0$1864 [0], \sel_l18_s0$1864 [0], \sel_l18_s0$1864 [0] };
+  assign \$3151  = \sel_l18_s0$1789  & { \sel_l18_s0$1864 [1], \sel_l18_s0$1864 [1], \sel_l18_s0$1864 [1], \sel_l18_s0$1864 [1], \sel_l18_s0$1864 [1], \sel_l18_s0$1864 [1], \sel_l18_s0$1864 [1], \sel_l18_s0$1864 [1] };
+  assign \$3152  = \$3150  | \$3151 ;
+  assign \$3153  = \sel_l18_s0$1790  & { \sel_l18_s0$1864 [2], \sel_l18_s0$1864 [2], \sel_l18_s0$1864 [2], \sel_l18_s0$1864 [2], \sel_l18_s0$1864 [2], \sel_l18_s0$1864 [2], \sel_l18_s0$1864 [2], \sel_l18_s0$1864 [2] };
+  assign sel_or8_0 = \$3152  | \$3153 ;
+  assign \$3154  = \sel_l18_s0$1791  & { \sel_l18_s0$1864 [3], \sel_l18_s0$1864 [3], \sel_l18_s0$1864 [3], \sel_l18_s0$1864 [3], \sel_l18_s0$1864 [3], \sel_l18_s0$1864 [3], \sel_l18_s0$1864 [3], \sel_l18_s0$1864 [3] };
+  assign \$3155  = \sel_l18_s0$1793  & { \sel_l18_s0$1864 [4], \sel_l18_s0$1864 [4], \sel_l18_s0$1864 [4], \sel_l18_s0$1864 [4], \sel_l18_s0$1864 [4], \sel_l18_s0$1864 [4], \sel_l18_s0$1864 [4], \sel_l18_s0$1864 [4] };
+  assign \$3156  = \$3154  | \$3155 ;
+  assign \$3157  = \sel_l18_s0$1794  & { \sel_l18_s0$1864 [5], \sel_l18_s0$1864 [5], \sel_l18_s0$1864 [5], \sel_l18_s0$1864 [5], \sel_l18_s0$1864 [5], \sel_l18_s0$1864 [5], \sel_l18_s0$1864 [5], \sel_l18_s0$1864 [5] };
+  assign sel_or8_3 = \$3156  | \$3157 ;
+  assign \$3158  = \sel_l18_s0$1795  & { \sel_l18_s0$1864 [6], \sel_l18_s0$1864 [6], \sel_l18_s0$1864 [6], \sel_l18_s0$1864 [6], \sel_l18_s0$1864 [6], \sel_l18_s0$1864 [6], \sel_l18_s0$1864 [6], \sel_l18_s0$1864 [6] };
+  assign \$3159  = \sel_l18_s0$1797  & { \sel_l18_s0$1864 [7], \sel_l18_s0$1864 [7], \sel_l18_s0$1864 [7], \sel_l18_s0$1864 [7], \sel_l18_s0$1864 [7], \sel_l18_s0$1864 [7], \sel_l18_s0$1864 [7], \sel_l18_s0$1864 [7] };
+  assign \$3160  = \$3158  | \$3159 ;
+  assign \$3161  = \sel_l18_s0$1798  & { \sel_l18_s0$1864 [8], \sel_l18_s0$1864 [8], \sel_l18_s0$1864 [8], \sel_l18_s0$1864 [8], \sel_l18_s0$1864 [8], \sel_l18_s0$1864 [8], \sel_l18_s0$1864 [8], \sel_l18_s0$1864 [8] };
+  assign sel_or8_6 = \$3160  | \$3161 ;
+  assign \$3162  = \sel_l18_s0$1807  & { \sel_l18_s0$1864 [9], \sel_l18_s0$1864 [9], \sel_l18_s0$1864 [9], \sel_l18_s0$1864 [9], \sel_l18_s0$1864 [9], \sel_l18_s0$1864 [9], \sel_l18_s0$1864 [9], \sel_l18_s0$1864 [9] };
+  assign \$3163  = \sel_l18_s0$1816  & { \sel_l18_s0$1864 [10], \sel_l18_s0$1864 [10], \sel_l18_s0$1864 [10], \sel_l18_s0$1864 [10], \sel_l18_s0$1864 [10], \sel_l18_s0$1864 [10], \sel_l18_s0$1864 [10], \sel_l18_s0$1864 [10] };
+  assign \$3164  = \$3162  | \$3163 ;
+  assign \$3165  = \sel_l18_s0$1825  & { \sel_l18_s0$1864 [11], \sel_l18_s0$1864 [11], \sel_l18_s0$1864 [11], \sel_l18_s0$1864 [11], \sel_l18_s0$1864 [11], \sel_l18_s0$1864 [11], \sel_l18_s0$1864 [11], \sel_l18_s0$1864 [11] };
+  assign sel_or8_9 = \$3164  | \$3165 ;
+  assign \$3166  = \sel_l18_s0$1834  & { \sel_l18_s0$1864 [12], \sel_l18_s0$1864 [12], \sel_l18_s0$1864 [12], \sel_l18_s0$1864 [12], \sel_l18_s0$1864 [12], \sel_l18_s0$1864 [12], \sel_l18_s0$1864 [12], \sel_l18_s0$1864 [12] };
+  assign \$3167  = \sel_l18_s0$1843  & { \sel_l18_s0$1864 [13], \sel_l18_s0$1864 [13], \sel_l18_s0$1864 [13], \sel_l18_s0$1864 [13], \sel_l18_s0$1864 [13], \sel_l18_s0$1864 [13], \sel_l18_s0$1864 [13], \sel_l18_s0$1864 [13] };
+  assign \$3168  = \$3166  | \$3167 ;
+  assign \$3169  = \sel_l18_s0$1852  & { \sel_l18_s0$1864 [14], \sel_l18_s0$1864 [14], \sel_l18_s0$1864 [14], \sel_l18_s0$1864 [14], \sel_l18_s0$1864 [14], \sel_l18_s0$1864 [14], \sel_l18_s0$1864 [14], \sel_l18_s0$1864 [14] };
+  assign sel_or8_12 = \$3168  | \$3169 ;
+  assign \$3170  = \sel_l18_s0$1861  & { \sel_l18_s0$1864 [15], \sel_l18_s0$1864 [15], \sel_l18_s0$1864 [15], \sel_l18_s0$1864 [15], \sel_l18_s0$1864 [15], \sel_l18_s0$1864 [15], \sel_l18_s0$1864 [15], \sel_l18_s0$1864 [15] };
+  assign \$3171  = \sel_l18_s0$1870  & { \sel_l18_s0$1864 [16], \sel_l18_s0$1864 [16], \sel_l18_s0$1864 [16], \sel_l18_s0$1864 [16], \sel_l18_s0$1864 [16], \sel_l18_s0$1864 [16], \sel_l18_s0$1864 [16], \sel_l18_s0$1864 [16] };
+  assign sel_or8_15 = \$3170  | \$3171 ;
+  assign \$3172  = \sel_l18_s0$1864 [1] | \sel_l18_s0$1864 [3];
+  assign \$3173  = \sel_l18_s0$1864 [5] | \sel_l18_s0$1864 [7];
+  assign \$3174  = \$3172  | \$3173 ;
+  assign \$3175  = \sel_l18_s0$1864 [9] | \sel_l18_s0$1864 [11];
+  assign \$3176  = \sel_l18_s0$1864 [13] | \sel_l18_s0$1864 [15];
+  assign \$3177  = \$3175  | \$3176 ;
+  assign \$3178  = \$3174  | \$3177 ;
+  assign \$3179  = \sel_l18_s0$1864 [2] | \sel_l18_s0$1864 [3];
+  assign \$3180  = \sel_l18_s0$1864 [6] | \sel_l18_s0$1864 [7];
+  assign \$3181  = \$3179  | \$3180 ;
+  assign \$3182  = \sel_l18_s0$1864 [10] | \sel_l18_s0$1864 [11];
+  assign \$3183  = \sel_l18_s0$1864 [14] | \sel_l18_s0$1864 [15];
+  assign \$3184  = \$3182  | \$3183 ;
+  assign \$3185  = \$3181  | \$3184 ;
+  assign \$3186  = \sel_l18_s0$1864 [4] | \sel_l18_s0$1864 [5];
+  assign \$3187  = \sel_l18_s0$1864 [6] | \sel_l18_s0$1864 [7];
+  assign \$3188  = \$3186  | \$3187 ;
+  assign \$3189  = \sel_l18_s0$1864 [12] | \sel_l18_s0$1864 [13];
+  assign \$3190  = \sel_l18_s0$1864 [14] | \sel_l18_s0$1864 [15];
+  assign \$3191  = \$3189  | \$3190 ;
+  assign \$3192  = \$3188  | \$3191 ;
+  assign \$3193  = \sel_l18_s0$1864 [0] | \sel_l18_s0$1864 [1];
+  assign \$3194  = \sel_l18_s0$1864 [2] | \sel_l18_s0$1864 [3];
+  assign \$3195  = \$3193  | \$3194 ;
+  assign \$3196  = \sel_l18_s0$1864 [4] | \sel_l18_s0$1864 [5];
+  assign \$3197  = \sel_l18_s0$1864 [6] | \sel_l18_s0$1864 [7];
+  assign \$3198  = \$3196  | \$3197 ;
+  assign \$3199  = \$3195  | \$3198 ;
+  assign \$3200  = \$3199  | \sel_l18_s0$1864 [16];
+  assign \$3201  = \sel_l18_s0$1864 [8] | \sel_l18_s0$1864 [9];
+  assign \$3202  = \sel_l18_s0$1864 [10] | \sel_l18_s0$1864 [11];
+  assign \$3203  = \$3201  | \$3202 ;
+  assign \$3204  = \sel_l18_s0$1864 [12] | \sel_l18_s0$1864 [13];
+  assign \$3205  = \sel_l18_s0$1864 [14] | \sel_l18_s0$1864 [15];
+  assign \$3206  = \$3204  | \$3205 ;
+  assign \$3207  = \$3203  | \$3206 ;
+  assign \$3208  = \$3207  | \sel_l18_s0$1864 [16];
+  assign \$3209  = \sel_l18_s0$1789  & { \sel_l18_s0$1873 [0], \sel_l18_s0$1873 [0], \sel_l18_s0$1873 [0], \sel_l18_s0$1873 [0], \sel_l18_s0$1873 [0], \sel_l18_s0$1873 [0], \sel_l18_s0$1873 [0], \sel_l18_s0$1873 [0] };
+  assign \$3210  = \sel_l18_s0$1790  & { \sel_l18_s0$1873 [1], \sel_l18_s0$1873 [1], \sel_l18_s0$1873 [1], \sel_l18_s0$1873 [1], \sel_l18_s0$1873 [1], \sel_l18_s0$1873 [1], \sel_l18_s0$1873 [1], \sel_l18_s0$1873 [1] };
+  assign \$3211  = \$3209  | \$3210 ;
+  assign \$3212  = \sel_l18_s0$1791  & { \sel_l18_s0$1873 [2], \sel_l18_s0$1873 [2], \sel_l18_s0$1873 [2], \sel_l18_s0$1873 [2], \sel_l18_s0$1873 [2], \sel_l18_s0$1873 [2], \sel_l18_s0$1873 [2], \sel_l18_s0$1873 [2] };
+  assign sel_or9_0 = \$3211  | \$3212 ;
+  assign \$3213  = \sel_l18_s0$1793  & { \sel_l18_s0$1873 [3], \sel_l18_s0$1873 [3], \sel_l18_s0$1873 [3], \sel_l18_s0$1873 [3], \sel_l18_s0$1873 [3], \sel_l18_s0$1873 [3], \sel_l18_s0$1873 [3], \sel_l18_s0$1873 [3] };
+  assign \$3214  = \sel_l18_s0$1794  & { \sel_l18_s0$1873 [4], \sel_l18_s0$1873 [4], \sel_l18_s0$1873 [4], \sel_l18_s0$1873 [4], \sel_l18_s0$1873 [4], \sel_l18_s0$1873 [4], \sel_l18_s0$1873 [4], \sel_l18_s0$1873 [4] };
+  assign \$3215  = \$3213  | \$3214 ;
+  assign \$3216  = \sel_l18_s0$1795  & { \sel_l18_s0$1873 [5], \sel_l18_s0$1873 [5], \sel_l18_s0$1873 [5], \sel_l18_s0$1873 [5], \sel_l18_s0$1873 [5], \sel_l18_s0$1873 [5], \sel_l18_s0$1873 [5], \sel_l18_s0$1873 [5] };
+  assign sel_or9_3 = \$3215  | \$3216 ;
+  assign \$3217  = \sel_l18_s0$1797  & { \sel_l18_s0$1873 [6], \sel_l18_s0$1873 [6], \sel_l18_s0$1873 [6], \sel_l18_s0$1873 [6], \sel_l18_s0$1873 [6], \sel_l18_s0$1873 [6], \sel_l18_s0$1873 [6], \sel_l18_s0$1873 [6] };
+  assign \$3218  = \sel_l18_s0$1798  & { \sel_l18_s0$1873 [7], \sel_l18_s0$1873 [7], \sel_l18_s0$1873 [7], \sel_l18_s0$1873 [7], \sel_l18_s0$1873 [7], \sel_l18_s0$1873 [7], \sel_l18_s0$1873 [7], \sel_l18_s0$1873 [7] };
+  assign \$3219  = \$3217  | \$3218 ;
+  assign \$3220  = \sel_l18_s0$1807  & { \sel_l18_s0$1873 [8], \sel_l18_s0$1873 [8], \sel_l18_s0$1873 [8], \sel_l18_s0$1873 [8], \sel_l18_s0$1873 [8], \sel_l18_s0$1873 [8], \sel_l18_s0$1873 [8], \sel_l18_s0$1873 [8] };
+  assign sel_or9_6 = \$3219  | \$3220 ;
+  assign \$3221  = \sel_l18_s0$1816  & { \sel_l18_s0$1873 [9], \sel_l18_s0$1873 [9], \sel_l18_s0$1873 [9], \sel_l18_s0$1873 [9], \sel_l18_s0$1873 [9], \sel_l18_s0$1873 [9], \sel_l18_s0$1873 [9], \sel_l18_s0$1873 [9] };
+  assign \$3222  = \sel_l18_s0$1825  & { \sel_l18_s0$1873 [10], \sel_l18_s0$1873 [10], \sel_l18_s0$1873 [10], \sel_l18_s0$1873 [10], \sel_l18_s0$1873 [10], \sel_l18_s0$1873 [10], \sel_l18_s0$1873 [10], \sel_l18_s0$1873 [10] };
+  assign \$3223  = \$3221  | \$3222 ;
+  assign \$3224  = \sel_l18_s0$1834  & { \sel_l18_s0$1873 [11], \sel_l18_s0$1873 [11], \sel_l18_s0$1873 [11], \sel_l18_s0$1873 [11], \sel_l18_s0$1873 [11], \sel_l18_s0$1873 [11], \sel_l18_s0$1873 [11], \sel_l18_s0$1873 [11] };
+  assign sel_or9_9 = \$3223  | \$3224 ;
+  assign \$3225  = \sel_l18_s0$1843  & { \sel_l18_s0$1873 [12], \sel_l18_s0$1873 [12], \sel_l18_s0$1873 [12], \sel_l18_s0$1873 [12], \sel_l18_s0$1873 [12], \sel_l18_s0$1873 [12], \sel_l18_s0$1873 [12], \sel_l18_s0$1873 [12] };
+  assign \$3226  = \sel_l18_s0$1852  & { \sel_l18_s0$1873 [13], \sel_l18_s0$1873 [13], \sel_l18_s0$1873 [13], \sel_l18_s0$1873 [13], \sel_l18_s0$1873 [13], \sel_l18_s0$1873 [13], \sel_l18_s0$1873 [13], \sel_l18_s0$1873 [13] };
+  assign \$3227  = \$3225  | \$3226 ;
+  assign \$3228  = \sel_l18_s0$1861  & { \sel_l18_s0$1873 [14], \sel_l18_s0$1873 [14], \sel_l18_s0$1873 [14], \sel_l18_s0$1873 [14], \sel_l18_s0$1873 [14], \sel_l18_s0$1873 [14], \sel_l18_s0$1873 [14], \sel_l18_s0$1873 [14] };
+  assign sel_or9_12 = \$3227  | \$3228 ;
+  assign \$3229  = \sel_l18_s0$1870  & { \sel_l18_s0$1873 [15], \sel_l18_s0$1873 [15], \sel_l18_s0$1873 [15], \sel_l18_s0$1873 [15], \sel_l18_s0$1873 [15], \sel_l18_s0$1873 [15], \sel_l18_s0$1873 [15], \sel_l18_s0$1873 [15] };
+  assign \$3230  = \sel_l18_s0$1879  & { \sel_l18_s0$1873 [16], \sel_l18_s0$1873 [16], \sel_l18_s0$1873 [16], \sel_l18_s0$1873 [16], \sel_l18_s0$1873 [16], \sel_l18_s0$1873 [16], \sel_l18_s0$1873 [16], \sel_l18_s0$1873 [16] };
+  assign sel_or9_15 = \$3229  | \$3230 ;
+  assign \$3231  = \sel_l18_s0$1873 [0] | \sel_l18_s0$1873 [2];
+  assign \$3232  = \sel_l18_s0$1873 [4] | \sel_l18_s0$1873 [6];
+  assign \$3233  = \$3231  | \$3232 ;
+  assign \$3234  = \sel_l18_s0$1873 [8] | \sel_l18_s0$1873 [10];
+  assign \$3235  = \sel_l18_s0$1873 [12] | \sel_l18_s0$1873 [14];
+  assign \$3236  = \$3234  | \$3235 ;
+  assign \$3237  = \$3233  | \$3236 ;
+  assign \$3238  = \$3237  | \sel_l18_s0$1873 [16];
+  assign \$3239  = \sel_l18_s0$1873 [1] | \sel_l18_s0$1873 [2];
+  assign \$3240  = \sel_l18_s0$1873 [5] | \sel_l18_s0$1873 [6];
+  assign \$3241  = \$3239  | \$3240 ;
+  assign \$3242  = \sel_l18_s0$1873 [9] | \sel_l18_s0$1873 [10];
+  assign \$3243  = \sel_l18_s0$1873 [13] | \sel_l18_s0$1873 [14];
+  assign \$3244  = \$3242  | \$3243 ;
+  assign \$3245  = \$3241  | \$3244 ;
+  assign \$3246  = \sel_l18_s0$1873 [3] | \sel_l18_s0$1873 [4];
+  assign \$3247  = \sel_l18_s0$1873 [5] | \sel_l18_s0$1873 [6];
+  assign \$3248  = \$3246  | \$3247 ;
+  assign \$3249  = \sel_l18_s0$1873 [11] | \sel_l18_s0$1873 [12];
+  assign \$3250  = \sel_l18_s0$1873 [13] | \sel_l18_s0$1873 [14];
+  assign \$3251  = \$3249  | \$3250 ;
+  assign \$3252  = \$3248  | \$3251 ;
+  assign \$3253  = \sel_l18_s0$1873 [0] | \sel_l18_s0$1873 [1];
+  assign \$3254  = \sel_l18_s0$1873 [2] | \sel_l18_s0$1873 [3];
+  assign \$3255  = \$3253  | \$3254 ;
+  assign \$3256  = \sel_l18_s0$1873 [4] | \sel_l18_s0$1873 [5];
+  assign \$3257  = \sel_l18_s0$1873 [6] | \sel_l18_s0$1873 [15];
+  assign \$3258  = \$3256  | \$3257 ;
+  assign \$3259  = \$3255  | \$3258 ;
+  assign \$3260  = \$3259  | \sel_l18_s0$1873 [16];
+  assign \$3261  = \sel_l18_s0$1873 [7] | \sel_l18_s0$1873 [8];
+  assign \$3262  = \sel_l18_s0$1873 [9] | \sel_l18_s0$1873 [10];
+  assign \$3263  = \$3261  | \$3262 ;
+  assign \$3264  = \sel_l18_s0$1873 [11] | \sel_l18_s0$1873 [12];
+  assign \$3265  = \sel_l18_s0$1873 [13] | \sel_l18_s0$1873 [14];
+  assign \$3266  = \$3264  | \$3265 ;
+  assign \$3267  = \$3263  | \$3266 ;
+  assign \$3268  = \sel_l18_s0$1873 [15] | \sel_l18_s0$1873 [16];
+  assign \$3269  = \$3267  | \$3268 ;
+  assign \$3270  = \sel_l18_s0$1790  & { \sel_l18_s0$1882 [0], \sel_l18_s0$1882 [0], \sel_l18_s0$1882 [0], \sel_l18_s0$1882 [0], \sel_l18_s0$1882 [0], \sel_l18_s0$1882 [0], \sel_l18_s0$1882 [0], \sel_l18_s0$1882 [0] };
+  assign \$3271  = \sel_l18_s0$1791  & { \sel_l18_s0$1882 [1], \sel_l18_s0$1882 [1], \sel_l18_s0$1882 [1], \sel_l18_s0$1882 [1], \sel_l18_s0$1882 [1], \sel_l18_s0$1882 [1], \sel_l18_s0$1882 [1], \sel_l18_s0$1882 [1] };
+  assign \$3272  = \$3270  | \$3271 ;
+  assign \$3273  = \sel_l18_s0$1793  & { \sel_l18_s0$1882 [2], \sel_l18_s0$1882 [2], \sel_l18_s0$1882 [2], \sel_l18_s0$1882 [2], \sel_l18_s0$1882 [2], \sel_l18_s0$1882 [2], \sel_l18_s0$1882 [2], \sel_l18_s0$1882 [2] };
+  assign sel_or10_0 = \$3272  | \$3273 ;
+  assign \$3274  = \sel_l18_s0$1794  & { \sel_l18_s0$1882 [3], \sel_l18_s0$1882 [3], \sel_l18_s0$1882 [3], \sel_l18_s0$1882 [3], \sel_l18_s0$1882 [3], \sel_l18_s0$1882 [3], \sel_l18_s0$1882 [3], \sel_l18_s0$1882 [3] };
+  assign \$3275  = \sel_l18_s0$1795  & { \sel_l18_s0$1882 [4], \sel_l18_s0$1882 [4], \sel_l18_s0$1882 [4], \sel_l18_s0$1882 [4], \sel_l18_s0$1882 [4], \sel_l18_s0$1882 [4], \sel_l18_s0$1882 [4], \sel_l18_s0$1882 [4] };
+  assign \$3276  = \$3274  | \$3275 ;
+  assign \$3277  = \sel_l18_s0$1797  & { \sel_l18_s0$1882 [5], \sel_l18_s0$1882 [5], \sel_l18_s0$1882 [5], \sel_l18_s0$1882 [5], \sel_l18_s0$1882 [5], \sel_l18_s0$1882 [5], \sel_l18_s0$1882 [5], \sel_l18_s0$1882 [5] };
+  assign sel_or10_3 = \$3276  | \$3277 ;
+  assign \$3278  = \sel_l18_s0$1798  & { \sel_l18_s0$1882 [6], \sel_l18_s0$1882 [6], \sel_l18_s0$1882 [6], \sel_l18_s0$1882 [6], \sel_l18_s0$1882 [6], \sel_l18_s0$1882 [6], \sel_l18_s0$1882 [6], \sel_l18_s0$1882 [6] };
+  assign \$3279  = \sel_l18_s0$1807  & { \sel_l18_s0$1882 [7], \sel_l18_s0$1882 [7], \sel_l18_s0$1882 [7], \sel_l18_s0$1882 [7], \sel_l18_s0$1882 [7], \sel_l18_s0$1882 [7], \sel_l18_s0$1882 [7], \sel_l18_s0$1882 [7] };
+  assign \$3280  = \$3278  | \$3279 ;
+  assign \$3281  = \sel_l18_s0$1816  & { \sel_l18_s0$1882 [8], \sel_l18_s0$1882 [8], \sel_l18_s0$1882 [8], \sel_l18_s0$1882 [8], \sel_l18_s0$1882 [8], \sel_l18_s0$1882 [8], \sel_l18_s0$1882 [8], \sel_l18_s0$1882 [8] };
+  assign sel_or10_6 = \$3280  | \$3281 ;
+  assign \$3282  = \sel_l18_s0$1825  & { \sel_l18_s0$1882 [9], \sel_l18_s0$1882 [9], \sel_l18_s0$1882 [9], \sel_l18_s0$1882 [9], \sel_l18_s0$1882 [9], \sel_l18_s0$1882 [9], \sel_l18_s0$1882 [9], \sel_l18_s0$1882 [9] };
+  assign \$3283  = \sel_l18_s0$1834  & { \sel_l18_s0$1882 [10], \sel_l18_s0$1882 [10], \sel_l18_s0$1882 [10], \sel_l18_s0$1882 [10], \sel_l18_s0$1882 [10], \sel_l18_s0$1882 [10], \sel_l18_s0$1882 [10], \sel_l18_s0$1882 [10] };
+  assign \$3284  = \$3282  | \$3283 ;
+  assign \$3285  = \sel_l18_s0$1843  & { \sel_l18_s0$1882 [11], \sel_l18_s0$1882 [11], \sel_l18_s0$1882 [11], \sel_l18_s0$1882 [11], \sel_l18_s0$1882 [11], \sel_l18_s0$1882 [11], \sel_l18_s0$1882 [11], \sel_l18_s0$1882 [11] };
+  assign sel_or10_9 = \$3284  | \$3285 ;
+  assign \$3286  = \sel_l18_s0$1852  & { \sel_l18_s0$1882 [12], \sel_l18_s0$1882 [12], \sel_l18_s0$1882 [12], \sel_l18_s0$1882 [12], \sel_l18_s0$1882 [12], \sel_l18_s0$1882 [12], \sel_l18_s0$1882 [12], \sel_l18_s0$1882 [12] };
+  assign \$3287  = \sel_l18_s0$1861  & { \sel_l18_s0$1882 [13], \sel_l18_s0$1882 [13], \sel_l18_s0$1882 [13], \sel_l18_s0$1882 [13], \sel_l18_s0$1882 [13], \sel_l18_s0$1882 [13], \sel_l18_s0$1882 [13], \sel_l18_s0$1882 [13] };
+  assign \$3288  = \$3286  | \$3287 ;
+  assign \$3289  = \sel_l18_s0$1870  & { \sel_l18_s0$1882 [14], \sel_l18_s0$1882 [14], \sel_l18_s0$1882 [14], \sel_l18_s0$1882 [14], \sel_l18_s0$1882 [14], \sel_l18_s0$1882 [14], \sel_l18_s0$1882 [14], \sel_l18_s0$1882 [14] };
+  assign sel_or10_12 = \$3288  | \$3289 ;
+  assign \$3290  = \sel_l18_s0$1879  & { \sel_l18_s0$1882 [15], \sel_l18_s0$1882 [15], \sel_l18_s0$1882 [15], \sel_l18_s0$1882 [15], \sel_l18_s0$1882 [15], \sel_l18_s0$1882 [15], \sel_l18_s0$1882 [15], \sel_l18_s0$1882 [15] };
+  assign \$3291  = \sel_l18_s0$1888  & { \sel_l18_s0$1882 [16], \sel_l18_s0$1882 [16], \sel_l18_s0$1882 [16], \sel_l18_s0$1882 [16], \sel_l18_s0$1882 [16], \sel_l18_s0$1882 [16], \sel_l18_s0$1882 [16], \sel_l18_s0$1882 [16] };
+  assign sel_or10_15 = \$3290  | \$3291 ;
+  assign \$3292  = \sel_l18_s0$1882 [1] | \sel_l18_s0$1882 [3];
+  assign \$3293  = \sel_l18_s0$1882 [5] | \sel_l18_s0$1882 [7];
+  assign \$3294  = \$3292  | \$3293 ;
+  assign \$3295  = \sel_l18_s0$1882 [9] | \sel_l18_s0$1882 [11];
+  assign \$3296  = \sel_l18_s0$1882 [13] | \sel_l18_s0$1882 [15];
+  assign \$3297  = \$3295  | \$3296 ;
+  assign \$3298  = \$3294  | \$3297 ;
+  assign \$3299  = \sel_l18_s0$1882 [0] | \sel_l18_s0$1882 [1];
+  assign \$3300  = \sel_l18_s0$1882 [4] | \sel_l18_s0$1882 [5];
+  assign \$3301  = \$3299  | \$3300 ;
+  assign \$3302  = \sel_l18_s0$1882 [8] | \sel_l18_s0$1882 [9];
+  assign \$3303  = \sel_l18_s0$1882 [12] | \sel_l18_s0$1882 [13];
+  assign \$3304  = \$3302  | \$3303 ;
+  assign \$3305  = \$3301  | \$3304 ;
+  assign \$3306  = \$3305  | \sel_l18_s0$1882 [16];
+  assign \$3307  = \sel_l18_s0$1882 [2] | \sel_l18_s0$1882 [3];
+  assign \$3308  = \sel_l18_s0$1882 [4] | \sel_l18_s0$1882 [5];
+  assign \$3309  = \$3307  | \$3308 ;
+  assign \$3310  = \sel_l18_s0$1882 [10] | \sel_l18_s0$1882 [11];
+  assign \$3311  = \sel_l18_s0$1882 [12] | \sel_l18_s0$1882 [13];
+  assign \$3312  = \$3310  | \$3311 ;
+  assign \$3313  = \$3309  | \$3312 ;
+  assign \$3314  = \sel_l18_s0$1882 [0] | \sel_l18_s0$1882 [1];
+  assign \$3315  = \sel_l18_s0$1882 [2] | \sel_l18_s0$1882 [3];
+  assign \$3316  = \$3314  | \$3315 ;
+  assign \$3317  = \sel_l18_s0$1882 [4] | \sel_l18_s0$1882 [5];
+  assign \$3318  = \sel_l18_s0$1882 [14] | \sel_l18_s0$1882 [15];
+  assign \$3319  = \$3317  | \$3318 ;
+  assign \$3320  = \$3316  | \$3319 ;
+  assign \$3321  = \$3320  | \sel_l18_s0$1882 [16];
+  assign \$3322  = \sel_l18_s0$1882 [6] | \sel_l18_s0$1882 [7];
+  assign \$3323  = \sel_l18_s0$1882 [8] | \sel_l18_s0$1882 [9];
+  assign \$3324  = \$3322  | \$3323 ;
+  assign \$3325  = \sel_l18_s0$1882 [10] | \sel_l18_s0$1882 [11];
+  assign \$3326  = \sel_l18_s0$1882 [12] | \sel_l18_s0$1882 [13];
+  assign \$3327  = \$3325  | \$3326 ;
+  assign \$3328  = \$3324  | \$3327 ;
+  assign \$3329  = \sel_l18_s0$1882 [14] | \sel_l18_s0$1882 [15];
+  assign \$3330  = \$3329  | \sel_l18_s0$1882 [16];
+  assign \$3331  = \$3328  | \$3330 ;
+  assign \$3332  = \sel_l18_s0$1791  & { \sel_l18_s0$1891 [0], \sel_l18_s0$1891 [0], \sel_l18_s0$1891 [0], \sel_l18_s0$1891 [0], \sel_l18_s0$1891 [0], \sel_l18_s0$1891 [0], \sel_l18_s0$1891 [0], \sel_l18_s0$1891 [0] };
+  assign \$3333  = \sel_l18_s0$1793  & { \sel_l18_s0$1891 [1], \sel_l18_s0$1891 [1], \sel_l18_s0$1891 [1], \sel_l18_s0$1891 [1], \sel_l18_s0$1891 [1], \sel_l18_s0$1891 [1], \sel_l18_s0$1891 [1], \sel_l18_s0$1891 [1] };
+  assign \$3334  = \$3332  | \$3333 ;
+  assign \$3335  = \sel_l18_s0$1794  & { \sel_l18_s0$1891 [2], \sel_l18_s0$1891 [2], \sel_l18_s0$1891 [2], \sel_l18_s0$1891 [2], \sel_l18_s0$1891 [2], \sel_l18_s0$1891 [2], \sel_l18_s0$1891 [2], \sel_l18_s0$1891 [2] };
+  assign sel_or11_0 = \$3334  | \$3335 ;
+  assign \$3336  = \sel_l18_s0$1795  & { \sel_l18_s0$1891 [3], \sel_l18_s0$1891 [3], \sel_l18_s0$1891 [3], \sel_l18_s0$1891 [3], \sel_l18_s0$1891 [3], \sel_l18_s0$1891 [3], \sel_l18_s0$1891 [3], \sel_l18_s0$1891 [3] };
+  assign \$3337  = \sel_l18_s0$1797  & { \sel_l18_s0$1891 [4], \sel_l18_s0$1891 [4], \sel_l18_s0$1891 [4], \sel_l18_s0$1891 [4], \sel_l18_s0$1891 [4], \sel_l18_s0$1891 [4], \sel_l18_s0$1891 [4], \sel_l18_s0$1891 [4] };
+  assign \$3338  = \$3336  | \$3337 ;
+  assign \$3339  = \sel_l18_s0$1798  & { \sel_l18_s0$1891 [5], \sel_l18_s0$1891 [5], \sel_l18_s0$1891 [5], \sel_l18_s0$1891 [5], \sel_l18_s0$1891 [5], \sel_l18_s0$1891 [5], \sel_l18_s0$1891 [5], \sel_l18_s0$1891 [5] };
+  assign sel_or11_3 = \$3338  | \$3339 ;
+  assign \$3340  = \sel_l18_s0$1807  & { \sel_l18_s0$1891 [6], \sel_l18_s0$1891 [6], \sel_l18_s0$1891 [6], \sel_l18_s0$1891 [6], \sel_l18_s0$1891 [6], \sel_l18_s0$1891 [6], \sel_l18_s0$1891 [6], \sel_l18_s0$1891 [6] };
+  assign \$3341  = \sel_l18_s0$1816  & { \sel_l18_s0$1891 [7], \sel_l18_s0$1891 [7], \sel_l18_s0$1891 [7], \sel_l18_s0$1891 [7], \sel_l18_s0$1891 [7], \sel_l18_s0$1891 [7], \sel_l18_s0$1891 [7], \sel_l18_s0$1891 [7] };
+  assign \$3342  = \$3340  | \$3341 ;
+  assign \$3343  = \sel_l18_s0$1825  & { \sel_l18_s0$1891 [8], \sel_l18_s0$1891 [8], \sel_l18_s0$1891 [8], \sel_l18_s0$1891 [8], \sel_l18_s0$1891 [8], \sel_l18_s0$1891 [8], \sel_l18_s0$1891 [8], \sel_l18_s0$1891 [8] };
+  assign sel_or11_6 = \$3342  | \$3343 ;
+  assign \$3344  = \sel_l18_s0$1834  & { \sel_l18_s0$1891 [9], \sel_l18_s0$1891 [9], \sel_l18_s0$1891 [9], \sel_l18_s0$1891 [9], \sel_l18_s0$1891 [9], \sel_l18_s0$1891 [9], \sel_l18_s0$1891 [9], \sel_l18_s0$1891 [9] };
+  assign \$3345  = \sel_l18_s0$1843  & { \sel_l18_s0$1891 [10], \sel_l18_s0$1891 [10], \sel_l18_s0$1891 [10], \sel_l18_s0$1891 [10], \sel_l18_s0$1891 [10], \sel_l18_s0$1891 [10], \sel_l18_s0$1891 [10], \sel_l18_s0$1891 [10] };
+  assign \$3346  = \$3344  | \$3345 ;
+  assign \$3347  = \sel_l18_s0$1852  & { \sel_l18_s0$1891 [11], \sel_l18_s0$1891 [11], \sel_l18_s0$1891 [11], \sel_l18_s0$1891 [11], \sel_l18_s0$1891 [11], \sel_l18_s0$1891 [11], \sel_l18_s0$1891 [11], \sel_l18_s0$1891 [11] };
+  assign sel_or11_9 = \$3346  | \$3347 ;
+  assign \$3348  = \sel_l18_s0$1861  & { \sel_l18_s0$1891 [12], \sel_l18_s0$1891 [12], \sel_l18_s0$1891 [12], \sel_l18_s0$1891 [12], \sel_l18_s0$1891 [12], \sel_l18_s0$1891 [12], \sel_l18_s0$1891 [12], \sel_l18_s0$1891 [12] };
+  assign \$3349  = \sel_l18_s0$1870  & { \sel_l18_s0$1891 [13], \sel_l18_s0$1891 [13], \sel_l18_s0$1891 [13], \sel_l18_s0$1891 [13], \sel_l18_s0$1891 [13], \sel_l18_s0$1891 [13], \sel_l18_s0$1891 [13], \sel_l18_s0$1891 [13] };
+  assign \$3350  = \$3348  | \$3349 ;
+  assign \$3351  = \sel_l18_s0$1879  & { \sel_l18_s0$1891 [14], \sel_l18_s0$1891 [14], \sel_l18_s0$1891 [14], \sel_l18_s0$1891 [14], \sel_l18_s0$1891 [14], \sel_l18_s0$1891 [14], \sel_l18_s0$1891 [14], \sel_l18_s0$1891 [14] };
+  assign sel_or11_12 = \$3350  | \$3351 ;
+  assign \$3352  = \sel_l18_s0$1888  & { \sel_l18_s0$1891 [15], \sel_l18_s0$1891 [15], \sel_l18_s0$1891 [15], \sel_l18_s0$1891 [15], \sel_l18_s0$1891 [15], \sel_l18_s0$1891 [15], \sel_l18_s0$1891 [15], \sel_l18_s0$1891 [15] };
+  assign \$3353  = \sel_l18_s0$1897  & { \sel_l18_s0$1891 [16], \sel_l18_s0$1891 [16], \sel_l18_s0$1891 [16], \sel_l18_s0$1891 [16], \sel_l18_s0$1891 [16], \sel_l18_s0$1891 [16], \sel_l18_s0$1891 [16], \sel_l18_s0$1891 [16] };
+  assign sel_or11_15 = \$3352  | \$3353 ;
+  assign \$3354  = \sel_l18_s0$1891 [0] | \sel_l18_s0$1891 [2];
+  assign \$3355  = \sel_l18_s0$1891 [4] | \sel_l18_s0$1891 [6];
+  assign \$3356  = \$3354  | \$3355 ;
+  assign \$3357  = \sel_l18_s0$1891 [8] | \sel_l18_s0$1891 [10];
+  assign \$3358  = \sel_l18_s0$1891 [12] | \sel_l18_s0$1891 [14];
+  assign \$3359  = \$3357  | \$3358 ;
+  assign \$3360  = \$3356  | \$3359 ;
+  assign \$3361  = \$3360  | \sel_l18_s0$1891 [16];
+  assign \$3362  = \sel_l18_s0$1891 [0] | \sel_l18_s0$1891 [3];
+  assign \$3363  = \sel_l18_s0$1891 [4] | \sel_l18_s0$1891 [7];
+  assign \$3364  = \$3362  | \$3363 ;
+  assign \$3365  = \sel_l18_s0$1891 [8] | \sel_l18_s0$1891 [11];
+  assign \$3366  = \sel_l18_s0$1891 [12] | \sel_l18_s0$1891 [15];
+  assign \$3367  = \$3365  | \$3366 ;
+  assign \$3368  = \$3364  | \$3367 ;
+  assign \$3369  = \$3368  | \sel_l18_s0$1891 [16];
+  assign \$3370  = \sel_l18_s0$1891 [1] | \sel_l18_s0$1891 [2];
+  assign \$3371  = \sel_l18_s0$1891 [3] | \sel_l18_s0$1891 [4];
+  assign \$3372  = \$3370  | \$3371 ;
+  assign \$3373  = \sel_l18_s0$1891 [9] | \sel_l18_s0$1891 [10];
+  assign \$3374  = \sel_l18_s0$1891 [11] | \sel_l18_s0$1891 [12];
+  assign \$3375  = \$3373  | \$3374 ;
+  assign \$3376  = \$3372  | \$3375 ;
+  assign \$3377  = \sel_l18_s0$1891 [0] | \sel_l18_s0$1891 [1];
+  assign \$3378  = \sel_l18_s0$1891 [2] | \sel_l18_s0$1891 [3];
+  assign \$3379  = \$3377  | \$3378 ;
+  assign \$3380  = \sel_l18_s0$1891 [4] | \sel_l18_s0$1891 [13];
+  assign \$3381  = \sel_l18_s0$1891 [14] | \sel_l18_s0$1891 [15];
+  assign \$3382  = \$3380  | \$3381 ;
+  assign \$3383  = \$3379  | \$3382 ;
+  assign \$3384  = \$3383  | \sel_l18_s0$1891 [16];
+  assign \$3385  = \sel_l18_s0$1891 [5] | \sel_l18_s0$1891 [6];
+  assign \$3386  = \sel_l18_s0$1891 [7] | \sel_l18_s0$1891 [8];
+  assign \$3387  = \$3385  | \$3386 ;
+  assign \$3388  = \sel_l18_s0$1891 [9] | \sel_l18_s0$1891 [10];
+  assign \$3389  = \sel_l18_s0$1891 [11] | \sel_l18_s0$1891 [12];
+  assign \$3390  = \$3388  | \$3389 ;
+  assign \$3391  = \$3387  | \$3390 ;
+  assign \$3392  = \sel_l18_s0$1891 [13] | \sel_l18_s0$1891 [14];
+  assign \$3393  = \sel_l18_s0$1891 [15] | \sel_l18_s0$1891 [16];
+  assign \$3394  = \$3392  | \$3393 ;
+  assign \$3395  = \$3391  | \$3394 ;
+  assign \$3396  = \sel_l18_s0$1793  & { \sel_l18_s0$1900 [0], \sel_l18_s0$1900 [0], \sel_l18_s0$1900 [0], \sel_l18_s0$1900 [0], \sel_l18_s0$1900 [0], \sel_l18_s0$1900 [0], \sel_l18_s0$1900 [0], \sel_l18_s0$1900 [0] };
+  assign \$3397  = \sel_l18_s0$1794  & { \sel_l18_s0$1900 [1], \sel_l18_s0$1900 [1], \sel_l18_s0$1900 [1], \sel_l18_s0$1900 [1], \sel_l18_s0$1900 [1], \sel_l18_s0$1900 [1], \sel_l18_s0$1900 [1], \sel_l18_s0$1900 [1] };
+  assign \$3398  = \$3396  | \$3397 ;
+  assign \$3399  = \sel_l18_s0$1795  & { \sel_l18_s0$1900 [2], \sel_l18_s0$1900 [2], \sel_l18_s0$1900 [2], \sel_l18_s0$1900 [2], \sel_l18_s0$1900 [2], \sel_l18_s0$1900 [2], \sel_l18_s0$1900 [2], \sel_l18_s0$1900 [2] };
+  assign sel_or12_0 = \$3398  | \$3399 ;
+  assign \$3400  = \sel_l18_s0$1797  & { \sel_l18_s0$1900 [3], \sel_l18_s0$1900 [3], \sel_l18_s0$1900 [3], \sel_l18_s0$1900 [3], \sel_l18_s0$1900 [3], \sel_l18_s0$1900 [3], \sel_l18_s0$1900 [3], \sel_l18_s0$1900 [3] };
+  assign \$3401  = \sel_l18_s0$1798  & { \sel_l18_s0$1900 [4], \sel_l18_s0$1900 [4], \sel_l18_s0$1900 [4], \sel_l18_s0$1900 [4], \sel_l18_s0$1900 [4], \sel_l18_s0$1900 [4], \sel_l18_s0$1900 [4], \sel_l18_s0$1900 [4] };
+  assign \$3402  = \$3400  | \$3401 ;
+  assign \$3403  = \sel_l18_s0$1807  & { \sel_l18_s0$1900 [5], \sel_l18_s0$1900 [5], \sel_l18_s0$1900 [5], \sel_l18_s0$1900 [5], \sel_l18_s0$1900 [5], \sel_l18_s0$1900 [5], \sel_l18_s0$1900 [5], \sel_l18_s0$1900 [5] };
+  assign sel_or12_3 = \$3402  | \$3403 ;
+  assign \$3404  = \sel_l18_s0$1816  & { \sel_l18_s0$1900 [6], \sel_l18_s0$1900 [6], \sel_l18_s0$1900 [6], \sel_l18_s0$1900 [6], \sel_l18_s0$1900 [6], \sel_l18_s0$1900 [6], \sel_l18_s0$1900 [6], \sel_l18_s0$1900 [6] };
+  assign \$3405  = \sel_l18_s0$1825  & { \sel_l18_s0$1900 [7], \sel_l18_s0$1900 [7], \sel_l18_s0$1900 [7], \sel_l18_s0$1900 [7], \sel_l18_s0$1900 [7], \sel_l18_s0$1900 [7], \sel_l18_s0$1900 [7], \sel_l18_s0$1900 [7] };
+  assign \$3406  = \$3404  | \$3405 ;
+  assign \$3407  = \sel_l18_s0$1834  & { \sel_l18_s0$1900 [8], \sel_l18_s0$1900 [8], \sel_l18_s0$1900 [8], \sel_l18_s0$1900 [8], \sel_l18_s0$1900 [8], \sel_l18_s0$1900 [8], \sel_l18_s0$1900 [8], \sel_l18_s0$1900 [8] };
+  assign sel_or12_6 = \$3406  | \$3407 ;
+  assign \$3408  = \sel_l18_s0$1843  & { \sel_l18_s0$1900 [9], \sel_l18_s0$1900 [9], \sel_l18_s0$1900 [9], \sel_l18_s0$1900 [9], \sel_l18_s0$1900 [9], \sel_l18_s0$1900 [9], \sel_l18_s0$1900 [9], \sel_l18_s0$1900 [9] };
+  assign \$3409  = \sel_l18_s0$1852  & { \sel_l18_s0$1900 [10], \sel_l18_s0$1900 [10], \sel_l18_s0$1900 [10], \sel_l18_s0$1900 [10], \sel_l18_s0$1900 [10], \sel_l18_s0$1900 [10], \sel_l18_s0$1900 [10], \sel_l18_s0$1900 [10] };
+  assign \$3410  = \$3408  | \$3409 ;
+  assign \$3411  = \sel_l18_s0$1861  & { \sel_l18_s0$1900 [11], \sel_l18_s0$1900 [11], \sel_l18_s0$1900 [11], \sel_l18_s0$1900 [11], \sel_l18_s0$1900 [11], \sel_l18_s0$1900 [11], \sel_l18_s0$1900 [11], \sel_l18_s0$1900 [11] };
+  assign sel_or12_9 = \$3410  | \$3411 ;
+  assign \$3412  = \sel_l18_s0$1870  & { \sel_l18_s0$1900 [12], \sel_l18_s0$1900 [12], \sel_l18_s0$1900 [12], \sel_l18_s0$1900 [12], \sel_l18_s0$1900 [12], \sel_l18_s0$1900 [12], \sel_l18_s0$1900 [12], \sel_l18_s0$1900 [12] };
+  assign \$3413  = \sel_l18_s0$1879  & { \sel_l18_s0$1900 [13], \sel_l18_s0$1900 [13], \sel_l18_s0$1900 [13], \sel_l18_s0$1900 [13], \sel_l18_s0$1900 [13], \sel_l18_s0$1900 [13], \sel_l18_s0$1900 [13], \sel_l18_s0$1900 [13] };
+  assign \$3414  = \$3412  | \$3413 ;
+  assign \$3415  = \sel_l18_s0$1888  & { \sel_l18_s0$1900 [14], \sel_l18_s0$1900 [14], \sel_l18_s0$1900 [14], \sel_l18_s0$1900 [14], \sel_l18_s0$1900 [14], \sel_l18_s0$1900 [14], \sel_l18_s0$1900 [14], \sel_l18_s0$1900 [14] };
+  assign sel_or12_12 = \$3414  | \$3415 ;
+  assign \$3416  = \sel_l18_s0$1897  & { \sel_l18_s0$1900 [15], \sel_l18_s0$1900 [15], \sel_l18_s0$1900 [15], \sel_l18_s0$1900 [15], \sel_l18_s0$1900 [15], \sel_l18_s0$1900 [15], \sel_l18_s0$1900 [15], \sel_l18_s0$1900 [15] };
+  assign \$3417  = \sel_l18_s0$1906  & { \sel_l18_s0$1900 [16], \sel_l18_s0$1900 [16], \sel_l18_s0$1900 [16], \sel_l18_s0$1900 [16], \sel_l18_s0$1900 [16], \sel_l18_s0$1900 [16], \sel_l18_s0$1900 [16], \sel_l18_s0$1900 [16] };
+  assign sel_or12_15 = \$3416  | \$3417 ;
+  assign \$3418  = \sel_l18_s0$1900 [1] | \sel_l18_s0$1900 [3];
+  assign \$3419  = \sel_l18_s0$1900 [5] | \sel_l18_s0$1900 [7];
+  assign \$3420  = \$3418  | \$3419 ;
+  assign \$3421  = \sel_l18_s0$1900 [9] | \sel_l18_s0$1900 [11];
+  assign \$3422  = \sel_l18_s0$1900 [13] | \sel_l18_s0$1900 [15];
+  assign \$3423  = \$3421  | \$3422 ;
+  assign \$3424  = \$3420  | \$3423 ;
+  assign \$3425  = \sel_l18_s0$1900 [2] | \sel_l18_s0$1900 [3];
+  assign \$3426  = \sel_l18_s0$1900 [6] | \sel_l18_s0$1900 [7];
+  assign \$3427  = \$3425  | \$3426 ;
+  assign \$3428  = \sel_l18_s0$1900 [10] | \sel_l18_s0$1900 [11];
+  assign \$3429  = \sel_l18_s0$1900 [14] | \sel_l18_s0$1900 [15];
+  assign \$3430  = \$3428  | \$3429 ;
+  assign \$3431  = \$3427  | \$3430 ;
+  assign \$3432  = \sel_l18_s0$1900 [0] | \sel_l18_s0$1900 [1];
+  assign \$3433  = \sel_l18_s0$1900 [2] | \sel_l18_s0$1900 [3];
+  assign \$3434  = \$3432  | \$3433 ;
+  assign \$3435  = \sel_l18_s0$1900 [8] | \sel_l18_s0$1900 [9];
+  assign \$3436  = \sel_l18_s0$1900 [10] | \sel_l18_s0$1900 [11];
+  assign \$3437  = \$3435  | \$3436 ;
+  assign \$3438  = \$3434  | \$3437 ;
+  assign \$3439  = \$3438  | \sel_l18_s0$1900 [16];
+  assign \$3440  = \sel_l18_s0$1900 [0] | \sel_l18_s0$1900 [1];
+  assign \$3441  = \sel_l18_s0$1900 [2] | \sel_l18_s0$1900 [3];
+  assign \$3442  = \$3440  | \$3441 ;
+  assign \$3443  = \sel_l18_s0$1900 [12] | \sel_l18_s0$1900 [13];
+  assign \$3444  = \sel_l18_s0$1900 [14] | \sel_l18_s0$1900 [15];
+  assign \$3445  = \$3443  | \$3444 ;
+  assign \$3446  = \$3442  | \$3445 ;
+  assign \$3447  = \$3446  | \sel_l18_s0$1900 [16];
+  assign \$3448  = \sel_l18_s0$1900 [4] | \sel_l18_s0$1900 [5];
+  assign \$3449  = \sel_l18_s0$1900 [6] | \sel_l18_s0$1900 [7];
+  assign \$3450  = \$3448  | \$3449 ;
+  assign \$3451  = \sel_l18_s0$1900 [8] | \sel_l18_s0$1900 [9];
+  assign \$3452  = \sel_l18_s0$1900 [10] | \sel_l18_s0$1900 [11];
+  assign \$3453  = \$3451  | \$3452 ;
+  assign \$3454  = \$3450  | \$3453 ;
+  assign \$3455  = \sel_l18_s0$1900 [12] | \sel_l18_s0$1900 [13];
+  assign \$3456  = \sel_l18_s0$1900 [14] | \sel_l18_s0$1900 [15];
+  assign \$3457  = \$3455  | \$3456 ;
+  assign \$3458  = \$3457  | \sel_l18_s0$1900 [16];
+  assign \$3459  = \$3454  | \$3458 ;
+  assign \$3460  = \sel_l18_s0$1794  & { \sel_l18_s0$1909 [0], \sel_l18_s0$1909 [0], \sel_l18_s0$1909 [0], \sel_l18_s0$1909 [0], \sel_l18_s0$1909 [0], \sel_l18_s0$1909 [0], \sel_l18_s0$1909 [0], \sel_l18_s0$1909 [0] };
+  assign \$3461  = \sel_l18_s0$1795  & { \sel_l18_s0$1909 [1], \sel_l18_s0$1909 [1], \sel_l18_s0$1909 [1], \sel_l18_s0$1909 [1], \sel_l18_s0$1909 [1], \sel_l18_s0$1909 [1], \sel_l18_s0$1909 [1], \sel_l18_s0$1909 [1] };
+  assign \$3462  = \$3460  | \$3461 ;
+  assign \$3463  = \sel_l18_s0$1797  & { \sel_l18_s0$1909 [2], \sel_l18_s0$1909 [2], \sel_l18_s0$1909 [2], \sel_l18_s0$1909 [2], \sel_l18_s0$1909 [2], \sel_l18_s0$1909 [2], \sel_l18_s0$1909 [2], \sel_l18_s0$1909 [2] };
+  assign sel_or13_0 = \$3462  | \$3463 ;
+  assign \$3464  = \sel_l18_s0$1798  & { \sel_l18_s0$1909 [3], \sel_l18_s0$1909 [3], \sel_l18_s0$1909 [3], \sel_l18_s0$1909 [3], \sel_l18_s0$1909 [3], \sel_l18_s0$1909 [3], \sel_l18_s0$1909 [3], \sel_l18_s0$1909 [3] };
+  assign \$3465  = \sel_l18_s0$1807  & { \sel_l18_s0$1909 [4], \sel_l18_s0$1909 [4], \sel_l18_s0$1909 [4], \sel_l18_s0$1909 [4], \sel_l18_s0$1909 [4], \sel_l18_s0$1909 [4], \sel_l18_s0$1909 [4], \sel_l18_s0$1909 [4] };
+  assign \$3466  = \$3464  | \$3465 ;
+  assign \$3467  = \sel_l18_s0$1816  & { \sel_l18_s0$1909 [5], \sel_l18_s0$1909 [5], \sel_l18_s0$1909 [5], \sel_l18_s0$1909 [5], \sel_l18_s0$1909 [5], \sel_l18_s0$1909 [5], \sel_l18_s0$1909 [5], \sel_l18_s0$1909 [5] };
+  assign sel_or13_3 = \$3466  | \$3467 ;
+  assign \$3468  = \sel_l18_s0$1825  & { \sel_l18_s0$1909 [6], \sel_l18_s0$1909 [6], \sel_l18_s0$1909 [6], \sel_l18_s0$1909 [6], \sel_l18_s0$1909 [6], \sel_l18_s0$1909 [6], \sel_l18_s0$1909 [6], \sel_l18_s0$1909 [6] };
+  assign \$3469  = \sel_l18_s0$1834  & { \sel_l18_s0$1909 [7], \sel_l18_s0$1909 [7], \sel_l18_s0$1909 [7], \sel_l18_s0$1909 [7], \sel_l18_s0$1909 [7], \sel_l18_s0$1909 [7], \sel_l18_s0$1909 [7], \sel_l18_s0$1909 [7] };
+  assign \$3470  = \$3468  | \$3469 ;
+  assign \$3471  = \sel_l18_s0$1843  & { \sel_l18_s0$1909 [8], \sel_l18_s0$1909 [8], \sel_l18_s0$1909 [8], \sel_l18_s0$1909 [8], \sel_l18_s0$1909 [8], \sel_l18_s0$1909 [8], \sel_l18_s0$1909 [8], \sel_l18_s0$1909 [8] };
+  assign sel_or13_6 = \$3470  | \$3471 ;
+  assign \$3472  = \sel_l18_s0$1852  & { \sel_l18_s0$1909 [9], \sel_l18_s0$1909 [9], \sel_l18_s0$1909 [9], \sel_l18_s0$1909 [9], \sel_l18_s0$1909 [9], \sel_l18_s0$1909 [9], \sel_l18_s0$1909 [9], \sel_l18_s0$1909 [9] };
+  assign \$3473  = \sel_l18_s0$1861  & { \sel_l18_s0$1909 [10], \sel_l18_s0$1909 [10], \sel_l18_s0$1909 [10], \sel_l18_s0$1909 [10], \sel_l18_s0$1909 [10], \sel_l18_s0$1909 [10], \sel_l18_s0$1909 [10], \sel_l18_s0$1909 [10] };
+  assign \$3474  = \$3472  | \$3473 ;
+  assign \$3475  = \sel_l18_s0$1870  & { \sel_l18_s0$1909 [11], \sel_l18_s0$1909 [11], \sel_l18_s0$1909 [11], \sel_l18_s0$1909 [11], \sel_l18_s0$1909 [11], \sel_l18_s0$1909 [11], \sel_l18_s0$1909 [11], \sel_l18_s0$1909 [11] };
+  assign sel_or13_9 = \$3474  | \$3475 ;
+  assign \$3476  = \sel_l18_s0$1879  & { \sel_l18_s0$1909 [12], \sel_l18_s0$1909 [12], \sel_l18_s0$1909 [12], \sel_l18_s0$1909 [12], \sel_l18_s0$1909 [12], \sel_l18_s0$1909 [12], \sel_l18_s0$1909 [12], \sel_l18_s0$1909 [12] };
+  assign \$3477  = \sel_l18_s0$1888  & { \sel_l18_s0$1909 [13], \sel_l18_s0$1909 [13], \sel_l18_s0$1909 [13], \sel_l18_s0$1909 [13], \sel_l18_s0$1909 [13], \sel_l18_s0$1909 [13], \sel_l18_s0$1909 [13], \sel_l18_s0$1909 [13] };
+  assign \$3478  = \$3476  | \$3477 ;
+  assign \$3479  = \sel_l18_s0$1897  & { \sel_l18_s0$1909 [14], \sel_l18_s0$1909 [14], \sel_l18_s0$1909 [14], \sel_l18_s0$1909 [14], \sel_l18_s0$1909 [14], \sel_l18_s0$1909 [14], \sel_l18_s0$1909 [14], \sel_l18_s0$1909 [14] };
+  assign sel_or13_12 = \$3478  | \$3479 ;
+  assign \$3480  = \sel_l18_s0$1906  & { \sel_l18_s0$1909 [15], \sel_l18_s0$1909 [15], \sel_l18_s0$1909 [15], \sel_l18_s0$1909 [15], \sel_l18_s0$1909 [15], \sel_l18_s0$1909 [15], \sel_l18_s0$1909 [15], \sel_l18_s0$1909 [15] };
+  assign \$3481  = \sel_l18_s0$1915  & { \sel_l18_s0$1909 [16], \sel_l18_s0$1909 [16], \sel_l18_s0$1909 [16], \sel_l18_s0$1909 [16], \sel_l18_s0$1909 [16], \sel_l18_s0$1909 [16], \sel_l18_s0$1909 [16], \sel_l18_s0$1909 [16] };
+  assign sel_or13_15 = \$3480  | \$3481 ;
+  assign \$3482  = \sel_l18_s0$1909 [0] | \sel_l18_s0$1909 [2];
+  assign \$3483  = \sel_l18_s0$1909 [4] | \sel_l18_s0$1909 [6];
+  assign \$3484  = \$3482  | \$3483 ;
+  assign \$3485  = \sel_l18_s0$1909 [8] | \sel_l18_s0$1909 [10];
+  assign \$3486  = \sel_l18_s0$1909 [12] | \sel_l18_s0$1909 [14];
+  assign \$3487  = \$3485  | \$3486 ;
+  assign \$3488  = \$3484  | \$3487 ;
+  assign \$3489  = \$3488  | \sel_l18_s0$1909 [16];
+  assign \$3490  = \sel_l18_s0$1909 [1] | \sel_l18_s0$1909 [2];
+  assign \$3491  = \sel_l18_s0$1909 [5] | \sel_l18_s0$1909 [6];
+  assign \$3492  = \$3490  | \$3491 ;
+  assign \$3493  = \sel_l18_s0$1909 [9] | \sel_l18_s0$1909 [10];
+  assign \$3494  = \sel_l18_s0$1909 [13] | \sel_l18_s0$1909 [14];
+  assign \$3495  = \$3493  | \$3494 ;
+  assign \$3496  = \$3492  | \$3495 ;
+  assign \$3497  = \sel_l18_s0$1909 [0] | \sel_l18_s0$1909 [1];
+  assign \$3498  = \sel_l18_s0$1909 [2] | \sel_l18_s0$1909 [7];
+  assign \$3499  = \$3497  | \$3498 ;
+  assign \$3500  = \sel_l18_s0$1909 [8] | \sel_l18_s0$1909 [9];
+  assign \$3501  = \sel_l18_s0$1909 [10] | \sel_l18_s0$1909 [15];
+  assign \$3502  = \$3500  | \$3501 ;
+  assign \$3503  = \$3499  | \$3502 ;
+  assign \$3504  = \$3503  | \sel_l18_s0$1909 [16];
+  assign \$3505  = \sel_l18_s0$1909 [0] | \sel_l18_s0$1909 [1];
+  assign \$3506  = \sel_l18_s0$1909 [2] | \sel_l18_s0$1909 [11];
+  assign \$3507  = \$3505  | \$3506 ;
+  assign \$3508  = \sel_l18_s0$1909 [12] | \sel_l18_s0$1909 [13];
+  assign \$3509  = \sel_l18_s0$1909 [14] | \sel_l18_s0$1909 [15];
+  assign \$3510  = \$3508  | \$3509 ;
+  assign \$3511  = \$3507  | \$3510 ;
+  assign \$3512  = \$3511  | \sel_l18_s0$1909 [16];
+  assign \$3513  = \sel_l18_s0$1909 [3] | \sel_l18_s0$1909 [4];
+  assign \$3514  = \sel_l18_s0$1909 [5] | \sel_l18_s0$1909 [6];
+  assign \$3515  = \$3513  | \$3514 ;
+  assign \$3516  = \sel_l18_s0$1909 [7] | \sel_l18_s0$1909 [8];
+  assign \$3517  = \sel_l18_s0$1909 [9] | \sel_l18_s0$1909 [10];
+  assign \$3518  = \$3516  | \$3517 ;
+  assign \$3519  = \$3515  | \$3518 ;
+  assign \$3520  = \sel_l18_s0$1909 [11] | \sel_l18_s0$1909 [12];
+  assign \$3521  = \sel_l18_s0$1909 [13] | \sel_l18_s0$1909 [14];
+  assign \$3522  = \$3520  | \$3521 ;
+  assign \$3523  = \sel_l18_s0$1909 [15] | \sel_l18_s0$1909 [16];
+  assign \$3524  = \$3522  | \$3523 ;
+  assign \$3525  = \$3519  | \$3524 ;
+  assign \$3526  = \sel_l18_s0$1795  & { \sel_l18_s0$1918 [0], \sel_l18_s0$1918 [0], \sel_l18_s0$1918 [0], \sel_l18_s0$1918 [0], \sel_l18_s0$1918 [0], \sel_l18_s0$1918 [0], \sel_l18_s0$1918 [0], \sel_l18_s0$1918 [0] };
+  assign \$3527  = \sel_l18_s0$1797  & { \sel_l18_s0$1918 [1], \sel_l18_s0$1918 [1], \sel_l18_s0$1918 [1], \sel_l18_s0$1918 [1], \sel_l18_s0$1918 [1], \sel_l18_s0$1918 [1], \sel_l18_s0$1918 [1], \sel_l18_s0$1918 [1] };
+  assign \$3528  = \$3526  | \$3527 ;
+  assign \$3529  = \sel_l18_s0$1798  & { \sel_l18_s0$1918 [2], \sel_l18_s0$1918 [2], \sel_l18_s0$1918 [2], \sel_l18_s0$1918 [2], \sel_l18_s0$1918 [2], \sel_l18_s0$1918 [2], \sel_l18_s0$1918 [2], \sel_l18_s0$1918 [2] };
+  assign sel_or14_0 = \$3528  | \$3529 ;
+  assign \$3530  = \sel_l18_s0$1807  & { \sel_l18_s0$1918 [3], \sel_l18_s0$1918 [3], \sel_l18_s0$1918 [3], \sel_l18_s0$1918 [3], \sel_l18_s0$1918 [3], \sel_l18_s0$1918 [3], \sel_l18_s0$1918 [3], \sel_l18_s0$1918 [3] };
+  assign \$3531  = \sel_l18_s0$1816  & { \sel_l18_s0$1918 [4], \sel_l18_s0$1918 [4], \sel_l18_s0$1918 [4], \sel_l18_s0$1918 [4], \sel_l18_s0$1918 [4], \sel_l18_s0$1918 [4], \sel_l18_s0$1918 [4], \sel_l18_s0$1918 [4] };
+  assign \$3532  = \$3530  | \$3531 ;
+  assign \$3533  = \sel_l18_s0$1825  & { \sel_l18_s0$1918 [5], \sel_l18_s0$1918 [5], \sel_l18_s0$1918 [5], \sel_l18_s0$1918 [5], \sel_l18_s0$1918 [5], \sel_l18_s0$1918 [5], \sel_l18_s0$1918 [5], \sel_l18_s0$1918 [5] };
+  assign sel_or14_3 = \$3532  | \$3533 ;
+  assign \$3534  = \sel_l18_s0$1834  & { \sel_l18_s0$1918 [6], \sel_l18_s0$1918 [6], \sel_l18_s0$1918 [6], \sel_l18_s0$1918 [6], \sel_l18_s0$1918 [6], \sel_l18_s0$1918 [6], \sel_l18_s0$1918 [6], \sel_l18_s0$1918 [6] };
+  assign \$3535  = \sel_l18_s0$1843  & { \sel_l18_s0$1918 [7], \sel_l18_s0$1918 [7], \sel_l18_s0$1918 [7], \sel_l18_s0$1918 [7], \sel_l18_s0$1918 [7], \sel_l18_s0$1918 [7], \sel_l18_s0$1918 [7], \sel_l18_s0$1918 [7] };
+  assign \$3536  = \$3534  | \$3535 ;
+  assign \$3537  = \sel_l18_s0$1852  & { \sel_l18_s0$1918 [8], \sel_l18_s0$1918 [8], \sel_l18_s0$1918 [8], \sel_l18_s0$1918 [8], \sel_l18_s0$1918 [8], \sel_l18_s0$1918 [8], \sel_l18_s0$1918 [8], \sel_l18_s0$1918 [8] };
+  assign sel_or14_6 = \$3536  | \$3537 ;
+  assign \$3538  = \sel_l18_s0$1861  & { \sel_l18_s0$1918 [9], \sel_l18_s0$1918 [9], \sel_l18_s0$1918 [9], \sel_l18_s0$1918 [9], \sel_l18_s0$1918 [9], \sel_l18_s0$1918 [9], \sel_l18_s0$1918 [9], \sel_l18_s0$1918 [9] };
+  assign \$3539  = \sel_l18_s0$1870  & { \sel_l18_s0$1918 [10], \sel_l18_s0$1918 [10], \sel_l18_s0$1918 [10], \sel_l18_s0$1918 [10], \sel_l18_s0$1918 [10], \sel_l18_s0$1918 [10], \sel_l18_s0$1918 [10], \sel_l18_s0$1918 [10] };
+  assign \$3540  = \$3538  | \$3539 ;
+  assign \$3541  = \sel_l18_s0$1879  & { \sel_l18_s0$1918 [11], \sel_l18_s0$1918 [11], \sel_l18_s0$1918 [11], \sel_l18_s0$1918 [11], \sel_l18_s0$1918 [11], \sel_l18_s0$1918 [11], \sel_l18_s0$1918 [11], \sel_l18_s0$1918 [11] };
+  assign sel_or14_9 = \$3540  | \$3541 ;
+  assign \$3542  = \sel_l18_s0$1888  & { \sel_l18_s0$1918 [12], \sel_l18_s0$1918 [12], \sel_l18_s0$1918 [12], \sel_l18_s0$1918 [12], \sel_l18_s0$1918 [12], \sel_l18_s0$1918 [12], \sel_l18_s0$1918 [12], \sel_l18_s0$1918 [12] };
+  assign \$3543  = \sel_l18_s0$1897  & { \sel_l18_s0$1918 [13], \sel_l18_s0$1918 [13], \sel_l18_s0$1918 [13], \sel_l18_s0$1918 [13], \sel_l18_s0$1918 [13], \sel_l18_s0$1918 [13], \sel_l18_s0$1918 [13], \sel_l18_s0$1918 [13] };
+  assign \$3544  = \$3542  | \$3543 ;
+  assign \$3545  = \sel_l18_s0$1906  & { \sel_l18_s0$1918 [14], \sel_l18_s0$1918 [14], \sel_l18_s0$1918 [14], \sel_l18_s0$1918 [14], \sel_l18_s0$1918 [14], \sel_l18_s0$1918 [14], \sel_l18_s0$1918 [14], \sel_l18_s0$1918 [14] };
+  assign sel_or14_12 = \$3544  | \$3545 ;
+  assign \$3546  = \sel_l18_s0$1915  & { \sel_l18_s0$1918 [15], \sel_l18_s0$1918 [15], \sel_l18_s0$1918 [15], \sel_l18_s0$1918 [15], \sel_l18_s0$1918 [15], \sel_l18_s0$1918 [15], \sel_l18_s0$1918 [15], \sel_l18_s0$1918 [15] };
+  assign \$3547  = \sel_l18_s0$1924  & { \sel_l18_s0$1918 [16], \sel_l18_s0$1918 [16], \sel_l18_s0$1918 [16], \sel_l18_s0$1918 [16], \sel_l18_s0$1918 [16], \sel_l18_s0$1918 [16], \sel_l18_s0$1918 [16], \sel_l18_s0$1918 [16] };
+  assign sel_or14_15 = \$3546  | \$3547 ;
+  assign \$3548  = \sel_l18_s0$1918 [1] | \sel_l18_s0$1918 [3];
+  assign \$3549  = \sel_l18_s0$1918 [5] | \sel_l18_s0$1918 [7];
+  assign \$3550  = \$3548  | \$3549 ;
+  assign \$3551  = \sel_l18_s0$1918 [9] | \sel_l18_s0$1918 [11];
+  assign \$3552  = \sel_l18_s0$1918 [13] | \sel_l18_s0$1918 [15];
+  assign \$3553  = \$3551  | \$3552 ;
+  assign \$3554  = \$3550  | \$3553 ;
+  assign \$3555  = \sel_l18_s0$1918 [0] | \sel_l18_s0$1918 [1];
+  assign \$3556  = \sel_l18_s0$1918 [4] | \sel_l18_s0$1918 [5];
+  assign \$3557  = \$3555  | \$3556 ;
+  assign \$3558  = \sel_l18_s0$1918 [8] | \sel_l18_s0$1918 [9];
+  assign \$3559  = \sel_l18_s0$1918 [12] | \sel_l18_s0$1918 [13];
+  assign \$3560  = \$3558  | \$3559 ;
+  assign \$3561  = \$3557  | \$3560 ;
+  assign \$3562  = \$3561  | \sel_l18_s0$1918 [16];
+  assign \$3563  = \sel_l18_s0$1918 [0] | \sel_l18_s0$1918 [1];
+  assign \$3564  = \sel_l18_s0$1918 [6] | \sel_l18_s0$1918 [7];
+  assign \$3565  = \$3563  | \$3564 ;
+  assign \$3566  = \sel_l18_s0$1918 [8] | \sel_l18_s0$1918 [9];
+  assign \$3567  = \sel_l18_s0$1918 [14] | \sel_l18_s0$1918 [15];
+  assign \$3568  = \$3566  | \$3567 ;
+  assign \$3569  = \$3565  | \$3568 ;
+  assign \$3570  = \$3569  | \sel_l18_s0$1918 [16];
+  assign \$3571  = \sel_l18_s0$1918 [0] | \sel_l18_s0$1918 [1];
+  assign \$3572  = \sel_l18_s0$1918 [10] | \sel_l18_s0$1918 [11];
+  assign \$3573  = \$3571  | \$3572 ;
+  assign \$3574  = \sel_l18_s0$1918 [12] | \sel_l18_s0$1918 [13];
+  assign \$3575  = \sel_l18_s0$1918 [14] | \sel_l18_s0$1918 [15];
+  assign \$3576  = \$3574  | \$3575 ;
+  assign \$3577  = \$3573  | \$3576 ;
+  assign \$3578  = \$3577  | \sel_l18_s0$1918 [16];
+  assign \$3579  = \sel_l18_s0$1918 [2] | \sel_l18_s0$1918 [3];
+  assign \$3580  = \sel_l18_s0$1918 [4] | \sel_l18_s0$1918 [5];
+  assign \$3581  = \$3579  | \$3580 ;
+  assign \$3582  = \sel_l18_s0$1918 [6] | \sel_l18_s0$1918 [7];
+  assign \$3583  = \sel_l18_s0$1918 [8] | \sel_l18_s0$1918 [9];
+  assign \$3584  = \$3582  | \$3583 ;
+  assign \$3585  = \$3581  | \$3584 ;
+  assign \$3586  = \sel_l18_s0$1918 [10] | \sel_l18_s0$1918 [11];
+  assign \$3587  = \sel_l18_s0$1918 [12] | \sel_l18_s0$1918 [13];
+  assign \$3588  = \$3586  | \$3587 ;
+  assign \$3589  = \sel_l18_s0$1918 [14] | \sel_l18_s0$1918 [15];
+  assign \$3590  = \$3589  | \sel_l18_s0$1918 [16];
+  assign \$3591  = \$3588  | \$3590 ;
+  assign \$3592  = \$3585  | \$3591 ;
+  assign \$3593  = \sel_l18_s0$1797  & { \sel_l18_s0$1927 [0], \sel_l18_s0$1927 [0], \sel_l18_s0$1927 [0], \sel_l18_s0$1927 [0], \sel_l18_s0$1927 [0], \sel_l18_s0$1927 [0], \sel_l18_s0$1927 [0], \sel_l18_s0$1927 [0] };
+  assign \$3594  = \sel_l18_s0$1798  & { \sel_l18_s0$1927 [1], \sel_l18_s0$1927 [1], \sel_l18_s0$1927 [1], \sel_l18_s0$1927 [1], \sel_l18_s0$1927 [1], \sel_l18_s0$1927 [1], \sel_l18_s0$1927 [1], \sel_l18_s0$1927 [1] };
+  assign \$3595  = \$3593  | \$3594 ;
+  assign \$3596  = \sel_l18_s0$1807  & { \sel_l18_s0$1927 [2], \sel_l18_s0$1927 [2], \sel_l18_s0$1927 [2], \sel_l18_s0$1927 [2], \sel_l18_s0$1927 [2], \sel_l18_s0$1927 [2], \sel_l18_s0$1927 [2], \sel_l18_s0$1927 [2] };
+  assign sel_or15_0 = \$3595  | \$3596 ;
+  assign \$3597  = \sel_l18_s0$1816  & { \sel_l18_s0$1927 [3], \sel_l18_s0$1927 [3], \sel_l18_s0$1927 [3], \sel_l18_s0$1927 [3], \sel_l18_s0$1927 [3], \sel_l18_s0$1927 [3], \sel_l18_s0$1927 [3], \sel_l18_s0$1927 [3] };
+  assign \$3598  = \sel_l18_s0$1825  & { \sel_l18_s0$1927 [4], \sel_l18_s0$1927 [4], \sel_l18_s0$1927 [4], \sel_l18_s0$1927 [4], \sel_l18_s0$1927 [4], \sel_l18_s0$1927 [4], \sel_l18_s0$1927 [4], \sel_l18_s0$1927 [4] };
+  assign \$3599  = \$3597  | \$3598 ;
+  assign \$3600  = \sel_l18_s0$1834  & { \sel_l18_s0$1927 [5], \sel_l18_s0$1927 [5], \sel_l18_s0$1927 [5], \sel_l18_s0$1927 [5], \sel_l18_s0$1927 [5], \sel_l18_s0$1927 [5], \sel_l18_s0$1927 [5], \sel_l18_s0$1927 [5] };
+  assign sel_or15_3 = \$3599  | \$3600 ;
+  assign \$3601  = \sel_l18_s0$1843  & { \sel_l18_s0$1927 [6], \sel_l18_s0$1927 [6], \sel_l18_s0$1927 [6], \sel_l18_s0$1927 [6], \sel_l18_s0$1927 [6], \sel_l18_s0$1927 [6], \sel_l18_s0$1927 [6], \sel_l18_s0$1927 [6] };
+  assign \$3602  = \sel_l18_s0$1852  & { \sel_l18_s0$1927 [7], \sel_l18_s0$1927 [7], \sel_l18_s0$1927 [7], \sel_l18_s0$1927 [7], \sel_l18_s0$1927 [7], \sel_l18_s0$1927 [7], \sel_l18_s0$1927 [7], \sel_l18_s0$1927 [7] };
+  assign \$3603  = \$3601  | \$3602 ;
+  assign \$3604  = \sel_l18_s0$1861  & { \sel_l18_s0$1927 [8], \sel_l18_s0$1927 [8], \sel_l18_s0$1927 [8], \sel_l18_s0$1927 [8], \sel_l18_s0$1927 [8], \sel_l18_s0$1927 [8], \sel_l18_s0$1927 [8], \sel_l18_s0$1927 [8] };
+  assign sel_or15_6 = \$3603  | \$3604 ;
+  assign \$3605  = \sel_l18_s0$1870  & { \sel_l18_s0$1927 [9], \sel_l18_s0$1927 [9], \sel_l18_s0$1927 [9], \sel_l18_s0$1927 [9], \sel_l18_s0$1927 [9], \sel_l18_s0$1927 [9], \sel_l18_s0$1927 [9], \sel_l18_s0$1927 [9] };
+  assign \$3606  = \sel_l18_s0$1879  & { \sel_l18_s0$1927 [10], \sel_l18_s0$1927 [10], \sel_l18_s0$1927 [10], \sel_l18_s0$1927 [10], \sel_l18_s0$1927 [10], \sel_l18_s0$1927 [10], \sel_l18_s0$1927 [10], \sel_l18_s0$1927 [10] };
+  assign \$3607  = \$3605  | \$3606 ;
+  assign \$3608  = \sel_l18_s0$1888  & { \sel_l18_s0$1927 [11], \sel_l18_s0$1927 [11], \sel_l18_s0$1927 [11], \sel_l18_s0$1927 [11], \sel_l18_s0$1927 [11], \sel_l18_s0$1927 [11], \sel_l18_s0$1927 [11], \sel_l18_s0$1927 [11] };
+  assign sel_or15_9 = \$3607  | \$3608 ;
+  assign \$3609  = \sel_l18_s0$1897  & { \sel_l18_s0$1927 [12], \sel_l18_s0$1927 [12], \sel_l18_s0$1927 [12], \sel_l18_s0$1927 [12], \sel_l18_s0$1927 [12], \sel_l18_s0$1927 [12], \sel_l18_s0$1927 [12], \sel_l18_s0$1927 [12] };
+  assign \$3610  = \sel_l18_s0$1906  & { \sel_l18_s0$1927 [13], \sel_l18_s0$1927 [13], \sel_l18_s0$1927 [13], \sel_l18_s0$1927 [13], \sel_l18_s0$1927 [13], \sel_l18_s0$1927 [13], \sel_l18_s0$1927 [13], \sel_l18_s0$1927 [13] };
+  assign \$3611  = \$3609  | \$3610 ;
+  assign \$3612  = \sel_l18_s0$1915  & { \sel_l18_s0$1927 [14], \sel_l18_s0$1927 [14], \sel_l18_s0$1927 [14], \sel_l18_s0$1927 [14], \sel_l18_s0$1927 [14], \sel_l18_s0$1927 [14], \sel_l18_s0$1927 [14], \sel_l18_s0$1927 [14] };
+  assign sel_or15_12 = \$3611  | \$3612 ;
+  assign \$3613  = \sel_l18_s0$1924  & { \sel_l18_s0$1927 [15], \sel_l18_s0$1927 [15], \sel_l18_s0$1927 [15], \sel_l18_s0$1927 [15], \sel_l18_s0$1927 [15], \sel_l18_s0$1927 [15], \sel_l18_s0$1927 [15], \sel_l18_s0$1927 [15] };
+  assign \$3614  = \sel_l18_s0$1933  & { \sel_l18_s0$1927 [16], \sel_l18_s0$1927 [16], \sel_l18_s0$1927 [16], \sel_l18_s0$1927 [16], \sel_l18_s0$1927 [16], \sel_l18_s0$1927 [16], \sel_l18_s0$1927 [16], \sel_l18_s0$1927 [16] };
+  assign sel_or15_15 = \$3613  | \$3614 ;
+  assign \$3615  = \sel_l18_s0$1927 [0] | \sel_l18_s0$1927 [2];
+  assign \$3616  = \sel_l18_s0$1927 [4] | \sel_l18_s0$1927 [6];
+  assign \$3617  = \$3615  | \$3616 ;
+  assign \$3618  = \sel_l18_s0$1927 [8] | \sel_l18_s0$1927 [10];
+  assign \$3619  = \sel_l18_s0$1927 [12] | \sel_l18_s0$1927 [14];
+  assign \$3620  = \$3618  | \$3619 ;
+  assign \$3621  = \$3617  | \$3620 ;
+  assign \$3622  = \$3621  | \sel_l18_s0$1927 [16];
+  assign \$3623  = \sel_l18_s0$1927 [0] | \sel_l18_s0$1927 [3];
+  assign \$3624  = \sel_l18_s0$1927 [4] | \sel_l18_s0$1927 [7];
+  assign \$3625  = \$3623  | \$3624 ;
+  assign \$3626  = \sel_l18_s0$1927 [8] | \sel_l18_s0$1927 [11];
+  assign \$3627  = \sel_l18_s0$1927 [12] | \sel_l18_s0$1927 [15];
+  assign \$3628  = \$3626  | \$3627 ;
+  assign \$3629  = \$3625  | \$3628 ;
+  assign \$3630  = \$3629  | \sel_l18_s0$1927 [16];
+  assign \$3631  = \sel_l18_s0$1927 [0] | \sel_l18_s0$1927 [5];
+  assign \$3632  = \sel_l18_s0$1927 [6] | \sel_l18_s0$1927 [7];
+  assign \$3633  = \$3631  | \$3632 ;
+  assign \$3634  = \sel_l18_s0$1927 [8] | \sel_l18_s0$1927 [13];
+  assign \$3635  = \sel_l18_s0$1927 [14] | \sel_l18_s0$1927 [15];
+  assign \$3636  = \$3634  | \$3635 ;
+  assign \$3637  = \$3633  | \$3636 ;
+  assign \$3638  = \$3637  | \sel_l18_s0$1927 [16];
+  assign \$3639  = \sel_l18_s0$1927 [0] | \sel_l18_s0$1927 [9];
+  assign \$3640  = \sel_l18_s0$1927 [10] | \sel_l18_s0$1927 [11];
+  assign \$3641  = \$3639  | \$3640 ;
+  assign \$3642  = \sel_l18_s0$1927 [12] | \sel_l18_s0$1927 [13];
+  assign \$3643  = \sel_l18_s0$1927 [14] | \sel_l18_s0$1927 [15];
+  assign \$3644  = \$3642  | \$3643 ;
+  assign \$3645  = \$3641  | \$3644 ;
+  assign \$3646  = \$3645  | \sel_l18_s0$1927 [16];
+  assign \$3647  = \sel_l18_s0$1927 [1] | \sel_l18_s0$1927 [2];
+  assign \$3648  = \sel_l18_s0$1927 [3] | \sel_l18_s0$1927 [4];
+  assign \$3649  = \$3647  | \$3648 ;
+  assign \$3650  = \sel_l18_s0$1927 [5] | \sel_l18_s0$1927 [6];
+  assign \$3651  = \sel_l18_s0$1927 [7] | \sel_l18_s0$1927 [8];
+  assign \$3652  = \$3650  | \$3651 ;
+  assign \$3653  = \$3649  | \$3652 ;
+  assign \$3654  = \sel_l18_s0$1927 [9] | \sel_l18_s0$1927 [10];
+  assign \$3655  = \sel_l18_s0$1927 [11] | \sel_l18_s0$1927 [12];
+  assign \$3656  = \$3654  | \$3655 ;
+  assign \$3657  = \sel_l18_s0$1927 [13] | \sel_l18_s0$1927 [14];
+  assign \$3658  = \sel_l18_s0$1927 [15] | \sel_l18_s0$1927 [16];
+  assign \$3659  = \$3657  | \$3658 ;
+  assign \$3660  = \$3656  | \$3659 ;
+  assign \$3661  = \$3653  | \$3660 ;
+  assign \$3662  = sel_or0_0 | sel_or0_3;
+  assign \$3663  = sel_or0_6 | sel_or0_9;
+  assign \$3664  = \$3662  | \$3663 ;
+  assign \$3665  = sel_or0_12 | sel_or0_15;
+  assign sel_val0 = \$3664  | \$3665 ;
+  assign \$3666  = sel_or1_0 | sel_or1_3;
+  assign \$3667  = sel_or1_6 | sel_or1_9;
+  assign \$3668  = \$3666  | \$3667 ;
+  assign \$3669  = sel_or1_12 | sel_or1_15;
+  assign sel_val1 = \$3668  | \$3669 ;
+  assign \$3670  = sel_or2_0 | sel_or2_3;
+  assign \$3671  = sel_or2_6 | sel_or2_9;
+  assign \$3672  = \$3670  | \$3671 ;
+  assign \$3673  = sel_or2_12 | sel_or2_15;
+  assign sel_val2 = \$3672  | \$3673 ;
+  assign \$3674  = sel_or3_0 | sel_or3_3;
+  assign \$3675  = sel_or3_6 | sel_or3_9;
+  assign \$3676  = \$3674  | \$3675 ;
+  assign \$3677  = sel_or3_12 | sel_or3_15;
+  assign sel_val3 = \$3676  | \$3677 ;
+  assign \$3678  = sel_or4_0 | sel_or4_3;
+  assign \$3679  = sel_or4_6 | sel_or4_9;
+  assign \$3680  = \$3678  | \$3679 ;
+  assign \$3681  = sel_or4_12 | sel_or4_15;
+  assign sel_val4 = \$3680  | \$3681 ;
+  assign \$3682  = sel_or5_0 | sel_or5_3;
+  assign \$3683  = sel_or5_6 | sel_or5_9;
+  assign \$3684  = \$3682  | \$3683 ;
+  assign \$3685  = sel_or5_12 | sel_or5_15;
+  assign sel_val5 = \$3684  | \$3685 ;
+  assign \$3686  = sel_or6_0 | sel_or6_3;
+  assign \$3687  = sel_or6_6 | sel_or6_9;
+  assign \$3688  = \$3686  | \$3687 ;
+  assign \$3689  = sel_or6_12 | sel_or6_15;
+  assign sel_val6 = \$3688  | \$3689 ;
+  assign \$3690  = sel_or7_0 | sel_or7_3;
+  assign \$3691  = sel_or7_6 | sel_or7_9;
+  assign \$3692  = \$3690  | \$3691 ;
+  assign \$3693  = sel_or7_12 | sel_or7_15;
+  assign sel_val7 = \$3692  | \$3693 ;
+  assign \$3694  = sel_or8_0 | sel_or8_3;
+  assign \$3695  = sel_or8_6 | sel_or8_9;
+  assign \$3696  = \$3694  | \$3695 ;
+  assign \$3697  = sel_or8_12 | sel_or8_15;
+  assign sel_val8 = \$3696  | \$3697 ;
+  assign \$3698  = sel_or9_0 | sel_or9_3;
+  assign \$3699  = sel_or9_6 | sel_or9_9;
+  assign \$3700  = \$3698  | \$3699 ;
+  assign \$3701  = sel_or9_12 | sel_or9_15;
+  assign sel_val9 = \$3700  | \$3701 ;
+  assign \$3702  = sel_or10_0 | sel_or10_3;
+  assign \$3703  = sel_or10_6 | sel_or10_9;
+  assign \$3704  = \$3702  | \$3703 ;
+  assign \$3705  = sel_or10_12 | sel_or10_15;
+  assign sel_val10 = \$3704  | \$3705 ;
+  assign \$3706  = sel_or11_0 | sel_or11_3;
+  assign \$3707  = sel_or11_6 | sel_or11_9;
+  assign \$3708  = \$3706  | \$3707 ;
+  assign \$3709  = sel_or11_12 | sel_or11_15;
+  assign sel_val11 = \$3708  | \$3709 ;
+  assign \$3710  = sel_or12_0 | sel_or12_3;
+  assign \$3711  = sel_or12_6 | sel_or12_9;
+  assign \$3712  = \$3710  | \$3711 ;
+  assign \$3713  = sel_or12_12 | sel_or12_15;
+  assign sel_val12 = \$3712  | \$3713 ;
+  assign \$3714  = sel_or13_0 | sel_or13_3;
+  assign \$3715  = sel_or13_6 | sel_or13_9;
+  assign \$3716  = \$3714  | \$3715 ;
+  assign \$3717  = sel_or13_12 | sel_or13_15;
+  assign sel_val13 = \$3716  | \$3717 ;
+  assign \$3718  = sel_or14_0 | sel_or14_3;
+  assign \$3719  = sel_or14_6 | sel_or14_9;
+  assign \$3720  = \$3718  | \$3719 ;
+  assign \$3721  = sel_or14_12 | sel_or14_15;
+  assign sel_val14 = \$3720  | \$3721 ;
+  assign \$3722  = sel_or15_0 | sel_or15_3;
+  assign \$3723  = sel_or15_6 | sel_or15_9;
+  assign \$3724  = \$3722  | \$3723 ;
+  assign \$3725  = sel_or15_12 | sel_or15_15;
+  assign sel_val15 = \$3724  | \$3725 ;
+  assign \$3726  = ~ adv17_valid;
+  assign adv17 = \$3726  | o__ready;
+  assign \$3727  = wr__addr + 1'h1;
+  assign \$3728  = rd__addr + 1'h1;
+  always @(posedge clk)
+    valid_s0 <= \$3729 ;
+  always @(posedge clk)
+    valid_s1 <= \$3730 ;
+  always @(posedge clk)
+    valid_s2 <= \$3731 ;
+  always @(posedge clk)
+    valid_s3 <= \$3732 ;
+  always @(posedge clk)
+    valid_s4 <= \$3733 ;
+  always @(posedge clk)
+    valid_s5 <= \$3734 ;
+  always @(posedge clk)
+    valid_s6 <= \$3735 ;
+  always @(posedge clk)
+    valid_s7 <= \$3736 ;
+  always @(posedge clk)
+    valid_s8 <= \$3737 ;
+  always @(posedge clk)
+    valid_s9 <= \$3738 ;
+  always @(posedge clk)
+    valid_s10 <= \$3739 ;
+  always @(posedge clk)
+    valid_s11 <= \$3740 ;
+  always @(posedge clk)
+    valid_s12 <= \$3741 ;
+  always @(posedge clk)
+    valid_s13 <= \$3742 ;
+  always @(posedge clk)
+    valid_s14 <= \$3743 ;
+  always @(posedge clk)
+    valid_s15 <= \$3744 ;
+  always @(posedge clk)
+    o__valid <= \$3745 ;
+  always @(posedge clk)
+    adv0_valid <= \$3746 ;
+  always @(posedge clk)
+    sel_l1_s0 <= \$3747 ;
+  always @(posedge clk)
+    \sel_l1_s0$50  <= \$3748 ;
+  always @(posedge clk)
+    \sel_l1_s0$55  <= \$3749 ;
+  always @(posedge clk)
+    \sel_l1_s0$60  <= \$3750 ;
+  always @(posedge clk)
+    \sel_l1_s0$51  <= \$3751 ;
+  always @(posedge clk)
+    \sel_l1_s0$46  <= \$3752 ;
+  always @(posedge clk)
+    \sel_l1_s0$65  <= \$3753 ;
+  always @(posedge clk)
+    \sel_l1_s0$66  <= \$3754 ;
+  always @(posedge clk)
+    \sel_l1_s0$70  <= \$3755 ;
+  always @(posedge clk)
+    \sel_l1_s0$71  <= \$3756 ;
+  always @(posedge clk)
+    \sel_l1_s0$75  <= \$3757 ;
+  always @(posedge clk)
+    \sel_l1_s0$80  <= \$3758 ;
+  always @(posedge clk)
+    \sel_l1_s0$56  <= \$3759 ;
+  always @(posedge clk)
+    \sel_l1_s0$61  <= \$3760 ;
+  always @(posedge clk)
+    \sel_l1_s0$81  <= \$3761 ;
+  always @(posedge clk)
+    \sel_l1_s0$76  <= \$3762 ;
+  always @(posedge clk)
+    \sel_l1_s0$85  <= \$3763 ;
+  always @(posedge clk)
+    \sel_l1_s0$90  <= \$3764 ;
+  always @(posedge clk)
+    \sel_l1_s0$95  <= \$3765 ;
+  always @(posedge clk)
+    \sel_l1_s0$100  <= \$3766 ;
+  always @(posedge clk)
+    \sel_l1_s0$91  <= \$3767 ;
+  always @(posedge clk)
+    \sel_l1_s0$86  <= \$3768 ;
+  always @(posedge clk)
+    \sel_l1_s0$105  <= \$3769 ;
+  always @(posedge clk)
+    \sel_l1_s0$106  <= \$3770 ;
+  always @(posedge clk)
+    \sel_l1_s0$110  <= \$3771 ;
+  always @(posedge clk)
+    \sel_l1_s0$111  <= \$3772 ;
+  always @(posedge clk)
+    \sel_l1_s0$115  <= \$3773 ;
+  always @(posedge clk)
+    \sel_l1_s0$120  <= \$3774 ;
+  always @(posedge clk)
+    \sel_l1_s0$96  <= \$3775 ;
+  always @(posedge clk)
+    \sel_l1_s0$101  <= \$3776 ;
+  always @(posedge clk)
+    \sel_l1_s0$121  <= \$3777 ;
+  always @(posedge clk)
+    \sel_l1_s0$116  <= \$3778 ;
+  always @(posedge clk)
+    adv1_valid <= \$3779 ;
+  always @(posedge clk)
+    \sel_l2_s0$128  <= \$3780 ;
+  always @(posedge clk)
+    sel_l2_s0 <= \$3781 ;
+  always @(posedge clk)
+    \sel_l2_s0$135  <= \$3782 ;
+  always @(posedge clk)
+    \sel_l2_s0$134  <= \$3783 ;
+  always @(posedge clk)
+    \sel_l2_s0$130  <= \$3784 ;
+  always @(posedge clk)
+    \sel_l2_s0$129  <= \$3785 ;
+  always @(posedge clk)
+    \sel_l2_s0$142  <= \$3786 ;
+  always @(posedge clk)
+    \sel_l2_s0$141  <= \$3787 ;
+  always @(posedge clk)
+    \sel_l2_s0$149  <= \$3788 ;
+  always @(posedge clk)
+    \sel_l2_s0$148  <= \$3789 ;
+  always @(posedge clk)
+    \sel_l2_s0$156  <= \$3790 ;
+  always @(posedge clk)
+    \sel_l2_s0$155  <= \$3791 ;
+  always @(posedge clk)
+    \sel_l2_s0$144  <= \$3792 ;
+  always @(posedge clk)
+    \sel_l2_s0$143  <= \$3793 ;
+  always @(posedge clk)
+    \sel_l2_s0$151  <= \$3794 ;
+  always @(posedge clk)
+    \sel_l2_s0$150  <= \$3795 ;
+  always @(posedge clk)
+    \sel_l2_s0$163  <= \$3796 ;
+  always @(posedge clk)
+    \sel_l2_s0$162  <= \$3797 ;
+  always @(posedge clk)
+    \sel_l2_s0$170  <= \$3798 ;
+  always @(posedge clk)
+    \sel_l2_s0$169  <= \$3799 ;
+  always @(posedge clk)
+    \sel_l2_s0$137  <= \$3800 ;
+  always @(posedge clk)
+    \sel_l2_s0$136  <= \$3801 ;
+  always @(posedge clk)
+    \sel_l2_s0$165  <= \$3802 ;
+  always @(posedge clk)
+    \sel_l2_s0$164  <= \$3803 ;
+  always @(posedge clk)
+    \sel_l2_s0$172  <= \$3804 ;
+  always @(posedge clk)
+    \sel_l2_s0$171  <= \$3805 ;
+  always @(posedge clk)
+    \sel_l2_s0$177  <= \$3806 ;
+  always @(posedge clk)
+    \sel_l2_s0$176  <= \$3807 ;
+  always @(posedge clk)
+    \sel_l2_s0$158  <= \$3808 ;
+  always @(posedge clk)
+    \sel_l2_s0$157  <= \$3809 ;
+  always @(posedge clk)
+    \sel_l2_s0$179  <= \$3810 ;
+  always @(posedge clk)
+    \sel_l2_s0$178  <= \$3811 ;
+  always @(posedge clk)
+    \sel_l2_s0$184  <= \$3812 ;
+  always @(posedge clk)
+    \sel_l2_s0$183  <= \$3813 ;
+  always @(posedge clk)
+    \sel_l2_s0$191  <= \$3814 ;
+  always @(posedge clk)
+    \sel_l2_s0$190  <= \$3815 ;
+  always @(posedge clk)
+    \sel_l2_s0$186  <= \$3816 ;
+  always @(posedge clk)
+    \sel_l2_s0$185  <= \$3817 ;
+  always @(posedge clk)
+    \sel_l2_s0$198  <= \$3818 ;
+  always @(posedge clk)
+    \sel_l2_s0$197  <= \$3819 ;
+  always @(posedge clk)
+    \sel_l2_s0$205  <= \$3820 ;
+  always @(posedge clk)
+    \sel_l2_s0$204  <= \$3821 ;
+  always @(posedge clk)
+    \sel_l2_s0$212  <= \$3822 ;
+  always @(posedge clk)
+    \sel_l2_s0$211  <= \$3823 ;
+  always @(posedge clk)
+    \sel_l2_s0$200  <= \$3824 ;
+  always @(posedge clk)
+    \sel_l2_s0$199  <= \$3825 ;
+  always @(posedge clk)
+    \sel_l2_s0$207  <= \$3826 ;
+  always @(posedge clk)
+    \sel_l2_s0$206  <= \$3827 ;
+  always @(posedge clk)
+    \sel_l2_s0$219  <= \$3828 ;
+  always @(posedge clk)
+    \sel_l2_s0$218  <= \$3829 ;
+  always @(posedge clk)
+    \sel_l2_s0$226  <= \$3830 ;
+  always @(posedge clk)
+    \sel_l2_s0$225  <= \$3831 ;
+  always @(posedge clk)
+    \sel_l2_s0$193  <= \$3832 ;
+  always @(posedge clk)
+    \sel_l2_s0$192  <= \$3833 ;
+  always @(posedge clk)
+    \sel_l2_s0$221  <= \$3834 ;
+  always @(posedge clk)
+    \sel_l2_s0$220  <= \$3835 ;
+  always @(posedge clk)
+    \sel_l2_s0$228  <= \$3836 ;
+  always @(posedge clk)
+    \sel_l2_s0$227  <= \$3837 ;
+  always @(posedge clk)
+    \sel_l2_s0$233  <= \$3838 ;
+  always @(posedge clk)
+    \sel_l2_s0$232  <= \$3839 ;
+  always @(posedge clk)
+    \sel_l2_s0$214  <= \$3840 ;
+  always @(posedge clk)
+    \sel_l2_s0$213  <= \$3841 ;
+  always @(posedge clk)
+    \sel_l2_s0$235  <= \$3842 ;
+  always @(posedge clk)
+    \sel_l2_s0$234  <= \$3843 ;
+  always @(posedge clk)
+    adv2_valid <= \$3844 ;
+  always @(posedge clk)
+    \sel_l3_s0$242  <= \$3845 ;
+  always @(posedge clk)
+    sel_l3_s0 <= \$3846 ;
+  always @(posedge clk)
+    \sel_l3_s0$249  <= \$3847 ;
+  always @(posedge clk)
+    \sel_l3_s0$248  <= \$3848 ;
+  always @(posedge clk)
+    \sel_l3_s0$256  <= \$3849 ;
+  always @(posedge clk)
+    \sel_l3_s0$255  <= \$3850 ;
+  always @(posedge clk)
+    \sel_l3_s0$251  <= \$3851 ;
+  always @(posedge clk)
+    \sel_l3_s0$250  <= \$3852 ;
+  always @(posedge clk)
+    \sel_l3_s0$263  <= \$3853 ;
+  always @(posedge clk)
+    \sel_l3_s0$262  <= \$3854 ;
+  always @(posedge clk)
+    \sel_l3_s0$270  <= \$3855 ;
+  always @(posedge clk)
+    \sel_l3_s0$269  <= \$3856 ;
+  always @(posedge clk)
+    \sel_l3_s0$277  <= \$3857 ;
+  always @(posedge clk)
+    \sel_l3_s0$276  <= \$3858 ;
+  always @(posedge clk)
+    \sel_l3_s0$284  <= \$3859 ;
+  always @(posedge clk)
+    \sel_l3_s0$283  <= \$3860 ;
+  always @(posedge clk)
+    \sel_l3_s0$244  <= \$3861 ;
+  always @(posedge clk)
+    \sel_l3_s0$243  <= \$3862 ;
+  always @(posedge clk)
+    \sel_l3_s0$272  <= \$3863 ;
+  always @(posedge clk)
+    \sel_l3_s0$271  <= \$3864 ;
+  always @(posedge clk)
+    \sel_l3_s0$279  <= \$3865 ;
+  always @(posedge clk)
+    \sel_l3_s0$278  <= \$3866 ;
+  always @(posedge clk)
+    \sel_l3_s0$258  <= \$3867 ;
+  always @(posedge clk)
+    \sel_l3_s0$257  <= \$3868 ;
+  always @(posedge clk)
+    \sel_l3_s0$291  <= \$3869 ;
+  always @(posedge clk)
+    \sel_l3_s0$290  <= \$3870 ;
+  always @(posedge clk)
+    \sel_l3_s0$265  <= \$3871 ;
+  always @(posedge clk)
+    \sel_l3_s0$264  <= \$3872 ;
+  always @(posedge clk)
+    \sel_l3_s0$293  <= \$3873 ;
+  always @(posedge clk)
+    \sel_l3_s0$292  <= \$3874 ;
+  always @(posedge clk)
+    \sel_l3_s0$286  <= \$3875 ;
+  always @(posedge clk)
+    \sel_l3_s0$285  <= \$3876 ;
+  always @(posedge clk)
+    \sel_l3_s0$298  <= \$3877 ;
+  always @(posedge clk)
+    \sel_l3_s0$297  <= \$3878 ;
+  always @(posedge clk)
+    \sel_l3_s0$305  <= \$3879 ;
+  always @(posedge clk)
+    \sel_l3_s0$304  <= \$3880 ;
+  always @(posedge clk)
+    \sel_l3_s0$312  <= \$3881 ;
+  always @(posedge clk)
+    \sel_l3_s0$311  <= \$3882 ;
+  always @(posedge clk)
+    \sel_l3_s0$307  <= \$3883 ;
+  always @(posedge clk)
+    \sel_l3_s0$306  <= \$3884 ;
+  always @(posedge clk)
+    \sel_l3_s0$319  <= \$3885 ;
+  always @(posedge clk)
+    \sel_l3_s0$318  <= \$3886 ;
+  always @(posedge clk)
+    \sel_l3_s0$326  <= \$3887 ;
+  always @(posedge clk)
+    \sel_l3_s0$325  <= \$3888 ;
+  always @(posedge clk)
+    \sel_l3_s0$333  <= \$3889 ;
+  always @(posedge clk)
+    \sel_l3_s0$332  <= \$3890 ;
+  always @(posedge clk)
+    \sel_l3_s0$340  <= \$3891 ;
+  always @(posedge clk)
+    \sel_l3_s0$339  <= \$3892 ;
+  always @(posedge clk)
+    \sel_l3_s0$300  <= \$3893 ;
+  always @(posedge clk)
+    \sel_l3_s0$299  <= \$3894 ;
+  always @(posedge clk)
+    \sel_l3_s0$328  <= \$3895 ;
+  always @(posedge clk)
+    \sel_l3_s0$327  <= \$3896 ;
+  always @(posedge clk)
+    \sel_l3_s0$335  <= \$3897 ;
+  always @(posedge clk)
+    \sel_l3_s0$334  <= \$3898 ;
+  always @(posedge clk)
+    \sel_l3_s0$314  <= \$3899 ;
+  always @(posedge clk)
+    \sel_l3_s0$313  <= \$3900 ;
+  always @(posedge clk)
+    \sel_l3_s0$347  <= \$3901 ;
+  always @(posedge clk)
+    \sel_l3_s0$346  <= \$3902 ;
+  always @(posedge clk)
+    \sel_l3_s0$321  <= \$3903 ;
+  always @(posedge clk)
+    \sel_l3_s0$320  <= \$3904 ;
+  always @(posedge clk)
+    \sel_l3_s0$349  <= \$3905 ;
+  always @(posedge clk)
+    \sel_l3_s0$348  <= \$3906 ;
+  always @(posedge clk)
+    \sel_l3_s0$342  <= \$3907 ;
+  always @(posedge clk)
+    \sel_l3_s0$341  <= \$3908 ;
+  always @(posedge clk)
+    adv3_valid <= \$3909 ;
+  always @(posedge clk)
+    \sel_l4_s0$356  <= \$3910 ;
+  always @(posedge clk)
+    sel_l4_s0 <= \$3911 ;
+  always @(posedge clk)
+    \sel_l4_s0$358  <= \$3912 ;
+  always @(posedge clk)
+    \sel_l4_s0$357  <= \$3913 ;
+  always @(posedge clk)
+    \sel_l4_s0$363  <= \$3914 ;
+  always @(posedge clk)
+    \sel_l4_s0$362  <= \$3915 ;
+  always @(posedge clk)
+    \sel_l4_s0$370  <= \$3916 ;
+  always @(posedge clk)
+    \sel_l4_s0$369  <= \$3917 ;
+  always @(posedge clk)
+    \sel_l4_s0$365  <= \$3918 ;
+  always @(posedge clk)
+    \sel_l4_s0$364  <= \$3919 ;
+  always @(posedge clk)
+    \sel_l4_s0$377  <= \$3920 ;
+  always @(posedge clk)
+    \sel_l4_s0$376  <= \$3921 ;
+  always @(posedge clk)
+    \sel_l4_s0$379  <= \$3922 ;
+  always @(posedge clk)
+    \sel_l4_s0$378  <= \$3923 ;
+  always @(posedge clk)
+    \sel_l4_s0$384  <= \$3924 ;
+  always @(posedge clk)
+    \sel_l4_s0$383  <= \$3925 ;
+  always @(posedge clk)
+    \sel_l4_s0$372  <= \$3926 ;
+  always @(posedge clk)
+    \sel_l4_s0$371  <= \$3927 ;
+  always @(posedge clk)
+    \sel_l4_s0$391  <= \$3928 ;
+  always @(posedge clk)
+    \sel_l4_s0$390  <= \$3929 ;
+  always @(posedge clk)
+    \sel_l4_s0$393  <= \$3930 ;
+  always @(posedge clk)
+    \sel_l4_s0$392  <= \$3931 ;
+  always @(posedge clk)
+    \sel_l4_s0$398  <= \$3932 ;
+  always @(posedge clk)
+    \sel_l4_s0$397  <= \$3933 ;
+  always @(posedge clk)
+    \sel_l4_s0$386  <= \$3934 ;
+  always @(posedge clk)
+    \sel_l4_s0$385  <= \$3935 ;
+  always @(posedge clk)
+    \sel_l4_s0$400  <= \$3936 ;
+  always @(posedge clk)
+    \sel_l4_s0$399  <= \$3937 ;
+  always @(posedge clk)
+    \sel_l4_s0$405  <= \$3938 ;
+  always @(posedge clk)
+    \sel_l4_s0$404  <= \$3939 ;
+  always @(posedge clk)
+    \sel_l4_s0$407  <= \$3940 ;
+  always @(posedge clk)
+    \sel_l4_s0$406  <= \$3941 ;
+  always @(posedge clk)
+    \sel_l4_s0$412  <= \$3942 ;
+  always @(posedge clk)
+    \sel_l4_s0$411  <= \$3943 ;
+  always @(posedge clk)
+    \sel_l4_s0$414  <= \$3944 ;
+  always @(posedge clk)
+    \sel_l4_s0$413  <= \$3945 ;
+  always @(posedge clk)
+    \sel_l4_s0$419  <= \$3946 ;
+  always @(posedge clk)
+    \sel_l4_s0$418  <= \$3947 ;
+  always @(posedge clk)
+    \sel_l4_s0$426  <= \$3948 ;
+  always @(posedge clk)
+    \sel_l4_s0$425  <= \$3949 ;
+  always @(posedge clk)
+    \sel_l4_s0$421  <= \$3950 ;
+  always @(posedge clk)
+    \sel_l4_s0$420  <= \$3951 ;
+  always @(posedge clk)
+    \sel_l4_s0$433  <= \$3952 ;
+  always @(posedge clk)
+    \sel_l4_s0$432  <= \$3953 ;
+  always @(posedge clk)
+    \sel_l4_s0$435  <= \$3954 ;
+  always @(posedge clk)
+    \sel_l4_s0$434  <= \$3955 ;
+  always @(posedge clk)
+    \sel_l4_s0$440  <= \$3956 ;
+  always @(posedge clk)
+    \sel_l4_s0$439  <= \$3957 ;
+  always @(posedge clk)
+    \sel_l4_s0$428  <= \$3958 ;
+  always @(posedge clk)
+    \sel_l4_s0$427  <= \$3959 ;
+  always @(posedge clk)
+    \sel_l4_s0$447  <= \$3960 ;
+  always @(posedge clk)
+    \sel_l4_s0$446  <= \$3961 ;
+  always @(posedge clk)
+    \sel_l4_s0$449  <= \$3962 ;
+  always @(posedge clk)
+    \sel_l4_s0$448  <= \$3963 ;
+  always @(posedge clk)
+    \sel_l4_s0$454  <= \$3964 ;
+  always @(posedge clk)
+    \sel_l4_s0$453  <= \$3965 ;
+  always @(posedge clk)
+    \sel_l4_s0$442  <= \$3966 ;
+  always @(posedge clk)
+    \sel_l4_s0$441  <= \$3967 ;
+  always @(posedge clk)
+    \sel_l4_s0$456  <= \$3968 ;
+  always @(posedge clk)
+    \sel_l4_s0$455  <= \$3969 ;
+  always @(posedge clk)
+    \sel_l4_s0$461  <= \$3970 ;
+  always @(posedge clk)
+    \sel_l4_s0$460  <= \$3971 ;
+  always @(posedge clk)
+    \sel_l4_s0$463  <= \$3972 ;
+  always @(posedge clk)
+    \sel_l4_s0$462  <= \$3973 ;
+  always @(posedge clk)
+    adv4_valid <= \$3974 ;
+  always @(posedge clk)
+    \sel_l5_s0$568  <= \$3975 ;
+  always @(posedge clk)
+    \sel_l5_s0$567  <= \$3976 ;
+  always @(posedge clk)
+    \sel_l5_s0$470  <= \$3977 ;
+  always @(posedge clk)
+    sel_l5_s0 <= \$3978 ;
+  always @(posedge clk)
+    \sel_l5_s0$477  <= \$3979 ;
+  always @(posedge clk)
+    \sel_l5_s0$476  <= \$3980 ;
+  always @(posedge clk)
+    \sel_l5_s0$472  <= \$3981 ;
+  always @(posedge clk)
+    \sel_l5_s0$471  <= \$3982 ;
+  always @(posedge clk)
+    \sel_l5_s0$484  <= \$3983 ;
+  always @(posedge clk)
+    \sel_l5_s0$483  <= \$3984 ;
+  always @(posedge clk)
+    \sel_l5_s0$479  <= \$3985 ;
+  always @(posedge clk)
+    \sel_l5_s0$478  <= \$3986 ;
+  always @(posedge clk)
+    \sel_l5_s0$491  <= \$3987 ;
+  always @(posedge clk)
+    \sel_l5_s0$490  <= \$3988 ;
+  always @(posedge clk)
+    \sel_l5_s0$498  <= \$3989 ;
+  always @(posedge clk)
+    \sel_l5_s0$497  <= \$3990 ;
+  always @(posedge clk)
+    \sel_l5_s0$486  <= \$3991 ;
+  always @(posedge clk)
+    \sel_l5_s0$485  <= \$3992 ;
+  always @(posedge clk)
+    \sel_l5_s0$493  <= \$3993 ;
+  always @(posedge clk)
+    \sel_l5_s0$492  <= \$3994 ;
+  always @(posedge clk)
+    \sel_l5_s0$505  <= \$3995 ;
+  always @(posedge clk)
+    \sel_l5_s0$504  <= \$3996 ;
+  always @(posedge clk)
+    \sel_l5_s0$500  <= \$3997 ;
+  always @(posedge clk)
+    \sel_l5_s0$499  <= \$3998 ;
+  always @(posedge clk)
+    \sel_l5_s0$512  <= \$3999 ;
+  always @(posedge clk)
+    \sel_l5_s0$511  <= \$4000 ;
+  always @(posedge clk)
+    \sel_l5_s0$507  <= \$4001 ;
+  always @(posedge clk)
+    \sel_l5_s0$506  <= \$4002 ;
+  always @(posedge clk)
+    \sel_l5_s0$514  <= \$4003 ;
+  always @(posedge clk)
+    \sel_l5_s0$513  <= \$4004 ;
+  always @(posedge clk)
+    \sel_l5_s0$574  <= \$4005 ;
+  always @(posedge clk)
+    \sel_l5_s0$573  <= \$4006 ;
+  always @(posedge clk)
+    \sel_l5_s0$576  <= \$4007 ;
+  always @(posedge clk)
+    \sel_l5_s0$575  <= \$4008 ;
+  always @(posedge clk)
+    \sel_l5_s0$519  <= \$4009 ;
+  always @(posedge clk)
+    \sel_l5_s0$518  <= \$4010 ;
+  always @(posedge clk)
+    \sel_l5_s0$526  <= \$4011 ;
+  always @(posedge clk)
+    \sel_l5_s0$525  <= \$4012 ;
+  always @(posedge clk)
+    \sel_l5_s0$521  <= \$4013 ;
+  always @(posedge clk)
+    \sel_l5_s0$520  <= \$4014 ;
+  always @(posedge clk)
+    \sel_l5_s0$533  <= \$4015 ;
+  always @(posedge clk)
+    \sel_l5_s0$532  <= \$4016 ;
+  always @(posedge clk)
+    \sel_l5_s0$528  <= \$4017 ;
+  always @(posedge clk)
+    \sel_l5_s0$527  <= \$4018 ;
+  always @(posedge clk)
+    \sel_l5_s0$540  <= \$4019 ;
+  always @(posedge clk)
+    \sel_l5_s0$539  <= \$4020 ;
+  always @(posedge clk)
+    \sel_l5_s0$547  <= \$4021 ;
+  always @(posedge clk)
+    \sel_l5_s0$546  <= \$4022 ;
+  always @(posedge clk)
+    \sel_l5_s0$535  <= \$4023 ;
+  always @(posedge clk)
+    \sel_l5_s0$534  <= \$4024 ;
+  always @(posedge clk)
+    \sel_l5_s0$542  <= \$4025 ;
+  always @(posedge clk)
+    \sel_l5_s0$541  <= \$4026 ;
+  always @(posedge clk)
+    \sel_l5_s0$554  <= \$4027 ;
+  always @(posedge clk)
+    \sel_l5_s0$553  <= \$4028 ;
+  always @(posedge clk)
+    \sel_l5_s0$549  <= \$4029 ;
+  always @(posedge clk)
+    \sel_l5_s0$548  <= \$4030 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$894  = valid_s0;
-    if (i__ready) begin
-      \$894  = i__valid;
+    \$4032  = \sel_l5_s0$560 ;
+    if (adv4) begin
+      \$4032  = sel_c89_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4033  = \sel_l5_s0$556 ;
+    if (adv4) begin
+      \$4033  = sel_c91_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4034  = \sel_l5_s0$555 ;
+    if (adv4) begin
+      \$4034  = sel_c91_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4035  = \sel_l5_s0$563 ;
+    if (adv4) begin
+      \$4035  = sel_c92_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4036  = \sel_l5_s0$562 ;
+    if (adv4) begin
+      \$4036  = sel_c92_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4037  = \sel_l5_s0$570 ;
+    if (adv4) begin
+      \$4037  = sel_c92_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4038  = \sel_l5_s0$569 ;
+    if (adv4) begin
+      \$4038  = sel_c92_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4039  = adv5_valid;
+    if (adv5) begin
+      \$4039  = valid_s15;
     end
     if (rst) begin
-      \$894  = 1'h0;
+      \$4039  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$895  = valid_s1;
-    if (i__ready) begin
-      \$895  = valid_s0;
+    \$4040  = \sel_l6_s0$582 ;
+    if (adv5) begin
+      \$4040  = sel_c32_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4041  = sel_l6_s0;
+    if (adv5) begin
+      \$4041  = sel_c32_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4042  = \sel_l6_s0$584 ;
+    if (adv5) begin
+      \$4042  = sel_c33_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4043  = \sel_l6_s0$583 ;
+    if (adv5) begin
+      \$4043  = sel_c33_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4044  = \sel_l6_s0$589 ;
+    if (adv5) begin
+      \$4044  = sel_c32_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4045  = \sel_l6_s0$588 ;
+    if (adv5) begin
+      \$4045  = sel_c32_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4046  = \sel_l6_s0$596 ;
+    if (adv5) begin
+      \$4046  = sel_c34_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4047  = \sel_l6_s0$595 ;
+    if (adv5) begin
+      \$4047  = sel_c34_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4048  = \sel_l6_s0$591 ;
+    if (adv5) begin
+      \$4048  = sel_c33_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4049  = \sel_l6_s0$590 ;
+    if (adv5) begin
+      \$4049  = sel_c33_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4050  = \sel_l6_s0$603 ;
+    if (adv5) begin
+      \$4050  = sel_c35_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4051  = \sel_l6_s0$602 ;
+    if (adv5) begin
+      \$4051  = sel_c35_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4052  = \sel_l6_s0$610 ;
+    if (adv5) begin
+      \$4052  = sel_c36_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4053  = \sel_l6_s0$609 ;
+    if (adv5) begin
+      \$4053  = sel_c36_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4054  = \sel_l6_s0$605 ;
+    if (adv5) begin
+      \$4054  = sel_c34_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4055  = \sel_l6_s0$604 ;
+    if (adv5) begin
+      \$4055  = sel_c34_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4056  = \sel_l6_s0$612 ;
+    if (adv5) begin
+      \$4056  = sel_c35_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4057  = \sel_l6_s0$611 ;
+    if (adv5) begin
+      \$4057  = sel_c35_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4058  = \sel_l6_s0$617 ;
+    if (adv5) begin
+      \$4058  = sel_c37_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4059  = \sel_l6_s0$616 ;
+    if (adv5) begin
+      \$4059  = sel_c37_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4060  = \sel_l6_s0$598 ;
+    if (adv5) begin
+      \$4060  = sel_c36_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4061  = \sel_l6_s0$597 ;
+    if (adv5) begin
+      \$4061  = sel_c36_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4062  = \sel_l6_s0$619 ;
+    if (adv5) begin
+      \$4062  = sel_c38_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4063  = \sel_l6_s0$618 ;
+    if (adv5) begin
+      \$4063  = sel_c38_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4064  = \sel_l6_s0$624 ;
+    if (adv5) begin
+      \$4064  = sel_c37_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4065  = \sel_l6_s0$623 ;
+    if (adv5) begin
+      \$4065  = sel_c37_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4066  = \sel_l6_s0$626 ;
+    if (adv5) begin
+      \$4066  = sel_c38_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4067  = \sel_l6_s0$625 ;
+    if (adv5) begin
+      \$4067  = sel_c38_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4068  = \sel_l6_s0$2002 ;
+    if (adv5) begin
+      \$4068  = sel_c137_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4069  = \sel_l6_s0$2003 ;
+    if (adv5) begin
+      \$4069  = sel_c137_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4070  = \sel_l6_s0$631 ;
+    if (adv5) begin
+      \$4070  = sel_c93_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4071  = \sel_l6_s0$630 ;
+    if (adv5) begin
+      \$4071  = sel_c93_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4072  = \sel_l6_s0$633 ;
+    if (adv5) begin
+      \$4072  = sel_c94_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4073  = \sel_l6_s0$632 ;
+    if (adv5) begin
+      \$4073  = sel_c94_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4074  = \sel_l6_s0$638 ;
+    if (adv5) begin
+      \$4074  = sel_c93_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4075  = \sel_l6_s0$637 ;
+    if (adv5) begin
+      \$4075  = sel_c93_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4076  = \sel_l6_s0$645 ;
+    if (adv5) begin
+      \$4076  = sel_c95_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4077  = \sel_l6_s0$644 ;
+    if (adv5) begin
+      \$4077  = sel_c95_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4078  = \sel_l6_s0$640 ;
+    if (adv5) begin
+      \$4078  = sel_c94_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4079  = \sel_l6_s0$639 ;
+    if (adv5) begin
+      \$4079  = sel_c94_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4080  = \sel_l6_s0$652 ;
+    if (adv5) begin
+      \$4080  = sel_c96_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4081  = \sel_l6_s0$651 ;
+    if (adv5) begin
+      \$4081  = sel_c96_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4082  = \sel_l6_s0$659 ;
+    if (adv5) begin
+      \$4082  = sel_c97_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4083  = \sel_l6_s0$658 ;
+    if (adv5) begin
+      \$4083  = sel_c97_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4084  = \sel_l6_s0$654 ;
+    if (adv5) begin
+      \$4084  = sel_c95_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4085  = \sel_l6_s0$653 ;
+    if (adv5) begin
+      \$4085  = sel_c95_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4086  = \sel_l6_s0$661 ;
+    if (adv5) begin
+      \$4086  = sel_c96_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4087  = \sel_l6_s0$660 ;
+    if (adv5) begin
+      \$4087  = sel_c96_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4088  = \sel_l6_s0$666 ;
+    if (adv5) begin
+      \$4088  = sel_c98_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4089  = \sel_l6_s0$665 ;
+    if (adv5) begin
+      \$4089  = sel_c98_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4090  = \sel_l6_s0$647 ;
+    if (adv5) begin
+      \$4090  = sel_c97_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4091  = \sel_l6_s0$646 ;
+    if (adv5) begin
+      \$4091  = sel_c97_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4092  = \sel_l6_s0$668 ;
+    if (adv5) begin
+      \$4092  = sel_c99_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4093  = \sel_l6_s0$667 ;
+    if (adv5) begin
+      \$4093  = sel_c99_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4094  = \sel_l6_s0$673 ;
+    if (adv5) begin
+      \$4094  = sel_c98_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4095  = \sel_l6_s0$672 ;
+    if (adv5) begin
+      \$4095  = sel_c98_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4096  = \sel_l6_s0$675 ;
+    if (adv5) begin
+      \$4096  = sel_c99_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4097  = \sel_l6_s0$674 ;
+    if (adv5) begin
+      \$4097  = sel_c99_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4098  = \sel_l6_s0$2004 ;
+    if (adv5) begin
+      \$4098  = sel_c122_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4099  = \sel_l6_s0$2005 ;
+    if (adv5) begin
+      \$4099  = sel_c122_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4100  = adv6_valid;
+    if (adv6) begin
+      \$4100  = valid_s15;
     end
     if (rst) begin
-      \$895  = 1'h0;
+      \$4100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$896  = valid_s2;
-    if (i__ready) begin
-      \$896  = valid_s1;
+    \$4101  = \sel_l7_s0$766 ;
+    if (adv6) begin
+      \$4101  = sel_c39_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4102  = \sel_l7_s0$765 ;
+    if (adv6) begin
+      \$4102  = sel_c39_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4103  = \sel_l7_s0$682 ;
+    if (adv6) begin
+      \$4103  = sel_c39_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4104  = sel_l7_s0;
+    if (adv6) begin
+      \$4104  = sel_c39_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4105  = \sel_l7_s0$684 ;
+    if (adv6) begin
+      \$4105  = sel_c40_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4106  = \sel_l7_s0$683 ;
+    if (adv6) begin
+      \$4106  = sel_c40_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4107  = \sel_l7_s0$689 ;
+    if (adv6) begin
+      \$4107  = sel_c41_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4108  = \sel_l7_s0$688 ;
+    if (adv6) begin
+      \$4108  = sel_c41_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4109  = \sel_l7_s0$691 ;
+    if (adv6) begin
+      \$4109  = sel_c40_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4110  = \sel_l7_s0$690 ;
+    if (adv6) begin
+      \$4110  = sel_c40_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4111  = \sel_l7_s0$696 ;
+    if (adv6) begin
+      \$4111  = sel_c42_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4112  = \sel_l7_s0$695 ;
+    if (adv6) begin
+      \$4112  = sel_c42_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4113  = \sel_l7_s0$698 ;
+    if (adv6) begin
+      \$4113  = sel_c43_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4114  = \sel_l7_s0$697 ;
+    if (adv6) begin
+      \$4114  = sel_c43_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4115  = \sel_l7_s0$703 ;
+    if (adv6) begin
+      \$4115  = sel_c42_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4116  = \sel_l7_s0$702 ;
+    if (adv6) begin
+      \$4116  = sel_c42_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4117  = \sel_l7_s0$705 ;
+    if (adv6) begin
+      \$4117  = sel_c43_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4118  = \sel_l7_s0$704 ;
+    if (adv6) begin
+      \$4118  = sel_c43_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4119  = \sel_l7_s0$710 ;
+    if (adv6) begin
+      \$4119  = sel_c44_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4120  = \sel_l7_s0$709 ;
+    if (adv6) begin
+      \$4120  = sel_c44_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4121  = \sel_l7_s0$712 ;
+    if (adv6) begin
+      \$4121  = sel_c41_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4122  = \sel_l7_s0$711 ;
+    if (adv6) begin
+      \$4122  = sel_c41_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4123  = \sel_l7_s0$717 ;
+    if (adv6) begin
+      \$4123  = sel_c44_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4124  = \sel_l7_s0$716 ;
+    if (adv6) begin
+      \$4124  = sel_c44_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4125  = \sel_l7_s0$719 ;
+    if (adv6) begin
+      \$4125  = sel_c45_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4126  = \sel_l7_s0$718 ;
+    if (adv6) begin
+      \$4126  = sel_c45_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4127  = \sel_l7_s0$772 ;
+    if (adv6) begin
+      \$4127  = sel_c45_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4128  = \sel_l7_s0$771 ;
+    if (adv6) begin
+      \$4128  = sel_c45_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4129  = \sel_l7_s0$2006 ;
+    if (adv6) begin
+      \$4129  = \sel_l6_s0$2002 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4130  = \sel_l7_s0$2007 ;
+    if (adv6) begin
+      \$4130  = \sel_l6_s0$2003 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4131  = \sel_l7_s0$774 ;
+    if (adv6) begin
+      \$4131  = sel_c100_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4132  = \sel_l7_s0$773 ;
+    if (adv6) begin
+      \$4132  = sel_c100_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4133  = \sel_l7_s0$724 ;
+    if (adv6) begin
+      \$4133  = sel_c100_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4134  = \sel_l7_s0$723 ;
+    if (adv6) begin
+      \$4134  = sel_c100_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4135  = \sel_l7_s0$726 ;
+    if (adv6) begin
+      \$4135  = sel_c101_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4136  = \sel_l7_s0$725 ;
+    if (adv6) begin
+      \$4136  = sel_c101_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4137  = \sel_l7_s0$731 ;
+    if (adv6) begin
+      \$4137  = sel_c102_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4138  = \sel_l7_s0$730 ;
+    if (adv6) begin
+      \$4138  = sel_c102_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4139  = \sel_l7_s0$733 ;
+    if (adv6) begin
+      \$4139  = sel_c101_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4140  = \sel_l7_s0$732 ;
+    if (adv6) begin
+      \$4140  = sel_c101_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4141  = \sel_l7_s0$738 ;
+    if (adv6) begin
+      \$4141  = sel_c103_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4142  = \sel_l7_s0$737 ;
+    if (adv6) begin
+      \$4142  = sel_c103_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4143  = \sel_l7_s0$740 ;
+    if (adv6) begin
+      \$4143  = sel_c104_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4144  = \sel_l7_s0$739 ;
+    if (adv6) begin
+      \$4144  = sel_c104_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4145  = \sel_l7_s0$745 ;
+    if (adv6) begin
+      \$4145  = sel_c103_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4146  = \sel_l7_s0$744 ;
+    if (adv6) begin
+      \$4146  = sel_c103_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4147  = \sel_l7_s0$747 ;
+    if (adv6) begin
+      \$4147  = sel_c104_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4148  = \sel_l7_s0$746 ;
+    if (adv6) begin
+      \$4148  = sel_c104_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4149  = \sel_l7_s0$752 ;
+    if (adv6) begin
+      \$4149  = sel_c105_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4150  = \sel_l7_s0$751 ;
+    if (adv6) begin
+      \$4150  = sel_c105_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4151  = \sel_l7_s0$754 ;
+    if (adv6) begin
+      \$4151  = sel_c102_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4152  = \sel_l7_s0$753 ;
+    if (adv6) begin
+      \$4152  = sel_c102_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4153  = \sel_l7_s0$759 ;
+    if (adv6) begin
+      \$4153  = sel_c105_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4154  = \sel_l7_s0$758 ;
+    if (adv6) begin
+      \$4154  = sel_c105_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4155  = \sel_l7_s0$761 ;
+    if (adv6) begin
+      \$4155  = sel_c106_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4156  = \sel_l7_s0$760 ;
+    if (adv6) begin
+      \$4156  = sel_c106_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4157  = \sel_l7_s0$768 ;
+    if (adv6) begin
+      \$4157  = sel_c106_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4158  = \sel_l7_s0$767 ;
+    if (adv6) begin
+      \$4158  = sel_c106_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4159  = \sel_l7_s0$2008 ;
+    if (adv6) begin
+      \$4159  = \sel_l6_s0$2004 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4160  = \sel_l7_s0$2009 ;
+    if (adv6) begin
+      \$4160  = \sel_l6_s0$2005 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4161  = adv7_valid;
+    if (adv7) begin
+      \$4161  = valid_s15;
     end
     if (rst) begin
-      \$896  = 1'h0;
+      \$4161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$897  = valid_s3;
-    if (i__ready) begin
-      \$897  = valid_s2;
+    \$4162  = \sel_l8_s0$836 ;
+    if (adv7) begin
+      \$4162  = sel_c46_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4163  = \sel_l8_s0$835 ;
+    if (adv7) begin
+      \$4163  = sel_c46_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4164  = \sel_l8_s0$2010 ;
+    if (adv7) begin
+      \$4164  = sel_c46_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4165  = \sel_l8_s0$2011 ;
+    if (adv7) begin
+      \$4165  = sel_c46_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4166  = \sel_l8_s0$780 ;
+    if (adv7) begin
+      \$4166  = sel_c47_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4167  = sel_l8_s0;
+    if (adv7) begin
+      \$4167  = sel_c47_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4168  = \sel_l8_s0$787 ;
+    if (adv7) begin
+      \$4168  = sel_c47_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4169  = \sel_l8_s0$786 ;
+    if (adv7) begin
+      \$4169  = sel_c47_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4170  = \sel_l8_s0$782 ;
+    if (adv7) begin
+      \$4170  = sel_c48_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4171  = \sel_l8_s0$781 ;
+    if (adv7) begin
+      \$4171  = sel_c48_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4172  = \sel_l8_s0$789 ;
+    if (adv7) begin
+      \$4172  = sel_c48_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4173  = \sel_l8_s0$788 ;
+    if (adv7) begin
+      \$4173  = sel_c48_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4174  = \sel_l8_s0$794 ;
+    if (adv7) begin
+      \$4174  = sel_c49_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4175  = \sel_l8_s0$793 ;
+    if (adv7) begin
+      \$4175  = sel_c49_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4176  = \sel_l8_s0$801 ;
+    if (adv7) begin
+      \$4176  = sel_c49_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4177  = \sel_l8_s0$800 ;
+    if (adv7) begin
+      \$4177  = sel_c49_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4178  = \sel_l8_s0$796 ;
+    if (adv7) begin
+      \$4178  = sel_c50_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4179  = \sel_l8_s0$795 ;
+    if (adv7) begin
+      \$4179  = sel_c50_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4180  = \sel_l8_s0$803 ;
+    if (adv7) begin
+      \$4180  = sel_c50_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4181  = \sel_l8_s0$802 ;
+    if (adv7) begin
+      \$4181  = sel_c50_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4182  = \sel_l8_s0$2012 ;
+    if (adv7) begin
+      \$4182  = sel_c51_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4183  = \sel_l8_s0$2013 ;
+    if (adv7) begin
+      \$4183  = sel_c51_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4184  = \sel_l8_s0$842 ;
+    if (adv7) begin
+      \$4184  = sel_c51_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4185  = \sel_l8_s0$841 ;
+    if (adv7) begin
+      \$4185  = sel_c51_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4186  = \sel_l8_s0$2014 ;
+    if (adv7) begin
+      \$4186  = \sel_l7_s0$2006 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4187  = \sel_l8_s0$2015 ;
+    if (adv7) begin
+      \$4187  = \sel_l7_s0$2007 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4188  = \sel_l8_s0$2016 ;
+    if (adv7) begin
+      \$4188  = sel_c136_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4189  = \sel_l8_s0$2017 ;
+    if (adv7) begin
+      \$4189  = sel_c136_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4190  = \sel_l8_s0$844 ;
+    if (adv7) begin
+      \$4190  = sel_c107_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4191  = \sel_l8_s0$843 ;
+    if (adv7) begin
+      \$4191  = sel_c107_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4192  = \sel_l8_s0$2018 ;
+    if (adv7) begin
+      \$4192  = sel_c107_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4193  = \sel_l8_s0$2019 ;
+    if (adv7) begin
+      \$4193  = sel_c107_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4194  = \sel_l8_s0$808 ;
+    if (adv7) begin
+      \$4194  = sel_c108_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4195  = \sel_l8_s0$807 ;
+    if (adv7) begin
+      \$4195  = sel_c108_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4196  = \sel_l8_s0$815 ;
+    if (adv7) begin
+      \$4196  = sel_c108_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4197  = \sel_l8_s0$814 ;
+    if (adv7) begin
+      \$4197  = sel_c108_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4198  = \sel_l8_s0$810 ;
+    if (adv7) begin
+      \$4198  = sel_c109_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4199  = \sel_l8_s0$809 ;
+    if (adv7) begin
+      \$4199  = sel_c109_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4200  = \sel_l8_s0$817 ;
+    if (adv7) begin
+      \$4200  = sel_c109_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4201  = \sel_l8_s0$816 ;
+    if (adv7) begin
+      \$4201  = sel_c109_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4202  = \sel_l8_s0$822 ;
+    if (adv7) begin
+      \$4202  = sel_c110_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4203  = \sel_l8_s0$821 ;
+    if (adv7) begin
+      \$4203  = sel_c110_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4204  = \sel_l8_s0$829 ;
+    if (adv7) begin
+      \$4204  = sel_c110_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4205  = \sel_l8_s0$828 ;
+    if (adv7) begin
+      \$4205  = sel_c110_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4206  = \sel_l8_s0$824 ;
+    if (adv7) begin
+      \$4206  = sel_c111_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4207  = \sel_l8_s0$823 ;
+    if (adv7) begin
+      \$4207  = sel_c111_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4208  = \sel_l8_s0$831 ;
+    if (adv7) begin
+      \$4208  = sel_c111_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4209  = \sel_l8_s0$830 ;
+    if (adv7) begin
+      \$4209  = sel_c111_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4210  = \sel_l8_s0$2020 ;
+    if (adv7) begin
+      \$4210  = sel_c112_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4211  = \sel_l8_s0$2021 ;
+    if (adv7) begin
+      \$4211  = sel_c112_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4212  = \sel_l8_s0$838 ;
+    if (adv7) begin
+      \$4212  = sel_c112_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4213  = \sel_l8_s0$837 ;
+    if (adv7) begin
+      \$4213  = sel_c112_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4214  = \sel_l8_s0$2022 ;
+    if (adv7) begin
+      \$4214  = sel_c123_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4215  = \sel_l8_s0$2023 ;
+    if (adv7) begin
+      \$4215  = sel_c123_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4216  = \sel_l8_s0$2024 ;
+    if (adv7) begin
+      \$4216  = \sel_l7_s0$2008 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4217  = \sel_l8_s0$2025 ;
+    if (adv7) begin
+      \$4217  = \sel_l7_s0$2009 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4218  = adv8_valid;
+    if (adv8) begin
+      \$4218  = valid_s15;
     end
     if (rst) begin
-      \$897  = 1'h0;
+      \$4218  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$898  = o__valid;
-    if (i__ready) begin
-      \$898  = valid_s3;
+    \$4219  = \sel_l9_s0$850 ;
+    if (adv8) begin
+      \$4219  = \sel_l8_s0$2010 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4220  = sel_l9_s0;
+    if (adv8) begin
+      \$4220  = \sel_l8_s0$2011 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4221  = \sel_l9_s0$852 ;
+    if (adv8) begin
+      \$4221  = sel_c52_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4222  = \sel_l9_s0$851 ;
+    if (adv8) begin
+      \$4222  = sel_c52_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4223  = \sel_l9_s0$857 ;
+    if (adv8) begin
+      \$4223  = sel_c53_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4224  = \sel_l9_s0$856 ;
+    if (adv8) begin
+      \$4224  = sel_c53_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4225  = \sel_l9_s0$859 ;
+    if (adv8) begin
+      \$4225  = sel_c52_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4226  = \sel_l9_s0$858 ;
+    if (adv8) begin
+      \$4226  = sel_c52_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4227  = \sel_l9_s0$864 ;
+    if (adv8) begin
+      \$4227  = sel_c53_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4228  = \sel_l9_s0$863 ;
+    if (adv8) begin
+      \$4228  = sel_c53_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4229  = \sel_l9_s0$866 ;
+    if (adv8) begin
+      \$4229  = sel_c54_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4230  = \sel_l9_s0$865 ;
+    if (adv8) begin
+      \$4230  = sel_c54_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4231  = \sel_l9_s0$871 ;
+    if (adv8) begin
+      \$4231  = sel_c55_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4232  = \sel_l9_s0$870 ;
+    if (adv8) begin
+      \$4232  = sel_c55_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4233  = \sel_l9_s0$873 ;
+    if (adv8) begin
+      \$4233  = sel_c54_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4234  = \sel_l9_s0$872 ;
+    if (adv8) begin
+      \$4234  = sel_c54_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4235  = \sel_l9_s0$878 ;
+    if (adv8) begin
+      \$4235  = sel_c55_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4236  = \sel_l9_s0$877 ;
+    if (adv8) begin
+      \$4236  = sel_c55_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4237  = \sel_l9_s0$880 ;
+    if (adv8) begin
+      \$4237  = \sel_l8_s0$2012 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4238  = \sel_l9_s0$879 ;
+    if (adv8) begin
+      \$4238  = \sel_l8_s0$2013 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4239  = \sel_l9_s0$2026 ;
+    if (adv8) begin
+      \$4239  = \sel_l8_s0$2014 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4240  = \sel_l9_s0$2027 ;
+    if (adv8) begin
+      \$4240  = \sel_l8_s0$2015 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4241  = \sel_l9_s0$2028 ;
+    if (adv8) begin
+      \$4241  = \sel_l8_s0$2016 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4242  = \sel_l9_s0$2029 ;
+    if (adv8) begin
+      \$4242  = \sel_l8_s0$2017 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4243  = \sel_l9_s0$2030 ;
+    if (adv8) begin
+      \$4243  = sel_c135_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4244  = \sel_l9_s0$2031 ;
+    if (adv8) begin
+      \$4244  = sel_c135_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4245  = \sel_l9_s0$885 ;
+    if (adv8) begin
+      \$4245  = \sel_l8_s0$2018 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4246  = \sel_l9_s0$884 ;
+    if (adv8) begin
+      \$4246  = \sel_l8_s0$2019 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4247  = \sel_l9_s0$887 ;
+    if (adv8) begin
+      \$4247  = sel_c113_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4248  = \sel_l9_s0$886 ;
+    if (adv8) begin
+      \$4248  = sel_c113_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4249  = \sel_l9_s0$892 ;
+    if (adv8) begin
+      \$4249  = sel_c114_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4250  = \sel_l9_s0$891 ;
+    if (adv8) begin
+      \$4250  = sel_c114_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4251  = \sel_l9_s0$894 ;
+    if (adv8) begin
+      \$4251  = sel_c113_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4252  = \sel_l9_s0$893 ;
+    if (adv8) begin
+      \$4252  = sel_c113_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4253  = \sel_l9_s0$899 ;
+    if (adv8) begin
+      \$4253  = sel_c114_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4254  = \sel_l9_s0$898 ;
+    if (adv8) begin
+      \$4254  = sel_c114_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4255  = \sel_l9_s0$901 ;
+    if (adv8) begin
+      \$4255  = sel_c115_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4256  = \sel_l9_s0$900 ;
+    if (adv8) begin
+      \$4256  = sel_c115_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4257  = \sel_l9_s0$906 ;
+    if (adv8) begin
+      \$4257  = sel_c116_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4258  = \sel_l9_s0$905 ;
+    if (adv8) begin
+      \$4258  = sel_c116_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4259  = \sel_l9_s0$908 ;
+    if (adv8) begin
+      \$4259  = sel_c115_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4260  = \sel_l9_s0$907 ;
+    if (adv8) begin
+      \$4260  = sel_c115_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4261  = \sel_l9_s0$913 ;
+    if (adv8) begin
+      \$4261  = sel_c116_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4262  = \sel_l9_s0$912 ;
+    if (adv8) begin
+      \$4262  = sel_c116_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4263  = \sel_l9_s0$915 ;
+    if (adv8) begin
+      \$4263  = \sel_l8_s0$2020 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4264  = \sel_l9_s0$914 ;
+    if (adv8) begin
+      \$4264  = \sel_l8_s0$2021 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4265  = \sel_l9_s0$2032 ;
+    if (adv8) begin
+      \$4265  = sel_c124_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4266  = \sel_l9_s0$2033 ;
+    if (adv8) begin
+      \$4266  = sel_c124_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4267  = \sel_l9_s0$2034 ;
+    if (adv8) begin
+      \$4267  = \sel_l8_s0$2022 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4268  = \sel_l9_s0$2035 ;
+    if (adv8) begin
+      \$4268  = \sel_l8_s0$2023 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4269  = \sel_l9_s0$2036 ;
+    if (adv8) begin
+      \$4269  = \sel_l8_s0$2024 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4270  = \sel_l9_s0$2037 ;
+    if (adv8) begin
+      \$4270  = \sel_l8_s0$2025 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4271  = adv9_valid;
+    if (adv9) begin
+      \$4271  = valid_s15;
     end
     if (rst) begin
-      \$898  = 1'h0;
+      \$4271  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$899  = \sel_l5_s0$299 ;
-    if (i__ready) begin
-      \$899  = sel_c32_min[7:0];
+    \$4272  = \sel_l10_s0$922 ;
+    if (adv9) begin
+      \$4272  = sel_c56_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4273  = sel_l10_s0;
+    if (adv9) begin
+      \$4273  = sel_c56_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4274  = \sel_l10_s0$928 ;
+    if (adv9) begin
+      \$4274  = sel_c56_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4275  = \sel_l10_s0$927 ;
+    if (adv9) begin
+      \$4275  = sel_c56_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4276  = \sel_l10_s0$934 ;
+    if (adv9) begin
+      \$4276  = sel_c57_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4277  = \sel_l10_s0$933 ;
+    if (adv9) begin
+      \$4277  = sel_c57_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4278  = \sel_l10_s0$940 ;
+    if (adv9) begin
+      \$4278  = sel_c57_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4279  = \sel_l10_s0$939 ;
+    if (adv9) begin
+      \$4279  = sel_c57_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4280  = \sel_l10_s0$946 ;
+    if (adv9) begin
+      \$4280  = sel_c58_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4281  = \sel_l10_s0$945 ;
+    if (adv9) begin
+      \$4281  = sel_c58_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4282  = \sel_l10_s0$952 ;
+    if (adv9) begin
+      \$4282  = sel_c58_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4283  = \sel_l10_s0$951 ;
+    if (adv9) begin
+      \$4283  = sel_c58_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4284  = \sel_l10_s0$958 ;
+    if (adv9) begin
+      \$4284  = sel_c59_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4285  = \sel_l10_s0$957 ;
+    if (adv9) begin
+      \$4285  = sel_c59_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4286  = \sel_l10_s0$964 ;
+    if (adv9) begin
+      \$4286  = sel_c59_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4287  = \sel_l10_s0$963 ;
+    if (adv9) begin
+      \$4287  = sel_c59_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4288  = \sel_l10_s0$970 ;
+    if (adv9) begin
+      \$4288  = sel_c60_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4289  = \sel_l10_s0$969 ;
+    if (adv9) begin
+      \$4289  = sel_c60_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4290  = \sel_l10_s0$976 ;
+    if (adv9) begin
+      \$4290  = sel_c60_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4291  = \sel_l10_s0$975 ;
+    if (adv9) begin
+      \$4291  = sel_c60_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4292  = \sel_l10_s0$2038 ;
+    if (adv9) begin
+      \$4292  = \sel_l9_s0$2026 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4293  = \sel_l10_s0$2039 ;
+    if (adv9) begin
+      \$4293  = \sel_l9_s0$2027 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4294  = \sel_l10_s0$2040 ;
+    if (adv9) begin
+      \$4294  = \sel_l9_s0$2028 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4295  = \sel_l10_s0$2041 ;
+    if (adv9) begin
+      \$4295  = \sel_l9_s0$2029 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4296  = \sel_l10_s0$2042 ;
+    if (adv9) begin
+      \$4296  = \sel_l9_s0$2030 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4297  = \sel_l10_s0$2043 ;
+    if (adv9) begin
+      \$4297  = \sel_l9_s0$2031 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4298  = \sel_l10_s0$978 ;
+    if (adv9) begin
+      \$4298  = sel_c117_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4299  = \sel_l10_s0$977 ;
+    if (adv9) begin
+      \$4299  = sel_c117_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4300  = \sel_l10_s0$972 ;
+    if (adv9) begin
+      \$4300  = sel_c117_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4301  = \sel_l10_s0$971 ;
+    if (adv9) begin
+      \$4301  = sel_c117_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4302  = \sel_l10_s0$966 ;
+    if (adv9) begin
+      \$4302  = sel_c118_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4303  = \sel_l10_s0$965 ;
+    if (adv9) begin
+      \$4303  = sel_c118_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4304  = \sel_l10_s0$960 ;
+    if (adv9) begin
+      \$4304  = sel_c118_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4305  = \sel_l10_s0$959 ;
+    if (adv9) begin
+      \$4305  = sel_c118_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4306  = \sel_l10_s0$954 ;
+    if (adv9) begin
+      \$4306  = sel_c119_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4307  = \sel_l10_s0$953 ;
+    if (adv9) begin
+      \$4307  = sel_c119_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4308  = \sel_l10_s0$948 ;
+    if (adv9) begin
+      \$4308  = sel_c119_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4309  = \sel_l10_s0$947 ;
+    if (adv9) begin
+      \$4309  = sel_c119_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4310  = \sel_l10_s0$942 ;
+    if (adv9) begin
+      \$4310  = sel_c120_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4311  = \sel_l10_s0$941 ;
+    if (adv9) begin
+      \$4311  = sel_c120_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4312  = \sel_l10_s0$936 ;
+    if (adv9) begin
+      \$4312  = sel_c120_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4313  = \sel_l10_s0$935 ;
+    if (adv9) begin
+      \$4313  = sel_c120_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4314  = \sel_l10_s0$930 ;
+    if (adv9) begin
+      \$4314  = sel_c121_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4315  = \sel_l10_s0$929 ;
+    if (adv9) begin
+      \$4315  = sel_c121_min[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4316  = \sel_l10_s0$924 ;
+    if (adv9) begin
+      \$4316  = sel_c121_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4317  = \sel_l10_s0$923 ;
+    if (adv9) begin
+      \$4317  = sel_c121_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4318  = \sel_l10_s0$2044 ;
+    if (adv9) begin
+      \$4318  = \sel_l9_s0$2032 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4319  = \sel_l10_s0$2045 ;
+    if (adv9) begin
+      \$4319  = \sel_l9_s0$2033 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4320  = \sel_l10_s0$2046 ;
+    if (adv9) begin
+      \$4320  = \sel_l9_s0$2034 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4321  = \sel_l10_s0$2047 ;
+    if (adv9) begin
+      \$4321  = \sel_l9_s0$2035 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4322  = \sel_l10_s0$2048 ;
+    if (adv9) begin
+      \$4322  = \sel_l9_s0$2036 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4323  = \sel_l10_s0$2049 ;
+    if (adv9) begin
+      \$4323  = \sel_l9_s0$2037 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4324  = adv10_valid;
+    if (adv10) begin
+      \$4324  = valid_s15;
+    end
+    if (rst) begin
+      \$4324  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4325  = sel_l11_s0;
+    if (adv10) begin
+      \$4325  = \sel_l10_s0$2039 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4326  = \sel_l11_s0$984 ;
+    if (adv10) begin
+      \$4326  = \sel_l10_s0$2041 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4327  = \sel_l11_s0$985 ;
+    if (adv10) begin
+      \$4327  = \sel_l10_s0$2043 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4328  = \sel_l11_s0$986 ;
+    if (adv10) begin
+      \$4328  = sel_c134_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4329  = \sel_l11_s0$987 ;
+    if (adv10) begin
+      \$4329  = sel_c133_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4330  = \sel_l11_s0$988 ;
+    if (adv10) begin
+      \$4330  = sel_c132_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4331  = \sel_l11_s0$989 ;
+    if (adv10) begin
+      \$4331  = sel_c131_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4332  = \sel_l11_s0$990 ;
+    if (adv10) begin
+      \$4332  = sel_c130_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4333  = \sel_l11_s0$991 ;
+    if (adv10) begin
+      \$4333  = sel_c129_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4334  = \sel_l11_s0$992 ;
+    if (adv10) begin
+      \$4334  = sel_c128_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4335  = \sel_l11_s0$993 ;
+    if (adv10) begin
+      \$4335  = sel_c127_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4336  = \sel_l11_s0$994 ;
+    if (adv10) begin
+      \$4336  = sel_c126_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4337  = \sel_l11_s0$995 ;
+    if (adv10) begin
+      \$4337  = sel_c125_max[12:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4338  = \sel_l11_s0$996 ;
+    if (adv10) begin
+      \$4338  = \sel_l10_s0$2045 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4339  = \sel_l11_s0$997 ;
+    if (adv10) begin
+      \$4339  = \sel_l10_s0$2047 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4340  = \sel_l11_s0$998 ;
+    if (adv10) begin
+      \$4340  = \sel_l10_s0$2049 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4341  = adv11_valid;
+    if (adv11) begin
+      \$4341  = valid_s15;
+    end
+    if (rst) begin
+      \$4341  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4342  = \sel_l13_s0$2050 ;
+    if (adv11) begin
+      \$4342  = { \$1376 , \$1345 , \$1314 , \$1283 , \$1252 , \$1221 , \$1190 , \$1159 , \$1128 , \$1097 , \$1066 , \$1035 , \$1004 , \$973 , \$942 , \$911 , \$880 , \$849 , \$818 , \$787 , \$756 , \$725 , \$694 , \$663 , \$632 , \$601 , \$570 , \$539 , \$508 , \$477 , \$446 , \$415  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4343  = \sel_l13_s0$2051 ;
+    if (adv11) begin
+      \$4343  = \$415 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4344  = \sel_l13_s0$1048 ;
+    if (adv11) begin
+      \$4344  = { sel_p0_1_0_c, sel_p0_1_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4345  = sel_l13_s0;
+    if (adv11) begin
+      \$4345  = \$477 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4346  = \sel_l13_s0$1054 ;
+    if (adv11) begin
+      \$4346  = { 1'h0, sel_p0_3_0_c, sel_p0_3_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4347  = \sel_l13_s0$2052 ;
+    if (adv11) begin
+      \$4347  = \$539 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4348  = \sel_l13_s0$1063 ;
+    if (adv11) begin
+      \$4348  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4349  = \sel_l13_s0$1062 ;
+    if (adv11) begin
+      \$4349  = \$601 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4350  = \sel_l13_s0$1071 ;
+    if (adv11) begin
+      \$4350  = { 2'h0, sel_p0_7_0_c, sel_p0_7_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4351  = \sel_l13_s0$2053 ;
+    if (adv11) begin
+      \$4351  = \$663 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4352  = \sel_l13_s0$1082 ;
+    if (adv11) begin
+      \$4352  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4353  = \sel_l13_s0$1081 ;
+    if (adv11) begin
+      \$4353  = \$725 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4354  = \sel_l13_s0$1092 ;
+    if (adv11) begin
+      \$4354  = { 2'h0, sel_p0_11_0_c, sel_p0_11_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4355  = \sel_l13_s0$2054 ;
+    if (adv11) begin
+      \$4355  = \$787 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4356  = \sel_l13_s0$1103 ;
+    if (adv11) begin
+      \$4356  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4357  = \sel_l13_s0$1102 ;
+    if (adv11) begin
+      \$4357  = \$849 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4358  = \sel_l13_s0$1113 ;
+    if (adv11) begin
+      \$4358  = { 3'h0, sel_p0_15_0_c, sel_p0_15_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4359  = \sel_l13_s0$2055 ;
+    if (adv11) begin
+      \$4359  = \$911 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4360  = \sel_l13_s0$1126 ;
+    if (adv11) begin
+      \$4360  = { 3'h0, sel_p0_17_0_c, sel_p0_17_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4361  = \sel_l13_s0$1125 ;
+    if (adv11) begin
+      \$4361  = \$973 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4362  = \sel_l13_s0$1138 ;
+    if (adv11) begin
+      \$4362  = { 3'h0, sel_p0_19_0_c, sel_p0_19_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4363  = \sel_l13_s0$2056 ;
+    if (adv11) begin
+      \$4363  = \$1035 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4364  = \sel_l13_s0$1151 ;
+    if (adv11) begin
+      \$4364  = { 3'h0, sel_p0_21_0_c, sel_p0_21_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4365  = \sel_l13_s0$1150 ;
+    if (adv11) begin
+      \$4365  = \$1097 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4366  = \sel_l13_s0$1163 ;
+    if (adv11) begin
+      \$4366  = { 3'h0, sel_p0_23_0_c, sel_p0_23_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4367  = \sel_l13_s0$2057 ;
+    if (adv11) begin
+      \$4367  = \$1159 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4368  = \sel_l13_s0$1176 ;
+    if (adv11) begin
+      \$4368  = { 3'h0, sel_p0_25_0_c, sel_p0_25_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4369  = \sel_l13_s0$1175 ;
+    if (adv11) begin
+      \$4369  = \$1221 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4370  = \sel_l13_s0$1188 ;
+    if (adv11) begin
+      \$4370  = { 3'h0, sel_p0_27_0_c, sel_p0_27_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4371  = \sel_l13_s0$2058 ;
+    if (adv11) begin
+      \$4371  = \$1283 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4372  = \sel_l13_s0$1201 ;
+    if (adv11) begin
+      \$4372  = { 3'h0, sel_p0_29_0_c, sel_p0_29_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4373  = \sel_l13_s0$1200 ;
+    if (adv11) begin
+      \$4373  = \$1345 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4374  = adv12_valid;
+    if (adv12) begin
+      \$4374  = valid_s15;
+    end
+    if (rst) begin
+      \$4374  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4375  = \sel_l14_s0$2059 ;
+    if (adv12) begin
+      \$4375  = \sel_l13_s0$2050 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4376  = \sel_l14_s0$2060 ;
+    if (adv12) begin
+      \$4376  = \sel_l13_s0$2051 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4377  = \sel_l14_s0$2061 ;
+    if (adv12) begin
+      \$4377  = \sel_l13_s0$1048 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4378  = \sel_l14_s0$2062 ;
+    if (adv12) begin
+      \$4378  = { sel_p1_2_1_s, sel_p1_2_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4379  = \sel_l14_s0$1216 ;
+    if (adv12) begin
+      \$4379  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4380  = sel_l14_s0;
+    if (adv12) begin
+      \$4380  = \sel_l13_s0$2052 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4381  = \sel_l14_s0$1224 ;
+    if (adv12) begin
+      \$4381  = \sel_l13_s0$1063 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4382  = \sel_l14_s0$1232 ;
+    if (adv12) begin
+      \$4382  = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4383  = \sel_l14_s0$1240 ;
+    if (adv12) begin
+      \$4383  = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4384  = \sel_l14_s0$2063 ;
+    if (adv12) begin
+      \$4384  = \sel_l13_s0$2053 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4385  = \sel_l14_s0$2064 ;
+    if (adv12) begin
+      \$4385  = \sel_l13_s0$1082 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4386  = \sel_l14_s0$2065 ;
+    if (adv12) begin
+      \$4386  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4387  = \sel_l14_s0$1251 ;
+    if (adv12) begin
+      \$4387  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4388  = \sel_l14_s0$1250 ;
+    if (adv12) begin
+      \$4388  = \sel_l13_s0$2054 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4389  = \sel_l14_s0$1261 ;
+    if (adv12) begin
+      \$4389  = \sel_l13_s0$1103 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4390  = \sel_l14_s0$1271 ;
+    if (adv12) begin
+      \$4390  = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4391  = \sel_l14_s0$1281 ;
+    if (adv12) begin
+      \$4391  = { sel_p1_15_4_s, sel_p1_15_3_s, sel_p1_15_2_s, sel_p1_15_1_s, sel_p1_15_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4392  = \sel_l14_s0$2066 ;
+    if (adv12) begin
+      \$4392  = \sel_l13_s0$2055 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4393  = \sel_l14_s0$2067 ;
+    if (adv12) begin
+      \$4393  = \sel_l13_s0$1126 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4394  = \sel_l14_s0$2068 ;
+    if (adv12) begin
+      \$4394  = { sel_p1_18_4_s, sel_p1_18_3_s, sel_p1_18_2_s, sel_p1_18_1_s, sel_p1_18_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4395  = \sel_l14_s0$1294 ;
+    if (adv12) begin
+      \$4395  = { sel_p1_19_4_s, sel_p1_19_3_s, sel_p1_19_2_s, sel_p1_19_1_s, sel_p1_19_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4396  = \sel_l14_s0$1293 ;
+    if (adv12) begin
+      \$4396  = \sel_l13_s0$2056 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4397  = \sel_l14_s0$1306 ;
+    if (adv12) begin
+      \$4397  = \sel_l13_s0$1151 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4398  = \sel_l14_s0$1318 ;
+    if (adv12) begin
+      \$4398  = { sel_p1_22_4_s, sel_p1_22_3_s, sel_p1_22_2_s, sel_p1_22_1_s, sel_p1_22_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4399  = \sel_l14_s0$1330 ;
+    if (adv12) begin
+      \$4399  = { sel_p1_23_4_s, sel_p1_23_3_s, sel_p1_23_2_s, sel_p1_23_1_s, sel_p1_23_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4400  = \sel_l14_s0$2069 ;
+    if (adv12) begin
+      \$4400  = \sel_l13_s0$2057 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4401  = \sel_l14_s0$2070 ;
+    if (adv12) begin
+      \$4401  = \sel_l13_s0$1176 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4402  = \sel_l14_s0$2071 ;
+    if (adv12) begin
+      \$4402  = { sel_p1_26_4_s, sel_p1_26_3_s, sel_p1_26_2_s, sel_p1_26_1_s, sel_p1_26_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4403  = \sel_l14_s0$1343 ;
+    if (adv12) begin
+      \$4403  = { sel_p1_27_4_s, sel_p1_27_3_s, sel_p1_27_2_s, sel_p1_27_1_s, sel_p1_27_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4404  = \sel_l14_s0$1342 ;
+    if (adv12) begin
+      \$4404  = \sel_l13_s0$2058 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4405  = \sel_l14_s0$1355 ;
+    if (adv12) begin
+      \$4405  = \sel_l13_s0$1201 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4406  = \sel_l14_s0$1367 ;
+    if (adv12) begin
+      \$4406  = { sel_p1_30_4_s, sel_p1_30_3_s, sel_p1_30_2_s, sel_p1_30_1_s, sel_p1_30_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4407  = adv13_valid;
+    if (adv13) begin
+      \$4407  = valid_s15;
+    end
+    if (rst) begin
+      \$4407  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4408  = \sel_l15_s0$2072 ;
+    if (adv13) begin
+      \$4408  = \sel_l14_s0$2059 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4409  = \sel_l15_s0$2073 ;
+    if (adv13) begin
+      \$4409  = \sel_l14_s0$2060 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4410  = \sel_l15_s0$2074 ;
+    if (adv13) begin
+      \$4410  = \sel_l14_s0$2061 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4411  = \sel_l15_s0$2075 ;
+    if (adv13) begin
+      \$4411  = \sel_l14_s0$2062 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4412  = \sel_l15_s0$2076 ;
+    if (adv13) begin
+      \$4412  = \sel_l14_s0$1216 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4413  = \sel_l15_s0$2077 ;
+    if (adv13) begin
+      \$4413  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4414  = \sel_l15_s0$2078 ;
+    if (adv13) begin
+      \$4414  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4415  = \sel_l15_s0$2079 ;
+    if (adv13) begin
+      \$4415  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4416  = \sel_l15_s0$1382 ;
+    if (adv13) begin
+      \$4416  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4417  = sel_l15_s0;
+    if (adv13) begin
+      \$4417  = \sel_l14_s0$2063 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4418  = \sel_l15_s0$1392 ;
+    if (adv13) begin
+      \$4418  = \sel_l14_s0$2064 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4419  = \sel_l15_s0$1402 ;
+    if (adv13) begin
+      \$4419  = \sel_l14_s0$2065 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4420  = \sel_l15_s0$1412 ;
+    if (adv13) begin
+      \$4420  = \sel_l14_s0$1251 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4421  = \sel_l15_s0$1422 ;
+    if (adv13) begin
+      \$4421  = { sel_p2_12_3_s, sel_p2_12_2_s, sel_p2_12_1_s, sel_p2_12_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4422  = \sel_l15_s0$1432 ;
+    if (adv13) begin
+      \$4422  = { sel_p2_13_3_s, sel_p2_13_2_s, sel_p2_13_1_s, sel_p2_13_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4423  = \sel_l15_s0$1442 ;
+    if (adv13) begin
+      \$4423  = { sel_p2_14_3_s, sel_p2_14_2_s, sel_p2_14_1_s, sel_p2_14_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4424  = \sel_l15_s0$1452 ;
+    if (adv13) begin
+      \$4424  = { sel_p2_15_4_s, sel_p2_15_3_s, sel_p2_15_2_s, sel_p2_15_1_s, sel_p2_15_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4425  = \sel_l15_s0$2080 ;
+    if (adv13) begin
+      \$4425  = \sel_l14_s0$2066 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4426  = \sel_l15_s0$2081 ;
+    if (adv13) begin
+      \$4426  = \sel_l14_s0$2067 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4427  = \sel_l15_s0$2082 ;
+    if (adv13) begin
+      \$4427  = \sel_l14_s0$2068 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4428  = \sel_l15_s0$2083 ;
+    if (adv13) begin
+      \$4428  = \sel_l14_s0$1294 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4429  = \sel_l15_s0$2084 ;
+    if (adv13) begin
+      \$4429  = { sel_p2_20_4_s, sel_p2_20_3_s, sel_p2_20_2_s, sel_p2_20_1_s, sel_p2_20_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4430  = \sel_l15_s0$2085 ;
+    if (adv13) begin
+      \$4430  = { sel_p2_21_4_s, sel_p2_21_3_s, sel_p2_21_2_s, sel_p2_21_1_s, sel_p2_21_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4431  = \sel_l15_s0$2086 ;
+    if (adv13) begin
+      \$4431  = { sel_p2_22_4_s, sel_p2_22_3_s, sel_p2_22_2_s, sel_p2_22_1_s, sel_p2_22_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4432  = \sel_l15_s0$1465 ;
+    if (adv13) begin
+      \$4432  = { sel_p2_23_4_s, sel_p2_23_3_s, sel_p2_23_2_s, sel_p2_23_1_s, sel_p2_23_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4433  = \sel_l15_s0$1464 ;
+    if (adv13) begin
+      \$4433  = \sel_l14_s0$2069 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4434  = \sel_l15_s0$1477 ;
+    if (adv13) begin
+      \$4434  = \sel_l14_s0$2070 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4435  = \sel_l15_s0$1489 ;
+    if (adv13) begin
+      \$4435  = \sel_l14_s0$2071 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4436  = \sel_l15_s0$1501 ;
+    if (adv13) begin
+      \$4436  = \sel_l14_s0$1343 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4437  = \sel_l15_s0$1513 ;
+    if (adv13) begin
+      \$4437  = { sel_p2_28_4_s, sel_p2_28_3_s, sel_p2_28_2_s, sel_p2_28_1_s, sel_p2_28_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4438  = \sel_l15_s0$1525 ;
+    if (adv13) begin
+      \$4438  = { sel_p2_29_4_s, sel_p2_29_3_s, sel_p2_29_2_s, sel_p2_29_1_s, sel_p2_29_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4439  = \sel_l15_s0$1537 ;
+    if (adv13) begin
+      \$4439  = { sel_p2_30_4_s, sel_p2_30_3_s, sel_p2_30_2_s, sel_p2_30_1_s, sel_p2_30_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4440  = adv14_valid;
+    if (adv14) begin
+      \$4440  = valid_s15;
+    end
+    if (rst) begin
+      \$4440  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4441  = \sel_l16_s0$1742 ;
+    if (adv14) begin
+      \$4441  = \sel_l15_s0$2072 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4442  = \sel_l16_s0$1743 ;
+    if (adv14) begin
+      \$4442  = \sel_l15_s0$2073 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4443  = \sel_l16_s0$1744 ;
+    if (adv14) begin
+      \$4443  = \sel_l15_s0$2074 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4444  = \sel_l16_s0$1745 ;
+    if (adv14) begin
+      \$4444  = \sel_l15_s0$2075 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4445  = \sel_l16_s0$1746 ;
+    if (adv14) begin
+      \$4445  = \sel_l15_s0$2076 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4446  = \sel_l16_s0$1747 ;
+    if (adv14) begin
+      \$4446  = \sel_l15_s0$2077 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4447  = \sel_l16_s0$1748 ;
+    if (adv14) begin
+      \$4447  = \sel_l15_s0$2078 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4448  = \sel_l16_s0$1749 ;
+    if (adv14) begin
+      \$4448  = \sel_l15_s0$2079 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4449  = \sel_l16_s0$1750 ;
+    if (adv14) begin
+      \$4449  = \sel_l15_s0$1382 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4450  = \sel_l16_s0$1751 ;
+    if (adv14) begin
+      \$4450  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4451  = \sel_l16_s0$1752 ;
+    if (adv14) begin
+      \$4451  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4452  = \sel_l16_s0$1753 ;
+    if (adv14) begin
+      \$4452  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4453  = \sel_l16_s0$1754 ;
+    if (adv14) begin
+      \$4453  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4454  = \sel_l16_s0$1755 ;
+    if (adv14) begin
+      \$4454  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4455  = \sel_l16_s0$1756 ;
+    if (adv14) begin
+      \$4455  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4456  = \sel_l16_s0$1757 ;
+    if (adv14) begin
+      \$4456  = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4457  = \sel_l16_s0$1552 ;
+    if (adv14) begin
+      \$4457  = { sel_p3_15_4_s, sel_p3_15_3_s, sel_p3_15_2_s, sel_p3_15_1_s, sel_p3_15_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4458  = sel_l16_s0;
+    if (adv14) begin
+      \$4458  = \sel_l15_s0$2080 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4459  = \sel_l16_s0$1564 ;
+    if (adv14) begin
+      \$4459  = \sel_l15_s0$2081 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4460  = \sel_l16_s0$1576 ;
+    if (adv14) begin
+      \$4460  = \sel_l15_s0$2082 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4461  = \sel_l16_s0$1588 ;
+    if (adv14) begin
+      \$4461  = \sel_l15_s0$2083 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4462  = \sel_l16_s0$1600 ;
+    if (adv14) begin
+      \$4462  = \sel_l15_s0$2084 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4463  = \sel_l16_s0$1612 ;
+    if (adv14) begin
+      \$4463  = \sel_l15_s0$2085 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4464  = \sel_l16_s0$1624 ;
+    if (adv14) begin
+      \$4464  = \sel_l15_s0$2086 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4465  = \sel_l16_s0$1636 ;
+    if (adv14) begin
+      \$4465  = \sel_l15_s0$1465 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4466  = \sel_l16_s0$1648 ;
+    if (adv14) begin
+      \$4466  = { sel_p3_24_4_s, sel_p3_24_3_s, sel_p3_24_2_s, sel_p3_24_1_s, sel_p3_24_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4467  = \sel_l16_s0$1660 ;
+    if (adv14) begin
+      \$4467  = { sel_p3_25_4_s, sel_p3_25_3_s, sel_p3_25_2_s, sel_p3_25_1_s, sel_p3_25_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4468  = \sel_l16_s0$1672 ;
+    if (adv14) begin
+      \$4468  = { sel_p3_26_4_s, sel_p3_26_3_s, sel_p3_26_2_s, sel_p3_26_1_s, sel_p3_26_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4469  = \sel_l16_s0$1684 ;
+    if (adv14) begin
+      \$4469  = { sel_p3_27_4_s, sel_p3_27_3_s, sel_p3_27_2_s, sel_p3_27_1_s, sel_p3_27_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4470  = \sel_l16_s0$1696 ;
+    if (adv14) begin
+      \$4470  = { sel_p3_28_4_s, sel_p3_28_3_s, sel_p3_28_2_s, sel_p3_28_1_s, sel_p3_28_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4471  = \sel_l16_s0$1708 ;
+    if (adv14) begin
+      \$4471  = { sel_p3_29_4_s, sel_p3_29_3_s, sel_p3_29_2_s, sel_p3_29_1_s, sel_p3_29_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4472  = \sel_l16_s0$1720 ;
+    if (adv14) begin
+      \$4472  = { sel_p3_30_4_s, sel_p3_30_3_s, sel_p3_30_2_s, sel_p3_30_1_s, sel_p3_30_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4473  = adv15_valid;
+    if (adv15) begin
+      \$4473  = valid_s15;
+    end
+    if (rst) begin
+      \$4473  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4474  = wr__addr;
+    if (adv15) begin
+      \$4474  = \$3727 [3:0];
+    end
+    if (rst) begin
+      \$4474  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4475  = rd__addr;
+    if (adv15) begin
+      \$4475  = \$3728 [3:0];
+    end
+    if (rst) begin
+      \$4475  = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4476  = adv16_valid;
+    if (adv16) begin
+      \$4476  = valid_s15;
+    end
+    if (rst) begin
+      \$4476  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4477  = \sel_l18_s0$2087 ;
+    if (adv16) begin
+      \$4477  = \sel_l16_s0$1742 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4478  = \sel_l18_s0$1777 ;
+    if (adv16) begin
+      \$4478  = { \$2198 , \$2196 , \$2194 , \$2192 , \$2190 , \$2188 , \$2186 , \$2184 , \$2182 , \$2180 , \$2178 , \$2176 , \$2174 , \$2172 , \$2170 , \$2168 , \sel_l16_s0$1742 [0] };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4479  = \sel_l18_s0$1801 ;
+    if (adv16) begin
+      \$4479  = { \$2232 , \$2230 , \$2228 , \$2226 , \$2224 , \$2222 , \$2220 , \$2218 , \$2216 , \$2214 , \$2212 , \$2210 , \$2208 , \$2206 , \$2204 , \$2202 , \$2200  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4480  = \sel_l18_s0$1810 ;
+    if (adv16) begin
+      \$4480  = { \$2266 , \$2264 , \$2262 , \$2260 , \$2258 , \$2256 , \$2254 , \$2252 , \$2250 , \$2248 , \$2246 , \$2244 , \$2242 , \$2240 , \$2238 , \$2236 , \$2234  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4481  = \sel_l18_s0$1819 ;
+    if (adv16) begin
+      \$4481  = { \$2300 , \$2298 , \$2296 , \$2294 , \$2292 , \$2290 , \$2288 , \$2286 , \$2284 , \$2282 , \$2280 , \$2278 , \$2276 , \$2274 , \$2272 , \$2270 , \$2268  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4482  = \sel_l18_s0$1828 ;
+    if (adv16) begin
+      \$4482  = { \$2334 , \$2332 , \$2330 , \$2328 , \$2326 , \$2324 , \$2322 , \$2320 , \$2318 , \$2316 , \$2314 , \$2312 , \$2310 , \$2308 , \$2306 , \$2304 , \$2302  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4483  = \sel_l18_s0$1837 ;
+    if (adv16) begin
+      \$4483  = { \$2368 , \$2366 , \$2364 , \$2362 , \$2360 , \$2358 , \$2356 , \$2354 , \$2352 , \$2350 , \$2348 , \$2346 , \$2344 , \$2342 , \$2340 , \$2338 , \$2336  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4484  = \sel_l18_s0$1846 ;
+    if (adv16) begin
+      \$4484  = { \$2402 , \$2400 , \$2398 , \$2396 , \$2394 , \$2392 , \$2390 , \$2388 , \$2386 , \$2384 , \$2382 , \$2380 , \$2378 , \$2376 , \$2374 , \$2372 , \$2370  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4485  = \sel_l18_s0$1855 ;
+    if (adv16) begin
+      \$4485  = { \$2436 , \$2434 , \$2432 , \$2430 , \$2428 , \$2426 , \$2424 , \$2422 , \$2420 , \$2418 , \$2416 , \$2414 , \$2412 , \$2410 , \$2408 , \$2406 , \$2404  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4486  = \sel_l18_s0$1864 ;
+    if (adv16) begin
+      \$4486  = { \$2470 , \$2468 , \$2466 , \$2464 , \$2462 , \$2460 , \$2458 , \$2456 , \$2454 , \$2452 , \$2450 , \$2448 , \$2446 , \$2444 , \$2442 , \$2440 , \$2438  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4487  = \sel_l18_s0$1873 ;
+    if (adv16) begin
+      \$4487  = { \$2504 , \$2502 , \$2500 , \$2498 , \$2496 , \$2494 , \$2492 , \$2490 , \$2488 , \$2486 , \$2484 , \$2482 , \$2480 , \$2478 , \$2476 , \$2474 , \$2472  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4488  = \sel_l18_s0$1882 ;
+    if (adv16) begin
+      \$4488  = { \$2538 , \$2536 , \$2534 , \$2532 , \$2530 , \$2528 , \$2526 , \$2524 , \$2522 , \$2520 , \$2518 , \$2516 , \$2514 , \$2512 , \$2510 , \$2508 , \$2506  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4489  = \sel_l18_s0$1891 ;
+    if (adv16) begin
+      \$4489  = { \$2572 , \$2570 , \$2568 , \$2566 , \$2564 , \$2562 , \$2560 , \$2558 , \$2556 , \$2554 , \$2552 , \$2550 , \$2548 , \$2546 , \$2544 , \$2542 , \$2540  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4490  = \sel_l18_s0$1900 ;
+    if (adv16) begin
+      \$4490  = { \$2606 , \$2604 , \$2602 , \$2600 , \$2598 , \$2596 , \$2594 , \$2592 , \$2590 , \$2588 , \$2586 , \$2584 , \$2582 , \$2580 , \$2578 , \$2576 , \$2574  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4491  = \sel_l18_s0$1909 ;
+    if (adv16) begin
+      \$4491  = { \$2640 , \$2638 , \$2636 , \$2634 , \$2632 , \$2630 , \$2628 , \$2626 , \$2624 , \$2622 , \$2620 , \$2618 , \$2616 , \$2614 , \$2612 , \$2610 , \$2608  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4492  = \sel_l18_s0$1918 ;
+    if (adv16) begin
+      \$4492  = { \$2674 , \$2672 , \$2670 , \$2668 , \$2666 , \$2664 , \$2662 , \$2660 , \$2658 , \$2656 , \$2654 , \$2652 , \$2650 , \$2648 , \$2646 , \$2644 , \$2642  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4493  = \sel_l18_s0$1927 ;
+    if (adv16) begin
+      \$4493  = { \$2708 , \$2706 , \$2704 , \$2702 , \$2700 , \$2698 , \$2696 , \$2694 , \$2692 , \$2690 , \$2688 , \$2686 , \$2684 , \$2682 , \$2680 , \$2678 , \$2676  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4494  = sel_l18_s0;
+    if (adv16) begin
+      \$4494  = sel_dl1_r0_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4495  = \sel_l18_s0$1778 ;
+    if (adv16) begin
+      \$4495  = sel_dl1_r0_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4496  = \sel_l18_s0$1779 ;
+    if (adv16) begin
+      \$4496  = sel_dl1_r0_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4497  = \sel_l18_s0$1781 ;
+    if (adv16) begin
+      \$4497  = sel_dl1_r0_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4498  = \sel_l18_s0$1782 ;
+    if (adv16) begin
+      \$4498  = sel_dl1_r0_q[39:32];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4499  = \sel_l18_s0$1783 ;
+    if (adv16) begin
+      \$4499  = sel_dl1_r0_q[47:40];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4500  = \sel_l18_s0$1785 ;
+    if (adv16) begin
+      \$4500  = sel_dl1_r0_q[55:48];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4501  = \sel_l18_s0$1786 ;
+    if (adv16) begin
+      \$4501  = sel_dl1_r0_q[63:56];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4502  = \sel_l18_s0$1787 ;
+    if (adv16) begin
+      \$4502  = sel_dl1_r0_q[71:64];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4503  = \sel_l18_s0$1789 ;
+    if (adv16) begin
+      \$4503  = sel_dl1_r0_q[79:72];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4504  = \sel_l18_s0$1790 ;
+    if (adv16) begin
+      \$4504  = sel_dl1_r0_q[87:80];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4505  = \sel_l18_s0$1791 ;
+    if (adv16) begin
+      \$4505  = sel_dl1_r0_q[95:88];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4506  = \sel_l18_s0$1793 ;
+    if (adv16) begin
+      \$4506  = sel_dl1_r0_q[103:96];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4507  = \sel_l18_s0$1794 ;
+    if (adv16) begin
+      \$4507  = sel_dl1_r0_q[111:104];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4508  = \sel_l18_s0$1795 ;
+    if (adv16) begin
+      \$4508  = sel_dl1_r0_q[119:112];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4509  = \sel_l18_s0$1797 ;
+    if (adv16) begin
+      \$4509  = sel_dl1_r0_q[127:120];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4510  = \sel_l18_s0$1798 ;
+    if (adv16) begin
+      \$4510  = sel_dl1_r0_q[135:128];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4511  = \sel_l18_s0$1807 ;
+    if (adv16) begin
+      \$4511  = sel_dl1_r0_q[143:136];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4512  = \sel_l18_s0$1816 ;
+    if (adv16) begin
+      \$4512  = sel_dl1_r0_q[151:144];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4513  = \sel_l18_s0$1825 ;
+    if (adv16) begin
+      \$4513  = sel_dl1_r0_q[159:152];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4514  = \sel_l18_s0$1834 ;
+    if (adv16) begin
+      \$4514  = sel_dl1_r0_q[167:160];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4515  = \sel_l18_s0$1843 ;
+    if (adv16) begin
+      \$4515  = sel_dl1_r0_q[175:168];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4516  = \sel_l18_s0$1852 ;
+    if (adv16) begin
+      \$4516  = sel_dl1_r0_q[183:176];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$900  = \sel_l5_s0$301 ;
-    if (i__ready) begin
-      \$900  = sel_c32_min[8];
+    \$4517  = \sel_l18_s0$1861 ;
+    if (adv16) begin
+      \$4517  = sel_dl1_r0_q[191:184];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$901  = \sel_l5_s0$298 ;
-    if (i__ready) begin
-      \$901  = sel_c32_min[13:9];
+    \$4518  = \sel_l18_s0$1870 ;
+    if (adv16) begin
+      \$4518  = sel_dl1_r0_q[199:192];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$902  = \sel_l5_s0$209 ;
-    if (i__ready) begin
-      \$902  = sel_c48_min[7:0];
+    \$4519  = \sel_l18_s0$1879 ;
+    if (adv16) begin
+      \$4519  = sel_dl1_r0_q[207:200];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$903  = \sel_l5_s0$214 ;
-    if (i__ready) begin
-      \$903  = sel_c48_min[8];
+    \$4520  = \sel_l18_s0$1888 ;
+    if (adv16) begin
+      \$4520  = sel_dl1_r0_q[215:208];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$904  = sel_l5_s0;
-    if (i__ready) begin
-      \$904  = sel_c48_min[13:9];
+    \$4521  = \sel_l18_s0$1897 ;
+    if (adv16) begin
+      \$4521  = sel_dl1_r0_q[223:216];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$905  = \sel_l5_s0$218 ;
-    if (i__ready) begin
-      \$905  = sel_c34_min[7:0];
+    \$4522  = \sel_l18_s0$1906 ;
+    if (adv16) begin
+      \$4522  = sel_dl1_r0_q[231:224];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$906  = \sel_l5_s0$223 ;
-    if (i__ready) begin
-      \$906  = sel_c34_min[8];
+    \$4523  = \sel_l18_s0$1915 ;
+    if (adv16) begin
+      \$4523  = sel_dl1_r0_q[239:232];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$907  = \sel_l5_s0$217 ;
-    if (i__ready) begin
-      \$907  = sel_c34_min[13:9];
+    \$4524  = \sel_l18_s0$1924 ;
+    if (adv16) begin
+      \$4524  = sel_dl1_r0_q[247:240];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$908  = \sel_l5_s0$227 ;
-    if (i__ready) begin
-      \$908  = sel_c35_min[7:0];
+    \$4525  = \sel_l18_s0$1933 ;
+    if (adv16) begin
+      \$4525  = sel_dl1_r0_q[255:248];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$909  = \sel_l5_s0$232 ;
-    if (i__ready) begin
-      \$909  = sel_c35_min[8];
+    \$4526  = adv17_valid;
+    if (adv17) begin
+      \$4526  = valid_s15;
+    end
+    if (rst) begin
+      \$4526  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$910  = \sel_l5_s0$226 ;
-    if (i__ready) begin
-      \$910  = sel_c35_min[13:9];
+    \$4527  = sel_l20_s0;
+    if (adv17) begin
+      \$4527  = \sel_l18_s0$2087 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$911  = \sel_l5_s0$236 ;
-    if (i__ready) begin
-      \$911  = sel_c49_min[7:0];
+    \$4528  = \sel_l20_s0$1954 ;
+    if (adv17) begin
+      \$4528  = sel_val0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$912  = \sel_l5_s0$241 ;
-    if (i__ready) begin
-      \$912  = sel_c49_min[8];
+    \$4529  = \sel_l20_s0$1956 ;
+    if (adv17) begin
+      \$4529  = sel_val1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$913  = \sel_l5_s0$235 ;
-    if (i__ready) begin
-      \$913  = sel_c49_min[13:9];
+    \$4530  = \sel_l20_s0$1958 ;
+    if (adv17) begin
+      \$4530  = sel_val2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$914  = \sel_l5_s0$245 ;
-    if (i__ready) begin
-      \$914  = sel_c50_min[7:0];
+    \$4531  = \sel_l20_s0$1960 ;
+    if (adv17) begin
+      \$4531  = sel_val3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$915  = \sel_l5_s0$250 ;
-    if (i__ready) begin
-      \$915  = sel_c50_min[8];
+    \$4532  = \sel_l20_s0$1962 ;
+    if (adv17) begin
+      \$4532  = sel_val4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$916  = \sel_l5_s0$244 ;
-    if (i__ready) begin
-      \$916  = sel_c50_min[13:9];
+    \$4533  = \sel_l20_s0$1964 ;
+    if (adv17) begin
+      \$4533  = sel_val5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$917  = \sel_l5_s0$254 ;
-    if (i__ready) begin
-      \$917  = sel_c48_max[7:0];
+    \$4534  = \sel_l20_s0$1966 ;
+    if (adv17) begin
+      \$4534  = sel_val6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$918  = \sel_l5_s0$259 ;
-    if (i__ready) begin
-      \$918  = sel_c48_max[8];
+    \$4535  = \sel_l20_s0$1968 ;
+    if (adv17) begin
+      \$4535  = sel_val7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$919  = \sel_l5_s0$253 ;
-    if (i__ready) begin
-      \$919  = sel_c48_max[13:9];
+    \$4536  = \sel_l20_s0$1970 ;
+    if (adv17) begin
+      \$4536  = sel_val8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$920  = \sel_l5_s0$333 ;
-    if (i__ready) begin
-      \$920  = sel_c35_max[7:0];
+    \$4537  = \sel_l20_s0$1972 ;
+    if (adv17) begin
+      \$4537  = sel_val9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$921  = \sel_l5_s0$335 ;
-    if (i__ready) begin
-      \$921  = sel_c35_max[8];
+    \$4538  = \sel_l20_s0$1974 ;
+    if (adv17) begin
+      \$4538  = sel_val10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$922  = \sel_l5_s0$332 ;
-    if (i__ready) begin
-      \$922  = sel_c35_max[13:9];
+    \$4539  = \sel_l20_s0$1976 ;
+    if (adv17) begin
+      \$4539  = sel_val11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4540  = \sel_l20_s0$1978 ;
+    if (adv17) begin
+      \$4540  = sel_val12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4541  = \sel_l20_s0$1980 ;
+    if (adv17) begin
+      \$4541  = sel_val13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4542  = \sel_l20_s0$1982 ;
+    if (adv17) begin
+      \$4542  = sel_val14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4543  = \sel_l20_s0$1984 ;
+    if (adv17) begin
+      \$4543  = sel_val15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4544  = \sel_l20_s0$1955 ;
+    if (adv17) begin
+      \$4544  = { \sel_l18_s0$1777 [16], \$2759 , \$2752 , \$2745 , \$2738  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4545  = \sel_l20_s0$1957 ;
+    if (adv17) begin
+      \$4545  = { \$2811 , \$2810 , \$2803 , \$2796 , \$2789  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4546  = \sel_l20_s0$1959 ;
+    if (adv17) begin
+      \$4546  = { \$2864 , \$2862 , \$2855 , \$2848 , \$2840  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4547  = \sel_l20_s0$1961 ;
+    if (adv17) begin
+      \$4547  = { \$2919 , \$2916 , \$2909 , \$2902 , \$2894  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4548  = \sel_l20_s0$1963 ;
+    if (adv17) begin
+      \$4548  = { \$2974 , \$2970 , \$2963 , \$2955 , \$2948  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4549  = \sel_l20_s0$1965 ;
+    if (adv17) begin
+      \$4549  = { \$3031 , \$3026 , \$3019 , \$3011 , \$3004  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4550  = \sel_l20_s0$1967 ;
+    if (adv17) begin
+      \$4550  = { \$3089 , \$3083 , \$3076 , \$3068 , \$3060  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4551  = \sel_l20_s0$1969 ;
+    if (adv17) begin
+      \$4551  = { \$3149 , \$3142 , \$3135 , \$3127 , \$3119  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4552  = \sel_l20_s0$1971 ;
+    if (adv17) begin
+      \$4552  = { \$3208 , \$3200 , \$3192 , \$3185 , \$3178  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4553  = \sel_l20_s0$1973 ;
+    if (adv17) begin
+      \$4553  = { \$3269 , \$3260 , \$3252 , \$3245 , \$3238  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4554  = \sel_l20_s0$1975 ;
+    if (adv17) begin
+      \$4554  = { \$3331 , \$3321 , \$3313 , \$3306 , \$3298  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4555  = \sel_l20_s0$1977 ;
+    if (adv17) begin
+      \$4555  = { \$3395 , \$3384 , \$3376 , \$3369 , \$3361  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4556  = \sel_l20_s0$1979 ;
+    if (adv17) begin
+      \$4556  = { \$3459 , \$3447 , \$3439 , \$3431 , \$3424  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4557  = \sel_l20_s0$1981 ;
+    if (adv17) begin
+      \$4557  = { \$3525 , \$3512 , \$3504 , \$3496 , \$3489  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4558  = \sel_l20_s0$1983 ;
+    if (adv17) begin
+      \$4558  = { \$3592 , \$3578 , \$3570 , \$3562 , \$3554  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4559  = \sel_l20_s0$1985 ;
+    if (adv17) begin
+      \$4559  = { \$3661 , \$3646 , \$3638 , \$3630 , \$3622  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$923  = \sel_l5_s0$317 ;
+    \$3729  = valid_s0;
     if (i__ready) begin
-      \$923  = sel_c36_min[7:0];
+      \$3729  = i__valid;
+    end
+    if (rst) begin
+      \$3729  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$924  = \sel_l5_s0$319 ;
+    \$3730  = valid_s1;
     if (i__ready) begin
-      \$924  = sel_c36_min[8];
+      \$3730  = valid_s0;
     end
+    if (rst) begin
+      \$3730  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$925  = \sel_l5_s0$316 ;
+    \$3731  = valid_s2;
     if (i__ready) begin
-      \$925  = sel_c36_min[13:9];
+      \$3731  = valid_s1;
+    end
+    if (rst) begin
+      \$3731  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$926  = \sel_l5_s0$263 ;
+    \$3732  = valid_s3;
     if (i__ready) begin
-      \$926  = sel_c51_min[7:0];
+      \$3732  = valid_s2;
     end
+    if (rst) begin
+      \$3732  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$927  = \sel_l5_s0$268 ;
+    \$3733  = valid_s4;
     if (i__ready) begin
-      \$927  = sel_c51_min[8];
+      \$3733  = valid_s3;
+    end
+    if (rst) begin
+      \$3733  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$928  = \sel_l5_s0$262 ;
+    \$3734  = valid_s5;
     if (i__ready) begin
-      \$928  = sel_c51_min[13:9];
+      \$3734  = valid_s4;
     end
+    if (rst) begin
+      \$3734  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$929  = \sel_l5_s0$247 ;
+    \$3735  = valid_s6;
     if (i__ready) begin
-      \$929  = sel_c38_min[7:0];
+      \$3735  = valid_s5;
+    end
+    if (rst) begin
+      \$3735  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$930  = \sel_l5_s0$249 ;
+    \$3736  = valid_s7;
     if (i__ready) begin
-      \$930  = sel_c38_min[8];
+      \$3736  = valid_s6;
     end
+    if (rst) begin
+      \$3736  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$931  = \sel_l5_s0$246 ;
+    \$3737  = valid_s8;
     if (i__ready) begin
-      \$931  = sel_c38_min[13:9];
+      \$3737  = valid_s7;
+    end
+    if (rst) begin
+      \$3737  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$932  = \sel_l5_s0$327 ;
+    \$3738  = valid_s9;
     if (i__ready) begin
-      \$932  = sel_c52_min[7:0];
+      \$3738  = valid_s8;
     end
+    if (rst) begin
+      \$3738  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$933  = \sel_l5_s0$329 ;
+    \$3739  = valid_s10;
     if (i__ready) begin
-      \$933  = sel_c52_min[8];
+      \$3739  = valid_s9;
+    end
+    if (rst) begin
+      \$3739  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$934  = \sel_l5_s0$326 ;
+    \$3740  = valid_s11;
     if (i__ready) begin
-      \$934  = sel_c52_min[13:9];
+      \$3740  = valid_s10;
     end
+    if (rst) begin
+      \$3740  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$935  = \sel_l5_s0$304 ;
+    \$3741  = valid_s12;
     if (i__ready) begin
-      \$935  = sel_c53_min[7:0];
+      \$3741  = valid_s11;
+    end
+    if (rst) begin
+      \$3741  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$936  = \sel_l5_s0$306 ;
+    \$3742  = valid_s13;
     if (i__ready) begin
-      \$936  = sel_c53_min[8];
+      \$3742  = valid_s12;
     end
+    if (rst) begin
+      \$3742  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$937  = \sel_l5_s0$303 ;
+    \$3743  = valid_s14;
     if (i__ready) begin
-      \$937  = sel_c53_min[13:9];
+      \$3743  = valid_s13;
+    end
+    if (rst) begin
+      \$3743  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$938  = \sel_l5_s0$220 ;
+    \$3744  = valid_s15;
     if (i__ready) begin
-      \$938  = sel_c54_min[7:0];
+      \$3744  = valid_s14;
     end
+    if (rst) begin
+      \$3744  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$939  = \sel_l5_s0$222 ;
+    \$3745  = o__valid;
     if (i__ready) begin
-      \$939  = sel_c54_min[8];
+      \$3745  = valid_s15;
+    end
+    if (rst) begin
+      \$3745  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3746  = adv0_valid;
+    if (adv0) begin
+      \$3746  = valid_s15;
+    end
+    if (rst) begin
+      \$3746  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3747  = sel_l1_s0;
+    if (adv0) begin
+      \$3747  = \$4 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3748  = \sel_l1_s0$50 ;
+    if (adv0) begin
+      \$3748  = \$7 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3749  = \sel_l1_s0$55 ;
+    if (adv0) begin
+      \$3749  = \$10 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3750  = \sel_l1_s0$60 ;
+    if (adv0) begin
+      \$3750  = \$13 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3751  = \sel_l1_s0$51 ;
+    if (adv0) begin
+      \$3751  = \$16 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3752  = \sel_l1_s0$46 ;
+    if (adv0) begin
+      \$3752  = \$19 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3753  = \sel_l1_s0$65 ;
+    if (adv0) begin
+      \$3753  = \$22 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3754  = \sel_l1_s0$66 ;
+    if (adv0) begin
+      \$3754  = \$25 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3755  = \sel_l1_s0$70 ;
+    if (adv0) begin
+      \$3755  = \$28 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3756  = \sel_l1_s0$71 ;
+    if (adv0) begin
+      \$3756  = \$31 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3757  = \sel_l1_s0$75 ;
+    if (adv0) begin
+      \$3757  = \$34 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3758  = \sel_l1_s0$80 ;
+    if (adv0) begin
+      \$3758  = \$37 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3759  = \sel_l1_s0$56 ;
+    if (adv0) begin
+      \$3759  = \$40 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3760  = \sel_l1_s0$61 ;
+    if (adv0) begin
+      \$3760  = \$43 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3761  = \sel_l1_s0$81 ;
+    if (adv0) begin
+      \$3761  = \$46 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3762  = \sel_l1_s0$76 ;
+    if (adv0) begin
+      \$3762  = \$49 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3763  = \sel_l1_s0$85 ;
+    if (adv0) begin
+      \$3763  = \$52 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3764  = \sel_l1_s0$90 ;
+    if (adv0) begin
+      \$3764  = \$55 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3765  = \sel_l1_s0$95 ;
+    if (adv0) begin
+      \$3765  = \$58 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3766  = \sel_l1_s0$100 ;
+    if (adv0) begin
+      \$3766  = \$61 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3767  = \sel_l1_s0$91 ;
+    if (adv0) begin
+      \$3767  = \$64 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3768  = \sel_l1_s0$86 ;
+    if (adv0) begin
+      \$3768  = \$67 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3769  = \sel_l1_s0$105 ;
+    if (adv0) begin
+      \$3769  = \$70 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3770  = \sel_l1_s0$106 ;
+    if (adv0) begin
+      \$3770  = \$73 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3771  = \sel_l1_s0$110 ;
+    if (adv0) begin
+      \$3771  = \$76 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3772  = \sel_l1_s0$111 ;
+    if (adv0) begin
+      \$3772  = \$79 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3773  = \sel_l1_s0$115 ;
+    if (adv0) begin
+      \$3773  = \$82 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3774  = \sel_l1_s0$120 ;
+    if (adv0) begin
+      \$3774  = \$85 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3775  = \sel_l1_s0$96 ;
+    if (adv0) begin
+      \$3775  = \$88 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3776  = \sel_l1_s0$101 ;
+    if (adv0) begin
+      \$3776  = \$91 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3777  = \sel_l1_s0$121 ;
+    if (adv0) begin
+      \$3777  = \$94 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3778  = \sel_l1_s0$116 ;
+    if (adv0) begin
+      \$3778  = \$97 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$940  = \sel_l5_s0$219 ;
-    if (i__ready) begin
-      \$940  = sel_c54_min[13:9];
+    \$3779  = adv1_valid;
+    if (adv1) begin
+      \$3779  = valid_s15;
+    end
+    if (rst) begin
+      \$3779  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$941  = \sel_l5_s0$272 ;
-    if (i__ready) begin
-      \$941  = sel_c38_max[7:0];
+    \$3780  = \sel_l2_s0$128 ;
+    if (adv1) begin
+      \$3780  = sel_c0_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$942  = \sel_l5_s0$277 ;
-    if (i__ready) begin
-      \$942  = sel_c38_max[8];
+    \$3781  = sel_l2_s0;
+    if (adv1) begin
+      \$3781  = sel_c0_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = \sel_l5_s0$271 ;
-    if (i__ready) begin
-      \$943  = sel_c38_max[13:9];
+    \$3782  = \sel_l2_s0$135 ;
+    if (adv1) begin
+      \$3782  = sel_c1_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$944  = \sel_l5_s0$348 ;
-    if (i__ready) begin
-      \$944  = sel_c39_max[7:0];
+    \$3783  = \sel_l2_s0$134 ;
+    if (adv1) begin
+      \$3783  = sel_c1_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$945  = \sel_l5_s0$350 ;
-    if (i__ready) begin
-      \$945  = sel_c39_max[8];
+    \$3784  = \sel_l2_s0$130 ;
+    if (adv1) begin
+      \$3784  = sel_c2_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$946  = \sel_l5_s0$347 ;
-    if (i__ready) begin
-      \$946  = sel_c39_max[13:9];
+    \$3785  = \sel_l2_s0$129 ;
+    if (adv1) begin
+      \$3785  = sel_c2_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$947  = \sel_l5_s0$309 ;
-    if (i__ready) begin
-      \$947  = sel_c40_min[7:0];
+    \$3786  = \sel_l2_s0$142 ;
+    if (adv1) begin
+      \$3786  = sel_c3_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$948  = \sel_l5_s0$311 ;
-    if (i__ready) begin
-      \$948  = sel_c40_min[8];
+    \$3787  = \sel_l2_s0$141 ;
+    if (adv1) begin
+      \$3787  = sel_c3_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$949  = \sel_l5_s0$308 ;
-    if (i__ready) begin
-      \$949  = sel_c40_min[13:9];
+    \$3788  = \sel_l2_s0$149 ;
+    if (adv1) begin
+      \$3788  = sel_c1_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$950  = \sel_l5_s0$265 ;
-    if (i__ready) begin
-      \$950  = sel_c41_min[7:0];
+    \$3789  = \sel_l2_s0$148 ;
+    if (adv1) begin
+      \$3789  = sel_c1_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$951  = \sel_l5_s0$267 ;
-    if (i__ready) begin
-      \$951  = sel_c41_min[8];
+    \$3790  = \sel_l2_s0$156 ;
+    if (adv1) begin
+      \$3790  = sel_c0_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$952  = \sel_l5_s0$264 ;
-    if (i__ready) begin
-      \$952  = sel_c41_min[13:9];
+    \$3791  = \sel_l2_s0$155 ;
+    if (adv1) begin
+      \$3791  = sel_c0_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$953  = \sel_l5_s0$281 ;
-    if (i__ready) begin
-      \$953  = sel_c50_max[7:0];
+    \$3792  = \sel_l2_s0$144 ;
+    if (adv1) begin
+      \$3792  = sel_c4_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$954  = \sel_l5_s0$286 ;
-    if (i__ready) begin
-      \$954  = sel_c50_max[8];
+    \$3793  = \sel_l2_s0$143 ;
+    if (adv1) begin
+      \$3793  = sel_c4_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$955  = \sel_l5_s0$280 ;
-    if (i__ready) begin
-      \$955  = sel_c50_max[13:9];
+    \$3794  = \sel_l2_s0$151 ;
+    if (adv1) begin
+      \$3794  = sel_c4_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$956  = \sel_l5_s0$354 ;
-    if (i__ready) begin
-      \$956  = sel_c52_max[7:0];
+    \$3795  = \sel_l2_s0$150 ;
+    if (adv1) begin
+      \$3795  = sel_c4_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$957  = \sel_l5_s0$356 ;
-    if (i__ready) begin
-      \$957  = sel_c52_max[8];
+    \$3796  = \sel_l2_s0$163 ;
+    if (adv1) begin
+      \$3796  = sel_c5_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$958  = \sel_l5_s0$353 ;
-    if (i__ready) begin
-      \$958  = sel_c52_max[13:9];
+    \$3797  = \sel_l2_s0$162 ;
+    if (adv1) begin
+      \$3797  = sel_c5_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$959  = \sel_l5_s0$360 ;
-    if (i__ready) begin
-      \$959  = sel_c53_max[7:0];
+    \$3798  = \sel_l2_s0$170 ;
+    if (adv1) begin
+      \$3798  = sel_c5_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$960  = \sel_l5_s0$362 ;
-    if (i__ready) begin
-      \$960  = sel_c53_max[8];
+    \$3799  = \sel_l2_s0$169 ;
+    if (adv1) begin
+      \$3799  = sel_c5_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$961  = \sel_l5_s0$359 ;
-    if (i__ready) begin
-      \$961  = sel_c53_max[13:9];
+    \$3800  = \sel_l2_s0$137 ;
+    if (adv1) begin
+      \$3800  = sel_c6_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$962  = \sel_l5_s0$290 ;
-    if (i__ready) begin
-      \$962  = sel_c41_max[7:0];
+    \$3801  = \sel_l2_s0$136 ;
+    if (adv1) begin
+      \$3801  = sel_c6_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$963  = \sel_l5_s0$295 ;
-    if (i__ready) begin
-      \$963  = sel_c41_max[8];
+    \$3802  = \sel_l2_s0$165 ;
+    if (adv1) begin
+      \$3802  = sel_c7_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$964  = \sel_l5_s0$289 ;
-    if (i__ready) begin
-      \$964  = sel_c41_max[13:9];
+    \$3803  = \sel_l2_s0$164 ;
+    if (adv1) begin
+      \$3803  = sel_c7_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$965  = \sel_l5_s0$274 ;
-    if (i__ready) begin
-      \$965  = sel_c49_max[7:0];
+    \$3804  = \sel_l2_s0$172 ;
+    if (adv1) begin
+      \$3804  = sel_c2_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$966  = \sel_l5_s0$276 ;
-    if (i__ready) begin
-      \$966  = sel_c49_max[8];
+    \$3805  = \sel_l2_s0$171 ;
+    if (adv1) begin
+      \$3805  = sel_c2_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$967  = \sel_l5_s0$273 ;
-    if (i__ready) begin
-      \$967  = sel_c49_max[13:9];
+    \$3806  = \sel_l2_s0$177 ;
+    if (adv1) begin
+      \$3806  = sel_c3_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$968  = \sel_l5_s0$372 ;
-    if (i__ready) begin
-      \$968  = sel_c43_max[7:0];
+    \$3807  = \sel_l2_s0$176 ;
+    if (adv1) begin
+      \$3807  = sel_c3_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$969  = \sel_l5_s0$374 ;
-    if (i__ready) begin
-      \$969  = sel_c43_max[8];
+    \$3808  = \sel_l2_s0$158 ;
+    if (adv1) begin
+      \$3808  = sel_c7_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$970  = \sel_l5_s0$371 ;
-    if (i__ready) begin
-      \$970  = sel_c43_max[13:9];
+    \$3809  = \sel_l2_s0$157 ;
+    if (adv1) begin
+      \$3809  = sel_c7_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$971  = \sel_l5_s0$322 ;
-    if (i__ready) begin
-      \$971  = sel_c44_min[7:0];
+    \$3810  = \sel_l2_s0$179 ;
+    if (adv1) begin
+      \$3810  = sel_c6_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$972  = \sel_l5_s0$324 ;
-    if (i__ready) begin
-      \$972  = sel_c44_min[8];
+    \$3811  = \sel_l2_s0$178 ;
+    if (adv1) begin
+      \$3811  = sel_c6_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$973  = \sel_l5_s0$321 ;
-    if (i__ready) begin
-      \$973  = sel_c44_min[13:9];
+    \$3812  = \sel_l2_s0$184 ;
+    if (adv1) begin
+      \$3812  = sel_c61_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$974  = \sel_l5_s0$211 ;
-    if (i__ready) begin
-      \$974  = sel_c45_min[7:0];
+    \$3813  = \sel_l2_s0$183 ;
+    if (adv1) begin
+      \$3813  = sel_c61_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$975  = \sel_l5_s0$213 ;
-    if (i__ready) begin
-      \$975  = sel_c45_min[8];
+    \$3814  = \sel_l2_s0$191 ;
+    if (adv1) begin
+      \$3814  = sel_c62_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$976  = \sel_l5_s0$210 ;
-    if (i__ready) begin
-      \$976  = sel_c45_min[13:9];
+    \$3815  = \sel_l2_s0$190 ;
+    if (adv1) begin
+      \$3815  = sel_c62_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$977  = \sel_l5_s0$292 ;
-    if (i__ready) begin
-      \$977  = sel_c54_max[7:0];
+    \$3816  = \sel_l2_s0$186 ;
+    if (adv1) begin
+      \$3816  = sel_c63_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$978  = \sel_l5_s0$294 ;
-    if (i__ready) begin
-      \$978  = sel_c54_max[8];
+    \$3817  = \sel_l2_s0$185 ;
+    if (adv1) begin
+      \$3817  = sel_c63_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$979  = \sel_l5_s0$291 ;
-    if (i__ready) begin
-      \$979  = sel_c54_max[13:9];
+    \$3818  = \sel_l2_s0$198 ;
+    if (adv1) begin
+      \$3818  = sel_c64_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$980  = \sel_l5_s0$229 ;
-    if (i__ready) begin
-      \$980  = sel_c51_max[7:0];
+    \$3819  = \sel_l2_s0$197 ;
+    if (adv1) begin
+      \$3819  = sel_c64_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$981  = \sel_l5_s0$231 ;
-    if (i__ready) begin
-      \$981  = sel_c51_max[8];
+    \$3820  = \sel_l2_s0$205 ;
+    if (adv1) begin
+      \$3820  = sel_c62_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$982  = \sel_l5_s0$228 ;
-    if (i__ready) begin
-      \$982  = sel_c51_max[13:9];
+    \$3821  = \sel_l2_s0$204 ;
+    if (adv1) begin
+      \$3821  = sel_c62_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$983  = \sel_l5_s0$238 ;
-    if (i__ready) begin
-      \$983  = sel_c44_max[7:0];
+    \$3822  = \sel_l2_s0$212 ;
+    if (adv1) begin
+      \$3822  = sel_c61_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$984  = \sel_l5_s0$240 ;
-    if (i__ready) begin
-      \$984  = sel_c44_max[8];
+    \$3823  = \sel_l2_s0$211 ;
+    if (adv1) begin
+      \$3823  = sel_c61_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$985  = \sel_l5_s0$237 ;
-    if (i__ready) begin
-      \$985  = sel_c44_max[13:9];
+    \$3824  = \sel_l2_s0$200 ;
+    if (adv1) begin
+      \$3824  = sel_c65_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$986  = \sel_l5_s0$283 ;
-    if (i__ready) begin
-      \$986  = sel_c45_max[7:0];
+    \$3825  = \sel_l2_s0$199 ;
+    if (adv1) begin
+      \$3825  = sel_c65_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$987  = \sel_l5_s0$285 ;
-    if (i__ready) begin
-      \$987  = sel_c45_max[8];
+    \$3826  = \sel_l2_s0$207 ;
+    if (adv1) begin
+      \$3826  = sel_c65_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$988  = \sel_l5_s0$282 ;
-    if (i__ready) begin
-      \$988  = sel_c45_max[13:9];
+    \$3827  = \sel_l2_s0$206 ;
+    if (adv1) begin
+      \$3827  = sel_c65_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$989  = \sel_l5_s0$256 ;
-    if (i__ready) begin
-      \$989  = sel_c46_max[7:0];
+    \$3828  = \sel_l2_s0$219 ;
+    if (adv1) begin
+      \$3828  = sel_c66_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$990  = \sel_l5_s0$258 ;
-    if (i__ready) begin
-      \$990  = sel_c46_max[8];
+    \$3829  = \sel_l2_s0$218 ;
+    if (adv1) begin
+      \$3829  = sel_c66_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$991  = \sel_l5_s0$255 ;
-    if (i__ready) begin
-      \$991  = sel_c46_max[13:9];
+    \$3830  = \sel_l2_s0$226 ;
+    if (adv1) begin
+      \$3830  = sel_c66_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$992  = \sel_l5_s0$366 ;
-    if (i__ready) begin
-      \$992  = sel_c47_max[7:0];
+    \$3831  = \sel_l2_s0$225 ;
+    if (adv1) begin
+      \$3831  = sel_c66_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$993  = \sel_l5_s0$368 ;
-    if (i__ready) begin
-      \$993  = sel_c47_max[8];
+    \$3832  = \sel_l2_s0$193 ;
+    if (adv1) begin
+      \$3832  = sel_c67_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$994  = \sel_l5_s0$365 ;
-    if (i__ready) begin
-      \$994  = sel_c47_max[13:9];
+    \$3833  = \sel_l2_s0$192 ;
+    if (adv1) begin
+      \$3833  = sel_c67_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$995  = \sel_l10_s0$457 ;
-    if (i__ready) begin
-      \$995  = sel_c102_min[7:0];
+    \$3834  = \sel_l2_s0$221 ;
+    if (adv1) begin
+      \$3834  = sel_c68_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$996  = \sel_l10_s0$462 ;
-    if (i__ready) begin
-      \$996  = sel_c102_min[8];
+    \$3835  = \sel_l2_s0$220 ;
+    if (adv1) begin
+      \$3835  = sel_c68_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$997  = sel_l10_s0;
-    if (i__ready) begin
-      \$997  = sel_c102_min[13:9];
+    \$3836  = \sel_l2_s0$228 ;
+    if (adv1) begin
+      \$3836  = sel_c63_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$998  = \sel_l10_s0$501 ;
-    if (i__ready) begin
-      \$998  = sel_c94_min[7:0];
+    \$3837  = \sel_l2_s0$227 ;
+    if (adv1) begin
+      \$3837  = sel_c63_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$999  = \sel_l10_s0$503 ;
-    if (i__ready) begin
-      \$999  = sel_c94_min[8];
+    \$3838  = \sel_l2_s0$233 ;
+    if (adv1) begin
+      \$3838  = sel_c64_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1000  = \sel_l10_s0$500 ;
-    if (i__ready) begin
-      \$1000  = sel_c94_min[13:9];
+    \$3839  = \sel_l2_s0$232 ;
+    if (adv1) begin
+      \$3839  = sel_c64_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1001  = \sel_l10_s0$466 ;
-    if (i__ready) begin
-      \$1001  = sel_c104_max[7:0];
+    \$3840  = \sel_l2_s0$214 ;
+    if (adv1) begin
+      \$3840  = sel_c68_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1002  = \sel_l10_s0$471 ;
-    if (i__ready) begin
-      \$1002  = sel_c104_max[8];
+    \$3841  = \sel_l2_s0$213 ;
+    if (adv1) begin
+      \$3841  = sel_c68_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1003  = \sel_l10_s0$465 ;
-    if (i__ready) begin
-      \$1003  = sel_c104_max[13:9];
+    \$3842  = \sel_l2_s0$235 ;
+    if (adv1) begin
+      \$3842  = sel_c67_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1004  = \sel_l10_s0$474 ;
-    if (i__ready) begin
-      \$1004  = sel_c105_min[7:0];
+    \$3843  = \sel_l2_s0$234 ;
+    if (adv1) begin
+      \$3843  = sel_c67_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1005  = \sel_l10_s0$479 ;
-    if (i__ready) begin
-      \$1005  = sel_c105_min[8];
+    \$3844  = adv2_valid;
+    if (adv2) begin
+      \$3844  = valid_s15;
+    end
+    if (rst) begin
+      \$3844  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1006  = \sel_l10_s0$473 ;
-    if (i__ready) begin
-      \$1006  = sel_c105_min[13:9];
+    \$3845  = \sel_l3_s0$242 ;
+    if (adv2) begin
+      \$3845  = sel_c8_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1007  = \sel_l10_s0$483 ;
-    if (i__ready) begin
-      \$1007  = sel_c106_min[7:0];
+    \$3846  = sel_l3_s0;
+    if (adv2) begin
+      \$3846  = sel_c8_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1008  = \sel_l10_s0$488 ;
-    if (i__ready) begin
-      \$1008  = sel_c106_min[8];
+    \$3847  = \sel_l3_s0$249 ;
+    if (adv2) begin
+      \$3847  = sel_c9_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1009  = \sel_l10_s0$482 ;
-    if (i__ready) begin
-      \$1009  = sel_c106_min[13:9];
+    \$3848  = \sel_l3_s0$248 ;
+    if (adv2) begin
+      \$3848  = sel_c9_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1010  = \sel_l10_s0$492 ;
-    if (i__ready) begin
-      \$1010  = sel_c107_min[7:0];
+    \$3849  = \sel_l3_s0$256 ;
+    if (adv2) begin
+      \$3849  = sel_c8_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1011  = \sel_l10_s0$497 ;
-    if (i__ready) begin
-      \$1011  = sel_c107_min[8];
+    \$3850  = \sel_l3_s0$255 ;
+    if (adv2) begin
+      \$3850  = sel_c8_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1012  = \sel_l10_s0$491 ;
-    if (i__ready) begin
-      \$1012  = sel_c107_min[13:9];
+    \$3851  = \sel_l3_s0$251 ;
+    if (adv2) begin
+      \$3851  = sel_c10_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1013  = \sel_l10_s0$468 ;
-    if (i__ready) begin
-      \$1013  = sel_c103_max[7:0];
+    \$3852  = \sel_l3_s0$250 ;
+    if (adv2) begin
+      \$3852  = sel_c10_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1014  = \sel_l10_s0$470 ;
-    if (i__ready) begin
-      \$1014  = sel_c103_max[8];
+    \$3853  = \sel_l3_s0$263 ;
+    if (adv2) begin
+      \$3853  = sel_c11_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1015  = \sel_l10_s0$467 ;
-    if (i__ready) begin
-      \$1015  = sel_c103_max[13:9];
+    \$3854  = \sel_l3_s0$262 ;
+    if (adv2) begin
+      \$3854  = sel_c11_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1016  = \sel_l10_s0$476 ;
-    if (i__ready) begin
-      \$1016  = sel_c102_max[7:0];
+    \$3855  = \sel_l3_s0$270 ;
+    if (adv2) begin
+      \$3855  = sel_c12_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1017  = \sel_l10_s0$478 ;
-    if (i__ready) begin
-      \$1017  = sel_c102_max[8];
+    \$3856  = \sel_l3_s0$269 ;
+    if (adv2) begin
+      \$3856  = sel_c12_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1018  = \sel_l10_s0$475 ;
-    if (i__ready) begin
-      \$1018  = sel_c102_max[13:9];
+    \$3857  = \sel_l3_s0$277 ;
+    if (adv2) begin
+      \$3857  = sel_c10_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1019  = \sel_l10_s0$485 ;
-    if (i__ready) begin
-      \$1019  = sel_c101_max[7:0];
+    \$3858  = \sel_l3_s0$276 ;
+    if (adv2) begin
+      \$3858  = sel_c10_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1020  = \sel_l10_s0$487 ;
-    if (i__ready) begin
-      \$1020  = sel_c101_max[8];
+    \$3859  = \sel_l3_s0$284 ;
+    if (adv2) begin
+      \$3859  = sel_c11_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1021  = \sel_l10_s0$484 ;
-    if (i__ready) begin
-      \$1021  = sel_c101_max[13:9];
+    \$3860  = \sel_l3_s0$283 ;
+    if (adv2) begin
+      \$3860  = sel_c11_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1022  = \sel_l10_s0$494 ;
-    if (i__ready) begin
-      \$1022  = sel_c108_min[7:0];
+    \$3861  = \sel_l3_s0$244 ;
+    if (adv2) begin
+      \$3861  = sel_c13_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1023  = \sel_l10_s0$496 ;
-    if (i__ready) begin
-      \$1023  = sel_c108_min[8];
+    \$3862  = \sel_l3_s0$243 ;
+    if (adv2) begin
+      \$3862  = sel_c13_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1024  = \sel_l10_s0$493 ;
-    if (i__ready) begin
-      \$1024  = sel_c108_min[13:9];
+    \$3863  = \sel_l3_s0$272 ;
+    if (adv2) begin
+      \$3863  = sel_c14_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1025  = \sel_l10_s0$459 ;
-    if (i__ready) begin
-      \$1025  = sel_c98_max[7:0];
+    \$3864  = \sel_l3_s0$271 ;
+    if (adv2) begin
+      \$3864  = sel_c14_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1026  = \sel_l10_s0$461 ;
-    if (i__ready) begin
-      \$1026  = sel_c98_max[8];
+    \$3865  = \sel_l3_s0$279 ;
+    if (adv2) begin
+      \$3865  = sel_c9_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1027  = \sel_l10_s0$458 ;
-    if (i__ready) begin
-      \$1027  = sel_c98_max[13:9];
+    \$3866  = \sel_l3_s0$278 ;
+    if (adv2) begin
+      \$3866  = sel_c9_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1028  = \sel_l10_s0$846 ;
-    if (i__ready) begin
-      \$1028  = sel_c108_max[7:0];
+    \$3867  = \sel_l3_s0$258 ;
+    if (adv2) begin
+      \$3867  = sel_c13_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1029  = \sel_l10_s0$847 ;
-    if (i__ready) begin
-      \$1029  = sel_c108_max[8];
+    \$3868  = \sel_l3_s0$257 ;
+    if (adv2) begin
+      \$3868  = sel_c13_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1030  = \sel_l10_s0$848 ;
-    if (i__ready) begin
-      \$1030  = sel_c108_max[13:9];
+    \$3869  = \sel_l3_s0$291 ;
+    if (adv2) begin
+      \$3869  = sel_c14_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1031  = \sel_l10_s0$849 ;
-    if (i__ready) begin
-      \$1031  = sel_c107_max[7:0];
+    \$3870  = \sel_l3_s0$290 ;
+    if (adv2) begin
+      \$3870  = sel_c14_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1032  = \sel_l10_s0$850 ;
-    if (i__ready) begin
-      \$1032  = sel_c107_max[8];
+    \$3871  = \sel_l3_s0$265 ;
+    if (adv2) begin
+      \$3871  = sel_c15_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1033  = \sel_l10_s0$851 ;
-    if (i__ready) begin
-      \$1033  = sel_c107_max[13:9];
+    \$3872  = \sel_l3_s0$264 ;
+    if (adv2) begin
+      \$3872  = sel_c15_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1034  = \sel_l10_s0$852 ;
-    if (i__ready) begin
-      \$1034  = sel_c99_max[7:0];
+    \$3873  = \sel_l3_s0$293 ;
+    if (adv2) begin
+      \$3873  = sel_c12_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1035  = \sel_l10_s0$853 ;
-    if (i__ready) begin
-      \$1035  = sel_c99_max[8];
+    \$3874  = \sel_l3_s0$292 ;
+    if (adv2) begin
+      \$3874  = sel_c12_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1036  = \sel_l10_s0$854 ;
-    if (i__ready) begin
-      \$1036  = sel_c99_max[13:9];
+    \$3875  = \sel_l3_s0$286 ;
+    if (adv2) begin
+      \$3875  = sel_c15_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1037  = \sel_l10_s0$512 ;
-    if (i__ready) begin
-      \$1037  = sel_c106_max[7:0];
+    \$3876  = \sel_l3_s0$285 ;
+    if (adv2) begin
+      \$3876  = sel_c15_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1038  = \sel_l10_s0$514 ;
-    if (i__ready) begin
-      \$1038  = sel_c106_max[8];
+    \$3877  = \sel_l3_s0$298 ;
+    if (adv2) begin
+      \$3877  = sel_c69_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1039  = \sel_l10_s0$511 ;
-    if (i__ready) begin
-      \$1039  = sel_c106_max[13:9];
+    \$3878  = \sel_l3_s0$297 ;
+    if (adv2) begin
+      \$3878  = sel_c69_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1040  = \sel_l10_s0$855 ;
-    if (i__ready) begin
-      \$1040  = sel_c100_max[7:0];
+    \$3879  = \sel_l3_s0$305 ;
+    if (adv2) begin
+      \$3879  = sel_c70_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1041  = \sel_l10_s0$856 ;
-    if (i__ready) begin
-      \$1041  = sel_c100_max[8];
+    \$3880  = \sel_l3_s0$304 ;
+    if (adv2) begin
+      \$3880  = sel_c70_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1042  = \sel_l10_s0$857 ;
-    if (i__ready) begin
-      \$1042  = sel_c100_max[13:9];
+    \$3881  = \sel_l3_s0$312 ;
+    if (adv2) begin
+      \$3881  = sel_c69_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1043  = \sel_l10_s0$858 ;
-    if (i__ready) begin
-      \$1043  = sel_c72_max[7:0];
+    \$3882  = \sel_l3_s0$311 ;
+    if (adv2) begin
+      \$3882  = sel_c69_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1044  = \sel_l10_s0$859 ;
-    if (i__ready) begin
-      \$1044  = sel_c72_max[8];
+    \$3883  = \sel_l3_s0$307 ;
+    if (adv2) begin
+      \$3883  = sel_c71_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1045  = \sel_l10_s0$860 ;
-    if (i__ready) begin
-      \$1045  = sel_c72_max[13:9];
+    \$3884  = \sel_l3_s0$306 ;
+    if (adv2) begin
+      \$3884  = sel_c71_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1046  = \sel_l10_s0$861 ;
-    if (i__ready) begin
-      \$1046  = sel_c80_max[7:0];
+    \$3885  = \sel_l3_s0$319 ;
+    if (adv2) begin
+      \$3885  = sel_c72_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1047  = \sel_l10_s0$862 ;
-    if (i__ready) begin
-      \$1047  = sel_c80_max[8];
+    \$3886  = \sel_l3_s0$318 ;
+    if (adv2) begin
+      \$3886  = sel_c72_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1048  = \sel_l10_s0$863 ;
-    if (i__ready) begin
-      \$1048  = sel_c80_max[13:9];
+    \$3887  = \sel_l3_s0$326 ;
+    if (adv2) begin
+      \$3887  = sel_c73_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1049  = \sel_l10_s0$864 ;
-    if (i__ready) begin
-      \$1049  = sel_c105_max[7:0];
+    \$3888  = \sel_l3_s0$325 ;
+    if (adv2) begin
+      \$3888  = sel_c73_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1050  = \sel_l10_s0$865 ;
-    if (i__ready) begin
-      \$1050  = sel_c105_max[8];
+    \$3889  = \sel_l3_s0$333 ;
+    if (adv2) begin
+      \$3889  = sel_c71_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1051  = \sel_l10_s0$866 ;
-    if (i__ready) begin
-      \$1051  = sel_c105_max[13:9];
+    \$3890  = \sel_l3_s0$332 ;
+    if (adv2) begin
+      \$3890  = sel_c71_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1052  = \sel_l10_s0$867 ;
-    if (i__ready) begin
-      \$1052  = sel_c76_max[7:0];
+    \$3891  = \sel_l3_s0$340 ;
+    if (adv2) begin
+      \$3891  = sel_c72_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1053  = \sel_l10_s0$868 ;
-    if (i__ready) begin
-      \$1053  = sel_c76_max[8];
+    \$3892  = \sel_l3_s0$339 ;
+    if (adv2) begin
+      \$3892  = sel_c72_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1054  = \sel_l10_s0$869 ;
-    if (i__ready) begin
-      \$1054  = sel_c76_max[13:9];
+    \$3893  = \sel_l3_s0$300 ;
+    if (adv2) begin
+      \$3893  = sel_c74_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1055  = \sel_l10_s0$870 ;
-    if (i__ready) begin
-      \$1055  = sel_c77_max[7:0];
+    \$3894  = \sel_l3_s0$299 ;
+    if (adv2) begin
+      \$3894  = sel_c74_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1056  = \sel_l10_s0$871 ;
-    if (i__ready) begin
-      \$1056  = sel_c77_max[8];
+    \$3895  = \sel_l3_s0$328 ;
+    if (adv2) begin
+      \$3895  = sel_c75_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1057  = \sel_l10_s0$872 ;
-    if (i__ready) begin
-      \$1057  = sel_c77_max[13:9];
+    \$3896  = \sel_l3_s0$327 ;
+    if (adv2) begin
+      \$3896  = sel_c75_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1058  = \sel_l10_s0$873 ;
-    if (i__ready) begin
-      \$1058  = sel_c79_max[7:0];
+    \$3897  = \sel_l3_s0$335 ;
+    if (adv2) begin
+      \$3897  = sel_c70_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1059  = \sel_l10_s0$874 ;
-    if (i__ready) begin
-      \$1059  = sel_c79_max[8];
+    \$3898  = \sel_l3_s0$334 ;
+    if (adv2) begin
+      \$3898  = sel_c70_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1060  = \sel_l10_s0$875 ;
-    if (i__ready) begin
-      \$1060  = sel_c79_max[13:9];
+    \$3899  = \sel_l3_s0$314 ;
+    if (adv2) begin
+      \$3899  = sel_c74_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1061  = \sel_l15_s0$536 ;
-    if (i__ready) begin
-      \$1061  = sel_c124_min[7:0];
+    \$3900  = \sel_l3_s0$313 ;
+    if (adv2) begin
+      \$3900  = sel_c74_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1062  = \sel_l15_s0$541 ;
-    if (i__ready) begin
-      \$1062  = sel_c124_min[8];
+    \$3901  = \sel_l3_s0$347 ;
+    if (adv2) begin
+      \$3901  = sel_c75_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1063  = sel_l15_s0;
-    if (i__ready) begin
-      \$1063  = sel_c124_min[13:9];
+    \$3902  = \sel_l3_s0$346 ;
+    if (adv2) begin
+      \$3902  = sel_c75_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1064  = \sel_l15_s0$538 ;
-    if (i__ready) begin
-      \$1064  = sel_c123_max[7:0];
+    \$3903  = \sel_l3_s0$321 ;
+    if (adv2) begin
+      \$3903  = sel_c76_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1065  = \sel_l15_s0$540 ;
-    if (i__ready) begin
-      \$1065  = sel_c123_max[8];
+    \$3904  = \sel_l3_s0$320 ;
+    if (adv2) begin
+      \$3904  = sel_c76_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1066  = \sel_l15_s0$537 ;
-    if (i__ready) begin
-      \$1066  = sel_c123_max[13:9];
+    \$3905  = \sel_l3_s0$349 ;
+    if (adv2) begin
+      \$3905  = sel_c73_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1067  = \sel_l15_s0$552 ;
-    if (i__ready) begin
-      \$1067  = sel_c120_max[7:0];
+    \$3906  = \sel_l3_s0$348 ;
+    if (adv2) begin
+      \$3906  = sel_c73_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1068  = \sel_l15_s0$553 ;
-    if (i__ready) begin
-      \$1068  = sel_c120_max[8];
+    \$3907  = \sel_l3_s0$342 ;
+    if (adv2) begin
+      \$3907  = sel_c76_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1069  = \sel_l15_s0$549 ;
-    if (i__ready) begin
-      \$1069  = sel_c120_max[13:9];
+    \$3908  = \sel_l3_s0$341 ;
+    if (adv2) begin
+      \$3908  = sel_c76_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1070  = \sel_l15_s0$561 ;
-    if (i__ready) begin
-      \$1070  = sel_c124_max[7:0];
+    \$3909  = adv3_valid;
+    if (adv3) begin
+      \$3909  = valid_s15;
+    end
+    if (rst) begin
+      \$3909  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1071  = \sel_l15_s0$562 ;
-    if (i__ready) begin
-      \$1071  = sel_c124_max[8];
+    \$3910  = \sel_l4_s0$356 ;
+    if (adv3) begin
+      \$3910  = sel_c16_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1072  = \sel_l15_s0$558 ;
-    if (i__ready) begin
-      \$1072  = sel_c124_max[13:9];
+    \$3911  = sel_l4_s0;
+    if (adv3) begin
+      \$3911  = sel_c16_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1073  = \sel_l15_s0$570 ;
-    if (i__ready) begin
-      \$1073  = sel_c113_max[7:0];
+    \$3912  = \sel_l4_s0$358 ;
+    if (adv3) begin
+      \$3912  = sel_c17_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1074  = \sel_l15_s0$571 ;
-    if (i__ready) begin
-      \$1074  = sel_c113_max[8];
+    \$3913  = \sel_l4_s0$357 ;
+    if (adv3) begin
+      \$3913  = sel_c17_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1075  = \sel_l15_s0$567 ;
-    if (i__ready) begin
-      \$1075  = sel_c113_max[13:9];
+    \$3914  = \sel_l4_s0$363 ;
+    if (adv3) begin
+      \$3914  = sel_c18_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1076  = \sel_l15_s0$579 ;
-    if (i__ready) begin
-      \$1076  = sel_c122_max[7:0];
+    \$3915  = \sel_l4_s0$362 ;
+    if (adv3) begin
+      \$3915  = sel_c18_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1077  = \sel_l15_s0$580 ;
-    if (i__ready) begin
-      \$1077  = sel_c122_max[8];
+    \$3916  = \sel_l4_s0$370 ;
+    if (adv3) begin
+      \$3916  = sel_c17_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1078  = \sel_l15_s0$576 ;
-    if (i__ready) begin
-      \$1078  = sel_c122_max[13:9];
+    \$3917  = \sel_l4_s0$369 ;
+    if (adv3) begin
+      \$3917  = sel_c17_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1079  = \sel_l15_s0$588 ;
-    if (i__ready) begin
-      \$1079  = \sel_l10_s0$846 ;
+    \$3918  = \sel_l4_s0$365 ;
+    if (adv3) begin
+      \$3918  = sel_c19_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1080  = \sel_l15_s0$589 ;
-    if (i__ready) begin
-      \$1080  = \sel_l10_s0$847 ;
+    \$3919  = \sel_l4_s0$364 ;
+    if (adv3) begin
+      \$3919  = sel_c19_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1081  = \sel_l15_s0$585 ;
-    if (i__ready) begin
-      \$1081  = \sel_l10_s0$848 ;
+    \$3920  = \sel_l4_s0$377 ;
+    if (adv3) begin
+      \$3920  = sel_c20_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1082  = \sel_l15_s0$590 ;
-    if (i__ready) begin
-      \$1082  = \sel_l10_s0$849 ;
+    \$3921  = \sel_l4_s0$376 ;
+    if (adv3) begin
+      \$3921  = sel_c20_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1083  = \sel_l15_s0$591 ;
-    if (i__ready) begin
-      \$1083  = \sel_l10_s0$850 ;
+    \$3922  = \sel_l4_s0$379 ;
+    if (adv3) begin
+      \$3922  = sel_c21_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1084  = \sel_l15_s0$586 ;
-    if (i__ready) begin
-      \$1084  = \sel_l10_s0$851 ;
+    \$3923  = \sel_l4_s0$378 ;
+    if (adv3) begin
+      \$3923  = sel_c21_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1085  = \sel_l15_s0$597 ;
-    if (i__ready) begin
-      \$1085  = \sel_l10_s0$852 ;
+    \$3924  = \sel_l4_s0$384 ;
+    if (adv3) begin
+      \$3924  = sel_c22_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1086  = \sel_l15_s0$598 ;
-    if (i__ready) begin
-      \$1086  = \sel_l10_s0$853 ;
+    \$3925  = \sel_l4_s0$383 ;
+    if (adv3) begin
+      \$3925  = sel_c22_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1087  = \sel_l15_s0$594 ;
-    if (i__ready) begin
-      \$1087  = \sel_l10_s0$854 ;
+    \$3926  = \sel_l4_s0$372 ;
+    if (adv3) begin
+      \$3926  = sel_c16_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1088  = \sel_l15_s0$581 ;
-    if (i__ready) begin
-      \$1088  = sel_c117_max[7:0];
+    \$3927  = \sel_l4_s0$371 ;
+    if (adv3) begin
+      \$3927  = sel_c16_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1089  = \sel_l15_s0$582 ;
-    if (i__ready) begin
-      \$1089  = sel_c117_max[8];
+    \$3928  = \sel_l4_s0$391 ;
+    if (adv3) begin
+      \$3928  = sel_c20_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1090  = \sel_l15_s0$577 ;
-    if (i__ready) begin
-      \$1090  = sel_c117_max[13:9];
+    \$3929  = \sel_l4_s0$390 ;
+    if (adv3) begin
+      \$3929  = sel_c20_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1091  = \sel_l15_s0$606 ;
-    if (i__ready) begin
-      \$1091  = \sel_l10_s0$855 ;
+    \$3930  = \sel_l4_s0$393 ;
+    if (adv3) begin
+      \$3930  = sel_c21_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1092  = \sel_l15_s0$607 ;
-    if (i__ready) begin
-      \$1092  = \sel_l10_s0$856 ;
+    \$3931  = \sel_l4_s0$392 ;
+    if (adv3) begin
+      \$3931  = sel_c21_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1093  = \sel_l15_s0$603 ;
-    if (i__ready) begin
-      \$1093  = \sel_l10_s0$857 ;
+    \$3932  = \sel_l4_s0$398 ;
+    if (adv3) begin
+      \$3932  = sel_c18_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1094  = \sel_l15_s0$608 ;
-    if (i__ready) begin
-      \$1094  = \sel_l10_s0$858 ;
+    \$3933  = \sel_l4_s0$397 ;
+    if (adv3) begin
+      \$3933  = sel_c18_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1095  = \sel_l15_s0$609 ;
-    if (i__ready) begin
-      \$1095  = \sel_l10_s0$859 ;
+    \$3934  = \sel_l4_s0$386 ;
+    if (adv3) begin
+      \$3934  = sel_c23_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1096  = \sel_l15_s0$604 ;
-    if (i__ready) begin
-      \$1096  = \sel_l10_s0$860 ;
+    \$3935  = \sel_l4_s0$385 ;
+    if (adv3) begin
+      \$3935  = sel_c23_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1097  = \sel_l15_s0$599 ;
-    if (i__ready) begin
-      \$1097  = \sel_l10_s0$861 ;
+    \$3936  = \sel_l4_s0$400 ;
+    if (adv3) begin
+      \$3936  = sel_c19_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1098  = \sel_l15_s0$600 ;
-    if (i__ready) begin
-      \$1098  = \sel_l10_s0$862 ;
+    \$3937  = \sel_l4_s0$399 ;
+    if (adv3) begin
+      \$3937  = sel_c19_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1099  = \sel_l15_s0$595 ;
-    if (i__ready) begin
-      \$1099  = \sel_l10_s0$863 ;
+    \$3938  = \sel_l4_s0$405 ;
+    if (adv3) begin
+      \$3938  = sel_c23_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1100  = \sel_l15_s0$554 ;
-    if (i__ready) begin
-      \$1100  = \sel_l10_s0$864 ;
+    \$3939  = \sel_l4_s0$404 ;
+    if (adv3) begin
+      \$3939  = sel_c23_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1101  = \sel_l15_s0$555 ;
-    if (i__ready) begin
-      \$1101  = \sel_l10_s0$865 ;
+    \$3940  = \sel_l4_s0$407 ;
+    if (adv3) begin
+      \$3940  = sel_c22_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1102  = \sel_l15_s0$550 ;
-    if (i__ready) begin
-      \$1102  = \sel_l10_s0$866 ;
+    \$3941  = \sel_l4_s0$406 ;
+    if (adv3) begin
+      \$3941  = sel_c22_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1103  = \sel_l15_s0$545 ;
-    if (i__ready) begin
-      \$1103  = \sel_l10_s0$867 ;
+    \$3942  = \sel_l4_s0$412 ;
+    if (adv3) begin
+      \$3942  = sel_c77_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1104  = \sel_l15_s0$546 ;
-    if (i__ready) begin
-      \$1104  = \sel_l10_s0$868 ;
+    \$3943  = \sel_l4_s0$411 ;
+    if (adv3) begin
+      \$3943  = sel_c77_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1105  = \sel_l15_s0$543 ;
-    if (i__ready) begin
-      \$1105  = \sel_l10_s0$869 ;
+    \$3944  = \sel_l4_s0$414 ;
+    if (adv3) begin
+      \$3944  = sel_c78_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1106  = \sel_l15_s0$572 ;
-    if (i__ready) begin
-      \$1106  = \sel_l10_s0$870 ;
+    \$3945  = \sel_l4_s0$413 ;
+    if (adv3) begin
+      \$3945  = sel_c78_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1107  = \sel_l15_s0$573 ;
-    if (i__ready) begin
-      \$1107  = \sel_l10_s0$871 ;
+    \$3946  = \sel_l4_s0$419 ;
+    if (adv3) begin
+      \$3946  = sel_c79_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1108  = \sel_l15_s0$568 ;
-    if (i__ready) begin
-      \$1108  = \sel_l10_s0$872 ;
+    \$3947  = \sel_l4_s0$418 ;
+    if (adv3) begin
+      \$3947  = sel_c79_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1109  = \sel_l15_s0$563 ;
-    if (i__ready) begin
-      \$1109  = \sel_l10_s0$873 ;
+    \$3948  = \sel_l4_s0$426 ;
+    if (adv3) begin
+      \$3948  = sel_c78_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1110  = \sel_l15_s0$564 ;
-    if (i__ready) begin
-      \$1110  = \sel_l10_s0$874 ;
+    \$3949  = \sel_l4_s0$425 ;
+    if (adv3) begin
+      \$3949  = sel_c78_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1111  = \sel_l15_s0$559 ;
-    if (i__ready) begin
-      \$1111  = \sel_l10_s0$875 ;
+    \$3950  = \sel_l4_s0$421 ;
+    if (adv3) begin
+      \$3950  = sel_c80_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1112  = \sel_l21_s0$876 ;
-    if (i__ready) begin
-      \$1112  = sel_s24_lo[7:0];
+    \$3951  = \sel_l4_s0$420 ;
+    if (adv3) begin
+      \$3951  = sel_c80_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1113  = \sel_l21_s0$877 ;
-    if (i__ready) begin
-      \$1113  = sel_s24_lo[8];
+    \$3952  = \sel_l4_s0$433 ;
+    if (adv3) begin
+      \$3952  = sel_c81_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1114  = \sel_l21_s0$878 ;
-    if (i__ready) begin
-      \$1114  = sel_s24_lo[13:9];
+    \$3953  = \sel_l4_s0$432 ;
+    if (adv3) begin
+      \$3953  = sel_c81_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1115  = \sel_l21_s0$708 ;
-    if (i__ready) begin
-      \$1115  = sel_s32_lo[7:0];
+    \$3954  = \sel_l4_s0$435 ;
+    if (adv3) begin
+      \$3954  = sel_c82_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1116  = \sel_l21_s0$709 ;
-    if (i__ready) begin
-      \$1116  = sel_s32_lo[8];
+    \$3955  = \sel_l4_s0$434 ;
+    if (adv3) begin
+      \$3955  = sel_c82_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1117  = sel_l21_s0;
-    if (i__ready) begin
-      \$1117  = sel_s32_lo[13:9];
+    \$3956  = \sel_l4_s0$440 ;
+    if (adv3) begin
+      \$3956  = sel_c83_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1118  = \sel_l21_s0$717 ;
-    if (i__ready) begin
-      \$1118  = sel_s32_hi[7:0];
+    \$3957  = \sel_l4_s0$439 ;
+    if (adv3) begin
+      \$3957  = sel_c83_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1119  = \sel_l21_s0$718 ;
-    if (i__ready) begin
-      \$1119  = sel_s32_hi[8];
+    \$3958  = \sel_l4_s0$428 ;
+    if (adv3) begin
+      \$3958  = sel_c77_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1120  = \sel_l21_s0$714 ;
-    if (i__ready) begin
-      \$1120  = sel_s32_hi[13:9];
+    \$3959  = \sel_l4_s0$427 ;
+    if (adv3) begin
+      \$3959  = sel_c77_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1121  = \sel_l21_s0$764 ;
-    if (i__ready) begin
-      \$1121  = sel_s33_lo[7:0];
+    \$3960  = \sel_l4_s0$447 ;
+    if (adv3) begin
+      \$3960  = sel_c81_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1122  = \sel_l21_s0$765 ;
-    if (i__ready) begin
-      \$1122  = sel_s33_lo[8];
+    \$3961  = \sel_l4_s0$446 ;
+    if (adv3) begin
+      \$3961  = sel_c81_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1123  = \sel_l21_s0$762 ;
-    if (i__ready) begin
-      \$1123  = sel_s33_lo[13:9];
+    \$3962  = \sel_l4_s0$449 ;
+    if (adv3) begin
+      \$3962  = sel_c82_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1124  = \sel_l21_s0$710 ;
-    if (i__ready) begin
-      \$1124  = sel_s34_lo[7:0];
+    \$3963  = \sel_l4_s0$448 ;
+    if (adv3) begin
+      \$3963  = sel_c82_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1125  = \sel_l21_s0$711 ;
-    if (i__ready) begin
-      \$1125  = sel_s34_lo[8];
+    \$3964  = \sel_l4_s0$454 ;
+    if (adv3) begin
+      \$3964  = sel_c79_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1126  = \sel_l21_s0$706 ;
-    if (i__ready) begin
-      \$1126  = sel_s34_lo[13:9];
+    \$3965  = \sel_l4_s0$453 ;
+    if (adv3) begin
+      \$3965  = sel_c79_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1127  = \sel_l21_s0$726 ;
-    if (i__ready) begin
-      \$1127  = sel_s35_lo[7:0];
+    \$3966  = \sel_l4_s0$442 ;
+    if (adv3) begin
+      \$3966  = sel_c84_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1128  = \sel_l21_s0$727 ;
-    if (i__ready) begin
-      \$1128  = sel_s35_lo[8];
+    \$3967  = \sel_l4_s0$441 ;
+    if (adv3) begin
+      \$3967  = sel_c84_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1129  = \sel_l21_s0$723 ;
-    if (i__ready) begin
-      \$1129  = sel_s35_lo[13:9];
+    \$3968  = \sel_l4_s0$456 ;
+    if (adv3) begin
+      \$3968  = sel_c80_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1130  = \sel_l21_s0$719 ;
-    if (i__ready) begin
-      \$1130  = sel_s34_hi[7:0];
+    \$3969  = \sel_l4_s0$455 ;
+    if (adv3) begin
+      \$3969  = sel_c80_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1131  = \sel_l21_s0$720 ;
-    if (i__ready) begin
-      \$1131  = sel_s34_hi[8];
+    \$3970  = \sel_l4_s0$461 ;
+    if (adv3) begin
+      \$3970  = sel_c84_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1132  = \sel_l21_s0$715 ;
-    if (i__ready) begin
-      \$1132  = sel_s34_hi[13:9];
+    \$3971  = \sel_l4_s0$460 ;
+    if (adv3) begin
+      \$3971  = sel_c84_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1133  = \sel_l21_s0$735 ;
-    if (i__ready) begin
-      \$1133  = sel_s35_hi[7:0];
+    \$3972  = \sel_l4_s0$463 ;
+    if (adv3) begin
+      \$3972  = sel_c83_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1134  = \sel_l21_s0$736 ;
-    if (i__ready) begin
-      \$1134  = sel_s35_hi[8];
+    \$3973  = \sel_l4_s0$462 ;
+    if (adv3) begin
+      \$3973  = sel_c83_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1135  = \sel_l21_s0$732 ;
-    if (i__ready) begin
-      \$1135  = sel_s35_hi[13:9];
+    \$3974  = adv4_valid;
+    if (adv4) begin
+      \$3974  = valid_s15;
+    end
+    if (rst) begin
+      \$3974  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1136  = \sel_l21_s0$728 ;
-    if (i__ready) begin
-      \$1136  = sel_s36_lo[7:0];
+    \$3975  = \sel_l5_s0$568 ;
+    if (adv4) begin
+      \$3975  = sel_c24_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1137  = \sel_l21_s0$729 ;
-    if (i__ready) begin
-      \$1137  = sel_s36_lo[8];
+    \$3976  = \sel_l5_s0$567 ;
+    if (adv4) begin
+      \$3976  = sel_c24_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1138  = \sel_l21_s0$724 ;
-    if (i__ready) begin
-      \$1138  = sel_s36_lo[13:9];
+    \$3977  = \sel_l5_s0$470 ;
+    if (adv4) begin
+      \$3977  = sel_c24_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1139  = \sel_l21_s0$744 ;
-    if (i__ready) begin
-      \$1139  = sel_s37_lo[7:0];
+    \$3978  = sel_l5_s0;
+    if (adv4) begin
+      \$3978  = sel_c24_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1140  = \sel_l21_s0$745 ;
-    if (i__ready) begin
-      \$1140  = sel_s37_lo[8];
+    \$3979  = \sel_l5_s0$477 ;
+    if (adv4) begin
+      \$3979  = sel_c25_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1141  = \sel_l21_s0$741 ;
-    if (i__ready) begin
-      \$1141  = sel_s37_lo[13:9];
+    \$3980  = \sel_l5_s0$476 ;
+    if (adv4) begin
+      \$3980  = sel_c25_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1142  = \sel_l21_s0$737 ;
-    if (i__ready) begin
-      \$1142  = sel_s36_hi[7:0];
+    \$3981  = \sel_l5_s0$472 ;
+    if (adv4) begin
+      \$3981  = sel_c26_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1143  = \sel_l21_s0$738 ;
-    if (i__ready) begin
-      \$1143  = sel_s36_hi[8];
+    \$3982  = \sel_l5_s0$471 ;
+    if (adv4) begin
+      \$3982  = sel_c26_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1144  = \sel_l21_s0$733 ;
-    if (i__ready) begin
-      \$1144  = sel_s36_hi[13:9];
+    \$3983  = \sel_l5_s0$484 ;
+    if (adv4) begin
+      \$3983  = sel_c25_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1145  = \sel_l21_s0$753 ;
-    if (i__ready) begin
-      \$1145  = sel_s37_hi[7:0];
+    \$3984  = \sel_l5_s0$483 ;
+    if (adv4) begin
+      \$3984  = sel_c25_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1146  = \sel_l21_s0$754 ;
-    if (i__ready) begin
-      \$1146  = sel_s37_hi[8];
+    \$3985  = \sel_l5_s0$479 ;
+    if (adv4) begin
+      \$3985  = sel_c27_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1147  = \sel_l21_s0$750 ;
-    if (i__ready) begin
-      \$1147  = sel_s37_hi[13:9];
+    \$3986  = \sel_l5_s0$478 ;
+    if (adv4) begin
+      \$3986  = sel_c27_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1148  = \sel_l21_s0$770 ;
-    if (i__ready) begin
-      \$1148  = sel_s33_hi[7:0];
+    \$3987  = \sel_l5_s0$491 ;
+    if (adv4) begin
+      \$3987  = sel_c27_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1149  = \sel_l21_s0$771 ;
-    if (i__ready) begin
-      \$1149  = sel_s33_hi[8];
+    \$3988  = \sel_l5_s0$490 ;
+    if (adv4) begin
+      \$3988  = sel_c27_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1150  = \sel_l21_s0$768 ;
-    if (i__ready) begin
-      \$1150  = sel_s33_hi[13:9];
+    \$3989  = \sel_l5_s0$498 ;
+    if (adv4) begin
+      \$3989  = sel_c28_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1151  = \sel_l21_s0$746 ;
-    if (i__ready) begin
-      \$1151  = sel_s38_lo[7:0];
+    \$3990  = \sel_l5_s0$497 ;
+    if (adv4) begin
+      \$3990  = sel_c28_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1152  = \sel_l21_s0$747 ;
-    if (i__ready) begin
-      \$1152  = sel_s38_lo[8];
+    \$3991  = \sel_l5_s0$486 ;
+    if (adv4) begin
+      \$3991  = sel_c26_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1153  = \sel_l21_s0$742 ;
-    if (i__ready) begin
-      \$1153  = sel_s38_lo[13:9];
+    \$3992  = \sel_l5_s0$485 ;
+    if (adv4) begin
+      \$3992  = sel_c26_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1154  = \sel_l21_s0$755 ;
-    if (i__ready) begin
-      \$1154  = sel_s38_hi[7:0];
+    \$3993  = \sel_l5_s0$493 ;
+    if (adv4) begin
+      \$3993  = sel_c29_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1155  = \sel_l21_s0$756 ;
-    if (i__ready) begin
-      \$1155  = sel_s38_hi[8];
+    \$3994  = \sel_l5_s0$492 ;
+    if (adv4) begin
+      \$3994  = sel_c29_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1156  = \sel_l21_s0$751 ;
-    if (i__ready) begin
-      \$1156  = sel_s38_hi[13:9];
+    \$3995  = \sel_l5_s0$505 ;
+    if (adv4) begin
+      \$3995  = sel_c29_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1157  = \sel_l21_s0$879 ;
-    if (i__ready) begin
-      \$1157  = sel_s31_hi[7:0];
+    \$3996  = \sel_l5_s0$504 ;
+    if (adv4) begin
+      \$3996  = sel_c29_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1158  = \sel_l21_s0$880 ;
-    if (i__ready) begin
-      \$1158  = sel_s31_hi[8];
+    \$3997  = \sel_l5_s0$500 ;
+    if (adv4) begin
+      \$3997  = sel_c30_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1159  = \sel_l21_s0$881 ;
-    if (i__ready) begin
-      \$1159  = sel_s31_hi[13:9];
+    \$3998  = \sel_l5_s0$499 ;
+    if (adv4) begin
+      \$3998  = sel_c30_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1160  = sel_l27_s0;
-    if (i__ready) begin
-      \$1160  = { \$861 , \$860 , \$857 , \$852 , \$845 , \$836 , \$825 , \$812 , \$797 , \$780 , \$761 , \$740 , \$717 , \$692 , \$665 , \$636 , \$605 , \$574 , \$545 , \$518 , \$493 , \$470 , \$449 , \$430 , \$413 , \$398 , \$385 , \$374 , \$365 , \$358 , \$353 , \$350  };
+    \$3999  = \sel_l5_s0$512 ;
+    if (adv4) begin
+      \$3999  = sel_c28_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1161  = \sel_l27_s0$810 ;
-    if (i__ready) begin
-      \$1161  = \$863 [7:0];
+    \$4000  = \sel_l5_s0$511 ;
+    if (adv4) begin
+      \$4000  = sel_c28_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1162  = \sel_l27_s0$812 ;
-    if (i__ready) begin
-      \$1162  = \$865 [7:0];
+    \$4001  = \sel_l5_s0$507 ;
+    if (adv4) begin
+      \$4001  = sel_c30_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1163  = \sel_l27_s0$814 ;
-    if (i__ready) begin
-      \$1163  = \$867 [7:0];
+    \$4002  = \sel_l5_s0$506 ;
+    if (adv4) begin
+      \$4002  = sel_c30_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1164  = \sel_l27_s0$816 ;
-    if (i__ready) begin
-      \$1164  = \$869 [7:0];
+    \$4003  = \sel_l5_s0$514 ;
+    if (adv4) begin
+      \$4003  = sel_c31_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1165  = \sel_l27_s0$818 ;
-    if (i__ready) begin
-      \$1165  = \$871 [7:0];
+    \$4004  = \sel_l5_s0$513 ;
+    if (adv4) begin
+      \$4004  = sel_c31_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1166  = \sel_l27_s0$820 ;
-    if (i__ready) begin
-      \$1166  = \$873 [7:0];
+    \$4005  = \sel_l5_s0$574 ;
+    if (adv4) begin
+      \$4005  = sel_c31_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1167  = \sel_l27_s0$822 ;
-    if (i__ready) begin
-      \$1167  = \$875 [7:0];
+    \$4006  = \sel_l5_s0$573 ;
+    if (adv4) begin
+      \$4006  = sel_c31_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1168  = \sel_l27_s0$824 ;
-    if (i__ready) begin
-      \$1168  = \$877 [7:0];
+    \$4007  = \sel_l5_s0$576 ;
+    if (adv4) begin
+      \$4007  = sel_c85_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1169  = \sel_l27_s0$826 ;
-    if (i__ready) begin
-      \$1169  = \$879 [7:0];
+    \$4008  = \sel_l5_s0$575 ;
+    if (adv4) begin
+      \$4008  = sel_c85_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1170  = \sel_l27_s0$828 ;
-    if (i__ready) begin
-      \$1170  = \$881 [7:0];
+    \$4009  = \sel_l5_s0$519 ;
+    if (adv4) begin
+      \$4009  = sel_c85_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1171  = \sel_l27_s0$830 ;
-    if (i__ready) begin
-      \$1171  = \$883 [7:0];
+    \$4010  = \sel_l5_s0$518 ;
+    if (adv4) begin
+      \$4010  = sel_c85_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1172  = \sel_l27_s0$832 ;
-    if (i__ready) begin
-      \$1172  = \$885 [7:0];
+    \$4011  = \sel_l5_s0$526 ;
+    if (adv4) begin
+      \$4011  = sel_c86_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1173  = \sel_l27_s0$834 ;
-    if (i__ready) begin
-      \$1173  = \$887 [7:0];
+    \$4012  = \sel_l5_s0$525 ;
+    if (adv4) begin
+      \$4012  = sel_c86_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1174  = \sel_l27_s0$836 ;
-    if (i__ready) begin
-      \$1174  = \$889 [7:0];
+    \$4013  = \sel_l5_s0$521 ;
+    if (adv4) begin
+      \$4013  = sel_c87_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1175  = \sel_l27_s0$838 ;
-    if (i__ready) begin
-      \$1175  = \$891 [7:0];
+    \$4014  = \sel_l5_s0$520 ;
+    if (adv4) begin
+      \$4014  = sel_c87_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1176  = \sel_l27_s0$840 ;
-    if (i__ready) begin
-      \$1176  = \$893 [7:0];
+    \$4015  = \sel_l5_s0$533 ;
+    if (adv4) begin
+      \$4015  = sel_c86_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1177  = \sel_l27_s0$811 ;
-    if (i__ready) begin
-      \$1177  = \sel_l21_s0$878 ;
+    \$4016  = \sel_l5_s0$532 ;
+    if (adv4) begin
+      \$4016  = sel_c86_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1178  = \sel_l27_s0$813 ;
-    if (i__ready) begin
-      \$1178  = sel_s39_lo[13:9];
+    \$4017  = \sel_l5_s0$528 ;
+    if (adv4) begin
+      \$4017  = sel_c88_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1179  = \sel_l27_s0$815 ;
-    if (i__ready) begin
-      \$1179  = sel_s45_lo[13:9];
+    \$4018  = \sel_l5_s0$527 ;
+    if (adv4) begin
+      \$4018  = sel_c88_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1180  = \sel_l27_s0$817 ;
-    if (i__ready) begin
-      \$1180  = sel_s53_lo[13:9];
+    \$4019  = \sel_l5_s0$540 ;
+    if (adv4) begin
+      \$4019  = sel_c88_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1181  = \sel_l27_s0$819 ;
-    if (i__ready) begin
-      \$1181  = sel_s53_hi[13:9];
+    \$4020  = \sel_l5_s0$539 ;
+    if (adv4) begin
+      \$4020  = sel_c88_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1182  = \sel_l27_s0$821 ;
-    if (i__ready) begin
-      \$1182  = sel_s54_lo[13:9];
+    \$4021  = \sel_l5_s0$547 ;
+    if (adv4) begin
+      \$4021  = sel_c89_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1183  = \sel_l27_s0$823 ;
-    if (i__ready) begin
-      \$1183  = sel_s58_lo[13:9];
+    \$4022  = \sel_l5_s0$546 ;
+    if (adv4) begin
+      \$4022  = sel_c89_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1184  = \sel_l27_s0$825 ;
-    if (i__ready) begin
-      \$1184  = sel_s58_hi[13:9];
+    \$4023  = \sel_l5_s0$535 ;
+    if (adv4) begin
+      \$4023  = sel_c87_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1185  = \sel_l27_s0$827 ;
-    if (i__ready) begin
-      \$1185  = sel_s59_lo[13:9];
+    \$4024  = \sel_l5_s0$534 ;
+    if (adv4) begin
+      \$4024  = sel_c87_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1186  = \sel_l27_s0$829 ;
-    if (i__ready) begin
-      \$1186  = sel_s59_hi[13:9];
+    \$4025  = \sel_l5_s0$542 ;
+    if (adv4) begin
+      \$4025  = sel_c90_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1187  = \sel_l27_s0$831 ;
-    if (i__ready) begin
-      \$1187  = sel_s56_hi[13:9];
+    \$4026  = \sel_l5_s0$541 ;
+    if (adv4) begin
+      \$4026  = sel_c90_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1188  = \sel_l27_s0$833 ;
-    if (i__ready) begin
-      \$1188  = sel_s57_lo[13:9];
+    \$4027  = \sel_l5_s0$554 ;
+    if (adv4) begin
+      \$4027  = sel_c90_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1189  = \sel_l27_s0$835 ;
-    if (i__ready) begin
-      \$1189  = sel_s57_hi[13:9];
+    \$4028  = \sel_l5_s0$553 ;
+    if (adv4) begin
+      \$4028  = sel_c90_max[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1190  = \sel_l27_s0$837 ;
-    if (i__ready) begin
-      \$1190  = sel_s48_hi[13:9];
+    \$4029  = \sel_l5_s0$549 ;
+    if (adv4) begin
+      \$4029  = sel_c91_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1191  = \sel_l27_s0$839 ;
-    if (i__ready) begin
-      \$1191  = sel_s44_hi[13:9];
+    \$4030  = \sel_l5_s0$548 ;
+    if (adv4) begin
+      \$4030  = sel_c91_min[12:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1192  = \sel_l27_s0$841 ;
-    if (i__ready) begin
-      \$1192  = \sel_l21_s0$881 ;
+    \$4031  = \sel_l5_s0$561 ;
+    if (adv4) begin
+      \$4031  = sel_c89_max[7:0];
     end
   end
   assign advance = i__ready;
-  assign valid_s4 = o__valid;
+  assign valid_s16 = o__valid;
   assign sel_key0 = \$4 [7:0];
   assign sel_key1 = \$7 [7:0];
   assign sel_key2 = \$10 [7:0];
@@ -6331,6 +19208,119 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign sel_key29 = \$91 [7:0];
   assign sel_key30 = \$94 [7:0];
   assign sel_key31 = \$97 [7:0];
+  assign sel_keep = { \$1376 , \$1345 , \$1314 , \$1283 , \$1252 , \$1221 , \$1190 , \$1159 , \$1128 , \$1097 , \$1066 , \$1035 , \$1004 , \$973 , \$942 , \$911 , \$880 , \$849 , \$818 , \$787 , \$756 , \$725 , \$694 , \$663 , \$632 , \$601 , \$570 , \$539 , \$508 , \$477 , \$446 , \$415  };
+  assign sel_pre0_1 = { sel_p0_1_0_c, sel_p0_1_0_s };
+  assign sel_pre0_3 = { 1'h0, sel_p0_3_0_c, sel_p0_3_0_s };
+  assign sel_pre0_5 = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
+  assign sel_pre0_7 = { 2'h0, sel_p0_7_0_c, sel_p0_7_0_s };
+  assign sel_pre0_9 = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
+  assign sel_pre0_11 = { 2'h0, sel_p0_11_0_c, sel_p0_11_0_s };
+  assign sel_pre0_13 = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
+  assign sel_pre0_15 = { 3'h0, sel_p0_15_0_c, sel_p0_15_0_s };
+  assign sel_pre0_17 = { 3'h0, sel_p0_17_0_c, sel_p0_17_0_s };
+  assign sel_pre0_19 = { 3'h0, sel_p0_19_0_c, sel_p0_19_0_s };
+  assign sel_pre0_21 = { 3'h0, sel_p0_21_0_c, sel_p0_21_0_s };
+  assign sel_pre0_23 = { 3'h0, sel_p0_23_0_c, sel_p0_23_0_s };
+  assign sel_pre0_25 = { 3'h0, sel_p0_25_0_c, sel_p0_25_0_s };
+  assign sel_pre0_27 = { 3'h0, sel_p0_27_0_c, sel_p0_27_0_s };
+  assign sel_pre0_29 = { 3'h0, sel_p0_29_0_c, sel_p0_29_0_s };
+  assign sel_pre1_2 = { sel_p1_2_1_s, sel_p1_2_0_s };
+  assign sel_pre1_3 = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+  assign sel_pre1_6 = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
+  assign sel_pre1_7 = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
+  assign sel_pre1_10 = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
+  assign sel_pre1_11 = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
+  assign sel_pre1_14 = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
+  assign sel_pre1_15 = { sel_p1_15_4_s, sel_p1_15_3_s, sel_p1_15_2_s, sel_p1_15_1_s, sel_p1_15_0_s };
+  assign sel_pre1_18 = { sel_p1_18_4_s, sel_p1_18_3_s, sel_p1_18_2_s, sel_p1_18_1_s, sel_p1_18_0_s };
+  assign sel_pre1_19 = { sel_p1_19_4_s, sel_p1_19_3_s, sel_p1_19_2_s, sel_p1_19_1_s, sel_p1_19_0_s };
+  assign sel_pre1_22 = { sel_p1_22_4_s, sel_p1_22_3_s, sel_p1_22_2_s, sel_p1_22_1_s, sel_p1_22_0_s };
+  assign sel_pre1_23 = { sel_p1_23_4_s, sel_p1_23_3_s, sel_p1_23_2_s, sel_p1_23_1_s, sel_p1_23_0_s };
+  assign sel_pre1_26 = { sel_p1_26_4_s, sel_p1_26_3_s, sel_p1_26_2_s, sel_p1_26_1_s, sel_p1_26_0_s };
+  assign sel_pre1_27 = { sel_p1_27_4_s, sel_p1_27_3_s, sel_p1_27_2_s, sel_p1_27_1_s, sel_p1_27_0_s };
+  assign sel_pre1_30 = { sel_p1_30_4_s, sel_p1_30_3_s, sel_p1_30_2_s, sel_p1_30_1_s, sel_p1_30_0_s };
+  assign sel_pre2_4 = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
+  assign sel_pre2_5 = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
+  assign sel_pre2_6 = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
+  assign sel_pre2_7 = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s };
+  assign sel_pre2_12 = { sel_p2_12_3_s, sel_p2_12_2_s, sel_p2_12_1_s, sel_p2_12_0_s };
+  assign sel_pre2_13 = { sel_p2_13_3_s, sel_p2_13_2_s, sel_p2_13_1_s, sel_p2_13_0_s };
+  assign sel_pre2_14 = { sel_p2_14_3_s, sel_p2_14_2_s, sel_p2_14_1_s, sel_p2_14_0_s };
+  assign sel_pre2_15 = { sel_p2_15_4_s, sel_p2_15_3_s, sel_p2_15_2_s, sel_p2_15_1_s, sel_p2_15_0_s };
+  assign sel_pre2_20 = { sel_p2_20_4_s, sel_p2_20_3_s, sel_p2_20_2_s, sel_p2_20_1_s, sel_p2_20_0_s };
+  assign sel_pre2_21 = { sel_p2_21_4_s, sel_p2_21_3_s, sel_p2_21_2_s, sel_p2_21_1_s, sel_p2_21_0_s };
+  assign sel_pre2_22 = { sel_p2_22_4_s, sel_p2_22_3_s, sel_p2_22_2_s, sel_p2_22_1_s, sel_p2_22_0_s };
+  assign sel_pre2_23 = { sel_p2_23_4_s, sel_p2_23_3_s, sel_p2_23_2_s, sel_p2_23_1_s, sel_p2_23_0_s };
+  assign sel_pre2_28 = { sel_p2_28_4_s, sel_p2_28_3_s, sel_p2_28_2_s, sel_p2_28_1_s, sel_p2_28_0_s };
+  assign sel_pre2_29 = { sel_p2_29_4_s, sel_p2_29_3_s, sel_p2_29_2_s, sel_p2_29_1_s, sel_p2_29_0_s };
+  assign sel_pre2_30 = { sel_p2_30_4_s, sel_p2_30_3_s, sel_p2_30_2_s, sel_p2_30_1_s, sel_p2_30_0_s };
+  assign sel_pre3_8 = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s };
+  assign sel_pre3_9 = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s };
+  assign sel_pre3_10 = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s };
+  assign sel_pre3_11 = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s };
+  assign sel_pre3_12 = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s };
+  assign sel_pre3_13 = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s };
+  assign sel_pre3_14 = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s };
+  assign sel_pre3_15 = { sel_p3_15_4_s, sel_p3_15_3_s, sel_p3_15_2_s, sel_p3_15_1_s, sel_p3_15_0_s };
+  assign sel_pre3_24 = { sel_p3_24_4_s, sel_p3_24_3_s, sel_p3_24_2_s, sel_p3_24_1_s, sel_p3_24_0_s };
+  assign sel_pre3_25 = { sel_p3_25_4_s, sel_p3_25_3_s, sel_p3_25_2_s, sel_p3_25_1_s, sel_p3_25_0_s };
+  assign sel_pre3_26 = { sel_p3_26_4_s, sel_p3_26_3_s, sel_p3_26_2_s, sel_p3_26_1_s, sel_p3_26_0_s };
+  assign sel_pre3_27 = { sel_p3_27_4_s, sel_p3_27_3_s, sel_p3_27_2_s, sel_p3_27_1_s, sel_p3_27_0_s };
+  assign sel_pre3_28 = { sel_p3_28_4_s, sel_p3_28_3_s, sel_p3_28_2_s, sel_p3_28_1_s, sel_p3_28_0_s };
+  assign sel_pre3_29 = { sel_p3_29_4_s, sel_p3_29_3_s, sel_p3_29_2_s, sel_p3_29_1_s, sel_p3_29_0_s };
+  assign sel_pre3_30 = { sel_p3_30_4_s, sel_p3_30_3_s, sel_p3_30_2_s, sel_p3_30_1_s, sel_p3_30_0_s };
+  assign sel_pre4_16 = { sel_p4_16_4_s, sel_p4_16_3_s, sel_p4_16_2_s, sel_p4_16_1_s, sel_p4_16_0_s };
+  assign sel_pre4_17 = { sel_p4_17_4_s, sel_p4_17_3_s, sel_p4_17_2_s, sel_p4_17_1_s, sel_p4_17_0_s };
+  assign sel_pre4_18 = { sel_p4_18_4_s, sel_p4_18_3_s, sel_p4_18_2_s, sel_p4_18_1_s, sel_p4_18_0_s };
+  assign sel_pre4_19 = { sel_p4_19_4_s, sel_p4_19_3_s, sel_p4_19_2_s, sel_p4_19_1_s, sel_p4_19_0_s };
+  assign sel_pre4_20 = { sel_p4_20_4_s, sel_p4_20_3_s, sel_p4_20_2_s, sel_p4_20_1_s, sel_p4_20_0_s };
+  assign sel_pre4_21 = { sel_p4_21_4_s, sel_p4_21_3_s, sel_p4_21_2_s, sel_p4_21_1_s, sel_p4_21_0_s };
+  assign sel_pre4_22 = { sel_p4_22_4_s, sel_p4_22_3_s, sel_p4_22_2_s, sel_p4_22_1_s, sel_p4_22_0_s };
+  assign sel_pre4_23 = { sel_p4_23_4_s, sel_p4_23_3_s, sel_p4_23_2_s, sel_p4_23_1_s, sel_p4_23_0_s };
+  assign sel_pre4_24 = { sel_p4_24_4_s, sel_p4_24_3_s, sel_p4_24_2_s, sel_p4_24_1_s, sel_p4_24_0_s };
+  assign sel_pre4_25 = { sel_p4_25_4_s, sel_p4_25_3_s, sel_p4_25_2_s, sel_p4_25_1_s, sel_p4_25_0_s };
+  assign sel_pre4_26 = { sel_p4_26_4_s, sel_p4_26_3_s, sel_p4_26_2_s, sel_p4_26_1_s, sel_p4_26_0_s };
+  assign sel_pre4_27 = { sel_p4_27_4_s, sel_p4_27_3_s, sel_p4_27_2_s, sel_p4_27_1_s, sel_p4_27_0_s };
+  assign sel_pre4_28 = { sel_p4_28_4_s, sel_p4_28_3_s, sel_p4_28_2_s, sel_p4_28_1_s, sel_p4_28_0_s };
+  assign sel_pre4_29 = { sel_p4_29_4_s, sel_p4_29_3_s, sel_p4_29_2_s, sel_p4_29_1_s, sel_p4_29_0_s };
+  assign sel_pre4_30 = { sel_p4_30_4_s, sel_p4_30_3_s, sel_p4_30_2_s, sel_p4_30_1_s, sel_p4_30_0_s };
+  assign sel_dl1_r0_wp = wr__addr;
+  assign wr__data = i__payload;
+  assign wr__en = adv15;
+  assign sel_dl1_r0_rp = rd__addr;
+  assign rd__data = sel_dl1_r0_q;
+  assign sel_sel0 = { \$2198 , \$2196 , \$2194 , \$2192 , \$2190 , \$2188 , \$2186 , \$2184 , \$2182 , \$2180 , \$2178 , \$2176 , \$2174 , \$2172 , \$2170 , \$2168 , \sel_l16_s0$1742 [0] };
+  assign sel_sel1 = { \$2232 , \$2230 , \$2228 , \$2226 , \$2224 , \$2222 , \$2220 , \$2218 , \$2216 , \$2214 , \$2212 , \$2210 , \$2208 , \$2206 , \$2204 , \$2202 , \$2200  };
+  assign sel_sel2 = { \$2266 , \$2264 , \$2262 , \$2260 , \$2258 , \$2256 , \$2254 , \$2252 , \$2250 , \$2248 , \$2246 , \$2244 , \$2242 , \$2240 , \$2238 , \$2236 , \$2234  };
+  assign sel_sel3 = { \$2300 , \$2298 , \$2296 , \$2294 , \$2292 , \$2290 , \$2288 , \$2286 , \$2284 , \$2282 , \$2280 , \$2278 , \$2276 , \$2274 , \$2272 , \$2270 , \$2268  };
+  assign sel_sel4 = { \$2334 , \$2332 , \$2330 , \$2328 , \$2326 , \$2324 , \$2322 , \$2320 , \$2318 , \$2316 , \$2314 , \$2312 , \$2310 , \$2308 , \$2306 , \$2304 , \$2302  };
+  assign sel_sel5 = { \$2368 , \$2366 , \$2364 , \$2362 , \$2360 , \$2358 , \$2356 , \$2354 , \$2352 , \$2350 , \$2348 , \$2346 , \$2344 , \$2342 , \$2340 , \$2338 , \$2336  };
+  assign sel_sel6 = { \$2402 , \$2400 , \$2398 , \$2396 , \$2394 , \$2392 , \$2390 , \$2388 , \$2386 , \$2384 , \$2382 , \$2380 , \$2378 , \$2376 , \$2374 , \$2372 , \$2370  };
+  assign sel_sel7 = { \$2436 , \$2434 , \$2432 , \$2430 , \$2428 , \$2426 , \$2424 , \$2422 , \$2420 , \$2418 , \$2416 , \$2414 , \$2412 , \$2410 , \$2408 , \$2406 , \$2404  };
+  assign sel_sel8 = { \$2470 , \$2468 , \$2466 , \$2464 , \$2462 , \$2460 , \$2458 , \$2456 , \$2454 , \$2452 , \$2450 , \$2448 , \$2446 , \$2444 , \$2442 , \$2440 , \$2438  };
+  assign sel_sel9 = { \$2504 , \$2502 , \$2500 , \$2498 , \$2496 , \$2494 , \$2492 , \$2490 , \$2488 , \$2486 , \$2484 , \$2482 , \$2480 , \$2478 , \$2476 , \$2474 , \$2472  };
+  assign sel_sel10 = { \$2538 , \$2536 , \$2534 , \$2532 , \$2530 , \$2528 , \$2526 , \$2524 , \$2522 , \$2520 , \$2518 , \$2516 , \$2514 , \$2512 , \$2510 , \$2508 , \$2506  };
+  assign sel_sel11 = { \$2572 , \$2570 , \$2568 , \$2566 , \$2564 , \$2562 , \$2560 , \$2558 , \$2556 , \$2554 , \$2552 , \$2550 , \$2548 , \$2546 , \$2544 , \$2542 , \$2540  };
+  assign sel_sel12 = { \$2606 , \$2604 , \$2602 , \$2600 , \$2598 , \$2596 , \$2594 , \$2592 , \$2590 , \$2588 , \$2586 , \$2584 , \$2582 , \$2580 , \$2578 , \$2576 , \$2574  };
+  assign sel_sel13 = { \$2640 , \$2638 , \$2636 , \$2634 , \$2632 , \$2630 , \$2628 , \$2626 , \$2624 , \$2622 , \$2620 , \$2618 , \$2616 , \$2614 , \$2612 , \$2610 , \$2608  };
+  assign sel_sel14 = { \$2674 , \$2672 , \$2670 , \$2668 , \$2666 , \$2664 , \$2662 , \$2660 , \$2658 , \$2656 , \$2654 , \$2652 , \$2650 , \$2648 , \$2646 , \$2644 , \$2642  };
+  assign sel_sel15 = { \$2708 , \$2706 , \$2704 , \$2702 , \$2700 , \$2698 , \$2696 , \$2694 , \$2692 , \$2690 , \$2688 , \$2686 , \$2684 , \$2682 , \$2680 , \$2678 , \$2676  };
+  assign sel_idx0 = { \sel_l18_s0$1777 [16], \$2759 , \$2752 , \$2745 , \$2738  };
+  assign sel_idx1 = { \$2811 , \$2810 , \$2803 , \$2796 , \$2789  };
+  assign sel_idx2 = { \$2864 , \$2862 , \$2855 , \$2848 , \$2840  };
+  assign sel_idx3 = { \$2919 , \$2916 , \$2909 , \$2902 , \$2894  };
+  assign sel_idx4 = { \$2974 , \$2970 , \$2963 , \$2955 , \$2948  };
+  assign sel_idx5 = { \$3031 , \$3026 , \$3019 , \$3011 , \$3004  };
+  assign sel_idx6 = { \$3089 , \$3083 , \$3076 , \$3068 , \$3060  };
+  assign sel_idx7 = { \$3149 , \$3142 , \$3135 , \$3127 , \$3119  };
+  assign sel_idx8 = { \$3208 , \$3200 , \$3192 , \$3185 , \$3178  };
+  assign sel_idx9 = { \$3269 , \$3260 , \$3252 , \$3245 , \$3238  };
+  assign sel_idx10 = { \$3331 , \$3321 , \$3313 , \$3306 , \$3298  };
+  assign sel_idx11 = { \$3395 , \$3384 , \$3376 , \$3369 , \$3361  };
+  assign sel_idx12 = { \$3459 , \$3447 , \$3439 , \$3431 , \$3424  };
+  assign sel_idx13 = { \$3525 , \$3512 , \$3504 , \$3496 , \$3489  };
+  assign sel_idx14 = { \$3592 , \$3578 , \$3570 , \$3562 , \$3554  };
+  assign sel_idx15 = { \$3661 , \$3646 , \$3638 , \$3630 , \$3622  };
   assign \i__payload.data  = i__payload;
   assign \i__payload.data[0]  = i__payload[7:0];
   assign \i__payload.data[1]  = i__payload[15:8];
@@ -6431,69 +19421,70 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \o__payload.index[13]  = o__payload[229:225];
   assign \o__payload.index[14]  = o__payload[234:230];
   assign \o__payload.index[15]  = o__payload[239:235];
-  assign o__payload[239:235] = \sel_l27_s0$841 ;
-  assign o__payload[159:152] = \sel_l27_s0$840 ;
-  assign o__payload[234:230] = \sel_l27_s0$839 ;
-  assign o__payload[151:144] = \sel_l27_s0$838 ;
-  assign o__payload[229:225] = \sel_l27_s0$837 ;
-  assign o__payload[143:136] = \sel_l27_s0$836 ;
-  assign o__payload[224:220] = \sel_l27_s0$835 ;
-  assign o__payload[135:128] = \sel_l27_s0$834 ;
-  assign o__payload[219:215] = \sel_l27_s0$833 ;
-  assign o__payload[127:120] = \sel_l27_s0$832 ;
-  assign o__payload[214:210] = \sel_l27_s0$831 ;
-  assign o__payload[119:112] = \sel_l27_s0$830 ;
-  assign o__payload[209:205] = \sel_l27_s0$829 ;
-  assign o__payload[111:104] = \sel_l27_s0$828 ;
-  assign o__payload[204:200] = \sel_l27_s0$827 ;
-  assign o__payload[103:96] = \sel_l27_s0$826 ;
-  assign o__payload[199:195] = \sel_l27_s0$825 ;
-  assign o__payload[95:88] = \sel_l27_s0$824 ;
-  assign o__payload[194:190] = \sel_l27_s0$823 ;
-  assign o__payload[87:80] = \sel_l27_s0$822 ;
-  assign o__payload[189:185] = \sel_l27_s0$821 ;
-  assign o__payload[79:72] = \sel_l27_s0$820 ;
-  assign o__payload[184:180] = \sel_l27_s0$819 ;
-  assign o__payload[71:64] = \sel_l27_s0$818 ;
-  assign o__payload[179:175] = \sel_l27_s0$817 ;
-  assign o__payload[63:56] = \sel_l27_s0$816 ;
-  assign o__payload[174:170] = \sel_l27_s0$815 ;
-  assign o__payload[55:48] = \sel_l27_s0$814 ;
-  assign o__payload[169:165] = \sel_l27_s0$813 ;
-  assign o__payload[47:40] = \sel_l27_s0$812 ;
-  assign o__payload[164:160] = \sel_l27_s0$811 ;
-  assign o__payload[39:32] = \sel_l27_s0$810 ;
-  assign o__payload[31:0] = sel_l27_s0;
-  assign \$98  = 5'h1f;
-  assign \$99  = 5'h1e;
-  assign \$100  = 5'h1d;
-  assign \$101  = 5'h1c;
+  assign o__payload[239:235] = \sel_l20_s0$1985 ;
+  assign o__payload[159:152] = \sel_l20_s0$1984 ;
+  assign o__payload[234:230] = \sel_l20_s0$1983 ;
+  assign o__payload[151:144] = \sel_l20_s0$1982 ;
+  assign o__payload[229:225] = \sel_l20_s0$1981 ;
+  assign o__payload[143:136] = \sel_l20_s0$1980 ;
+  assign o__payload[224:220] = \sel_l20_s0$1979 ;
+  assign o__payload[135:128] = \sel_l20_s0$1978 ;
+  assign o__payload[219:215] = \sel_l20_s0$1977 ;
+  assign o__payload[127:120] = \sel_l20_s0$1976 ;
+  assign o__payload[214:210] = \sel_l20_s0$1975 ;
+  assign o__payload[119:112] = \sel_l20_s0$1974 ;
+  assign o__payload[209:205] = \sel_l20_s0$1973 ;
+  assign o__payload[111:104] = \sel_l20_s0$1972 ;
+  assign o__payload[204:200] = \sel_l20_s0$1971 ;
+  assign o__payload[103:96] = \sel_l20_s0$1970 ;
+  assign o__payload[199:195] = \sel_l20_s0$1969 ;
+  assign o__payload[95:88] = \sel_l20_s0$1968 ;
+  assign o__payload[194:190] = \sel_l20_s0$1967 ;
+  assign o__payload[87:80] = \sel_l20_s0$1966 ;
+  assign o__payload[189:185] = \sel_l20_s0$1965 ;
+  assign o__payload[79:72] = \sel_l20_s0$1964 ;
+  assign o__payload[184:180] = \sel_l20_s0$1963 ;
+  assign o__payload[71:64] = \sel_l20_s0$1962 ;
+  assign o__payload[179:175] = \sel_l20_s0$1961 ;
+  assign o__payload[63:56] = \sel_l20_s0$1960 ;
+  assign o__payload[174:170] = \sel_l20_s0$1959 ;
+  assign o__payload[55:48] = \sel_l20_s0$1958 ;
+  assign o__payload[169:165] = \sel_l20_s0$1957 ;
+  assign o__payload[47:40] = \sel_l20_s0$1956 ;
+  assign o__payload[164:160] = \sel_l20_s0$1955 ;
+  assign o__payload[39:32] = \sel_l20_s0$1954 ;
+  assign o__payload[31:0] = sel_l20_s0;
+  assign \$99  = 5'h1f;
+  assign \$100  = 5'h1a;
+  assign \$101  = 5'h1e;
   assign \$102  = 5'h1b;
-  assign \$103  = 5'h1a;
-  assign \$104  = 5'h19;
-  assign \$105  = 5'h18;
-  assign \$106  = 5'h17;
-  assign \$107  = 5'h16;
-  assign \$108  = 5'h15;
-  assign \$109  = 5'h14;
-  assign \$110  = 5'h13;
-  assign \$111  = 5'h12;
-  assign \$112  = 5'h11;
-  assign \$113  = 5'h10;
-  assign \$114  = 5'h0f;
-  assign \$115  = 5'h0e;
-  assign \$116  = 5'h0d;
-  assign \$117  = 5'h0c;
+  assign \$103  = 5'h1d;
+  assign \$104  = 5'h13;
+  assign \$105  = 5'h1c;
+  assign \$106  = 5'h12;
+  assign \$107  = 5'h19;
+  assign \$108  = 5'h18;
+  assign \$109  = 5'h17;
+  assign \$110  = 5'h16;
+  assign \$111  = 5'h15;
+  assign \$112  = 5'h10;
+  assign \$113  = 5'h14;
+  assign \$114  = 5'h11;
+  assign \$115  = 5'h0f;
+  assign \$116  = 5'h0a;
+  assign \$117  = 5'h0e;
   assign \$118  = 5'h0b;
-  assign \$119  = 5'h0a;
-  assign \$120  = 5'h09;
-  assign \$121  = 5'h08;
-  assign \$122  = 5'h07;
-  assign \$123  = 5'h06;
-  assign \$124  = 5'h05;
-  assign \$125  = 5'h04;
-  assign \$126  = 5'h03;
-  assign \$127  = 5'h02;
-  assign \$128  = 5'h01;
-  assign \$129  = 5'h00;
+  assign \$119  = 5'h0d;
+  assign \$120  = 5'h03;
+  assign \$121  = 5'h0c;
+  assign \$122  = 5'h02;
+  assign \$123  = 5'h09;
+  assign \$124  = 5'h08;
+  assign \$125  = 5'h07;
+  assign \$126  = 5'h06;
+  assign \$127  = 5'h05;
+  assign \$128  = 5'h00;
+  assign \$129  = 5'h04;
+  assign \$130  = 5'h01;
+  assign \$2199  = \sel_l16_s0$1743 ;
 endmodule

@@ -5,7 +5,7 @@
 module nm_topk_2_4_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire \$10 ;
+  wire [1:0] \$10 ;
   wire \$11 ;
   wire \$12 ;
   wire \$13 ;
@@ -13,20 +13,105 @@ module nm_topk_2_4_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__paylo
   wire \$15 ;
   wire \$16 ;
   wire \$17 ;
-  reg \$18 ;
-  reg [3:0] \$19 ;
+  wire \$18 ;
+  wire \$19 ;
   wire [1:0] \$2 ;
-  reg [15:0] \$20 ;
-  reg [15:0] \$21 ;
-  reg [1:0] \$22 ;
-  reg [1:0] \$23 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
   wire [1:0] \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire [15:0] \$37 ;
+  wire [15:0] \$38 ;
+  wire [15:0] \$39 ;
   wire [1:0] \$4 ;
+  wire [15:0] \$40 ;
+  wire [15:0] \$41 ;
+  wire [15:0] \$42 ;
+  wire [15:0] \$43 ;
+  wire [15:0] \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  reg \$48 ;
+  reg \$49 ;
   wire [1:0] \$5 ;
-  wire [1:0] \$6 ;
+  reg \$50 ;
+  reg \$51 ;
+  reg \$52 ;
+  reg \$53 ;
+  reg [14:0] \$54 ;
+  reg [1:0] \$55 ;
+  reg [14:0] \$56 ;
+  reg [1:0] \$57 ;
+  reg [14:0] \$58 ;
+  reg [1:0] \$59 ;
+  wire \$6 ;
+  reg [14:0] \$60 ;
+  reg [1:0] \$61 ;
+  reg \$62 ;
+  reg [1:0] \$63 ;
+  reg [1:0] \$64 ;
+  reg \$65 ;
+  reg [3:0] \$66 ;
+  reg \$67 ;
+  reg [1:0] \$68 ;
+  reg \$69 ;
   wire [1:0] \$7 ;
+  reg \$70 ;
+  reg [15:0] \$71 ;
+  reg [15:0] \$72 ;
+  reg [15:0] \$73 ;
+  reg [15:0] \$74 ;
+  reg [15:0] \$75 ;
+  reg [15:0] \$76 ;
+  reg [15:0] \$77 ;
+  reg [15:0] \$78 ;
+  reg [15:0] \$79 ;
   wire [1:0] \$8 ;
+  reg [15:0] \$80 ;
+  reg [15:0] \$81 ;
+  reg [15:0] \$82 ;
+  reg \$83 ;
+  reg [3:0] \$84 ;
+  reg [2:0] \$85 ;
+  reg [2:0] \$86 ;
+  reg [15:0] \$87 ;
+  reg [15:0] \$88 ;
+  reg [15:0] \$89 ;
   wire [1:0] \$9 ;
+  reg [15:0] \$90 ;
+  reg \$91 ;
+  reg [3:0] \$92 ;
+  reg [15:0] \$93 ;
+  reg [15:0] \$94 ;
+  reg [1:0] \$95 ;
+  reg [1:0] \$96 ;
+  wire adv0;
+  reg adv0_valid = 1'h0;
+  wire adv1;
+  reg adv1_valid = 1'h0;
+  wire adv2;
+  reg adv2_valid = 1'h0;
+  wire adv3;
+  reg adv3_valid = 1'h0;
+  wire adv4;
+  reg adv4_valid = 1'h0;
+  wire adv5;
+  reg adv5_valid = 1'h0;
   wire advance;
   input clk;
   wire clk;
@@ -61,119 +146,636 @@ module nm_topk_2_4_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__paylo
   input rst;
   wire rst;
   wire sel_c0;
-  wire [17:0] sel_c0_max;
-  wire [17:0] sel_c0_min;
+  wire [16:0] sel_c0_max;
+  wire [16:0] sel_c0_min;
   wire sel_c1;
-  wire [17:0] sel_c1_max;
-  wire [17:0] sel_c1_min;
+  wire [16:0] sel_c1_max;
+  wire [16:0] sel_c1_min;
   wire sel_c2;
-  wire [17:0] sel_c2_max;
+  wire [16:0] sel_c2_max;
   wire sel_c3;
-  wire [17:0] sel_c3_max;
+  wire [16:0] sel_c3_max;
+  reg [15:0] sel_dl1_s0 = 16'h0000;
+  reg [15:0] \sel_dl1_s0$83  = 16'h0000;
+  reg [15:0] \sel_dl1_s0$84  = 16'h0000;
+  reg [15:0] \sel_dl1_s0$85  = 16'h0000;
+  reg [15:0] sel_dl1_s1 = 16'h0000;
+  reg [15:0] \sel_dl1_s1$87  = 16'h0000;
+  reg [15:0] \sel_dl1_s1$88  = 16'h0000;
+  reg [15:0] \sel_dl1_s1$89  = 16'h0000;
+  reg [15:0] sel_dl1_s2 = 16'h0000;
+  reg [15:0] \sel_dl1_s2$91  = 16'h0000;
+  reg [15:0] \sel_dl1_s2$92  = 16'h0000;
+  reg [15:0] \sel_dl1_s2$93  = 16'h0000;
+  wire [1:0] sel_idx0;
+  wire [1:0] sel_idx1;
+  wire [3:0] sel_keep;
   wire [14:0] sel_key0;
   wire [14:0] sel_key1;
   wire [14:0] sel_key2;
   wire [14:0] sel_key3;
-  reg [3:0] sel_l5_s0 = 4'h0;
-  reg [15:0] \sel_l5_s0$28  = 16'h0000;
-  reg [1:0] \sel_l5_s0$29  = 2'h0;
-  reg [15:0] \sel_l5_s0$30  = 16'h0000;
-  reg [1:0] \sel_l5_s0$31  = 2'h0;
-  wire sel_s0;
-  wire [17:0] sel_s0_hi;
-  wire [17:0] sel_s0_lo;
+  reg [1:0] sel_l2_s0 = 2'h0;
+  reg [14:0] \sel_l2_s0$24  = 15'h0000;
+  reg [1:0] \sel_l2_s0$25  = 2'h0;
+  reg [14:0] \sel_l2_s0$26  = 15'h0000;
+  reg [1:0] \sel_l2_s0$29  = 2'h0;
+  reg [14:0] \sel_l2_s0$30  = 15'h0000;
+  reg [1:0] \sel_l2_s0$31  = 2'h0;
+  reg [14:0] \sel_l2_s0$32  = 15'h0000;
+  reg [1:0] sel_l3_s0 = 2'h0;
+  reg [1:0] \sel_l3_s0$38  = 2'h0;
+  reg sel_l5_s0 = 1'h0;
+  reg [1:0] \sel_l5_s0$46  = 2'h0;
+  reg [3:0] \sel_l5_s0$54  = 4'h0;
+  reg \sel_l5_s0$55  = 1'h0;
+  reg [15:0] sel_l7_s0 = 16'h0000;
+  reg [2:0] \sel_l7_s0$61  = 3'h0;
+  reg [15:0] \sel_l7_s0$62  = 16'h0000;
+  reg [15:0] \sel_l7_s0$63  = 16'h0000;
+  reg [2:0] \sel_l7_s0$66  = 3'h0;
+  reg [15:0] \sel_l7_s0$67  = 16'h0000;
+  reg [3:0] \sel_l7_s0$94  = 4'h0;
+  reg [3:0] sel_l9_s0 = 4'h0;
+  reg [15:0] \sel_l9_s0$74  = 16'h0000;
+  reg [1:0] \sel_l9_s0$75  = 2'h0;
+  reg [15:0] \sel_l9_s0$76  = 16'h0000;
+  reg [1:0] \sel_l9_s0$77  = 2'h0;
+  wire [15:0] sel_or0_0;
+  wire [15:0] sel_or1_0;
+  wire sel_p0_1_0_c;
+  wire sel_p0_1_0_s;
+  wire sel_p1_2_0_c;
+  wire sel_p1_2_0_s;
+  wire sel_p1_2_1_c;
+  wire sel_p1_2_1_s;
+  wire [1:0] sel_pre0_1;
+  wire [1:0] sel_pre1_2;
+  wire [2:0] sel_sel0;
+  wire [2:0] sel_sel1;
+  wire [15:0] sel_val0;
+  wire [15:0] sel_val1;
+  reg valid_s0 = 1'h0;
+  reg valid_s1 = 1'h0;
+  reg valid_s2 = 1'h0;
+  reg valid_s3 = 1'h0;
   (* init = 1'h0 *)
-  wire valid_s0;
+  wire valid_s4;
+  assign sel_c0 = { i__payload[14:0], \$2  } > { i__payload[30:16], \$3  };
+  assign sel_c0_max = sel_c0 ? { 2'h0, i__payload[14:0] } : { 2'h1, i__payload[30:16] };
+  assign sel_c0_min = sel_c0 ? { 2'h1, i__payload[30:16] } : { 2'h0, i__payload[14:0] };
+  assign sel_c1 = { i__payload[46:32], \$4  } > { i__payload[62:48], \$5  };
+  assign sel_c1_max = sel_c1 ? { 2'h2, i__payload[46:32] } : { 2'h3, i__payload[62:48] };
+  assign sel_c1_min = sel_c1 ? { 2'h3, i__payload[62:48] } : { 2'h2, i__payload[46:32] };
+  assign \$6  = ~ adv0_valid;
+  assign adv0 = \$6  | o__ready;
+  assign \$7  = ~ sel_l2_s0;
+  assign \$8  = ~ \sel_l2_s0$25 ;
+  assign sel_c2 = { \sel_l2_s0$24 , \$7  } > { \sel_l2_s0$26 , \$8  };
+  assign sel_c2_max = sel_c2 ? { sel_l2_s0, \sel_l2_s0$24  } : { \sel_l2_s0$25 , \sel_l2_s0$26  };
+  assign \$9  = ~ \sel_l2_s0$29 ;
+  assign \$10  = ~ \sel_l2_s0$31 ;
+  assign sel_c3 = { \sel_l2_s0$30 , \$9  } > { \sel_l2_s0$32 , \$10  };
+  assign sel_c3_max = sel_c3 ? { \sel_l2_s0$29 , \sel_l2_s0$30  } : { \sel_l2_s0$31 , \sel_l2_s0$32  };
+  assign \$11  = ~ adv1_valid;
+  assign adv1 = \$11  | o__ready;
+  assign \$12  = ! sel_l3_s0;
+  assign \$13  = ! \sel_l3_s0$38 ;
+  assign \$14  = \$12  | \$13 ;
+  assign \$15  = sel_l3_s0 == 1'h1;
+  assign \$16  = \sel_l3_s0$38  == 1'h1;
+  assign \$17  = \$15  | \$16 ;
+  assign \$18  = sel_l3_s0 == 2'h2;
+  assign \$19  = \sel_l3_s0$38  == 2'h2;
+  assign \$20  = \$18  | \$19 ;
+  assign \$21  = sel_l3_s0 == 2'h3;
+  assign \$22  = \sel_l3_s0$38  == 2'h3;
+  assign \$23  = \$21  | \$22 ;
+  assign sel_p0_1_0_s = \$17  ^ \$14 ;
+  assign sel_p0_1_0_c = \$17  & \$14 ;
+  assign \$24  = ~ adv2_valid;
+  assign adv2 = \$24  | o__ready;
+  assign sel_p1_2_0_s = sel_l5_s0 ^ \sel_l5_s0$46 [0];
+  assign sel_p1_2_0_c = sel_l5_s0 & \sel_l5_s0$46 [0];
+  assign sel_p1_2_1_s = \sel_l5_s0$46 [1] ^ sel_p1_2_0_c;
+  assign sel_p1_2_1_c = \sel_l5_s0$46 [1] & sel_p1_2_0_c;
+  assign \$25  = ~ adv3_valid;
+  assign adv3 = \$25  | o__ready;
+  assign \$26  = ! \sel_l5_s0$55 ;
+  assign \$27  = \sel_l5_s0$54 [1] & \$26 ;
+  assign \$28  = ! \sel_l5_s0$46 ;
+  assign \$29  = \sel_l5_s0$54 [2] & \$28 ;
+  assign \$31  = \sel_l5_s0$54 [1] & \$30 ;
+  assign \$32  = \sel_l5_s0$46  == 1'h1;
+  assign \$33  = \sel_l5_s0$54 [2] & \$32 ;
+  assign \$34  = { sel_p1_2_1_s, sel_p1_2_0_s } == 1'h1;
+  assign \$35  = \sel_l5_s0$54 [3] & \$34 ;
+  assign \$36  = ~ adv4_valid;
+  assign adv4 = \$36  | o__ready;
+  assign \$37  = sel_l7_s0 & { \sel_l7_s0$61 [0], \sel_l7_s0$61 [0], \sel_l7_s0$61 [0], \sel_l7_s0$61 [0], \sel_l7_s0$61 [0], \sel_l7_s0$61 [0], \sel_l7_s0$61 [0], \sel_l7_s0$61 [0], \sel_l7_s0$61 [0], \sel_l7_s0$61 [0], \sel_l7_s0$61 [0], \sel_l7_s0$61 [0], \sel_l7_s0$61 [0], \sel_l7_s0$61 [0], \sel_l7_s0$61 [0], \sel_l7_s0$61 [0] };
+  assign \$38  = \sel_l7_s0$62  & { \sel_l7_s0$61 [1], \sel_l7_s0$61 [1], \sel_l7_s0$61 [1], \sel_l7_s0$61 [1], \sel_l7_s0$61 [1], \sel_l7_s0$61 [1], \sel_l7_s0$61 [1], \sel_l7_s0$61 [1], \sel_l7_s0$61 [1], \sel_l7_s0$61 [1], \sel_l7_s0$61 [1], \sel_l7_s0$61 [1], \sel_l7_s0$61 [1], \sel_l7_s0$61 [1], \sel_l7_s0$61 [1], \sel_l7_s0$61 [1] };
+  assign \$39  = \$37  | \$38 ;
+  assign \$40  = \sel_l7_s0$63  & { \sel_l7_s0$61 [2], \sel_l7_s0$61 [2], \sel_l7_s0$61 [2], \sel_l7_s0$61 [2], \sel_l7_s0$61 [2], \sel_l7_s0$61 [2], \sel_l7_s0$61 [2], \sel_l7_s0$61 [2], \sel_l7_s0$61 [2], \sel_l7_s0$61 [2], \sel_l7_s0$61 [2], \sel_l7_s0$61 [2], \sel_l7_s0$61 [2], \sel_l7_s0$61 [2], \sel_l7_s0$61 [2], \sel_l7_s0$61 [2] };
+  assign sel_or0_0 = \$39  | \$40 ;
+  assign \$41  = \sel_l7_s0$62  & { \sel_l7_s0$66 [0], \sel_l7_s0$66 [0], \sel_l7_s0$66 [0], \sel_l7_s0$66 [0], \sel_l7_s0$66 [0], \sel_l7_s0$66 [0], \sel_l7_s0$66 [0], \sel_l7_s0$66 [0], \sel_l7_s0$66 [0], \sel_l7_s0$66 [0], \sel_l7_s0$66 [0], \sel_l7_s0$66 [0], \sel_l7_s0$66 [0], \sel_l7_s0$66 [0], \sel_l7_s0$66 [0], \sel_l7_s0$66 [0] };
+  assign \$42  = \sel_l7_s0$63  & { \sel_l7_s0$66 [1], \sel_l7_s0$66 [1], \sel_l7_s0$66 [1], \sel_l7_s0$66 [1], \sel_l7_s0$66 [1], \sel_l7_s0$66 [1], \sel_l7_s0$66 [1], \sel_l7_s0$66 [1], \sel_l7_s0$66 [1], \sel_l7_s0$66 [1], \sel_l7_s0$66 [1], \sel_l7_s0$66 [1], \sel_l7_s0$66 [1], \sel_l7_s0$66 [1], \sel_l7_s0$66 [1], \sel_l7_s0$66 [1] };
+  assign \$43  = \$41  | \$42 ;
+  assign \$44  = \sel_l7_s0$67  & { \sel_l7_s0$66 [2], \sel_l7_s0$66 [2], \sel_l7_s0$66 [2], \sel_l7_s0$66 [2], \sel_l7_s0$66 [2], \sel_l7_s0$66 [2], \sel_l7_s0$66 [2], \sel_l7_s0$66 [2], \sel_l7_s0$66 [2], \sel_l7_s0$66 [2], \sel_l7_s0$66 [2], \sel_l7_s0$66 [2], \sel_l7_s0$66 [2], \sel_l7_s0$66 [2], \sel_l7_s0$66 [2], \sel_l7_s0$66 [2] };
+  assign sel_or1_0 = \$43  | \$44 ;
+  assign \$45  = \sel_l7_s0$66 [0] | \sel_l7_s0$66 [2];
+  assign \$46  = \sel_l7_s0$66 [1] | \sel_l7_s0$66 [2];
+  assign \$47  = ~ adv5_valid;
+  assign adv5 = \$47  | o__ready;
+  always @(posedge clk)
+    valid_s0 <= \$48 ;
+  always @(posedge clk)
+    valid_s1 <= \$49 ;
+  always @(posedge clk)
+    valid_s2 <= \$50 ;
+  always @(posedge clk)
+    valid_s3 <= \$51 ;
+  always @(posedge clk)
+    o__valid <= \$52 ;
+  always @(posedge clk)
+    adv0_valid <= \$53 ;
+  always @(posedge clk)
+    \sel_l2_s0$24  <= \$54 ;
+  always @(posedge clk)
+    sel_l2_s0 <= \$55 ;
+  always @(posedge clk)
+    \sel_l2_s0$30  <= \$56 ;
+  always @(posedge clk)
+    \sel_l2_s0$29  <= \$57 ;
+  always @(posedge clk)
+    \sel_l2_s0$32  <= \$58 ;
+  always @(posedge clk)
+    \sel_l2_s0$31  <= \$59 ;
+  always @(posedge clk)
+    \sel_l2_s0$26  <= \$60 ;
+  always @(posedge clk)
+    \sel_l2_s0$25  <= \$61 ;
+  always @(posedge clk)
+    adv1_valid <= \$62 ;
+  always @(posedge clk)
+    sel_l3_s0 <= \$63 ;
+  always @(posedge clk)
+    \sel_l3_s0$38  <= \$64 ;
+  always @(posedge clk)
+    adv2_valid <= \$65 ;
+  always @(posedge clk)
+    \sel_l5_s0$54  <= \$66 ;
+  always @(posedge clk)
+    \sel_l5_s0$55  <= \$67 ;
+  always @(posedge clk)
+    \sel_l5_s0$46  <= \$68 ;
+  always @(posedge clk)
+    sel_l5_s0 <= \$69 ;
+  always @(posedge clk)
+    adv3_valid <= \$70 ;
+  always @(posedge clk)
+    sel_dl1_s0 <= \$71 ;
+  always @(posedge clk)
+    \sel_dl1_s0$83  <= \$72 ;
+  always @(posedge clk)
+    \sel_dl1_s0$84  <= \$73 ;
+  always @(posedge clk)
+    \sel_dl1_s0$85  <= \$74 ;
+  always @(posedge clk)
+    sel_dl1_s1 <= \$75 ;
+  always @(posedge clk)
+    \sel_dl1_s1$87  <= \$76 ;
+  always @(posedge clk)
+    \sel_dl1_s1$88  <= \$77 ;
+  always @(posedge clk)
+    \sel_dl1_s1$89  <= \$78 ;
+  always @(posedge clk)
+    sel_dl1_s2 <= \$79 ;
+  always @(posedge clk)
+    \sel_dl1_s2$91  <= \$80 ;
+  always @(posedge clk)
+    \sel_dl1_s2$92  <= \$81 ;
+  always @(posedge clk)
+    \sel_dl1_s2$93  <= \$82 ;
+  always @(posedge clk)
+    adv4_valid <= \$83 ;
+  always @(posedge clk)
+    \sel_l7_s0$94  <= \$84 ;
+  always @(posedge clk)
+    \sel_l7_s0$61  <= \$85 ;
+  always @(posedge clk)
+    \sel_l7_s0$66  <= \$86 ;
+  always @(posedge clk)
+    sel_l7_s0 <= \$87 ;
+  always @(posedge clk)
+    \sel_l7_s0$62  <= \$88 ;
+  always @(posedge clk)
+    \sel_l7_s0$63  <= \$89 ;
+  always @(posedge clk)
+    \sel_l7_s0$67  <= \$90 ;
+  always @(posedge clk)
+    adv5_valid <= \$91 ;
+  always @(posedge clk)
+    sel_l9_s0 <= \$92 ;
+  always @(posedge clk)
+    \sel_l9_s0$74  <= \$93 ;
+  always @(posedge clk)
+    \sel_l9_s0$76  <= \$94 ;
+  always @(posedge clk)
+    \sel_l9_s0$75  <= \$95 ;
+  always @(posedge clk)
+    \sel_l9_s0$77  <= \$96 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
-  assign sel_c0 = { i__payload[14:0], \$2  } > { i__payload[30:16], \$3  };
-  assign sel_c0_max = sel_c0 ? { 2'h0, i__payload[15:0] } : { 2'h1, i__payload[31:16] };
-  assign sel_c0_min = sel_c0 ? { 2'h1, i__payload[31:16] } : { 2'h0, i__payload[15:0] };
-  assign sel_c1 = { i__payload[46:32], \$4  } > { i__payload[62:48], \$5  };
-  assign sel_c1_max = sel_c1 ? { 2'h2, i__payload[47:32] } : { 2'h3, i__payload[63:48] };
-  assign sel_c1_min = sel_c1 ? { 2'h3, i__payload[63:48] } : { 2'h2, i__payload[47:32] };
-  assign \$6  = ~ sel_c0_min[17:16];
-  assign \$7  = ~ sel_c1_max[17:16];
-  assign sel_c2 = { sel_c0_min[14:0], \$6  } > { sel_c1_max[14:0], \$7  };
-  assign sel_c2_max = sel_c2 ? sel_c0_min : sel_c1_max;
-  assign \$8  = ~ sel_c0_max[17:16];
-  assign \$9  = ~ sel_c1_min[17:16];
-  assign sel_c3 = { sel_c0_max[14:0], \$8  } > { sel_c1_min[14:0], \$9  };
-  assign sel_c3_max = sel_c3 ? sel_c0_max : sel_c1_min;
-  assign sel_s0 = sel_c3_max[17:16] > sel_c2_max[17:16];
-  assign sel_s0_lo = sel_s0 ? sel_c2_max : sel_c3_max;
-  assign sel_s0_hi = sel_s0 ? sel_c3_max : sel_c2_max;
-  assign \$10  = ! sel_s0_lo[17:16];
-  assign \$11  = sel_s0_lo[17:16] == 1'h1;
-  assign \$12  = sel_s0_hi[17:16] == 1'h1;
-  assign \$13  = \$11  | \$12 ;
-  assign \$14  = sel_s0_lo[17:16] == 2'h2;
-  assign \$15  = sel_s0_hi[17:16] == 2'h2;
-  assign \$16  = \$14  | \$15 ;
-  assign \$17  = sel_s0_hi[17:16] == 2'h3;
-  always @(posedge clk)
-    o__valid <= \$18 ;
-  always @(posedge clk)
-    sel_l5_s0 <= \$19 ;
-  always @(posedge clk)
-    \sel_l5_s0$28  <= \$20 ;
-  always @(posedge clk)
-    \sel_l5_s0$30  <= \$21 ;
-  always @(posedge clk)
-    \sel_l5_s0$29  <= \$22 ;
-  always @(posedge clk)
-    \sel_l5_s0$31  <= \$23 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$18  = o__valid;
+    \$48  = valid_s0;
     if (i__ready) begin
-      \$18  = i__valid;
+      \$48  = i__valid;
     end
     if (rst) begin
-      \$18  = 1'h0;
+      \$48  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$19  = sel_l5_s0;
+    \$49  = valid_s1;
     if (i__ready) begin
-      \$19  = { \$17 , \$16 , \$13 , \$10  };
+      \$49  = valid_s0;
+    end
+    if (rst) begin
+      \$49  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$20  = \sel_l5_s0$28 ;
+    \$50  = valid_s2;
     if (i__ready) begin
-      \$20  = sel_s0_lo[15:0];
+      \$50  = valid_s1;
+    end
+    if (rst) begin
+      \$50  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$21  = \sel_l5_s0$30 ;
+    \$51  = valid_s3;
     if (i__ready) begin
-      \$21  = sel_s0_hi[15:0];
+      \$51  = valid_s2;
+    end
+    if (rst) begin
+      \$51  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$22  = \sel_l5_s0$29 ;
+    \$52  = o__valid;
     if (i__ready) begin
-      \$22  = sel_s0_lo[17:16];
+      \$52  = valid_s3;
+    end
+    if (rst) begin
+      \$52  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$23  = \sel_l5_s0$31 ;
-    if (i__ready) begin
-      \$23  = sel_s0_hi[17:16];
+    \$53  = adv0_valid;
+    if (adv0) begin
+      \$53  = valid_s3;
+    end
+    if (rst) begin
+      \$53  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$54  = \sel_l2_s0$24 ;
+    if (adv0) begin
+      \$54  = sel_c0_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$55  = sel_l2_s0;
+    if (adv0) begin
+      \$55  = sel_c0_min[16:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$56  = \sel_l2_s0$30 ;
+    if (adv0) begin
+      \$56  = sel_c0_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$57  = \sel_l2_s0$29 ;
+    if (adv0) begin
+      \$57  = sel_c0_max[16:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$58  = \sel_l2_s0$32 ;
+    if (adv0) begin
+      \$58  = sel_c1_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$59  = \sel_l2_s0$31 ;
+    if (adv0) begin
+      \$59  = sel_c1_min[16:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$60  = \sel_l2_s0$26 ;
+    if (adv0) begin
+      \$60  = sel_c1_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$61  = \sel_l2_s0$25 ;
+    if (adv0) begin
+      \$61  = sel_c1_max[16:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$62  = adv1_valid;
+    if (adv1) begin
+      \$62  = valid_s3;
+    end
+    if (rst) begin
+      \$62  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$63  = sel_l3_s0;
+    if (adv1) begin
+      \$63  = sel_c3_max[16:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$64  = \sel_l3_s0$38 ;
+    if (adv1) begin
+      \$64  = sel_c2_max[16:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$65  = adv2_valid;
+    if (adv2) begin
+      \$65  = valid_s3;
+    end
+    if (rst) begin
+      \$65  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$66  = \sel_l5_s0$54 ;
+    if (adv2) begin
+      \$66  = { \$23 , \$20 , \$17 , \$14  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$67  = \sel_l5_s0$55 ;
+    if (adv2) begin
+      \$67  = \$14 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$68  = \sel_l5_s0$46 ;
+    if (adv2) begin
+      \$68  = { sel_p0_1_0_c, sel_p0_1_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$69  = sel_l5_s0;
+    if (adv2) begin
+      \$69  = \$20 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$70  = adv3_valid;
+    if (adv3) begin
+      \$70  = valid_s3;
+    end
+    if (rst) begin
+      \$70  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$71  = sel_dl1_s0;
+    if (adv3) begin
+      \$71  = i__payload[15:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$72  = \sel_dl1_s0$83 ;
+    if (adv3) begin
+      \$72  = i__payload[31:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$73  = \sel_dl1_s0$84 ;
+    if (adv3) begin
+      \$73  = i__payload[47:32];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$74  = \sel_dl1_s0$85 ;
+    if (adv3) begin
+      \$74  = i__payload[63:48];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$75  = sel_dl1_s1;
+    if (adv3) begin
+      \$75  = sel_dl1_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$76  = \sel_dl1_s1$87 ;
+    if (adv3) begin
+      \$76  = \sel_dl1_s0$83 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$77  = \sel_dl1_s1$88 ;
+    if (adv3) begin
+      \$77  = \sel_dl1_s0$84 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$78  = \sel_dl1_s1$89 ;
+    if (adv3) begin
+      \$78  = \sel_dl1_s0$85 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$79  = sel_dl1_s2;
+    if (adv3) begin
+      \$79  = sel_dl1_s1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$80  = \sel_dl1_s2$91 ;
+    if (adv3) begin
+      \$80  = \sel_dl1_s1$87 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$81  = \sel_dl1_s2$92 ;
+    if (adv3) begin
+      \$81  = \sel_dl1_s1$88 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$82  = \sel_dl1_s2$93 ;
+    if (adv3) begin
+      \$82  = \sel_dl1_s1$89 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$83  = adv4_valid;
+    if (adv4) begin
+      \$83  = valid_s3;
+    end
+    if (rst) begin
+      \$83  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$84  = \sel_l7_s0$94 ;
+    if (adv4) begin
+      \$84  = \sel_l5_s0$54 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$85  = \sel_l7_s0$61 ;
+    if (adv4) begin
+      \$85  = { \$29 , \$27 , \sel_l5_s0$54 [0] };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$86  = \sel_l7_s0$66 ;
+    if (adv4) begin
+      \$86  = { \$35 , \$33 , \$31  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$87  = sel_l7_s0;
+    if (adv4) begin
+      \$87  = sel_dl1_s2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$88  = \sel_l7_s0$62 ;
+    if (adv4) begin
+      \$88  = \sel_dl1_s2$91 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$89  = \sel_l7_s0$63 ;
+    if (adv4) begin
+      \$89  = \sel_dl1_s2$92 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$90  = \sel_l7_s0$67 ;
+    if (adv4) begin
+      \$90  = \sel_dl1_s2$93 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$91  = adv5_valid;
+    if (adv5) begin
+      \$91  = valid_s3;
+    end
+    if (rst) begin
+      \$91  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$92  = sel_l9_s0;
+    if (adv5) begin
+      \$92  = \sel_l7_s0$94 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$93  = \sel_l9_s0$74 ;
+    if (adv5) begin
+      \$93  = sel_or0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$94  = \sel_l9_s0$76 ;
+    if (adv5) begin
+      \$94  = sel_or1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$95  = \sel_l9_s0$75 ;
+    if (adv5) begin
+      \$95  = \sel_l7_s0$61 [2:1];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$96  = \sel_l9_s0$77 ;
+    if (adv5) begin
+      \$96  = { \$46 , \$45  };
     end
   end
   assign advance = i__ready;
-  assign valid_s0 = o__valid;
+  assign valid_s4 = o__valid;
   assign sel_key0 = i__payload[14:0];
   assign sel_key1 = i__payload[30:16];
   assign sel_key2 = i__payload[46:32];
   assign sel_key3 = i__payload[62:48];
+  assign sel_keep = { \$23 , \$20 , \$17 , \$14  };
+  assign sel_pre0_1 = { sel_p0_1_0_c, sel_p0_1_0_s };
+  assign sel_pre1_2 = { sel_p1_2_1_s, sel_p1_2_0_s };
+  assign sel_sel0 = { \$29 , \$27 , \sel_l5_s0$54 [0] };
+  assign sel_sel1 = { \$35 , \$33 , \$31  };
+  assign sel_idx0 = \sel_l7_s0$61 [2:1];
+  assign sel_idx1 = { \$46 , \$45  };
+  assign sel_val0 = sel_or0_0;
+  assign sel_val1 = sel_or1_0;
   assign \i__payload.data  = i__payload;
   assign \i__payload.data[0]  = i__payload[15:0];
   assign \i__payload.data[1]  = i__payload[31:16];
@@ -190,13 +792,14 @@ module nm_topk_2_4_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__paylo
   assign \o__payload.index  = o__payload[39:36];
   assign \o__payload.index[0]  = o__payload[37:36];
   assign \o__payload.index[1]  = o__payload[39:38];
-  assign o__payload[39:38] = \sel_l5_s0$31 ;
-  assign o__payload[35:20] = \sel_l5_s0$30 ;
-  assign o__payload[37:36] = \sel_l5_s0$29 ;
-  assign o__payload[19:4] = \sel_l5_s0$28 ;
-  assign o__payload[3:0] = sel_l5_s0;
+  assign o__payload[39:38] = \sel_l9_s0$77 ;
+  assign o__payload[35:20] = \sel_l9_s0$76 ;
+  assign o__payload[37:36] = \sel_l9_s0$75 ;
+  assign o__payload[19:4] = \sel_l9_s0$74 ;
+  assign o__payload[3:0] = sel_l9_s0;
   assign \$2  = 2'h3;
   assign \$3  = 2'h2;
   assign \$4  = 2'h1;
   assign \$5  = 2'h0;
+  assign \$30  = \sel_l5_s0$55 ;
 endmodule

@@ -24,44 +24,60 @@ module nm_topk_2_4_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$25 ;
   wire \$26 ;
   wire \$27 ;
-  wire [15:0] \$28 ;
-  wire [15:0] \$29 ;
+  wire \$28 ;
+  wire \$29 ;
   wire \$3 ;
-  wire [15:0] \$30 ;
+  wire \$30 ;
   wire [15:0] \$31 ;
   wire [15:0] \$32 ;
   wire [15:0] \$33 ;
   wire [15:0] \$34 ;
   wire [15:0] \$35 ;
-  wire \$36 ;
-  wire \$37 ;
-  reg \$38 ;
-  reg \$39 ;
+  wire [15:0] \$36 ;
+  wire [15:0] \$37 ;
+  wire [15:0] \$38 ;
+  wire \$39 ;
   wire \$4 ;
-  reg \$40 ;
-  reg [3:0] \$41 ;
-  reg [3:0] \$42 ;
+  wire \$40 ;
+  wire \$41 ;
+  reg \$42 ;
   reg \$43 ;
-  reg [1:0] \$44 ;
-  reg [1:0] \$45 ;
-  reg [15:0] \$46 ;
-  reg [15:0] \$47 ;
-  reg [15:0] \$48 ;
-  reg [15:0] \$49 ;
+  reg \$44 ;
+  reg \$45 ;
+  reg [3:0] \$46 ;
+  reg \$47 ;
+  reg [3:0] \$48 ;
+  reg \$49 ;
   wire \$5 ;
-  reg [15:0] \$50 ;
-  reg [15:0] \$51 ;
-  reg [15:0] \$52 ;
+  reg [1:0] \$50 ;
+  reg [1:0] \$51 ;
+  reg \$52 ;
   reg [15:0] \$53 ;
-  reg [3:0] \$54 ;
+  reg [15:0] \$54 ;
   reg [15:0] \$55 ;
   reg [15:0] \$56 ;
-  reg [1:0] \$57 ;
-  reg [1:0] \$58 ;
+  reg [15:0] \$57 ;
+  reg [15:0] \$58 ;
+  reg [15:0] \$59 ;
   wire \$6 ;
+  reg [15:0] \$60 ;
+  reg \$61 ;
+  reg [3:0] \$62 ;
+  reg [15:0] \$63 ;
+  reg [15:0] \$64 ;
+  reg [1:0] \$65 ;
+  reg [1:0] \$66 ;
   wire \$7 ;
   wire \$8 ;
   wire \$9 ;
+  wire adv0;
+  reg adv0_valid = 1'h0;
+  wire adv1;
+  reg adv1_valid = 1'h0;
+  wire adv2;
+  reg adv2_valid = 1'h0;
+  wire adv3;
+  reg adv3_valid = 1'h0;
   wire advance;
   input clk;
   wire clk;
@@ -97,13 +113,13 @@ module nm_topk_2_4_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire rst;
   wire [5:0] sel_beats;
   reg [15:0] sel_dl1_s0 = 16'h0000;
-  reg [15:0] \sel_dl1_s0$49  = 16'h0000;
-  reg [15:0] \sel_dl1_s0$50  = 16'h0000;
-  reg [15:0] \sel_dl1_s0$51  = 16'h0000;
+  reg [15:0] \sel_dl1_s0$57  = 16'h0000;
+  reg [15:0] \sel_dl1_s0$58  = 16'h0000;
+  reg [15:0] \sel_dl1_s0$59  = 16'h0000;
   reg [15:0] sel_dl1_s1 = 16'h0000;
-  reg [15:0] \sel_dl1_s1$33  = 16'h0000;
-  reg [15:0] \sel_dl1_s1$34  = 16'h0000;
-  reg [15:0] \sel_dl1_s1$37  = 16'h0000;
+  reg [15:0] \sel_dl1_s1$39  = 16'h0000;
+  reg [15:0] \sel_dl1_s1$40  = 16'h0000;
+  reg [15:0] \sel_dl1_s1$43  = 16'h0000;
   wire [1:0] sel_idx0;
   wire [1:0] sel_idx1;
   wire [3:0] sel_keep;
@@ -113,14 +129,14 @@ module nm_topk_2_4_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire [14:0] sel_key3;
   reg [3:0] sel_l3_s0 = 4'h0;
   reg [3:0] sel_l5_s0 = 4'h0;
-  reg \sel_l5_s0$27  = 1'h0;
-  reg [1:0] \sel_l5_s0$28  = 2'h0;
-  reg [1:0] \sel_l5_s0$30  = 2'h0;
+  reg \sel_l5_s0$33  = 1'h0;
+  reg [1:0] \sel_l5_s0$34  = 2'h0;
+  reg [1:0] \sel_l5_s0$36  = 2'h0;
   reg [3:0] sel_l8_s0 = 4'h0;
-  reg [15:0] \sel_l8_s0$42  = 16'h0000;
-  reg [1:0] \sel_l8_s0$43  = 2'h0;
-  reg [15:0] \sel_l8_s0$44  = 16'h0000;
-  reg [1:0] \sel_l8_s0$45  = 2'h0;
+  reg [15:0] \sel_l8_s0$50  = 16'h0000;
+  reg [1:0] \sel_l8_s0$51  = 2'h0;
+  reg [15:0] \sel_l8_s0$52  = 16'h0000;
+  reg [1:0] \sel_l8_s0$53  = 2'h0;
   wire [15:0] sel_or0_0;
   wire [15:0] sel_or1_0;
   wire sel_p0_1_0_c;
@@ -139,53 +155,76 @@ module nm_topk_2_4_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg valid_s1 = 1'h0;
   (* init = 1'h0 *)
   wire valid_s2;
-  assign \$34  = \$32  | \$33 ;
-  assign \$35  = \sel_dl1_s1$37  & { \$27 , \$27 , \$27 , \$27 , \$27 , \$27 , \$27 , \$27 , \$27 , \$27 , \$27 , \$27 , \$27 , \$27 , \$27 , \$27  };
-  assign sel_or1_0 = \$34  | \$35 ;
-  assign \$36  = \$23  | \$27 ;
-  assign \$37  = \$25  | \$27 ;
+  assign \$24  = sel_l5_s0[2] & \$23 ;
+  assign \$26  = sel_l5_s0[1] & \$25 ;
+  assign \$27  = \sel_l5_s0$34  == 1'h1;
+  assign \$28  = sel_l5_s0[2] & \$27 ;
+  assign \$29  = \sel_l5_s0$36  == 1'h1;
+  assign \$30  = sel_l5_s0[3] & \$29 ;
+  assign \$31  = sel_dl1_s1 & { sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0] };
+  assign \$32  = \sel_dl1_s1$39  & { \$22 , \$22 , \$22 , \$22 , \$22 , \$22 , \$22 , \$22 , \$22 , \$22 , \$22 , \$22 , \$22 , \$22 , \$22 , \$22  };
+  assign \$33  = \$31  | \$32 ;
+  assign \$34  = \sel_dl1_s1$40  & { \$24 , \$24 , \$24 , \$24 , \$24 , \$24 , \$24 , \$24 , \$24 , \$24 , \$24 , \$24 , \$24 , \$24 , \$24 , \$24  };
+  assign sel_or0_0 = \$33  | \$34 ;
+  assign \$35  = \sel_dl1_s1$39  & { \$26 , \$26 , \$26 , \$26 , \$26 , \$26 , \$26 , \$26 , \$26 , \$26 , \$26 , \$26 , \$26 , \$26 , \$26 , \$26  };
+  assign \$36  = \sel_dl1_s1$40  & { \$28 , \$28 , \$28 , \$28 , \$28 , \$28 , \$28 , \$28 , \$28 , \$28 , \$28 , \$28 , \$28 , \$28 , \$28 , \$28  };
+  assign \$37  = \$35  | \$36 ;
+  assign \$38  = \sel_dl1_s1$43  & { \$30 , \$30 , \$30 , \$30 , \$30 , \$30 , \$30 , \$30 , \$30 , \$30 , \$30 , \$30 , \$30 , \$30 , \$30 , \$30  };
+  assign sel_or1_0 = \$37  | \$38 ;
+  assign \$39  = \$26  | \$30 ;
+  assign \$40  = \$28  | \$30 ;
+  assign \$41  = ~ adv3_valid;
+  assign adv3 = \$41  | o__ready;
   always @(posedge clk)
-    valid_s0 <= \$38 ;
+    valid_s0 <= \$42 ;
   always @(posedge clk)
-    valid_s1 <= \$39 ;
+    valid_s1 <= \$43 ;
   always @(posedge clk)
-    o__valid <= \$40 ;
+    o__valid <= \$44 ;
   always @(posedge clk)
-    sel_l3_s0 <= \$41 ;
+    adv0_valid <= \$45 ;
   always @(posedge clk)
-    sel_l5_s0 <= \$42 ;
+    sel_l3_s0 <= \$46 ;
   always @(posedge clk)
-    \sel_l5_s0$27  <= \$43 ;
+    adv1_valid <= \$47 ;
   always @(posedge clk)
-    \sel_l5_s0$28  <= \$44 ;
+    sel_l5_s0 <= \$48 ;
   always @(posedge clk)
-    \sel_l5_s0$30  <= \$45 ;
+    \sel_l5_s0$33  <= \$49 ;
   always @(posedge clk)
-    sel_dl1_s0 <= \$46 ;
+    \sel_l5_s0$34  <= \$50 ;
   always @(posedge clk)
-    \sel_dl1_s0$49  <= \$47 ;
+    \sel_l5_s0$36  <= \$51 ;
   always @(posedge clk)
-    \sel_dl1_s0$50  <= \$48 ;
+    adv2_valid <= \$52 ;
   always @(posedge clk)
-    \sel_dl1_s0$51  <= \$49 ;
+    sel_dl1_s0 <= \$53 ;
   always @(posedge clk)
-    sel_dl1_s1 <= \$50 ;
+    \sel_dl1_s0$57  <= \$54 ;
   always @(posedge clk)
-    \sel_dl1_s1$33  <= \$51 ;
+    \sel_dl1_s0$58  <= \$55 ;
   always @(posedge clk)
-    \sel_dl1_s1$34  <= \$52 ;
+    \sel_dl1_s0$59  <= \$56 ;
   always @(posedge clk)
-    \sel_dl1_s1$37  <= \$53 ;
+    sel_dl1_s1 <= \$57 ;
   always @(posedge clk)
-    sel_l8_s0 <= \$54 ;
+    \sel_dl1_s1$39  <= \$58 ;
   always @(posedge clk)
-    \sel_l8_s0$42  <= \$55 ;
+    \sel_dl1_s1$40  <= \$59 ;
   always @(posedge clk)
-    \sel_l8_s0$44  <= \$56 ;
+    \sel_dl1_s1$43  <= \$60 ;
   always @(posedge clk)
-    \sel_l8_s0$43  <= \$57 ;
+    adv3_valid <= \$61 ;
   always @(posedge clk)
-    \sel_l8_s0$45  <= \$58 ;
+    sel_l8_s0 <= \$62 ;
+  always @(posedge clk)
+    \sel_l8_s0$50  <= \$63 ;
+  always @(posedge clk)
+    \sel_l8_s0$52  <= \$64 ;
+  always @(posedge clk)
+    \sel_l8_s0$51  <= \$65 ;
+  always @(posedge clk)
+    \sel_l8_s0$53  <= \$66 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = i__payload[14:0] >= i__payload[30:16];
@@ -204,182 +243,215 @@ module nm_topk_2_4_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$15  = ~ \$7 ;
   assign \$16  = 5'h17 >> { \$15 , \$5 , \$3  };
   assign \$17  = 5'h17 >> { \$7 , \$6 , \$4  };
+  assign \$18  = ~ adv0_valid;
+  assign adv0 = \$18  | o__ready;
   assign sel_p0_1_0_s = sel_l3_s0[1] ^ sel_l3_s0[0];
   assign sel_p0_1_0_c = sel_l3_s0[1] & sel_l3_s0[0];
   assign sel_p1_2_0_s = sel_l3_s0[2] ^ sel_p0_1_0_s;
   assign sel_p1_2_0_c = sel_l3_s0[2] & sel_p0_1_0_s;
   assign sel_p1_2_1_s = sel_p0_1_0_c ^ sel_p1_2_0_c;
   assign sel_p1_2_1_c = sel_p0_1_0_c & sel_p1_2_0_c;
-  assign \$18  = ! \sel_l5_s0$27 ;
-  assign \$19  = sel_l5_s0[1] & \$18 ;
-  assign \$20  = ! \sel_l5_s0$28 ;
-  assign \$21  = sel_l5_s0[2] & \$20 ;
-  assign \$23  = sel_l5_s0[1] & \$22 ;
-  assign \$24  = \sel_l5_s0$28  == 1'h1;
-  assign \$25  = sel_l5_s0[2] & \$24 ;
-  assign \$26  = \sel_l5_s0$30  == 1'h1;
-  assign \$27  = sel_l5_s0[3] & \$26 ;
-  assign \$28  = sel_dl1_s1 & { sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0] };
-  assign \$29  = \sel_dl1_s1$33  & { \$19 , \$19 , \$19 , \$19 , \$19 , \$19 , \$19 , \$19 , \$19 , \$19 , \$19 , \$19 , \$19 , \$19 , \$19 , \$19  };
-  assign \$30  = \$28  | \$29 ;
-  assign \$31  = \sel_dl1_s1$34  & { \$21 , \$21 , \$21 , \$21 , \$21 , \$21 , \$21 , \$21 , \$21 , \$21 , \$21 , \$21 , \$21 , \$21 , \$21 , \$21  };
-  assign sel_or0_0 = \$30  | \$31 ;
-  assign \$32  = \sel_dl1_s1$33  & { \$23 , \$23 , \$23 , \$23 , \$23 , \$23 , \$23 , \$23 , \$23 , \$23 , \$23 , \$23 , \$23 , \$23 , \$23 , \$23  };
-  assign \$33  = \sel_dl1_s1$34  & { \$25 , \$25 , \$25 , \$25 , \$25 , \$25 , \$25 , \$25 , \$25 , \$25 , \$25 , \$25 , \$25 , \$25 , \$25 , \$25  };
+  assign \$19  = ~ adv1_valid;
+  assign adv1 = \$19  | o__ready;
+  assign \$20  = ~ adv2_valid;
+  assign adv2 = \$20  | o__ready;
+  assign \$21  = ! \sel_l5_s0$33 ;
+  assign \$22  = sel_l5_s0[1] & \$21 ;
+  assign \$23  = ! \sel_l5_s0$34 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$38  = valid_s0;
+    \$42  = valid_s0;
     if (i__ready) begin
-      \$38  = i__valid;
+      \$42  = i__valid;
     end
     if (rst) begin
-      \$38  = 1'h0;
+      \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$39  = valid_s1;
+    \$43  = valid_s1;
     if (i__ready) begin
-      \$39  = valid_s0;
+      \$43  = valid_s0;
     end
     if (rst) begin
-      \$39  = 1'h0;
+      \$43  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$40  = o__valid;
+    \$44  = o__valid;
     if (i__ready) begin
-      \$40  = valid_s1;
+      \$44  = valid_s1;
     end
     if (rst) begin
-      \$40  = 1'h0;
+      \$44  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$41  = sel_l3_s0;
-    if (i__ready) begin
-      \$41  = { \$17 , \$16 , \$14 , \$11  };
+    \$45  = adv0_valid;
+    if (adv0) begin
+      \$45  = valid_s1;
+    end
+    if (rst) begin
+      \$45  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$42  = sel_l5_s0;
-    if (i__ready) begin
-      \$42  = sel_l3_s0;
+    \$46  = sel_l3_s0;
+    if (adv0) begin
+      \$46  = { \$17 , \$16 , \$14 , \$11  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$43  = \sel_l5_s0$27 ;
-    if (i__ready) begin
-      \$43  = sel_l3_s0[0];
+    \$47  = adv1_valid;
+    if (adv1) begin
+      \$47  = valid_s1;
+    end
+    if (rst) begin
+      \$47  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$44  = \sel_l5_s0$28 ;
-    if (i__ready) begin
-      \$44  = { sel_p0_1_0_c, sel_p0_1_0_s };
+    \$48  = sel_l5_s0;
+    if (adv1) begin
+      \$48  = sel_l3_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$45  = \sel_l5_s0$30 ;
-    if (i__ready) begin
-      \$45  = { sel_p1_2_1_s, sel_p1_2_0_s };
+    \$49  = \sel_l5_s0$33 ;
+    if (adv1) begin
+      \$49  = sel_l3_s0[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$46  = sel_dl1_s0;
-    if (i__ready) begin
-      \$46  = i__payload[15:0];
+    \$50  = \sel_l5_s0$34 ;
+    if (adv1) begin
+      \$50  = { sel_p0_1_0_c, sel_p0_1_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$47  = \sel_dl1_s0$49 ;
-    if (i__ready) begin
-      \$47  = i__payload[31:16];
+    \$51  = \sel_l5_s0$36 ;
+    if (adv1) begin
+      \$51  = { sel_p1_2_1_s, sel_p1_2_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$48  = \sel_dl1_s0$50 ;
-    if (i__ready) begin
-      \$48  = i__payload[47:32];
+    \$52  = adv2_valid;
+    if (adv2) begin
+      \$52  = valid_s1;
+    end
+    if (rst) begin
+      \$52  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$49  = \sel_dl1_s0$51 ;
-    if (i__ready) begin
-      \$49  = i__payload[63:48];
+    \$53  = sel_dl1_s0;
+    if (adv2) begin
+      \$53  = i__payload[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$50  = sel_dl1_s1;
-    if (i__ready) begin
-      \$50  = sel_dl1_s0;
+    \$54  = \sel_dl1_s0$57 ;
+    if (adv2) begin
+      \$54  = i__payload[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$51  = \sel_dl1_s1$33 ;
-    if (i__ready) begin
-      \$51  = \sel_dl1_s0$49 ;
+    \$55  = \sel_dl1_s0$58 ;
+    if (adv2) begin
+      \$55  = i__payload[47:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$52  = \sel_dl1_s1$34 ;
-    if (i__ready) begin
-      \$52  = \sel_dl1_s0$50 ;
+    \$56  = \sel_dl1_s0$59 ;
+    if (adv2) begin
+      \$56  = i__payload[63:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$53  = \sel_dl1_s1$37 ;
-    if (i__ready) begin
-      \$53  = \sel_dl1_s0$51 ;
+    \$57  = sel_dl1_s1;
+    if (adv2) begin
+      \$57  = sel_dl1_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$54  = sel_l8_s0;
-    if (i__ready) begin
-      \$54  = sel_l5_s0;
+    \$58  = \sel_dl1_s1$39 ;
+    if (adv2) begin
+      \$58  = \sel_dl1_s0$57 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$55  = \sel_l8_s0$42 ;
-    if (i__ready) begin
-      \$55  = sel_or0_0;
+    \$59  = \sel_dl1_s1$40 ;
+    if (adv2) begin
+      \$59  = \sel_dl1_s0$58 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$56  = \sel_l8_s0$44 ;
-    if (i__ready) begin
-      \$56  = sel_or1_0;
+    \$60  = \sel_dl1_s1$43 ;
+    if (adv2) begin
+      \$60  = \sel_dl1_s0$59 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$57  = \sel_l8_s0$43 ;
-    if (i__ready) begin
-      \$57  = { \$21 , \$19  };
+    \$61  = adv3_valid;
+    if (adv3) begin
+      \$61  = valid_s1;
+    end
+    if (rst) begin
+      \$61  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$58  = \sel_l8_s0$45 ;
-    if (i__ready) begin
-      \$58  = { \$37 , \$36  };
+    \$62  = sel_l8_s0;
+    if (adv3) begin
+      \$62  = sel_l5_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$63  = \sel_l8_s0$50 ;
+    if (adv3) begin
+      \$63  = sel_or0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$64  = \sel_l8_s0$52 ;
+    if (adv3) begin
+      \$64  = sel_or1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$65  = \sel_l8_s0$51 ;
+    if (adv3) begin
+      \$65  = { \$24 , \$22  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$66  = \sel_l8_s0$53 ;
+    if (adv3) begin
+      \$66  = { \$40 , \$39  };
     end
   end
   assign advance = i__ready;
@@ -392,10 +464,10 @@ module nm_topk_2_4_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign sel_keep = { \$17 , \$16 , \$14 , \$11  };
   assign sel_pre0_1 = { sel_p0_1_0_c, sel_p0_1_0_s };
   assign sel_pre1_2 = { sel_p1_2_1_s, sel_p1_2_0_s };
-  assign sel_sel0 = { \$21 , \$19 , sel_l5_s0[0] };
-  assign sel_sel1 = { \$27 , \$25 , \$23  };
-  assign sel_idx0 = { \$21 , \$19  };
-  assign sel_idx1 = { \$37 , \$36  };
+  assign sel_sel0 = { \$24 , \$22 , sel_l5_s0[0] };
+  assign sel_sel1 = { \$30 , \$28 , \$26  };
+  assign sel_idx0 = { \$24 , \$22  };
+  assign sel_idx1 = { \$40 , \$39  };
   assign sel_val0 = sel_or0_0;
   assign sel_val1 = sel_or1_0;
   assign \i__payload.data  = i__payload;
@@ -414,10 +486,10 @@ module nm_topk_2_4_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \o__payload.index  = o__payload[39:36];
   assign \o__payload.index[0]  = o__payload[37:36];
   assign \o__payload.index[1]  = o__payload[39:38];
-  assign o__payload[39:38] = \sel_l8_s0$45 ;
-  assign o__payload[35:20] = \sel_l8_s0$44 ;
-  assign o__payload[37:36] = \sel_l8_s0$43 ;
-  assign o__payload[19:4] = \sel_l8_s0$42 ;
+  assign o__payload[39:38] = \sel_l8_s0$53 ;
+  assign o__payload[35:20] = \sel_l8_s0$52 ;
+  assign o__payload[37:36] = \sel_l8_s0$51 ;
+  assign o__payload[19:4] = \sel_l8_s0$50 ;
   assign o__payload[3:0] = sel_l8_s0;
-  assign \$22  = \sel_l5_s0$27 ;
+  assign \$25  = \sel_l5_s0$33 ;
 endmodule

@@ -6,20 +6,40 @@ module nm_topk_2_4_int8_network(i__valid, o__ready, clk, rst, i__ready, o__paylo
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire [8:0] \$10 ;
+  reg [7:0] \$100 ;
+  reg [7:0] \$101 ;
+  reg [7:0] \$102 ;
+  reg [7:0] \$103 ;
+  reg [7:0] \$104 ;
+  reg [7:0] \$105 ;
+  reg \$106 ;
+  reg [3:0] \$107 ;
+  reg [2:0] \$108 ;
+  reg [2:0] \$109 ;
   wire \$11 ;
+  reg [7:0] \$110 ;
+  reg [7:0] \$111 ;
+  reg [7:0] \$112 ;
+  reg [7:0] \$113 ;
+  reg \$114 ;
+  reg [3:0] \$115 ;
+  reg [7:0] \$116 ;
+  reg [7:0] \$117 ;
+  reg [1:0] \$118 ;
+  reg [1:0] \$119 ;
   wire [8:0] \$12 ;
   wire [8:0] \$13 ;
-  wire [1:0] \$14 ;
+  wire \$14 ;
   wire [1:0] \$15 ;
   wire [1:0] \$16 ;
   wire [1:0] \$17 ;
   wire [1:0] \$18 ;
-  wire [1:0] \$19 ;
+  wire \$19 ;
   wire \$2 ;
   wire [1:0] \$20 ;
   wire [1:0] \$21 ;
-  wire \$22 ;
-  wire \$23 ;
+  wire [1:0] \$22 ;
+  wire [1:0] \$23 ;
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
@@ -27,22 +47,96 @@ module nm_topk_2_4_int8_network(i__valid, o__ready, clk, rst, i__ready, o__paylo
   wire \$28 ;
   wire \$29 ;
   wire [8:0] \$3 ;
-  wire [8:0] \$30 ;
-  wire [8:0] \$31 ;
-  wire [8:0] \$32 ;
-  wire [8:0] \$33 ;
-  reg \$34 ;
-  reg [3:0] \$35 ;
-  reg [7:0] \$36 ;
-  reg [7:0] \$37 ;
-  reg [1:0] \$38 ;
-  reg [1:0] \$39 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
   wire [8:0] \$4 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
   wire \$5 ;
+  wire [7:0] \$50 ;
+  wire [7:0] \$51 ;
+  wire [7:0] \$52 ;
+  wire [7:0] \$53 ;
+  wire [7:0] \$54 ;
+  wire [7:0] \$55 ;
+  wire [7:0] \$56 ;
+  wire [7:0] \$57 ;
+  wire \$58 ;
+  wire \$59 ;
   wire [8:0] \$6 ;
+  wire \$60 ;
+  reg \$61 ;
+  reg \$62 ;
+  reg \$63 ;
+  reg \$64 ;
+  reg \$65 ;
+  reg \$66 ;
+  reg \$67 ;
+  reg [7:0] \$68 ;
+  reg [7:0] \$69 ;
   wire [8:0] \$7 ;
+  reg [7:0] \$70 ;
+  reg [7:0] \$71 ;
+  reg \$72 ;
+  reg [7:0] \$73 ;
+  reg [1:0] \$74 ;
+  reg [7:0] \$75 ;
+  reg [1:0] \$76 ;
+  reg [7:0] \$77 ;
+  reg [1:0] \$78 ;
+  reg [7:0] \$79 ;
   wire \$8 ;
+  reg [1:0] \$80 ;
+  reg \$81 ;
+  reg [1:0] \$82 ;
+  reg [1:0] \$83 ;
+  reg \$84 ;
+  reg [3:0] \$85 ;
+  reg \$86 ;
+  reg [1:0] \$87 ;
+  reg \$88 ;
+  reg \$89 ;
   wire [8:0] \$9 ;
+  reg [7:0] \$90 ;
+  reg [7:0] \$91 ;
+  reg [7:0] \$92 ;
+  reg [7:0] \$93 ;
+  reg [7:0] \$94 ;
+  reg [7:0] \$95 ;
+  reg [7:0] \$96 ;
+  reg [7:0] \$97 ;
+  reg [7:0] \$98 ;
+  reg [7:0] \$99 ;
+  wire adv0;
+  reg adv0_valid = 1'h0;
+  wire adv1;
+  reg adv1_valid = 1'h0;
+  wire adv2;
+  reg adv2_valid = 1'h0;
+  wire adv3;
+  reg adv3_valid = 1'h0;
+  wire adv4;
+  reg adv4_valid = 1'h0;
+  wire adv5;
+  reg adv5_valid = 1'h0;
+  wire adv6;
+  reg adv6_valid = 1'h0;
   wire advance;
   input clk;
   wire clk;
@@ -77,29 +171,89 @@ module nm_topk_2_4_int8_network(i__valid, o__ready, clk, rst, i__ready, o__paylo
   input rst;
   wire rst;
   wire sel_c0;
-  wire [10:0] sel_c0_max;
-  wire [10:0] sel_c0_min;
+  wire [9:0] sel_c0_max;
+  wire [9:0] sel_c0_min;
   wire sel_c1;
-  wire [10:0] sel_c1_max;
-  wire [10:0] sel_c1_min;
+  wire [9:0] sel_c1_max;
+  wire [9:0] sel_c1_min;
   wire sel_c2;
-  wire [10:0] sel_c2_max;
+  wire [9:0] sel_c2_max;
   wire sel_c3;
-  wire [10:0] sel_c3_max;
+  wire [9:0] sel_c3_max;
+  reg [7:0] sel_dl1_s0 = 8'h00;
+  reg [7:0] \sel_dl1_s0$90  = 8'h00;
+  reg [7:0] \sel_dl1_s0$91  = 8'h00;
+  reg [7:0] \sel_dl1_s0$92  = 8'h00;
+  reg [7:0] sel_dl1_s1 = 8'h00;
+  reg [7:0] \sel_dl1_s1$94  = 8'h00;
+  reg [7:0] \sel_dl1_s1$95  = 8'h00;
+  reg [7:0] \sel_dl1_s1$96  = 8'h00;
+  reg [7:0] sel_dl1_s2 = 8'h00;
+  reg [7:0] \sel_dl1_s2$100  = 8'h00;
+  reg [7:0] \sel_dl1_s2$98  = 8'h00;
+  reg [7:0] \sel_dl1_s2$99  = 8'h00;
+  reg [7:0] sel_dl1_s3 = 8'h00;
+  reg [7:0] \sel_dl1_s3$102  = 8'h00;
+  reg [7:0] \sel_dl1_s3$103  = 8'h00;
+  reg [7:0] \sel_dl1_s3$104  = 8'h00;
+  wire [1:0] sel_idx0;
+  wire [1:0] sel_idx1;
+  wire [3:0] sel_keep;
   wire [7:0] sel_key0;
   wire [7:0] sel_key1;
   wire [7:0] sel_key2;
   wire [7:0] sel_key3;
-  reg [3:0] sel_l5_s0 = 4'h0;
-  reg [7:0] \sel_l5_s0$28  = 8'h00;
-  reg [1:0] \sel_l5_s0$29  = 2'h0;
-  reg [7:0] \sel_l5_s0$30  = 8'h00;
-  reg [1:0] \sel_l5_s0$31  = 2'h0;
-  wire sel_s0;
-  wire [10:0] sel_s0_hi;
-  wire [10:0] sel_s0_lo;
+  reg [7:0] sel_l1_s0 = 8'h00;
+  reg [7:0] \sel_l1_s0$18  = 8'h00;
+  reg [7:0] \sel_l1_s0$22  = 8'h00;
+  reg [7:0] \sel_l1_s0$23  = 8'h00;
+  reg [1:0] sel_l2_s0 = 2'h0;
+  reg [7:0] \sel_l2_s0$30  = 8'h00;
+  reg [1:0] \sel_l2_s0$31  = 2'h0;
+  reg [7:0] \sel_l2_s0$32  = 8'h00;
+  reg [1:0] \sel_l2_s0$35  = 2'h0;
+  reg [7:0] \sel_l2_s0$36  = 8'h00;
+  reg [1:0] \sel_l2_s0$37  = 2'h0;
+  reg [7:0] \sel_l2_s0$38  = 8'h00;
+  reg [1:0] sel_l3_s0 = 2'h0;
+  reg [1:0] \sel_l3_s0$44  = 2'h0;
+  reg sel_l5_s0 = 1'h0;
+  reg [1:0] \sel_l5_s0$52  = 2'h0;
+  reg [3:0] \sel_l5_s0$60  = 4'h0;
+  reg \sel_l5_s0$61  = 1'h0;
+  reg [7:0] sel_l7_s0 = 8'h00;
+  reg [3:0] \sel_l7_s0$105  = 4'h0;
+  reg [2:0] \sel_l7_s0$67  = 3'h0;
+  reg [7:0] \sel_l7_s0$68  = 8'h00;
+  reg [7:0] \sel_l7_s0$69  = 8'h00;
+  reg [2:0] \sel_l7_s0$72  = 3'h0;
+  reg [7:0] \sel_l7_s0$73  = 8'h00;
+  reg [3:0] sel_l9_s0 = 4'h0;
+  reg [7:0] \sel_l9_s0$80  = 8'h00;
+  reg [1:0] \sel_l9_s0$81  = 2'h0;
+  reg [7:0] \sel_l9_s0$82  = 8'h00;
+  reg [1:0] \sel_l9_s0$83  = 2'h0;
+  wire [7:0] sel_or0_0;
+  wire [7:0] sel_or1_0;
+  wire sel_p0_1_0_c;
+  wire sel_p0_1_0_s;
+  wire sel_p1_2_0_c;
+  wire sel_p1_2_0_s;
+  wire sel_p1_2_1_c;
+  wire sel_p1_2_1_s;
+  wire [1:0] sel_pre0_1;
+  wire [1:0] sel_pre1_2;
+  wire [2:0] sel_sel0;
+  wire [2:0] sel_sel1;
+  wire [7:0] sel_val0;
+  wire [7:0] sel_val1;
+  reg valid_s0 = 1'h0;
+  reg valid_s1 = 1'h0;
+  reg valid_s2 = 1'h0;
+  reg valid_s3 = 1'h0;
+  reg valid_s4 = 1'h0;
   (* init = 1'h0 *)
-  wire valid_s0;
+  wire valid_s5;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = $signed(i__payload[7:0]) >= $signed(1'h0);
@@ -114,98 +268,658 @@ module nm_topk_2_4_int8_network(i__valid, o__ready, clk, rst, i__ready, o__paylo
   assign \$11  = $signed(i__payload[31:24]) >= $signed(1'h0);
   assign \$12  = - $signed(i__payload[31:24]);
   assign \$13  = \$11  ? { i__payload[31], i__payload[31:24] } : \$12 ;
-  assign sel_c0 = { \$4 [7:0], \$14  } > { \$7 [7:0], \$15  };
-  assign sel_c0_max = sel_c0 ? { 2'h0, i__payload[7], \$4 [7:0] } : { 2'h1, i__payload[15], \$7 [7:0] };
-  assign sel_c0_min = sel_c0 ? { 2'h1, i__payload[15], \$7 [7:0] } : { 2'h0, i__payload[7], \$4 [7:0] };
-  assign sel_c1 = { \$10 [7:0], \$16  } > { \$13 [7:0], \$17  };
-  assign sel_c1_max = sel_c1 ? { 2'h2, i__payload[23], \$10 [7:0] } : { 2'h3, i__payload[31], \$13 [7:0] };
-  assign sel_c1_min = sel_c1 ? { 2'h3, i__payload[31], \$13 [7:0] } : { 2'h2, i__payload[23], \$10 [7:0] };
-  assign \$18  = ~ sel_c0_min[10:9];
-  assign \$19  = ~ sel_c1_max[10:9];
-  assign sel_c2 = { sel_c0_min[7:0], \$18  } > { sel_c1_max[7:0], \$19  };
-  assign sel_c2_max = sel_c2 ? sel_c0_min : sel_c1_max;
-  assign \$20  = ~ sel_c0_max[10:9];
-  assign \$21  = ~ sel_c1_min[10:9];
-  assign sel_c3 = { sel_c0_max[7:0], \$20  } > { sel_c1_min[7:0], \$21  };
-  assign sel_c3_max = sel_c3 ? sel_c0_max : sel_c1_min;
-  assign sel_s0 = sel_c3_max[10:9] > sel_c2_max[10:9];
-  assign sel_s0_lo = sel_s0 ? sel_c2_max : sel_c3_max;
-  assign sel_s0_hi = sel_s0 ? sel_c3_max : sel_c2_max;
-  assign \$22  = ! sel_s0_lo[10:9];
-  assign \$23  = sel_s0_lo[10:9] == 1'h1;
-  assign \$24  = sel_s0_hi[10:9] == 1'h1;
-  assign \$25  = \$23  | \$24 ;
-  assign \$26  = sel_s0_lo[10:9] == 2'h2;
-  assign \$27  = sel_s0_hi[10:9] == 2'h2;
-  assign \$28  = \$26  | \$27 ;
-  assign \$29  = sel_s0_hi[10:9] == 2'h3;
-  assign \$30  = - sel_s0_lo[7:0];
-  assign \$31  = sel_s0_lo[8] ? \$30  : { 1'h0, sel_s0_lo[7:0] };
-  assign \$32  = - sel_s0_hi[7:0];
-  assign \$33  = sel_s0_hi[8] ? \$32  : { 1'h0, sel_s0_hi[7:0] };
+  assign \$14  = ~ adv0_valid;
+  assign adv0 = \$14  | o__ready;
+  assign sel_c0 = { sel_l1_s0, \$15  } > { \sel_l1_s0$18 , \$16  };
+  assign sel_c0_max = sel_c0 ? { 2'h0, sel_l1_s0 } : { 2'h1, \sel_l1_s0$18  };
+  assign sel_c0_min = sel_c0 ? { 2'h1, \sel_l1_s0$18  } : { 2'h0, sel_l1_s0 };
+  assign sel_c1 = { \sel_l1_s0$22 , \$17  } > { \sel_l1_s0$23 , \$18  };
+  assign sel_c1_max = sel_c1 ? { 2'h2, \sel_l1_s0$22  } : { 2'h3, \sel_l1_s0$23  };
+  assign sel_c1_min = sel_c1 ? { 2'h3, \sel_l1_s0$23  } : { 2'h2, \sel_l1_s0$22  };
+  assign \$19  = ~ adv1_valid;
+  assign adv1 = \$19  | o__ready;
+  assign \$20  = ~ sel_l2_s0;
+  assign \$21  = ~ \sel_l2_s0$31 ;
+  assign sel_c2 = { \sel_l2_s0$30 , \$20  } > { \sel_l2_s0$32 , \$21  };
+  assign sel_c2_max = sel_c2 ? { sel_l2_s0, \sel_l2_s0$30  } : { \sel_l2_s0$31 , \sel_l2_s0$32  };
+  assign \$22  = ~ \sel_l2_s0$35 ;
+  assign \$23  = ~ \sel_l2_s0$37 ;
+  assign sel_c3 = { \sel_l2_s0$36 , \$22  } > { \sel_l2_s0$38 , \$23  };
+  assign sel_c3_max = sel_c3 ? { \sel_l2_s0$35 , \sel_l2_s0$36  } : { \sel_l2_s0$37 , \sel_l2_s0$38  };
+  assign \$24  = ~ adv2_valid;
+  assign adv2 = \$24  | o__ready;
+  assign \$25  = ! sel_l3_s0;
+  assign \$26  = ! \sel_l3_s0$44 ;
+  assign \$27  = \$25  | \$26 ;
+  assign \$28  = sel_l3_s0 == 1'h1;
+  assign \$29  = \sel_l3_s0$44  == 1'h1;
+  assign \$30  = \$28  | \$29 ;
+  assign \$31  = sel_l3_s0 == 2'h2;
+  assign \$32  = \sel_l3_s0$44  == 2'h2;
+  assign \$33  = \$31  | \$32 ;
+  assign \$34  = sel_l3_s0 == 2'h3;
+  assign \$35  = \sel_l3_s0$44  == 2'h3;
+  assign \$36  = \$34  | \$35 ;
+  assign sel_p0_1_0_s = \$30  ^ \$27 ;
+  assign sel_p0_1_0_c = \$30  & \$27 ;
+  assign \$37  = ~ adv3_valid;
+  assign adv3 = \$37  | o__ready;
+  assign sel_p1_2_0_s = sel_l5_s0 ^ \sel_l5_s0$52 [0];
+  assign sel_p1_2_0_c = sel_l5_s0 & \sel_l5_s0$52 [0];
+  assign sel_p1_2_1_s = \sel_l5_s0$52 [1] ^ sel_p1_2_0_c;
+  assign sel_p1_2_1_c = \sel_l5_s0$52 [1] & sel_p1_2_0_c;
+  assign \$38  = ~ adv4_valid;
+  assign adv4 = \$38  | o__ready;
+  assign \$39  = ! \sel_l5_s0$61 ;
+  assign \$40  = \sel_l5_s0$60 [1] & \$39 ;
+  assign \$41  = ! \sel_l5_s0$52 ;
+  assign \$42  = \sel_l5_s0$60 [2] & \$41 ;
+  assign \$44  = \sel_l5_s0$60 [1] & \$43 ;
+  assign \$45  = \sel_l5_s0$52  == 1'h1;
+  assign \$46  = \sel_l5_s0$60 [2] & \$45 ;
+  assign \$47  = { sel_p1_2_1_s, sel_p1_2_0_s } == 1'h1;
+  assign \$48  = \sel_l5_s0$60 [3] & \$47 ;
+  assign \$49  = ~ adv5_valid;
+  assign adv5 = \$49  | o__ready;
+  assign \$50  = sel_l7_s0 & { \sel_l7_s0$67 [0], \sel_l7_s0$67 [0], \sel_l7_s0$67 [0], \sel_l7_s0$67 [0], \sel_l7_s0$67 [0], \sel_l7_s0$67 [0], \sel_l7_s0$67 [0], \sel_l7_s0$67 [0] };
+  assign \$51  = \sel_l7_s0$68  & { \sel_l7_s0$67 [1], \sel_l7_s0$67 [1], \sel_l7_s0$67 [1], \sel_l7_s0$67 [1], \sel_l7_s0$67 [1], \sel_l7_s0$67 [1], \sel_l7_s0$67 [1], \sel_l7_s0$67 [1] };
+  assign \$52  = \$50  | \$51 ;
+  assign \$53  = \sel_l7_s0$69  & { \sel_l7_s0$67 [2], \sel_l7_s0$67 [2], \sel_l7_s0$67 [2], \sel_l7_s0$67 [2], \sel_l7_s0$67 [2], \sel_l7_s0$67 [2], \sel_l7_s0$67 [2], \sel_l7_s0$67 [2] };
+  assign sel_or0_0 = \$52  | \$53 ;
+  assign \$54  = \sel_l7_s0$68  & { \sel_l7_s0$72 [0], \sel_l7_s0$72 [0], \sel_l7_s0$72 [0], \sel_l7_s0$72 [0], \sel_l7_s0$72 [0], \sel_l7_s0$72 [0], \sel_l7_s0$72 [0], \sel_l7_s0$72 [0] };
+  assign \$55  = \sel_l7_s0$69  & { \sel_l7_s0$72 [1], \sel_l7_s0$72 [1], \sel_l7_s0$72 [1], \sel_l7_s0$72 [1], \sel_l7_s0$72 [1], \sel_l7_s0$72 [1], \sel_l7_s0$72 [1], \sel_l7_s0$72 [1] };
+  assign \$56  = \$54  | \$55 ;
+  assign \$57  = \sel_l7_s0$73  & { \sel_l7_s0$72 [2], \sel_l7_s0$72 [2], \sel_l7_s0$72 [2], \sel_l7_s0$72 [2], \sel_l7_s0$72 [2], \sel_l7_s0$72 [2], \sel_l7_s0$72 [2], \sel_l7_s0$72 [2] };
+  assign sel_or1_0 = \$56  | \$57 ;
+  assign \$58  = \sel_l7_s0$72 [0] | \sel_l7_s0$72 [2];
+  assign \$59  = \sel_l7_s0$72 [1] | \sel_l7_s0$72 [2];
+  assign \$60  = ~ adv6_valid;
+  assign adv6 = \$60  | o__ready;
   always @(posedge clk)
-    o__valid <= \$34 ;
+    valid_s0 <= \$61 ;
   always @(posedge clk)
-    sel_l5_s0 <= \$35 ;
+    valid_s1 <= \$62 ;
   always @(posedge clk)
-    \sel_l5_s0$28  <= \$36 ;
+    valid_s2 <= \$63 ;
   always @(posedge clk)
-    \sel_l5_s0$30  <= \$37 ;
+    valid_s3 <= \$64 ;
   always @(posedge clk)
-    \sel_l5_s0$29  <= \$38 ;
+    valid_s4 <= \$65 ;
   always @(posedge clk)
-    \sel_l5_s0$31  <= \$39 ;
+    o__valid <= \$66 ;
+  always @(posedge clk)
+    adv0_valid <= \$67 ;
+  always @(posedge clk)
+    sel_l1_s0 <= \$68 ;
+  always @(posedge clk)
+    \sel_l1_s0$18  <= \$69 ;
+  always @(posedge clk)
+    \sel_l1_s0$22  <= \$70 ;
+  always @(posedge clk)
+    \sel_l1_s0$23  <= \$71 ;
+  always @(posedge clk)
+    adv1_valid <= \$72 ;
+  always @(posedge clk)
+    \sel_l2_s0$30  <= \$73 ;
+  always @(posedge clk)
+    sel_l2_s0 <= \$74 ;
+  always @(posedge clk)
+    \sel_l2_s0$36  <= \$75 ;
+  always @(posedge clk)
+    \sel_l2_s0$35  <= \$76 ;
+  always @(posedge clk)
+    \sel_l2_s0$38  <= \$77 ;
+  always @(posedge clk)
+    \sel_l2_s0$37  <= \$78 ;
+  always @(posedge clk)
+    \sel_l2_s0$32  <= \$79 ;
+  always @(posedge clk)
+    \sel_l2_s0$31  <= \$80 ;
+  always @(posedge clk)
+    adv2_valid <= \$81 ;
+  always @(posedge clk)
+    sel_l3_s0 <= \$82 ;
+  always @(posedge clk)
+    \sel_l3_s0$44  <= \$83 ;
+  always @(posedge clk)
+    adv3_valid <= \$84 ;
+  always @(posedge clk)
+    \sel_l5_s0$60  <= \$85 ;
+  always @(posedge clk)
+    \sel_l5_s0$61  <= \$86 ;
+  always @(posedge clk)
+    \sel_l5_s0$52  <= \$87 ;
+  always @(posedge clk)
+    sel_l5_s0 <= \$88 ;
+  always @(posedge clk)
+    adv4_valid <= \$89 ;
+  always @(posedge clk)
+    sel_dl1_s0 <= \$90 ;
+  always @(posedge clk)
+    \sel_dl1_s0$90  <= \$91 ;
+  always @(posedge clk)
+    \sel_dl1_s0$91  <= \$92 ;
+  always @(posedge clk)
+    \sel_dl1_s0$92  <= \$93 ;
+  always @(posedge clk)
+    sel_dl1_s1 <= \$94 ;
+  always @(posedge clk)
+    \sel_dl1_s1$94  <= \$95 ;
+  always @(posedge clk)
+    \sel_dl1_s1$95  <= \$96 ;
+  always @(posedge clk)
+    \sel_dl1_s1$96  <= \$97 ;
+  always @(posedge clk)
+    sel_dl1_s2 <= \$98 ;
+  always @(posedge clk)
+    \sel_dl1_s2$98  <= \$99 ;
+  always @(posedge clk)
+    \sel_dl1_s2$99  <= \$100 ;
+  always @(posedge clk)
+    \sel_dl1_s2$100  <= \$101 ;
+  always @(posedge clk)
+    sel_dl1_s3 <= \$102 ;
+  always @(posedge clk)
+    \sel_dl1_s3$102  <= \$103 ;
+  always @(posedge clk)
+    \sel_dl1_s3$103  <= \$104 ;
+  always @(posedge clk)
+    \sel_dl1_s3$104  <= \$105 ;
+  always @(posedge clk)
+    adv5_valid <= \$106 ;
+  always @(posedge clk)
+    \sel_l7_s0$105  <= \$107 ;
+  always @(posedge clk)
+    \sel_l7_s0$67  <= \$108 ;
+  always @(posedge clk)
+    \sel_l7_s0$72  <= \$109 ;
+  always @(posedge clk)
+    sel_l7_s0 <= \$110 ;
+  always @(posedge clk)
+    \sel_l7_s0$68  <= \$111 ;
+  always @(posedge clk)
+    \sel_l7_s0$69  <= \$112 ;
+  always @(posedge clk)
+    \sel_l7_s0$73  <= \$113 ;
+  always @(posedge clk)
+    adv6_valid <= \$114 ;
+  always @(posedge clk)
+    sel_l9_s0 <= \$115 ;
+  always @(posedge clk)
+    \sel_l9_s0$80  <= \$116 ;
+  always @(posedge clk)
+    \sel_l9_s0$82  <= \$117 ;
+  always @(posedge clk)
+    \sel_l9_s0$81  <= \$118 ;
+  always @(posedge clk)
+    \sel_l9_s0$83  <= \$119 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$34  = o__valid;
+    \$61  = valid_s0;
     if (i__ready) begin
-      \$34  = i__valid;
+      \$61  = i__valid;
     end
     if (rst) begin
-      \$34  = 1'h0;
+      \$61  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$35  = sel_l5_s0;
+    \$62  = valid_s1;
     if (i__ready) begin
-      \$35  = { \$29 , \$28 , \$25 , \$22  };
+      \$62  = valid_s0;
+    end
+    if (rst) begin
+      \$62  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$36  = \sel_l5_s0$28 ;
+    \$63  = valid_s2;
     if (i__ready) begin
-      \$36  = \$31 [7:0];
+      \$63  = valid_s1;
+    end
+    if (rst) begin
+      \$63  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$37  = \sel_l5_s0$30 ;
+    \$64  = valid_s3;
     if (i__ready) begin
-      \$37  = \$33 [7:0];
+      \$64  = valid_s2;
+    end
+    if (rst) begin
+      \$64  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$38  = \sel_l5_s0$29 ;
+    \$65  = valid_s4;
     if (i__ready) begin
-      \$38  = sel_s0_lo[10:9];
+      \$65  = valid_s3;
+    end
+    if (rst) begin
+      \$65  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$39  = \sel_l5_s0$31 ;
+    \$66  = o__valid;
     if (i__ready) begin
-      \$39  = sel_s0_hi[10:9];
+      \$66  = valid_s4;
+    end
+    if (rst) begin
+      \$66  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$67  = adv0_valid;
+    if (adv0) begin
+      \$67  = valid_s4;
+    end
+    if (rst) begin
+      \$67  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$68  = sel_l1_s0;
+    if (adv0) begin
+      \$68  = \$4 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$69  = \sel_l1_s0$18 ;
+    if (adv0) begin
+      \$69  = \$7 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$70  = \sel_l1_s0$22 ;
+    if (adv0) begin
+      \$70  = \$10 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$71  = \sel_l1_s0$23 ;
+    if (adv0) begin
+      \$71  = \$13 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$72  = adv1_valid;
+    if (adv1) begin
+      \$72  = valid_s4;
+    end
+    if (rst) begin
+      \$72  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$73  = \sel_l2_s0$30 ;
+    if (adv1) begin
+      \$73  = sel_c0_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$74  = sel_l2_s0;
+    if (adv1) begin
+      \$74  = sel_c0_min[9:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$75  = \sel_l2_s0$36 ;
+    if (adv1) begin
+      \$75  = sel_c0_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$76  = \sel_l2_s0$35 ;
+    if (adv1) begin
+      \$76  = sel_c0_max[9:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$77  = \sel_l2_s0$38 ;
+    if (adv1) begin
+      \$77  = sel_c1_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$78  = \sel_l2_s0$37 ;
+    if (adv1) begin
+      \$78  = sel_c1_min[9:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$79  = \sel_l2_s0$32 ;
+    if (adv1) begin
+      \$79  = sel_c1_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$80  = \sel_l2_s0$31 ;
+    if (adv1) begin
+      \$80  = sel_c1_max[9:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$81  = adv2_valid;
+    if (adv2) begin
+      \$81  = valid_s4;
+    end
+    if (rst) begin
+      \$81  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$82  = sel_l3_s0;
+    if (adv2) begin
+      \$82  = sel_c3_max[9:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$83  = \sel_l3_s0$44 ;
+    if (adv2) begin
+      \$83  = sel_c2_max[9:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$84  = adv3_valid;
+    if (adv3) begin
+      \$84  = valid_s4;
+    end
+    if (rst) begin
+      \$84  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$85  = \sel_l5_s0$60 ;
+    if (adv3) begin
+      \$85  = { \$36 , \$33 , \$30 , \$27  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$86  = \sel_l5_s0$61 ;
+    if (adv3) begin
+      \$86  = \$27 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$87  = \sel_l5_s0$52 ;
+    if (adv3) begin
+      \$87  = { sel_p0_1_0_c, sel_p0_1_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$88  = sel_l5_s0;
+    if (adv3) begin
+      \$88  = \$33 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$89  = adv4_valid;
+    if (adv4) begin
+      \$89  = valid_s4;
+    end
+    if (rst) begin
+      \$89  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$90  = sel_dl1_s0;
+    if (adv4) begin
+      \$90  = i__payload[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$91  = \sel_dl1_s0$90 ;
+    if (adv4) begin
+      \$91  = i__payload[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$92  = \sel_dl1_s0$91 ;
+    if (adv4) begin
+      \$92  = i__payload[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$93  = \sel_dl1_s0$92 ;
+    if (adv4) begin
+      \$93  = i__payload[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$94  = sel_dl1_s1;
+    if (adv4) begin
+      \$94  = sel_dl1_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$95  = \sel_dl1_s1$94 ;
+    if (adv4) begin
+      \$95  = \sel_dl1_s0$90 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$96  = \sel_dl1_s1$95 ;
+    if (adv4) begin
+      \$96  = \sel_dl1_s0$91 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$97  = \sel_dl1_s1$96 ;
+    if (adv4) begin
+      \$97  = \sel_dl1_s0$92 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$98  = sel_dl1_s2;
+    if (adv4) begin
+      \$98  = sel_dl1_s1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$99  = \sel_dl1_s2$98 ;
+    if (adv4) begin
+      \$99  = \sel_dl1_s1$94 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$100  = \sel_dl1_s2$99 ;
+    if (adv4) begin
+      \$100  = \sel_dl1_s1$95 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$101  = \sel_dl1_s2$100 ;
+    if (adv4) begin
+      \$101  = \sel_dl1_s1$96 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$102  = sel_dl1_s3;
+    if (adv4) begin
+      \$102  = sel_dl1_s2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$103  = \sel_dl1_s3$102 ;
+    if (adv4) begin
+      \$103  = \sel_dl1_s2$98 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$104  = \sel_dl1_s3$103 ;
+    if (adv4) begin
+      \$104  = \sel_dl1_s2$99 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$105  = \sel_dl1_s3$104 ;
+    if (adv4) begin
+      \$105  = \sel_dl1_s2$100 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$106  = adv5_valid;
+    if (adv5) begin
+      \$106  = valid_s4;
+    end
+    if (rst) begin
+      \$106  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$107  = \sel_l7_s0$105 ;
+    if (adv5) begin
+      \$107  = \sel_l5_s0$60 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$108  = \sel_l7_s0$67 ;
+    if (adv5) begin
+      \$108  = { \$42 , \$40 , \sel_l5_s0$60 [0] };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$109  = \sel_l7_s0$72 ;
+    if (adv5) begin
+      \$109  = { \$48 , \$46 , \$44  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$110  = sel_l7_s0;
+    if (adv5) begin
+      \$110  = sel_dl1_s3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$111  = \sel_l7_s0$68 ;
+    if (adv5) begin
+      \$111  = \sel_dl1_s3$102 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$112  = \sel_l7_s0$69 ;
+    if (adv5) begin
+      \$112  = \sel_dl1_s3$103 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$113  = \sel_l7_s0$73 ;
+    if (adv5) begin
+      \$113  = \sel_dl1_s3$104 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$114  = adv6_valid;
+    if (adv6) begin
+      \$114  = valid_s4;
+    end
+    if (rst) begin
+      \$114  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$115  = sel_l9_s0;
+    if (adv6) begin
+      \$115  = \sel_l7_s0$105 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$116  = \sel_l9_s0$80 ;
+    if (adv6) begin
+      \$116  = sel_or0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$117  = \sel_l9_s0$82 ;
+    if (adv6) begin
+      \$117  = sel_or1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$118  = \sel_l9_s0$81 ;
+    if (adv6) begin
+      \$118  = \sel_l7_s0$67 [2:1];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$119  = \sel_l9_s0$83 ;
+    if (adv6) begin
+      \$119  = { \$59 , \$58  };
     end
   end
   assign advance = i__ready;
-  assign valid_s0 = o__valid;
+  assign valid_s5 = o__valid;
   assign sel_key0 = \$4 [7:0];
   assign sel_key1 = \$7 [7:0];
   assign sel_key2 = \$10 [7:0];
   assign sel_key3 = \$13 [7:0];
+  assign sel_keep = { \$36 , \$33 , \$30 , \$27  };
+  assign sel_pre0_1 = { sel_p0_1_0_c, sel_p0_1_0_s };
+  assign sel_pre1_2 = { sel_p1_2_1_s, sel_p1_2_0_s };
+  assign sel_sel0 = { \$42 , \$40 , \sel_l5_s0$60 [0] };
+  assign sel_sel1 = { \$48 , \$46 , \$44  };
+  assign sel_idx0 = \sel_l7_s0$67 [2:1];
+  assign sel_idx1 = { \$59 , \$58  };
+  assign sel_val0 = sel_or0_0;
+  assign sel_val1 = sel_or1_0;
   assign \i__payload.data  = i__payload;
   assign \i__payload.data[0]  = i__payload[7:0];
   assign \i__payload.data[1]  = i__payload[15:8];
@@ -222,13 +936,14 @@ module nm_topk_2_4_int8_network(i__valid, o__ready, clk, rst, i__ready, o__paylo
   assign \o__payload.index  = o__payload[23:20];
   assign \o__payload.index[0]  = o__payload[21:20];
   assign \o__payload.index[1]  = o__payload[23:22];
-  assign o__payload[23:22] = \sel_l5_s0$31 ;
-  assign o__payload[19:12] = \sel_l5_s0$30 ;
-  assign o__payload[21:20] = \sel_l5_s0$29 ;
-  assign o__payload[11:4] = \sel_l5_s0$28 ;
-  assign o__payload[3:0] = sel_l5_s0;
-  assign \$14  = 2'h3;
-  assign \$15  = 2'h2;
-  assign \$16  = 2'h1;
-  assign \$17  = 2'h0;
+  assign o__payload[23:22] = \sel_l9_s0$83 ;
+  assign o__payload[19:12] = \sel_l9_s0$82 ;
+  assign o__payload[21:20] = \sel_l9_s0$81 ;
+  assign o__payload[11:4] = \sel_l9_s0$80 ;
+  assign o__payload[3:0] = sel_l9_s0;
+  assign \$15  = 2'h3;
+  assign \$16  = 2'h2;
+  assign \$17  = 2'h1;
+  assign \$18  = 2'h0;
+  assign \$43  = \sel_l5_s0$61 ;
 endmodule

@@ -38,51 +38,71 @@ module nm_topk_2_4_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$38 ;
   wire \$39 ;
   wire [8:0] \$4 ;
-  wire [7:0] \$40 ;
-  wire [7:0] \$41 ;
-  wire [7:0] \$42 ;
-  wire [7:0] \$43 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
   wire [7:0] \$44 ;
   wire [7:0] \$45 ;
   wire [7:0] \$46 ;
   wire [7:0] \$47 ;
-  wire \$48 ;
-  wire \$49 ;
+  wire [7:0] \$48 ;
+  wire [7:0] \$49 ;
   wire \$5 ;
-  reg \$50 ;
-  reg \$51 ;
-  reg \$52 ;
-  reg \$53 ;
-  reg [7:0] \$54 ;
-  reg [7:0] \$55 ;
-  reg [7:0] \$56 ;
-  reg [7:0] \$57 ;
-  reg [3:0] \$58 ;
-  reg [3:0] \$59 ;
+  wire [7:0] \$50 ;
+  wire [7:0] \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  reg \$55 ;
+  reg \$56 ;
+  reg \$57 ;
+  reg \$58 ;
+  reg \$59 ;
   wire [8:0] \$6 ;
-  reg \$60 ;
-  reg [1:0] \$61 ;
-  reg [1:0] \$62 ;
+  reg [7:0] \$60 ;
+  reg [7:0] \$61 ;
+  reg [7:0] \$62 ;
   reg [7:0] \$63 ;
-  reg [7:0] \$64 ;
-  reg [7:0] \$65 ;
-  reg [7:0] \$66 ;
-  reg [7:0] \$67 ;
-  reg [7:0] \$68 ;
-  reg [7:0] \$69 ;
+  reg \$64 ;
+  reg [3:0] \$65 ;
+  reg \$66 ;
+  reg [3:0] \$67 ;
+  reg \$68 ;
+  reg [1:0] \$69 ;
   wire [8:0] \$7 ;
-  reg [7:0] \$70 ;
-  reg [7:0] \$71 ;
+  reg [1:0] \$70 ;
+  reg \$71 ;
   reg [7:0] \$72 ;
   reg [7:0] \$73 ;
   reg [7:0] \$74 ;
-  reg [3:0] \$75 ;
+  reg [7:0] \$75 ;
   reg [7:0] \$76 ;
   reg [7:0] \$77 ;
-  reg [1:0] \$78 ;
-  reg [1:0] \$79 ;
+  reg [7:0] \$78 ;
+  reg [7:0] \$79 ;
   wire \$8 ;
+  reg [7:0] \$80 ;
+  reg [7:0] \$81 ;
+  reg [7:0] \$82 ;
+  reg [7:0] \$83 ;
+  reg \$84 ;
+  reg [3:0] \$85 ;
+  reg [7:0] \$86 ;
+  reg [7:0] \$87 ;
+  reg [1:0] \$88 ;
+  reg [1:0] \$89 ;
   wire [8:0] \$9 ;
+  wire adv0;
+  reg adv0_valid = 1'h0;
+  wire adv1;
+  reg adv1_valid = 1'h0;
+  wire adv2;
+  reg adv2_valid = 1'h0;
+  wire adv3;
+  reg adv3_valid = 1'h0;
+  wire adv4;
+  reg adv4_valid = 1'h0;
   wire advance;
   input clk;
   wire clk;
@@ -118,17 +138,17 @@ module nm_topk_2_4_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire rst;
   wire [5:0] sel_beats;
   reg [7:0] sel_dl1_s0 = 8'h00;
-  reg [7:0] \sel_dl1_s0$54  = 8'h00;
-  reg [7:0] \sel_dl1_s0$55  = 8'h00;
-  reg [7:0] \sel_dl1_s0$56  = 8'h00;
+  reg [7:0] \sel_dl1_s0$64  = 8'h00;
+  reg [7:0] \sel_dl1_s0$65  = 8'h00;
+  reg [7:0] \sel_dl1_s0$66  = 8'h00;
   reg [7:0] sel_dl1_s1 = 8'h00;
-  reg [7:0] \sel_dl1_s1$58  = 8'h00;
-  reg [7:0] \sel_dl1_s1$59  = 8'h00;
-  reg [7:0] \sel_dl1_s1$60  = 8'h00;
+  reg [7:0] \sel_dl1_s1$68  = 8'h00;
+  reg [7:0] \sel_dl1_s1$69  = 8'h00;
+  reg [7:0] \sel_dl1_s1$70  = 8'h00;
   reg [7:0] sel_dl1_s2 = 8'h00;
-  reg [7:0] \sel_dl1_s2$37  = 8'h00;
-  reg [7:0] \sel_dl1_s2$38  = 8'h00;
-  reg [7:0] \sel_dl1_s2$41  = 8'h00;
+  reg [7:0] \sel_dl1_s2$45  = 8'h00;
+  reg [7:0] \sel_dl1_s2$46  = 8'h00;
+  reg [7:0] \sel_dl1_s2$49  = 8'h00;
   wire [1:0] sel_idx0;
   wire [1:0] sel_idx1;
   wire [3:0] sel_keep;
@@ -137,19 +157,19 @@ module nm_topk_2_4_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire [7:0] sel_key2;
   wire [7:0] sel_key3;
   reg [7:0] sel_l1_s0 = 8'h00;
-  reg [7:0] \sel_l1_s0$16  = 8'h00;
-  reg [7:0] \sel_l1_s0$17  = 8'h00;
   reg [7:0] \sel_l1_s0$18  = 8'h00;
+  reg [7:0] \sel_l1_s0$19  = 8'h00;
+  reg [7:0] \sel_l1_s0$20  = 8'h00;
   reg [3:0] sel_l3_s0 = 4'h0;
   reg [3:0] sel_l5_s0 = 4'h0;
-  reg \sel_l5_s0$31  = 1'h0;
-  reg [1:0] \sel_l5_s0$32  = 2'h0;
-  reg [1:0] \sel_l5_s0$34  = 2'h0;
+  reg \sel_l5_s0$39  = 1'h0;
+  reg [1:0] \sel_l5_s0$40  = 2'h0;
+  reg [1:0] \sel_l5_s0$42  = 2'h0;
   reg [3:0] sel_l8_s0 = 4'h0;
-  reg [7:0] \sel_l8_s0$46  = 8'h00;
-  reg [1:0] \sel_l8_s0$47  = 2'h0;
-  reg [7:0] \sel_l8_s0$48  = 8'h00;
-  reg [1:0] \sel_l8_s0$49  = 2'h0;
+  reg [7:0] \sel_l8_s0$56  = 8'h00;
+  reg [1:0] \sel_l8_s0$57  = 2'h0;
+  reg [7:0] \sel_l8_s0$58  = 8'h00;
+  reg [1:0] \sel_l8_s0$59  = 2'h0;
   wire [7:0] sel_or0_0;
   wire [7:0] sel_or1_0;
   wire sel_p0_1_0_c;
@@ -169,103 +189,133 @@ module nm_topk_2_4_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg valid_s2 = 1'h0;
   (* init = 1'h0 *)
   wire valid_s3;
-  assign \$20  = ~ \$14 ;
+  assign \$10  = \$8  ? { i__payload[23], i__payload[23:16] } : \$9 ;
+  assign \$11  = $signed(i__payload[31:24]) >= $signed(1'h0);
+  assign \$12  = - $signed(i__payload[31:24]);
+  assign \$13  = \$11  ? { i__payload[31], i__payload[31:24] } : \$12 ;
+  assign \$14  = ~ adv0_valid;
+  assign adv0 = \$14  | o__ready;
+  assign \$15  = sel_l1_s0 >= \sel_l1_s0$18 ;
+  assign \$16  = sel_l1_s0 >= \sel_l1_s0$19 ;
+  assign \$17  = sel_l1_s0 >= \sel_l1_s0$20 ;
+  assign \$18  = \sel_l1_s0$18  >= \sel_l1_s0$19 ;
+  assign \$19  = \sel_l1_s0$18  >= \sel_l1_s0$20 ;
+  assign \$20  = \sel_l1_s0$19  >= \sel_l1_s0$20 ;
   assign \$21  = ~ \$15 ;
   assign \$22  = ~ \$16 ;
-  assign \$23  = 5'h17 >> { \$22 , \$21 , \$20  };
-  assign \$24  = ~ \$17 ;
+  assign \$23  = ~ \$17 ;
+  assign \$24  = 5'h17 >> { \$23 , \$22 , \$21  };
   assign \$25  = ~ \$18 ;
-  assign \$26  = 5'h17 >> { \$25 , \$24 , \$14  };
-  assign \$27  = ~ \$19 ;
-  assign \$28  = 5'h17 >> { \$27 , \$17 , \$15  };
-  assign \$29  = 5'h17 >> { \$19 , \$18 , \$16  };
+  assign \$26  = ~ \$19 ;
+  assign \$27  = 5'h17 >> { \$26 , \$25 , \$15  };
+  assign \$28  = ~ \$20 ;
+  assign \$29  = 5'h17 >> { \$28 , \$18 , \$16  };
+  assign \$30  = 5'h17 >> { \$20 , \$19 , \$17  };
+  assign \$31  = ~ adv1_valid;
+  assign adv1 = \$31  | o__ready;
   assign sel_p0_1_0_s = sel_l3_s0[1] ^ sel_l3_s0[0];
   assign sel_p0_1_0_c = sel_l3_s0[1] & sel_l3_s0[0];
   assign sel_p1_2_0_s = sel_l3_s0[2] ^ sel_p0_1_0_s;
   assign sel_p1_2_0_c = sel_l3_s0[2] & sel_p0_1_0_s;
   assign sel_p1_2_1_s = sel_p0_1_0_c ^ sel_p1_2_0_c;
   assign sel_p1_2_1_c = sel_p0_1_0_c & sel_p1_2_0_c;
-  assign \$30  = ! \sel_l5_s0$31 ;
-  assign \$31  = sel_l5_s0[1] & \$30 ;
-  assign \$32  = ! \sel_l5_s0$32 ;
-  assign \$33  = sel_l5_s0[2] & \$32 ;
+  assign \$32  = ~ adv2_valid;
+  assign adv2 = \$32  | o__ready;
+  assign \$33  = ~ adv3_valid;
+  assign adv3 = \$33  | o__ready;
+  assign \$34  = ! \sel_l5_s0$39 ;
   assign \$35  = sel_l5_s0[1] & \$34 ;
-  assign \$36  = \sel_l5_s0$32  == 1'h1;
+  assign \$36  = ! \sel_l5_s0$40 ;
   assign \$37  = sel_l5_s0[2] & \$36 ;
-  assign \$38  = \sel_l5_s0$34  == 1'h1;
-  assign \$39  = sel_l5_s0[3] & \$38 ;
-  assign \$40  = sel_dl1_s2 & { sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0] };
-  assign \$41  = \sel_dl1_s2$37  & { \$31 , \$31 , \$31 , \$31 , \$31 , \$31 , \$31 , \$31  };
-  assign \$42  = \$40  | \$41 ;
-  assign \$43  = \sel_dl1_s2$38  & { \$33 , \$33 , \$33 , \$33 , \$33 , \$33 , \$33 , \$33  };
-  assign sel_or0_0 = \$42  | \$43 ;
-  assign \$44  = \sel_dl1_s2$37  & { \$35 , \$35 , \$35 , \$35 , \$35 , \$35 , \$35 , \$35  };
-  assign \$45  = \sel_dl1_s2$38  & { \$37 , \$37 , \$37 , \$37 , \$37 , \$37 , \$37 , \$37  };
+  assign \$39  = sel_l5_s0[1] & \$38 ;
+  assign \$40  = \sel_l5_s0$40  == 1'h1;
+  assign \$41  = sel_l5_s0[2] & \$40 ;
+  assign \$42  = \sel_l5_s0$42  == 1'h1;
+  assign \$43  = sel_l5_s0[3] & \$42 ;
+  assign \$44  = sel_dl1_s2 & { sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0] };
+  assign \$45  = \sel_dl1_s2$45  & { \$35 , \$35 , \$35 , \$35 , \$35 , \$35 , \$35 , \$35  };
   assign \$46  = \$44  | \$45 ;
-  assign \$47  = \sel_dl1_s2$41  & { \$39 , \$39 , \$39 , \$39 , \$39 , \$39 , \$39 , \$39  };
-  assign sel_or1_0 = \$46  | \$47 ;
-  assign \$48  = \$35  | \$39 ;
-  assign \$49  = \$37  | \$39 ;
+  assign \$47  = \sel_dl1_s2$46  & { \$37 , \$37 , \$37 , \$37 , \$37 , \$37 , \$37 , \$37  };
+  assign sel_or0_0 = \$46  | \$47 ;
+  assign \$48  = \sel_dl1_s2$45  & { \$39 , \$39 , \$39 , \$39 , \$39 , \$39 , \$39 , \$39  };
+  assign \$49  = \sel_dl1_s2$46  & { \$41 , \$41 , \$41 , \$41 , \$41 , \$41 , \$41 , \$41  };
+  assign \$50  = \$48  | \$49 ;
+  assign \$51  = \sel_dl1_s2$49  & { \$43 , \$43 , \$43 , \$43 , \$43 , \$43 , \$43 , \$43  };
+  assign sel_or1_0 = \$50  | \$51 ;
+  assign \$52  = \$39  | \$43 ;
+  assign \$53  = \$41  | \$43 ;
+  assign \$54  = ~ adv4_valid;
+  assign adv4 = \$54  | o__ready;
   always @(posedge clk)
-    valid_s0 <= \$50 ;
+    valid_s0 <= \$55 ;
   always @(posedge clk)
-    valid_s1 <= \$51 ;
+    valid_s1 <= \$56 ;
   always @(posedge clk)
-    valid_s2 <= \$52 ;
+    valid_s2 <= \$57 ;
   always @(posedge clk)
-    o__valid <= \$53 ;
+    o__valid <= \$58 ;
   always @(posedge clk)
-    sel_l1_s0 <= \$54 ;
+    adv0_valid <= \$59 ;
   always @(posedge clk)
-    \sel_l1_s0$16  <= \$55 ;
+    sel_l1_s0 <= \$60 ;
   always @(posedge clk)
-    \sel_l1_s0$17  <= \$56 ;
+    \sel_l1_s0$18  <= \$61 ;
   always @(posedge clk)
-    \sel_l1_s0$18  <= \$57 ;
+    \sel_l1_s0$19  <= \$62 ;
   always @(posedge clk)
-    sel_l3_s0 <= \$58 ;
+    \sel_l1_s0$20  <= \$63 ;
   always @(posedge clk)
-    sel_l5_s0 <= \$59 ;
+    adv1_valid <= \$64 ;
   always @(posedge clk)
-    \sel_l5_s0$31  <= \$60 ;
+    sel_l3_s0 <= \$65 ;
   always @(posedge clk)
-    \sel_l5_s0$32  <= \$61 ;
+    adv2_valid <= \$66 ;
   always @(posedge clk)
-    \sel_l5_s0$34  <= \$62 ;
+    sel_l5_s0 <= \$67 ;
   always @(posedge clk)
-    sel_dl1_s0 <= \$63 ;
+    \sel_l5_s0$39  <= \$68 ;
   always @(posedge clk)
-    \sel_dl1_s0$54  <= \$64 ;
+    \sel_l5_s0$40  <= \$69 ;
   always @(posedge clk)
-    \sel_dl1_s0$55  <= \$65 ;
+    \sel_l5_s0$42  <= \$70 ;
   always @(posedge clk)
-    \sel_dl1_s0$56  <= \$66 ;
+    adv3_valid <= \$71 ;
   always @(posedge clk)
-    sel_dl1_s1 <= \$67 ;
+    sel_dl1_s0 <= \$72 ;
   always @(posedge clk)
-    \sel_dl1_s1$58  <= \$68 ;
+    \sel_dl1_s0$64  <= \$73 ;
   always @(posedge clk)
-    \sel_dl1_s1$59  <= \$69 ;
+    \sel_dl1_s0$65  <= \$74 ;
   always @(posedge clk)
-    \sel_dl1_s1$60  <= \$70 ;
+    \sel_dl1_s0$66  <= \$75 ;
   always @(posedge clk)
-    sel_dl1_s2 <= \$71 ;
+    sel_dl1_s1 <= \$76 ;
   always @(posedge clk)
-    \sel_dl1_s2$37  <= \$72 ;
+    \sel_dl1_s1$68  <= \$77 ;
   always @(posedge clk)
-    \sel_dl1_s2$38  <= \$73 ;
+    \sel_dl1_s1$69  <= \$78 ;
   always @(posedge clk)
-    \sel_dl1_s2$41  <= \$74 ;
+    \sel_dl1_s1$70  <= \$79 ;
   always @(posedge clk)
-    sel_l8_s0 <= \$75 ;
+    sel_dl1_s2 <= \$80 ;
   always @(posedge clk)
-    \sel_l8_s0$46  <= \$76 ;
+    \sel_dl1_s2$45  <= \$81 ;
   always @(posedge clk)
-    \sel_l8_s0$48  <= \$77 ;
+    \sel_dl1_s2$46  <= \$82 ;
   always @(posedge clk)
-    \sel_l8_s0$47  <= \$78 ;
+    \sel_dl1_s2$49  <= \$83 ;
   always @(posedge clk)
-    \sel_l8_s0$49  <= \$79 ;
+    adv4_valid <= \$84 ;
+  always @(posedge clk)
+    sel_l8_s0 <= \$85 ;
+  always @(posedge clk)
+    \sel_l8_s0$56  <= \$86 ;
+  always @(posedge clk)
+    \sel_l8_s0$58  <= \$87 ;
+  always @(posedge clk)
+    \sel_l8_s0$57  <= \$88 ;
+  always @(posedge clk)
+    \sel_l8_s0$59  <= \$89 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = $signed(i__payload[7:0]) >= $signed(1'h0);
@@ -276,236 +326,276 @@ module nm_topk_2_4_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$7  = \$5  ? { i__payload[15], i__payload[15:8] } : \$6 ;
   assign \$8  = $signed(i__payload[23:16]) >= $signed(1'h0);
   assign \$9  = - $signed(i__payload[23:16]);
-  assign \$10  = \$8  ? { i__payload[23], i__payload[23:16] } : \$9 ;
-  assign \$11  = $signed(i__payload[31:24]) >= $signed(1'h0);
-  assign \$12  = - $signed(i__payload[31:24]);
-  assign \$13  = \$11  ? { i__payload[31], i__payload[31:24] } : \$12 ;
-  assign \$14  = sel_l1_s0 >= \sel_l1_s0$16 ;
-  assign \$15  = sel_l1_s0 >= \sel_l1_s0$17 ;
-  assign \$16  = sel_l1_s0 >= \sel_l1_s0$18 ;
-  assign \$17  = \sel_l1_s0$16  >= \sel_l1_s0$17 ;
-  assign \$18  = \sel_l1_s0$16  >= \sel_l1_s0$18 ;
-  assign \$19  = \sel_l1_s0$17  >= \sel_l1_s0$18 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$50  = valid_s0;
+    \$55  = valid_s0;
     if (i__ready) begin
-      \$50  = i__valid;
+      \$55  = i__valid;
     end
     if (rst) begin
-      \$50  = 1'h0;
+      \$55  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$51  = valid_s1;
+    \$56  = valid_s1;
     if (i__ready) begin
-      \$51  = valid_s0;
+      \$56  = valid_s0;
     end
     if (rst) begin
-      \$51  = 1'h0;
+      \$56  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$52  = valid_s2;
+    \$57  = valid_s2;
     if (i__ready) begin
-      \$52  = valid_s1;
+      \$57  = valid_s1;
     end
     if (rst) begin
-      \$52  = 1'h0;
+      \$57  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$53  = o__valid;
+    \$58  = o__valid;
     if (i__ready) begin
-      \$53  = valid_s2;
+      \$58  = valid_s2;
     end
     if (rst) begin
-      \$53  = 1'h0;
+      \$58  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$54  = sel_l1_s0;
-    if (i__ready) begin
-      \$54  = \$4 [7:0];
+    \$59  = adv0_valid;
+    if (adv0) begin
+      \$59  = valid_s2;
+    end
+    if (rst) begin
+      \$59  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$55  = \sel_l1_s0$16 ;
-    if (i__ready) begin
-      \$55  = \$7 [7:0];
+    \$60  = sel_l1_s0;
+    if (adv0) begin
+      \$60  = \$4 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$56  = \sel_l1_s0$17 ;
-    if (i__ready) begin
-      \$56  = \$10 [7:0];
+    \$61  = \sel_l1_s0$18 ;
+    if (adv0) begin
+      \$61  = \$7 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$57  = \sel_l1_s0$18 ;
-    if (i__ready) begin
-      \$57  = \$13 [7:0];
+    \$62  = \sel_l1_s0$19 ;
+    if (adv0) begin
+      \$62  = \$10 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$58  = sel_l3_s0;
-    if (i__ready) begin
-      \$58  = { \$29 , \$28 , \$26 , \$23  };
+    \$63  = \sel_l1_s0$20 ;
+    if (adv0) begin
+      \$63  = \$13 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$59  = sel_l5_s0;
-    if (i__ready) begin
-      \$59  = sel_l3_s0;
+    \$64  = adv1_valid;
+    if (adv1) begin
+      \$64  = valid_s2;
+    end
+    if (rst) begin
+      \$64  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$60  = \sel_l5_s0$31 ;
-    if (i__ready) begin
-      \$60  = sel_l3_s0[0];
+    \$65  = sel_l3_s0;
+    if (adv1) begin
+      \$65  = { \$30 , \$29 , \$27 , \$24  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$61  = \sel_l5_s0$32 ;
-    if (i__ready) begin
-      \$61  = { sel_p0_1_0_c, sel_p0_1_0_s };
+    \$66  = adv2_valid;
+    if (adv2) begin
+      \$66  = valid_s2;
+    end
+    if (rst) begin
+      \$66  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$62  = \sel_l5_s0$34 ;
-    if (i__ready) begin
-      \$62  = { sel_p1_2_1_s, sel_p1_2_0_s };
+    \$67  = sel_l5_s0;
+    if (adv2) begin
+      \$67  = sel_l3_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$63  = sel_dl1_s0;
-    if (i__ready) begin
-      \$63  = i__payload[7:0];
+    \$68  = \sel_l5_s0$39 ;
+    if (adv2) begin
+      \$68  = sel_l3_s0[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$64  = \sel_dl1_s0$54 ;
-    if (i__ready) begin
-      \$64  = i__payload[15:8];
+    \$69  = \sel_l5_s0$40 ;
+    if (adv2) begin
+      \$69  = { sel_p0_1_0_c, sel_p0_1_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$65  = \sel_dl1_s0$55 ;
-    if (i__ready) begin
-      \$65  = i__payload[23:16];
+    \$70  = \sel_l5_s0$42 ;
+    if (adv2) begin
+      \$70  = { sel_p1_2_1_s, sel_p1_2_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$66  = \sel_dl1_s0$56 ;
-    if (i__ready) begin
-      \$66  = i__payload[31:24];
+    \$71  = adv3_valid;
+    if (adv3) begin
+      \$71  = valid_s2;
+    end
+    if (rst) begin
+      \$71  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$67  = sel_dl1_s1;
-    if (i__ready) begin
-      \$67  = sel_dl1_s0;
+    \$72  = sel_dl1_s0;
+    if (adv3) begin
+      \$72  = i__payload[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$68  = \sel_dl1_s1$58 ;
-    if (i__ready) begin
-      \$68  = \sel_dl1_s0$54 ;
+    \$73  = \sel_dl1_s0$64 ;
+    if (adv3) begin
+      \$73  = i__payload[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$69  = \sel_dl1_s1$59 ;
-    if (i__ready) begin
-      \$69  = \sel_dl1_s0$55 ;
+    \$74  = \sel_dl1_s0$65 ;
+    if (adv3) begin
+      \$74  = i__payload[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = \sel_dl1_s1$60 ;
-    if (i__ready) begin
-      \$70  = \sel_dl1_s0$56 ;
+    \$75  = \sel_dl1_s0$66 ;
+    if (adv3) begin
+      \$75  = i__payload[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = sel_dl1_s2;
-    if (i__ready) begin
-      \$71  = sel_dl1_s1;
+    \$76  = sel_dl1_s1;
+    if (adv3) begin
+      \$76  = sel_dl1_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = \sel_dl1_s2$37 ;
-    if (i__ready) begin
-      \$72  = \sel_dl1_s1$58 ;
+    \$77  = \sel_dl1_s1$68 ;
+    if (adv3) begin
+      \$77  = \sel_dl1_s0$64 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = \sel_dl1_s2$38 ;
-    if (i__ready) begin
-      \$73  = \sel_dl1_s1$59 ;
+    \$78  = \sel_dl1_s1$69 ;
+    if (adv3) begin
+      \$78  = \sel_dl1_s0$65 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = \sel_dl1_s2$41 ;
-    if (i__ready) begin
-      \$74  = \sel_dl1_s1$60 ;
+    \$79  = \sel_dl1_s1$70 ;
+    if (adv3) begin
+      \$79  = \sel_dl1_s0$66 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = sel_l8_s0;
-    if (i__ready) begin
-      \$75  = sel_l5_s0;
+    \$80  = sel_dl1_s2;
+    if (adv3) begin
+      \$80  = sel_dl1_s1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = \sel_l8_s0$46 ;
-    if (i__ready) begin
-      \$76  = sel_or0_0;
+    \$81  = \sel_dl1_s2$45 ;
+    if (adv3) begin
+      \$81  = \sel_dl1_s1$68 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = \sel_l8_s0$48 ;
-    if (i__ready) begin
-      \$77  = sel_or1_0;
+    \$82  = \sel_dl1_s2$46 ;
+    if (adv3) begin
+      \$82  = \sel_dl1_s1$69 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = \sel_l8_s0$47 ;
-    if (i__ready) begin
-      \$78  = { \$33 , \$31  };
+    \$83  = \sel_dl1_s2$49 ;
+    if (adv3) begin
+      \$83  = \sel_dl1_s1$70 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = \sel_l8_s0$49 ;
-    if (i__ready) begin
-      \$79  = { \$49 , \$48  };
+    \$84  = adv4_valid;
+    if (adv4) begin
+      \$84  = valid_s2;
+    end
+    if (rst) begin
+      \$84  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$85  = sel_l8_s0;
+    if (adv4) begin
+      \$85  = sel_l5_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$86  = \sel_l8_s0$56 ;
+    if (adv4) begin
+      \$86  = sel_or0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$87  = \sel_l8_s0$58 ;
+    if (adv4) begin
+      \$87  = sel_or1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$88  = \sel_l8_s0$57 ;
+    if (adv4) begin
+      \$88  = { \$37 , \$35  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$89  = \sel_l8_s0$59 ;
+    if (adv4) begin
+      \$89  = { \$53 , \$52  };
     end
   end
   assign advance = i__ready;
@@ -514,14 +604,14 @@ module nm_topk_2_4_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign sel_key1 = \$7 [7:0];
   assign sel_key2 = \$10 [7:0];
   assign sel_key3 = \$13 [7:0];
-  assign sel_beats = { \$19 , \$18 , \$17 , \$16 , \$15 , \$14  };
-  assign sel_keep = { \$29 , \$28 , \$26 , \$23  };
+  assign sel_beats = { \$20 , \$19 , \$18 , \$17 , \$16 , \$15  };
+  assign sel_keep = { \$30 , \$29 , \$27 , \$24  };
   assign sel_pre0_1 = { sel_p0_1_0_c, sel_p0_1_0_s };
   assign sel_pre1_2 = { sel_p1_2_1_s, sel_p1_2_0_s };
-  assign sel_sel0 = { \$33 , \$31 , sel_l5_s0[0] };
-  assign sel_sel1 = { \$39 , \$37 , \$35  };
-  assign sel_idx0 = { \$33 , \$31  };
-  assign sel_idx1 = { \$49 , \$48  };
+  assign sel_sel0 = { \$37 , \$35 , sel_l5_s0[0] };
+  assign sel_sel1 = { \$43 , \$41 , \$39  };
+  assign sel_idx0 = { \$37 , \$35  };
+  assign sel_idx1 = { \$53 , \$52  };
   assign sel_val0 = sel_or0_0;
   assign sel_val1 = sel_or1_0;
   assign \i__payload.data  = i__payload;
@@ -540,10 +630,10 @@ module nm_topk_2_4_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \o__payload.index  = o__payload[23:20];
   assign \o__payload.index[0]  = o__payload[21:20];
   assign \o__payload.index[1]  = o__payload[23:22];
-  assign o__payload[23:22] = \sel_l8_s0$49 ;
-  assign o__payload[19:12] = \sel_l8_s0$48 ;
-  assign o__payload[21:20] = \sel_l8_s0$47 ;
-  assign o__payload[11:4] = \sel_l8_s0$46 ;
+  assign o__payload[23:22] = \sel_l8_s0$59 ;
+  assign o__payload[19:12] = \sel_l8_s0$58 ;
+  assign o__payload[21:20] = \sel_l8_s0$57 ;
+  assign o__payload[11:4] = \sel_l8_s0$56 ;
   assign o__payload[3:0] = sel_l8_s0;
-  assign \$34  = \sel_l5_s0$31 ;
+  assign \$38  = \sel_l5_s0$39 ;
 endmodule

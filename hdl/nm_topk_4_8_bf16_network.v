@@ -5,31 +5,238 @@
 module nm_topk_4_8_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire [2:0] \$10 ;
+  wire \$10 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
   wire [2:0] \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
   wire [2:0] \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire [2:0] \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
   wire [2:0] \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire [2:0] \$15 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire [15:0] \$157 ;
+  wire [15:0] \$158 ;
+  wire [15:0] \$159 ;
   wire [2:0] \$16 ;
+  wire [15:0] \$160 ;
+  wire [15:0] \$161 ;
+  wire [15:0] \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire [15:0] \$165 ;
+  wire [15:0] \$166 ;
+  wire [15:0] \$167 ;
+  wire [15:0] \$168 ;
+  wire [15:0] \$169 ;
   wire [2:0] \$17 ;
+  wire [15:0] \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire [15:0] \$175 ;
+  wire [15:0] \$176 ;
+  wire [15:0] \$177 ;
+  wire [15:0] \$178 ;
+  wire [15:0] \$179 ;
   wire [2:0] \$18 ;
-  wire [2:0] \$19 ;
+  wire [15:0] \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire [15:0] \$186 ;
+  wire [15:0] \$187 ;
+  wire [15:0] \$188 ;
+  wire [15:0] \$189 ;
+  wire \$19 ;
+  wire [15:0] \$190 ;
+  wire [15:0] \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire \$199 ;
   wire [2:0] \$2 ;
   wire [2:0] \$20 ;
+  wire [4:0] \$200 ;
+  wire [4:0] \$201 ;
+  reg \$202 ;
+  reg \$203 ;
+  reg \$204 ;
+  reg \$205 ;
+  reg \$206 ;
+  reg \$207 ;
+  reg \$208 ;
+  reg \$209 ;
   wire [2:0] \$21 ;
+  reg \$210 ;
+  reg [14:0] \$211 ;
+  reg [2:0] \$212 ;
+  reg [14:0] \$213 ;
+  reg [2:0] \$214 ;
+  reg [14:0] \$215 ;
+  reg [2:0] \$216 ;
+  reg [14:0] \$217 ;
+  reg [2:0] \$218 ;
+  reg [14:0] \$219 ;
   wire [2:0] \$22 ;
+  reg [2:0] \$220 ;
+  reg [14:0] \$221 ;
+  reg [2:0] \$222 ;
+  reg [14:0] \$223 ;
+  reg [2:0] \$224 ;
+  reg [14:0] \$225 ;
+  reg [2:0] \$226 ;
+  reg \$227 ;
+  reg [14:0] \$228 ;
+  reg [2:0] \$229 ;
   wire [2:0] \$23 ;
+  reg [14:0] \$230 ;
+  reg [2:0] \$231 ;
+  reg [14:0] \$232 ;
+  reg [2:0] \$233 ;
+  reg [14:0] \$234 ;
+  reg [2:0] \$235 ;
+  reg [14:0] \$236 ;
+  reg [2:0] \$237 ;
+  reg [14:0] \$238 ;
+  reg [2:0] \$239 ;
   wire [2:0] \$24 ;
+  reg [14:0] \$240 ;
+  reg [2:0] \$241 ;
+  reg [14:0] \$242 ;
+  reg [2:0] \$243 ;
+  reg \$244 ;
+  reg [14:0] \$245 ;
+  reg [2:0] \$246 ;
+  reg [14:0] \$247 ;
+  reg [2:0] \$248 ;
+  reg [14:0] \$249 ;
   wire [2:0] \$25 ;
+  reg [2:0] \$250 ;
+  reg [14:0] \$251 ;
+  reg [2:0] \$252 ;
+  reg [14:0] \$253 ;
+  reg [2:0] \$254 ;
+  reg [14:0] \$255 ;
+  reg [2:0] \$256 ;
+  reg \$257 ;
+  reg [2:0] \$258 ;
+  reg [2:0] \$259 ;
   wire [2:0] \$26 ;
+  reg [2:0] \$260 ;
+  reg [2:0] \$261 ;
+  reg \$262 ;
+  reg [7:0] \$263 ;
+  reg \$264 ;
+  reg [1:0] \$265 ;
+  reg \$266 ;
+  reg [2:0] \$267 ;
+  reg \$268 ;
+  reg [2:0] \$269 ;
   wire [2:0] \$27 ;
-  wire [2:0] \$28 ;
+  reg \$270 ;
+  reg \$271 ;
+  reg [7:0] \$272 ;
+  reg \$273 ;
+  reg [1:0] \$274 ;
+  reg [1:0] \$275 ;
+  reg [2:0] \$276 ;
+  reg \$277 ;
+  reg [2:0] \$278 ;
+  reg [2:0] \$279 ;
+  wire \$28 ;
+  reg \$280 ;
+  reg [3:0] \$281 ;
+  reg [3:0] \$282 ;
+  reg \$283 ;
+  reg [7:0] \$284 ;
+  reg [4:0] \$285 ;
+  reg [4:0] \$286 ;
+  reg [4:0] \$287 ;
+  reg [4:0] \$288 ;
+  reg [15:0] \$289 ;
   wire [2:0] \$29 ;
+  reg [15:0] \$290 ;
+  reg [15:0] \$291 ;
+  reg [15:0] \$292 ;
+  reg [15:0] \$293 ;
+  reg [15:0] \$294 ;
+  reg [15:0] \$295 ;
+  reg [15:0] \$296 ;
+  reg \$297 ;
+  reg [7:0] \$298 ;
+  reg [15:0] \$299 ;
   wire [2:0] \$3 ;
-  wire \$30 ;
-  wire \$31 ;
-  wire \$32 ;
+  wire [2:0] \$30 ;
+  reg [15:0] \$300 ;
+  reg [15:0] \$301 ;
+  reg [15:0] \$302 ;
+  reg [2:0] \$303 ;
+  reg [2:0] \$304 ;
+  reg [2:0] \$305 ;
+  reg [2:0] \$306 ;
+  wire [2:0] \$31 ;
+  wire [2:0] \$32 ;
   wire \$33 ;
   wire \$34 ;
   wire \$35 ;
@@ -62,38 +269,65 @@ module nm_topk_4_8_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__paylo
   wire [2:0] \$6 ;
   wire \$60 ;
   wire \$61 ;
-  reg \$62 ;
-  reg \$63 ;
-  reg [14:0] \$64 ;
-  reg \$65 ;
-  reg [2:0] \$66 ;
-  reg [14:0] \$67 ;
-  reg \$68 ;
-  reg [2:0] \$69 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
   wire [2:0] \$7 ;
-  reg [14:0] \$70 ;
-  reg \$71 ;
-  reg [2:0] \$72 ;
-  reg [14:0] \$73 ;
-  reg \$74 ;
-  reg [2:0] \$75 ;
-  reg [14:0] \$76 ;
-  reg \$77 ;
-  reg [2:0] \$78 ;
-  reg [14:0] \$79 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
   wire [2:0] \$8 ;
-  reg \$80 ;
-  reg [2:0] \$81 ;
-  reg [7:0] \$82 ;
-  reg [15:0] \$83 ;
-  reg [15:0] \$84 ;
-  reg [15:0] \$85 ;
-  reg [15:0] \$86 ;
-  reg [2:0] \$87 ;
-  reg [2:0] \$88 ;
-  reg [2:0] \$89 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
   wire [2:0] \$9 ;
-  reg [2:0] \$90 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
+  wire adv0;
+  reg adv0_valid = 1'h0;
+  wire adv1;
+  reg adv1_valid = 1'h0;
+  wire adv2;
+  reg adv2_valid = 1'h0;
+  wire adv3;
+  reg adv3_valid = 1'h0;
+  wire adv4;
+  reg adv4_valid = 1'h0;
+  wire adv5;
+  reg adv5_valid = 1'h0;
+  wire adv6;
+  reg adv6_valid = 1'h0;
+  wire adv7;
+  reg adv7_valid = 1'h0;
+  wire adv8;
+  reg adv8_valid = 1'h0;
   wire advance;
   input clk;
   wire clk;
@@ -137,46 +371,58 @@ module nm_topk_4_8_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  reg [3:0] rd__addr = 4'ha;
+  wire [127:0] rd__data;
   input rst;
   wire rst;
   wire sel_c0;
-  wire [18:0] sel_c0_max;
-  wire [18:0] sel_c0_min;
+  wire [17:0] sel_c0_max;
+  wire [17:0] sel_c0_min;
   wire sel_c1;
   wire sel_c10;
-  wire [18:0] sel_c10_max;
+  wire [17:0] sel_c10_max;
   wire sel_c11;
-  wire [18:0] sel_c11_max;
+  wire [17:0] sel_c11_max;
   wire sel_c12;
-  wire [18:0] sel_c12_max;
+  wire [17:0] sel_c12_max;
   wire sel_c13;
-  wire [18:0] sel_c13_max;
-  wire [18:0] sel_c1_max;
-  wire [18:0] sel_c1_min;
+  wire [17:0] sel_c13_max;
+  wire [17:0] sel_c1_max;
+  wire [17:0] sel_c1_min;
   wire sel_c2;
-  wire [18:0] sel_c2_max;
-  wire [18:0] sel_c2_min;
+  wire [17:0] sel_c2_max;
+  wire [17:0] sel_c2_min;
   wire sel_c3;
-  wire [18:0] sel_c3_max;
-  wire [18:0] sel_c3_min;
+  wire [17:0] sel_c3_max;
+  wire [17:0] sel_c3_min;
   wire sel_c4;
-  wire [18:0] sel_c4_max;
-  wire [18:0] sel_c4_min;
+  wire [17:0] sel_c4_max;
+  wire [17:0] sel_c4_min;
   wire sel_c5;
-  wire [18:0] sel_c5_max;
-  wire [18:0] sel_c5_min;
+  wire [17:0] sel_c5_max;
+  wire [17:0] sel_c5_min;
   wire sel_c6;
-  wire [18:0] sel_c6_max;
-  wire [18:0] sel_c6_min;
+  wire [17:0] sel_c6_max;
+  wire [17:0] sel_c6_min;
   wire sel_c7;
-  wire [18:0] sel_c7_max;
-  wire [18:0] sel_c7_min;
+  wire [17:0] sel_c7_max;
+  wire [17:0] sel_c7_min;
   wire sel_c8;
-  wire [18:0] sel_c8_max;
-  wire [18:0] sel_c8_min;
+  wire [17:0] sel_c8_max;
+  wire [17:0] sel_c8_min;
   wire sel_c9;
-  wire [18:0] sel_c9_max;
-  wire [18:0] sel_c9_min;
+  wire [17:0] sel_c9_max;
+  wire [17:0] sel_c9_min;
+  wire [127:0] sel_dl1_r0_q;
+  (* init = 4'ha *)
+  wire [3:0] sel_dl1_r0_rp;
+  (* init = 4'h0 *)
+  wire [3:0] sel_dl1_r0_wp;
+  wire [2:0] sel_idx0;
+  wire [2:0] sel_idx1;
+  wire [2:0] sel_idx2;
+  wire [2:0] sel_idx3;
+  wire [7:0] sel_keep;
   wire [14:0] sel_key0;
   wire [14:0] sel_key1;
   wire [14:0] sel_key2;
@@ -185,427 +431,1489 @@ module nm_topk_4_8_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__paylo
   wire [14:0] sel_key5;
   wire [14:0] sel_key6;
   wire [14:0] sel_key7;
+  reg [15:0] sel_l10_s0 = 16'h0000;
+  reg [4:0] \sel_l10_s0$193  = 5'h00;
+  reg [15:0] \sel_l10_s0$194  = 16'h0000;
+  reg [15:0] \sel_l10_s0$195  = 16'h0000;
+  reg [15:0] \sel_l10_s0$197  = 16'h0000;
+  reg [15:0] \sel_l10_s0$198  = 16'h0000;
+  reg [4:0] \sel_l10_s0$201  = 5'h00;
+  reg [15:0] \sel_l10_s0$203  = 16'h0000;
+  reg [4:0] \sel_l10_s0$206  = 5'h00;
+  reg [15:0] \sel_l10_s0$208  = 16'h0000;
+  reg [4:0] \sel_l10_s0$211  = 5'h00;
+  reg [15:0] \sel_l10_s0$213  = 16'h0000;
+  reg [7:0] \sel_l10_s0$244  = 8'h00;
+  reg [7:0] sel_l12_s0 = 8'h00;
+  reg [15:0] \sel_l12_s0$222  = 16'h0000;
+  reg [2:0] \sel_l12_s0$223  = 3'h0;
+  reg [15:0] \sel_l12_s0$224  = 16'h0000;
+  reg [2:0] \sel_l12_s0$225  = 3'h0;
+  reg [15:0] \sel_l12_s0$226  = 16'h0000;
+  reg [2:0] \sel_l12_s0$227  = 3'h0;
+  reg [15:0] \sel_l12_s0$228  = 16'h0000;
+  reg [2:0] \sel_l12_s0$229  = 3'h0;
+  reg [2:0] sel_l2_s0 = 3'h0;
+  reg [14:0] \sel_l2_s0$34  = 15'h0000;
+  reg [2:0] \sel_l2_s0$35  = 3'h0;
+  reg [14:0] \sel_l2_s0$36  = 15'h0000;
+  reg [2:0] \sel_l2_s0$40  = 3'h0;
+  reg [14:0] \sel_l2_s0$41  = 15'h0000;
+  reg [2:0] \sel_l2_s0$42  = 3'h0;
+  reg [14:0] \sel_l2_s0$43  = 15'h0000;
+  reg [2:0] \sel_l2_s0$47  = 3'h0;
+  reg [14:0] \sel_l2_s0$48  = 15'h0000;
+  reg [2:0] \sel_l2_s0$49  = 3'h0;
+  reg [14:0] \sel_l2_s0$50  = 15'h0000;
+  reg [2:0] \sel_l2_s0$54  = 3'h0;
+  reg [14:0] \sel_l2_s0$55  = 15'h0000;
+  reg [2:0] \sel_l2_s0$56  = 3'h0;
+  reg [14:0] \sel_l2_s0$57  = 15'h0000;
+  reg [2:0] sel_l3_s0 = 3'h0;
+  reg [14:0] \sel_l3_s0$64  = 15'h0000;
+  reg [2:0] \sel_l3_s0$65  = 3'h0;
+  reg [14:0] \sel_l3_s0$66  = 15'h0000;
+  reg [2:0] \sel_l3_s0$70  = 3'h0;
+  reg [14:0] \sel_l3_s0$71  = 15'h0000;
+  reg [2:0] \sel_l3_s0$72  = 3'h0;
+  reg [14:0] \sel_l3_s0$73  = 15'h0000;
+  reg [2:0] \sel_l3_s0$77  = 3'h0;
+  reg [14:0] \sel_l3_s0$78  = 15'h0000;
+  reg [2:0] \sel_l3_s0$79  = 3'h0;
+  reg [14:0] \sel_l3_s0$80  = 15'h0000;
+  reg [2:0] \sel_l3_s0$83  = 3'h0;
+  reg [14:0] \sel_l3_s0$84  = 15'h0000;
+  reg [2:0] \sel_l3_s0$85  = 3'h0;
+  reg [14:0] \sel_l3_s0$86  = 15'h0000;
   reg [2:0] sel_l4_s0 = 3'h0;
-  reg [14:0] \sel_l4_s0$54  = 15'h0000;
-  reg [2:0] \sel_l4_s0$55  = 3'h0;
-  reg [14:0] \sel_l4_s0$56  = 15'h0000;
-  reg \sel_l4_s0$58  = 1'h0;
-  reg \sel_l4_s0$59  = 1'h0;
-  reg [2:0] \sel_l4_s0$61  = 3'h0;
-  reg [14:0] \sel_l4_s0$62  = 15'h0000;
-  reg [2:0] \sel_l4_s0$63  = 3'h0;
-  reg [14:0] \sel_l4_s0$64  = 15'h0000;
-  reg \sel_l4_s0$66  = 1'h0;
-  reg \sel_l4_s0$67  = 1'h0;
-  reg [2:0] \sel_l4_s0$69  = 3'h0;
-  reg [14:0] \sel_l4_s0$71  = 15'h0000;
-  reg \sel_l4_s0$72  = 1'h0;
-  reg [2:0] \sel_l4_s0$75  = 3'h0;
-  reg [14:0] \sel_l4_s0$77  = 15'h0000;
-  reg \sel_l4_s0$78  = 1'h0;
-  reg [7:0] sel_l9_s0 = 8'h00;
-  reg [15:0] \sel_l9_s0$90  = 16'h0000;
-  reg [2:0] \sel_l9_s0$91  = 3'h0;
-  reg [15:0] \sel_l9_s0$92  = 16'h0000;
-  reg [2:0] \sel_l9_s0$93  = 3'h0;
-  reg [15:0] \sel_l9_s0$94  = 16'h0000;
-  reg [2:0] \sel_l9_s0$95  = 3'h0;
-  reg [15:0] \sel_l9_s0$96  = 16'h0000;
-  reg [2:0] \sel_l9_s0$97  = 3'h0;
-  wire sel_s0;
-  wire [18:0] sel_s0_hi;
-  wire [18:0] sel_s0_lo;
-  wire sel_s1;
-  wire [18:0] sel_s1_hi;
-  wire [18:0] sel_s1_lo;
-  wire sel_s2;
-  wire [18:0] sel_s2_hi;
-  wire [18:0] sel_s2_lo;
-  wire sel_s3;
-  wire [18:0] sel_s3_hi;
-  wire [18:0] sel_s3_lo;
-  wire sel_s4;
-  wire [18:0] sel_s4_hi;
-  wire [18:0] sel_s4_lo;
+  reg [14:0] \sel_l4_s0$100  = 15'h0000;
+  reg [14:0] \sel_l4_s0$237  = 15'h0000;
+  reg [2:0] \sel_l4_s0$238  = 3'h0;
+  reg [14:0] \sel_l4_s0$239  = 15'h0000;
+  reg [2:0] \sel_l4_s0$240  = 3'h0;
+  reg [14:0] \sel_l4_s0$92  = 15'h0000;
+  reg [2:0] \sel_l4_s0$93  = 3'h0;
+  reg [14:0] \sel_l4_s0$94  = 15'h0000;
+  reg [2:0] \sel_l4_s0$97  = 3'h0;
+  reg [14:0] \sel_l4_s0$98  = 15'h0000;
+  reg [2:0] \sel_l4_s0$99  = 3'h0;
+  reg [2:0] sel_l5_s0 = 3'h0;
+  reg [2:0] \sel_l5_s0$106  = 3'h0;
+  reg [2:0] \sel_l5_s0$107  = 3'h0;
+  reg [2:0] \sel_l5_s0$108  = 3'h0;
+  reg sel_l7_s0 = 1'h0;
+  reg [1:0] \sel_l7_s0$122  = 2'h0;
+  reg [2:0] \sel_l7_s0$128  = 3'h0;
+  reg \sel_l7_s0$136  = 1'h0;
+  reg [2:0] \sel_l7_s0$137  = 3'h0;
+  reg [7:0] \sel_l7_s0$241  = 8'h00;
+  reg \sel_l7_s0$242  = 1'h0;
+  reg \sel_l7_s0$243  = 1'h0;
+  reg sel_l8_s0 = 1'h0;
+  reg [2:0] \sel_l8_s0$148  = 3'h0;
+  reg [2:0] \sel_l8_s0$156  = 3'h0;
+  reg [2:0] \sel_l8_s0$164  = 3'h0;
+  reg [7:0] \sel_l8_s0$182  = 8'h00;
+  reg \sel_l8_s0$183  = 1'h0;
+  reg [1:0] \sel_l8_s0$184  = 2'h0;
+  reg [1:0] \sel_l8_s0$185  = 2'h0;
+  wire [15:0] sel_or0_0;
+  wire [15:0] sel_or0_3;
+  wire [15:0] sel_or1_0;
+  wire [15:0] sel_or1_3;
+  wire [15:0] sel_or2_0;
+  wire [15:0] sel_or2_3;
+  wire [15:0] sel_or3_0;
+  wire [15:0] sel_or3_3;
+  wire sel_p0_1_0_c;
+  wire sel_p0_1_0_s;
+  wire sel_p0_3_0_c;
+  wire sel_p0_3_0_s;
+  wire sel_p0_5_0_c;
+  wire sel_p0_5_0_s;
+  wire sel_p1_2_0_c;
+  wire sel_p1_2_0_s;
+  wire sel_p1_2_1_c;
+  wire sel_p1_2_1_s;
+  wire sel_p1_3_0_c;
+  wire sel_p1_3_0_s;
+  wire sel_p1_3_1_c;
+  wire sel_p1_3_1_s;
+  wire sel_p1_3_2_c;
+  wire sel_p1_3_2_s;
+  wire sel_p1_6_0_c;
+  wire sel_p1_6_0_s;
+  wire sel_p1_6_1_c;
+  wire sel_p1_6_1_s;
+  wire sel_p1_6_2_c;
+  wire sel_p1_6_2_s;
+  wire sel_p2_4_0_c;
+  wire sel_p2_4_0_s;
+  wire sel_p2_4_1_c;
+  wire sel_p2_4_1_s;
+  wire sel_p2_4_2_c;
+  wire sel_p2_4_2_s;
+  wire sel_p2_5_0_c;
+  wire sel_p2_5_0_s;
+  wire sel_p2_5_1_c;
+  wire sel_p2_5_1_s;
+  wire sel_p2_5_2_c;
+  wire sel_p2_5_2_s;
+  wire sel_p2_6_0_c;
+  wire sel_p2_6_0_s;
+  wire sel_p2_6_1_c;
+  wire sel_p2_6_1_s;
+  wire sel_p2_6_2_c;
+  wire sel_p2_6_2_s;
+  wire [1:0] sel_pre0_1;
+  wire [2:0] sel_pre0_3;
+  wire [2:0] sel_pre0_5;
+  wire [1:0] sel_pre1_2;
+  wire [2:0] sel_pre1_3;
+  wire [2:0] sel_pre1_6;
+  wire [2:0] sel_pre2_4;
+  wire [2:0] sel_pre2_5;
+  wire [2:0] sel_pre2_6;
+  wire [4:0] sel_sel0;
+  wire [4:0] sel_sel1;
+  wire [4:0] sel_sel2;
+  wire [4:0] sel_sel3;
+  wire [15:0] sel_val0;
+  wire [15:0] sel_val1;
+  wire [15:0] sel_val2;
+  wire [15:0] sel_val3;
   reg valid_s0 = 1'h0;
+  reg valid_s1 = 1'h0;
+  reg valid_s2 = 1'h0;
+  reg valid_s3 = 1'h0;
+  reg valid_s4 = 1'h0;
+  reg valid_s5 = 1'h0;
+  reg valid_s6 = 1'h0;
   (* init = 1'h0 *)
-  wire valid_s1;
-  assign sel_c1 = { i__payload[30:16], \$4  } > { i__payload[62:48], \$5  };
-  assign sel_c1_max = sel_c1 ? { 3'h1, i__payload[31:16] } : { 3'h3, i__payload[63:48] };
-  assign sel_c1_min = sel_c1 ? { 3'h3, i__payload[63:48] } : { 3'h1, i__payload[31:16] };
-  assign sel_c5 = { i__payload[78:64], \$6  } > { i__payload[110:96], \$7  };
-  assign sel_c5_max = sel_c5 ? { 3'h4, i__payload[79:64] } : { 3'h6, i__payload[111:96] };
-  assign sel_c5_min = sel_c5 ? { 3'h6, i__payload[111:96] } : { 3'h4, i__payload[79:64] };
-  assign sel_c6 = { i__payload[94:80], \$8  } > { i__payload[126:112], \$9  };
-  assign sel_c6_max = sel_c6 ? { 3'h5, i__payload[95:80] } : { 3'h7, i__payload[127:112] };
-  assign sel_c6_min = sel_c6 ? { 3'h7, i__payload[127:112] } : { 3'h5, i__payload[95:80] };
-  assign \$10  = ~ sel_c0_min[18:16];
-  assign \$11  = ~ sel_c1_min[18:16];
-  assign sel_c2 = { sel_c0_min[14:0], \$10  } > { sel_c1_min[14:0], \$11  };
-  assign sel_c2_max = sel_c2 ? sel_c0_min : sel_c1_min;
-  assign sel_c2_min = sel_c2 ? sel_c1_min : sel_c0_min;
-  assign \$12  = ~ sel_c0_max[18:16];
-  assign \$13  = ~ sel_c1_max[18:16];
-  assign sel_c3 = { sel_c0_max[14:0], \$12  } > { sel_c1_max[14:0], \$13  };
-  assign sel_c3_max = sel_c3 ? sel_c0_max : sel_c1_max;
-  assign sel_c3_min = sel_c3 ? sel_c1_max : sel_c0_max;
-  assign \$14  = ~ sel_c5_min[18:16];
-  assign \$15  = ~ sel_c6_min[18:16];
-  assign sel_c7 = { sel_c5_min[14:0], \$14  } > { sel_c6_min[14:0], \$15  };
-  assign sel_c7_max = sel_c7 ? sel_c5_min : sel_c6_min;
-  assign sel_c7_min = sel_c7 ? sel_c6_min : sel_c5_min;
-  assign \$16  = ~ sel_c5_max[18:16];
-  assign \$17  = ~ sel_c6_max[18:16];
-  assign sel_c8 = { sel_c5_max[14:0], \$16  } > { sel_c6_max[14:0], \$17  };
-  assign sel_c8_max = sel_c8 ? sel_c5_max : sel_c6_max;
-  assign sel_c8_min = sel_c8 ? sel_c6_max : sel_c5_max;
-  assign \$18  = ~ sel_c2_max[18:16];
-  assign \$19  = ~ sel_c3_min[18:16];
-  assign sel_c4 = { sel_c2_max[14:0], \$18  } > { sel_c3_min[14:0], \$19  };
-  assign sel_c4_max = sel_c4 ? sel_c2_max : sel_c3_min;
-  assign sel_c4_min = sel_c4 ? sel_c3_min : sel_c2_max;
-  assign \$20  = ~ sel_c7_max[18:16];
-  assign \$21  = ~ sel_c8_min[18:16];
-  assign sel_c9 = { sel_c7_max[14:0], \$20  } > { sel_c8_min[14:0], \$21  };
-  assign sel_c9_max = sel_c9 ? sel_c7_max : sel_c8_min;
-  assign sel_c9_min = sel_c9 ? sel_c8_min : sel_c7_max;
-  assign \$22  = ~ sel_c2_min[18:16];
-  assign \$23  = ~ sel_c8_max[18:16];
-  assign sel_c10 = { sel_c2_min[14:0], \$22  } > { sel_c8_max[14:0], \$23  };
-  assign sel_c10_max = sel_c10 ? sel_c2_min : sel_c8_max;
-  assign \$24  = ~ sel_c3_max[18:16];
-  assign \$25  = ~ sel_c7_min[18:16];
-  assign sel_c13 = { sel_c3_max[14:0], \$24  } > { sel_c7_min[14:0], \$25  };
-  assign sel_c13_max = sel_c13 ? sel_c3_max : sel_c7_min;
-  assign \$26  = ~ sel_l4_s0;
-  assign \$27  = ~ \sel_l4_s0$55 ;
-  assign sel_c11 = { \sel_l4_s0$54 , \$26  } > { \sel_l4_s0$56 , \$27  };
-  assign sel_c11_max = sel_c11 ? { sel_l4_s0, \sel_l4_s0$59 , \sel_l4_s0$54  } : { \sel_l4_s0$55 , \sel_l4_s0$58 , \sel_l4_s0$56  };
-  assign \$28  = ~ \sel_l4_s0$61 ;
-  assign \$29  = ~ \sel_l4_s0$63 ;
-  assign sel_c12 = { \sel_l4_s0$62 , \$28  } > { \sel_l4_s0$64 , \$29  };
-  assign sel_c12_max = sel_c12 ? { \sel_l4_s0$61 , \sel_l4_s0$67 , \sel_l4_s0$62  } : { \sel_l4_s0$63 , \sel_l4_s0$66 , \sel_l4_s0$64  };
-  assign sel_s0 = \sel_l4_s0$69  > sel_c11_max[18:16];
-  assign sel_s0_lo = sel_s0 ? sel_c11_max : { \sel_l4_s0$69 , \sel_l4_s0$72 , \sel_l4_s0$71  };
-  assign sel_s0_hi = sel_s0 ? { \sel_l4_s0$69 , \sel_l4_s0$72 , \sel_l4_s0$71  } : sel_c11_max;
-  assign sel_s1 = sel_c12_max[18:16] > \sel_l4_s0$75 ;
-  assign sel_s1_lo = sel_s1 ? { \sel_l4_s0$75 , \sel_l4_s0$78 , \sel_l4_s0$77  } : sel_c12_max;
-  assign sel_s1_hi = sel_s1 ? sel_c12_max : { \sel_l4_s0$75 , \sel_l4_s0$78 , \sel_l4_s0$77  };
-  assign sel_s2 = sel_s0_lo[18:16] > sel_s1_lo[18:16];
-  assign sel_s2_lo = sel_s2 ? sel_s1_lo : sel_s0_lo;
-  assign sel_s2_hi = sel_s2 ? sel_s0_lo : sel_s1_lo;
-  assign sel_s3 = sel_s0_hi[18:16] > sel_s1_hi[18:16];
-  assign sel_s3_lo = sel_s3 ? sel_s1_hi : sel_s0_hi;
-  assign sel_s3_hi = sel_s3 ? sel_s0_hi : sel_s1_hi;
-  assign sel_s4 = sel_s2_hi[18:16] > sel_s3_lo[18:16];
-  assign sel_s4_lo = sel_s4 ? sel_s3_lo : sel_s2_hi;
-  assign sel_s4_hi = sel_s4 ? sel_s2_hi : sel_s3_lo;
-  assign \$30  = ! sel_s2_lo[18:16];
-  assign \$31  = sel_s2_lo[18:16] == 1'h1;
-  assign \$32  = sel_s4_lo[18:16] == 1'h1;
-  assign \$33  = \$31  | \$32 ;
-  assign \$34  = sel_s2_lo[18:16] == 2'h2;
-  assign \$35  = sel_s4_lo[18:16] == 2'h2;
-  assign \$36  = \$34  | \$35 ;
-  assign \$37  = sel_s4_hi[18:16] == 2'h2;
-  assign \$38  = \$36  | \$37 ;
-  assign \$39  = sel_s2_lo[18:16] == 2'h3;
-  assign \$40  = sel_s4_lo[18:16] == 2'h3;
-  assign \$41  = \$39  | \$40 ;
-  assign \$42  = sel_s4_hi[18:16] == 2'h3;
-  assign \$43  = sel_s3_hi[18:16] == 2'h3;
-  assign \$44  = \$42  | \$43 ;
-  assign \$45  = \$41  | \$44 ;
-  assign \$46  = sel_s2_lo[18:16] == 3'h4;
-  assign \$47  = sel_s4_lo[18:16] == 3'h4;
-  assign \$48  = \$46  | \$47 ;
-  assign \$49  = sel_s4_hi[18:16] == 3'h4;
-  assign \$50  = sel_s3_hi[18:16] == 3'h4;
-  assign \$51  = \$49  | \$50 ;
-  assign \$52  = \$48  | \$51 ;
-  assign \$53  = sel_s4_lo[18:16] == 3'h5;
-  assign \$54  = sel_s4_hi[18:16] == 3'h5;
-  assign \$55  = \$53  | \$54 ;
-  assign \$56  = sel_s3_hi[18:16] == 3'h5;
-  assign \$57  = \$55  | \$56 ;
-  assign \$58  = sel_s4_hi[18:16] == 3'h6;
-  assign \$59  = sel_s3_hi[18:16] == 3'h6;
-  assign \$60  = \$58  | \$59 ;
-  assign \$61  = sel_s3_hi[18:16] == 3'h7;
-  always @(posedge clk)
-    valid_s0 <= \$62 ;
-  always @(posedge clk)
-    o__valid <= \$63 ;
-  always @(posedge clk)
-    \sel_l4_s0$54  <= \$64 ;
-  always @(posedge clk)
-    \sel_l4_s0$59  <= \$65 ;
-  always @(posedge clk)
-    sel_l4_s0 <= \$66 ;
-  always @(posedge clk)
-    \sel_l4_s0$62  <= \$67 ;
-  always @(posedge clk)
-    \sel_l4_s0$67  <= \$68 ;
-  always @(posedge clk)
-    \sel_l4_s0$61  <= \$69 ;
-  always @(posedge clk)
-    \sel_l4_s0$71  <= \$70 ;
-  always @(posedge clk)
-    \sel_l4_s0$72  <= \$71 ;
-  always @(posedge clk)
-    \sel_l4_s0$69  <= \$72 ;
-  always @(posedge clk)
-    \sel_l4_s0$64  <= \$73 ;
-  always @(posedge clk)
-    \sel_l4_s0$66  <= \$74 ;
-  always @(posedge clk)
-    \sel_l4_s0$63  <= \$75 ;
-  always @(posedge clk)
-    \sel_l4_s0$56  <= \$76 ;
-  always @(posedge clk)
-    \sel_l4_s0$58  <= \$77 ;
-  always @(posedge clk)
-    \sel_l4_s0$55  <= \$78 ;
-  always @(posedge clk)
-    \sel_l4_s0$77  <= \$79 ;
-  always @(posedge clk)
-    \sel_l4_s0$78  <= \$80 ;
-  always @(posedge clk)
-    \sel_l4_s0$75  <= \$81 ;
-  always @(posedge clk)
-    sel_l9_s0 <= \$82 ;
-  always @(posedge clk)
-    \sel_l9_s0$90  <= \$83 ;
-  always @(posedge clk)
-    \sel_l9_s0$92  <= \$84 ;
-  always @(posedge clk)
-    \sel_l9_s0$94  <= \$85 ;
-  always @(posedge clk)
-    \sel_l9_s0$96  <= \$86 ;
-  always @(posedge clk)
-    \sel_l9_s0$91  <= \$87 ;
-  always @(posedge clk)
-    \sel_l9_s0$93  <= \$88 ;
-  always @(posedge clk)
-    \sel_l9_s0$95  <= \$89 ;
-  always @(posedge clk)
-    \sel_l9_s0$97  <= \$90 ;
+  wire valid_s7;
+  reg [3:0] wr__addr = 4'h0;
+  wire [127:0] wr__data;
+  wire wr__en;
+  reg [127:0] sel_dl1_r0 [15:0];
+  initial begin
+    sel_dl1_r0[0] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[1] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[2] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[3] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[4] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[5] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[6] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[7] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[8] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[9] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[10] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[11] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[12] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[13] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[14] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[15] = 128'h00000000000000000000000000000000;
+  end
+  always @(posedge clk) begin
+    if (adv6)
+      sel_dl1_r0[wr__addr] <= i__payload;
+  end
+  assign sel_dl1_r0_q = sel_dl1_r0[rd__addr];
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign sel_c0 = { i__payload[14:0], \$2  } > { i__payload[46:32], \$3  };
-  assign sel_c0_max = sel_c0 ? { 3'h0, i__payload[15:0] } : { 3'h2, i__payload[47:32] };
-  assign sel_c0_min = sel_c0 ? { 3'h2, i__payload[47:32] } : { 3'h0, i__payload[15:0] };
+  assign sel_c0_max = sel_c0 ? { 3'h0, i__payload[14:0] } : { 3'h2, i__payload[46:32] };
+  assign sel_c0_min = sel_c0 ? { 3'h2, i__payload[46:32] } : { 3'h0, i__payload[14:0] };
+  assign sel_c1 = { i__payload[30:16], \$4  } > { i__payload[62:48], \$5  };
+  assign sel_c1_max = sel_c1 ? { 3'h1, i__payload[30:16] } : { 3'h3, i__payload[62:48] };
+  assign sel_c1_min = sel_c1 ? { 3'h3, i__payload[62:48] } : { 3'h1, i__payload[30:16] };
+  assign sel_c5 = { i__payload[78:64], \$6  } > { i__payload[110:96], \$7  };
+  assign sel_c5_max = sel_c5 ? { 3'h4, i__payload[78:64] } : { 3'h6, i__payload[110:96] };
+  assign sel_c5_min = sel_c5 ? { 3'h6, i__payload[110:96] } : { 3'h4, i__payload[78:64] };
+  assign sel_c6 = { i__payload[94:80], \$8  } > { i__payload[126:112], \$9  };
+  assign sel_c6_max = sel_c6 ? { 3'h5, i__payload[94:80] } : { 3'h7, i__payload[126:112] };
+  assign sel_c6_min = sel_c6 ? { 3'h7, i__payload[126:112] } : { 3'h5, i__payload[94:80] };
+  assign \$10  = ~ adv0_valid;
+  assign adv0 = \$10  | o__ready;
+  assign \$11  = ~ sel_l2_s0;
+  assign \$12  = ~ \sel_l2_s0$35 ;
+  assign sel_c2 = { \sel_l2_s0$34 , \$11  } > { \sel_l2_s0$36 , \$12  };
+  assign sel_c2_max = sel_c2 ? { sel_l2_s0, \sel_l2_s0$34  } : { \sel_l2_s0$35 , \sel_l2_s0$36  };
+  assign sel_c2_min = sel_c2 ? { \sel_l2_s0$35 , \sel_l2_s0$36  } : { sel_l2_s0, \sel_l2_s0$34  };
+  assign \$13  = ~ \sel_l2_s0$40 ;
+  assign \$14  = ~ \sel_l2_s0$42 ;
+  assign sel_c3 = { \sel_l2_s0$41 , \$13  } > { \sel_l2_s0$43 , \$14  };
+  assign sel_c3_max = sel_c3 ? { \sel_l2_s0$40 , \sel_l2_s0$41  } : { \sel_l2_s0$42 , \sel_l2_s0$43  };
+  assign sel_c3_min = sel_c3 ? { \sel_l2_s0$42 , \sel_l2_s0$43  } : { \sel_l2_s0$40 , \sel_l2_s0$41  };
+  assign \$15  = ~ \sel_l2_s0$47 ;
+  assign \$16  = ~ \sel_l2_s0$49 ;
+  assign sel_c7 = { \sel_l2_s0$48 , \$15  } > { \sel_l2_s0$50 , \$16  };
+  assign sel_c7_max = sel_c7 ? { \sel_l2_s0$47 , \sel_l2_s0$48  } : { \sel_l2_s0$49 , \sel_l2_s0$50  };
+  assign sel_c7_min = sel_c7 ? { \sel_l2_s0$49 , \sel_l2_s0$50  } : { \sel_l2_s0$47 , \sel_l2_s0$48  };
+  assign \$17  = ~ \sel_l2_s0$54 ;
+  assign \$18  = ~ \sel_l2_s0$56 ;
+  assign sel_c8 = { \sel_l2_s0$55 , \$17  } > { \sel_l2_s0$57 , \$18  };
+  assign sel_c8_max = sel_c8 ? { \sel_l2_s0$54 , \sel_l2_s0$55  } : { \sel_l2_s0$56 , \sel_l2_s0$57  };
+  assign sel_c8_min = sel_c8 ? { \sel_l2_s0$56 , \sel_l2_s0$57  } : { \sel_l2_s0$54 , \sel_l2_s0$55  };
+  assign \$19  = ~ adv1_valid;
+  assign adv1 = \$19  | o__ready;
+  assign \$20  = ~ sel_l3_s0;
+  assign \$21  = ~ \sel_l3_s0$65 ;
+  assign sel_c4 = { \sel_l3_s0$64 , \$20  } > { \sel_l3_s0$66 , \$21  };
+  assign sel_c4_max = sel_c4 ? { sel_l3_s0, \sel_l3_s0$64  } : { \sel_l3_s0$65 , \sel_l3_s0$66  };
+  assign sel_c4_min = sel_c4 ? { \sel_l3_s0$65 , \sel_l3_s0$66  } : { sel_l3_s0, \sel_l3_s0$64  };
+  assign \$22  = ~ \sel_l3_s0$70 ;
+  assign \$23  = ~ \sel_l3_s0$72 ;
+  assign sel_c9 = { \sel_l3_s0$71 , \$22  } > { \sel_l3_s0$73 , \$23  };
+  assign sel_c9_max = sel_c9 ? { \sel_l3_s0$70 , \sel_l3_s0$71  } : { \sel_l3_s0$72 , \sel_l3_s0$73  };
+  assign sel_c9_min = sel_c9 ? { \sel_l3_s0$72 , \sel_l3_s0$73  } : { \sel_l3_s0$70 , \sel_l3_s0$71  };
+  assign \$24  = ~ \sel_l3_s0$77 ;
+  assign \$25  = ~ \sel_l3_s0$79 ;
+  assign sel_c10 = { \sel_l3_s0$78 , \$24  } > { \sel_l3_s0$80 , \$25  };
+  assign sel_c10_max = sel_c10 ? { \sel_l3_s0$77 , \sel_l3_s0$78  } : { \sel_l3_s0$79 , \sel_l3_s0$80  };
+  assign \$26  = ~ \sel_l3_s0$83 ;
+  assign \$27  = ~ \sel_l3_s0$85 ;
+  assign sel_c13 = { \sel_l3_s0$84 , \$26  } > { \sel_l3_s0$86 , \$27  };
+  assign sel_c13_max = sel_c13 ? { \sel_l3_s0$83 , \sel_l3_s0$84  } : { \sel_l3_s0$85 , \sel_l3_s0$86  };
+  assign \$28  = ~ adv2_valid;
+  assign adv2 = \$28  | o__ready;
+  assign \$29  = ~ sel_l4_s0;
+  assign \$30  = ~ \sel_l4_s0$93 ;
+  assign sel_c11 = { \sel_l4_s0$92 , \$29  } > { \sel_l4_s0$94 , \$30  };
+  assign sel_c11_max = sel_c11 ? { sel_l4_s0, \sel_l4_s0$92  } : { \sel_l4_s0$93 , \sel_l4_s0$94  };
+  assign \$31  = ~ \sel_l4_s0$97 ;
+  assign \$32  = ~ \sel_l4_s0$99 ;
+  assign sel_c12 = { \sel_l4_s0$98 , \$31  } > { \sel_l4_s0$100 , \$32  };
+  assign sel_c12_max = sel_c12 ? { \sel_l4_s0$97 , \sel_l4_s0$98  } : { \sel_l4_s0$99 , \sel_l4_s0$100  };
+  assign \$33  = ~ adv3_valid;
+  assign adv3 = \$33  | o__ready;
+  assign \$34  = ! sel_l5_s0;
+  assign \$35  = ! \sel_l5_s0$106 ;
+  assign \$36  = \$34  | \$35 ;
+  assign \$37  = ! \sel_l5_s0$107 ;
+  assign \$38  = ! \sel_l5_s0$108 ;
+  assign \$39  = \$37  | \$38 ;
+  assign \$40  = \$36  | \$39 ;
+  assign \$41  = sel_l5_s0 == 1'h1;
+  assign \$42  = \sel_l5_s0$106  == 1'h1;
+  assign \$43  = \$41  | \$42 ;
+  assign \$44  = \sel_l5_s0$107  == 1'h1;
+  assign \$45  = \sel_l5_s0$108  == 1'h1;
+  assign \$46  = \$44  | \$45 ;
+  assign \$47  = \$43  | \$46 ;
+  assign \$48  = sel_l5_s0 == 2'h2;
+  assign \$49  = \sel_l5_s0$106  == 2'h2;
+  assign \$50  = \$48  | \$49 ;
+  assign \$51  = \sel_l5_s0$107  == 2'h2;
+  assign \$52  = \sel_l5_s0$108  == 2'h2;
+  assign \$53  = \$51  | \$52 ;
+  assign \$54  = \$50  | \$53 ;
+  assign \$55  = sel_l5_s0 == 2'h3;
+  assign \$56  = \sel_l5_s0$106  == 2'h3;
+  assign \$57  = \$55  | \$56 ;
+  assign \$58  = \sel_l5_s0$107  == 2'h3;
+  assign \$59  = \sel_l5_s0$108  == 2'h3;
+  assign \$60  = \$58  | \$59 ;
+  assign \$61  = \$57  | \$60 ;
+  assign \$62  = sel_l5_s0 == 3'h4;
+  assign \$63  = \sel_l5_s0$106  == 3'h4;
+  assign \$64  = \$62  | \$63 ;
+  assign \$65  = \sel_l5_s0$107  == 3'h4;
+  assign \$66  = \sel_l5_s0$108  == 3'h4;
+  assign \$67  = \$65  | \$66 ;
+  assign \$68  = \$64  | \$67 ;
+  assign \$69  = sel_l5_s0 == 3'h5;
+  assign \$70  = \sel_l5_s0$106  == 3'h5;
+  assign \$71  = \$69  | \$70 ;
+  assign \$72  = \sel_l5_s0$107  == 3'h5;
+  assign \$73  = \sel_l5_s0$108  == 3'h5;
+  assign \$74  = \$72  | \$73 ;
+  assign \$75  = \$71  | \$74 ;
+  assign \$76  = sel_l5_s0 == 3'h6;
+  assign \$77  = \sel_l5_s0$106  == 3'h6;
+  assign \$78  = \$76  | \$77 ;
+  assign \$79  = \sel_l5_s0$107  == 3'h6;
+  assign \$80  = \sel_l5_s0$108  == 3'h6;
+  assign \$81  = \$79  | \$80 ;
+  assign \$82  = \$78  | \$81 ;
+  assign \$83  = sel_l5_s0 == 3'h7;
+  assign \$84  = \sel_l5_s0$106  == 3'h7;
+  assign \$85  = \$83  | \$84 ;
+  assign \$86  = \sel_l5_s0$107  == 3'h7;
+  assign \$87  = \sel_l5_s0$108  == 3'h7;
+  assign \$88  = \$86  | \$87 ;
+  assign \$89  = \$85  | \$88 ;
+  assign sel_p0_1_0_s = \$47  ^ \$40 ;
+  assign sel_p0_1_0_c = \$47  & \$40 ;
+  assign sel_p0_3_0_s = \$61  ^ \$54 ;
+  assign sel_p0_3_0_c = \$61  & \$54 ;
+  assign sel_p0_5_0_s = \$75  ^ \$68 ;
+  assign sel_p0_5_0_c = \$75  & \$68 ;
+  assign \$90  = ~ adv4_valid;
+  assign adv4 = \$90  | o__ready;
+  assign sel_p1_2_0_s = sel_l7_s0 ^ \sel_l7_s0$122 [0];
+  assign sel_p1_2_0_c = sel_l7_s0 & \sel_l7_s0$122 [0];
+  assign sel_p1_2_1_s = \sel_l7_s0$122 [1] ^ sel_p1_2_0_c;
+  assign sel_p1_2_1_c = \sel_l7_s0$122 [1] & sel_p1_2_0_c;
+  assign sel_p1_3_0_s = \sel_l7_s0$128 [0] ^ \sel_l7_s0$122 [0];
+  assign sel_p1_3_0_c = \sel_l7_s0$128 [0] & \sel_l7_s0$122 [0];
+  assign \$91  = \sel_l7_s0$128 [1] ^ \sel_l7_s0$122 [1];
+  assign sel_p1_3_1_s = \$91  ^ sel_p1_3_0_c;
+  assign \$92  = \sel_l7_s0$128 [1] & \sel_l7_s0$122 [1];
+  assign \$93  = \sel_l7_s0$128 [1] & sel_p1_3_0_c;
+  assign \$94  = \$92  | \$93 ;
+  assign \$95  = \sel_l7_s0$122 [1] & sel_p1_3_0_c;
+  assign sel_p1_3_1_c = \$94  | \$95 ;
+  assign sel_p1_3_2_s = \sel_l7_s0$128 [2] ^ sel_p1_3_1_c;
+  assign sel_p1_3_2_c = \sel_l7_s0$128 [2] & sel_p1_3_1_c;
+  assign sel_p1_6_0_s = \sel_l7_s0$136  ^ \sel_l7_s0$137 [0];
+  assign sel_p1_6_0_c = \sel_l7_s0$136  & \sel_l7_s0$137 [0];
+  assign sel_p1_6_1_s = \sel_l7_s0$137 [1] ^ sel_p1_6_0_c;
+  assign sel_p1_6_1_c = \sel_l7_s0$137 [1] & sel_p1_6_0_c;
+  assign sel_p1_6_2_s = \sel_l7_s0$137 [2] ^ sel_p1_6_1_c;
+  assign sel_p1_6_2_c = \sel_l7_s0$137 [2] & sel_p1_6_1_c;
+  assign \$96  = ~ adv5_valid;
+  assign adv5 = \$96  | o__ready;
+  assign sel_p2_4_0_s = sel_l8_s0 ^ \sel_l8_s0$148 [0];
+  assign sel_p2_4_0_c = sel_l8_s0 & \sel_l8_s0$148 [0];
+  assign sel_p2_4_1_s = \sel_l8_s0$148 [1] ^ sel_p2_4_0_c;
+  assign sel_p2_4_1_c = \sel_l8_s0$148 [1] & sel_p2_4_0_c;
+  assign sel_p2_4_2_s = \sel_l8_s0$148 [2] ^ sel_p2_4_1_c;
+  assign sel_p2_4_2_c = \sel_l8_s0$148 [2] & sel_p2_4_1_c;
+  assign sel_p2_5_0_s = \sel_l8_s0$156 [0] ^ \sel_l8_s0$148 [0];
+  assign sel_p2_5_0_c = \sel_l8_s0$156 [0] & \sel_l8_s0$148 [0];
+  assign \$97  = \sel_l8_s0$156 [1] ^ \sel_l8_s0$148 [1];
+  assign sel_p2_5_1_s = \$97  ^ sel_p2_5_0_c;
+  assign \$98  = \sel_l8_s0$156 [1] & \sel_l8_s0$148 [1];
+  assign \$99  = \sel_l8_s0$156 [1] & sel_p2_5_0_c;
+  assign \$100  = \$98  | \$99 ;
+  assign \$101  = \sel_l8_s0$148 [1] & sel_p2_5_0_c;
+  assign sel_p2_5_1_c = \$100  | \$101 ;
+  assign \$102  = \sel_l8_s0$156 [2] ^ \sel_l8_s0$148 [2];
+  assign sel_p2_5_2_s = \$102  ^ sel_p2_5_1_c;
+  assign \$103  = \sel_l8_s0$156 [2] & \sel_l8_s0$148 [2];
+  assign \$104  = \sel_l8_s0$156 [2] & sel_p2_5_1_c;
+  assign \$105  = \$103  | \$104 ;
+  assign \$106  = \sel_l8_s0$148 [2] & sel_p2_5_1_c;
+  assign sel_p2_5_2_c = \$105  | \$106 ;
+  assign sel_p2_6_0_s = \sel_l8_s0$164 [0] ^ \sel_l8_s0$148 [0];
+  assign sel_p2_6_0_c = \sel_l8_s0$164 [0] & \sel_l8_s0$148 [0];
+  assign \$107  = \sel_l8_s0$164 [1] ^ \sel_l8_s0$148 [1];
+  assign sel_p2_6_1_s = \$107  ^ sel_p2_6_0_c;
+  assign \$108  = \sel_l8_s0$164 [1] & \sel_l8_s0$148 [1];
+  assign \$109  = \sel_l8_s0$164 [1] & sel_p2_6_0_c;
+  assign \$110  = \$108  | \$109 ;
+  assign \$111  = \sel_l8_s0$148 [1] & sel_p2_6_0_c;
+  assign sel_p2_6_1_c = \$110  | \$111 ;
+  assign \$112  = \sel_l8_s0$164 [2] ^ \sel_l8_s0$148 [2];
+  assign sel_p2_6_2_s = \$112  ^ sel_p2_6_1_c;
+  assign \$113  = \sel_l8_s0$164 [2] & \sel_l8_s0$148 [2];
+  assign \$114  = \sel_l8_s0$164 [2] & sel_p2_6_1_c;
+  assign \$115  = \$113  | \$114 ;
+  assign \$116  = \sel_l8_s0$148 [2] & sel_p2_6_1_c;
+  assign sel_p2_6_2_c = \$115  | \$116 ;
+  assign \$117  = ~ adv6_valid;
+  assign adv6 = \$117  | o__ready;
+  assign \$118  = ! \sel_l8_s0$183 ;
+  assign \$119  = \sel_l8_s0$182 [1] & \$118 ;
+  assign \$120  = ! \sel_l8_s0$184 ;
+  assign \$121  = \sel_l8_s0$182 [2] & \$120 ;
+  assign \$122  = ! \sel_l8_s0$185 ;
+  assign \$123  = \sel_l8_s0$182 [3] & \$122 ;
+  assign \$124  = ! \sel_l8_s0$148 ;
+  assign \$125  = \sel_l8_s0$182 [4] & \$124 ;
+  assign \$127  = \sel_l8_s0$182 [1] & \$126 ;
+  assign \$128  = \sel_l8_s0$184  == 1'h1;
+  assign \$129  = \sel_l8_s0$182 [2] & \$128 ;
+  assign \$130  = \sel_l8_s0$185  == 1'h1;
+  assign \$131  = \sel_l8_s0$182 [3] & \$130 ;
+  assign \$132  = \sel_l8_s0$148  == 1'h1;
+  assign \$133  = \sel_l8_s0$182 [4] & \$132 ;
+  assign \$134  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s } == 1'h1;
+  assign \$135  = \sel_l8_s0$182 [5] & \$134 ;
+  assign \$136  = \sel_l8_s0$184  == 2'h2;
+  assign \$137  = \sel_l8_s0$182 [2] & \$136 ;
+  assign \$138  = \sel_l8_s0$185  == 2'h2;
+  assign \$139  = \sel_l8_s0$182 [3] & \$138 ;
+  assign \$140  = \sel_l8_s0$148  == 2'h2;
+  assign \$141  = \sel_l8_s0$182 [4] & \$140 ;
+  assign \$142  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s } == 2'h2;
+  assign \$143  = \sel_l8_s0$182 [5] & \$142 ;
+  assign \$144  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 2'h2;
+  assign \$145  = \sel_l8_s0$182 [6] & \$144 ;
+  assign \$146  = \sel_l8_s0$185  == 2'h3;
+  assign \$147  = \sel_l8_s0$182 [3] & \$146 ;
+  assign \$148  = \sel_l8_s0$148  == 2'h3;
+  assign \$149  = \sel_l8_s0$182 [4] & \$148 ;
+  assign \$150  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s } == 2'h3;
+  assign \$151  = \sel_l8_s0$182 [5] & \$150 ;
+  assign \$152  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 2'h3;
+  assign \$153  = \sel_l8_s0$182 [6] & \$152 ;
+  assign \$154  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 2'h3;
+  assign \$155  = \sel_l8_s0$182 [7] & \$154 ;
+  assign \$156  = ~ adv7_valid;
+  assign adv7 = \$156  | o__ready;
+  assign \$157  = sel_l10_s0 & { \sel_l10_s0$193 [0], \sel_l10_s0$193 [0], \sel_l10_s0$193 [0], \sel_l10_s0$193 [0], \sel_l10_s0$193 [0], \sel_l10_s0$193 [0], \sel_l10_s0$193 [0], \sel_l10_s0$193 [0], \sel_l10_s0$193 [0], \sel_l10_s0$193 [0], \sel_l10_s0$193 [0], \sel_l10_s0$193 [0], \sel_l10_s0$193 [0], \sel_l10_s0$193 [0], \sel_l10_s0$193 [0], \sel_l10_s0$193 [0] };
+  assign \$158  = \sel_l10_s0$194  & { \sel_l10_s0$193 [1], \sel_l10_s0$193 [1], \sel_l10_s0$193 [1], \sel_l10_s0$193 [1], \sel_l10_s0$193 [1], \sel_l10_s0$193 [1], \sel_l10_s0$193 [1], \sel_l10_s0$193 [1], \sel_l10_s0$193 [1], \sel_l10_s0$193 [1], \sel_l10_s0$193 [1], \sel_l10_s0$193 [1], \sel_l10_s0$193 [1], \sel_l10_s0$193 [1], \sel_l10_s0$193 [1], \sel_l10_s0$193 [1] };
+  assign \$159  = \$157  | \$158 ;
+  assign \$160  = \sel_l10_s0$195  & { \sel_l10_s0$193 [2], \sel_l10_s0$193 [2], \sel_l10_s0$193 [2], \sel_l10_s0$193 [2], \sel_l10_s0$193 [2], \sel_l10_s0$193 [2], \sel_l10_s0$193 [2], \sel_l10_s0$193 [2], \sel_l10_s0$193 [2], \sel_l10_s0$193 [2], \sel_l10_s0$193 [2], \sel_l10_s0$193 [2], \sel_l10_s0$193 [2], \sel_l10_s0$193 [2], \sel_l10_s0$193 [2], \sel_l10_s0$193 [2] };
+  assign sel_or0_0 = \$159  | \$160 ;
+  assign \$161  = \sel_l10_s0$197  & { \sel_l10_s0$193 [3], \sel_l10_s0$193 [3], \sel_l10_s0$193 [3], \sel_l10_s0$193 [3], \sel_l10_s0$193 [3], \sel_l10_s0$193 [3], \sel_l10_s0$193 [3], \sel_l10_s0$193 [3], \sel_l10_s0$193 [3], \sel_l10_s0$193 [3], \sel_l10_s0$193 [3], \sel_l10_s0$193 [3], \sel_l10_s0$193 [3], \sel_l10_s0$193 [3], \sel_l10_s0$193 [3], \sel_l10_s0$193 [3] };
+  assign \$162  = \sel_l10_s0$198  & { \sel_l10_s0$193 [4], \sel_l10_s0$193 [4], \sel_l10_s0$193 [4], \sel_l10_s0$193 [4], \sel_l10_s0$193 [4], \sel_l10_s0$193 [4], \sel_l10_s0$193 [4], \sel_l10_s0$193 [4], \sel_l10_s0$193 [4], \sel_l10_s0$193 [4], \sel_l10_s0$193 [4], \sel_l10_s0$193 [4], \sel_l10_s0$193 [4], \sel_l10_s0$193 [4], \sel_l10_s0$193 [4], \sel_l10_s0$193 [4] };
+  assign sel_or0_3 = \$161  | \$162 ;
+  assign \$163  = \sel_l10_s0$193 [1] | \sel_l10_s0$193 [3];
+  assign \$164  = \sel_l10_s0$193 [2] | \sel_l10_s0$193 [3];
+  assign \$165  = \sel_l10_s0$194  & { \sel_l10_s0$201 [0], \sel_l10_s0$201 [0], \sel_l10_s0$201 [0], \sel_l10_s0$201 [0], \sel_l10_s0$201 [0], \sel_l10_s0$201 [0], \sel_l10_s0$201 [0], \sel_l10_s0$201 [0], \sel_l10_s0$201 [0], \sel_l10_s0$201 [0], \sel_l10_s0$201 [0], \sel_l10_s0$201 [0], \sel_l10_s0$201 [0], \sel_l10_s0$201 [0], \sel_l10_s0$201 [0], \sel_l10_s0$201 [0] };
+  assign \$166  = \sel_l10_s0$195  & { \sel_l10_s0$201 [1], \sel_l10_s0$201 [1], \sel_l10_s0$201 [1], \sel_l10_s0$201 [1], \sel_l10_s0$201 [1], \sel_l10_s0$201 [1], \sel_l10_s0$201 [1], \sel_l10_s0$201 [1], \sel_l10_s0$201 [1], \sel_l10_s0$201 [1], \sel_l10_s0$201 [1], \sel_l10_s0$201 [1], \sel_l10_s0$201 [1], \sel_l10_s0$201 [1], \sel_l10_s0$201 [1], \sel_l10_s0$201 [1] };
+  assign \$167  = \$165  | \$166 ;
+  assign \$168  = \sel_l10_s0$197  & { \sel_l10_s0$201 [2], \sel_l10_s0$201 [2], \sel_l10_s0$201 [2], \sel_l10_s0$201 [2], \sel_l10_s0$201 [2], \sel_l10_s0$201 [2], \sel_l10_s0$201 [2], \sel_l10_s0$201 [2], \sel_l10_s0$201 [2], \sel_l10_s0$201 [2], \sel_l10_s0$201 [2], \sel_l10_s0$201 [2], \sel_l10_s0$201 [2], \sel_l10_s0$201 [2], \sel_l10_s0$201 [2], \sel_l10_s0$201 [2] };
+  assign sel_or1_0 = \$167  | \$168 ;
+  assign \$169  = \sel_l10_s0$198  & { \sel_l10_s0$201 [3], \sel_l10_s0$201 [3], \sel_l10_s0$201 [3], \sel_l10_s0$201 [3], \sel_l10_s0$201 [3], \sel_l10_s0$201 [3], \sel_l10_s0$201 [3], \sel_l10_s0$201 [3], \sel_l10_s0$201 [3], \sel_l10_s0$201 [3], \sel_l10_s0$201 [3], \sel_l10_s0$201 [3], \sel_l10_s0$201 [3], \sel_l10_s0$201 [3], \sel_l10_s0$201 [3], \sel_l10_s0$201 [3] };
+  assign \$170  = \sel_l10_s0$203  & { \sel_l10_s0$201 [4], \sel_l10_s0$201 [4], \sel_l10_s0$201 [4], \sel_l10_s0$201 [4], \sel_l10_s0$201 [4], \sel_l10_s0$201 [4], \sel_l10_s0$201 [4], \sel_l10_s0$201 [4], \sel_l10_s0$201 [4], \sel_l10_s0$201 [4], \sel_l10_s0$201 [4], \sel_l10_s0$201 [4], \sel_l10_s0$201 [4], \sel_l10_s0$201 [4], \sel_l10_s0$201 [4], \sel_l10_s0$201 [4] };
+  assign sel_or1_3 = \$169  | \$170 ;
+  assign \$171  = \sel_l10_s0$201 [0] | \sel_l10_s0$201 [2];
+  assign \$172  = \$171  | \sel_l10_s0$201 [4];
+  assign \$173  = \sel_l10_s0$201 [1] | \sel_l10_s0$201 [2];
+  assign \$174  = \sel_l10_s0$201 [3] | \sel_l10_s0$201 [4];
+  assign \$175  = \sel_l10_s0$195  & { \sel_l10_s0$206 [0], \sel_l10_s0$206 [0], \sel_l10_s0$206 [0], \sel_l10_s0$206 [0], \sel_l10_s0$206 [0], \sel_l10_s0$206 [0], \sel_l10_s0$206 [0], \sel_l10_s0$206 [0], \sel_l10_s0$206 [0], \sel_l10_s0$206 [0], \sel_l10_s0$206 [0], \sel_l10_s0$206 [0], \sel_l10_s0$206 [0], \sel_l10_s0$206 [0], \sel_l10_s0$206 [0], \sel_l10_s0$206 [0] };
+  assign \$176  = \sel_l10_s0$197  & { \sel_l10_s0$206 [1], \sel_l10_s0$206 [1], \sel_l10_s0$206 [1], \sel_l10_s0$206 [1], \sel_l10_s0$206 [1], \sel_l10_s0$206 [1], \sel_l10_s0$206 [1], \sel_l10_s0$206 [1], \sel_l10_s0$206 [1], \sel_l10_s0$206 [1], \sel_l10_s0$206 [1], \sel_l10_s0$206 [1], \sel_l10_s0$206 [1], \sel_l10_s0$206 [1], \sel_l10_s0$206 [1], \sel_l10_s0$206 [1] };
+  assign \$177  = \$175  | \$176 ;
+  assign \$178  = \sel_l10_s0$198  & { \sel_l10_s0$206 [2], \sel_l10_s0$206 [2], \sel_l10_s0$206 [2], \sel_l10_s0$206 [2], \sel_l10_s0$206 [2], \sel_l10_s0$206 [2], \sel_l10_s0$206 [2], \sel_l10_s0$206 [2], \sel_l10_s0$206 [2], \sel_l10_s0$206 [2], \sel_l10_s0$206 [2], \sel_l10_s0$206 [2], \sel_l10_s0$206 [2], \sel_l10_s0$206 [2], \sel_l10_s0$206 [2], \sel_l10_s0$206 [2] };
+  assign sel_or2_0 = \$177  | \$178 ;
+  assign \$179  = \sel_l10_s0$203  & { \sel_l10_s0$206 [3], \sel_l10_s0$206 [3], \sel_l10_s0$206 [3], \sel_l10_s0$206 [3], \sel_l10_s0$206 [3], \sel_l10_s0$206 [3], \sel_l10_s0$206 [3], \sel_l10_s0$206 [3], \sel_l10_s0$206 [3], \sel_l10_s0$206 [3], \sel_l10_s0$206 [3], \sel_l10_s0$206 [3], \sel_l10_s0$206 [3], \sel_l10_s0$206 [3], \sel_l10_s0$206 [3], \sel_l10_s0$206 [3] };
+  assign \$180  = \sel_l10_s0$208  & { \sel_l10_s0$206 [4], \sel_l10_s0$206 [4], \sel_l10_s0$206 [4], \sel_l10_s0$206 [4], \sel_l10_s0$206 [4], \sel_l10_s0$206 [4], \sel_l10_s0$206 [4], \sel_l10_s0$206 [4], \sel_l10_s0$206 [4], \sel_l10_s0$206 [4], \sel_l10_s0$206 [4], \sel_l10_s0$206 [4], \sel_l10_s0$206 [4], \sel_l10_s0$206 [4], \sel_l10_s0$206 [4], \sel_l10_s0$206 [4] };
+  assign sel_or2_3 = \$179  | \$180 ;
+  assign \$181  = \sel_l10_s0$206 [1] | \sel_l10_s0$206 [3];
+  assign \$182  = \sel_l10_s0$206 [0] | \sel_l10_s0$206 [1];
+  assign \$183  = \$182  | \sel_l10_s0$206 [4];
+  assign \$184  = \sel_l10_s0$206 [2] | \sel_l10_s0$206 [3];
+  assign \$185  = \$184  | \sel_l10_s0$206 [4];
+  assign \$186  = \sel_l10_s0$197  & { \sel_l10_s0$211 [0], \sel_l10_s0$211 [0], \sel_l10_s0$211 [0], \sel_l10_s0$211 [0], \sel_l10_s0$211 [0], \sel_l10_s0$211 [0], \sel_l10_s0$211 [0], \sel_l10_s0$211 [0], \sel_l10_s0$211 [0], \sel_l10_s0$211 [0], \sel_l10_s0$211 [0], \sel_l10_s0$211 [0], \sel_l10_s0$211 [0], \sel_l10_s0$211 [0], \sel_l10_s0$211 [0], \sel_l10_s0$211 [0] };
+  assign \$187  = \sel_l10_s0$198  & { \sel_l10_s0$211 [1], \sel_l10_s0$211 [1], \sel_l10_s0$211 [1], \sel_l10_s0$211 [1], \sel_l10_s0$211 [1], \sel_l10_s0$211 [1], \sel_l10_s0$211 [1], \sel_l10_s0$211 [1], \sel_l10_s0$211 [1], \sel_l10_s0$211 [1], \sel_l10_s0$211 [1], \sel_l10_s0$211 [1], \sel_l10_s0$211 [1], \sel_l10_s0$211 [1], \sel_l10_s0$211 [1], \sel_l10_s0$211 [1] };
+  assign \$188  = \$186  | \$187 ;
+  assign \$189  = \sel_l10_s0$203  & { \sel_l10_s0$211 [2], \sel_l10_s0$211 [2], \sel_l10_s0$211 [2], \sel_l10_s0$211 [2], \sel_l10_s0$211 [2], \sel_l10_s0$211 [2], \sel_l10_s0$211 [2], \sel_l10_s0$211 [2], \sel_l10_s0$211 [2], \sel_l10_s0$211 [2], \sel_l10_s0$211 [2], \sel_l10_s0$211 [2], \sel_l10_s0$211 [2], \sel_l10_s0$211 [2], \sel_l10_s0$211 [2], \sel_l10_s0$211 [2] };
+  assign sel_or3_0 = \$188  | \$189 ;
+  assign \$190  = \sel_l10_s0$208  & { \sel_l10_s0$211 [3], \sel_l10_s0$211 [3], \sel_l10_s0$211 [3], \sel_l10_s0$211 [3], \sel_l10_s0$211 [3], \sel_l10_s0$211 [3], \sel_l10_s0$211 [3], \sel_l10_s0$211 [3], \sel_l10_s0$211 [3], \sel_l10_s0$211 [3], \sel_l10_s0$211 [3], \sel_l10_s0$211 [3], \sel_l10_s0$211 [3], \sel_l10_s0$211 [3], \sel_l10_s0$211 [3], \sel_l10_s0$211 [3] };
+  assign \$191  = \sel_l10_s0$213  & { \sel_l10_s0$211 [4], \sel_l10_s0$211 [4], \sel_l10_s0$211 [4], \sel_l10_s0$211 [4], \sel_l10_s0$211 [4], \sel_l10_s0$211 [4], \sel_l10_s0$211 [4], \sel_l10_s0$211 [4], \sel_l10_s0$211 [4], \sel_l10_s0$211 [4], \sel_l10_s0$211 [4], \sel_l10_s0$211 [4], \sel_l10_s0$211 [4], \sel_l10_s0$211 [4], \sel_l10_s0$211 [4], \sel_l10_s0$211 [4] };
+  assign sel_or3_3 = \$190  | \$191 ;
+  assign \$192  = \sel_l10_s0$211 [0] | \sel_l10_s0$211 [2];
+  assign \$193  = \$192  | \sel_l10_s0$211 [4];
+  assign \$194  = \sel_l10_s0$211 [0] | \sel_l10_s0$211 [3];
+  assign \$195  = \$194  | \sel_l10_s0$211 [4];
+  assign \$196  = \sel_l10_s0$211 [1] | \sel_l10_s0$211 [2];
+  assign \$197  = \sel_l10_s0$211 [3] | \sel_l10_s0$211 [4];
+  assign \$198  = \$196  | \$197 ;
+  assign sel_val0 = sel_or0_0 | sel_or0_3;
+  assign sel_val1 = sel_or1_0 | sel_or1_3;
+  assign sel_val2 = sel_or2_0 | sel_or2_3;
+  assign sel_val3 = sel_or3_0 | sel_or3_3;
+  assign \$199  = ~ adv8_valid;
+  assign adv8 = \$199  | o__ready;
+  assign \$200  = wr__addr + 1'h1;
+  assign \$201  = rd__addr + 1'h1;
+  always @(posedge clk)
+    valid_s0 <= \$202 ;
+  always @(posedge clk)
+    valid_s1 <= \$203 ;
+  always @(posedge clk)
+    valid_s2 <= \$204 ;
+  always @(posedge clk)
+    valid_s3 <= \$205 ;
+  always @(posedge clk)
+    valid_s4 <= \$206 ;
+  always @(posedge clk)
+    valid_s5 <= \$207 ;
+  always @(posedge clk)
+    valid_s6 <= \$208 ;
+  always @(posedge clk)
+    o__valid <= \$209 ;
+  always @(posedge clk)
+    adv0_valid <= \$210 ;
+  always @(posedge clk)
+    \sel_l2_s0$34  <= \$211 ;
+  always @(posedge clk)
+    sel_l2_s0 <= \$212 ;
+  always @(posedge clk)
+    \sel_l2_s0$36  <= \$213 ;
+  always @(posedge clk)
+    \sel_l2_s0$35  <= \$214 ;
+  always @(posedge clk)
+    \sel_l2_s0$41  <= \$215 ;
+  always @(posedge clk)
+    \sel_l2_s0$40  <= \$216 ;
+  always @(posedge clk)
+    \sel_l2_s0$43  <= \$217 ;
+  always @(posedge clk)
+    \sel_l2_s0$42  <= \$218 ;
+  always @(posedge clk)
+    \sel_l2_s0$48  <= \$219 ;
+  always @(posedge clk)
+    \sel_l2_s0$47  <= \$220 ;
+  always @(posedge clk)
+    \sel_l2_s0$50  <= \$221 ;
+  always @(posedge clk)
+    \sel_l2_s0$49  <= \$222 ;
+  always @(posedge clk)
+    \sel_l2_s0$55  <= \$223 ;
+  always @(posedge clk)
+    \sel_l2_s0$54  <= \$224 ;
+  always @(posedge clk)
+    \sel_l2_s0$57  <= \$225 ;
+  always @(posedge clk)
+    \sel_l2_s0$56  <= \$226 ;
+  always @(posedge clk)
+    adv1_valid <= \$227 ;
+  always @(posedge clk)
+    \sel_l3_s0$78  <= \$228 ;
+  always @(posedge clk)
+    \sel_l3_s0$77  <= \$229 ;
+  always @(posedge clk)
+    \sel_l3_s0$64  <= \$230 ;
+  always @(posedge clk)
+    sel_l3_s0 <= \$231 ;
+  always @(posedge clk)
+    \sel_l3_s0$66  <= \$232 ;
+  always @(posedge clk)
+    \sel_l3_s0$65  <= \$233 ;
+  always @(posedge clk)
+    \sel_l3_s0$84  <= \$234 ;
+  always @(posedge clk)
+    \sel_l3_s0$83  <= \$235 ;
+  always @(posedge clk)
+    \sel_l3_s0$86  <= \$236 ;
+  always @(posedge clk)
+    \sel_l3_s0$85  <= \$237 ;
+  always @(posedge clk)
+    \sel_l3_s0$71  <= \$238 ;
+  always @(posedge clk)
+    \sel_l3_s0$70  <= \$239 ;
+  always @(posedge clk)
+    \sel_l3_s0$73  <= \$240 ;
+  always @(posedge clk)
+    \sel_l3_s0$72  <= \$241 ;
+  always @(posedge clk)
+    \sel_l3_s0$80  <= \$242 ;
+  always @(posedge clk)
+    \sel_l3_s0$79  <= \$243 ;
+  always @(posedge clk)
+    adv2_valid <= \$244 ;
+  always @(posedge clk)
+    \sel_l4_s0$92  <= \$245 ;
+  always @(posedge clk)
+    sel_l4_s0 <= \$246 ;
+  always @(posedge clk)
+    \sel_l4_s0$98  <= \$247 ;
+  always @(posedge clk)
+    \sel_l4_s0$97  <= \$248 ;
+  always @(posedge clk)
+    \sel_l4_s0$237  <= \$249 ;
+  always @(posedge clk)
+    \sel_l4_s0$238  <= \$250 ;
+  always @(posedge clk)
+    \sel_l4_s0$100  <= \$251 ;
+  always @(posedge clk)
+    \sel_l4_s0$99  <= \$252 ;
+  always @(posedge clk)
+    \sel_l4_s0$94  <= \$253 ;
+  always @(posedge clk)
+    \sel_l4_s0$93  <= \$254 ;
+  always @(posedge clk)
+    \sel_l4_s0$239  <= \$255 ;
+  always @(posedge clk)
+    \sel_l4_s0$240  <= \$256 ;
+  always @(posedge clk)
+    adv3_valid <= \$257 ;
+  always @(posedge clk)
+    sel_l5_s0 <= \$258 ;
+  always @(posedge clk)
+    \sel_l5_s0$106  <= \$259 ;
+  always @(posedge clk)
+    \sel_l5_s0$107  <= \$260 ;
+  always @(posedge clk)
+    \sel_l5_s0$108  <= \$261 ;
+  always @(posedge clk)
+    adv4_valid <= \$262 ;
+  always @(posedge clk)
+    \sel_l7_s0$241  <= \$263 ;
+  always @(posedge clk)
+    \sel_l7_s0$242  <= \$264 ;
+  always @(posedge clk)
+    \sel_l7_s0$122  <= \$265 ;
+  always @(posedge clk)
+    sel_l7_s0 <= \$266 ;
+  always @(posedge clk)
+    \sel_l7_s0$128  <= \$267 ;
+  always @(posedge clk)
+    \sel_l7_s0$243  <= \$268 ;
+  always @(posedge clk)
+    \sel_l7_s0$137  <= \$269 ;
+  always @(posedge clk)
+    \sel_l7_s0$136  <= \$270 ;
+  always @(posedge clk)
+    adv5_valid <= \$271 ;
+  always @(posedge clk)
+    \sel_l8_s0$182  <= \$272 ;
+  always @(posedge clk)
+    \sel_l8_s0$183  <= \$273 ;
+  always @(posedge clk)
+    \sel_l8_s0$184  <= \$274 ;
+  always @(posedge clk)
+    \sel_l8_s0$185  <= \$275 ;
+  always @(posedge clk)
+    \sel_l8_s0$148  <= \$276 ;
+  always @(posedge clk)
+    sel_l8_s0 <= \$277 ;
+  always @(posedge clk)
+    \sel_l8_s0$156  <= \$278 ;
+  always @(posedge clk)
+    \sel_l8_s0$164  <= \$279 ;
+  always @(posedge clk)
+    adv6_valid <= \$280 ;
+  always @(posedge clk)
+    wr__addr <= \$281 ;
+  always @(posedge clk)
+    rd__addr <= \$282 ;
+  always @(posedge clk)
+    adv7_valid <= \$283 ;
+  always @(posedge clk)
+    \sel_l10_s0$244  <= \$284 ;
+  always @(posedge clk)
+    \sel_l10_s0$193  <= \$285 ;
+  always @(posedge clk)
+    \sel_l10_s0$201  <= \$286 ;
+  always @(posedge clk)
+    \sel_l10_s0$206  <= \$287 ;
+  always @(posedge clk)
+    \sel_l10_s0$211  <= \$288 ;
+  always @(posedge clk)
+    sel_l10_s0 <= \$289 ;
+  always @(posedge clk)
+    \sel_l10_s0$194  <= \$290 ;
+  always @(posedge clk)
+    \sel_l10_s0$195  <= \$291 ;
+  always @(posedge clk)
+    \sel_l10_s0$197  <= \$292 ;
+  always @(posedge clk)
+    \sel_l10_s0$198  <= \$293 ;
+  always @(posedge clk)
+    \sel_l10_s0$203  <= \$294 ;
+  always @(posedge clk)
+    \sel_l10_s0$208  <= \$295 ;
+  always @(posedge clk)
+    \sel_l10_s0$213  <= \$296 ;
+  always @(posedge clk)
+    adv8_valid <= \$297 ;
+  always @(posedge clk)
+    sel_l12_s0 <= \$298 ;
+  always @(posedge clk)
+    \sel_l12_s0$222  <= \$299 ;
+  always @(posedge clk)
+    \sel_l12_s0$224  <= \$300 ;
+  always @(posedge clk)
+    \sel_l12_s0$226  <= \$301 ;
+  always @(posedge clk)
+    \sel_l12_s0$228  <= \$302 ;
+  always @(posedge clk)
+    \sel_l12_s0$223  <= \$303 ;
+  always @(posedge clk)
+    \sel_l12_s0$225  <= \$304 ;
+  always @(posedge clk)
+    \sel_l12_s0$227  <= \$305 ;
+  always @(posedge clk)
+    \sel_l12_s0$229  <= \$306 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$62  = valid_s0;
+    \$202  = valid_s0;
     if (i__ready) begin
-      \$62  = i__valid;
+      \$202  = i__valid;
     end
     if (rst) begin
-      \$62  = 1'h0;
+      \$202  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$63  = o__valid;
+    \$203  = valid_s1;
     if (i__ready) begin
-      \$63  = valid_s0;
+      \$203  = valid_s0;
     end
     if (rst) begin
-      \$63  = 1'h0;
+      \$203  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$64  = \sel_l4_s0$54 ;
+    \$204  = valid_s2;
     if (i__ready) begin
-      \$64  = sel_c4_min[14:0];
+      \$204  = valid_s1;
+    end
+    if (rst) begin
+      \$204  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$65  = \sel_l4_s0$59 ;
+    \$205  = valid_s3;
     if (i__ready) begin
-      \$65  = sel_c4_min[15];
+      \$205  = valid_s2;
+    end
+    if (rst) begin
+      \$205  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$66  = sel_l4_s0;
+    \$206  = valid_s4;
     if (i__ready) begin
-      \$66  = sel_c4_min[18:16];
+      \$206  = valid_s3;
+    end
+    if (rst) begin
+      \$206  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$67  = \sel_l4_s0$62 ;
+    \$207  = valid_s5;
     if (i__ready) begin
-      \$67  = sel_c4_max[14:0];
+      \$207  = valid_s4;
+    end
+    if (rst) begin
+      \$207  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$68  = \sel_l4_s0$67 ;
+    \$208  = valid_s6;
     if (i__ready) begin
-      \$68  = sel_c4_max[15];
+      \$208  = valid_s5;
+    end
+    if (rst) begin
+      \$208  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$69  = \sel_l4_s0$61 ;
+    \$209  = o__valid;
     if (i__ready) begin
-      \$69  = sel_c4_max[18:16];
+      \$209  = valid_s6;
+    end
+    if (rst) begin
+      \$209  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = \sel_l4_s0$71 ;
-    if (i__ready) begin
-      \$70  = sel_c13_max[14:0];
+    \$210  = adv0_valid;
+    if (adv0) begin
+      \$210  = valid_s6;
+    end
+    if (rst) begin
+      \$210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = \sel_l4_s0$72 ;
-    if (i__ready) begin
-      \$71  = sel_c13_max[15];
+    \$211  = \sel_l2_s0$34 ;
+    if (adv0) begin
+      \$211  = sel_c0_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = \sel_l4_s0$69 ;
-    if (i__ready) begin
-      \$72  = sel_c13_max[18:16];
+    \$212  = sel_l2_s0;
+    if (adv0) begin
+      \$212  = sel_c0_min[17:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = \sel_l4_s0$64 ;
-    if (i__ready) begin
-      \$73  = sel_c9_min[14:0];
+    \$213  = \sel_l2_s0$36 ;
+    if (adv0) begin
+      \$213  = sel_c1_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = \sel_l4_s0$66 ;
-    if (i__ready) begin
-      \$74  = sel_c9_min[15];
+    \$214  = \sel_l2_s0$35 ;
+    if (adv0) begin
+      \$214  = sel_c1_min[17:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = \sel_l4_s0$63 ;
-    if (i__ready) begin
-      \$75  = sel_c9_min[18:16];
+    \$215  = \sel_l2_s0$41 ;
+    if (adv0) begin
+      \$215  = sel_c0_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = \sel_l4_s0$56 ;
-    if (i__ready) begin
-      \$76  = sel_c9_max[14:0];
+    \$216  = \sel_l2_s0$40 ;
+    if (adv0) begin
+      \$216  = sel_c0_max[17:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = \sel_l4_s0$58 ;
-    if (i__ready) begin
-      \$77  = sel_c9_max[15];
+    \$217  = \sel_l2_s0$43 ;
+    if (adv0) begin
+      \$217  = sel_c1_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = \sel_l4_s0$55 ;
-    if (i__ready) begin
-      \$78  = sel_c9_max[18:16];
+    \$218  = \sel_l2_s0$42 ;
+    if (adv0) begin
+      \$218  = sel_c1_max[17:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = \sel_l4_s0$77 ;
-    if (i__ready) begin
-      \$79  = sel_c10_max[14:0];
+    \$219  = \sel_l2_s0$48 ;
+    if (adv0) begin
+      \$219  = sel_c5_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = \sel_l4_s0$78 ;
-    if (i__ready) begin
-      \$80  = sel_c10_max[15];
+    \$220  = \sel_l2_s0$47 ;
+    if (adv0) begin
+      \$220  = sel_c5_min[17:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = \sel_l4_s0$75 ;
-    if (i__ready) begin
-      \$81  = sel_c10_max[18:16];
+    \$221  = \sel_l2_s0$50 ;
+    if (adv0) begin
+      \$221  = sel_c6_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$82  = sel_l9_s0;
-    if (i__ready) begin
-      \$82  = { \$61 , \$60 , \$57 , \$52 , \$45 , \$38 , \$33 , \$30  };
+    \$222  = \sel_l2_s0$49 ;
+    if (adv0) begin
+      \$222  = sel_c6_min[17:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = \sel_l9_s0$90 ;
-    if (i__ready) begin
-      \$83  = sel_s2_lo[15:0];
+    \$223  = \sel_l2_s0$55 ;
+    if (adv0) begin
+      \$223  = sel_c5_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = \sel_l9_s0$92 ;
-    if (i__ready) begin
-      \$84  = sel_s4_lo[15:0];
+    \$224  = \sel_l2_s0$54 ;
+    if (adv0) begin
+      \$224  = sel_c5_max[17:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = \sel_l9_s0$94 ;
-    if (i__ready) begin
-      \$85  = sel_s4_hi[15:0];
+    \$225  = \sel_l2_s0$57 ;
+    if (adv0) begin
+      \$225  = sel_c6_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = \sel_l9_s0$96 ;
-    if (i__ready) begin
-      \$86  = sel_s3_hi[15:0];
+    \$226  = \sel_l2_s0$56 ;
+    if (adv0) begin
+      \$226  = sel_c6_max[17:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = \sel_l9_s0$91 ;
-    if (i__ready) begin
-      \$87  = sel_s2_lo[18:16];
+    \$227  = adv1_valid;
+    if (adv1) begin
+      \$227  = valid_s6;
+    end
+    if (rst) begin
+      \$227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$88  = \sel_l9_s0$93 ;
-    if (i__ready) begin
-      \$88  = sel_s4_lo[18:16];
+    \$228  = \sel_l3_s0$78 ;
+    if (adv1) begin
+      \$228  = sel_c2_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = \sel_l9_s0$95 ;
-    if (i__ready) begin
-      \$89  = sel_s4_hi[18:16];
+    \$229  = \sel_l3_s0$77 ;
+    if (adv1) begin
+      \$229  = sel_c2_min[17:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$90  = \sel_l9_s0$97 ;
-    if (i__ready) begin
-      \$90  = sel_s3_hi[18:16];
+    \$230  = \sel_l3_s0$64 ;
+    if (adv1) begin
+      \$230  = sel_c2_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$231  = sel_l3_s0;
+    if (adv1) begin
+      \$231  = sel_c2_max[17:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$232  = \sel_l3_s0$66 ;
+    if (adv1) begin
+      \$232  = sel_c3_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$233  = \sel_l3_s0$65 ;
+    if (adv1) begin
+      \$233  = sel_c3_min[17:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$234  = \sel_l3_s0$84 ;
+    if (adv1) begin
+      \$234  = sel_c3_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$235  = \sel_l3_s0$83 ;
+    if (adv1) begin
+      \$235  = sel_c3_max[17:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$236  = \sel_l3_s0$86 ;
+    if (adv1) begin
+      \$236  = sel_c7_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$237  = \sel_l3_s0$85 ;
+    if (adv1) begin
+      \$237  = sel_c7_min[17:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$238  = \sel_l3_s0$71 ;
+    if (adv1) begin
+      \$238  = sel_c7_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$239  = \sel_l3_s0$70 ;
+    if (adv1) begin
+      \$239  = sel_c7_max[17:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$240  = \sel_l3_s0$73 ;
+    if (adv1) begin
+      \$240  = sel_c8_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$241  = \sel_l3_s0$72 ;
+    if (adv1) begin
+      \$241  = sel_c8_min[17:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$242  = \sel_l3_s0$80 ;
+    if (adv1) begin
+      \$242  = sel_c8_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$243  = \sel_l3_s0$79 ;
+    if (adv1) begin
+      \$243  = sel_c8_max[17:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$244  = adv2_valid;
+    if (adv2) begin
+      \$244  = valid_s6;
+    end
+    if (rst) begin
+      \$244  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$245  = \sel_l4_s0$92 ;
+    if (adv2) begin
+      \$245  = sel_c4_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$246  = sel_l4_s0;
+    if (adv2) begin
+      \$246  = sel_c4_min[17:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$247  = \sel_l4_s0$98 ;
+    if (adv2) begin
+      \$247  = sel_c4_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$248  = \sel_l4_s0$97 ;
+    if (adv2) begin
+      \$248  = sel_c4_max[17:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$249  = \sel_l4_s0$237 ;
+    if (adv2) begin
+      \$249  = sel_c13_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$250  = \sel_l4_s0$238 ;
+    if (adv2) begin
+      \$250  = sel_c13_max[17:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$251  = \sel_l4_s0$100 ;
+    if (adv2) begin
+      \$251  = sel_c9_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$252  = \sel_l4_s0$99 ;
+    if (adv2) begin
+      \$252  = sel_c9_min[17:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$253  = \sel_l4_s0$94 ;
+    if (adv2) begin
+      \$253  = sel_c9_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$254  = \sel_l4_s0$93 ;
+    if (adv2) begin
+      \$254  = sel_c9_max[17:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$255  = \sel_l4_s0$239 ;
+    if (adv2) begin
+      \$255  = sel_c10_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$256  = \sel_l4_s0$240 ;
+    if (adv2) begin
+      \$256  = sel_c10_max[17:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$257  = adv3_valid;
+    if (adv3) begin
+      \$257  = valid_s6;
+    end
+    if (rst) begin
+      \$257  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$258  = sel_l5_s0;
+    if (adv3) begin
+      \$258  = \sel_l4_s0$238 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$259  = \sel_l5_s0$106 ;
+    if (adv3) begin
+      \$259  = sel_c12_max[17:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$260  = \sel_l5_s0$107 ;
+    if (adv3) begin
+      \$260  = sel_c11_max[17:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$261  = \sel_l5_s0$108 ;
+    if (adv3) begin
+      \$261  = \sel_l4_s0$240 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$262  = adv4_valid;
+    if (adv4) begin
+      \$262  = valid_s6;
+    end
+    if (rst) begin
+      \$262  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$263  = \sel_l7_s0$241 ;
+    if (adv4) begin
+      \$263  = { \$89 , \$82 , \$75 , \$68 , \$61 , \$54 , \$47 , \$40  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$264  = \sel_l7_s0$242 ;
+    if (adv4) begin
+      \$264  = \$40 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$265  = \sel_l7_s0$122 ;
+    if (adv4) begin
+      \$265  = { sel_p0_1_0_c, sel_p0_1_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$266  = sel_l7_s0;
+    if (adv4) begin
+      \$266  = \$54 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$267  = \sel_l7_s0$128 ;
+    if (adv4) begin
+      \$267  = { 1'h0, sel_p0_3_0_c, sel_p0_3_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$268  = \sel_l7_s0$243 ;
+    if (adv4) begin
+      \$268  = \$68 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$269  = \sel_l7_s0$137 ;
+    if (adv4) begin
+      \$269  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$270  = \sel_l7_s0$136 ;
+    if (adv4) begin
+      \$270  = \$82 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$271  = adv5_valid;
+    if (adv5) begin
+      \$271  = valid_s6;
+    end
+    if (rst) begin
+      \$271  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$272  = \sel_l8_s0$182 ;
+    if (adv5) begin
+      \$272  = \sel_l7_s0$241 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$273  = \sel_l8_s0$183 ;
+    if (adv5) begin
+      \$273  = \sel_l7_s0$242 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$274  = \sel_l8_s0$184 ;
+    if (adv5) begin
+      \$274  = \sel_l7_s0$122 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$275  = \sel_l8_s0$185 ;
+    if (adv5) begin
+      \$275  = { sel_p1_2_1_s, sel_p1_2_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$276  = \sel_l8_s0$148 ;
+    if (adv5) begin
+      \$276  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$277  = sel_l8_s0;
+    if (adv5) begin
+      \$277  = \sel_l7_s0$243 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$278  = \sel_l8_s0$156 ;
+    if (adv5) begin
+      \$278  = \sel_l7_s0$137 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$279  = \sel_l8_s0$164 ;
+    if (adv5) begin
+      \$279  = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$280  = adv6_valid;
+    if (adv6) begin
+      \$280  = valid_s6;
+    end
+    if (rst) begin
+      \$280  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$281  = wr__addr;
+    if (adv6) begin
+      \$281  = \$200 [3:0];
+    end
+    if (rst) begin
+      \$281  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$282  = rd__addr;
+    if (adv6) begin
+      \$282  = \$201 [3:0];
+    end
+    if (rst) begin
+      \$282  = 4'ha;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$283  = adv7_valid;
+    if (adv7) begin
+      \$283  = valid_s6;
+    end
+    if (rst) begin
+      \$283  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$284  = \sel_l10_s0$244 ;
+    if (adv7) begin
+      \$284  = \sel_l8_s0$182 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$285  = \sel_l10_s0$193 ;
+    if (adv7) begin
+      \$285  = { \$125 , \$123 , \$121 , \$119 , \sel_l8_s0$182 [0] };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$286  = \sel_l10_s0$201 ;
+    if (adv7) begin
+      \$286  = { \$135 , \$133 , \$131 , \$129 , \$127  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$287  = \sel_l10_s0$206 ;
+    if (adv7) begin
+      \$287  = { \$145 , \$143 , \$141 , \$139 , \$137  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$288  = \sel_l10_s0$211 ;
+    if (adv7) begin
+      \$288  = { \$155 , \$153 , \$151 , \$149 , \$147  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$289  = sel_l10_s0;
+    if (adv7) begin
+      \$289  = sel_dl1_r0_q[15:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$290  = \sel_l10_s0$194 ;
+    if (adv7) begin
+      \$290  = sel_dl1_r0_q[31:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$291  = \sel_l10_s0$195 ;
+    if (adv7) begin
+      \$291  = sel_dl1_r0_q[47:32];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$292  = \sel_l10_s0$197 ;
+    if (adv7) begin
+      \$292  = sel_dl1_r0_q[63:48];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$293  = \sel_l10_s0$198 ;
+    if (adv7) begin
+      \$293  = sel_dl1_r0_q[79:64];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$294  = \sel_l10_s0$203 ;
+    if (adv7) begin
+      \$294  = sel_dl1_r0_q[95:80];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$295  = \sel_l10_s0$208 ;
+    if (adv7) begin
+      \$295  = sel_dl1_r0_q[111:96];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$296  = \sel_l10_s0$213 ;
+    if (adv7) begin
+      \$296  = sel_dl1_r0_q[127:112];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$297  = adv8_valid;
+    if (adv8) begin
+      \$297  = valid_s6;
+    end
+    if (rst) begin
+      \$297  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$298  = sel_l12_s0;
+    if (adv8) begin
+      \$298  = \sel_l10_s0$244 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$299  = \sel_l12_s0$222 ;
+    if (adv8) begin
+      \$299  = sel_val0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$300  = \sel_l12_s0$224 ;
+    if (adv8) begin
+      \$300  = sel_val1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$301  = \sel_l12_s0$226 ;
+    if (adv8) begin
+      \$301  = sel_val2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$302  = \sel_l12_s0$228 ;
+    if (adv8) begin
+      \$302  = sel_val3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$303  = \sel_l12_s0$223 ;
+    if (adv8) begin
+      \$303  = { \sel_l10_s0$193 [4], \$164 , \$163  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$304  = \sel_l12_s0$225 ;
+    if (adv8) begin
+      \$304  = { \$174 , \$173 , \$172  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$305  = \sel_l12_s0$227 ;
+    if (adv8) begin
+      \$305  = { \$185 , \$183 , \$181  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$306  = \sel_l12_s0$229 ;
+    if (adv8) begin
+      \$306  = { \$198 , \$195 , \$193  };
     end
   end
   assign advance = i__ready;
-  assign valid_s1 = o__valid;
+  assign valid_s7 = o__valid;
   assign sel_key0 = i__payload[14:0];
   assign sel_key1 = i__payload[30:16];
   assign sel_key2 = i__payload[46:32];
@@ -614,6 +1922,29 @@ module nm_topk_4_8_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__paylo
   assign sel_key5 = i__payload[94:80];
   assign sel_key6 = i__payload[110:96];
   assign sel_key7 = i__payload[126:112];
+  assign sel_keep = { \$89 , \$82 , \$75 , \$68 , \$61 , \$54 , \$47 , \$40  };
+  assign sel_pre0_1 = { sel_p0_1_0_c, sel_p0_1_0_s };
+  assign sel_pre0_3 = { 1'h0, sel_p0_3_0_c, sel_p0_3_0_s };
+  assign sel_pre0_5 = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
+  assign sel_pre1_2 = { sel_p1_2_1_s, sel_p1_2_0_s };
+  assign sel_pre1_3 = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+  assign sel_pre1_6 = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
+  assign sel_pre2_4 = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
+  assign sel_pre2_5 = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
+  assign sel_pre2_6 = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
+  assign sel_dl1_r0_wp = wr__addr;
+  assign wr__data = i__payload;
+  assign wr__en = adv6;
+  assign sel_dl1_r0_rp = rd__addr;
+  assign rd__data = sel_dl1_r0_q;
+  assign sel_sel0 = { \$125 , \$123 , \$121 , \$119 , \sel_l8_s0$182 [0] };
+  assign sel_sel1 = { \$135 , \$133 , \$131 , \$129 , \$127  };
+  assign sel_sel2 = { \$145 , \$143 , \$141 , \$139 , \$137  };
+  assign sel_sel3 = { \$155 , \$153 , \$151 , \$149 , \$147  };
+  assign sel_idx0 = { \sel_l10_s0$193 [4], \$164 , \$163  };
+  assign sel_idx1 = { \$174 , \$173 , \$172  };
+  assign sel_idx2 = { \$185 , \$183 , \$181  };
+  assign sel_idx3 = { \$198 , \$195 , \$193  };
   assign \i__payload.data  = i__payload;
   assign \i__payload.data[0]  = i__payload[15:0];
   assign \i__payload.data[1]  = i__payload[31:16];
@@ -642,15 +1973,15 @@ module nm_topk_4_8_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__paylo
   assign \o__payload.index[1]  = o__payload[77:75];
   assign \o__payload.index[2]  = o__payload[80:78];
   assign \o__payload.index[3]  = o__payload[83:81];
-  assign o__payload[83:81] = \sel_l9_s0$97 ;
-  assign o__payload[71:56] = \sel_l9_s0$96 ;
-  assign o__payload[80:78] = \sel_l9_s0$95 ;
-  assign o__payload[55:40] = \sel_l9_s0$94 ;
-  assign o__payload[77:75] = \sel_l9_s0$93 ;
-  assign o__payload[39:24] = \sel_l9_s0$92 ;
-  assign o__payload[74:72] = \sel_l9_s0$91 ;
-  assign o__payload[23:8] = \sel_l9_s0$90 ;
-  assign o__payload[7:0] = sel_l9_s0;
+  assign o__payload[83:81] = \sel_l12_s0$229 ;
+  assign o__payload[71:56] = \sel_l12_s0$228 ;
+  assign o__payload[80:78] = \sel_l12_s0$227 ;
+  assign o__payload[55:40] = \sel_l12_s0$226 ;
+  assign o__payload[77:75] = \sel_l12_s0$225 ;
+  assign o__payload[39:24] = \sel_l12_s0$224 ;
+  assign o__payload[74:72] = \sel_l12_s0$223 ;
+  assign o__payload[23:8] = \sel_l12_s0$222 ;
+  assign o__payload[7:0] = sel_l12_s0;
   assign \$2  = 3'h7;
   assign \$3  = 3'h5;
   assign \$4  = 3'h6;
@@ -659,4 +1990,5 @@ module nm_topk_4_8_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__paylo
   assign \$7  = 3'h1;
   assign \$8  = 3'h2;
   assign \$9  = 3'h0;
+  assign \$126  = \sel_l8_s0$183 ;
 endmodule

@@ -233,98 +233,110 @@ module nm_topk_4_8_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$302 ;
   wire \$303 ;
   wire \$304 ;
-  wire [15:0] \$305 ;
-  wire [15:0] \$306 ;
-  wire [15:0] \$307 ;
-  wire [15:0] \$308 ;
+  wire \$305 ;
+  wire \$306 ;
+  wire \$307 ;
+  wire \$308 ;
   wire [15:0] \$309 ;
   wire \$31 ;
   wire [15:0] \$310 ;
-  wire \$311 ;
-  wire \$312 ;
+  wire [15:0] \$311 ;
+  wire [15:0] \$312 ;
   wire [15:0] \$313 ;
   wire [15:0] \$314 ;
-  wire [15:0] \$315 ;
-  wire [15:0] \$316 ;
+  wire \$315 ;
+  wire \$316 ;
   wire [15:0] \$317 ;
   wire [15:0] \$318 ;
-  wire \$319 ;
+  wire [15:0] \$319 ;
   wire \$32 ;
-  wire \$320 ;
-  wire \$321 ;
-  wire \$322 ;
-  wire [15:0] \$323 ;
-  wire [15:0] \$324 ;
-  wire [15:0] \$325 ;
-  wire [15:0] \$326 ;
+  wire [15:0] \$320 ;
+  wire [15:0] \$321 ;
+  wire [15:0] \$322 ;
+  wire \$323 ;
+  wire \$324 ;
+  wire \$325 ;
+  wire \$326 ;
   wire [15:0] \$327 ;
   wire [15:0] \$328 ;
-  wire \$329 ;
+  wire [15:0] \$329 ;
   wire \$33 ;
-  wire \$330 ;
-  wire \$331 ;
-  wire \$332 ;
+  wire [15:0] \$330 ;
+  wire [15:0] \$331 ;
+  wire [15:0] \$332 ;
   wire \$333 ;
-  wire [15:0] \$334 ;
-  wire [15:0] \$335 ;
-  wire [15:0] \$336 ;
-  wire [15:0] \$337 ;
+  wire \$334 ;
+  wire \$335 ;
+  wire \$336 ;
+  wire \$337 ;
   wire [15:0] \$338 ;
   wire [15:0] \$339 ;
   wire \$34 ;
-  wire \$340 ;
-  wire \$341 ;
-  wire \$342 ;
-  wire \$343 ;
+  wire [15:0] \$340 ;
+  wire [15:0] \$341 ;
+  wire [15:0] \$342 ;
+  wire [15:0] \$343 ;
   wire \$344 ;
   wire \$345 ;
   wire \$346 ;
-  wire [4:0] \$347 ;
-  wire [4:0] \$348 ;
-  reg \$349 ;
+  wire \$347 ;
+  wire \$348 ;
+  wire \$349 ;
   wire \$35 ;
-  reg \$350 ;
-  reg \$351 ;
-  reg \$352 ;
-  reg \$353 ;
-  reg [27:0] \$354 ;
-  reg [7:0] \$355 ;
-  reg [7:0] \$356 ;
+  wire \$350 ;
+  wire \$351 ;
+  wire \$352 ;
+  wire [4:0] \$353 ;
+  wire [4:0] \$354 ;
+  reg \$355 ;
+  reg \$356 ;
   reg \$357 ;
-  reg [1:0] \$358 ;
-  reg [1:0] \$359 ;
+  reg \$358 ;
+  reg \$359 ;
   wire \$36 ;
-  reg [2:0] \$360 ;
-  reg [2:0] \$361 ;
-  reg [2:0] \$362 ;
-  reg [2:0] \$363 ;
-  reg [3:0] \$364 ;
-  reg [3:0] \$365 ;
-  reg [7:0] \$366 ;
-  reg [15:0] \$367 ;
-  reg [15:0] \$368 ;
-  reg [15:0] \$369 ;
+  reg \$360 ;
+  reg [27:0] \$361 ;
+  reg \$362 ;
+  reg [7:0] \$363 ;
+  reg \$364 ;
+  reg [7:0] \$365 ;
+  reg \$366 ;
+  reg [1:0] \$367 ;
+  reg [1:0] \$368 ;
+  reg [2:0] \$369 ;
   wire \$37 ;
-  reg [15:0] \$370 ;
-  reg [15:0] \$371 ;
-  reg [15:0] \$372 ;
-  reg [15:0] \$373 ;
-  reg [15:0] \$374 ;
-  reg [2:0] \$375 ;
-  reg [2:0] \$376 ;
-  reg [2:0] \$377 ;
-  reg [2:0] \$378 ;
-  reg [7:0] \$379 ;
+  reg [2:0] \$370 ;
+  reg [2:0] \$371 ;
+  reg [2:0] \$372 ;
+  reg \$373 ;
+  reg [3:0] \$374 ;
+  reg [3:0] \$375 ;
+  reg \$376 ;
+  reg [7:0] \$377 ;
+  reg [15:0] \$378 ;
+  reg [15:0] \$379 ;
   wire \$38 ;
   reg [15:0] \$380 ;
   reg [15:0] \$381 ;
   reg [15:0] \$382 ;
   reg [15:0] \$383 ;
-  reg [2:0] \$384 ;
-  reg [2:0] \$385 ;
+  reg [15:0] \$384 ;
+  reg [15:0] \$385 ;
   reg [2:0] \$386 ;
   reg [2:0] \$387 ;
+  reg [2:0] \$388 ;
+  reg [2:0] \$389 ;
   wire \$39 ;
+  reg \$390 ;
+  reg [7:0] \$391 ;
+  reg [15:0] \$392 ;
+  reg [15:0] \$393 ;
+  reg [15:0] \$394 ;
+  reg [15:0] \$395 ;
+  reg [2:0] \$396 ;
+  reg [2:0] \$397 ;
+  reg [2:0] \$398 ;
+  reg [2:0] \$399 ;
   wire \$4 ;
   wire \$40 ;
   wire \$41 ;
@@ -391,6 +403,18 @@ module nm_topk_4_8_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
+  wire adv0;
+  reg adv0_valid = 1'h0;
+  wire adv1;
+  reg adv1_valid = 1'h0;
+  wire adv2;
+  reg adv2_valid = 1'h0;
+  wire adv3;
+  reg adv3_valid = 1'h0;
+  wire adv4;
+  reg adv4_valid = 1'h0;
+  wire adv5;
+  reg adv5_valid = 1'h0;
   wire advance;
   input clk;
   wire clk;
@@ -506,37 +530,37 @@ module nm_topk_4_8_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire [14:0] sel_key6;
   wire [14:0] sel_key7;
   reg [15:0] sel_l10_s0 = 16'h0000;
-  reg [15:0] \sel_l10_s0$153  = 16'h0000;
-  reg [15:0] \sel_l10_s0$155  = 16'h0000;
-  reg [15:0] \sel_l10_s0$156  = 16'h0000;
-  reg [15:0] \sel_l10_s0$158  = 16'h0000;
-  reg [15:0] \sel_l10_s0$159  = 16'h0000;
-  reg [15:0] \sel_l10_s0$161  = 16'h0000;
-  reg [15:0] \sel_l10_s0$162  = 16'h0000;
-  reg [7:0] \sel_l10_s0$176  = 8'h00;
-  reg [2:0] \sel_l10_s0$177  = 3'h0;
-  reg [2:0] \sel_l10_s0$178  = 3'h0;
-  reg [2:0] \sel_l10_s0$179  = 3'h0;
-  reg [2:0] \sel_l10_s0$180  = 3'h0;
+  reg [15:0] \sel_l10_s0$163  = 16'h0000;
+  reg [15:0] \sel_l10_s0$165  = 16'h0000;
+  reg [15:0] \sel_l10_s0$166  = 16'h0000;
+  reg [15:0] \sel_l10_s0$168  = 16'h0000;
+  reg [15:0] \sel_l10_s0$169  = 16'h0000;
+  reg [15:0] \sel_l10_s0$171  = 16'h0000;
+  reg [15:0] \sel_l10_s0$172  = 16'h0000;
+  reg [7:0] \sel_l10_s0$188  = 8'h00;
+  reg [2:0] \sel_l10_s0$189  = 3'h0;
+  reg [2:0] \sel_l10_s0$190  = 3'h0;
+  reg [2:0] \sel_l10_s0$191  = 3'h0;
+  reg [2:0] \sel_l10_s0$192  = 3'h0;
   reg [7:0] sel_l11_s0 = 8'h00;
-  reg [15:0] \sel_l11_s0$164  = 16'h0000;
-  reg [2:0] \sel_l11_s0$165  = 3'h0;
-  reg [15:0] \sel_l11_s0$166  = 16'h0000;
-  reg [2:0] \sel_l11_s0$167  = 3'h0;
-  reg [15:0] \sel_l11_s0$168  = 16'h0000;
-  reg [2:0] \sel_l11_s0$169  = 3'h0;
-  reg [15:0] \sel_l11_s0$170  = 16'h0000;
-  reg [2:0] \sel_l11_s0$171  = 3'h0;
+  reg [15:0] \sel_l11_s0$176  = 16'h0000;
+  reg [2:0] \sel_l11_s0$177  = 3'h0;
+  reg [15:0] \sel_l11_s0$178  = 16'h0000;
+  reg [2:0] \sel_l11_s0$179  = 3'h0;
+  reg [15:0] \sel_l11_s0$180  = 16'h0000;
+  reg [2:0] \sel_l11_s0$181  = 3'h0;
+  reg [15:0] \sel_l11_s0$182  = 16'h0000;
+  reg [2:0] \sel_l11_s0$183  = 3'h0;
   reg [27:0] sel_l2_s0 = 28'h0000000;
   reg [7:0] sel_l5_s0 = 8'h00;
   reg [7:0] sel_l8_s0 = 8'h00;
-  reg \sel_l8_s0$129  = 1'h0;
-  reg [1:0] \sel_l8_s0$130  = 2'h0;
-  reg [1:0] \sel_l8_s0$131  = 2'h0;
-  reg [2:0] \sel_l8_s0$132  = 3'h0;
-  reg [2:0] \sel_l8_s0$134  = 3'h0;
-  reg [2:0] \sel_l8_s0$136  = 3'h0;
-  reg [2:0] \sel_l8_s0$138  = 3'h0;
+  reg \sel_l8_s0$137  = 1'h0;
+  reg [1:0] \sel_l8_s0$138  = 2'h0;
+  reg [1:0] \sel_l8_s0$139  = 2'h0;
+  reg [2:0] \sel_l8_s0$140  = 3'h0;
+  reg [2:0] \sel_l8_s0$142  = 3'h0;
+  reg [2:0] \sel_l8_s0$144  = 3'h0;
+  reg [2:0] \sel_l8_s0$146  = 3'h0;
   wire [15:0] sel_or0_0;
   wire [15:0] sel_or0_3;
   wire [15:0] sel_or1_0;
@@ -631,7 +655,7 @@ module nm_topk_4_8_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
     sel_dl1_r0[15] = 128'h00000000000000000000000000000000;
   end
   always @(posedge clk) begin
-    if (i__ready)
+    if (adv3)
       sel_dl1_r0[wr__addr] <= i__payload;
   end
   assign sel_dl1_r0_q = sel_dl1_r0[rd__addr];
@@ -665,266 +689,270 @@ module nm_topk_4_8_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$27  = i__payload[94:80] >= i__payload[110:96];
   assign \$28  = i__payload[94:80] >= i__payload[126:112];
   assign \$29  = i__payload[110:96] >= i__payload[126:112];
-  assign \$30  = ~ sel_l2_s0[0];
-  assign \$31  = ~ sel_l2_s0[1];
-  assign \$32  = \$30  ^ \$31 ;
-  assign \$33  = ~ sel_l2_s0[2];
-  assign sel_cs0_0_0_0s = \$32  ^ \$33 ;
-  assign \$34  = ~ sel_l2_s0[0];
-  assign \$35  = ~ sel_l2_s0[1];
-  assign \$36  = \$34  & \$35 ;
-  assign \$37  = ~ sel_l2_s0[0];
-  assign \$38  = ~ sel_l2_s0[2];
-  assign \$39  = \$37  & \$38 ;
-  assign \$40  = \$36  | \$39 ;
-  assign \$41  = ~ sel_l2_s0[1];
-  assign \$42  = ~ sel_l2_s0[2];
-  assign \$43  = \$41  & \$42 ;
-  assign sel_cs0_0_0_0c = \$40  | \$43 ;
-  assign \$44  = ~ sel_l2_s0[3];
-  assign \$45  = ~ sel_l2_s0[4];
-  assign \$46  = \$44  ^ \$45 ;
-  assign \$47  = ~ sel_l2_s0[5];
-  assign sel_cs0_0_0_1s = \$46  ^ \$47 ;
-  assign \$48  = ~ sel_l2_s0[3];
-  assign \$49  = ~ sel_l2_s0[4];
-  assign \$50  = \$48  & \$49 ;
-  assign \$51  = ~ sel_l2_s0[3];
-  assign \$52  = ~ sel_l2_s0[5];
-  assign \$53  = \$51  & \$52 ;
-  assign \$54  = \$50  | \$53 ;
-  assign \$55  = ~ sel_l2_s0[4];
-  assign \$56  = ~ sel_l2_s0[5];
-  assign \$57  = \$55  & \$56 ;
-  assign sel_cs0_0_0_1c = \$54  | \$57 ;
-  assign \$58  = ~ sel_l2_s0[7];
-  assign \$59  = sel_l2_s0[0] ^ \$58 ;
-  assign \$60  = ~ sel_l2_s0[8];
-  assign sel_cs0_1_0_0s = \$59  ^ \$60 ;
-  assign \$61  = ~ sel_l2_s0[7];
-  assign \$62  = sel_l2_s0[0] & \$61 ;
-  assign \$63  = ~ sel_l2_s0[8];
-  assign \$64  = sel_l2_s0[0] & \$63 ;
-  assign \$65  = \$62  | \$64 ;
-  assign \$66  = ~ sel_l2_s0[7];
-  assign \$67  = ~ sel_l2_s0[8];
-  assign \$68  = \$66  & \$67 ;
-  assign sel_cs0_1_0_0c = \$65  | \$68 ;
-  assign \$69  = ~ sel_l2_s0[9];
-  assign \$70  = ~ sel_l2_s0[10];
-  assign \$71  = \$69  ^ \$70 ;
-  assign \$72  = ~ sel_l2_s0[11];
-  assign sel_cs0_1_0_1s = \$71  ^ \$72 ;
-  assign \$73  = ~ sel_l2_s0[9];
-  assign \$74  = ~ sel_l2_s0[10];
-  assign \$75  = \$73  & \$74 ;
-  assign \$76  = ~ sel_l2_s0[9];
-  assign \$77  = ~ sel_l2_s0[11];
-  assign \$78  = \$76  & \$77 ;
-  assign \$79  = \$75  | \$78 ;
-  assign \$80  = ~ sel_l2_s0[10];
-  assign \$81  = ~ sel_l2_s0[11];
-  assign \$82  = \$80  & \$81 ;
-  assign sel_cs0_1_0_1c = \$79  | \$82 ;
-  assign \$83  = sel_l2_s0[1] ^ sel_l2_s0[7];
-  assign \$84  = ~ sel_l2_s0[13];
-  assign sel_cs0_2_0_0s = \$83  ^ \$84 ;
-  assign \$85  = sel_l2_s0[1] & sel_l2_s0[7];
-  assign \$86  = ~ sel_l2_s0[13];
-  assign \$87  = sel_l2_s0[1] & \$86 ;
-  assign \$88  = \$85  | \$87 ;
-  assign \$89  = ~ sel_l2_s0[13];
-  assign \$90  = sel_l2_s0[7] & \$89 ;
-  assign sel_cs0_2_0_0c = \$88  | \$90 ;
-  assign \$91  = ~ sel_l2_s0[14];
-  assign \$92  = ~ sel_l2_s0[15];
-  assign \$93  = \$91  ^ \$92 ;
-  assign \$94  = ~ sel_l2_s0[16];
-  assign sel_cs0_2_0_1s = \$93  ^ \$94 ;
-  assign \$95  = ~ sel_l2_s0[14];
-  assign \$96  = ~ sel_l2_s0[15];
-  assign \$97  = \$95  & \$96 ;
-  assign \$98  = ~ sel_l2_s0[14];
-  assign \$99  = ~ sel_l2_s0[16];
-  assign \$100  = \$98  & \$99 ;
-  assign \$101  = \$97  | \$100 ;
-  assign \$102  = ~ sel_l2_s0[15];
-  assign \$103  = ~ sel_l2_s0[16];
-  assign \$104  = \$102  & \$103 ;
-  assign sel_cs0_2_0_1c = \$101  | \$104 ;
-  assign \$105  = sel_l2_s0[2] ^ sel_l2_s0[8];
-  assign sel_cs0_3_0_0s = \$105  ^ sel_l2_s0[13];
-  assign \$106  = sel_l2_s0[2] & sel_l2_s0[8];
-  assign \$107  = sel_l2_s0[2] & sel_l2_s0[13];
-  assign \$108  = \$106  | \$107 ;
-  assign \$109  = sel_l2_s0[8] & sel_l2_s0[13];
-  assign sel_cs0_3_0_0c = \$108  | \$109 ;
-  assign \$110  = ~ sel_l2_s0[18];
-  assign \$111  = ~ sel_l2_s0[19];
-  assign \$112  = \$110  ^ \$111 ;
-  assign \$113  = ~ sel_l2_s0[20];
-  assign sel_cs0_3_0_1s = \$112  ^ \$113 ;
-  assign \$114  = ~ sel_l2_s0[18];
-  assign \$115  = ~ sel_l2_s0[19];
-  assign \$116  = \$114  & \$115 ;
-  assign \$117  = ~ sel_l2_s0[18];
-  assign \$118  = ~ sel_l2_s0[20];
-  assign \$119  = \$117  & \$118 ;
-  assign \$120  = \$116  | \$119 ;
-  assign \$121  = ~ sel_l2_s0[19];
-  assign \$122  = ~ sel_l2_s0[20];
-  assign \$123  = \$121  & \$122 ;
-  assign sel_cs0_3_0_1c = \$120  | \$123 ;
-  assign \$124  = sel_l2_s0[3] ^ sel_l2_s0[9];
-  assign sel_cs0_4_0_0s = \$124  ^ sel_l2_s0[14];
-  assign \$125  = sel_l2_s0[3] & sel_l2_s0[9];
-  assign \$126  = sel_l2_s0[3] & sel_l2_s0[14];
-  assign \$127  = \$125  | \$126 ;
-  assign \$128  = sel_l2_s0[9] & sel_l2_s0[14];
-  assign sel_cs0_4_0_0c = \$127  | \$128 ;
-  assign \$129  = ~ sel_l2_s0[22];
-  assign \$130  = sel_l2_s0[18] ^ \$129 ;
-  assign \$131  = ~ sel_l2_s0[23];
-  assign sel_cs0_4_0_1s = \$130  ^ \$131 ;
-  assign \$132  = ~ sel_l2_s0[22];
-  assign \$133  = sel_l2_s0[18] & \$132 ;
-  assign \$134  = ~ sel_l2_s0[23];
-  assign \$135  = sel_l2_s0[18] & \$134 ;
-  assign \$136  = \$133  | \$135 ;
-  assign \$137  = ~ sel_l2_s0[22];
-  assign \$138  = ~ sel_l2_s0[23];
-  assign \$139  = \$137  & \$138 ;
-  assign sel_cs0_4_0_1c = \$136  | \$139 ;
-  assign \$140  = sel_l2_s0[4] ^ sel_l2_s0[10];
-  assign sel_cs0_5_0_0s = \$140  ^ sel_l2_s0[15];
-  assign \$141  = sel_l2_s0[4] & sel_l2_s0[10];
-  assign \$142  = sel_l2_s0[4] & sel_l2_s0[15];
-  assign \$143  = \$141  | \$142 ;
-  assign \$144  = sel_l2_s0[10] & sel_l2_s0[15];
-  assign sel_cs0_5_0_0c = \$143  | \$144 ;
-  assign \$145  = sel_l2_s0[19] ^ sel_l2_s0[22];
-  assign \$146  = ~ sel_l2_s0[25];
-  assign sel_cs0_5_0_1s = \$145  ^ \$146 ;
-  assign \$147  = sel_l2_s0[19] & sel_l2_s0[22];
-  assign \$148  = ~ sel_l2_s0[25];
-  assign \$149  = sel_l2_s0[19] & \$148 ;
-  assign \$150  = \$147  | \$149 ;
-  assign \$151  = ~ sel_l2_s0[25];
-  assign \$152  = sel_l2_s0[22] & \$151 ;
-  assign sel_cs0_5_0_1c = \$150  | \$152 ;
-  assign \$153  = sel_l2_s0[5] ^ sel_l2_s0[11];
-  assign sel_cs0_6_0_0s = \$153  ^ sel_l2_s0[16];
-  assign \$154  = sel_l2_s0[5] & sel_l2_s0[11];
-  assign \$155  = sel_l2_s0[5] & sel_l2_s0[16];
-  assign \$156  = \$154  | \$155 ;
-  assign \$157  = sel_l2_s0[11] & sel_l2_s0[16];
-  assign sel_cs0_6_0_0c = \$156  | \$157 ;
-  assign \$158  = sel_l2_s0[20] ^ sel_l2_s0[23];
-  assign sel_cs0_6_0_1s = \$158  ^ sel_l2_s0[25];
-  assign \$159  = sel_l2_s0[20] & sel_l2_s0[23];
-  assign \$160  = sel_l2_s0[20] & sel_l2_s0[25];
-  assign \$161  = \$159  | \$160 ;
-  assign \$162  = sel_l2_s0[23] & sel_l2_s0[25];
-  assign sel_cs0_6_0_1c = \$161  | \$162 ;
-  assign \$163  = sel_l2_s0[6] ^ sel_l2_s0[12];
-  assign sel_cs0_7_0_0s = \$163  ^ sel_l2_s0[17];
-  assign \$164  = sel_l2_s0[6] & sel_l2_s0[12];
-  assign \$165  = sel_l2_s0[6] & sel_l2_s0[17];
-  assign \$166  = \$164  | \$165 ;
-  assign \$167  = sel_l2_s0[12] & sel_l2_s0[17];
-  assign sel_cs0_7_0_0c = \$166  | \$167 ;
-  assign \$168  = sel_l2_s0[21] ^ sel_l2_s0[24];
-  assign sel_cs0_7_0_1s = \$168  ^ sel_l2_s0[26];
-  assign \$169  = sel_l2_s0[21] & sel_l2_s0[24];
-  assign \$170  = sel_l2_s0[21] & sel_l2_s0[26];
-  assign \$171  = \$169  | \$170 ;
-  assign \$172  = sel_l2_s0[24] & sel_l2_s0[26];
-  assign sel_cs0_7_0_1c = \$171  | \$172 ;
-  assign \$173  = sel_cs0_0_0_0s ^ sel_cs0_0_0_1s;
-  assign \$174  = ~ sel_l2_s0[6];
-  assign sel_cs1_0_0_0s = \$173  ^ \$174 ;
-  assign \$175  = sel_cs0_0_0_0s & sel_cs0_0_0_1s;
-  assign \$176  = ~ sel_l2_s0[6];
-  assign \$177  = sel_cs0_0_0_0s & \$176 ;
-  assign \$178  = \$175  | \$177 ;
-  assign \$179  = ~ sel_l2_s0[6];
-  assign \$180  = sel_cs0_0_0_1s & \$179 ;
-  assign sel_cs1_0_0_0c = \$178  | \$180 ;
-  assign \$181  = sel_cs0_1_0_0s ^ sel_cs0_1_0_1s;
-  assign \$182  = ~ sel_l2_s0[12];
-  assign sel_cs1_1_0_0s = \$181  ^ \$182 ;
-  assign \$183  = sel_cs0_1_0_0s & sel_cs0_1_0_1s;
-  assign \$184  = ~ sel_l2_s0[12];
-  assign \$185  = sel_cs0_1_0_0s & \$184 ;
-  assign \$186  = \$183  | \$185 ;
-  assign \$187  = ~ sel_l2_s0[12];
-  assign \$188  = sel_cs0_1_0_1s & \$187 ;
-  assign sel_cs1_1_0_0c = \$186  | \$188 ;
-  assign \$189  = sel_cs0_2_0_0s ^ sel_cs0_2_0_1s;
-  assign \$190  = ~ sel_l2_s0[17];
-  assign sel_cs1_2_0_0s = \$189  ^ \$190 ;
-  assign \$191  = sel_cs0_2_0_0s & sel_cs0_2_0_1s;
-  assign \$192  = ~ sel_l2_s0[17];
-  assign \$193  = sel_cs0_2_0_0s & \$192 ;
-  assign \$194  = \$191  | \$193 ;
-  assign \$195  = ~ sel_l2_s0[17];
-  assign \$196  = sel_cs0_2_0_1s & \$195 ;
-  assign sel_cs1_2_0_0c = \$194  | \$196 ;
-  assign \$197  = sel_cs0_3_0_0s ^ sel_cs0_3_0_1s;
-  assign \$198  = ~ sel_l2_s0[21];
-  assign sel_cs1_3_0_0s = \$197  ^ \$198 ;
-  assign \$199  = sel_cs0_3_0_0s & sel_cs0_3_0_1s;
-  assign \$200  = ~ sel_l2_s0[21];
-  assign \$201  = sel_cs0_3_0_0s & \$200 ;
-  assign \$202  = \$199  | \$201 ;
-  assign \$203  = ~ sel_l2_s0[21];
-  assign \$204  = sel_cs0_3_0_1s & \$203 ;
-  assign sel_cs1_3_0_0c = \$202  | \$204 ;
-  assign \$205  = sel_cs0_4_0_0s ^ sel_cs0_4_0_1s;
-  assign \$206  = ~ sel_l2_s0[24];
-  assign sel_cs1_4_0_0s = \$205  ^ \$206 ;
-  assign \$207  = sel_cs0_4_0_0s & sel_cs0_4_0_1s;
-  assign \$208  = ~ sel_l2_s0[24];
-  assign \$209  = sel_cs0_4_0_0s & \$208 ;
-  assign \$210  = \$207  | \$209 ;
-  assign \$211  = ~ sel_l2_s0[24];
-  assign \$212  = sel_cs0_4_0_1s & \$211 ;
-  assign sel_cs1_4_0_0c = \$210  | \$212 ;
-  assign \$213  = sel_cs0_5_0_0s ^ sel_cs0_5_0_1s;
-  assign \$214  = ~ sel_l2_s0[26];
-  assign sel_cs1_5_0_0s = \$213  ^ \$214 ;
-  assign \$215  = sel_cs0_5_0_0s & sel_cs0_5_0_1s;
-  assign \$216  = ~ sel_l2_s0[26];
-  assign \$217  = sel_cs0_5_0_0s & \$216 ;
-  assign \$218  = \$215  | \$217 ;
-  assign \$219  = ~ sel_l2_s0[26];
-  assign \$220  = sel_cs0_5_0_1s & \$219 ;
-  assign sel_cs1_5_0_0c = \$218  | \$220 ;
-  assign \$221  = sel_cs0_6_0_0s ^ sel_cs0_6_0_1s;
-  assign \$222  = ~ sel_l2_s0[27];
-  assign sel_cs1_6_0_0s = \$221  ^ \$222 ;
-  assign \$223  = sel_cs0_6_0_0s & sel_cs0_6_0_1s;
-  assign \$224  = ~ sel_l2_s0[27];
-  assign \$225  = sel_cs0_6_0_0s & \$224 ;
-  assign \$226  = \$223  | \$225 ;
-  assign \$227  = ~ sel_l2_s0[27];
-  assign \$228  = sel_cs0_6_0_1s & \$227 ;
-  assign sel_cs1_6_0_0c = \$226  | \$228 ;
-  assign \$229  = sel_cs0_7_0_0s ^ sel_cs0_7_0_1s;
-  assign sel_cs1_7_0_0s = \$229  ^ sel_l2_s0[27];
-  assign \$230  = sel_cs0_7_0_0s & sel_cs0_7_0_1s;
-  assign \$231  = sel_cs0_7_0_0s & sel_l2_s0[27];
-  assign \$232  = \$230  | \$231 ;
-  assign \$233  = sel_cs0_7_0_1s & sel_l2_s0[27];
-  assign sel_cs1_7_0_0c = \$232  | \$233 ;
-  assign \$234  = 10'h33f >> { sel_cs0_0_0_1c, sel_cs0_0_0_0c, sel_cs1_0_0_0c, sel_cs1_0_0_0s };
-  assign \$235  = 10'h33f >> { sel_cs0_1_0_1c, sel_cs0_1_0_0c, sel_cs1_1_0_0c, sel_cs1_1_0_0s };
-  assign \$236  = 10'h33f >> { sel_cs0_2_0_1c, sel_cs0_2_0_0c, sel_cs1_2_0_0c, sel_cs1_2_0_0s };
-  assign \$237  = 10'h33f >> { sel_cs0_3_0_1c, sel_cs0_3_0_0c, sel_cs1_3_0_0c, sel_cs1_3_0_0s };
-  assign \$238  = 10'h33f >> { sel_cs0_4_0_1c, sel_cs0_4_0_0c, sel_cs1_4_0_0c, sel_cs1_4_0_0s };
-  assign \$239  = 10'h33f >> { sel_cs0_5_0_1c, sel_cs0_5_0_0c, sel_cs1_5_0_0c, sel_cs1_5_0_0s };
-  assign \$240  = 10'h33f >> { sel_cs0_6_0_1c, sel_cs0_6_0_0c, sel_cs1_6_0_0c, sel_cs1_6_0_0s };
-  assign \$241  = 10'h33f >> { sel_cs0_7_0_1c, sel_cs0_7_0_0c, sel_cs1_7_0_0c, sel_cs1_7_0_0s };
+  assign \$30  = ~ adv0_valid;
+  assign adv0 = \$30  | o__ready;
+  assign \$31  = ~ sel_l2_s0[0];
+  assign \$32  = ~ sel_l2_s0[1];
+  assign \$33  = \$31  ^ \$32 ;
+  assign \$34  = ~ sel_l2_s0[2];
+  assign sel_cs0_0_0_0s = \$33  ^ \$34 ;
+  assign \$35  = ~ sel_l2_s0[0];
+  assign \$36  = ~ sel_l2_s0[1];
+  assign \$37  = \$35  & \$36 ;
+  assign \$38  = ~ sel_l2_s0[0];
+  assign \$39  = ~ sel_l2_s0[2];
+  assign \$40  = \$38  & \$39 ;
+  assign \$41  = \$37  | \$40 ;
+  assign \$42  = ~ sel_l2_s0[1];
+  assign \$43  = ~ sel_l2_s0[2];
+  assign \$44  = \$42  & \$43 ;
+  assign sel_cs0_0_0_0c = \$41  | \$44 ;
+  assign \$45  = ~ sel_l2_s0[3];
+  assign \$46  = ~ sel_l2_s0[4];
+  assign \$47  = \$45  ^ \$46 ;
+  assign \$48  = ~ sel_l2_s0[5];
+  assign sel_cs0_0_0_1s = \$47  ^ \$48 ;
+  assign \$49  = ~ sel_l2_s0[3];
+  assign \$50  = ~ sel_l2_s0[4];
+  assign \$51  = \$49  & \$50 ;
+  assign \$52  = ~ sel_l2_s0[3];
+  assign \$53  = ~ sel_l2_s0[5];
+  assign \$54  = \$52  & \$53 ;
+  assign \$55  = \$51  | \$54 ;
+  assign \$56  = ~ sel_l2_s0[4];
+  assign \$57  = ~ sel_l2_s0[5];
+  assign \$58  = \$56  & \$57 ;
+  assign sel_cs0_0_0_1c = \$55  | \$58 ;
+  assign \$59  = ~ sel_l2_s0[7];
+  assign \$60  = sel_l2_s0[0] ^ \$59 ;
+  assign \$61  = ~ sel_l2_s0[8];
+  assign sel_cs0_1_0_0s = \$60  ^ \$61 ;
+  assign \$62  = ~ sel_l2_s0[7];
+  assign \$63  = sel_l2_s0[0] & \$62 ;
+  assign \$64  = ~ sel_l2_s0[8];
+  assign \$65  = sel_l2_s0[0] & \$64 ;
+  assign \$66  = \$63  | \$65 ;
+  assign \$67  = ~ sel_l2_s0[7];
+  assign \$68  = ~ sel_l2_s0[8];
+  assign \$69  = \$67  & \$68 ;
+  assign sel_cs0_1_0_0c = \$66  | \$69 ;
+  assign \$70  = ~ sel_l2_s0[9];
+  assign \$71  = ~ sel_l2_s0[10];
+  assign \$72  = \$70  ^ \$71 ;
+  assign \$73  = ~ sel_l2_s0[11];
+  assign sel_cs0_1_0_1s = \$72  ^ \$73 ;
+  assign \$74  = ~ sel_l2_s0[9];
+  assign \$75  = ~ sel_l2_s0[10];
+  assign \$76  = \$74  & \$75 ;
+  assign \$77  = ~ sel_l2_s0[9];
+  assign \$78  = ~ sel_l2_s0[11];
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = \$76  | \$79 ;
+  assign \$81  = ~ sel_l2_s0[10];
+  assign \$82  = ~ sel_l2_s0[11];
+  assign \$83  = \$81  & \$82 ;
+  assign sel_cs0_1_0_1c = \$80  | \$83 ;
+  assign \$84  = sel_l2_s0[1] ^ sel_l2_s0[7];
+  assign \$85  = ~ sel_l2_s0[13];
+  assign sel_cs0_2_0_0s = \$84  ^ \$85 ;
+  assign \$86  = sel_l2_s0[1] & sel_l2_s0[7];
+  assign \$87  = ~ sel_l2_s0[13];
+  assign \$88  = sel_l2_s0[1] & \$87 ;
+  assign \$89  = \$86  | \$88 ;
+  assign \$90  = ~ sel_l2_s0[13];
+  assign \$91  = sel_l2_s0[7] & \$90 ;
+  assign sel_cs0_2_0_0c = \$89  | \$91 ;
+  assign \$92  = ~ sel_l2_s0[14];
+  assign \$93  = ~ sel_l2_s0[15];
+  assign \$94  = \$92  ^ \$93 ;
+  assign \$95  = ~ sel_l2_s0[16];
+  assign sel_cs0_2_0_1s = \$94  ^ \$95 ;
+  assign \$96  = ~ sel_l2_s0[14];
+  assign \$97  = ~ sel_l2_s0[15];
+  assign \$98  = \$96  & \$97 ;
+  assign \$99  = ~ sel_l2_s0[14];
+  assign \$100  = ~ sel_l2_s0[16];
+  assign \$101  = \$99  & \$100 ;
+  assign \$102  = \$98  | \$101 ;
+  assign \$103  = ~ sel_l2_s0[15];
+  assign \$104  = ~ sel_l2_s0[16];
+  assign \$105  = \$103  & \$104 ;
+  assign sel_cs0_2_0_1c = \$102  | \$105 ;
+  assign \$106  = sel_l2_s0[2] ^ sel_l2_s0[8];
+  assign sel_cs0_3_0_0s = \$106  ^ sel_l2_s0[13];
+  assign \$107  = sel_l2_s0[2] & sel_l2_s0[8];
+  assign \$108  = sel_l2_s0[2] & sel_l2_s0[13];
+  assign \$109  = \$107  | \$108 ;
+  assign \$110  = sel_l2_s0[8] & sel_l2_s0[13];
+  assign sel_cs0_3_0_0c = \$109  | \$110 ;
+  assign \$111  = ~ sel_l2_s0[18];
+  assign \$112  = ~ sel_l2_s0[19];
+  assign \$113  = \$111  ^ \$112 ;
+  assign \$114  = ~ sel_l2_s0[20];
+  assign sel_cs0_3_0_1s = \$113  ^ \$114 ;
+  assign \$115  = ~ sel_l2_s0[18];
+  assign \$116  = ~ sel_l2_s0[19];
+  assign \$117  = \$115  & \$116 ;
+  assign \$118  = ~ sel_l2_s0[18];
+  assign \$119  = ~ sel_l2_s0[20];
+  assign \$120  = \$118  & \$119 ;
+  assign \$121  = \$117  | \$120 ;
+  assign \$122  = ~ sel_l2_s0[19];
+  assign \$123  = ~ sel_l2_s0[20];
+  assign \$124  = \$122  & \$123 ;
+  assign sel_cs0_3_0_1c = \$121  | \$124 ;
+  assign \$125  = sel_l2_s0[3] ^ sel_l2_s0[9];
+  assign sel_cs0_4_0_0s = \$125  ^ sel_l2_s0[14];
+  assign \$126  = sel_l2_s0[3] & sel_l2_s0[9];
+  assign \$127  = sel_l2_s0[3] & sel_l2_s0[14];
+  assign \$128  = \$126  | \$127 ;
+  assign \$129  = sel_l2_s0[9] & sel_l2_s0[14];
+  assign sel_cs0_4_0_0c = \$128  | \$129 ;
+  assign \$130  = ~ sel_l2_s0[22];
+  assign \$131  = sel_l2_s0[18] ^ \$130 ;
+  assign \$132  = ~ sel_l2_s0[23];
+  assign sel_cs0_4_0_1s = \$131  ^ \$132 ;
+  assign \$133  = ~ sel_l2_s0[22];
+  assign \$134  = sel_l2_s0[18] & \$133 ;
+  assign \$135  = ~ sel_l2_s0[23];
+  assign \$136  = sel_l2_s0[18] & \$135 ;
+  assign \$137  = \$134  | \$136 ;
+  assign \$138  = ~ sel_l2_s0[22];
+  assign \$139  = ~ sel_l2_s0[23];
+  assign \$140  = \$138  & \$139 ;
+  assign sel_cs0_4_0_1c = \$137  | \$140 ;
+  assign \$141  = sel_l2_s0[4] ^ sel_l2_s0[10];
+  assign sel_cs0_5_0_0s = \$141  ^ sel_l2_s0[15];
+  assign \$142  = sel_l2_s0[4] & sel_l2_s0[10];
+  assign \$143  = sel_l2_s0[4] & sel_l2_s0[15];
+  assign \$144  = \$142  | \$143 ;
+  assign \$145  = sel_l2_s0[10] & sel_l2_s0[15];
+  assign sel_cs0_5_0_0c = \$144  | \$145 ;
+  assign \$146  = sel_l2_s0[19] ^ sel_l2_s0[22];
+  assign \$147  = ~ sel_l2_s0[25];
+  assign sel_cs0_5_0_1s = \$146  ^ \$147 ;
+  assign \$148  = sel_l2_s0[19] & sel_l2_s0[22];
+  assign \$149  = ~ sel_l2_s0[25];
+  assign \$150  = sel_l2_s0[19] & \$149 ;
+  assign \$151  = \$148  | \$150 ;
+  assign \$152  = ~ sel_l2_s0[25];
+  assign \$153  = sel_l2_s0[22] & \$152 ;
+  assign sel_cs0_5_0_1c = \$151  | \$153 ;
+  assign \$154  = sel_l2_s0[5] ^ sel_l2_s0[11];
+  assign sel_cs0_6_0_0s = \$154  ^ sel_l2_s0[16];
+  assign \$155  = sel_l2_s0[5] & sel_l2_s0[11];
+  assign \$156  = sel_l2_s0[5] & sel_l2_s0[16];
+  assign \$157  = \$155  | \$156 ;
+  assign \$158  = sel_l2_s0[11] & sel_l2_s0[16];
+  assign sel_cs0_6_0_0c = \$157  | \$158 ;
+  assign \$159  = sel_l2_s0[20] ^ sel_l2_s0[23];
+  assign sel_cs0_6_0_1s = \$159  ^ sel_l2_s0[25];
+  assign \$160  = sel_l2_s0[20] & sel_l2_s0[23];
+  assign \$161  = sel_l2_s0[20] & sel_l2_s0[25];
+  assign \$162  = \$160  | \$161 ;
+  assign \$163  = sel_l2_s0[23] & sel_l2_s0[25];
+  assign sel_cs0_6_0_1c = \$162  | \$163 ;
+  assign \$164  = sel_l2_s0[6] ^ sel_l2_s0[12];
+  assign sel_cs0_7_0_0s = \$164  ^ sel_l2_s0[17];
+  assign \$165  = sel_l2_s0[6] & sel_l2_s0[12];
+  assign \$166  = sel_l2_s0[6] & sel_l2_s0[17];
+  assign \$167  = \$165  | \$166 ;
+  assign \$168  = sel_l2_s0[12] & sel_l2_s0[17];
+  assign sel_cs0_7_0_0c = \$167  | \$168 ;
+  assign \$169  = sel_l2_s0[21] ^ sel_l2_s0[24];
+  assign sel_cs0_7_0_1s = \$169  ^ sel_l2_s0[26];
+  assign \$170  = sel_l2_s0[21] & sel_l2_s0[24];
+  assign \$171  = sel_l2_s0[21] & sel_l2_s0[26];
+  assign \$172  = \$170  | \$171 ;
+  assign \$173  = sel_l2_s0[24] & sel_l2_s0[26];
+  assign sel_cs0_7_0_1c = \$172  | \$173 ;
+  assign \$174  = sel_cs0_0_0_0s ^ sel_cs0_0_0_1s;
+  assign \$175  = ~ sel_l2_s0[6];
+  assign sel_cs1_0_0_0s = \$174  ^ \$175 ;
+  assign \$176  = sel_cs0_0_0_0s & sel_cs0_0_0_1s;
+  assign \$177  = ~ sel_l2_s0[6];
+  assign \$178  = sel_cs0_0_0_0s & \$177 ;
+  assign \$179  = \$176  | \$178 ;
+  assign \$180  = ~ sel_l2_s0[6];
+  assign \$181  = sel_cs0_0_0_1s & \$180 ;
+  assign sel_cs1_0_0_0c = \$179  | \$181 ;
+  assign \$182  = sel_cs0_1_0_0s ^ sel_cs0_1_0_1s;
+  assign \$183  = ~ sel_l2_s0[12];
+  assign sel_cs1_1_0_0s = \$182  ^ \$183 ;
+  assign \$184  = sel_cs0_1_0_0s & sel_cs0_1_0_1s;
+  assign \$185  = ~ sel_l2_s0[12];
+  assign \$186  = sel_cs0_1_0_0s & \$185 ;
+  assign \$187  = \$184  | \$186 ;
+  assign \$188  = ~ sel_l2_s0[12];
+  assign \$189  = sel_cs0_1_0_1s & \$188 ;
+  assign sel_cs1_1_0_0c = \$187  | \$189 ;
+  assign \$190  = sel_cs0_2_0_0s ^ sel_cs0_2_0_1s;
+  assign \$191  = ~ sel_l2_s0[17];
+  assign sel_cs1_2_0_0s = \$190  ^ \$191 ;
+  assign \$192  = sel_cs0_2_0_0s & sel_cs0_2_0_1s;
+  assign \$193  = ~ sel_l2_s0[17];
+  assign \$194  = sel_cs0_2_0_0s & \$193 ;
+  assign \$195  = \$192  | \$194 ;
+  assign \$196  = ~ sel_l2_s0[17];
+  assign \$197  = sel_cs0_2_0_1s & \$196 ;
+  assign sel_cs1_2_0_0c = \$195  | \$197 ;
+  assign \$198  = sel_cs0_3_0_0s ^ sel_cs0_3_0_1s;
+  assign \$199  = ~ sel_l2_s0[21];
+  assign sel_cs1_3_0_0s = \$198  ^ \$199 ;
+  assign \$200  = sel_cs0_3_0_0s & sel_cs0_3_0_1s;
+  assign \$201  = ~ sel_l2_s0[21];
+  assign \$202  = sel_cs0_3_0_0s & \$201 ;
+  assign \$203  = \$200  | \$202 ;
+  assign \$204  = ~ sel_l2_s0[21];
+  assign \$205  = sel_cs0_3_0_1s & \$204 ;
+  assign sel_cs1_3_0_0c = \$203  | \$205 ;
+  assign \$206  = sel_cs0_4_0_0s ^ sel_cs0_4_0_1s;
+  assign \$207  = ~ sel_l2_s0[24];
+  assign sel_cs1_4_0_0s = \$206  ^ \$207 ;
+  assign \$208  = sel_cs0_4_0_0s & sel_cs0_4_0_1s;
+  assign \$209  = ~ sel_l2_s0[24];
+  assign \$210  = sel_cs0_4_0_0s & \$209 ;
+  assign \$211  = \$208  | \$210 ;
+  assign \$212  = ~ sel_l2_s0[24];
+  assign \$213  = sel_cs0_4_0_1s & \$212 ;
+  assign sel_cs1_4_0_0c = \$211  | \$213 ;
+  assign \$214  = sel_cs0_5_0_0s ^ sel_cs0_5_0_1s;
+  assign \$215  = ~ sel_l2_s0[26];
+  assign sel_cs1_5_0_0s = \$214  ^ \$215 ;
+  assign \$216  = sel_cs0_5_0_0s & sel_cs0_5_0_1s;
+  assign \$217  = ~ sel_l2_s0[26];
+  assign \$218  = sel_cs0_5_0_0s & \$217 ;
+  assign \$219  = \$216  | \$218 ;
+  assign \$220  = ~ sel_l2_s0[26];
+  assign \$221  = sel_cs0_5_0_1s & \$220 ;
+  assign sel_cs1_5_0_0c = \$219  | \$221 ;
+  assign \$222  = sel_cs0_6_0_0s ^ sel_cs0_6_0_1s;
+  assign \$223  = ~ sel_l2_s0[27];
+  assign sel_cs1_6_0_0s = \$222  ^ \$223 ;
+  assign \$224  = sel_cs0_6_0_0s & sel_cs0_6_0_1s;
+  assign \$225  = ~ sel_l2_s0[27];
+  assign \$226  = sel_cs0_6_0_0s & \$225 ;
+  assign \$227  = \$224  | \$226 ;
+  assign \$228  = ~ sel_l2_s0[27];
+  assign \$229  = sel_cs0_6_0_1s & \$228 ;
+  assign sel_cs1_6_0_0c = \$227  | \$229 ;
+  assign \$230  = sel_cs0_7_0_0s ^ sel_cs0_7_0_1s;
+  assign sel_cs1_7_0_0s = \$230  ^ sel_l2_s0[27];
+  assign \$231  = sel_cs0_7_0_0s & sel_cs0_7_0_1s;
+  assign \$232  = sel_cs0_7_0_0s & sel_l2_s0[27];
+  assign \$233  = \$231  | \$232 ;
+  assign \$234  = sel_cs0_7_0_1s & sel_l2_s0[27];
+  assign sel_cs1_7_0_0c = \$233  | \$234 ;
+  assign \$235  = 10'h33f >> { sel_cs0_0_0_1c, sel_cs0_0_0_0c, sel_cs1_0_0_0c, sel_cs1_0_0_0s };
+  assign \$236  = 10'h33f >> { sel_cs0_1_0_1c, sel_cs0_1_0_0c, sel_cs1_1_0_0c, sel_cs1_1_0_0s };
+  assign \$237  = 10'h33f >> { sel_cs0_2_0_1c, sel_cs0_2_0_0c, sel_cs1_2_0_0c, sel_cs1_2_0_0s };
+  assign \$238  = 10'h33f >> { sel_cs0_3_0_1c, sel_cs0_3_0_0c, sel_cs1_3_0_0c, sel_cs1_3_0_0s };
+  assign \$239  = 10'h33f >> { sel_cs0_4_0_1c, sel_cs0_4_0_0c, sel_cs1_4_0_0c, sel_cs1_4_0_0s };
+  assign \$240  = 10'h33f >> { sel_cs0_5_0_1c, sel_cs0_5_0_0c, sel_cs1_5_0_0c, sel_cs1_5_0_0s };
+  assign \$241  = 10'h33f >> { sel_cs0_6_0_1c, sel_cs0_6_0_0c, sel_cs1_6_0_0c, sel_cs1_6_0_0s };
+  assign \$242  = 10'h33f >> { sel_cs0_7_0_1c, sel_cs0_7_0_0c, sel_cs1_7_0_0c, sel_cs1_7_0_0s };
+  assign \$243  = ~ adv1_valid;
+  assign adv1 = \$243  | o__ready;
   assign sel_p0_1_0_s = sel_l5_s0[1] ^ sel_l5_s0[0];
   assign sel_p0_1_0_c = sel_l5_s0[1] & sel_l5_s0[0];
   assign sel_p0_3_0_s = sel_l5_s0[3] ^ sel_l5_s0[2];
@@ -937,13 +965,13 @@ module nm_topk_4_8_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign sel_p1_2_1_c = sel_p0_1_0_c & sel_p1_2_0_c;
   assign sel_p1_3_0_s = sel_p0_3_0_s ^ sel_p0_1_0_s;
   assign sel_p1_3_0_c = sel_p0_3_0_s & sel_p0_1_0_s;
-  assign \$242  = sel_p0_3_0_c ^ sel_p0_1_0_c;
-  assign sel_p1_3_1_s = \$242  ^ sel_p1_3_0_c;
-  assign \$243  = sel_p0_3_0_c & sel_p0_1_0_c;
-  assign \$244  = sel_p0_3_0_c & sel_p1_3_0_c;
-  assign \$245  = \$243  | \$244 ;
-  assign \$246  = sel_p0_1_0_c & sel_p1_3_0_c;
-  assign sel_p1_3_1_c = \$245  | \$246 ;
+  assign \$244  = sel_p0_3_0_c ^ sel_p0_1_0_c;
+  assign sel_p1_3_1_s = \$244  ^ sel_p1_3_0_c;
+  assign \$245  = sel_p0_3_0_c & sel_p0_1_0_c;
+  assign \$246  = sel_p0_3_0_c & sel_p1_3_0_c;
+  assign \$247  = \$245  | \$246 ;
+  assign \$248  = sel_p0_1_0_c & sel_p1_3_0_c;
+  assign sel_p1_3_1_c = \$247  | \$248 ;
   assign sel_p1_6_0_s = sel_l5_s0[6] ^ sel_p0_5_0_s;
   assign sel_p1_6_0_c = sel_l5_s0[6] & sel_p0_5_0_s;
   assign sel_p1_6_1_s = sel_p0_5_0_c ^ sel_p1_6_0_c;
@@ -956,494 +984,574 @@ module nm_topk_4_8_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign sel_p2_4_2_c = sel_p1_3_2_s & sel_p2_4_1_c;
   assign sel_p2_5_0_s = sel_p0_5_0_s ^ sel_p1_3_0_s;
   assign sel_p2_5_0_c = sel_p0_5_0_s & sel_p1_3_0_s;
-  assign \$247  = sel_p0_5_0_c ^ sel_p1_3_1_s;
-  assign sel_p2_5_1_s = \$247  ^ sel_p2_5_0_c;
-  assign \$248  = sel_p0_5_0_c & sel_p1_3_1_s;
-  assign \$249  = sel_p0_5_0_c & sel_p2_5_0_c;
-  assign \$250  = \$248  | \$249 ;
-  assign \$251  = sel_p1_3_1_s & sel_p2_5_0_c;
-  assign sel_p2_5_1_c = \$250  | \$251 ;
-  assign sel_p2_5_2_s = \$252  ^ sel_p2_5_1_c;
-  assign \$256  = sel_p1_3_2_s & sel_p2_5_1_c;
+  assign \$249  = sel_p0_5_0_c ^ sel_p1_3_1_s;
+  assign sel_p2_5_1_s = \$249  ^ sel_p2_5_0_c;
+  assign \$250  = sel_p0_5_0_c & sel_p1_3_1_s;
+  assign \$251  = sel_p0_5_0_c & sel_p2_5_0_c;
+  assign \$252  = \$250  | \$251 ;
+  assign \$253  = sel_p1_3_1_s & sel_p2_5_0_c;
+  assign sel_p2_5_1_c = \$252  | \$253 ;
+  assign sel_p2_5_2_s = \$254  ^ sel_p2_5_1_c;
+  assign \$258  = sel_p1_3_2_s & sel_p2_5_1_c;
   assign sel_p2_6_0_s = sel_p1_6_0_s ^ sel_p1_3_0_s;
   assign sel_p2_6_0_c = sel_p1_6_0_s & sel_p1_3_0_s;
-  assign \$257  = sel_p1_6_1_s ^ sel_p1_3_1_s;
-  assign sel_p2_6_1_s = \$257  ^ sel_p2_6_0_c;
-  assign \$258  = sel_p1_6_1_s & sel_p1_3_1_s;
-  assign \$259  = sel_p1_6_1_s & sel_p2_6_0_c;
-  assign \$260  = \$258  | \$259 ;
-  assign \$261  = sel_p1_3_1_s & sel_p2_6_0_c;
-  assign sel_p2_6_1_c = \$260  | \$261 ;
-  assign \$262  = sel_p1_6_2_s ^ sel_p1_3_2_s;
-  assign sel_p2_6_2_s = \$262  ^ sel_p2_6_1_c;
-  assign \$263  = sel_p1_6_2_s & sel_p1_3_2_s;
-  assign \$264  = sel_p1_6_2_s & sel_p2_6_1_c;
-  assign \$265  = \$263  | \$264 ;
-  assign \$266  = sel_p1_3_2_s & sel_p2_6_1_c;
-  assign sel_p2_6_2_c = \$265  | \$266 ;
-  assign \$267  = ! \sel_l8_s0$129 ;
-  assign \$268  = sel_l8_s0[1] & \$267 ;
-  assign \$269  = ! \sel_l8_s0$130 ;
-  assign \$270  = sel_l8_s0[2] & \$269 ;
-  assign \$271  = ! \sel_l8_s0$131 ;
-  assign \$272  = sel_l8_s0[3] & \$271 ;
-  assign \$273  = ! \sel_l8_s0$132 ;
-  assign \$274  = sel_l8_s0[4] & \$273 ;
-  assign \$276  = sel_l8_s0[1] & \$275 ;
-  assign \$277  = \sel_l8_s0$130  == 1'h1;
-  assign \$278  = sel_l8_s0[2] & \$277 ;
-  assign \$279  = \sel_l8_s0$131  == 1'h1;
-  assign \$280  = sel_l8_s0[3] & \$279 ;
-  assign \$281  = \sel_l8_s0$132  == 1'h1;
-  assign \$282  = sel_l8_s0[4] & \$281 ;
-  assign \$283  = \sel_l8_s0$134  == 1'h1;
-  assign \$284  = sel_l8_s0[5] & \$283 ;
-  assign \$285  = \sel_l8_s0$130  == 2'h2;
-  assign \$286  = sel_l8_s0[2] & \$285 ;
-  assign \$287  = \sel_l8_s0$131  == 2'h2;
-  assign \$288  = sel_l8_s0[3] & \$287 ;
-  assign \$289  = \sel_l8_s0$132  == 2'h2;
-  assign \$290  = sel_l8_s0[4] & \$289 ;
-  assign \$291  = \sel_l8_s0$134  == 2'h2;
-  assign \$292  = sel_l8_s0[5] & \$291 ;
-  assign \$293  = \sel_l8_s0$136  == 2'h2;
-  assign \$294  = sel_l8_s0[6] & \$293 ;
-  assign \$295  = \sel_l8_s0$131  == 2'h3;
-  assign \$296  = sel_l8_s0[3] & \$295 ;
-  assign \$297  = \sel_l8_s0$132  == 2'h3;
-  assign \$298  = sel_l8_s0[4] & \$297 ;
-  assign \$299  = \sel_l8_s0$134  == 2'h3;
-  assign \$300  = sel_l8_s0[5] & \$299 ;
-  assign \$301  = \sel_l8_s0$136  == 2'h3;
-  assign \$302  = sel_l8_s0[6] & \$301 ;
-  assign \$303  = \sel_l8_s0$138  == 2'h3;
-  assign \$304  = sel_l8_s0[7] & \$303 ;
-  assign \$305  = sel_dl1_r0_q[15:0] & { sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0] };
-  assign \$306  = sel_dl1_r0_q[31:16] & { \$268 , \$268 , \$268 , \$268 , \$268 , \$268 , \$268 , \$268 , \$268 , \$268 , \$268 , \$268 , \$268 , \$268 , \$268 , \$268  };
-  assign \$307  = \$305  | \$306 ;
-  assign \$308  = sel_dl1_r0_q[47:32] & { \$270 , \$270 , \$270 , \$270 , \$270 , \$270 , \$270 , \$270 , \$270 , \$270 , \$270 , \$270 , \$270 , \$270 , \$270 , \$270  };
-  assign sel_or0_0 = \$307  | \$308 ;
-  assign \$309  = sel_dl1_r0_q[63:48] & { \$272 , \$272 , \$272 , \$272 , \$272 , \$272 , \$272 , \$272 , \$272 , \$272 , \$272 , \$272 , \$272 , \$272 , \$272 , \$272  };
-  assign \$310  = sel_dl1_r0_q[79:64] & { \$274 , \$274 , \$274 , \$274 , \$274 , \$274 , \$274 , \$274 , \$274 , \$274 , \$274 , \$274 , \$274 , \$274 , \$274 , \$274  };
-  assign sel_or0_3 = \$309  | \$310 ;
-  assign \$311  = \$268  | \$272 ;
-  assign \$312  = \$270  | \$272 ;
-  assign \$313  = sel_dl1_r0_q[31:16] & { \$276 , \$276 , \$276 , \$276 , \$276 , \$276 , \$276 , \$276 , \$276 , \$276 , \$276 , \$276 , \$276 , \$276 , \$276 , \$276  };
-  assign \$314  = sel_dl1_r0_q[47:32] & { \$278 , \$278 , \$278 , \$278 , \$278 , \$278 , \$278 , \$278 , \$278 , \$278 , \$278 , \$278 , \$278 , \$278 , \$278 , \$278  };
-  assign \$315  = \$313  | \$314 ;
-  assign \$316  = sel_dl1_r0_q[63:48] & { \$280 , \$280 , \$280 , \$280 , \$280 , \$280 , \$280 , \$280 , \$280 , \$280 , \$280 , \$280 , \$280 , \$280 , \$280 , \$280  };
-  assign sel_or1_0 = \$315  | \$316 ;
-  assign \$317  = sel_dl1_r0_q[79:64] & { \$282 , \$282 , \$282 , \$282 , \$282 , \$282 , \$282 , \$282 , \$282 , \$282 , \$282 , \$282 , \$282 , \$282 , \$282 , \$282  };
-  assign \$318  = sel_dl1_r0_q[95:80] & { \$284 , \$284 , \$284 , \$284 , \$284 , \$284 , \$284 , \$284 , \$284 , \$284 , \$284 , \$284 , \$284 , \$284 , \$284 , \$284  };
-  assign sel_or1_3 = \$317  | \$318 ;
-  assign \$319  = \$276  | \$280 ;
-  assign \$320  = \$319  | \$284 ;
-  assign \$321  = \$278  | \$280 ;
-  assign \$322  = \$282  | \$284 ;
-  assign \$323  = sel_dl1_r0_q[47:32] & { \$286 , \$286 , \$286 , \$286 , \$286 , \$286 , \$286 , \$286 , \$286 , \$286 , \$286 , \$286 , \$286 , \$286 , \$286 , \$286  };
-  assign \$324  = sel_dl1_r0_q[63:48] & { \$288 , \$288 , \$288 , \$288 , \$288 , \$288 , \$288 , \$288 , \$288 , \$288 , \$288 , \$288 , \$288 , \$288 , \$288 , \$288  };
-  assign \$325  = \$323  | \$324 ;
-  assign \$326  = sel_dl1_r0_q[79:64] & { \$290 , \$290 , \$290 , \$290 , \$290 , \$290 , \$290 , \$290 , \$290 , \$290 , \$290 , \$290 , \$290 , \$290 , \$290 , \$290  };
-  assign sel_or2_0 = \$325  | \$326 ;
-  assign \$327  = sel_dl1_r0_q[95:80] & { \$292 , \$292 , \$292 , \$292 , \$292 , \$292 , \$292 , \$292 , \$292 , \$292 , \$292 , \$292 , \$292 , \$292 , \$292 , \$292  };
-  assign \$328  = sel_dl1_r0_q[111:96] & { \$294 , \$294 , \$294 , \$294 , \$294 , \$294 , \$294 , \$294 , \$294 , \$294 , \$294 , \$294 , \$294 , \$294 , \$294 , \$294  };
-  assign sel_or2_3 = \$327  | \$328 ;
-  assign \$329  = \$288  | \$292 ;
-  assign \$330  = \$286  | \$288 ;
-  assign \$331  = \$330  | \$294 ;
-  assign \$332  = \$290  | \$292 ;
-  assign \$333  = \$332  | \$294 ;
-  assign \$334  = sel_dl1_r0_q[63:48] & { \$296 , \$296 , \$296 , \$296 , \$296 , \$296 , \$296 , \$296 , \$296 , \$296 , \$296 , \$296 , \$296 , \$296 , \$296 , \$296  };
-  assign \$335  = sel_dl1_r0_q[79:64] & { \$298 , \$298 , \$298 , \$298 , \$298 , \$298 , \$298 , \$298 , \$298 , \$298 , \$298 , \$298 , \$298 , \$298 , \$298 , \$298  };
-  assign \$336  = \$334  | \$335 ;
-  assign \$337  = sel_dl1_r0_q[95:80] & { \$300 , \$300 , \$300 , \$300 , \$300 , \$300 , \$300 , \$300 , \$300 , \$300 , \$300 , \$300 , \$300 , \$300 , \$300 , \$300  };
-  assign sel_or3_0 = \$336  | \$337 ;
-  assign \$338  = sel_dl1_r0_q[111:96] & { \$302 , \$302 , \$302 , \$302 , \$302 , \$302 , \$302 , \$302 , \$302 , \$302 , \$302 , \$302 , \$302 , \$302 , \$302 , \$302  };
-  assign \$339  = sel_dl1_r0_q[127:112] & { \$304 , \$304 , \$304 , \$304 , \$304 , \$304 , \$304 , \$304 , \$304 , \$304 , \$304 , \$304 , \$304 , \$304 , \$304 , \$304  };
-  assign sel_or3_3 = \$338  | \$339 ;
-  assign \$340  = \$296  | \$300 ;
-  assign \$341  = \$340  | \$304 ;
-  assign \$342  = \$296  | \$302 ;
-  assign \$343  = \$342  | \$304 ;
-  assign \$344  = \$298  | \$300 ;
-  assign \$345  = \$302  | \$304 ;
-  assign \$346  = \$344  | \$345 ;
-  assign sel_val0 = sel_l10_s0 | \sel_l10_s0$153 ;
-  assign sel_val1 = \sel_l10_s0$155  | \sel_l10_s0$156 ;
-  assign sel_val2 = \sel_l10_s0$158  | \sel_l10_s0$159 ;
-  assign sel_val3 = \sel_l10_s0$161  | \sel_l10_s0$162 ;
-  assign \$347  = wr__addr + 1'h1;
-  assign \$348  = rd__addr + 1'h1;
+  assign \$259  = sel_p1_6_1_s ^ sel_p1_3_1_s;
+  assign sel_p2_6_1_s = \$259  ^ sel_p2_6_0_c;
+  assign \$260  = sel_p1_6_1_s & sel_p1_3_1_s;
+  assign \$261  = sel_p1_6_1_s & sel_p2_6_0_c;
+  assign \$262  = \$260  | \$261 ;
+  assign \$263  = sel_p1_3_1_s & sel_p2_6_0_c;
+  assign sel_p2_6_1_c = \$262  | \$263 ;
+  assign \$264  = sel_p1_6_2_s ^ sel_p1_3_2_s;
+  assign sel_p2_6_2_s = \$264  ^ sel_p2_6_1_c;
+  assign \$265  = sel_p1_6_2_s & sel_p1_3_2_s;
+  assign \$266  = sel_p1_6_2_s & sel_p2_6_1_c;
+  assign \$267  = \$265  | \$266 ;
+  assign \$268  = sel_p1_3_2_s & sel_p2_6_1_c;
+  assign sel_p2_6_2_c = \$267  | \$268 ;
+  assign \$269  = ~ adv2_valid;
+  assign adv2 = \$269  | o__ready;
+  assign \$270  = ~ adv3_valid;
+  assign adv3 = \$270  | o__ready;
+  assign \$271  = ! \sel_l8_s0$137 ;
+  assign \$272  = sel_l8_s0[1] & \$271 ;
+  assign \$273  = ! \sel_l8_s0$138 ;
+  assign \$274  = sel_l8_s0[2] & \$273 ;
+  assign \$275  = ! \sel_l8_s0$139 ;
+  assign \$276  = sel_l8_s0[3] & \$275 ;
+  assign \$277  = ! \sel_l8_s0$140 ;
+  assign \$278  = sel_l8_s0[4] & \$277 ;
+  assign \$280  = sel_l8_s0[1] & \$279 ;
+  assign \$281  = \sel_l8_s0$138  == 1'h1;
+  assign \$282  = sel_l8_s0[2] & \$281 ;
+  assign \$283  = \sel_l8_s0$139  == 1'h1;
+  assign \$284  = sel_l8_s0[3] & \$283 ;
+  assign \$285  = \sel_l8_s0$140  == 1'h1;
+  assign \$286  = sel_l8_s0[4] & \$285 ;
+  assign \$287  = \sel_l8_s0$142  == 1'h1;
+  assign \$288  = sel_l8_s0[5] & \$287 ;
+  assign \$289  = \sel_l8_s0$138  == 2'h2;
+  assign \$290  = sel_l8_s0[2] & \$289 ;
+  assign \$291  = \sel_l8_s0$139  == 2'h2;
+  assign \$292  = sel_l8_s0[3] & \$291 ;
+  assign \$293  = \sel_l8_s0$140  == 2'h2;
+  assign \$294  = sel_l8_s0[4] & \$293 ;
+  assign \$295  = \sel_l8_s0$142  == 2'h2;
+  assign \$296  = sel_l8_s0[5] & \$295 ;
+  assign \$297  = \sel_l8_s0$144  == 2'h2;
+  assign \$298  = sel_l8_s0[6] & \$297 ;
+  assign \$299  = \sel_l8_s0$139  == 2'h3;
+  assign \$300  = sel_l8_s0[3] & \$299 ;
+  assign \$301  = \sel_l8_s0$140  == 2'h3;
+  assign \$302  = sel_l8_s0[4] & \$301 ;
+  assign \$303  = \sel_l8_s0$142  == 2'h3;
+  assign \$304  = sel_l8_s0[5] & \$303 ;
+  assign \$305  = \sel_l8_s0$144  == 2'h3;
+  assign \$306  = sel_l8_s0[6] & \$305 ;
+  assign \$307  = \sel_l8_s0$146  == 2'h3;
+  assign \$308  = sel_l8_s0[7] & \$307 ;
+  assign \$309  = sel_dl1_r0_q[15:0] & { sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0] };
+  assign \$310  = sel_dl1_r0_q[31:16] & { \$272 , \$272 , \$272 , \$272 , \$272 , \$272 , \$272 , \$272 , \$272 , \$272 , \$272 , \$272 , \$272 , \$272 , \$272 , \$272  };
+  assign \$311  = \$309  | \$310 ;
+  assign \$312  = sel_dl1_r0_q[47:32] & { \$274 , \$274 , \$274 , \$274 , \$274 , \$274 , \$274 , \$274 , \$274 , \$274 , \$274 , \$274 , \$274 , \$274 , \$274 , \$274  };
+  assign sel_or0_0 = \$311  | \$312 ;
+  assign \$313  = sel_dl1_r0_q[63:48] & { \$276 , \$276 , \$276 , \$276 , \$276 , \$276 , \$276 , \$276 , \$276 , \$276 , \$276 , \$276 , \$276 , \$276 , \$276 , \$276  };
+  assign \$314  = sel_dl1_r0_q[79:64] & { \$278 , \$278 , \$278 , \$278 , \$278 , \$278 , \$278 , \$278 , \$278 , \$278 , \$278 , \$278 , \$278 , \$278 , \$278 , \$278  };
+  assign sel_or0_3 = \$313  | \$314 ;
+  assign \$315  = \$272  | \$276 ;
+  assign \$316  = \$274  | \$276 ;
+  assign \$317  = sel_dl1_r0_q[31:16] & { \$280 , \$280 , \$280 , \$280 , \$280 , \$280 , \$280 , \$280 , \$280 , \$280 , \$280 , \$280 , \$280 , \$280 , \$280 , \$280  };
+  assign \$318  = sel_dl1_r0_q[47:32] & { \$282 , \$282 , \$282 , \$282 , \$282 , \$282 , \$282 , \$282 , \$282 , \$282 , \$282 , \$282 , \$282 , \$282 , \$282 , \$282  };
+  assign \$319  = \$317  | \$318 ;
+  assign \$320  = sel_dl1_r0_q[63:48] & { \$284 , \$284 , \$284 , \$284 , \$284 , \$284 , \$284 , \$284 , \$284 , \$284 , \$284 , \$284 , \$284 , \$284 , \$284 , \$284  };
+  assign sel_or1_0 = \$319  | \$320 ;
+  assign \$321  = sel_dl1_r0_q[79:64] & { \$286 , \$286 , \$286 , \$286 , \$286 , \$286 , \$286 , \$286 , \$286 , \$286 , \$286 , \$286 , \$286 , \$286 , \$286 , \$286  };
+  assign \$322  = sel_dl1_r0_q[95:80] & { \$288 , \$288 , \$288 , \$288 , \$288 , \$288 , \$288 , \$288 , \$288 , \$288 , \$288 , \$288 , \$288 , \$288 , \$288 , \$288  };
+  assign sel_or1_3 = \$321  | \$322 ;
+  assign \$323  = \$280  | \$284 ;
+  assign \$324  = \$323  | \$288 ;
+  assign \$325  = \$282  | \$284 ;
+  assign \$326  = \$286  | \$288 ;
+  assign \$327  = sel_dl1_r0_q[47:32] & { \$290 , \$290 , \$290 , \$290 , \$290 , \$290 , \$290 , \$290 , \$290 , \$290 , \$290 , \$290 , \$290 , \$290 , \$290 , \$290  };
+  assign \$328  = sel_dl1_r0_q[63:48] & { \$292 , \$292 , \$292 , \$292 , \$292 , \$292 , \$292 , \$292 , \$292 , \$292 , \$292 , \$292 , \$292 , \$292 , \$292 , \$292  };
+  assign \$329  = \$327  | \$328 ;
+  assign \$330  = sel_dl1_r0_q[79:64] & { \$294 , \$294 , \$294 , \$294 , \$294 , \$294 , \$294 , \$294 , \$294 , \$294 , \$294 , \$294 , \$294 , \$294 , \$294 , \$294  };
+  assign sel_or2_0 = \$329  | \$330 ;
+  assign \$331  = sel_dl1_r0_q[95:80] & { \$296 , \$296 , \$296 , \$296 , \$296 , \$296 , \$296 , \$296 , \$296 , \$296 , \$296 , \$296 , \$296 , \$296 , \$296 , \$296  };
+  assign \$332  = sel_dl1_r0_q[111:96] & { \$298 , \$298 , \$298 , \$298 , \$298 , \$298 , \$298 , \$298 , \$298 , \$298 , \$298 , \$298 , \$298 , \$298 , \$298 , \$298  };
+  assign sel_or2_3 = \$331  | \$332 ;
+  assign \$333  = \$292  | \$296 ;
+  assign \$334  = \$290  | \$292 ;
+  assign \$335  = \$334  | \$298 ;
+  assign \$336  = \$294  | \$296 ;
+  assign \$337  = \$336  | \$298 ;
+  assign \$338  = sel_dl1_r0_q[63:48] & { \$300 , \$300 , \$300 , \$300 , \$300 , \$300 , \$300 , \$300 , \$300 , \$300 , \$300 , \$300 , \$300 , \$300 , \$300 , \$300  };
+  assign \$339  = sel_dl1_r0_q[79:64] & { \$302 , \$302 , \$302 , \$302 , \$302 , \$302 , \$302 , \$302 , \$302 , \$302 , \$302 , \$302 , \$302 , \$302 , \$302 , \$302  };
+  assign \$340  = \$338  | \$339 ;
+  assign \$341  = sel_dl1_r0_q[95:80] & { \$304 , \$304 , \$304 , \$304 , \$304 , \$304 , \$304 , \$304 , \$304 , \$304 , \$304 , \$304 , \$304 , \$304 , \$304 , \$304  };
+  assign sel_or3_0 = \$340  | \$341 ;
+  assign \$342  = sel_dl1_r0_q[111:96] & { \$306 , \$306 , \$306 , \$306 , \$306 , \$306 , \$306 , \$306 , \$306 , \$306 , \$306 , \$306 , \$306 , \$306 , \$306 , \$306  };
+  assign \$343  = sel_dl1_r0_q[127:112] & { \$308 , \$308 , \$308 , \$308 , \$308 , \$308 , \$308 , \$308 , \$308 , \$308 , \$308 , \$308 , \$308 , \$308 , \$308 , \$308  };
+  assign sel_or3_3 = \$342  | \$343 ;
+  assign \$344  = \$300  | \$304 ;
+  assign \$345  = \$344  | \$308 ;
+  assign \$346  = \$300  | \$306 ;
+  assign \$347  = \$346  | \$308 ;
+  assign \$348  = \$302  | \$304 ;
+  assign \$349  = \$306  | \$308 ;
+  assign \$350  = \$348  | \$349 ;
+  assign \$351  = ~ adv4_valid;
+  assign adv4 = \$351  | o__ready;
+  assign sel_val0 = sel_l10_s0 | \sel_l10_s0$163 ;
+  assign sel_val1 = \sel_l10_s0$165  | \sel_l10_s0$166 ;
+  assign sel_val2 = \sel_l10_s0$168  | \sel_l10_s0$169 ;
+  assign sel_val3 = \sel_l10_s0$171  | \sel_l10_s0$172 ;
+  assign \$352  = ~ adv5_valid;
+  assign adv5 = \$352  | o__ready;
+  assign \$353  = wr__addr + 1'h1;
+  assign \$354  = rd__addr + 1'h1;
   always @(posedge clk)
-    valid_s0 <= \$349 ;
+    valid_s0 <= \$355 ;
   always @(posedge clk)
-    valid_s1 <= \$350 ;
+    valid_s1 <= \$356 ;
   always @(posedge clk)
-    valid_s2 <= \$351 ;
+    valid_s2 <= \$357 ;
   always @(posedge clk)
-    valid_s3 <= \$352 ;
+    valid_s3 <= \$358 ;
   always @(posedge clk)
-    o__valid <= \$353 ;
+    o__valid <= \$359 ;
   always @(posedge clk)
-    sel_l2_s0 <= \$354 ;
+    adv0_valid <= \$360 ;
   always @(posedge clk)
-    sel_l5_s0 <= \$355 ;
+    sel_l2_s0 <= \$361 ;
   always @(posedge clk)
-    sel_l8_s0 <= \$356 ;
+    adv1_valid <= \$362 ;
   always @(posedge clk)
-    \sel_l8_s0$129  <= \$357 ;
+    sel_l5_s0 <= \$363 ;
   always @(posedge clk)
-    \sel_l8_s0$130  <= \$358 ;
+    adv2_valid <= \$364 ;
   always @(posedge clk)
-    \sel_l8_s0$131  <= \$359 ;
+    sel_l8_s0 <= \$365 ;
   always @(posedge clk)
-    \sel_l8_s0$132  <= \$360 ;
+    \sel_l8_s0$137  <= \$366 ;
   always @(posedge clk)
-    \sel_l8_s0$134  <= \$361 ;
+    \sel_l8_s0$138  <= \$367 ;
   always @(posedge clk)
-    \sel_l8_s0$136  <= \$362 ;
+    \sel_l8_s0$139  <= \$368 ;
   always @(posedge clk)
-    \sel_l8_s0$138  <= \$363 ;
+    \sel_l8_s0$140  <= \$369 ;
   always @(posedge clk)
-    wr__addr <= \$364 ;
+    \sel_l8_s0$142  <= \$370 ;
   always @(posedge clk)
-    rd__addr <= \$365 ;
+    \sel_l8_s0$144  <= \$371 ;
   always @(posedge clk)
-    \sel_l10_s0$176  <= \$366 ;
+    \sel_l8_s0$146  <= \$372 ;
   always @(posedge clk)
-    sel_l10_s0 <= \$367 ;
+    adv3_valid <= \$373 ;
   always @(posedge clk)
-    \sel_l10_s0$153  <= \$368 ;
+    wr__addr <= \$374 ;
   always @(posedge clk)
-    \sel_l10_s0$155  <= \$369 ;
+    rd__addr <= \$375 ;
   always @(posedge clk)
-    \sel_l10_s0$156  <= \$370 ;
+    adv4_valid <= \$376 ;
   always @(posedge clk)
-    \sel_l10_s0$158  <= \$371 ;
+    \sel_l10_s0$188  <= \$377 ;
   always @(posedge clk)
-    \sel_l10_s0$159  <= \$372 ;
+    sel_l10_s0 <= \$378 ;
   always @(posedge clk)
-    \sel_l10_s0$161  <= \$373 ;
+    \sel_l10_s0$163  <= \$379 ;
   always @(posedge clk)
-    \sel_l10_s0$162  <= \$374 ;
+    \sel_l10_s0$165  <= \$380 ;
   always @(posedge clk)
-    \sel_l10_s0$177  <= \$375 ;
+    \sel_l10_s0$166  <= \$381 ;
   always @(posedge clk)
-    \sel_l10_s0$178  <= \$376 ;
+    \sel_l10_s0$168  <= \$382 ;
   always @(posedge clk)
-    \sel_l10_s0$179  <= \$377 ;
+    \sel_l10_s0$169  <= \$383 ;
   always @(posedge clk)
-    \sel_l10_s0$180  <= \$378 ;
+    \sel_l10_s0$171  <= \$384 ;
   always @(posedge clk)
-    sel_l11_s0 <= \$379 ;
+    \sel_l10_s0$172  <= \$385 ;
   always @(posedge clk)
-    \sel_l11_s0$164  <= \$380 ;
+    \sel_l10_s0$189  <= \$386 ;
   always @(posedge clk)
-    \sel_l11_s0$166  <= \$381 ;
+    \sel_l10_s0$190  <= \$387 ;
   always @(posedge clk)
-    \sel_l11_s0$168  <= \$382 ;
+    \sel_l10_s0$191  <= \$388 ;
   always @(posedge clk)
-    \sel_l11_s0$170  <= \$383 ;
+    \sel_l10_s0$192  <= \$389 ;
   always @(posedge clk)
-    \sel_l11_s0$165  <= \$384 ;
+    adv5_valid <= \$390 ;
   always @(posedge clk)
-    \sel_l11_s0$167  <= \$385 ;
+    sel_l11_s0 <= \$391 ;
   always @(posedge clk)
-    \sel_l11_s0$169  <= \$386 ;
+    \sel_l11_s0$176  <= \$392 ;
   always @(posedge clk)
-    \sel_l11_s0$171  <= \$387 ;
+    \sel_l11_s0$178  <= \$393 ;
+  always @(posedge clk)
+    \sel_l11_s0$180  <= \$394 ;
+  always @(posedge clk)
+    \sel_l11_s0$182  <= \$395 ;
+  always @(posedge clk)
+    \sel_l11_s0$177  <= \$396 ;
+  always @(posedge clk)
+    \sel_l11_s0$179  <= \$397 ;
+  always @(posedge clk)
+    \sel_l11_s0$181  <= \$398 ;
+  always @(posedge clk)
+    \sel_l11_s0$183  <= \$399 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$349  = valid_s0;
+    \$355  = valid_s0;
     if (i__ready) begin
-      \$349  = i__valid;
+      \$355  = i__valid;
     end
     if (rst) begin
-      \$349  = 1'h0;
+      \$355  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$350  = valid_s1;
+    \$356  = valid_s1;
     if (i__ready) begin
-      \$350  = valid_s0;
+      \$356  = valid_s0;
     end
     if (rst) begin
-      \$350  = 1'h0;
+      \$356  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$351  = valid_s2;
+    \$357  = valid_s2;
     if (i__ready) begin
-      \$351  = valid_s1;
+      \$357  = valid_s1;
     end
     if (rst) begin
-      \$351  = 1'h0;
+      \$357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$352  = valid_s3;
+    \$358  = valid_s3;
     if (i__ready) begin
-      \$352  = valid_s2;
+      \$358  = valid_s2;
     end
     if (rst) begin
-      \$352  = 1'h0;
+      \$358  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$353  = o__valid;
+    \$359  = o__valid;
     if (i__ready) begin
-      \$353  = valid_s3;
+      \$359  = valid_s3;
     end
     if (rst) begin
-      \$353  = 1'h0;
+      \$359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$354  = sel_l2_s0;
-    if (i__ready) begin
-      \$354  = { \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3 , \$2  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$355  = sel_l5_s0;
-    if (i__ready) begin
-      \$355  = { \$241 , \$240 , \$239 , \$238 , \$237 , \$236 , \$235 , \$234  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$356  = sel_l8_s0;
-    if (i__ready) begin
-      \$356  = sel_l5_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$357  = \sel_l8_s0$129 ;
-    if (i__ready) begin
-      \$357  = sel_l5_s0[0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$358  = \sel_l8_s0$130 ;
-    if (i__ready) begin
-      \$358  = { sel_p0_1_0_c, sel_p0_1_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$359  = \sel_l8_s0$131 ;
-    if (i__ready) begin
-      \$359  = { sel_p1_2_1_s, sel_p1_2_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$360  = \sel_l8_s0$132 ;
-    if (i__ready) begin
-      \$360  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$361  = \sel_l8_s0$134 ;
-    if (i__ready) begin
-      \$361  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$362  = \sel_l8_s0$136 ;
-    if (i__ready) begin
-      \$362  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$363  = \sel_l8_s0$138 ;
-    if (i__ready) begin
-      \$363  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$364  = wr__addr;
-    if (i__ready) begin
-      \$364  = \$347 [3:0];
+    \$360  = adv0_valid;
+    if (adv0) begin
+      \$360  = valid_s3;
     end
     if (rst) begin
-      \$364  = 4'h0;
+      \$360  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$365  = rd__addr;
-    if (i__ready) begin
-      \$365  = \$348 [3:0];
+    \$361  = sel_l2_s0;
+    if (adv0) begin
+      \$361  = { \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3 , \$2  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$362  = adv1_valid;
+    if (adv1) begin
+      \$362  = valid_s3;
     end
     if (rst) begin
-      \$365  = 4'hd;
+      \$362  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$366  = \sel_l10_s0$176 ;
-    if (i__ready) begin
-      \$366  = sel_l8_s0;
+    \$363  = sel_l5_s0;
+    if (adv1) begin
+      \$363  = { \$242 , \$241 , \$240 , \$239 , \$238 , \$237 , \$236 , \$235  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$367  = sel_l10_s0;
-    if (i__ready) begin
-      \$367  = sel_or0_0;
+    \$364  = adv2_valid;
+    if (adv2) begin
+      \$364  = valid_s3;
+    end
+    if (rst) begin
+      \$364  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$368  = \sel_l10_s0$153 ;
-    if (i__ready) begin
-      \$368  = sel_or0_3;
+    \$365  = sel_l8_s0;
+    if (adv2) begin
+      \$365  = sel_l5_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$369  = \sel_l10_s0$155 ;
-    if (i__ready) begin
-      \$369  = sel_or1_0;
+    \$366  = \sel_l8_s0$137 ;
+    if (adv2) begin
+      \$366  = sel_l5_s0[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$370  = \sel_l10_s0$156 ;
-    if (i__ready) begin
-      \$370  = sel_or1_3;
+    \$367  = \sel_l8_s0$138 ;
+    if (adv2) begin
+      \$367  = { sel_p0_1_0_c, sel_p0_1_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$371  = \sel_l10_s0$158 ;
-    if (i__ready) begin
-      \$371  = sel_or2_0;
+    \$368  = \sel_l8_s0$139 ;
+    if (adv2) begin
+      \$368  = { sel_p1_2_1_s, sel_p1_2_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$372  = \sel_l10_s0$159 ;
-    if (i__ready) begin
-      \$372  = sel_or2_3;
+    \$369  = \sel_l8_s0$140 ;
+    if (adv2) begin
+      \$369  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$373  = \sel_l10_s0$161 ;
-    if (i__ready) begin
-      \$373  = sel_or3_0;
+    \$370  = \sel_l8_s0$142 ;
+    if (adv2) begin
+      \$370  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$374  = \sel_l10_s0$162 ;
-    if (i__ready) begin
-      \$374  = sel_or3_3;
+    \$371  = \sel_l8_s0$144 ;
+    if (adv2) begin
+      \$371  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$375  = \sel_l10_s0$177 ;
-    if (i__ready) begin
-      \$375  = { \$274 , \$312 , \$311  };
+    \$372  = \sel_l8_s0$146 ;
+    if (adv2) begin
+      \$372  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$376  = \sel_l10_s0$178 ;
-    if (i__ready) begin
-      \$376  = { \$322 , \$321 , \$320  };
+    \$373  = adv3_valid;
+    if (adv3) begin
+      \$373  = valid_s3;
+    end
+    if (rst) begin
+      \$373  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$377  = \sel_l10_s0$179 ;
-    if (i__ready) begin
-      \$377  = { \$333 , \$331 , \$329  };
+    \$374  = wr__addr;
+    if (adv3) begin
+      \$374  = \$353 [3:0];
+    end
+    if (rst) begin
+      \$374  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$378  = \sel_l10_s0$180 ;
-    if (i__ready) begin
-      \$378  = { \$346 , \$343 , \$341  };
+    \$375  = rd__addr;
+    if (adv3) begin
+      \$375  = \$354 [3:0];
+    end
+    if (rst) begin
+      \$375  = 4'hd;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$379  = sel_l11_s0;
-    if (i__ready) begin
-      \$379  = \sel_l10_s0$176 ;
+    \$376  = adv4_valid;
+    if (adv4) begin
+      \$376  = valid_s3;
+    end
+    if (rst) begin
+      \$376  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$380  = \sel_l11_s0$164 ;
-    if (i__ready) begin
-      \$380  = sel_val0;
+    \$377  = \sel_l10_s0$188 ;
+    if (adv4) begin
+      \$377  = sel_l8_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$381  = \sel_l11_s0$166 ;
-    if (i__ready) begin
-      \$381  = sel_val1;
+    \$378  = sel_l10_s0;
+    if (adv4) begin
+      \$378  = sel_or0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$382  = \sel_l11_s0$168 ;
-    if (i__ready) begin
-      \$382  = sel_val2;
+    \$379  = \sel_l10_s0$163 ;
+    if (adv4) begin
+      \$379  = sel_or0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$383  = \sel_l11_s0$170 ;
-    if (i__ready) begin
-      \$383  = sel_val3;
+    \$380  = \sel_l10_s0$165 ;
+    if (adv4) begin
+      \$380  = sel_or1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$384  = \sel_l11_s0$165 ;
-    if (i__ready) begin
-      \$384  = \sel_l10_s0$177 ;
+    \$381  = \sel_l10_s0$166 ;
+    if (adv4) begin
+      \$381  = sel_or1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$385  = \sel_l11_s0$167 ;
-    if (i__ready) begin
-      \$385  = \sel_l10_s0$178 ;
+    \$382  = \sel_l10_s0$168 ;
+    if (adv4) begin
+      \$382  = sel_or2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$386  = \sel_l11_s0$169 ;
-    if (i__ready) begin
-      \$386  = \sel_l10_s0$179 ;
+    \$383  = \sel_l10_s0$169 ;
+    if (adv4) begin
+      \$383  = sel_or2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$387  = \sel_l11_s0$171 ;
-    if (i__ready) begin
-      \$387  = \sel_l10_s0$180 ;
+    \$384  = \sel_l10_s0$171 ;
+    if (adv4) begin
+      \$384  = sel_or3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$385  = \sel_l10_s0$172 ;
+    if (adv4) begin
+      \$385  = sel_or3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$386  = \sel_l10_s0$189 ;
+    if (adv4) begin
+      \$386  = { \$278 , \$316 , \$315  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$387  = \sel_l10_s0$190 ;
+    if (adv4) begin
+      \$387  = { \$326 , \$325 , \$324  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$388  = \sel_l10_s0$191 ;
+    if (adv4) begin
+      \$388  = { \$337 , \$335 , \$333  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$389  = \sel_l10_s0$192 ;
+    if (adv4) begin
+      \$389  = { \$350 , \$347 , \$345  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$390  = adv5_valid;
+    if (adv5) begin
+      \$390  = valid_s3;
+    end
+    if (rst) begin
+      \$390  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$391  = sel_l11_s0;
+    if (adv5) begin
+      \$391  = \sel_l10_s0$188 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$392  = \sel_l11_s0$176 ;
+    if (adv5) begin
+      \$392  = sel_val0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$393  = \sel_l11_s0$178 ;
+    if (adv5) begin
+      \$393  = sel_val1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$394  = \sel_l11_s0$180 ;
+    if (adv5) begin
+      \$394  = sel_val2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$395  = \sel_l11_s0$182 ;
+    if (adv5) begin
+      \$395  = sel_val3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$396  = \sel_l11_s0$177 ;
+    if (adv5) begin
+      \$396  = \sel_l10_s0$189 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$397  = \sel_l11_s0$179 ;
+    if (adv5) begin
+      \$397  = \sel_l10_s0$190 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$398  = \sel_l11_s0$181 ;
+    if (adv5) begin
+      \$398  = \sel_l10_s0$191 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$399  = \sel_l11_s0$183 ;
+    if (adv5) begin
+      \$399  = \sel_l10_s0$192 ;
     end
   end
   assign advance = i__ready;
@@ -1457,7 +1565,7 @@ module nm_topk_4_8_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign sel_key6 = i__payload[110:96];
   assign sel_key7 = i__payload[126:112];
   assign sel_beats = { \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3 , \$2  };
-  assign sel_keep = { \$241 , \$240 , \$239 , \$238 , \$237 , \$236 , \$235 , \$234  };
+  assign sel_keep = { \$242 , \$241 , \$240 , \$239 , \$238 , \$237 , \$236 , \$235  };
   assign sel_pre0_1 = { sel_p0_1_0_c, sel_p0_1_0_s };
   assign sel_pre0_3 = { 1'h0, sel_p0_3_0_c, sel_p0_3_0_s };
   assign sel_pre0_5 = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
@@ -1469,17 +1577,17 @@ module nm_topk_4_8_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign sel_pre2_6 = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
   assign sel_dl1_r0_wp = wr__addr;
   assign wr__data = i__payload;
-  assign wr__en = i__ready;
+  assign wr__en = adv3;
   assign sel_dl1_r0_rp = rd__addr;
   assign rd__data = sel_dl1_r0_q;
-  assign sel_sel0 = { \$274 , \$272 , \$270 , \$268 , sel_l8_s0[0] };
-  assign sel_sel1 = { \$284 , \$282 , \$280 , \$278 , \$276  };
-  assign sel_sel2 = { \$294 , \$292 , \$290 , \$288 , \$286  };
-  assign sel_sel3 = { \$304 , \$302 , \$300 , \$298 , \$296  };
-  assign sel_idx0 = { \$274 , \$312 , \$311  };
-  assign sel_idx1 = { \$322 , \$321 , \$320  };
-  assign sel_idx2 = { \$333 , \$331 , \$329  };
-  assign sel_idx3 = { \$346 , \$343 , \$341  };
+  assign sel_sel0 = { \$278 , \$276 , \$274 , \$272 , sel_l8_s0[0] };
+  assign sel_sel1 = { \$288 , \$286 , \$284 , \$282 , \$280  };
+  assign sel_sel2 = { \$298 , \$296 , \$294 , \$292 , \$290  };
+  assign sel_sel3 = { \$308 , \$306 , \$304 , \$302 , \$300  };
+  assign sel_idx0 = { \$278 , \$316 , \$315  };
+  assign sel_idx1 = { \$326 , \$325 , \$324  };
+  assign sel_idx2 = { \$337 , \$335 , \$333  };
+  assign sel_idx3 = { \$350 , \$347 , \$345  };
   assign \i__payload.data  = i__payload;
   assign \i__payload.data[0]  = i__payload[15:0];
   assign \i__payload.data[1]  = i__payload[31:16];
@@ -1508,23 +1616,23 @@ module nm_topk_4_8_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \o__payload.index[1]  = o__payload[77:75];
   assign \o__payload.index[2]  = o__payload[80:78];
   assign \o__payload.index[3]  = o__payload[83:81];
-  assign o__payload[83:81] = \sel_l11_s0$171 ;
-  assign o__payload[71:56] = \sel_l11_s0$170 ;
-  assign o__payload[80:78] = \sel_l11_s0$169 ;
-  assign o__payload[55:40] = \sel_l11_s0$168 ;
-  assign o__payload[77:75] = \sel_l11_s0$167 ;
-  assign o__payload[39:24] = \sel_l11_s0$166 ;
-  assign o__payload[74:72] = \sel_l11_s0$165 ;
-  assign o__payload[23:8] = \sel_l11_s0$164 ;
+  assign o__payload[83:81] = \sel_l11_s0$183 ;
+  assign o__payload[71:56] = \sel_l11_s0$182 ;
+  assign o__payload[80:78] = \sel_l11_s0$181 ;
+  assign o__payload[55:40] = \sel_l11_s0$180 ;
+  assign o__payload[77:75] = \sel_l11_s0$179 ;
+  assign o__payload[39:24] = \sel_l11_s0$178 ;
+  assign o__payload[74:72] = \sel_l11_s0$177 ;
+  assign o__payload[23:8] = \sel_l11_s0$176 ;
   assign o__payload[7:0] = sel_l11_s0;
   assign sel_p1_3_2_s = sel_p1_3_1_c;
   assign sel_p1_3_2_c = 1'h0;
   assign sel_p1_6_2_s = sel_p1_6_1_c;
   assign sel_p1_6_2_c = 1'h0;
-  assign \$252  = sel_p1_3_1_c;
-  assign \$253  = 1'h0;
-  assign \$254  = 1'h0;
+  assign \$254  = sel_p1_3_1_c;
   assign \$255  = 1'h0;
-  assign sel_p2_5_2_c = \$256 ;
-  assign \$275  = \sel_l8_s0$129 ;
+  assign \$256  = 1'h0;
+  assign \$257  = 1'h0;
+  assign sel_p2_5_2_c = \$258 ;
+  assign \$279  = \sel_l8_s0$137 ;
 endmodule

@@ -6,56 +6,275 @@ module nm_topk_4_8_int8_network(i__valid, o__ready, clk, rst, i__ready, o__paylo
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire [8:0] \$10 ;
-  reg \$100 ;
-  reg [2:0] \$101 ;
-  reg [7:0] \$102 ;
-  reg \$103 ;
-  reg [2:0] \$104 ;
-  reg [7:0] \$105 ;
-  reg \$106 ;
-  reg [2:0] \$107 ;
-  reg [7:0] \$108 ;
-  reg \$109 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
   wire \$11 ;
-  reg [2:0] \$110 ;
-  reg [7:0] \$111 ;
-  reg \$112 ;
-  reg [2:0] \$113 ;
-  reg [7:0] \$114 ;
-  reg [7:0] \$115 ;
-  reg [7:0] \$116 ;
-  reg [7:0] \$117 ;
-  reg [7:0] \$118 ;
-  reg [2:0] \$119 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
   wire [8:0] \$12 ;
-  reg [2:0] \$120 ;
-  reg [2:0] \$121 ;
-  reg [2:0] \$122 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire [8:0] \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
   wire \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire [8:0] \$15 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
   wire [8:0] \$16 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
   wire \$17 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
   wire [8:0] \$18 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire [7:0] \$182 ;
+  wire [7:0] \$183 ;
+  wire [7:0] \$184 ;
+  wire [7:0] \$185 ;
+  wire [7:0] \$186 ;
+  wire [7:0] \$187 ;
+  wire \$188 ;
+  wire \$189 ;
   wire [8:0] \$19 ;
+  wire [7:0] \$190 ;
+  wire [7:0] \$191 ;
+  wire [7:0] \$192 ;
+  wire [7:0] \$193 ;
+  wire [7:0] \$194 ;
+  wire [7:0] \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire \$199 ;
   wire \$2 ;
   wire \$20 ;
+  wire [7:0] \$200 ;
+  wire [7:0] \$201 ;
+  wire [7:0] \$202 ;
+  wire [7:0] \$203 ;
+  wire [7:0] \$204 ;
+  wire [7:0] \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire \$209 ;
   wire [8:0] \$21 ;
+  wire \$210 ;
+  wire [7:0] \$211 ;
+  wire [7:0] \$212 ;
+  wire [7:0] \$213 ;
+  wire [7:0] \$214 ;
+  wire [7:0] \$215 ;
+  wire [7:0] \$216 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire \$219 ;
   wire [8:0] \$22 ;
+  wire \$220 ;
+  wire \$221 ;
+  wire \$222 ;
+  wire \$223 ;
+  wire \$224 ;
+  wire [4:0] \$225 ;
+  wire [4:0] \$226 ;
+  reg \$227 ;
+  reg \$228 ;
+  reg \$229 ;
   wire \$23 ;
+  reg \$230 ;
+  reg \$231 ;
+  reg \$232 ;
+  reg \$233 ;
+  reg \$234 ;
+  reg \$235 ;
+  reg \$236 ;
+  reg [7:0] \$237 ;
+  reg [7:0] \$238 ;
+  reg [7:0] \$239 ;
   wire [8:0] \$24 ;
+  reg [7:0] \$240 ;
+  reg [7:0] \$241 ;
+  reg [7:0] \$242 ;
+  reg [7:0] \$243 ;
+  reg [7:0] \$244 ;
+  reg \$245 ;
+  reg [7:0] \$246 ;
+  reg [2:0] \$247 ;
+  reg [7:0] \$248 ;
+  reg [2:0] \$249 ;
   wire [8:0] \$25 ;
-  wire [2:0] \$26 ;
+  reg [7:0] \$250 ;
+  reg [2:0] \$251 ;
+  reg [7:0] \$252 ;
+  reg [2:0] \$253 ;
+  reg [7:0] \$254 ;
+  reg [2:0] \$255 ;
+  reg [7:0] \$256 ;
+  reg [2:0] \$257 ;
+  reg [7:0] \$258 ;
+  reg [2:0] \$259 ;
+  wire \$26 ;
+  reg [7:0] \$260 ;
+  reg [2:0] \$261 ;
+  reg \$262 ;
+  reg [7:0] \$263 ;
+  reg [2:0] \$264 ;
+  reg [7:0] \$265 ;
+  reg [2:0] \$266 ;
+  reg [7:0] \$267 ;
+  reg [2:0] \$268 ;
+  reg [7:0] \$269 ;
   wire [2:0] \$27 ;
+  reg [2:0] \$270 ;
+  reg [7:0] \$271 ;
+  reg [2:0] \$272 ;
+  reg [7:0] \$273 ;
+  reg [2:0] \$274 ;
+  reg [7:0] \$275 ;
+  reg [2:0] \$276 ;
+  reg [7:0] \$277 ;
+  reg [2:0] \$278 ;
+  reg \$279 ;
   wire [2:0] \$28 ;
+  reg [7:0] \$280 ;
+  reg [2:0] \$281 ;
+  reg [7:0] \$282 ;
+  reg [2:0] \$283 ;
+  reg [7:0] \$284 ;
+  reg [2:0] \$285 ;
+  reg [7:0] \$286 ;
+  reg [2:0] \$287 ;
+  reg [7:0] \$288 ;
+  reg [2:0] \$289 ;
   wire [2:0] \$29 ;
+  reg [7:0] \$290 ;
+  reg [2:0] \$291 ;
+  reg \$292 ;
+  reg [2:0] \$293 ;
+  reg [2:0] \$294 ;
+  reg [2:0] \$295 ;
+  reg [2:0] \$296 ;
+  reg \$297 ;
+  reg [7:0] \$298 ;
+  reg \$299 ;
   wire [8:0] \$3 ;
   wire [2:0] \$30 ;
+  reg [1:0] \$300 ;
+  reg \$301 ;
+  reg [2:0] \$302 ;
+  reg \$303 ;
+  reg [2:0] \$304 ;
+  reg \$305 ;
+  reg \$306 ;
+  reg [7:0] \$307 ;
+  reg \$308 ;
+  reg [1:0] \$309 ;
   wire [2:0] \$31 ;
+  reg [1:0] \$310 ;
+  reg [2:0] \$311 ;
+  reg \$312 ;
+  reg [2:0] \$313 ;
+  reg [2:0] \$314 ;
+  reg \$315 ;
+  reg [3:0] \$316 ;
+  reg [3:0] \$317 ;
+  reg \$318 ;
+  reg [7:0] \$319 ;
   wire [2:0] \$32 ;
+  reg [4:0] \$320 ;
+  reg [4:0] \$321 ;
+  reg [4:0] \$322 ;
+  reg [4:0] \$323 ;
+  reg [7:0] \$324 ;
+  reg [7:0] \$325 ;
+  reg [7:0] \$326 ;
+  reg [7:0] \$327 ;
+  reg [7:0] \$328 ;
+  reg [7:0] \$329 ;
   wire [2:0] \$33 ;
+  reg [7:0] \$330 ;
+  reg [7:0] \$331 ;
+  reg \$332 ;
+  reg [7:0] \$333 ;
+  reg [7:0] \$334 ;
+  reg [7:0] \$335 ;
+  reg [7:0] \$336 ;
+  reg [7:0] \$337 ;
+  reg [2:0] \$338 ;
+  reg [2:0] \$339 ;
   wire [2:0] \$34 ;
-  wire [2:0] \$35 ;
+  reg [2:0] \$340 ;
+  reg [2:0] \$341 ;
+  wire \$35 ;
   wire [2:0] \$36 ;
   wire [2:0] \$37 ;
   wire [2:0] \$38 ;
@@ -65,7 +284,7 @@ module nm_topk_4_8_int8_network(i__valid, o__ready, clk, rst, i__ready, o__paylo
   wire [2:0] \$41 ;
   wire [2:0] \$42 ;
   wire [2:0] \$43 ;
-  wire [2:0] \$44 ;
+  wire \$44 ;
   wire [2:0] \$45 ;
   wire [2:0] \$46 ;
   wire [2:0] \$47 ;
@@ -75,11 +294,11 @@ module nm_topk_4_8_int8_network(i__valid, o__ready, clk, rst, i__ready, o__paylo
   wire [2:0] \$50 ;
   wire [2:0] \$51 ;
   wire [2:0] \$52 ;
-  wire [2:0] \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
+  wire \$53 ;
+  wire [2:0] \$54 ;
+  wire [2:0] \$55 ;
+  wire [2:0] \$56 ;
+  wire [2:0] \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire [8:0] \$6 ;
@@ -111,21 +330,41 @@ module nm_topk_4_8_int8_network(i__valid, o__ready, clk, rst, i__ready, o__paylo
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
-  wire [8:0] \$86 ;
-  wire [8:0] \$87 ;
-  wire [8:0] \$88 ;
-  wire [8:0] \$89 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
   wire [8:0] \$9 ;
-  wire [8:0] \$90 ;
-  wire [8:0] \$91 ;
-  wire [8:0] \$92 ;
-  wire [8:0] \$93 ;
-  reg \$94 ;
-  reg \$95 ;
-  reg [7:0] \$96 ;
-  reg \$97 ;
-  reg [2:0] \$98 ;
-  reg [7:0] \$99 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
+  wire adv0;
+  reg adv0_valid = 1'h0;
+  wire adv1;
+  reg adv1_valid = 1'h0;
+  wire adv2;
+  reg adv2_valid = 1'h0;
+  wire adv3;
+  reg adv3_valid = 1'h0;
+  wire adv4;
+  reg adv4_valid = 1'h0;
+  wire adv5;
+  reg adv5_valid = 1'h0;
+  wire adv6;
+  reg adv6_valid = 1'h0;
+  wire adv7;
+  reg adv7_valid = 1'h0;
+  wire adv8;
+  reg adv8_valid = 1'h0;
+  wire adv9;
+  reg adv9_valid = 1'h0;
   wire advance;
   input clk;
   wire clk;
@@ -169,46 +408,58 @@ module nm_topk_4_8_int8_network(i__valid, o__ready, clk, rst, i__ready, o__paylo
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  reg [3:0] rd__addr = 4'h9;
+  wire [63:0] rd__data;
   input rst;
   wire rst;
   wire sel_c0;
-  wire [11:0] sel_c0_max;
-  wire [11:0] sel_c0_min;
+  wire [10:0] sel_c0_max;
+  wire [10:0] sel_c0_min;
   wire sel_c1;
   wire sel_c10;
-  wire [11:0] sel_c10_max;
+  wire [10:0] sel_c10_max;
   wire sel_c11;
-  wire [11:0] sel_c11_max;
+  wire [10:0] sel_c11_max;
   wire sel_c12;
-  wire [11:0] sel_c12_max;
+  wire [10:0] sel_c12_max;
   wire sel_c13;
-  wire [11:0] sel_c13_max;
-  wire [11:0] sel_c1_max;
-  wire [11:0] sel_c1_min;
+  wire [10:0] sel_c13_max;
+  wire [10:0] sel_c1_max;
+  wire [10:0] sel_c1_min;
   wire sel_c2;
-  wire [11:0] sel_c2_max;
-  wire [11:0] sel_c2_min;
+  wire [10:0] sel_c2_max;
+  wire [10:0] sel_c2_min;
   wire sel_c3;
-  wire [11:0] sel_c3_max;
-  wire [11:0] sel_c3_min;
+  wire [10:0] sel_c3_max;
+  wire [10:0] sel_c3_min;
   wire sel_c4;
-  wire [11:0] sel_c4_max;
-  wire [11:0] sel_c4_min;
+  wire [10:0] sel_c4_max;
+  wire [10:0] sel_c4_min;
   wire sel_c5;
-  wire [11:0] sel_c5_max;
-  wire [11:0] sel_c5_min;
+  wire [10:0] sel_c5_max;
+  wire [10:0] sel_c5_min;
   wire sel_c6;
-  wire [11:0] sel_c6_max;
-  wire [11:0] sel_c6_min;
+  wire [10:0] sel_c6_max;
+  wire [10:0] sel_c6_min;
   wire sel_c7;
-  wire [11:0] sel_c7_max;
-  wire [11:0] sel_c7_min;
+  wire [10:0] sel_c7_max;
+  wire [10:0] sel_c7_min;
   wire sel_c8;
-  wire [11:0] sel_c8_max;
-  wire [11:0] sel_c8_min;
+  wire [10:0] sel_c8_max;
+  wire [10:0] sel_c8_min;
   wire sel_c9;
-  wire [11:0] sel_c9_max;
-  wire [11:0] sel_c9_min;
+  wire [10:0] sel_c9_max;
+  wire [10:0] sel_c9_min;
+  wire [63:0] sel_dl1_r0_q;
+  (* init = 4'h9 *)
+  wire [3:0] sel_dl1_r0_rp;
+  (* init = 4'h0 *)
+  wire [3:0] sel_dl1_r0_wp;
+  wire [2:0] sel_idx0;
+  wire [2:0] sel_idx1;
+  wire [2:0] sel_idx2;
+  wire [2:0] sel_idx3;
+  wire [7:0] sel_keep;
   wire [7:0] sel_key0;
   wire [7:0] sel_key1;
   wire [7:0] sel_key2;
@@ -217,51 +468,202 @@ module nm_topk_4_8_int8_network(i__valid, o__ready, clk, rst, i__ready, o__paylo
   wire [7:0] sel_key5;
   wire [7:0] sel_key6;
   wire [7:0] sel_key7;
+  reg [7:0] sel_l10_s0 = 8'h00;
+  reg [4:0] \sel_l10_s0$203  = 5'h00;
+  reg [7:0] \sel_l10_s0$204  = 8'h00;
+  reg [7:0] \sel_l10_s0$205  = 8'h00;
+  reg [7:0] \sel_l10_s0$207  = 8'h00;
+  reg [7:0] \sel_l10_s0$208  = 8'h00;
+  reg [4:0] \sel_l10_s0$211  = 5'h00;
+  reg [7:0] \sel_l10_s0$213  = 8'h00;
+  reg [4:0] \sel_l10_s0$216  = 5'h00;
+  reg [7:0] \sel_l10_s0$218  = 8'h00;
+  reg [4:0] \sel_l10_s0$221  = 5'h00;
+  reg [7:0] \sel_l10_s0$223  = 8'h00;
+  reg [7:0] \sel_l10_s0$255  = 8'h00;
+  reg [7:0] sel_l12_s0 = 8'h00;
+  reg [7:0] \sel_l12_s0$232  = 8'h00;
+  reg [2:0] \sel_l12_s0$233  = 3'h0;
+  reg [7:0] \sel_l12_s0$234  = 8'h00;
+  reg [2:0] \sel_l12_s0$235  = 3'h0;
+  reg [7:0] \sel_l12_s0$236  = 8'h00;
+  reg [2:0] \sel_l12_s0$237  = 3'h0;
+  reg [7:0] \sel_l12_s0$238  = 8'h00;
+  reg [2:0] \sel_l12_s0$239  = 3'h0;
+  reg [7:0] sel_l1_s0 = 8'h00;
+  reg [7:0] \sel_l1_s0$22  = 8'h00;
+  reg [7:0] \sel_l1_s0$26  = 8'h00;
+  reg [7:0] \sel_l1_s0$27  = 8'h00;
+  reg [7:0] \sel_l1_s0$31  = 8'h00;
+  reg [7:0] \sel_l1_s0$32  = 8'h00;
+  reg [7:0] \sel_l1_s0$36  = 8'h00;
+  reg [7:0] \sel_l1_s0$37  = 8'h00;
+  reg [2:0] sel_l2_s0 = 3'h0;
+  reg [7:0] \sel_l2_s0$44  = 8'h00;
+  reg [2:0] \sel_l2_s0$45  = 3'h0;
+  reg [7:0] \sel_l2_s0$46  = 8'h00;
+  reg [2:0] \sel_l2_s0$50  = 3'h0;
+  reg [7:0] \sel_l2_s0$51  = 8'h00;
+  reg [2:0] \sel_l2_s0$52  = 3'h0;
+  reg [7:0] \sel_l2_s0$53  = 8'h00;
+  reg [2:0] \sel_l2_s0$57  = 3'h0;
+  reg [7:0] \sel_l2_s0$58  = 8'h00;
+  reg [2:0] \sel_l2_s0$59  = 3'h0;
+  reg [7:0] \sel_l2_s0$60  = 8'h00;
+  reg [2:0] \sel_l2_s0$64  = 3'h0;
+  reg [7:0] \sel_l2_s0$65  = 8'h00;
+  reg [2:0] \sel_l2_s0$66  = 3'h0;
+  reg [7:0] \sel_l2_s0$67  = 8'h00;
+  reg [2:0] sel_l3_s0 = 3'h0;
+  reg [7:0] \sel_l3_s0$74  = 8'h00;
+  reg [2:0] \sel_l3_s0$75  = 3'h0;
+  reg [7:0] \sel_l3_s0$76  = 8'h00;
+  reg [2:0] \sel_l3_s0$80  = 3'h0;
+  reg [7:0] \sel_l3_s0$81  = 8'h00;
+  reg [2:0] \sel_l3_s0$82  = 3'h0;
+  reg [7:0] \sel_l3_s0$83  = 8'h00;
+  reg [2:0] \sel_l3_s0$87  = 3'h0;
+  reg [7:0] \sel_l3_s0$88  = 8'h00;
+  reg [2:0] \sel_l3_s0$89  = 3'h0;
+  reg [7:0] \sel_l3_s0$90  = 8'h00;
+  reg [2:0] \sel_l3_s0$93  = 3'h0;
+  reg [7:0] \sel_l3_s0$94  = 8'h00;
+  reg [2:0] \sel_l3_s0$95  = 3'h0;
+  reg [7:0] \sel_l3_s0$96  = 8'h00;
   reg [2:0] sel_l4_s0 = 3'h0;
-  reg [7:0] \sel_l4_s0$54  = 8'h00;
-  reg [2:0] \sel_l4_s0$55  = 3'h0;
-  reg [7:0] \sel_l4_s0$56  = 8'h00;
-  reg \sel_l4_s0$58  = 1'h0;
-  reg \sel_l4_s0$59  = 1'h0;
-  reg [2:0] \sel_l4_s0$61  = 3'h0;
-  reg [7:0] \sel_l4_s0$62  = 8'h00;
-  reg [2:0] \sel_l4_s0$63  = 3'h0;
-  reg [7:0] \sel_l4_s0$64  = 8'h00;
-  reg \sel_l4_s0$66  = 1'h0;
-  reg \sel_l4_s0$67  = 1'h0;
-  reg [2:0] \sel_l4_s0$69  = 3'h0;
-  reg [7:0] \sel_l4_s0$71  = 8'h00;
-  reg \sel_l4_s0$72  = 1'h0;
-  reg [2:0] \sel_l4_s0$75  = 3'h0;
-  reg [7:0] \sel_l4_s0$77  = 8'h00;
-  reg \sel_l4_s0$78  = 1'h0;
-  reg [7:0] sel_l9_s0 = 8'h00;
-  reg [7:0] \sel_l9_s0$90  = 8'h00;
-  reg [2:0] \sel_l9_s0$91  = 3'h0;
-  reg [7:0] \sel_l9_s0$92  = 8'h00;
-  reg [2:0] \sel_l9_s0$93  = 3'h0;
-  reg [7:0] \sel_l9_s0$94  = 8'h00;
-  reg [2:0] \sel_l9_s0$95  = 3'h0;
-  reg [7:0] \sel_l9_s0$96  = 8'h00;
-  reg [2:0] \sel_l9_s0$97  = 3'h0;
-  wire sel_s0;
-  wire [11:0] sel_s0_hi;
-  wire [11:0] sel_s0_lo;
-  wire sel_s1;
-  wire [11:0] sel_s1_hi;
-  wire [11:0] sel_s1_lo;
-  wire sel_s2;
-  wire [11:0] sel_s2_hi;
-  wire [11:0] sel_s2_lo;
-  wire sel_s3;
-  wire [11:0] sel_s3_hi;
-  wire [11:0] sel_s3_lo;
-  wire sel_s4;
-  wire [11:0] sel_s4_hi;
-  wire [11:0] sel_s4_lo;
+  reg [7:0] \sel_l4_s0$102  = 8'h00;
+  reg [2:0] \sel_l4_s0$103  = 3'h0;
+  reg [7:0] \sel_l4_s0$104  = 8'h00;
+  reg [2:0] \sel_l4_s0$107  = 3'h0;
+  reg [7:0] \sel_l4_s0$108  = 8'h00;
+  reg [2:0] \sel_l4_s0$109  = 3'h0;
+  reg [7:0] \sel_l4_s0$110  = 8'h00;
+  reg [7:0] \sel_l4_s0$248  = 8'h00;
+  reg [2:0] \sel_l4_s0$249  = 3'h0;
+  reg [7:0] \sel_l4_s0$250  = 8'h00;
+  reg [2:0] \sel_l4_s0$251  = 3'h0;
+  reg [2:0] sel_l5_s0 = 3'h0;
+  reg [2:0] \sel_l5_s0$116  = 3'h0;
+  reg [2:0] \sel_l5_s0$117  = 3'h0;
+  reg [2:0] \sel_l5_s0$118  = 3'h0;
+  reg sel_l7_s0 = 1'h0;
+  reg [1:0] \sel_l7_s0$132  = 2'h0;
+  reg [2:0] \sel_l7_s0$138  = 3'h0;
+  reg \sel_l7_s0$146  = 1'h0;
+  reg [2:0] \sel_l7_s0$147  = 3'h0;
+  reg [7:0] \sel_l7_s0$252  = 8'h00;
+  reg \sel_l7_s0$253  = 1'h0;
+  reg \sel_l7_s0$254  = 1'h0;
+  reg sel_l8_s0 = 1'h0;
+  reg [2:0] \sel_l8_s0$158  = 3'h0;
+  reg [2:0] \sel_l8_s0$166  = 3'h0;
+  reg [2:0] \sel_l8_s0$174  = 3'h0;
+  reg [7:0] \sel_l8_s0$192  = 8'h00;
+  reg \sel_l8_s0$193  = 1'h0;
+  reg [1:0] \sel_l8_s0$194  = 2'h0;
+  reg [1:0] \sel_l8_s0$195  = 2'h0;
+  wire [7:0] sel_or0_0;
+  wire [7:0] sel_or0_3;
+  wire [7:0] sel_or1_0;
+  wire [7:0] sel_or1_3;
+  wire [7:0] sel_or2_0;
+  wire [7:0] sel_or2_3;
+  wire [7:0] sel_or3_0;
+  wire [7:0] sel_or3_3;
+  wire sel_p0_1_0_c;
+  wire sel_p0_1_0_s;
+  wire sel_p0_3_0_c;
+  wire sel_p0_3_0_s;
+  wire sel_p0_5_0_c;
+  wire sel_p0_5_0_s;
+  wire sel_p1_2_0_c;
+  wire sel_p1_2_0_s;
+  wire sel_p1_2_1_c;
+  wire sel_p1_2_1_s;
+  wire sel_p1_3_0_c;
+  wire sel_p1_3_0_s;
+  wire sel_p1_3_1_c;
+  wire sel_p1_3_1_s;
+  wire sel_p1_3_2_c;
+  wire sel_p1_3_2_s;
+  wire sel_p1_6_0_c;
+  wire sel_p1_6_0_s;
+  wire sel_p1_6_1_c;
+  wire sel_p1_6_1_s;
+  wire sel_p1_6_2_c;
+  wire sel_p1_6_2_s;
+  wire sel_p2_4_0_c;
+  wire sel_p2_4_0_s;
+  wire sel_p2_4_1_c;
+  wire sel_p2_4_1_s;
+  wire sel_p2_4_2_c;
+  wire sel_p2_4_2_s;
+  wire sel_p2_5_0_c;
+  wire sel_p2_5_0_s;
+  wire sel_p2_5_1_c;
+  wire sel_p2_5_1_s;
+  wire sel_p2_5_2_c;
+  wire sel_p2_5_2_s;
+  wire sel_p2_6_0_c;
+  wire sel_p2_6_0_s;
+  wire sel_p2_6_1_c;
+  wire sel_p2_6_1_s;
+  wire sel_p2_6_2_c;
+  wire sel_p2_6_2_s;
+  wire [1:0] sel_pre0_1;
+  wire [2:0] sel_pre0_3;
+  wire [2:0] sel_pre0_5;
+  wire [1:0] sel_pre1_2;
+  wire [2:0] sel_pre1_3;
+  wire [2:0] sel_pre1_6;
+  wire [2:0] sel_pre2_4;
+  wire [2:0] sel_pre2_5;
+  wire [2:0] sel_pre2_6;
+  wire [4:0] sel_sel0;
+  wire [4:0] sel_sel1;
+  wire [4:0] sel_sel2;
+  wire [4:0] sel_sel3;
+  wire [7:0] sel_val0;
+  wire [7:0] sel_val1;
+  wire [7:0] sel_val2;
+  wire [7:0] sel_val3;
   reg valid_s0 = 1'h0;
+  reg valid_s1 = 1'h0;
+  reg valid_s2 = 1'h0;
+  reg valid_s3 = 1'h0;
+  reg valid_s4 = 1'h0;
+  reg valid_s5 = 1'h0;
+  reg valid_s6 = 1'h0;
+  reg valid_s7 = 1'h0;
   (* init = 1'h0 *)
-  wire valid_s1;
+  wire valid_s8;
+  reg [3:0] wr__addr = 4'h0;
+  wire [63:0] wr__data;
+  wire wr__en;
+  reg [63:0] sel_dl1_r0 [15:0];
+  initial begin
+    sel_dl1_r0[0] = 64'h0000000000000000;
+    sel_dl1_r0[1] = 64'h0000000000000000;
+    sel_dl1_r0[2] = 64'h0000000000000000;
+    sel_dl1_r0[3] = 64'h0000000000000000;
+    sel_dl1_r0[4] = 64'h0000000000000000;
+    sel_dl1_r0[5] = 64'h0000000000000000;
+    sel_dl1_r0[6] = 64'h0000000000000000;
+    sel_dl1_r0[7] = 64'h0000000000000000;
+    sel_dl1_r0[8] = 64'h0000000000000000;
+    sel_dl1_r0[9] = 64'h0000000000000000;
+    sel_dl1_r0[10] = 64'h0000000000000000;
+    sel_dl1_r0[11] = 64'h0000000000000000;
+    sel_dl1_r0[12] = 64'h0000000000000000;
+    sel_dl1_r0[13] = 64'h0000000000000000;
+    sel_dl1_r0[14] = 64'h0000000000000000;
+    sel_dl1_r0[15] = 64'h0000000000000000;
+  end
+  always @(posedge clk) begin
+    if (adv7)
+      sel_dl1_r0[wr__addr] <= i__payload;
+  end
+  assign sel_dl1_r0_q = sel_dl1_r0[rd__addr];
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = $signed(i__payload[7:0]) >= $signed(1'h0);
@@ -288,388 +690,1398 @@ module nm_topk_4_8_int8_network(i__valid, o__ready, clk, rst, i__ready, o__paylo
   assign \$23  = $signed(i__payload[63:56]) >= $signed(1'h0);
   assign \$24  = - $signed(i__payload[63:56]);
   assign \$25  = \$23  ? { i__payload[63], i__payload[63:56] } : \$24 ;
-  assign sel_c0 = { \$4 [7:0], \$26  } > { \$10 [7:0], \$27  };
-  assign sel_c0_max = sel_c0 ? { 3'h0, i__payload[7], \$4 [7:0] } : { 3'h2, i__payload[23], \$10 [7:0] };
-  assign sel_c0_min = sel_c0 ? { 3'h2, i__payload[23], \$10 [7:0] } : { 3'h0, i__payload[7], \$4 [7:0] };
-  assign sel_c1 = { \$7 [7:0], \$28  } > { \$13 [7:0], \$29  };
-  assign sel_c1_max = sel_c1 ? { 3'h1, i__payload[15], \$7 [7:0] } : { 3'h3, i__payload[31], \$13 [7:0] };
-  assign sel_c1_min = sel_c1 ? { 3'h3, i__payload[31], \$13 [7:0] } : { 3'h1, i__payload[15], \$7 [7:0] };
-  assign sel_c5 = { \$16 [7:0], \$30  } > { \$22 [7:0], \$31  };
-  assign sel_c5_max = sel_c5 ? { 3'h4, i__payload[39], \$16 [7:0] } : { 3'h6, i__payload[55], \$22 [7:0] };
-  assign sel_c5_min = sel_c5 ? { 3'h6, i__payload[55], \$22 [7:0] } : { 3'h4, i__payload[39], \$16 [7:0] };
-  assign sel_c6 = { \$19 [7:0], \$32  } > { \$25 [7:0], \$33  };
-  assign sel_c6_max = sel_c6 ? { 3'h5, i__payload[47], \$19 [7:0] } : { 3'h7, i__payload[63], \$25 [7:0] };
-  assign sel_c6_min = sel_c6 ? { 3'h7, i__payload[63], \$25 [7:0] } : { 3'h5, i__payload[47], \$19 [7:0] };
-  assign \$34  = ~ sel_c0_min[11:9];
-  assign \$35  = ~ sel_c1_min[11:9];
-  assign sel_c2 = { sel_c0_min[7:0], \$34  } > { sel_c1_min[7:0], \$35  };
-  assign sel_c2_max = sel_c2 ? sel_c0_min : sel_c1_min;
-  assign sel_c2_min = sel_c2 ? sel_c1_min : sel_c0_min;
-  assign \$36  = ~ sel_c0_max[11:9];
-  assign \$37  = ~ sel_c1_max[11:9];
-  assign sel_c3 = { sel_c0_max[7:0], \$36  } > { sel_c1_max[7:0], \$37  };
-  assign sel_c3_max = sel_c3 ? sel_c0_max : sel_c1_max;
-  assign sel_c3_min = sel_c3 ? sel_c1_max : sel_c0_max;
-  assign \$38  = ~ sel_c5_min[11:9];
-  assign \$39  = ~ sel_c6_min[11:9];
-  assign sel_c7 = { sel_c5_min[7:0], \$38  } > { sel_c6_min[7:0], \$39  };
-  assign sel_c7_max = sel_c7 ? sel_c5_min : sel_c6_min;
-  assign sel_c7_min = sel_c7 ? sel_c6_min : sel_c5_min;
-  assign \$40  = ~ sel_c5_max[11:9];
-  assign \$41  = ~ sel_c6_max[11:9];
-  assign sel_c8 = { sel_c5_max[7:0], \$40  } > { sel_c6_max[7:0], \$41  };
-  assign sel_c8_max = sel_c8 ? sel_c5_max : sel_c6_max;
-  assign sel_c8_min = sel_c8 ? sel_c6_max : sel_c5_max;
-  assign \$42  = ~ sel_c2_max[11:9];
-  assign \$43  = ~ sel_c3_min[11:9];
-  assign sel_c4 = { sel_c2_max[7:0], \$42  } > { sel_c3_min[7:0], \$43  };
-  assign sel_c4_max = sel_c4 ? sel_c2_max : sel_c3_min;
-  assign sel_c4_min = sel_c4 ? sel_c3_min : sel_c2_max;
-  assign \$44  = ~ sel_c7_max[11:9];
-  assign \$45  = ~ sel_c8_min[11:9];
-  assign sel_c9 = { sel_c7_max[7:0], \$44  } > { sel_c8_min[7:0], \$45  };
-  assign sel_c9_max = sel_c9 ? sel_c7_max : sel_c8_min;
-  assign sel_c9_min = sel_c9 ? sel_c8_min : sel_c7_max;
-  assign \$46  = ~ sel_c2_min[11:9];
-  assign \$47  = ~ sel_c8_max[11:9];
-  assign sel_c10 = { sel_c2_min[7:0], \$46  } > { sel_c8_max[7:0], \$47  };
-  assign sel_c10_max = sel_c10 ? sel_c2_min : sel_c8_max;
-  assign \$48  = ~ sel_c3_max[11:9];
-  assign \$49  = ~ sel_c7_min[11:9];
-  assign sel_c13 = { sel_c3_max[7:0], \$48  } > { sel_c7_min[7:0], \$49  };
-  assign sel_c13_max = sel_c13 ? sel_c3_max : sel_c7_min;
-  assign \$50  = ~ sel_l4_s0;
-  assign \$51  = ~ \sel_l4_s0$55 ;
-  assign sel_c11 = { \sel_l4_s0$54 , \$50  } > { \sel_l4_s0$56 , \$51  };
-  assign sel_c11_max = sel_c11 ? { sel_l4_s0, \sel_l4_s0$59 , \sel_l4_s0$54  } : { \sel_l4_s0$55 , \sel_l4_s0$58 , \sel_l4_s0$56  };
-  assign \$52  = ~ \sel_l4_s0$61 ;
-  assign \$53  = ~ \sel_l4_s0$63 ;
-  assign sel_c12 = { \sel_l4_s0$62 , \$52  } > { \sel_l4_s0$64 , \$53  };
-  assign sel_c12_max = sel_c12 ? { \sel_l4_s0$61 , \sel_l4_s0$67 , \sel_l4_s0$62  } : { \sel_l4_s0$63 , \sel_l4_s0$66 , \sel_l4_s0$64  };
-  assign sel_s0 = \sel_l4_s0$69  > sel_c11_max[11:9];
-  assign sel_s0_lo = sel_s0 ? sel_c11_max : { \sel_l4_s0$69 , \sel_l4_s0$72 , \sel_l4_s0$71  };
-  assign sel_s0_hi = sel_s0 ? { \sel_l4_s0$69 , \sel_l4_s0$72 , \sel_l4_s0$71  } : sel_c11_max;
-  assign sel_s1 = sel_c12_max[11:9] > \sel_l4_s0$75 ;
-  assign sel_s1_lo = sel_s1 ? { \sel_l4_s0$75 , \sel_l4_s0$78 , \sel_l4_s0$77  } : sel_c12_max;
-  assign sel_s1_hi = sel_s1 ? sel_c12_max : { \sel_l4_s0$75 , \sel_l4_s0$78 , \sel_l4_s0$77  };
-  assign sel_s2 = sel_s0_lo[11:9] > sel_s1_lo[11:9];
-  assign sel_s2_lo = sel_s2 ? sel_s1_lo : sel_s0_lo;
-  assign sel_s2_hi = sel_s2 ? sel_s0_lo : sel_s1_lo;
-  assign sel_s3 = sel_s0_hi[11:9] > sel_s1_hi[11:9];
-  assign sel_s3_lo = sel_s3 ? sel_s1_hi : sel_s0_hi;
-  assign sel_s3_hi = sel_s3 ? sel_s0_hi : sel_s1_hi;
-  assign sel_s4 = sel_s2_hi[11:9] > sel_s3_lo[11:9];
-  assign sel_s4_lo = sel_s4 ? sel_s3_lo : sel_s2_hi;
-  assign sel_s4_hi = sel_s4 ? sel_s2_hi : sel_s3_lo;
-  assign \$54  = ! sel_s2_lo[11:9];
-  assign \$55  = sel_s2_lo[11:9] == 1'h1;
-  assign \$56  = sel_s4_lo[11:9] == 1'h1;
-  assign \$57  = \$55  | \$56 ;
-  assign \$58  = sel_s2_lo[11:9] == 2'h2;
-  assign \$59  = sel_s4_lo[11:9] == 2'h2;
-  assign \$60  = \$58  | \$59 ;
-  assign \$61  = sel_s4_hi[11:9] == 2'h2;
-  assign \$62  = \$60  | \$61 ;
-  assign \$63  = sel_s2_lo[11:9] == 2'h3;
-  assign \$64  = sel_s4_lo[11:9] == 2'h3;
-  assign \$65  = \$63  | \$64 ;
-  assign \$66  = sel_s4_hi[11:9] == 2'h3;
-  assign \$67  = sel_s3_hi[11:9] == 2'h3;
+  assign \$26  = ~ adv0_valid;
+  assign adv0 = \$26  | o__ready;
+  assign sel_c0 = { sel_l1_s0, \$27  } > { \sel_l1_s0$22 , \$28  };
+  assign sel_c0_max = sel_c0 ? { 3'h0, sel_l1_s0 } : { 3'h2, \sel_l1_s0$22  };
+  assign sel_c0_min = sel_c0 ? { 3'h2, \sel_l1_s0$22  } : { 3'h0, sel_l1_s0 };
+  assign sel_c1 = { \sel_l1_s0$26 , \$29  } > { \sel_l1_s0$27 , \$30  };
+  assign sel_c1_max = sel_c1 ? { 3'h1, \sel_l1_s0$26  } : { 3'h3, \sel_l1_s0$27  };
+  assign sel_c1_min = sel_c1 ? { 3'h3, \sel_l1_s0$27  } : { 3'h1, \sel_l1_s0$26  };
+  assign sel_c5 = { \sel_l1_s0$31 , \$31  } > { \sel_l1_s0$32 , \$32  };
+  assign sel_c5_max = sel_c5 ? { 3'h4, \sel_l1_s0$31  } : { 3'h6, \sel_l1_s0$32  };
+  assign sel_c5_min = sel_c5 ? { 3'h6, \sel_l1_s0$32  } : { 3'h4, \sel_l1_s0$31  };
+  assign sel_c6 = { \sel_l1_s0$36 , \$33  } > { \sel_l1_s0$37 , \$34  };
+  assign sel_c6_max = sel_c6 ? { 3'h5, \sel_l1_s0$36  } : { 3'h7, \sel_l1_s0$37  };
+  assign sel_c6_min = sel_c6 ? { 3'h7, \sel_l1_s0$37  } : { 3'h5, \sel_l1_s0$36  };
+  assign \$35  = ~ adv1_valid;
+  assign adv1 = \$35  | o__ready;
+  assign \$36  = ~ sel_l2_s0;
+  assign \$37  = ~ \sel_l2_s0$45 ;
+  assign sel_c2 = { \sel_l2_s0$44 , \$36  } > { \sel_l2_s0$46 , \$37  };
+  assign sel_c2_max = sel_c2 ? { sel_l2_s0, \sel_l2_s0$44  } : { \sel_l2_s0$45 , \sel_l2_s0$46  };
+  assign sel_c2_min = sel_c2 ? { \sel_l2_s0$45 , \sel_l2_s0$46  } : { sel_l2_s0, \sel_l2_s0$44  };
+  assign \$38  = ~ \sel_l2_s0$50 ;
+  assign \$39  = ~ \sel_l2_s0$52 ;
+  assign sel_c3 = { \sel_l2_s0$51 , \$38  } > { \sel_l2_s0$53 , \$39  };
+  assign sel_c3_max = sel_c3 ? { \sel_l2_s0$50 , \sel_l2_s0$51  } : { \sel_l2_s0$52 , \sel_l2_s0$53  };
+  assign sel_c3_min = sel_c3 ? { \sel_l2_s0$52 , \sel_l2_s0$53  } : { \sel_l2_s0$50 , \sel_l2_s0$51  };
+  assign \$40  = ~ \sel_l2_s0$57 ;
+  assign \$41  = ~ \sel_l2_s0$59 ;
+  assign sel_c7 = { \sel_l2_s0$58 , \$40  } > { \sel_l2_s0$60 , \$41  };
+  assign sel_c7_max = sel_c7 ? { \sel_l2_s0$57 , \sel_l2_s0$58  } : { \sel_l2_s0$59 , \sel_l2_s0$60  };
+  assign sel_c7_min = sel_c7 ? { \sel_l2_s0$59 , \sel_l2_s0$60  } : { \sel_l2_s0$57 , \sel_l2_s0$58  };
+  assign \$42  = ~ \sel_l2_s0$64 ;
+  assign \$43  = ~ \sel_l2_s0$66 ;
+  assign sel_c8 = { \sel_l2_s0$65 , \$42  } > { \sel_l2_s0$67 , \$43  };
+  assign sel_c8_max = sel_c8 ? { \sel_l2_s0$64 , \sel_l2_s0$65  } : { \sel_l2_s0$66 , \sel_l2_s0$67  };
+  assign sel_c8_min = sel_c8 ? { \sel_l2_s0$66 , \sel_l2_s0$67  } : { \sel_l2_s0$64 , \sel_l2_s0$65  };
+  assign \$44  = ~ adv2_valid;
+  assign adv2 = \$44  | o__ready;
+  assign \$45  = ~ sel_l3_s0;
+  assign \$46  = ~ \sel_l3_s0$75 ;
+  assign sel_c4 = { \sel_l3_s0$74 , \$45  } > { \sel_l3_s0$76 , \$46  };
+  assign sel_c4_max = sel_c4 ? { sel_l3_s0, \sel_l3_s0$74  } : { \sel_l3_s0$75 , \sel_l3_s0$76  };
+  assign sel_c4_min = sel_c4 ? { \sel_l3_s0$75 , \sel_l3_s0$76  } : { sel_l3_s0, \sel_l3_s0$74  };
+  assign \$47  = ~ \sel_l3_s0$80 ;
+  assign \$48  = ~ \sel_l3_s0$82 ;
+  assign sel_c9 = { \sel_l3_s0$81 , \$47  } > { \sel_l3_s0$83 , \$48  };
+  assign sel_c9_max = sel_c9 ? { \sel_l3_s0$80 , \sel_l3_s0$81  } : { \sel_l3_s0$82 , \sel_l3_s0$83  };
+  assign sel_c9_min = sel_c9 ? { \sel_l3_s0$82 , \sel_l3_s0$83  } : { \sel_l3_s0$80 , \sel_l3_s0$81  };
+  assign \$49  = ~ \sel_l3_s0$87 ;
+  assign \$50  = ~ \sel_l3_s0$89 ;
+  assign sel_c10 = { \sel_l3_s0$88 , \$49  } > { \sel_l3_s0$90 , \$50  };
+  assign sel_c10_max = sel_c10 ? { \sel_l3_s0$87 , \sel_l3_s0$88  } : { \sel_l3_s0$89 , \sel_l3_s0$90  };
+  assign \$51  = ~ \sel_l3_s0$93 ;
+  assign \$52  = ~ \sel_l3_s0$95 ;
+  assign sel_c13 = { \sel_l3_s0$94 , \$51  } > { \sel_l3_s0$96 , \$52  };
+  assign sel_c13_max = sel_c13 ? { \sel_l3_s0$93 , \sel_l3_s0$94  } : { \sel_l3_s0$95 , \sel_l3_s0$96  };
+  assign \$53  = ~ adv3_valid;
+  assign adv3 = \$53  | o__ready;
+  assign \$54  = ~ sel_l4_s0;
+  assign \$55  = ~ \sel_l4_s0$103 ;
+  assign sel_c11 = { \sel_l4_s0$102 , \$54  } > { \sel_l4_s0$104 , \$55  };
+  assign sel_c11_max = sel_c11 ? { sel_l4_s0, \sel_l4_s0$102  } : { \sel_l4_s0$103 , \sel_l4_s0$104  };
+  assign \$56  = ~ \sel_l4_s0$107 ;
+  assign \$57  = ~ \sel_l4_s0$109 ;
+  assign sel_c12 = { \sel_l4_s0$108 , \$56  } > { \sel_l4_s0$110 , \$57  };
+  assign sel_c12_max = sel_c12 ? { \sel_l4_s0$107 , \sel_l4_s0$108  } : { \sel_l4_s0$109 , \sel_l4_s0$110  };
+  assign \$58  = ~ adv4_valid;
+  assign adv4 = \$58  | o__ready;
+  assign \$59  = ! sel_l5_s0;
+  assign \$60  = ! \sel_l5_s0$116 ;
+  assign \$61  = \$59  | \$60 ;
+  assign \$62  = ! \sel_l5_s0$117 ;
+  assign \$63  = ! \sel_l5_s0$118 ;
+  assign \$64  = \$62  | \$63 ;
+  assign \$65  = \$61  | \$64 ;
+  assign \$66  = sel_l5_s0 == 1'h1;
+  assign \$67  = \sel_l5_s0$116  == 1'h1;
   assign \$68  = \$66  | \$67 ;
-  assign \$69  = \$65  | \$68 ;
-  assign \$70  = sel_s2_lo[11:9] == 3'h4;
-  assign \$71  = sel_s4_lo[11:9] == 3'h4;
-  assign \$72  = \$70  | \$71 ;
-  assign \$73  = sel_s4_hi[11:9] == 3'h4;
-  assign \$74  = sel_s3_hi[11:9] == 3'h4;
+  assign \$69  = \sel_l5_s0$117  == 1'h1;
+  assign \$70  = \sel_l5_s0$118  == 1'h1;
+  assign \$71  = \$69  | \$70 ;
+  assign \$72  = \$68  | \$71 ;
+  assign \$73  = sel_l5_s0 == 2'h2;
+  assign \$74  = \sel_l5_s0$116  == 2'h2;
   assign \$75  = \$73  | \$74 ;
-  assign \$76  = \$72  | \$75 ;
-  assign \$77  = sel_s4_lo[11:9] == 3'h5;
-  assign \$78  = sel_s4_hi[11:9] == 3'h5;
-  assign \$79  = \$77  | \$78 ;
-  assign \$80  = sel_s3_hi[11:9] == 3'h5;
-  assign \$81  = \$79  | \$80 ;
-  assign \$82  = sel_s4_hi[11:9] == 3'h6;
-  assign \$83  = sel_s3_hi[11:9] == 3'h6;
-  assign \$84  = \$82  | \$83 ;
-  assign \$85  = sel_s3_hi[11:9] == 3'h7;
-  assign \$86  = - sel_s2_lo[7:0];
-  assign \$87  = sel_s2_lo[8] ? \$86  : { 1'h0, sel_s2_lo[7:0] };
-  assign \$88  = - sel_s4_lo[7:0];
-  assign \$89  = sel_s4_lo[8] ? \$88  : { 1'h0, sel_s4_lo[7:0] };
-  assign \$90  = - sel_s4_hi[7:0];
-  assign \$91  = sel_s4_hi[8] ? \$90  : { 1'h0, sel_s4_hi[7:0] };
-  assign \$92  = - sel_s3_hi[7:0];
-  assign \$93  = sel_s3_hi[8] ? \$92  : { 1'h0, sel_s3_hi[7:0] };
+  assign \$76  = \sel_l5_s0$117  == 2'h2;
+  assign \$77  = \sel_l5_s0$118  == 2'h2;
+  assign \$78  = \$76  | \$77 ;
+  assign \$79  = \$75  | \$78 ;
+  assign \$80  = sel_l5_s0 == 2'h3;
+  assign \$81  = \sel_l5_s0$116  == 2'h3;
+  assign \$82  = \$80  | \$81 ;
+  assign \$83  = \sel_l5_s0$117  == 2'h3;
+  assign \$84  = \sel_l5_s0$118  == 2'h3;
+  assign \$85  = \$83  | \$84 ;
+  assign \$86  = \$82  | \$85 ;
+  assign \$87  = sel_l5_s0 == 3'h4;
+  assign \$88  = \sel_l5_s0$116  == 3'h4;
+  assign \$89  = \$87  | \$88 ;
+  assign \$90  = \sel_l5_s0$117  == 3'h4;
+  assign \$91  = \sel_l5_s0$118  == 3'h4;
+  assign \$92  = \$90  | \$91 ;
+  assign \$93  = \$89  | \$92 ;
+  assign \$94  = sel_l5_s0 == 3'h5;
+  assign \$95  = \sel_l5_s0$116  == 3'h5;
+  assign \$96  = \$94  | \$95 ;
+  assign \$97  = \sel_l5_s0$117  == 3'h5;
+  assign \$98  = \sel_l5_s0$118  == 3'h5;
+  assign \$99  = \$97  | \$98 ;
+  assign \$100  = \$96  | \$99 ;
+  assign \$101  = sel_l5_s0 == 3'h6;
+  assign \$102  = \sel_l5_s0$116  == 3'h6;
+  assign \$103  = \$101  | \$102 ;
+  assign \$104  = \sel_l5_s0$117  == 3'h6;
+  assign \$105  = \sel_l5_s0$118  == 3'h6;
+  assign \$106  = \$104  | \$105 ;
+  assign \$107  = \$103  | \$106 ;
+  assign \$108  = sel_l5_s0 == 3'h7;
+  assign \$109  = \sel_l5_s0$116  == 3'h7;
+  assign \$110  = \$108  | \$109 ;
+  assign \$111  = \sel_l5_s0$117  == 3'h7;
+  assign \$112  = \sel_l5_s0$118  == 3'h7;
+  assign \$113  = \$111  | \$112 ;
+  assign \$114  = \$110  | \$113 ;
+  assign sel_p0_1_0_s = \$72  ^ \$65 ;
+  assign sel_p0_1_0_c = \$72  & \$65 ;
+  assign sel_p0_3_0_s = \$86  ^ \$79 ;
+  assign sel_p0_3_0_c = \$86  & \$79 ;
+  assign sel_p0_5_0_s = \$100  ^ \$93 ;
+  assign sel_p0_5_0_c = \$100  & \$93 ;
+  assign \$115  = ~ adv5_valid;
+  assign adv5 = \$115  | o__ready;
+  assign sel_p1_2_0_s = sel_l7_s0 ^ \sel_l7_s0$132 [0];
+  assign sel_p1_2_0_c = sel_l7_s0 & \sel_l7_s0$132 [0];
+  assign sel_p1_2_1_s = \sel_l7_s0$132 [1] ^ sel_p1_2_0_c;
+  assign sel_p1_2_1_c = \sel_l7_s0$132 [1] & sel_p1_2_0_c;
+  assign sel_p1_3_0_s = \sel_l7_s0$138 [0] ^ \sel_l7_s0$132 [0];
+  assign sel_p1_3_0_c = \sel_l7_s0$138 [0] & \sel_l7_s0$132 [0];
+  assign \$116  = \sel_l7_s0$138 [1] ^ \sel_l7_s0$132 [1];
+  assign sel_p1_3_1_s = \$116  ^ sel_p1_3_0_c;
+  assign \$117  = \sel_l7_s0$138 [1] & \sel_l7_s0$132 [1];
+  assign \$118  = \sel_l7_s0$138 [1] & sel_p1_3_0_c;
+  assign \$119  = \$117  | \$118 ;
+  assign \$120  = \sel_l7_s0$132 [1] & sel_p1_3_0_c;
+  assign sel_p1_3_1_c = \$119  | \$120 ;
+  assign sel_p1_3_2_s = \sel_l7_s0$138 [2] ^ sel_p1_3_1_c;
+  assign sel_p1_3_2_c = \sel_l7_s0$138 [2] & sel_p1_3_1_c;
+  assign sel_p1_6_0_s = \sel_l7_s0$146  ^ \sel_l7_s0$147 [0];
+  assign sel_p1_6_0_c = \sel_l7_s0$146  & \sel_l7_s0$147 [0];
+  assign sel_p1_6_1_s = \sel_l7_s0$147 [1] ^ sel_p1_6_0_c;
+  assign sel_p1_6_1_c = \sel_l7_s0$147 [1] & sel_p1_6_0_c;
+  assign sel_p1_6_2_s = \sel_l7_s0$147 [2] ^ sel_p1_6_1_c;
+  assign sel_p1_6_2_c = \sel_l7_s0$147 [2] & sel_p1_6_1_c;
+  assign \$121  = ~ adv6_valid;
+  assign adv6 = \$121  | o__ready;
+  assign sel_p2_4_0_s = sel_l8_s0 ^ \sel_l8_s0$158 [0];
+  assign sel_p2_4_0_c = sel_l8_s0 & \sel_l8_s0$158 [0];
+  assign sel_p2_4_1_s = \sel_l8_s0$158 [1] ^ sel_p2_4_0_c;
+  assign sel_p2_4_1_c = \sel_l8_s0$158 [1] & sel_p2_4_0_c;
+  assign sel_p2_4_2_s = \sel_l8_s0$158 [2] ^ sel_p2_4_1_c;
+  assign sel_p2_4_2_c = \sel_l8_s0$158 [2] & sel_p2_4_1_c;
+  assign sel_p2_5_0_s = \sel_l8_s0$166 [0] ^ \sel_l8_s0$158 [0];
+  assign sel_p2_5_0_c = \sel_l8_s0$166 [0] & \sel_l8_s0$158 [0];
+  assign \$122  = \sel_l8_s0$166 [1] ^ \sel_l8_s0$158 [1];
+  assign sel_p2_5_1_s = \$122  ^ sel_p2_5_0_c;
+  assign \$123  = \sel_l8_s0$166 [1] & \sel_l8_s0$158 [1];
+  assign \$124  = \sel_l8_s0$166 [1] & sel_p2_5_0_c;
+  assign \$125  = \$123  | \$124 ;
+  assign \$126  = \sel_l8_s0$158 [1] & sel_p2_5_0_c;
+  assign sel_p2_5_1_c = \$125  | \$126 ;
+  assign \$127  = \sel_l8_s0$166 [2] ^ \sel_l8_s0$158 [2];
+  assign sel_p2_5_2_s = \$127  ^ sel_p2_5_1_c;
+  assign \$128  = \sel_l8_s0$166 [2] & \sel_l8_s0$158 [2];
+  assign \$129  = \sel_l8_s0$166 [2] & sel_p2_5_1_c;
+  assign \$130  = \$128  | \$129 ;
+  assign \$131  = \sel_l8_s0$158 [2] & sel_p2_5_1_c;
+  assign sel_p2_5_2_c = \$130  | \$131 ;
+  assign sel_p2_6_0_s = \sel_l8_s0$174 [0] ^ \sel_l8_s0$158 [0];
+  assign sel_p2_6_0_c = \sel_l8_s0$174 [0] & \sel_l8_s0$158 [0];
+  assign \$132  = \sel_l8_s0$174 [1] ^ \sel_l8_s0$158 [1];
+  assign sel_p2_6_1_s = \$132  ^ sel_p2_6_0_c;
+  assign \$133  = \sel_l8_s0$174 [1] & \sel_l8_s0$158 [1];
+  assign \$134  = \sel_l8_s0$174 [1] & sel_p2_6_0_c;
+  assign \$135  = \$133  | \$134 ;
+  assign \$136  = \sel_l8_s0$158 [1] & sel_p2_6_0_c;
+  assign sel_p2_6_1_c = \$135  | \$136 ;
+  assign \$137  = \sel_l8_s0$174 [2] ^ \sel_l8_s0$158 [2];
+  assign sel_p2_6_2_s = \$137  ^ sel_p2_6_1_c;
+  assign \$138  = \sel_l8_s0$174 [2] & \sel_l8_s0$158 [2];
+  assign \$139  = \sel_l8_s0$174 [2] & sel_p2_6_1_c;
+  assign \$140  = \$138  | \$139 ;
+  assign \$141  = \sel_l8_s0$158 [2] & sel_p2_6_1_c;
+  assign sel_p2_6_2_c = \$140  | \$141 ;
+  assign \$142  = ~ adv7_valid;
+  assign adv7 = \$142  | o__ready;
+  assign \$143  = ! \sel_l8_s0$193 ;
+  assign \$144  = \sel_l8_s0$192 [1] & \$143 ;
+  assign \$145  = ! \sel_l8_s0$194 ;
+  assign \$146  = \sel_l8_s0$192 [2] & \$145 ;
+  assign \$147  = ! \sel_l8_s0$195 ;
+  assign \$148  = \sel_l8_s0$192 [3] & \$147 ;
+  assign \$149  = ! \sel_l8_s0$158 ;
+  assign \$150  = \sel_l8_s0$192 [4] & \$149 ;
+  assign \$152  = \sel_l8_s0$192 [1] & \$151 ;
+  assign \$153  = \sel_l8_s0$194  == 1'h1;
+  assign \$154  = \sel_l8_s0$192 [2] & \$153 ;
+  assign \$155  = \sel_l8_s0$195  == 1'h1;
+  assign \$156  = \sel_l8_s0$192 [3] & \$155 ;
+  assign \$157  = \sel_l8_s0$158  == 1'h1;
+  assign \$158  = \sel_l8_s0$192 [4] & \$157 ;
+  assign \$159  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s } == 1'h1;
+  assign \$160  = \sel_l8_s0$192 [5] & \$159 ;
+  assign \$161  = \sel_l8_s0$194  == 2'h2;
+  assign \$162  = \sel_l8_s0$192 [2] & \$161 ;
+  assign \$163  = \sel_l8_s0$195  == 2'h2;
+  assign \$164  = \sel_l8_s0$192 [3] & \$163 ;
+  assign \$165  = \sel_l8_s0$158  == 2'h2;
+  assign \$166  = \sel_l8_s0$192 [4] & \$165 ;
+  assign \$167  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s } == 2'h2;
+  assign \$168  = \sel_l8_s0$192 [5] & \$167 ;
+  assign \$169  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 2'h2;
+  assign \$170  = \sel_l8_s0$192 [6] & \$169 ;
+  assign \$171  = \sel_l8_s0$195  == 2'h3;
+  assign \$172  = \sel_l8_s0$192 [3] & \$171 ;
+  assign \$173  = \sel_l8_s0$158  == 2'h3;
+  assign \$174  = \sel_l8_s0$192 [4] & \$173 ;
+  assign \$175  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s } == 2'h3;
+  assign \$176  = \sel_l8_s0$192 [5] & \$175 ;
+  assign \$177  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 2'h3;
+  assign \$178  = \sel_l8_s0$192 [6] & \$177 ;
+  assign \$179  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 2'h3;
+  assign \$180  = \sel_l8_s0$192 [7] & \$179 ;
+  assign \$181  = ~ adv8_valid;
+  assign adv8 = \$181  | o__ready;
+  assign \$182  = sel_l10_s0 & { \sel_l10_s0$203 [0], \sel_l10_s0$203 [0], \sel_l10_s0$203 [0], \sel_l10_s0$203 [0], \sel_l10_s0$203 [0], \sel_l10_s0$203 [0], \sel_l10_s0$203 [0], \sel_l10_s0$203 [0] };
+  assign \$183  = \sel_l10_s0$204  & { \sel_l10_s0$203 [1], \sel_l10_s0$203 [1], \sel_l10_s0$203 [1], \sel_l10_s0$203 [1], \sel_l10_s0$203 [1], \sel_l10_s0$203 [1], \sel_l10_s0$203 [1], \sel_l10_s0$203 [1] };
+  assign \$184  = \$182  | \$183 ;
+  assign \$185  = \sel_l10_s0$205  & { \sel_l10_s0$203 [2], \sel_l10_s0$203 [2], \sel_l10_s0$203 [2], \sel_l10_s0$203 [2], \sel_l10_s0$203 [2], \sel_l10_s0$203 [2], \sel_l10_s0$203 [2], \sel_l10_s0$203 [2] };
+  assign sel_or0_0 = \$184  | \$185 ;
+  assign \$186  = \sel_l10_s0$207  & { \sel_l10_s0$203 [3], \sel_l10_s0$203 [3], \sel_l10_s0$203 [3], \sel_l10_s0$203 [3], \sel_l10_s0$203 [3], \sel_l10_s0$203 [3], \sel_l10_s0$203 [3], \sel_l10_s0$203 [3] };
+  assign \$187  = \sel_l10_s0$208  & { \sel_l10_s0$203 [4], \sel_l10_s0$203 [4], \sel_l10_s0$203 [4], \sel_l10_s0$203 [4], \sel_l10_s0$203 [4], \sel_l10_s0$203 [4], \sel_l10_s0$203 [4], \sel_l10_s0$203 [4] };
+  assign sel_or0_3 = \$186  | \$187 ;
+  assign \$188  = \sel_l10_s0$203 [1] | \sel_l10_s0$203 [3];
+  assign \$189  = \sel_l10_s0$203 [2] | \sel_l10_s0$203 [3];
+  assign \$190  = \sel_l10_s0$204  & { \sel_l10_s0$211 [0], \sel_l10_s0$211 [0], \sel_l10_s0$211 [0], \sel_l10_s0$211 [0], \sel_l10_s0$211 [0], \sel_l10_s0$211 [0], \sel_l10_s0$211 [0], \sel_l10_s0$211 [0] };
+  assign \$191  = \sel_l10_s0$205  & { \sel_l10_s0$211 [1], \sel_l10_s0$211 [1], \sel_l10_s0$211 [1], \sel_l10_s0$211 [1], \sel_l10_s0$211 [1], \sel_l10_s0$211 [1], \sel_l10_s0$211 [1], \sel_l10_s0$211 [1] };
+  assign \$192  = \$190  | \$191 ;
+  assign \$193  = \sel_l10_s0$207  & { \sel_l10_s0$211 [2], \sel_l10_s0$211 [2], \sel_l10_s0$211 [2], \sel_l10_s0$211 [2], \sel_l10_s0$211 [2], \sel_l10_s0$211 [2], \sel_l10_s0$211 [2], \sel_l10_s0$211 [2] };
+  assign sel_or1_0 = \$192  | \$193 ;
+  assign \$194  = \sel_l10_s0$208  & { \sel_l10_s0$211 [3], \sel_l10_s0$211 [3], \sel_l10_s0$211 [3], \sel_l10_s0$211 [3], \sel_l10_s0$211 [3], \sel_l10_s0$211 [3], \sel_l10_s0$211 [3], \sel_l10_s0$211 [3] };
+  assign \$195  = \sel_l10_s0$213  & { \sel_l10_s0$211 [4], \sel_l10_s0$211 [4], \sel_l10_s0$211 [4], \sel_l10_s0$211 [4], \sel_l10_s0$211 [4], \sel_l10_s0$211 [4], \sel_l10_s0$211 [4], \sel_l10_s0$211 [4] };
+  assign sel_or1_3 = \$194  | \$195 ;
+  assign \$196  = \sel_l10_s0$211 [0] | \sel_l10_s0$211 [2];
+  assign \$197  = \$196  | \sel_l10_s0$211 [4];
+  assign \$198  = \sel_l10_s0$211 [1] | \sel_l10_s0$211 [2];
+  assign \$199  = \sel_l10_s0$211 [3] | \sel_l10_s0$211 [4];
+  assign \$200  = \sel_l10_s0$205  & { \sel_l10_s0$216 [0], \sel_l10_s0$216 [0], \sel_l10_s0$216 [0], \sel_l10_s0$216 [0], \sel_l10_s0$216 [0], \sel_l10_s0$216 [0], \sel_l10_s0$216 [0], \sel_l10_s0$216 [0] };
+  assign \$201  = \sel_l10_s0$207  & { \sel_l10_s0$216 [1], \sel_l10_s0$216 [1], \sel_l10_s0$216 [1], \sel_l10_s0$216 [1], \sel_l10_s0$216 [1], \sel_l10_s0$216 [1], \sel_l10_s0$216 [1], \sel_l10_s0$216 [1] };
+  assign \$202  = \$200  | \$201 ;
+  assign \$203  = \sel_l10_s0$208  & { \sel_l10_s0$216 [2], \sel_l10_s0$216 [2], \sel_l10_s0$216 [2], \sel_l10_s0$216 [2], \sel_l10_s0$216 [2], \sel_l10_s0$216 [2], \sel_l10_s0$216 [2], \sel_l10_s0$216 [2] };
+  assign sel_or2_0 = \$202  | \$203 ;
+  assign \$204  = \sel_l10_s0$213  & { \sel_l10_s0$216 [3], \sel_l10_s0$216 [3], \sel_l10_s0$216 [3], \sel_l10_s0$216 [3], \sel_l10_s0$216 [3], \sel_l10_s0$216 [3], \sel_l10_s0$216 [3], \sel_l10_s0$216 [3] };
+  assign \$205  = \sel_l10_s0$218  & { \sel_l10_s0$216 [4], \sel_l10_s0$216 [4], \sel_l10_s0$216 [4], \sel_l10_s0$216 [4], \sel_l10_s0$216 [4], \sel_l10_s0$216 [4], \sel_l10_s0$216 [4], \sel_l10_s0$216 [4] };
+  assign sel_or2_3 = \$204  | \$205 ;
+  assign \$206  = \sel_l10_s0$216 [1] | \sel_l10_s0$216 [3];
+  assign \$207  = \sel_l10_s0$216 [0] | \sel_l10_s0$216 [1];
+  assign \$208  = \$207  | \sel_l10_s0$216 [4];
+  assign \$209  = \sel_l10_s0$216 [2] | \sel_l10_s0$216 [3];
+  assign \$210  = \$209  | \sel_l10_s0$216 [4];
+  assign \$211  = \sel_l10_s0$207  & { \sel_l10_s0$221 [0], \sel_l10_s0$221 [0], \sel_l10_s0$221 [0], \sel_l10_s0$221 [0], \sel_l10_s0$221 [0], \sel_l10_s0$221 [0], \sel_l10_s0$221 [0], \sel_l10_s0$221 [0] };
+  assign \$212  = \sel_l10_s0$208  & { \sel_l10_s0$221 [1], \sel_l10_s0$221 [1], \sel_l10_s0$221 [1], \sel_l10_s0$221 [1], \sel_l10_s0$221 [1], \sel_l10_s0$221 [1], \sel_l10_s0$221 [1], \sel_l10_s0$221 [1] };
+  assign \$213  = \$211  | \$212 ;
+  assign \$214  = \sel_l10_s0$213  & { \sel_l10_s0$221 [2], \sel_l10_s0$221 [2], \sel_l10_s0$221 [2], \sel_l10_s0$221 [2], \sel_l10_s0$221 [2], \sel_l10_s0$221 [2], \sel_l10_s0$221 [2], \sel_l10_s0$221 [2] };
+  assign sel_or3_0 = \$213  | \$214 ;
+  assign \$215  = \sel_l10_s0$218  & { \sel_l10_s0$221 [3], \sel_l10_s0$221 [3], \sel_l10_s0$221 [3], \sel_l10_s0$221 [3], \sel_l10_s0$221 [3], \sel_l10_s0$221 [3], \sel_l10_s0$221 [3], \sel_l10_s0$221 [3] };
+  assign \$216  = \sel_l10_s0$223  & { \sel_l10_s0$221 [4], \sel_l10_s0$221 [4], \sel_l10_s0$221 [4], \sel_l10_s0$221 [4], \sel_l10_s0$221 [4], \sel_l10_s0$221 [4], \sel_l10_s0$221 [4], \sel_l10_s0$221 [4] };
+  assign sel_or3_3 = \$215  | \$216 ;
+  assign \$217  = \sel_l10_s0$221 [0] | \sel_l10_s0$221 [2];
+  assign \$218  = \$217  | \sel_l10_s0$221 [4];
+  assign \$219  = \sel_l10_s0$221 [0] | \sel_l10_s0$221 [3];
+  assign \$220  = \$219  | \sel_l10_s0$221 [4];
+  assign \$221  = \sel_l10_s0$221 [1] | \sel_l10_s0$221 [2];
+  assign \$222  = \sel_l10_s0$221 [3] | \sel_l10_s0$221 [4];
+  assign \$223  = \$221  | \$222 ;
+  assign sel_val0 = sel_or0_0 | sel_or0_3;
+  assign sel_val1 = sel_or1_0 | sel_or1_3;
+  assign sel_val2 = sel_or2_0 | sel_or2_3;
+  assign sel_val3 = sel_or3_0 | sel_or3_3;
+  assign \$224  = ~ adv9_valid;
+  assign adv9 = \$224  | o__ready;
+  assign \$225  = wr__addr + 1'h1;
+  assign \$226  = rd__addr + 1'h1;
   always @(posedge clk)
-    valid_s0 <= \$94 ;
+    valid_s0 <= \$227 ;
   always @(posedge clk)
-    o__valid <= \$95 ;
+    valid_s1 <= \$228 ;
   always @(posedge clk)
-    \sel_l4_s0$54  <= \$96 ;
+    valid_s2 <= \$229 ;
   always @(posedge clk)
-    \sel_l4_s0$59  <= \$97 ;
+    valid_s3 <= \$230 ;
   always @(posedge clk)
-    sel_l4_s0 <= \$98 ;
+    valid_s4 <= \$231 ;
   always @(posedge clk)
-    \sel_l4_s0$62  <= \$99 ;
+    valid_s5 <= \$232 ;
   always @(posedge clk)
-    \sel_l4_s0$67  <= \$100 ;
+    valid_s6 <= \$233 ;
   always @(posedge clk)
-    \sel_l4_s0$61  <= \$101 ;
+    valid_s7 <= \$234 ;
   always @(posedge clk)
-    \sel_l4_s0$71  <= \$102 ;
+    o__valid <= \$235 ;
   always @(posedge clk)
-    \sel_l4_s0$72  <= \$103 ;
+    adv0_valid <= \$236 ;
   always @(posedge clk)
-    \sel_l4_s0$69  <= \$104 ;
+    sel_l1_s0 <= \$237 ;
   always @(posedge clk)
-    \sel_l4_s0$64  <= \$105 ;
+    \sel_l1_s0$26  <= \$238 ;
   always @(posedge clk)
-    \sel_l4_s0$66  <= \$106 ;
+    \sel_l1_s0$22  <= \$239 ;
   always @(posedge clk)
-    \sel_l4_s0$63  <= \$107 ;
+    \sel_l1_s0$27  <= \$240 ;
   always @(posedge clk)
-    \sel_l4_s0$56  <= \$108 ;
+    \sel_l1_s0$31  <= \$241 ;
   always @(posedge clk)
-    \sel_l4_s0$58  <= \$109 ;
+    \sel_l1_s0$36  <= \$242 ;
   always @(posedge clk)
-    \sel_l4_s0$55  <= \$110 ;
+    \sel_l1_s0$32  <= \$243 ;
   always @(posedge clk)
-    \sel_l4_s0$77  <= \$111 ;
+    \sel_l1_s0$37  <= \$244 ;
   always @(posedge clk)
-    \sel_l4_s0$78  <= \$112 ;
+    adv1_valid <= \$245 ;
   always @(posedge clk)
-    \sel_l4_s0$75  <= \$113 ;
+    \sel_l2_s0$44  <= \$246 ;
   always @(posedge clk)
-    sel_l9_s0 <= \$114 ;
+    sel_l2_s0 <= \$247 ;
   always @(posedge clk)
-    \sel_l9_s0$90  <= \$115 ;
+    \sel_l2_s0$46  <= \$248 ;
   always @(posedge clk)
-    \sel_l9_s0$92  <= \$116 ;
+    \sel_l2_s0$45  <= \$249 ;
   always @(posedge clk)
-    \sel_l9_s0$94  <= \$117 ;
+    \sel_l2_s0$51  <= \$250 ;
   always @(posedge clk)
-    \sel_l9_s0$96  <= \$118 ;
+    \sel_l2_s0$50  <= \$251 ;
   always @(posedge clk)
-    \sel_l9_s0$91  <= \$119 ;
+    \sel_l2_s0$53  <= \$252 ;
   always @(posedge clk)
-    \sel_l9_s0$93  <= \$120 ;
+    \sel_l2_s0$52  <= \$253 ;
   always @(posedge clk)
-    \sel_l9_s0$95  <= \$121 ;
+    \sel_l2_s0$58  <= \$254 ;
   always @(posedge clk)
-    \sel_l9_s0$97  <= \$122 ;
+    \sel_l2_s0$57  <= \$255 ;
+  always @(posedge clk)
+    \sel_l2_s0$60  <= \$256 ;
+  always @(posedge clk)
+    \sel_l2_s0$59  <= \$257 ;
+  always @(posedge clk)
+    \sel_l2_s0$65  <= \$258 ;
+  always @(posedge clk)
+    \sel_l2_s0$64  <= \$259 ;
+  always @(posedge clk)
+    \sel_l2_s0$67  <= \$260 ;
+  always @(posedge clk)
+    \sel_l2_s0$66  <= \$261 ;
+  always @(posedge clk)
+    adv2_valid <= \$262 ;
+  always @(posedge clk)
+    \sel_l3_s0$88  <= \$263 ;
+  always @(posedge clk)
+    \sel_l3_s0$87  <= \$264 ;
+  always @(posedge clk)
+    \sel_l3_s0$74  <= \$265 ;
+  always @(posedge clk)
+    sel_l3_s0 <= \$266 ;
+  always @(posedge clk)
+    \sel_l3_s0$76  <= \$267 ;
+  always @(posedge clk)
+    \sel_l3_s0$75  <= \$268 ;
+  always @(posedge clk)
+    \sel_l3_s0$94  <= \$269 ;
+  always @(posedge clk)
+    \sel_l3_s0$93  <= \$270 ;
+  always @(posedge clk)
+    \sel_l3_s0$96  <= \$271 ;
+  always @(posedge clk)
+    \sel_l3_s0$95  <= \$272 ;
+  always @(posedge clk)
+    \sel_l3_s0$81  <= \$273 ;
+  always @(posedge clk)
+    \sel_l3_s0$80  <= \$274 ;
+  always @(posedge clk)
+    \sel_l3_s0$83  <= \$275 ;
+  always @(posedge clk)
+    \sel_l3_s0$82  <= \$276 ;
+  always @(posedge clk)
+    \sel_l3_s0$90  <= \$277 ;
+  always @(posedge clk)
+    \sel_l3_s0$89  <= \$278 ;
+  always @(posedge clk)
+    adv3_valid <= \$279 ;
+  always @(posedge clk)
+    \sel_l4_s0$102  <= \$280 ;
+  always @(posedge clk)
+    sel_l4_s0 <= \$281 ;
+  always @(posedge clk)
+    \sel_l4_s0$108  <= \$282 ;
+  always @(posedge clk)
+    \sel_l4_s0$107  <= \$283 ;
+  always @(posedge clk)
+    \sel_l4_s0$248  <= \$284 ;
+  always @(posedge clk)
+    \sel_l4_s0$249  <= \$285 ;
+  always @(posedge clk)
+    \sel_l4_s0$110  <= \$286 ;
+  always @(posedge clk)
+    \sel_l4_s0$109  <= \$287 ;
+  always @(posedge clk)
+    \sel_l4_s0$104  <= \$288 ;
+  always @(posedge clk)
+    \sel_l4_s0$103  <= \$289 ;
+  always @(posedge clk)
+    \sel_l4_s0$250  <= \$290 ;
+  always @(posedge clk)
+    \sel_l4_s0$251  <= \$291 ;
+  always @(posedge clk)
+    adv4_valid <= \$292 ;
+  always @(posedge clk)
+    sel_l5_s0 <= \$293 ;
+  always @(posedge clk)
+    \sel_l5_s0$116  <= \$294 ;
+  always @(posedge clk)
+    \sel_l5_s0$117  <= \$295 ;
+  always @(posedge clk)
+    \sel_l5_s0$118  <= \$296 ;
+  always @(posedge clk)
+    adv5_valid <= \$297 ;
+  always @(posedge clk)
+    \sel_l7_s0$252  <= \$298 ;
+  always @(posedge clk)
+    \sel_l7_s0$253  <= \$299 ;
+  always @(posedge clk)
+    \sel_l7_s0$132  <= \$300 ;
+  always @(posedge clk)
+    sel_l7_s0 <= \$301 ;
+  always @(posedge clk)
+    \sel_l7_s0$138  <= \$302 ;
+  always @(posedge clk)
+    \sel_l7_s0$254  <= \$303 ;
+  always @(posedge clk)
+    \sel_l7_s0$147  <= \$304 ;
+  always @(posedge clk)
+    \sel_l7_s0$146  <= \$305 ;
+  always @(posedge clk)
+    adv6_valid <= \$306 ;
+  always @(posedge clk)
+    \sel_l8_s0$192  <= \$307 ;
+  always @(posedge clk)
+    \sel_l8_s0$193  <= \$308 ;
+  always @(posedge clk)
+    \sel_l8_s0$194  <= \$309 ;
+  always @(posedge clk)
+    \sel_l8_s0$195  <= \$310 ;
+  always @(posedge clk)
+    \sel_l8_s0$158  <= \$311 ;
+  always @(posedge clk)
+    sel_l8_s0 <= \$312 ;
+  always @(posedge clk)
+    \sel_l8_s0$166  <= \$313 ;
+  always @(posedge clk)
+    \sel_l8_s0$174  <= \$314 ;
+  always @(posedge clk)
+    adv7_valid <= \$315 ;
+  always @(posedge clk)
+    wr__addr <= \$316 ;
+  always @(posedge clk)
+    rd__addr <= \$317 ;
+  always @(posedge clk)
+    adv8_valid <= \$318 ;
+  always @(posedge clk)
+    \sel_l10_s0$255  <= \$319 ;
+  always @(posedge clk)
+    \sel_l10_s0$203  <= \$320 ;
+  always @(posedge clk)
+    \sel_l10_s0$211  <= \$321 ;
+  always @(posedge clk)
+    \sel_l10_s0$216  <= \$322 ;
+  always @(posedge clk)
+    \sel_l10_s0$221  <= \$323 ;
+  always @(posedge clk)
+    sel_l10_s0 <= \$324 ;
+  always @(posedge clk)
+    \sel_l10_s0$204  <= \$325 ;
+  always @(posedge clk)
+    \sel_l10_s0$205  <= \$326 ;
+  always @(posedge clk)
+    \sel_l10_s0$207  <= \$327 ;
+  always @(posedge clk)
+    \sel_l10_s0$208  <= \$328 ;
+  always @(posedge clk)
+    \sel_l10_s0$213  <= \$329 ;
+  always @(posedge clk)
+    \sel_l10_s0$218  <= \$330 ;
+  always @(posedge clk)
+    \sel_l10_s0$223  <= \$331 ;
+  always @(posedge clk)
+    adv9_valid <= \$332 ;
+  always @(posedge clk)
+    sel_l12_s0 <= \$333 ;
+  always @(posedge clk)
+    \sel_l12_s0$232  <= \$334 ;
+  always @(posedge clk)
+    \sel_l12_s0$234  <= \$335 ;
+  always @(posedge clk)
+    \sel_l12_s0$236  <= \$336 ;
+  always @(posedge clk)
+    \sel_l12_s0$238  <= \$337 ;
+  always @(posedge clk)
+    \sel_l12_s0$233  <= \$338 ;
+  always @(posedge clk)
+    \sel_l12_s0$235  <= \$339 ;
+  always @(posedge clk)
+    \sel_l12_s0$237  <= \$340 ;
+  always @(posedge clk)
+    \sel_l12_s0$239  <= \$341 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$94  = valid_s0;
+    \$227  = valid_s0;
     if (i__ready) begin
-      \$94  = i__valid;
+      \$227  = i__valid;
     end
     if (rst) begin
-      \$94  = 1'h0;
+      \$227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$95  = o__valid;
+    \$228  = valid_s1;
     if (i__ready) begin
-      \$95  = valid_s0;
+      \$228  = valid_s0;
     end
     if (rst) begin
-      \$95  = 1'h0;
+      \$228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$96  = \sel_l4_s0$54 ;
+    \$229  = valid_s2;
     if (i__ready) begin
-      \$96  = sel_c4_min[7:0];
+      \$229  = valid_s1;
+    end
+    if (rst) begin
+      \$229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = \sel_l4_s0$59 ;
+    \$230  = valid_s3;
     if (i__ready) begin
-      \$97  = sel_c4_min[8];
+      \$230  = valid_s2;
+    end
+    if (rst) begin
+      \$230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$98  = sel_l4_s0;
+    \$231  = valid_s4;
     if (i__ready) begin
-      \$98  = sel_c4_min[11:9];
+      \$231  = valid_s3;
+    end
+    if (rst) begin
+      \$231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$99  = \sel_l4_s0$62 ;
+    \$232  = valid_s5;
     if (i__ready) begin
-      \$99  = sel_c4_max[7:0];
+      \$232  = valid_s4;
+    end
+    if (rst) begin
+      \$232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$100  = \sel_l4_s0$67 ;
+    \$233  = valid_s6;
     if (i__ready) begin
-      \$100  = sel_c4_max[8];
+      \$233  = valid_s5;
+    end
+    if (rst) begin
+      \$233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$101  = \sel_l4_s0$61 ;
+    \$234  = valid_s7;
     if (i__ready) begin
-      \$101  = sel_c4_max[11:9];
+      \$234  = valid_s6;
+    end
+    if (rst) begin
+      \$234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = \sel_l4_s0$71 ;
+    \$235  = o__valid;
     if (i__ready) begin
-      \$102  = sel_c13_max[7:0];
+      \$235  = valid_s7;
+    end
+    if (rst) begin
+      \$235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = \sel_l4_s0$72 ;
-    if (i__ready) begin
-      \$103  = sel_c13_max[8];
+    \$236  = adv0_valid;
+    if (adv0) begin
+      \$236  = valid_s7;
+    end
+    if (rst) begin
+      \$236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = \sel_l4_s0$69 ;
-    if (i__ready) begin
-      \$104  = sel_c13_max[11:9];
+    \$237  = sel_l1_s0;
+    if (adv0) begin
+      \$237  = \$4 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = \sel_l4_s0$64 ;
-    if (i__ready) begin
-      \$105  = sel_c9_min[7:0];
+    \$238  = \sel_l1_s0$26 ;
+    if (adv0) begin
+      \$238  = \$7 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = \sel_l4_s0$66 ;
-    if (i__ready) begin
-      \$106  = sel_c9_min[8];
+    \$239  = \sel_l1_s0$22 ;
+    if (adv0) begin
+      \$239  = \$10 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = \sel_l4_s0$63 ;
-    if (i__ready) begin
-      \$107  = sel_c9_min[11:9];
+    \$240  = \sel_l1_s0$27 ;
+    if (adv0) begin
+      \$240  = \$13 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = \sel_l4_s0$56 ;
-    if (i__ready) begin
-      \$108  = sel_c9_max[7:0];
+    \$241  = \sel_l1_s0$31 ;
+    if (adv0) begin
+      \$241  = \$16 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = \sel_l4_s0$58 ;
-    if (i__ready) begin
-      \$109  = sel_c9_max[8];
+    \$242  = \sel_l1_s0$36 ;
+    if (adv0) begin
+      \$242  = \$19 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = \sel_l4_s0$55 ;
-    if (i__ready) begin
-      \$110  = sel_c9_max[11:9];
+    \$243  = \sel_l1_s0$32 ;
+    if (adv0) begin
+      \$243  = \$22 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = \sel_l4_s0$77 ;
-    if (i__ready) begin
-      \$111  = sel_c10_max[7:0];
+    \$244  = \sel_l1_s0$37 ;
+    if (adv0) begin
+      \$244  = \$25 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = \sel_l4_s0$78 ;
-    if (i__ready) begin
-      \$112  = sel_c10_max[8];
+    \$245  = adv1_valid;
+    if (adv1) begin
+      \$245  = valid_s7;
+    end
+    if (rst) begin
+      \$245  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = \sel_l4_s0$75 ;
-    if (i__ready) begin
-      \$113  = sel_c10_max[11:9];
+    \$246  = \sel_l2_s0$44 ;
+    if (adv1) begin
+      \$246  = sel_c0_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = sel_l9_s0;
-    if (i__ready) begin
-      \$114  = { \$85 , \$84 , \$81 , \$76 , \$69 , \$62 , \$57 , \$54  };
+    \$247  = sel_l2_s0;
+    if (adv1) begin
+      \$247  = sel_c0_min[10:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = \sel_l9_s0$90 ;
-    if (i__ready) begin
-      \$115  = \$87 [7:0];
+    \$248  = \sel_l2_s0$46 ;
+    if (adv1) begin
+      \$248  = sel_c1_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = \sel_l9_s0$92 ;
-    if (i__ready) begin
-      \$116  = \$89 [7:0];
+    \$249  = \sel_l2_s0$45 ;
+    if (adv1) begin
+      \$249  = sel_c1_min[10:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = \sel_l9_s0$94 ;
-    if (i__ready) begin
-      \$117  = \$91 [7:0];
+    \$250  = \sel_l2_s0$51 ;
+    if (adv1) begin
+      \$250  = sel_c0_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = \sel_l9_s0$96 ;
-    if (i__ready) begin
-      \$118  = \$93 [7:0];
+    \$251  = \sel_l2_s0$50 ;
+    if (adv1) begin
+      \$251  = sel_c0_max[10:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = \sel_l9_s0$91 ;
-    if (i__ready) begin
-      \$119  = sel_s2_lo[11:9];
+    \$252  = \sel_l2_s0$53 ;
+    if (adv1) begin
+      \$252  = sel_c1_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = \sel_l9_s0$93 ;
-    if (i__ready) begin
-      \$120  = sel_s4_lo[11:9];
+    \$253  = \sel_l2_s0$52 ;
+    if (adv1) begin
+      \$253  = sel_c1_max[10:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = \sel_l9_s0$95 ;
-    if (i__ready) begin
-      \$121  = sel_s4_hi[11:9];
+    \$254  = \sel_l2_s0$58 ;
+    if (adv1) begin
+      \$254  = sel_c5_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = \sel_l9_s0$97 ;
-    if (i__ready) begin
-      \$122  = sel_s3_hi[11:9];
+    \$255  = \sel_l2_s0$57 ;
+    if (adv1) begin
+      \$255  = sel_c5_min[10:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$256  = \sel_l2_s0$60 ;
+    if (adv1) begin
+      \$256  = sel_c6_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$257  = \sel_l2_s0$59 ;
+    if (adv1) begin
+      \$257  = sel_c6_min[10:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$258  = \sel_l2_s0$65 ;
+    if (adv1) begin
+      \$258  = sel_c5_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$259  = \sel_l2_s0$64 ;
+    if (adv1) begin
+      \$259  = sel_c5_max[10:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$260  = \sel_l2_s0$67 ;
+    if (adv1) begin
+      \$260  = sel_c6_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$261  = \sel_l2_s0$66 ;
+    if (adv1) begin
+      \$261  = sel_c6_max[10:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$262  = adv2_valid;
+    if (adv2) begin
+      \$262  = valid_s7;
+    end
+    if (rst) begin
+      \$262  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$263  = \sel_l3_s0$88 ;
+    if (adv2) begin
+      \$263  = sel_c2_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$264  = \sel_l3_s0$87 ;
+    if (adv2) begin
+      \$264  = sel_c2_min[10:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$265  = \sel_l3_s0$74 ;
+    if (adv2) begin
+      \$265  = sel_c2_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$266  = sel_l3_s0;
+    if (adv2) begin
+      \$266  = sel_c2_max[10:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$267  = \sel_l3_s0$76 ;
+    if (adv2) begin
+      \$267  = sel_c3_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$268  = \sel_l3_s0$75 ;
+    if (adv2) begin
+      \$268  = sel_c3_min[10:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$269  = \sel_l3_s0$94 ;
+    if (adv2) begin
+      \$269  = sel_c3_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$270  = \sel_l3_s0$93 ;
+    if (adv2) begin
+      \$270  = sel_c3_max[10:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$271  = \sel_l3_s0$96 ;
+    if (adv2) begin
+      \$271  = sel_c7_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$272  = \sel_l3_s0$95 ;
+    if (adv2) begin
+      \$272  = sel_c7_min[10:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$273  = \sel_l3_s0$81 ;
+    if (adv2) begin
+      \$273  = sel_c7_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$274  = \sel_l3_s0$80 ;
+    if (adv2) begin
+      \$274  = sel_c7_max[10:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$275  = \sel_l3_s0$83 ;
+    if (adv2) begin
+      \$275  = sel_c8_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$276  = \sel_l3_s0$82 ;
+    if (adv2) begin
+      \$276  = sel_c8_min[10:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$277  = \sel_l3_s0$90 ;
+    if (adv2) begin
+      \$277  = sel_c8_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$278  = \sel_l3_s0$89 ;
+    if (adv2) begin
+      \$278  = sel_c8_max[10:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$279  = adv3_valid;
+    if (adv3) begin
+      \$279  = valid_s7;
+    end
+    if (rst) begin
+      \$279  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$280  = \sel_l4_s0$102 ;
+    if (adv3) begin
+      \$280  = sel_c4_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$281  = sel_l4_s0;
+    if (adv3) begin
+      \$281  = sel_c4_min[10:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$282  = \sel_l4_s0$108 ;
+    if (adv3) begin
+      \$282  = sel_c4_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$283  = \sel_l4_s0$107 ;
+    if (adv3) begin
+      \$283  = sel_c4_max[10:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$284  = \sel_l4_s0$248 ;
+    if (adv3) begin
+      \$284  = sel_c13_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$285  = \sel_l4_s0$249 ;
+    if (adv3) begin
+      \$285  = sel_c13_max[10:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$286  = \sel_l4_s0$110 ;
+    if (adv3) begin
+      \$286  = sel_c9_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$287  = \sel_l4_s0$109 ;
+    if (adv3) begin
+      \$287  = sel_c9_min[10:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$288  = \sel_l4_s0$104 ;
+    if (adv3) begin
+      \$288  = sel_c9_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$289  = \sel_l4_s0$103 ;
+    if (adv3) begin
+      \$289  = sel_c9_max[10:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$290  = \sel_l4_s0$250 ;
+    if (adv3) begin
+      \$290  = sel_c10_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$291  = \sel_l4_s0$251 ;
+    if (adv3) begin
+      \$291  = sel_c10_max[10:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$292  = adv4_valid;
+    if (adv4) begin
+      \$292  = valid_s7;
+    end
+    if (rst) begin
+      \$292  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$293  = sel_l5_s0;
+    if (adv4) begin
+      \$293  = \sel_l4_s0$249 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$294  = \sel_l5_s0$116 ;
+    if (adv4) begin
+      \$294  = sel_c12_max[10:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$295  = \sel_l5_s0$117 ;
+    if (adv4) begin
+      \$295  = sel_c11_max[10:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$296  = \sel_l5_s0$118 ;
+    if (adv4) begin
+      \$296  = \sel_l4_s0$251 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$297  = adv5_valid;
+    if (adv5) begin
+      \$297  = valid_s7;
+    end
+    if (rst) begin
+      \$297  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$298  = \sel_l7_s0$252 ;
+    if (adv5) begin
+      \$298  = { \$114 , \$107 , \$100 , \$93 , \$86 , \$79 , \$72 , \$65  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$299  = \sel_l7_s0$253 ;
+    if (adv5) begin
+      \$299  = \$65 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$300  = \sel_l7_s0$132 ;
+    if (adv5) begin
+      \$300  = { sel_p0_1_0_c, sel_p0_1_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$301  = sel_l7_s0;
+    if (adv5) begin
+      \$301  = \$79 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$302  = \sel_l7_s0$138 ;
+    if (adv5) begin
+      \$302  = { 1'h0, sel_p0_3_0_c, sel_p0_3_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$303  = \sel_l7_s0$254 ;
+    if (adv5) begin
+      \$303  = \$93 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$304  = \sel_l7_s0$147 ;
+    if (adv5) begin
+      \$304  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$305  = \sel_l7_s0$146 ;
+    if (adv5) begin
+      \$305  = \$107 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$306  = adv6_valid;
+    if (adv6) begin
+      \$306  = valid_s7;
+    end
+    if (rst) begin
+      \$306  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$307  = \sel_l8_s0$192 ;
+    if (adv6) begin
+      \$307  = \sel_l7_s0$252 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$308  = \sel_l8_s0$193 ;
+    if (adv6) begin
+      \$308  = \sel_l7_s0$253 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$309  = \sel_l8_s0$194 ;
+    if (adv6) begin
+      \$309  = \sel_l7_s0$132 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$310  = \sel_l8_s0$195 ;
+    if (adv6) begin
+      \$310  = { sel_p1_2_1_s, sel_p1_2_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$311  = \sel_l8_s0$158 ;
+    if (adv6) begin
+      \$311  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$312  = sel_l8_s0;
+    if (adv6) begin
+      \$312  = \sel_l7_s0$254 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$313  = \sel_l8_s0$166 ;
+    if (adv6) begin
+      \$313  = \sel_l7_s0$147 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$314  = \sel_l8_s0$174 ;
+    if (adv6) begin
+      \$314  = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$315  = adv7_valid;
+    if (adv7) begin
+      \$315  = valid_s7;
+    end
+    if (rst) begin
+      \$315  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$316  = wr__addr;
+    if (adv7) begin
+      \$316  = \$225 [3:0];
+    end
+    if (rst) begin
+      \$316  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$317  = rd__addr;
+    if (adv7) begin
+      \$317  = \$226 [3:0];
+    end
+    if (rst) begin
+      \$317  = 4'h9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$318  = adv8_valid;
+    if (adv8) begin
+      \$318  = valid_s7;
+    end
+    if (rst) begin
+      \$318  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$319  = \sel_l10_s0$255 ;
+    if (adv8) begin
+      \$319  = \sel_l8_s0$192 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$320  = \sel_l10_s0$203 ;
+    if (adv8) begin
+      \$320  = { \$150 , \$148 , \$146 , \$144 , \sel_l8_s0$192 [0] };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$321  = \sel_l10_s0$211 ;
+    if (adv8) begin
+      \$321  = { \$160 , \$158 , \$156 , \$154 , \$152  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$322  = \sel_l10_s0$216 ;
+    if (adv8) begin
+      \$322  = { \$170 , \$168 , \$166 , \$164 , \$162  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$323  = \sel_l10_s0$221 ;
+    if (adv8) begin
+      \$323  = { \$180 , \$178 , \$176 , \$174 , \$172  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$324  = sel_l10_s0;
+    if (adv8) begin
+      \$324  = sel_dl1_r0_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$325  = \sel_l10_s0$204 ;
+    if (adv8) begin
+      \$325  = sel_dl1_r0_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$326  = \sel_l10_s0$205 ;
+    if (adv8) begin
+      \$326  = sel_dl1_r0_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$327  = \sel_l10_s0$207 ;
+    if (adv8) begin
+      \$327  = sel_dl1_r0_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$328  = \sel_l10_s0$208 ;
+    if (adv8) begin
+      \$328  = sel_dl1_r0_q[39:32];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$329  = \sel_l10_s0$213 ;
+    if (adv8) begin
+      \$329  = sel_dl1_r0_q[47:40];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$330  = \sel_l10_s0$218 ;
+    if (adv8) begin
+      \$330  = sel_dl1_r0_q[55:48];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$331  = \sel_l10_s0$223 ;
+    if (adv8) begin
+      \$331  = sel_dl1_r0_q[63:56];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$332  = adv9_valid;
+    if (adv9) begin
+      \$332  = valid_s7;
+    end
+    if (rst) begin
+      \$332  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$333  = sel_l12_s0;
+    if (adv9) begin
+      \$333  = \sel_l10_s0$255 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$334  = \sel_l12_s0$232 ;
+    if (adv9) begin
+      \$334  = sel_val0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$335  = \sel_l12_s0$234 ;
+    if (adv9) begin
+      \$335  = sel_val1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$336  = \sel_l12_s0$236 ;
+    if (adv9) begin
+      \$336  = sel_val2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$337  = \sel_l12_s0$238 ;
+    if (adv9) begin
+      \$337  = sel_val3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$338  = \sel_l12_s0$233 ;
+    if (adv9) begin
+      \$338  = { \sel_l10_s0$203 [4], \$189 , \$188  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$339  = \sel_l12_s0$235 ;
+    if (adv9) begin
+      \$339  = { \$199 , \$198 , \$197  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$340  = \sel_l12_s0$237 ;
+    if (adv9) begin
+      \$340  = { \$210 , \$208 , \$206  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$341  = \sel_l12_s0$239 ;
+    if (adv9) begin
+      \$341  = { \$223 , \$220 , \$218  };
     end
   end
   assign advance = i__ready;
-  assign valid_s1 = o__valid;
+  assign valid_s8 = o__valid;
   assign sel_key0 = \$4 [7:0];
   assign sel_key1 = \$7 [7:0];
   assign sel_key2 = \$10 [7:0];
@@ -678,6 +2090,29 @@ module nm_topk_4_8_int8_network(i__valid, o__ready, clk, rst, i__ready, o__paylo
   assign sel_key5 = \$19 [7:0];
   assign sel_key6 = \$22 [7:0];
   assign sel_key7 = \$25 [7:0];
+  assign sel_keep = { \$114 , \$107 , \$100 , \$93 , \$86 , \$79 , \$72 , \$65  };
+  assign sel_pre0_1 = { sel_p0_1_0_c, sel_p0_1_0_s };
+  assign sel_pre0_3 = { 1'h0, sel_p0_3_0_c, sel_p0_3_0_s };
+  assign sel_pre0_5 = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
+  assign sel_pre1_2 = { sel_p1_2_1_s, sel_p1_2_0_s };
+  assign sel_pre1_3 = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+  assign sel_pre1_6 = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
+  assign sel_pre2_4 = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
+  assign sel_pre2_5 = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
+  assign sel_pre2_6 = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
+  assign sel_dl1_r0_wp = wr__addr;
+  assign wr__data = i__payload;
+  assign wr__en = adv7;
+  assign sel_dl1_r0_rp = rd__addr;
+  assign rd__data = sel_dl1_r0_q;
+  assign sel_sel0 = { \$150 , \$148 , \$146 , \$144 , \sel_l8_s0$192 [0] };
+  assign sel_sel1 = { \$160 , \$158 , \$156 , \$154 , \$152  };
+  assign sel_sel2 = { \$170 , \$168 , \$166 , \$164 , \$162  };
+  assign sel_sel3 = { \$180 , \$178 , \$176 , \$174 , \$172  };
+  assign sel_idx0 = { \sel_l10_s0$203 [4], \$189 , \$188  };
+  assign sel_idx1 = { \$199 , \$198 , \$197  };
+  assign sel_idx2 = { \$210 , \$208 , \$206  };
+  assign sel_idx3 = { \$223 , \$220 , \$218  };
   assign \i__payload.data  = i__payload;
   assign \i__payload.data[0]  = i__payload[7:0];
   assign \i__payload.data[1]  = i__payload[15:8];
@@ -706,21 +2141,22 @@ module nm_topk_4_8_int8_network(i__valid, o__ready, clk, rst, i__ready, o__paylo
   assign \o__payload.index[1]  = o__payload[45:43];
   assign \o__payload.index[2]  = o__payload[48:46];
   assign \o__payload.index[3]  = o__payload[51:49];
-  assign o__payload[51:49] = \sel_l9_s0$97 ;
-  assign o__payload[39:32] = \sel_l9_s0$96 ;
-  assign o__payload[48:46] = \sel_l9_s0$95 ;
-  assign o__payload[31:24] = \sel_l9_s0$94 ;
-  assign o__payload[45:43] = \sel_l9_s0$93 ;
-  assign o__payload[23:16] = \sel_l9_s0$92 ;
-  assign o__payload[42:40] = \sel_l9_s0$91 ;
-  assign o__payload[15:8] = \sel_l9_s0$90 ;
-  assign o__payload[7:0] = sel_l9_s0;
-  assign \$26  = 3'h7;
-  assign \$27  = 3'h5;
-  assign \$28  = 3'h6;
-  assign \$29  = 3'h4;
-  assign \$30  = 3'h3;
-  assign \$31  = 3'h1;
-  assign \$32  = 3'h2;
-  assign \$33  = 3'h0;
+  assign o__payload[51:49] = \sel_l12_s0$239 ;
+  assign o__payload[39:32] = \sel_l12_s0$238 ;
+  assign o__payload[48:46] = \sel_l12_s0$237 ;
+  assign o__payload[31:24] = \sel_l12_s0$236 ;
+  assign o__payload[45:43] = \sel_l12_s0$235 ;
+  assign o__payload[23:16] = \sel_l12_s0$234 ;
+  assign o__payload[42:40] = \sel_l12_s0$233 ;
+  assign o__payload[15:8] = \sel_l12_s0$232 ;
+  assign o__payload[7:0] = sel_l12_s0;
+  assign \$27  = 3'h7;
+  assign \$28  = 3'h5;
+  assign \$29  = 3'h6;
+  assign \$30  = 3'h4;
+  assign \$31  = 3'h3;
+  assign \$32  = 3'h1;
+  assign \$33  = 3'h2;
+  assign \$34  = 3'h0;
+  assign \$151  = \sel_l8_s0$193 ;
 endmodule

@@ -259,93 +259,93 @@ module nm_topk_4_8_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$326 ;
   wire \$327 ;
   wire \$328 ;
-  wire [7:0] \$329 ;
+  wire \$329 ;
   wire \$33 ;
-  wire [7:0] \$330 ;
-  wire [7:0] \$331 ;
-  wire [7:0] \$332 ;
-  wire [7:0] \$333 ;
+  wire \$330 ;
+  wire \$331 ;
+  wire \$332 ;
+  wire \$333 ;
   wire [7:0] \$334 ;
-  wire \$335 ;
-  wire \$336 ;
+  wire [7:0] \$335 ;
+  wire [7:0] \$336 ;
   wire [7:0] \$337 ;
   wire [7:0] \$338 ;
   wire [7:0] \$339 ;
   wire \$34 ;
-  wire [7:0] \$340 ;
-  wire [7:0] \$341 ;
+  wire \$340 ;
+  wire \$341 ;
   wire [7:0] \$342 ;
-  wire \$343 ;
-  wire \$344 ;
-  wire \$345 ;
-  wire \$346 ;
+  wire [7:0] \$343 ;
+  wire [7:0] \$344 ;
+  wire [7:0] \$345 ;
+  wire [7:0] \$346 ;
   wire [7:0] \$347 ;
-  wire [7:0] \$348 ;
-  wire [7:0] \$349 ;
+  wire \$348 ;
+  wire \$349 ;
   wire \$35 ;
-  wire [7:0] \$350 ;
-  wire [7:0] \$351 ;
+  wire \$350 ;
+  wire \$351 ;
   wire [7:0] \$352 ;
-  wire \$353 ;
-  wire \$354 ;
-  wire \$355 ;
-  wire \$356 ;
-  wire \$357 ;
-  wire [7:0] \$358 ;
-  wire [7:0] \$359 ;
+  wire [7:0] \$353 ;
+  wire [7:0] \$354 ;
+  wire [7:0] \$355 ;
+  wire [7:0] \$356 ;
+  wire [7:0] \$357 ;
+  wire \$358 ;
+  wire \$359 ;
   wire \$36 ;
-  wire [7:0] \$360 ;
-  wire [7:0] \$361 ;
-  wire [7:0] \$362 ;
+  wire \$360 ;
+  wire \$361 ;
+  wire \$362 ;
   wire [7:0] \$363 ;
-  wire \$364 ;
-  wire \$365 ;
-  wire \$366 ;
-  wire \$367 ;
-  wire \$368 ;
+  wire [7:0] \$364 ;
+  wire [7:0] \$365 ;
+  wire [7:0] \$366 ;
+  wire [7:0] \$367 ;
+  wire [7:0] \$368 ;
   wire \$369 ;
   wire \$37 ;
   wire \$370 ;
-  reg \$371 ;
-  reg \$372 ;
-  reg \$373 ;
-  reg \$374 ;
-  reg \$375 ;
-  reg \$376 ;
-  reg [7:0] \$377 ;
-  reg [7:0] \$378 ;
-  reg [7:0] \$379 ;
+  wire \$371 ;
+  wire \$372 ;
+  wire \$373 ;
+  wire \$374 ;
+  wire \$375 ;
+  wire \$376 ;
+  wire \$377 ;
+  reg \$378 ;
+  reg \$379 ;
   wire \$38 ;
-  reg [7:0] \$380 ;
-  reg [7:0] \$381 ;
-  reg [7:0] \$382 ;
-  reg [7:0] \$383 ;
-  reg [7:0] \$384 ;
-  reg [27:0] \$385 ;
+  reg \$380 ;
+  reg \$381 ;
+  reg \$382 ;
+  reg \$383 ;
+  reg \$384 ;
+  reg [7:0] \$385 ;
   reg [7:0] \$386 ;
   reg [7:0] \$387 ;
-  reg \$388 ;
-  reg [1:0] \$389 ;
+  reg [7:0] \$388 ;
+  reg [7:0] \$389 ;
   wire \$39 ;
-  reg [1:0] \$390 ;
-  reg [2:0] \$391 ;
-  reg [2:0] \$392 ;
-  reg [2:0] \$393 ;
-  reg [2:0] \$394 ;
-  reg [7:0] \$395 ;
+  reg [7:0] \$390 ;
+  reg [7:0] \$391 ;
+  reg [7:0] \$392 ;
+  reg \$393 ;
+  reg [27:0] \$394 ;
+  reg \$395 ;
   reg [7:0] \$396 ;
-  reg [7:0] \$397 ;
+  reg \$397 ;
   reg [7:0] \$398 ;
-  reg [7:0] \$399 ;
+  reg \$399 ;
   wire [8:0] \$4 ;
   wire \$40 ;
-  reg [7:0] \$400 ;
-  reg [7:0] \$401 ;
-  reg [7:0] \$402 ;
-  reg [7:0] \$403 ;
-  reg [7:0] \$404 ;
-  reg [7:0] \$405 ;
-  reg [7:0] \$406 ;
+  reg [1:0] \$400 ;
+  reg [1:0] \$401 ;
+  reg [2:0] \$402 ;
+  reg [2:0] \$403 ;
+  reg [2:0] \$404 ;
+  reg [2:0] \$405 ;
+  reg \$406 ;
   reg [7:0] \$407 ;
   reg [7:0] \$408 ;
   reg [7:0] \$409 ;
@@ -378,22 +378,36 @@ module nm_topk_4_8_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [7:0] \$433 ;
   reg [7:0] \$434 ;
   reg [7:0] \$435 ;
-  reg [2:0] \$436 ;
-  reg [2:0] \$437 ;
-  reg [2:0] \$438 ;
-  reg [2:0] \$439 ;
+  reg [7:0] \$436 ;
+  reg [7:0] \$437 ;
+  reg [7:0] \$438 ;
+  reg \$439 ;
   wire \$44 ;
   reg [7:0] \$440 ;
   reg [7:0] \$441 ;
   reg [7:0] \$442 ;
   reg [7:0] \$443 ;
   reg [7:0] \$444 ;
-  reg [2:0] \$445 ;
-  reg [2:0] \$446 ;
-  reg [2:0] \$447 ;
-  reg [2:0] \$448 ;
+  reg [7:0] \$445 ;
+  reg [7:0] \$446 ;
+  reg [7:0] \$447 ;
+  reg [7:0] \$448 ;
+  reg [2:0] \$449 ;
   wire \$45 ;
+  reg [2:0] \$450 ;
+  reg [2:0] \$451 ;
+  reg [2:0] \$452 ;
+  reg \$453 ;
+  reg [7:0] \$454 ;
+  reg [7:0] \$455 ;
+  reg [7:0] \$456 ;
+  reg [7:0] \$457 ;
+  reg [7:0] \$458 ;
+  reg [2:0] \$459 ;
   wire \$46 ;
+  reg [2:0] \$460 ;
+  reg [2:0] \$461 ;
+  reg [2:0] \$462 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
@@ -452,6 +466,20 @@ module nm_topk_4_8_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
+  wire adv0;
+  reg adv0_valid = 1'h0;
+  wire adv1;
+  reg adv1_valid = 1'h0;
+  wire adv2;
+  reg adv2_valid = 1'h0;
+  wire adv3;
+  reg adv3_valid = 1'h0;
+  wire adv4;
+  reg adv4_valid = 1'h0;
+  wire adv5;
+  reg adv5_valid = 1'h0;
+  wire adv6;
+  reg adv6_valid = 1'h0;
   wire advance;
   input clk;
   wire clk;
@@ -547,37 +575,37 @@ module nm_topk_4_8_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire sel_cs1_7_0_0c;
   wire sel_cs1_7_0_0s;
   reg [7:0] sel_dl1_s0 = 8'h00;
-  reg [7:0] \sel_dl1_s0$186  = 8'h00;
-  reg [7:0] \sel_dl1_s0$187  = 8'h00;
-  reg [7:0] \sel_dl1_s0$188  = 8'h00;
-  reg [7:0] \sel_dl1_s0$189  = 8'h00;
-  reg [7:0] \sel_dl1_s0$190  = 8'h00;
-  reg [7:0] \sel_dl1_s0$191  = 8'h00;
-  reg [7:0] \sel_dl1_s0$192  = 8'h00;
+  reg [7:0] \sel_dl1_s0$200  = 8'h00;
+  reg [7:0] \sel_dl1_s0$201  = 8'h00;
+  reg [7:0] \sel_dl1_s0$202  = 8'h00;
+  reg [7:0] \sel_dl1_s0$203  = 8'h00;
+  reg [7:0] \sel_dl1_s0$204  = 8'h00;
+  reg [7:0] \sel_dl1_s0$205  = 8'h00;
+  reg [7:0] \sel_dl1_s0$206  = 8'h00;
   reg [7:0] sel_dl1_s1 = 8'h00;
-  reg [7:0] \sel_dl1_s1$194  = 8'h00;
-  reg [7:0] \sel_dl1_s1$195  = 8'h00;
-  reg [7:0] \sel_dl1_s1$196  = 8'h00;
-  reg [7:0] \sel_dl1_s1$197  = 8'h00;
-  reg [7:0] \sel_dl1_s1$198  = 8'h00;
-  reg [7:0] \sel_dl1_s1$199  = 8'h00;
-  reg [7:0] \sel_dl1_s1$200  = 8'h00;
+  reg [7:0] \sel_dl1_s1$208  = 8'h00;
+  reg [7:0] \sel_dl1_s1$209  = 8'h00;
+  reg [7:0] \sel_dl1_s1$210  = 8'h00;
+  reg [7:0] \sel_dl1_s1$211  = 8'h00;
+  reg [7:0] \sel_dl1_s1$212  = 8'h00;
+  reg [7:0] \sel_dl1_s1$213  = 8'h00;
+  reg [7:0] \sel_dl1_s1$214  = 8'h00;
   reg [7:0] sel_dl1_s2 = 8'h00;
-  reg [7:0] \sel_dl1_s2$202  = 8'h00;
-  reg [7:0] \sel_dl1_s2$203  = 8'h00;
-  reg [7:0] \sel_dl1_s2$204  = 8'h00;
-  reg [7:0] \sel_dl1_s2$205  = 8'h00;
-  reg [7:0] \sel_dl1_s2$206  = 8'h00;
-  reg [7:0] \sel_dl1_s2$207  = 8'h00;
-  reg [7:0] \sel_dl1_s2$208  = 8'h00;
+  reg [7:0] \sel_dl1_s2$216  = 8'h00;
+  reg [7:0] \sel_dl1_s2$217  = 8'h00;
+  reg [7:0] \sel_dl1_s2$218  = 8'h00;
+  reg [7:0] \sel_dl1_s2$219  = 8'h00;
+  reg [7:0] \sel_dl1_s2$220  = 8'h00;
+  reg [7:0] \sel_dl1_s2$221  = 8'h00;
+  reg [7:0] \sel_dl1_s2$222  = 8'h00;
   reg [7:0] sel_dl1_s3 = 8'h00;
-  reg [7:0] \sel_dl1_s3$141  = 8'h00;
-  reg [7:0] \sel_dl1_s3$142  = 8'h00;
-  reg [7:0] \sel_dl1_s3$144  = 8'h00;
-  reg [7:0] \sel_dl1_s3$145  = 8'h00;
-  reg [7:0] \sel_dl1_s3$149  = 8'h00;
-  reg [7:0] \sel_dl1_s3$153  = 8'h00;
-  reg [7:0] \sel_dl1_s3$157  = 8'h00;
+  reg [7:0] \sel_dl1_s3$151  = 8'h00;
+  reg [7:0] \sel_dl1_s3$152  = 8'h00;
+  reg [7:0] \sel_dl1_s3$154  = 8'h00;
+  reg [7:0] \sel_dl1_s3$155  = 8'h00;
+  reg [7:0] \sel_dl1_s3$159  = 8'h00;
+  reg [7:0] \sel_dl1_s3$163  = 8'h00;
+  reg [7:0] \sel_dl1_s3$167  = 8'h00;
   wire [2:0] sel_idx0;
   wire [2:0] sel_idx1;
   wire [2:0] sel_idx2;
@@ -592,45 +620,45 @@ module nm_topk_4_8_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire [7:0] sel_key6;
   wire [7:0] sel_key7;
   reg [7:0] sel_l10_s0 = 8'h00;
-  reg [7:0] \sel_l10_s0$161  = 8'h00;
-  reg [7:0] \sel_l10_s0$163  = 8'h00;
-  reg [7:0] \sel_l10_s0$164  = 8'h00;
-  reg [7:0] \sel_l10_s0$166  = 8'h00;
-  reg [7:0] \sel_l10_s0$167  = 8'h00;
-  reg [7:0] \sel_l10_s0$169  = 8'h00;
-  reg [7:0] \sel_l10_s0$170  = 8'h00;
-  reg [7:0] \sel_l10_s0$209  = 8'h00;
-  reg [2:0] \sel_l10_s0$210  = 3'h0;
-  reg [2:0] \sel_l10_s0$211  = 3'h0;
-  reg [2:0] \sel_l10_s0$212  = 3'h0;
-  reg [2:0] \sel_l10_s0$213  = 3'h0;
+  reg [7:0] \sel_l10_s0$173  = 8'h00;
+  reg [7:0] \sel_l10_s0$175  = 8'h00;
+  reg [7:0] \sel_l10_s0$176  = 8'h00;
+  reg [7:0] \sel_l10_s0$178  = 8'h00;
+  reg [7:0] \sel_l10_s0$179  = 8'h00;
+  reg [7:0] \sel_l10_s0$181  = 8'h00;
+  reg [7:0] \sel_l10_s0$182  = 8'h00;
+  reg [7:0] \sel_l10_s0$223  = 8'h00;
+  reg [2:0] \sel_l10_s0$224  = 3'h0;
+  reg [2:0] \sel_l10_s0$225  = 3'h0;
+  reg [2:0] \sel_l10_s0$226  = 3'h0;
+  reg [2:0] \sel_l10_s0$227  = 3'h0;
   reg [7:0] sel_l11_s0 = 8'h00;
-  reg [7:0] \sel_l11_s0$172  = 8'h00;
-  reg [2:0] \sel_l11_s0$173  = 3'h0;
-  reg [7:0] \sel_l11_s0$174  = 8'h00;
-  reg [2:0] \sel_l11_s0$175  = 3'h0;
-  reg [7:0] \sel_l11_s0$176  = 8'h00;
-  reg [2:0] \sel_l11_s0$177  = 3'h0;
-  reg [7:0] \sel_l11_s0$178  = 8'h00;
-  reg [2:0] \sel_l11_s0$179  = 3'h0;
+  reg [7:0] \sel_l11_s0$186  = 8'h00;
+  reg [2:0] \sel_l11_s0$187  = 3'h0;
+  reg [7:0] \sel_l11_s0$188  = 8'h00;
+  reg [2:0] \sel_l11_s0$189  = 3'h0;
+  reg [7:0] \sel_l11_s0$190  = 8'h00;
+  reg [2:0] \sel_l11_s0$191  = 3'h0;
+  reg [7:0] \sel_l11_s0$192  = 8'h00;
+  reg [2:0] \sel_l11_s0$193  = 3'h0;
   reg [7:0] sel_l1_s0 = 8'h00;
-  reg [7:0] \sel_l1_s0$20  = 8'h00;
-  reg [7:0] \sel_l1_s0$21  = 8'h00;
   reg [7:0] \sel_l1_s0$22  = 8'h00;
   reg [7:0] \sel_l1_s0$23  = 8'h00;
   reg [7:0] \sel_l1_s0$24  = 8'h00;
   reg [7:0] \sel_l1_s0$25  = 8'h00;
   reg [7:0] \sel_l1_s0$26  = 8'h00;
+  reg [7:0] \sel_l1_s0$27  = 8'h00;
+  reg [7:0] \sel_l1_s0$28  = 8'h00;
   reg [27:0] sel_l2_s0 = 28'h0000000;
   reg [7:0] sel_l5_s0 = 8'h00;
   reg [7:0] sel_l8_s0 = 8'h00;
-  reg \sel_l8_s0$129  = 1'h0;
-  reg [1:0] \sel_l8_s0$130  = 2'h0;
-  reg [1:0] \sel_l8_s0$131  = 2'h0;
-  reg [2:0] \sel_l8_s0$132  = 3'h0;
-  reg [2:0] \sel_l8_s0$134  = 3'h0;
-  reg [2:0] \sel_l8_s0$136  = 3'h0;
-  reg [2:0] \sel_l8_s0$138  = 3'h0;
+  reg \sel_l8_s0$139  = 1'h0;
+  reg [1:0] \sel_l8_s0$140  = 2'h0;
+  reg [1:0] \sel_l8_s0$141  = 2'h0;
+  reg [2:0] \sel_l8_s0$142  = 3'h0;
+  reg [2:0] \sel_l8_s0$144  = 3'h0;
+  reg [2:0] \sel_l8_s0$146  = 3'h0;
+  reg [2:0] \sel_l8_s0$148  = 3'h0;
   wire [7:0] sel_or0_0;
   wire [7:0] sel_or0_3;
   wire [7:0] sel_or1_0;
@@ -704,83 +732,125 @@ module nm_topk_4_8_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   (* init = 1'h0 *)
   wire valid_s5;
   always @(posedge clk)
-    \sel_dl1_s1$200  <= \$410 ;
+    \sel_l8_s0$144  <= \$403 ;
   always @(posedge clk)
-    sel_dl1_s2 <= \$411 ;
+    \sel_l8_s0$146  <= \$404 ;
   always @(posedge clk)
-    \sel_dl1_s2$202  <= \$412 ;
+    \sel_l8_s0$148  <= \$405 ;
   always @(posedge clk)
-    \sel_dl1_s2$203  <= \$413 ;
+    adv4_valid <= \$406 ;
   always @(posedge clk)
-    \sel_dl1_s2$204  <= \$414 ;
+    sel_dl1_s0 <= \$407 ;
   always @(posedge clk)
-    \sel_dl1_s2$205  <= \$415 ;
+    \sel_dl1_s0$200  <= \$408 ;
   always @(posedge clk)
-    \sel_dl1_s2$206  <= \$416 ;
+    \sel_dl1_s0$201  <= \$409 ;
   always @(posedge clk)
-    \sel_dl1_s2$207  <= \$417 ;
+    \sel_dl1_s0$202  <= \$410 ;
   always @(posedge clk)
-    \sel_dl1_s2$208  <= \$418 ;
+    \sel_dl1_s0$203  <= \$411 ;
   always @(posedge clk)
-    sel_dl1_s3 <= \$419 ;
+    \sel_dl1_s0$204  <= \$412 ;
   always @(posedge clk)
-    \sel_dl1_s3$141  <= \$420 ;
+    \sel_dl1_s0$205  <= \$413 ;
   always @(posedge clk)
-    \sel_dl1_s3$142  <= \$421 ;
+    \sel_dl1_s0$206  <= \$414 ;
   always @(posedge clk)
-    \sel_dl1_s3$144  <= \$422 ;
+    sel_dl1_s1 <= \$415 ;
   always @(posedge clk)
-    \sel_dl1_s3$145  <= \$423 ;
+    \sel_dl1_s1$208  <= \$416 ;
   always @(posedge clk)
-    \sel_dl1_s3$149  <= \$424 ;
+    \sel_dl1_s1$209  <= \$417 ;
   always @(posedge clk)
-    \sel_dl1_s3$153  <= \$425 ;
+    \sel_dl1_s1$210  <= \$418 ;
   always @(posedge clk)
-    \sel_dl1_s3$157  <= \$426 ;
+    \sel_dl1_s1$211  <= \$419 ;
   always @(posedge clk)
-    \sel_l10_s0$209  <= \$427 ;
+    \sel_dl1_s1$212  <= \$420 ;
   always @(posedge clk)
-    sel_l10_s0 <= \$428 ;
+    \sel_dl1_s1$213  <= \$421 ;
   always @(posedge clk)
-    \sel_l10_s0$161  <= \$429 ;
+    \sel_dl1_s1$214  <= \$422 ;
   always @(posedge clk)
-    \sel_l10_s0$163  <= \$430 ;
+    sel_dl1_s2 <= \$423 ;
   always @(posedge clk)
-    \sel_l10_s0$164  <= \$431 ;
+    \sel_dl1_s2$216  <= \$424 ;
   always @(posedge clk)
-    \sel_l10_s0$166  <= \$432 ;
+    \sel_dl1_s2$217  <= \$425 ;
   always @(posedge clk)
-    \sel_l10_s0$167  <= \$433 ;
+    \sel_dl1_s2$218  <= \$426 ;
   always @(posedge clk)
-    \sel_l10_s0$169  <= \$434 ;
+    \sel_dl1_s2$219  <= \$427 ;
   always @(posedge clk)
-    \sel_l10_s0$170  <= \$435 ;
+    \sel_dl1_s2$220  <= \$428 ;
   always @(posedge clk)
-    \sel_l10_s0$210  <= \$436 ;
+    \sel_dl1_s2$221  <= \$429 ;
   always @(posedge clk)
-    \sel_l10_s0$211  <= \$437 ;
+    \sel_dl1_s2$222  <= \$430 ;
   always @(posedge clk)
-    \sel_l10_s0$212  <= \$438 ;
+    sel_dl1_s3 <= \$431 ;
   always @(posedge clk)
-    \sel_l10_s0$213  <= \$439 ;
+    \sel_dl1_s3$151  <= \$432 ;
   always @(posedge clk)
-    sel_l11_s0 <= \$440 ;
+    \sel_dl1_s3$152  <= \$433 ;
   always @(posedge clk)
-    \sel_l11_s0$172  <= \$441 ;
+    \sel_dl1_s3$154  <= \$434 ;
   always @(posedge clk)
-    \sel_l11_s0$174  <= \$442 ;
+    \sel_dl1_s3$155  <= \$435 ;
   always @(posedge clk)
-    \sel_l11_s0$176  <= \$443 ;
+    \sel_dl1_s3$159  <= \$436 ;
   always @(posedge clk)
-    \sel_l11_s0$178  <= \$444 ;
+    \sel_dl1_s3$163  <= \$437 ;
   always @(posedge clk)
-    \sel_l11_s0$173  <= \$445 ;
+    \sel_dl1_s3$167  <= \$438 ;
   always @(posedge clk)
-    \sel_l11_s0$175  <= \$446 ;
+    adv5_valid <= \$439 ;
   always @(posedge clk)
-    \sel_l11_s0$177  <= \$447 ;
+    \sel_l10_s0$223  <= \$440 ;
   always @(posedge clk)
-    \sel_l11_s0$179  <= \$448 ;
+    sel_l10_s0 <= \$441 ;
+  always @(posedge clk)
+    \sel_l10_s0$173  <= \$442 ;
+  always @(posedge clk)
+    \sel_l10_s0$175  <= \$443 ;
+  always @(posedge clk)
+    \sel_l10_s0$176  <= \$444 ;
+  always @(posedge clk)
+    \sel_l10_s0$178  <= \$445 ;
+  always @(posedge clk)
+    \sel_l10_s0$179  <= \$446 ;
+  always @(posedge clk)
+    \sel_l10_s0$181  <= \$447 ;
+  always @(posedge clk)
+    \sel_l10_s0$182  <= \$448 ;
+  always @(posedge clk)
+    \sel_l10_s0$224  <= \$449 ;
+  always @(posedge clk)
+    \sel_l10_s0$225  <= \$450 ;
+  always @(posedge clk)
+    \sel_l10_s0$226  <= \$451 ;
+  always @(posedge clk)
+    \sel_l10_s0$227  <= \$452 ;
+  always @(posedge clk)
+    adv6_valid <= \$453 ;
+  always @(posedge clk)
+    sel_l11_s0 <= \$454 ;
+  always @(posedge clk)
+    \sel_l11_s0$186  <= \$455 ;
+  always @(posedge clk)
+    \sel_l11_s0$188  <= \$456 ;
+  always @(posedge clk)
+    \sel_l11_s0$190  <= \$457 ;
+  always @(posedge clk)
+    \sel_l11_s0$192  <= \$458 ;
+  always @(posedge clk)
+    \sel_l11_s0$187  <= \$459 ;
+  always @(posedge clk)
+    \sel_l11_s0$189  <= \$460 ;
+  always @(posedge clk)
+    \sel_l11_s0$191  <= \$461 ;
+  always @(posedge clk)
+    \sel_l11_s0$193  <= \$462 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = $signed(i__payload[7:0]) >= $signed(1'h0);
@@ -807,294 +877,300 @@ module nm_topk_4_8_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$23  = $signed(i__payload[63:56]) >= $signed(1'h0);
   assign \$24  = - $signed(i__payload[63:56]);
   assign \$25  = \$23  ? { i__payload[63], i__payload[63:56] } : \$24 ;
-  assign \$26  = sel_l1_s0 >= \sel_l1_s0$20 ;
-  assign \$27  = sel_l1_s0 >= \sel_l1_s0$21 ;
-  assign \$28  = sel_l1_s0 >= \sel_l1_s0$22 ;
-  assign \$29  = sel_l1_s0 >= \sel_l1_s0$23 ;
-  assign \$30  = sel_l1_s0 >= \sel_l1_s0$24 ;
-  assign \$31  = sel_l1_s0 >= \sel_l1_s0$25 ;
-  assign \$32  = sel_l1_s0 >= \sel_l1_s0$26 ;
-  assign \$33  = \sel_l1_s0$20  >= \sel_l1_s0$21 ;
-  assign \$34  = \sel_l1_s0$20  >= \sel_l1_s0$22 ;
-  assign \$35  = \sel_l1_s0$20  >= \sel_l1_s0$23 ;
-  assign \$36  = \sel_l1_s0$20  >= \sel_l1_s0$24 ;
-  assign \$37  = \sel_l1_s0$20  >= \sel_l1_s0$25 ;
-  assign \$38  = \sel_l1_s0$20  >= \sel_l1_s0$26 ;
-  assign \$39  = \sel_l1_s0$21  >= \sel_l1_s0$22 ;
-  assign \$40  = \sel_l1_s0$21  >= \sel_l1_s0$23 ;
-  assign \$41  = \sel_l1_s0$21  >= \sel_l1_s0$24 ;
-  assign \$42  = \sel_l1_s0$21  >= \sel_l1_s0$25 ;
-  assign \$43  = \sel_l1_s0$21  >= \sel_l1_s0$26 ;
-  assign \$44  = \sel_l1_s0$22  >= \sel_l1_s0$23 ;
-  assign \$45  = \sel_l1_s0$22  >= \sel_l1_s0$24 ;
-  assign \$46  = \sel_l1_s0$22  >= \sel_l1_s0$25 ;
-  assign \$47  = \sel_l1_s0$22  >= \sel_l1_s0$26 ;
-  assign \$48  = \sel_l1_s0$23  >= \sel_l1_s0$24 ;
-  assign \$49  = \sel_l1_s0$23  >= \sel_l1_s0$25 ;
-  assign \$50  = \sel_l1_s0$23  >= \sel_l1_s0$26 ;
-  assign \$51  = \sel_l1_s0$24  >= \sel_l1_s0$25 ;
-  assign \$52  = \sel_l1_s0$24  >= \sel_l1_s0$26 ;
-  assign \$53  = \sel_l1_s0$25  >= \sel_l1_s0$26 ;
-  assign \$54  = ~ sel_l2_s0[0];
-  assign \$55  = ~ sel_l2_s0[1];
-  assign \$56  = \$54  ^ \$55 ;
-  assign \$57  = ~ sel_l2_s0[2];
-  assign sel_cs0_0_0_0s = \$56  ^ \$57 ;
-  assign \$58  = ~ sel_l2_s0[0];
-  assign \$59  = ~ sel_l2_s0[1];
-  assign \$60  = \$58  & \$59 ;
-  assign \$61  = ~ sel_l2_s0[0];
-  assign \$62  = ~ sel_l2_s0[2];
-  assign \$63  = \$61  & \$62 ;
-  assign \$64  = \$60  | \$63 ;
-  assign \$65  = ~ sel_l2_s0[1];
-  assign \$66  = ~ sel_l2_s0[2];
-  assign \$67  = \$65  & \$66 ;
-  assign sel_cs0_0_0_0c = \$64  | \$67 ;
-  assign \$68  = ~ sel_l2_s0[3];
-  assign \$69  = ~ sel_l2_s0[4];
-  assign \$70  = \$68  ^ \$69 ;
-  assign \$71  = ~ sel_l2_s0[5];
-  assign sel_cs0_0_0_1s = \$70  ^ \$71 ;
-  assign \$72  = ~ sel_l2_s0[3];
-  assign \$73  = ~ sel_l2_s0[4];
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = ~ sel_l2_s0[3];
-  assign \$76  = ~ sel_l2_s0[5];
-  assign \$77  = \$75  & \$76 ;
-  assign \$78  = \$74  | \$77 ;
-  assign \$79  = ~ sel_l2_s0[4];
-  assign \$80  = ~ sel_l2_s0[5];
-  assign \$81  = \$79  & \$80 ;
-  assign sel_cs0_0_0_1c = \$78  | \$81 ;
-  assign \$82  = ~ sel_l2_s0[7];
-  assign \$83  = sel_l2_s0[0] ^ \$82 ;
-  assign \$84  = ~ sel_l2_s0[8];
-  assign sel_cs0_1_0_0s = \$83  ^ \$84 ;
-  assign \$85  = ~ sel_l2_s0[7];
-  assign \$86  = sel_l2_s0[0] & \$85 ;
-  assign \$87  = ~ sel_l2_s0[8];
+  assign \$26  = ~ adv0_valid;
+  assign adv0 = \$26  | o__ready;
+  assign \$27  = sel_l1_s0 >= \sel_l1_s0$22 ;
+  assign \$28  = sel_l1_s0 >= \sel_l1_s0$23 ;
+  assign \$29  = sel_l1_s0 >= \sel_l1_s0$24 ;
+  assign \$30  = sel_l1_s0 >= \sel_l1_s0$25 ;
+  assign \$31  = sel_l1_s0 >= \sel_l1_s0$26 ;
+  assign \$32  = sel_l1_s0 >= \sel_l1_s0$27 ;
+  assign \$33  = sel_l1_s0 >= \sel_l1_s0$28 ;
+  assign \$34  = \sel_l1_s0$22  >= \sel_l1_s0$23 ;
+  assign \$35  = \sel_l1_s0$22  >= \sel_l1_s0$24 ;
+  assign \$36  = \sel_l1_s0$22  >= \sel_l1_s0$25 ;
+  assign \$37  = \sel_l1_s0$22  >= \sel_l1_s0$26 ;
+  assign \$38  = \sel_l1_s0$22  >= \sel_l1_s0$27 ;
+  assign \$39  = \sel_l1_s0$22  >= \sel_l1_s0$28 ;
+  assign \$40  = \sel_l1_s0$23  >= \sel_l1_s0$24 ;
+  assign \$41  = \sel_l1_s0$23  >= \sel_l1_s0$25 ;
+  assign \$42  = \sel_l1_s0$23  >= \sel_l1_s0$26 ;
+  assign \$43  = \sel_l1_s0$23  >= \sel_l1_s0$27 ;
+  assign \$44  = \sel_l1_s0$23  >= \sel_l1_s0$28 ;
+  assign \$45  = \sel_l1_s0$24  >= \sel_l1_s0$25 ;
+  assign \$46  = \sel_l1_s0$24  >= \sel_l1_s0$26 ;
+  assign \$47  = \sel_l1_s0$24  >= \sel_l1_s0$27 ;
+  assign \$48  = \sel_l1_s0$24  >= \sel_l1_s0$28 ;
+  assign \$49  = \sel_l1_s0$25  >= \sel_l1_s0$26 ;
+  assign \$50  = \sel_l1_s0$25  >= \sel_l1_s0$27 ;
+  assign \$51  = \sel_l1_s0$25  >= \sel_l1_s0$28 ;
+  assign \$52  = \sel_l1_s0$26  >= \sel_l1_s0$27 ;
+  assign \$53  = \sel_l1_s0$26  >= \sel_l1_s0$28 ;
+  assign \$54  = \sel_l1_s0$27  >= \sel_l1_s0$28 ;
+  assign \$55  = ~ adv1_valid;
+  assign adv1 = \$55  | o__ready;
+  assign \$56  = ~ sel_l2_s0[0];
+  assign \$57  = ~ sel_l2_s0[1];
+  assign \$58  = \$56  ^ \$57 ;
+  assign \$59  = ~ sel_l2_s0[2];
+  assign sel_cs0_0_0_0s = \$58  ^ \$59 ;
+  assign \$60  = ~ sel_l2_s0[0];
+  assign \$61  = ~ sel_l2_s0[1];
+  assign \$62  = \$60  & \$61 ;
+  assign \$63  = ~ sel_l2_s0[0];
+  assign \$64  = ~ sel_l2_s0[2];
+  assign \$65  = \$63  & \$64 ;
+  assign \$66  = \$62  | \$65 ;
+  assign \$67  = ~ sel_l2_s0[1];
+  assign \$68  = ~ sel_l2_s0[2];
+  assign \$69  = \$67  & \$68 ;
+  assign sel_cs0_0_0_0c = \$66  | \$69 ;
+  assign \$70  = ~ sel_l2_s0[3];
+  assign \$71  = ~ sel_l2_s0[4];
+  assign \$72  = \$70  ^ \$71 ;
+  assign \$73  = ~ sel_l2_s0[5];
+  assign sel_cs0_0_0_1s = \$72  ^ \$73 ;
+  assign \$74  = ~ sel_l2_s0[3];
+  assign \$75  = ~ sel_l2_s0[4];
+  assign \$76  = \$74  & \$75 ;
+  assign \$77  = ~ sel_l2_s0[3];
+  assign \$78  = ~ sel_l2_s0[5];
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = \$76  | \$79 ;
+  assign \$81  = ~ sel_l2_s0[4];
+  assign \$82  = ~ sel_l2_s0[5];
+  assign \$83  = \$81  & \$82 ;
+  assign sel_cs0_0_0_1c = \$80  | \$83 ;
+  assign \$84  = ~ sel_l2_s0[7];
+  assign \$85  = sel_l2_s0[0] ^ \$84 ;
+  assign \$86  = ~ sel_l2_s0[8];
+  assign sel_cs0_1_0_0s = \$85  ^ \$86 ;
+  assign \$87  = ~ sel_l2_s0[7];
   assign \$88  = sel_l2_s0[0] & \$87 ;
-  assign \$89  = \$86  | \$88 ;
-  assign \$90  = ~ sel_l2_s0[7];
-  assign \$91  = ~ sel_l2_s0[8];
-  assign \$92  = \$90  & \$91 ;
-  assign sel_cs0_1_0_0c = \$89  | \$92 ;
-  assign \$93  = ~ sel_l2_s0[9];
-  assign \$94  = ~ sel_l2_s0[10];
-  assign \$95  = \$93  ^ \$94 ;
-  assign \$96  = ~ sel_l2_s0[11];
-  assign sel_cs0_1_0_1s = \$95  ^ \$96 ;
-  assign \$97  = ~ sel_l2_s0[9];
-  assign \$98  = ~ sel_l2_s0[10];
-  assign \$99  = \$97  & \$98 ;
-  assign \$100  = ~ sel_l2_s0[9];
-  assign \$101  = ~ sel_l2_s0[11];
-  assign \$102  = \$100  & \$101 ;
-  assign \$103  = \$99  | \$102 ;
-  assign \$104  = ~ sel_l2_s0[10];
-  assign \$105  = ~ sel_l2_s0[11];
-  assign \$106  = \$104  & \$105 ;
-  assign sel_cs0_1_0_1c = \$103  | \$106 ;
-  assign \$107  = sel_l2_s0[1] ^ sel_l2_s0[7];
-  assign \$108  = ~ sel_l2_s0[13];
-  assign sel_cs0_2_0_0s = \$107  ^ \$108 ;
-  assign \$109  = sel_l2_s0[1] & sel_l2_s0[7];
+  assign \$89  = ~ sel_l2_s0[8];
+  assign \$90  = sel_l2_s0[0] & \$89 ;
+  assign \$91  = \$88  | \$90 ;
+  assign \$92  = ~ sel_l2_s0[7];
+  assign \$93  = ~ sel_l2_s0[8];
+  assign \$94  = \$92  & \$93 ;
+  assign sel_cs0_1_0_0c = \$91  | \$94 ;
+  assign \$95  = ~ sel_l2_s0[9];
+  assign \$96  = ~ sel_l2_s0[10];
+  assign \$97  = \$95  ^ \$96 ;
+  assign \$98  = ~ sel_l2_s0[11];
+  assign sel_cs0_1_0_1s = \$97  ^ \$98 ;
+  assign \$99  = ~ sel_l2_s0[9];
+  assign \$100  = ~ sel_l2_s0[10];
+  assign \$101  = \$99  & \$100 ;
+  assign \$102  = ~ sel_l2_s0[9];
+  assign \$103  = ~ sel_l2_s0[11];
+  assign \$104  = \$102  & \$103 ;
+  assign \$105  = \$101  | \$104 ;
+  assign \$106  = ~ sel_l2_s0[10];
+  assign \$107  = ~ sel_l2_s0[11];
+  assign \$108  = \$106  & \$107 ;
+  assign sel_cs0_1_0_1c = \$105  | \$108 ;
+  assign \$109  = sel_l2_s0[1] ^ sel_l2_s0[7];
   assign \$110  = ~ sel_l2_s0[13];
-  assign \$111  = sel_l2_s0[1] & \$110 ;
-  assign \$112  = \$109  | \$111 ;
-  assign \$113  = ~ sel_l2_s0[13];
-  assign \$114  = sel_l2_s0[7] & \$113 ;
-  assign sel_cs0_2_0_0c = \$112  | \$114 ;
-  assign \$115  = ~ sel_l2_s0[14];
-  assign \$116  = ~ sel_l2_s0[15];
-  assign \$117  = \$115  ^ \$116 ;
-  assign \$118  = ~ sel_l2_s0[16];
-  assign sel_cs0_2_0_1s = \$117  ^ \$118 ;
-  assign \$119  = ~ sel_l2_s0[14];
-  assign \$120  = ~ sel_l2_s0[15];
-  assign \$121  = \$119  & \$120 ;
-  assign \$122  = ~ sel_l2_s0[14];
-  assign \$123  = ~ sel_l2_s0[16];
-  assign \$124  = \$122  & \$123 ;
-  assign \$125  = \$121  | \$124 ;
-  assign \$126  = ~ sel_l2_s0[15];
-  assign \$127  = ~ sel_l2_s0[16];
-  assign \$128  = \$126  & \$127 ;
-  assign sel_cs0_2_0_1c = \$125  | \$128 ;
-  assign \$129  = sel_l2_s0[2] ^ sel_l2_s0[8];
-  assign sel_cs0_3_0_0s = \$129  ^ sel_l2_s0[13];
-  assign \$130  = sel_l2_s0[2] & sel_l2_s0[8];
-  assign \$131  = sel_l2_s0[2] & sel_l2_s0[13];
-  assign \$132  = \$130  | \$131 ;
-  assign \$133  = sel_l2_s0[8] & sel_l2_s0[13];
-  assign sel_cs0_3_0_0c = \$132  | \$133 ;
-  assign \$134  = ~ sel_l2_s0[18];
-  assign \$135  = ~ sel_l2_s0[19];
-  assign \$136  = \$134  ^ \$135 ;
-  assign \$137  = ~ sel_l2_s0[20];
-  assign sel_cs0_3_0_1s = \$136  ^ \$137 ;
-  assign \$138  = ~ sel_l2_s0[18];
-  assign \$139  = ~ sel_l2_s0[19];
-  assign \$140  = \$138  & \$139 ;
-  assign \$141  = ~ sel_l2_s0[18];
-  assign \$142  = ~ sel_l2_s0[20];
-  assign \$143  = \$141  & \$142 ;
-  assign \$144  = \$140  | \$143 ;
-  assign \$145  = ~ sel_l2_s0[19];
-  assign \$146  = ~ sel_l2_s0[20];
-  assign \$147  = \$145  & \$146 ;
-  assign sel_cs0_3_0_1c = \$144  | \$147 ;
-  assign \$148  = sel_l2_s0[3] ^ sel_l2_s0[9];
-  assign sel_cs0_4_0_0s = \$148  ^ sel_l2_s0[14];
-  assign \$149  = sel_l2_s0[3] & sel_l2_s0[9];
-  assign \$150  = sel_l2_s0[3] & sel_l2_s0[14];
-  assign \$151  = \$149  | \$150 ;
-  assign \$152  = sel_l2_s0[9] & sel_l2_s0[14];
-  assign sel_cs0_4_0_0c = \$151  | \$152 ;
-  assign \$153  = ~ sel_l2_s0[22];
-  assign \$154  = sel_l2_s0[18] ^ \$153 ;
-  assign \$155  = ~ sel_l2_s0[23];
-  assign sel_cs0_4_0_1s = \$154  ^ \$155 ;
-  assign \$156  = ~ sel_l2_s0[22];
-  assign \$157  = sel_l2_s0[18] & \$156 ;
-  assign \$158  = ~ sel_l2_s0[23];
+  assign sel_cs0_2_0_0s = \$109  ^ \$110 ;
+  assign \$111  = sel_l2_s0[1] & sel_l2_s0[7];
+  assign \$112  = ~ sel_l2_s0[13];
+  assign \$113  = sel_l2_s0[1] & \$112 ;
+  assign \$114  = \$111  | \$113 ;
+  assign \$115  = ~ sel_l2_s0[13];
+  assign \$116  = sel_l2_s0[7] & \$115 ;
+  assign sel_cs0_2_0_0c = \$114  | \$116 ;
+  assign \$117  = ~ sel_l2_s0[14];
+  assign \$118  = ~ sel_l2_s0[15];
+  assign \$119  = \$117  ^ \$118 ;
+  assign \$120  = ~ sel_l2_s0[16];
+  assign sel_cs0_2_0_1s = \$119  ^ \$120 ;
+  assign \$121  = ~ sel_l2_s0[14];
+  assign \$122  = ~ sel_l2_s0[15];
+  assign \$123  = \$121  & \$122 ;
+  assign \$124  = ~ sel_l2_s0[14];
+  assign \$125  = ~ sel_l2_s0[16];
+  assign \$126  = \$124  & \$125 ;
+  assign \$127  = \$123  | \$126 ;
+  assign \$128  = ~ sel_l2_s0[15];
+  assign \$129  = ~ sel_l2_s0[16];
+  assign \$130  = \$128  & \$129 ;
+  assign sel_cs0_2_0_1c = \$127  | \$130 ;
+  assign \$131  = sel_l2_s0[2] ^ sel_l2_s0[8];
+  assign sel_cs0_3_0_0s = \$131  ^ sel_l2_s0[13];
+  assign \$132  = sel_l2_s0[2] & sel_l2_s0[8];
+  assign \$133  = sel_l2_s0[2] & sel_l2_s0[13];
+  assign \$134  = \$132  | \$133 ;
+  assign \$135  = sel_l2_s0[8] & sel_l2_s0[13];
+  assign sel_cs0_3_0_0c = \$134  | \$135 ;
+  assign \$136  = ~ sel_l2_s0[18];
+  assign \$137  = ~ sel_l2_s0[19];
+  assign \$138  = \$136  ^ \$137 ;
+  assign \$139  = ~ sel_l2_s0[20];
+  assign sel_cs0_3_0_1s = \$138  ^ \$139 ;
+  assign \$140  = ~ sel_l2_s0[18];
+  assign \$141  = ~ sel_l2_s0[19];
+  assign \$142  = \$140  & \$141 ;
+  assign \$143  = ~ sel_l2_s0[18];
+  assign \$144  = ~ sel_l2_s0[20];
+  assign \$145  = \$143  & \$144 ;
+  assign \$146  = \$142  | \$145 ;
+  assign \$147  = ~ sel_l2_s0[19];
+  assign \$148  = ~ sel_l2_s0[20];
+  assign \$149  = \$147  & \$148 ;
+  assign sel_cs0_3_0_1c = \$146  | \$149 ;
+  assign \$150  = sel_l2_s0[3] ^ sel_l2_s0[9];
+  assign sel_cs0_4_0_0s = \$150  ^ sel_l2_s0[14];
+  assign \$151  = sel_l2_s0[3] & sel_l2_s0[9];
+  assign \$152  = sel_l2_s0[3] & sel_l2_s0[14];
+  assign \$153  = \$151  | \$152 ;
+  assign \$154  = sel_l2_s0[9] & sel_l2_s0[14];
+  assign sel_cs0_4_0_0c = \$153  | \$154 ;
+  assign \$155  = ~ sel_l2_s0[22];
+  assign \$156  = sel_l2_s0[18] ^ \$155 ;
+  assign \$157  = ~ sel_l2_s0[23];
+  assign sel_cs0_4_0_1s = \$156  ^ \$157 ;
+  assign \$158  = ~ sel_l2_s0[22];
   assign \$159  = sel_l2_s0[18] & \$158 ;
-  assign \$160  = \$157  | \$159 ;
-  assign \$161  = ~ sel_l2_s0[22];
-  assign \$162  = ~ sel_l2_s0[23];
-  assign \$163  = \$161  & \$162 ;
-  assign sel_cs0_4_0_1c = \$160  | \$163 ;
-  assign \$164  = sel_l2_s0[4] ^ sel_l2_s0[10];
-  assign sel_cs0_5_0_0s = \$164  ^ sel_l2_s0[15];
-  assign \$165  = sel_l2_s0[4] & sel_l2_s0[10];
-  assign \$166  = sel_l2_s0[4] & sel_l2_s0[15];
-  assign \$167  = \$165  | \$166 ;
-  assign \$168  = sel_l2_s0[10] & sel_l2_s0[15];
-  assign sel_cs0_5_0_0c = \$167  | \$168 ;
-  assign \$169  = sel_l2_s0[19] ^ sel_l2_s0[22];
-  assign \$170  = ~ sel_l2_s0[25];
-  assign sel_cs0_5_0_1s = \$169  ^ \$170 ;
-  assign \$171  = sel_l2_s0[19] & sel_l2_s0[22];
+  assign \$160  = ~ sel_l2_s0[23];
+  assign \$161  = sel_l2_s0[18] & \$160 ;
+  assign \$162  = \$159  | \$161 ;
+  assign \$163  = ~ sel_l2_s0[22];
+  assign \$164  = ~ sel_l2_s0[23];
+  assign \$165  = \$163  & \$164 ;
+  assign sel_cs0_4_0_1c = \$162  | \$165 ;
+  assign \$166  = sel_l2_s0[4] ^ sel_l2_s0[10];
+  assign sel_cs0_5_0_0s = \$166  ^ sel_l2_s0[15];
+  assign \$167  = sel_l2_s0[4] & sel_l2_s0[10];
+  assign \$168  = sel_l2_s0[4] & sel_l2_s0[15];
+  assign \$169  = \$167  | \$168 ;
+  assign \$170  = sel_l2_s0[10] & sel_l2_s0[15];
+  assign sel_cs0_5_0_0c = \$169  | \$170 ;
+  assign \$171  = sel_l2_s0[19] ^ sel_l2_s0[22];
   assign \$172  = ~ sel_l2_s0[25];
-  assign \$173  = sel_l2_s0[19] & \$172 ;
-  assign \$174  = \$171  | \$173 ;
-  assign \$175  = ~ sel_l2_s0[25];
-  assign \$176  = sel_l2_s0[22] & \$175 ;
-  assign sel_cs0_5_0_1c = \$174  | \$176 ;
-  assign \$177  = sel_l2_s0[5] ^ sel_l2_s0[11];
-  assign sel_cs0_6_0_0s = \$177  ^ sel_l2_s0[16];
-  assign \$178  = sel_l2_s0[5] & sel_l2_s0[11];
-  assign \$179  = sel_l2_s0[5] & sel_l2_s0[16];
-  assign \$180  = \$178  | \$179 ;
-  assign \$181  = sel_l2_s0[11] & sel_l2_s0[16];
-  assign sel_cs0_6_0_0c = \$180  | \$181 ;
-  assign \$182  = sel_l2_s0[20] ^ sel_l2_s0[23];
-  assign sel_cs0_6_0_1s = \$182  ^ sel_l2_s0[25];
-  assign \$183  = sel_l2_s0[20] & sel_l2_s0[23];
-  assign \$184  = sel_l2_s0[20] & sel_l2_s0[25];
-  assign \$185  = \$183  | \$184 ;
-  assign \$186  = sel_l2_s0[23] & sel_l2_s0[25];
-  assign sel_cs0_6_0_1c = \$185  | \$186 ;
-  assign \$187  = sel_l2_s0[6] ^ sel_l2_s0[12];
-  assign sel_cs0_7_0_0s = \$187  ^ sel_l2_s0[17];
-  assign \$188  = sel_l2_s0[6] & sel_l2_s0[12];
-  assign \$189  = sel_l2_s0[6] & sel_l2_s0[17];
-  assign \$190  = \$188  | \$189 ;
-  assign \$191  = sel_l2_s0[12] & sel_l2_s0[17];
-  assign sel_cs0_7_0_0c = \$190  | \$191 ;
-  assign \$192  = sel_l2_s0[21] ^ sel_l2_s0[24];
-  assign sel_cs0_7_0_1s = \$192  ^ sel_l2_s0[26];
-  assign \$193  = sel_l2_s0[21] & sel_l2_s0[24];
-  assign \$194  = sel_l2_s0[21] & sel_l2_s0[26];
-  assign \$195  = \$193  | \$194 ;
-  assign \$196  = sel_l2_s0[24] & sel_l2_s0[26];
-  assign sel_cs0_7_0_1c = \$195  | \$196 ;
-  assign \$197  = sel_cs0_0_0_0s ^ sel_cs0_0_0_1s;
-  assign \$198  = ~ sel_l2_s0[6];
-  assign sel_cs1_0_0_0s = \$197  ^ \$198 ;
-  assign \$199  = sel_cs0_0_0_0s & sel_cs0_0_0_1s;
+  assign sel_cs0_5_0_1s = \$171  ^ \$172 ;
+  assign \$173  = sel_l2_s0[19] & sel_l2_s0[22];
+  assign \$174  = ~ sel_l2_s0[25];
+  assign \$175  = sel_l2_s0[19] & \$174 ;
+  assign \$176  = \$173  | \$175 ;
+  assign \$177  = ~ sel_l2_s0[25];
+  assign \$178  = sel_l2_s0[22] & \$177 ;
+  assign sel_cs0_5_0_1c = \$176  | \$178 ;
+  assign \$179  = sel_l2_s0[5] ^ sel_l2_s0[11];
+  assign sel_cs0_6_0_0s = \$179  ^ sel_l2_s0[16];
+  assign \$180  = sel_l2_s0[5] & sel_l2_s0[11];
+  assign \$181  = sel_l2_s0[5] & sel_l2_s0[16];
+  assign \$182  = \$180  | \$181 ;
+  assign \$183  = sel_l2_s0[11] & sel_l2_s0[16];
+  assign sel_cs0_6_0_0c = \$182  | \$183 ;
+  assign \$184  = sel_l2_s0[20] ^ sel_l2_s0[23];
+  assign sel_cs0_6_0_1s = \$184  ^ sel_l2_s0[25];
+  assign \$185  = sel_l2_s0[20] & sel_l2_s0[23];
+  assign \$186  = sel_l2_s0[20] & sel_l2_s0[25];
+  assign \$187  = \$185  | \$186 ;
+  assign \$188  = sel_l2_s0[23] & sel_l2_s0[25];
+  assign sel_cs0_6_0_1c = \$187  | \$188 ;
+  assign \$189  = sel_l2_s0[6] ^ sel_l2_s0[12];
+  assign sel_cs0_7_0_0s = \$189  ^ sel_l2_s0[17];
+  assign \$190  = sel_l2_s0[6] & sel_l2_s0[12];
+  assign \$191  = sel_l2_s0[6] & sel_l2_s0[17];
+  assign \$192  = \$190  | \$191 ;
+  assign \$193  = sel_l2_s0[12] & sel_l2_s0[17];
+  assign sel_cs0_7_0_0c = \$192  | \$193 ;
+  assign \$194  = sel_l2_s0[21] ^ sel_l2_s0[24];
+  assign sel_cs0_7_0_1s = \$194  ^ sel_l2_s0[26];
+  assign \$195  = sel_l2_s0[21] & sel_l2_s0[24];
+  assign \$196  = sel_l2_s0[21] & sel_l2_s0[26];
+  assign \$197  = \$195  | \$196 ;
+  assign \$198  = sel_l2_s0[24] & sel_l2_s0[26];
+  assign sel_cs0_7_0_1c = \$197  | \$198 ;
+  assign \$199  = sel_cs0_0_0_0s ^ sel_cs0_0_0_1s;
   assign \$200  = ~ sel_l2_s0[6];
-  assign \$201  = sel_cs0_0_0_0s & \$200 ;
-  assign \$202  = \$199  | \$201 ;
-  assign \$203  = ~ sel_l2_s0[6];
-  assign \$204  = sel_cs0_0_0_1s & \$203 ;
-  assign sel_cs1_0_0_0c = \$202  | \$204 ;
-  assign \$205  = sel_cs0_1_0_0s ^ sel_cs0_1_0_1s;
-  assign \$206  = ~ sel_l2_s0[12];
-  assign sel_cs1_1_0_0s = \$205  ^ \$206 ;
-  assign \$207  = sel_cs0_1_0_0s & sel_cs0_1_0_1s;
+  assign sel_cs1_0_0_0s = \$199  ^ \$200 ;
+  assign \$201  = sel_cs0_0_0_0s & sel_cs0_0_0_1s;
+  assign \$202  = ~ sel_l2_s0[6];
+  assign \$203  = sel_cs0_0_0_0s & \$202 ;
+  assign \$204  = \$201  | \$203 ;
+  assign \$205  = ~ sel_l2_s0[6];
+  assign \$206  = sel_cs0_0_0_1s & \$205 ;
+  assign sel_cs1_0_0_0c = \$204  | \$206 ;
+  assign \$207  = sel_cs0_1_0_0s ^ sel_cs0_1_0_1s;
   assign \$208  = ~ sel_l2_s0[12];
-  assign \$209  = sel_cs0_1_0_0s & \$208 ;
-  assign \$210  = \$207  | \$209 ;
-  assign \$211  = ~ sel_l2_s0[12];
-  assign \$212  = sel_cs0_1_0_1s & \$211 ;
-  assign sel_cs1_1_0_0c = \$210  | \$212 ;
-  assign \$213  = sel_cs0_2_0_0s ^ sel_cs0_2_0_1s;
-  assign \$214  = ~ sel_l2_s0[17];
-  assign sel_cs1_2_0_0s = \$213  ^ \$214 ;
-  assign \$215  = sel_cs0_2_0_0s & sel_cs0_2_0_1s;
+  assign sel_cs1_1_0_0s = \$207  ^ \$208 ;
+  assign \$209  = sel_cs0_1_0_0s & sel_cs0_1_0_1s;
+  assign \$210  = ~ sel_l2_s0[12];
+  assign \$211  = sel_cs0_1_0_0s & \$210 ;
+  assign \$212  = \$209  | \$211 ;
+  assign \$213  = ~ sel_l2_s0[12];
+  assign \$214  = sel_cs0_1_0_1s & \$213 ;
+  assign sel_cs1_1_0_0c = \$212  | \$214 ;
+  assign \$215  = sel_cs0_2_0_0s ^ sel_cs0_2_0_1s;
   assign \$216  = ~ sel_l2_s0[17];
-  assign \$217  = sel_cs0_2_0_0s & \$216 ;
-  assign \$218  = \$215  | \$217 ;
-  assign \$219  = ~ sel_l2_s0[17];
-  assign \$220  = sel_cs0_2_0_1s & \$219 ;
-  assign sel_cs1_2_0_0c = \$218  | \$220 ;
-  assign \$221  = sel_cs0_3_0_0s ^ sel_cs0_3_0_1s;
-  assign \$222  = ~ sel_l2_s0[21];
-  assign sel_cs1_3_0_0s = \$221  ^ \$222 ;
-  assign \$223  = sel_cs0_3_0_0s & sel_cs0_3_0_1s;
+  assign sel_cs1_2_0_0s = \$215  ^ \$216 ;
+  assign \$217  = sel_cs0_2_0_0s & sel_cs0_2_0_1s;
+  assign \$218  = ~ sel_l2_s0[17];
+  assign \$219  = sel_cs0_2_0_0s & \$218 ;
+  assign \$220  = \$217  | \$219 ;
+  assign \$221  = ~ sel_l2_s0[17];
+  assign \$222  = sel_cs0_2_0_1s & \$221 ;
+  assign sel_cs1_2_0_0c = \$220  | \$222 ;
+  assign \$223  = sel_cs0_3_0_0s ^ sel_cs0_3_0_1s;
   assign \$224  = ~ sel_l2_s0[21];
-  assign \$225  = sel_cs0_3_0_0s & \$224 ;
-  assign \$226  = \$223  | \$225 ;
-  assign \$227  = ~ sel_l2_s0[21];
-  assign \$228  = sel_cs0_3_0_1s & \$227 ;
-  assign sel_cs1_3_0_0c = \$226  | \$228 ;
-  assign \$229  = sel_cs0_4_0_0s ^ sel_cs0_4_0_1s;
-  assign \$230  = ~ sel_l2_s0[24];
-  assign sel_cs1_4_0_0s = \$229  ^ \$230 ;
-  assign \$231  = sel_cs0_4_0_0s & sel_cs0_4_0_1s;
+  assign sel_cs1_3_0_0s = \$223  ^ \$224 ;
+  assign \$225  = sel_cs0_3_0_0s & sel_cs0_3_0_1s;
+  assign \$226  = ~ sel_l2_s0[21];
+  assign \$227  = sel_cs0_3_0_0s & \$226 ;
+  assign \$228  = \$225  | \$227 ;
+  assign \$229  = ~ sel_l2_s0[21];
+  assign \$230  = sel_cs0_3_0_1s & \$229 ;
+  assign sel_cs1_3_0_0c = \$228  | \$230 ;
+  assign \$231  = sel_cs0_4_0_0s ^ sel_cs0_4_0_1s;
   assign \$232  = ~ sel_l2_s0[24];
-  assign \$233  = sel_cs0_4_0_0s & \$232 ;
-  assign \$234  = \$231  | \$233 ;
-  assign \$235  = ~ sel_l2_s0[24];
-  assign \$236  = sel_cs0_4_0_1s & \$235 ;
-  assign sel_cs1_4_0_0c = \$234  | \$236 ;
-  assign \$237  = sel_cs0_5_0_0s ^ sel_cs0_5_0_1s;
-  assign \$238  = ~ sel_l2_s0[26];
-  assign sel_cs1_5_0_0s = \$237  ^ \$238 ;
-  assign \$239  = sel_cs0_5_0_0s & sel_cs0_5_0_1s;
+  assign sel_cs1_4_0_0s = \$231  ^ \$232 ;
+  assign \$233  = sel_cs0_4_0_0s & sel_cs0_4_0_1s;
+  assign \$234  = ~ sel_l2_s0[24];
+  assign \$235  = sel_cs0_4_0_0s & \$234 ;
+  assign \$236  = \$233  | \$235 ;
+  assign \$237  = ~ sel_l2_s0[24];
+  assign \$238  = sel_cs0_4_0_1s & \$237 ;
+  assign sel_cs1_4_0_0c = \$236  | \$238 ;
+  assign \$239  = sel_cs0_5_0_0s ^ sel_cs0_5_0_1s;
   assign \$240  = ~ sel_l2_s0[26];
-  assign \$241  = sel_cs0_5_0_0s & \$240 ;
-  assign \$242  = \$239  | \$241 ;
-  assign \$243  = ~ sel_l2_s0[26];
-  assign \$244  = sel_cs0_5_0_1s & \$243 ;
-  assign sel_cs1_5_0_0c = \$242  | \$244 ;
-  assign \$245  = sel_cs0_6_0_0s ^ sel_cs0_6_0_1s;
-  assign \$246  = ~ sel_l2_s0[27];
-  assign sel_cs1_6_0_0s = \$245  ^ \$246 ;
-  assign \$247  = sel_cs0_6_0_0s & sel_cs0_6_0_1s;
+  assign sel_cs1_5_0_0s = \$239  ^ \$240 ;
+  assign \$241  = sel_cs0_5_0_0s & sel_cs0_5_0_1s;
+  assign \$242  = ~ sel_l2_s0[26];
+  assign \$243  = sel_cs0_5_0_0s & \$242 ;
+  assign \$244  = \$241  | \$243 ;
+  assign \$245  = ~ sel_l2_s0[26];
+  assign \$246  = sel_cs0_5_0_1s & \$245 ;
+  assign sel_cs1_5_0_0c = \$244  | \$246 ;
+  assign \$247  = sel_cs0_6_0_0s ^ sel_cs0_6_0_1s;
   assign \$248  = ~ sel_l2_s0[27];
-  assign \$249  = sel_cs0_6_0_0s & \$248 ;
-  assign \$250  = \$247  | \$249 ;
-  assign \$251  = ~ sel_l2_s0[27];
-  assign \$252  = sel_cs0_6_0_1s & \$251 ;
-  assign sel_cs1_6_0_0c = \$250  | \$252 ;
-  assign \$253  = sel_cs0_7_0_0s ^ sel_cs0_7_0_1s;
-  assign sel_cs1_7_0_0s = \$253  ^ sel_l2_s0[27];
-  assign \$254  = sel_cs0_7_0_0s & sel_cs0_7_0_1s;
-  assign \$255  = sel_cs0_7_0_0s & sel_l2_s0[27];
-  assign \$256  = \$254  | \$255 ;
-  assign \$257  = sel_cs0_7_0_1s & sel_l2_s0[27];
-  assign sel_cs1_7_0_0c = \$256  | \$257 ;
-  assign \$258  = 10'h33f >> { sel_cs0_0_0_1c, sel_cs0_0_0_0c, sel_cs1_0_0_0c, sel_cs1_0_0_0s };
-  assign \$259  = 10'h33f >> { sel_cs0_1_0_1c, sel_cs0_1_0_0c, sel_cs1_1_0_0c, sel_cs1_1_0_0s };
-  assign \$260  = 10'h33f >> { sel_cs0_2_0_1c, sel_cs0_2_0_0c, sel_cs1_2_0_0c, sel_cs1_2_0_0s };
-  assign \$261  = 10'h33f >> { sel_cs0_3_0_1c, sel_cs0_3_0_0c, sel_cs1_3_0_0c, sel_cs1_3_0_0s };
-  assign \$262  = 10'h33f >> { sel_cs0_4_0_1c, sel_cs0_4_0_0c, sel_cs1_4_0_0c, sel_cs1_4_0_0s };
-  assign \$263  = 10'h33f >> { sel_cs0_5_0_1c, sel_cs0_5_0_0c, sel_cs1_5_0_0c, sel_cs1_5_0_0s };
-  assign \$264  = 10'h33f >> { sel_cs0_6_0_1c, sel_cs0_6_0_0c, sel_cs1_6_0_0c, sel_cs1_6_0_0s };
-  assign \$265  = 10'h33f >> { sel_cs0_7_0_1c, sel_cs0_7_0_0c, sel_cs1_7_0_0c, sel_cs1_7_0_0s };
+  assign sel_cs1_6_0_0s = \$247  ^ \$248 ;
+  assign \$249  = sel_cs0_6_0_0s & sel_cs0_6_0_1s;
+  assign \$250  = ~ sel_l2_s0[27];
+  assign \$251  = sel_cs0_6_0_0s & \$250 ;
+  assign \$252  = \$249  | \$251 ;
+  assign \$253  = ~ sel_l2_s0[27];
+  assign \$254  = sel_cs0_6_0_1s & \$253 ;
+  assign sel_cs1_6_0_0c = \$252  | \$254 ;
+  assign \$255  = sel_cs0_7_0_0s ^ sel_cs0_7_0_1s;
+  assign sel_cs1_7_0_0s = \$255  ^ sel_l2_s0[27];
+  assign \$256  = sel_cs0_7_0_0s & sel_cs0_7_0_1s;
+  assign \$257  = sel_cs0_7_0_0s & sel_l2_s0[27];
+  assign \$258  = \$256  | \$257 ;
+  assign \$259  = sel_cs0_7_0_1s & sel_l2_s0[27];
+  assign sel_cs1_7_0_0c = \$258  | \$259 ;
+  assign \$260  = 10'h33f >> { sel_cs0_0_0_1c, sel_cs0_0_0_0c, sel_cs1_0_0_0c, sel_cs1_0_0_0s };
+  assign \$261  = 10'h33f >> { sel_cs0_1_0_1c, sel_cs0_1_0_0c, sel_cs1_1_0_0c, sel_cs1_1_0_0s };
+  assign \$262  = 10'h33f >> { sel_cs0_2_0_1c, sel_cs0_2_0_0c, sel_cs1_2_0_0c, sel_cs1_2_0_0s };
+  assign \$263  = 10'h33f >> { sel_cs0_3_0_1c, sel_cs0_3_0_0c, sel_cs1_3_0_0c, sel_cs1_3_0_0s };
+  assign \$264  = 10'h33f >> { sel_cs0_4_0_1c, sel_cs0_4_0_0c, sel_cs1_4_0_0c, sel_cs1_4_0_0s };
+  assign \$265  = 10'h33f >> { sel_cs0_5_0_1c, sel_cs0_5_0_0c, sel_cs1_5_0_0c, sel_cs1_5_0_0s };
+  assign \$266  = 10'h33f >> { sel_cs0_6_0_1c, sel_cs0_6_0_0c, sel_cs1_6_0_0c, sel_cs1_6_0_0s };
+  assign \$267  = 10'h33f >> { sel_cs0_7_0_1c, sel_cs0_7_0_0c, sel_cs1_7_0_0c, sel_cs1_7_0_0s };
+  assign \$268  = ~ adv2_valid;
+  assign adv2 = \$268  | o__ready;
   assign sel_p0_1_0_s = sel_l5_s0[1] ^ sel_l5_s0[0];
   assign sel_p0_1_0_c = sel_l5_s0[1] & sel_l5_s0[0];
   assign sel_p0_3_0_s = sel_l5_s0[3] ^ sel_l5_s0[2];
@@ -1107,13 +1183,13 @@ module nm_topk_4_8_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign sel_p1_2_1_c = sel_p0_1_0_c & sel_p1_2_0_c;
   assign sel_p1_3_0_s = sel_p0_3_0_s ^ sel_p0_1_0_s;
   assign sel_p1_3_0_c = sel_p0_3_0_s & sel_p0_1_0_s;
-  assign \$266  = sel_p0_3_0_c ^ sel_p0_1_0_c;
-  assign sel_p1_3_1_s = \$266  ^ sel_p1_3_0_c;
-  assign \$267  = sel_p0_3_0_c & sel_p0_1_0_c;
-  assign \$268  = sel_p0_3_0_c & sel_p1_3_0_c;
-  assign \$269  = \$267  | \$268 ;
-  assign \$270  = sel_p0_1_0_c & sel_p1_3_0_c;
-  assign sel_p1_3_1_c = \$269  | \$270 ;
+  assign \$269  = sel_p0_3_0_c ^ sel_p0_1_0_c;
+  assign sel_p1_3_1_s = \$269  ^ sel_p1_3_0_c;
+  assign \$270  = sel_p0_3_0_c & sel_p0_1_0_c;
+  assign \$271  = sel_p0_3_0_c & sel_p1_3_0_c;
+  assign \$272  = \$270  | \$271 ;
+  assign \$273  = sel_p0_1_0_c & sel_p1_3_0_c;
+  assign sel_p1_3_1_c = \$272  | \$273 ;
   assign sel_p1_6_0_s = sel_l5_s0[6] ^ sel_p0_5_0_s;
   assign sel_p1_6_0_c = sel_l5_s0[6] & sel_p0_5_0_s;
   assign sel_p1_6_1_s = sel_p0_5_0_c ^ sel_p1_6_0_c;
@@ -1126,762 +1202,812 @@ module nm_topk_4_8_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign sel_p2_4_2_c = sel_p1_3_2_s & sel_p2_4_1_c;
   assign sel_p2_5_0_s = sel_p0_5_0_s ^ sel_p1_3_0_s;
   assign sel_p2_5_0_c = sel_p0_5_0_s & sel_p1_3_0_s;
-  assign \$271  = sel_p0_5_0_c ^ sel_p1_3_1_s;
-  assign sel_p2_5_1_s = \$271  ^ sel_p2_5_0_c;
-  assign \$272  = sel_p0_5_0_c & sel_p1_3_1_s;
-  assign \$273  = sel_p0_5_0_c & sel_p2_5_0_c;
-  assign \$274  = \$272  | \$273 ;
-  assign \$275  = sel_p1_3_1_s & sel_p2_5_0_c;
-  assign sel_p2_5_1_c = \$274  | \$275 ;
-  assign sel_p2_5_2_s = \$276  ^ sel_p2_5_1_c;
-  assign \$280  = sel_p1_3_2_s & sel_p2_5_1_c;
+  assign \$274  = sel_p0_5_0_c ^ sel_p1_3_1_s;
+  assign sel_p2_5_1_s = \$274  ^ sel_p2_5_0_c;
+  assign \$275  = sel_p0_5_0_c & sel_p1_3_1_s;
+  assign \$276  = sel_p0_5_0_c & sel_p2_5_0_c;
+  assign \$277  = \$275  | \$276 ;
+  assign \$278  = sel_p1_3_1_s & sel_p2_5_0_c;
+  assign sel_p2_5_1_c = \$277  | \$278 ;
+  assign sel_p2_5_2_s = \$279  ^ sel_p2_5_1_c;
+  assign \$283  = sel_p1_3_2_s & sel_p2_5_1_c;
   assign sel_p2_6_0_s = sel_p1_6_0_s ^ sel_p1_3_0_s;
   assign sel_p2_6_0_c = sel_p1_6_0_s & sel_p1_3_0_s;
-  assign \$281  = sel_p1_6_1_s ^ sel_p1_3_1_s;
-  assign sel_p2_6_1_s = \$281  ^ sel_p2_6_0_c;
-  assign \$282  = sel_p1_6_1_s & sel_p1_3_1_s;
-  assign \$283  = sel_p1_6_1_s & sel_p2_6_0_c;
-  assign \$284  = \$282  | \$283 ;
-  assign \$285  = sel_p1_3_1_s & sel_p2_6_0_c;
-  assign sel_p2_6_1_c = \$284  | \$285 ;
-  assign \$286  = sel_p1_6_2_s ^ sel_p1_3_2_s;
-  assign sel_p2_6_2_s = \$286  ^ sel_p2_6_1_c;
-  assign \$287  = sel_p1_6_2_s & sel_p1_3_2_s;
-  assign \$288  = sel_p1_6_2_s & sel_p2_6_1_c;
-  assign \$289  = \$287  | \$288 ;
-  assign \$290  = sel_p1_3_2_s & sel_p2_6_1_c;
-  assign sel_p2_6_2_c = \$289  | \$290 ;
-  assign \$291  = ! \sel_l8_s0$129 ;
-  assign \$292  = sel_l8_s0[1] & \$291 ;
-  assign \$293  = ! \sel_l8_s0$130 ;
-  assign \$294  = sel_l8_s0[2] & \$293 ;
-  assign \$295  = ! \sel_l8_s0$131 ;
-  assign \$296  = sel_l8_s0[3] & \$295 ;
-  assign \$297  = ! \sel_l8_s0$132 ;
-  assign \$298  = sel_l8_s0[4] & \$297 ;
-  assign \$300  = sel_l8_s0[1] & \$299 ;
-  assign \$301  = \sel_l8_s0$130  == 1'h1;
-  assign \$302  = sel_l8_s0[2] & \$301 ;
-  assign \$303  = \sel_l8_s0$131  == 1'h1;
-  assign \$304  = sel_l8_s0[3] & \$303 ;
-  assign \$305  = \sel_l8_s0$132  == 1'h1;
-  assign \$306  = sel_l8_s0[4] & \$305 ;
-  assign \$307  = \sel_l8_s0$134  == 1'h1;
-  assign \$308  = sel_l8_s0[5] & \$307 ;
-  assign \$309  = \sel_l8_s0$130  == 2'h2;
-  assign \$310  = sel_l8_s0[2] & \$309 ;
-  assign \$311  = \sel_l8_s0$131  == 2'h2;
-  assign \$312  = sel_l8_s0[3] & \$311 ;
-  assign \$313  = \sel_l8_s0$132  == 2'h2;
-  assign \$314  = sel_l8_s0[4] & \$313 ;
-  assign \$315  = \sel_l8_s0$134  == 2'h2;
-  assign \$316  = sel_l8_s0[5] & \$315 ;
-  assign \$317  = \sel_l8_s0$136  == 2'h2;
-  assign \$318  = sel_l8_s0[6] & \$317 ;
-  assign \$319  = \sel_l8_s0$131  == 2'h3;
-  assign \$320  = sel_l8_s0[3] & \$319 ;
-  assign \$321  = \sel_l8_s0$132  == 2'h3;
-  assign \$322  = sel_l8_s0[4] & \$321 ;
-  assign \$323  = \sel_l8_s0$134  == 2'h3;
-  assign \$324  = sel_l8_s0[5] & \$323 ;
-  assign \$325  = \sel_l8_s0$136  == 2'h3;
-  assign \$326  = sel_l8_s0[6] & \$325 ;
-  assign \$327  = \sel_l8_s0$138  == 2'h3;
-  assign \$328  = sel_l8_s0[7] & \$327 ;
-  assign \$329  = sel_dl1_s3 & { sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0] };
-  assign \$330  = \sel_dl1_s3$141  & { \$292 , \$292 , \$292 , \$292 , \$292 , \$292 , \$292 , \$292  };
-  assign \$331  = \$329  | \$330 ;
-  assign \$332  = \sel_dl1_s3$142  & { \$294 , \$294 , \$294 , \$294 , \$294 , \$294 , \$294 , \$294  };
-  assign sel_or0_0 = \$331  | \$332 ;
-  assign \$333  = \sel_dl1_s3$144  & { \$296 , \$296 , \$296 , \$296 , \$296 , \$296 , \$296 , \$296  };
-  assign \$334  = \sel_dl1_s3$145  & { \$298 , \$298 , \$298 , \$298 , \$298 , \$298 , \$298 , \$298  };
-  assign sel_or0_3 = \$333  | \$334 ;
-  assign \$335  = \$292  | \$296 ;
-  assign \$336  = \$294  | \$296 ;
-  assign \$337  = \sel_dl1_s3$141  & { \$300 , \$300 , \$300 , \$300 , \$300 , \$300 , \$300 , \$300  };
-  assign \$338  = \sel_dl1_s3$142  & { \$302 , \$302 , \$302 , \$302 , \$302 , \$302 , \$302 , \$302  };
-  assign \$339  = \$337  | \$338 ;
-  assign \$340  = \sel_dl1_s3$144  & { \$304 , \$304 , \$304 , \$304 , \$304 , \$304 , \$304 , \$304  };
-  assign sel_or1_0 = \$339  | \$340 ;
-  assign \$341  = \sel_dl1_s3$145  & { \$306 , \$306 , \$306 , \$306 , \$306 , \$306 , \$306 , \$306  };
-  assign \$342  = \sel_dl1_s3$149  & { \$308 , \$308 , \$308 , \$308 , \$308 , \$308 , \$308 , \$308  };
-  assign sel_or1_3 = \$341  | \$342 ;
-  assign \$343  = \$300  | \$304 ;
-  assign \$344  = \$343  | \$308 ;
-  assign \$345  = \$302  | \$304 ;
-  assign \$346  = \$306  | \$308 ;
-  assign \$347  = \sel_dl1_s3$142  & { \$310 , \$310 , \$310 , \$310 , \$310 , \$310 , \$310 , \$310  };
-  assign \$348  = \sel_dl1_s3$144  & { \$312 , \$312 , \$312 , \$312 , \$312 , \$312 , \$312 , \$312  };
-  assign \$349  = \$347  | \$348 ;
-  assign \$350  = \sel_dl1_s3$145  & { \$314 , \$314 , \$314 , \$314 , \$314 , \$314 , \$314 , \$314  };
-  assign sel_or2_0 = \$349  | \$350 ;
-  assign \$351  = \sel_dl1_s3$149  & { \$316 , \$316 , \$316 , \$316 , \$316 , \$316 , \$316 , \$316  };
-  assign \$352  = \sel_dl1_s3$153  & { \$318 , \$318 , \$318 , \$318 , \$318 , \$318 , \$318 , \$318  };
-  assign sel_or2_3 = \$351  | \$352 ;
-  assign \$353  = \$312  | \$316 ;
-  assign \$354  = \$310  | \$312 ;
-  assign \$355  = \$354  | \$318 ;
-  assign \$356  = \$314  | \$316 ;
-  assign \$357  = \$356  | \$318 ;
-  assign \$358  = \sel_dl1_s3$144  & { \$320 , \$320 , \$320 , \$320 , \$320 , \$320 , \$320 , \$320  };
-  assign \$359  = \sel_dl1_s3$145  & { \$322 , \$322 , \$322 , \$322 , \$322 , \$322 , \$322 , \$322  };
-  assign \$360  = \$358  | \$359 ;
-  assign \$361  = \sel_dl1_s3$149  & { \$324 , \$324 , \$324 , \$324 , \$324 , \$324 , \$324 , \$324  };
-  assign sel_or3_0 = \$360  | \$361 ;
-  assign \$362  = \sel_dl1_s3$153  & { \$326 , \$326 , \$326 , \$326 , \$326 , \$326 , \$326 , \$326  };
-  assign \$363  = \sel_dl1_s3$157  & { \$328 , \$328 , \$328 , \$328 , \$328 , \$328 , \$328 , \$328  };
-  assign sel_or3_3 = \$362  | \$363 ;
-  assign \$364  = \$320  | \$324 ;
-  assign \$365  = \$364  | \$328 ;
-  assign \$366  = \$320  | \$326 ;
-  assign \$367  = \$366  | \$328 ;
-  assign \$368  = \$322  | \$324 ;
-  assign \$369  = \$326  | \$328 ;
-  assign \$370  = \$368  | \$369 ;
-  assign sel_val0 = sel_l10_s0 | \sel_l10_s0$161 ;
-  assign sel_val1 = \sel_l10_s0$163  | \sel_l10_s0$164 ;
-  assign sel_val2 = \sel_l10_s0$166  | \sel_l10_s0$167 ;
-  assign sel_val3 = \sel_l10_s0$169  | \sel_l10_s0$170 ;
+  assign \$284  = sel_p1_6_1_s ^ sel_p1_3_1_s;
+  assign sel_p2_6_1_s = \$284  ^ sel_p2_6_0_c;
+  assign \$285  = sel_p1_6_1_s & sel_p1_3_1_s;
+  assign \$286  = sel_p1_6_1_s & sel_p2_6_0_c;
+  assign \$287  = \$285  | \$286 ;
+  assign \$288  = sel_p1_3_1_s & sel_p2_6_0_c;
+  assign sel_p2_6_1_c = \$287  | \$288 ;
+  assign \$289  = sel_p1_6_2_s ^ sel_p1_3_2_s;
+  assign sel_p2_6_2_s = \$289  ^ sel_p2_6_1_c;
+  assign \$290  = sel_p1_6_2_s & sel_p1_3_2_s;
+  assign \$291  = sel_p1_6_2_s & sel_p2_6_1_c;
+  assign \$292  = \$290  | \$291 ;
+  assign \$293  = sel_p1_3_2_s & sel_p2_6_1_c;
+  assign sel_p2_6_2_c = \$292  | \$293 ;
+  assign \$294  = ~ adv3_valid;
+  assign adv3 = \$294  | o__ready;
+  assign \$295  = ~ adv4_valid;
+  assign adv4 = \$295  | o__ready;
+  assign \$296  = ! \sel_l8_s0$139 ;
+  assign \$297  = sel_l8_s0[1] & \$296 ;
+  assign \$298  = ! \sel_l8_s0$140 ;
+  assign \$299  = sel_l8_s0[2] & \$298 ;
+  assign \$300  = ! \sel_l8_s0$141 ;
+  assign \$301  = sel_l8_s0[3] & \$300 ;
+  assign \$302  = ! \sel_l8_s0$142 ;
+  assign \$303  = sel_l8_s0[4] & \$302 ;
+  assign \$305  = sel_l8_s0[1] & \$304 ;
+  assign \$306  = \sel_l8_s0$140  == 1'h1;
+  assign \$307  = sel_l8_s0[2] & \$306 ;
+  assign \$308  = \sel_l8_s0$141  == 1'h1;
+  assign \$309  = sel_l8_s0[3] & \$308 ;
+  assign \$310  = \sel_l8_s0$142  == 1'h1;
+  assign \$311  = sel_l8_s0[4] & \$310 ;
+  assign \$312  = \sel_l8_s0$144  == 1'h1;
+  assign \$313  = sel_l8_s0[5] & \$312 ;
+  assign \$314  = \sel_l8_s0$140  == 2'h2;
+  assign \$315  = sel_l8_s0[2] & \$314 ;
+  assign \$316  = \sel_l8_s0$141  == 2'h2;
+  assign \$317  = sel_l8_s0[3] & \$316 ;
+  assign \$318  = \sel_l8_s0$142  == 2'h2;
+  assign \$319  = sel_l8_s0[4] & \$318 ;
+  assign \$320  = \sel_l8_s0$144  == 2'h2;
+  assign \$321  = sel_l8_s0[5] & \$320 ;
+  assign \$322  = \sel_l8_s0$146  == 2'h2;
+  assign \$323  = sel_l8_s0[6] & \$322 ;
+  assign \$324  = \sel_l8_s0$141  == 2'h3;
+  assign \$325  = sel_l8_s0[3] & \$324 ;
+  assign \$326  = \sel_l8_s0$142  == 2'h3;
+  assign \$327  = sel_l8_s0[4] & \$326 ;
+  assign \$328  = \sel_l8_s0$144  == 2'h3;
+  assign \$329  = sel_l8_s0[5] & \$328 ;
+  assign \$330  = \sel_l8_s0$146  == 2'h3;
+  assign \$331  = sel_l8_s0[6] & \$330 ;
+  assign \$332  = \sel_l8_s0$148  == 2'h3;
+  assign \$333  = sel_l8_s0[7] & \$332 ;
+  assign \$334  = sel_dl1_s3 & { sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0] };
+  assign \$335  = \sel_dl1_s3$151  & { \$297 , \$297 , \$297 , \$297 , \$297 , \$297 , \$297 , \$297  };
+  assign \$336  = \$334  | \$335 ;
+  assign \$337  = \sel_dl1_s3$152  & { \$299 , \$299 , \$299 , \$299 , \$299 , \$299 , \$299 , \$299  };
+  assign sel_or0_0 = \$336  | \$337 ;
+  assign \$338  = \sel_dl1_s3$154  & { \$301 , \$301 , \$301 , \$301 , \$301 , \$301 , \$301 , \$301  };
+  assign \$339  = \sel_dl1_s3$155  & { \$303 , \$303 , \$303 , \$303 , \$303 , \$303 , \$303 , \$303  };
+  assign sel_or0_3 = \$338  | \$339 ;
+  assign \$340  = \$297  | \$301 ;
+  assign \$341  = \$299  | \$301 ;
+  assign \$342  = \sel_dl1_s3$151  & { \$305 , \$305 , \$305 , \$305 , \$305 , \$305 , \$305 , \$305  };
+  assign \$343  = \sel_dl1_s3$152  & { \$307 , \$307 , \$307 , \$307 , \$307 , \$307 , \$307 , \$307  };
+  assign \$344  = \$342  | \$343 ;
+  assign \$345  = \sel_dl1_s3$154  & { \$309 , \$309 , \$309 , \$309 , \$309 , \$309 , \$309 , \$309  };
+  assign sel_or1_0 = \$344  | \$345 ;
+  assign \$346  = \sel_dl1_s3$155  & { \$311 , \$311 , \$311 , \$311 , \$311 , \$311 , \$311 , \$311  };
+  assign \$347  = \sel_dl1_s3$159  & { \$313 , \$313 , \$313 , \$313 , \$313 , \$313 , \$313 , \$313  };
+  assign sel_or1_3 = \$346  | \$347 ;
+  assign \$348  = \$305  | \$309 ;
+  assign \$349  = \$348  | \$313 ;
+  assign \$350  = \$307  | \$309 ;
+  assign \$351  = \$311  | \$313 ;
+  assign \$352  = \sel_dl1_s3$152  & { \$315 , \$315 , \$315 , \$315 , \$315 , \$315 , \$315 , \$315  };
+  assign \$353  = \sel_dl1_s3$154  & { \$317 , \$317 , \$317 , \$317 , \$317 , \$317 , \$317 , \$317  };
+  assign \$354  = \$352  | \$353 ;
+  assign \$355  = \sel_dl1_s3$155  & { \$319 , \$319 , \$319 , \$319 , \$319 , \$319 , \$319 , \$319  };
+  assign sel_or2_0 = \$354  | \$355 ;
+  assign \$356  = \sel_dl1_s3$159  & { \$321 , \$321 , \$321 , \$321 , \$321 , \$321 , \$321 , \$321  };
+  assign \$357  = \sel_dl1_s3$163  & { \$323 , \$323 , \$323 , \$323 , \$323 , \$323 , \$323 , \$323  };
+  assign sel_or2_3 = \$356  | \$357 ;
+  assign \$358  = \$317  | \$321 ;
+  assign \$359  = \$315  | \$317 ;
+  assign \$360  = \$359  | \$323 ;
+  assign \$361  = \$319  | \$321 ;
+  assign \$362  = \$361  | \$323 ;
+  assign \$363  = \sel_dl1_s3$154  & { \$325 , \$325 , \$325 , \$325 , \$325 , \$325 , \$325 , \$325  };
+  assign \$364  = \sel_dl1_s3$155  & { \$327 , \$327 , \$327 , \$327 , \$327 , \$327 , \$327 , \$327  };
+  assign \$365  = \$363  | \$364 ;
+  assign \$366  = \sel_dl1_s3$159  & { \$329 , \$329 , \$329 , \$329 , \$329 , \$329 , \$329 , \$329  };
+  assign sel_or3_0 = \$365  | \$366 ;
+  assign \$367  = \sel_dl1_s3$163  & { \$331 , \$331 , \$331 , \$331 , \$331 , \$331 , \$331 , \$331  };
+  assign \$368  = \sel_dl1_s3$167  & { \$333 , \$333 , \$333 , \$333 , \$333 , \$333 , \$333 , \$333  };
+  assign sel_or3_3 = \$367  | \$368 ;
+  assign \$369  = \$325  | \$329 ;
+  assign \$370  = \$369  | \$333 ;
+  assign \$371  = \$325  | \$331 ;
+  assign \$372  = \$371  | \$333 ;
+  assign \$373  = \$327  | \$329 ;
+  assign \$374  = \$331  | \$333 ;
+  assign \$375  = \$373  | \$374 ;
+  assign \$376  = ~ adv5_valid;
+  assign adv5 = \$376  | o__ready;
+  assign sel_val0 = sel_l10_s0 | \sel_l10_s0$173 ;
+  assign sel_val1 = \sel_l10_s0$175  | \sel_l10_s0$176 ;
+  assign sel_val2 = \sel_l10_s0$178  | \sel_l10_s0$179 ;
+  assign sel_val3 = \sel_l10_s0$181  | \sel_l10_s0$182 ;
+  assign \$377  = ~ adv6_valid;
+  assign adv6 = \$377  | o__ready;
   always @(posedge clk)
-    valid_s0 <= \$371 ;
+    valid_s0 <= \$378 ;
   always @(posedge clk)
-    valid_s1 <= \$372 ;
+    valid_s1 <= \$379 ;
   always @(posedge clk)
-    valid_s2 <= \$373 ;
+    valid_s2 <= \$380 ;
   always @(posedge clk)
-    valid_s3 <= \$374 ;
+    valid_s3 <= \$381 ;
   always @(posedge clk)
-    valid_s4 <= \$375 ;
+    valid_s4 <= \$382 ;
   always @(posedge clk)
-    o__valid <= \$376 ;
+    o__valid <= \$383 ;
   always @(posedge clk)
-    sel_l1_s0 <= \$377 ;
+    adv0_valid <= \$384 ;
   always @(posedge clk)
-    \sel_l1_s0$20  <= \$378 ;
+    sel_l1_s0 <= \$385 ;
   always @(posedge clk)
-    \sel_l1_s0$21  <= \$379 ;
+    \sel_l1_s0$22  <= \$386 ;
   always @(posedge clk)
-    \sel_l1_s0$22  <= \$380 ;
+    \sel_l1_s0$23  <= \$387 ;
   always @(posedge clk)
-    \sel_l1_s0$23  <= \$381 ;
+    \sel_l1_s0$24  <= \$388 ;
   always @(posedge clk)
-    \sel_l1_s0$24  <= \$382 ;
+    \sel_l1_s0$25  <= \$389 ;
   always @(posedge clk)
-    \sel_l1_s0$25  <= \$383 ;
+    \sel_l1_s0$26  <= \$390 ;
   always @(posedge clk)
-    \sel_l1_s0$26  <= \$384 ;
+    \sel_l1_s0$27  <= \$391 ;
   always @(posedge clk)
-    sel_l2_s0 <= \$385 ;
+    \sel_l1_s0$28  <= \$392 ;
   always @(posedge clk)
-    sel_l5_s0 <= \$386 ;
+    adv1_valid <= \$393 ;
   always @(posedge clk)
-    sel_l8_s0 <= \$387 ;
+    sel_l2_s0 <= \$394 ;
   always @(posedge clk)
-    \sel_l8_s0$129  <= \$388 ;
+    adv2_valid <= \$395 ;
   always @(posedge clk)
-    \sel_l8_s0$130  <= \$389 ;
+    sel_l5_s0 <= \$396 ;
   always @(posedge clk)
-    \sel_l8_s0$131  <= \$390 ;
+    adv3_valid <= \$397 ;
   always @(posedge clk)
-    \sel_l8_s0$132  <= \$391 ;
+    sel_l8_s0 <= \$398 ;
   always @(posedge clk)
-    \sel_l8_s0$134  <= \$392 ;
+    \sel_l8_s0$139  <= \$399 ;
   always @(posedge clk)
-    \sel_l8_s0$136  <= \$393 ;
+    \sel_l8_s0$140  <= \$400 ;
   always @(posedge clk)
-    \sel_l8_s0$138  <= \$394 ;
+    \sel_l8_s0$141  <= \$401 ;
   always @(posedge clk)
-    sel_dl1_s0 <= \$395 ;
-  always @(posedge clk)
-    \sel_dl1_s0$186  <= \$396 ;
-  always @(posedge clk)
-    \sel_dl1_s0$187  <= \$397 ;
-  always @(posedge clk)
-    \sel_dl1_s0$188  <= \$398 ;
-  always @(posedge clk)
-    \sel_dl1_s0$189  <= \$399 ;
-  always @(posedge clk)
-    \sel_dl1_s0$190  <= \$400 ;
-  always @(posedge clk)
-    \sel_dl1_s0$191  <= \$401 ;
-  always @(posedge clk)
-    \sel_dl1_s0$192  <= \$402 ;
-  always @(posedge clk)
-    sel_dl1_s1 <= \$403 ;
-  always @(posedge clk)
-    \sel_dl1_s1$194  <= \$404 ;
-  always @(posedge clk)
-    \sel_dl1_s1$195  <= \$405 ;
-  always @(posedge clk)
-    \sel_dl1_s1$196  <= \$406 ;
-  always @(posedge clk)
-    \sel_dl1_s1$197  <= \$407 ;
-  always @(posedge clk)
-    \sel_dl1_s1$198  <= \$408 ;
-  always @(posedge clk)
-    \sel_dl1_s1$199  <= \$409 ;
+    \sel_l8_s0$142  <= \$402 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$411  = sel_dl1_s2;
-    if (i__ready) begin
-      \$411  = sel_dl1_s1;
+    \$404  = \sel_l8_s0$146 ;
+    if (adv3) begin
+      \$404  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$412  = \sel_dl1_s2$202 ;
-    if (i__ready) begin
-      \$412  = \sel_dl1_s1$194 ;
+    \$405  = \sel_l8_s0$148 ;
+    if (adv3) begin
+      \$405  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$413  = \sel_dl1_s2$203 ;
-    if (i__ready) begin
-      \$413  = \sel_dl1_s1$195 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$414  = \sel_dl1_s2$204 ;
-    if (i__ready) begin
-      \$414  = \sel_dl1_s1$196 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$415  = \sel_dl1_s2$205 ;
-    if (i__ready) begin
-      \$415  = \sel_dl1_s1$197 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$416  = \sel_dl1_s2$206 ;
-    if (i__ready) begin
-      \$416  = \sel_dl1_s1$198 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$417  = \sel_dl1_s2$207 ;
-    if (i__ready) begin
-      \$417  = \sel_dl1_s1$199 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$418  = \sel_dl1_s2$208 ;
-    if (i__ready) begin
-      \$418  = \sel_dl1_s1$200 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$419  = sel_dl1_s3;
-    if (i__ready) begin
-      \$419  = sel_dl1_s2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$420  = \sel_dl1_s3$141 ;
-    if (i__ready) begin
-      \$420  = \sel_dl1_s2$202 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$421  = \sel_dl1_s3$142 ;
-    if (i__ready) begin
-      \$421  = \sel_dl1_s2$203 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$422  = \sel_dl1_s3$144 ;
-    if (i__ready) begin
-      \$422  = \sel_dl1_s2$204 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$423  = \sel_dl1_s3$145 ;
-    if (i__ready) begin
-      \$423  = \sel_dl1_s2$205 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$424  = \sel_dl1_s3$149 ;
-    if (i__ready) begin
-      \$424  = \sel_dl1_s2$206 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$425  = \sel_dl1_s3$153 ;
-    if (i__ready) begin
-      \$425  = \sel_dl1_s2$207 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$426  = \sel_dl1_s3$157 ;
-    if (i__ready) begin
-      \$426  = \sel_dl1_s2$208 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$427  = \sel_l10_s0$209 ;
-    if (i__ready) begin
-      \$427  = sel_l8_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$428  = sel_l10_s0;
-    if (i__ready) begin
-      \$428  = sel_or0_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$429  = \sel_l10_s0$161 ;
-    if (i__ready) begin
-      \$429  = sel_or0_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$430  = \sel_l10_s0$163 ;
-    if (i__ready) begin
-      \$430  = sel_or1_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$431  = \sel_l10_s0$164 ;
-    if (i__ready) begin
-      \$431  = sel_or1_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$432  = \sel_l10_s0$166 ;
-    if (i__ready) begin
-      \$432  = sel_or2_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$433  = \sel_l10_s0$167 ;
-    if (i__ready) begin
-      \$433  = sel_or2_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$434  = \sel_l10_s0$169 ;
-    if (i__ready) begin
-      \$434  = sel_or3_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$435  = \sel_l10_s0$170 ;
-    if (i__ready) begin
-      \$435  = sel_or3_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$436  = \sel_l10_s0$210 ;
-    if (i__ready) begin
-      \$436  = { \$298 , \$336 , \$335  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$437  = \sel_l10_s0$211 ;
-    if (i__ready) begin
-      \$437  = { \$346 , \$345 , \$344  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$438  = \sel_l10_s0$212 ;
-    if (i__ready) begin
-      \$438  = { \$357 , \$355 , \$353  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$439  = \sel_l10_s0$213 ;
-    if (i__ready) begin
-      \$439  = { \$370 , \$367 , \$365  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$440  = sel_l11_s0;
-    if (i__ready) begin
-      \$440  = \sel_l10_s0$209 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$441  = \sel_l11_s0$172 ;
-    if (i__ready) begin
-      \$441  = sel_val0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$442  = \sel_l11_s0$174 ;
-    if (i__ready) begin
-      \$442  = sel_val1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$443  = \sel_l11_s0$176 ;
-    if (i__ready) begin
-      \$443  = sel_val2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$444  = \sel_l11_s0$178 ;
-    if (i__ready) begin
-      \$444  = sel_val3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$445  = \sel_l11_s0$173 ;
-    if (i__ready) begin
-      \$445  = \sel_l10_s0$210 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$446  = \sel_l11_s0$175 ;
-    if (i__ready) begin
-      \$446  = \sel_l10_s0$211 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$447  = \sel_l11_s0$177 ;
-    if (i__ready) begin
-      \$447  = \sel_l10_s0$212 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$448  = \sel_l11_s0$179 ;
-    if (i__ready) begin
-      \$448  = \sel_l10_s0$213 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$371  = valid_s0;
-    if (i__ready) begin
-      \$371  = i__valid;
+    \$406  = adv4_valid;
+    if (adv4) begin
+      \$406  = valid_s4;
     end
     if (rst) begin
-      \$371  = 1'h0;
+      \$406  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$372  = valid_s1;
-    if (i__ready) begin
-      \$372  = valid_s0;
+    \$407  = sel_dl1_s0;
+    if (adv4) begin
+      \$407  = i__payload[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$408  = \sel_dl1_s0$200 ;
+    if (adv4) begin
+      \$408  = i__payload[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$409  = \sel_dl1_s0$201 ;
+    if (adv4) begin
+      \$409  = i__payload[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$410  = \sel_dl1_s0$202 ;
+    if (adv4) begin
+      \$410  = i__payload[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$411  = \sel_dl1_s0$203 ;
+    if (adv4) begin
+      \$411  = i__payload[39:32];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$412  = \sel_dl1_s0$204 ;
+    if (adv4) begin
+      \$412  = i__payload[47:40];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$413  = \sel_dl1_s0$205 ;
+    if (adv4) begin
+      \$413  = i__payload[55:48];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$414  = \sel_dl1_s0$206 ;
+    if (adv4) begin
+      \$414  = i__payload[63:56];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$415  = sel_dl1_s1;
+    if (adv4) begin
+      \$415  = sel_dl1_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$416  = \sel_dl1_s1$208 ;
+    if (adv4) begin
+      \$416  = \sel_dl1_s0$200 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$417  = \sel_dl1_s1$209 ;
+    if (adv4) begin
+      \$417  = \sel_dl1_s0$201 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$418  = \sel_dl1_s1$210 ;
+    if (adv4) begin
+      \$418  = \sel_dl1_s0$202 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$419  = \sel_dl1_s1$211 ;
+    if (adv4) begin
+      \$419  = \sel_dl1_s0$203 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$420  = \sel_dl1_s1$212 ;
+    if (adv4) begin
+      \$420  = \sel_dl1_s0$204 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$421  = \sel_dl1_s1$213 ;
+    if (adv4) begin
+      \$421  = \sel_dl1_s0$205 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$422  = \sel_dl1_s1$214 ;
+    if (adv4) begin
+      \$422  = \sel_dl1_s0$206 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$423  = sel_dl1_s2;
+    if (adv4) begin
+      \$423  = sel_dl1_s1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$424  = \sel_dl1_s2$216 ;
+    if (adv4) begin
+      \$424  = \sel_dl1_s1$208 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$425  = \sel_dl1_s2$217 ;
+    if (adv4) begin
+      \$425  = \sel_dl1_s1$209 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$426  = \sel_dl1_s2$218 ;
+    if (adv4) begin
+      \$426  = \sel_dl1_s1$210 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$427  = \sel_dl1_s2$219 ;
+    if (adv4) begin
+      \$427  = \sel_dl1_s1$211 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$428  = \sel_dl1_s2$220 ;
+    if (adv4) begin
+      \$428  = \sel_dl1_s1$212 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$429  = \sel_dl1_s2$221 ;
+    if (adv4) begin
+      \$429  = \sel_dl1_s1$213 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$430  = \sel_dl1_s2$222 ;
+    if (adv4) begin
+      \$430  = \sel_dl1_s1$214 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$431  = sel_dl1_s3;
+    if (adv4) begin
+      \$431  = sel_dl1_s2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$432  = \sel_dl1_s3$151 ;
+    if (adv4) begin
+      \$432  = \sel_dl1_s2$216 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$433  = \sel_dl1_s3$152 ;
+    if (adv4) begin
+      \$433  = \sel_dl1_s2$217 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$434  = \sel_dl1_s3$154 ;
+    if (adv4) begin
+      \$434  = \sel_dl1_s2$218 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$435  = \sel_dl1_s3$155 ;
+    if (adv4) begin
+      \$435  = \sel_dl1_s2$219 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$436  = \sel_dl1_s3$159 ;
+    if (adv4) begin
+      \$436  = \sel_dl1_s2$220 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$437  = \sel_dl1_s3$163 ;
+    if (adv4) begin
+      \$437  = \sel_dl1_s2$221 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$438  = \sel_dl1_s3$167 ;
+    if (adv4) begin
+      \$438  = \sel_dl1_s2$222 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$439  = adv5_valid;
+    if (adv5) begin
+      \$439  = valid_s4;
     end
     if (rst) begin
-      \$372  = 1'h0;
+      \$439  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$373  = valid_s2;
-    if (i__ready) begin
-      \$373  = valid_s1;
+    \$440  = \sel_l10_s0$223 ;
+    if (adv5) begin
+      \$440  = sel_l8_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$441  = sel_l10_s0;
+    if (adv5) begin
+      \$441  = sel_or0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$442  = \sel_l10_s0$173 ;
+    if (adv5) begin
+      \$442  = sel_or0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$443  = \sel_l10_s0$175 ;
+    if (adv5) begin
+      \$443  = sel_or1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$444  = \sel_l10_s0$176 ;
+    if (adv5) begin
+      \$444  = sel_or1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$445  = \sel_l10_s0$178 ;
+    if (adv5) begin
+      \$445  = sel_or2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$446  = \sel_l10_s0$179 ;
+    if (adv5) begin
+      \$446  = sel_or2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$447  = \sel_l10_s0$181 ;
+    if (adv5) begin
+      \$447  = sel_or3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$448  = \sel_l10_s0$182 ;
+    if (adv5) begin
+      \$448  = sel_or3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$449  = \sel_l10_s0$224 ;
+    if (adv5) begin
+      \$449  = { \$303 , \$341 , \$340  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$450  = \sel_l10_s0$225 ;
+    if (adv5) begin
+      \$450  = { \$351 , \$350 , \$349  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$451  = \sel_l10_s0$226 ;
+    if (adv5) begin
+      \$451  = { \$362 , \$360 , \$358  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$452  = \sel_l10_s0$227 ;
+    if (adv5) begin
+      \$452  = { \$375 , \$372 , \$370  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$453  = adv6_valid;
+    if (adv6) begin
+      \$453  = valid_s4;
     end
     if (rst) begin
-      \$373  = 1'h0;
+      \$453  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$374  = valid_s3;
+    \$454  = sel_l11_s0;
+    if (adv6) begin
+      \$454  = \sel_l10_s0$223 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$455  = \sel_l11_s0$186 ;
+    if (adv6) begin
+      \$455  = sel_val0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$456  = \sel_l11_s0$188 ;
+    if (adv6) begin
+      \$456  = sel_val1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$457  = \sel_l11_s0$190 ;
+    if (adv6) begin
+      \$457  = sel_val2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$458  = \sel_l11_s0$192 ;
+    if (adv6) begin
+      \$458  = sel_val3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$459  = \sel_l11_s0$187 ;
+    if (adv6) begin
+      \$459  = \sel_l10_s0$224 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$460  = \sel_l11_s0$189 ;
+    if (adv6) begin
+      \$460  = \sel_l10_s0$225 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$461  = \sel_l11_s0$191 ;
+    if (adv6) begin
+      \$461  = \sel_l10_s0$226 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$462  = \sel_l11_s0$193 ;
+    if (adv6) begin
+      \$462  = \sel_l10_s0$227 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$378  = valid_s0;
     if (i__ready) begin
-      \$374  = valid_s2;
+      \$378  = i__valid;
     end
     if (rst) begin
-      \$374  = 1'h0;
+      \$378  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$375  = valid_s4;
+    \$379  = valid_s1;
     if (i__ready) begin
-      \$375  = valid_s3;
+      \$379  = valid_s0;
     end
     if (rst) begin
-      \$375  = 1'h0;
+      \$379  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$376  = o__valid;
+    \$380  = valid_s2;
     if (i__ready) begin
-      \$376  = valid_s4;
+      \$380  = valid_s1;
     end
     if (rst) begin
-      \$376  = 1'h0;
+      \$380  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$377  = sel_l1_s0;
+    \$381  = valid_s3;
     if (i__ready) begin
-      \$377  = \$4 [7:0];
+      \$381  = valid_s2;
+    end
+    if (rst) begin
+      \$381  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$378  = \sel_l1_s0$20 ;
+    \$382  = valid_s4;
     if (i__ready) begin
-      \$378  = \$7 [7:0];
+      \$382  = valid_s3;
+    end
+    if (rst) begin
+      \$382  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$379  = \sel_l1_s0$21 ;
+    \$383  = o__valid;
     if (i__ready) begin
-      \$379  = \$10 [7:0];
+      \$383  = valid_s4;
+    end
+    if (rst) begin
+      \$383  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$380  = \sel_l1_s0$22 ;
-    if (i__ready) begin
-      \$380  = \$13 [7:0];
+    \$384  = adv0_valid;
+    if (adv0) begin
+      \$384  = valid_s4;
+    end
+    if (rst) begin
+      \$384  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$381  = \sel_l1_s0$23 ;
-    if (i__ready) begin
-      \$381  = \$16 [7:0];
+    \$385  = sel_l1_s0;
+    if (adv0) begin
+      \$385  = \$4 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$382  = \sel_l1_s0$24 ;
-    if (i__ready) begin
-      \$382  = \$19 [7:0];
+    \$386  = \sel_l1_s0$22 ;
+    if (adv0) begin
+      \$386  = \$7 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$383  = \sel_l1_s0$25 ;
-    if (i__ready) begin
-      \$383  = \$22 [7:0];
+    \$387  = \sel_l1_s0$23 ;
+    if (adv0) begin
+      \$387  = \$10 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$384  = \sel_l1_s0$26 ;
-    if (i__ready) begin
-      \$384  = \$25 [7:0];
+    \$388  = \sel_l1_s0$24 ;
+    if (adv0) begin
+      \$388  = \$13 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$385  = sel_l2_s0;
-    if (i__ready) begin
-      \$385  = { \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26  };
+    \$389  = \sel_l1_s0$25 ;
+    if (adv0) begin
+      \$389  = \$16 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$386  = sel_l5_s0;
-    if (i__ready) begin
-      \$386  = { \$265 , \$264 , \$263 , \$262 , \$261 , \$260 , \$259 , \$258  };
+    \$390  = \sel_l1_s0$26 ;
+    if (adv0) begin
+      \$390  = \$19 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$387  = sel_l8_s0;
-    if (i__ready) begin
-      \$387  = sel_l5_s0;
+    \$391  = \sel_l1_s0$27 ;
+    if (adv0) begin
+      \$391  = \$22 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$388  = \sel_l8_s0$129 ;
-    if (i__ready) begin
-      \$388  = sel_l5_s0[0];
+    \$392  = \sel_l1_s0$28 ;
+    if (adv0) begin
+      \$392  = \$25 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$389  = \sel_l8_s0$130 ;
-    if (i__ready) begin
-      \$389  = { sel_p0_1_0_c, sel_p0_1_0_s };
+    \$393  = adv1_valid;
+    if (adv1) begin
+      \$393  = valid_s4;
+    end
+    if (rst) begin
+      \$393  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$390  = \sel_l8_s0$131 ;
-    if (i__ready) begin
-      \$390  = { sel_p1_2_1_s, sel_p1_2_0_s };
+    \$394  = sel_l2_s0;
+    if (adv1) begin
+      \$394  = { \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$391  = \sel_l8_s0$132 ;
-    if (i__ready) begin
-      \$391  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+    \$395  = adv2_valid;
+    if (adv2) begin
+      \$395  = valid_s4;
+    end
+    if (rst) begin
+      \$395  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$392  = \sel_l8_s0$134 ;
-    if (i__ready) begin
-      \$392  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
+    \$396  = sel_l5_s0;
+    if (adv2) begin
+      \$396  = { \$267 , \$266 , \$265 , \$264 , \$263 , \$262 , \$261 , \$260  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$393  = \sel_l8_s0$136 ;
-    if (i__ready) begin
-      \$393  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
+    \$397  = adv3_valid;
+    if (adv3) begin
+      \$397  = valid_s4;
+    end
+    if (rst) begin
+      \$397  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$394  = \sel_l8_s0$138 ;
-    if (i__ready) begin
-      \$394  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
+    \$398  = sel_l8_s0;
+    if (adv3) begin
+      \$398  = sel_l5_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$395  = sel_dl1_s0;
-    if (i__ready) begin
-      \$395  = i__payload[7:0];
+    \$399  = \sel_l8_s0$139 ;
+    if (adv3) begin
+      \$399  = sel_l5_s0[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$396  = \sel_dl1_s0$186 ;
-    if (i__ready) begin
-      \$396  = i__payload[15:8];
+    \$400  = \sel_l8_s0$140 ;
+    if (adv3) begin
+      \$400  = { sel_p0_1_0_c, sel_p0_1_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$397  = \sel_dl1_s0$187 ;
-    if (i__ready) begin
-      \$397  = i__payload[23:16];
+    \$401  = \sel_l8_s0$141 ;
+    if (adv3) begin
+      \$401  = { sel_p1_2_1_s, sel_p1_2_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$398  = \sel_dl1_s0$188 ;
-    if (i__ready) begin
-      \$398  = i__payload[31:24];
+    \$402  = \sel_l8_s0$142 ;
+    if (adv3) begin
+      \$402  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$399  = \sel_dl1_s0$189 ;
-    if (i__ready) begin
-      \$399  = i__payload[39:32];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$400  = \sel_dl1_s0$190 ;
-    if (i__ready) begin
-      \$400  = i__payload[47:40];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$401  = \sel_dl1_s0$191 ;
-    if (i__ready) begin
-      \$401  = i__payload[55:48];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$402  = \sel_dl1_s0$192 ;
-    if (i__ready) begin
-      \$402  = i__payload[63:56];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$403  = sel_dl1_s1;
-    if (i__ready) begin
-      \$403  = sel_dl1_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$404  = \sel_dl1_s1$194 ;
-    if (i__ready) begin
-      \$404  = \sel_dl1_s0$186 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$405  = \sel_dl1_s1$195 ;
-    if (i__ready) begin
-      \$405  = \sel_dl1_s0$187 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$406  = \sel_dl1_s1$196 ;
-    if (i__ready) begin
-      \$406  = \sel_dl1_s0$188 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$407  = \sel_dl1_s1$197 ;
-    if (i__ready) begin
-      \$407  = \sel_dl1_s0$189 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$408  = \sel_dl1_s1$198 ;
-    if (i__ready) begin
-      \$408  = \sel_dl1_s0$190 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$409  = \sel_dl1_s1$199 ;
-    if (i__ready) begin
-      \$409  = \sel_dl1_s0$191 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$410  = \sel_dl1_s1$200 ;
-    if (i__ready) begin
-      \$410  = \sel_dl1_s0$192 ;
+    \$403  = \sel_l8_s0$144 ;
+    if (adv3) begin
+      \$403  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
     end
   end
   assign advance = i__ready;
@@ -1894,8 +2020,8 @@ module nm_topk_4_8_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign sel_key5 = \$19 [7:0];
   assign sel_key6 = \$22 [7:0];
   assign sel_key7 = \$25 [7:0];
-  assign sel_beats = { \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26  };
-  assign sel_keep = { \$265 , \$264 , \$263 , \$262 , \$261 , \$260 , \$259 , \$258  };
+  assign sel_beats = { \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27  };
+  assign sel_keep = { \$267 , \$266 , \$265 , \$264 , \$263 , \$262 , \$261 , \$260  };
   assign sel_pre0_1 = { sel_p0_1_0_c, sel_p0_1_0_s };
   assign sel_pre0_3 = { 1'h0, sel_p0_3_0_c, sel_p0_3_0_s };
   assign sel_pre0_5 = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
@@ -1905,14 +2031,14 @@ module nm_topk_4_8_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign sel_pre2_4 = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
   assign sel_pre2_5 = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
   assign sel_pre2_6 = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
-  assign sel_sel0 = { \$298 , \$296 , \$294 , \$292 , sel_l8_s0[0] };
-  assign sel_sel1 = { \$308 , \$306 , \$304 , \$302 , \$300  };
-  assign sel_sel2 = { \$318 , \$316 , \$314 , \$312 , \$310  };
-  assign sel_sel3 = { \$328 , \$326 , \$324 , \$322 , \$320  };
-  assign sel_idx0 = { \$298 , \$336 , \$335  };
-  assign sel_idx1 = { \$346 , \$345 , \$344  };
-  assign sel_idx2 = { \$357 , \$355 , \$353  };
-  assign sel_idx3 = { \$370 , \$367 , \$365  };
+  assign sel_sel0 = { \$303 , \$301 , \$299 , \$297 , sel_l8_s0[0] };
+  assign sel_sel1 = { \$313 , \$311 , \$309 , \$307 , \$305  };
+  assign sel_sel2 = { \$323 , \$321 , \$319 , \$317 , \$315  };
+  assign sel_sel3 = { \$333 , \$331 , \$329 , \$327 , \$325  };
+  assign sel_idx0 = { \$303 , \$341 , \$340  };
+  assign sel_idx1 = { \$351 , \$350 , \$349  };
+  assign sel_idx2 = { \$362 , \$360 , \$358  };
+  assign sel_idx3 = { \$375 , \$372 , \$370  };
   assign \i__payload.data  = i__payload;
   assign \i__payload.data[0]  = i__payload[7:0];
   assign \i__payload.data[1]  = i__payload[15:8];
@@ -1941,23 +2067,23 @@ module nm_topk_4_8_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \o__payload.index[1]  = o__payload[45:43];
   assign \o__payload.index[2]  = o__payload[48:46];
   assign \o__payload.index[3]  = o__payload[51:49];
-  assign o__payload[51:49] = \sel_l11_s0$179 ;
-  assign o__payload[39:32] = \sel_l11_s0$178 ;
-  assign o__payload[48:46] = \sel_l11_s0$177 ;
-  assign o__payload[31:24] = \sel_l11_s0$176 ;
-  assign o__payload[45:43] = \sel_l11_s0$175 ;
-  assign o__payload[23:16] = \sel_l11_s0$174 ;
-  assign o__payload[42:40] = \sel_l11_s0$173 ;
-  assign o__payload[15:8] = \sel_l11_s0$172 ;
+  assign o__payload[51:49] = \sel_l11_s0$193 ;
+  assign o__payload[39:32] = \sel_l11_s0$192 ;
+  assign o__payload[48:46] = \sel_l11_s0$191 ;
+  assign o__payload[31:24] = \sel_l11_s0$190 ;
+  assign o__payload[45:43] = \sel_l11_s0$189 ;
+  assign o__payload[23:16] = \sel_l11_s0$188 ;
+  assign o__payload[42:40] = \sel_l11_s0$187 ;
+  assign o__payload[15:8] = \sel_l11_s0$186 ;
   assign o__payload[7:0] = sel_l11_s0;
   assign sel_p1_3_2_s = sel_p1_3_1_c;
   assign sel_p1_3_2_c = 1'h0;
   assign sel_p1_6_2_s = sel_p1_6_1_c;
   assign sel_p1_6_2_c = 1'h0;
-  assign \$276  = sel_p1_3_1_c;
-  assign \$277  = 1'h0;
-  assign \$278  = 1'h0;
-  assign \$279  = 1'h0;
-  assign sel_p2_5_2_c = \$280 ;
-  assign \$299  = \sel_l8_s0$129 ;
+  assign \$279  = sel_p1_3_1_c;
+  assign \$280  = 1'h0;
+  assign \$281  = 1'h0;
+  assign \$282  = 1'h0;
+  assign sel_p2_5_2_c = \$283 ;
+  assign \$304  = \sel_l8_s0$139 ;
 endmodule

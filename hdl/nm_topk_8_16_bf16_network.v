@@ -7,26 +7,218 @@ module nm_topk_8_16_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire \$1 ;
   wire [3:0] \$10 ;
   wire \$100 ;
+  reg [3:0] \$1000 ;
+  reg [14:0] \$1001 ;
+  reg [3:0] \$1002 ;
+  reg [14:0] \$1003 ;
+  reg [3:0] \$1004 ;
+  reg [14:0] \$1005 ;
+  reg [3:0] \$1006 ;
+  reg [14:0] \$1007 ;
+  reg [3:0] \$1008 ;
+  reg [14:0] \$1009 ;
   wire \$101 ;
+  reg [3:0] \$1010 ;
+  reg [14:0] \$1011 ;
+  reg [3:0] \$1012 ;
+  reg [14:0] \$1013 ;
+  reg [3:0] \$1014 ;
+  reg [14:0] \$1015 ;
+  reg [3:0] \$1016 ;
+  reg [14:0] \$1017 ;
+  reg [3:0] \$1018 ;
+  reg [14:0] \$1019 ;
   wire \$102 ;
+  reg [3:0] \$1020 ;
+  reg [14:0] \$1021 ;
+  reg [3:0] \$1022 ;
+  reg [14:0] \$1023 ;
+  reg [3:0] \$1024 ;
+  reg [14:0] \$1025 ;
+  reg [3:0] \$1026 ;
+  reg \$1027 ;
+  reg [14:0] \$1028 ;
+  reg [3:0] \$1029 ;
   wire \$103 ;
+  reg [14:0] \$1030 ;
+  reg [3:0] \$1031 ;
+  reg [14:0] \$1032 ;
+  reg [3:0] \$1033 ;
+  reg [14:0] \$1034 ;
+  reg [3:0] \$1035 ;
+  reg [14:0] \$1036 ;
+  reg [3:0] \$1037 ;
+  reg [14:0] \$1038 ;
+  reg [3:0] \$1039 ;
   wire \$104 ;
+  reg [14:0] \$1040 ;
+  reg [3:0] \$1041 ;
+  reg [14:0] \$1042 ;
+  reg [3:0] \$1043 ;
+  reg [14:0] \$1044 ;
+  reg [3:0] \$1045 ;
+  reg [14:0] \$1046 ;
+  reg [3:0] \$1047 ;
+  reg [14:0] \$1048 ;
+  reg [3:0] \$1049 ;
   wire \$105 ;
+  reg [14:0] \$1050 ;
+  reg [3:0] \$1051 ;
+  reg [14:0] \$1052 ;
+  reg [3:0] \$1053 ;
+  reg [14:0] \$1054 ;
+  reg [3:0] \$1055 ;
+  reg \$1056 ;
+  reg [14:0] \$1057 ;
+  reg [3:0] \$1058 ;
+  reg [14:0] \$1059 ;
   wire \$106 ;
+  reg [3:0] \$1060 ;
+  reg [14:0] \$1061 ;
+  reg [3:0] \$1062 ;
+  reg [14:0] \$1063 ;
+  reg [3:0] \$1064 ;
+  reg [14:0] \$1065 ;
+  reg [3:0] \$1066 ;
+  reg [14:0] \$1067 ;
+  reg [3:0] \$1068 ;
+  reg [14:0] \$1069 ;
   wire \$107 ;
+  reg [3:0] \$1070 ;
+  reg [14:0] \$1071 ;
+  reg [3:0] \$1072 ;
+  reg [14:0] \$1073 ;
+  reg [3:0] \$1074 ;
+  reg [14:0] \$1075 ;
+  reg [3:0] \$1076 ;
+  reg [14:0] \$1077 ;
+  reg [3:0] \$1078 ;
+  reg [14:0] \$1079 ;
   wire \$108 ;
+  reg [3:0] \$1080 ;
+  reg [14:0] \$1081 ;
+  reg [3:0] \$1082 ;
+  reg [14:0] \$1083 ;
+  reg [3:0] \$1084 ;
+  reg \$1085 ;
+  reg [3:0] \$1086 ;
+  reg [3:0] \$1087 ;
+  reg [3:0] \$1088 ;
+  reg [3:0] \$1089 ;
   wire \$109 ;
+  reg [3:0] \$1090 ;
+  reg [3:0] \$1091 ;
+  reg [3:0] \$1092 ;
+  reg [3:0] \$1093 ;
+  reg \$1094 ;
+  reg [15:0] \$1095 ;
+  reg \$1096 ;
+  reg [1:0] \$1097 ;
+  reg \$1098 ;
+  reg [2:0] \$1099 ;
   wire [3:0] \$11 ;
   wire \$110 ;
+  reg \$1100 ;
+  reg [2:0] \$1101 ;
+  reg \$1102 ;
+  reg [3:0] \$1103 ;
+  reg \$1104 ;
+  reg [3:0] \$1105 ;
+  reg \$1106 ;
+  reg [3:0] \$1107 ;
+  reg \$1108 ;
+  reg [3:0] \$1109 ;
   wire \$111 ;
+  reg \$1110 ;
+  reg \$1111 ;
+  reg [15:0] \$1112 ;
+  reg \$1113 ;
+  reg [1:0] \$1114 ;
+  reg [1:0] \$1115 ;
+  reg [2:0] \$1116 ;
+  reg \$1117 ;
+  reg [2:0] \$1118 ;
+  reg [2:0] \$1119 ;
   wire \$112 ;
+  reg [3:0] \$1120 ;
+  reg \$1121 ;
+  reg [3:0] \$1122 ;
+  reg [3:0] \$1123 ;
+  reg [3:0] \$1124 ;
+  reg \$1125 ;
+  reg [3:0] \$1126 ;
+  reg [3:0] \$1127 ;
+  reg \$1128 ;
+  reg [15:0] \$1129 ;
   wire \$113 ;
+  reg \$1130 ;
+  reg [1:0] \$1131 ;
+  reg [1:0] \$1132 ;
+  reg [2:0] \$1133 ;
+  reg [2:0] \$1134 ;
+  reg [2:0] \$1135 ;
+  reg [2:0] \$1136 ;
+  reg [3:0] \$1137 ;
+  reg \$1138 ;
+  reg [3:0] \$1139 ;
   wire \$114 ;
+  reg [3:0] \$1140 ;
+  reg [3:0] \$1141 ;
+  reg [3:0] \$1142 ;
+  reg [3:0] \$1143 ;
+  reg [3:0] \$1144 ;
+  reg \$1145 ;
+  reg [3:0] \$1146 ;
+  reg [3:0] \$1147 ;
+  reg \$1148 ;
+  reg [15:0] \$1149 ;
   wire \$115 ;
+  reg [8:0] \$1150 ;
+  reg [8:0] \$1151 ;
+  reg [8:0] \$1152 ;
+  reg [8:0] \$1153 ;
+  reg [8:0] \$1154 ;
+  reg [8:0] \$1155 ;
+  reg [8:0] \$1156 ;
+  reg [8:0] \$1157 ;
+  reg [15:0] \$1158 ;
+  reg [15:0] \$1159 ;
   wire \$116 ;
+  reg [15:0] \$1160 ;
+  reg [15:0] \$1161 ;
+  reg [15:0] \$1162 ;
+  reg [15:0] \$1163 ;
+  reg [15:0] \$1164 ;
+  reg [15:0] \$1165 ;
+  reg [15:0] \$1166 ;
+  reg [15:0] \$1167 ;
+  reg [15:0] \$1168 ;
+  reg [15:0] \$1169 ;
   wire \$117 ;
+  reg [15:0] \$1170 ;
+  reg [15:0] \$1171 ;
+  reg [15:0] \$1172 ;
+  reg [15:0] \$1173 ;
+  reg \$1174 ;
+  reg [15:0] \$1175 ;
+  reg [15:0] \$1176 ;
+  reg [15:0] \$1177 ;
+  reg [15:0] \$1178 ;
+  reg [15:0] \$1179 ;
   wire \$118 ;
+  reg [15:0] \$1180 ;
+  reg [15:0] \$1181 ;
+  reg [15:0] \$1182 ;
+  reg [15:0] \$1183 ;
+  reg [3:0] \$1184 ;
+  reg [3:0] \$1185 ;
+  reg [3:0] \$1186 ;
+  reg [3:0] \$1187 ;
+  reg [3:0] \$1188 ;
+  reg [3:0] \$1189 ;
   wire \$119 ;
+  reg [3:0] \$1190 ;
+  reg [3:0] \$1191 ;
   wire [3:0] \$12 ;
   wire \$120 ;
   wire \$121 ;
@@ -93,7 +285,7 @@ module nm_topk_8_16_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire \$177 ;
   wire \$178 ;
   wire \$179 ;
-  wire [3:0] \$18 ;
+  wire \$18 ;
   wire \$180 ;
   wire \$181 ;
   wire \$182 ;
@@ -136,177 +328,899 @@ module nm_topk_8_16_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire \$215 ;
   wire \$216 ;
   wire \$217 ;
-  reg \$218 ;
-  reg \$219 ;
+  wire \$218 ;
+  wire \$219 ;
   wire [3:0] \$22 ;
-  reg \$220 ;
-  reg [14:0] \$221 ;
-  reg \$222 ;
-  reg [3:0] \$223 ;
-  reg [14:0] \$224 ;
-  reg \$225 ;
-  reg [3:0] \$226 ;
-  reg [14:0] \$227 ;
-  reg \$228 ;
-  reg [3:0] \$229 ;
+  wire \$220 ;
+  wire \$221 ;
+  wire \$222 ;
+  wire \$223 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire \$228 ;
+  wire \$229 ;
   wire [3:0] \$23 ;
-  reg [14:0] \$230 ;
-  reg \$231 ;
-  reg [3:0] \$232 ;
-  reg [14:0] \$233 ;
-  reg \$234 ;
-  reg [3:0] \$235 ;
-  reg [14:0] \$236 ;
-  reg \$237 ;
-  reg [3:0] \$238 ;
-  reg [14:0] \$239 ;
+  wire \$230 ;
+  wire \$231 ;
+  wire \$232 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire \$238 ;
+  wire \$239 ;
   wire [3:0] \$24 ;
-  reg \$240 ;
-  reg [3:0] \$241 ;
-  reg [14:0] \$242 ;
-  reg \$243 ;
-  reg [3:0] \$244 ;
-  reg [14:0] \$245 ;
-  reg \$246 ;
-  reg [3:0] \$247 ;
-  reg [14:0] \$248 ;
-  reg \$249 ;
+  wire \$240 ;
+  wire \$241 ;
+  wire \$242 ;
+  wire \$243 ;
+  wire \$244 ;
+  wire \$245 ;
+  wire \$246 ;
+  wire \$247 ;
+  wire \$248 ;
+  wire \$249 ;
   wire [3:0] \$25 ;
-  reg [3:0] \$250 ;
-  reg [14:0] \$251 ;
-  reg \$252 ;
-  reg [3:0] \$253 ;
-  reg [14:0] \$254 ;
-  reg \$255 ;
-  reg [3:0] \$256 ;
-  reg [14:0] \$257 ;
-  reg \$258 ;
-  reg [3:0] \$259 ;
+  wire \$250 ;
+  wire \$251 ;
+  wire \$252 ;
+  wire \$253 ;
+  wire \$254 ;
+  wire \$255 ;
+  wire \$256 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire \$259 ;
   wire [3:0] \$26 ;
-  reg [14:0] \$260 ;
-  reg \$261 ;
-  reg [3:0] \$262 ;
-  reg [14:0] \$263 ;
-  reg \$264 ;
-  reg [3:0] \$265 ;
-  reg [14:0] \$266 ;
-  reg \$267 ;
-  reg [3:0] \$268 ;
-  reg [14:0] \$269 ;
+  wire \$260 ;
+  wire \$261 ;
+  wire \$262 ;
+  wire \$263 ;
+  wire \$264 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire \$269 ;
   wire [3:0] \$27 ;
-  reg \$270 ;
-  reg [3:0] \$271 ;
-  reg [14:0] \$272 ;
-  reg \$273 ;
-  reg [3:0] \$274 ;
-  reg [14:0] \$275 ;
-  reg \$276 ;
-  reg [3:0] \$277 ;
-  reg [14:0] \$278 ;
-  reg \$279 ;
+  wire \$270 ;
+  wire \$271 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire \$275 ;
+  wire \$276 ;
+  wire \$277 ;
+  wire \$278 ;
+  wire \$279 ;
   wire [3:0] \$28 ;
-  reg [3:0] \$280 ;
-  reg [14:0] \$281 ;
-  reg \$282 ;
-  reg [3:0] \$283 ;
-  reg [14:0] \$284 ;
-  reg \$285 ;
-  reg [3:0] \$286 ;
-  reg [15:0] \$287 ;
-  reg [15:0] \$288 ;
-  reg [15:0] \$289 ;
+  wire \$280 ;
+  wire \$281 ;
+  wire \$282 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire \$285 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire \$288 ;
+  wire \$289 ;
   wire [3:0] \$29 ;
-  reg [15:0] \$290 ;
-  reg [15:0] \$291 ;
-  reg [15:0] \$292 ;
-  reg [15:0] \$293 ;
-  reg [15:0] \$294 ;
-  reg [15:0] \$295 ;
-  reg [3:0] \$296 ;
-  reg [3:0] \$297 ;
-  reg [3:0] \$298 ;
-  reg [3:0] \$299 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire \$292 ;
+  wire \$293 ;
+  wire \$294 ;
+  wire \$295 ;
+  wire \$296 ;
+  wire \$297 ;
+  wire \$298 ;
+  wire \$299 ;
   wire [3:0] \$3 ;
   wire [3:0] \$30 ;
-  reg [3:0] \$300 ;
-  reg [3:0] \$301 ;
-  reg [3:0] \$302 ;
-  reg [3:0] \$303 ;
+  wire \$300 ;
+  wire \$301 ;
+  wire \$302 ;
+  wire \$303 ;
+  wire \$304 ;
+  wire \$305 ;
+  wire \$306 ;
+  wire \$307 ;
+  wire \$308 ;
+  wire \$309 ;
   wire [3:0] \$31 ;
+  wire \$310 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire \$313 ;
+  wire \$314 ;
+  wire \$315 ;
+  wire \$316 ;
+  wire \$317 ;
+  wire \$318 ;
+  wire \$319 ;
   wire [3:0] \$32 ;
+  wire \$320 ;
+  wire \$321 ;
+  wire \$322 ;
+  wire \$323 ;
+  wire \$324 ;
+  wire \$325 ;
+  wire \$326 ;
+  wire \$327 ;
+  wire \$328 ;
+  wire \$329 ;
   wire [3:0] \$33 ;
+  wire \$330 ;
+  wire \$331 ;
+  wire \$332 ;
+  wire \$333 ;
+  wire \$334 ;
+  wire \$335 ;
+  wire \$336 ;
+  wire \$337 ;
+  wire \$338 ;
+  wire \$339 ;
   wire [3:0] \$34 ;
-  wire [3:0] \$35 ;
+  wire \$340 ;
+  wire \$341 ;
+  wire \$342 ;
+  wire \$343 ;
+  wire \$344 ;
+  wire \$345 ;
+  wire \$346 ;
+  wire \$347 ;
+  wire \$348 ;
+  wire \$349 ;
+  wire \$35 ;
+  wire \$350 ;
+  wire \$351 ;
+  wire \$352 ;
+  wire \$353 ;
+  wire \$354 ;
+  wire \$355 ;
+  wire \$356 ;
+  wire \$357 ;
+  wire \$358 ;
+  wire \$359 ;
   wire [3:0] \$36 ;
+  wire \$360 ;
+  wire \$361 ;
+  wire \$362 ;
+  wire \$363 ;
+  wire \$364 ;
+  wire \$365 ;
+  wire \$366 ;
+  wire \$367 ;
+  wire \$368 ;
+  wire \$369 ;
   wire [3:0] \$37 ;
+  wire \$370 ;
+  wire \$371 ;
+  wire \$372 ;
+  wire \$373 ;
+  wire \$374 ;
+  wire \$375 ;
+  wire \$376 ;
+  wire \$377 ;
+  wire \$378 ;
+  wire \$379 ;
   wire [3:0] \$38 ;
+  wire \$380 ;
+  wire \$381 ;
+  wire \$382 ;
+  wire \$383 ;
+  wire \$384 ;
+  wire \$385 ;
+  wire \$386 ;
+  wire \$387 ;
+  wire \$388 ;
+  wire \$389 ;
   wire [3:0] \$39 ;
+  wire \$390 ;
+  wire \$391 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire \$394 ;
+  wire \$395 ;
+  wire \$396 ;
+  wire \$397 ;
+  wire \$398 ;
+  wire \$399 ;
   wire [3:0] \$4 ;
   wire [3:0] \$40 ;
+  wire \$400 ;
+  wire \$401 ;
+  wire \$402 ;
+  wire \$403 ;
+  wire \$404 ;
+  wire \$405 ;
+  wire \$406 ;
+  wire \$407 ;
+  wire \$408 ;
+  wire \$409 ;
   wire [3:0] \$41 ;
+  wire \$410 ;
+  wire \$411 ;
+  wire \$412 ;
+  wire \$413 ;
+  wire \$414 ;
+  wire \$415 ;
+  wire \$416 ;
+  wire \$417 ;
+  wire \$418 ;
+  wire \$419 ;
   wire [3:0] \$42 ;
+  wire \$420 ;
+  wire \$421 ;
+  wire \$422 ;
+  wire \$423 ;
+  wire \$424 ;
+  wire \$425 ;
+  wire \$426 ;
+  wire \$427 ;
+  wire \$428 ;
+  wire \$429 ;
   wire [3:0] \$43 ;
+  wire \$430 ;
+  wire \$431 ;
+  wire \$432 ;
+  wire \$433 ;
+  wire \$434 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire \$437 ;
+  wire \$438 ;
+  wire \$439 ;
   wire [3:0] \$44 ;
+  wire \$440 ;
+  wire \$441 ;
+  wire \$442 ;
+  wire \$443 ;
+  wire \$444 ;
+  wire \$445 ;
+  wire \$446 ;
+  wire \$447 ;
+  wire \$448 ;
+  wire \$449 ;
   wire [3:0] \$45 ;
+  wire \$450 ;
+  wire \$451 ;
+  wire \$452 ;
+  wire \$453 ;
+  wire \$454 ;
+  wire \$455 ;
+  wire \$456 ;
+  wire \$457 ;
+  wire \$458 ;
+  wire \$459 ;
   wire [3:0] \$46 ;
+  wire \$460 ;
+  wire \$461 ;
+  wire \$462 ;
+  wire \$463 ;
+  wire \$464 ;
+  wire \$465 ;
+  wire \$466 ;
+  wire \$467 ;
+  wire \$468 ;
+  wire \$469 ;
   wire [3:0] \$47 ;
+  wire \$470 ;
+  wire \$471 ;
+  wire \$472 ;
+  wire \$473 ;
+  wire \$474 ;
+  wire \$475 ;
+  wire \$476 ;
+  wire \$477 ;
+  wire \$478 ;
+  wire \$479 ;
   wire [3:0] \$48 ;
+  wire \$480 ;
+  wire \$481 ;
+  wire \$482 ;
+  wire \$483 ;
+  wire \$484 ;
+  wire \$485 ;
+  wire \$486 ;
+  wire \$487 ;
+  wire \$488 ;
+  wire \$489 ;
   wire [3:0] \$49 ;
+  wire \$490 ;
+  wire \$491 ;
+  wire \$492 ;
+  wire \$493 ;
+  wire \$494 ;
+  wire \$495 ;
+  wire \$496 ;
+  wire \$497 ;
+  wire \$498 ;
+  wire \$499 ;
   wire [3:0] \$5 ;
   wire [3:0] \$50 ;
+  wire \$500 ;
+  wire \$501 ;
+  wire \$502 ;
+  wire \$503 ;
+  wire \$504 ;
+  wire \$505 ;
+  wire \$506 ;
+  wire \$507 ;
+  wire \$508 ;
+  wire \$509 ;
   wire [3:0] \$51 ;
-  wire [3:0] \$52 ;
+  wire \$510 ;
+  wire \$511 ;
+  wire \$512 ;
+  wire \$513 ;
+  wire \$514 ;
+  wire \$515 ;
+  wire \$516 ;
+  wire \$517 ;
+  wire \$518 ;
+  wire \$519 ;
+  wire \$52 ;
+  wire \$520 ;
+  wire \$521 ;
+  wire \$522 ;
+  wire \$523 ;
+  wire \$524 ;
+  wire \$525 ;
+  wire \$526 ;
+  wire \$527 ;
+  wire \$528 ;
+  wire \$529 ;
   wire [3:0] \$53 ;
+  wire \$530 ;
+  wire \$531 ;
+  wire \$532 ;
+  wire \$533 ;
+  wire \$534 ;
+  wire \$535 ;
+  wire \$536 ;
+  wire \$537 ;
+  wire \$538 ;
+  wire \$539 ;
   wire [3:0] \$54 ;
+  wire \$540 ;
+  wire \$541 ;
+  wire \$542 ;
+  wire \$543 ;
+  wire \$544 ;
+  wire \$545 ;
+  wire \$546 ;
+  wire \$547 ;
+  wire \$548 ;
+  wire \$549 ;
   wire [3:0] \$55 ;
+  wire \$550 ;
+  wire \$551 ;
+  wire \$552 ;
+  wire \$553 ;
+  wire \$554 ;
+  wire \$555 ;
+  wire \$556 ;
+  wire \$557 ;
+  wire \$558 ;
+  wire \$559 ;
   wire [3:0] \$56 ;
+  wire \$560 ;
+  wire \$561 ;
+  wire \$562 ;
+  wire \$563 ;
+  wire \$564 ;
+  wire \$565 ;
+  wire \$566 ;
+  wire \$567 ;
+  wire \$568 ;
+  wire \$569 ;
   wire [3:0] \$57 ;
+  wire \$570 ;
+  wire \$571 ;
+  wire \$572 ;
+  wire \$573 ;
+  wire \$574 ;
+  wire \$575 ;
+  wire \$576 ;
+  wire \$577 ;
+  wire \$578 ;
+  wire \$579 ;
   wire [3:0] \$58 ;
+  wire \$580 ;
+  wire \$581 ;
+  wire \$582 ;
+  wire \$583 ;
+  wire \$584 ;
+  wire \$585 ;
+  wire \$586 ;
+  wire \$587 ;
+  wire \$588 ;
+  wire \$589 ;
   wire [3:0] \$59 ;
+  wire \$590 ;
+  wire \$591 ;
+  wire \$592 ;
+  wire \$593 ;
+  wire \$594 ;
+  wire \$595 ;
+  wire \$596 ;
+  wire \$597 ;
+  wire \$598 ;
+  wire \$599 ;
   wire [3:0] \$6 ;
   wire [3:0] \$60 ;
+  wire \$600 ;
+  wire \$601 ;
+  wire \$602 ;
+  wire \$603 ;
+  wire \$604 ;
+  wire \$605 ;
+  wire \$606 ;
+  wire \$607 ;
+  wire \$608 ;
+  wire \$609 ;
   wire [3:0] \$61 ;
+  wire \$610 ;
+  wire \$611 ;
+  wire \$612 ;
+  wire \$613 ;
+  wire \$614 ;
+  wire \$615 ;
+  wire \$616 ;
+  wire \$617 ;
+  wire \$618 ;
+  wire \$619 ;
   wire [3:0] \$62 ;
+  wire \$620 ;
+  wire \$621 ;
+  wire \$622 ;
+  wire \$623 ;
+  wire \$624 ;
+  wire \$625 ;
+  wire \$626 ;
+  wire \$627 ;
+  wire \$628 ;
+  wire \$629 ;
   wire [3:0] \$63 ;
+  wire \$630 ;
+  wire \$631 ;
+  wire \$632 ;
+  wire \$633 ;
+  wire \$634 ;
+  wire \$635 ;
+  wire \$636 ;
+  wire \$637 ;
+  wire \$638 ;
+  wire \$639 ;
   wire [3:0] \$64 ;
-  wire [3:0] \$65 ;
+  wire \$640 ;
+  wire \$641 ;
+  wire \$642 ;
+  wire \$643 ;
+  wire \$644 ;
+  wire \$645 ;
+  wire \$646 ;
+  wire \$647 ;
+  wire \$648 ;
+  wire \$649 ;
+  wire \$65 ;
+  wire \$650 ;
+  wire \$651 ;
+  wire \$652 ;
+  wire \$653 ;
+  wire \$654 ;
+  wire \$655 ;
+  wire \$656 ;
+  wire \$657 ;
+  wire \$658 ;
+  wire \$659 ;
   wire [3:0] \$66 ;
+  wire \$660 ;
+  wire \$661 ;
+  wire \$662 ;
+  wire \$663 ;
+  wire \$664 ;
+  wire \$665 ;
+  wire \$666 ;
+  wire \$667 ;
+  wire [15:0] \$668 ;
+  wire [15:0] \$669 ;
   wire [3:0] \$67 ;
+  wire [15:0] \$670 ;
+  wire [15:0] \$671 ;
+  wire [15:0] \$672 ;
+  wire [15:0] \$673 ;
+  wire [15:0] \$674 ;
+  wire [15:0] \$675 ;
+  wire [15:0] \$676 ;
+  wire [15:0] \$677 ;
+  wire [15:0] \$678 ;
+  wire [15:0] \$679 ;
   wire [3:0] \$68 ;
+  wire \$680 ;
+  wire \$681 ;
+  wire \$682 ;
+  wire \$683 ;
+  wire \$684 ;
+  wire \$685 ;
+  wire \$686 ;
+  wire \$687 ;
+  wire \$688 ;
+  wire [15:0] \$689 ;
   wire [3:0] \$69 ;
+  wire [15:0] \$690 ;
+  wire [15:0] \$691 ;
+  wire [15:0] \$692 ;
+  wire [15:0] \$693 ;
+  wire [15:0] \$694 ;
+  wire [15:0] \$695 ;
+  wire [15:0] \$696 ;
+  wire [15:0] \$697 ;
+  wire [15:0] \$698 ;
+  wire [15:0] \$699 ;
   wire [3:0] \$7 ;
   wire [3:0] \$70 ;
+  wire [15:0] \$700 ;
+  wire \$701 ;
+  wire \$702 ;
+  wire \$703 ;
+  wire \$704 ;
+  wire \$705 ;
+  wire \$706 ;
+  wire \$707 ;
+  wire \$708 ;
+  wire \$709 ;
   wire [3:0] \$71 ;
+  wire \$710 ;
+  wire \$711 ;
+  wire [15:0] \$712 ;
+  wire [15:0] \$713 ;
+  wire [15:0] \$714 ;
+  wire [15:0] \$715 ;
+  wire [15:0] \$716 ;
+  wire [15:0] \$717 ;
+  wire [15:0] \$718 ;
+  wire [15:0] \$719 ;
   wire [3:0] \$72 ;
+  wire [15:0] \$720 ;
+  wire [15:0] \$721 ;
+  wire [15:0] \$722 ;
+  wire [15:0] \$723 ;
+  wire \$724 ;
+  wire \$725 ;
+  wire \$726 ;
+  wire \$727 ;
+  wire \$728 ;
+  wire \$729 ;
   wire [3:0] \$73 ;
-  wire [3:0] \$74 ;
+  wire \$730 ;
+  wire \$731 ;
+  wire \$732 ;
+  wire \$733 ;
+  wire \$734 ;
+  wire \$735 ;
+  wire [15:0] \$736 ;
+  wire [15:0] \$737 ;
+  wire [15:0] \$738 ;
+  wire [15:0] \$739 ;
+  wire \$74 ;
+  wire [15:0] \$740 ;
+  wire [15:0] \$741 ;
+  wire [15:0] \$742 ;
+  wire [15:0] \$743 ;
+  wire [15:0] \$744 ;
+  wire [15:0] \$745 ;
+  wire [15:0] \$746 ;
+  wire [15:0] \$747 ;
+  wire \$748 ;
+  wire \$749 ;
   wire [3:0] \$75 ;
+  wire \$750 ;
+  wire \$751 ;
+  wire \$752 ;
+  wire \$753 ;
+  wire \$754 ;
+  wire \$755 ;
+  wire \$756 ;
+  wire \$757 ;
+  wire \$758 ;
+  wire \$759 ;
   wire [3:0] \$76 ;
+  wire \$760 ;
+  wire \$761 ;
+  wire [15:0] \$762 ;
+  wire [15:0] \$763 ;
+  wire [15:0] \$764 ;
+  wire [15:0] \$765 ;
+  wire [15:0] \$766 ;
+  wire [15:0] \$767 ;
+  wire [15:0] \$768 ;
+  wire [15:0] \$769 ;
   wire [3:0] \$77 ;
+  wire [15:0] \$770 ;
+  wire [15:0] \$771 ;
+  wire [15:0] \$772 ;
+  wire [15:0] \$773 ;
+  wire \$774 ;
+  wire \$775 ;
+  wire \$776 ;
+  wire \$777 ;
+  wire \$778 ;
+  wire \$779 ;
   wire [3:0] \$78 ;
+  wire \$780 ;
+  wire \$781 ;
+  wire \$782 ;
+  wire \$783 ;
+  wire \$784 ;
+  wire \$785 ;
+  wire \$786 ;
+  wire \$787 ;
+  wire [15:0] \$788 ;
+  wire [15:0] \$789 ;
   wire [3:0] \$79 ;
+  wire [15:0] \$790 ;
+  wire [15:0] \$791 ;
+  wire [15:0] \$792 ;
+  wire [15:0] \$793 ;
+  wire [15:0] \$794 ;
+  wire [15:0] \$795 ;
+  wire [15:0] \$796 ;
+  wire [15:0] \$797 ;
+  wire [15:0] \$798 ;
+  wire [15:0] \$799 ;
   wire [3:0] \$8 ;
   wire [3:0] \$80 ;
+  wire \$800 ;
+  wire \$801 ;
+  wire \$802 ;
+  wire \$803 ;
+  wire \$804 ;
+  wire \$805 ;
+  wire \$806 ;
+  wire \$807 ;
+  wire \$808 ;
+  wire \$809 ;
   wire [3:0] \$81 ;
+  wire \$810 ;
+  wire \$811 ;
+  wire \$812 ;
+  wire \$813 ;
+  wire \$814 ;
+  wire \$815 ;
+  wire [15:0] \$816 ;
+  wire [15:0] \$817 ;
+  wire [15:0] \$818 ;
+  wire [15:0] \$819 ;
   wire [3:0] \$82 ;
+  wire [15:0] \$820 ;
+  wire [15:0] \$821 ;
+  wire [15:0] \$822 ;
+  wire [15:0] \$823 ;
+  wire [15:0] \$824 ;
+  wire [15:0] \$825 ;
+  wire [15:0] \$826 ;
+  wire [15:0] \$827 ;
+  wire \$828 ;
+  wire \$829 ;
   wire [3:0] \$83 ;
+  wire \$830 ;
+  wire \$831 ;
+  wire \$832 ;
+  wire \$833 ;
+  wire \$834 ;
+  wire \$835 ;
+  wire \$836 ;
+  wire \$837 ;
+  wire \$838 ;
+  wire \$839 ;
   wire [3:0] \$84 ;
+  wire \$840 ;
+  wire \$841 ;
+  wire \$842 ;
+  wire \$843 ;
+  wire \$844 ;
+  wire [15:0] \$845 ;
+  wire [15:0] \$846 ;
+  wire [15:0] \$847 ;
+  wire [15:0] \$848 ;
+  wire [15:0] \$849 ;
   wire [3:0] \$85 ;
+  wire [15:0] \$850 ;
+  wire [15:0] \$851 ;
+  wire [15:0] \$852 ;
+  wire [15:0] \$853 ;
+  wire [15:0] \$854 ;
+  wire [15:0] \$855 ;
+  wire [15:0] \$856 ;
+  wire \$857 ;
+  wire \$858 ;
+  wire \$859 ;
   wire [3:0] \$86 ;
-  wire [3:0] \$87 ;
+  wire \$860 ;
+  wire \$861 ;
+  wire \$862 ;
+  wire \$863 ;
+  wire \$864 ;
+  wire \$865 ;
+  wire \$866 ;
+  wire \$867 ;
+  wire \$868 ;
+  wire \$869 ;
+  wire \$87 ;
+  wire \$870 ;
+  wire \$871 ;
+  wire \$872 ;
+  wire \$873 ;
+  wire \$874 ;
+  wire \$875 ;
+  wire [15:0] \$876 ;
+  wire [15:0] \$877 ;
+  wire [15:0] \$878 ;
+  wire [15:0] \$879 ;
   wire [3:0] \$88 ;
+  wire [15:0] \$880 ;
+  wire [15:0] \$881 ;
+  wire [15:0] \$882 ;
+  wire [15:0] \$883 ;
+  wire \$884 ;
+  wire [4:0] \$885 ;
+  wire [4:0] \$886 ;
+  reg \$887 ;
+  reg \$888 ;
+  reg \$889 ;
   wire [3:0] \$89 ;
+  reg \$890 ;
+  reg \$891 ;
+  reg \$892 ;
+  reg \$893 ;
+  reg \$894 ;
+  reg \$895 ;
+  reg \$896 ;
+  reg \$897 ;
+  reg \$898 ;
+  reg \$899 ;
   wire [3:0] \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire \$99 ;
+  wire [3:0] \$90 ;
+  reg [14:0] \$900 ;
+  reg [3:0] \$901 ;
+  reg [14:0] \$902 ;
+  reg [3:0] \$903 ;
+  reg [14:0] \$904 ;
+  reg [3:0] \$905 ;
+  reg [14:0] \$906 ;
+  reg [3:0] \$907 ;
+  reg [14:0] \$908 ;
+  reg [3:0] \$909 ;
+  wire [3:0] \$91 ;
+  reg [14:0] \$910 ;
+  reg [3:0] \$911 ;
+  reg [14:0] \$912 ;
+  reg [3:0] \$913 ;
+  reg [14:0] \$914 ;
+  reg [3:0] \$915 ;
+  reg [14:0] \$916 ;
+  reg [3:0] \$917 ;
+  reg [14:0] \$918 ;
+  reg [3:0] \$919 ;
+  wire [3:0] \$92 ;
+  reg [14:0] \$920 ;
+  reg [3:0] \$921 ;
+  reg [14:0] \$922 ;
+  reg [3:0] \$923 ;
+  reg [14:0] \$924 ;
+  reg [3:0] \$925 ;
+  reg [14:0] \$926 ;
+  reg [3:0] \$927 ;
+  reg [14:0] \$928 ;
+  reg [3:0] \$929 ;
+  wire [3:0] \$93 ;
+  reg [14:0] \$930 ;
+  reg [3:0] \$931 ;
+  reg \$932 ;
+  reg [14:0] \$933 ;
+  reg [3:0] \$934 ;
+  reg [14:0] \$935 ;
+  reg [3:0] \$936 ;
+  reg [14:0] \$937 ;
+  reg [3:0] \$938 ;
+  reg [14:0] \$939 ;
+  wire [3:0] \$94 ;
+  reg [3:0] \$940 ;
+  reg [14:0] \$941 ;
+  reg [3:0] \$942 ;
+  reg [14:0] \$943 ;
+  reg [3:0] \$944 ;
+  reg [14:0] \$945 ;
+  reg [3:0] \$946 ;
+  reg [14:0] \$947 ;
+  reg [3:0] \$948 ;
+  reg [14:0] \$949 ;
+  wire [3:0] \$95 ;
+  reg [3:0] \$950 ;
+  reg [14:0] \$951 ;
+  reg [3:0] \$952 ;
+  reg [14:0] \$953 ;
+  reg [3:0] \$954 ;
+  reg [14:0] \$955 ;
+  reg [3:0] \$956 ;
+  reg [14:0] \$957 ;
+  reg [3:0] \$958 ;
+  reg [14:0] \$959 ;
+  wire [3:0] \$96 ;
+  reg [3:0] \$960 ;
+  reg [14:0] \$961 ;
+  reg [3:0] \$962 ;
+  reg [14:0] \$963 ;
+  reg [3:0] \$964 ;
+  reg \$965 ;
+  reg [14:0] \$966 ;
+  reg [3:0] \$967 ;
+  reg [14:0] \$968 ;
+  reg [3:0] \$969 ;
+  wire [3:0] \$97 ;
+  reg [14:0] \$970 ;
+  reg [3:0] \$971 ;
+  reg [14:0] \$972 ;
+  reg [3:0] \$973 ;
+  reg [14:0] \$974 ;
+  reg [3:0] \$975 ;
+  reg [14:0] \$976 ;
+  reg [3:0] \$977 ;
+  reg [14:0] \$978 ;
+  reg [3:0] \$979 ;
+  wire [3:0] \$98 ;
+  reg [14:0] \$980 ;
+  reg [3:0] \$981 ;
+  reg [14:0] \$982 ;
+  reg [3:0] \$983 ;
+  reg [14:0] \$984 ;
+  reg [3:0] \$985 ;
+  reg [14:0] \$986 ;
+  reg [3:0] \$987 ;
+  reg [14:0] \$988 ;
+  reg [3:0] \$989 ;
+  wire [3:0] \$99 ;
+  reg [14:0] \$990 ;
+  reg [3:0] \$991 ;
+  reg [14:0] \$992 ;
+  reg [3:0] \$993 ;
+  reg [14:0] \$994 ;
+  reg [3:0] \$995 ;
+  reg [14:0] \$996 ;
+  reg [3:0] \$997 ;
+  reg \$998 ;
+  reg [14:0] \$999 ;
+  wire adv0;
+  reg adv0_valid = 1'h0;
+  wire adv1;
+  wire adv10;
+  reg adv10_valid = 1'h0;
+  wire adv11;
+  reg adv11_valid = 1'h0;
+  wire adv12;
+  reg adv12_valid = 1'h0;
+  reg adv1_valid = 1'h0;
+  wire adv2;
+  reg adv2_valid = 1'h0;
+  wire adv3;
+  reg adv3_valid = 1'h0;
+  wire adv4;
+  reg adv4_valid = 1'h0;
+  wire adv5;
+  reg adv5_valid = 1'h0;
+  wire adv6;
+  reg adv6_valid = 1'h0;
+  wire adv7;
+  reg adv7_valid = 1'h0;
+  wire adv8;
+  reg adv8_valid = 1'h0;
+  wire adv9;
+  reg adv9_valid = 1'h0;
   wire advance;
   input clk;
   wire clk;
@@ -374,132 +1288,154 @@ module nm_topk_8_16_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  reg [3:0] rd__addr = 4'h6;
+  wire [255:0] rd__data;
   input rst;
   wire rst;
   wire sel_c0;
-  wire [19:0] sel_c0_max;
-  wire [19:0] sel_c0_min;
+  wire [18:0] sel_c0_max;
+  wire [18:0] sel_c0_min;
   wire sel_c1;
   wire sel_c10;
-  wire [19:0] sel_c10_max;
-  wire [19:0] sel_c10_min;
+  wire [18:0] sel_c10_max;
+  wire [18:0] sel_c10_min;
   wire sel_c11;
-  wire [19:0] sel_c11_max;
-  wire [19:0] sel_c11_min;
+  wire [18:0] sel_c11_max;
+  wire [18:0] sel_c11_min;
   wire sel_c12;
-  wire [19:0] sel_c12_max;
-  wire [19:0] sel_c12_min;
+  wire [18:0] sel_c12_max;
+  wire [18:0] sel_c12_min;
   wire sel_c13;
-  wire [19:0] sel_c13_max;
-  wire [19:0] sel_c13_min;
+  wire [18:0] sel_c13_max;
+  wire [18:0] sel_c13_min;
   wire sel_c14;
-  wire [19:0] sel_c14_max;
-  wire [19:0] sel_c14_min;
+  wire [18:0] sel_c14_max;
+  wire [18:0] sel_c14_min;
   wire sel_c15;
-  wire [19:0] sel_c15_max;
-  wire [19:0] sel_c15_min;
+  wire [18:0] sel_c15_max;
+  wire [18:0] sel_c15_min;
   wire sel_c16;
-  wire [19:0] sel_c16_max;
-  wire [19:0] sel_c16_min;
+  wire [18:0] sel_c16_max;
+  wire [18:0] sel_c16_min;
   wire sel_c17;
-  wire [19:0] sel_c17_max;
+  wire [18:0] sel_c17_max;
+  wire [18:0] sel_c17_min;
   wire sel_c18;
-  wire [19:0] sel_c18_max;
-  wire [19:0] sel_c18_min;
+  wire [18:0] sel_c18_max;
+  wire [18:0] sel_c18_min;
   wire sel_c19;
-  wire [19:0] sel_c19_max;
-  wire [19:0] sel_c1_max;
-  wire [19:0] sel_c1_min;
+  wire [18:0] sel_c19_max;
+  wire [18:0] sel_c19_min;
+  wire [18:0] sel_c1_max;
+  wire [18:0] sel_c1_min;
   wire sel_c2;
   wire sel_c20;
-  wire [19:0] sel_c20_max;
-  wire [19:0] sel_c20_min;
+  wire [18:0] sel_c20_max;
+  wire [18:0] sel_c20_min;
   wire sel_c21;
-  wire [19:0] sel_c21_max;
-  wire [19:0] sel_c21_min;
+  wire [18:0] sel_c21_max;
+  wire [18:0] sel_c21_min;
   wire sel_c22;
-  wire [19:0] sel_c22_max;
-  wire [19:0] sel_c22_min;
+  wire [18:0] sel_c22_max;
+  wire [18:0] sel_c22_min;
   wire sel_c23;
-  wire [19:0] sel_c23_max;
-  wire [19:0] sel_c23_min;
+  wire [18:0] sel_c23_max;
+  wire [18:0] sel_c23_min;
   wire sel_c24;
-  wire [19:0] sel_c24_max;
-  wire [19:0] sel_c24_min;
+  wire [18:0] sel_c24_max;
+  wire [18:0] sel_c24_min;
   wire sel_c25;
-  wire [19:0] sel_c25_max;
-  wire [19:0] sel_c25_min;
+  wire [18:0] sel_c25_max;
+  wire [18:0] sel_c25_min;
   wire sel_c26;
-  wire [19:0] sel_c26_max;
-  wire [19:0] sel_c26_min;
+  wire [18:0] sel_c26_max;
+  wire [18:0] sel_c26_min;
   wire sel_c27;
-  wire [19:0] sel_c27_max;
-  wire [19:0] sel_c27_min;
+  wire [18:0] sel_c27_max;
+  wire [18:0] sel_c27_min;
   wire sel_c28;
-  wire [19:0] sel_c28_max;
-  wire [19:0] sel_c28_min;
+  wire [18:0] sel_c28_max;
+  wire [18:0] sel_c28_min;
   wire sel_c29;
-  wire [19:0] sel_c29_max;
-  wire [19:0] sel_c29_min;
-  wire [19:0] sel_c2_max;
-  wire [19:0] sel_c2_min;
+  wire [18:0] sel_c29_max;
+  wire [18:0] sel_c29_min;
+  wire [18:0] sel_c2_max;
+  wire [18:0] sel_c2_min;
   wire sel_c3;
   wire sel_c30;
-  wire [19:0] sel_c30_max;
+  wire [18:0] sel_c30_max;
+  wire [18:0] sel_c30_min;
   wire sel_c31;
-  wire [19:0] sel_c31_max;
+  wire [18:0] sel_c31_max;
+  wire [18:0] sel_c31_min;
   wire sel_c32;
-  wire [19:0] sel_c32_max;
-  wire [19:0] sel_c32_min;
+  wire [18:0] sel_c32_max;
+  wire [18:0] sel_c32_min;
   wire sel_c33;
-  wire [19:0] sel_c33_max;
-  wire [19:0] sel_c33_min;
+  wire [18:0] sel_c33_max;
+  wire [18:0] sel_c33_min;
   wire sel_c34;
-  wire [19:0] sel_c34_max;
-  wire [19:0] sel_c34_min;
+  wire [18:0] sel_c34_max;
+  wire [18:0] sel_c34_min;
   wire sel_c35;
-  wire [19:0] sel_c35_max;
-  wire [19:0] sel_c35_min;
+  wire [18:0] sel_c35_max;
+  wire [18:0] sel_c35_min;
   wire sel_c36;
-  wire [19:0] sel_c36_max;
+  wire [18:0] sel_c36_max;
+  wire [18:0] sel_c36_min;
   wire sel_c37;
-  wire [19:0] sel_c37_max;
+  wire [18:0] sel_c37_max;
+  wire [18:0] sel_c37_min;
   wire sel_c38;
-  wire [19:0] sel_c38_max;
-  wire [19:0] sel_c38_min;
+  wire [18:0] sel_c38_max;
   wire sel_c39;
-  wire [19:0] sel_c39_max;
-  wire [19:0] sel_c39_min;
-  wire [19:0] sel_c3_max;
-  wire [19:0] sel_c3_min;
+  wire [18:0] sel_c39_max;
+  wire [18:0] sel_c3_max;
+  wire [18:0] sel_c3_min;
   wire sel_c4;
   wire sel_c40;
-  wire [19:0] sel_c40_max;
-  wire [19:0] sel_c40_min;
+  wire [18:0] sel_c40_max;
   wire sel_c41;
-  wire [19:0] sel_c41_max;
+  wire [18:0] sel_c41_max;
   wire sel_c42;
-  wire [19:0] sel_c42_max;
-  wire [19:0] sel_c42_min;
+  wire [18:0] sel_c42_max;
   wire sel_c43;
-  wire [19:0] sel_c43_max;
-  wire [19:0] sel_c4_max;
-  wire [19:0] sel_c4_min;
+  wire [18:0] sel_c43_max;
+  wire sel_c44;
+  wire [18:0] sel_c44_max;
+  wire sel_c45;
+  wire [18:0] sel_c45_max;
+  wire [18:0] sel_c4_max;
+  wire [18:0] sel_c4_min;
   wire sel_c5;
-  wire [19:0] sel_c5_max;
-  wire [19:0] sel_c5_min;
+  wire [18:0] sel_c5_max;
+  wire [18:0] sel_c5_min;
   wire sel_c6;
-  wire [19:0] sel_c6_max;
-  wire [19:0] sel_c6_min;
+  wire [18:0] sel_c6_max;
+  wire [18:0] sel_c6_min;
   wire sel_c7;
-  wire [19:0] sel_c7_max;
-  wire [19:0] sel_c7_min;
+  wire [18:0] sel_c7_max;
+  wire [18:0] sel_c7_min;
   wire sel_c8;
-  wire [19:0] sel_c8_max;
-  wire [19:0] sel_c8_min;
+  wire [18:0] sel_c8_max;
+  wire [18:0] sel_c8_min;
   wire sel_c9;
-  wire [19:0] sel_c9_max;
-  wire [19:0] sel_c9_min;
+  wire [18:0] sel_c9_max;
+  wire [18:0] sel_c9_min;
+  wire [255:0] sel_dl1_r0_q;
+  (* init = 4'h6 *)
+  wire [3:0] sel_dl1_r0_rp;
+  (* init = 4'h0 *)
+  wire [3:0] sel_dl1_r0_wp;
+  wire [3:0] sel_idx0;
+  wire [3:0] sel_idx1;
+  wire [3:0] sel_idx2;
+  wire [3:0] sel_idx3;
+  wire [3:0] sel_idx4;
+  wire [3:0] sel_idx5;
+  wire [3:0] sel_idx6;
+  wire [3:0] sel_idx7;
+  wire [15:0] sel_keep;
   wire [14:0] sel_key0;
   wire [14:0] sel_key1;
   wire [14:0] sel_key10;
@@ -516,1318 +1452,4601 @@ module nm_topk_8_16_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire [14:0] sel_key7;
   wire [14:0] sel_key8;
   wire [14:0] sel_key9;
-  reg [3:0] sel_l12_s0 = 4'h0;
-  reg [3:0] \sel_l12_s0$188  = 4'h0;
-  reg [14:0] \sel_l12_s0$190  = 15'h0000;
-  reg \sel_l12_s0$191  = 1'h0;
-  reg [14:0] \sel_l12_s0$192  = 15'h0000;
-  reg \sel_l12_s0$193  = 1'h0;
-  reg [3:0] \sel_l12_s0$196  = 4'h0;
-  reg [3:0] \sel_l12_s0$197  = 4'h0;
-  reg [14:0] \sel_l12_s0$199  = 15'h0000;
-  reg \sel_l12_s0$200  = 1'h0;
-  reg [14:0] \sel_l12_s0$201  = 15'h0000;
-  reg \sel_l12_s0$202  = 1'h0;
-  reg [3:0] \sel_l12_s0$205  = 4'h0;
-  reg [3:0] \sel_l12_s0$206  = 4'h0;
-  reg [14:0] \sel_l12_s0$208  = 15'h0000;
-  reg \sel_l12_s0$209  = 1'h0;
-  reg [14:0] \sel_l12_s0$210  = 15'h0000;
-  reg \sel_l12_s0$211  = 1'h0;
-  reg [3:0] \sel_l12_s0$214  = 4'h0;
-  reg [3:0] \sel_l12_s0$215  = 4'h0;
-  reg [14:0] \sel_l12_s0$217  = 15'h0000;
-  reg \sel_l12_s0$218  = 1'h0;
-  reg [14:0] \sel_l12_s0$219  = 15'h0000;
-  reg \sel_l12_s0$220  = 1'h0;
-  reg [15:0] sel_l19_s0 = 16'h0000;
-  reg [15:0] \sel_l19_s0$268  = 16'h0000;
-  reg [3:0] \sel_l19_s0$269  = 4'h0;
-  reg [15:0] \sel_l19_s0$270  = 16'h0000;
-  reg [3:0] \sel_l19_s0$271  = 4'h0;
-  reg [15:0] \sel_l19_s0$272  = 16'h0000;
-  reg [3:0] \sel_l19_s0$273  = 4'h0;
-  reg [15:0] \sel_l19_s0$274  = 16'h0000;
-  reg [3:0] \sel_l19_s0$275  = 4'h0;
-  reg [15:0] \sel_l19_s0$276  = 16'h0000;
-  reg [3:0] \sel_l19_s0$277  = 4'h0;
-  reg [15:0] \sel_l19_s0$278  = 16'h0000;
-  reg [3:0] \sel_l19_s0$279  = 4'h0;
-  reg [15:0] \sel_l19_s0$280  = 16'h0000;
-  reg [3:0] \sel_l19_s0$281  = 4'h0;
-  reg [15:0] \sel_l19_s0$282  = 16'h0000;
-  reg [3:0] \sel_l19_s0$283  = 4'h0;
+  reg sel_l10_s0 = 1'h0;
+  reg [1:0] \sel_l10_s0$356  = 2'h0;
+  reg [2:0] \sel_l10_s0$362  = 3'h0;
+  reg \sel_l10_s0$370  = 1'h0;
+  reg [2:0] \sel_l10_s0$371  = 3'h0;
+  reg [3:0] \sel_l10_s0$379  = 4'h0;
+  reg \sel_l10_s0$389  = 1'h0;
+  reg [3:0] \sel_l10_s0$390  = 4'h0;
+  reg [3:0] \sel_l10_s0$400  = 4'h0;
+  reg \sel_l10_s0$410  = 1'h0;
+  reg [3:0] \sel_l10_s0$411  = 4'h0;
+  reg [15:0] \sel_l10_s0$711  = 16'h0000;
+  reg \sel_l10_s0$712  = 1'h0;
+  reg \sel_l10_s0$713  = 1'h0;
+  reg \sel_l10_s0$714  = 1'h0;
+  reg \sel_l10_s0$715  = 1'h0;
+  reg sel_l11_s0 = 1'h0;
+  reg [2:0] \sel_l11_s0$424  = 3'h0;
+  reg [2:0] \sel_l11_s0$432  = 3'h0;
+  reg [2:0] \sel_l11_s0$440  = 3'h0;
+  reg [3:0] \sel_l11_s0$448  = 4'h0;
+  reg \sel_l11_s0$458  = 1'h0;
+  reg [3:0] \sel_l11_s0$459  = 4'h0;
+  reg [3:0] \sel_l11_s0$469  = 4'h0;
+  reg [3:0] \sel_l11_s0$479  = 4'h0;
+  reg [15:0] \sel_l11_s0$716  = 16'h0000;
+  reg \sel_l11_s0$717  = 1'h0;
+  reg [1:0] \sel_l11_s0$718  = 2'h0;
+  reg [1:0] \sel_l11_s0$719  = 2'h0;
+  reg \sel_l11_s0$720  = 1'h0;
+  reg [3:0] \sel_l11_s0$721  = 4'h0;
+  reg [3:0] \sel_l11_s0$722  = 4'h0;
+  reg sel_l12_s0 = 1'h0;
+  reg [3:0] \sel_l12_s0$492  = 4'h0;
+  reg [3:0] \sel_l12_s0$502  = 4'h0;
+  reg [3:0] \sel_l12_s0$512  = 4'h0;
+  reg [3:0] \sel_l12_s0$522  = 4'h0;
+  reg [3:0] \sel_l12_s0$532  = 4'h0;
+  reg [3:0] \sel_l12_s0$542  = 4'h0;
+  reg [3:0] \sel_l12_s0$552  = 4'h0;
+  reg [15:0] \sel_l12_s0$572  = 16'h0000;
+  reg \sel_l12_s0$573  = 1'h0;
+  reg [1:0] \sel_l12_s0$574  = 2'h0;
+  reg [1:0] \sel_l12_s0$575  = 2'h0;
+  reg [2:0] \sel_l12_s0$576  = 3'h0;
+  reg [2:0] \sel_l12_s0$577  = 3'h0;
+  reg [2:0] \sel_l12_s0$578  = 3'h0;
+  reg [2:0] \sel_l12_s0$579  = 3'h0;
+  reg [15:0] sel_l14_s0 = 16'h0000;
+  reg [8:0] \sel_l14_s0$591  = 9'h000;
+  reg [15:0] \sel_l14_s0$592  = 16'h0000;
+  reg [15:0] \sel_l14_s0$593  = 16'h0000;
+  reg [15:0] \sel_l14_s0$595  = 16'h0000;
+  reg [15:0] \sel_l14_s0$596  = 16'h0000;
+  reg [15:0] \sel_l14_s0$597  = 16'h0000;
+  reg [15:0] \sel_l14_s0$599  = 16'h0000;
+  reg [15:0] \sel_l14_s0$600  = 16'h0000;
+  reg [15:0] \sel_l14_s0$601  = 16'h0000;
+  reg [8:0] \sel_l14_s0$604  = 9'h000;
+  reg [15:0] \sel_l14_s0$607  = 16'h0000;
+  reg [8:0] \sel_l14_s0$610  = 9'h000;
+  reg [15:0] \sel_l14_s0$613  = 16'h0000;
+  reg [8:0] \sel_l14_s0$616  = 9'h000;
+  reg [15:0] \sel_l14_s0$619  = 16'h0000;
+  reg [8:0] \sel_l14_s0$622  = 9'h000;
+  reg [15:0] \sel_l14_s0$625  = 16'h0000;
+  reg [8:0] \sel_l14_s0$628  = 9'h000;
+  reg [15:0] \sel_l14_s0$631  = 16'h0000;
+  reg [8:0] \sel_l14_s0$634  = 9'h000;
+  reg [15:0] \sel_l14_s0$637  = 16'h0000;
+  reg [8:0] \sel_l14_s0$640  = 9'h000;
+  reg [15:0] \sel_l14_s0$643  = 16'h0000;
+  reg [15:0] \sel_l14_s0$723  = 16'h0000;
+  reg [15:0] sel_l16_s0 = 16'h0000;
+  reg [15:0] \sel_l16_s0$656  = 16'h0000;
+  reg [3:0] \sel_l16_s0$657  = 4'h0;
+  reg [15:0] \sel_l16_s0$658  = 16'h0000;
+  reg [3:0] \sel_l16_s0$659  = 4'h0;
+  reg [15:0] \sel_l16_s0$660  = 16'h0000;
+  reg [3:0] \sel_l16_s0$661  = 4'h0;
+  reg [15:0] \sel_l16_s0$662  = 16'h0000;
+  reg [3:0] \sel_l16_s0$663  = 4'h0;
+  reg [15:0] \sel_l16_s0$664  = 16'h0000;
+  reg [3:0] \sel_l16_s0$665  = 4'h0;
+  reg [15:0] \sel_l16_s0$666  = 16'h0000;
+  reg [3:0] \sel_l16_s0$667  = 4'h0;
+  reg [15:0] \sel_l16_s0$668  = 16'h0000;
+  reg [3:0] \sel_l16_s0$669  = 4'h0;
+  reg [15:0] \sel_l16_s0$670  = 16'h0000;
+  reg [3:0] \sel_l16_s0$671  = 4'h0;
+  reg [3:0] sel_l2_s0 = 4'h0;
+  reg [3:0] \sel_l2_s0$102  = 4'h0;
+  reg [14:0] \sel_l2_s0$103  = 15'h0000;
+  reg [3:0] \sel_l2_s0$104  = 4'h0;
+  reg [14:0] \sel_l2_s0$105  = 15'h0000;
+  reg [14:0] \sel_l2_s0$54  = 15'h0000;
+  reg [3:0] \sel_l2_s0$55  = 4'h0;
+  reg [14:0] \sel_l2_s0$56  = 15'h0000;
+  reg [3:0] \sel_l2_s0$60  = 4'h0;
+  reg [14:0] \sel_l2_s0$61  = 15'h0000;
+  reg [3:0] \sel_l2_s0$62  = 4'h0;
+  reg [14:0] \sel_l2_s0$63  = 15'h0000;
+  reg [3:0] \sel_l2_s0$67  = 4'h0;
+  reg [14:0] \sel_l2_s0$68  = 15'h0000;
+  reg [3:0] \sel_l2_s0$69  = 4'h0;
+  reg [14:0] \sel_l2_s0$70  = 15'h0000;
+  reg [3:0] \sel_l2_s0$74  = 4'h0;
+  reg [14:0] \sel_l2_s0$75  = 15'h0000;
+  reg [3:0] \sel_l2_s0$76  = 4'h0;
+  reg [14:0] \sel_l2_s0$77  = 15'h0000;
+  reg [3:0] \sel_l2_s0$81  = 4'h0;
+  reg [14:0] \sel_l2_s0$82  = 15'h0000;
+  reg [3:0] \sel_l2_s0$83  = 4'h0;
+  reg [14:0] \sel_l2_s0$84  = 15'h0000;
+  reg [3:0] \sel_l2_s0$88  = 4'h0;
+  reg [14:0] \sel_l2_s0$89  = 15'h0000;
+  reg [3:0] \sel_l2_s0$90  = 4'h0;
+  reg [14:0] \sel_l2_s0$91  = 15'h0000;
+  reg [3:0] \sel_l2_s0$95  = 4'h0;
+  reg [14:0] \sel_l2_s0$96  = 15'h0000;
+  reg [3:0] \sel_l2_s0$97  = 4'h0;
+  reg [14:0] \sel_l2_s0$98  = 15'h0000;
+  reg [3:0] sel_l3_s0 = 4'h0;
+  reg [14:0] \sel_l3_s0$112  = 15'h0000;
+  reg [3:0] \sel_l3_s0$113  = 4'h0;
+  reg [14:0] \sel_l3_s0$114  = 15'h0000;
+  reg [3:0] \sel_l3_s0$118  = 4'h0;
+  reg [14:0] \sel_l3_s0$119  = 15'h0000;
+  reg [3:0] \sel_l3_s0$120  = 4'h0;
+  reg [14:0] \sel_l3_s0$121  = 15'h0000;
+  reg [3:0] \sel_l3_s0$125  = 4'h0;
+  reg [14:0] \sel_l3_s0$126  = 15'h0000;
+  reg [3:0] \sel_l3_s0$127  = 4'h0;
+  reg [14:0] \sel_l3_s0$128  = 15'h0000;
+  reg [3:0] \sel_l3_s0$132  = 4'h0;
+  reg [14:0] \sel_l3_s0$133  = 15'h0000;
+  reg [3:0] \sel_l3_s0$134  = 4'h0;
+  reg [14:0] \sel_l3_s0$135  = 15'h0000;
+  reg [3:0] \sel_l3_s0$139  = 4'h0;
+  reg [14:0] \sel_l3_s0$140  = 15'h0000;
+  reg [3:0] \sel_l3_s0$141  = 4'h0;
+  reg [14:0] \sel_l3_s0$142  = 15'h0000;
+  reg [3:0] \sel_l3_s0$146  = 4'h0;
+  reg [14:0] \sel_l3_s0$147  = 15'h0000;
+  reg [3:0] \sel_l3_s0$148  = 4'h0;
+  reg [14:0] \sel_l3_s0$149  = 15'h0000;
+  reg [3:0] \sel_l3_s0$153  = 4'h0;
+  reg [14:0] \sel_l3_s0$154  = 15'h0000;
+  reg [3:0] \sel_l3_s0$155  = 4'h0;
+  reg [14:0] \sel_l3_s0$156  = 15'h0000;
+  reg [3:0] \sel_l3_s0$160  = 4'h0;
+  reg [14:0] \sel_l3_s0$161  = 15'h0000;
+  reg [3:0] \sel_l3_s0$162  = 4'h0;
+  reg [14:0] \sel_l3_s0$163  = 15'h0000;
+  reg [3:0] sel_l4_s0 = 4'h0;
+  reg [14:0] \sel_l4_s0$170  = 15'h0000;
+  reg [3:0] \sel_l4_s0$171  = 4'h0;
+  reg [14:0] \sel_l4_s0$172  = 15'h0000;
+  reg [3:0] \sel_l4_s0$176  = 4'h0;
+  reg [14:0] \sel_l4_s0$177  = 15'h0000;
+  reg [3:0] \sel_l4_s0$178  = 4'h0;
+  reg [14:0] \sel_l4_s0$179  = 15'h0000;
+  reg [3:0] \sel_l4_s0$183  = 4'h0;
+  reg [14:0] \sel_l4_s0$184  = 15'h0000;
+  reg [3:0] \sel_l4_s0$185  = 4'h0;
+  reg [14:0] \sel_l4_s0$186  = 15'h0000;
+  reg [3:0] \sel_l4_s0$190  = 4'h0;
+  reg [14:0] \sel_l4_s0$191  = 15'h0000;
+  reg [3:0] \sel_l4_s0$192  = 4'h0;
+  reg [14:0] \sel_l4_s0$193  = 15'h0000;
+  reg [3:0] \sel_l4_s0$197  = 4'h0;
+  reg [14:0] \sel_l4_s0$198  = 15'h0000;
+  reg [3:0] \sel_l4_s0$199  = 4'h0;
+  reg [14:0] \sel_l4_s0$200  = 15'h0000;
+  reg [3:0] \sel_l4_s0$203  = 4'h0;
+  reg [14:0] \sel_l4_s0$204  = 15'h0000;
+  reg [3:0] \sel_l4_s0$205  = 4'h0;
+  reg [14:0] \sel_l4_s0$206  = 15'h0000;
+  reg [14:0] \sel_l4_s0$683  = 15'h0000;
+  reg [3:0] \sel_l4_s0$684  = 4'h0;
+  reg [14:0] \sel_l4_s0$685  = 15'h0000;
+  reg [3:0] \sel_l4_s0$686  = 4'h0;
+  reg [14:0] \sel_l4_s0$687  = 15'h0000;
+  reg [3:0] \sel_l4_s0$688  = 4'h0;
+  reg [14:0] \sel_l4_s0$689  = 15'h0000;
+  reg [3:0] \sel_l4_s0$690  = 4'h0;
+  reg [3:0] sel_l5_s0 = 4'h0;
+  reg [14:0] \sel_l5_s0$212  = 15'h0000;
+  reg [3:0] \sel_l5_s0$213  = 4'h0;
+  reg [14:0] \sel_l5_s0$214  = 15'h0000;
+  reg [3:0] \sel_l5_s0$218  = 4'h0;
+  reg [14:0] \sel_l5_s0$219  = 15'h0000;
+  reg [3:0] \sel_l5_s0$220  = 4'h0;
+  reg [14:0] \sel_l5_s0$221  = 15'h0000;
+  reg [3:0] \sel_l5_s0$225  = 4'h0;
+  reg [14:0] \sel_l5_s0$226  = 15'h0000;
+  reg [3:0] \sel_l5_s0$227  = 4'h0;
+  reg [14:0] \sel_l5_s0$228  = 15'h0000;
+  reg [3:0] \sel_l5_s0$232  = 4'h0;
+  reg [14:0] \sel_l5_s0$233  = 15'h0000;
+  reg [3:0] \sel_l5_s0$234  = 4'h0;
+  reg [14:0] \sel_l5_s0$235  = 15'h0000;
+  reg [14:0] \sel_l5_s0$691  = 15'h0000;
+  reg [3:0] \sel_l5_s0$692  = 4'h0;
+  reg [14:0] \sel_l5_s0$693  = 15'h0000;
+  reg [3:0] \sel_l5_s0$694  = 4'h0;
+  reg [14:0] \sel_l5_s0$695  = 15'h0000;
+  reg [3:0] \sel_l5_s0$696  = 4'h0;
+  reg [14:0] \sel_l5_s0$697  = 15'h0000;
+  reg [3:0] \sel_l5_s0$698  = 4'h0;
+  reg [14:0] \sel_l5_s0$699  = 15'h0000;
+  reg [3:0] \sel_l5_s0$700  = 4'h0;
+  reg [14:0] \sel_l5_s0$701  = 15'h0000;
+  reg [3:0] \sel_l5_s0$702  = 4'h0;
   reg [3:0] sel_l6_s0 = 4'h0;
-  reg [14:0] \sel_l6_s0$101  = 15'h0000;
-  reg [3:0] \sel_l6_s0$102  = 4'h0;
-  reg [14:0] \sel_l6_s0$103  = 15'h0000;
-  reg \sel_l6_s0$105  = 1'h0;
-  reg \sel_l6_s0$106  = 1'h0;
-  reg [3:0] \sel_l6_s0$109  = 4'h0;
-  reg [14:0] \sel_l6_s0$110  = 15'h0000;
-  reg [3:0] \sel_l6_s0$111  = 4'h0;
-  reg [14:0] \sel_l6_s0$112  = 15'h0000;
-  reg \sel_l6_s0$114  = 1'h0;
-  reg \sel_l6_s0$115  = 1'h0;
-  reg [3:0] \sel_l6_s0$118  = 4'h0;
-  reg [14:0] \sel_l6_s0$119  = 15'h0000;
-  reg [3:0] \sel_l6_s0$120  = 4'h0;
-  reg [14:0] \sel_l6_s0$121  = 15'h0000;
-  reg \sel_l6_s0$123  = 1'h0;
-  reg \sel_l6_s0$124  = 1'h0;
-  reg [3:0] \sel_l6_s0$127  = 4'h0;
-  reg [14:0] \sel_l6_s0$128  = 15'h0000;
-  reg [3:0] \sel_l6_s0$129  = 4'h0;
-  reg [14:0] \sel_l6_s0$130  = 15'h0000;
-  reg \sel_l6_s0$132  = 1'h0;
-  reg \sel_l6_s0$133  = 1'h0;
-  reg [3:0] \sel_l6_s0$136  = 4'h0;
-  reg [14:0] \sel_l6_s0$137  = 15'h0000;
-  reg [3:0] \sel_l6_s0$138  = 4'h0;
-  reg [14:0] \sel_l6_s0$139  = 15'h0000;
-  reg \sel_l6_s0$141  = 1'h0;
-  reg \sel_l6_s0$142  = 1'h0;
-  reg [3:0] \sel_l6_s0$145  = 4'h0;
-  reg [14:0] \sel_l6_s0$146  = 15'h0000;
-  reg \sel_l6_s0$148  = 1'h0;
-  reg [3:0] \sel_l6_s0$161  = 4'h0;
-  reg [14:0] \sel_l6_s0$162  = 15'h0000;
-  reg \sel_l6_s0$164  = 1'h0;
-  reg [14:0] \sel_l6_s0$286  = 15'h0000;
-  reg \sel_l6_s0$287  = 1'h0;
-  reg [3:0] \sel_l6_s0$288  = 4'h0;
-  reg [14:0] \sel_l6_s0$289  = 15'h0000;
-  reg \sel_l6_s0$290  = 1'h0;
-  reg [3:0] \sel_l6_s0$291  = 4'h0;
-  wire sel_s0;
-  wire [19:0] sel_s0_hi;
-  wire [19:0] sel_s0_lo;
-  wire sel_s1;
-  wire sel_s10;
-  wire [19:0] sel_s10_hi;
-  wire [19:0] sel_s10_lo;
-  wire sel_s11;
-  wire [19:0] sel_s11_hi;
-  wire [19:0] sel_s11_lo;
-  wire sel_s12;
-  wire [19:0] sel_s12_hi;
-  wire [19:0] sel_s12_lo;
-  wire sel_s13;
-  wire [19:0] sel_s13_hi;
-  wire [19:0] sel_s13_lo;
-  wire sel_s14;
-  wire [19:0] sel_s14_hi;
-  wire [19:0] sel_s14_lo;
-  wire sel_s15;
-  wire [19:0] sel_s15_hi;
-  wire [19:0] sel_s15_lo;
-  wire sel_s16;
-  wire [19:0] sel_s16_hi;
-  wire [19:0] sel_s16_lo;
-  wire sel_s17;
-  wire [19:0] sel_s17_hi;
-  wire [19:0] sel_s17_lo;
-  wire sel_s18;
-  wire [19:0] sel_s18_hi;
-  wire [19:0] sel_s18_lo;
-  wire [19:0] sel_s1_hi;
-  wire [19:0] sel_s1_lo;
-  wire sel_s2;
-  wire [19:0] sel_s2_hi;
-  wire [19:0] sel_s2_lo;
-  wire sel_s3;
-  wire [19:0] sel_s3_hi;
-  wire [19:0] sel_s3_lo;
-  wire sel_s4;
-  wire [19:0] sel_s4_hi;
-  wire [19:0] sel_s4_lo;
-  wire sel_s5;
-  wire [19:0] sel_s5_hi;
-  wire [19:0] sel_s5_lo;
-  wire sel_s6;
-  wire [19:0] sel_s6_hi;
-  wire [19:0] sel_s6_lo;
-  wire sel_s7;
-  wire [19:0] sel_s7_hi;
-  wire [19:0] sel_s7_lo;
-  wire sel_s8;
-  wire [19:0] sel_s8_hi;
-  wire [19:0] sel_s8_lo;
-  wire sel_s9;
-  wire [19:0] sel_s9_hi;
-  wire [19:0] sel_s9_lo;
+  reg [14:0] \sel_l6_s0$242  = 15'h0000;
+  reg [3:0] \sel_l6_s0$243  = 4'h0;
+  reg [14:0] \sel_l6_s0$244  = 15'h0000;
+  reg [3:0] \sel_l6_s0$248  = 4'h0;
+  reg [14:0] \sel_l6_s0$249  = 15'h0000;
+  reg [3:0] \sel_l6_s0$250  = 4'h0;
+  reg [14:0] \sel_l6_s0$251  = 15'h0000;
+  reg [3:0] \sel_l6_s0$255  = 4'h0;
+  reg [14:0] \sel_l6_s0$256  = 15'h0000;
+  reg [3:0] \sel_l6_s0$257  = 4'h0;
+  reg [14:0] \sel_l6_s0$258  = 15'h0000;
+  reg [3:0] \sel_l6_s0$262  = 4'h0;
+  reg [14:0] \sel_l6_s0$263  = 15'h0000;
+  reg [3:0] \sel_l6_s0$264  = 4'h0;
+  reg [14:0] \sel_l6_s0$265  = 15'h0000;
+  reg [3:0] \sel_l6_s0$269  = 4'h0;
+  reg [14:0] \sel_l6_s0$270  = 15'h0000;
+  reg [3:0] \sel_l6_s0$271  = 4'h0;
+  reg [14:0] \sel_l6_s0$272  = 15'h0000;
+  reg [3:0] \sel_l6_s0$276  = 4'h0;
+  reg [14:0] \sel_l6_s0$277  = 15'h0000;
+  reg [3:0] \sel_l6_s0$278  = 4'h0;
+  reg [14:0] \sel_l6_s0$279  = 15'h0000;
+  reg [14:0] \sel_l6_s0$703  = 15'h0000;
+  reg [3:0] \sel_l6_s0$704  = 4'h0;
+  reg [14:0] \sel_l6_s0$705  = 15'h0000;
+  reg [3:0] \sel_l6_s0$706  = 4'h0;
+  reg [3:0] sel_l7_s0 = 4'h0;
+  reg [14:0] \sel_l7_s0$286  = 15'h0000;
+  reg [3:0] \sel_l7_s0$287  = 4'h0;
+  reg [14:0] \sel_l7_s0$288  = 15'h0000;
+  reg [3:0] \sel_l7_s0$291  = 4'h0;
+  reg [14:0] \sel_l7_s0$292  = 15'h0000;
+  reg [3:0] \sel_l7_s0$293  = 4'h0;
+  reg [14:0] \sel_l7_s0$294  = 15'h0000;
+  reg [3:0] \sel_l7_s0$297  = 4'h0;
+  reg [14:0] \sel_l7_s0$298  = 15'h0000;
+  reg [3:0] \sel_l7_s0$299  = 4'h0;
+  reg [14:0] \sel_l7_s0$300  = 15'h0000;
+  reg [3:0] \sel_l7_s0$303  = 4'h0;
+  reg [14:0] \sel_l7_s0$304  = 15'h0000;
+  reg [3:0] \sel_l7_s0$305  = 4'h0;
+  reg [14:0] \sel_l7_s0$306  = 15'h0000;
+  reg [3:0] \sel_l7_s0$309  = 4'h0;
+  reg [14:0] \sel_l7_s0$310  = 15'h0000;
+  reg [3:0] \sel_l7_s0$311  = 4'h0;
+  reg [14:0] \sel_l7_s0$312  = 15'h0000;
+  reg [3:0] \sel_l7_s0$315  = 4'h0;
+  reg [14:0] \sel_l7_s0$316  = 15'h0000;
+  reg [3:0] \sel_l7_s0$317  = 4'h0;
+  reg [14:0] \sel_l7_s0$318  = 15'h0000;
+  reg [14:0] \sel_l7_s0$707  = 15'h0000;
+  reg [3:0] \sel_l7_s0$708  = 4'h0;
+  reg [14:0] \sel_l7_s0$709  = 15'h0000;
+  reg [3:0] \sel_l7_s0$710  = 4'h0;
+  reg [3:0] sel_l8_s0 = 4'h0;
+  reg [3:0] \sel_l8_s0$324  = 4'h0;
+  reg [3:0] \sel_l8_s0$325  = 4'h0;
+  reg [3:0] \sel_l8_s0$326  = 4'h0;
+  reg [3:0] \sel_l8_s0$327  = 4'h0;
+  reg [3:0] \sel_l8_s0$328  = 4'h0;
+  reg [3:0] \sel_l8_s0$329  = 4'h0;
+  reg [3:0] \sel_l8_s0$330  = 4'h0;
+  wire [15:0] sel_or0_0;
+  wire [15:0] sel_or0_3;
+  wire [15:0] sel_or0_6;
+  wire [15:0] sel_or1_0;
+  wire [15:0] sel_or1_3;
+  wire [15:0] sel_or1_6;
+  wire [15:0] sel_or2_0;
+  wire [15:0] sel_or2_3;
+  wire [15:0] sel_or2_6;
+  wire [15:0] sel_or3_0;
+  wire [15:0] sel_or3_3;
+  wire [15:0] sel_or3_6;
+  wire [15:0] sel_or4_0;
+  wire [15:0] sel_or4_3;
+  wire [15:0] sel_or4_6;
+  wire [15:0] sel_or5_0;
+  wire [15:0] sel_or5_3;
+  wire [15:0] sel_or5_6;
+  wire [15:0] sel_or6_0;
+  wire [15:0] sel_or6_3;
+  wire [15:0] sel_or6_6;
+  wire [15:0] sel_or7_0;
+  wire [15:0] sel_or7_3;
+  wire [15:0] sel_or7_6;
+  wire sel_p0_11_0_c;
+  wire sel_p0_11_0_s;
+  wire sel_p0_13_0_c;
+  wire sel_p0_13_0_s;
+  wire sel_p0_1_0_c;
+  wire sel_p0_1_0_s;
+  wire sel_p0_3_0_c;
+  wire sel_p0_3_0_s;
+  wire sel_p0_5_0_c;
+  wire sel_p0_5_0_s;
+  wire sel_p0_7_0_c;
+  wire sel_p0_7_0_s;
+  wire sel_p0_9_0_c;
+  wire sel_p0_9_0_s;
+  wire sel_p1_10_0_c;
+  wire sel_p1_10_0_s;
+  wire sel_p1_10_1_c;
+  wire sel_p1_10_1_s;
+  wire sel_p1_10_2_c;
+  wire sel_p1_10_2_s;
+  wire sel_p1_10_3_c;
+  wire sel_p1_10_3_s;
+  wire sel_p1_11_0_c;
+  wire sel_p1_11_0_s;
+  wire sel_p1_11_1_c;
+  wire sel_p1_11_1_s;
+  wire sel_p1_11_2_c;
+  wire sel_p1_11_2_s;
+  wire sel_p1_11_3_c;
+  wire sel_p1_11_3_s;
+  wire sel_p1_14_0_c;
+  wire sel_p1_14_0_s;
+  wire sel_p1_14_1_c;
+  wire sel_p1_14_1_s;
+  wire sel_p1_14_2_c;
+  wire sel_p1_14_2_s;
+  wire sel_p1_14_3_c;
+  wire sel_p1_14_3_s;
+  wire sel_p1_2_0_c;
+  wire sel_p1_2_0_s;
+  wire sel_p1_2_1_c;
+  wire sel_p1_2_1_s;
+  wire sel_p1_3_0_c;
+  wire sel_p1_3_0_s;
+  wire sel_p1_3_1_c;
+  wire sel_p1_3_1_s;
+  wire sel_p1_3_2_c;
+  wire sel_p1_3_2_s;
+  wire sel_p1_6_0_c;
+  wire sel_p1_6_0_s;
+  wire sel_p1_6_1_c;
+  wire sel_p1_6_1_s;
+  wire sel_p1_6_2_c;
+  wire sel_p1_6_2_s;
+  wire sel_p1_7_0_c;
+  wire sel_p1_7_0_s;
+  wire sel_p1_7_1_c;
+  wire sel_p1_7_1_s;
+  wire sel_p1_7_2_c;
+  wire sel_p1_7_2_s;
+  wire sel_p1_7_3_c;
+  wire sel_p1_7_3_s;
+  wire sel_p2_12_0_c;
+  wire sel_p2_12_0_s;
+  wire sel_p2_12_1_c;
+  wire sel_p2_12_1_s;
+  wire sel_p2_12_2_c;
+  wire sel_p2_12_2_s;
+  wire sel_p2_12_3_c;
+  wire sel_p2_12_3_s;
+  wire sel_p2_13_0_c;
+  wire sel_p2_13_0_s;
+  wire sel_p2_13_1_c;
+  wire sel_p2_13_1_s;
+  wire sel_p2_13_2_c;
+  wire sel_p2_13_2_s;
+  wire sel_p2_13_3_c;
+  wire sel_p2_13_3_s;
+  wire sel_p2_14_0_c;
+  wire sel_p2_14_0_s;
+  wire sel_p2_14_1_c;
+  wire sel_p2_14_1_s;
+  wire sel_p2_14_2_c;
+  wire sel_p2_14_2_s;
+  wire sel_p2_14_3_c;
+  wire sel_p2_14_3_s;
+  wire sel_p2_4_0_c;
+  wire sel_p2_4_0_s;
+  wire sel_p2_4_1_c;
+  wire sel_p2_4_1_s;
+  wire sel_p2_4_2_c;
+  wire sel_p2_4_2_s;
+  wire sel_p2_5_0_c;
+  wire sel_p2_5_0_s;
+  wire sel_p2_5_1_c;
+  wire sel_p2_5_1_s;
+  wire sel_p2_5_2_c;
+  wire sel_p2_5_2_s;
+  wire sel_p2_6_0_c;
+  wire sel_p2_6_0_s;
+  wire sel_p2_6_1_c;
+  wire sel_p2_6_1_s;
+  wire sel_p2_6_2_c;
+  wire sel_p2_6_2_s;
+  wire sel_p2_7_0_c;
+  wire sel_p2_7_0_s;
+  wire sel_p2_7_1_c;
+  wire sel_p2_7_1_s;
+  wire sel_p2_7_2_c;
+  wire sel_p2_7_2_s;
+  wire sel_p2_7_3_c;
+  wire sel_p2_7_3_s;
+  wire sel_p3_10_0_c;
+  wire sel_p3_10_0_s;
+  wire sel_p3_10_1_c;
+  wire sel_p3_10_1_s;
+  wire sel_p3_10_2_c;
+  wire sel_p3_10_2_s;
+  wire sel_p3_10_3_c;
+  wire sel_p3_10_3_s;
+  wire sel_p3_11_0_c;
+  wire sel_p3_11_0_s;
+  wire sel_p3_11_1_c;
+  wire sel_p3_11_1_s;
+  wire sel_p3_11_2_c;
+  wire sel_p3_11_2_s;
+  wire sel_p3_11_3_c;
+  wire sel_p3_11_3_s;
+  wire sel_p3_12_0_c;
+  wire sel_p3_12_0_s;
+  wire sel_p3_12_1_c;
+  wire sel_p3_12_1_s;
+  wire sel_p3_12_2_c;
+  wire sel_p3_12_2_s;
+  wire sel_p3_12_3_c;
+  wire sel_p3_12_3_s;
+  wire sel_p3_13_0_c;
+  wire sel_p3_13_0_s;
+  wire sel_p3_13_1_c;
+  wire sel_p3_13_1_s;
+  wire sel_p3_13_2_c;
+  wire sel_p3_13_2_s;
+  wire sel_p3_13_3_c;
+  wire sel_p3_13_3_s;
+  wire sel_p3_14_0_c;
+  wire sel_p3_14_0_s;
+  wire sel_p3_14_1_c;
+  wire sel_p3_14_1_s;
+  wire sel_p3_14_2_c;
+  wire sel_p3_14_2_s;
+  wire sel_p3_14_3_c;
+  wire sel_p3_14_3_s;
+  wire sel_p3_8_0_c;
+  wire sel_p3_8_0_s;
+  wire sel_p3_8_1_c;
+  wire sel_p3_8_1_s;
+  wire sel_p3_8_2_c;
+  wire sel_p3_8_2_s;
+  wire sel_p3_8_3_c;
+  wire sel_p3_8_3_s;
+  wire sel_p3_9_0_c;
+  wire sel_p3_9_0_s;
+  wire sel_p3_9_1_c;
+  wire sel_p3_9_1_s;
+  wire sel_p3_9_2_c;
+  wire sel_p3_9_2_s;
+  wire sel_p3_9_3_c;
+  wire sel_p3_9_3_s;
+  wire [1:0] sel_pre0_1;
+  wire [3:0] sel_pre0_11;
+  wire [3:0] sel_pre0_13;
+  wire [2:0] sel_pre0_3;
+  wire [2:0] sel_pre0_5;
+  wire [3:0] sel_pre0_7;
+  wire [3:0] sel_pre0_9;
+  wire [3:0] sel_pre1_10;
+  wire [3:0] sel_pre1_11;
+  wire [3:0] sel_pre1_14;
+  wire [1:0] sel_pre1_2;
+  wire [2:0] sel_pre1_3;
+  wire [2:0] sel_pre1_6;
+  wire [3:0] sel_pre1_7;
+  wire [3:0] sel_pre2_12;
+  wire [3:0] sel_pre2_13;
+  wire [3:0] sel_pre2_14;
+  wire [2:0] sel_pre2_4;
+  wire [2:0] sel_pre2_5;
+  wire [2:0] sel_pre2_6;
+  wire [3:0] sel_pre2_7;
+  wire [3:0] sel_pre3_10;
+  wire [3:0] sel_pre3_11;
+  wire [3:0] sel_pre3_12;
+  wire [3:0] sel_pre3_13;
+  wire [3:0] sel_pre3_14;
+  wire [3:0] sel_pre3_8;
+  wire [3:0] sel_pre3_9;
+  wire [8:0] sel_sel0;
+  wire [8:0] sel_sel1;
+  wire [8:0] sel_sel2;
+  wire [8:0] sel_sel3;
+  wire [8:0] sel_sel4;
+  wire [8:0] sel_sel5;
+  wire [8:0] sel_sel6;
+  wire [8:0] sel_sel7;
+  wire [15:0] sel_val0;
+  wire [15:0] sel_val1;
+  wire [15:0] sel_val2;
+  wire [15:0] sel_val3;
+  wire [15:0] sel_val4;
+  wire [15:0] sel_val5;
+  wire [15:0] sel_val6;
+  wire [15:0] sel_val7;
   reg valid_s0 = 1'h0;
   reg valid_s1 = 1'h0;
+  reg valid_s10 = 1'h0;
   (* init = 1'h0 *)
-  wire valid_s2;
+  wire valid_s11;
+  reg valid_s2 = 1'h0;
+  reg valid_s3 = 1'h0;
+  reg valid_s4 = 1'h0;
+  reg valid_s5 = 1'h0;
+  reg valid_s6 = 1'h0;
+  reg valid_s7 = 1'h0;
+  reg valid_s8 = 1'h0;
+  reg valid_s9 = 1'h0;
+  reg [3:0] wr__addr = 4'h0;
+  wire [255:0] wr__data;
+  wire wr__en;
+  reg [255:0] sel_dl1_r0 [15:0];
+  initial begin
+    sel_dl1_r0[0] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[1] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[2] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[3] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[4] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[5] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[6] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[7] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[8] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[9] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[10] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[11] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[12] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[13] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[14] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    sel_dl1_r0[15] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  end
+  always @(posedge clk) begin
+    if (adv10)
+      sel_dl1_r0[wr__addr] <= i__payload;
+  end
+  assign sel_dl1_r0_q = sel_dl1_r0[rd__addr];
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
-  assign sel_c0 = { i__payload[14:0], \$2  } > { i__payload[30:16], \$3  };
-  assign sel_c0_max = sel_c0 ? { 4'h0, i__payload[15:0] } : { 4'h1, i__payload[31:16] };
-  assign sel_c0_min = sel_c0 ? { 4'h1, i__payload[31:16] } : { 4'h0, i__payload[15:0] };
-  assign sel_c1 = { i__payload[46:32], \$4  } > { i__payload[62:48], \$5  };
-  assign sel_c1_max = sel_c1 ? { 4'h2, i__payload[47:32] } : { 4'h3, i__payload[63:48] };
-  assign sel_c1_min = sel_c1 ? { 4'h3, i__payload[63:48] } : { 4'h2, i__payload[47:32] };
-  assign sel_c2 = { i__payload[78:64], \$6  } > { i__payload[94:80], \$7  };
-  assign sel_c2_max = sel_c2 ? { 4'h4, i__payload[79:64] } : { 4'h5, i__payload[95:80] };
-  assign sel_c2_min = sel_c2 ? { 4'h5, i__payload[95:80] } : { 4'h4, i__payload[79:64] };
-  assign sel_c3 = { i__payload[110:96], \$8  } > { i__payload[126:112], \$9  };
-  assign sel_c3_max = sel_c3 ? { 4'h6, i__payload[111:96] } : { 4'h7, i__payload[127:112] };
-  assign sel_c3_min = sel_c3 ? { 4'h7, i__payload[127:112] } : { 4'h6, i__payload[111:96] };
-  assign sel_c4 = { i__payload[142:128], \$10  } > { i__payload[158:144], \$11  };
-  assign sel_c4_max = sel_c4 ? { 4'h8, i__payload[143:128] } : { 4'h9, i__payload[159:144] };
-  assign sel_c4_min = sel_c4 ? { 4'h9, i__payload[159:144] } : { 4'h8, i__payload[143:128] };
-  assign sel_c5 = { i__payload[174:160], \$12  } > { i__payload[190:176], \$13  };
-  assign sel_c5_max = sel_c5 ? { 4'ha, i__payload[175:160] } : { 4'hb, i__payload[191:176] };
-  assign sel_c5_min = sel_c5 ? { 4'hb, i__payload[191:176] } : { 4'ha, i__payload[175:160] };
-  assign sel_c6 = { i__payload[206:192], \$14  } > { i__payload[222:208], \$15  };
-  assign sel_c6_max = sel_c6 ? { 4'hc, i__payload[207:192] } : { 4'hd, i__payload[223:208] };
-  assign sel_c6_min = sel_c6 ? { 4'hd, i__payload[223:208] } : { 4'hc, i__payload[207:192] };
-  assign \$16  = ~ sel_c0_min[19:16];
-  assign \$17  = ~ sel_c3_min[19:16];
-  assign sel_c7 = { sel_c0_min[14:0], \$16  } > { sel_c3_min[14:0], \$17  };
-  assign sel_c7_max = sel_c7 ? sel_c0_min : sel_c3_min;
-  assign sel_c7_min = sel_c7 ? sel_c3_min : sel_c0_min;
-  assign \$18  = ~ sel_c1_min[19:16];
-  assign \$19  = ~ sel_c2_min[19:16];
-  assign sel_c8 = { sel_c1_min[14:0], \$18  } > { sel_c2_min[14:0], \$19  };
-  assign sel_c8_max = sel_c8 ? sel_c1_min : sel_c2_min;
-  assign sel_c8_min = sel_c8 ? sel_c2_min : sel_c1_min;
-  assign \$20  = ~ sel_c4_max[19:16];
-  assign sel_c9 = { sel_c4_max[14:0], \$20  } > { i__payload[254:240], \$21  };
-  assign sel_c9_max = sel_c9 ? sel_c4_max : { 4'hf, i__payload[255:240] };
-  assign sel_c9_min = sel_c9 ? { 4'hf, i__payload[255:240] } : sel_c4_max;
-  assign \$22  = ~ sel_c5_max[19:16];
-  assign \$23  = ~ sel_c6_max[19:16];
-  assign sel_c10 = { sel_c5_max[14:0], \$22  } > { sel_c6_max[14:0], \$23  };
-  assign sel_c10_max = sel_c10 ? sel_c5_max : sel_c6_max;
-  assign sel_c10_min = sel_c10 ? sel_c6_max : sel_c5_max;
-  assign \$24  = ~ sel_c8_max[19:16];
-  assign \$25  = ~ sel_c9_min[19:16];
-  assign sel_c11 = { sel_c8_max[14:0], \$24  } > { sel_c9_min[14:0], \$25  };
-  assign sel_c11_max = sel_c11 ? sel_c8_max : sel_c9_min;
-  assign sel_c11_min = sel_c11 ? sel_c9_min : sel_c8_max;
-  assign \$26  = ~ sel_c7_max[19:16];
-  assign \$27  = ~ sel_c10_min[19:16];
-  assign sel_c12 = { sel_c7_max[14:0], \$26  } > { sel_c10_min[14:0], \$27  };
-  assign sel_c12_max = sel_c12 ? sel_c7_max : sel_c10_min;
-  assign sel_c12_min = sel_c12 ? sel_c10_min : sel_c7_max;
-  assign \$28  = ~ sel_c0_max[19:16];
-  assign \$29  = ~ sel_c11_max[19:16];
-  assign sel_c13 = { sel_c0_max[14:0], \$28  } > { sel_c11_max[14:0], \$29  };
-  assign sel_c13_max = sel_c13 ? sel_c0_max : sel_c11_max;
-  assign sel_c13_min = sel_c13 ? sel_c11_max : sel_c0_max;
-  assign \$30  = ~ sel_c1_max[19:16];
-  assign \$31  = ~ sel_c12_max[19:16];
-  assign sel_c14 = { sel_c1_max[14:0], \$30  } > { sel_c12_max[14:0], \$31  };
-  assign sel_c14_max = sel_c14 ? sel_c1_max : sel_c12_max;
-  assign sel_c14_min = sel_c14 ? sel_c12_max : sel_c1_max;
-  assign \$32  = ~ sel_c11_min[19:16];
-  assign \$33  = ~ sel_c6_min[19:16];
-  assign sel_c15 = { sel_c11_min[14:0], \$32  } > { sel_c6_min[14:0], \$33  };
-  assign sel_c15_max = sel_c15 ? sel_c11_min : sel_c6_min;
-  assign sel_c15_min = sel_c15 ? sel_c6_min : sel_c11_min;
-  assign \$34  = ~ sel_c12_min[19:16];
-  assign sel_c16 = { sel_c12_min[14:0], \$34  } > { i__payload[238:224], \$35  };
-  assign sel_c16_max = sel_c16 ? sel_c12_min : { 4'he, i__payload[239:224] };
-  assign sel_c16_min = sel_c16 ? { 4'he, i__payload[239:224] } : sel_c12_min;
-  assign \$36  = ~ sel_c7_min[19:16];
-  assign \$37  = ~ sel_c15_min[19:16];
-  assign sel_c17 = { sel_c7_min[14:0], \$36  } > { sel_c15_min[14:0], \$37  };
-  assign sel_c17_max = sel_c17 ? sel_c7_min : sel_c15_min;
-  assign \$38  = ~ sel_c13_min[19:16];
-  assign \$39  = ~ sel_c5_min[19:16];
-  assign sel_c18 = { sel_c13_min[14:0], \$38  } > { sel_c5_min[14:0], \$39  };
-  assign sel_c18_max = sel_c18 ? sel_c13_min : sel_c5_min;
-  assign sel_c18_min = sel_c18 ? sel_c5_min : sel_c13_min;
-  assign \$40  = ~ sel_c8_min[19:16];
-  assign \$41  = ~ sel_c16_min[19:16];
-  assign sel_c19 = { sel_c8_min[14:0], \$40  } > { sel_c16_min[14:0], \$41  };
-  assign sel_c19_max = sel_c19 ? sel_c8_min : sel_c16_min;
-  assign \$42  = ~ sel_c14_min[19:16];
-  assign \$43  = ~ sel_c4_min[19:16];
-  assign sel_c20 = { sel_c14_min[14:0], \$42  } > { sel_c4_min[14:0], \$43  };
-  assign sel_c20_max = sel_c20 ? sel_c14_min : sel_c4_min;
-  assign sel_c20_min = sel_c20 ? sel_c4_min : sel_c14_min;
-  assign \$44  = ~ sel_c2_max[19:16];
-  assign \$45  = ~ sel_c16_max[19:16];
-  assign sel_c21 = { sel_c2_max[14:0], \$44  } > { sel_c16_max[14:0], \$45  };
-  assign sel_c21_max = sel_c21 ? sel_c2_max : sel_c16_max;
-  assign sel_c21_min = sel_c21 ? sel_c16_max : sel_c2_max;
-  assign \$46  = ~ sel_c3_max[19:16];
-  assign \$47  = ~ sel_c15_max[19:16];
-  assign sel_c22 = { sel_c3_max[14:0], \$46  } > { sel_c15_max[14:0], \$47  };
-  assign sel_c22_max = sel_c22 ? sel_c3_max : sel_c15_max;
-  assign sel_c22_min = sel_c22 ? sel_c15_max : sel_c3_max;
-  assign \$48  = ~ sel_c13_max[19:16];
-  assign \$49  = ~ sel_c10_max[19:16];
-  assign sel_c23 = { sel_c13_max[14:0], \$48  } > { sel_c10_max[14:0], \$49  };
-  assign sel_c23_max = sel_c23 ? sel_c13_max : sel_c10_max;
-  assign sel_c23_min = sel_c23 ? sel_c10_max : sel_c13_max;
-  assign \$50  = ~ sel_c14_max[19:16];
-  assign \$51  = ~ sel_c9_max[19:16];
-  assign sel_c24 = { sel_c14_max[14:0], \$50  } > { sel_c9_max[14:0], \$51  };
-  assign sel_c24_max = sel_c24 ? sel_c14_max : sel_c9_max;
-  assign sel_c24_min = sel_c24 ? sel_c9_max : sel_c14_max;
-  assign \$52  = ~ sel_l6_s0;
-  assign \$53  = ~ \sel_l6_s0$102 ;
-  assign sel_c25 = { \sel_l6_s0$101 , \$52  } > { \sel_l6_s0$103 , \$53  };
-  assign sel_c25_max = sel_c25 ? { sel_l6_s0, \sel_l6_s0$106 , \sel_l6_s0$101  } : { \sel_l6_s0$102 , \sel_l6_s0$105 , \sel_l6_s0$103  };
-  assign sel_c25_min = sel_c25 ? { \sel_l6_s0$102 , \sel_l6_s0$105 , \sel_l6_s0$103  } : { sel_l6_s0, \sel_l6_s0$106 , \sel_l6_s0$101  };
-  assign \$54  = ~ \sel_l6_s0$109 ;
-  assign \$55  = ~ \sel_l6_s0$111 ;
-  assign sel_c26 = { \sel_l6_s0$110 , \$54  } > { \sel_l6_s0$112 , \$55  };
-  assign sel_c26_max = sel_c26 ? { \sel_l6_s0$109 , \sel_l6_s0$115 , \sel_l6_s0$110  } : { \sel_l6_s0$111 , \sel_l6_s0$114 , \sel_l6_s0$112  };
-  assign sel_c26_min = sel_c26 ? { \sel_l6_s0$111 , \sel_l6_s0$114 , \sel_l6_s0$112  } : { \sel_l6_s0$109 , \sel_l6_s0$115 , \sel_l6_s0$110  };
-  assign \$56  = ~ \sel_l6_s0$118 ;
-  assign \$57  = ~ \sel_l6_s0$120 ;
-  assign sel_c27 = { \sel_l6_s0$119 , \$56  } > { \sel_l6_s0$121 , \$57  };
-  assign sel_c27_max = sel_c27 ? { \sel_l6_s0$118 , \sel_l6_s0$124 , \sel_l6_s0$119  } : { \sel_l6_s0$120 , \sel_l6_s0$123 , \sel_l6_s0$121  };
-  assign sel_c27_min = sel_c27 ? { \sel_l6_s0$120 , \sel_l6_s0$123 , \sel_l6_s0$121  } : { \sel_l6_s0$118 , \sel_l6_s0$124 , \sel_l6_s0$119  };
-  assign \$58  = ~ \sel_l6_s0$127 ;
-  assign \$59  = ~ \sel_l6_s0$129 ;
-  assign sel_c28 = { \sel_l6_s0$128 , \$58  } > { \sel_l6_s0$130 , \$59  };
-  assign sel_c28_max = sel_c28 ? { \sel_l6_s0$127 , \sel_l6_s0$133 , \sel_l6_s0$128  } : { \sel_l6_s0$129 , \sel_l6_s0$132 , \sel_l6_s0$130  };
-  assign sel_c28_min = sel_c28 ? { \sel_l6_s0$129 , \sel_l6_s0$132 , \sel_l6_s0$130  } : { \sel_l6_s0$127 , \sel_l6_s0$133 , \sel_l6_s0$128  };
-  assign \$60  = ~ \sel_l6_s0$136 ;
-  assign \$61  = ~ \sel_l6_s0$138 ;
-  assign sel_c29 = { \sel_l6_s0$137 , \$60  } > { \sel_l6_s0$139 , \$61  };
-  assign sel_c29_max = sel_c29 ? { \sel_l6_s0$136 , \sel_l6_s0$142 , \sel_l6_s0$137  } : { \sel_l6_s0$138 , \sel_l6_s0$141 , \sel_l6_s0$139  };
-  assign sel_c29_min = sel_c29 ? { \sel_l6_s0$138 , \sel_l6_s0$141 , \sel_l6_s0$139  } : { \sel_l6_s0$136 , \sel_l6_s0$142 , \sel_l6_s0$137  };
-  assign \$62  = ~ sel_c25_min[19:16];
-  assign \$63  = ~ \sel_l6_s0$145 ;
-  assign sel_c30 = { sel_c25_min[14:0], \$62  } > { \sel_l6_s0$146 , \$63  };
-  assign sel_c30_max = sel_c30 ? sel_c25_min : { \sel_l6_s0$145 , \sel_l6_s0$148 , \sel_l6_s0$146  };
-  assign \$64  = ~ sel_c26_min[19:16];
-  assign \$65  = ~ sel_c27_min[19:16];
-  assign sel_c31 = { sel_c26_min[14:0], \$64  } > { sel_c27_min[14:0], \$65  };
-  assign sel_c31_max = sel_c31 ? sel_c26_min : sel_c27_min;
-  assign \$66  = ~ sel_c27_max[19:16];
-  assign \$67  = ~ sel_c26_max[19:16];
-  assign sel_c32 = { sel_c27_max[14:0], \$66  } > { sel_c26_max[14:0], \$67  };
-  assign sel_c32_max = sel_c32 ? sel_c27_max : sel_c26_max;
-  assign sel_c32_min = sel_c32 ? sel_c26_max : sel_c27_max;
-  assign \$68  = ~ sel_c28_min[19:16];
-  assign \$69  = ~ sel_c29_min[19:16];
-  assign sel_c33 = { sel_c28_min[14:0], \$68  } > { sel_c29_min[14:0], \$69  };
-  assign sel_c33_max = sel_c33 ? sel_c28_min : sel_c29_min;
-  assign sel_c33_min = sel_c33 ? sel_c29_min : sel_c28_min;
-  assign \$70  = ~ sel_c29_max[19:16];
-  assign \$71  = ~ sel_c28_max[19:16];
-  assign sel_c34 = { sel_c29_max[14:0], \$70  } > { sel_c28_max[14:0], \$71  };
-  assign sel_c34_max = sel_c34 ? sel_c29_max : sel_c28_max;
-  assign sel_c34_min = sel_c34 ? sel_c28_max : sel_c29_max;
-  assign \$72  = ~ sel_c25_max[19:16];
-  assign \$73  = ~ \sel_l6_s0$161 ;
-  assign sel_c35 = { sel_c25_max[14:0], \$72  } > { \sel_l6_s0$162 , \$73  };
-  assign sel_c35_max = sel_c35 ? sel_c25_max : { \sel_l6_s0$161 , \sel_l6_s0$164 , \sel_l6_s0$162  };
-  assign sel_c35_min = sel_c35 ? { \sel_l6_s0$161 , \sel_l6_s0$164 , \sel_l6_s0$162  } : sel_c25_max;
-  assign \$74  = ~ sel_c30_max[19:16];
-  assign \$75  = ~ sel_c31_max[19:16];
-  assign sel_c36 = { sel_c30_max[14:0], \$74  } > { sel_c31_max[14:0], \$75  };
-  assign sel_c36_max = sel_c36 ? sel_c30_max : sel_c31_max;
-  assign \$76  = ~ sel_c32_min[19:16];
-  assign \$77  = ~ sel_c33_min[19:16];
-  assign sel_c37 = { sel_c32_min[14:0], \$76  } > { sel_c33_min[14:0], \$77  };
-  assign sel_c37_max = sel_c37 ? sel_c32_min : sel_c33_min;
-  assign \$78  = ~ sel_c32_max[19:16];
-  assign \$79  = ~ sel_c33_max[19:16];
-  assign sel_c38 = { sel_c32_max[14:0], \$78  } > { sel_c33_max[14:0], \$79  };
-  assign sel_c38_max = sel_c38 ? sel_c32_max : sel_c33_max;
-  assign sel_c38_min = sel_c38 ? sel_c33_max : sel_c32_max;
-  assign \$80  = ~ sel_c34_min[19:16];
-  assign \$81  = ~ sel_c35_min[19:16];
-  assign sel_c39 = { sel_c34_min[14:0], \$80  } > { sel_c35_min[14:0], \$81  };
-  assign sel_c39_max = sel_c39 ? sel_c34_min : sel_c35_min;
-  assign sel_c39_min = sel_c39 ? sel_c35_min : sel_c34_min;
-  assign \$82  = ~ sel_c36_max[19:16];
-  assign \$83  = ~ sel_c37_max[19:16];
-  assign sel_c40 = { sel_c36_max[14:0], \$82  } > { sel_c37_max[14:0], \$83  };
-  assign sel_c40_max = sel_c40 ? sel_c36_max : sel_c37_max;
-  assign sel_c40_min = sel_c40 ? sel_c37_max : sel_c36_max;
-  assign \$84  = ~ sel_c40_min[19:16];
-  assign \$85  = ~ sel_c38_min[19:16];
-  assign sel_c41 = { sel_c40_min[14:0], \$84  } > { sel_c38_min[14:0], \$85  };
-  assign sel_c41_max = sel_c41 ? sel_c40_min : sel_c38_min;
-  assign \$86  = ~ sel_c40_max[19:16];
-  assign \$87  = ~ sel_c39_min[19:16];
-  assign sel_c42 = { sel_c40_max[14:0], \$86  } > { sel_c39_min[14:0], \$87  };
-  assign sel_c42_max = sel_c42 ? sel_c40_max : sel_c39_min;
-  assign sel_c42_min = sel_c42 ? sel_c39_min : sel_c40_max;
-  assign \$88  = ~ sel_c41_max[19:16];
-  assign \$89  = ~ sel_c42_min[19:16];
-  assign sel_c43 = { sel_c41_max[14:0], \$88  } > { sel_c42_min[14:0], \$89  };
-  assign sel_c43_max = sel_c43 ? sel_c41_max : sel_c42_min;
-  assign sel_s0 = sel_l12_s0 > \sel_l12_s0$188 ;
-  assign sel_s0_lo = sel_s0 ? { \sel_l12_s0$188 , \sel_l12_s0$193 , \sel_l12_s0$192  } : { sel_l12_s0, \sel_l12_s0$191 , \sel_l12_s0$190  };
-  assign sel_s0_hi = sel_s0 ? { sel_l12_s0, \sel_l12_s0$191 , \sel_l12_s0$190  } : { \sel_l12_s0$188 , \sel_l12_s0$193 , \sel_l12_s0$192  };
-  assign sel_s1 = \sel_l12_s0$196  > \sel_l12_s0$197 ;
-  assign sel_s1_lo = sel_s1 ? { \sel_l12_s0$197 , \sel_l12_s0$202 , \sel_l12_s0$201  } : { \sel_l12_s0$196 , \sel_l12_s0$200 , \sel_l12_s0$199  };
-  assign sel_s1_hi = sel_s1 ? { \sel_l12_s0$196 , \sel_l12_s0$200 , \sel_l12_s0$199  } : { \sel_l12_s0$197 , \sel_l12_s0$202 , \sel_l12_s0$201  };
-  assign sel_s2 = \sel_l12_s0$205  > \sel_l12_s0$206 ;
-  assign sel_s2_lo = sel_s2 ? { \sel_l12_s0$206 , \sel_l12_s0$211 , \sel_l12_s0$210  } : { \sel_l12_s0$205 , \sel_l12_s0$209 , \sel_l12_s0$208  };
-  assign sel_s2_hi = sel_s2 ? { \sel_l12_s0$205 , \sel_l12_s0$209 , \sel_l12_s0$208  } : { \sel_l12_s0$206 , \sel_l12_s0$211 , \sel_l12_s0$210  };
-  assign sel_s3 = \sel_l12_s0$214  > \sel_l12_s0$215 ;
-  assign sel_s3_lo = sel_s3 ? { \sel_l12_s0$215 , \sel_l12_s0$220 , \sel_l12_s0$219  } : { \sel_l12_s0$214 , \sel_l12_s0$218 , \sel_l12_s0$217  };
-  assign sel_s3_hi = sel_s3 ? { \sel_l12_s0$214 , \sel_l12_s0$218 , \sel_l12_s0$217  } : { \sel_l12_s0$215 , \sel_l12_s0$220 , \sel_l12_s0$219  };
-  assign sel_s4 = sel_s0_lo[19:16] > sel_s2_lo[19:16];
-  assign sel_s4_lo = sel_s4 ? sel_s2_lo : sel_s0_lo;
-  assign sel_s4_hi = sel_s4 ? sel_s0_lo : sel_s2_lo;
-  assign sel_s5 = sel_s1_lo[19:16] > sel_s3_lo[19:16];
-  assign sel_s5_lo = sel_s5 ? sel_s3_lo : sel_s1_lo;
-  assign sel_s5_hi = sel_s5 ? sel_s1_lo : sel_s3_lo;
-  assign sel_s6 = sel_s0_hi[19:16] > sel_s2_hi[19:16];
-  assign sel_s6_lo = sel_s6 ? sel_s2_hi : sel_s0_hi;
-  assign sel_s6_hi = sel_s6 ? sel_s0_hi : sel_s2_hi;
-  assign sel_s7 = sel_s1_hi[19:16] > sel_s3_hi[19:16];
-  assign sel_s7_lo = sel_s7 ? sel_s3_hi : sel_s1_hi;
-  assign sel_s7_hi = sel_s7 ? sel_s1_hi : sel_s3_hi;
-  assign sel_s8 = sel_s4_lo[19:16] > sel_s5_lo[19:16];
-  assign sel_s8_lo = sel_s8 ? sel_s5_lo : sel_s4_lo;
-  assign sel_s8_hi = sel_s8 ? sel_s4_lo : sel_s5_lo;
-  assign sel_s9 = sel_s6_lo[19:16] > sel_s7_lo[19:16];
-  assign sel_s9_lo = sel_s9 ? sel_s7_lo : sel_s6_lo;
-  assign sel_s9_hi = sel_s9 ? sel_s6_lo : sel_s7_lo;
-  assign sel_s10 = sel_s4_hi[19:16] > sel_s5_hi[19:16];
-  assign sel_s10_lo = sel_s10 ? sel_s5_hi : sel_s4_hi;
-  assign sel_s10_hi = sel_s10 ? sel_s4_hi : sel_s5_hi;
-  assign sel_s11 = sel_s6_hi[19:16] > sel_s7_hi[19:16];
-  assign sel_s11_lo = sel_s11 ? sel_s7_hi : sel_s6_hi;
-  assign sel_s11_hi = sel_s11 ? sel_s6_hi : sel_s7_hi;
-  assign sel_s12 = sel_s9_lo[19:16] > sel_s10_lo[19:16];
-  assign sel_s12_lo = sel_s12 ? sel_s10_lo : sel_s9_lo;
-  assign sel_s12_hi = sel_s12 ? sel_s9_lo : sel_s10_lo;
-  assign sel_s13 = sel_s9_hi[19:16] > sel_s10_hi[19:16];
-  assign sel_s13_lo = sel_s13 ? sel_s10_hi : sel_s9_hi;
-  assign sel_s13_hi = sel_s13 ? sel_s9_hi : sel_s10_hi;
-  assign sel_s14 = sel_s8_hi[19:16] > sel_s12_hi[19:16];
-  assign sel_s14_lo = sel_s14 ? sel_s12_hi : sel_s8_hi;
-  assign sel_s14_hi = sel_s14 ? sel_s8_hi : sel_s12_hi;
-  assign sel_s15 = sel_s13_lo[19:16] > sel_s11_lo[19:16];
-  assign sel_s15_lo = sel_s15 ? sel_s11_lo : sel_s13_lo;
-  assign sel_s15_hi = sel_s15 ? sel_s13_lo : sel_s11_lo;
-  assign sel_s16 = sel_s14_lo[19:16] > sel_s12_lo[19:16];
-  assign sel_s16_lo = sel_s16 ? sel_s12_lo : sel_s14_lo;
-  assign sel_s16_hi = sel_s16 ? sel_s14_lo : sel_s12_lo;
-  assign sel_s17 = sel_s15_lo[19:16] > sel_s14_hi[19:16];
-  assign sel_s17_lo = sel_s17 ? sel_s14_hi : sel_s15_lo;
-  assign sel_s17_hi = sel_s17 ? sel_s15_lo : sel_s14_hi;
-  assign sel_s18 = sel_s13_hi[19:16] > sel_s15_hi[19:16];
-  assign sel_s18_lo = sel_s18 ? sel_s15_hi : sel_s13_hi;
-  assign sel_s18_hi = sel_s18 ? sel_s13_hi : sel_s15_hi;
-  assign \$90  = ! sel_s8_lo[19:16];
-  assign \$91  = sel_s8_lo[19:16] == 1'h1;
-  assign \$92  = sel_s16_lo[19:16] == 1'h1;
-  assign \$93  = \$91  | \$92 ;
-  assign \$94  = sel_s8_lo[19:16] == 2'h2;
-  assign \$95  = sel_s16_lo[19:16] == 2'h2;
-  assign \$96  = \$94  | \$95 ;
-  assign \$97  = sel_s16_hi[19:16] == 2'h2;
-  assign \$98  = \$96  | \$97 ;
-  assign \$99  = sel_s8_lo[19:16] == 2'h3;
-  assign \$100  = sel_s16_lo[19:16] == 2'h3;
-  assign \$101  = \$99  | \$100 ;
-  assign \$102  = sel_s16_hi[19:16] == 2'h3;
-  assign \$103  = sel_s17_lo[19:16] == 2'h3;
-  assign \$104  = \$102  | \$103 ;
-  assign \$105  = \$101  | \$104 ;
-  assign \$106  = sel_s8_lo[19:16] == 3'h4;
-  assign \$107  = sel_s16_lo[19:16] == 3'h4;
-  assign \$108  = \$106  | \$107 ;
-  assign \$109  = sel_s16_hi[19:16] == 3'h4;
-  assign \$110  = sel_s17_lo[19:16] == 3'h4;
-  assign \$111  = \$109  | \$110 ;
-  assign \$112  = \$108  | \$111 ;
-  assign \$113  = sel_s17_hi[19:16] == 3'h4;
-  assign \$114  = \$112  | \$113 ;
-  assign \$115  = sel_s8_lo[19:16] == 3'h5;
-  assign \$116  = sel_s16_lo[19:16] == 3'h5;
-  assign \$117  = \$115  | \$116 ;
-  assign \$118  = sel_s16_hi[19:16] == 3'h5;
-  assign \$119  = sel_s17_lo[19:16] == 3'h5;
-  assign \$120  = \$118  | \$119 ;
-  assign \$121  = \$117  | \$120 ;
-  assign \$122  = sel_s17_hi[19:16] == 3'h5;
-  assign \$123  = sel_s18_lo[19:16] == 3'h5;
-  assign \$124  = \$122  | \$123 ;
-  assign \$125  = \$121  | \$124 ;
-  assign \$126  = sel_s8_lo[19:16] == 3'h6;
-  assign \$127  = sel_s16_lo[19:16] == 3'h6;
+  assign sel_c0 = { i__payload[14:0], \$2  } > { i__payload[46:32], \$3  };
+  assign sel_c0_max = sel_c0 ? { 4'h0, i__payload[14:0] } : { 4'h2, i__payload[46:32] };
+  assign sel_c0_min = sel_c0 ? { 4'h2, i__payload[46:32] } : { 4'h0, i__payload[14:0] };
+  assign sel_c1 = { i__payload[30:16], \$4  } > { i__payload[62:48], \$5  };
+  assign sel_c1_max = sel_c1 ? { 4'h1, i__payload[30:16] } : { 4'h3, i__payload[62:48] };
+  assign sel_c1_min = sel_c1 ? { 4'h3, i__payload[62:48] } : { 4'h1, i__payload[30:16] };
+  assign sel_c2 = { i__payload[78:64], \$6  } > { i__payload[110:96], \$7  };
+  assign sel_c2_max = sel_c2 ? { 4'h4, i__payload[78:64] } : { 4'h6, i__payload[110:96] };
+  assign sel_c2_min = sel_c2 ? { 4'h6, i__payload[110:96] } : { 4'h4, i__payload[78:64] };
+  assign sel_c3 = { i__payload[94:80], \$8  } > { i__payload[126:112], \$9  };
+  assign sel_c3_max = sel_c3 ? { 4'h5, i__payload[94:80] } : { 4'h7, i__payload[126:112] };
+  assign sel_c3_min = sel_c3 ? { 4'h7, i__payload[126:112] } : { 4'h5, i__payload[94:80] };
+  assign sel_c19 = { i__payload[142:128], \$10  } > { i__payload[174:160], \$11  };
+  assign sel_c19_max = sel_c19 ? { 4'h8, i__payload[142:128] } : { 4'ha, i__payload[174:160] };
+  assign sel_c19_min = sel_c19 ? { 4'ha, i__payload[174:160] } : { 4'h8, i__payload[142:128] };
+  assign sel_c20 = { i__payload[158:144], \$12  } > { i__payload[190:176], \$13  };
+  assign sel_c20_max = sel_c20 ? { 4'h9, i__payload[158:144] } : { 4'hb, i__payload[190:176] };
+  assign sel_c20_min = sel_c20 ? { 4'hb, i__payload[190:176] } : { 4'h9, i__payload[158:144] };
+  assign sel_c21 = { i__payload[206:192], \$14  } > { i__payload[238:224], \$15  };
+  assign sel_c21_max = sel_c21 ? { 4'hc, i__payload[206:192] } : { 4'he, i__payload[238:224] };
+  assign sel_c21_min = sel_c21 ? { 4'he, i__payload[238:224] } : { 4'hc, i__payload[206:192] };
+  assign sel_c22 = { i__payload[222:208], \$16  } > { i__payload[254:240], \$17  };
+  assign sel_c22_max = sel_c22 ? { 4'hd, i__payload[222:208] } : { 4'hf, i__payload[254:240] };
+  assign sel_c22_min = sel_c22 ? { 4'hf, i__payload[254:240] } : { 4'hd, i__payload[222:208] };
+  assign \$18  = ~ adv0_valid;
+  assign adv0 = \$18  | o__ready;
+  assign \$19  = ~ sel_l2_s0;
+  assign \$20  = ~ \sel_l2_s0$55 ;
+  assign sel_c4 = { \sel_l2_s0$54 , \$19  } > { \sel_l2_s0$56 , \$20  };
+  assign sel_c4_max = sel_c4 ? { sel_l2_s0, \sel_l2_s0$54  } : { \sel_l2_s0$55 , \sel_l2_s0$56  };
+  assign sel_c4_min = sel_c4 ? { \sel_l2_s0$55 , \sel_l2_s0$56  } : { sel_l2_s0, \sel_l2_s0$54  };
+  assign \$21  = ~ \sel_l2_s0$60 ;
+  assign \$22  = ~ \sel_l2_s0$62 ;
+  assign sel_c5 = { \sel_l2_s0$61 , \$21  } > { \sel_l2_s0$63 , \$22  };
+  assign sel_c5_max = sel_c5 ? { \sel_l2_s0$60 , \sel_l2_s0$61  } : { \sel_l2_s0$62 , \sel_l2_s0$63  };
+  assign sel_c5_min = sel_c5 ? { \sel_l2_s0$62 , \sel_l2_s0$63  } : { \sel_l2_s0$60 , \sel_l2_s0$61  };
+  assign \$23  = ~ \sel_l2_s0$67 ;
+  assign \$24  = ~ \sel_l2_s0$69 ;
+  assign sel_c6 = { \sel_l2_s0$68 , \$23  } > { \sel_l2_s0$70 , \$24  };
+  assign sel_c6_max = sel_c6 ? { \sel_l2_s0$67 , \sel_l2_s0$68  } : { \sel_l2_s0$69 , \sel_l2_s0$70  };
+  assign sel_c6_min = sel_c6 ? { \sel_l2_s0$69 , \sel_l2_s0$70  } : { \sel_l2_s0$67 , \sel_l2_s0$68  };
+  assign \$25  = ~ \sel_l2_s0$74 ;
+  assign \$26  = ~ \sel_l2_s0$76 ;
+  assign sel_c7 = { \sel_l2_s0$75 , \$25  } > { \sel_l2_s0$77 , \$26  };
+  assign sel_c7_max = sel_c7 ? { \sel_l2_s0$74 , \sel_l2_s0$75  } : { \sel_l2_s0$76 , \sel_l2_s0$77  };
+  assign sel_c7_min = sel_c7 ? { \sel_l2_s0$76 , \sel_l2_s0$77  } : { \sel_l2_s0$74 , \sel_l2_s0$75  };
+  assign \$27  = ~ \sel_l2_s0$81 ;
+  assign \$28  = ~ \sel_l2_s0$83 ;
+  assign sel_c23 = { \sel_l2_s0$82 , \$27  } > { \sel_l2_s0$84 , \$28  };
+  assign sel_c23_max = sel_c23 ? { \sel_l2_s0$81 , \sel_l2_s0$82  } : { \sel_l2_s0$83 , \sel_l2_s0$84  };
+  assign sel_c23_min = sel_c23 ? { \sel_l2_s0$83 , \sel_l2_s0$84  } : { \sel_l2_s0$81 , \sel_l2_s0$82  };
+  assign \$29  = ~ \sel_l2_s0$88 ;
+  assign \$30  = ~ \sel_l2_s0$90 ;
+  assign sel_c24 = { \sel_l2_s0$89 , \$29  } > { \sel_l2_s0$91 , \$30  };
+  assign sel_c24_max = sel_c24 ? { \sel_l2_s0$88 , \sel_l2_s0$89  } : { \sel_l2_s0$90 , \sel_l2_s0$91  };
+  assign sel_c24_min = sel_c24 ? { \sel_l2_s0$90 , \sel_l2_s0$91  } : { \sel_l2_s0$88 , \sel_l2_s0$89  };
+  assign \$31  = ~ \sel_l2_s0$95 ;
+  assign \$32  = ~ \sel_l2_s0$97 ;
+  assign sel_c25 = { \sel_l2_s0$96 , \$31  } > { \sel_l2_s0$98 , \$32  };
+  assign sel_c25_max = sel_c25 ? { \sel_l2_s0$95 , \sel_l2_s0$96  } : { \sel_l2_s0$97 , \sel_l2_s0$98  };
+  assign sel_c25_min = sel_c25 ? { \sel_l2_s0$97 , \sel_l2_s0$98  } : { \sel_l2_s0$95 , \sel_l2_s0$96  };
+  assign \$33  = ~ \sel_l2_s0$102 ;
+  assign \$34  = ~ \sel_l2_s0$104 ;
+  assign sel_c26 = { \sel_l2_s0$103 , \$33  } > { \sel_l2_s0$105 , \$34  };
+  assign sel_c26_max = sel_c26 ? { \sel_l2_s0$102 , \sel_l2_s0$103  } : { \sel_l2_s0$104 , \sel_l2_s0$105  };
+  assign sel_c26_min = sel_c26 ? { \sel_l2_s0$104 , \sel_l2_s0$105  } : { \sel_l2_s0$102 , \sel_l2_s0$103  };
+  assign \$35  = ~ adv1_valid;
+  assign adv1 = \$35  | o__ready;
+  assign \$36  = ~ sel_l3_s0;
+  assign \$37  = ~ \sel_l3_s0$113 ;
+  assign sel_c8 = { \sel_l3_s0$112 , \$36  } > { \sel_l3_s0$114 , \$37  };
+  assign sel_c8_max = sel_c8 ? { sel_l3_s0, \sel_l3_s0$112  } : { \sel_l3_s0$113 , \sel_l3_s0$114  };
+  assign sel_c8_min = sel_c8 ? { \sel_l3_s0$113 , \sel_l3_s0$114  } : { sel_l3_s0, \sel_l3_s0$112  };
+  assign \$38  = ~ \sel_l3_s0$118 ;
+  assign \$39  = ~ \sel_l3_s0$120 ;
+  assign sel_c9 = { \sel_l3_s0$119 , \$38  } > { \sel_l3_s0$121 , \$39  };
+  assign sel_c9_max = sel_c9 ? { \sel_l3_s0$118 , \sel_l3_s0$119  } : { \sel_l3_s0$120 , \sel_l3_s0$121  };
+  assign sel_c9_min = sel_c9 ? { \sel_l3_s0$120 , \sel_l3_s0$121  } : { \sel_l3_s0$118 , \sel_l3_s0$119  };
+  assign \$40  = ~ \sel_l3_s0$125 ;
+  assign \$41  = ~ \sel_l3_s0$127 ;
+  assign sel_c10 = { \sel_l3_s0$126 , \$40  } > { \sel_l3_s0$128 , \$41  };
+  assign sel_c10_max = sel_c10 ? { \sel_l3_s0$125 , \sel_l3_s0$126  } : { \sel_l3_s0$127 , \sel_l3_s0$128  };
+  assign sel_c10_min = sel_c10 ? { \sel_l3_s0$127 , \sel_l3_s0$128  } : { \sel_l3_s0$125 , \sel_l3_s0$126  };
+  assign \$42  = ~ \sel_l3_s0$132 ;
+  assign \$43  = ~ \sel_l3_s0$134 ;
+  assign sel_c11 = { \sel_l3_s0$133 , \$42  } > { \sel_l3_s0$135 , \$43  };
+  assign sel_c11_max = sel_c11 ? { \sel_l3_s0$132 , \sel_l3_s0$133  } : { \sel_l3_s0$134 , \sel_l3_s0$135  };
+  assign sel_c11_min = sel_c11 ? { \sel_l3_s0$134 , \sel_l3_s0$135  } : { \sel_l3_s0$132 , \sel_l3_s0$133  };
+  assign \$44  = ~ \sel_l3_s0$139 ;
+  assign \$45  = ~ \sel_l3_s0$141 ;
+  assign sel_c27 = { \sel_l3_s0$140 , \$44  } > { \sel_l3_s0$142 , \$45  };
+  assign sel_c27_max = sel_c27 ? { \sel_l3_s0$139 , \sel_l3_s0$140  } : { \sel_l3_s0$141 , \sel_l3_s0$142  };
+  assign sel_c27_min = sel_c27 ? { \sel_l3_s0$141 , \sel_l3_s0$142  } : { \sel_l3_s0$139 , \sel_l3_s0$140  };
+  assign \$46  = ~ \sel_l3_s0$146 ;
+  assign \$47  = ~ \sel_l3_s0$148 ;
+  assign sel_c28 = { \sel_l3_s0$147 , \$46  } > { \sel_l3_s0$149 , \$47  };
+  assign sel_c28_max = sel_c28 ? { \sel_l3_s0$146 , \sel_l3_s0$147  } : { \sel_l3_s0$148 , \sel_l3_s0$149  };
+  assign sel_c28_min = sel_c28 ? { \sel_l3_s0$148 , \sel_l3_s0$149  } : { \sel_l3_s0$146 , \sel_l3_s0$147  };
+  assign \$48  = ~ \sel_l3_s0$153 ;
+  assign \$49  = ~ \sel_l3_s0$155 ;
+  assign sel_c29 = { \sel_l3_s0$154 , \$48  } > { \sel_l3_s0$156 , \$49  };
+  assign sel_c29_max = sel_c29 ? { \sel_l3_s0$153 , \sel_l3_s0$154  } : { \sel_l3_s0$155 , \sel_l3_s0$156  };
+  assign sel_c29_min = sel_c29 ? { \sel_l3_s0$155 , \sel_l3_s0$156  } : { \sel_l3_s0$153 , \sel_l3_s0$154  };
+  assign \$50  = ~ \sel_l3_s0$160 ;
+  assign \$51  = ~ \sel_l3_s0$162 ;
+  assign sel_c30 = { \sel_l3_s0$161 , \$50  } > { \sel_l3_s0$163 , \$51  };
+  assign sel_c30_max = sel_c30 ? { \sel_l3_s0$160 , \sel_l3_s0$161  } : { \sel_l3_s0$162 , \sel_l3_s0$163  };
+  assign sel_c30_min = sel_c30 ? { \sel_l3_s0$162 , \sel_l3_s0$163  } : { \sel_l3_s0$160 , \sel_l3_s0$161  };
+  assign \$52  = ~ adv2_valid;
+  assign adv2 = \$52  | o__ready;
+  assign \$53  = ~ sel_l4_s0;
+  assign \$54  = ~ \sel_l4_s0$171 ;
+  assign sel_c12 = { \sel_l4_s0$170 , \$53  } > { \sel_l4_s0$172 , \$54  };
+  assign sel_c12_max = sel_c12 ? { sel_l4_s0, \sel_l4_s0$170  } : { \sel_l4_s0$171 , \sel_l4_s0$172  };
+  assign sel_c12_min = sel_c12 ? { \sel_l4_s0$171 , \sel_l4_s0$172  } : { sel_l4_s0, \sel_l4_s0$170  };
+  assign \$55  = ~ \sel_l4_s0$176 ;
+  assign \$56  = ~ \sel_l4_s0$178 ;
+  assign sel_c13 = { \sel_l4_s0$177 , \$55  } > { \sel_l4_s0$179 , \$56  };
+  assign sel_c13_max = sel_c13 ? { \sel_l4_s0$176 , \sel_l4_s0$177  } : { \sel_l4_s0$178 , \sel_l4_s0$179  };
+  assign sel_c13_min = sel_c13 ? { \sel_l4_s0$178 , \sel_l4_s0$179  } : { \sel_l4_s0$176 , \sel_l4_s0$177  };
+  assign \$57  = ~ \sel_l4_s0$183 ;
+  assign \$58  = ~ \sel_l4_s0$185 ;
+  assign sel_c31 = { \sel_l4_s0$184 , \$57  } > { \sel_l4_s0$186 , \$58  };
+  assign sel_c31_max = sel_c31 ? { \sel_l4_s0$183 , \sel_l4_s0$184  } : { \sel_l4_s0$185 , \sel_l4_s0$186  };
+  assign sel_c31_min = sel_c31 ? { \sel_l4_s0$185 , \sel_l4_s0$186  } : { \sel_l4_s0$183 , \sel_l4_s0$184  };
+  assign \$59  = ~ \sel_l4_s0$190 ;
+  assign \$60  = ~ \sel_l4_s0$192 ;
+  assign sel_c32 = { \sel_l4_s0$191 , \$59  } > { \sel_l4_s0$193 , \$60  };
+  assign sel_c32_max = sel_c32 ? { \sel_l4_s0$190 , \sel_l4_s0$191  } : { \sel_l4_s0$192 , \sel_l4_s0$193  };
+  assign sel_c32_min = sel_c32 ? { \sel_l4_s0$192 , \sel_l4_s0$193  } : { \sel_l4_s0$190 , \sel_l4_s0$191  };
+  assign \$61  = ~ \sel_l4_s0$197 ;
+  assign \$62  = ~ \sel_l4_s0$199 ;
+  assign sel_c38 = { \sel_l4_s0$198 , \$61  } > { \sel_l4_s0$200 , \$62  };
+  assign sel_c38_max = sel_c38 ? { \sel_l4_s0$197 , \sel_l4_s0$198  } : { \sel_l4_s0$199 , \sel_l4_s0$200  };
+  assign \$63  = ~ \sel_l4_s0$203 ;
+  assign \$64  = ~ \sel_l4_s0$205 ;
+  assign sel_c45 = { \sel_l4_s0$204 , \$63  } > { \sel_l4_s0$206 , \$64  };
+  assign sel_c45_max = sel_c45 ? { \sel_l4_s0$203 , \sel_l4_s0$204  } : { \sel_l4_s0$205 , \sel_l4_s0$206  };
+  assign \$65  = ~ adv3_valid;
+  assign adv3 = \$65  | o__ready;
+  assign \$66  = ~ sel_l5_s0;
+  assign \$67  = ~ \sel_l5_s0$213 ;
+  assign sel_c14 = { \sel_l5_s0$212 , \$66  } > { \sel_l5_s0$214 , \$67  };
+  assign sel_c14_max = sel_c14 ? { sel_l5_s0, \sel_l5_s0$212  } : { \sel_l5_s0$213 , \sel_l5_s0$214  };
+  assign sel_c14_min = sel_c14 ? { \sel_l5_s0$213 , \sel_l5_s0$214  } : { sel_l5_s0, \sel_l5_s0$212  };
+  assign \$68  = ~ \sel_l5_s0$218 ;
+  assign \$69  = ~ \sel_l5_s0$220 ;
+  assign sel_c15 = { \sel_l5_s0$219 , \$68  } > { \sel_l5_s0$221 , \$69  };
+  assign sel_c15_max = sel_c15 ? { \sel_l5_s0$218 , \sel_l5_s0$219  } : { \sel_l5_s0$220 , \sel_l5_s0$221  };
+  assign sel_c15_min = sel_c15 ? { \sel_l5_s0$220 , \sel_l5_s0$221  } : { \sel_l5_s0$218 , \sel_l5_s0$219  };
+  assign \$70  = ~ \sel_l5_s0$225 ;
+  assign \$71  = ~ \sel_l5_s0$227 ;
+  assign sel_c33 = { \sel_l5_s0$226 , \$70  } > { \sel_l5_s0$228 , \$71  };
+  assign sel_c33_max = sel_c33 ? { \sel_l5_s0$225 , \sel_l5_s0$226  } : { \sel_l5_s0$227 , \sel_l5_s0$228  };
+  assign sel_c33_min = sel_c33 ? { \sel_l5_s0$227 , \sel_l5_s0$228  } : { \sel_l5_s0$225 , \sel_l5_s0$226  };
+  assign \$72  = ~ \sel_l5_s0$232 ;
+  assign \$73  = ~ \sel_l5_s0$234 ;
+  assign sel_c34 = { \sel_l5_s0$233 , \$72  } > { \sel_l5_s0$235 , \$73  };
+  assign sel_c34_max = sel_c34 ? { \sel_l5_s0$232 , \sel_l5_s0$233  } : { \sel_l5_s0$234 , \sel_l5_s0$235  };
+  assign sel_c34_min = sel_c34 ? { \sel_l5_s0$234 , \sel_l5_s0$235  } : { \sel_l5_s0$232 , \sel_l5_s0$233  };
+  assign \$74  = ~ adv4_valid;
+  assign adv4 = \$74  | o__ready;
+  assign \$75  = ~ sel_l6_s0;
+  assign \$76  = ~ \sel_l6_s0$243 ;
+  assign sel_c16 = { \sel_l6_s0$242 , \$75  } > { \sel_l6_s0$244 , \$76  };
+  assign sel_c16_max = sel_c16 ? { sel_l6_s0, \sel_l6_s0$242  } : { \sel_l6_s0$243 , \sel_l6_s0$244  };
+  assign sel_c16_min = sel_c16 ? { \sel_l6_s0$243 , \sel_l6_s0$244  } : { sel_l6_s0, \sel_l6_s0$242  };
+  assign \$77  = ~ \sel_l6_s0$248 ;
+  assign \$78  = ~ \sel_l6_s0$250 ;
+  assign sel_c17 = { \sel_l6_s0$249 , \$77  } > { \sel_l6_s0$251 , \$78  };
+  assign sel_c17_max = sel_c17 ? { \sel_l6_s0$248 , \sel_l6_s0$249  } : { \sel_l6_s0$250 , \sel_l6_s0$251  };
+  assign sel_c17_min = sel_c17 ? { \sel_l6_s0$250 , \sel_l6_s0$251  } : { \sel_l6_s0$248 , \sel_l6_s0$249  };
+  assign \$79  = ~ \sel_l6_s0$255 ;
+  assign \$80  = ~ \sel_l6_s0$257 ;
+  assign sel_c18 = { \sel_l6_s0$256 , \$79  } > { \sel_l6_s0$258 , \$80  };
+  assign sel_c18_max = sel_c18 ? { \sel_l6_s0$255 , \sel_l6_s0$256  } : { \sel_l6_s0$257 , \sel_l6_s0$258  };
+  assign sel_c18_min = sel_c18 ? { \sel_l6_s0$257 , \sel_l6_s0$258  } : { \sel_l6_s0$255 , \sel_l6_s0$256  };
+  assign \$81  = ~ \sel_l6_s0$262 ;
+  assign \$82  = ~ \sel_l6_s0$264 ;
+  assign sel_c35 = { \sel_l6_s0$263 , \$81  } > { \sel_l6_s0$265 , \$82  };
+  assign sel_c35_max = sel_c35 ? { \sel_l6_s0$262 , \sel_l6_s0$263  } : { \sel_l6_s0$264 , \sel_l6_s0$265  };
+  assign sel_c35_min = sel_c35 ? { \sel_l6_s0$264 , \sel_l6_s0$265  } : { \sel_l6_s0$262 , \sel_l6_s0$263  };
+  assign \$83  = ~ \sel_l6_s0$269 ;
+  assign \$84  = ~ \sel_l6_s0$271 ;
+  assign sel_c36 = { \sel_l6_s0$270 , \$83  } > { \sel_l6_s0$272 , \$84  };
+  assign sel_c36_max = sel_c36 ? { \sel_l6_s0$269 , \sel_l6_s0$270  } : { \sel_l6_s0$271 , \sel_l6_s0$272  };
+  assign sel_c36_min = sel_c36 ? { \sel_l6_s0$271 , \sel_l6_s0$272  } : { \sel_l6_s0$269 , \sel_l6_s0$270  };
+  assign \$85  = ~ \sel_l6_s0$276 ;
+  assign \$86  = ~ \sel_l6_s0$278 ;
+  assign sel_c37 = { \sel_l6_s0$277 , \$85  } > { \sel_l6_s0$279 , \$86  };
+  assign sel_c37_max = sel_c37 ? { \sel_l6_s0$276 , \sel_l6_s0$277  } : { \sel_l6_s0$278 , \sel_l6_s0$279  };
+  assign sel_c37_min = sel_c37 ? { \sel_l6_s0$278 , \sel_l6_s0$279  } : { \sel_l6_s0$276 , \sel_l6_s0$277  };
+  assign \$87  = ~ adv5_valid;
+  assign adv5 = \$87  | o__ready;
+  assign \$88  = ~ sel_l7_s0;
+  assign \$89  = ~ \sel_l7_s0$287 ;
+  assign sel_c39 = { \sel_l7_s0$286 , \$88  } > { \sel_l7_s0$288 , \$89  };
+  assign sel_c39_max = sel_c39 ? { sel_l7_s0, \sel_l7_s0$286  } : { \sel_l7_s0$287 , \sel_l7_s0$288  };
+  assign \$90  = ~ \sel_l7_s0$291 ;
+  assign \$91  = ~ \sel_l7_s0$293 ;
+  assign sel_c40 = { \sel_l7_s0$292 , \$90  } > { \sel_l7_s0$294 , \$91  };
+  assign sel_c40_max = sel_c40 ? { \sel_l7_s0$291 , \sel_l7_s0$292  } : { \sel_l7_s0$293 , \sel_l7_s0$294  };
+  assign \$92  = ~ \sel_l7_s0$297 ;
+  assign \$93  = ~ \sel_l7_s0$299 ;
+  assign sel_c41 = { \sel_l7_s0$298 , \$92  } > { \sel_l7_s0$300 , \$93  };
+  assign sel_c41_max = sel_c41 ? { \sel_l7_s0$297 , \sel_l7_s0$298  } : { \sel_l7_s0$299 , \sel_l7_s0$300  };
+  assign \$94  = ~ \sel_l7_s0$303 ;
+  assign \$95  = ~ \sel_l7_s0$305 ;
+  assign sel_c42 = { \sel_l7_s0$304 , \$94  } > { \sel_l7_s0$306 , \$95  };
+  assign sel_c42_max = sel_c42 ? { \sel_l7_s0$303 , \sel_l7_s0$304  } : { \sel_l7_s0$305 , \sel_l7_s0$306  };
+  assign \$96  = ~ \sel_l7_s0$309 ;
+  assign \$97  = ~ \sel_l7_s0$311 ;
+  assign sel_c43 = { \sel_l7_s0$310 , \$96  } > { \sel_l7_s0$312 , \$97  };
+  assign sel_c43_max = sel_c43 ? { \sel_l7_s0$309 , \sel_l7_s0$310  } : { \sel_l7_s0$311 , \sel_l7_s0$312  };
+  assign \$98  = ~ \sel_l7_s0$315 ;
+  assign \$99  = ~ \sel_l7_s0$317 ;
+  assign sel_c44 = { \sel_l7_s0$316 , \$98  } > { \sel_l7_s0$318 , \$99  };
+  assign sel_c44_max = sel_c44 ? { \sel_l7_s0$315 , \sel_l7_s0$316  } : { \sel_l7_s0$317 , \sel_l7_s0$318  };
+  assign \$100  = ~ adv6_valid;
+  assign adv6 = \$100  | o__ready;
+  assign \$101  = ! sel_l8_s0;
+  assign \$102  = ! \sel_l8_s0$324 ;
+  assign \$103  = \$101  | \$102 ;
+  assign \$104  = ! \sel_l8_s0$325 ;
+  assign \$105  = ! \sel_l8_s0$326 ;
+  assign \$106  = \$104  | \$105 ;
+  assign \$107  = \$103  | \$106 ;
+  assign \$108  = ! \sel_l8_s0$327 ;
+  assign \$109  = ! \sel_l8_s0$328 ;
+  assign \$110  = \$108  | \$109 ;
+  assign \$111  = ! \sel_l8_s0$329 ;
+  assign \$112  = ! \sel_l8_s0$330 ;
+  assign \$113  = \$111  | \$112 ;
+  assign \$114  = \$110  | \$113 ;
+  assign \$115  = \$107  | \$114 ;
+  assign \$116  = sel_l8_s0 == 1'h1;
+  assign \$117  = \sel_l8_s0$324  == 1'h1;
+  assign \$118  = \$116  | \$117 ;
+  assign \$119  = \sel_l8_s0$325  == 1'h1;
+  assign \$120  = \sel_l8_s0$326  == 1'h1;
+  assign \$121  = \$119  | \$120 ;
+  assign \$122  = \$118  | \$121 ;
+  assign \$123  = \sel_l8_s0$327  == 1'h1;
+  assign \$124  = \sel_l8_s0$328  == 1'h1;
+  assign \$125  = \$123  | \$124 ;
+  assign \$126  = \sel_l8_s0$329  == 1'h1;
+  assign \$127  = \sel_l8_s0$330  == 1'h1;
   assign \$128  = \$126  | \$127 ;
-  assign \$129  = sel_s16_hi[19:16] == 3'h6;
-  assign \$130  = sel_s17_lo[19:16] == 3'h6;
-  assign \$131  = \$129  | \$130 ;
-  assign \$132  = \$128  | \$131 ;
-  assign \$133  = sel_s17_hi[19:16] == 3'h6;
-  assign \$134  = sel_s18_lo[19:16] == 3'h6;
-  assign \$135  = \$133  | \$134 ;
-  assign \$136  = sel_s18_hi[19:16] == 3'h6;
-  assign \$137  = \$135  | \$136 ;
-  assign \$138  = \$132  | \$137 ;
-  assign \$139  = sel_s8_lo[19:16] == 3'h7;
-  assign \$140  = sel_s16_lo[19:16] == 3'h7;
-  assign \$141  = \$139  | \$140 ;
-  assign \$142  = sel_s16_hi[19:16] == 3'h7;
-  assign \$143  = sel_s17_lo[19:16] == 3'h7;
-  assign \$144  = \$142  | \$143 ;
-  assign \$145  = \$141  | \$144 ;
-  assign \$146  = sel_s17_hi[19:16] == 3'h7;
-  assign \$147  = sel_s18_lo[19:16] == 3'h7;
+  assign \$129  = \$125  | \$128 ;
+  assign \$130  = \$122  | \$129 ;
+  assign \$131  = sel_l8_s0 == 2'h2;
+  assign \$132  = \sel_l8_s0$324  == 2'h2;
+  assign \$133  = \$131  | \$132 ;
+  assign \$134  = \sel_l8_s0$325  == 2'h2;
+  assign \$135  = \sel_l8_s0$326  == 2'h2;
+  assign \$136  = \$134  | \$135 ;
+  assign \$137  = \$133  | \$136 ;
+  assign \$138  = \sel_l8_s0$327  == 2'h2;
+  assign \$139  = \sel_l8_s0$328  == 2'h2;
+  assign \$140  = \$138  | \$139 ;
+  assign \$141  = \sel_l8_s0$329  == 2'h2;
+  assign \$142  = \sel_l8_s0$330  == 2'h2;
+  assign \$143  = \$141  | \$142 ;
+  assign \$144  = \$140  | \$143 ;
+  assign \$145  = \$137  | \$144 ;
+  assign \$146  = sel_l8_s0 == 2'h3;
+  assign \$147  = \sel_l8_s0$324  == 2'h3;
   assign \$148  = \$146  | \$147 ;
-  assign \$149  = sel_s18_hi[19:16] == 3'h7;
-  assign \$150  = sel_s11_hi[19:16] == 3'h7;
+  assign \$149  = \sel_l8_s0$325  == 2'h3;
+  assign \$150  = \sel_l8_s0$326  == 2'h3;
   assign \$151  = \$149  | \$150 ;
   assign \$152  = \$148  | \$151 ;
-  assign \$153  = \$145  | \$152 ;
-  assign \$154  = sel_s8_lo[19:16] == 4'h8;
-  assign \$155  = sel_s16_lo[19:16] == 4'h8;
-  assign \$156  = \$154  | \$155 ;
-  assign \$157  = sel_s16_hi[19:16] == 4'h8;
-  assign \$158  = sel_s17_lo[19:16] == 4'h8;
-  assign \$159  = \$157  | \$158 ;
-  assign \$160  = \$156  | \$159 ;
-  assign \$161  = sel_s17_hi[19:16] == 4'h8;
-  assign \$162  = sel_s18_lo[19:16] == 4'h8;
+  assign \$153  = \sel_l8_s0$327  == 2'h3;
+  assign \$154  = \sel_l8_s0$328  == 2'h3;
+  assign \$155  = \$153  | \$154 ;
+  assign \$156  = \sel_l8_s0$329  == 2'h3;
+  assign \$157  = \sel_l8_s0$330  == 2'h3;
+  assign \$158  = \$156  | \$157 ;
+  assign \$159  = \$155  | \$158 ;
+  assign \$160  = \$152  | \$159 ;
+  assign \$161  = sel_l8_s0 == 3'h4;
+  assign \$162  = \sel_l8_s0$324  == 3'h4;
   assign \$163  = \$161  | \$162 ;
-  assign \$164  = sel_s18_hi[19:16] == 4'h8;
-  assign \$165  = sel_s11_hi[19:16] == 4'h8;
+  assign \$164  = \sel_l8_s0$325  == 3'h4;
+  assign \$165  = \sel_l8_s0$326  == 3'h4;
   assign \$166  = \$164  | \$165 ;
   assign \$167  = \$163  | \$166 ;
-  assign \$168  = \$160  | \$167 ;
-  assign \$169  = sel_s16_lo[19:16] == 4'h9;
-  assign \$170  = sel_s16_hi[19:16] == 4'h9;
-  assign \$171  = \$169  | \$170 ;
-  assign \$172  = sel_s17_lo[19:16] == 4'h9;
-  assign \$173  = sel_s17_hi[19:16] == 4'h9;
-  assign \$174  = \$172  | \$173 ;
-  assign \$175  = \$171  | \$174 ;
-  assign \$176  = sel_s18_lo[19:16] == 4'h9;
-  assign \$177  = sel_s18_hi[19:16] == 4'h9;
+  assign \$168  = \sel_l8_s0$327  == 3'h4;
+  assign \$169  = \sel_l8_s0$328  == 3'h4;
+  assign \$170  = \$168  | \$169 ;
+  assign \$171  = \sel_l8_s0$329  == 3'h4;
+  assign \$172  = \sel_l8_s0$330  == 3'h4;
+  assign \$173  = \$171  | \$172 ;
+  assign \$174  = \$170  | \$173 ;
+  assign \$175  = \$167  | \$174 ;
+  assign \$176  = sel_l8_s0 == 3'h5;
+  assign \$177  = \sel_l8_s0$324  == 3'h5;
   assign \$178  = \$176  | \$177 ;
-  assign \$179  = sel_s11_hi[19:16] == 4'h9;
-  assign \$180  = \$178  | \$179 ;
-  assign \$181  = \$175  | \$180 ;
-  assign \$182  = sel_s16_hi[19:16] == 4'ha;
-  assign \$183  = sel_s17_lo[19:16] == 4'ha;
-  assign \$184  = \$182  | \$183 ;
-  assign \$185  = sel_s17_hi[19:16] == 4'ha;
-  assign \$186  = sel_s18_lo[19:16] == 4'ha;
-  assign \$187  = \$185  | \$186 ;
-  assign \$188  = \$184  | \$187 ;
-  assign \$189  = sel_s18_hi[19:16] == 4'ha;
-  assign \$190  = sel_s11_hi[19:16] == 4'ha;
-  assign \$191  = \$189  | \$190 ;
-  assign \$192  = \$188  | \$191 ;
-  assign \$193  = sel_s17_lo[19:16] == 4'hb;
-  assign \$194  = sel_s17_hi[19:16] == 4'hb;
-  assign \$195  = \$193  | \$194 ;
-  assign \$196  = sel_s18_lo[19:16] == 4'hb;
-  assign \$197  = sel_s18_hi[19:16] == 4'hb;
-  assign \$198  = \$196  | \$197 ;
-  assign \$199  = \$195  | \$198 ;
-  assign \$200  = sel_s11_hi[19:16] == 4'hb;
-  assign \$201  = \$199  | \$200 ;
-  assign \$202  = sel_s17_hi[19:16] == 4'hc;
-  assign \$203  = sel_s18_lo[19:16] == 4'hc;
-  assign \$204  = \$202  | \$203 ;
-  assign \$205  = sel_s18_hi[19:16] == 4'hc;
-  assign \$206  = sel_s11_hi[19:16] == 4'hc;
-  assign \$207  = \$205  | \$206 ;
-  assign \$208  = \$204  | \$207 ;
-  assign \$209  = sel_s18_lo[19:16] == 4'hd;
-  assign \$210  = sel_s18_hi[19:16] == 4'hd;
+  assign \$179  = \sel_l8_s0$325  == 3'h5;
+  assign \$180  = \sel_l8_s0$326  == 3'h5;
+  assign \$181  = \$179  | \$180 ;
+  assign \$182  = \$178  | \$181 ;
+  assign \$183  = \sel_l8_s0$327  == 3'h5;
+  assign \$184  = \sel_l8_s0$328  == 3'h5;
+  assign \$185  = \$183  | \$184 ;
+  assign \$186  = \sel_l8_s0$329  == 3'h5;
+  assign \$187  = \sel_l8_s0$330  == 3'h5;
+  assign \$188  = \$186  | \$187 ;
+  assign \$189  = \$185  | \$188 ;
+  assign \$190  = \$182  | \$189 ;
+  assign \$191  = sel_l8_s0 == 3'h6;
+  assign \$192  = \sel_l8_s0$324  == 3'h6;
+  assign \$193  = \$191  | \$192 ;
+  assign \$194  = \sel_l8_s0$325  == 3'h6;
+  assign \$195  = \sel_l8_s0$326  == 3'h6;
+  assign \$196  = \$194  | \$195 ;
+  assign \$197  = \$193  | \$196 ;
+  assign \$198  = \sel_l8_s0$327  == 3'h6;
+  assign \$199  = \sel_l8_s0$328  == 3'h6;
+  assign \$200  = \$198  | \$199 ;
+  assign \$201  = \sel_l8_s0$329  == 3'h6;
+  assign \$202  = \sel_l8_s0$330  == 3'h6;
+  assign \$203  = \$201  | \$202 ;
+  assign \$204  = \$200  | \$203 ;
+  assign \$205  = \$197  | \$204 ;
+  assign \$206  = sel_l8_s0 == 3'h7;
+  assign \$207  = \sel_l8_s0$324  == 3'h7;
+  assign \$208  = \$206  | \$207 ;
+  assign \$209  = \sel_l8_s0$325  == 3'h7;
+  assign \$210  = \sel_l8_s0$326  == 3'h7;
   assign \$211  = \$209  | \$210 ;
-  assign \$212  = sel_s11_hi[19:16] == 4'hd;
-  assign \$213  = \$211  | \$212 ;
-  assign \$214  = sel_s18_hi[19:16] == 4'he;
-  assign \$215  = sel_s11_hi[19:16] == 4'he;
-  assign \$216  = \$214  | \$215 ;
-  assign \$217  = sel_s11_hi[19:16] == 4'hf;
-  always @(posedge clk)
-    valid_s0 <= \$218 ;
-  always @(posedge clk)
-    valid_s1 <= \$219 ;
-  always @(posedge clk)
-    o__valid <= \$220 ;
-  always @(posedge clk)
-    \sel_l6_s0$101  <= \$221 ;
-  always @(posedge clk)
-    \sel_l6_s0$106  <= \$222 ;
-  always @(posedge clk)
-    sel_l6_s0 <= \$223 ;
-  always @(posedge clk)
-    \sel_l6_s0$146  <= \$224 ;
-  always @(posedge clk)
-    \sel_l6_s0$148  <= \$225 ;
-  always @(posedge clk)
-    \sel_l6_s0$145  <= \$226 ;
-  always @(posedge clk)
-    \sel_l6_s0$110  <= \$227 ;
-  always @(posedge clk)
-    \sel_l6_s0$115  <= \$228 ;
-  always @(posedge clk)
-    \sel_l6_s0$109  <= \$229 ;
-  always @(posedge clk)
-    \sel_l6_s0$119  <= \$230 ;
-  always @(posedge clk)
-    \sel_l6_s0$124  <= \$231 ;
-  always @(posedge clk)
-    \sel_l6_s0$118  <= \$232 ;
-  always @(posedge clk)
-    \sel_l6_s0$121  <= \$233 ;
-  always @(posedge clk)
-    \sel_l6_s0$123  <= \$234 ;
-  always @(posedge clk)
-    \sel_l6_s0$120  <= \$235 ;
-  always @(posedge clk)
-    \sel_l6_s0$112  <= \$236 ;
-  always @(posedge clk)
-    \sel_l6_s0$114  <= \$237 ;
-  always @(posedge clk)
-    \sel_l6_s0$111  <= \$238 ;
-  always @(posedge clk)
-    \sel_l6_s0$128  <= \$239 ;
-  always @(posedge clk)
-    \sel_l6_s0$133  <= \$240 ;
-  always @(posedge clk)
-    \sel_l6_s0$127  <= \$241 ;
-  always @(posedge clk)
-    \sel_l6_s0$137  <= \$242 ;
-  always @(posedge clk)
-    \sel_l6_s0$142  <= \$243 ;
-  always @(posedge clk)
-    \sel_l6_s0$136  <= \$244 ;
-  always @(posedge clk)
-    \sel_l6_s0$139  <= \$245 ;
-  always @(posedge clk)
-    \sel_l6_s0$141  <= \$246 ;
-  always @(posedge clk)
-    \sel_l6_s0$138  <= \$247 ;
-  always @(posedge clk)
-    \sel_l6_s0$130  <= \$248 ;
-  always @(posedge clk)
-    \sel_l6_s0$132  <= \$249 ;
-  always @(posedge clk)
-    \sel_l6_s0$129  <= \$250 ;
-  always @(posedge clk)
-    \sel_l6_s0$103  <= \$251 ;
-  always @(posedge clk)
-    \sel_l6_s0$105  <= \$252 ;
-  always @(posedge clk)
-    \sel_l6_s0$102  <= \$253 ;
-  always @(posedge clk)
-    \sel_l6_s0$286  <= \$254 ;
-  always @(posedge clk)
-    \sel_l6_s0$287  <= \$255 ;
-  always @(posedge clk)
-    \sel_l6_s0$288  <= \$256 ;
-  always @(posedge clk)
-    \sel_l6_s0$162  <= \$257 ;
-  always @(posedge clk)
-    \sel_l6_s0$164  <= \$258 ;
-  always @(posedge clk)
-    \sel_l6_s0$161  <= \$259 ;
-  always @(posedge clk)
-    \sel_l6_s0$289  <= \$260 ;
-  always @(posedge clk)
-    \sel_l6_s0$290  <= \$261 ;
-  always @(posedge clk)
-    \sel_l6_s0$291  <= \$262 ;
-  always @(posedge clk)
-    \sel_l12_s0$190  <= \$263 ;
-  always @(posedge clk)
-    \sel_l12_s0$191  <= \$264 ;
-  always @(posedge clk)
-    sel_l12_s0 <= \$265 ;
-  always @(posedge clk)
-    \sel_l12_s0$199  <= \$266 ;
-  always @(posedge clk)
-    \sel_l12_s0$200  <= \$267 ;
-  always @(posedge clk)
-    \sel_l12_s0$196  <= \$268 ;
-  always @(posedge clk)
-    \sel_l12_s0$192  <= \$269 ;
-  always @(posedge clk)
-    \sel_l12_s0$193  <= \$270 ;
-  always @(posedge clk)
-    \sel_l12_s0$188  <= \$271 ;
-  always @(posedge clk)
-    \sel_l12_s0$201  <= \$272 ;
-  always @(posedge clk)
-    \sel_l12_s0$202  <= \$273 ;
-  always @(posedge clk)
-    \sel_l12_s0$197  <= \$274 ;
-  always @(posedge clk)
-    \sel_l12_s0$208  <= \$275 ;
-  always @(posedge clk)
-    \sel_l12_s0$209  <= \$276 ;
-  always @(posedge clk)
-    \sel_l12_s0$205  <= \$277 ;
-  always @(posedge clk)
-    \sel_l12_s0$217  <= \$278 ;
-  always @(posedge clk)
-    \sel_l12_s0$218  <= \$279 ;
-  always @(posedge clk)
-    \sel_l12_s0$214  <= \$280 ;
-  always @(posedge clk)
-    \sel_l12_s0$210  <= \$281 ;
-  always @(posedge clk)
-    \sel_l12_s0$211  <= \$282 ;
-  always @(posedge clk)
-    \sel_l12_s0$206  <= \$283 ;
-  always @(posedge clk)
-    \sel_l12_s0$219  <= \$284 ;
-  always @(posedge clk)
-    \sel_l12_s0$220  <= \$285 ;
-  always @(posedge clk)
-    \sel_l12_s0$215  <= \$286 ;
-  always @(posedge clk)
-    sel_l19_s0 <= \$287 ;
-  always @(posedge clk)
-    \sel_l19_s0$268  <= \$288 ;
-  always @(posedge clk)
-    \sel_l19_s0$270  <= \$289 ;
-  always @(posedge clk)
-    \sel_l19_s0$272  <= \$290 ;
-  always @(posedge clk)
-    \sel_l19_s0$274  <= \$291 ;
-  always @(posedge clk)
-    \sel_l19_s0$276  <= \$292 ;
-  always @(posedge clk)
-    \sel_l19_s0$278  <= \$293 ;
-  always @(posedge clk)
-    \sel_l19_s0$280  <= \$294 ;
-  always @(posedge clk)
-    \sel_l19_s0$282  <= \$295 ;
-  always @(posedge clk)
-    \sel_l19_s0$269  <= \$296 ;
-  always @(posedge clk)
-    \sel_l19_s0$271  <= \$297 ;
-  always @(posedge clk)
-    \sel_l19_s0$273  <= \$298 ;
-  always @(posedge clk)
-    \sel_l19_s0$275  <= \$299 ;
-  always @(posedge clk)
-    \sel_l19_s0$277  <= \$300 ;
-  always @(posedge clk)
-    \sel_l19_s0$279  <= \$301 ;
-  always @(posedge clk)
-    \sel_l19_s0$281  <= \$302 ;
-  always @(posedge clk)
-    \sel_l19_s0$283  <= \$303 ;
+  assign \$212  = \$208  | \$211 ;
+  assign \$213  = \sel_l8_s0$327  == 3'h7;
+  assign \$214  = \sel_l8_s0$328  == 3'h7;
+  assign \$215  = \$213  | \$214 ;
+  assign \$216  = \sel_l8_s0$329  == 3'h7;
+  assign \$217  = \sel_l8_s0$330  == 3'h7;
+  assign \$218  = \$216  | \$217 ;
+  assign \$219  = \$215  | \$218 ;
+  assign \$220  = \$212  | \$219 ;
+  assign \$221  = sel_l8_s0 == 4'h8;
+  assign \$222  = \sel_l8_s0$324  == 4'h8;
+  assign \$223  = \$221  | \$222 ;
+  assign \$224  = \sel_l8_s0$325  == 4'h8;
+  assign \$225  = \sel_l8_s0$326  == 4'h8;
+  assign \$226  = \$224  | \$225 ;
+  assign \$227  = \$223  | \$226 ;
+  assign \$228  = \sel_l8_s0$327  == 4'h8;
+  assign \$229  = \sel_l8_s0$328  == 4'h8;
+  assign \$230  = \$228  | \$229 ;
+  assign \$231  = \sel_l8_s0$329  == 4'h8;
+  assign \$232  = \sel_l8_s0$330  == 4'h8;
+  assign \$233  = \$231  | \$232 ;
+  assign \$234  = \$230  | \$233 ;
+  assign \$235  = \$227  | \$234 ;
+  assign \$236  = sel_l8_s0 == 4'h9;
+  assign \$237  = \sel_l8_s0$324  == 4'h9;
+  assign \$238  = \$236  | \$237 ;
+  assign \$239  = \sel_l8_s0$325  == 4'h9;
+  assign \$240  = \sel_l8_s0$326  == 4'h9;
+  assign \$241  = \$239  | \$240 ;
+  assign \$242  = \$238  | \$241 ;
+  assign \$243  = \sel_l8_s0$327  == 4'h9;
+  assign \$244  = \sel_l8_s0$328  == 4'h9;
+  assign \$245  = \$243  | \$244 ;
+  assign \$246  = \sel_l8_s0$329  == 4'h9;
+  assign \$247  = \sel_l8_s0$330  == 4'h9;
+  assign \$248  = \$246  | \$247 ;
+  assign \$249  = \$245  | \$248 ;
+  assign \$250  = \$242  | \$249 ;
+  assign \$251  = sel_l8_s0 == 4'ha;
+  assign \$252  = \sel_l8_s0$324  == 4'ha;
+  assign \$253  = \$251  | \$252 ;
+  assign \$254  = \sel_l8_s0$325  == 4'ha;
+  assign \$255  = \sel_l8_s0$326  == 4'ha;
+  assign \$256  = \$254  | \$255 ;
+  assign \$257  = \$253  | \$256 ;
+  assign \$258  = \sel_l8_s0$327  == 4'ha;
+  assign \$259  = \sel_l8_s0$328  == 4'ha;
+  assign \$260  = \$258  | \$259 ;
+  assign \$261  = \sel_l8_s0$329  == 4'ha;
+  assign \$262  = \sel_l8_s0$330  == 4'ha;
+  assign \$263  = \$261  | \$262 ;
+  assign \$264  = \$260  | \$263 ;
+  assign \$265  = \$257  | \$264 ;
+  assign \$266  = sel_l8_s0 == 4'hb;
+  assign \$267  = \sel_l8_s0$324  == 4'hb;
+  assign \$268  = \$266  | \$267 ;
+  assign \$269  = \sel_l8_s0$325  == 4'hb;
+  assign \$270  = \sel_l8_s0$326  == 4'hb;
+  assign \$271  = \$269  | \$270 ;
+  assign \$272  = \$268  | \$271 ;
+  assign \$273  = \sel_l8_s0$327  == 4'hb;
+  assign \$274  = \sel_l8_s0$328  == 4'hb;
+  assign \$275  = \$273  | \$274 ;
+  assign \$276  = \sel_l8_s0$329  == 4'hb;
+  assign \$277  = \sel_l8_s0$330  == 4'hb;
+  assign \$278  = \$276  | \$277 ;
+  assign \$279  = \$275  | \$278 ;
+  assign \$280  = \$272  | \$279 ;
+  assign \$281  = sel_l8_s0 == 4'hc;
+  assign \$282  = \sel_l8_s0$324  == 4'hc;
+  assign \$283  = \$281  | \$282 ;
+  assign \$284  = \sel_l8_s0$325  == 4'hc;
+  assign \$285  = \sel_l8_s0$326  == 4'hc;
+  assign \$286  = \$284  | \$285 ;
+  assign \$287  = \$283  | \$286 ;
+  assign \$288  = \sel_l8_s0$327  == 4'hc;
+  assign \$289  = \sel_l8_s0$328  == 4'hc;
+  assign \$290  = \$288  | \$289 ;
+  assign \$291  = \sel_l8_s0$329  == 4'hc;
+  assign \$292  = \sel_l8_s0$330  == 4'hc;
+  assign \$293  = \$291  | \$292 ;
+  assign \$294  = \$290  | \$293 ;
+  assign \$295  = \$287  | \$294 ;
+  assign \$296  = sel_l8_s0 == 4'hd;
+  assign \$297  = \sel_l8_s0$324  == 4'hd;
+  assign \$298  = \$296  | \$297 ;
+  assign \$299  = \sel_l8_s0$325  == 4'hd;
+  assign \$300  = \sel_l8_s0$326  == 4'hd;
+  assign \$301  = \$299  | \$300 ;
+  assign \$302  = \$298  | \$301 ;
+  assign \$303  = \sel_l8_s0$327  == 4'hd;
+  assign \$304  = \sel_l8_s0$328  == 4'hd;
+  assign \$305  = \$303  | \$304 ;
+  assign \$306  = \sel_l8_s0$329  == 4'hd;
+  assign \$307  = \sel_l8_s0$330  == 4'hd;
+  assign \$308  = \$306  | \$307 ;
+  assign \$309  = \$305  | \$308 ;
+  assign \$310  = \$302  | \$309 ;
+  assign \$311  = sel_l8_s0 == 4'he;
+  assign \$312  = \sel_l8_s0$324  == 4'he;
+  assign \$313  = \$311  | \$312 ;
+  assign \$314  = \sel_l8_s0$325  == 4'he;
+  assign \$315  = \sel_l8_s0$326  == 4'he;
+  assign \$316  = \$314  | \$315 ;
+  assign \$317  = \$313  | \$316 ;
+  assign \$318  = \sel_l8_s0$327  == 4'he;
+  assign \$319  = \sel_l8_s0$328  == 4'he;
+  assign \$320  = \$318  | \$319 ;
+  assign \$321  = \sel_l8_s0$329  == 4'he;
+  assign \$322  = \sel_l8_s0$330  == 4'he;
+  assign \$323  = \$321  | \$322 ;
+  assign \$324  = \$320  | \$323 ;
+  assign \$325  = \$317  | \$324 ;
+  assign \$326  = sel_l8_s0 == 4'hf;
+  assign \$327  = \sel_l8_s0$324  == 4'hf;
+  assign \$328  = \$326  | \$327 ;
+  assign \$329  = \sel_l8_s0$325  == 4'hf;
+  assign \$330  = \sel_l8_s0$326  == 4'hf;
+  assign \$331  = \$329  | \$330 ;
+  assign \$332  = \$328  | \$331 ;
+  assign \$333  = \sel_l8_s0$327  == 4'hf;
+  assign \$334  = \sel_l8_s0$328  == 4'hf;
+  assign \$335  = \$333  | \$334 ;
+  assign \$336  = \sel_l8_s0$329  == 4'hf;
+  assign \$337  = \sel_l8_s0$330  == 4'hf;
+  assign \$338  = \$336  | \$337 ;
+  assign \$339  = \$335  | \$338 ;
+  assign \$340  = \$332  | \$339 ;
+  assign sel_p0_1_0_s = \$130  ^ \$115 ;
+  assign sel_p0_1_0_c = \$130  & \$115 ;
+  assign sel_p0_3_0_s = \$160  ^ \$145 ;
+  assign sel_p0_3_0_c = \$160  & \$145 ;
+  assign sel_p0_5_0_s = \$190  ^ \$175 ;
+  assign sel_p0_5_0_c = \$190  & \$175 ;
+  assign sel_p0_7_0_s = \$220  ^ \$205 ;
+  assign sel_p0_7_0_c = \$220  & \$205 ;
+  assign sel_p0_9_0_s = \$250  ^ \$235 ;
+  assign sel_p0_9_0_c = \$250  & \$235 ;
+  assign sel_p0_11_0_s = \$280  ^ \$265 ;
+  assign sel_p0_11_0_c = \$280  & \$265 ;
+  assign sel_p0_13_0_s = \$310  ^ \$295 ;
+  assign sel_p0_13_0_c = \$310  & \$295 ;
+  assign \$341  = ~ adv7_valid;
+  assign adv7 = \$341  | o__ready;
+  assign sel_p1_2_0_s = sel_l10_s0 ^ \sel_l10_s0$356 [0];
+  assign sel_p1_2_0_c = sel_l10_s0 & \sel_l10_s0$356 [0];
+  assign sel_p1_2_1_s = \sel_l10_s0$356 [1] ^ sel_p1_2_0_c;
+  assign sel_p1_2_1_c = \sel_l10_s0$356 [1] & sel_p1_2_0_c;
+  assign sel_p1_3_0_s = \sel_l10_s0$362 [0] ^ \sel_l10_s0$356 [0];
+  assign sel_p1_3_0_c = \sel_l10_s0$362 [0] & \sel_l10_s0$356 [0];
+  assign \$342  = \sel_l10_s0$362 [1] ^ \sel_l10_s0$356 [1];
+  assign sel_p1_3_1_s = \$342  ^ sel_p1_3_0_c;
+  assign \$343  = \sel_l10_s0$362 [1] & \sel_l10_s0$356 [1];
+  assign \$344  = \sel_l10_s0$362 [1] & sel_p1_3_0_c;
+  assign \$345  = \$343  | \$344 ;
+  assign \$346  = \sel_l10_s0$356 [1] & sel_p1_3_0_c;
+  assign sel_p1_3_1_c = \$345  | \$346 ;
+  assign sel_p1_3_2_s = \sel_l10_s0$362 [2] ^ sel_p1_3_1_c;
+  assign sel_p1_3_2_c = \sel_l10_s0$362 [2] & sel_p1_3_1_c;
+  assign sel_p1_6_0_s = \sel_l10_s0$370  ^ \sel_l10_s0$371 [0];
+  assign sel_p1_6_0_c = \sel_l10_s0$370  & \sel_l10_s0$371 [0];
+  assign sel_p1_6_1_s = \sel_l10_s0$371 [1] ^ sel_p1_6_0_c;
+  assign sel_p1_6_1_c = \sel_l10_s0$371 [1] & sel_p1_6_0_c;
+  assign sel_p1_6_2_s = \sel_l10_s0$371 [2] ^ sel_p1_6_1_c;
+  assign sel_p1_6_2_c = \sel_l10_s0$371 [2] & sel_p1_6_1_c;
+  assign sel_p1_7_0_s = \sel_l10_s0$379 [0] ^ \sel_l10_s0$371 [0];
+  assign sel_p1_7_0_c = \sel_l10_s0$379 [0] & \sel_l10_s0$371 [0];
+  assign \$347  = \sel_l10_s0$379 [1] ^ \sel_l10_s0$371 [1];
+  assign sel_p1_7_1_s = \$347  ^ sel_p1_7_0_c;
+  assign \$348  = \sel_l10_s0$379 [1] & \sel_l10_s0$371 [1];
+  assign \$349  = \sel_l10_s0$379 [1] & sel_p1_7_0_c;
+  assign \$350  = \$348  | \$349 ;
+  assign \$351  = \sel_l10_s0$371 [1] & sel_p1_7_0_c;
+  assign sel_p1_7_1_c = \$350  | \$351 ;
+  assign \$352  = \sel_l10_s0$379 [2] ^ \sel_l10_s0$371 [2];
+  assign sel_p1_7_2_s = \$352  ^ sel_p1_7_1_c;
+  assign \$353  = \sel_l10_s0$379 [2] & \sel_l10_s0$371 [2];
+  assign \$354  = \sel_l10_s0$379 [2] & sel_p1_7_1_c;
+  assign \$355  = \$353  | \$354 ;
+  assign \$356  = \sel_l10_s0$371 [2] & sel_p1_7_1_c;
+  assign sel_p1_7_2_c = \$355  | \$356 ;
+  assign sel_p1_7_3_s = \sel_l10_s0$379 [3] ^ sel_p1_7_2_c;
+  assign sel_p1_7_3_c = \sel_l10_s0$379 [3] & sel_p1_7_2_c;
+  assign sel_p1_10_0_s = \sel_l10_s0$389  ^ \sel_l10_s0$390 [0];
+  assign sel_p1_10_0_c = \sel_l10_s0$389  & \sel_l10_s0$390 [0];
+  assign sel_p1_10_1_s = \sel_l10_s0$390 [1] ^ sel_p1_10_0_c;
+  assign sel_p1_10_1_c = \sel_l10_s0$390 [1] & sel_p1_10_0_c;
+  assign sel_p1_10_2_s = \sel_l10_s0$390 [2] ^ sel_p1_10_1_c;
+  assign sel_p1_10_2_c = \sel_l10_s0$390 [2] & sel_p1_10_1_c;
+  assign sel_p1_10_3_s = \sel_l10_s0$390 [3] ^ sel_p1_10_2_c;
+  assign sel_p1_10_3_c = \sel_l10_s0$390 [3] & sel_p1_10_2_c;
+  assign sel_p1_11_0_s = \sel_l10_s0$400 [0] ^ \sel_l10_s0$390 [0];
+  assign sel_p1_11_0_c = \sel_l10_s0$400 [0] & \sel_l10_s0$390 [0];
+  assign \$357  = \sel_l10_s0$400 [1] ^ \sel_l10_s0$390 [1];
+  assign sel_p1_11_1_s = \$357  ^ sel_p1_11_0_c;
+  assign \$358  = \sel_l10_s0$400 [1] & \sel_l10_s0$390 [1];
+  assign \$359  = \sel_l10_s0$400 [1] & sel_p1_11_0_c;
+  assign \$360  = \$358  | \$359 ;
+  assign \$361  = \sel_l10_s0$390 [1] & sel_p1_11_0_c;
+  assign sel_p1_11_1_c = \$360  | \$361 ;
+  assign \$362  = \sel_l10_s0$400 [2] ^ \sel_l10_s0$390 [2];
+  assign sel_p1_11_2_s = \$362  ^ sel_p1_11_1_c;
+  assign \$363  = \sel_l10_s0$400 [2] & \sel_l10_s0$390 [2];
+  assign \$364  = \sel_l10_s0$400 [2] & sel_p1_11_1_c;
+  assign \$365  = \$363  | \$364 ;
+  assign \$366  = \sel_l10_s0$390 [2] & sel_p1_11_1_c;
+  assign sel_p1_11_2_c = \$365  | \$366 ;
+  assign \$367  = \sel_l10_s0$400 [3] ^ \sel_l10_s0$390 [3];
+  assign sel_p1_11_3_s = \$367  ^ sel_p1_11_2_c;
+  assign \$368  = \sel_l10_s0$400 [3] & \sel_l10_s0$390 [3];
+  assign \$369  = \sel_l10_s0$400 [3] & sel_p1_11_2_c;
+  assign \$370  = \$368  | \$369 ;
+  assign \$371  = \sel_l10_s0$390 [3] & sel_p1_11_2_c;
+  assign sel_p1_11_3_c = \$370  | \$371 ;
+  assign sel_p1_14_0_s = \sel_l10_s0$410  ^ \sel_l10_s0$411 [0];
+  assign sel_p1_14_0_c = \sel_l10_s0$410  & \sel_l10_s0$411 [0];
+  assign sel_p1_14_1_s = \sel_l10_s0$411 [1] ^ sel_p1_14_0_c;
+  assign sel_p1_14_1_c = \sel_l10_s0$411 [1] & sel_p1_14_0_c;
+  assign sel_p1_14_2_s = \sel_l10_s0$411 [2] ^ sel_p1_14_1_c;
+  assign sel_p1_14_2_c = \sel_l10_s0$411 [2] & sel_p1_14_1_c;
+  assign sel_p1_14_3_s = \sel_l10_s0$411 [3] ^ sel_p1_14_2_c;
+  assign sel_p1_14_3_c = \sel_l10_s0$411 [3] & sel_p1_14_2_c;
+  assign \$372  = ~ adv8_valid;
+  assign adv8 = \$372  | o__ready;
+  assign sel_p2_4_0_s = sel_l11_s0 ^ \sel_l11_s0$424 [0];
+  assign sel_p2_4_0_c = sel_l11_s0 & \sel_l11_s0$424 [0];
+  assign sel_p2_4_1_s = \sel_l11_s0$424 [1] ^ sel_p2_4_0_c;
+  assign sel_p2_4_1_c = \sel_l11_s0$424 [1] & sel_p2_4_0_c;
+  assign sel_p2_4_2_s = \sel_l11_s0$424 [2] ^ sel_p2_4_1_c;
+  assign sel_p2_4_2_c = \sel_l11_s0$424 [2] & sel_p2_4_1_c;
+  assign sel_p2_5_0_s = \sel_l11_s0$432 [0] ^ \sel_l11_s0$424 [0];
+  assign sel_p2_5_0_c = \sel_l11_s0$432 [0] & \sel_l11_s0$424 [0];
+  assign \$373  = \sel_l11_s0$432 [1] ^ \sel_l11_s0$424 [1];
+  assign sel_p2_5_1_s = \$373  ^ sel_p2_5_0_c;
+  assign \$374  = \sel_l11_s0$432 [1] & \sel_l11_s0$424 [1];
+  assign \$375  = \sel_l11_s0$432 [1] & sel_p2_5_0_c;
+  assign \$376  = \$374  | \$375 ;
+  assign \$377  = \sel_l11_s0$424 [1] & sel_p2_5_0_c;
+  assign sel_p2_5_1_c = \$376  | \$377 ;
+  assign \$378  = \sel_l11_s0$432 [2] ^ \sel_l11_s0$424 [2];
+  assign sel_p2_5_2_s = \$378  ^ sel_p2_5_1_c;
+  assign \$379  = \sel_l11_s0$432 [2] & \sel_l11_s0$424 [2];
+  assign \$380  = \sel_l11_s0$432 [2] & sel_p2_5_1_c;
+  assign \$381  = \$379  | \$380 ;
+  assign \$382  = \sel_l11_s0$424 [2] & sel_p2_5_1_c;
+  assign sel_p2_5_2_c = \$381  | \$382 ;
+  assign sel_p2_6_0_s = \sel_l11_s0$440 [0] ^ \sel_l11_s0$424 [0];
+  assign sel_p2_6_0_c = \sel_l11_s0$440 [0] & \sel_l11_s0$424 [0];
+  assign \$383  = \sel_l11_s0$440 [1] ^ \sel_l11_s0$424 [1];
+  assign sel_p2_6_1_s = \$383  ^ sel_p2_6_0_c;
+  assign \$384  = \sel_l11_s0$440 [1] & \sel_l11_s0$424 [1];
+  assign \$385  = \sel_l11_s0$440 [1] & sel_p2_6_0_c;
+  assign \$386  = \$384  | \$385 ;
+  assign \$387  = \sel_l11_s0$424 [1] & sel_p2_6_0_c;
+  assign sel_p2_6_1_c = \$386  | \$387 ;
+  assign \$388  = \sel_l11_s0$440 [2] ^ \sel_l11_s0$424 [2];
+  assign sel_p2_6_2_s = \$388  ^ sel_p2_6_1_c;
+  assign \$389  = \sel_l11_s0$440 [2] & \sel_l11_s0$424 [2];
+  assign \$390  = \sel_l11_s0$440 [2] & sel_p2_6_1_c;
+  assign \$391  = \$389  | \$390 ;
+  assign \$392  = \sel_l11_s0$424 [2] & sel_p2_6_1_c;
+  assign sel_p2_6_2_c = \$391  | \$392 ;
+  assign sel_p2_7_0_s = \sel_l11_s0$448 [0] ^ \sel_l11_s0$424 [0];
+  assign sel_p2_7_0_c = \sel_l11_s0$448 [0] & \sel_l11_s0$424 [0];
+  assign \$393  = \sel_l11_s0$448 [1] ^ \sel_l11_s0$424 [1];
+  assign sel_p2_7_1_s = \$393  ^ sel_p2_7_0_c;
+  assign \$394  = \sel_l11_s0$448 [1] & \sel_l11_s0$424 [1];
+  assign \$395  = \sel_l11_s0$448 [1] & sel_p2_7_0_c;
+  assign \$396  = \$394  | \$395 ;
+  assign \$397  = \sel_l11_s0$424 [1] & sel_p2_7_0_c;
+  assign sel_p2_7_1_c = \$396  | \$397 ;
+  assign \$398  = \sel_l11_s0$448 [2] ^ \sel_l11_s0$424 [2];
+  assign sel_p2_7_2_s = \$398  ^ sel_p2_7_1_c;
+  assign \$399  = \sel_l11_s0$448 [2] & \sel_l11_s0$424 [2];
+  assign \$400  = \sel_l11_s0$448 [2] & sel_p2_7_1_c;
+  assign \$401  = \$399  | \$400 ;
+  assign \$402  = \sel_l11_s0$424 [2] & sel_p2_7_1_c;
+  assign sel_p2_7_2_c = \$401  | \$402 ;
+  assign sel_p2_7_3_s = \sel_l11_s0$448 [3] ^ sel_p2_7_2_c;
+  assign sel_p2_7_3_c = \sel_l11_s0$448 [3] & sel_p2_7_2_c;
+  assign sel_p2_12_0_s = \sel_l11_s0$458  ^ \sel_l11_s0$459 [0];
+  assign sel_p2_12_0_c = \sel_l11_s0$458  & \sel_l11_s0$459 [0];
+  assign sel_p2_12_1_s = \sel_l11_s0$459 [1] ^ sel_p2_12_0_c;
+  assign sel_p2_12_1_c = \sel_l11_s0$459 [1] & sel_p2_12_0_c;
+  assign sel_p2_12_2_s = \sel_l11_s0$459 [2] ^ sel_p2_12_1_c;
+  assign sel_p2_12_2_c = \sel_l11_s0$459 [2] & sel_p2_12_1_c;
+  assign sel_p2_12_3_s = \sel_l11_s0$459 [3] ^ sel_p2_12_2_c;
+  assign sel_p2_12_3_c = \sel_l11_s0$459 [3] & sel_p2_12_2_c;
+  assign sel_p2_13_0_s = \sel_l11_s0$469 [0] ^ \sel_l11_s0$459 [0];
+  assign sel_p2_13_0_c = \sel_l11_s0$469 [0] & \sel_l11_s0$459 [0];
+  assign \$403  = \sel_l11_s0$469 [1] ^ \sel_l11_s0$459 [1];
+  assign sel_p2_13_1_s = \$403  ^ sel_p2_13_0_c;
+  assign \$404  = \sel_l11_s0$469 [1] & \sel_l11_s0$459 [1];
+  assign \$405  = \sel_l11_s0$469 [1] & sel_p2_13_0_c;
+  assign \$406  = \$404  | \$405 ;
+  assign \$407  = \sel_l11_s0$459 [1] & sel_p2_13_0_c;
+  assign sel_p2_13_1_c = \$406  | \$407 ;
+  assign \$408  = \sel_l11_s0$469 [2] ^ \sel_l11_s0$459 [2];
+  assign sel_p2_13_2_s = \$408  ^ sel_p2_13_1_c;
+  assign \$409  = \sel_l11_s0$469 [2] & \sel_l11_s0$459 [2];
+  assign \$410  = \sel_l11_s0$469 [2] & sel_p2_13_1_c;
+  assign \$411  = \$409  | \$410 ;
+  assign \$412  = \sel_l11_s0$459 [2] & sel_p2_13_1_c;
+  assign sel_p2_13_2_c = \$411  | \$412 ;
+  assign \$413  = \sel_l11_s0$469 [3] ^ \sel_l11_s0$459 [3];
+  assign sel_p2_13_3_s = \$413  ^ sel_p2_13_2_c;
+  assign \$414  = \sel_l11_s0$469 [3] & \sel_l11_s0$459 [3];
+  assign \$415  = \sel_l11_s0$469 [3] & sel_p2_13_2_c;
+  assign \$416  = \$414  | \$415 ;
+  assign \$417  = \sel_l11_s0$459 [3] & sel_p2_13_2_c;
+  assign sel_p2_13_3_c = \$416  | \$417 ;
+  assign sel_p2_14_0_s = \sel_l11_s0$479 [0] ^ \sel_l11_s0$459 [0];
+  assign sel_p2_14_0_c = \sel_l11_s0$479 [0] & \sel_l11_s0$459 [0];
+  assign \$418  = \sel_l11_s0$479 [1] ^ \sel_l11_s0$459 [1];
+  assign sel_p2_14_1_s = \$418  ^ sel_p2_14_0_c;
+  assign \$419  = \sel_l11_s0$479 [1] & \sel_l11_s0$459 [1];
+  assign \$420  = \sel_l11_s0$479 [1] & sel_p2_14_0_c;
+  assign \$421  = \$419  | \$420 ;
+  assign \$422  = \sel_l11_s0$459 [1] & sel_p2_14_0_c;
+  assign sel_p2_14_1_c = \$421  | \$422 ;
+  assign \$423  = \sel_l11_s0$479 [2] ^ \sel_l11_s0$459 [2];
+  assign sel_p2_14_2_s = \$423  ^ sel_p2_14_1_c;
+  assign \$424  = \sel_l11_s0$479 [2] & \sel_l11_s0$459 [2];
+  assign \$425  = \sel_l11_s0$479 [2] & sel_p2_14_1_c;
+  assign \$426  = \$424  | \$425 ;
+  assign \$427  = \sel_l11_s0$459 [2] & sel_p2_14_1_c;
+  assign sel_p2_14_2_c = \$426  | \$427 ;
+  assign \$428  = \sel_l11_s0$479 [3] ^ \sel_l11_s0$459 [3];
+  assign sel_p2_14_3_s = \$428  ^ sel_p2_14_2_c;
+  assign \$429  = \sel_l11_s0$479 [3] & \sel_l11_s0$459 [3];
+  assign \$430  = \sel_l11_s0$479 [3] & sel_p2_14_2_c;
+  assign \$431  = \$429  | \$430 ;
+  assign \$432  = \sel_l11_s0$459 [3] & sel_p2_14_2_c;
+  assign sel_p2_14_3_c = \$431  | \$432 ;
+  assign \$433  = ~ adv9_valid;
+  assign adv9 = \$433  | o__ready;
+  assign sel_p3_8_0_s = sel_l12_s0 ^ \sel_l12_s0$492 [0];
+  assign sel_p3_8_0_c = sel_l12_s0 & \sel_l12_s0$492 [0];
+  assign sel_p3_8_1_s = \sel_l12_s0$492 [1] ^ sel_p3_8_0_c;
+  assign sel_p3_8_1_c = \sel_l12_s0$492 [1] & sel_p3_8_0_c;
+  assign sel_p3_8_2_s = \sel_l12_s0$492 [2] ^ sel_p3_8_1_c;
+  assign sel_p3_8_2_c = \sel_l12_s0$492 [2] & sel_p3_8_1_c;
+  assign sel_p3_8_3_s = \sel_l12_s0$492 [3] ^ sel_p3_8_2_c;
+  assign sel_p3_8_3_c = \sel_l12_s0$492 [3] & sel_p3_8_2_c;
+  assign sel_p3_9_0_s = \sel_l12_s0$502 [0] ^ \sel_l12_s0$492 [0];
+  assign sel_p3_9_0_c = \sel_l12_s0$502 [0] & \sel_l12_s0$492 [0];
+  assign \$434  = \sel_l12_s0$502 [1] ^ \sel_l12_s0$492 [1];
+  assign sel_p3_9_1_s = \$434  ^ sel_p3_9_0_c;
+  assign \$435  = \sel_l12_s0$502 [1] & \sel_l12_s0$492 [1];
+  assign \$436  = \sel_l12_s0$502 [1] & sel_p3_9_0_c;
+  assign \$437  = \$435  | \$436 ;
+  assign \$438  = \sel_l12_s0$492 [1] & sel_p3_9_0_c;
+  assign sel_p3_9_1_c = \$437  | \$438 ;
+  assign \$439  = \sel_l12_s0$502 [2] ^ \sel_l12_s0$492 [2];
+  assign sel_p3_9_2_s = \$439  ^ sel_p3_9_1_c;
+  assign \$440  = \sel_l12_s0$502 [2] & \sel_l12_s0$492 [2];
+  assign \$441  = \sel_l12_s0$502 [2] & sel_p3_9_1_c;
+  assign \$442  = \$440  | \$441 ;
+  assign \$443  = \sel_l12_s0$492 [2] & sel_p3_9_1_c;
+  assign sel_p3_9_2_c = \$442  | \$443 ;
+  assign \$444  = \sel_l12_s0$502 [3] ^ \sel_l12_s0$492 [3];
+  assign sel_p3_9_3_s = \$444  ^ sel_p3_9_2_c;
+  assign \$445  = \sel_l12_s0$502 [3] & \sel_l12_s0$492 [3];
+  assign \$446  = \sel_l12_s0$502 [3] & sel_p3_9_2_c;
+  assign \$447  = \$445  | \$446 ;
+  assign \$448  = \sel_l12_s0$492 [3] & sel_p3_9_2_c;
+  assign sel_p3_9_3_c = \$447  | \$448 ;
+  assign sel_p3_10_0_s = \sel_l12_s0$512 [0] ^ \sel_l12_s0$492 [0];
+  assign sel_p3_10_0_c = \sel_l12_s0$512 [0] & \sel_l12_s0$492 [0];
+  assign \$449  = \sel_l12_s0$512 [1] ^ \sel_l12_s0$492 [1];
+  assign sel_p3_10_1_s = \$449  ^ sel_p3_10_0_c;
+  assign \$450  = \sel_l12_s0$512 [1] & \sel_l12_s0$492 [1];
+  assign \$451  = \sel_l12_s0$512 [1] & sel_p3_10_0_c;
+  assign \$452  = \$450  | \$451 ;
+  assign \$453  = \sel_l12_s0$492 [1] & sel_p3_10_0_c;
+  assign sel_p3_10_1_c = \$452  | \$453 ;
+  assign \$454  = \sel_l12_s0$512 [2] ^ \sel_l12_s0$492 [2];
+  assign sel_p3_10_2_s = \$454  ^ sel_p3_10_1_c;
+  assign \$455  = \sel_l12_s0$512 [2] & \sel_l12_s0$492 [2];
+  assign \$456  = \sel_l12_s0$512 [2] & sel_p3_10_1_c;
+  assign \$457  = \$455  | \$456 ;
+  assign \$458  = \sel_l12_s0$492 [2] & sel_p3_10_1_c;
+  assign sel_p3_10_2_c = \$457  | \$458 ;
+  assign \$459  = \sel_l12_s0$512 [3] ^ \sel_l12_s0$492 [3];
+  assign sel_p3_10_3_s = \$459  ^ sel_p3_10_2_c;
+  assign \$460  = \sel_l12_s0$512 [3] & \sel_l12_s0$492 [3];
+  assign \$461  = \sel_l12_s0$512 [3] & sel_p3_10_2_c;
+  assign \$462  = \$460  | \$461 ;
+  assign \$463  = \sel_l12_s0$492 [3] & sel_p3_10_2_c;
+  assign sel_p3_10_3_c = \$462  | \$463 ;
+  assign sel_p3_11_0_s = \sel_l12_s0$522 [0] ^ \sel_l12_s0$492 [0];
+  assign sel_p3_11_0_c = \sel_l12_s0$522 [0] & \sel_l12_s0$492 [0];
+  assign \$464  = \sel_l12_s0$522 [1] ^ \sel_l12_s0$492 [1];
+  assign sel_p3_11_1_s = \$464  ^ sel_p3_11_0_c;
+  assign \$465  = \sel_l12_s0$522 [1] & \sel_l12_s0$492 [1];
+  assign \$466  = \sel_l12_s0$522 [1] & sel_p3_11_0_c;
+  assign \$467  = \$465  | \$466 ;
+  assign \$468  = \sel_l12_s0$492 [1] & sel_p3_11_0_c;
+  assign sel_p3_11_1_c = \$467  | \$468 ;
+  assign \$469  = \sel_l12_s0$522 [2] ^ \sel_l12_s0$492 [2];
+  assign sel_p3_11_2_s = \$469  ^ sel_p3_11_1_c;
+  assign \$470  = \sel_l12_s0$522 [2] & \sel_l12_s0$492 [2];
+  assign \$471  = \sel_l12_s0$522 [2] & sel_p3_11_1_c;
+  assign \$472  = \$470  | \$471 ;
+  assign \$473  = \sel_l12_s0$492 [2] & sel_p3_11_1_c;
+  assign sel_p3_11_2_c = \$472  | \$473 ;
+  assign \$474  = \sel_l12_s0$522 [3] ^ \sel_l12_s0$492 [3];
+  assign sel_p3_11_3_s = \$474  ^ sel_p3_11_2_c;
+  assign \$475  = \sel_l12_s0$522 [3] & \sel_l12_s0$492 [3];
+  assign \$476  = \sel_l12_s0$522 [3] & sel_p3_11_2_c;
+  assign \$477  = \$475  | \$476 ;
+  assign \$478  = \sel_l12_s0$492 [3] & sel_p3_11_2_c;
+  assign sel_p3_11_3_c = \$477  | \$478 ;
+  assign sel_p3_12_0_s = \sel_l12_s0$532 [0] ^ \sel_l12_s0$492 [0];
+  assign sel_p3_12_0_c = \sel_l12_s0$532 [0] & \sel_l12_s0$492 [0];
+  assign \$479  = \sel_l12_s0$532 [1] ^ \sel_l12_s0$492 [1];
+  assign sel_p3_12_1_s = \$479  ^ sel_p3_12_0_c;
+  assign \$480  = \sel_l12_s0$532 [1] & \sel_l12_s0$492 [1];
+  assign \$481  = \sel_l12_s0$532 [1] & sel_p3_12_0_c;
+  assign \$482  = \$480  | \$481 ;
+  assign \$483  = \sel_l12_s0$492 [1] & sel_p3_12_0_c;
+  assign sel_p3_12_1_c = \$482  | \$483 ;
+  assign \$484  = \sel_l12_s0$532 [2] ^ \sel_l12_s0$492 [2];
+  assign sel_p3_12_2_s = \$484  ^ sel_p3_12_1_c;
+  assign \$485  = \sel_l12_s0$532 [2] & \sel_l12_s0$492 [2];
+  assign \$486  = \sel_l12_s0$532 [2] & sel_p3_12_1_c;
+  assign \$487  = \$485  | \$486 ;
+  assign \$488  = \sel_l12_s0$492 [2] & sel_p3_12_1_c;
+  assign sel_p3_12_2_c = \$487  | \$488 ;
+  assign \$489  = \sel_l12_s0$532 [3] ^ \sel_l12_s0$492 [3];
+  assign sel_p3_12_3_s = \$489  ^ sel_p3_12_2_c;
+  assign \$490  = \sel_l12_s0$532 [3] & \sel_l12_s0$492 [3];
+  assign \$491  = \sel_l12_s0$532 [3] & sel_p3_12_2_c;
+  assign \$492  = \$490  | \$491 ;
+  assign \$493  = \sel_l12_s0$492 [3] & sel_p3_12_2_c;
+  assign sel_p3_12_3_c = \$492  | \$493 ;
+  assign sel_p3_13_0_s = \sel_l12_s0$542 [0] ^ \sel_l12_s0$492 [0];
+  assign sel_p3_13_0_c = \sel_l12_s0$542 [0] & \sel_l12_s0$492 [0];
+  assign \$494  = \sel_l12_s0$542 [1] ^ \sel_l12_s0$492 [1];
+  assign sel_p3_13_1_s = \$494  ^ sel_p3_13_0_c;
+  assign \$495  = \sel_l12_s0$542 [1] & \sel_l12_s0$492 [1];
+  assign \$496  = \sel_l12_s0$542 [1] & sel_p3_13_0_c;
+  assign \$497  = \$495  | \$496 ;
+  assign \$498  = \sel_l12_s0$492 [1] & sel_p3_13_0_c;
+  assign sel_p3_13_1_c = \$497  | \$498 ;
+  assign \$499  = \sel_l12_s0$542 [2] ^ \sel_l12_s0$492 [2];
+  assign sel_p3_13_2_s = \$499  ^ sel_p3_13_1_c;
+  assign \$500  = \sel_l12_s0$542 [2] & \sel_l12_s0$492 [2];
+  assign \$501  = \sel_l12_s0$542 [2] & sel_p3_13_1_c;
+  assign \$502  = \$500  | \$501 ;
+  assign \$503  = \sel_l12_s0$492 [2] & sel_p3_13_1_c;
+  assign sel_p3_13_2_c = \$502  | \$503 ;
+  assign \$504  = \sel_l12_s0$542 [3] ^ \sel_l12_s0$492 [3];
+  assign sel_p3_13_3_s = \$504  ^ sel_p3_13_2_c;
+  assign \$505  = \sel_l12_s0$542 [3] & \sel_l12_s0$492 [3];
+  assign \$506  = \sel_l12_s0$542 [3] & sel_p3_13_2_c;
+  assign \$507  = \$505  | \$506 ;
+  assign \$508  = \sel_l12_s0$492 [3] & sel_p3_13_2_c;
+  assign sel_p3_13_3_c = \$507  | \$508 ;
+  assign sel_p3_14_0_s = \sel_l12_s0$552 [0] ^ \sel_l12_s0$492 [0];
+  assign sel_p3_14_0_c = \sel_l12_s0$552 [0] & \sel_l12_s0$492 [0];
+  assign \$509  = \sel_l12_s0$552 [1] ^ \sel_l12_s0$492 [1];
+  assign sel_p3_14_1_s = \$509  ^ sel_p3_14_0_c;
+  assign \$510  = \sel_l12_s0$552 [1] & \sel_l12_s0$492 [1];
+  assign \$511  = \sel_l12_s0$552 [1] & sel_p3_14_0_c;
+  assign \$512  = \$510  | \$511 ;
+  assign \$513  = \sel_l12_s0$492 [1] & sel_p3_14_0_c;
+  assign sel_p3_14_1_c = \$512  | \$513 ;
+  assign \$514  = \sel_l12_s0$552 [2] ^ \sel_l12_s0$492 [2];
+  assign sel_p3_14_2_s = \$514  ^ sel_p3_14_1_c;
+  assign \$515  = \sel_l12_s0$552 [2] & \sel_l12_s0$492 [2];
+  assign \$516  = \sel_l12_s0$552 [2] & sel_p3_14_1_c;
+  assign \$517  = \$515  | \$516 ;
+  assign \$518  = \sel_l12_s0$492 [2] & sel_p3_14_1_c;
+  assign sel_p3_14_2_c = \$517  | \$518 ;
+  assign \$519  = \sel_l12_s0$552 [3] ^ \sel_l12_s0$492 [3];
+  assign sel_p3_14_3_s = \$519  ^ sel_p3_14_2_c;
+  assign \$520  = \sel_l12_s0$552 [3] & \sel_l12_s0$492 [3];
+  assign \$521  = \sel_l12_s0$552 [3] & sel_p3_14_2_c;
+  assign \$522  = \$520  | \$521 ;
+  assign \$523  = \sel_l12_s0$492 [3] & sel_p3_14_2_c;
+  assign sel_p3_14_3_c = \$522  | \$523 ;
+  assign \$524  = ~ adv10_valid;
+  assign adv10 = \$524  | o__ready;
+  assign \$525  = ! \sel_l12_s0$573 ;
+  assign \$526  = \sel_l12_s0$572 [1] & \$525 ;
+  assign \$527  = ! \sel_l12_s0$574 ;
+  assign \$528  = \sel_l12_s0$572 [2] & \$527 ;
+  assign \$529  = ! \sel_l12_s0$575 ;
+  assign \$530  = \sel_l12_s0$572 [3] & \$529 ;
+  assign \$531  = ! \sel_l12_s0$576 ;
+  assign \$532  = \sel_l12_s0$572 [4] & \$531 ;
+  assign \$533  = ! \sel_l12_s0$577 ;
+  assign \$534  = \sel_l12_s0$572 [5] & \$533 ;
+  assign \$535  = ! \sel_l12_s0$578 ;
+  assign \$536  = \sel_l12_s0$572 [6] & \$535 ;
+  assign \$537  = ! \sel_l12_s0$579 ;
+  assign \$538  = \sel_l12_s0$572 [7] & \$537 ;
+  assign \$539  = ! \sel_l12_s0$492 ;
+  assign \$540  = \sel_l12_s0$572 [8] & \$539 ;
+  assign \$542  = \sel_l12_s0$572 [1] & \$541 ;
+  assign \$543  = \sel_l12_s0$574  == 1'h1;
+  assign \$544  = \sel_l12_s0$572 [2] & \$543 ;
+  assign \$545  = \sel_l12_s0$575  == 1'h1;
+  assign \$546  = \sel_l12_s0$572 [3] & \$545 ;
+  assign \$547  = \sel_l12_s0$576  == 1'h1;
+  assign \$548  = \sel_l12_s0$572 [4] & \$547 ;
+  assign \$549  = \sel_l12_s0$577  == 1'h1;
+  assign \$550  = \sel_l12_s0$572 [5] & \$549 ;
+  assign \$551  = \sel_l12_s0$578  == 1'h1;
+  assign \$552  = \sel_l12_s0$572 [6] & \$551 ;
+  assign \$553  = \sel_l12_s0$579  == 1'h1;
+  assign \$554  = \sel_l12_s0$572 [7] & \$553 ;
+  assign \$555  = \sel_l12_s0$492  == 1'h1;
+  assign \$556  = \sel_l12_s0$572 [8] & \$555 ;
+  assign \$557  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 1'h1;
+  assign \$558  = \sel_l12_s0$572 [9] & \$557 ;
+  assign \$559  = \sel_l12_s0$574  == 2'h2;
+  assign \$560  = \sel_l12_s0$572 [2] & \$559 ;
+  assign \$561  = \sel_l12_s0$575  == 2'h2;
+  assign \$562  = \sel_l12_s0$572 [3] & \$561 ;
+  assign \$563  = \sel_l12_s0$576  == 2'h2;
+  assign \$564  = \sel_l12_s0$572 [4] & \$563 ;
+  assign \$565  = \sel_l12_s0$577  == 2'h2;
+  assign \$566  = \sel_l12_s0$572 [5] & \$565 ;
+  assign \$567  = \sel_l12_s0$578  == 2'h2;
+  assign \$568  = \sel_l12_s0$572 [6] & \$567 ;
+  assign \$569  = \sel_l12_s0$579  == 2'h2;
+  assign \$570  = \sel_l12_s0$572 [7] & \$569 ;
+  assign \$571  = \sel_l12_s0$492  == 2'h2;
+  assign \$572  = \sel_l12_s0$572 [8] & \$571 ;
+  assign \$573  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 2'h2;
+  assign \$574  = \sel_l12_s0$572 [9] & \$573 ;
+  assign \$575  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 2'h2;
+  assign \$576  = \sel_l12_s0$572 [10] & \$575 ;
+  assign \$577  = \sel_l12_s0$575  == 2'h3;
+  assign \$578  = \sel_l12_s0$572 [3] & \$577 ;
+  assign \$579  = \sel_l12_s0$576  == 2'h3;
+  assign \$580  = \sel_l12_s0$572 [4] & \$579 ;
+  assign \$581  = \sel_l12_s0$577  == 2'h3;
+  assign \$582  = \sel_l12_s0$572 [5] & \$581 ;
+  assign \$583  = \sel_l12_s0$578  == 2'h3;
+  assign \$584  = \sel_l12_s0$572 [6] & \$583 ;
+  assign \$585  = \sel_l12_s0$579  == 2'h3;
+  assign \$586  = \sel_l12_s0$572 [7] & \$585 ;
+  assign \$587  = \sel_l12_s0$492  == 2'h3;
+  assign \$588  = \sel_l12_s0$572 [8] & \$587 ;
+  assign \$589  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 2'h3;
+  assign \$590  = \sel_l12_s0$572 [9] & \$589 ;
+  assign \$591  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 2'h3;
+  assign \$592  = \sel_l12_s0$572 [10] & \$591 ;
+  assign \$593  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 2'h3;
+  assign \$594  = \sel_l12_s0$572 [11] & \$593 ;
+  assign \$595  = \sel_l12_s0$576  == 3'h4;
+  assign \$596  = \sel_l12_s0$572 [4] & \$595 ;
+  assign \$597  = \sel_l12_s0$577  == 3'h4;
+  assign \$598  = \sel_l12_s0$572 [5] & \$597 ;
+  assign \$599  = \sel_l12_s0$578  == 3'h4;
+  assign \$600  = \sel_l12_s0$572 [6] & \$599 ;
+  assign \$601  = \sel_l12_s0$579  == 3'h4;
+  assign \$602  = \sel_l12_s0$572 [7] & \$601 ;
+  assign \$603  = \sel_l12_s0$492  == 3'h4;
+  assign \$604  = \sel_l12_s0$572 [8] & \$603 ;
+  assign \$605  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h4;
+  assign \$606  = \sel_l12_s0$572 [9] & \$605 ;
+  assign \$607  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h4;
+  assign \$608  = \sel_l12_s0$572 [10] & \$607 ;
+  assign \$609  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h4;
+  assign \$610  = \sel_l12_s0$572 [11] & \$609 ;
+  assign \$611  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h4;
+  assign \$612  = \sel_l12_s0$572 [12] & \$611 ;
+  assign \$613  = \sel_l12_s0$577  == 3'h5;
+  assign \$614  = \sel_l12_s0$572 [5] & \$613 ;
+  assign \$615  = \sel_l12_s0$578  == 3'h5;
+  assign \$616  = \sel_l12_s0$572 [6] & \$615 ;
+  assign \$617  = \sel_l12_s0$579  == 3'h5;
+  assign \$618  = \sel_l12_s0$572 [7] & \$617 ;
+  assign \$619  = \sel_l12_s0$492  == 3'h5;
+  assign \$620  = \sel_l12_s0$572 [8] & \$619 ;
+  assign \$621  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h5;
+  assign \$622  = \sel_l12_s0$572 [9] & \$621 ;
+  assign \$623  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h5;
+  assign \$624  = \sel_l12_s0$572 [10] & \$623 ;
+  assign \$625  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h5;
+  assign \$626  = \sel_l12_s0$572 [11] & \$625 ;
+  assign \$627  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h5;
+  assign \$628  = \sel_l12_s0$572 [12] & \$627 ;
+  assign \$629  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h5;
+  assign \$630  = \sel_l12_s0$572 [13] & \$629 ;
+  assign \$631  = \sel_l12_s0$578  == 3'h6;
+  assign \$632  = \sel_l12_s0$572 [6] & \$631 ;
+  assign \$633  = \sel_l12_s0$579  == 3'h6;
+  assign \$634  = \sel_l12_s0$572 [7] & \$633 ;
+  assign \$635  = \sel_l12_s0$492  == 3'h6;
+  assign \$636  = \sel_l12_s0$572 [8] & \$635 ;
+  assign \$637  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h6;
+  assign \$638  = \sel_l12_s0$572 [9] & \$637 ;
+  assign \$639  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h6;
+  assign \$640  = \sel_l12_s0$572 [10] & \$639 ;
+  assign \$641  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h6;
+  assign \$642  = \sel_l12_s0$572 [11] & \$641 ;
+  assign \$643  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h6;
+  assign \$644  = \sel_l12_s0$572 [12] & \$643 ;
+  assign \$645  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h6;
+  assign \$646  = \sel_l12_s0$572 [13] & \$645 ;
+  assign \$647  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s } == 3'h6;
+  assign \$648  = \sel_l12_s0$572 [14] & \$647 ;
+  assign \$649  = \sel_l12_s0$579  == 3'h7;
+  assign \$650  = \sel_l12_s0$572 [7] & \$649 ;
+  assign \$651  = \sel_l12_s0$492  == 3'h7;
+  assign \$652  = \sel_l12_s0$572 [8] & \$651 ;
+  assign \$653  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h7;
+  assign \$654  = \sel_l12_s0$572 [9] & \$653 ;
+  assign \$655  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h7;
+  assign \$656  = \sel_l12_s0$572 [10] & \$655 ;
+  assign \$657  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h7;
+  assign \$658  = \sel_l12_s0$572 [11] & \$657 ;
+  assign \$659  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h7;
+  assign \$660  = \sel_l12_s0$572 [12] & \$659 ;
+  assign \$661  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h7;
+  assign \$662  = \sel_l12_s0$572 [13] & \$661 ;
+  assign \$663  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s } == 3'h7;
+  assign \$664  = \sel_l12_s0$572 [14] & \$663 ;
+  assign \$665  = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s } == 3'h7;
+  assign \$666  = \sel_l12_s0$572 [15] & \$665 ;
+  assign \$667  = ~ adv11_valid;
+  assign adv11 = \$667  | o__ready;
+  assign \$668  = sel_l14_s0 & { \sel_l14_s0$591 [0], \sel_l14_s0$591 [0], \sel_l14_s0$591 [0], \sel_l14_s0$591 [0], \sel_l14_s0$591 [0], \sel_l14_s0$591 [0], \sel_l14_s0$591 [0], \sel_l14_s0$591 [0], \sel_l14_s0$591 [0], \sel_l14_s0$591 [0], \sel_l14_s0$591 [0], \sel_l14_s0$591 [0], \sel_l14_s0$591 [0], \sel_l14_s0$591 [0], \sel_l14_s0$591 [0], \sel_l14_s0$591 [0] };
+  assign \$669  = \sel_l14_s0$592  & { \sel_l14_s0$591 [1], \sel_l14_s0$591 [1], \sel_l14_s0$591 [1], \sel_l14_s0$591 [1], \sel_l14_s0$591 [1], \sel_l14_s0$591 [1], \sel_l14_s0$591 [1], \sel_l14_s0$591 [1], \sel_l14_s0$591 [1], \sel_l14_s0$591 [1], \sel_l14_s0$591 [1], \sel_l14_s0$591 [1], \sel_l14_s0$591 [1], \sel_l14_s0$591 [1], \sel_l14_s0$591 [1], \sel_l14_s0$591 [1] };
+  assign \$670  = \$668  | \$669 ;
+  assign \$671  = \sel_l14_s0$593  & { \sel_l14_s0$591 [2], \sel_l14_s0$591 [2], \sel_l14_s0$591 [2], \sel_l14_s0$591 [2], \sel_l14_s0$591 [2], \sel_l14_s0$591 [2], \sel_l14_s0$591 [2], \sel_l14_s0$591 [2], \sel_l14_s0$591 [2], \sel_l14_s0$591 [2], \sel_l14_s0$591 [2], \sel_l14_s0$591 [2], \sel_l14_s0$591 [2], \sel_l14_s0$591 [2], \sel_l14_s0$591 [2], \sel_l14_s0$591 [2] };
+  assign sel_or0_0 = \$670  | \$671 ;
+  assign \$672  = \sel_l14_s0$595  & { \sel_l14_s0$591 [3], \sel_l14_s0$591 [3], \sel_l14_s0$591 [3], \sel_l14_s0$591 [3], \sel_l14_s0$591 [3], \sel_l14_s0$591 [3], \sel_l14_s0$591 [3], \sel_l14_s0$591 [3], \sel_l14_s0$591 [3], \sel_l14_s0$591 [3], \sel_l14_s0$591 [3], \sel_l14_s0$591 [3], \sel_l14_s0$591 [3], \sel_l14_s0$591 [3], \sel_l14_s0$591 [3], \sel_l14_s0$591 [3] };
+  assign \$673  = \sel_l14_s0$596  & { \sel_l14_s0$591 [4], \sel_l14_s0$591 [4], \sel_l14_s0$591 [4], \sel_l14_s0$591 [4], \sel_l14_s0$591 [4], \sel_l14_s0$591 [4], \sel_l14_s0$591 [4], \sel_l14_s0$591 [4], \sel_l14_s0$591 [4], \sel_l14_s0$591 [4], \sel_l14_s0$591 [4], \sel_l14_s0$591 [4], \sel_l14_s0$591 [4], \sel_l14_s0$591 [4], \sel_l14_s0$591 [4], \sel_l14_s0$591 [4] };
+  assign \$674  = \$672  | \$673 ;
+  assign \$675  = \sel_l14_s0$597  & { \sel_l14_s0$591 [5], \sel_l14_s0$591 [5], \sel_l14_s0$591 [5], \sel_l14_s0$591 [5], \sel_l14_s0$591 [5], \sel_l14_s0$591 [5], \sel_l14_s0$591 [5], \sel_l14_s0$591 [5], \sel_l14_s0$591 [5], \sel_l14_s0$591 [5], \sel_l14_s0$591 [5], \sel_l14_s0$591 [5], \sel_l14_s0$591 [5], \sel_l14_s0$591 [5], \sel_l14_s0$591 [5], \sel_l14_s0$591 [5] };
+  assign sel_or0_3 = \$674  | \$675 ;
+  assign \$676  = \sel_l14_s0$599  & { \sel_l14_s0$591 [6], \sel_l14_s0$591 [6], \sel_l14_s0$591 [6], \sel_l14_s0$591 [6], \sel_l14_s0$591 [6], \sel_l14_s0$591 [6], \sel_l14_s0$591 [6], \sel_l14_s0$591 [6], \sel_l14_s0$591 [6], \sel_l14_s0$591 [6], \sel_l14_s0$591 [6], \sel_l14_s0$591 [6], \sel_l14_s0$591 [6], \sel_l14_s0$591 [6], \sel_l14_s0$591 [6], \sel_l14_s0$591 [6] };
+  assign \$677  = \sel_l14_s0$600  & { \sel_l14_s0$591 [7], \sel_l14_s0$591 [7], \sel_l14_s0$591 [7], \sel_l14_s0$591 [7], \sel_l14_s0$591 [7], \sel_l14_s0$591 [7], \sel_l14_s0$591 [7], \sel_l14_s0$591 [7], \sel_l14_s0$591 [7], \sel_l14_s0$591 [7], \sel_l14_s0$591 [7], \sel_l14_s0$591 [7], \sel_l14_s0$591 [7], \sel_l14_s0$591 [7], \sel_l14_s0$591 [7], \sel_l14_s0$591 [7] };
+  assign \$678  = \$676  | \$677 ;
+  assign \$679  = \sel_l14_s0$601  & { \sel_l14_s0$591 [8], \sel_l14_s0$591 [8], \sel_l14_s0$591 [8], \sel_l14_s0$591 [8], \sel_l14_s0$591 [8], \sel_l14_s0$591 [8], \sel_l14_s0$591 [8], \sel_l14_s0$591 [8], \sel_l14_s0$591 [8], \sel_l14_s0$591 [8], \sel_l14_s0$591 [8], \sel_l14_s0$591 [8], \sel_l14_s0$591 [8], \sel_l14_s0$591 [8], \sel_l14_s0$591 [8], \sel_l14_s0$591 [8] };
+  assign sel_or0_6 = \$678  | \$679 ;
+  assign \$680  = \sel_l14_s0$591 [1] | \sel_l14_s0$591 [3];
+  assign \$681  = \sel_l14_s0$591 [5] | \sel_l14_s0$591 [7];
+  assign \$682  = \$680  | \$681 ;
+  assign \$683  = \sel_l14_s0$591 [2] | \sel_l14_s0$591 [3];
+  assign \$684  = \sel_l14_s0$591 [6] | \sel_l14_s0$591 [7];
+  assign \$685  = \$683  | \$684 ;
+  assign \$686  = \sel_l14_s0$591 [4] | \sel_l14_s0$591 [5];
+  assign \$687  = \sel_l14_s0$591 [6] | \sel_l14_s0$591 [7];
+  assign \$688  = \$686  | \$687 ;
+  assign \$689  = \sel_l14_s0$592  & { \sel_l14_s0$604 [0], \sel_l14_s0$604 [0], \sel_l14_s0$604 [0], \sel_l14_s0$604 [0], \sel_l14_s0$604 [0], \sel_l14_s0$604 [0], \sel_l14_s0$604 [0], \sel_l14_s0$604 [0], \sel_l14_s0$604 [0], \sel_l14_s0$604 [0], \sel_l14_s0$604 [0], \sel_l14_s0$604 [0], \sel_l14_s0$604 [0], \sel_l14_s0$604 [0], \sel_l14_s0$604 [0], \sel_l14_s0$604 [0] };
+  assign \$690  = \sel_l14_s0$593  & { \sel_l14_s0$604 [1], \sel_l14_s0$604 [1], \sel_l14_s0$604 [1], \sel_l14_s0$604 [1], \sel_l14_s0$604 [1], \sel_l14_s0$604 [1], \sel_l14_s0$604 [1], \sel_l14_s0$604 [1], \sel_l14_s0$604 [1], \sel_l14_s0$604 [1], \sel_l14_s0$604 [1], \sel_l14_s0$604 [1], \sel_l14_s0$604 [1], \sel_l14_s0$604 [1], \sel_l14_s0$604 [1], \sel_l14_s0$604 [1] };
+  assign \$691  = \$689  | \$690 ;
+  assign \$692  = \sel_l14_s0$595  & { \sel_l14_s0$604 [2], \sel_l14_s0$604 [2], \sel_l14_s0$604 [2], \sel_l14_s0$604 [2], \sel_l14_s0$604 [2], \sel_l14_s0$604 [2], \sel_l14_s0$604 [2], \sel_l14_s0$604 [2], \sel_l14_s0$604 [2], \sel_l14_s0$604 [2], \sel_l14_s0$604 [2], \sel_l14_s0$604 [2], \sel_l14_s0$604 [2], \sel_l14_s0$604 [2], \sel_l14_s0$604 [2], \sel_l14_s0$604 [2] };
+  assign sel_or1_0 = \$691  | \$692 ;
+  assign \$693  = \sel_l14_s0$596  & { \sel_l14_s0$604 [3], \sel_l14_s0$604 [3], \sel_l14_s0$604 [3], \sel_l14_s0$604 [3], \sel_l14_s0$604 [3], \sel_l14_s0$604 [3], \sel_l14_s0$604 [3], \sel_l14_s0$604 [3], \sel_l14_s0$604 [3], \sel_l14_s0$604 [3], \sel_l14_s0$604 [3], \sel_l14_s0$604 [3], \sel_l14_s0$604 [3], \sel_l14_s0$604 [3], \sel_l14_s0$604 [3], \sel_l14_s0$604 [3] };
+  assign \$694  = \sel_l14_s0$597  & { \sel_l14_s0$604 [4], \sel_l14_s0$604 [4], \sel_l14_s0$604 [4], \sel_l14_s0$604 [4], \sel_l14_s0$604 [4], \sel_l14_s0$604 [4], \sel_l14_s0$604 [4], \sel_l14_s0$604 [4], \sel_l14_s0$604 [4], \sel_l14_s0$604 [4], \sel_l14_s0$604 [4], \sel_l14_s0$604 [4], \sel_l14_s0$604 [4], \sel_l14_s0$604 [4], \sel_l14_s0$604 [4], \sel_l14_s0$604 [4] };
+  assign \$695  = \$693  | \$694 ;
+  assign \$696  = \sel_l14_s0$599  & { \sel_l14_s0$604 [5], \sel_l14_s0$604 [5], \sel_l14_s0$604 [5], \sel_l14_s0$604 [5], \sel_l14_s0$604 [5], \sel_l14_s0$604 [5], \sel_l14_s0$604 [5], \sel_l14_s0$604 [5], \sel_l14_s0$604 [5], \sel_l14_s0$604 [5], \sel_l14_s0$604 [5], \sel_l14_s0$604 [5], \sel_l14_s0$604 [5], \sel_l14_s0$604 [5], \sel_l14_s0$604 [5], \sel_l14_s0$604 [5] };
+  assign sel_or1_3 = \$695  | \$696 ;
+  assign \$697  = \sel_l14_s0$600  & { \sel_l14_s0$604 [6], \sel_l14_s0$604 [6], \sel_l14_s0$604 [6], \sel_l14_s0$604 [6], \sel_l14_s0$604 [6], \sel_l14_s0$604 [6], \sel_l14_s0$604 [6], \sel_l14_s0$604 [6], \sel_l14_s0$604 [6], \sel_l14_s0$604 [6], \sel_l14_s0$604 [6], \sel_l14_s0$604 [6], \sel_l14_s0$604 [6], \sel_l14_s0$604 [6], \sel_l14_s0$604 [6], \sel_l14_s0$604 [6] };
+  assign \$698  = \sel_l14_s0$601  & { \sel_l14_s0$604 [7], \sel_l14_s0$604 [7], \sel_l14_s0$604 [7], \sel_l14_s0$604 [7], \sel_l14_s0$604 [7], \sel_l14_s0$604 [7], \sel_l14_s0$604 [7], \sel_l14_s0$604 [7], \sel_l14_s0$604 [7], \sel_l14_s0$604 [7], \sel_l14_s0$604 [7], \sel_l14_s0$604 [7], \sel_l14_s0$604 [7], \sel_l14_s0$604 [7], \sel_l14_s0$604 [7], \sel_l14_s0$604 [7] };
+  assign \$699  = \$697  | \$698 ;
+  assign \$700  = \sel_l14_s0$607  & { \sel_l14_s0$604 [8], \sel_l14_s0$604 [8], \sel_l14_s0$604 [8], \sel_l14_s0$604 [8], \sel_l14_s0$604 [8], \sel_l14_s0$604 [8], \sel_l14_s0$604 [8], \sel_l14_s0$604 [8], \sel_l14_s0$604 [8], \sel_l14_s0$604 [8], \sel_l14_s0$604 [8], \sel_l14_s0$604 [8], \sel_l14_s0$604 [8], \sel_l14_s0$604 [8], \sel_l14_s0$604 [8], \sel_l14_s0$604 [8] };
+  assign sel_or1_6 = \$699  | \$700 ;
+  assign \$701  = \sel_l14_s0$604 [0] | \sel_l14_s0$604 [2];
+  assign \$702  = \sel_l14_s0$604 [4] | \sel_l14_s0$604 [6];
+  assign \$703  = \$701  | \$702 ;
+  assign \$704  = \$703  | \sel_l14_s0$604 [8];
+  assign \$705  = \sel_l14_s0$604 [1] | \sel_l14_s0$604 [2];
+  assign \$706  = \sel_l14_s0$604 [5] | \sel_l14_s0$604 [6];
+  assign \$707  = \$705  | \$706 ;
+  assign \$708  = \sel_l14_s0$604 [3] | \sel_l14_s0$604 [4];
+  assign \$709  = \sel_l14_s0$604 [5] | \sel_l14_s0$604 [6];
+  assign \$710  = \$708  | \$709 ;
+  assign \$711  = \sel_l14_s0$604 [7] | \sel_l14_s0$604 [8];
+  assign \$712  = \sel_l14_s0$593  & { \sel_l14_s0$610 [0], \sel_l14_s0$610 [0], \sel_l14_s0$610 [0], \sel_l14_s0$610 [0], \sel_l14_s0$610 [0], \sel_l14_s0$610 [0], \sel_l14_s0$610 [0], \sel_l14_s0$610 [0], \sel_l14_s0$610 [0], \sel_l14_s0$610 [0], \sel_l14_s0$610 [0], \sel_l14_s0$610 [0], \sel_l14_s0$610 [0], \sel_l14_s0$610 [0], \sel_l14_s0$610 [0], \sel_l14_s0$610 [0] };
+  assign \$713  = \sel_l14_s0$595  & { \sel_l14_s0$610 [1], \sel_l14_s0$610 [1], \sel_l14_s0$610 [1], \sel_l14_s0$610 [1], \sel_l14_s0$610 [1], \sel_l14_s0$610 [1], \sel_l14_s0$610 [1], \sel_l14_s0$610 [1], \sel_l14_s0$610 [1], \sel_l14_s0$610 [1], \sel_l14_s0$610 [1], \sel_l14_s0$610 [1], \sel_l14_s0$610 [1], \sel_l14_s0$610 [1], \sel_l14_s0$610 [1], \sel_l14_s0$610 [1] };
+  assign \$714  = \$712  | \$713 ;
+  assign \$715  = \sel_l14_s0$596  & { \sel_l14_s0$610 [2], \sel_l14_s0$610 [2], \sel_l14_s0$610 [2], \sel_l14_s0$610 [2], \sel_l14_s0$610 [2], \sel_l14_s0$610 [2], \sel_l14_s0$610 [2], \sel_l14_s0$610 [2], \sel_l14_s0$610 [2], \sel_l14_s0$610 [2], \sel_l14_s0$610 [2], \sel_l14_s0$610 [2], \sel_l14_s0$610 [2], \sel_l14_s0$610 [2], \sel_l14_s0$610 [2], \sel_l14_s0$610 [2] };
+  assign sel_or2_0 = \$714  | \$715 ;
+  assign \$716  = \sel_l14_s0$597  & { \sel_l14_s0$610 [3], \sel_l14_s0$610 [3], \sel_l14_s0$610 [3], \sel_l14_s0$610 [3], \sel_l14_s0$610 [3], \sel_l14_s0$610 [3], \sel_l14_s0$610 [3], \sel_l14_s0$610 [3], \sel_l14_s0$610 [3], \sel_l14_s0$610 [3], \sel_l14_s0$610 [3], \sel_l14_s0$610 [3], \sel_l14_s0$610 [3], \sel_l14_s0$610 [3], \sel_l14_s0$610 [3], \sel_l14_s0$610 [3] };
+  assign \$717  = \sel_l14_s0$599  & { \sel_l14_s0$610 [4], \sel_l14_s0$610 [4], \sel_l14_s0$610 [4], \sel_l14_s0$610 [4], \sel_l14_s0$610 [4], \sel_l14_s0$610 [4], \sel_l14_s0$610 [4], \sel_l14_s0$610 [4], \sel_l14_s0$610 [4], \sel_l14_s0$610 [4], \sel_l14_s0$610 [4], \sel_l14_s0$610 [4], \sel_l14_s0$610 [4], \sel_l14_s0$610 [4], \sel_l14_s0$610 [4], \sel_l14_s0$610 [4] };
+  assign \$718  = \$716  | \$717 ;
+  assign \$719  = \sel_l14_s0$600  & { \sel_l14_s0$610 [5], \sel_l14_s0$610 [5], \sel_l14_s0$610 [5], \sel_l14_s0$610 [5], \sel_l14_s0$610 [5], \sel_l14_s0$610 [5], \sel_l14_s0$610 [5], \sel_l14_s0$610 [5], \sel_l14_s0$610 [5], \sel_l14_s0$610 [5], \sel_l14_s0$610 [5], \sel_l14_s0$610 [5], \sel_l14_s0$610 [5], \sel_l14_s0$610 [5], \sel_l14_s0$610 [5], \sel_l14_s0$610 [5] };
+  assign sel_or2_3 = \$718  | \$719 ;
+  assign \$720  = \sel_l14_s0$601  & { \sel_l14_s0$610 [6], \sel_l14_s0$610 [6], \sel_l14_s0$610 [6], \sel_l14_s0$610 [6], \sel_l14_s0$610 [6], \sel_l14_s0$610 [6], \sel_l14_s0$610 [6], \sel_l14_s0$610 [6], \sel_l14_s0$610 [6], \sel_l14_s0$610 [6], \sel_l14_s0$610 [6], \sel_l14_s0$610 [6], \sel_l14_s0$610 [6], \sel_l14_s0$610 [6], \sel_l14_s0$610 [6], \sel_l14_s0$610 [6] };
+  assign \$721  = \sel_l14_s0$607  & { \sel_l14_s0$610 [7], \sel_l14_s0$610 [7], \sel_l14_s0$610 [7], \sel_l14_s0$610 [7], \sel_l14_s0$610 [7], \sel_l14_s0$610 [7], \sel_l14_s0$610 [7], \sel_l14_s0$610 [7], \sel_l14_s0$610 [7], \sel_l14_s0$610 [7], \sel_l14_s0$610 [7], \sel_l14_s0$610 [7], \sel_l14_s0$610 [7], \sel_l14_s0$610 [7], \sel_l14_s0$610 [7], \sel_l14_s0$610 [7] };
+  assign \$722  = \$720  | \$721 ;
+  assign \$723  = \sel_l14_s0$613  & { \sel_l14_s0$610 [8], \sel_l14_s0$610 [8], \sel_l14_s0$610 [8], \sel_l14_s0$610 [8], \sel_l14_s0$610 [8], \sel_l14_s0$610 [8], \sel_l14_s0$610 [8], \sel_l14_s0$610 [8], \sel_l14_s0$610 [8], \sel_l14_s0$610 [8], \sel_l14_s0$610 [8], \sel_l14_s0$610 [8], \sel_l14_s0$610 [8], \sel_l14_s0$610 [8], \sel_l14_s0$610 [8], \sel_l14_s0$610 [8] };
+  assign sel_or2_6 = \$722  | \$723 ;
+  assign \$724  = \sel_l14_s0$610 [1] | \sel_l14_s0$610 [3];
+  assign \$725  = \sel_l14_s0$610 [5] | \sel_l14_s0$610 [7];
+  assign \$726  = \$724  | \$725 ;
+  assign \$727  = \sel_l14_s0$610 [0] | \sel_l14_s0$610 [1];
+  assign \$728  = \sel_l14_s0$610 [4] | \sel_l14_s0$610 [5];
+  assign \$729  = \$727  | \$728 ;
+  assign \$730  = \$729  | \sel_l14_s0$610 [8];
+  assign \$731  = \sel_l14_s0$610 [2] | \sel_l14_s0$610 [3];
+  assign \$732  = \sel_l14_s0$610 [4] | \sel_l14_s0$610 [5];
+  assign \$733  = \$731  | \$732 ;
+  assign \$734  = \sel_l14_s0$610 [6] | \sel_l14_s0$610 [7];
+  assign \$735  = \$734  | \sel_l14_s0$610 [8];
+  assign \$736  = \sel_l14_s0$595  & { \sel_l14_s0$616 [0], \sel_l14_s0$616 [0], \sel_l14_s0$616 [0], \sel_l14_s0$616 [0], \sel_l14_s0$616 [0], \sel_l14_s0$616 [0], \sel_l14_s0$616 [0], \sel_l14_s0$616 [0], \sel_l14_s0$616 [0], \sel_l14_s0$616 [0], \sel_l14_s0$616 [0], \sel_l14_s0$616 [0], \sel_l14_s0$616 [0], \sel_l14_s0$616 [0], \sel_l14_s0$616 [0], \sel_l14_s0$616 [0] };
+  assign \$737  = \sel_l14_s0$596  & { \sel_l14_s0$616 [1], \sel_l14_s0$616 [1], \sel_l14_s0$616 [1], \sel_l14_s0$616 [1], \sel_l14_s0$616 [1], \sel_l14_s0$616 [1], \sel_l14_s0$616 [1], \sel_l14_s0$616 [1], \sel_l14_s0$616 [1], \sel_l14_s0$616 [1], \sel_l14_s0$616 [1], \sel_l14_s0$616 [1], \sel_l14_s0$616 [1], \sel_l14_s0$616 [1], \sel_l14_s0$616 [1], \sel_l14_s0$616 [1] };
+  assign \$738  = \$736  | \$737 ;
+  assign \$739  = \sel_l14_s0$597  & { \sel_l14_s0$616 [2], \sel_l14_s0$616 [2], \sel_l14_s0$616 [2], \sel_l14_s0$616 [2], \sel_l14_s0$616 [2], \sel_l14_s0$616 [2], \sel_l14_s0$616 [2], \sel_l14_s0$616 [2], \sel_l14_s0$616 [2], \sel_l14_s0$616 [2], \sel_l14_s0$616 [2], \sel_l14_s0$616 [2], \sel_l14_s0$616 [2], \sel_l14_s0$616 [2], \sel_l14_s0$616 [2], \sel_l14_s0$616 [2] };
+  assign sel_or3_0 = \$738  | \$739 ;
+  assign \$740  = \sel_l14_s0$599  & { \sel_l14_s0$616 [3], \sel_l14_s0$616 [3], \sel_l14_s0$616 [3], \sel_l14_s0$616 [3], \sel_l14_s0$616 [3], \sel_l14_s0$616 [3], \sel_l14_s0$616 [3], \sel_l14_s0$616 [3], \sel_l14_s0$616 [3], \sel_l14_s0$616 [3], \sel_l14_s0$616 [3], \sel_l14_s0$616 [3], \sel_l14_s0$616 [3], \sel_l14_s0$616 [3], \sel_l14_s0$616 [3], \sel_l14_s0$616 [3] };
+  assign \$741  = \sel_l14_s0$600  & { \sel_l14_s0$616 [4], \sel_l14_s0$616 [4], \sel_l14_s0$616 [4], \sel_l14_s0$616 [4], \sel_l14_s0$616 [4], \sel_l14_s0$616 [4], \sel_l14_s0$616 [4], \sel_l14_s0$616 [4], \sel_l14_s0$616 [4], \sel_l14_s0$616 [4], \sel_l14_s0$616 [4], \sel_l14_s0$616 [4], \sel_l14_s0$616 [4], \sel_l14_s0$616 [4], \sel_l14_s0$616 [4], \sel_l14_s0$616 [4] };
+  assign \$742  = \$740  | \$741 ;
+  assign \$743  = \sel_l14_s0$601  & { \sel_l14_s0$616 [5], \sel_l14_s0$616 [5], \sel_l14_s0$616 [5], \sel_l14_s0$616 [5], \sel_l14_s0$616 [5], \sel_l14_s0$616 [5], \sel_l14_s0$616 [5], \sel_l14_s0$616 [5], \sel_l14_s0$616 [5], \sel_l14_s0$616 [5], \sel_l14_s0$616 [5], \sel_l14_s0$616 [5], \sel_l14_s0$616 [5], \sel_l14_s0$616 [5], \sel_l14_s0$616 [5], \sel_l14_s0$616 [5] };
+  assign sel_or3_3 = \$742  | \$743 ;
+  assign \$744  = \sel_l14_s0$607  & { \sel_l14_s0$616 [6], \sel_l14_s0$616 [6], \sel_l14_s0$616 [6], \sel_l14_s0$616 [6], \sel_l14_s0$616 [6], \sel_l14_s0$616 [6], \sel_l14_s0$616 [6], \sel_l14_s0$616 [6], \sel_l14_s0$616 [6], \sel_l14_s0$616 [6], \sel_l14_s0$616 [6], \sel_l14_s0$616 [6], \sel_l14_s0$616 [6], \sel_l14_s0$616 [6], \sel_l14_s0$616 [6], \sel_l14_s0$616 [6] };
+  assign \$745  = \sel_l14_s0$613  & { \sel_l14_s0$616 [7], \sel_l14_s0$616 [7], \sel_l14_s0$616 [7], \sel_l14_s0$616 [7], \sel_l14_s0$616 [7], \sel_l14_s0$616 [7], \sel_l14_s0$616 [7], \sel_l14_s0$616 [7], \sel_l14_s0$616 [7], \sel_l14_s0$616 [7], \sel_l14_s0$616 [7], \sel_l14_s0$616 [7], \sel_l14_s0$616 [7], \sel_l14_s0$616 [7], \sel_l14_s0$616 [7], \sel_l14_s0$616 [7] };
+  assign \$746  = \$744  | \$745 ;
+  assign \$747  = \sel_l14_s0$619  & { \sel_l14_s0$616 [8], \sel_l14_s0$616 [8], \sel_l14_s0$616 [8], \sel_l14_s0$616 [8], \sel_l14_s0$616 [8], \sel_l14_s0$616 [8], \sel_l14_s0$616 [8], \sel_l14_s0$616 [8], \sel_l14_s0$616 [8], \sel_l14_s0$616 [8], \sel_l14_s0$616 [8], \sel_l14_s0$616 [8], \sel_l14_s0$616 [8], \sel_l14_s0$616 [8], \sel_l14_s0$616 [8], \sel_l14_s0$616 [8] };
+  assign sel_or3_6 = \$746  | \$747 ;
+  assign \$748  = \sel_l14_s0$616 [0] | \sel_l14_s0$616 [2];
+  assign \$749  = \sel_l14_s0$616 [4] | \sel_l14_s0$616 [6];
+  assign \$750  = \$748  | \$749 ;
+  assign \$751  = \$750  | \sel_l14_s0$616 [8];
+  assign \$752  = \sel_l14_s0$616 [0] | \sel_l14_s0$616 [3];
+  assign \$753  = \sel_l14_s0$616 [4] | \sel_l14_s0$616 [7];
+  assign \$754  = \$752  | \$753 ;
+  assign \$755  = \$754  | \sel_l14_s0$616 [8];
+  assign \$756  = \sel_l14_s0$616 [1] | \sel_l14_s0$616 [2];
+  assign \$757  = \sel_l14_s0$616 [3] | \sel_l14_s0$616 [4];
+  assign \$758  = \$756  | \$757 ;
+  assign \$759  = \sel_l14_s0$616 [5] | \sel_l14_s0$616 [6];
+  assign \$760  = \sel_l14_s0$616 [7] | \sel_l14_s0$616 [8];
+  assign \$761  = \$759  | \$760 ;
+  assign \$762  = \sel_l14_s0$596  & { \sel_l14_s0$622 [0], \sel_l14_s0$622 [0], \sel_l14_s0$622 [0], \sel_l14_s0$622 [0], \sel_l14_s0$622 [0], \sel_l14_s0$622 [0], \sel_l14_s0$622 [0], \sel_l14_s0$622 [0], \sel_l14_s0$622 [0], \sel_l14_s0$622 [0], \sel_l14_s0$622 [0], \sel_l14_s0$622 [0], \sel_l14_s0$622 [0], \sel_l14_s0$622 [0], \sel_l14_s0$622 [0], \sel_l14_s0$622 [0] };
+  assign \$763  = \sel_l14_s0$597  & { \sel_l14_s0$622 [1], \sel_l14_s0$622 [1], \sel_l14_s0$622 [1], \sel_l14_s0$622 [1], \sel_l14_s0$622 [1], \sel_l14_s0$622 [1], \sel_l14_s0$622 [1], \sel_l14_s0$622 [1], \sel_l14_s0$622 [1], \sel_l14_s0$622 [1], \sel_l14_s0$622 [1], \sel_l14_s0$622 [1], \sel_l14_s0$622 [1], \sel_l14_s0$622 [1], \sel_l14_s0$622 [1], \sel_l14_s0$622 [1] };
+  assign \$764  = \$762  | \$763 ;
+  assign \$765  = \sel_l14_s0$599  & { \sel_l14_s0$622 [2], \sel_l14_s0$622 [2], \sel_l14_s0$622 [2], \sel_l14_s0$622 [2], \sel_l14_s0$622 [2], \sel_l14_s0$622 [2], \sel_l14_s0$622 [2], \sel_l14_s0$622 [2], \sel_l14_s0$622 [2], \sel_l14_s0$622 [2], \sel_l14_s0$622 [2], \sel_l14_s0$622 [2], \sel_l14_s0$622 [2], \sel_l14_s0$622 [2], \sel_l14_s0$622 [2], \sel_l14_s0$622 [2] };
+  assign sel_or4_0 = \$764  | \$765 ;
+  assign \$766  = \sel_l14_s0$600  & { \sel_l14_s0$622 [3], \sel_l14_s0$622 [3], \sel_l14_s0$622 [3], \sel_l14_s0$622 [3], \sel_l14_s0$622 [3], \sel_l14_s0$622 [3], \sel_l14_s0$622 [3], \sel_l14_s0$622 [3], \sel_l14_s0$622 [3], \sel_l14_s0$622 [3], \sel_l14_s0$622 [3], \sel_l14_s0$622 [3], \sel_l14_s0$622 [3], \sel_l14_s0$622 [3], \sel_l14_s0$622 [3], \sel_l14_s0$622 [3] };
+  assign \$767  = \sel_l14_s0$601  & { \sel_l14_s0$622 [4], \sel_l14_s0$622 [4], \sel_l14_s0$622 [4], \sel_l14_s0$622 [4], \sel_l14_s0$622 [4], \sel_l14_s0$622 [4], \sel_l14_s0$622 [4], \sel_l14_s0$622 [4], \sel_l14_s0$622 [4], \sel_l14_s0$622 [4], \sel_l14_s0$622 [4], \sel_l14_s0$622 [4], \sel_l14_s0$622 [4], \sel_l14_s0$622 [4], \sel_l14_s0$622 [4], \sel_l14_s0$622 [4] };
+  assign \$768  = \$766  | \$767 ;
+  assign \$769  = \sel_l14_s0$607  & { \sel_l14_s0$622 [5], \sel_l14_s0$622 [5], \sel_l14_s0$622 [5], \sel_l14_s0$622 [5], \sel_l14_s0$622 [5], \sel_l14_s0$622 [5], \sel_l14_s0$622 [5], \sel_l14_s0$622 [5], \sel_l14_s0$622 [5], \sel_l14_s0$622 [5], \sel_l14_s0$622 [5], \sel_l14_s0$622 [5], \sel_l14_s0$622 [5], \sel_l14_s0$622 [5], \sel_l14_s0$622 [5], \sel_l14_s0$622 [5] };
+  assign sel_or4_3 = \$768  | \$769 ;
+  assign \$770  = \sel_l14_s0$613  & { \sel_l14_s0$622 [6], \sel_l14_s0$622 [6], \sel_l14_s0$622 [6], \sel_l14_s0$622 [6], \sel_l14_s0$622 [6], \sel_l14_s0$622 [6], \sel_l14_s0$622 [6], \sel_l14_s0$622 [6], \sel_l14_s0$622 [6], \sel_l14_s0$622 [6], \sel_l14_s0$622 [6], \sel_l14_s0$622 [6], \sel_l14_s0$622 [6], \sel_l14_s0$622 [6], \sel_l14_s0$622 [6], \sel_l14_s0$622 [6] };
+  assign \$771  = \sel_l14_s0$619  & { \sel_l14_s0$622 [7], \sel_l14_s0$622 [7], \sel_l14_s0$622 [7], \sel_l14_s0$622 [7], \sel_l14_s0$622 [7], \sel_l14_s0$622 [7], \sel_l14_s0$622 [7], \sel_l14_s0$622 [7], \sel_l14_s0$622 [7], \sel_l14_s0$622 [7], \sel_l14_s0$622 [7], \sel_l14_s0$622 [7], \sel_l14_s0$622 [7], \sel_l14_s0$622 [7], \sel_l14_s0$622 [7], \sel_l14_s0$622 [7] };
+  assign \$772  = \$770  | \$771 ;
+  assign \$773  = \sel_l14_s0$625  & { \sel_l14_s0$622 [8], \sel_l14_s0$622 [8], \sel_l14_s0$622 [8], \sel_l14_s0$622 [8], \sel_l14_s0$622 [8], \sel_l14_s0$622 [8], \sel_l14_s0$622 [8], \sel_l14_s0$622 [8], \sel_l14_s0$622 [8], \sel_l14_s0$622 [8], \sel_l14_s0$622 [8], \sel_l14_s0$622 [8], \sel_l14_s0$622 [8], \sel_l14_s0$622 [8], \sel_l14_s0$622 [8], \sel_l14_s0$622 [8] };
+  assign sel_or4_6 = \$772  | \$773 ;
+  assign \$774  = \sel_l14_s0$622 [1] | \sel_l14_s0$622 [3];
+  assign \$775  = \sel_l14_s0$622 [5] | \sel_l14_s0$622 [7];
+  assign \$776  = \$774  | \$775 ;
+  assign \$777  = \sel_l14_s0$622 [2] | \sel_l14_s0$622 [3];
+  assign \$778  = \sel_l14_s0$622 [6] | \sel_l14_s0$622 [7];
+  assign \$779  = \$777  | \$778 ;
+  assign \$780  = \sel_l14_s0$622 [0] | \sel_l14_s0$622 [1];
+  assign \$781  = \sel_l14_s0$622 [2] | \sel_l14_s0$622 [3];
+  assign \$782  = \$780  | \$781 ;
+  assign \$783  = \$782  | \sel_l14_s0$622 [8];
+  assign \$784  = \sel_l14_s0$622 [4] | \sel_l14_s0$622 [5];
+  assign \$785  = \sel_l14_s0$622 [6] | \sel_l14_s0$622 [7];
+  assign \$786  = \$784  | \$785 ;
+  assign \$787  = \$786  | \sel_l14_s0$622 [8];
+  assign \$788  = \sel_l14_s0$597  & { \sel_l14_s0$628 [0], \sel_l14_s0$628 [0], \sel_l14_s0$628 [0], \sel_l14_s0$628 [0], \sel_l14_s0$628 [0], \sel_l14_s0$628 [0], \sel_l14_s0$628 [0], \sel_l14_s0$628 [0], \sel_l14_s0$628 [0], \sel_l14_s0$628 [0], \sel_l14_s0$628 [0], \sel_l14_s0$628 [0], \sel_l14_s0$628 [0], \sel_l14_s0$628 [0], \sel_l14_s0$628 [0], \sel_l14_s0$628 [0] };
+  assign \$789  = \sel_l14_s0$599  & { \sel_l14_s0$628 [1], \sel_l14_s0$628 [1], \sel_l14_s0$628 [1], \sel_l14_s0$628 [1], \sel_l14_s0$628 [1], \sel_l14_s0$628 [1], \sel_l14_s0$628 [1], \sel_l14_s0$628 [1], \sel_l14_s0$628 [1], \sel_l14_s0$628 [1], \sel_l14_s0$628 [1], \sel_l14_s0$628 [1], \sel_l14_s0$628 [1], \sel_l14_s0$628 [1], \sel_l14_s0$628 [1], \sel_l14_s0$628 [1] };
+  assign \$790  = \$788  | \$789 ;
+  assign \$791  = \sel_l14_s0$600  & { \sel_l14_s0$628 [2], \sel_l14_s0$628 [2], \sel_l14_s0$628 [2], \sel_l14_s0$628 [2], \sel_l14_s0$628 [2], \sel_l14_s0$628 [2], \sel_l14_s0$628 [2], \sel_l14_s0$628 [2], \sel_l14_s0$628 [2], \sel_l14_s0$628 [2], \sel_l14_s0$628 [2], \sel_l14_s0$628 [2], \sel_l14_s0$628 [2], \sel_l14_s0$628 [2], \sel_l14_s0$628 [2], \sel_l14_s0$628 [2] };
+  assign sel_or5_0 = \$790  | \$791 ;
+  assign \$792  = \sel_l14_s0$601  & { \sel_l14_s0$628 [3], \sel_l14_s0$628 [3], \sel_l14_s0$628 [3], \sel_l14_s0$628 [3], \sel_l14_s0$628 [3], \sel_l14_s0$628 [3], \sel_l14_s0$628 [3], \sel_l14_s0$628 [3], \sel_l14_s0$628 [3], \sel_l14_s0$628 [3], \sel_l14_s0$628 [3], \sel_l14_s0$628 [3], \sel_l14_s0$628 [3], \sel_l14_s0$628 [3], \sel_l14_s0$628 [3], \sel_l14_s0$628 [3] };
+  assign \$793  = \sel_l14_s0$607  & { \sel_l14_s0$628 [4], \sel_l14_s0$628 [4], \sel_l14_s0$628 [4], \sel_l14_s0$628 [4], \sel_l14_s0$628 [4], \sel_l14_s0$628 [4], \sel_l14_s0$628 [4], \sel_l14_s0$628 [4], \sel_l14_s0$628 [4], \sel_l14_s0$628 [4], \sel_l14_s0$628 [4], \sel_l14_s0$628 [4], \sel_l14_s0$628 [4], \sel_l14_s0$628 [4], \sel_l14_s0$628 [4], \sel_l14_s0$628 [4] };
+  assign \$794  = \$792  | \$793 ;
+  assign \$795  = \sel_l14_s0$613  & { \sel_l14_s0$628 [5], \sel_l14_s0$628 [5], \sel_l14_s0$628 [5], \sel_l14_s0$628 [5], \sel_l14_s0$628 [5], \sel_l14_s0$628 [5], \sel_l14_s0$628 [5], \sel_l14_s0$628 [5], \sel_l14_s0$628 [5], \sel_l14_s0$628 [5], \sel_l14_s0$628 [5], \sel_l14_s0$628 [5], \sel_l14_s0$628 [5], \sel_l14_s0$628 [5], \sel_l14_s0$628 [5], \sel_l14_s0$628 [5] };
+  assign sel_or5_3 = \$794  | \$795 ;
+  assign \$796  = \sel_l14_s0$619  & { \sel_l14_s0$628 [6], \sel_l14_s0$628 [6], \sel_l14_s0$628 [6], \sel_l14_s0$628 [6], \sel_l14_s0$628 [6], \sel_l14_s0$628 [6], \sel_l14_s0$628 [6], \sel_l14_s0$628 [6], \sel_l14_s0$628 [6], \sel_l14_s0$628 [6], \sel_l14_s0$628 [6], \sel_l14_s0$628 [6], \sel_l14_s0$628 [6], \sel_l14_s0$628 [6], \sel_l14_s0$628 [6], \sel_l14_s0$628 [6] };
+  assign \$797  = \sel_l14_s0$625  & { \sel_l14_s0$628 [7], \sel_l14_s0$628 [7], \sel_l14_s0$628 [7], \sel_l14_s0$628 [7], \sel_l14_s0$628 [7], \sel_l14_s0$628 [7], \sel_l14_s0$628 [7], \sel_l14_s0$628 [7], \sel_l14_s0$628 [7], \sel_l14_s0$628 [7], \sel_l14_s0$628 [7], \sel_l14_s0$628 [7], \sel_l14_s0$628 [7], \sel_l14_s0$628 [7], \sel_l14_s0$628 [7], \sel_l14_s0$628 [7] };
+  assign \$798  = \$796  | \$797 ;
+  assign \$799  = \sel_l14_s0$631  & { \sel_l14_s0$628 [8], \sel_l14_s0$628 [8], \sel_l14_s0$628 [8], \sel_l14_s0$628 [8], \sel_l14_s0$628 [8], \sel_l14_s0$628 [8], \sel_l14_s0$628 [8], \sel_l14_s0$628 [8], \sel_l14_s0$628 [8], \sel_l14_s0$628 [8], \sel_l14_s0$628 [8], \sel_l14_s0$628 [8], \sel_l14_s0$628 [8], \sel_l14_s0$628 [8], \sel_l14_s0$628 [8], \sel_l14_s0$628 [8] };
+  assign sel_or5_6 = \$798  | \$799 ;
+  assign \$800  = \sel_l14_s0$628 [0] | \sel_l14_s0$628 [2];
+  assign \$801  = \sel_l14_s0$628 [4] | \sel_l14_s0$628 [6];
+  assign \$802  = \$800  | \$801 ;
+  assign \$803  = \$802  | \sel_l14_s0$628 [8];
+  assign \$804  = \sel_l14_s0$628 [1] | \sel_l14_s0$628 [2];
+  assign \$805  = \sel_l14_s0$628 [5] | \sel_l14_s0$628 [6];
+  assign \$806  = \$804  | \$805 ;
+  assign \$807  = \sel_l14_s0$628 [0] | \sel_l14_s0$628 [1];
+  assign \$808  = \sel_l14_s0$628 [2] | \sel_l14_s0$628 [7];
+  assign \$809  = \$807  | \$808 ;
+  assign \$810  = \$809  | \sel_l14_s0$628 [8];
+  assign \$811  = \sel_l14_s0$628 [3] | \sel_l14_s0$628 [4];
+  assign \$812  = \sel_l14_s0$628 [5] | \sel_l14_s0$628 [6];
+  assign \$813  = \$811  | \$812 ;
+  assign \$814  = \sel_l14_s0$628 [7] | \sel_l14_s0$628 [8];
+  assign \$815  = \$813  | \$814 ;
+  assign \$816  = \sel_l14_s0$599  & { \sel_l14_s0$634 [0], \sel_l14_s0$634 [0], \sel_l14_s0$634 [0], \sel_l14_s0$634 [0], \sel_l14_s0$634 [0], \sel_l14_s0$634 [0], \sel_l14_s0$634 [0], \sel_l14_s0$634 [0], \sel_l14_s0$634 [0], \sel_l14_s0$634 [0], \sel_l14_s0$634 [0], \sel_l14_s0$634 [0], \sel_l14_s0$634 [0], \sel_l14_s0$634 [0], \sel_l14_s0$634 [0], \sel_l14_s0$634 [0] };
+  assign \$817  = \sel_l14_s0$600  & { \sel_l14_s0$634 [1], \sel_l14_s0$634 [1], \sel_l14_s0$634 [1], \sel_l14_s0$634 [1], \sel_l14_s0$634 [1], \sel_l14_s0$634 [1], \sel_l14_s0$634 [1], \sel_l14_s0$634 [1], \sel_l14_s0$634 [1], \sel_l14_s0$634 [1], \sel_l14_s0$634 [1], \sel_l14_s0$634 [1], \sel_l14_s0$634 [1], \sel_l14_s0$634 [1], \sel_l14_s0$634 [1], \sel_l14_s0$634 [1] };
+  assign \$818  = \$816  | \$817 ;
+  assign \$819  = \sel_l14_s0$601  & { \sel_l14_s0$634 [2], \sel_l14_s0$634 [2], \sel_l14_s0$634 [2], \sel_l14_s0$634 [2], \sel_l14_s0$634 [2], \sel_l14_s0$634 [2], \sel_l14_s0$634 [2], \sel_l14_s0$634 [2], \sel_l14_s0$634 [2], \sel_l14_s0$634 [2], \sel_l14_s0$634 [2], \sel_l14_s0$634 [2], \sel_l14_s0$634 [2], \sel_l14_s0$634 [2], \sel_l14_s0$634 [2], \sel_l14_s0$634 [2] };
+  assign sel_or6_0 = \$818  | \$819 ;
+  assign \$820  = \sel_l14_s0$607  & { \sel_l14_s0$634 [3], \sel_l14_s0$634 [3], \sel_l14_s0$634 [3], \sel_l14_s0$634 [3], \sel_l14_s0$634 [3], \sel_l14_s0$634 [3], \sel_l14_s0$634 [3], \sel_l14_s0$634 [3], \sel_l14_s0$634 [3], \sel_l14_s0$634 [3], \sel_l14_s0$634 [3], \sel_l14_s0$634 [3], \sel_l14_s0$634 [3], \sel_l14_s0$634 [3], \sel_l14_s0$634 [3], \sel_l14_s0$634 [3] };
+  assign \$821  = \sel_l14_s0$613  & { \sel_l14_s0$634 [4], \sel_l14_s0$634 [4], \sel_l14_s0$634 [4], \sel_l14_s0$634 [4], \sel_l14_s0$634 [4], \sel_l14_s0$634 [4], \sel_l14_s0$634 [4], \sel_l14_s0$634 [4], \sel_l14_s0$634 [4], \sel_l14_s0$634 [4], \sel_l14_s0$634 [4], \sel_l14_s0$634 [4], \sel_l14_s0$634 [4], \sel_l14_s0$634 [4], \sel_l14_s0$634 [4], \sel_l14_s0$634 [4] };
+  assign \$822  = \$820  | \$821 ;
+  assign \$823  = \sel_l14_s0$619  & { \sel_l14_s0$634 [5], \sel_l14_s0$634 [5], \sel_l14_s0$634 [5], \sel_l14_s0$634 [5], \sel_l14_s0$634 [5], \sel_l14_s0$634 [5], \sel_l14_s0$634 [5], \sel_l14_s0$634 [5], \sel_l14_s0$634 [5], \sel_l14_s0$634 [5], \sel_l14_s0$634 [5], \sel_l14_s0$634 [5], \sel_l14_s0$634 [5], \sel_l14_s0$634 [5], \sel_l14_s0$634 [5], \sel_l14_s0$634 [5] };
+  assign sel_or6_3 = \$822  | \$823 ;
+  assign \$824  = \sel_l14_s0$625  & { \sel_l14_s0$634 [6], \sel_l14_s0$634 [6], \sel_l14_s0$634 [6], \sel_l14_s0$634 [6], \sel_l14_s0$634 [6], \sel_l14_s0$634 [6], \sel_l14_s0$634 [6], \sel_l14_s0$634 [6], \sel_l14_s0$634 [6], \sel_l14_s0$634 [6], \sel_l14_s0$634 [6], \sel_l14_s0$634 [6], \sel_l14_s0$634 [6], \sel_l14_s0$634 [6], \sel_l14_s0$634 [6], \sel_l14_s0$634 [6] };
+  assign \$825  = \sel_l14_s0$631  & { \sel_l14_s0$634 [7], \sel_l14_s0$634 [7], \sel_l14_s0$634 [7], \sel_l14_s0$634 [7], \sel_l14_s0$634 [7], \sel_l14_s0$634 [7], \sel_l14_s0$634 [7], \sel_l14_s0$634 [7], \sel_l14_s0$634 [7], \sel_l14_s0$634 [7], \sel_l14_s0$634 [7], \sel_l14_s0$634 [7], \sel_l14_s0$634 [7], \sel_l14_s0$634 [7], \sel_l14_s0$634 [7], \sel_l14_s0$634 [7] };
+  assign \$826  = \$824  | \$825 ;
+  assign \$827  = \sel_l14_s0$637  & { \sel_l14_s0$634 [8], \sel_l14_s0$634 [8], \sel_l14_s0$634 [8], \sel_l14_s0$634 [8], \sel_l14_s0$634 [8], \sel_l14_s0$634 [8], \sel_l14_s0$634 [8], \sel_l14_s0$634 [8], \sel_l14_s0$634 [8], \sel_l14_s0$634 [8], \sel_l14_s0$634 [8], \sel_l14_s0$634 [8], \sel_l14_s0$634 [8], \sel_l14_s0$634 [8], \sel_l14_s0$634 [8], \sel_l14_s0$634 [8] };
+  assign sel_or6_6 = \$826  | \$827 ;
+  assign \$828  = \sel_l14_s0$634 [1] | \sel_l14_s0$634 [3];
+  assign \$829  = \sel_l14_s0$634 [5] | \sel_l14_s0$634 [7];
+  assign \$830  = \$828  | \$829 ;
+  assign \$831  = \sel_l14_s0$634 [0] | \sel_l14_s0$634 [1];
+  assign \$832  = \sel_l14_s0$634 [4] | \sel_l14_s0$634 [5];
+  assign \$833  = \$831  | \$832 ;
+  assign \$834  = \$833  | \sel_l14_s0$634 [8];
+  assign \$835  = \sel_l14_s0$634 [0] | \sel_l14_s0$634 [1];
+  assign \$836  = \sel_l14_s0$634 [6] | \sel_l14_s0$634 [7];
+  assign \$837  = \$835  | \$836 ;
+  assign \$838  = \$837  | \sel_l14_s0$634 [8];
+  assign \$839  = \sel_l14_s0$634 [2] | \sel_l14_s0$634 [3];
+  assign \$840  = \sel_l14_s0$634 [4] | \sel_l14_s0$634 [5];
+  assign \$841  = \$839  | \$840 ;
+  assign \$842  = \sel_l14_s0$634 [6] | \sel_l14_s0$634 [7];
+  assign \$843  = \$842  | \sel_l14_s0$634 [8];
+  assign \$844  = \$841  | \$843 ;
+  assign \$845  = \sel_l14_s0$600  & { \sel_l14_s0$640 [0], \sel_l14_s0$640 [0], \sel_l14_s0$640 [0], \sel_l14_s0$640 [0], \sel_l14_s0$640 [0], \sel_l14_s0$640 [0], \sel_l14_s0$640 [0], \sel_l14_s0$640 [0], \sel_l14_s0$640 [0], \sel_l14_s0$640 [0], \sel_l14_s0$640 [0], \sel_l14_s0$640 [0], \sel_l14_s0$640 [0], \sel_l14_s0$640 [0], \sel_l14_s0$640 [0], \sel_l14_s0$640 [0] };
+  assign \$846  = \sel_l14_s0$601  & { \sel_l14_s0$640 [1], \sel_l14_s0$640 [1], \sel_l14_s0$640 [1], \sel_l14_s0$640 [1], \sel_l14_s0$640 [1], \sel_l14_s0$640 [1], \sel_l14_s0$640 [1], \sel_l14_s0$640 [1], \sel_l14_s0$640 [1], \sel_l14_s0$640 [1], \sel_l14_s0$640 [1], \sel_l14_s0$640 [1], \sel_l14_s0$640 [1], \sel_l14_s0$640 [1], \sel_l14_s0$640 [1], \sel_l14_s0$640 [1] };
+  assign \$847  = \$845  | \$846 ;
+  assign \$848  = \sel_l14_s0$607  & { \sel_l14_s0$640 [2], \sel_l14_s0$640 [2], \sel_l14_s0$640 [2], \sel_l14_s0$640 [2], \sel_l14_s0$640 [2], \sel_l14_s0$640 [2], \sel_l14_s0$640 [2], \sel_l14_s0$640 [2], \sel_l14_s0$640 [2], \sel_l14_s0$640 [2], \sel_l14_s0$640 [2], \sel_l14_s0$640 [2], \sel_l14_s0$640 [2], \sel_l14_s0$640 [2], \sel_l14_s0$640 [2], \sel_l14_s0$640 [2] };
+  assign sel_or7_0 = \$847  | \$848 ;
+  assign \$849  = \sel_l14_s0$613  & { \sel_l14_s0$640 [3], \sel_l14_s0$640 [3], \sel_l14_s0$640 [3], \sel_l14_s0$640 [3], \sel_l14_s0$640 [3], \sel_l14_s0$640 [3], \sel_l14_s0$640 [3], \sel_l14_s0$640 [3], \sel_l14_s0$640 [3], \sel_l14_s0$640 [3], \sel_l14_s0$640 [3], \sel_l14_s0$640 [3], \sel_l14_s0$640 [3], \sel_l14_s0$640 [3], \sel_l14_s0$640 [3], \sel_l14_s0$640 [3] };
+  assign \$850  = \sel_l14_s0$619  & { \sel_l14_s0$640 [4], \sel_l14_s0$640 [4], \sel_l14_s0$640 [4], \sel_l14_s0$640 [4], \sel_l14_s0$640 [4], \sel_l14_s0$640 [4], \sel_l14_s0$640 [4], \sel_l14_s0$640 [4], \sel_l14_s0$640 [4], \sel_l14_s0$640 [4], \sel_l14_s0$640 [4], \sel_l14_s0$640 [4], \sel_l14_s0$640 [4], \sel_l14_s0$640 [4], \sel_l14_s0$640 [4], \sel_l14_s0$640 [4] };
+  assign \$851  = \$849  | \$850 ;
+  assign \$852  = \sel_l14_s0$625  & { \sel_l14_s0$640 [5], \sel_l14_s0$640 [5], \sel_l14_s0$640 [5], \sel_l14_s0$640 [5], \sel_l14_s0$640 [5], \sel_l14_s0$640 [5], \sel_l14_s0$640 [5], \sel_l14_s0$640 [5], \sel_l14_s0$640 [5], \sel_l14_s0$640 [5], \sel_l14_s0$640 [5], \sel_l14_s0$640 [5], \sel_l14_s0$640 [5], \sel_l14_s0$640 [5], \sel_l14_s0$640 [5], \sel_l14_s0$640 [5] };
+  assign sel_or7_3 = \$851  | \$852 ;
+  assign \$853  = \sel_l14_s0$631  & { \sel_l14_s0$640 [6], \sel_l14_s0$640 [6], \sel_l14_s0$640 [6], \sel_l14_s0$640 [6], \sel_l14_s0$640 [6], \sel_l14_s0$640 [6], \sel_l14_s0$640 [6], \sel_l14_s0$640 [6], \sel_l14_s0$640 [6], \sel_l14_s0$640 [6], \sel_l14_s0$640 [6], \sel_l14_s0$640 [6], \sel_l14_s0$640 [6], \sel_l14_s0$640 [6], \sel_l14_s0$640 [6], \sel_l14_s0$640 [6] };
+  assign \$854  = \sel_l14_s0$637  & { \sel_l14_s0$640 [7], \sel_l14_s0$640 [7], \sel_l14_s0$640 [7], \sel_l14_s0$640 [7], \sel_l14_s0$640 [7], \sel_l14_s0$640 [7], \sel_l14_s0$640 [7], \sel_l14_s0$640 [7], \sel_l14_s0$640 [7], \sel_l14_s0$640 [7], \sel_l14_s0$640 [7], \sel_l14_s0$640 [7], \sel_l14_s0$640 [7], \sel_l14_s0$640 [7], \sel_l14_s0$640 [7], \sel_l14_s0$640 [7] };
+  assign \$855  = \$853  | \$854 ;
+  assign \$856  = \sel_l14_s0$643  & { \sel_l14_s0$640 [8], \sel_l14_s0$640 [8], \sel_l14_s0$640 [8], \sel_l14_s0$640 [8], \sel_l14_s0$640 [8], \sel_l14_s0$640 [8], \sel_l14_s0$640 [8], \sel_l14_s0$640 [8], \sel_l14_s0$640 [8], \sel_l14_s0$640 [8], \sel_l14_s0$640 [8], \sel_l14_s0$640 [8], \sel_l14_s0$640 [8], \sel_l14_s0$640 [8], \sel_l14_s0$640 [8], \sel_l14_s0$640 [8] };
+  assign sel_or7_6 = \$855  | \$856 ;
+  assign \$857  = \sel_l14_s0$640 [0] | \sel_l14_s0$640 [2];
+  assign \$858  = \sel_l14_s0$640 [4] | \sel_l14_s0$640 [6];
+  assign \$859  = \$857  | \$858 ;
+  assign \$860  = \$859  | \sel_l14_s0$640 [8];
+  assign \$861  = \sel_l14_s0$640 [0] | \sel_l14_s0$640 [3];
+  assign \$862  = \sel_l14_s0$640 [4] | \sel_l14_s0$640 [7];
+  assign \$863  = \$861  | \$862 ;
+  assign \$864  = \$863  | \sel_l14_s0$640 [8];
+  assign \$865  = \sel_l14_s0$640 [0] | \sel_l14_s0$640 [5];
+  assign \$866  = \sel_l14_s0$640 [6] | \sel_l14_s0$640 [7];
+  assign \$867  = \$865  | \$866 ;
+  assign \$868  = \$867  | \sel_l14_s0$640 [8];
+  assign \$869  = \sel_l14_s0$640 [1] | \sel_l14_s0$640 [2];
+  assign \$870  = \sel_l14_s0$640 [3] | \sel_l14_s0$640 [4];
+  assign \$871  = \$869  | \$870 ;
+  assign \$872  = \sel_l14_s0$640 [5] | \sel_l14_s0$640 [6];
+  assign \$873  = \sel_l14_s0$640 [7] | \sel_l14_s0$640 [8];
+  assign \$874  = \$872  | \$873 ;
+  assign \$875  = \$871  | \$874 ;
+  assign \$876  = sel_or0_0 | sel_or0_3;
+  assign sel_val0 = \$876  | sel_or0_6;
+  assign \$877  = sel_or1_0 | sel_or1_3;
+  assign sel_val1 = \$877  | sel_or1_6;
+  assign \$878  = sel_or2_0 | sel_or2_3;
+  assign sel_val2 = \$878  | sel_or2_6;
+  assign \$879  = sel_or3_0 | sel_or3_3;
+  assign sel_val3 = \$879  | sel_or3_6;
+  assign \$880  = sel_or4_0 | sel_or4_3;
+  assign sel_val4 = \$880  | sel_or4_6;
+  assign \$881  = sel_or5_0 | sel_or5_3;
+  assign sel_val5 = \$881  | sel_or5_6;
+  assign \$882  = sel_or6_0 | sel_or6_3;
+  assign sel_val6 = \$882  | sel_or6_6;
+  assign \$883  = sel_or7_0 | sel_or7_3;
+  assign sel_val7 = \$883  | sel_or7_6;
+  assign \$884  = ~ adv12_valid;
+  assign adv12 = \$884  | o__ready;
+  assign \$885  = wr__addr + 1'h1;
+  assign \$886  = rd__addr + 1'h1;
+  always @(posedge clk)
+    valid_s0 <= \$887 ;
+  always @(posedge clk)
+    valid_s1 <= \$888 ;
+  always @(posedge clk)
+    valid_s2 <= \$889 ;
+  always @(posedge clk)
+    valid_s3 <= \$890 ;
+  always @(posedge clk)
+    valid_s4 <= \$891 ;
+  always @(posedge clk)
+    valid_s5 <= \$892 ;
+  always @(posedge clk)
+    valid_s6 <= \$893 ;
+  always @(posedge clk)
+    valid_s7 <= \$894 ;
+  always @(posedge clk)
+    valid_s8 <= \$895 ;
+  always @(posedge clk)
+    valid_s9 <= \$896 ;
+  always @(posedge clk)
+    valid_s10 <= \$897 ;
+  always @(posedge clk)
+    o__valid <= \$898 ;
+  always @(posedge clk)
+    adv0_valid <= \$899 ;
+  always @(posedge clk)
+    \sel_l2_s0$54  <= \$900 ;
+  always @(posedge clk)
+    sel_l2_s0 <= \$901 ;
+  always @(posedge clk)
+    \sel_l2_s0$61  <= \$902 ;
+  always @(posedge clk)
+    \sel_l2_s0$60  <= \$903 ;
+  always @(posedge clk)
+    \sel_l2_s0$68  <= \$904 ;
+  always @(posedge clk)
+    \sel_l2_s0$67  <= \$905 ;
+  always @(posedge clk)
+    \sel_l2_s0$75  <= \$906 ;
+  always @(posedge clk)
+    \sel_l2_s0$74  <= \$907 ;
+  always @(posedge clk)
+    \sel_l2_s0$56  <= \$908 ;
+  always @(posedge clk)
+    \sel_l2_s0$55  <= \$909 ;
+  always @(posedge clk)
+    \sel_l2_s0$63  <= \$910 ;
+  always @(posedge clk)
+    \sel_l2_s0$62  <= \$911 ;
+  always @(posedge clk)
+    \sel_l2_s0$70  <= \$912 ;
+  always @(posedge clk)
+    \sel_l2_s0$69  <= \$913 ;
+  always @(posedge clk)
+    \sel_l2_s0$77  <= \$914 ;
+  always @(posedge clk)
+    \sel_l2_s0$76  <= \$915 ;
+  always @(posedge clk)
+    \sel_l2_s0$82  <= \$916 ;
+  always @(posedge clk)
+    \sel_l2_s0$81  <= \$917 ;
+  always @(posedge clk)
+    \sel_l2_s0$89  <= \$918 ;
+  always @(posedge clk)
+    \sel_l2_s0$88  <= \$919 ;
+  always @(posedge clk)
+    \sel_l2_s0$96  <= \$920 ;
+  always @(posedge clk)
+    \sel_l2_s0$95  <= \$921 ;
+  always @(posedge clk)
+    \sel_l2_s0$103  <= \$922 ;
+  always @(posedge clk)
+    \sel_l2_s0$102  <= \$923 ;
+  always @(posedge clk)
+    \sel_l2_s0$84  <= \$924 ;
+  always @(posedge clk)
+    \sel_l2_s0$83  <= \$925 ;
+  always @(posedge clk)
+    \sel_l2_s0$91  <= \$926 ;
+  always @(posedge clk)
+    \sel_l2_s0$90  <= \$927 ;
+  always @(posedge clk)
+    \sel_l2_s0$98  <= \$928 ;
+  always @(posedge clk)
+    \sel_l2_s0$97  <= \$929 ;
+  always @(posedge clk)
+    \sel_l2_s0$105  <= \$930 ;
+  always @(posedge clk)
+    \sel_l2_s0$104  <= \$931 ;
+  always @(posedge clk)
+    adv1_valid <= \$932 ;
+  always @(posedge clk)
+    \sel_l3_s0$112  <= \$933 ;
+  always @(posedge clk)
+    sel_l3_s0 <= \$934 ;
+  always @(posedge clk)
+    \sel_l3_s0$114  <= \$935 ;
+  always @(posedge clk)
+    \sel_l3_s0$113  <= \$936 ;
+  always @(posedge clk)
+    \sel_l3_s0$119  <= \$937 ;
+  always @(posedge clk)
+    \sel_l3_s0$118  <= \$938 ;
+  always @(posedge clk)
+    \sel_l3_s0$121  <= \$939 ;
+  always @(posedge clk)
+    \sel_l3_s0$120  <= \$940 ;
+  always @(posedge clk)
+    \sel_l3_s0$126  <= \$941 ;
+  always @(posedge clk)
+    \sel_l3_s0$125  <= \$942 ;
+  always @(posedge clk)
+    \sel_l3_s0$128  <= \$943 ;
+  always @(posedge clk)
+    \sel_l3_s0$127  <= \$944 ;
+  always @(posedge clk)
+    \sel_l3_s0$133  <= \$945 ;
+  always @(posedge clk)
+    \sel_l3_s0$132  <= \$946 ;
+  always @(posedge clk)
+    \sel_l3_s0$135  <= \$947 ;
+  always @(posedge clk)
+    \sel_l3_s0$134  <= \$948 ;
+  always @(posedge clk)
+    \sel_l3_s0$140  <= \$949 ;
+  always @(posedge clk)
+    \sel_l3_s0$139  <= \$950 ;
+  always @(posedge clk)
+    \sel_l3_s0$142  <= \$951 ;
+  always @(posedge clk)
+    \sel_l3_s0$141  <= \$952 ;
+  always @(posedge clk)
+    \sel_l3_s0$147  <= \$953 ;
+  always @(posedge clk)
+    \sel_l3_s0$146  <= \$954 ;
+  always @(posedge clk)
+    \sel_l3_s0$149  <= \$955 ;
+  always @(posedge clk)
+    \sel_l3_s0$148  <= \$956 ;
+  always @(posedge clk)
+    \sel_l3_s0$154  <= \$957 ;
+  always @(posedge clk)
+    \sel_l3_s0$153  <= \$958 ;
+  always @(posedge clk)
+    \sel_l3_s0$156  <= \$959 ;
+  always @(posedge clk)
+    \sel_l3_s0$155  <= \$960 ;
+  always @(posedge clk)
+    \sel_l3_s0$161  <= \$961 ;
+  always @(posedge clk)
+    \sel_l3_s0$160  <= \$962 ;
+  always @(posedge clk)
+    \sel_l3_s0$163  <= \$963 ;
+  always @(posedge clk)
+    \sel_l3_s0$162  <= \$964 ;
+  always @(posedge clk)
+    adv2_valid <= \$965 ;
+  always @(posedge clk)
+    \sel_l4_s0$198  <= \$966 ;
+  always @(posedge clk)
+    \sel_l4_s0$197  <= \$967 ;
+  always @(posedge clk)
+    \sel_l4_s0$683  <= \$968 ;
+  always @(posedge clk)
+    \sel_l4_s0$684  <= \$969 ;
+  always @(posedge clk)
+    \sel_l4_s0$170  <= \$970 ;
+  always @(posedge clk)
+    sel_l4_s0 <= \$971 ;
+  always @(posedge clk)
+    \sel_l4_s0$177  <= \$972 ;
+  always @(posedge clk)
+    \sel_l4_s0$176  <= \$973 ;
+  always @(posedge clk)
+    \sel_l4_s0$172  <= \$974 ;
+  always @(posedge clk)
+    \sel_l4_s0$171  <= \$975 ;
+  always @(posedge clk)
+    \sel_l4_s0$179  <= \$976 ;
+  always @(posedge clk)
+    \sel_l4_s0$178  <= \$977 ;
+  always @(posedge clk)
+    \sel_l4_s0$685  <= \$978 ;
+  always @(posedge clk)
+    \sel_l4_s0$686  <= \$979 ;
+  always @(posedge clk)
+    \sel_l4_s0$204  <= \$980 ;
+  always @(posedge clk)
+    \sel_l4_s0$203  <= \$981 ;
+  always @(posedge clk)
+    \sel_l4_s0$206  <= \$982 ;
+  always @(posedge clk)
+    \sel_l4_s0$205  <= \$983 ;
+  always @(posedge clk)
+    \sel_l4_s0$687  <= \$984 ;
+  always @(posedge clk)
+    \sel_l4_s0$688  <= \$985 ;
+  always @(posedge clk)
+    \sel_l4_s0$184  <= \$986 ;
+  always @(posedge clk)
+    \sel_l4_s0$183  <= \$987 ;
+  always @(posedge clk)
+    \sel_l4_s0$191  <= \$988 ;
+  always @(posedge clk)
+    \sel_l4_s0$190  <= \$989 ;
+  always @(posedge clk)
+    \sel_l4_s0$186  <= \$990 ;
+  always @(posedge clk)
+    \sel_l4_s0$185  <= \$991 ;
+  always @(posedge clk)
+    \sel_l4_s0$193  <= \$992 ;
+  always @(posedge clk)
+    \sel_l4_s0$192  <= \$993 ;
+  always @(posedge clk)
+    \sel_l4_s0$689  <= \$994 ;
+  always @(posedge clk)
+    \sel_l4_s0$690  <= \$995 ;
+  always @(posedge clk)
+    \sel_l4_s0$200  <= \$996 ;
+  always @(posedge clk)
+    \sel_l4_s0$199  <= \$997 ;
+  always @(posedge clk)
+    adv3_valid <= \$998 ;
+  always @(posedge clk)
+    \sel_l5_s0$212  <= \$999 ;
+  always @(posedge clk)
+    sel_l5_s0 <= \$1000 ;
+  always @(posedge clk)
+    \sel_l5_s0$691  <= \$1001 ;
+  always @(posedge clk)
+    \sel_l5_s0$692  <= \$1002 ;
+  always @(posedge clk)
+    \sel_l5_s0$219  <= \$1003 ;
+  always @(posedge clk)
+    \sel_l5_s0$218  <= \$1004 ;
+  always @(posedge clk)
+    \sel_l5_s0$214  <= \$1005 ;
+  always @(posedge clk)
+    \sel_l5_s0$213  <= \$1006 ;
+  always @(posedge clk)
+    \sel_l5_s0$693  <= \$1007 ;
+  always @(posedge clk)
+    \sel_l5_s0$694  <= \$1008 ;
+  always @(posedge clk)
+    \sel_l5_s0$221  <= \$1009 ;
+  always @(posedge clk)
+    \sel_l5_s0$220  <= \$1010 ;
+  always @(posedge clk)
+    \sel_l5_s0$695  <= \$1011 ;
+  always @(posedge clk)
+    \sel_l5_s0$696  <= \$1012 ;
+  always @(posedge clk)
+    \sel_l5_s0$226  <= \$1013 ;
+  always @(posedge clk)
+    \sel_l5_s0$225  <= \$1014 ;
+  always @(posedge clk)
+    \sel_l5_s0$697  <= \$1015 ;
+  always @(posedge clk)
+    \sel_l5_s0$698  <= \$1016 ;
+  always @(posedge clk)
+    \sel_l5_s0$233  <= \$1017 ;
+  always @(posedge clk)
+    \sel_l5_s0$232  <= \$1018 ;
+  always @(posedge clk)
+    \sel_l5_s0$228  <= \$1019 ;
+  always @(posedge clk)
+    \sel_l5_s0$227  <= \$1020 ;
+  always @(posedge clk)
+    \sel_l5_s0$699  <= \$1021 ;
+  always @(posedge clk)
+    \sel_l5_s0$700  <= \$1022 ;
+  always @(posedge clk)
+    \sel_l5_s0$235  <= \$1023 ;
+  always @(posedge clk)
+    \sel_l5_s0$234  <= \$1024 ;
+  always @(posedge clk)
+    \sel_l5_s0$701  <= \$1025 ;
+  always @(posedge clk)
+    \sel_l5_s0$702  <= \$1026 ;
+  always @(posedge clk)
+    adv4_valid <= \$1027 ;
+  always @(posedge clk)
+    \sel_l6_s0$242  <= \$1028 ;
+  always @(posedge clk)
+    sel_l6_s0 <= \$1029 ;
+  always @(posedge clk)
+    \sel_l6_s0$244  <= \$1030 ;
+  always @(posedge clk)
+    \sel_l6_s0$243  <= \$1031 ;
+  always @(posedge clk)
+    \sel_l6_s0$249  <= \$1032 ;
+  always @(posedge clk)
+    \sel_l6_s0$248  <= \$1033 ;
+  always @(posedge clk)
+    \sel_l6_s0$251  <= \$1034 ;
+  always @(posedge clk)
+    \sel_l6_s0$250  <= \$1035 ;
+  always @(posedge clk)
+    \sel_l6_s0$256  <= \$1036 ;
+  always @(posedge clk)
+    \sel_l6_s0$255  <= \$1037 ;
+  always @(posedge clk)
+    \sel_l6_s0$258  <= \$1038 ;
+  always @(posedge clk)
+    \sel_l6_s0$257  <= \$1039 ;
+  always @(posedge clk)
+    \sel_l6_s0$703  <= \$1040 ;
+  always @(posedge clk)
+    \sel_l6_s0$704  <= \$1041 ;
+  always @(posedge clk)
+    \sel_l6_s0$263  <= \$1042 ;
+  always @(posedge clk)
+    \sel_l6_s0$262  <= \$1043 ;
+  always @(posedge clk)
+    \sel_l6_s0$265  <= \$1044 ;
+  always @(posedge clk)
+    \sel_l6_s0$264  <= \$1045 ;
+  always @(posedge clk)
+    \sel_l6_s0$270  <= \$1046 ;
+  always @(posedge clk)
+    \sel_l6_s0$269  <= \$1047 ;
+  always @(posedge clk)
+    \sel_l6_s0$272  <= \$1048 ;
+  always @(posedge clk)
+    \sel_l6_s0$271  <= \$1049 ;
+  always @(posedge clk)
+    \sel_l6_s0$277  <= \$1050 ;
+  always @(posedge clk)
+    \sel_l6_s0$276  <= \$1051 ;
+  always @(posedge clk)
+    \sel_l6_s0$279  <= \$1052 ;
+  always @(posedge clk)
+    \sel_l6_s0$278  <= \$1053 ;
+  always @(posedge clk)
+    \sel_l6_s0$705  <= \$1054 ;
+  always @(posedge clk)
+    \sel_l6_s0$706  <= \$1055 ;
+  always @(posedge clk)
+    adv5_valid <= \$1056 ;
+  always @(posedge clk)
+    \sel_l7_s0$286  <= \$1057 ;
+  always @(posedge clk)
+    sel_l7_s0 <= \$1058 ;
+  always @(posedge clk)
+    \sel_l7_s0$292  <= \$1059 ;
+  always @(posedge clk)
+    \sel_l7_s0$291  <= \$1060 ;
+  always @(posedge clk)
+    \sel_l7_s0$298  <= \$1061 ;
+  always @(posedge clk)
+    \sel_l7_s0$297  <= \$1062 ;
+  always @(posedge clk)
+    \sel_l7_s0$304  <= \$1063 ;
+  always @(posedge clk)
+    \sel_l7_s0$303  <= \$1064 ;
+  always @(posedge clk)
+    \sel_l7_s0$310  <= \$1065 ;
+  always @(posedge clk)
+    \sel_l7_s0$309  <= \$1066 ;
+  always @(posedge clk)
+    \sel_l7_s0$316  <= \$1067 ;
+  always @(posedge clk)
+    \sel_l7_s0$315  <= \$1068 ;
+  always @(posedge clk)
+    \sel_l7_s0$707  <= \$1069 ;
+  always @(posedge clk)
+    \sel_l7_s0$708  <= \$1070 ;
+  always @(posedge clk)
+    \sel_l7_s0$318  <= \$1071 ;
+  always @(posedge clk)
+    \sel_l7_s0$317  <= \$1072 ;
+  always @(posedge clk)
+    \sel_l7_s0$312  <= \$1073 ;
+  always @(posedge clk)
+    \sel_l7_s0$311  <= \$1074 ;
+  always @(posedge clk)
+    \sel_l7_s0$306  <= \$1075 ;
+  always @(posedge clk)
+    \sel_l7_s0$305  <= \$1076 ;
+  always @(posedge clk)
+    \sel_l7_s0$300  <= \$1077 ;
+  always @(posedge clk)
+    \sel_l7_s0$299  <= \$1078 ;
+  always @(posedge clk)
+    \sel_l7_s0$294  <= \$1079 ;
+  always @(posedge clk)
+    \sel_l7_s0$293  <= \$1080 ;
+  always @(posedge clk)
+    \sel_l7_s0$288  <= \$1081 ;
+  always @(posedge clk)
+    \sel_l7_s0$287  <= \$1082 ;
+  always @(posedge clk)
+    \sel_l7_s0$709  <= \$1083 ;
+  always @(posedge clk)
+    \sel_l7_s0$710  <= \$1084 ;
+  always @(posedge clk)
+    adv6_valid <= \$1085 ;
+  always @(posedge clk)
+    sel_l8_s0 <= \$1086 ;
+  always @(posedge clk)
+    \sel_l8_s0$324  <= \$1087 ;
+  always @(posedge clk)
+    \sel_l8_s0$325  <= \$1088 ;
+  always @(posedge clk)
+    \sel_l8_s0$326  <= \$1089 ;
+  always @(posedge clk)
+    \sel_l8_s0$327  <= \$1090 ;
+  always @(posedge clk)
+    \sel_l8_s0$328  <= \$1091 ;
+  always @(posedge clk)
+    \sel_l8_s0$329  <= \$1092 ;
+  always @(posedge clk)
+    \sel_l8_s0$330  <= \$1093 ;
+  always @(posedge clk)
+    adv7_valid <= \$1094 ;
+  always @(posedge clk)
+    \sel_l10_s0$711  <= \$1095 ;
+  always @(posedge clk)
+    \sel_l10_s0$712  <= \$1096 ;
+  always @(posedge clk)
+    \sel_l10_s0$356  <= \$1097 ;
+  always @(posedge clk)
+    sel_l10_s0 <= \$1098 ;
+  always @(posedge clk)
+    \sel_l10_s0$362  <= \$1099 ;
+  always @(posedge clk)
+    \sel_l10_s0$713  <= \$1100 ;
+  always @(posedge clk)
+    \sel_l10_s0$371  <= \$1101 ;
+  always @(posedge clk)
+    \sel_l10_s0$370  <= \$1102 ;
+  always @(posedge clk)
+    \sel_l10_s0$379  <= \$1103 ;
+  always @(posedge clk)
+    \sel_l10_s0$714  <= \$1104 ;
+  always @(posedge clk)
+    \sel_l10_s0$390  <= \$1105 ;
+  always @(posedge clk)
+    \sel_l10_s0$389  <= \$1106 ;
+  always @(posedge clk)
+    \sel_l10_s0$400  <= \$1107 ;
+  always @(posedge clk)
+    \sel_l10_s0$715  <= \$1108 ;
+  always @(posedge clk)
+    \sel_l10_s0$411  <= \$1109 ;
+  always @(posedge clk)
+    \sel_l10_s0$410  <= \$1110 ;
+  always @(posedge clk)
+    adv8_valid <= \$1111 ;
+  always @(posedge clk)
+    \sel_l11_s0$716  <= \$1112 ;
+  always @(posedge clk)
+    \sel_l11_s0$717  <= \$1113 ;
+  always @(posedge clk)
+    \sel_l11_s0$718  <= \$1114 ;
+  always @(posedge clk)
+    \sel_l11_s0$719  <= \$1115 ;
+  always @(posedge clk)
+    \sel_l11_s0$424  <= \$1116 ;
+  always @(posedge clk)
+    sel_l11_s0 <= \$1117 ;
+  always @(posedge clk)
+    \sel_l11_s0$432  <= \$1118 ;
+  always @(posedge clk)
+    \sel_l11_s0$440  <= \$1119 ;
+  always @(posedge clk)
+    \sel_l11_s0$448  <= \$1120 ;
+  always @(posedge clk)
+    \sel_l11_s0$720  <= \$1121 ;
+  always @(posedge clk)
+    \sel_l11_s0$721  <= \$1122 ;
+  always @(posedge clk)
+    \sel_l11_s0$722  <= \$1123 ;
+  always @(posedge clk)
+    \sel_l11_s0$459  <= \$1124 ;
+  always @(posedge clk)
+    \sel_l11_s0$458  <= \$1125 ;
+  always @(posedge clk)
+    \sel_l11_s0$469  <= \$1126 ;
+  always @(posedge clk)
+    \sel_l11_s0$479  <= \$1127 ;
+  always @(posedge clk)
+    adv9_valid <= \$1128 ;
+  always @(posedge clk)
+    \sel_l12_s0$572  <= \$1129 ;
+  always @(posedge clk)
+    \sel_l12_s0$573  <= \$1130 ;
+  always @(posedge clk)
+    \sel_l12_s0$574  <= \$1131 ;
+  always @(posedge clk)
+    \sel_l12_s0$575  <= \$1132 ;
+  always @(posedge clk)
+    \sel_l12_s0$576  <= \$1133 ;
+  always @(posedge clk)
+    \sel_l12_s0$577  <= \$1134 ;
+  always @(posedge clk)
+    \sel_l12_s0$578  <= \$1135 ;
+  always @(posedge clk)
+    \sel_l12_s0$579  <= \$1136 ;
+  always @(posedge clk)
+    \sel_l12_s0$492  <= \$1137 ;
+  always @(posedge clk)
+    sel_l12_s0 <= \$1138 ;
+  always @(posedge clk)
+    \sel_l12_s0$502  <= \$1139 ;
+  always @(posedge clk)
+    \sel_l12_s0$512  <= \$1140 ;
+  always @(posedge clk)
+    \sel_l12_s0$522  <= \$1141 ;
+  always @(posedge clk)
+    \sel_l12_s0$532  <= \$1142 ;
+  always @(posedge clk)
+    \sel_l12_s0$542  <= \$1143 ;
+  always @(posedge clk)
+    \sel_l12_s0$552  <= \$1144 ;
+  always @(posedge clk)
+    adv10_valid <= \$1145 ;
+  always @(posedge clk)
+    wr__addr <= \$1146 ;
+  always @(posedge clk)
+    rd__addr <= \$1147 ;
+  always @(posedge clk)
+    adv11_valid <= \$1148 ;
+  always @(posedge clk)
+    \sel_l14_s0$723  <= \$1149 ;
+  always @(posedge clk)
+    \sel_l14_s0$591  <= \$1150 ;
+  always @(posedge clk)
+    \sel_l14_s0$604  <= \$1151 ;
+  always @(posedge clk)
+    \sel_l14_s0$610  <= \$1152 ;
+  always @(posedge clk)
+    \sel_l14_s0$616  <= \$1153 ;
+  always @(posedge clk)
+    \sel_l14_s0$622  <= \$1154 ;
+  always @(posedge clk)
+    \sel_l14_s0$628  <= \$1155 ;
+  always @(posedge clk)
+    \sel_l14_s0$634  <= \$1156 ;
+  always @(posedge clk)
+    \sel_l14_s0$640  <= \$1157 ;
+  always @(posedge clk)
+    sel_l14_s0 <= \$1158 ;
+  always @(posedge clk)
+    \sel_l14_s0$592  <= \$1159 ;
+  always @(posedge clk)
+    \sel_l14_s0$593  <= \$1160 ;
+  always @(posedge clk)
+    \sel_l14_s0$595  <= \$1161 ;
+  always @(posedge clk)
+    \sel_l14_s0$596  <= \$1162 ;
+  always @(posedge clk)
+    \sel_l14_s0$597  <= \$1163 ;
+  always @(posedge clk)
+    \sel_l14_s0$599  <= \$1164 ;
+  always @(posedge clk)
+    \sel_l14_s0$600  <= \$1165 ;
+  always @(posedge clk)
+    \sel_l14_s0$601  <= \$1166 ;
+  always @(posedge clk)
+    \sel_l14_s0$607  <= \$1167 ;
+  always @(posedge clk)
+    \sel_l14_s0$613  <= \$1168 ;
+  always @(posedge clk)
+    \sel_l14_s0$619  <= \$1169 ;
+  always @(posedge clk)
+    \sel_l14_s0$625  <= \$1170 ;
+  always @(posedge clk)
+    \sel_l14_s0$631  <= \$1171 ;
+  always @(posedge clk)
+    \sel_l14_s0$637  <= \$1172 ;
+  always @(posedge clk)
+    \sel_l14_s0$643  <= \$1173 ;
+  always @(posedge clk)
+    adv12_valid <= \$1174 ;
+  always @(posedge clk)
+    sel_l16_s0 <= \$1175 ;
+  always @(posedge clk)
+    \sel_l16_s0$656  <= \$1176 ;
+  always @(posedge clk)
+    \sel_l16_s0$658  <= \$1177 ;
+  always @(posedge clk)
+    \sel_l16_s0$660  <= \$1178 ;
+  always @(posedge clk)
+    \sel_l16_s0$662  <= \$1179 ;
+  always @(posedge clk)
+    \sel_l16_s0$664  <= \$1180 ;
+  always @(posedge clk)
+    \sel_l16_s0$666  <= \$1181 ;
+  always @(posedge clk)
+    \sel_l16_s0$668  <= \$1182 ;
+  always @(posedge clk)
+    \sel_l16_s0$670  <= \$1183 ;
+  always @(posedge clk)
+    \sel_l16_s0$657  <= \$1184 ;
+  always @(posedge clk)
+    \sel_l16_s0$659  <= \$1185 ;
+  always @(posedge clk)
+    \sel_l16_s0$661  <= \$1186 ;
+  always @(posedge clk)
+    \sel_l16_s0$663  <= \$1187 ;
+  always @(posedge clk)
+    \sel_l16_s0$665  <= \$1188 ;
+  always @(posedge clk)
+    \sel_l16_s0$667  <= \$1189 ;
+  always @(posedge clk)
+    \sel_l16_s0$669  <= \$1190 ;
+  always @(posedge clk)
+    \sel_l16_s0$671  <= \$1191 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$218  = valid_s0;
+    \$887  = valid_s0;
     if (i__ready) begin
-      \$218  = i__valid;
+      \$887  = i__valid;
     end
     if (rst) begin
-      \$218  = 1'h0;
+      \$887  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$219  = valid_s1;
+    \$888  = valid_s1;
     if (i__ready) begin
-      \$219  = valid_s0;
-    end
-    if (rst) begin
-      \$219  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$220  = o__valid;
-    if (i__ready) begin
-      \$220  = valid_s1;
+      \$888  = valid_s0;
     end
     if (rst) begin
-      \$220  = 1'h0;
+      \$888  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$221  = \sel_l6_s0$101 ;
+    \$889  = valid_s2;
     if (i__ready) begin
-      \$221  = sel_c18_min[14:0];
+      \$889  = valid_s1;
     end
+    if (rst) begin
+      \$889  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$222  = \sel_l6_s0$106 ;
+    \$890  = valid_s3;
     if (i__ready) begin
-      \$222  = sel_c18_min[15];
+      \$890  = valid_s2;
+    end
+    if (rst) begin
+      \$890  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$223  = sel_l6_s0;
+    \$891  = valid_s4;
     if (i__ready) begin
-      \$223  = sel_c18_min[19:16];
+      \$891  = valid_s3;
     end
+    if (rst) begin
+      \$891  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$224  = \sel_l6_s0$146 ;
+    \$892  = valid_s5;
     if (i__ready) begin
-      \$224  = sel_c20_min[14:0];
+      \$892  = valid_s4;
+    end
+    if (rst) begin
+      \$892  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$225  = \sel_l6_s0$148 ;
+    \$893  = valid_s6;
     if (i__ready) begin
-      \$225  = sel_c20_min[15];
+      \$893  = valid_s5;
     end
+    if (rst) begin
+      \$893  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$226  = \sel_l6_s0$145 ;
+    \$894  = valid_s7;
     if (i__ready) begin
-      \$226  = sel_c20_min[19:16];
+      \$894  = valid_s6;
+    end
+    if (rst) begin
+      \$894  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$227  = \sel_l6_s0$110 ;
+    \$895  = valid_s8;
     if (i__ready) begin
-      \$227  = sel_c17_max[14:0];
+      \$895  = valid_s7;
     end
+    if (rst) begin
+      \$895  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$228  = \sel_l6_s0$115 ;
+    \$896  = valid_s9;
     if (i__ready) begin
-      \$228  = sel_c17_max[15];
+      \$896  = valid_s8;
+    end
+    if (rst) begin
+      \$896  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$229  = \sel_l6_s0$109 ;
+    \$897  = valid_s10;
     if (i__ready) begin
-      \$229  = sel_c17_max[19:16];
+      \$897  = valid_s9;
     end
+    if (rst) begin
+      \$897  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$230  = \sel_l6_s0$119 ;
+    \$898  = o__valid;
     if (i__ready) begin
-      \$230  = sel_c21_min[14:0];
+      \$898  = valid_s10;
+    end
+    if (rst) begin
+      \$898  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$231  = \sel_l6_s0$124 ;
-    if (i__ready) begin
-      \$231  = sel_c21_min[15];
+    \$899  = adv0_valid;
+    if (adv0) begin
+      \$899  = valid_s10;
+    end
+    if (rst) begin
+      \$899  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$232  = \sel_l6_s0$118 ;
-    if (i__ready) begin
-      \$232  = sel_c21_min[19:16];
+    \$900  = \sel_l2_s0$54 ;
+    if (adv0) begin
+      \$900  = sel_c0_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$233  = \sel_l6_s0$121 ;
-    if (i__ready) begin
-      \$233  = sel_c19_max[14:0];
+    \$901  = sel_l2_s0;
+    if (adv0) begin
+      \$901  = sel_c0_min[18:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$234  = \sel_l6_s0$123 ;
-    if (i__ready) begin
-      \$234  = sel_c19_max[15];
+    \$902  = \sel_l2_s0$61 ;
+    if (adv0) begin
+      \$902  = sel_c1_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$235  = \sel_l6_s0$120 ;
-    if (i__ready) begin
-      \$235  = sel_c19_max[19:16];
+    \$903  = \sel_l2_s0$60 ;
+    if (adv0) begin
+      \$903  = sel_c1_min[18:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$236  = \sel_l6_s0$112 ;
-    if (i__ready) begin
-      \$236  = sel_c22_min[14:0];
+    \$904  = \sel_l2_s0$68 ;
+    if (adv0) begin
+      \$904  = sel_c0_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$237  = \sel_l6_s0$114 ;
-    if (i__ready) begin
-      \$237  = sel_c22_min[15];
+    \$905  = \sel_l2_s0$67 ;
+    if (adv0) begin
+      \$905  = sel_c0_max[18:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$238  = \sel_l6_s0$111 ;
-    if (i__ready) begin
-      \$238  = sel_c22_min[19:16];
+    \$906  = \sel_l2_s0$75 ;
+    if (adv0) begin
+      \$906  = sel_c1_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$239  = \sel_l6_s0$128 ;
-    if (i__ready) begin
-      \$239  = sel_c20_max[14:0];
+    \$907  = \sel_l2_s0$74 ;
+    if (adv0) begin
+      \$907  = sel_c1_max[18:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$240  = \sel_l6_s0$133 ;
-    if (i__ready) begin
-      \$240  = sel_c20_max[15];
+    \$908  = \sel_l2_s0$56 ;
+    if (adv0) begin
+      \$908  = sel_c2_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$241  = \sel_l6_s0$127 ;
-    if (i__ready) begin
-      \$241  = sel_c20_max[19:16];
+    \$909  = \sel_l2_s0$55 ;
+    if (adv0) begin
+      \$909  = sel_c2_min[18:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$242  = \sel_l6_s0$137 ;
-    if (i__ready) begin
-      \$242  = sel_c23_min[14:0];
+    \$910  = \sel_l2_s0$63 ;
+    if (adv0) begin
+      \$910  = sel_c3_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$243  = \sel_l6_s0$142 ;
-    if (i__ready) begin
-      \$243  = sel_c23_min[15];
+    \$911  = \sel_l2_s0$62 ;
+    if (adv0) begin
+      \$911  = sel_c3_min[18:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$244  = \sel_l6_s0$136 ;
-    if (i__ready) begin
-      \$244  = sel_c23_min[19:16];
+    \$912  = \sel_l2_s0$70 ;
+    if (adv0) begin
+      \$912  = sel_c2_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$245  = \sel_l6_s0$139 ;
-    if (i__ready) begin
-      \$245  = sel_c18_max[14:0];
+    \$913  = \sel_l2_s0$69 ;
+    if (adv0) begin
+      \$913  = sel_c2_max[18:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$246  = \sel_l6_s0$141 ;
-    if (i__ready) begin
-      \$246  = sel_c18_max[15];
+    \$914  = \sel_l2_s0$77 ;
+    if (adv0) begin
+      \$914  = sel_c3_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$247  = \sel_l6_s0$138 ;
-    if (i__ready) begin
-      \$247  = sel_c18_max[19:16];
+    \$915  = \sel_l2_s0$76 ;
+    if (adv0) begin
+      \$915  = sel_c3_max[18:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$248  = \sel_l6_s0$130 ;
-    if (i__ready) begin
-      \$248  = sel_c24_min[14:0];
+    \$916  = \sel_l2_s0$82 ;
+    if (adv0) begin
+      \$916  = sel_c19_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$249  = \sel_l6_s0$132 ;
-    if (i__ready) begin
-      \$249  = sel_c24_min[15];
+    \$917  = \sel_l2_s0$81 ;
+    if (adv0) begin
+      \$917  = sel_c19_min[18:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$250  = \sel_l6_s0$129 ;
-    if (i__ready) begin
-      \$250  = sel_c24_min[19:16];
+    \$918  = \sel_l2_s0$89 ;
+    if (adv0) begin
+      \$918  = sel_c20_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$251  = \sel_l6_s0$103 ;
-    if (i__ready) begin
-      \$251  = sel_c22_max[14:0];
+    \$919  = \sel_l2_s0$88 ;
+    if (adv0) begin
+      \$919  = sel_c20_min[18:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$252  = \sel_l6_s0$105 ;
-    if (i__ready) begin
-      \$252  = sel_c22_max[15];
+    \$920  = \sel_l2_s0$96 ;
+    if (adv0) begin
+      \$920  = sel_c19_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$253  = \sel_l6_s0$102 ;
-    if (i__ready) begin
-      \$253  = sel_c22_max[19:16];
+    \$921  = \sel_l2_s0$95 ;
+    if (adv0) begin
+      \$921  = sel_c19_max[18:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$254  = \sel_l6_s0$286 ;
-    if (i__ready) begin
-      \$254  = sel_c23_max[14:0];
+    \$922  = \sel_l2_s0$103 ;
+    if (adv0) begin
+      \$922  = sel_c20_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$255  = \sel_l6_s0$287 ;
-    if (i__ready) begin
-      \$255  = sel_c23_max[15];
+    \$923  = \sel_l2_s0$102 ;
+    if (adv0) begin
+      \$923  = sel_c20_max[18:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$256  = \sel_l6_s0$288 ;
-    if (i__ready) begin
-      \$256  = sel_c23_max[19:16];
+    \$924  = \sel_l2_s0$84 ;
+    if (adv0) begin
+      \$924  = sel_c21_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$257  = \sel_l6_s0$162 ;
-    if (i__ready) begin
-      \$257  = sel_c21_max[14:0];
+    \$925  = \sel_l2_s0$83 ;
+    if (adv0) begin
+      \$925  = sel_c21_min[18:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$258  = \sel_l6_s0$164 ;
-    if (i__ready) begin
-      \$258  = sel_c21_max[15];
+    \$926  = \sel_l2_s0$91 ;
+    if (adv0) begin
+      \$926  = sel_c22_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$259  = \sel_l6_s0$161 ;
-    if (i__ready) begin
-      \$259  = sel_c21_max[19:16];
+    \$927  = \sel_l2_s0$90 ;
+    if (adv0) begin
+      \$927  = sel_c22_min[18:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$260  = \sel_l6_s0$289 ;
-    if (i__ready) begin
-      \$260  = sel_c24_max[14:0];
+    \$928  = \sel_l2_s0$98 ;
+    if (adv0) begin
+      \$928  = sel_c21_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$261  = \sel_l6_s0$290 ;
-    if (i__ready) begin
-      \$261  = sel_c24_max[15];
+    \$929  = \sel_l2_s0$97 ;
+    if (adv0) begin
+      \$929  = sel_c21_max[18:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$262  = \sel_l6_s0$291 ;
-    if (i__ready) begin
-      \$262  = sel_c24_max[19:16];
+    \$930  = \sel_l2_s0$105 ;
+    if (adv0) begin
+      \$930  = sel_c22_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$263  = \sel_l12_s0$190 ;
-    if (i__ready) begin
-      \$263  = sel_c43_max[14:0];
+    \$931  = \sel_l2_s0$104 ;
+    if (adv0) begin
+      \$931  = sel_c22_max[18:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$264  = \sel_l12_s0$191 ;
-    if (i__ready) begin
-      \$264  = sel_c43_max[15];
+    \$932  = adv1_valid;
+    if (adv1) begin
+      \$932  = valid_s10;
+    end
+    if (rst) begin
+      \$932  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$265  = sel_l12_s0;
-    if (i__ready) begin
-      \$265  = sel_c43_max[19:16];
+    \$933  = \sel_l3_s0$112 ;
+    if (adv1) begin
+      \$933  = sel_c4_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$266  = \sel_l12_s0$199 ;
-    if (i__ready) begin
-      \$266  = sel_c38_max[14:0];
+    \$934  = sel_l3_s0;
+    if (adv1) begin
+      \$934  = sel_c4_min[18:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$267  = \sel_l12_s0$200 ;
-    if (i__ready) begin
-      \$267  = sel_c38_max[15];
+    \$935  = \sel_l3_s0$114 ;
+    if (adv1) begin
+      \$935  = sel_c5_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$268  = \sel_l12_s0$196 ;
-    if (i__ready) begin
-      \$268  = sel_c38_max[19:16];
+    \$936  = \sel_l3_s0$113 ;
+    if (adv1) begin
+      \$936  = sel_c5_min[18:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$269  = \sel_l12_s0$192 ;
-    if (i__ready) begin
-      \$269  = sel_c42_max[14:0];
+    \$937  = \sel_l3_s0$119 ;
+    if (adv1) begin
+      \$937  = sel_c6_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$270  = \sel_l12_s0$193 ;
-    if (i__ready) begin
-      \$270  = sel_c42_max[15];
+    \$938  = \sel_l3_s0$118 ;
+    if (adv1) begin
+      \$938  = sel_c6_min[18:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$271  = \sel_l12_s0$188 ;
-    if (i__ready) begin
-      \$271  = sel_c42_max[19:16];
+    \$939  = \sel_l3_s0$121 ;
+    if (adv1) begin
+      \$939  = sel_c7_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$272  = \sel_l12_s0$201 ;
-    if (i__ready) begin
-      \$272  = sel_c34_max[14:0];
+    \$940  = \sel_l3_s0$120 ;
+    if (adv1) begin
+      \$940  = sel_c7_min[18:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$273  = \sel_l12_s0$202 ;
-    if (i__ready) begin
-      \$273  = sel_c34_max[15];
+    \$941  = \sel_l3_s0$126 ;
+    if (adv1) begin
+      \$941  = sel_c4_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$274  = \sel_l12_s0$197 ;
-    if (i__ready) begin
-      \$274  = sel_c34_max[19:16];
+    \$942  = \sel_l3_s0$125 ;
+    if (adv1) begin
+      \$942  = sel_c4_max[18:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$275  = \sel_l12_s0$208 ;
-    if (i__ready) begin
-      \$275  = sel_c39_max[14:0];
+    \$943  = \sel_l3_s0$128 ;
+    if (adv1) begin
+      \$943  = sel_c5_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$276  = \sel_l12_s0$209 ;
-    if (i__ready) begin
-      \$276  = sel_c39_max[15];
+    \$944  = \sel_l3_s0$127 ;
+    if (adv1) begin
+      \$944  = sel_c5_max[18:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$277  = \sel_l12_s0$205 ;
-    if (i__ready) begin
-      \$277  = sel_c39_max[19:16];
+    \$945  = \sel_l3_s0$133 ;
+    if (adv1) begin
+      \$945  = sel_c6_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$278  = \sel_l12_s0$217 ;
-    if (i__ready) begin
-      \$278  = \sel_l6_s0$286 ;
+    \$946  = \sel_l3_s0$132 ;
+    if (adv1) begin
+      \$946  = sel_c6_max[18:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$279  = \sel_l12_s0$218 ;
-    if (i__ready) begin
-      \$279  = \sel_l6_s0$287 ;
+    \$947  = \sel_l3_s0$135 ;
+    if (adv1) begin
+      \$947  = sel_c7_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$280  = \sel_l12_s0$214 ;
-    if (i__ready) begin
-      \$280  = \sel_l6_s0$288 ;
+    \$948  = \sel_l3_s0$134 ;
+    if (adv1) begin
+      \$948  = sel_c7_max[18:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$281  = \sel_l12_s0$210 ;
-    if (i__ready) begin
-      \$281  = sel_c35_max[14:0];
+    \$949  = \sel_l3_s0$140 ;
+    if (adv1) begin
+      \$949  = sel_c23_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$282  = \sel_l12_s0$211 ;
-    if (i__ready) begin
-      \$282  = sel_c35_max[15];
+    \$950  = \sel_l3_s0$139 ;
+    if (adv1) begin
+      \$950  = sel_c23_min[18:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$283  = \sel_l12_s0$206 ;
-    if (i__ready) begin
-      \$283  = sel_c35_max[19:16];
+    \$951  = \sel_l3_s0$142 ;
+    if (adv1) begin
+      \$951  = sel_c24_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$284  = \sel_l12_s0$219 ;
-    if (i__ready) begin
-      \$284  = \sel_l6_s0$289 ;
+    \$952  = \sel_l3_s0$141 ;
+    if (adv1) begin
+      \$952  = sel_c24_min[18:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$285  = \sel_l12_s0$220 ;
-    if (i__ready) begin
-      \$285  = \sel_l6_s0$290 ;
+    \$953  = \sel_l3_s0$147 ;
+    if (adv1) begin
+      \$953  = sel_c25_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$286  = \sel_l12_s0$215 ;
-    if (i__ready) begin
-      \$286  = \sel_l6_s0$291 ;
+    \$954  = \sel_l3_s0$146 ;
+    if (adv1) begin
+      \$954  = sel_c25_min[18:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$287  = sel_l19_s0;
-    if (i__ready) begin
-      \$287  = { \$217 , \$216 , \$213 , \$208 , \$201 , \$192 , \$181 , \$168 , \$153 , \$138 , \$125 , \$114 , \$105 , \$98 , \$93 , \$90  };
+    \$955  = \sel_l3_s0$149 ;
+    if (adv1) begin
+      \$955  = sel_c26_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$288  = \sel_l19_s0$268 ;
-    if (i__ready) begin
-      \$288  = sel_s8_lo[15:0];
+    \$956  = \sel_l3_s0$148 ;
+    if (adv1) begin
+      \$956  = sel_c26_min[18:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$289  = \sel_l19_s0$270 ;
-    if (i__ready) begin
-      \$289  = sel_s16_lo[15:0];
+    \$957  = \sel_l3_s0$154 ;
+    if (adv1) begin
+      \$957  = sel_c23_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$290  = \sel_l19_s0$272 ;
-    if (i__ready) begin
-      \$290  = sel_s16_hi[15:0];
+    \$958  = \sel_l3_s0$153 ;
+    if (adv1) begin
+      \$958  = sel_c23_max[18:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$291  = \sel_l19_s0$274 ;
-    if (i__ready) begin
-      \$291  = sel_s17_lo[15:0];
+    \$959  = \sel_l3_s0$156 ;
+    if (adv1) begin
+      \$959  = sel_c24_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$292  = \sel_l19_s0$276 ;
-    if (i__ready) begin
-      \$292  = sel_s17_hi[15:0];
+    \$960  = \sel_l3_s0$155 ;
+    if (adv1) begin
+      \$960  = sel_c24_max[18:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$293  = \sel_l19_s0$278 ;
-    if (i__ready) begin
-      \$293  = sel_s18_lo[15:0];
+    \$961  = \sel_l3_s0$161 ;
+    if (adv1) begin
+      \$961  = sel_c25_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$294  = \sel_l19_s0$280 ;
-    if (i__ready) begin
-      \$294  = sel_s18_hi[15:0];
+    \$962  = \sel_l3_s0$160 ;
+    if (adv1) begin
+      \$962  = sel_c25_max[18:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$295  = \sel_l19_s0$282 ;
-    if (i__ready) begin
-      \$295  = sel_s11_hi[15:0];
+    \$963  = \sel_l3_s0$163 ;
+    if (adv1) begin
+      \$963  = sel_c26_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$296  = \sel_l19_s0$269 ;
-    if (i__ready) begin
-      \$296  = sel_s8_lo[19:16];
+    \$964  = \sel_l3_s0$162 ;
+    if (adv1) begin
+      \$964  = sel_c26_max[18:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$297  = \sel_l19_s0$271 ;
-    if (i__ready) begin
-      \$297  = sel_s16_lo[19:16];
+    \$965  = adv2_valid;
+    if (adv2) begin
+      \$965  = valid_s10;
+    end
+    if (rst) begin
+      \$965  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$298  = \sel_l19_s0$273 ;
-    if (i__ready) begin
-      \$298  = sel_s16_hi[19:16];
+    \$966  = \sel_l4_s0$198 ;
+    if (adv2) begin
+      \$966  = sel_c8_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$299  = \sel_l19_s0$275 ;
-    if (i__ready) begin
-      \$299  = sel_s17_lo[19:16];
+    \$967  = \sel_l4_s0$197 ;
+    if (adv2) begin
+      \$967  = sel_c8_min[18:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$300  = \sel_l19_s0$277 ;
-    if (i__ready) begin
-      \$300  = sel_s17_hi[19:16];
+    \$968  = \sel_l4_s0$683 ;
+    if (adv2) begin
+      \$968  = sel_c8_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$301  = \sel_l19_s0$279 ;
-    if (i__ready) begin
-      \$301  = sel_s18_lo[19:16];
+    \$969  = \sel_l4_s0$684 ;
+    if (adv2) begin
+      \$969  = sel_c8_max[18:15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$302  = \sel_l19_s0$281 ;
-    if (i__ready) begin
-      \$302  = sel_s18_hi[19:16];
+    \$970  = \sel_l4_s0$170 ;
+    if (adv2) begin
+      \$970  = sel_c9_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$303  = \sel_l19_s0$283 ;
-    if (i__ready) begin
-      \$303  = sel_s11_hi[19:16];
+    \$971  = sel_l4_s0;
+    if (adv2) begin
+      \$971  = sel_c9_min[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$972  = \sel_l4_s0$177 ;
+    if (adv2) begin
+      \$972  = sel_c9_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$973  = \sel_l4_s0$176 ;
+    if (adv2) begin
+      \$973  = sel_c9_max[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$974  = \sel_l4_s0$172 ;
+    if (adv2) begin
+      \$974  = sel_c10_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$975  = \sel_l4_s0$171 ;
+    if (adv2) begin
+      \$975  = sel_c10_min[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$976  = \sel_l4_s0$179 ;
+    if (adv2) begin
+      \$976  = sel_c10_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$977  = \sel_l4_s0$178 ;
+    if (adv2) begin
+      \$977  = sel_c10_max[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$978  = \sel_l4_s0$685 ;
+    if (adv2) begin
+      \$978  = sel_c11_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$979  = \sel_l4_s0$686 ;
+    if (adv2) begin
+      \$979  = sel_c11_min[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$980  = \sel_l4_s0$204 ;
+    if (adv2) begin
+      \$980  = sel_c11_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$981  = \sel_l4_s0$203 ;
+    if (adv2) begin
+      \$981  = sel_c11_max[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$982  = \sel_l4_s0$206 ;
+    if (adv2) begin
+      \$982  = sel_c27_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$983  = \sel_l4_s0$205 ;
+    if (adv2) begin
+      \$983  = sel_c27_min[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$984  = \sel_l4_s0$687 ;
+    if (adv2) begin
+      \$984  = sel_c27_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$985  = \sel_l4_s0$688 ;
+    if (adv2) begin
+      \$985  = sel_c27_max[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$986  = \sel_l4_s0$184 ;
+    if (adv2) begin
+      \$986  = sel_c28_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$987  = \sel_l4_s0$183 ;
+    if (adv2) begin
+      \$987  = sel_c28_min[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$988  = \sel_l4_s0$191 ;
+    if (adv2) begin
+      \$988  = sel_c28_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$989  = \sel_l4_s0$190 ;
+    if (adv2) begin
+      \$989  = sel_c28_max[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$990  = \sel_l4_s0$186 ;
+    if (adv2) begin
+      \$990  = sel_c29_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$991  = \sel_l4_s0$185 ;
+    if (adv2) begin
+      \$991  = sel_c29_min[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$992  = \sel_l4_s0$193 ;
+    if (adv2) begin
+      \$992  = sel_c29_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$993  = \sel_l4_s0$192 ;
+    if (adv2) begin
+      \$993  = sel_c29_max[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$994  = \sel_l4_s0$689 ;
+    if (adv2) begin
+      \$994  = sel_c30_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$995  = \sel_l4_s0$690 ;
+    if (adv2) begin
+      \$995  = sel_c30_min[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$996  = \sel_l4_s0$200 ;
+    if (adv2) begin
+      \$996  = sel_c30_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$997  = \sel_l4_s0$199 ;
+    if (adv2) begin
+      \$997  = sel_c30_max[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$998  = adv3_valid;
+    if (adv3) begin
+      \$998  = valid_s10;
+    end
+    if (rst) begin
+      \$998  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$999  = \sel_l5_s0$212 ;
+    if (adv3) begin
+      \$999  = \sel_l4_s0$683 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1000  = sel_l5_s0;
+    if (adv3) begin
+      \$1000  = \sel_l4_s0$684 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1001  = \sel_l5_s0$691 ;
+    if (adv3) begin
+      \$1001  = sel_c12_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1002  = \sel_l5_s0$692 ;
+    if (adv3) begin
+      \$1002  = sel_c12_min[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1003  = \sel_l5_s0$219 ;
+    if (adv3) begin
+      \$1003  = sel_c13_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1004  = \sel_l5_s0$218 ;
+    if (adv3) begin
+      \$1004  = sel_c13_min[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1005  = \sel_l5_s0$214 ;
+    if (adv3) begin
+      \$1005  = sel_c12_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1006  = \sel_l5_s0$213 ;
+    if (adv3) begin
+      \$1006  = sel_c12_max[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1007  = \sel_l5_s0$693 ;
+    if (adv3) begin
+      \$1007  = sel_c13_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1008  = \sel_l5_s0$694 ;
+    if (adv3) begin
+      \$1008  = sel_c13_max[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1009  = \sel_l5_s0$221 ;
+    if (adv3) begin
+      \$1009  = \sel_l4_s0$685 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1010  = \sel_l5_s0$220 ;
+    if (adv3) begin
+      \$1010  = \sel_l4_s0$686 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1011  = \sel_l5_s0$695 ;
+    if (adv3) begin
+      \$1011  = sel_c45_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1012  = \sel_l5_s0$696 ;
+    if (adv3) begin
+      \$1012  = sel_c45_max[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1013  = \sel_l5_s0$226 ;
+    if (adv3) begin
+      \$1013  = \sel_l4_s0$687 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1014  = \sel_l5_s0$225 ;
+    if (adv3) begin
+      \$1014  = \sel_l4_s0$688 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1015  = \sel_l5_s0$697 ;
+    if (adv3) begin
+      \$1015  = sel_c31_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1016  = \sel_l5_s0$698 ;
+    if (adv3) begin
+      \$1016  = sel_c31_min[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1017  = \sel_l5_s0$233 ;
+    if (adv3) begin
+      \$1017  = sel_c32_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1018  = \sel_l5_s0$232 ;
+    if (adv3) begin
+      \$1018  = sel_c32_min[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1019  = \sel_l5_s0$228 ;
+    if (adv3) begin
+      \$1019  = sel_c31_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1020  = \sel_l5_s0$227 ;
+    if (adv3) begin
+      \$1020  = sel_c31_max[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1021  = \sel_l5_s0$699 ;
+    if (adv3) begin
+      \$1021  = sel_c32_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1022  = \sel_l5_s0$700 ;
+    if (adv3) begin
+      \$1022  = sel_c32_max[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1023  = \sel_l5_s0$235 ;
+    if (adv3) begin
+      \$1023  = \sel_l4_s0$689 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1024  = \sel_l5_s0$234 ;
+    if (adv3) begin
+      \$1024  = \sel_l4_s0$690 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1025  = \sel_l5_s0$701 ;
+    if (adv3) begin
+      \$1025  = sel_c38_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1026  = \sel_l5_s0$702 ;
+    if (adv3) begin
+      \$1026  = sel_c38_max[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1027  = adv4_valid;
+    if (adv4) begin
+      \$1027  = valid_s10;
+    end
+    if (rst) begin
+      \$1027  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1028  = \sel_l6_s0$242 ;
+    if (adv4) begin
+      \$1028  = sel_c14_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1029  = sel_l6_s0;
+    if (adv4) begin
+      \$1029  = sel_c14_min[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1030  = \sel_l6_s0$244 ;
+    if (adv4) begin
+      \$1030  = \sel_l5_s0$691 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1031  = \sel_l6_s0$243 ;
+    if (adv4) begin
+      \$1031  = \sel_l5_s0$692 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1032  = \sel_l6_s0$249 ;
+    if (adv4) begin
+      \$1032  = sel_c15_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1033  = \sel_l6_s0$248 ;
+    if (adv4) begin
+      \$1033  = sel_c15_min[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1034  = \sel_l6_s0$251 ;
+    if (adv4) begin
+      \$1034  = sel_c14_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1035  = \sel_l6_s0$250 ;
+    if (adv4) begin
+      \$1035  = sel_c14_max[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1036  = \sel_l6_s0$256 ;
+    if (adv4) begin
+      \$1036  = \sel_l5_s0$693 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1037  = \sel_l6_s0$255 ;
+    if (adv4) begin
+      \$1037  = \sel_l5_s0$694 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1038  = \sel_l6_s0$258 ;
+    if (adv4) begin
+      \$1038  = sel_c15_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1039  = \sel_l6_s0$257 ;
+    if (adv4) begin
+      \$1039  = sel_c15_max[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1040  = \sel_l6_s0$703 ;
+    if (adv4) begin
+      \$1040  = \sel_l5_s0$695 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1041  = \sel_l6_s0$704 ;
+    if (adv4) begin
+      \$1041  = \sel_l5_s0$696 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1042  = \sel_l6_s0$263 ;
+    if (adv4) begin
+      \$1042  = sel_c33_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1043  = \sel_l6_s0$262 ;
+    if (adv4) begin
+      \$1043  = sel_c33_min[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1044  = \sel_l6_s0$265 ;
+    if (adv4) begin
+      \$1044  = \sel_l5_s0$697 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1045  = \sel_l6_s0$264 ;
+    if (adv4) begin
+      \$1045  = \sel_l5_s0$698 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1046  = \sel_l6_s0$270 ;
+    if (adv4) begin
+      \$1046  = sel_c34_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1047  = \sel_l6_s0$269 ;
+    if (adv4) begin
+      \$1047  = sel_c34_min[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1048  = \sel_l6_s0$272 ;
+    if (adv4) begin
+      \$1048  = sel_c33_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1049  = \sel_l6_s0$271 ;
+    if (adv4) begin
+      \$1049  = sel_c33_max[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1050  = \sel_l6_s0$277 ;
+    if (adv4) begin
+      \$1050  = \sel_l5_s0$699 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1051  = \sel_l6_s0$276 ;
+    if (adv4) begin
+      \$1051  = \sel_l5_s0$700 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1052  = \sel_l6_s0$279 ;
+    if (adv4) begin
+      \$1052  = sel_c34_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1053  = \sel_l6_s0$278 ;
+    if (adv4) begin
+      \$1053  = sel_c34_max[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1054  = \sel_l6_s0$705 ;
+    if (adv4) begin
+      \$1054  = \sel_l5_s0$701 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1055  = \sel_l6_s0$706 ;
+    if (adv4) begin
+      \$1055  = \sel_l5_s0$702 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1056  = adv5_valid;
+    if (adv5) begin
+      \$1056  = valid_s10;
+    end
+    if (rst) begin
+      \$1056  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1057  = \sel_l7_s0$286 ;
+    if (adv5) begin
+      \$1057  = sel_c16_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1058  = sel_l7_s0;
+    if (adv5) begin
+      \$1058  = sel_c16_min[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1059  = \sel_l7_s0$292 ;
+    if (adv5) begin
+      \$1059  = sel_c16_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1060  = \sel_l7_s0$291 ;
+    if (adv5) begin
+      \$1060  = sel_c16_max[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1061  = \sel_l7_s0$298 ;
+    if (adv5) begin
+      \$1061  = sel_c17_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1062  = \sel_l7_s0$297 ;
+    if (adv5) begin
+      \$1062  = sel_c17_min[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1063  = \sel_l7_s0$304 ;
+    if (adv5) begin
+      \$1063  = sel_c17_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1064  = \sel_l7_s0$303 ;
+    if (adv5) begin
+      \$1064  = sel_c17_max[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1065  = \sel_l7_s0$310 ;
+    if (adv5) begin
+      \$1065  = sel_c18_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1066  = \sel_l7_s0$309 ;
+    if (adv5) begin
+      \$1066  = sel_c18_min[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1067  = \sel_l7_s0$316 ;
+    if (adv5) begin
+      \$1067  = sel_c18_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1068  = \sel_l7_s0$315 ;
+    if (adv5) begin
+      \$1068  = sel_c18_max[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1069  = \sel_l7_s0$707 ;
+    if (adv5) begin
+      \$1069  = \sel_l6_s0$703 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1070  = \sel_l7_s0$708 ;
+    if (adv5) begin
+      \$1070  = \sel_l6_s0$704 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1071  = \sel_l7_s0$318 ;
+    if (adv5) begin
+      \$1071  = sel_c35_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1072  = \sel_l7_s0$317 ;
+    if (adv5) begin
+      \$1072  = sel_c35_min[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1073  = \sel_l7_s0$312 ;
+    if (adv5) begin
+      \$1073  = sel_c35_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1074  = \sel_l7_s0$311 ;
+    if (adv5) begin
+      \$1074  = sel_c35_max[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1075  = \sel_l7_s0$306 ;
+    if (adv5) begin
+      \$1075  = sel_c36_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1076  = \sel_l7_s0$305 ;
+    if (adv5) begin
+      \$1076  = sel_c36_min[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1077  = \sel_l7_s0$300 ;
+    if (adv5) begin
+      \$1077  = sel_c36_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1078  = \sel_l7_s0$299 ;
+    if (adv5) begin
+      \$1078  = sel_c36_max[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1079  = \sel_l7_s0$294 ;
+    if (adv5) begin
+      \$1079  = sel_c37_min[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1080  = \sel_l7_s0$293 ;
+    if (adv5) begin
+      \$1080  = sel_c37_min[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1081  = \sel_l7_s0$288 ;
+    if (adv5) begin
+      \$1081  = sel_c37_max[14:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1082  = \sel_l7_s0$287 ;
+    if (adv5) begin
+      \$1082  = sel_c37_max[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1083  = \sel_l7_s0$709 ;
+    if (adv5) begin
+      \$1083  = \sel_l6_s0$705 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1084  = \sel_l7_s0$710 ;
+    if (adv5) begin
+      \$1084  = \sel_l6_s0$706 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1085  = adv6_valid;
+    if (adv6) begin
+      \$1085  = valid_s10;
+    end
+    if (rst) begin
+      \$1085  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1086  = sel_l8_s0;
+    if (adv6) begin
+      \$1086  = \sel_l7_s0$708 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1087  = \sel_l8_s0$324 ;
+    if (adv6) begin
+      \$1087  = sel_c44_max[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1088  = \sel_l8_s0$325 ;
+    if (adv6) begin
+      \$1088  = sel_c43_max[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1089  = \sel_l8_s0$326 ;
+    if (adv6) begin
+      \$1089  = sel_c42_max[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1090  = \sel_l8_s0$327 ;
+    if (adv6) begin
+      \$1090  = sel_c41_max[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1091  = \sel_l8_s0$328 ;
+    if (adv6) begin
+      \$1091  = sel_c40_max[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1092  = \sel_l8_s0$329 ;
+    if (adv6) begin
+      \$1092  = sel_c39_max[18:15];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1093  = \sel_l8_s0$330 ;
+    if (adv6) begin
+      \$1093  = \sel_l7_s0$710 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1094  = adv7_valid;
+    if (adv7) begin
+      \$1094  = valid_s10;
+    end
+    if (rst) begin
+      \$1094  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1095  = \sel_l10_s0$711 ;
+    if (adv7) begin
+      \$1095  = { \$340 , \$325 , \$310 , \$295 , \$280 , \$265 , \$250 , \$235 , \$220 , \$205 , \$190 , \$175 , \$160 , \$145 , \$130 , \$115  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1096  = \sel_l10_s0$712 ;
+    if (adv7) begin
+      \$1096  = \$115 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1097  = \sel_l10_s0$356 ;
+    if (adv7) begin
+      \$1097  = { sel_p0_1_0_c, sel_p0_1_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1098  = sel_l10_s0;
+    if (adv7) begin
+      \$1098  = \$145 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1099  = \sel_l10_s0$362 ;
+    if (adv7) begin
+      \$1099  = { 1'h0, sel_p0_3_0_c, sel_p0_3_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1100  = \sel_l10_s0$713 ;
+    if (adv7) begin
+      \$1100  = \$175 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1101  = \sel_l10_s0$371 ;
+    if (adv7) begin
+      \$1101  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1102  = \sel_l10_s0$370 ;
+    if (adv7) begin
+      \$1102  = \$205 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1103  = \sel_l10_s0$379 ;
+    if (adv7) begin
+      \$1103  = { 2'h0, sel_p0_7_0_c, sel_p0_7_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1104  = \sel_l10_s0$714 ;
+    if (adv7) begin
+      \$1104  = \$235 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1105  = \sel_l10_s0$390 ;
+    if (adv7) begin
+      \$1105  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1106  = \sel_l10_s0$389 ;
+    if (adv7) begin
+      \$1106  = \$265 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1107  = \sel_l10_s0$400 ;
+    if (adv7) begin
+      \$1107  = { 2'h0, sel_p0_11_0_c, sel_p0_11_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1108  = \sel_l10_s0$715 ;
+    if (adv7) begin
+      \$1108  = \$295 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1109  = \sel_l10_s0$411 ;
+    if (adv7) begin
+      \$1109  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1110  = \sel_l10_s0$410 ;
+    if (adv7) begin
+      \$1110  = \$325 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1111  = adv8_valid;
+    if (adv8) begin
+      \$1111  = valid_s10;
+    end
+    if (rst) begin
+      \$1111  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1112  = \sel_l11_s0$716 ;
+    if (adv8) begin
+      \$1112  = \sel_l10_s0$711 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1113  = \sel_l11_s0$717 ;
+    if (adv8) begin
+      \$1113  = \sel_l10_s0$712 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1114  = \sel_l11_s0$718 ;
+    if (adv8) begin
+      \$1114  = \sel_l10_s0$356 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1115  = \sel_l11_s0$719 ;
+    if (adv8) begin
+      \$1115  = { sel_p1_2_1_s, sel_p1_2_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1116  = \sel_l11_s0$424 ;
+    if (adv8) begin
+      \$1116  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1117  = sel_l11_s0;
+    if (adv8) begin
+      \$1117  = \sel_l10_s0$713 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1118  = \sel_l11_s0$432 ;
+    if (adv8) begin
+      \$1118  = \sel_l10_s0$371 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1119  = \sel_l11_s0$440 ;
+    if (adv8) begin
+      \$1119  = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1120  = \sel_l11_s0$448 ;
+    if (adv8) begin
+      \$1120  = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1121  = \sel_l11_s0$720 ;
+    if (adv8) begin
+      \$1121  = \sel_l10_s0$714 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1122  = \sel_l11_s0$721 ;
+    if (adv8) begin
+      \$1122  = \sel_l10_s0$390 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1123  = \sel_l11_s0$722 ;
+    if (adv8) begin
+      \$1123  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1124  = \sel_l11_s0$459 ;
+    if (adv8) begin
+      \$1124  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1125  = \sel_l11_s0$458 ;
+    if (adv8) begin
+      \$1125  = \sel_l10_s0$715 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1126  = \sel_l11_s0$469 ;
+    if (adv8) begin
+      \$1126  = \sel_l10_s0$411 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1127  = \sel_l11_s0$479 ;
+    if (adv8) begin
+      \$1127  = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1128  = adv9_valid;
+    if (adv9) begin
+      \$1128  = valid_s10;
+    end
+    if (rst) begin
+      \$1128  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1129  = \sel_l12_s0$572 ;
+    if (adv9) begin
+      \$1129  = \sel_l11_s0$716 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1130  = \sel_l12_s0$573 ;
+    if (adv9) begin
+      \$1130  = \sel_l11_s0$717 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1131  = \sel_l12_s0$574 ;
+    if (adv9) begin
+      \$1131  = \sel_l11_s0$718 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1132  = \sel_l12_s0$575 ;
+    if (adv9) begin
+      \$1132  = \sel_l11_s0$719 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1133  = \sel_l12_s0$576 ;
+    if (adv9) begin
+      \$1133  = \sel_l11_s0$424 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1134  = \sel_l12_s0$577 ;
+    if (adv9) begin
+      \$1134  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1135  = \sel_l12_s0$578 ;
+    if (adv9) begin
+      \$1135  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1136  = \sel_l12_s0$579 ;
+    if (adv9) begin
+      \$1136  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1137  = \sel_l12_s0$492 ;
+    if (adv9) begin
+      \$1137  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1138  = sel_l12_s0;
+    if (adv9) begin
+      \$1138  = \sel_l11_s0$720 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1139  = \sel_l12_s0$502 ;
+    if (adv9) begin
+      \$1139  = \sel_l11_s0$721 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1140  = \sel_l12_s0$512 ;
+    if (adv9) begin
+      \$1140  = \sel_l11_s0$722 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1141  = \sel_l12_s0$522 ;
+    if (adv9) begin
+      \$1141  = \sel_l11_s0$459 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1142  = \sel_l12_s0$532 ;
+    if (adv9) begin
+      \$1142  = { sel_p2_12_3_s, sel_p2_12_2_s, sel_p2_12_1_s, sel_p2_12_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1143  = \sel_l12_s0$542 ;
+    if (adv9) begin
+      \$1143  = { sel_p2_13_3_s, sel_p2_13_2_s, sel_p2_13_1_s, sel_p2_13_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1144  = \sel_l12_s0$552 ;
+    if (adv9) begin
+      \$1144  = { sel_p2_14_3_s, sel_p2_14_2_s, sel_p2_14_1_s, sel_p2_14_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1145  = adv10_valid;
+    if (adv10) begin
+      \$1145  = valid_s10;
+    end
+    if (rst) begin
+      \$1145  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1146  = wr__addr;
+    if (adv10) begin
+      \$1146  = \$885 [3:0];
+    end
+    if (rst) begin
+      \$1146  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1147  = rd__addr;
+    if (adv10) begin
+      \$1147  = \$886 [3:0];
+    end
+    if (rst) begin
+      \$1147  = 4'h6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1148  = adv11_valid;
+    if (adv11) begin
+      \$1148  = valid_s10;
+    end
+    if (rst) begin
+      \$1148  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1149  = \sel_l14_s0$723 ;
+    if (adv11) begin
+      \$1149  = \sel_l12_s0$572 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1150  = \sel_l14_s0$591 ;
+    if (adv11) begin
+      \$1150  = { \$540 , \$538 , \$536 , \$534 , \$532 , \$530 , \$528 , \$526 , \sel_l12_s0$572 [0] };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1151  = \sel_l14_s0$604 ;
+    if (adv11) begin
+      \$1151  = { \$558 , \$556 , \$554 , \$552 , \$550 , \$548 , \$546 , \$544 , \$542  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1152  = \sel_l14_s0$610 ;
+    if (adv11) begin
+      \$1152  = { \$576 , \$574 , \$572 , \$570 , \$568 , \$566 , \$564 , \$562 , \$560  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1153  = \sel_l14_s0$616 ;
+    if (adv11) begin
+      \$1153  = { \$594 , \$592 , \$590 , \$588 , \$586 , \$584 , \$582 , \$580 , \$578  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1154  = \sel_l14_s0$622 ;
+    if (adv11) begin
+      \$1154  = { \$612 , \$610 , \$608 , \$606 , \$604 , \$602 , \$600 , \$598 , \$596  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1155  = \sel_l14_s0$628 ;
+    if (adv11) begin
+      \$1155  = { \$630 , \$628 , \$626 , \$624 , \$622 , \$620 , \$618 , \$616 , \$614  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1156  = \sel_l14_s0$634 ;
+    if (adv11) begin
+      \$1156  = { \$648 , \$646 , \$644 , \$642 , \$640 , \$638 , \$636 , \$634 , \$632  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1157  = \sel_l14_s0$640 ;
+    if (adv11) begin
+      \$1157  = { \$666 , \$664 , \$662 , \$660 , \$658 , \$656 , \$654 , \$652 , \$650  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1158  = sel_l14_s0;
+    if (adv11) begin
+      \$1158  = sel_dl1_r0_q[15:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1159  = \sel_l14_s0$592 ;
+    if (adv11) begin
+      \$1159  = sel_dl1_r0_q[31:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1160  = \sel_l14_s0$593 ;
+    if (adv11) begin
+      \$1160  = sel_dl1_r0_q[47:32];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1161  = \sel_l14_s0$595 ;
+    if (adv11) begin
+      \$1161  = sel_dl1_r0_q[63:48];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1162  = \sel_l14_s0$596 ;
+    if (adv11) begin
+      \$1162  = sel_dl1_r0_q[79:64];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1163  = \sel_l14_s0$597 ;
+    if (adv11) begin
+      \$1163  = sel_dl1_r0_q[95:80];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1164  = \sel_l14_s0$599 ;
+    if (adv11) begin
+      \$1164  = sel_dl1_r0_q[111:96];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1165  = \sel_l14_s0$600 ;
+    if (adv11) begin
+      \$1165  = sel_dl1_r0_q[127:112];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1166  = \sel_l14_s0$601 ;
+    if (adv11) begin
+      \$1166  = sel_dl1_r0_q[143:128];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1167  = \sel_l14_s0$607 ;
+    if (adv11) begin
+      \$1167  = sel_dl1_r0_q[159:144];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1168  = \sel_l14_s0$613 ;
+    if (adv11) begin
+      \$1168  = sel_dl1_r0_q[175:160];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1169  = \sel_l14_s0$619 ;
+    if (adv11) begin
+      \$1169  = sel_dl1_r0_q[191:176];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1170  = \sel_l14_s0$625 ;
+    if (adv11) begin
+      \$1170  = sel_dl1_r0_q[207:192];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1171  = \sel_l14_s0$631 ;
+    if (adv11) begin
+      \$1171  = sel_dl1_r0_q[223:208];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1172  = \sel_l14_s0$637 ;
+    if (adv11) begin
+      \$1172  = sel_dl1_r0_q[239:224];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1173  = \sel_l14_s0$643 ;
+    if (adv11) begin
+      \$1173  = sel_dl1_r0_q[255:240];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1174  = adv12_valid;
+    if (adv12) begin
+      \$1174  = valid_s10;
+    end
+    if (rst) begin
+      \$1174  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1175  = sel_l16_s0;
+    if (adv12) begin
+      \$1175  = \sel_l14_s0$723 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1176  = \sel_l16_s0$656 ;
+    if (adv12) begin
+      \$1176  = sel_val0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1177  = \sel_l16_s0$658 ;
+    if (adv12) begin
+      \$1177  = sel_val1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1178  = \sel_l16_s0$660 ;
+    if (adv12) begin
+      \$1178  = sel_val2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1179  = \sel_l16_s0$662 ;
+    if (adv12) begin
+      \$1179  = sel_val3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1180  = \sel_l16_s0$664 ;
+    if (adv12) begin
+      \$1180  = sel_val4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1181  = \sel_l16_s0$666 ;
+    if (adv12) begin
+      \$1181  = sel_val5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1182  = \sel_l16_s0$668 ;
+    if (adv12) begin
+      \$1182  = sel_val6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1183  = \sel_l16_s0$670 ;
+    if (adv12) begin
+      \$1183  = sel_val7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1184  = \sel_l16_s0$657 ;
+    if (adv12) begin
+      \$1184  = { \sel_l14_s0$591 [8], \$688 , \$685 , \$682  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1185  = \sel_l16_s0$659 ;
+    if (adv12) begin
+      \$1185  = { \$711 , \$710 , \$707 , \$704  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1186  = \sel_l16_s0$661 ;
+    if (adv12) begin
+      \$1186  = { \$735 , \$733 , \$730 , \$726  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1187  = \sel_l16_s0$663 ;
+    if (adv12) begin
+      \$1187  = { \$761 , \$758 , \$755 , \$751  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1188  = \sel_l16_s0$665 ;
+    if (adv12) begin
+      \$1188  = { \$787 , \$783 , \$779 , \$776  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1189  = \sel_l16_s0$667 ;
+    if (adv12) begin
+      \$1189  = { \$815 , \$810 , \$806 , \$803  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1190  = \sel_l16_s0$669 ;
+    if (adv12) begin
+      \$1190  = { \$844 , \$838 , \$834 , \$830  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1191  = \sel_l16_s0$671 ;
+    if (adv12) begin
+      \$1191  = { \$875 , \$868 , \$864 , \$860  };
     end
   end
   assign advance = i__ready;
-  assign valid_s2 = o__valid;
+  assign valid_s11 = o__valid;
   assign sel_key0 = i__payload[14:0];
   assign sel_key1 = i__payload[30:16];
   assign sel_key2 = i__payload[46:32];
@@ -1844,6 +6063,56 @@ module nm_topk_8_16_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign sel_key13 = i__payload[222:208];
   assign sel_key14 = i__payload[238:224];
   assign sel_key15 = i__payload[254:240];
+  assign sel_keep = { \$340 , \$325 , \$310 , \$295 , \$280 , \$265 , \$250 , \$235 , \$220 , \$205 , \$190 , \$175 , \$160 , \$145 , \$130 , \$115  };
+  assign sel_pre0_1 = { sel_p0_1_0_c, sel_p0_1_0_s };
+  assign sel_pre0_3 = { 1'h0, sel_p0_3_0_c, sel_p0_3_0_s };
+  assign sel_pre0_5 = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
+  assign sel_pre0_7 = { 2'h0, sel_p0_7_0_c, sel_p0_7_0_s };
+  assign sel_pre0_9 = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
+  assign sel_pre0_11 = { 2'h0, sel_p0_11_0_c, sel_p0_11_0_s };
+  assign sel_pre0_13 = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
+  assign sel_pre1_2 = { sel_p1_2_1_s, sel_p1_2_0_s };
+  assign sel_pre1_3 = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+  assign sel_pre1_6 = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
+  assign sel_pre1_7 = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
+  assign sel_pre1_10 = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
+  assign sel_pre1_11 = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
+  assign sel_pre1_14 = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
+  assign sel_pre2_4 = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
+  assign sel_pre2_5 = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
+  assign sel_pre2_6 = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
+  assign sel_pre2_7 = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s };
+  assign sel_pre2_12 = { sel_p2_12_3_s, sel_p2_12_2_s, sel_p2_12_1_s, sel_p2_12_0_s };
+  assign sel_pre2_13 = { sel_p2_13_3_s, sel_p2_13_2_s, sel_p2_13_1_s, sel_p2_13_0_s };
+  assign sel_pre2_14 = { sel_p2_14_3_s, sel_p2_14_2_s, sel_p2_14_1_s, sel_p2_14_0_s };
+  assign sel_pre3_8 = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s };
+  assign sel_pre3_9 = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s };
+  assign sel_pre3_10 = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s };
+  assign sel_pre3_11 = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s };
+  assign sel_pre3_12 = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s };
+  assign sel_pre3_13 = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s };
+  assign sel_pre3_14 = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s };
+  assign sel_dl1_r0_wp = wr__addr;
+  assign wr__data = i__payload;
+  assign wr__en = adv10;
+  assign sel_dl1_r0_rp = rd__addr;
+  assign rd__data = sel_dl1_r0_q;
+  assign sel_sel0 = { \$540 , \$538 , \$536 , \$534 , \$532 , \$530 , \$528 , \$526 , \sel_l12_s0$572 [0] };
+  assign sel_sel1 = { \$558 , \$556 , \$554 , \$552 , \$550 , \$548 , \$546 , \$544 , \$542  };
+  assign sel_sel2 = { \$576 , \$574 , \$572 , \$570 , \$568 , \$566 , \$564 , \$562 , \$560  };
+  assign sel_sel3 = { \$594 , \$592 , \$590 , \$588 , \$586 , \$584 , \$582 , \$580 , \$578  };
+  assign sel_sel4 = { \$612 , \$610 , \$608 , \$606 , \$604 , \$602 , \$600 , \$598 , \$596  };
+  assign sel_sel5 = { \$630 , \$628 , \$626 , \$624 , \$622 , \$620 , \$618 , \$616 , \$614  };
+  assign sel_sel6 = { \$648 , \$646 , \$644 , \$642 , \$640 , \$638 , \$636 , \$634 , \$632  };
+  assign sel_sel7 = { \$666 , \$664 , \$662 , \$660 , \$658 , \$656 , \$654 , \$652 , \$650  };
+  assign sel_idx0 = { \sel_l14_s0$591 [8], \$688 , \$685 , \$682  };
+  assign sel_idx1 = { \$711 , \$710 , \$707 , \$704  };
+  assign sel_idx2 = { \$735 , \$733 , \$730 , \$726  };
+  assign sel_idx3 = { \$761 , \$758 , \$755 , \$751  };
+  assign sel_idx4 = { \$787 , \$783 , \$779 , \$776  };
+  assign sel_idx5 = { \$815 , \$810 , \$806 , \$803  };
+  assign sel_idx6 = { \$844 , \$838 , \$834 , \$830  };
+  assign sel_idx7 = { \$875 , \$868 , \$864 , \$860  };
   assign \i__payload.data  = i__payload;
   assign \i__payload.data[0]  = i__payload[15:0];
   assign \i__payload.data[1]  = i__payload[31:16];
@@ -1896,37 +6165,38 @@ module nm_topk_8_16_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \o__payload.index[5]  = o__payload[167:164];
   assign \o__payload.index[6]  = o__payload[171:168];
   assign \o__payload.index[7]  = o__payload[175:172];
-  assign o__payload[175:172] = \sel_l19_s0$283 ;
-  assign o__payload[143:128] = \sel_l19_s0$282 ;
-  assign o__payload[171:168] = \sel_l19_s0$281 ;
-  assign o__payload[127:112] = \sel_l19_s0$280 ;
-  assign o__payload[167:164] = \sel_l19_s0$279 ;
-  assign o__payload[111:96] = \sel_l19_s0$278 ;
-  assign o__payload[163:160] = \sel_l19_s0$277 ;
-  assign o__payload[95:80] = \sel_l19_s0$276 ;
-  assign o__payload[159:156] = \sel_l19_s0$275 ;
-  assign o__payload[79:64] = \sel_l19_s0$274 ;
-  assign o__payload[155:152] = \sel_l19_s0$273 ;
-  assign o__payload[63:48] = \sel_l19_s0$272 ;
-  assign o__payload[151:148] = \sel_l19_s0$271 ;
-  assign o__payload[47:32] = \sel_l19_s0$270 ;
-  assign o__payload[147:144] = \sel_l19_s0$269 ;
-  assign o__payload[31:16] = \sel_l19_s0$268 ;
-  assign o__payload[15:0] = sel_l19_s0;
+  assign o__payload[175:172] = \sel_l16_s0$671 ;
+  assign o__payload[143:128] = \sel_l16_s0$670 ;
+  assign o__payload[171:168] = \sel_l16_s0$669 ;
+  assign o__payload[127:112] = \sel_l16_s0$668 ;
+  assign o__payload[167:164] = \sel_l16_s0$667 ;
+  assign o__payload[111:96] = \sel_l16_s0$666 ;
+  assign o__payload[163:160] = \sel_l16_s0$665 ;
+  assign o__payload[95:80] = \sel_l16_s0$664 ;
+  assign o__payload[159:156] = \sel_l16_s0$663 ;
+  assign o__payload[79:64] = \sel_l16_s0$662 ;
+  assign o__payload[155:152] = \sel_l16_s0$661 ;
+  assign o__payload[63:48] = \sel_l16_s0$660 ;
+  assign o__payload[151:148] = \sel_l16_s0$659 ;
+  assign o__payload[47:32] = \sel_l16_s0$658 ;
+  assign o__payload[147:144] = \sel_l16_s0$657 ;
+  assign o__payload[31:16] = \sel_l16_s0$656 ;
+  assign o__payload[15:0] = sel_l16_s0;
   assign \$2  = 4'hf;
-  assign \$3  = 4'he;
-  assign \$4  = 4'hd;
+  assign \$3  = 4'hd;
+  assign \$4  = 4'he;
   assign \$5  = 4'hc;
   assign \$6  = 4'hb;
-  assign \$7  = 4'ha;
-  assign \$8  = 4'h9;
+  assign \$7  = 4'h9;
+  assign \$8  = 4'ha;
   assign \$9  = 4'h8;
   assign \$10  = 4'h7;
-  assign \$11  = 4'h6;
-  assign \$12  = 4'h5;
+  assign \$11  = 4'h5;
+  assign \$12  = 4'h6;
   assign \$13  = 4'h4;
   assign \$14  = 4'h3;
-  assign \$15  = 4'h2;
-  assign \$21  = 4'h0;
-  assign \$35  = 4'h1;
+  assign \$15  = 4'h1;
+  assign \$16  = 4'h2;
+  assign \$17  = 4'h0;
+  assign \$541  = \sel_l12_s0$573 ;
 endmodule

@@ -784,12 +784,12 @@ module nm_topk_8_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$1699 ;
   wire \$17 ;
   wire \$170 ;
-  wire [15:0] \$1700 ;
-  wire [15:0] \$1701 ;
-  wire [15:0] \$1702 ;
-  wire [15:0] \$1703 ;
-  wire [15:0] \$1704 ;
-  wire [15:0] \$1705 ;
+  wire \$1700 ;
+  wire \$1701 ;
+  wire \$1702 ;
+  wire \$1703 ;
+  wire \$1704 ;
+  wire \$1705 ;
   wire [15:0] \$1706 ;
   wire [15:0] \$1707 ;
   wire [15:0] \$1708 ;
@@ -797,22 +797,22 @@ module nm_topk_8_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$171 ;
   wire [15:0] \$1710 ;
   wire [15:0] \$1711 ;
-  wire \$1712 ;
-  wire \$1713 ;
-  wire \$1714 ;
-  wire \$1715 ;
-  wire \$1716 ;
-  wire \$1717 ;
+  wire [15:0] \$1712 ;
+  wire [15:0] \$1713 ;
+  wire [15:0] \$1714 ;
+  wire [15:0] \$1715 ;
+  wire [15:0] \$1716 ;
+  wire [15:0] \$1717 ;
   wire \$1718 ;
   wire \$1719 ;
   wire \$172 ;
   wire \$1720 ;
-  wire [15:0] \$1721 ;
-  wire [15:0] \$1722 ;
-  wire [15:0] \$1723 ;
-  wire [15:0] \$1724 ;
-  wire [15:0] \$1725 ;
-  wire [15:0] \$1726 ;
+  wire \$1721 ;
+  wire \$1722 ;
+  wire \$1723 ;
+  wire \$1724 ;
+  wire \$1725 ;
+  wire \$1726 ;
   wire [15:0] \$1727 ;
   wire [15:0] \$1728 ;
   wire [15:0] \$1729 ;
@@ -820,24 +820,24 @@ module nm_topk_8_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [15:0] \$1730 ;
   wire [15:0] \$1731 ;
   wire [15:0] \$1732 ;
-  wire \$1733 ;
-  wire \$1734 ;
-  wire \$1735 ;
-  wire \$1736 ;
-  wire \$1737 ;
-  wire \$1738 ;
+  wire [15:0] \$1733 ;
+  wire [15:0] \$1734 ;
+  wire [15:0] \$1735 ;
+  wire [15:0] \$1736 ;
+  wire [15:0] \$1737 ;
+  wire [15:0] \$1738 ;
   wire \$1739 ;
   wire \$174 ;
   wire \$1740 ;
   wire \$1741 ;
   wire \$1742 ;
   wire \$1743 ;
-  wire [15:0] \$1744 ;
-  wire [15:0] \$1745 ;
-  wire [15:0] \$1746 ;
-  wire [15:0] \$1747 ;
-  wire [15:0] \$1748 ;
-  wire [15:0] \$1749 ;
+  wire \$1744 ;
+  wire \$1745 ;
+  wire \$1746 ;
+  wire \$1747 ;
+  wire \$1748 ;
+  wire \$1749 ;
   wire \$175 ;
   wire [15:0] \$1750 ;
   wire [15:0] \$1751 ;
@@ -845,26 +845,26 @@ module nm_topk_8_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [15:0] \$1753 ;
   wire [15:0] \$1754 ;
   wire [15:0] \$1755 ;
-  wire \$1756 ;
-  wire \$1757 ;
-  wire \$1758 ;
-  wire \$1759 ;
+  wire [15:0] \$1756 ;
+  wire [15:0] \$1757 ;
+  wire [15:0] \$1758 ;
+  wire [15:0] \$1759 ;
   wire \$176 ;
-  wire \$1760 ;
-  wire \$1761 ;
+  wire [15:0] \$1760 ;
+  wire [15:0] \$1761 ;
   wire \$1762 ;
   wire \$1763 ;
   wire \$1764 ;
   wire \$1765 ;
   wire \$1766 ;
   wire \$1767 ;
-  wire [15:0] \$1768 ;
-  wire [15:0] \$1769 ;
+  wire \$1768 ;
+  wire \$1769 ;
   wire \$177 ;
-  wire [15:0] \$1770 ;
-  wire [15:0] \$1771 ;
-  wire [15:0] \$1772 ;
-  wire [15:0] \$1773 ;
+  wire \$1770 ;
+  wire \$1771 ;
+  wire \$1772 ;
+  wire \$1773 ;
   wire [15:0] \$1774 ;
   wire [15:0] \$1775 ;
   wire [15:0] \$1776 ;
@@ -872,12 +872,12 @@ module nm_topk_8_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [15:0] \$1778 ;
   wire [15:0] \$1779 ;
   wire \$178 ;
-  wire \$1780 ;
-  wire \$1781 ;
-  wire \$1782 ;
-  wire \$1783 ;
-  wire \$1784 ;
-  wire \$1785 ;
+  wire [15:0] \$1780 ;
+  wire [15:0] \$1781 ;
+  wire [15:0] \$1782 ;
+  wire [15:0] \$1783 ;
+  wire [15:0] \$1784 ;
+  wire [15:0] \$1785 ;
   wire \$1786 ;
   wire \$1787 ;
   wire \$1788 ;
@@ -887,12 +887,12 @@ module nm_topk_8_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$1791 ;
   wire \$1792 ;
   wire \$1793 ;
-  wire [15:0] \$1794 ;
-  wire [15:0] \$1795 ;
-  wire [15:0] \$1796 ;
-  wire [15:0] \$1797 ;
-  wire [15:0] \$1798 ;
-  wire [15:0] \$1799 ;
+  wire \$1794 ;
+  wire \$1795 ;
+  wire \$1796 ;
+  wire \$1797 ;
+  wire \$1798 ;
+  wire \$1799 ;
   wire \$18 ;
   wire \$180 ;
   wire [15:0] \$1800 ;
@@ -901,13 +901,13 @@ module nm_topk_8_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [15:0] \$1803 ;
   wire [15:0] \$1804 ;
   wire [15:0] \$1805 ;
-  wire \$1806 ;
-  wire \$1807 ;
-  wire \$1808 ;
-  wire \$1809 ;
+  wire [15:0] \$1806 ;
+  wire [15:0] \$1807 ;
+  wire [15:0] \$1808 ;
+  wire [15:0] \$1809 ;
   wire \$181 ;
-  wire \$1810 ;
-  wire \$1811 ;
+  wire [15:0] \$1810 ;
+  wire [15:0] \$1811 ;
   wire \$1812 ;
   wire \$1813 ;
   wire \$1814 ;
@@ -917,12 +917,12 @@ module nm_topk_8_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$1818 ;
   wire \$1819 ;
   wire \$182 ;
-  wire [15:0] \$1820 ;
-  wire [15:0] \$1821 ;
-  wire [15:0] \$1822 ;
-  wire [15:0] \$1823 ;
-  wire [15:0] \$1824 ;
-  wire [15:0] \$1825 ;
+  wire \$1820 ;
+  wire \$1821 ;
+  wire \$1822 ;
+  wire \$1823 ;
+  wire \$1824 ;
+  wire \$1825 ;
   wire [15:0] \$1826 ;
   wire [15:0] \$1827 ;
   wire [15:0] \$1828 ;
@@ -930,12 +930,12 @@ module nm_topk_8_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$183 ;
   wire [15:0] \$1830 ;
   wire [15:0] \$1831 ;
-  wire \$1832 ;
-  wire \$1833 ;
-  wire \$1834 ;
-  wire \$1835 ;
-  wire \$1836 ;
-  wire \$1837 ;
+  wire [15:0] \$1832 ;
+  wire [15:0] \$1833 ;
+  wire [15:0] \$1834 ;
+  wire [15:0] \$1835 ;
+  wire [15:0] \$1836 ;
+  wire [15:0] \$1837 ;
   wire \$1838 ;
   wire \$1839 ;
   wire \$184 ;
@@ -947,13 +947,13 @@ module nm_topk_8_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$1845 ;
   wire \$1846 ;
   wire \$1847 ;
-  wire [15:0] \$1848 ;
-  wire [15:0] \$1849 ;
+  wire \$1848 ;
+  wire \$1849 ;
   wire \$185 ;
-  wire [15:0] \$1850 ;
-  wire [15:0] \$1851 ;
-  wire [15:0] \$1852 ;
-  wire [15:0] \$1853 ;
+  wire \$1850 ;
+  wire \$1851 ;
+  wire \$1852 ;
+  wire \$1853 ;
   wire [15:0] \$1854 ;
   wire [15:0] \$1855 ;
   wire [15:0] \$1856 ;
@@ -961,12 +961,12 @@ module nm_topk_8_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [15:0] \$1858 ;
   wire [15:0] \$1859 ;
   wire \$186 ;
-  wire \$1860 ;
-  wire \$1861 ;
-  wire \$1862 ;
-  wire \$1863 ;
-  wire \$1864 ;
-  wire \$1865 ;
+  wire [15:0] \$1860 ;
+  wire [15:0] \$1861 ;
+  wire [15:0] \$1862 ;
+  wire [15:0] \$1863 ;
+  wire [15:0] \$1864 ;
+  wire [15:0] \$1865 ;
   wire \$1866 ;
   wire \$1867 ;
   wire \$1868 ;
@@ -979,26 +979,26 @@ module nm_topk_8_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$1874 ;
   wire \$1875 ;
   wire \$1876 ;
-  wire [15:0] \$1877 ;
-  wire [15:0] \$1878 ;
-  wire [15:0] \$1879 ;
+  wire \$1877 ;
+  wire \$1878 ;
+  wire \$1879 ;
   wire \$188 ;
-  wire [15:0] \$1880 ;
-  wire [15:0] \$1881 ;
-  wire [15:0] \$1882 ;
+  wire \$1880 ;
+  wire \$1881 ;
+  wire \$1882 ;
   wire [15:0] \$1883 ;
   wire [15:0] \$1884 ;
   wire [15:0] \$1885 ;
   wire [15:0] \$1886 ;
   wire [15:0] \$1887 ;
   wire [15:0] \$1888 ;
-  wire \$1889 ;
+  wire [15:0] \$1889 ;
   wire \$189 ;
-  wire \$1890 ;
-  wire \$1891 ;
-  wire \$1892 ;
-  wire \$1893 ;
-  wire \$1894 ;
+  wire [15:0] \$1890 ;
+  wire [15:0] \$1891 ;
+  wire [15:0] \$1892 ;
+  wire [15:0] \$1893 ;
+  wire [15:0] \$1894 ;
   wire \$1895 ;
   wire \$1896 ;
   wire \$1897 ;
@@ -1014,26 +1014,26 @@ module nm_topk_8_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$1905 ;
   wire \$1906 ;
   wire \$1907 ;
-  wire [15:0] \$1908 ;
-  wire [15:0] \$1909 ;
+  wire \$1908 ;
+  wire \$1909 ;
   wire \$191 ;
-  wire [15:0] \$1910 ;
-  wire [15:0] \$1911 ;
-  wire [15:0] \$1912 ;
-  wire [15:0] \$1913 ;
+  wire \$1910 ;
+  wire \$1911 ;
+  wire \$1912 ;
+  wire \$1913 ;
   wire [15:0] \$1914 ;
   wire [15:0] \$1915 ;
-  wire [4:0] \$1916 ;
-  wire [4:0] \$1917 ;
-  reg \$1918 ;
-  reg \$1919 ;
+  wire [15:0] \$1916 ;
+  wire [15:0] \$1917 ;
+  wire [15:0] \$1918 ;
+  wire [15:0] \$1919 ;
   wire \$192 ;
-  reg \$1920 ;
-  reg \$1921 ;
-  reg \$1922 ;
-  reg \$1923 ;
-  reg \$1924 ;
-  reg [119:0] \$1925 ;
+  wire [15:0] \$1920 ;
+  wire [15:0] \$1921 ;
+  wire \$1922 ;
+  wire [4:0] \$1923 ;
+  wire [4:0] \$1924 ;
+  reg \$1925 ;
   reg \$1926 ;
   reg \$1927 ;
   reg \$1928 ;
@@ -1041,7 +1041,7 @@ module nm_topk_8_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$193 ;
   reg \$1930 ;
   reg \$1931 ;
-  reg \$1932 ;
+  reg [119:0] \$1932 ;
   reg \$1933 ;
   reg \$1934 ;
   reg \$1935 ;
@@ -1177,54 +1177,54 @@ module nm_topk_8_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \$2051 ;
   reg \$2052 ;
   reg \$2053 ;
-  reg [15:0] \$2054 ;
-  reg [15:0] \$2055 ;
+  reg \$2054 ;
+  reg \$2055 ;
   reg \$2056 ;
-  reg [1:0] \$2057 ;
+  reg \$2057 ;
   reg \$2058 ;
-  reg [2:0] \$2059 ;
+  reg \$2059 ;
   wire \$206 ;
   reg \$2060 ;
-  reg [2:0] \$2061 ;
+  reg \$2061 ;
   reg \$2062 ;
-  reg [3:0] \$2063 ;
+  reg [15:0] \$2063 ;
   reg \$2064 ;
-  reg [3:0] \$2065 ;
+  reg [15:0] \$2065 ;
   reg \$2066 ;
-  reg [3:0] \$2067 ;
-  reg \$2068 ;
-  reg [3:0] \$2069 ;
+  reg [1:0] \$2067 ;
+  reg [1:0] \$2068 ;
+  reg [2:0] \$2069 ;
   wire \$207 ;
-  reg \$2070 ;
-  reg [15:0] \$2071 ;
-  reg \$2072 ;
-  reg [1:0] \$2073 ;
-  reg [1:0] \$2074 ;
-  reg [2:0] \$2075 ;
-  reg [2:0] \$2076 ;
-  reg [2:0] \$2077 ;
-  reg [2:0] \$2078 ;
+  reg [2:0] \$2070 ;
+  reg [2:0] \$2071 ;
+  reg [2:0] \$2072 ;
+  reg [3:0] \$2073 ;
+  reg \$2074 ;
+  reg [3:0] \$2075 ;
+  reg [3:0] \$2076 ;
+  reg [3:0] \$2077 ;
+  reg [3:0] \$2078 ;
   reg [3:0] \$2079 ;
   wire \$208 ;
-  reg \$2080 ;
-  reg [3:0] \$2081 ;
+  reg [3:0] \$2080 ;
+  reg \$2081 ;
   reg [3:0] \$2082 ;
   reg [3:0] \$2083 ;
-  reg [3:0] \$2084 ;
-  reg [3:0] \$2085 ;
-  reg [3:0] \$2086 ;
-  reg [3:0] \$2087 ;
-  reg [3:0] \$2088 ;
-  reg [15:0] \$2089 ;
+  reg \$2084 ;
+  reg [15:0] \$2085 ;
+  reg [8:0] \$2086 ;
+  reg [8:0] \$2087 ;
+  reg [8:0] \$2088 ;
+  reg [8:0] \$2089 ;
   wire \$209 ;
   reg [8:0] \$2090 ;
   reg [8:0] \$2091 ;
   reg [8:0] \$2092 ;
   reg [8:0] \$2093 ;
-  reg [8:0] \$2094 ;
-  reg [8:0] \$2095 ;
-  reg [8:0] \$2096 ;
-  reg [8:0] \$2097 ;
+  reg [15:0] \$2094 ;
+  reg [15:0] \$2095 ;
+  reg [15:0] \$2096 ;
+  reg [15:0] \$2097 ;
   reg [15:0] \$2098 ;
   reg [15:0] \$2099 ;
   wire \$21 ;
@@ -1240,7 +1240,7 @@ module nm_topk_8_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [15:0] \$2108 ;
   reg [15:0] \$2109 ;
   wire \$211 ;
-  reg [15:0] \$2110 ;
+  reg \$2110 ;
   reg [15:0] \$2111 ;
   reg [15:0] \$2112 ;
   reg [15:0] \$2113 ;
@@ -1251,18 +1251,15 @@ module nm_topk_8_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [15:0] \$2118 ;
   reg [15:0] \$2119 ;
   wire \$212 ;
-  reg [15:0] \$2120 ;
-  reg [15:0] \$2121 ;
-  reg [15:0] \$2122 ;
+  reg [3:0] \$2120 ;
+  reg [3:0] \$2121 ;
+  reg [3:0] \$2122 ;
   reg [3:0] \$2123 ;
   reg [3:0] \$2124 ;
   reg [3:0] \$2125 ;
   reg [3:0] \$2126 ;
   reg [3:0] \$2127 ;
-  reg [3:0] \$2128 ;
-  reg [3:0] \$2129 ;
   wire \$213 ;
-  reg [3:0] \$2130 ;
   wire \$214 ;
   wire \$215 ;
   wire \$216 ;
@@ -2134,6 +2131,20 @@ module nm_topk_8_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$997 ;
   wire \$998 ;
   wire \$999 ;
+  wire adv0;
+  reg adv0_valid = 1'h0;
+  wire adv1;
+  reg adv1_valid = 1'h0;
+  wire adv2;
+  reg adv2_valid = 1'h0;
+  wire adv3;
+  reg adv3_valid = 1'h0;
+  wire adv4;
+  reg adv4_valid = 1'h0;
+  wire adv5;
+  reg adv5_valid = 1'h0;
+  wire adv6;
+  reg adv6_valid = 1'h0;
   wire advance;
   input clk;
   wire clk;
@@ -2201,7 +2212,7 @@ module nm_topk_8_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  reg [3:0] rd__addr = 4'hb;
+  reg [3:0] rd__addr = 4'hc;
   wire [255:0] rd__data;
   input rst;
   wire rst;
@@ -2559,7 +2570,7 @@ module nm_topk_8_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire sel_cs4_9_2_0c;
   wire sel_cs4_9_2_0s;
   wire [255:0] sel_dl1_r0_q;
-  (* init = 4'hb *)
+  (* init = 4'hc *)
   wire [3:0] sel_dl1_r0_rp;
   (* init = 4'h0 *)
   wire [3:0] sel_dl1_r0_wp;
@@ -2589,209 +2600,193 @@ module nm_topk_8_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [14:0] sel_key8;
   wire [14:0] sel_key9;
   reg sel_l11_s0 = 1'h0;
-  reg [3:0] \sel_l11_s0$658  = 4'h0;
-  reg [3:0] \sel_l11_s0$668  = 4'h0;
-  reg [3:0] \sel_l11_s0$678  = 4'h0;
-  reg [3:0] \sel_l11_s0$688  = 4'h0;
-  reg [3:0] \sel_l11_s0$698  = 4'h0;
-  reg [3:0] \sel_l11_s0$708  = 4'h0;
-  reg [3:0] \sel_l11_s0$718  = 4'h0;
-  reg [15:0] \sel_l11_s0$736  = 16'h0000;
-  reg \sel_l11_s0$737  = 1'h0;
-  reg [1:0] \sel_l11_s0$738  = 2'h0;
-  reg [1:0] \sel_l11_s0$739  = 2'h0;
+  reg [3:0] \sel_l11_s0$653  = 4'h0;
+  reg [3:0] \sel_l11_s0$663  = 4'h0;
+  reg [3:0] \sel_l11_s0$673  = 4'h0;
+  reg [3:0] \sel_l11_s0$683  = 4'h0;
+  reg [3:0] \sel_l11_s0$693  = 4'h0;
+  reg [3:0] \sel_l11_s0$703  = 4'h0;
+  reg [3:0] \sel_l11_s0$713  = 4'h0;
+  reg [15:0] \sel_l11_s0$733  = 16'h0000;
+  reg \sel_l11_s0$734  = 1'h0;
+  reg [1:0] \sel_l11_s0$735  = 2'h0;
+  reg [1:0] \sel_l11_s0$736  = 2'h0;
+  reg [2:0] \sel_l11_s0$737  = 3'h0;
+  reg [2:0] \sel_l11_s0$738  = 3'h0;
+  reg [2:0] \sel_l11_s0$739  = 3'h0;
   reg [2:0] \sel_l11_s0$740  = 3'h0;
-  reg [2:0] \sel_l11_s0$741  = 3'h0;
-  reg [2:0] \sel_l11_s0$742  = 3'h0;
-  reg [2:0] \sel_l11_s0$743  = 3'h0;
   reg [15:0] sel_l13_s0 = 16'h0000;
-  reg [8:0] \sel_l13_s0$753  = 9'h000;
+  reg [8:0] \sel_l13_s0$752  = 9'h000;
+  reg [15:0] \sel_l13_s0$753  = 16'h0000;
   reg [15:0] \sel_l13_s0$754  = 16'h0000;
-  reg [15:0] \sel_l13_s0$755  = 16'h0000;
+  reg [15:0] \sel_l13_s0$756  = 16'h0000;
   reg [15:0] \sel_l13_s0$757  = 16'h0000;
   reg [15:0] \sel_l13_s0$758  = 16'h0000;
-  reg [15:0] \sel_l13_s0$759  = 16'h0000;
+  reg [15:0] \sel_l13_s0$760  = 16'h0000;
   reg [15:0] \sel_l13_s0$761  = 16'h0000;
   reg [15:0] \sel_l13_s0$762  = 16'h0000;
-  reg [15:0] \sel_l13_s0$763  = 16'h0000;
-  reg [8:0] \sel_l13_s0$766  = 9'h000;
-  reg [15:0] \sel_l13_s0$769  = 16'h0000;
-  reg [8:0] \sel_l13_s0$772  = 9'h000;
-  reg [15:0] \sel_l13_s0$775  = 16'h0000;
-  reg [8:0] \sel_l13_s0$778  = 9'h000;
-  reg [15:0] \sel_l13_s0$781  = 16'h0000;
-  reg [8:0] \sel_l13_s0$784  = 9'h000;
-  reg [15:0] \sel_l13_s0$787  = 16'h0000;
-  reg [8:0] \sel_l13_s0$790  = 9'h000;
-  reg [15:0] \sel_l13_s0$793  = 16'h0000;
-  reg [8:0] \sel_l13_s0$796  = 9'h000;
-  reg [15:0] \sel_l13_s0$799  = 16'h0000;
-  reg [8:0] \sel_l13_s0$802  = 9'h000;
-  reg [15:0] \sel_l13_s0$805  = 16'h0000;
-  reg [15:0] \sel_l13_s0$841  = 16'h0000;
+  reg [8:0] \sel_l13_s0$765  = 9'h000;
+  reg [15:0] \sel_l13_s0$768  = 16'h0000;
+  reg [8:0] \sel_l13_s0$771  = 9'h000;
+  reg [15:0] \sel_l13_s0$774  = 16'h0000;
+  reg [8:0] \sel_l13_s0$777  = 9'h000;
+  reg [15:0] \sel_l13_s0$780  = 16'h0000;
+  reg [8:0] \sel_l13_s0$783  = 9'h000;
+  reg [15:0] \sel_l13_s0$786  = 16'h0000;
+  reg [8:0] \sel_l13_s0$789  = 9'h000;
+  reg [15:0] \sel_l13_s0$792  = 16'h0000;
+  reg [8:0] \sel_l13_s0$795  = 9'h000;
+  reg [15:0] \sel_l13_s0$798  = 16'h0000;
+  reg [8:0] \sel_l13_s0$801  = 9'h000;
+  reg [15:0] \sel_l13_s0$804  = 16'h0000;
+  reg [15:0] \sel_l13_s0$838  = 16'h0000;
   reg [15:0] sel_l15_s0 = 16'h0000;
-  reg [15:0] \sel_l15_s0$816  = 16'h0000;
-  reg [3:0] \sel_l15_s0$817  = 4'h0;
-  reg [15:0] \sel_l15_s0$818  = 16'h0000;
-  reg [3:0] \sel_l15_s0$819  = 4'h0;
-  reg [15:0] \sel_l15_s0$820  = 16'h0000;
-  reg [3:0] \sel_l15_s0$821  = 4'h0;
-  reg [15:0] \sel_l15_s0$822  = 16'h0000;
-  reg [3:0] \sel_l15_s0$823  = 4'h0;
-  reg [15:0] \sel_l15_s0$824  = 16'h0000;
-  reg [3:0] \sel_l15_s0$825  = 4'h0;
-  reg [15:0] \sel_l15_s0$826  = 16'h0000;
-  reg [3:0] \sel_l15_s0$827  = 4'h0;
-  reg [15:0] \sel_l15_s0$828  = 16'h0000;
-  reg [3:0] \sel_l15_s0$829  = 4'h0;
-  reg [15:0] \sel_l15_s0$830  = 16'h0000;
-  reg [3:0] \sel_l15_s0$831  = 4'h0;
+  reg [15:0] \sel_l15_s0$817  = 16'h0000;
+  reg [3:0] \sel_l15_s0$818  = 4'h0;
+  reg [15:0] \sel_l15_s0$819  = 16'h0000;
+  reg [3:0] \sel_l15_s0$820  = 4'h0;
+  reg [15:0] \sel_l15_s0$821  = 16'h0000;
+  reg [3:0] \sel_l15_s0$822  = 4'h0;
+  reg [15:0] \sel_l15_s0$823  = 16'h0000;
+  reg [3:0] \sel_l15_s0$824  = 4'h0;
+  reg [15:0] \sel_l15_s0$825  = 16'h0000;
+  reg [3:0] \sel_l15_s0$826  = 4'h0;
+  reg [15:0] \sel_l15_s0$827  = 16'h0000;
+  reg [3:0] \sel_l15_s0$828  = 4'h0;
+  reg [15:0] \sel_l15_s0$829  = 16'h0000;
+  reg [3:0] \sel_l15_s0$830  = 4'h0;
+  reg [15:0] \sel_l15_s0$831  = 16'h0000;
+  reg [3:0] \sel_l15_s0$832  = 4'h0;
   reg [119:0] sel_l2_s0 = 120'h000000000000000000000000000000;
   reg sel_l4_s0 = 1'h0;
-  reg \sel_l4_s0$254  = 1'h0;
-  reg \sel_l4_s0$255  = 1'h0;
   reg \sel_l4_s0$258  = 1'h0;
   reg \sel_l4_s0$259  = 1'h0;
-  reg \sel_l4_s0$260  = 1'h0;
+  reg \sel_l4_s0$262  = 1'h0;
   reg \sel_l4_s0$263  = 1'h0;
   reg \sel_l4_s0$264  = 1'h0;
-  reg \sel_l4_s0$265  = 1'h0;
+  reg \sel_l4_s0$267  = 1'h0;
   reg \sel_l4_s0$268  = 1'h0;
   reg \sel_l4_s0$269  = 1'h0;
-  reg \sel_l4_s0$270  = 1'h0;
+  reg \sel_l4_s0$272  = 1'h0;
   reg \sel_l4_s0$273  = 1'h0;
   reg \sel_l4_s0$274  = 1'h0;
-  reg \sel_l4_s0$275  = 1'h0;
+  reg \sel_l4_s0$277  = 1'h0;
   reg \sel_l4_s0$278  = 1'h0;
   reg \sel_l4_s0$279  = 1'h0;
-  reg \sel_l4_s0$280  = 1'h0;
+  reg \sel_l4_s0$282  = 1'h0;
   reg \sel_l4_s0$283  = 1'h0;
   reg \sel_l4_s0$284  = 1'h0;
-  reg \sel_l4_s0$285  = 1'h0;
+  reg \sel_l4_s0$287  = 1'h0;
   reg \sel_l4_s0$288  = 1'h0;
   reg \sel_l4_s0$289  = 1'h0;
-  reg \sel_l4_s0$290  = 1'h0;
+  reg \sel_l4_s0$292  = 1'h0;
   reg \sel_l4_s0$293  = 1'h0;
   reg \sel_l4_s0$294  = 1'h0;
-  reg \sel_l4_s0$295  = 1'h0;
+  reg \sel_l4_s0$297  = 1'h0;
   reg \sel_l4_s0$298  = 1'h0;
   reg \sel_l4_s0$299  = 1'h0;
-  reg \sel_l4_s0$300  = 1'h0;
+  reg \sel_l4_s0$302  = 1'h0;
   reg \sel_l4_s0$303  = 1'h0;
   reg \sel_l4_s0$304  = 1'h0;
-  reg \sel_l4_s0$305  = 1'h0;
+  reg \sel_l4_s0$307  = 1'h0;
   reg \sel_l4_s0$308  = 1'h0;
   reg \sel_l4_s0$309  = 1'h0;
-  reg \sel_l4_s0$310  = 1'h0;
+  reg \sel_l4_s0$312  = 1'h0;
   reg \sel_l4_s0$313  = 1'h0;
   reg \sel_l4_s0$314  = 1'h0;
-  reg \sel_l4_s0$315  = 1'h0;
+  reg \sel_l4_s0$317  = 1'h0;
   reg \sel_l4_s0$318  = 1'h0;
   reg \sel_l4_s0$319  = 1'h0;
-  reg \sel_l4_s0$320  = 1'h0;
+  reg \sel_l4_s0$322  = 1'h0;
   reg \sel_l4_s0$323  = 1'h0;
   reg \sel_l4_s0$324  = 1'h0;
-  reg \sel_l4_s0$325  = 1'h0;
+  reg \sel_l4_s0$327  = 1'h0;
   reg \sel_l4_s0$328  = 1'h0;
   reg \sel_l4_s0$329  = 1'h0;
-  reg \sel_l4_s0$330  = 1'h0;
+  reg \sel_l4_s0$332  = 1'h0;
   reg \sel_l4_s0$333  = 1'h0;
   reg \sel_l4_s0$334  = 1'h0;
-  reg \sel_l4_s0$335  = 1'h0;
+  reg \sel_l4_s0$337  = 1'h0;
   reg \sel_l4_s0$338  = 1'h0;
   reg \sel_l4_s0$339  = 1'h0;
-  reg \sel_l4_s0$340  = 1'h0;
+  reg \sel_l4_s0$342  = 1'h0;
   reg \sel_l4_s0$343  = 1'h0;
   reg \sel_l4_s0$344  = 1'h0;
-  reg \sel_l4_s0$345  = 1'h0;
+  reg \sel_l4_s0$347  = 1'h0;
   reg \sel_l4_s0$348  = 1'h0;
   reg \sel_l4_s0$349  = 1'h0;
-  reg \sel_l4_s0$350  = 1'h0;
+  reg \sel_l4_s0$352  = 1'h0;
   reg \sel_l4_s0$353  = 1'h0;
   reg \sel_l4_s0$354  = 1'h0;
-  reg \sel_l4_s0$355  = 1'h0;
+  reg \sel_l4_s0$357  = 1'h0;
   reg \sel_l4_s0$358  = 1'h0;
   reg \sel_l4_s0$359  = 1'h0;
-  reg \sel_l4_s0$360  = 1'h0;
+  reg \sel_l4_s0$362  = 1'h0;
   reg \sel_l4_s0$363  = 1'h0;
   reg \sel_l4_s0$364  = 1'h0;
-  reg \sel_l4_s0$365  = 1'h0;
+  reg \sel_l4_s0$367  = 1'h0;
   reg \sel_l4_s0$368  = 1'h0;
   reg \sel_l4_s0$369  = 1'h0;
-  reg \sel_l4_s0$370  = 1'h0;
+  reg \sel_l4_s0$372  = 1'h0;
   reg \sel_l4_s0$373  = 1'h0;
   reg \sel_l4_s0$374  = 1'h0;
-  reg \sel_l4_s0$375  = 1'h0;
+  reg \sel_l4_s0$377  = 1'h0;
   reg \sel_l4_s0$378  = 1'h0;
   reg \sel_l4_s0$379  = 1'h0;
-  reg \sel_l4_s0$380  = 1'h0;
+  reg \sel_l4_s0$382  = 1'h0;
   reg \sel_l4_s0$383  = 1'h0;
   reg \sel_l4_s0$384  = 1'h0;
-  reg \sel_l4_s0$385  = 1'h0;
+  reg \sel_l4_s0$387  = 1'h0;
   reg \sel_l4_s0$388  = 1'h0;
   reg \sel_l4_s0$389  = 1'h0;
-  reg \sel_l4_s0$390  = 1'h0;
+  reg \sel_l4_s0$392  = 1'h0;
   reg \sel_l4_s0$393  = 1'h0;
   reg \sel_l4_s0$394  = 1'h0;
-  reg \sel_l4_s0$395  = 1'h0;
+  reg \sel_l4_s0$397  = 1'h0;
   reg \sel_l4_s0$398  = 1'h0;
   reg \sel_l4_s0$399  = 1'h0;
-  reg \sel_l4_s0$400  = 1'h0;
+  reg \sel_l4_s0$402  = 1'h0;
   reg \sel_l4_s0$403  = 1'h0;
   reg \sel_l4_s0$404  = 1'h0;
-  reg \sel_l4_s0$405  = 1'h0;
+  reg \sel_l4_s0$407  = 1'h0;
   reg \sel_l4_s0$408  = 1'h0;
   reg \sel_l4_s0$409  = 1'h0;
-  reg \sel_l4_s0$410  = 1'h0;
+  reg \sel_l4_s0$412  = 1'h0;
   reg \sel_l4_s0$413  = 1'h0;
-  reg \sel_l4_s0$416  = 1'h0;
-  reg \sel_l4_s0$419  = 1'h0;
-  reg \sel_l4_s0$422  = 1'h0;
-  reg \sel_l4_s0$425  = 1'h0;
-  reg \sel_l4_s0$428  = 1'h0;
-  reg \sel_l4_s0$431  = 1'h0;
-  reg \sel_l4_s0$434  = 1'h0;
-  reg \sel_l4_s0$437  = 1'h0;
-  reg \sel_l4_s0$440  = 1'h0;
-  reg \sel_l4_s0$443  = 1'h0;
-  reg \sel_l4_s0$446  = 1'h0;
-  reg \sel_l4_s0$449  = 1'h0;
-  reg \sel_l4_s0$452  = 1'h0;
-  reg \sel_l4_s0$455  = 1'h0;
-  reg \sel_l4_s0$458  = 1'h0;
-  reg \sel_l4_s0$461  = 1'h0;
-  reg \sel_l4_s0$464  = 1'h0;
-  reg \sel_l4_s0$467  = 1'h0;
-  reg \sel_l4_s0$470  = 1'h0;
-  reg \sel_l4_s0$473  = 1'h0;
-  reg \sel_l4_s0$476  = 1'h0;
-  reg \sel_l4_s0$479  = 1'h0;
-  reg \sel_l4_s0$482  = 1'h0;
-  reg \sel_l4_s0$485  = 1'h0;
-  reg \sel_l4_s0$488  = 1'h0;
-  reg \sel_l4_s0$491  = 1'h0;
-  reg \sel_l4_s0$494  = 1'h0;
-  reg \sel_l4_s0$497  = 1'h0;
-  reg \sel_l4_s0$500  = 1'h0;
-  reg \sel_l4_s0$503  = 1'h0;
-  reg \sel_l4_s0$506  = 1'h0;
+  reg \sel_l4_s0$414  = 1'h0;
+  reg \sel_l4_s0$417  = 1'h0;
+  reg \sel_l4_s0$420  = 1'h0;
+  reg \sel_l4_s0$423  = 1'h0;
+  reg \sel_l4_s0$426  = 1'h0;
+  reg \sel_l4_s0$429  = 1'h0;
+  reg \sel_l4_s0$432  = 1'h0;
+  reg \sel_l4_s0$435  = 1'h0;
+  reg \sel_l4_s0$438  = 1'h0;
+  reg \sel_l4_s0$441  = 1'h0;
+  reg \sel_l4_s0$444  = 1'h0;
+  reg \sel_l4_s0$447  = 1'h0;
+  reg \sel_l4_s0$450  = 1'h0;
+  reg \sel_l4_s0$453  = 1'h0;
+  reg \sel_l4_s0$456  = 1'h0;
+  reg \sel_l4_s0$459  = 1'h0;
+  reg \sel_l4_s0$462  = 1'h0;
+  reg \sel_l4_s0$465  = 1'h0;
+  reg \sel_l4_s0$468  = 1'h0;
+  reg \sel_l4_s0$471  = 1'h0;
+  reg \sel_l4_s0$474  = 1'h0;
+  reg \sel_l4_s0$477  = 1'h0;
+  reg \sel_l4_s0$480  = 1'h0;
+  reg \sel_l4_s0$483  = 1'h0;
+  reg \sel_l4_s0$486  = 1'h0;
+  reg \sel_l4_s0$489  = 1'h0;
+  reg \sel_l4_s0$492  = 1'h0;
+  reg \sel_l4_s0$495  = 1'h0;
+  reg \sel_l4_s0$498  = 1'h0;
+  reg \sel_l4_s0$501  = 1'h0;
+  reg \sel_l4_s0$504  = 1'h0;
+  reg \sel_l4_s0$507  = 1'h0;
+  reg \sel_l4_s0$510  = 1'h0;
   reg [15:0] sel_l8_s0 = 16'h0000;
-  reg sel_l9_s0 = 1'h0;
-  reg [1:0] \sel_l9_s0$533  = 2'h0;
-  reg [2:0] \sel_l9_s0$539  = 3'h0;
-  reg \sel_l9_s0$547  = 1'h0;
-  reg [2:0] \sel_l9_s0$548  = 3'h0;
-  reg [3:0] \sel_l9_s0$556  = 4'h0;
-  reg \sel_l9_s0$566  = 1'h0;
-  reg [3:0] \sel_l9_s0$567  = 4'h0;
-  reg [3:0] \sel_l9_s0$577  = 4'h0;
-  reg \sel_l9_s0$587  = 1'h0;
-  reg [3:0] \sel_l9_s0$588  = 4'h0;
-  reg \sel_l9_s0$598  = 1'h0;
-  reg \sel_l9_s0$629  = 1'h0;
-  reg [15:0] \sel_l9_s0$838  = 16'h0000;
-  reg \sel_l9_s0$839  = 1'h0;
-  reg \sel_l9_s0$840  = 1'h0;
   wire [15:0] sel_or0_0;
   wire [15:0] sel_or0_3;
   wire [15:0] sel_or0_6;
@@ -3033,9 +3028,8 @@ module nm_topk_8_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg valid_s2 = 1'h0;
   reg valid_s3 = 1'h0;
   reg valid_s4 = 1'h0;
-  reg valid_s5 = 1'h0;
   (* init = 1'h0 *)
-  wire valid_s6;
+  wire valid_s5;
   reg [3:0] wr__addr = 4'h0;
   wire [255:0] wr__data;
   wire wr__en;
@@ -3059,7 +3053,7 @@ module nm_topk_8_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
     sel_dl1_r0[15] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   end
   always @(posedge clk) begin
-    if (i__ready)
+    if (adv4)
       sel_dl1_r0[wr__addr] <= i__payload;
   end
   assign sel_dl1_r0_q = sel_dl1_r0[rd__addr];
@@ -3185,1614 +3179,1620 @@ module nm_topk_8_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$119  = i__payload[222:208] >= i__payload[238:224];
   assign \$120  = i__payload[222:208] >= i__payload[254:240];
   assign \$121  = i__payload[238:224] >= i__payload[254:240];
-  assign \$122  = ~ sel_l2_s0[0];
-  assign \$123  = ~ sel_l2_s0[1];
-  assign \$124  = \$122  ^ \$123 ;
-  assign \$125  = ~ sel_l2_s0[2];
-  assign sel_cs0_0_0_0s = \$124  ^ \$125 ;
-  assign \$126  = ~ sel_l2_s0[0];
-  assign \$127  = ~ sel_l2_s0[1];
-  assign \$128  = \$126  & \$127 ;
-  assign \$129  = ~ sel_l2_s0[0];
-  assign \$130  = ~ sel_l2_s0[2];
-  assign \$131  = \$129  & \$130 ;
-  assign \$132  = \$128  | \$131 ;
-  assign \$133  = ~ sel_l2_s0[1];
-  assign \$134  = ~ sel_l2_s0[2];
-  assign \$135  = \$133  & \$134 ;
-  assign sel_cs0_0_0_0c = \$132  | \$135 ;
-  assign \$136  = ~ sel_l2_s0[3];
-  assign \$137  = ~ sel_l2_s0[4];
-  assign \$138  = \$136  ^ \$137 ;
-  assign \$139  = ~ sel_l2_s0[5];
-  assign sel_cs0_0_0_1s = \$138  ^ \$139 ;
-  assign \$140  = ~ sel_l2_s0[3];
-  assign \$141  = ~ sel_l2_s0[4];
-  assign \$142  = \$140  & \$141 ;
-  assign \$143  = ~ sel_l2_s0[3];
-  assign \$144  = ~ sel_l2_s0[5];
-  assign \$145  = \$143  & \$144 ;
-  assign \$146  = \$142  | \$145 ;
-  assign \$147  = ~ sel_l2_s0[4];
-  assign \$148  = ~ sel_l2_s0[5];
-  assign \$149  = \$147  & \$148 ;
-  assign sel_cs0_0_0_1c = \$146  | \$149 ;
-  assign \$150  = ~ sel_l2_s0[6];
-  assign \$151  = ~ sel_l2_s0[7];
-  assign \$152  = \$150  ^ \$151 ;
-  assign \$153  = ~ sel_l2_s0[8];
-  assign sel_cs0_0_0_2s = \$152  ^ \$153 ;
-  assign \$154  = ~ sel_l2_s0[6];
-  assign \$155  = ~ sel_l2_s0[7];
-  assign \$156  = \$154  & \$155 ;
-  assign \$157  = ~ sel_l2_s0[6];
-  assign \$158  = ~ sel_l2_s0[8];
-  assign \$159  = \$157  & \$158 ;
-  assign \$160  = \$156  | \$159 ;
-  assign \$161  = ~ sel_l2_s0[7];
-  assign \$162  = ~ sel_l2_s0[8];
-  assign \$163  = \$161  & \$162 ;
-  assign sel_cs0_0_0_2c = \$160  | \$163 ;
-  assign \$164  = ~ sel_l2_s0[9];
-  assign \$165  = ~ sel_l2_s0[10];
-  assign \$166  = \$164  ^ \$165 ;
-  assign \$167  = ~ sel_l2_s0[11];
-  assign sel_cs0_0_0_3s = \$166  ^ \$167 ;
-  assign \$168  = ~ sel_l2_s0[9];
-  assign \$169  = ~ sel_l2_s0[10];
-  assign \$170  = \$168  & \$169 ;
-  assign \$171  = ~ sel_l2_s0[9];
-  assign \$172  = ~ sel_l2_s0[11];
-  assign \$173  = \$171  & \$172 ;
-  assign \$174  = \$170  | \$173 ;
-  assign \$175  = ~ sel_l2_s0[10];
-  assign \$176  = ~ sel_l2_s0[11];
-  assign \$177  = \$175  & \$176 ;
-  assign sel_cs0_0_0_3c = \$174  | \$177 ;
-  assign \$178  = ~ sel_l2_s0[12];
-  assign \$179  = ~ sel_l2_s0[13];
-  assign \$180  = \$178  ^ \$179 ;
-  assign \$181  = ~ sel_l2_s0[14];
-  assign sel_cs0_0_0_4s = \$180  ^ \$181 ;
-  assign \$182  = ~ sel_l2_s0[12];
-  assign \$183  = ~ sel_l2_s0[13];
-  assign \$184  = \$182  & \$183 ;
-  assign \$185  = ~ sel_l2_s0[12];
-  assign \$186  = ~ sel_l2_s0[14];
-  assign \$187  = \$185  & \$186 ;
-  assign \$188  = \$184  | \$187 ;
-  assign \$189  = ~ sel_l2_s0[13];
-  assign \$190  = ~ sel_l2_s0[14];
-  assign \$191  = \$189  & \$190 ;
-  assign sel_cs0_0_0_4c = \$188  | \$191 ;
-  assign \$192  = ~ sel_l2_s0[15];
-  assign \$193  = sel_l2_s0[0] ^ \$192 ;
-  assign \$194  = ~ sel_l2_s0[16];
-  assign sel_cs0_1_0_0s = \$193  ^ \$194 ;
-  assign \$195  = ~ sel_l2_s0[15];
-  assign \$196  = sel_l2_s0[0] & \$195 ;
-  assign \$197  = ~ sel_l2_s0[16];
-  assign \$198  = sel_l2_s0[0] & \$197 ;
-  assign \$199  = \$196  | \$198 ;
-  assign \$200  = ~ sel_l2_s0[15];
-  assign \$201  = ~ sel_l2_s0[16];
-  assign \$202  = \$200  & \$201 ;
-  assign sel_cs0_1_0_0c = \$199  | \$202 ;
-  assign \$203  = ~ sel_l2_s0[17];
-  assign \$204  = ~ sel_l2_s0[18];
-  assign \$205  = \$203  ^ \$204 ;
-  assign \$206  = ~ sel_l2_s0[19];
-  assign sel_cs0_1_0_1s = \$205  ^ \$206 ;
-  assign \$207  = ~ sel_l2_s0[17];
-  assign \$208  = ~ sel_l2_s0[18];
-  assign \$209  = \$207  & \$208 ;
-  assign \$210  = ~ sel_l2_s0[17];
-  assign \$211  = ~ sel_l2_s0[19];
-  assign \$212  = \$210  & \$211 ;
-  assign \$213  = \$209  | \$212 ;
-  assign \$214  = ~ sel_l2_s0[18];
-  assign \$215  = ~ sel_l2_s0[19];
-  assign \$216  = \$214  & \$215 ;
-  assign sel_cs0_1_0_1c = \$213  | \$216 ;
-  assign \$217  = ~ sel_l2_s0[20];
-  assign \$218  = ~ sel_l2_s0[21];
-  assign \$219  = \$217  ^ \$218 ;
-  assign \$220  = ~ sel_l2_s0[22];
-  assign sel_cs0_1_0_2s = \$219  ^ \$220 ;
-  assign \$221  = ~ sel_l2_s0[20];
-  assign \$222  = ~ sel_l2_s0[21];
-  assign \$223  = \$221  & \$222 ;
-  assign \$224  = ~ sel_l2_s0[20];
-  assign \$225  = ~ sel_l2_s0[22];
-  assign \$226  = \$224  & \$225 ;
-  assign \$227  = \$223  | \$226 ;
-  assign \$228  = ~ sel_l2_s0[21];
-  assign \$229  = ~ sel_l2_s0[22];
-  assign \$230  = \$228  & \$229 ;
-  assign sel_cs0_1_0_2c = \$227  | \$230 ;
-  assign \$231  = ~ sel_l2_s0[23];
-  assign \$232  = ~ sel_l2_s0[24];
-  assign \$233  = \$231  ^ \$232 ;
-  assign \$234  = ~ sel_l2_s0[25];
-  assign sel_cs0_1_0_3s = \$233  ^ \$234 ;
-  assign \$235  = ~ sel_l2_s0[23];
-  assign \$236  = ~ sel_l2_s0[24];
-  assign \$237  = \$235  & \$236 ;
-  assign \$238  = ~ sel_l2_s0[23];
-  assign \$239  = ~ sel_l2_s0[25];
-  assign \$240  = \$238  & \$239 ;
-  assign \$241  = \$237  | \$240 ;
-  assign \$242  = ~ sel_l2_s0[24];
-  assign \$243  = ~ sel_l2_s0[25];
-  assign \$244  = \$242  & \$243 ;
-  assign sel_cs0_1_0_3c = \$241  | \$244 ;
-  assign \$245  = ~ sel_l2_s0[26];
-  assign \$246  = ~ sel_l2_s0[27];
-  assign \$247  = \$245  ^ \$246 ;
-  assign \$248  = ~ sel_l2_s0[28];
-  assign sel_cs0_1_0_4s = \$247  ^ \$248 ;
-  assign \$249  = ~ sel_l2_s0[26];
-  assign \$250  = ~ sel_l2_s0[27];
-  assign \$251  = \$249  & \$250 ;
-  assign \$252  = ~ sel_l2_s0[26];
-  assign \$253  = ~ sel_l2_s0[28];
-  assign \$254  = \$252  & \$253 ;
-  assign \$255  = \$251  | \$254 ;
-  assign \$256  = ~ sel_l2_s0[27];
-  assign \$257  = ~ sel_l2_s0[28];
-  assign \$258  = \$256  & \$257 ;
-  assign sel_cs0_1_0_4c = \$255  | \$258 ;
-  assign \$259  = sel_l2_s0[1] ^ sel_l2_s0[15];
-  assign \$260  = ~ sel_l2_s0[29];
-  assign sel_cs0_2_0_0s = \$259  ^ \$260 ;
-  assign \$261  = sel_l2_s0[1] & sel_l2_s0[15];
-  assign \$262  = ~ sel_l2_s0[29];
-  assign \$263  = sel_l2_s0[1] & \$262 ;
-  assign \$264  = \$261  | \$263 ;
-  assign \$265  = ~ sel_l2_s0[29];
-  assign \$266  = sel_l2_s0[15] & \$265 ;
-  assign sel_cs0_2_0_0c = \$264  | \$266 ;
-  assign \$267  = ~ sel_l2_s0[30];
-  assign \$268  = ~ sel_l2_s0[31];
-  assign \$269  = \$267  ^ \$268 ;
-  assign \$270  = ~ sel_l2_s0[32];
-  assign sel_cs0_2_0_1s = \$269  ^ \$270 ;
-  assign \$271  = ~ sel_l2_s0[30];
-  assign \$272  = ~ sel_l2_s0[31];
-  assign \$273  = \$271  & \$272 ;
-  assign \$274  = ~ sel_l2_s0[30];
-  assign \$275  = ~ sel_l2_s0[32];
-  assign \$276  = \$274  & \$275 ;
-  assign \$277  = \$273  | \$276 ;
-  assign \$278  = ~ sel_l2_s0[31];
-  assign \$279  = ~ sel_l2_s0[32];
-  assign \$280  = \$278  & \$279 ;
-  assign sel_cs0_2_0_1c = \$277  | \$280 ;
-  assign \$281  = ~ sel_l2_s0[33];
-  assign \$282  = ~ sel_l2_s0[34];
-  assign \$283  = \$281  ^ \$282 ;
-  assign \$284  = ~ sel_l2_s0[35];
-  assign sel_cs0_2_0_2s = \$283  ^ \$284 ;
-  assign \$285  = ~ sel_l2_s0[33];
-  assign \$286  = ~ sel_l2_s0[34];
-  assign \$287  = \$285  & \$286 ;
-  assign \$288  = ~ sel_l2_s0[33];
-  assign \$289  = ~ sel_l2_s0[35];
-  assign \$290  = \$288  & \$289 ;
-  assign \$291  = \$287  | \$290 ;
-  assign \$292  = ~ sel_l2_s0[34];
-  assign \$293  = ~ sel_l2_s0[35];
-  assign \$294  = \$292  & \$293 ;
-  assign sel_cs0_2_0_2c = \$291  | \$294 ;
-  assign \$295  = ~ sel_l2_s0[36];
-  assign \$296  = ~ sel_l2_s0[37];
-  assign \$297  = \$295  ^ \$296 ;
-  assign \$298  = ~ sel_l2_s0[38];
-  assign sel_cs0_2_0_3s = \$297  ^ \$298 ;
-  assign \$299  = ~ sel_l2_s0[36];
-  assign \$300  = ~ sel_l2_s0[37];
-  assign \$301  = \$299  & \$300 ;
-  assign \$302  = ~ sel_l2_s0[36];
-  assign \$303  = ~ sel_l2_s0[38];
-  assign \$304  = \$302  & \$303 ;
-  assign \$305  = \$301  | \$304 ;
-  assign \$306  = ~ sel_l2_s0[37];
-  assign \$307  = ~ sel_l2_s0[38];
-  assign \$308  = \$306  & \$307 ;
-  assign sel_cs0_2_0_3c = \$305  | \$308 ;
-  assign \$309  = ~ sel_l2_s0[39];
-  assign \$310  = ~ sel_l2_s0[40];
-  assign \$311  = \$309  ^ \$310 ;
-  assign \$312  = ~ sel_l2_s0[41];
-  assign sel_cs0_2_0_4s = \$311  ^ \$312 ;
-  assign \$313  = ~ sel_l2_s0[39];
-  assign \$314  = ~ sel_l2_s0[40];
-  assign \$315  = \$313  & \$314 ;
-  assign \$316  = ~ sel_l2_s0[39];
-  assign \$317  = ~ sel_l2_s0[41];
-  assign \$318  = \$316  & \$317 ;
-  assign \$319  = \$315  | \$318 ;
-  assign \$320  = ~ sel_l2_s0[40];
-  assign \$321  = ~ sel_l2_s0[41];
-  assign \$322  = \$320  & \$321 ;
-  assign sel_cs0_2_0_4c = \$319  | \$322 ;
-  assign \$323  = sel_l2_s0[2] ^ sel_l2_s0[16];
-  assign sel_cs0_3_0_0s = \$323  ^ sel_l2_s0[29];
-  assign \$324  = sel_l2_s0[2] & sel_l2_s0[16];
-  assign \$325  = sel_l2_s0[2] & sel_l2_s0[29];
-  assign \$326  = \$324  | \$325 ;
-  assign \$327  = sel_l2_s0[16] & sel_l2_s0[29];
-  assign sel_cs0_3_0_0c = \$326  | \$327 ;
-  assign \$328  = ~ sel_l2_s0[42];
-  assign \$329  = ~ sel_l2_s0[43];
-  assign \$330  = \$328  ^ \$329 ;
-  assign \$331  = ~ sel_l2_s0[44];
-  assign sel_cs0_3_0_1s = \$330  ^ \$331 ;
-  assign \$332  = ~ sel_l2_s0[42];
-  assign \$333  = ~ sel_l2_s0[43];
-  assign \$334  = \$332  & \$333 ;
-  assign \$335  = ~ sel_l2_s0[42];
-  assign \$336  = ~ sel_l2_s0[44];
-  assign \$337  = \$335  & \$336 ;
-  assign \$338  = \$334  | \$337 ;
-  assign \$339  = ~ sel_l2_s0[43];
-  assign \$340  = ~ sel_l2_s0[44];
-  assign \$341  = \$339  & \$340 ;
-  assign sel_cs0_3_0_1c = \$338  | \$341 ;
-  assign \$342  = ~ sel_l2_s0[45];
-  assign \$343  = ~ sel_l2_s0[46];
-  assign \$344  = \$342  ^ \$343 ;
-  assign \$345  = ~ sel_l2_s0[47];
-  assign sel_cs0_3_0_2s = \$344  ^ \$345 ;
-  assign \$346  = ~ sel_l2_s0[45];
-  assign \$347  = ~ sel_l2_s0[46];
-  assign \$348  = \$346  & \$347 ;
-  assign \$349  = ~ sel_l2_s0[45];
-  assign \$350  = ~ sel_l2_s0[47];
-  assign \$351  = \$349  & \$350 ;
-  assign \$352  = \$348  | \$351 ;
-  assign \$353  = ~ sel_l2_s0[46];
-  assign \$354  = ~ sel_l2_s0[47];
-  assign \$355  = \$353  & \$354 ;
-  assign sel_cs0_3_0_2c = \$352  | \$355 ;
-  assign \$356  = ~ sel_l2_s0[48];
-  assign \$357  = ~ sel_l2_s0[49];
-  assign \$358  = \$356  ^ \$357 ;
-  assign \$359  = ~ sel_l2_s0[50];
-  assign sel_cs0_3_0_3s = \$358  ^ \$359 ;
-  assign \$360  = ~ sel_l2_s0[48];
-  assign \$361  = ~ sel_l2_s0[49];
-  assign \$362  = \$360  & \$361 ;
-  assign \$363  = ~ sel_l2_s0[48];
-  assign \$364  = ~ sel_l2_s0[50];
-  assign \$365  = \$363  & \$364 ;
-  assign \$366  = \$362  | \$365 ;
-  assign \$367  = ~ sel_l2_s0[49];
-  assign \$368  = ~ sel_l2_s0[50];
-  assign \$369  = \$367  & \$368 ;
-  assign sel_cs0_3_0_3c = \$366  | \$369 ;
-  assign \$370  = ~ sel_l2_s0[51];
-  assign \$371  = ~ sel_l2_s0[52];
-  assign \$372  = \$370  ^ \$371 ;
-  assign \$373  = ~ sel_l2_s0[53];
-  assign sel_cs0_3_0_4s = \$372  ^ \$373 ;
-  assign \$374  = ~ sel_l2_s0[51];
-  assign \$375  = ~ sel_l2_s0[52];
-  assign \$376  = \$374  & \$375 ;
-  assign \$377  = ~ sel_l2_s0[51];
-  assign \$378  = ~ sel_l2_s0[53];
-  assign \$379  = \$377  & \$378 ;
-  assign \$380  = \$376  | \$379 ;
-  assign \$381  = ~ sel_l2_s0[52];
-  assign \$382  = ~ sel_l2_s0[53];
-  assign \$383  = \$381  & \$382 ;
-  assign sel_cs0_3_0_4c = \$380  | \$383 ;
-  assign \$384  = sel_l2_s0[3] ^ sel_l2_s0[17];
-  assign sel_cs0_4_0_0s = \$384  ^ sel_l2_s0[30];
-  assign \$385  = sel_l2_s0[3] & sel_l2_s0[17];
-  assign \$386  = sel_l2_s0[3] & sel_l2_s0[30];
-  assign \$387  = \$385  | \$386 ;
-  assign \$388  = sel_l2_s0[17] & sel_l2_s0[30];
-  assign sel_cs0_4_0_0c = \$387  | \$388 ;
-  assign \$389  = ~ sel_l2_s0[54];
-  assign \$390  = sel_l2_s0[42] ^ \$389 ;
-  assign \$391  = ~ sel_l2_s0[55];
-  assign sel_cs0_4_0_1s = \$390  ^ \$391 ;
-  assign \$392  = ~ sel_l2_s0[54];
-  assign \$393  = sel_l2_s0[42] & \$392 ;
-  assign \$394  = ~ sel_l2_s0[55];
-  assign \$395  = sel_l2_s0[42] & \$394 ;
-  assign \$396  = \$393  | \$395 ;
-  assign \$397  = ~ sel_l2_s0[54];
-  assign \$398  = ~ sel_l2_s0[55];
-  assign \$399  = \$397  & \$398 ;
-  assign sel_cs0_4_0_1c = \$396  | \$399 ;
-  assign \$400  = ~ sel_l2_s0[56];
-  assign \$401  = ~ sel_l2_s0[57];
-  assign \$402  = \$400  ^ \$401 ;
-  assign \$403  = ~ sel_l2_s0[58];
-  assign sel_cs0_4_0_2s = \$402  ^ \$403 ;
-  assign \$404  = ~ sel_l2_s0[56];
-  assign \$405  = ~ sel_l2_s0[57];
-  assign \$406  = \$404  & \$405 ;
-  assign \$407  = ~ sel_l2_s0[56];
-  assign \$408  = ~ sel_l2_s0[58];
-  assign \$409  = \$407  & \$408 ;
-  assign \$410  = \$406  | \$409 ;
-  assign \$411  = ~ sel_l2_s0[57];
-  assign \$412  = ~ sel_l2_s0[58];
-  assign \$413  = \$411  & \$412 ;
-  assign sel_cs0_4_0_2c = \$410  | \$413 ;
-  assign \$414  = ~ sel_l2_s0[59];
-  assign \$415  = ~ sel_l2_s0[60];
-  assign \$416  = \$414  ^ \$415 ;
-  assign \$417  = ~ sel_l2_s0[61];
-  assign sel_cs0_4_0_3s = \$416  ^ \$417 ;
-  assign \$418  = ~ sel_l2_s0[59];
-  assign \$419  = ~ sel_l2_s0[60];
-  assign \$420  = \$418  & \$419 ;
-  assign \$421  = ~ sel_l2_s0[59];
-  assign \$422  = ~ sel_l2_s0[61];
-  assign \$423  = \$421  & \$422 ;
-  assign \$424  = \$420  | \$423 ;
-  assign \$425  = ~ sel_l2_s0[60];
-  assign \$426  = ~ sel_l2_s0[61];
-  assign \$427  = \$425  & \$426 ;
-  assign sel_cs0_4_0_3c = \$424  | \$427 ;
-  assign \$428  = ~ sel_l2_s0[62];
-  assign \$429  = ~ sel_l2_s0[63];
-  assign \$430  = \$428  ^ \$429 ;
-  assign \$431  = ~ sel_l2_s0[64];
-  assign sel_cs0_4_0_4s = \$430  ^ \$431 ;
-  assign \$432  = ~ sel_l2_s0[62];
-  assign \$433  = ~ sel_l2_s0[63];
-  assign \$434  = \$432  & \$433 ;
-  assign \$435  = ~ sel_l2_s0[62];
-  assign \$436  = ~ sel_l2_s0[64];
-  assign \$437  = \$435  & \$436 ;
-  assign \$438  = \$434  | \$437 ;
-  assign \$439  = ~ sel_l2_s0[63];
-  assign \$440  = ~ sel_l2_s0[64];
-  assign \$441  = \$439  & \$440 ;
-  assign sel_cs0_4_0_4c = \$438  | \$441 ;
-  assign \$442  = sel_l2_s0[4] ^ sel_l2_s0[18];
-  assign sel_cs0_5_0_0s = \$442  ^ sel_l2_s0[31];
-  assign \$443  = sel_l2_s0[4] & sel_l2_s0[18];
-  assign \$444  = sel_l2_s0[4] & sel_l2_s0[31];
-  assign \$445  = \$443  | \$444 ;
-  assign \$446  = sel_l2_s0[18] & sel_l2_s0[31];
-  assign sel_cs0_5_0_0c = \$445  | \$446 ;
-  assign \$447  = sel_l2_s0[43] ^ sel_l2_s0[54];
-  assign \$448  = ~ sel_l2_s0[65];
-  assign sel_cs0_5_0_1s = \$447  ^ \$448 ;
-  assign \$449  = sel_l2_s0[43] & sel_l2_s0[54];
-  assign \$450  = ~ sel_l2_s0[65];
-  assign \$451  = sel_l2_s0[43] & \$450 ;
-  assign \$452  = \$449  | \$451 ;
-  assign \$453  = ~ sel_l2_s0[65];
-  assign \$454  = sel_l2_s0[54] & \$453 ;
-  assign sel_cs0_5_0_1c = \$452  | \$454 ;
-  assign \$455  = ~ sel_l2_s0[66];
-  assign \$456  = ~ sel_l2_s0[67];
-  assign \$457  = \$455  ^ \$456 ;
-  assign \$458  = ~ sel_l2_s0[68];
-  assign sel_cs0_5_0_2s = \$457  ^ \$458 ;
-  assign \$459  = ~ sel_l2_s0[66];
-  assign \$460  = ~ sel_l2_s0[67];
-  assign \$461  = \$459  & \$460 ;
-  assign \$462  = ~ sel_l2_s0[66];
-  assign \$463  = ~ sel_l2_s0[68];
-  assign \$464  = \$462  & \$463 ;
-  assign \$465  = \$461  | \$464 ;
-  assign \$466  = ~ sel_l2_s0[67];
-  assign \$467  = ~ sel_l2_s0[68];
-  assign \$468  = \$466  & \$467 ;
-  assign sel_cs0_5_0_2c = \$465  | \$468 ;
-  assign \$469  = ~ sel_l2_s0[69];
-  assign \$470  = ~ sel_l2_s0[70];
-  assign \$471  = \$469  ^ \$470 ;
-  assign \$472  = ~ sel_l2_s0[71];
-  assign sel_cs0_5_0_3s = \$471  ^ \$472 ;
-  assign \$473  = ~ sel_l2_s0[69];
-  assign \$474  = ~ sel_l2_s0[70];
-  assign \$475  = \$473  & \$474 ;
-  assign \$476  = ~ sel_l2_s0[69];
-  assign \$477  = ~ sel_l2_s0[71];
-  assign \$478  = \$476  & \$477 ;
-  assign \$479  = \$475  | \$478 ;
-  assign \$480  = ~ sel_l2_s0[70];
-  assign \$481  = ~ sel_l2_s0[71];
-  assign \$482  = \$480  & \$481 ;
-  assign sel_cs0_5_0_3c = \$479  | \$482 ;
-  assign \$483  = ~ sel_l2_s0[72];
-  assign \$484  = ~ sel_l2_s0[73];
-  assign \$485  = \$483  ^ \$484 ;
-  assign \$486  = ~ sel_l2_s0[74];
-  assign sel_cs0_5_0_4s = \$485  ^ \$486 ;
-  assign \$487  = ~ sel_l2_s0[72];
-  assign \$488  = ~ sel_l2_s0[73];
-  assign \$489  = \$487  & \$488 ;
-  assign \$490  = ~ sel_l2_s0[72];
-  assign \$491  = ~ sel_l2_s0[74];
-  assign \$492  = \$490  & \$491 ;
-  assign \$493  = \$489  | \$492 ;
-  assign \$494  = ~ sel_l2_s0[73];
-  assign \$495  = ~ sel_l2_s0[74];
-  assign \$496  = \$494  & \$495 ;
-  assign sel_cs0_5_0_4c = \$493  | \$496 ;
-  assign \$497  = sel_l2_s0[5] ^ sel_l2_s0[19];
-  assign sel_cs0_6_0_0s = \$497  ^ sel_l2_s0[32];
-  assign \$498  = sel_l2_s0[5] & sel_l2_s0[19];
-  assign \$499  = sel_l2_s0[5] & sel_l2_s0[32];
-  assign \$500  = \$498  | \$499 ;
-  assign \$501  = sel_l2_s0[19] & sel_l2_s0[32];
-  assign sel_cs0_6_0_0c = \$500  | \$501 ;
-  assign \$502  = sel_l2_s0[44] ^ sel_l2_s0[55];
-  assign sel_cs0_6_0_1s = \$502  ^ sel_l2_s0[65];
-  assign \$503  = sel_l2_s0[44] & sel_l2_s0[55];
-  assign \$504  = sel_l2_s0[44] & sel_l2_s0[65];
-  assign \$505  = \$503  | \$504 ;
-  assign \$506  = sel_l2_s0[55] & sel_l2_s0[65];
-  assign sel_cs0_6_0_1c = \$505  | \$506 ;
-  assign \$507  = ~ sel_l2_s0[75];
-  assign \$508  = ~ sel_l2_s0[76];
-  assign \$509  = \$507  ^ \$508 ;
-  assign \$510  = ~ sel_l2_s0[77];
-  assign sel_cs0_6_0_2s = \$509  ^ \$510 ;
-  assign \$511  = ~ sel_l2_s0[75];
-  assign \$512  = ~ sel_l2_s0[76];
-  assign \$513  = \$511  & \$512 ;
-  assign \$514  = ~ sel_l2_s0[75];
-  assign \$515  = ~ sel_l2_s0[77];
-  assign \$516  = \$514  & \$515 ;
-  assign \$517  = \$513  | \$516 ;
-  assign \$518  = ~ sel_l2_s0[76];
-  assign \$519  = ~ sel_l2_s0[77];
-  assign \$520  = \$518  & \$519 ;
-  assign sel_cs0_6_0_2c = \$517  | \$520 ;
-  assign \$521  = ~ sel_l2_s0[78];
-  assign \$522  = ~ sel_l2_s0[79];
-  assign \$523  = \$521  ^ \$522 ;
-  assign \$524  = ~ sel_l2_s0[80];
-  assign sel_cs0_6_0_3s = \$523  ^ \$524 ;
-  assign \$525  = ~ sel_l2_s0[78];
-  assign \$526  = ~ sel_l2_s0[79];
-  assign \$527  = \$525  & \$526 ;
-  assign \$528  = ~ sel_l2_s0[78];
-  assign \$529  = ~ sel_l2_s0[80];
-  assign \$530  = \$528  & \$529 ;
-  assign \$531  = \$527  | \$530 ;
-  assign \$532  = ~ sel_l2_s0[79];
-  assign \$533  = ~ sel_l2_s0[80];
-  assign \$534  = \$532  & \$533 ;
-  assign sel_cs0_6_0_3c = \$531  | \$534 ;
-  assign \$535  = ~ sel_l2_s0[81];
-  assign \$536  = ~ sel_l2_s0[82];
-  assign \$537  = \$535  ^ \$536 ;
-  assign \$538  = ~ sel_l2_s0[83];
-  assign sel_cs0_6_0_4s = \$537  ^ \$538 ;
-  assign \$539  = ~ sel_l2_s0[81];
-  assign \$540  = ~ sel_l2_s0[82];
-  assign \$541  = \$539  & \$540 ;
-  assign \$542  = ~ sel_l2_s0[81];
-  assign \$543  = ~ sel_l2_s0[83];
-  assign \$544  = \$542  & \$543 ;
-  assign \$545  = \$541  | \$544 ;
-  assign \$546  = ~ sel_l2_s0[82];
-  assign \$547  = ~ sel_l2_s0[83];
-  assign \$548  = \$546  & \$547 ;
-  assign sel_cs0_6_0_4c = \$545  | \$548 ;
-  assign \$549  = sel_l2_s0[6] ^ sel_l2_s0[20];
-  assign sel_cs0_7_0_0s = \$549  ^ sel_l2_s0[33];
-  assign \$550  = sel_l2_s0[6] & sel_l2_s0[20];
-  assign \$551  = sel_l2_s0[6] & sel_l2_s0[33];
-  assign \$552  = \$550  | \$551 ;
-  assign \$553  = sel_l2_s0[20] & sel_l2_s0[33];
-  assign sel_cs0_7_0_0c = \$552  | \$553 ;
-  assign \$554  = sel_l2_s0[45] ^ sel_l2_s0[56];
-  assign sel_cs0_7_0_1s = \$554  ^ sel_l2_s0[66];
-  assign \$555  = sel_l2_s0[45] & sel_l2_s0[56];
-  assign \$556  = sel_l2_s0[45] & sel_l2_s0[66];
-  assign \$557  = \$555  | \$556 ;
-  assign \$558  = sel_l2_s0[56] & sel_l2_s0[66];
-  assign sel_cs0_7_0_1c = \$557  | \$558 ;
-  assign \$559  = ~ sel_l2_s0[84];
-  assign \$560  = sel_l2_s0[75] ^ \$559 ;
-  assign \$561  = ~ sel_l2_s0[85];
-  assign sel_cs0_7_0_2s = \$560  ^ \$561 ;
-  assign \$562  = ~ sel_l2_s0[84];
-  assign \$563  = sel_l2_s0[75] & \$562 ;
-  assign \$564  = ~ sel_l2_s0[85];
-  assign \$565  = sel_l2_s0[75] & \$564 ;
-  assign \$566  = \$563  | \$565 ;
-  assign \$567  = ~ sel_l2_s0[84];
-  assign \$568  = ~ sel_l2_s0[85];
-  assign \$569  = \$567  & \$568 ;
-  assign sel_cs0_7_0_2c = \$566  | \$569 ;
-  assign \$570  = ~ sel_l2_s0[86];
-  assign \$571  = ~ sel_l2_s0[87];
-  assign \$572  = \$570  ^ \$571 ;
-  assign \$573  = ~ sel_l2_s0[88];
-  assign sel_cs0_7_0_3s = \$572  ^ \$573 ;
-  assign \$574  = ~ sel_l2_s0[86];
-  assign \$575  = ~ sel_l2_s0[87];
-  assign \$576  = \$574  & \$575 ;
-  assign \$577  = ~ sel_l2_s0[86];
-  assign \$578  = ~ sel_l2_s0[88];
-  assign \$579  = \$577  & \$578 ;
-  assign \$580  = \$576  | \$579 ;
-  assign \$581  = ~ sel_l2_s0[87];
-  assign \$582  = ~ sel_l2_s0[88];
-  assign \$583  = \$581  & \$582 ;
-  assign sel_cs0_7_0_3c = \$580  | \$583 ;
-  assign \$584  = ~ sel_l2_s0[89];
-  assign \$585  = ~ sel_l2_s0[90];
-  assign \$586  = \$584  ^ \$585 ;
-  assign \$587  = ~ sel_l2_s0[91];
-  assign sel_cs0_7_0_4s = \$586  ^ \$587 ;
-  assign \$588  = ~ sel_l2_s0[89];
-  assign \$589  = ~ sel_l2_s0[90];
-  assign \$590  = \$588  & \$589 ;
-  assign \$591  = ~ sel_l2_s0[89];
-  assign \$592  = ~ sel_l2_s0[91];
-  assign \$593  = \$591  & \$592 ;
-  assign \$594  = \$590  | \$593 ;
-  assign \$595  = ~ sel_l2_s0[90];
-  assign \$596  = ~ sel_l2_s0[91];
-  assign \$597  = \$595  & \$596 ;
-  assign sel_cs0_7_0_4c = \$594  | \$597 ;
-  assign \$598  = sel_l2_s0[7] ^ sel_l2_s0[21];
-  assign sel_cs0_8_0_0s = \$598  ^ sel_l2_s0[34];
-  assign \$599  = sel_l2_s0[7] & sel_l2_s0[21];
-  assign \$600  = sel_l2_s0[7] & sel_l2_s0[34];
-  assign \$601  = \$599  | \$600 ;
-  assign \$602  = sel_l2_s0[21] & sel_l2_s0[34];
-  assign sel_cs0_8_0_0c = \$601  | \$602 ;
-  assign \$603  = sel_l2_s0[46] ^ sel_l2_s0[57];
-  assign sel_cs0_8_0_1s = \$603  ^ sel_l2_s0[67];
-  assign \$604  = sel_l2_s0[46] & sel_l2_s0[57];
-  assign \$605  = sel_l2_s0[46] & sel_l2_s0[67];
-  assign \$606  = \$604  | \$605 ;
-  assign \$607  = sel_l2_s0[57] & sel_l2_s0[67];
-  assign sel_cs0_8_0_1c = \$606  | \$607 ;
-  assign \$608  = sel_l2_s0[76] ^ sel_l2_s0[84];
-  assign \$609  = ~ sel_l2_s0[92];
-  assign sel_cs0_8_0_2s = \$608  ^ \$609 ;
-  assign \$610  = sel_l2_s0[76] & sel_l2_s0[84];
-  assign \$611  = ~ sel_l2_s0[92];
-  assign \$612  = sel_l2_s0[76] & \$611 ;
-  assign \$613  = \$610  | \$612 ;
-  assign \$614  = ~ sel_l2_s0[92];
-  assign \$615  = sel_l2_s0[84] & \$614 ;
-  assign sel_cs0_8_0_2c = \$613  | \$615 ;
-  assign \$616  = ~ sel_l2_s0[93];
-  assign \$617  = ~ sel_l2_s0[94];
-  assign \$618  = \$616  ^ \$617 ;
-  assign \$619  = ~ sel_l2_s0[95];
-  assign sel_cs0_8_0_3s = \$618  ^ \$619 ;
-  assign \$620  = ~ sel_l2_s0[93];
-  assign \$621  = ~ sel_l2_s0[94];
-  assign \$622  = \$620  & \$621 ;
-  assign \$623  = ~ sel_l2_s0[93];
-  assign \$624  = ~ sel_l2_s0[95];
-  assign \$625  = \$623  & \$624 ;
-  assign \$626  = \$622  | \$625 ;
-  assign \$627  = ~ sel_l2_s0[94];
-  assign \$628  = ~ sel_l2_s0[95];
-  assign \$629  = \$627  & \$628 ;
-  assign sel_cs0_8_0_3c = \$626  | \$629 ;
-  assign \$630  = ~ sel_l2_s0[96];
-  assign \$631  = ~ sel_l2_s0[97];
-  assign \$632  = \$630  ^ \$631 ;
-  assign \$633  = ~ sel_l2_s0[98];
-  assign sel_cs0_8_0_4s = \$632  ^ \$633 ;
-  assign \$634  = ~ sel_l2_s0[96];
-  assign \$635  = ~ sel_l2_s0[97];
-  assign \$636  = \$634  & \$635 ;
-  assign \$637  = ~ sel_l2_s0[96];
-  assign \$638  = ~ sel_l2_s0[98];
-  assign \$639  = \$637  & \$638 ;
-  assign \$640  = \$636  | \$639 ;
-  assign \$641  = ~ sel_l2_s0[97];
-  assign \$642  = ~ sel_l2_s0[98];
-  assign \$643  = \$641  & \$642 ;
-  assign sel_cs0_8_0_4c = \$640  | \$643 ;
-  assign \$644  = sel_l2_s0[8] ^ sel_l2_s0[22];
-  assign sel_cs0_9_0_0s = \$644  ^ sel_l2_s0[35];
-  assign \$645  = sel_l2_s0[8] & sel_l2_s0[22];
-  assign \$646  = sel_l2_s0[8] & sel_l2_s0[35];
-  assign \$647  = \$645  | \$646 ;
-  assign \$648  = sel_l2_s0[22] & sel_l2_s0[35];
-  assign sel_cs0_9_0_0c = \$647  | \$648 ;
-  assign \$649  = sel_l2_s0[47] ^ sel_l2_s0[58];
-  assign sel_cs0_9_0_1s = \$649  ^ sel_l2_s0[68];
-  assign \$650  = sel_l2_s0[47] & sel_l2_s0[58];
-  assign \$651  = sel_l2_s0[47] & sel_l2_s0[68];
-  assign \$652  = \$650  | \$651 ;
-  assign \$653  = sel_l2_s0[58] & sel_l2_s0[68];
-  assign sel_cs0_9_0_1c = \$652  | \$653 ;
-  assign \$654  = sel_l2_s0[77] ^ sel_l2_s0[85];
-  assign sel_cs0_9_0_2s = \$654  ^ sel_l2_s0[92];
-  assign \$655  = sel_l2_s0[77] & sel_l2_s0[85];
-  assign \$656  = sel_l2_s0[77] & sel_l2_s0[92];
-  assign \$657  = \$655  | \$656 ;
-  assign \$658  = sel_l2_s0[85] & sel_l2_s0[92];
-  assign sel_cs0_9_0_2c = \$657  | \$658 ;
-  assign \$659  = ~ sel_l2_s0[99];
-  assign \$660  = ~ sel_l2_s0[100];
-  assign \$661  = \$659  ^ \$660 ;
-  assign \$662  = ~ sel_l2_s0[101];
-  assign sel_cs0_9_0_3s = \$661  ^ \$662 ;
-  assign \$663  = ~ sel_l2_s0[99];
-  assign \$664  = ~ sel_l2_s0[100];
-  assign \$665  = \$663  & \$664 ;
-  assign \$666  = ~ sel_l2_s0[99];
-  assign \$667  = ~ sel_l2_s0[101];
-  assign \$668  = \$666  & \$667 ;
-  assign \$669  = \$665  | \$668 ;
-  assign \$670  = ~ sel_l2_s0[100];
-  assign \$671  = ~ sel_l2_s0[101];
-  assign \$672  = \$670  & \$671 ;
-  assign sel_cs0_9_0_3c = \$669  | \$672 ;
-  assign \$673  = ~ sel_l2_s0[102];
-  assign \$674  = ~ sel_l2_s0[103];
-  assign \$675  = \$673  ^ \$674 ;
-  assign \$676  = ~ sel_l2_s0[104];
-  assign sel_cs0_9_0_4s = \$675  ^ \$676 ;
-  assign \$677  = ~ sel_l2_s0[102];
-  assign \$678  = ~ sel_l2_s0[103];
-  assign \$679  = \$677  & \$678 ;
-  assign \$680  = ~ sel_l2_s0[102];
-  assign \$681  = ~ sel_l2_s0[104];
-  assign \$682  = \$680  & \$681 ;
-  assign \$683  = \$679  | \$682 ;
-  assign \$684  = ~ sel_l2_s0[103];
-  assign \$685  = ~ sel_l2_s0[104];
-  assign \$686  = \$684  & \$685 ;
-  assign sel_cs0_9_0_4c = \$683  | \$686 ;
-  assign \$687  = sel_l2_s0[9] ^ sel_l2_s0[23];
-  assign sel_cs0_10_0_0s = \$687  ^ sel_l2_s0[36];
-  assign \$688  = sel_l2_s0[9] & sel_l2_s0[23];
-  assign \$689  = sel_l2_s0[9] & sel_l2_s0[36];
-  assign \$690  = \$688  | \$689 ;
-  assign \$691  = sel_l2_s0[23] & sel_l2_s0[36];
-  assign sel_cs0_10_0_0c = \$690  | \$691 ;
-  assign \$692  = sel_l2_s0[48] ^ sel_l2_s0[59];
-  assign sel_cs0_10_0_1s = \$692  ^ sel_l2_s0[69];
-  assign \$693  = sel_l2_s0[48] & sel_l2_s0[59];
-  assign \$694  = sel_l2_s0[48] & sel_l2_s0[69];
-  assign \$695  = \$693  | \$694 ;
-  assign \$696  = sel_l2_s0[59] & sel_l2_s0[69];
-  assign sel_cs0_10_0_1c = \$695  | \$696 ;
-  assign \$697  = sel_l2_s0[78] ^ sel_l2_s0[86];
-  assign sel_cs0_10_0_2s = \$697  ^ sel_l2_s0[93];
-  assign \$698  = sel_l2_s0[78] & sel_l2_s0[86];
-  assign \$699  = sel_l2_s0[78] & sel_l2_s0[93];
-  assign \$700  = \$698  | \$699 ;
-  assign \$701  = sel_l2_s0[86] & sel_l2_s0[93];
-  assign sel_cs0_10_0_2c = \$700  | \$701 ;
-  assign \$702  = ~ sel_l2_s0[105];
-  assign \$703  = sel_l2_s0[99] ^ \$702 ;
-  assign \$704  = ~ sel_l2_s0[106];
-  assign sel_cs0_10_0_3s = \$703  ^ \$704 ;
-  assign \$705  = ~ sel_l2_s0[105];
-  assign \$706  = sel_l2_s0[99] & \$705 ;
-  assign \$707  = ~ sel_l2_s0[106];
-  assign \$708  = sel_l2_s0[99] & \$707 ;
-  assign \$709  = \$706  | \$708 ;
-  assign \$710  = ~ sel_l2_s0[105];
-  assign \$711  = ~ sel_l2_s0[106];
-  assign \$712  = \$710  & \$711 ;
-  assign sel_cs0_10_0_3c = \$709  | \$712 ;
-  assign \$713  = ~ sel_l2_s0[107];
-  assign \$714  = ~ sel_l2_s0[108];
-  assign \$715  = \$713  ^ \$714 ;
-  assign \$716  = ~ sel_l2_s0[109];
-  assign sel_cs0_10_0_4s = \$715  ^ \$716 ;
-  assign \$717  = ~ sel_l2_s0[107];
-  assign \$718  = ~ sel_l2_s0[108];
-  assign \$719  = \$717  & \$718 ;
-  assign \$720  = ~ sel_l2_s0[107];
-  assign \$721  = ~ sel_l2_s0[109];
-  assign \$722  = \$720  & \$721 ;
-  assign \$723  = \$719  | \$722 ;
-  assign \$724  = ~ sel_l2_s0[108];
-  assign \$725  = ~ sel_l2_s0[109];
-  assign \$726  = \$724  & \$725 ;
-  assign sel_cs0_10_0_4c = \$723  | \$726 ;
-  assign \$727  = sel_l2_s0[10] ^ sel_l2_s0[24];
-  assign sel_cs0_11_0_0s = \$727  ^ sel_l2_s0[37];
-  assign \$728  = sel_l2_s0[10] & sel_l2_s0[24];
-  assign \$729  = sel_l2_s0[10] & sel_l2_s0[37];
-  assign \$730  = \$728  | \$729 ;
-  assign \$731  = sel_l2_s0[24] & sel_l2_s0[37];
-  assign sel_cs0_11_0_0c = \$730  | \$731 ;
-  assign \$732  = sel_l2_s0[49] ^ sel_l2_s0[60];
-  assign sel_cs0_11_0_1s = \$732  ^ sel_l2_s0[70];
-  assign \$733  = sel_l2_s0[49] & sel_l2_s0[60];
-  assign \$734  = sel_l2_s0[49] & sel_l2_s0[70];
-  assign \$735  = \$733  | \$734 ;
-  assign \$736  = sel_l2_s0[60] & sel_l2_s0[70];
-  assign sel_cs0_11_0_1c = \$735  | \$736 ;
-  assign \$737  = sel_l2_s0[79] ^ sel_l2_s0[87];
-  assign sel_cs0_11_0_2s = \$737  ^ sel_l2_s0[94];
-  assign \$738  = sel_l2_s0[79] & sel_l2_s0[87];
-  assign \$739  = sel_l2_s0[79] & sel_l2_s0[94];
-  assign \$740  = \$738  | \$739 ;
-  assign \$741  = sel_l2_s0[87] & sel_l2_s0[94];
-  assign sel_cs0_11_0_2c = \$740  | \$741 ;
-  assign \$742  = sel_l2_s0[100] ^ sel_l2_s0[105];
-  assign \$743  = ~ sel_l2_s0[110];
-  assign sel_cs0_11_0_3s = \$742  ^ \$743 ;
-  assign \$744  = sel_l2_s0[100] & sel_l2_s0[105];
-  assign \$745  = ~ sel_l2_s0[110];
-  assign \$746  = sel_l2_s0[100] & \$745 ;
-  assign \$747  = \$744  | \$746 ;
-  assign \$748  = ~ sel_l2_s0[110];
-  assign \$749  = sel_l2_s0[105] & \$748 ;
-  assign sel_cs0_11_0_3c = \$747  | \$749 ;
-  assign \$750  = ~ sel_l2_s0[111];
-  assign \$751  = ~ sel_l2_s0[112];
-  assign \$752  = \$750  ^ \$751 ;
-  assign \$753  = ~ sel_l2_s0[113];
-  assign sel_cs0_11_0_4s = \$752  ^ \$753 ;
-  assign \$754  = ~ sel_l2_s0[111];
-  assign \$755  = ~ sel_l2_s0[112];
-  assign \$756  = \$754  & \$755 ;
-  assign \$757  = ~ sel_l2_s0[111];
-  assign \$758  = ~ sel_l2_s0[113];
-  assign \$759  = \$757  & \$758 ;
-  assign \$760  = \$756  | \$759 ;
-  assign \$761  = ~ sel_l2_s0[112];
-  assign \$762  = ~ sel_l2_s0[113];
-  assign \$763  = \$761  & \$762 ;
-  assign sel_cs0_11_0_4c = \$760  | \$763 ;
-  assign \$764  = sel_l2_s0[11] ^ sel_l2_s0[25];
-  assign sel_cs0_12_0_0s = \$764  ^ sel_l2_s0[38];
-  assign \$765  = sel_l2_s0[11] & sel_l2_s0[25];
-  assign \$766  = sel_l2_s0[11] & sel_l2_s0[38];
-  assign \$767  = \$765  | \$766 ;
-  assign \$768  = sel_l2_s0[25] & sel_l2_s0[38];
-  assign sel_cs0_12_0_0c = \$767  | \$768 ;
-  assign \$769  = sel_l2_s0[50] ^ sel_l2_s0[61];
-  assign sel_cs0_12_0_1s = \$769  ^ sel_l2_s0[71];
-  assign \$770  = sel_l2_s0[50] & sel_l2_s0[61];
-  assign \$771  = sel_l2_s0[50] & sel_l2_s0[71];
-  assign \$772  = \$770  | \$771 ;
-  assign \$773  = sel_l2_s0[61] & sel_l2_s0[71];
-  assign sel_cs0_12_0_1c = \$772  | \$773 ;
-  assign \$774  = sel_l2_s0[80] ^ sel_l2_s0[88];
-  assign sel_cs0_12_0_2s = \$774  ^ sel_l2_s0[95];
-  assign \$775  = sel_l2_s0[80] & sel_l2_s0[88];
-  assign \$776  = sel_l2_s0[80] & sel_l2_s0[95];
-  assign \$777  = \$775  | \$776 ;
-  assign \$778  = sel_l2_s0[88] & sel_l2_s0[95];
-  assign sel_cs0_12_0_2c = \$777  | \$778 ;
-  assign \$779  = sel_l2_s0[101] ^ sel_l2_s0[106];
-  assign sel_cs0_12_0_3s = \$779  ^ sel_l2_s0[110];
-  assign \$780  = sel_l2_s0[101] & sel_l2_s0[106];
-  assign \$781  = sel_l2_s0[101] & sel_l2_s0[110];
-  assign \$782  = \$780  | \$781 ;
-  assign \$783  = sel_l2_s0[106] & sel_l2_s0[110];
-  assign sel_cs0_12_0_3c = \$782  | \$783 ;
-  assign \$784  = ~ sel_l2_s0[114];
-  assign \$785  = ~ sel_l2_s0[115];
-  assign \$786  = \$784  ^ \$785 ;
-  assign \$787  = ~ sel_l2_s0[116];
-  assign sel_cs0_12_0_4s = \$786  ^ \$787 ;
-  assign \$788  = ~ sel_l2_s0[114];
-  assign \$789  = ~ sel_l2_s0[115];
-  assign \$790  = \$788  & \$789 ;
-  assign \$791  = ~ sel_l2_s0[114];
-  assign \$792  = ~ sel_l2_s0[116];
-  assign \$793  = \$791  & \$792 ;
-  assign \$794  = \$790  | \$793 ;
-  assign \$795  = ~ sel_l2_s0[115];
-  assign \$796  = ~ sel_l2_s0[116];
-  assign \$797  = \$795  & \$796 ;
-  assign sel_cs0_12_0_4c = \$794  | \$797 ;
-  assign \$798  = sel_l2_s0[12] ^ sel_l2_s0[26];
-  assign sel_cs0_13_0_0s = \$798  ^ sel_l2_s0[39];
-  assign \$799  = sel_l2_s0[12] & sel_l2_s0[26];
-  assign \$800  = sel_l2_s0[12] & sel_l2_s0[39];
-  assign \$801  = \$799  | \$800 ;
-  assign \$802  = sel_l2_s0[26] & sel_l2_s0[39];
-  assign sel_cs0_13_0_0c = \$801  | \$802 ;
-  assign \$803  = sel_l2_s0[51] ^ sel_l2_s0[62];
-  assign sel_cs0_13_0_1s = \$803  ^ sel_l2_s0[72];
-  assign \$804  = sel_l2_s0[51] & sel_l2_s0[62];
-  assign \$805  = sel_l2_s0[51] & sel_l2_s0[72];
-  assign \$806  = \$804  | \$805 ;
-  assign \$807  = sel_l2_s0[62] & sel_l2_s0[72];
-  assign sel_cs0_13_0_1c = \$806  | \$807 ;
-  assign \$808  = sel_l2_s0[81] ^ sel_l2_s0[89];
-  assign sel_cs0_13_0_2s = \$808  ^ sel_l2_s0[96];
-  assign \$809  = sel_l2_s0[81] & sel_l2_s0[89];
-  assign \$810  = sel_l2_s0[81] & sel_l2_s0[96];
-  assign \$811  = \$809  | \$810 ;
-  assign \$812  = sel_l2_s0[89] & sel_l2_s0[96];
-  assign sel_cs0_13_0_2c = \$811  | \$812 ;
-  assign \$813  = sel_l2_s0[102] ^ sel_l2_s0[107];
-  assign sel_cs0_13_0_3s = \$813  ^ sel_l2_s0[111];
-  assign \$814  = sel_l2_s0[102] & sel_l2_s0[107];
-  assign \$815  = sel_l2_s0[102] & sel_l2_s0[111];
-  assign \$816  = \$814  | \$815 ;
-  assign \$817  = sel_l2_s0[107] & sel_l2_s0[111];
-  assign sel_cs0_13_0_3c = \$816  | \$817 ;
-  assign \$818  = ~ sel_l2_s0[117];
-  assign \$819  = sel_l2_s0[114] ^ \$818 ;
-  assign \$820  = ~ sel_l2_s0[118];
-  assign sel_cs0_13_0_4s = \$819  ^ \$820 ;
-  assign \$821  = ~ sel_l2_s0[117];
-  assign \$822  = sel_l2_s0[114] & \$821 ;
-  assign \$823  = ~ sel_l2_s0[118];
-  assign \$824  = sel_l2_s0[114] & \$823 ;
-  assign \$825  = \$822  | \$824 ;
-  assign \$826  = ~ sel_l2_s0[117];
-  assign \$827  = ~ sel_l2_s0[118];
-  assign \$828  = \$826  & \$827 ;
-  assign sel_cs0_13_0_4c = \$825  | \$828 ;
-  assign \$829  = sel_l2_s0[13] ^ sel_l2_s0[27];
-  assign sel_cs0_14_0_0s = \$829  ^ sel_l2_s0[40];
-  assign \$830  = sel_l2_s0[13] & sel_l2_s0[27];
-  assign \$831  = sel_l2_s0[13] & sel_l2_s0[40];
-  assign \$832  = \$830  | \$831 ;
-  assign \$833  = sel_l2_s0[27] & sel_l2_s0[40];
-  assign sel_cs0_14_0_0c = \$832  | \$833 ;
-  assign \$834  = sel_l2_s0[52] ^ sel_l2_s0[63];
-  assign sel_cs0_14_0_1s = \$834  ^ sel_l2_s0[73];
-  assign \$835  = sel_l2_s0[52] & sel_l2_s0[63];
-  assign \$836  = sel_l2_s0[52] & sel_l2_s0[73];
-  assign \$837  = \$835  | \$836 ;
-  assign \$838  = sel_l2_s0[63] & sel_l2_s0[73];
-  assign sel_cs0_14_0_1c = \$837  | \$838 ;
-  assign \$839  = sel_l2_s0[82] ^ sel_l2_s0[90];
-  assign sel_cs0_14_0_2s = \$839  ^ sel_l2_s0[97];
-  assign \$840  = sel_l2_s0[82] & sel_l2_s0[90];
-  assign \$841  = sel_l2_s0[82] & sel_l2_s0[97];
-  assign \$842  = \$840  | \$841 ;
-  assign \$843  = sel_l2_s0[90] & sel_l2_s0[97];
-  assign sel_cs0_14_0_2c = \$842  | \$843 ;
-  assign \$844  = sel_l2_s0[103] ^ sel_l2_s0[108];
-  assign sel_cs0_14_0_3s = \$844  ^ sel_l2_s0[112];
-  assign \$845  = sel_l2_s0[103] & sel_l2_s0[108];
-  assign \$846  = sel_l2_s0[103] & sel_l2_s0[112];
-  assign \$847  = \$845  | \$846 ;
-  assign \$848  = sel_l2_s0[108] & sel_l2_s0[112];
-  assign sel_cs0_14_0_3c = \$847  | \$848 ;
-  assign \$849  = sel_l2_s0[115] ^ sel_l2_s0[117];
-  assign \$850  = ~ sel_l2_s0[119];
-  assign sel_cs0_14_0_4s = \$849  ^ \$850 ;
-  assign \$851  = sel_l2_s0[115] & sel_l2_s0[117];
-  assign \$852  = ~ sel_l2_s0[119];
-  assign \$853  = sel_l2_s0[115] & \$852 ;
-  assign \$854  = \$851  | \$853 ;
-  assign \$855  = ~ sel_l2_s0[119];
-  assign \$856  = sel_l2_s0[117] & \$855 ;
-  assign sel_cs0_14_0_4c = \$854  | \$856 ;
-  assign \$857  = sel_l2_s0[14] ^ sel_l2_s0[28];
-  assign sel_cs0_15_0_0s = \$857  ^ sel_l2_s0[41];
-  assign \$858  = sel_l2_s0[14] & sel_l2_s0[28];
-  assign \$859  = sel_l2_s0[14] & sel_l2_s0[41];
-  assign \$860  = \$858  | \$859 ;
-  assign \$861  = sel_l2_s0[28] & sel_l2_s0[41];
-  assign sel_cs0_15_0_0c = \$860  | \$861 ;
-  assign \$862  = sel_l2_s0[53] ^ sel_l2_s0[64];
-  assign sel_cs0_15_0_1s = \$862  ^ sel_l2_s0[74];
-  assign \$863  = sel_l2_s0[53] & sel_l2_s0[64];
-  assign \$864  = sel_l2_s0[53] & sel_l2_s0[74];
-  assign \$865  = \$863  | \$864 ;
-  assign \$866  = sel_l2_s0[64] & sel_l2_s0[74];
-  assign sel_cs0_15_0_1c = \$865  | \$866 ;
-  assign \$867  = sel_l2_s0[83] ^ sel_l2_s0[91];
-  assign sel_cs0_15_0_2s = \$867  ^ sel_l2_s0[98];
-  assign \$868  = sel_l2_s0[83] & sel_l2_s0[91];
-  assign \$869  = sel_l2_s0[83] & sel_l2_s0[98];
-  assign \$870  = \$868  | \$869 ;
-  assign \$871  = sel_l2_s0[91] & sel_l2_s0[98];
-  assign sel_cs0_15_0_2c = \$870  | \$871 ;
-  assign \$872  = sel_l2_s0[104] ^ sel_l2_s0[109];
-  assign sel_cs0_15_0_3s = \$872  ^ sel_l2_s0[113];
-  assign \$873  = sel_l2_s0[104] & sel_l2_s0[109];
-  assign \$874  = sel_l2_s0[104] & sel_l2_s0[113];
-  assign \$875  = \$873  | \$874 ;
-  assign \$876  = sel_l2_s0[109] & sel_l2_s0[113];
-  assign sel_cs0_15_0_3c = \$875  | \$876 ;
-  assign \$877  = sel_l2_s0[116] ^ sel_l2_s0[118];
-  assign sel_cs0_15_0_4s = \$877  ^ sel_l2_s0[119];
-  assign \$878  = sel_l2_s0[116] & sel_l2_s0[118];
-  assign \$879  = sel_l2_s0[116] & sel_l2_s0[119];
-  assign \$880  = \$878  | \$879 ;
-  assign \$881  = sel_l2_s0[118] & sel_l2_s0[119];
-  assign sel_cs0_15_0_4c = \$880  | \$881 ;
-  assign \$882  = sel_cs0_0_0_0s ^ sel_cs0_0_0_1s;
-  assign sel_cs1_0_0_0s = \$882  ^ sel_cs0_0_0_2s;
-  assign \$883  = sel_cs0_0_0_0s & sel_cs0_0_0_1s;
-  assign \$884  = sel_cs0_0_0_0s & sel_cs0_0_0_2s;
-  assign \$885  = \$883  | \$884 ;
-  assign \$886  = sel_cs0_0_0_1s & sel_cs0_0_0_2s;
-  assign sel_cs1_0_0_0c = \$885  | \$886 ;
-  assign \$887  = sel_cs0_0_0_0c ^ sel_cs0_0_0_1c;
-  assign sel_cs1_0_1_0s = \$887  ^ sel_cs0_0_0_2c;
-  assign \$888  = sel_cs0_0_0_0c & sel_cs0_0_0_1c;
-  assign \$889  = sel_cs0_0_0_0c & sel_cs0_0_0_2c;
-  assign \$890  = \$888  | \$889 ;
-  assign \$891  = sel_cs0_0_0_1c & sel_cs0_0_0_2c;
-  assign sel_cs1_0_1_0c = \$890  | \$891 ;
-  assign \$892  = sel_cs0_1_0_0s ^ sel_cs0_1_0_1s;
-  assign sel_cs1_1_0_0s = \$892  ^ sel_cs0_1_0_2s;
-  assign \$893  = sel_cs0_1_0_0s & sel_cs0_1_0_1s;
-  assign \$894  = sel_cs0_1_0_0s & sel_cs0_1_0_2s;
-  assign \$895  = \$893  | \$894 ;
-  assign \$896  = sel_cs0_1_0_1s & sel_cs0_1_0_2s;
-  assign sel_cs1_1_0_0c = \$895  | \$896 ;
-  assign \$897  = sel_cs0_1_0_0c ^ sel_cs0_1_0_1c;
-  assign sel_cs1_1_1_0s = \$897  ^ sel_cs0_1_0_2c;
-  assign \$898  = sel_cs0_1_0_0c & sel_cs0_1_0_1c;
-  assign \$899  = sel_cs0_1_0_0c & sel_cs0_1_0_2c;
-  assign \$900  = \$898  | \$899 ;
-  assign \$901  = sel_cs0_1_0_1c & sel_cs0_1_0_2c;
-  assign sel_cs1_1_1_0c = \$900  | \$901 ;
-  assign \$902  = sel_cs0_2_0_0s ^ sel_cs0_2_0_1s;
-  assign sel_cs1_2_0_0s = \$902  ^ sel_cs0_2_0_2s;
-  assign \$903  = sel_cs0_2_0_0s & sel_cs0_2_0_1s;
-  assign \$904  = sel_cs0_2_0_0s & sel_cs0_2_0_2s;
-  assign \$905  = \$903  | \$904 ;
-  assign \$906  = sel_cs0_2_0_1s & sel_cs0_2_0_2s;
-  assign sel_cs1_2_0_0c = \$905  | \$906 ;
-  assign \$907  = sel_cs0_2_0_0c ^ sel_cs0_2_0_1c;
-  assign sel_cs1_2_1_0s = \$907  ^ sel_cs0_2_0_2c;
-  assign \$908  = sel_cs0_2_0_0c & sel_cs0_2_0_1c;
-  assign \$909  = sel_cs0_2_0_0c & sel_cs0_2_0_2c;
-  assign \$910  = \$908  | \$909 ;
-  assign \$911  = sel_cs0_2_0_1c & sel_cs0_2_0_2c;
-  assign sel_cs1_2_1_0c = \$910  | \$911 ;
-  assign \$912  = sel_cs0_3_0_0s ^ sel_cs0_3_0_1s;
-  assign sel_cs1_3_0_0s = \$912  ^ sel_cs0_3_0_2s;
-  assign \$913  = sel_cs0_3_0_0s & sel_cs0_3_0_1s;
-  assign \$914  = sel_cs0_3_0_0s & sel_cs0_3_0_2s;
-  assign \$915  = \$913  | \$914 ;
-  assign \$916  = sel_cs0_3_0_1s & sel_cs0_3_0_2s;
-  assign sel_cs1_3_0_0c = \$915  | \$916 ;
-  assign \$917  = sel_cs0_3_0_0c ^ sel_cs0_3_0_1c;
-  assign sel_cs1_3_1_0s = \$917  ^ sel_cs0_3_0_2c;
-  assign \$918  = sel_cs0_3_0_0c & sel_cs0_3_0_1c;
-  assign \$919  = sel_cs0_3_0_0c & sel_cs0_3_0_2c;
-  assign \$920  = \$918  | \$919 ;
-  assign \$921  = sel_cs0_3_0_1c & sel_cs0_3_0_2c;
-  assign sel_cs1_3_1_0c = \$920  | \$921 ;
-  assign \$922  = sel_cs0_4_0_0s ^ sel_cs0_4_0_1s;
-  assign sel_cs1_4_0_0s = \$922  ^ sel_cs0_4_0_2s;
-  assign \$923  = sel_cs0_4_0_0s & sel_cs0_4_0_1s;
-  assign \$924  = sel_cs0_4_0_0s & sel_cs0_4_0_2s;
-  assign \$925  = \$923  | \$924 ;
-  assign \$926  = sel_cs0_4_0_1s & sel_cs0_4_0_2s;
-  assign sel_cs1_4_0_0c = \$925  | \$926 ;
-  assign \$927  = sel_cs0_4_0_0c ^ sel_cs0_4_0_1c;
-  assign sel_cs1_4_1_0s = \$927  ^ sel_cs0_4_0_2c;
-  assign \$928  = sel_cs0_4_0_0c & sel_cs0_4_0_1c;
-  assign \$929  = sel_cs0_4_0_0c & sel_cs0_4_0_2c;
-  assign \$930  = \$928  | \$929 ;
-  assign \$931  = sel_cs0_4_0_1c & sel_cs0_4_0_2c;
-  assign sel_cs1_4_1_0c = \$930  | \$931 ;
-  assign \$932  = sel_cs0_5_0_0s ^ sel_cs0_5_0_1s;
-  assign sel_cs1_5_0_0s = \$932  ^ sel_cs0_5_0_2s;
-  assign \$933  = sel_cs0_5_0_0s & sel_cs0_5_0_1s;
-  assign \$934  = sel_cs0_5_0_0s & sel_cs0_5_0_2s;
-  assign \$935  = \$933  | \$934 ;
-  assign \$936  = sel_cs0_5_0_1s & sel_cs0_5_0_2s;
-  assign sel_cs1_5_0_0c = \$935  | \$936 ;
-  assign \$937  = sel_cs0_5_0_0c ^ sel_cs0_5_0_1c;
-  assign sel_cs1_5_1_0s = \$937  ^ sel_cs0_5_0_2c;
-  assign \$938  = sel_cs0_5_0_0c & sel_cs0_5_0_1c;
-  assign \$939  = sel_cs0_5_0_0c & sel_cs0_5_0_2c;
-  assign \$940  = \$938  | \$939 ;
-  assign \$941  = sel_cs0_5_0_1c & sel_cs0_5_0_2c;
-  assign sel_cs1_5_1_0c = \$940  | \$941 ;
-  assign \$942  = sel_cs0_6_0_0s ^ sel_cs0_6_0_1s;
-  assign sel_cs1_6_0_0s = \$942  ^ sel_cs0_6_0_2s;
-  assign \$943  = sel_cs0_6_0_0s & sel_cs0_6_0_1s;
-  assign \$944  = sel_cs0_6_0_0s & sel_cs0_6_0_2s;
-  assign \$945  = \$943  | \$944 ;
-  assign \$946  = sel_cs0_6_0_1s & sel_cs0_6_0_2s;
-  assign sel_cs1_6_0_0c = \$945  | \$946 ;
-  assign \$947  = sel_cs0_6_0_0c ^ sel_cs0_6_0_1c;
-  assign sel_cs1_6_1_0s = \$947  ^ sel_cs0_6_0_2c;
-  assign \$948  = sel_cs0_6_0_0c & sel_cs0_6_0_1c;
-  assign \$949  = sel_cs0_6_0_0c & sel_cs0_6_0_2c;
-  assign \$950  = \$948  | \$949 ;
-  assign \$951  = sel_cs0_6_0_1c & sel_cs0_6_0_2c;
-  assign sel_cs1_6_1_0c = \$950  | \$951 ;
-  assign \$952  = sel_cs0_7_0_0s ^ sel_cs0_7_0_1s;
-  assign sel_cs1_7_0_0s = \$952  ^ sel_cs0_7_0_2s;
-  assign \$953  = sel_cs0_7_0_0s & sel_cs0_7_0_1s;
-  assign \$954  = sel_cs0_7_0_0s & sel_cs0_7_0_2s;
-  assign \$955  = \$953  | \$954 ;
-  assign \$956  = sel_cs0_7_0_1s & sel_cs0_7_0_2s;
-  assign sel_cs1_7_0_0c = \$955  | \$956 ;
-  assign \$957  = sel_cs0_7_0_0c ^ sel_cs0_7_0_1c;
-  assign sel_cs1_7_1_0s = \$957  ^ sel_cs0_7_0_2c;
-  assign \$958  = sel_cs0_7_0_0c & sel_cs0_7_0_1c;
-  assign \$959  = sel_cs0_7_0_0c & sel_cs0_7_0_2c;
-  assign \$960  = \$958  | \$959 ;
-  assign \$961  = sel_cs0_7_0_1c & sel_cs0_7_0_2c;
-  assign sel_cs1_7_1_0c = \$960  | \$961 ;
-  assign \$962  = sel_cs0_8_0_0s ^ sel_cs0_8_0_1s;
-  assign sel_cs1_8_0_0s = \$962  ^ sel_cs0_8_0_2s;
-  assign \$963  = sel_cs0_8_0_0s & sel_cs0_8_0_1s;
-  assign \$964  = sel_cs0_8_0_0s & sel_cs0_8_0_2s;
-  assign \$965  = \$963  | \$964 ;
-  assign \$966  = sel_cs0_8_0_1s & sel_cs0_8_0_2s;
-  assign sel_cs1_8_0_0c = \$965  | \$966 ;
-  assign \$967  = sel_cs0_8_0_0c ^ sel_cs0_8_0_1c;
-  assign sel_cs1_8_1_0s = \$967  ^ sel_cs0_8_0_2c;
-  assign \$968  = sel_cs0_8_0_0c & sel_cs0_8_0_1c;
-  assign \$969  = sel_cs0_8_0_0c & sel_cs0_8_0_2c;
-  assign \$970  = \$968  | \$969 ;
-  assign \$971  = sel_cs0_8_0_1c & sel_cs0_8_0_2c;
-  assign sel_cs1_8_1_0c = \$970  | \$971 ;
-  assign \$972  = sel_cs0_9_0_0s ^ sel_cs0_9_0_1s;
-  assign sel_cs1_9_0_0s = \$972  ^ sel_cs0_9_0_2s;
-  assign \$973  = sel_cs0_9_0_0s & sel_cs0_9_0_1s;
-  assign \$974  = sel_cs0_9_0_0s & sel_cs0_9_0_2s;
-  assign \$975  = \$973  | \$974 ;
-  assign \$976  = sel_cs0_9_0_1s & sel_cs0_9_0_2s;
-  assign sel_cs1_9_0_0c = \$975  | \$976 ;
-  assign \$977  = sel_cs0_9_0_0c ^ sel_cs0_9_0_1c;
-  assign sel_cs1_9_1_0s = \$977  ^ sel_cs0_9_0_2c;
-  assign \$978  = sel_cs0_9_0_0c & sel_cs0_9_0_1c;
-  assign \$979  = sel_cs0_9_0_0c & sel_cs0_9_0_2c;
-  assign \$980  = \$978  | \$979 ;
-  assign \$981  = sel_cs0_9_0_1c & sel_cs0_9_0_2c;
-  assign sel_cs1_9_1_0c = \$980  | \$981 ;
-  assign \$982  = sel_cs0_10_0_0s ^ sel_cs0_10_0_1s;
-  assign sel_cs1_10_0_0s = \$982  ^ sel_cs0_10_0_2s;
-  assign \$983  = sel_cs0_10_0_0s & sel_cs0_10_0_1s;
-  assign \$984  = sel_cs0_10_0_0s & sel_cs0_10_0_2s;
-  assign \$985  = \$983  | \$984 ;
-  assign \$986  = sel_cs0_10_0_1s & sel_cs0_10_0_2s;
-  assign sel_cs1_10_0_0c = \$985  | \$986 ;
-  assign \$987  = sel_cs0_10_0_0c ^ sel_cs0_10_0_1c;
-  assign sel_cs1_10_1_0s = \$987  ^ sel_cs0_10_0_2c;
-  assign \$988  = sel_cs0_10_0_0c & sel_cs0_10_0_1c;
-  assign \$989  = sel_cs0_10_0_0c & sel_cs0_10_0_2c;
-  assign \$990  = \$988  | \$989 ;
-  assign \$991  = sel_cs0_10_0_1c & sel_cs0_10_0_2c;
-  assign sel_cs1_10_1_0c = \$990  | \$991 ;
-  assign \$992  = sel_cs0_11_0_0s ^ sel_cs0_11_0_1s;
-  assign sel_cs1_11_0_0s = \$992  ^ sel_cs0_11_0_2s;
-  assign \$993  = sel_cs0_11_0_0s & sel_cs0_11_0_1s;
-  assign \$994  = sel_cs0_11_0_0s & sel_cs0_11_0_2s;
-  assign \$995  = \$993  | \$994 ;
-  assign \$996  = sel_cs0_11_0_1s & sel_cs0_11_0_2s;
-  assign sel_cs1_11_0_0c = \$995  | \$996 ;
-  assign \$997  = sel_cs0_11_0_0c ^ sel_cs0_11_0_1c;
-  assign sel_cs1_11_1_0s = \$997  ^ sel_cs0_11_0_2c;
-  assign \$998  = sel_cs0_11_0_0c & sel_cs0_11_0_1c;
-  assign \$999  = sel_cs0_11_0_0c & sel_cs0_11_0_2c;
-  assign \$1000  = \$998  | \$999 ;
-  assign \$1001  = sel_cs0_11_0_1c & sel_cs0_11_0_2c;
-  assign sel_cs1_11_1_0c = \$1000  | \$1001 ;
-  assign \$1002  = sel_cs0_12_0_0s ^ sel_cs0_12_0_1s;
-  assign sel_cs1_12_0_0s = \$1002  ^ sel_cs0_12_0_2s;
-  assign \$1003  = sel_cs0_12_0_0s & sel_cs0_12_0_1s;
-  assign \$1004  = sel_cs0_12_0_0s & sel_cs0_12_0_2s;
-  assign \$1005  = \$1003  | \$1004 ;
-  assign \$1006  = sel_cs0_12_0_1s & sel_cs0_12_0_2s;
-  assign sel_cs1_12_0_0c = \$1005  | \$1006 ;
-  assign \$1007  = sel_cs0_12_0_0c ^ sel_cs0_12_0_1c;
-  assign sel_cs1_12_1_0s = \$1007  ^ sel_cs0_12_0_2c;
-  assign \$1008  = sel_cs0_12_0_0c & sel_cs0_12_0_1c;
-  assign \$1009  = sel_cs0_12_0_0c & sel_cs0_12_0_2c;
-  assign \$1010  = \$1008  | \$1009 ;
-  assign \$1011  = sel_cs0_12_0_1c & sel_cs0_12_0_2c;
-  assign sel_cs1_12_1_0c = \$1010  | \$1011 ;
-  assign \$1012  = sel_cs0_13_0_0s ^ sel_cs0_13_0_1s;
-  assign sel_cs1_13_0_0s = \$1012  ^ sel_cs0_13_0_2s;
-  assign \$1013  = sel_cs0_13_0_0s & sel_cs0_13_0_1s;
-  assign \$1014  = sel_cs0_13_0_0s & sel_cs0_13_0_2s;
-  assign \$1015  = \$1013  | \$1014 ;
-  assign \$1016  = sel_cs0_13_0_1s & sel_cs0_13_0_2s;
-  assign sel_cs1_13_0_0c = \$1015  | \$1016 ;
-  assign \$1017  = sel_cs0_13_0_0c ^ sel_cs0_13_0_1c;
-  assign sel_cs1_13_1_0s = \$1017  ^ sel_cs0_13_0_2c;
-  assign \$1018  = sel_cs0_13_0_0c & sel_cs0_13_0_1c;
-  assign \$1019  = sel_cs0_13_0_0c & sel_cs0_13_0_2c;
-  assign \$1020  = \$1018  | \$1019 ;
-  assign \$1021  = sel_cs0_13_0_1c & sel_cs0_13_0_2c;
-  assign sel_cs1_13_1_0c = \$1020  | \$1021 ;
-  assign \$1022  = sel_cs0_14_0_0s ^ sel_cs0_14_0_1s;
-  assign sel_cs1_14_0_0s = \$1022  ^ sel_cs0_14_0_2s;
-  assign \$1023  = sel_cs0_14_0_0s & sel_cs0_14_0_1s;
-  assign \$1024  = sel_cs0_14_0_0s & sel_cs0_14_0_2s;
-  assign \$1025  = \$1023  | \$1024 ;
-  assign \$1026  = sel_cs0_14_0_1s & sel_cs0_14_0_2s;
-  assign sel_cs1_14_0_0c = \$1025  | \$1026 ;
-  assign \$1027  = sel_cs0_14_0_0c ^ sel_cs0_14_0_1c;
-  assign sel_cs1_14_1_0s = \$1027  ^ sel_cs0_14_0_2c;
-  assign \$1028  = sel_cs0_14_0_0c & sel_cs0_14_0_1c;
-  assign \$1029  = sel_cs0_14_0_0c & sel_cs0_14_0_2c;
-  assign \$1030  = \$1028  | \$1029 ;
-  assign \$1031  = sel_cs0_14_0_1c & sel_cs0_14_0_2c;
-  assign sel_cs1_14_1_0c = \$1030  | \$1031 ;
-  assign \$1032  = sel_cs0_15_0_0s ^ sel_cs0_15_0_1s;
-  assign sel_cs1_15_0_0s = \$1032  ^ sel_cs0_15_0_2s;
-  assign \$1033  = sel_cs0_15_0_0s & sel_cs0_15_0_1s;
-  assign \$1034  = sel_cs0_15_0_0s & sel_cs0_15_0_2s;
-  assign \$1035  = \$1033  | \$1034 ;
-  assign \$1036  = sel_cs0_15_0_1s & sel_cs0_15_0_2s;
-  assign sel_cs1_15_0_0c = \$1035  | \$1036 ;
-  assign \$1037  = sel_cs0_15_0_0c ^ sel_cs0_15_0_1c;
-  assign sel_cs1_15_1_0s = \$1037  ^ sel_cs0_15_0_2c;
-  assign \$1038  = sel_cs0_15_0_0c & sel_cs0_15_0_1c;
-  assign \$1039  = sel_cs0_15_0_0c & sel_cs0_15_0_2c;
-  assign \$1040  = \$1038  | \$1039 ;
-  assign \$1041  = sel_cs0_15_0_1c & sel_cs0_15_0_2c;
-  assign sel_cs1_15_1_0c = \$1040  | \$1041 ;
-  assign \$1042  = sel_l4_s0 ^ \sel_l4_s0$254 ;
-  assign sel_cs2_0_0_0s = \$1042  ^ \sel_l4_s0$255 ;
-  assign \$1043  = sel_l4_s0 & \sel_l4_s0$254 ;
-  assign \$1044  = sel_l4_s0 & \sel_l4_s0$255 ;
-  assign \$1045  = \$1043  | \$1044 ;
-  assign \$1046  = \sel_l4_s0$254  & \sel_l4_s0$255 ;
-  assign sel_cs2_0_0_0c = \$1045  | \$1046 ;
-  assign \$1047  = \sel_l4_s0$258  ^ \sel_l4_s0$259 ;
-  assign sel_cs2_0_1_0s = \$1047  ^ \sel_l4_s0$260 ;
+  assign \$122  = ~ adv0_valid;
+  assign adv0 = \$122  | o__ready;
+  assign \$123  = ~ sel_l2_s0[0];
+  assign \$124  = ~ sel_l2_s0[1];
+  assign \$125  = \$123  ^ \$124 ;
+  assign \$126  = ~ sel_l2_s0[2];
+  assign sel_cs0_0_0_0s = \$125  ^ \$126 ;
+  assign \$127  = ~ sel_l2_s0[0];
+  assign \$128  = ~ sel_l2_s0[1];
+  assign \$129  = \$127  & \$128 ;
+  assign \$130  = ~ sel_l2_s0[0];
+  assign \$131  = ~ sel_l2_s0[2];
+  assign \$132  = \$130  & \$131 ;
+  assign \$133  = \$129  | \$132 ;
+  assign \$134  = ~ sel_l2_s0[1];
+  assign \$135  = ~ sel_l2_s0[2];
+  assign \$136  = \$134  & \$135 ;
+  assign sel_cs0_0_0_0c = \$133  | \$136 ;
+  assign \$137  = ~ sel_l2_s0[3];
+  assign \$138  = ~ sel_l2_s0[4];
+  assign \$139  = \$137  ^ \$138 ;
+  assign \$140  = ~ sel_l2_s0[5];
+  assign sel_cs0_0_0_1s = \$139  ^ \$140 ;
+  assign \$141  = ~ sel_l2_s0[3];
+  assign \$142  = ~ sel_l2_s0[4];
+  assign \$143  = \$141  & \$142 ;
+  assign \$144  = ~ sel_l2_s0[3];
+  assign \$145  = ~ sel_l2_s0[5];
+  assign \$146  = \$144  & \$145 ;
+  assign \$147  = \$143  | \$146 ;
+  assign \$148  = ~ sel_l2_s0[4];
+  assign \$149  = ~ sel_l2_s0[5];
+  assign \$150  = \$148  & \$149 ;
+  assign sel_cs0_0_0_1c = \$147  | \$150 ;
+  assign \$151  = ~ sel_l2_s0[6];
+  assign \$152  = ~ sel_l2_s0[7];
+  assign \$153  = \$151  ^ \$152 ;
+  assign \$154  = ~ sel_l2_s0[8];
+  assign sel_cs0_0_0_2s = \$153  ^ \$154 ;
+  assign \$155  = ~ sel_l2_s0[6];
+  assign \$156  = ~ sel_l2_s0[7];
+  assign \$157  = \$155  & \$156 ;
+  assign \$158  = ~ sel_l2_s0[6];
+  assign \$159  = ~ sel_l2_s0[8];
+  assign \$160  = \$158  & \$159 ;
+  assign \$161  = \$157  | \$160 ;
+  assign \$162  = ~ sel_l2_s0[7];
+  assign \$163  = ~ sel_l2_s0[8];
+  assign \$164  = \$162  & \$163 ;
+  assign sel_cs0_0_0_2c = \$161  | \$164 ;
+  assign \$165  = ~ sel_l2_s0[9];
+  assign \$166  = ~ sel_l2_s0[10];
+  assign \$167  = \$165  ^ \$166 ;
+  assign \$168  = ~ sel_l2_s0[11];
+  assign sel_cs0_0_0_3s = \$167  ^ \$168 ;
+  assign \$169  = ~ sel_l2_s0[9];
+  assign \$170  = ~ sel_l2_s0[10];
+  assign \$171  = \$169  & \$170 ;
+  assign \$172  = ~ sel_l2_s0[9];
+  assign \$173  = ~ sel_l2_s0[11];
+  assign \$174  = \$172  & \$173 ;
+  assign \$175  = \$171  | \$174 ;
+  assign \$176  = ~ sel_l2_s0[10];
+  assign \$177  = ~ sel_l2_s0[11];
+  assign \$178  = \$176  & \$177 ;
+  assign sel_cs0_0_0_3c = \$175  | \$178 ;
+  assign \$179  = ~ sel_l2_s0[12];
+  assign \$180  = ~ sel_l2_s0[13];
+  assign \$181  = \$179  ^ \$180 ;
+  assign \$182  = ~ sel_l2_s0[14];
+  assign sel_cs0_0_0_4s = \$181  ^ \$182 ;
+  assign \$183  = ~ sel_l2_s0[12];
+  assign \$184  = ~ sel_l2_s0[13];
+  assign \$185  = \$183  & \$184 ;
+  assign \$186  = ~ sel_l2_s0[12];
+  assign \$187  = ~ sel_l2_s0[14];
+  assign \$188  = \$186  & \$187 ;
+  assign \$189  = \$185  | \$188 ;
+  assign \$190  = ~ sel_l2_s0[13];
+  assign \$191  = ~ sel_l2_s0[14];
+  assign \$192  = \$190  & \$191 ;
+  assign sel_cs0_0_0_4c = \$189  | \$192 ;
+  assign \$193  = ~ sel_l2_s0[15];
+  assign \$194  = sel_l2_s0[0] ^ \$193 ;
+  assign \$195  = ~ sel_l2_s0[16];
+  assign sel_cs0_1_0_0s = \$194  ^ \$195 ;
+  assign \$196  = ~ sel_l2_s0[15];
+  assign \$197  = sel_l2_s0[0] & \$196 ;
+  assign \$198  = ~ sel_l2_s0[16];
+  assign \$199  = sel_l2_s0[0] & \$198 ;
+  assign \$200  = \$197  | \$199 ;
+  assign \$201  = ~ sel_l2_s0[15];
+  assign \$202  = ~ sel_l2_s0[16];
+  assign \$203  = \$201  & \$202 ;
+  assign sel_cs0_1_0_0c = \$200  | \$203 ;
+  assign \$204  = ~ sel_l2_s0[17];
+  assign \$205  = ~ sel_l2_s0[18];
+  assign \$206  = \$204  ^ \$205 ;
+  assign \$207  = ~ sel_l2_s0[19];
+  assign sel_cs0_1_0_1s = \$206  ^ \$207 ;
+  assign \$208  = ~ sel_l2_s0[17];
+  assign \$209  = ~ sel_l2_s0[18];
+  assign \$210  = \$208  & \$209 ;
+  assign \$211  = ~ sel_l2_s0[17];
+  assign \$212  = ~ sel_l2_s0[19];
+  assign \$213  = \$211  & \$212 ;
+  assign \$214  = \$210  | \$213 ;
+  assign \$215  = ~ sel_l2_s0[18];
+  assign \$216  = ~ sel_l2_s0[19];
+  assign \$217  = \$215  & \$216 ;
+  assign sel_cs0_1_0_1c = \$214  | \$217 ;
+  assign \$218  = ~ sel_l2_s0[20];
+  assign \$219  = ~ sel_l2_s0[21];
+  assign \$220  = \$218  ^ \$219 ;
+  assign \$221  = ~ sel_l2_s0[22];
+  assign sel_cs0_1_0_2s = \$220  ^ \$221 ;
+  assign \$222  = ~ sel_l2_s0[20];
+  assign \$223  = ~ sel_l2_s0[21];
+  assign \$224  = \$222  & \$223 ;
+  assign \$225  = ~ sel_l2_s0[20];
+  assign \$226  = ~ sel_l2_s0[22];
+  assign \$227  = \$225  & \$226 ;
+  assign \$228  = \$224  | \$227 ;
+  assign \$229  = ~ sel_l2_s0[21];
+  assign \$230  = ~ sel_l2_s0[22];
+  assign \$231  = \$229  & \$230 ;
+  assign sel_cs0_1_0_2c = \$228  | \$231 ;
+  assign \$232  = ~ sel_l2_s0[23];
+  assign \$233  = ~ sel_l2_s0[24];
+  assign \$234  = \$232  ^ \$233 ;
+  assign \$235  = ~ sel_l2_s0[25];
+  assign sel_cs0_1_0_3s = \$234  ^ \$235 ;
+  assign \$236  = ~ sel_l2_s0[23];
+  assign \$237  = ~ sel_l2_s0[24];
+  assign \$238  = \$236  & \$237 ;
+  assign \$239  = ~ sel_l2_s0[23];
+  assign \$240  = ~ sel_l2_s0[25];
+  assign \$241  = \$239  & \$240 ;
+  assign \$242  = \$238  | \$241 ;
+  assign \$243  = ~ sel_l2_s0[24];
+  assign \$244  = ~ sel_l2_s0[25];
+  assign \$245  = \$243  & \$244 ;
+  assign sel_cs0_1_0_3c = \$242  | \$245 ;
+  assign \$246  = ~ sel_l2_s0[26];
+  assign \$247  = ~ sel_l2_s0[27];
+  assign \$248  = \$246  ^ \$247 ;
+  assign \$249  = ~ sel_l2_s0[28];
+  assign sel_cs0_1_0_4s = \$248  ^ \$249 ;
+  assign \$250  = ~ sel_l2_s0[26];
+  assign \$251  = ~ sel_l2_s0[27];
+  assign \$252  = \$250  & \$251 ;
+  assign \$253  = ~ sel_l2_s0[26];
+  assign \$254  = ~ sel_l2_s0[28];
+  assign \$255  = \$253  & \$254 ;
+  assign \$256  = \$252  | \$255 ;
+  assign \$257  = ~ sel_l2_s0[27];
+  assign \$258  = ~ sel_l2_s0[28];
+  assign \$259  = \$257  & \$258 ;
+  assign sel_cs0_1_0_4c = \$256  | \$259 ;
+  assign \$260  = sel_l2_s0[1] ^ sel_l2_s0[15];
+  assign \$261  = ~ sel_l2_s0[29];
+  assign sel_cs0_2_0_0s = \$260  ^ \$261 ;
+  assign \$262  = sel_l2_s0[1] & sel_l2_s0[15];
+  assign \$263  = ~ sel_l2_s0[29];
+  assign \$264  = sel_l2_s0[1] & \$263 ;
+  assign \$265  = \$262  | \$264 ;
+  assign \$266  = ~ sel_l2_s0[29];
+  assign \$267  = sel_l2_s0[15] & \$266 ;
+  assign sel_cs0_2_0_0c = \$265  | \$267 ;
+  assign \$268  = ~ sel_l2_s0[30];
+  assign \$269  = ~ sel_l2_s0[31];
+  assign \$270  = \$268  ^ \$269 ;
+  assign \$271  = ~ sel_l2_s0[32];
+  assign sel_cs0_2_0_1s = \$270  ^ \$271 ;
+  assign \$272  = ~ sel_l2_s0[30];
+  assign \$273  = ~ sel_l2_s0[31];
+  assign \$274  = \$272  & \$273 ;
+  assign \$275  = ~ sel_l2_s0[30];
+  assign \$276  = ~ sel_l2_s0[32];
+  assign \$277  = \$275  & \$276 ;
+  assign \$278  = \$274  | \$277 ;
+  assign \$279  = ~ sel_l2_s0[31];
+  assign \$280  = ~ sel_l2_s0[32];
+  assign \$281  = \$279  & \$280 ;
+  assign sel_cs0_2_0_1c = \$278  | \$281 ;
+  assign \$282  = ~ sel_l2_s0[33];
+  assign \$283  = ~ sel_l2_s0[34];
+  assign \$284  = \$282  ^ \$283 ;
+  assign \$285  = ~ sel_l2_s0[35];
+  assign sel_cs0_2_0_2s = \$284  ^ \$285 ;
+  assign \$286  = ~ sel_l2_s0[33];
+  assign \$287  = ~ sel_l2_s0[34];
+  assign \$288  = \$286  & \$287 ;
+  assign \$289  = ~ sel_l2_s0[33];
+  assign \$290  = ~ sel_l2_s0[35];
+  assign \$291  = \$289  & \$290 ;
+  assign \$292  = \$288  | \$291 ;
+  assign \$293  = ~ sel_l2_s0[34];
+  assign \$294  = ~ sel_l2_s0[35];
+  assign \$295  = \$293  & \$294 ;
+  assign sel_cs0_2_0_2c = \$292  | \$295 ;
+  assign \$296  = ~ sel_l2_s0[36];
+  assign \$297  = ~ sel_l2_s0[37];
+  assign \$298  = \$296  ^ \$297 ;
+  assign \$299  = ~ sel_l2_s0[38];
+  assign sel_cs0_2_0_3s = \$298  ^ \$299 ;
+  assign \$300  = ~ sel_l2_s0[36];
+  assign \$301  = ~ sel_l2_s0[37];
+  assign \$302  = \$300  & \$301 ;
+  assign \$303  = ~ sel_l2_s0[36];
+  assign \$304  = ~ sel_l2_s0[38];
+  assign \$305  = \$303  & \$304 ;
+  assign \$306  = \$302  | \$305 ;
+  assign \$307  = ~ sel_l2_s0[37];
+  assign \$308  = ~ sel_l2_s0[38];
+  assign \$309  = \$307  & \$308 ;
+  assign sel_cs0_2_0_3c = \$306  | \$309 ;
+  assign \$310  = ~ sel_l2_s0[39];
+  assign \$311  = ~ sel_l2_s0[40];
+  assign \$312  = \$310  ^ \$311 ;
+  assign \$313  = ~ sel_l2_s0[41];
+  assign sel_cs0_2_0_4s = \$312  ^ \$313 ;
+  assign \$314  = ~ sel_l2_s0[39];
+  assign \$315  = ~ sel_l2_s0[40];
+  assign \$316  = \$314  & \$315 ;
+  assign \$317  = ~ sel_l2_s0[39];
+  assign \$318  = ~ sel_l2_s0[41];
+  assign \$319  = \$317  & \$318 ;
+  assign \$320  = \$316  | \$319 ;
+  assign \$321  = ~ sel_l2_s0[40];
+  assign \$322  = ~ sel_l2_s0[41];
+  assign \$323  = \$321  & \$322 ;
+  assign sel_cs0_2_0_4c = \$320  | \$323 ;
+  assign \$324  = sel_l2_s0[2] ^ sel_l2_s0[16];
+  assign sel_cs0_3_0_0s = \$324  ^ sel_l2_s0[29];
+  assign \$325  = sel_l2_s0[2] & sel_l2_s0[16];
+  assign \$326  = sel_l2_s0[2] & sel_l2_s0[29];
+  assign \$327  = \$325  | \$326 ;
+  assign \$328  = sel_l2_s0[16] & sel_l2_s0[29];
+  assign sel_cs0_3_0_0c = \$327  | \$328 ;
+  assign \$329  = ~ sel_l2_s0[42];
+  assign \$330  = ~ sel_l2_s0[43];
+  assign \$331  = \$329  ^ \$330 ;
+  assign \$332  = ~ sel_l2_s0[44];
+  assign sel_cs0_3_0_1s = \$331  ^ \$332 ;
+  assign \$333  = ~ sel_l2_s0[42];
+  assign \$334  = ~ sel_l2_s0[43];
+  assign \$335  = \$333  & \$334 ;
+  assign \$336  = ~ sel_l2_s0[42];
+  assign \$337  = ~ sel_l2_s0[44];
+  assign \$338  = \$336  & \$337 ;
+  assign \$339  = \$335  | \$338 ;
+  assign \$340  = ~ sel_l2_s0[43];
+  assign \$341  = ~ sel_l2_s0[44];
+  assign \$342  = \$340  & \$341 ;
+  assign sel_cs0_3_0_1c = \$339  | \$342 ;
+  assign \$343  = ~ sel_l2_s0[45];
+  assign \$344  = ~ sel_l2_s0[46];
+  assign \$345  = \$343  ^ \$344 ;
+  assign \$346  = ~ sel_l2_s0[47];
+  assign sel_cs0_3_0_2s = \$345  ^ \$346 ;
+  assign \$347  = ~ sel_l2_s0[45];
+  assign \$348  = ~ sel_l2_s0[46];
+  assign \$349  = \$347  & \$348 ;
+  assign \$350  = ~ sel_l2_s0[45];
+  assign \$351  = ~ sel_l2_s0[47];
+  assign \$352  = \$350  & \$351 ;
+  assign \$353  = \$349  | \$352 ;
+  assign \$354  = ~ sel_l2_s0[46];
+  assign \$355  = ~ sel_l2_s0[47];
+  assign \$356  = \$354  & \$355 ;
+  assign sel_cs0_3_0_2c = \$353  | \$356 ;
+  assign \$357  = ~ sel_l2_s0[48];
+  assign \$358  = ~ sel_l2_s0[49];
+  assign \$359  = \$357  ^ \$358 ;
+  assign \$360  = ~ sel_l2_s0[50];
+  assign sel_cs0_3_0_3s = \$359  ^ \$360 ;
+  assign \$361  = ~ sel_l2_s0[48];
+  assign \$362  = ~ sel_l2_s0[49];
+  assign \$363  = \$361  & \$362 ;
+  assign \$364  = ~ sel_l2_s0[48];
+  assign \$365  = ~ sel_l2_s0[50];
+  assign \$366  = \$364  & \$365 ;
+  assign \$367  = \$363  | \$366 ;
+  assign \$368  = ~ sel_l2_s0[49];
+  assign \$369  = ~ sel_l2_s0[50];
+  assign \$370  = \$368  & \$369 ;
+  assign sel_cs0_3_0_3c = \$367  | \$370 ;
+  assign \$371  = ~ sel_l2_s0[51];
+  assign \$372  = ~ sel_l2_s0[52];
+  assign \$373  = \$371  ^ \$372 ;
+  assign \$374  = ~ sel_l2_s0[53];
+  assign sel_cs0_3_0_4s = \$373  ^ \$374 ;
+  assign \$375  = ~ sel_l2_s0[51];
+  assign \$376  = ~ sel_l2_s0[52];
+  assign \$377  = \$375  & \$376 ;
+  assign \$378  = ~ sel_l2_s0[51];
+  assign \$379  = ~ sel_l2_s0[53];
+  assign \$380  = \$378  & \$379 ;
+  assign \$381  = \$377  | \$380 ;
+  assign \$382  = ~ sel_l2_s0[52];
+  assign \$383  = ~ sel_l2_s0[53];
+  assign \$384  = \$382  & \$383 ;
+  assign sel_cs0_3_0_4c = \$381  | \$384 ;
+  assign \$385  = sel_l2_s0[3] ^ sel_l2_s0[17];
+  assign sel_cs0_4_0_0s = \$385  ^ sel_l2_s0[30];
+  assign \$386  = sel_l2_s0[3] & sel_l2_s0[17];
+  assign \$387  = sel_l2_s0[3] & sel_l2_s0[30];
+  assign \$388  = \$386  | \$387 ;
+  assign \$389  = sel_l2_s0[17] & sel_l2_s0[30];
+  assign sel_cs0_4_0_0c = \$388  | \$389 ;
+  assign \$390  = ~ sel_l2_s0[54];
+  assign \$391  = sel_l2_s0[42] ^ \$390 ;
+  assign \$392  = ~ sel_l2_s0[55];
+  assign sel_cs0_4_0_1s = \$391  ^ \$392 ;
+  assign \$393  = ~ sel_l2_s0[54];
+  assign \$394  = sel_l2_s0[42] & \$393 ;
+  assign \$395  = ~ sel_l2_s0[55];
+  assign \$396  = sel_l2_s0[42] & \$395 ;
+  assign \$397  = \$394  | \$396 ;
+  assign \$398  = ~ sel_l2_s0[54];
+  assign \$399  = ~ sel_l2_s0[55];
+  assign \$400  = \$398  & \$399 ;
+  assign sel_cs0_4_0_1c = \$397  | \$400 ;
+  assign \$401  = ~ sel_l2_s0[56];
+  assign \$402  = ~ sel_l2_s0[57];
+  assign \$403  = \$401  ^ \$402 ;
+  assign \$404  = ~ sel_l2_s0[58];
+  assign sel_cs0_4_0_2s = \$403  ^ \$404 ;
+  assign \$405  = ~ sel_l2_s0[56];
+  assign \$406  = ~ sel_l2_s0[57];
+  assign \$407  = \$405  & \$406 ;
+  assign \$408  = ~ sel_l2_s0[56];
+  assign \$409  = ~ sel_l2_s0[58];
+  assign \$410  = \$408  & \$409 ;
+  assign \$411  = \$407  | \$410 ;
+  assign \$412  = ~ sel_l2_s0[57];
+  assign \$413  = ~ sel_l2_s0[58];
+  assign \$414  = \$412  & \$413 ;
+  assign sel_cs0_4_0_2c = \$411  | \$414 ;
+  assign \$415  = ~ sel_l2_s0[59];
+  assign \$416  = ~ sel_l2_s0[60];
+  assign \$417  = \$415  ^ \$416 ;
+  assign \$418  = ~ sel_l2_s0[61];
+  assign sel_cs0_4_0_3s = \$417  ^ \$418 ;
+  assign \$419  = ~ sel_l2_s0[59];
+  assign \$420  = ~ sel_l2_s0[60];
+  assign \$421  = \$419  & \$420 ;
+  assign \$422  = ~ sel_l2_s0[59];
+  assign \$423  = ~ sel_l2_s0[61];
+  assign \$424  = \$422  & \$423 ;
+  assign \$425  = \$421  | \$424 ;
+  assign \$426  = ~ sel_l2_s0[60];
+  assign \$427  = ~ sel_l2_s0[61];
+  assign \$428  = \$426  & \$427 ;
+  assign sel_cs0_4_0_3c = \$425  | \$428 ;
+  assign \$429  = ~ sel_l2_s0[62];
+  assign \$430  = ~ sel_l2_s0[63];
+  assign \$431  = \$429  ^ \$430 ;
+  assign \$432  = ~ sel_l2_s0[64];
+  assign sel_cs0_4_0_4s = \$431  ^ \$432 ;
+  assign \$433  = ~ sel_l2_s0[62];
+  assign \$434  = ~ sel_l2_s0[63];
+  assign \$435  = \$433  & \$434 ;
+  assign \$436  = ~ sel_l2_s0[62];
+  assign \$437  = ~ sel_l2_s0[64];
+  assign \$438  = \$436  & \$437 ;
+  assign \$439  = \$435  | \$438 ;
+  assign \$440  = ~ sel_l2_s0[63];
+  assign \$441  = ~ sel_l2_s0[64];
+  assign \$442  = \$440  & \$441 ;
+  assign sel_cs0_4_0_4c = \$439  | \$442 ;
+  assign \$443  = sel_l2_s0[4] ^ sel_l2_s0[18];
+  assign sel_cs0_5_0_0s = \$443  ^ sel_l2_s0[31];
+  assign \$444  = sel_l2_s0[4] & sel_l2_s0[18];
+  assign \$445  = sel_l2_s0[4] & sel_l2_s0[31];
+  assign \$446  = \$444  | \$445 ;
+  assign \$447  = sel_l2_s0[18] & sel_l2_s0[31];
+  assign sel_cs0_5_0_0c = \$446  | \$447 ;
+  assign \$448  = sel_l2_s0[43] ^ sel_l2_s0[54];
+  assign \$449  = ~ sel_l2_s0[65];
+  assign sel_cs0_5_0_1s = \$448  ^ \$449 ;
+  assign \$450  = sel_l2_s0[43] & sel_l2_s0[54];
+  assign \$451  = ~ sel_l2_s0[65];
+  assign \$452  = sel_l2_s0[43] & \$451 ;
+  assign \$453  = \$450  | \$452 ;
+  assign \$454  = ~ sel_l2_s0[65];
+  assign \$455  = sel_l2_s0[54] & \$454 ;
+  assign sel_cs0_5_0_1c = \$453  | \$455 ;
+  assign \$456  = ~ sel_l2_s0[66];
+  assign \$457  = ~ sel_l2_s0[67];
+  assign \$458  = \$456  ^ \$457 ;
+  assign \$459  = ~ sel_l2_s0[68];
+  assign sel_cs0_5_0_2s = \$458  ^ \$459 ;
+  assign \$460  = ~ sel_l2_s0[66];
+  assign \$461  = ~ sel_l2_s0[67];
+  assign \$462  = \$460  & \$461 ;
+  assign \$463  = ~ sel_l2_s0[66];
+  assign \$464  = ~ sel_l2_s0[68];
+  assign \$465  = \$463  & \$464 ;
+  assign \$466  = \$462  | \$465 ;
+  assign \$467  = ~ sel_l2_s0[67];
+  assign \$468  = ~ sel_l2_s0[68];
+  assign \$469  = \$467  & \$468 ;
+  assign sel_cs0_5_0_2c = \$466  | \$469 ;
+  assign \$470  = ~ sel_l2_s0[69];
+  assign \$471  = ~ sel_l2_s0[70];
+  assign \$472  = \$470  ^ \$471 ;
+  assign \$473  = ~ sel_l2_s0[71];
+  assign sel_cs0_5_0_3s = \$472  ^ \$473 ;
+  assign \$474  = ~ sel_l2_s0[69];
+  assign \$475  = ~ sel_l2_s0[70];
+  assign \$476  = \$474  & \$475 ;
+  assign \$477  = ~ sel_l2_s0[69];
+  assign \$478  = ~ sel_l2_s0[71];
+  assign \$479  = \$477  & \$478 ;
+  assign \$480  = \$476  | \$479 ;
+  assign \$481  = ~ sel_l2_s0[70];
+  assign \$482  = ~ sel_l2_s0[71];
+  assign \$483  = \$481  & \$482 ;
+  assign sel_cs0_5_0_3c = \$480  | \$483 ;
+  assign \$484  = ~ sel_l2_s0[72];
+  assign \$485  = ~ sel_l2_s0[73];
+  assign \$486  = \$484  ^ \$485 ;
+  assign \$487  = ~ sel_l2_s0[74];
+  assign sel_cs0_5_0_4s = \$486  ^ \$487 ;
+  assign \$488  = ~ sel_l2_s0[72];
+  assign \$489  = ~ sel_l2_s0[73];
+  assign \$490  = \$488  & \$489 ;
+  assign \$491  = ~ sel_l2_s0[72];
+  assign \$492  = ~ sel_l2_s0[74];
+  assign \$493  = \$491  & \$492 ;
+  assign \$494  = \$490  | \$493 ;
+  assign \$495  = ~ sel_l2_s0[73];
+  assign \$496  = ~ sel_l2_s0[74];
+  assign \$497  = \$495  & \$496 ;
+  assign sel_cs0_5_0_4c = \$494  | \$497 ;
+  assign \$498  = sel_l2_s0[5] ^ sel_l2_s0[19];
+  assign sel_cs0_6_0_0s = \$498  ^ sel_l2_s0[32];
+  assign \$499  = sel_l2_s0[5] & sel_l2_s0[19];
+  assign \$500  = sel_l2_s0[5] & sel_l2_s0[32];
+  assign \$501  = \$499  | \$500 ;
+  assign \$502  = sel_l2_s0[19] & sel_l2_s0[32];
+  assign sel_cs0_6_0_0c = \$501  | \$502 ;
+  assign \$503  = sel_l2_s0[44] ^ sel_l2_s0[55];
+  assign sel_cs0_6_0_1s = \$503  ^ sel_l2_s0[65];
+  assign \$504  = sel_l2_s0[44] & sel_l2_s0[55];
+  assign \$505  = sel_l2_s0[44] & sel_l2_s0[65];
+  assign \$506  = \$504  | \$505 ;
+  assign \$507  = sel_l2_s0[55] & sel_l2_s0[65];
+  assign sel_cs0_6_0_1c = \$506  | \$507 ;
+  assign \$508  = ~ sel_l2_s0[75];
+  assign \$509  = ~ sel_l2_s0[76];
+  assign \$510  = \$508  ^ \$509 ;
+  assign \$511  = ~ sel_l2_s0[77];
+  assign sel_cs0_6_0_2s = \$510  ^ \$511 ;
+  assign \$512  = ~ sel_l2_s0[75];
+  assign \$513  = ~ sel_l2_s0[76];
+  assign \$514  = \$512  & \$513 ;
+  assign \$515  = ~ sel_l2_s0[75];
+  assign \$516  = ~ sel_l2_s0[77];
+  assign \$517  = \$515  & \$516 ;
+  assign \$518  = \$514  | \$517 ;
+  assign \$519  = ~ sel_l2_s0[76];
+  assign \$520  = ~ sel_l2_s0[77];
+  assign \$521  = \$519  & \$520 ;
+  assign sel_cs0_6_0_2c = \$518  | \$521 ;
+  assign \$522  = ~ sel_l2_s0[78];
+  assign \$523  = ~ sel_l2_s0[79];
+  assign \$524  = \$522  ^ \$523 ;
+  assign \$525  = ~ sel_l2_s0[80];
+  assign sel_cs0_6_0_3s = \$524  ^ \$525 ;
+  assign \$526  = ~ sel_l2_s0[78];
+  assign \$527  = ~ sel_l2_s0[79];
+  assign \$528  = \$526  & \$527 ;
+  assign \$529  = ~ sel_l2_s0[78];
+  assign \$530  = ~ sel_l2_s0[80];
+  assign \$531  = \$529  & \$530 ;
+  assign \$532  = \$528  | \$531 ;
+  assign \$533  = ~ sel_l2_s0[79];
+  assign \$534  = ~ sel_l2_s0[80];
+  assign \$535  = \$533  & \$534 ;
+  assign sel_cs0_6_0_3c = \$532  | \$535 ;
+  assign \$536  = ~ sel_l2_s0[81];
+  assign \$537  = ~ sel_l2_s0[82];
+  assign \$538  = \$536  ^ \$537 ;
+  assign \$539  = ~ sel_l2_s0[83];
+  assign sel_cs0_6_0_4s = \$538  ^ \$539 ;
+  assign \$540  = ~ sel_l2_s0[81];
+  assign \$541  = ~ sel_l2_s0[82];
+  assign \$542  = \$540  & \$541 ;
+  assign \$543  = ~ sel_l2_s0[81];
+  assign \$544  = ~ sel_l2_s0[83];
+  assign \$545  = \$543  & \$544 ;
+  assign \$546  = \$542  | \$545 ;
+  assign \$547  = ~ sel_l2_s0[82];
+  assign \$548  = ~ sel_l2_s0[83];
+  assign \$549  = \$547  & \$548 ;
+  assign sel_cs0_6_0_4c = \$546  | \$549 ;
+  assign \$550  = sel_l2_s0[6] ^ sel_l2_s0[20];
+  assign sel_cs0_7_0_0s = \$550  ^ sel_l2_s0[33];
+  assign \$551  = sel_l2_s0[6] & sel_l2_s0[20];
+  assign \$552  = sel_l2_s0[6] & sel_l2_s0[33];
+  assign \$553  = \$551  | \$552 ;
+  assign \$554  = sel_l2_s0[20] & sel_l2_s0[33];
+  assign sel_cs0_7_0_0c = \$553  | \$554 ;
+  assign \$555  = sel_l2_s0[45] ^ sel_l2_s0[56];
+  assign sel_cs0_7_0_1s = \$555  ^ sel_l2_s0[66];
+  assign \$556  = sel_l2_s0[45] & sel_l2_s0[56];
+  assign \$557  = sel_l2_s0[45] & sel_l2_s0[66];
+  assign \$558  = \$556  | \$557 ;
+  assign \$559  = sel_l2_s0[56] & sel_l2_s0[66];
+  assign sel_cs0_7_0_1c = \$558  | \$559 ;
+  assign \$560  = ~ sel_l2_s0[84];
+  assign \$561  = sel_l2_s0[75] ^ \$560 ;
+  assign \$562  = ~ sel_l2_s0[85];
+  assign sel_cs0_7_0_2s = \$561  ^ \$562 ;
+  assign \$563  = ~ sel_l2_s0[84];
+  assign \$564  = sel_l2_s0[75] & \$563 ;
+  assign \$565  = ~ sel_l2_s0[85];
+  assign \$566  = sel_l2_s0[75] & \$565 ;
+  assign \$567  = \$564  | \$566 ;
+  assign \$568  = ~ sel_l2_s0[84];
+  assign \$569  = ~ sel_l2_s0[85];
+  assign \$570  = \$568  & \$569 ;
+  assign sel_cs0_7_0_2c = \$567  | \$570 ;
+  assign \$571  = ~ sel_l2_s0[86];
+  assign \$572  = ~ sel_l2_s0[87];
+  assign \$573  = \$571  ^ \$572 ;
+  assign \$574  = ~ sel_l2_s0[88];
+  assign sel_cs0_7_0_3s = \$573  ^ \$574 ;
+  assign \$575  = ~ sel_l2_s0[86];
+  assign \$576  = ~ sel_l2_s0[87];
+  assign \$577  = \$575  & \$576 ;
+  assign \$578  = ~ sel_l2_s0[86];
+  assign \$579  = ~ sel_l2_s0[88];
+  assign \$580  = \$578  & \$579 ;
+  assign \$581  = \$577  | \$580 ;
+  assign \$582  = ~ sel_l2_s0[87];
+  assign \$583  = ~ sel_l2_s0[88];
+  assign \$584  = \$582  & \$583 ;
+  assign sel_cs0_7_0_3c = \$581  | \$584 ;
+  assign \$585  = ~ sel_l2_s0[89];
+  assign \$586  = ~ sel_l2_s0[90];
+  assign \$587  = \$585  ^ \$586 ;
+  assign \$588  = ~ sel_l2_s0[91];
+  assign sel_cs0_7_0_4s = \$587  ^ \$588 ;
+  assign \$589  = ~ sel_l2_s0[89];
+  assign \$590  = ~ sel_l2_s0[90];
+  assign \$591  = \$589  & \$590 ;
+  assign \$592  = ~ sel_l2_s0[89];
+  assign \$593  = ~ sel_l2_s0[91];
+  assign \$594  = \$592  & \$593 ;
+  assign \$595  = \$591  | \$594 ;
+  assign \$596  = ~ sel_l2_s0[90];
+  assign \$597  = ~ sel_l2_s0[91];
+  assign \$598  = \$596  & \$597 ;
+  assign sel_cs0_7_0_4c = \$595  | \$598 ;
+  assign \$599  = sel_l2_s0[7] ^ sel_l2_s0[21];
+  assign sel_cs0_8_0_0s = \$599  ^ sel_l2_s0[34];
+  assign \$600  = sel_l2_s0[7] & sel_l2_s0[21];
+  assign \$601  = sel_l2_s0[7] & sel_l2_s0[34];
+  assign \$602  = \$600  | \$601 ;
+  assign \$603  = sel_l2_s0[21] & sel_l2_s0[34];
+  assign sel_cs0_8_0_0c = \$602  | \$603 ;
+  assign \$604  = sel_l2_s0[46] ^ sel_l2_s0[57];
+  assign sel_cs0_8_0_1s = \$604  ^ sel_l2_s0[67];
+  assign \$605  = sel_l2_s0[46] & sel_l2_s0[57];
+  assign \$606  = sel_l2_s0[46] & sel_l2_s0[67];
+  assign \$607  = \$605  | \$606 ;
+  assign \$608  = sel_l2_s0[57] & sel_l2_s0[67];
+  assign sel_cs0_8_0_1c = \$607  | \$608 ;
+  assign \$609  = sel_l2_s0[76] ^ sel_l2_s0[84];
+  assign \$610  = ~ sel_l2_s0[92];
+  assign sel_cs0_8_0_2s = \$609  ^ \$610 ;
+  assign \$611  = sel_l2_s0[76] & sel_l2_s0[84];
+  assign \$612  = ~ sel_l2_s0[92];
+  assign \$613  = sel_l2_s0[76] & \$612 ;
+  assign \$614  = \$611  | \$613 ;
+  assign \$615  = ~ sel_l2_s0[92];
+  assign \$616  = sel_l2_s0[84] & \$615 ;
+  assign sel_cs0_8_0_2c = \$614  | \$616 ;
+  assign \$617  = ~ sel_l2_s0[93];
+  assign \$618  = ~ sel_l2_s0[94];
+  assign \$619  = \$617  ^ \$618 ;
+  assign \$620  = ~ sel_l2_s0[95];
+  assign sel_cs0_8_0_3s = \$619  ^ \$620 ;
+  assign \$621  = ~ sel_l2_s0[93];
+  assign \$622  = ~ sel_l2_s0[94];
+  assign \$623  = \$621  & \$622 ;
+  assign \$624  = ~ sel_l2_s0[93];
+  assign \$625  = ~ sel_l2_s0[95];
+  assign \$626  = \$624  & \$625 ;
+  assign \$627  = \$623  | \$626 ;
+  assign \$628  = ~ sel_l2_s0[94];
+  assign \$629  = ~ sel_l2_s0[95];
+  assign \$630  = \$628  & \$629 ;
+  assign sel_cs0_8_0_3c = \$627  | \$630 ;
+  assign \$631  = ~ sel_l2_s0[96];
+  assign \$632  = ~ sel_l2_s0[97];
+  assign \$633  = \$631  ^ \$632 ;
+  assign \$634  = ~ sel_l2_s0[98];
+  assign sel_cs0_8_0_4s = \$633  ^ \$634 ;
+  assign \$635  = ~ sel_l2_s0[96];
+  assign \$636  = ~ sel_l2_s0[97];
+  assign \$637  = \$635  & \$636 ;
+  assign \$638  = ~ sel_l2_s0[96];
+  assign \$639  = ~ sel_l2_s0[98];
+  assign \$640  = \$638  & \$639 ;
+  assign \$641  = \$637  | \$640 ;
+  assign \$642  = ~ sel_l2_s0[97];
+  assign \$643  = ~ sel_l2_s0[98];
+  assign \$644  = \$642  & \$643 ;
+  assign sel_cs0_8_0_4c = \$641  | \$644 ;
+  assign \$645  = sel_l2_s0[8] ^ sel_l2_s0[22];
+  assign sel_cs0_9_0_0s = \$645  ^ sel_l2_s0[35];
+  assign \$646  = sel_l2_s0[8] & sel_l2_s0[22];
+  assign \$647  = sel_l2_s0[8] & sel_l2_s0[35];
+  assign \$648  = \$646  | \$647 ;
+  assign \$649  = sel_l2_s0[22] & sel_l2_s0[35];
+  assign sel_cs0_9_0_0c = \$648  | \$649 ;
+  assign \$650  = sel_l2_s0[47] ^ sel_l2_s0[58];
+  assign sel_cs0_9_0_1s = \$650  ^ sel_l2_s0[68];
+  assign \$651  = sel_l2_s0[47] & sel_l2_s0[58];
+  assign \$652  = sel_l2_s0[47] & sel_l2_s0[68];
+  assign \$653  = \$651  | \$652 ;
+  assign \$654  = sel_l2_s0[58] & sel_l2_s0[68];
+  assign sel_cs0_9_0_1c = \$653  | \$654 ;
+  assign \$655  = sel_l2_s0[77] ^ sel_l2_s0[85];
+  assign sel_cs0_9_0_2s = \$655  ^ sel_l2_s0[92];
+  assign \$656  = sel_l2_s0[77] & sel_l2_s0[85];
+  assign \$657  = sel_l2_s0[77] & sel_l2_s0[92];
+  assign \$658  = \$656  | \$657 ;
+  assign \$659  = sel_l2_s0[85] & sel_l2_s0[92];
+  assign sel_cs0_9_0_2c = \$658  | \$659 ;
+  assign \$660  = ~ sel_l2_s0[99];
+  assign \$661  = ~ sel_l2_s0[100];
+  assign \$662  = \$660  ^ \$661 ;
+  assign \$663  = ~ sel_l2_s0[101];
+  assign sel_cs0_9_0_3s = \$662  ^ \$663 ;
+  assign \$664  = ~ sel_l2_s0[99];
+  assign \$665  = ~ sel_l2_s0[100];
+  assign \$666  = \$664  & \$665 ;
+  assign \$667  = ~ sel_l2_s0[99];
+  assign \$668  = ~ sel_l2_s0[101];
+  assign \$669  = \$667  & \$668 ;
+  assign \$670  = \$666  | \$669 ;
+  assign \$671  = ~ sel_l2_s0[100];
+  assign \$672  = ~ sel_l2_s0[101];
+  assign \$673  = \$671  & \$672 ;
+  assign sel_cs0_9_0_3c = \$670  | \$673 ;
+  assign \$674  = ~ sel_l2_s0[102];
+  assign \$675  = ~ sel_l2_s0[103];
+  assign \$676  = \$674  ^ \$675 ;
+  assign \$677  = ~ sel_l2_s0[104];
+  assign sel_cs0_9_0_4s = \$676  ^ \$677 ;
+  assign \$678  = ~ sel_l2_s0[102];
+  assign \$679  = ~ sel_l2_s0[103];
+  assign \$680  = \$678  & \$679 ;
+  assign \$681  = ~ sel_l2_s0[102];
+  assign \$682  = ~ sel_l2_s0[104];
+  assign \$683  = \$681  & \$682 ;
+  assign \$684  = \$680  | \$683 ;
+  assign \$685  = ~ sel_l2_s0[103];
+  assign \$686  = ~ sel_l2_s0[104];
+  assign \$687  = \$685  & \$686 ;
+  assign sel_cs0_9_0_4c = \$684  | \$687 ;
+  assign \$688  = sel_l2_s0[9] ^ sel_l2_s0[23];
+  assign sel_cs0_10_0_0s = \$688  ^ sel_l2_s0[36];
+  assign \$689  = sel_l2_s0[9] & sel_l2_s0[23];
+  assign \$690  = sel_l2_s0[9] & sel_l2_s0[36];
+  assign \$691  = \$689  | \$690 ;
+  assign \$692  = sel_l2_s0[23] & sel_l2_s0[36];
+  assign sel_cs0_10_0_0c = \$691  | \$692 ;
+  assign \$693  = sel_l2_s0[48] ^ sel_l2_s0[59];
+  assign sel_cs0_10_0_1s = \$693  ^ sel_l2_s0[69];
+  assign \$694  = sel_l2_s0[48] & sel_l2_s0[59];
+  assign \$695  = sel_l2_s0[48] & sel_l2_s0[69];
+  assign \$696  = \$694  | \$695 ;
+  assign \$697  = sel_l2_s0[59] & sel_l2_s0[69];
+  assign sel_cs0_10_0_1c = \$696  | \$697 ;
+  assign \$698  = sel_l2_s0[78] ^ sel_l2_s0[86];
+  assign sel_cs0_10_0_2s = \$698  ^ sel_l2_s0[93];
+  assign \$699  = sel_l2_s0[78] & sel_l2_s0[86];
+  assign \$700  = sel_l2_s0[78] & sel_l2_s0[93];
+  assign \$701  = \$699  | \$700 ;
+  assign \$702  = sel_l2_s0[86] & sel_l2_s0[93];
+  assign sel_cs0_10_0_2c = \$701  | \$702 ;
+  assign \$703  = ~ sel_l2_s0[105];
+  assign \$704  = sel_l2_s0[99] ^ \$703 ;
+  assign \$705  = ~ sel_l2_s0[106];
+  assign sel_cs0_10_0_3s = \$704  ^ \$705 ;
+  assign \$706  = ~ sel_l2_s0[105];
+  assign \$707  = sel_l2_s0[99] & \$706 ;
+  assign \$708  = ~ sel_l2_s0[106];
+  assign \$709  = sel_l2_s0[99] & \$708 ;
+  assign \$710  = \$707  | \$709 ;
+  assign \$711  = ~ sel_l2_s0[105];
+  assign \$712  = ~ sel_l2_s0[106];
+  assign \$713  = \$711  & \$712 ;
+  assign sel_cs0_10_0_3c = \$710  | \$713 ;
+  assign \$714  = ~ sel_l2_s0[107];
+  assign \$715  = ~ sel_l2_s0[108];
+  assign \$716  = \$714  ^ \$715 ;
+  assign \$717  = ~ sel_l2_s0[109];
+  assign sel_cs0_10_0_4s = \$716  ^ \$717 ;
+  assign \$718  = ~ sel_l2_s0[107];
+  assign \$719  = ~ sel_l2_s0[108];
+  assign \$720  = \$718  & \$719 ;
+  assign \$721  = ~ sel_l2_s0[107];
+  assign \$722  = ~ sel_l2_s0[109];
+  assign \$723  = \$721  & \$722 ;
+  assign \$724  = \$720  | \$723 ;
+  assign \$725  = ~ sel_l2_s0[108];
+  assign \$726  = ~ sel_l2_s0[109];
+  assign \$727  = \$725  & \$726 ;
+  assign sel_cs0_10_0_4c = \$724  | \$727 ;
+  assign \$728  = sel_l2_s0[10] ^ sel_l2_s0[24];
+  assign sel_cs0_11_0_0s = \$728  ^ sel_l2_s0[37];
+  assign \$729  = sel_l2_s0[10] & sel_l2_s0[24];
+  assign \$730  = sel_l2_s0[10] & sel_l2_s0[37];
+  assign \$731  = \$729  | \$730 ;
+  assign \$732  = sel_l2_s0[24] & sel_l2_s0[37];
+  assign sel_cs0_11_0_0c = \$731  | \$732 ;
+  assign \$733  = sel_l2_s0[49] ^ sel_l2_s0[60];
+  assign sel_cs0_11_0_1s = \$733  ^ sel_l2_s0[70];
+  assign \$734  = sel_l2_s0[49] & sel_l2_s0[60];
+  assign \$735  = sel_l2_s0[49] & sel_l2_s0[70];
+  assign \$736  = \$734  | \$735 ;
+  assign \$737  = sel_l2_s0[60] & sel_l2_s0[70];
+  assign sel_cs0_11_0_1c = \$736  | \$737 ;
+  assign \$738  = sel_l2_s0[79] ^ sel_l2_s0[87];
+  assign sel_cs0_11_0_2s = \$738  ^ sel_l2_s0[94];
+  assign \$739  = sel_l2_s0[79] & sel_l2_s0[87];
+  assign \$740  = sel_l2_s0[79] & sel_l2_s0[94];
+  assign \$741  = \$739  | \$740 ;
+  assign \$742  = sel_l2_s0[87] & sel_l2_s0[94];
+  assign sel_cs0_11_0_2c = \$741  | \$742 ;
+  assign \$743  = sel_l2_s0[100] ^ sel_l2_s0[105];
+  assign \$744  = ~ sel_l2_s0[110];
+  assign sel_cs0_11_0_3s = \$743  ^ \$744 ;
+  assign \$745  = sel_l2_s0[100] & sel_l2_s0[105];
+  assign \$746  = ~ sel_l2_s0[110];
+  assign \$747  = sel_l2_s0[100] & \$746 ;
+  assign \$748  = \$745  | \$747 ;
+  assign \$749  = ~ sel_l2_s0[110];
+  assign \$750  = sel_l2_s0[105] & \$749 ;
+  assign sel_cs0_11_0_3c = \$748  | \$750 ;
+  assign \$751  = ~ sel_l2_s0[111];
+  assign \$752  = ~ sel_l2_s0[112];
+  assign \$753  = \$751  ^ \$752 ;
+  assign \$754  = ~ sel_l2_s0[113];
+  assign sel_cs0_11_0_4s = \$753  ^ \$754 ;
+  assign \$755  = ~ sel_l2_s0[111];
+  assign \$756  = ~ sel_l2_s0[112];
+  assign \$757  = \$755  & \$756 ;
+  assign \$758  = ~ sel_l2_s0[111];
+  assign \$759  = ~ sel_l2_s0[113];
+  assign \$760  = \$758  & \$759 ;
+  assign \$761  = \$757  | \$760 ;
+  assign \$762  = ~ sel_l2_s0[112];
+  assign \$763  = ~ sel_l2_s0[113];
+  assign \$764  = \$762  & \$763 ;
+  assign sel_cs0_11_0_4c = \$761  | \$764 ;
+  assign \$765  = sel_l2_s0[11] ^ sel_l2_s0[25];
+  assign sel_cs0_12_0_0s = \$765  ^ sel_l2_s0[38];
+  assign \$766  = sel_l2_s0[11] & sel_l2_s0[25];
+  assign \$767  = sel_l2_s0[11] & sel_l2_s0[38];
+  assign \$768  = \$766  | \$767 ;
+  assign \$769  = sel_l2_s0[25] & sel_l2_s0[38];
+  assign sel_cs0_12_0_0c = \$768  | \$769 ;
+  assign \$770  = sel_l2_s0[50] ^ sel_l2_s0[61];
+  assign sel_cs0_12_0_1s = \$770  ^ sel_l2_s0[71];
+  assign \$771  = sel_l2_s0[50] & sel_l2_s0[61];
+  assign \$772  = sel_l2_s0[50] & sel_l2_s0[71];
+  assign \$773  = \$771  | \$772 ;
+  assign \$774  = sel_l2_s0[61] & sel_l2_s0[71];
+  assign sel_cs0_12_0_1c = \$773  | \$774 ;
+  assign \$775  = sel_l2_s0[80] ^ sel_l2_s0[88];
+  assign sel_cs0_12_0_2s = \$775  ^ sel_l2_s0[95];
+  assign \$776  = sel_l2_s0[80] & sel_l2_s0[88];
+  assign \$777  = sel_l2_s0[80] & sel_l2_s0[95];
+  assign \$778  = \$776  | \$777 ;
+  assign \$779  = sel_l2_s0[88] & sel_l2_s0[95];
+  assign sel_cs0_12_0_2c = \$778  | \$779 ;
+  assign \$780  = sel_l2_s0[101] ^ sel_l2_s0[106];
+  assign sel_cs0_12_0_3s = \$780  ^ sel_l2_s0[110];
+  assign \$781  = sel_l2_s0[101] & sel_l2_s0[106];
+  assign \$782  = sel_l2_s0[101] & sel_l2_s0[110];
+  assign \$783  = \$781  | \$782 ;
+  assign \$784  = sel_l2_s0[106] & sel_l2_s0[110];
+  assign sel_cs0_12_0_3c = \$783  | \$784 ;
+  assign \$785  = ~ sel_l2_s0[114];
+  assign \$786  = ~ sel_l2_s0[115];
+  assign \$787  = \$785  ^ \$786 ;
+  assign \$788  = ~ sel_l2_s0[116];
+  assign sel_cs0_12_0_4s = \$787  ^ \$788 ;
+  assign \$789  = ~ sel_l2_s0[114];
+  assign \$790  = ~ sel_l2_s0[115];
+  assign \$791  = \$789  & \$790 ;
+  assign \$792  = ~ sel_l2_s0[114];
+  assign \$793  = ~ sel_l2_s0[116];
+  assign \$794  = \$792  & \$793 ;
+  assign \$795  = \$791  | \$794 ;
+  assign \$796  = ~ sel_l2_s0[115];
+  assign \$797  = ~ sel_l2_s0[116];
+  assign \$798  = \$796  & \$797 ;
+  assign sel_cs0_12_0_4c = \$795  | \$798 ;
+  assign \$799  = sel_l2_s0[12] ^ sel_l2_s0[26];
+  assign sel_cs0_13_0_0s = \$799  ^ sel_l2_s0[39];
+  assign \$800  = sel_l2_s0[12] & sel_l2_s0[26];
+  assign \$801  = sel_l2_s0[12] & sel_l2_s0[39];
+  assign \$802  = \$800  | \$801 ;
+  assign \$803  = sel_l2_s0[26] & sel_l2_s0[39];
+  assign sel_cs0_13_0_0c = \$802  | \$803 ;
+  assign \$804  = sel_l2_s0[51] ^ sel_l2_s0[62];
+  assign sel_cs0_13_0_1s = \$804  ^ sel_l2_s0[72];
+  assign \$805  = sel_l2_s0[51] & sel_l2_s0[62];
+  assign \$806  = sel_l2_s0[51] & sel_l2_s0[72];
+  assign \$807  = \$805  | \$806 ;
+  assign \$808  = sel_l2_s0[62] & sel_l2_s0[72];
+  assign sel_cs0_13_0_1c = \$807  | \$808 ;
+  assign \$809  = sel_l2_s0[81] ^ sel_l2_s0[89];
+  assign sel_cs0_13_0_2s = \$809  ^ sel_l2_s0[96];
+  assign \$810  = sel_l2_s0[81] & sel_l2_s0[89];
+  assign \$811  = sel_l2_s0[81] & sel_l2_s0[96];
+  assign \$812  = \$810  | \$811 ;
+  assign \$813  = sel_l2_s0[89] & sel_l2_s0[96];
+  assign sel_cs0_13_0_2c = \$812  | \$813 ;
+  assign \$814  = sel_l2_s0[102] ^ sel_l2_s0[107];
+  assign sel_cs0_13_0_3s = \$814  ^ sel_l2_s0[111];
+  assign \$815  = sel_l2_s0[102] & sel_l2_s0[107];
+  assign \$816  = sel_l2_s0[102] & sel_l2_s0[111];
+  assign \$817  = \$815  | \$816 ;
+  assign \$818  = sel_l2_s0[107] & sel_l2_s0[111];
+  assign sel_cs0_13_0_3c = \$817  | \$818 ;
+  assign \$819  = ~ sel_l2_s0[117];
+  assign \$820  = sel_l2_s0[114] ^ \$819 ;
+  assign \$821  = ~ sel_l2_s0[118];
+  assign sel_cs0_13_0_4s = \$820  ^ \$821 ;
+  assign \$822  = ~ sel_l2_s0[117];
+  assign \$823  = sel_l2_s0[114] & \$822 ;
+  assign \$824  = ~ sel_l2_s0[118];
+  assign \$825  = sel_l2_s0[114] & \$824 ;
+  assign \$826  = \$823  | \$825 ;
+  assign \$827  = ~ sel_l2_s0[117];
+  assign \$828  = ~ sel_l2_s0[118];
+  assign \$829  = \$827  & \$828 ;
+  assign sel_cs0_13_0_4c = \$826  | \$829 ;
+  assign \$830  = sel_l2_s0[13] ^ sel_l2_s0[27];
+  assign sel_cs0_14_0_0s = \$830  ^ sel_l2_s0[40];
+  assign \$831  = sel_l2_s0[13] & sel_l2_s0[27];
+  assign \$832  = sel_l2_s0[13] & sel_l2_s0[40];
+  assign \$833  = \$831  | \$832 ;
+  assign \$834  = sel_l2_s0[27] & sel_l2_s0[40];
+  assign sel_cs0_14_0_0c = \$833  | \$834 ;
+  assign \$835  = sel_l2_s0[52] ^ sel_l2_s0[63];
+  assign sel_cs0_14_0_1s = \$835  ^ sel_l2_s0[73];
+  assign \$836  = sel_l2_s0[52] & sel_l2_s0[63];
+  assign \$837  = sel_l2_s0[52] & sel_l2_s0[73];
+  assign \$838  = \$836  | \$837 ;
+  assign \$839  = sel_l2_s0[63] & sel_l2_s0[73];
+  assign sel_cs0_14_0_1c = \$838  | \$839 ;
+  assign \$840  = sel_l2_s0[82] ^ sel_l2_s0[90];
+  assign sel_cs0_14_0_2s = \$840  ^ sel_l2_s0[97];
+  assign \$841  = sel_l2_s0[82] & sel_l2_s0[90];
+  assign \$842  = sel_l2_s0[82] & sel_l2_s0[97];
+  assign \$843  = \$841  | \$842 ;
+  assign \$844  = sel_l2_s0[90] & sel_l2_s0[97];
+  assign sel_cs0_14_0_2c = \$843  | \$844 ;
+  assign \$845  = sel_l2_s0[103] ^ sel_l2_s0[108];
+  assign sel_cs0_14_0_3s = \$845  ^ sel_l2_s0[112];
+  assign \$846  = sel_l2_s0[103] & sel_l2_s0[108];
+  assign \$847  = sel_l2_s0[103] & sel_l2_s0[112];
+  assign \$848  = \$846  | \$847 ;
+  assign \$849  = sel_l2_s0[108] & sel_l2_s0[112];
+  assign sel_cs0_14_0_3c = \$848  | \$849 ;
+  assign \$850  = sel_l2_s0[115] ^ sel_l2_s0[117];
+  assign \$851  = ~ sel_l2_s0[119];
+  assign sel_cs0_14_0_4s = \$850  ^ \$851 ;
+  assign \$852  = sel_l2_s0[115] & sel_l2_s0[117];
+  assign \$853  = ~ sel_l2_s0[119];
+  assign \$854  = sel_l2_s0[115] & \$853 ;
+  assign \$855  = \$852  | \$854 ;
+  assign \$856  = ~ sel_l2_s0[119];
+  assign \$857  = sel_l2_s0[117] & \$856 ;
+  assign sel_cs0_14_0_4c = \$855  | \$857 ;
+  assign \$858  = sel_l2_s0[14] ^ sel_l2_s0[28];
+  assign sel_cs0_15_0_0s = \$858  ^ sel_l2_s0[41];
+  assign \$859  = sel_l2_s0[14] & sel_l2_s0[28];
+  assign \$860  = sel_l2_s0[14] & sel_l2_s0[41];
+  assign \$861  = \$859  | \$860 ;
+  assign \$862  = sel_l2_s0[28] & sel_l2_s0[41];
+  assign sel_cs0_15_0_0c = \$861  | \$862 ;
+  assign \$863  = sel_l2_s0[53] ^ sel_l2_s0[64];
+  assign sel_cs0_15_0_1s = \$863  ^ sel_l2_s0[74];
+  assign \$864  = sel_l2_s0[53] & sel_l2_s0[64];
+  assign \$865  = sel_l2_s0[53] & sel_l2_s0[74];
+  assign \$866  = \$864  | \$865 ;
+  assign \$867  = sel_l2_s0[64] & sel_l2_s0[74];
+  assign sel_cs0_15_0_1c = \$866  | \$867 ;
+  assign \$868  = sel_l2_s0[83] ^ sel_l2_s0[91];
+  assign sel_cs0_15_0_2s = \$868  ^ sel_l2_s0[98];
+  assign \$869  = sel_l2_s0[83] & sel_l2_s0[91];
+  assign \$870  = sel_l2_s0[83] & sel_l2_s0[98];
+  assign \$871  = \$869  | \$870 ;
+  assign \$872  = sel_l2_s0[91] & sel_l2_s0[98];
+  assign sel_cs0_15_0_2c = \$871  | \$872 ;
+  assign \$873  = sel_l2_s0[104] ^ sel_l2_s0[109];
+  assign sel_cs0_15_0_3s = \$873  ^ sel_l2_s0[113];
+  assign \$874  = sel_l2_s0[104] & sel_l2_s0[109];
+  assign \$875  = sel_l2_s0[104] & sel_l2_s0[113];
+  assign \$876  = \$874  | \$875 ;
+  assign \$877  = sel_l2_s0[109] & sel_l2_s0[113];
+  assign sel_cs0_15_0_3c = \$876  | \$877 ;
+  assign \$878  = sel_l2_s0[116] ^ sel_l2_s0[118];
+  assign sel_cs0_15_0_4s = \$878  ^ sel_l2_s0[119];
+  assign \$879  = sel_l2_s0[116] & sel_l2_s0[118];
+  assign \$880  = sel_l2_s0[116] & sel_l2_s0[119];
+  assign \$881  = \$879  | \$880 ;
+  assign \$882  = sel_l2_s0[118] & sel_l2_s0[119];
+  assign sel_cs0_15_0_4c = \$881  | \$882 ;
+  assign \$883  = sel_cs0_0_0_0s ^ sel_cs0_0_0_1s;
+  assign sel_cs1_0_0_0s = \$883  ^ sel_cs0_0_0_2s;
+  assign \$884  = sel_cs0_0_0_0s & sel_cs0_0_0_1s;
+  assign \$885  = sel_cs0_0_0_0s & sel_cs0_0_0_2s;
+  assign \$886  = \$884  | \$885 ;
+  assign \$887  = sel_cs0_0_0_1s & sel_cs0_0_0_2s;
+  assign sel_cs1_0_0_0c = \$886  | \$887 ;
+  assign \$888  = sel_cs0_0_0_0c ^ sel_cs0_0_0_1c;
+  assign sel_cs1_0_1_0s = \$888  ^ sel_cs0_0_0_2c;
+  assign \$889  = sel_cs0_0_0_0c & sel_cs0_0_0_1c;
+  assign \$890  = sel_cs0_0_0_0c & sel_cs0_0_0_2c;
+  assign \$891  = \$889  | \$890 ;
+  assign \$892  = sel_cs0_0_0_1c & sel_cs0_0_0_2c;
+  assign sel_cs1_0_1_0c = \$891  | \$892 ;
+  assign \$893  = sel_cs0_1_0_0s ^ sel_cs0_1_0_1s;
+  assign sel_cs1_1_0_0s = \$893  ^ sel_cs0_1_0_2s;
+  assign \$894  = sel_cs0_1_0_0s & sel_cs0_1_0_1s;
+  assign \$895  = sel_cs0_1_0_0s & sel_cs0_1_0_2s;
+  assign \$896  = \$894  | \$895 ;
+  assign \$897  = sel_cs0_1_0_1s & sel_cs0_1_0_2s;
+  assign sel_cs1_1_0_0c = \$896  | \$897 ;
+  assign \$898  = sel_cs0_1_0_0c ^ sel_cs0_1_0_1c;
+  assign sel_cs1_1_1_0s = \$898  ^ sel_cs0_1_0_2c;
+  assign \$899  = sel_cs0_1_0_0c & sel_cs0_1_0_1c;
+  assign \$900  = sel_cs0_1_0_0c & sel_cs0_1_0_2c;
+  assign \$901  = \$899  | \$900 ;
+  assign \$902  = sel_cs0_1_0_1c & sel_cs0_1_0_2c;
+  assign sel_cs1_1_1_0c = \$901  | \$902 ;
+  assign \$903  = sel_cs0_2_0_0s ^ sel_cs0_2_0_1s;
+  assign sel_cs1_2_0_0s = \$903  ^ sel_cs0_2_0_2s;
+  assign \$904  = sel_cs0_2_0_0s & sel_cs0_2_0_1s;
+  assign \$905  = sel_cs0_2_0_0s & sel_cs0_2_0_2s;
+  assign \$906  = \$904  | \$905 ;
+  assign \$907  = sel_cs0_2_0_1s & sel_cs0_2_0_2s;
+  assign sel_cs1_2_0_0c = \$906  | \$907 ;
+  assign \$908  = sel_cs0_2_0_0c ^ sel_cs0_2_0_1c;
+  assign sel_cs1_2_1_0s = \$908  ^ sel_cs0_2_0_2c;
+  assign \$909  = sel_cs0_2_0_0c & sel_cs0_2_0_1c;
+  assign \$910  = sel_cs0_2_0_0c & sel_cs0_2_0_2c;
+  assign \$911  = \$909  | \$910 ;
+  assign \$912  = sel_cs0_2_0_1c & sel_cs0_2_0_2c;
+  assign sel_cs1_2_1_0c = \$911  | \$912 ;
+  assign \$913  = sel_cs0_3_0_0s ^ sel_cs0_3_0_1s;
+  assign sel_cs1_3_0_0s = \$913  ^ sel_cs0_3_0_2s;
+  assign \$914  = sel_cs0_3_0_0s & sel_cs0_3_0_1s;
+  assign \$915  = sel_cs0_3_0_0s & sel_cs0_3_0_2s;
+  assign \$916  = \$914  | \$915 ;
+  assign \$917  = sel_cs0_3_0_1s & sel_cs0_3_0_2s;
+  assign sel_cs1_3_0_0c = \$916  | \$917 ;
+  assign \$918  = sel_cs0_3_0_0c ^ sel_cs0_3_0_1c;
+  assign sel_cs1_3_1_0s = \$918  ^ sel_cs0_3_0_2c;
+  assign \$919  = sel_cs0_3_0_0c & sel_cs0_3_0_1c;
+  assign \$920  = sel_cs0_3_0_0c & sel_cs0_3_0_2c;
+  assign \$921  = \$919  | \$920 ;
+  assign \$922  = sel_cs0_3_0_1c & sel_cs0_3_0_2c;
+  assign sel_cs1_3_1_0c = \$921  | \$922 ;
+  assign \$923  = sel_cs0_4_0_0s ^ sel_cs0_4_0_1s;
+  assign sel_cs1_4_0_0s = \$923  ^ sel_cs0_4_0_2s;
+  assign \$924  = sel_cs0_4_0_0s & sel_cs0_4_0_1s;
+  assign \$925  = sel_cs0_4_0_0s & sel_cs0_4_0_2s;
+  assign \$926  = \$924  | \$925 ;
+  assign \$927  = sel_cs0_4_0_1s & sel_cs0_4_0_2s;
+  assign sel_cs1_4_0_0c = \$926  | \$927 ;
+  assign \$928  = sel_cs0_4_0_0c ^ sel_cs0_4_0_1c;
+  assign sel_cs1_4_1_0s = \$928  ^ sel_cs0_4_0_2c;
+  assign \$929  = sel_cs0_4_0_0c & sel_cs0_4_0_1c;
+  assign \$930  = sel_cs0_4_0_0c & sel_cs0_4_0_2c;
+  assign \$931  = \$929  | \$930 ;
+  assign \$932  = sel_cs0_4_0_1c & sel_cs0_4_0_2c;
+  assign sel_cs1_4_1_0c = \$931  | \$932 ;
+  assign \$933  = sel_cs0_5_0_0s ^ sel_cs0_5_0_1s;
+  assign sel_cs1_5_0_0s = \$933  ^ sel_cs0_5_0_2s;
+  assign \$934  = sel_cs0_5_0_0s & sel_cs0_5_0_1s;
+  assign \$935  = sel_cs0_5_0_0s & sel_cs0_5_0_2s;
+  assign \$936  = \$934  | \$935 ;
+  assign \$937  = sel_cs0_5_0_1s & sel_cs0_5_0_2s;
+  assign sel_cs1_5_0_0c = \$936  | \$937 ;
+  assign \$938  = sel_cs0_5_0_0c ^ sel_cs0_5_0_1c;
+  assign sel_cs1_5_1_0s = \$938  ^ sel_cs0_5_0_2c;
+  assign \$939  = sel_cs0_5_0_0c & sel_cs0_5_0_1c;
+  assign \$940  = sel_cs0_5_0_0c & sel_cs0_5_0_2c;
+  assign \$941  = \$939  | \$940 ;
+  assign \$942  = sel_cs0_5_0_1c & sel_cs0_5_0_2c;
+  assign sel_cs1_5_1_0c = \$941  | \$942 ;
+  assign \$943  = sel_cs0_6_0_0s ^ sel_cs0_6_0_1s;
+  assign sel_cs1_6_0_0s = \$943  ^ sel_cs0_6_0_2s;
+  assign \$944  = sel_cs0_6_0_0s & sel_cs0_6_0_1s;
+  assign \$945  = sel_cs0_6_0_0s & sel_cs0_6_0_2s;
+  assign \$946  = \$944  | \$945 ;
+  assign \$947  = sel_cs0_6_0_1s & sel_cs0_6_0_2s;
+  assign sel_cs1_6_0_0c = \$946  | \$947 ;
+  assign \$948  = sel_cs0_6_0_0c ^ sel_cs0_6_0_1c;
+  assign sel_cs1_6_1_0s = \$948  ^ sel_cs0_6_0_2c;
+  assign \$949  = sel_cs0_6_0_0c & sel_cs0_6_0_1c;
+  assign \$950  = sel_cs0_6_0_0c & sel_cs0_6_0_2c;
+  assign \$951  = \$949  | \$950 ;
+  assign \$952  = sel_cs0_6_0_1c & sel_cs0_6_0_2c;
+  assign sel_cs1_6_1_0c = \$951  | \$952 ;
+  assign \$953  = sel_cs0_7_0_0s ^ sel_cs0_7_0_1s;
+  assign sel_cs1_7_0_0s = \$953  ^ sel_cs0_7_0_2s;
+  assign \$954  = sel_cs0_7_0_0s & sel_cs0_7_0_1s;
+  assign \$955  = sel_cs0_7_0_0s & sel_cs0_7_0_2s;
+  assign \$956  = \$954  | \$955 ;
+  assign \$957  = sel_cs0_7_0_1s & sel_cs0_7_0_2s;
+  assign sel_cs1_7_0_0c = \$956  | \$957 ;
+  assign \$958  = sel_cs0_7_0_0c ^ sel_cs0_7_0_1c;
+  assign sel_cs1_7_1_0s = \$958  ^ sel_cs0_7_0_2c;
+  assign \$959  = sel_cs0_7_0_0c & sel_cs0_7_0_1c;
+  assign \$960  = sel_cs0_7_0_0c & sel_cs0_7_0_2c;
+  assign \$961  = \$959  | \$960 ;
+  assign \$962  = sel_cs0_7_0_1c & sel_cs0_7_0_2c;
+  assign sel_cs1_7_1_0c = \$961  | \$962 ;
+  assign \$963  = sel_cs0_8_0_0s ^ sel_cs0_8_0_1s;
+  assign sel_cs1_8_0_0s = \$963  ^ sel_cs0_8_0_2s;
+  assign \$964  = sel_cs0_8_0_0s & sel_cs0_8_0_1s;
+  assign \$965  = sel_cs0_8_0_0s & sel_cs0_8_0_2s;
+  assign \$966  = \$964  | \$965 ;
+  assign \$967  = sel_cs0_8_0_1s & sel_cs0_8_0_2s;
+  assign sel_cs1_8_0_0c = \$966  | \$967 ;
+  assign \$968  = sel_cs0_8_0_0c ^ sel_cs0_8_0_1c;
+  assign sel_cs1_8_1_0s = \$968  ^ sel_cs0_8_0_2c;
+  assign \$969  = sel_cs0_8_0_0c & sel_cs0_8_0_1c;
+  assign \$970  = sel_cs0_8_0_0c & sel_cs0_8_0_2c;
+  assign \$971  = \$969  | \$970 ;
+  assign \$972  = sel_cs0_8_0_1c & sel_cs0_8_0_2c;
+  assign sel_cs1_8_1_0c = \$971  | \$972 ;
+  assign \$973  = sel_cs0_9_0_0s ^ sel_cs0_9_0_1s;
+  assign sel_cs1_9_0_0s = \$973  ^ sel_cs0_9_0_2s;
+  assign \$974  = sel_cs0_9_0_0s & sel_cs0_9_0_1s;
+  assign \$975  = sel_cs0_9_0_0s & sel_cs0_9_0_2s;
+  assign \$976  = \$974  | \$975 ;
+  assign \$977  = sel_cs0_9_0_1s & sel_cs0_9_0_2s;
+  assign sel_cs1_9_0_0c = \$976  | \$977 ;
+  assign \$978  = sel_cs0_9_0_0c ^ sel_cs0_9_0_1c;
+  assign sel_cs1_9_1_0s = \$978  ^ sel_cs0_9_0_2c;
+  assign \$979  = sel_cs0_9_0_0c & sel_cs0_9_0_1c;
+  assign \$980  = sel_cs0_9_0_0c & sel_cs0_9_0_2c;
+  assign \$981  = \$979  | \$980 ;
+  assign \$982  = sel_cs0_9_0_1c & sel_cs0_9_0_2c;
+  assign sel_cs1_9_1_0c = \$981  | \$982 ;
+  assign \$983  = sel_cs0_10_0_0s ^ sel_cs0_10_0_1s;
+  assign sel_cs1_10_0_0s = \$983  ^ sel_cs0_10_0_2s;
+  assign \$984  = sel_cs0_10_0_0s & sel_cs0_10_0_1s;
+  assign \$985  = sel_cs0_10_0_0s & sel_cs0_10_0_2s;
+  assign \$986  = \$984  | \$985 ;
+  assign \$987  = sel_cs0_10_0_1s & sel_cs0_10_0_2s;
+  assign sel_cs1_10_0_0c = \$986  | \$987 ;
+  assign \$988  = sel_cs0_10_0_0c ^ sel_cs0_10_0_1c;
+  assign sel_cs1_10_1_0s = \$988  ^ sel_cs0_10_0_2c;
+  assign \$989  = sel_cs0_10_0_0c & sel_cs0_10_0_1c;
+  assign \$990  = sel_cs0_10_0_0c & sel_cs0_10_0_2c;
+  assign \$991  = \$989  | \$990 ;
+  assign \$992  = sel_cs0_10_0_1c & sel_cs0_10_0_2c;
+  assign sel_cs1_10_1_0c = \$991  | \$992 ;
+  assign \$993  = sel_cs0_11_0_0s ^ sel_cs0_11_0_1s;
+  assign sel_cs1_11_0_0s = \$993  ^ sel_cs0_11_0_2s;
+  assign \$994  = sel_cs0_11_0_0s & sel_cs0_11_0_1s;
+  assign \$995  = sel_cs0_11_0_0s & sel_cs0_11_0_2s;
+  assign \$996  = \$994  | \$995 ;
+  assign \$997  = sel_cs0_11_0_1s & sel_cs0_11_0_2s;
+  assign sel_cs1_11_0_0c = \$996  | \$997 ;
+  assign \$998  = sel_cs0_11_0_0c ^ sel_cs0_11_0_1c;
+  assign sel_cs1_11_1_0s = \$998  ^ sel_cs0_11_0_2c;
+  assign \$999  = sel_cs0_11_0_0c & sel_cs0_11_0_1c;
+  assign \$1000  = sel_cs0_11_0_0c & sel_cs0_11_0_2c;
+  assign \$1001  = \$999  | \$1000 ;
+  assign \$1002  = sel_cs0_11_0_1c & sel_cs0_11_0_2c;
+  assign sel_cs1_11_1_0c = \$1001  | \$1002 ;
+  assign \$1003  = sel_cs0_12_0_0s ^ sel_cs0_12_0_1s;
+  assign sel_cs1_12_0_0s = \$1003  ^ sel_cs0_12_0_2s;
+  assign \$1004  = sel_cs0_12_0_0s & sel_cs0_12_0_1s;
+  assign \$1005  = sel_cs0_12_0_0s & sel_cs0_12_0_2s;
+  assign \$1006  = \$1004  | \$1005 ;
+  assign \$1007  = sel_cs0_12_0_1s & sel_cs0_12_0_2s;
+  assign sel_cs1_12_0_0c = \$1006  | \$1007 ;
+  assign \$1008  = sel_cs0_12_0_0c ^ sel_cs0_12_0_1c;
+  assign sel_cs1_12_1_0s = \$1008  ^ sel_cs0_12_0_2c;
+  assign \$1009  = sel_cs0_12_0_0c & sel_cs0_12_0_1c;
+  assign \$1010  = sel_cs0_12_0_0c & sel_cs0_12_0_2c;
+  assign \$1011  = \$1009  | \$1010 ;
+  assign \$1012  = sel_cs0_12_0_1c & sel_cs0_12_0_2c;
+  assign sel_cs1_12_1_0c = \$1011  | \$1012 ;
+  assign \$1013  = sel_cs0_13_0_0s ^ sel_cs0_13_0_1s;
+  assign sel_cs1_13_0_0s = \$1013  ^ sel_cs0_13_0_2s;
+  assign \$1014  = sel_cs0_13_0_0s & sel_cs0_13_0_1s;
+  assign \$1015  = sel_cs0_13_0_0s & sel_cs0_13_0_2s;
+  assign \$1016  = \$1014  | \$1015 ;
+  assign \$1017  = sel_cs0_13_0_1s & sel_cs0_13_0_2s;
+  assign sel_cs1_13_0_0c = \$1016  | \$1017 ;
+  assign \$1018  = sel_cs0_13_0_0c ^ sel_cs0_13_0_1c;
+  assign sel_cs1_13_1_0s = \$1018  ^ sel_cs0_13_0_2c;
+  assign \$1019  = sel_cs0_13_0_0c & sel_cs0_13_0_1c;
+  assign \$1020  = sel_cs0_13_0_0c & sel_cs0_13_0_2c;
+  assign \$1021  = \$1019  | \$1020 ;
+  assign \$1022  = sel_cs0_13_0_1c & sel_cs0_13_0_2c;
+  assign sel_cs1_13_1_0c = \$1021  | \$1022 ;
+  assign \$1023  = sel_cs0_14_0_0s ^ sel_cs0_14_0_1s;
+  assign sel_cs1_14_0_0s = \$1023  ^ sel_cs0_14_0_2s;
+  assign \$1024  = sel_cs0_14_0_0s & sel_cs0_14_0_1s;
+  assign \$1025  = sel_cs0_14_0_0s & sel_cs0_14_0_2s;
+  assign \$1026  = \$1024  | \$1025 ;
+  assign \$1027  = sel_cs0_14_0_1s & sel_cs0_14_0_2s;
+  assign sel_cs1_14_0_0c = \$1026  | \$1027 ;
+  assign \$1028  = sel_cs0_14_0_0c ^ sel_cs0_14_0_1c;
+  assign sel_cs1_14_1_0s = \$1028  ^ sel_cs0_14_0_2c;
+  assign \$1029  = sel_cs0_14_0_0c & sel_cs0_14_0_1c;
+  assign \$1030  = sel_cs0_14_0_0c & sel_cs0_14_0_2c;
+  assign \$1031  = \$1029  | \$1030 ;
+  assign \$1032  = sel_cs0_14_0_1c & sel_cs0_14_0_2c;
+  assign sel_cs1_14_1_0c = \$1031  | \$1032 ;
+  assign \$1033  = sel_cs0_15_0_0s ^ sel_cs0_15_0_1s;
+  assign sel_cs1_15_0_0s = \$1033  ^ sel_cs0_15_0_2s;
+  assign \$1034  = sel_cs0_15_0_0s & sel_cs0_15_0_1s;
+  assign \$1035  = sel_cs0_15_0_0s & sel_cs0_15_0_2s;
+  assign \$1036  = \$1034  | \$1035 ;
+  assign \$1037  = sel_cs0_15_0_1s & sel_cs0_15_0_2s;
+  assign sel_cs1_15_0_0c = \$1036  | \$1037 ;
+  assign \$1038  = sel_cs0_15_0_0c ^ sel_cs0_15_0_1c;
+  assign sel_cs1_15_1_0s = \$1038  ^ sel_cs0_15_0_2c;
+  assign \$1039  = sel_cs0_15_0_0c & sel_cs0_15_0_1c;
+  assign \$1040  = sel_cs0_15_0_0c & sel_cs0_15_0_2c;
+  assign \$1041  = \$1039  | \$1040 ;
+  assign \$1042  = sel_cs0_15_0_1c & sel_cs0_15_0_2c;
+  assign sel_cs1_15_1_0c = \$1041  | \$1042 ;
+  assign \$1043  = ~ adv1_valid;
+  assign adv1 = \$1043  | o__ready;
+  assign \$1044  = sel_l4_s0 ^ \sel_l4_s0$258 ;
+  assign sel_cs2_0_0_0s = \$1044  ^ \sel_l4_s0$259 ;
+  assign \$1045  = sel_l4_s0 & \sel_l4_s0$258 ;
+  assign \$1046  = sel_l4_s0 & \sel_l4_s0$259 ;
+  assign \$1047  = \$1045  | \$1046 ;
   assign \$1048  = \sel_l4_s0$258  & \sel_l4_s0$259 ;
-  assign \$1049  = \sel_l4_s0$258  & \sel_l4_s0$260 ;
-  assign \$1050  = \$1048  | \$1049 ;
-  assign \$1051  = \sel_l4_s0$259  & \sel_l4_s0$260 ;
-  assign sel_cs2_0_1_0c = \$1050  | \$1051 ;
-  assign \$1052  = \sel_l4_s0$263  ^ \sel_l4_s0$264 ;
-  assign sel_cs2_1_0_0s = \$1052  ^ \sel_l4_s0$265 ;
+  assign sel_cs2_0_0_0c = \$1047  | \$1048 ;
+  assign \$1049  = \sel_l4_s0$262  ^ \sel_l4_s0$263 ;
+  assign sel_cs2_0_1_0s = \$1049  ^ \sel_l4_s0$264 ;
+  assign \$1050  = \sel_l4_s0$262  & \sel_l4_s0$263 ;
+  assign \$1051  = \sel_l4_s0$262  & \sel_l4_s0$264 ;
+  assign \$1052  = \$1050  | \$1051 ;
   assign \$1053  = \sel_l4_s0$263  & \sel_l4_s0$264 ;
-  assign \$1054  = \sel_l4_s0$263  & \sel_l4_s0$265 ;
-  assign \$1055  = \$1053  | \$1054 ;
-  assign \$1056  = \sel_l4_s0$264  & \sel_l4_s0$265 ;
-  assign sel_cs2_1_0_0c = \$1055  | \$1056 ;
-  assign \$1057  = \sel_l4_s0$268  ^ \sel_l4_s0$269 ;
-  assign sel_cs2_1_1_0s = \$1057  ^ \sel_l4_s0$270 ;
+  assign sel_cs2_0_1_0c = \$1052  | \$1053 ;
+  assign \$1054  = \sel_l4_s0$267  ^ \sel_l4_s0$268 ;
+  assign sel_cs2_1_0_0s = \$1054  ^ \sel_l4_s0$269 ;
+  assign \$1055  = \sel_l4_s0$267  & \sel_l4_s0$268 ;
+  assign \$1056  = \sel_l4_s0$267  & \sel_l4_s0$269 ;
+  assign \$1057  = \$1055  | \$1056 ;
   assign \$1058  = \sel_l4_s0$268  & \sel_l4_s0$269 ;
-  assign \$1059  = \sel_l4_s0$268  & \sel_l4_s0$270 ;
-  assign \$1060  = \$1058  | \$1059 ;
-  assign \$1061  = \sel_l4_s0$269  & \sel_l4_s0$270 ;
-  assign sel_cs2_1_1_0c = \$1060  | \$1061 ;
-  assign \$1062  = \sel_l4_s0$273  ^ \sel_l4_s0$274 ;
-  assign sel_cs2_2_0_0s = \$1062  ^ \sel_l4_s0$275 ;
+  assign sel_cs2_1_0_0c = \$1057  | \$1058 ;
+  assign \$1059  = \sel_l4_s0$272  ^ \sel_l4_s0$273 ;
+  assign sel_cs2_1_1_0s = \$1059  ^ \sel_l4_s0$274 ;
+  assign \$1060  = \sel_l4_s0$272  & \sel_l4_s0$273 ;
+  assign \$1061  = \sel_l4_s0$272  & \sel_l4_s0$274 ;
+  assign \$1062  = \$1060  | \$1061 ;
   assign \$1063  = \sel_l4_s0$273  & \sel_l4_s0$274 ;
-  assign \$1064  = \sel_l4_s0$273  & \sel_l4_s0$275 ;
-  assign \$1065  = \$1063  | \$1064 ;
-  assign \$1066  = \sel_l4_s0$274  & \sel_l4_s0$275 ;
-  assign sel_cs2_2_0_0c = \$1065  | \$1066 ;
-  assign \$1067  = \sel_l4_s0$278  ^ \sel_l4_s0$279 ;
-  assign sel_cs2_2_1_0s = \$1067  ^ \sel_l4_s0$280 ;
+  assign sel_cs2_1_1_0c = \$1062  | \$1063 ;
+  assign \$1064  = \sel_l4_s0$277  ^ \sel_l4_s0$278 ;
+  assign sel_cs2_2_0_0s = \$1064  ^ \sel_l4_s0$279 ;
+  assign \$1065  = \sel_l4_s0$277  & \sel_l4_s0$278 ;
+  assign \$1066  = \sel_l4_s0$277  & \sel_l4_s0$279 ;
+  assign \$1067  = \$1065  | \$1066 ;
   assign \$1068  = \sel_l4_s0$278  & \sel_l4_s0$279 ;
-  assign \$1069  = \sel_l4_s0$278  & \sel_l4_s0$280 ;
-  assign \$1070  = \$1068  | \$1069 ;
-  assign \$1071  = \sel_l4_s0$279  & \sel_l4_s0$280 ;
-  assign sel_cs2_2_1_0c = \$1070  | \$1071 ;
-  assign \$1072  = \sel_l4_s0$283  ^ \sel_l4_s0$284 ;
-  assign sel_cs2_3_0_0s = \$1072  ^ \sel_l4_s0$285 ;
+  assign sel_cs2_2_0_0c = \$1067  | \$1068 ;
+  assign \$1069  = \sel_l4_s0$282  ^ \sel_l4_s0$283 ;
+  assign sel_cs2_2_1_0s = \$1069  ^ \sel_l4_s0$284 ;
+  assign \$1070  = \sel_l4_s0$282  & \sel_l4_s0$283 ;
+  assign \$1071  = \sel_l4_s0$282  & \sel_l4_s0$284 ;
+  assign \$1072  = \$1070  | \$1071 ;
   assign \$1073  = \sel_l4_s0$283  & \sel_l4_s0$284 ;
-  assign \$1074  = \sel_l4_s0$283  & \sel_l4_s0$285 ;
-  assign \$1075  = \$1073  | \$1074 ;
-  assign \$1076  = \sel_l4_s0$284  & \sel_l4_s0$285 ;
-  assign sel_cs2_3_0_0c = \$1075  | \$1076 ;
-  assign \$1077  = \sel_l4_s0$288  ^ \sel_l4_s0$289 ;
-  assign sel_cs2_3_1_0s = \$1077  ^ \sel_l4_s0$290 ;
+  assign sel_cs2_2_1_0c = \$1072  | \$1073 ;
+  assign \$1074  = \sel_l4_s0$287  ^ \sel_l4_s0$288 ;
+  assign sel_cs2_3_0_0s = \$1074  ^ \sel_l4_s0$289 ;
+  assign \$1075  = \sel_l4_s0$287  & \sel_l4_s0$288 ;
+  assign \$1076  = \sel_l4_s0$287  & \sel_l4_s0$289 ;
+  assign \$1077  = \$1075  | \$1076 ;
   assign \$1078  = \sel_l4_s0$288  & \sel_l4_s0$289 ;
-  assign \$1079  = \sel_l4_s0$288  & \sel_l4_s0$290 ;
-  assign \$1080  = \$1078  | \$1079 ;
-  assign \$1081  = \sel_l4_s0$289  & \sel_l4_s0$290 ;
-  assign sel_cs2_3_1_0c = \$1080  | \$1081 ;
-  assign \$1082  = \sel_l4_s0$293  ^ \sel_l4_s0$294 ;
-  assign sel_cs2_4_0_0s = \$1082  ^ \sel_l4_s0$295 ;
+  assign sel_cs2_3_0_0c = \$1077  | \$1078 ;
+  assign \$1079  = \sel_l4_s0$292  ^ \sel_l4_s0$293 ;
+  assign sel_cs2_3_1_0s = \$1079  ^ \sel_l4_s0$294 ;
+  assign \$1080  = \sel_l4_s0$292  & \sel_l4_s0$293 ;
+  assign \$1081  = \sel_l4_s0$292  & \sel_l4_s0$294 ;
+  assign \$1082  = \$1080  | \$1081 ;
   assign \$1083  = \sel_l4_s0$293  & \sel_l4_s0$294 ;
-  assign \$1084  = \sel_l4_s0$293  & \sel_l4_s0$295 ;
-  assign \$1085  = \$1083  | \$1084 ;
-  assign \$1086  = \sel_l4_s0$294  & \sel_l4_s0$295 ;
-  assign sel_cs2_4_0_0c = \$1085  | \$1086 ;
-  assign \$1087  = \sel_l4_s0$298  ^ \sel_l4_s0$299 ;
-  assign sel_cs2_4_1_0s = \$1087  ^ \sel_l4_s0$300 ;
+  assign sel_cs2_3_1_0c = \$1082  | \$1083 ;
+  assign \$1084  = \sel_l4_s0$297  ^ \sel_l4_s0$298 ;
+  assign sel_cs2_4_0_0s = \$1084  ^ \sel_l4_s0$299 ;
+  assign \$1085  = \sel_l4_s0$297  & \sel_l4_s0$298 ;
+  assign \$1086  = \sel_l4_s0$297  & \sel_l4_s0$299 ;
+  assign \$1087  = \$1085  | \$1086 ;
   assign \$1088  = \sel_l4_s0$298  & \sel_l4_s0$299 ;
-  assign \$1089  = \sel_l4_s0$298  & \sel_l4_s0$300 ;
-  assign \$1090  = \$1088  | \$1089 ;
-  assign \$1091  = \sel_l4_s0$299  & \sel_l4_s0$300 ;
-  assign sel_cs2_4_1_0c = \$1090  | \$1091 ;
-  assign \$1092  = \sel_l4_s0$303  ^ \sel_l4_s0$304 ;
-  assign sel_cs2_5_0_0s = \$1092  ^ \sel_l4_s0$305 ;
+  assign sel_cs2_4_0_0c = \$1087  | \$1088 ;
+  assign \$1089  = \sel_l4_s0$302  ^ \sel_l4_s0$303 ;
+  assign sel_cs2_4_1_0s = \$1089  ^ \sel_l4_s0$304 ;
+  assign \$1090  = \sel_l4_s0$302  & \sel_l4_s0$303 ;
+  assign \$1091  = \sel_l4_s0$302  & \sel_l4_s0$304 ;
+  assign \$1092  = \$1090  | \$1091 ;
   assign \$1093  = \sel_l4_s0$303  & \sel_l4_s0$304 ;
-  assign \$1094  = \sel_l4_s0$303  & \sel_l4_s0$305 ;
-  assign \$1095  = \$1093  | \$1094 ;
-  assign \$1096  = \sel_l4_s0$304  & \sel_l4_s0$305 ;
-  assign sel_cs2_5_0_0c = \$1095  | \$1096 ;
-  assign \$1097  = \sel_l4_s0$308  ^ \sel_l4_s0$309 ;
-  assign sel_cs2_5_1_0s = \$1097  ^ \sel_l4_s0$310 ;
+  assign sel_cs2_4_1_0c = \$1092  | \$1093 ;
+  assign \$1094  = \sel_l4_s0$307  ^ \sel_l4_s0$308 ;
+  assign sel_cs2_5_0_0s = \$1094  ^ \sel_l4_s0$309 ;
+  assign \$1095  = \sel_l4_s0$307  & \sel_l4_s0$308 ;
+  assign \$1096  = \sel_l4_s0$307  & \sel_l4_s0$309 ;
+  assign \$1097  = \$1095  | \$1096 ;
   assign \$1098  = \sel_l4_s0$308  & \sel_l4_s0$309 ;
-  assign \$1099  = \sel_l4_s0$308  & \sel_l4_s0$310 ;
-  assign \$1100  = \$1098  | \$1099 ;
-  assign \$1101  = \sel_l4_s0$309  & \sel_l4_s0$310 ;
-  assign sel_cs2_5_1_0c = \$1100  | \$1101 ;
-  assign \$1102  = \sel_l4_s0$313  ^ \sel_l4_s0$314 ;
-  assign sel_cs2_6_0_0s = \$1102  ^ \sel_l4_s0$315 ;
+  assign sel_cs2_5_0_0c = \$1097  | \$1098 ;
+  assign \$1099  = \sel_l4_s0$312  ^ \sel_l4_s0$313 ;
+  assign sel_cs2_5_1_0s = \$1099  ^ \sel_l4_s0$314 ;
+  assign \$1100  = \sel_l4_s0$312  & \sel_l4_s0$313 ;
+  assign \$1101  = \sel_l4_s0$312  & \sel_l4_s0$314 ;
+  assign \$1102  = \$1100  | \$1101 ;
   assign \$1103  = \sel_l4_s0$313  & \sel_l4_s0$314 ;
-  assign \$1104  = \sel_l4_s0$313  & \sel_l4_s0$315 ;
-  assign \$1105  = \$1103  | \$1104 ;
-  assign \$1106  = \sel_l4_s0$314  & \sel_l4_s0$315 ;
-  assign sel_cs2_6_0_0c = \$1105  | \$1106 ;
-  assign \$1107  = \sel_l4_s0$318  ^ \sel_l4_s0$319 ;
-  assign sel_cs2_6_1_0s = \$1107  ^ \sel_l4_s0$320 ;
+  assign sel_cs2_5_1_0c = \$1102  | \$1103 ;
+  assign \$1104  = \sel_l4_s0$317  ^ \sel_l4_s0$318 ;
+  assign sel_cs2_6_0_0s = \$1104  ^ \sel_l4_s0$319 ;
+  assign \$1105  = \sel_l4_s0$317  & \sel_l4_s0$318 ;
+  assign \$1106  = \sel_l4_s0$317  & \sel_l4_s0$319 ;
+  assign \$1107  = \$1105  | \$1106 ;
   assign \$1108  = \sel_l4_s0$318  & \sel_l4_s0$319 ;
-  assign \$1109  = \sel_l4_s0$318  & \sel_l4_s0$320 ;
-  assign \$1110  = \$1108  | \$1109 ;
-  assign \$1111  = \sel_l4_s0$319  & \sel_l4_s0$320 ;
-  assign sel_cs2_6_1_0c = \$1110  | \$1111 ;
-  assign \$1112  = \sel_l4_s0$323  ^ \sel_l4_s0$324 ;
-  assign sel_cs2_7_0_0s = \$1112  ^ \sel_l4_s0$325 ;
+  assign sel_cs2_6_0_0c = \$1107  | \$1108 ;
+  assign \$1109  = \sel_l4_s0$322  ^ \sel_l4_s0$323 ;
+  assign sel_cs2_6_1_0s = \$1109  ^ \sel_l4_s0$324 ;
+  assign \$1110  = \sel_l4_s0$322  & \sel_l4_s0$323 ;
+  assign \$1111  = \sel_l4_s0$322  & \sel_l4_s0$324 ;
+  assign \$1112  = \$1110  | \$1111 ;
   assign \$1113  = \sel_l4_s0$323  & \sel_l4_s0$324 ;
-  assign \$1114  = \sel_l4_s0$323  & \sel_l4_s0$325 ;
-  assign \$1115  = \$1113  | \$1114 ;
-  assign \$1116  = \sel_l4_s0$324  & \sel_l4_s0$325 ;
-  assign sel_cs2_7_0_0c = \$1115  | \$1116 ;
-  assign \$1117  = \sel_l4_s0$328  ^ \sel_l4_s0$329 ;
-  assign sel_cs2_7_1_0s = \$1117  ^ \sel_l4_s0$330 ;
+  assign sel_cs2_6_1_0c = \$1112  | \$1113 ;
+  assign \$1114  = \sel_l4_s0$327  ^ \sel_l4_s0$328 ;
+  assign sel_cs2_7_0_0s = \$1114  ^ \sel_l4_s0$329 ;
+  assign \$1115  = \sel_l4_s0$327  & \sel_l4_s0$328 ;
+  assign \$1116  = \sel_l4_s0$327  & \sel_l4_s0$329 ;
+  assign \$1117  = \$1115  | \$1116 ;
   assign \$1118  = \sel_l4_s0$328  & \sel_l4_s0$329 ;
-  assign \$1119  = \sel_l4_s0$328  & \sel_l4_s0$330 ;
-  assign \$1120  = \$1118  | \$1119 ;
-  assign \$1121  = \sel_l4_s0$329  & \sel_l4_s0$330 ;
-  assign sel_cs2_7_1_0c = \$1120  | \$1121 ;
-  assign \$1122  = \sel_l4_s0$333  ^ \sel_l4_s0$334 ;
-  assign sel_cs2_8_0_0s = \$1122  ^ \sel_l4_s0$335 ;
+  assign sel_cs2_7_0_0c = \$1117  | \$1118 ;
+  assign \$1119  = \sel_l4_s0$332  ^ \sel_l4_s0$333 ;
+  assign sel_cs2_7_1_0s = \$1119  ^ \sel_l4_s0$334 ;
+  assign \$1120  = \sel_l4_s0$332  & \sel_l4_s0$333 ;
+  assign \$1121  = \sel_l4_s0$332  & \sel_l4_s0$334 ;
+  assign \$1122  = \$1120  | \$1121 ;
   assign \$1123  = \sel_l4_s0$333  & \sel_l4_s0$334 ;
-  assign \$1124  = \sel_l4_s0$333  & \sel_l4_s0$335 ;
-  assign \$1125  = \$1123  | \$1124 ;
-  assign \$1126  = \sel_l4_s0$334  & \sel_l4_s0$335 ;
-  assign sel_cs2_8_0_0c = \$1125  | \$1126 ;
-  assign \$1127  = \sel_l4_s0$338  ^ \sel_l4_s0$339 ;
-  assign sel_cs2_8_1_0s = \$1127  ^ \sel_l4_s0$340 ;
+  assign sel_cs2_7_1_0c = \$1122  | \$1123 ;
+  assign \$1124  = \sel_l4_s0$337  ^ \sel_l4_s0$338 ;
+  assign sel_cs2_8_0_0s = \$1124  ^ \sel_l4_s0$339 ;
+  assign \$1125  = \sel_l4_s0$337  & \sel_l4_s0$338 ;
+  assign \$1126  = \sel_l4_s0$337  & \sel_l4_s0$339 ;
+  assign \$1127  = \$1125  | \$1126 ;
   assign \$1128  = \sel_l4_s0$338  & \sel_l4_s0$339 ;
-  assign \$1129  = \sel_l4_s0$338  & \sel_l4_s0$340 ;
-  assign \$1130  = \$1128  | \$1129 ;
-  assign \$1131  = \sel_l4_s0$339  & \sel_l4_s0$340 ;
-  assign sel_cs2_8_1_0c = \$1130  | \$1131 ;
-  assign \$1132  = \sel_l4_s0$343  ^ \sel_l4_s0$344 ;
-  assign sel_cs2_9_0_0s = \$1132  ^ \sel_l4_s0$345 ;
+  assign sel_cs2_8_0_0c = \$1127  | \$1128 ;
+  assign \$1129  = \sel_l4_s0$342  ^ \sel_l4_s0$343 ;
+  assign sel_cs2_8_1_0s = \$1129  ^ \sel_l4_s0$344 ;
+  assign \$1130  = \sel_l4_s0$342  & \sel_l4_s0$343 ;
+  assign \$1131  = \sel_l4_s0$342  & \sel_l4_s0$344 ;
+  assign \$1132  = \$1130  | \$1131 ;
   assign \$1133  = \sel_l4_s0$343  & \sel_l4_s0$344 ;
-  assign \$1134  = \sel_l4_s0$343  & \sel_l4_s0$345 ;
-  assign \$1135  = \$1133  | \$1134 ;
-  assign \$1136  = \sel_l4_s0$344  & \sel_l4_s0$345 ;
-  assign sel_cs2_9_0_0c = \$1135  | \$1136 ;
-  assign \$1137  = \sel_l4_s0$348  ^ \sel_l4_s0$349 ;
-  assign sel_cs2_9_1_0s = \$1137  ^ \sel_l4_s0$350 ;
+  assign sel_cs2_8_1_0c = \$1132  | \$1133 ;
+  assign \$1134  = \sel_l4_s0$347  ^ \sel_l4_s0$348 ;
+  assign sel_cs2_9_0_0s = \$1134  ^ \sel_l4_s0$349 ;
+  assign \$1135  = \sel_l4_s0$347  & \sel_l4_s0$348 ;
+  assign \$1136  = \sel_l4_s0$347  & \sel_l4_s0$349 ;
+  assign \$1137  = \$1135  | \$1136 ;
   assign \$1138  = \sel_l4_s0$348  & \sel_l4_s0$349 ;
-  assign \$1139  = \sel_l4_s0$348  & \sel_l4_s0$350 ;
-  assign \$1140  = \$1138  | \$1139 ;
-  assign \$1141  = \sel_l4_s0$349  & \sel_l4_s0$350 ;
-  assign sel_cs2_9_1_0c = \$1140  | \$1141 ;
-  assign \$1142  = \sel_l4_s0$353  ^ \sel_l4_s0$354 ;
-  assign sel_cs2_10_0_0s = \$1142  ^ \sel_l4_s0$355 ;
+  assign sel_cs2_9_0_0c = \$1137  | \$1138 ;
+  assign \$1139  = \sel_l4_s0$352  ^ \sel_l4_s0$353 ;
+  assign sel_cs2_9_1_0s = \$1139  ^ \sel_l4_s0$354 ;
+  assign \$1140  = \sel_l4_s0$352  & \sel_l4_s0$353 ;
+  assign \$1141  = \sel_l4_s0$352  & \sel_l4_s0$354 ;
+  assign \$1142  = \$1140  | \$1141 ;
   assign \$1143  = \sel_l4_s0$353  & \sel_l4_s0$354 ;
-  assign \$1144  = \sel_l4_s0$353  & \sel_l4_s0$355 ;
-  assign \$1145  = \$1143  | \$1144 ;
-  assign \$1146  = \sel_l4_s0$354  & \sel_l4_s0$355 ;
-  assign sel_cs2_10_0_0c = \$1145  | \$1146 ;
-  assign \$1147  = \sel_l4_s0$358  ^ \sel_l4_s0$359 ;
-  assign sel_cs2_10_1_0s = \$1147  ^ \sel_l4_s0$360 ;
+  assign sel_cs2_9_1_0c = \$1142  | \$1143 ;
+  assign \$1144  = \sel_l4_s0$357  ^ \sel_l4_s0$358 ;
+  assign sel_cs2_10_0_0s = \$1144  ^ \sel_l4_s0$359 ;
+  assign \$1145  = \sel_l4_s0$357  & \sel_l4_s0$358 ;
+  assign \$1146  = \sel_l4_s0$357  & \sel_l4_s0$359 ;
+  assign \$1147  = \$1145  | \$1146 ;
   assign \$1148  = \sel_l4_s0$358  & \sel_l4_s0$359 ;
-  assign \$1149  = \sel_l4_s0$358  & \sel_l4_s0$360 ;
-  assign \$1150  = \$1148  | \$1149 ;
-  assign \$1151  = \sel_l4_s0$359  & \sel_l4_s0$360 ;
-  assign sel_cs2_10_1_0c = \$1150  | \$1151 ;
-  assign \$1152  = \sel_l4_s0$363  ^ \sel_l4_s0$364 ;
-  assign sel_cs2_11_0_0s = \$1152  ^ \sel_l4_s0$365 ;
+  assign sel_cs2_10_0_0c = \$1147  | \$1148 ;
+  assign \$1149  = \sel_l4_s0$362  ^ \sel_l4_s0$363 ;
+  assign sel_cs2_10_1_0s = \$1149  ^ \sel_l4_s0$364 ;
+  assign \$1150  = \sel_l4_s0$362  & \sel_l4_s0$363 ;
+  assign \$1151  = \sel_l4_s0$362  & \sel_l4_s0$364 ;
+  assign \$1152  = \$1150  | \$1151 ;
   assign \$1153  = \sel_l4_s0$363  & \sel_l4_s0$364 ;
-  assign \$1154  = \sel_l4_s0$363  & \sel_l4_s0$365 ;
-  assign \$1155  = \$1153  | \$1154 ;
-  assign \$1156  = \sel_l4_s0$364  & \sel_l4_s0$365 ;
-  assign sel_cs2_11_0_0c = \$1155  | \$1156 ;
-  assign \$1157  = \sel_l4_s0$368  ^ \sel_l4_s0$369 ;
-  assign sel_cs2_11_1_0s = \$1157  ^ \sel_l4_s0$370 ;
+  assign sel_cs2_10_1_0c = \$1152  | \$1153 ;
+  assign \$1154  = \sel_l4_s0$367  ^ \sel_l4_s0$368 ;
+  assign sel_cs2_11_0_0s = \$1154  ^ \sel_l4_s0$369 ;
+  assign \$1155  = \sel_l4_s0$367  & \sel_l4_s0$368 ;
+  assign \$1156  = \sel_l4_s0$367  & \sel_l4_s0$369 ;
+  assign \$1157  = \$1155  | \$1156 ;
   assign \$1158  = \sel_l4_s0$368  & \sel_l4_s0$369 ;
-  assign \$1159  = \sel_l4_s0$368  & \sel_l4_s0$370 ;
-  assign \$1160  = \$1158  | \$1159 ;
-  assign \$1161  = \sel_l4_s0$369  & \sel_l4_s0$370 ;
-  assign sel_cs2_11_1_0c = \$1160  | \$1161 ;
-  assign \$1162  = \sel_l4_s0$373  ^ \sel_l4_s0$374 ;
-  assign sel_cs2_12_0_0s = \$1162  ^ \sel_l4_s0$375 ;
+  assign sel_cs2_11_0_0c = \$1157  | \$1158 ;
+  assign \$1159  = \sel_l4_s0$372  ^ \sel_l4_s0$373 ;
+  assign sel_cs2_11_1_0s = \$1159  ^ \sel_l4_s0$374 ;
+  assign \$1160  = \sel_l4_s0$372  & \sel_l4_s0$373 ;
+  assign \$1161  = \sel_l4_s0$372  & \sel_l4_s0$374 ;
+  assign \$1162  = \$1160  | \$1161 ;
   assign \$1163  = \sel_l4_s0$373  & \sel_l4_s0$374 ;
-  assign \$1164  = \sel_l4_s0$373  & \sel_l4_s0$375 ;
-  assign \$1165  = \$1163  | \$1164 ;
-  assign \$1166  = \sel_l4_s0$374  & \sel_l4_s0$375 ;
-  assign sel_cs2_12_0_0c = \$1165  | \$1166 ;
-  assign \$1167  = \sel_l4_s0$378  ^ \sel_l4_s0$379 ;
-  assign sel_cs2_12_1_0s = \$1167  ^ \sel_l4_s0$380 ;
+  assign sel_cs2_11_1_0c = \$1162  | \$1163 ;
+  assign \$1164  = \sel_l4_s0$377  ^ \sel_l4_s0$378 ;
+  assign sel_cs2_12_0_0s = \$1164  ^ \sel_l4_s0$379 ;
+  assign \$1165  = \sel_l4_s0$377  & \sel_l4_s0$378 ;
+  assign \$1166  = \sel_l4_s0$377  & \sel_l4_s0$379 ;
+  assign \$1167  = \$1165  | \$1166 ;
   assign \$1168  = \sel_l4_s0$378  & \sel_l4_s0$379 ;
-  assign \$1169  = \sel_l4_s0$378  & \sel_l4_s0$380 ;
-  assign \$1170  = \$1168  | \$1169 ;
-  assign \$1171  = \sel_l4_s0$379  & \sel_l4_s0$380 ;
-  assign sel_cs2_12_1_0c = \$1170  | \$1171 ;
-  assign \$1172  = \sel_l4_s0$383  ^ \sel_l4_s0$384 ;
-  assign sel_cs2_13_0_0s = \$1172  ^ \sel_l4_s0$385 ;
+  assign sel_cs2_12_0_0c = \$1167  | \$1168 ;
+  assign \$1169  = \sel_l4_s0$382  ^ \sel_l4_s0$383 ;
+  assign sel_cs2_12_1_0s = \$1169  ^ \sel_l4_s0$384 ;
+  assign \$1170  = \sel_l4_s0$382  & \sel_l4_s0$383 ;
+  assign \$1171  = \sel_l4_s0$382  & \sel_l4_s0$384 ;
+  assign \$1172  = \$1170  | \$1171 ;
   assign \$1173  = \sel_l4_s0$383  & \sel_l4_s0$384 ;
-  assign \$1174  = \sel_l4_s0$383  & \sel_l4_s0$385 ;
-  assign \$1175  = \$1173  | \$1174 ;
-  assign \$1176  = \sel_l4_s0$384  & \sel_l4_s0$385 ;
-  assign sel_cs2_13_0_0c = \$1175  | \$1176 ;
-  assign \$1177  = \sel_l4_s0$388  ^ \sel_l4_s0$389 ;
-  assign sel_cs2_13_1_0s = \$1177  ^ \sel_l4_s0$390 ;
+  assign sel_cs2_12_1_0c = \$1172  | \$1173 ;
+  assign \$1174  = \sel_l4_s0$387  ^ \sel_l4_s0$388 ;
+  assign sel_cs2_13_0_0s = \$1174  ^ \sel_l4_s0$389 ;
+  assign \$1175  = \sel_l4_s0$387  & \sel_l4_s0$388 ;
+  assign \$1176  = \sel_l4_s0$387  & \sel_l4_s0$389 ;
+  assign \$1177  = \$1175  | \$1176 ;
   assign \$1178  = \sel_l4_s0$388  & \sel_l4_s0$389 ;
-  assign \$1179  = \sel_l4_s0$388  & \sel_l4_s0$390 ;
-  assign \$1180  = \$1178  | \$1179 ;
-  assign \$1181  = \sel_l4_s0$389  & \sel_l4_s0$390 ;
-  assign sel_cs2_13_1_0c = \$1180  | \$1181 ;
-  assign \$1182  = \sel_l4_s0$393  ^ \sel_l4_s0$394 ;
-  assign sel_cs2_14_0_0s = \$1182  ^ \sel_l4_s0$395 ;
+  assign sel_cs2_13_0_0c = \$1177  | \$1178 ;
+  assign \$1179  = \sel_l4_s0$392  ^ \sel_l4_s0$393 ;
+  assign sel_cs2_13_1_0s = \$1179  ^ \sel_l4_s0$394 ;
+  assign \$1180  = \sel_l4_s0$392  & \sel_l4_s0$393 ;
+  assign \$1181  = \sel_l4_s0$392  & \sel_l4_s0$394 ;
+  assign \$1182  = \$1180  | \$1181 ;
   assign \$1183  = \sel_l4_s0$393  & \sel_l4_s0$394 ;
-  assign \$1184  = \sel_l4_s0$393  & \sel_l4_s0$395 ;
-  assign \$1185  = \$1183  | \$1184 ;
-  assign \$1186  = \sel_l4_s0$394  & \sel_l4_s0$395 ;
-  assign sel_cs2_14_0_0c = \$1185  | \$1186 ;
-  assign \$1187  = \sel_l4_s0$398  ^ \sel_l4_s0$399 ;
-  assign sel_cs2_14_1_0s = \$1187  ^ \sel_l4_s0$400 ;
+  assign sel_cs2_13_1_0c = \$1182  | \$1183 ;
+  assign \$1184  = \sel_l4_s0$397  ^ \sel_l4_s0$398 ;
+  assign sel_cs2_14_0_0s = \$1184  ^ \sel_l4_s0$399 ;
+  assign \$1185  = \sel_l4_s0$397  & \sel_l4_s0$398 ;
+  assign \$1186  = \sel_l4_s0$397  & \sel_l4_s0$399 ;
+  assign \$1187  = \$1185  | \$1186 ;
   assign \$1188  = \sel_l4_s0$398  & \sel_l4_s0$399 ;
-  assign \$1189  = \sel_l4_s0$398  & \sel_l4_s0$400 ;
-  assign \$1190  = \$1188  | \$1189 ;
-  assign \$1191  = \sel_l4_s0$399  & \sel_l4_s0$400 ;
-  assign sel_cs2_14_1_0c = \$1190  | \$1191 ;
-  assign \$1192  = \sel_l4_s0$403  ^ \sel_l4_s0$404 ;
-  assign sel_cs2_15_0_0s = \$1192  ^ \sel_l4_s0$405 ;
+  assign sel_cs2_14_0_0c = \$1187  | \$1188 ;
+  assign \$1189  = \sel_l4_s0$402  ^ \sel_l4_s0$403 ;
+  assign sel_cs2_14_1_0s = \$1189  ^ \sel_l4_s0$404 ;
+  assign \$1190  = \sel_l4_s0$402  & \sel_l4_s0$403 ;
+  assign \$1191  = \sel_l4_s0$402  & \sel_l4_s0$404 ;
+  assign \$1192  = \$1190  | \$1191 ;
   assign \$1193  = \sel_l4_s0$403  & \sel_l4_s0$404 ;
-  assign \$1194  = \sel_l4_s0$403  & \sel_l4_s0$405 ;
-  assign \$1195  = \$1193  | \$1194 ;
-  assign \$1196  = \sel_l4_s0$404  & \sel_l4_s0$405 ;
-  assign sel_cs2_15_0_0c = \$1195  | \$1196 ;
-  assign \$1197  = \sel_l4_s0$408  ^ \sel_l4_s0$409 ;
-  assign sel_cs2_15_1_0s = \$1197  ^ \sel_l4_s0$410 ;
+  assign sel_cs2_14_1_0c = \$1192  | \$1193 ;
+  assign \$1194  = \sel_l4_s0$407  ^ \sel_l4_s0$408 ;
+  assign sel_cs2_15_0_0s = \$1194  ^ \sel_l4_s0$409 ;
+  assign \$1195  = \sel_l4_s0$407  & \sel_l4_s0$408 ;
+  assign \$1196  = \sel_l4_s0$407  & \sel_l4_s0$409 ;
+  assign \$1197  = \$1195  | \$1196 ;
   assign \$1198  = \sel_l4_s0$408  & \sel_l4_s0$409 ;
-  assign \$1199  = \sel_l4_s0$408  & \sel_l4_s0$410 ;
-  assign \$1200  = \$1198  | \$1199 ;
-  assign \$1201  = \sel_l4_s0$409  & \sel_l4_s0$410 ;
-  assign sel_cs2_15_1_0c = \$1200  | \$1201 ;
-  assign \$1202  = sel_cs2_0_0_0c ^ sel_cs2_0_1_0s;
-  assign sel_cs3_0_1_0s = \$1202  ^ \sel_l4_s0$413 ;
-  assign \$1203  = sel_cs2_0_0_0c & sel_cs2_0_1_0s;
-  assign \$1204  = sel_cs2_0_0_0c & \sel_l4_s0$413 ;
-  assign \$1205  = \$1203  | \$1204 ;
-  assign \$1206  = sel_cs2_0_1_0s & \sel_l4_s0$413 ;
-  assign sel_cs3_0_1_0c = \$1205  | \$1206 ;
-  assign \$1207  = sel_cs2_1_0_0c ^ sel_cs2_1_1_0s;
-  assign sel_cs3_1_1_0s = \$1207  ^ \sel_l4_s0$416 ;
-  assign \$1208  = sel_cs2_1_0_0c & sel_cs2_1_1_0s;
-  assign \$1209  = sel_cs2_1_0_0c & \sel_l4_s0$416 ;
-  assign \$1210  = \$1208  | \$1209 ;
-  assign \$1211  = sel_cs2_1_1_0s & \sel_l4_s0$416 ;
-  assign sel_cs3_1_1_0c = \$1210  | \$1211 ;
-  assign \$1212  = sel_cs2_2_0_0c ^ sel_cs2_2_1_0s;
-  assign sel_cs3_2_1_0s = \$1212  ^ \sel_l4_s0$419 ;
-  assign \$1213  = sel_cs2_2_0_0c & sel_cs2_2_1_0s;
-  assign \$1214  = sel_cs2_2_0_0c & \sel_l4_s0$419 ;
-  assign \$1215  = \$1213  | \$1214 ;
-  assign \$1216  = sel_cs2_2_1_0s & \sel_l4_s0$419 ;
-  assign sel_cs3_2_1_0c = \$1215  | \$1216 ;
-  assign \$1217  = sel_cs2_3_0_0c ^ sel_cs2_3_1_0s;
-  assign sel_cs3_3_1_0s = \$1217  ^ \sel_l4_s0$422 ;
-  assign \$1218  = sel_cs2_3_0_0c & sel_cs2_3_1_0s;
-  assign \$1219  = sel_cs2_3_0_0c & \sel_l4_s0$422 ;
-  assign \$1220  = \$1218  | \$1219 ;
-  assign \$1221  = sel_cs2_3_1_0s & \sel_l4_s0$422 ;
-  assign sel_cs3_3_1_0c = \$1220  | \$1221 ;
-  assign \$1222  = sel_cs2_4_0_0c ^ sel_cs2_4_1_0s;
-  assign sel_cs3_4_1_0s = \$1222  ^ \sel_l4_s0$425 ;
-  assign \$1223  = sel_cs2_4_0_0c & sel_cs2_4_1_0s;
-  assign \$1224  = sel_cs2_4_0_0c & \sel_l4_s0$425 ;
-  assign \$1225  = \$1223  | \$1224 ;
-  assign \$1226  = sel_cs2_4_1_0s & \sel_l4_s0$425 ;
-  assign sel_cs3_4_1_0c = \$1225  | \$1226 ;
-  assign \$1227  = sel_cs2_5_0_0c ^ sel_cs2_5_1_0s;
-  assign sel_cs3_5_1_0s = \$1227  ^ \sel_l4_s0$428 ;
-  assign \$1228  = sel_cs2_5_0_0c & sel_cs2_5_1_0s;
-  assign \$1229  = sel_cs2_5_0_0c & \sel_l4_s0$428 ;
-  assign \$1230  = \$1228  | \$1229 ;
-  assign \$1231  = sel_cs2_5_1_0s & \sel_l4_s0$428 ;
-  assign sel_cs3_5_1_0c = \$1230  | \$1231 ;
-  assign \$1232  = sel_cs2_6_0_0c ^ sel_cs2_6_1_0s;
-  assign sel_cs3_6_1_0s = \$1232  ^ \sel_l4_s0$431 ;
-  assign \$1233  = sel_cs2_6_0_0c & sel_cs2_6_1_0s;
-  assign \$1234  = sel_cs2_6_0_0c & \sel_l4_s0$431 ;
-  assign \$1235  = \$1233  | \$1234 ;
-  assign \$1236  = sel_cs2_6_1_0s & \sel_l4_s0$431 ;
-  assign sel_cs3_6_1_0c = \$1235  | \$1236 ;
-  assign \$1237  = sel_cs2_7_0_0c ^ sel_cs2_7_1_0s;
-  assign sel_cs3_7_1_0s = \$1237  ^ \sel_l4_s0$434 ;
-  assign \$1238  = sel_cs2_7_0_0c & sel_cs2_7_1_0s;
-  assign \$1239  = sel_cs2_7_0_0c & \sel_l4_s0$434 ;
-  assign \$1240  = \$1238  | \$1239 ;
-  assign \$1241  = sel_cs2_7_1_0s & \sel_l4_s0$434 ;
-  assign sel_cs3_7_1_0c = \$1240  | \$1241 ;
-  assign \$1242  = sel_cs2_8_0_0c ^ sel_cs2_8_1_0s;
-  assign sel_cs3_8_1_0s = \$1242  ^ \sel_l4_s0$437 ;
-  assign \$1243  = sel_cs2_8_0_0c & sel_cs2_8_1_0s;
-  assign \$1244  = sel_cs2_8_0_0c & \sel_l4_s0$437 ;
-  assign \$1245  = \$1243  | \$1244 ;
-  assign \$1246  = sel_cs2_8_1_0s & \sel_l4_s0$437 ;
-  assign sel_cs3_8_1_0c = \$1245  | \$1246 ;
-  assign \$1247  = sel_cs2_9_0_0c ^ sel_cs2_9_1_0s;
-  assign sel_cs3_9_1_0s = \$1247  ^ \sel_l4_s0$440 ;
-  assign \$1248  = sel_cs2_9_0_0c & sel_cs2_9_1_0s;
-  assign \$1249  = sel_cs2_9_0_0c & \sel_l4_s0$440 ;
-  assign \$1250  = \$1248  | \$1249 ;
-  assign \$1251  = sel_cs2_9_1_0s & \sel_l4_s0$440 ;
-  assign sel_cs3_9_1_0c = \$1250  | \$1251 ;
-  assign \$1252  = sel_cs2_10_0_0c ^ sel_cs2_10_1_0s;
-  assign sel_cs3_10_1_0s = \$1252  ^ \sel_l4_s0$443 ;
-  assign \$1253  = sel_cs2_10_0_0c & sel_cs2_10_1_0s;
-  assign \$1254  = sel_cs2_10_0_0c & \sel_l4_s0$443 ;
-  assign \$1255  = \$1253  | \$1254 ;
-  assign \$1256  = sel_cs2_10_1_0s & \sel_l4_s0$443 ;
-  assign sel_cs3_10_1_0c = \$1255  | \$1256 ;
-  assign \$1257  = sel_cs2_11_0_0c ^ sel_cs2_11_1_0s;
-  assign sel_cs3_11_1_0s = \$1257  ^ \sel_l4_s0$446 ;
-  assign \$1258  = sel_cs2_11_0_0c & sel_cs2_11_1_0s;
-  assign \$1259  = sel_cs2_11_0_0c & \sel_l4_s0$446 ;
-  assign \$1260  = \$1258  | \$1259 ;
-  assign \$1261  = sel_cs2_11_1_0s & \sel_l4_s0$446 ;
-  assign sel_cs3_11_1_0c = \$1260  | \$1261 ;
-  assign \$1262  = sel_cs2_12_0_0c ^ sel_cs2_12_1_0s;
-  assign sel_cs3_12_1_0s = \$1262  ^ \sel_l4_s0$449 ;
-  assign \$1263  = sel_cs2_12_0_0c & sel_cs2_12_1_0s;
-  assign \$1264  = sel_cs2_12_0_0c & \sel_l4_s0$449 ;
-  assign \$1265  = \$1263  | \$1264 ;
-  assign \$1266  = sel_cs2_12_1_0s & \sel_l4_s0$449 ;
-  assign sel_cs3_12_1_0c = \$1265  | \$1266 ;
-  assign \$1267  = sel_cs2_13_0_0c ^ sel_cs2_13_1_0s;
-  assign sel_cs3_13_1_0s = \$1267  ^ \sel_l4_s0$452 ;
-  assign \$1268  = sel_cs2_13_0_0c & sel_cs2_13_1_0s;
-  assign \$1269  = sel_cs2_13_0_0c & \sel_l4_s0$452 ;
-  assign \$1270  = \$1268  | \$1269 ;
-  assign \$1271  = sel_cs2_13_1_0s & \sel_l4_s0$452 ;
-  assign sel_cs3_13_1_0c = \$1270  | \$1271 ;
-  assign \$1272  = sel_cs2_14_0_0c ^ sel_cs2_14_1_0s;
-  assign sel_cs3_14_1_0s = \$1272  ^ \sel_l4_s0$455 ;
-  assign \$1273  = sel_cs2_14_0_0c & sel_cs2_14_1_0s;
-  assign \$1274  = sel_cs2_14_0_0c & \sel_l4_s0$455 ;
-  assign \$1275  = \$1273  | \$1274 ;
-  assign \$1276  = sel_cs2_14_1_0s & \sel_l4_s0$455 ;
-  assign sel_cs3_14_1_0c = \$1275  | \$1276 ;
-  assign \$1277  = sel_cs2_15_0_0c ^ sel_cs2_15_1_0s;
-  assign sel_cs3_15_1_0s = \$1277  ^ \sel_l4_s0$458 ;
-  assign \$1278  = sel_cs2_15_0_0c & sel_cs2_15_1_0s;
-  assign \$1279  = sel_cs2_15_0_0c & \sel_l4_s0$458 ;
-  assign \$1280  = \$1278  | \$1279 ;
-  assign \$1281  = sel_cs2_15_1_0s & \sel_l4_s0$458 ;
-  assign sel_cs3_15_1_0c = \$1280  | \$1281 ;
-  assign \$1282  = sel_cs3_0_1_0c ^ sel_cs2_0_1_0c;
-  assign sel_cs4_0_2_0s = \$1282  ^ \sel_l4_s0$461 ;
-  assign \$1283  = sel_cs3_0_1_0c & sel_cs2_0_1_0c;
-  assign \$1284  = sel_cs3_0_1_0c & \sel_l4_s0$461 ;
-  assign \$1285  = \$1283  | \$1284 ;
-  assign \$1286  = sel_cs2_0_1_0c & \sel_l4_s0$461 ;
-  assign sel_cs4_0_2_0c = \$1285  | \$1286 ;
-  assign \$1287  = sel_cs3_1_1_0c ^ sel_cs2_1_1_0c;
-  assign sel_cs4_1_2_0s = \$1287  ^ \sel_l4_s0$464 ;
-  assign \$1288  = sel_cs3_1_1_0c & sel_cs2_1_1_0c;
-  assign \$1289  = sel_cs3_1_1_0c & \sel_l4_s0$464 ;
-  assign \$1290  = \$1288  | \$1289 ;
-  assign \$1291  = sel_cs2_1_1_0c & \sel_l4_s0$464 ;
-  assign sel_cs4_1_2_0c = \$1290  | \$1291 ;
-  assign \$1292  = sel_cs3_2_1_0c ^ sel_cs2_2_1_0c;
-  assign sel_cs4_2_2_0s = \$1292  ^ \sel_l4_s0$467 ;
-  assign \$1293  = sel_cs3_2_1_0c & sel_cs2_2_1_0c;
-  assign \$1294  = sel_cs3_2_1_0c & \sel_l4_s0$467 ;
-  assign \$1295  = \$1293  | \$1294 ;
-  assign \$1296  = sel_cs2_2_1_0c & \sel_l4_s0$467 ;
-  assign sel_cs4_2_2_0c = \$1295  | \$1296 ;
-  assign \$1297  = sel_cs3_3_1_0c ^ sel_cs2_3_1_0c;
-  assign sel_cs4_3_2_0s = \$1297  ^ \sel_l4_s0$470 ;
-  assign \$1298  = sel_cs3_3_1_0c & sel_cs2_3_1_0c;
-  assign \$1299  = sel_cs3_3_1_0c & \sel_l4_s0$470 ;
-  assign \$1300  = \$1298  | \$1299 ;
-  assign \$1301  = sel_cs2_3_1_0c & \sel_l4_s0$470 ;
-  assign sel_cs4_3_2_0c = \$1300  | \$1301 ;
-  assign \$1302  = sel_cs3_4_1_0c ^ sel_cs2_4_1_0c;
-  assign sel_cs4_4_2_0s = \$1302  ^ \sel_l4_s0$473 ;
-  assign \$1303  = sel_cs3_4_1_0c & sel_cs2_4_1_0c;
-  assign \$1304  = sel_cs3_4_1_0c & \sel_l4_s0$473 ;
-  assign \$1305  = \$1303  | \$1304 ;
-  assign \$1306  = sel_cs2_4_1_0c & \sel_l4_s0$473 ;
-  assign sel_cs4_4_2_0c = \$1305  | \$1306 ;
-  assign \$1307  = sel_cs3_5_1_0c ^ sel_cs2_5_1_0c;
-  assign sel_cs4_5_2_0s = \$1307  ^ \sel_l4_s0$476 ;
-  assign \$1308  = sel_cs3_5_1_0c & sel_cs2_5_1_0c;
-  assign \$1309  = sel_cs3_5_1_0c & \sel_l4_s0$476 ;
-  assign \$1310  = \$1308  | \$1309 ;
-  assign \$1311  = sel_cs2_5_1_0c & \sel_l4_s0$476 ;
-  assign sel_cs4_5_2_0c = \$1310  | \$1311 ;
-  assign \$1312  = sel_cs3_6_1_0c ^ sel_cs2_6_1_0c;
-  assign sel_cs4_6_2_0s = \$1312  ^ \sel_l4_s0$479 ;
-  assign \$1313  = sel_cs3_6_1_0c & sel_cs2_6_1_0c;
-  assign \$1314  = sel_cs3_6_1_0c & \sel_l4_s0$479 ;
-  assign \$1315  = \$1313  | \$1314 ;
-  assign \$1316  = sel_cs2_6_1_0c & \sel_l4_s0$479 ;
-  assign sel_cs4_6_2_0c = \$1315  | \$1316 ;
-  assign \$1317  = sel_cs3_7_1_0c ^ sel_cs2_7_1_0c;
-  assign sel_cs4_7_2_0s = \$1317  ^ \sel_l4_s0$482 ;
-  assign \$1318  = sel_cs3_7_1_0c & sel_cs2_7_1_0c;
-  assign \$1319  = sel_cs3_7_1_0c & \sel_l4_s0$482 ;
-  assign \$1320  = \$1318  | \$1319 ;
-  assign \$1321  = sel_cs2_7_1_0c & \sel_l4_s0$482 ;
-  assign sel_cs4_7_2_0c = \$1320  | \$1321 ;
-  assign \$1322  = sel_cs3_8_1_0c ^ sel_cs2_8_1_0c;
-  assign sel_cs4_8_2_0s = \$1322  ^ \sel_l4_s0$485 ;
-  assign \$1323  = sel_cs3_8_1_0c & sel_cs2_8_1_0c;
-  assign \$1324  = sel_cs3_8_1_0c & \sel_l4_s0$485 ;
-  assign \$1325  = \$1323  | \$1324 ;
-  assign \$1326  = sel_cs2_8_1_0c & \sel_l4_s0$485 ;
-  assign sel_cs4_8_2_0c = \$1325  | \$1326 ;
-  assign \$1327  = sel_cs3_9_1_0c ^ sel_cs2_9_1_0c;
-  assign sel_cs4_9_2_0s = \$1327  ^ \sel_l4_s0$488 ;
-  assign \$1328  = sel_cs3_9_1_0c & sel_cs2_9_1_0c;
-  assign \$1329  = sel_cs3_9_1_0c & \sel_l4_s0$488 ;
-  assign \$1330  = \$1328  | \$1329 ;
-  assign \$1331  = sel_cs2_9_1_0c & \sel_l4_s0$488 ;
-  assign sel_cs4_9_2_0c = \$1330  | \$1331 ;
-  assign \$1332  = sel_cs3_10_1_0c ^ sel_cs2_10_1_0c;
-  assign sel_cs4_10_2_0s = \$1332  ^ \sel_l4_s0$491 ;
-  assign \$1333  = sel_cs3_10_1_0c & sel_cs2_10_1_0c;
-  assign \$1334  = sel_cs3_10_1_0c & \sel_l4_s0$491 ;
-  assign \$1335  = \$1333  | \$1334 ;
-  assign \$1336  = sel_cs2_10_1_0c & \sel_l4_s0$491 ;
-  assign sel_cs4_10_2_0c = \$1335  | \$1336 ;
-  assign \$1337  = sel_cs3_11_1_0c ^ sel_cs2_11_1_0c;
-  assign sel_cs4_11_2_0s = \$1337  ^ \sel_l4_s0$494 ;
-  assign \$1338  = sel_cs3_11_1_0c & sel_cs2_11_1_0c;
-  assign \$1339  = sel_cs3_11_1_0c & \sel_l4_s0$494 ;
-  assign \$1340  = \$1338  | \$1339 ;
-  assign \$1341  = sel_cs2_11_1_0c & \sel_l4_s0$494 ;
-  assign sel_cs4_11_2_0c = \$1340  | \$1341 ;
-  assign \$1342  = sel_cs3_12_1_0c ^ sel_cs2_12_1_0c;
-  assign sel_cs4_12_2_0s = \$1342  ^ \sel_l4_s0$497 ;
-  assign \$1343  = sel_cs3_12_1_0c & sel_cs2_12_1_0c;
-  assign \$1344  = sel_cs3_12_1_0c & \sel_l4_s0$497 ;
-  assign \$1345  = \$1343  | \$1344 ;
-  assign \$1346  = sel_cs2_12_1_0c & \sel_l4_s0$497 ;
-  assign sel_cs4_12_2_0c = \$1345  | \$1346 ;
-  assign \$1347  = sel_cs3_13_1_0c ^ sel_cs2_13_1_0c;
-  assign sel_cs4_13_2_0s = \$1347  ^ \sel_l4_s0$500 ;
-  assign \$1348  = sel_cs3_13_1_0c & sel_cs2_13_1_0c;
-  assign \$1349  = sel_cs3_13_1_0c & \sel_l4_s0$500 ;
-  assign \$1350  = \$1348  | \$1349 ;
-  assign \$1351  = sel_cs2_13_1_0c & \sel_l4_s0$500 ;
-  assign sel_cs4_13_2_0c = \$1350  | \$1351 ;
-  assign \$1352  = sel_cs3_14_1_0c ^ sel_cs2_14_1_0c;
-  assign sel_cs4_14_2_0s = \$1352  ^ \sel_l4_s0$503 ;
-  assign \$1353  = sel_cs3_14_1_0c & sel_cs2_14_1_0c;
-  assign \$1354  = sel_cs3_14_1_0c & \sel_l4_s0$503 ;
-  assign \$1355  = \$1353  | \$1354 ;
-  assign \$1356  = sel_cs2_14_1_0c & \sel_l4_s0$503 ;
-  assign sel_cs4_14_2_0c = \$1355  | \$1356 ;
-  assign \$1357  = sel_cs3_15_1_0c ^ sel_cs2_15_1_0c;
-  assign sel_cs4_15_2_0s = \$1357  ^ \sel_l4_s0$506 ;
-  assign \$1358  = sel_cs3_15_1_0c & sel_cs2_15_1_0c;
-  assign \$1359  = sel_cs3_15_1_0c & \sel_l4_s0$506 ;
-  assign \$1360  = \$1358  | \$1359 ;
-  assign \$1361  = sel_cs2_15_1_0c & \sel_l4_s0$506 ;
-  assign sel_cs4_15_2_0c = \$1360  | \$1361 ;
-  assign \$1362  = 8'hff >> { sel_cs4_0_2_0c, sel_cs4_0_2_0s, sel_cs3_0_1_0s, sel_cs2_0_0_0s };
-  assign \$1363  = 8'hff >> { sel_cs4_1_2_0c, sel_cs4_1_2_0s, sel_cs3_1_1_0s, sel_cs2_1_0_0s };
-  assign \$1364  = 8'hff >> { sel_cs4_2_2_0c, sel_cs4_2_2_0s, sel_cs3_2_1_0s, sel_cs2_2_0_0s };
-  assign \$1365  = 8'hff >> { sel_cs4_3_2_0c, sel_cs4_3_2_0s, sel_cs3_3_1_0s, sel_cs2_3_0_0s };
-  assign \$1366  = 8'hff >> { sel_cs4_4_2_0c, sel_cs4_4_2_0s, sel_cs3_4_1_0s, sel_cs2_4_0_0s };
-  assign \$1367  = 8'hff >> { sel_cs4_5_2_0c, sel_cs4_5_2_0s, sel_cs3_5_1_0s, sel_cs2_5_0_0s };
-  assign \$1368  = 8'hff >> { sel_cs4_6_2_0c, sel_cs4_6_2_0s, sel_cs3_6_1_0s, sel_cs2_6_0_0s };
-  assign \$1369  = 8'hff >> { sel_cs4_7_2_0c, sel_cs4_7_2_0s, sel_cs3_7_1_0s, sel_cs2_7_0_0s };
-  assign \$1370  = 8'hff >> { sel_cs4_8_2_0c, sel_cs4_8_2_0s, sel_cs3_8_1_0s, sel_cs2_8_0_0s };
-  assign \$1371  = 8'hff >> { sel_cs4_9_2_0c, sel_cs4_9_2_0s, sel_cs3_9_1_0s, sel_cs2_9_0_0s };
-  assign \$1372  = 8'hff >> { sel_cs4_10_2_0c, sel_cs4_10_2_0s, sel_cs3_10_1_0s, sel_cs2_10_0_0s };
-  assign \$1373  = 8'hff >> { sel_cs4_11_2_0c, sel_cs4_11_2_0s, sel_cs3_11_1_0s, sel_cs2_11_0_0s };
-  assign \$1374  = 8'hff >> { sel_cs4_12_2_0c, sel_cs4_12_2_0s, sel_cs3_12_1_0s, sel_cs2_12_0_0s };
-  assign \$1375  = 8'hff >> { sel_cs4_13_2_0c, sel_cs4_13_2_0s, sel_cs3_13_1_0s, sel_cs2_13_0_0s };
-  assign \$1376  = 8'hff >> { sel_cs4_14_2_0c, sel_cs4_14_2_0s, sel_cs3_14_1_0s, sel_cs2_14_0_0s };
-  assign \$1377  = 8'hff >> { sel_cs4_15_2_0c, sel_cs4_15_2_0s, sel_cs3_15_1_0s, sel_cs2_15_0_0s };
+  assign sel_cs2_15_0_0c = \$1197  | \$1198 ;
+  assign \$1199  = \sel_l4_s0$412  ^ \sel_l4_s0$413 ;
+  assign sel_cs2_15_1_0s = \$1199  ^ \sel_l4_s0$414 ;
+  assign \$1200  = \sel_l4_s0$412  & \sel_l4_s0$413 ;
+  assign \$1201  = \sel_l4_s0$412  & \sel_l4_s0$414 ;
+  assign \$1202  = \$1200  | \$1201 ;
+  assign \$1203  = \sel_l4_s0$413  & \sel_l4_s0$414 ;
+  assign sel_cs2_15_1_0c = \$1202  | \$1203 ;
+  assign \$1204  = sel_cs2_0_0_0c ^ sel_cs2_0_1_0s;
+  assign sel_cs3_0_1_0s = \$1204  ^ \sel_l4_s0$417 ;
+  assign \$1205  = sel_cs2_0_0_0c & sel_cs2_0_1_0s;
+  assign \$1206  = sel_cs2_0_0_0c & \sel_l4_s0$417 ;
+  assign \$1207  = \$1205  | \$1206 ;
+  assign \$1208  = sel_cs2_0_1_0s & \sel_l4_s0$417 ;
+  assign sel_cs3_0_1_0c = \$1207  | \$1208 ;
+  assign \$1209  = sel_cs2_1_0_0c ^ sel_cs2_1_1_0s;
+  assign sel_cs3_1_1_0s = \$1209  ^ \sel_l4_s0$420 ;
+  assign \$1210  = sel_cs2_1_0_0c & sel_cs2_1_1_0s;
+  assign \$1211  = sel_cs2_1_0_0c & \sel_l4_s0$420 ;
+  assign \$1212  = \$1210  | \$1211 ;
+  assign \$1213  = sel_cs2_1_1_0s & \sel_l4_s0$420 ;
+  assign sel_cs3_1_1_0c = \$1212  | \$1213 ;
+  assign \$1214  = sel_cs2_2_0_0c ^ sel_cs2_2_1_0s;
+  assign sel_cs3_2_1_0s = \$1214  ^ \sel_l4_s0$423 ;
+  assign \$1215  = sel_cs2_2_0_0c & sel_cs2_2_1_0s;
+  assign \$1216  = sel_cs2_2_0_0c & \sel_l4_s0$423 ;
+  assign \$1217  = \$1215  | \$1216 ;
+  assign \$1218  = sel_cs2_2_1_0s & \sel_l4_s0$423 ;
+  assign sel_cs3_2_1_0c = \$1217  | \$1218 ;
+  assign \$1219  = sel_cs2_3_0_0c ^ sel_cs2_3_1_0s;
+  assign sel_cs3_3_1_0s = \$1219  ^ \sel_l4_s0$426 ;
+  assign \$1220  = sel_cs2_3_0_0c & sel_cs2_3_1_0s;
+  assign \$1221  = sel_cs2_3_0_0c & \sel_l4_s0$426 ;
+  assign \$1222  = \$1220  | \$1221 ;
+  assign \$1223  = sel_cs2_3_1_0s & \sel_l4_s0$426 ;
+  assign sel_cs3_3_1_0c = \$1222  | \$1223 ;
+  assign \$1224  = sel_cs2_4_0_0c ^ sel_cs2_4_1_0s;
+  assign sel_cs3_4_1_0s = \$1224  ^ \sel_l4_s0$429 ;
+  assign \$1225  = sel_cs2_4_0_0c & sel_cs2_4_1_0s;
+  assign \$1226  = sel_cs2_4_0_0c & \sel_l4_s0$429 ;
+  assign \$1227  = \$1225  | \$1226 ;
+  assign \$1228  = sel_cs2_4_1_0s & \sel_l4_s0$429 ;
+  assign sel_cs3_4_1_0c = \$1227  | \$1228 ;
+  assign \$1229  = sel_cs2_5_0_0c ^ sel_cs2_5_1_0s;
+  assign sel_cs3_5_1_0s = \$1229  ^ \sel_l4_s0$432 ;
+  assign \$1230  = sel_cs2_5_0_0c & sel_cs2_5_1_0s;
+  assign \$1231  = sel_cs2_5_0_0c & \sel_l4_s0$432 ;
+  assign \$1232  = \$1230  | \$1231 ;
+  assign \$1233  = sel_cs2_5_1_0s & \sel_l4_s0$432 ;
+  assign sel_cs3_5_1_0c = \$1232  | \$1233 ;
+  assign \$1234  = sel_cs2_6_0_0c ^ sel_cs2_6_1_0s;
+  assign sel_cs3_6_1_0s = \$1234  ^ \sel_l4_s0$435 ;
+  assign \$1235  = sel_cs2_6_0_0c & sel_cs2_6_1_0s;
+  assign \$1236  = sel_cs2_6_0_0c & \sel_l4_s0$435 ;
+  assign \$1237  = \$1235  | \$1236 ;
+  assign \$1238  = sel_cs2_6_1_0s & \sel_l4_s0$435 ;
+  assign sel_cs3_6_1_0c = \$1237  | \$1238 ;
+  assign \$1239  = sel_cs2_7_0_0c ^ sel_cs2_7_1_0s;
+  assign sel_cs3_7_1_0s = \$1239  ^ \sel_l4_s0$438 ;
+  assign \$1240  = sel_cs2_7_0_0c & sel_cs2_7_1_0s;
+  assign \$1241  = sel_cs2_7_0_0c & \sel_l4_s0$438 ;
+  assign \$1242  = \$1240  | \$1241 ;
+  assign \$1243  = sel_cs2_7_1_0s & \sel_l4_s0$438 ;
+  assign sel_cs3_7_1_0c = \$1242  | \$1243 ;
+  assign \$1244  = sel_cs2_8_0_0c ^ sel_cs2_8_1_0s;
+  assign sel_cs3_8_1_0s = \$1244  ^ \sel_l4_s0$441 ;
+  assign \$1245  = sel_cs2_8_0_0c & sel_cs2_8_1_0s;
+  assign \$1246  = sel_cs2_8_0_0c & \sel_l4_s0$441 ;
+  assign \$1247  = \$1245  | \$1246 ;
+  assign \$1248  = sel_cs2_8_1_0s & \sel_l4_s0$441 ;
+  assign sel_cs3_8_1_0c = \$1247  | \$1248 ;
+  assign \$1249  = sel_cs2_9_0_0c ^ sel_cs2_9_1_0s;
+  assign sel_cs3_9_1_0s = \$1249  ^ \sel_l4_s0$444 ;
+  assign \$1250  = sel_cs2_9_0_0c & sel_cs2_9_1_0s;
+  assign \$1251  = sel_cs2_9_0_0c & \sel_l4_s0$444 ;
+  assign \$1252  = \$1250  | \$1251 ;
+  assign \$1253  = sel_cs2_9_1_0s & \sel_l4_s0$444 ;
+  assign sel_cs3_9_1_0c = \$1252  | \$1253 ;
+  assign \$1254  = sel_cs2_10_0_0c ^ sel_cs2_10_1_0s;
+  assign sel_cs3_10_1_0s = \$1254  ^ \sel_l4_s0$447 ;
+  assign \$1255  = sel_cs2_10_0_0c & sel_cs2_10_1_0s;
+  assign \$1256  = sel_cs2_10_0_0c & \sel_l4_s0$447 ;
+  assign \$1257  = \$1255  | \$1256 ;
+  assign \$1258  = sel_cs2_10_1_0s & \sel_l4_s0$447 ;
+  assign sel_cs3_10_1_0c = \$1257  | \$1258 ;
+  assign \$1259  = sel_cs2_11_0_0c ^ sel_cs2_11_1_0s;
+  assign sel_cs3_11_1_0s = \$1259  ^ \sel_l4_s0$450 ;
+  assign \$1260  = sel_cs2_11_0_0c & sel_cs2_11_1_0s;
+  assign \$1261  = sel_cs2_11_0_0c & \sel_l4_s0$450 ;
+  assign \$1262  = \$1260  | \$1261 ;
+  assign \$1263  = sel_cs2_11_1_0s & \sel_l4_s0$450 ;
+  assign sel_cs3_11_1_0c = \$1262  | \$1263 ;
+  assign \$1264  = sel_cs2_12_0_0c ^ sel_cs2_12_1_0s;
+  assign sel_cs3_12_1_0s = \$1264  ^ \sel_l4_s0$453 ;
+  assign \$1265  = sel_cs2_12_0_0c & sel_cs2_12_1_0s;
+  assign \$1266  = sel_cs2_12_0_0c & \sel_l4_s0$453 ;
+  assign \$1267  = \$1265  | \$1266 ;
+  assign \$1268  = sel_cs2_12_1_0s & \sel_l4_s0$453 ;
+  assign sel_cs3_12_1_0c = \$1267  | \$1268 ;
+  assign \$1269  = sel_cs2_13_0_0c ^ sel_cs2_13_1_0s;
+  assign sel_cs3_13_1_0s = \$1269  ^ \sel_l4_s0$456 ;
+  assign \$1270  = sel_cs2_13_0_0c & sel_cs2_13_1_0s;
+  assign \$1271  = sel_cs2_13_0_0c & \sel_l4_s0$456 ;
+  assign \$1272  = \$1270  | \$1271 ;
+  assign \$1273  = sel_cs2_13_1_0s & \sel_l4_s0$456 ;
+  assign sel_cs3_13_1_0c = \$1272  | \$1273 ;
+  assign \$1274  = sel_cs2_14_0_0c ^ sel_cs2_14_1_0s;
+  assign sel_cs3_14_1_0s = \$1274  ^ \sel_l4_s0$459 ;
+  assign \$1275  = sel_cs2_14_0_0c & sel_cs2_14_1_0s;
+  assign \$1276  = sel_cs2_14_0_0c & \sel_l4_s0$459 ;
+  assign \$1277  = \$1275  | \$1276 ;
+  assign \$1278  = sel_cs2_14_1_0s & \sel_l4_s0$459 ;
+  assign sel_cs3_14_1_0c = \$1277  | \$1278 ;
+  assign \$1279  = sel_cs2_15_0_0c ^ sel_cs2_15_1_0s;
+  assign sel_cs3_15_1_0s = \$1279  ^ \sel_l4_s0$462 ;
+  assign \$1280  = sel_cs2_15_0_0c & sel_cs2_15_1_0s;
+  assign \$1281  = sel_cs2_15_0_0c & \sel_l4_s0$462 ;
+  assign \$1282  = \$1280  | \$1281 ;
+  assign \$1283  = sel_cs2_15_1_0s & \sel_l4_s0$462 ;
+  assign sel_cs3_15_1_0c = \$1282  | \$1283 ;
+  assign \$1284  = sel_cs3_0_1_0c ^ sel_cs2_0_1_0c;
+  assign sel_cs4_0_2_0s = \$1284  ^ \sel_l4_s0$465 ;
+  assign \$1285  = sel_cs3_0_1_0c & sel_cs2_0_1_0c;
+  assign \$1286  = sel_cs3_0_1_0c & \sel_l4_s0$465 ;
+  assign \$1287  = \$1285  | \$1286 ;
+  assign \$1288  = sel_cs2_0_1_0c & \sel_l4_s0$465 ;
+  assign sel_cs4_0_2_0c = \$1287  | \$1288 ;
+  assign \$1289  = sel_cs3_1_1_0c ^ sel_cs2_1_1_0c;
+  assign sel_cs4_1_2_0s = \$1289  ^ \sel_l4_s0$468 ;
+  assign \$1290  = sel_cs3_1_1_0c & sel_cs2_1_1_0c;
+  assign \$1291  = sel_cs3_1_1_0c & \sel_l4_s0$468 ;
+  assign \$1292  = \$1290  | \$1291 ;
+  assign \$1293  = sel_cs2_1_1_0c & \sel_l4_s0$468 ;
+  assign sel_cs4_1_2_0c = \$1292  | \$1293 ;
+  assign \$1294  = sel_cs3_2_1_0c ^ sel_cs2_2_1_0c;
+  assign sel_cs4_2_2_0s = \$1294  ^ \sel_l4_s0$471 ;
+  assign \$1295  = sel_cs3_2_1_0c & sel_cs2_2_1_0c;
+  assign \$1296  = sel_cs3_2_1_0c & \sel_l4_s0$471 ;
+  assign \$1297  = \$1295  | \$1296 ;
+  assign \$1298  = sel_cs2_2_1_0c & \sel_l4_s0$471 ;
+  assign sel_cs4_2_2_0c = \$1297  | \$1298 ;
+  assign \$1299  = sel_cs3_3_1_0c ^ sel_cs2_3_1_0c;
+  assign sel_cs4_3_2_0s = \$1299  ^ \sel_l4_s0$474 ;
+  assign \$1300  = sel_cs3_3_1_0c & sel_cs2_3_1_0c;
+  assign \$1301  = sel_cs3_3_1_0c & \sel_l4_s0$474 ;
+  assign \$1302  = \$1300  | \$1301 ;
+  assign \$1303  = sel_cs2_3_1_0c & \sel_l4_s0$474 ;
+  assign sel_cs4_3_2_0c = \$1302  | \$1303 ;
+  assign \$1304  = sel_cs3_4_1_0c ^ sel_cs2_4_1_0c;
+  assign sel_cs4_4_2_0s = \$1304  ^ \sel_l4_s0$477 ;
+  assign \$1305  = sel_cs3_4_1_0c & sel_cs2_4_1_0c;
+  assign \$1306  = sel_cs3_4_1_0c & \sel_l4_s0$477 ;
+  assign \$1307  = \$1305  | \$1306 ;
+  assign \$1308  = sel_cs2_4_1_0c & \sel_l4_s0$477 ;
+  assign sel_cs4_4_2_0c = \$1307  | \$1308 ;
+  assign \$1309  = sel_cs3_5_1_0c ^ sel_cs2_5_1_0c;
+  assign sel_cs4_5_2_0s = \$1309  ^ \sel_l4_s0$480 ;
+  assign \$1310  = sel_cs3_5_1_0c & sel_cs2_5_1_0c;
+  assign \$1311  = sel_cs3_5_1_0c & \sel_l4_s0$480 ;
+  assign \$1312  = \$1310  | \$1311 ;
+  assign \$1313  = sel_cs2_5_1_0c & \sel_l4_s0$480 ;
+  assign sel_cs4_5_2_0c = \$1312  | \$1313 ;
+  assign \$1314  = sel_cs3_6_1_0c ^ sel_cs2_6_1_0c;
+  assign sel_cs4_6_2_0s = \$1314  ^ \sel_l4_s0$483 ;
+  assign \$1315  = sel_cs3_6_1_0c & sel_cs2_6_1_0c;
+  assign \$1316  = sel_cs3_6_1_0c & \sel_l4_s0$483 ;
+  assign \$1317  = \$1315  | \$1316 ;
+  assign \$1318  = sel_cs2_6_1_0c & \sel_l4_s0$483 ;
+  assign sel_cs4_6_2_0c = \$1317  | \$1318 ;
+  assign \$1319  = sel_cs3_7_1_0c ^ sel_cs2_7_1_0c;
+  assign sel_cs4_7_2_0s = \$1319  ^ \sel_l4_s0$486 ;
+  assign \$1320  = sel_cs3_7_1_0c & sel_cs2_7_1_0c;
+  assign \$1321  = sel_cs3_7_1_0c & \sel_l4_s0$486 ;
+  assign \$1322  = \$1320  | \$1321 ;
+  assign \$1323  = sel_cs2_7_1_0c & \sel_l4_s0$486 ;
+  assign sel_cs4_7_2_0c = \$1322  | \$1323 ;
+  assign \$1324  = sel_cs3_8_1_0c ^ sel_cs2_8_1_0c;
+  assign sel_cs4_8_2_0s = \$1324  ^ \sel_l4_s0$489 ;
+  assign \$1325  = sel_cs3_8_1_0c & sel_cs2_8_1_0c;
+  assign \$1326  = sel_cs3_8_1_0c & \sel_l4_s0$489 ;
+  assign \$1327  = \$1325  | \$1326 ;
+  assign \$1328  = sel_cs2_8_1_0c & \sel_l4_s0$489 ;
+  assign sel_cs4_8_2_0c = \$1327  | \$1328 ;
+  assign \$1329  = sel_cs3_9_1_0c ^ sel_cs2_9_1_0c;
+  assign sel_cs4_9_2_0s = \$1329  ^ \sel_l4_s0$492 ;
+  assign \$1330  = sel_cs3_9_1_0c & sel_cs2_9_1_0c;
+  assign \$1331  = sel_cs3_9_1_0c & \sel_l4_s0$492 ;
+  assign \$1332  = \$1330  | \$1331 ;
+  assign \$1333  = sel_cs2_9_1_0c & \sel_l4_s0$492 ;
+  assign sel_cs4_9_2_0c = \$1332  | \$1333 ;
+  assign \$1334  = sel_cs3_10_1_0c ^ sel_cs2_10_1_0c;
+  assign sel_cs4_10_2_0s = \$1334  ^ \sel_l4_s0$495 ;
+  assign \$1335  = sel_cs3_10_1_0c & sel_cs2_10_1_0c;
+  assign \$1336  = sel_cs3_10_1_0c & \sel_l4_s0$495 ;
+  assign \$1337  = \$1335  | \$1336 ;
+  assign \$1338  = sel_cs2_10_1_0c & \sel_l4_s0$495 ;
+  assign sel_cs4_10_2_0c = \$1337  | \$1338 ;
+  assign \$1339  = sel_cs3_11_1_0c ^ sel_cs2_11_1_0c;
+  assign sel_cs4_11_2_0s = \$1339  ^ \sel_l4_s0$498 ;
+  assign \$1340  = sel_cs3_11_1_0c & sel_cs2_11_1_0c;
+  assign \$1341  = sel_cs3_11_1_0c & \sel_l4_s0$498 ;
+  assign \$1342  = \$1340  | \$1341 ;
+  assign \$1343  = sel_cs2_11_1_0c & \sel_l4_s0$498 ;
+  assign sel_cs4_11_2_0c = \$1342  | \$1343 ;
+  assign \$1344  = sel_cs3_12_1_0c ^ sel_cs2_12_1_0c;
+  assign sel_cs4_12_2_0s = \$1344  ^ \sel_l4_s0$501 ;
+  assign \$1345  = sel_cs3_12_1_0c & sel_cs2_12_1_0c;
+  assign \$1346  = sel_cs3_12_1_0c & \sel_l4_s0$501 ;
+  assign \$1347  = \$1345  | \$1346 ;
+  assign \$1348  = sel_cs2_12_1_0c & \sel_l4_s0$501 ;
+  assign sel_cs4_12_2_0c = \$1347  | \$1348 ;
+  assign \$1349  = sel_cs3_13_1_0c ^ sel_cs2_13_1_0c;
+  assign sel_cs4_13_2_0s = \$1349  ^ \sel_l4_s0$504 ;
+  assign \$1350  = sel_cs3_13_1_0c & sel_cs2_13_1_0c;
+  assign \$1351  = sel_cs3_13_1_0c & \sel_l4_s0$504 ;
+  assign \$1352  = \$1350  | \$1351 ;
+  assign \$1353  = sel_cs2_13_1_0c & \sel_l4_s0$504 ;
+  assign sel_cs4_13_2_0c = \$1352  | \$1353 ;
+  assign \$1354  = sel_cs3_14_1_0c ^ sel_cs2_14_1_0c;
+  assign sel_cs4_14_2_0s = \$1354  ^ \sel_l4_s0$507 ;
+  assign \$1355  = sel_cs3_14_1_0c & sel_cs2_14_1_0c;
+  assign \$1356  = sel_cs3_14_1_0c & \sel_l4_s0$507 ;
+  assign \$1357  = \$1355  | \$1356 ;
+  assign \$1358  = sel_cs2_14_1_0c & \sel_l4_s0$507 ;
+  assign sel_cs4_14_2_0c = \$1357  | \$1358 ;
+  assign \$1359  = sel_cs3_15_1_0c ^ sel_cs2_15_1_0c;
+  assign sel_cs4_15_2_0s = \$1359  ^ \sel_l4_s0$510 ;
+  assign \$1360  = sel_cs3_15_1_0c & sel_cs2_15_1_0c;
+  assign \$1361  = sel_cs3_15_1_0c & \sel_l4_s0$510 ;
+  assign \$1362  = \$1360  | \$1361 ;
+  assign \$1363  = sel_cs2_15_1_0c & \sel_l4_s0$510 ;
+  assign sel_cs4_15_2_0c = \$1362  | \$1363 ;
+  assign \$1364  = 8'hff >> { sel_cs4_0_2_0c, sel_cs4_0_2_0s, sel_cs3_0_1_0s, sel_cs2_0_0_0s };
+  assign \$1365  = 8'hff >> { sel_cs4_1_2_0c, sel_cs4_1_2_0s, sel_cs3_1_1_0s, sel_cs2_1_0_0s };
+  assign \$1366  = 8'hff >> { sel_cs4_2_2_0c, sel_cs4_2_2_0s, sel_cs3_2_1_0s, sel_cs2_2_0_0s };
+  assign \$1367  = 8'hff >> { sel_cs4_3_2_0c, sel_cs4_3_2_0s, sel_cs3_3_1_0s, sel_cs2_3_0_0s };
+  assign \$1368  = 8'hff >> { sel_cs4_4_2_0c, sel_cs4_4_2_0s, sel_cs3_4_1_0s, sel_cs2_4_0_0s };
+  assign \$1369  = 8'hff >> { sel_cs4_5_2_0c, sel_cs4_5_2_0s, sel_cs3_5_1_0s, sel_cs2_5_0_0s };
+  assign \$1370  = 8'hff >> { sel_cs4_6_2_0c, sel_cs4_6_2_0s, sel_cs3_6_1_0s, sel_cs2_6_0_0s };
+  assign \$1371  = 8'hff >> { sel_cs4_7_2_0c, sel_cs4_7_2_0s, sel_cs3_7_1_0s, sel_cs2_7_0_0s };
+  assign \$1372  = 8'hff >> { sel_cs4_8_2_0c, sel_cs4_8_2_0s, sel_cs3_8_1_0s, sel_cs2_8_0_0s };
+  assign \$1373  = 8'hff >> { sel_cs4_9_2_0c, sel_cs4_9_2_0s, sel_cs3_9_1_0s, sel_cs2_9_0_0s };
+  assign \$1374  = 8'hff >> { sel_cs4_10_2_0c, sel_cs4_10_2_0s, sel_cs3_10_1_0s, sel_cs2_10_0_0s };
+  assign \$1375  = 8'hff >> { sel_cs4_11_2_0c, sel_cs4_11_2_0s, sel_cs3_11_1_0s, sel_cs2_11_0_0s };
+  assign \$1376  = 8'hff >> { sel_cs4_12_2_0c, sel_cs4_12_2_0s, sel_cs3_12_1_0s, sel_cs2_12_0_0s };
+  assign \$1377  = 8'hff >> { sel_cs4_13_2_0c, sel_cs4_13_2_0s, sel_cs3_13_1_0s, sel_cs2_13_0_0s };
+  assign \$1378  = 8'hff >> { sel_cs4_14_2_0c, sel_cs4_14_2_0s, sel_cs3_14_1_0s, sel_cs2_14_0_0s };
+  assign \$1379  = 8'hff >> { sel_cs4_15_2_0c, sel_cs4_15_2_0s, sel_cs3_15_1_0s, sel_cs2_15_0_0s };
+  assign \$1380  = ~ adv2_valid;
+  assign adv2 = \$1380  | o__ready;
   assign sel_p0_1_0_s = sel_l8_s0[1] ^ sel_l8_s0[0];
   assign sel_p0_1_0_c = sel_l8_s0[1] & sel_l8_s0[0];
   assign sel_p0_3_0_s = sel_l8_s0[3] ^ sel_l8_s0[2];
@@ -4807,2677 +4807,2550 @@ module nm_topk_8_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign sel_p0_11_0_c = sel_l8_s0[11] & sel_l8_s0[10];
   assign sel_p0_13_0_s = sel_l8_s0[13] ^ sel_l8_s0[12];
   assign sel_p0_13_0_c = sel_l8_s0[13] & sel_l8_s0[12];
-  assign sel_p1_2_0_s = sel_l9_s0 ^ \sel_l9_s0$533 [0];
-  assign sel_p1_2_0_c = sel_l9_s0 & \sel_l9_s0$533 [0];
-  assign sel_p1_2_1_s = \sel_l9_s0$533 [1] ^ sel_p1_2_0_c;
-  assign sel_p1_2_1_c = \sel_l9_s0$533 [1] & sel_p1_2_0_c;
-  assign sel_p1_3_0_s = \sel_l9_s0$539 [0] ^ \sel_l9_s0$533 [0];
-  assign sel_p1_3_0_c = \sel_l9_s0$539 [0] & \sel_l9_s0$533 [0];
-  assign \$1378  = \sel_l9_s0$539 [1] ^ \sel_l9_s0$533 [1];
-  assign sel_p1_3_1_s = \$1378  ^ sel_p1_3_0_c;
-  assign \$1379  = \sel_l9_s0$539 [1] & \sel_l9_s0$533 [1];
-  assign \$1380  = \sel_l9_s0$539 [1] & sel_p1_3_0_c;
-  assign \$1381  = \$1379  | \$1380 ;
-  assign \$1382  = \sel_l9_s0$533 [1] & sel_p1_3_0_c;
-  assign sel_p1_3_1_c = \$1381  | \$1382 ;
-  assign sel_p1_3_2_s = \sel_l9_s0$539 [2] ^ sel_p1_3_1_c;
-  assign sel_p1_3_2_c = \sel_l9_s0$539 [2] & sel_p1_3_1_c;
-  assign sel_p1_6_0_s = \sel_l9_s0$547  ^ \sel_l9_s0$548 [0];
-  assign sel_p1_6_0_c = \sel_l9_s0$547  & \sel_l9_s0$548 [0];
-  assign sel_p1_6_1_s = \sel_l9_s0$548 [1] ^ sel_p1_6_0_c;
-  assign sel_p1_6_1_c = \sel_l9_s0$548 [1] & sel_p1_6_0_c;
-  assign sel_p1_6_2_s = \sel_l9_s0$548 [2] ^ sel_p1_6_1_c;
-  assign sel_p1_6_2_c = \sel_l9_s0$548 [2] & sel_p1_6_1_c;
-  assign sel_p1_7_0_s = \sel_l9_s0$556 [0] ^ \sel_l9_s0$548 [0];
-  assign sel_p1_7_0_c = \sel_l9_s0$556 [0] & \sel_l9_s0$548 [0];
-  assign \$1383  = \sel_l9_s0$556 [1] ^ \sel_l9_s0$548 [1];
-  assign sel_p1_7_1_s = \$1383  ^ sel_p1_7_0_c;
-  assign \$1384  = \sel_l9_s0$556 [1] & \sel_l9_s0$548 [1];
-  assign \$1385  = \sel_l9_s0$556 [1] & sel_p1_7_0_c;
-  assign \$1386  = \$1384  | \$1385 ;
-  assign \$1387  = \sel_l9_s0$548 [1] & sel_p1_7_0_c;
-  assign sel_p1_7_1_c = \$1386  | \$1387 ;
-  assign \$1388  = \sel_l9_s0$556 [2] ^ \sel_l9_s0$548 [2];
-  assign sel_p1_7_2_s = \$1388  ^ sel_p1_7_1_c;
-  assign \$1389  = \sel_l9_s0$556 [2] & \sel_l9_s0$548 [2];
-  assign \$1390  = \sel_l9_s0$556 [2] & sel_p1_7_1_c;
-  assign \$1391  = \$1389  | \$1390 ;
-  assign \$1392  = \sel_l9_s0$548 [2] & sel_p1_7_1_c;
-  assign sel_p1_7_2_c = \$1391  | \$1392 ;
-  assign sel_p1_7_3_s = \sel_l9_s0$556 [3] ^ sel_p1_7_2_c;
-  assign sel_p1_7_3_c = \sel_l9_s0$556 [3] & sel_p1_7_2_c;
-  assign sel_p1_10_0_s = \sel_l9_s0$566  ^ \sel_l9_s0$567 [0];
-  assign sel_p1_10_0_c = \sel_l9_s0$566  & \sel_l9_s0$567 [0];
-  assign sel_p1_10_1_s = \sel_l9_s0$567 [1] ^ sel_p1_10_0_c;
-  assign sel_p1_10_1_c = \sel_l9_s0$567 [1] & sel_p1_10_0_c;
-  assign sel_p1_10_2_s = \sel_l9_s0$567 [2] ^ sel_p1_10_1_c;
-  assign sel_p1_10_2_c = \sel_l9_s0$567 [2] & sel_p1_10_1_c;
-  assign sel_p1_10_3_s = \sel_l9_s0$567 [3] ^ sel_p1_10_2_c;
-  assign sel_p1_10_3_c = \sel_l9_s0$567 [3] & sel_p1_10_2_c;
-  assign sel_p1_11_0_s = \sel_l9_s0$577 [0] ^ \sel_l9_s0$567 [0];
-  assign sel_p1_11_0_c = \sel_l9_s0$577 [0] & \sel_l9_s0$567 [0];
-  assign \$1393  = \sel_l9_s0$577 [1] ^ \sel_l9_s0$567 [1];
-  assign sel_p1_11_1_s = \$1393  ^ sel_p1_11_0_c;
-  assign \$1394  = \sel_l9_s0$577 [1] & \sel_l9_s0$567 [1];
-  assign \$1395  = \sel_l9_s0$577 [1] & sel_p1_11_0_c;
-  assign \$1396  = \$1394  | \$1395 ;
-  assign \$1397  = \sel_l9_s0$567 [1] & sel_p1_11_0_c;
-  assign sel_p1_11_1_c = \$1396  | \$1397 ;
-  assign \$1398  = \sel_l9_s0$577 [2] ^ \sel_l9_s0$567 [2];
-  assign sel_p1_11_2_s = \$1398  ^ sel_p1_11_1_c;
-  assign \$1399  = \sel_l9_s0$577 [2] & \sel_l9_s0$567 [2];
-  assign \$1400  = \sel_l9_s0$577 [2] & sel_p1_11_1_c;
-  assign \$1401  = \$1399  | \$1400 ;
-  assign \$1402  = \sel_l9_s0$567 [2] & sel_p1_11_1_c;
-  assign sel_p1_11_2_c = \$1401  | \$1402 ;
-  assign \$1403  = \sel_l9_s0$577 [3] ^ \sel_l9_s0$567 [3];
-  assign sel_p1_11_3_s = \$1403  ^ sel_p1_11_2_c;
-  assign \$1404  = \sel_l9_s0$577 [3] & \sel_l9_s0$567 [3];
-  assign \$1405  = \sel_l9_s0$577 [3] & sel_p1_11_2_c;
-  assign \$1406  = \$1404  | \$1405 ;
-  assign \$1407  = \sel_l9_s0$567 [3] & sel_p1_11_2_c;
-  assign sel_p1_11_3_c = \$1406  | \$1407 ;
-  assign sel_p1_14_0_s = \sel_l9_s0$587  ^ \sel_l9_s0$588 [0];
-  assign sel_p1_14_0_c = \sel_l9_s0$587  & \sel_l9_s0$588 [0];
-  assign sel_p1_14_1_s = \sel_l9_s0$588 [1] ^ sel_p1_14_0_c;
-  assign sel_p1_14_1_c = \sel_l9_s0$588 [1] & sel_p1_14_0_c;
-  assign sel_p1_14_2_s = \sel_l9_s0$588 [2] ^ sel_p1_14_1_c;
-  assign sel_p1_14_2_c = \sel_l9_s0$588 [2] & sel_p1_14_1_c;
-  assign sel_p1_14_3_s = \sel_l9_s0$588 [3] ^ sel_p1_14_2_c;
-  assign sel_p1_14_3_c = \sel_l9_s0$588 [3] & sel_p1_14_2_c;
-  assign sel_p2_4_0_s = \sel_l9_s0$598  ^ sel_p1_3_0_s;
-  assign sel_p2_4_0_c = \sel_l9_s0$598  & sel_p1_3_0_s;
+  assign sel_p1_2_0_s = sel_l8_s0[2] ^ sel_p0_1_0_s;
+  assign sel_p1_2_0_c = sel_l8_s0[2] & sel_p0_1_0_s;
+  assign sel_p1_2_1_s = sel_p0_1_0_c ^ sel_p1_2_0_c;
+  assign sel_p1_2_1_c = sel_p0_1_0_c & sel_p1_2_0_c;
+  assign sel_p1_3_0_s = sel_p0_3_0_s ^ sel_p0_1_0_s;
+  assign sel_p1_3_0_c = sel_p0_3_0_s & sel_p0_1_0_s;
+  assign \$1381  = sel_p0_3_0_c ^ sel_p0_1_0_c;
+  assign sel_p1_3_1_s = \$1381  ^ sel_p1_3_0_c;
+  assign \$1382  = sel_p0_3_0_c & sel_p0_1_0_c;
+  assign \$1383  = sel_p0_3_0_c & sel_p1_3_0_c;
+  assign \$1384  = \$1382  | \$1383 ;
+  assign \$1385  = sel_p0_1_0_c & sel_p1_3_0_c;
+  assign sel_p1_3_1_c = \$1384  | \$1385 ;
+  assign sel_p1_6_0_s = sel_l8_s0[6] ^ sel_p0_5_0_s;
+  assign sel_p1_6_0_c = sel_l8_s0[6] & sel_p0_5_0_s;
+  assign sel_p1_6_1_s = sel_p0_5_0_c ^ sel_p1_6_0_c;
+  assign sel_p1_6_1_c = sel_p0_5_0_c & sel_p1_6_0_c;
+  assign sel_p1_7_0_s = sel_p0_7_0_s ^ sel_p0_5_0_s;
+  assign sel_p1_7_0_c = sel_p0_7_0_s & sel_p0_5_0_s;
+  assign \$1386  = sel_p0_7_0_c ^ sel_p0_5_0_c;
+  assign sel_p1_7_1_s = \$1386  ^ sel_p1_7_0_c;
+  assign \$1387  = sel_p0_7_0_c & sel_p0_5_0_c;
+  assign \$1388  = sel_p0_7_0_c & sel_p1_7_0_c;
+  assign \$1389  = \$1387  | \$1388 ;
+  assign \$1390  = sel_p0_5_0_c & sel_p1_7_0_c;
+  assign sel_p1_7_1_c = \$1389  | \$1390 ;
+  assign sel_p1_10_0_s = sel_l8_s0[10] ^ sel_p0_9_0_s;
+  assign sel_p1_10_0_c = sel_l8_s0[10] & sel_p0_9_0_s;
+  assign sel_p1_10_1_s = sel_p0_9_0_c ^ sel_p1_10_0_c;
+  assign sel_p1_10_1_c = sel_p0_9_0_c & sel_p1_10_0_c;
+  assign sel_p1_11_0_s = sel_p0_11_0_s ^ sel_p0_9_0_s;
+  assign sel_p1_11_0_c = sel_p0_11_0_s & sel_p0_9_0_s;
+  assign \$1396  = sel_p0_11_0_c ^ sel_p0_9_0_c;
+  assign sel_p1_11_1_s = \$1396  ^ sel_p1_11_0_c;
+  assign \$1397  = sel_p0_11_0_c & sel_p0_9_0_c;
+  assign \$1398  = sel_p0_11_0_c & sel_p1_11_0_c;
+  assign \$1399  = \$1397  | \$1398 ;
+  assign \$1400  = sel_p0_9_0_c & sel_p1_11_0_c;
+  assign sel_p1_11_1_c = \$1399  | \$1400 ;
+  assign sel_p1_14_0_s = sel_l8_s0[14] ^ sel_p0_13_0_s;
+  assign sel_p1_14_0_c = sel_l8_s0[14] & sel_p0_13_0_s;
+  assign sel_p1_14_1_s = sel_p0_13_0_c ^ sel_p1_14_0_c;
+  assign sel_p1_14_1_c = sel_p0_13_0_c & sel_p1_14_0_c;
+  assign sel_p2_4_0_s = sel_l8_s0[4] ^ sel_p1_3_0_s;
+  assign sel_p2_4_0_c = sel_l8_s0[4] & sel_p1_3_0_s;
   assign sel_p2_4_1_s = sel_p1_3_1_s ^ sel_p2_4_0_c;
   assign sel_p2_4_1_c = sel_p1_3_1_s & sel_p2_4_0_c;
   assign sel_p2_4_2_s = sel_p1_3_2_s ^ sel_p2_4_1_c;
   assign sel_p2_4_2_c = sel_p1_3_2_s & sel_p2_4_1_c;
-  assign sel_p2_5_0_s = \sel_l9_s0$548 [0] ^ sel_p1_3_0_s;
-  assign sel_p2_5_0_c = \sel_l9_s0$548 [0] & sel_p1_3_0_s;
-  assign \$1408  = \sel_l9_s0$548 [1] ^ sel_p1_3_1_s;
-  assign sel_p2_5_1_s = \$1408  ^ sel_p2_5_0_c;
-  assign \$1409  = \sel_l9_s0$548 [1] & sel_p1_3_1_s;
-  assign \$1410  = \sel_l9_s0$548 [1] & sel_p2_5_0_c;
-  assign \$1411  = \$1409  | \$1410 ;
-  assign \$1412  = sel_p1_3_1_s & sel_p2_5_0_c;
-  assign sel_p2_5_1_c = \$1411  | \$1412 ;
-  assign \$1413  = \sel_l9_s0$548 [2] ^ sel_p1_3_2_s;
-  assign sel_p2_5_2_s = \$1413  ^ sel_p2_5_1_c;
-  assign \$1414  = \sel_l9_s0$548 [2] & sel_p1_3_2_s;
-  assign \$1415  = \sel_l9_s0$548 [2] & sel_p2_5_1_c;
-  assign \$1416  = \$1414  | \$1415 ;
-  assign \$1417  = sel_p1_3_2_s & sel_p2_5_1_c;
-  assign sel_p2_5_2_c = \$1416  | \$1417 ;
+  assign sel_p2_5_0_s = sel_p0_5_0_s ^ sel_p1_3_0_s;
+  assign sel_p2_5_0_c = sel_p0_5_0_s & sel_p1_3_0_s;
+  assign \$1411  = sel_p0_5_0_c ^ sel_p1_3_1_s;
+  assign sel_p2_5_1_s = \$1411  ^ sel_p2_5_0_c;
+  assign \$1412  = sel_p0_5_0_c & sel_p1_3_1_s;
+  assign \$1413  = sel_p0_5_0_c & sel_p2_5_0_c;
+  assign \$1414  = \$1412  | \$1413 ;
+  assign \$1415  = sel_p1_3_1_s & sel_p2_5_0_c;
+  assign sel_p2_5_1_c = \$1414  | \$1415 ;
+  assign sel_p2_5_2_s = \$1416  ^ sel_p2_5_1_c;
+  assign \$1420  = sel_p1_3_2_s & sel_p2_5_1_c;
   assign sel_p2_6_0_s = sel_p1_6_0_s ^ sel_p1_3_0_s;
   assign sel_p2_6_0_c = sel_p1_6_0_s & sel_p1_3_0_s;
-  assign \$1418  = sel_p1_6_1_s ^ sel_p1_3_1_s;
-  assign sel_p2_6_1_s = \$1418  ^ sel_p2_6_0_c;
-  assign \$1419  = sel_p1_6_1_s & sel_p1_3_1_s;
-  assign \$1420  = sel_p1_6_1_s & sel_p2_6_0_c;
-  assign \$1421  = \$1419  | \$1420 ;
-  assign \$1422  = sel_p1_3_1_s & sel_p2_6_0_c;
-  assign sel_p2_6_1_c = \$1421  | \$1422 ;
-  assign \$1423  = sel_p1_6_2_s ^ sel_p1_3_2_s;
-  assign sel_p2_6_2_s = \$1423  ^ sel_p2_6_1_c;
-  assign \$1424  = sel_p1_6_2_s & sel_p1_3_2_s;
-  assign \$1425  = sel_p1_6_2_s & sel_p2_6_1_c;
-  assign \$1426  = \$1424  | \$1425 ;
-  assign \$1427  = sel_p1_3_2_s & sel_p2_6_1_c;
-  assign sel_p2_6_2_c = \$1426  | \$1427 ;
+  assign \$1421  = sel_p1_6_1_s ^ sel_p1_3_1_s;
+  assign sel_p2_6_1_s = \$1421  ^ sel_p2_6_0_c;
+  assign \$1422  = sel_p1_6_1_s & sel_p1_3_1_s;
+  assign \$1423  = sel_p1_6_1_s & sel_p2_6_0_c;
+  assign \$1424  = \$1422  | \$1423 ;
+  assign \$1425  = sel_p1_3_1_s & sel_p2_6_0_c;
+  assign sel_p2_6_1_c = \$1424  | \$1425 ;
+  assign \$1426  = sel_p1_6_2_s ^ sel_p1_3_2_s;
+  assign sel_p2_6_2_s = \$1426  ^ sel_p2_6_1_c;
+  assign \$1427  = sel_p1_6_2_s & sel_p1_3_2_s;
+  assign \$1428  = sel_p1_6_2_s & sel_p2_6_1_c;
+  assign \$1429  = \$1427  | \$1428 ;
+  assign \$1430  = sel_p1_3_2_s & sel_p2_6_1_c;
+  assign sel_p2_6_2_c = \$1429  | \$1430 ;
   assign sel_p2_7_0_s = sel_p1_7_0_s ^ sel_p1_3_0_s;
   assign sel_p2_7_0_c = sel_p1_7_0_s & sel_p1_3_0_s;
-  assign \$1428  = sel_p1_7_1_s ^ sel_p1_3_1_s;
-  assign sel_p2_7_1_s = \$1428  ^ sel_p2_7_0_c;
-  assign \$1429  = sel_p1_7_1_s & sel_p1_3_1_s;
-  assign \$1430  = sel_p1_7_1_s & sel_p2_7_0_c;
-  assign \$1431  = \$1429  | \$1430 ;
-  assign \$1432  = sel_p1_3_1_s & sel_p2_7_0_c;
-  assign sel_p2_7_1_c = \$1431  | \$1432 ;
-  assign \$1433  = sel_p1_7_2_s ^ sel_p1_3_2_s;
-  assign sel_p2_7_2_s = \$1433  ^ sel_p2_7_1_c;
-  assign \$1434  = sel_p1_7_2_s & sel_p1_3_2_s;
-  assign \$1435  = sel_p1_7_2_s & sel_p2_7_1_c;
-  assign \$1436  = \$1434  | \$1435 ;
-  assign \$1437  = sel_p1_3_2_s & sel_p2_7_1_c;
-  assign sel_p2_7_2_c = \$1436  | \$1437 ;
-  assign sel_p2_7_3_s = sel_p1_7_3_s ^ sel_p2_7_2_c;
-  assign sel_p2_7_3_c = sel_p1_7_3_s & sel_p2_7_2_c;
-  assign sel_p2_12_0_s = \sel_l9_s0$629  ^ sel_p1_11_0_s;
-  assign sel_p2_12_0_c = \sel_l9_s0$629  & sel_p1_11_0_s;
+  assign \$1431  = sel_p1_7_1_s ^ sel_p1_3_1_s;
+  assign sel_p2_7_1_s = \$1431  ^ sel_p2_7_0_c;
+  assign \$1432  = sel_p1_7_1_s & sel_p1_3_1_s;
+  assign \$1433  = sel_p1_7_1_s & sel_p2_7_0_c;
+  assign \$1434  = \$1432  | \$1433 ;
+  assign \$1435  = sel_p1_3_1_s & sel_p2_7_0_c;
+  assign sel_p2_7_1_c = \$1434  | \$1435 ;
+  assign \$1436  = sel_p1_7_2_s ^ sel_p1_3_2_s;
+  assign sel_p2_7_2_s = \$1436  ^ sel_p2_7_1_c;
+  assign \$1437  = sel_p1_7_2_s & sel_p1_3_2_s;
+  assign \$1438  = sel_p1_7_2_s & sel_p2_7_1_c;
+  assign \$1439  = \$1437  | \$1438 ;
+  assign \$1440  = sel_p1_3_2_s & sel_p2_7_1_c;
+  assign sel_p2_7_2_c = \$1439  | \$1440 ;
+  assign sel_p2_12_0_s = sel_l8_s0[12] ^ sel_p1_11_0_s;
+  assign sel_p2_12_0_c = sel_l8_s0[12] & sel_p1_11_0_s;
   assign sel_p2_12_1_s = sel_p1_11_1_s ^ sel_p2_12_0_c;
   assign sel_p2_12_1_c = sel_p1_11_1_s & sel_p2_12_0_c;
   assign sel_p2_12_2_s = sel_p1_11_2_s ^ sel_p2_12_1_c;
   assign sel_p2_12_2_c = sel_p1_11_2_s & sel_p2_12_1_c;
-  assign sel_p2_12_3_s = sel_p1_11_3_s ^ sel_p2_12_2_c;
-  assign sel_p2_12_3_c = sel_p1_11_3_s & sel_p2_12_2_c;
-  assign sel_p2_13_0_s = \sel_l9_s0$588 [0] ^ sel_p1_11_0_s;
-  assign sel_p2_13_0_c = \sel_l9_s0$588 [0] & sel_p1_11_0_s;
-  assign \$1438  = \sel_l9_s0$588 [1] ^ sel_p1_11_1_s;
-  assign sel_p2_13_1_s = \$1438  ^ sel_p2_13_0_c;
-  assign \$1439  = \sel_l9_s0$588 [1] & sel_p1_11_1_s;
-  assign \$1440  = \sel_l9_s0$588 [1] & sel_p2_13_0_c;
-  assign \$1441  = \$1439  | \$1440 ;
-  assign \$1442  = sel_p1_11_1_s & sel_p2_13_0_c;
-  assign sel_p2_13_1_c = \$1441  | \$1442 ;
-  assign \$1443  = \sel_l9_s0$588 [2] ^ sel_p1_11_2_s;
-  assign sel_p2_13_2_s = \$1443  ^ sel_p2_13_1_c;
-  assign \$1444  = \sel_l9_s0$588 [2] & sel_p1_11_2_s;
-  assign \$1445  = \sel_l9_s0$588 [2] & sel_p2_13_1_c;
-  assign \$1446  = \$1444  | \$1445 ;
-  assign \$1447  = sel_p1_11_2_s & sel_p2_13_1_c;
-  assign sel_p2_13_2_c = \$1446  | \$1447 ;
-  assign \$1448  = \sel_l9_s0$588 [3] ^ sel_p1_11_3_s;
-  assign sel_p2_13_3_s = \$1448  ^ sel_p2_13_2_c;
-  assign \$1449  = \sel_l9_s0$588 [3] & sel_p1_11_3_s;
-  assign \$1450  = \sel_l9_s0$588 [3] & sel_p2_13_2_c;
-  assign \$1451  = \$1449  | \$1450 ;
-  assign \$1452  = sel_p1_11_3_s & sel_p2_13_2_c;
-  assign sel_p2_13_3_c = \$1451  | \$1452 ;
+  assign sel_p2_13_0_s = sel_p0_13_0_s ^ sel_p1_11_0_s;
+  assign sel_p2_13_0_c = sel_p0_13_0_s & sel_p1_11_0_s;
+  assign \$1441  = sel_p0_13_0_c ^ sel_p1_11_1_s;
+  assign sel_p2_13_1_s = \$1441  ^ sel_p2_13_0_c;
+  assign \$1442  = sel_p0_13_0_c & sel_p1_11_1_s;
+  assign \$1443  = sel_p0_13_0_c & sel_p2_13_0_c;
+  assign \$1444  = \$1442  | \$1443 ;
+  assign \$1445  = sel_p1_11_1_s & sel_p2_13_0_c;
+  assign sel_p2_13_1_c = \$1444  | \$1445 ;
+  assign sel_p2_13_2_s = \$1446  ^ sel_p2_13_1_c;
+  assign \$1450  = sel_p1_11_2_s & sel_p2_13_1_c;
   assign sel_p2_14_0_s = sel_p1_14_0_s ^ sel_p1_11_0_s;
   assign sel_p2_14_0_c = sel_p1_14_0_s & sel_p1_11_0_s;
-  assign \$1453  = sel_p1_14_1_s ^ sel_p1_11_1_s;
-  assign sel_p2_14_1_s = \$1453  ^ sel_p2_14_0_c;
-  assign \$1454  = sel_p1_14_1_s & sel_p1_11_1_s;
-  assign \$1455  = sel_p1_14_1_s & sel_p2_14_0_c;
-  assign \$1456  = \$1454  | \$1455 ;
-  assign \$1457  = sel_p1_11_1_s & sel_p2_14_0_c;
-  assign sel_p2_14_1_c = \$1456  | \$1457 ;
-  assign \$1458  = sel_p1_14_2_s ^ sel_p1_11_2_s;
-  assign sel_p2_14_2_s = \$1458  ^ sel_p2_14_1_c;
-  assign \$1459  = sel_p1_14_2_s & sel_p1_11_2_s;
-  assign \$1460  = sel_p1_14_2_s & sel_p2_14_1_c;
-  assign \$1461  = \$1459  | \$1460 ;
-  assign \$1462  = sel_p1_11_2_s & sel_p2_14_1_c;
-  assign sel_p2_14_2_c = \$1461  | \$1462 ;
-  assign \$1463  = sel_p1_14_3_s ^ sel_p1_11_3_s;
-  assign sel_p2_14_3_s = \$1463  ^ sel_p2_14_2_c;
-  assign \$1464  = sel_p1_14_3_s & sel_p1_11_3_s;
-  assign \$1465  = sel_p1_14_3_s & sel_p2_14_2_c;
-  assign \$1466  = \$1464  | \$1465 ;
-  assign \$1467  = sel_p1_11_3_s & sel_p2_14_2_c;
-  assign sel_p2_14_3_c = \$1466  | \$1467 ;
-  assign sel_p3_8_0_s = sel_l11_s0 ^ \sel_l11_s0$658 [0];
-  assign sel_p3_8_0_c = sel_l11_s0 & \sel_l11_s0$658 [0];
-  assign sel_p3_8_1_s = \sel_l11_s0$658 [1] ^ sel_p3_8_0_c;
-  assign sel_p3_8_1_c = \sel_l11_s0$658 [1] & sel_p3_8_0_c;
-  assign sel_p3_8_2_s = \sel_l11_s0$658 [2] ^ sel_p3_8_1_c;
-  assign sel_p3_8_2_c = \sel_l11_s0$658 [2] & sel_p3_8_1_c;
-  assign sel_p3_8_3_s = \sel_l11_s0$658 [3] ^ sel_p3_8_2_c;
-  assign sel_p3_8_3_c = \sel_l11_s0$658 [3] & sel_p3_8_2_c;
-  assign sel_p3_9_0_s = \sel_l11_s0$668 [0] ^ \sel_l11_s0$658 [0];
-  assign sel_p3_9_0_c = \sel_l11_s0$668 [0] & \sel_l11_s0$658 [0];
-  assign \$1468  = \sel_l11_s0$668 [1] ^ \sel_l11_s0$658 [1];
-  assign sel_p3_9_1_s = \$1468  ^ sel_p3_9_0_c;
-  assign \$1469  = \sel_l11_s0$668 [1] & \sel_l11_s0$658 [1];
-  assign \$1470  = \sel_l11_s0$668 [1] & sel_p3_9_0_c;
-  assign \$1471  = \$1469  | \$1470 ;
-  assign \$1472  = \sel_l11_s0$658 [1] & sel_p3_9_0_c;
-  assign sel_p3_9_1_c = \$1471  | \$1472 ;
-  assign \$1473  = \sel_l11_s0$668 [2] ^ \sel_l11_s0$658 [2];
-  assign sel_p3_9_2_s = \$1473  ^ sel_p3_9_1_c;
-  assign \$1474  = \sel_l11_s0$668 [2] & \sel_l11_s0$658 [2];
-  assign \$1475  = \sel_l11_s0$668 [2] & sel_p3_9_1_c;
-  assign \$1476  = \$1474  | \$1475 ;
-  assign \$1477  = \sel_l11_s0$658 [2] & sel_p3_9_1_c;
-  assign sel_p3_9_2_c = \$1476  | \$1477 ;
-  assign \$1478  = \sel_l11_s0$668 [3] ^ \sel_l11_s0$658 [3];
-  assign sel_p3_9_3_s = \$1478  ^ sel_p3_9_2_c;
-  assign \$1479  = \sel_l11_s0$668 [3] & \sel_l11_s0$658 [3];
-  assign \$1480  = \sel_l11_s0$668 [3] & sel_p3_9_2_c;
-  assign \$1481  = \$1479  | \$1480 ;
-  assign \$1482  = \sel_l11_s0$658 [3] & sel_p3_9_2_c;
-  assign sel_p3_9_3_c = \$1481  | \$1482 ;
-  assign sel_p3_10_0_s = \sel_l11_s0$678 [0] ^ \sel_l11_s0$658 [0];
-  assign sel_p3_10_0_c = \sel_l11_s0$678 [0] & \sel_l11_s0$658 [0];
-  assign \$1483  = \sel_l11_s0$678 [1] ^ \sel_l11_s0$658 [1];
-  assign sel_p3_10_1_s = \$1483  ^ sel_p3_10_0_c;
-  assign \$1484  = \sel_l11_s0$678 [1] & \sel_l11_s0$658 [1];
-  assign \$1485  = \sel_l11_s0$678 [1] & sel_p3_10_0_c;
-  assign \$1486  = \$1484  | \$1485 ;
-  assign \$1487  = \sel_l11_s0$658 [1] & sel_p3_10_0_c;
-  assign sel_p3_10_1_c = \$1486  | \$1487 ;
-  assign \$1488  = \sel_l11_s0$678 [2] ^ \sel_l11_s0$658 [2];
-  assign sel_p3_10_2_s = \$1488  ^ sel_p3_10_1_c;
-  assign \$1489  = \sel_l11_s0$678 [2] & \sel_l11_s0$658 [2];
-  assign \$1490  = \sel_l11_s0$678 [2] & sel_p3_10_1_c;
-  assign \$1491  = \$1489  | \$1490 ;
-  assign \$1492  = \sel_l11_s0$658 [2] & sel_p3_10_1_c;
-  assign sel_p3_10_2_c = \$1491  | \$1492 ;
-  assign \$1493  = \sel_l11_s0$678 [3] ^ \sel_l11_s0$658 [3];
-  assign sel_p3_10_3_s = \$1493  ^ sel_p3_10_2_c;
-  assign \$1494  = \sel_l11_s0$678 [3] & \sel_l11_s0$658 [3];
-  assign \$1495  = \sel_l11_s0$678 [3] & sel_p3_10_2_c;
-  assign \$1496  = \$1494  | \$1495 ;
-  assign \$1497  = \sel_l11_s0$658 [3] & sel_p3_10_2_c;
-  assign sel_p3_10_3_c = \$1496  | \$1497 ;
-  assign sel_p3_11_0_s = \sel_l11_s0$688 [0] ^ \sel_l11_s0$658 [0];
-  assign sel_p3_11_0_c = \sel_l11_s0$688 [0] & \sel_l11_s0$658 [0];
-  assign \$1498  = \sel_l11_s0$688 [1] ^ \sel_l11_s0$658 [1];
-  assign sel_p3_11_1_s = \$1498  ^ sel_p3_11_0_c;
-  assign \$1499  = \sel_l11_s0$688 [1] & \sel_l11_s0$658 [1];
-  assign \$1500  = \sel_l11_s0$688 [1] & sel_p3_11_0_c;
-  assign \$1501  = \$1499  | \$1500 ;
-  assign \$1502  = \sel_l11_s0$658 [1] & sel_p3_11_0_c;
-  assign sel_p3_11_1_c = \$1501  | \$1502 ;
-  assign \$1503  = \sel_l11_s0$688 [2] ^ \sel_l11_s0$658 [2];
-  assign sel_p3_11_2_s = \$1503  ^ sel_p3_11_1_c;
-  assign \$1504  = \sel_l11_s0$688 [2] & \sel_l11_s0$658 [2];
-  assign \$1505  = \sel_l11_s0$688 [2] & sel_p3_11_1_c;
-  assign \$1506  = \$1504  | \$1505 ;
-  assign \$1507  = \sel_l11_s0$658 [2] & sel_p3_11_1_c;
-  assign sel_p3_11_2_c = \$1506  | \$1507 ;
-  assign \$1508  = \sel_l11_s0$688 [3] ^ \sel_l11_s0$658 [3];
-  assign sel_p3_11_3_s = \$1508  ^ sel_p3_11_2_c;
-  assign \$1509  = \sel_l11_s0$688 [3] & \sel_l11_s0$658 [3];
-  assign \$1510  = \sel_l11_s0$688 [3] & sel_p3_11_2_c;
-  assign \$1511  = \$1509  | \$1510 ;
-  assign \$1512  = \sel_l11_s0$658 [3] & sel_p3_11_2_c;
-  assign sel_p3_11_3_c = \$1511  | \$1512 ;
-  assign sel_p3_12_0_s = \sel_l11_s0$698 [0] ^ \sel_l11_s0$658 [0];
-  assign sel_p3_12_0_c = \sel_l11_s0$698 [0] & \sel_l11_s0$658 [0];
-  assign \$1513  = \sel_l11_s0$698 [1] ^ \sel_l11_s0$658 [1];
-  assign sel_p3_12_1_s = \$1513  ^ sel_p3_12_0_c;
-  assign \$1514  = \sel_l11_s0$698 [1] & \sel_l11_s0$658 [1];
-  assign \$1515  = \sel_l11_s0$698 [1] & sel_p3_12_0_c;
-  assign \$1516  = \$1514  | \$1515 ;
-  assign \$1517  = \sel_l11_s0$658 [1] & sel_p3_12_0_c;
-  assign sel_p3_12_1_c = \$1516  | \$1517 ;
-  assign \$1518  = \sel_l11_s0$698 [2] ^ \sel_l11_s0$658 [2];
-  assign sel_p3_12_2_s = \$1518  ^ sel_p3_12_1_c;
-  assign \$1519  = \sel_l11_s0$698 [2] & \sel_l11_s0$658 [2];
-  assign \$1520  = \sel_l11_s0$698 [2] & sel_p3_12_1_c;
-  assign \$1521  = \$1519  | \$1520 ;
-  assign \$1522  = \sel_l11_s0$658 [2] & sel_p3_12_1_c;
-  assign sel_p3_12_2_c = \$1521  | \$1522 ;
-  assign \$1523  = \sel_l11_s0$698 [3] ^ \sel_l11_s0$658 [3];
-  assign sel_p3_12_3_s = \$1523  ^ sel_p3_12_2_c;
-  assign \$1524  = \sel_l11_s0$698 [3] & \sel_l11_s0$658 [3];
-  assign \$1525  = \sel_l11_s0$698 [3] & sel_p3_12_2_c;
-  assign \$1526  = \$1524  | \$1525 ;
-  assign \$1527  = \sel_l11_s0$658 [3] & sel_p3_12_2_c;
-  assign sel_p3_12_3_c = \$1526  | \$1527 ;
-  assign sel_p3_13_0_s = \sel_l11_s0$708 [0] ^ \sel_l11_s0$658 [0];
-  assign sel_p3_13_0_c = \sel_l11_s0$708 [0] & \sel_l11_s0$658 [0];
-  assign \$1528  = \sel_l11_s0$708 [1] ^ \sel_l11_s0$658 [1];
-  assign sel_p3_13_1_s = \$1528  ^ sel_p3_13_0_c;
-  assign \$1529  = \sel_l11_s0$708 [1] & \sel_l11_s0$658 [1];
-  assign \$1530  = \sel_l11_s0$708 [1] & sel_p3_13_0_c;
-  assign \$1531  = \$1529  | \$1530 ;
-  assign \$1532  = \sel_l11_s0$658 [1] & sel_p3_13_0_c;
-  assign sel_p3_13_1_c = \$1531  | \$1532 ;
-  assign \$1533  = \sel_l11_s0$708 [2] ^ \sel_l11_s0$658 [2];
-  assign sel_p3_13_2_s = \$1533  ^ sel_p3_13_1_c;
-  assign \$1534  = \sel_l11_s0$708 [2] & \sel_l11_s0$658 [2];
-  assign \$1535  = \sel_l11_s0$708 [2] & sel_p3_13_1_c;
-  assign \$1536  = \$1534  | \$1535 ;
-  assign \$1537  = \sel_l11_s0$658 [2] & sel_p3_13_1_c;
-  assign sel_p3_13_2_c = \$1536  | \$1537 ;
-  assign \$1538  = \sel_l11_s0$708 [3] ^ \sel_l11_s0$658 [3];
-  assign sel_p3_13_3_s = \$1538  ^ sel_p3_13_2_c;
-  assign \$1539  = \sel_l11_s0$708 [3] & \sel_l11_s0$658 [3];
-  assign \$1540  = \sel_l11_s0$708 [3] & sel_p3_13_2_c;
-  assign \$1541  = \$1539  | \$1540 ;
-  assign \$1542  = \sel_l11_s0$658 [3] & sel_p3_13_2_c;
-  assign sel_p3_13_3_c = \$1541  | \$1542 ;
-  assign sel_p3_14_0_s = \sel_l11_s0$718 [0] ^ \sel_l11_s0$658 [0];
-  assign sel_p3_14_0_c = \sel_l11_s0$718 [0] & \sel_l11_s0$658 [0];
-  assign \$1543  = \sel_l11_s0$718 [1] ^ \sel_l11_s0$658 [1];
-  assign sel_p3_14_1_s = \$1543  ^ sel_p3_14_0_c;
-  assign \$1544  = \sel_l11_s0$718 [1] & \sel_l11_s0$658 [1];
-  assign \$1545  = \sel_l11_s0$718 [1] & sel_p3_14_0_c;
-  assign \$1546  = \$1544  | \$1545 ;
-  assign \$1547  = \sel_l11_s0$658 [1] & sel_p3_14_0_c;
-  assign sel_p3_14_1_c = \$1546  | \$1547 ;
-  assign \$1548  = \sel_l11_s0$718 [2] ^ \sel_l11_s0$658 [2];
-  assign sel_p3_14_2_s = \$1548  ^ sel_p3_14_1_c;
-  assign \$1549  = \sel_l11_s0$718 [2] & \sel_l11_s0$658 [2];
-  assign \$1550  = \sel_l11_s0$718 [2] & sel_p3_14_1_c;
-  assign \$1551  = \$1549  | \$1550 ;
-  assign \$1552  = \sel_l11_s0$658 [2] & sel_p3_14_1_c;
-  assign sel_p3_14_2_c = \$1551  | \$1552 ;
-  assign \$1553  = \sel_l11_s0$718 [3] ^ \sel_l11_s0$658 [3];
-  assign sel_p3_14_3_s = \$1553  ^ sel_p3_14_2_c;
-  assign \$1554  = \sel_l11_s0$718 [3] & \sel_l11_s0$658 [3];
-  assign \$1555  = \sel_l11_s0$718 [3] & sel_p3_14_2_c;
-  assign \$1556  = \$1554  | \$1555 ;
-  assign \$1557  = \sel_l11_s0$658 [3] & sel_p3_14_2_c;
-  assign sel_p3_14_3_c = \$1556  | \$1557 ;
-  assign \$1558  = ! \sel_l11_s0$737 ;
-  assign \$1559  = \sel_l11_s0$736 [1] & \$1558 ;
-  assign \$1560  = ! \sel_l11_s0$738 ;
-  assign \$1561  = \sel_l11_s0$736 [2] & \$1560 ;
-  assign \$1562  = ! \sel_l11_s0$739 ;
-  assign \$1563  = \sel_l11_s0$736 [3] & \$1562 ;
-  assign \$1564  = ! \sel_l11_s0$740 ;
-  assign \$1565  = \sel_l11_s0$736 [4] & \$1564 ;
-  assign \$1566  = ! \sel_l11_s0$741 ;
-  assign \$1567  = \sel_l11_s0$736 [5] & \$1566 ;
-  assign \$1568  = ! \sel_l11_s0$742 ;
-  assign \$1569  = \sel_l11_s0$736 [6] & \$1568 ;
-  assign \$1570  = ! \sel_l11_s0$743 ;
-  assign \$1571  = \sel_l11_s0$736 [7] & \$1570 ;
-  assign \$1572  = ! \sel_l11_s0$658 ;
-  assign \$1573  = \sel_l11_s0$736 [8] & \$1572 ;
-  assign \$1575  = \sel_l11_s0$736 [1] & \$1574 ;
-  assign \$1576  = \sel_l11_s0$738  == 1'h1;
-  assign \$1577  = \sel_l11_s0$736 [2] & \$1576 ;
-  assign \$1578  = \sel_l11_s0$739  == 1'h1;
-  assign \$1579  = \sel_l11_s0$736 [3] & \$1578 ;
-  assign \$1580  = \sel_l11_s0$740  == 1'h1;
-  assign \$1581  = \sel_l11_s0$736 [4] & \$1580 ;
-  assign \$1582  = \sel_l11_s0$741  == 1'h1;
-  assign \$1583  = \sel_l11_s0$736 [5] & \$1582 ;
-  assign \$1584  = \sel_l11_s0$742  == 1'h1;
-  assign \$1585  = \sel_l11_s0$736 [6] & \$1584 ;
-  assign \$1586  = \sel_l11_s0$743  == 1'h1;
-  assign \$1587  = \sel_l11_s0$736 [7] & \$1586 ;
-  assign \$1588  = \sel_l11_s0$658  == 1'h1;
-  assign \$1589  = \sel_l11_s0$736 [8] & \$1588 ;
-  assign \$1590  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 1'h1;
-  assign \$1591  = \sel_l11_s0$736 [9] & \$1590 ;
-  assign \$1592  = \sel_l11_s0$738  == 2'h2;
-  assign \$1593  = \sel_l11_s0$736 [2] & \$1592 ;
-  assign \$1594  = \sel_l11_s0$739  == 2'h2;
-  assign \$1595  = \sel_l11_s0$736 [3] & \$1594 ;
-  assign \$1596  = \sel_l11_s0$740  == 2'h2;
-  assign \$1597  = \sel_l11_s0$736 [4] & \$1596 ;
-  assign \$1598  = \sel_l11_s0$741  == 2'h2;
-  assign \$1599  = \sel_l11_s0$736 [5] & \$1598 ;
-  assign \$1600  = \sel_l11_s0$742  == 2'h2;
-  assign \$1601  = \sel_l11_s0$736 [6] & \$1600 ;
-  assign \$1602  = \sel_l11_s0$743  == 2'h2;
-  assign \$1603  = \sel_l11_s0$736 [7] & \$1602 ;
-  assign \$1604  = \sel_l11_s0$658  == 2'h2;
-  assign \$1605  = \sel_l11_s0$736 [8] & \$1604 ;
-  assign \$1606  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 2'h2;
-  assign \$1607  = \sel_l11_s0$736 [9] & \$1606 ;
-  assign \$1608  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 2'h2;
-  assign \$1609  = \sel_l11_s0$736 [10] & \$1608 ;
-  assign \$1610  = \sel_l11_s0$739  == 2'h3;
-  assign \$1611  = \sel_l11_s0$736 [3] & \$1610 ;
-  assign \$1612  = \sel_l11_s0$740  == 2'h3;
-  assign \$1613  = \sel_l11_s0$736 [4] & \$1612 ;
-  assign \$1614  = \sel_l11_s0$741  == 2'h3;
-  assign \$1615  = \sel_l11_s0$736 [5] & \$1614 ;
-  assign \$1616  = \sel_l11_s0$742  == 2'h3;
-  assign \$1617  = \sel_l11_s0$736 [6] & \$1616 ;
-  assign \$1618  = \sel_l11_s0$743  == 2'h3;
-  assign \$1619  = \sel_l11_s0$736 [7] & \$1618 ;
-  assign \$1620  = \sel_l11_s0$658  == 2'h3;
-  assign \$1621  = \sel_l11_s0$736 [8] & \$1620 ;
-  assign \$1622  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 2'h3;
-  assign \$1623  = \sel_l11_s0$736 [9] & \$1622 ;
-  assign \$1624  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 2'h3;
-  assign \$1625  = \sel_l11_s0$736 [10] & \$1624 ;
-  assign \$1626  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 2'h3;
-  assign \$1627  = \sel_l11_s0$736 [11] & \$1626 ;
-  assign \$1628  = \sel_l11_s0$740  == 3'h4;
-  assign \$1629  = \sel_l11_s0$736 [4] & \$1628 ;
-  assign \$1630  = \sel_l11_s0$741  == 3'h4;
-  assign \$1631  = \sel_l11_s0$736 [5] & \$1630 ;
-  assign \$1632  = \sel_l11_s0$742  == 3'h4;
-  assign \$1633  = \sel_l11_s0$736 [6] & \$1632 ;
-  assign \$1634  = \sel_l11_s0$743  == 3'h4;
-  assign \$1635  = \sel_l11_s0$736 [7] & \$1634 ;
-  assign \$1636  = \sel_l11_s0$658  == 3'h4;
-  assign \$1637  = \sel_l11_s0$736 [8] & \$1636 ;
-  assign \$1638  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h4;
-  assign \$1639  = \sel_l11_s0$736 [9] & \$1638 ;
-  assign \$1640  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h4;
-  assign \$1641  = \sel_l11_s0$736 [10] & \$1640 ;
-  assign \$1642  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h4;
-  assign \$1643  = \sel_l11_s0$736 [11] & \$1642 ;
-  assign \$1644  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h4;
-  assign \$1645  = \sel_l11_s0$736 [12] & \$1644 ;
-  assign \$1646  = \sel_l11_s0$741  == 3'h5;
-  assign \$1647  = \sel_l11_s0$736 [5] & \$1646 ;
-  assign \$1648  = \sel_l11_s0$742  == 3'h5;
-  assign \$1649  = \sel_l11_s0$736 [6] & \$1648 ;
-  assign \$1650  = \sel_l11_s0$743  == 3'h5;
-  assign \$1651  = \sel_l11_s0$736 [7] & \$1650 ;
-  assign \$1652  = \sel_l11_s0$658  == 3'h5;
-  assign \$1653  = \sel_l11_s0$736 [8] & \$1652 ;
-  assign \$1654  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h5;
-  assign \$1655  = \sel_l11_s0$736 [9] & \$1654 ;
-  assign \$1656  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h5;
-  assign \$1657  = \sel_l11_s0$736 [10] & \$1656 ;
-  assign \$1658  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h5;
-  assign \$1659  = \sel_l11_s0$736 [11] & \$1658 ;
-  assign \$1660  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h5;
-  assign \$1661  = \sel_l11_s0$736 [12] & \$1660 ;
-  assign \$1662  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h5;
-  assign \$1663  = \sel_l11_s0$736 [13] & \$1662 ;
-  assign \$1664  = \sel_l11_s0$742  == 3'h6;
-  assign \$1665  = \sel_l11_s0$736 [6] & \$1664 ;
-  assign \$1666  = \sel_l11_s0$743  == 3'h6;
-  assign \$1667  = \sel_l11_s0$736 [7] & \$1666 ;
-  assign \$1668  = \sel_l11_s0$658  == 3'h6;
-  assign \$1669  = \sel_l11_s0$736 [8] & \$1668 ;
-  assign \$1670  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h6;
-  assign \$1671  = \sel_l11_s0$736 [9] & \$1670 ;
-  assign \$1672  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h6;
-  assign \$1673  = \sel_l11_s0$736 [10] & \$1672 ;
-  assign \$1674  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h6;
-  assign \$1675  = \sel_l11_s0$736 [11] & \$1674 ;
-  assign \$1676  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h6;
-  assign \$1677  = \sel_l11_s0$736 [12] & \$1676 ;
-  assign \$1678  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h6;
-  assign \$1679  = \sel_l11_s0$736 [13] & \$1678 ;
-  assign \$1680  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s } == 3'h6;
-  assign \$1681  = \sel_l11_s0$736 [14] & \$1680 ;
-  assign \$1682  = \sel_l11_s0$743  == 3'h7;
-  assign \$1683  = \sel_l11_s0$736 [7] & \$1682 ;
-  assign \$1684  = \sel_l11_s0$658  == 3'h7;
-  assign \$1685  = \sel_l11_s0$736 [8] & \$1684 ;
-  assign \$1686  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h7;
-  assign \$1687  = \sel_l11_s0$736 [9] & \$1686 ;
-  assign \$1688  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h7;
-  assign \$1689  = \sel_l11_s0$736 [10] & \$1688 ;
-  assign \$1690  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h7;
-  assign \$1691  = \sel_l11_s0$736 [11] & \$1690 ;
-  assign \$1692  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h7;
-  assign \$1693  = \sel_l11_s0$736 [12] & \$1692 ;
-  assign \$1694  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h7;
-  assign \$1695  = \sel_l11_s0$736 [13] & \$1694 ;
-  assign \$1696  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s } == 3'h7;
-  assign \$1697  = \sel_l11_s0$736 [14] & \$1696 ;
-  assign \$1698  = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s } == 3'h7;
-  assign \$1699  = \sel_l11_s0$736 [15] & \$1698 ;
-  assign \$1700  = sel_l13_s0 & { \sel_l13_s0$753 [0], \sel_l13_s0$753 [0], \sel_l13_s0$753 [0], \sel_l13_s0$753 [0], \sel_l13_s0$753 [0], \sel_l13_s0$753 [0], \sel_l13_s0$753 [0], \sel_l13_s0$753 [0], \sel_l13_s0$753 [0], \sel_l13_s0$753 [0], \sel_l13_s0$753 [0], \sel_l13_s0$753 [0], \sel_l13_s0$753 [0], \sel_l13_s0$753 [0], \sel_l13_s0$753 [0], \sel_l13_s0$753 [0] };
-  assign \$1701  = \sel_l13_s0$754  & { \sel_l13_s0$753 [1], \sel_l13_s0$753 [1], \sel_l13_s0$753 [1], \sel_l13_s0$753 [1], \sel_l13_s0$753 [1], \sel_l13_s0$753 [1], \sel_l13_s0$753 [1], \sel_l13_s0$753 [1], \sel_l13_s0$753 [1], \sel_l13_s0$753 [1], \sel_l13_s0$753 [1], \sel_l13_s0$753 [1], \sel_l13_s0$753 [1], \sel_l13_s0$753 [1], \sel_l13_s0$753 [1], \sel_l13_s0$753 [1] };
-  assign \$1702  = \$1700  | \$1701 ;
-  assign \$1703  = \sel_l13_s0$755  & { \sel_l13_s0$753 [2], \sel_l13_s0$753 [2], \sel_l13_s0$753 [2], \sel_l13_s0$753 [2], \sel_l13_s0$753 [2], \sel_l13_s0$753 [2], \sel_l13_s0$753 [2], \sel_l13_s0$753 [2], \sel_l13_s0$753 [2], \sel_l13_s0$753 [2], \sel_l13_s0$753 [2], \sel_l13_s0$753 [2], \sel_l13_s0$753 [2], \sel_l13_s0$753 [2], \sel_l13_s0$753 [2], \sel_l13_s0$753 [2] };
-  assign sel_or0_0 = \$1702  | \$1703 ;
-  assign \$1704  = \sel_l13_s0$757  & { \sel_l13_s0$753 [3], \sel_l13_s0$753 [3], \sel_l13_s0$753 [3], \sel_l13_s0$753 [3], \sel_l13_s0$753 [3], \sel_l13_s0$753 [3], \sel_l13_s0$753 [3], \sel_l13_s0$753 [3], \sel_l13_s0$753 [3], \sel_l13_s0$753 [3], \sel_l13_s0$753 [3], \sel_l13_s0$753 [3], \sel_l13_s0$753 [3], \sel_l13_s0$753 [3], \sel_l13_s0$753 [3], \sel_l13_s0$753 [3] };
-  assign \$1705  = \sel_l13_s0$758  & { \sel_l13_s0$753 [4], \sel_l13_s0$753 [4], \sel_l13_s0$753 [4], \sel_l13_s0$753 [4], \sel_l13_s0$753 [4], \sel_l13_s0$753 [4], \sel_l13_s0$753 [4], \sel_l13_s0$753 [4], \sel_l13_s0$753 [4], \sel_l13_s0$753 [4], \sel_l13_s0$753 [4], \sel_l13_s0$753 [4], \sel_l13_s0$753 [4], \sel_l13_s0$753 [4], \sel_l13_s0$753 [4], \sel_l13_s0$753 [4] };
-  assign \$1706  = \$1704  | \$1705 ;
-  assign \$1707  = \sel_l13_s0$759  & { \sel_l13_s0$753 [5], \sel_l13_s0$753 [5], \sel_l13_s0$753 [5], \sel_l13_s0$753 [5], \sel_l13_s0$753 [5], \sel_l13_s0$753 [5], \sel_l13_s0$753 [5], \sel_l13_s0$753 [5], \sel_l13_s0$753 [5], \sel_l13_s0$753 [5], \sel_l13_s0$753 [5], \sel_l13_s0$753 [5], \sel_l13_s0$753 [5], \sel_l13_s0$753 [5], \sel_l13_s0$753 [5], \sel_l13_s0$753 [5] };
-  assign sel_or0_3 = \$1706  | \$1707 ;
-  assign \$1708  = \sel_l13_s0$761  & { \sel_l13_s0$753 [6], \sel_l13_s0$753 [6], \sel_l13_s0$753 [6], \sel_l13_s0$753 [6], \sel_l13_s0$753 [6], \sel_l13_s0$753 [6], \sel_l13_s0$753 [6], \sel_l13_s0$753 [6], \sel_l13_s0$753 [6], \sel_l13_s0$753 [6], \sel_l13_s0$753 [6], \sel_l13_s0$753 [6], \sel_l13_s0$753 [6], \sel_l13_s0$753 [6], \sel_l13_s0$753 [6], \sel_l13_s0$753 [6] };
-  assign \$1709  = \sel_l13_s0$762  & { \sel_l13_s0$753 [7], \sel_l13_s0$753 [7], \sel_l13_s0$753 [7], \sel_l13_s0$753 [7], \sel_l13_s0$753 [7], \sel_l13_s0$753 [7], \sel_l13_s0$753 [7], \sel_l13_s0$753 [7], \sel_l13_s0$753 [7], \sel_l13_s0$753 [7], \sel_l13_s0$753 [7], \sel_l13_s0$753 [7], \sel_l13_s0$753 [7], \sel_l13_s0$753 [7], \sel_l13_s0$753 [7], \sel_l13_s0$753 [7] };
-  assign \$1710  = \$1708  | \$1709 ;
-  assign \$1711  = \sel_l13_s0$763  & { \sel_l13_s0$753 [8], \sel_l13_s0$753 [8], \sel_l13_s0$753 [8], \sel_l13_s0$753 [8], \sel_l13_s0$753 [8], \sel_l13_s0$753 [8], \sel_l13_s0$753 [8], \sel_l13_s0$753 [8], \sel_l13_s0$753 [8], \sel_l13_s0$753 [8], \sel_l13_s0$753 [8], \sel_l13_s0$753 [8], \sel_l13_s0$753 [8], \sel_l13_s0$753 [8], \sel_l13_s0$753 [8], \sel_l13_s0$753 [8] };
-  assign sel_or0_6 = \$1710  | \$1711 ;
-  assign \$1712  = \sel_l13_s0$753 [1] | \sel_l13_s0$753 [3];
-  assign \$1713  = \sel_l13_s0$753 [5] | \sel_l13_s0$753 [7];
-  assign \$1714  = \$1712  | \$1713 ;
-  assign \$1715  = \sel_l13_s0$753 [2] | \sel_l13_s0$753 [3];
-  assign \$1716  = \sel_l13_s0$753 [6] | \sel_l13_s0$753 [7];
-  assign \$1717  = \$1715  | \$1716 ;
-  assign \$1718  = \sel_l13_s0$753 [4] | \sel_l13_s0$753 [5];
-  assign \$1719  = \sel_l13_s0$753 [6] | \sel_l13_s0$753 [7];
+  assign \$1456  = sel_p1_14_1_s ^ sel_p1_11_1_s;
+  assign sel_p2_14_1_s = \$1456  ^ sel_p2_14_0_c;
+  assign \$1457  = sel_p1_14_1_s & sel_p1_11_1_s;
+  assign \$1458  = sel_p1_14_1_s & sel_p2_14_0_c;
+  assign \$1459  = \$1457  | \$1458 ;
+  assign \$1460  = sel_p1_11_1_s & sel_p2_14_0_c;
+  assign sel_p2_14_1_c = \$1459  | \$1460 ;
+  assign \$1461  = sel_p1_14_2_s ^ sel_p1_11_2_s;
+  assign sel_p2_14_2_s = \$1461  ^ sel_p2_14_1_c;
+  assign \$1462  = sel_p1_14_2_s & sel_p1_11_2_s;
+  assign \$1463  = sel_p1_14_2_s & sel_p2_14_1_c;
+  assign \$1464  = \$1462  | \$1463 ;
+  assign \$1465  = sel_p1_11_2_s & sel_p2_14_1_c;
+  assign sel_p2_14_2_c = \$1464  | \$1465 ;
+  assign \$1471  = ~ adv3_valid;
+  assign adv3 = \$1471  | o__ready;
+  assign sel_p3_8_0_s = sel_l11_s0 ^ \sel_l11_s0$653 [0];
+  assign sel_p3_8_0_c = sel_l11_s0 & \sel_l11_s0$653 [0];
+  assign sel_p3_8_1_s = \sel_l11_s0$653 [1] ^ sel_p3_8_0_c;
+  assign sel_p3_8_1_c = \sel_l11_s0$653 [1] & sel_p3_8_0_c;
+  assign sel_p3_8_2_s = \sel_l11_s0$653 [2] ^ sel_p3_8_1_c;
+  assign sel_p3_8_2_c = \sel_l11_s0$653 [2] & sel_p3_8_1_c;
+  assign sel_p3_8_3_s = \sel_l11_s0$653 [3] ^ sel_p3_8_2_c;
+  assign sel_p3_8_3_c = \sel_l11_s0$653 [3] & sel_p3_8_2_c;
+  assign sel_p3_9_0_s = \sel_l11_s0$663 [0] ^ \sel_l11_s0$653 [0];
+  assign sel_p3_9_0_c = \sel_l11_s0$663 [0] & \sel_l11_s0$653 [0];
+  assign \$1472  = \sel_l11_s0$663 [1] ^ \sel_l11_s0$653 [1];
+  assign sel_p3_9_1_s = \$1472  ^ sel_p3_9_0_c;
+  assign \$1473  = \sel_l11_s0$663 [1] & \sel_l11_s0$653 [1];
+  assign \$1474  = \sel_l11_s0$663 [1] & sel_p3_9_0_c;
+  assign \$1475  = \$1473  | \$1474 ;
+  assign \$1476  = \sel_l11_s0$653 [1] & sel_p3_9_0_c;
+  assign sel_p3_9_1_c = \$1475  | \$1476 ;
+  assign \$1477  = \sel_l11_s0$663 [2] ^ \sel_l11_s0$653 [2];
+  assign sel_p3_9_2_s = \$1477  ^ sel_p3_9_1_c;
+  assign \$1478  = \sel_l11_s0$663 [2] & \sel_l11_s0$653 [2];
+  assign \$1479  = \sel_l11_s0$663 [2] & sel_p3_9_1_c;
+  assign \$1480  = \$1478  | \$1479 ;
+  assign \$1481  = \sel_l11_s0$653 [2] & sel_p3_9_1_c;
+  assign sel_p3_9_2_c = \$1480  | \$1481 ;
+  assign \$1482  = \sel_l11_s0$663 [3] ^ \sel_l11_s0$653 [3];
+  assign sel_p3_9_3_s = \$1482  ^ sel_p3_9_2_c;
+  assign \$1483  = \sel_l11_s0$663 [3] & \sel_l11_s0$653 [3];
+  assign \$1484  = \sel_l11_s0$663 [3] & sel_p3_9_2_c;
+  assign \$1485  = \$1483  | \$1484 ;
+  assign \$1486  = \sel_l11_s0$653 [3] & sel_p3_9_2_c;
+  assign sel_p3_9_3_c = \$1485  | \$1486 ;
+  assign sel_p3_10_0_s = \sel_l11_s0$673 [0] ^ \sel_l11_s0$653 [0];
+  assign sel_p3_10_0_c = \sel_l11_s0$673 [0] & \sel_l11_s0$653 [0];
+  assign \$1487  = \sel_l11_s0$673 [1] ^ \sel_l11_s0$653 [1];
+  assign sel_p3_10_1_s = \$1487  ^ sel_p3_10_0_c;
+  assign \$1488  = \sel_l11_s0$673 [1] & \sel_l11_s0$653 [1];
+  assign \$1489  = \sel_l11_s0$673 [1] & sel_p3_10_0_c;
+  assign \$1490  = \$1488  | \$1489 ;
+  assign \$1491  = \sel_l11_s0$653 [1] & sel_p3_10_0_c;
+  assign sel_p3_10_1_c = \$1490  | \$1491 ;
+  assign \$1492  = \sel_l11_s0$673 [2] ^ \sel_l11_s0$653 [2];
+  assign sel_p3_10_2_s = \$1492  ^ sel_p3_10_1_c;
+  assign \$1493  = \sel_l11_s0$673 [2] & \sel_l11_s0$653 [2];
+  assign \$1494  = \sel_l11_s0$673 [2] & sel_p3_10_1_c;
+  assign \$1495  = \$1493  | \$1494 ;
+  assign \$1496  = \sel_l11_s0$653 [2] & sel_p3_10_1_c;
+  assign sel_p3_10_2_c = \$1495  | \$1496 ;
+  assign \$1497  = \sel_l11_s0$673 [3] ^ \sel_l11_s0$653 [3];
+  assign sel_p3_10_3_s = \$1497  ^ sel_p3_10_2_c;
+  assign \$1498  = \sel_l11_s0$673 [3] & \sel_l11_s0$653 [3];
+  assign \$1499  = \sel_l11_s0$673 [3] & sel_p3_10_2_c;
+  assign \$1500  = \$1498  | \$1499 ;
+  assign \$1501  = \sel_l11_s0$653 [3] & sel_p3_10_2_c;
+  assign sel_p3_10_3_c = \$1500  | \$1501 ;
+  assign sel_p3_11_0_s = \sel_l11_s0$683 [0] ^ \sel_l11_s0$653 [0];
+  assign sel_p3_11_0_c = \sel_l11_s0$683 [0] & \sel_l11_s0$653 [0];
+  assign \$1502  = \sel_l11_s0$683 [1] ^ \sel_l11_s0$653 [1];
+  assign sel_p3_11_1_s = \$1502  ^ sel_p3_11_0_c;
+  assign \$1503  = \sel_l11_s0$683 [1] & \sel_l11_s0$653 [1];
+  assign \$1504  = \sel_l11_s0$683 [1] & sel_p3_11_0_c;
+  assign \$1505  = \$1503  | \$1504 ;
+  assign \$1506  = \sel_l11_s0$653 [1] & sel_p3_11_0_c;
+  assign sel_p3_11_1_c = \$1505  | \$1506 ;
+  assign \$1507  = \sel_l11_s0$683 [2] ^ \sel_l11_s0$653 [2];
+  assign sel_p3_11_2_s = \$1507  ^ sel_p3_11_1_c;
+  assign \$1508  = \sel_l11_s0$683 [2] & \sel_l11_s0$653 [2];
+  assign \$1509  = \sel_l11_s0$683 [2] & sel_p3_11_1_c;
+  assign \$1510  = \$1508  | \$1509 ;
+  assign \$1511  = \sel_l11_s0$653 [2] & sel_p3_11_1_c;
+  assign sel_p3_11_2_c = \$1510  | \$1511 ;
+  assign \$1512  = \sel_l11_s0$683 [3] ^ \sel_l11_s0$653 [3];
+  assign sel_p3_11_3_s = \$1512  ^ sel_p3_11_2_c;
+  assign \$1513  = \sel_l11_s0$683 [3] & \sel_l11_s0$653 [3];
+  assign \$1514  = \sel_l11_s0$683 [3] & sel_p3_11_2_c;
+  assign \$1515  = \$1513  | \$1514 ;
+  assign \$1516  = \sel_l11_s0$653 [3] & sel_p3_11_2_c;
+  assign sel_p3_11_3_c = \$1515  | \$1516 ;
+  assign sel_p3_12_0_s = \sel_l11_s0$693 [0] ^ \sel_l11_s0$653 [0];
+  assign sel_p3_12_0_c = \sel_l11_s0$693 [0] & \sel_l11_s0$653 [0];
+  assign \$1517  = \sel_l11_s0$693 [1] ^ \sel_l11_s0$653 [1];
+  assign sel_p3_12_1_s = \$1517  ^ sel_p3_12_0_c;
+  assign \$1518  = \sel_l11_s0$693 [1] & \sel_l11_s0$653 [1];
+  assign \$1519  = \sel_l11_s0$693 [1] & sel_p3_12_0_c;
+  assign \$1520  = \$1518  | \$1519 ;
+  assign \$1521  = \sel_l11_s0$653 [1] & sel_p3_12_0_c;
+  assign sel_p3_12_1_c = \$1520  | \$1521 ;
+  assign \$1522  = \sel_l11_s0$693 [2] ^ \sel_l11_s0$653 [2];
+  assign sel_p3_12_2_s = \$1522  ^ sel_p3_12_1_c;
+  assign \$1523  = \sel_l11_s0$693 [2] & \sel_l11_s0$653 [2];
+  assign \$1524  = \sel_l11_s0$693 [2] & sel_p3_12_1_c;
+  assign \$1525  = \$1523  | \$1524 ;
+  assign \$1526  = \sel_l11_s0$653 [2] & sel_p3_12_1_c;
+  assign sel_p3_12_2_c = \$1525  | \$1526 ;
+  assign \$1527  = \sel_l11_s0$693 [3] ^ \sel_l11_s0$653 [3];
+  assign sel_p3_12_3_s = \$1527  ^ sel_p3_12_2_c;
+  assign \$1528  = \sel_l11_s0$693 [3] & \sel_l11_s0$653 [3];
+  assign \$1529  = \sel_l11_s0$693 [3] & sel_p3_12_2_c;
+  assign \$1530  = \$1528  | \$1529 ;
+  assign \$1531  = \sel_l11_s0$653 [3] & sel_p3_12_2_c;
+  assign sel_p3_12_3_c = \$1530  | \$1531 ;
+  assign sel_p3_13_0_s = \sel_l11_s0$703 [0] ^ \sel_l11_s0$653 [0];
+  assign sel_p3_13_0_c = \sel_l11_s0$703 [0] & \sel_l11_s0$653 [0];
+  assign \$1532  = \sel_l11_s0$703 [1] ^ \sel_l11_s0$653 [1];
+  assign sel_p3_13_1_s = \$1532  ^ sel_p3_13_0_c;
+  assign \$1533  = \sel_l11_s0$703 [1] & \sel_l11_s0$653 [1];
+  assign \$1534  = \sel_l11_s0$703 [1] & sel_p3_13_0_c;
+  assign \$1535  = \$1533  | \$1534 ;
+  assign \$1536  = \sel_l11_s0$653 [1] & sel_p3_13_0_c;
+  assign sel_p3_13_1_c = \$1535  | \$1536 ;
+  assign \$1537  = \sel_l11_s0$703 [2] ^ \sel_l11_s0$653 [2];
+  assign sel_p3_13_2_s = \$1537  ^ sel_p3_13_1_c;
+  assign \$1538  = \sel_l11_s0$703 [2] & \sel_l11_s0$653 [2];
+  assign \$1539  = \sel_l11_s0$703 [2] & sel_p3_13_1_c;
+  assign \$1540  = \$1538  | \$1539 ;
+  assign \$1541  = \sel_l11_s0$653 [2] & sel_p3_13_1_c;
+  assign sel_p3_13_2_c = \$1540  | \$1541 ;
+  assign \$1542  = \sel_l11_s0$703 [3] ^ \sel_l11_s0$653 [3];
+  assign sel_p3_13_3_s = \$1542  ^ sel_p3_13_2_c;
+  assign \$1543  = \sel_l11_s0$703 [3] & \sel_l11_s0$653 [3];
+  assign \$1544  = \sel_l11_s0$703 [3] & sel_p3_13_2_c;
+  assign \$1545  = \$1543  | \$1544 ;
+  assign \$1546  = \sel_l11_s0$653 [3] & sel_p3_13_2_c;
+  assign sel_p3_13_3_c = \$1545  | \$1546 ;
+  assign sel_p3_14_0_s = \sel_l11_s0$713 [0] ^ \sel_l11_s0$653 [0];
+  assign sel_p3_14_0_c = \sel_l11_s0$713 [0] & \sel_l11_s0$653 [0];
+  assign \$1547  = \sel_l11_s0$713 [1] ^ \sel_l11_s0$653 [1];
+  assign sel_p3_14_1_s = \$1547  ^ sel_p3_14_0_c;
+  assign \$1548  = \sel_l11_s0$713 [1] & \sel_l11_s0$653 [1];
+  assign \$1549  = \sel_l11_s0$713 [1] & sel_p3_14_0_c;
+  assign \$1550  = \$1548  | \$1549 ;
+  assign \$1551  = \sel_l11_s0$653 [1] & sel_p3_14_0_c;
+  assign sel_p3_14_1_c = \$1550  | \$1551 ;
+  assign \$1552  = \sel_l11_s0$713 [2] ^ \sel_l11_s0$653 [2];
+  assign sel_p3_14_2_s = \$1552  ^ sel_p3_14_1_c;
+  assign \$1553  = \sel_l11_s0$713 [2] & \sel_l11_s0$653 [2];
+  assign \$1554  = \sel_l11_s0$713 [2] & sel_p3_14_1_c;
+  assign \$1555  = \$1553  | \$1554 ;
+  assign \$1556  = \sel_l11_s0$653 [2] & sel_p3_14_1_c;
+  assign sel_p3_14_2_c = \$1555  | \$1556 ;
+  assign \$1557  = \sel_l11_s0$713 [3] ^ \sel_l11_s0$653 [3];
+  assign sel_p3_14_3_s = \$1557  ^ sel_p3_14_2_c;
+  assign \$1558  = \sel_l11_s0$713 [3] & \sel_l11_s0$653 [3];
+  assign \$1559  = \sel_l11_s0$713 [3] & sel_p3_14_2_c;
+  assign \$1560  = \$1558  | \$1559 ;
+  assign \$1561  = \sel_l11_s0$653 [3] & sel_p3_14_2_c;
+  assign sel_p3_14_3_c = \$1560  | \$1561 ;
+  assign \$1562  = ~ adv4_valid;
+  assign adv4 = \$1562  | o__ready;
+  assign \$1563  = ! \sel_l11_s0$734 ;
+  assign \$1564  = \sel_l11_s0$733 [1] & \$1563 ;
+  assign \$1565  = ! \sel_l11_s0$735 ;
+  assign \$1566  = \sel_l11_s0$733 [2] & \$1565 ;
+  assign \$1567  = ! \sel_l11_s0$736 ;
+  assign \$1568  = \sel_l11_s0$733 [3] & \$1567 ;
+  assign \$1569  = ! \sel_l11_s0$737 ;
+  assign \$1570  = \sel_l11_s0$733 [4] & \$1569 ;
+  assign \$1571  = ! \sel_l11_s0$738 ;
+  assign \$1572  = \sel_l11_s0$733 [5] & \$1571 ;
+  assign \$1573  = ! \sel_l11_s0$739 ;
+  assign \$1574  = \sel_l11_s0$733 [6] & \$1573 ;
+  assign \$1575  = ! \sel_l11_s0$740 ;
+  assign \$1576  = \sel_l11_s0$733 [7] & \$1575 ;
+  assign \$1577  = ! \sel_l11_s0$653 ;
+  assign \$1578  = \sel_l11_s0$733 [8] & \$1577 ;
+  assign \$1580  = \sel_l11_s0$733 [1] & \$1579 ;
+  assign \$1581  = \sel_l11_s0$735  == 1'h1;
+  assign \$1582  = \sel_l11_s0$733 [2] & \$1581 ;
+  assign \$1583  = \sel_l11_s0$736  == 1'h1;
+  assign \$1584  = \sel_l11_s0$733 [3] & \$1583 ;
+  assign \$1585  = \sel_l11_s0$737  == 1'h1;
+  assign \$1586  = \sel_l11_s0$733 [4] & \$1585 ;
+  assign \$1587  = \sel_l11_s0$738  == 1'h1;
+  assign \$1588  = \sel_l11_s0$733 [5] & \$1587 ;
+  assign \$1589  = \sel_l11_s0$739  == 1'h1;
+  assign \$1590  = \sel_l11_s0$733 [6] & \$1589 ;
+  assign \$1591  = \sel_l11_s0$740  == 1'h1;
+  assign \$1592  = \sel_l11_s0$733 [7] & \$1591 ;
+  assign \$1593  = \sel_l11_s0$653  == 1'h1;
+  assign \$1594  = \sel_l11_s0$733 [8] & \$1593 ;
+  assign \$1595  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 1'h1;
+  assign \$1596  = \sel_l11_s0$733 [9] & \$1595 ;
+  assign \$1597  = \sel_l11_s0$735  == 2'h2;
+  assign \$1598  = \sel_l11_s0$733 [2] & \$1597 ;
+  assign \$1599  = \sel_l11_s0$736  == 2'h2;
+  assign \$1600  = \sel_l11_s0$733 [3] & \$1599 ;
+  assign \$1601  = \sel_l11_s0$737  == 2'h2;
+  assign \$1602  = \sel_l11_s0$733 [4] & \$1601 ;
+  assign \$1603  = \sel_l11_s0$738  == 2'h2;
+  assign \$1604  = \sel_l11_s0$733 [5] & \$1603 ;
+  assign \$1605  = \sel_l11_s0$739  == 2'h2;
+  assign \$1606  = \sel_l11_s0$733 [6] & \$1605 ;
+  assign \$1607  = \sel_l11_s0$740  == 2'h2;
+  assign \$1608  = \sel_l11_s0$733 [7] & \$1607 ;
+  assign \$1609  = \sel_l11_s0$653  == 2'h2;
+  assign \$1610  = \sel_l11_s0$733 [8] & \$1609 ;
+  assign \$1611  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 2'h2;
+  assign \$1612  = \sel_l11_s0$733 [9] & \$1611 ;
+  assign \$1613  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 2'h2;
+  assign \$1614  = \sel_l11_s0$733 [10] & \$1613 ;
+  assign \$1615  = \sel_l11_s0$736  == 2'h3;
+  assign \$1616  = \sel_l11_s0$733 [3] & \$1615 ;
+  assign \$1617  = \sel_l11_s0$737  == 2'h3;
+  assign \$1618  = \sel_l11_s0$733 [4] & \$1617 ;
+  assign \$1619  = \sel_l11_s0$738  == 2'h3;
+  assign \$1620  = \sel_l11_s0$733 [5] & \$1619 ;
+  assign \$1621  = \sel_l11_s0$739  == 2'h3;
+  assign \$1622  = \sel_l11_s0$733 [6] & \$1621 ;
+  assign \$1623  = \sel_l11_s0$740  == 2'h3;
+  assign \$1624  = \sel_l11_s0$733 [7] & \$1623 ;
+  assign \$1625  = \sel_l11_s0$653  == 2'h3;
+  assign \$1626  = \sel_l11_s0$733 [8] & \$1625 ;
+  assign \$1627  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 2'h3;
+  assign \$1628  = \sel_l11_s0$733 [9] & \$1627 ;
+  assign \$1629  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 2'h3;
+  assign \$1630  = \sel_l11_s0$733 [10] & \$1629 ;
+  assign \$1631  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 2'h3;
+  assign \$1632  = \sel_l11_s0$733 [11] & \$1631 ;
+  assign \$1633  = \sel_l11_s0$737  == 3'h4;
+  assign \$1634  = \sel_l11_s0$733 [4] & \$1633 ;
+  assign \$1635  = \sel_l11_s0$738  == 3'h4;
+  assign \$1636  = \sel_l11_s0$733 [5] & \$1635 ;
+  assign \$1637  = \sel_l11_s0$739  == 3'h4;
+  assign \$1638  = \sel_l11_s0$733 [6] & \$1637 ;
+  assign \$1639  = \sel_l11_s0$740  == 3'h4;
+  assign \$1640  = \sel_l11_s0$733 [7] & \$1639 ;
+  assign \$1641  = \sel_l11_s0$653  == 3'h4;
+  assign \$1642  = \sel_l11_s0$733 [8] & \$1641 ;
+  assign \$1643  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h4;
+  assign \$1644  = \sel_l11_s0$733 [9] & \$1643 ;
+  assign \$1645  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h4;
+  assign \$1646  = \sel_l11_s0$733 [10] & \$1645 ;
+  assign \$1647  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h4;
+  assign \$1648  = \sel_l11_s0$733 [11] & \$1647 ;
+  assign \$1649  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h4;
+  assign \$1650  = \sel_l11_s0$733 [12] & \$1649 ;
+  assign \$1651  = \sel_l11_s0$738  == 3'h5;
+  assign \$1652  = \sel_l11_s0$733 [5] & \$1651 ;
+  assign \$1653  = \sel_l11_s0$739  == 3'h5;
+  assign \$1654  = \sel_l11_s0$733 [6] & \$1653 ;
+  assign \$1655  = \sel_l11_s0$740  == 3'h5;
+  assign \$1656  = \sel_l11_s0$733 [7] & \$1655 ;
+  assign \$1657  = \sel_l11_s0$653  == 3'h5;
+  assign \$1658  = \sel_l11_s0$733 [8] & \$1657 ;
+  assign \$1659  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h5;
+  assign \$1660  = \sel_l11_s0$733 [9] & \$1659 ;
+  assign \$1661  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h5;
+  assign \$1662  = \sel_l11_s0$733 [10] & \$1661 ;
+  assign \$1663  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h5;
+  assign \$1664  = \sel_l11_s0$733 [11] & \$1663 ;
+  assign \$1665  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h5;
+  assign \$1666  = \sel_l11_s0$733 [12] & \$1665 ;
+  assign \$1667  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h5;
+  assign \$1668  = \sel_l11_s0$733 [13] & \$1667 ;
+  assign \$1669  = \sel_l11_s0$739  == 3'h6;
+  assign \$1670  = \sel_l11_s0$733 [6] & \$1669 ;
+  assign \$1671  = \sel_l11_s0$740  == 3'h6;
+  assign \$1672  = \sel_l11_s0$733 [7] & \$1671 ;
+  assign \$1673  = \sel_l11_s0$653  == 3'h6;
+  assign \$1674  = \sel_l11_s0$733 [8] & \$1673 ;
+  assign \$1675  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h6;
+  assign \$1676  = \sel_l11_s0$733 [9] & \$1675 ;
+  assign \$1677  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h6;
+  assign \$1678  = \sel_l11_s0$733 [10] & \$1677 ;
+  assign \$1679  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h6;
+  assign \$1680  = \sel_l11_s0$733 [11] & \$1679 ;
+  assign \$1681  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h6;
+  assign \$1682  = \sel_l11_s0$733 [12] & \$1681 ;
+  assign \$1683  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h6;
+  assign \$1684  = \sel_l11_s0$733 [13] & \$1683 ;
+  assign \$1685  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s } == 3'h6;
+  assign \$1686  = \sel_l11_s0$733 [14] & \$1685 ;
+  assign \$1687  = \sel_l11_s0$740  == 3'h7;
+  assign \$1688  = \sel_l11_s0$733 [7] & \$1687 ;
+  assign \$1689  = \sel_l11_s0$653  == 3'h7;
+  assign \$1690  = \sel_l11_s0$733 [8] & \$1689 ;
+  assign \$1691  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h7;
+  assign \$1692  = \sel_l11_s0$733 [9] & \$1691 ;
+  assign \$1693  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h7;
+  assign \$1694  = \sel_l11_s0$733 [10] & \$1693 ;
+  assign \$1695  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h7;
+  assign \$1696  = \sel_l11_s0$733 [11] & \$1695 ;
+  assign \$1697  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h7;
+  assign \$1698  = \sel_l11_s0$733 [12] & \$1697 ;
+  assign \$1699  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h7;
+  assign \$1700  = \sel_l11_s0$733 [13] & \$1699 ;
+  assign \$1701  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s } == 3'h7;
+  assign \$1702  = \sel_l11_s0$733 [14] & \$1701 ;
+  assign \$1703  = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s } == 3'h7;
+  assign \$1704  = \sel_l11_s0$733 [15] & \$1703 ;
+  assign \$1705  = ~ adv5_valid;
+  assign adv5 = \$1705  | o__ready;
+  assign \$1706  = sel_l13_s0 & { \sel_l13_s0$752 [0], \sel_l13_s0$752 [0], \sel_l13_s0$752 [0], \sel_l13_s0$752 [0], \sel_l13_s0$752 [0], \sel_l13_s0$752 [0], \sel_l13_s0$752 [0], \sel_l13_s0$752 [0], \sel_l13_s0$752 [0], \sel_l13_s0$752 [0], \sel_l13_s0$752 [0], \sel_l13_s0$752 [0], \sel_l13_s0$752 [0], \sel_l13_s0$752 [0], \sel_l13_s0$752 [0], \sel_l13_s0$752 [0] };
+  assign \$1707  = \sel_l13_s0$753  & { \sel_l13_s0$752 [1], \sel_l13_s0$752 [1], \sel_l13_s0$752 [1], \sel_l13_s0$752 [1], \sel_l13_s0$752 [1], \sel_l13_s0$752 [1], \sel_l13_s0$752 [1], \sel_l13_s0$752 [1], \sel_l13_s0$752 [1], \sel_l13_s0$752 [1], \sel_l13_s0$752 [1], \sel_l13_s0$752 [1], \sel_l13_s0$752 [1], \sel_l13_s0$752 [1], \sel_l13_s0$752 [1], \sel_l13_s0$752 [1] };
+  assign \$1708  = \$1706  | \$1707 ;
+  assign \$1709  = \sel_l13_s0$754  & { \sel_l13_s0$752 [2], \sel_l13_s0$752 [2], \sel_l13_s0$752 [2], \sel_l13_s0$752 [2], \sel_l13_s0$752 [2], \sel_l13_s0$752 [2], \sel_l13_s0$752 [2], \sel_l13_s0$752 [2], \sel_l13_s0$752 [2], \sel_l13_s0$752 [2], \sel_l13_s0$752 [2], \sel_l13_s0$752 [2], \sel_l13_s0$752 [2], \sel_l13_s0$752 [2], \sel_l13_s0$752 [2], \sel_l13_s0$752 [2] };
+  assign sel_or0_0 = \$1708  | \$1709 ;
+  assign \$1710  = \sel_l13_s0$756  & { \sel_l13_s0$752 [3], \sel_l13_s0$752 [3], \sel_l13_s0$752 [3], \sel_l13_s0$752 [3], \sel_l13_s0$752 [3], \sel_l13_s0$752 [3], \sel_l13_s0$752 [3], \sel_l13_s0$752 [3], \sel_l13_s0$752 [3], \sel_l13_s0$752 [3], \sel_l13_s0$752 [3], \sel_l13_s0$752 [3], \sel_l13_s0$752 [3], \sel_l13_s0$752 [3], \sel_l13_s0$752 [3], \sel_l13_s0$752 [3] };
+  assign \$1711  = \sel_l13_s0$757  & { \sel_l13_s0$752 [4], \sel_l13_s0$752 [4], \sel_l13_s0$752 [4], \sel_l13_s0$752 [4], \sel_l13_s0$752 [4], \sel_l13_s0$752 [4], \sel_l13_s0$752 [4], \sel_l13_s0$752 [4], \sel_l13_s0$752 [4], \sel_l13_s0$752 [4], \sel_l13_s0$752 [4], \sel_l13_s0$752 [4], \sel_l13_s0$752 [4], \sel_l13_s0$752 [4], \sel_l13_s0$752 [4], \sel_l13_s0$752 [4] };
+  assign \$1712  = \$1710  | \$1711 ;
+  assign \$1713  = \sel_l13_s0$758  & { \sel_l13_s0$752 [5], \sel_l13_s0$752 [5], \sel_l13_s0$752 [5], \sel_l13_s0$752 [5], \sel_l13_s0$752 [5], \sel_l13_s0$752 [5], \sel_l13_s0$752 [5], \sel_l13_s0$752 [5], \sel_l13_s0$752 [5], \sel_l13_s0$752 [5], \sel_l13_s0$752 [5], \sel_l13_s0$752 [5], \sel_l13_s0$752 [5], \sel_l13_s0$752 [5], \sel_l13_s0$752 [5], \sel_l13_s0$752 [5] };
+  assign sel_or0_3 = \$1712  | \$1713 ;
+  assign \$1714  = \sel_l13_s0$760  & { \sel_l13_s0$752 [6], \sel_l13_s0$752 [6], \sel_l13_s0$752 [6], \sel_l13_s0$752 [6], \sel_l13_s0$752 [6], \sel_l13_s0$752 [6], \sel_l13_s0$752 [6], \sel_l13_s0$752 [6], \sel_l13_s0$752 [6], \sel_l13_s0$752 [6], \sel_l13_s0$752 [6], \sel_l13_s0$752 [6], \sel_l13_s0$752 [6], \sel_l13_s0$752 [6], \sel_l13_s0$752 [6], \sel_l13_s0$752 [6] };
+  assign \$1715  = \sel_l13_s0$761  & { \sel_l13_s0$752 [7], \sel_l13_s0$752 [7], \sel_l13_s0$752 [7], \sel_l13_s0$752 [7], \sel_l13_s0$752 [7], \sel_l13_s0$752 [7], \sel_l13_s0$752 [7], \sel_l13_s0$752 [7], \sel_l13_s0$752 [7], \sel_l13_s0$752 [7], \sel_l13_s0$752 [7], \sel_l13_s0$752 [7], \sel_l13_s0$752 [7], \sel_l13_s0$752 [7], \sel_l13_s0$752 [7], \sel_l13_s0$752 [7] };
+  assign \$1716  = \$1714  | \$1715 ;
+  assign \$1717  = \sel_l13_s0$762  & { \sel_l13_s0$752 [8], \sel_l13_s0$752 [8], \sel_l13_s0$752 [8], \sel_l13_s0$752 [8], \sel_l13_s0$752 [8], \sel_l13_s0$752 [8], \sel_l13_s0$752 [8], \sel_l13_s0$752 [8], \sel_l13_s0$752 [8], \sel_l13_s0$752 [8], \sel_l13_s0$752 [8], \sel_l13_s0$752 [8], \sel_l13_s0$752 [8], \sel_l13_s0$752 [8], \sel_l13_s0$752 [8], \sel_l13_s0$752 [8] };
+  assign sel_or0_6 = \$1716  | \$1717 ;
+  assign \$1718  = \sel_l13_s0$752 [1] | \sel_l13_s0$752 [3];
+  assign \$1719  = \sel_l13_s0$752 [5] | \sel_l13_s0$752 [7];
   assign \$1720  = \$1718  | \$1719 ;
-  assign \$1721  = \sel_l13_s0$754  & { \sel_l13_s0$766 [0], \sel_l13_s0$766 [0], \sel_l13_s0$766 [0], \sel_l13_s0$766 [0], \sel_l13_s0$766 [0], \sel_l13_s0$766 [0], \sel_l13_s0$766 [0], \sel_l13_s0$766 [0], \sel_l13_s0$766 [0], \sel_l13_s0$766 [0], \sel_l13_s0$766 [0], \sel_l13_s0$766 [0], \sel_l13_s0$766 [0], \sel_l13_s0$766 [0], \sel_l13_s0$766 [0], \sel_l13_s0$766 [0] };
-  assign \$1722  = \sel_l13_s0$755  & { \sel_l13_s0$766 [1], \sel_l13_s0$766 [1], \sel_l13_s0$766 [1], \sel_l13_s0$766 [1], \sel_l13_s0$766 [1], \sel_l13_s0$766 [1], \sel_l13_s0$766 [1], \sel_l13_s0$766 [1], \sel_l13_s0$766 [1], \sel_l13_s0$766 [1], \sel_l13_s0$766 [1], \sel_l13_s0$766 [1], \sel_l13_s0$766 [1], \sel_l13_s0$766 [1], \sel_l13_s0$766 [1], \sel_l13_s0$766 [1] };
+  assign \$1721  = \sel_l13_s0$752 [2] | \sel_l13_s0$752 [3];
+  assign \$1722  = \sel_l13_s0$752 [6] | \sel_l13_s0$752 [7];
   assign \$1723  = \$1721  | \$1722 ;
-  assign \$1724  = \sel_l13_s0$757  & { \sel_l13_s0$766 [2], \sel_l13_s0$766 [2], \sel_l13_s0$766 [2], \sel_l13_s0$766 [2], \sel_l13_s0$766 [2], \sel_l13_s0$766 [2], \sel_l13_s0$766 [2], \sel_l13_s0$766 [2], \sel_l13_s0$766 [2], \sel_l13_s0$766 [2], \sel_l13_s0$766 [2], \sel_l13_s0$766 [2], \sel_l13_s0$766 [2], \sel_l13_s0$766 [2], \sel_l13_s0$766 [2], \sel_l13_s0$766 [2] };
-  assign sel_or1_0 = \$1723  | \$1724 ;
-  assign \$1725  = \sel_l13_s0$758  & { \sel_l13_s0$766 [3], \sel_l13_s0$766 [3], \sel_l13_s0$766 [3], \sel_l13_s0$766 [3], \sel_l13_s0$766 [3], \sel_l13_s0$766 [3], \sel_l13_s0$766 [3], \sel_l13_s0$766 [3], \sel_l13_s0$766 [3], \sel_l13_s0$766 [3], \sel_l13_s0$766 [3], \sel_l13_s0$766 [3], \sel_l13_s0$766 [3], \sel_l13_s0$766 [3], \sel_l13_s0$766 [3], \sel_l13_s0$766 [3] };
-  assign \$1726  = \sel_l13_s0$759  & { \sel_l13_s0$766 [4], \sel_l13_s0$766 [4], \sel_l13_s0$766 [4], \sel_l13_s0$766 [4], \sel_l13_s0$766 [4], \sel_l13_s0$766 [4], \sel_l13_s0$766 [4], \sel_l13_s0$766 [4], \sel_l13_s0$766 [4], \sel_l13_s0$766 [4], \sel_l13_s0$766 [4], \sel_l13_s0$766 [4], \sel_l13_s0$766 [4], \sel_l13_s0$766 [4], \sel_l13_s0$766 [4], \sel_l13_s0$766 [4] };
-  assign \$1727  = \$1725  | \$1726 ;
-  assign \$1728  = \sel_l13_s0$761  & { \sel_l13_s0$766 [5], \sel_l13_s0$766 [5], \sel_l13_s0$766 [5], \sel_l13_s0$766 [5], \sel_l13_s0$766 [5], \sel_l13_s0$766 [5], \sel_l13_s0$766 [5], \sel_l13_s0$766 [5], \sel_l13_s0$766 [5], \sel_l13_s0$766 [5], \sel_l13_s0$766 [5], \sel_l13_s0$766 [5], \sel_l13_s0$766 [5], \sel_l13_s0$766 [5], \sel_l13_s0$766 [5], \sel_l13_s0$766 [5] };
-  assign sel_or1_3 = \$1727  | \$1728 ;
-  assign \$1729  = \sel_l13_s0$762  & { \sel_l13_s0$766 [6], \sel_l13_s0$766 [6], \sel_l13_s0$766 [6], \sel_l13_s0$766 [6], \sel_l13_s0$766 [6], \sel_l13_s0$766 [6], \sel_l13_s0$766 [6], \sel_l13_s0$766 [6], \sel_l13_s0$766 [6], \sel_l13_s0$766 [6], \sel_l13_s0$766 [6], \sel_l13_s0$766 [6], \sel_l13_s0$766 [6], \sel_l13_s0$766 [6], \sel_l13_s0$766 [6], \sel_l13_s0$766 [6] };
-  assign \$1730  = \sel_l13_s0$763  & { \sel_l13_s0$766 [7], \sel_l13_s0$766 [7], \sel_l13_s0$766 [7], \sel_l13_s0$766 [7], \sel_l13_s0$766 [7], \sel_l13_s0$766 [7], \sel_l13_s0$766 [7], \sel_l13_s0$766 [7], \sel_l13_s0$766 [7], \sel_l13_s0$766 [7], \sel_l13_s0$766 [7], \sel_l13_s0$766 [7], \sel_l13_s0$766 [7], \sel_l13_s0$766 [7], \sel_l13_s0$766 [7], \sel_l13_s0$766 [7] };
-  assign \$1731  = \$1729  | \$1730 ;
-  assign \$1732  = \sel_l13_s0$769  & { \sel_l13_s0$766 [8], \sel_l13_s0$766 [8], \sel_l13_s0$766 [8], \sel_l13_s0$766 [8], \sel_l13_s0$766 [8], \sel_l13_s0$766 [8], \sel_l13_s0$766 [8], \sel_l13_s0$766 [8], \sel_l13_s0$766 [8], \sel_l13_s0$766 [8], \sel_l13_s0$766 [8], \sel_l13_s0$766 [8], \sel_l13_s0$766 [8], \sel_l13_s0$766 [8], \sel_l13_s0$766 [8], \sel_l13_s0$766 [8] };
-  assign sel_or1_6 = \$1731  | \$1732 ;
-  assign \$1733  = \sel_l13_s0$766 [0] | \sel_l13_s0$766 [2];
-  assign \$1734  = \sel_l13_s0$766 [4] | \sel_l13_s0$766 [6];
-  assign \$1735  = \$1733  | \$1734 ;
-  assign \$1736  = \$1735  | \sel_l13_s0$766 [8];
-  assign \$1737  = \sel_l13_s0$766 [1] | \sel_l13_s0$766 [2];
-  assign \$1738  = \sel_l13_s0$766 [5] | \sel_l13_s0$766 [6];
-  assign \$1739  = \$1737  | \$1738 ;
-  assign \$1740  = \sel_l13_s0$766 [3] | \sel_l13_s0$766 [4];
-  assign \$1741  = \sel_l13_s0$766 [5] | \sel_l13_s0$766 [6];
-  assign \$1742  = \$1740  | \$1741 ;
-  assign \$1743  = \sel_l13_s0$766 [7] | \sel_l13_s0$766 [8];
-  assign \$1744  = \sel_l13_s0$755  & { \sel_l13_s0$772 [0], \sel_l13_s0$772 [0], \sel_l13_s0$772 [0], \sel_l13_s0$772 [0], \sel_l13_s0$772 [0], \sel_l13_s0$772 [0], \sel_l13_s0$772 [0], \sel_l13_s0$772 [0], \sel_l13_s0$772 [0], \sel_l13_s0$772 [0], \sel_l13_s0$772 [0], \sel_l13_s0$772 [0], \sel_l13_s0$772 [0], \sel_l13_s0$772 [0], \sel_l13_s0$772 [0], \sel_l13_s0$772 [0] };
-  assign \$1745  = \sel_l13_s0$757  & { \sel_l13_s0$772 [1], \sel_l13_s0$772 [1], \sel_l13_s0$772 [1], \sel_l13_s0$772 [1], \sel_l13_s0$772 [1], \sel_l13_s0$772 [1], \sel_l13_s0$772 [1], \sel_l13_s0$772 [1], \sel_l13_s0$772 [1], \sel_l13_s0$772 [1], \sel_l13_s0$772 [1], \sel_l13_s0$772 [1], \sel_l13_s0$772 [1], \sel_l13_s0$772 [1], \sel_l13_s0$772 [1], \sel_l13_s0$772 [1] };
-  assign \$1746  = \$1744  | \$1745 ;
-  assign \$1747  = \sel_l13_s0$758  & { \sel_l13_s0$772 [2], \sel_l13_s0$772 [2], \sel_l13_s0$772 [2], \sel_l13_s0$772 [2], \sel_l13_s0$772 [2], \sel_l13_s0$772 [2], \sel_l13_s0$772 [2], \sel_l13_s0$772 [2], \sel_l13_s0$772 [2], \sel_l13_s0$772 [2], \sel_l13_s0$772 [2], \sel_l13_s0$772 [2], \sel_l13_s0$772 [2], \sel_l13_s0$772 [2], \sel_l13_s0$772 [2], \sel_l13_s0$772 [2] };
-  assign sel_or2_0 = \$1746  | \$1747 ;
-  assign \$1748  = \sel_l13_s0$759  & { \sel_l13_s0$772 [3], \sel_l13_s0$772 [3], \sel_l13_s0$772 [3], \sel_l13_s0$772 [3], \sel_l13_s0$772 [3], \sel_l13_s0$772 [3], \sel_l13_s0$772 [3], \sel_l13_s0$772 [3], \sel_l13_s0$772 [3], \sel_l13_s0$772 [3], \sel_l13_s0$772 [3], \sel_l13_s0$772 [3], \sel_l13_s0$772 [3], \sel_l13_s0$772 [3], \sel_l13_s0$772 [3], \sel_l13_s0$772 [3] };
-  assign \$1749  = \sel_l13_s0$761  & { \sel_l13_s0$772 [4], \sel_l13_s0$772 [4], \sel_l13_s0$772 [4], \sel_l13_s0$772 [4], \sel_l13_s0$772 [4], \sel_l13_s0$772 [4], \sel_l13_s0$772 [4], \sel_l13_s0$772 [4], \sel_l13_s0$772 [4], \sel_l13_s0$772 [4], \sel_l13_s0$772 [4], \sel_l13_s0$772 [4], \sel_l13_s0$772 [4], \sel_l13_s0$772 [4], \sel_l13_s0$772 [4], \sel_l13_s0$772 [4] };
-  assign \$1750  = \$1748  | \$1749 ;
-  assign \$1751  = \sel_l13_s0$762  & { \sel_l13_s0$772 [5], \sel_l13_s0$772 [5], \sel_l13_s0$772 [5], \sel_l13_s0$772 [5], \sel_l13_s0$772 [5], \sel_l13_s0$772 [5], \sel_l13_s0$772 [5], \sel_l13_s0$772 [5], \sel_l13_s0$772 [5], \sel_l13_s0$772 [5], \sel_l13_s0$772 [5], \sel_l13_s0$772 [5], \sel_l13_s0$772 [5], \sel_l13_s0$772 [5], \sel_l13_s0$772 [5], \sel_l13_s0$772 [5] };
-  assign sel_or2_3 = \$1750  | \$1751 ;
-  assign \$1752  = \sel_l13_s0$763  & { \sel_l13_s0$772 [6], \sel_l13_s0$772 [6], \sel_l13_s0$772 [6], \sel_l13_s0$772 [6], \sel_l13_s0$772 [6], \sel_l13_s0$772 [6], \sel_l13_s0$772 [6], \sel_l13_s0$772 [6], \sel_l13_s0$772 [6], \sel_l13_s0$772 [6], \sel_l13_s0$772 [6], \sel_l13_s0$772 [6], \sel_l13_s0$772 [6], \sel_l13_s0$772 [6], \sel_l13_s0$772 [6], \sel_l13_s0$772 [6] };
-  assign \$1753  = \sel_l13_s0$769  & { \sel_l13_s0$772 [7], \sel_l13_s0$772 [7], \sel_l13_s0$772 [7], \sel_l13_s0$772 [7], \sel_l13_s0$772 [7], \sel_l13_s0$772 [7], \sel_l13_s0$772 [7], \sel_l13_s0$772 [7], \sel_l13_s0$772 [7], \sel_l13_s0$772 [7], \sel_l13_s0$772 [7], \sel_l13_s0$772 [7], \sel_l13_s0$772 [7], \sel_l13_s0$772 [7], \sel_l13_s0$772 [7], \sel_l13_s0$772 [7] };
-  assign \$1754  = \$1752  | \$1753 ;
-  assign \$1755  = \sel_l13_s0$775  & { \sel_l13_s0$772 [8], \sel_l13_s0$772 [8], \sel_l13_s0$772 [8], \sel_l13_s0$772 [8], \sel_l13_s0$772 [8], \sel_l13_s0$772 [8], \sel_l13_s0$772 [8], \sel_l13_s0$772 [8], \sel_l13_s0$772 [8], \sel_l13_s0$772 [8], \sel_l13_s0$772 [8], \sel_l13_s0$772 [8], \sel_l13_s0$772 [8], \sel_l13_s0$772 [8], \sel_l13_s0$772 [8], \sel_l13_s0$772 [8] };
-  assign sel_or2_6 = \$1754  | \$1755 ;
-  assign \$1756  = \sel_l13_s0$772 [1] | \sel_l13_s0$772 [3];
-  assign \$1757  = \sel_l13_s0$772 [5] | \sel_l13_s0$772 [7];
-  assign \$1758  = \$1756  | \$1757 ;
-  assign \$1759  = \sel_l13_s0$772 [0] | \sel_l13_s0$772 [1];
-  assign \$1760  = \sel_l13_s0$772 [4] | \sel_l13_s0$772 [5];
-  assign \$1761  = \$1759  | \$1760 ;
-  assign \$1762  = \$1761  | \sel_l13_s0$772 [8];
-  assign \$1763  = \sel_l13_s0$772 [2] | \sel_l13_s0$772 [3];
-  assign \$1764  = \sel_l13_s0$772 [4] | \sel_l13_s0$772 [5];
-  assign \$1765  = \$1763  | \$1764 ;
-  assign \$1766  = \sel_l13_s0$772 [6] | \sel_l13_s0$772 [7];
-  assign \$1767  = \$1766  | \sel_l13_s0$772 [8];
-  assign \$1768  = \sel_l13_s0$757  & { \sel_l13_s0$778 [0], \sel_l13_s0$778 [0], \sel_l13_s0$778 [0], \sel_l13_s0$778 [0], \sel_l13_s0$778 [0], \sel_l13_s0$778 [0], \sel_l13_s0$778 [0], \sel_l13_s0$778 [0], \sel_l13_s0$778 [0], \sel_l13_s0$778 [0], \sel_l13_s0$778 [0], \sel_l13_s0$778 [0], \sel_l13_s0$778 [0], \sel_l13_s0$778 [0], \sel_l13_s0$778 [0], \sel_l13_s0$778 [0] };
-  assign \$1769  = \sel_l13_s0$758  & { \sel_l13_s0$778 [1], \sel_l13_s0$778 [1], \sel_l13_s0$778 [1], \sel_l13_s0$778 [1], \sel_l13_s0$778 [1], \sel_l13_s0$778 [1], \sel_l13_s0$778 [1], \sel_l13_s0$778 [1], \sel_l13_s0$778 [1], \sel_l13_s0$778 [1], \sel_l13_s0$778 [1], \sel_l13_s0$778 [1], \sel_l13_s0$778 [1], \sel_l13_s0$778 [1], \sel_l13_s0$778 [1], \sel_l13_s0$778 [1] };
-  assign \$1770  = \$1768  | \$1769 ;
-  assign \$1771  = \sel_l13_s0$759  & { \sel_l13_s0$778 [2], \sel_l13_s0$778 [2], \sel_l13_s0$778 [2], \sel_l13_s0$778 [2], \sel_l13_s0$778 [2], \sel_l13_s0$778 [2], \sel_l13_s0$778 [2], \sel_l13_s0$778 [2], \sel_l13_s0$778 [2], \sel_l13_s0$778 [2], \sel_l13_s0$778 [2], \sel_l13_s0$778 [2], \sel_l13_s0$778 [2], \sel_l13_s0$778 [2], \sel_l13_s0$778 [2], \sel_l13_s0$778 [2] };
-  assign sel_or3_0 = \$1770  | \$1771 ;
-  assign \$1772  = \sel_l13_s0$761  & { \sel_l13_s0$778 [3], \sel_l13_s0$778 [3], \sel_l13_s0$778 [3], \sel_l13_s0$778 [3], \sel_l13_s0$778 [3], \sel_l13_s0$778 [3], \sel_l13_s0$778 [3], \sel_l13_s0$778 [3], \sel_l13_s0$778 [3], \sel_l13_s0$778 [3], \sel_l13_s0$778 [3], \sel_l13_s0$778 [3], \sel_l13_s0$778 [3], \sel_l13_s0$778 [3], \sel_l13_s0$778 [3], \sel_l13_s0$778 [3] };
-  assign \$1773  = \sel_l13_s0$762  & { \sel_l13_s0$778 [4], \sel_l13_s0$778 [4], \sel_l13_s0$778 [4], \sel_l13_s0$778 [4], \sel_l13_s0$778 [4], \sel_l13_s0$778 [4], \sel_l13_s0$778 [4], \sel_l13_s0$778 [4], \sel_l13_s0$778 [4], \sel_l13_s0$778 [4], \sel_l13_s0$778 [4], \sel_l13_s0$778 [4], \sel_l13_s0$778 [4], \sel_l13_s0$778 [4], \sel_l13_s0$778 [4], \sel_l13_s0$778 [4] };
-  assign \$1774  = \$1772  | \$1773 ;
-  assign \$1775  = \sel_l13_s0$763  & { \sel_l13_s0$778 [5], \sel_l13_s0$778 [5], \sel_l13_s0$778 [5], \sel_l13_s0$778 [5], \sel_l13_s0$778 [5], \sel_l13_s0$778 [5], \sel_l13_s0$778 [5], \sel_l13_s0$778 [5], \sel_l13_s0$778 [5], \sel_l13_s0$778 [5], \sel_l13_s0$778 [5], \sel_l13_s0$778 [5], \sel_l13_s0$778 [5], \sel_l13_s0$778 [5], \sel_l13_s0$778 [5], \sel_l13_s0$778 [5] };
-  assign sel_or3_3 = \$1774  | \$1775 ;
-  assign \$1776  = \sel_l13_s0$769  & { \sel_l13_s0$778 [6], \sel_l13_s0$778 [6], \sel_l13_s0$778 [6], \sel_l13_s0$778 [6], \sel_l13_s0$778 [6], \sel_l13_s0$778 [6], \sel_l13_s0$778 [6], \sel_l13_s0$778 [6], \sel_l13_s0$778 [6], \sel_l13_s0$778 [6], \sel_l13_s0$778 [6], \sel_l13_s0$778 [6], \sel_l13_s0$778 [6], \sel_l13_s0$778 [6], \sel_l13_s0$778 [6], \sel_l13_s0$778 [6] };
-  assign \$1777  = \sel_l13_s0$775  & { \sel_l13_s0$778 [7], \sel_l13_s0$778 [7], \sel_l13_s0$778 [7], \sel_l13_s0$778 [7], \sel_l13_s0$778 [7], \sel_l13_s0$778 [7], \sel_l13_s0$778 [7], \sel_l13_s0$778 [7], \sel_l13_s0$778 [7], \sel_l13_s0$778 [7], \sel_l13_s0$778 [7], \sel_l13_s0$778 [7], \sel_l13_s0$778 [7], \sel_l13_s0$778 [7], \sel_l13_s0$778 [7], \sel_l13_s0$778 [7] };
-  assign \$1778  = \$1776  | \$1777 ;
-  assign \$1779  = \sel_l13_s0$781  & { \sel_l13_s0$778 [8], \sel_l13_s0$778 [8], \sel_l13_s0$778 [8], \sel_l13_s0$778 [8], \sel_l13_s0$778 [8], \sel_l13_s0$778 [8], \sel_l13_s0$778 [8], \sel_l13_s0$778 [8], \sel_l13_s0$778 [8], \sel_l13_s0$778 [8], \sel_l13_s0$778 [8], \sel_l13_s0$778 [8], \sel_l13_s0$778 [8], \sel_l13_s0$778 [8], \sel_l13_s0$778 [8], \sel_l13_s0$778 [8] };
-  assign sel_or3_6 = \$1778  | \$1779 ;
-  assign \$1780  = \sel_l13_s0$778 [0] | \sel_l13_s0$778 [2];
-  assign \$1781  = \sel_l13_s0$778 [4] | \sel_l13_s0$778 [6];
-  assign \$1782  = \$1780  | \$1781 ;
-  assign \$1783  = \$1782  | \sel_l13_s0$778 [8];
-  assign \$1784  = \sel_l13_s0$778 [0] | \sel_l13_s0$778 [3];
-  assign \$1785  = \sel_l13_s0$778 [4] | \sel_l13_s0$778 [7];
-  assign \$1786  = \$1784  | \$1785 ;
-  assign \$1787  = \$1786  | \sel_l13_s0$778 [8];
-  assign \$1788  = \sel_l13_s0$778 [1] | \sel_l13_s0$778 [2];
-  assign \$1789  = \sel_l13_s0$778 [3] | \sel_l13_s0$778 [4];
-  assign \$1790  = \$1788  | \$1789 ;
-  assign \$1791  = \sel_l13_s0$778 [5] | \sel_l13_s0$778 [6];
-  assign \$1792  = \sel_l13_s0$778 [7] | \sel_l13_s0$778 [8];
-  assign \$1793  = \$1791  | \$1792 ;
-  assign \$1794  = \sel_l13_s0$758  & { \sel_l13_s0$784 [0], \sel_l13_s0$784 [0], \sel_l13_s0$784 [0], \sel_l13_s0$784 [0], \sel_l13_s0$784 [0], \sel_l13_s0$784 [0], \sel_l13_s0$784 [0], \sel_l13_s0$784 [0], \sel_l13_s0$784 [0], \sel_l13_s0$784 [0], \sel_l13_s0$784 [0], \sel_l13_s0$784 [0], \sel_l13_s0$784 [0], \sel_l13_s0$784 [0], \sel_l13_s0$784 [0], \sel_l13_s0$784 [0] };
-  assign \$1795  = \sel_l13_s0$759  & { \sel_l13_s0$784 [1], \sel_l13_s0$784 [1], \sel_l13_s0$784 [1], \sel_l13_s0$784 [1], \sel_l13_s0$784 [1], \sel_l13_s0$784 [1], \sel_l13_s0$784 [1], \sel_l13_s0$784 [1], \sel_l13_s0$784 [1], \sel_l13_s0$784 [1], \sel_l13_s0$784 [1], \sel_l13_s0$784 [1], \sel_l13_s0$784 [1], \sel_l13_s0$784 [1], \sel_l13_s0$784 [1], \sel_l13_s0$784 [1] };
+  assign \$1724  = \sel_l13_s0$752 [4] | \sel_l13_s0$752 [5];
+  assign \$1725  = \sel_l13_s0$752 [6] | \sel_l13_s0$752 [7];
+  assign \$1726  = \$1724  | \$1725 ;
+  assign \$1727  = \sel_l13_s0$753  & { \sel_l13_s0$765 [0], \sel_l13_s0$765 [0], \sel_l13_s0$765 [0], \sel_l13_s0$765 [0], \sel_l13_s0$765 [0], \sel_l13_s0$765 [0], \sel_l13_s0$765 [0], \sel_l13_s0$765 [0], \sel_l13_s0$765 [0], \sel_l13_s0$765 [0], \sel_l13_s0$765 [0], \sel_l13_s0$765 [0], \sel_l13_s0$765 [0], \sel_l13_s0$765 [0], \sel_l13_s0$765 [0], \sel_l13_s0$765 [0] };
+  assign \$1728  = \sel_l13_s0$754  & { \sel_l13_s0$765 [1], \sel_l13_s0$765 [1], \sel_l13_s0$765 [1], \sel_l13_s0$765 [1], \sel_l13_s0$765 [1], \sel_l13_s0$765 [1], \sel_l13_s0$765 [1], \sel_l13_s0$765 [1], \sel_l13_s0$765 [1], \sel_l13_s0$765 [1], \sel_l13_s0$765 [1], \sel_l13_s0$765 [1], \sel_l13_s0$765 [1], \sel_l13_s0$765 [1], \sel_l13_s0$765 [1], \sel_l13_s0$765 [1] };
+  assign \$1729  = \$1727  | \$1728 ;
+  assign \$1730  = \sel_l13_s0$756  & { \sel_l13_s0$765 [2], \sel_l13_s0$765 [2], \sel_l13_s0$765 [2], \sel_l13_s0$765 [2], \sel_l13_s0$765 [2], \sel_l13_s0$765 [2], \sel_l13_s0$765 [2], \sel_l13_s0$765 [2], \sel_l13_s0$765 [2], \sel_l13_s0$765 [2], \sel_l13_s0$765 [2], \sel_l13_s0$765 [2], \sel_l13_s0$765 [2], \sel_l13_s0$765 [2], \sel_l13_s0$765 [2], \sel_l13_s0$765 [2] };
+  assign sel_or1_0 = \$1729  | \$1730 ;
+  assign \$1731  = \sel_l13_s0$757  & { \sel_l13_s0$765 [3], \sel_l13_s0$765 [3], \sel_l13_s0$765 [3], \sel_l13_s0$765 [3], \sel_l13_s0$765 [3], \sel_l13_s0$765 [3], \sel_l13_s0$765 [3], \sel_l13_s0$765 [3], \sel_l13_s0$765 [3], \sel_l13_s0$765 [3], \sel_l13_s0$765 [3], \sel_l13_s0$765 [3], \sel_l13_s0$765 [3], \sel_l13_s0$765 [3], \sel_l13_s0$765 [3], \sel_l13_s0$765 [3] };
+  assign \$1732  = \sel_l13_s0$758  & { \sel_l13_s0$765 [4], \sel_l13_s0$765 [4], \sel_l13_s0$765 [4], \sel_l13_s0$765 [4], \sel_l13_s0$765 [4], \sel_l13_s0$765 [4], \sel_l13_s0$765 [4], \sel_l13_s0$765 [4], \sel_l13_s0$765 [4], \sel_l13_s0$765 [4], \sel_l13_s0$765 [4], \sel_l13_s0$765 [4], \sel_l13_s0$765 [4], \sel_l13_s0$765 [4], \sel_l13_s0$765 [4], \sel_l13_s0$765 [4] };
+  assign \$1733  = \$1731  | \$1732 ;
+  assign \$1734  = \sel_l13_s0$760  & { \sel_l13_s0$765 [5], \sel_l13_s0$765 [5], \sel_l13_s0$765 [5], \sel_l13_s0$765 [5], \sel_l13_s0$765 [5], \sel_l13_s0$765 [5], \sel_l13_s0$765 [5], \sel_l13_s0$765 [5], \sel_l13_s0$765 [5], \sel_l13_s0$765 [5], \sel_l13_s0$765 [5], \sel_l13_s0$765 [5], \sel_l13_s0$765 [5], \sel_l13_s0$765 [5], \sel_l13_s0$765 [5], \sel_l13_s0$765 [5] };
+  assign sel_or1_3 = \$1733  | \$1734 ;
+  assign \$1735  = \sel_l13_s0$761  & { \sel_l13_s0$765 [6], \sel_l13_s0$765 [6], \sel_l13_s0$765 [6], \sel_l13_s0$765 [6], \sel_l13_s0$765 [6], \sel_l13_s0$765 [6], \sel_l13_s0$765 [6], \sel_l13_s0$765 [6], \sel_l13_s0$765 [6], \sel_l13_s0$765 [6], \sel_l13_s0$765 [6], \sel_l13_s0$765 [6], \sel_l13_s0$765 [6], \sel_l13_s0$765 [6], \sel_l13_s0$765 [6], \sel_l13_s0$765 [6] };
+  assign \$1736  = \sel_l13_s0$762  & { \sel_l13_s0$765 [7], \sel_l13_s0$765 [7], \sel_l13_s0$765 [7], \sel_l13_s0$765 [7], \sel_l13_s0$765 [7], \sel_l13_s0$765 [7], \sel_l13_s0$765 [7], \sel_l13_s0$765 [7], \sel_l13_s0$765 [7], \sel_l13_s0$765 [7], \sel_l13_s0$765 [7], \sel_l13_s0$765 [7], \sel_l13_s0$765 [7], \sel_l13_s0$765 [7], \sel_l13_s0$765 [7], \sel_l13_s0$765 [7] };
+  assign \$1737  = \$1735  | \$1736 ;
+  assign \$1738  = \sel_l13_s0$768  & { \sel_l13_s0$765 [8], \sel_l13_s0$765 [8], \sel_l13_s0$765 [8], \sel_l13_s0$765 [8], \sel_l13_s0$765 [8], \sel_l13_s0$765 [8], \sel_l13_s0$765 [8], \sel_l13_s0$765 [8], \sel_l13_s0$765 [8], \sel_l13_s0$765 [8], \sel_l13_s0$765 [8], \sel_l13_s0$765 [8], \sel_l13_s0$765 [8], \sel_l13_s0$765 [8], \sel_l13_s0$765 [8], \sel_l13_s0$765 [8] };
+  assign sel_or1_6 = \$1737  | \$1738 ;
+  assign \$1739  = \sel_l13_s0$765 [0] | \sel_l13_s0$765 [2];
+  assign \$1740  = \sel_l13_s0$765 [4] | \sel_l13_s0$765 [6];
+  assign \$1741  = \$1739  | \$1740 ;
+  assign \$1742  = \$1741  | \sel_l13_s0$765 [8];
+  assign \$1743  = \sel_l13_s0$765 [1] | \sel_l13_s0$765 [2];
+  assign \$1744  = \sel_l13_s0$765 [5] | \sel_l13_s0$765 [6];
+  assign \$1745  = \$1743  | \$1744 ;
+  assign \$1746  = \sel_l13_s0$765 [3] | \sel_l13_s0$765 [4];
+  assign \$1747  = \sel_l13_s0$765 [5] | \sel_l13_s0$765 [6];
+  assign \$1748  = \$1746  | \$1747 ;
+  assign \$1749  = \sel_l13_s0$765 [7] | \sel_l13_s0$765 [8];
+  assign \$1750  = \sel_l13_s0$754  & { \sel_l13_s0$771 [0], \sel_l13_s0$771 [0], \sel_l13_s0$771 [0], \sel_l13_s0$771 [0], \sel_l13_s0$771 [0], \sel_l13_s0$771 [0], \sel_l13_s0$771 [0], \sel_l13_s0$771 [0], \sel_l13_s0$771 [0], \sel_l13_s0$771 [0], \sel_l13_s0$771 [0], \sel_l13_s0$771 [0], \sel_l13_s0$771 [0], \sel_l13_s0$771 [0], \sel_l13_s0$771 [0], \sel_l13_s0$771 [0] };
+  assign \$1751  = \sel_l13_s0$756  & { \sel_l13_s0$771 [1], \sel_l13_s0$771 [1], \sel_l13_s0$771 [1], \sel_l13_s0$771 [1], \sel_l13_s0$771 [1], \sel_l13_s0$771 [1], \sel_l13_s0$771 [1], \sel_l13_s0$771 [1], \sel_l13_s0$771 [1], \sel_l13_s0$771 [1], \sel_l13_s0$771 [1], \sel_l13_s0$771 [1], \sel_l13_s0$771 [1], \sel_l13_s0$771 [1], \sel_l13_s0$771 [1], \sel_l13_s0$771 [1] };
+  assign \$1752  = \$1750  | \$1751 ;
+  assign \$1753  = \sel_l13_s0$757  & { \sel_l13_s0$771 [2], \sel_l13_s0$771 [2], \sel_l13_s0$771 [2], \sel_l13_s0$771 [2], \sel_l13_s0$771 [2], \sel_l13_s0$771 [2], \sel_l13_s0$771 [2], \sel_l13_s0$771 [2], \sel_l13_s0$771 [2], \sel_l13_s0$771 [2], \sel_l13_s0$771 [2], \sel_l13_s0$771 [2], \sel_l13_s0$771 [2], \sel_l13_s0$771 [2], \sel_l13_s0$771 [2], \sel_l13_s0$771 [2] };
+  assign sel_or2_0 = \$1752  | \$1753 ;
+  assign \$1754  = \sel_l13_s0$758  & { \sel_l13_s0$771 [3], \sel_l13_s0$771 [3], \sel_l13_s0$771 [3], \sel_l13_s0$771 [3], \sel_l13_s0$771 [3], \sel_l13_s0$771 [3], \sel_l13_s0$771 [3], \sel_l13_s0$771 [3], \sel_l13_s0$771 [3], \sel_l13_s0$771 [3], \sel_l13_s0$771 [3], \sel_l13_s0$771 [3], \sel_l13_s0$771 [3], \sel_l13_s0$771 [3], \sel_l13_s0$771 [3], \sel_l13_s0$771 [3] };
+  assign \$1755  = \sel_l13_s0$760  & { \sel_l13_s0$771 [4], \sel_l13_s0$771 [4], \sel_l13_s0$771 [4], \sel_l13_s0$771 [4], \sel_l13_s0$771 [4], \sel_l13_s0$771 [4], \sel_l13_s0$771 [4], \sel_l13_s0$771 [4], \sel_l13_s0$771 [4], \sel_l13_s0$771 [4], \sel_l13_s0$771 [4], \sel_l13_s0$771 [4], \sel_l13_s0$771 [4], \sel_l13_s0$771 [4], \sel_l13_s0$771 [4], \sel_l13_s0$771 [4] };
+  assign \$1756  = \$1754  | \$1755 ;
+  assign \$1757  = \sel_l13_s0$761  & { \sel_l13_s0$771 [5], \sel_l13_s0$771 [5], \sel_l13_s0$771 [5], \sel_l13_s0$771 [5], \sel_l13_s0$771 [5], \sel_l13_s0$771 [5], \sel_l13_s0$771 [5], \sel_l13_s0$771 [5], \sel_l13_s0$771 [5], \sel_l13_s0$771 [5], \sel_l13_s0$771 [5], \sel_l13_s0$771 [5], \sel_l13_s0$771 [5], \sel_l13_s0$771 [5], \sel_l13_s0$771 [5], \sel_l13_s0$771 [5] };
+  assign sel_or2_3 = \$1756  | \$1757 ;
+  assign \$1758  = \sel_l13_s0$762  & { \sel_l13_s0$771 [6], \sel_l13_s0$771 [6], \sel_l13_s0$771 [6], \sel_l13_s0$771 [6], \sel_l13_s0$771 [6], \sel_l13_s0$771 [6], \sel_l13_s0$771 [6], \sel_l13_s0$771 [6], \sel_l13_s0$771 [6], \sel_l13_s0$771 [6], \sel_l13_s0$771 [6], \sel_l13_s0$771 [6], \sel_l13_s0$771 [6], \sel_l13_s0$771 [6], \sel_l13_s0$771 [6], \sel_l13_s0$771 [6] };
+  assign \$1759  = \sel_l13_s0$768  & { \sel_l13_s0$771 [7], \sel_l13_s0$771 [7], \sel_l13_s0$771 [7], \sel_l13_s0$771 [7], \sel_l13_s0$771 [7], \sel_l13_s0$771 [7], \sel_l13_s0$771 [7], \sel_l13_s0$771 [7], \sel_l13_s0$771 [7], \sel_l13_s0$771 [7], \sel_l13_s0$771 [7], \sel_l13_s0$771 [7], \sel_l13_s0$771 [7], \sel_l13_s0$771 [7], \sel_l13_s0$771 [7], \sel_l13_s0$771 [7] };
+  assign \$1760  = \$1758  | \$1759 ;
+  assign \$1761  = \sel_l13_s0$774  & { \sel_l13_s0$771 [8], \sel_l13_s0$771 [8], \sel_l13_s0$771 [8], \sel_l13_s0$771 [8], \sel_l13_s0$771 [8], \sel_l13_s0$771 [8], \sel_l13_s0$771 [8], \sel_l13_s0$771 [8], \sel_l13_s0$771 [8], \sel_l13_s0$771 [8], \sel_l13_s0$771 [8], \sel_l13_s0$771 [8], \sel_l13_s0$771 [8], \sel_l13_s0$771 [8], \sel_l13_s0$771 [8], \sel_l13_s0$771 [8] };
+  assign sel_or2_6 = \$1760  | \$1761 ;
+  assign \$1762  = \sel_l13_s0$771 [1] | \sel_l13_s0$771 [3];
+  assign \$1763  = \sel_l13_s0$771 [5] | \sel_l13_s0$771 [7];
+  assign \$1764  = \$1762  | \$1763 ;
+  assign \$1765  = \sel_l13_s0$771 [0] | \sel_l13_s0$771 [1];
+  assign \$1766  = \sel_l13_s0$771 [4] | \sel_l13_s0$771 [5];
+  assign \$1767  = \$1765  | \$1766 ;
+  assign \$1768  = \$1767  | \sel_l13_s0$771 [8];
+  assign \$1769  = \sel_l13_s0$771 [2] | \sel_l13_s0$771 [3];
+  assign \$1770  = \sel_l13_s0$771 [4] | \sel_l13_s0$771 [5];
+  assign \$1771  = \$1769  | \$1770 ;
+  assign \$1772  = \sel_l13_s0$771 [6] | \sel_l13_s0$771 [7];
+  assign \$1773  = \$1772  | \sel_l13_s0$771 [8];
+  assign \$1774  = \sel_l13_s0$756  & { \sel_l13_s0$777 [0], \sel_l13_s0$777 [0], \sel_l13_s0$777 [0], \sel_l13_s0$777 [0], \sel_l13_s0$777 [0], \sel_l13_s0$777 [0], \sel_l13_s0$777 [0], \sel_l13_s0$777 [0], \sel_l13_s0$777 [0], \sel_l13_s0$777 [0], \sel_l13_s0$777 [0], \sel_l13_s0$777 [0], \sel_l13_s0$777 [0], \sel_l13_s0$777 [0], \sel_l13_s0$777 [0], \sel_l13_s0$777 [0] };
+  assign \$1775  = \sel_l13_s0$757  & { \sel_l13_s0$777 [1], \sel_l13_s0$777 [1], \sel_l13_s0$777 [1], \sel_l13_s0$777 [1], \sel_l13_s0$777 [1], \sel_l13_s0$777 [1], \sel_l13_s0$777 [1], \sel_l13_s0$777 [1], \sel_l13_s0$777 [1], \sel_l13_s0$777 [1], \sel_l13_s0$777 [1], \sel_l13_s0$777 [1], \sel_l13_s0$777 [1], \sel_l13_s0$777 [1], \sel_l13_s0$777 [1], \sel_l13_s0$777 [1] };
+  assign \$1776  = \$1774  | \$1775 ;
+  assign \$1777  = \sel_l13_s0$758  & { \sel_l13_s0$777 [2], \sel_l13_s0$777 [2], \sel_l13_s0$777 [2], \sel_l13_s0$777 [2], \sel_l13_s0$777 [2], \sel_l13_s0$777 [2], \sel_l13_s0$777 [2], \sel_l13_s0$777 [2], \sel_l13_s0$777 [2], \sel_l13_s0$777 [2], \sel_l13_s0$777 [2], \sel_l13_s0$777 [2], \sel_l13_s0$777 [2], \sel_l13_s0$777 [2], \sel_l13_s0$777 [2], \sel_l13_s0$777 [2] };
+  assign sel_or3_0 = \$1776  | \$1777 ;
+  assign \$1778  = \sel_l13_s0$760  & { \sel_l13_s0$777 [3], \sel_l13_s0$777 [3], \sel_l13_s0$777 [3], \sel_l13_s0$777 [3], \sel_l13_s0$777 [3], \sel_l13_s0$777 [3], \sel_l13_s0$777 [3], \sel_l13_s0$777 [3], \sel_l13_s0$777 [3], \sel_l13_s0$777 [3], \sel_l13_s0$777 [3], \sel_l13_s0$777 [3], \sel_l13_s0$777 [3], \sel_l13_s0$777 [3], \sel_l13_s0$777 [3], \sel_l13_s0$777 [3] };
+  assign \$1779  = \sel_l13_s0$761  & { \sel_l13_s0$777 [4], \sel_l13_s0$777 [4], \sel_l13_s0$777 [4], \sel_l13_s0$777 [4], \sel_l13_s0$777 [4], \sel_l13_s0$777 [4], \sel_l13_s0$777 [4], \sel_l13_s0$777 [4], \sel_l13_s0$777 [4], \sel_l13_s0$777 [4], \sel_l13_s0$777 [4], \sel_l13_s0$777 [4], \sel_l13_s0$777 [4], \sel_l13_s0$777 [4], \sel_l13_s0$777 [4], \sel_l13_s0$777 [4] };
+  assign \$1780  = \$1778  | \$1779 ;
+  assign \$1781  = \sel_l13_s0$762  & { \sel_l13_s0$777 [5], \sel_l13_s0$777 [5], \sel_l13_s0$777 [5], \sel_l13_s0$777 [5], \sel_l13_s0$777 [5], \sel_l13_s0$777 [5], \sel_l13_s0$777 [5], \sel_l13_s0$777 [5], \sel_l13_s0$777 [5], \sel_l13_s0$777 [5], \sel_l13_s0$777 [5], \sel_l13_s0$777 [5], \sel_l13_s0$777 [5], \sel_l13_s0$777 [5], \sel_l13_s0$777 [5], \sel_l13_s0$777 [5] };
+  assign sel_or3_3 = \$1780  | \$1781 ;
+  assign \$1782  = \sel_l13_s0$768  & { \sel_l13_s0$777 [6], \sel_l13_s0$777 [6], \sel_l13_s0$777 [6], \sel_l13_s0$777 [6], \sel_l13_s0$777 [6], \sel_l13_s0$777 [6], \sel_l13_s0$777 [6], \sel_l13_s0$777 [6], \sel_l13_s0$777 [6], \sel_l13_s0$777 [6], \sel_l13_s0$777 [6], \sel_l13_s0$777 [6], \sel_l13_s0$777 [6], \sel_l13_s0$777 [6], \sel_l13_s0$777 [6], \sel_l13_s0$777 [6] };
+  assign \$1783  = \sel_l13_s0$774  & { \sel_l13_s0$777 [7], \sel_l13_s0$777 [7], \sel_l13_s0$777 [7], \sel_l13_s0$777 [7], \sel_l13_s0$777 [7], \sel_l13_s0$777 [7], \sel_l13_s0$777 [7], \sel_l13_s0$777 [7], \sel_l13_s0$777 [7], \sel_l13_s0$777 [7], \sel_l13_s0$777 [7], \sel_l13_s0$777 [7], \sel_l13_s0$777 [7], \sel_l13_s0$777 [7], \sel_l13_s0$777 [7], \sel_l13_s0$777 [7] };
+  assign \$1784  = \$1782  | \$1783 ;
+  assign \$1785  = \sel_l13_s0$780  & { \sel_l13_s0$777 [8], \sel_l13_s0$777 [8], \sel_l13_s0$777 [8], \sel_l13_s0$777 [8], \sel_l13_s0$777 [8], \sel_l13_s0$777 [8], \sel_l13_s0$777 [8], \sel_l13_s0$777 [8], \sel_l13_s0$777 [8], \sel_l13_s0$777 [8], \sel_l13_s0$777 [8], \sel_l13_s0$777 [8], \sel_l13_s0$777 [8], \sel_l13_s0$777 [8], \sel_l13_s0$777 [8], \sel_l13_s0$777 [8] };
+  assign sel_or3_6 = \$1784  | \$1785 ;
+  assign \$1786  = \sel_l13_s0$777 [0] | \sel_l13_s0$777 [2];
+  assign \$1787  = \sel_l13_s0$777 [4] | \sel_l13_s0$777 [6];
+  assign \$1788  = \$1786  | \$1787 ;
+  assign \$1789  = \$1788  | \sel_l13_s0$777 [8];
+  assign \$1790  = \sel_l13_s0$777 [0] | \sel_l13_s0$777 [3];
+  assign \$1791  = \sel_l13_s0$777 [4] | \sel_l13_s0$777 [7];
+  assign \$1792  = \$1790  | \$1791 ;
+  assign \$1793  = \$1792  | \sel_l13_s0$777 [8];
+  assign \$1794  = \sel_l13_s0$777 [1] | \sel_l13_s0$777 [2];
+  assign \$1795  = \sel_l13_s0$777 [3] | \sel_l13_s0$777 [4];
   assign \$1796  = \$1794  | \$1795 ;
-  assign \$1797  = \sel_l13_s0$761  & { \sel_l13_s0$784 [2], \sel_l13_s0$784 [2], \sel_l13_s0$784 [2], \sel_l13_s0$784 [2], \sel_l13_s0$784 [2], \sel_l13_s0$784 [2], \sel_l13_s0$784 [2], \sel_l13_s0$784 [2], \sel_l13_s0$784 [2], \sel_l13_s0$784 [2], \sel_l13_s0$784 [2], \sel_l13_s0$784 [2], \sel_l13_s0$784 [2], \sel_l13_s0$784 [2], \sel_l13_s0$784 [2], \sel_l13_s0$784 [2] };
-  assign sel_or4_0 = \$1796  | \$1797 ;
-  assign \$1798  = \sel_l13_s0$762  & { \sel_l13_s0$784 [3], \sel_l13_s0$784 [3], \sel_l13_s0$784 [3], \sel_l13_s0$784 [3], \sel_l13_s0$784 [3], \sel_l13_s0$784 [3], \sel_l13_s0$784 [3], \sel_l13_s0$784 [3], \sel_l13_s0$784 [3], \sel_l13_s0$784 [3], \sel_l13_s0$784 [3], \sel_l13_s0$784 [3], \sel_l13_s0$784 [3], \sel_l13_s0$784 [3], \sel_l13_s0$784 [3], \sel_l13_s0$784 [3] };
-  assign \$1799  = \sel_l13_s0$763  & { \sel_l13_s0$784 [4], \sel_l13_s0$784 [4], \sel_l13_s0$784 [4], \sel_l13_s0$784 [4], \sel_l13_s0$784 [4], \sel_l13_s0$784 [4], \sel_l13_s0$784 [4], \sel_l13_s0$784 [4], \sel_l13_s0$784 [4], \sel_l13_s0$784 [4], \sel_l13_s0$784 [4], \sel_l13_s0$784 [4], \sel_l13_s0$784 [4], \sel_l13_s0$784 [4], \sel_l13_s0$784 [4], \sel_l13_s0$784 [4] };
-  assign \$1800  = \$1798  | \$1799 ;
-  assign \$1801  = \sel_l13_s0$769  & { \sel_l13_s0$784 [5], \sel_l13_s0$784 [5], \sel_l13_s0$784 [5], \sel_l13_s0$784 [5], \sel_l13_s0$784 [5], \sel_l13_s0$784 [5], \sel_l13_s0$784 [5], \sel_l13_s0$784 [5], \sel_l13_s0$784 [5], \sel_l13_s0$784 [5], \sel_l13_s0$784 [5], \sel_l13_s0$784 [5], \sel_l13_s0$784 [5], \sel_l13_s0$784 [5], \sel_l13_s0$784 [5], \sel_l13_s0$784 [5] };
-  assign sel_or4_3 = \$1800  | \$1801 ;
-  assign \$1802  = \sel_l13_s0$775  & { \sel_l13_s0$784 [6], \sel_l13_s0$784 [6], \sel_l13_s0$784 [6], \sel_l13_s0$784 [6], \sel_l13_s0$784 [6], \sel_l13_s0$784 [6], \sel_l13_s0$784 [6], \sel_l13_s0$784 [6], \sel_l13_s0$784 [6], \sel_l13_s0$784 [6], \sel_l13_s0$784 [6], \sel_l13_s0$784 [6], \sel_l13_s0$784 [6], \sel_l13_s0$784 [6], \sel_l13_s0$784 [6], \sel_l13_s0$784 [6] };
-  assign \$1803  = \sel_l13_s0$781  & { \sel_l13_s0$784 [7], \sel_l13_s0$784 [7], \sel_l13_s0$784 [7], \sel_l13_s0$784 [7], \sel_l13_s0$784 [7], \sel_l13_s0$784 [7], \sel_l13_s0$784 [7], \sel_l13_s0$784 [7], \sel_l13_s0$784 [7], \sel_l13_s0$784 [7], \sel_l13_s0$784 [7], \sel_l13_s0$784 [7], \sel_l13_s0$784 [7], \sel_l13_s0$784 [7], \sel_l13_s0$784 [7], \sel_l13_s0$784 [7] };
-  assign \$1804  = \$1802  | \$1803 ;
-  assign \$1805  = \sel_l13_s0$787  & { \sel_l13_s0$784 [8], \sel_l13_s0$784 [8], \sel_l13_s0$784 [8], \sel_l13_s0$784 [8], \sel_l13_s0$784 [8], \sel_l13_s0$784 [8], \sel_l13_s0$784 [8], \sel_l13_s0$784 [8], \sel_l13_s0$784 [8], \sel_l13_s0$784 [8], \sel_l13_s0$784 [8], \sel_l13_s0$784 [8], \sel_l13_s0$784 [8], \sel_l13_s0$784 [8], \sel_l13_s0$784 [8], \sel_l13_s0$784 [8] };
-  assign sel_or4_6 = \$1804  | \$1805 ;
-  assign \$1806  = \sel_l13_s0$784 [1] | \sel_l13_s0$784 [3];
-  assign \$1807  = \sel_l13_s0$784 [5] | \sel_l13_s0$784 [7];
-  assign \$1808  = \$1806  | \$1807 ;
-  assign \$1809  = \sel_l13_s0$784 [2] | \sel_l13_s0$784 [3];
-  assign \$1810  = \sel_l13_s0$784 [6] | \sel_l13_s0$784 [7];
-  assign \$1811  = \$1809  | \$1810 ;
-  assign \$1812  = \sel_l13_s0$784 [0] | \sel_l13_s0$784 [1];
-  assign \$1813  = \sel_l13_s0$784 [2] | \sel_l13_s0$784 [3];
+  assign \$1797  = \sel_l13_s0$777 [5] | \sel_l13_s0$777 [6];
+  assign \$1798  = \sel_l13_s0$777 [7] | \sel_l13_s0$777 [8];
+  assign \$1799  = \$1797  | \$1798 ;
+  assign \$1800  = \sel_l13_s0$757  & { \sel_l13_s0$783 [0], \sel_l13_s0$783 [0], \sel_l13_s0$783 [0], \sel_l13_s0$783 [0], \sel_l13_s0$783 [0], \sel_l13_s0$783 [0], \sel_l13_s0$783 [0], \sel_l13_s0$783 [0], \sel_l13_s0$783 [0], \sel_l13_s0$783 [0], \sel_l13_s0$783 [0], \sel_l13_s0$783 [0], \sel_l13_s0$783 [0], \sel_l13_s0$783 [0], \sel_l13_s0$783 [0], \sel_l13_s0$783 [0] };
+  assign \$1801  = \sel_l13_s0$758  & { \sel_l13_s0$783 [1], \sel_l13_s0$783 [1], \sel_l13_s0$783 [1], \sel_l13_s0$783 [1], \sel_l13_s0$783 [1], \sel_l13_s0$783 [1], \sel_l13_s0$783 [1], \sel_l13_s0$783 [1], \sel_l13_s0$783 [1], \sel_l13_s0$783 [1], \sel_l13_s0$783 [1], \sel_l13_s0$783 [1], \sel_l13_s0$783 [1], \sel_l13_s0$783 [1], \sel_l13_s0$783 [1], \sel_l13_s0$783 [1] };
+  assign \$1802  = \$1800  | \$1801 ;
+  assign \$1803  = \sel_l13_s0$760  & { \sel_l13_s0$783 [2], \sel_l13_s0$783 [2], \sel_l13_s0$783 [2], \sel_l13_s0$783 [2], \sel_l13_s0$783 [2], \sel_l13_s0$783 [2], \sel_l13_s0$783 [2], \sel_l13_s0$783 [2], \sel_l13_s0$783 [2], \sel_l13_s0$783 [2], \sel_l13_s0$783 [2], \sel_l13_s0$783 [2], \sel_l13_s0$783 [2], \sel_l13_s0$783 [2], \sel_l13_s0$783 [2], \sel_l13_s0$783 [2] };
+  assign sel_or4_0 = \$1802  | \$1803 ;
+  assign \$1804  = \sel_l13_s0$761  & { \sel_l13_s0$783 [3], \sel_l13_s0$783 [3], \sel_l13_s0$783 [3], \sel_l13_s0$783 [3], \sel_l13_s0$783 [3], \sel_l13_s0$783 [3], \sel_l13_s0$783 [3], \sel_l13_s0$783 [3], \sel_l13_s0$783 [3], \sel_l13_s0$783 [3], \sel_l13_s0$783 [3], \sel_l13_s0$783 [3], \sel_l13_s0$783 [3], \sel_l13_s0$783 [3], \sel_l13_s0$783 [3], \sel_l13_s0$783 [3] };
+  assign \$1805  = \sel_l13_s0$762  & { \sel_l13_s0$783 [4], \sel_l13_s0$783 [4], \sel_l13_s0$783 [4], \sel_l13_s0$783 [4], \sel_l13_s0$783 [4], \sel_l13_s0$783 [4], \sel_l13_s0$783 [4], \sel_l13_s0$783 [4], \sel_l13_s0$783 [4], \sel_l13_s0$783 [4], \sel_l13_s0$783 [4], \sel_l13_s0$783 [4], \sel_l13_s0$783 [4], \sel_l13_s0$783 [4], \sel_l13_s0$783 [4], \sel_l13_s0$783 [4] };
+  assign \$1806  = \$1804  | \$1805 ;
+  assign \$1807  = \sel_l13_s0$768  & { \sel_l13_s0$783 [5], \sel_l13_s0$783 [5], \sel_l13_s0$783 [5], \sel_l13_s0$783 [5], \sel_l13_s0$783 [5], \sel_l13_s0$783 [5], \sel_l13_s0$783 [5], \sel_l13_s0$783 [5], \sel_l13_s0$783 [5], \sel_l13_s0$783 [5], \sel_l13_s0$783 [5], \sel_l13_s0$783 [5], \sel_l13_s0$783 [5], \sel_l13_s0$783 [5], \sel_l13_s0$783 [5], \sel_l13_s0$783 [5] };
+  assign sel_or4_3 = \$1806  | \$1807 ;
+  assign \$1808  = \sel_l13_s0$774  & { \sel_l13_s0$783 [6], \sel_l13_s0$783 [6], \sel_l13_s0$783 [6], \sel_l13_s0$783 [6], \sel_l13_s0$783 [6], \sel_l13_s0$783 [6], \sel_l13_s0$783 [6], \sel_l13_s0$783 [6], \sel_l13_s0$783 [6], \sel_l13_s0$783 [6], \sel_l13_s0$783 [6], \sel_l13_s0$783 [6], \sel_l13_s0$783 [6], \sel_l13_s0$783 [6], \sel_l13_s0$783 [6], \sel_l13_s0$783 [6] };
+  assign \$1809  = \sel_l13_s0$780  & { \sel_l13_s0$783 [7], \sel_l13_s0$783 [7], \sel_l13_s0$783 [7], \sel_l13_s0$783 [7], \sel_l13_s0$783 [7], \sel_l13_s0$783 [7], \sel_l13_s0$783 [7], \sel_l13_s0$783 [7], \sel_l13_s0$783 [7], \sel_l13_s0$783 [7], \sel_l13_s0$783 [7], \sel_l13_s0$783 [7], \sel_l13_s0$783 [7], \sel_l13_s0$783 [7], \sel_l13_s0$783 [7], \sel_l13_s0$783 [7] };
+  assign \$1810  = \$1808  | \$1809 ;
+  assign \$1811  = \sel_l13_s0$786  & { \sel_l13_s0$783 [8], \sel_l13_s0$783 [8], \sel_l13_s0$783 [8], \sel_l13_s0$783 [8], \sel_l13_s0$783 [8], \sel_l13_s0$783 [8], \sel_l13_s0$783 [8], \sel_l13_s0$783 [8], \sel_l13_s0$783 [8], \sel_l13_s0$783 [8], \sel_l13_s0$783 [8], \sel_l13_s0$783 [8], \sel_l13_s0$783 [8], \sel_l13_s0$783 [8], \sel_l13_s0$783 [8], \sel_l13_s0$783 [8] };
+  assign sel_or4_6 = \$1810  | \$1811 ;
+  assign \$1812  = \sel_l13_s0$783 [1] | \sel_l13_s0$783 [3];
+  assign \$1813  = \sel_l13_s0$783 [5] | \sel_l13_s0$783 [7];
   assign \$1814  = \$1812  | \$1813 ;
-  assign \$1815  = \$1814  | \sel_l13_s0$784 [8];
-  assign \$1816  = \sel_l13_s0$784 [4] | \sel_l13_s0$784 [5];
-  assign \$1817  = \sel_l13_s0$784 [6] | \sel_l13_s0$784 [7];
-  assign \$1818  = \$1816  | \$1817 ;
-  assign \$1819  = \$1818  | \sel_l13_s0$784 [8];
-  assign \$1820  = \sel_l13_s0$759  & { \sel_l13_s0$790 [0], \sel_l13_s0$790 [0], \sel_l13_s0$790 [0], \sel_l13_s0$790 [0], \sel_l13_s0$790 [0], \sel_l13_s0$790 [0], \sel_l13_s0$790 [0], \sel_l13_s0$790 [0], \sel_l13_s0$790 [0], \sel_l13_s0$790 [0], \sel_l13_s0$790 [0], \sel_l13_s0$790 [0], \sel_l13_s0$790 [0], \sel_l13_s0$790 [0], \sel_l13_s0$790 [0], \sel_l13_s0$790 [0] };
-  assign \$1821  = \sel_l13_s0$761  & { \sel_l13_s0$790 [1], \sel_l13_s0$790 [1], \sel_l13_s0$790 [1], \sel_l13_s0$790 [1], \sel_l13_s0$790 [1], \sel_l13_s0$790 [1], \sel_l13_s0$790 [1], \sel_l13_s0$790 [1], \sel_l13_s0$790 [1], \sel_l13_s0$790 [1], \sel_l13_s0$790 [1], \sel_l13_s0$790 [1], \sel_l13_s0$790 [1], \sel_l13_s0$790 [1], \sel_l13_s0$790 [1], \sel_l13_s0$790 [1] };
-  assign \$1822  = \$1820  | \$1821 ;
-  assign \$1823  = \sel_l13_s0$762  & { \sel_l13_s0$790 [2], \sel_l13_s0$790 [2], \sel_l13_s0$790 [2], \sel_l13_s0$790 [2], \sel_l13_s0$790 [2], \sel_l13_s0$790 [2], \sel_l13_s0$790 [2], \sel_l13_s0$790 [2], \sel_l13_s0$790 [2], \sel_l13_s0$790 [2], \sel_l13_s0$790 [2], \sel_l13_s0$790 [2], \sel_l13_s0$790 [2], \sel_l13_s0$790 [2], \sel_l13_s0$790 [2], \sel_l13_s0$790 [2] };
-  assign sel_or5_0 = \$1822  | \$1823 ;
-  assign \$1824  = \sel_l13_s0$763  & { \sel_l13_s0$790 [3], \sel_l13_s0$790 [3], \sel_l13_s0$790 [3], \sel_l13_s0$790 [3], \sel_l13_s0$790 [3], \sel_l13_s0$790 [3], \sel_l13_s0$790 [3], \sel_l13_s0$790 [3], \sel_l13_s0$790 [3], \sel_l13_s0$790 [3], \sel_l13_s0$790 [3], \sel_l13_s0$790 [3], \sel_l13_s0$790 [3], \sel_l13_s0$790 [3], \sel_l13_s0$790 [3], \sel_l13_s0$790 [3] };
-  assign \$1825  = \sel_l13_s0$769  & { \sel_l13_s0$790 [4], \sel_l13_s0$790 [4], \sel_l13_s0$790 [4], \sel_l13_s0$790 [4], \sel_l13_s0$790 [4], \sel_l13_s0$790 [4], \sel_l13_s0$790 [4], \sel_l13_s0$790 [4], \sel_l13_s0$790 [4], \sel_l13_s0$790 [4], \sel_l13_s0$790 [4], \sel_l13_s0$790 [4], \sel_l13_s0$790 [4], \sel_l13_s0$790 [4], \sel_l13_s0$790 [4], \sel_l13_s0$790 [4] };
-  assign \$1826  = \$1824  | \$1825 ;
-  assign \$1827  = \sel_l13_s0$775  & { \sel_l13_s0$790 [5], \sel_l13_s0$790 [5], \sel_l13_s0$790 [5], \sel_l13_s0$790 [5], \sel_l13_s0$790 [5], \sel_l13_s0$790 [5], \sel_l13_s0$790 [5], \sel_l13_s0$790 [5], \sel_l13_s0$790 [5], \sel_l13_s0$790 [5], \sel_l13_s0$790 [5], \sel_l13_s0$790 [5], \sel_l13_s0$790 [5], \sel_l13_s0$790 [5], \sel_l13_s0$790 [5], \sel_l13_s0$790 [5] };
-  assign sel_or5_3 = \$1826  | \$1827 ;
-  assign \$1828  = \sel_l13_s0$781  & { \sel_l13_s0$790 [6], \sel_l13_s0$790 [6], \sel_l13_s0$790 [6], \sel_l13_s0$790 [6], \sel_l13_s0$790 [6], \sel_l13_s0$790 [6], \sel_l13_s0$790 [6], \sel_l13_s0$790 [6], \sel_l13_s0$790 [6], \sel_l13_s0$790 [6], \sel_l13_s0$790 [6], \sel_l13_s0$790 [6], \sel_l13_s0$790 [6], \sel_l13_s0$790 [6], \sel_l13_s0$790 [6], \sel_l13_s0$790 [6] };
-  assign \$1829  = \sel_l13_s0$787  & { \sel_l13_s0$790 [7], \sel_l13_s0$790 [7], \sel_l13_s0$790 [7], \sel_l13_s0$790 [7], \sel_l13_s0$790 [7], \sel_l13_s0$790 [7], \sel_l13_s0$790 [7], \sel_l13_s0$790 [7], \sel_l13_s0$790 [7], \sel_l13_s0$790 [7], \sel_l13_s0$790 [7], \sel_l13_s0$790 [7], \sel_l13_s0$790 [7], \sel_l13_s0$790 [7], \sel_l13_s0$790 [7], \sel_l13_s0$790 [7] };
-  assign \$1830  = \$1828  | \$1829 ;
-  assign \$1831  = \sel_l13_s0$793  & { \sel_l13_s0$790 [8], \sel_l13_s0$790 [8], \sel_l13_s0$790 [8], \sel_l13_s0$790 [8], \sel_l13_s0$790 [8], \sel_l13_s0$790 [8], \sel_l13_s0$790 [8], \sel_l13_s0$790 [8], \sel_l13_s0$790 [8], \sel_l13_s0$790 [8], \sel_l13_s0$790 [8], \sel_l13_s0$790 [8], \sel_l13_s0$790 [8], \sel_l13_s0$790 [8], \sel_l13_s0$790 [8], \sel_l13_s0$790 [8] };
-  assign sel_or5_6 = \$1830  | \$1831 ;
-  assign \$1832  = \sel_l13_s0$790 [0] | \sel_l13_s0$790 [2];
-  assign \$1833  = \sel_l13_s0$790 [4] | \sel_l13_s0$790 [6];
-  assign \$1834  = \$1832  | \$1833 ;
-  assign \$1835  = \$1834  | \sel_l13_s0$790 [8];
-  assign \$1836  = \sel_l13_s0$790 [1] | \sel_l13_s0$790 [2];
-  assign \$1837  = \sel_l13_s0$790 [5] | \sel_l13_s0$790 [6];
-  assign \$1838  = \$1836  | \$1837 ;
-  assign \$1839  = \sel_l13_s0$790 [0] | \sel_l13_s0$790 [1];
-  assign \$1840  = \sel_l13_s0$790 [2] | \sel_l13_s0$790 [7];
-  assign \$1841  = \$1839  | \$1840 ;
-  assign \$1842  = \$1841  | \sel_l13_s0$790 [8];
-  assign \$1843  = \sel_l13_s0$790 [3] | \sel_l13_s0$790 [4];
-  assign \$1844  = \sel_l13_s0$790 [5] | \sel_l13_s0$790 [6];
-  assign \$1845  = \$1843  | \$1844 ;
-  assign \$1846  = \sel_l13_s0$790 [7] | \sel_l13_s0$790 [8];
+  assign \$1815  = \sel_l13_s0$783 [2] | \sel_l13_s0$783 [3];
+  assign \$1816  = \sel_l13_s0$783 [6] | \sel_l13_s0$783 [7];
+  assign \$1817  = \$1815  | \$1816 ;
+  assign \$1818  = \sel_l13_s0$783 [0] | \sel_l13_s0$783 [1];
+  assign \$1819  = \sel_l13_s0$783 [2] | \sel_l13_s0$783 [3];
+  assign \$1820  = \$1818  | \$1819 ;
+  assign \$1821  = \$1820  | \sel_l13_s0$783 [8];
+  assign \$1822  = \sel_l13_s0$783 [4] | \sel_l13_s0$783 [5];
+  assign \$1823  = \sel_l13_s0$783 [6] | \sel_l13_s0$783 [7];
+  assign \$1824  = \$1822  | \$1823 ;
+  assign \$1825  = \$1824  | \sel_l13_s0$783 [8];
+  assign \$1826  = \sel_l13_s0$758  & { \sel_l13_s0$789 [0], \sel_l13_s0$789 [0], \sel_l13_s0$789 [0], \sel_l13_s0$789 [0], \sel_l13_s0$789 [0], \sel_l13_s0$789 [0], \sel_l13_s0$789 [0], \sel_l13_s0$789 [0], \sel_l13_s0$789 [0], \sel_l13_s0$789 [0], \sel_l13_s0$789 [0], \sel_l13_s0$789 [0], \sel_l13_s0$789 [0], \sel_l13_s0$789 [0], \sel_l13_s0$789 [0], \sel_l13_s0$789 [0] };
+  assign \$1827  = \sel_l13_s0$760  & { \sel_l13_s0$789 [1], \sel_l13_s0$789 [1], \sel_l13_s0$789 [1], \sel_l13_s0$789 [1], \sel_l13_s0$789 [1], \sel_l13_s0$789 [1], \sel_l13_s0$789 [1], \sel_l13_s0$789 [1], \sel_l13_s0$789 [1], \sel_l13_s0$789 [1], \sel_l13_s0$789 [1], \sel_l13_s0$789 [1], \sel_l13_s0$789 [1], \sel_l13_s0$789 [1], \sel_l13_s0$789 [1], \sel_l13_s0$789 [1] };
+  assign \$1828  = \$1826  | \$1827 ;
+  assign \$1829  = \sel_l13_s0$761  & { \sel_l13_s0$789 [2], \sel_l13_s0$789 [2], \sel_l13_s0$789 [2], \sel_l13_s0$789 [2], \sel_l13_s0$789 [2], \sel_l13_s0$789 [2], \sel_l13_s0$789 [2], \sel_l13_s0$789 [2], \sel_l13_s0$789 [2], \sel_l13_s0$789 [2], \sel_l13_s0$789 [2], \sel_l13_s0$789 [2], \sel_l13_s0$789 [2], \sel_l13_s0$789 [2], \sel_l13_s0$789 [2], \sel_l13_s0$789 [2] };
+  assign sel_or5_0 = \$1828  | \$1829 ;
+  assign \$1830  = \sel_l13_s0$762  & { \sel_l13_s0$789 [3], \sel_l13_s0$789 [3], \sel_l13_s0$789 [3], \sel_l13_s0$789 [3], \sel_l13_s0$789 [3], \sel_l13_s0$789 [3], \sel_l13_s0$789 [3], \sel_l13_s0$789 [3], \sel_l13_s0$789 [3], \sel_l13_s0$789 [3], \sel_l13_s0$789 [3], \sel_l13_s0$789 [3], \sel_l13_s0$789 [3], \sel_l13_s0$789 [3], \sel_l13_s0$789 [3], \sel_l13_s0$789 [3] };
+  assign \$1831  = \sel_l13_s0$768  & { \sel_l13_s0$789 [4], \sel_l13_s0$789 [4], \sel_l13_s0$789 [4], \sel_l13_s0$789 [4], \sel_l13_s0$789 [4], \sel_l13_s0$789 [4], \sel_l13_s0$789 [4], \sel_l13_s0$789 [4], \sel_l13_s0$789 [4], \sel_l13_s0$789 [4], \sel_l13_s0$789 [4], \sel_l13_s0$789 [4], \sel_l13_s0$789 [4], \sel_l13_s0$789 [4], \sel_l13_s0$789 [4], \sel_l13_s0$789 [4] };
+  assign \$1832  = \$1830  | \$1831 ;
+  assign \$1833  = \sel_l13_s0$774  & { \sel_l13_s0$789 [5], \sel_l13_s0$789 [5], \sel_l13_s0$789 [5], \sel_l13_s0$789 [5], \sel_l13_s0$789 [5], \sel_l13_s0$789 [5], \sel_l13_s0$789 [5], \sel_l13_s0$789 [5], \sel_l13_s0$789 [5], \sel_l13_s0$789 [5], \sel_l13_s0$789 [5], \sel_l13_s0$789 [5], \sel_l13_s0$789 [5], \sel_l13_s0$789 [5], \sel_l13_s0$789 [5], \sel_l13_s0$789 [5] };
+  assign sel_or5_3 = \$1832  | \$1833 ;
+  assign \$1834  = \sel_l13_s0$780  & { \sel_l13_s0$789 [6], \sel_l13_s0$789 [6], \sel_l13_s0$789 [6], \sel_l13_s0$789 [6], \sel_l13_s0$789 [6], \sel_l13_s0$789 [6], \sel_l13_s0$789 [6], \sel_l13_s0$789 [6], \sel_l13_s0$789 [6], \sel_l13_s0$789 [6], \sel_l13_s0$789 [6], \sel_l13_s0$789 [6], \sel_l13_s0$789 [6], \sel_l13_s0$789 [6], \sel_l13_s0$789 [6], \sel_l13_s0$789 [6] };
+  assign \$1835  = \sel_l13_s0$786  & { \sel_l13_s0$789 [7], \sel_l13_s0$789 [7], \sel_l13_s0$789 [7], \sel_l13_s0$789 [7], \sel_l13_s0$789 [7], \sel_l13_s0$789 [7], \sel_l13_s0$789 [7], \sel_l13_s0$789 [7], \sel_l13_s0$789 [7], \sel_l13_s0$789 [7], \sel_l13_s0$789 [7], \sel_l13_s0$789 [7], \sel_l13_s0$789 [7], \sel_l13_s0$789 [7], \sel_l13_s0$789 [7], \sel_l13_s0$789 [7] };
+  assign \$1836  = \$1834  | \$1835 ;
+  assign \$1837  = \sel_l13_s0$792  & { \sel_l13_s0$789 [8], \sel_l13_s0$789 [8], \sel_l13_s0$789 [8], \sel_l13_s0$789 [8], \sel_l13_s0$789 [8], \sel_l13_s0$789 [8], \sel_l13_s0$789 [8], \sel_l13_s0$789 [8], \sel_l13_s0$789 [8], \sel_l13_s0$789 [8], \sel_l13_s0$789 [8], \sel_l13_s0$789 [8], \sel_l13_s0$789 [8], \sel_l13_s0$789 [8], \sel_l13_s0$789 [8], \sel_l13_s0$789 [8] };
+  assign sel_or5_6 = \$1836  | \$1837 ;
+  assign \$1838  = \sel_l13_s0$789 [0] | \sel_l13_s0$789 [2];
+  assign \$1839  = \sel_l13_s0$789 [4] | \sel_l13_s0$789 [6];
+  assign \$1840  = \$1838  | \$1839 ;
+  assign \$1841  = \$1840  | \sel_l13_s0$789 [8];
+  assign \$1842  = \sel_l13_s0$789 [1] | \sel_l13_s0$789 [2];
+  assign \$1843  = \sel_l13_s0$789 [5] | \sel_l13_s0$789 [6];
+  assign \$1844  = \$1842  | \$1843 ;
+  assign \$1845  = \sel_l13_s0$789 [0] | \sel_l13_s0$789 [1];
+  assign \$1846  = \sel_l13_s0$789 [2] | \sel_l13_s0$789 [7];
   assign \$1847  = \$1845  | \$1846 ;
-  assign \$1848  = \sel_l13_s0$761  & { \sel_l13_s0$796 [0], \sel_l13_s0$796 [0], \sel_l13_s0$796 [0], \sel_l13_s0$796 [0], \sel_l13_s0$796 [0], \sel_l13_s0$796 [0], \sel_l13_s0$796 [0], \sel_l13_s0$796 [0], \sel_l13_s0$796 [0], \sel_l13_s0$796 [0], \sel_l13_s0$796 [0], \sel_l13_s0$796 [0], \sel_l13_s0$796 [0], \sel_l13_s0$796 [0], \sel_l13_s0$796 [0], \sel_l13_s0$796 [0] };
-  assign \$1849  = \sel_l13_s0$762  & { \sel_l13_s0$796 [1], \sel_l13_s0$796 [1], \sel_l13_s0$796 [1], \sel_l13_s0$796 [1], \sel_l13_s0$796 [1], \sel_l13_s0$796 [1], \sel_l13_s0$796 [1], \sel_l13_s0$796 [1], \sel_l13_s0$796 [1], \sel_l13_s0$796 [1], \sel_l13_s0$796 [1], \sel_l13_s0$796 [1], \sel_l13_s0$796 [1], \sel_l13_s0$796 [1], \sel_l13_s0$796 [1], \sel_l13_s0$796 [1] };
-  assign \$1850  = \$1848  | \$1849 ;
-  assign \$1851  = \sel_l13_s0$763  & { \sel_l13_s0$796 [2], \sel_l13_s0$796 [2], \sel_l13_s0$796 [2], \sel_l13_s0$796 [2], \sel_l13_s0$796 [2], \sel_l13_s0$796 [2], \sel_l13_s0$796 [2], \sel_l13_s0$796 [2], \sel_l13_s0$796 [2], \sel_l13_s0$796 [2], \sel_l13_s0$796 [2], \sel_l13_s0$796 [2], \sel_l13_s0$796 [2], \sel_l13_s0$796 [2], \sel_l13_s0$796 [2], \sel_l13_s0$796 [2] };
-  assign sel_or6_0 = \$1850  | \$1851 ;
-  assign \$1852  = \sel_l13_s0$769  & { \sel_l13_s0$796 [3], \sel_l13_s0$796 [3], \sel_l13_s0$796 [3], \sel_l13_s0$796 [3], \sel_l13_s0$796 [3], \sel_l13_s0$796 [3], \sel_l13_s0$796 [3], \sel_l13_s0$796 [3], \sel_l13_s0$796 [3], \sel_l13_s0$796 [3], \sel_l13_s0$796 [3], \sel_l13_s0$796 [3], \sel_l13_s0$796 [3], \sel_l13_s0$796 [3], \sel_l13_s0$796 [3], \sel_l13_s0$796 [3] };
-  assign \$1853  = \sel_l13_s0$775  & { \sel_l13_s0$796 [4], \sel_l13_s0$796 [4], \sel_l13_s0$796 [4], \sel_l13_s0$796 [4], \sel_l13_s0$796 [4], \sel_l13_s0$796 [4], \sel_l13_s0$796 [4], \sel_l13_s0$796 [4], \sel_l13_s0$796 [4], \sel_l13_s0$796 [4], \sel_l13_s0$796 [4], \sel_l13_s0$796 [4], \sel_l13_s0$796 [4], \sel_l13_s0$796 [4], \sel_l13_s0$796 [4], \sel_l13_s0$796 [4] };
-  assign \$1854  = \$1852  | \$1853 ;
-  assign \$1855  = \sel_l13_s0$781  & { \sel_l13_s0$796 [5], \sel_l13_s0$796 [5], \sel_l13_s0$796 [5], \sel_l13_s0$796 [5], \sel_l13_s0$796 [5], \sel_l13_s0$796 [5], \sel_l13_s0$796 [5], \sel_l13_s0$796 [5], \sel_l13_s0$796 [5], \sel_l13_s0$796 [5], \sel_l13_s0$796 [5], \sel_l13_s0$796 [5], \sel_l13_s0$796 [5], \sel_l13_s0$796 [5], \sel_l13_s0$796 [5], \sel_l13_s0$796 [5] };
-  assign sel_or6_3 = \$1854  | \$1855 ;
-  assign \$1856  = \sel_l13_s0$787  & { \sel_l13_s0$796 [6], \sel_l13_s0$796 [6], \sel_l13_s0$796 [6], \sel_l13_s0$796 [6], \sel_l13_s0$796 [6], \sel_l13_s0$796 [6], \sel_l13_s0$796 [6], \sel_l13_s0$796 [6], \sel_l13_s0$796 [6], \sel_l13_s0$796 [6], \sel_l13_s0$796 [6], \sel_l13_s0$796 [6], \sel_l13_s0$796 [6], \sel_l13_s0$796 [6], \sel_l13_s0$796 [6], \sel_l13_s0$796 [6] };
-  assign \$1857  = \sel_l13_s0$793  & { \sel_l13_s0$796 [7], \sel_l13_s0$796 [7], \sel_l13_s0$796 [7], \sel_l13_s0$796 [7], \sel_l13_s0$796 [7], \sel_l13_s0$796 [7], \sel_l13_s0$796 [7], \sel_l13_s0$796 [7], \sel_l13_s0$796 [7], \sel_l13_s0$796 [7], \sel_l13_s0$796 [7], \sel_l13_s0$796 [7], \sel_l13_s0$796 [7], \sel_l13_s0$796 [7], \sel_l13_s0$796 [7], \sel_l13_s0$796 [7] };
-  assign \$1858  = \$1856  | \$1857 ;
-  assign \$1859  = \sel_l13_s0$799  & { \sel_l13_s0$796 [8], \sel_l13_s0$796 [8], \sel_l13_s0$796 [8], \sel_l13_s0$796 [8], \sel_l13_s0$796 [8], \sel_l13_s0$796 [8], \sel_l13_s0$796 [8], \sel_l13_s0$796 [8], \sel_l13_s0$796 [8], \sel_l13_s0$796 [8], \sel_l13_s0$796 [8], \sel_l13_s0$796 [8], \sel_l13_s0$796 [8], \sel_l13_s0$796 [8], \sel_l13_s0$796 [8], \sel_l13_s0$796 [8] };
-  assign sel_or6_6 = \$1858  | \$1859 ;
-  assign \$1860  = \sel_l13_s0$796 [1] | \sel_l13_s0$796 [3];
-  assign \$1861  = \sel_l13_s0$796 [5] | \sel_l13_s0$796 [7];
-  assign \$1862  = \$1860  | \$1861 ;
-  assign \$1863  = \sel_l13_s0$796 [0] | \sel_l13_s0$796 [1];
-  assign \$1864  = \sel_l13_s0$796 [4] | \sel_l13_s0$796 [5];
-  assign \$1865  = \$1863  | \$1864 ;
-  assign \$1866  = \$1865  | \sel_l13_s0$796 [8];
-  assign \$1867  = \sel_l13_s0$796 [0] | \sel_l13_s0$796 [1];
-  assign \$1868  = \sel_l13_s0$796 [6] | \sel_l13_s0$796 [7];
-  assign \$1869  = \$1867  | \$1868 ;
-  assign \$1870  = \$1869  | \sel_l13_s0$796 [8];
-  assign \$1871  = \sel_l13_s0$796 [2] | \sel_l13_s0$796 [3];
-  assign \$1872  = \sel_l13_s0$796 [4] | \sel_l13_s0$796 [5];
-  assign \$1873  = \$1871  | \$1872 ;
-  assign \$1874  = \sel_l13_s0$796 [6] | \sel_l13_s0$796 [7];
-  assign \$1875  = \$1874  | \sel_l13_s0$796 [8];
-  assign \$1876  = \$1873  | \$1875 ;
-  assign \$1877  = \sel_l13_s0$762  & { \sel_l13_s0$802 [0], \sel_l13_s0$802 [0], \sel_l13_s0$802 [0], \sel_l13_s0$802 [0], \sel_l13_s0$802 [0], \sel_l13_s0$802 [0], \sel_l13_s0$802 [0], \sel_l13_s0$802 [0], \sel_l13_s0$802 [0], \sel_l13_s0$802 [0], \sel_l13_s0$802 [0], \sel_l13_s0$802 [0], \sel_l13_s0$802 [0], \sel_l13_s0$802 [0], \sel_l13_s0$802 [0], \sel_l13_s0$802 [0] };
-  assign \$1878  = \sel_l13_s0$763  & { \sel_l13_s0$802 [1], \sel_l13_s0$802 [1], \sel_l13_s0$802 [1], \sel_l13_s0$802 [1], \sel_l13_s0$802 [1], \sel_l13_s0$802 [1], \sel_l13_s0$802 [1], \sel_l13_s0$802 [1], \sel_l13_s0$802 [1], \sel_l13_s0$802 [1], \sel_l13_s0$802 [1], \sel_l13_s0$802 [1], \sel_l13_s0$802 [1], \sel_l13_s0$802 [1], \sel_l13_s0$802 [1], \sel_l13_s0$802 [1] };
+  assign \$1848  = \$1847  | \sel_l13_s0$789 [8];
+  assign \$1849  = \sel_l13_s0$789 [3] | \sel_l13_s0$789 [4];
+  assign \$1850  = \sel_l13_s0$789 [5] | \sel_l13_s0$789 [6];
+  assign \$1851  = \$1849  | \$1850 ;
+  assign \$1852  = \sel_l13_s0$789 [7] | \sel_l13_s0$789 [8];
+  assign \$1853  = \$1851  | \$1852 ;
+  assign \$1854  = \sel_l13_s0$760  & { \sel_l13_s0$795 [0], \sel_l13_s0$795 [0], \sel_l13_s0$795 [0], \sel_l13_s0$795 [0], \sel_l13_s0$795 [0], \sel_l13_s0$795 [0], \sel_l13_s0$795 [0], \sel_l13_s0$795 [0], \sel_l13_s0$795 [0], \sel_l13_s0$795 [0], \sel_l13_s0$795 [0], \sel_l13_s0$795 [0], \sel_l13_s0$795 [0], \sel_l13_s0$795 [0], \sel_l13_s0$795 [0], \sel_l13_s0$795 [0] };
+  assign \$1855  = \sel_l13_s0$761  & { \sel_l13_s0$795 [1], \sel_l13_s0$795 [1], \sel_l13_s0$795 [1], \sel_l13_s0$795 [1], \sel_l13_s0$795 [1], \sel_l13_s0$795 [1], \sel_l13_s0$795 [1], \sel_l13_s0$795 [1], \sel_l13_s0$795 [1], \sel_l13_s0$795 [1], \sel_l13_s0$795 [1], \sel_l13_s0$795 [1], \sel_l13_s0$795 [1], \sel_l13_s0$795 [1], \sel_l13_s0$795 [1], \sel_l13_s0$795 [1] };
+  assign \$1856  = \$1854  | \$1855 ;
+  assign \$1857  = \sel_l13_s0$762  & { \sel_l13_s0$795 [2], \sel_l13_s0$795 [2], \sel_l13_s0$795 [2], \sel_l13_s0$795 [2], \sel_l13_s0$795 [2], \sel_l13_s0$795 [2], \sel_l13_s0$795 [2], \sel_l13_s0$795 [2], \sel_l13_s0$795 [2], \sel_l13_s0$795 [2], \sel_l13_s0$795 [2], \sel_l13_s0$795 [2], \sel_l13_s0$795 [2], \sel_l13_s0$795 [2], \sel_l13_s0$795 [2], \sel_l13_s0$795 [2] };
+  assign sel_or6_0 = \$1856  | \$1857 ;
+  assign \$1858  = \sel_l13_s0$768  & { \sel_l13_s0$795 [3], \sel_l13_s0$795 [3], \sel_l13_s0$795 [3], \sel_l13_s0$795 [3], \sel_l13_s0$795 [3], \sel_l13_s0$795 [3], \sel_l13_s0$795 [3], \sel_l13_s0$795 [3], \sel_l13_s0$795 [3], \sel_l13_s0$795 [3], \sel_l13_s0$795 [3], \sel_l13_s0$795 [3], \sel_l13_s0$795 [3], \sel_l13_s0$795 [3], \sel_l13_s0$795 [3], \sel_l13_s0$795 [3] };
+  assign \$1859  = \sel_l13_s0$774  & { \sel_l13_s0$795 [4], \sel_l13_s0$795 [4], \sel_l13_s0$795 [4], \sel_l13_s0$795 [4], \sel_l13_s0$795 [4], \sel_l13_s0$795 [4], \sel_l13_s0$795 [4], \sel_l13_s0$795 [4], \sel_l13_s0$795 [4], \sel_l13_s0$795 [4], \sel_l13_s0$795 [4], \sel_l13_s0$795 [4], \sel_l13_s0$795 [4], \sel_l13_s0$795 [4], \sel_l13_s0$795 [4], \sel_l13_s0$795 [4] };
+  assign \$1860  = \$1858  | \$1859 ;
+  assign \$1861  = \sel_l13_s0$780  & { \sel_l13_s0$795 [5], \sel_l13_s0$795 [5], \sel_l13_s0$795 [5], \sel_l13_s0$795 [5], \sel_l13_s0$795 [5], \sel_l13_s0$795 [5], \sel_l13_s0$795 [5], \sel_l13_s0$795 [5], \sel_l13_s0$795 [5], \sel_l13_s0$795 [5], \sel_l13_s0$795 [5], \sel_l13_s0$795 [5], \sel_l13_s0$795 [5], \sel_l13_s0$795 [5], \sel_l13_s0$795 [5], \sel_l13_s0$795 [5] };
+  assign sel_or6_3 = \$1860  | \$1861 ;
+  assign \$1862  = \sel_l13_s0$786  & { \sel_l13_s0$795 [6], \sel_l13_s0$795 [6], \sel_l13_s0$795 [6], \sel_l13_s0$795 [6], \sel_l13_s0$795 [6], \sel_l13_s0$795 [6], \sel_l13_s0$795 [6], \sel_l13_s0$795 [6], \sel_l13_s0$795 [6], \sel_l13_s0$795 [6], \sel_l13_s0$795 [6], \sel_l13_s0$795 [6], \sel_l13_s0$795 [6], \sel_l13_s0$795 [6], \sel_l13_s0$795 [6], \sel_l13_s0$795 [6] };
+  assign \$1863  = \sel_l13_s0$792  & { \sel_l13_s0$795 [7], \sel_l13_s0$795 [7], \sel_l13_s0$795 [7], \sel_l13_s0$795 [7], \sel_l13_s0$795 [7], \sel_l13_s0$795 [7], \sel_l13_s0$795 [7], \sel_l13_s0$795 [7], \sel_l13_s0$795 [7], \sel_l13_s0$795 [7], \sel_l13_s0$795 [7], \sel_l13_s0$795 [7], \sel_l13_s0$795 [7], \sel_l13_s0$795 [7], \sel_l13_s0$795 [7], \sel_l13_s0$795 [7] };
+  assign \$1864  = \$1862  | \$1863 ;
+  assign \$1865  = \sel_l13_s0$798  & { \sel_l13_s0$795 [8], \sel_l13_s0$795 [8], \sel_l13_s0$795 [8], \sel_l13_s0$795 [8], \sel_l13_s0$795 [8], \sel_l13_s0$795 [8], \sel_l13_s0$795 [8], \sel_l13_s0$795 [8], \sel_l13_s0$795 [8], \sel_l13_s0$795 [8], \sel_l13_s0$795 [8], \sel_l13_s0$795 [8], \sel_l13_s0$795 [8], \sel_l13_s0$795 [8], \sel_l13_s0$795 [8], \sel_l13_s0$795 [8] };
+  assign sel_or6_6 = \$1864  | \$1865 ;
+  assign \$1866  = \sel_l13_s0$795 [1] | \sel_l13_s0$795 [3];
+  assign \$1867  = \sel_l13_s0$795 [5] | \sel_l13_s0$795 [7];
+  assign \$1868  = \$1866  | \$1867 ;
+  assign \$1869  = \sel_l13_s0$795 [0] | \sel_l13_s0$795 [1];
+  assign \$1870  = \sel_l13_s0$795 [4] | \sel_l13_s0$795 [5];
+  assign \$1871  = \$1869  | \$1870 ;
+  assign \$1872  = \$1871  | \sel_l13_s0$795 [8];
+  assign \$1873  = \sel_l13_s0$795 [0] | \sel_l13_s0$795 [1];
+  assign \$1874  = \sel_l13_s0$795 [6] | \sel_l13_s0$795 [7];
+  assign \$1875  = \$1873  | \$1874 ;
+  assign \$1876  = \$1875  | \sel_l13_s0$795 [8];
+  assign \$1877  = \sel_l13_s0$795 [2] | \sel_l13_s0$795 [3];
+  assign \$1878  = \sel_l13_s0$795 [4] | \sel_l13_s0$795 [5];
   assign \$1879  = \$1877  | \$1878 ;
-  assign \$1880  = \sel_l13_s0$769  & { \sel_l13_s0$802 [2], \sel_l13_s0$802 [2], \sel_l13_s0$802 [2], \sel_l13_s0$802 [2], \sel_l13_s0$802 [2], \sel_l13_s0$802 [2], \sel_l13_s0$802 [2], \sel_l13_s0$802 [2], \sel_l13_s0$802 [2], \sel_l13_s0$802 [2], \sel_l13_s0$802 [2], \sel_l13_s0$802 [2], \sel_l13_s0$802 [2], \sel_l13_s0$802 [2], \sel_l13_s0$802 [2], \sel_l13_s0$802 [2] };
-  assign sel_or7_0 = \$1879  | \$1880 ;
-  assign \$1881  = \sel_l13_s0$775  & { \sel_l13_s0$802 [3], \sel_l13_s0$802 [3], \sel_l13_s0$802 [3], \sel_l13_s0$802 [3], \sel_l13_s0$802 [3], \sel_l13_s0$802 [3], \sel_l13_s0$802 [3], \sel_l13_s0$802 [3], \sel_l13_s0$802 [3], \sel_l13_s0$802 [3], \sel_l13_s0$802 [3], \sel_l13_s0$802 [3], \sel_l13_s0$802 [3], \sel_l13_s0$802 [3], \sel_l13_s0$802 [3], \sel_l13_s0$802 [3] };
-  assign \$1882  = \sel_l13_s0$781  & { \sel_l13_s0$802 [4], \sel_l13_s0$802 [4], \sel_l13_s0$802 [4], \sel_l13_s0$802 [4], \sel_l13_s0$802 [4], \sel_l13_s0$802 [4], \sel_l13_s0$802 [4], \sel_l13_s0$802 [4], \sel_l13_s0$802 [4], \sel_l13_s0$802 [4], \sel_l13_s0$802 [4], \sel_l13_s0$802 [4], \sel_l13_s0$802 [4], \sel_l13_s0$802 [4], \sel_l13_s0$802 [4], \sel_l13_s0$802 [4] };
-  assign \$1883  = \$1881  | \$1882 ;
-  assign \$1884  = \sel_l13_s0$787  & { \sel_l13_s0$802 [5], \sel_l13_s0$802 [5], \sel_l13_s0$802 [5], \sel_l13_s0$802 [5], \sel_l13_s0$802 [5], \sel_l13_s0$802 [5], \sel_l13_s0$802 [5], \sel_l13_s0$802 [5], \sel_l13_s0$802 [5], \sel_l13_s0$802 [5], \sel_l13_s0$802 [5], \sel_l13_s0$802 [5], \sel_l13_s0$802 [5], \sel_l13_s0$802 [5], \sel_l13_s0$802 [5], \sel_l13_s0$802 [5] };
-  assign sel_or7_3 = \$1883  | \$1884 ;
-  assign \$1885  = \sel_l13_s0$793  & { \sel_l13_s0$802 [6], \sel_l13_s0$802 [6], \sel_l13_s0$802 [6], \sel_l13_s0$802 [6], \sel_l13_s0$802 [6], \sel_l13_s0$802 [6], \sel_l13_s0$802 [6], \sel_l13_s0$802 [6], \sel_l13_s0$802 [6], \sel_l13_s0$802 [6], \sel_l13_s0$802 [6], \sel_l13_s0$802 [6], \sel_l13_s0$802 [6], \sel_l13_s0$802 [6], \sel_l13_s0$802 [6], \sel_l13_s0$802 [6] };
-  assign \$1886  = \sel_l13_s0$799  & { \sel_l13_s0$802 [7], \sel_l13_s0$802 [7], \sel_l13_s0$802 [7], \sel_l13_s0$802 [7], \sel_l13_s0$802 [7], \sel_l13_s0$802 [7], \sel_l13_s0$802 [7], \sel_l13_s0$802 [7], \sel_l13_s0$802 [7], \sel_l13_s0$802 [7], \sel_l13_s0$802 [7], \sel_l13_s0$802 [7], \sel_l13_s0$802 [7], \sel_l13_s0$802 [7], \sel_l13_s0$802 [7], \sel_l13_s0$802 [7] };
-  assign \$1887  = \$1885  | \$1886 ;
-  assign \$1888  = \sel_l13_s0$805  & { \sel_l13_s0$802 [8], \sel_l13_s0$802 [8], \sel_l13_s0$802 [8], \sel_l13_s0$802 [8], \sel_l13_s0$802 [8], \sel_l13_s0$802 [8], \sel_l13_s0$802 [8], \sel_l13_s0$802 [8], \sel_l13_s0$802 [8], \sel_l13_s0$802 [8], \sel_l13_s0$802 [8], \sel_l13_s0$802 [8], \sel_l13_s0$802 [8], \sel_l13_s0$802 [8], \sel_l13_s0$802 [8], \sel_l13_s0$802 [8] };
-  assign sel_or7_6 = \$1887  | \$1888 ;
-  assign \$1889  = \sel_l13_s0$802 [0] | \sel_l13_s0$802 [2];
-  assign \$1890  = \sel_l13_s0$802 [4] | \sel_l13_s0$802 [6];
-  assign \$1891  = \$1889  | \$1890 ;
-  assign \$1892  = \$1891  | \sel_l13_s0$802 [8];
-  assign \$1893  = \sel_l13_s0$802 [0] | \sel_l13_s0$802 [3];
-  assign \$1894  = \sel_l13_s0$802 [4] | \sel_l13_s0$802 [7];
-  assign \$1895  = \$1893  | \$1894 ;
-  assign \$1896  = \$1895  | \sel_l13_s0$802 [8];
-  assign \$1897  = \sel_l13_s0$802 [0] | \sel_l13_s0$802 [5];
-  assign \$1898  = \sel_l13_s0$802 [6] | \sel_l13_s0$802 [7];
-  assign \$1899  = \$1897  | \$1898 ;
-  assign \$1900  = \$1899  | \sel_l13_s0$802 [8];
-  assign \$1901  = \sel_l13_s0$802 [1] | \sel_l13_s0$802 [2];
-  assign \$1902  = \sel_l13_s0$802 [3] | \sel_l13_s0$802 [4];
-  assign \$1903  = \$1901  | \$1902 ;
-  assign \$1904  = \sel_l13_s0$802 [5] | \sel_l13_s0$802 [6];
-  assign \$1905  = \sel_l13_s0$802 [7] | \sel_l13_s0$802 [8];
-  assign \$1906  = \$1904  | \$1905 ;
-  assign \$1907  = \$1903  | \$1906 ;
-  assign \$1908  = sel_or0_0 | sel_or0_3;
-  assign sel_val0 = \$1908  | sel_or0_6;
-  assign \$1909  = sel_or1_0 | sel_or1_3;
-  assign sel_val1 = \$1909  | sel_or1_6;
-  assign \$1910  = sel_or2_0 | sel_or2_3;
-  assign sel_val2 = \$1910  | sel_or2_6;
-  assign \$1911  = sel_or3_0 | sel_or3_3;
-  assign sel_val3 = \$1911  | sel_or3_6;
-  assign \$1912  = sel_or4_0 | sel_or4_3;
-  assign sel_val4 = \$1912  | sel_or4_6;
-  assign \$1913  = sel_or5_0 | sel_or5_3;
-  assign sel_val5 = \$1913  | sel_or5_6;
-  assign \$1914  = sel_or6_0 | sel_or6_3;
-  assign sel_val6 = \$1914  | sel_or6_6;
-  assign \$1915  = sel_or7_0 | sel_or7_3;
-  assign sel_val7 = \$1915  | sel_or7_6;
-  assign \$1916  = wr__addr + 1'h1;
-  assign \$1917  = rd__addr + 1'h1;
+  assign \$1880  = \sel_l13_s0$795 [6] | \sel_l13_s0$795 [7];
+  assign \$1881  = \$1880  | \sel_l13_s0$795 [8];
+  assign \$1882  = \$1879  | \$1881 ;
+  assign \$1883  = \sel_l13_s0$761  & { \sel_l13_s0$801 [0], \sel_l13_s0$801 [0], \sel_l13_s0$801 [0], \sel_l13_s0$801 [0], \sel_l13_s0$801 [0], \sel_l13_s0$801 [0], \sel_l13_s0$801 [0], \sel_l13_s0$801 [0], \sel_l13_s0$801 [0], \sel_l13_s0$801 [0], \sel_l13_s0$801 [0], \sel_l13_s0$801 [0], \sel_l13_s0$801 [0], \sel_l13_s0$801 [0], \sel_l13_s0$801 [0], \sel_l13_s0$801 [0] };
+  assign \$1884  = \sel_l13_s0$762  & { \sel_l13_s0$801 [1], \sel_l13_s0$801 [1], \sel_l13_s0$801 [1], \sel_l13_s0$801 [1], \sel_l13_s0$801 [1], \sel_l13_s0$801 [1], \sel_l13_s0$801 [1], \sel_l13_s0$801 [1], \sel_l13_s0$801 [1], \sel_l13_s0$801 [1], \sel_l13_s0$801 [1], \sel_l13_s0$801 [1], \sel_l13_s0$801 [1], \sel_l13_s0$801 [1], \sel_l13_s0$801 [1], \sel_l13_s0$801 [1] };
+  assign \$1885  = \$1883  | \$1884 ;
+  assign \$1886  = \sel_l13_s0$768  & { \sel_l13_s0$801 [2], \sel_l13_s0$801 [2], \sel_l13_s0$801 [2], \sel_l13_s0$801 [2], \sel_l13_s0$801 [2], \sel_l13_s0$801 [2], \sel_l13_s0$801 [2], \sel_l13_s0$801 [2], \sel_l13_s0$801 [2], \sel_l13_s0$801 [2], \sel_l13_s0$801 [2], \sel_l13_s0$801 [2], \sel_l13_s0$801 [2], \sel_l13_s0$801 [2], \sel_l13_s0$801 [2], \sel_l13_s0$801 [2] };
+  assign sel_or7_0 = \$1885  | \$1886 ;
+  assign \$1887  = \sel_l13_s0$774  & { \sel_l13_s0$801 [3], \sel_l13_s0$801 [3], \sel_l13_s0$801 [3], \sel_l13_s0$801 [3], \sel_l13_s0$801 [3], \sel_l13_s0$801 [3], \sel_l13_s0$801 [3], \sel_l13_s0$801 [3], \sel_l13_s0$801 [3], \sel_l13_s0$801 [3], \sel_l13_s0$801 [3], \sel_l13_s0$801 [3], \sel_l13_s0$801 [3], \sel_l13_s0$801 [3], \sel_l13_s0$801 [3], \sel_l13_s0$801 [3] };
+  assign \$1888  = \sel_l13_s0$780  & { \sel_l13_s0$801 [4], \sel_l13_s0$801 [4], \sel_l13_s0$801 [4], \sel_l13_s0$801 [4], \sel_l13_s0$801 [4], \sel_l13_s0$801 [4], \sel_l13_s0$801 [4], \sel_l13_s0$801 [4], \sel_l13_s0$801 [4], \sel_l13_s0$801 [4], \sel_l13_s0$801 [4], \sel_l13_s0$801 [4], \sel_l13_s0$801 [4], \sel_l13_s0$801 [4], \sel_l13_s0$801 [4], \sel_l13_s0$801 [4] };
+  assign \$1889  = \$1887  | \$1888 ;
+  assign \$1890  = \sel_l13_s0$786  & { \sel_l13_s0$801 [5], \sel_l13_s0$801 [5], \sel_l13_s0$801 [5], \sel_l13_s0$801 [5], \sel_l13_s0$801 [5], \sel_l13_s0$801 [5], \sel_l13_s0$801 [5], \sel_l13_s0$801 [5], \sel_l13_s0$801 [5], \sel_l13_s0$801 [5], \sel_l13_s0$801 [5], \sel_l13_s0$801 [5], \sel_l13_s0$801 [5], \sel_l13_s0$801 [5], \sel_l13_s0$801 [5], \sel_l13_s0$801 [5] };
+  assign sel_or7_3 = \$1889  | \$1890 ;
+  assign \$1891  = \sel_l13_s0$792  & { \sel_l13_s0$801 [6], \sel_l13_s0$801 [6], \sel_l13_s0$801 [6], \sel_l13_s0$801 [6], \sel_l13_s0$801 [6], \sel_l13_s0$801 [6], \sel_l13_s0$801 [6], \sel_l13_s0$801 [6], \sel_l13_s0$801 [6], \sel_l13_s0$801 [6], \sel_l13_s0$801 [6], \sel_l13_s0$801 [6], \sel_l13_s0$801 [6], \sel_l13_s0$801 [6], \sel_l13_s0$801 [6], \sel_l13_s0$801 [6] };
+  assign \$1892  = \sel_l13_s0$798  & { \sel_l13_s0$801 [7], \sel_l13_s0$801 [7], \sel_l13_s0$801 [7], \sel_l13_s0$801 [7], \sel_l13_s0$801 [7], \sel_l13_s0$801 [7], \sel_l13_s0$801 [7], \sel_l13_s0$801 [7], \sel_l13_s0$801 [7], \sel_l13_s0$801 [7], \sel_l13_s0$801 [7], \sel_l13_s0$801 [7], \sel_l13_s0$801 [7], \sel_l13_s0$801 [7], \sel_l13_s0$801 [7], \sel_l13_s0$801 [7] };
+  assign \$1893  = \$1891  | \$1892 ;
+  assign \$1894  = \sel_l13_s0$804  & { \sel_l13_s0$801 [8], \sel_l13_s0$801 [8], \sel_l13_s0$801 [8], \sel_l13_s0$801 [8], \sel_l13_s0$801 [8], \sel_l13_s0$801 [8], \sel_l13_s0$801 [8], \sel_l13_s0$801 [8], \sel_l13_s0$801 [8], \sel_l13_s0$801 [8], \sel_l13_s0$801 [8], \sel_l13_s0$801 [8], \sel_l13_s0$801 [8], \sel_l13_s0$801 [8], \sel_l13_s0$801 [8], \sel_l13_s0$801 [8] };
+  assign sel_or7_6 = \$1893  | \$1894 ;
+  assign \$1895  = \sel_l13_s0$801 [0] | \sel_l13_s0$801 [2];
+  assign \$1896  = \sel_l13_s0$801 [4] | \sel_l13_s0$801 [6];
+  assign \$1897  = \$1895  | \$1896 ;
+  assign \$1898  = \$1897  | \sel_l13_s0$801 [8];
+  assign \$1899  = \sel_l13_s0$801 [0] | \sel_l13_s0$801 [3];
+  assign \$1900  = \sel_l13_s0$801 [4] | \sel_l13_s0$801 [7];
+  assign \$1901  = \$1899  | \$1900 ;
+  assign \$1902  = \$1901  | \sel_l13_s0$801 [8];
+  assign \$1903  = \sel_l13_s0$801 [0] | \sel_l13_s0$801 [5];
+  assign \$1904  = \sel_l13_s0$801 [6] | \sel_l13_s0$801 [7];
+  assign \$1905  = \$1903  | \$1904 ;
+  assign \$1906  = \$1905  | \sel_l13_s0$801 [8];
+  assign \$1907  = \sel_l13_s0$801 [1] | \sel_l13_s0$801 [2];
+  assign \$1908  = \sel_l13_s0$801 [3] | \sel_l13_s0$801 [4];
+  assign \$1909  = \$1907  | \$1908 ;
+  assign \$1910  = \sel_l13_s0$801 [5] | \sel_l13_s0$801 [6];
+  assign \$1911  = \sel_l13_s0$801 [7] | \sel_l13_s0$801 [8];
+  assign \$1912  = \$1910  | \$1911 ;
+  assign \$1913  = \$1909  | \$1912 ;
+  assign \$1914  = sel_or0_0 | sel_or0_3;
+  assign sel_val0 = \$1914  | sel_or0_6;
+  assign \$1915  = sel_or1_0 | sel_or1_3;
+  assign sel_val1 = \$1915  | sel_or1_6;
+  assign \$1916  = sel_or2_0 | sel_or2_3;
+  assign sel_val2 = \$1916  | sel_or2_6;
+  assign \$1917  = sel_or3_0 | sel_or3_3;
+  assign sel_val3 = \$1917  | sel_or3_6;
+  assign \$1918  = sel_or4_0 | sel_or4_3;
+  assign sel_val4 = \$1918  | sel_or4_6;
+  assign \$1919  = sel_or5_0 | sel_or5_3;
+  assign sel_val5 = \$1919  | sel_or5_6;
+  assign \$1920  = sel_or6_0 | sel_or6_3;
+  assign sel_val6 = \$1920  | sel_or6_6;
+  assign \$1921  = sel_or7_0 | sel_or7_3;
+  assign sel_val7 = \$1921  | sel_or7_6;
+  assign \$1922  = ~ adv6_valid;
+  assign adv6 = \$1922  | o__ready;
+  assign \$1923  = wr__addr + 1'h1;
+  assign \$1924  = rd__addr + 1'h1;
   always @(posedge clk)
-    valid_s0 <= \$1918 ;
+    valid_s0 <= \$1925 ;
   always @(posedge clk)
-    valid_s1 <= \$1919 ;
+    valid_s1 <= \$1926 ;
   always @(posedge clk)
-    valid_s2 <= \$1920 ;
+    valid_s2 <= \$1927 ;
   always @(posedge clk)
-    valid_s3 <= \$1921 ;
+    valid_s3 <= \$1928 ;
   always @(posedge clk)
-    valid_s4 <= \$1922 ;
+    valid_s4 <= \$1929 ;
   always @(posedge clk)
-    valid_s5 <= \$1923 ;
+    o__valid <= \$1930 ;
   always @(posedge clk)
-    o__valid <= \$1924 ;
+    adv0_valid <= \$1931 ;
   always @(posedge clk)
-    sel_l2_s0 <= \$1925 ;
+    sel_l2_s0 <= \$1932 ;
   always @(posedge clk)
-    sel_l4_s0 <= \$1926 ;
+    adv1_valid <= \$1933 ;
   always @(posedge clk)
-    \sel_l4_s0$254  <= \$1927 ;
+    sel_l4_s0 <= \$1934 ;
   always @(posedge clk)
-    \sel_l4_s0$255  <= \$1928 ;
+    \sel_l4_s0$258  <= \$1935 ;
   always @(posedge clk)
-    \sel_l4_s0$258  <= \$1929 ;
+    \sel_l4_s0$259  <= \$1936 ;
   always @(posedge clk)
-    \sel_l4_s0$259  <= \$1930 ;
+    \sel_l4_s0$262  <= \$1937 ;
   always @(posedge clk)
-    \sel_l4_s0$260  <= \$1931 ;
+    \sel_l4_s0$263  <= \$1938 ;
   always @(posedge clk)
-    \sel_l4_s0$413  <= \$1932 ;
+    \sel_l4_s0$264  <= \$1939 ;
   always @(posedge clk)
-    \sel_l4_s0$461  <= \$1933 ;
+    \sel_l4_s0$417  <= \$1940 ;
   always @(posedge clk)
-    \sel_l4_s0$263  <= \$1934 ;
+    \sel_l4_s0$465  <= \$1941 ;
   always @(posedge clk)
-    \sel_l4_s0$264  <= \$1935 ;
+    \sel_l4_s0$267  <= \$1942 ;
   always @(posedge clk)
-    \sel_l4_s0$265  <= \$1936 ;
+    \sel_l4_s0$268  <= \$1943 ;
   always @(posedge clk)
-    \sel_l4_s0$268  <= \$1937 ;
+    \sel_l4_s0$269  <= \$1944 ;
   always @(posedge clk)
-    \sel_l4_s0$269  <= \$1938 ;
+    \sel_l4_s0$272  <= \$1945 ;
   always @(posedge clk)
-    \sel_l4_s0$270  <= \$1939 ;
+    \sel_l4_s0$273  <= \$1946 ;
   always @(posedge clk)
-    \sel_l4_s0$416  <= \$1940 ;
+    \sel_l4_s0$274  <= \$1947 ;
   always @(posedge clk)
-    \sel_l4_s0$464  <= \$1941 ;
+    \sel_l4_s0$420  <= \$1948 ;
   always @(posedge clk)
-    \sel_l4_s0$273  <= \$1942 ;
+    \sel_l4_s0$468  <= \$1949 ;
   always @(posedge clk)
-    \sel_l4_s0$274  <= \$1943 ;
+    \sel_l4_s0$277  <= \$1950 ;
   always @(posedge clk)
-    \sel_l4_s0$275  <= \$1944 ;
+    \sel_l4_s0$278  <= \$1951 ;
   always @(posedge clk)
-    \sel_l4_s0$278  <= \$1945 ;
+    \sel_l4_s0$279  <= \$1952 ;
   always @(posedge clk)
-    \sel_l4_s0$279  <= \$1946 ;
+    \sel_l4_s0$282  <= \$1953 ;
   always @(posedge clk)
-    \sel_l4_s0$280  <= \$1947 ;
+    \sel_l4_s0$283  <= \$1954 ;
   always @(posedge clk)
-    \sel_l4_s0$419  <= \$1948 ;
+    \sel_l4_s0$284  <= \$1955 ;
   always @(posedge clk)
-    \sel_l4_s0$467  <= \$1949 ;
+    \sel_l4_s0$423  <= \$1956 ;
   always @(posedge clk)
-    \sel_l4_s0$283  <= \$1950 ;
+    \sel_l4_s0$471  <= \$1957 ;
   always @(posedge clk)
-    \sel_l4_s0$284  <= \$1951 ;
+    \sel_l4_s0$287  <= \$1958 ;
   always @(posedge clk)
-    \sel_l4_s0$285  <= \$1952 ;
+    \sel_l4_s0$288  <= \$1959 ;
   always @(posedge clk)
-    \sel_l4_s0$288  <= \$1953 ;
+    \sel_l4_s0$289  <= \$1960 ;
   always @(posedge clk)
-    \sel_l4_s0$289  <= \$1954 ;
+    \sel_l4_s0$292  <= \$1961 ;
   always @(posedge clk)
-    \sel_l4_s0$290  <= \$1955 ;
+    \sel_l4_s0$293  <= \$1962 ;
   always @(posedge clk)
-    \sel_l4_s0$422  <= \$1956 ;
+    \sel_l4_s0$294  <= \$1963 ;
   always @(posedge clk)
-    \sel_l4_s0$470  <= \$1957 ;
+    \sel_l4_s0$426  <= \$1964 ;
   always @(posedge clk)
-    \sel_l4_s0$293  <= \$1958 ;
+    \sel_l4_s0$474  <= \$1965 ;
   always @(posedge clk)
-    \sel_l4_s0$294  <= \$1959 ;
+    \sel_l4_s0$297  <= \$1966 ;
   always @(posedge clk)
-    \sel_l4_s0$295  <= \$1960 ;
+    \sel_l4_s0$298  <= \$1967 ;
   always @(posedge clk)
-    \sel_l4_s0$298  <= \$1961 ;
+    \sel_l4_s0$299  <= \$1968 ;
   always @(posedge clk)
-    \sel_l4_s0$299  <= \$1962 ;
+    \sel_l4_s0$302  <= \$1969 ;
   always @(posedge clk)
-    \sel_l4_s0$300  <= \$1963 ;
+    \sel_l4_s0$303  <= \$1970 ;
   always @(posedge clk)
-    \sel_l4_s0$425  <= \$1964 ;
+    \sel_l4_s0$304  <= \$1971 ;
   always @(posedge clk)
-    \sel_l4_s0$473  <= \$1965 ;
+    \sel_l4_s0$429  <= \$1972 ;
   always @(posedge clk)
-    \sel_l4_s0$303  <= \$1966 ;
+    \sel_l4_s0$477  <= \$1973 ;
   always @(posedge clk)
-    \sel_l4_s0$304  <= \$1967 ;
+    \sel_l4_s0$307  <= \$1974 ;
   always @(posedge clk)
-    \sel_l4_s0$305  <= \$1968 ;
+    \sel_l4_s0$308  <= \$1975 ;
   always @(posedge clk)
-    \sel_l4_s0$308  <= \$1969 ;
+    \sel_l4_s0$309  <= \$1976 ;
   always @(posedge clk)
-    \sel_l4_s0$309  <= \$1970 ;
+    \sel_l4_s0$312  <= \$1977 ;
   always @(posedge clk)
-    \sel_l4_s0$310  <= \$1971 ;
+    \sel_l4_s0$313  <= \$1978 ;
   always @(posedge clk)
-    \sel_l4_s0$428  <= \$1972 ;
+    \sel_l4_s0$314  <= \$1979 ;
   always @(posedge clk)
-    \sel_l4_s0$476  <= \$1973 ;
+    \sel_l4_s0$432  <= \$1980 ;
   always @(posedge clk)
-    \sel_l4_s0$313  <= \$1974 ;
+    \sel_l4_s0$480  <= \$1981 ;
   always @(posedge clk)
-    \sel_l4_s0$314  <= \$1975 ;
+    \sel_l4_s0$317  <= \$1982 ;
   always @(posedge clk)
-    \sel_l4_s0$315  <= \$1976 ;
+    \sel_l4_s0$318  <= \$1983 ;
   always @(posedge clk)
-    \sel_l4_s0$318  <= \$1977 ;
+    \sel_l4_s0$319  <= \$1984 ;
   always @(posedge clk)
-    \sel_l4_s0$319  <= \$1978 ;
+    \sel_l4_s0$322  <= \$1985 ;
   always @(posedge clk)
-    \sel_l4_s0$320  <= \$1979 ;
+    \sel_l4_s0$323  <= \$1986 ;
   always @(posedge clk)
-    \sel_l4_s0$431  <= \$1980 ;
+    \sel_l4_s0$324  <= \$1987 ;
   always @(posedge clk)
-    \sel_l4_s0$479  <= \$1981 ;
+    \sel_l4_s0$435  <= \$1988 ;
   always @(posedge clk)
-    \sel_l4_s0$323  <= \$1982 ;
+    \sel_l4_s0$483  <= \$1989 ;
   always @(posedge clk)
-    \sel_l4_s0$324  <= \$1983 ;
+    \sel_l4_s0$327  <= \$1990 ;
   always @(posedge clk)
-    \sel_l4_s0$325  <= \$1984 ;
+    \sel_l4_s0$328  <= \$1991 ;
   always @(posedge clk)
-    \sel_l4_s0$328  <= \$1985 ;
+    \sel_l4_s0$329  <= \$1992 ;
   always @(posedge clk)
-    \sel_l4_s0$329  <= \$1986 ;
+    \sel_l4_s0$332  <= \$1993 ;
   always @(posedge clk)
-    \sel_l4_s0$330  <= \$1987 ;
+    \sel_l4_s0$333  <= \$1994 ;
   always @(posedge clk)
-    \sel_l4_s0$434  <= \$1988 ;
+    \sel_l4_s0$334  <= \$1995 ;
   always @(posedge clk)
-    \sel_l4_s0$482  <= \$1989 ;
+    \sel_l4_s0$438  <= \$1996 ;
   always @(posedge clk)
-    \sel_l4_s0$333  <= \$1990 ;
+    \sel_l4_s0$486  <= \$1997 ;
   always @(posedge clk)
-    \sel_l4_s0$334  <= \$1991 ;
+    \sel_l4_s0$337  <= \$1998 ;
   always @(posedge clk)
-    \sel_l4_s0$335  <= \$1992 ;
+    \sel_l4_s0$338  <= \$1999 ;
   always @(posedge clk)
-    \sel_l4_s0$338  <= \$1993 ;
+    \sel_l4_s0$339  <= \$2000 ;
   always @(posedge clk)
-    \sel_l4_s0$339  <= \$1994 ;
+    \sel_l4_s0$342  <= \$2001 ;
   always @(posedge clk)
-    \sel_l4_s0$340  <= \$1995 ;
+    \sel_l4_s0$343  <= \$2002 ;
   always @(posedge clk)
-    \sel_l4_s0$437  <= \$1996 ;
+    \sel_l4_s0$344  <= \$2003 ;
   always @(posedge clk)
-    \sel_l4_s0$485  <= \$1997 ;
+    \sel_l4_s0$441  <= \$2004 ;
   always @(posedge clk)
-    \sel_l4_s0$343  <= \$1998 ;
+    \sel_l4_s0$489  <= \$2005 ;
   always @(posedge clk)
-    \sel_l4_s0$344  <= \$1999 ;
+    \sel_l4_s0$347  <= \$2006 ;
   always @(posedge clk)
-    \sel_l4_s0$345  <= \$2000 ;
+    \sel_l4_s0$348  <= \$2007 ;
   always @(posedge clk)
-    \sel_l4_s0$348  <= \$2001 ;
+    \sel_l4_s0$349  <= \$2008 ;
   always @(posedge clk)
-    \sel_l4_s0$349  <= \$2002 ;
+    \sel_l4_s0$352  <= \$2009 ;
   always @(posedge clk)
-    \sel_l4_s0$350  <= \$2003 ;
+    \sel_l4_s0$353  <= \$2010 ;
   always @(posedge clk)
-    \sel_l4_s0$440  <= \$2004 ;
+    \sel_l4_s0$354  <= \$2011 ;
   always @(posedge clk)
-    \sel_l4_s0$488  <= \$2005 ;
+    \sel_l4_s0$444  <= \$2012 ;
   always @(posedge clk)
-    \sel_l4_s0$353  <= \$2006 ;
+    \sel_l4_s0$492  <= \$2013 ;
   always @(posedge clk)
-    \sel_l4_s0$354  <= \$2007 ;
+    \sel_l4_s0$357  <= \$2014 ;
   always @(posedge clk)
-    \sel_l4_s0$355  <= \$2008 ;
+    \sel_l4_s0$358  <= \$2015 ;
   always @(posedge clk)
-    \sel_l4_s0$358  <= \$2009 ;
+    \sel_l4_s0$359  <= \$2016 ;
   always @(posedge clk)
-    \sel_l4_s0$359  <= \$2010 ;
+    \sel_l4_s0$362  <= \$2017 ;
   always @(posedge clk)
-    \sel_l4_s0$360  <= \$2011 ;
+    \sel_l4_s0$363  <= \$2018 ;
   always @(posedge clk)
-    \sel_l4_s0$443  <= \$2012 ;
+    \sel_l4_s0$364  <= \$2019 ;
   always @(posedge clk)
-    \sel_l4_s0$491  <= \$2013 ;
+    \sel_l4_s0$447  <= \$2020 ;
   always @(posedge clk)
-    \sel_l4_s0$363  <= \$2014 ;
+    \sel_l4_s0$495  <= \$2021 ;
   always @(posedge clk)
-    \sel_l4_s0$364  <= \$2015 ;
+    \sel_l4_s0$367  <= \$2022 ;
   always @(posedge clk)
-    \sel_l4_s0$365  <= \$2016 ;
+    \sel_l4_s0$368  <= \$2023 ;
   always @(posedge clk)
-    \sel_l4_s0$368  <= \$2017 ;
+    \sel_l4_s0$369  <= \$2024 ;
   always @(posedge clk)
-    \sel_l4_s0$369  <= \$2018 ;
+    \sel_l4_s0$372  <= \$2025 ;
   always @(posedge clk)
-    \sel_l4_s0$370  <= \$2019 ;
+    \sel_l4_s0$373  <= \$2026 ;
   always @(posedge clk)
-    \sel_l4_s0$446  <= \$2020 ;
+    \sel_l4_s0$374  <= \$2027 ;
   always @(posedge clk)
-    \sel_l4_s0$494  <= \$2021 ;
+    \sel_l4_s0$450  <= \$2028 ;
   always @(posedge clk)
-    \sel_l4_s0$373  <= \$2022 ;
+    \sel_l4_s0$498  <= \$2029 ;
   always @(posedge clk)
-    \sel_l4_s0$374  <= \$2023 ;
+    \sel_l4_s0$377  <= \$2030 ;
   always @(posedge clk)
-    \sel_l4_s0$375  <= \$2024 ;
+    \sel_l4_s0$378  <= \$2031 ;
   always @(posedge clk)
-    \sel_l4_s0$378  <= \$2025 ;
+    \sel_l4_s0$379  <= \$2032 ;
   always @(posedge clk)
-    \sel_l4_s0$379  <= \$2026 ;
+    \sel_l4_s0$382  <= \$2033 ;
   always @(posedge clk)
-    \sel_l4_s0$380  <= \$2027 ;
+    \sel_l4_s0$383  <= \$2034 ;
   always @(posedge clk)
-    \sel_l4_s0$449  <= \$2028 ;
+    \sel_l4_s0$384  <= \$2035 ;
   always @(posedge clk)
-    \sel_l4_s0$497  <= \$2029 ;
+    \sel_l4_s0$453  <= \$2036 ;
   always @(posedge clk)
-    \sel_l4_s0$383  <= \$2030 ;
+    \sel_l4_s0$501  <= \$2037 ;
   always @(posedge clk)
-    \sel_l4_s0$384  <= \$2031 ;
+    \sel_l4_s0$387  <= \$2038 ;
   always @(posedge clk)
-    \sel_l4_s0$385  <= \$2032 ;
+    \sel_l4_s0$388  <= \$2039 ;
   always @(posedge clk)
-    \sel_l4_s0$388  <= \$2033 ;
+    \sel_l4_s0$389  <= \$2040 ;
   always @(posedge clk)
-    \sel_l4_s0$389  <= \$2034 ;
+    \sel_l4_s0$392  <= \$2041 ;
   always @(posedge clk)
-    \sel_l4_s0$390  <= \$2035 ;
+    \sel_l4_s0$393  <= \$2042 ;
   always @(posedge clk)
-    \sel_l4_s0$452  <= \$2036 ;
+    \sel_l4_s0$394  <= \$2043 ;
   always @(posedge clk)
-    \sel_l4_s0$500  <= \$2037 ;
+    \sel_l4_s0$456  <= \$2044 ;
   always @(posedge clk)
-    \sel_l4_s0$393  <= \$2038 ;
+    \sel_l4_s0$504  <= \$2045 ;
   always @(posedge clk)
-    \sel_l4_s0$394  <= \$2039 ;
+    \sel_l4_s0$397  <= \$2046 ;
   always @(posedge clk)
-    \sel_l4_s0$395  <= \$2040 ;
+    \sel_l4_s0$398  <= \$2047 ;
   always @(posedge clk)
-    \sel_l4_s0$398  <= \$2041 ;
+    \sel_l4_s0$399  <= \$2048 ;
   always @(posedge clk)
-    \sel_l4_s0$399  <= \$2042 ;
+    \sel_l4_s0$402  <= \$2049 ;
   always @(posedge clk)
-    \sel_l4_s0$400  <= \$2043 ;
+    \sel_l4_s0$403  <= \$2050 ;
   always @(posedge clk)
-    \sel_l4_s0$455  <= \$2044 ;
+    \sel_l4_s0$404  <= \$2051 ;
   always @(posedge clk)
-    \sel_l4_s0$503  <= \$2045 ;
+    \sel_l4_s0$459  <= \$2052 ;
   always @(posedge clk)
-    \sel_l4_s0$403  <= \$2046 ;
+    \sel_l4_s0$507  <= \$2053 ;
   always @(posedge clk)
-    \sel_l4_s0$404  <= \$2047 ;
+    \sel_l4_s0$407  <= \$2054 ;
   always @(posedge clk)
-    \sel_l4_s0$405  <= \$2048 ;
+    \sel_l4_s0$408  <= \$2055 ;
   always @(posedge clk)
-    \sel_l4_s0$408  <= \$2049 ;
+    \sel_l4_s0$409  <= \$2056 ;
   always @(posedge clk)
-    \sel_l4_s0$409  <= \$2050 ;
+    \sel_l4_s0$412  <= \$2057 ;
   always @(posedge clk)
-    \sel_l4_s0$410  <= \$2051 ;
+    \sel_l4_s0$413  <= \$2058 ;
   always @(posedge clk)
-    \sel_l4_s0$458  <= \$2052 ;
+    \sel_l4_s0$414  <= \$2059 ;
   always @(posedge clk)
-    \sel_l4_s0$506  <= \$2053 ;
+    \sel_l4_s0$462  <= \$2060 ;
   always @(posedge clk)
-    sel_l8_s0 <= \$2054 ;
+    \sel_l4_s0$510  <= \$2061 ;
   always @(posedge clk)
-    \sel_l9_s0$838  <= \$2055 ;
+    adv2_valid <= \$2062 ;
   always @(posedge clk)
-    \sel_l9_s0$839  <= \$2056 ;
+    sel_l8_s0 <= \$2063 ;
   always @(posedge clk)
-    \sel_l9_s0$533  <= \$2057 ;
+    adv3_valid <= \$2064 ;
   always @(posedge clk)
-    sel_l9_s0 <= \$2058 ;
+    \sel_l11_s0$733  <= \$2065 ;
   always @(posedge clk)
-    \sel_l9_s0$539  <= \$2059 ;
+    \sel_l11_s0$734  <= \$2066 ;
   always @(posedge clk)
-    \sel_l9_s0$598  <= \$2060 ;
+    \sel_l11_s0$735  <= \$2067 ;
   always @(posedge clk)
-    \sel_l9_s0$548  <= \$2061 ;
+    \sel_l11_s0$736  <= \$2068 ;
   always @(posedge clk)
-    \sel_l9_s0$547  <= \$2062 ;
+    \sel_l11_s0$737  <= \$2069 ;
   always @(posedge clk)
-    \sel_l9_s0$556  <= \$2063 ;
+    \sel_l11_s0$738  <= \$2070 ;
   always @(posedge clk)
-    \sel_l9_s0$840  <= \$2064 ;
+    \sel_l11_s0$739  <= \$2071 ;
   always @(posedge clk)
-    \sel_l9_s0$567  <= \$2065 ;
+    \sel_l11_s0$740  <= \$2072 ;
   always @(posedge clk)
-    \sel_l9_s0$566  <= \$2066 ;
+    \sel_l11_s0$653  <= \$2073 ;
   always @(posedge clk)
-    \sel_l9_s0$577  <= \$2067 ;
+    sel_l11_s0 <= \$2074 ;
   always @(posedge clk)
-    \sel_l9_s0$629  <= \$2068 ;
+    \sel_l11_s0$663  <= \$2075 ;
   always @(posedge clk)
-    \sel_l9_s0$588  <= \$2069 ;
+    \sel_l11_s0$673  <= \$2076 ;
   always @(posedge clk)
-    \sel_l9_s0$587  <= \$2070 ;
+    \sel_l11_s0$683  <= \$2077 ;
   always @(posedge clk)
-    \sel_l11_s0$736  <= \$2071 ;
+    \sel_l11_s0$693  <= \$2078 ;
   always @(posedge clk)
-    \sel_l11_s0$737  <= \$2072 ;
+    \sel_l11_s0$703  <= \$2079 ;
   always @(posedge clk)
-    \sel_l11_s0$738  <= \$2073 ;
+    \sel_l11_s0$713  <= \$2080 ;
   always @(posedge clk)
-    \sel_l11_s0$739  <= \$2074 ;
+    adv4_valid <= \$2081 ;
   always @(posedge clk)
-    \sel_l11_s0$740  <= \$2075 ;
+    wr__addr <= \$2082 ;
   always @(posedge clk)
-    \sel_l11_s0$741  <= \$2076 ;
+    rd__addr <= \$2083 ;
   always @(posedge clk)
-    \sel_l11_s0$742  <= \$2077 ;
+    adv5_valid <= \$2084 ;
   always @(posedge clk)
-    \sel_l11_s0$743  <= \$2078 ;
+    \sel_l13_s0$838  <= \$2085 ;
   always @(posedge clk)
-    \sel_l11_s0$658  <= \$2079 ;
+    \sel_l13_s0$752  <= \$2086 ;
   always @(posedge clk)
-    sel_l11_s0 <= \$2080 ;
+    \sel_l13_s0$765  <= \$2087 ;
   always @(posedge clk)
-    \sel_l11_s0$668  <= \$2081 ;
+    \sel_l13_s0$771  <= \$2088 ;
   always @(posedge clk)
-    \sel_l11_s0$678  <= \$2082 ;
+    \sel_l13_s0$777  <= \$2089 ;
   always @(posedge clk)
-    \sel_l11_s0$688  <= \$2083 ;
+    \sel_l13_s0$783  <= \$2090 ;
   always @(posedge clk)
-    \sel_l11_s0$698  <= \$2084 ;
+    \sel_l13_s0$789  <= \$2091 ;
   always @(posedge clk)
-    \sel_l11_s0$708  <= \$2085 ;
+    \sel_l13_s0$795  <= \$2092 ;
   always @(posedge clk)
-    \sel_l11_s0$718  <= \$2086 ;
+    \sel_l13_s0$801  <= \$2093 ;
   always @(posedge clk)
-    wr__addr <= \$2087 ;
+    sel_l13_s0 <= \$2094 ;
   always @(posedge clk)
-    rd__addr <= \$2088 ;
+    \sel_l13_s0$753  <= \$2095 ;
   always @(posedge clk)
-    \sel_l13_s0$841  <= \$2089 ;
+    \sel_l13_s0$754  <= \$2096 ;
   always @(posedge clk)
-    \sel_l13_s0$753  <= \$2090 ;
+    \sel_l13_s0$756  <= \$2097 ;
   always @(posedge clk)
-    \sel_l13_s0$766  <= \$2091 ;
+    \sel_l13_s0$757  <= \$2098 ;
   always @(posedge clk)
-    \sel_l13_s0$772  <= \$2092 ;
+    \sel_l13_s0$758  <= \$2099 ;
   always @(posedge clk)
-    \sel_l13_s0$778  <= \$2093 ;
+    \sel_l13_s0$760  <= \$2100 ;
   always @(posedge clk)
-    \sel_l13_s0$784  <= \$2094 ;
+    \sel_l13_s0$761  <= \$2101 ;
   always @(posedge clk)
-    \sel_l13_s0$790  <= \$2095 ;
+    \sel_l13_s0$762  <= \$2102 ;
   always @(posedge clk)
-    \sel_l13_s0$796  <= \$2096 ;
+    \sel_l13_s0$768  <= \$2103 ;
   always @(posedge clk)
-    \sel_l13_s0$802  <= \$2097 ;
+    \sel_l13_s0$774  <= \$2104 ;
   always @(posedge clk)
-    sel_l13_s0 <= \$2098 ;
+    \sel_l13_s0$780  <= \$2105 ;
   always @(posedge clk)
-    \sel_l13_s0$754  <= \$2099 ;
+    \sel_l13_s0$786  <= \$2106 ;
   always @(posedge clk)
-    \sel_l13_s0$755  <= \$2100 ;
+    \sel_l13_s0$792  <= \$2107 ;
   always @(posedge clk)
-    \sel_l13_s0$757  <= \$2101 ;
+    \sel_l13_s0$798  <= \$2108 ;
   always @(posedge clk)
-    \sel_l13_s0$758  <= \$2102 ;
+    \sel_l13_s0$804  <= \$2109 ;
   always @(posedge clk)
-    \sel_l13_s0$759  <= \$2103 ;
+    adv6_valid <= \$2110 ;
   always @(posedge clk)
-    \sel_l13_s0$761  <= \$2104 ;
+    sel_l15_s0 <= \$2111 ;
   always @(posedge clk)
-    \sel_l13_s0$762  <= \$2105 ;
+    \sel_l15_s0$817  <= \$2112 ;
   always @(posedge clk)
-    \sel_l13_s0$763  <= \$2106 ;
+    \sel_l15_s0$819  <= \$2113 ;
   always @(posedge clk)
-    \sel_l13_s0$769  <= \$2107 ;
+    \sel_l15_s0$821  <= \$2114 ;
   always @(posedge clk)
-    \sel_l13_s0$775  <= \$2108 ;
+    \sel_l15_s0$823  <= \$2115 ;
   always @(posedge clk)
-    \sel_l13_s0$781  <= \$2109 ;
+    \sel_l15_s0$825  <= \$2116 ;
   always @(posedge clk)
-    \sel_l13_s0$787  <= \$2110 ;
+    \sel_l15_s0$827  <= \$2117 ;
   always @(posedge clk)
-    \sel_l13_s0$793  <= \$2111 ;
+    \sel_l15_s0$829  <= \$2118 ;
   always @(posedge clk)
-    \sel_l13_s0$799  <= \$2112 ;
+    \sel_l15_s0$831  <= \$2119 ;
   always @(posedge clk)
-    \sel_l13_s0$805  <= \$2113 ;
+    \sel_l15_s0$818  <= \$2120 ;
   always @(posedge clk)
-    sel_l15_s0 <= \$2114 ;
+    \sel_l15_s0$820  <= \$2121 ;
   always @(posedge clk)
-    \sel_l15_s0$816  <= \$2115 ;
+    \sel_l15_s0$822  <= \$2122 ;
   always @(posedge clk)
-    \sel_l15_s0$818  <= \$2116 ;
+    \sel_l15_s0$824  <= \$2123 ;
   always @(posedge clk)
-    \sel_l15_s0$820  <= \$2117 ;
+    \sel_l15_s0$826  <= \$2124 ;
   always @(posedge clk)
-    \sel_l15_s0$822  <= \$2118 ;
+    \sel_l15_s0$828  <= \$2125 ;
   always @(posedge clk)
-    \sel_l15_s0$824  <= \$2119 ;
+    \sel_l15_s0$830  <= \$2126 ;
   always @(posedge clk)
-    \sel_l15_s0$826  <= \$2120 ;
-  always @(posedge clk)
-    \sel_l15_s0$828  <= \$2121 ;
-  always @(posedge clk)
-    \sel_l15_s0$830  <= \$2122 ;
-  always @(posedge clk)
-    \sel_l15_s0$817  <= \$2123 ;
-  always @(posedge clk)
-    \sel_l15_s0$819  <= \$2124 ;
-  always @(posedge clk)
-    \sel_l15_s0$821  <= \$2125 ;
-  always @(posedge clk)
-    \sel_l15_s0$823  <= \$2126 ;
-  always @(posedge clk)
-    \sel_l15_s0$825  <= \$2127 ;
-  always @(posedge clk)
-    \sel_l15_s0$827  <= \$2128 ;
-  always @(posedge clk)
-    \sel_l15_s0$829  <= \$2129 ;
-  always @(posedge clk)
-    \sel_l15_s0$831  <= \$2130 ;
+    \sel_l15_s0$832  <= \$2127 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1918  = valid_s0;
+    \$1925  = valid_s0;
     if (i__ready) begin
-      \$1918  = i__valid;
+      \$1925  = i__valid;
     end
     if (rst) begin
-      \$1918  = 1'h0;
+      \$1925  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1919  = valid_s1;
+    \$1926  = valid_s1;
     if (i__ready) begin
-      \$1919  = valid_s0;
-    end
-    if (rst) begin
-      \$1919  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1920  = valid_s2;
-    if (i__ready) begin
-      \$1920  = valid_s1;
+      \$1926  = valid_s0;
     end
     if (rst) begin
-      \$1920  = 1'h0;
+      \$1926  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1921  = valid_s3;
+    \$1927  = valid_s2;
     if (i__ready) begin
-      \$1921  = valid_s2;
-    end
-    if (rst) begin
-      \$1921  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1922  = valid_s4;
-    if (i__ready) begin
-      \$1922  = valid_s3;
+      \$1927  = valid_s1;
     end
     if (rst) begin
-      \$1922  = 1'h0;
+      \$1927  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1923  = valid_s5;
+    \$1928  = valid_s3;
     if (i__ready) begin
-      \$1923  = valid_s4;
-    end
-    if (rst) begin
-      \$1923  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1924  = o__valid;
-    if (i__ready) begin
-      \$1924  = valid_s5;
+      \$1928  = valid_s2;
     end
     if (rst) begin
-      \$1924  = 1'h0;
+      \$1928  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1925  = sel_l2_s0;
+    \$1929  = valid_s4;
     if (i__ready) begin
-      \$1925  = { \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3 , \$2  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1926  = sel_l4_s0;
-    if (i__ready) begin
-      \$1926  = sel_cs1_0_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1927  = \sel_l4_s0$254 ;
-    if (i__ready) begin
-      \$1927  = sel_cs0_0_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1928  = \sel_l4_s0$255 ;
-    if (i__ready) begin
-      \$1928  = sel_cs0_0_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1929  = \sel_l4_s0$258 ;
-    if (i__ready) begin
-      \$1929  = sel_cs1_0_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1930  = \sel_l4_s0$259 ;
-    if (i__ready) begin
-      \$1930  = sel_cs1_0_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1931  = \sel_l4_s0$260 ;
-    if (i__ready) begin
-      \$1931  = sel_cs0_0_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1932  = \sel_l4_s0$413 ;
-    if (i__ready) begin
-      \$1932  = sel_cs0_0_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1933  = \sel_l4_s0$461 ;
-    if (i__ready) begin
-      \$1933  = sel_cs1_0_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1934  = \sel_l4_s0$263 ;
-    if (i__ready) begin
-      \$1934  = sel_cs1_1_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1935  = \sel_l4_s0$264 ;
-    if (i__ready) begin
-      \$1935  = sel_cs0_1_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1936  = \sel_l4_s0$265 ;
-    if (i__ready) begin
-      \$1936  = sel_cs0_1_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1937  = \sel_l4_s0$268 ;
-    if (i__ready) begin
-      \$1937  = sel_cs1_1_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1938  = \sel_l4_s0$269 ;
-    if (i__ready) begin
-      \$1938  = sel_cs1_1_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1939  = \sel_l4_s0$270 ;
-    if (i__ready) begin
-      \$1939  = sel_cs0_1_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1940  = \sel_l4_s0$416 ;
-    if (i__ready) begin
-      \$1940  = sel_cs0_1_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1941  = \sel_l4_s0$464 ;
-    if (i__ready) begin
-      \$1941  = sel_cs1_1_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1942  = \sel_l4_s0$273 ;
-    if (i__ready) begin
-      \$1942  = sel_cs1_2_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1943  = \sel_l4_s0$274 ;
-    if (i__ready) begin
-      \$1943  = sel_cs0_2_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1944  = \sel_l4_s0$275 ;
-    if (i__ready) begin
-      \$1944  = sel_cs0_2_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1945  = \sel_l4_s0$278 ;
-    if (i__ready) begin
-      \$1945  = sel_cs1_2_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1946  = \sel_l4_s0$279 ;
-    if (i__ready) begin
-      \$1946  = sel_cs1_2_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1947  = \sel_l4_s0$280 ;
-    if (i__ready) begin
-      \$1947  = sel_cs0_2_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1948  = \sel_l4_s0$419 ;
-    if (i__ready) begin
-      \$1948  = sel_cs0_2_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1949  = \sel_l4_s0$467 ;
-    if (i__ready) begin
-      \$1949  = sel_cs1_2_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1950  = \sel_l4_s0$283 ;
-    if (i__ready) begin
-      \$1950  = sel_cs1_3_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1951  = \sel_l4_s0$284 ;
-    if (i__ready) begin
-      \$1951  = sel_cs0_3_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1952  = \sel_l4_s0$285 ;
-    if (i__ready) begin
-      \$1952  = sel_cs0_3_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1953  = \sel_l4_s0$288 ;
-    if (i__ready) begin
-      \$1953  = sel_cs1_3_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1954  = \sel_l4_s0$289 ;
-    if (i__ready) begin
-      \$1954  = sel_cs1_3_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1955  = \sel_l4_s0$290 ;
-    if (i__ready) begin
-      \$1955  = sel_cs0_3_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1956  = \sel_l4_s0$422 ;
-    if (i__ready) begin
-      \$1956  = sel_cs0_3_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1957  = \sel_l4_s0$470 ;
-    if (i__ready) begin
-      \$1957  = sel_cs1_3_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1958  = \sel_l4_s0$293 ;
-    if (i__ready) begin
-      \$1958  = sel_cs1_4_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1959  = \sel_l4_s0$294 ;
-    if (i__ready) begin
-      \$1959  = sel_cs0_4_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1960  = \sel_l4_s0$295 ;
-    if (i__ready) begin
-      \$1960  = sel_cs0_4_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1961  = \sel_l4_s0$298 ;
-    if (i__ready) begin
-      \$1961  = sel_cs1_4_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1962  = \sel_l4_s0$299 ;
-    if (i__ready) begin
-      \$1962  = sel_cs1_4_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1963  = \sel_l4_s0$300 ;
-    if (i__ready) begin
-      \$1963  = sel_cs0_4_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1964  = \sel_l4_s0$425 ;
-    if (i__ready) begin
-      \$1964  = sel_cs0_4_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1965  = \sel_l4_s0$473 ;
-    if (i__ready) begin
-      \$1965  = sel_cs1_4_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1966  = \sel_l4_s0$303 ;
-    if (i__ready) begin
-      \$1966  = sel_cs1_5_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1967  = \sel_l4_s0$304 ;
-    if (i__ready) begin
-      \$1967  = sel_cs0_5_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1968  = \sel_l4_s0$305 ;
-    if (i__ready) begin
-      \$1968  = sel_cs0_5_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1969  = \sel_l4_s0$308 ;
-    if (i__ready) begin
-      \$1969  = sel_cs1_5_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1970  = \sel_l4_s0$309 ;
-    if (i__ready) begin
-      \$1970  = sel_cs1_5_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1971  = \sel_l4_s0$310 ;
-    if (i__ready) begin
-      \$1971  = sel_cs0_5_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1972  = \sel_l4_s0$428 ;
-    if (i__ready) begin
-      \$1972  = sel_cs0_5_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1973  = \sel_l4_s0$476 ;
-    if (i__ready) begin
-      \$1973  = sel_cs1_5_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1974  = \sel_l4_s0$313 ;
-    if (i__ready) begin
-      \$1974  = sel_cs1_6_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1975  = \sel_l4_s0$314 ;
-    if (i__ready) begin
-      \$1975  = sel_cs0_6_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1976  = \sel_l4_s0$315 ;
-    if (i__ready) begin
-      \$1976  = sel_cs0_6_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1977  = \sel_l4_s0$318 ;
-    if (i__ready) begin
-      \$1977  = sel_cs1_6_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1978  = \sel_l4_s0$319 ;
-    if (i__ready) begin
-      \$1978  = sel_cs1_6_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1979  = \sel_l4_s0$320 ;
-    if (i__ready) begin
-      \$1979  = sel_cs0_6_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1980  = \sel_l4_s0$431 ;
-    if (i__ready) begin
-      \$1980  = sel_cs0_6_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1981  = \sel_l4_s0$479 ;
-    if (i__ready) begin
-      \$1981  = sel_cs1_6_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1982  = \sel_l4_s0$323 ;
-    if (i__ready) begin
-      \$1982  = sel_cs1_7_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1983  = \sel_l4_s0$324 ;
-    if (i__ready) begin
-      \$1983  = sel_cs0_7_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1984  = \sel_l4_s0$325 ;
-    if (i__ready) begin
-      \$1984  = sel_cs0_7_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1985  = \sel_l4_s0$328 ;
-    if (i__ready) begin
-      \$1985  = sel_cs1_7_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1986  = \sel_l4_s0$329 ;
-    if (i__ready) begin
-      \$1986  = sel_cs1_7_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1987  = \sel_l4_s0$330 ;
-    if (i__ready) begin
-      \$1987  = sel_cs0_7_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1988  = \sel_l4_s0$434 ;
-    if (i__ready) begin
-      \$1988  = sel_cs0_7_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1989  = \sel_l4_s0$482 ;
-    if (i__ready) begin
-      \$1989  = sel_cs1_7_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1990  = \sel_l4_s0$333 ;
-    if (i__ready) begin
-      \$1990  = sel_cs1_8_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1991  = \sel_l4_s0$334 ;
-    if (i__ready) begin
-      \$1991  = sel_cs0_8_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1992  = \sel_l4_s0$335 ;
-    if (i__ready) begin
-      \$1992  = sel_cs0_8_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1993  = \sel_l4_s0$338 ;
-    if (i__ready) begin
-      \$1993  = sel_cs1_8_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1994  = \sel_l4_s0$339 ;
-    if (i__ready) begin
-      \$1994  = sel_cs1_8_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1995  = \sel_l4_s0$340 ;
-    if (i__ready) begin
-      \$1995  = sel_cs0_8_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1996  = \sel_l4_s0$437 ;
-    if (i__ready) begin
-      \$1996  = sel_cs0_8_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1997  = \sel_l4_s0$485 ;
-    if (i__ready) begin
-      \$1997  = sel_cs1_8_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1998  = \sel_l4_s0$343 ;
-    if (i__ready) begin
-      \$1998  = sel_cs1_9_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1999  = \sel_l4_s0$344 ;
-    if (i__ready) begin
-      \$1999  = sel_cs0_9_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2000  = \sel_l4_s0$345 ;
-    if (i__ready) begin
-      \$2000  = sel_cs0_9_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2001  = \sel_l4_s0$348 ;
-    if (i__ready) begin
-      \$2001  = sel_cs1_9_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2002  = \sel_l4_s0$349 ;
-    if (i__ready) begin
-      \$2002  = sel_cs1_9_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2003  = \sel_l4_s0$350 ;
-    if (i__ready) begin
-      \$2003  = sel_cs0_9_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2004  = \sel_l4_s0$440 ;
-    if (i__ready) begin
-      \$2004  = sel_cs0_9_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2005  = \sel_l4_s0$488 ;
-    if (i__ready) begin
-      \$2005  = sel_cs1_9_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2006  = \sel_l4_s0$353 ;
-    if (i__ready) begin
-      \$2006  = sel_cs1_10_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2007  = \sel_l4_s0$354 ;
-    if (i__ready) begin
-      \$2007  = sel_cs0_10_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2008  = \sel_l4_s0$355 ;
-    if (i__ready) begin
-      \$2008  = sel_cs0_10_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2009  = \sel_l4_s0$358 ;
-    if (i__ready) begin
-      \$2009  = sel_cs1_10_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2010  = \sel_l4_s0$359 ;
-    if (i__ready) begin
-      \$2010  = sel_cs1_10_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2011  = \sel_l4_s0$360 ;
-    if (i__ready) begin
-      \$2011  = sel_cs0_10_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2012  = \sel_l4_s0$443 ;
-    if (i__ready) begin
-      \$2012  = sel_cs0_10_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2013  = \sel_l4_s0$491 ;
-    if (i__ready) begin
-      \$2013  = sel_cs1_10_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2014  = \sel_l4_s0$363 ;
-    if (i__ready) begin
-      \$2014  = sel_cs1_11_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2015  = \sel_l4_s0$364 ;
-    if (i__ready) begin
-      \$2015  = sel_cs0_11_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2016  = \sel_l4_s0$365 ;
-    if (i__ready) begin
-      \$2016  = sel_cs0_11_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2017  = \sel_l4_s0$368 ;
-    if (i__ready) begin
-      \$2017  = sel_cs1_11_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2018  = \sel_l4_s0$369 ;
-    if (i__ready) begin
-      \$2018  = sel_cs1_11_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2019  = \sel_l4_s0$370 ;
-    if (i__ready) begin
-      \$2019  = sel_cs0_11_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2020  = \sel_l4_s0$446 ;
-    if (i__ready) begin
-      \$2020  = sel_cs0_11_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2021  = \sel_l4_s0$494 ;
-    if (i__ready) begin
-      \$2021  = sel_cs1_11_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2022  = \sel_l4_s0$373 ;
-    if (i__ready) begin
-      \$2022  = sel_cs1_12_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2023  = \sel_l4_s0$374 ;
-    if (i__ready) begin
-      \$2023  = sel_cs0_12_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2024  = \sel_l4_s0$375 ;
-    if (i__ready) begin
-      \$2024  = sel_cs0_12_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2025  = \sel_l4_s0$378 ;
-    if (i__ready) begin
-      \$2025  = sel_cs1_12_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2026  = \sel_l4_s0$379 ;
-    if (i__ready) begin
-      \$2026  = sel_cs1_12_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2027  = \sel_l4_s0$380 ;
-    if (i__ready) begin
-      \$2027  = sel_cs0_12_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2028  = \sel_l4_s0$449 ;
-    if (i__ready) begin
-      \$2028  = sel_cs0_12_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2029  = \sel_l4_s0$497 ;
-    if (i__ready) begin
-      \$2029  = sel_cs1_12_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2030  = \sel_l4_s0$383 ;
-    if (i__ready) begin
-      \$2030  = sel_cs1_13_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2031  = \sel_l4_s0$384 ;
-    if (i__ready) begin
-      \$2031  = sel_cs0_13_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2032  = \sel_l4_s0$385 ;
-    if (i__ready) begin
-      \$2032  = sel_cs0_13_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2033  = \sel_l4_s0$388 ;
-    if (i__ready) begin
-      \$2033  = sel_cs1_13_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2034  = \sel_l4_s0$389 ;
-    if (i__ready) begin
-      \$2034  = sel_cs1_13_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2035  = \sel_l4_s0$390 ;
-    if (i__ready) begin
-      \$2035  = sel_cs0_13_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2036  = \sel_l4_s0$452 ;
-    if (i__ready) begin
-      \$2036  = sel_cs0_13_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2037  = \sel_l4_s0$500 ;
-    if (i__ready) begin
-      \$2037  = sel_cs1_13_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2038  = \sel_l4_s0$393 ;
-    if (i__ready) begin
-      \$2038  = sel_cs1_14_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2039  = \sel_l4_s0$394 ;
-    if (i__ready) begin
-      \$2039  = sel_cs0_14_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2040  = \sel_l4_s0$395 ;
-    if (i__ready) begin
-      \$2040  = sel_cs0_14_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2041  = \sel_l4_s0$398 ;
-    if (i__ready) begin
-      \$2041  = sel_cs1_14_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2042  = \sel_l4_s0$399 ;
-    if (i__ready) begin
-      \$2042  = sel_cs1_14_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2043  = \sel_l4_s0$400 ;
-    if (i__ready) begin
-      \$2043  = sel_cs0_14_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2044  = \sel_l4_s0$455 ;
-    if (i__ready) begin
-      \$2044  = sel_cs0_14_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2045  = \sel_l4_s0$503 ;
-    if (i__ready) begin
-      \$2045  = sel_cs1_14_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2046  = \sel_l4_s0$403 ;
-    if (i__ready) begin
-      \$2046  = sel_cs1_15_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2047  = \sel_l4_s0$404 ;
-    if (i__ready) begin
-      \$2047  = sel_cs0_15_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2048  = \sel_l4_s0$405 ;
-    if (i__ready) begin
-      \$2048  = sel_cs0_15_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2049  = \sel_l4_s0$408 ;
-    if (i__ready) begin
-      \$2049  = sel_cs1_15_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2050  = \sel_l4_s0$409 ;
-    if (i__ready) begin
-      \$2050  = sel_cs1_15_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2051  = \sel_l4_s0$410 ;
-    if (i__ready) begin
-      \$2051  = sel_cs0_15_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2052  = \sel_l4_s0$458 ;
-    if (i__ready) begin
-      \$2052  = sel_cs0_15_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2053  = \sel_l4_s0$506 ;
-    if (i__ready) begin
-      \$2053  = sel_cs1_15_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2054  = sel_l8_s0;
-    if (i__ready) begin
-      \$2054  = { \$1377 , \$1376 , \$1375 , \$1374 , \$1373 , \$1372 , \$1371 , \$1370 , \$1369 , \$1368 , \$1367 , \$1366 , \$1365 , \$1364 , \$1363 , \$1362  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2055  = \sel_l9_s0$838 ;
-    if (i__ready) begin
-      \$2055  = sel_l8_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2056  = \sel_l9_s0$839 ;
-    if (i__ready) begin
-      \$2056  = sel_l8_s0[0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2057  = \sel_l9_s0$533 ;
-    if (i__ready) begin
-      \$2057  = { sel_p0_1_0_c, sel_p0_1_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2058  = sel_l9_s0;
-    if (i__ready) begin
-      \$2058  = sel_l8_s0[2];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2059  = \sel_l9_s0$539 ;
-    if (i__ready) begin
-      \$2059  = { 1'h0, sel_p0_3_0_c, sel_p0_3_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2060  = \sel_l9_s0$598 ;
-    if (i__ready) begin
-      \$2060  = sel_l8_s0[4];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2061  = \sel_l9_s0$548 ;
-    if (i__ready) begin
-      \$2061  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2062  = \sel_l9_s0$547 ;
-    if (i__ready) begin
-      \$2062  = sel_l8_s0[6];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2063  = \sel_l9_s0$556 ;
-    if (i__ready) begin
-      \$2063  = { 2'h0, sel_p0_7_0_c, sel_p0_7_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2064  = \sel_l9_s0$840 ;
-    if (i__ready) begin
-      \$2064  = sel_l8_s0[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2065  = \sel_l9_s0$567 ;
-    if (i__ready) begin
-      \$2065  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2066  = \sel_l9_s0$566 ;
-    if (i__ready) begin
-      \$2066  = sel_l8_s0[10];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2067  = \sel_l9_s0$577 ;
-    if (i__ready) begin
-      \$2067  = { 2'h0, sel_p0_11_0_c, sel_p0_11_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2068  = \sel_l9_s0$629 ;
-    if (i__ready) begin
-      \$2068  = sel_l8_s0[12];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2069  = \sel_l9_s0$588 ;
-    if (i__ready) begin
-      \$2069  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2070  = \sel_l9_s0$587 ;
-    if (i__ready) begin
-      \$2070  = sel_l8_s0[14];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2071  = \sel_l11_s0$736 ;
-    if (i__ready) begin
-      \$2071  = \sel_l9_s0$838 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2072  = \sel_l11_s0$737 ;
-    if (i__ready) begin
-      \$2072  = \sel_l9_s0$839 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2073  = \sel_l11_s0$738 ;
-    if (i__ready) begin
-      \$2073  = \sel_l9_s0$533 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2074  = \sel_l11_s0$739 ;
-    if (i__ready) begin
-      \$2074  = { sel_p1_2_1_s, sel_p1_2_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2075  = \sel_l11_s0$740 ;
-    if (i__ready) begin
-      \$2075  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2076  = \sel_l11_s0$741 ;
-    if (i__ready) begin
-      \$2076  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2077  = \sel_l11_s0$742 ;
-    if (i__ready) begin
-      \$2077  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2078  = \sel_l11_s0$743 ;
-    if (i__ready) begin
-      \$2078  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2079  = \sel_l11_s0$658 ;
-    if (i__ready) begin
-      \$2079  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2080  = sel_l11_s0;
-    if (i__ready) begin
-      \$2080  = \sel_l9_s0$840 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2081  = \sel_l11_s0$668 ;
-    if (i__ready) begin
-      \$2081  = \sel_l9_s0$567 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2082  = \sel_l11_s0$678 ;
-    if (i__ready) begin
-      \$2082  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2083  = \sel_l11_s0$688 ;
-    if (i__ready) begin
-      \$2083  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2084  = \sel_l11_s0$698 ;
-    if (i__ready) begin
-      \$2084  = { sel_p2_12_3_s, sel_p2_12_2_s, sel_p2_12_1_s, sel_p2_12_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2085  = \sel_l11_s0$708 ;
-    if (i__ready) begin
-      \$2085  = { sel_p2_13_3_s, sel_p2_13_2_s, sel_p2_13_1_s, sel_p2_13_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2086  = \sel_l11_s0$718 ;
-    if (i__ready) begin
-      \$2086  = { sel_p2_14_3_s, sel_p2_14_2_s, sel_p2_14_1_s, sel_p2_14_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2087  = wr__addr;
-    if (i__ready) begin
-      \$2087  = \$1916 [3:0];
+      \$1929  = valid_s3;
     end
     if (rst) begin
-      \$2087  = 4'h0;
+      \$1929  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2088  = rd__addr;
+    \$1930  = o__valid;
     if (i__ready) begin
-      \$2088  = \$1917 [3:0];
+      \$1930  = valid_s4;
     end
     if (rst) begin
-      \$2088  = 4'hb;
+      \$1930  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2089  = \sel_l13_s0$841 ;
-    if (i__ready) begin
-      \$2089  = \sel_l11_s0$736 ;
+    \$1931  = adv0_valid;
+    if (adv0) begin
+      \$1931  = valid_s4;
+    end
+    if (rst) begin
+      \$1931  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2090  = \sel_l13_s0$753 ;
-    if (i__ready) begin
-      \$2090  = { \$1573 , \$1571 , \$1569 , \$1567 , \$1565 , \$1563 , \$1561 , \$1559 , \sel_l11_s0$736 [0] };
+    \$1932  = sel_l2_s0;
+    if (adv0) begin
+      \$1932  = { \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3 , \$2  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2091  = \sel_l13_s0$766 ;
-    if (i__ready) begin
-      \$2091  = { \$1591 , \$1589 , \$1587 , \$1585 , \$1583 , \$1581 , \$1579 , \$1577 , \$1575  };
+    \$1933  = adv1_valid;
+    if (adv1) begin
+      \$1933  = valid_s4;
+    end
+    if (rst) begin
+      \$1933  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2092  = \sel_l13_s0$772 ;
-    if (i__ready) begin
-      \$2092  = { \$1609 , \$1607 , \$1605 , \$1603 , \$1601 , \$1599 , \$1597 , \$1595 , \$1593  };
+    \$1934  = sel_l4_s0;
+    if (adv1) begin
+      \$1934  = sel_cs1_0_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2093  = \sel_l13_s0$778 ;
-    if (i__ready) begin
-      \$2093  = { \$1627 , \$1625 , \$1623 , \$1621 , \$1619 , \$1617 , \$1615 , \$1613 , \$1611  };
+    \$1935  = \sel_l4_s0$258 ;
+    if (adv1) begin
+      \$1935  = sel_cs0_0_0_3s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2094  = \sel_l13_s0$784 ;
-    if (i__ready) begin
-      \$2094  = { \$1645 , \$1643 , \$1641 , \$1639 , \$1637 , \$1635 , \$1633 , \$1631 , \$1629  };
+    \$1936  = \sel_l4_s0$259 ;
+    if (adv1) begin
+      \$1936  = sel_cs0_0_0_4s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2095  = \sel_l13_s0$790 ;
-    if (i__ready) begin
-      \$2095  = { \$1663 , \$1661 , \$1659 , \$1657 , \$1655 , \$1653 , \$1651 , \$1649 , \$1647  };
+    \$1937  = \sel_l4_s0$262 ;
+    if (adv1) begin
+      \$1937  = sel_cs1_0_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2096  = \sel_l13_s0$796 ;
-    if (i__ready) begin
-      \$2096  = { \$1681 , \$1679 , \$1677 , \$1675 , \$1673 , \$1671 , \$1669 , \$1667 , \$1665  };
+    \$1938  = \sel_l4_s0$263 ;
+    if (adv1) begin
+      \$1938  = sel_cs1_0_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2097  = \sel_l13_s0$802 ;
-    if (i__ready) begin
-      \$2097  = { \$1699 , \$1697 , \$1695 , \$1693 , \$1691 , \$1689 , \$1687 , \$1685 , \$1683  };
+    \$1939  = \sel_l4_s0$264 ;
+    if (adv1) begin
+      \$1939  = sel_cs0_0_0_3c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2098  = sel_l13_s0;
-    if (i__ready) begin
-      \$2098  = sel_dl1_r0_q[15:0];
+    \$1940  = \sel_l4_s0$417 ;
+    if (adv1) begin
+      \$1940  = sel_cs0_0_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2099  = \sel_l13_s0$754 ;
-    if (i__ready) begin
-      \$2099  = sel_dl1_r0_q[31:16];
+    \$1941  = \sel_l4_s0$465 ;
+    if (adv1) begin
+      \$1941  = sel_cs1_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2100  = \sel_l13_s0$755 ;
-    if (i__ready) begin
-      \$2100  = sel_dl1_r0_q[47:32];
+    \$1942  = \sel_l4_s0$267 ;
+    if (adv1) begin
+      \$1942  = sel_cs1_1_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2101  = \sel_l13_s0$757 ;
-    if (i__ready) begin
-      \$2101  = sel_dl1_r0_q[63:48];
+    \$1943  = \sel_l4_s0$268 ;
+    if (adv1) begin
+      \$1943  = sel_cs0_1_0_3s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2102  = \sel_l13_s0$758 ;
-    if (i__ready) begin
-      \$2102  = sel_dl1_r0_q[79:64];
+    \$1944  = \sel_l4_s0$269 ;
+    if (adv1) begin
+      \$1944  = sel_cs0_1_0_4s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2103  = \sel_l13_s0$759 ;
-    if (i__ready) begin
-      \$2103  = sel_dl1_r0_q[95:80];
+    \$1945  = \sel_l4_s0$272 ;
+    if (adv1) begin
+      \$1945  = sel_cs1_1_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2104  = \sel_l13_s0$761 ;
-    if (i__ready) begin
-      \$2104  = sel_dl1_r0_q[111:96];
+    \$1946  = \sel_l4_s0$273 ;
+    if (adv1) begin
+      \$1946  = sel_cs1_1_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2105  = \sel_l13_s0$762 ;
-    if (i__ready) begin
-      \$2105  = sel_dl1_r0_q[127:112];
+    \$1947  = \sel_l4_s0$274 ;
+    if (adv1) begin
+      \$1947  = sel_cs0_1_0_3c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2106  = \sel_l13_s0$763 ;
-    if (i__ready) begin
-      \$2106  = sel_dl1_r0_q[143:128];
+    \$1948  = \sel_l4_s0$420 ;
+    if (adv1) begin
+      \$1948  = sel_cs0_1_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2107  = \sel_l13_s0$769 ;
-    if (i__ready) begin
-      \$2107  = sel_dl1_r0_q[159:144];
+    \$1949  = \sel_l4_s0$468 ;
+    if (adv1) begin
+      \$1949  = sel_cs1_1_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2108  = \sel_l13_s0$775 ;
-    if (i__ready) begin
-      \$2108  = sel_dl1_r0_q[175:160];
+    \$1950  = \sel_l4_s0$277 ;
+    if (adv1) begin
+      \$1950  = sel_cs1_2_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2109  = \sel_l13_s0$781 ;
-    if (i__ready) begin
-      \$2109  = sel_dl1_r0_q[191:176];
+    \$1951  = \sel_l4_s0$278 ;
+    if (adv1) begin
+      \$1951  = sel_cs0_2_0_3s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2110  = \sel_l13_s0$787 ;
-    if (i__ready) begin
-      \$2110  = sel_dl1_r0_q[207:192];
+    \$1952  = \sel_l4_s0$279 ;
+    if (adv1) begin
+      \$1952  = sel_cs0_2_0_4s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2111  = \sel_l13_s0$793 ;
-    if (i__ready) begin
-      \$2111  = sel_dl1_r0_q[223:208];
+    \$1953  = \sel_l4_s0$282 ;
+    if (adv1) begin
+      \$1953  = sel_cs1_2_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2112  = \sel_l13_s0$799 ;
-    if (i__ready) begin
-      \$2112  = sel_dl1_r0_q[239:224];
+    \$1954  = \sel_l4_s0$283 ;
+    if (adv1) begin
+      \$1954  = sel_cs1_2_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2113  = \sel_l13_s0$805 ;
-    if (i__ready) begin
-      \$2113  = sel_dl1_r0_q[255:240];
+    \$1955  = \sel_l4_s0$284 ;
+    if (adv1) begin
+      \$1955  = sel_cs0_2_0_3c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2114  = sel_l15_s0;
-    if (i__ready) begin
-      \$2114  = \sel_l13_s0$841 ;
+    \$1956  = \sel_l4_s0$423 ;
+    if (adv1) begin
+      \$1956  = sel_cs0_2_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2115  = \sel_l15_s0$816 ;
-    if (i__ready) begin
-      \$2115  = sel_val0;
+    \$1957  = \sel_l4_s0$471 ;
+    if (adv1) begin
+      \$1957  = sel_cs1_2_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2116  = \sel_l15_s0$818 ;
-    if (i__ready) begin
-      \$2116  = sel_val1;
+    \$1958  = \sel_l4_s0$287 ;
+    if (adv1) begin
+      \$1958  = sel_cs1_3_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2117  = \sel_l15_s0$820 ;
-    if (i__ready) begin
-      \$2117  = sel_val2;
+    \$1959  = \sel_l4_s0$288 ;
+    if (adv1) begin
+      \$1959  = sel_cs0_3_0_3s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2118  = \sel_l15_s0$822 ;
-    if (i__ready) begin
-      \$2118  = sel_val3;
+    \$1960  = \sel_l4_s0$289 ;
+    if (adv1) begin
+      \$1960  = sel_cs0_3_0_4s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2119  = \sel_l15_s0$824 ;
-    if (i__ready) begin
-      \$2119  = sel_val4;
+    \$1961  = \sel_l4_s0$292 ;
+    if (adv1) begin
+      \$1961  = sel_cs1_3_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2120  = \sel_l15_s0$826 ;
-    if (i__ready) begin
-      \$2120  = sel_val5;
+    \$1962  = \sel_l4_s0$293 ;
+    if (adv1) begin
+      \$1962  = sel_cs1_3_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2121  = \sel_l15_s0$828 ;
-    if (i__ready) begin
-      \$2121  = sel_val6;
+    \$1963  = \sel_l4_s0$294 ;
+    if (adv1) begin
+      \$1963  = sel_cs0_3_0_3c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2122  = \sel_l15_s0$830 ;
-    if (i__ready) begin
-      \$2122  = sel_val7;
+    \$1964  = \sel_l4_s0$426 ;
+    if (adv1) begin
+      \$1964  = sel_cs0_3_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2123  = \sel_l15_s0$817 ;
-    if (i__ready) begin
-      \$2123  = { \sel_l13_s0$753 [8], \$1720 , \$1717 , \$1714  };
+    \$1965  = \sel_l4_s0$474 ;
+    if (adv1) begin
+      \$1965  = sel_cs1_3_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2124  = \sel_l15_s0$819 ;
-    if (i__ready) begin
-      \$2124  = { \$1743 , \$1742 , \$1739 , \$1736  };
+    \$1966  = \sel_l4_s0$297 ;
+    if (adv1) begin
+      \$1966  = sel_cs1_4_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2125  = \sel_l15_s0$821 ;
-    if (i__ready) begin
-      \$2125  = { \$1767 , \$1765 , \$1762 , \$1758  };
+    \$1967  = \sel_l4_s0$298 ;
+    if (adv1) begin
+      \$1967  = sel_cs0_4_0_3s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2126  = \sel_l15_s0$823 ;
-    if (i__ready) begin
-      \$2126  = { \$1793 , \$1790 , \$1787 , \$1783  };
+    \$1968  = \sel_l4_s0$299 ;
+    if (adv1) begin
+      \$1968  = sel_cs0_4_0_4s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2127  = \sel_l15_s0$825 ;
-    if (i__ready) begin
-      \$2127  = { \$1819 , \$1815 , \$1811 , \$1808  };
+    \$1969  = \sel_l4_s0$302 ;
+    if (adv1) begin
+      \$1969  = sel_cs1_4_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2128  = \sel_l15_s0$827 ;
-    if (i__ready) begin
-      \$2128  = { \$1847 , \$1842 , \$1838 , \$1835  };
+    \$1970  = \sel_l4_s0$303 ;
+    if (adv1) begin
+      \$1970  = sel_cs1_4_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2129  = \sel_l15_s0$829 ;
-    if (i__ready) begin
-      \$2129  = { \$1876 , \$1870 , \$1866 , \$1862  };
+    \$1971  = \sel_l4_s0$304 ;
+    if (adv1) begin
+      \$1971  = sel_cs0_4_0_3c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2130  = \sel_l15_s0$831 ;
-    if (i__ready) begin
-      \$2130  = { \$1907 , \$1900 , \$1896 , \$1892  };
+    \$1972  = \sel_l4_s0$429 ;
+    if (adv1) begin
+      \$1972  = sel_cs0_4_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1973  = \sel_l4_s0$477 ;
+    if (adv1) begin
+      \$1973  = sel_cs1_4_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1974  = \sel_l4_s0$307 ;
+    if (adv1) begin
+      \$1974  = sel_cs1_5_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1975  = \sel_l4_s0$308 ;
+    if (adv1) begin
+      \$1975  = sel_cs0_5_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1976  = \sel_l4_s0$309 ;
+    if (adv1) begin
+      \$1976  = sel_cs0_5_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1977  = \sel_l4_s0$312 ;
+    if (adv1) begin
+      \$1977  = sel_cs1_5_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1978  = \sel_l4_s0$313 ;
+    if (adv1) begin
+      \$1978  = sel_cs1_5_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1979  = \sel_l4_s0$314 ;
+    if (adv1) begin
+      \$1979  = sel_cs0_5_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1980  = \sel_l4_s0$432 ;
+    if (adv1) begin
+      \$1980  = sel_cs0_5_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1981  = \sel_l4_s0$480 ;
+    if (adv1) begin
+      \$1981  = sel_cs1_5_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1982  = \sel_l4_s0$317 ;
+    if (adv1) begin
+      \$1982  = sel_cs1_6_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1983  = \sel_l4_s0$318 ;
+    if (adv1) begin
+      \$1983  = sel_cs0_6_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1984  = \sel_l4_s0$319 ;
+    if (adv1) begin
+      \$1984  = sel_cs0_6_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1985  = \sel_l4_s0$322 ;
+    if (adv1) begin
+      \$1985  = sel_cs1_6_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1986  = \sel_l4_s0$323 ;
+    if (adv1) begin
+      \$1986  = sel_cs1_6_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1987  = \sel_l4_s0$324 ;
+    if (adv1) begin
+      \$1987  = sel_cs0_6_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1988  = \sel_l4_s0$435 ;
+    if (adv1) begin
+      \$1988  = sel_cs0_6_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1989  = \sel_l4_s0$483 ;
+    if (adv1) begin
+      \$1989  = sel_cs1_6_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1990  = \sel_l4_s0$327 ;
+    if (adv1) begin
+      \$1990  = sel_cs1_7_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1991  = \sel_l4_s0$328 ;
+    if (adv1) begin
+      \$1991  = sel_cs0_7_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1992  = \sel_l4_s0$329 ;
+    if (adv1) begin
+      \$1992  = sel_cs0_7_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1993  = \sel_l4_s0$332 ;
+    if (adv1) begin
+      \$1993  = sel_cs1_7_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1994  = \sel_l4_s0$333 ;
+    if (adv1) begin
+      \$1994  = sel_cs1_7_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1995  = \sel_l4_s0$334 ;
+    if (adv1) begin
+      \$1995  = sel_cs0_7_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1996  = \sel_l4_s0$438 ;
+    if (adv1) begin
+      \$1996  = sel_cs0_7_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1997  = \sel_l4_s0$486 ;
+    if (adv1) begin
+      \$1997  = sel_cs1_7_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1998  = \sel_l4_s0$337 ;
+    if (adv1) begin
+      \$1998  = sel_cs1_8_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1999  = \sel_l4_s0$338 ;
+    if (adv1) begin
+      \$1999  = sel_cs0_8_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2000  = \sel_l4_s0$339 ;
+    if (adv1) begin
+      \$2000  = sel_cs0_8_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2001  = \sel_l4_s0$342 ;
+    if (adv1) begin
+      \$2001  = sel_cs1_8_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2002  = \sel_l4_s0$343 ;
+    if (adv1) begin
+      \$2002  = sel_cs1_8_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2003  = \sel_l4_s0$344 ;
+    if (adv1) begin
+      \$2003  = sel_cs0_8_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2004  = \sel_l4_s0$441 ;
+    if (adv1) begin
+      \$2004  = sel_cs0_8_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2005  = \sel_l4_s0$489 ;
+    if (adv1) begin
+      \$2005  = sel_cs1_8_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2006  = \sel_l4_s0$347 ;
+    if (adv1) begin
+      \$2006  = sel_cs1_9_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2007  = \sel_l4_s0$348 ;
+    if (adv1) begin
+      \$2007  = sel_cs0_9_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2008  = \sel_l4_s0$349 ;
+    if (adv1) begin
+      \$2008  = sel_cs0_9_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2009  = \sel_l4_s0$352 ;
+    if (adv1) begin
+      \$2009  = sel_cs1_9_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2010  = \sel_l4_s0$353 ;
+    if (adv1) begin
+      \$2010  = sel_cs1_9_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2011  = \sel_l4_s0$354 ;
+    if (adv1) begin
+      \$2011  = sel_cs0_9_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2012  = \sel_l4_s0$444 ;
+    if (adv1) begin
+      \$2012  = sel_cs0_9_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2013  = \sel_l4_s0$492 ;
+    if (adv1) begin
+      \$2013  = sel_cs1_9_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2014  = \sel_l4_s0$357 ;
+    if (adv1) begin
+      \$2014  = sel_cs1_10_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2015  = \sel_l4_s0$358 ;
+    if (adv1) begin
+      \$2015  = sel_cs0_10_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2016  = \sel_l4_s0$359 ;
+    if (adv1) begin
+      \$2016  = sel_cs0_10_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2017  = \sel_l4_s0$362 ;
+    if (adv1) begin
+      \$2017  = sel_cs1_10_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2018  = \sel_l4_s0$363 ;
+    if (adv1) begin
+      \$2018  = sel_cs1_10_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2019  = \sel_l4_s0$364 ;
+    if (adv1) begin
+      \$2019  = sel_cs0_10_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2020  = \sel_l4_s0$447 ;
+    if (adv1) begin
+      \$2020  = sel_cs0_10_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2021  = \sel_l4_s0$495 ;
+    if (adv1) begin
+      \$2021  = sel_cs1_10_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2022  = \sel_l4_s0$367 ;
+    if (adv1) begin
+      \$2022  = sel_cs1_11_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2023  = \sel_l4_s0$368 ;
+    if (adv1) begin
+      \$2023  = sel_cs0_11_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2024  = \sel_l4_s0$369 ;
+    if (adv1) begin
+      \$2024  = sel_cs0_11_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2025  = \sel_l4_s0$372 ;
+    if (adv1) begin
+      \$2025  = sel_cs1_11_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2026  = \sel_l4_s0$373 ;
+    if (adv1) begin
+      \$2026  = sel_cs1_11_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2027  = \sel_l4_s0$374 ;
+    if (adv1) begin
+      \$2027  = sel_cs0_11_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2028  = \sel_l4_s0$450 ;
+    if (adv1) begin
+      \$2028  = sel_cs0_11_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2029  = \sel_l4_s0$498 ;
+    if (adv1) begin
+      \$2029  = sel_cs1_11_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2030  = \sel_l4_s0$377 ;
+    if (adv1) begin
+      \$2030  = sel_cs1_12_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2031  = \sel_l4_s0$378 ;
+    if (adv1) begin
+      \$2031  = sel_cs0_12_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2032  = \sel_l4_s0$379 ;
+    if (adv1) begin
+      \$2032  = sel_cs0_12_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2033  = \sel_l4_s0$382 ;
+    if (adv1) begin
+      \$2033  = sel_cs1_12_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2034  = \sel_l4_s0$383 ;
+    if (adv1) begin
+      \$2034  = sel_cs1_12_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2035  = \sel_l4_s0$384 ;
+    if (adv1) begin
+      \$2035  = sel_cs0_12_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2036  = \sel_l4_s0$453 ;
+    if (adv1) begin
+      \$2036  = sel_cs0_12_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2037  = \sel_l4_s0$501 ;
+    if (adv1) begin
+      \$2037  = sel_cs1_12_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2038  = \sel_l4_s0$387 ;
+    if (adv1) begin
+      \$2038  = sel_cs1_13_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2039  = \sel_l4_s0$388 ;
+    if (adv1) begin
+      \$2039  = sel_cs0_13_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2040  = \sel_l4_s0$389 ;
+    if (adv1) begin
+      \$2040  = sel_cs0_13_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2041  = \sel_l4_s0$392 ;
+    if (adv1) begin
+      \$2041  = sel_cs1_13_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2042  = \sel_l4_s0$393 ;
+    if (adv1) begin
+      \$2042  = sel_cs1_13_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2043  = \sel_l4_s0$394 ;
+    if (adv1) begin
+      \$2043  = sel_cs0_13_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2044  = \sel_l4_s0$456 ;
+    if (adv1) begin
+      \$2044  = sel_cs0_13_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2045  = \sel_l4_s0$504 ;
+    if (adv1) begin
+      \$2045  = sel_cs1_13_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2046  = \sel_l4_s0$397 ;
+    if (adv1) begin
+      \$2046  = sel_cs1_14_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2047  = \sel_l4_s0$398 ;
+    if (adv1) begin
+      \$2047  = sel_cs0_14_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2048  = \sel_l4_s0$399 ;
+    if (adv1) begin
+      \$2048  = sel_cs0_14_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2049  = \sel_l4_s0$402 ;
+    if (adv1) begin
+      \$2049  = sel_cs1_14_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2050  = \sel_l4_s0$403 ;
+    if (adv1) begin
+      \$2050  = sel_cs1_14_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2051  = \sel_l4_s0$404 ;
+    if (adv1) begin
+      \$2051  = sel_cs0_14_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2052  = \sel_l4_s0$459 ;
+    if (adv1) begin
+      \$2052  = sel_cs0_14_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2053  = \sel_l4_s0$507 ;
+    if (adv1) begin
+      \$2053  = sel_cs1_14_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2054  = \sel_l4_s0$407 ;
+    if (adv1) begin
+      \$2054  = sel_cs1_15_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2055  = \sel_l4_s0$408 ;
+    if (adv1) begin
+      \$2055  = sel_cs0_15_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2056  = \sel_l4_s0$409 ;
+    if (adv1) begin
+      \$2056  = sel_cs0_15_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2057  = \sel_l4_s0$412 ;
+    if (adv1) begin
+      \$2057  = sel_cs1_15_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2058  = \sel_l4_s0$413 ;
+    if (adv1) begin
+      \$2058  = sel_cs1_15_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2059  = \sel_l4_s0$414 ;
+    if (adv1) begin
+      \$2059  = sel_cs0_15_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2060  = \sel_l4_s0$462 ;
+    if (adv1) begin
+      \$2060  = sel_cs0_15_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2061  = \sel_l4_s0$510 ;
+    if (adv1) begin
+      \$2061  = sel_cs1_15_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2062  = adv2_valid;
+    if (adv2) begin
+      \$2062  = valid_s4;
+    end
+    if (rst) begin
+      \$2062  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2063  = sel_l8_s0;
+    if (adv2) begin
+      \$2063  = { \$1379 , \$1378 , \$1377 , \$1376 , \$1375 , \$1374 , \$1373 , \$1372 , \$1371 , \$1370 , \$1369 , \$1368 , \$1367 , \$1366 , \$1365 , \$1364  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2064  = adv3_valid;
+    if (adv3) begin
+      \$2064  = valid_s4;
+    end
+    if (rst) begin
+      \$2064  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2065  = \sel_l11_s0$733 ;
+    if (adv3) begin
+      \$2065  = sel_l8_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2066  = \sel_l11_s0$734 ;
+    if (adv3) begin
+      \$2066  = sel_l8_s0[0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2067  = \sel_l11_s0$735 ;
+    if (adv3) begin
+      \$2067  = { sel_p0_1_0_c, sel_p0_1_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2068  = \sel_l11_s0$736 ;
+    if (adv3) begin
+      \$2068  = { sel_p1_2_1_s, sel_p1_2_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2069  = \sel_l11_s0$737 ;
+    if (adv3) begin
+      \$2069  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2070  = \sel_l11_s0$738 ;
+    if (adv3) begin
+      \$2070  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2071  = \sel_l11_s0$739 ;
+    if (adv3) begin
+      \$2071  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2072  = \sel_l11_s0$740 ;
+    if (adv3) begin
+      \$2072  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2073  = \sel_l11_s0$653 ;
+    if (adv3) begin
+      \$2073  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2074  = sel_l11_s0;
+    if (adv3) begin
+      \$2074  = sel_l8_s0[8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2075  = \sel_l11_s0$663 ;
+    if (adv3) begin
+      \$2075  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2076  = \sel_l11_s0$673 ;
+    if (adv3) begin
+      \$2076  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2077  = \sel_l11_s0$683 ;
+    if (adv3) begin
+      \$2077  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2078  = \sel_l11_s0$693 ;
+    if (adv3) begin
+      \$2078  = { sel_p2_12_3_s, sel_p2_12_2_s, sel_p2_12_1_s, sel_p2_12_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2079  = \sel_l11_s0$703 ;
+    if (adv3) begin
+      \$2079  = { sel_p2_13_3_s, sel_p2_13_2_s, sel_p2_13_1_s, sel_p2_13_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2080  = \sel_l11_s0$713 ;
+    if (adv3) begin
+      \$2080  = { sel_p2_14_3_s, sel_p2_14_2_s, sel_p2_14_1_s, sel_p2_14_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2081  = adv4_valid;
+    if (adv4) begin
+      \$2081  = valid_s4;
+    end
+    if (rst) begin
+      \$2081  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2082  = wr__addr;
+    if (adv4) begin
+      \$2082  = \$1923 [3:0];
+    end
+    if (rst) begin
+      \$2082  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2083  = rd__addr;
+    if (adv4) begin
+      \$2083  = \$1924 [3:0];
+    end
+    if (rst) begin
+      \$2083  = 4'hc;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2084  = adv5_valid;
+    if (adv5) begin
+      \$2084  = valid_s4;
+    end
+    if (rst) begin
+      \$2084  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2085  = \sel_l13_s0$838 ;
+    if (adv5) begin
+      \$2085  = \sel_l11_s0$733 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2086  = \sel_l13_s0$752 ;
+    if (adv5) begin
+      \$2086  = { \$1578 , \$1576 , \$1574 , \$1572 , \$1570 , \$1568 , \$1566 , \$1564 , \sel_l11_s0$733 [0] };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2087  = \sel_l13_s0$765 ;
+    if (adv5) begin
+      \$2087  = { \$1596 , \$1594 , \$1592 , \$1590 , \$1588 , \$1586 , \$1584 , \$1582 , \$1580  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2088  = \sel_l13_s0$771 ;
+    if (adv5) begin
+      \$2088  = { \$1614 , \$1612 , \$1610 , \$1608 , \$1606 , \$1604 , \$1602 , \$1600 , \$1598  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2089  = \sel_l13_s0$777 ;
+    if (adv5) begin
+      \$2089  = { \$1632 , \$1630 , \$1628 , \$1626 , \$1624 , \$1622 , \$1620 , \$1618 , \$1616  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2090  = \sel_l13_s0$783 ;
+    if (adv5) begin
+      \$2090  = { \$1650 , \$1648 , \$1646 , \$1644 , \$1642 , \$1640 , \$1638 , \$1636 , \$1634  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2091  = \sel_l13_s0$789 ;
+    if (adv5) begin
+      \$2091  = { \$1668 , \$1666 , \$1664 , \$1662 , \$1660 , \$1658 , \$1656 , \$1654 , \$1652  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2092  = \sel_l13_s0$795 ;
+    if (adv5) begin
+      \$2092  = { \$1686 , \$1684 , \$1682 , \$1680 , \$1678 , \$1676 , \$1674 , \$1672 , \$1670  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2093  = \sel_l13_s0$801 ;
+    if (adv5) begin
+      \$2093  = { \$1704 , \$1702 , \$1700 , \$1698 , \$1696 , \$1694 , \$1692 , \$1690 , \$1688  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2094  = sel_l13_s0;
+    if (adv5) begin
+      \$2094  = sel_dl1_r0_q[15:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2095  = \sel_l13_s0$753 ;
+    if (adv5) begin
+      \$2095  = sel_dl1_r0_q[31:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2096  = \sel_l13_s0$754 ;
+    if (adv5) begin
+      \$2096  = sel_dl1_r0_q[47:32];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2097  = \sel_l13_s0$756 ;
+    if (adv5) begin
+      \$2097  = sel_dl1_r0_q[63:48];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2098  = \sel_l13_s0$757 ;
+    if (adv5) begin
+      \$2098  = sel_dl1_r0_q[79:64];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2099  = \sel_l13_s0$758 ;
+    if (adv5) begin
+      \$2099  = sel_dl1_r0_q[95:80];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2100  = \sel_l13_s0$760 ;
+    if (adv5) begin
+      \$2100  = sel_dl1_r0_q[111:96];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2101  = \sel_l13_s0$761 ;
+    if (adv5) begin
+      \$2101  = sel_dl1_r0_q[127:112];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2102  = \sel_l13_s0$762 ;
+    if (adv5) begin
+      \$2102  = sel_dl1_r0_q[143:128];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2103  = \sel_l13_s0$768 ;
+    if (adv5) begin
+      \$2103  = sel_dl1_r0_q[159:144];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2104  = \sel_l13_s0$774 ;
+    if (adv5) begin
+      \$2104  = sel_dl1_r0_q[175:160];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2105  = \sel_l13_s0$780 ;
+    if (adv5) begin
+      \$2105  = sel_dl1_r0_q[191:176];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2106  = \sel_l13_s0$786 ;
+    if (adv5) begin
+      \$2106  = sel_dl1_r0_q[207:192];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2107  = \sel_l13_s0$792 ;
+    if (adv5) begin
+      \$2107  = sel_dl1_r0_q[223:208];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2108  = \sel_l13_s0$798 ;
+    if (adv5) begin
+      \$2108  = sel_dl1_r0_q[239:224];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2109  = \sel_l13_s0$804 ;
+    if (adv5) begin
+      \$2109  = sel_dl1_r0_q[255:240];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2110  = adv6_valid;
+    if (adv6) begin
+      \$2110  = valid_s4;
+    end
+    if (rst) begin
+      \$2110  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2111  = sel_l15_s0;
+    if (adv6) begin
+      \$2111  = \sel_l13_s0$838 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2112  = \sel_l15_s0$817 ;
+    if (adv6) begin
+      \$2112  = sel_val0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2113  = \sel_l15_s0$819 ;
+    if (adv6) begin
+      \$2113  = sel_val1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2114  = \sel_l15_s0$821 ;
+    if (adv6) begin
+      \$2114  = sel_val2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2115  = \sel_l15_s0$823 ;
+    if (adv6) begin
+      \$2115  = sel_val3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2116  = \sel_l15_s0$825 ;
+    if (adv6) begin
+      \$2116  = sel_val4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2117  = \sel_l15_s0$827 ;
+    if (adv6) begin
+      \$2117  = sel_val5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2118  = \sel_l15_s0$829 ;
+    if (adv6) begin
+      \$2118  = sel_val6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2119  = \sel_l15_s0$831 ;
+    if (adv6) begin
+      \$2119  = sel_val7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2120  = \sel_l15_s0$818 ;
+    if (adv6) begin
+      \$2120  = { \sel_l13_s0$752 [8], \$1726 , \$1723 , \$1720  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2121  = \sel_l15_s0$820 ;
+    if (adv6) begin
+      \$2121  = { \$1749 , \$1748 , \$1745 , \$1742  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2122  = \sel_l15_s0$822 ;
+    if (adv6) begin
+      \$2122  = { \$1773 , \$1771 , \$1768 , \$1764  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2123  = \sel_l15_s0$824 ;
+    if (adv6) begin
+      \$2123  = { \$1799 , \$1796 , \$1793 , \$1789  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2124  = \sel_l15_s0$826 ;
+    if (adv6) begin
+      \$2124  = { \$1825 , \$1821 , \$1817 , \$1814  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2125  = \sel_l15_s0$828 ;
+    if (adv6) begin
+      \$2125  = { \$1853 , \$1848 , \$1844 , \$1841  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2126  = \sel_l15_s0$830 ;
+    if (adv6) begin
+      \$2126  = { \$1882 , \$1876 , \$1872 , \$1868  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2127  = \sel_l15_s0$832 ;
+    if (adv6) begin
+      \$2127  = { \$1913 , \$1906 , \$1902 , \$1898  };
     end
   end
   assign advance = i__ready;
-  assign valid_s6 = o__valid;
+  assign valid_s5 = o__valid;
   assign sel_key0 = i__payload[14:0];
   assign sel_key1 = i__payload[30:16];
   assign sel_key2 = i__payload[46:32];
@@ -7495,7 +7368,7 @@ module nm_topk_8_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign sel_key14 = i__payload[238:224];
   assign sel_key15 = i__payload[254:240];
   assign sel_beats = { \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3 , \$2  };
-  assign sel_keep = { \$1377 , \$1376 , \$1375 , \$1374 , \$1373 , \$1372 , \$1371 , \$1370 , \$1369 , \$1368 , \$1367 , \$1366 , \$1365 , \$1364 , \$1363 , \$1362  };
+  assign sel_keep = { \$1379 , \$1378 , \$1377 , \$1376 , \$1375 , \$1374 , \$1373 , \$1372 , \$1371 , \$1370 , \$1369 , \$1368 , \$1367 , \$1366 , \$1365 , \$1364  };
   assign sel_pre0_1 = { sel_p0_1_0_c, sel_p0_1_0_s };
   assign sel_pre0_3 = { 1'h0, sel_p0_3_0_c, sel_p0_3_0_s };
   assign sel_pre0_5 = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
@@ -7526,25 +7399,25 @@ module nm_topk_8_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign sel_pre3_14 = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s };
   assign sel_dl1_r0_wp = wr__addr;
   assign wr__data = i__payload;
-  assign wr__en = i__ready;
+  assign wr__en = adv4;
   assign sel_dl1_r0_rp = rd__addr;
   assign rd__data = sel_dl1_r0_q;
-  assign sel_sel0 = { \$1573 , \$1571 , \$1569 , \$1567 , \$1565 , \$1563 , \$1561 , \$1559 , \sel_l11_s0$736 [0] };
-  assign sel_sel1 = { \$1591 , \$1589 , \$1587 , \$1585 , \$1583 , \$1581 , \$1579 , \$1577 , \$1575  };
-  assign sel_sel2 = { \$1609 , \$1607 , \$1605 , \$1603 , \$1601 , \$1599 , \$1597 , \$1595 , \$1593  };
-  assign sel_sel3 = { \$1627 , \$1625 , \$1623 , \$1621 , \$1619 , \$1617 , \$1615 , \$1613 , \$1611  };
-  assign sel_sel4 = { \$1645 , \$1643 , \$1641 , \$1639 , \$1637 , \$1635 , \$1633 , \$1631 , \$1629  };
-  assign sel_sel5 = { \$1663 , \$1661 , \$1659 , \$1657 , \$1655 , \$1653 , \$1651 , \$1649 , \$1647  };
-  assign sel_sel6 = { \$1681 , \$1679 , \$1677 , \$1675 , \$1673 , \$1671 , \$1669 , \$1667 , \$1665  };
-  assign sel_sel7 = { \$1699 , \$1697 , \$1695 , \$1693 , \$1691 , \$1689 , \$1687 , \$1685 , \$1683  };
-  assign sel_idx0 = { \sel_l13_s0$753 [8], \$1720 , \$1717 , \$1714  };
-  assign sel_idx1 = { \$1743 , \$1742 , \$1739 , \$1736  };
-  assign sel_idx2 = { \$1767 , \$1765 , \$1762 , \$1758  };
-  assign sel_idx3 = { \$1793 , \$1790 , \$1787 , \$1783  };
-  assign sel_idx4 = { \$1819 , \$1815 , \$1811 , \$1808  };
-  assign sel_idx5 = { \$1847 , \$1842 , \$1838 , \$1835  };
-  assign sel_idx6 = { \$1876 , \$1870 , \$1866 , \$1862  };
-  assign sel_idx7 = { \$1907 , \$1900 , \$1896 , \$1892  };
+  assign sel_sel0 = { \$1578 , \$1576 , \$1574 , \$1572 , \$1570 , \$1568 , \$1566 , \$1564 , \sel_l11_s0$733 [0] };
+  assign sel_sel1 = { \$1596 , \$1594 , \$1592 , \$1590 , \$1588 , \$1586 , \$1584 , \$1582 , \$1580  };
+  assign sel_sel2 = { \$1614 , \$1612 , \$1610 , \$1608 , \$1606 , \$1604 , \$1602 , \$1600 , \$1598  };
+  assign sel_sel3 = { \$1632 , \$1630 , \$1628 , \$1626 , \$1624 , \$1622 , \$1620 , \$1618 , \$1616  };
+  assign sel_sel4 = { \$1650 , \$1648 , \$1646 , \$1644 , \$1642 , \$1640 , \$1638 , \$1636 , \$1634  };
+  assign sel_sel5 = { \$1668 , \$1666 , \$1664 , \$1662 , \$1660 , \$1658 , \$1656 , \$1654 , \$1652  };
+  assign sel_sel6 = { \$1686 , \$1684 , \$1682 , \$1680 , \$1678 , \$1676 , \$1674 , \$1672 , \$1670  };
+  assign sel_sel7 = { \$1704 , \$1702 , \$1700 , \$1698 , \$1696 , \$1694 , \$1692 , \$1690 , \$1688  };
+  assign sel_idx0 = { \sel_l13_s0$752 [8], \$1726 , \$1723 , \$1720  };
+  assign sel_idx1 = { \$1749 , \$1748 , \$1745 , \$1742  };
+  assign sel_idx2 = { \$1773 , \$1771 , \$1768 , \$1764  };
+  assign sel_idx3 = { \$1799 , \$1796 , \$1793 , \$1789  };
+  assign sel_idx4 = { \$1825 , \$1821 , \$1817 , \$1814  };
+  assign sel_idx5 = { \$1853 , \$1848 , \$1844 , \$1841  };
+  assign sel_idx6 = { \$1882 , \$1876 , \$1872 , \$1868  };
+  assign sel_idx7 = { \$1913 , \$1906 , \$1902 , \$1898  };
   assign \i__payload.data  = i__payload;
   assign \i__payload.data[0]  = i__payload[15:0];
   assign \i__payload.data[1]  = i__payload[31:16];
@@ -7597,22 +7470,85 @@ module nm_topk_8_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \o__payload.index[5]  = o__payload[167:164];
   assign \o__payload.index[6]  = o__payload[171:168];
   assign \o__payload.index[7]  = o__payload[175:172];
-  assign o__payload[175:172] = \sel_l15_s0$831 ;
-  assign o__payload[143:128] = \sel_l15_s0$830 ;
-  assign o__payload[171:168] = \sel_l15_s0$829 ;
-  assign o__payload[127:112] = \sel_l15_s0$828 ;
-  assign o__payload[167:164] = \sel_l15_s0$827 ;
-  assign o__payload[111:96] = \sel_l15_s0$826 ;
-  assign o__payload[163:160] = \sel_l15_s0$825 ;
-  assign o__payload[95:80] = \sel_l15_s0$824 ;
-  assign o__payload[159:156] = \sel_l15_s0$823 ;
-  assign o__payload[79:64] = \sel_l15_s0$822 ;
-  assign o__payload[155:152] = \sel_l15_s0$821 ;
-  assign o__payload[63:48] = \sel_l15_s0$820 ;
-  assign o__payload[151:148] = \sel_l15_s0$819 ;
-  assign o__payload[47:32] = \sel_l15_s0$818 ;
-  assign o__payload[147:144] = \sel_l15_s0$817 ;
-  assign o__payload[31:16] = \sel_l15_s0$816 ;
+  assign o__payload[175:172] = \sel_l15_s0$832 ;
+  assign o__payload[143:128] = \sel_l15_s0$831 ;
+  assign o__payload[171:168] = \sel_l15_s0$830 ;
+  assign o__payload[127:112] = \sel_l15_s0$829 ;
+  assign o__payload[167:164] = \sel_l15_s0$828 ;
+  assign o__payload[111:96] = \sel_l15_s0$827 ;
+  assign o__payload[163:160] = \sel_l15_s0$826 ;
+  assign o__payload[95:80] = \sel_l15_s0$825 ;
+  assign o__payload[159:156] = \sel_l15_s0$824 ;
+  assign o__payload[79:64] = \sel_l15_s0$823 ;
+  assign o__payload[155:152] = \sel_l15_s0$822 ;
+  assign o__payload[63:48] = \sel_l15_s0$821 ;
+  assign o__payload[151:148] = \sel_l15_s0$820 ;
+  assign o__payload[47:32] = \sel_l15_s0$819 ;
+  assign o__payload[147:144] = \sel_l15_s0$818 ;
+  assign o__payload[31:16] = \sel_l15_s0$817 ;
   assign o__payload[15:0] = sel_l15_s0;
-  assign \$1574  = \sel_l11_s0$737 ;
+  assign sel_p1_3_2_s = sel_p1_3_1_c;
+  assign sel_p1_3_2_c = 1'h0;
+  assign sel_p1_6_2_s = sel_p1_6_1_c;
+  assign sel_p1_6_2_c = 1'h0;
+  assign \$1391  = 1'h0;
+  assign sel_p1_7_2_s = sel_p1_7_1_c;
+  assign \$1392  = 1'h0;
+  assign \$1393  = 1'h0;
+  assign \$1394  = 1'h0;
+  assign \$1395  = 1'h0;
+  assign sel_p1_7_2_c = 1'h0;
+  assign sel_p1_7_3_s = 1'h0;
+  assign sel_p1_7_3_c = 1'h0;
+  assign sel_p1_10_2_s = sel_p1_10_1_c;
+  assign sel_p1_10_2_c = 1'h0;
+  assign sel_p1_10_3_s = 1'h0;
+  assign sel_p1_10_3_c = 1'h0;
+  assign \$1401  = 1'h0;
+  assign sel_p1_11_2_s = sel_p1_11_1_c;
+  assign \$1402  = 1'h0;
+  assign \$1403  = 1'h0;
+  assign \$1404  = 1'h0;
+  assign \$1405  = 1'h0;
+  assign sel_p1_11_2_c = 1'h0;
+  assign \$1406  = 1'h0;
+  assign sel_p1_11_3_s = 1'h0;
+  assign \$1407  = 1'h0;
+  assign \$1408  = 1'h0;
+  assign \$1409  = 1'h0;
+  assign \$1410  = 1'h0;
+  assign sel_p1_11_3_c = 1'h0;
+  assign sel_p1_14_2_s = sel_p1_14_1_c;
+  assign sel_p1_14_2_c = 1'h0;
+  assign sel_p1_14_3_s = 1'h0;
+  assign sel_p1_14_3_c = 1'h0;
+  assign \$1416  = sel_p1_3_1_c;
+  assign \$1417  = 1'h0;
+  assign \$1418  = 1'h0;
+  assign \$1419  = 1'h0;
+  assign sel_p2_5_2_c = \$1420 ;
+  assign sel_p2_7_3_s = sel_p2_7_2_c;
+  assign sel_p2_7_3_c = 1'h0;
+  assign sel_p2_12_3_s = sel_p2_12_2_c;
+  assign sel_p2_12_3_c = 1'h0;
+  assign \$1446  = sel_p1_11_1_c;
+  assign \$1447  = 1'h0;
+  assign \$1448  = 1'h0;
+  assign \$1449  = 1'h0;
+  assign sel_p2_13_2_c = \$1450 ;
+  assign \$1451  = 1'h0;
+  assign sel_p2_13_3_s = \$1450 ;
+  assign \$1452  = 1'h0;
+  assign \$1453  = 1'h0;
+  assign \$1454  = 1'h0;
+  assign \$1455  = 1'h0;
+  assign sel_p2_13_3_c = 1'h0;
+  assign \$1466  = 1'h0;
+  assign sel_p2_14_3_s = sel_p2_14_2_c;
+  assign \$1467  = 1'h0;
+  assign \$1468  = 1'h0;
+  assign \$1469  = 1'h0;
+  assign \$1470  = 1'h0;
+  assign sel_p2_14_3_c = 1'h0;
+  assign \$1579  = \sel_l11_s0$734 ;
 endmodule

@@ -7,33 +7,292 @@ module nm_topk_8_16_int8_network(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire \$1 ;
   wire [8:0] \$10 ;
   wire [3:0] \$100 ;
-  wire [3:0] \$101 ;
+  reg [7:0] \$1000 ;
+  reg [3:0] \$1001 ;
+  reg [7:0] \$1002 ;
+  reg [3:0] \$1003 ;
+  reg [7:0] \$1004 ;
+  reg [3:0] \$1005 ;
+  reg [7:0] \$1006 ;
+  reg [3:0] \$1007 ;
+  reg [7:0] \$1008 ;
+  reg [3:0] \$1009 ;
+  wire \$101 ;
+  reg [7:0] \$1010 ;
+  reg [3:0] \$1011 ;
+  reg [7:0] \$1012 ;
+  reg [3:0] \$1013 ;
+  reg [7:0] \$1014 ;
+  reg [3:0] \$1015 ;
+  reg [7:0] \$1016 ;
+  reg [3:0] \$1017 ;
+  reg [7:0] \$1018 ;
+  reg [3:0] \$1019 ;
   wire [3:0] \$102 ;
+  reg [7:0] \$1020 ;
+  reg [3:0] \$1021 ;
+  reg [7:0] \$1022 ;
+  reg [3:0] \$1023 ;
+  reg [7:0] \$1024 ;
+  reg [3:0] \$1025 ;
+  reg [7:0] \$1026 ;
+  reg [3:0] \$1027 ;
+  reg [7:0] \$1028 ;
+  reg [3:0] \$1029 ;
   wire [3:0] \$103 ;
+  reg [7:0] \$1030 ;
+  reg [3:0] \$1031 ;
+  reg \$1032 ;
+  reg [7:0] \$1033 ;
+  reg [3:0] \$1034 ;
+  reg [7:0] \$1035 ;
+  reg [3:0] \$1036 ;
+  reg [7:0] \$1037 ;
+  reg [3:0] \$1038 ;
+  reg [7:0] \$1039 ;
   wire [3:0] \$104 ;
+  reg [3:0] \$1040 ;
+  reg [7:0] \$1041 ;
+  reg [3:0] \$1042 ;
+  reg [7:0] \$1043 ;
+  reg [3:0] \$1044 ;
+  reg [7:0] \$1045 ;
+  reg [3:0] \$1046 ;
+  reg [7:0] \$1047 ;
+  reg [3:0] \$1048 ;
+  reg [7:0] \$1049 ;
   wire [3:0] \$105 ;
+  reg [3:0] \$1050 ;
+  reg [7:0] \$1051 ;
+  reg [3:0] \$1052 ;
+  reg [7:0] \$1053 ;
+  reg [3:0] \$1054 ;
+  reg [7:0] \$1055 ;
+  reg [3:0] \$1056 ;
+  reg [7:0] \$1057 ;
+  reg [3:0] \$1058 ;
+  reg [7:0] \$1059 ;
   wire [3:0] \$106 ;
+  reg [3:0] \$1060 ;
+  reg [7:0] \$1061 ;
+  reg [3:0] \$1062 ;
+  reg [7:0] \$1063 ;
+  reg [3:0] \$1064 ;
+  reg \$1065 ;
+  reg [7:0] \$1066 ;
+  reg [3:0] \$1067 ;
+  reg [7:0] \$1068 ;
+  reg [3:0] \$1069 ;
   wire [3:0] \$107 ;
+  reg [7:0] \$1070 ;
+  reg [3:0] \$1071 ;
+  reg [7:0] \$1072 ;
+  reg [3:0] \$1073 ;
+  reg [7:0] \$1074 ;
+  reg [3:0] \$1075 ;
+  reg [7:0] \$1076 ;
+  reg [3:0] \$1077 ;
+  reg [7:0] \$1078 ;
+  reg [3:0] \$1079 ;
   wire [3:0] \$108 ;
+  reg [7:0] \$1080 ;
+  reg [3:0] \$1081 ;
+  reg [7:0] \$1082 ;
+  reg [3:0] \$1083 ;
+  reg [7:0] \$1084 ;
+  reg [3:0] \$1085 ;
+  reg [7:0] \$1086 ;
+  reg [3:0] \$1087 ;
+  reg [7:0] \$1088 ;
+  reg [3:0] \$1089 ;
   wire [3:0] \$109 ;
+  reg [7:0] \$1090 ;
+  reg [3:0] \$1091 ;
+  reg [7:0] \$1092 ;
+  reg [3:0] \$1093 ;
+  reg \$1094 ;
+  reg [7:0] \$1095 ;
+  reg [3:0] \$1096 ;
+  reg [7:0] \$1097 ;
+  reg [3:0] \$1098 ;
+  reg [7:0] \$1099 ;
   wire \$11 ;
   wire [3:0] \$110 ;
+  reg [3:0] \$1100 ;
+  reg [7:0] \$1101 ;
+  reg [3:0] \$1102 ;
+  reg [7:0] \$1103 ;
+  reg [3:0] \$1104 ;
+  reg [7:0] \$1105 ;
+  reg [3:0] \$1106 ;
+  reg [7:0] \$1107 ;
+  reg [3:0] \$1108 ;
+  reg [7:0] \$1109 ;
   wire [3:0] \$111 ;
+  reg [3:0] \$1110 ;
+  reg [7:0] \$1111 ;
+  reg [3:0] \$1112 ;
+  reg [7:0] \$1113 ;
+  reg [3:0] \$1114 ;
+  reg [7:0] \$1115 ;
+  reg [3:0] \$1116 ;
+  reg [7:0] \$1117 ;
+  reg [3:0] \$1118 ;
+  reg [7:0] \$1119 ;
   wire [3:0] \$112 ;
+  reg [3:0] \$1120 ;
+  reg [7:0] \$1121 ;
+  reg [3:0] \$1122 ;
+  reg \$1123 ;
+  reg [7:0] \$1124 ;
+  reg [3:0] \$1125 ;
+  reg [7:0] \$1126 ;
+  reg [3:0] \$1127 ;
+  reg [7:0] \$1128 ;
+  reg [3:0] \$1129 ;
   wire [3:0] \$113 ;
-  wire [3:0] \$114 ;
+  reg [7:0] \$1130 ;
+  reg [3:0] \$1131 ;
+  reg [7:0] \$1132 ;
+  reg [3:0] \$1133 ;
+  reg [7:0] \$1134 ;
+  reg [3:0] \$1135 ;
+  reg [7:0] \$1136 ;
+  reg [3:0] \$1137 ;
+  reg [7:0] \$1138 ;
+  reg [3:0] \$1139 ;
+  wire \$114 ;
+  reg [7:0] \$1140 ;
+  reg [3:0] \$1141 ;
+  reg [7:0] \$1142 ;
+  reg [3:0] \$1143 ;
+  reg [7:0] \$1144 ;
+  reg [3:0] \$1145 ;
+  reg [7:0] \$1146 ;
+  reg [3:0] \$1147 ;
+  reg [7:0] \$1148 ;
+  reg [3:0] \$1149 ;
   wire [3:0] \$115 ;
+  reg [7:0] \$1150 ;
+  reg [3:0] \$1151 ;
+  reg \$1152 ;
+  reg [3:0] \$1153 ;
+  reg [3:0] \$1154 ;
+  reg [3:0] \$1155 ;
+  reg [3:0] \$1156 ;
+  reg [3:0] \$1157 ;
+  reg [3:0] \$1158 ;
+  reg [3:0] \$1159 ;
   wire [3:0] \$116 ;
+  reg [3:0] \$1160 ;
+  reg \$1161 ;
+  reg [15:0] \$1162 ;
+  reg \$1163 ;
+  reg [1:0] \$1164 ;
+  reg \$1165 ;
+  reg [2:0] \$1166 ;
+  reg \$1167 ;
+  reg [2:0] \$1168 ;
+  reg \$1169 ;
   wire [3:0] \$117 ;
+  reg [3:0] \$1170 ;
+  reg \$1171 ;
+  reg [3:0] \$1172 ;
+  reg \$1173 ;
+  reg [3:0] \$1174 ;
+  reg \$1175 ;
+  reg [3:0] \$1176 ;
+  reg \$1177 ;
+  reg \$1178 ;
+  reg [15:0] \$1179 ;
   wire [3:0] \$118 ;
+  reg \$1180 ;
+  reg [1:0] \$1181 ;
+  reg [1:0] \$1182 ;
+  reg [2:0] \$1183 ;
+  reg \$1184 ;
+  reg [2:0] \$1185 ;
+  reg [2:0] \$1186 ;
+  reg [3:0] \$1187 ;
+  reg \$1188 ;
+  reg [3:0] \$1189 ;
   wire [3:0] \$119 ;
+  reg [3:0] \$1190 ;
+  reg [3:0] \$1191 ;
+  reg \$1192 ;
+  reg [3:0] \$1193 ;
+  reg [3:0] \$1194 ;
+  reg \$1195 ;
+  reg [15:0] \$1196 ;
+  reg \$1197 ;
+  reg [1:0] \$1198 ;
+  reg [1:0] \$1199 ;
   wire [8:0] \$12 ;
   wire [3:0] \$120 ;
+  reg [2:0] \$1200 ;
+  reg [2:0] \$1201 ;
+  reg [2:0] \$1202 ;
+  reg [2:0] \$1203 ;
+  reg [3:0] \$1204 ;
+  reg \$1205 ;
+  reg [3:0] \$1206 ;
+  reg [3:0] \$1207 ;
+  reg [3:0] \$1208 ;
+  reg [3:0] \$1209 ;
   wire [3:0] \$121 ;
+  reg [3:0] \$1210 ;
+  reg [3:0] \$1211 ;
+  reg \$1212 ;
+  reg [3:0] \$1213 ;
+  reg [3:0] \$1214 ;
+  reg \$1215 ;
+  reg [15:0] \$1216 ;
+  reg [8:0] \$1217 ;
+  reg [8:0] \$1218 ;
+  reg [8:0] \$1219 ;
   wire [3:0] \$122 ;
-  wire [3:0] \$123 ;
+  reg [8:0] \$1220 ;
+  reg [8:0] \$1221 ;
+  reg [8:0] \$1222 ;
+  reg [8:0] \$1223 ;
+  reg [8:0] \$1224 ;
+  reg [7:0] \$1225 ;
+  reg [7:0] \$1226 ;
+  reg [7:0] \$1227 ;
+  reg [7:0] \$1228 ;
+  reg [7:0] \$1229 ;
+  wire \$123 ;
+  reg [7:0] \$1230 ;
+  reg [7:0] \$1231 ;
+  reg [7:0] \$1232 ;
+  reg [7:0] \$1233 ;
+  reg [7:0] \$1234 ;
+  reg [7:0] \$1235 ;
+  reg [7:0] \$1236 ;
+  reg [7:0] \$1237 ;
+  reg [7:0] \$1238 ;
+  reg [7:0] \$1239 ;
   wire [3:0] \$124 ;
+  reg [7:0] \$1240 ;
+  reg \$1241 ;
+  reg [15:0] \$1242 ;
+  reg [7:0] \$1243 ;
+  reg [7:0] \$1244 ;
+  reg [7:0] \$1245 ;
+  reg [7:0] \$1246 ;
+  reg [7:0] \$1247 ;
+  reg [7:0] \$1248 ;
+  reg [7:0] \$1249 ;
   wire [3:0] \$125 ;
+  reg [7:0] \$1250 ;
+  reg [3:0] \$1251 ;
+  reg [3:0] \$1252 ;
+  reg [3:0] \$1253 ;
+  reg [3:0] \$1254 ;
+  reg [3:0] \$1255 ;
+  reg [3:0] \$1256 ;
+  reg [3:0] \$1257 ;
+  reg [3:0] \$1258 ;
   wire [3:0] \$126 ;
   wire [3:0] \$127 ;
   wire [3:0] \$128 ;
@@ -45,20 +304,20 @@ module nm_topk_8_16_int8_network(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire [3:0] \$133 ;
   wire [3:0] \$134 ;
   wire [3:0] \$135 ;
-  wire [3:0] \$136 ;
+  wire \$136 ;
   wire [3:0] \$137 ;
-  wire \$138 ;
-  wire \$139 ;
+  wire [3:0] \$138 ;
+  wire [3:0] \$139 ;
   wire \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
+  wire [3:0] \$140 ;
+  wire [3:0] \$141 ;
+  wire [3:0] \$142 ;
+  wire [3:0] \$143 ;
+  wire [3:0] \$144 ;
+  wire [3:0] \$145 ;
+  wire [3:0] \$146 ;
+  wire [3:0] \$147 ;
+  wire [3:0] \$148 ;
   wire \$149 ;
   wire [8:0] \$15 ;
   wire \$150 ;
@@ -189,188 +448,848 @@ module nm_topk_8_16_int8_network(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire \$263 ;
   wire \$264 ;
   wire \$265 ;
-  wire [8:0] \$266 ;
-  wire [8:0] \$267 ;
-  wire [8:0] \$268 ;
-  wire [8:0] \$269 ;
+  wire \$266 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire \$269 ;
   wire [8:0] \$27 ;
-  wire [8:0] \$270 ;
-  wire [8:0] \$271 ;
-  wire [8:0] \$272 ;
-  wire [8:0] \$273 ;
-  wire [8:0] \$274 ;
-  wire [8:0] \$275 ;
-  wire [8:0] \$276 ;
-  wire [8:0] \$277 ;
-  wire [8:0] \$278 ;
-  wire [8:0] \$279 ;
+  wire \$270 ;
+  wire \$271 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire \$275 ;
+  wire \$276 ;
+  wire \$277 ;
+  wire \$278 ;
+  wire \$279 ;
   wire [8:0] \$28 ;
-  wire [8:0] \$280 ;
-  wire [8:0] \$281 ;
-  reg \$282 ;
-  reg \$283 ;
-  reg \$284 ;
-  reg [7:0] \$285 ;
-  reg \$286 ;
-  reg [3:0] \$287 ;
-  reg [7:0] \$288 ;
-  reg \$289 ;
+  wire \$280 ;
+  wire \$281 ;
+  wire \$282 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire \$285 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire \$288 ;
+  wire \$289 ;
   wire \$29 ;
-  reg [3:0] \$290 ;
-  reg [7:0] \$291 ;
-  reg \$292 ;
-  reg [3:0] \$293 ;
-  reg [7:0] \$294 ;
-  reg \$295 ;
-  reg [3:0] \$296 ;
-  reg [7:0] \$297 ;
-  reg \$298 ;
-  reg [3:0] \$299 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire \$292 ;
+  wire \$293 ;
+  wire \$294 ;
+  wire \$295 ;
+  wire \$296 ;
+  wire \$297 ;
+  wire \$298 ;
+  wire \$299 ;
   wire [8:0] \$3 ;
   wire [8:0] \$30 ;
-  reg [7:0] \$300 ;
-  reg \$301 ;
-  reg [3:0] \$302 ;
-  reg [7:0] \$303 ;
-  reg \$304 ;
-  reg [3:0] \$305 ;
-  reg [7:0] \$306 ;
-  reg \$307 ;
-  reg [3:0] \$308 ;
-  reg [7:0] \$309 ;
+  wire \$300 ;
+  wire \$301 ;
+  wire \$302 ;
+  wire \$303 ;
+  wire \$304 ;
+  wire \$305 ;
+  wire \$306 ;
+  wire \$307 ;
+  wire \$308 ;
+  wire \$309 ;
   wire [8:0] \$31 ;
-  reg \$310 ;
-  reg [3:0] \$311 ;
-  reg [7:0] \$312 ;
-  reg \$313 ;
-  reg [3:0] \$314 ;
-  reg [7:0] \$315 ;
-  reg \$316 ;
-  reg [3:0] \$317 ;
-  reg [7:0] \$318 ;
-  reg \$319 ;
+  wire \$310 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire \$313 ;
+  wire \$314 ;
+  wire \$315 ;
+  wire \$316 ;
+  wire \$317 ;
+  wire \$318 ;
+  wire \$319 ;
   wire \$32 ;
-  reg [3:0] \$320 ;
-  reg [7:0] \$321 ;
-  reg \$322 ;
-  reg [3:0] \$323 ;
-  reg [7:0] \$324 ;
-  reg \$325 ;
-  reg [3:0] \$326 ;
-  reg [7:0] \$327 ;
-  reg \$328 ;
-  reg [3:0] \$329 ;
+  wire \$320 ;
+  wire \$321 ;
+  wire \$322 ;
+  wire \$323 ;
+  wire \$324 ;
+  wire \$325 ;
+  wire \$326 ;
+  wire \$327 ;
+  wire \$328 ;
+  wire \$329 ;
   wire [8:0] \$33 ;
-  reg [7:0] \$330 ;
-  reg \$331 ;
-  reg [3:0] \$332 ;
-  reg [7:0] \$333 ;
-  reg \$334 ;
-  reg [3:0] \$335 ;
-  reg [7:0] \$336 ;
-  reg \$337 ;
-  reg [3:0] \$338 ;
-  reg [7:0] \$339 ;
+  wire \$330 ;
+  wire \$331 ;
+  wire \$332 ;
+  wire \$333 ;
+  wire \$334 ;
+  wire \$335 ;
+  wire \$336 ;
+  wire \$337 ;
+  wire \$338 ;
+  wire \$339 ;
   wire [8:0] \$34 ;
-  reg \$340 ;
-  reg [3:0] \$341 ;
-  reg [7:0] \$342 ;
-  reg \$343 ;
-  reg [3:0] \$344 ;
-  reg [7:0] \$345 ;
-  reg \$346 ;
-  reg [3:0] \$347 ;
-  reg [7:0] \$348 ;
-  reg \$349 ;
+  wire \$340 ;
+  wire \$341 ;
+  wire \$342 ;
+  wire \$343 ;
+  wire \$344 ;
+  wire \$345 ;
+  wire \$346 ;
+  wire \$347 ;
+  wire \$348 ;
+  wire \$349 ;
   wire \$35 ;
-  reg [3:0] \$350 ;
-  reg [15:0] \$351 ;
-  reg [7:0] \$352 ;
-  reg [7:0] \$353 ;
-  reg [7:0] \$354 ;
-  reg [7:0] \$355 ;
-  reg [7:0] \$356 ;
-  reg [7:0] \$357 ;
-  reg [7:0] \$358 ;
-  reg [7:0] \$359 ;
+  wire \$350 ;
+  wire \$351 ;
+  wire \$352 ;
+  wire \$353 ;
+  wire \$354 ;
+  wire \$355 ;
+  wire \$356 ;
+  wire \$357 ;
+  wire \$358 ;
+  wire \$359 ;
   wire [8:0] \$36 ;
-  reg [3:0] \$360 ;
-  reg [3:0] \$361 ;
-  reg [3:0] \$362 ;
-  reg [3:0] \$363 ;
-  reg [3:0] \$364 ;
-  reg [3:0] \$365 ;
-  reg [3:0] \$366 ;
-  reg [3:0] \$367 ;
+  wire \$360 ;
+  wire \$361 ;
+  wire \$362 ;
+  wire \$363 ;
+  wire \$364 ;
+  wire \$365 ;
+  wire \$366 ;
+  wire \$367 ;
+  wire \$368 ;
+  wire \$369 ;
   wire [8:0] \$37 ;
+  wire \$370 ;
+  wire \$371 ;
+  wire \$372 ;
+  wire \$373 ;
+  wire \$374 ;
+  wire \$375 ;
+  wire \$376 ;
+  wire \$377 ;
+  wire \$378 ;
+  wire \$379 ;
   wire \$38 ;
+  wire \$380 ;
+  wire \$381 ;
+  wire \$382 ;
+  wire \$383 ;
+  wire \$384 ;
+  wire \$385 ;
+  wire \$386 ;
+  wire \$387 ;
+  wire \$388 ;
+  wire \$389 ;
   wire [8:0] \$39 ;
+  wire \$390 ;
+  wire \$391 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire \$394 ;
+  wire \$395 ;
+  wire \$396 ;
+  wire \$397 ;
+  wire \$398 ;
+  wire \$399 ;
   wire [8:0] \$4 ;
   wire [8:0] \$40 ;
+  wire \$400 ;
+  wire \$401 ;
+  wire \$402 ;
+  wire \$403 ;
+  wire \$404 ;
+  wire \$405 ;
+  wire \$406 ;
+  wire \$407 ;
+  wire \$408 ;
+  wire \$409 ;
   wire \$41 ;
+  wire \$410 ;
+  wire \$411 ;
+  wire \$412 ;
+  wire \$413 ;
+  wire \$414 ;
+  wire \$415 ;
+  wire \$416 ;
+  wire \$417 ;
+  wire \$418 ;
+  wire \$419 ;
   wire [8:0] \$42 ;
+  wire \$420 ;
+  wire \$421 ;
+  wire \$422 ;
+  wire \$423 ;
+  wire \$424 ;
+  wire \$425 ;
+  wire \$426 ;
+  wire \$427 ;
+  wire \$428 ;
+  wire \$429 ;
   wire [8:0] \$43 ;
+  wire \$430 ;
+  wire \$431 ;
+  wire \$432 ;
+  wire \$433 ;
+  wire \$434 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire \$437 ;
+  wire \$438 ;
+  wire \$439 ;
   wire \$44 ;
+  wire \$440 ;
+  wire \$441 ;
+  wire \$442 ;
+  wire \$443 ;
+  wire \$444 ;
+  wire \$445 ;
+  wire \$446 ;
+  wire \$447 ;
+  wire \$448 ;
+  wire \$449 ;
   wire [8:0] \$45 ;
+  wire \$450 ;
+  wire \$451 ;
+  wire \$452 ;
+  wire \$453 ;
+  wire \$454 ;
+  wire \$455 ;
+  wire \$456 ;
+  wire \$457 ;
+  wire \$458 ;
+  wire \$459 ;
   wire [8:0] \$46 ;
+  wire \$460 ;
+  wire \$461 ;
+  wire \$462 ;
+  wire \$463 ;
+  wire \$464 ;
+  wire \$465 ;
+  wire \$466 ;
+  wire \$467 ;
+  wire \$468 ;
+  wire \$469 ;
   wire \$47 ;
+  wire \$470 ;
+  wire \$471 ;
+  wire \$472 ;
+  wire \$473 ;
+  wire \$474 ;
+  wire \$475 ;
+  wire \$476 ;
+  wire \$477 ;
+  wire \$478 ;
+  wire \$479 ;
   wire [8:0] \$48 ;
+  wire \$480 ;
+  wire \$481 ;
+  wire \$482 ;
+  wire \$483 ;
+  wire \$484 ;
+  wire \$485 ;
+  wire \$486 ;
+  wire \$487 ;
+  wire \$488 ;
+  wire \$489 ;
   wire [8:0] \$49 ;
+  wire \$490 ;
+  wire \$491 ;
+  wire \$492 ;
+  wire \$493 ;
+  wire \$494 ;
+  wire \$495 ;
+  wire \$496 ;
+  wire \$497 ;
+  wire \$498 ;
+  wire \$499 ;
   wire \$5 ;
-  wire [3:0] \$50 ;
+  wire \$50 ;
+  wire \$500 ;
+  wire \$501 ;
+  wire \$502 ;
+  wire \$503 ;
+  wire \$504 ;
+  wire \$505 ;
+  wire \$506 ;
+  wire \$507 ;
+  wire \$508 ;
+  wire \$509 ;
   wire [3:0] \$51 ;
+  wire \$510 ;
+  wire \$511 ;
+  wire \$512 ;
+  wire \$513 ;
+  wire \$514 ;
+  wire \$515 ;
+  wire \$516 ;
+  wire \$517 ;
+  wire \$518 ;
+  wire \$519 ;
   wire [3:0] \$52 ;
+  wire \$520 ;
+  wire \$521 ;
+  wire \$522 ;
+  wire \$523 ;
+  wire \$524 ;
+  wire \$525 ;
+  wire \$526 ;
+  wire \$527 ;
+  wire \$528 ;
+  wire \$529 ;
   wire [3:0] \$53 ;
+  wire \$530 ;
+  wire \$531 ;
+  wire \$532 ;
+  wire \$533 ;
+  wire \$534 ;
+  wire \$535 ;
+  wire \$536 ;
+  wire \$537 ;
+  wire \$538 ;
+  wire \$539 ;
   wire [3:0] \$54 ;
+  wire \$540 ;
+  wire \$541 ;
+  wire \$542 ;
+  wire \$543 ;
+  wire \$544 ;
+  wire \$545 ;
+  wire \$546 ;
+  wire \$547 ;
+  wire \$548 ;
+  wire \$549 ;
   wire [3:0] \$55 ;
+  wire \$550 ;
+  wire \$551 ;
+  wire \$552 ;
+  wire \$553 ;
+  wire \$554 ;
+  wire \$555 ;
+  wire \$556 ;
+  wire \$557 ;
+  wire \$558 ;
+  wire \$559 ;
   wire [3:0] \$56 ;
+  wire \$560 ;
+  wire \$561 ;
+  wire \$562 ;
+  wire \$563 ;
+  wire \$564 ;
+  wire \$565 ;
+  wire \$566 ;
+  wire \$567 ;
+  wire \$568 ;
+  wire \$569 ;
   wire [3:0] \$57 ;
+  wire \$570 ;
+  wire \$571 ;
+  wire \$572 ;
+  wire \$573 ;
+  wire \$574 ;
+  wire \$575 ;
+  wire \$576 ;
+  wire \$577 ;
+  wire \$578 ;
+  wire \$579 ;
   wire [3:0] \$58 ;
+  wire \$580 ;
+  wire \$581 ;
+  wire \$582 ;
+  wire \$583 ;
+  wire \$584 ;
+  wire \$585 ;
+  wire \$586 ;
+  wire \$587 ;
+  wire \$588 ;
+  wire \$589 ;
   wire [3:0] \$59 ;
+  wire \$590 ;
+  wire \$591 ;
+  wire \$592 ;
+  wire \$593 ;
+  wire \$594 ;
+  wire \$595 ;
+  wire \$596 ;
+  wire \$597 ;
+  wire \$598 ;
+  wire \$599 ;
   wire [8:0] \$6 ;
   wire [3:0] \$60 ;
+  wire \$600 ;
+  wire \$601 ;
+  wire \$602 ;
+  wire \$603 ;
+  wire \$604 ;
+  wire \$605 ;
+  wire \$606 ;
+  wire \$607 ;
+  wire \$608 ;
+  wire \$609 ;
   wire [3:0] \$61 ;
+  wire \$610 ;
+  wire \$611 ;
+  wire \$612 ;
+  wire \$613 ;
+  wire \$614 ;
+  wire \$615 ;
+  wire \$616 ;
+  wire \$617 ;
+  wire \$618 ;
+  wire \$619 ;
   wire [3:0] \$62 ;
+  wire \$620 ;
+  wire \$621 ;
+  wire \$622 ;
+  wire \$623 ;
+  wire \$624 ;
+  wire \$625 ;
+  wire \$626 ;
+  wire \$627 ;
+  wire \$628 ;
+  wire \$629 ;
   wire [3:0] \$63 ;
+  wire \$630 ;
+  wire \$631 ;
+  wire \$632 ;
+  wire \$633 ;
+  wire \$634 ;
+  wire \$635 ;
+  wire \$636 ;
+  wire \$637 ;
+  wire \$638 ;
+  wire \$639 ;
   wire [3:0] \$64 ;
+  wire \$640 ;
+  wire \$641 ;
+  wire \$642 ;
+  wire \$643 ;
+  wire \$644 ;
+  wire \$645 ;
+  wire \$646 ;
+  wire \$647 ;
+  wire \$648 ;
+  wire \$649 ;
   wire [3:0] \$65 ;
+  wire \$650 ;
+  wire \$651 ;
+  wire \$652 ;
+  wire \$653 ;
+  wire \$654 ;
+  wire \$655 ;
+  wire \$656 ;
+  wire \$657 ;
+  wire \$658 ;
+  wire \$659 ;
   wire [3:0] \$66 ;
-  wire [3:0] \$67 ;
+  wire \$660 ;
+  wire \$661 ;
+  wire \$662 ;
+  wire \$663 ;
+  wire \$664 ;
+  wire \$665 ;
+  wire \$666 ;
+  wire \$667 ;
+  wire \$668 ;
+  wire \$669 ;
+  wire \$67 ;
+  wire \$670 ;
+  wire \$671 ;
+  wire \$672 ;
+  wire \$673 ;
+  wire \$674 ;
+  wire \$675 ;
+  wire \$676 ;
+  wire \$677 ;
+  wire \$678 ;
+  wire \$679 ;
   wire [3:0] \$68 ;
+  wire \$680 ;
+  wire \$681 ;
+  wire \$682 ;
+  wire \$683 ;
+  wire \$684 ;
+  wire \$685 ;
+  wire \$686 ;
+  wire \$687 ;
+  wire \$688 ;
+  wire \$689 ;
   wire [3:0] \$69 ;
+  wire \$690 ;
+  wire \$691 ;
+  wire \$692 ;
+  wire \$693 ;
+  wire \$694 ;
+  wire \$695 ;
+  wire \$696 ;
+  wire \$697 ;
+  wire \$698 ;
+  wire \$699 ;
   wire [8:0] \$7 ;
   wire [3:0] \$70 ;
+  wire \$700 ;
+  wire \$701 ;
+  wire \$702 ;
+  wire \$703 ;
+  wire \$704 ;
+  wire \$705 ;
+  wire \$706 ;
+  wire \$707 ;
+  wire \$708 ;
+  wire \$709 ;
   wire [3:0] \$71 ;
+  wire \$710 ;
+  wire \$711 ;
+  wire \$712 ;
+  wire \$713 ;
+  wire \$714 ;
+  wire \$715 ;
+  wire \$716 ;
+  wire [7:0] \$717 ;
+  wire [7:0] \$718 ;
+  wire [7:0] \$719 ;
   wire [3:0] \$72 ;
+  wire [7:0] \$720 ;
+  wire [7:0] \$721 ;
+  wire [7:0] \$722 ;
+  wire [7:0] \$723 ;
+  wire [7:0] \$724 ;
+  wire [7:0] \$725 ;
+  wire [7:0] \$726 ;
+  wire [7:0] \$727 ;
+  wire [7:0] \$728 ;
+  wire \$729 ;
   wire [3:0] \$73 ;
+  wire \$730 ;
+  wire \$731 ;
+  wire \$732 ;
+  wire \$733 ;
+  wire \$734 ;
+  wire \$735 ;
+  wire \$736 ;
+  wire \$737 ;
+  wire [7:0] \$738 ;
+  wire [7:0] \$739 ;
   wire [3:0] \$74 ;
+  wire [7:0] \$740 ;
+  wire [7:0] \$741 ;
+  wire [7:0] \$742 ;
+  wire [7:0] \$743 ;
+  wire [7:0] \$744 ;
+  wire [7:0] \$745 ;
+  wire [7:0] \$746 ;
+  wire [7:0] \$747 ;
+  wire [7:0] \$748 ;
+  wire [7:0] \$749 ;
   wire [3:0] \$75 ;
+  wire \$750 ;
+  wire \$751 ;
+  wire \$752 ;
+  wire \$753 ;
+  wire \$754 ;
+  wire \$755 ;
+  wire \$756 ;
+  wire \$757 ;
+  wire \$758 ;
+  wire \$759 ;
   wire [3:0] \$76 ;
+  wire \$760 ;
+  wire [7:0] \$761 ;
+  wire [7:0] \$762 ;
+  wire [7:0] \$763 ;
+  wire [7:0] \$764 ;
+  wire [7:0] \$765 ;
+  wire [7:0] \$766 ;
+  wire [7:0] \$767 ;
+  wire [7:0] \$768 ;
+  wire [7:0] \$769 ;
   wire [3:0] \$77 ;
+  wire [7:0] \$770 ;
+  wire [7:0] \$771 ;
+  wire [7:0] \$772 ;
+  wire \$773 ;
+  wire \$774 ;
+  wire \$775 ;
+  wire \$776 ;
+  wire \$777 ;
+  wire \$778 ;
+  wire \$779 ;
   wire [3:0] \$78 ;
+  wire \$780 ;
+  wire \$781 ;
+  wire \$782 ;
+  wire \$783 ;
+  wire \$784 ;
+  wire [7:0] \$785 ;
+  wire [7:0] \$786 ;
+  wire [7:0] \$787 ;
+  wire [7:0] \$788 ;
+  wire [7:0] \$789 ;
   wire [3:0] \$79 ;
+  wire [7:0] \$790 ;
+  wire [7:0] \$791 ;
+  wire [7:0] \$792 ;
+  wire [7:0] \$793 ;
+  wire [7:0] \$794 ;
+  wire [7:0] \$795 ;
+  wire [7:0] \$796 ;
+  wire \$797 ;
+  wire \$798 ;
+  wire \$799 ;
   wire \$8 ;
   wire [3:0] \$80 ;
+  wire \$800 ;
+  wire \$801 ;
+  wire \$802 ;
+  wire \$803 ;
+  wire \$804 ;
+  wire \$805 ;
+  wire \$806 ;
+  wire \$807 ;
+  wire \$808 ;
+  wire \$809 ;
   wire [3:0] \$81 ;
+  wire \$810 ;
+  wire [7:0] \$811 ;
+  wire [7:0] \$812 ;
+  wire [7:0] \$813 ;
+  wire [7:0] \$814 ;
+  wire [7:0] \$815 ;
+  wire [7:0] \$816 ;
+  wire [7:0] \$817 ;
+  wire [7:0] \$818 ;
+  wire [7:0] \$819 ;
   wire [3:0] \$82 ;
+  wire [7:0] \$820 ;
+  wire [7:0] \$821 ;
+  wire [7:0] \$822 ;
+  wire \$823 ;
+  wire \$824 ;
+  wire \$825 ;
+  wire \$826 ;
+  wire \$827 ;
+  wire \$828 ;
+  wire \$829 ;
   wire [3:0] \$83 ;
-  wire [3:0] \$84 ;
+  wire \$830 ;
+  wire \$831 ;
+  wire \$832 ;
+  wire \$833 ;
+  wire \$834 ;
+  wire \$835 ;
+  wire \$836 ;
+  wire [7:0] \$837 ;
+  wire [7:0] \$838 ;
+  wire [7:0] \$839 ;
+  wire \$84 ;
+  wire [7:0] \$840 ;
+  wire [7:0] \$841 ;
+  wire [7:0] \$842 ;
+  wire [7:0] \$843 ;
+  wire [7:0] \$844 ;
+  wire [7:0] \$845 ;
+  wire [7:0] \$846 ;
+  wire [7:0] \$847 ;
+  wire [7:0] \$848 ;
+  wire \$849 ;
   wire [3:0] \$85 ;
+  wire \$850 ;
+  wire \$851 ;
+  wire \$852 ;
+  wire \$853 ;
+  wire \$854 ;
+  wire \$855 ;
+  wire \$856 ;
+  wire \$857 ;
+  wire \$858 ;
+  wire \$859 ;
   wire [3:0] \$86 ;
+  wire \$860 ;
+  wire \$861 ;
+  wire \$862 ;
+  wire \$863 ;
+  wire \$864 ;
+  wire [7:0] \$865 ;
+  wire [7:0] \$866 ;
+  wire [7:0] \$867 ;
+  wire [7:0] \$868 ;
+  wire [7:0] \$869 ;
   wire [3:0] \$87 ;
+  wire [7:0] \$870 ;
+  wire [7:0] \$871 ;
+  wire [7:0] \$872 ;
+  wire [7:0] \$873 ;
+  wire [7:0] \$874 ;
+  wire [7:0] \$875 ;
+  wire [7:0] \$876 ;
+  wire \$877 ;
+  wire \$878 ;
+  wire \$879 ;
   wire [3:0] \$88 ;
+  wire \$880 ;
+  wire \$881 ;
+  wire \$882 ;
+  wire \$883 ;
+  wire \$884 ;
+  wire \$885 ;
+  wire \$886 ;
+  wire \$887 ;
+  wire \$888 ;
+  wire \$889 ;
   wire [3:0] \$89 ;
+  wire \$890 ;
+  wire \$891 ;
+  wire \$892 ;
+  wire \$893 ;
+  wire [7:0] \$894 ;
+  wire [7:0] \$895 ;
+  wire [7:0] \$896 ;
+  wire [7:0] \$897 ;
+  wire [7:0] \$898 ;
+  wire [7:0] \$899 ;
   wire [8:0] \$9 ;
   wire [3:0] \$90 ;
+  wire [7:0] \$900 ;
+  wire [7:0] \$901 ;
+  wire [7:0] \$902 ;
+  wire [7:0] \$903 ;
+  wire [7:0] \$904 ;
+  wire [7:0] \$905 ;
+  wire \$906 ;
+  wire \$907 ;
+  wire \$908 ;
+  wire \$909 ;
   wire [3:0] \$91 ;
+  wire \$910 ;
+  wire \$911 ;
+  wire \$912 ;
+  wire \$913 ;
+  wire \$914 ;
+  wire \$915 ;
+  wire \$916 ;
+  wire \$917 ;
+  wire \$918 ;
+  wire \$919 ;
   wire [3:0] \$92 ;
+  wire \$920 ;
+  wire \$921 ;
+  wire \$922 ;
+  wire \$923 ;
+  wire \$924 ;
+  wire [7:0] \$925 ;
+  wire [7:0] \$926 ;
+  wire [7:0] \$927 ;
+  wire [7:0] \$928 ;
+  wire [7:0] \$929 ;
   wire [3:0] \$93 ;
+  wire [7:0] \$930 ;
+  wire [7:0] \$931 ;
+  wire [7:0] \$932 ;
+  wire \$933 ;
+  wire [4:0] \$934 ;
+  wire [4:0] \$935 ;
+  reg \$936 ;
+  reg \$937 ;
+  reg \$938 ;
+  reg \$939 ;
   wire [3:0] \$94 ;
+  reg \$940 ;
+  reg \$941 ;
+  reg \$942 ;
+  reg \$943 ;
+  reg \$944 ;
+  reg \$945 ;
+  reg \$946 ;
+  reg \$947 ;
+  reg \$948 ;
+  reg \$949 ;
   wire [3:0] \$95 ;
+  reg [7:0] \$950 ;
+  reg [7:0] \$951 ;
+  reg [7:0] \$952 ;
+  reg [7:0] \$953 ;
+  reg [7:0] \$954 ;
+  reg [7:0] \$955 ;
+  reg [7:0] \$956 ;
+  reg [7:0] \$957 ;
+  reg [7:0] \$958 ;
+  reg [7:0] \$959 ;
   wire [3:0] \$96 ;
+  reg [7:0] \$960 ;
+  reg [7:0] \$961 ;
+  reg [7:0] \$962 ;
+  reg [7:0] \$963 ;
+  reg [7:0] \$964 ;
+  reg [7:0] \$965 ;
+  reg \$966 ;
+  reg [7:0] \$967 ;
+  reg [3:0] \$968 ;
+  reg [7:0] \$969 ;
   wire [3:0] \$97 ;
+  reg [3:0] \$970 ;
+  reg [7:0] \$971 ;
+  reg [3:0] \$972 ;
+  reg [7:0] \$973 ;
+  reg [3:0] \$974 ;
+  reg [7:0] \$975 ;
+  reg [3:0] \$976 ;
+  reg [7:0] \$977 ;
+  reg [3:0] \$978 ;
+  reg [7:0] \$979 ;
   wire [3:0] \$98 ;
+  reg [3:0] \$980 ;
+  reg [7:0] \$981 ;
+  reg [3:0] \$982 ;
+  reg [7:0] \$983 ;
+  reg [3:0] \$984 ;
+  reg [7:0] \$985 ;
+  reg [3:0] \$986 ;
+  reg [7:0] \$987 ;
+  reg [3:0] \$988 ;
+  reg [7:0] \$989 ;
   wire [3:0] \$99 ;
+  reg [3:0] \$990 ;
+  reg [7:0] \$991 ;
+  reg [3:0] \$992 ;
+  reg [7:0] \$993 ;
+  reg [3:0] \$994 ;
+  reg [7:0] \$995 ;
+  reg [3:0] \$996 ;
+  reg [7:0] \$997 ;
+  reg [3:0] \$998 ;
+  reg \$999 ;
+  wire adv0;
+  reg adv0_valid = 1'h0;
+  wire adv1;
+  wire adv10;
+  reg adv10_valid = 1'h0;
+  wire adv11;
+  reg adv11_valid = 1'h0;
+  wire adv12;
+  reg adv12_valid = 1'h0;
+  wire adv13;
+  reg adv13_valid = 1'h0;
+  reg adv1_valid = 1'h0;
+  wire adv2;
+  reg adv2_valid = 1'h0;
+  wire adv3;
+  reg adv3_valid = 1'h0;
+  wire adv4;
+  reg adv4_valid = 1'h0;
+  wire adv5;
+  reg adv5_valid = 1'h0;
+  wire adv6;
+  reg adv6_valid = 1'h0;
+  wire adv7;
+  reg adv7_valid = 1'h0;
+  wire adv8;
+  reg adv8_valid = 1'h0;
+  wire adv9;
+  reg adv9_valid = 1'h0;
   wire advance;
   input clk;
   wire clk;
@@ -438,132 +1357,154 @@ module nm_topk_8_16_int8_network(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  reg [3:0] rd__addr = 4'h5;
+  wire [127:0] rd__data;
   input rst;
   wire rst;
   wire sel_c0;
-  wire [12:0] sel_c0_max;
-  wire [12:0] sel_c0_min;
+  wire [11:0] sel_c0_max;
+  wire [11:0] sel_c0_min;
   wire sel_c1;
   wire sel_c10;
-  wire [12:0] sel_c10_max;
-  wire [12:0] sel_c10_min;
+  wire [11:0] sel_c10_max;
+  wire [11:0] sel_c10_min;
   wire sel_c11;
-  wire [12:0] sel_c11_max;
-  wire [12:0] sel_c11_min;
+  wire [11:0] sel_c11_max;
+  wire [11:0] sel_c11_min;
   wire sel_c12;
-  wire [12:0] sel_c12_max;
-  wire [12:0] sel_c12_min;
+  wire [11:0] sel_c12_max;
+  wire [11:0] sel_c12_min;
   wire sel_c13;
-  wire [12:0] sel_c13_max;
-  wire [12:0] sel_c13_min;
+  wire [11:0] sel_c13_max;
+  wire [11:0] sel_c13_min;
   wire sel_c14;
-  wire [12:0] sel_c14_max;
-  wire [12:0] sel_c14_min;
+  wire [11:0] sel_c14_max;
+  wire [11:0] sel_c14_min;
   wire sel_c15;
-  wire [12:0] sel_c15_max;
-  wire [12:0] sel_c15_min;
+  wire [11:0] sel_c15_max;
+  wire [11:0] sel_c15_min;
   wire sel_c16;
-  wire [12:0] sel_c16_max;
-  wire [12:0] sel_c16_min;
+  wire [11:0] sel_c16_max;
+  wire [11:0] sel_c16_min;
   wire sel_c17;
-  wire [12:0] sel_c17_max;
+  wire [11:0] sel_c17_max;
+  wire [11:0] sel_c17_min;
   wire sel_c18;
-  wire [12:0] sel_c18_max;
-  wire [12:0] sel_c18_min;
+  wire [11:0] sel_c18_max;
+  wire [11:0] sel_c18_min;
   wire sel_c19;
-  wire [12:0] sel_c19_max;
-  wire [12:0] sel_c1_max;
-  wire [12:0] sel_c1_min;
+  wire [11:0] sel_c19_max;
+  wire [11:0] sel_c19_min;
+  wire [11:0] sel_c1_max;
+  wire [11:0] sel_c1_min;
   wire sel_c2;
   wire sel_c20;
-  wire [12:0] sel_c20_max;
-  wire [12:0] sel_c20_min;
+  wire [11:0] sel_c20_max;
+  wire [11:0] sel_c20_min;
   wire sel_c21;
-  wire [12:0] sel_c21_max;
-  wire [12:0] sel_c21_min;
+  wire [11:0] sel_c21_max;
+  wire [11:0] sel_c21_min;
   wire sel_c22;
-  wire [12:0] sel_c22_max;
-  wire [12:0] sel_c22_min;
+  wire [11:0] sel_c22_max;
+  wire [11:0] sel_c22_min;
   wire sel_c23;
-  wire [12:0] sel_c23_max;
-  wire [12:0] sel_c23_min;
+  wire [11:0] sel_c23_max;
+  wire [11:0] sel_c23_min;
   wire sel_c24;
-  wire [12:0] sel_c24_max;
-  wire [12:0] sel_c24_min;
+  wire [11:0] sel_c24_max;
+  wire [11:0] sel_c24_min;
   wire sel_c25;
-  wire [12:0] sel_c25_max;
-  wire [12:0] sel_c25_min;
+  wire [11:0] sel_c25_max;
+  wire [11:0] sel_c25_min;
   wire sel_c26;
-  wire [12:0] sel_c26_max;
-  wire [12:0] sel_c26_min;
+  wire [11:0] sel_c26_max;
+  wire [11:0] sel_c26_min;
   wire sel_c27;
-  wire [12:0] sel_c27_max;
-  wire [12:0] sel_c27_min;
+  wire [11:0] sel_c27_max;
+  wire [11:0] sel_c27_min;
   wire sel_c28;
-  wire [12:0] sel_c28_max;
-  wire [12:0] sel_c28_min;
+  wire [11:0] sel_c28_max;
+  wire [11:0] sel_c28_min;
   wire sel_c29;
-  wire [12:0] sel_c29_max;
-  wire [12:0] sel_c29_min;
-  wire [12:0] sel_c2_max;
-  wire [12:0] sel_c2_min;
+  wire [11:0] sel_c29_max;
+  wire [11:0] sel_c29_min;
+  wire [11:0] sel_c2_max;
+  wire [11:0] sel_c2_min;
   wire sel_c3;
   wire sel_c30;
-  wire [12:0] sel_c30_max;
+  wire [11:0] sel_c30_max;
+  wire [11:0] sel_c30_min;
   wire sel_c31;
-  wire [12:0] sel_c31_max;
+  wire [11:0] sel_c31_max;
+  wire [11:0] sel_c31_min;
   wire sel_c32;
-  wire [12:0] sel_c32_max;
-  wire [12:0] sel_c32_min;
+  wire [11:0] sel_c32_max;
+  wire [11:0] sel_c32_min;
   wire sel_c33;
-  wire [12:0] sel_c33_max;
-  wire [12:0] sel_c33_min;
+  wire [11:0] sel_c33_max;
+  wire [11:0] sel_c33_min;
   wire sel_c34;
-  wire [12:0] sel_c34_max;
-  wire [12:0] sel_c34_min;
+  wire [11:0] sel_c34_max;
+  wire [11:0] sel_c34_min;
   wire sel_c35;
-  wire [12:0] sel_c35_max;
-  wire [12:0] sel_c35_min;
+  wire [11:0] sel_c35_max;
+  wire [11:0] sel_c35_min;
   wire sel_c36;
-  wire [12:0] sel_c36_max;
+  wire [11:0] sel_c36_max;
+  wire [11:0] sel_c36_min;
   wire sel_c37;
-  wire [12:0] sel_c37_max;
+  wire [11:0] sel_c37_max;
+  wire [11:0] sel_c37_min;
   wire sel_c38;
-  wire [12:0] sel_c38_max;
-  wire [12:0] sel_c38_min;
+  wire [11:0] sel_c38_max;
   wire sel_c39;
-  wire [12:0] sel_c39_max;
-  wire [12:0] sel_c39_min;
-  wire [12:0] sel_c3_max;
-  wire [12:0] sel_c3_min;
+  wire [11:0] sel_c39_max;
+  wire [11:0] sel_c3_max;
+  wire [11:0] sel_c3_min;
   wire sel_c4;
   wire sel_c40;
-  wire [12:0] sel_c40_max;
-  wire [12:0] sel_c40_min;
+  wire [11:0] sel_c40_max;
   wire sel_c41;
-  wire [12:0] sel_c41_max;
+  wire [11:0] sel_c41_max;
   wire sel_c42;
-  wire [12:0] sel_c42_max;
-  wire [12:0] sel_c42_min;
+  wire [11:0] sel_c42_max;
   wire sel_c43;
-  wire [12:0] sel_c43_max;
-  wire [12:0] sel_c4_max;
-  wire [12:0] sel_c4_min;
+  wire [11:0] sel_c43_max;
+  wire sel_c44;
+  wire [11:0] sel_c44_max;
+  wire sel_c45;
+  wire [11:0] sel_c45_max;
+  wire [11:0] sel_c4_max;
+  wire [11:0] sel_c4_min;
   wire sel_c5;
-  wire [12:0] sel_c5_max;
-  wire [12:0] sel_c5_min;
+  wire [11:0] sel_c5_max;
+  wire [11:0] sel_c5_min;
   wire sel_c6;
-  wire [12:0] sel_c6_max;
-  wire [12:0] sel_c6_min;
+  wire [11:0] sel_c6_max;
+  wire [11:0] sel_c6_min;
   wire sel_c7;
-  wire [12:0] sel_c7_max;
-  wire [12:0] sel_c7_min;
+  wire [11:0] sel_c7_max;
+  wire [11:0] sel_c7_min;
   wire sel_c8;
-  wire [12:0] sel_c8_max;
-  wire [12:0] sel_c8_min;
+  wire [11:0] sel_c8_max;
+  wire [11:0] sel_c8_min;
   wire sel_c9;
-  wire [12:0] sel_c9_max;
-  wire [12:0] sel_c9_min;
+  wire [11:0] sel_c9_max;
+  wire [11:0] sel_c9_min;
+  wire [127:0] sel_dl1_r0_q;
+  (* init = 4'h5 *)
+  wire [3:0] sel_dl1_r0_rp;
+  (* init = 4'h0 *)
+  wire [3:0] sel_dl1_r0_wp;
+  wire [3:0] sel_idx0;
+  wire [3:0] sel_idx1;
+  wire [3:0] sel_idx2;
+  wire [3:0] sel_idx3;
+  wire [3:0] sel_idx4;
+  wire [3:0] sel_idx5;
+  wire [3:0] sel_idx6;
+  wire [3:0] sel_idx7;
+  wire [15:0] sel_keep;
   wire [7:0] sel_key0;
   wire [7:0] sel_key1;
   wire [7:0] sel_key10;
@@ -580,154 +1521,577 @@ module nm_topk_8_16_int8_network(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire [7:0] sel_key7;
   wire [7:0] sel_key8;
   wire [7:0] sel_key9;
-  reg [3:0] sel_l12_s0 = 4'h0;
-  reg [3:0] \sel_l12_s0$188  = 4'h0;
-  reg [7:0] \sel_l12_s0$190  = 8'h00;
-  reg \sel_l12_s0$191  = 1'h0;
-  reg [7:0] \sel_l12_s0$192  = 8'h00;
-  reg \sel_l12_s0$193  = 1'h0;
-  reg [3:0] \sel_l12_s0$196  = 4'h0;
-  reg [3:0] \sel_l12_s0$197  = 4'h0;
-  reg [7:0] \sel_l12_s0$199  = 8'h00;
-  reg \sel_l12_s0$200  = 1'h0;
-  reg [7:0] \sel_l12_s0$201  = 8'h00;
-  reg \sel_l12_s0$202  = 1'h0;
-  reg [3:0] \sel_l12_s0$205  = 4'h0;
-  reg [3:0] \sel_l12_s0$206  = 4'h0;
-  reg [7:0] \sel_l12_s0$208  = 8'h00;
-  reg \sel_l12_s0$209  = 1'h0;
-  reg [7:0] \sel_l12_s0$210  = 8'h00;
-  reg \sel_l12_s0$211  = 1'h0;
-  reg [3:0] \sel_l12_s0$214  = 4'h0;
-  reg [3:0] \sel_l12_s0$215  = 4'h0;
-  reg [7:0] \sel_l12_s0$217  = 8'h00;
-  reg \sel_l12_s0$218  = 1'h0;
-  reg [7:0] \sel_l12_s0$219  = 8'h00;
-  reg \sel_l12_s0$220  = 1'h0;
-  reg [15:0] sel_l19_s0 = 16'h0000;
-  reg [7:0] \sel_l19_s0$268  = 8'h00;
-  reg [3:0] \sel_l19_s0$269  = 4'h0;
-  reg [7:0] \sel_l19_s0$270  = 8'h00;
-  reg [3:0] \sel_l19_s0$271  = 4'h0;
-  reg [7:0] \sel_l19_s0$272  = 8'h00;
-  reg [3:0] \sel_l19_s0$273  = 4'h0;
-  reg [7:0] \sel_l19_s0$274  = 8'h00;
-  reg [3:0] \sel_l19_s0$275  = 4'h0;
-  reg [7:0] \sel_l19_s0$276  = 8'h00;
-  reg [3:0] \sel_l19_s0$277  = 4'h0;
-  reg [7:0] \sel_l19_s0$278  = 8'h00;
-  reg [3:0] \sel_l19_s0$279  = 4'h0;
-  reg [7:0] \sel_l19_s0$280  = 8'h00;
-  reg [3:0] \sel_l19_s0$281  = 4'h0;
-  reg [7:0] \sel_l19_s0$282  = 8'h00;
-  reg [3:0] \sel_l19_s0$283  = 4'h0;
+  reg sel_l10_s0 = 1'h0;
+  reg [1:0] \sel_l10_s0$374  = 2'h0;
+  reg [2:0] \sel_l10_s0$380  = 3'h0;
+  reg \sel_l10_s0$388  = 1'h0;
+  reg [2:0] \sel_l10_s0$389  = 3'h0;
+  reg [3:0] \sel_l10_s0$397  = 4'h0;
+  reg \sel_l10_s0$407  = 1'h0;
+  reg [3:0] \sel_l10_s0$408  = 4'h0;
+  reg [3:0] \sel_l10_s0$418  = 4'h0;
+  reg \sel_l10_s0$428  = 1'h0;
+  reg [3:0] \sel_l10_s0$429  = 4'h0;
+  reg [15:0] \sel_l10_s0$730  = 16'h0000;
+  reg \sel_l10_s0$731  = 1'h0;
+  reg \sel_l10_s0$732  = 1'h0;
+  reg \sel_l10_s0$733  = 1'h0;
+  reg \sel_l10_s0$734  = 1'h0;
+  reg sel_l11_s0 = 1'h0;
+  reg [2:0] \sel_l11_s0$442  = 3'h0;
+  reg [2:0] \sel_l11_s0$450  = 3'h0;
+  reg [2:0] \sel_l11_s0$458  = 3'h0;
+  reg [3:0] \sel_l11_s0$466  = 4'h0;
+  reg \sel_l11_s0$476  = 1'h0;
+  reg [3:0] \sel_l11_s0$477  = 4'h0;
+  reg [3:0] \sel_l11_s0$487  = 4'h0;
+  reg [3:0] \sel_l11_s0$497  = 4'h0;
+  reg [15:0] \sel_l11_s0$735  = 16'h0000;
+  reg \sel_l11_s0$736  = 1'h0;
+  reg [1:0] \sel_l11_s0$737  = 2'h0;
+  reg [1:0] \sel_l11_s0$738  = 2'h0;
+  reg \sel_l11_s0$739  = 1'h0;
+  reg [3:0] \sel_l11_s0$740  = 4'h0;
+  reg [3:0] \sel_l11_s0$741  = 4'h0;
+  reg sel_l12_s0 = 1'h0;
+  reg [3:0] \sel_l12_s0$510  = 4'h0;
+  reg [3:0] \sel_l12_s0$520  = 4'h0;
+  reg [3:0] \sel_l12_s0$530  = 4'h0;
+  reg [3:0] \sel_l12_s0$540  = 4'h0;
+  reg [3:0] \sel_l12_s0$550  = 4'h0;
+  reg [3:0] \sel_l12_s0$560  = 4'h0;
+  reg [3:0] \sel_l12_s0$570  = 4'h0;
+  reg [15:0] \sel_l12_s0$590  = 16'h0000;
+  reg \sel_l12_s0$591  = 1'h0;
+  reg [1:0] \sel_l12_s0$592  = 2'h0;
+  reg [1:0] \sel_l12_s0$593  = 2'h0;
+  reg [2:0] \sel_l12_s0$594  = 3'h0;
+  reg [2:0] \sel_l12_s0$595  = 3'h0;
+  reg [2:0] \sel_l12_s0$596  = 3'h0;
+  reg [2:0] \sel_l12_s0$597  = 3'h0;
+  reg [7:0] sel_l14_s0 = 8'h00;
+  reg [8:0] \sel_l14_s0$609  = 9'h000;
+  reg [7:0] \sel_l14_s0$610  = 8'h00;
+  reg [7:0] \sel_l14_s0$611  = 8'h00;
+  reg [7:0] \sel_l14_s0$613  = 8'h00;
+  reg [7:0] \sel_l14_s0$614  = 8'h00;
+  reg [7:0] \sel_l14_s0$615  = 8'h00;
+  reg [7:0] \sel_l14_s0$617  = 8'h00;
+  reg [7:0] \sel_l14_s0$618  = 8'h00;
+  reg [7:0] \sel_l14_s0$619  = 8'h00;
+  reg [8:0] \sel_l14_s0$622  = 9'h000;
+  reg [7:0] \sel_l14_s0$625  = 8'h00;
+  reg [8:0] \sel_l14_s0$628  = 9'h000;
+  reg [7:0] \sel_l14_s0$631  = 8'h00;
+  reg [8:0] \sel_l14_s0$634  = 9'h000;
+  reg [7:0] \sel_l14_s0$637  = 8'h00;
+  reg [8:0] \sel_l14_s0$640  = 9'h000;
+  reg [7:0] \sel_l14_s0$643  = 8'h00;
+  reg [8:0] \sel_l14_s0$646  = 9'h000;
+  reg [7:0] \sel_l14_s0$649  = 8'h00;
+  reg [8:0] \sel_l14_s0$652  = 9'h000;
+  reg [7:0] \sel_l14_s0$655  = 8'h00;
+  reg [8:0] \sel_l14_s0$658  = 9'h000;
+  reg [7:0] \sel_l14_s0$661  = 8'h00;
+  reg [15:0] \sel_l14_s0$742  = 16'h0000;
+  reg [15:0] sel_l16_s0 = 16'h0000;
+  reg [7:0] \sel_l16_s0$674  = 8'h00;
+  reg [3:0] \sel_l16_s0$675  = 4'h0;
+  reg [7:0] \sel_l16_s0$676  = 8'h00;
+  reg [3:0] \sel_l16_s0$677  = 4'h0;
+  reg [7:0] \sel_l16_s0$678  = 8'h00;
+  reg [3:0] \sel_l16_s0$679  = 4'h0;
+  reg [7:0] \sel_l16_s0$680  = 8'h00;
+  reg [3:0] \sel_l16_s0$681  = 4'h0;
+  reg [7:0] \sel_l16_s0$682  = 8'h00;
+  reg [3:0] \sel_l16_s0$683  = 4'h0;
+  reg [7:0] \sel_l16_s0$684  = 8'h00;
+  reg [3:0] \sel_l16_s0$685  = 4'h0;
+  reg [7:0] \sel_l16_s0$686  = 8'h00;
+  reg [3:0] \sel_l16_s0$687  = 4'h0;
+  reg [7:0] \sel_l16_s0$688  = 8'h00;
+  reg [3:0] \sel_l16_s0$689  = 4'h0;
+  reg [7:0] sel_l1_s0 = 8'h00;
+  reg [7:0] \sel_l1_s0$30  = 8'h00;
+  reg [7:0] \sel_l1_s0$34  = 8'h00;
+  reg [7:0] \sel_l1_s0$35  = 8'h00;
+  reg [7:0] \sel_l1_s0$39  = 8'h00;
+  reg [7:0] \sel_l1_s0$40  = 8'h00;
+  reg [7:0] \sel_l1_s0$44  = 8'h00;
+  reg [7:0] \sel_l1_s0$45  = 8'h00;
+  reg [7:0] \sel_l1_s0$49  = 8'h00;
+  reg [7:0] \sel_l1_s0$50  = 8'h00;
+  reg [7:0] \sel_l1_s0$54  = 8'h00;
+  reg [7:0] \sel_l1_s0$55  = 8'h00;
+  reg [7:0] \sel_l1_s0$59  = 8'h00;
+  reg [7:0] \sel_l1_s0$60  = 8'h00;
+  reg [7:0] \sel_l1_s0$64  = 8'h00;
+  reg [7:0] \sel_l1_s0$65  = 8'h00;
+  reg [3:0] sel_l2_s0 = 4'h0;
+  reg [7:0] \sel_l2_s0$100  = 8'h00;
+  reg [3:0] \sel_l2_s0$101  = 4'h0;
+  reg [7:0] \sel_l2_s0$102  = 8'h00;
+  reg [3:0] \sel_l2_s0$106  = 4'h0;
+  reg [7:0] \sel_l2_s0$107  = 8'h00;
+  reg [3:0] \sel_l2_s0$108  = 4'h0;
+  reg [7:0] \sel_l2_s0$109  = 8'h00;
+  reg [3:0] \sel_l2_s0$113  = 4'h0;
+  reg [7:0] \sel_l2_s0$114  = 8'h00;
+  reg [3:0] \sel_l2_s0$115  = 4'h0;
+  reg [7:0] \sel_l2_s0$116  = 8'h00;
+  reg [3:0] \sel_l2_s0$120  = 4'h0;
+  reg [7:0] \sel_l2_s0$121  = 8'h00;
+  reg [3:0] \sel_l2_s0$122  = 4'h0;
+  reg [7:0] \sel_l2_s0$123  = 8'h00;
+  reg [7:0] \sel_l2_s0$72  = 8'h00;
+  reg [3:0] \sel_l2_s0$73  = 4'h0;
+  reg [7:0] \sel_l2_s0$74  = 8'h00;
+  reg [3:0] \sel_l2_s0$78  = 4'h0;
+  reg [7:0] \sel_l2_s0$79  = 8'h00;
+  reg [3:0] \sel_l2_s0$80  = 4'h0;
+  reg [7:0] \sel_l2_s0$81  = 8'h00;
+  reg [3:0] \sel_l2_s0$85  = 4'h0;
+  reg [7:0] \sel_l2_s0$86  = 8'h00;
+  reg [3:0] \sel_l2_s0$87  = 4'h0;
+  reg [7:0] \sel_l2_s0$88  = 8'h00;
+  reg [3:0] \sel_l2_s0$92  = 4'h0;
+  reg [7:0] \sel_l2_s0$93  = 8'h00;
+  reg [3:0] \sel_l2_s0$94  = 4'h0;
+  reg [7:0] \sel_l2_s0$95  = 8'h00;
+  reg [3:0] \sel_l2_s0$99  = 4'h0;
+  reg [3:0] sel_l3_s0 = 4'h0;
+  reg [7:0] \sel_l3_s0$130  = 8'h00;
+  reg [3:0] \sel_l3_s0$131  = 4'h0;
+  reg [7:0] \sel_l3_s0$132  = 8'h00;
+  reg [3:0] \sel_l3_s0$136  = 4'h0;
+  reg [7:0] \sel_l3_s0$137  = 8'h00;
+  reg [3:0] \sel_l3_s0$138  = 4'h0;
+  reg [7:0] \sel_l3_s0$139  = 8'h00;
+  reg [3:0] \sel_l3_s0$143  = 4'h0;
+  reg [7:0] \sel_l3_s0$144  = 8'h00;
+  reg [3:0] \sel_l3_s0$145  = 4'h0;
+  reg [7:0] \sel_l3_s0$146  = 8'h00;
+  reg [3:0] \sel_l3_s0$150  = 4'h0;
+  reg [7:0] \sel_l3_s0$151  = 8'h00;
+  reg [3:0] \sel_l3_s0$152  = 4'h0;
+  reg [7:0] \sel_l3_s0$153  = 8'h00;
+  reg [3:0] \sel_l3_s0$157  = 4'h0;
+  reg [7:0] \sel_l3_s0$158  = 8'h00;
+  reg [3:0] \sel_l3_s0$159  = 4'h0;
+  reg [7:0] \sel_l3_s0$160  = 8'h00;
+  reg [3:0] \sel_l3_s0$164  = 4'h0;
+  reg [7:0] \sel_l3_s0$165  = 8'h00;
+  reg [3:0] \sel_l3_s0$166  = 4'h0;
+  reg [7:0] \sel_l3_s0$167  = 8'h00;
+  reg [3:0] \sel_l3_s0$171  = 4'h0;
+  reg [7:0] \sel_l3_s0$172  = 8'h00;
+  reg [3:0] \sel_l3_s0$173  = 4'h0;
+  reg [7:0] \sel_l3_s0$174  = 8'h00;
+  reg [3:0] \sel_l3_s0$178  = 4'h0;
+  reg [7:0] \sel_l3_s0$179  = 8'h00;
+  reg [3:0] \sel_l3_s0$180  = 4'h0;
+  reg [7:0] \sel_l3_s0$181  = 8'h00;
+  reg [3:0] sel_l4_s0 = 4'h0;
+  reg [7:0] \sel_l4_s0$188  = 8'h00;
+  reg [3:0] \sel_l4_s0$189  = 4'h0;
+  reg [7:0] \sel_l4_s0$190  = 8'h00;
+  reg [3:0] \sel_l4_s0$194  = 4'h0;
+  reg [7:0] \sel_l4_s0$195  = 8'h00;
+  reg [3:0] \sel_l4_s0$196  = 4'h0;
+  reg [7:0] \sel_l4_s0$197  = 8'h00;
+  reg [3:0] \sel_l4_s0$201  = 4'h0;
+  reg [7:0] \sel_l4_s0$202  = 8'h00;
+  reg [3:0] \sel_l4_s0$203  = 4'h0;
+  reg [7:0] \sel_l4_s0$204  = 8'h00;
+  reg [3:0] \sel_l4_s0$208  = 4'h0;
+  reg [7:0] \sel_l4_s0$209  = 8'h00;
+  reg [3:0] \sel_l4_s0$210  = 4'h0;
+  reg [7:0] \sel_l4_s0$211  = 8'h00;
+  reg [3:0] \sel_l4_s0$215  = 4'h0;
+  reg [7:0] \sel_l4_s0$216  = 8'h00;
+  reg [3:0] \sel_l4_s0$217  = 4'h0;
+  reg [7:0] \sel_l4_s0$218  = 8'h00;
+  reg [3:0] \sel_l4_s0$221  = 4'h0;
+  reg [7:0] \sel_l4_s0$222  = 8'h00;
+  reg [3:0] \sel_l4_s0$223  = 4'h0;
+  reg [7:0] \sel_l4_s0$224  = 8'h00;
+  reg [7:0] \sel_l4_s0$702  = 8'h00;
+  reg [3:0] \sel_l4_s0$703  = 4'h0;
+  reg [7:0] \sel_l4_s0$704  = 8'h00;
+  reg [3:0] \sel_l4_s0$705  = 4'h0;
+  reg [7:0] \sel_l4_s0$706  = 8'h00;
+  reg [3:0] \sel_l4_s0$707  = 4'h0;
+  reg [7:0] \sel_l4_s0$708  = 8'h00;
+  reg [3:0] \sel_l4_s0$709  = 4'h0;
+  reg [3:0] sel_l5_s0 = 4'h0;
+  reg [7:0] \sel_l5_s0$230  = 8'h00;
+  reg [3:0] \sel_l5_s0$231  = 4'h0;
+  reg [7:0] \sel_l5_s0$232  = 8'h00;
+  reg [3:0] \sel_l5_s0$236  = 4'h0;
+  reg [7:0] \sel_l5_s0$237  = 8'h00;
+  reg [3:0] \sel_l5_s0$238  = 4'h0;
+  reg [7:0] \sel_l5_s0$239  = 8'h00;
+  reg [3:0] \sel_l5_s0$243  = 4'h0;
+  reg [7:0] \sel_l5_s0$244  = 8'h00;
+  reg [3:0] \sel_l5_s0$245  = 4'h0;
+  reg [7:0] \sel_l5_s0$246  = 8'h00;
+  reg [3:0] \sel_l5_s0$250  = 4'h0;
+  reg [7:0] \sel_l5_s0$251  = 8'h00;
+  reg [3:0] \sel_l5_s0$252  = 4'h0;
+  reg [7:0] \sel_l5_s0$253  = 8'h00;
+  reg [7:0] \sel_l5_s0$710  = 8'h00;
+  reg [3:0] \sel_l5_s0$711  = 4'h0;
+  reg [7:0] \sel_l5_s0$712  = 8'h00;
+  reg [3:0] \sel_l5_s0$713  = 4'h0;
+  reg [7:0] \sel_l5_s0$714  = 8'h00;
+  reg [3:0] \sel_l5_s0$715  = 4'h0;
+  reg [7:0] \sel_l5_s0$716  = 8'h00;
+  reg [3:0] \sel_l5_s0$717  = 4'h0;
+  reg [7:0] \sel_l5_s0$718  = 8'h00;
+  reg [3:0] \sel_l5_s0$719  = 4'h0;
+  reg [7:0] \sel_l5_s0$720  = 8'h00;
+  reg [3:0] \sel_l5_s0$721  = 4'h0;
   reg [3:0] sel_l6_s0 = 4'h0;
-  reg [7:0] \sel_l6_s0$101  = 8'h00;
-  reg [3:0] \sel_l6_s0$102  = 4'h0;
-  reg [7:0] \sel_l6_s0$103  = 8'h00;
-  reg \sel_l6_s0$105  = 1'h0;
-  reg \sel_l6_s0$106  = 1'h0;
-  reg [3:0] \sel_l6_s0$109  = 4'h0;
-  reg [7:0] \sel_l6_s0$110  = 8'h00;
-  reg [3:0] \sel_l6_s0$111  = 4'h0;
-  reg [7:0] \sel_l6_s0$112  = 8'h00;
-  reg \sel_l6_s0$114  = 1'h0;
-  reg \sel_l6_s0$115  = 1'h0;
-  reg [3:0] \sel_l6_s0$118  = 4'h0;
-  reg [7:0] \sel_l6_s0$119  = 8'h00;
-  reg [3:0] \sel_l6_s0$120  = 4'h0;
-  reg [7:0] \sel_l6_s0$121  = 8'h00;
-  reg \sel_l6_s0$123  = 1'h0;
-  reg \sel_l6_s0$124  = 1'h0;
-  reg [3:0] \sel_l6_s0$127  = 4'h0;
-  reg [7:0] \sel_l6_s0$128  = 8'h00;
-  reg [3:0] \sel_l6_s0$129  = 4'h0;
-  reg [7:0] \sel_l6_s0$130  = 8'h00;
-  reg \sel_l6_s0$132  = 1'h0;
-  reg \sel_l6_s0$133  = 1'h0;
-  reg [3:0] \sel_l6_s0$136  = 4'h0;
-  reg [7:0] \sel_l6_s0$137  = 8'h00;
-  reg [3:0] \sel_l6_s0$138  = 4'h0;
-  reg [7:0] \sel_l6_s0$139  = 8'h00;
-  reg \sel_l6_s0$141  = 1'h0;
-  reg \sel_l6_s0$142  = 1'h0;
-  reg [3:0] \sel_l6_s0$145  = 4'h0;
-  reg [7:0] \sel_l6_s0$146  = 8'h00;
-  reg \sel_l6_s0$148  = 1'h0;
-  reg [3:0] \sel_l6_s0$161  = 4'h0;
-  reg [7:0] \sel_l6_s0$162  = 8'h00;
-  reg \sel_l6_s0$164  = 1'h0;
-  reg [7:0] \sel_l6_s0$286  = 8'h00;
-  reg \sel_l6_s0$287  = 1'h0;
-  reg [3:0] \sel_l6_s0$288  = 4'h0;
-  reg [7:0] \sel_l6_s0$289  = 8'h00;
-  reg \sel_l6_s0$290  = 1'h0;
-  reg [3:0] \sel_l6_s0$291  = 4'h0;
-  wire sel_s0;
-  wire [12:0] sel_s0_hi;
-  wire [12:0] sel_s0_lo;
-  wire sel_s1;
-  wire sel_s10;
-  wire [12:0] sel_s10_hi;
-  wire [12:0] sel_s10_lo;
-  wire sel_s11;
-  wire [12:0] sel_s11_hi;
-  wire [12:0] sel_s11_lo;
-  wire sel_s12;
-  wire [12:0] sel_s12_hi;
-  wire [12:0] sel_s12_lo;
-  wire sel_s13;
-  wire [12:0] sel_s13_hi;
-  wire [12:0] sel_s13_lo;
-  wire sel_s14;
-  wire [12:0] sel_s14_hi;
-  wire [12:0] sel_s14_lo;
-  wire sel_s15;
-  wire [12:0] sel_s15_hi;
-  wire [12:0] sel_s15_lo;
-  wire sel_s16;
-  wire [12:0] sel_s16_hi;
-  wire [12:0] sel_s16_lo;
-  wire sel_s17;
-  wire [12:0] sel_s17_hi;
-  wire [12:0] sel_s17_lo;
-  wire sel_s18;
-  wire [12:0] sel_s18_hi;
-  wire [12:0] sel_s18_lo;
-  wire [12:0] sel_s1_hi;
-  wire [12:0] sel_s1_lo;
-  wire sel_s2;
-  wire [12:0] sel_s2_hi;
-  wire [12:0] sel_s2_lo;
-  wire sel_s3;
-  wire [12:0] sel_s3_hi;
-  wire [12:0] sel_s3_lo;
-  wire sel_s4;
-  wire [12:0] sel_s4_hi;
-  wire [12:0] sel_s4_lo;
-  wire sel_s5;
-  wire [12:0] sel_s5_hi;
-  wire [12:0] sel_s5_lo;
-  wire sel_s6;
-  wire [12:0] sel_s6_hi;
-  wire [12:0] sel_s6_lo;
-  wire sel_s7;
-  wire [12:0] sel_s7_hi;
-  wire [12:0] sel_s7_lo;
-  wire sel_s8;
-  wire [12:0] sel_s8_hi;
-  wire [12:0] sel_s8_lo;
-  wire sel_s9;
-  wire [12:0] sel_s9_hi;
-  wire [12:0] sel_s9_lo;
+  reg [7:0] \sel_l6_s0$260  = 8'h00;
+  reg [3:0] \sel_l6_s0$261  = 4'h0;
+  reg [7:0] \sel_l6_s0$262  = 8'h00;
+  reg [3:0] \sel_l6_s0$266  = 4'h0;
+  reg [7:0] \sel_l6_s0$267  = 8'h00;
+  reg [3:0] \sel_l6_s0$268  = 4'h0;
+  reg [7:0] \sel_l6_s0$269  = 8'h00;
+  reg [3:0] \sel_l6_s0$273  = 4'h0;
+  reg [7:0] \sel_l6_s0$274  = 8'h00;
+  reg [3:0] \sel_l6_s0$275  = 4'h0;
+  reg [7:0] \sel_l6_s0$276  = 8'h00;
+  reg [3:0] \sel_l6_s0$280  = 4'h0;
+  reg [7:0] \sel_l6_s0$281  = 8'h00;
+  reg [3:0] \sel_l6_s0$282  = 4'h0;
+  reg [7:0] \sel_l6_s0$283  = 8'h00;
+  reg [3:0] \sel_l6_s0$287  = 4'h0;
+  reg [7:0] \sel_l6_s0$288  = 8'h00;
+  reg [3:0] \sel_l6_s0$289  = 4'h0;
+  reg [7:0] \sel_l6_s0$290  = 8'h00;
+  reg [3:0] \sel_l6_s0$294  = 4'h0;
+  reg [7:0] \sel_l6_s0$295  = 8'h00;
+  reg [3:0] \sel_l6_s0$296  = 4'h0;
+  reg [7:0] \sel_l6_s0$297  = 8'h00;
+  reg [7:0] \sel_l6_s0$722  = 8'h00;
+  reg [3:0] \sel_l6_s0$723  = 4'h0;
+  reg [7:0] \sel_l6_s0$724  = 8'h00;
+  reg [3:0] \sel_l6_s0$725  = 4'h0;
+  reg [3:0] sel_l7_s0 = 4'h0;
+  reg [7:0] \sel_l7_s0$304  = 8'h00;
+  reg [3:0] \sel_l7_s0$305  = 4'h0;
+  reg [7:0] \sel_l7_s0$306  = 8'h00;
+  reg [3:0] \sel_l7_s0$309  = 4'h0;
+  reg [7:0] \sel_l7_s0$310  = 8'h00;
+  reg [3:0] \sel_l7_s0$311  = 4'h0;
+  reg [7:0] \sel_l7_s0$312  = 8'h00;
+  reg [3:0] \sel_l7_s0$315  = 4'h0;
+  reg [7:0] \sel_l7_s0$316  = 8'h00;
+  reg [3:0] \sel_l7_s0$317  = 4'h0;
+  reg [7:0] \sel_l7_s0$318  = 8'h00;
+  reg [3:0] \sel_l7_s0$321  = 4'h0;
+  reg [7:0] \sel_l7_s0$322  = 8'h00;
+  reg [3:0] \sel_l7_s0$323  = 4'h0;
+  reg [7:0] \sel_l7_s0$324  = 8'h00;
+  reg [3:0] \sel_l7_s0$327  = 4'h0;
+  reg [7:0] \sel_l7_s0$328  = 8'h00;
+  reg [3:0] \sel_l7_s0$329  = 4'h0;
+  reg [7:0] \sel_l7_s0$330  = 8'h00;
+  reg [3:0] \sel_l7_s0$333  = 4'h0;
+  reg [7:0] \sel_l7_s0$334  = 8'h00;
+  reg [3:0] \sel_l7_s0$335  = 4'h0;
+  reg [7:0] \sel_l7_s0$336  = 8'h00;
+  reg [7:0] \sel_l7_s0$726  = 8'h00;
+  reg [3:0] \sel_l7_s0$727  = 4'h0;
+  reg [7:0] \sel_l7_s0$728  = 8'h00;
+  reg [3:0] \sel_l7_s0$729  = 4'h0;
+  reg [3:0] sel_l8_s0 = 4'h0;
+  reg [3:0] \sel_l8_s0$342  = 4'h0;
+  reg [3:0] \sel_l8_s0$343  = 4'h0;
+  reg [3:0] \sel_l8_s0$344  = 4'h0;
+  reg [3:0] \sel_l8_s0$345  = 4'h0;
+  reg [3:0] \sel_l8_s0$346  = 4'h0;
+  reg [3:0] \sel_l8_s0$347  = 4'h0;
+  reg [3:0] \sel_l8_s0$348  = 4'h0;
+  wire [7:0] sel_or0_0;
+  wire [7:0] sel_or0_3;
+  wire [7:0] sel_or0_6;
+  wire [7:0] sel_or1_0;
+  wire [7:0] sel_or1_3;
+  wire [7:0] sel_or1_6;
+  wire [7:0] sel_or2_0;
+  wire [7:0] sel_or2_3;
+  wire [7:0] sel_or2_6;
+  wire [7:0] sel_or3_0;
+  wire [7:0] sel_or3_3;
+  wire [7:0] sel_or3_6;
+  wire [7:0] sel_or4_0;
+  wire [7:0] sel_or4_3;
+  wire [7:0] sel_or4_6;
+  wire [7:0] sel_or5_0;
+  wire [7:0] sel_or5_3;
+  wire [7:0] sel_or5_6;
+  wire [7:0] sel_or6_0;
+  wire [7:0] sel_or6_3;
+  wire [7:0] sel_or6_6;
+  wire [7:0] sel_or7_0;
+  wire [7:0] sel_or7_3;
+  wire [7:0] sel_or7_6;
+  wire sel_p0_11_0_c;
+  wire sel_p0_11_0_s;
+  wire sel_p0_13_0_c;
+  wire sel_p0_13_0_s;
+  wire sel_p0_1_0_c;
+  wire sel_p0_1_0_s;
+  wire sel_p0_3_0_c;
+  wire sel_p0_3_0_s;
+  wire sel_p0_5_0_c;
+  wire sel_p0_5_0_s;
+  wire sel_p0_7_0_c;
+  wire sel_p0_7_0_s;
+  wire sel_p0_9_0_c;
+  wire sel_p0_9_0_s;
+  wire sel_p1_10_0_c;
+  wire sel_p1_10_0_s;
+  wire sel_p1_10_1_c;
+  wire sel_p1_10_1_s;
+  wire sel_p1_10_2_c;
+  wire sel_p1_10_2_s;
+  wire sel_p1_10_3_c;
+  wire sel_p1_10_3_s;
+  wire sel_p1_11_0_c;
+  wire sel_p1_11_0_s;
+  wire sel_p1_11_1_c;
+  wire sel_p1_11_1_s;
+  wire sel_p1_11_2_c;
+  wire sel_p1_11_2_s;
+  wire sel_p1_11_3_c;
+  wire sel_p1_11_3_s;
+  wire sel_p1_14_0_c;
+  wire sel_p1_14_0_s;
+  wire sel_p1_14_1_c;
+  wire sel_p1_14_1_s;
+  wire sel_p1_14_2_c;
+  wire sel_p1_14_2_s;
+  wire sel_p1_14_3_c;
+  wire sel_p1_14_3_s;
+  wire sel_p1_2_0_c;
+  wire sel_p1_2_0_s;
+  wire sel_p1_2_1_c;
+  wire sel_p1_2_1_s;
+  wire sel_p1_3_0_c;
+  wire sel_p1_3_0_s;
+  wire sel_p1_3_1_c;
+  wire sel_p1_3_1_s;
+  wire sel_p1_3_2_c;
+  wire sel_p1_3_2_s;
+  wire sel_p1_6_0_c;
+  wire sel_p1_6_0_s;
+  wire sel_p1_6_1_c;
+  wire sel_p1_6_1_s;
+  wire sel_p1_6_2_c;
+  wire sel_p1_6_2_s;
+  wire sel_p1_7_0_c;
+  wire sel_p1_7_0_s;
+  wire sel_p1_7_1_c;
+  wire sel_p1_7_1_s;
+  wire sel_p1_7_2_c;
+  wire sel_p1_7_2_s;
+  wire sel_p1_7_3_c;
+  wire sel_p1_7_3_s;
+  wire sel_p2_12_0_c;
+  wire sel_p2_12_0_s;
+  wire sel_p2_12_1_c;
+  wire sel_p2_12_1_s;
+  wire sel_p2_12_2_c;
+  wire sel_p2_12_2_s;
+  wire sel_p2_12_3_c;
+  wire sel_p2_12_3_s;
+  wire sel_p2_13_0_c;
+  wire sel_p2_13_0_s;
+  wire sel_p2_13_1_c;
+  wire sel_p2_13_1_s;
+  wire sel_p2_13_2_c;
+  wire sel_p2_13_2_s;
+  wire sel_p2_13_3_c;
+  wire sel_p2_13_3_s;
+  wire sel_p2_14_0_c;
+  wire sel_p2_14_0_s;
+  wire sel_p2_14_1_c;
+  wire sel_p2_14_1_s;
+  wire sel_p2_14_2_c;
+  wire sel_p2_14_2_s;
+  wire sel_p2_14_3_c;
+  wire sel_p2_14_3_s;
+  wire sel_p2_4_0_c;
+  wire sel_p2_4_0_s;
+  wire sel_p2_4_1_c;
+  wire sel_p2_4_1_s;
+  wire sel_p2_4_2_c;
+  wire sel_p2_4_2_s;
+  wire sel_p2_5_0_c;
+  wire sel_p2_5_0_s;
+  wire sel_p2_5_1_c;
+  wire sel_p2_5_1_s;
+  wire sel_p2_5_2_c;
+  wire sel_p2_5_2_s;
+  wire sel_p2_6_0_c;
+  wire sel_p2_6_0_s;
+  wire sel_p2_6_1_c;
+  wire sel_p2_6_1_s;
+  wire sel_p2_6_2_c;
+  wire sel_p2_6_2_s;
+  wire sel_p2_7_0_c;
+  wire sel_p2_7_0_s;
+  wire sel_p2_7_1_c;
+  wire sel_p2_7_1_s;
+  wire sel_p2_7_2_c;
+  wire sel_p2_7_2_s;
+  wire sel_p2_7_3_c;
+  wire sel_p2_7_3_s;
+  wire sel_p3_10_0_c;
+  wire sel_p3_10_0_s;
+  wire sel_p3_10_1_c;
+  wire sel_p3_10_1_s;
+  wire sel_p3_10_2_c;
+  wire sel_p3_10_2_s;
+  wire sel_p3_10_3_c;
+  wire sel_p3_10_3_s;
+  wire sel_p3_11_0_c;
+  wire sel_p3_11_0_s;
+  wire sel_p3_11_1_c;
+  wire sel_p3_11_1_s;
+  wire sel_p3_11_2_c;
+  wire sel_p3_11_2_s;
+  wire sel_p3_11_3_c;
+  wire sel_p3_11_3_s;
+  wire sel_p3_12_0_c;
+  wire sel_p3_12_0_s;
+  wire sel_p3_12_1_c;
+  wire sel_p3_12_1_s;
+  wire sel_p3_12_2_c;
+  wire sel_p3_12_2_s;
+  wire sel_p3_12_3_c;
+  wire sel_p3_12_3_s;
+  wire sel_p3_13_0_c;
+  wire sel_p3_13_0_s;
+  wire sel_p3_13_1_c;
+  wire sel_p3_13_1_s;
+  wire sel_p3_13_2_c;
+  wire sel_p3_13_2_s;
+  wire sel_p3_13_3_c;
+  wire sel_p3_13_3_s;
+  wire sel_p3_14_0_c;
+  wire sel_p3_14_0_s;
+  wire sel_p3_14_1_c;
+  wire sel_p3_14_1_s;
+  wire sel_p3_14_2_c;
+  wire sel_p3_14_2_s;
+  wire sel_p3_14_3_c;
+  wire sel_p3_14_3_s;
+  wire sel_p3_8_0_c;
+  wire sel_p3_8_0_s;
+  wire sel_p3_8_1_c;
+  wire sel_p3_8_1_s;
+  wire sel_p3_8_2_c;
+  wire sel_p3_8_2_s;
+  wire sel_p3_8_3_c;
+  wire sel_p3_8_3_s;
+  wire sel_p3_9_0_c;
+  wire sel_p3_9_0_s;
+  wire sel_p3_9_1_c;
+  wire sel_p3_9_1_s;
+  wire sel_p3_9_2_c;
+  wire sel_p3_9_2_s;
+  wire sel_p3_9_3_c;
+  wire sel_p3_9_3_s;
+  wire [1:0] sel_pre0_1;
+  wire [3:0] sel_pre0_11;
+  wire [3:0] sel_pre0_13;
+  wire [2:0] sel_pre0_3;
+  wire [2:0] sel_pre0_5;
+  wire [3:0] sel_pre0_7;
+  wire [3:0] sel_pre0_9;
+  wire [3:0] sel_pre1_10;
+  wire [3:0] sel_pre1_11;
+  wire [3:0] sel_pre1_14;
+  wire [1:0] sel_pre1_2;
+  wire [2:0] sel_pre1_3;
+  wire [2:0] sel_pre1_6;
+  wire [3:0] sel_pre1_7;
+  wire [3:0] sel_pre2_12;
+  wire [3:0] sel_pre2_13;
+  wire [3:0] sel_pre2_14;
+  wire [2:0] sel_pre2_4;
+  wire [2:0] sel_pre2_5;
+  wire [2:0] sel_pre2_6;
+  wire [3:0] sel_pre2_7;
+  wire [3:0] sel_pre3_10;
+  wire [3:0] sel_pre3_11;
+  wire [3:0] sel_pre3_12;
+  wire [3:0] sel_pre3_13;
+  wire [3:0] sel_pre3_14;
+  wire [3:0] sel_pre3_8;
+  wire [3:0] sel_pre3_9;
+  wire [8:0] sel_sel0;
+  wire [8:0] sel_sel1;
+  wire [8:0] sel_sel2;
+  wire [8:0] sel_sel3;
+  wire [8:0] sel_sel4;
+  wire [8:0] sel_sel5;
+  wire [8:0] sel_sel6;
+  wire [8:0] sel_sel7;
+  wire [7:0] sel_val0;
+  wire [7:0] sel_val1;
+  wire [7:0] sel_val2;
+  wire [7:0] sel_val3;
+  wire [7:0] sel_val4;
+  wire [7:0] sel_val5;
+  wire [7:0] sel_val6;
+  wire [7:0] sel_val7;
   reg valid_s0 = 1'h0;
   reg valid_s1 = 1'h0;
+  reg valid_s10 = 1'h0;
+  reg valid_s11 = 1'h0;
   (* init = 1'h0 *)
-  wire valid_s2;
-  always @(posedge clk)
-    \sel_l19_s0$281  <= \$366 ;
-  always @(posedge clk)
-    \sel_l19_s0$283  <= \$367 ;
+  wire valid_s12;
+  reg valid_s2 = 1'h0;
+  reg valid_s3 = 1'h0;
+  reg valid_s4 = 1'h0;
+  reg valid_s5 = 1'h0;
+  reg valid_s6 = 1'h0;
+  reg valid_s7 = 1'h0;
+  reg valid_s8 = 1'h0;
+  reg valid_s9 = 1'h0;
+  reg [3:0] wr__addr = 4'h0;
+  wire [127:0] wr__data;
+  wire wr__en;
+  reg [127:0] sel_dl1_r0 [15:0];
+  initial begin
+    sel_dl1_r0[0] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[1] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[2] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[3] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[4] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[5] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[6] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[7] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[8] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[9] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[10] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[11] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[12] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[13] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[14] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[15] = 128'h00000000000000000000000000000000;
+  end
+  always @(posedge clk) begin
+    if (adv11)
+      sel_dl1_r0[wr__addr] <= i__payload;
+  end
+  assign sel_dl1_r0_q = sel_dl1_r0[rd__addr];
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = $signed(i__payload[7:0]) >= $signed(1'h0);
@@ -778,1184 +2142,4215 @@ module nm_topk_8_16_int8_network(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \$47  = $signed(i__payload[127:120]) >= $signed(1'h0);
   assign \$48  = - $signed(i__payload[127:120]);
   assign \$49  = \$47  ? { i__payload[127], i__payload[127:120] } : \$48 ;
-  assign sel_c0 = { \$4 [7:0], \$50  } > { \$7 [7:0], \$51  };
-  assign sel_c0_max = sel_c0 ? { 4'h0, i__payload[7], \$4 [7:0] } : { 4'h1, i__payload[15], \$7 [7:0] };
-  assign sel_c0_min = sel_c0 ? { 4'h1, i__payload[15], \$7 [7:0] } : { 4'h0, i__payload[7], \$4 [7:0] };
-  assign sel_c1 = { \$10 [7:0], \$52  } > { \$13 [7:0], \$53  };
-  assign sel_c1_max = sel_c1 ? { 4'h2, i__payload[23], \$10 [7:0] } : { 4'h3, i__payload[31], \$13 [7:0] };
-  assign sel_c1_min = sel_c1 ? { 4'h3, i__payload[31], \$13 [7:0] } : { 4'h2, i__payload[23], \$10 [7:0] };
-  assign sel_c2 = { \$16 [7:0], \$54  } > { \$19 [7:0], \$55  };
-  assign sel_c2_max = sel_c2 ? { 4'h4, i__payload[39], \$16 [7:0] } : { 4'h5, i__payload[47], \$19 [7:0] };
-  assign sel_c2_min = sel_c2 ? { 4'h5, i__payload[47], \$19 [7:0] } : { 4'h4, i__payload[39], \$16 [7:0] };
-  assign sel_c3 = { \$22 [7:0], \$56  } > { \$25 [7:0], \$57  };
-  assign sel_c3_max = sel_c3 ? { 4'h6, i__payload[55], \$22 [7:0] } : { 4'h7, i__payload[63], \$25 [7:0] };
-  assign sel_c3_min = sel_c3 ? { 4'h7, i__payload[63], \$25 [7:0] } : { 4'h6, i__payload[55], \$22 [7:0] };
-  assign sel_c4 = { \$28 [7:0], \$58  } > { \$31 [7:0], \$59  };
-  assign sel_c4_max = sel_c4 ? { 4'h8, i__payload[71], \$28 [7:0] } : { 4'h9, i__payload[79], \$31 [7:0] };
-  assign sel_c4_min = sel_c4 ? { 4'h9, i__payload[79], \$31 [7:0] } : { 4'h8, i__payload[71], \$28 [7:0] };
-  assign sel_c5 = { \$34 [7:0], \$60  } > { \$37 [7:0], \$61  };
-  assign sel_c5_max = sel_c5 ? { 4'ha, i__payload[87], \$34 [7:0] } : { 4'hb, i__payload[95], \$37 [7:0] };
-  assign sel_c5_min = sel_c5 ? { 4'hb, i__payload[95], \$37 [7:0] } : { 4'ha, i__payload[87], \$34 [7:0] };
-  assign sel_c6 = { \$40 [7:0], \$62  } > { \$43 [7:0], \$63  };
-  assign sel_c6_max = sel_c6 ? { 4'hc, i__payload[103], \$40 [7:0] } : { 4'hd, i__payload[111], \$43 [7:0] };
-  assign sel_c6_min = sel_c6 ? { 4'hd, i__payload[111], \$43 [7:0] } : { 4'hc, i__payload[103], \$40 [7:0] };
-  assign \$64  = ~ sel_c0_min[12:9];
-  assign \$65  = ~ sel_c3_min[12:9];
-  assign sel_c7 = { sel_c0_min[7:0], \$64  } > { sel_c3_min[7:0], \$65  };
-  assign sel_c7_max = sel_c7 ? sel_c0_min : sel_c3_min;
-  assign sel_c7_min = sel_c7 ? sel_c3_min : sel_c0_min;
-  assign \$66  = ~ sel_c1_min[12:9];
-  assign \$67  = ~ sel_c2_min[12:9];
-  assign sel_c8 = { sel_c1_min[7:0], \$66  } > { sel_c2_min[7:0], \$67  };
-  assign sel_c8_max = sel_c8 ? sel_c1_min : sel_c2_min;
-  assign sel_c8_min = sel_c8 ? sel_c2_min : sel_c1_min;
-  assign \$68  = ~ sel_c4_max[12:9];
-  assign sel_c9 = { sel_c4_max[7:0], \$68  } > { \$49 [7:0], \$69  };
-  assign sel_c9_max = sel_c9 ? sel_c4_max : { 4'hf, i__payload[127], \$49 [7:0] };
-  assign sel_c9_min = sel_c9 ? { 4'hf, i__payload[127], \$49 [7:0] } : sel_c4_max;
-  assign \$70  = ~ sel_c5_max[12:9];
-  assign \$71  = ~ sel_c6_max[12:9];
-  assign sel_c10 = { sel_c5_max[7:0], \$70  } > { sel_c6_max[7:0], \$71  };
-  assign sel_c10_max = sel_c10 ? sel_c5_max : sel_c6_max;
-  assign sel_c10_min = sel_c10 ? sel_c6_max : sel_c5_max;
-  assign \$72  = ~ sel_c8_max[12:9];
-  assign \$73  = ~ sel_c9_min[12:9];
-  assign sel_c11 = { sel_c8_max[7:0], \$72  } > { sel_c9_min[7:0], \$73  };
-  assign sel_c11_max = sel_c11 ? sel_c8_max : sel_c9_min;
-  assign sel_c11_min = sel_c11 ? sel_c9_min : sel_c8_max;
-  assign \$74  = ~ sel_c7_max[12:9];
-  assign \$75  = ~ sel_c10_min[12:9];
-  assign sel_c12 = { sel_c7_max[7:0], \$74  } > { sel_c10_min[7:0], \$75  };
-  assign sel_c12_max = sel_c12 ? sel_c7_max : sel_c10_min;
-  assign sel_c12_min = sel_c12 ? sel_c10_min : sel_c7_max;
-  assign \$76  = ~ sel_c0_max[12:9];
-  assign \$77  = ~ sel_c11_max[12:9];
-  assign sel_c13 = { sel_c0_max[7:0], \$76  } > { sel_c11_max[7:0], \$77  };
-  assign sel_c13_max = sel_c13 ? sel_c0_max : sel_c11_max;
-  assign sel_c13_min = sel_c13 ? sel_c11_max : sel_c0_max;
-  assign \$78  = ~ sel_c1_max[12:9];
-  assign \$79  = ~ sel_c12_max[12:9];
-  assign sel_c14 = { sel_c1_max[7:0], \$78  } > { sel_c12_max[7:0], \$79  };
-  assign sel_c14_max = sel_c14 ? sel_c1_max : sel_c12_max;
-  assign sel_c14_min = sel_c14 ? sel_c12_max : sel_c1_max;
-  assign \$80  = ~ sel_c11_min[12:9];
-  assign \$81  = ~ sel_c6_min[12:9];
-  assign sel_c15 = { sel_c11_min[7:0], \$80  } > { sel_c6_min[7:0], \$81  };
-  assign sel_c15_max = sel_c15 ? sel_c11_min : sel_c6_min;
-  assign sel_c15_min = sel_c15 ? sel_c6_min : sel_c11_min;
-  assign \$82  = ~ sel_c12_min[12:9];
-  assign sel_c16 = { sel_c12_min[7:0], \$82  } > { \$46 [7:0], \$83  };
-  assign sel_c16_max = sel_c16 ? sel_c12_min : { 4'he, i__payload[119], \$46 [7:0] };
-  assign sel_c16_min = sel_c16 ? { 4'he, i__payload[119], \$46 [7:0] } : sel_c12_min;
-  assign \$84  = ~ sel_c7_min[12:9];
-  assign \$85  = ~ sel_c15_min[12:9];
-  assign sel_c17 = { sel_c7_min[7:0], \$84  } > { sel_c15_min[7:0], \$85  };
-  assign sel_c17_max = sel_c17 ? sel_c7_min : sel_c15_min;
-  assign \$86  = ~ sel_c13_min[12:9];
-  assign \$87  = ~ sel_c5_min[12:9];
-  assign sel_c18 = { sel_c13_min[7:0], \$86  } > { sel_c5_min[7:0], \$87  };
-  assign sel_c18_max = sel_c18 ? sel_c13_min : sel_c5_min;
-  assign sel_c18_min = sel_c18 ? sel_c5_min : sel_c13_min;
-  assign \$88  = ~ sel_c8_min[12:9];
-  assign \$89  = ~ sel_c16_min[12:9];
-  assign sel_c19 = { sel_c8_min[7:0], \$88  } > { sel_c16_min[7:0], \$89  };
-  assign sel_c19_max = sel_c19 ? sel_c8_min : sel_c16_min;
-  assign \$90  = ~ sel_c14_min[12:9];
-  assign \$91  = ~ sel_c4_min[12:9];
-  assign sel_c20 = { sel_c14_min[7:0], \$90  } > { sel_c4_min[7:0], \$91  };
-  assign sel_c20_max = sel_c20 ? sel_c14_min : sel_c4_min;
-  assign sel_c20_min = sel_c20 ? sel_c4_min : sel_c14_min;
-  assign \$92  = ~ sel_c2_max[12:9];
-  assign \$93  = ~ sel_c16_max[12:9];
-  assign sel_c21 = { sel_c2_max[7:0], \$92  } > { sel_c16_max[7:0], \$93  };
-  assign sel_c21_max = sel_c21 ? sel_c2_max : sel_c16_max;
-  assign sel_c21_min = sel_c21 ? sel_c16_max : sel_c2_max;
-  assign \$94  = ~ sel_c3_max[12:9];
-  assign \$95  = ~ sel_c15_max[12:9];
-  assign sel_c22 = { sel_c3_max[7:0], \$94  } > { sel_c15_max[7:0], \$95  };
-  assign sel_c22_max = sel_c22 ? sel_c3_max : sel_c15_max;
-  assign sel_c22_min = sel_c22 ? sel_c15_max : sel_c3_max;
-  assign \$96  = ~ sel_c13_max[12:9];
-  assign \$97  = ~ sel_c10_max[12:9];
-  assign sel_c23 = { sel_c13_max[7:0], \$96  } > { sel_c10_max[7:0], \$97  };
-  assign sel_c23_max = sel_c23 ? sel_c13_max : sel_c10_max;
-  assign sel_c23_min = sel_c23 ? sel_c10_max : sel_c13_max;
-  assign \$98  = ~ sel_c14_max[12:9];
-  assign \$99  = ~ sel_c9_max[12:9];
-  assign sel_c24 = { sel_c14_max[7:0], \$98  } > { sel_c9_max[7:0], \$99  };
-  assign sel_c24_max = sel_c24 ? sel_c14_max : sel_c9_max;
-  assign sel_c24_min = sel_c24 ? sel_c9_max : sel_c14_max;
-  assign \$100  = ~ sel_l6_s0;
-  assign \$101  = ~ \sel_l6_s0$102 ;
-  assign sel_c25 = { \sel_l6_s0$101 , \$100  } > { \sel_l6_s0$103 , \$101  };
-  assign sel_c25_max = sel_c25 ? { sel_l6_s0, \sel_l6_s0$106 , \sel_l6_s0$101  } : { \sel_l6_s0$102 , \sel_l6_s0$105 , \sel_l6_s0$103  };
-  assign sel_c25_min = sel_c25 ? { \sel_l6_s0$102 , \sel_l6_s0$105 , \sel_l6_s0$103  } : { sel_l6_s0, \sel_l6_s0$106 , \sel_l6_s0$101  };
-  assign \$102  = ~ \sel_l6_s0$109 ;
-  assign \$103  = ~ \sel_l6_s0$111 ;
-  assign sel_c26 = { \sel_l6_s0$110 , \$102  } > { \sel_l6_s0$112 , \$103  };
-  assign sel_c26_max = sel_c26 ? { \sel_l6_s0$109 , \sel_l6_s0$115 , \sel_l6_s0$110  } : { \sel_l6_s0$111 , \sel_l6_s0$114 , \sel_l6_s0$112  };
-  assign sel_c26_min = sel_c26 ? { \sel_l6_s0$111 , \sel_l6_s0$114 , \sel_l6_s0$112  } : { \sel_l6_s0$109 , \sel_l6_s0$115 , \sel_l6_s0$110  };
-  assign \$104  = ~ \sel_l6_s0$118 ;
-  assign \$105  = ~ \sel_l6_s0$120 ;
-  assign sel_c27 = { \sel_l6_s0$119 , \$104  } > { \sel_l6_s0$121 , \$105  };
-  assign sel_c27_max = sel_c27 ? { \sel_l6_s0$118 , \sel_l6_s0$124 , \sel_l6_s0$119  } : { \sel_l6_s0$120 , \sel_l6_s0$123 , \sel_l6_s0$121  };
-  assign sel_c27_min = sel_c27 ? { \sel_l6_s0$120 , \sel_l6_s0$123 , \sel_l6_s0$121  } : { \sel_l6_s0$118 , \sel_l6_s0$124 , \sel_l6_s0$119  };
-  assign \$106  = ~ \sel_l6_s0$127 ;
-  assign \$107  = ~ \sel_l6_s0$129 ;
-  assign sel_c28 = { \sel_l6_s0$128 , \$106  } > { \sel_l6_s0$130 , \$107  };
-  assign sel_c28_max = sel_c28 ? { \sel_l6_s0$127 , \sel_l6_s0$133 , \sel_l6_s0$128  } : { \sel_l6_s0$129 , \sel_l6_s0$132 , \sel_l6_s0$130  };
-  assign sel_c28_min = sel_c28 ? { \sel_l6_s0$129 , \sel_l6_s0$132 , \sel_l6_s0$130  } : { \sel_l6_s0$127 , \sel_l6_s0$133 , \sel_l6_s0$128  };
-  assign \$108  = ~ \sel_l6_s0$136 ;
-  assign \$109  = ~ \sel_l6_s0$138 ;
-  assign sel_c29 = { \sel_l6_s0$137 , \$108  } > { \sel_l6_s0$139 , \$109  };
-  assign sel_c29_max = sel_c29 ? { \sel_l6_s0$136 , \sel_l6_s0$142 , \sel_l6_s0$137  } : { \sel_l6_s0$138 , \sel_l6_s0$141 , \sel_l6_s0$139  };
-  assign sel_c29_min = sel_c29 ? { \sel_l6_s0$138 , \sel_l6_s0$141 , \sel_l6_s0$139  } : { \sel_l6_s0$136 , \sel_l6_s0$142 , \sel_l6_s0$137  };
-  assign \$110  = ~ sel_c25_min[12:9];
-  assign \$111  = ~ \sel_l6_s0$145 ;
-  assign sel_c30 = { sel_c25_min[7:0], \$110  } > { \sel_l6_s0$146 , \$111  };
-  assign sel_c30_max = sel_c30 ? sel_c25_min : { \sel_l6_s0$145 , \sel_l6_s0$148 , \sel_l6_s0$146  };
-  assign \$112  = ~ sel_c26_min[12:9];
-  assign \$113  = ~ sel_c27_min[12:9];
-  assign sel_c31 = { sel_c26_min[7:0], \$112  } > { sel_c27_min[7:0], \$113  };
-  assign sel_c31_max = sel_c31 ? sel_c26_min : sel_c27_min;
-  assign \$114  = ~ sel_c27_max[12:9];
-  assign \$115  = ~ sel_c26_max[12:9];
-  assign sel_c32 = { sel_c27_max[7:0], \$114  } > { sel_c26_max[7:0], \$115  };
-  assign sel_c32_max = sel_c32 ? sel_c27_max : sel_c26_max;
-  assign sel_c32_min = sel_c32 ? sel_c26_max : sel_c27_max;
-  assign \$116  = ~ sel_c28_min[12:9];
-  assign \$117  = ~ sel_c29_min[12:9];
-  assign sel_c33 = { sel_c28_min[7:0], \$116  } > { sel_c29_min[7:0], \$117  };
-  assign sel_c33_max = sel_c33 ? sel_c28_min : sel_c29_min;
-  assign sel_c33_min = sel_c33 ? sel_c29_min : sel_c28_min;
-  assign \$118  = ~ sel_c29_max[12:9];
-  assign \$119  = ~ sel_c28_max[12:9];
-  assign sel_c34 = { sel_c29_max[7:0], \$118  } > { sel_c28_max[7:0], \$119  };
-  assign sel_c34_max = sel_c34 ? sel_c29_max : sel_c28_max;
-  assign sel_c34_min = sel_c34 ? sel_c28_max : sel_c29_max;
-  assign \$120  = ~ sel_c25_max[12:9];
-  assign \$121  = ~ \sel_l6_s0$161 ;
-  assign sel_c35 = { sel_c25_max[7:0], \$120  } > { \sel_l6_s0$162 , \$121  };
-  assign sel_c35_max = sel_c35 ? sel_c25_max : { \sel_l6_s0$161 , \sel_l6_s0$164 , \sel_l6_s0$162  };
-  assign sel_c35_min = sel_c35 ? { \sel_l6_s0$161 , \sel_l6_s0$164 , \sel_l6_s0$162  } : sel_c25_max;
-  assign \$122  = ~ sel_c30_max[12:9];
-  assign \$123  = ~ sel_c31_max[12:9];
-  assign sel_c36 = { sel_c30_max[7:0], \$122  } > { sel_c31_max[7:0], \$123  };
-  assign sel_c36_max = sel_c36 ? sel_c30_max : sel_c31_max;
-  assign \$124  = ~ sel_c32_min[12:9];
-  assign \$125  = ~ sel_c33_min[12:9];
-  assign sel_c37 = { sel_c32_min[7:0], \$124  } > { sel_c33_min[7:0], \$125  };
-  assign sel_c37_max = sel_c37 ? sel_c32_min : sel_c33_min;
-  assign \$126  = ~ sel_c32_max[12:9];
-  assign \$127  = ~ sel_c33_max[12:9];
-  assign sel_c38 = { sel_c32_max[7:0], \$126  } > { sel_c33_max[7:0], \$127  };
-  assign sel_c38_max = sel_c38 ? sel_c32_max : sel_c33_max;
-  assign sel_c38_min = sel_c38 ? sel_c33_max : sel_c32_max;
-  assign \$128  = ~ sel_c34_min[12:9];
-  assign \$129  = ~ sel_c35_min[12:9];
-  assign sel_c39 = { sel_c34_min[7:0], \$128  } > { sel_c35_min[7:0], \$129  };
-  assign sel_c39_max = sel_c39 ? sel_c34_min : sel_c35_min;
-  assign sel_c39_min = sel_c39 ? sel_c35_min : sel_c34_min;
-  assign \$130  = ~ sel_c36_max[12:9];
-  assign \$131  = ~ sel_c37_max[12:9];
-  assign sel_c40 = { sel_c36_max[7:0], \$130  } > { sel_c37_max[7:0], \$131  };
-  assign sel_c40_max = sel_c40 ? sel_c36_max : sel_c37_max;
-  assign sel_c40_min = sel_c40 ? sel_c37_max : sel_c36_max;
-  assign \$132  = ~ sel_c40_min[12:9];
-  assign \$133  = ~ sel_c38_min[12:9];
-  assign sel_c41 = { sel_c40_min[7:0], \$132  } > { sel_c38_min[7:0], \$133  };
-  assign sel_c41_max = sel_c41 ? sel_c40_min : sel_c38_min;
-  assign \$134  = ~ sel_c40_max[12:9];
-  assign \$135  = ~ sel_c39_min[12:9];
-  assign sel_c42 = { sel_c40_max[7:0], \$134  } > { sel_c39_min[7:0], \$135  };
-  assign sel_c42_max = sel_c42 ? sel_c40_max : sel_c39_min;
-  assign sel_c42_min = sel_c42 ? sel_c39_min : sel_c40_max;
-  assign \$136  = ~ sel_c41_max[12:9];
-  assign \$137  = ~ sel_c42_min[12:9];
-  assign sel_c43 = { sel_c41_max[7:0], \$136  } > { sel_c42_min[7:0], \$137  };
-  assign sel_c43_max = sel_c43 ? sel_c41_max : sel_c42_min;
-  assign sel_s0 = sel_l12_s0 > \sel_l12_s0$188 ;
-  assign sel_s0_lo = sel_s0 ? { \sel_l12_s0$188 , \sel_l12_s0$193 , \sel_l12_s0$192  } : { sel_l12_s0, \sel_l12_s0$191 , \sel_l12_s0$190  };
-  assign sel_s0_hi = sel_s0 ? { sel_l12_s0, \sel_l12_s0$191 , \sel_l12_s0$190  } : { \sel_l12_s0$188 , \sel_l12_s0$193 , \sel_l12_s0$192  };
-  assign sel_s1 = \sel_l12_s0$196  > \sel_l12_s0$197 ;
-  assign sel_s1_lo = sel_s1 ? { \sel_l12_s0$197 , \sel_l12_s0$202 , \sel_l12_s0$201  } : { \sel_l12_s0$196 , \sel_l12_s0$200 , \sel_l12_s0$199  };
-  assign sel_s1_hi = sel_s1 ? { \sel_l12_s0$196 , \sel_l12_s0$200 , \sel_l12_s0$199  } : { \sel_l12_s0$197 , \sel_l12_s0$202 , \sel_l12_s0$201  };
-  assign sel_s2 = \sel_l12_s0$205  > \sel_l12_s0$206 ;
-  assign sel_s2_lo = sel_s2 ? { \sel_l12_s0$206 , \sel_l12_s0$211 , \sel_l12_s0$210  } : { \sel_l12_s0$205 , \sel_l12_s0$209 , \sel_l12_s0$208  };
-  assign sel_s2_hi = sel_s2 ? { \sel_l12_s0$205 , \sel_l12_s0$209 , \sel_l12_s0$208  } : { \sel_l12_s0$206 , \sel_l12_s0$211 , \sel_l12_s0$210  };
-  assign sel_s3 = \sel_l12_s0$214  > \sel_l12_s0$215 ;
-  assign sel_s3_lo = sel_s3 ? { \sel_l12_s0$215 , \sel_l12_s0$220 , \sel_l12_s0$219  } : { \sel_l12_s0$214 , \sel_l12_s0$218 , \sel_l12_s0$217  };
-  assign sel_s3_hi = sel_s3 ? { \sel_l12_s0$214 , \sel_l12_s0$218 , \sel_l12_s0$217  } : { \sel_l12_s0$215 , \sel_l12_s0$220 , \sel_l12_s0$219  };
-  assign sel_s4 = sel_s0_lo[12:9] > sel_s2_lo[12:9];
-  assign sel_s4_lo = sel_s4 ? sel_s2_lo : sel_s0_lo;
-  assign sel_s4_hi = sel_s4 ? sel_s0_lo : sel_s2_lo;
-  assign sel_s5 = sel_s1_lo[12:9] > sel_s3_lo[12:9];
-  assign sel_s5_lo = sel_s5 ? sel_s3_lo : sel_s1_lo;
-  assign sel_s5_hi = sel_s5 ? sel_s1_lo : sel_s3_lo;
-  assign sel_s6 = sel_s0_hi[12:9] > sel_s2_hi[12:9];
-  assign sel_s6_lo = sel_s6 ? sel_s2_hi : sel_s0_hi;
-  assign sel_s6_hi = sel_s6 ? sel_s0_hi : sel_s2_hi;
-  assign sel_s7 = sel_s1_hi[12:9] > sel_s3_hi[12:9];
-  assign sel_s7_lo = sel_s7 ? sel_s3_hi : sel_s1_hi;
-  assign sel_s7_hi = sel_s7 ? sel_s1_hi : sel_s3_hi;
-  assign sel_s8 = sel_s4_lo[12:9] > sel_s5_lo[12:9];
-  assign sel_s8_lo = sel_s8 ? sel_s5_lo : sel_s4_lo;
-  assign sel_s8_hi = sel_s8 ? sel_s4_lo : sel_s5_lo;
-  assign sel_s9 = sel_s6_lo[12:9] > sel_s7_lo[12:9];
-  assign sel_s9_lo = sel_s9 ? sel_s7_lo : sel_s6_lo;
-  assign sel_s9_hi = sel_s9 ? sel_s6_lo : sel_s7_lo;
-  assign sel_s10 = sel_s4_hi[12:9] > sel_s5_hi[12:9];
-  assign sel_s10_lo = sel_s10 ? sel_s5_hi : sel_s4_hi;
-  assign sel_s10_hi = sel_s10 ? sel_s4_hi : sel_s5_hi;
-  assign sel_s11 = sel_s6_hi[12:9] > sel_s7_hi[12:9];
-  assign sel_s11_lo = sel_s11 ? sel_s7_hi : sel_s6_hi;
-  assign sel_s11_hi = sel_s11 ? sel_s6_hi : sel_s7_hi;
-  assign sel_s12 = sel_s9_lo[12:9] > sel_s10_lo[12:9];
-  assign sel_s12_lo = sel_s12 ? sel_s10_lo : sel_s9_lo;
-  assign sel_s12_hi = sel_s12 ? sel_s9_lo : sel_s10_lo;
-  assign sel_s13 = sel_s9_hi[12:9] > sel_s10_hi[12:9];
-  assign sel_s13_lo = sel_s13 ? sel_s10_hi : sel_s9_hi;
-  assign sel_s13_hi = sel_s13 ? sel_s9_hi : sel_s10_hi;
-  assign sel_s14 = sel_s8_hi[12:9] > sel_s12_hi[12:9];
-  assign sel_s14_lo = sel_s14 ? sel_s12_hi : sel_s8_hi;
-  assign sel_s14_hi = sel_s14 ? sel_s8_hi : sel_s12_hi;
-  assign sel_s15 = sel_s13_lo[12:9] > sel_s11_lo[12:9];
-  assign sel_s15_lo = sel_s15 ? sel_s11_lo : sel_s13_lo;
-  assign sel_s15_hi = sel_s15 ? sel_s13_lo : sel_s11_lo;
-  assign sel_s16 = sel_s14_lo[12:9] > sel_s12_lo[12:9];
-  assign sel_s16_lo = sel_s16 ? sel_s12_lo : sel_s14_lo;
-  assign sel_s16_hi = sel_s16 ? sel_s14_lo : sel_s12_lo;
-  assign sel_s17 = sel_s15_lo[12:9] > sel_s14_hi[12:9];
-  assign sel_s17_lo = sel_s17 ? sel_s14_hi : sel_s15_lo;
-  assign sel_s17_hi = sel_s17 ? sel_s15_lo : sel_s14_hi;
-  assign sel_s18 = sel_s13_hi[12:9] > sel_s15_hi[12:9];
-  assign sel_s18_lo = sel_s18 ? sel_s15_hi : sel_s13_hi;
-  assign sel_s18_hi = sel_s18 ? sel_s13_hi : sel_s15_hi;
-  assign \$138  = ! sel_s8_lo[12:9];
-  assign \$139  = sel_s8_lo[12:9] == 1'h1;
-  assign \$140  = sel_s16_lo[12:9] == 1'h1;
-  assign \$141  = \$139  | \$140 ;
-  assign \$142  = sel_s8_lo[12:9] == 2'h2;
-  assign \$143  = sel_s16_lo[12:9] == 2'h2;
-  assign \$144  = \$142  | \$143 ;
-  assign \$145  = sel_s16_hi[12:9] == 2'h2;
-  assign \$146  = \$144  | \$145 ;
-  assign \$147  = sel_s8_lo[12:9] == 2'h3;
-  assign \$148  = sel_s16_lo[12:9] == 2'h3;
-  assign \$149  = \$147  | \$148 ;
-  assign \$150  = sel_s16_hi[12:9] == 2'h3;
-  assign \$151  = sel_s17_lo[12:9] == 2'h3;
+  assign \$50  = ~ adv0_valid;
+  assign adv0 = \$50  | o__ready;
+  assign sel_c0 = { sel_l1_s0, \$51  } > { \sel_l1_s0$30 , \$52  };
+  assign sel_c0_max = sel_c0 ? { 4'h0, sel_l1_s0 } : { 4'h2, \sel_l1_s0$30  };
+  assign sel_c0_min = sel_c0 ? { 4'h2, \sel_l1_s0$30  } : { 4'h0, sel_l1_s0 };
+  assign sel_c1 = { \sel_l1_s0$34 , \$53  } > { \sel_l1_s0$35 , \$54  };
+  assign sel_c1_max = sel_c1 ? { 4'h1, \sel_l1_s0$34  } : { 4'h3, \sel_l1_s0$35  };
+  assign sel_c1_min = sel_c1 ? { 4'h3, \sel_l1_s0$35  } : { 4'h1, \sel_l1_s0$34  };
+  assign sel_c2 = { \sel_l1_s0$39 , \$55  } > { \sel_l1_s0$40 , \$56  };
+  assign sel_c2_max = sel_c2 ? { 4'h4, \sel_l1_s0$39  } : { 4'h6, \sel_l1_s0$40  };
+  assign sel_c2_min = sel_c2 ? { 4'h6, \sel_l1_s0$40  } : { 4'h4, \sel_l1_s0$39  };
+  assign sel_c3 = { \sel_l1_s0$44 , \$57  } > { \sel_l1_s0$45 , \$58  };
+  assign sel_c3_max = sel_c3 ? { 4'h5, \sel_l1_s0$44  } : { 4'h7, \sel_l1_s0$45  };
+  assign sel_c3_min = sel_c3 ? { 4'h7, \sel_l1_s0$45  } : { 4'h5, \sel_l1_s0$44  };
+  assign sel_c19 = { \sel_l1_s0$49 , \$59  } > { \sel_l1_s0$50 , \$60  };
+  assign sel_c19_max = sel_c19 ? { 4'h8, \sel_l1_s0$49  } : { 4'ha, \sel_l1_s0$50  };
+  assign sel_c19_min = sel_c19 ? { 4'ha, \sel_l1_s0$50  } : { 4'h8, \sel_l1_s0$49  };
+  assign sel_c20 = { \sel_l1_s0$54 , \$61  } > { \sel_l1_s0$55 , \$62  };
+  assign sel_c20_max = sel_c20 ? { 4'h9, \sel_l1_s0$54  } : { 4'hb, \sel_l1_s0$55  };
+  assign sel_c20_min = sel_c20 ? { 4'hb, \sel_l1_s0$55  } : { 4'h9, \sel_l1_s0$54  };
+  assign sel_c21 = { \sel_l1_s0$59 , \$63  } > { \sel_l1_s0$60 , \$64  };
+  assign sel_c21_max = sel_c21 ? { 4'hc, \sel_l1_s0$59  } : { 4'he, \sel_l1_s0$60  };
+  assign sel_c21_min = sel_c21 ? { 4'he, \sel_l1_s0$60  } : { 4'hc, \sel_l1_s0$59  };
+  assign sel_c22 = { \sel_l1_s0$64 , \$65  } > { \sel_l1_s0$65 , \$66  };
+  assign sel_c22_max = sel_c22 ? { 4'hd, \sel_l1_s0$64  } : { 4'hf, \sel_l1_s0$65  };
+  assign sel_c22_min = sel_c22 ? { 4'hf, \sel_l1_s0$65  } : { 4'hd, \sel_l1_s0$64  };
+  assign \$67  = ~ adv1_valid;
+  assign adv1 = \$67  | o__ready;
+  assign \$68  = ~ sel_l2_s0;
+  assign \$69  = ~ \sel_l2_s0$73 ;
+  assign sel_c4 = { \sel_l2_s0$72 , \$68  } > { \sel_l2_s0$74 , \$69  };
+  assign sel_c4_max = sel_c4 ? { sel_l2_s0, \sel_l2_s0$72  } : { \sel_l2_s0$73 , \sel_l2_s0$74  };
+  assign sel_c4_min = sel_c4 ? { \sel_l2_s0$73 , \sel_l2_s0$74  } : { sel_l2_s0, \sel_l2_s0$72  };
+  assign \$70  = ~ \sel_l2_s0$78 ;
+  assign \$71  = ~ \sel_l2_s0$80 ;
+  assign sel_c5 = { \sel_l2_s0$79 , \$70  } > { \sel_l2_s0$81 , \$71  };
+  assign sel_c5_max = sel_c5 ? { \sel_l2_s0$78 , \sel_l2_s0$79  } : { \sel_l2_s0$80 , \sel_l2_s0$81  };
+  assign sel_c5_min = sel_c5 ? { \sel_l2_s0$80 , \sel_l2_s0$81  } : { \sel_l2_s0$78 , \sel_l2_s0$79  };
+  assign \$72  = ~ \sel_l2_s0$85 ;
+  assign \$73  = ~ \sel_l2_s0$87 ;
+  assign sel_c6 = { \sel_l2_s0$86 , \$72  } > { \sel_l2_s0$88 , \$73  };
+  assign sel_c6_max = sel_c6 ? { \sel_l2_s0$85 , \sel_l2_s0$86  } : { \sel_l2_s0$87 , \sel_l2_s0$88  };
+  assign sel_c6_min = sel_c6 ? { \sel_l2_s0$87 , \sel_l2_s0$88  } : { \sel_l2_s0$85 , \sel_l2_s0$86  };
+  assign \$74  = ~ \sel_l2_s0$92 ;
+  assign \$75  = ~ \sel_l2_s0$94 ;
+  assign sel_c7 = { \sel_l2_s0$93 , \$74  } > { \sel_l2_s0$95 , \$75  };
+  assign sel_c7_max = sel_c7 ? { \sel_l2_s0$92 , \sel_l2_s0$93  } : { \sel_l2_s0$94 , \sel_l2_s0$95  };
+  assign sel_c7_min = sel_c7 ? { \sel_l2_s0$94 , \sel_l2_s0$95  } : { \sel_l2_s0$92 , \sel_l2_s0$93  };
+  assign \$76  = ~ \sel_l2_s0$99 ;
+  assign \$77  = ~ \sel_l2_s0$101 ;
+  assign sel_c23 = { \sel_l2_s0$100 , \$76  } > { \sel_l2_s0$102 , \$77  };
+  assign sel_c23_max = sel_c23 ? { \sel_l2_s0$99 , \sel_l2_s0$100  } : { \sel_l2_s0$101 , \sel_l2_s0$102  };
+  assign sel_c23_min = sel_c23 ? { \sel_l2_s0$101 , \sel_l2_s0$102  } : { \sel_l2_s0$99 , \sel_l2_s0$100  };
+  assign \$78  = ~ \sel_l2_s0$106 ;
+  assign \$79  = ~ \sel_l2_s0$108 ;
+  assign sel_c24 = { \sel_l2_s0$107 , \$78  } > { \sel_l2_s0$109 , \$79  };
+  assign sel_c24_max = sel_c24 ? { \sel_l2_s0$106 , \sel_l2_s0$107  } : { \sel_l2_s0$108 , \sel_l2_s0$109  };
+  assign sel_c24_min = sel_c24 ? { \sel_l2_s0$108 , \sel_l2_s0$109  } : { \sel_l2_s0$106 , \sel_l2_s0$107  };
+  assign \$80  = ~ \sel_l2_s0$113 ;
+  assign \$81  = ~ \sel_l2_s0$115 ;
+  assign sel_c25 = { \sel_l2_s0$114 , \$80  } > { \sel_l2_s0$116 , \$81  };
+  assign sel_c25_max = sel_c25 ? { \sel_l2_s0$113 , \sel_l2_s0$114  } : { \sel_l2_s0$115 , \sel_l2_s0$116  };
+  assign sel_c25_min = sel_c25 ? { \sel_l2_s0$115 , \sel_l2_s0$116  } : { \sel_l2_s0$113 , \sel_l2_s0$114  };
+  assign \$82  = ~ \sel_l2_s0$120 ;
+  assign \$83  = ~ \sel_l2_s0$122 ;
+  assign sel_c26 = { \sel_l2_s0$121 , \$82  } > { \sel_l2_s0$123 , \$83  };
+  assign sel_c26_max = sel_c26 ? { \sel_l2_s0$120 , \sel_l2_s0$121  } : { \sel_l2_s0$122 , \sel_l2_s0$123  };
+  assign sel_c26_min = sel_c26 ? { \sel_l2_s0$122 , \sel_l2_s0$123  } : { \sel_l2_s0$120 , \sel_l2_s0$121  };
+  assign \$84  = ~ adv2_valid;
+  assign adv2 = \$84  | o__ready;
+  assign \$85  = ~ sel_l3_s0;
+  assign \$86  = ~ \sel_l3_s0$131 ;
+  assign sel_c8 = { \sel_l3_s0$130 , \$85  } > { \sel_l3_s0$132 , \$86  };
+  assign sel_c8_max = sel_c8 ? { sel_l3_s0, \sel_l3_s0$130  } : { \sel_l3_s0$131 , \sel_l3_s0$132  };
+  assign sel_c8_min = sel_c8 ? { \sel_l3_s0$131 , \sel_l3_s0$132  } : { sel_l3_s0, \sel_l3_s0$130  };
+  assign \$87  = ~ \sel_l3_s0$136 ;
+  assign \$88  = ~ \sel_l3_s0$138 ;
+  assign sel_c9 = { \sel_l3_s0$137 , \$87  } > { \sel_l3_s0$139 , \$88  };
+  assign sel_c9_max = sel_c9 ? { \sel_l3_s0$136 , \sel_l3_s0$137  } : { \sel_l3_s0$138 , \sel_l3_s0$139  };
+  assign sel_c9_min = sel_c9 ? { \sel_l3_s0$138 , \sel_l3_s0$139  } : { \sel_l3_s0$136 , \sel_l3_s0$137  };
+  assign \$89  = ~ \sel_l3_s0$143 ;
+  assign \$90  = ~ \sel_l3_s0$145 ;
+  assign sel_c10 = { \sel_l3_s0$144 , \$89  } > { \sel_l3_s0$146 , \$90  };
+  assign sel_c10_max = sel_c10 ? { \sel_l3_s0$143 , \sel_l3_s0$144  } : { \sel_l3_s0$145 , \sel_l3_s0$146  };
+  assign sel_c10_min = sel_c10 ? { \sel_l3_s0$145 , \sel_l3_s0$146  } : { \sel_l3_s0$143 , \sel_l3_s0$144  };
+  assign \$91  = ~ \sel_l3_s0$150 ;
+  assign \$92  = ~ \sel_l3_s0$152 ;
+  assign sel_c11 = { \sel_l3_s0$151 , \$91  } > { \sel_l3_s0$153 , \$92  };
+  assign sel_c11_max = sel_c11 ? { \sel_l3_s0$150 , \sel_l3_s0$151  } : { \sel_l3_s0$152 , \sel_l3_s0$153  };
+  assign sel_c11_min = sel_c11 ? { \sel_l3_s0$152 , \sel_l3_s0$153  } : { \sel_l3_s0$150 , \sel_l3_s0$151  };
+  assign \$93  = ~ \sel_l3_s0$157 ;
+  assign \$94  = ~ \sel_l3_s0$159 ;
+  assign sel_c27 = { \sel_l3_s0$158 , \$93  } > { \sel_l3_s0$160 , \$94  };
+  assign sel_c27_max = sel_c27 ? { \sel_l3_s0$157 , \sel_l3_s0$158  } : { \sel_l3_s0$159 , \sel_l3_s0$160  };
+  assign sel_c27_min = sel_c27 ? { \sel_l3_s0$159 , \sel_l3_s0$160  } : { \sel_l3_s0$157 , \sel_l3_s0$158  };
+  assign \$95  = ~ \sel_l3_s0$164 ;
+  assign \$96  = ~ \sel_l3_s0$166 ;
+  assign sel_c28 = { \sel_l3_s0$165 , \$95  } > { \sel_l3_s0$167 , \$96  };
+  assign sel_c28_max = sel_c28 ? { \sel_l3_s0$164 , \sel_l3_s0$165  } : { \sel_l3_s0$166 , \sel_l3_s0$167  };
+  assign sel_c28_min = sel_c28 ? { \sel_l3_s0$166 , \sel_l3_s0$167  } : { \sel_l3_s0$164 , \sel_l3_s0$165  };
+  assign \$97  = ~ \sel_l3_s0$171 ;
+  assign \$98  = ~ \sel_l3_s0$173 ;
+  assign sel_c29 = { \sel_l3_s0$172 , \$97  } > { \sel_l3_s0$174 , \$98  };
+  assign sel_c29_max = sel_c29 ? { \sel_l3_s0$171 , \sel_l3_s0$172  } : { \sel_l3_s0$173 , \sel_l3_s0$174  };
+  assign sel_c29_min = sel_c29 ? { \sel_l3_s0$173 , \sel_l3_s0$174  } : { \sel_l3_s0$171 , \sel_l3_s0$172  };
+  assign \$99  = ~ \sel_l3_s0$178 ;
+  assign \$100  = ~ \sel_l3_s0$180 ;
+  assign sel_c30 = { \sel_l3_s0$179 , \$99  } > { \sel_l3_s0$181 , \$100  };
+  assign sel_c30_max = sel_c30 ? { \sel_l3_s0$178 , \sel_l3_s0$179  } : { \sel_l3_s0$180 , \sel_l3_s0$181  };
+  assign sel_c30_min = sel_c30 ? { \sel_l3_s0$180 , \sel_l3_s0$181  } : { \sel_l3_s0$178 , \sel_l3_s0$179  };
+  assign \$101  = ~ adv3_valid;
+  assign adv3 = \$101  | o__ready;
+  assign \$102  = ~ sel_l4_s0;
+  assign \$103  = ~ \sel_l4_s0$189 ;
+  assign sel_c12 = { \sel_l4_s0$188 , \$102  } > { \sel_l4_s0$190 , \$103  };
+  assign sel_c12_max = sel_c12 ? { sel_l4_s0, \sel_l4_s0$188  } : { \sel_l4_s0$189 , \sel_l4_s0$190  };
+  assign sel_c12_min = sel_c12 ? { \sel_l4_s0$189 , \sel_l4_s0$190  } : { sel_l4_s0, \sel_l4_s0$188  };
+  assign \$104  = ~ \sel_l4_s0$194 ;
+  assign \$105  = ~ \sel_l4_s0$196 ;
+  assign sel_c13 = { \sel_l4_s0$195 , \$104  } > { \sel_l4_s0$197 , \$105  };
+  assign sel_c13_max = sel_c13 ? { \sel_l4_s0$194 , \sel_l4_s0$195  } : { \sel_l4_s0$196 , \sel_l4_s0$197  };
+  assign sel_c13_min = sel_c13 ? { \sel_l4_s0$196 , \sel_l4_s0$197  } : { \sel_l4_s0$194 , \sel_l4_s0$195  };
+  assign \$106  = ~ \sel_l4_s0$201 ;
+  assign \$107  = ~ \sel_l4_s0$203 ;
+  assign sel_c31 = { \sel_l4_s0$202 , \$106  } > { \sel_l4_s0$204 , \$107  };
+  assign sel_c31_max = sel_c31 ? { \sel_l4_s0$201 , \sel_l4_s0$202  } : { \sel_l4_s0$203 , \sel_l4_s0$204  };
+  assign sel_c31_min = sel_c31 ? { \sel_l4_s0$203 , \sel_l4_s0$204  } : { \sel_l4_s0$201 , \sel_l4_s0$202  };
+  assign \$108  = ~ \sel_l4_s0$208 ;
+  assign \$109  = ~ \sel_l4_s0$210 ;
+  assign sel_c32 = { \sel_l4_s0$209 , \$108  } > { \sel_l4_s0$211 , \$109  };
+  assign sel_c32_max = sel_c32 ? { \sel_l4_s0$208 , \sel_l4_s0$209  } : { \sel_l4_s0$210 , \sel_l4_s0$211  };
+  assign sel_c32_min = sel_c32 ? { \sel_l4_s0$210 , \sel_l4_s0$211  } : { \sel_l4_s0$208 , \sel_l4_s0$209  };
+  assign \$110  = ~ \sel_l4_s0$215 ;
+  assign \$111  = ~ \sel_l4_s0$217 ;
+  assign sel_c38 = { \sel_l4_s0$216 , \$110  } > { \sel_l4_s0$218 , \$111  };
+  assign sel_c38_max = sel_c38 ? { \sel_l4_s0$215 , \sel_l4_s0$216  } : { \sel_l4_s0$217 , \sel_l4_s0$218  };
+  assign \$112  = ~ \sel_l4_s0$221 ;
+  assign \$113  = ~ \sel_l4_s0$223 ;
+  assign sel_c45 = { \sel_l4_s0$222 , \$112  } > { \sel_l4_s0$224 , \$113  };
+  assign sel_c45_max = sel_c45 ? { \sel_l4_s0$221 , \sel_l4_s0$222  } : { \sel_l4_s0$223 , \sel_l4_s0$224  };
+  assign \$114  = ~ adv4_valid;
+  assign adv4 = \$114  | o__ready;
+  assign \$115  = ~ sel_l5_s0;
+  assign \$116  = ~ \sel_l5_s0$231 ;
+  assign sel_c14 = { \sel_l5_s0$230 , \$115  } > { \sel_l5_s0$232 , \$116  };
+  assign sel_c14_max = sel_c14 ? { sel_l5_s0, \sel_l5_s0$230  } : { \sel_l5_s0$231 , \sel_l5_s0$232  };
+  assign sel_c14_min = sel_c14 ? { \sel_l5_s0$231 , \sel_l5_s0$232  } : { sel_l5_s0, \sel_l5_s0$230  };
+  assign \$117  = ~ \sel_l5_s0$236 ;
+  assign \$118  = ~ \sel_l5_s0$238 ;
+  assign sel_c15 = { \sel_l5_s0$237 , \$117  } > { \sel_l5_s0$239 , \$118  };
+  assign sel_c15_max = sel_c15 ? { \sel_l5_s0$236 , \sel_l5_s0$237  } : { \sel_l5_s0$238 , \sel_l5_s0$239  };
+  assign sel_c15_min = sel_c15 ? { \sel_l5_s0$238 , \sel_l5_s0$239  } : { \sel_l5_s0$236 , \sel_l5_s0$237  };
+  assign \$119  = ~ \sel_l5_s0$243 ;
+  assign \$120  = ~ \sel_l5_s0$245 ;
+  assign sel_c33 = { \sel_l5_s0$244 , \$119  } > { \sel_l5_s0$246 , \$120  };
+  assign sel_c33_max = sel_c33 ? { \sel_l5_s0$243 , \sel_l5_s0$244  } : { \sel_l5_s0$245 , \sel_l5_s0$246  };
+  assign sel_c33_min = sel_c33 ? { \sel_l5_s0$245 , \sel_l5_s0$246  } : { \sel_l5_s0$243 , \sel_l5_s0$244  };
+  assign \$121  = ~ \sel_l5_s0$250 ;
+  assign \$122  = ~ \sel_l5_s0$252 ;
+  assign sel_c34 = { \sel_l5_s0$251 , \$121  } > { \sel_l5_s0$253 , \$122  };
+  assign sel_c34_max = sel_c34 ? { \sel_l5_s0$250 , \sel_l5_s0$251  } : { \sel_l5_s0$252 , \sel_l5_s0$253  };
+  assign sel_c34_min = sel_c34 ? { \sel_l5_s0$252 , \sel_l5_s0$253  } : { \sel_l5_s0$250 , \sel_l5_s0$251  };
+  assign \$123  = ~ adv5_valid;
+  assign adv5 = \$123  | o__ready;
+  assign \$124  = ~ sel_l6_s0;
+  assign \$125  = ~ \sel_l6_s0$261 ;
+  assign sel_c16 = { \sel_l6_s0$260 , \$124  } > { \sel_l6_s0$262 , \$125  };
+  assign sel_c16_max = sel_c16 ? { sel_l6_s0, \sel_l6_s0$260  } : { \sel_l6_s0$261 , \sel_l6_s0$262  };
+  assign sel_c16_min = sel_c16 ? { \sel_l6_s0$261 , \sel_l6_s0$262  } : { sel_l6_s0, \sel_l6_s0$260  };
+  assign \$126  = ~ \sel_l6_s0$266 ;
+  assign \$127  = ~ \sel_l6_s0$268 ;
+  assign sel_c17 = { \sel_l6_s0$267 , \$126  } > { \sel_l6_s0$269 , \$127  };
+  assign sel_c17_max = sel_c17 ? { \sel_l6_s0$266 , \sel_l6_s0$267  } : { \sel_l6_s0$268 , \sel_l6_s0$269  };
+  assign sel_c17_min = sel_c17 ? { \sel_l6_s0$268 , \sel_l6_s0$269  } : { \sel_l6_s0$266 , \sel_l6_s0$267  };
+  assign \$128  = ~ \sel_l6_s0$273 ;
+  assign \$129  = ~ \sel_l6_s0$275 ;
+  assign sel_c18 = { \sel_l6_s0$274 , \$128  } > { \sel_l6_s0$276 , \$129  };
+  assign sel_c18_max = sel_c18 ? { \sel_l6_s0$273 , \sel_l6_s0$274  } : { \sel_l6_s0$275 , \sel_l6_s0$276  };
+  assign sel_c18_min = sel_c18 ? { \sel_l6_s0$275 , \sel_l6_s0$276  } : { \sel_l6_s0$273 , \sel_l6_s0$274  };
+  assign \$130  = ~ \sel_l6_s0$280 ;
+  assign \$131  = ~ \sel_l6_s0$282 ;
+  assign sel_c35 = { \sel_l6_s0$281 , \$130  } > { \sel_l6_s0$283 , \$131  };
+  assign sel_c35_max = sel_c35 ? { \sel_l6_s0$280 , \sel_l6_s0$281  } : { \sel_l6_s0$282 , \sel_l6_s0$283  };
+  assign sel_c35_min = sel_c35 ? { \sel_l6_s0$282 , \sel_l6_s0$283  } : { \sel_l6_s0$280 , \sel_l6_s0$281  };
+  assign \$132  = ~ \sel_l6_s0$287 ;
+  assign \$133  = ~ \sel_l6_s0$289 ;
+  assign sel_c36 = { \sel_l6_s0$288 , \$132  } > { \sel_l6_s0$290 , \$133  };
+  assign sel_c36_max = sel_c36 ? { \sel_l6_s0$287 , \sel_l6_s0$288  } : { \sel_l6_s0$289 , \sel_l6_s0$290  };
+  assign sel_c36_min = sel_c36 ? { \sel_l6_s0$289 , \sel_l6_s0$290  } : { \sel_l6_s0$287 , \sel_l6_s0$288  };
+  assign \$134  = ~ \sel_l6_s0$294 ;
+  assign \$135  = ~ \sel_l6_s0$296 ;
+  assign sel_c37 = { \sel_l6_s0$295 , \$134  } > { \sel_l6_s0$297 , \$135  };
+  assign sel_c37_max = sel_c37 ? { \sel_l6_s0$294 , \sel_l6_s0$295  } : { \sel_l6_s0$296 , \sel_l6_s0$297  };
+  assign sel_c37_min = sel_c37 ? { \sel_l6_s0$296 , \sel_l6_s0$297  } : { \sel_l6_s0$294 , \sel_l6_s0$295  };
+  assign \$136  = ~ adv6_valid;
+  assign adv6 = \$136  | o__ready;
+  assign \$137  = ~ sel_l7_s0;
+  assign \$138  = ~ \sel_l7_s0$305 ;
+  assign sel_c39 = { \sel_l7_s0$304 , \$137  } > { \sel_l7_s0$306 , \$138  };
+  assign sel_c39_max = sel_c39 ? { sel_l7_s0, \sel_l7_s0$304  } : { \sel_l7_s0$305 , \sel_l7_s0$306  };
+  assign \$139  = ~ \sel_l7_s0$309 ;
+  assign \$140  = ~ \sel_l7_s0$311 ;
+  assign sel_c40 = { \sel_l7_s0$310 , \$139  } > { \sel_l7_s0$312 , \$140  };
+  assign sel_c40_max = sel_c40 ? { \sel_l7_s0$309 , \sel_l7_s0$310  } : { \sel_l7_s0$311 , \sel_l7_s0$312  };
+  assign \$141  = ~ \sel_l7_s0$315 ;
+  assign \$142  = ~ \sel_l7_s0$317 ;
+  assign sel_c41 = { \sel_l7_s0$316 , \$141  } > { \sel_l7_s0$318 , \$142  };
+  assign sel_c41_max = sel_c41 ? { \sel_l7_s0$315 , \sel_l7_s0$316  } : { \sel_l7_s0$317 , \sel_l7_s0$318  };
+  assign \$143  = ~ \sel_l7_s0$321 ;
+  assign \$144  = ~ \sel_l7_s0$323 ;
+  assign sel_c42 = { \sel_l7_s0$322 , \$143  } > { \sel_l7_s0$324 , \$144  };
+  assign sel_c42_max = sel_c42 ? { \sel_l7_s0$321 , \sel_l7_s0$322  } : { \sel_l7_s0$323 , \sel_l7_s0$324  };
+  assign \$145  = ~ \sel_l7_s0$327 ;
+  assign \$146  = ~ \sel_l7_s0$329 ;
+  assign sel_c43 = { \sel_l7_s0$328 , \$145  } > { \sel_l7_s0$330 , \$146  };
+  assign sel_c43_max = sel_c43 ? { \sel_l7_s0$327 , \sel_l7_s0$328  } : { \sel_l7_s0$329 , \sel_l7_s0$330  };
+  assign \$147  = ~ \sel_l7_s0$333 ;
+  assign \$148  = ~ \sel_l7_s0$335 ;
+  assign sel_c44 = { \sel_l7_s0$334 , \$147  } > { \sel_l7_s0$336 , \$148  };
+  assign sel_c44_max = sel_c44 ? { \sel_l7_s0$333 , \sel_l7_s0$334  } : { \sel_l7_s0$335 , \sel_l7_s0$336  };
+  assign \$149  = ~ adv7_valid;
+  assign adv7 = \$149  | o__ready;
+  assign \$150  = ! sel_l8_s0;
+  assign \$151  = ! \sel_l8_s0$342 ;
   assign \$152  = \$150  | \$151 ;
-  assign \$153  = \$149  | \$152 ;
-  assign \$154  = sel_s8_lo[12:9] == 3'h4;
-  assign \$155  = sel_s16_lo[12:9] == 3'h4;
-  assign \$156  = \$154  | \$155 ;
-  assign \$157  = sel_s16_hi[12:9] == 3'h4;
-  assign \$158  = sel_s17_lo[12:9] == 3'h4;
+  assign \$153  = ! \sel_l8_s0$343 ;
+  assign \$154  = ! \sel_l8_s0$344 ;
+  assign \$155  = \$153  | \$154 ;
+  assign \$156  = \$152  | \$155 ;
+  assign \$157  = ! \sel_l8_s0$345 ;
+  assign \$158  = ! \sel_l8_s0$346 ;
   assign \$159  = \$157  | \$158 ;
-  assign \$160  = \$156  | \$159 ;
-  assign \$161  = sel_s17_hi[12:9] == 3'h4;
+  assign \$160  = ! \sel_l8_s0$347 ;
+  assign \$161  = ! \sel_l8_s0$348 ;
   assign \$162  = \$160  | \$161 ;
-  assign \$163  = sel_s8_lo[12:9] == 3'h5;
-  assign \$164  = sel_s16_lo[12:9] == 3'h5;
-  assign \$165  = \$163  | \$164 ;
-  assign \$166  = sel_s16_hi[12:9] == 3'h5;
-  assign \$167  = sel_s17_lo[12:9] == 3'h5;
-  assign \$168  = \$166  | \$167 ;
-  assign \$169  = \$165  | \$168 ;
-  assign \$170  = sel_s17_hi[12:9] == 3'h5;
-  assign \$171  = sel_s18_lo[12:9] == 3'h5;
-  assign \$172  = \$170  | \$171 ;
-  assign \$173  = \$169  | \$172 ;
-  assign \$174  = sel_s8_lo[12:9] == 3'h6;
-  assign \$175  = sel_s16_lo[12:9] == 3'h6;
-  assign \$176  = \$174  | \$175 ;
-  assign \$177  = sel_s16_hi[12:9] == 3'h6;
-  assign \$178  = sel_s17_lo[12:9] == 3'h6;
-  assign \$179  = \$177  | \$178 ;
-  assign \$180  = \$176  | \$179 ;
-  assign \$181  = sel_s17_hi[12:9] == 3'h6;
-  assign \$182  = sel_s18_lo[12:9] == 3'h6;
-  assign \$183  = \$181  | \$182 ;
-  assign \$184  = sel_s18_hi[12:9] == 3'h6;
+  assign \$163  = \$159  | \$162 ;
+  assign \$164  = \$156  | \$163 ;
+  assign \$165  = sel_l8_s0 == 1'h1;
+  assign \$166  = \sel_l8_s0$342  == 1'h1;
+  assign \$167  = \$165  | \$166 ;
+  assign \$168  = \sel_l8_s0$343  == 1'h1;
+  assign \$169  = \sel_l8_s0$344  == 1'h1;
+  assign \$170  = \$168  | \$169 ;
+  assign \$171  = \$167  | \$170 ;
+  assign \$172  = \sel_l8_s0$345  == 1'h1;
+  assign \$173  = \sel_l8_s0$346  == 1'h1;
+  assign \$174  = \$172  | \$173 ;
+  assign \$175  = \sel_l8_s0$347  == 1'h1;
+  assign \$176  = \sel_l8_s0$348  == 1'h1;
+  assign \$177  = \$175  | \$176 ;
+  assign \$178  = \$174  | \$177 ;
+  assign \$179  = \$171  | \$178 ;
+  assign \$180  = sel_l8_s0 == 2'h2;
+  assign \$181  = \sel_l8_s0$342  == 2'h2;
+  assign \$182  = \$180  | \$181 ;
+  assign \$183  = \sel_l8_s0$343  == 2'h2;
+  assign \$184  = \sel_l8_s0$344  == 2'h2;
   assign \$185  = \$183  | \$184 ;
-  assign \$186  = \$180  | \$185 ;
-  assign \$187  = sel_s8_lo[12:9] == 3'h7;
-  assign \$188  = sel_s16_lo[12:9] == 3'h7;
+  assign \$186  = \$182  | \$185 ;
+  assign \$187  = \sel_l8_s0$345  == 2'h2;
+  assign \$188  = \sel_l8_s0$346  == 2'h2;
   assign \$189  = \$187  | \$188 ;
-  assign \$190  = sel_s16_hi[12:9] == 3'h7;
-  assign \$191  = sel_s17_lo[12:9] == 3'h7;
+  assign \$190  = \sel_l8_s0$347  == 2'h2;
+  assign \$191  = \sel_l8_s0$348  == 2'h2;
   assign \$192  = \$190  | \$191 ;
   assign \$193  = \$189  | \$192 ;
-  assign \$194  = sel_s17_hi[12:9] == 3'h7;
-  assign \$195  = sel_s18_lo[12:9] == 3'h7;
-  assign \$196  = \$194  | \$195 ;
-  assign \$197  = sel_s18_hi[12:9] == 3'h7;
-  assign \$198  = sel_s11_hi[12:9] == 3'h7;
-  assign \$199  = \$197  | \$198 ;
-  assign \$200  = \$196  | \$199 ;
-  assign \$201  = \$193  | \$200 ;
-  assign \$202  = sel_s8_lo[12:9] == 4'h8;
-  assign \$203  = sel_s16_lo[12:9] == 4'h8;
+  assign \$194  = \$186  | \$193 ;
+  assign \$195  = sel_l8_s0 == 2'h3;
+  assign \$196  = \sel_l8_s0$342  == 2'h3;
+  assign \$197  = \$195  | \$196 ;
+  assign \$198  = \sel_l8_s0$343  == 2'h3;
+  assign \$199  = \sel_l8_s0$344  == 2'h3;
+  assign \$200  = \$198  | \$199 ;
+  assign \$201  = \$197  | \$200 ;
+  assign \$202  = \sel_l8_s0$345  == 2'h3;
+  assign \$203  = \sel_l8_s0$346  == 2'h3;
   assign \$204  = \$202  | \$203 ;
-  assign \$205  = sel_s16_hi[12:9] == 4'h8;
-  assign \$206  = sel_s17_lo[12:9] == 4'h8;
+  assign \$205  = \sel_l8_s0$347  == 2'h3;
+  assign \$206  = \sel_l8_s0$348  == 2'h3;
   assign \$207  = \$205  | \$206 ;
   assign \$208  = \$204  | \$207 ;
-  assign \$209  = sel_s17_hi[12:9] == 4'h8;
-  assign \$210  = sel_s18_lo[12:9] == 4'h8;
-  assign \$211  = \$209  | \$210 ;
-  assign \$212  = sel_s18_hi[12:9] == 4'h8;
-  assign \$213  = sel_s11_hi[12:9] == 4'h8;
-  assign \$214  = \$212  | \$213 ;
-  assign \$215  = \$211  | \$214 ;
-  assign \$216  = \$208  | \$215 ;
-  assign \$217  = sel_s16_lo[12:9] == 4'h9;
-  assign \$218  = sel_s16_hi[12:9] == 4'h9;
+  assign \$209  = \$201  | \$208 ;
+  assign \$210  = sel_l8_s0 == 3'h4;
+  assign \$211  = \sel_l8_s0$342  == 3'h4;
+  assign \$212  = \$210  | \$211 ;
+  assign \$213  = \sel_l8_s0$343  == 3'h4;
+  assign \$214  = \sel_l8_s0$344  == 3'h4;
+  assign \$215  = \$213  | \$214 ;
+  assign \$216  = \$212  | \$215 ;
+  assign \$217  = \sel_l8_s0$345  == 3'h4;
+  assign \$218  = \sel_l8_s0$346  == 3'h4;
   assign \$219  = \$217  | \$218 ;
-  assign \$220  = sel_s17_lo[12:9] == 4'h9;
-  assign \$221  = sel_s17_hi[12:9] == 4'h9;
+  assign \$220  = \sel_l8_s0$347  == 3'h4;
+  assign \$221  = \sel_l8_s0$348  == 3'h4;
   assign \$222  = \$220  | \$221 ;
   assign \$223  = \$219  | \$222 ;
-  assign \$224  = sel_s18_lo[12:9] == 4'h9;
-  assign \$225  = sel_s18_hi[12:9] == 4'h9;
-  assign \$226  = \$224  | \$225 ;
-  assign \$227  = sel_s11_hi[12:9] == 4'h9;
-  assign \$228  = \$226  | \$227 ;
-  assign \$229  = \$223  | \$228 ;
-  assign \$230  = sel_s16_hi[12:9] == 4'ha;
-  assign \$231  = sel_s17_lo[12:9] == 4'ha;
-  assign \$232  = \$230  | \$231 ;
-  assign \$233  = sel_s17_hi[12:9] == 4'ha;
-  assign \$234  = sel_s18_lo[12:9] == 4'ha;
-  assign \$235  = \$233  | \$234 ;
-  assign \$236  = \$232  | \$235 ;
-  assign \$237  = sel_s18_hi[12:9] == 4'ha;
-  assign \$238  = sel_s11_hi[12:9] == 4'ha;
-  assign \$239  = \$237  | \$238 ;
-  assign \$240  = \$236  | \$239 ;
-  assign \$241  = sel_s17_lo[12:9] == 4'hb;
-  assign \$242  = sel_s17_hi[12:9] == 4'hb;
-  assign \$243  = \$241  | \$242 ;
-  assign \$244  = sel_s18_lo[12:9] == 4'hb;
-  assign \$245  = sel_s18_hi[12:9] == 4'hb;
-  assign \$246  = \$244  | \$245 ;
-  assign \$247  = \$243  | \$246 ;
-  assign \$248  = sel_s11_hi[12:9] == 4'hb;
+  assign \$224  = \$216  | \$223 ;
+  assign \$225  = sel_l8_s0 == 3'h5;
+  assign \$226  = \sel_l8_s0$342  == 3'h5;
+  assign \$227  = \$225  | \$226 ;
+  assign \$228  = \sel_l8_s0$343  == 3'h5;
+  assign \$229  = \sel_l8_s0$344  == 3'h5;
+  assign \$230  = \$228  | \$229 ;
+  assign \$231  = \$227  | \$230 ;
+  assign \$232  = \sel_l8_s0$345  == 3'h5;
+  assign \$233  = \sel_l8_s0$346  == 3'h5;
+  assign \$234  = \$232  | \$233 ;
+  assign \$235  = \sel_l8_s0$347  == 3'h5;
+  assign \$236  = \sel_l8_s0$348  == 3'h5;
+  assign \$237  = \$235  | \$236 ;
+  assign \$238  = \$234  | \$237 ;
+  assign \$239  = \$231  | \$238 ;
+  assign \$240  = sel_l8_s0 == 3'h6;
+  assign \$241  = \sel_l8_s0$342  == 3'h6;
+  assign \$242  = \$240  | \$241 ;
+  assign \$243  = \sel_l8_s0$343  == 3'h6;
+  assign \$244  = \sel_l8_s0$344  == 3'h6;
+  assign \$245  = \$243  | \$244 ;
+  assign \$246  = \$242  | \$245 ;
+  assign \$247  = \sel_l8_s0$345  == 3'h6;
+  assign \$248  = \sel_l8_s0$346  == 3'h6;
   assign \$249  = \$247  | \$248 ;
-  assign \$250  = sel_s17_hi[12:9] == 4'hc;
-  assign \$251  = sel_s18_lo[12:9] == 4'hc;
+  assign \$250  = \sel_l8_s0$347  == 3'h6;
+  assign \$251  = \sel_l8_s0$348  == 3'h6;
   assign \$252  = \$250  | \$251 ;
-  assign \$253  = sel_s18_hi[12:9] == 4'hc;
-  assign \$254  = sel_s11_hi[12:9] == 4'hc;
-  assign \$255  = \$253  | \$254 ;
-  assign \$256  = \$252  | \$255 ;
-  assign \$257  = sel_s18_lo[12:9] == 4'hd;
-  assign \$258  = sel_s18_hi[12:9] == 4'hd;
-  assign \$259  = \$257  | \$258 ;
-  assign \$260  = sel_s11_hi[12:9] == 4'hd;
-  assign \$261  = \$259  | \$260 ;
-  assign \$262  = sel_s18_hi[12:9] == 4'he;
-  assign \$263  = sel_s11_hi[12:9] == 4'he;
+  assign \$253  = \$249  | \$252 ;
+  assign \$254  = \$246  | \$253 ;
+  assign \$255  = sel_l8_s0 == 3'h7;
+  assign \$256  = \sel_l8_s0$342  == 3'h7;
+  assign \$257  = \$255  | \$256 ;
+  assign \$258  = \sel_l8_s0$343  == 3'h7;
+  assign \$259  = \sel_l8_s0$344  == 3'h7;
+  assign \$260  = \$258  | \$259 ;
+  assign \$261  = \$257  | \$260 ;
+  assign \$262  = \sel_l8_s0$345  == 3'h7;
+  assign \$263  = \sel_l8_s0$346  == 3'h7;
   assign \$264  = \$262  | \$263 ;
-  assign \$265  = sel_s11_hi[12:9] == 4'hf;
-  assign \$266  = - sel_s8_lo[7:0];
-  assign \$267  = sel_s8_lo[8] ? \$266  : { 1'h0, sel_s8_lo[7:0] };
-  assign \$268  = - sel_s16_lo[7:0];
-  assign \$269  = sel_s16_lo[8] ? \$268  : { 1'h0, sel_s16_lo[7:0] };
-  assign \$270  = - sel_s16_hi[7:0];
-  assign \$271  = sel_s16_hi[8] ? \$270  : { 1'h0, sel_s16_hi[7:0] };
-  assign \$272  = - sel_s17_lo[7:0];
-  assign \$273  = sel_s17_lo[8] ? \$272  : { 1'h0, sel_s17_lo[7:0] };
-  assign \$274  = - sel_s17_hi[7:0];
-  assign \$275  = sel_s17_hi[8] ? \$274  : { 1'h0, sel_s17_hi[7:0] };
-  assign \$276  = - sel_s18_lo[7:0];
-  assign \$277  = sel_s18_lo[8] ? \$276  : { 1'h0, sel_s18_lo[7:0] };
-  assign \$278  = - sel_s18_hi[7:0];
-  assign \$279  = sel_s18_hi[8] ? \$278  : { 1'h0, sel_s18_hi[7:0] };
-  assign \$280  = - sel_s11_hi[7:0];
-  assign \$281  = sel_s11_hi[8] ? \$280  : { 1'h0, sel_s11_hi[7:0] };
-  always @(posedge clk)
-    valid_s0 <= \$282 ;
-  always @(posedge clk)
-    valid_s1 <= \$283 ;
-  always @(posedge clk)
-    o__valid <= \$284 ;
-  always @(posedge clk)
-    \sel_l6_s0$101  <= \$285 ;
-  always @(posedge clk)
-    \sel_l6_s0$106  <= \$286 ;
-  always @(posedge clk)
-    sel_l6_s0 <= \$287 ;
-  always @(posedge clk)
-    \sel_l6_s0$146  <= \$288 ;
-  always @(posedge clk)
-    \sel_l6_s0$148  <= \$289 ;
-  always @(posedge clk)
-    \sel_l6_s0$145  <= \$290 ;
-  always @(posedge clk)
-    \sel_l6_s0$110  <= \$291 ;
-  always @(posedge clk)
-    \sel_l6_s0$115  <= \$292 ;
-  always @(posedge clk)
-    \sel_l6_s0$109  <= \$293 ;
-  always @(posedge clk)
-    \sel_l6_s0$119  <= \$294 ;
-  always @(posedge clk)
-    \sel_l6_s0$124  <= \$295 ;
-  always @(posedge clk)
-    \sel_l6_s0$118  <= \$296 ;
-  always @(posedge clk)
-    \sel_l6_s0$121  <= \$297 ;
-  always @(posedge clk)
-    \sel_l6_s0$123  <= \$298 ;
-  always @(posedge clk)
-    \sel_l6_s0$120  <= \$299 ;
-  always @(posedge clk)
-    \sel_l6_s0$112  <= \$300 ;
-  always @(posedge clk)
-    \sel_l6_s0$114  <= \$301 ;
-  always @(posedge clk)
-    \sel_l6_s0$111  <= \$302 ;
-  always @(posedge clk)
-    \sel_l6_s0$128  <= \$303 ;
-  always @(posedge clk)
-    \sel_l6_s0$133  <= \$304 ;
-  always @(posedge clk)
-    \sel_l6_s0$127  <= \$305 ;
-  always @(posedge clk)
-    \sel_l6_s0$137  <= \$306 ;
-  always @(posedge clk)
-    \sel_l6_s0$142  <= \$307 ;
-  always @(posedge clk)
-    \sel_l6_s0$136  <= \$308 ;
-  always @(posedge clk)
-    \sel_l6_s0$139  <= \$309 ;
-  always @(posedge clk)
-    \sel_l6_s0$141  <= \$310 ;
-  always @(posedge clk)
-    \sel_l6_s0$138  <= \$311 ;
-  always @(posedge clk)
-    \sel_l6_s0$130  <= \$312 ;
-  always @(posedge clk)
-    \sel_l6_s0$132  <= \$313 ;
-  always @(posedge clk)
-    \sel_l6_s0$129  <= \$314 ;
-  always @(posedge clk)
-    \sel_l6_s0$103  <= \$315 ;
-  always @(posedge clk)
-    \sel_l6_s0$105  <= \$316 ;
-  always @(posedge clk)
-    \sel_l6_s0$102  <= \$317 ;
-  always @(posedge clk)
-    \sel_l6_s0$286  <= \$318 ;
-  always @(posedge clk)
-    \sel_l6_s0$287  <= \$319 ;
-  always @(posedge clk)
-    \sel_l6_s0$288  <= \$320 ;
-  always @(posedge clk)
-    \sel_l6_s0$162  <= \$321 ;
-  always @(posedge clk)
-    \sel_l6_s0$164  <= \$322 ;
-  always @(posedge clk)
-    \sel_l6_s0$161  <= \$323 ;
-  always @(posedge clk)
-    \sel_l6_s0$289  <= \$324 ;
-  always @(posedge clk)
-    \sel_l6_s0$290  <= \$325 ;
-  always @(posedge clk)
-    \sel_l6_s0$291  <= \$326 ;
-  always @(posedge clk)
-    \sel_l12_s0$190  <= \$327 ;
-  always @(posedge clk)
-    \sel_l12_s0$191  <= \$328 ;
-  always @(posedge clk)
-    sel_l12_s0 <= \$329 ;
-  always @(posedge clk)
-    \sel_l12_s0$199  <= \$330 ;
-  always @(posedge clk)
-    \sel_l12_s0$200  <= \$331 ;
-  always @(posedge clk)
-    \sel_l12_s0$196  <= \$332 ;
-  always @(posedge clk)
-    \sel_l12_s0$192  <= \$333 ;
-  always @(posedge clk)
-    \sel_l12_s0$193  <= \$334 ;
-  always @(posedge clk)
-    \sel_l12_s0$188  <= \$335 ;
-  always @(posedge clk)
-    \sel_l12_s0$201  <= \$336 ;
-  always @(posedge clk)
-    \sel_l12_s0$202  <= \$337 ;
-  always @(posedge clk)
-    \sel_l12_s0$197  <= \$338 ;
-  always @(posedge clk)
-    \sel_l12_s0$208  <= \$339 ;
-  always @(posedge clk)
-    \sel_l12_s0$209  <= \$340 ;
-  always @(posedge clk)
-    \sel_l12_s0$205  <= \$341 ;
-  always @(posedge clk)
-    \sel_l12_s0$217  <= \$342 ;
-  always @(posedge clk)
-    \sel_l12_s0$218  <= \$343 ;
-  always @(posedge clk)
-    \sel_l12_s0$214  <= \$344 ;
-  always @(posedge clk)
-    \sel_l12_s0$210  <= \$345 ;
-  always @(posedge clk)
-    \sel_l12_s0$211  <= \$346 ;
-  always @(posedge clk)
-    \sel_l12_s0$206  <= \$347 ;
-  always @(posedge clk)
-    \sel_l12_s0$219  <= \$348 ;
-  always @(posedge clk)
-    \sel_l12_s0$220  <= \$349 ;
-  always @(posedge clk)
-    \sel_l12_s0$215  <= \$350 ;
-  always @(posedge clk)
-    sel_l19_s0 <= \$351 ;
-  always @(posedge clk)
-    \sel_l19_s0$268  <= \$352 ;
-  always @(posedge clk)
-    \sel_l19_s0$270  <= \$353 ;
-  always @(posedge clk)
-    \sel_l19_s0$272  <= \$354 ;
-  always @(posedge clk)
-    \sel_l19_s0$274  <= \$355 ;
-  always @(posedge clk)
-    \sel_l19_s0$276  <= \$356 ;
-  always @(posedge clk)
-    \sel_l19_s0$278  <= \$357 ;
-  always @(posedge clk)
-    \sel_l19_s0$280  <= \$358 ;
-  always @(posedge clk)
-    \sel_l19_s0$282  <= \$359 ;
-  always @(posedge clk)
-    \sel_l19_s0$269  <= \$360 ;
-  always @(posedge clk)
-    \sel_l19_s0$271  <= \$361 ;
-  always @(posedge clk)
-    \sel_l19_s0$273  <= \$362 ;
-  always @(posedge clk)
-    \sel_l19_s0$275  <= \$363 ;
-  always @(posedge clk)
-    \sel_l19_s0$277  <= \$364 ;
-  always @(posedge clk)
-    \sel_l19_s0$279  <= \$365 ;
+  assign \$265  = \sel_l8_s0$347  == 3'h7;
+  assign \$266  = \sel_l8_s0$348  == 3'h7;
+  assign \$267  = \$265  | \$266 ;
+  assign \$268  = \$264  | \$267 ;
+  assign \$269  = \$261  | \$268 ;
+  assign \$270  = sel_l8_s0 == 4'h8;
+  assign \$271  = \sel_l8_s0$342  == 4'h8;
+  assign \$272  = \$270  | \$271 ;
+  assign \$273  = \sel_l8_s0$343  == 4'h8;
+  assign \$274  = \sel_l8_s0$344  == 4'h8;
+  assign \$275  = \$273  | \$274 ;
+  assign \$276  = \$272  | \$275 ;
+  assign \$277  = \sel_l8_s0$345  == 4'h8;
+  assign \$278  = \sel_l8_s0$346  == 4'h8;
+  assign \$279  = \$277  | \$278 ;
+  assign \$280  = \sel_l8_s0$347  == 4'h8;
+  assign \$281  = \sel_l8_s0$348  == 4'h8;
+  assign \$282  = \$280  | \$281 ;
+  assign \$283  = \$279  | \$282 ;
+  assign \$284  = \$276  | \$283 ;
+  assign \$285  = sel_l8_s0 == 4'h9;
+  assign \$286  = \sel_l8_s0$342  == 4'h9;
+  assign \$287  = \$285  | \$286 ;
+  assign \$288  = \sel_l8_s0$343  == 4'h9;
+  assign \$289  = \sel_l8_s0$344  == 4'h9;
+  assign \$290  = \$288  | \$289 ;
+  assign \$291  = \$287  | \$290 ;
+  assign \$292  = \sel_l8_s0$345  == 4'h9;
+  assign \$293  = \sel_l8_s0$346  == 4'h9;
+  assign \$294  = \$292  | \$293 ;
+  assign \$295  = \sel_l8_s0$347  == 4'h9;
+  assign \$296  = \sel_l8_s0$348  == 4'h9;
+  assign \$297  = \$295  | \$296 ;
+  assign \$298  = \$294  | \$297 ;
+  assign \$299  = \$291  | \$298 ;
+  assign \$300  = sel_l8_s0 == 4'ha;
+  assign \$301  = \sel_l8_s0$342  == 4'ha;
+  assign \$302  = \$300  | \$301 ;
+  assign \$303  = \sel_l8_s0$343  == 4'ha;
+  assign \$304  = \sel_l8_s0$344  == 4'ha;
+  assign \$305  = \$303  | \$304 ;
+  assign \$306  = \$302  | \$305 ;
+  assign \$307  = \sel_l8_s0$345  == 4'ha;
+  assign \$308  = \sel_l8_s0$346  == 4'ha;
+  assign \$309  = \$307  | \$308 ;
+  assign \$310  = \sel_l8_s0$347  == 4'ha;
+  assign \$311  = \sel_l8_s0$348  == 4'ha;
+  assign \$312  = \$310  | \$311 ;
+  assign \$313  = \$309  | \$312 ;
+  assign \$314  = \$306  | \$313 ;
+  assign \$315  = sel_l8_s0 == 4'hb;
+  assign \$316  = \sel_l8_s0$342  == 4'hb;
+  assign \$317  = \$315  | \$316 ;
+  assign \$318  = \sel_l8_s0$343  == 4'hb;
+  assign \$319  = \sel_l8_s0$344  == 4'hb;
+  assign \$320  = \$318  | \$319 ;
+  assign \$321  = \$317  | \$320 ;
+  assign \$322  = \sel_l8_s0$345  == 4'hb;
+  assign \$323  = \sel_l8_s0$346  == 4'hb;
+  assign \$324  = \$322  | \$323 ;
+  assign \$325  = \sel_l8_s0$347  == 4'hb;
+  assign \$326  = \sel_l8_s0$348  == 4'hb;
+  assign \$327  = \$325  | \$326 ;
+  assign \$328  = \$324  | \$327 ;
+  assign \$329  = \$321  | \$328 ;
+  assign \$330  = sel_l8_s0 == 4'hc;
+  assign \$331  = \sel_l8_s0$342  == 4'hc;
+  assign \$332  = \$330  | \$331 ;
+  assign \$333  = \sel_l8_s0$343  == 4'hc;
+  assign \$334  = \sel_l8_s0$344  == 4'hc;
+  assign \$335  = \$333  | \$334 ;
+  assign \$336  = \$332  | \$335 ;
+  assign \$337  = \sel_l8_s0$345  == 4'hc;
+  assign \$338  = \sel_l8_s0$346  == 4'hc;
+  assign \$339  = \$337  | \$338 ;
+  assign \$340  = \sel_l8_s0$347  == 4'hc;
+  assign \$341  = \sel_l8_s0$348  == 4'hc;
+  assign \$342  = \$340  | \$341 ;
+  assign \$343  = \$339  | \$342 ;
+  assign \$344  = \$336  | \$343 ;
+  assign \$345  = sel_l8_s0 == 4'hd;
+  assign \$346  = \sel_l8_s0$342  == 4'hd;
+  assign \$347  = \$345  | \$346 ;
+  assign \$348  = \sel_l8_s0$343  == 4'hd;
+  assign \$349  = \sel_l8_s0$344  == 4'hd;
+  assign \$350  = \$348  | \$349 ;
+  assign \$351  = \$347  | \$350 ;
+  assign \$352  = \sel_l8_s0$345  == 4'hd;
+  assign \$353  = \sel_l8_s0$346  == 4'hd;
+  assign \$354  = \$352  | \$353 ;
+  assign \$355  = \sel_l8_s0$347  == 4'hd;
+  assign \$356  = \sel_l8_s0$348  == 4'hd;
+  assign \$357  = \$355  | \$356 ;
+  assign \$358  = \$354  | \$357 ;
+  assign \$359  = \$351  | \$358 ;
+  assign \$360  = sel_l8_s0 == 4'he;
+  assign \$361  = \sel_l8_s0$342  == 4'he;
+  assign \$362  = \$360  | \$361 ;
+  assign \$363  = \sel_l8_s0$343  == 4'he;
+  assign \$364  = \sel_l8_s0$344  == 4'he;
+  assign \$365  = \$363  | \$364 ;
+  assign \$366  = \$362  | \$365 ;
+  assign \$367  = \sel_l8_s0$345  == 4'he;
+  assign \$368  = \sel_l8_s0$346  == 4'he;
+  assign \$369  = \$367  | \$368 ;
+  assign \$370  = \sel_l8_s0$347  == 4'he;
+  assign \$371  = \sel_l8_s0$348  == 4'he;
+  assign \$372  = \$370  | \$371 ;
+  assign \$373  = \$369  | \$372 ;
+  assign \$374  = \$366  | \$373 ;
+  assign \$375  = sel_l8_s0 == 4'hf;
+  assign \$376  = \sel_l8_s0$342  == 4'hf;
+  assign \$377  = \$375  | \$376 ;
+  assign \$378  = \sel_l8_s0$343  == 4'hf;
+  assign \$379  = \sel_l8_s0$344  == 4'hf;
+  assign \$380  = \$378  | \$379 ;
+  assign \$381  = \$377  | \$380 ;
+  assign \$382  = \sel_l8_s0$345  == 4'hf;
+  assign \$383  = \sel_l8_s0$346  == 4'hf;
+  assign \$384  = \$382  | \$383 ;
+  assign \$385  = \sel_l8_s0$347  == 4'hf;
+  assign \$386  = \sel_l8_s0$348  == 4'hf;
+  assign \$387  = \$385  | \$386 ;
+  assign \$388  = \$384  | \$387 ;
+  assign \$389  = \$381  | \$388 ;
+  assign sel_p0_1_0_s = \$179  ^ \$164 ;
+  assign sel_p0_1_0_c = \$179  & \$164 ;
+  assign sel_p0_3_0_s = \$209  ^ \$194 ;
+  assign sel_p0_3_0_c = \$209  & \$194 ;
+  assign sel_p0_5_0_s = \$239  ^ \$224 ;
+  assign sel_p0_5_0_c = \$239  & \$224 ;
+  assign sel_p0_7_0_s = \$269  ^ \$254 ;
+  assign sel_p0_7_0_c = \$269  & \$254 ;
+  assign sel_p0_9_0_s = \$299  ^ \$284 ;
+  assign sel_p0_9_0_c = \$299  & \$284 ;
+  assign sel_p0_11_0_s = \$329  ^ \$314 ;
+  assign sel_p0_11_0_c = \$329  & \$314 ;
+  assign sel_p0_13_0_s = \$359  ^ \$344 ;
+  assign sel_p0_13_0_c = \$359  & \$344 ;
+  assign \$390  = ~ adv8_valid;
+  assign adv8 = \$390  | o__ready;
+  assign sel_p1_2_0_s = sel_l10_s0 ^ \sel_l10_s0$374 [0];
+  assign sel_p1_2_0_c = sel_l10_s0 & \sel_l10_s0$374 [0];
+  assign sel_p1_2_1_s = \sel_l10_s0$374 [1] ^ sel_p1_2_0_c;
+  assign sel_p1_2_1_c = \sel_l10_s0$374 [1] & sel_p1_2_0_c;
+  assign sel_p1_3_0_s = \sel_l10_s0$380 [0] ^ \sel_l10_s0$374 [0];
+  assign sel_p1_3_0_c = \sel_l10_s0$380 [0] & \sel_l10_s0$374 [0];
+  assign \$391  = \sel_l10_s0$380 [1] ^ \sel_l10_s0$374 [1];
+  assign sel_p1_3_1_s = \$391  ^ sel_p1_3_0_c;
+  assign \$392  = \sel_l10_s0$380 [1] & \sel_l10_s0$374 [1];
+  assign \$393  = \sel_l10_s0$380 [1] & sel_p1_3_0_c;
+  assign \$394  = \$392  | \$393 ;
+  assign \$395  = \sel_l10_s0$374 [1] & sel_p1_3_0_c;
+  assign sel_p1_3_1_c = \$394  | \$395 ;
+  assign sel_p1_3_2_s = \sel_l10_s0$380 [2] ^ sel_p1_3_1_c;
+  assign sel_p1_3_2_c = \sel_l10_s0$380 [2] & sel_p1_3_1_c;
+  assign sel_p1_6_0_s = \sel_l10_s0$388  ^ \sel_l10_s0$389 [0];
+  assign sel_p1_6_0_c = \sel_l10_s0$388  & \sel_l10_s0$389 [0];
+  assign sel_p1_6_1_s = \sel_l10_s0$389 [1] ^ sel_p1_6_0_c;
+  assign sel_p1_6_1_c = \sel_l10_s0$389 [1] & sel_p1_6_0_c;
+  assign sel_p1_6_2_s = \sel_l10_s0$389 [2] ^ sel_p1_6_1_c;
+  assign sel_p1_6_2_c = \sel_l10_s0$389 [2] & sel_p1_6_1_c;
+  assign sel_p1_7_0_s = \sel_l10_s0$397 [0] ^ \sel_l10_s0$389 [0];
+  assign sel_p1_7_0_c = \sel_l10_s0$397 [0] & \sel_l10_s0$389 [0];
+  assign \$396  = \sel_l10_s0$397 [1] ^ \sel_l10_s0$389 [1];
+  assign sel_p1_7_1_s = \$396  ^ sel_p1_7_0_c;
+  assign \$397  = \sel_l10_s0$397 [1] & \sel_l10_s0$389 [1];
+  assign \$398  = \sel_l10_s0$397 [1] & sel_p1_7_0_c;
+  assign \$399  = \$397  | \$398 ;
+  assign \$400  = \sel_l10_s0$389 [1] & sel_p1_7_0_c;
+  assign sel_p1_7_1_c = \$399  | \$400 ;
+  assign \$401  = \sel_l10_s0$397 [2] ^ \sel_l10_s0$389 [2];
+  assign sel_p1_7_2_s = \$401  ^ sel_p1_7_1_c;
+  assign \$402  = \sel_l10_s0$397 [2] & \sel_l10_s0$389 [2];
+  assign \$403  = \sel_l10_s0$397 [2] & sel_p1_7_1_c;
+  assign \$404  = \$402  | \$403 ;
+  assign \$405  = \sel_l10_s0$389 [2] & sel_p1_7_1_c;
+  assign sel_p1_7_2_c = \$404  | \$405 ;
+  assign sel_p1_7_3_s = \sel_l10_s0$397 [3] ^ sel_p1_7_2_c;
+  assign sel_p1_7_3_c = \sel_l10_s0$397 [3] & sel_p1_7_2_c;
+  assign sel_p1_10_0_s = \sel_l10_s0$407  ^ \sel_l10_s0$408 [0];
+  assign sel_p1_10_0_c = \sel_l10_s0$407  & \sel_l10_s0$408 [0];
+  assign sel_p1_10_1_s = \sel_l10_s0$408 [1] ^ sel_p1_10_0_c;
+  assign sel_p1_10_1_c = \sel_l10_s0$408 [1] & sel_p1_10_0_c;
+  assign sel_p1_10_2_s = \sel_l10_s0$408 [2] ^ sel_p1_10_1_c;
+  assign sel_p1_10_2_c = \sel_l10_s0$408 [2] & sel_p1_10_1_c;
+  assign sel_p1_10_3_s = \sel_l10_s0$408 [3] ^ sel_p1_10_2_c;
+  assign sel_p1_10_3_c = \sel_l10_s0$408 [3] & sel_p1_10_2_c;
+  assign sel_p1_11_0_s = \sel_l10_s0$418 [0] ^ \sel_l10_s0$408 [0];
+  assign sel_p1_11_0_c = \sel_l10_s0$418 [0] & \sel_l10_s0$408 [0];
+  assign \$406  = \sel_l10_s0$418 [1] ^ \sel_l10_s0$408 [1];
+  assign sel_p1_11_1_s = \$406  ^ sel_p1_11_0_c;
+  assign \$407  = \sel_l10_s0$418 [1] & \sel_l10_s0$408 [1];
+  assign \$408  = \sel_l10_s0$418 [1] & sel_p1_11_0_c;
+  assign \$409  = \$407  | \$408 ;
+  assign \$410  = \sel_l10_s0$408 [1] & sel_p1_11_0_c;
+  assign sel_p1_11_1_c = \$409  | \$410 ;
+  assign \$411  = \sel_l10_s0$418 [2] ^ \sel_l10_s0$408 [2];
+  assign sel_p1_11_2_s = \$411  ^ sel_p1_11_1_c;
+  assign \$412  = \sel_l10_s0$418 [2] & \sel_l10_s0$408 [2];
+  assign \$413  = \sel_l10_s0$418 [2] & sel_p1_11_1_c;
+  assign \$414  = \$412  | \$413 ;
+  assign \$415  = \sel_l10_s0$408 [2] & sel_p1_11_1_c;
+  assign sel_p1_11_2_c = \$414  | \$415 ;
+  assign \$416  = \sel_l10_s0$418 [3] ^ \sel_l10_s0$408 [3];
+  assign sel_p1_11_3_s = \$416  ^ sel_p1_11_2_c;
+  assign \$417  = \sel_l10_s0$418 [3] & \sel_l10_s0$408 [3];
+  assign \$418  = \sel_l10_s0$418 [3] & sel_p1_11_2_c;
+  assign \$419  = \$417  | \$418 ;
+  assign \$420  = \sel_l10_s0$408 [3] & sel_p1_11_2_c;
+  assign sel_p1_11_3_c = \$419  | \$420 ;
+  assign sel_p1_14_0_s = \sel_l10_s0$428  ^ \sel_l10_s0$429 [0];
+  assign sel_p1_14_0_c = \sel_l10_s0$428  & \sel_l10_s0$429 [0];
+  assign sel_p1_14_1_s = \sel_l10_s0$429 [1] ^ sel_p1_14_0_c;
+  assign sel_p1_14_1_c = \sel_l10_s0$429 [1] & sel_p1_14_0_c;
+  assign sel_p1_14_2_s = \sel_l10_s0$429 [2] ^ sel_p1_14_1_c;
+  assign sel_p1_14_2_c = \sel_l10_s0$429 [2] & sel_p1_14_1_c;
+  assign sel_p1_14_3_s = \sel_l10_s0$429 [3] ^ sel_p1_14_2_c;
+  assign sel_p1_14_3_c = \sel_l10_s0$429 [3] & sel_p1_14_2_c;
+  assign \$421  = ~ adv9_valid;
+  assign adv9 = \$421  | o__ready;
+  assign sel_p2_4_0_s = sel_l11_s0 ^ \sel_l11_s0$442 [0];
+  assign sel_p2_4_0_c = sel_l11_s0 & \sel_l11_s0$442 [0];
+  assign sel_p2_4_1_s = \sel_l11_s0$442 [1] ^ sel_p2_4_0_c;
+  assign sel_p2_4_1_c = \sel_l11_s0$442 [1] & sel_p2_4_0_c;
+  assign sel_p2_4_2_s = \sel_l11_s0$442 [2] ^ sel_p2_4_1_c;
+  assign sel_p2_4_2_c = \sel_l11_s0$442 [2] & sel_p2_4_1_c;
+  assign sel_p2_5_0_s = \sel_l11_s0$450 [0] ^ \sel_l11_s0$442 [0];
+  assign sel_p2_5_0_c = \sel_l11_s0$450 [0] & \sel_l11_s0$442 [0];
+  assign \$422  = \sel_l11_s0$450 [1] ^ \sel_l11_s0$442 [1];
+  assign sel_p2_5_1_s = \$422  ^ sel_p2_5_0_c;
+  assign \$423  = \sel_l11_s0$450 [1] & \sel_l11_s0$442 [1];
+  assign \$424  = \sel_l11_s0$450 [1] & sel_p2_5_0_c;
+  assign \$425  = \$423  | \$424 ;
+  assign \$426  = \sel_l11_s0$442 [1] & sel_p2_5_0_c;
+  assign sel_p2_5_1_c = \$425  | \$426 ;
+  assign \$427  = \sel_l11_s0$450 [2] ^ \sel_l11_s0$442 [2];
+  assign sel_p2_5_2_s = \$427  ^ sel_p2_5_1_c;
+  assign \$428  = \sel_l11_s0$450 [2] & \sel_l11_s0$442 [2];
+  assign \$429  = \sel_l11_s0$450 [2] & sel_p2_5_1_c;
+  assign \$430  = \$428  | \$429 ;
+  assign \$431  = \sel_l11_s0$442 [2] & sel_p2_5_1_c;
+  assign sel_p2_5_2_c = \$430  | \$431 ;
+  assign sel_p2_6_0_s = \sel_l11_s0$458 [0] ^ \sel_l11_s0$442 [0];
+  assign sel_p2_6_0_c = \sel_l11_s0$458 [0] & \sel_l11_s0$442 [0];
+  assign \$432  = \sel_l11_s0$458 [1] ^ \sel_l11_s0$442 [1];
+  assign sel_p2_6_1_s = \$432  ^ sel_p2_6_0_c;
+  assign \$433  = \sel_l11_s0$458 [1] & \sel_l11_s0$442 [1];
+  assign \$434  = \sel_l11_s0$458 [1] & sel_p2_6_0_c;
+  assign \$435  = \$433  | \$434 ;
+  assign \$436  = \sel_l11_s0$442 [1] & sel_p2_6_0_c;
+  assign sel_p2_6_1_c = \$435  | \$436 ;
+  assign \$437  = \sel_l11_s0$458 [2] ^ \sel_l11_s0$442 [2];
+  assign sel_p2_6_2_s = \$437  ^ sel_p2_6_1_c;
+  assign \$438  = \sel_l11_s0$458 [2] & \sel_l11_s0$442 [2];
+  assign \$439  = \sel_l11_s0$458 [2] & sel_p2_6_1_c;
+  assign \$440  = \$438  | \$439 ;
+  assign \$441  = \sel_l11_s0$442 [2] & sel_p2_6_1_c;
+  assign sel_p2_6_2_c = \$440  | \$441 ;
+  assign sel_p2_7_0_s = \sel_l11_s0$466 [0] ^ \sel_l11_s0$442 [0];
+  assign sel_p2_7_0_c = \sel_l11_s0$466 [0] & \sel_l11_s0$442 [0];
+  assign \$442  = \sel_l11_s0$466 [1] ^ \sel_l11_s0$442 [1];
+  assign sel_p2_7_1_s = \$442  ^ sel_p2_7_0_c;
+  assign \$443  = \sel_l11_s0$466 [1] & \sel_l11_s0$442 [1];
+  assign \$444  = \sel_l11_s0$466 [1] & sel_p2_7_0_c;
+  assign \$445  = \$443  | \$444 ;
+  assign \$446  = \sel_l11_s0$442 [1] & sel_p2_7_0_c;
+  assign sel_p2_7_1_c = \$445  | \$446 ;
+  assign \$447  = \sel_l11_s0$466 [2] ^ \sel_l11_s0$442 [2];
+  assign sel_p2_7_2_s = \$447  ^ sel_p2_7_1_c;
+  assign \$448  = \sel_l11_s0$466 [2] & \sel_l11_s0$442 [2];
+  assign \$449  = \sel_l11_s0$466 [2] & sel_p2_7_1_c;
+  assign \$450  = \$448  | \$449 ;
+  assign \$451  = \sel_l11_s0$442 [2] & sel_p2_7_1_c;
+  assign sel_p2_7_2_c = \$450  | \$451 ;
+  assign sel_p2_7_3_s = \sel_l11_s0$466 [3] ^ sel_p2_7_2_c;
+  assign sel_p2_7_3_c = \sel_l11_s0$466 [3] & sel_p2_7_2_c;
+  assign sel_p2_12_0_s = \sel_l11_s0$476  ^ \sel_l11_s0$477 [0];
+  assign sel_p2_12_0_c = \sel_l11_s0$476  & \sel_l11_s0$477 [0];
+  assign sel_p2_12_1_s = \sel_l11_s0$477 [1] ^ sel_p2_12_0_c;
+  assign sel_p2_12_1_c = \sel_l11_s0$477 [1] & sel_p2_12_0_c;
+  assign sel_p2_12_2_s = \sel_l11_s0$477 [2] ^ sel_p2_12_1_c;
+  assign sel_p2_12_2_c = \sel_l11_s0$477 [2] & sel_p2_12_1_c;
+  assign sel_p2_12_3_s = \sel_l11_s0$477 [3] ^ sel_p2_12_2_c;
+  assign sel_p2_12_3_c = \sel_l11_s0$477 [3] & sel_p2_12_2_c;
+  assign sel_p2_13_0_s = \sel_l11_s0$487 [0] ^ \sel_l11_s0$477 [0];
+  assign sel_p2_13_0_c = \sel_l11_s0$487 [0] & \sel_l11_s0$477 [0];
+  assign \$452  = \sel_l11_s0$487 [1] ^ \sel_l11_s0$477 [1];
+  assign sel_p2_13_1_s = \$452  ^ sel_p2_13_0_c;
+  assign \$453  = \sel_l11_s0$487 [1] & \sel_l11_s0$477 [1];
+  assign \$454  = \sel_l11_s0$487 [1] & sel_p2_13_0_c;
+  assign \$455  = \$453  | \$454 ;
+  assign \$456  = \sel_l11_s0$477 [1] & sel_p2_13_0_c;
+  assign sel_p2_13_1_c = \$455  | \$456 ;
+  assign \$457  = \sel_l11_s0$487 [2] ^ \sel_l11_s0$477 [2];
+  assign sel_p2_13_2_s = \$457  ^ sel_p2_13_1_c;
+  assign \$458  = \sel_l11_s0$487 [2] & \sel_l11_s0$477 [2];
+  assign \$459  = \sel_l11_s0$487 [2] & sel_p2_13_1_c;
+  assign \$460  = \$458  | \$459 ;
+  assign \$461  = \sel_l11_s0$477 [2] & sel_p2_13_1_c;
+  assign sel_p2_13_2_c = \$460  | \$461 ;
+  assign \$462  = \sel_l11_s0$487 [3] ^ \sel_l11_s0$477 [3];
+  assign sel_p2_13_3_s = \$462  ^ sel_p2_13_2_c;
+  assign \$463  = \sel_l11_s0$487 [3] & \sel_l11_s0$477 [3];
+  assign \$464  = \sel_l11_s0$487 [3] & sel_p2_13_2_c;
+  assign \$465  = \$463  | \$464 ;
+  assign \$466  = \sel_l11_s0$477 [3] & sel_p2_13_2_c;
+  assign sel_p2_13_3_c = \$465  | \$466 ;
+  assign sel_p2_14_0_s = \sel_l11_s0$497 [0] ^ \sel_l11_s0$477 [0];
+  assign sel_p2_14_0_c = \sel_l11_s0$497 [0] & \sel_l11_s0$477 [0];
+  assign \$467  = \sel_l11_s0$497 [1] ^ \sel_l11_s0$477 [1];
+  assign sel_p2_14_1_s = \$467  ^ sel_p2_14_0_c;
+  assign \$468  = \sel_l11_s0$497 [1] & \sel_l11_s0$477 [1];
+  assign \$469  = \sel_l11_s0$497 [1] & sel_p2_14_0_c;
+  assign \$470  = \$468  | \$469 ;
+  assign \$471  = \sel_l11_s0$477 [1] & sel_p2_14_0_c;
+  assign sel_p2_14_1_c = \$470  | \$471 ;
+  assign \$472  = \sel_l11_s0$497 [2] ^ \sel_l11_s0$477 [2];
+  assign sel_p2_14_2_s = \$472  ^ sel_p2_14_1_c;
+  assign \$473  = \sel_l11_s0$497 [2] & \sel_l11_s0$477 [2];
+  assign \$474  = \sel_l11_s0$497 [2] & sel_p2_14_1_c;
+  assign \$475  = \$473  | \$474 ;
+  assign \$476  = \sel_l11_s0$477 [2] & sel_p2_14_1_c;
+  assign sel_p2_14_2_c = \$475  | \$476 ;
+  assign \$477  = \sel_l11_s0$497 [3] ^ \sel_l11_s0$477 [3];
+  assign sel_p2_14_3_s = \$477  ^ sel_p2_14_2_c;
+  assign \$478  = \sel_l11_s0$497 [3] & \sel_l11_s0$477 [3];
+  assign \$479  = \sel_l11_s0$497 [3] & sel_p2_14_2_c;
+  assign \$480  = \$478  | \$479 ;
+  assign \$481  = \sel_l11_s0$477 [3] & sel_p2_14_2_c;
+  assign sel_p2_14_3_c = \$480  | \$481 ;
+  assign \$482  = ~ adv10_valid;
+  assign adv10 = \$482  | o__ready;
+  assign sel_p3_8_0_s = sel_l12_s0 ^ \sel_l12_s0$510 [0];
+  assign sel_p3_8_0_c = sel_l12_s0 & \sel_l12_s0$510 [0];
+  assign sel_p3_8_1_s = \sel_l12_s0$510 [1] ^ sel_p3_8_0_c;
+  assign sel_p3_8_1_c = \sel_l12_s0$510 [1] & sel_p3_8_0_c;
+  assign sel_p3_8_2_s = \sel_l12_s0$510 [2] ^ sel_p3_8_1_c;
+  assign sel_p3_8_2_c = \sel_l12_s0$510 [2] & sel_p3_8_1_c;
+  assign sel_p3_8_3_s = \sel_l12_s0$510 [3] ^ sel_p3_8_2_c;
+  assign sel_p3_8_3_c = \sel_l12_s0$510 [3] & sel_p3_8_2_c;
+  assign sel_p3_9_0_s = \sel_l12_s0$520 [0] ^ \sel_l12_s0$510 [0];
+  assign sel_p3_9_0_c = \sel_l12_s0$520 [0] & \sel_l12_s0$510 [0];
+  assign \$483  = \sel_l12_s0$520 [1] ^ \sel_l12_s0$510 [1];
+  assign sel_p3_9_1_s = \$483  ^ sel_p3_9_0_c;
+  assign \$484  = \sel_l12_s0$520 [1] & \sel_l12_s0$510 [1];
+  assign \$485  = \sel_l12_s0$520 [1] & sel_p3_9_0_c;
+  assign \$486  = \$484  | \$485 ;
+  assign \$487  = \sel_l12_s0$510 [1] & sel_p3_9_0_c;
+  assign sel_p3_9_1_c = \$486  | \$487 ;
+  assign \$488  = \sel_l12_s0$520 [2] ^ \sel_l12_s0$510 [2];
+  assign sel_p3_9_2_s = \$488  ^ sel_p3_9_1_c;
+  assign \$489  = \sel_l12_s0$520 [2] & \sel_l12_s0$510 [2];
+  assign \$490  = \sel_l12_s0$520 [2] & sel_p3_9_1_c;
+  assign \$491  = \$489  | \$490 ;
+  assign \$492  = \sel_l12_s0$510 [2] & sel_p3_9_1_c;
+  assign sel_p3_9_2_c = \$491  | \$492 ;
+  assign \$493  = \sel_l12_s0$520 [3] ^ \sel_l12_s0$510 [3];
+  assign sel_p3_9_3_s = \$493  ^ sel_p3_9_2_c;
+  assign \$494  = \sel_l12_s0$520 [3] & \sel_l12_s0$510 [3];
+  assign \$495  = \sel_l12_s0$520 [3] & sel_p3_9_2_c;
+  assign \$496  = \$494  | \$495 ;
+  assign \$497  = \sel_l12_s0$510 [3] & sel_p3_9_2_c;
+  assign sel_p3_9_3_c = \$496  | \$497 ;
+  assign sel_p3_10_0_s = \sel_l12_s0$530 [0] ^ \sel_l12_s0$510 [0];
+  assign sel_p3_10_0_c = \sel_l12_s0$530 [0] & \sel_l12_s0$510 [0];
+  assign \$498  = \sel_l12_s0$530 [1] ^ \sel_l12_s0$510 [1];
+  assign sel_p3_10_1_s = \$498  ^ sel_p3_10_0_c;
+  assign \$499  = \sel_l12_s0$530 [1] & \sel_l12_s0$510 [1];
+  assign \$500  = \sel_l12_s0$530 [1] & sel_p3_10_0_c;
+  assign \$501  = \$499  | \$500 ;
+  assign \$502  = \sel_l12_s0$510 [1] & sel_p3_10_0_c;
+  assign sel_p3_10_1_c = \$501  | \$502 ;
+  assign \$503  = \sel_l12_s0$530 [2] ^ \sel_l12_s0$510 [2];
+  assign sel_p3_10_2_s = \$503  ^ sel_p3_10_1_c;
+  assign \$504  = \sel_l12_s0$530 [2] & \sel_l12_s0$510 [2];
+  assign \$505  = \sel_l12_s0$530 [2] & sel_p3_10_1_c;
+  assign \$506  = \$504  | \$505 ;
+  assign \$507  = \sel_l12_s0$510 [2] & sel_p3_10_1_c;
+  assign sel_p3_10_2_c = \$506  | \$507 ;
+  assign \$508  = \sel_l12_s0$530 [3] ^ \sel_l12_s0$510 [3];
+  assign sel_p3_10_3_s = \$508  ^ sel_p3_10_2_c;
+  assign \$509  = \sel_l12_s0$530 [3] & \sel_l12_s0$510 [3];
+  assign \$510  = \sel_l12_s0$530 [3] & sel_p3_10_2_c;
+  assign \$511  = \$509  | \$510 ;
+  assign \$512  = \sel_l12_s0$510 [3] & sel_p3_10_2_c;
+  assign sel_p3_10_3_c = \$511  | \$512 ;
+  assign sel_p3_11_0_s = \sel_l12_s0$540 [0] ^ \sel_l12_s0$510 [0];
+  assign sel_p3_11_0_c = \sel_l12_s0$540 [0] & \sel_l12_s0$510 [0];
+  assign \$513  = \sel_l12_s0$540 [1] ^ \sel_l12_s0$510 [1];
+  assign sel_p3_11_1_s = \$513  ^ sel_p3_11_0_c;
+  assign \$514  = \sel_l12_s0$540 [1] & \sel_l12_s0$510 [1];
+  assign \$515  = \sel_l12_s0$540 [1] & sel_p3_11_0_c;
+  assign \$516  = \$514  | \$515 ;
+  assign \$517  = \sel_l12_s0$510 [1] & sel_p3_11_0_c;
+  assign sel_p3_11_1_c = \$516  | \$517 ;
+  assign \$518  = \sel_l12_s0$540 [2] ^ \sel_l12_s0$510 [2];
+  assign sel_p3_11_2_s = \$518  ^ sel_p3_11_1_c;
+  assign \$519  = \sel_l12_s0$540 [2] & \sel_l12_s0$510 [2];
+  assign \$520  = \sel_l12_s0$540 [2] & sel_p3_11_1_c;
+  assign \$521  = \$519  | \$520 ;
+  assign \$522  = \sel_l12_s0$510 [2] & sel_p3_11_1_c;
+  assign sel_p3_11_2_c = \$521  | \$522 ;
+  assign \$523  = \sel_l12_s0$540 [3] ^ \sel_l12_s0$510 [3];
+  assign sel_p3_11_3_s = \$523  ^ sel_p3_11_2_c;
+  assign \$524  = \sel_l12_s0$540 [3] & \sel_l12_s0$510 [3];
+  assign \$525  = \sel_l12_s0$540 [3] & sel_p3_11_2_c;
+  assign \$526  = \$524  | \$525 ;
+  assign \$527  = \sel_l12_s0$510 [3] & sel_p3_11_2_c;
+  assign sel_p3_11_3_c = \$526  | \$527 ;
+  assign sel_p3_12_0_s = \sel_l12_s0$550 [0] ^ \sel_l12_s0$510 [0];
+  assign sel_p3_12_0_c = \sel_l12_s0$550 [0] & \sel_l12_s0$510 [0];
+  assign \$528  = \sel_l12_s0$550 [1] ^ \sel_l12_s0$510 [1];
+  assign sel_p3_12_1_s = \$528  ^ sel_p3_12_0_c;
+  assign \$529  = \sel_l12_s0$550 [1] & \sel_l12_s0$510 [1];
+  assign \$530  = \sel_l12_s0$550 [1] & sel_p3_12_0_c;
+  assign \$531  = \$529  | \$530 ;
+  assign \$532  = \sel_l12_s0$510 [1] & sel_p3_12_0_c;
+  assign sel_p3_12_1_c = \$531  | \$532 ;
+  assign \$533  = \sel_l12_s0$550 [2] ^ \sel_l12_s0$510 [2];
+  assign sel_p3_12_2_s = \$533  ^ sel_p3_12_1_c;
+  assign \$534  = \sel_l12_s0$550 [2] & \sel_l12_s0$510 [2];
+  assign \$535  = \sel_l12_s0$550 [2] & sel_p3_12_1_c;
+  assign \$536  = \$534  | \$535 ;
+  assign \$537  = \sel_l12_s0$510 [2] & sel_p3_12_1_c;
+  assign sel_p3_12_2_c = \$536  | \$537 ;
+  assign \$538  = \sel_l12_s0$550 [3] ^ \sel_l12_s0$510 [3];
+  assign sel_p3_12_3_s = \$538  ^ sel_p3_12_2_c;
+  assign \$539  = \sel_l12_s0$550 [3] & \sel_l12_s0$510 [3];
+  assign \$540  = \sel_l12_s0$550 [3] & sel_p3_12_2_c;
+  assign \$541  = \$539  | \$540 ;
+  assign \$542  = \sel_l12_s0$510 [3] & sel_p3_12_2_c;
+  assign sel_p3_12_3_c = \$541  | \$542 ;
+  assign sel_p3_13_0_s = \sel_l12_s0$560 [0] ^ \sel_l12_s0$510 [0];
+  assign sel_p3_13_0_c = \sel_l12_s0$560 [0] & \sel_l12_s0$510 [0];
+  assign \$543  = \sel_l12_s0$560 [1] ^ \sel_l12_s0$510 [1];
+  assign sel_p3_13_1_s = \$543  ^ sel_p3_13_0_c;
+  assign \$544  = \sel_l12_s0$560 [1] & \sel_l12_s0$510 [1];
+  assign \$545  = \sel_l12_s0$560 [1] & sel_p3_13_0_c;
+  assign \$546  = \$544  | \$545 ;
+  assign \$547  = \sel_l12_s0$510 [1] & sel_p3_13_0_c;
+  assign sel_p3_13_1_c = \$546  | \$547 ;
+  assign \$548  = \sel_l12_s0$560 [2] ^ \sel_l12_s0$510 [2];
+  assign sel_p3_13_2_s = \$548  ^ sel_p3_13_1_c;
+  assign \$549  = \sel_l12_s0$560 [2] & \sel_l12_s0$510 [2];
+  assign \$550  = \sel_l12_s0$560 [2] & sel_p3_13_1_c;
+  assign \$551  = \$549  | \$550 ;
+  assign \$552  = \sel_l12_s0$510 [2] & sel_p3_13_1_c;
+  assign sel_p3_13_2_c = \$551  | \$552 ;
+  assign \$553  = \sel_l12_s0$560 [3] ^ \sel_l12_s0$510 [3];
+  assign sel_p3_13_3_s = \$553  ^ sel_p3_13_2_c;
+  assign \$554  = \sel_l12_s0$560 [3] & \sel_l12_s0$510 [3];
+  assign \$555  = \sel_l12_s0$560 [3] & sel_p3_13_2_c;
+  assign \$556  = \$554  | \$555 ;
+  assign \$557  = \sel_l12_s0$510 [3] & sel_p3_13_2_c;
+  assign sel_p3_13_3_c = \$556  | \$557 ;
+  assign sel_p3_14_0_s = \sel_l12_s0$570 [0] ^ \sel_l12_s0$510 [0];
+  assign sel_p3_14_0_c = \sel_l12_s0$570 [0] & \sel_l12_s0$510 [0];
+  assign \$558  = \sel_l12_s0$570 [1] ^ \sel_l12_s0$510 [1];
+  assign sel_p3_14_1_s = \$558  ^ sel_p3_14_0_c;
+  assign \$559  = \sel_l12_s0$570 [1] & \sel_l12_s0$510 [1];
+  assign \$560  = \sel_l12_s0$570 [1] & sel_p3_14_0_c;
+  assign \$561  = \$559  | \$560 ;
+  assign \$562  = \sel_l12_s0$510 [1] & sel_p3_14_0_c;
+  assign sel_p3_14_1_c = \$561  | \$562 ;
+  assign \$563  = \sel_l12_s0$570 [2] ^ \sel_l12_s0$510 [2];
+  assign sel_p3_14_2_s = \$563  ^ sel_p3_14_1_c;
+  assign \$564  = \sel_l12_s0$570 [2] & \sel_l12_s0$510 [2];
+  assign \$565  = \sel_l12_s0$570 [2] & sel_p3_14_1_c;
+  assign \$566  = \$564  | \$565 ;
+  assign \$567  = \sel_l12_s0$510 [2] & sel_p3_14_1_c;
+  assign sel_p3_14_2_c = \$566  | \$567 ;
+  assign \$568  = \sel_l12_s0$570 [3] ^ \sel_l12_s0$510 [3];
+  assign sel_p3_14_3_s = \$568  ^ sel_p3_14_2_c;
+  assign \$569  = \sel_l12_s0$570 [3] & \sel_l12_s0$510 [3];
+  assign \$570  = \sel_l12_s0$570 [3] & sel_p3_14_2_c;
+  assign \$571  = \$569  | \$570 ;
+  assign \$572  = \sel_l12_s0$510 [3] & sel_p3_14_2_c;
+  assign sel_p3_14_3_c = \$571  | \$572 ;
+  assign \$573  = ~ adv11_valid;
+  assign adv11 = \$573  | o__ready;
+  assign \$574  = ! \sel_l12_s0$591 ;
+  assign \$575  = \sel_l12_s0$590 [1] & \$574 ;
+  assign \$576  = ! \sel_l12_s0$592 ;
+  assign \$577  = \sel_l12_s0$590 [2] & \$576 ;
+  assign \$578  = ! \sel_l12_s0$593 ;
+  assign \$579  = \sel_l12_s0$590 [3] & \$578 ;
+  assign \$580  = ! \sel_l12_s0$594 ;
+  assign \$581  = \sel_l12_s0$590 [4] & \$580 ;
+  assign \$582  = ! \sel_l12_s0$595 ;
+  assign \$583  = \sel_l12_s0$590 [5] & \$582 ;
+  assign \$584  = ! \sel_l12_s0$596 ;
+  assign \$585  = \sel_l12_s0$590 [6] & \$584 ;
+  assign \$586  = ! \sel_l12_s0$597 ;
+  assign \$587  = \sel_l12_s0$590 [7] & \$586 ;
+  assign \$588  = ! \sel_l12_s0$510 ;
+  assign \$589  = \sel_l12_s0$590 [8] & \$588 ;
+  assign \$591  = \sel_l12_s0$590 [1] & \$590 ;
+  assign \$592  = \sel_l12_s0$592  == 1'h1;
+  assign \$593  = \sel_l12_s0$590 [2] & \$592 ;
+  assign \$594  = \sel_l12_s0$593  == 1'h1;
+  assign \$595  = \sel_l12_s0$590 [3] & \$594 ;
+  assign \$596  = \sel_l12_s0$594  == 1'h1;
+  assign \$597  = \sel_l12_s0$590 [4] & \$596 ;
+  assign \$598  = \sel_l12_s0$595  == 1'h1;
+  assign \$599  = \sel_l12_s0$590 [5] & \$598 ;
+  assign \$600  = \sel_l12_s0$596  == 1'h1;
+  assign \$601  = \sel_l12_s0$590 [6] & \$600 ;
+  assign \$602  = \sel_l12_s0$597  == 1'h1;
+  assign \$603  = \sel_l12_s0$590 [7] & \$602 ;
+  assign \$604  = \sel_l12_s0$510  == 1'h1;
+  assign \$605  = \sel_l12_s0$590 [8] & \$604 ;
+  assign \$606  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 1'h1;
+  assign \$607  = \sel_l12_s0$590 [9] & \$606 ;
+  assign \$608  = \sel_l12_s0$592  == 2'h2;
+  assign \$609  = \sel_l12_s0$590 [2] & \$608 ;
+  assign \$610  = \sel_l12_s0$593  == 2'h2;
+  assign \$611  = \sel_l12_s0$590 [3] & \$610 ;
+  assign \$612  = \sel_l12_s0$594  == 2'h2;
+  assign \$613  = \sel_l12_s0$590 [4] & \$612 ;
+  assign \$614  = \sel_l12_s0$595  == 2'h2;
+  assign \$615  = \sel_l12_s0$590 [5] & \$614 ;
+  assign \$616  = \sel_l12_s0$596  == 2'h2;
+  assign \$617  = \sel_l12_s0$590 [6] & \$616 ;
+  assign \$618  = \sel_l12_s0$597  == 2'h2;
+  assign \$619  = \sel_l12_s0$590 [7] & \$618 ;
+  assign \$620  = \sel_l12_s0$510  == 2'h2;
+  assign \$621  = \sel_l12_s0$590 [8] & \$620 ;
+  assign \$622  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 2'h2;
+  assign \$623  = \sel_l12_s0$590 [9] & \$622 ;
+  assign \$624  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 2'h2;
+  assign \$625  = \sel_l12_s0$590 [10] & \$624 ;
+  assign \$626  = \sel_l12_s0$593  == 2'h3;
+  assign \$627  = \sel_l12_s0$590 [3] & \$626 ;
+  assign \$628  = \sel_l12_s0$594  == 2'h3;
+  assign \$629  = \sel_l12_s0$590 [4] & \$628 ;
+  assign \$630  = \sel_l12_s0$595  == 2'h3;
+  assign \$631  = \sel_l12_s0$590 [5] & \$630 ;
+  assign \$632  = \sel_l12_s0$596  == 2'h3;
+  assign \$633  = \sel_l12_s0$590 [6] & \$632 ;
+  assign \$634  = \sel_l12_s0$597  == 2'h3;
+  assign \$635  = \sel_l12_s0$590 [7] & \$634 ;
+  assign \$636  = \sel_l12_s0$510  == 2'h3;
+  assign \$637  = \sel_l12_s0$590 [8] & \$636 ;
+  assign \$638  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 2'h3;
+  assign \$639  = \sel_l12_s0$590 [9] & \$638 ;
+  assign \$640  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 2'h3;
+  assign \$641  = \sel_l12_s0$590 [10] & \$640 ;
+  assign \$642  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 2'h3;
+  assign \$643  = \sel_l12_s0$590 [11] & \$642 ;
+  assign \$644  = \sel_l12_s0$594  == 3'h4;
+  assign \$645  = \sel_l12_s0$590 [4] & \$644 ;
+  assign \$646  = \sel_l12_s0$595  == 3'h4;
+  assign \$647  = \sel_l12_s0$590 [5] & \$646 ;
+  assign \$648  = \sel_l12_s0$596  == 3'h4;
+  assign \$649  = \sel_l12_s0$590 [6] & \$648 ;
+  assign \$650  = \sel_l12_s0$597  == 3'h4;
+  assign \$651  = \sel_l12_s0$590 [7] & \$650 ;
+  assign \$652  = \sel_l12_s0$510  == 3'h4;
+  assign \$653  = \sel_l12_s0$590 [8] & \$652 ;
+  assign \$654  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h4;
+  assign \$655  = \sel_l12_s0$590 [9] & \$654 ;
+  assign \$656  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h4;
+  assign \$657  = \sel_l12_s0$590 [10] & \$656 ;
+  assign \$658  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h4;
+  assign \$659  = \sel_l12_s0$590 [11] & \$658 ;
+  assign \$660  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h4;
+  assign \$661  = \sel_l12_s0$590 [12] & \$660 ;
+  assign \$662  = \sel_l12_s0$595  == 3'h5;
+  assign \$663  = \sel_l12_s0$590 [5] & \$662 ;
+  assign \$664  = \sel_l12_s0$596  == 3'h5;
+  assign \$665  = \sel_l12_s0$590 [6] & \$664 ;
+  assign \$666  = \sel_l12_s0$597  == 3'h5;
+  assign \$667  = \sel_l12_s0$590 [7] & \$666 ;
+  assign \$668  = \sel_l12_s0$510  == 3'h5;
+  assign \$669  = \sel_l12_s0$590 [8] & \$668 ;
+  assign \$670  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h5;
+  assign \$671  = \sel_l12_s0$590 [9] & \$670 ;
+  assign \$672  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h5;
+  assign \$673  = \sel_l12_s0$590 [10] & \$672 ;
+  assign \$674  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h5;
+  assign \$675  = \sel_l12_s0$590 [11] & \$674 ;
+  assign \$676  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h5;
+  assign \$677  = \sel_l12_s0$590 [12] & \$676 ;
+  assign \$678  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h5;
+  assign \$679  = \sel_l12_s0$590 [13] & \$678 ;
+  assign \$680  = \sel_l12_s0$596  == 3'h6;
+  assign \$681  = \sel_l12_s0$590 [6] & \$680 ;
+  assign \$682  = \sel_l12_s0$597  == 3'h6;
+  assign \$683  = \sel_l12_s0$590 [7] & \$682 ;
+  assign \$684  = \sel_l12_s0$510  == 3'h6;
+  assign \$685  = \sel_l12_s0$590 [8] & \$684 ;
+  assign \$686  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h6;
+  assign \$687  = \sel_l12_s0$590 [9] & \$686 ;
+  assign \$688  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h6;
+  assign \$689  = \sel_l12_s0$590 [10] & \$688 ;
+  assign \$690  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h6;
+  assign \$691  = \sel_l12_s0$590 [11] & \$690 ;
+  assign \$692  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h6;
+  assign \$693  = \sel_l12_s0$590 [12] & \$692 ;
+  assign \$694  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h6;
+  assign \$695  = \sel_l12_s0$590 [13] & \$694 ;
+  assign \$696  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s } == 3'h6;
+  assign \$697  = \sel_l12_s0$590 [14] & \$696 ;
+  assign \$698  = \sel_l12_s0$597  == 3'h7;
+  assign \$699  = \sel_l12_s0$590 [7] & \$698 ;
+  assign \$700  = \sel_l12_s0$510  == 3'h7;
+  assign \$701  = \sel_l12_s0$590 [8] & \$700 ;
+  assign \$702  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h7;
+  assign \$703  = \sel_l12_s0$590 [9] & \$702 ;
+  assign \$704  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h7;
+  assign \$705  = \sel_l12_s0$590 [10] & \$704 ;
+  assign \$706  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h7;
+  assign \$707  = \sel_l12_s0$590 [11] & \$706 ;
+  assign \$708  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h7;
+  assign \$709  = \sel_l12_s0$590 [12] & \$708 ;
+  assign \$710  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h7;
+  assign \$711  = \sel_l12_s0$590 [13] & \$710 ;
+  assign \$712  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s } == 3'h7;
+  assign \$713  = \sel_l12_s0$590 [14] & \$712 ;
+  assign \$714  = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s } == 3'h7;
+  assign \$715  = \sel_l12_s0$590 [15] & \$714 ;
+  assign \$716  = ~ adv12_valid;
+  assign adv12 = \$716  | o__ready;
+  assign \$717  = sel_l14_s0 & { \sel_l14_s0$609 [0], \sel_l14_s0$609 [0], \sel_l14_s0$609 [0], \sel_l14_s0$609 [0], \sel_l14_s0$609 [0], \sel_l14_s0$609 [0], \sel_l14_s0$609 [0], \sel_l14_s0$609 [0] };
+  assign \$718  = \sel_l14_s0$610  & { \sel_l14_s0$609 [1], \sel_l14_s0$609 [1], \sel_l14_s0$609 [1], \sel_l14_s0$609 [1], \sel_l14_s0$609 [1], \sel_l14_s0$609 [1], \sel_l14_s0$609 [1], \sel_l14_s0$609 [1] };
+  assign \$719  = \$717  | \$718 ;
+  assign \$720  = \sel_l14_s0$611  & { \sel_l14_s0$609 [2], \sel_l14_s0$609 [2], \sel_l14_s0$609 [2], \sel_l14_s0$609 [2], \sel_l14_s0$609 [2], \sel_l14_s0$609 [2], \sel_l14_s0$609 [2], \sel_l14_s0$609 [2] };
+  assign sel_or0_0 = \$719  | \$720 ;
+  assign \$721  = \sel_l14_s0$613  & { \sel_l14_s0$609 [3], \sel_l14_s0$609 [3], \sel_l14_s0$609 [3], \sel_l14_s0$609 [3], \sel_l14_s0$609 [3], \sel_l14_s0$609 [3], \sel_l14_s0$609 [3], \sel_l14_s0$609 [3] };
+  assign \$722  = \sel_l14_s0$614  & { \sel_l14_s0$609 [4], \sel_l14_s0$609 [4], \sel_l14_s0$609 [4], \sel_l14_s0$609 [4], \sel_l14_s0$609 [4], \sel_l14_s0$609 [4], \sel_l14_s0$609 [4], \sel_l14_s0$609 [4] };
+  assign \$723  = \$721  | \$722 ;
+  assign \$724  = \sel_l14_s0$615  & { \sel_l14_s0$609 [5], \sel_l14_s0$609 [5], \sel_l14_s0$609 [5], \sel_l14_s0$609 [5], \sel_l14_s0$609 [5], \sel_l14_s0$609 [5], \sel_l14_s0$609 [5], \sel_l14_s0$609 [5] };
+  assign sel_or0_3 = \$723  | \$724 ;
+  assign \$725  = \sel_l14_s0$617  & { \sel_l14_s0$609 [6], \sel_l14_s0$609 [6], \sel_l14_s0$609 [6], \sel_l14_s0$609 [6], \sel_l14_s0$609 [6], \sel_l14_s0$609 [6], \sel_l14_s0$609 [6], \sel_l14_s0$609 [6] };
+  assign \$726  = \sel_l14_s0$618  & { \sel_l14_s0$609 [7], \sel_l14_s0$609 [7], \sel_l14_s0$609 [7], \sel_l14_s0$609 [7], \sel_l14_s0$609 [7], \sel_l14_s0$609 [7], \sel_l14_s0$609 [7], \sel_l14_s0$609 [7] };
+  assign \$727  = \$725  | \$726 ;
+  assign \$728  = \sel_l14_s0$619  & { \sel_l14_s0$609 [8], \sel_l14_s0$609 [8], \sel_l14_s0$609 [8], \sel_l14_s0$609 [8], \sel_l14_s0$609 [8], \sel_l14_s0$609 [8], \sel_l14_s0$609 [8], \sel_l14_s0$609 [8] };
+  assign sel_or0_6 = \$727  | \$728 ;
+  assign \$729  = \sel_l14_s0$609 [1] | \sel_l14_s0$609 [3];
+  assign \$730  = \sel_l14_s0$609 [5] | \sel_l14_s0$609 [7];
+  assign \$731  = \$729  | \$730 ;
+  assign \$732  = \sel_l14_s0$609 [2] | \sel_l14_s0$609 [3];
+  assign \$733  = \sel_l14_s0$609 [6] | \sel_l14_s0$609 [7];
+  assign \$734  = \$732  | \$733 ;
+  assign \$735  = \sel_l14_s0$609 [4] | \sel_l14_s0$609 [5];
+  assign \$736  = \sel_l14_s0$609 [6] | \sel_l14_s0$609 [7];
+  assign \$737  = \$735  | \$736 ;
+  assign \$738  = \sel_l14_s0$610  & { \sel_l14_s0$622 [0], \sel_l14_s0$622 [0], \sel_l14_s0$622 [0], \sel_l14_s0$622 [0], \sel_l14_s0$622 [0], \sel_l14_s0$622 [0], \sel_l14_s0$622 [0], \sel_l14_s0$622 [0] };
+  assign \$739  = \sel_l14_s0$611  & { \sel_l14_s0$622 [1], \sel_l14_s0$622 [1], \sel_l14_s0$622 [1], \sel_l14_s0$622 [1], \sel_l14_s0$622 [1], \sel_l14_s0$622 [1], \sel_l14_s0$622 [1], \sel_l14_s0$622 [1] };
+  assign \$740  = \$738  | \$739 ;
+  assign \$741  = \sel_l14_s0$613  & { \sel_l14_s0$622 [2], \sel_l14_s0$622 [2], \sel_l14_s0$622 [2], \sel_l14_s0$622 [2], \sel_l14_s0$622 [2], \sel_l14_s0$622 [2], \sel_l14_s0$622 [2], \sel_l14_s0$622 [2] };
+  assign sel_or1_0 = \$740  | \$741 ;
+  assign \$742  = \sel_l14_s0$614  & { \sel_l14_s0$622 [3], \sel_l14_s0$622 [3], \sel_l14_s0$622 [3], \sel_l14_s0$622 [3], \sel_l14_s0$622 [3], \sel_l14_s0$622 [3], \sel_l14_s0$622 [3], \sel_l14_s0$622 [3] };
+  assign \$743  = \sel_l14_s0$615  & { \sel_l14_s0$622 [4], \sel_l14_s0$622 [4], \sel_l14_s0$622 [4], \sel_l14_s0$622 [4], \sel_l14_s0$622 [4], \sel_l14_s0$622 [4], \sel_l14_s0$622 [4], \sel_l14_s0$622 [4] };
+  assign \$744  = \$742  | \$743 ;
+  assign \$745  = \sel_l14_s0$617  & { \sel_l14_s0$622 [5], \sel_l14_s0$622 [5], \sel_l14_s0$622 [5], \sel_l14_s0$622 [5], \sel_l14_s0$622 [5], \sel_l14_s0$622 [5], \sel_l14_s0$622 [5], \sel_l14_s0$622 [5] };
+  assign sel_or1_3 = \$744  | \$745 ;
+  assign \$746  = \sel_l14_s0$618  & { \sel_l14_s0$622 [6], \sel_l14_s0$622 [6], \sel_l14_s0$622 [6], \sel_l14_s0$622 [6], \sel_l14_s0$622 [6], \sel_l14_s0$622 [6], \sel_l14_s0$622 [6], \sel_l14_s0$622 [6] };
+  assign \$747  = \sel_l14_s0$619  & { \sel_l14_s0$622 [7], \sel_l14_s0$622 [7], \sel_l14_s0$622 [7], \sel_l14_s0$622 [7], \sel_l14_s0$622 [7], \sel_l14_s0$622 [7], \sel_l14_s0$622 [7], \sel_l14_s0$622 [7] };
+  assign \$748  = \$746  | \$747 ;
+  assign \$749  = \sel_l14_s0$625  & { \sel_l14_s0$622 [8], \sel_l14_s0$622 [8], \sel_l14_s0$622 [8], \sel_l14_s0$622 [8], \sel_l14_s0$622 [8], \sel_l14_s0$622 [8], \sel_l14_s0$622 [8], \sel_l14_s0$622 [8] };
+  assign sel_or1_6 = \$748  | \$749 ;
+  assign \$750  = \sel_l14_s0$622 [0] | \sel_l14_s0$622 [2];
+  assign \$751  = \sel_l14_s0$622 [4] | \sel_l14_s0$622 [6];
+  assign \$752  = \$750  | \$751 ;
+  assign \$753  = \$752  | \sel_l14_s0$622 [8];
+  assign \$754  = \sel_l14_s0$622 [1] | \sel_l14_s0$622 [2];
+  assign \$755  = \sel_l14_s0$622 [5] | \sel_l14_s0$622 [6];
+  assign \$756  = \$754  | \$755 ;
+  assign \$757  = \sel_l14_s0$622 [3] | \sel_l14_s0$622 [4];
+  assign \$758  = \sel_l14_s0$622 [5] | \sel_l14_s0$622 [6];
+  assign \$759  = \$757  | \$758 ;
+  assign \$760  = \sel_l14_s0$622 [7] | \sel_l14_s0$622 [8];
+  assign \$761  = \sel_l14_s0$611  & { \sel_l14_s0$628 [0], \sel_l14_s0$628 [0], \sel_l14_s0$628 [0], \sel_l14_s0$628 [0], \sel_l14_s0$628 [0], \sel_l14_s0$628 [0], \sel_l14_s0$628 [0], \sel_l14_s0$628 [0] };
+  assign \$762  = \sel_l14_s0$613  & { \sel_l14_s0$628 [1], \sel_l14_s0$628 [1], \sel_l14_s0$628 [1], \sel_l14_s0$628 [1], \sel_l14_s0$628 [1], \sel_l14_s0$628 [1], \sel_l14_s0$628 [1], \sel_l14_s0$628 [1] };
+  assign \$763  = \$761  | \$762 ;
+  assign \$764  = \sel_l14_s0$614  & { \sel_l14_s0$628 [2], \sel_l14_s0$628 [2], \sel_l14_s0$628 [2], \sel_l14_s0$628 [2], \sel_l14_s0$628 [2], \sel_l14_s0$628 [2], \sel_l14_s0$628 [2], \sel_l14_s0$628 [2] };
+  assign sel_or2_0 = \$763  | \$764 ;
+  assign \$765  = \sel_l14_s0$615  & { \sel_l14_s0$628 [3], \sel_l14_s0$628 [3], \sel_l14_s0$628 [3], \sel_l14_s0$628 [3], \sel_l14_s0$628 [3], \sel_l14_s0$628 [3], \sel_l14_s0$628 [3], \sel_l14_s0$628 [3] };
+  assign \$766  = \sel_l14_s0$617  & { \sel_l14_s0$628 [4], \sel_l14_s0$628 [4], \sel_l14_s0$628 [4], \sel_l14_s0$628 [4], \sel_l14_s0$628 [4], \sel_l14_s0$628 [4], \sel_l14_s0$628 [4], \sel_l14_s0$628 [4] };
+  assign \$767  = \$765  | \$766 ;
+  assign \$768  = \sel_l14_s0$618  & { \sel_l14_s0$628 [5], \sel_l14_s0$628 [5], \sel_l14_s0$628 [5], \sel_l14_s0$628 [5], \sel_l14_s0$628 [5], \sel_l14_s0$628 [5], \sel_l14_s0$628 [5], \sel_l14_s0$628 [5] };
+  assign sel_or2_3 = \$767  | \$768 ;
+  assign \$769  = \sel_l14_s0$619  & { \sel_l14_s0$628 [6], \sel_l14_s0$628 [6], \sel_l14_s0$628 [6], \sel_l14_s0$628 [6], \sel_l14_s0$628 [6], \sel_l14_s0$628 [6], \sel_l14_s0$628 [6], \sel_l14_s0$628 [6] };
+  assign \$770  = \sel_l14_s0$625  & { \sel_l14_s0$628 [7], \sel_l14_s0$628 [7], \sel_l14_s0$628 [7], \sel_l14_s0$628 [7], \sel_l14_s0$628 [7], \sel_l14_s0$628 [7], \sel_l14_s0$628 [7], \sel_l14_s0$628 [7] };
+  assign \$771  = \$769  | \$770 ;
+  assign \$772  = \sel_l14_s0$631  & { \sel_l14_s0$628 [8], \sel_l14_s0$628 [8], \sel_l14_s0$628 [8], \sel_l14_s0$628 [8], \sel_l14_s0$628 [8], \sel_l14_s0$628 [8], \sel_l14_s0$628 [8], \sel_l14_s0$628 [8] };
+  assign sel_or2_6 = \$771  | \$772 ;
+  assign \$773  = \sel_l14_s0$628 [1] | \sel_l14_s0$628 [3];
+  assign \$774  = \sel_l14_s0$628 [5] | \sel_l14_s0$628 [7];
+  assign \$775  = \$773  | \$774 ;
+  assign \$776  = \sel_l14_s0$628 [0] | \sel_l14_s0$628 [1];
+  assign \$777  = \sel_l14_s0$628 [4] | \sel_l14_s0$628 [5];
+  assign \$778  = \$776  | \$777 ;
+  assign \$779  = \$778  | \sel_l14_s0$628 [8];
+  assign \$780  = \sel_l14_s0$628 [2] | \sel_l14_s0$628 [3];
+  assign \$781  = \sel_l14_s0$628 [4] | \sel_l14_s0$628 [5];
+  assign \$782  = \$780  | \$781 ;
+  assign \$783  = \sel_l14_s0$628 [6] | \sel_l14_s0$628 [7];
+  assign \$784  = \$783  | \sel_l14_s0$628 [8];
+  assign \$785  = \sel_l14_s0$613  & { \sel_l14_s0$634 [0], \sel_l14_s0$634 [0], \sel_l14_s0$634 [0], \sel_l14_s0$634 [0], \sel_l14_s0$634 [0], \sel_l14_s0$634 [0], \sel_l14_s0$634 [0], \sel_l14_s0$634 [0] };
+  assign \$786  = \sel_l14_s0$614  & { \sel_l14_s0$634 [1], \sel_l14_s0$634 [1], \sel_l14_s0$634 [1], \sel_l14_s0$634 [1], \sel_l14_s0$634 [1], \sel_l14_s0$634 [1], \sel_l14_s0$634 [1], \sel_l14_s0$634 [1] };
+  assign \$787  = \$785  | \$786 ;
+  assign \$788  = \sel_l14_s0$615  & { \sel_l14_s0$634 [2], \sel_l14_s0$634 [2], \sel_l14_s0$634 [2], \sel_l14_s0$634 [2], \sel_l14_s0$634 [2], \sel_l14_s0$634 [2], \sel_l14_s0$634 [2], \sel_l14_s0$634 [2] };
+  assign sel_or3_0 = \$787  | \$788 ;
+  assign \$789  = \sel_l14_s0$617  & { \sel_l14_s0$634 [3], \sel_l14_s0$634 [3], \sel_l14_s0$634 [3], \sel_l14_s0$634 [3], \sel_l14_s0$634 [3], \sel_l14_s0$634 [3], \sel_l14_s0$634 [3], \sel_l14_s0$634 [3] };
+  assign \$790  = \sel_l14_s0$618  & { \sel_l14_s0$634 [4], \sel_l14_s0$634 [4], \sel_l14_s0$634 [4], \sel_l14_s0$634 [4], \sel_l14_s0$634 [4], \sel_l14_s0$634 [4], \sel_l14_s0$634 [4], \sel_l14_s0$634 [4] };
+  assign \$791  = \$789  | \$790 ;
+  assign \$792  = \sel_l14_s0$619  & { \sel_l14_s0$634 [5], \sel_l14_s0$634 [5], \sel_l14_s0$634 [5], \sel_l14_s0$634 [5], \sel_l14_s0$634 [5], \sel_l14_s0$634 [5], \sel_l14_s0$634 [5], \sel_l14_s0$634 [5] };
+  assign sel_or3_3 = \$791  | \$792 ;
+  assign \$793  = \sel_l14_s0$625  & { \sel_l14_s0$634 [6], \sel_l14_s0$634 [6], \sel_l14_s0$634 [6], \sel_l14_s0$634 [6], \sel_l14_s0$634 [6], \sel_l14_s0$634 [6], \sel_l14_s0$634 [6], \sel_l14_s0$634 [6] };
+  assign \$794  = \sel_l14_s0$631  & { \sel_l14_s0$634 [7], \sel_l14_s0$634 [7], \sel_l14_s0$634 [7], \sel_l14_s0$634 [7], \sel_l14_s0$634 [7], \sel_l14_s0$634 [7], \sel_l14_s0$634 [7], \sel_l14_s0$634 [7] };
+  assign \$795  = \$793  | \$794 ;
+  assign \$796  = \sel_l14_s0$637  & { \sel_l14_s0$634 [8], \sel_l14_s0$634 [8], \sel_l14_s0$634 [8], \sel_l14_s0$634 [8], \sel_l14_s0$634 [8], \sel_l14_s0$634 [8], \sel_l14_s0$634 [8], \sel_l14_s0$634 [8] };
+  assign sel_or3_6 = \$795  | \$796 ;
+  assign \$797  = \sel_l14_s0$634 [0] | \sel_l14_s0$634 [2];
+  assign \$798  = \sel_l14_s0$634 [4] | \sel_l14_s0$634 [6];
+  assign \$799  = \$797  | \$798 ;
+  assign \$800  = \$799  | \sel_l14_s0$634 [8];
+  assign \$801  = \sel_l14_s0$634 [0] | \sel_l14_s0$634 [3];
+  assign \$802  = \sel_l14_s0$634 [4] | \sel_l14_s0$634 [7];
+  assign \$803  = \$801  | \$802 ;
+  assign \$804  = \$803  | \sel_l14_s0$634 [8];
+  assign \$805  = \sel_l14_s0$634 [1] | \sel_l14_s0$634 [2];
+  assign \$806  = \sel_l14_s0$634 [3] | \sel_l14_s0$634 [4];
+  assign \$807  = \$805  | \$806 ;
+  assign \$808  = \sel_l14_s0$634 [5] | \sel_l14_s0$634 [6];
+  assign \$809  = \sel_l14_s0$634 [7] | \sel_l14_s0$634 [8];
+  assign \$810  = \$808  | \$809 ;
+  assign \$811  = \sel_l14_s0$614  & { \sel_l14_s0$640 [0], \sel_l14_s0$640 [0], \sel_l14_s0$640 [0], \sel_l14_s0$640 [0], \sel_l14_s0$640 [0], \sel_l14_s0$640 [0], \sel_l14_s0$640 [0], \sel_l14_s0$640 [0] };
+  assign \$812  = \sel_l14_s0$615  & { \sel_l14_s0$640 [1], \sel_l14_s0$640 [1], \sel_l14_s0$640 [1], \sel_l14_s0$640 [1], \sel_l14_s0$640 [1], \sel_l14_s0$640 [1], \sel_l14_s0$640 [1], \sel_l14_s0$640 [1] };
+  assign \$813  = \$811  | \$812 ;
+  assign \$814  = \sel_l14_s0$617  & { \sel_l14_s0$640 [2], \sel_l14_s0$640 [2], \sel_l14_s0$640 [2], \sel_l14_s0$640 [2], \sel_l14_s0$640 [2], \sel_l14_s0$640 [2], \sel_l14_s0$640 [2], \sel_l14_s0$640 [2] };
+  assign sel_or4_0 = \$813  | \$814 ;
+  assign \$815  = \sel_l14_s0$618  & { \sel_l14_s0$640 [3], \sel_l14_s0$640 [3], \sel_l14_s0$640 [3], \sel_l14_s0$640 [3], \sel_l14_s0$640 [3], \sel_l14_s0$640 [3], \sel_l14_s0$640 [3], \sel_l14_s0$640 [3] };
+  assign \$816  = \sel_l14_s0$619  & { \sel_l14_s0$640 [4], \sel_l14_s0$640 [4], \sel_l14_s0$640 [4], \sel_l14_s0$640 [4], \sel_l14_s0$640 [4], \sel_l14_s0$640 [4], \sel_l14_s0$640 [4], \sel_l14_s0$640 [4] };
+  assign \$817  = \$815  | \$816 ;
+  assign \$818  = \sel_l14_s0$625  & { \sel_l14_s0$640 [5], \sel_l14_s0$640 [5], \sel_l14_s0$640 [5], \sel_l14_s0$640 [5], \sel_l14_s0$640 [5], \sel_l14_s0$640 [5], \sel_l14_s0$640 [5], \sel_l14_s0$640 [5] };
+  assign sel_or4_3 = \$817  | \$818 ;
+  assign \$819  = \sel_l14_s0$631  & { \sel_l14_s0$640 [6], \sel_l14_s0$640 [6], \sel_l14_s0$640 [6], \sel_l14_s0$640 [6], \sel_l14_s0$640 [6], \sel_l14_s0$640 [6], \sel_l14_s0$640 [6], \sel_l14_s0$640 [6] };
+  assign \$820  = \sel_l14_s0$637  & { \sel_l14_s0$640 [7], \sel_l14_s0$640 [7], \sel_l14_s0$640 [7], \sel_l14_s0$640 [7], \sel_l14_s0$640 [7], \sel_l14_s0$640 [7], \sel_l14_s0$640 [7], \sel_l14_s0$640 [7] };
+  assign \$821  = \$819  | \$820 ;
+  assign \$822  = \sel_l14_s0$643  & { \sel_l14_s0$640 [8], \sel_l14_s0$640 [8], \sel_l14_s0$640 [8], \sel_l14_s0$640 [8], \sel_l14_s0$640 [8], \sel_l14_s0$640 [8], \sel_l14_s0$640 [8], \sel_l14_s0$640 [8] };
+  assign sel_or4_6 = \$821  | \$822 ;
+  assign \$823  = \sel_l14_s0$640 [1] | \sel_l14_s0$640 [3];
+  assign \$824  = \sel_l14_s0$640 [5] | \sel_l14_s0$640 [7];
+  assign \$825  = \$823  | \$824 ;
+  assign \$826  = \sel_l14_s0$640 [2] | \sel_l14_s0$640 [3];
+  assign \$827  = \sel_l14_s0$640 [6] | \sel_l14_s0$640 [7];
+  assign \$828  = \$826  | \$827 ;
+  assign \$829  = \sel_l14_s0$640 [0] | \sel_l14_s0$640 [1];
+  assign \$830  = \sel_l14_s0$640 [2] | \sel_l14_s0$640 [3];
+  assign \$831  = \$829  | \$830 ;
+  assign \$832  = \$831  | \sel_l14_s0$640 [8];
+  assign \$833  = \sel_l14_s0$640 [4] | \sel_l14_s0$640 [5];
+  assign \$834  = \sel_l14_s0$640 [6] | \sel_l14_s0$640 [7];
+  assign \$835  = \$833  | \$834 ;
+  assign \$836  = \$835  | \sel_l14_s0$640 [8];
+  assign \$837  = \sel_l14_s0$615  & { \sel_l14_s0$646 [0], \sel_l14_s0$646 [0], \sel_l14_s0$646 [0], \sel_l14_s0$646 [0], \sel_l14_s0$646 [0], \sel_l14_s0$646 [0], \sel_l14_s0$646 [0], \sel_l14_s0$646 [0] };
+  assign \$838  = \sel_l14_s0$617  & { \sel_l14_s0$646 [1], \sel_l14_s0$646 [1], \sel_l14_s0$646 [1], \sel_l14_s0$646 [1], \sel_l14_s0$646 [1], \sel_l14_s0$646 [1], \sel_l14_s0$646 [1], \sel_l14_s0$646 [1] };
+  assign \$839  = \$837  | \$838 ;
+  assign \$840  = \sel_l14_s0$618  & { \sel_l14_s0$646 [2], \sel_l14_s0$646 [2], \sel_l14_s0$646 [2], \sel_l14_s0$646 [2], \sel_l14_s0$646 [2], \sel_l14_s0$646 [2], \sel_l14_s0$646 [2], \sel_l14_s0$646 [2] };
+  assign sel_or5_0 = \$839  | \$840 ;
+  assign \$841  = \sel_l14_s0$619  & { \sel_l14_s0$646 [3], \sel_l14_s0$646 [3], \sel_l14_s0$646 [3], \sel_l14_s0$646 [3], \sel_l14_s0$646 [3], \sel_l14_s0$646 [3], \sel_l14_s0$646 [3], \sel_l14_s0$646 [3] };
+  assign \$842  = \sel_l14_s0$625  & { \sel_l14_s0$646 [4], \sel_l14_s0$646 [4], \sel_l14_s0$646 [4], \sel_l14_s0$646 [4], \sel_l14_s0$646 [4], \sel_l14_s0$646 [4], \sel_l14_s0$646 [4], \sel_l14_s0$646 [4] };
+  assign \$843  = \$841  | \$842 ;
+  assign \$844  = \sel_l14_s0$631  & { \sel_l14_s0$646 [5], \sel_l14_s0$646 [5], \sel_l14_s0$646 [5], \sel_l14_s0$646 [5], \sel_l14_s0$646 [5], \sel_l14_s0$646 [5], \sel_l14_s0$646 [5], \sel_l14_s0$646 [5] };
+  assign sel_or5_3 = \$843  | \$844 ;
+  assign \$845  = \sel_l14_s0$637  & { \sel_l14_s0$646 [6], \sel_l14_s0$646 [6], \sel_l14_s0$646 [6], \sel_l14_s0$646 [6], \sel_l14_s0$646 [6], \sel_l14_s0$646 [6], \sel_l14_s0$646 [6], \sel_l14_s0$646 [6] };
+  assign \$846  = \sel_l14_s0$643  & { \sel_l14_s0$646 [7], \sel_l14_s0$646 [7], \sel_l14_s0$646 [7], \sel_l14_s0$646 [7], \sel_l14_s0$646 [7], \sel_l14_s0$646 [7], \sel_l14_s0$646 [7], \sel_l14_s0$646 [7] };
+  assign \$847  = \$845  | \$846 ;
+  assign \$848  = \sel_l14_s0$649  & { \sel_l14_s0$646 [8], \sel_l14_s0$646 [8], \sel_l14_s0$646 [8], \sel_l14_s0$646 [8], \sel_l14_s0$646 [8], \sel_l14_s0$646 [8], \sel_l14_s0$646 [8], \sel_l14_s0$646 [8] };
+  assign sel_or5_6 = \$847  | \$848 ;
+  assign \$849  = \sel_l14_s0$646 [0] | \sel_l14_s0$646 [2];
+  assign \$850  = \sel_l14_s0$646 [4] | \sel_l14_s0$646 [6];
+  assign \$851  = \$849  | \$850 ;
+  assign \$852  = \$851  | \sel_l14_s0$646 [8];
+  assign \$853  = \sel_l14_s0$646 [1] | \sel_l14_s0$646 [2];
+  assign \$854  = \sel_l14_s0$646 [5] | \sel_l14_s0$646 [6];
+  assign \$855  = \$853  | \$854 ;
+  assign \$856  = \sel_l14_s0$646 [0] | \sel_l14_s0$646 [1];
+  assign \$857  = \sel_l14_s0$646 [2] | \sel_l14_s0$646 [7];
+  assign \$858  = \$856  | \$857 ;
+  assign \$859  = \$858  | \sel_l14_s0$646 [8];
+  assign \$860  = \sel_l14_s0$646 [3] | \sel_l14_s0$646 [4];
+  assign \$861  = \sel_l14_s0$646 [5] | \sel_l14_s0$646 [6];
+  assign \$862  = \$860  | \$861 ;
+  assign \$863  = \sel_l14_s0$646 [7] | \sel_l14_s0$646 [8];
+  assign \$864  = \$862  | \$863 ;
+  assign \$865  = \sel_l14_s0$617  & { \sel_l14_s0$652 [0], \sel_l14_s0$652 [0], \sel_l14_s0$652 [0], \sel_l14_s0$652 [0], \sel_l14_s0$652 [0], \sel_l14_s0$652 [0], \sel_l14_s0$652 [0], \sel_l14_s0$652 [0] };
+  assign \$866  = \sel_l14_s0$618  & { \sel_l14_s0$652 [1], \sel_l14_s0$652 [1], \sel_l14_s0$652 [1], \sel_l14_s0$652 [1], \sel_l14_s0$652 [1], \sel_l14_s0$652 [1], \sel_l14_s0$652 [1], \sel_l14_s0$652 [1] };
+  assign \$867  = \$865  | \$866 ;
+  assign \$868  = \sel_l14_s0$619  & { \sel_l14_s0$652 [2], \sel_l14_s0$652 [2], \sel_l14_s0$652 [2], \sel_l14_s0$652 [2], \sel_l14_s0$652 [2], \sel_l14_s0$652 [2], \sel_l14_s0$652 [2], \sel_l14_s0$652 [2] };
+  assign sel_or6_0 = \$867  | \$868 ;
+  assign \$869  = \sel_l14_s0$625  & { \sel_l14_s0$652 [3], \sel_l14_s0$652 [3], \sel_l14_s0$652 [3], \sel_l14_s0$652 [3], \sel_l14_s0$652 [3], \sel_l14_s0$652 [3], \sel_l14_s0$652 [3], \sel_l14_s0$652 [3] };
+  assign \$870  = \sel_l14_s0$631  & { \sel_l14_s0$652 [4], \sel_l14_s0$652 [4], \sel_l14_s0$652 [4], \sel_l14_s0$652 [4], \sel_l14_s0$652 [4], \sel_l14_s0$652 [4], \sel_l14_s0$652 [4], \sel_l14_s0$652 [4] };
+  assign \$871  = \$869  | \$870 ;
+  assign \$872  = \sel_l14_s0$637  & { \sel_l14_s0$652 [5], \sel_l14_s0$652 [5], \sel_l14_s0$652 [5], \sel_l14_s0$652 [5], \sel_l14_s0$652 [5], \sel_l14_s0$652 [5], \sel_l14_s0$652 [5], \sel_l14_s0$652 [5] };
+  assign sel_or6_3 = \$871  | \$872 ;
+  assign \$873  = \sel_l14_s0$643  & { \sel_l14_s0$652 [6], \sel_l14_s0$652 [6], \sel_l14_s0$652 [6], \sel_l14_s0$652 [6], \sel_l14_s0$652 [6], \sel_l14_s0$652 [6], \sel_l14_s0$652 [6], \sel_l14_s0$652 [6] };
+  assign \$874  = \sel_l14_s0$649  & { \sel_l14_s0$652 [7], \sel_l14_s0$652 [7], \sel_l14_s0$652 [7], \sel_l14_s0$652 [7], \sel_l14_s0$652 [7], \sel_l14_s0$652 [7], \sel_l14_s0$652 [7], \sel_l14_s0$652 [7] };
+  assign \$875  = \$873  | \$874 ;
+  assign \$876  = \sel_l14_s0$655  & { \sel_l14_s0$652 [8], \sel_l14_s0$652 [8], \sel_l14_s0$652 [8], \sel_l14_s0$652 [8], \sel_l14_s0$652 [8], \sel_l14_s0$652 [8], \sel_l14_s0$652 [8], \sel_l14_s0$652 [8] };
+  assign sel_or6_6 = \$875  | \$876 ;
+  assign \$877  = \sel_l14_s0$652 [1] | \sel_l14_s0$652 [3];
+  assign \$878  = \sel_l14_s0$652 [5] | \sel_l14_s0$652 [7];
+  assign \$879  = \$877  | \$878 ;
+  assign \$880  = \sel_l14_s0$652 [0] | \sel_l14_s0$652 [1];
+  assign \$881  = \sel_l14_s0$652 [4] | \sel_l14_s0$652 [5];
+  assign \$882  = \$880  | \$881 ;
+  assign \$883  = \$882  | \sel_l14_s0$652 [8];
+  assign \$884  = \sel_l14_s0$652 [0] | \sel_l14_s0$652 [1];
+  assign \$885  = \sel_l14_s0$652 [6] | \sel_l14_s0$652 [7];
+  assign \$886  = \$884  | \$885 ;
+  assign \$887  = \$886  | \sel_l14_s0$652 [8];
+  assign \$888  = \sel_l14_s0$652 [2] | \sel_l14_s0$652 [3];
+  assign \$889  = \sel_l14_s0$652 [4] | \sel_l14_s0$652 [5];
+  assign \$890  = \$888  | \$889 ;
+  assign \$891  = \sel_l14_s0$652 [6] | \sel_l14_s0$652 [7];
+  assign \$892  = \$891  | \sel_l14_s0$652 [8];
+  assign \$893  = \$890  | \$892 ;
+  assign \$894  = \sel_l14_s0$618  & { \sel_l14_s0$658 [0], \sel_l14_s0$658 [0], \sel_l14_s0$658 [0], \sel_l14_s0$658 [0], \sel_l14_s0$658 [0], \sel_l14_s0$658 [0], \sel_l14_s0$658 [0], \sel_l14_s0$658 [0] };
+  assign \$895  = \sel_l14_s0$619  & { \sel_l14_s0$658 [1], \sel_l14_s0$658 [1], \sel_l14_s0$658 [1], \sel_l14_s0$658 [1], \sel_l14_s0$658 [1], \sel_l14_s0$658 [1], \sel_l14_s0$658 [1], \sel_l14_s0$658 [1] };
+  assign \$896  = \$894  | \$895 ;
+  assign \$897  = \sel_l14_s0$625  & { \sel_l14_s0$658 [2], \sel_l14_s0$658 [2], \sel_l14_s0$658 [2], \sel_l14_s0$658 [2], \sel_l14_s0$658 [2], \sel_l14_s0$658 [2], \sel_l14_s0$658 [2], \sel_l14_s0$658 [2] };
+  assign sel_or7_0 = \$896  | \$897 ;
+  assign \$898  = \sel_l14_s0$631  & { \sel_l14_s0$658 [3], \sel_l14_s0$658 [3], \sel_l14_s0$658 [3], \sel_l14_s0$658 [3], \sel_l14_s0$658 [3], \sel_l14_s0$658 [3], \sel_l14_s0$658 [3], \sel_l14_s0$658 [3] };
+  assign \$899  = \sel_l14_s0$637  & { \sel_l14_s0$658 [4], \sel_l14_s0$658 [4], \sel_l14_s0$658 [4], \sel_l14_s0$658 [4], \sel_l14_s0$658 [4], \sel_l14_s0$658 [4], \sel_l14_s0$658 [4], \sel_l14_s0$658 [4] };
+  assign \$900  = \$898  | \$899 ;
+  assign \$901  = \sel_l14_s0$643  & { \sel_l14_s0$658 [5], \sel_l14_s0$658 [5], \sel_l14_s0$658 [5], \sel_l14_s0$658 [5], \sel_l14_s0$658 [5], \sel_l14_s0$658 [5], \sel_l14_s0$658 [5], \sel_l14_s0$658 [5] };
+  assign sel_or7_3 = \$900  | \$901 ;
+  assign \$902  = \sel_l14_s0$649  & { \sel_l14_s0$658 [6], \sel_l14_s0$658 [6], \sel_l14_s0$658 [6], \sel_l14_s0$658 [6], \sel_l14_s0$658 [6], \sel_l14_s0$658 [6], \sel_l14_s0$658 [6], \sel_l14_s0$658 [6] };
+  assign \$903  = \sel_l14_s0$655  & { \sel_l14_s0$658 [7], \sel_l14_s0$658 [7], \sel_l14_s0$658 [7], \sel_l14_s0$658 [7], \sel_l14_s0$658 [7], \sel_l14_s0$658 [7], \sel_l14_s0$658 [7], \sel_l14_s0$658 [7] };
+  assign \$904  = \$902  | \$903 ;
+  assign \$905  = \sel_l14_s0$661  & { \sel_l14_s0$658 [8], \sel_l14_s0$658 [8], \sel_l14_s0$658 [8], \sel_l14_s0$658 [8], \sel_l14_s0$658 [8], \sel_l14_s0$658 [8], \sel_l14_s0$658 [8], \sel_l14_s0$658 [8] };
+  assign sel_or7_6 = \$904  | \$905 ;
+  assign \$906  = \sel_l14_s0$658 [0] | \sel_l14_s0$658 [2];
+  assign \$907  = \sel_l14_s0$658 [4] | \sel_l14_s0$658 [6];
+  assign \$908  = \$906  | \$907 ;
+  assign \$909  = \$908  | \sel_l14_s0$658 [8];
+  assign \$910  = \sel_l14_s0$658 [0] | \sel_l14_s0$658 [3];
+  assign \$911  = \sel_l14_s0$658 [4] | \sel_l14_s0$658 [7];
+  assign \$912  = \$910  | \$911 ;
+  assign \$913  = \$912  | \sel_l14_s0$658 [8];
+  assign \$914  = \sel_l14_s0$658 [0] | \sel_l14_s0$658 [5];
+  assign \$915  = \sel_l14_s0$658 [6] | \sel_l14_s0$658 [7];
+  assign \$916  = \$914  | \$915 ;
+  assign \$917  = \$916  | \sel_l14_s0$658 [8];
+  assign \$918  = \sel_l14_s0$658 [1] | \sel_l14_s0$658 [2];
+  assign \$919  = \sel_l14_s0$658 [3] | \sel_l14_s0$658 [4];
+  assign \$920  = \$918  | \$919 ;
+  assign \$921  = \sel_l14_s0$658 [5] | \sel_l14_s0$658 [6];
+  assign \$922  = \sel_l14_s0$658 [7] | \sel_l14_s0$658 [8];
+  assign \$923  = \$921  | \$922 ;
+  assign \$924  = \$920  | \$923 ;
+  assign \$925  = sel_or0_0 | sel_or0_3;
+  assign sel_val0 = \$925  | sel_or0_6;
+  assign \$926  = sel_or1_0 | sel_or1_3;
+  assign sel_val1 = \$926  | sel_or1_6;
+  assign \$927  = sel_or2_0 | sel_or2_3;
+  assign sel_val2 = \$927  | sel_or2_6;
+  assign \$928  = sel_or3_0 | sel_or3_3;
+  assign sel_val3 = \$928  | sel_or3_6;
+  assign \$929  = sel_or4_0 | sel_or4_3;
+  assign sel_val4 = \$929  | sel_or4_6;
+  assign \$930  = sel_or5_0 | sel_or5_3;
+  assign sel_val5 = \$930  | sel_or5_6;
+  assign \$931  = sel_or6_0 | sel_or6_3;
+  assign sel_val6 = \$931  | sel_or6_6;
+  assign \$932  = sel_or7_0 | sel_or7_3;
+  assign sel_val7 = \$932  | sel_or7_6;
+  assign \$933  = ~ adv13_valid;
+  assign adv13 = \$933  | o__ready;
+  assign \$934  = wr__addr + 1'h1;
+  assign \$935  = rd__addr + 1'h1;
+  always @(posedge clk)
+    valid_s0 <= \$936 ;
+  always @(posedge clk)
+    valid_s1 <= \$937 ;
+  always @(posedge clk)
+    valid_s2 <= \$938 ;
+  always @(posedge clk)
+    valid_s3 <= \$939 ;
+  always @(posedge clk)
+    valid_s4 <= \$940 ;
+  always @(posedge clk)
+    valid_s5 <= \$941 ;
+  always @(posedge clk)
+    valid_s6 <= \$942 ;
+  always @(posedge clk)
+    valid_s7 <= \$943 ;
+  always @(posedge clk)
+    valid_s8 <= \$944 ;
+  always @(posedge clk)
+    valid_s9 <= \$945 ;
+  always @(posedge clk)
+    valid_s10 <= \$946 ;
+  always @(posedge clk)
+    valid_s11 <= \$947 ;
+  always @(posedge clk)
+    o__valid <= \$948 ;
+  always @(posedge clk)
+    adv0_valid <= \$949 ;
+  always @(posedge clk)
+    sel_l1_s0 <= \$950 ;
+  always @(posedge clk)
+    \sel_l1_s0$34  <= \$951 ;
+  always @(posedge clk)
+    \sel_l1_s0$30  <= \$952 ;
+  always @(posedge clk)
+    \sel_l1_s0$35  <= \$953 ;
+  always @(posedge clk)
+    \sel_l1_s0$39  <= \$954 ;
+  always @(posedge clk)
+    \sel_l1_s0$44  <= \$955 ;
+  always @(posedge clk)
+    \sel_l1_s0$40  <= \$956 ;
+  always @(posedge clk)
+    \sel_l1_s0$45  <= \$957 ;
+  always @(posedge clk)
+    \sel_l1_s0$49  <= \$958 ;
+  always @(posedge clk)
+    \sel_l1_s0$54  <= \$959 ;
+  always @(posedge clk)
+    \sel_l1_s0$50  <= \$960 ;
+  always @(posedge clk)
+    \sel_l1_s0$55  <= \$961 ;
+  always @(posedge clk)
+    \sel_l1_s0$59  <= \$962 ;
+  always @(posedge clk)
+    \sel_l1_s0$64  <= \$963 ;
+  always @(posedge clk)
+    \sel_l1_s0$60  <= \$964 ;
+  always @(posedge clk)
+    \sel_l1_s0$65  <= \$965 ;
+  always @(posedge clk)
+    adv1_valid <= \$966 ;
+  always @(posedge clk)
+    \sel_l2_s0$72  <= \$967 ;
+  always @(posedge clk)
+    sel_l2_s0 <= \$968 ;
+  always @(posedge clk)
+    \sel_l2_s0$79  <= \$969 ;
+  always @(posedge clk)
+    \sel_l2_s0$78  <= \$970 ;
+  always @(posedge clk)
+    \sel_l2_s0$86  <= \$971 ;
+  always @(posedge clk)
+    \sel_l2_s0$85  <= \$972 ;
+  always @(posedge clk)
+    \sel_l2_s0$93  <= \$973 ;
+  always @(posedge clk)
+    \sel_l2_s0$92  <= \$974 ;
+  always @(posedge clk)
+    \sel_l2_s0$74  <= \$975 ;
+  always @(posedge clk)
+    \sel_l2_s0$73  <= \$976 ;
+  always @(posedge clk)
+    \sel_l2_s0$81  <= \$977 ;
+  always @(posedge clk)
+    \sel_l2_s0$80  <= \$978 ;
+  always @(posedge clk)
+    \sel_l2_s0$88  <= \$979 ;
+  always @(posedge clk)
+    \sel_l2_s0$87  <= \$980 ;
+  always @(posedge clk)
+    \sel_l2_s0$95  <= \$981 ;
+  always @(posedge clk)
+    \sel_l2_s0$94  <= \$982 ;
+  always @(posedge clk)
+    \sel_l2_s0$100  <= \$983 ;
+  always @(posedge clk)
+    \sel_l2_s0$99  <= \$984 ;
+  always @(posedge clk)
+    \sel_l2_s0$107  <= \$985 ;
+  always @(posedge clk)
+    \sel_l2_s0$106  <= \$986 ;
+  always @(posedge clk)
+    \sel_l2_s0$114  <= \$987 ;
+  always @(posedge clk)
+    \sel_l2_s0$113  <= \$988 ;
+  always @(posedge clk)
+    \sel_l2_s0$121  <= \$989 ;
+  always @(posedge clk)
+    \sel_l2_s0$120  <= \$990 ;
+  always @(posedge clk)
+    \sel_l2_s0$102  <= \$991 ;
+  always @(posedge clk)
+    \sel_l2_s0$101  <= \$992 ;
+  always @(posedge clk)
+    \sel_l2_s0$109  <= \$993 ;
+  always @(posedge clk)
+    \sel_l2_s0$108  <= \$994 ;
+  always @(posedge clk)
+    \sel_l2_s0$116  <= \$995 ;
+  always @(posedge clk)
+    \sel_l2_s0$115  <= \$996 ;
+  always @(posedge clk)
+    \sel_l2_s0$123  <= \$997 ;
+  always @(posedge clk)
+    \sel_l2_s0$122  <= \$998 ;
+  always @(posedge clk)
+    adv2_valid <= \$999 ;
+  always @(posedge clk)
+    \sel_l3_s0$130  <= \$1000 ;
+  always @(posedge clk)
+    sel_l3_s0 <= \$1001 ;
+  always @(posedge clk)
+    \sel_l3_s0$132  <= \$1002 ;
+  always @(posedge clk)
+    \sel_l3_s0$131  <= \$1003 ;
+  always @(posedge clk)
+    \sel_l3_s0$137  <= \$1004 ;
+  always @(posedge clk)
+    \sel_l3_s0$136  <= \$1005 ;
+  always @(posedge clk)
+    \sel_l3_s0$139  <= \$1006 ;
+  always @(posedge clk)
+    \sel_l3_s0$138  <= \$1007 ;
+  always @(posedge clk)
+    \sel_l3_s0$144  <= \$1008 ;
+  always @(posedge clk)
+    \sel_l3_s0$143  <= \$1009 ;
+  always @(posedge clk)
+    \sel_l3_s0$146  <= \$1010 ;
+  always @(posedge clk)
+    \sel_l3_s0$145  <= \$1011 ;
+  always @(posedge clk)
+    \sel_l3_s0$151  <= \$1012 ;
+  always @(posedge clk)
+    \sel_l3_s0$150  <= \$1013 ;
+  always @(posedge clk)
+    \sel_l3_s0$153  <= \$1014 ;
+  always @(posedge clk)
+    \sel_l3_s0$152  <= \$1015 ;
+  always @(posedge clk)
+    \sel_l3_s0$158  <= \$1016 ;
+  always @(posedge clk)
+    \sel_l3_s0$157  <= \$1017 ;
+  always @(posedge clk)
+    \sel_l3_s0$160  <= \$1018 ;
+  always @(posedge clk)
+    \sel_l3_s0$159  <= \$1019 ;
+  always @(posedge clk)
+    \sel_l3_s0$165  <= \$1020 ;
+  always @(posedge clk)
+    \sel_l3_s0$164  <= \$1021 ;
+  always @(posedge clk)
+    \sel_l3_s0$167  <= \$1022 ;
+  always @(posedge clk)
+    \sel_l3_s0$166  <= \$1023 ;
+  always @(posedge clk)
+    \sel_l3_s0$172  <= \$1024 ;
+  always @(posedge clk)
+    \sel_l3_s0$171  <= \$1025 ;
+  always @(posedge clk)
+    \sel_l3_s0$174  <= \$1026 ;
+  always @(posedge clk)
+    \sel_l3_s0$173  <= \$1027 ;
+  always @(posedge clk)
+    \sel_l3_s0$179  <= \$1028 ;
+  always @(posedge clk)
+    \sel_l3_s0$178  <= \$1029 ;
+  always @(posedge clk)
+    \sel_l3_s0$181  <= \$1030 ;
+  always @(posedge clk)
+    \sel_l3_s0$180  <= \$1031 ;
+  always @(posedge clk)
+    adv3_valid <= \$1032 ;
+  always @(posedge clk)
+    \sel_l4_s0$216  <= \$1033 ;
+  always @(posedge clk)
+    \sel_l4_s0$215  <= \$1034 ;
+  always @(posedge clk)
+    \sel_l4_s0$702  <= \$1035 ;
+  always @(posedge clk)
+    \sel_l4_s0$703  <= \$1036 ;
+  always @(posedge clk)
+    \sel_l4_s0$188  <= \$1037 ;
+  always @(posedge clk)
+    sel_l4_s0 <= \$1038 ;
+  always @(posedge clk)
+    \sel_l4_s0$195  <= \$1039 ;
+  always @(posedge clk)
+    \sel_l4_s0$194  <= \$1040 ;
+  always @(posedge clk)
+    \sel_l4_s0$190  <= \$1041 ;
+  always @(posedge clk)
+    \sel_l4_s0$189  <= \$1042 ;
+  always @(posedge clk)
+    \sel_l4_s0$197  <= \$1043 ;
+  always @(posedge clk)
+    \sel_l4_s0$196  <= \$1044 ;
+  always @(posedge clk)
+    \sel_l4_s0$704  <= \$1045 ;
+  always @(posedge clk)
+    \sel_l4_s0$705  <= \$1046 ;
+  always @(posedge clk)
+    \sel_l4_s0$222  <= \$1047 ;
+  always @(posedge clk)
+    \sel_l4_s0$221  <= \$1048 ;
+  always @(posedge clk)
+    \sel_l4_s0$224  <= \$1049 ;
+  always @(posedge clk)
+    \sel_l4_s0$223  <= \$1050 ;
+  always @(posedge clk)
+    \sel_l4_s0$706  <= \$1051 ;
+  always @(posedge clk)
+    \sel_l4_s0$707  <= \$1052 ;
+  always @(posedge clk)
+    \sel_l4_s0$202  <= \$1053 ;
+  always @(posedge clk)
+    \sel_l4_s0$201  <= \$1054 ;
+  always @(posedge clk)
+    \sel_l4_s0$209  <= \$1055 ;
+  always @(posedge clk)
+    \sel_l4_s0$208  <= \$1056 ;
+  always @(posedge clk)
+    \sel_l4_s0$204  <= \$1057 ;
+  always @(posedge clk)
+    \sel_l4_s0$203  <= \$1058 ;
+  always @(posedge clk)
+    \sel_l4_s0$211  <= \$1059 ;
+  always @(posedge clk)
+    \sel_l4_s0$210  <= \$1060 ;
+  always @(posedge clk)
+    \sel_l4_s0$708  <= \$1061 ;
+  always @(posedge clk)
+    \sel_l4_s0$709  <= \$1062 ;
+  always @(posedge clk)
+    \sel_l4_s0$218  <= \$1063 ;
+  always @(posedge clk)
+    \sel_l4_s0$217  <= \$1064 ;
+  always @(posedge clk)
+    adv4_valid <= \$1065 ;
+  always @(posedge clk)
+    \sel_l5_s0$230  <= \$1066 ;
+  always @(posedge clk)
+    sel_l5_s0 <= \$1067 ;
+  always @(posedge clk)
+    \sel_l5_s0$710  <= \$1068 ;
+  always @(posedge clk)
+    \sel_l5_s0$711  <= \$1069 ;
+  always @(posedge clk)
+    \sel_l5_s0$237  <= \$1070 ;
+  always @(posedge clk)
+    \sel_l5_s0$236  <= \$1071 ;
+  always @(posedge clk)
+    \sel_l5_s0$232  <= \$1072 ;
+  always @(posedge clk)
+    \sel_l5_s0$231  <= \$1073 ;
+  always @(posedge clk)
+    \sel_l5_s0$712  <= \$1074 ;
+  always @(posedge clk)
+    \sel_l5_s0$713  <= \$1075 ;
+  always @(posedge clk)
+    \sel_l5_s0$239  <= \$1076 ;
+  always @(posedge clk)
+    \sel_l5_s0$238  <= \$1077 ;
+  always @(posedge clk)
+    \sel_l5_s0$714  <= \$1078 ;
+  always @(posedge clk)
+    \sel_l5_s0$715  <= \$1079 ;
+  always @(posedge clk)
+    \sel_l5_s0$244  <= \$1080 ;
+  always @(posedge clk)
+    \sel_l5_s0$243  <= \$1081 ;
+  always @(posedge clk)
+    \sel_l5_s0$716  <= \$1082 ;
+  always @(posedge clk)
+    \sel_l5_s0$717  <= \$1083 ;
+  always @(posedge clk)
+    \sel_l5_s0$251  <= \$1084 ;
+  always @(posedge clk)
+    \sel_l5_s0$250  <= \$1085 ;
+  always @(posedge clk)
+    \sel_l5_s0$246  <= \$1086 ;
+  always @(posedge clk)
+    \sel_l5_s0$245  <= \$1087 ;
+  always @(posedge clk)
+    \sel_l5_s0$718  <= \$1088 ;
+  always @(posedge clk)
+    \sel_l5_s0$719  <= \$1089 ;
+  always @(posedge clk)
+    \sel_l5_s0$253  <= \$1090 ;
+  always @(posedge clk)
+    \sel_l5_s0$252  <= \$1091 ;
+  always @(posedge clk)
+    \sel_l5_s0$720  <= \$1092 ;
+  always @(posedge clk)
+    \sel_l5_s0$721  <= \$1093 ;
+  always @(posedge clk)
+    adv5_valid <= \$1094 ;
+  always @(posedge clk)
+    \sel_l6_s0$260  <= \$1095 ;
+  always @(posedge clk)
+    sel_l6_s0 <= \$1096 ;
+  always @(posedge clk)
+    \sel_l6_s0$262  <= \$1097 ;
+  always @(posedge clk)
+    \sel_l6_s0$261  <= \$1098 ;
+  always @(posedge clk)
+    \sel_l6_s0$267  <= \$1099 ;
+  always @(posedge clk)
+    \sel_l6_s0$266  <= \$1100 ;
+  always @(posedge clk)
+    \sel_l6_s0$269  <= \$1101 ;
+  always @(posedge clk)
+    \sel_l6_s0$268  <= \$1102 ;
+  always @(posedge clk)
+    \sel_l6_s0$274  <= \$1103 ;
+  always @(posedge clk)
+    \sel_l6_s0$273  <= \$1104 ;
+  always @(posedge clk)
+    \sel_l6_s0$276  <= \$1105 ;
+  always @(posedge clk)
+    \sel_l6_s0$275  <= \$1106 ;
+  always @(posedge clk)
+    \sel_l6_s0$722  <= \$1107 ;
+  always @(posedge clk)
+    \sel_l6_s0$723  <= \$1108 ;
+  always @(posedge clk)
+    \sel_l6_s0$281  <= \$1109 ;
+  always @(posedge clk)
+    \sel_l6_s0$280  <= \$1110 ;
+  always @(posedge clk)
+    \sel_l6_s0$283  <= \$1111 ;
+  always @(posedge clk)
+    \sel_l6_s0$282  <= \$1112 ;
+  always @(posedge clk)
+    \sel_l6_s0$288  <= \$1113 ;
+  always @(posedge clk)
+    \sel_l6_s0$287  <= \$1114 ;
+  always @(posedge clk)
+    \sel_l6_s0$290  <= \$1115 ;
+  always @(posedge clk)
+    \sel_l6_s0$289  <= \$1116 ;
+  always @(posedge clk)
+    \sel_l6_s0$295  <= \$1117 ;
+  always @(posedge clk)
+    \sel_l6_s0$294  <= \$1118 ;
+  always @(posedge clk)
+    \sel_l6_s0$297  <= \$1119 ;
+  always @(posedge clk)
+    \sel_l6_s0$296  <= \$1120 ;
+  always @(posedge clk)
+    \sel_l6_s0$724  <= \$1121 ;
+  always @(posedge clk)
+    \sel_l6_s0$725  <= \$1122 ;
+  always @(posedge clk)
+    adv6_valid <= \$1123 ;
+  always @(posedge clk)
+    \sel_l7_s0$304  <= \$1124 ;
+  always @(posedge clk)
+    sel_l7_s0 <= \$1125 ;
+  always @(posedge clk)
+    \sel_l7_s0$310  <= \$1126 ;
+  always @(posedge clk)
+    \sel_l7_s0$309  <= \$1127 ;
+  always @(posedge clk)
+    \sel_l7_s0$316  <= \$1128 ;
+  always @(posedge clk)
+    \sel_l7_s0$315  <= \$1129 ;
+  always @(posedge clk)
+    \sel_l7_s0$322  <= \$1130 ;
+  always @(posedge clk)
+    \sel_l7_s0$321  <= \$1131 ;
+  always @(posedge clk)
+    \sel_l7_s0$328  <= \$1132 ;
+  always @(posedge clk)
+    \sel_l7_s0$327  <= \$1133 ;
+  always @(posedge clk)
+    \sel_l7_s0$334  <= \$1134 ;
+  always @(posedge clk)
+    \sel_l7_s0$333  <= \$1135 ;
+  always @(posedge clk)
+    \sel_l7_s0$726  <= \$1136 ;
+  always @(posedge clk)
+    \sel_l7_s0$727  <= \$1137 ;
+  always @(posedge clk)
+    \sel_l7_s0$336  <= \$1138 ;
+  always @(posedge clk)
+    \sel_l7_s0$335  <= \$1139 ;
+  always @(posedge clk)
+    \sel_l7_s0$330  <= \$1140 ;
+  always @(posedge clk)
+    \sel_l7_s0$329  <= \$1141 ;
+  always @(posedge clk)
+    \sel_l7_s0$324  <= \$1142 ;
+  always @(posedge clk)
+    \sel_l7_s0$323  <= \$1143 ;
+  always @(posedge clk)
+    \sel_l7_s0$318  <= \$1144 ;
+  always @(posedge clk)
+    \sel_l7_s0$317  <= \$1145 ;
+  always @(posedge clk)
+    \sel_l7_s0$312  <= \$1146 ;
+  always @(posedge clk)
+    \sel_l7_s0$311  <= \$1147 ;
+  always @(posedge clk)
+    \sel_l7_s0$306  <= \$1148 ;
+  always @(posedge clk)
+    \sel_l7_s0$305  <= \$1149 ;
+  always @(posedge clk)
+    \sel_l7_s0$728  <= \$1150 ;
+  always @(posedge clk)
+    \sel_l7_s0$729  <= \$1151 ;
+  always @(posedge clk)
+    adv7_valid <= \$1152 ;
+  always @(posedge clk)
+    sel_l8_s0 <= \$1153 ;
+  always @(posedge clk)
+    \sel_l8_s0$342  <= \$1154 ;
+  always @(posedge clk)
+    \sel_l8_s0$343  <= \$1155 ;
+  always @(posedge clk)
+    \sel_l8_s0$344  <= \$1156 ;
+  always @(posedge clk)
+    \sel_l8_s0$345  <= \$1157 ;
+  always @(posedge clk)
+    \sel_l8_s0$346  <= \$1158 ;
+  always @(posedge clk)
+    \sel_l8_s0$347  <= \$1159 ;
+  always @(posedge clk)
+    \sel_l8_s0$348  <= \$1160 ;
+  always @(posedge clk)
+    adv8_valid <= \$1161 ;
+  always @(posedge clk)
+    \sel_l10_s0$730  <= \$1162 ;
+  always @(posedge clk)
+    \sel_l10_s0$731  <= \$1163 ;
+  always @(posedge clk)
+    \sel_l10_s0$374  <= \$1164 ;
+  always @(posedge clk)
+    sel_l10_s0 <= \$1165 ;
+  always @(posedge clk)
+    \sel_l10_s0$380  <= \$1166 ;
+  always @(posedge clk)
+    \sel_l10_s0$732  <= \$1167 ;
+  always @(posedge clk)
+    \sel_l10_s0$389  <= \$1168 ;
+  always @(posedge clk)
+    \sel_l10_s0$388  <= \$1169 ;
+  always @(posedge clk)
+    \sel_l10_s0$397  <= \$1170 ;
+  always @(posedge clk)
+    \sel_l10_s0$733  <= \$1171 ;
+  always @(posedge clk)
+    \sel_l10_s0$408  <= \$1172 ;
+  always @(posedge clk)
+    \sel_l10_s0$407  <= \$1173 ;
+  always @(posedge clk)
+    \sel_l10_s0$418  <= \$1174 ;
+  always @(posedge clk)
+    \sel_l10_s0$734  <= \$1175 ;
+  always @(posedge clk)
+    \sel_l10_s0$429  <= \$1176 ;
+  always @(posedge clk)
+    \sel_l10_s0$428  <= \$1177 ;
+  always @(posedge clk)
+    adv9_valid <= \$1178 ;
+  always @(posedge clk)
+    \sel_l11_s0$735  <= \$1179 ;
+  always @(posedge clk)
+    \sel_l11_s0$736  <= \$1180 ;
+  always @(posedge clk)
+    \sel_l11_s0$737  <= \$1181 ;
+  always @(posedge clk)
+    \sel_l11_s0$738  <= \$1182 ;
+  always @(posedge clk)
+    \sel_l11_s0$442  <= \$1183 ;
+  always @(posedge clk)
+    sel_l11_s0 <= \$1184 ;
+  always @(posedge clk)
+    \sel_l11_s0$450  <= \$1185 ;
+  always @(posedge clk)
+    \sel_l11_s0$458  <= \$1186 ;
+  always @(posedge clk)
+    \sel_l11_s0$466  <= \$1187 ;
+  always @(posedge clk)
+    \sel_l11_s0$739  <= \$1188 ;
+  always @(posedge clk)
+    \sel_l11_s0$740  <= \$1189 ;
+  always @(posedge clk)
+    \sel_l11_s0$741  <= \$1190 ;
+  always @(posedge clk)
+    \sel_l11_s0$477  <= \$1191 ;
+  always @(posedge clk)
+    \sel_l11_s0$476  <= \$1192 ;
+  always @(posedge clk)
+    \sel_l11_s0$487  <= \$1193 ;
+  always @(posedge clk)
+    \sel_l11_s0$497  <= \$1194 ;
+  always @(posedge clk)
+    adv10_valid <= \$1195 ;
+  always @(posedge clk)
+    \sel_l12_s0$590  <= \$1196 ;
+  always @(posedge clk)
+    \sel_l12_s0$591  <= \$1197 ;
+  always @(posedge clk)
+    \sel_l12_s0$592  <= \$1198 ;
+  always @(posedge clk)
+    \sel_l12_s0$593  <= \$1199 ;
+  always @(posedge clk)
+    \sel_l12_s0$594  <= \$1200 ;
+  always @(posedge clk)
+    \sel_l12_s0$595  <= \$1201 ;
+  always @(posedge clk)
+    \sel_l12_s0$596  <= \$1202 ;
+  always @(posedge clk)
+    \sel_l12_s0$597  <= \$1203 ;
+  always @(posedge clk)
+    \sel_l12_s0$510  <= \$1204 ;
+  always @(posedge clk)
+    sel_l12_s0 <= \$1205 ;
+  always @(posedge clk)
+    \sel_l12_s0$520  <= \$1206 ;
+  always @(posedge clk)
+    \sel_l12_s0$530  <= \$1207 ;
+  always @(posedge clk)
+    \sel_l12_s0$540  <= \$1208 ;
+  always @(posedge clk)
+    \sel_l12_s0$550  <= \$1209 ;
+  always @(posedge clk)
+    \sel_l12_s0$560  <= \$1210 ;
+  always @(posedge clk)
+    \sel_l12_s0$570  <= \$1211 ;
+  always @(posedge clk)
+    adv11_valid <= \$1212 ;
+  always @(posedge clk)
+    wr__addr <= \$1213 ;
+  always @(posedge clk)
+    rd__addr <= \$1214 ;
+  always @(posedge clk)
+    adv12_valid <= \$1215 ;
+  always @(posedge clk)
+    \sel_l14_s0$742  <= \$1216 ;
+  always @(posedge clk)
+    \sel_l14_s0$609  <= \$1217 ;
+  always @(posedge clk)
+    \sel_l14_s0$622  <= \$1218 ;
+  always @(posedge clk)
+    \sel_l14_s0$628  <= \$1219 ;
+  always @(posedge clk)
+    \sel_l14_s0$634  <= \$1220 ;
+  always @(posedge clk)
+    \sel_l14_s0$640  <= \$1221 ;
+  always @(posedge clk)
+    \sel_l14_s0$646  <= \$1222 ;
+  always @(posedge clk)
+    \sel_l14_s0$652  <= \$1223 ;
+  always @(posedge clk)
+    \sel_l14_s0$658  <= \$1224 ;
+  always @(posedge clk)
+    sel_l14_s0 <= \$1225 ;
+  always @(posedge clk)
+    \sel_l14_s0$610  <= \$1226 ;
+  always @(posedge clk)
+    \sel_l14_s0$611  <= \$1227 ;
+  always @(posedge clk)
+    \sel_l14_s0$613  <= \$1228 ;
+  always @(posedge clk)
+    \sel_l14_s0$614  <= \$1229 ;
+  always @(posedge clk)
+    \sel_l14_s0$615  <= \$1230 ;
+  always @(posedge clk)
+    \sel_l14_s0$617  <= \$1231 ;
+  always @(posedge clk)
+    \sel_l14_s0$618  <= \$1232 ;
+  always @(posedge clk)
+    \sel_l14_s0$619  <= \$1233 ;
+  always @(posedge clk)
+    \sel_l14_s0$625  <= \$1234 ;
+  always @(posedge clk)
+    \sel_l14_s0$631  <= \$1235 ;
+  always @(posedge clk)
+    \sel_l14_s0$637  <= \$1236 ;
+  always @(posedge clk)
+    \sel_l14_s0$643  <= \$1237 ;
+  always @(posedge clk)
+    \sel_l14_s0$649  <= \$1238 ;
+  always @(posedge clk)
+    \sel_l14_s0$655  <= \$1239 ;
+  always @(posedge clk)
+    \sel_l14_s0$661  <= \$1240 ;
+  always @(posedge clk)
+    adv13_valid <= \$1241 ;
+  always @(posedge clk)
+    sel_l16_s0 <= \$1242 ;
+  always @(posedge clk)
+    \sel_l16_s0$674  <= \$1243 ;
+  always @(posedge clk)
+    \sel_l16_s0$676  <= \$1244 ;
+  always @(posedge clk)
+    \sel_l16_s0$678  <= \$1245 ;
+  always @(posedge clk)
+    \sel_l16_s0$680  <= \$1246 ;
+  always @(posedge clk)
+    \sel_l16_s0$682  <= \$1247 ;
+  always @(posedge clk)
+    \sel_l16_s0$684  <= \$1248 ;
+  always @(posedge clk)
+    \sel_l16_s0$686  <= \$1249 ;
+  always @(posedge clk)
+    \sel_l16_s0$688  <= \$1250 ;
+  always @(posedge clk)
+    \sel_l16_s0$675  <= \$1251 ;
+  always @(posedge clk)
+    \sel_l16_s0$677  <= \$1252 ;
+  always @(posedge clk)
+    \sel_l16_s0$679  <= \$1253 ;
+  always @(posedge clk)
+    \sel_l16_s0$681  <= \$1254 ;
+  always @(posedge clk)
+    \sel_l16_s0$683  <= \$1255 ;
+  always @(posedge clk)
+    \sel_l16_s0$685  <= \$1256 ;
+  always @(posedge clk)
+    \sel_l16_s0$687  <= \$1257 ;
+  always @(posedge clk)
+    \sel_l16_s0$689  <= \$1258 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$366  = \sel_l19_s0$281 ;
+    \$936  = valid_s0;
     if (i__ready) begin
-      \$366  = sel_s18_hi[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$367  = \sel_l19_s0$283 ;
-    if (i__ready) begin
-      \$367  = sel_s11_hi[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$282  = valid_s0;
-    if (i__ready) begin
-      \$282  = i__valid;
+      \$936  = i__valid;
     end
     if (rst) begin
-      \$282  = 1'h0;
+      \$936  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$283  = valid_s1;
+    \$937  = valid_s1;
     if (i__ready) begin
-      \$283  = valid_s0;
-    end
-    if (rst) begin
-      \$283  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$284  = o__valid;
-    if (i__ready) begin
-      \$284  = valid_s1;
+      \$937  = valid_s0;
     end
     if (rst) begin
-      \$284  = 1'h0;
+      \$937  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$285  = \sel_l6_s0$101 ;
+    \$938  = valid_s2;
     if (i__ready) begin
-      \$285  = sel_c18_min[7:0];
+      \$938  = valid_s1;
     end
+    if (rst) begin
+      \$938  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$286  = \sel_l6_s0$106 ;
+    \$939  = valid_s3;
     if (i__ready) begin
-      \$286  = sel_c18_min[8];
+      \$939  = valid_s2;
+    end
+    if (rst) begin
+      \$939  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$287  = sel_l6_s0;
+    \$940  = valid_s4;
     if (i__ready) begin
-      \$287  = sel_c18_min[12:9];
+      \$940  = valid_s3;
     end
+    if (rst) begin
+      \$940  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$288  = \sel_l6_s0$146 ;
+    \$941  = valid_s5;
     if (i__ready) begin
-      \$288  = sel_c20_min[7:0];
+      \$941  = valid_s4;
+    end
+    if (rst) begin
+      \$941  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$289  = \sel_l6_s0$148 ;
+    \$942  = valid_s6;
     if (i__ready) begin
-      \$289  = sel_c20_min[8];
+      \$942  = valid_s5;
     end
+    if (rst) begin
+      \$942  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$290  = \sel_l6_s0$145 ;
+    \$943  = valid_s7;
     if (i__ready) begin
-      \$290  = sel_c20_min[12:9];
+      \$943  = valid_s6;
+    end
+    if (rst) begin
+      \$943  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$291  = \sel_l6_s0$110 ;
+    \$944  = valid_s8;
     if (i__ready) begin
-      \$291  = sel_c17_max[7:0];
+      \$944  = valid_s7;
     end
+    if (rst) begin
+      \$944  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$292  = \sel_l6_s0$115 ;
+    \$945  = valid_s9;
     if (i__ready) begin
-      \$292  = sel_c17_max[8];
+      \$945  = valid_s8;
+    end
+    if (rst) begin
+      \$945  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$293  = \sel_l6_s0$109 ;
+    \$946  = valid_s10;
     if (i__ready) begin
-      \$293  = sel_c17_max[12:9];
+      \$946  = valid_s9;
     end
+    if (rst) begin
+      \$946  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$294  = \sel_l6_s0$119 ;
+    \$947  = valid_s11;
     if (i__ready) begin
-      \$294  = sel_c21_min[7:0];
+      \$947  = valid_s10;
+    end
+    if (rst) begin
+      \$947  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$295  = \sel_l6_s0$124 ;
+    \$948  = o__valid;
     if (i__ready) begin
-      \$295  = sel_c21_min[8];
+      \$948  = valid_s11;
     end
+    if (rst) begin
+      \$948  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$296  = \sel_l6_s0$118 ;
-    if (i__ready) begin
-      \$296  = sel_c21_min[12:9];
+    \$949  = adv0_valid;
+    if (adv0) begin
+      \$949  = valid_s11;
     end
+    if (rst) begin
+      \$949  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$297  = \sel_l6_s0$121 ;
-    if (i__ready) begin
-      \$297  = sel_c19_max[7:0];
+    \$950  = sel_l1_s0;
+    if (adv0) begin
+      \$950  = \$4 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$298  = \sel_l6_s0$123 ;
-    if (i__ready) begin
-      \$298  = sel_c19_max[8];
+    \$951  = \sel_l1_s0$34 ;
+    if (adv0) begin
+      \$951  = \$7 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$299  = \sel_l6_s0$120 ;
-    if (i__ready) begin
-      \$299  = sel_c19_max[12:9];
+    \$952  = \sel_l1_s0$30 ;
+    if (adv0) begin
+      \$952  = \$10 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$300  = \sel_l6_s0$112 ;
-    if (i__ready) begin
-      \$300  = sel_c22_min[7:0];
+    \$953  = \sel_l1_s0$35 ;
+    if (adv0) begin
+      \$953  = \$13 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$301  = \sel_l6_s0$114 ;
-    if (i__ready) begin
-      \$301  = sel_c22_min[8];
+    \$954  = \sel_l1_s0$39 ;
+    if (adv0) begin
+      \$954  = \$16 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$302  = \sel_l6_s0$111 ;
-    if (i__ready) begin
-      \$302  = sel_c22_min[12:9];
+    \$955  = \sel_l1_s0$44 ;
+    if (adv0) begin
+      \$955  = \$19 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$303  = \sel_l6_s0$128 ;
-    if (i__ready) begin
-      \$303  = sel_c20_max[7:0];
+    \$956  = \sel_l1_s0$40 ;
+    if (adv0) begin
+      \$956  = \$22 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$304  = \sel_l6_s0$133 ;
-    if (i__ready) begin
-      \$304  = sel_c20_max[8];
+    \$957  = \sel_l1_s0$45 ;
+    if (adv0) begin
+      \$957  = \$25 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$305  = \sel_l6_s0$127 ;
-    if (i__ready) begin
-      \$305  = sel_c20_max[12:9];
+    \$958  = \sel_l1_s0$49 ;
+    if (adv0) begin
+      \$958  = \$28 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$306  = \sel_l6_s0$137 ;
-    if (i__ready) begin
-      \$306  = sel_c23_min[7:0];
+    \$959  = \sel_l1_s0$54 ;
+    if (adv0) begin
+      \$959  = \$31 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$307  = \sel_l6_s0$142 ;
-    if (i__ready) begin
-      \$307  = sel_c23_min[8];
+    \$960  = \sel_l1_s0$50 ;
+    if (adv0) begin
+      \$960  = \$34 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$308  = \sel_l6_s0$136 ;
-    if (i__ready) begin
-      \$308  = sel_c23_min[12:9];
+    \$961  = \sel_l1_s0$55 ;
+    if (adv0) begin
+      \$961  = \$37 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$309  = \sel_l6_s0$139 ;
-    if (i__ready) begin
-      \$309  = sel_c18_max[7:0];
+    \$962  = \sel_l1_s0$59 ;
+    if (adv0) begin
+      \$962  = \$40 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$310  = \sel_l6_s0$141 ;
-    if (i__ready) begin
-      \$310  = sel_c18_max[8];
+    \$963  = \sel_l1_s0$64 ;
+    if (adv0) begin
+      \$963  = \$43 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$311  = \sel_l6_s0$138 ;
-    if (i__ready) begin
-      \$311  = sel_c18_max[12:9];
+    \$964  = \sel_l1_s0$60 ;
+    if (adv0) begin
+      \$964  = \$46 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$312  = \sel_l6_s0$130 ;
-    if (i__ready) begin
-      \$312  = sel_c24_min[7:0];
+    \$965  = \sel_l1_s0$65 ;
+    if (adv0) begin
+      \$965  = \$49 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$313  = \sel_l6_s0$132 ;
-    if (i__ready) begin
-      \$313  = sel_c24_min[8];
+    \$966  = adv1_valid;
+    if (adv1) begin
+      \$966  = valid_s11;
     end
+    if (rst) begin
+      \$966  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$314  = \sel_l6_s0$129 ;
-    if (i__ready) begin
-      \$314  = sel_c24_min[12:9];
+    \$967  = \sel_l2_s0$72 ;
+    if (adv1) begin
+      \$967  = sel_c0_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$315  = \sel_l6_s0$103 ;
-    if (i__ready) begin
-      \$315  = sel_c22_max[7:0];
+    \$968  = sel_l2_s0;
+    if (adv1) begin
+      \$968  = sel_c0_min[11:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$316  = \sel_l6_s0$105 ;
-    if (i__ready) begin
-      \$316  = sel_c22_max[8];
+    \$969  = \sel_l2_s0$79 ;
+    if (adv1) begin
+      \$969  = sel_c1_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$317  = \sel_l6_s0$102 ;
-    if (i__ready) begin
-      \$317  = sel_c22_max[12:9];
+    \$970  = \sel_l2_s0$78 ;
+    if (adv1) begin
+      \$970  = sel_c1_min[11:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$318  = \sel_l6_s0$286 ;
-    if (i__ready) begin
-      \$318  = sel_c23_max[7:0];
+    \$971  = \sel_l2_s0$86 ;
+    if (adv1) begin
+      \$971  = sel_c0_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$319  = \sel_l6_s0$287 ;
-    if (i__ready) begin
-      \$319  = sel_c23_max[8];
+    \$972  = \sel_l2_s0$85 ;
+    if (adv1) begin
+      \$972  = sel_c0_max[11:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$320  = \sel_l6_s0$288 ;
-    if (i__ready) begin
-      \$320  = sel_c23_max[12:9];
+    \$973  = \sel_l2_s0$93 ;
+    if (adv1) begin
+      \$973  = sel_c1_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$321  = \sel_l6_s0$162 ;
-    if (i__ready) begin
-      \$321  = sel_c21_max[7:0];
+    \$974  = \sel_l2_s0$92 ;
+    if (adv1) begin
+      \$974  = sel_c1_max[11:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$322  = \sel_l6_s0$164 ;
-    if (i__ready) begin
-      \$322  = sel_c21_max[8];
+    \$975  = \sel_l2_s0$74 ;
+    if (adv1) begin
+      \$975  = sel_c2_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$323  = \sel_l6_s0$161 ;
-    if (i__ready) begin
-      \$323  = sel_c21_max[12:9];
+    \$976  = \sel_l2_s0$73 ;
+    if (adv1) begin
+      \$976  = sel_c2_min[11:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$324  = \sel_l6_s0$289 ;
-    if (i__ready) begin
-      \$324  = sel_c24_max[7:0];
+    \$977  = \sel_l2_s0$81 ;
+    if (adv1) begin
+      \$977  = sel_c3_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$325  = \sel_l6_s0$290 ;
-    if (i__ready) begin
-      \$325  = sel_c24_max[8];
+    \$978  = \sel_l2_s0$80 ;
+    if (adv1) begin
+      \$978  = sel_c3_min[11:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$326  = \sel_l6_s0$291 ;
-    if (i__ready) begin
-      \$326  = sel_c24_max[12:9];
+    \$979  = \sel_l2_s0$88 ;
+    if (adv1) begin
+      \$979  = sel_c2_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$327  = \sel_l12_s0$190 ;
-    if (i__ready) begin
-      \$327  = sel_c43_max[7:0];
+    \$980  = \sel_l2_s0$87 ;
+    if (adv1) begin
+      \$980  = sel_c2_max[11:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$328  = \sel_l12_s0$191 ;
-    if (i__ready) begin
-      \$328  = sel_c43_max[8];
+    \$981  = \sel_l2_s0$95 ;
+    if (adv1) begin
+      \$981  = sel_c3_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$329  = sel_l12_s0;
-    if (i__ready) begin
-      \$329  = sel_c43_max[12:9];
+    \$982  = \sel_l2_s0$94 ;
+    if (adv1) begin
+      \$982  = sel_c3_max[11:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$330  = \sel_l12_s0$199 ;
-    if (i__ready) begin
-      \$330  = sel_c38_max[7:0];
+    \$983  = \sel_l2_s0$100 ;
+    if (adv1) begin
+      \$983  = sel_c19_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$331  = \sel_l12_s0$200 ;
-    if (i__ready) begin
-      \$331  = sel_c38_max[8];
+    \$984  = \sel_l2_s0$99 ;
+    if (adv1) begin
+      \$984  = sel_c19_min[11:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$332  = \sel_l12_s0$196 ;
-    if (i__ready) begin
-      \$332  = sel_c38_max[12:9];
+    \$985  = \sel_l2_s0$107 ;
+    if (adv1) begin
+      \$985  = sel_c20_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$333  = \sel_l12_s0$192 ;
-    if (i__ready) begin
-      \$333  = sel_c42_max[7:0];
+    \$986  = \sel_l2_s0$106 ;
+    if (adv1) begin
+      \$986  = sel_c20_min[11:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$334  = \sel_l12_s0$193 ;
-    if (i__ready) begin
-      \$334  = sel_c42_max[8];
+    \$987  = \sel_l2_s0$114 ;
+    if (adv1) begin
+      \$987  = sel_c19_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$335  = \sel_l12_s0$188 ;
-    if (i__ready) begin
-      \$335  = sel_c42_max[12:9];
+    \$988  = \sel_l2_s0$113 ;
+    if (adv1) begin
+      \$988  = sel_c19_max[11:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$336  = \sel_l12_s0$201 ;
-    if (i__ready) begin
-      \$336  = sel_c34_max[7:0];
+    \$989  = \sel_l2_s0$121 ;
+    if (adv1) begin
+      \$989  = sel_c20_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$337  = \sel_l12_s0$202 ;
-    if (i__ready) begin
-      \$337  = sel_c34_max[8];
+    \$990  = \sel_l2_s0$120 ;
+    if (adv1) begin
+      \$990  = sel_c20_max[11:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$338  = \sel_l12_s0$197 ;
-    if (i__ready) begin
-      \$338  = sel_c34_max[12:9];
+    \$991  = \sel_l2_s0$102 ;
+    if (adv1) begin
+      \$991  = sel_c21_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$339  = \sel_l12_s0$208 ;
-    if (i__ready) begin
-      \$339  = sel_c39_max[7:0];
+    \$992  = \sel_l2_s0$101 ;
+    if (adv1) begin
+      \$992  = sel_c21_min[11:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$340  = \sel_l12_s0$209 ;
-    if (i__ready) begin
-      \$340  = sel_c39_max[8];
+    \$993  = \sel_l2_s0$109 ;
+    if (adv1) begin
+      \$993  = sel_c22_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$341  = \sel_l12_s0$205 ;
-    if (i__ready) begin
-      \$341  = sel_c39_max[12:9];
+    \$994  = \sel_l2_s0$108 ;
+    if (adv1) begin
+      \$994  = sel_c22_min[11:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$342  = \sel_l12_s0$217 ;
-    if (i__ready) begin
-      \$342  = \sel_l6_s0$286 ;
+    \$995  = \sel_l2_s0$116 ;
+    if (adv1) begin
+      \$995  = sel_c21_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$343  = \sel_l12_s0$218 ;
-    if (i__ready) begin
-      \$343  = \sel_l6_s0$287 ;
+    \$996  = \sel_l2_s0$115 ;
+    if (adv1) begin
+      \$996  = sel_c21_max[11:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$344  = \sel_l12_s0$214 ;
-    if (i__ready) begin
-      \$344  = \sel_l6_s0$288 ;
+    \$997  = \sel_l2_s0$123 ;
+    if (adv1) begin
+      \$997  = sel_c22_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$345  = \sel_l12_s0$210 ;
-    if (i__ready) begin
-      \$345  = sel_c35_max[7:0];
+    \$998  = \sel_l2_s0$122 ;
+    if (adv1) begin
+      \$998  = sel_c22_max[11:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$346  = \sel_l12_s0$211 ;
-    if (i__ready) begin
-      \$346  = sel_c35_max[8];
+    \$999  = adv2_valid;
+    if (adv2) begin
+      \$999  = valid_s11;
     end
+    if (rst) begin
+      \$999  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$347  = \sel_l12_s0$206 ;
-    if (i__ready) begin
-      \$347  = sel_c35_max[12:9];
+    \$1000  = \sel_l3_s0$130 ;
+    if (adv2) begin
+      \$1000  = sel_c4_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$348  = \sel_l12_s0$219 ;
-    if (i__ready) begin
-      \$348  = \sel_l6_s0$289 ;
+    \$1001  = sel_l3_s0;
+    if (adv2) begin
+      \$1001  = sel_c4_min[11:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$349  = \sel_l12_s0$220 ;
-    if (i__ready) begin
-      \$349  = \sel_l6_s0$290 ;
+    \$1002  = \sel_l3_s0$132 ;
+    if (adv2) begin
+      \$1002  = sel_c5_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$350  = \sel_l12_s0$215 ;
-    if (i__ready) begin
-      \$350  = \sel_l6_s0$291 ;
+    \$1003  = \sel_l3_s0$131 ;
+    if (adv2) begin
+      \$1003  = sel_c5_min[11:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$351  = sel_l19_s0;
-    if (i__ready) begin
-      \$351  = { \$265 , \$264 , \$261 , \$256 , \$249 , \$240 , \$229 , \$216 , \$201 , \$186 , \$173 , \$162 , \$153 , \$146 , \$141 , \$138  };
+    \$1004  = \sel_l3_s0$137 ;
+    if (adv2) begin
+      \$1004  = sel_c6_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$352  = \sel_l19_s0$268 ;
-    if (i__ready) begin
-      \$352  = \$267 [7:0];
+    \$1005  = \sel_l3_s0$136 ;
+    if (adv2) begin
+      \$1005  = sel_c6_min[11:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$353  = \sel_l19_s0$270 ;
-    if (i__ready) begin
-      \$353  = \$269 [7:0];
+    \$1006  = \sel_l3_s0$139 ;
+    if (adv2) begin
+      \$1006  = sel_c7_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$354  = \sel_l19_s0$272 ;
-    if (i__ready) begin
-      \$354  = \$271 [7:0];
+    \$1007  = \sel_l3_s0$138 ;
+    if (adv2) begin
+      \$1007  = sel_c7_min[11:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$355  = \sel_l19_s0$274 ;
-    if (i__ready) begin
-      \$355  = \$273 [7:0];
+    \$1008  = \sel_l3_s0$144 ;
+    if (adv2) begin
+      \$1008  = sel_c4_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$356  = \sel_l19_s0$276 ;
-    if (i__ready) begin
-      \$356  = \$275 [7:0];
+    \$1009  = \sel_l3_s0$143 ;
+    if (adv2) begin
+      \$1009  = sel_c4_max[11:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$357  = \sel_l19_s0$278 ;
-    if (i__ready) begin
-      \$357  = \$277 [7:0];
+    \$1010  = \sel_l3_s0$146 ;
+    if (adv2) begin
+      \$1010  = sel_c5_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$358  = \sel_l19_s0$280 ;
-    if (i__ready) begin
-      \$358  = \$279 [7:0];
+    \$1011  = \sel_l3_s0$145 ;
+    if (adv2) begin
+      \$1011  = sel_c5_max[11:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$359  = \sel_l19_s0$282 ;
-    if (i__ready) begin
-      \$359  = \$281 [7:0];
+    \$1012  = \sel_l3_s0$151 ;
+    if (adv2) begin
+      \$1012  = sel_c6_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$360  = \sel_l19_s0$269 ;
-    if (i__ready) begin
-      \$360  = sel_s8_lo[12:9];
+    \$1013  = \sel_l3_s0$150 ;
+    if (adv2) begin
+      \$1013  = sel_c6_max[11:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$361  = \sel_l19_s0$271 ;
-    if (i__ready) begin
-      \$361  = sel_s16_lo[12:9];
+    \$1014  = \sel_l3_s0$153 ;
+    if (adv2) begin
+      \$1014  = sel_c7_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$362  = \sel_l19_s0$273 ;
-    if (i__ready) begin
-      \$362  = sel_s16_hi[12:9];
+    \$1015  = \sel_l3_s0$152 ;
+    if (adv2) begin
+      \$1015  = sel_c7_max[11:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$363  = \sel_l19_s0$275 ;
-    if (i__ready) begin
-      \$363  = sel_s17_lo[12:9];
+    \$1016  = \sel_l3_s0$158 ;
+    if (adv2) begin
+      \$1016  = sel_c23_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$364  = \sel_l19_s0$277 ;
-    if (i__ready) begin
-      \$364  = sel_s17_hi[12:9];
+    \$1017  = \sel_l3_s0$157 ;
+    if (adv2) begin
+      \$1017  = sel_c23_min[11:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$365  = \sel_l19_s0$279 ;
-    if (i__ready) begin
-      \$365  = sel_s18_lo[12:9];
+    \$1018  = \sel_l3_s0$160 ;
+    if (adv2) begin
+      \$1018  = sel_c24_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1019  = \sel_l3_s0$159 ;
+    if (adv2) begin
+      \$1019  = sel_c24_min[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1020  = \sel_l3_s0$165 ;
+    if (adv2) begin
+      \$1020  = sel_c25_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1021  = \sel_l3_s0$164 ;
+    if (adv2) begin
+      \$1021  = sel_c25_min[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1022  = \sel_l3_s0$167 ;
+    if (adv2) begin
+      \$1022  = sel_c26_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1023  = \sel_l3_s0$166 ;
+    if (adv2) begin
+      \$1023  = sel_c26_min[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1024  = \sel_l3_s0$172 ;
+    if (adv2) begin
+      \$1024  = sel_c23_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1025  = \sel_l3_s0$171 ;
+    if (adv2) begin
+      \$1025  = sel_c23_max[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1026  = \sel_l3_s0$174 ;
+    if (adv2) begin
+      \$1026  = sel_c24_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1027  = \sel_l3_s0$173 ;
+    if (adv2) begin
+      \$1027  = sel_c24_max[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1028  = \sel_l3_s0$179 ;
+    if (adv2) begin
+      \$1028  = sel_c25_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1029  = \sel_l3_s0$178 ;
+    if (adv2) begin
+      \$1029  = sel_c25_max[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1030  = \sel_l3_s0$181 ;
+    if (adv2) begin
+      \$1030  = sel_c26_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1031  = \sel_l3_s0$180 ;
+    if (adv2) begin
+      \$1031  = sel_c26_max[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1032  = adv3_valid;
+    if (adv3) begin
+      \$1032  = valid_s11;
+    end
+    if (rst) begin
+      \$1032  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1033  = \sel_l4_s0$216 ;
+    if (adv3) begin
+      \$1033  = sel_c8_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1034  = \sel_l4_s0$215 ;
+    if (adv3) begin
+      \$1034  = sel_c8_min[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1035  = \sel_l4_s0$702 ;
+    if (adv3) begin
+      \$1035  = sel_c8_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1036  = \sel_l4_s0$703 ;
+    if (adv3) begin
+      \$1036  = sel_c8_max[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1037  = \sel_l4_s0$188 ;
+    if (adv3) begin
+      \$1037  = sel_c9_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1038  = sel_l4_s0;
+    if (adv3) begin
+      \$1038  = sel_c9_min[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1039  = \sel_l4_s0$195 ;
+    if (adv3) begin
+      \$1039  = sel_c9_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1040  = \sel_l4_s0$194 ;
+    if (adv3) begin
+      \$1040  = sel_c9_max[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1041  = \sel_l4_s0$190 ;
+    if (adv3) begin
+      \$1041  = sel_c10_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1042  = \sel_l4_s0$189 ;
+    if (adv3) begin
+      \$1042  = sel_c10_min[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1043  = \sel_l4_s0$197 ;
+    if (adv3) begin
+      \$1043  = sel_c10_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1044  = \sel_l4_s0$196 ;
+    if (adv3) begin
+      \$1044  = sel_c10_max[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1045  = \sel_l4_s0$704 ;
+    if (adv3) begin
+      \$1045  = sel_c11_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1046  = \sel_l4_s0$705 ;
+    if (adv3) begin
+      \$1046  = sel_c11_min[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1047  = \sel_l4_s0$222 ;
+    if (adv3) begin
+      \$1047  = sel_c11_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1048  = \sel_l4_s0$221 ;
+    if (adv3) begin
+      \$1048  = sel_c11_max[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1049  = \sel_l4_s0$224 ;
+    if (adv3) begin
+      \$1049  = sel_c27_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1050  = \sel_l4_s0$223 ;
+    if (adv3) begin
+      \$1050  = sel_c27_min[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1051  = \sel_l4_s0$706 ;
+    if (adv3) begin
+      \$1051  = sel_c27_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1052  = \sel_l4_s0$707 ;
+    if (adv3) begin
+      \$1052  = sel_c27_max[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1053  = \sel_l4_s0$202 ;
+    if (adv3) begin
+      \$1053  = sel_c28_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1054  = \sel_l4_s0$201 ;
+    if (adv3) begin
+      \$1054  = sel_c28_min[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1055  = \sel_l4_s0$209 ;
+    if (adv3) begin
+      \$1055  = sel_c28_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1056  = \sel_l4_s0$208 ;
+    if (adv3) begin
+      \$1056  = sel_c28_max[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1057  = \sel_l4_s0$204 ;
+    if (adv3) begin
+      \$1057  = sel_c29_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1058  = \sel_l4_s0$203 ;
+    if (adv3) begin
+      \$1058  = sel_c29_min[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1059  = \sel_l4_s0$211 ;
+    if (adv3) begin
+      \$1059  = sel_c29_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1060  = \sel_l4_s0$210 ;
+    if (adv3) begin
+      \$1060  = sel_c29_max[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1061  = \sel_l4_s0$708 ;
+    if (adv3) begin
+      \$1061  = sel_c30_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1062  = \sel_l4_s0$709 ;
+    if (adv3) begin
+      \$1062  = sel_c30_min[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1063  = \sel_l4_s0$218 ;
+    if (adv3) begin
+      \$1063  = sel_c30_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1064  = \sel_l4_s0$217 ;
+    if (adv3) begin
+      \$1064  = sel_c30_max[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1065  = adv4_valid;
+    if (adv4) begin
+      \$1065  = valid_s11;
+    end
+    if (rst) begin
+      \$1065  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1066  = \sel_l5_s0$230 ;
+    if (adv4) begin
+      \$1066  = \sel_l4_s0$702 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1067  = sel_l5_s0;
+    if (adv4) begin
+      \$1067  = \sel_l4_s0$703 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1068  = \sel_l5_s0$710 ;
+    if (adv4) begin
+      \$1068  = sel_c12_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1069  = \sel_l5_s0$711 ;
+    if (adv4) begin
+      \$1069  = sel_c12_min[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1070  = \sel_l5_s0$237 ;
+    if (adv4) begin
+      \$1070  = sel_c13_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1071  = \sel_l5_s0$236 ;
+    if (adv4) begin
+      \$1071  = sel_c13_min[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1072  = \sel_l5_s0$232 ;
+    if (adv4) begin
+      \$1072  = sel_c12_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1073  = \sel_l5_s0$231 ;
+    if (adv4) begin
+      \$1073  = sel_c12_max[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1074  = \sel_l5_s0$712 ;
+    if (adv4) begin
+      \$1074  = sel_c13_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1075  = \sel_l5_s0$713 ;
+    if (adv4) begin
+      \$1075  = sel_c13_max[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1076  = \sel_l5_s0$239 ;
+    if (adv4) begin
+      \$1076  = \sel_l4_s0$704 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1077  = \sel_l5_s0$238 ;
+    if (adv4) begin
+      \$1077  = \sel_l4_s0$705 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1078  = \sel_l5_s0$714 ;
+    if (adv4) begin
+      \$1078  = sel_c45_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1079  = \sel_l5_s0$715 ;
+    if (adv4) begin
+      \$1079  = sel_c45_max[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1080  = \sel_l5_s0$244 ;
+    if (adv4) begin
+      \$1080  = \sel_l4_s0$706 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1081  = \sel_l5_s0$243 ;
+    if (adv4) begin
+      \$1081  = \sel_l4_s0$707 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1082  = \sel_l5_s0$716 ;
+    if (adv4) begin
+      \$1082  = sel_c31_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1083  = \sel_l5_s0$717 ;
+    if (adv4) begin
+      \$1083  = sel_c31_min[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1084  = \sel_l5_s0$251 ;
+    if (adv4) begin
+      \$1084  = sel_c32_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1085  = \sel_l5_s0$250 ;
+    if (adv4) begin
+      \$1085  = sel_c32_min[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1086  = \sel_l5_s0$246 ;
+    if (adv4) begin
+      \$1086  = sel_c31_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1087  = \sel_l5_s0$245 ;
+    if (adv4) begin
+      \$1087  = sel_c31_max[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1088  = \sel_l5_s0$718 ;
+    if (adv4) begin
+      \$1088  = sel_c32_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1089  = \sel_l5_s0$719 ;
+    if (adv4) begin
+      \$1089  = sel_c32_max[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1090  = \sel_l5_s0$253 ;
+    if (adv4) begin
+      \$1090  = \sel_l4_s0$708 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1091  = \sel_l5_s0$252 ;
+    if (adv4) begin
+      \$1091  = \sel_l4_s0$709 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1092  = \sel_l5_s0$720 ;
+    if (adv4) begin
+      \$1092  = sel_c38_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1093  = \sel_l5_s0$721 ;
+    if (adv4) begin
+      \$1093  = sel_c38_max[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1094  = adv5_valid;
+    if (adv5) begin
+      \$1094  = valid_s11;
+    end
+    if (rst) begin
+      \$1094  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1095  = \sel_l6_s0$260 ;
+    if (adv5) begin
+      \$1095  = sel_c14_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1096  = sel_l6_s0;
+    if (adv5) begin
+      \$1096  = sel_c14_min[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1097  = \sel_l6_s0$262 ;
+    if (adv5) begin
+      \$1097  = \sel_l5_s0$710 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1098  = \sel_l6_s0$261 ;
+    if (adv5) begin
+      \$1098  = \sel_l5_s0$711 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1099  = \sel_l6_s0$267 ;
+    if (adv5) begin
+      \$1099  = sel_c15_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1100  = \sel_l6_s0$266 ;
+    if (adv5) begin
+      \$1100  = sel_c15_min[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1101  = \sel_l6_s0$269 ;
+    if (adv5) begin
+      \$1101  = sel_c14_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1102  = \sel_l6_s0$268 ;
+    if (adv5) begin
+      \$1102  = sel_c14_max[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1103  = \sel_l6_s0$274 ;
+    if (adv5) begin
+      \$1103  = \sel_l5_s0$712 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1104  = \sel_l6_s0$273 ;
+    if (adv5) begin
+      \$1104  = \sel_l5_s0$713 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1105  = \sel_l6_s0$276 ;
+    if (adv5) begin
+      \$1105  = sel_c15_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1106  = \sel_l6_s0$275 ;
+    if (adv5) begin
+      \$1106  = sel_c15_max[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1107  = \sel_l6_s0$722 ;
+    if (adv5) begin
+      \$1107  = \sel_l5_s0$714 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1108  = \sel_l6_s0$723 ;
+    if (adv5) begin
+      \$1108  = \sel_l5_s0$715 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1109  = \sel_l6_s0$281 ;
+    if (adv5) begin
+      \$1109  = sel_c33_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1110  = \sel_l6_s0$280 ;
+    if (adv5) begin
+      \$1110  = sel_c33_min[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1111  = \sel_l6_s0$283 ;
+    if (adv5) begin
+      \$1111  = \sel_l5_s0$716 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1112  = \sel_l6_s0$282 ;
+    if (adv5) begin
+      \$1112  = \sel_l5_s0$717 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1113  = \sel_l6_s0$288 ;
+    if (adv5) begin
+      \$1113  = sel_c34_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1114  = \sel_l6_s0$287 ;
+    if (adv5) begin
+      \$1114  = sel_c34_min[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1115  = \sel_l6_s0$290 ;
+    if (adv5) begin
+      \$1115  = sel_c33_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1116  = \sel_l6_s0$289 ;
+    if (adv5) begin
+      \$1116  = sel_c33_max[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1117  = \sel_l6_s0$295 ;
+    if (adv5) begin
+      \$1117  = \sel_l5_s0$718 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1118  = \sel_l6_s0$294 ;
+    if (adv5) begin
+      \$1118  = \sel_l5_s0$719 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1119  = \sel_l6_s0$297 ;
+    if (adv5) begin
+      \$1119  = sel_c34_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1120  = \sel_l6_s0$296 ;
+    if (adv5) begin
+      \$1120  = sel_c34_max[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1121  = \sel_l6_s0$724 ;
+    if (adv5) begin
+      \$1121  = \sel_l5_s0$720 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1122  = \sel_l6_s0$725 ;
+    if (adv5) begin
+      \$1122  = \sel_l5_s0$721 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1123  = adv6_valid;
+    if (adv6) begin
+      \$1123  = valid_s11;
+    end
+    if (rst) begin
+      \$1123  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1124  = \sel_l7_s0$304 ;
+    if (adv6) begin
+      \$1124  = sel_c16_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1125  = sel_l7_s0;
+    if (adv6) begin
+      \$1125  = sel_c16_min[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1126  = \sel_l7_s0$310 ;
+    if (adv6) begin
+      \$1126  = sel_c16_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1127  = \sel_l7_s0$309 ;
+    if (adv6) begin
+      \$1127  = sel_c16_max[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1128  = \sel_l7_s0$316 ;
+    if (adv6) begin
+      \$1128  = sel_c17_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1129  = \sel_l7_s0$315 ;
+    if (adv6) begin
+      \$1129  = sel_c17_min[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1130  = \sel_l7_s0$322 ;
+    if (adv6) begin
+      \$1130  = sel_c17_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1131  = \sel_l7_s0$321 ;
+    if (adv6) begin
+      \$1131  = sel_c17_max[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1132  = \sel_l7_s0$328 ;
+    if (adv6) begin
+      \$1132  = sel_c18_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1133  = \sel_l7_s0$327 ;
+    if (adv6) begin
+      \$1133  = sel_c18_min[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1134  = \sel_l7_s0$334 ;
+    if (adv6) begin
+      \$1134  = sel_c18_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1135  = \sel_l7_s0$333 ;
+    if (adv6) begin
+      \$1135  = sel_c18_max[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1136  = \sel_l7_s0$726 ;
+    if (adv6) begin
+      \$1136  = \sel_l6_s0$722 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1137  = \sel_l7_s0$727 ;
+    if (adv6) begin
+      \$1137  = \sel_l6_s0$723 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1138  = \sel_l7_s0$336 ;
+    if (adv6) begin
+      \$1138  = sel_c35_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1139  = \sel_l7_s0$335 ;
+    if (adv6) begin
+      \$1139  = sel_c35_min[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1140  = \sel_l7_s0$330 ;
+    if (adv6) begin
+      \$1140  = sel_c35_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1141  = \sel_l7_s0$329 ;
+    if (adv6) begin
+      \$1141  = sel_c35_max[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1142  = \sel_l7_s0$324 ;
+    if (adv6) begin
+      \$1142  = sel_c36_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1143  = \sel_l7_s0$323 ;
+    if (adv6) begin
+      \$1143  = sel_c36_min[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1144  = \sel_l7_s0$318 ;
+    if (adv6) begin
+      \$1144  = sel_c36_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1145  = \sel_l7_s0$317 ;
+    if (adv6) begin
+      \$1145  = sel_c36_max[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1146  = \sel_l7_s0$312 ;
+    if (adv6) begin
+      \$1146  = sel_c37_min[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1147  = \sel_l7_s0$311 ;
+    if (adv6) begin
+      \$1147  = sel_c37_min[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1148  = \sel_l7_s0$306 ;
+    if (adv6) begin
+      \$1148  = sel_c37_max[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1149  = \sel_l7_s0$305 ;
+    if (adv6) begin
+      \$1149  = sel_c37_max[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1150  = \sel_l7_s0$728 ;
+    if (adv6) begin
+      \$1150  = \sel_l6_s0$724 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1151  = \sel_l7_s0$729 ;
+    if (adv6) begin
+      \$1151  = \sel_l6_s0$725 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1152  = adv7_valid;
+    if (adv7) begin
+      \$1152  = valid_s11;
+    end
+    if (rst) begin
+      \$1152  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1153  = sel_l8_s0;
+    if (adv7) begin
+      \$1153  = \sel_l7_s0$727 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1154  = \sel_l8_s0$342 ;
+    if (adv7) begin
+      \$1154  = sel_c44_max[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1155  = \sel_l8_s0$343 ;
+    if (adv7) begin
+      \$1155  = sel_c43_max[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1156  = \sel_l8_s0$344 ;
+    if (adv7) begin
+      \$1156  = sel_c42_max[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1157  = \sel_l8_s0$345 ;
+    if (adv7) begin
+      \$1157  = sel_c41_max[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1158  = \sel_l8_s0$346 ;
+    if (adv7) begin
+      \$1158  = sel_c40_max[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1159  = \sel_l8_s0$347 ;
+    if (adv7) begin
+      \$1159  = sel_c39_max[11:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1160  = \sel_l8_s0$348 ;
+    if (adv7) begin
+      \$1160  = \sel_l7_s0$729 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1161  = adv8_valid;
+    if (adv8) begin
+      \$1161  = valid_s11;
+    end
+    if (rst) begin
+      \$1161  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1162  = \sel_l10_s0$730 ;
+    if (adv8) begin
+      \$1162  = { \$389 , \$374 , \$359 , \$344 , \$329 , \$314 , \$299 , \$284 , \$269 , \$254 , \$239 , \$224 , \$209 , \$194 , \$179 , \$164  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1163  = \sel_l10_s0$731 ;
+    if (adv8) begin
+      \$1163  = \$164 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1164  = \sel_l10_s0$374 ;
+    if (adv8) begin
+      \$1164  = { sel_p0_1_0_c, sel_p0_1_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1165  = sel_l10_s0;
+    if (adv8) begin
+      \$1165  = \$194 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1166  = \sel_l10_s0$380 ;
+    if (adv8) begin
+      \$1166  = { 1'h0, sel_p0_3_0_c, sel_p0_3_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1167  = \sel_l10_s0$732 ;
+    if (adv8) begin
+      \$1167  = \$224 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1168  = \sel_l10_s0$389 ;
+    if (adv8) begin
+      \$1168  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1169  = \sel_l10_s0$388 ;
+    if (adv8) begin
+      \$1169  = \$254 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1170  = \sel_l10_s0$397 ;
+    if (adv8) begin
+      \$1170  = { 2'h0, sel_p0_7_0_c, sel_p0_7_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1171  = \sel_l10_s0$733 ;
+    if (adv8) begin
+      \$1171  = \$284 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1172  = \sel_l10_s0$408 ;
+    if (adv8) begin
+      \$1172  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1173  = \sel_l10_s0$407 ;
+    if (adv8) begin
+      \$1173  = \$314 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1174  = \sel_l10_s0$418 ;
+    if (adv8) begin
+      \$1174  = { 2'h0, sel_p0_11_0_c, sel_p0_11_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1175  = \sel_l10_s0$734 ;
+    if (adv8) begin
+      \$1175  = \$344 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1176  = \sel_l10_s0$429 ;
+    if (adv8) begin
+      \$1176  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1177  = \sel_l10_s0$428 ;
+    if (adv8) begin
+      \$1177  = \$374 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1178  = adv9_valid;
+    if (adv9) begin
+      \$1178  = valid_s11;
+    end
+    if (rst) begin
+      \$1178  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1179  = \sel_l11_s0$735 ;
+    if (adv9) begin
+      \$1179  = \sel_l10_s0$730 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1180  = \sel_l11_s0$736 ;
+    if (adv9) begin
+      \$1180  = \sel_l10_s0$731 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1181  = \sel_l11_s0$737 ;
+    if (adv9) begin
+      \$1181  = \sel_l10_s0$374 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1182  = \sel_l11_s0$738 ;
+    if (adv9) begin
+      \$1182  = { sel_p1_2_1_s, sel_p1_2_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1183  = \sel_l11_s0$442 ;
+    if (adv9) begin
+      \$1183  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1184  = sel_l11_s0;
+    if (adv9) begin
+      \$1184  = \sel_l10_s0$732 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1185  = \sel_l11_s0$450 ;
+    if (adv9) begin
+      \$1185  = \sel_l10_s0$389 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1186  = \sel_l11_s0$458 ;
+    if (adv9) begin
+      \$1186  = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1187  = \sel_l11_s0$466 ;
+    if (adv9) begin
+      \$1187  = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1188  = \sel_l11_s0$739 ;
+    if (adv9) begin
+      \$1188  = \sel_l10_s0$733 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1189  = \sel_l11_s0$740 ;
+    if (adv9) begin
+      \$1189  = \sel_l10_s0$408 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1190  = \sel_l11_s0$741 ;
+    if (adv9) begin
+      \$1190  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1191  = \sel_l11_s0$477 ;
+    if (adv9) begin
+      \$1191  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1192  = \sel_l11_s0$476 ;
+    if (adv9) begin
+      \$1192  = \sel_l10_s0$734 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1193  = \sel_l11_s0$487 ;
+    if (adv9) begin
+      \$1193  = \sel_l10_s0$429 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1194  = \sel_l11_s0$497 ;
+    if (adv9) begin
+      \$1194  = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1195  = adv10_valid;
+    if (adv10) begin
+      \$1195  = valid_s11;
+    end
+    if (rst) begin
+      \$1195  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1196  = \sel_l12_s0$590 ;
+    if (adv10) begin
+      \$1196  = \sel_l11_s0$735 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1197  = \sel_l12_s0$591 ;
+    if (adv10) begin
+      \$1197  = \sel_l11_s0$736 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1198  = \sel_l12_s0$592 ;
+    if (adv10) begin
+      \$1198  = \sel_l11_s0$737 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1199  = \sel_l12_s0$593 ;
+    if (adv10) begin
+      \$1199  = \sel_l11_s0$738 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1200  = \sel_l12_s0$594 ;
+    if (adv10) begin
+      \$1200  = \sel_l11_s0$442 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1201  = \sel_l12_s0$595 ;
+    if (adv10) begin
+      \$1201  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1202  = \sel_l12_s0$596 ;
+    if (adv10) begin
+      \$1202  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1203  = \sel_l12_s0$597 ;
+    if (adv10) begin
+      \$1203  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1204  = \sel_l12_s0$510 ;
+    if (adv10) begin
+      \$1204  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1205  = sel_l12_s0;
+    if (adv10) begin
+      \$1205  = \sel_l11_s0$739 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1206  = \sel_l12_s0$520 ;
+    if (adv10) begin
+      \$1206  = \sel_l11_s0$740 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1207  = \sel_l12_s0$530 ;
+    if (adv10) begin
+      \$1207  = \sel_l11_s0$741 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1208  = \sel_l12_s0$540 ;
+    if (adv10) begin
+      \$1208  = \sel_l11_s0$477 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1209  = \sel_l12_s0$550 ;
+    if (adv10) begin
+      \$1209  = { sel_p2_12_3_s, sel_p2_12_2_s, sel_p2_12_1_s, sel_p2_12_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1210  = \sel_l12_s0$560 ;
+    if (adv10) begin
+      \$1210  = { sel_p2_13_3_s, sel_p2_13_2_s, sel_p2_13_1_s, sel_p2_13_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1211  = \sel_l12_s0$570 ;
+    if (adv10) begin
+      \$1211  = { sel_p2_14_3_s, sel_p2_14_2_s, sel_p2_14_1_s, sel_p2_14_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1212  = adv11_valid;
+    if (adv11) begin
+      \$1212  = valid_s11;
+    end
+    if (rst) begin
+      \$1212  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1213  = wr__addr;
+    if (adv11) begin
+      \$1213  = \$934 [3:0];
+    end
+    if (rst) begin
+      \$1213  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1214  = rd__addr;
+    if (adv11) begin
+      \$1214  = \$935 [3:0];
+    end
+    if (rst) begin
+      \$1214  = 4'h5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1215  = adv12_valid;
+    if (adv12) begin
+      \$1215  = valid_s11;
+    end
+    if (rst) begin
+      \$1215  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1216  = \sel_l14_s0$742 ;
+    if (adv12) begin
+      \$1216  = \sel_l12_s0$590 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1217  = \sel_l14_s0$609 ;
+    if (adv12) begin
+      \$1217  = { \$589 , \$587 , \$585 , \$583 , \$581 , \$579 , \$577 , \$575 , \sel_l12_s0$590 [0] };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1218  = \sel_l14_s0$622 ;
+    if (adv12) begin
+      \$1218  = { \$607 , \$605 , \$603 , \$601 , \$599 , \$597 , \$595 , \$593 , \$591  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1219  = \sel_l14_s0$628 ;
+    if (adv12) begin
+      \$1219  = { \$625 , \$623 , \$621 , \$619 , \$617 , \$615 , \$613 , \$611 , \$609  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1220  = \sel_l14_s0$634 ;
+    if (adv12) begin
+      \$1220  = { \$643 , \$641 , \$639 , \$637 , \$635 , \$633 , \$631 , \$629 , \$627  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1221  = \sel_l14_s0$640 ;
+    if (adv12) begin
+      \$1221  = { \$661 , \$659 , \$657 , \$655 , \$653 , \$651 , \$649 , \$647 , \$645  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1222  = \sel_l14_s0$646 ;
+    if (adv12) begin
+      \$1222  = { \$679 , \$677 , \$675 , \$673 , \$671 , \$669 , \$667 , \$665 , \$663  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1223  = \sel_l14_s0$652 ;
+    if (adv12) begin
+      \$1223  = { \$697 , \$695 , \$693 , \$691 , \$689 , \$687 , \$685 , \$683 , \$681  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1224  = \sel_l14_s0$658 ;
+    if (adv12) begin
+      \$1224  = { \$715 , \$713 , \$711 , \$709 , \$707 , \$705 , \$703 , \$701 , \$699  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1225  = sel_l14_s0;
+    if (adv12) begin
+      \$1225  = sel_dl1_r0_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1226  = \sel_l14_s0$610 ;
+    if (adv12) begin
+      \$1226  = sel_dl1_r0_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1227  = \sel_l14_s0$611 ;
+    if (adv12) begin
+      \$1227  = sel_dl1_r0_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1228  = \sel_l14_s0$613 ;
+    if (adv12) begin
+      \$1228  = sel_dl1_r0_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1229  = \sel_l14_s0$614 ;
+    if (adv12) begin
+      \$1229  = sel_dl1_r0_q[39:32];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1230  = \sel_l14_s0$615 ;
+    if (adv12) begin
+      \$1230  = sel_dl1_r0_q[47:40];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1231  = \sel_l14_s0$617 ;
+    if (adv12) begin
+      \$1231  = sel_dl1_r0_q[55:48];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1232  = \sel_l14_s0$618 ;
+    if (adv12) begin
+      \$1232  = sel_dl1_r0_q[63:56];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1233  = \sel_l14_s0$619 ;
+    if (adv12) begin
+      \$1233  = sel_dl1_r0_q[71:64];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1234  = \sel_l14_s0$625 ;
+    if (adv12) begin
+      \$1234  = sel_dl1_r0_q[79:72];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1235  = \sel_l14_s0$631 ;
+    if (adv12) begin
+      \$1235  = sel_dl1_r0_q[87:80];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1236  = \sel_l14_s0$637 ;
+    if (adv12) begin
+      \$1236  = sel_dl1_r0_q[95:88];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1237  = \sel_l14_s0$643 ;
+    if (adv12) begin
+      \$1237  = sel_dl1_r0_q[103:96];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1238  = \sel_l14_s0$649 ;
+    if (adv12) begin
+      \$1238  = sel_dl1_r0_q[111:104];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1239  = \sel_l14_s0$655 ;
+    if (adv12) begin
+      \$1239  = sel_dl1_r0_q[119:112];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1240  = \sel_l14_s0$661 ;
+    if (adv12) begin
+      \$1240  = sel_dl1_r0_q[127:120];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1241  = adv13_valid;
+    if (adv13) begin
+      \$1241  = valid_s11;
+    end
+    if (rst) begin
+      \$1241  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1242  = sel_l16_s0;
+    if (adv13) begin
+      \$1242  = \sel_l14_s0$742 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1243  = \sel_l16_s0$674 ;
+    if (adv13) begin
+      \$1243  = sel_val0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1244  = \sel_l16_s0$676 ;
+    if (adv13) begin
+      \$1244  = sel_val1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1245  = \sel_l16_s0$678 ;
+    if (adv13) begin
+      \$1245  = sel_val2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1246  = \sel_l16_s0$680 ;
+    if (adv13) begin
+      \$1246  = sel_val3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1247  = \sel_l16_s0$682 ;
+    if (adv13) begin
+      \$1247  = sel_val4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1248  = \sel_l16_s0$684 ;
+    if (adv13) begin
+      \$1248  = sel_val5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1249  = \sel_l16_s0$686 ;
+    if (adv13) begin
+      \$1249  = sel_val6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1250  = \sel_l16_s0$688 ;
+    if (adv13) begin
+      \$1250  = sel_val7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1251  = \sel_l16_s0$675 ;
+    if (adv13) begin
+      \$1251  = { \sel_l14_s0$609 [8], \$737 , \$734 , \$731  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1252  = \sel_l16_s0$677 ;
+    if (adv13) begin
+      \$1252  = { \$760 , \$759 , \$756 , \$753  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1253  = \sel_l16_s0$679 ;
+    if (adv13) begin
+      \$1253  = { \$784 , \$782 , \$779 , \$775  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1254  = \sel_l16_s0$681 ;
+    if (adv13) begin
+      \$1254  = { \$810 , \$807 , \$804 , \$800  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1255  = \sel_l16_s0$683 ;
+    if (adv13) begin
+      \$1255  = { \$836 , \$832 , \$828 , \$825  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1256  = \sel_l16_s0$685 ;
+    if (adv13) begin
+      \$1256  = { \$864 , \$859 , \$855 , \$852  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1257  = \sel_l16_s0$687 ;
+    if (adv13) begin
+      \$1257  = { \$893 , \$887 , \$883 , \$879  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1258  = \sel_l16_s0$689 ;
+    if (adv13) begin
+      \$1258  = { \$924 , \$917 , \$913 , \$909  };
     end
   end
   assign advance = i__ready;
-  assign valid_s2 = o__valid;
+  assign valid_s12 = o__valid;
   assign sel_key0 = \$4 [7:0];
   assign sel_key1 = \$7 [7:0];
   assign sel_key2 = \$10 [7:0];
@@ -1972,6 +6367,56 @@ module nm_topk_8_16_int8_network(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign sel_key13 = \$43 [7:0];
   assign sel_key14 = \$46 [7:0];
   assign sel_key15 = \$49 [7:0];
+  assign sel_keep = { \$389 , \$374 , \$359 , \$344 , \$329 , \$314 , \$299 , \$284 , \$269 , \$254 , \$239 , \$224 , \$209 , \$194 , \$179 , \$164  };
+  assign sel_pre0_1 = { sel_p0_1_0_c, sel_p0_1_0_s };
+  assign sel_pre0_3 = { 1'h0, sel_p0_3_0_c, sel_p0_3_0_s };
+  assign sel_pre0_5 = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
+  assign sel_pre0_7 = { 2'h0, sel_p0_7_0_c, sel_p0_7_0_s };
+  assign sel_pre0_9 = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
+  assign sel_pre0_11 = { 2'h0, sel_p0_11_0_c, sel_p0_11_0_s };
+  assign sel_pre0_13 = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
+  assign sel_pre1_2 = { sel_p1_2_1_s, sel_p1_2_0_s };
+  assign sel_pre1_3 = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+  assign sel_pre1_6 = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
+  assign sel_pre1_7 = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
+  assign sel_pre1_10 = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
+  assign sel_pre1_11 = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
+  assign sel_pre1_14 = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
+  assign sel_pre2_4 = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
+  assign sel_pre2_5 = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
+  assign sel_pre2_6 = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
+  assign sel_pre2_7 = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s };
+  assign sel_pre2_12 = { sel_p2_12_3_s, sel_p2_12_2_s, sel_p2_12_1_s, sel_p2_12_0_s };
+  assign sel_pre2_13 = { sel_p2_13_3_s, sel_p2_13_2_s, sel_p2_13_1_s, sel_p2_13_0_s };
+  assign sel_pre2_14 = { sel_p2_14_3_s, sel_p2_14_2_s, sel_p2_14_1_s, sel_p2_14_0_s };
+  assign sel_pre3_8 = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s };
+  assign sel_pre3_9 = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s };
+  assign sel_pre3_10 = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s };
+  assign sel_pre3_11 = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s };
+  assign sel_pre3_12 = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s };
+  assign sel_pre3_13 = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s };
+  assign sel_pre3_14 = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s };
+  assign sel_dl1_r0_wp = wr__addr;
+  assign wr__data = i__payload;
+  assign wr__en = adv11;
+  assign sel_dl1_r0_rp = rd__addr;
+  assign rd__data = sel_dl1_r0_q;
+  assign sel_sel0 = { \$589 , \$587 , \$585 , \$583 , \$581 , \$579 , \$577 , \$575 , \sel_l12_s0$590 [0] };
+  assign sel_sel1 = { \$607 , \$605 , \$603 , \$601 , \$599 , \$597 , \$595 , \$593 , \$591  };
+  assign sel_sel2 = { \$625 , \$623 , \$621 , \$619 , \$617 , \$615 , \$613 , \$611 , \$609  };
+  assign sel_sel3 = { \$643 , \$641 , \$639 , \$637 , \$635 , \$633 , \$631 , \$629 , \$627  };
+  assign sel_sel4 = { \$661 , \$659 , \$657 , \$655 , \$653 , \$651 , \$649 , \$647 , \$645  };
+  assign sel_sel5 = { \$679 , \$677 , \$675 , \$673 , \$671 , \$669 , \$667 , \$665 , \$663  };
+  assign sel_sel6 = { \$697 , \$695 , \$693 , \$691 , \$689 , \$687 , \$685 , \$683 , \$681  };
+  assign sel_sel7 = { \$715 , \$713 , \$711 , \$709 , \$707 , \$705 , \$703 , \$701 , \$699  };
+  assign sel_idx0 = { \sel_l14_s0$609 [8], \$737 , \$734 , \$731  };
+  assign sel_idx1 = { \$760 , \$759 , \$756 , \$753  };
+  assign sel_idx2 = { \$784 , \$782 , \$779 , \$775  };
+  assign sel_idx3 = { \$810 , \$807 , \$804 , \$800  };
+  assign sel_idx4 = { \$836 , \$832 , \$828 , \$825  };
+  assign sel_idx5 = { \$864 , \$859 , \$855 , \$852  };
+  assign sel_idx6 = { \$893 , \$887 , \$883 , \$879  };
+  assign sel_idx7 = { \$924 , \$917 , \$913 , \$909  };
   assign \i__payload.data  = i__payload;
   assign \i__payload.data[0]  = i__payload[7:0];
   assign \i__payload.data[1]  = i__payload[15:8];
@@ -2024,37 +6469,38 @@ module nm_topk_8_16_int8_network(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \o__payload.index[5]  = o__payload[103:100];
   assign \o__payload.index[6]  = o__payload[107:104];
   assign \o__payload.index[7]  = o__payload[111:108];
-  assign o__payload[111:108] = \sel_l19_s0$283 ;
-  assign o__payload[79:72] = \sel_l19_s0$282 ;
-  assign o__payload[107:104] = \sel_l19_s0$281 ;
-  assign o__payload[71:64] = \sel_l19_s0$280 ;
-  assign o__payload[103:100] = \sel_l19_s0$279 ;
-  assign o__payload[63:56] = \sel_l19_s0$278 ;
-  assign o__payload[99:96] = \sel_l19_s0$277 ;
-  assign o__payload[55:48] = \sel_l19_s0$276 ;
-  assign o__payload[95:92] = \sel_l19_s0$275 ;
-  assign o__payload[47:40] = \sel_l19_s0$274 ;
-  assign o__payload[91:88] = \sel_l19_s0$273 ;
-  assign o__payload[39:32] = \sel_l19_s0$272 ;
-  assign o__payload[87:84] = \sel_l19_s0$271 ;
-  assign o__payload[31:24] = \sel_l19_s0$270 ;
-  assign o__payload[83:80] = \sel_l19_s0$269 ;
-  assign o__payload[23:16] = \sel_l19_s0$268 ;
-  assign o__payload[15:0] = sel_l19_s0;
-  assign \$50  = 4'hf;
-  assign \$51  = 4'he;
+  assign o__payload[111:108] = \sel_l16_s0$689 ;
+  assign o__payload[79:72] = \sel_l16_s0$688 ;
+  assign o__payload[107:104] = \sel_l16_s0$687 ;
+  assign o__payload[71:64] = \sel_l16_s0$686 ;
+  assign o__payload[103:100] = \sel_l16_s0$685 ;
+  assign o__payload[63:56] = \sel_l16_s0$684 ;
+  assign o__payload[99:96] = \sel_l16_s0$683 ;
+  assign o__payload[55:48] = \sel_l16_s0$682 ;
+  assign o__payload[95:92] = \sel_l16_s0$681 ;
+  assign o__payload[47:40] = \sel_l16_s0$680 ;
+  assign o__payload[91:88] = \sel_l16_s0$679 ;
+  assign o__payload[39:32] = \sel_l16_s0$678 ;
+  assign o__payload[87:84] = \sel_l16_s0$677 ;
+  assign o__payload[31:24] = \sel_l16_s0$676 ;
+  assign o__payload[83:80] = \sel_l16_s0$675 ;
+  assign o__payload[23:16] = \sel_l16_s0$674 ;
+  assign o__payload[15:0] = sel_l16_s0;
+  assign \$51  = 4'hf;
   assign \$52  = 4'hd;
-  assign \$53  = 4'hc;
-  assign \$54  = 4'hb;
-  assign \$55  = 4'ha;
+  assign \$53  = 4'he;
+  assign \$54  = 4'hc;
+  assign \$55  = 4'hb;
   assign \$56  = 4'h9;
-  assign \$57  = 4'h8;
-  assign \$58  = 4'h7;
-  assign \$59  = 4'h6;
+  assign \$57  = 4'ha;
+  assign \$58  = 4'h8;
+  assign \$59  = 4'h7;
   assign \$60  = 4'h5;
-  assign \$61  = 4'h4;
-  assign \$62  = 4'h3;
-  assign \$63  = 4'h2;
-  assign \$69  = 4'h0;
-  assign \$83  = 4'h1;
+  assign \$61  = 4'h6;
+  assign \$62  = 4'h4;
+  assign \$63  = 4'h3;
+  assign \$64  = 4'h1;
+  assign \$65  = 4'h2;
+  assign \$66  = 4'h0;
+  assign \$590  = \sel_l12_s0$591 ;
 endmodule

@@ -836,104 +836,104 @@ module nm_topk_8_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$1745 ;
   wire \$1746 ;
   wire \$1747 ;
-  wire [7:0] \$1748 ;
-  wire [7:0] \$1749 ;
+  wire \$1748 ;
+  wire \$1749 ;
   wire \$175 ;
-  wire [7:0] \$1750 ;
-  wire [7:0] \$1751 ;
-  wire [7:0] \$1752 ;
-  wire [7:0] \$1753 ;
-  wire [7:0] \$1754 ;
-  wire [7:0] \$1755 ;
+  wire \$1750 ;
+  wire \$1751 ;
+  wire \$1752 ;
+  wire \$1753 ;
+  wire \$1754 ;
+  wire \$1755 ;
   wire [7:0] \$1756 ;
   wire [7:0] \$1757 ;
   wire [7:0] \$1758 ;
   wire [7:0] \$1759 ;
   wire \$176 ;
-  wire \$1760 ;
-  wire \$1761 ;
-  wire \$1762 ;
-  wire \$1763 ;
-  wire \$1764 ;
-  wire \$1765 ;
-  wire \$1766 ;
-  wire \$1767 ;
+  wire [7:0] \$1760 ;
+  wire [7:0] \$1761 ;
+  wire [7:0] \$1762 ;
+  wire [7:0] \$1763 ;
+  wire [7:0] \$1764 ;
+  wire [7:0] \$1765 ;
+  wire [7:0] \$1766 ;
+  wire [7:0] \$1767 ;
   wire \$1768 ;
-  wire [7:0] \$1769 ;
+  wire \$1769 ;
   wire \$177 ;
-  wire [7:0] \$1770 ;
-  wire [7:0] \$1771 ;
-  wire [7:0] \$1772 ;
-  wire [7:0] \$1773 ;
-  wire [7:0] \$1774 ;
-  wire [7:0] \$1775 ;
-  wire [7:0] \$1776 ;
+  wire \$1770 ;
+  wire \$1771 ;
+  wire \$1772 ;
+  wire \$1773 ;
+  wire \$1774 ;
+  wire \$1775 ;
+  wire \$1776 ;
   wire [7:0] \$1777 ;
   wire [7:0] \$1778 ;
   wire [7:0] \$1779 ;
   wire \$178 ;
   wire [7:0] \$1780 ;
-  wire \$1781 ;
-  wire \$1782 ;
-  wire \$1783 ;
-  wire \$1784 ;
-  wire \$1785 ;
-  wire \$1786 ;
-  wire \$1787 ;
-  wire \$1788 ;
+  wire [7:0] \$1781 ;
+  wire [7:0] \$1782 ;
+  wire [7:0] \$1783 ;
+  wire [7:0] \$1784 ;
+  wire [7:0] \$1785 ;
+  wire [7:0] \$1786 ;
+  wire [7:0] \$1787 ;
+  wire [7:0] \$1788 ;
   wire \$1789 ;
   wire \$179 ;
   wire \$1790 ;
   wire \$1791 ;
-  wire [7:0] \$1792 ;
-  wire [7:0] \$1793 ;
-  wire [7:0] \$1794 ;
-  wire [7:0] \$1795 ;
-  wire [7:0] \$1796 ;
-  wire [7:0] \$1797 ;
-  wire [7:0] \$1798 ;
-  wire [7:0] \$1799 ;
+  wire \$1792 ;
+  wire \$1793 ;
+  wire \$1794 ;
+  wire \$1795 ;
+  wire \$1796 ;
+  wire \$1797 ;
+  wire \$1798 ;
+  wire \$1799 ;
   wire [8:0] \$18 ;
   wire \$180 ;
   wire [7:0] \$1800 ;
   wire [7:0] \$1801 ;
   wire [7:0] \$1802 ;
   wire [7:0] \$1803 ;
-  wire \$1804 ;
-  wire \$1805 ;
-  wire \$1806 ;
-  wire \$1807 ;
-  wire \$1808 ;
-  wire \$1809 ;
+  wire [7:0] \$1804 ;
+  wire [7:0] \$1805 ;
+  wire [7:0] \$1806 ;
+  wire [7:0] \$1807 ;
+  wire [7:0] \$1808 ;
+  wire [7:0] \$1809 ;
   wire \$181 ;
-  wire \$1810 ;
-  wire \$1811 ;
+  wire [7:0] \$1810 ;
+  wire [7:0] \$1811 ;
   wire \$1812 ;
   wire \$1813 ;
   wire \$1814 ;
   wire \$1815 ;
-  wire [7:0] \$1816 ;
-  wire [7:0] \$1817 ;
-  wire [7:0] \$1818 ;
-  wire [7:0] \$1819 ;
+  wire \$1816 ;
+  wire \$1817 ;
+  wire \$1818 ;
+  wire \$1819 ;
   wire \$182 ;
-  wire [7:0] \$1820 ;
-  wire [7:0] \$1821 ;
-  wire [7:0] \$1822 ;
-  wire [7:0] \$1823 ;
+  wire \$1820 ;
+  wire \$1821 ;
+  wire \$1822 ;
+  wire \$1823 ;
   wire [7:0] \$1824 ;
   wire [7:0] \$1825 ;
   wire [7:0] \$1826 ;
   wire [7:0] \$1827 ;
-  wire \$1828 ;
-  wire \$1829 ;
+  wire [7:0] \$1828 ;
+  wire [7:0] \$1829 ;
   wire \$183 ;
-  wire \$1830 ;
-  wire \$1831 ;
-  wire \$1832 ;
-  wire \$1833 ;
-  wire \$1834 ;
-  wire \$1835 ;
+  wire [7:0] \$1830 ;
+  wire [7:0] \$1831 ;
+  wire [7:0] \$1832 ;
+  wire [7:0] \$1833 ;
+  wire [7:0] \$1834 ;
+  wire [7:0] \$1835 ;
   wire \$1836 ;
   wire \$1837 ;
   wire \$1838 ;
@@ -941,56 +941,56 @@ module nm_topk_8_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$184 ;
   wire \$1840 ;
   wire \$1841 ;
-  wire [7:0] \$1842 ;
-  wire [7:0] \$1843 ;
-  wire [7:0] \$1844 ;
-  wire [7:0] \$1845 ;
-  wire [7:0] \$1846 ;
-  wire [7:0] \$1847 ;
-  wire [7:0] \$1848 ;
-  wire [7:0] \$1849 ;
+  wire \$1842 ;
+  wire \$1843 ;
+  wire \$1844 ;
+  wire \$1845 ;
+  wire \$1846 ;
+  wire \$1847 ;
+  wire \$1848 ;
+  wire \$1849 ;
   wire \$185 ;
   wire [7:0] \$1850 ;
   wire [7:0] \$1851 ;
   wire [7:0] \$1852 ;
   wire [7:0] \$1853 ;
-  wire \$1854 ;
-  wire \$1855 ;
-  wire \$1856 ;
-  wire \$1857 ;
-  wire \$1858 ;
-  wire \$1859 ;
+  wire [7:0] \$1854 ;
+  wire [7:0] \$1855 ;
+  wire [7:0] \$1856 ;
+  wire [7:0] \$1857 ;
+  wire [7:0] \$1858 ;
+  wire [7:0] \$1859 ;
   wire \$186 ;
-  wire \$1860 ;
-  wire \$1861 ;
+  wire [7:0] \$1860 ;
+  wire [7:0] \$1861 ;
   wire \$1862 ;
   wire \$1863 ;
   wire \$1864 ;
   wire \$1865 ;
   wire \$1866 ;
   wire \$1867 ;
-  wire [7:0] \$1868 ;
-  wire [7:0] \$1869 ;
+  wire \$1868 ;
+  wire \$1869 ;
   wire \$187 ;
-  wire [7:0] \$1870 ;
-  wire [7:0] \$1871 ;
-  wire [7:0] \$1872 ;
-  wire [7:0] \$1873 ;
-  wire [7:0] \$1874 ;
-  wire [7:0] \$1875 ;
+  wire \$1870 ;
+  wire \$1871 ;
+  wire \$1872 ;
+  wire \$1873 ;
+  wire \$1874 ;
+  wire \$1875 ;
   wire [7:0] \$1876 ;
   wire [7:0] \$1877 ;
   wire [7:0] \$1878 ;
   wire [7:0] \$1879 ;
   wire \$188 ;
-  wire \$1880 ;
-  wire \$1881 ;
-  wire \$1882 ;
-  wire \$1883 ;
-  wire \$1884 ;
-  wire \$1885 ;
-  wire \$1886 ;
-  wire \$1887 ;
+  wire [7:0] \$1880 ;
+  wire [7:0] \$1881 ;
+  wire [7:0] \$1882 ;
+  wire [7:0] \$1883 ;
+  wire [7:0] \$1884 ;
+  wire [7:0] \$1885 ;
+  wire [7:0] \$1886 ;
+  wire [7:0] \$1887 ;
   wire \$1888 ;
   wire \$1889 ;
   wire \$189 ;
@@ -1000,29 +1000,29 @@ module nm_topk_8_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$1893 ;
   wire \$1894 ;
   wire \$1895 ;
-  wire [7:0] \$1896 ;
-  wire [7:0] \$1897 ;
-  wire [7:0] \$1898 ;
-  wire [7:0] \$1899 ;
+  wire \$1896 ;
+  wire \$1897 ;
+  wire \$1898 ;
+  wire \$1899 ;
   wire [8:0] \$19 ;
   wire \$190 ;
-  wire [7:0] \$1900 ;
-  wire [7:0] \$1901 ;
-  wire [7:0] \$1902 ;
-  wire [7:0] \$1903 ;
+  wire \$1900 ;
+  wire \$1901 ;
+  wire \$1902 ;
+  wire \$1903 ;
   wire [7:0] \$1904 ;
   wire [7:0] \$1905 ;
   wire [7:0] \$1906 ;
   wire [7:0] \$1907 ;
-  wire \$1908 ;
-  wire \$1909 ;
+  wire [7:0] \$1908 ;
+  wire [7:0] \$1909 ;
   wire \$191 ;
-  wire \$1910 ;
-  wire \$1911 ;
-  wire \$1912 ;
-  wire \$1913 ;
-  wire \$1914 ;
-  wire \$1915 ;
+  wire [7:0] \$1910 ;
+  wire [7:0] \$1911 ;
+  wire [7:0] \$1912 ;
+  wire [7:0] \$1913 ;
+  wire [7:0] \$1914 ;
+  wire [7:0] \$1915 ;
   wire \$1916 ;
   wire \$1917 ;
   wire \$1918 ;
@@ -1033,28 +1033,28 @@ module nm_topk_8_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$1922 ;
   wire \$1923 ;
   wire \$1924 ;
-  wire [7:0] \$1925 ;
-  wire [7:0] \$1926 ;
-  wire [7:0] \$1927 ;
-  wire [7:0] \$1928 ;
-  wire [7:0] \$1929 ;
+  wire \$1925 ;
+  wire \$1926 ;
+  wire \$1927 ;
+  wire \$1928 ;
+  wire \$1929 ;
   wire \$193 ;
-  wire [7:0] \$1930 ;
-  wire [7:0] \$1931 ;
-  wire [7:0] \$1932 ;
+  wire \$1930 ;
+  wire \$1931 ;
+  wire \$1932 ;
   wire [7:0] \$1933 ;
   wire [7:0] \$1934 ;
   wire [7:0] \$1935 ;
   wire [7:0] \$1936 ;
-  wire \$1937 ;
-  wire \$1938 ;
-  wire \$1939 ;
+  wire [7:0] \$1937 ;
+  wire [7:0] \$1938 ;
+  wire [7:0] \$1939 ;
   wire \$194 ;
-  wire \$1940 ;
-  wire \$1941 ;
-  wire \$1942 ;
-  wire \$1943 ;
-  wire \$1944 ;
+  wire [7:0] \$1940 ;
+  wire [7:0] \$1941 ;
+  wire [7:0] \$1942 ;
+  wire [7:0] \$1943 ;
+  wire [7:0] \$1944 ;
   wire \$1945 ;
   wire \$1946 ;
   wire \$1947 ;
@@ -1067,37 +1067,37 @@ module nm_topk_8_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$1953 ;
   wire \$1954 ;
   wire \$1955 ;
-  wire [7:0] \$1956 ;
-  wire [7:0] \$1957 ;
-  wire [7:0] \$1958 ;
-  wire [7:0] \$1959 ;
+  wire \$1956 ;
+  wire \$1957 ;
+  wire \$1958 ;
+  wire \$1959 ;
   wire \$196 ;
-  wire [7:0] \$1960 ;
-  wire [7:0] \$1961 ;
-  wire [7:0] \$1962 ;
-  wire [7:0] \$1963 ;
-  wire [4:0] \$1964 ;
-  wire [4:0] \$1965 ;
-  reg \$1966 ;
-  reg \$1967 ;
-  reg \$1968 ;
-  reg \$1969 ;
+  wire \$1960 ;
+  wire \$1961 ;
+  wire \$1962 ;
+  wire \$1963 ;
+  wire [7:0] \$1964 ;
+  wire [7:0] \$1965 ;
+  wire [7:0] \$1966 ;
+  wire [7:0] \$1967 ;
+  wire [7:0] \$1968 ;
+  wire [7:0] \$1969 ;
   wire \$197 ;
-  reg \$1970 ;
-  reg \$1971 ;
-  reg \$1972 ;
-  reg \$1973 ;
-  reg [7:0] \$1974 ;
-  reg [7:0] \$1975 ;
-  reg [7:0] \$1976 ;
-  reg [7:0] \$1977 ;
-  reg [7:0] \$1978 ;
-  reg [7:0] \$1979 ;
+  wire [7:0] \$1970 ;
+  wire [7:0] \$1971 ;
+  wire \$1972 ;
+  wire [4:0] \$1973 ;
+  wire [4:0] \$1974 ;
+  reg \$1975 ;
+  reg \$1976 ;
+  reg \$1977 ;
+  reg \$1978 ;
+  reg \$1979 ;
   wire \$198 ;
-  reg [7:0] \$1980 ;
-  reg [7:0] \$1981 ;
-  reg [7:0] \$1982 ;
-  reg [7:0] \$1983 ;
+  reg \$1980 ;
+  reg \$1981 ;
+  reg \$1982 ;
+  reg \$1983 ;
   reg [7:0] \$1984 ;
   reg [7:0] \$1985 ;
   reg [7:0] \$1986 ;
@@ -1105,21 +1105,21 @@ module nm_topk_8_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$1988 ;
   reg [7:0] \$1989 ;
   wire \$199 ;
-  reg [119:0] \$1990 ;
-  reg \$1991 ;
-  reg \$1992 ;
-  reg \$1993 ;
-  reg \$1994 ;
-  reg \$1995 ;
-  reg \$1996 ;
-  reg \$1997 ;
-  reg \$1998 ;
-  reg \$1999 ;
+  reg [7:0] \$1990 ;
+  reg [7:0] \$1991 ;
+  reg [7:0] \$1992 ;
+  reg [7:0] \$1993 ;
+  reg [7:0] \$1994 ;
+  reg [7:0] \$1995 ;
+  reg [7:0] \$1996 ;
+  reg [7:0] \$1997 ;
+  reg [7:0] \$1998 ;
+  reg [7:0] \$1999 ;
   wire \$2 ;
   wire \$20 ;
   wire \$200 ;
   reg \$2000 ;
-  reg \$2001 ;
+  reg [119:0] \$2001 ;
   reg \$2002 ;
   reg \$2003 ;
   reg \$2004 ;
@@ -1249,73 +1249,73 @@ module nm_topk_8_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \$2116 ;
   reg \$2117 ;
   reg \$2118 ;
-  reg [15:0] \$2119 ;
+  reg \$2119 ;
   wire \$212 ;
-  reg [15:0] \$2120 ;
+  reg \$2120 ;
   reg \$2121 ;
-  reg [1:0] \$2122 ;
+  reg \$2122 ;
   reg \$2123 ;
-  reg [2:0] \$2124 ;
+  reg \$2124 ;
   reg \$2125 ;
-  reg [2:0] \$2126 ;
+  reg \$2126 ;
   reg \$2127 ;
-  reg [3:0] \$2128 ;
+  reg \$2128 ;
   reg \$2129 ;
   wire \$213 ;
-  reg [3:0] \$2130 ;
+  reg \$2130 ;
   reg \$2131 ;
-  reg [3:0] \$2132 ;
+  reg [15:0] \$2132 ;
   reg \$2133 ;
-  reg [3:0] \$2134 ;
+  reg [15:0] \$2134 ;
   reg \$2135 ;
-  reg [15:0] \$2136 ;
+  reg [1:0] \$2136 ;
   reg \$2137 ;
-  reg [1:0] \$2138 ;
-  reg [1:0] \$2139 ;
+  reg [2:0] \$2138 ;
+  reg \$2139 ;
   wire \$214 ;
   reg [2:0] \$2140 ;
-  reg [2:0] \$2141 ;
-  reg [2:0] \$2142 ;
-  reg [2:0] \$2143 ;
+  reg \$2141 ;
+  reg [3:0] \$2142 ;
+  reg \$2143 ;
   reg [3:0] \$2144 ;
   reg \$2145 ;
   reg [3:0] \$2146 ;
-  reg [3:0] \$2147 ;
+  reg \$2147 ;
   reg [3:0] \$2148 ;
-  reg [3:0] \$2149 ;
+  reg \$2149 ;
   wire \$215 ;
-  reg [3:0] \$2150 ;
-  reg [3:0] \$2151 ;
-  reg [3:0] \$2152 ;
-  reg [3:0] \$2153 ;
-  reg [15:0] \$2154 ;
-  reg [8:0] \$2155 ;
-  reg [8:0] \$2156 ;
-  reg [8:0] \$2157 ;
-  reg [8:0] \$2158 ;
-  reg [8:0] \$2159 ;
+  reg \$2150 ;
+  reg [15:0] \$2151 ;
+  reg \$2152 ;
+  reg [1:0] \$2153 ;
+  reg [1:0] \$2154 ;
+  reg [2:0] \$2155 ;
+  reg [2:0] \$2156 ;
+  reg [2:0] \$2157 ;
+  reg [2:0] \$2158 ;
+  reg [3:0] \$2159 ;
   wire \$216 ;
-  reg [8:0] \$2160 ;
-  reg [8:0] \$2161 ;
-  reg [8:0] \$2162 ;
-  reg [7:0] \$2163 ;
-  reg [7:0] \$2164 ;
-  reg [7:0] \$2165 ;
-  reg [7:0] \$2166 ;
-  reg [7:0] \$2167 ;
-  reg [7:0] \$2168 ;
-  reg [7:0] \$2169 ;
+  reg \$2160 ;
+  reg [3:0] \$2161 ;
+  reg [3:0] \$2162 ;
+  reg [3:0] \$2163 ;
+  reg [3:0] \$2164 ;
+  reg [3:0] \$2165 ;
+  reg [3:0] \$2166 ;
+  reg \$2167 ;
+  reg [3:0] \$2168 ;
+  reg [3:0] \$2169 ;
   wire \$217 ;
-  reg [7:0] \$2170 ;
-  reg [7:0] \$2171 ;
-  reg [7:0] \$2172 ;
-  reg [7:0] \$2173 ;
-  reg [7:0] \$2174 ;
-  reg [7:0] \$2175 ;
-  reg [7:0] \$2176 ;
-  reg [7:0] \$2177 ;
-  reg [7:0] \$2178 ;
-  reg [15:0] \$2179 ;
+  reg \$2170 ;
+  reg [15:0] \$2171 ;
+  reg [8:0] \$2172 ;
+  reg [8:0] \$2173 ;
+  reg [8:0] \$2174 ;
+  reg [8:0] \$2175 ;
+  reg [8:0] \$2176 ;
+  reg [8:0] \$2177 ;
+  reg [8:0] \$2178 ;
+  reg [8:0] \$2179 ;
   wire \$218 ;
   reg [7:0] \$2180 ;
   reg [7:0] \$2181 ;
@@ -1325,18 +1325,36 @@ module nm_topk_8_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$2185 ;
   reg [7:0] \$2186 ;
   reg [7:0] \$2187 ;
-  reg [3:0] \$2188 ;
-  reg [3:0] \$2189 ;
+  reg [7:0] \$2188 ;
+  reg [7:0] \$2189 ;
   wire \$219 ;
-  reg [3:0] \$2190 ;
-  reg [3:0] \$2191 ;
-  reg [3:0] \$2192 ;
-  reg [3:0] \$2193 ;
-  reg [3:0] \$2194 ;
-  reg [3:0] \$2195 ;
+  reg [7:0] \$2190 ;
+  reg [7:0] \$2191 ;
+  reg [7:0] \$2192 ;
+  reg [7:0] \$2193 ;
+  reg [7:0] \$2194 ;
+  reg [7:0] \$2195 ;
+  reg \$2196 ;
+  reg [15:0] \$2197 ;
+  reg [7:0] \$2198 ;
+  reg [7:0] \$2199 ;
   wire [8:0] \$22 ;
   wire \$220 ;
+  reg [7:0] \$2200 ;
+  reg [7:0] \$2201 ;
+  reg [7:0] \$2202 ;
+  reg [7:0] \$2203 ;
+  reg [7:0] \$2204 ;
+  reg [7:0] \$2205 ;
+  reg [3:0] \$2206 ;
+  reg [3:0] \$2207 ;
+  reg [3:0] \$2208 ;
+  reg [3:0] \$2209 ;
   wire \$221 ;
+  reg [3:0] \$2210 ;
+  reg [3:0] \$2211 ;
+  reg [3:0] \$2212 ;
+  reg [3:0] \$2213 ;
   wire \$222 ;
   wire \$223 ;
   wire \$224 ;
@@ -2199,6 +2217,24 @@ module nm_topk_8_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$997 ;
   wire \$998 ;
   wire \$999 ;
+  wire adv0;
+  reg adv0_valid = 1'h0;
+  wire adv1;
+  reg adv1_valid = 1'h0;
+  wire adv2;
+  reg adv2_valid = 1'h0;
+  wire adv3;
+  reg adv3_valid = 1'h0;
+  wire adv4;
+  reg adv4_valid = 1'h0;
+  wire adv5;
+  reg adv5_valid = 1'h0;
+  wire adv6;
+  reg adv6_valid = 1'h0;
+  wire adv7;
+  reg adv7_valid = 1'h0;
+  wire adv8;
+  reg adv8_valid = 1'h0;
   wire advance;
   input clk;
   wire clk;
@@ -2654,66 +2690,64 @@ module nm_topk_8_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [7:0] sel_key8;
   wire [7:0] sel_key9;
   reg sel_l11_s0 = 1'h0;
-  reg [3:0] \sel_l11_s0$674  = 4'h0;
-  reg [3:0] \sel_l11_s0$684  = 4'h0;
-  reg [3:0] \sel_l11_s0$694  = 4'h0;
-  reg [3:0] \sel_l11_s0$704  = 4'h0;
-  reg [3:0] \sel_l11_s0$714  = 4'h0;
-  reg [3:0] \sel_l11_s0$724  = 4'h0;
-  reg [3:0] \sel_l11_s0$734  = 4'h0;
-  reg [15:0] \sel_l11_s0$752  = 16'h0000;
-  reg \sel_l11_s0$753  = 1'h0;
-  reg [1:0] \sel_l11_s0$754  = 2'h0;
-  reg [1:0] \sel_l11_s0$755  = 2'h0;
-  reg [2:0] \sel_l11_s0$756  = 3'h0;
-  reg [2:0] \sel_l11_s0$757  = 3'h0;
-  reg [2:0] \sel_l11_s0$758  = 3'h0;
-  reg [2:0] \sel_l11_s0$759  = 3'h0;
+  reg [3:0] \sel_l11_s0$686  = 4'h0;
+  reg [3:0] \sel_l11_s0$696  = 4'h0;
+  reg [3:0] \sel_l11_s0$706  = 4'h0;
+  reg [3:0] \sel_l11_s0$716  = 4'h0;
+  reg [3:0] \sel_l11_s0$726  = 4'h0;
+  reg [3:0] \sel_l11_s0$736  = 4'h0;
+  reg [3:0] \sel_l11_s0$746  = 4'h0;
+  reg [15:0] \sel_l11_s0$766  = 16'h0000;
+  reg \sel_l11_s0$767  = 1'h0;
+  reg [1:0] \sel_l11_s0$768  = 2'h0;
+  reg [1:0] \sel_l11_s0$769  = 2'h0;
+  reg [2:0] \sel_l11_s0$770  = 3'h0;
+  reg [2:0] \sel_l11_s0$771  = 3'h0;
+  reg [2:0] \sel_l11_s0$772  = 3'h0;
+  reg [2:0] \sel_l11_s0$773  = 3'h0;
   reg [7:0] sel_l13_s0 = 8'h00;
-  reg [8:0] \sel_l13_s0$769  = 9'h000;
-  reg [7:0] \sel_l13_s0$770  = 8'h00;
-  reg [7:0] \sel_l13_s0$771  = 8'h00;
-  reg [7:0] \sel_l13_s0$773  = 8'h00;
-  reg [7:0] \sel_l13_s0$774  = 8'h00;
-  reg [7:0] \sel_l13_s0$775  = 8'h00;
-  reg [7:0] \sel_l13_s0$777  = 8'h00;
-  reg [7:0] \sel_l13_s0$778  = 8'h00;
-  reg [7:0] \sel_l13_s0$779  = 8'h00;
-  reg [8:0] \sel_l13_s0$782  = 9'h000;
-  reg [7:0] \sel_l13_s0$785  = 8'h00;
-  reg [8:0] \sel_l13_s0$788  = 9'h000;
+  reg [8:0] \sel_l13_s0$785  = 9'h000;
+  reg [7:0] \sel_l13_s0$786  = 8'h00;
+  reg [7:0] \sel_l13_s0$787  = 8'h00;
+  reg [7:0] \sel_l13_s0$789  = 8'h00;
+  reg [7:0] \sel_l13_s0$790  = 8'h00;
   reg [7:0] \sel_l13_s0$791  = 8'h00;
-  reg [8:0] \sel_l13_s0$794  = 9'h000;
-  reg [7:0] \sel_l13_s0$797  = 8'h00;
-  reg [8:0] \sel_l13_s0$800  = 9'h000;
-  reg [7:0] \sel_l13_s0$803  = 8'h00;
-  reg [8:0] \sel_l13_s0$806  = 9'h000;
-  reg [7:0] \sel_l13_s0$809  = 8'h00;
-  reg [8:0] \sel_l13_s0$812  = 9'h000;
-  reg [7:0] \sel_l13_s0$815  = 8'h00;
-  reg [8:0] \sel_l13_s0$818  = 9'h000;
-  reg [7:0] \sel_l13_s0$821  = 8'h00;
-  reg [15:0] \sel_l13_s0$858  = 16'h0000;
+  reg [7:0] \sel_l13_s0$793  = 8'h00;
+  reg [7:0] \sel_l13_s0$794  = 8'h00;
+  reg [7:0] \sel_l13_s0$795  = 8'h00;
+  reg [8:0] \sel_l13_s0$798  = 9'h000;
+  reg [7:0] \sel_l13_s0$801  = 8'h00;
+  reg [8:0] \sel_l13_s0$804  = 9'h000;
+  reg [7:0] \sel_l13_s0$807  = 8'h00;
+  reg [8:0] \sel_l13_s0$810  = 9'h000;
+  reg [7:0] \sel_l13_s0$813  = 8'h00;
+  reg [8:0] \sel_l13_s0$816  = 9'h000;
+  reg [7:0] \sel_l13_s0$819  = 8'h00;
+  reg [8:0] \sel_l13_s0$822  = 9'h000;
+  reg [7:0] \sel_l13_s0$825  = 8'h00;
+  reg [8:0] \sel_l13_s0$828  = 9'h000;
+  reg [7:0] \sel_l13_s0$831  = 8'h00;
+  reg [8:0] \sel_l13_s0$834  = 9'h000;
+  reg [7:0] \sel_l13_s0$837  = 8'h00;
+  reg [15:0] \sel_l13_s0$876  = 16'h0000;
   reg [15:0] sel_l15_s0 = 16'h0000;
-  reg [7:0] \sel_l15_s0$832  = 8'h00;
-  reg [3:0] \sel_l15_s0$833  = 4'h0;
-  reg [7:0] \sel_l15_s0$834  = 8'h00;
-  reg [3:0] \sel_l15_s0$835  = 4'h0;
-  reg [7:0] \sel_l15_s0$836  = 8'h00;
-  reg [3:0] \sel_l15_s0$837  = 4'h0;
-  reg [7:0] \sel_l15_s0$838  = 8'h00;
-  reg [3:0] \sel_l15_s0$839  = 4'h0;
-  reg [7:0] \sel_l15_s0$840  = 8'h00;
-  reg [3:0] \sel_l15_s0$841  = 4'h0;
-  reg [7:0] \sel_l15_s0$842  = 8'h00;
-  reg [3:0] \sel_l15_s0$843  = 4'h0;
-  reg [7:0] \sel_l15_s0$844  = 8'h00;
-  reg [3:0] \sel_l15_s0$845  = 4'h0;
-  reg [7:0] \sel_l15_s0$846  = 8'h00;
-  reg [3:0] \sel_l15_s0$847  = 4'h0;
+  reg [7:0] \sel_l15_s0$850  = 8'h00;
+  reg [3:0] \sel_l15_s0$851  = 4'h0;
+  reg [7:0] \sel_l15_s0$852  = 8'h00;
+  reg [3:0] \sel_l15_s0$853  = 4'h0;
+  reg [7:0] \sel_l15_s0$854  = 8'h00;
+  reg [3:0] \sel_l15_s0$855  = 4'h0;
+  reg [7:0] \sel_l15_s0$856  = 8'h00;
+  reg [3:0] \sel_l15_s0$857  = 4'h0;
+  reg [7:0] \sel_l15_s0$858  = 8'h00;
+  reg [3:0] \sel_l15_s0$859  = 4'h0;
+  reg [7:0] \sel_l15_s0$860  = 8'h00;
+  reg [3:0] \sel_l15_s0$861  = 4'h0;
+  reg [7:0] \sel_l15_s0$862  = 8'h00;
+  reg [3:0] \sel_l15_s0$863  = 4'h0;
+  reg [7:0] \sel_l15_s0$864  = 8'h00;
+  reg [3:0] \sel_l15_s0$865  = 4'h0;
   reg [7:0] sel_l1_s0 = 8'h00;
-  reg [7:0] \sel_l1_s0$28  = 8'h00;
-  reg [7:0] \sel_l1_s0$29  = 8'h00;
   reg [7:0] \sel_l1_s0$30  = 8'h00;
   reg [7:0] \sel_l1_s0$31  = 8'h00;
   reg [7:0] \sel_l1_s0$32  = 8'h00;
@@ -2727,104 +2761,104 @@ module nm_topk_8_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \sel_l1_s0$40  = 8'h00;
   reg [7:0] \sel_l1_s0$41  = 8'h00;
   reg [7:0] \sel_l1_s0$42  = 8'h00;
+  reg [7:0] \sel_l1_s0$43  = 8'h00;
+  reg [7:0] \sel_l1_s0$44  = 8'h00;
   reg [119:0] sel_l2_s0 = 120'h000000000000000000000000000000;
   reg sel_l4_s0 = 1'h0;
-  reg \sel_l4_s0$270  = 1'h0;
-  reg \sel_l4_s0$271  = 1'h0;
-  reg \sel_l4_s0$274  = 1'h0;
-  reg \sel_l4_s0$275  = 1'h0;
   reg \sel_l4_s0$276  = 1'h0;
-  reg \sel_l4_s0$279  = 1'h0;
+  reg \sel_l4_s0$277  = 1'h0;
   reg \sel_l4_s0$280  = 1'h0;
   reg \sel_l4_s0$281  = 1'h0;
-  reg \sel_l4_s0$284  = 1'h0;
+  reg \sel_l4_s0$282  = 1'h0;
   reg \sel_l4_s0$285  = 1'h0;
   reg \sel_l4_s0$286  = 1'h0;
-  reg \sel_l4_s0$289  = 1'h0;
+  reg \sel_l4_s0$287  = 1'h0;
   reg \sel_l4_s0$290  = 1'h0;
   reg \sel_l4_s0$291  = 1'h0;
-  reg \sel_l4_s0$294  = 1'h0;
+  reg \sel_l4_s0$292  = 1'h0;
   reg \sel_l4_s0$295  = 1'h0;
   reg \sel_l4_s0$296  = 1'h0;
-  reg \sel_l4_s0$299  = 1'h0;
+  reg \sel_l4_s0$297  = 1'h0;
   reg \sel_l4_s0$300  = 1'h0;
   reg \sel_l4_s0$301  = 1'h0;
-  reg \sel_l4_s0$304  = 1'h0;
+  reg \sel_l4_s0$302  = 1'h0;
   reg \sel_l4_s0$305  = 1'h0;
   reg \sel_l4_s0$306  = 1'h0;
-  reg \sel_l4_s0$309  = 1'h0;
+  reg \sel_l4_s0$307  = 1'h0;
   reg \sel_l4_s0$310  = 1'h0;
   reg \sel_l4_s0$311  = 1'h0;
-  reg \sel_l4_s0$314  = 1'h0;
+  reg \sel_l4_s0$312  = 1'h0;
   reg \sel_l4_s0$315  = 1'h0;
   reg \sel_l4_s0$316  = 1'h0;
-  reg \sel_l4_s0$319  = 1'h0;
+  reg \sel_l4_s0$317  = 1'h0;
   reg \sel_l4_s0$320  = 1'h0;
   reg \sel_l4_s0$321  = 1'h0;
-  reg \sel_l4_s0$324  = 1'h0;
+  reg \sel_l4_s0$322  = 1'h0;
   reg \sel_l4_s0$325  = 1'h0;
   reg \sel_l4_s0$326  = 1'h0;
-  reg \sel_l4_s0$329  = 1'h0;
+  reg \sel_l4_s0$327  = 1'h0;
   reg \sel_l4_s0$330  = 1'h0;
   reg \sel_l4_s0$331  = 1'h0;
-  reg \sel_l4_s0$334  = 1'h0;
+  reg \sel_l4_s0$332  = 1'h0;
   reg \sel_l4_s0$335  = 1'h0;
   reg \sel_l4_s0$336  = 1'h0;
-  reg \sel_l4_s0$339  = 1'h0;
+  reg \sel_l4_s0$337  = 1'h0;
   reg \sel_l4_s0$340  = 1'h0;
   reg \sel_l4_s0$341  = 1'h0;
-  reg \sel_l4_s0$344  = 1'h0;
+  reg \sel_l4_s0$342  = 1'h0;
   reg \sel_l4_s0$345  = 1'h0;
   reg \sel_l4_s0$346  = 1'h0;
-  reg \sel_l4_s0$349  = 1'h0;
+  reg \sel_l4_s0$347  = 1'h0;
   reg \sel_l4_s0$350  = 1'h0;
   reg \sel_l4_s0$351  = 1'h0;
-  reg \sel_l4_s0$354  = 1'h0;
+  reg \sel_l4_s0$352  = 1'h0;
   reg \sel_l4_s0$355  = 1'h0;
   reg \sel_l4_s0$356  = 1'h0;
-  reg \sel_l4_s0$359  = 1'h0;
+  reg \sel_l4_s0$357  = 1'h0;
   reg \sel_l4_s0$360  = 1'h0;
   reg \sel_l4_s0$361  = 1'h0;
-  reg \sel_l4_s0$364  = 1'h0;
+  reg \sel_l4_s0$362  = 1'h0;
   reg \sel_l4_s0$365  = 1'h0;
   reg \sel_l4_s0$366  = 1'h0;
-  reg \sel_l4_s0$369  = 1'h0;
+  reg \sel_l4_s0$367  = 1'h0;
   reg \sel_l4_s0$370  = 1'h0;
   reg \sel_l4_s0$371  = 1'h0;
-  reg \sel_l4_s0$374  = 1'h0;
+  reg \sel_l4_s0$372  = 1'h0;
   reg \sel_l4_s0$375  = 1'h0;
   reg \sel_l4_s0$376  = 1'h0;
-  reg \sel_l4_s0$379  = 1'h0;
+  reg \sel_l4_s0$377  = 1'h0;
   reg \sel_l4_s0$380  = 1'h0;
   reg \sel_l4_s0$381  = 1'h0;
-  reg \sel_l4_s0$384  = 1'h0;
+  reg \sel_l4_s0$382  = 1'h0;
   reg \sel_l4_s0$385  = 1'h0;
   reg \sel_l4_s0$386  = 1'h0;
-  reg \sel_l4_s0$389  = 1'h0;
+  reg \sel_l4_s0$387  = 1'h0;
   reg \sel_l4_s0$390  = 1'h0;
   reg \sel_l4_s0$391  = 1'h0;
-  reg \sel_l4_s0$394  = 1'h0;
+  reg \sel_l4_s0$392  = 1'h0;
   reg \sel_l4_s0$395  = 1'h0;
   reg \sel_l4_s0$396  = 1'h0;
-  reg \sel_l4_s0$399  = 1'h0;
+  reg \sel_l4_s0$397  = 1'h0;
   reg \sel_l4_s0$400  = 1'h0;
   reg \sel_l4_s0$401  = 1'h0;
-  reg \sel_l4_s0$404  = 1'h0;
+  reg \sel_l4_s0$402  = 1'h0;
   reg \sel_l4_s0$405  = 1'h0;
   reg \sel_l4_s0$406  = 1'h0;
-  reg \sel_l4_s0$409  = 1'h0;
+  reg \sel_l4_s0$407  = 1'h0;
   reg \sel_l4_s0$410  = 1'h0;
   reg \sel_l4_s0$411  = 1'h0;
-  reg \sel_l4_s0$414  = 1'h0;
+  reg \sel_l4_s0$412  = 1'h0;
   reg \sel_l4_s0$415  = 1'h0;
   reg \sel_l4_s0$416  = 1'h0;
-  reg \sel_l4_s0$419  = 1'h0;
+  reg \sel_l4_s0$417  = 1'h0;
   reg \sel_l4_s0$420  = 1'h0;
   reg \sel_l4_s0$421  = 1'h0;
-  reg \sel_l4_s0$424  = 1'h0;
+  reg \sel_l4_s0$422  = 1'h0;
   reg \sel_l4_s0$425  = 1'h0;
   reg \sel_l4_s0$426  = 1'h0;
-  reg \sel_l4_s0$429  = 1'h0;
+  reg \sel_l4_s0$427  = 1'h0;
+  reg \sel_l4_s0$430  = 1'h0;
+  reg \sel_l4_s0$431  = 1'h0;
   reg \sel_l4_s0$432  = 1'h0;
   reg \sel_l4_s0$435  = 1'h0;
   reg \sel_l4_s0$438  = 1'h0;
@@ -2856,23 +2890,25 @@ module nm_topk_8_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \sel_l4_s0$516  = 1'h0;
   reg \sel_l4_s0$519  = 1'h0;
   reg \sel_l4_s0$522  = 1'h0;
+  reg \sel_l4_s0$525  = 1'h0;
+  reg \sel_l4_s0$528  = 1'h0;
   reg [15:0] sel_l8_s0 = 16'h0000;
   reg sel_l9_s0 = 1'h0;
-  reg [1:0] \sel_l9_s0$549  = 2'h0;
-  reg [2:0] \sel_l9_s0$555  = 3'h0;
-  reg \sel_l9_s0$563  = 1'h0;
-  reg [2:0] \sel_l9_s0$564  = 3'h0;
-  reg [3:0] \sel_l9_s0$572  = 4'h0;
-  reg \sel_l9_s0$582  = 1'h0;
-  reg [3:0] \sel_l9_s0$583  = 4'h0;
+  reg [1:0] \sel_l9_s0$559  = 2'h0;
+  reg [2:0] \sel_l9_s0$565  = 3'h0;
+  reg \sel_l9_s0$573  = 1'h0;
+  reg [2:0] \sel_l9_s0$574  = 3'h0;
+  reg [3:0] \sel_l9_s0$582  = 4'h0;
+  reg \sel_l9_s0$592  = 1'h0;
   reg [3:0] \sel_l9_s0$593  = 4'h0;
-  reg \sel_l9_s0$603  = 1'h0;
-  reg [3:0] \sel_l9_s0$604  = 4'h0;
-  reg \sel_l9_s0$614  = 1'h0;
-  reg \sel_l9_s0$645  = 1'h0;
-  reg [15:0] \sel_l9_s0$855  = 16'h0000;
-  reg \sel_l9_s0$856  = 1'h0;
-  reg \sel_l9_s0$857  = 1'h0;
+  reg [3:0] \sel_l9_s0$603  = 4'h0;
+  reg \sel_l9_s0$613  = 1'h0;
+  reg [3:0] \sel_l9_s0$614  = 4'h0;
+  reg \sel_l9_s0$624  = 1'h0;
+  reg \sel_l9_s0$655  = 1'h0;
+  reg [15:0] \sel_l9_s0$873  = 16'h0000;
+  reg \sel_l9_s0$874  = 1'h0;
+  reg \sel_l9_s0$875  = 1'h0;
   wire [7:0] sel_or0_0;
   wire [7:0] sel_or0_3;
   wire [7:0] sel_or0_6;
@@ -3141,7 +3177,7 @@ module nm_topk_8_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
     sel_dl1_r0[15] = 128'h00000000000000000000000000000000;
   end
   always @(posedge clk) begin
-    if (i__ready)
+    if (adv6)
       sel_dl1_r0[wr__addr] <= i__payload;
   end
   assign sel_dl1_r0_q = sel_dl1_r0[rd__addr];
@@ -3195,1734 +3231,1742 @@ module nm_topk_8_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$47  = $signed(i__payload[127:120]) >= $signed(1'h0);
   assign \$48  = - $signed(i__payload[127:120]);
   assign \$49  = \$47  ? { i__payload[127], i__payload[127:120] } : \$48 ;
-  assign \$50  = sel_l1_s0 >= \sel_l1_s0$28 ;
-  assign \$51  = sel_l1_s0 >= \sel_l1_s0$29 ;
-  assign \$52  = sel_l1_s0 >= \sel_l1_s0$30 ;
-  assign \$53  = sel_l1_s0 >= \sel_l1_s0$31 ;
-  assign \$54  = sel_l1_s0 >= \sel_l1_s0$32 ;
-  assign \$55  = sel_l1_s0 >= \sel_l1_s0$33 ;
-  assign \$56  = sel_l1_s0 >= \sel_l1_s0$34 ;
-  assign \$57  = sel_l1_s0 >= \sel_l1_s0$35 ;
-  assign \$58  = sel_l1_s0 >= \sel_l1_s0$36 ;
-  assign \$59  = sel_l1_s0 >= \sel_l1_s0$37 ;
-  assign \$60  = sel_l1_s0 >= \sel_l1_s0$38 ;
-  assign \$61  = sel_l1_s0 >= \sel_l1_s0$39 ;
-  assign \$62  = sel_l1_s0 >= \sel_l1_s0$40 ;
-  assign \$63  = sel_l1_s0 >= \sel_l1_s0$41 ;
-  assign \$64  = sel_l1_s0 >= \sel_l1_s0$42 ;
-  assign \$65  = \sel_l1_s0$28  >= \sel_l1_s0$29 ;
-  assign \$66  = \sel_l1_s0$28  >= \sel_l1_s0$30 ;
-  assign \$67  = \sel_l1_s0$28  >= \sel_l1_s0$31 ;
-  assign \$68  = \sel_l1_s0$28  >= \sel_l1_s0$32 ;
-  assign \$69  = \sel_l1_s0$28  >= \sel_l1_s0$33 ;
-  assign \$70  = \sel_l1_s0$28  >= \sel_l1_s0$34 ;
-  assign \$71  = \sel_l1_s0$28  >= \sel_l1_s0$35 ;
-  assign \$72  = \sel_l1_s0$28  >= \sel_l1_s0$36 ;
-  assign \$73  = \sel_l1_s0$28  >= \sel_l1_s0$37 ;
-  assign \$74  = \sel_l1_s0$28  >= \sel_l1_s0$38 ;
-  assign \$75  = \sel_l1_s0$28  >= \sel_l1_s0$39 ;
-  assign \$76  = \sel_l1_s0$28  >= \sel_l1_s0$40 ;
-  assign \$77  = \sel_l1_s0$28  >= \sel_l1_s0$41 ;
-  assign \$78  = \sel_l1_s0$28  >= \sel_l1_s0$42 ;
-  assign \$79  = \sel_l1_s0$29  >= \sel_l1_s0$30 ;
-  assign \$80  = \sel_l1_s0$29  >= \sel_l1_s0$31 ;
-  assign \$81  = \sel_l1_s0$29  >= \sel_l1_s0$32 ;
-  assign \$82  = \sel_l1_s0$29  >= \sel_l1_s0$33 ;
-  assign \$83  = \sel_l1_s0$29  >= \sel_l1_s0$34 ;
-  assign \$84  = \sel_l1_s0$29  >= \sel_l1_s0$35 ;
-  assign \$85  = \sel_l1_s0$29  >= \sel_l1_s0$36 ;
-  assign \$86  = \sel_l1_s0$29  >= \sel_l1_s0$37 ;
-  assign \$87  = \sel_l1_s0$29  >= \sel_l1_s0$38 ;
-  assign \$88  = \sel_l1_s0$29  >= \sel_l1_s0$39 ;
-  assign \$89  = \sel_l1_s0$29  >= \sel_l1_s0$40 ;
-  assign \$90  = \sel_l1_s0$29  >= \sel_l1_s0$41 ;
-  assign \$91  = \sel_l1_s0$29  >= \sel_l1_s0$42 ;
-  assign \$92  = \sel_l1_s0$30  >= \sel_l1_s0$31 ;
-  assign \$93  = \sel_l1_s0$30  >= \sel_l1_s0$32 ;
-  assign \$94  = \sel_l1_s0$30  >= \sel_l1_s0$33 ;
-  assign \$95  = \sel_l1_s0$30  >= \sel_l1_s0$34 ;
-  assign \$96  = \sel_l1_s0$30  >= \sel_l1_s0$35 ;
-  assign \$97  = \sel_l1_s0$30  >= \sel_l1_s0$36 ;
-  assign \$98  = \sel_l1_s0$30  >= \sel_l1_s0$37 ;
-  assign \$99  = \sel_l1_s0$30  >= \sel_l1_s0$38 ;
-  assign \$100  = \sel_l1_s0$30  >= \sel_l1_s0$39 ;
-  assign \$101  = \sel_l1_s0$30  >= \sel_l1_s0$40 ;
-  assign \$102  = \sel_l1_s0$30  >= \sel_l1_s0$41 ;
-  assign \$103  = \sel_l1_s0$30  >= \sel_l1_s0$42 ;
-  assign \$104  = \sel_l1_s0$31  >= \sel_l1_s0$32 ;
-  assign \$105  = \sel_l1_s0$31  >= \sel_l1_s0$33 ;
-  assign \$106  = \sel_l1_s0$31  >= \sel_l1_s0$34 ;
-  assign \$107  = \sel_l1_s0$31  >= \sel_l1_s0$35 ;
-  assign \$108  = \sel_l1_s0$31  >= \sel_l1_s0$36 ;
-  assign \$109  = \sel_l1_s0$31  >= \sel_l1_s0$37 ;
-  assign \$110  = \sel_l1_s0$31  >= \sel_l1_s0$38 ;
-  assign \$111  = \sel_l1_s0$31  >= \sel_l1_s0$39 ;
-  assign \$112  = \sel_l1_s0$31  >= \sel_l1_s0$40 ;
-  assign \$113  = \sel_l1_s0$31  >= \sel_l1_s0$41 ;
-  assign \$114  = \sel_l1_s0$31  >= \sel_l1_s0$42 ;
-  assign \$115  = \sel_l1_s0$32  >= \sel_l1_s0$33 ;
-  assign \$116  = \sel_l1_s0$32  >= \sel_l1_s0$34 ;
-  assign \$117  = \sel_l1_s0$32  >= \sel_l1_s0$35 ;
-  assign \$118  = \sel_l1_s0$32  >= \sel_l1_s0$36 ;
-  assign \$119  = \sel_l1_s0$32  >= \sel_l1_s0$37 ;
-  assign \$120  = \sel_l1_s0$32  >= \sel_l1_s0$38 ;
-  assign \$121  = \sel_l1_s0$32  >= \sel_l1_s0$39 ;
-  assign \$122  = \sel_l1_s0$32  >= \sel_l1_s0$40 ;
-  assign \$123  = \sel_l1_s0$32  >= \sel_l1_s0$41 ;
-  assign \$124  = \sel_l1_s0$32  >= \sel_l1_s0$42 ;
-  assign \$125  = \sel_l1_s0$33  >= \sel_l1_s0$34 ;
-  assign \$126  = \sel_l1_s0$33  >= \sel_l1_s0$35 ;
-  assign \$127  = \sel_l1_s0$33  >= \sel_l1_s0$36 ;
-  assign \$128  = \sel_l1_s0$33  >= \sel_l1_s0$37 ;
-  assign \$129  = \sel_l1_s0$33  >= \sel_l1_s0$38 ;
-  assign \$130  = \sel_l1_s0$33  >= \sel_l1_s0$39 ;
-  assign \$131  = \sel_l1_s0$33  >= \sel_l1_s0$40 ;
-  assign \$132  = \sel_l1_s0$33  >= \sel_l1_s0$41 ;
-  assign \$133  = \sel_l1_s0$33  >= \sel_l1_s0$42 ;
-  assign \$134  = \sel_l1_s0$34  >= \sel_l1_s0$35 ;
-  assign \$135  = \sel_l1_s0$34  >= \sel_l1_s0$36 ;
-  assign \$136  = \sel_l1_s0$34  >= \sel_l1_s0$37 ;
-  assign \$137  = \sel_l1_s0$34  >= \sel_l1_s0$38 ;
-  assign \$138  = \sel_l1_s0$34  >= \sel_l1_s0$39 ;
-  assign \$139  = \sel_l1_s0$34  >= \sel_l1_s0$40 ;
-  assign \$140  = \sel_l1_s0$34  >= \sel_l1_s0$41 ;
-  assign \$141  = \sel_l1_s0$34  >= \sel_l1_s0$42 ;
-  assign \$142  = \sel_l1_s0$35  >= \sel_l1_s0$36 ;
-  assign \$143  = \sel_l1_s0$35  >= \sel_l1_s0$37 ;
-  assign \$144  = \sel_l1_s0$35  >= \sel_l1_s0$38 ;
-  assign \$145  = \sel_l1_s0$35  >= \sel_l1_s0$39 ;
-  assign \$146  = \sel_l1_s0$35  >= \sel_l1_s0$40 ;
-  assign \$147  = \sel_l1_s0$35  >= \sel_l1_s0$41 ;
-  assign \$148  = \sel_l1_s0$35  >= \sel_l1_s0$42 ;
-  assign \$149  = \sel_l1_s0$36  >= \sel_l1_s0$37 ;
-  assign \$150  = \sel_l1_s0$36  >= \sel_l1_s0$38 ;
-  assign \$151  = \sel_l1_s0$36  >= \sel_l1_s0$39 ;
-  assign \$152  = \sel_l1_s0$36  >= \sel_l1_s0$40 ;
-  assign \$153  = \sel_l1_s0$36  >= \sel_l1_s0$41 ;
-  assign \$154  = \sel_l1_s0$36  >= \sel_l1_s0$42 ;
-  assign \$155  = \sel_l1_s0$37  >= \sel_l1_s0$38 ;
-  assign \$156  = \sel_l1_s0$37  >= \sel_l1_s0$39 ;
-  assign \$157  = \sel_l1_s0$37  >= \sel_l1_s0$40 ;
-  assign \$158  = \sel_l1_s0$37  >= \sel_l1_s0$41 ;
-  assign \$159  = \sel_l1_s0$37  >= \sel_l1_s0$42 ;
-  assign \$160  = \sel_l1_s0$38  >= \sel_l1_s0$39 ;
-  assign \$161  = \sel_l1_s0$38  >= \sel_l1_s0$40 ;
-  assign \$162  = \sel_l1_s0$38  >= \sel_l1_s0$41 ;
-  assign \$163  = \sel_l1_s0$38  >= \sel_l1_s0$42 ;
-  assign \$164  = \sel_l1_s0$39  >= \sel_l1_s0$40 ;
-  assign \$165  = \sel_l1_s0$39  >= \sel_l1_s0$41 ;
-  assign \$166  = \sel_l1_s0$39  >= \sel_l1_s0$42 ;
-  assign \$167  = \sel_l1_s0$40  >= \sel_l1_s0$41 ;
-  assign \$168  = \sel_l1_s0$40  >= \sel_l1_s0$42 ;
-  assign \$169  = \sel_l1_s0$41  >= \sel_l1_s0$42 ;
-  assign \$170  = ~ sel_l2_s0[0];
-  assign \$171  = ~ sel_l2_s0[1];
-  assign \$172  = \$170  ^ \$171 ;
-  assign \$173  = ~ sel_l2_s0[2];
-  assign sel_cs0_0_0_0s = \$172  ^ \$173 ;
-  assign \$174  = ~ sel_l2_s0[0];
-  assign \$175  = ~ sel_l2_s0[1];
-  assign \$176  = \$174  & \$175 ;
-  assign \$177  = ~ sel_l2_s0[0];
-  assign \$178  = ~ sel_l2_s0[2];
-  assign \$179  = \$177  & \$178 ;
-  assign \$180  = \$176  | \$179 ;
-  assign \$181  = ~ sel_l2_s0[1];
-  assign \$182  = ~ sel_l2_s0[2];
-  assign \$183  = \$181  & \$182 ;
-  assign sel_cs0_0_0_0c = \$180  | \$183 ;
-  assign \$184  = ~ sel_l2_s0[3];
-  assign \$185  = ~ sel_l2_s0[4];
-  assign \$186  = \$184  ^ \$185 ;
-  assign \$187  = ~ sel_l2_s0[5];
-  assign sel_cs0_0_0_1s = \$186  ^ \$187 ;
-  assign \$188  = ~ sel_l2_s0[3];
-  assign \$189  = ~ sel_l2_s0[4];
-  assign \$190  = \$188  & \$189 ;
-  assign \$191  = ~ sel_l2_s0[3];
-  assign \$192  = ~ sel_l2_s0[5];
-  assign \$193  = \$191  & \$192 ;
-  assign \$194  = \$190  | \$193 ;
-  assign \$195  = ~ sel_l2_s0[4];
-  assign \$196  = ~ sel_l2_s0[5];
-  assign \$197  = \$195  & \$196 ;
-  assign sel_cs0_0_0_1c = \$194  | \$197 ;
-  assign \$198  = ~ sel_l2_s0[6];
-  assign \$199  = ~ sel_l2_s0[7];
-  assign \$200  = \$198  ^ \$199 ;
-  assign \$201  = ~ sel_l2_s0[8];
-  assign sel_cs0_0_0_2s = \$200  ^ \$201 ;
-  assign \$202  = ~ sel_l2_s0[6];
-  assign \$203  = ~ sel_l2_s0[7];
-  assign \$204  = \$202  & \$203 ;
-  assign \$205  = ~ sel_l2_s0[6];
-  assign \$206  = ~ sel_l2_s0[8];
-  assign \$207  = \$205  & \$206 ;
-  assign \$208  = \$204  | \$207 ;
-  assign \$209  = ~ sel_l2_s0[7];
-  assign \$210  = ~ sel_l2_s0[8];
-  assign \$211  = \$209  & \$210 ;
-  assign sel_cs0_0_0_2c = \$208  | \$211 ;
-  assign \$212  = ~ sel_l2_s0[9];
-  assign \$213  = ~ sel_l2_s0[10];
-  assign \$214  = \$212  ^ \$213 ;
-  assign \$215  = ~ sel_l2_s0[11];
-  assign sel_cs0_0_0_3s = \$214  ^ \$215 ;
-  assign \$216  = ~ sel_l2_s0[9];
-  assign \$217  = ~ sel_l2_s0[10];
-  assign \$218  = \$216  & \$217 ;
-  assign \$219  = ~ sel_l2_s0[9];
-  assign \$220  = ~ sel_l2_s0[11];
-  assign \$221  = \$219  & \$220 ;
-  assign \$222  = \$218  | \$221 ;
-  assign \$223  = ~ sel_l2_s0[10];
-  assign \$224  = ~ sel_l2_s0[11];
-  assign \$225  = \$223  & \$224 ;
-  assign sel_cs0_0_0_3c = \$222  | \$225 ;
-  assign \$226  = ~ sel_l2_s0[12];
-  assign \$227  = ~ sel_l2_s0[13];
-  assign \$228  = \$226  ^ \$227 ;
-  assign \$229  = ~ sel_l2_s0[14];
-  assign sel_cs0_0_0_4s = \$228  ^ \$229 ;
-  assign \$230  = ~ sel_l2_s0[12];
-  assign \$231  = ~ sel_l2_s0[13];
-  assign \$232  = \$230  & \$231 ;
-  assign \$233  = ~ sel_l2_s0[12];
-  assign \$234  = ~ sel_l2_s0[14];
-  assign \$235  = \$233  & \$234 ;
-  assign \$236  = \$232  | \$235 ;
-  assign \$237  = ~ sel_l2_s0[13];
-  assign \$238  = ~ sel_l2_s0[14];
-  assign \$239  = \$237  & \$238 ;
-  assign sel_cs0_0_0_4c = \$236  | \$239 ;
-  assign \$240  = ~ sel_l2_s0[15];
-  assign \$241  = sel_l2_s0[0] ^ \$240 ;
-  assign \$242  = ~ sel_l2_s0[16];
-  assign sel_cs0_1_0_0s = \$241  ^ \$242 ;
-  assign \$243  = ~ sel_l2_s0[15];
-  assign \$244  = sel_l2_s0[0] & \$243 ;
-  assign \$245  = ~ sel_l2_s0[16];
+  assign \$50  = ~ adv0_valid;
+  assign adv0 = \$50  | o__ready;
+  assign \$51  = sel_l1_s0 >= \sel_l1_s0$30 ;
+  assign \$52  = sel_l1_s0 >= \sel_l1_s0$31 ;
+  assign \$53  = sel_l1_s0 >= \sel_l1_s0$32 ;
+  assign \$54  = sel_l1_s0 >= \sel_l1_s0$33 ;
+  assign \$55  = sel_l1_s0 >= \sel_l1_s0$34 ;
+  assign \$56  = sel_l1_s0 >= \sel_l1_s0$35 ;
+  assign \$57  = sel_l1_s0 >= \sel_l1_s0$36 ;
+  assign \$58  = sel_l1_s0 >= \sel_l1_s0$37 ;
+  assign \$59  = sel_l1_s0 >= \sel_l1_s0$38 ;
+  assign \$60  = sel_l1_s0 >= \sel_l1_s0$39 ;
+  assign \$61  = sel_l1_s0 >= \sel_l1_s0$40 ;
+  assign \$62  = sel_l1_s0 >= \sel_l1_s0$41 ;
+  assign \$63  = sel_l1_s0 >= \sel_l1_s0$42 ;
+  assign \$64  = sel_l1_s0 >= \sel_l1_s0$43 ;
+  assign \$65  = sel_l1_s0 >= \sel_l1_s0$44 ;
+  assign \$66  = \sel_l1_s0$30  >= \sel_l1_s0$31 ;
+  assign \$67  = \sel_l1_s0$30  >= \sel_l1_s0$32 ;
+  assign \$68  = \sel_l1_s0$30  >= \sel_l1_s0$33 ;
+  assign \$69  = \sel_l1_s0$30  >= \sel_l1_s0$34 ;
+  assign \$70  = \sel_l1_s0$30  >= \sel_l1_s0$35 ;
+  assign \$71  = \sel_l1_s0$30  >= \sel_l1_s0$36 ;
+  assign \$72  = \sel_l1_s0$30  >= \sel_l1_s0$37 ;
+  assign \$73  = \sel_l1_s0$30  >= \sel_l1_s0$38 ;
+  assign \$74  = \sel_l1_s0$30  >= \sel_l1_s0$39 ;
+  assign \$75  = \sel_l1_s0$30  >= \sel_l1_s0$40 ;
+  assign \$76  = \sel_l1_s0$30  >= \sel_l1_s0$41 ;
+  assign \$77  = \sel_l1_s0$30  >= \sel_l1_s0$42 ;
+  assign \$78  = \sel_l1_s0$30  >= \sel_l1_s0$43 ;
+  assign \$79  = \sel_l1_s0$30  >= \sel_l1_s0$44 ;
+  assign \$80  = \sel_l1_s0$31  >= \sel_l1_s0$32 ;
+  assign \$81  = \sel_l1_s0$31  >= \sel_l1_s0$33 ;
+  assign \$82  = \sel_l1_s0$31  >= \sel_l1_s0$34 ;
+  assign \$83  = \sel_l1_s0$31  >= \sel_l1_s0$35 ;
+  assign \$84  = \sel_l1_s0$31  >= \sel_l1_s0$36 ;
+  assign \$85  = \sel_l1_s0$31  >= \sel_l1_s0$37 ;
+  assign \$86  = \sel_l1_s0$31  >= \sel_l1_s0$38 ;
+  assign \$87  = \sel_l1_s0$31  >= \sel_l1_s0$39 ;
+  assign \$88  = \sel_l1_s0$31  >= \sel_l1_s0$40 ;
+  assign \$89  = \sel_l1_s0$31  >= \sel_l1_s0$41 ;
+  assign \$90  = \sel_l1_s0$31  >= \sel_l1_s0$42 ;
+  assign \$91  = \sel_l1_s0$31  >= \sel_l1_s0$43 ;
+  assign \$92  = \sel_l1_s0$31  >= \sel_l1_s0$44 ;
+  assign \$93  = \sel_l1_s0$32  >= \sel_l1_s0$33 ;
+  assign \$94  = \sel_l1_s0$32  >= \sel_l1_s0$34 ;
+  assign \$95  = \sel_l1_s0$32  >= \sel_l1_s0$35 ;
+  assign \$96  = \sel_l1_s0$32  >= \sel_l1_s0$36 ;
+  assign \$97  = \sel_l1_s0$32  >= \sel_l1_s0$37 ;
+  assign \$98  = \sel_l1_s0$32  >= \sel_l1_s0$38 ;
+  assign \$99  = \sel_l1_s0$32  >= \sel_l1_s0$39 ;
+  assign \$100  = \sel_l1_s0$32  >= \sel_l1_s0$40 ;
+  assign \$101  = \sel_l1_s0$32  >= \sel_l1_s0$41 ;
+  assign \$102  = \sel_l1_s0$32  >= \sel_l1_s0$42 ;
+  assign \$103  = \sel_l1_s0$32  >= \sel_l1_s0$43 ;
+  assign \$104  = \sel_l1_s0$32  >= \sel_l1_s0$44 ;
+  assign \$105  = \sel_l1_s0$33  >= \sel_l1_s0$34 ;
+  assign \$106  = \sel_l1_s0$33  >= \sel_l1_s0$35 ;
+  assign \$107  = \sel_l1_s0$33  >= \sel_l1_s0$36 ;
+  assign \$108  = \sel_l1_s0$33  >= \sel_l1_s0$37 ;
+  assign \$109  = \sel_l1_s0$33  >= \sel_l1_s0$38 ;
+  assign \$110  = \sel_l1_s0$33  >= \sel_l1_s0$39 ;
+  assign \$111  = \sel_l1_s0$33  >= \sel_l1_s0$40 ;
+  assign \$112  = \sel_l1_s0$33  >= \sel_l1_s0$41 ;
+  assign \$113  = \sel_l1_s0$33  >= \sel_l1_s0$42 ;
+  assign \$114  = \sel_l1_s0$33  >= \sel_l1_s0$43 ;
+  assign \$115  = \sel_l1_s0$33  >= \sel_l1_s0$44 ;
+  assign \$116  = \sel_l1_s0$34  >= \sel_l1_s0$35 ;
+  assign \$117  = \sel_l1_s0$34  >= \sel_l1_s0$36 ;
+  assign \$118  = \sel_l1_s0$34  >= \sel_l1_s0$37 ;
+  assign \$119  = \sel_l1_s0$34  >= \sel_l1_s0$38 ;
+  assign \$120  = \sel_l1_s0$34  >= \sel_l1_s0$39 ;
+  assign \$121  = \sel_l1_s0$34  >= \sel_l1_s0$40 ;
+  assign \$122  = \sel_l1_s0$34  >= \sel_l1_s0$41 ;
+  assign \$123  = \sel_l1_s0$34  >= \sel_l1_s0$42 ;
+  assign \$124  = \sel_l1_s0$34  >= \sel_l1_s0$43 ;
+  assign \$125  = \sel_l1_s0$34  >= \sel_l1_s0$44 ;
+  assign \$126  = \sel_l1_s0$35  >= \sel_l1_s0$36 ;
+  assign \$127  = \sel_l1_s0$35  >= \sel_l1_s0$37 ;
+  assign \$128  = \sel_l1_s0$35  >= \sel_l1_s0$38 ;
+  assign \$129  = \sel_l1_s0$35  >= \sel_l1_s0$39 ;
+  assign \$130  = \sel_l1_s0$35  >= \sel_l1_s0$40 ;
+  assign \$131  = \sel_l1_s0$35  >= \sel_l1_s0$41 ;
+  assign \$132  = \sel_l1_s0$35  >= \sel_l1_s0$42 ;
+  assign \$133  = \sel_l1_s0$35  >= \sel_l1_s0$43 ;
+  assign \$134  = \sel_l1_s0$35  >= \sel_l1_s0$44 ;
+  assign \$135  = \sel_l1_s0$36  >= \sel_l1_s0$37 ;
+  assign \$136  = \sel_l1_s0$36  >= \sel_l1_s0$38 ;
+  assign \$137  = \sel_l1_s0$36  >= \sel_l1_s0$39 ;
+  assign \$138  = \sel_l1_s0$36  >= \sel_l1_s0$40 ;
+  assign \$139  = \sel_l1_s0$36  >= \sel_l1_s0$41 ;
+  assign \$140  = \sel_l1_s0$36  >= \sel_l1_s0$42 ;
+  assign \$141  = \sel_l1_s0$36  >= \sel_l1_s0$43 ;
+  assign \$142  = \sel_l1_s0$36  >= \sel_l1_s0$44 ;
+  assign \$143  = \sel_l1_s0$37  >= \sel_l1_s0$38 ;
+  assign \$144  = \sel_l1_s0$37  >= \sel_l1_s0$39 ;
+  assign \$145  = \sel_l1_s0$37  >= \sel_l1_s0$40 ;
+  assign \$146  = \sel_l1_s0$37  >= \sel_l1_s0$41 ;
+  assign \$147  = \sel_l1_s0$37  >= \sel_l1_s0$42 ;
+  assign \$148  = \sel_l1_s0$37  >= \sel_l1_s0$43 ;
+  assign \$149  = \sel_l1_s0$37  >= \sel_l1_s0$44 ;
+  assign \$150  = \sel_l1_s0$38  >= \sel_l1_s0$39 ;
+  assign \$151  = \sel_l1_s0$38  >= \sel_l1_s0$40 ;
+  assign \$152  = \sel_l1_s0$38  >= \sel_l1_s0$41 ;
+  assign \$153  = \sel_l1_s0$38  >= \sel_l1_s0$42 ;
+  assign \$154  = \sel_l1_s0$38  >= \sel_l1_s0$43 ;
+  assign \$155  = \sel_l1_s0$38  >= \sel_l1_s0$44 ;
+  assign \$156  = \sel_l1_s0$39  >= \sel_l1_s0$40 ;
+  assign \$157  = \sel_l1_s0$39  >= \sel_l1_s0$41 ;
+  assign \$158  = \sel_l1_s0$39  >= \sel_l1_s0$42 ;
+  assign \$159  = \sel_l1_s0$39  >= \sel_l1_s0$43 ;
+  assign \$160  = \sel_l1_s0$39  >= \sel_l1_s0$44 ;
+  assign \$161  = \sel_l1_s0$40  >= \sel_l1_s0$41 ;
+  assign \$162  = \sel_l1_s0$40  >= \sel_l1_s0$42 ;
+  assign \$163  = \sel_l1_s0$40  >= \sel_l1_s0$43 ;
+  assign \$164  = \sel_l1_s0$40  >= \sel_l1_s0$44 ;
+  assign \$165  = \sel_l1_s0$41  >= \sel_l1_s0$42 ;
+  assign \$166  = \sel_l1_s0$41  >= \sel_l1_s0$43 ;
+  assign \$167  = \sel_l1_s0$41  >= \sel_l1_s0$44 ;
+  assign \$168  = \sel_l1_s0$42  >= \sel_l1_s0$43 ;
+  assign \$169  = \sel_l1_s0$42  >= \sel_l1_s0$44 ;
+  assign \$170  = \sel_l1_s0$43  >= \sel_l1_s0$44 ;
+  assign \$171  = ~ adv1_valid;
+  assign adv1 = \$171  | o__ready;
+  assign \$172  = ~ sel_l2_s0[0];
+  assign \$173  = ~ sel_l2_s0[1];
+  assign \$174  = \$172  ^ \$173 ;
+  assign \$175  = ~ sel_l2_s0[2];
+  assign sel_cs0_0_0_0s = \$174  ^ \$175 ;
+  assign \$176  = ~ sel_l2_s0[0];
+  assign \$177  = ~ sel_l2_s0[1];
+  assign \$178  = \$176  & \$177 ;
+  assign \$179  = ~ sel_l2_s0[0];
+  assign \$180  = ~ sel_l2_s0[2];
+  assign \$181  = \$179  & \$180 ;
+  assign \$182  = \$178  | \$181 ;
+  assign \$183  = ~ sel_l2_s0[1];
+  assign \$184  = ~ sel_l2_s0[2];
+  assign \$185  = \$183  & \$184 ;
+  assign sel_cs0_0_0_0c = \$182  | \$185 ;
+  assign \$186  = ~ sel_l2_s0[3];
+  assign \$187  = ~ sel_l2_s0[4];
+  assign \$188  = \$186  ^ \$187 ;
+  assign \$189  = ~ sel_l2_s0[5];
+  assign sel_cs0_0_0_1s = \$188  ^ \$189 ;
+  assign \$190  = ~ sel_l2_s0[3];
+  assign \$191  = ~ sel_l2_s0[4];
+  assign \$192  = \$190  & \$191 ;
+  assign \$193  = ~ sel_l2_s0[3];
+  assign \$194  = ~ sel_l2_s0[5];
+  assign \$195  = \$193  & \$194 ;
+  assign \$196  = \$192  | \$195 ;
+  assign \$197  = ~ sel_l2_s0[4];
+  assign \$198  = ~ sel_l2_s0[5];
+  assign \$199  = \$197  & \$198 ;
+  assign sel_cs0_0_0_1c = \$196  | \$199 ;
+  assign \$200  = ~ sel_l2_s0[6];
+  assign \$201  = ~ sel_l2_s0[7];
+  assign \$202  = \$200  ^ \$201 ;
+  assign \$203  = ~ sel_l2_s0[8];
+  assign sel_cs0_0_0_2s = \$202  ^ \$203 ;
+  assign \$204  = ~ sel_l2_s0[6];
+  assign \$205  = ~ sel_l2_s0[7];
+  assign \$206  = \$204  & \$205 ;
+  assign \$207  = ~ sel_l2_s0[6];
+  assign \$208  = ~ sel_l2_s0[8];
+  assign \$209  = \$207  & \$208 ;
+  assign \$210  = \$206  | \$209 ;
+  assign \$211  = ~ sel_l2_s0[7];
+  assign \$212  = ~ sel_l2_s0[8];
+  assign \$213  = \$211  & \$212 ;
+  assign sel_cs0_0_0_2c = \$210  | \$213 ;
+  assign \$214  = ~ sel_l2_s0[9];
+  assign \$215  = ~ sel_l2_s0[10];
+  assign \$216  = \$214  ^ \$215 ;
+  assign \$217  = ~ sel_l2_s0[11];
+  assign sel_cs0_0_0_3s = \$216  ^ \$217 ;
+  assign \$218  = ~ sel_l2_s0[9];
+  assign \$219  = ~ sel_l2_s0[10];
+  assign \$220  = \$218  & \$219 ;
+  assign \$221  = ~ sel_l2_s0[9];
+  assign \$222  = ~ sel_l2_s0[11];
+  assign \$223  = \$221  & \$222 ;
+  assign \$224  = \$220  | \$223 ;
+  assign \$225  = ~ sel_l2_s0[10];
+  assign \$226  = ~ sel_l2_s0[11];
+  assign \$227  = \$225  & \$226 ;
+  assign sel_cs0_0_0_3c = \$224  | \$227 ;
+  assign \$228  = ~ sel_l2_s0[12];
+  assign \$229  = ~ sel_l2_s0[13];
+  assign \$230  = \$228  ^ \$229 ;
+  assign \$231  = ~ sel_l2_s0[14];
+  assign sel_cs0_0_0_4s = \$230  ^ \$231 ;
+  assign \$232  = ~ sel_l2_s0[12];
+  assign \$233  = ~ sel_l2_s0[13];
+  assign \$234  = \$232  & \$233 ;
+  assign \$235  = ~ sel_l2_s0[12];
+  assign \$236  = ~ sel_l2_s0[14];
+  assign \$237  = \$235  & \$236 ;
+  assign \$238  = \$234  | \$237 ;
+  assign \$239  = ~ sel_l2_s0[13];
+  assign \$240  = ~ sel_l2_s0[14];
+  assign \$241  = \$239  & \$240 ;
+  assign sel_cs0_0_0_4c = \$238  | \$241 ;
+  assign \$242  = ~ sel_l2_s0[15];
+  assign \$243  = sel_l2_s0[0] ^ \$242 ;
+  assign \$244  = ~ sel_l2_s0[16];
+  assign sel_cs0_1_0_0s = \$243  ^ \$244 ;
+  assign \$245  = ~ sel_l2_s0[15];
   assign \$246  = sel_l2_s0[0] & \$245 ;
-  assign \$247  = \$244  | \$246 ;
-  assign \$248  = ~ sel_l2_s0[15];
-  assign \$249  = ~ sel_l2_s0[16];
-  assign \$250  = \$248  & \$249 ;
-  assign sel_cs0_1_0_0c = \$247  | \$250 ;
-  assign \$251  = ~ sel_l2_s0[17];
-  assign \$252  = ~ sel_l2_s0[18];
-  assign \$253  = \$251  ^ \$252 ;
-  assign \$254  = ~ sel_l2_s0[19];
-  assign sel_cs0_1_0_1s = \$253  ^ \$254 ;
-  assign \$255  = ~ sel_l2_s0[17];
-  assign \$256  = ~ sel_l2_s0[18];
-  assign \$257  = \$255  & \$256 ;
-  assign \$258  = ~ sel_l2_s0[17];
-  assign \$259  = ~ sel_l2_s0[19];
-  assign \$260  = \$258  & \$259 ;
-  assign \$261  = \$257  | \$260 ;
-  assign \$262  = ~ sel_l2_s0[18];
-  assign \$263  = ~ sel_l2_s0[19];
-  assign \$264  = \$262  & \$263 ;
-  assign sel_cs0_1_0_1c = \$261  | \$264 ;
-  assign \$265  = ~ sel_l2_s0[20];
-  assign \$266  = ~ sel_l2_s0[21];
-  assign \$267  = \$265  ^ \$266 ;
-  assign \$268  = ~ sel_l2_s0[22];
-  assign sel_cs0_1_0_2s = \$267  ^ \$268 ;
-  assign \$269  = ~ sel_l2_s0[20];
-  assign \$270  = ~ sel_l2_s0[21];
-  assign \$271  = \$269  & \$270 ;
-  assign \$272  = ~ sel_l2_s0[20];
-  assign \$273  = ~ sel_l2_s0[22];
-  assign \$274  = \$272  & \$273 ;
-  assign \$275  = \$271  | \$274 ;
-  assign \$276  = ~ sel_l2_s0[21];
-  assign \$277  = ~ sel_l2_s0[22];
-  assign \$278  = \$276  & \$277 ;
-  assign sel_cs0_1_0_2c = \$275  | \$278 ;
-  assign \$279  = ~ sel_l2_s0[23];
-  assign \$280  = ~ sel_l2_s0[24];
-  assign \$281  = \$279  ^ \$280 ;
-  assign \$282  = ~ sel_l2_s0[25];
-  assign sel_cs0_1_0_3s = \$281  ^ \$282 ;
-  assign \$283  = ~ sel_l2_s0[23];
-  assign \$284  = ~ sel_l2_s0[24];
-  assign \$285  = \$283  & \$284 ;
-  assign \$286  = ~ sel_l2_s0[23];
-  assign \$287  = ~ sel_l2_s0[25];
-  assign \$288  = \$286  & \$287 ;
-  assign \$289  = \$285  | \$288 ;
-  assign \$290  = ~ sel_l2_s0[24];
-  assign \$291  = ~ sel_l2_s0[25];
-  assign \$292  = \$290  & \$291 ;
-  assign sel_cs0_1_0_3c = \$289  | \$292 ;
-  assign \$293  = ~ sel_l2_s0[26];
-  assign \$294  = ~ sel_l2_s0[27];
-  assign \$295  = \$293  ^ \$294 ;
-  assign \$296  = ~ sel_l2_s0[28];
-  assign sel_cs0_1_0_4s = \$295  ^ \$296 ;
-  assign \$297  = ~ sel_l2_s0[26];
-  assign \$298  = ~ sel_l2_s0[27];
-  assign \$299  = \$297  & \$298 ;
-  assign \$300  = ~ sel_l2_s0[26];
-  assign \$301  = ~ sel_l2_s0[28];
-  assign \$302  = \$300  & \$301 ;
-  assign \$303  = \$299  | \$302 ;
-  assign \$304  = ~ sel_l2_s0[27];
-  assign \$305  = ~ sel_l2_s0[28];
-  assign \$306  = \$304  & \$305 ;
-  assign sel_cs0_1_0_4c = \$303  | \$306 ;
-  assign \$307  = sel_l2_s0[1] ^ sel_l2_s0[15];
-  assign \$308  = ~ sel_l2_s0[29];
-  assign sel_cs0_2_0_0s = \$307  ^ \$308 ;
-  assign \$309  = sel_l2_s0[1] & sel_l2_s0[15];
+  assign \$247  = ~ sel_l2_s0[16];
+  assign \$248  = sel_l2_s0[0] & \$247 ;
+  assign \$249  = \$246  | \$248 ;
+  assign \$250  = ~ sel_l2_s0[15];
+  assign \$251  = ~ sel_l2_s0[16];
+  assign \$252  = \$250  & \$251 ;
+  assign sel_cs0_1_0_0c = \$249  | \$252 ;
+  assign \$253  = ~ sel_l2_s0[17];
+  assign \$254  = ~ sel_l2_s0[18];
+  assign \$255  = \$253  ^ \$254 ;
+  assign \$256  = ~ sel_l2_s0[19];
+  assign sel_cs0_1_0_1s = \$255  ^ \$256 ;
+  assign \$257  = ~ sel_l2_s0[17];
+  assign \$258  = ~ sel_l2_s0[18];
+  assign \$259  = \$257  & \$258 ;
+  assign \$260  = ~ sel_l2_s0[17];
+  assign \$261  = ~ sel_l2_s0[19];
+  assign \$262  = \$260  & \$261 ;
+  assign \$263  = \$259  | \$262 ;
+  assign \$264  = ~ sel_l2_s0[18];
+  assign \$265  = ~ sel_l2_s0[19];
+  assign \$266  = \$264  & \$265 ;
+  assign sel_cs0_1_0_1c = \$263  | \$266 ;
+  assign \$267  = ~ sel_l2_s0[20];
+  assign \$268  = ~ sel_l2_s0[21];
+  assign \$269  = \$267  ^ \$268 ;
+  assign \$270  = ~ sel_l2_s0[22];
+  assign sel_cs0_1_0_2s = \$269  ^ \$270 ;
+  assign \$271  = ~ sel_l2_s0[20];
+  assign \$272  = ~ sel_l2_s0[21];
+  assign \$273  = \$271  & \$272 ;
+  assign \$274  = ~ sel_l2_s0[20];
+  assign \$275  = ~ sel_l2_s0[22];
+  assign \$276  = \$274  & \$275 ;
+  assign \$277  = \$273  | \$276 ;
+  assign \$278  = ~ sel_l2_s0[21];
+  assign \$279  = ~ sel_l2_s0[22];
+  assign \$280  = \$278  & \$279 ;
+  assign sel_cs0_1_0_2c = \$277  | \$280 ;
+  assign \$281  = ~ sel_l2_s0[23];
+  assign \$282  = ~ sel_l2_s0[24];
+  assign \$283  = \$281  ^ \$282 ;
+  assign \$284  = ~ sel_l2_s0[25];
+  assign sel_cs0_1_0_3s = \$283  ^ \$284 ;
+  assign \$285  = ~ sel_l2_s0[23];
+  assign \$286  = ~ sel_l2_s0[24];
+  assign \$287  = \$285  & \$286 ;
+  assign \$288  = ~ sel_l2_s0[23];
+  assign \$289  = ~ sel_l2_s0[25];
+  assign \$290  = \$288  & \$289 ;
+  assign \$291  = \$287  | \$290 ;
+  assign \$292  = ~ sel_l2_s0[24];
+  assign \$293  = ~ sel_l2_s0[25];
+  assign \$294  = \$292  & \$293 ;
+  assign sel_cs0_1_0_3c = \$291  | \$294 ;
+  assign \$295  = ~ sel_l2_s0[26];
+  assign \$296  = ~ sel_l2_s0[27];
+  assign \$297  = \$295  ^ \$296 ;
+  assign \$298  = ~ sel_l2_s0[28];
+  assign sel_cs0_1_0_4s = \$297  ^ \$298 ;
+  assign \$299  = ~ sel_l2_s0[26];
+  assign \$300  = ~ sel_l2_s0[27];
+  assign \$301  = \$299  & \$300 ;
+  assign \$302  = ~ sel_l2_s0[26];
+  assign \$303  = ~ sel_l2_s0[28];
+  assign \$304  = \$302  & \$303 ;
+  assign \$305  = \$301  | \$304 ;
+  assign \$306  = ~ sel_l2_s0[27];
+  assign \$307  = ~ sel_l2_s0[28];
+  assign \$308  = \$306  & \$307 ;
+  assign sel_cs0_1_0_4c = \$305  | \$308 ;
+  assign \$309  = sel_l2_s0[1] ^ sel_l2_s0[15];
   assign \$310  = ~ sel_l2_s0[29];
-  assign \$311  = sel_l2_s0[1] & \$310 ;
-  assign \$312  = \$309  | \$311 ;
-  assign \$313  = ~ sel_l2_s0[29];
-  assign \$314  = sel_l2_s0[15] & \$313 ;
-  assign sel_cs0_2_0_0c = \$312  | \$314 ;
-  assign \$315  = ~ sel_l2_s0[30];
-  assign \$316  = ~ sel_l2_s0[31];
-  assign \$317  = \$315  ^ \$316 ;
-  assign \$318  = ~ sel_l2_s0[32];
-  assign sel_cs0_2_0_1s = \$317  ^ \$318 ;
-  assign \$319  = ~ sel_l2_s0[30];
-  assign \$320  = ~ sel_l2_s0[31];
-  assign \$321  = \$319  & \$320 ;
-  assign \$322  = ~ sel_l2_s0[30];
-  assign \$323  = ~ sel_l2_s0[32];
-  assign \$324  = \$322  & \$323 ;
-  assign \$325  = \$321  | \$324 ;
-  assign \$326  = ~ sel_l2_s0[31];
-  assign \$327  = ~ sel_l2_s0[32];
-  assign \$328  = \$326  & \$327 ;
-  assign sel_cs0_2_0_1c = \$325  | \$328 ;
-  assign \$329  = ~ sel_l2_s0[33];
-  assign \$330  = ~ sel_l2_s0[34];
-  assign \$331  = \$329  ^ \$330 ;
-  assign \$332  = ~ sel_l2_s0[35];
-  assign sel_cs0_2_0_2s = \$331  ^ \$332 ;
-  assign \$333  = ~ sel_l2_s0[33];
-  assign \$334  = ~ sel_l2_s0[34];
-  assign \$335  = \$333  & \$334 ;
-  assign \$336  = ~ sel_l2_s0[33];
-  assign \$337  = ~ sel_l2_s0[35];
-  assign \$338  = \$336  & \$337 ;
-  assign \$339  = \$335  | \$338 ;
-  assign \$340  = ~ sel_l2_s0[34];
-  assign \$341  = ~ sel_l2_s0[35];
-  assign \$342  = \$340  & \$341 ;
-  assign sel_cs0_2_0_2c = \$339  | \$342 ;
-  assign \$343  = ~ sel_l2_s0[36];
-  assign \$344  = ~ sel_l2_s0[37];
-  assign \$345  = \$343  ^ \$344 ;
-  assign \$346  = ~ sel_l2_s0[38];
-  assign sel_cs0_2_0_3s = \$345  ^ \$346 ;
-  assign \$347  = ~ sel_l2_s0[36];
-  assign \$348  = ~ sel_l2_s0[37];
-  assign \$349  = \$347  & \$348 ;
-  assign \$350  = ~ sel_l2_s0[36];
-  assign \$351  = ~ sel_l2_s0[38];
-  assign \$352  = \$350  & \$351 ;
-  assign \$353  = \$349  | \$352 ;
-  assign \$354  = ~ sel_l2_s0[37];
-  assign \$355  = ~ sel_l2_s0[38];
-  assign \$356  = \$354  & \$355 ;
-  assign sel_cs0_2_0_3c = \$353  | \$356 ;
-  assign \$357  = ~ sel_l2_s0[39];
-  assign \$358  = ~ sel_l2_s0[40];
-  assign \$359  = \$357  ^ \$358 ;
-  assign \$360  = ~ sel_l2_s0[41];
-  assign sel_cs0_2_0_4s = \$359  ^ \$360 ;
-  assign \$361  = ~ sel_l2_s0[39];
-  assign \$362  = ~ sel_l2_s0[40];
-  assign \$363  = \$361  & \$362 ;
-  assign \$364  = ~ sel_l2_s0[39];
-  assign \$365  = ~ sel_l2_s0[41];
-  assign \$366  = \$364  & \$365 ;
-  assign \$367  = \$363  | \$366 ;
-  assign \$368  = ~ sel_l2_s0[40];
-  assign \$369  = ~ sel_l2_s0[41];
-  assign \$370  = \$368  & \$369 ;
-  assign sel_cs0_2_0_4c = \$367  | \$370 ;
-  assign \$371  = sel_l2_s0[2] ^ sel_l2_s0[16];
-  assign sel_cs0_3_0_0s = \$371  ^ sel_l2_s0[29];
-  assign \$372  = sel_l2_s0[2] & sel_l2_s0[16];
-  assign \$373  = sel_l2_s0[2] & sel_l2_s0[29];
-  assign \$374  = \$372  | \$373 ;
-  assign \$375  = sel_l2_s0[16] & sel_l2_s0[29];
-  assign sel_cs0_3_0_0c = \$374  | \$375 ;
-  assign \$376  = ~ sel_l2_s0[42];
-  assign \$377  = ~ sel_l2_s0[43];
-  assign \$378  = \$376  ^ \$377 ;
-  assign \$379  = ~ sel_l2_s0[44];
-  assign sel_cs0_3_0_1s = \$378  ^ \$379 ;
-  assign \$380  = ~ sel_l2_s0[42];
-  assign \$381  = ~ sel_l2_s0[43];
-  assign \$382  = \$380  & \$381 ;
-  assign \$383  = ~ sel_l2_s0[42];
-  assign \$384  = ~ sel_l2_s0[44];
-  assign \$385  = \$383  & \$384 ;
-  assign \$386  = \$382  | \$385 ;
-  assign \$387  = ~ sel_l2_s0[43];
-  assign \$388  = ~ sel_l2_s0[44];
-  assign \$389  = \$387  & \$388 ;
-  assign sel_cs0_3_0_1c = \$386  | \$389 ;
-  assign \$390  = ~ sel_l2_s0[45];
-  assign \$391  = ~ sel_l2_s0[46];
-  assign \$392  = \$390  ^ \$391 ;
-  assign \$393  = ~ sel_l2_s0[47];
-  assign sel_cs0_3_0_2s = \$392  ^ \$393 ;
-  assign \$394  = ~ sel_l2_s0[45];
-  assign \$395  = ~ sel_l2_s0[46];
-  assign \$396  = \$394  & \$395 ;
-  assign \$397  = ~ sel_l2_s0[45];
-  assign \$398  = ~ sel_l2_s0[47];
-  assign \$399  = \$397  & \$398 ;
-  assign \$400  = \$396  | \$399 ;
-  assign \$401  = ~ sel_l2_s0[46];
-  assign \$402  = ~ sel_l2_s0[47];
-  assign \$403  = \$401  & \$402 ;
-  assign sel_cs0_3_0_2c = \$400  | \$403 ;
-  assign \$404  = ~ sel_l2_s0[48];
-  assign \$405  = ~ sel_l2_s0[49];
-  assign \$406  = \$404  ^ \$405 ;
-  assign \$407  = ~ sel_l2_s0[50];
-  assign sel_cs0_3_0_3s = \$406  ^ \$407 ;
-  assign \$408  = ~ sel_l2_s0[48];
-  assign \$409  = ~ sel_l2_s0[49];
-  assign \$410  = \$408  & \$409 ;
-  assign \$411  = ~ sel_l2_s0[48];
-  assign \$412  = ~ sel_l2_s0[50];
-  assign \$413  = \$411  & \$412 ;
-  assign \$414  = \$410  | \$413 ;
-  assign \$415  = ~ sel_l2_s0[49];
-  assign \$416  = ~ sel_l2_s0[50];
-  assign \$417  = \$415  & \$416 ;
-  assign sel_cs0_3_0_3c = \$414  | \$417 ;
-  assign \$418  = ~ sel_l2_s0[51];
-  assign \$419  = ~ sel_l2_s0[52];
-  assign \$420  = \$418  ^ \$419 ;
-  assign \$421  = ~ sel_l2_s0[53];
-  assign sel_cs0_3_0_4s = \$420  ^ \$421 ;
-  assign \$422  = ~ sel_l2_s0[51];
-  assign \$423  = ~ sel_l2_s0[52];
-  assign \$424  = \$422  & \$423 ;
-  assign \$425  = ~ sel_l2_s0[51];
-  assign \$426  = ~ sel_l2_s0[53];
-  assign \$427  = \$425  & \$426 ;
-  assign \$428  = \$424  | \$427 ;
-  assign \$429  = ~ sel_l2_s0[52];
-  assign \$430  = ~ sel_l2_s0[53];
-  assign \$431  = \$429  & \$430 ;
-  assign sel_cs0_3_0_4c = \$428  | \$431 ;
-  assign \$432  = sel_l2_s0[3] ^ sel_l2_s0[17];
-  assign sel_cs0_4_0_0s = \$432  ^ sel_l2_s0[30];
-  assign \$433  = sel_l2_s0[3] & sel_l2_s0[17];
-  assign \$434  = sel_l2_s0[3] & sel_l2_s0[30];
-  assign \$435  = \$433  | \$434 ;
-  assign \$436  = sel_l2_s0[17] & sel_l2_s0[30];
-  assign sel_cs0_4_0_0c = \$435  | \$436 ;
-  assign \$437  = ~ sel_l2_s0[54];
-  assign \$438  = sel_l2_s0[42] ^ \$437 ;
-  assign \$439  = ~ sel_l2_s0[55];
-  assign sel_cs0_4_0_1s = \$438  ^ \$439 ;
-  assign \$440  = ~ sel_l2_s0[54];
-  assign \$441  = sel_l2_s0[42] & \$440 ;
-  assign \$442  = ~ sel_l2_s0[55];
+  assign sel_cs0_2_0_0s = \$309  ^ \$310 ;
+  assign \$311  = sel_l2_s0[1] & sel_l2_s0[15];
+  assign \$312  = ~ sel_l2_s0[29];
+  assign \$313  = sel_l2_s0[1] & \$312 ;
+  assign \$314  = \$311  | \$313 ;
+  assign \$315  = ~ sel_l2_s0[29];
+  assign \$316  = sel_l2_s0[15] & \$315 ;
+  assign sel_cs0_2_0_0c = \$314  | \$316 ;
+  assign \$317  = ~ sel_l2_s0[30];
+  assign \$318  = ~ sel_l2_s0[31];
+  assign \$319  = \$317  ^ \$318 ;
+  assign \$320  = ~ sel_l2_s0[32];
+  assign sel_cs0_2_0_1s = \$319  ^ \$320 ;
+  assign \$321  = ~ sel_l2_s0[30];
+  assign \$322  = ~ sel_l2_s0[31];
+  assign \$323  = \$321  & \$322 ;
+  assign \$324  = ~ sel_l2_s0[30];
+  assign \$325  = ~ sel_l2_s0[32];
+  assign \$326  = \$324  & \$325 ;
+  assign \$327  = \$323  | \$326 ;
+  assign \$328  = ~ sel_l2_s0[31];
+  assign \$329  = ~ sel_l2_s0[32];
+  assign \$330  = \$328  & \$329 ;
+  assign sel_cs0_2_0_1c = \$327  | \$330 ;
+  assign \$331  = ~ sel_l2_s0[33];
+  assign \$332  = ~ sel_l2_s0[34];
+  assign \$333  = \$331  ^ \$332 ;
+  assign \$334  = ~ sel_l2_s0[35];
+  assign sel_cs0_2_0_2s = \$333  ^ \$334 ;
+  assign \$335  = ~ sel_l2_s0[33];
+  assign \$336  = ~ sel_l2_s0[34];
+  assign \$337  = \$335  & \$336 ;
+  assign \$338  = ~ sel_l2_s0[33];
+  assign \$339  = ~ sel_l2_s0[35];
+  assign \$340  = \$338  & \$339 ;
+  assign \$341  = \$337  | \$340 ;
+  assign \$342  = ~ sel_l2_s0[34];
+  assign \$343  = ~ sel_l2_s0[35];
+  assign \$344  = \$342  & \$343 ;
+  assign sel_cs0_2_0_2c = \$341  | \$344 ;
+  assign \$345  = ~ sel_l2_s0[36];
+  assign \$346  = ~ sel_l2_s0[37];
+  assign \$347  = \$345  ^ \$346 ;
+  assign \$348  = ~ sel_l2_s0[38];
+  assign sel_cs0_2_0_3s = \$347  ^ \$348 ;
+  assign \$349  = ~ sel_l2_s0[36];
+  assign \$350  = ~ sel_l2_s0[37];
+  assign \$351  = \$349  & \$350 ;
+  assign \$352  = ~ sel_l2_s0[36];
+  assign \$353  = ~ sel_l2_s0[38];
+  assign \$354  = \$352  & \$353 ;
+  assign \$355  = \$351  | \$354 ;
+  assign \$356  = ~ sel_l2_s0[37];
+  assign \$357  = ~ sel_l2_s0[38];
+  assign \$358  = \$356  & \$357 ;
+  assign sel_cs0_2_0_3c = \$355  | \$358 ;
+  assign \$359  = ~ sel_l2_s0[39];
+  assign \$360  = ~ sel_l2_s0[40];
+  assign \$361  = \$359  ^ \$360 ;
+  assign \$362  = ~ sel_l2_s0[41];
+  assign sel_cs0_2_0_4s = \$361  ^ \$362 ;
+  assign \$363  = ~ sel_l2_s0[39];
+  assign \$364  = ~ sel_l2_s0[40];
+  assign \$365  = \$363  & \$364 ;
+  assign \$366  = ~ sel_l2_s0[39];
+  assign \$367  = ~ sel_l2_s0[41];
+  assign \$368  = \$366  & \$367 ;
+  assign \$369  = \$365  | \$368 ;
+  assign \$370  = ~ sel_l2_s0[40];
+  assign \$371  = ~ sel_l2_s0[41];
+  assign \$372  = \$370  & \$371 ;
+  assign sel_cs0_2_0_4c = \$369  | \$372 ;
+  assign \$373  = sel_l2_s0[2] ^ sel_l2_s0[16];
+  assign sel_cs0_3_0_0s = \$373  ^ sel_l2_s0[29];
+  assign \$374  = sel_l2_s0[2] & sel_l2_s0[16];
+  assign \$375  = sel_l2_s0[2] & sel_l2_s0[29];
+  assign \$376  = \$374  | \$375 ;
+  assign \$377  = sel_l2_s0[16] & sel_l2_s0[29];
+  assign sel_cs0_3_0_0c = \$376  | \$377 ;
+  assign \$378  = ~ sel_l2_s0[42];
+  assign \$379  = ~ sel_l2_s0[43];
+  assign \$380  = \$378  ^ \$379 ;
+  assign \$381  = ~ sel_l2_s0[44];
+  assign sel_cs0_3_0_1s = \$380  ^ \$381 ;
+  assign \$382  = ~ sel_l2_s0[42];
+  assign \$383  = ~ sel_l2_s0[43];
+  assign \$384  = \$382  & \$383 ;
+  assign \$385  = ~ sel_l2_s0[42];
+  assign \$386  = ~ sel_l2_s0[44];
+  assign \$387  = \$385  & \$386 ;
+  assign \$388  = \$384  | \$387 ;
+  assign \$389  = ~ sel_l2_s0[43];
+  assign \$390  = ~ sel_l2_s0[44];
+  assign \$391  = \$389  & \$390 ;
+  assign sel_cs0_3_0_1c = \$388  | \$391 ;
+  assign \$392  = ~ sel_l2_s0[45];
+  assign \$393  = ~ sel_l2_s0[46];
+  assign \$394  = \$392  ^ \$393 ;
+  assign \$395  = ~ sel_l2_s0[47];
+  assign sel_cs0_3_0_2s = \$394  ^ \$395 ;
+  assign \$396  = ~ sel_l2_s0[45];
+  assign \$397  = ~ sel_l2_s0[46];
+  assign \$398  = \$396  & \$397 ;
+  assign \$399  = ~ sel_l2_s0[45];
+  assign \$400  = ~ sel_l2_s0[47];
+  assign \$401  = \$399  & \$400 ;
+  assign \$402  = \$398  | \$401 ;
+  assign \$403  = ~ sel_l2_s0[46];
+  assign \$404  = ~ sel_l2_s0[47];
+  assign \$405  = \$403  & \$404 ;
+  assign sel_cs0_3_0_2c = \$402  | \$405 ;
+  assign \$406  = ~ sel_l2_s0[48];
+  assign \$407  = ~ sel_l2_s0[49];
+  assign \$408  = \$406  ^ \$407 ;
+  assign \$409  = ~ sel_l2_s0[50];
+  assign sel_cs0_3_0_3s = \$408  ^ \$409 ;
+  assign \$410  = ~ sel_l2_s0[48];
+  assign \$411  = ~ sel_l2_s0[49];
+  assign \$412  = \$410  & \$411 ;
+  assign \$413  = ~ sel_l2_s0[48];
+  assign \$414  = ~ sel_l2_s0[50];
+  assign \$415  = \$413  & \$414 ;
+  assign \$416  = \$412  | \$415 ;
+  assign \$417  = ~ sel_l2_s0[49];
+  assign \$418  = ~ sel_l2_s0[50];
+  assign \$419  = \$417  & \$418 ;
+  assign sel_cs0_3_0_3c = \$416  | \$419 ;
+  assign \$420  = ~ sel_l2_s0[51];
+  assign \$421  = ~ sel_l2_s0[52];
+  assign \$422  = \$420  ^ \$421 ;
+  assign \$423  = ~ sel_l2_s0[53];
+  assign sel_cs0_3_0_4s = \$422  ^ \$423 ;
+  assign \$424  = ~ sel_l2_s0[51];
+  assign \$425  = ~ sel_l2_s0[52];
+  assign \$426  = \$424  & \$425 ;
+  assign \$427  = ~ sel_l2_s0[51];
+  assign \$428  = ~ sel_l2_s0[53];
+  assign \$429  = \$427  & \$428 ;
+  assign \$430  = \$426  | \$429 ;
+  assign \$431  = ~ sel_l2_s0[52];
+  assign \$432  = ~ sel_l2_s0[53];
+  assign \$433  = \$431  & \$432 ;
+  assign sel_cs0_3_0_4c = \$430  | \$433 ;
+  assign \$434  = sel_l2_s0[3] ^ sel_l2_s0[17];
+  assign sel_cs0_4_0_0s = \$434  ^ sel_l2_s0[30];
+  assign \$435  = sel_l2_s0[3] & sel_l2_s0[17];
+  assign \$436  = sel_l2_s0[3] & sel_l2_s0[30];
+  assign \$437  = \$435  | \$436 ;
+  assign \$438  = sel_l2_s0[17] & sel_l2_s0[30];
+  assign sel_cs0_4_0_0c = \$437  | \$438 ;
+  assign \$439  = ~ sel_l2_s0[54];
+  assign \$440  = sel_l2_s0[42] ^ \$439 ;
+  assign \$441  = ~ sel_l2_s0[55];
+  assign sel_cs0_4_0_1s = \$440  ^ \$441 ;
+  assign \$442  = ~ sel_l2_s0[54];
   assign \$443  = sel_l2_s0[42] & \$442 ;
-  assign \$444  = \$441  | \$443 ;
-  assign \$445  = ~ sel_l2_s0[54];
-  assign \$446  = ~ sel_l2_s0[55];
-  assign \$447  = \$445  & \$446 ;
-  assign sel_cs0_4_0_1c = \$444  | \$447 ;
-  assign \$448  = ~ sel_l2_s0[56];
-  assign \$449  = ~ sel_l2_s0[57];
-  assign \$450  = \$448  ^ \$449 ;
-  assign \$451  = ~ sel_l2_s0[58];
-  assign sel_cs0_4_0_2s = \$450  ^ \$451 ;
-  assign \$452  = ~ sel_l2_s0[56];
-  assign \$453  = ~ sel_l2_s0[57];
-  assign \$454  = \$452  & \$453 ;
-  assign \$455  = ~ sel_l2_s0[56];
-  assign \$456  = ~ sel_l2_s0[58];
-  assign \$457  = \$455  & \$456 ;
-  assign \$458  = \$454  | \$457 ;
-  assign \$459  = ~ sel_l2_s0[57];
-  assign \$460  = ~ sel_l2_s0[58];
-  assign \$461  = \$459  & \$460 ;
-  assign sel_cs0_4_0_2c = \$458  | \$461 ;
-  assign \$462  = ~ sel_l2_s0[59];
-  assign \$463  = ~ sel_l2_s0[60];
-  assign \$464  = \$462  ^ \$463 ;
-  assign \$465  = ~ sel_l2_s0[61];
-  assign sel_cs0_4_0_3s = \$464  ^ \$465 ;
-  assign \$466  = ~ sel_l2_s0[59];
-  assign \$467  = ~ sel_l2_s0[60];
-  assign \$468  = \$466  & \$467 ;
-  assign \$469  = ~ sel_l2_s0[59];
-  assign \$470  = ~ sel_l2_s0[61];
-  assign \$471  = \$469  & \$470 ;
-  assign \$472  = \$468  | \$471 ;
-  assign \$473  = ~ sel_l2_s0[60];
-  assign \$474  = ~ sel_l2_s0[61];
-  assign \$475  = \$473  & \$474 ;
-  assign sel_cs0_4_0_3c = \$472  | \$475 ;
-  assign \$476  = ~ sel_l2_s0[62];
-  assign \$477  = ~ sel_l2_s0[63];
-  assign \$478  = \$476  ^ \$477 ;
-  assign \$479  = ~ sel_l2_s0[64];
-  assign sel_cs0_4_0_4s = \$478  ^ \$479 ;
-  assign \$480  = ~ sel_l2_s0[62];
-  assign \$481  = ~ sel_l2_s0[63];
-  assign \$482  = \$480  & \$481 ;
-  assign \$483  = ~ sel_l2_s0[62];
-  assign \$484  = ~ sel_l2_s0[64];
-  assign \$485  = \$483  & \$484 ;
-  assign \$486  = \$482  | \$485 ;
-  assign \$487  = ~ sel_l2_s0[63];
-  assign \$488  = ~ sel_l2_s0[64];
-  assign \$489  = \$487  & \$488 ;
-  assign sel_cs0_4_0_4c = \$486  | \$489 ;
-  assign \$490  = sel_l2_s0[4] ^ sel_l2_s0[18];
-  assign sel_cs0_5_0_0s = \$490  ^ sel_l2_s0[31];
-  assign \$491  = sel_l2_s0[4] & sel_l2_s0[18];
-  assign \$492  = sel_l2_s0[4] & sel_l2_s0[31];
-  assign \$493  = \$491  | \$492 ;
-  assign \$494  = sel_l2_s0[18] & sel_l2_s0[31];
-  assign sel_cs0_5_0_0c = \$493  | \$494 ;
-  assign \$495  = sel_l2_s0[43] ^ sel_l2_s0[54];
-  assign \$496  = ~ sel_l2_s0[65];
-  assign sel_cs0_5_0_1s = \$495  ^ \$496 ;
-  assign \$497  = sel_l2_s0[43] & sel_l2_s0[54];
+  assign \$444  = ~ sel_l2_s0[55];
+  assign \$445  = sel_l2_s0[42] & \$444 ;
+  assign \$446  = \$443  | \$445 ;
+  assign \$447  = ~ sel_l2_s0[54];
+  assign \$448  = ~ sel_l2_s0[55];
+  assign \$449  = \$447  & \$448 ;
+  assign sel_cs0_4_0_1c = \$446  | \$449 ;
+  assign \$450  = ~ sel_l2_s0[56];
+  assign \$451  = ~ sel_l2_s0[57];
+  assign \$452  = \$450  ^ \$451 ;
+  assign \$453  = ~ sel_l2_s0[58];
+  assign sel_cs0_4_0_2s = \$452  ^ \$453 ;
+  assign \$454  = ~ sel_l2_s0[56];
+  assign \$455  = ~ sel_l2_s0[57];
+  assign \$456  = \$454  & \$455 ;
+  assign \$457  = ~ sel_l2_s0[56];
+  assign \$458  = ~ sel_l2_s0[58];
+  assign \$459  = \$457  & \$458 ;
+  assign \$460  = \$456  | \$459 ;
+  assign \$461  = ~ sel_l2_s0[57];
+  assign \$462  = ~ sel_l2_s0[58];
+  assign \$463  = \$461  & \$462 ;
+  assign sel_cs0_4_0_2c = \$460  | \$463 ;
+  assign \$464  = ~ sel_l2_s0[59];
+  assign \$465  = ~ sel_l2_s0[60];
+  assign \$466  = \$464  ^ \$465 ;
+  assign \$467  = ~ sel_l2_s0[61];
+  assign sel_cs0_4_0_3s = \$466  ^ \$467 ;
+  assign \$468  = ~ sel_l2_s0[59];
+  assign \$469  = ~ sel_l2_s0[60];
+  assign \$470  = \$468  & \$469 ;
+  assign \$471  = ~ sel_l2_s0[59];
+  assign \$472  = ~ sel_l2_s0[61];
+  assign \$473  = \$471  & \$472 ;
+  assign \$474  = \$470  | \$473 ;
+  assign \$475  = ~ sel_l2_s0[60];
+  assign \$476  = ~ sel_l2_s0[61];
+  assign \$477  = \$475  & \$476 ;
+  assign sel_cs0_4_0_3c = \$474  | \$477 ;
+  assign \$478  = ~ sel_l2_s0[62];
+  assign \$479  = ~ sel_l2_s0[63];
+  assign \$480  = \$478  ^ \$479 ;
+  assign \$481  = ~ sel_l2_s0[64];
+  assign sel_cs0_4_0_4s = \$480  ^ \$481 ;
+  assign \$482  = ~ sel_l2_s0[62];
+  assign \$483  = ~ sel_l2_s0[63];
+  assign \$484  = \$482  & \$483 ;
+  assign \$485  = ~ sel_l2_s0[62];
+  assign \$486  = ~ sel_l2_s0[64];
+  assign \$487  = \$485  & \$486 ;
+  assign \$488  = \$484  | \$487 ;
+  assign \$489  = ~ sel_l2_s0[63];
+  assign \$490  = ~ sel_l2_s0[64];
+  assign \$491  = \$489  & \$490 ;
+  assign sel_cs0_4_0_4c = \$488  | \$491 ;
+  assign \$492  = sel_l2_s0[4] ^ sel_l2_s0[18];
+  assign sel_cs0_5_0_0s = \$492  ^ sel_l2_s0[31];
+  assign \$493  = sel_l2_s0[4] & sel_l2_s0[18];
+  assign \$494  = sel_l2_s0[4] & sel_l2_s0[31];
+  assign \$495  = \$493  | \$494 ;
+  assign \$496  = sel_l2_s0[18] & sel_l2_s0[31];
+  assign sel_cs0_5_0_0c = \$495  | \$496 ;
+  assign \$497  = sel_l2_s0[43] ^ sel_l2_s0[54];
   assign \$498  = ~ sel_l2_s0[65];
-  assign \$499  = sel_l2_s0[43] & \$498 ;
-  assign \$500  = \$497  | \$499 ;
-  assign \$501  = ~ sel_l2_s0[65];
-  assign \$502  = sel_l2_s0[54] & \$501 ;
-  assign sel_cs0_5_0_1c = \$500  | \$502 ;
-  assign \$503  = ~ sel_l2_s0[66];
-  assign \$504  = ~ sel_l2_s0[67];
-  assign \$505  = \$503  ^ \$504 ;
-  assign \$506  = ~ sel_l2_s0[68];
-  assign sel_cs0_5_0_2s = \$505  ^ \$506 ;
-  assign \$507  = ~ sel_l2_s0[66];
-  assign \$508  = ~ sel_l2_s0[67];
-  assign \$509  = \$507  & \$508 ;
-  assign \$510  = ~ sel_l2_s0[66];
-  assign \$511  = ~ sel_l2_s0[68];
-  assign \$512  = \$510  & \$511 ;
-  assign \$513  = \$509  | \$512 ;
-  assign \$514  = ~ sel_l2_s0[67];
-  assign \$515  = ~ sel_l2_s0[68];
-  assign \$516  = \$514  & \$515 ;
-  assign sel_cs0_5_0_2c = \$513  | \$516 ;
-  assign \$517  = ~ sel_l2_s0[69];
-  assign \$518  = ~ sel_l2_s0[70];
-  assign \$519  = \$517  ^ \$518 ;
-  assign \$520  = ~ sel_l2_s0[71];
-  assign sel_cs0_5_0_3s = \$519  ^ \$520 ;
-  assign \$521  = ~ sel_l2_s0[69];
-  assign \$522  = ~ sel_l2_s0[70];
-  assign \$523  = \$521  & \$522 ;
-  assign \$524  = ~ sel_l2_s0[69];
-  assign \$525  = ~ sel_l2_s0[71];
-  assign \$526  = \$524  & \$525 ;
-  assign \$527  = \$523  | \$526 ;
-  assign \$528  = ~ sel_l2_s0[70];
-  assign \$529  = ~ sel_l2_s0[71];
-  assign \$530  = \$528  & \$529 ;
-  assign sel_cs0_5_0_3c = \$527  | \$530 ;
-  assign \$531  = ~ sel_l2_s0[72];
-  assign \$532  = ~ sel_l2_s0[73];
-  assign \$533  = \$531  ^ \$532 ;
-  assign \$534  = ~ sel_l2_s0[74];
-  assign sel_cs0_5_0_4s = \$533  ^ \$534 ;
-  assign \$535  = ~ sel_l2_s0[72];
-  assign \$536  = ~ sel_l2_s0[73];
-  assign \$537  = \$535  & \$536 ;
-  assign \$538  = ~ sel_l2_s0[72];
-  assign \$539  = ~ sel_l2_s0[74];
-  assign \$540  = \$538  & \$539 ;
-  assign \$541  = \$537  | \$540 ;
-  assign \$542  = ~ sel_l2_s0[73];
-  assign \$543  = ~ sel_l2_s0[74];
-  assign \$544  = \$542  & \$543 ;
-  assign sel_cs0_5_0_4c = \$541  | \$544 ;
-  assign \$545  = sel_l2_s0[5] ^ sel_l2_s0[19];
-  assign sel_cs0_6_0_0s = \$545  ^ sel_l2_s0[32];
-  assign \$546  = sel_l2_s0[5] & sel_l2_s0[19];
-  assign \$547  = sel_l2_s0[5] & sel_l2_s0[32];
-  assign \$548  = \$546  | \$547 ;
-  assign \$549  = sel_l2_s0[19] & sel_l2_s0[32];
-  assign sel_cs0_6_0_0c = \$548  | \$549 ;
-  assign \$550  = sel_l2_s0[44] ^ sel_l2_s0[55];
-  assign sel_cs0_6_0_1s = \$550  ^ sel_l2_s0[65];
-  assign \$551  = sel_l2_s0[44] & sel_l2_s0[55];
-  assign \$552  = sel_l2_s0[44] & sel_l2_s0[65];
-  assign \$553  = \$551  | \$552 ;
-  assign \$554  = sel_l2_s0[55] & sel_l2_s0[65];
-  assign sel_cs0_6_0_1c = \$553  | \$554 ;
-  assign \$555  = ~ sel_l2_s0[75];
-  assign \$556  = ~ sel_l2_s0[76];
-  assign \$557  = \$555  ^ \$556 ;
-  assign \$558  = ~ sel_l2_s0[77];
-  assign sel_cs0_6_0_2s = \$557  ^ \$558 ;
-  assign \$559  = ~ sel_l2_s0[75];
-  assign \$560  = ~ sel_l2_s0[76];
-  assign \$561  = \$559  & \$560 ;
-  assign \$562  = ~ sel_l2_s0[75];
-  assign \$563  = ~ sel_l2_s0[77];
-  assign \$564  = \$562  & \$563 ;
-  assign \$565  = \$561  | \$564 ;
-  assign \$566  = ~ sel_l2_s0[76];
-  assign \$567  = ~ sel_l2_s0[77];
-  assign \$568  = \$566  & \$567 ;
-  assign sel_cs0_6_0_2c = \$565  | \$568 ;
-  assign \$569  = ~ sel_l2_s0[78];
-  assign \$570  = ~ sel_l2_s0[79];
-  assign \$571  = \$569  ^ \$570 ;
-  assign \$572  = ~ sel_l2_s0[80];
-  assign sel_cs0_6_0_3s = \$571  ^ \$572 ;
-  assign \$573  = ~ sel_l2_s0[78];
-  assign \$574  = ~ sel_l2_s0[79];
-  assign \$575  = \$573  & \$574 ;
-  assign \$576  = ~ sel_l2_s0[78];
-  assign \$577  = ~ sel_l2_s0[80];
-  assign \$578  = \$576  & \$577 ;
-  assign \$579  = \$575  | \$578 ;
-  assign \$580  = ~ sel_l2_s0[79];
-  assign \$581  = ~ sel_l2_s0[80];
-  assign \$582  = \$580  & \$581 ;
-  assign sel_cs0_6_0_3c = \$579  | \$582 ;
-  assign \$583  = ~ sel_l2_s0[81];
-  assign \$584  = ~ sel_l2_s0[82];
-  assign \$585  = \$583  ^ \$584 ;
-  assign \$586  = ~ sel_l2_s0[83];
-  assign sel_cs0_6_0_4s = \$585  ^ \$586 ;
-  assign \$587  = ~ sel_l2_s0[81];
-  assign \$588  = ~ sel_l2_s0[82];
-  assign \$589  = \$587  & \$588 ;
-  assign \$590  = ~ sel_l2_s0[81];
-  assign \$591  = ~ sel_l2_s0[83];
-  assign \$592  = \$590  & \$591 ;
-  assign \$593  = \$589  | \$592 ;
-  assign \$594  = ~ sel_l2_s0[82];
-  assign \$595  = ~ sel_l2_s0[83];
-  assign \$596  = \$594  & \$595 ;
-  assign sel_cs0_6_0_4c = \$593  | \$596 ;
-  assign \$597  = sel_l2_s0[6] ^ sel_l2_s0[20];
-  assign sel_cs0_7_0_0s = \$597  ^ sel_l2_s0[33];
-  assign \$598  = sel_l2_s0[6] & sel_l2_s0[20];
-  assign \$599  = sel_l2_s0[6] & sel_l2_s0[33];
-  assign \$600  = \$598  | \$599 ;
-  assign \$601  = sel_l2_s0[20] & sel_l2_s0[33];
-  assign sel_cs0_7_0_0c = \$600  | \$601 ;
-  assign \$602  = sel_l2_s0[45] ^ sel_l2_s0[56];
-  assign sel_cs0_7_0_1s = \$602  ^ sel_l2_s0[66];
-  assign \$603  = sel_l2_s0[45] & sel_l2_s0[56];
-  assign \$604  = sel_l2_s0[45] & sel_l2_s0[66];
-  assign \$605  = \$603  | \$604 ;
-  assign \$606  = sel_l2_s0[56] & sel_l2_s0[66];
-  assign sel_cs0_7_0_1c = \$605  | \$606 ;
-  assign \$607  = ~ sel_l2_s0[84];
-  assign \$608  = sel_l2_s0[75] ^ \$607 ;
-  assign \$609  = ~ sel_l2_s0[85];
-  assign sel_cs0_7_0_2s = \$608  ^ \$609 ;
-  assign \$610  = ~ sel_l2_s0[84];
-  assign \$611  = sel_l2_s0[75] & \$610 ;
-  assign \$612  = ~ sel_l2_s0[85];
+  assign sel_cs0_5_0_1s = \$497  ^ \$498 ;
+  assign \$499  = sel_l2_s0[43] & sel_l2_s0[54];
+  assign \$500  = ~ sel_l2_s0[65];
+  assign \$501  = sel_l2_s0[43] & \$500 ;
+  assign \$502  = \$499  | \$501 ;
+  assign \$503  = ~ sel_l2_s0[65];
+  assign \$504  = sel_l2_s0[54] & \$503 ;
+  assign sel_cs0_5_0_1c = \$502  | \$504 ;
+  assign \$505  = ~ sel_l2_s0[66];
+  assign \$506  = ~ sel_l2_s0[67];
+  assign \$507  = \$505  ^ \$506 ;
+  assign \$508  = ~ sel_l2_s0[68];
+  assign sel_cs0_5_0_2s = \$507  ^ \$508 ;
+  assign \$509  = ~ sel_l2_s0[66];
+  assign \$510  = ~ sel_l2_s0[67];
+  assign \$511  = \$509  & \$510 ;
+  assign \$512  = ~ sel_l2_s0[66];
+  assign \$513  = ~ sel_l2_s0[68];
+  assign \$514  = \$512  & \$513 ;
+  assign \$515  = \$511  | \$514 ;
+  assign \$516  = ~ sel_l2_s0[67];
+  assign \$517  = ~ sel_l2_s0[68];
+  assign \$518  = \$516  & \$517 ;
+  assign sel_cs0_5_0_2c = \$515  | \$518 ;
+  assign \$519  = ~ sel_l2_s0[69];
+  assign \$520  = ~ sel_l2_s0[70];
+  assign \$521  = \$519  ^ \$520 ;
+  assign \$522  = ~ sel_l2_s0[71];
+  assign sel_cs0_5_0_3s = \$521  ^ \$522 ;
+  assign \$523  = ~ sel_l2_s0[69];
+  assign \$524  = ~ sel_l2_s0[70];
+  assign \$525  = \$523  & \$524 ;
+  assign \$526  = ~ sel_l2_s0[69];
+  assign \$527  = ~ sel_l2_s0[71];
+  assign \$528  = \$526  & \$527 ;
+  assign \$529  = \$525  | \$528 ;
+  assign \$530  = ~ sel_l2_s0[70];
+  assign \$531  = ~ sel_l2_s0[71];
+  assign \$532  = \$530  & \$531 ;
+  assign sel_cs0_5_0_3c = \$529  | \$532 ;
+  assign \$533  = ~ sel_l2_s0[72];
+  assign \$534  = ~ sel_l2_s0[73];
+  assign \$535  = \$533  ^ \$534 ;
+  assign \$536  = ~ sel_l2_s0[74];
+  assign sel_cs0_5_0_4s = \$535  ^ \$536 ;
+  assign \$537  = ~ sel_l2_s0[72];
+  assign \$538  = ~ sel_l2_s0[73];
+  assign \$539  = \$537  & \$538 ;
+  assign \$540  = ~ sel_l2_s0[72];
+  assign \$541  = ~ sel_l2_s0[74];
+  assign \$542  = \$540  & \$541 ;
+  assign \$543  = \$539  | \$542 ;
+  assign \$544  = ~ sel_l2_s0[73];
+  assign \$545  = ~ sel_l2_s0[74];
+  assign \$546  = \$544  & \$545 ;
+  assign sel_cs0_5_0_4c = \$543  | \$546 ;
+  assign \$547  = sel_l2_s0[5] ^ sel_l2_s0[19];
+  assign sel_cs0_6_0_0s = \$547  ^ sel_l2_s0[32];
+  assign \$548  = sel_l2_s0[5] & sel_l2_s0[19];
+  assign \$549  = sel_l2_s0[5] & sel_l2_s0[32];
+  assign \$550  = \$548  | \$549 ;
+  assign \$551  = sel_l2_s0[19] & sel_l2_s0[32];
+  assign sel_cs0_6_0_0c = \$550  | \$551 ;
+  assign \$552  = sel_l2_s0[44] ^ sel_l2_s0[55];
+  assign sel_cs0_6_0_1s = \$552  ^ sel_l2_s0[65];
+  assign \$553  = sel_l2_s0[44] & sel_l2_s0[55];
+  assign \$554  = sel_l2_s0[44] & sel_l2_s0[65];
+  assign \$555  = \$553  | \$554 ;
+  assign \$556  = sel_l2_s0[55] & sel_l2_s0[65];
+  assign sel_cs0_6_0_1c = \$555  | \$556 ;
+  assign \$557  = ~ sel_l2_s0[75];
+  assign \$558  = ~ sel_l2_s0[76];
+  assign \$559  = \$557  ^ \$558 ;
+  assign \$560  = ~ sel_l2_s0[77];
+  assign sel_cs0_6_0_2s = \$559  ^ \$560 ;
+  assign \$561  = ~ sel_l2_s0[75];
+  assign \$562  = ~ sel_l2_s0[76];
+  assign \$563  = \$561  & \$562 ;
+  assign \$564  = ~ sel_l2_s0[75];
+  assign \$565  = ~ sel_l2_s0[77];
+  assign \$566  = \$564  & \$565 ;
+  assign \$567  = \$563  | \$566 ;
+  assign \$568  = ~ sel_l2_s0[76];
+  assign \$569  = ~ sel_l2_s0[77];
+  assign \$570  = \$568  & \$569 ;
+  assign sel_cs0_6_0_2c = \$567  | \$570 ;
+  assign \$571  = ~ sel_l2_s0[78];
+  assign \$572  = ~ sel_l2_s0[79];
+  assign \$573  = \$571  ^ \$572 ;
+  assign \$574  = ~ sel_l2_s0[80];
+  assign sel_cs0_6_0_3s = \$573  ^ \$574 ;
+  assign \$575  = ~ sel_l2_s0[78];
+  assign \$576  = ~ sel_l2_s0[79];
+  assign \$577  = \$575  & \$576 ;
+  assign \$578  = ~ sel_l2_s0[78];
+  assign \$579  = ~ sel_l2_s0[80];
+  assign \$580  = \$578  & \$579 ;
+  assign \$581  = \$577  | \$580 ;
+  assign \$582  = ~ sel_l2_s0[79];
+  assign \$583  = ~ sel_l2_s0[80];
+  assign \$584  = \$582  & \$583 ;
+  assign sel_cs0_6_0_3c = \$581  | \$584 ;
+  assign \$585  = ~ sel_l2_s0[81];
+  assign \$586  = ~ sel_l2_s0[82];
+  assign \$587  = \$585  ^ \$586 ;
+  assign \$588  = ~ sel_l2_s0[83];
+  assign sel_cs0_6_0_4s = \$587  ^ \$588 ;
+  assign \$589  = ~ sel_l2_s0[81];
+  assign \$590  = ~ sel_l2_s0[82];
+  assign \$591  = \$589  & \$590 ;
+  assign \$592  = ~ sel_l2_s0[81];
+  assign \$593  = ~ sel_l2_s0[83];
+  assign \$594  = \$592  & \$593 ;
+  assign \$595  = \$591  | \$594 ;
+  assign \$596  = ~ sel_l2_s0[82];
+  assign \$597  = ~ sel_l2_s0[83];
+  assign \$598  = \$596  & \$597 ;
+  assign sel_cs0_6_0_4c = \$595  | \$598 ;
+  assign \$599  = sel_l2_s0[6] ^ sel_l2_s0[20];
+  assign sel_cs0_7_0_0s = \$599  ^ sel_l2_s0[33];
+  assign \$600  = sel_l2_s0[6] & sel_l2_s0[20];
+  assign \$601  = sel_l2_s0[6] & sel_l2_s0[33];
+  assign \$602  = \$600  | \$601 ;
+  assign \$603  = sel_l2_s0[20] & sel_l2_s0[33];
+  assign sel_cs0_7_0_0c = \$602  | \$603 ;
+  assign \$604  = sel_l2_s0[45] ^ sel_l2_s0[56];
+  assign sel_cs0_7_0_1s = \$604  ^ sel_l2_s0[66];
+  assign \$605  = sel_l2_s0[45] & sel_l2_s0[56];
+  assign \$606  = sel_l2_s0[45] & sel_l2_s0[66];
+  assign \$607  = \$605  | \$606 ;
+  assign \$608  = sel_l2_s0[56] & sel_l2_s0[66];
+  assign sel_cs0_7_0_1c = \$607  | \$608 ;
+  assign \$609  = ~ sel_l2_s0[84];
+  assign \$610  = sel_l2_s0[75] ^ \$609 ;
+  assign \$611  = ~ sel_l2_s0[85];
+  assign sel_cs0_7_0_2s = \$610  ^ \$611 ;
+  assign \$612  = ~ sel_l2_s0[84];
   assign \$613  = sel_l2_s0[75] & \$612 ;
-  assign \$614  = \$611  | \$613 ;
-  assign \$615  = ~ sel_l2_s0[84];
-  assign \$616  = ~ sel_l2_s0[85];
-  assign \$617  = \$615  & \$616 ;
-  assign sel_cs0_7_0_2c = \$614  | \$617 ;
-  assign \$618  = ~ sel_l2_s0[86];
-  assign \$619  = ~ sel_l2_s0[87];
-  assign \$620  = \$618  ^ \$619 ;
-  assign \$621  = ~ sel_l2_s0[88];
-  assign sel_cs0_7_0_3s = \$620  ^ \$621 ;
-  assign \$622  = ~ sel_l2_s0[86];
-  assign \$623  = ~ sel_l2_s0[87];
-  assign \$624  = \$622  & \$623 ;
-  assign \$625  = ~ sel_l2_s0[86];
-  assign \$626  = ~ sel_l2_s0[88];
-  assign \$627  = \$625  & \$626 ;
-  assign \$628  = \$624  | \$627 ;
-  assign \$629  = ~ sel_l2_s0[87];
-  assign \$630  = ~ sel_l2_s0[88];
-  assign \$631  = \$629  & \$630 ;
-  assign sel_cs0_7_0_3c = \$628  | \$631 ;
-  assign \$632  = ~ sel_l2_s0[89];
-  assign \$633  = ~ sel_l2_s0[90];
-  assign \$634  = \$632  ^ \$633 ;
-  assign \$635  = ~ sel_l2_s0[91];
-  assign sel_cs0_7_0_4s = \$634  ^ \$635 ;
-  assign \$636  = ~ sel_l2_s0[89];
-  assign \$637  = ~ sel_l2_s0[90];
-  assign \$638  = \$636  & \$637 ;
-  assign \$639  = ~ sel_l2_s0[89];
-  assign \$640  = ~ sel_l2_s0[91];
-  assign \$641  = \$639  & \$640 ;
-  assign \$642  = \$638  | \$641 ;
-  assign \$643  = ~ sel_l2_s0[90];
-  assign \$644  = ~ sel_l2_s0[91];
-  assign \$645  = \$643  & \$644 ;
-  assign sel_cs0_7_0_4c = \$642  | \$645 ;
-  assign \$646  = sel_l2_s0[7] ^ sel_l2_s0[21];
-  assign sel_cs0_8_0_0s = \$646  ^ sel_l2_s0[34];
-  assign \$647  = sel_l2_s0[7] & sel_l2_s0[21];
-  assign \$648  = sel_l2_s0[7] & sel_l2_s0[34];
-  assign \$649  = \$647  | \$648 ;
-  assign \$650  = sel_l2_s0[21] & sel_l2_s0[34];
-  assign sel_cs0_8_0_0c = \$649  | \$650 ;
-  assign \$651  = sel_l2_s0[46] ^ sel_l2_s0[57];
-  assign sel_cs0_8_0_1s = \$651  ^ sel_l2_s0[67];
-  assign \$652  = sel_l2_s0[46] & sel_l2_s0[57];
-  assign \$653  = sel_l2_s0[46] & sel_l2_s0[67];
-  assign \$654  = \$652  | \$653 ;
-  assign \$655  = sel_l2_s0[57] & sel_l2_s0[67];
-  assign sel_cs0_8_0_1c = \$654  | \$655 ;
-  assign \$656  = sel_l2_s0[76] ^ sel_l2_s0[84];
-  assign \$657  = ~ sel_l2_s0[92];
-  assign sel_cs0_8_0_2s = \$656  ^ \$657 ;
-  assign \$658  = sel_l2_s0[76] & sel_l2_s0[84];
+  assign \$614  = ~ sel_l2_s0[85];
+  assign \$615  = sel_l2_s0[75] & \$614 ;
+  assign \$616  = \$613  | \$615 ;
+  assign \$617  = ~ sel_l2_s0[84];
+  assign \$618  = ~ sel_l2_s0[85];
+  assign \$619  = \$617  & \$618 ;
+  assign sel_cs0_7_0_2c = \$616  | \$619 ;
+  assign \$620  = ~ sel_l2_s0[86];
+  assign \$621  = ~ sel_l2_s0[87];
+  assign \$622  = \$620  ^ \$621 ;
+  assign \$623  = ~ sel_l2_s0[88];
+  assign sel_cs0_7_0_3s = \$622  ^ \$623 ;
+  assign \$624  = ~ sel_l2_s0[86];
+  assign \$625  = ~ sel_l2_s0[87];
+  assign \$626  = \$624  & \$625 ;
+  assign \$627  = ~ sel_l2_s0[86];
+  assign \$628  = ~ sel_l2_s0[88];
+  assign \$629  = \$627  & \$628 ;
+  assign \$630  = \$626  | \$629 ;
+  assign \$631  = ~ sel_l2_s0[87];
+  assign \$632  = ~ sel_l2_s0[88];
+  assign \$633  = \$631  & \$632 ;
+  assign sel_cs0_7_0_3c = \$630  | \$633 ;
+  assign \$634  = ~ sel_l2_s0[89];
+  assign \$635  = ~ sel_l2_s0[90];
+  assign \$636  = \$634  ^ \$635 ;
+  assign \$637  = ~ sel_l2_s0[91];
+  assign sel_cs0_7_0_4s = \$636  ^ \$637 ;
+  assign \$638  = ~ sel_l2_s0[89];
+  assign \$639  = ~ sel_l2_s0[90];
+  assign \$640  = \$638  & \$639 ;
+  assign \$641  = ~ sel_l2_s0[89];
+  assign \$642  = ~ sel_l2_s0[91];
+  assign \$643  = \$641  & \$642 ;
+  assign \$644  = \$640  | \$643 ;
+  assign \$645  = ~ sel_l2_s0[90];
+  assign \$646  = ~ sel_l2_s0[91];
+  assign \$647  = \$645  & \$646 ;
+  assign sel_cs0_7_0_4c = \$644  | \$647 ;
+  assign \$648  = sel_l2_s0[7] ^ sel_l2_s0[21];
+  assign sel_cs0_8_0_0s = \$648  ^ sel_l2_s0[34];
+  assign \$649  = sel_l2_s0[7] & sel_l2_s0[21];
+  assign \$650  = sel_l2_s0[7] & sel_l2_s0[34];
+  assign \$651  = \$649  | \$650 ;
+  assign \$652  = sel_l2_s0[21] & sel_l2_s0[34];
+  assign sel_cs0_8_0_0c = \$651  | \$652 ;
+  assign \$653  = sel_l2_s0[46] ^ sel_l2_s0[57];
+  assign sel_cs0_8_0_1s = \$653  ^ sel_l2_s0[67];
+  assign \$654  = sel_l2_s0[46] & sel_l2_s0[57];
+  assign \$655  = sel_l2_s0[46] & sel_l2_s0[67];
+  assign \$656  = \$654  | \$655 ;
+  assign \$657  = sel_l2_s0[57] & sel_l2_s0[67];
+  assign sel_cs0_8_0_1c = \$656  | \$657 ;
+  assign \$658  = sel_l2_s0[76] ^ sel_l2_s0[84];
   assign \$659  = ~ sel_l2_s0[92];
-  assign \$660  = sel_l2_s0[76] & \$659 ;
-  assign \$661  = \$658  | \$660 ;
-  assign \$662  = ~ sel_l2_s0[92];
-  assign \$663  = sel_l2_s0[84] & \$662 ;
-  assign sel_cs0_8_0_2c = \$661  | \$663 ;
-  assign \$664  = ~ sel_l2_s0[93];
-  assign \$665  = ~ sel_l2_s0[94];
-  assign \$666  = \$664  ^ \$665 ;
-  assign \$667  = ~ sel_l2_s0[95];
-  assign sel_cs0_8_0_3s = \$666  ^ \$667 ;
-  assign \$668  = ~ sel_l2_s0[93];
-  assign \$669  = ~ sel_l2_s0[94];
-  assign \$670  = \$668  & \$669 ;
-  assign \$671  = ~ sel_l2_s0[93];
-  assign \$672  = ~ sel_l2_s0[95];
-  assign \$673  = \$671  & \$672 ;
-  assign \$674  = \$670  | \$673 ;
-  assign \$675  = ~ sel_l2_s0[94];
-  assign \$676  = ~ sel_l2_s0[95];
-  assign \$677  = \$675  & \$676 ;
-  assign sel_cs0_8_0_3c = \$674  | \$677 ;
-  assign \$678  = ~ sel_l2_s0[96];
-  assign \$679  = ~ sel_l2_s0[97];
-  assign \$680  = \$678  ^ \$679 ;
-  assign \$681  = ~ sel_l2_s0[98];
-  assign sel_cs0_8_0_4s = \$680  ^ \$681 ;
-  assign \$682  = ~ sel_l2_s0[96];
-  assign \$683  = ~ sel_l2_s0[97];
-  assign \$684  = \$682  & \$683 ;
-  assign \$685  = ~ sel_l2_s0[96];
-  assign \$686  = ~ sel_l2_s0[98];
-  assign \$687  = \$685  & \$686 ;
-  assign \$688  = \$684  | \$687 ;
-  assign \$689  = ~ sel_l2_s0[97];
-  assign \$690  = ~ sel_l2_s0[98];
-  assign \$691  = \$689  & \$690 ;
-  assign sel_cs0_8_0_4c = \$688  | \$691 ;
-  assign \$692  = sel_l2_s0[8] ^ sel_l2_s0[22];
-  assign sel_cs0_9_0_0s = \$692  ^ sel_l2_s0[35];
-  assign \$693  = sel_l2_s0[8] & sel_l2_s0[22];
-  assign \$694  = sel_l2_s0[8] & sel_l2_s0[35];
-  assign \$695  = \$693  | \$694 ;
-  assign \$696  = sel_l2_s0[22] & sel_l2_s0[35];
-  assign sel_cs0_9_0_0c = \$695  | \$696 ;
-  assign \$697  = sel_l2_s0[47] ^ sel_l2_s0[58];
-  assign sel_cs0_9_0_1s = \$697  ^ sel_l2_s0[68];
-  assign \$698  = sel_l2_s0[47] & sel_l2_s0[58];
-  assign \$699  = sel_l2_s0[47] & sel_l2_s0[68];
-  assign \$700  = \$698  | \$699 ;
-  assign \$701  = sel_l2_s0[58] & sel_l2_s0[68];
-  assign sel_cs0_9_0_1c = \$700  | \$701 ;
-  assign \$702  = sel_l2_s0[77] ^ sel_l2_s0[85];
-  assign sel_cs0_9_0_2s = \$702  ^ sel_l2_s0[92];
-  assign \$703  = sel_l2_s0[77] & sel_l2_s0[85];
-  assign \$704  = sel_l2_s0[77] & sel_l2_s0[92];
-  assign \$705  = \$703  | \$704 ;
-  assign \$706  = sel_l2_s0[85] & sel_l2_s0[92];
-  assign sel_cs0_9_0_2c = \$705  | \$706 ;
-  assign \$707  = ~ sel_l2_s0[99];
-  assign \$708  = ~ sel_l2_s0[100];
-  assign \$709  = \$707  ^ \$708 ;
-  assign \$710  = ~ sel_l2_s0[101];
-  assign sel_cs0_9_0_3s = \$709  ^ \$710 ;
-  assign \$711  = ~ sel_l2_s0[99];
-  assign \$712  = ~ sel_l2_s0[100];
-  assign \$713  = \$711  & \$712 ;
-  assign \$714  = ~ sel_l2_s0[99];
-  assign \$715  = ~ sel_l2_s0[101];
-  assign \$716  = \$714  & \$715 ;
-  assign \$717  = \$713  | \$716 ;
-  assign \$718  = ~ sel_l2_s0[100];
-  assign \$719  = ~ sel_l2_s0[101];
-  assign \$720  = \$718  & \$719 ;
-  assign sel_cs0_9_0_3c = \$717  | \$720 ;
-  assign \$721  = ~ sel_l2_s0[102];
-  assign \$722  = ~ sel_l2_s0[103];
-  assign \$723  = \$721  ^ \$722 ;
-  assign \$724  = ~ sel_l2_s0[104];
-  assign sel_cs0_9_0_4s = \$723  ^ \$724 ;
-  assign \$725  = ~ sel_l2_s0[102];
-  assign \$726  = ~ sel_l2_s0[103];
-  assign \$727  = \$725  & \$726 ;
-  assign \$728  = ~ sel_l2_s0[102];
-  assign \$729  = ~ sel_l2_s0[104];
-  assign \$730  = \$728  & \$729 ;
-  assign \$731  = \$727  | \$730 ;
-  assign \$732  = ~ sel_l2_s0[103];
-  assign \$733  = ~ sel_l2_s0[104];
-  assign \$734  = \$732  & \$733 ;
-  assign sel_cs0_9_0_4c = \$731  | \$734 ;
-  assign \$735  = sel_l2_s0[9] ^ sel_l2_s0[23];
-  assign sel_cs0_10_0_0s = \$735  ^ sel_l2_s0[36];
-  assign \$736  = sel_l2_s0[9] & sel_l2_s0[23];
-  assign \$737  = sel_l2_s0[9] & sel_l2_s0[36];
-  assign \$738  = \$736  | \$737 ;
-  assign \$739  = sel_l2_s0[23] & sel_l2_s0[36];
-  assign sel_cs0_10_0_0c = \$738  | \$739 ;
-  assign \$740  = sel_l2_s0[48] ^ sel_l2_s0[59];
-  assign sel_cs0_10_0_1s = \$740  ^ sel_l2_s0[69];
-  assign \$741  = sel_l2_s0[48] & sel_l2_s0[59];
-  assign \$742  = sel_l2_s0[48] & sel_l2_s0[69];
-  assign \$743  = \$741  | \$742 ;
-  assign \$744  = sel_l2_s0[59] & sel_l2_s0[69];
-  assign sel_cs0_10_0_1c = \$743  | \$744 ;
-  assign \$745  = sel_l2_s0[78] ^ sel_l2_s0[86];
-  assign sel_cs0_10_0_2s = \$745  ^ sel_l2_s0[93];
-  assign \$746  = sel_l2_s0[78] & sel_l2_s0[86];
-  assign \$747  = sel_l2_s0[78] & sel_l2_s0[93];
-  assign \$748  = \$746  | \$747 ;
-  assign \$749  = sel_l2_s0[86] & sel_l2_s0[93];
-  assign sel_cs0_10_0_2c = \$748  | \$749 ;
-  assign \$750  = ~ sel_l2_s0[105];
-  assign \$751  = sel_l2_s0[99] ^ \$750 ;
-  assign \$752  = ~ sel_l2_s0[106];
-  assign sel_cs0_10_0_3s = \$751  ^ \$752 ;
-  assign \$753  = ~ sel_l2_s0[105];
-  assign \$754  = sel_l2_s0[99] & \$753 ;
-  assign \$755  = ~ sel_l2_s0[106];
+  assign sel_cs0_8_0_2s = \$658  ^ \$659 ;
+  assign \$660  = sel_l2_s0[76] & sel_l2_s0[84];
+  assign \$661  = ~ sel_l2_s0[92];
+  assign \$662  = sel_l2_s0[76] & \$661 ;
+  assign \$663  = \$660  | \$662 ;
+  assign \$664  = ~ sel_l2_s0[92];
+  assign \$665  = sel_l2_s0[84] & \$664 ;
+  assign sel_cs0_8_0_2c = \$663  | \$665 ;
+  assign \$666  = ~ sel_l2_s0[93];
+  assign \$667  = ~ sel_l2_s0[94];
+  assign \$668  = \$666  ^ \$667 ;
+  assign \$669  = ~ sel_l2_s0[95];
+  assign sel_cs0_8_0_3s = \$668  ^ \$669 ;
+  assign \$670  = ~ sel_l2_s0[93];
+  assign \$671  = ~ sel_l2_s0[94];
+  assign \$672  = \$670  & \$671 ;
+  assign \$673  = ~ sel_l2_s0[93];
+  assign \$674  = ~ sel_l2_s0[95];
+  assign \$675  = \$673  & \$674 ;
+  assign \$676  = \$672  | \$675 ;
+  assign \$677  = ~ sel_l2_s0[94];
+  assign \$678  = ~ sel_l2_s0[95];
+  assign \$679  = \$677  & \$678 ;
+  assign sel_cs0_8_0_3c = \$676  | \$679 ;
+  assign \$680  = ~ sel_l2_s0[96];
+  assign \$681  = ~ sel_l2_s0[97];
+  assign \$682  = \$680  ^ \$681 ;
+  assign \$683  = ~ sel_l2_s0[98];
+  assign sel_cs0_8_0_4s = \$682  ^ \$683 ;
+  assign \$684  = ~ sel_l2_s0[96];
+  assign \$685  = ~ sel_l2_s0[97];
+  assign \$686  = \$684  & \$685 ;
+  assign \$687  = ~ sel_l2_s0[96];
+  assign \$688  = ~ sel_l2_s0[98];
+  assign \$689  = \$687  & \$688 ;
+  assign \$690  = \$686  | \$689 ;
+  assign \$691  = ~ sel_l2_s0[97];
+  assign \$692  = ~ sel_l2_s0[98];
+  assign \$693  = \$691  & \$692 ;
+  assign sel_cs0_8_0_4c = \$690  | \$693 ;
+  assign \$694  = sel_l2_s0[8] ^ sel_l2_s0[22];
+  assign sel_cs0_9_0_0s = \$694  ^ sel_l2_s0[35];
+  assign \$695  = sel_l2_s0[8] & sel_l2_s0[22];
+  assign \$696  = sel_l2_s0[8] & sel_l2_s0[35];
+  assign \$697  = \$695  | \$696 ;
+  assign \$698  = sel_l2_s0[22] & sel_l2_s0[35];
+  assign sel_cs0_9_0_0c = \$697  | \$698 ;
+  assign \$699  = sel_l2_s0[47] ^ sel_l2_s0[58];
+  assign sel_cs0_9_0_1s = \$699  ^ sel_l2_s0[68];
+  assign \$700  = sel_l2_s0[47] & sel_l2_s0[58];
+  assign \$701  = sel_l2_s0[47] & sel_l2_s0[68];
+  assign \$702  = \$700  | \$701 ;
+  assign \$703  = sel_l2_s0[58] & sel_l2_s0[68];
+  assign sel_cs0_9_0_1c = \$702  | \$703 ;
+  assign \$704  = sel_l2_s0[77] ^ sel_l2_s0[85];
+  assign sel_cs0_9_0_2s = \$704  ^ sel_l2_s0[92];
+  assign \$705  = sel_l2_s0[77] & sel_l2_s0[85];
+  assign \$706  = sel_l2_s0[77] & sel_l2_s0[92];
+  assign \$707  = \$705  | \$706 ;
+  assign \$708  = sel_l2_s0[85] & sel_l2_s0[92];
+  assign sel_cs0_9_0_2c = \$707  | \$708 ;
+  assign \$709  = ~ sel_l2_s0[99];
+  assign \$710  = ~ sel_l2_s0[100];
+  assign \$711  = \$709  ^ \$710 ;
+  assign \$712  = ~ sel_l2_s0[101];
+  assign sel_cs0_9_0_3s = \$711  ^ \$712 ;
+  assign \$713  = ~ sel_l2_s0[99];
+  assign \$714  = ~ sel_l2_s0[100];
+  assign \$715  = \$713  & \$714 ;
+  assign \$716  = ~ sel_l2_s0[99];
+  assign \$717  = ~ sel_l2_s0[101];
+  assign \$718  = \$716  & \$717 ;
+  assign \$719  = \$715  | \$718 ;
+  assign \$720  = ~ sel_l2_s0[100];
+  assign \$721  = ~ sel_l2_s0[101];
+  assign \$722  = \$720  & \$721 ;
+  assign sel_cs0_9_0_3c = \$719  | \$722 ;
+  assign \$723  = ~ sel_l2_s0[102];
+  assign \$724  = ~ sel_l2_s0[103];
+  assign \$725  = \$723  ^ \$724 ;
+  assign \$726  = ~ sel_l2_s0[104];
+  assign sel_cs0_9_0_4s = \$725  ^ \$726 ;
+  assign \$727  = ~ sel_l2_s0[102];
+  assign \$728  = ~ sel_l2_s0[103];
+  assign \$729  = \$727  & \$728 ;
+  assign \$730  = ~ sel_l2_s0[102];
+  assign \$731  = ~ sel_l2_s0[104];
+  assign \$732  = \$730  & \$731 ;
+  assign \$733  = \$729  | \$732 ;
+  assign \$734  = ~ sel_l2_s0[103];
+  assign \$735  = ~ sel_l2_s0[104];
+  assign \$736  = \$734  & \$735 ;
+  assign sel_cs0_9_0_4c = \$733  | \$736 ;
+  assign \$737  = sel_l2_s0[9] ^ sel_l2_s0[23];
+  assign sel_cs0_10_0_0s = \$737  ^ sel_l2_s0[36];
+  assign \$738  = sel_l2_s0[9] & sel_l2_s0[23];
+  assign \$739  = sel_l2_s0[9] & sel_l2_s0[36];
+  assign \$740  = \$738  | \$739 ;
+  assign \$741  = sel_l2_s0[23] & sel_l2_s0[36];
+  assign sel_cs0_10_0_0c = \$740  | \$741 ;
+  assign \$742  = sel_l2_s0[48] ^ sel_l2_s0[59];
+  assign sel_cs0_10_0_1s = \$742  ^ sel_l2_s0[69];
+  assign \$743  = sel_l2_s0[48] & sel_l2_s0[59];
+  assign \$744  = sel_l2_s0[48] & sel_l2_s0[69];
+  assign \$745  = \$743  | \$744 ;
+  assign \$746  = sel_l2_s0[59] & sel_l2_s0[69];
+  assign sel_cs0_10_0_1c = \$745  | \$746 ;
+  assign \$747  = sel_l2_s0[78] ^ sel_l2_s0[86];
+  assign sel_cs0_10_0_2s = \$747  ^ sel_l2_s0[93];
+  assign \$748  = sel_l2_s0[78] & sel_l2_s0[86];
+  assign \$749  = sel_l2_s0[78] & sel_l2_s0[93];
+  assign \$750  = \$748  | \$749 ;
+  assign \$751  = sel_l2_s0[86] & sel_l2_s0[93];
+  assign sel_cs0_10_0_2c = \$750  | \$751 ;
+  assign \$752  = ~ sel_l2_s0[105];
+  assign \$753  = sel_l2_s0[99] ^ \$752 ;
+  assign \$754  = ~ sel_l2_s0[106];
+  assign sel_cs0_10_0_3s = \$753  ^ \$754 ;
+  assign \$755  = ~ sel_l2_s0[105];
   assign \$756  = sel_l2_s0[99] & \$755 ;
-  assign \$757  = \$754  | \$756 ;
-  assign \$758  = ~ sel_l2_s0[105];
-  assign \$759  = ~ sel_l2_s0[106];
-  assign \$760  = \$758  & \$759 ;
-  assign sel_cs0_10_0_3c = \$757  | \$760 ;
-  assign \$761  = ~ sel_l2_s0[107];
-  assign \$762  = ~ sel_l2_s0[108];
-  assign \$763  = \$761  ^ \$762 ;
-  assign \$764  = ~ sel_l2_s0[109];
-  assign sel_cs0_10_0_4s = \$763  ^ \$764 ;
-  assign \$765  = ~ sel_l2_s0[107];
-  assign \$766  = ~ sel_l2_s0[108];
-  assign \$767  = \$765  & \$766 ;
-  assign \$768  = ~ sel_l2_s0[107];
-  assign \$769  = ~ sel_l2_s0[109];
-  assign \$770  = \$768  & \$769 ;
-  assign \$771  = \$767  | \$770 ;
-  assign \$772  = ~ sel_l2_s0[108];
-  assign \$773  = ~ sel_l2_s0[109];
-  assign \$774  = \$772  & \$773 ;
-  assign sel_cs0_10_0_4c = \$771  | \$774 ;
-  assign \$775  = sel_l2_s0[10] ^ sel_l2_s0[24];
-  assign sel_cs0_11_0_0s = \$775  ^ sel_l2_s0[37];
-  assign \$776  = sel_l2_s0[10] & sel_l2_s0[24];
-  assign \$777  = sel_l2_s0[10] & sel_l2_s0[37];
-  assign \$778  = \$776  | \$777 ;
-  assign \$779  = sel_l2_s0[24] & sel_l2_s0[37];
-  assign sel_cs0_11_0_0c = \$778  | \$779 ;
-  assign \$780  = sel_l2_s0[49] ^ sel_l2_s0[60];
-  assign sel_cs0_11_0_1s = \$780  ^ sel_l2_s0[70];
-  assign \$781  = sel_l2_s0[49] & sel_l2_s0[60];
-  assign \$782  = sel_l2_s0[49] & sel_l2_s0[70];
-  assign \$783  = \$781  | \$782 ;
-  assign \$784  = sel_l2_s0[60] & sel_l2_s0[70];
-  assign sel_cs0_11_0_1c = \$783  | \$784 ;
-  assign \$785  = sel_l2_s0[79] ^ sel_l2_s0[87];
-  assign sel_cs0_11_0_2s = \$785  ^ sel_l2_s0[94];
-  assign \$786  = sel_l2_s0[79] & sel_l2_s0[87];
-  assign \$787  = sel_l2_s0[79] & sel_l2_s0[94];
-  assign \$788  = \$786  | \$787 ;
-  assign \$789  = sel_l2_s0[87] & sel_l2_s0[94];
-  assign sel_cs0_11_0_2c = \$788  | \$789 ;
-  assign \$790  = sel_l2_s0[100] ^ sel_l2_s0[105];
-  assign \$791  = ~ sel_l2_s0[110];
-  assign sel_cs0_11_0_3s = \$790  ^ \$791 ;
-  assign \$792  = sel_l2_s0[100] & sel_l2_s0[105];
+  assign \$757  = ~ sel_l2_s0[106];
+  assign \$758  = sel_l2_s0[99] & \$757 ;
+  assign \$759  = \$756  | \$758 ;
+  assign \$760  = ~ sel_l2_s0[105];
+  assign \$761  = ~ sel_l2_s0[106];
+  assign \$762  = \$760  & \$761 ;
+  assign sel_cs0_10_0_3c = \$759  | \$762 ;
+  assign \$763  = ~ sel_l2_s0[107];
+  assign \$764  = ~ sel_l2_s0[108];
+  assign \$765  = \$763  ^ \$764 ;
+  assign \$766  = ~ sel_l2_s0[109];
+  assign sel_cs0_10_0_4s = \$765  ^ \$766 ;
+  assign \$767  = ~ sel_l2_s0[107];
+  assign \$768  = ~ sel_l2_s0[108];
+  assign \$769  = \$767  & \$768 ;
+  assign \$770  = ~ sel_l2_s0[107];
+  assign \$771  = ~ sel_l2_s0[109];
+  assign \$772  = \$770  & \$771 ;
+  assign \$773  = \$769  | \$772 ;
+  assign \$774  = ~ sel_l2_s0[108];
+  assign \$775  = ~ sel_l2_s0[109];
+  assign \$776  = \$774  & \$775 ;
+  assign sel_cs0_10_0_4c = \$773  | \$776 ;
+  assign \$777  = sel_l2_s0[10] ^ sel_l2_s0[24];
+  assign sel_cs0_11_0_0s = \$777  ^ sel_l2_s0[37];
+  assign \$778  = sel_l2_s0[10] & sel_l2_s0[24];
+  assign \$779  = sel_l2_s0[10] & sel_l2_s0[37];
+  assign \$780  = \$778  | \$779 ;
+  assign \$781  = sel_l2_s0[24] & sel_l2_s0[37];
+  assign sel_cs0_11_0_0c = \$780  | \$781 ;
+  assign \$782  = sel_l2_s0[49] ^ sel_l2_s0[60];
+  assign sel_cs0_11_0_1s = \$782  ^ sel_l2_s0[70];
+  assign \$783  = sel_l2_s0[49] & sel_l2_s0[60];
+  assign \$784  = sel_l2_s0[49] & sel_l2_s0[70];
+  assign \$785  = \$783  | \$784 ;
+  assign \$786  = sel_l2_s0[60] & sel_l2_s0[70];
+  assign sel_cs0_11_0_1c = \$785  | \$786 ;
+  assign \$787  = sel_l2_s0[79] ^ sel_l2_s0[87];
+  assign sel_cs0_11_0_2s = \$787  ^ sel_l2_s0[94];
+  assign \$788  = sel_l2_s0[79] & sel_l2_s0[87];
+  assign \$789  = sel_l2_s0[79] & sel_l2_s0[94];
+  assign \$790  = \$788  | \$789 ;
+  assign \$791  = sel_l2_s0[87] & sel_l2_s0[94];
+  assign sel_cs0_11_0_2c = \$790  | \$791 ;
+  assign \$792  = sel_l2_s0[100] ^ sel_l2_s0[105];
   assign \$793  = ~ sel_l2_s0[110];
-  assign \$794  = sel_l2_s0[100] & \$793 ;
-  assign \$795  = \$792  | \$794 ;
-  assign \$796  = ~ sel_l2_s0[110];
-  assign \$797  = sel_l2_s0[105] & \$796 ;
-  assign sel_cs0_11_0_3c = \$795  | \$797 ;
-  assign \$798  = ~ sel_l2_s0[111];
-  assign \$799  = ~ sel_l2_s0[112];
-  assign \$800  = \$798  ^ \$799 ;
-  assign \$801  = ~ sel_l2_s0[113];
-  assign sel_cs0_11_0_4s = \$800  ^ \$801 ;
-  assign \$802  = ~ sel_l2_s0[111];
-  assign \$803  = ~ sel_l2_s0[112];
-  assign \$804  = \$802  & \$803 ;
-  assign \$805  = ~ sel_l2_s0[111];
-  assign \$806  = ~ sel_l2_s0[113];
-  assign \$807  = \$805  & \$806 ;
-  assign \$808  = \$804  | \$807 ;
-  assign \$809  = ~ sel_l2_s0[112];
-  assign \$810  = ~ sel_l2_s0[113];
-  assign \$811  = \$809  & \$810 ;
-  assign sel_cs0_11_0_4c = \$808  | \$811 ;
-  assign \$812  = sel_l2_s0[11] ^ sel_l2_s0[25];
-  assign sel_cs0_12_0_0s = \$812  ^ sel_l2_s0[38];
-  assign \$813  = sel_l2_s0[11] & sel_l2_s0[25];
-  assign \$814  = sel_l2_s0[11] & sel_l2_s0[38];
-  assign \$815  = \$813  | \$814 ;
-  assign \$816  = sel_l2_s0[25] & sel_l2_s0[38];
-  assign sel_cs0_12_0_0c = \$815  | \$816 ;
-  assign \$817  = sel_l2_s0[50] ^ sel_l2_s0[61];
-  assign sel_cs0_12_0_1s = \$817  ^ sel_l2_s0[71];
-  assign \$818  = sel_l2_s0[50] & sel_l2_s0[61];
-  assign \$819  = sel_l2_s0[50] & sel_l2_s0[71];
-  assign \$820  = \$818  | \$819 ;
-  assign \$821  = sel_l2_s0[61] & sel_l2_s0[71];
-  assign sel_cs0_12_0_1c = \$820  | \$821 ;
-  assign \$822  = sel_l2_s0[80] ^ sel_l2_s0[88];
-  assign sel_cs0_12_0_2s = \$822  ^ sel_l2_s0[95];
-  assign \$823  = sel_l2_s0[80] & sel_l2_s0[88];
-  assign \$824  = sel_l2_s0[80] & sel_l2_s0[95];
-  assign \$825  = \$823  | \$824 ;
-  assign \$826  = sel_l2_s0[88] & sel_l2_s0[95];
-  assign sel_cs0_12_0_2c = \$825  | \$826 ;
-  assign \$827  = sel_l2_s0[101] ^ sel_l2_s0[106];
-  assign sel_cs0_12_0_3s = \$827  ^ sel_l2_s0[110];
-  assign \$828  = sel_l2_s0[101] & sel_l2_s0[106];
-  assign \$829  = sel_l2_s0[101] & sel_l2_s0[110];
-  assign \$830  = \$828  | \$829 ;
-  assign \$831  = sel_l2_s0[106] & sel_l2_s0[110];
-  assign sel_cs0_12_0_3c = \$830  | \$831 ;
-  assign \$832  = ~ sel_l2_s0[114];
-  assign \$833  = ~ sel_l2_s0[115];
-  assign \$834  = \$832  ^ \$833 ;
-  assign \$835  = ~ sel_l2_s0[116];
-  assign sel_cs0_12_0_4s = \$834  ^ \$835 ;
-  assign \$836  = ~ sel_l2_s0[114];
-  assign \$837  = ~ sel_l2_s0[115];
-  assign \$838  = \$836  & \$837 ;
-  assign \$839  = ~ sel_l2_s0[114];
-  assign \$840  = ~ sel_l2_s0[116];
-  assign \$841  = \$839  & \$840 ;
-  assign \$842  = \$838  | \$841 ;
-  assign \$843  = ~ sel_l2_s0[115];
-  assign \$844  = ~ sel_l2_s0[116];
-  assign \$845  = \$843  & \$844 ;
-  assign sel_cs0_12_0_4c = \$842  | \$845 ;
-  assign \$846  = sel_l2_s0[12] ^ sel_l2_s0[26];
-  assign sel_cs0_13_0_0s = \$846  ^ sel_l2_s0[39];
-  assign \$847  = sel_l2_s0[12] & sel_l2_s0[26];
-  assign \$848  = sel_l2_s0[12] & sel_l2_s0[39];
-  assign \$849  = \$847  | \$848 ;
-  assign \$850  = sel_l2_s0[26] & sel_l2_s0[39];
-  assign sel_cs0_13_0_0c = \$849  | \$850 ;
-  assign \$851  = sel_l2_s0[51] ^ sel_l2_s0[62];
-  assign sel_cs0_13_0_1s = \$851  ^ sel_l2_s0[72];
-  assign \$852  = sel_l2_s0[51] & sel_l2_s0[62];
-  assign \$853  = sel_l2_s0[51] & sel_l2_s0[72];
-  assign \$854  = \$852  | \$853 ;
-  assign \$855  = sel_l2_s0[62] & sel_l2_s0[72];
-  assign sel_cs0_13_0_1c = \$854  | \$855 ;
-  assign \$856  = sel_l2_s0[81] ^ sel_l2_s0[89];
-  assign sel_cs0_13_0_2s = \$856  ^ sel_l2_s0[96];
-  assign \$857  = sel_l2_s0[81] & sel_l2_s0[89];
-  assign \$858  = sel_l2_s0[81] & sel_l2_s0[96];
-  assign \$859  = \$857  | \$858 ;
-  assign \$860  = sel_l2_s0[89] & sel_l2_s0[96];
-  assign sel_cs0_13_0_2c = \$859  | \$860 ;
-  assign \$861  = sel_l2_s0[102] ^ sel_l2_s0[107];
-  assign sel_cs0_13_0_3s = \$861  ^ sel_l2_s0[111];
-  assign \$862  = sel_l2_s0[102] & sel_l2_s0[107];
-  assign \$863  = sel_l2_s0[102] & sel_l2_s0[111];
-  assign \$864  = \$862  | \$863 ;
-  assign \$865  = sel_l2_s0[107] & sel_l2_s0[111];
-  assign sel_cs0_13_0_3c = \$864  | \$865 ;
-  assign \$866  = ~ sel_l2_s0[117];
-  assign \$867  = sel_l2_s0[114] ^ \$866 ;
-  assign \$868  = ~ sel_l2_s0[118];
-  assign sel_cs0_13_0_4s = \$867  ^ \$868 ;
-  assign \$869  = ~ sel_l2_s0[117];
-  assign \$870  = sel_l2_s0[114] & \$869 ;
-  assign \$871  = ~ sel_l2_s0[118];
+  assign sel_cs0_11_0_3s = \$792  ^ \$793 ;
+  assign \$794  = sel_l2_s0[100] & sel_l2_s0[105];
+  assign \$795  = ~ sel_l2_s0[110];
+  assign \$796  = sel_l2_s0[100] & \$795 ;
+  assign \$797  = \$794  | \$796 ;
+  assign \$798  = ~ sel_l2_s0[110];
+  assign \$799  = sel_l2_s0[105] & \$798 ;
+  assign sel_cs0_11_0_3c = \$797  | \$799 ;
+  assign \$800  = ~ sel_l2_s0[111];
+  assign \$801  = ~ sel_l2_s0[112];
+  assign \$802  = \$800  ^ \$801 ;
+  assign \$803  = ~ sel_l2_s0[113];
+  assign sel_cs0_11_0_4s = \$802  ^ \$803 ;
+  assign \$804  = ~ sel_l2_s0[111];
+  assign \$805  = ~ sel_l2_s0[112];
+  assign \$806  = \$804  & \$805 ;
+  assign \$807  = ~ sel_l2_s0[111];
+  assign \$808  = ~ sel_l2_s0[113];
+  assign \$809  = \$807  & \$808 ;
+  assign \$810  = \$806  | \$809 ;
+  assign \$811  = ~ sel_l2_s0[112];
+  assign \$812  = ~ sel_l2_s0[113];
+  assign \$813  = \$811  & \$812 ;
+  assign sel_cs0_11_0_4c = \$810  | \$813 ;
+  assign \$814  = sel_l2_s0[11] ^ sel_l2_s0[25];
+  assign sel_cs0_12_0_0s = \$814  ^ sel_l2_s0[38];
+  assign \$815  = sel_l2_s0[11] & sel_l2_s0[25];
+  assign \$816  = sel_l2_s0[11] & sel_l2_s0[38];
+  assign \$817  = \$815  | \$816 ;
+  assign \$818  = sel_l2_s0[25] & sel_l2_s0[38];
+  assign sel_cs0_12_0_0c = \$817  | \$818 ;
+  assign \$819  = sel_l2_s0[50] ^ sel_l2_s0[61];
+  assign sel_cs0_12_0_1s = \$819  ^ sel_l2_s0[71];
+  assign \$820  = sel_l2_s0[50] & sel_l2_s0[61];
+  assign \$821  = sel_l2_s0[50] & sel_l2_s0[71];
+  assign \$822  = \$820  | \$821 ;
+  assign \$823  = sel_l2_s0[61] & sel_l2_s0[71];
+  assign sel_cs0_12_0_1c = \$822  | \$823 ;
+  assign \$824  = sel_l2_s0[80] ^ sel_l2_s0[88];
+  assign sel_cs0_12_0_2s = \$824  ^ sel_l2_s0[95];
+  assign \$825  = sel_l2_s0[80] & sel_l2_s0[88];
+  assign \$826  = sel_l2_s0[80] & sel_l2_s0[95];
+  assign \$827  = \$825  | \$826 ;
+  assign \$828  = sel_l2_s0[88] & sel_l2_s0[95];
+  assign sel_cs0_12_0_2c = \$827  | \$828 ;
+  assign \$829  = sel_l2_s0[101] ^ sel_l2_s0[106];
+  assign sel_cs0_12_0_3s = \$829  ^ sel_l2_s0[110];
+  assign \$830  = sel_l2_s0[101] & sel_l2_s0[106];
+  assign \$831  = sel_l2_s0[101] & sel_l2_s0[110];
+  assign \$832  = \$830  | \$831 ;
+  assign \$833  = sel_l2_s0[106] & sel_l2_s0[110];
+  assign sel_cs0_12_0_3c = \$832  | \$833 ;
+  assign \$834  = ~ sel_l2_s0[114];
+  assign \$835  = ~ sel_l2_s0[115];
+  assign \$836  = \$834  ^ \$835 ;
+  assign \$837  = ~ sel_l2_s0[116];
+  assign sel_cs0_12_0_4s = \$836  ^ \$837 ;
+  assign \$838  = ~ sel_l2_s0[114];
+  assign \$839  = ~ sel_l2_s0[115];
+  assign \$840  = \$838  & \$839 ;
+  assign \$841  = ~ sel_l2_s0[114];
+  assign \$842  = ~ sel_l2_s0[116];
+  assign \$843  = \$841  & \$842 ;
+  assign \$844  = \$840  | \$843 ;
+  assign \$845  = ~ sel_l2_s0[115];
+  assign \$846  = ~ sel_l2_s0[116];
+  assign \$847  = \$845  & \$846 ;
+  assign sel_cs0_12_0_4c = \$844  | \$847 ;
+  assign \$848  = sel_l2_s0[12] ^ sel_l2_s0[26];
+  assign sel_cs0_13_0_0s = \$848  ^ sel_l2_s0[39];
+  assign \$849  = sel_l2_s0[12] & sel_l2_s0[26];
+  assign \$850  = sel_l2_s0[12] & sel_l2_s0[39];
+  assign \$851  = \$849  | \$850 ;
+  assign \$852  = sel_l2_s0[26] & sel_l2_s0[39];
+  assign sel_cs0_13_0_0c = \$851  | \$852 ;
+  assign \$853  = sel_l2_s0[51] ^ sel_l2_s0[62];
+  assign sel_cs0_13_0_1s = \$853  ^ sel_l2_s0[72];
+  assign \$854  = sel_l2_s0[51] & sel_l2_s0[62];
+  assign \$855  = sel_l2_s0[51] & sel_l2_s0[72];
+  assign \$856  = \$854  | \$855 ;
+  assign \$857  = sel_l2_s0[62] & sel_l2_s0[72];
+  assign sel_cs0_13_0_1c = \$856  | \$857 ;
+  assign \$858  = sel_l2_s0[81] ^ sel_l2_s0[89];
+  assign sel_cs0_13_0_2s = \$858  ^ sel_l2_s0[96];
+  assign \$859  = sel_l2_s0[81] & sel_l2_s0[89];
+  assign \$860  = sel_l2_s0[81] & sel_l2_s0[96];
+  assign \$861  = \$859  | \$860 ;
+  assign \$862  = sel_l2_s0[89] & sel_l2_s0[96];
+  assign sel_cs0_13_0_2c = \$861  | \$862 ;
+  assign \$863  = sel_l2_s0[102] ^ sel_l2_s0[107];
+  assign sel_cs0_13_0_3s = \$863  ^ sel_l2_s0[111];
+  assign \$864  = sel_l2_s0[102] & sel_l2_s0[107];
+  assign \$865  = sel_l2_s0[102] & sel_l2_s0[111];
+  assign \$866  = \$864  | \$865 ;
+  assign \$867  = sel_l2_s0[107] & sel_l2_s0[111];
+  assign sel_cs0_13_0_3c = \$866  | \$867 ;
+  assign \$868  = ~ sel_l2_s0[117];
+  assign \$869  = sel_l2_s0[114] ^ \$868 ;
+  assign \$870  = ~ sel_l2_s0[118];
+  assign sel_cs0_13_0_4s = \$869  ^ \$870 ;
+  assign \$871  = ~ sel_l2_s0[117];
   assign \$872  = sel_l2_s0[114] & \$871 ;
-  assign \$873  = \$870  | \$872 ;
-  assign \$874  = ~ sel_l2_s0[117];
-  assign \$875  = ~ sel_l2_s0[118];
-  assign \$876  = \$874  & \$875 ;
-  assign sel_cs0_13_0_4c = \$873  | \$876 ;
-  assign \$877  = sel_l2_s0[13] ^ sel_l2_s0[27];
-  assign sel_cs0_14_0_0s = \$877  ^ sel_l2_s0[40];
-  assign \$878  = sel_l2_s0[13] & sel_l2_s0[27];
-  assign \$879  = sel_l2_s0[13] & sel_l2_s0[40];
-  assign \$880  = \$878  | \$879 ;
-  assign \$881  = sel_l2_s0[27] & sel_l2_s0[40];
-  assign sel_cs0_14_0_0c = \$880  | \$881 ;
-  assign \$882  = sel_l2_s0[52] ^ sel_l2_s0[63];
-  assign sel_cs0_14_0_1s = \$882  ^ sel_l2_s0[73];
-  assign \$883  = sel_l2_s0[52] & sel_l2_s0[63];
-  assign \$884  = sel_l2_s0[52] & sel_l2_s0[73];
-  assign \$885  = \$883  | \$884 ;
-  assign \$886  = sel_l2_s0[63] & sel_l2_s0[73];
-  assign sel_cs0_14_0_1c = \$885  | \$886 ;
-  assign \$887  = sel_l2_s0[82] ^ sel_l2_s0[90];
-  assign sel_cs0_14_0_2s = \$887  ^ sel_l2_s0[97];
-  assign \$888  = sel_l2_s0[82] & sel_l2_s0[90];
-  assign \$889  = sel_l2_s0[82] & sel_l2_s0[97];
-  assign \$890  = \$888  | \$889 ;
-  assign \$891  = sel_l2_s0[90] & sel_l2_s0[97];
-  assign sel_cs0_14_0_2c = \$890  | \$891 ;
-  assign \$892  = sel_l2_s0[103] ^ sel_l2_s0[108];
-  assign sel_cs0_14_0_3s = \$892  ^ sel_l2_s0[112];
-  assign \$893  = sel_l2_s0[103] & sel_l2_s0[108];
-  assign \$894  = sel_l2_s0[103] & sel_l2_s0[112];
-  assign \$895  = \$893  | \$894 ;
-  assign \$896  = sel_l2_s0[108] & sel_l2_s0[112];
-  assign sel_cs0_14_0_3c = \$895  | \$896 ;
-  assign \$897  = sel_l2_s0[115] ^ sel_l2_s0[117];
-  assign \$898  = ~ sel_l2_s0[119];
-  assign sel_cs0_14_0_4s = \$897  ^ \$898 ;
-  assign \$899  = sel_l2_s0[115] & sel_l2_s0[117];
+  assign \$873  = ~ sel_l2_s0[118];
+  assign \$874  = sel_l2_s0[114] & \$873 ;
+  assign \$875  = \$872  | \$874 ;
+  assign \$876  = ~ sel_l2_s0[117];
+  assign \$877  = ~ sel_l2_s0[118];
+  assign \$878  = \$876  & \$877 ;
+  assign sel_cs0_13_0_4c = \$875  | \$878 ;
+  assign \$879  = sel_l2_s0[13] ^ sel_l2_s0[27];
+  assign sel_cs0_14_0_0s = \$879  ^ sel_l2_s0[40];
+  assign \$880  = sel_l2_s0[13] & sel_l2_s0[27];
+  assign \$881  = sel_l2_s0[13] & sel_l2_s0[40];
+  assign \$882  = \$880  | \$881 ;
+  assign \$883  = sel_l2_s0[27] & sel_l2_s0[40];
+  assign sel_cs0_14_0_0c = \$882  | \$883 ;
+  assign \$884  = sel_l2_s0[52] ^ sel_l2_s0[63];
+  assign sel_cs0_14_0_1s = \$884  ^ sel_l2_s0[73];
+  assign \$885  = sel_l2_s0[52] & sel_l2_s0[63];
+  assign \$886  = sel_l2_s0[52] & sel_l2_s0[73];
+  assign \$887  = \$885  | \$886 ;
+  assign \$888  = sel_l2_s0[63] & sel_l2_s0[73];
+  assign sel_cs0_14_0_1c = \$887  | \$888 ;
+  assign \$889  = sel_l2_s0[82] ^ sel_l2_s0[90];
+  assign sel_cs0_14_0_2s = \$889  ^ sel_l2_s0[97];
+  assign \$890  = sel_l2_s0[82] & sel_l2_s0[90];
+  assign \$891  = sel_l2_s0[82] & sel_l2_s0[97];
+  assign \$892  = \$890  | \$891 ;
+  assign \$893  = sel_l2_s0[90] & sel_l2_s0[97];
+  assign sel_cs0_14_0_2c = \$892  | \$893 ;
+  assign \$894  = sel_l2_s0[103] ^ sel_l2_s0[108];
+  assign sel_cs0_14_0_3s = \$894  ^ sel_l2_s0[112];
+  assign \$895  = sel_l2_s0[103] & sel_l2_s0[108];
+  assign \$896  = sel_l2_s0[103] & sel_l2_s0[112];
+  assign \$897  = \$895  | \$896 ;
+  assign \$898  = sel_l2_s0[108] & sel_l2_s0[112];
+  assign sel_cs0_14_0_3c = \$897  | \$898 ;
+  assign \$899  = sel_l2_s0[115] ^ sel_l2_s0[117];
   assign \$900  = ~ sel_l2_s0[119];
-  assign \$901  = sel_l2_s0[115] & \$900 ;
-  assign \$902  = \$899  | \$901 ;
-  assign \$903  = ~ sel_l2_s0[119];
-  assign \$904  = sel_l2_s0[117] & \$903 ;
-  assign sel_cs0_14_0_4c = \$902  | \$904 ;
-  assign \$905  = sel_l2_s0[14] ^ sel_l2_s0[28];
-  assign sel_cs0_15_0_0s = \$905  ^ sel_l2_s0[41];
-  assign \$906  = sel_l2_s0[14] & sel_l2_s0[28];
-  assign \$907  = sel_l2_s0[14] & sel_l2_s0[41];
-  assign \$908  = \$906  | \$907 ;
-  assign \$909  = sel_l2_s0[28] & sel_l2_s0[41];
-  assign sel_cs0_15_0_0c = \$908  | \$909 ;
-  assign \$910  = sel_l2_s0[53] ^ sel_l2_s0[64];
-  assign sel_cs0_15_0_1s = \$910  ^ sel_l2_s0[74];
-  assign \$911  = sel_l2_s0[53] & sel_l2_s0[64];
-  assign \$912  = sel_l2_s0[53] & sel_l2_s0[74];
-  assign \$913  = \$911  | \$912 ;
-  assign \$914  = sel_l2_s0[64] & sel_l2_s0[74];
-  assign sel_cs0_15_0_1c = \$913  | \$914 ;
-  assign \$915  = sel_l2_s0[83] ^ sel_l2_s0[91];
-  assign sel_cs0_15_0_2s = \$915  ^ sel_l2_s0[98];
-  assign \$916  = sel_l2_s0[83] & sel_l2_s0[91];
-  assign \$917  = sel_l2_s0[83] & sel_l2_s0[98];
-  assign \$918  = \$916  | \$917 ;
-  assign \$919  = sel_l2_s0[91] & sel_l2_s0[98];
-  assign sel_cs0_15_0_2c = \$918  | \$919 ;
-  assign \$920  = sel_l2_s0[104] ^ sel_l2_s0[109];
-  assign sel_cs0_15_0_3s = \$920  ^ sel_l2_s0[113];
-  assign \$921  = sel_l2_s0[104] & sel_l2_s0[109];
-  assign \$922  = sel_l2_s0[104] & sel_l2_s0[113];
-  assign \$923  = \$921  | \$922 ;
-  assign \$924  = sel_l2_s0[109] & sel_l2_s0[113];
-  assign sel_cs0_15_0_3c = \$923  | \$924 ;
-  assign \$925  = sel_l2_s0[116] ^ sel_l2_s0[118];
-  assign sel_cs0_15_0_4s = \$925  ^ sel_l2_s0[119];
-  assign \$926  = sel_l2_s0[116] & sel_l2_s0[118];
-  assign \$927  = sel_l2_s0[116] & sel_l2_s0[119];
-  assign \$928  = \$926  | \$927 ;
-  assign \$929  = sel_l2_s0[118] & sel_l2_s0[119];
-  assign sel_cs0_15_0_4c = \$928  | \$929 ;
-  assign \$930  = sel_cs0_0_0_0s ^ sel_cs0_0_0_1s;
-  assign sel_cs1_0_0_0s = \$930  ^ sel_cs0_0_0_2s;
-  assign \$931  = sel_cs0_0_0_0s & sel_cs0_0_0_1s;
-  assign \$932  = sel_cs0_0_0_0s & sel_cs0_0_0_2s;
-  assign \$933  = \$931  | \$932 ;
-  assign \$934  = sel_cs0_0_0_1s & sel_cs0_0_0_2s;
-  assign sel_cs1_0_0_0c = \$933  | \$934 ;
-  assign \$935  = sel_cs0_0_0_0c ^ sel_cs0_0_0_1c;
-  assign sel_cs1_0_1_0s = \$935  ^ sel_cs0_0_0_2c;
-  assign \$936  = sel_cs0_0_0_0c & sel_cs0_0_0_1c;
-  assign \$937  = sel_cs0_0_0_0c & sel_cs0_0_0_2c;
-  assign \$938  = \$936  | \$937 ;
-  assign \$939  = sel_cs0_0_0_1c & sel_cs0_0_0_2c;
-  assign sel_cs1_0_1_0c = \$938  | \$939 ;
-  assign \$940  = sel_cs0_1_0_0s ^ sel_cs0_1_0_1s;
-  assign sel_cs1_1_0_0s = \$940  ^ sel_cs0_1_0_2s;
-  assign \$941  = sel_cs0_1_0_0s & sel_cs0_1_0_1s;
-  assign \$942  = sel_cs0_1_0_0s & sel_cs0_1_0_2s;
-  assign \$943  = \$941  | \$942 ;
-  assign \$944  = sel_cs0_1_0_1s & sel_cs0_1_0_2s;
-  assign sel_cs1_1_0_0c = \$943  | \$944 ;
-  assign \$945  = sel_cs0_1_0_0c ^ sel_cs0_1_0_1c;
-  assign sel_cs1_1_1_0s = \$945  ^ sel_cs0_1_0_2c;
-  assign \$946  = sel_cs0_1_0_0c & sel_cs0_1_0_1c;
-  assign \$947  = sel_cs0_1_0_0c & sel_cs0_1_0_2c;
-  assign \$948  = \$946  | \$947 ;
-  assign \$949  = sel_cs0_1_0_1c & sel_cs0_1_0_2c;
-  assign sel_cs1_1_1_0c = \$948  | \$949 ;
-  assign \$950  = sel_cs0_2_0_0s ^ sel_cs0_2_0_1s;
-  assign sel_cs1_2_0_0s = \$950  ^ sel_cs0_2_0_2s;
-  assign \$951  = sel_cs0_2_0_0s & sel_cs0_2_0_1s;
-  assign \$952  = sel_cs0_2_0_0s & sel_cs0_2_0_2s;
-  assign \$953  = \$951  | \$952 ;
-  assign \$954  = sel_cs0_2_0_1s & sel_cs0_2_0_2s;
-  assign sel_cs1_2_0_0c = \$953  | \$954 ;
-  assign \$955  = sel_cs0_2_0_0c ^ sel_cs0_2_0_1c;
-  assign sel_cs1_2_1_0s = \$955  ^ sel_cs0_2_0_2c;
-  assign \$956  = sel_cs0_2_0_0c & sel_cs0_2_0_1c;
-  assign \$957  = sel_cs0_2_0_0c & sel_cs0_2_0_2c;
-  assign \$958  = \$956  | \$957 ;
-  assign \$959  = sel_cs0_2_0_1c & sel_cs0_2_0_2c;
-  assign sel_cs1_2_1_0c = \$958  | \$959 ;
-  assign \$960  = sel_cs0_3_0_0s ^ sel_cs0_3_0_1s;
-  assign sel_cs1_3_0_0s = \$960  ^ sel_cs0_3_0_2s;
-  assign \$961  = sel_cs0_3_0_0s & sel_cs0_3_0_1s;
-  assign \$962  = sel_cs0_3_0_0s & sel_cs0_3_0_2s;
-  assign \$963  = \$961  | \$962 ;
-  assign \$964  = sel_cs0_3_0_1s & sel_cs0_3_0_2s;
-  assign sel_cs1_3_0_0c = \$963  | \$964 ;
-  assign \$965  = sel_cs0_3_0_0c ^ sel_cs0_3_0_1c;
-  assign sel_cs1_3_1_0s = \$965  ^ sel_cs0_3_0_2c;
-  assign \$966  = sel_cs0_3_0_0c & sel_cs0_3_0_1c;
-  assign \$967  = sel_cs0_3_0_0c & sel_cs0_3_0_2c;
-  assign \$968  = \$966  | \$967 ;
-  assign \$969  = sel_cs0_3_0_1c & sel_cs0_3_0_2c;
-  assign sel_cs1_3_1_0c = \$968  | \$969 ;
-  assign \$970  = sel_cs0_4_0_0s ^ sel_cs0_4_0_1s;
-  assign sel_cs1_4_0_0s = \$970  ^ sel_cs0_4_0_2s;
-  assign \$971  = sel_cs0_4_0_0s & sel_cs0_4_0_1s;
-  assign \$972  = sel_cs0_4_0_0s & sel_cs0_4_0_2s;
-  assign \$973  = \$971  | \$972 ;
-  assign \$974  = sel_cs0_4_0_1s & sel_cs0_4_0_2s;
-  assign sel_cs1_4_0_0c = \$973  | \$974 ;
-  assign \$975  = sel_cs0_4_0_0c ^ sel_cs0_4_0_1c;
-  assign sel_cs1_4_1_0s = \$975  ^ sel_cs0_4_0_2c;
-  assign \$976  = sel_cs0_4_0_0c & sel_cs0_4_0_1c;
-  assign \$977  = sel_cs0_4_0_0c & sel_cs0_4_0_2c;
-  assign \$978  = \$976  | \$977 ;
-  assign \$979  = sel_cs0_4_0_1c & sel_cs0_4_0_2c;
-  assign sel_cs1_4_1_0c = \$978  | \$979 ;
-  assign \$980  = sel_cs0_5_0_0s ^ sel_cs0_5_0_1s;
-  assign sel_cs1_5_0_0s = \$980  ^ sel_cs0_5_0_2s;
-  assign \$981  = sel_cs0_5_0_0s & sel_cs0_5_0_1s;
-  assign \$982  = sel_cs0_5_0_0s & sel_cs0_5_0_2s;
-  assign \$983  = \$981  | \$982 ;
-  assign \$984  = sel_cs0_5_0_1s & sel_cs0_5_0_2s;
-  assign sel_cs1_5_0_0c = \$983  | \$984 ;
-  assign \$985  = sel_cs0_5_0_0c ^ sel_cs0_5_0_1c;
-  assign sel_cs1_5_1_0s = \$985  ^ sel_cs0_5_0_2c;
-  assign \$986  = sel_cs0_5_0_0c & sel_cs0_5_0_1c;
-  assign \$987  = sel_cs0_5_0_0c & sel_cs0_5_0_2c;
-  assign \$988  = \$986  | \$987 ;
-  assign \$989  = sel_cs0_5_0_1c & sel_cs0_5_0_2c;
-  assign sel_cs1_5_1_0c = \$988  | \$989 ;
-  assign \$990  = sel_cs0_6_0_0s ^ sel_cs0_6_0_1s;
-  assign sel_cs1_6_0_0s = \$990  ^ sel_cs0_6_0_2s;
-  assign \$991  = sel_cs0_6_0_0s & sel_cs0_6_0_1s;
-  assign \$992  = sel_cs0_6_0_0s & sel_cs0_6_0_2s;
-  assign \$993  = \$991  | \$992 ;
-  assign \$994  = sel_cs0_6_0_1s & sel_cs0_6_0_2s;
-  assign sel_cs1_6_0_0c = \$993  | \$994 ;
-  assign \$995  = sel_cs0_6_0_0c ^ sel_cs0_6_0_1c;
-  assign sel_cs1_6_1_0s = \$995  ^ sel_cs0_6_0_2c;
-  assign \$996  = sel_cs0_6_0_0c & sel_cs0_6_0_1c;
-  assign \$997  = sel_cs0_6_0_0c & sel_cs0_6_0_2c;
-  assign \$998  = \$996  | \$997 ;
-  assign \$999  = sel_cs0_6_0_1c & sel_cs0_6_0_2c;
-  assign sel_cs1_6_1_0c = \$998  | \$999 ;
-  assign \$1000  = sel_cs0_7_0_0s ^ sel_cs0_7_0_1s;
-  assign sel_cs1_7_0_0s = \$1000  ^ sel_cs0_7_0_2s;
-  assign \$1001  = sel_cs0_7_0_0s & sel_cs0_7_0_1s;
-  assign \$1002  = sel_cs0_7_0_0s & sel_cs0_7_0_2s;
-  assign \$1003  = \$1001  | \$1002 ;
-  assign \$1004  = sel_cs0_7_0_1s & sel_cs0_7_0_2s;
-  assign sel_cs1_7_0_0c = \$1003  | \$1004 ;
-  assign \$1005  = sel_cs0_7_0_0c ^ sel_cs0_7_0_1c;
-  assign sel_cs1_7_1_0s = \$1005  ^ sel_cs0_7_0_2c;
-  assign \$1006  = sel_cs0_7_0_0c & sel_cs0_7_0_1c;
-  assign \$1007  = sel_cs0_7_0_0c & sel_cs0_7_0_2c;
-  assign \$1008  = \$1006  | \$1007 ;
-  assign \$1009  = sel_cs0_7_0_1c & sel_cs0_7_0_2c;
-  assign sel_cs1_7_1_0c = \$1008  | \$1009 ;
-  assign \$1010  = sel_cs0_8_0_0s ^ sel_cs0_8_0_1s;
-  assign sel_cs1_8_0_0s = \$1010  ^ sel_cs0_8_0_2s;
-  assign \$1011  = sel_cs0_8_0_0s & sel_cs0_8_0_1s;
-  assign \$1012  = sel_cs0_8_0_0s & sel_cs0_8_0_2s;
-  assign \$1013  = \$1011  | \$1012 ;
-  assign \$1014  = sel_cs0_8_0_1s & sel_cs0_8_0_2s;
-  assign sel_cs1_8_0_0c = \$1013  | \$1014 ;
-  assign \$1015  = sel_cs0_8_0_0c ^ sel_cs0_8_0_1c;
-  assign sel_cs1_8_1_0s = \$1015  ^ sel_cs0_8_0_2c;
-  assign \$1016  = sel_cs0_8_0_0c & sel_cs0_8_0_1c;
-  assign \$1017  = sel_cs0_8_0_0c & sel_cs0_8_0_2c;
-  assign \$1018  = \$1016  | \$1017 ;
-  assign \$1019  = sel_cs0_8_0_1c & sel_cs0_8_0_2c;
-  assign sel_cs1_8_1_0c = \$1018  | \$1019 ;
-  assign \$1020  = sel_cs0_9_0_0s ^ sel_cs0_9_0_1s;
-  assign sel_cs1_9_0_0s = \$1020  ^ sel_cs0_9_0_2s;
-  assign \$1021  = sel_cs0_9_0_0s & sel_cs0_9_0_1s;
-  assign \$1022  = sel_cs0_9_0_0s & sel_cs0_9_0_2s;
-  assign \$1023  = \$1021  | \$1022 ;
-  assign \$1024  = sel_cs0_9_0_1s & sel_cs0_9_0_2s;
-  assign sel_cs1_9_0_0c = \$1023  | \$1024 ;
-  assign \$1025  = sel_cs0_9_0_0c ^ sel_cs0_9_0_1c;
-  assign sel_cs1_9_1_0s = \$1025  ^ sel_cs0_9_0_2c;
-  assign \$1026  = sel_cs0_9_0_0c & sel_cs0_9_0_1c;
-  assign \$1027  = sel_cs0_9_0_0c & sel_cs0_9_0_2c;
-  assign \$1028  = \$1026  | \$1027 ;
-  assign \$1029  = sel_cs0_9_0_1c & sel_cs0_9_0_2c;
-  assign sel_cs1_9_1_0c = \$1028  | \$1029 ;
-  assign \$1030  = sel_cs0_10_0_0s ^ sel_cs0_10_0_1s;
-  assign sel_cs1_10_0_0s = \$1030  ^ sel_cs0_10_0_2s;
-  assign \$1031  = sel_cs0_10_0_0s & sel_cs0_10_0_1s;
-  assign \$1032  = sel_cs0_10_0_0s & sel_cs0_10_0_2s;
-  assign \$1033  = \$1031  | \$1032 ;
-  assign \$1034  = sel_cs0_10_0_1s & sel_cs0_10_0_2s;
-  assign sel_cs1_10_0_0c = \$1033  | \$1034 ;
-  assign \$1035  = sel_cs0_10_0_0c ^ sel_cs0_10_0_1c;
-  assign sel_cs1_10_1_0s = \$1035  ^ sel_cs0_10_0_2c;
-  assign \$1036  = sel_cs0_10_0_0c & sel_cs0_10_0_1c;
-  assign \$1037  = sel_cs0_10_0_0c & sel_cs0_10_0_2c;
-  assign \$1038  = \$1036  | \$1037 ;
-  assign \$1039  = sel_cs0_10_0_1c & sel_cs0_10_0_2c;
-  assign sel_cs1_10_1_0c = \$1038  | \$1039 ;
-  assign \$1040  = sel_cs0_11_0_0s ^ sel_cs0_11_0_1s;
-  assign sel_cs1_11_0_0s = \$1040  ^ sel_cs0_11_0_2s;
-  assign \$1041  = sel_cs0_11_0_0s & sel_cs0_11_0_1s;
-  assign \$1042  = sel_cs0_11_0_0s & sel_cs0_11_0_2s;
-  assign \$1043  = \$1041  | \$1042 ;
-  assign \$1044  = sel_cs0_11_0_1s & sel_cs0_11_0_2s;
-  assign sel_cs1_11_0_0c = \$1043  | \$1044 ;
-  assign \$1045  = sel_cs0_11_0_0c ^ sel_cs0_11_0_1c;
-  assign sel_cs1_11_1_0s = \$1045  ^ sel_cs0_11_0_2c;
-  assign \$1046  = sel_cs0_11_0_0c & sel_cs0_11_0_1c;
-  assign \$1047  = sel_cs0_11_0_0c & sel_cs0_11_0_2c;
-  assign \$1048  = \$1046  | \$1047 ;
-  assign \$1049  = sel_cs0_11_0_1c & sel_cs0_11_0_2c;
-  assign sel_cs1_11_1_0c = \$1048  | \$1049 ;
-  assign \$1050  = sel_cs0_12_0_0s ^ sel_cs0_12_0_1s;
-  assign sel_cs1_12_0_0s = \$1050  ^ sel_cs0_12_0_2s;
-  assign \$1051  = sel_cs0_12_0_0s & sel_cs0_12_0_1s;
-  assign \$1052  = sel_cs0_12_0_0s & sel_cs0_12_0_2s;
-  assign \$1053  = \$1051  | \$1052 ;
-  assign \$1054  = sel_cs0_12_0_1s & sel_cs0_12_0_2s;
-  assign sel_cs1_12_0_0c = \$1053  | \$1054 ;
-  assign \$1055  = sel_cs0_12_0_0c ^ sel_cs0_12_0_1c;
-  assign sel_cs1_12_1_0s = \$1055  ^ sel_cs0_12_0_2c;
-  assign \$1056  = sel_cs0_12_0_0c & sel_cs0_12_0_1c;
-  assign \$1057  = sel_cs0_12_0_0c & sel_cs0_12_0_2c;
-  assign \$1058  = \$1056  | \$1057 ;
-  assign \$1059  = sel_cs0_12_0_1c & sel_cs0_12_0_2c;
-  assign sel_cs1_12_1_0c = \$1058  | \$1059 ;
-  assign \$1060  = sel_cs0_13_0_0s ^ sel_cs0_13_0_1s;
-  assign sel_cs1_13_0_0s = \$1060  ^ sel_cs0_13_0_2s;
-  assign \$1061  = sel_cs0_13_0_0s & sel_cs0_13_0_1s;
-  assign \$1062  = sel_cs0_13_0_0s & sel_cs0_13_0_2s;
-  assign \$1063  = \$1061  | \$1062 ;
-  assign \$1064  = sel_cs0_13_0_1s & sel_cs0_13_0_2s;
-  assign sel_cs1_13_0_0c = \$1063  | \$1064 ;
-  assign \$1065  = sel_cs0_13_0_0c ^ sel_cs0_13_0_1c;
-  assign sel_cs1_13_1_0s = \$1065  ^ sel_cs0_13_0_2c;
-  assign \$1066  = sel_cs0_13_0_0c & sel_cs0_13_0_1c;
-  assign \$1067  = sel_cs0_13_0_0c & sel_cs0_13_0_2c;
-  assign \$1068  = \$1066  | \$1067 ;
-  assign \$1069  = sel_cs0_13_0_1c & sel_cs0_13_0_2c;
-  assign sel_cs1_13_1_0c = \$1068  | \$1069 ;
-  assign \$1070  = sel_cs0_14_0_0s ^ sel_cs0_14_0_1s;
-  assign sel_cs1_14_0_0s = \$1070  ^ sel_cs0_14_0_2s;
-  assign \$1071  = sel_cs0_14_0_0s & sel_cs0_14_0_1s;
-  assign \$1072  = sel_cs0_14_0_0s & sel_cs0_14_0_2s;
-  assign \$1073  = \$1071  | \$1072 ;
-  assign \$1074  = sel_cs0_14_0_1s & sel_cs0_14_0_2s;
-  assign sel_cs1_14_0_0c = \$1073  | \$1074 ;
-  assign \$1075  = sel_cs0_14_0_0c ^ sel_cs0_14_0_1c;
-  assign sel_cs1_14_1_0s = \$1075  ^ sel_cs0_14_0_2c;
-  assign \$1076  = sel_cs0_14_0_0c & sel_cs0_14_0_1c;
-  assign \$1077  = sel_cs0_14_0_0c & sel_cs0_14_0_2c;
-  assign \$1078  = \$1076  | \$1077 ;
-  assign \$1079  = sel_cs0_14_0_1c & sel_cs0_14_0_2c;
-  assign sel_cs1_14_1_0c = \$1078  | \$1079 ;
-  assign \$1080  = sel_cs0_15_0_0s ^ sel_cs0_15_0_1s;
-  assign sel_cs1_15_0_0s = \$1080  ^ sel_cs0_15_0_2s;
-  assign \$1081  = sel_cs0_15_0_0s & sel_cs0_15_0_1s;
-  assign \$1082  = sel_cs0_15_0_0s & sel_cs0_15_0_2s;
-  assign \$1083  = \$1081  | \$1082 ;
-  assign \$1084  = sel_cs0_15_0_1s & sel_cs0_15_0_2s;
-  assign sel_cs1_15_0_0c = \$1083  | \$1084 ;
-  assign \$1085  = sel_cs0_15_0_0c ^ sel_cs0_15_0_1c;
-  assign sel_cs1_15_1_0s = \$1085  ^ sel_cs0_15_0_2c;
-  assign \$1086  = sel_cs0_15_0_0c & sel_cs0_15_0_1c;
-  assign \$1087  = sel_cs0_15_0_0c & sel_cs0_15_0_2c;
-  assign \$1088  = \$1086  | \$1087 ;
-  assign \$1089  = sel_cs0_15_0_1c & sel_cs0_15_0_2c;
-  assign sel_cs1_15_1_0c = \$1088  | \$1089 ;
-  assign \$1090  = sel_l4_s0 ^ \sel_l4_s0$270 ;
-  assign sel_cs2_0_0_0s = \$1090  ^ \sel_l4_s0$271 ;
-  assign \$1091  = sel_l4_s0 & \sel_l4_s0$270 ;
-  assign \$1092  = sel_l4_s0 & \sel_l4_s0$271 ;
-  assign \$1093  = \$1091  | \$1092 ;
-  assign \$1094  = \sel_l4_s0$270  & \sel_l4_s0$271 ;
-  assign sel_cs2_0_0_0c = \$1093  | \$1094 ;
-  assign \$1095  = \sel_l4_s0$274  ^ \sel_l4_s0$275 ;
-  assign sel_cs2_0_1_0s = \$1095  ^ \sel_l4_s0$276 ;
-  assign \$1096  = \sel_l4_s0$274  & \sel_l4_s0$275 ;
-  assign \$1097  = \sel_l4_s0$274  & \sel_l4_s0$276 ;
-  assign \$1098  = \$1096  | \$1097 ;
-  assign \$1099  = \sel_l4_s0$275  & \sel_l4_s0$276 ;
-  assign sel_cs2_0_1_0c = \$1098  | \$1099 ;
-  assign \$1100  = \sel_l4_s0$279  ^ \sel_l4_s0$280 ;
-  assign sel_cs2_1_0_0s = \$1100  ^ \sel_l4_s0$281 ;
-  assign \$1101  = \sel_l4_s0$279  & \sel_l4_s0$280 ;
-  assign \$1102  = \sel_l4_s0$279  & \sel_l4_s0$281 ;
-  assign \$1103  = \$1101  | \$1102 ;
-  assign \$1104  = \sel_l4_s0$280  & \sel_l4_s0$281 ;
-  assign sel_cs2_1_0_0c = \$1103  | \$1104 ;
-  assign \$1105  = \sel_l4_s0$284  ^ \sel_l4_s0$285 ;
-  assign sel_cs2_1_1_0s = \$1105  ^ \sel_l4_s0$286 ;
-  assign \$1106  = \sel_l4_s0$284  & \sel_l4_s0$285 ;
-  assign \$1107  = \sel_l4_s0$284  & \sel_l4_s0$286 ;
-  assign \$1108  = \$1106  | \$1107 ;
-  assign \$1109  = \sel_l4_s0$285  & \sel_l4_s0$286 ;
-  assign sel_cs2_1_1_0c = \$1108  | \$1109 ;
-  assign \$1110  = \sel_l4_s0$289  ^ \sel_l4_s0$290 ;
-  assign sel_cs2_2_0_0s = \$1110  ^ \sel_l4_s0$291 ;
-  assign \$1111  = \sel_l4_s0$289  & \sel_l4_s0$290 ;
-  assign \$1112  = \sel_l4_s0$289  & \sel_l4_s0$291 ;
-  assign \$1113  = \$1111  | \$1112 ;
-  assign \$1114  = \sel_l4_s0$290  & \sel_l4_s0$291 ;
-  assign sel_cs2_2_0_0c = \$1113  | \$1114 ;
-  assign \$1115  = \sel_l4_s0$294  ^ \sel_l4_s0$295 ;
-  assign sel_cs2_2_1_0s = \$1115  ^ \sel_l4_s0$296 ;
-  assign \$1116  = \sel_l4_s0$294  & \sel_l4_s0$295 ;
-  assign \$1117  = \sel_l4_s0$294  & \sel_l4_s0$296 ;
-  assign \$1118  = \$1116  | \$1117 ;
-  assign \$1119  = \sel_l4_s0$295  & \sel_l4_s0$296 ;
-  assign sel_cs2_2_1_0c = \$1118  | \$1119 ;
-  assign \$1120  = \sel_l4_s0$299  ^ \sel_l4_s0$300 ;
-  assign sel_cs2_3_0_0s = \$1120  ^ \sel_l4_s0$301 ;
-  assign \$1121  = \sel_l4_s0$299  & \sel_l4_s0$300 ;
-  assign \$1122  = \sel_l4_s0$299  & \sel_l4_s0$301 ;
-  assign \$1123  = \$1121  | \$1122 ;
-  assign \$1124  = \sel_l4_s0$300  & \sel_l4_s0$301 ;
-  assign sel_cs2_3_0_0c = \$1123  | \$1124 ;
-  assign \$1125  = \sel_l4_s0$304  ^ \sel_l4_s0$305 ;
-  assign sel_cs2_3_1_0s = \$1125  ^ \sel_l4_s0$306 ;
-  assign \$1126  = \sel_l4_s0$304  & \sel_l4_s0$305 ;
-  assign \$1127  = \sel_l4_s0$304  & \sel_l4_s0$306 ;
-  assign \$1128  = \$1126  | \$1127 ;
-  assign \$1129  = \sel_l4_s0$305  & \sel_l4_s0$306 ;
-  assign sel_cs2_3_1_0c = \$1128  | \$1129 ;
-  assign \$1130  = \sel_l4_s0$309  ^ \sel_l4_s0$310 ;
-  assign sel_cs2_4_0_0s = \$1130  ^ \sel_l4_s0$311 ;
-  assign \$1131  = \sel_l4_s0$309  & \sel_l4_s0$310 ;
-  assign \$1132  = \sel_l4_s0$309  & \sel_l4_s0$311 ;
-  assign \$1133  = \$1131  | \$1132 ;
-  assign \$1134  = \sel_l4_s0$310  & \sel_l4_s0$311 ;
-  assign sel_cs2_4_0_0c = \$1133  | \$1134 ;
-  assign \$1135  = \sel_l4_s0$314  ^ \sel_l4_s0$315 ;
-  assign sel_cs2_4_1_0s = \$1135  ^ \sel_l4_s0$316 ;
-  assign \$1136  = \sel_l4_s0$314  & \sel_l4_s0$315 ;
-  assign \$1137  = \sel_l4_s0$314  & \sel_l4_s0$316 ;
-  assign \$1138  = \$1136  | \$1137 ;
-  assign \$1139  = \sel_l4_s0$315  & \sel_l4_s0$316 ;
-  assign sel_cs2_4_1_0c = \$1138  | \$1139 ;
-  assign \$1140  = \sel_l4_s0$319  ^ \sel_l4_s0$320 ;
-  assign sel_cs2_5_0_0s = \$1140  ^ \sel_l4_s0$321 ;
-  assign \$1141  = \sel_l4_s0$319  & \sel_l4_s0$320 ;
-  assign \$1142  = \sel_l4_s0$319  & \sel_l4_s0$321 ;
-  assign \$1143  = \$1141  | \$1142 ;
-  assign \$1144  = \sel_l4_s0$320  & \sel_l4_s0$321 ;
-  assign sel_cs2_5_0_0c = \$1143  | \$1144 ;
-  assign \$1145  = \sel_l4_s0$324  ^ \sel_l4_s0$325 ;
-  assign sel_cs2_5_1_0s = \$1145  ^ \sel_l4_s0$326 ;
-  assign \$1146  = \sel_l4_s0$324  & \sel_l4_s0$325 ;
-  assign \$1147  = \sel_l4_s0$324  & \sel_l4_s0$326 ;
-  assign \$1148  = \$1146  | \$1147 ;
-  assign \$1149  = \sel_l4_s0$325  & \sel_l4_s0$326 ;
-  assign sel_cs2_5_1_0c = \$1148  | \$1149 ;
-  assign \$1150  = \sel_l4_s0$329  ^ \sel_l4_s0$330 ;
-  assign sel_cs2_6_0_0s = \$1150  ^ \sel_l4_s0$331 ;
-  assign \$1151  = \sel_l4_s0$329  & \sel_l4_s0$330 ;
-  assign \$1152  = \sel_l4_s0$329  & \sel_l4_s0$331 ;
-  assign \$1153  = \$1151  | \$1152 ;
-  assign \$1154  = \sel_l4_s0$330  & \sel_l4_s0$331 ;
-  assign sel_cs2_6_0_0c = \$1153  | \$1154 ;
-  assign \$1155  = \sel_l4_s0$334  ^ \sel_l4_s0$335 ;
-  assign sel_cs2_6_1_0s = \$1155  ^ \sel_l4_s0$336 ;
-  assign \$1156  = \sel_l4_s0$334  & \sel_l4_s0$335 ;
-  assign \$1157  = \sel_l4_s0$334  & \sel_l4_s0$336 ;
-  assign \$1158  = \$1156  | \$1157 ;
-  assign \$1159  = \sel_l4_s0$335  & \sel_l4_s0$336 ;
-  assign sel_cs2_6_1_0c = \$1158  | \$1159 ;
-  assign \$1160  = \sel_l4_s0$339  ^ \sel_l4_s0$340 ;
-  assign sel_cs2_7_0_0s = \$1160  ^ \sel_l4_s0$341 ;
-  assign \$1161  = \sel_l4_s0$339  & \sel_l4_s0$340 ;
-  assign \$1162  = \sel_l4_s0$339  & \sel_l4_s0$341 ;
-  assign \$1163  = \$1161  | \$1162 ;
-  assign \$1164  = \sel_l4_s0$340  & \sel_l4_s0$341 ;
-  assign sel_cs2_7_0_0c = \$1163  | \$1164 ;
-  assign \$1165  = \sel_l4_s0$344  ^ \sel_l4_s0$345 ;
-  assign sel_cs2_7_1_0s = \$1165  ^ \sel_l4_s0$346 ;
-  assign \$1166  = \sel_l4_s0$344  & \sel_l4_s0$345 ;
-  assign \$1167  = \sel_l4_s0$344  & \sel_l4_s0$346 ;
-  assign \$1168  = \$1166  | \$1167 ;
-  assign \$1169  = \sel_l4_s0$345  & \sel_l4_s0$346 ;
-  assign sel_cs2_7_1_0c = \$1168  | \$1169 ;
-  assign \$1170  = \sel_l4_s0$349  ^ \sel_l4_s0$350 ;
-  assign sel_cs2_8_0_0s = \$1170  ^ \sel_l4_s0$351 ;
-  assign \$1171  = \sel_l4_s0$349  & \sel_l4_s0$350 ;
-  assign \$1172  = \sel_l4_s0$349  & \sel_l4_s0$351 ;
-  assign \$1173  = \$1171  | \$1172 ;
-  assign \$1174  = \sel_l4_s0$350  & \sel_l4_s0$351 ;
-  assign sel_cs2_8_0_0c = \$1173  | \$1174 ;
-  assign \$1175  = \sel_l4_s0$354  ^ \sel_l4_s0$355 ;
-  assign sel_cs2_8_1_0s = \$1175  ^ \sel_l4_s0$356 ;
-  assign \$1176  = \sel_l4_s0$354  & \sel_l4_s0$355 ;
-  assign \$1177  = \sel_l4_s0$354  & \sel_l4_s0$356 ;
-  assign \$1178  = \$1176  | \$1177 ;
-  assign \$1179  = \sel_l4_s0$355  & \sel_l4_s0$356 ;
-  assign sel_cs2_8_1_0c = \$1178  | \$1179 ;
-  assign \$1180  = \sel_l4_s0$359  ^ \sel_l4_s0$360 ;
-  assign sel_cs2_9_0_0s = \$1180  ^ \sel_l4_s0$361 ;
-  assign \$1181  = \sel_l4_s0$359  & \sel_l4_s0$360 ;
-  assign \$1182  = \sel_l4_s0$359  & \sel_l4_s0$361 ;
-  assign \$1183  = \$1181  | \$1182 ;
-  assign \$1184  = \sel_l4_s0$360  & \sel_l4_s0$361 ;
-  assign sel_cs2_9_0_0c = \$1183  | \$1184 ;
-  assign \$1185  = \sel_l4_s0$364  ^ \sel_l4_s0$365 ;
-  assign sel_cs2_9_1_0s = \$1185  ^ \sel_l4_s0$366 ;
-  assign \$1186  = \sel_l4_s0$364  & \sel_l4_s0$365 ;
-  assign \$1187  = \sel_l4_s0$364  & \sel_l4_s0$366 ;
-  assign \$1188  = \$1186  | \$1187 ;
-  assign \$1189  = \sel_l4_s0$365  & \sel_l4_s0$366 ;
-  assign sel_cs2_9_1_0c = \$1188  | \$1189 ;
-  assign \$1190  = \sel_l4_s0$369  ^ \sel_l4_s0$370 ;
-  assign sel_cs2_10_0_0s = \$1190  ^ \sel_l4_s0$371 ;
-  assign \$1191  = \sel_l4_s0$369  & \sel_l4_s0$370 ;
-  assign \$1192  = \sel_l4_s0$369  & \sel_l4_s0$371 ;
-  assign \$1193  = \$1191  | \$1192 ;
-  assign \$1194  = \sel_l4_s0$370  & \sel_l4_s0$371 ;
-  assign sel_cs2_10_0_0c = \$1193  | \$1194 ;
-  assign \$1195  = \sel_l4_s0$374  ^ \sel_l4_s0$375 ;
-  assign sel_cs2_10_1_0s = \$1195  ^ \sel_l4_s0$376 ;
-  assign \$1196  = \sel_l4_s0$374  & \sel_l4_s0$375 ;
-  assign \$1197  = \sel_l4_s0$374  & \sel_l4_s0$376 ;
-  assign \$1198  = \$1196  | \$1197 ;
-  assign \$1199  = \sel_l4_s0$375  & \sel_l4_s0$376 ;
-  assign sel_cs2_10_1_0c = \$1198  | \$1199 ;
-  assign \$1200  = \sel_l4_s0$379  ^ \sel_l4_s0$380 ;
-  assign sel_cs2_11_0_0s = \$1200  ^ \sel_l4_s0$381 ;
-  assign \$1201  = \sel_l4_s0$379  & \sel_l4_s0$380 ;
-  assign \$1202  = \sel_l4_s0$379  & \sel_l4_s0$381 ;
-  assign \$1203  = \$1201  | \$1202 ;
-  assign \$1204  = \sel_l4_s0$380  & \sel_l4_s0$381 ;
-  assign sel_cs2_11_0_0c = \$1203  | \$1204 ;
-  assign \$1205  = \sel_l4_s0$384  ^ \sel_l4_s0$385 ;
-  assign sel_cs2_11_1_0s = \$1205  ^ \sel_l4_s0$386 ;
-  assign \$1206  = \sel_l4_s0$384  & \sel_l4_s0$385 ;
-  assign \$1207  = \sel_l4_s0$384  & \sel_l4_s0$386 ;
-  assign \$1208  = \$1206  | \$1207 ;
-  assign \$1209  = \sel_l4_s0$385  & \sel_l4_s0$386 ;
-  assign sel_cs2_11_1_0c = \$1208  | \$1209 ;
-  assign \$1210  = \sel_l4_s0$389  ^ \sel_l4_s0$390 ;
-  assign sel_cs2_12_0_0s = \$1210  ^ \sel_l4_s0$391 ;
-  assign \$1211  = \sel_l4_s0$389  & \sel_l4_s0$390 ;
-  assign \$1212  = \sel_l4_s0$389  & \sel_l4_s0$391 ;
-  assign \$1213  = \$1211  | \$1212 ;
-  assign \$1214  = \sel_l4_s0$390  & \sel_l4_s0$391 ;
-  assign sel_cs2_12_0_0c = \$1213  | \$1214 ;
-  assign \$1215  = \sel_l4_s0$394  ^ \sel_l4_s0$395 ;
-  assign sel_cs2_12_1_0s = \$1215  ^ \sel_l4_s0$396 ;
-  assign \$1216  = \sel_l4_s0$394  & \sel_l4_s0$395 ;
-  assign \$1217  = \sel_l4_s0$394  & \sel_l4_s0$396 ;
-  assign \$1218  = \$1216  | \$1217 ;
-  assign \$1219  = \sel_l4_s0$395  & \sel_l4_s0$396 ;
-  assign sel_cs2_12_1_0c = \$1218  | \$1219 ;
-  assign \$1220  = \sel_l4_s0$399  ^ \sel_l4_s0$400 ;
-  assign sel_cs2_13_0_0s = \$1220  ^ \sel_l4_s0$401 ;
-  assign \$1221  = \sel_l4_s0$399  & \sel_l4_s0$400 ;
-  assign \$1222  = \sel_l4_s0$399  & \sel_l4_s0$401 ;
-  assign \$1223  = \$1221  | \$1222 ;
-  assign \$1224  = \sel_l4_s0$400  & \sel_l4_s0$401 ;
-  assign sel_cs2_13_0_0c = \$1223  | \$1224 ;
-  assign \$1225  = \sel_l4_s0$404  ^ \sel_l4_s0$405 ;
-  assign sel_cs2_13_1_0s = \$1225  ^ \sel_l4_s0$406 ;
-  assign \$1226  = \sel_l4_s0$404  & \sel_l4_s0$405 ;
-  assign \$1227  = \sel_l4_s0$404  & \sel_l4_s0$406 ;
-  assign \$1228  = \$1226  | \$1227 ;
-  assign \$1229  = \sel_l4_s0$405  & \sel_l4_s0$406 ;
-  assign sel_cs2_13_1_0c = \$1228  | \$1229 ;
-  assign \$1230  = \sel_l4_s0$409  ^ \sel_l4_s0$410 ;
-  assign sel_cs2_14_0_0s = \$1230  ^ \sel_l4_s0$411 ;
-  assign \$1231  = \sel_l4_s0$409  & \sel_l4_s0$410 ;
-  assign \$1232  = \sel_l4_s0$409  & \sel_l4_s0$411 ;
-  assign \$1233  = \$1231  | \$1232 ;
-  assign \$1234  = \sel_l4_s0$410  & \sel_l4_s0$411 ;
-  assign sel_cs2_14_0_0c = \$1233  | \$1234 ;
-  assign \$1235  = \sel_l4_s0$414  ^ \sel_l4_s0$415 ;
-  assign sel_cs2_14_1_0s = \$1235  ^ \sel_l4_s0$416 ;
-  assign \$1236  = \sel_l4_s0$414  & \sel_l4_s0$415 ;
-  assign \$1237  = \sel_l4_s0$414  & \sel_l4_s0$416 ;
-  assign \$1238  = \$1236  | \$1237 ;
-  assign \$1239  = \sel_l4_s0$415  & \sel_l4_s0$416 ;
-  assign sel_cs2_14_1_0c = \$1238  | \$1239 ;
-  assign \$1240  = \sel_l4_s0$419  ^ \sel_l4_s0$420 ;
-  assign sel_cs2_15_0_0s = \$1240  ^ \sel_l4_s0$421 ;
-  assign \$1241  = \sel_l4_s0$419  & \sel_l4_s0$420 ;
-  assign \$1242  = \sel_l4_s0$419  & \sel_l4_s0$421 ;
-  assign \$1243  = \$1241  | \$1242 ;
-  assign \$1244  = \sel_l4_s0$420  & \sel_l4_s0$421 ;
-  assign sel_cs2_15_0_0c = \$1243  | \$1244 ;
-  assign \$1245  = \sel_l4_s0$424  ^ \sel_l4_s0$425 ;
-  assign sel_cs2_15_1_0s = \$1245  ^ \sel_l4_s0$426 ;
-  assign \$1246  = \sel_l4_s0$424  & \sel_l4_s0$425 ;
-  assign \$1247  = \sel_l4_s0$424  & \sel_l4_s0$426 ;
-  assign \$1248  = \$1246  | \$1247 ;
-  assign \$1249  = \sel_l4_s0$425  & \sel_l4_s0$426 ;
-  assign sel_cs2_15_1_0c = \$1248  | \$1249 ;
-  assign \$1250  = sel_cs2_0_0_0c ^ sel_cs2_0_1_0s;
-  assign sel_cs3_0_1_0s = \$1250  ^ \sel_l4_s0$429 ;
-  assign \$1251  = sel_cs2_0_0_0c & sel_cs2_0_1_0s;
-  assign \$1252  = sel_cs2_0_0_0c & \sel_l4_s0$429 ;
-  assign \$1253  = \$1251  | \$1252 ;
-  assign \$1254  = sel_cs2_0_1_0s & \sel_l4_s0$429 ;
-  assign sel_cs3_0_1_0c = \$1253  | \$1254 ;
-  assign \$1255  = sel_cs2_1_0_0c ^ sel_cs2_1_1_0s;
-  assign sel_cs3_1_1_0s = \$1255  ^ \sel_l4_s0$432 ;
-  assign \$1256  = sel_cs2_1_0_0c & sel_cs2_1_1_0s;
-  assign \$1257  = sel_cs2_1_0_0c & \sel_l4_s0$432 ;
-  assign \$1258  = \$1256  | \$1257 ;
-  assign \$1259  = sel_cs2_1_1_0s & \sel_l4_s0$432 ;
-  assign sel_cs3_1_1_0c = \$1258  | \$1259 ;
-  assign \$1260  = sel_cs2_2_0_0c ^ sel_cs2_2_1_0s;
-  assign sel_cs3_2_1_0s = \$1260  ^ \sel_l4_s0$435 ;
-  assign \$1261  = sel_cs2_2_0_0c & sel_cs2_2_1_0s;
-  assign \$1262  = sel_cs2_2_0_0c & \sel_l4_s0$435 ;
-  assign \$1263  = \$1261  | \$1262 ;
-  assign \$1264  = sel_cs2_2_1_0s & \sel_l4_s0$435 ;
-  assign sel_cs3_2_1_0c = \$1263  | \$1264 ;
-  assign \$1265  = sel_cs2_3_0_0c ^ sel_cs2_3_1_0s;
-  assign sel_cs3_3_1_0s = \$1265  ^ \sel_l4_s0$438 ;
-  assign \$1266  = sel_cs2_3_0_0c & sel_cs2_3_1_0s;
-  assign \$1267  = sel_cs2_3_0_0c & \sel_l4_s0$438 ;
-  assign \$1268  = \$1266  | \$1267 ;
-  assign \$1269  = sel_cs2_3_1_0s & \sel_l4_s0$438 ;
-  assign sel_cs3_3_1_0c = \$1268  | \$1269 ;
-  assign \$1270  = sel_cs2_4_0_0c ^ sel_cs2_4_1_0s;
-  assign sel_cs3_4_1_0s = \$1270  ^ \sel_l4_s0$441 ;
-  assign \$1271  = sel_cs2_4_0_0c & sel_cs2_4_1_0s;
-  assign \$1272  = sel_cs2_4_0_0c & \sel_l4_s0$441 ;
-  assign \$1273  = \$1271  | \$1272 ;
-  assign \$1274  = sel_cs2_4_1_0s & \sel_l4_s0$441 ;
-  assign sel_cs3_4_1_0c = \$1273  | \$1274 ;
-  assign \$1275  = sel_cs2_5_0_0c ^ sel_cs2_5_1_0s;
-  assign sel_cs3_5_1_0s = \$1275  ^ \sel_l4_s0$444 ;
-  assign \$1276  = sel_cs2_5_0_0c & sel_cs2_5_1_0s;
-  assign \$1277  = sel_cs2_5_0_0c & \sel_l4_s0$444 ;
-  assign \$1278  = \$1276  | \$1277 ;
-  assign \$1279  = sel_cs2_5_1_0s & \sel_l4_s0$444 ;
-  assign sel_cs3_5_1_0c = \$1278  | \$1279 ;
-  assign \$1280  = sel_cs2_6_0_0c ^ sel_cs2_6_1_0s;
-  assign sel_cs3_6_1_0s = \$1280  ^ \sel_l4_s0$447 ;
-  assign \$1281  = sel_cs2_6_0_0c & sel_cs2_6_1_0s;
-  assign \$1282  = sel_cs2_6_0_0c & \sel_l4_s0$447 ;
-  assign \$1283  = \$1281  | \$1282 ;
-  assign \$1284  = sel_cs2_6_1_0s & \sel_l4_s0$447 ;
-  assign sel_cs3_6_1_0c = \$1283  | \$1284 ;
-  assign \$1285  = sel_cs2_7_0_0c ^ sel_cs2_7_1_0s;
-  assign sel_cs3_7_1_0s = \$1285  ^ \sel_l4_s0$450 ;
-  assign \$1286  = sel_cs2_7_0_0c & sel_cs2_7_1_0s;
-  assign \$1287  = sel_cs2_7_0_0c & \sel_l4_s0$450 ;
-  assign \$1288  = \$1286  | \$1287 ;
-  assign \$1289  = sel_cs2_7_1_0s & \sel_l4_s0$450 ;
-  assign sel_cs3_7_1_0c = \$1288  | \$1289 ;
-  assign \$1290  = sel_cs2_8_0_0c ^ sel_cs2_8_1_0s;
-  assign sel_cs3_8_1_0s = \$1290  ^ \sel_l4_s0$453 ;
-  assign \$1291  = sel_cs2_8_0_0c & sel_cs2_8_1_0s;
-  assign \$1292  = sel_cs2_8_0_0c & \sel_l4_s0$453 ;
-  assign \$1293  = \$1291  | \$1292 ;
-  assign \$1294  = sel_cs2_8_1_0s & \sel_l4_s0$453 ;
-  assign sel_cs3_8_1_0c = \$1293  | \$1294 ;
-  assign \$1295  = sel_cs2_9_0_0c ^ sel_cs2_9_1_0s;
-  assign sel_cs3_9_1_0s = \$1295  ^ \sel_l4_s0$456 ;
-  assign \$1296  = sel_cs2_9_0_0c & sel_cs2_9_1_0s;
-  assign \$1297  = sel_cs2_9_0_0c & \sel_l4_s0$456 ;
-  assign \$1298  = \$1296  | \$1297 ;
-  assign \$1299  = sel_cs2_9_1_0s & \sel_l4_s0$456 ;
-  assign sel_cs3_9_1_0c = \$1298  | \$1299 ;
-  assign \$1300  = sel_cs2_10_0_0c ^ sel_cs2_10_1_0s;
-  assign sel_cs3_10_1_0s = \$1300  ^ \sel_l4_s0$459 ;
-  assign \$1301  = sel_cs2_10_0_0c & sel_cs2_10_1_0s;
-  assign \$1302  = sel_cs2_10_0_0c & \sel_l4_s0$459 ;
-  assign \$1303  = \$1301  | \$1302 ;
-  assign \$1304  = sel_cs2_10_1_0s & \sel_l4_s0$459 ;
-  assign sel_cs3_10_1_0c = \$1303  | \$1304 ;
-  assign \$1305  = sel_cs2_11_0_0c ^ sel_cs2_11_1_0s;
-  assign sel_cs3_11_1_0s = \$1305  ^ \sel_l4_s0$462 ;
-  assign \$1306  = sel_cs2_11_0_0c & sel_cs2_11_1_0s;
-  assign \$1307  = sel_cs2_11_0_0c & \sel_l4_s0$462 ;
-  assign \$1308  = \$1306  | \$1307 ;
-  assign \$1309  = sel_cs2_11_1_0s & \sel_l4_s0$462 ;
-  assign sel_cs3_11_1_0c = \$1308  | \$1309 ;
-  assign \$1310  = sel_cs2_12_0_0c ^ sel_cs2_12_1_0s;
-  assign sel_cs3_12_1_0s = \$1310  ^ \sel_l4_s0$465 ;
-  assign \$1311  = sel_cs2_12_0_0c & sel_cs2_12_1_0s;
-  assign \$1312  = sel_cs2_12_0_0c & \sel_l4_s0$465 ;
-  assign \$1313  = \$1311  | \$1312 ;
-  assign \$1314  = sel_cs2_12_1_0s & \sel_l4_s0$465 ;
-  assign sel_cs3_12_1_0c = \$1313  | \$1314 ;
-  assign \$1315  = sel_cs2_13_0_0c ^ sel_cs2_13_1_0s;
-  assign sel_cs3_13_1_0s = \$1315  ^ \sel_l4_s0$468 ;
-  assign \$1316  = sel_cs2_13_0_0c & sel_cs2_13_1_0s;
-  assign \$1317  = sel_cs2_13_0_0c & \sel_l4_s0$468 ;
-  assign \$1318  = \$1316  | \$1317 ;
-  assign \$1319  = sel_cs2_13_1_0s & \sel_l4_s0$468 ;
-  assign sel_cs3_13_1_0c = \$1318  | \$1319 ;
-  assign \$1320  = sel_cs2_14_0_0c ^ sel_cs2_14_1_0s;
-  assign sel_cs3_14_1_0s = \$1320  ^ \sel_l4_s0$471 ;
-  assign \$1321  = sel_cs2_14_0_0c & sel_cs2_14_1_0s;
-  assign \$1322  = sel_cs2_14_0_0c & \sel_l4_s0$471 ;
-  assign \$1323  = \$1321  | \$1322 ;
-  assign \$1324  = sel_cs2_14_1_0s & \sel_l4_s0$471 ;
-  assign sel_cs3_14_1_0c = \$1323  | \$1324 ;
-  assign \$1325  = sel_cs2_15_0_0c ^ sel_cs2_15_1_0s;
-  assign sel_cs3_15_1_0s = \$1325  ^ \sel_l4_s0$474 ;
-  assign \$1326  = sel_cs2_15_0_0c & sel_cs2_15_1_0s;
-  assign \$1327  = sel_cs2_15_0_0c & \sel_l4_s0$474 ;
-  assign \$1328  = \$1326  | \$1327 ;
-  assign \$1329  = sel_cs2_15_1_0s & \sel_l4_s0$474 ;
-  assign sel_cs3_15_1_0c = \$1328  | \$1329 ;
-  assign \$1330  = sel_cs3_0_1_0c ^ sel_cs2_0_1_0c;
-  assign sel_cs4_0_2_0s = \$1330  ^ \sel_l4_s0$477 ;
-  assign \$1331  = sel_cs3_0_1_0c & sel_cs2_0_1_0c;
-  assign \$1332  = sel_cs3_0_1_0c & \sel_l4_s0$477 ;
-  assign \$1333  = \$1331  | \$1332 ;
-  assign \$1334  = sel_cs2_0_1_0c & \sel_l4_s0$477 ;
-  assign sel_cs4_0_2_0c = \$1333  | \$1334 ;
-  assign \$1335  = sel_cs3_1_1_0c ^ sel_cs2_1_1_0c;
-  assign sel_cs4_1_2_0s = \$1335  ^ \sel_l4_s0$480 ;
-  assign \$1336  = sel_cs3_1_1_0c & sel_cs2_1_1_0c;
-  assign \$1337  = sel_cs3_1_1_0c & \sel_l4_s0$480 ;
-  assign \$1338  = \$1336  | \$1337 ;
-  assign \$1339  = sel_cs2_1_1_0c & \sel_l4_s0$480 ;
-  assign sel_cs4_1_2_0c = \$1338  | \$1339 ;
-  assign \$1340  = sel_cs3_2_1_0c ^ sel_cs2_2_1_0c;
-  assign sel_cs4_2_2_0s = \$1340  ^ \sel_l4_s0$483 ;
-  assign \$1341  = sel_cs3_2_1_0c & sel_cs2_2_1_0c;
-  assign \$1342  = sel_cs3_2_1_0c & \sel_l4_s0$483 ;
-  assign \$1343  = \$1341  | \$1342 ;
-  assign \$1344  = sel_cs2_2_1_0c & \sel_l4_s0$483 ;
-  assign sel_cs4_2_2_0c = \$1343  | \$1344 ;
-  assign \$1345  = sel_cs3_3_1_0c ^ sel_cs2_3_1_0c;
-  assign sel_cs4_3_2_0s = \$1345  ^ \sel_l4_s0$486 ;
-  assign \$1346  = sel_cs3_3_1_0c & sel_cs2_3_1_0c;
-  assign \$1347  = sel_cs3_3_1_0c & \sel_l4_s0$486 ;
-  assign \$1348  = \$1346  | \$1347 ;
-  assign \$1349  = sel_cs2_3_1_0c & \sel_l4_s0$486 ;
-  assign sel_cs4_3_2_0c = \$1348  | \$1349 ;
-  assign \$1350  = sel_cs3_4_1_0c ^ sel_cs2_4_1_0c;
-  assign sel_cs4_4_2_0s = \$1350  ^ \sel_l4_s0$489 ;
-  assign \$1351  = sel_cs3_4_1_0c & sel_cs2_4_1_0c;
-  assign \$1352  = sel_cs3_4_1_0c & \sel_l4_s0$489 ;
-  assign \$1353  = \$1351  | \$1352 ;
-  assign \$1354  = sel_cs2_4_1_0c & \sel_l4_s0$489 ;
-  assign sel_cs4_4_2_0c = \$1353  | \$1354 ;
-  assign \$1355  = sel_cs3_5_1_0c ^ sel_cs2_5_1_0c;
-  assign sel_cs4_5_2_0s = \$1355  ^ \sel_l4_s0$492 ;
-  assign \$1356  = sel_cs3_5_1_0c & sel_cs2_5_1_0c;
-  assign \$1357  = sel_cs3_5_1_0c & \sel_l4_s0$492 ;
-  assign \$1358  = \$1356  | \$1357 ;
-  assign \$1359  = sel_cs2_5_1_0c & \sel_l4_s0$492 ;
-  assign sel_cs4_5_2_0c = \$1358  | \$1359 ;
-  assign \$1360  = sel_cs3_6_1_0c ^ sel_cs2_6_1_0c;
-  assign sel_cs4_6_2_0s = \$1360  ^ \sel_l4_s0$495 ;
-  assign \$1361  = sel_cs3_6_1_0c & sel_cs2_6_1_0c;
-  assign \$1362  = sel_cs3_6_1_0c & \sel_l4_s0$495 ;
-  assign \$1363  = \$1361  | \$1362 ;
-  assign \$1364  = sel_cs2_6_1_0c & \sel_l4_s0$495 ;
-  assign sel_cs4_6_2_0c = \$1363  | \$1364 ;
-  assign \$1365  = sel_cs3_7_1_0c ^ sel_cs2_7_1_0c;
-  assign sel_cs4_7_2_0s = \$1365  ^ \sel_l4_s0$498 ;
-  assign \$1366  = sel_cs3_7_1_0c & sel_cs2_7_1_0c;
-  assign \$1367  = sel_cs3_7_1_0c & \sel_l4_s0$498 ;
-  assign \$1368  = \$1366  | \$1367 ;
-  assign \$1369  = sel_cs2_7_1_0c & \sel_l4_s0$498 ;
-  assign sel_cs4_7_2_0c = \$1368  | \$1369 ;
-  assign \$1370  = sel_cs3_8_1_0c ^ sel_cs2_8_1_0c;
-  assign sel_cs4_8_2_0s = \$1370  ^ \sel_l4_s0$501 ;
-  assign \$1371  = sel_cs3_8_1_0c & sel_cs2_8_1_0c;
-  assign \$1372  = sel_cs3_8_1_0c & \sel_l4_s0$501 ;
-  assign \$1373  = \$1371  | \$1372 ;
-  assign \$1374  = sel_cs2_8_1_0c & \sel_l4_s0$501 ;
-  assign sel_cs4_8_2_0c = \$1373  | \$1374 ;
-  assign \$1375  = sel_cs3_9_1_0c ^ sel_cs2_9_1_0c;
-  assign sel_cs4_9_2_0s = \$1375  ^ \sel_l4_s0$504 ;
-  assign \$1376  = sel_cs3_9_1_0c & sel_cs2_9_1_0c;
-  assign \$1377  = sel_cs3_9_1_0c & \sel_l4_s0$504 ;
-  assign \$1378  = \$1376  | \$1377 ;
-  assign \$1379  = sel_cs2_9_1_0c & \sel_l4_s0$504 ;
-  assign sel_cs4_9_2_0c = \$1378  | \$1379 ;
-  assign \$1380  = sel_cs3_10_1_0c ^ sel_cs2_10_1_0c;
-  assign sel_cs4_10_2_0s = \$1380  ^ \sel_l4_s0$507 ;
-  assign \$1381  = sel_cs3_10_1_0c & sel_cs2_10_1_0c;
-  assign \$1382  = sel_cs3_10_1_0c & \sel_l4_s0$507 ;
-  assign \$1383  = \$1381  | \$1382 ;
-  assign \$1384  = sel_cs2_10_1_0c & \sel_l4_s0$507 ;
-  assign sel_cs4_10_2_0c = \$1383  | \$1384 ;
-  assign \$1385  = sel_cs3_11_1_0c ^ sel_cs2_11_1_0c;
-  assign sel_cs4_11_2_0s = \$1385  ^ \sel_l4_s0$510 ;
-  assign \$1386  = sel_cs3_11_1_0c & sel_cs2_11_1_0c;
-  assign \$1387  = sel_cs3_11_1_0c & \sel_l4_s0$510 ;
-  assign \$1388  = \$1386  | \$1387 ;
-  assign \$1389  = sel_cs2_11_1_0c & \sel_l4_s0$510 ;
-  assign sel_cs4_11_2_0c = \$1388  | \$1389 ;
-  assign \$1390  = sel_cs3_12_1_0c ^ sel_cs2_12_1_0c;
-  assign sel_cs4_12_2_0s = \$1390  ^ \sel_l4_s0$513 ;
-  assign \$1391  = sel_cs3_12_1_0c & sel_cs2_12_1_0c;
-  assign \$1392  = sel_cs3_12_1_0c & \sel_l4_s0$513 ;
-  assign \$1393  = \$1391  | \$1392 ;
-  assign \$1394  = sel_cs2_12_1_0c & \sel_l4_s0$513 ;
-  assign sel_cs4_12_2_0c = \$1393  | \$1394 ;
-  assign \$1395  = sel_cs3_13_1_0c ^ sel_cs2_13_1_0c;
-  assign sel_cs4_13_2_0s = \$1395  ^ \sel_l4_s0$516 ;
-  assign \$1396  = sel_cs3_13_1_0c & sel_cs2_13_1_0c;
-  assign \$1397  = sel_cs3_13_1_0c & \sel_l4_s0$516 ;
-  assign \$1398  = \$1396  | \$1397 ;
-  assign \$1399  = sel_cs2_13_1_0c & \sel_l4_s0$516 ;
-  assign sel_cs4_13_2_0c = \$1398  | \$1399 ;
-  assign \$1400  = sel_cs3_14_1_0c ^ sel_cs2_14_1_0c;
-  assign sel_cs4_14_2_0s = \$1400  ^ \sel_l4_s0$519 ;
-  assign \$1401  = sel_cs3_14_1_0c & sel_cs2_14_1_0c;
-  assign \$1402  = sel_cs3_14_1_0c & \sel_l4_s0$519 ;
-  assign \$1403  = \$1401  | \$1402 ;
-  assign \$1404  = sel_cs2_14_1_0c & \sel_l4_s0$519 ;
-  assign sel_cs4_14_2_0c = \$1403  | \$1404 ;
-  assign \$1405  = sel_cs3_15_1_0c ^ sel_cs2_15_1_0c;
-  assign sel_cs4_15_2_0s = \$1405  ^ \sel_l4_s0$522 ;
-  assign \$1406  = sel_cs3_15_1_0c & sel_cs2_15_1_0c;
-  assign \$1407  = sel_cs3_15_1_0c & \sel_l4_s0$522 ;
-  assign \$1408  = \$1406  | \$1407 ;
-  assign \$1409  = sel_cs2_15_1_0c & \sel_l4_s0$522 ;
-  assign sel_cs4_15_2_0c = \$1408  | \$1409 ;
-  assign \$1410  = 8'hff >> { sel_cs4_0_2_0c, sel_cs4_0_2_0s, sel_cs3_0_1_0s, sel_cs2_0_0_0s };
-  assign \$1411  = 8'hff >> { sel_cs4_1_2_0c, sel_cs4_1_2_0s, sel_cs3_1_1_0s, sel_cs2_1_0_0s };
-  assign \$1412  = 8'hff >> { sel_cs4_2_2_0c, sel_cs4_2_2_0s, sel_cs3_2_1_0s, sel_cs2_2_0_0s };
-  assign \$1413  = 8'hff >> { sel_cs4_3_2_0c, sel_cs4_3_2_0s, sel_cs3_3_1_0s, sel_cs2_3_0_0s };
-  assign \$1414  = 8'hff >> { sel_cs4_4_2_0c, sel_cs4_4_2_0s, sel_cs3_4_1_0s, sel_cs2_4_0_0s };
-  assign \$1415  = 8'hff >> { sel_cs4_5_2_0c, sel_cs4_5_2_0s, sel_cs3_5_1_0s, sel_cs2_5_0_0s };
-  assign \$1416  = 8'hff >> { sel_cs4_6_2_0c, sel_cs4_6_2_0s, sel_cs3_6_1_0s, sel_cs2_6_0_0s };
-  assign \$1417  = 8'hff >> { sel_cs4_7_2_0c, sel_cs4_7_2_0s, sel_cs3_7_1_0s, sel_cs2_7_0_0s };
-  assign \$1418  = 8'hff >> { sel_cs4_8_2_0c, sel_cs4_8_2_0s, sel_cs3_8_1_0s, sel_cs2_8_0_0s };
-  assign \$1419  = 8'hff >> { sel_cs4_9_2_0c, sel_cs4_9_2_0s, sel_cs3_9_1_0s, sel_cs2_9_0_0s };
-  assign \$1420  = 8'hff >> { sel_cs4_10_2_0c, sel_cs4_10_2_0s, sel_cs3_10_1_0s, sel_cs2_10_0_0s };
-  assign \$1421  = 8'hff >> { sel_cs4_11_2_0c, sel_cs4_11_2_0s, sel_cs3_11_1_0s, sel_cs2_11_0_0s };
-  assign \$1422  = 8'hff >> { sel_cs4_12_2_0c, sel_cs4_12_2_0s, sel_cs3_12_1_0s, sel_cs2_12_0_0s };
-  assign \$1423  = 8'hff >> { sel_cs4_13_2_0c, sel_cs4_13_2_0s, sel_cs3_13_1_0s, sel_cs2_13_0_0s };
-  assign \$1424  = 8'hff >> { sel_cs4_14_2_0c, sel_cs4_14_2_0s, sel_cs3_14_1_0s, sel_cs2_14_0_0s };
-  assign \$1425  = 8'hff >> { sel_cs4_15_2_0c, sel_cs4_15_2_0s, sel_cs3_15_1_0s, sel_cs2_15_0_0s };
+  assign sel_cs0_14_0_4s = \$899  ^ \$900 ;
+  assign \$901  = sel_l2_s0[115] & sel_l2_s0[117];
+  assign \$902  = ~ sel_l2_s0[119];
+  assign \$903  = sel_l2_s0[115] & \$902 ;
+  assign \$904  = \$901  | \$903 ;
+  assign \$905  = ~ sel_l2_s0[119];
+  assign \$906  = sel_l2_s0[117] & \$905 ;
+  assign sel_cs0_14_0_4c = \$904  | \$906 ;
+  assign \$907  = sel_l2_s0[14] ^ sel_l2_s0[28];
+  assign sel_cs0_15_0_0s = \$907  ^ sel_l2_s0[41];
+  assign \$908  = sel_l2_s0[14] & sel_l2_s0[28];
+  assign \$909  = sel_l2_s0[14] & sel_l2_s0[41];
+  assign \$910  = \$908  | \$909 ;
+  assign \$911  = sel_l2_s0[28] & sel_l2_s0[41];
+  assign sel_cs0_15_0_0c = \$910  | \$911 ;
+  assign \$912  = sel_l2_s0[53] ^ sel_l2_s0[64];
+  assign sel_cs0_15_0_1s = \$912  ^ sel_l2_s0[74];
+  assign \$913  = sel_l2_s0[53] & sel_l2_s0[64];
+  assign \$914  = sel_l2_s0[53] & sel_l2_s0[74];
+  assign \$915  = \$913  | \$914 ;
+  assign \$916  = sel_l2_s0[64] & sel_l2_s0[74];
+  assign sel_cs0_15_0_1c = \$915  | \$916 ;
+  assign \$917  = sel_l2_s0[83] ^ sel_l2_s0[91];
+  assign sel_cs0_15_0_2s = \$917  ^ sel_l2_s0[98];
+  assign \$918  = sel_l2_s0[83] & sel_l2_s0[91];
+  assign \$919  = sel_l2_s0[83] & sel_l2_s0[98];
+  assign \$920  = \$918  | \$919 ;
+  assign \$921  = sel_l2_s0[91] & sel_l2_s0[98];
+  assign sel_cs0_15_0_2c = \$920  | \$921 ;
+  assign \$922  = sel_l2_s0[104] ^ sel_l2_s0[109];
+  assign sel_cs0_15_0_3s = \$922  ^ sel_l2_s0[113];
+  assign \$923  = sel_l2_s0[104] & sel_l2_s0[109];
+  assign \$924  = sel_l2_s0[104] & sel_l2_s0[113];
+  assign \$925  = \$923  | \$924 ;
+  assign \$926  = sel_l2_s0[109] & sel_l2_s0[113];
+  assign sel_cs0_15_0_3c = \$925  | \$926 ;
+  assign \$927  = sel_l2_s0[116] ^ sel_l2_s0[118];
+  assign sel_cs0_15_0_4s = \$927  ^ sel_l2_s0[119];
+  assign \$928  = sel_l2_s0[116] & sel_l2_s0[118];
+  assign \$929  = sel_l2_s0[116] & sel_l2_s0[119];
+  assign \$930  = \$928  | \$929 ;
+  assign \$931  = sel_l2_s0[118] & sel_l2_s0[119];
+  assign sel_cs0_15_0_4c = \$930  | \$931 ;
+  assign \$932  = sel_cs0_0_0_0s ^ sel_cs0_0_0_1s;
+  assign sel_cs1_0_0_0s = \$932  ^ sel_cs0_0_0_2s;
+  assign \$933  = sel_cs0_0_0_0s & sel_cs0_0_0_1s;
+  assign \$934  = sel_cs0_0_0_0s & sel_cs0_0_0_2s;
+  assign \$935  = \$933  | \$934 ;
+  assign \$936  = sel_cs0_0_0_1s & sel_cs0_0_0_2s;
+  assign sel_cs1_0_0_0c = \$935  | \$936 ;
+  assign \$937  = sel_cs0_0_0_0c ^ sel_cs0_0_0_1c;
+  assign sel_cs1_0_1_0s = \$937  ^ sel_cs0_0_0_2c;
+  assign \$938  = sel_cs0_0_0_0c & sel_cs0_0_0_1c;
+  assign \$939  = sel_cs0_0_0_0c & sel_cs0_0_0_2c;
+  assign \$940  = \$938  | \$939 ;
+  assign \$941  = sel_cs0_0_0_1c & sel_cs0_0_0_2c;
+  assign sel_cs1_0_1_0c = \$940  | \$941 ;
+  assign \$942  = sel_cs0_1_0_0s ^ sel_cs0_1_0_1s;
+  assign sel_cs1_1_0_0s = \$942  ^ sel_cs0_1_0_2s;
+  assign \$943  = sel_cs0_1_0_0s & sel_cs0_1_0_1s;
+  assign \$944  = sel_cs0_1_0_0s & sel_cs0_1_0_2s;
+  assign \$945  = \$943  | \$944 ;
+  assign \$946  = sel_cs0_1_0_1s & sel_cs0_1_0_2s;
+  assign sel_cs1_1_0_0c = \$945  | \$946 ;
+  assign \$947  = sel_cs0_1_0_0c ^ sel_cs0_1_0_1c;
+  assign sel_cs1_1_1_0s = \$947  ^ sel_cs0_1_0_2c;
+  assign \$948  = sel_cs0_1_0_0c & sel_cs0_1_0_1c;
+  assign \$949  = sel_cs0_1_0_0c & sel_cs0_1_0_2c;
+  assign \$950  = \$948  | \$949 ;
+  assign \$951  = sel_cs0_1_0_1c & sel_cs0_1_0_2c;
+  assign sel_cs1_1_1_0c = \$950  | \$951 ;
+  assign \$952  = sel_cs0_2_0_0s ^ sel_cs0_2_0_1s;
+  assign sel_cs1_2_0_0s = \$952  ^ sel_cs0_2_0_2s;
+  assign \$953  = sel_cs0_2_0_0s & sel_cs0_2_0_1s;
+  assign \$954  = sel_cs0_2_0_0s & sel_cs0_2_0_2s;
+  assign \$955  = \$953  | \$954 ;
+  assign \$956  = sel_cs0_2_0_1s & sel_cs0_2_0_2s;
+  assign sel_cs1_2_0_0c = \$955  | \$956 ;
+  assign \$957  = sel_cs0_2_0_0c ^ sel_cs0_2_0_1c;
+  assign sel_cs1_2_1_0s = \$957  ^ sel_cs0_2_0_2c;
+  assign \$958  = sel_cs0_2_0_0c & sel_cs0_2_0_1c;
+  assign \$959  = sel_cs0_2_0_0c & sel_cs0_2_0_2c;
+  assign \$960  = \$958  | \$959 ;
+  assign \$961  = sel_cs0_2_0_1c & sel_cs0_2_0_2c;
+  assign sel_cs1_2_1_0c = \$960  | \$961 ;
+  assign \$962  = sel_cs0_3_0_0s ^ sel_cs0_3_0_1s;
+  assign sel_cs1_3_0_0s = \$962  ^ sel_cs0_3_0_2s;
+  assign \$963  = sel_cs0_3_0_0s & sel_cs0_3_0_1s;
+  assign \$964  = sel_cs0_3_0_0s & sel_cs0_3_0_2s;
+  assign \$965  = \$963  | \$964 ;
+  assign \$966  = sel_cs0_3_0_1s & sel_cs0_3_0_2s;
+  assign sel_cs1_3_0_0c = \$965  | \$966 ;
+  assign \$967  = sel_cs0_3_0_0c ^ sel_cs0_3_0_1c;
+  assign sel_cs1_3_1_0s = \$967  ^ sel_cs0_3_0_2c;
+  assign \$968  = sel_cs0_3_0_0c & sel_cs0_3_0_1c;
+  assign \$969  = sel_cs0_3_0_0c & sel_cs0_3_0_2c;
+  assign \$970  = \$968  | \$969 ;
+  assign \$971  = sel_cs0_3_0_1c & sel_cs0_3_0_2c;
+  assign sel_cs1_3_1_0c = \$970  | \$971 ;
+  assign \$972  = sel_cs0_4_0_0s ^ sel_cs0_4_0_1s;
+  assign sel_cs1_4_0_0s = \$972  ^ sel_cs0_4_0_2s;
+  assign \$973  = sel_cs0_4_0_0s & sel_cs0_4_0_1s;
+  assign \$974  = sel_cs0_4_0_0s & sel_cs0_4_0_2s;
+  assign \$975  = \$973  | \$974 ;
+  assign \$976  = sel_cs0_4_0_1s & sel_cs0_4_0_2s;
+  assign sel_cs1_4_0_0c = \$975  | \$976 ;
+  assign \$977  = sel_cs0_4_0_0c ^ sel_cs0_4_0_1c;
+  assign sel_cs1_4_1_0s = \$977  ^ sel_cs0_4_0_2c;
+  assign \$978  = sel_cs0_4_0_0c & sel_cs0_4_0_1c;
+  assign \$979  = sel_cs0_4_0_0c & sel_cs0_4_0_2c;
+  assign \$980  = \$978  | \$979 ;
+  assign \$981  = sel_cs0_4_0_1c & sel_cs0_4_0_2c;
+  assign sel_cs1_4_1_0c = \$980  | \$981 ;
+  assign \$982  = sel_cs0_5_0_0s ^ sel_cs0_5_0_1s;
+  assign sel_cs1_5_0_0s = \$982  ^ sel_cs0_5_0_2s;
+  assign \$983  = sel_cs0_5_0_0s & sel_cs0_5_0_1s;
+  assign \$984  = sel_cs0_5_0_0s & sel_cs0_5_0_2s;
+  assign \$985  = \$983  | \$984 ;
+  assign \$986  = sel_cs0_5_0_1s & sel_cs0_5_0_2s;
+  assign sel_cs1_5_0_0c = \$985  | \$986 ;
+  assign \$987  = sel_cs0_5_0_0c ^ sel_cs0_5_0_1c;
+  assign sel_cs1_5_1_0s = \$987  ^ sel_cs0_5_0_2c;
+  assign \$988  = sel_cs0_5_0_0c & sel_cs0_5_0_1c;
+  assign \$989  = sel_cs0_5_0_0c & sel_cs0_5_0_2c;
+  assign \$990  = \$988  | \$989 ;
+  assign \$991  = sel_cs0_5_0_1c & sel_cs0_5_0_2c;
+  assign sel_cs1_5_1_0c = \$990  | \$991 ;
+  assign \$992  = sel_cs0_6_0_0s ^ sel_cs0_6_0_1s;
+  assign sel_cs1_6_0_0s = \$992  ^ sel_cs0_6_0_2s;
+  assign \$993  = sel_cs0_6_0_0s & sel_cs0_6_0_1s;
+  assign \$994  = sel_cs0_6_0_0s & sel_cs0_6_0_2s;
+  assign \$995  = \$993  | \$994 ;
+  assign \$996  = sel_cs0_6_0_1s & sel_cs0_6_0_2s;
+  assign sel_cs1_6_0_0c = \$995  | \$996 ;
+  assign \$997  = sel_cs0_6_0_0c ^ sel_cs0_6_0_1c;
+  assign sel_cs1_6_1_0s = \$997  ^ sel_cs0_6_0_2c;
+  assign \$998  = sel_cs0_6_0_0c & sel_cs0_6_0_1c;
+  assign \$999  = sel_cs0_6_0_0c & sel_cs0_6_0_2c;
+  assign \$1000  = \$998  | \$999 ;
+  assign \$1001  = sel_cs0_6_0_1c & sel_cs0_6_0_2c;
+  assign sel_cs1_6_1_0c = \$1000  | \$1001 ;
+  assign \$1002  = sel_cs0_7_0_0s ^ sel_cs0_7_0_1s;
+  assign sel_cs1_7_0_0s = \$1002  ^ sel_cs0_7_0_2s;
+  assign \$1003  = sel_cs0_7_0_0s & sel_cs0_7_0_1s;
+  assign \$1004  = sel_cs0_7_0_0s & sel_cs0_7_0_2s;
+  assign \$1005  = \$1003  | \$1004 ;
+  assign \$1006  = sel_cs0_7_0_1s & sel_cs0_7_0_2s;
+  assign sel_cs1_7_0_0c = \$1005  | \$1006 ;
+  assign \$1007  = sel_cs0_7_0_0c ^ sel_cs0_7_0_1c;
+  assign sel_cs1_7_1_0s = \$1007  ^ sel_cs0_7_0_2c;
+  assign \$1008  = sel_cs0_7_0_0c & sel_cs0_7_0_1c;
+  assign \$1009  = sel_cs0_7_0_0c & sel_cs0_7_0_2c;
+  assign \$1010  = \$1008  | \$1009 ;
+  assign \$1011  = sel_cs0_7_0_1c & sel_cs0_7_0_2c;
+  assign sel_cs1_7_1_0c = \$1010  | \$1011 ;
+  assign \$1012  = sel_cs0_8_0_0s ^ sel_cs0_8_0_1s;
+  assign sel_cs1_8_0_0s = \$1012  ^ sel_cs0_8_0_2s;
+  assign \$1013  = sel_cs0_8_0_0s & sel_cs0_8_0_1s;
+  assign \$1014  = sel_cs0_8_0_0s & sel_cs0_8_0_2s;
+  assign \$1015  = \$1013  | \$1014 ;
+  assign \$1016  = sel_cs0_8_0_1s & sel_cs0_8_0_2s;
+  assign sel_cs1_8_0_0c = \$1015  | \$1016 ;
+  assign \$1017  = sel_cs0_8_0_0c ^ sel_cs0_8_0_1c;
+  assign sel_cs1_8_1_0s = \$1017  ^ sel_cs0_8_0_2c;
+  assign \$1018  = sel_cs0_8_0_0c & sel_cs0_8_0_1c;
+  assign \$1019  = sel_cs0_8_0_0c & sel_cs0_8_0_2c;
+  assign \$1020  = \$1018  | \$1019 ;
+  assign \$1021  = sel_cs0_8_0_1c & sel_cs0_8_0_2c;
+  assign sel_cs1_8_1_0c = \$1020  | \$1021 ;
+  assign \$1022  = sel_cs0_9_0_0s ^ sel_cs0_9_0_1s;
+  assign sel_cs1_9_0_0s = \$1022  ^ sel_cs0_9_0_2s;
+  assign \$1023  = sel_cs0_9_0_0s & sel_cs0_9_0_1s;
+  assign \$1024  = sel_cs0_9_0_0s & sel_cs0_9_0_2s;
+  assign \$1025  = \$1023  | \$1024 ;
+  assign \$1026  = sel_cs0_9_0_1s & sel_cs0_9_0_2s;
+  assign sel_cs1_9_0_0c = \$1025  | \$1026 ;
+  assign \$1027  = sel_cs0_9_0_0c ^ sel_cs0_9_0_1c;
+  assign sel_cs1_9_1_0s = \$1027  ^ sel_cs0_9_0_2c;
+  assign \$1028  = sel_cs0_9_0_0c & sel_cs0_9_0_1c;
+  assign \$1029  = sel_cs0_9_0_0c & sel_cs0_9_0_2c;
+  assign \$1030  = \$1028  | \$1029 ;
+  assign \$1031  = sel_cs0_9_0_1c & sel_cs0_9_0_2c;
+  assign sel_cs1_9_1_0c = \$1030  | \$1031 ;
+  assign \$1032  = sel_cs0_10_0_0s ^ sel_cs0_10_0_1s;
+  assign sel_cs1_10_0_0s = \$1032  ^ sel_cs0_10_0_2s;
+  assign \$1033  = sel_cs0_10_0_0s & sel_cs0_10_0_1s;
+  assign \$1034  = sel_cs0_10_0_0s & sel_cs0_10_0_2s;
+  assign \$1035  = \$1033  | \$1034 ;
+  assign \$1036  = sel_cs0_10_0_1s & sel_cs0_10_0_2s;
+  assign sel_cs1_10_0_0c = \$1035  | \$1036 ;
+  assign \$1037  = sel_cs0_10_0_0c ^ sel_cs0_10_0_1c;
+  assign sel_cs1_10_1_0s = \$1037  ^ sel_cs0_10_0_2c;
+  assign \$1038  = sel_cs0_10_0_0c & sel_cs0_10_0_1c;
+  assign \$1039  = sel_cs0_10_0_0c & sel_cs0_10_0_2c;
+  assign \$1040  = \$1038  | \$1039 ;
+  assign \$1041  = sel_cs0_10_0_1c & sel_cs0_10_0_2c;
+  assign sel_cs1_10_1_0c = \$1040  | \$1041 ;
+  assign \$1042  = sel_cs0_11_0_0s ^ sel_cs0_11_0_1s;
+  assign sel_cs1_11_0_0s = \$1042  ^ sel_cs0_11_0_2s;
+  assign \$1043  = sel_cs0_11_0_0s & sel_cs0_11_0_1s;
+  assign \$1044  = sel_cs0_11_0_0s & sel_cs0_11_0_2s;
+  assign \$1045  = \$1043  | \$1044 ;
+  assign \$1046  = sel_cs0_11_0_1s & sel_cs0_11_0_2s;
+  assign sel_cs1_11_0_0c = \$1045  | \$1046 ;
+  assign \$1047  = sel_cs0_11_0_0c ^ sel_cs0_11_0_1c;
+  assign sel_cs1_11_1_0s = \$1047  ^ sel_cs0_11_0_2c;
+  assign \$1048  = sel_cs0_11_0_0c & sel_cs0_11_0_1c;
+  assign \$1049  = sel_cs0_11_0_0c & sel_cs0_11_0_2c;
+  assign \$1050  = \$1048  | \$1049 ;
+  assign \$1051  = sel_cs0_11_0_1c & sel_cs0_11_0_2c;
+  assign sel_cs1_11_1_0c = \$1050  | \$1051 ;
+  assign \$1052  = sel_cs0_12_0_0s ^ sel_cs0_12_0_1s;
+  assign sel_cs1_12_0_0s = \$1052  ^ sel_cs0_12_0_2s;
+  assign \$1053  = sel_cs0_12_0_0s & sel_cs0_12_0_1s;
+  assign \$1054  = sel_cs0_12_0_0s & sel_cs0_12_0_2s;
+  assign \$1055  = \$1053  | \$1054 ;
+  assign \$1056  = sel_cs0_12_0_1s & sel_cs0_12_0_2s;
+  assign sel_cs1_12_0_0c = \$1055  | \$1056 ;
+  assign \$1057  = sel_cs0_12_0_0c ^ sel_cs0_12_0_1c;
+  assign sel_cs1_12_1_0s = \$1057  ^ sel_cs0_12_0_2c;
+  assign \$1058  = sel_cs0_12_0_0c & sel_cs0_12_0_1c;
+  assign \$1059  = sel_cs0_12_0_0c & sel_cs0_12_0_2c;
+  assign \$1060  = \$1058  | \$1059 ;
+  assign \$1061  = sel_cs0_12_0_1c & sel_cs0_12_0_2c;
+  assign sel_cs1_12_1_0c = \$1060  | \$1061 ;
+  assign \$1062  = sel_cs0_13_0_0s ^ sel_cs0_13_0_1s;
+  assign sel_cs1_13_0_0s = \$1062  ^ sel_cs0_13_0_2s;
+  assign \$1063  = sel_cs0_13_0_0s & sel_cs0_13_0_1s;
+  assign \$1064  = sel_cs0_13_0_0s & sel_cs0_13_0_2s;
+  assign \$1065  = \$1063  | \$1064 ;
+  assign \$1066  = sel_cs0_13_0_1s & sel_cs0_13_0_2s;
+  assign sel_cs1_13_0_0c = \$1065  | \$1066 ;
+  assign \$1067  = sel_cs0_13_0_0c ^ sel_cs0_13_0_1c;
+  assign sel_cs1_13_1_0s = \$1067  ^ sel_cs0_13_0_2c;
+  assign \$1068  = sel_cs0_13_0_0c & sel_cs0_13_0_1c;
+  assign \$1069  = sel_cs0_13_0_0c & sel_cs0_13_0_2c;
+  assign \$1070  = \$1068  | \$1069 ;
+  assign \$1071  = sel_cs0_13_0_1c & sel_cs0_13_0_2c;
+  assign sel_cs1_13_1_0c = \$1070  | \$1071 ;
+  assign \$1072  = sel_cs0_14_0_0s ^ sel_cs0_14_0_1s;
+  assign sel_cs1_14_0_0s = \$1072  ^ sel_cs0_14_0_2s;
+  assign \$1073  = sel_cs0_14_0_0s & sel_cs0_14_0_1s;
+  assign \$1074  = sel_cs0_14_0_0s & sel_cs0_14_0_2s;
+  assign \$1075  = \$1073  | \$1074 ;
+  assign \$1076  = sel_cs0_14_0_1s & sel_cs0_14_0_2s;
+  assign sel_cs1_14_0_0c = \$1075  | \$1076 ;
+  assign \$1077  = sel_cs0_14_0_0c ^ sel_cs0_14_0_1c;
+  assign sel_cs1_14_1_0s = \$1077  ^ sel_cs0_14_0_2c;
+  assign \$1078  = sel_cs0_14_0_0c & sel_cs0_14_0_1c;
+  assign \$1079  = sel_cs0_14_0_0c & sel_cs0_14_0_2c;
+  assign \$1080  = \$1078  | \$1079 ;
+  assign \$1081  = sel_cs0_14_0_1c & sel_cs0_14_0_2c;
+  assign sel_cs1_14_1_0c = \$1080  | \$1081 ;
+  assign \$1082  = sel_cs0_15_0_0s ^ sel_cs0_15_0_1s;
+  assign sel_cs1_15_0_0s = \$1082  ^ sel_cs0_15_0_2s;
+  assign \$1083  = sel_cs0_15_0_0s & sel_cs0_15_0_1s;
+  assign \$1084  = sel_cs0_15_0_0s & sel_cs0_15_0_2s;
+  assign \$1085  = \$1083  | \$1084 ;
+  assign \$1086  = sel_cs0_15_0_1s & sel_cs0_15_0_2s;
+  assign sel_cs1_15_0_0c = \$1085  | \$1086 ;
+  assign \$1087  = sel_cs0_15_0_0c ^ sel_cs0_15_0_1c;
+  assign sel_cs1_15_1_0s = \$1087  ^ sel_cs0_15_0_2c;
+  assign \$1088  = sel_cs0_15_0_0c & sel_cs0_15_0_1c;
+  assign \$1089  = sel_cs0_15_0_0c & sel_cs0_15_0_2c;
+  assign \$1090  = \$1088  | \$1089 ;
+  assign \$1091  = sel_cs0_15_0_1c & sel_cs0_15_0_2c;
+  assign sel_cs1_15_1_0c = \$1090  | \$1091 ;
+  assign \$1092  = ~ adv2_valid;
+  assign adv2 = \$1092  | o__ready;
+  assign \$1093  = sel_l4_s0 ^ \sel_l4_s0$276 ;
+  assign sel_cs2_0_0_0s = \$1093  ^ \sel_l4_s0$277 ;
+  assign \$1094  = sel_l4_s0 & \sel_l4_s0$276 ;
+  assign \$1095  = sel_l4_s0 & \sel_l4_s0$277 ;
+  assign \$1096  = \$1094  | \$1095 ;
+  assign \$1097  = \sel_l4_s0$276  & \sel_l4_s0$277 ;
+  assign sel_cs2_0_0_0c = \$1096  | \$1097 ;
+  assign \$1098  = \sel_l4_s0$280  ^ \sel_l4_s0$281 ;
+  assign sel_cs2_0_1_0s = \$1098  ^ \sel_l4_s0$282 ;
+  assign \$1099  = \sel_l4_s0$280  & \sel_l4_s0$281 ;
+  assign \$1100  = \sel_l4_s0$280  & \sel_l4_s0$282 ;
+  assign \$1101  = \$1099  | \$1100 ;
+  assign \$1102  = \sel_l4_s0$281  & \sel_l4_s0$282 ;
+  assign sel_cs2_0_1_0c = \$1101  | \$1102 ;
+  assign \$1103  = \sel_l4_s0$285  ^ \sel_l4_s0$286 ;
+  assign sel_cs2_1_0_0s = \$1103  ^ \sel_l4_s0$287 ;
+  assign \$1104  = \sel_l4_s0$285  & \sel_l4_s0$286 ;
+  assign \$1105  = \sel_l4_s0$285  & \sel_l4_s0$287 ;
+  assign \$1106  = \$1104  | \$1105 ;
+  assign \$1107  = \sel_l4_s0$286  & \sel_l4_s0$287 ;
+  assign sel_cs2_1_0_0c = \$1106  | \$1107 ;
+  assign \$1108  = \sel_l4_s0$290  ^ \sel_l4_s0$291 ;
+  assign sel_cs2_1_1_0s = \$1108  ^ \sel_l4_s0$292 ;
+  assign \$1109  = \sel_l4_s0$290  & \sel_l4_s0$291 ;
+  assign \$1110  = \sel_l4_s0$290  & \sel_l4_s0$292 ;
+  assign \$1111  = \$1109  | \$1110 ;
+  assign \$1112  = \sel_l4_s0$291  & \sel_l4_s0$292 ;
+  assign sel_cs2_1_1_0c = \$1111  | \$1112 ;
+  assign \$1113  = \sel_l4_s0$295  ^ \sel_l4_s0$296 ;
+  assign sel_cs2_2_0_0s = \$1113  ^ \sel_l4_s0$297 ;
+  assign \$1114  = \sel_l4_s0$295  & \sel_l4_s0$296 ;
+  assign \$1115  = \sel_l4_s0$295  & \sel_l4_s0$297 ;
+  assign \$1116  = \$1114  | \$1115 ;
+  assign \$1117  = \sel_l4_s0$296  & \sel_l4_s0$297 ;
+  assign sel_cs2_2_0_0c = \$1116  | \$1117 ;
+  assign \$1118  = \sel_l4_s0$300  ^ \sel_l4_s0$301 ;
+  assign sel_cs2_2_1_0s = \$1118  ^ \sel_l4_s0$302 ;
+  assign \$1119  = \sel_l4_s0$300  & \sel_l4_s0$301 ;
+  assign \$1120  = \sel_l4_s0$300  & \sel_l4_s0$302 ;
+  assign \$1121  = \$1119  | \$1120 ;
+  assign \$1122  = \sel_l4_s0$301  & \sel_l4_s0$302 ;
+  assign sel_cs2_2_1_0c = \$1121  | \$1122 ;
+  assign \$1123  = \sel_l4_s0$305  ^ \sel_l4_s0$306 ;
+  assign sel_cs2_3_0_0s = \$1123  ^ \sel_l4_s0$307 ;
+  assign \$1124  = \sel_l4_s0$305  & \sel_l4_s0$306 ;
+  assign \$1125  = \sel_l4_s0$305  & \sel_l4_s0$307 ;
+  assign \$1126  = \$1124  | \$1125 ;
+  assign \$1127  = \sel_l4_s0$306  & \sel_l4_s0$307 ;
+  assign sel_cs2_3_0_0c = \$1126  | \$1127 ;
+  assign \$1128  = \sel_l4_s0$310  ^ \sel_l4_s0$311 ;
+  assign sel_cs2_3_1_0s = \$1128  ^ \sel_l4_s0$312 ;
+  assign \$1129  = \sel_l4_s0$310  & \sel_l4_s0$311 ;
+  assign \$1130  = \sel_l4_s0$310  & \sel_l4_s0$312 ;
+  assign \$1131  = \$1129  | \$1130 ;
+  assign \$1132  = \sel_l4_s0$311  & \sel_l4_s0$312 ;
+  assign sel_cs2_3_1_0c = \$1131  | \$1132 ;
+  assign \$1133  = \sel_l4_s0$315  ^ \sel_l4_s0$316 ;
+  assign sel_cs2_4_0_0s = \$1133  ^ \sel_l4_s0$317 ;
+  assign \$1134  = \sel_l4_s0$315  & \sel_l4_s0$316 ;
+  assign \$1135  = \sel_l4_s0$315  & \sel_l4_s0$317 ;
+  assign \$1136  = \$1134  | \$1135 ;
+  assign \$1137  = \sel_l4_s0$316  & \sel_l4_s0$317 ;
+  assign sel_cs2_4_0_0c = \$1136  | \$1137 ;
+  assign \$1138  = \sel_l4_s0$320  ^ \sel_l4_s0$321 ;
+  assign sel_cs2_4_1_0s = \$1138  ^ \sel_l4_s0$322 ;
+  assign \$1139  = \sel_l4_s0$320  & \sel_l4_s0$321 ;
+  assign \$1140  = \sel_l4_s0$320  & \sel_l4_s0$322 ;
+  assign \$1141  = \$1139  | \$1140 ;
+  assign \$1142  = \sel_l4_s0$321  & \sel_l4_s0$322 ;
+  assign sel_cs2_4_1_0c = \$1141  | \$1142 ;
+  assign \$1143  = \sel_l4_s0$325  ^ \sel_l4_s0$326 ;
+  assign sel_cs2_5_0_0s = \$1143  ^ \sel_l4_s0$327 ;
+  assign \$1144  = \sel_l4_s0$325  & \sel_l4_s0$326 ;
+  assign \$1145  = \sel_l4_s0$325  & \sel_l4_s0$327 ;
+  assign \$1146  = \$1144  | \$1145 ;
+  assign \$1147  = \sel_l4_s0$326  & \sel_l4_s0$327 ;
+  assign sel_cs2_5_0_0c = \$1146  | \$1147 ;
+  assign \$1148  = \sel_l4_s0$330  ^ \sel_l4_s0$331 ;
+  assign sel_cs2_5_1_0s = \$1148  ^ \sel_l4_s0$332 ;
+  assign \$1149  = \sel_l4_s0$330  & \sel_l4_s0$331 ;
+  assign \$1150  = \sel_l4_s0$330  & \sel_l4_s0$332 ;
+  assign \$1151  = \$1149  | \$1150 ;
+  assign \$1152  = \sel_l4_s0$331  & \sel_l4_s0$332 ;
+  assign sel_cs2_5_1_0c = \$1151  | \$1152 ;
+  assign \$1153  = \sel_l4_s0$335  ^ \sel_l4_s0$336 ;
+  assign sel_cs2_6_0_0s = \$1153  ^ \sel_l4_s0$337 ;
+  assign \$1154  = \sel_l4_s0$335  & \sel_l4_s0$336 ;
+  assign \$1155  = \sel_l4_s0$335  & \sel_l4_s0$337 ;
+  assign \$1156  = \$1154  | \$1155 ;
+  assign \$1157  = \sel_l4_s0$336  & \sel_l4_s0$337 ;
+  assign sel_cs2_6_0_0c = \$1156  | \$1157 ;
+  assign \$1158  = \sel_l4_s0$340  ^ \sel_l4_s0$341 ;
+  assign sel_cs2_6_1_0s = \$1158  ^ \sel_l4_s0$342 ;
+  assign \$1159  = \sel_l4_s0$340  & \sel_l4_s0$341 ;
+  assign \$1160  = \sel_l4_s0$340  & \sel_l4_s0$342 ;
+  assign \$1161  = \$1159  | \$1160 ;
+  assign \$1162  = \sel_l4_s0$341  & \sel_l4_s0$342 ;
+  assign sel_cs2_6_1_0c = \$1161  | \$1162 ;
+  assign \$1163  = \sel_l4_s0$345  ^ \sel_l4_s0$346 ;
+  assign sel_cs2_7_0_0s = \$1163  ^ \sel_l4_s0$347 ;
+  assign \$1164  = \sel_l4_s0$345  & \sel_l4_s0$346 ;
+  assign \$1165  = \sel_l4_s0$345  & \sel_l4_s0$347 ;
+  assign \$1166  = \$1164  | \$1165 ;
+  assign \$1167  = \sel_l4_s0$346  & \sel_l4_s0$347 ;
+  assign sel_cs2_7_0_0c = \$1166  | \$1167 ;
+  assign \$1168  = \sel_l4_s0$350  ^ \sel_l4_s0$351 ;
+  assign sel_cs2_7_1_0s = \$1168  ^ \sel_l4_s0$352 ;
+  assign \$1169  = \sel_l4_s0$350  & \sel_l4_s0$351 ;
+  assign \$1170  = \sel_l4_s0$350  & \sel_l4_s0$352 ;
+  assign \$1171  = \$1169  | \$1170 ;
+  assign \$1172  = \sel_l4_s0$351  & \sel_l4_s0$352 ;
+  assign sel_cs2_7_1_0c = \$1171  | \$1172 ;
+  assign \$1173  = \sel_l4_s0$355  ^ \sel_l4_s0$356 ;
+  assign sel_cs2_8_0_0s = \$1173  ^ \sel_l4_s0$357 ;
+  assign \$1174  = \sel_l4_s0$355  & \sel_l4_s0$356 ;
+  assign \$1175  = \sel_l4_s0$355  & \sel_l4_s0$357 ;
+  assign \$1176  = \$1174  | \$1175 ;
+  assign \$1177  = \sel_l4_s0$356  & \sel_l4_s0$357 ;
+  assign sel_cs2_8_0_0c = \$1176  | \$1177 ;
+  assign \$1178  = \sel_l4_s0$360  ^ \sel_l4_s0$361 ;
+  assign sel_cs2_8_1_0s = \$1178  ^ \sel_l4_s0$362 ;
+  assign \$1179  = \sel_l4_s0$360  & \sel_l4_s0$361 ;
+  assign \$1180  = \sel_l4_s0$360  & \sel_l4_s0$362 ;
+  assign \$1181  = \$1179  | \$1180 ;
+  assign \$1182  = \sel_l4_s0$361  & \sel_l4_s0$362 ;
+  assign sel_cs2_8_1_0c = \$1181  | \$1182 ;
+  assign \$1183  = \sel_l4_s0$365  ^ \sel_l4_s0$366 ;
+  assign sel_cs2_9_0_0s = \$1183  ^ \sel_l4_s0$367 ;
+  assign \$1184  = \sel_l4_s0$365  & \sel_l4_s0$366 ;
+  assign \$1185  = \sel_l4_s0$365  & \sel_l4_s0$367 ;
+  assign \$1186  = \$1184  | \$1185 ;
+  assign \$1187  = \sel_l4_s0$366  & \sel_l4_s0$367 ;
+  assign sel_cs2_9_0_0c = \$1186  | \$1187 ;
+  assign \$1188  = \sel_l4_s0$370  ^ \sel_l4_s0$371 ;
+  assign sel_cs2_9_1_0s = \$1188  ^ \sel_l4_s0$372 ;
+  assign \$1189  = \sel_l4_s0$370  & \sel_l4_s0$371 ;
+  assign \$1190  = \sel_l4_s0$370  & \sel_l4_s0$372 ;
+  assign \$1191  = \$1189  | \$1190 ;
+  assign \$1192  = \sel_l4_s0$371  & \sel_l4_s0$372 ;
+  assign sel_cs2_9_1_0c = \$1191  | \$1192 ;
+  assign \$1193  = \sel_l4_s0$375  ^ \sel_l4_s0$376 ;
+  assign sel_cs2_10_0_0s = \$1193  ^ \sel_l4_s0$377 ;
+  assign \$1194  = \sel_l4_s0$375  & \sel_l4_s0$376 ;
+  assign \$1195  = \sel_l4_s0$375  & \sel_l4_s0$377 ;
+  assign \$1196  = \$1194  | \$1195 ;
+  assign \$1197  = \sel_l4_s0$376  & \sel_l4_s0$377 ;
+  assign sel_cs2_10_0_0c = \$1196  | \$1197 ;
+  assign \$1198  = \sel_l4_s0$380  ^ \sel_l4_s0$381 ;
+  assign sel_cs2_10_1_0s = \$1198  ^ \sel_l4_s0$382 ;
+  assign \$1199  = \sel_l4_s0$380  & \sel_l4_s0$381 ;
+  assign \$1200  = \sel_l4_s0$380  & \sel_l4_s0$382 ;
+  assign \$1201  = \$1199  | \$1200 ;
+  assign \$1202  = \sel_l4_s0$381  & \sel_l4_s0$382 ;
+  assign sel_cs2_10_1_0c = \$1201  | \$1202 ;
+  assign \$1203  = \sel_l4_s0$385  ^ \sel_l4_s0$386 ;
+  assign sel_cs2_11_0_0s = \$1203  ^ \sel_l4_s0$387 ;
+  assign \$1204  = \sel_l4_s0$385  & \sel_l4_s0$386 ;
+  assign \$1205  = \sel_l4_s0$385  & \sel_l4_s0$387 ;
+  assign \$1206  = \$1204  | \$1205 ;
+  assign \$1207  = \sel_l4_s0$386  & \sel_l4_s0$387 ;
+  assign sel_cs2_11_0_0c = \$1206  | \$1207 ;
+  assign \$1208  = \sel_l4_s0$390  ^ \sel_l4_s0$391 ;
+  assign sel_cs2_11_1_0s = \$1208  ^ \sel_l4_s0$392 ;
+  assign \$1209  = \sel_l4_s0$390  & \sel_l4_s0$391 ;
+  assign \$1210  = \sel_l4_s0$390  & \sel_l4_s0$392 ;
+  assign \$1211  = \$1209  | \$1210 ;
+  assign \$1212  = \sel_l4_s0$391  & \sel_l4_s0$392 ;
+  assign sel_cs2_11_1_0c = \$1211  | \$1212 ;
+  assign \$1213  = \sel_l4_s0$395  ^ \sel_l4_s0$396 ;
+  assign sel_cs2_12_0_0s = \$1213  ^ \sel_l4_s0$397 ;
+  assign \$1214  = \sel_l4_s0$395  & \sel_l4_s0$396 ;
+  assign \$1215  = \sel_l4_s0$395  & \sel_l4_s0$397 ;
+  assign \$1216  = \$1214  | \$1215 ;
+  assign \$1217  = \sel_l4_s0$396  & \sel_l4_s0$397 ;
+  assign sel_cs2_12_0_0c = \$1216  | \$1217 ;
+  assign \$1218  = \sel_l4_s0$400  ^ \sel_l4_s0$401 ;
+  assign sel_cs2_12_1_0s = \$1218  ^ \sel_l4_s0$402 ;
+  assign \$1219  = \sel_l4_s0$400  & \sel_l4_s0$401 ;
+  assign \$1220  = \sel_l4_s0$400  & \sel_l4_s0$402 ;
+  assign \$1221  = \$1219  | \$1220 ;
+  assign \$1222  = \sel_l4_s0$401  & \sel_l4_s0$402 ;
+  assign sel_cs2_12_1_0c = \$1221  | \$1222 ;
+  assign \$1223  = \sel_l4_s0$405  ^ \sel_l4_s0$406 ;
+  assign sel_cs2_13_0_0s = \$1223  ^ \sel_l4_s0$407 ;
+  assign \$1224  = \sel_l4_s0$405  & \sel_l4_s0$406 ;
+  assign \$1225  = \sel_l4_s0$405  & \sel_l4_s0$407 ;
+  assign \$1226  = \$1224  | \$1225 ;
+  assign \$1227  = \sel_l4_s0$406  & \sel_l4_s0$407 ;
+  assign sel_cs2_13_0_0c = \$1226  | \$1227 ;
+  assign \$1228  = \sel_l4_s0$410  ^ \sel_l4_s0$411 ;
+  assign sel_cs2_13_1_0s = \$1228  ^ \sel_l4_s0$412 ;
+  assign \$1229  = \sel_l4_s0$410  & \sel_l4_s0$411 ;
+  assign \$1230  = \sel_l4_s0$410  & \sel_l4_s0$412 ;
+  assign \$1231  = \$1229  | \$1230 ;
+  assign \$1232  = \sel_l4_s0$411  & \sel_l4_s0$412 ;
+  assign sel_cs2_13_1_0c = \$1231  | \$1232 ;
+  assign \$1233  = \sel_l4_s0$415  ^ \sel_l4_s0$416 ;
+  assign sel_cs2_14_0_0s = \$1233  ^ \sel_l4_s0$417 ;
+  assign \$1234  = \sel_l4_s0$415  & \sel_l4_s0$416 ;
+  assign \$1235  = \sel_l4_s0$415  & \sel_l4_s0$417 ;
+  assign \$1236  = \$1234  | \$1235 ;
+  assign \$1237  = \sel_l4_s0$416  & \sel_l4_s0$417 ;
+  assign sel_cs2_14_0_0c = \$1236  | \$1237 ;
+  assign \$1238  = \sel_l4_s0$420  ^ \sel_l4_s0$421 ;
+  assign sel_cs2_14_1_0s = \$1238  ^ \sel_l4_s0$422 ;
+  assign \$1239  = \sel_l4_s0$420  & \sel_l4_s0$421 ;
+  assign \$1240  = \sel_l4_s0$420  & \sel_l4_s0$422 ;
+  assign \$1241  = \$1239  | \$1240 ;
+  assign \$1242  = \sel_l4_s0$421  & \sel_l4_s0$422 ;
+  assign sel_cs2_14_1_0c = \$1241  | \$1242 ;
+  assign \$1243  = \sel_l4_s0$425  ^ \sel_l4_s0$426 ;
+  assign sel_cs2_15_0_0s = \$1243  ^ \sel_l4_s0$427 ;
+  assign \$1244  = \sel_l4_s0$425  & \sel_l4_s0$426 ;
+  assign \$1245  = \sel_l4_s0$425  & \sel_l4_s0$427 ;
+  assign \$1246  = \$1244  | \$1245 ;
+  assign \$1247  = \sel_l4_s0$426  & \sel_l4_s0$427 ;
+  assign sel_cs2_15_0_0c = \$1246  | \$1247 ;
+  assign \$1248  = \sel_l4_s0$430  ^ \sel_l4_s0$431 ;
+  assign sel_cs2_15_1_0s = \$1248  ^ \sel_l4_s0$432 ;
+  assign \$1249  = \sel_l4_s0$430  & \sel_l4_s0$431 ;
+  assign \$1250  = \sel_l4_s0$430  & \sel_l4_s0$432 ;
+  assign \$1251  = \$1249  | \$1250 ;
+  assign \$1252  = \sel_l4_s0$431  & \sel_l4_s0$432 ;
+  assign sel_cs2_15_1_0c = \$1251  | \$1252 ;
+  assign \$1253  = sel_cs2_0_0_0c ^ sel_cs2_0_1_0s;
+  assign sel_cs3_0_1_0s = \$1253  ^ \sel_l4_s0$435 ;
+  assign \$1254  = sel_cs2_0_0_0c & sel_cs2_0_1_0s;
+  assign \$1255  = sel_cs2_0_0_0c & \sel_l4_s0$435 ;
+  assign \$1256  = \$1254  | \$1255 ;
+  assign \$1257  = sel_cs2_0_1_0s & \sel_l4_s0$435 ;
+  assign sel_cs3_0_1_0c = \$1256  | \$1257 ;
+  assign \$1258  = sel_cs2_1_0_0c ^ sel_cs2_1_1_0s;
+  assign sel_cs3_1_1_0s = \$1258  ^ \sel_l4_s0$438 ;
+  assign \$1259  = sel_cs2_1_0_0c & sel_cs2_1_1_0s;
+  assign \$1260  = sel_cs2_1_0_0c & \sel_l4_s0$438 ;
+  assign \$1261  = \$1259  | \$1260 ;
+  assign \$1262  = sel_cs2_1_1_0s & \sel_l4_s0$438 ;
+  assign sel_cs3_1_1_0c = \$1261  | \$1262 ;
+  assign \$1263  = sel_cs2_2_0_0c ^ sel_cs2_2_1_0s;
+  assign sel_cs3_2_1_0s = \$1263  ^ \sel_l4_s0$441 ;
+  assign \$1264  = sel_cs2_2_0_0c & sel_cs2_2_1_0s;
+  assign \$1265  = sel_cs2_2_0_0c & \sel_l4_s0$441 ;
+  assign \$1266  = \$1264  | \$1265 ;
+  assign \$1267  = sel_cs2_2_1_0s & \sel_l4_s0$441 ;
+  assign sel_cs3_2_1_0c = \$1266  | \$1267 ;
+  assign \$1268  = sel_cs2_3_0_0c ^ sel_cs2_3_1_0s;
+  assign sel_cs3_3_1_0s = \$1268  ^ \sel_l4_s0$444 ;
+  assign \$1269  = sel_cs2_3_0_0c & sel_cs2_3_1_0s;
+  assign \$1270  = sel_cs2_3_0_0c & \sel_l4_s0$444 ;
+  assign \$1271  = \$1269  | \$1270 ;
+  assign \$1272  = sel_cs2_3_1_0s & \sel_l4_s0$444 ;
+  assign sel_cs3_3_1_0c = \$1271  | \$1272 ;
+  assign \$1273  = sel_cs2_4_0_0c ^ sel_cs2_4_1_0s;
+  assign sel_cs3_4_1_0s = \$1273  ^ \sel_l4_s0$447 ;
+  assign \$1274  = sel_cs2_4_0_0c & sel_cs2_4_1_0s;
+  assign \$1275  = sel_cs2_4_0_0c & \sel_l4_s0$447 ;
+  assign \$1276  = \$1274  | \$1275 ;
+  assign \$1277  = sel_cs2_4_1_0s & \sel_l4_s0$447 ;
+  assign sel_cs3_4_1_0c = \$1276  | \$1277 ;
+  assign \$1278  = sel_cs2_5_0_0c ^ sel_cs2_5_1_0s;
+  assign sel_cs3_5_1_0s = \$1278  ^ \sel_l4_s0$450 ;
+  assign \$1279  = sel_cs2_5_0_0c & sel_cs2_5_1_0s;
+  assign \$1280  = sel_cs2_5_0_0c & \sel_l4_s0$450 ;
+  assign \$1281  = \$1279  | \$1280 ;
+  assign \$1282  = sel_cs2_5_1_0s & \sel_l4_s0$450 ;
+  assign sel_cs3_5_1_0c = \$1281  | \$1282 ;
+  assign \$1283  = sel_cs2_6_0_0c ^ sel_cs2_6_1_0s;
+  assign sel_cs3_6_1_0s = \$1283  ^ \sel_l4_s0$453 ;
+  assign \$1284  = sel_cs2_6_0_0c & sel_cs2_6_1_0s;
+  assign \$1285  = sel_cs2_6_0_0c & \sel_l4_s0$453 ;
+  assign \$1286  = \$1284  | \$1285 ;
+  assign \$1287  = sel_cs2_6_1_0s & \sel_l4_s0$453 ;
+  assign sel_cs3_6_1_0c = \$1286  | \$1287 ;
+  assign \$1288  = sel_cs2_7_0_0c ^ sel_cs2_7_1_0s;
+  assign sel_cs3_7_1_0s = \$1288  ^ \sel_l4_s0$456 ;
+  assign \$1289  = sel_cs2_7_0_0c & sel_cs2_7_1_0s;
+  assign \$1290  = sel_cs2_7_0_0c & \sel_l4_s0$456 ;
+  assign \$1291  = \$1289  | \$1290 ;
+  assign \$1292  = sel_cs2_7_1_0s & \sel_l4_s0$456 ;
+  assign sel_cs3_7_1_0c = \$1291  | \$1292 ;
+  assign \$1293  = sel_cs2_8_0_0c ^ sel_cs2_8_1_0s;
+  assign sel_cs3_8_1_0s = \$1293  ^ \sel_l4_s0$459 ;
+  assign \$1294  = sel_cs2_8_0_0c & sel_cs2_8_1_0s;
+  assign \$1295  = sel_cs2_8_0_0c & \sel_l4_s0$459 ;
+  assign \$1296  = \$1294  | \$1295 ;
+  assign \$1297  = sel_cs2_8_1_0s & \sel_l4_s0$459 ;
+  assign sel_cs3_8_1_0c = \$1296  | \$1297 ;
+  assign \$1298  = sel_cs2_9_0_0c ^ sel_cs2_9_1_0s;
+  assign sel_cs3_9_1_0s = \$1298  ^ \sel_l4_s0$462 ;
+  assign \$1299  = sel_cs2_9_0_0c & sel_cs2_9_1_0s;
+  assign \$1300  = sel_cs2_9_0_0c & \sel_l4_s0$462 ;
+  assign \$1301  = \$1299  | \$1300 ;
+  assign \$1302  = sel_cs2_9_1_0s & \sel_l4_s0$462 ;
+  assign sel_cs3_9_1_0c = \$1301  | \$1302 ;
+  assign \$1303  = sel_cs2_10_0_0c ^ sel_cs2_10_1_0s;
+  assign sel_cs3_10_1_0s = \$1303  ^ \sel_l4_s0$465 ;
+  assign \$1304  = sel_cs2_10_0_0c & sel_cs2_10_1_0s;
+  assign \$1305  = sel_cs2_10_0_0c & \sel_l4_s0$465 ;
+  assign \$1306  = \$1304  | \$1305 ;
+  assign \$1307  = sel_cs2_10_1_0s & \sel_l4_s0$465 ;
+  assign sel_cs3_10_1_0c = \$1306  | \$1307 ;
+  assign \$1308  = sel_cs2_11_0_0c ^ sel_cs2_11_1_0s;
+  assign sel_cs3_11_1_0s = \$1308  ^ \sel_l4_s0$468 ;
+  assign \$1309  = sel_cs2_11_0_0c & sel_cs2_11_1_0s;
+  assign \$1310  = sel_cs2_11_0_0c & \sel_l4_s0$468 ;
+  assign \$1311  = \$1309  | \$1310 ;
+  assign \$1312  = sel_cs2_11_1_0s & \sel_l4_s0$468 ;
+  assign sel_cs3_11_1_0c = \$1311  | \$1312 ;
+  assign \$1313  = sel_cs2_12_0_0c ^ sel_cs2_12_1_0s;
+  assign sel_cs3_12_1_0s = \$1313  ^ \sel_l4_s0$471 ;
+  assign \$1314  = sel_cs2_12_0_0c & sel_cs2_12_1_0s;
+  assign \$1315  = sel_cs2_12_0_0c & \sel_l4_s0$471 ;
+  assign \$1316  = \$1314  | \$1315 ;
+  assign \$1317  = sel_cs2_12_1_0s & \sel_l4_s0$471 ;
+  assign sel_cs3_12_1_0c = \$1316  | \$1317 ;
+  assign \$1318  = sel_cs2_13_0_0c ^ sel_cs2_13_1_0s;
+  assign sel_cs3_13_1_0s = \$1318  ^ \sel_l4_s0$474 ;
+  assign \$1319  = sel_cs2_13_0_0c & sel_cs2_13_1_0s;
+  assign \$1320  = sel_cs2_13_0_0c & \sel_l4_s0$474 ;
+  assign \$1321  = \$1319  | \$1320 ;
+  assign \$1322  = sel_cs2_13_1_0s & \sel_l4_s0$474 ;
+  assign sel_cs3_13_1_0c = \$1321  | \$1322 ;
+  assign \$1323  = sel_cs2_14_0_0c ^ sel_cs2_14_1_0s;
+  assign sel_cs3_14_1_0s = \$1323  ^ \sel_l4_s0$477 ;
+  assign \$1324  = sel_cs2_14_0_0c & sel_cs2_14_1_0s;
+  assign \$1325  = sel_cs2_14_0_0c & \sel_l4_s0$477 ;
+  assign \$1326  = \$1324  | \$1325 ;
+  assign \$1327  = sel_cs2_14_1_0s & \sel_l4_s0$477 ;
+  assign sel_cs3_14_1_0c = \$1326  | \$1327 ;
+  assign \$1328  = sel_cs2_15_0_0c ^ sel_cs2_15_1_0s;
+  assign sel_cs3_15_1_0s = \$1328  ^ \sel_l4_s0$480 ;
+  assign \$1329  = sel_cs2_15_0_0c & sel_cs2_15_1_0s;
+  assign \$1330  = sel_cs2_15_0_0c & \sel_l4_s0$480 ;
+  assign \$1331  = \$1329  | \$1330 ;
+  assign \$1332  = sel_cs2_15_1_0s & \sel_l4_s0$480 ;
+  assign sel_cs3_15_1_0c = \$1331  | \$1332 ;
+  assign \$1333  = sel_cs3_0_1_0c ^ sel_cs2_0_1_0c;
+  assign sel_cs4_0_2_0s = \$1333  ^ \sel_l4_s0$483 ;
+  assign \$1334  = sel_cs3_0_1_0c & sel_cs2_0_1_0c;
+  assign \$1335  = sel_cs3_0_1_0c & \sel_l4_s0$483 ;
+  assign \$1336  = \$1334  | \$1335 ;
+  assign \$1337  = sel_cs2_0_1_0c & \sel_l4_s0$483 ;
+  assign sel_cs4_0_2_0c = \$1336  | \$1337 ;
+  assign \$1338  = sel_cs3_1_1_0c ^ sel_cs2_1_1_0c;
+  assign sel_cs4_1_2_0s = \$1338  ^ \sel_l4_s0$486 ;
+  assign \$1339  = sel_cs3_1_1_0c & sel_cs2_1_1_0c;
+  assign \$1340  = sel_cs3_1_1_0c & \sel_l4_s0$486 ;
+  assign \$1341  = \$1339  | \$1340 ;
+  assign \$1342  = sel_cs2_1_1_0c & \sel_l4_s0$486 ;
+  assign sel_cs4_1_2_0c = \$1341  | \$1342 ;
+  assign \$1343  = sel_cs3_2_1_0c ^ sel_cs2_2_1_0c;
+  assign sel_cs4_2_2_0s = \$1343  ^ \sel_l4_s0$489 ;
+  assign \$1344  = sel_cs3_2_1_0c & sel_cs2_2_1_0c;
+  assign \$1345  = sel_cs3_2_1_0c & \sel_l4_s0$489 ;
+  assign \$1346  = \$1344  | \$1345 ;
+  assign \$1347  = sel_cs2_2_1_0c & \sel_l4_s0$489 ;
+  assign sel_cs4_2_2_0c = \$1346  | \$1347 ;
+  assign \$1348  = sel_cs3_3_1_0c ^ sel_cs2_3_1_0c;
+  assign sel_cs4_3_2_0s = \$1348  ^ \sel_l4_s0$492 ;
+  assign \$1349  = sel_cs3_3_1_0c & sel_cs2_3_1_0c;
+  assign \$1350  = sel_cs3_3_1_0c & \sel_l4_s0$492 ;
+  assign \$1351  = \$1349  | \$1350 ;
+  assign \$1352  = sel_cs2_3_1_0c & \sel_l4_s0$492 ;
+  assign sel_cs4_3_2_0c = \$1351  | \$1352 ;
+  assign \$1353  = sel_cs3_4_1_0c ^ sel_cs2_4_1_0c;
+  assign sel_cs4_4_2_0s = \$1353  ^ \sel_l4_s0$495 ;
+  assign \$1354  = sel_cs3_4_1_0c & sel_cs2_4_1_0c;
+  assign \$1355  = sel_cs3_4_1_0c & \sel_l4_s0$495 ;
+  assign \$1356  = \$1354  | \$1355 ;
+  assign \$1357  = sel_cs2_4_1_0c & \sel_l4_s0$495 ;
+  assign sel_cs4_4_2_0c = \$1356  | \$1357 ;
+  assign \$1358  = sel_cs3_5_1_0c ^ sel_cs2_5_1_0c;
+  assign sel_cs4_5_2_0s = \$1358  ^ \sel_l4_s0$498 ;
+  assign \$1359  = sel_cs3_5_1_0c & sel_cs2_5_1_0c;
+  assign \$1360  = sel_cs3_5_1_0c & \sel_l4_s0$498 ;
+  assign \$1361  = \$1359  | \$1360 ;
+  assign \$1362  = sel_cs2_5_1_0c & \sel_l4_s0$498 ;
+  assign sel_cs4_5_2_0c = \$1361  | \$1362 ;
+  assign \$1363  = sel_cs3_6_1_0c ^ sel_cs2_6_1_0c;
+  assign sel_cs4_6_2_0s = \$1363  ^ \sel_l4_s0$501 ;
+  assign \$1364  = sel_cs3_6_1_0c & sel_cs2_6_1_0c;
+  assign \$1365  = sel_cs3_6_1_0c & \sel_l4_s0$501 ;
+  assign \$1366  = \$1364  | \$1365 ;
+  assign \$1367  = sel_cs2_6_1_0c & \sel_l4_s0$501 ;
+  assign sel_cs4_6_2_0c = \$1366  | \$1367 ;
+  assign \$1368  = sel_cs3_7_1_0c ^ sel_cs2_7_1_0c;
+  assign sel_cs4_7_2_0s = \$1368  ^ \sel_l4_s0$504 ;
+  assign \$1369  = sel_cs3_7_1_0c & sel_cs2_7_1_0c;
+  assign \$1370  = sel_cs3_7_1_0c & \sel_l4_s0$504 ;
+  assign \$1371  = \$1369  | \$1370 ;
+  assign \$1372  = sel_cs2_7_1_0c & \sel_l4_s0$504 ;
+  assign sel_cs4_7_2_0c = \$1371  | \$1372 ;
+  assign \$1373  = sel_cs3_8_1_0c ^ sel_cs2_8_1_0c;
+  assign sel_cs4_8_2_0s = \$1373  ^ \sel_l4_s0$507 ;
+  assign \$1374  = sel_cs3_8_1_0c & sel_cs2_8_1_0c;
+  assign \$1375  = sel_cs3_8_1_0c & \sel_l4_s0$507 ;
+  assign \$1376  = \$1374  | \$1375 ;
+  assign \$1377  = sel_cs2_8_1_0c & \sel_l4_s0$507 ;
+  assign sel_cs4_8_2_0c = \$1376  | \$1377 ;
+  assign \$1378  = sel_cs3_9_1_0c ^ sel_cs2_9_1_0c;
+  assign sel_cs4_9_2_0s = \$1378  ^ \sel_l4_s0$510 ;
+  assign \$1379  = sel_cs3_9_1_0c & sel_cs2_9_1_0c;
+  assign \$1380  = sel_cs3_9_1_0c & \sel_l4_s0$510 ;
+  assign \$1381  = \$1379  | \$1380 ;
+  assign \$1382  = sel_cs2_9_1_0c & \sel_l4_s0$510 ;
+  assign sel_cs4_9_2_0c = \$1381  | \$1382 ;
+  assign \$1383  = sel_cs3_10_1_0c ^ sel_cs2_10_1_0c;
+  assign sel_cs4_10_2_0s = \$1383  ^ \sel_l4_s0$513 ;
+  assign \$1384  = sel_cs3_10_1_0c & sel_cs2_10_1_0c;
+  assign \$1385  = sel_cs3_10_1_0c & \sel_l4_s0$513 ;
+  assign \$1386  = \$1384  | \$1385 ;
+  assign \$1387  = sel_cs2_10_1_0c & \sel_l4_s0$513 ;
+  assign sel_cs4_10_2_0c = \$1386  | \$1387 ;
+  assign \$1388  = sel_cs3_11_1_0c ^ sel_cs2_11_1_0c;
+  assign sel_cs4_11_2_0s = \$1388  ^ \sel_l4_s0$516 ;
+  assign \$1389  = sel_cs3_11_1_0c & sel_cs2_11_1_0c;
+  assign \$1390  = sel_cs3_11_1_0c & \sel_l4_s0$516 ;
+  assign \$1391  = \$1389  | \$1390 ;
+  assign \$1392  = sel_cs2_11_1_0c & \sel_l4_s0$516 ;
+  assign sel_cs4_11_2_0c = \$1391  | \$1392 ;
+  assign \$1393  = sel_cs3_12_1_0c ^ sel_cs2_12_1_0c;
+  assign sel_cs4_12_2_0s = \$1393  ^ \sel_l4_s0$519 ;
+  assign \$1394  = sel_cs3_12_1_0c & sel_cs2_12_1_0c;
+  assign \$1395  = sel_cs3_12_1_0c & \sel_l4_s0$519 ;
+  assign \$1396  = \$1394  | \$1395 ;
+  assign \$1397  = sel_cs2_12_1_0c & \sel_l4_s0$519 ;
+  assign sel_cs4_12_2_0c = \$1396  | \$1397 ;
+  assign \$1398  = sel_cs3_13_1_0c ^ sel_cs2_13_1_0c;
+  assign sel_cs4_13_2_0s = \$1398  ^ \sel_l4_s0$522 ;
+  assign \$1399  = sel_cs3_13_1_0c & sel_cs2_13_1_0c;
+  assign \$1400  = sel_cs3_13_1_0c & \sel_l4_s0$522 ;
+  assign \$1401  = \$1399  | \$1400 ;
+  assign \$1402  = sel_cs2_13_1_0c & \sel_l4_s0$522 ;
+  assign sel_cs4_13_2_0c = \$1401  | \$1402 ;
+  assign \$1403  = sel_cs3_14_1_0c ^ sel_cs2_14_1_0c;
+  assign sel_cs4_14_2_0s = \$1403  ^ \sel_l4_s0$525 ;
+  assign \$1404  = sel_cs3_14_1_0c & sel_cs2_14_1_0c;
+  assign \$1405  = sel_cs3_14_1_0c & \sel_l4_s0$525 ;
+  assign \$1406  = \$1404  | \$1405 ;
+  assign \$1407  = sel_cs2_14_1_0c & \sel_l4_s0$525 ;
+  assign sel_cs4_14_2_0c = \$1406  | \$1407 ;
+  assign \$1408  = sel_cs3_15_1_0c ^ sel_cs2_15_1_0c;
+  assign sel_cs4_15_2_0s = \$1408  ^ \sel_l4_s0$528 ;
+  assign \$1409  = sel_cs3_15_1_0c & sel_cs2_15_1_0c;
+  assign \$1410  = sel_cs3_15_1_0c & \sel_l4_s0$528 ;
+  assign \$1411  = \$1409  | \$1410 ;
+  assign \$1412  = sel_cs2_15_1_0c & \sel_l4_s0$528 ;
+  assign sel_cs4_15_2_0c = \$1411  | \$1412 ;
+  assign \$1413  = 8'hff >> { sel_cs4_0_2_0c, sel_cs4_0_2_0s, sel_cs3_0_1_0s, sel_cs2_0_0_0s };
+  assign \$1414  = 8'hff >> { sel_cs4_1_2_0c, sel_cs4_1_2_0s, sel_cs3_1_1_0s, sel_cs2_1_0_0s };
+  assign \$1415  = 8'hff >> { sel_cs4_2_2_0c, sel_cs4_2_2_0s, sel_cs3_2_1_0s, sel_cs2_2_0_0s };
+  assign \$1416  = 8'hff >> { sel_cs4_3_2_0c, sel_cs4_3_2_0s, sel_cs3_3_1_0s, sel_cs2_3_0_0s };
+  assign \$1417  = 8'hff >> { sel_cs4_4_2_0c, sel_cs4_4_2_0s, sel_cs3_4_1_0s, sel_cs2_4_0_0s };
+  assign \$1418  = 8'hff >> { sel_cs4_5_2_0c, sel_cs4_5_2_0s, sel_cs3_5_1_0s, sel_cs2_5_0_0s };
+  assign \$1419  = 8'hff >> { sel_cs4_6_2_0c, sel_cs4_6_2_0s, sel_cs3_6_1_0s, sel_cs2_6_0_0s };
+  assign \$1420  = 8'hff >> { sel_cs4_7_2_0c, sel_cs4_7_2_0s, sel_cs3_7_1_0s, sel_cs2_7_0_0s };
+  assign \$1421  = 8'hff >> { sel_cs4_8_2_0c, sel_cs4_8_2_0s, sel_cs3_8_1_0s, sel_cs2_8_0_0s };
+  assign \$1422  = 8'hff >> { sel_cs4_9_2_0c, sel_cs4_9_2_0s, sel_cs3_9_1_0s, sel_cs2_9_0_0s };
+  assign \$1423  = 8'hff >> { sel_cs4_10_2_0c, sel_cs4_10_2_0s, sel_cs3_10_1_0s, sel_cs2_10_0_0s };
+  assign \$1424  = 8'hff >> { sel_cs4_11_2_0c, sel_cs4_11_2_0s, sel_cs3_11_1_0s, sel_cs2_11_0_0s };
+  assign \$1425  = 8'hff >> { sel_cs4_12_2_0c, sel_cs4_12_2_0s, sel_cs3_12_1_0s, sel_cs2_12_0_0s };
+  assign \$1426  = 8'hff >> { sel_cs4_13_2_0c, sel_cs4_13_2_0s, sel_cs3_13_1_0s, sel_cs2_13_0_0s };
+  assign \$1427  = 8'hff >> { sel_cs4_14_2_0c, sel_cs4_14_2_0s, sel_cs3_14_1_0s, sel_cs2_14_0_0s };
+  assign \$1428  = 8'hff >> { sel_cs4_15_2_0c, sel_cs4_15_2_0s, sel_cs3_15_1_0s, sel_cs2_15_0_0s };
+  assign \$1429  = ~ adv3_valid;
+  assign adv3 = \$1429  | o__ready;
   assign sel_p0_1_0_s = sel_l8_s0[1] ^ sel_l8_s0[0];
   assign sel_p0_1_0_c = sel_l8_s0[1] & sel_l8_s0[0];
   assign sel_p0_3_0_s = sel_l8_s0[3] ^ sel_l8_s0[2];
@@ -4937,2829 +4981,2947 @@ module nm_topk_8_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign sel_p0_11_0_c = sel_l8_s0[11] & sel_l8_s0[10];
   assign sel_p0_13_0_s = sel_l8_s0[13] ^ sel_l8_s0[12];
   assign sel_p0_13_0_c = sel_l8_s0[13] & sel_l8_s0[12];
-  assign sel_p1_2_0_s = sel_l9_s0 ^ \sel_l9_s0$549 [0];
-  assign sel_p1_2_0_c = sel_l9_s0 & \sel_l9_s0$549 [0];
-  assign sel_p1_2_1_s = \sel_l9_s0$549 [1] ^ sel_p1_2_0_c;
-  assign sel_p1_2_1_c = \sel_l9_s0$549 [1] & sel_p1_2_0_c;
-  assign sel_p1_3_0_s = \sel_l9_s0$555 [0] ^ \sel_l9_s0$549 [0];
-  assign sel_p1_3_0_c = \sel_l9_s0$555 [0] & \sel_l9_s0$549 [0];
-  assign \$1426  = \sel_l9_s0$555 [1] ^ \sel_l9_s0$549 [1];
-  assign sel_p1_3_1_s = \$1426  ^ sel_p1_3_0_c;
-  assign \$1427  = \sel_l9_s0$555 [1] & \sel_l9_s0$549 [1];
-  assign \$1428  = \sel_l9_s0$555 [1] & sel_p1_3_0_c;
-  assign \$1429  = \$1427  | \$1428 ;
-  assign \$1430  = \sel_l9_s0$549 [1] & sel_p1_3_0_c;
-  assign sel_p1_3_1_c = \$1429  | \$1430 ;
-  assign sel_p1_3_2_s = \sel_l9_s0$555 [2] ^ sel_p1_3_1_c;
-  assign sel_p1_3_2_c = \sel_l9_s0$555 [2] & sel_p1_3_1_c;
-  assign sel_p1_6_0_s = \sel_l9_s0$563  ^ \sel_l9_s0$564 [0];
-  assign sel_p1_6_0_c = \sel_l9_s0$563  & \sel_l9_s0$564 [0];
-  assign sel_p1_6_1_s = \sel_l9_s0$564 [1] ^ sel_p1_6_0_c;
-  assign sel_p1_6_1_c = \sel_l9_s0$564 [1] & sel_p1_6_0_c;
-  assign sel_p1_6_2_s = \sel_l9_s0$564 [2] ^ sel_p1_6_1_c;
-  assign sel_p1_6_2_c = \sel_l9_s0$564 [2] & sel_p1_6_1_c;
-  assign sel_p1_7_0_s = \sel_l9_s0$572 [0] ^ \sel_l9_s0$564 [0];
-  assign sel_p1_7_0_c = \sel_l9_s0$572 [0] & \sel_l9_s0$564 [0];
-  assign \$1431  = \sel_l9_s0$572 [1] ^ \sel_l9_s0$564 [1];
-  assign sel_p1_7_1_s = \$1431  ^ sel_p1_7_0_c;
-  assign \$1432  = \sel_l9_s0$572 [1] & \sel_l9_s0$564 [1];
-  assign \$1433  = \sel_l9_s0$572 [1] & sel_p1_7_0_c;
+  assign \$1430  = ~ adv4_valid;
+  assign adv4 = \$1430  | o__ready;
+  assign sel_p1_2_0_s = sel_l9_s0 ^ \sel_l9_s0$559 [0];
+  assign sel_p1_2_0_c = sel_l9_s0 & \sel_l9_s0$559 [0];
+  assign sel_p1_2_1_s = \sel_l9_s0$559 [1] ^ sel_p1_2_0_c;
+  assign sel_p1_2_1_c = \sel_l9_s0$559 [1] & sel_p1_2_0_c;
+  assign sel_p1_3_0_s = \sel_l9_s0$565 [0] ^ \sel_l9_s0$559 [0];
+  assign sel_p1_3_0_c = \sel_l9_s0$565 [0] & \sel_l9_s0$559 [0];
+  assign \$1431  = \sel_l9_s0$565 [1] ^ \sel_l9_s0$559 [1];
+  assign sel_p1_3_1_s = \$1431  ^ sel_p1_3_0_c;
+  assign \$1432  = \sel_l9_s0$565 [1] & \sel_l9_s0$559 [1];
+  assign \$1433  = \sel_l9_s0$565 [1] & sel_p1_3_0_c;
   assign \$1434  = \$1432  | \$1433 ;
-  assign \$1435  = \sel_l9_s0$564 [1] & sel_p1_7_0_c;
-  assign sel_p1_7_1_c = \$1434  | \$1435 ;
-  assign \$1436  = \sel_l9_s0$572 [2] ^ \sel_l9_s0$564 [2];
-  assign sel_p1_7_2_s = \$1436  ^ sel_p1_7_1_c;
-  assign \$1437  = \sel_l9_s0$572 [2] & \sel_l9_s0$564 [2];
-  assign \$1438  = \sel_l9_s0$572 [2] & sel_p1_7_1_c;
+  assign \$1435  = \sel_l9_s0$559 [1] & sel_p1_3_0_c;
+  assign sel_p1_3_1_c = \$1434  | \$1435 ;
+  assign sel_p1_3_2_s = \sel_l9_s0$565 [2] ^ sel_p1_3_1_c;
+  assign sel_p1_3_2_c = \sel_l9_s0$565 [2] & sel_p1_3_1_c;
+  assign sel_p1_6_0_s = \sel_l9_s0$573  ^ \sel_l9_s0$574 [0];
+  assign sel_p1_6_0_c = \sel_l9_s0$573  & \sel_l9_s0$574 [0];
+  assign sel_p1_6_1_s = \sel_l9_s0$574 [1] ^ sel_p1_6_0_c;
+  assign sel_p1_6_1_c = \sel_l9_s0$574 [1] & sel_p1_6_0_c;
+  assign sel_p1_6_2_s = \sel_l9_s0$574 [2] ^ sel_p1_6_1_c;
+  assign sel_p1_6_2_c = \sel_l9_s0$574 [2] & sel_p1_6_1_c;
+  assign sel_p1_7_0_s = \sel_l9_s0$582 [0] ^ \sel_l9_s0$574 [0];
+  assign sel_p1_7_0_c = \sel_l9_s0$582 [0] & \sel_l9_s0$574 [0];
+  assign \$1436  = \sel_l9_s0$582 [1] ^ \sel_l9_s0$574 [1];
+  assign sel_p1_7_1_s = \$1436  ^ sel_p1_7_0_c;
+  assign \$1437  = \sel_l9_s0$582 [1] & \sel_l9_s0$574 [1];
+  assign \$1438  = \sel_l9_s0$582 [1] & sel_p1_7_0_c;
   assign \$1439  = \$1437  | \$1438 ;
-  assign \$1440  = \sel_l9_s0$564 [2] & sel_p1_7_1_c;
-  assign sel_p1_7_2_c = \$1439  | \$1440 ;
-  assign sel_p1_7_3_s = \sel_l9_s0$572 [3] ^ sel_p1_7_2_c;
-  assign sel_p1_7_3_c = \sel_l9_s0$572 [3] & sel_p1_7_2_c;
-  assign sel_p1_10_0_s = \sel_l9_s0$582  ^ \sel_l9_s0$583 [0];
-  assign sel_p1_10_0_c = \sel_l9_s0$582  & \sel_l9_s0$583 [0];
-  assign sel_p1_10_1_s = \sel_l9_s0$583 [1] ^ sel_p1_10_0_c;
-  assign sel_p1_10_1_c = \sel_l9_s0$583 [1] & sel_p1_10_0_c;
-  assign sel_p1_10_2_s = \sel_l9_s0$583 [2] ^ sel_p1_10_1_c;
-  assign sel_p1_10_2_c = \sel_l9_s0$583 [2] & sel_p1_10_1_c;
-  assign sel_p1_10_3_s = \sel_l9_s0$583 [3] ^ sel_p1_10_2_c;
-  assign sel_p1_10_3_c = \sel_l9_s0$583 [3] & sel_p1_10_2_c;
-  assign sel_p1_11_0_s = \sel_l9_s0$593 [0] ^ \sel_l9_s0$583 [0];
-  assign sel_p1_11_0_c = \sel_l9_s0$593 [0] & \sel_l9_s0$583 [0];
-  assign \$1441  = \sel_l9_s0$593 [1] ^ \sel_l9_s0$583 [1];
-  assign sel_p1_11_1_s = \$1441  ^ sel_p1_11_0_c;
-  assign \$1442  = \sel_l9_s0$593 [1] & \sel_l9_s0$583 [1];
-  assign \$1443  = \sel_l9_s0$593 [1] & sel_p1_11_0_c;
+  assign \$1440  = \sel_l9_s0$574 [1] & sel_p1_7_0_c;
+  assign sel_p1_7_1_c = \$1439  | \$1440 ;
+  assign \$1441  = \sel_l9_s0$582 [2] ^ \sel_l9_s0$574 [2];
+  assign sel_p1_7_2_s = \$1441  ^ sel_p1_7_1_c;
+  assign \$1442  = \sel_l9_s0$582 [2] & \sel_l9_s0$574 [2];
+  assign \$1443  = \sel_l9_s0$582 [2] & sel_p1_7_1_c;
   assign \$1444  = \$1442  | \$1443 ;
-  assign \$1445  = \sel_l9_s0$583 [1] & sel_p1_11_0_c;
-  assign sel_p1_11_1_c = \$1444  | \$1445 ;
-  assign \$1446  = \sel_l9_s0$593 [2] ^ \sel_l9_s0$583 [2];
-  assign sel_p1_11_2_s = \$1446  ^ sel_p1_11_1_c;
-  assign \$1447  = \sel_l9_s0$593 [2] & \sel_l9_s0$583 [2];
-  assign \$1448  = \sel_l9_s0$593 [2] & sel_p1_11_1_c;
+  assign \$1445  = \sel_l9_s0$574 [2] & sel_p1_7_1_c;
+  assign sel_p1_7_2_c = \$1444  | \$1445 ;
+  assign sel_p1_7_3_s = \sel_l9_s0$582 [3] ^ sel_p1_7_2_c;
+  assign sel_p1_7_3_c = \sel_l9_s0$582 [3] & sel_p1_7_2_c;
+  assign sel_p1_10_0_s = \sel_l9_s0$592  ^ \sel_l9_s0$593 [0];
+  assign sel_p1_10_0_c = \sel_l9_s0$592  & \sel_l9_s0$593 [0];
+  assign sel_p1_10_1_s = \sel_l9_s0$593 [1] ^ sel_p1_10_0_c;
+  assign sel_p1_10_1_c = \sel_l9_s0$593 [1] & sel_p1_10_0_c;
+  assign sel_p1_10_2_s = \sel_l9_s0$593 [2] ^ sel_p1_10_1_c;
+  assign sel_p1_10_2_c = \sel_l9_s0$593 [2] & sel_p1_10_1_c;
+  assign sel_p1_10_3_s = \sel_l9_s0$593 [3] ^ sel_p1_10_2_c;
+  assign sel_p1_10_3_c = \sel_l9_s0$593 [3] & sel_p1_10_2_c;
+  assign sel_p1_11_0_s = \sel_l9_s0$603 [0] ^ \sel_l9_s0$593 [0];
+  assign sel_p1_11_0_c = \sel_l9_s0$603 [0] & \sel_l9_s0$593 [0];
+  assign \$1446  = \sel_l9_s0$603 [1] ^ \sel_l9_s0$593 [1];
+  assign sel_p1_11_1_s = \$1446  ^ sel_p1_11_0_c;
+  assign \$1447  = \sel_l9_s0$603 [1] & \sel_l9_s0$593 [1];
+  assign \$1448  = \sel_l9_s0$603 [1] & sel_p1_11_0_c;
   assign \$1449  = \$1447  | \$1448 ;
-  assign \$1450  = \sel_l9_s0$583 [2] & sel_p1_11_1_c;
-  assign sel_p1_11_2_c = \$1449  | \$1450 ;
-  assign \$1451  = \sel_l9_s0$593 [3] ^ \sel_l9_s0$583 [3];
-  assign sel_p1_11_3_s = \$1451  ^ sel_p1_11_2_c;
-  assign \$1452  = \sel_l9_s0$593 [3] & \sel_l9_s0$583 [3];
-  assign \$1453  = \sel_l9_s0$593 [3] & sel_p1_11_2_c;
+  assign \$1450  = \sel_l9_s0$593 [1] & sel_p1_11_0_c;
+  assign sel_p1_11_1_c = \$1449  | \$1450 ;
+  assign \$1451  = \sel_l9_s0$603 [2] ^ \sel_l9_s0$593 [2];
+  assign sel_p1_11_2_s = \$1451  ^ sel_p1_11_1_c;
+  assign \$1452  = \sel_l9_s0$603 [2] & \sel_l9_s0$593 [2];
+  assign \$1453  = \sel_l9_s0$603 [2] & sel_p1_11_1_c;
   assign \$1454  = \$1452  | \$1453 ;
-  assign \$1455  = \sel_l9_s0$583 [3] & sel_p1_11_2_c;
-  assign sel_p1_11_3_c = \$1454  | \$1455 ;
-  assign sel_p1_14_0_s = \sel_l9_s0$603  ^ \sel_l9_s0$604 [0];
-  assign sel_p1_14_0_c = \sel_l9_s0$603  & \sel_l9_s0$604 [0];
-  assign sel_p1_14_1_s = \sel_l9_s0$604 [1] ^ sel_p1_14_0_c;
-  assign sel_p1_14_1_c = \sel_l9_s0$604 [1] & sel_p1_14_0_c;
-  assign sel_p1_14_2_s = \sel_l9_s0$604 [2] ^ sel_p1_14_1_c;
-  assign sel_p1_14_2_c = \sel_l9_s0$604 [2] & sel_p1_14_1_c;
-  assign sel_p1_14_3_s = \sel_l9_s0$604 [3] ^ sel_p1_14_2_c;
-  assign sel_p1_14_3_c = \sel_l9_s0$604 [3] & sel_p1_14_2_c;
-  assign sel_p2_4_0_s = \sel_l9_s0$614  ^ sel_p1_3_0_s;
-  assign sel_p2_4_0_c = \sel_l9_s0$614  & sel_p1_3_0_s;
+  assign \$1455  = \sel_l9_s0$593 [2] & sel_p1_11_1_c;
+  assign sel_p1_11_2_c = \$1454  | \$1455 ;
+  assign \$1456  = \sel_l9_s0$603 [3] ^ \sel_l9_s0$593 [3];
+  assign sel_p1_11_3_s = \$1456  ^ sel_p1_11_2_c;
+  assign \$1457  = \sel_l9_s0$603 [3] & \sel_l9_s0$593 [3];
+  assign \$1458  = \sel_l9_s0$603 [3] & sel_p1_11_2_c;
+  assign \$1459  = \$1457  | \$1458 ;
+  assign \$1460  = \sel_l9_s0$593 [3] & sel_p1_11_2_c;
+  assign sel_p1_11_3_c = \$1459  | \$1460 ;
+  assign sel_p1_14_0_s = \sel_l9_s0$613  ^ \sel_l9_s0$614 [0];
+  assign sel_p1_14_0_c = \sel_l9_s0$613  & \sel_l9_s0$614 [0];
+  assign sel_p1_14_1_s = \sel_l9_s0$614 [1] ^ sel_p1_14_0_c;
+  assign sel_p1_14_1_c = \sel_l9_s0$614 [1] & sel_p1_14_0_c;
+  assign sel_p1_14_2_s = \sel_l9_s0$614 [2] ^ sel_p1_14_1_c;
+  assign sel_p1_14_2_c = \sel_l9_s0$614 [2] & sel_p1_14_1_c;
+  assign sel_p1_14_3_s = \sel_l9_s0$614 [3] ^ sel_p1_14_2_c;
+  assign sel_p1_14_3_c = \sel_l9_s0$614 [3] & sel_p1_14_2_c;
+  assign sel_p2_4_0_s = \sel_l9_s0$624  ^ sel_p1_3_0_s;
+  assign sel_p2_4_0_c = \sel_l9_s0$624  & sel_p1_3_0_s;
   assign sel_p2_4_1_s = sel_p1_3_1_s ^ sel_p2_4_0_c;
   assign sel_p2_4_1_c = sel_p1_3_1_s & sel_p2_4_0_c;
   assign sel_p2_4_2_s = sel_p1_3_2_s ^ sel_p2_4_1_c;
   assign sel_p2_4_2_c = sel_p1_3_2_s & sel_p2_4_1_c;
-  assign sel_p2_5_0_s = \sel_l9_s0$564 [0] ^ sel_p1_3_0_s;
-  assign sel_p2_5_0_c = \sel_l9_s0$564 [0] & sel_p1_3_0_s;
-  assign \$1456  = \sel_l9_s0$564 [1] ^ sel_p1_3_1_s;
-  assign sel_p2_5_1_s = \$1456  ^ sel_p2_5_0_c;
-  assign \$1457  = \sel_l9_s0$564 [1] & sel_p1_3_1_s;
-  assign \$1458  = \sel_l9_s0$564 [1] & sel_p2_5_0_c;
-  assign \$1459  = \$1457  | \$1458 ;
-  assign \$1460  = sel_p1_3_1_s & sel_p2_5_0_c;
-  assign sel_p2_5_1_c = \$1459  | \$1460 ;
-  assign \$1461  = \sel_l9_s0$564 [2] ^ sel_p1_3_2_s;
-  assign sel_p2_5_2_s = \$1461  ^ sel_p2_5_1_c;
-  assign \$1462  = \sel_l9_s0$564 [2] & sel_p1_3_2_s;
-  assign \$1463  = \sel_l9_s0$564 [2] & sel_p2_5_1_c;
+  assign sel_p2_5_0_s = \sel_l9_s0$574 [0] ^ sel_p1_3_0_s;
+  assign sel_p2_5_0_c = \sel_l9_s0$574 [0] & sel_p1_3_0_s;
+  assign \$1461  = \sel_l9_s0$574 [1] ^ sel_p1_3_1_s;
+  assign sel_p2_5_1_s = \$1461  ^ sel_p2_5_0_c;
+  assign \$1462  = \sel_l9_s0$574 [1] & sel_p1_3_1_s;
+  assign \$1463  = \sel_l9_s0$574 [1] & sel_p2_5_0_c;
   assign \$1464  = \$1462  | \$1463 ;
-  assign \$1465  = sel_p1_3_2_s & sel_p2_5_1_c;
-  assign sel_p2_5_2_c = \$1464  | \$1465 ;
+  assign \$1465  = sel_p1_3_1_s & sel_p2_5_0_c;
+  assign sel_p2_5_1_c = \$1464  | \$1465 ;
+  assign \$1466  = \sel_l9_s0$574 [2] ^ sel_p1_3_2_s;
+  assign sel_p2_5_2_s = \$1466  ^ sel_p2_5_1_c;
+  assign \$1467  = \sel_l9_s0$574 [2] & sel_p1_3_2_s;
+  assign \$1468  = \sel_l9_s0$574 [2] & sel_p2_5_1_c;
+  assign \$1469  = \$1467  | \$1468 ;
+  assign \$1470  = sel_p1_3_2_s & sel_p2_5_1_c;
+  assign sel_p2_5_2_c = \$1469  | \$1470 ;
   assign sel_p2_6_0_s = sel_p1_6_0_s ^ sel_p1_3_0_s;
   assign sel_p2_6_0_c = sel_p1_6_0_s & sel_p1_3_0_s;
-  assign \$1466  = sel_p1_6_1_s ^ sel_p1_3_1_s;
-  assign sel_p2_6_1_s = \$1466  ^ sel_p2_6_0_c;
-  assign \$1467  = sel_p1_6_1_s & sel_p1_3_1_s;
-  assign \$1468  = sel_p1_6_1_s & sel_p2_6_0_c;
-  assign \$1469  = \$1467  | \$1468 ;
-  assign \$1470  = sel_p1_3_1_s & sel_p2_6_0_c;
-  assign sel_p2_6_1_c = \$1469  | \$1470 ;
-  assign \$1471  = sel_p1_6_2_s ^ sel_p1_3_2_s;
-  assign sel_p2_6_2_s = \$1471  ^ sel_p2_6_1_c;
-  assign \$1472  = sel_p1_6_2_s & sel_p1_3_2_s;
-  assign \$1473  = sel_p1_6_2_s & sel_p2_6_1_c;
+  assign \$1471  = sel_p1_6_1_s ^ sel_p1_3_1_s;
+  assign sel_p2_6_1_s = \$1471  ^ sel_p2_6_0_c;
+  assign \$1472  = sel_p1_6_1_s & sel_p1_3_1_s;
+  assign \$1473  = sel_p1_6_1_s & sel_p2_6_0_c;
   assign \$1474  = \$1472  | \$1473 ;
-  assign \$1475  = sel_p1_3_2_s & sel_p2_6_1_c;
-  assign sel_p2_6_2_c = \$1474  | \$1475 ;
+  assign \$1475  = sel_p1_3_1_s & sel_p2_6_0_c;
+  assign sel_p2_6_1_c = \$1474  | \$1475 ;
+  assign \$1476  = sel_p1_6_2_s ^ sel_p1_3_2_s;
+  assign sel_p2_6_2_s = \$1476  ^ sel_p2_6_1_c;
+  assign \$1477  = sel_p1_6_2_s & sel_p1_3_2_s;
+  assign \$1478  = sel_p1_6_2_s & sel_p2_6_1_c;
+  assign \$1479  = \$1477  | \$1478 ;
+  assign \$1480  = sel_p1_3_2_s & sel_p2_6_1_c;
+  assign sel_p2_6_2_c = \$1479  | \$1480 ;
   assign sel_p2_7_0_s = sel_p1_7_0_s ^ sel_p1_3_0_s;
   assign sel_p2_7_0_c = sel_p1_7_0_s & sel_p1_3_0_s;
-  assign \$1476  = sel_p1_7_1_s ^ sel_p1_3_1_s;
-  assign sel_p2_7_1_s = \$1476  ^ sel_p2_7_0_c;
-  assign \$1477  = sel_p1_7_1_s & sel_p1_3_1_s;
-  assign \$1478  = sel_p1_7_1_s & sel_p2_7_0_c;
-  assign \$1479  = \$1477  | \$1478 ;
-  assign \$1480  = sel_p1_3_1_s & sel_p2_7_0_c;
-  assign sel_p2_7_1_c = \$1479  | \$1480 ;
-  assign \$1481  = sel_p1_7_2_s ^ sel_p1_3_2_s;
-  assign sel_p2_7_2_s = \$1481  ^ sel_p2_7_1_c;
-  assign \$1482  = sel_p1_7_2_s & sel_p1_3_2_s;
-  assign \$1483  = sel_p1_7_2_s & sel_p2_7_1_c;
+  assign \$1481  = sel_p1_7_1_s ^ sel_p1_3_1_s;
+  assign sel_p2_7_1_s = \$1481  ^ sel_p2_7_0_c;
+  assign \$1482  = sel_p1_7_1_s & sel_p1_3_1_s;
+  assign \$1483  = sel_p1_7_1_s & sel_p2_7_0_c;
   assign \$1484  = \$1482  | \$1483 ;
-  assign \$1485  = sel_p1_3_2_s & sel_p2_7_1_c;
-  assign sel_p2_7_2_c = \$1484  | \$1485 ;
+  assign \$1485  = sel_p1_3_1_s & sel_p2_7_0_c;
+  assign sel_p2_7_1_c = \$1484  | \$1485 ;
+  assign \$1486  = sel_p1_7_2_s ^ sel_p1_3_2_s;
+  assign sel_p2_7_2_s = \$1486  ^ sel_p2_7_1_c;
+  assign \$1487  = sel_p1_7_2_s & sel_p1_3_2_s;
+  assign \$1488  = sel_p1_7_2_s & sel_p2_7_1_c;
+  assign \$1489  = \$1487  | \$1488 ;
+  assign \$1490  = sel_p1_3_2_s & sel_p2_7_1_c;
+  assign sel_p2_7_2_c = \$1489  | \$1490 ;
   assign sel_p2_7_3_s = sel_p1_7_3_s ^ sel_p2_7_2_c;
   assign sel_p2_7_3_c = sel_p1_7_3_s & sel_p2_7_2_c;
-  assign sel_p2_12_0_s = \sel_l9_s0$645  ^ sel_p1_11_0_s;
-  assign sel_p2_12_0_c = \sel_l9_s0$645  & sel_p1_11_0_s;
+  assign sel_p2_12_0_s = \sel_l9_s0$655  ^ sel_p1_11_0_s;
+  assign sel_p2_12_0_c = \sel_l9_s0$655  & sel_p1_11_0_s;
   assign sel_p2_12_1_s = sel_p1_11_1_s ^ sel_p2_12_0_c;
   assign sel_p2_12_1_c = sel_p1_11_1_s & sel_p2_12_0_c;
   assign sel_p2_12_2_s = sel_p1_11_2_s ^ sel_p2_12_1_c;
   assign sel_p2_12_2_c = sel_p1_11_2_s & sel_p2_12_1_c;
   assign sel_p2_12_3_s = sel_p1_11_3_s ^ sel_p2_12_2_c;
   assign sel_p2_12_3_c = sel_p1_11_3_s & sel_p2_12_2_c;
-  assign sel_p2_13_0_s = \sel_l9_s0$604 [0] ^ sel_p1_11_0_s;
-  assign sel_p2_13_0_c = \sel_l9_s0$604 [0] & sel_p1_11_0_s;
-  assign \$1486  = \sel_l9_s0$604 [1] ^ sel_p1_11_1_s;
-  assign sel_p2_13_1_s = \$1486  ^ sel_p2_13_0_c;
-  assign \$1487  = \sel_l9_s0$604 [1] & sel_p1_11_1_s;
-  assign \$1488  = \sel_l9_s0$604 [1] & sel_p2_13_0_c;
-  assign \$1489  = \$1487  | \$1488 ;
-  assign \$1490  = sel_p1_11_1_s & sel_p2_13_0_c;
-  assign sel_p2_13_1_c = \$1489  | \$1490 ;
-  assign \$1491  = \sel_l9_s0$604 [2] ^ sel_p1_11_2_s;
-  assign sel_p2_13_2_s = \$1491  ^ sel_p2_13_1_c;
-  assign \$1492  = \sel_l9_s0$604 [2] & sel_p1_11_2_s;
-  assign \$1493  = \sel_l9_s0$604 [2] & sel_p2_13_1_c;
+  assign sel_p2_13_0_s = \sel_l9_s0$614 [0] ^ sel_p1_11_0_s;
+  assign sel_p2_13_0_c = \sel_l9_s0$614 [0] & sel_p1_11_0_s;
+  assign \$1491  = \sel_l9_s0$614 [1] ^ sel_p1_11_1_s;
+  assign sel_p2_13_1_s = \$1491  ^ sel_p2_13_0_c;
+  assign \$1492  = \sel_l9_s0$614 [1] & sel_p1_11_1_s;
+  assign \$1493  = \sel_l9_s0$614 [1] & sel_p2_13_0_c;
   assign \$1494  = \$1492  | \$1493 ;
-  assign \$1495  = sel_p1_11_2_s & sel_p2_13_1_c;
-  assign sel_p2_13_2_c = \$1494  | \$1495 ;
-  assign \$1496  = \sel_l9_s0$604 [3] ^ sel_p1_11_3_s;
-  assign sel_p2_13_3_s = \$1496  ^ sel_p2_13_2_c;
-  assign \$1497  = \sel_l9_s0$604 [3] & sel_p1_11_3_s;
-  assign \$1498  = \sel_l9_s0$604 [3] & sel_p2_13_2_c;
+  assign \$1495  = sel_p1_11_1_s & sel_p2_13_0_c;
+  assign sel_p2_13_1_c = \$1494  | \$1495 ;
+  assign \$1496  = \sel_l9_s0$614 [2] ^ sel_p1_11_2_s;
+  assign sel_p2_13_2_s = \$1496  ^ sel_p2_13_1_c;
+  assign \$1497  = \sel_l9_s0$614 [2] & sel_p1_11_2_s;
+  assign \$1498  = \sel_l9_s0$614 [2] & sel_p2_13_1_c;
   assign \$1499  = \$1497  | \$1498 ;
-  assign \$1500  = sel_p1_11_3_s & sel_p2_13_2_c;
-  assign sel_p2_13_3_c = \$1499  | \$1500 ;
+  assign \$1500  = sel_p1_11_2_s & sel_p2_13_1_c;
+  assign sel_p2_13_2_c = \$1499  | \$1500 ;
+  assign \$1501  = \sel_l9_s0$614 [3] ^ sel_p1_11_3_s;
+  assign sel_p2_13_3_s = \$1501  ^ sel_p2_13_2_c;
+  assign \$1502  = \sel_l9_s0$614 [3] & sel_p1_11_3_s;
+  assign \$1503  = \sel_l9_s0$614 [3] & sel_p2_13_2_c;
+  assign \$1504  = \$1502  | \$1503 ;
+  assign \$1505  = sel_p1_11_3_s & sel_p2_13_2_c;
+  assign sel_p2_13_3_c = \$1504  | \$1505 ;
   assign sel_p2_14_0_s = sel_p1_14_0_s ^ sel_p1_11_0_s;
   assign sel_p2_14_0_c = sel_p1_14_0_s & sel_p1_11_0_s;
-  assign \$1501  = sel_p1_14_1_s ^ sel_p1_11_1_s;
-  assign sel_p2_14_1_s = \$1501  ^ sel_p2_14_0_c;
-  assign \$1502  = sel_p1_14_1_s & sel_p1_11_1_s;
-  assign \$1503  = sel_p1_14_1_s & sel_p2_14_0_c;
-  assign \$1504  = \$1502  | \$1503 ;
-  assign \$1505  = sel_p1_11_1_s & sel_p2_14_0_c;
-  assign sel_p2_14_1_c = \$1504  | \$1505 ;
-  assign \$1506  = sel_p1_14_2_s ^ sel_p1_11_2_s;
-  assign sel_p2_14_2_s = \$1506  ^ sel_p2_14_1_c;
-  assign \$1507  = sel_p1_14_2_s & sel_p1_11_2_s;
-  assign \$1508  = sel_p1_14_2_s & sel_p2_14_1_c;
+  assign \$1506  = sel_p1_14_1_s ^ sel_p1_11_1_s;
+  assign sel_p2_14_1_s = \$1506  ^ sel_p2_14_0_c;
+  assign \$1507  = sel_p1_14_1_s & sel_p1_11_1_s;
+  assign \$1508  = sel_p1_14_1_s & sel_p2_14_0_c;
   assign \$1509  = \$1507  | \$1508 ;
-  assign \$1510  = sel_p1_11_2_s & sel_p2_14_1_c;
-  assign sel_p2_14_2_c = \$1509  | \$1510 ;
-  assign \$1511  = sel_p1_14_3_s ^ sel_p1_11_3_s;
-  assign sel_p2_14_3_s = \$1511  ^ sel_p2_14_2_c;
-  assign \$1512  = sel_p1_14_3_s & sel_p1_11_3_s;
-  assign \$1513  = sel_p1_14_3_s & sel_p2_14_2_c;
+  assign \$1510  = sel_p1_11_1_s & sel_p2_14_0_c;
+  assign sel_p2_14_1_c = \$1509  | \$1510 ;
+  assign \$1511  = sel_p1_14_2_s ^ sel_p1_11_2_s;
+  assign sel_p2_14_2_s = \$1511  ^ sel_p2_14_1_c;
+  assign \$1512  = sel_p1_14_2_s & sel_p1_11_2_s;
+  assign \$1513  = sel_p1_14_2_s & sel_p2_14_1_c;
   assign \$1514  = \$1512  | \$1513 ;
-  assign \$1515  = sel_p1_11_3_s & sel_p2_14_2_c;
-  assign sel_p2_14_3_c = \$1514  | \$1515 ;
-  assign sel_p3_8_0_s = sel_l11_s0 ^ \sel_l11_s0$674 [0];
-  assign sel_p3_8_0_c = sel_l11_s0 & \sel_l11_s0$674 [0];
-  assign sel_p3_8_1_s = \sel_l11_s0$674 [1] ^ sel_p3_8_0_c;
-  assign sel_p3_8_1_c = \sel_l11_s0$674 [1] & sel_p3_8_0_c;
-  assign sel_p3_8_2_s = \sel_l11_s0$674 [2] ^ sel_p3_8_1_c;
-  assign sel_p3_8_2_c = \sel_l11_s0$674 [2] & sel_p3_8_1_c;
-  assign sel_p3_8_3_s = \sel_l11_s0$674 [3] ^ sel_p3_8_2_c;
-  assign sel_p3_8_3_c = \sel_l11_s0$674 [3] & sel_p3_8_2_c;
-  assign sel_p3_9_0_s = \sel_l11_s0$684 [0] ^ \sel_l11_s0$674 [0];
-  assign sel_p3_9_0_c = \sel_l11_s0$684 [0] & \sel_l11_s0$674 [0];
-  assign \$1516  = \sel_l11_s0$684 [1] ^ \sel_l11_s0$674 [1];
-  assign sel_p3_9_1_s = \$1516  ^ sel_p3_9_0_c;
-  assign \$1517  = \sel_l11_s0$684 [1] & \sel_l11_s0$674 [1];
-  assign \$1518  = \sel_l11_s0$684 [1] & sel_p3_9_0_c;
+  assign \$1515  = sel_p1_11_2_s & sel_p2_14_1_c;
+  assign sel_p2_14_2_c = \$1514  | \$1515 ;
+  assign \$1516  = sel_p1_14_3_s ^ sel_p1_11_3_s;
+  assign sel_p2_14_3_s = \$1516  ^ sel_p2_14_2_c;
+  assign \$1517  = sel_p1_14_3_s & sel_p1_11_3_s;
+  assign \$1518  = sel_p1_14_3_s & sel_p2_14_2_c;
   assign \$1519  = \$1517  | \$1518 ;
-  assign \$1520  = \sel_l11_s0$674 [1] & sel_p3_9_0_c;
-  assign sel_p3_9_1_c = \$1519  | \$1520 ;
-  assign \$1521  = \sel_l11_s0$684 [2] ^ \sel_l11_s0$674 [2];
-  assign sel_p3_9_2_s = \$1521  ^ sel_p3_9_1_c;
-  assign \$1522  = \sel_l11_s0$684 [2] & \sel_l11_s0$674 [2];
-  assign \$1523  = \sel_l11_s0$684 [2] & sel_p3_9_1_c;
-  assign \$1524  = \$1522  | \$1523 ;
-  assign \$1525  = \sel_l11_s0$674 [2] & sel_p3_9_1_c;
-  assign sel_p3_9_2_c = \$1524  | \$1525 ;
-  assign \$1526  = \sel_l11_s0$684 [3] ^ \sel_l11_s0$674 [3];
-  assign sel_p3_9_3_s = \$1526  ^ sel_p3_9_2_c;
-  assign \$1527  = \sel_l11_s0$684 [3] & \sel_l11_s0$674 [3];
-  assign \$1528  = \sel_l11_s0$684 [3] & sel_p3_9_2_c;
-  assign \$1529  = \$1527  | \$1528 ;
-  assign \$1530  = \sel_l11_s0$674 [3] & sel_p3_9_2_c;
-  assign sel_p3_9_3_c = \$1529  | \$1530 ;
-  assign sel_p3_10_0_s = \sel_l11_s0$694 [0] ^ \sel_l11_s0$674 [0];
-  assign sel_p3_10_0_c = \sel_l11_s0$694 [0] & \sel_l11_s0$674 [0];
-  assign \$1531  = \sel_l11_s0$694 [1] ^ \sel_l11_s0$674 [1];
-  assign sel_p3_10_1_s = \$1531  ^ sel_p3_10_0_c;
-  assign \$1532  = \sel_l11_s0$694 [1] & \sel_l11_s0$674 [1];
-  assign \$1533  = \sel_l11_s0$694 [1] & sel_p3_10_0_c;
-  assign \$1534  = \$1532  | \$1533 ;
-  assign \$1535  = \sel_l11_s0$674 [1] & sel_p3_10_0_c;
-  assign sel_p3_10_1_c = \$1534  | \$1535 ;
-  assign \$1536  = \sel_l11_s0$694 [2] ^ \sel_l11_s0$674 [2];
-  assign sel_p3_10_2_s = \$1536  ^ sel_p3_10_1_c;
-  assign \$1537  = \sel_l11_s0$694 [2] & \sel_l11_s0$674 [2];
-  assign \$1538  = \sel_l11_s0$694 [2] & sel_p3_10_1_c;
-  assign \$1539  = \$1537  | \$1538 ;
-  assign \$1540  = \sel_l11_s0$674 [2] & sel_p3_10_1_c;
-  assign sel_p3_10_2_c = \$1539  | \$1540 ;
-  assign \$1541  = \sel_l11_s0$694 [3] ^ \sel_l11_s0$674 [3];
-  assign sel_p3_10_3_s = \$1541  ^ sel_p3_10_2_c;
-  assign \$1542  = \sel_l11_s0$694 [3] & \sel_l11_s0$674 [3];
-  assign \$1543  = \sel_l11_s0$694 [3] & sel_p3_10_2_c;
-  assign \$1544  = \$1542  | \$1543 ;
-  assign \$1545  = \sel_l11_s0$674 [3] & sel_p3_10_2_c;
-  assign sel_p3_10_3_c = \$1544  | \$1545 ;
-  assign sel_p3_11_0_s = \sel_l11_s0$704 [0] ^ \sel_l11_s0$674 [0];
-  assign sel_p3_11_0_c = \sel_l11_s0$704 [0] & \sel_l11_s0$674 [0];
-  assign \$1546  = \sel_l11_s0$704 [1] ^ \sel_l11_s0$674 [1];
-  assign sel_p3_11_1_s = \$1546  ^ sel_p3_11_0_c;
-  assign \$1547  = \sel_l11_s0$704 [1] & \sel_l11_s0$674 [1];
-  assign \$1548  = \sel_l11_s0$704 [1] & sel_p3_11_0_c;
-  assign \$1549  = \$1547  | \$1548 ;
-  assign \$1550  = \sel_l11_s0$674 [1] & sel_p3_11_0_c;
-  assign sel_p3_11_1_c = \$1549  | \$1550 ;
-  assign \$1551  = \sel_l11_s0$704 [2] ^ \sel_l11_s0$674 [2];
-  assign sel_p3_11_2_s = \$1551  ^ sel_p3_11_1_c;
-  assign \$1552  = \sel_l11_s0$704 [2] & \sel_l11_s0$674 [2];
-  assign \$1553  = \sel_l11_s0$704 [2] & sel_p3_11_1_c;
-  assign \$1554  = \$1552  | \$1553 ;
-  assign \$1555  = \sel_l11_s0$674 [2] & sel_p3_11_1_c;
-  assign sel_p3_11_2_c = \$1554  | \$1555 ;
-  assign \$1556  = \sel_l11_s0$704 [3] ^ \sel_l11_s0$674 [3];
-  assign sel_p3_11_3_s = \$1556  ^ sel_p3_11_2_c;
-  assign \$1557  = \sel_l11_s0$704 [3] & \sel_l11_s0$674 [3];
-  assign \$1558  = \sel_l11_s0$704 [3] & sel_p3_11_2_c;
-  assign \$1559  = \$1557  | \$1558 ;
-  assign \$1560  = \sel_l11_s0$674 [3] & sel_p3_11_2_c;
-  assign sel_p3_11_3_c = \$1559  | \$1560 ;
-  assign sel_p3_12_0_s = \sel_l11_s0$714 [0] ^ \sel_l11_s0$674 [0];
-  assign sel_p3_12_0_c = \sel_l11_s0$714 [0] & \sel_l11_s0$674 [0];
-  assign \$1561  = \sel_l11_s0$714 [1] ^ \sel_l11_s0$674 [1];
-  assign sel_p3_12_1_s = \$1561  ^ sel_p3_12_0_c;
-  assign \$1562  = \sel_l11_s0$714 [1] & \sel_l11_s0$674 [1];
-  assign \$1563  = \sel_l11_s0$714 [1] & sel_p3_12_0_c;
-  assign \$1564  = \$1562  | \$1563 ;
-  assign \$1565  = \sel_l11_s0$674 [1] & sel_p3_12_0_c;
-  assign sel_p3_12_1_c = \$1564  | \$1565 ;
-  assign \$1566  = \sel_l11_s0$714 [2] ^ \sel_l11_s0$674 [2];
-  assign sel_p3_12_2_s = \$1566  ^ sel_p3_12_1_c;
-  assign \$1567  = \sel_l11_s0$714 [2] & \sel_l11_s0$674 [2];
-  assign \$1568  = \sel_l11_s0$714 [2] & sel_p3_12_1_c;
-  assign \$1569  = \$1567  | \$1568 ;
-  assign \$1570  = \sel_l11_s0$674 [2] & sel_p3_12_1_c;
-  assign sel_p3_12_2_c = \$1569  | \$1570 ;
-  assign \$1571  = \sel_l11_s0$714 [3] ^ \sel_l11_s0$674 [3];
-  assign sel_p3_12_3_s = \$1571  ^ sel_p3_12_2_c;
-  assign \$1572  = \sel_l11_s0$714 [3] & \sel_l11_s0$674 [3];
-  assign \$1573  = \sel_l11_s0$714 [3] & sel_p3_12_2_c;
-  assign \$1574  = \$1572  | \$1573 ;
-  assign \$1575  = \sel_l11_s0$674 [3] & sel_p3_12_2_c;
-  assign sel_p3_12_3_c = \$1574  | \$1575 ;
-  assign sel_p3_13_0_s = \sel_l11_s0$724 [0] ^ \sel_l11_s0$674 [0];
-  assign sel_p3_13_0_c = \sel_l11_s0$724 [0] & \sel_l11_s0$674 [0];
-  assign \$1576  = \sel_l11_s0$724 [1] ^ \sel_l11_s0$674 [1];
-  assign sel_p3_13_1_s = \$1576  ^ sel_p3_13_0_c;
-  assign \$1577  = \sel_l11_s0$724 [1] & \sel_l11_s0$674 [1];
-  assign \$1578  = \sel_l11_s0$724 [1] & sel_p3_13_0_c;
-  assign \$1579  = \$1577  | \$1578 ;
-  assign \$1580  = \sel_l11_s0$674 [1] & sel_p3_13_0_c;
-  assign sel_p3_13_1_c = \$1579  | \$1580 ;
-  assign \$1581  = \sel_l11_s0$724 [2] ^ \sel_l11_s0$674 [2];
-  assign sel_p3_13_2_s = \$1581  ^ sel_p3_13_1_c;
-  assign \$1582  = \sel_l11_s0$724 [2] & \sel_l11_s0$674 [2];
-  assign \$1583  = \sel_l11_s0$724 [2] & sel_p3_13_1_c;
-  assign \$1584  = \$1582  | \$1583 ;
-  assign \$1585  = \sel_l11_s0$674 [2] & sel_p3_13_1_c;
-  assign sel_p3_13_2_c = \$1584  | \$1585 ;
-  assign \$1586  = \sel_l11_s0$724 [3] ^ \sel_l11_s0$674 [3];
-  assign sel_p3_13_3_s = \$1586  ^ sel_p3_13_2_c;
-  assign \$1587  = \sel_l11_s0$724 [3] & \sel_l11_s0$674 [3];
-  assign \$1588  = \sel_l11_s0$724 [3] & sel_p3_13_2_c;
-  assign \$1589  = \$1587  | \$1588 ;
-  assign \$1590  = \sel_l11_s0$674 [3] & sel_p3_13_2_c;
-  assign sel_p3_13_3_c = \$1589  | \$1590 ;
-  assign sel_p3_14_0_s = \sel_l11_s0$734 [0] ^ \sel_l11_s0$674 [0];
-  assign sel_p3_14_0_c = \sel_l11_s0$734 [0] & \sel_l11_s0$674 [0];
-  assign \$1591  = \sel_l11_s0$734 [1] ^ \sel_l11_s0$674 [1];
-  assign sel_p3_14_1_s = \$1591  ^ sel_p3_14_0_c;
-  assign \$1592  = \sel_l11_s0$734 [1] & \sel_l11_s0$674 [1];
-  assign \$1593  = \sel_l11_s0$734 [1] & sel_p3_14_0_c;
-  assign \$1594  = \$1592  | \$1593 ;
-  assign \$1595  = \sel_l11_s0$674 [1] & sel_p3_14_0_c;
-  assign sel_p3_14_1_c = \$1594  | \$1595 ;
-  assign \$1596  = \sel_l11_s0$734 [2] ^ \sel_l11_s0$674 [2];
-  assign sel_p3_14_2_s = \$1596  ^ sel_p3_14_1_c;
-  assign \$1597  = \sel_l11_s0$734 [2] & \sel_l11_s0$674 [2];
-  assign \$1598  = \sel_l11_s0$734 [2] & sel_p3_14_1_c;
-  assign \$1599  = \$1597  | \$1598 ;
-  assign \$1600  = \sel_l11_s0$674 [2] & sel_p3_14_1_c;
-  assign sel_p3_14_2_c = \$1599  | \$1600 ;
-  assign \$1601  = \sel_l11_s0$734 [3] ^ \sel_l11_s0$674 [3];
-  assign sel_p3_14_3_s = \$1601  ^ sel_p3_14_2_c;
-  assign \$1602  = \sel_l11_s0$734 [3] & \sel_l11_s0$674 [3];
-  assign \$1603  = \sel_l11_s0$734 [3] & sel_p3_14_2_c;
-  assign \$1604  = \$1602  | \$1603 ;
-  assign \$1605  = \sel_l11_s0$674 [3] & sel_p3_14_2_c;
-  assign sel_p3_14_3_c = \$1604  | \$1605 ;
-  assign \$1606  = ! \sel_l11_s0$753 ;
-  assign \$1607  = \sel_l11_s0$752 [1] & \$1606 ;
-  assign \$1608  = ! \sel_l11_s0$754 ;
-  assign \$1609  = \sel_l11_s0$752 [2] & \$1608 ;
-  assign \$1610  = ! \sel_l11_s0$755 ;
-  assign \$1611  = \sel_l11_s0$752 [3] & \$1610 ;
-  assign \$1612  = ! \sel_l11_s0$756 ;
-  assign \$1613  = \sel_l11_s0$752 [4] & \$1612 ;
-  assign \$1614  = ! \sel_l11_s0$757 ;
-  assign \$1615  = \sel_l11_s0$752 [5] & \$1614 ;
-  assign \$1616  = ! \sel_l11_s0$758 ;
-  assign \$1617  = \sel_l11_s0$752 [6] & \$1616 ;
-  assign \$1618  = ! \sel_l11_s0$759 ;
-  assign \$1619  = \sel_l11_s0$752 [7] & \$1618 ;
-  assign \$1620  = ! \sel_l11_s0$674 ;
-  assign \$1621  = \sel_l11_s0$752 [8] & \$1620 ;
-  assign \$1623  = \sel_l11_s0$752 [1] & \$1622 ;
-  assign \$1624  = \sel_l11_s0$754  == 1'h1;
-  assign \$1625  = \sel_l11_s0$752 [2] & \$1624 ;
-  assign \$1626  = \sel_l11_s0$755  == 1'h1;
-  assign \$1627  = \sel_l11_s0$752 [3] & \$1626 ;
-  assign \$1628  = \sel_l11_s0$756  == 1'h1;
-  assign \$1629  = \sel_l11_s0$752 [4] & \$1628 ;
-  assign \$1630  = \sel_l11_s0$757  == 1'h1;
-  assign \$1631  = \sel_l11_s0$752 [5] & \$1630 ;
-  assign \$1632  = \sel_l11_s0$758  == 1'h1;
-  assign \$1633  = \sel_l11_s0$752 [6] & \$1632 ;
-  assign \$1634  = \sel_l11_s0$759  == 1'h1;
-  assign \$1635  = \sel_l11_s0$752 [7] & \$1634 ;
-  assign \$1636  = \sel_l11_s0$674  == 1'h1;
-  assign \$1637  = \sel_l11_s0$752 [8] & \$1636 ;
-  assign \$1638  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 1'h1;
-  assign \$1639  = \sel_l11_s0$752 [9] & \$1638 ;
-  assign \$1640  = \sel_l11_s0$754  == 2'h2;
-  assign \$1641  = \sel_l11_s0$752 [2] & \$1640 ;
-  assign \$1642  = \sel_l11_s0$755  == 2'h2;
-  assign \$1643  = \sel_l11_s0$752 [3] & \$1642 ;
-  assign \$1644  = \sel_l11_s0$756  == 2'h2;
-  assign \$1645  = \sel_l11_s0$752 [4] & \$1644 ;
-  assign \$1646  = \sel_l11_s0$757  == 2'h2;
-  assign \$1647  = \sel_l11_s0$752 [5] & \$1646 ;
-  assign \$1648  = \sel_l11_s0$758  == 2'h2;
-  assign \$1649  = \sel_l11_s0$752 [6] & \$1648 ;
-  assign \$1650  = \sel_l11_s0$759  == 2'h2;
-  assign \$1651  = \sel_l11_s0$752 [7] & \$1650 ;
-  assign \$1652  = \sel_l11_s0$674  == 2'h2;
-  assign \$1653  = \sel_l11_s0$752 [8] & \$1652 ;
-  assign \$1654  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 2'h2;
-  assign \$1655  = \sel_l11_s0$752 [9] & \$1654 ;
-  assign \$1656  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 2'h2;
-  assign \$1657  = \sel_l11_s0$752 [10] & \$1656 ;
-  assign \$1658  = \sel_l11_s0$755  == 2'h3;
-  assign \$1659  = \sel_l11_s0$752 [3] & \$1658 ;
-  assign \$1660  = \sel_l11_s0$756  == 2'h3;
-  assign \$1661  = \sel_l11_s0$752 [4] & \$1660 ;
-  assign \$1662  = \sel_l11_s0$757  == 2'h3;
-  assign \$1663  = \sel_l11_s0$752 [5] & \$1662 ;
-  assign \$1664  = \sel_l11_s0$758  == 2'h3;
-  assign \$1665  = \sel_l11_s0$752 [6] & \$1664 ;
-  assign \$1666  = \sel_l11_s0$759  == 2'h3;
-  assign \$1667  = \sel_l11_s0$752 [7] & \$1666 ;
-  assign \$1668  = \sel_l11_s0$674  == 2'h3;
-  assign \$1669  = \sel_l11_s0$752 [8] & \$1668 ;
-  assign \$1670  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 2'h3;
-  assign \$1671  = \sel_l11_s0$752 [9] & \$1670 ;
-  assign \$1672  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 2'h3;
-  assign \$1673  = \sel_l11_s0$752 [10] & \$1672 ;
-  assign \$1674  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 2'h3;
-  assign \$1675  = \sel_l11_s0$752 [11] & \$1674 ;
-  assign \$1676  = \sel_l11_s0$756  == 3'h4;
-  assign \$1677  = \sel_l11_s0$752 [4] & \$1676 ;
-  assign \$1678  = \sel_l11_s0$757  == 3'h4;
-  assign \$1679  = \sel_l11_s0$752 [5] & \$1678 ;
-  assign \$1680  = \sel_l11_s0$758  == 3'h4;
-  assign \$1681  = \sel_l11_s0$752 [6] & \$1680 ;
-  assign \$1682  = \sel_l11_s0$759  == 3'h4;
-  assign \$1683  = \sel_l11_s0$752 [7] & \$1682 ;
-  assign \$1684  = \sel_l11_s0$674  == 3'h4;
-  assign \$1685  = \sel_l11_s0$752 [8] & \$1684 ;
-  assign \$1686  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h4;
-  assign \$1687  = \sel_l11_s0$752 [9] & \$1686 ;
-  assign \$1688  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h4;
-  assign \$1689  = \sel_l11_s0$752 [10] & \$1688 ;
-  assign \$1690  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h4;
-  assign \$1691  = \sel_l11_s0$752 [11] & \$1690 ;
-  assign \$1692  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h4;
-  assign \$1693  = \sel_l11_s0$752 [12] & \$1692 ;
-  assign \$1694  = \sel_l11_s0$757  == 3'h5;
-  assign \$1695  = \sel_l11_s0$752 [5] & \$1694 ;
-  assign \$1696  = \sel_l11_s0$758  == 3'h5;
-  assign \$1697  = \sel_l11_s0$752 [6] & \$1696 ;
-  assign \$1698  = \sel_l11_s0$759  == 3'h5;
-  assign \$1699  = \sel_l11_s0$752 [7] & \$1698 ;
-  assign \$1700  = \sel_l11_s0$674  == 3'h5;
-  assign \$1701  = \sel_l11_s0$752 [8] & \$1700 ;
-  assign \$1702  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h5;
-  assign \$1703  = \sel_l11_s0$752 [9] & \$1702 ;
-  assign \$1704  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h5;
-  assign \$1705  = \sel_l11_s0$752 [10] & \$1704 ;
-  assign \$1706  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h5;
-  assign \$1707  = \sel_l11_s0$752 [11] & \$1706 ;
-  assign \$1708  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h5;
-  assign \$1709  = \sel_l11_s0$752 [12] & \$1708 ;
-  assign \$1710  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h5;
-  assign \$1711  = \sel_l11_s0$752 [13] & \$1710 ;
-  assign \$1712  = \sel_l11_s0$758  == 3'h6;
-  assign \$1713  = \sel_l11_s0$752 [6] & \$1712 ;
-  assign \$1714  = \sel_l11_s0$759  == 3'h6;
-  assign \$1715  = \sel_l11_s0$752 [7] & \$1714 ;
-  assign \$1716  = \sel_l11_s0$674  == 3'h6;
-  assign \$1717  = \sel_l11_s0$752 [8] & \$1716 ;
-  assign \$1718  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h6;
-  assign \$1719  = \sel_l11_s0$752 [9] & \$1718 ;
-  assign \$1720  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h6;
-  assign \$1721  = \sel_l11_s0$752 [10] & \$1720 ;
-  assign \$1722  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h6;
-  assign \$1723  = \sel_l11_s0$752 [11] & \$1722 ;
-  assign \$1724  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h6;
-  assign \$1725  = \sel_l11_s0$752 [12] & \$1724 ;
-  assign \$1726  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h6;
-  assign \$1727  = \sel_l11_s0$752 [13] & \$1726 ;
-  assign \$1728  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s } == 3'h6;
-  assign \$1729  = \sel_l11_s0$752 [14] & \$1728 ;
-  assign \$1730  = \sel_l11_s0$759  == 3'h7;
-  assign \$1731  = \sel_l11_s0$752 [7] & \$1730 ;
-  assign \$1732  = \sel_l11_s0$674  == 3'h7;
-  assign \$1733  = \sel_l11_s0$752 [8] & \$1732 ;
-  assign \$1734  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h7;
-  assign \$1735  = \sel_l11_s0$752 [9] & \$1734 ;
-  assign \$1736  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h7;
-  assign \$1737  = \sel_l11_s0$752 [10] & \$1736 ;
-  assign \$1738  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h7;
-  assign \$1739  = \sel_l11_s0$752 [11] & \$1738 ;
-  assign \$1740  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h7;
-  assign \$1741  = \sel_l11_s0$752 [12] & \$1740 ;
-  assign \$1742  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h7;
-  assign \$1743  = \sel_l11_s0$752 [13] & \$1742 ;
-  assign \$1744  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s } == 3'h7;
-  assign \$1745  = \sel_l11_s0$752 [14] & \$1744 ;
-  assign \$1746  = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s } == 3'h7;
-  assign \$1747  = \sel_l11_s0$752 [15] & \$1746 ;
-  assign \$1748  = sel_l13_s0 & { \sel_l13_s0$769 [0], \sel_l13_s0$769 [0], \sel_l13_s0$769 [0], \sel_l13_s0$769 [0], \sel_l13_s0$769 [0], \sel_l13_s0$769 [0], \sel_l13_s0$769 [0], \sel_l13_s0$769 [0] };
-  assign \$1749  = \sel_l13_s0$770  & { \sel_l13_s0$769 [1], \sel_l13_s0$769 [1], \sel_l13_s0$769 [1], \sel_l13_s0$769 [1], \sel_l13_s0$769 [1], \sel_l13_s0$769 [1], \sel_l13_s0$769 [1], \sel_l13_s0$769 [1] };
-  assign \$1750  = \$1748  | \$1749 ;
-  assign \$1751  = \sel_l13_s0$771  & { \sel_l13_s0$769 [2], \sel_l13_s0$769 [2], \sel_l13_s0$769 [2], \sel_l13_s0$769 [2], \sel_l13_s0$769 [2], \sel_l13_s0$769 [2], \sel_l13_s0$769 [2], \sel_l13_s0$769 [2] };
-  assign sel_or0_0 = \$1750  | \$1751 ;
-  assign \$1752  = \sel_l13_s0$773  & { \sel_l13_s0$769 [3], \sel_l13_s0$769 [3], \sel_l13_s0$769 [3], \sel_l13_s0$769 [3], \sel_l13_s0$769 [3], \sel_l13_s0$769 [3], \sel_l13_s0$769 [3], \sel_l13_s0$769 [3] };
-  assign \$1753  = \sel_l13_s0$774  & { \sel_l13_s0$769 [4], \sel_l13_s0$769 [4], \sel_l13_s0$769 [4], \sel_l13_s0$769 [4], \sel_l13_s0$769 [4], \sel_l13_s0$769 [4], \sel_l13_s0$769 [4], \sel_l13_s0$769 [4] };
-  assign \$1754  = \$1752  | \$1753 ;
-  assign \$1755  = \sel_l13_s0$775  & { \sel_l13_s0$769 [5], \sel_l13_s0$769 [5], \sel_l13_s0$769 [5], \sel_l13_s0$769 [5], \sel_l13_s0$769 [5], \sel_l13_s0$769 [5], \sel_l13_s0$769 [5], \sel_l13_s0$769 [5] };
-  assign sel_or0_3 = \$1754  | \$1755 ;
-  assign \$1756  = \sel_l13_s0$777  & { \sel_l13_s0$769 [6], \sel_l13_s0$769 [6], \sel_l13_s0$769 [6], \sel_l13_s0$769 [6], \sel_l13_s0$769 [6], \sel_l13_s0$769 [6], \sel_l13_s0$769 [6], \sel_l13_s0$769 [6] };
-  assign \$1757  = \sel_l13_s0$778  & { \sel_l13_s0$769 [7], \sel_l13_s0$769 [7], \sel_l13_s0$769 [7], \sel_l13_s0$769 [7], \sel_l13_s0$769 [7], \sel_l13_s0$769 [7], \sel_l13_s0$769 [7], \sel_l13_s0$769 [7] };
+  assign \$1520  = sel_p1_11_3_s & sel_p2_14_2_c;
+  assign sel_p2_14_3_c = \$1519  | \$1520 ;
+  assign \$1521  = ~ adv5_valid;
+  assign adv5 = \$1521  | o__ready;
+  assign sel_p3_8_0_s = sel_l11_s0 ^ \sel_l11_s0$686 [0];
+  assign sel_p3_8_0_c = sel_l11_s0 & \sel_l11_s0$686 [0];
+  assign sel_p3_8_1_s = \sel_l11_s0$686 [1] ^ sel_p3_8_0_c;
+  assign sel_p3_8_1_c = \sel_l11_s0$686 [1] & sel_p3_8_0_c;
+  assign sel_p3_8_2_s = \sel_l11_s0$686 [2] ^ sel_p3_8_1_c;
+  assign sel_p3_8_2_c = \sel_l11_s0$686 [2] & sel_p3_8_1_c;
+  assign sel_p3_8_3_s = \sel_l11_s0$686 [3] ^ sel_p3_8_2_c;
+  assign sel_p3_8_3_c = \sel_l11_s0$686 [3] & sel_p3_8_2_c;
+  assign sel_p3_9_0_s = \sel_l11_s0$696 [0] ^ \sel_l11_s0$686 [0];
+  assign sel_p3_9_0_c = \sel_l11_s0$696 [0] & \sel_l11_s0$686 [0];
+  assign \$1522  = \sel_l11_s0$696 [1] ^ \sel_l11_s0$686 [1];
+  assign sel_p3_9_1_s = \$1522  ^ sel_p3_9_0_c;
+  assign \$1523  = \sel_l11_s0$696 [1] & \sel_l11_s0$686 [1];
+  assign \$1524  = \sel_l11_s0$696 [1] & sel_p3_9_0_c;
+  assign \$1525  = \$1523  | \$1524 ;
+  assign \$1526  = \sel_l11_s0$686 [1] & sel_p3_9_0_c;
+  assign sel_p3_9_1_c = \$1525  | \$1526 ;
+  assign \$1527  = \sel_l11_s0$696 [2] ^ \sel_l11_s0$686 [2];
+  assign sel_p3_9_2_s = \$1527  ^ sel_p3_9_1_c;
+  assign \$1528  = \sel_l11_s0$696 [2] & \sel_l11_s0$686 [2];
+  assign \$1529  = \sel_l11_s0$696 [2] & sel_p3_9_1_c;
+  assign \$1530  = \$1528  | \$1529 ;
+  assign \$1531  = \sel_l11_s0$686 [2] & sel_p3_9_1_c;
+  assign sel_p3_9_2_c = \$1530  | \$1531 ;
+  assign \$1532  = \sel_l11_s0$696 [3] ^ \sel_l11_s0$686 [3];
+  assign sel_p3_9_3_s = \$1532  ^ sel_p3_9_2_c;
+  assign \$1533  = \sel_l11_s0$696 [3] & \sel_l11_s0$686 [3];
+  assign \$1534  = \sel_l11_s0$696 [3] & sel_p3_9_2_c;
+  assign \$1535  = \$1533  | \$1534 ;
+  assign \$1536  = \sel_l11_s0$686 [3] & sel_p3_9_2_c;
+  assign sel_p3_9_3_c = \$1535  | \$1536 ;
+  assign sel_p3_10_0_s = \sel_l11_s0$706 [0] ^ \sel_l11_s0$686 [0];
+  assign sel_p3_10_0_c = \sel_l11_s0$706 [0] & \sel_l11_s0$686 [0];
+  assign \$1537  = \sel_l11_s0$706 [1] ^ \sel_l11_s0$686 [1];
+  assign sel_p3_10_1_s = \$1537  ^ sel_p3_10_0_c;
+  assign \$1538  = \sel_l11_s0$706 [1] & \sel_l11_s0$686 [1];
+  assign \$1539  = \sel_l11_s0$706 [1] & sel_p3_10_0_c;
+  assign \$1540  = \$1538  | \$1539 ;
+  assign \$1541  = \sel_l11_s0$686 [1] & sel_p3_10_0_c;
+  assign sel_p3_10_1_c = \$1540  | \$1541 ;
+  assign \$1542  = \sel_l11_s0$706 [2] ^ \sel_l11_s0$686 [2];
+  assign sel_p3_10_2_s = \$1542  ^ sel_p3_10_1_c;
+  assign \$1543  = \sel_l11_s0$706 [2] & \sel_l11_s0$686 [2];
+  assign \$1544  = \sel_l11_s0$706 [2] & sel_p3_10_1_c;
+  assign \$1545  = \$1543  | \$1544 ;
+  assign \$1546  = \sel_l11_s0$686 [2] & sel_p3_10_1_c;
+  assign sel_p3_10_2_c = \$1545  | \$1546 ;
+  assign \$1547  = \sel_l11_s0$706 [3] ^ \sel_l11_s0$686 [3];
+  assign sel_p3_10_3_s = \$1547  ^ sel_p3_10_2_c;
+  assign \$1548  = \sel_l11_s0$706 [3] & \sel_l11_s0$686 [3];
+  assign \$1549  = \sel_l11_s0$706 [3] & sel_p3_10_2_c;
+  assign \$1550  = \$1548  | \$1549 ;
+  assign \$1551  = \sel_l11_s0$686 [3] & sel_p3_10_2_c;
+  assign sel_p3_10_3_c = \$1550  | \$1551 ;
+  assign sel_p3_11_0_s = \sel_l11_s0$716 [0] ^ \sel_l11_s0$686 [0];
+  assign sel_p3_11_0_c = \sel_l11_s0$716 [0] & \sel_l11_s0$686 [0];
+  assign \$1552  = \sel_l11_s0$716 [1] ^ \sel_l11_s0$686 [1];
+  assign sel_p3_11_1_s = \$1552  ^ sel_p3_11_0_c;
+  assign \$1553  = \sel_l11_s0$716 [1] & \sel_l11_s0$686 [1];
+  assign \$1554  = \sel_l11_s0$716 [1] & sel_p3_11_0_c;
+  assign \$1555  = \$1553  | \$1554 ;
+  assign \$1556  = \sel_l11_s0$686 [1] & sel_p3_11_0_c;
+  assign sel_p3_11_1_c = \$1555  | \$1556 ;
+  assign \$1557  = \sel_l11_s0$716 [2] ^ \sel_l11_s0$686 [2];
+  assign sel_p3_11_2_s = \$1557  ^ sel_p3_11_1_c;
+  assign \$1558  = \sel_l11_s0$716 [2] & \sel_l11_s0$686 [2];
+  assign \$1559  = \sel_l11_s0$716 [2] & sel_p3_11_1_c;
+  assign \$1560  = \$1558  | \$1559 ;
+  assign \$1561  = \sel_l11_s0$686 [2] & sel_p3_11_1_c;
+  assign sel_p3_11_2_c = \$1560  | \$1561 ;
+  assign \$1562  = \sel_l11_s0$716 [3] ^ \sel_l11_s0$686 [3];
+  assign sel_p3_11_3_s = \$1562  ^ sel_p3_11_2_c;
+  assign \$1563  = \sel_l11_s0$716 [3] & \sel_l11_s0$686 [3];
+  assign \$1564  = \sel_l11_s0$716 [3] & sel_p3_11_2_c;
+  assign \$1565  = \$1563  | \$1564 ;
+  assign \$1566  = \sel_l11_s0$686 [3] & sel_p3_11_2_c;
+  assign sel_p3_11_3_c = \$1565  | \$1566 ;
+  assign sel_p3_12_0_s = \sel_l11_s0$726 [0] ^ \sel_l11_s0$686 [0];
+  assign sel_p3_12_0_c = \sel_l11_s0$726 [0] & \sel_l11_s0$686 [0];
+  assign \$1567  = \sel_l11_s0$726 [1] ^ \sel_l11_s0$686 [1];
+  assign sel_p3_12_1_s = \$1567  ^ sel_p3_12_0_c;
+  assign \$1568  = \sel_l11_s0$726 [1] & \sel_l11_s0$686 [1];
+  assign \$1569  = \sel_l11_s0$726 [1] & sel_p3_12_0_c;
+  assign \$1570  = \$1568  | \$1569 ;
+  assign \$1571  = \sel_l11_s0$686 [1] & sel_p3_12_0_c;
+  assign sel_p3_12_1_c = \$1570  | \$1571 ;
+  assign \$1572  = \sel_l11_s0$726 [2] ^ \sel_l11_s0$686 [2];
+  assign sel_p3_12_2_s = \$1572  ^ sel_p3_12_1_c;
+  assign \$1573  = \sel_l11_s0$726 [2] & \sel_l11_s0$686 [2];
+  assign \$1574  = \sel_l11_s0$726 [2] & sel_p3_12_1_c;
+  assign \$1575  = \$1573  | \$1574 ;
+  assign \$1576  = \sel_l11_s0$686 [2] & sel_p3_12_1_c;
+  assign sel_p3_12_2_c = \$1575  | \$1576 ;
+  assign \$1577  = \sel_l11_s0$726 [3] ^ \sel_l11_s0$686 [3];
+  assign sel_p3_12_3_s = \$1577  ^ sel_p3_12_2_c;
+  assign \$1578  = \sel_l11_s0$726 [3] & \sel_l11_s0$686 [3];
+  assign \$1579  = \sel_l11_s0$726 [3] & sel_p3_12_2_c;
+  assign \$1580  = \$1578  | \$1579 ;
+  assign \$1581  = \sel_l11_s0$686 [3] & sel_p3_12_2_c;
+  assign sel_p3_12_3_c = \$1580  | \$1581 ;
+  assign sel_p3_13_0_s = \sel_l11_s0$736 [0] ^ \sel_l11_s0$686 [0];
+  assign sel_p3_13_0_c = \sel_l11_s0$736 [0] & \sel_l11_s0$686 [0];
+  assign \$1582  = \sel_l11_s0$736 [1] ^ \sel_l11_s0$686 [1];
+  assign sel_p3_13_1_s = \$1582  ^ sel_p3_13_0_c;
+  assign \$1583  = \sel_l11_s0$736 [1] & \sel_l11_s0$686 [1];
+  assign \$1584  = \sel_l11_s0$736 [1] & sel_p3_13_0_c;
+  assign \$1585  = \$1583  | \$1584 ;
+  assign \$1586  = \sel_l11_s0$686 [1] & sel_p3_13_0_c;
+  assign sel_p3_13_1_c = \$1585  | \$1586 ;
+  assign \$1587  = \sel_l11_s0$736 [2] ^ \sel_l11_s0$686 [2];
+  assign sel_p3_13_2_s = \$1587  ^ sel_p3_13_1_c;
+  assign \$1588  = \sel_l11_s0$736 [2] & \sel_l11_s0$686 [2];
+  assign \$1589  = \sel_l11_s0$736 [2] & sel_p3_13_1_c;
+  assign \$1590  = \$1588  | \$1589 ;
+  assign \$1591  = \sel_l11_s0$686 [2] & sel_p3_13_1_c;
+  assign sel_p3_13_2_c = \$1590  | \$1591 ;
+  assign \$1592  = \sel_l11_s0$736 [3] ^ \sel_l11_s0$686 [3];
+  assign sel_p3_13_3_s = \$1592  ^ sel_p3_13_2_c;
+  assign \$1593  = \sel_l11_s0$736 [3] & \sel_l11_s0$686 [3];
+  assign \$1594  = \sel_l11_s0$736 [3] & sel_p3_13_2_c;
+  assign \$1595  = \$1593  | \$1594 ;
+  assign \$1596  = \sel_l11_s0$686 [3] & sel_p3_13_2_c;
+  assign sel_p3_13_3_c = \$1595  | \$1596 ;
+  assign sel_p3_14_0_s = \sel_l11_s0$746 [0] ^ \sel_l11_s0$686 [0];
+  assign sel_p3_14_0_c = \sel_l11_s0$746 [0] & \sel_l11_s0$686 [0];
+  assign \$1597  = \sel_l11_s0$746 [1] ^ \sel_l11_s0$686 [1];
+  assign sel_p3_14_1_s = \$1597  ^ sel_p3_14_0_c;
+  assign \$1598  = \sel_l11_s0$746 [1] & \sel_l11_s0$686 [1];
+  assign \$1599  = \sel_l11_s0$746 [1] & sel_p3_14_0_c;
+  assign \$1600  = \$1598  | \$1599 ;
+  assign \$1601  = \sel_l11_s0$686 [1] & sel_p3_14_0_c;
+  assign sel_p3_14_1_c = \$1600  | \$1601 ;
+  assign \$1602  = \sel_l11_s0$746 [2] ^ \sel_l11_s0$686 [2];
+  assign sel_p3_14_2_s = \$1602  ^ sel_p3_14_1_c;
+  assign \$1603  = \sel_l11_s0$746 [2] & \sel_l11_s0$686 [2];
+  assign \$1604  = \sel_l11_s0$746 [2] & sel_p3_14_1_c;
+  assign \$1605  = \$1603  | \$1604 ;
+  assign \$1606  = \sel_l11_s0$686 [2] & sel_p3_14_1_c;
+  assign sel_p3_14_2_c = \$1605  | \$1606 ;
+  assign \$1607  = \sel_l11_s0$746 [3] ^ \sel_l11_s0$686 [3];
+  assign sel_p3_14_3_s = \$1607  ^ sel_p3_14_2_c;
+  assign \$1608  = \sel_l11_s0$746 [3] & \sel_l11_s0$686 [3];
+  assign \$1609  = \sel_l11_s0$746 [3] & sel_p3_14_2_c;
+  assign \$1610  = \$1608  | \$1609 ;
+  assign \$1611  = \sel_l11_s0$686 [3] & sel_p3_14_2_c;
+  assign sel_p3_14_3_c = \$1610  | \$1611 ;
+  assign \$1612  = ~ adv6_valid;
+  assign adv6 = \$1612  | o__ready;
+  assign \$1613  = ! \sel_l11_s0$767 ;
+  assign \$1614  = \sel_l11_s0$766 [1] & \$1613 ;
+  assign \$1615  = ! \sel_l11_s0$768 ;
+  assign \$1616  = \sel_l11_s0$766 [2] & \$1615 ;
+  assign \$1617  = ! \sel_l11_s0$769 ;
+  assign \$1618  = \sel_l11_s0$766 [3] & \$1617 ;
+  assign \$1619  = ! \sel_l11_s0$770 ;
+  assign \$1620  = \sel_l11_s0$766 [4] & \$1619 ;
+  assign \$1621  = ! \sel_l11_s0$771 ;
+  assign \$1622  = \sel_l11_s0$766 [5] & \$1621 ;
+  assign \$1623  = ! \sel_l11_s0$772 ;
+  assign \$1624  = \sel_l11_s0$766 [6] & \$1623 ;
+  assign \$1625  = ! \sel_l11_s0$773 ;
+  assign \$1626  = \sel_l11_s0$766 [7] & \$1625 ;
+  assign \$1627  = ! \sel_l11_s0$686 ;
+  assign \$1628  = \sel_l11_s0$766 [8] & \$1627 ;
+  assign \$1630  = \sel_l11_s0$766 [1] & \$1629 ;
+  assign \$1631  = \sel_l11_s0$768  == 1'h1;
+  assign \$1632  = \sel_l11_s0$766 [2] & \$1631 ;
+  assign \$1633  = \sel_l11_s0$769  == 1'h1;
+  assign \$1634  = \sel_l11_s0$766 [3] & \$1633 ;
+  assign \$1635  = \sel_l11_s0$770  == 1'h1;
+  assign \$1636  = \sel_l11_s0$766 [4] & \$1635 ;
+  assign \$1637  = \sel_l11_s0$771  == 1'h1;
+  assign \$1638  = \sel_l11_s0$766 [5] & \$1637 ;
+  assign \$1639  = \sel_l11_s0$772  == 1'h1;
+  assign \$1640  = \sel_l11_s0$766 [6] & \$1639 ;
+  assign \$1641  = \sel_l11_s0$773  == 1'h1;
+  assign \$1642  = \sel_l11_s0$766 [7] & \$1641 ;
+  assign \$1643  = \sel_l11_s0$686  == 1'h1;
+  assign \$1644  = \sel_l11_s0$766 [8] & \$1643 ;
+  assign \$1645  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 1'h1;
+  assign \$1646  = \sel_l11_s0$766 [9] & \$1645 ;
+  assign \$1647  = \sel_l11_s0$768  == 2'h2;
+  assign \$1648  = \sel_l11_s0$766 [2] & \$1647 ;
+  assign \$1649  = \sel_l11_s0$769  == 2'h2;
+  assign \$1650  = \sel_l11_s0$766 [3] & \$1649 ;
+  assign \$1651  = \sel_l11_s0$770  == 2'h2;
+  assign \$1652  = \sel_l11_s0$766 [4] & \$1651 ;
+  assign \$1653  = \sel_l11_s0$771  == 2'h2;
+  assign \$1654  = \sel_l11_s0$766 [5] & \$1653 ;
+  assign \$1655  = \sel_l11_s0$772  == 2'h2;
+  assign \$1656  = \sel_l11_s0$766 [6] & \$1655 ;
+  assign \$1657  = \sel_l11_s0$773  == 2'h2;
+  assign \$1658  = \sel_l11_s0$766 [7] & \$1657 ;
+  assign \$1659  = \sel_l11_s0$686  == 2'h2;
+  assign \$1660  = \sel_l11_s0$766 [8] & \$1659 ;
+  assign \$1661  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 2'h2;
+  assign \$1662  = \sel_l11_s0$766 [9] & \$1661 ;
+  assign \$1663  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 2'h2;
+  assign \$1664  = \sel_l11_s0$766 [10] & \$1663 ;
+  assign \$1665  = \sel_l11_s0$769  == 2'h3;
+  assign \$1666  = \sel_l11_s0$766 [3] & \$1665 ;
+  assign \$1667  = \sel_l11_s0$770  == 2'h3;
+  assign \$1668  = \sel_l11_s0$766 [4] & \$1667 ;
+  assign \$1669  = \sel_l11_s0$771  == 2'h3;
+  assign \$1670  = \sel_l11_s0$766 [5] & \$1669 ;
+  assign \$1671  = \sel_l11_s0$772  == 2'h3;
+  assign \$1672  = \sel_l11_s0$766 [6] & \$1671 ;
+  assign \$1673  = \sel_l11_s0$773  == 2'h3;
+  assign \$1674  = \sel_l11_s0$766 [7] & \$1673 ;
+  assign \$1675  = \sel_l11_s0$686  == 2'h3;
+  assign \$1676  = \sel_l11_s0$766 [8] & \$1675 ;
+  assign \$1677  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 2'h3;
+  assign \$1678  = \sel_l11_s0$766 [9] & \$1677 ;
+  assign \$1679  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 2'h3;
+  assign \$1680  = \sel_l11_s0$766 [10] & \$1679 ;
+  assign \$1681  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 2'h3;
+  assign \$1682  = \sel_l11_s0$766 [11] & \$1681 ;
+  assign \$1683  = \sel_l11_s0$770  == 3'h4;
+  assign \$1684  = \sel_l11_s0$766 [4] & \$1683 ;
+  assign \$1685  = \sel_l11_s0$771  == 3'h4;
+  assign \$1686  = \sel_l11_s0$766 [5] & \$1685 ;
+  assign \$1687  = \sel_l11_s0$772  == 3'h4;
+  assign \$1688  = \sel_l11_s0$766 [6] & \$1687 ;
+  assign \$1689  = \sel_l11_s0$773  == 3'h4;
+  assign \$1690  = \sel_l11_s0$766 [7] & \$1689 ;
+  assign \$1691  = \sel_l11_s0$686  == 3'h4;
+  assign \$1692  = \sel_l11_s0$766 [8] & \$1691 ;
+  assign \$1693  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h4;
+  assign \$1694  = \sel_l11_s0$766 [9] & \$1693 ;
+  assign \$1695  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h4;
+  assign \$1696  = \sel_l11_s0$766 [10] & \$1695 ;
+  assign \$1697  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h4;
+  assign \$1698  = \sel_l11_s0$766 [11] & \$1697 ;
+  assign \$1699  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h4;
+  assign \$1700  = \sel_l11_s0$766 [12] & \$1699 ;
+  assign \$1701  = \sel_l11_s0$771  == 3'h5;
+  assign \$1702  = \sel_l11_s0$766 [5] & \$1701 ;
+  assign \$1703  = \sel_l11_s0$772  == 3'h5;
+  assign \$1704  = \sel_l11_s0$766 [6] & \$1703 ;
+  assign \$1705  = \sel_l11_s0$773  == 3'h5;
+  assign \$1706  = \sel_l11_s0$766 [7] & \$1705 ;
+  assign \$1707  = \sel_l11_s0$686  == 3'h5;
+  assign \$1708  = \sel_l11_s0$766 [8] & \$1707 ;
+  assign \$1709  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h5;
+  assign \$1710  = \sel_l11_s0$766 [9] & \$1709 ;
+  assign \$1711  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h5;
+  assign \$1712  = \sel_l11_s0$766 [10] & \$1711 ;
+  assign \$1713  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h5;
+  assign \$1714  = \sel_l11_s0$766 [11] & \$1713 ;
+  assign \$1715  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h5;
+  assign \$1716  = \sel_l11_s0$766 [12] & \$1715 ;
+  assign \$1717  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h5;
+  assign \$1718  = \sel_l11_s0$766 [13] & \$1717 ;
+  assign \$1719  = \sel_l11_s0$772  == 3'h6;
+  assign \$1720  = \sel_l11_s0$766 [6] & \$1719 ;
+  assign \$1721  = \sel_l11_s0$773  == 3'h6;
+  assign \$1722  = \sel_l11_s0$766 [7] & \$1721 ;
+  assign \$1723  = \sel_l11_s0$686  == 3'h6;
+  assign \$1724  = \sel_l11_s0$766 [8] & \$1723 ;
+  assign \$1725  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h6;
+  assign \$1726  = \sel_l11_s0$766 [9] & \$1725 ;
+  assign \$1727  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h6;
+  assign \$1728  = \sel_l11_s0$766 [10] & \$1727 ;
+  assign \$1729  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h6;
+  assign \$1730  = \sel_l11_s0$766 [11] & \$1729 ;
+  assign \$1731  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h6;
+  assign \$1732  = \sel_l11_s0$766 [12] & \$1731 ;
+  assign \$1733  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h6;
+  assign \$1734  = \sel_l11_s0$766 [13] & \$1733 ;
+  assign \$1735  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s } == 3'h6;
+  assign \$1736  = \sel_l11_s0$766 [14] & \$1735 ;
+  assign \$1737  = \sel_l11_s0$773  == 3'h7;
+  assign \$1738  = \sel_l11_s0$766 [7] & \$1737 ;
+  assign \$1739  = \sel_l11_s0$686  == 3'h7;
+  assign \$1740  = \sel_l11_s0$766 [8] & \$1739 ;
+  assign \$1741  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h7;
+  assign \$1742  = \sel_l11_s0$766 [9] & \$1741 ;
+  assign \$1743  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h7;
+  assign \$1744  = \sel_l11_s0$766 [10] & \$1743 ;
+  assign \$1745  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h7;
+  assign \$1746  = \sel_l11_s0$766 [11] & \$1745 ;
+  assign \$1747  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h7;
+  assign \$1748  = \sel_l11_s0$766 [12] & \$1747 ;
+  assign \$1749  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h7;
+  assign \$1750  = \sel_l11_s0$766 [13] & \$1749 ;
+  assign \$1751  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s } == 3'h7;
+  assign \$1752  = \sel_l11_s0$766 [14] & \$1751 ;
+  assign \$1753  = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s } == 3'h7;
+  assign \$1754  = \sel_l11_s0$766 [15] & \$1753 ;
+  assign \$1755  = ~ adv7_valid;
+  assign adv7 = \$1755  | o__ready;
+  assign \$1756  = sel_l13_s0 & { \sel_l13_s0$785 [0], \sel_l13_s0$785 [0], \sel_l13_s0$785 [0], \sel_l13_s0$785 [0], \sel_l13_s0$785 [0], \sel_l13_s0$785 [0], \sel_l13_s0$785 [0], \sel_l13_s0$785 [0] };
+  assign \$1757  = \sel_l13_s0$786  & { \sel_l13_s0$785 [1], \sel_l13_s0$785 [1], \sel_l13_s0$785 [1], \sel_l13_s0$785 [1], \sel_l13_s0$785 [1], \sel_l13_s0$785 [1], \sel_l13_s0$785 [1], \sel_l13_s0$785 [1] };
   assign \$1758  = \$1756  | \$1757 ;
-  assign \$1759  = \sel_l13_s0$779  & { \sel_l13_s0$769 [8], \sel_l13_s0$769 [8], \sel_l13_s0$769 [8], \sel_l13_s0$769 [8], \sel_l13_s0$769 [8], \sel_l13_s0$769 [8], \sel_l13_s0$769 [8], \sel_l13_s0$769 [8] };
-  assign sel_or0_6 = \$1758  | \$1759 ;
-  assign \$1760  = \sel_l13_s0$769 [1] | \sel_l13_s0$769 [3];
-  assign \$1761  = \sel_l13_s0$769 [5] | \sel_l13_s0$769 [7];
+  assign \$1759  = \sel_l13_s0$787  & { \sel_l13_s0$785 [2], \sel_l13_s0$785 [2], \sel_l13_s0$785 [2], \sel_l13_s0$785 [2], \sel_l13_s0$785 [2], \sel_l13_s0$785 [2], \sel_l13_s0$785 [2], \sel_l13_s0$785 [2] };
+  assign sel_or0_0 = \$1758  | \$1759 ;
+  assign \$1760  = \sel_l13_s0$789  & { \sel_l13_s0$785 [3], \sel_l13_s0$785 [3], \sel_l13_s0$785 [3], \sel_l13_s0$785 [3], \sel_l13_s0$785 [3], \sel_l13_s0$785 [3], \sel_l13_s0$785 [3], \sel_l13_s0$785 [3] };
+  assign \$1761  = \sel_l13_s0$790  & { \sel_l13_s0$785 [4], \sel_l13_s0$785 [4], \sel_l13_s0$785 [4], \sel_l13_s0$785 [4], \sel_l13_s0$785 [4], \sel_l13_s0$785 [4], \sel_l13_s0$785 [4], \sel_l13_s0$785 [4] };
   assign \$1762  = \$1760  | \$1761 ;
-  assign \$1763  = \sel_l13_s0$769 [2] | \sel_l13_s0$769 [3];
-  assign \$1764  = \sel_l13_s0$769 [6] | \sel_l13_s0$769 [7];
-  assign \$1765  = \$1763  | \$1764 ;
-  assign \$1766  = \sel_l13_s0$769 [4] | \sel_l13_s0$769 [5];
-  assign \$1767  = \sel_l13_s0$769 [6] | \sel_l13_s0$769 [7];
-  assign \$1768  = \$1766  | \$1767 ;
-  assign \$1769  = \sel_l13_s0$770  & { \sel_l13_s0$782 [0], \sel_l13_s0$782 [0], \sel_l13_s0$782 [0], \sel_l13_s0$782 [0], \sel_l13_s0$782 [0], \sel_l13_s0$782 [0], \sel_l13_s0$782 [0], \sel_l13_s0$782 [0] };
-  assign \$1770  = \sel_l13_s0$771  & { \sel_l13_s0$782 [1], \sel_l13_s0$782 [1], \sel_l13_s0$782 [1], \sel_l13_s0$782 [1], \sel_l13_s0$782 [1], \sel_l13_s0$782 [1], \sel_l13_s0$782 [1], \sel_l13_s0$782 [1] };
-  assign \$1771  = \$1769  | \$1770 ;
-  assign \$1772  = \sel_l13_s0$773  & { \sel_l13_s0$782 [2], \sel_l13_s0$782 [2], \sel_l13_s0$782 [2], \sel_l13_s0$782 [2], \sel_l13_s0$782 [2], \sel_l13_s0$782 [2], \sel_l13_s0$782 [2], \sel_l13_s0$782 [2] };
-  assign sel_or1_0 = \$1771  | \$1772 ;
-  assign \$1773  = \sel_l13_s0$774  & { \sel_l13_s0$782 [3], \sel_l13_s0$782 [3], \sel_l13_s0$782 [3], \sel_l13_s0$782 [3], \sel_l13_s0$782 [3], \sel_l13_s0$782 [3], \sel_l13_s0$782 [3], \sel_l13_s0$782 [3] };
-  assign \$1774  = \sel_l13_s0$775  & { \sel_l13_s0$782 [4], \sel_l13_s0$782 [4], \sel_l13_s0$782 [4], \sel_l13_s0$782 [4], \sel_l13_s0$782 [4], \sel_l13_s0$782 [4], \sel_l13_s0$782 [4], \sel_l13_s0$782 [4] };
-  assign \$1775  = \$1773  | \$1774 ;
-  assign \$1776  = \sel_l13_s0$777  & { \sel_l13_s0$782 [5], \sel_l13_s0$782 [5], \sel_l13_s0$782 [5], \sel_l13_s0$782 [5], \sel_l13_s0$782 [5], \sel_l13_s0$782 [5], \sel_l13_s0$782 [5], \sel_l13_s0$782 [5] };
-  assign sel_or1_3 = \$1775  | \$1776 ;
-  assign \$1777  = \sel_l13_s0$778  & { \sel_l13_s0$782 [6], \sel_l13_s0$782 [6], \sel_l13_s0$782 [6], \sel_l13_s0$782 [6], \sel_l13_s0$782 [6], \sel_l13_s0$782 [6], \sel_l13_s0$782 [6], \sel_l13_s0$782 [6] };
-  assign \$1778  = \sel_l13_s0$779  & { \sel_l13_s0$782 [7], \sel_l13_s0$782 [7], \sel_l13_s0$782 [7], \sel_l13_s0$782 [7], \sel_l13_s0$782 [7], \sel_l13_s0$782 [7], \sel_l13_s0$782 [7], \sel_l13_s0$782 [7] };
+  assign \$1763  = \sel_l13_s0$791  & { \sel_l13_s0$785 [5], \sel_l13_s0$785 [5], \sel_l13_s0$785 [5], \sel_l13_s0$785 [5], \sel_l13_s0$785 [5], \sel_l13_s0$785 [5], \sel_l13_s0$785 [5], \sel_l13_s0$785 [5] };
+  assign sel_or0_3 = \$1762  | \$1763 ;
+  assign \$1764  = \sel_l13_s0$793  & { \sel_l13_s0$785 [6], \sel_l13_s0$785 [6], \sel_l13_s0$785 [6], \sel_l13_s0$785 [6], \sel_l13_s0$785 [6], \sel_l13_s0$785 [6], \sel_l13_s0$785 [6], \sel_l13_s0$785 [6] };
+  assign \$1765  = \sel_l13_s0$794  & { \sel_l13_s0$785 [7], \sel_l13_s0$785 [7], \sel_l13_s0$785 [7], \sel_l13_s0$785 [7], \sel_l13_s0$785 [7], \sel_l13_s0$785 [7], \sel_l13_s0$785 [7], \sel_l13_s0$785 [7] };
+  assign \$1766  = \$1764  | \$1765 ;
+  assign \$1767  = \sel_l13_s0$795  & { \sel_l13_s0$785 [8], \sel_l13_s0$785 [8], \sel_l13_s0$785 [8], \sel_l13_s0$785 [8], \sel_l13_s0$785 [8], \sel_l13_s0$785 [8], \sel_l13_s0$785 [8], \sel_l13_s0$785 [8] };
+  assign sel_or0_6 = \$1766  | \$1767 ;
+  assign \$1768  = \sel_l13_s0$785 [1] | \sel_l13_s0$785 [3];
+  assign \$1769  = \sel_l13_s0$785 [5] | \sel_l13_s0$785 [7];
+  assign \$1770  = \$1768  | \$1769 ;
+  assign \$1771  = \sel_l13_s0$785 [2] | \sel_l13_s0$785 [3];
+  assign \$1772  = \sel_l13_s0$785 [6] | \sel_l13_s0$785 [7];
+  assign \$1773  = \$1771  | \$1772 ;
+  assign \$1774  = \sel_l13_s0$785 [4] | \sel_l13_s0$785 [5];
+  assign \$1775  = \sel_l13_s0$785 [6] | \sel_l13_s0$785 [7];
+  assign \$1776  = \$1774  | \$1775 ;
+  assign \$1777  = \sel_l13_s0$786  & { \sel_l13_s0$798 [0], \sel_l13_s0$798 [0], \sel_l13_s0$798 [0], \sel_l13_s0$798 [0], \sel_l13_s0$798 [0], \sel_l13_s0$798 [0], \sel_l13_s0$798 [0], \sel_l13_s0$798 [0] };
+  assign \$1778  = \sel_l13_s0$787  & { \sel_l13_s0$798 [1], \sel_l13_s0$798 [1], \sel_l13_s0$798 [1], \sel_l13_s0$798 [1], \sel_l13_s0$798 [1], \sel_l13_s0$798 [1], \sel_l13_s0$798 [1], \sel_l13_s0$798 [1] };
   assign \$1779  = \$1777  | \$1778 ;
-  assign \$1780  = \sel_l13_s0$785  & { \sel_l13_s0$782 [8], \sel_l13_s0$782 [8], \sel_l13_s0$782 [8], \sel_l13_s0$782 [8], \sel_l13_s0$782 [8], \sel_l13_s0$782 [8], \sel_l13_s0$782 [8], \sel_l13_s0$782 [8] };
-  assign sel_or1_6 = \$1779  | \$1780 ;
-  assign \$1781  = \sel_l13_s0$782 [0] | \sel_l13_s0$782 [2];
-  assign \$1782  = \sel_l13_s0$782 [4] | \sel_l13_s0$782 [6];
+  assign \$1780  = \sel_l13_s0$789  & { \sel_l13_s0$798 [2], \sel_l13_s0$798 [2], \sel_l13_s0$798 [2], \sel_l13_s0$798 [2], \sel_l13_s0$798 [2], \sel_l13_s0$798 [2], \sel_l13_s0$798 [2], \sel_l13_s0$798 [2] };
+  assign sel_or1_0 = \$1779  | \$1780 ;
+  assign \$1781  = \sel_l13_s0$790  & { \sel_l13_s0$798 [3], \sel_l13_s0$798 [3], \sel_l13_s0$798 [3], \sel_l13_s0$798 [3], \sel_l13_s0$798 [3], \sel_l13_s0$798 [3], \sel_l13_s0$798 [3], \sel_l13_s0$798 [3] };
+  assign \$1782  = \sel_l13_s0$791  & { \sel_l13_s0$798 [4], \sel_l13_s0$798 [4], \sel_l13_s0$798 [4], \sel_l13_s0$798 [4], \sel_l13_s0$798 [4], \sel_l13_s0$798 [4], \sel_l13_s0$798 [4], \sel_l13_s0$798 [4] };
   assign \$1783  = \$1781  | \$1782 ;
-  assign \$1784  = \$1783  | \sel_l13_s0$782 [8];
-  assign \$1785  = \sel_l13_s0$782 [1] | \sel_l13_s0$782 [2];
-  assign \$1786  = \sel_l13_s0$782 [5] | \sel_l13_s0$782 [6];
+  assign \$1784  = \sel_l13_s0$793  & { \sel_l13_s0$798 [5], \sel_l13_s0$798 [5], \sel_l13_s0$798 [5], \sel_l13_s0$798 [5], \sel_l13_s0$798 [5], \sel_l13_s0$798 [5], \sel_l13_s0$798 [5], \sel_l13_s0$798 [5] };
+  assign sel_or1_3 = \$1783  | \$1784 ;
+  assign \$1785  = \sel_l13_s0$794  & { \sel_l13_s0$798 [6], \sel_l13_s0$798 [6], \sel_l13_s0$798 [6], \sel_l13_s0$798 [6], \sel_l13_s0$798 [6], \sel_l13_s0$798 [6], \sel_l13_s0$798 [6], \sel_l13_s0$798 [6] };
+  assign \$1786  = \sel_l13_s0$795  & { \sel_l13_s0$798 [7], \sel_l13_s0$798 [7], \sel_l13_s0$798 [7], \sel_l13_s0$798 [7], \sel_l13_s0$798 [7], \sel_l13_s0$798 [7], \sel_l13_s0$798 [7], \sel_l13_s0$798 [7] };
   assign \$1787  = \$1785  | \$1786 ;
-  assign \$1788  = \sel_l13_s0$782 [3] | \sel_l13_s0$782 [4];
-  assign \$1789  = \sel_l13_s0$782 [5] | \sel_l13_s0$782 [6];
-  assign \$1790  = \$1788  | \$1789 ;
-  assign \$1791  = \sel_l13_s0$782 [7] | \sel_l13_s0$782 [8];
-  assign \$1792  = \sel_l13_s0$771  & { \sel_l13_s0$788 [0], \sel_l13_s0$788 [0], \sel_l13_s0$788 [0], \sel_l13_s0$788 [0], \sel_l13_s0$788 [0], \sel_l13_s0$788 [0], \sel_l13_s0$788 [0], \sel_l13_s0$788 [0] };
-  assign \$1793  = \sel_l13_s0$773  & { \sel_l13_s0$788 [1], \sel_l13_s0$788 [1], \sel_l13_s0$788 [1], \sel_l13_s0$788 [1], \sel_l13_s0$788 [1], \sel_l13_s0$788 [1], \sel_l13_s0$788 [1], \sel_l13_s0$788 [1] };
-  assign \$1794  = \$1792  | \$1793 ;
-  assign \$1795  = \sel_l13_s0$774  & { \sel_l13_s0$788 [2], \sel_l13_s0$788 [2], \sel_l13_s0$788 [2], \sel_l13_s0$788 [2], \sel_l13_s0$788 [2], \sel_l13_s0$788 [2], \sel_l13_s0$788 [2], \sel_l13_s0$788 [2] };
-  assign sel_or2_0 = \$1794  | \$1795 ;
-  assign \$1796  = \sel_l13_s0$775  & { \sel_l13_s0$788 [3], \sel_l13_s0$788 [3], \sel_l13_s0$788 [3], \sel_l13_s0$788 [3], \sel_l13_s0$788 [3], \sel_l13_s0$788 [3], \sel_l13_s0$788 [3], \sel_l13_s0$788 [3] };
-  assign \$1797  = \sel_l13_s0$777  & { \sel_l13_s0$788 [4], \sel_l13_s0$788 [4], \sel_l13_s0$788 [4], \sel_l13_s0$788 [4], \sel_l13_s0$788 [4], \sel_l13_s0$788 [4], \sel_l13_s0$788 [4], \sel_l13_s0$788 [4] };
+  assign \$1788  = \sel_l13_s0$801  & { \sel_l13_s0$798 [8], \sel_l13_s0$798 [8], \sel_l13_s0$798 [8], \sel_l13_s0$798 [8], \sel_l13_s0$798 [8], \sel_l13_s0$798 [8], \sel_l13_s0$798 [8], \sel_l13_s0$798 [8] };
+  assign sel_or1_6 = \$1787  | \$1788 ;
+  assign \$1789  = \sel_l13_s0$798 [0] | \sel_l13_s0$798 [2];
+  assign \$1790  = \sel_l13_s0$798 [4] | \sel_l13_s0$798 [6];
+  assign \$1791  = \$1789  | \$1790 ;
+  assign \$1792  = \$1791  | \sel_l13_s0$798 [8];
+  assign \$1793  = \sel_l13_s0$798 [1] | \sel_l13_s0$798 [2];
+  assign \$1794  = \sel_l13_s0$798 [5] | \sel_l13_s0$798 [6];
+  assign \$1795  = \$1793  | \$1794 ;
+  assign \$1796  = \sel_l13_s0$798 [3] | \sel_l13_s0$798 [4];
+  assign \$1797  = \sel_l13_s0$798 [5] | \sel_l13_s0$798 [6];
   assign \$1798  = \$1796  | \$1797 ;
-  assign \$1799  = \sel_l13_s0$778  & { \sel_l13_s0$788 [5], \sel_l13_s0$788 [5], \sel_l13_s0$788 [5], \sel_l13_s0$788 [5], \sel_l13_s0$788 [5], \sel_l13_s0$788 [5], \sel_l13_s0$788 [5], \sel_l13_s0$788 [5] };
-  assign sel_or2_3 = \$1798  | \$1799 ;
-  assign \$1800  = \sel_l13_s0$779  & { \sel_l13_s0$788 [6], \sel_l13_s0$788 [6], \sel_l13_s0$788 [6], \sel_l13_s0$788 [6], \sel_l13_s0$788 [6], \sel_l13_s0$788 [6], \sel_l13_s0$788 [6], \sel_l13_s0$788 [6] };
-  assign \$1801  = \sel_l13_s0$785  & { \sel_l13_s0$788 [7], \sel_l13_s0$788 [7], \sel_l13_s0$788 [7], \sel_l13_s0$788 [7], \sel_l13_s0$788 [7], \sel_l13_s0$788 [7], \sel_l13_s0$788 [7], \sel_l13_s0$788 [7] };
+  assign \$1799  = \sel_l13_s0$798 [7] | \sel_l13_s0$798 [8];
+  assign \$1800  = \sel_l13_s0$787  & { \sel_l13_s0$804 [0], \sel_l13_s0$804 [0], \sel_l13_s0$804 [0], \sel_l13_s0$804 [0], \sel_l13_s0$804 [0], \sel_l13_s0$804 [0], \sel_l13_s0$804 [0], \sel_l13_s0$804 [0] };
+  assign \$1801  = \sel_l13_s0$789  & { \sel_l13_s0$804 [1], \sel_l13_s0$804 [1], \sel_l13_s0$804 [1], \sel_l13_s0$804 [1], \sel_l13_s0$804 [1], \sel_l13_s0$804 [1], \sel_l13_s0$804 [1], \sel_l13_s0$804 [1] };
   assign \$1802  = \$1800  | \$1801 ;
-  assign \$1803  = \sel_l13_s0$791  & { \sel_l13_s0$788 [8], \sel_l13_s0$788 [8], \sel_l13_s0$788 [8], \sel_l13_s0$788 [8], \sel_l13_s0$788 [8], \sel_l13_s0$788 [8], \sel_l13_s0$788 [8], \sel_l13_s0$788 [8] };
-  assign sel_or2_6 = \$1802  | \$1803 ;
-  assign \$1804  = \sel_l13_s0$788 [1] | \sel_l13_s0$788 [3];
-  assign \$1805  = \sel_l13_s0$788 [5] | \sel_l13_s0$788 [7];
+  assign \$1803  = \sel_l13_s0$790  & { \sel_l13_s0$804 [2], \sel_l13_s0$804 [2], \sel_l13_s0$804 [2], \sel_l13_s0$804 [2], \sel_l13_s0$804 [2], \sel_l13_s0$804 [2], \sel_l13_s0$804 [2], \sel_l13_s0$804 [2] };
+  assign sel_or2_0 = \$1802  | \$1803 ;
+  assign \$1804  = \sel_l13_s0$791  & { \sel_l13_s0$804 [3], \sel_l13_s0$804 [3], \sel_l13_s0$804 [3], \sel_l13_s0$804 [3], \sel_l13_s0$804 [3], \sel_l13_s0$804 [3], \sel_l13_s0$804 [3], \sel_l13_s0$804 [3] };
+  assign \$1805  = \sel_l13_s0$793  & { \sel_l13_s0$804 [4], \sel_l13_s0$804 [4], \sel_l13_s0$804 [4], \sel_l13_s0$804 [4], \sel_l13_s0$804 [4], \sel_l13_s0$804 [4], \sel_l13_s0$804 [4], \sel_l13_s0$804 [4] };
   assign \$1806  = \$1804  | \$1805 ;
-  assign \$1807  = \sel_l13_s0$788 [0] | \sel_l13_s0$788 [1];
-  assign \$1808  = \sel_l13_s0$788 [4] | \sel_l13_s0$788 [5];
-  assign \$1809  = \$1807  | \$1808 ;
-  assign \$1810  = \$1809  | \sel_l13_s0$788 [8];
-  assign \$1811  = \sel_l13_s0$788 [2] | \sel_l13_s0$788 [3];
-  assign \$1812  = \sel_l13_s0$788 [4] | \sel_l13_s0$788 [5];
-  assign \$1813  = \$1811  | \$1812 ;
-  assign \$1814  = \sel_l13_s0$788 [6] | \sel_l13_s0$788 [7];
-  assign \$1815  = \$1814  | \sel_l13_s0$788 [8];
-  assign \$1816  = \sel_l13_s0$773  & { \sel_l13_s0$794 [0], \sel_l13_s0$794 [0], \sel_l13_s0$794 [0], \sel_l13_s0$794 [0], \sel_l13_s0$794 [0], \sel_l13_s0$794 [0], \sel_l13_s0$794 [0], \sel_l13_s0$794 [0] };
-  assign \$1817  = \sel_l13_s0$774  & { \sel_l13_s0$794 [1], \sel_l13_s0$794 [1], \sel_l13_s0$794 [1], \sel_l13_s0$794 [1], \sel_l13_s0$794 [1], \sel_l13_s0$794 [1], \sel_l13_s0$794 [1], \sel_l13_s0$794 [1] };
-  assign \$1818  = \$1816  | \$1817 ;
-  assign \$1819  = \sel_l13_s0$775  & { \sel_l13_s0$794 [2], \sel_l13_s0$794 [2], \sel_l13_s0$794 [2], \sel_l13_s0$794 [2], \sel_l13_s0$794 [2], \sel_l13_s0$794 [2], \sel_l13_s0$794 [2], \sel_l13_s0$794 [2] };
-  assign sel_or3_0 = \$1818  | \$1819 ;
-  assign \$1820  = \sel_l13_s0$777  & { \sel_l13_s0$794 [3], \sel_l13_s0$794 [3], \sel_l13_s0$794 [3], \sel_l13_s0$794 [3], \sel_l13_s0$794 [3], \sel_l13_s0$794 [3], \sel_l13_s0$794 [3], \sel_l13_s0$794 [3] };
-  assign \$1821  = \sel_l13_s0$778  & { \sel_l13_s0$794 [4], \sel_l13_s0$794 [4], \sel_l13_s0$794 [4], \sel_l13_s0$794 [4], \sel_l13_s0$794 [4], \sel_l13_s0$794 [4], \sel_l13_s0$794 [4], \sel_l13_s0$794 [4] };
-  assign \$1822  = \$1820  | \$1821 ;
-  assign \$1823  = \sel_l13_s0$779  & { \sel_l13_s0$794 [5], \sel_l13_s0$794 [5], \sel_l13_s0$794 [5], \sel_l13_s0$794 [5], \sel_l13_s0$794 [5], \sel_l13_s0$794 [5], \sel_l13_s0$794 [5], \sel_l13_s0$794 [5] };
-  assign sel_or3_3 = \$1822  | \$1823 ;
-  assign \$1824  = \sel_l13_s0$785  & { \sel_l13_s0$794 [6], \sel_l13_s0$794 [6], \sel_l13_s0$794 [6], \sel_l13_s0$794 [6], \sel_l13_s0$794 [6], \sel_l13_s0$794 [6], \sel_l13_s0$794 [6], \sel_l13_s0$794 [6] };
-  assign \$1825  = \sel_l13_s0$791  & { \sel_l13_s0$794 [7], \sel_l13_s0$794 [7], \sel_l13_s0$794 [7], \sel_l13_s0$794 [7], \sel_l13_s0$794 [7], \sel_l13_s0$794 [7], \sel_l13_s0$794 [7], \sel_l13_s0$794 [7] };
+  assign \$1807  = \sel_l13_s0$794  & { \sel_l13_s0$804 [5], \sel_l13_s0$804 [5], \sel_l13_s0$804 [5], \sel_l13_s0$804 [5], \sel_l13_s0$804 [5], \sel_l13_s0$804 [5], \sel_l13_s0$804 [5], \sel_l13_s0$804 [5] };
+  assign sel_or2_3 = \$1806  | \$1807 ;
+  assign \$1808  = \sel_l13_s0$795  & { \sel_l13_s0$804 [6], \sel_l13_s0$804 [6], \sel_l13_s0$804 [6], \sel_l13_s0$804 [6], \sel_l13_s0$804 [6], \sel_l13_s0$804 [6], \sel_l13_s0$804 [6], \sel_l13_s0$804 [6] };
+  assign \$1809  = \sel_l13_s0$801  & { \sel_l13_s0$804 [7], \sel_l13_s0$804 [7], \sel_l13_s0$804 [7], \sel_l13_s0$804 [7], \sel_l13_s0$804 [7], \sel_l13_s0$804 [7], \sel_l13_s0$804 [7], \sel_l13_s0$804 [7] };
+  assign \$1810  = \$1808  | \$1809 ;
+  assign \$1811  = \sel_l13_s0$807  & { \sel_l13_s0$804 [8], \sel_l13_s0$804 [8], \sel_l13_s0$804 [8], \sel_l13_s0$804 [8], \sel_l13_s0$804 [8], \sel_l13_s0$804 [8], \sel_l13_s0$804 [8], \sel_l13_s0$804 [8] };
+  assign sel_or2_6 = \$1810  | \$1811 ;
+  assign \$1812  = \sel_l13_s0$804 [1] | \sel_l13_s0$804 [3];
+  assign \$1813  = \sel_l13_s0$804 [5] | \sel_l13_s0$804 [7];
+  assign \$1814  = \$1812  | \$1813 ;
+  assign \$1815  = \sel_l13_s0$804 [0] | \sel_l13_s0$804 [1];
+  assign \$1816  = \sel_l13_s0$804 [4] | \sel_l13_s0$804 [5];
+  assign \$1817  = \$1815  | \$1816 ;
+  assign \$1818  = \$1817  | \sel_l13_s0$804 [8];
+  assign \$1819  = \sel_l13_s0$804 [2] | \sel_l13_s0$804 [3];
+  assign \$1820  = \sel_l13_s0$804 [4] | \sel_l13_s0$804 [5];
+  assign \$1821  = \$1819  | \$1820 ;
+  assign \$1822  = \sel_l13_s0$804 [6] | \sel_l13_s0$804 [7];
+  assign \$1823  = \$1822  | \sel_l13_s0$804 [8];
+  assign \$1824  = \sel_l13_s0$789  & { \sel_l13_s0$810 [0], \sel_l13_s0$810 [0], \sel_l13_s0$810 [0], \sel_l13_s0$810 [0], \sel_l13_s0$810 [0], \sel_l13_s0$810 [0], \sel_l13_s0$810 [0], \sel_l13_s0$810 [0] };
+  assign \$1825  = \sel_l13_s0$790  & { \sel_l13_s0$810 [1], \sel_l13_s0$810 [1], \sel_l13_s0$810 [1], \sel_l13_s0$810 [1], \sel_l13_s0$810 [1], \sel_l13_s0$810 [1], \sel_l13_s0$810 [1], \sel_l13_s0$810 [1] };
   assign \$1826  = \$1824  | \$1825 ;
-  assign \$1827  = \sel_l13_s0$797  & { \sel_l13_s0$794 [8], \sel_l13_s0$794 [8], \sel_l13_s0$794 [8], \sel_l13_s0$794 [8], \sel_l13_s0$794 [8], \sel_l13_s0$794 [8], \sel_l13_s0$794 [8], \sel_l13_s0$794 [8] };
-  assign sel_or3_6 = \$1826  | \$1827 ;
-  assign \$1828  = \sel_l13_s0$794 [0] | \sel_l13_s0$794 [2];
-  assign \$1829  = \sel_l13_s0$794 [4] | \sel_l13_s0$794 [6];
+  assign \$1827  = \sel_l13_s0$791  & { \sel_l13_s0$810 [2], \sel_l13_s0$810 [2], \sel_l13_s0$810 [2], \sel_l13_s0$810 [2], \sel_l13_s0$810 [2], \sel_l13_s0$810 [2], \sel_l13_s0$810 [2], \sel_l13_s0$810 [2] };
+  assign sel_or3_0 = \$1826  | \$1827 ;
+  assign \$1828  = \sel_l13_s0$793  & { \sel_l13_s0$810 [3], \sel_l13_s0$810 [3], \sel_l13_s0$810 [3], \sel_l13_s0$810 [3], \sel_l13_s0$810 [3], \sel_l13_s0$810 [3], \sel_l13_s0$810 [3], \sel_l13_s0$810 [3] };
+  assign \$1829  = \sel_l13_s0$794  & { \sel_l13_s0$810 [4], \sel_l13_s0$810 [4], \sel_l13_s0$810 [4], \sel_l13_s0$810 [4], \sel_l13_s0$810 [4], \sel_l13_s0$810 [4], \sel_l13_s0$810 [4], \sel_l13_s0$810 [4] };
   assign \$1830  = \$1828  | \$1829 ;
-  assign \$1831  = \$1830  | \sel_l13_s0$794 [8];
-  assign \$1832  = \sel_l13_s0$794 [0] | \sel_l13_s0$794 [3];
-  assign \$1833  = \sel_l13_s0$794 [4] | \sel_l13_s0$794 [7];
+  assign \$1831  = \sel_l13_s0$795  & { \sel_l13_s0$810 [5], \sel_l13_s0$810 [5], \sel_l13_s0$810 [5], \sel_l13_s0$810 [5], \sel_l13_s0$810 [5], \sel_l13_s0$810 [5], \sel_l13_s0$810 [5], \sel_l13_s0$810 [5] };
+  assign sel_or3_3 = \$1830  | \$1831 ;
+  assign \$1832  = \sel_l13_s0$801  & { \sel_l13_s0$810 [6], \sel_l13_s0$810 [6], \sel_l13_s0$810 [6], \sel_l13_s0$810 [6], \sel_l13_s0$810 [6], \sel_l13_s0$810 [6], \sel_l13_s0$810 [6], \sel_l13_s0$810 [6] };
+  assign \$1833  = \sel_l13_s0$807  & { \sel_l13_s0$810 [7], \sel_l13_s0$810 [7], \sel_l13_s0$810 [7], \sel_l13_s0$810 [7], \sel_l13_s0$810 [7], \sel_l13_s0$810 [7], \sel_l13_s0$810 [7], \sel_l13_s0$810 [7] };
   assign \$1834  = \$1832  | \$1833 ;
-  assign \$1835  = \$1834  | \sel_l13_s0$794 [8];
-  assign \$1836  = \sel_l13_s0$794 [1] | \sel_l13_s0$794 [2];
-  assign \$1837  = \sel_l13_s0$794 [3] | \sel_l13_s0$794 [4];
+  assign \$1835  = \sel_l13_s0$813  & { \sel_l13_s0$810 [8], \sel_l13_s0$810 [8], \sel_l13_s0$810 [8], \sel_l13_s0$810 [8], \sel_l13_s0$810 [8], \sel_l13_s0$810 [8], \sel_l13_s0$810 [8], \sel_l13_s0$810 [8] };
+  assign sel_or3_6 = \$1834  | \$1835 ;
+  assign \$1836  = \sel_l13_s0$810 [0] | \sel_l13_s0$810 [2];
+  assign \$1837  = \sel_l13_s0$810 [4] | \sel_l13_s0$810 [6];
   assign \$1838  = \$1836  | \$1837 ;
-  assign \$1839  = \sel_l13_s0$794 [5] | \sel_l13_s0$794 [6];
-  assign \$1840  = \sel_l13_s0$794 [7] | \sel_l13_s0$794 [8];
-  assign \$1841  = \$1839  | \$1840 ;
-  assign \$1842  = \sel_l13_s0$774  & { \sel_l13_s0$800 [0], \sel_l13_s0$800 [0], \sel_l13_s0$800 [0], \sel_l13_s0$800 [0], \sel_l13_s0$800 [0], \sel_l13_s0$800 [0], \sel_l13_s0$800 [0], \sel_l13_s0$800 [0] };
-  assign \$1843  = \sel_l13_s0$775  & { \sel_l13_s0$800 [1], \sel_l13_s0$800 [1], \sel_l13_s0$800 [1], \sel_l13_s0$800 [1], \sel_l13_s0$800 [1], \sel_l13_s0$800 [1], \sel_l13_s0$800 [1], \sel_l13_s0$800 [1] };
-  assign \$1844  = \$1842  | \$1843 ;
-  assign \$1845  = \sel_l13_s0$777  & { \sel_l13_s0$800 [2], \sel_l13_s0$800 [2], \sel_l13_s0$800 [2], \sel_l13_s0$800 [2], \sel_l13_s0$800 [2], \sel_l13_s0$800 [2], \sel_l13_s0$800 [2], \sel_l13_s0$800 [2] };
-  assign sel_or4_0 = \$1844  | \$1845 ;
-  assign \$1846  = \sel_l13_s0$778  & { \sel_l13_s0$800 [3], \sel_l13_s0$800 [3], \sel_l13_s0$800 [3], \sel_l13_s0$800 [3], \sel_l13_s0$800 [3], \sel_l13_s0$800 [3], \sel_l13_s0$800 [3], \sel_l13_s0$800 [3] };
-  assign \$1847  = \sel_l13_s0$779  & { \sel_l13_s0$800 [4], \sel_l13_s0$800 [4], \sel_l13_s0$800 [4], \sel_l13_s0$800 [4], \sel_l13_s0$800 [4], \sel_l13_s0$800 [4], \sel_l13_s0$800 [4], \sel_l13_s0$800 [4] };
-  assign \$1848  = \$1846  | \$1847 ;
-  assign \$1849  = \sel_l13_s0$785  & { \sel_l13_s0$800 [5], \sel_l13_s0$800 [5], \sel_l13_s0$800 [5], \sel_l13_s0$800 [5], \sel_l13_s0$800 [5], \sel_l13_s0$800 [5], \sel_l13_s0$800 [5], \sel_l13_s0$800 [5] };
-  assign sel_or4_3 = \$1848  | \$1849 ;
-  assign \$1850  = \sel_l13_s0$791  & { \sel_l13_s0$800 [6], \sel_l13_s0$800 [6], \sel_l13_s0$800 [6], \sel_l13_s0$800 [6], \sel_l13_s0$800 [6], \sel_l13_s0$800 [6], \sel_l13_s0$800 [6], \sel_l13_s0$800 [6] };
-  assign \$1851  = \sel_l13_s0$797  & { \sel_l13_s0$800 [7], \sel_l13_s0$800 [7], \sel_l13_s0$800 [7], \sel_l13_s0$800 [7], \sel_l13_s0$800 [7], \sel_l13_s0$800 [7], \sel_l13_s0$800 [7], \sel_l13_s0$800 [7] };
+  assign \$1839  = \$1838  | \sel_l13_s0$810 [8];
+  assign \$1840  = \sel_l13_s0$810 [0] | \sel_l13_s0$810 [3];
+  assign \$1841  = \sel_l13_s0$810 [4] | \sel_l13_s0$810 [7];
+  assign \$1842  = \$1840  | \$1841 ;
+  assign \$1843  = \$1842  | \sel_l13_s0$810 [8];
+  assign \$1844  = \sel_l13_s0$810 [1] | \sel_l13_s0$810 [2];
+  assign \$1845  = \sel_l13_s0$810 [3] | \sel_l13_s0$810 [4];
+  assign \$1846  = \$1844  | \$1845 ;
+  assign \$1847  = \sel_l13_s0$810 [5] | \sel_l13_s0$810 [6];
+  assign \$1848  = \sel_l13_s0$810 [7] | \sel_l13_s0$810 [8];
+  assign \$1849  = \$1847  | \$1848 ;
+  assign \$1850  = \sel_l13_s0$790  & { \sel_l13_s0$816 [0], \sel_l13_s0$816 [0], \sel_l13_s0$816 [0], \sel_l13_s0$816 [0], \sel_l13_s0$816 [0], \sel_l13_s0$816 [0], \sel_l13_s0$816 [0], \sel_l13_s0$816 [0] };
+  assign \$1851  = \sel_l13_s0$791  & { \sel_l13_s0$816 [1], \sel_l13_s0$816 [1], \sel_l13_s0$816 [1], \sel_l13_s0$816 [1], \sel_l13_s0$816 [1], \sel_l13_s0$816 [1], \sel_l13_s0$816 [1], \sel_l13_s0$816 [1] };
   assign \$1852  = \$1850  | \$1851 ;
-  assign \$1853  = \sel_l13_s0$803  & { \sel_l13_s0$800 [8], \sel_l13_s0$800 [8], \sel_l13_s0$800 [8], \sel_l13_s0$800 [8], \sel_l13_s0$800 [8], \sel_l13_s0$800 [8], \sel_l13_s0$800 [8], \sel_l13_s0$800 [8] };
-  assign sel_or4_6 = \$1852  | \$1853 ;
-  assign \$1854  = \sel_l13_s0$800 [1] | \sel_l13_s0$800 [3];
-  assign \$1855  = \sel_l13_s0$800 [5] | \sel_l13_s0$800 [7];
+  assign \$1853  = \sel_l13_s0$793  & { \sel_l13_s0$816 [2], \sel_l13_s0$816 [2], \sel_l13_s0$816 [2], \sel_l13_s0$816 [2], \sel_l13_s0$816 [2], \sel_l13_s0$816 [2], \sel_l13_s0$816 [2], \sel_l13_s0$816 [2] };
+  assign sel_or4_0 = \$1852  | \$1853 ;
+  assign \$1854  = \sel_l13_s0$794  & { \sel_l13_s0$816 [3], \sel_l13_s0$816 [3], \sel_l13_s0$816 [3], \sel_l13_s0$816 [3], \sel_l13_s0$816 [3], \sel_l13_s0$816 [3], \sel_l13_s0$816 [3], \sel_l13_s0$816 [3] };
+  assign \$1855  = \sel_l13_s0$795  & { \sel_l13_s0$816 [4], \sel_l13_s0$816 [4], \sel_l13_s0$816 [4], \sel_l13_s0$816 [4], \sel_l13_s0$816 [4], \sel_l13_s0$816 [4], \sel_l13_s0$816 [4], \sel_l13_s0$816 [4] };
   assign \$1856  = \$1854  | \$1855 ;
-  assign \$1857  = \sel_l13_s0$800 [2] | \sel_l13_s0$800 [3];
-  assign \$1858  = \sel_l13_s0$800 [6] | \sel_l13_s0$800 [7];
-  assign \$1859  = \$1857  | \$1858 ;
-  assign \$1860  = \sel_l13_s0$800 [0] | \sel_l13_s0$800 [1];
-  assign \$1861  = \sel_l13_s0$800 [2] | \sel_l13_s0$800 [3];
-  assign \$1862  = \$1860  | \$1861 ;
-  assign \$1863  = \$1862  | \sel_l13_s0$800 [8];
-  assign \$1864  = \sel_l13_s0$800 [4] | \sel_l13_s0$800 [5];
-  assign \$1865  = \sel_l13_s0$800 [6] | \sel_l13_s0$800 [7];
-  assign \$1866  = \$1864  | \$1865 ;
-  assign \$1867  = \$1866  | \sel_l13_s0$800 [8];
-  assign \$1868  = \sel_l13_s0$775  & { \sel_l13_s0$806 [0], \sel_l13_s0$806 [0], \sel_l13_s0$806 [0], \sel_l13_s0$806 [0], \sel_l13_s0$806 [0], \sel_l13_s0$806 [0], \sel_l13_s0$806 [0], \sel_l13_s0$806 [0] };
-  assign \$1869  = \sel_l13_s0$777  & { \sel_l13_s0$806 [1], \sel_l13_s0$806 [1], \sel_l13_s0$806 [1], \sel_l13_s0$806 [1], \sel_l13_s0$806 [1], \sel_l13_s0$806 [1], \sel_l13_s0$806 [1], \sel_l13_s0$806 [1] };
+  assign \$1857  = \sel_l13_s0$801  & { \sel_l13_s0$816 [5], \sel_l13_s0$816 [5], \sel_l13_s0$816 [5], \sel_l13_s0$816 [5], \sel_l13_s0$816 [5], \sel_l13_s0$816 [5], \sel_l13_s0$816 [5], \sel_l13_s0$816 [5] };
+  assign sel_or4_3 = \$1856  | \$1857 ;
+  assign \$1858  = \sel_l13_s0$807  & { \sel_l13_s0$816 [6], \sel_l13_s0$816 [6], \sel_l13_s0$816 [6], \sel_l13_s0$816 [6], \sel_l13_s0$816 [6], \sel_l13_s0$816 [6], \sel_l13_s0$816 [6], \sel_l13_s0$816 [6] };
+  assign \$1859  = \sel_l13_s0$813  & { \sel_l13_s0$816 [7], \sel_l13_s0$816 [7], \sel_l13_s0$816 [7], \sel_l13_s0$816 [7], \sel_l13_s0$816 [7], \sel_l13_s0$816 [7], \sel_l13_s0$816 [7], \sel_l13_s0$816 [7] };
+  assign \$1860  = \$1858  | \$1859 ;
+  assign \$1861  = \sel_l13_s0$819  & { \sel_l13_s0$816 [8], \sel_l13_s0$816 [8], \sel_l13_s0$816 [8], \sel_l13_s0$816 [8], \sel_l13_s0$816 [8], \sel_l13_s0$816 [8], \sel_l13_s0$816 [8], \sel_l13_s0$816 [8] };
+  assign sel_or4_6 = \$1860  | \$1861 ;
+  assign \$1862  = \sel_l13_s0$816 [1] | \sel_l13_s0$816 [3];
+  assign \$1863  = \sel_l13_s0$816 [5] | \sel_l13_s0$816 [7];
+  assign \$1864  = \$1862  | \$1863 ;
+  assign \$1865  = \sel_l13_s0$816 [2] | \sel_l13_s0$816 [3];
+  assign \$1866  = \sel_l13_s0$816 [6] | \sel_l13_s0$816 [7];
+  assign \$1867  = \$1865  | \$1866 ;
+  assign \$1868  = \sel_l13_s0$816 [0] | \sel_l13_s0$816 [1];
+  assign \$1869  = \sel_l13_s0$816 [2] | \sel_l13_s0$816 [3];
   assign \$1870  = \$1868  | \$1869 ;
-  assign \$1871  = \sel_l13_s0$778  & { \sel_l13_s0$806 [2], \sel_l13_s0$806 [2], \sel_l13_s0$806 [2], \sel_l13_s0$806 [2], \sel_l13_s0$806 [2], \sel_l13_s0$806 [2], \sel_l13_s0$806 [2], \sel_l13_s0$806 [2] };
-  assign sel_or5_0 = \$1870  | \$1871 ;
-  assign \$1872  = \sel_l13_s0$779  & { \sel_l13_s0$806 [3], \sel_l13_s0$806 [3], \sel_l13_s0$806 [3], \sel_l13_s0$806 [3], \sel_l13_s0$806 [3], \sel_l13_s0$806 [3], \sel_l13_s0$806 [3], \sel_l13_s0$806 [3] };
-  assign \$1873  = \sel_l13_s0$785  & { \sel_l13_s0$806 [4], \sel_l13_s0$806 [4], \sel_l13_s0$806 [4], \sel_l13_s0$806 [4], \sel_l13_s0$806 [4], \sel_l13_s0$806 [4], \sel_l13_s0$806 [4], \sel_l13_s0$806 [4] };
+  assign \$1871  = \$1870  | \sel_l13_s0$816 [8];
+  assign \$1872  = \sel_l13_s0$816 [4] | \sel_l13_s0$816 [5];
+  assign \$1873  = \sel_l13_s0$816 [6] | \sel_l13_s0$816 [7];
   assign \$1874  = \$1872  | \$1873 ;
-  assign \$1875  = \sel_l13_s0$791  & { \sel_l13_s0$806 [5], \sel_l13_s0$806 [5], \sel_l13_s0$806 [5], \sel_l13_s0$806 [5], \sel_l13_s0$806 [5], \sel_l13_s0$806 [5], \sel_l13_s0$806 [5], \sel_l13_s0$806 [5] };
-  assign sel_or5_3 = \$1874  | \$1875 ;
-  assign \$1876  = \sel_l13_s0$797  & { \sel_l13_s0$806 [6], \sel_l13_s0$806 [6], \sel_l13_s0$806 [6], \sel_l13_s0$806 [6], \sel_l13_s0$806 [6], \sel_l13_s0$806 [6], \sel_l13_s0$806 [6], \sel_l13_s0$806 [6] };
-  assign \$1877  = \sel_l13_s0$803  & { \sel_l13_s0$806 [7], \sel_l13_s0$806 [7], \sel_l13_s0$806 [7], \sel_l13_s0$806 [7], \sel_l13_s0$806 [7], \sel_l13_s0$806 [7], \sel_l13_s0$806 [7], \sel_l13_s0$806 [7] };
+  assign \$1875  = \$1874  | \sel_l13_s0$816 [8];
+  assign \$1876  = \sel_l13_s0$791  & { \sel_l13_s0$822 [0], \sel_l13_s0$822 [0], \sel_l13_s0$822 [0], \sel_l13_s0$822 [0], \sel_l13_s0$822 [0], \sel_l13_s0$822 [0], \sel_l13_s0$822 [0], \sel_l13_s0$822 [0] };
+  assign \$1877  = \sel_l13_s0$793  & { \sel_l13_s0$822 [1], \sel_l13_s0$822 [1], \sel_l13_s0$822 [1], \sel_l13_s0$822 [1], \sel_l13_s0$822 [1], \sel_l13_s0$822 [1], \sel_l13_s0$822 [1], \sel_l13_s0$822 [1] };
   assign \$1878  = \$1876  | \$1877 ;
-  assign \$1879  = \sel_l13_s0$809  & { \sel_l13_s0$806 [8], \sel_l13_s0$806 [8], \sel_l13_s0$806 [8], \sel_l13_s0$806 [8], \sel_l13_s0$806 [8], \sel_l13_s0$806 [8], \sel_l13_s0$806 [8], \sel_l13_s0$806 [8] };
-  assign sel_or5_6 = \$1878  | \$1879 ;
-  assign \$1880  = \sel_l13_s0$806 [0] | \sel_l13_s0$806 [2];
-  assign \$1881  = \sel_l13_s0$806 [4] | \sel_l13_s0$806 [6];
+  assign \$1879  = \sel_l13_s0$794  & { \sel_l13_s0$822 [2], \sel_l13_s0$822 [2], \sel_l13_s0$822 [2], \sel_l13_s0$822 [2], \sel_l13_s0$822 [2], \sel_l13_s0$822 [2], \sel_l13_s0$822 [2], \sel_l13_s0$822 [2] };
+  assign sel_or5_0 = \$1878  | \$1879 ;
+  assign \$1880  = \sel_l13_s0$795  & { \sel_l13_s0$822 [3], \sel_l13_s0$822 [3], \sel_l13_s0$822 [3], \sel_l13_s0$822 [3], \sel_l13_s0$822 [3], \sel_l13_s0$822 [3], \sel_l13_s0$822 [3], \sel_l13_s0$822 [3] };
+  assign \$1881  = \sel_l13_s0$801  & { \sel_l13_s0$822 [4], \sel_l13_s0$822 [4], \sel_l13_s0$822 [4], \sel_l13_s0$822 [4], \sel_l13_s0$822 [4], \sel_l13_s0$822 [4], \sel_l13_s0$822 [4], \sel_l13_s0$822 [4] };
   assign \$1882  = \$1880  | \$1881 ;
-  assign \$1883  = \$1882  | \sel_l13_s0$806 [8];
-  assign \$1884  = \sel_l13_s0$806 [1] | \sel_l13_s0$806 [2];
-  assign \$1885  = \sel_l13_s0$806 [5] | \sel_l13_s0$806 [6];
+  assign \$1883  = \sel_l13_s0$807  & { \sel_l13_s0$822 [5], \sel_l13_s0$822 [5], \sel_l13_s0$822 [5], \sel_l13_s0$822 [5], \sel_l13_s0$822 [5], \sel_l13_s0$822 [5], \sel_l13_s0$822 [5], \sel_l13_s0$822 [5] };
+  assign sel_or5_3 = \$1882  | \$1883 ;
+  assign \$1884  = \sel_l13_s0$813  & { \sel_l13_s0$822 [6], \sel_l13_s0$822 [6], \sel_l13_s0$822 [6], \sel_l13_s0$822 [6], \sel_l13_s0$822 [6], \sel_l13_s0$822 [6], \sel_l13_s0$822 [6], \sel_l13_s0$822 [6] };
+  assign \$1885  = \sel_l13_s0$819  & { \sel_l13_s0$822 [7], \sel_l13_s0$822 [7], \sel_l13_s0$822 [7], \sel_l13_s0$822 [7], \sel_l13_s0$822 [7], \sel_l13_s0$822 [7], \sel_l13_s0$822 [7], \sel_l13_s0$822 [7] };
   assign \$1886  = \$1884  | \$1885 ;
-  assign \$1887  = \sel_l13_s0$806 [0] | \sel_l13_s0$806 [1];
-  assign \$1888  = \sel_l13_s0$806 [2] | \sel_l13_s0$806 [7];
-  assign \$1889  = \$1887  | \$1888 ;
-  assign \$1890  = \$1889  | \sel_l13_s0$806 [8];
-  assign \$1891  = \sel_l13_s0$806 [3] | \sel_l13_s0$806 [4];
-  assign \$1892  = \sel_l13_s0$806 [5] | \sel_l13_s0$806 [6];
-  assign \$1893  = \$1891  | \$1892 ;
-  assign \$1894  = \sel_l13_s0$806 [7] | \sel_l13_s0$806 [8];
-  assign \$1895  = \$1893  | \$1894 ;
-  assign \$1896  = \sel_l13_s0$777  & { \sel_l13_s0$812 [0], \sel_l13_s0$812 [0], \sel_l13_s0$812 [0], \sel_l13_s0$812 [0], \sel_l13_s0$812 [0], \sel_l13_s0$812 [0], \sel_l13_s0$812 [0], \sel_l13_s0$812 [0] };
-  assign \$1897  = \sel_l13_s0$778  & { \sel_l13_s0$812 [1], \sel_l13_s0$812 [1], \sel_l13_s0$812 [1], \sel_l13_s0$812 [1], \sel_l13_s0$812 [1], \sel_l13_s0$812 [1], \sel_l13_s0$812 [1], \sel_l13_s0$812 [1] };
-  assign \$1898  = \$1896  | \$1897 ;
-  assign \$1899  = \sel_l13_s0$779  & { \sel_l13_s0$812 [2], \sel_l13_s0$812 [2], \sel_l13_s0$812 [2], \sel_l13_s0$812 [2], \sel_l13_s0$812 [2], \sel_l13_s0$812 [2], \sel_l13_s0$812 [2], \sel_l13_s0$812 [2] };
-  assign sel_or6_0 = \$1898  | \$1899 ;
-  assign \$1900  = \sel_l13_s0$785  & { \sel_l13_s0$812 [3], \sel_l13_s0$812 [3], \sel_l13_s0$812 [3], \sel_l13_s0$812 [3], \sel_l13_s0$812 [3], \sel_l13_s0$812 [3], \sel_l13_s0$812 [3], \sel_l13_s0$812 [3] };
-  assign \$1901  = \sel_l13_s0$791  & { \sel_l13_s0$812 [4], \sel_l13_s0$812 [4], \sel_l13_s0$812 [4], \sel_l13_s0$812 [4], \sel_l13_s0$812 [4], \sel_l13_s0$812 [4], \sel_l13_s0$812 [4], \sel_l13_s0$812 [4] };
-  assign \$1902  = \$1900  | \$1901 ;
-  assign \$1903  = \sel_l13_s0$797  & { \sel_l13_s0$812 [5], \sel_l13_s0$812 [5], \sel_l13_s0$812 [5], \sel_l13_s0$812 [5], \sel_l13_s0$812 [5], \sel_l13_s0$812 [5], \sel_l13_s0$812 [5], \sel_l13_s0$812 [5] };
-  assign sel_or6_3 = \$1902  | \$1903 ;
-  assign \$1904  = \sel_l13_s0$803  & { \sel_l13_s0$812 [6], \sel_l13_s0$812 [6], \sel_l13_s0$812 [6], \sel_l13_s0$812 [6], \sel_l13_s0$812 [6], \sel_l13_s0$812 [6], \sel_l13_s0$812 [6], \sel_l13_s0$812 [6] };
-  assign \$1905  = \sel_l13_s0$809  & { \sel_l13_s0$812 [7], \sel_l13_s0$812 [7], \sel_l13_s0$812 [7], \sel_l13_s0$812 [7], \sel_l13_s0$812 [7], \sel_l13_s0$812 [7], \sel_l13_s0$812 [7], \sel_l13_s0$812 [7] };
+  assign \$1887  = \sel_l13_s0$825  & { \sel_l13_s0$822 [8], \sel_l13_s0$822 [8], \sel_l13_s0$822 [8], \sel_l13_s0$822 [8], \sel_l13_s0$822 [8], \sel_l13_s0$822 [8], \sel_l13_s0$822 [8], \sel_l13_s0$822 [8] };
+  assign sel_or5_6 = \$1886  | \$1887 ;
+  assign \$1888  = \sel_l13_s0$822 [0] | \sel_l13_s0$822 [2];
+  assign \$1889  = \sel_l13_s0$822 [4] | \sel_l13_s0$822 [6];
+  assign \$1890  = \$1888  | \$1889 ;
+  assign \$1891  = \$1890  | \sel_l13_s0$822 [8];
+  assign \$1892  = \sel_l13_s0$822 [1] | \sel_l13_s0$822 [2];
+  assign \$1893  = \sel_l13_s0$822 [5] | \sel_l13_s0$822 [6];
+  assign \$1894  = \$1892  | \$1893 ;
+  assign \$1895  = \sel_l13_s0$822 [0] | \sel_l13_s0$822 [1];
+  assign \$1896  = \sel_l13_s0$822 [2] | \sel_l13_s0$822 [7];
+  assign \$1897  = \$1895  | \$1896 ;
+  assign \$1898  = \$1897  | \sel_l13_s0$822 [8];
+  assign \$1899  = \sel_l13_s0$822 [3] | \sel_l13_s0$822 [4];
+  assign \$1900  = \sel_l13_s0$822 [5] | \sel_l13_s0$822 [6];
+  assign \$1901  = \$1899  | \$1900 ;
+  assign \$1902  = \sel_l13_s0$822 [7] | \sel_l13_s0$822 [8];
+  assign \$1903  = \$1901  | \$1902 ;
+  assign \$1904  = \sel_l13_s0$793  & { \sel_l13_s0$828 [0], \sel_l13_s0$828 [0], \sel_l13_s0$828 [0], \sel_l13_s0$828 [0], \sel_l13_s0$828 [0], \sel_l13_s0$828 [0], \sel_l13_s0$828 [0], \sel_l13_s0$828 [0] };
+  assign \$1905  = \sel_l13_s0$794  & { \sel_l13_s0$828 [1], \sel_l13_s0$828 [1], \sel_l13_s0$828 [1], \sel_l13_s0$828 [1], \sel_l13_s0$828 [1], \sel_l13_s0$828 [1], \sel_l13_s0$828 [1], \sel_l13_s0$828 [1] };
   assign \$1906  = \$1904  | \$1905 ;
-  assign \$1907  = \sel_l13_s0$815  & { \sel_l13_s0$812 [8], \sel_l13_s0$812 [8], \sel_l13_s0$812 [8], \sel_l13_s0$812 [8], \sel_l13_s0$812 [8], \sel_l13_s0$812 [8], \sel_l13_s0$812 [8], \sel_l13_s0$812 [8] };
-  assign sel_or6_6 = \$1906  | \$1907 ;
-  assign \$1908  = \sel_l13_s0$812 [1] | \sel_l13_s0$812 [3];
-  assign \$1909  = \sel_l13_s0$812 [5] | \sel_l13_s0$812 [7];
+  assign \$1907  = \sel_l13_s0$795  & { \sel_l13_s0$828 [2], \sel_l13_s0$828 [2], \sel_l13_s0$828 [2], \sel_l13_s0$828 [2], \sel_l13_s0$828 [2], \sel_l13_s0$828 [2], \sel_l13_s0$828 [2], \sel_l13_s0$828 [2] };
+  assign sel_or6_0 = \$1906  | \$1907 ;
+  assign \$1908  = \sel_l13_s0$801  & { \sel_l13_s0$828 [3], \sel_l13_s0$828 [3], \sel_l13_s0$828 [3], \sel_l13_s0$828 [3], \sel_l13_s0$828 [3], \sel_l13_s0$828 [3], \sel_l13_s0$828 [3], \sel_l13_s0$828 [3] };
+  assign \$1909  = \sel_l13_s0$807  & { \sel_l13_s0$828 [4], \sel_l13_s0$828 [4], \sel_l13_s0$828 [4], \sel_l13_s0$828 [4], \sel_l13_s0$828 [4], \sel_l13_s0$828 [4], \sel_l13_s0$828 [4], \sel_l13_s0$828 [4] };
   assign \$1910  = \$1908  | \$1909 ;
-  assign \$1911  = \sel_l13_s0$812 [0] | \sel_l13_s0$812 [1];
-  assign \$1912  = \sel_l13_s0$812 [4] | \sel_l13_s0$812 [5];
-  assign \$1913  = \$1911  | \$1912 ;
-  assign \$1914  = \$1913  | \sel_l13_s0$812 [8];
-  assign \$1915  = \sel_l13_s0$812 [0] | \sel_l13_s0$812 [1];
-  assign \$1916  = \sel_l13_s0$812 [6] | \sel_l13_s0$812 [7];
-  assign \$1917  = \$1915  | \$1916 ;
-  assign \$1918  = \$1917  | \sel_l13_s0$812 [8];
-  assign \$1919  = \sel_l13_s0$812 [2] | \sel_l13_s0$812 [3];
-  assign \$1920  = \sel_l13_s0$812 [4] | \sel_l13_s0$812 [5];
+  assign \$1911  = \sel_l13_s0$813  & { \sel_l13_s0$828 [5], \sel_l13_s0$828 [5], \sel_l13_s0$828 [5], \sel_l13_s0$828 [5], \sel_l13_s0$828 [5], \sel_l13_s0$828 [5], \sel_l13_s0$828 [5], \sel_l13_s0$828 [5] };
+  assign sel_or6_3 = \$1910  | \$1911 ;
+  assign \$1912  = \sel_l13_s0$819  & { \sel_l13_s0$828 [6], \sel_l13_s0$828 [6], \sel_l13_s0$828 [6], \sel_l13_s0$828 [6], \sel_l13_s0$828 [6], \sel_l13_s0$828 [6], \sel_l13_s0$828 [6], \sel_l13_s0$828 [6] };
+  assign \$1913  = \sel_l13_s0$825  & { \sel_l13_s0$828 [7], \sel_l13_s0$828 [7], \sel_l13_s0$828 [7], \sel_l13_s0$828 [7], \sel_l13_s0$828 [7], \sel_l13_s0$828 [7], \sel_l13_s0$828 [7], \sel_l13_s0$828 [7] };
+  assign \$1914  = \$1912  | \$1913 ;
+  assign \$1915  = \sel_l13_s0$831  & { \sel_l13_s0$828 [8], \sel_l13_s0$828 [8], \sel_l13_s0$828 [8], \sel_l13_s0$828 [8], \sel_l13_s0$828 [8], \sel_l13_s0$828 [8], \sel_l13_s0$828 [8], \sel_l13_s0$828 [8] };
+  assign sel_or6_6 = \$1914  | \$1915 ;
+  assign \$1916  = \sel_l13_s0$828 [1] | \sel_l13_s0$828 [3];
+  assign \$1917  = \sel_l13_s0$828 [5] | \sel_l13_s0$828 [7];
+  assign \$1918  = \$1916  | \$1917 ;
+  assign \$1919  = \sel_l13_s0$828 [0] | \sel_l13_s0$828 [1];
+  assign \$1920  = \sel_l13_s0$828 [4] | \sel_l13_s0$828 [5];
   assign \$1921  = \$1919  | \$1920 ;
-  assign \$1922  = \sel_l13_s0$812 [6] | \sel_l13_s0$812 [7];
-  assign \$1923  = \$1922  | \sel_l13_s0$812 [8];
-  assign \$1924  = \$1921  | \$1923 ;
-  assign \$1925  = \sel_l13_s0$778  & { \sel_l13_s0$818 [0], \sel_l13_s0$818 [0], \sel_l13_s0$818 [0], \sel_l13_s0$818 [0], \sel_l13_s0$818 [0], \sel_l13_s0$818 [0], \sel_l13_s0$818 [0], \sel_l13_s0$818 [0] };
-  assign \$1926  = \sel_l13_s0$779  & { \sel_l13_s0$818 [1], \sel_l13_s0$818 [1], \sel_l13_s0$818 [1], \sel_l13_s0$818 [1], \sel_l13_s0$818 [1], \sel_l13_s0$818 [1], \sel_l13_s0$818 [1], \sel_l13_s0$818 [1] };
-  assign \$1927  = \$1925  | \$1926 ;
-  assign \$1928  = \sel_l13_s0$785  & { \sel_l13_s0$818 [2], \sel_l13_s0$818 [2], \sel_l13_s0$818 [2], \sel_l13_s0$818 [2], \sel_l13_s0$818 [2], \sel_l13_s0$818 [2], \sel_l13_s0$818 [2], \sel_l13_s0$818 [2] };
-  assign sel_or7_0 = \$1927  | \$1928 ;
-  assign \$1929  = \sel_l13_s0$791  & { \sel_l13_s0$818 [3], \sel_l13_s0$818 [3], \sel_l13_s0$818 [3], \sel_l13_s0$818 [3], \sel_l13_s0$818 [3], \sel_l13_s0$818 [3], \sel_l13_s0$818 [3], \sel_l13_s0$818 [3] };
-  assign \$1930  = \sel_l13_s0$797  & { \sel_l13_s0$818 [4], \sel_l13_s0$818 [4], \sel_l13_s0$818 [4], \sel_l13_s0$818 [4], \sel_l13_s0$818 [4], \sel_l13_s0$818 [4], \sel_l13_s0$818 [4], \sel_l13_s0$818 [4] };
-  assign \$1931  = \$1929  | \$1930 ;
-  assign \$1932  = \sel_l13_s0$803  & { \sel_l13_s0$818 [5], \sel_l13_s0$818 [5], \sel_l13_s0$818 [5], \sel_l13_s0$818 [5], \sel_l13_s0$818 [5], \sel_l13_s0$818 [5], \sel_l13_s0$818 [5], \sel_l13_s0$818 [5] };
-  assign sel_or7_3 = \$1931  | \$1932 ;
-  assign \$1933  = \sel_l13_s0$809  & { \sel_l13_s0$818 [6], \sel_l13_s0$818 [6], \sel_l13_s0$818 [6], \sel_l13_s0$818 [6], \sel_l13_s0$818 [6], \sel_l13_s0$818 [6], \sel_l13_s0$818 [6], \sel_l13_s0$818 [6] };
-  assign \$1934  = \sel_l13_s0$815  & { \sel_l13_s0$818 [7], \sel_l13_s0$818 [7], \sel_l13_s0$818 [7], \sel_l13_s0$818 [7], \sel_l13_s0$818 [7], \sel_l13_s0$818 [7], \sel_l13_s0$818 [7], \sel_l13_s0$818 [7] };
+  assign \$1922  = \$1921  | \sel_l13_s0$828 [8];
+  assign \$1923  = \sel_l13_s0$828 [0] | \sel_l13_s0$828 [1];
+  assign \$1924  = \sel_l13_s0$828 [6] | \sel_l13_s0$828 [7];
+  assign \$1925  = \$1923  | \$1924 ;
+  assign \$1926  = \$1925  | \sel_l13_s0$828 [8];
+  assign \$1927  = \sel_l13_s0$828 [2] | \sel_l13_s0$828 [3];
+  assign \$1928  = \sel_l13_s0$828 [4] | \sel_l13_s0$828 [5];
+  assign \$1929  = \$1927  | \$1928 ;
+  assign \$1930  = \sel_l13_s0$828 [6] | \sel_l13_s0$828 [7];
+  assign \$1931  = \$1930  | \sel_l13_s0$828 [8];
+  assign \$1932  = \$1929  | \$1931 ;
+  assign \$1933  = \sel_l13_s0$794  & { \sel_l13_s0$834 [0], \sel_l13_s0$834 [0], \sel_l13_s0$834 [0], \sel_l13_s0$834 [0], \sel_l13_s0$834 [0], \sel_l13_s0$834 [0], \sel_l13_s0$834 [0], \sel_l13_s0$834 [0] };
+  assign \$1934  = \sel_l13_s0$795  & { \sel_l13_s0$834 [1], \sel_l13_s0$834 [1], \sel_l13_s0$834 [1], \sel_l13_s0$834 [1], \sel_l13_s0$834 [1], \sel_l13_s0$834 [1], \sel_l13_s0$834 [1], \sel_l13_s0$834 [1] };
   assign \$1935  = \$1933  | \$1934 ;
-  assign \$1936  = \sel_l13_s0$821  & { \sel_l13_s0$818 [8], \sel_l13_s0$818 [8], \sel_l13_s0$818 [8], \sel_l13_s0$818 [8], \sel_l13_s0$818 [8], \sel_l13_s0$818 [8], \sel_l13_s0$818 [8], \sel_l13_s0$818 [8] };
-  assign sel_or7_6 = \$1935  | \$1936 ;
-  assign \$1937  = \sel_l13_s0$818 [0] | \sel_l13_s0$818 [2];
-  assign \$1938  = \sel_l13_s0$818 [4] | \sel_l13_s0$818 [6];
+  assign \$1936  = \sel_l13_s0$801  & { \sel_l13_s0$834 [2], \sel_l13_s0$834 [2], \sel_l13_s0$834 [2], \sel_l13_s0$834 [2], \sel_l13_s0$834 [2], \sel_l13_s0$834 [2], \sel_l13_s0$834 [2], \sel_l13_s0$834 [2] };
+  assign sel_or7_0 = \$1935  | \$1936 ;
+  assign \$1937  = \sel_l13_s0$807  & { \sel_l13_s0$834 [3], \sel_l13_s0$834 [3], \sel_l13_s0$834 [3], \sel_l13_s0$834 [3], \sel_l13_s0$834 [3], \sel_l13_s0$834 [3], \sel_l13_s0$834 [3], \sel_l13_s0$834 [3] };
+  assign \$1938  = \sel_l13_s0$813  & { \sel_l13_s0$834 [4], \sel_l13_s0$834 [4], \sel_l13_s0$834 [4], \sel_l13_s0$834 [4], \sel_l13_s0$834 [4], \sel_l13_s0$834 [4], \sel_l13_s0$834 [4], \sel_l13_s0$834 [4] };
   assign \$1939  = \$1937  | \$1938 ;
-  assign \$1940  = \$1939  | \sel_l13_s0$818 [8];
-  assign \$1941  = \sel_l13_s0$818 [0] | \sel_l13_s0$818 [3];
-  assign \$1942  = \sel_l13_s0$818 [4] | \sel_l13_s0$818 [7];
+  assign \$1940  = \sel_l13_s0$819  & { \sel_l13_s0$834 [5], \sel_l13_s0$834 [5], \sel_l13_s0$834 [5], \sel_l13_s0$834 [5], \sel_l13_s0$834 [5], \sel_l13_s0$834 [5], \sel_l13_s0$834 [5], \sel_l13_s0$834 [5] };
+  assign sel_or7_3 = \$1939  | \$1940 ;
+  assign \$1941  = \sel_l13_s0$825  & { \sel_l13_s0$834 [6], \sel_l13_s0$834 [6], \sel_l13_s0$834 [6], \sel_l13_s0$834 [6], \sel_l13_s0$834 [6], \sel_l13_s0$834 [6], \sel_l13_s0$834 [6], \sel_l13_s0$834 [6] };
+  assign \$1942  = \sel_l13_s0$831  & { \sel_l13_s0$834 [7], \sel_l13_s0$834 [7], \sel_l13_s0$834 [7], \sel_l13_s0$834 [7], \sel_l13_s0$834 [7], \sel_l13_s0$834 [7], \sel_l13_s0$834 [7], \sel_l13_s0$834 [7] };
   assign \$1943  = \$1941  | \$1942 ;
-  assign \$1944  = \$1943  | \sel_l13_s0$818 [8];
-  assign \$1945  = \sel_l13_s0$818 [0] | \sel_l13_s0$818 [5];
-  assign \$1946  = \sel_l13_s0$818 [6] | \sel_l13_s0$818 [7];
+  assign \$1944  = \sel_l13_s0$837  & { \sel_l13_s0$834 [8], \sel_l13_s0$834 [8], \sel_l13_s0$834 [8], \sel_l13_s0$834 [8], \sel_l13_s0$834 [8], \sel_l13_s0$834 [8], \sel_l13_s0$834 [8], \sel_l13_s0$834 [8] };
+  assign sel_or7_6 = \$1943  | \$1944 ;
+  assign \$1945  = \sel_l13_s0$834 [0] | \sel_l13_s0$834 [2];
+  assign \$1946  = \sel_l13_s0$834 [4] | \sel_l13_s0$834 [6];
   assign \$1947  = \$1945  | \$1946 ;
-  assign \$1948  = \$1947  | \sel_l13_s0$818 [8];
-  assign \$1949  = \sel_l13_s0$818 [1] | \sel_l13_s0$818 [2];
-  assign \$1950  = \sel_l13_s0$818 [3] | \sel_l13_s0$818 [4];
+  assign \$1948  = \$1947  | \sel_l13_s0$834 [8];
+  assign \$1949  = \sel_l13_s0$834 [0] | \sel_l13_s0$834 [3];
+  assign \$1950  = \sel_l13_s0$834 [4] | \sel_l13_s0$834 [7];
   assign \$1951  = \$1949  | \$1950 ;
-  assign \$1952  = \sel_l13_s0$818 [5] | \sel_l13_s0$818 [6];
-  assign \$1953  = \sel_l13_s0$818 [7] | \sel_l13_s0$818 [8];
-  assign \$1954  = \$1952  | \$1953 ;
-  assign \$1955  = \$1951  | \$1954 ;
-  assign \$1956  = sel_or0_0 | sel_or0_3;
-  assign sel_val0 = \$1956  | sel_or0_6;
-  assign \$1957  = sel_or1_0 | sel_or1_3;
-  assign sel_val1 = \$1957  | sel_or1_6;
-  assign \$1958  = sel_or2_0 | sel_or2_3;
-  assign sel_val2 = \$1958  | sel_or2_6;
-  assign \$1959  = sel_or3_0 | sel_or3_3;
-  assign sel_val3 = \$1959  | sel_or3_6;
-  assign \$1960  = sel_or4_0 | sel_or4_3;
-  assign sel_val4 = \$1960  | sel_or4_6;
-  assign \$1961  = sel_or5_0 | sel_or5_3;
-  assign sel_val5 = \$1961  | sel_or5_6;
-  assign \$1962  = sel_or6_0 | sel_or6_3;
-  assign sel_val6 = \$1962  | sel_or6_6;
-  assign \$1963  = sel_or7_0 | sel_or7_3;
-  assign sel_val7 = \$1963  | sel_or7_6;
-  assign \$1964  = wr__addr + 1'h1;
-  assign \$1965  = rd__addr + 1'h1;
+  assign \$1952  = \$1951  | \sel_l13_s0$834 [8];
+  assign \$1953  = \sel_l13_s0$834 [0] | \sel_l13_s0$834 [5];
+  assign \$1954  = \sel_l13_s0$834 [6] | \sel_l13_s0$834 [7];
+  assign \$1955  = \$1953  | \$1954 ;
+  assign \$1956  = \$1955  | \sel_l13_s0$834 [8];
+  assign \$1957  = \sel_l13_s0$834 [1] | \sel_l13_s0$834 [2];
+  assign \$1958  = \sel_l13_s0$834 [3] | \sel_l13_s0$834 [4];
+  assign \$1959  = \$1957  | \$1958 ;
+  assign \$1960  = \sel_l13_s0$834 [5] | \sel_l13_s0$834 [6];
+  assign \$1961  = \sel_l13_s0$834 [7] | \sel_l13_s0$834 [8];
+  assign \$1962  = \$1960  | \$1961 ;
+  assign \$1963  = \$1959  | \$1962 ;
+  assign \$1964  = sel_or0_0 | sel_or0_3;
+  assign sel_val0 = \$1964  | sel_or0_6;
+  assign \$1965  = sel_or1_0 | sel_or1_3;
+  assign sel_val1 = \$1965  | sel_or1_6;
+  assign \$1966  = sel_or2_0 | sel_or2_3;
+  assign sel_val2 = \$1966  | sel_or2_6;
+  assign \$1967  = sel_or3_0 | sel_or3_3;
+  assign sel_val3 = \$1967  | sel_or3_6;
+  assign \$1968  = sel_or4_0 | sel_or4_3;
+  assign sel_val4 = \$1968  | sel_or4_6;
+  assign \$1969  = sel_or5_0 | sel_or5_3;
+  assign sel_val5 = \$1969  | sel_or5_6;
+  assign \$1970  = sel_or6_0 | sel_or6_3;
+  assign sel_val6 = \$1970  | sel_or6_6;
+  assign \$1971  = sel_or7_0 | sel_or7_3;
+  assign sel_val7 = \$1971  | sel_or7_6;
+  assign \$1972  = ~ adv8_valid;
+  assign adv8 = \$1972  | o__ready;
+  assign \$1973  = wr__addr + 1'h1;
+  assign \$1974  = rd__addr + 1'h1;
   always @(posedge clk)
-    valid_s0 <= \$1966 ;
+    valid_s0 <= \$1975 ;
   always @(posedge clk)
-    valid_s1 <= \$1967 ;
+    valid_s1 <= \$1976 ;
   always @(posedge clk)
-    valid_s2 <= \$1968 ;
+    valid_s2 <= \$1977 ;
   always @(posedge clk)
-    valid_s3 <= \$1969 ;
+    valid_s3 <= \$1978 ;
   always @(posedge clk)
-    valid_s4 <= \$1970 ;
+    valid_s4 <= \$1979 ;
   always @(posedge clk)
-    valid_s5 <= \$1971 ;
+    valid_s5 <= \$1980 ;
   always @(posedge clk)
-    valid_s6 <= \$1972 ;
+    valid_s6 <= \$1981 ;
   always @(posedge clk)
-    o__valid <= \$1973 ;
+    o__valid <= \$1982 ;
   always @(posedge clk)
-    sel_l1_s0 <= \$1974 ;
+    adv0_valid <= \$1983 ;
   always @(posedge clk)
-    \sel_l1_s0$28  <= \$1975 ;
+    sel_l1_s0 <= \$1984 ;
   always @(posedge clk)
-    \sel_l1_s0$29  <= \$1976 ;
+    \sel_l1_s0$30  <= \$1985 ;
   always @(posedge clk)
-    \sel_l1_s0$30  <= \$1977 ;
+    \sel_l1_s0$31  <= \$1986 ;
   always @(posedge clk)
-    \sel_l1_s0$31  <= \$1978 ;
+    \sel_l1_s0$32  <= \$1987 ;
   always @(posedge clk)
-    \sel_l1_s0$32  <= \$1979 ;
+    \sel_l1_s0$33  <= \$1988 ;
   always @(posedge clk)
-    \sel_l1_s0$33  <= \$1980 ;
+    \sel_l1_s0$34  <= \$1989 ;
   always @(posedge clk)
-    \sel_l1_s0$34  <= \$1981 ;
+    \sel_l1_s0$35  <= \$1990 ;
   always @(posedge clk)
-    \sel_l1_s0$35  <= \$1982 ;
+    \sel_l1_s0$36  <= \$1991 ;
   always @(posedge clk)
-    \sel_l1_s0$36  <= \$1983 ;
+    \sel_l1_s0$37  <= \$1992 ;
   always @(posedge clk)
-    \sel_l1_s0$37  <= \$1984 ;
+    \sel_l1_s0$38  <= \$1993 ;
   always @(posedge clk)
-    \sel_l1_s0$38  <= \$1985 ;
+    \sel_l1_s0$39  <= \$1994 ;
   always @(posedge clk)
-    \sel_l1_s0$39  <= \$1986 ;
+    \sel_l1_s0$40  <= \$1995 ;
   always @(posedge clk)
-    \sel_l1_s0$40  <= \$1987 ;
+    \sel_l1_s0$41  <= \$1996 ;
   always @(posedge clk)
-    \sel_l1_s0$41  <= \$1988 ;
+    \sel_l1_s0$42  <= \$1997 ;
   always @(posedge clk)
-    \sel_l1_s0$42  <= \$1989 ;
+    \sel_l1_s0$43  <= \$1998 ;
   always @(posedge clk)
-    sel_l2_s0 <= \$1990 ;
+    \sel_l1_s0$44  <= \$1999 ;
   always @(posedge clk)
-    sel_l4_s0 <= \$1991 ;
+    adv1_valid <= \$2000 ;
   always @(posedge clk)
-    \sel_l4_s0$270  <= \$1992 ;
+    sel_l2_s0 <= \$2001 ;
   always @(posedge clk)
-    \sel_l4_s0$271  <= \$1993 ;
+    adv2_valid <= \$2002 ;
   always @(posedge clk)
-    \sel_l4_s0$274  <= \$1994 ;
+    sel_l4_s0 <= \$2003 ;
   always @(posedge clk)
-    \sel_l4_s0$275  <= \$1995 ;
+    \sel_l4_s0$276  <= \$2004 ;
   always @(posedge clk)
-    \sel_l4_s0$276  <= \$1996 ;
+    \sel_l4_s0$277  <= \$2005 ;
   always @(posedge clk)
-    \sel_l4_s0$429  <= \$1997 ;
+    \sel_l4_s0$280  <= \$2006 ;
   always @(posedge clk)
-    \sel_l4_s0$477  <= \$1998 ;
+    \sel_l4_s0$281  <= \$2007 ;
   always @(posedge clk)
-    \sel_l4_s0$279  <= \$1999 ;
+    \sel_l4_s0$282  <= \$2008 ;
   always @(posedge clk)
-    \sel_l4_s0$280  <= \$2000 ;
+    \sel_l4_s0$435  <= \$2009 ;
   always @(posedge clk)
-    \sel_l4_s0$281  <= \$2001 ;
+    \sel_l4_s0$483  <= \$2010 ;
   always @(posedge clk)
-    \sel_l4_s0$284  <= \$2002 ;
+    \sel_l4_s0$285  <= \$2011 ;
   always @(posedge clk)
-    \sel_l4_s0$285  <= \$2003 ;
+    \sel_l4_s0$286  <= \$2012 ;
   always @(posedge clk)
-    \sel_l4_s0$286  <= \$2004 ;
+    \sel_l4_s0$287  <= \$2013 ;
   always @(posedge clk)
-    \sel_l4_s0$432  <= \$2005 ;
+    \sel_l4_s0$290  <= \$2014 ;
   always @(posedge clk)
-    \sel_l4_s0$480  <= \$2006 ;
+    \sel_l4_s0$291  <= \$2015 ;
   always @(posedge clk)
-    \sel_l4_s0$289  <= \$2007 ;
+    \sel_l4_s0$292  <= \$2016 ;
   always @(posedge clk)
-    \sel_l4_s0$290  <= \$2008 ;
+    \sel_l4_s0$438  <= \$2017 ;
   always @(posedge clk)
-    \sel_l4_s0$291  <= \$2009 ;
+    \sel_l4_s0$486  <= \$2018 ;
   always @(posedge clk)
-    \sel_l4_s0$294  <= \$2010 ;
+    \sel_l4_s0$295  <= \$2019 ;
   always @(posedge clk)
-    \sel_l4_s0$295  <= \$2011 ;
+    \sel_l4_s0$296  <= \$2020 ;
   always @(posedge clk)
-    \sel_l4_s0$296  <= \$2012 ;
+    \sel_l4_s0$297  <= \$2021 ;
   always @(posedge clk)
-    \sel_l4_s0$435  <= \$2013 ;
+    \sel_l4_s0$300  <= \$2022 ;
   always @(posedge clk)
-    \sel_l4_s0$483  <= \$2014 ;
+    \sel_l4_s0$301  <= \$2023 ;
   always @(posedge clk)
-    \sel_l4_s0$299  <= \$2015 ;
+    \sel_l4_s0$302  <= \$2024 ;
   always @(posedge clk)
-    \sel_l4_s0$300  <= \$2016 ;
+    \sel_l4_s0$441  <= \$2025 ;
   always @(posedge clk)
-    \sel_l4_s0$301  <= \$2017 ;
+    \sel_l4_s0$489  <= \$2026 ;
   always @(posedge clk)
-    \sel_l4_s0$304  <= \$2018 ;
+    \sel_l4_s0$305  <= \$2027 ;
   always @(posedge clk)
-    \sel_l4_s0$305  <= \$2019 ;
+    \sel_l4_s0$306  <= \$2028 ;
   always @(posedge clk)
-    \sel_l4_s0$306  <= \$2020 ;
+    \sel_l4_s0$307  <= \$2029 ;
   always @(posedge clk)
-    \sel_l4_s0$438  <= \$2021 ;
+    \sel_l4_s0$310  <= \$2030 ;
   always @(posedge clk)
-    \sel_l4_s0$486  <= \$2022 ;
+    \sel_l4_s0$311  <= \$2031 ;
   always @(posedge clk)
-    \sel_l4_s0$309  <= \$2023 ;
+    \sel_l4_s0$312  <= \$2032 ;
   always @(posedge clk)
-    \sel_l4_s0$310  <= \$2024 ;
+    \sel_l4_s0$444  <= \$2033 ;
   always @(posedge clk)
-    \sel_l4_s0$311  <= \$2025 ;
+    \sel_l4_s0$492  <= \$2034 ;
   always @(posedge clk)
-    \sel_l4_s0$314  <= \$2026 ;
+    \sel_l4_s0$315  <= \$2035 ;
   always @(posedge clk)
-    \sel_l4_s0$315  <= \$2027 ;
+    \sel_l4_s0$316  <= \$2036 ;
   always @(posedge clk)
-    \sel_l4_s0$316  <= \$2028 ;
+    \sel_l4_s0$317  <= \$2037 ;
   always @(posedge clk)
-    \sel_l4_s0$441  <= \$2029 ;
+    \sel_l4_s0$320  <= \$2038 ;
   always @(posedge clk)
-    \sel_l4_s0$489  <= \$2030 ;
+    \sel_l4_s0$321  <= \$2039 ;
   always @(posedge clk)
-    \sel_l4_s0$319  <= \$2031 ;
+    \sel_l4_s0$322  <= \$2040 ;
   always @(posedge clk)
-    \sel_l4_s0$320  <= \$2032 ;
+    \sel_l4_s0$447  <= \$2041 ;
   always @(posedge clk)
-    \sel_l4_s0$321  <= \$2033 ;
+    \sel_l4_s0$495  <= \$2042 ;
   always @(posedge clk)
-    \sel_l4_s0$324  <= \$2034 ;
+    \sel_l4_s0$325  <= \$2043 ;
   always @(posedge clk)
-    \sel_l4_s0$325  <= \$2035 ;
+    \sel_l4_s0$326  <= \$2044 ;
   always @(posedge clk)
-    \sel_l4_s0$326  <= \$2036 ;
+    \sel_l4_s0$327  <= \$2045 ;
   always @(posedge clk)
-    \sel_l4_s0$444  <= \$2037 ;
+    \sel_l4_s0$330  <= \$2046 ;
   always @(posedge clk)
-    \sel_l4_s0$492  <= \$2038 ;
+    \sel_l4_s0$331  <= \$2047 ;
   always @(posedge clk)
-    \sel_l4_s0$329  <= \$2039 ;
+    \sel_l4_s0$332  <= \$2048 ;
   always @(posedge clk)
-    \sel_l4_s0$330  <= \$2040 ;
+    \sel_l4_s0$450  <= \$2049 ;
   always @(posedge clk)
-    \sel_l4_s0$331  <= \$2041 ;
+    \sel_l4_s0$498  <= \$2050 ;
   always @(posedge clk)
-    \sel_l4_s0$334  <= \$2042 ;
+    \sel_l4_s0$335  <= \$2051 ;
   always @(posedge clk)
-    \sel_l4_s0$335  <= \$2043 ;
+    \sel_l4_s0$336  <= \$2052 ;
   always @(posedge clk)
-    \sel_l4_s0$336  <= \$2044 ;
+    \sel_l4_s0$337  <= \$2053 ;
   always @(posedge clk)
-    \sel_l4_s0$447  <= \$2045 ;
+    \sel_l4_s0$340  <= \$2054 ;
   always @(posedge clk)
-    \sel_l4_s0$495  <= \$2046 ;
+    \sel_l4_s0$341  <= \$2055 ;
   always @(posedge clk)
-    \sel_l4_s0$339  <= \$2047 ;
+    \sel_l4_s0$342  <= \$2056 ;
   always @(posedge clk)
-    \sel_l4_s0$340  <= \$2048 ;
+    \sel_l4_s0$453  <= \$2057 ;
   always @(posedge clk)
-    \sel_l4_s0$341  <= \$2049 ;
+    \sel_l4_s0$501  <= \$2058 ;
   always @(posedge clk)
-    \sel_l4_s0$344  <= \$2050 ;
+    \sel_l4_s0$345  <= \$2059 ;
   always @(posedge clk)
-    \sel_l4_s0$345  <= \$2051 ;
+    \sel_l4_s0$346  <= \$2060 ;
   always @(posedge clk)
-    \sel_l4_s0$346  <= \$2052 ;
+    \sel_l4_s0$347  <= \$2061 ;
   always @(posedge clk)
-    \sel_l4_s0$450  <= \$2053 ;
+    \sel_l4_s0$350  <= \$2062 ;
   always @(posedge clk)
-    \sel_l4_s0$498  <= \$2054 ;
+    \sel_l4_s0$351  <= \$2063 ;
   always @(posedge clk)
-    \sel_l4_s0$349  <= \$2055 ;
+    \sel_l4_s0$352  <= \$2064 ;
   always @(posedge clk)
-    \sel_l4_s0$350  <= \$2056 ;
+    \sel_l4_s0$456  <= \$2065 ;
   always @(posedge clk)
-    \sel_l4_s0$351  <= \$2057 ;
+    \sel_l4_s0$504  <= \$2066 ;
   always @(posedge clk)
-    \sel_l4_s0$354  <= \$2058 ;
+    \sel_l4_s0$355  <= \$2067 ;
   always @(posedge clk)
-    \sel_l4_s0$355  <= \$2059 ;
+    \sel_l4_s0$356  <= \$2068 ;
   always @(posedge clk)
-    \sel_l4_s0$356  <= \$2060 ;
+    \sel_l4_s0$357  <= \$2069 ;
   always @(posedge clk)
-    \sel_l4_s0$453  <= \$2061 ;
+    \sel_l4_s0$360  <= \$2070 ;
   always @(posedge clk)
-    \sel_l4_s0$501  <= \$2062 ;
+    \sel_l4_s0$361  <= \$2071 ;
   always @(posedge clk)
-    \sel_l4_s0$359  <= \$2063 ;
+    \sel_l4_s0$362  <= \$2072 ;
   always @(posedge clk)
-    \sel_l4_s0$360  <= \$2064 ;
+    \sel_l4_s0$459  <= \$2073 ;
   always @(posedge clk)
-    \sel_l4_s0$361  <= \$2065 ;
+    \sel_l4_s0$507  <= \$2074 ;
   always @(posedge clk)
-    \sel_l4_s0$364  <= \$2066 ;
+    \sel_l4_s0$365  <= \$2075 ;
   always @(posedge clk)
-    \sel_l4_s0$365  <= \$2067 ;
+    \sel_l4_s0$366  <= \$2076 ;
   always @(posedge clk)
-    \sel_l4_s0$366  <= \$2068 ;
+    \sel_l4_s0$367  <= \$2077 ;
   always @(posedge clk)
-    \sel_l4_s0$456  <= \$2069 ;
+    \sel_l4_s0$370  <= \$2078 ;
   always @(posedge clk)
-    \sel_l4_s0$504  <= \$2070 ;
+    \sel_l4_s0$371  <= \$2079 ;
   always @(posedge clk)
-    \sel_l4_s0$369  <= \$2071 ;
+    \sel_l4_s0$372  <= \$2080 ;
   always @(posedge clk)
-    \sel_l4_s0$370  <= \$2072 ;
+    \sel_l4_s0$462  <= \$2081 ;
   always @(posedge clk)
-    \sel_l4_s0$371  <= \$2073 ;
+    \sel_l4_s0$510  <= \$2082 ;
   always @(posedge clk)
-    \sel_l4_s0$374  <= \$2074 ;
+    \sel_l4_s0$375  <= \$2083 ;
   always @(posedge clk)
-    \sel_l4_s0$375  <= \$2075 ;
+    \sel_l4_s0$376  <= \$2084 ;
   always @(posedge clk)
-    \sel_l4_s0$376  <= \$2076 ;
+    \sel_l4_s0$377  <= \$2085 ;
   always @(posedge clk)
-    \sel_l4_s0$459  <= \$2077 ;
+    \sel_l4_s0$380  <= \$2086 ;
   always @(posedge clk)
-    \sel_l4_s0$507  <= \$2078 ;
+    \sel_l4_s0$381  <= \$2087 ;
   always @(posedge clk)
-    \sel_l4_s0$379  <= \$2079 ;
+    \sel_l4_s0$382  <= \$2088 ;
   always @(posedge clk)
-    \sel_l4_s0$380  <= \$2080 ;
+    \sel_l4_s0$465  <= \$2089 ;
   always @(posedge clk)
-    \sel_l4_s0$381  <= \$2081 ;
+    \sel_l4_s0$513  <= \$2090 ;
   always @(posedge clk)
-    \sel_l4_s0$384  <= \$2082 ;
+    \sel_l4_s0$385  <= \$2091 ;
   always @(posedge clk)
-    \sel_l4_s0$385  <= \$2083 ;
+    \sel_l4_s0$386  <= \$2092 ;
   always @(posedge clk)
-    \sel_l4_s0$386  <= \$2084 ;
+    \sel_l4_s0$387  <= \$2093 ;
   always @(posedge clk)
-    \sel_l4_s0$462  <= \$2085 ;
+    \sel_l4_s0$390  <= \$2094 ;
   always @(posedge clk)
-    \sel_l4_s0$510  <= \$2086 ;
+    \sel_l4_s0$391  <= \$2095 ;
   always @(posedge clk)
-    \sel_l4_s0$389  <= \$2087 ;
+    \sel_l4_s0$392  <= \$2096 ;
   always @(posedge clk)
-    \sel_l4_s0$390  <= \$2088 ;
+    \sel_l4_s0$468  <= \$2097 ;
   always @(posedge clk)
-    \sel_l4_s0$391  <= \$2089 ;
+    \sel_l4_s0$516  <= \$2098 ;
   always @(posedge clk)
-    \sel_l4_s0$394  <= \$2090 ;
+    \sel_l4_s0$395  <= \$2099 ;
   always @(posedge clk)
-    \sel_l4_s0$395  <= \$2091 ;
+    \sel_l4_s0$396  <= \$2100 ;
   always @(posedge clk)
-    \sel_l4_s0$396  <= \$2092 ;
+    \sel_l4_s0$397  <= \$2101 ;
   always @(posedge clk)
-    \sel_l4_s0$465  <= \$2093 ;
+    \sel_l4_s0$400  <= \$2102 ;
   always @(posedge clk)
-    \sel_l4_s0$513  <= \$2094 ;
+    \sel_l4_s0$401  <= \$2103 ;
   always @(posedge clk)
-    \sel_l4_s0$399  <= \$2095 ;
+    \sel_l4_s0$402  <= \$2104 ;
   always @(posedge clk)
-    \sel_l4_s0$400  <= \$2096 ;
+    \sel_l4_s0$471  <= \$2105 ;
   always @(posedge clk)
-    \sel_l4_s0$401  <= \$2097 ;
+    \sel_l4_s0$519  <= \$2106 ;
   always @(posedge clk)
-    \sel_l4_s0$404  <= \$2098 ;
+    \sel_l4_s0$405  <= \$2107 ;
   always @(posedge clk)
-    \sel_l4_s0$405  <= \$2099 ;
+    \sel_l4_s0$406  <= \$2108 ;
   always @(posedge clk)
-    \sel_l4_s0$406  <= \$2100 ;
+    \sel_l4_s0$407  <= \$2109 ;
   always @(posedge clk)
-    \sel_l4_s0$468  <= \$2101 ;
+    \sel_l4_s0$410  <= \$2110 ;
   always @(posedge clk)
-    \sel_l4_s0$516  <= \$2102 ;
+    \sel_l4_s0$411  <= \$2111 ;
   always @(posedge clk)
-    \sel_l4_s0$409  <= \$2103 ;
+    \sel_l4_s0$412  <= \$2112 ;
   always @(posedge clk)
-    \sel_l4_s0$410  <= \$2104 ;
+    \sel_l4_s0$474  <= \$2113 ;
   always @(posedge clk)
-    \sel_l4_s0$411  <= \$2105 ;
+    \sel_l4_s0$522  <= \$2114 ;
   always @(posedge clk)
-    \sel_l4_s0$414  <= \$2106 ;
+    \sel_l4_s0$415  <= \$2115 ;
   always @(posedge clk)
-    \sel_l4_s0$415  <= \$2107 ;
+    \sel_l4_s0$416  <= \$2116 ;
   always @(posedge clk)
-    \sel_l4_s0$416  <= \$2108 ;
+    \sel_l4_s0$417  <= \$2117 ;
   always @(posedge clk)
-    \sel_l4_s0$471  <= \$2109 ;
+    \sel_l4_s0$420  <= \$2118 ;
   always @(posedge clk)
-    \sel_l4_s0$519  <= \$2110 ;
+    \sel_l4_s0$421  <= \$2119 ;
   always @(posedge clk)
-    \sel_l4_s0$419  <= \$2111 ;
+    \sel_l4_s0$422  <= \$2120 ;
   always @(posedge clk)
-    \sel_l4_s0$420  <= \$2112 ;
+    \sel_l4_s0$477  <= \$2121 ;
   always @(posedge clk)
-    \sel_l4_s0$421  <= \$2113 ;
+    \sel_l4_s0$525  <= \$2122 ;
   always @(posedge clk)
-    \sel_l4_s0$424  <= \$2114 ;
+    \sel_l4_s0$425  <= \$2123 ;
   always @(posedge clk)
-    \sel_l4_s0$425  <= \$2115 ;
+    \sel_l4_s0$426  <= \$2124 ;
   always @(posedge clk)
-    \sel_l4_s0$426  <= \$2116 ;
+    \sel_l4_s0$427  <= \$2125 ;
   always @(posedge clk)
-    \sel_l4_s0$474  <= \$2117 ;
+    \sel_l4_s0$430  <= \$2126 ;
   always @(posedge clk)
-    \sel_l4_s0$522  <= \$2118 ;
+    \sel_l4_s0$431  <= \$2127 ;
   always @(posedge clk)
-    sel_l8_s0 <= \$2119 ;
+    \sel_l4_s0$432  <= \$2128 ;
   always @(posedge clk)
-    \sel_l9_s0$855  <= \$2120 ;
+    \sel_l4_s0$480  <= \$2129 ;
   always @(posedge clk)
-    \sel_l9_s0$856  <= \$2121 ;
+    \sel_l4_s0$528  <= \$2130 ;
   always @(posedge clk)
-    \sel_l9_s0$549  <= \$2122 ;
+    adv3_valid <= \$2131 ;
   always @(posedge clk)
-    sel_l9_s0 <= \$2123 ;
+    sel_l8_s0 <= \$2132 ;
   always @(posedge clk)
-    \sel_l9_s0$555  <= \$2124 ;
+    adv4_valid <= \$2133 ;
   always @(posedge clk)
-    \sel_l9_s0$614  <= \$2125 ;
+    \sel_l9_s0$873  <= \$2134 ;
   always @(posedge clk)
-    \sel_l9_s0$564  <= \$2126 ;
+    \sel_l9_s0$874  <= \$2135 ;
   always @(posedge clk)
-    \sel_l9_s0$563  <= \$2127 ;
+    \sel_l9_s0$559  <= \$2136 ;
   always @(posedge clk)
-    \sel_l9_s0$572  <= \$2128 ;
+    sel_l9_s0 <= \$2137 ;
   always @(posedge clk)
-    \sel_l9_s0$857  <= \$2129 ;
+    \sel_l9_s0$565  <= \$2138 ;
   always @(posedge clk)
-    \sel_l9_s0$583  <= \$2130 ;
+    \sel_l9_s0$624  <= \$2139 ;
   always @(posedge clk)
-    \sel_l9_s0$582  <= \$2131 ;
+    \sel_l9_s0$574  <= \$2140 ;
   always @(posedge clk)
-    \sel_l9_s0$593  <= \$2132 ;
+    \sel_l9_s0$573  <= \$2141 ;
   always @(posedge clk)
-    \sel_l9_s0$645  <= \$2133 ;
+    \sel_l9_s0$582  <= \$2142 ;
   always @(posedge clk)
-    \sel_l9_s0$604  <= \$2134 ;
+    \sel_l9_s0$875  <= \$2143 ;
   always @(posedge clk)
-    \sel_l9_s0$603  <= \$2135 ;
+    \sel_l9_s0$593  <= \$2144 ;
   always @(posedge clk)
-    \sel_l11_s0$752  <= \$2136 ;
+    \sel_l9_s0$592  <= \$2145 ;
   always @(posedge clk)
-    \sel_l11_s0$753  <= \$2137 ;
+    \sel_l9_s0$603  <= \$2146 ;
   always @(posedge clk)
-    \sel_l11_s0$754  <= \$2138 ;
+    \sel_l9_s0$655  <= \$2147 ;
   always @(posedge clk)
-    \sel_l11_s0$755  <= \$2139 ;
+    \sel_l9_s0$614  <= \$2148 ;
   always @(posedge clk)
-    \sel_l11_s0$756  <= \$2140 ;
+    \sel_l9_s0$613  <= \$2149 ;
   always @(posedge clk)
-    \sel_l11_s0$757  <= \$2141 ;
+    adv5_valid <= \$2150 ;
   always @(posedge clk)
-    \sel_l11_s0$758  <= \$2142 ;
+    \sel_l11_s0$766  <= \$2151 ;
   always @(posedge clk)
-    \sel_l11_s0$759  <= \$2143 ;
+    \sel_l11_s0$767  <= \$2152 ;
   always @(posedge clk)
-    \sel_l11_s0$674  <= \$2144 ;
+    \sel_l11_s0$768  <= \$2153 ;
   always @(posedge clk)
-    sel_l11_s0 <= \$2145 ;
+    \sel_l11_s0$769  <= \$2154 ;
   always @(posedge clk)
-    \sel_l11_s0$684  <= \$2146 ;
+    \sel_l11_s0$770  <= \$2155 ;
   always @(posedge clk)
-    \sel_l11_s0$694  <= \$2147 ;
+    \sel_l11_s0$771  <= \$2156 ;
   always @(posedge clk)
-    \sel_l11_s0$704  <= \$2148 ;
+    \sel_l11_s0$772  <= \$2157 ;
   always @(posedge clk)
-    \sel_l11_s0$714  <= \$2149 ;
+    \sel_l11_s0$773  <= \$2158 ;
   always @(posedge clk)
-    \sel_l11_s0$724  <= \$2150 ;
+    \sel_l11_s0$686  <= \$2159 ;
   always @(posedge clk)
-    \sel_l11_s0$734  <= \$2151 ;
+    sel_l11_s0 <= \$2160 ;
   always @(posedge clk)
-    wr__addr <= \$2152 ;
+    \sel_l11_s0$696  <= \$2161 ;
   always @(posedge clk)
-    rd__addr <= \$2153 ;
+    \sel_l11_s0$706  <= \$2162 ;
   always @(posedge clk)
-    \sel_l13_s0$858  <= \$2154 ;
+    \sel_l11_s0$716  <= \$2163 ;
   always @(posedge clk)
-    \sel_l13_s0$769  <= \$2155 ;
+    \sel_l11_s0$726  <= \$2164 ;
   always @(posedge clk)
-    \sel_l13_s0$782  <= \$2156 ;
+    \sel_l11_s0$736  <= \$2165 ;
   always @(posedge clk)
-    \sel_l13_s0$788  <= \$2157 ;
+    \sel_l11_s0$746  <= \$2166 ;
   always @(posedge clk)
-    \sel_l13_s0$794  <= \$2158 ;
+    adv6_valid <= \$2167 ;
   always @(posedge clk)
-    \sel_l13_s0$800  <= \$2159 ;
+    wr__addr <= \$2168 ;
   always @(posedge clk)
-    \sel_l13_s0$806  <= \$2160 ;
+    rd__addr <= \$2169 ;
   always @(posedge clk)
-    \sel_l13_s0$812  <= \$2161 ;
+    adv7_valid <= \$2170 ;
   always @(posedge clk)
-    \sel_l13_s0$818  <= \$2162 ;
-  always @(posedge clk)
-    sel_l13_s0 <= \$2163 ;
-  always @(posedge clk)
-    \sel_l13_s0$770  <= \$2164 ;
-  always @(posedge clk)
-    \sel_l13_s0$771  <= \$2165 ;
-  always @(posedge clk)
-    \sel_l13_s0$773  <= \$2166 ;
-  always @(posedge clk)
-    \sel_l13_s0$774  <= \$2167 ;
-  always @(posedge clk)
-    \sel_l13_s0$775  <= \$2168 ;
-  always @(posedge clk)
-    \sel_l13_s0$777  <= \$2169 ;
-  always @(posedge clk)
-    \sel_l13_s0$778  <= \$2170 ;
-  always @(posedge clk)
-    \sel_l13_s0$779  <= \$2171 ;
+    \sel_l13_s0$876  <= \$2171 ;
   always @(posedge clk)
     \sel_l13_s0$785  <= \$2172 ;
   always @(posedge clk)
-    \sel_l13_s0$791  <= \$2173 ;
+    \sel_l13_s0$798  <= \$2173 ;
   always @(posedge clk)
-    \sel_l13_s0$797  <= \$2174 ;
+    \sel_l13_s0$804  <= \$2174 ;
   always @(posedge clk)
-    \sel_l13_s0$803  <= \$2175 ;
+    \sel_l13_s0$810  <= \$2175 ;
   always @(posedge clk)
-    \sel_l13_s0$809  <= \$2176 ;
+    \sel_l13_s0$816  <= \$2176 ;
   always @(posedge clk)
-    \sel_l13_s0$815  <= \$2177 ;
+    \sel_l13_s0$822  <= \$2177 ;
   always @(posedge clk)
-    \sel_l13_s0$821  <= \$2178 ;
+    \sel_l13_s0$828  <= \$2178 ;
   always @(posedge clk)
-    sel_l15_s0 <= \$2179 ;
+    \sel_l13_s0$834  <= \$2179 ;
   always @(posedge clk)
-    \sel_l15_s0$832  <= \$2180 ;
+    sel_l13_s0 <= \$2180 ;
   always @(posedge clk)
-    \sel_l15_s0$834  <= \$2181 ;
+    \sel_l13_s0$786  <= \$2181 ;
   always @(posedge clk)
-    \sel_l15_s0$836  <= \$2182 ;
+    \sel_l13_s0$787  <= \$2182 ;
   always @(posedge clk)
-    \sel_l15_s0$838  <= \$2183 ;
+    \sel_l13_s0$789  <= \$2183 ;
   always @(posedge clk)
-    \sel_l15_s0$840  <= \$2184 ;
+    \sel_l13_s0$790  <= \$2184 ;
   always @(posedge clk)
-    \sel_l15_s0$842  <= \$2185 ;
+    \sel_l13_s0$791  <= \$2185 ;
   always @(posedge clk)
-    \sel_l15_s0$844  <= \$2186 ;
+    \sel_l13_s0$793  <= \$2186 ;
   always @(posedge clk)
-    \sel_l15_s0$846  <= \$2187 ;
+    \sel_l13_s0$794  <= \$2187 ;
   always @(posedge clk)
-    \sel_l15_s0$833  <= \$2188 ;
+    \sel_l13_s0$795  <= \$2188 ;
   always @(posedge clk)
-    \sel_l15_s0$835  <= \$2189 ;
+    \sel_l13_s0$801  <= \$2189 ;
   always @(posedge clk)
-    \sel_l15_s0$837  <= \$2190 ;
+    \sel_l13_s0$807  <= \$2190 ;
   always @(posedge clk)
-    \sel_l15_s0$839  <= \$2191 ;
+    \sel_l13_s0$813  <= \$2191 ;
   always @(posedge clk)
-    \sel_l15_s0$841  <= \$2192 ;
+    \sel_l13_s0$819  <= \$2192 ;
   always @(posedge clk)
-    \sel_l15_s0$843  <= \$2193 ;
+    \sel_l13_s0$825  <= \$2193 ;
   always @(posedge clk)
-    \sel_l15_s0$845  <= \$2194 ;
+    \sel_l13_s0$831  <= \$2194 ;
   always @(posedge clk)
-    \sel_l15_s0$847  <= \$2195 ;
+    \sel_l13_s0$837  <= \$2195 ;
+  always @(posedge clk)
+    adv8_valid <= \$2196 ;
+  always @(posedge clk)
+    sel_l15_s0 <= \$2197 ;
+  always @(posedge clk)
+    \sel_l15_s0$850  <= \$2198 ;
+  always @(posedge clk)
+    \sel_l15_s0$852  <= \$2199 ;
+  always @(posedge clk)
+    \sel_l15_s0$854  <= \$2200 ;
+  always @(posedge clk)
+    \sel_l15_s0$856  <= \$2201 ;
+  always @(posedge clk)
+    \sel_l15_s0$858  <= \$2202 ;
+  always @(posedge clk)
+    \sel_l15_s0$860  <= \$2203 ;
+  always @(posedge clk)
+    \sel_l15_s0$862  <= \$2204 ;
+  always @(posedge clk)
+    \sel_l15_s0$864  <= \$2205 ;
+  always @(posedge clk)
+    \sel_l15_s0$851  <= \$2206 ;
+  always @(posedge clk)
+    \sel_l15_s0$853  <= \$2207 ;
+  always @(posedge clk)
+    \sel_l15_s0$855  <= \$2208 ;
+  always @(posedge clk)
+    \sel_l15_s0$857  <= \$2209 ;
+  always @(posedge clk)
+    \sel_l15_s0$859  <= \$2210 ;
+  always @(posedge clk)
+    \sel_l15_s0$861  <= \$2211 ;
+  always @(posedge clk)
+    \sel_l15_s0$863  <= \$2212 ;
+  always @(posedge clk)
+    \sel_l15_s0$865  <= \$2213 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1966  = valid_s0;
+    \$1975  = valid_s0;
     if (i__ready) begin
-      \$1966  = i__valid;
+      \$1975  = i__valid;
     end
     if (rst) begin
-      \$1966  = 1'h0;
+      \$1975  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1967  = valid_s1;
+    \$1976  = valid_s1;
     if (i__ready) begin
-      \$1967  = valid_s0;
-    end
-    if (rst) begin
-      \$1967  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1968  = valid_s2;
-    if (i__ready) begin
-      \$1968  = valid_s1;
+      \$1976  = valid_s0;
     end
     if (rst) begin
-      \$1968  = 1'h0;
+      \$1976  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1969  = valid_s3;
+    \$1977  = valid_s2;
     if (i__ready) begin
-      \$1969  = valid_s2;
-    end
-    if (rst) begin
-      \$1969  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1970  = valid_s4;
-    if (i__ready) begin
-      \$1970  = valid_s3;
+      \$1977  = valid_s1;
     end
     if (rst) begin
-      \$1970  = 1'h0;
+      \$1977  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1971  = valid_s5;
+    \$1978  = valid_s3;
     if (i__ready) begin
-      \$1971  = valid_s4;
-    end
-    if (rst) begin
-      \$1971  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1972  = valid_s6;
-    if (i__ready) begin
-      \$1972  = valid_s5;
+      \$1978  = valid_s2;
     end
     if (rst) begin
-      \$1972  = 1'h0;
+      \$1978  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1973  = o__valid;
+    \$1979  = valid_s4;
     if (i__ready) begin
-      \$1973  = valid_s6;
+      \$1979  = valid_s3;
     end
     if (rst) begin
-      \$1973  = 1'h0;
+      \$1979  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1974  = sel_l1_s0;
+    \$1980  = valid_s5;
     if (i__ready) begin
-      \$1974  = \$4 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1975  = \sel_l1_s0$28 ;
-    if (i__ready) begin
-      \$1975  = \$7 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1976  = \sel_l1_s0$29 ;
-    if (i__ready) begin
-      \$1976  = \$10 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1977  = \sel_l1_s0$30 ;
-    if (i__ready) begin
-      \$1977  = \$13 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1978  = \sel_l1_s0$31 ;
-    if (i__ready) begin
-      \$1978  = \$16 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1979  = \sel_l1_s0$32 ;
-    if (i__ready) begin
-      \$1979  = \$19 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1980  = \sel_l1_s0$33 ;
-    if (i__ready) begin
-      \$1980  = \$22 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1981  = \sel_l1_s0$34 ;
-    if (i__ready) begin
-      \$1981  = \$25 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1982  = \sel_l1_s0$35 ;
-    if (i__ready) begin
-      \$1982  = \$28 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1983  = \sel_l1_s0$36 ;
-    if (i__ready) begin
-      \$1983  = \$31 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1984  = \sel_l1_s0$37 ;
-    if (i__ready) begin
-      \$1984  = \$34 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1985  = \sel_l1_s0$38 ;
-    if (i__ready) begin
-      \$1985  = \$37 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1986  = \sel_l1_s0$39 ;
-    if (i__ready) begin
-      \$1986  = \$40 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1987  = \sel_l1_s0$40 ;
-    if (i__ready) begin
-      \$1987  = \$43 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1988  = \sel_l1_s0$41 ;
-    if (i__ready) begin
-      \$1988  = \$46 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1989  = \sel_l1_s0$42 ;
-    if (i__ready) begin
-      \$1989  = \$49 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1990  = sel_l2_s0;
-    if (i__ready) begin
-      \$1990  = { \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1991  = sel_l4_s0;
-    if (i__ready) begin
-      \$1991  = sel_cs1_0_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1992  = \sel_l4_s0$270 ;
-    if (i__ready) begin
-      \$1992  = sel_cs0_0_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1993  = \sel_l4_s0$271 ;
-    if (i__ready) begin
-      \$1993  = sel_cs0_0_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1994  = \sel_l4_s0$274 ;
-    if (i__ready) begin
-      \$1994  = sel_cs1_0_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1995  = \sel_l4_s0$275 ;
-    if (i__ready) begin
-      \$1995  = sel_cs1_0_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1996  = \sel_l4_s0$276 ;
-    if (i__ready) begin
-      \$1996  = sel_cs0_0_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1997  = \sel_l4_s0$429 ;
-    if (i__ready) begin
-      \$1997  = sel_cs0_0_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1998  = \sel_l4_s0$477 ;
-    if (i__ready) begin
-      \$1998  = sel_cs1_0_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1999  = \sel_l4_s0$279 ;
-    if (i__ready) begin
-      \$1999  = sel_cs1_1_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2000  = \sel_l4_s0$280 ;
-    if (i__ready) begin
-      \$2000  = sel_cs0_1_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2001  = \sel_l4_s0$281 ;
-    if (i__ready) begin
-      \$2001  = sel_cs0_1_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2002  = \sel_l4_s0$284 ;
-    if (i__ready) begin
-      \$2002  = sel_cs1_1_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2003  = \sel_l4_s0$285 ;
-    if (i__ready) begin
-      \$2003  = sel_cs1_1_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2004  = \sel_l4_s0$286 ;
-    if (i__ready) begin
-      \$2004  = sel_cs0_1_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2005  = \sel_l4_s0$432 ;
-    if (i__ready) begin
-      \$2005  = sel_cs0_1_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2006  = \sel_l4_s0$480 ;
-    if (i__ready) begin
-      \$2006  = sel_cs1_1_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2007  = \sel_l4_s0$289 ;
-    if (i__ready) begin
-      \$2007  = sel_cs1_2_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2008  = \sel_l4_s0$290 ;
-    if (i__ready) begin
-      \$2008  = sel_cs0_2_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2009  = \sel_l4_s0$291 ;
-    if (i__ready) begin
-      \$2009  = sel_cs0_2_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2010  = \sel_l4_s0$294 ;
-    if (i__ready) begin
-      \$2010  = sel_cs1_2_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2011  = \sel_l4_s0$295 ;
-    if (i__ready) begin
-      \$2011  = sel_cs1_2_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2012  = \sel_l4_s0$296 ;
-    if (i__ready) begin
-      \$2012  = sel_cs0_2_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2013  = \sel_l4_s0$435 ;
-    if (i__ready) begin
-      \$2013  = sel_cs0_2_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2014  = \sel_l4_s0$483 ;
-    if (i__ready) begin
-      \$2014  = sel_cs1_2_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2015  = \sel_l4_s0$299 ;
-    if (i__ready) begin
-      \$2015  = sel_cs1_3_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2016  = \sel_l4_s0$300 ;
-    if (i__ready) begin
-      \$2016  = sel_cs0_3_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2017  = \sel_l4_s0$301 ;
-    if (i__ready) begin
-      \$2017  = sel_cs0_3_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2018  = \sel_l4_s0$304 ;
-    if (i__ready) begin
-      \$2018  = sel_cs1_3_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2019  = \sel_l4_s0$305 ;
-    if (i__ready) begin
-      \$2019  = sel_cs1_3_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2020  = \sel_l4_s0$306 ;
-    if (i__ready) begin
-      \$2020  = sel_cs0_3_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2021  = \sel_l4_s0$438 ;
-    if (i__ready) begin
-      \$2021  = sel_cs0_3_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2022  = \sel_l4_s0$486 ;
-    if (i__ready) begin
-      \$2022  = sel_cs1_3_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2023  = \sel_l4_s0$309 ;
-    if (i__ready) begin
-      \$2023  = sel_cs1_4_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2024  = \sel_l4_s0$310 ;
-    if (i__ready) begin
-      \$2024  = sel_cs0_4_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2025  = \sel_l4_s0$311 ;
-    if (i__ready) begin
-      \$2025  = sel_cs0_4_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2026  = \sel_l4_s0$314 ;
-    if (i__ready) begin
-      \$2026  = sel_cs1_4_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2027  = \sel_l4_s0$315 ;
-    if (i__ready) begin
-      \$2027  = sel_cs1_4_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2028  = \sel_l4_s0$316 ;
-    if (i__ready) begin
-      \$2028  = sel_cs0_4_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2029  = \sel_l4_s0$441 ;
-    if (i__ready) begin
-      \$2029  = sel_cs0_4_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2030  = \sel_l4_s0$489 ;
-    if (i__ready) begin
-      \$2030  = sel_cs1_4_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2031  = \sel_l4_s0$319 ;
-    if (i__ready) begin
-      \$2031  = sel_cs1_5_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2032  = \sel_l4_s0$320 ;
-    if (i__ready) begin
-      \$2032  = sel_cs0_5_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2033  = \sel_l4_s0$321 ;
-    if (i__ready) begin
-      \$2033  = sel_cs0_5_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2034  = \sel_l4_s0$324 ;
-    if (i__ready) begin
-      \$2034  = sel_cs1_5_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2035  = \sel_l4_s0$325 ;
-    if (i__ready) begin
-      \$2035  = sel_cs1_5_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2036  = \sel_l4_s0$326 ;
-    if (i__ready) begin
-      \$2036  = sel_cs0_5_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2037  = \sel_l4_s0$444 ;
-    if (i__ready) begin
-      \$2037  = sel_cs0_5_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2038  = \sel_l4_s0$492 ;
-    if (i__ready) begin
-      \$2038  = sel_cs1_5_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2039  = \sel_l4_s0$329 ;
-    if (i__ready) begin
-      \$2039  = sel_cs1_6_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2040  = \sel_l4_s0$330 ;
-    if (i__ready) begin
-      \$2040  = sel_cs0_6_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2041  = \sel_l4_s0$331 ;
-    if (i__ready) begin
-      \$2041  = sel_cs0_6_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2042  = \sel_l4_s0$334 ;
-    if (i__ready) begin
-      \$2042  = sel_cs1_6_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2043  = \sel_l4_s0$335 ;
-    if (i__ready) begin
-      \$2043  = sel_cs1_6_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2044  = \sel_l4_s0$336 ;
-    if (i__ready) begin
-      \$2044  = sel_cs0_6_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2045  = \sel_l4_s0$447 ;
-    if (i__ready) begin
-      \$2045  = sel_cs0_6_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2046  = \sel_l4_s0$495 ;
-    if (i__ready) begin
-      \$2046  = sel_cs1_6_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2047  = \sel_l4_s0$339 ;
-    if (i__ready) begin
-      \$2047  = sel_cs1_7_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2048  = \sel_l4_s0$340 ;
-    if (i__ready) begin
-      \$2048  = sel_cs0_7_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2049  = \sel_l4_s0$341 ;
-    if (i__ready) begin
-      \$2049  = sel_cs0_7_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2050  = \sel_l4_s0$344 ;
-    if (i__ready) begin
-      \$2050  = sel_cs1_7_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2051  = \sel_l4_s0$345 ;
-    if (i__ready) begin
-      \$2051  = sel_cs1_7_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2052  = \sel_l4_s0$346 ;
-    if (i__ready) begin
-      \$2052  = sel_cs0_7_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2053  = \sel_l4_s0$450 ;
-    if (i__ready) begin
-      \$2053  = sel_cs0_7_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2054  = \sel_l4_s0$498 ;
-    if (i__ready) begin
-      \$2054  = sel_cs1_7_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2055  = \sel_l4_s0$349 ;
-    if (i__ready) begin
-      \$2055  = sel_cs1_8_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2056  = \sel_l4_s0$350 ;
-    if (i__ready) begin
-      \$2056  = sel_cs0_8_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2057  = \sel_l4_s0$351 ;
-    if (i__ready) begin
-      \$2057  = sel_cs0_8_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2058  = \sel_l4_s0$354 ;
-    if (i__ready) begin
-      \$2058  = sel_cs1_8_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2059  = \sel_l4_s0$355 ;
-    if (i__ready) begin
-      \$2059  = sel_cs1_8_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2060  = \sel_l4_s0$356 ;
-    if (i__ready) begin
-      \$2060  = sel_cs0_8_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2061  = \sel_l4_s0$453 ;
-    if (i__ready) begin
-      \$2061  = sel_cs0_8_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2062  = \sel_l4_s0$501 ;
-    if (i__ready) begin
-      \$2062  = sel_cs1_8_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2063  = \sel_l4_s0$359 ;
-    if (i__ready) begin
-      \$2063  = sel_cs1_9_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2064  = \sel_l4_s0$360 ;
-    if (i__ready) begin
-      \$2064  = sel_cs0_9_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2065  = \sel_l4_s0$361 ;
-    if (i__ready) begin
-      \$2065  = sel_cs0_9_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2066  = \sel_l4_s0$364 ;
-    if (i__ready) begin
-      \$2066  = sel_cs1_9_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2067  = \sel_l4_s0$365 ;
-    if (i__ready) begin
-      \$2067  = sel_cs1_9_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2068  = \sel_l4_s0$366 ;
-    if (i__ready) begin
-      \$2068  = sel_cs0_9_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2069  = \sel_l4_s0$456 ;
-    if (i__ready) begin
-      \$2069  = sel_cs0_9_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2070  = \sel_l4_s0$504 ;
-    if (i__ready) begin
-      \$2070  = sel_cs1_9_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2071  = \sel_l4_s0$369 ;
-    if (i__ready) begin
-      \$2071  = sel_cs1_10_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2072  = \sel_l4_s0$370 ;
-    if (i__ready) begin
-      \$2072  = sel_cs0_10_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2073  = \sel_l4_s0$371 ;
-    if (i__ready) begin
-      \$2073  = sel_cs0_10_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2074  = \sel_l4_s0$374 ;
-    if (i__ready) begin
-      \$2074  = sel_cs1_10_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2075  = \sel_l4_s0$375 ;
-    if (i__ready) begin
-      \$2075  = sel_cs1_10_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2076  = \sel_l4_s0$376 ;
-    if (i__ready) begin
-      \$2076  = sel_cs0_10_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2077  = \sel_l4_s0$459 ;
-    if (i__ready) begin
-      \$2077  = sel_cs0_10_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2078  = \sel_l4_s0$507 ;
-    if (i__ready) begin
-      \$2078  = sel_cs1_10_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2079  = \sel_l4_s0$379 ;
-    if (i__ready) begin
-      \$2079  = sel_cs1_11_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2080  = \sel_l4_s0$380 ;
-    if (i__ready) begin
-      \$2080  = sel_cs0_11_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2081  = \sel_l4_s0$381 ;
-    if (i__ready) begin
-      \$2081  = sel_cs0_11_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2082  = \sel_l4_s0$384 ;
-    if (i__ready) begin
-      \$2082  = sel_cs1_11_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2083  = \sel_l4_s0$385 ;
-    if (i__ready) begin
-      \$2083  = sel_cs1_11_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2084  = \sel_l4_s0$386 ;
-    if (i__ready) begin
-      \$2084  = sel_cs0_11_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2085  = \sel_l4_s0$462 ;
-    if (i__ready) begin
-      \$2085  = sel_cs0_11_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2086  = \sel_l4_s0$510 ;
-    if (i__ready) begin
-      \$2086  = sel_cs1_11_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2087  = \sel_l4_s0$389 ;
-    if (i__ready) begin
-      \$2087  = sel_cs1_12_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2088  = \sel_l4_s0$390 ;
-    if (i__ready) begin
-      \$2088  = sel_cs0_12_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2089  = \sel_l4_s0$391 ;
-    if (i__ready) begin
-      \$2089  = sel_cs0_12_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2090  = \sel_l4_s0$394 ;
-    if (i__ready) begin
-      \$2090  = sel_cs1_12_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2091  = \sel_l4_s0$395 ;
-    if (i__ready) begin
-      \$2091  = sel_cs1_12_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2092  = \sel_l4_s0$396 ;
-    if (i__ready) begin
-      \$2092  = sel_cs0_12_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2093  = \sel_l4_s0$465 ;
-    if (i__ready) begin
-      \$2093  = sel_cs0_12_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2094  = \sel_l4_s0$513 ;
-    if (i__ready) begin
-      \$2094  = sel_cs1_12_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2095  = \sel_l4_s0$399 ;
-    if (i__ready) begin
-      \$2095  = sel_cs1_13_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2096  = \sel_l4_s0$400 ;
-    if (i__ready) begin
-      \$2096  = sel_cs0_13_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2097  = \sel_l4_s0$401 ;
-    if (i__ready) begin
-      \$2097  = sel_cs0_13_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2098  = \sel_l4_s0$404 ;
-    if (i__ready) begin
-      \$2098  = sel_cs1_13_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2099  = \sel_l4_s0$405 ;
-    if (i__ready) begin
-      \$2099  = sel_cs1_13_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2100  = \sel_l4_s0$406 ;
-    if (i__ready) begin
-      \$2100  = sel_cs0_13_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2101  = \sel_l4_s0$468 ;
-    if (i__ready) begin
-      \$2101  = sel_cs0_13_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2102  = \sel_l4_s0$516 ;
-    if (i__ready) begin
-      \$2102  = sel_cs1_13_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2103  = \sel_l4_s0$409 ;
-    if (i__ready) begin
-      \$2103  = sel_cs1_14_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2104  = \sel_l4_s0$410 ;
-    if (i__ready) begin
-      \$2104  = sel_cs0_14_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2105  = \sel_l4_s0$411 ;
-    if (i__ready) begin
-      \$2105  = sel_cs0_14_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2106  = \sel_l4_s0$414 ;
-    if (i__ready) begin
-      \$2106  = sel_cs1_14_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2107  = \sel_l4_s0$415 ;
-    if (i__ready) begin
-      \$2107  = sel_cs1_14_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2108  = \sel_l4_s0$416 ;
-    if (i__ready) begin
-      \$2108  = sel_cs0_14_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2109  = \sel_l4_s0$471 ;
-    if (i__ready) begin
-      \$2109  = sel_cs0_14_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2110  = \sel_l4_s0$519 ;
-    if (i__ready) begin
-      \$2110  = sel_cs1_14_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2111  = \sel_l4_s0$419 ;
-    if (i__ready) begin
-      \$2111  = sel_cs1_15_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2112  = \sel_l4_s0$420 ;
-    if (i__ready) begin
-      \$2112  = sel_cs0_15_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2113  = \sel_l4_s0$421 ;
-    if (i__ready) begin
-      \$2113  = sel_cs0_15_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2114  = \sel_l4_s0$424 ;
-    if (i__ready) begin
-      \$2114  = sel_cs1_15_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2115  = \sel_l4_s0$425 ;
-    if (i__ready) begin
-      \$2115  = sel_cs1_15_1_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2116  = \sel_l4_s0$426 ;
-    if (i__ready) begin
-      \$2116  = sel_cs0_15_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2117  = \sel_l4_s0$474 ;
-    if (i__ready) begin
-      \$2117  = sel_cs0_15_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2118  = \sel_l4_s0$522 ;
-    if (i__ready) begin
-      \$2118  = sel_cs1_15_1_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2119  = sel_l8_s0;
-    if (i__ready) begin
-      \$2119  = { \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413 , \$1412 , \$1411 , \$1410  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2120  = \sel_l9_s0$855 ;
-    if (i__ready) begin
-      \$2120  = sel_l8_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2121  = \sel_l9_s0$856 ;
-    if (i__ready) begin
-      \$2121  = sel_l8_s0[0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2122  = \sel_l9_s0$549 ;
-    if (i__ready) begin
-      \$2122  = { sel_p0_1_0_c, sel_p0_1_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2123  = sel_l9_s0;
-    if (i__ready) begin
-      \$2123  = sel_l8_s0[2];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2124  = \sel_l9_s0$555 ;
-    if (i__ready) begin
-      \$2124  = { 1'h0, sel_p0_3_0_c, sel_p0_3_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2125  = \sel_l9_s0$614 ;
-    if (i__ready) begin
-      \$2125  = sel_l8_s0[4];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2126  = \sel_l9_s0$564 ;
-    if (i__ready) begin
-      \$2126  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2127  = \sel_l9_s0$563 ;
-    if (i__ready) begin
-      \$2127  = sel_l8_s0[6];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2128  = \sel_l9_s0$572 ;
-    if (i__ready) begin
-      \$2128  = { 2'h0, sel_p0_7_0_c, sel_p0_7_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2129  = \sel_l9_s0$857 ;
-    if (i__ready) begin
-      \$2129  = sel_l8_s0[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2130  = \sel_l9_s0$583 ;
-    if (i__ready) begin
-      \$2130  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2131  = \sel_l9_s0$582 ;
-    if (i__ready) begin
-      \$2131  = sel_l8_s0[10];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2132  = \sel_l9_s0$593 ;
-    if (i__ready) begin
-      \$2132  = { 2'h0, sel_p0_11_0_c, sel_p0_11_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2133  = \sel_l9_s0$645 ;
-    if (i__ready) begin
-      \$2133  = sel_l8_s0[12];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2134  = \sel_l9_s0$604 ;
-    if (i__ready) begin
-      \$2134  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2135  = \sel_l9_s0$603 ;
-    if (i__ready) begin
-      \$2135  = sel_l8_s0[14];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2136  = \sel_l11_s0$752 ;
-    if (i__ready) begin
-      \$2136  = \sel_l9_s0$855 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2137  = \sel_l11_s0$753 ;
-    if (i__ready) begin
-      \$2137  = \sel_l9_s0$856 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2138  = \sel_l11_s0$754 ;
-    if (i__ready) begin
-      \$2138  = \sel_l9_s0$549 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2139  = \sel_l11_s0$755 ;
-    if (i__ready) begin
-      \$2139  = { sel_p1_2_1_s, sel_p1_2_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2140  = \sel_l11_s0$756 ;
-    if (i__ready) begin
-      \$2140  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2141  = \sel_l11_s0$757 ;
-    if (i__ready) begin
-      \$2141  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2142  = \sel_l11_s0$758 ;
-    if (i__ready) begin
-      \$2142  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2143  = \sel_l11_s0$759 ;
-    if (i__ready) begin
-      \$2143  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2144  = \sel_l11_s0$674 ;
-    if (i__ready) begin
-      \$2144  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2145  = sel_l11_s0;
-    if (i__ready) begin
-      \$2145  = \sel_l9_s0$857 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2146  = \sel_l11_s0$684 ;
-    if (i__ready) begin
-      \$2146  = \sel_l9_s0$583 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2147  = \sel_l11_s0$694 ;
-    if (i__ready) begin
-      \$2147  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2148  = \sel_l11_s0$704 ;
-    if (i__ready) begin
-      \$2148  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2149  = \sel_l11_s0$714 ;
-    if (i__ready) begin
-      \$2149  = { sel_p2_12_3_s, sel_p2_12_2_s, sel_p2_12_1_s, sel_p2_12_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2150  = \sel_l11_s0$724 ;
-    if (i__ready) begin
-      \$2150  = { sel_p2_13_3_s, sel_p2_13_2_s, sel_p2_13_1_s, sel_p2_13_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2151  = \sel_l11_s0$734 ;
-    if (i__ready) begin
-      \$2151  = { sel_p2_14_3_s, sel_p2_14_2_s, sel_p2_14_1_s, sel_p2_14_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2152  = wr__addr;
-    if (i__ready) begin
-      \$2152  = \$1964 [3:0];
+      \$1980  = valid_s4;
     end
     if (rst) begin
-      \$2152  = 4'h0;
+      \$1980  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2153  = rd__addr;
+    \$1981  = valid_s6;
     if (i__ready) begin
-      \$2153  = \$1965 [3:0];
+      \$1981  = valid_s5;
     end
     if (rst) begin
-      \$2153  = 4'ha;
+      \$1981  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2154  = \sel_l13_s0$858 ;
+    \$1982  = o__valid;
     if (i__ready) begin
-      \$2154  = \sel_l11_s0$752 ;
+      \$1982  = valid_s6;
+    end
+    if (rst) begin
+      \$1982  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2155  = \sel_l13_s0$769 ;
-    if (i__ready) begin
-      \$2155  = { \$1621 , \$1619 , \$1617 , \$1615 , \$1613 , \$1611 , \$1609 , \$1607 , \sel_l11_s0$752 [0] };
+    \$1983  = adv0_valid;
+    if (adv0) begin
+      \$1983  = valid_s6;
+    end
+    if (rst) begin
+      \$1983  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2156  = \sel_l13_s0$782 ;
-    if (i__ready) begin
-      \$2156  = { \$1639 , \$1637 , \$1635 , \$1633 , \$1631 , \$1629 , \$1627 , \$1625 , \$1623  };
+    \$1984  = sel_l1_s0;
+    if (adv0) begin
+      \$1984  = \$4 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2157  = \sel_l13_s0$788 ;
-    if (i__ready) begin
-      \$2157  = { \$1657 , \$1655 , \$1653 , \$1651 , \$1649 , \$1647 , \$1645 , \$1643 , \$1641  };
+    \$1985  = \sel_l1_s0$30 ;
+    if (adv0) begin
+      \$1985  = \$7 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2158  = \sel_l13_s0$794 ;
-    if (i__ready) begin
-      \$2158  = { \$1675 , \$1673 , \$1671 , \$1669 , \$1667 , \$1665 , \$1663 , \$1661 , \$1659  };
+    \$1986  = \sel_l1_s0$31 ;
+    if (adv0) begin
+      \$1986  = \$10 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2159  = \sel_l13_s0$800 ;
-    if (i__ready) begin
-      \$2159  = { \$1693 , \$1691 , \$1689 , \$1687 , \$1685 , \$1683 , \$1681 , \$1679 , \$1677  };
+    \$1987  = \sel_l1_s0$32 ;
+    if (adv0) begin
+      \$1987  = \$13 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2160  = \sel_l13_s0$806 ;
-    if (i__ready) begin
-      \$2160  = { \$1711 , \$1709 , \$1707 , \$1705 , \$1703 , \$1701 , \$1699 , \$1697 , \$1695  };
+    \$1988  = \sel_l1_s0$33 ;
+    if (adv0) begin
+      \$1988  = \$16 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2161  = \sel_l13_s0$812 ;
-    if (i__ready) begin
-      \$2161  = { \$1729 , \$1727 , \$1725 , \$1723 , \$1721 , \$1719 , \$1717 , \$1715 , \$1713  };
+    \$1989  = \sel_l1_s0$34 ;
+    if (adv0) begin
+      \$1989  = \$19 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2162  = \sel_l13_s0$818 ;
-    if (i__ready) begin
-      \$2162  = { \$1747 , \$1745 , \$1743 , \$1741 , \$1739 , \$1737 , \$1735 , \$1733 , \$1731  };
+    \$1990  = \sel_l1_s0$35 ;
+    if (adv0) begin
+      \$1990  = \$22 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2163  = sel_l13_s0;
-    if (i__ready) begin
-      \$2163  = sel_dl1_r0_q[7:0];
+    \$1991  = \sel_l1_s0$36 ;
+    if (adv0) begin
+      \$1991  = \$25 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2164  = \sel_l13_s0$770 ;
-    if (i__ready) begin
-      \$2164  = sel_dl1_r0_q[15:8];
+    \$1992  = \sel_l1_s0$37 ;
+    if (adv0) begin
+      \$1992  = \$28 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2165  = \sel_l13_s0$771 ;
-    if (i__ready) begin
-      \$2165  = sel_dl1_r0_q[23:16];
+    \$1993  = \sel_l1_s0$38 ;
+    if (adv0) begin
+      \$1993  = \$31 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2166  = \sel_l13_s0$773 ;
-    if (i__ready) begin
-      \$2166  = sel_dl1_r0_q[31:24];
+    \$1994  = \sel_l1_s0$39 ;
+    if (adv0) begin
+      \$1994  = \$34 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2167  = \sel_l13_s0$774 ;
-    if (i__ready) begin
-      \$2167  = sel_dl1_r0_q[39:32];
+    \$1995  = \sel_l1_s0$40 ;
+    if (adv0) begin
+      \$1995  = \$37 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2168  = \sel_l13_s0$775 ;
-    if (i__ready) begin
-      \$2168  = sel_dl1_r0_q[47:40];
+    \$1996  = \sel_l1_s0$41 ;
+    if (adv0) begin
+      \$1996  = \$40 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2169  = \sel_l13_s0$777 ;
-    if (i__ready) begin
-      \$2169  = sel_dl1_r0_q[55:48];
+    \$1997  = \sel_l1_s0$42 ;
+    if (adv0) begin
+      \$1997  = \$43 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2170  = \sel_l13_s0$778 ;
-    if (i__ready) begin
-      \$2170  = sel_dl1_r0_q[63:56];
+    \$1998  = \sel_l1_s0$43 ;
+    if (adv0) begin
+      \$1998  = \$46 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2171  = \sel_l13_s0$779 ;
-    if (i__ready) begin
-      \$2171  = sel_dl1_r0_q[71:64];
+    \$1999  = \sel_l1_s0$44 ;
+    if (adv0) begin
+      \$1999  = \$49 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2000  = adv1_valid;
+    if (adv1) begin
+      \$2000  = valid_s6;
+    end
+    if (rst) begin
+      \$2000  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2001  = sel_l2_s0;
+    if (adv1) begin
+      \$2001  = { \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2002  = adv2_valid;
+    if (adv2) begin
+      \$2002  = valid_s6;
+    end
+    if (rst) begin
+      \$2002  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2003  = sel_l4_s0;
+    if (adv2) begin
+      \$2003  = sel_cs1_0_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2004  = \sel_l4_s0$276 ;
+    if (adv2) begin
+      \$2004  = sel_cs0_0_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2005  = \sel_l4_s0$277 ;
+    if (adv2) begin
+      \$2005  = sel_cs0_0_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2006  = \sel_l4_s0$280 ;
+    if (adv2) begin
+      \$2006  = sel_cs1_0_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2007  = \sel_l4_s0$281 ;
+    if (adv2) begin
+      \$2007  = sel_cs1_0_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2008  = \sel_l4_s0$282 ;
+    if (adv2) begin
+      \$2008  = sel_cs0_0_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2009  = \sel_l4_s0$435 ;
+    if (adv2) begin
+      \$2009  = sel_cs0_0_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2010  = \sel_l4_s0$483 ;
+    if (adv2) begin
+      \$2010  = sel_cs1_0_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2011  = \sel_l4_s0$285 ;
+    if (adv2) begin
+      \$2011  = sel_cs1_1_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2012  = \sel_l4_s0$286 ;
+    if (adv2) begin
+      \$2012  = sel_cs0_1_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2013  = \sel_l4_s0$287 ;
+    if (adv2) begin
+      \$2013  = sel_cs0_1_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2014  = \sel_l4_s0$290 ;
+    if (adv2) begin
+      \$2014  = sel_cs1_1_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2015  = \sel_l4_s0$291 ;
+    if (adv2) begin
+      \$2015  = sel_cs1_1_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2016  = \sel_l4_s0$292 ;
+    if (adv2) begin
+      \$2016  = sel_cs0_1_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2017  = \sel_l4_s0$438 ;
+    if (adv2) begin
+      \$2017  = sel_cs0_1_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2018  = \sel_l4_s0$486 ;
+    if (adv2) begin
+      \$2018  = sel_cs1_1_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2019  = \sel_l4_s0$295 ;
+    if (adv2) begin
+      \$2019  = sel_cs1_2_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2020  = \sel_l4_s0$296 ;
+    if (adv2) begin
+      \$2020  = sel_cs0_2_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2021  = \sel_l4_s0$297 ;
+    if (adv2) begin
+      \$2021  = sel_cs0_2_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2022  = \sel_l4_s0$300 ;
+    if (adv2) begin
+      \$2022  = sel_cs1_2_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2023  = \sel_l4_s0$301 ;
+    if (adv2) begin
+      \$2023  = sel_cs1_2_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2024  = \sel_l4_s0$302 ;
+    if (adv2) begin
+      \$2024  = sel_cs0_2_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2025  = \sel_l4_s0$441 ;
+    if (adv2) begin
+      \$2025  = sel_cs0_2_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2026  = \sel_l4_s0$489 ;
+    if (adv2) begin
+      \$2026  = sel_cs1_2_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2027  = \sel_l4_s0$305 ;
+    if (adv2) begin
+      \$2027  = sel_cs1_3_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2028  = \sel_l4_s0$306 ;
+    if (adv2) begin
+      \$2028  = sel_cs0_3_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2029  = \sel_l4_s0$307 ;
+    if (adv2) begin
+      \$2029  = sel_cs0_3_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2030  = \sel_l4_s0$310 ;
+    if (adv2) begin
+      \$2030  = sel_cs1_3_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2031  = \sel_l4_s0$311 ;
+    if (adv2) begin
+      \$2031  = sel_cs1_3_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2032  = \sel_l4_s0$312 ;
+    if (adv2) begin
+      \$2032  = sel_cs0_3_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2033  = \sel_l4_s0$444 ;
+    if (adv2) begin
+      \$2033  = sel_cs0_3_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2034  = \sel_l4_s0$492 ;
+    if (adv2) begin
+      \$2034  = sel_cs1_3_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2035  = \sel_l4_s0$315 ;
+    if (adv2) begin
+      \$2035  = sel_cs1_4_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2036  = \sel_l4_s0$316 ;
+    if (adv2) begin
+      \$2036  = sel_cs0_4_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2037  = \sel_l4_s0$317 ;
+    if (adv2) begin
+      \$2037  = sel_cs0_4_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2038  = \sel_l4_s0$320 ;
+    if (adv2) begin
+      \$2038  = sel_cs1_4_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2039  = \sel_l4_s0$321 ;
+    if (adv2) begin
+      \$2039  = sel_cs1_4_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2040  = \sel_l4_s0$322 ;
+    if (adv2) begin
+      \$2040  = sel_cs0_4_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2041  = \sel_l4_s0$447 ;
+    if (adv2) begin
+      \$2041  = sel_cs0_4_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2042  = \sel_l4_s0$495 ;
+    if (adv2) begin
+      \$2042  = sel_cs1_4_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2043  = \sel_l4_s0$325 ;
+    if (adv2) begin
+      \$2043  = sel_cs1_5_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2044  = \sel_l4_s0$326 ;
+    if (adv2) begin
+      \$2044  = sel_cs0_5_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2045  = \sel_l4_s0$327 ;
+    if (adv2) begin
+      \$2045  = sel_cs0_5_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2046  = \sel_l4_s0$330 ;
+    if (adv2) begin
+      \$2046  = sel_cs1_5_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2047  = \sel_l4_s0$331 ;
+    if (adv2) begin
+      \$2047  = sel_cs1_5_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2048  = \sel_l4_s0$332 ;
+    if (adv2) begin
+      \$2048  = sel_cs0_5_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2049  = \sel_l4_s0$450 ;
+    if (adv2) begin
+      \$2049  = sel_cs0_5_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2050  = \sel_l4_s0$498 ;
+    if (adv2) begin
+      \$2050  = sel_cs1_5_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2051  = \sel_l4_s0$335 ;
+    if (adv2) begin
+      \$2051  = sel_cs1_6_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2052  = \sel_l4_s0$336 ;
+    if (adv2) begin
+      \$2052  = sel_cs0_6_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2053  = \sel_l4_s0$337 ;
+    if (adv2) begin
+      \$2053  = sel_cs0_6_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2054  = \sel_l4_s0$340 ;
+    if (adv2) begin
+      \$2054  = sel_cs1_6_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2055  = \sel_l4_s0$341 ;
+    if (adv2) begin
+      \$2055  = sel_cs1_6_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2056  = \sel_l4_s0$342 ;
+    if (adv2) begin
+      \$2056  = sel_cs0_6_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2057  = \sel_l4_s0$453 ;
+    if (adv2) begin
+      \$2057  = sel_cs0_6_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2058  = \sel_l4_s0$501 ;
+    if (adv2) begin
+      \$2058  = sel_cs1_6_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2059  = \sel_l4_s0$345 ;
+    if (adv2) begin
+      \$2059  = sel_cs1_7_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2060  = \sel_l4_s0$346 ;
+    if (adv2) begin
+      \$2060  = sel_cs0_7_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2061  = \sel_l4_s0$347 ;
+    if (adv2) begin
+      \$2061  = sel_cs0_7_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2062  = \sel_l4_s0$350 ;
+    if (adv2) begin
+      \$2062  = sel_cs1_7_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2063  = \sel_l4_s0$351 ;
+    if (adv2) begin
+      \$2063  = sel_cs1_7_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2064  = \sel_l4_s0$352 ;
+    if (adv2) begin
+      \$2064  = sel_cs0_7_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2065  = \sel_l4_s0$456 ;
+    if (adv2) begin
+      \$2065  = sel_cs0_7_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2066  = \sel_l4_s0$504 ;
+    if (adv2) begin
+      \$2066  = sel_cs1_7_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2067  = \sel_l4_s0$355 ;
+    if (adv2) begin
+      \$2067  = sel_cs1_8_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2068  = \sel_l4_s0$356 ;
+    if (adv2) begin
+      \$2068  = sel_cs0_8_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2069  = \sel_l4_s0$357 ;
+    if (adv2) begin
+      \$2069  = sel_cs0_8_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2070  = \sel_l4_s0$360 ;
+    if (adv2) begin
+      \$2070  = sel_cs1_8_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2071  = \sel_l4_s0$361 ;
+    if (adv2) begin
+      \$2071  = sel_cs1_8_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2072  = \sel_l4_s0$362 ;
+    if (adv2) begin
+      \$2072  = sel_cs0_8_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2073  = \sel_l4_s0$459 ;
+    if (adv2) begin
+      \$2073  = sel_cs0_8_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2074  = \sel_l4_s0$507 ;
+    if (adv2) begin
+      \$2074  = sel_cs1_8_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2075  = \sel_l4_s0$365 ;
+    if (adv2) begin
+      \$2075  = sel_cs1_9_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2076  = \sel_l4_s0$366 ;
+    if (adv2) begin
+      \$2076  = sel_cs0_9_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2077  = \sel_l4_s0$367 ;
+    if (adv2) begin
+      \$2077  = sel_cs0_9_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2078  = \sel_l4_s0$370 ;
+    if (adv2) begin
+      \$2078  = sel_cs1_9_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2079  = \sel_l4_s0$371 ;
+    if (adv2) begin
+      \$2079  = sel_cs1_9_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2080  = \sel_l4_s0$372 ;
+    if (adv2) begin
+      \$2080  = sel_cs0_9_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2081  = \sel_l4_s0$462 ;
+    if (adv2) begin
+      \$2081  = sel_cs0_9_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2082  = \sel_l4_s0$510 ;
+    if (adv2) begin
+      \$2082  = sel_cs1_9_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2083  = \sel_l4_s0$375 ;
+    if (adv2) begin
+      \$2083  = sel_cs1_10_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2084  = \sel_l4_s0$376 ;
+    if (adv2) begin
+      \$2084  = sel_cs0_10_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2085  = \sel_l4_s0$377 ;
+    if (adv2) begin
+      \$2085  = sel_cs0_10_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2086  = \sel_l4_s0$380 ;
+    if (adv2) begin
+      \$2086  = sel_cs1_10_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2087  = \sel_l4_s0$381 ;
+    if (adv2) begin
+      \$2087  = sel_cs1_10_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2088  = \sel_l4_s0$382 ;
+    if (adv2) begin
+      \$2088  = sel_cs0_10_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2089  = \sel_l4_s0$465 ;
+    if (adv2) begin
+      \$2089  = sel_cs0_10_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2090  = \sel_l4_s0$513 ;
+    if (adv2) begin
+      \$2090  = sel_cs1_10_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2091  = \sel_l4_s0$385 ;
+    if (adv2) begin
+      \$2091  = sel_cs1_11_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2092  = \sel_l4_s0$386 ;
+    if (adv2) begin
+      \$2092  = sel_cs0_11_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2093  = \sel_l4_s0$387 ;
+    if (adv2) begin
+      \$2093  = sel_cs0_11_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2094  = \sel_l4_s0$390 ;
+    if (adv2) begin
+      \$2094  = sel_cs1_11_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2095  = \sel_l4_s0$391 ;
+    if (adv2) begin
+      \$2095  = sel_cs1_11_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2096  = \sel_l4_s0$392 ;
+    if (adv2) begin
+      \$2096  = sel_cs0_11_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2097  = \sel_l4_s0$468 ;
+    if (adv2) begin
+      \$2097  = sel_cs0_11_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2098  = \sel_l4_s0$516 ;
+    if (adv2) begin
+      \$2098  = sel_cs1_11_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2099  = \sel_l4_s0$395 ;
+    if (adv2) begin
+      \$2099  = sel_cs1_12_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2100  = \sel_l4_s0$396 ;
+    if (adv2) begin
+      \$2100  = sel_cs0_12_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2101  = \sel_l4_s0$397 ;
+    if (adv2) begin
+      \$2101  = sel_cs0_12_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2102  = \sel_l4_s0$400 ;
+    if (adv2) begin
+      \$2102  = sel_cs1_12_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2103  = \sel_l4_s0$401 ;
+    if (adv2) begin
+      \$2103  = sel_cs1_12_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2104  = \sel_l4_s0$402 ;
+    if (adv2) begin
+      \$2104  = sel_cs0_12_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2105  = \sel_l4_s0$471 ;
+    if (adv2) begin
+      \$2105  = sel_cs0_12_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2106  = \sel_l4_s0$519 ;
+    if (adv2) begin
+      \$2106  = sel_cs1_12_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2107  = \sel_l4_s0$405 ;
+    if (adv2) begin
+      \$2107  = sel_cs1_13_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2108  = \sel_l4_s0$406 ;
+    if (adv2) begin
+      \$2108  = sel_cs0_13_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2109  = \sel_l4_s0$407 ;
+    if (adv2) begin
+      \$2109  = sel_cs0_13_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2110  = \sel_l4_s0$410 ;
+    if (adv2) begin
+      \$2110  = sel_cs1_13_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2111  = \sel_l4_s0$411 ;
+    if (adv2) begin
+      \$2111  = sel_cs1_13_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2112  = \sel_l4_s0$412 ;
+    if (adv2) begin
+      \$2112  = sel_cs0_13_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2113  = \sel_l4_s0$474 ;
+    if (adv2) begin
+      \$2113  = sel_cs0_13_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2114  = \sel_l4_s0$522 ;
+    if (adv2) begin
+      \$2114  = sel_cs1_13_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2115  = \sel_l4_s0$415 ;
+    if (adv2) begin
+      \$2115  = sel_cs1_14_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2116  = \sel_l4_s0$416 ;
+    if (adv2) begin
+      \$2116  = sel_cs0_14_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2117  = \sel_l4_s0$417 ;
+    if (adv2) begin
+      \$2117  = sel_cs0_14_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2118  = \sel_l4_s0$420 ;
+    if (adv2) begin
+      \$2118  = sel_cs1_14_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2119  = \sel_l4_s0$421 ;
+    if (adv2) begin
+      \$2119  = sel_cs1_14_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2120  = \sel_l4_s0$422 ;
+    if (adv2) begin
+      \$2120  = sel_cs0_14_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2121  = \sel_l4_s0$477 ;
+    if (adv2) begin
+      \$2121  = sel_cs0_14_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2122  = \sel_l4_s0$525 ;
+    if (adv2) begin
+      \$2122  = sel_cs1_14_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2123  = \sel_l4_s0$425 ;
+    if (adv2) begin
+      \$2123  = sel_cs1_15_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2124  = \sel_l4_s0$426 ;
+    if (adv2) begin
+      \$2124  = sel_cs0_15_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2125  = \sel_l4_s0$427 ;
+    if (adv2) begin
+      \$2125  = sel_cs0_15_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2126  = \sel_l4_s0$430 ;
+    if (adv2) begin
+      \$2126  = sel_cs1_15_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2127  = \sel_l4_s0$431 ;
+    if (adv2) begin
+      \$2127  = sel_cs1_15_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2128  = \sel_l4_s0$432 ;
+    if (adv2) begin
+      \$2128  = sel_cs0_15_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2129  = \sel_l4_s0$480 ;
+    if (adv2) begin
+      \$2129  = sel_cs0_15_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2130  = \sel_l4_s0$528 ;
+    if (adv2) begin
+      \$2130  = sel_cs1_15_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2131  = adv3_valid;
+    if (adv3) begin
+      \$2131  = valid_s6;
+    end
+    if (rst) begin
+      \$2131  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2132  = sel_l8_s0;
+    if (adv3) begin
+      \$2132  = { \$1428 , \$1427 , \$1426 , \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2133  = adv4_valid;
+    if (adv4) begin
+      \$2133  = valid_s6;
+    end
+    if (rst) begin
+      \$2133  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2134  = \sel_l9_s0$873 ;
+    if (adv4) begin
+      \$2134  = sel_l8_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2135  = \sel_l9_s0$874 ;
+    if (adv4) begin
+      \$2135  = sel_l8_s0[0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2136  = \sel_l9_s0$559 ;
+    if (adv4) begin
+      \$2136  = { sel_p0_1_0_c, sel_p0_1_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2137  = sel_l9_s0;
+    if (adv4) begin
+      \$2137  = sel_l8_s0[2];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2138  = \sel_l9_s0$565 ;
+    if (adv4) begin
+      \$2138  = { 1'h0, sel_p0_3_0_c, sel_p0_3_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2139  = \sel_l9_s0$624 ;
+    if (adv4) begin
+      \$2139  = sel_l8_s0[4];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2140  = \sel_l9_s0$574 ;
+    if (adv4) begin
+      \$2140  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2141  = \sel_l9_s0$573 ;
+    if (adv4) begin
+      \$2141  = sel_l8_s0[6];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2142  = \sel_l9_s0$582 ;
+    if (adv4) begin
+      \$2142  = { 2'h0, sel_p0_7_0_c, sel_p0_7_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2143  = \sel_l9_s0$875 ;
+    if (adv4) begin
+      \$2143  = sel_l8_s0[8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2144  = \sel_l9_s0$593 ;
+    if (adv4) begin
+      \$2144  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2145  = \sel_l9_s0$592 ;
+    if (adv4) begin
+      \$2145  = sel_l8_s0[10];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2146  = \sel_l9_s0$603 ;
+    if (adv4) begin
+      \$2146  = { 2'h0, sel_p0_11_0_c, sel_p0_11_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2147  = \sel_l9_s0$655 ;
+    if (adv4) begin
+      \$2147  = sel_l8_s0[12];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2148  = \sel_l9_s0$614 ;
+    if (adv4) begin
+      \$2148  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2149  = \sel_l9_s0$613 ;
+    if (adv4) begin
+      \$2149  = sel_l8_s0[14];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2150  = adv5_valid;
+    if (adv5) begin
+      \$2150  = valid_s6;
+    end
+    if (rst) begin
+      \$2150  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2151  = \sel_l11_s0$766 ;
+    if (adv5) begin
+      \$2151  = \sel_l9_s0$873 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2152  = \sel_l11_s0$767 ;
+    if (adv5) begin
+      \$2152  = \sel_l9_s0$874 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2153  = \sel_l11_s0$768 ;
+    if (adv5) begin
+      \$2153  = \sel_l9_s0$559 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2154  = \sel_l11_s0$769 ;
+    if (adv5) begin
+      \$2154  = { sel_p1_2_1_s, sel_p1_2_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2155  = \sel_l11_s0$770 ;
+    if (adv5) begin
+      \$2155  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2156  = \sel_l11_s0$771 ;
+    if (adv5) begin
+      \$2156  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2157  = \sel_l11_s0$772 ;
+    if (adv5) begin
+      \$2157  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2158  = \sel_l11_s0$773 ;
+    if (adv5) begin
+      \$2158  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2159  = \sel_l11_s0$686 ;
+    if (adv5) begin
+      \$2159  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2160  = sel_l11_s0;
+    if (adv5) begin
+      \$2160  = \sel_l9_s0$875 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2161  = \sel_l11_s0$696 ;
+    if (adv5) begin
+      \$2161  = \sel_l9_s0$593 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2162  = \sel_l11_s0$706 ;
+    if (adv5) begin
+      \$2162  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2163  = \sel_l11_s0$716 ;
+    if (adv5) begin
+      \$2163  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2164  = \sel_l11_s0$726 ;
+    if (adv5) begin
+      \$2164  = { sel_p2_12_3_s, sel_p2_12_2_s, sel_p2_12_1_s, sel_p2_12_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2165  = \sel_l11_s0$736 ;
+    if (adv5) begin
+      \$2165  = { sel_p2_13_3_s, sel_p2_13_2_s, sel_p2_13_1_s, sel_p2_13_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2166  = \sel_l11_s0$746 ;
+    if (adv5) begin
+      \$2166  = { sel_p2_14_3_s, sel_p2_14_2_s, sel_p2_14_1_s, sel_p2_14_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2167  = adv6_valid;
+    if (adv6) begin
+      \$2167  = valid_s6;
+    end
+    if (rst) begin
+      \$2167  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2168  = wr__addr;
+    if (adv6) begin
+      \$2168  = \$1973 [3:0];
+    end
+    if (rst) begin
+      \$2168  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2169  = rd__addr;
+    if (adv6) begin
+      \$2169  = \$1974 [3:0];
+    end
+    if (rst) begin
+      \$2169  = 4'ha;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2170  = adv7_valid;
+    if (adv7) begin
+      \$2170  = valid_s6;
+    end
+    if (rst) begin
+      \$2170  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2171  = \sel_l13_s0$876 ;
+    if (adv7) begin
+      \$2171  = \sel_l11_s0$766 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2172  = \sel_l13_s0$785 ;
-    if (i__ready) begin
-      \$2172  = sel_dl1_r0_q[79:72];
+    if (adv7) begin
+      \$2172  = { \$1628 , \$1626 , \$1624 , \$1622 , \$1620 , \$1618 , \$1616 , \$1614 , \sel_l11_s0$766 [0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2173  = \sel_l13_s0$791 ;
-    if (i__ready) begin
-      \$2173  = sel_dl1_r0_q[87:80];
+    \$2173  = \sel_l13_s0$798 ;
+    if (adv7) begin
+      \$2173  = { \$1646 , \$1644 , \$1642 , \$1640 , \$1638 , \$1636 , \$1634 , \$1632 , \$1630  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2174  = \sel_l13_s0$797 ;
-    if (i__ready) begin
-      \$2174  = sel_dl1_r0_q[95:88];
+    \$2174  = \sel_l13_s0$804 ;
+    if (adv7) begin
+      \$2174  = { \$1664 , \$1662 , \$1660 , \$1658 , \$1656 , \$1654 , \$1652 , \$1650 , \$1648  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2175  = \sel_l13_s0$803 ;
-    if (i__ready) begin
-      \$2175  = sel_dl1_r0_q[103:96];
+    \$2175  = \sel_l13_s0$810 ;
+    if (adv7) begin
+      \$2175  = { \$1682 , \$1680 , \$1678 , \$1676 , \$1674 , \$1672 , \$1670 , \$1668 , \$1666  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2176  = \sel_l13_s0$809 ;
-    if (i__ready) begin
-      \$2176  = sel_dl1_r0_q[111:104];
+    \$2176  = \sel_l13_s0$816 ;
+    if (adv7) begin
+      \$2176  = { \$1700 , \$1698 , \$1696 , \$1694 , \$1692 , \$1690 , \$1688 , \$1686 , \$1684  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2177  = \sel_l13_s0$815 ;
-    if (i__ready) begin
-      \$2177  = sel_dl1_r0_q[119:112];
+    \$2177  = \sel_l13_s0$822 ;
+    if (adv7) begin
+      \$2177  = { \$1718 , \$1716 , \$1714 , \$1712 , \$1710 , \$1708 , \$1706 , \$1704 , \$1702  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2178  = \sel_l13_s0$821 ;
-    if (i__ready) begin
-      \$2178  = sel_dl1_r0_q[127:120];
+    \$2178  = \sel_l13_s0$828 ;
+    if (adv7) begin
+      \$2178  = { \$1736 , \$1734 , \$1732 , \$1730 , \$1728 , \$1726 , \$1724 , \$1722 , \$1720  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2179  = sel_l15_s0;
-    if (i__ready) begin
-      \$2179  = \sel_l13_s0$858 ;
+    \$2179  = \sel_l13_s0$834 ;
+    if (adv7) begin
+      \$2179  = { \$1754 , \$1752 , \$1750 , \$1748 , \$1746 , \$1744 , \$1742 , \$1740 , \$1738  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2180  = \sel_l15_s0$832 ;
-    if (i__ready) begin
-      \$2180  = sel_val0;
+    \$2180  = sel_l13_s0;
+    if (adv7) begin
+      \$2180  = sel_dl1_r0_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2181  = \sel_l15_s0$834 ;
-    if (i__ready) begin
-      \$2181  = sel_val1;
+    \$2181  = \sel_l13_s0$786 ;
+    if (adv7) begin
+      \$2181  = sel_dl1_r0_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2182  = \sel_l15_s0$836 ;
-    if (i__ready) begin
-      \$2182  = sel_val2;
+    \$2182  = \sel_l13_s0$787 ;
+    if (adv7) begin
+      \$2182  = sel_dl1_r0_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2183  = \sel_l15_s0$838 ;
-    if (i__ready) begin
-      \$2183  = sel_val3;
+    \$2183  = \sel_l13_s0$789 ;
+    if (adv7) begin
+      \$2183  = sel_dl1_r0_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2184  = \sel_l15_s0$840 ;
-    if (i__ready) begin
-      \$2184  = sel_val4;
+    \$2184  = \sel_l13_s0$790 ;
+    if (adv7) begin
+      \$2184  = sel_dl1_r0_q[39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2185  = \sel_l15_s0$842 ;
-    if (i__ready) begin
-      \$2185  = sel_val5;
+    \$2185  = \sel_l13_s0$791 ;
+    if (adv7) begin
+      \$2185  = sel_dl1_r0_q[47:40];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2186  = \sel_l15_s0$844 ;
-    if (i__ready) begin
-      \$2186  = sel_val6;
+    \$2186  = \sel_l13_s0$793 ;
+    if (adv7) begin
+      \$2186  = sel_dl1_r0_q[55:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2187  = \sel_l15_s0$846 ;
-    if (i__ready) begin
-      \$2187  = sel_val7;
+    \$2187  = \sel_l13_s0$794 ;
+    if (adv7) begin
+      \$2187  = sel_dl1_r0_q[63:56];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2188  = \sel_l15_s0$833 ;
-    if (i__ready) begin
-      \$2188  = { \sel_l13_s0$769 [8], \$1768 , \$1765 , \$1762  };
+    \$2188  = \sel_l13_s0$795 ;
+    if (adv7) begin
+      \$2188  = sel_dl1_r0_q[71:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2189  = \sel_l15_s0$835 ;
-    if (i__ready) begin
-      \$2189  = { \$1791 , \$1790 , \$1787 , \$1784  };
+    \$2189  = \sel_l13_s0$801 ;
+    if (adv7) begin
+      \$2189  = sel_dl1_r0_q[79:72];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2190  = \sel_l15_s0$837 ;
-    if (i__ready) begin
-      \$2190  = { \$1815 , \$1813 , \$1810 , \$1806  };
+    \$2190  = \sel_l13_s0$807 ;
+    if (adv7) begin
+      \$2190  = sel_dl1_r0_q[87:80];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2191  = \sel_l15_s0$839 ;
-    if (i__ready) begin
-      \$2191  = { \$1841 , \$1838 , \$1835 , \$1831  };
+    \$2191  = \sel_l13_s0$813 ;
+    if (adv7) begin
+      \$2191  = sel_dl1_r0_q[95:88];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2192  = \sel_l15_s0$841 ;
-    if (i__ready) begin
-      \$2192  = { \$1867 , \$1863 , \$1859 , \$1856  };
+    \$2192  = \sel_l13_s0$819 ;
+    if (adv7) begin
+      \$2192  = sel_dl1_r0_q[103:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2193  = \sel_l15_s0$843 ;
-    if (i__ready) begin
-      \$2193  = { \$1895 , \$1890 , \$1886 , \$1883  };
+    \$2193  = \sel_l13_s0$825 ;
+    if (adv7) begin
+      \$2193  = sel_dl1_r0_q[111:104];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2194  = \sel_l15_s0$845 ;
-    if (i__ready) begin
-      \$2194  = { \$1924 , \$1918 , \$1914 , \$1910  };
+    \$2194  = \sel_l13_s0$831 ;
+    if (adv7) begin
+      \$2194  = sel_dl1_r0_q[119:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2195  = \sel_l15_s0$847 ;
-    if (i__ready) begin
-      \$2195  = { \$1955 , \$1948 , \$1944 , \$1940  };
+    \$2195  = \sel_l13_s0$837 ;
+    if (adv7) begin
+      \$2195  = sel_dl1_r0_q[127:120];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2196  = adv8_valid;
+    if (adv8) begin
+      \$2196  = valid_s6;
+    end
+    if (rst) begin
+      \$2196  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2197  = sel_l15_s0;
+    if (adv8) begin
+      \$2197  = \sel_l13_s0$876 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2198  = \sel_l15_s0$850 ;
+    if (adv8) begin
+      \$2198  = sel_val0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2199  = \sel_l15_s0$852 ;
+    if (adv8) begin
+      \$2199  = sel_val1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2200  = \sel_l15_s0$854 ;
+    if (adv8) begin
+      \$2200  = sel_val2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2201  = \sel_l15_s0$856 ;
+    if (adv8) begin
+      \$2201  = sel_val3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2202  = \sel_l15_s0$858 ;
+    if (adv8) begin
+      \$2202  = sel_val4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2203  = \sel_l15_s0$860 ;
+    if (adv8) begin
+      \$2203  = sel_val5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2204  = \sel_l15_s0$862 ;
+    if (adv8) begin
+      \$2204  = sel_val6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2205  = \sel_l15_s0$864 ;
+    if (adv8) begin
+      \$2205  = sel_val7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2206  = \sel_l15_s0$851 ;
+    if (adv8) begin
+      \$2206  = { \sel_l13_s0$785 [8], \$1776 , \$1773 , \$1770  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2207  = \sel_l15_s0$853 ;
+    if (adv8) begin
+      \$2207  = { \$1799 , \$1798 , \$1795 , \$1792  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2208  = \sel_l15_s0$855 ;
+    if (adv8) begin
+      \$2208  = { \$1823 , \$1821 , \$1818 , \$1814  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2209  = \sel_l15_s0$857 ;
+    if (adv8) begin
+      \$2209  = { \$1849 , \$1846 , \$1843 , \$1839  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2210  = \sel_l15_s0$859 ;
+    if (adv8) begin
+      \$2210  = { \$1875 , \$1871 , \$1867 , \$1864  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2211  = \sel_l15_s0$861 ;
+    if (adv8) begin
+      \$2211  = { \$1903 , \$1898 , \$1894 , \$1891  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2212  = \sel_l15_s0$863 ;
+    if (adv8) begin
+      \$2212  = { \$1932 , \$1926 , \$1922 , \$1918  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2213  = \sel_l15_s0$865 ;
+    if (adv8) begin
+      \$2213  = { \$1963 , \$1956 , \$1952 , \$1948  };
     end
   end
   assign advance = i__ready;
@@ -7780,8 +7942,8 @@ module nm_topk_8_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign sel_key13 = \$43 [7:0];
   assign sel_key14 = \$46 [7:0];
   assign sel_key15 = \$49 [7:0];
-  assign sel_beats = { \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50  };
-  assign sel_keep = { \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413 , \$1412 , \$1411 , \$1410  };
+  assign sel_beats = { \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51  };
+  assign sel_keep = { \$1428 , \$1427 , \$1426 , \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413  };
   assign sel_pre0_1 = { sel_p0_1_0_c, sel_p0_1_0_s };
   assign sel_pre0_3 = { 1'h0, sel_p0_3_0_c, sel_p0_3_0_s };
   assign sel_pre0_5 = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
@@ -7812,25 +7974,25 @@ module nm_topk_8_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign sel_pre3_14 = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s };
   assign sel_dl1_r0_wp = wr__addr;
   assign wr__data = i__payload;
-  assign wr__en = i__ready;
+  assign wr__en = adv6;
   assign sel_dl1_r0_rp = rd__addr;
   assign rd__data = sel_dl1_r0_q;
-  assign sel_sel0 = { \$1621 , \$1619 , \$1617 , \$1615 , \$1613 , \$1611 , \$1609 , \$1607 , \sel_l11_s0$752 [0] };
-  assign sel_sel1 = { \$1639 , \$1637 , \$1635 , \$1633 , \$1631 , \$1629 , \$1627 , \$1625 , \$1623  };
-  assign sel_sel2 = { \$1657 , \$1655 , \$1653 , \$1651 , \$1649 , \$1647 , \$1645 , \$1643 , \$1641  };
-  assign sel_sel3 = { \$1675 , \$1673 , \$1671 , \$1669 , \$1667 , \$1665 , \$1663 , \$1661 , \$1659  };
-  assign sel_sel4 = { \$1693 , \$1691 , \$1689 , \$1687 , \$1685 , \$1683 , \$1681 , \$1679 , \$1677  };
-  assign sel_sel5 = { \$1711 , \$1709 , \$1707 , \$1705 , \$1703 , \$1701 , \$1699 , \$1697 , \$1695  };
-  assign sel_sel6 = { \$1729 , \$1727 , \$1725 , \$1723 , \$1721 , \$1719 , \$1717 , \$1715 , \$1713  };
-  assign sel_sel7 = { \$1747 , \$1745 , \$1743 , \$1741 , \$1739 , \$1737 , \$1735 , \$1733 , \$1731  };
-  assign sel_idx0 = { \sel_l13_s0$769 [8], \$1768 , \$1765 , \$1762  };
-  assign sel_idx1 = { \$1791 , \$1790 , \$1787 , \$1784  };
-  assign sel_idx2 = { \$1815 , \$1813 , \$1810 , \$1806  };
-  assign sel_idx3 = { \$1841 , \$1838 , \$1835 , \$1831  };
-  assign sel_idx4 = { \$1867 , \$1863 , \$1859 , \$1856  };
-  assign sel_idx5 = { \$1895 , \$1890 , \$1886 , \$1883  };
-  assign sel_idx6 = { \$1924 , \$1918 , \$1914 , \$1910  };
-  assign sel_idx7 = { \$1955 , \$1948 , \$1944 , \$1940  };
+  assign sel_sel0 = { \$1628 , \$1626 , \$1624 , \$1622 , \$1620 , \$1618 , \$1616 , \$1614 , \sel_l11_s0$766 [0] };
+  assign sel_sel1 = { \$1646 , \$1644 , \$1642 , \$1640 , \$1638 , \$1636 , \$1634 , \$1632 , \$1630  };
+  assign sel_sel2 = { \$1664 , \$1662 , \$1660 , \$1658 , \$1656 , \$1654 , \$1652 , \$1650 , \$1648  };
+  assign sel_sel3 = { \$1682 , \$1680 , \$1678 , \$1676 , \$1674 , \$1672 , \$1670 , \$1668 , \$1666  };
+  assign sel_sel4 = { \$1700 , \$1698 , \$1696 , \$1694 , \$1692 , \$1690 , \$1688 , \$1686 , \$1684  };
+  assign sel_sel5 = { \$1718 , \$1716 , \$1714 , \$1712 , \$1710 , \$1708 , \$1706 , \$1704 , \$1702  };
+  assign sel_sel6 = { \$1736 , \$1734 , \$1732 , \$1730 , \$1728 , \$1726 , \$1724 , \$1722 , \$1720  };
+  assign sel_sel7 = { \$1754 , \$1752 , \$1750 , \$1748 , \$1746 , \$1744 , \$1742 , \$1740 , \$1738  };
+  assign sel_idx0 = { \sel_l13_s0$785 [8], \$1776 , \$1773 , \$1770  };
+  assign sel_idx1 = { \$1799 , \$1798 , \$1795 , \$1792  };
+  assign sel_idx2 = { \$1823 , \$1821 , \$1818 , \$1814  };
+  assign sel_idx3 = { \$1849 , \$1846 , \$1843 , \$1839  };
+  assign sel_idx4 = { \$1875 , \$1871 , \$1867 , \$1864  };
+  assign sel_idx5 = { \$1903 , \$1898 , \$1894 , \$1891  };
+  assign sel_idx6 = { \$1932 , \$1926 , \$1922 , \$1918  };
+  assign sel_idx7 = { \$1963 , \$1956 , \$1952 , \$1948  };
   assign \i__payload.data  = i__payload;
   assign \i__payload.data[0]  = i__payload[7:0];
   assign \i__payload.data[1]  = i__payload[15:8];
@@ -7883,22 +8045,22 @@ module nm_topk_8_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \o__payload.index[5]  = o__payload[103:100];
   assign \o__payload.index[6]  = o__payload[107:104];
   assign \o__payload.index[7]  = o__payload[111:108];
-  assign o__payload[111:108] = \sel_l15_s0$847 ;
-  assign o__payload[79:72] = \sel_l15_s0$846 ;
-  assign o__payload[107:104] = \sel_l15_s0$845 ;
-  assign o__payload[71:64] = \sel_l15_s0$844 ;
-  assign o__payload[103:100] = \sel_l15_s0$843 ;
-  assign o__payload[63:56] = \sel_l15_s0$842 ;
-  assign o__payload[99:96] = \sel_l15_s0$841 ;
-  assign o__payload[55:48] = \sel_l15_s0$840 ;
-  assign o__payload[95:92] = \sel_l15_s0$839 ;
-  assign o__payload[47:40] = \sel_l15_s0$838 ;
-  assign o__payload[91:88] = \sel_l15_s0$837 ;
-  assign o__payload[39:32] = \sel_l15_s0$836 ;
-  assign o__payload[87:84] = \sel_l15_s0$835 ;
-  assign o__payload[31:24] = \sel_l15_s0$834 ;
-  assign o__payload[83:80] = \sel_l15_s0$833 ;
-  assign o__payload[23:16] = \sel_l15_s0$832 ;
+  assign o__payload[111:108] = \sel_l15_s0$865 ;
+  assign o__payload[79:72] = \sel_l15_s0$864 ;
+  assign o__payload[107:104] = \sel_l15_s0$863 ;
+  assign o__payload[71:64] = \sel_l15_s0$862 ;
+  assign o__payload[103:100] = \sel_l15_s0$861 ;
+  assign o__payload[63:56] = \sel_l15_s0$860 ;
+  assign o__payload[99:96] = \sel_l15_s0$859 ;
+  assign o__payload[55:48] = \sel_l15_s0$858 ;
+  assign o__payload[95:92] = \sel_l15_s0$857 ;
+  assign o__payload[47:40] = \sel_l15_s0$856 ;
+  assign o__payload[91:88] = \sel_l15_s0$855 ;
+  assign o__payload[39:32] = \sel_l15_s0$854 ;
+  assign o__payload[87:84] = \sel_l15_s0$853 ;
+  assign o__payload[31:24] = \sel_l15_s0$852 ;
+  assign o__payload[83:80] = \sel_l15_s0$851 ;
+  assign o__payload[23:16] = \sel_l15_s0$850 ;
   assign o__payload[15:0] = sel_l15_s0;
-  assign \$1622  = \sel_l11_s0$753 ;
+  assign \$1629  = \sel_l11_s0$767 ;
 endmodule

@@ -1453,63 +1453,63 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire \$230 ;
   wire \$2300 ;
   wire \$2301 ;
-  wire [6:0] \$2302 ;
-  wire [3:0] \$2303 ;
+  wire \$2302 ;
+  wire \$2303 ;
   wire \$2304 ;
   wire \$2305 ;
   wire \$2306 ;
   wire \$2307 ;
   wire \$2308 ;
-  wire [4:0] \$2309 ;
+  wire [6:0] \$2309 ;
   wire \$231 ;
   wire [3:0] \$2310 ;
-  wire [3:0] \$2311 ;
+  wire \$2311 ;
   wire \$2312 ;
   wire \$2313 ;
   wire \$2314 ;
   wire \$2315 ;
-  wire \$2316 ;
-  wire [4:0] \$2317 ;
+  wire [4:0] \$2316 ;
+  wire [3:0] \$2317 ;
   wire [3:0] \$2318 ;
-  wire [3:0] \$2319 ;
+  wire \$2319 ;
   wire \$232 ;
   wire \$2320 ;
   wire \$2321 ;
-  wire [15:0] \$2322 ;
-  wire [15:0] \$2323 ;
-  wire [15:0] \$2324 ;
-  wire [15:0] \$2325 ;
-  wire [15:0] \$2326 ;
-  wire [15:0] \$2327 ;
-  wire [15:0] \$2328 ;
+  wire \$2322 ;
+  wire \$2323 ;
+  wire [4:0] \$2324 ;
+  wire [3:0] \$2325 ;
+  wire [3:0] \$2326 ;
+  wire \$2327 ;
+  wire \$2328 ;
   wire [15:0] \$2329 ;
   wire \$233 ;
-  wire [3:0] \$2330 ;
-  wire [3:0] \$2331 ;
-  wire [3:0] \$2332 ;
-  wire [3:0] \$2333 ;
-  wire [3:0] \$2334 ;
-  wire [3:0] \$2335 ;
-  wire [3:0] \$2336 ;
+  wire [15:0] \$2330 ;
+  wire [15:0] \$2331 ;
+  wire [15:0] \$2332 ;
+  wire [15:0] \$2333 ;
+  wire [15:0] \$2334 ;
+  wire [15:0] \$2335 ;
+  wire [15:0] \$2336 ;
   wire [3:0] \$2337 ;
-  wire \$2338 ;
-  reg \$2339 ;
+  wire [3:0] \$2338 ;
+  wire [3:0] \$2339 ;
   wire \$234 ;
-  reg \$2340 ;
-  reg \$2341 ;
-  reg \$2342 ;
-  reg \$2343 ;
-  reg \$2344 ;
-  reg \$2345 ;
-  reg [14:0] \$2346 ;
-  reg [14:0] \$2347 ;
-  reg [14:0] \$2348 ;
-  reg [14:0] \$2349 ;
+  wire [3:0] \$2340 ;
+  wire [3:0] \$2341 ;
+  wire [3:0] \$2342 ;
+  wire [3:0] \$2343 ;
+  wire [3:0] \$2344 ;
+  wire \$2345 ;
+  reg \$2346 ;
+  reg \$2347 ;
+  reg \$2348 ;
+  reg \$2349 ;
   wire \$235 ;
-  reg [14:0] \$2350 ;
-  reg [14:0] \$2351 ;
-  reg [14:0] \$2352 ;
-  reg [14:0] \$2353 ;
+  reg \$2350 ;
+  reg \$2351 ;
+  reg \$2352 ;
+  reg \$2353 ;
   reg [14:0] \$2354 ;
   reg [14:0] \$2355 ;
   reg [14:0] \$2356 ;
@@ -1519,14 +1519,14 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire \$236 ;
   reg [14:0] \$2360 ;
   reg [14:0] \$2361 ;
-  reg [15:0] \$2362 ;
-  reg [15:0] \$2363 ;
-  reg [15:0] \$2364 ;
-  reg [15:0] \$2365 ;
-  reg [15:0] \$2366 ;
-  reg [15:0] \$2367 ;
-  reg [15:0] \$2368 ;
-  reg [15:0] \$2369 ;
+  reg [14:0] \$2362 ;
+  reg [14:0] \$2363 ;
+  reg [14:0] \$2364 ;
+  reg [14:0] \$2365 ;
+  reg [14:0] \$2366 ;
+  reg [14:0] \$2367 ;
+  reg [14:0] \$2368 ;
+  reg [14:0] \$2369 ;
   wire \$237 ;
   reg [15:0] \$2370 ;
   reg [15:0] \$2371 ;
@@ -1536,24 +1536,24 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [15:0] \$2375 ;
   reg [15:0] \$2376 ;
   reg [15:0] \$2377 ;
-  reg \$2378 ;
-  reg \$2379 ;
+  reg [15:0] \$2378 ;
+  reg [15:0] \$2379 ;
   wire \$238 ;
-  reg \$2380 ;
-  reg [3:0] \$2381 ;
-  reg [2:0] \$2382 ;
-  reg [3:0] \$2383 ;
-  reg [119:0] \$2384 ;
+  reg [15:0] \$2380 ;
+  reg [15:0] \$2381 ;
+  reg [15:0] \$2382 ;
+  reg [15:0] \$2383 ;
+  reg [15:0] \$2384 ;
   reg [15:0] \$2385 ;
-  reg [15:0] \$2386 ;
-  reg [15:0] \$2387 ;
-  reg [15:0] \$2388 ;
-  reg [15:0] \$2389 ;
+  reg \$2386 ;
+  reg \$2387 ;
+  reg \$2388 ;
+  reg [3:0] \$2389 ;
   wire \$239 ;
-  reg [15:0] \$2390 ;
-  reg [15:0] \$2391 ;
-  reg [15:0] \$2392 ;
-  reg [15:0] \$2393 ;
+  reg [2:0] \$2390 ;
+  reg [3:0] \$2391 ;
+  reg \$2392 ;
+  reg [119:0] \$2393 ;
   reg [15:0] \$2394 ;
   reg [15:0] \$2395 ;
   reg [15:0] \$2396 ;
@@ -1563,23 +1563,23 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire \$24 ;
   wire \$240 ;
   reg [15:0] \$2400 ;
-  reg \$2401 ;
-  reg \$2402 ;
-  reg \$2403 ;
-  reg [3:0] \$2404 ;
-  reg [2:0] \$2405 ;
-  reg [3:0] \$2406 ;
-  reg [3:0] \$2407 ;
-  reg [3:0] \$2408 ;
-  reg [3:0] \$2409 ;
+  reg [15:0] \$2401 ;
+  reg [15:0] \$2402 ;
+  reg [15:0] \$2403 ;
+  reg [15:0] \$2404 ;
+  reg [15:0] \$2405 ;
+  reg [15:0] \$2406 ;
+  reg [15:0] \$2407 ;
+  reg [15:0] \$2408 ;
+  reg [15:0] \$2409 ;
   wire \$241 ;
-  reg [3:0] \$2410 ;
-  reg [3:0] \$2411 ;
-  reg [3:0] \$2412 ;
+  reg \$2410 ;
+  reg \$2411 ;
+  reg \$2412 ;
   reg [3:0] \$2413 ;
-  reg [3:0] \$2414 ;
+  reg [2:0] \$2414 ;
   reg [3:0] \$2415 ;
-  reg [3:0] \$2416 ;
+  reg \$2416 ;
   reg [3:0] \$2417 ;
   reg [3:0] \$2418 ;
   reg [3:0] \$2419 ;
@@ -1587,42 +1587,42 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [3:0] \$2420 ;
   reg [3:0] \$2421 ;
   reg [3:0] \$2422 ;
-  reg [15:0] \$2423 ;
-  reg [15:0] \$2424 ;
-  reg [15:0] \$2425 ;
-  reg [15:0] \$2426 ;
-  reg [15:0] \$2427 ;
-  reg [15:0] \$2428 ;
-  reg [15:0] \$2429 ;
+  reg [3:0] \$2423 ;
+  reg [3:0] \$2424 ;
+  reg [3:0] \$2425 ;
+  reg [3:0] \$2426 ;
+  reg [3:0] \$2427 ;
+  reg [3:0] \$2428 ;
+  reg [3:0] \$2429 ;
   wire \$243 ;
-  reg [15:0] \$2430 ;
-  reg [15:0] \$2431 ;
-  reg [15:0] \$2432 ;
+  reg [3:0] \$2430 ;
+  reg [3:0] \$2431 ;
+  reg [3:0] \$2432 ;
   reg [15:0] \$2433 ;
   reg [15:0] \$2434 ;
   reg [15:0] \$2435 ;
   reg [15:0] \$2436 ;
   reg [15:0] \$2437 ;
   reg [15:0] \$2438 ;
-  reg \$2439 ;
+  reg [15:0] \$2439 ;
   wire \$244 ;
-  reg \$2440 ;
-  reg \$2441 ;
-  reg [3:0] \$2442 ;
-  reg [2:0] \$2443 ;
-  reg [3:0] \$2444 ;
+  reg [15:0] \$2440 ;
+  reg [15:0] \$2441 ;
+  reg [15:0] \$2442 ;
+  reg [15:0] \$2443 ;
+  reg [15:0] \$2444 ;
   reg [15:0] \$2445 ;
   reg [15:0] \$2446 ;
   reg [15:0] \$2447 ;
   reg [15:0] \$2448 ;
-  reg [15:0] \$2449 ;
+  reg \$2449 ;
   wire \$245 ;
-  reg [15:0] \$2450 ;
-  reg [15:0] \$2451 ;
-  reg [15:0] \$2452 ;
-  reg [15:0] \$2453 ;
-  reg [15:0] \$2454 ;
-  reg [15:0] \$2455 ;
+  reg \$2450 ;
+  reg \$2451 ;
+  reg [3:0] \$2452 ;
+  reg [2:0] \$2453 ;
+  reg [3:0] \$2454 ;
+  reg \$2455 ;
   reg [15:0] \$2456 ;
   reg [15:0] \$2457 ;
   reg [15:0] \$2458 ;
@@ -1630,159 +1630,173 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire \$246 ;
   reg [15:0] \$2460 ;
   reg [15:0] \$2461 ;
-  reg \$2462 ;
-  reg \$2463 ;
-  reg \$2464 ;
-  reg [3:0] \$2465 ;
-  reg [2:0] \$2466 ;
-  reg [3:0] \$2467 ;
+  reg [15:0] \$2462 ;
+  reg [15:0] \$2463 ;
+  reg [15:0] \$2464 ;
+  reg [15:0] \$2465 ;
+  reg [15:0] \$2466 ;
+  reg [15:0] \$2467 ;
   reg [15:0] \$2468 ;
-  reg \$2469 ;
+  reg [15:0] \$2469 ;
   wire \$247 ;
-  reg [1:0] \$2470 ;
-  reg [2:0] \$2471 ;
-  reg [2:0] \$2472 ;
+  reg [15:0] \$2470 ;
+  reg [15:0] \$2471 ;
+  reg [15:0] \$2472 ;
   reg \$2473 ;
-  reg [1:0] \$2474 ;
-  reg [2:0] \$2475 ;
-  reg [2:0] \$2476 ;
-  reg \$2477 ;
-  reg [1:0] \$2478 ;
-  reg [2:0] \$2479 ;
+  reg \$2474 ;
+  reg \$2475 ;
+  reg [3:0] \$2476 ;
+  reg [2:0] \$2477 ;
+  reg [3:0] \$2478 ;
+  reg \$2479 ;
   wire \$248 ;
-  reg [2:0] \$2480 ;
+  reg [15:0] \$2480 ;
   reg \$2481 ;
   reg [1:0] \$2482 ;
   reg [2:0] \$2483 ;
   reg [2:0] \$2484 ;
-  reg [15:0] \$2485 ;
-  reg [15:0] \$2486 ;
-  reg [15:0] \$2487 ;
-  reg [15:0] \$2488 ;
-  reg [15:0] \$2489 ;
+  reg \$2485 ;
+  reg [1:0] \$2486 ;
+  reg [2:0] \$2487 ;
+  reg [2:0] \$2488 ;
+  reg \$2489 ;
   wire \$249 ;
-  reg [15:0] \$2490 ;
-  reg [15:0] \$2491 ;
-  reg [15:0] \$2492 ;
-  reg [15:0] \$2493 ;
-  reg [15:0] \$2494 ;
-  reg [15:0] \$2495 ;
-  reg [15:0] \$2496 ;
+  reg [1:0] \$2490 ;
+  reg [2:0] \$2491 ;
+  reg [2:0] \$2492 ;
+  reg \$2493 ;
+  reg [1:0] \$2494 ;
+  reg [2:0] \$2495 ;
+  reg [2:0] \$2496 ;
   reg [15:0] \$2497 ;
   reg [15:0] \$2498 ;
   reg [15:0] \$2499 ;
   wire \$25 ;
   wire \$250 ;
   reg [15:0] \$2500 ;
-  reg \$2501 ;
-  reg \$2502 ;
-  reg \$2503 ;
-  reg [3:0] \$2504 ;
-  reg [2:0] \$2505 ;
-  reg [3:0] \$2506 ;
-  reg \$2507 ;
+  reg [15:0] \$2501 ;
+  reg [15:0] \$2502 ;
+  reg [15:0] \$2503 ;
+  reg [15:0] \$2504 ;
+  reg [15:0] \$2505 ;
+  reg [15:0] \$2506 ;
+  reg [15:0] \$2507 ;
   reg [15:0] \$2508 ;
-  reg [3:0] \$2509 ;
+  reg [15:0] \$2509 ;
   wire \$251 ;
-  reg [2:0] \$2510 ;
-  reg \$2511 ;
+  reg [15:0] \$2510 ;
+  reg [15:0] \$2511 ;
   reg [15:0] \$2512 ;
-  reg [3:0] \$2513 ;
-  reg [2:0] \$2514 ;
+  reg \$2513 ;
+  reg \$2514 ;
   reg \$2515 ;
-  reg [15:0] \$2516 ;
-  reg [3:0] \$2517 ;
-  reg [2:0] \$2518 ;
+  reg [3:0] \$2516 ;
+  reg [2:0] \$2517 ;
+  reg [3:0] \$2518 ;
   reg \$2519 ;
   wire \$252 ;
-  reg [15:0] \$2520 ;
-  reg [3:0] \$2521 ;
-  reg [2:0] \$2522 ;
-  reg \$2523 ;
-  reg [15:0] \$2524 ;
-  reg [3:0] \$2525 ;
-  reg [2:0] \$2526 ;
-  reg \$2527 ;
-  reg [15:0] \$2528 ;
-  reg [3:0] \$2529 ;
+  reg \$2520 ;
+  reg [15:0] \$2521 ;
+  reg [3:0] \$2522 ;
+  reg [2:0] \$2523 ;
+  reg \$2524 ;
+  reg [15:0] \$2525 ;
+  reg [3:0] \$2526 ;
+  reg [2:0] \$2527 ;
+  reg \$2528 ;
+  reg [15:0] \$2529 ;
   wire \$253 ;
-  reg [2:0] \$2530 ;
-  reg \$2531 ;
-  reg [15:0] \$2532 ;
-  reg [3:0] \$2533 ;
-  reg [2:0] \$2534 ;
-  reg \$2535 ;
-  reg [15:0] \$2536 ;
-  reg [3:0] \$2537 ;
-  reg [2:0] \$2538 ;
-  reg \$2539 ;
+  reg [3:0] \$2530 ;
+  reg [2:0] \$2531 ;
+  reg \$2532 ;
+  reg [15:0] \$2533 ;
+  reg [3:0] \$2534 ;
+  reg [2:0] \$2535 ;
+  reg \$2536 ;
+  reg [15:0] \$2537 ;
+  reg [3:0] \$2538 ;
+  reg [2:0] \$2539 ;
   wire \$254 ;
-  reg [15:0] \$2540 ;
-  reg [3:0] \$2541 ;
-  reg [2:0] \$2542 ;
-  reg \$2543 ;
-  reg [15:0] \$2544 ;
-  reg [3:0] \$2545 ;
-  reg [2:0] \$2546 ;
-  reg \$2547 ;
-  reg [15:0] \$2548 ;
-  reg [3:0] \$2549 ;
+  reg \$2540 ;
+  reg [15:0] \$2541 ;
+  reg [3:0] \$2542 ;
+  reg [2:0] \$2543 ;
+  reg \$2544 ;
+  reg [15:0] \$2545 ;
+  reg [3:0] \$2546 ;
+  reg [2:0] \$2547 ;
+  reg \$2548 ;
+  reg [15:0] \$2549 ;
   wire \$255 ;
-  reg [2:0] \$2550 ;
-  reg \$2551 ;
-  reg [15:0] \$2552 ;
-  reg [3:0] \$2553 ;
-  reg [2:0] \$2554 ;
-  reg \$2555 ;
-  reg [15:0] \$2556 ;
-  reg [3:0] \$2557 ;
-  reg [2:0] \$2558 ;
-  reg \$2559 ;
+  reg [3:0] \$2550 ;
+  reg [2:0] \$2551 ;
+  reg \$2552 ;
+  reg [15:0] \$2553 ;
+  reg [3:0] \$2554 ;
+  reg [2:0] \$2555 ;
+  reg \$2556 ;
+  reg [15:0] \$2557 ;
+  reg [3:0] \$2558 ;
+  reg [2:0] \$2559 ;
   wire \$256 ;
-  reg [15:0] \$2560 ;
-  reg [3:0] \$2561 ;
-  reg [2:0] \$2562 ;
-  reg \$2563 ;
-  reg [15:0] \$2564 ;
-  reg [3:0] \$2565 ;
-  reg [2:0] \$2566 ;
-  reg \$2567 ;
-  reg [15:0] \$2568 ;
-  reg [2:0] \$2569 ;
+  reg \$2560 ;
+  reg [15:0] \$2561 ;
+  reg [3:0] \$2562 ;
+  reg [2:0] \$2563 ;
+  reg \$2564 ;
+  reg [15:0] \$2565 ;
+  reg [3:0] \$2566 ;
+  reg [2:0] \$2567 ;
+  reg \$2568 ;
+  reg [15:0] \$2569 ;
   wire \$257 ;
-  reg [15:0] \$2570 ;
-  reg \$2571 ;
+  reg [3:0] \$2570 ;
+  reg [2:0] \$2571 ;
   reg \$2572 ;
-  reg \$2573 ;
+  reg [15:0] \$2573 ;
   reg [3:0] \$2574 ;
   reg [2:0] \$2575 ;
-  reg [3:0] \$2576 ;
+  reg \$2576 ;
   reg [15:0] \$2577 ;
-  reg [15:0] \$2578 ;
-  reg [15:0] \$2579 ;
+  reg [3:0] \$2578 ;
+  reg [2:0] \$2579 ;
   wire \$258 ;
-  reg [15:0] \$2580 ;
+  reg \$2580 ;
   reg [15:0] \$2581 ;
-  reg [15:0] \$2582 ;
+  reg [2:0] \$2582 ;
   reg [15:0] \$2583 ;
-  reg [15:0] \$2584 ;
-  reg [15:0] \$2585 ;
-  reg [3:0] \$2586 ;
+  reg \$2584 ;
+  reg \$2585 ;
+  reg \$2586 ;
   reg [3:0] \$2587 ;
-  reg [3:0] \$2588 ;
+  reg [2:0] \$2588 ;
   reg [3:0] \$2589 ;
   wire \$259 ;
-  reg [3:0] \$2590 ;
-  reg [3:0] \$2591 ;
-  reg [3:0] \$2592 ;
-  reg [3:0] \$2593 ;
-  reg [3:0] \$2594 ;
-  reg [2:0] \$2595 ;
-  reg [3:0] \$2596 ;
-  reg \$2597 ;
+  reg \$2590 ;
+  reg [15:0] \$2591 ;
+  reg [15:0] \$2592 ;
+  reg [15:0] \$2593 ;
+  reg [15:0] \$2594 ;
+  reg [15:0] \$2595 ;
+  reg [15:0] \$2596 ;
+  reg [15:0] \$2597 ;
+  reg [15:0] \$2598 ;
+  reg [15:0] \$2599 ;
   wire \$26 ;
   wire \$260 ;
+  reg [3:0] \$2600 ;
+  reg [3:0] \$2601 ;
+  reg [3:0] \$2602 ;
+  reg [3:0] \$2603 ;
+  reg [3:0] \$2604 ;
+  reg [3:0] \$2605 ;
+  reg [3:0] \$2606 ;
+  reg [3:0] \$2607 ;
+  reg [3:0] \$2608 ;
+  reg [2:0] \$2609 ;
   wire \$261 ;
+  reg [3:0] \$2610 ;
+  reg \$2611 ;
   wire \$262 ;
   wire \$263 ;
   wire \$264 ;
@@ -2601,6 +2615,20 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire \$997 ;
   wire \$998 ;
   wire \$999 ;
+  wire adv0;
+  reg adv0_valid = 1'h0;
+  wire adv1;
+  reg adv1_valid = 1'h0;
+  wire adv2;
+  reg adv2_valid = 1'h0;
+  wire adv3;
+  reg adv3_valid = 1'h0;
+  wire adv4;
+  reg adv4_valid = 1'h0;
+  wire adv5;
+  reg adv5_valid = 1'h0;
+  wire adv6;
+  reg adv6_valid = 1'h0;
   wire advance;
   input clk;
   wire clk;
@@ -2654,36 +2682,48 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire [14:0] fsel_key8;
   wire [14:0] fsel_key9;
   reg [15:0] fsel_l11_s0 = 16'h0000;
-  reg [15:0] \fsel_l11_s0$959  = 16'h0000;
-  reg [3:0] \fsel_l11_s0$960  = 4'h0;
-  reg [15:0] \fsel_l11_s0$961  = 16'h0000;
-  reg [3:0] \fsel_l11_s0$962  = 4'h0;
-  reg [15:0] \fsel_l11_s0$963  = 16'h0000;
-  reg [3:0] \fsel_l11_s0$964  = 4'h0;
-  reg [15:0] \fsel_l11_s0$965  = 16'h0000;
-  reg [3:0] \fsel_l11_s0$966  = 4'h0;
-  reg [15:0] \fsel_l11_s0$967  = 16'h0000;
-  reg [3:0] \fsel_l11_s0$968  = 4'h0;
-  reg [15:0] \fsel_l11_s0$969  = 16'h0000;
-  reg [3:0] \fsel_l11_s0$970  = 4'h0;
-  reg [15:0] \fsel_l11_s0$971  = 16'h0000;
-  reg [3:0] \fsel_l11_s0$972  = 4'h0;
   reg [15:0] \fsel_l11_s0$973  = 16'h0000;
   reg [3:0] \fsel_l11_s0$974  = 4'h0;
-  reg [3:0] \fsel_l11_s0$975  = 4'h0;
-  reg [2:0] \fsel_l11_s0$976  = 3'h0;
-  reg [3:0] \fsel_l11_s0$977  = 4'h0;
-  reg \fsel_l11_s0$978  = 1'h0;
+  reg [15:0] \fsel_l11_s0$975  = 16'h0000;
+  reg [3:0] \fsel_l11_s0$976  = 4'h0;
+  reg [15:0] \fsel_l11_s0$977  = 16'h0000;
+  reg [3:0] \fsel_l11_s0$978  = 4'h0;
+  reg [15:0] \fsel_l11_s0$979  = 16'h0000;
+  reg [3:0] \fsel_l11_s0$980  = 4'h0;
+  reg [15:0] \fsel_l11_s0$981  = 16'h0000;
+  reg [3:0] \fsel_l11_s0$982  = 4'h0;
+  reg [15:0] \fsel_l11_s0$983  = 16'h0000;
+  reg [3:0] \fsel_l11_s0$984  = 4'h0;
+  reg [15:0] \fsel_l11_s0$985  = 16'h0000;
+  reg [3:0] \fsel_l11_s0$986  = 4'h0;
+  reg [15:0] \fsel_l11_s0$987  = 16'h0000;
+  reg [3:0] \fsel_l11_s0$988  = 4'h0;
+  reg [3:0] \fsel_l11_s0$989  = 4'h0;
+  reg [2:0] \fsel_l11_s0$990  = 3'h0;
+  reg [3:0] \fsel_l11_s0$991  = 4'h0;
+  reg \fsel_l11_s0$992  = 1'h0;
   reg [14:0] fsel_l1_s0 = 15'h0000;
   reg [15:0] \fsel_l1_s0$1000  = 16'h0000;
-  reg \fsel_l1_s0$1001  = 1'h0;
-  reg \fsel_l1_s0$1002  = 1'h0;
-  reg \fsel_l1_s0$1003  = 1'h0;
-  reg [3:0] \fsel_l1_s0$1004  = 4'h0;
-  reg [2:0] \fsel_l1_s0$1005  = 3'h0;
-  reg [3:0] \fsel_l1_s0$1006  = 4'h0;
-  reg [14:0] \fsel_l1_s0$28  = 15'h0000;
-  reg [14:0] \fsel_l1_s0$29  = 15'h0000;
+  reg [15:0] \fsel_l1_s0$1001  = 16'h0000;
+  reg [15:0] \fsel_l1_s0$1002  = 16'h0000;
+  reg [15:0] \fsel_l1_s0$1003  = 16'h0000;
+  reg [15:0] \fsel_l1_s0$1004  = 16'h0000;
+  reg [15:0] \fsel_l1_s0$1005  = 16'h0000;
+  reg [15:0] \fsel_l1_s0$1006  = 16'h0000;
+  reg [15:0] \fsel_l1_s0$1007  = 16'h0000;
+  reg [15:0] \fsel_l1_s0$1008  = 16'h0000;
+  reg [15:0] \fsel_l1_s0$1009  = 16'h0000;
+  reg [15:0] \fsel_l1_s0$1010  = 16'h0000;
+  reg [15:0] \fsel_l1_s0$1011  = 16'h0000;
+  reg [15:0] \fsel_l1_s0$1012  = 16'h0000;
+  reg [15:0] \fsel_l1_s0$1013  = 16'h0000;
+  reg [15:0] \fsel_l1_s0$1014  = 16'h0000;
+  reg \fsel_l1_s0$1015  = 1'h0;
+  reg \fsel_l1_s0$1016  = 1'h0;
+  reg \fsel_l1_s0$1017  = 1'h0;
+  reg [3:0] \fsel_l1_s0$1018  = 4'h0;
+  reg [2:0] \fsel_l1_s0$1019  = 3'h0;
+  reg [3:0] \fsel_l1_s0$1020  = 4'h0;
   reg [14:0] \fsel_l1_s0$30  = 15'h0000;
   reg [14:0] \fsel_l1_s0$31  = 15'h0000;
   reg [14:0] \fsel_l1_s0$32  = 15'h0000;
@@ -2697,73 +2737,55 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [14:0] \fsel_l1_s0$40  = 15'h0000;
   reg [14:0] \fsel_l1_s0$41  = 15'h0000;
   reg [14:0] \fsel_l1_s0$42  = 15'h0000;
-  reg [15:0] \fsel_l1_s0$985  = 16'h0000;
-  reg [15:0] \fsel_l1_s0$986  = 16'h0000;
-  reg [15:0] \fsel_l1_s0$987  = 16'h0000;
-  reg [15:0] \fsel_l1_s0$988  = 16'h0000;
-  reg [15:0] \fsel_l1_s0$989  = 16'h0000;
-  reg [15:0] \fsel_l1_s0$990  = 16'h0000;
-  reg [15:0] \fsel_l1_s0$991  = 16'h0000;
-  reg [15:0] \fsel_l1_s0$992  = 16'h0000;
-  reg [15:0] \fsel_l1_s0$993  = 16'h0000;
-  reg [15:0] \fsel_l1_s0$994  = 16'h0000;
-  reg [15:0] \fsel_l1_s0$995  = 16'h0000;
-  reg [15:0] \fsel_l1_s0$996  = 16'h0000;
-  reg [15:0] \fsel_l1_s0$997  = 16'h0000;
-  reg [15:0] \fsel_l1_s0$998  = 16'h0000;
+  reg [14:0] \fsel_l1_s0$43  = 15'h0000;
+  reg [14:0] \fsel_l1_s0$44  = 15'h0000;
   reg [15:0] \fsel_l1_s0$999  = 16'h0000;
   reg [119:0] fsel_l2_s0 = 120'h000000000000000000000000000000;
-  reg [15:0] \fsel_l2_s0$1007  = 16'h0000;
-  reg [15:0] \fsel_l2_s0$1008  = 16'h0000;
-  reg [15:0] \fsel_l2_s0$1009  = 16'h0000;
-  reg [15:0] \fsel_l2_s0$1010  = 16'h0000;
-  reg [15:0] \fsel_l2_s0$1011  = 16'h0000;
-  reg [15:0] \fsel_l2_s0$1012  = 16'h0000;
-  reg [15:0] \fsel_l2_s0$1013  = 16'h0000;
-  reg [15:0] \fsel_l2_s0$1014  = 16'h0000;
-  reg [15:0] \fsel_l2_s0$1015  = 16'h0000;
-  reg [15:0] \fsel_l2_s0$1016  = 16'h0000;
-  reg [15:0] \fsel_l2_s0$1017  = 16'h0000;
-  reg [15:0] \fsel_l2_s0$1018  = 16'h0000;
-  reg [15:0] \fsel_l2_s0$1019  = 16'h0000;
-  reg [15:0] \fsel_l2_s0$1020  = 16'h0000;
   reg [15:0] \fsel_l2_s0$1021  = 16'h0000;
   reg [15:0] \fsel_l2_s0$1022  = 16'h0000;
-  reg \fsel_l2_s0$1023  = 1'h0;
-  reg [3:0] \fsel_l2_s0$1024  = 4'h0;
-  reg [2:0] \fsel_l2_s0$1025  = 3'h0;
-  reg [3:0] \fsel_l2_s0$1026  = 4'h0;
-  reg \fsel_l2_s0$47  = 1'h0;
-  reg \fsel_l2_s0$50  = 1'h0;
+  reg [15:0] \fsel_l2_s0$1023  = 16'h0000;
+  reg [15:0] \fsel_l2_s0$1024  = 16'h0000;
+  reg [15:0] \fsel_l2_s0$1025  = 16'h0000;
+  reg [15:0] \fsel_l2_s0$1026  = 16'h0000;
+  reg [15:0] \fsel_l2_s0$1027  = 16'h0000;
+  reg [15:0] \fsel_l2_s0$1028  = 16'h0000;
+  reg [15:0] \fsel_l2_s0$1029  = 16'h0000;
+  reg [15:0] \fsel_l2_s0$1030  = 16'h0000;
+  reg [15:0] \fsel_l2_s0$1031  = 16'h0000;
+  reg [15:0] \fsel_l2_s0$1032  = 16'h0000;
+  reg [15:0] \fsel_l2_s0$1033  = 16'h0000;
+  reg [15:0] \fsel_l2_s0$1034  = 16'h0000;
+  reg [15:0] \fsel_l2_s0$1035  = 16'h0000;
+  reg [15:0] \fsel_l2_s0$1036  = 16'h0000;
+  reg \fsel_l2_s0$1037  = 1'h0;
+  reg [3:0] \fsel_l2_s0$1038  = 4'h0;
+  reg [2:0] \fsel_l2_s0$1039  = 3'h0;
+  reg [3:0] \fsel_l2_s0$1040  = 4'h0;
+  reg \fsel_l2_s0$51  = 1'h0;
+  reg \fsel_l2_s0$54  = 1'h0;
   reg [3:0] fsel_l3_s0 = 4'h0;
-  reg [15:0] \fsel_l3_s0$1027  = 16'h0000;
-  reg [15:0] \fsel_l3_s0$1028  = 16'h0000;
-  reg [15:0] \fsel_l3_s0$1029  = 16'h0000;
-  reg [15:0] \fsel_l3_s0$1030  = 16'h0000;
-  reg [15:0] \fsel_l3_s0$1031  = 16'h0000;
-  reg [15:0] \fsel_l3_s0$1032  = 16'h0000;
-  reg [15:0] \fsel_l3_s0$1033  = 16'h0000;
-  reg [15:0] \fsel_l3_s0$1034  = 16'h0000;
-  reg [15:0] \fsel_l3_s0$1035  = 16'h0000;
-  reg [15:0] \fsel_l3_s0$1036  = 16'h0000;
-  reg [15:0] \fsel_l3_s0$1037  = 16'h0000;
-  reg [15:0] \fsel_l3_s0$1038  = 16'h0000;
-  reg [15:0] \fsel_l3_s0$1039  = 16'h0000;
-  reg [15:0] \fsel_l3_s0$1040  = 16'h0000;
   reg [15:0] \fsel_l3_s0$1041  = 16'h0000;
   reg [15:0] \fsel_l3_s0$1042  = 16'h0000;
-  reg \fsel_l3_s0$1043  = 1'h0;
-  reg \fsel_l3_s0$1044  = 1'h0;
-  reg [3:0] \fsel_l3_s0$1045  = 4'h0;
-  reg [2:0] \fsel_l3_s0$1046  = 3'h0;
-  reg [3:0] \fsel_l3_s0$416  = 4'h0;
-  reg \fsel_l3_s0$417  = 1'h0;
-  reg [3:0] \fsel_l3_s0$418  = 4'h0;
-  reg [3:0] \fsel_l3_s0$419  = 4'h0;
-  reg [3:0] \fsel_l3_s0$420  = 4'h0;
-  reg [3:0] \fsel_l3_s0$421  = 4'h0;
+  reg [15:0] \fsel_l3_s0$1043  = 16'h0000;
+  reg [15:0] \fsel_l3_s0$1044  = 16'h0000;
+  reg [15:0] \fsel_l3_s0$1045  = 16'h0000;
+  reg [15:0] \fsel_l3_s0$1046  = 16'h0000;
+  reg [15:0] \fsel_l3_s0$1047  = 16'h0000;
+  reg [15:0] \fsel_l3_s0$1048  = 16'h0000;
+  reg [15:0] \fsel_l3_s0$1049  = 16'h0000;
+  reg [15:0] \fsel_l3_s0$1050  = 16'h0000;
+  reg [15:0] \fsel_l3_s0$1051  = 16'h0000;
+  reg [15:0] \fsel_l3_s0$1052  = 16'h0000;
+  reg [15:0] \fsel_l3_s0$1053  = 16'h0000;
+  reg [15:0] \fsel_l3_s0$1054  = 16'h0000;
+  reg [15:0] \fsel_l3_s0$1055  = 16'h0000;
+  reg [15:0] \fsel_l3_s0$1056  = 16'h0000;
+  reg \fsel_l3_s0$1057  = 1'h0;
+  reg \fsel_l3_s0$1058  = 1'h0;
+  reg [3:0] \fsel_l3_s0$1059  = 4'h0;
+  reg [2:0] \fsel_l3_s0$1060  = 3'h0;
   reg [3:0] \fsel_l3_s0$422  = 4'h0;
-  reg [3:0] \fsel_l3_s0$423  = 4'h0;
+  reg \fsel_l3_s0$423  = 1'h0;
   reg [3:0] \fsel_l3_s0$424  = 4'h0;
   reg [3:0] \fsel_l3_s0$425  = 4'h0;
   reg [3:0] \fsel_l3_s0$426  = 4'h0;
@@ -2773,138 +2795,144 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [3:0] \fsel_l3_s0$430  = 4'h0;
   reg [3:0] \fsel_l3_s0$431  = 4'h0;
   reg [3:0] \fsel_l3_s0$432  = 4'h0;
+  reg [3:0] \fsel_l3_s0$433  = 4'h0;
+  reg [3:0] \fsel_l3_s0$434  = 4'h0;
+  reg [3:0] \fsel_l3_s0$435  = 4'h0;
+  reg [3:0] \fsel_l3_s0$436  = 4'h0;
+  reg [3:0] \fsel_l3_s0$437  = 4'h0;
+  reg [3:0] \fsel_l3_s0$438  = 4'h0;
   reg [15:0] fsel_l4_s0 = 16'h0000;
-  reg [15:0] \fsel_l4_s0$1047  = 16'h0000;
-  reg [15:0] \fsel_l4_s0$1048  = 16'h0000;
-  reg [15:0] \fsel_l4_s0$1049  = 16'h0000;
-  reg [15:0] \fsel_l4_s0$1050  = 16'h0000;
-  reg [15:0] \fsel_l4_s0$1051  = 16'h0000;
-  reg [15:0] \fsel_l4_s0$1052  = 16'h0000;
-  reg [15:0] \fsel_l4_s0$1053  = 16'h0000;
-  reg [15:0] \fsel_l4_s0$1054  = 16'h0000;
-  reg [15:0] \fsel_l4_s0$1055  = 16'h0000;
-  reg [15:0] \fsel_l4_s0$1056  = 16'h0000;
-  reg [15:0] \fsel_l4_s0$1057  = 16'h0000;
-  reg [15:0] \fsel_l4_s0$1058  = 16'h0000;
-  reg [15:0] \fsel_l4_s0$1059  = 16'h0000;
-  reg [15:0] \fsel_l4_s0$1060  = 16'h0000;
   reg [15:0] \fsel_l4_s0$1061  = 16'h0000;
   reg [15:0] \fsel_l4_s0$1062  = 16'h0000;
-  reg \fsel_l4_s0$1063  = 1'h0;
-  reg \fsel_l4_s0$1064  = 1'h0;
-  reg \fsel_l4_s0$1065  = 1'h0;
-  reg [3:0] \fsel_l4_s0$1066  = 4'h0;
-  reg [2:0] \fsel_l4_s0$1067  = 3'h0;
-  reg [3:0] \fsel_l4_s0$1068  = 4'h0;
+  reg [15:0] \fsel_l4_s0$1063  = 16'h0000;
+  reg [15:0] \fsel_l4_s0$1064  = 16'h0000;
+  reg [15:0] \fsel_l4_s0$1065  = 16'h0000;
+  reg [15:0] \fsel_l4_s0$1066  = 16'h0000;
+  reg [15:0] \fsel_l4_s0$1067  = 16'h0000;
+  reg [15:0] \fsel_l4_s0$1068  = 16'h0000;
+  reg [15:0] \fsel_l4_s0$1069  = 16'h0000;
+  reg [15:0] \fsel_l4_s0$1070  = 16'h0000;
+  reg [15:0] \fsel_l4_s0$1071  = 16'h0000;
+  reg [15:0] \fsel_l4_s0$1072  = 16'h0000;
+  reg [15:0] \fsel_l4_s0$1073  = 16'h0000;
+  reg [15:0] \fsel_l4_s0$1074  = 16'h0000;
+  reg [15:0] \fsel_l4_s0$1075  = 16'h0000;
+  reg [15:0] \fsel_l4_s0$1076  = 16'h0000;
+  reg \fsel_l4_s0$1077  = 1'h0;
+  reg \fsel_l4_s0$1078  = 1'h0;
+  reg \fsel_l4_s0$1079  = 1'h0;
+  reg [3:0] \fsel_l4_s0$1080  = 4'h0;
+  reg [2:0] \fsel_l4_s0$1081  = 3'h0;
+  reg [3:0] \fsel_l4_s0$1082  = 4'h0;
   reg fsel_l5_s0 = 1'h0;
-  reg \fsel_l5_s0$1069  = 1'h0;
-  reg \fsel_l5_s0$1070  = 1'h0;
-  reg \fsel_l5_s0$1071  = 1'h0;
-  reg [3:0] \fsel_l5_s0$1072  = 4'h0;
-  reg [2:0] \fsel_l5_s0$1073  = 3'h0;
-  reg [3:0] \fsel_l5_s0$1074  = 4'h0;
-  reg [2:0] \fsel_l5_s0$500  = 3'h0;
-  reg [1:0] \fsel_l5_s0$507  = 2'h0;
-  reg [2:0] \fsel_l5_s0$514  = 3'h0;
-  reg [2:0] \fsel_l5_s0$521  = 3'h0;
-  reg \fsel_l5_s0$528  = 1'h0;
-  reg [2:0] \fsel_l5_s0$529  = 3'h0;
-  reg [1:0] \fsel_l5_s0$536  = 2'h0;
-  reg [2:0] \fsel_l5_s0$543  = 3'h0;
-  reg [2:0] \fsel_l5_s0$550  = 3'h0;
-  reg \fsel_l5_s0$557  = 1'h0;
-  reg [1:0] \fsel_l5_s0$566  = 2'h0;
-  reg [2:0] \fsel_l5_s0$575  = 3'h0;
-  reg \fsel_l5_s0$624  = 1'h0;
-  reg [1:0] \fsel_l5_s0$626  = 2'h0;
-  reg [2:0] \fsel_l5_s0$628  = 3'h0;
-  reg [15:0] \fsel_l5_s0$642  = 16'h0000;
-  reg [15:0] \fsel_l5_s0$645  = 16'h0000;
-  reg [15:0] \fsel_l5_s0$646  = 16'h0000;
+  reg \fsel_l5_s0$1083  = 1'h0;
+  reg \fsel_l5_s0$1084  = 1'h0;
+  reg \fsel_l5_s0$1085  = 1'h0;
+  reg [3:0] \fsel_l5_s0$1086  = 4'h0;
+  reg [2:0] \fsel_l5_s0$1087  = 3'h0;
+  reg [3:0] \fsel_l5_s0$1088  = 4'h0;
+  reg [2:0] \fsel_l5_s0$510  = 3'h0;
+  reg [1:0] \fsel_l5_s0$517  = 2'h0;
+  reg [2:0] \fsel_l5_s0$524  = 3'h0;
+  reg [2:0] \fsel_l5_s0$531  = 3'h0;
+  reg \fsel_l5_s0$538  = 1'h0;
+  reg [2:0] \fsel_l5_s0$539  = 3'h0;
+  reg [1:0] \fsel_l5_s0$546  = 2'h0;
+  reg [2:0] \fsel_l5_s0$553  = 3'h0;
+  reg [2:0] \fsel_l5_s0$560  = 3'h0;
+  reg \fsel_l5_s0$567  = 1'h0;
+  reg [1:0] \fsel_l5_s0$576  = 2'h0;
+  reg [2:0] \fsel_l5_s0$585  = 3'h0;
+  reg \fsel_l5_s0$634  = 1'h0;
+  reg [1:0] \fsel_l5_s0$636  = 2'h0;
+  reg [2:0] \fsel_l5_s0$638  = 3'h0;
   reg [15:0] \fsel_l5_s0$652  = 16'h0000;
-  reg [15:0] \fsel_l5_s0$658  = 16'h0000;
-  reg [15:0] \fsel_l5_s0$664  = 16'h0000;
-  reg [15:0] \fsel_l5_s0$670  = 16'h0000;
-  reg [15:0] \fsel_l5_s0$676  = 16'h0000;
-  reg [15:0] \fsel_l5_s0$682  = 16'h0000;
-  reg [15:0] \fsel_l5_s0$688  = 16'h0000;
-  reg [15:0] \fsel_l5_s0$694  = 16'h0000;
-  reg [15:0] \fsel_l5_s0$700  = 16'h0000;
-  reg [15:0] \fsel_l5_s0$706  = 16'h0000;
-  reg [15:0] \fsel_l5_s0$712  = 16'h0000;
-  reg [15:0] \fsel_l5_s0$718  = 16'h0000;
-  reg [15:0] \fsel_l5_s0$724  = 16'h0000;
-  reg [15:0] \fsel_l5_s0$730  = 16'h0000;
+  reg [15:0] \fsel_l5_s0$655  = 16'h0000;
+  reg [15:0] \fsel_l5_s0$656  = 16'h0000;
+  reg [15:0] \fsel_l5_s0$662  = 16'h0000;
+  reg [15:0] \fsel_l5_s0$668  = 16'h0000;
+  reg [15:0] \fsel_l5_s0$674  = 16'h0000;
+  reg [15:0] \fsel_l5_s0$680  = 16'h0000;
+  reg [15:0] \fsel_l5_s0$686  = 16'h0000;
+  reg [15:0] \fsel_l5_s0$692  = 16'h0000;
+  reg [15:0] \fsel_l5_s0$698  = 16'h0000;
+  reg [15:0] \fsel_l5_s0$704  = 16'h0000;
+  reg [15:0] \fsel_l5_s0$710  = 16'h0000;
+  reg [15:0] \fsel_l5_s0$716  = 16'h0000;
+  reg [15:0] \fsel_l5_s0$722  = 16'h0000;
+  reg [15:0] \fsel_l5_s0$728  = 16'h0000;
+  reg [15:0] \fsel_l5_s0$734  = 16'h0000;
+  reg [15:0] \fsel_l5_s0$740  = 16'h0000;
   reg fsel_l7_s0 = 1'h0;
-  reg [15:0] \fsel_l7_s0$1075  = 16'h0000;
-  reg \fsel_l7_s0$1076  = 1'h0;
-  reg \fsel_l7_s0$1077  = 1'h0;
-  reg \fsel_l7_s0$1078  = 1'h0;
-  reg [3:0] \fsel_l7_s0$1079  = 4'h0;
-  reg [2:0] \fsel_l7_s0$1080  = 3'h0;
-  reg [3:0] \fsel_l7_s0$1081  = 4'h0;
-  reg [2:0] \fsel_l7_s0$735  = 3'h0;
-  reg \fsel_l7_s0$737  = 1'h0;
-  reg [2:0] \fsel_l7_s0$738  = 3'h0;
-  reg [15:0] \fsel_l7_s0$740  = 16'h0000;
-  reg [15:0] \fsel_l7_s0$741  = 16'h0000;
-  reg [3:0] \fsel_l7_s0$743  = 4'h0;
-  reg [3:0] \fsel_l7_s0$744  = 4'h0;
-  reg \fsel_l7_s0$747  = 1'h0;
-  reg [2:0] \fsel_l7_s0$748  = 3'h0;
-  reg \fsel_l7_s0$750  = 1'h0;
-  reg [2:0] \fsel_l7_s0$751  = 3'h0;
+  reg [15:0] \fsel_l7_s0$1089  = 16'h0000;
+  reg \fsel_l7_s0$1090  = 1'h0;
+  reg \fsel_l7_s0$1091  = 1'h0;
+  reg \fsel_l7_s0$1092  = 1'h0;
+  reg [3:0] \fsel_l7_s0$1093  = 4'h0;
+  reg [2:0] \fsel_l7_s0$1094  = 3'h0;
+  reg [3:0] \fsel_l7_s0$1095  = 4'h0;
+  reg [2:0] \fsel_l7_s0$747  = 3'h0;
+  reg \fsel_l7_s0$749  = 1'h0;
+  reg [2:0] \fsel_l7_s0$750  = 3'h0;
+  reg [15:0] \fsel_l7_s0$752  = 16'h0000;
   reg [15:0] \fsel_l7_s0$753  = 16'h0000;
-  reg [15:0] \fsel_l7_s0$754  = 16'h0000;
+  reg [3:0] \fsel_l7_s0$755  = 4'h0;
   reg [3:0] \fsel_l7_s0$756  = 4'h0;
-  reg [3:0] \fsel_l7_s0$757  = 4'h0;
-  reg \fsel_l7_s0$760  = 1'h0;
-  reg [2:0] \fsel_l7_s0$761  = 3'h0;
-  reg [15:0] \fsel_l7_s0$764  = 16'h0000;
-  reg [3:0] \fsel_l7_s0$766  = 4'h0;
-  reg \fsel_l7_s0$769  = 1'h0;
-  reg [2:0] \fsel_l7_s0$770  = 3'h0;
-  reg [15:0] \fsel_l7_s0$773  = 16'h0000;
-  reg [3:0] \fsel_l7_s0$775  = 4'h0;
-  reg \fsel_l7_s0$778  = 1'h0;
-  reg [2:0] \fsel_l7_s0$779  = 3'h0;
-  reg [15:0] \fsel_l7_s0$782  = 16'h0000;
-  reg [3:0] \fsel_l7_s0$784  = 4'h0;
-  reg \fsel_l7_s0$787  = 1'h0;
-  reg [2:0] \fsel_l7_s0$788  = 3'h0;
-  reg [15:0] \fsel_l7_s0$791  = 16'h0000;
-  reg [3:0] \fsel_l7_s0$793  = 4'h0;
-  reg \fsel_l7_s0$796  = 1'h0;
-  reg [2:0] \fsel_l7_s0$797  = 3'h0;
-  reg [15:0] \fsel_l7_s0$800  = 16'h0000;
-  reg [3:0] \fsel_l7_s0$802  = 4'h0;
-  reg \fsel_l7_s0$805  = 1'h0;
-  reg [2:0] \fsel_l7_s0$806  = 3'h0;
-  reg [15:0] \fsel_l7_s0$809  = 16'h0000;
-  reg [3:0] \fsel_l7_s0$811  = 4'h0;
-  reg \fsel_l7_s0$814  = 1'h0;
-  reg [2:0] \fsel_l7_s0$815  = 3'h0;
-  reg [15:0] \fsel_l7_s0$818  = 16'h0000;
-  reg [3:0] \fsel_l7_s0$820  = 4'h0;
-  reg \fsel_l7_s0$823  = 1'h0;
-  reg [2:0] \fsel_l7_s0$824  = 3'h0;
-  reg [15:0] \fsel_l7_s0$827  = 16'h0000;
-  reg [3:0] \fsel_l7_s0$829  = 4'h0;
-  reg \fsel_l7_s0$832  = 1'h0;
-  reg [2:0] \fsel_l7_s0$833  = 3'h0;
-  reg [15:0] \fsel_l7_s0$836  = 16'h0000;
-  reg [3:0] \fsel_l7_s0$838  = 4'h0;
-  reg \fsel_l7_s0$841  = 1'h0;
-  reg [2:0] \fsel_l7_s0$842  = 3'h0;
-  reg [15:0] \fsel_l7_s0$845  = 16'h0000;
-  reg [3:0] \fsel_l7_s0$847  = 4'h0;
-  reg \fsel_l7_s0$850  = 1'h0;
-  reg [2:0] \fsel_l7_s0$851  = 3'h0;
-  reg [15:0] \fsel_l7_s0$854  = 16'h0000;
-  reg [3:0] \fsel_l7_s0$856  = 4'h0;
-  reg \fsel_l7_s0$859  = 1'h0;
-  reg [2:0] \fsel_l7_s0$860  = 3'h0;
-  reg [15:0] \fsel_l7_s0$863  = 16'h0000;
+  reg \fsel_l7_s0$759  = 1'h0;
+  reg [2:0] \fsel_l7_s0$760  = 3'h0;
+  reg \fsel_l7_s0$762  = 1'h0;
+  reg [2:0] \fsel_l7_s0$763  = 3'h0;
+  reg [15:0] \fsel_l7_s0$765  = 16'h0000;
+  reg [15:0] \fsel_l7_s0$766  = 16'h0000;
+  reg [3:0] \fsel_l7_s0$768  = 4'h0;
+  reg [3:0] \fsel_l7_s0$769  = 4'h0;
+  reg \fsel_l7_s0$772  = 1'h0;
+  reg [2:0] \fsel_l7_s0$773  = 3'h0;
+  reg [15:0] \fsel_l7_s0$776  = 16'h0000;
+  reg [3:0] \fsel_l7_s0$778  = 4'h0;
+  reg \fsel_l7_s0$781  = 1'h0;
+  reg [2:0] \fsel_l7_s0$782  = 3'h0;
+  reg [15:0] \fsel_l7_s0$785  = 16'h0000;
+  reg [3:0] \fsel_l7_s0$787  = 4'h0;
+  reg \fsel_l7_s0$790  = 1'h0;
+  reg [2:0] \fsel_l7_s0$791  = 3'h0;
+  reg [15:0] \fsel_l7_s0$794  = 16'h0000;
+  reg [3:0] \fsel_l7_s0$796  = 4'h0;
+  reg \fsel_l7_s0$799  = 1'h0;
+  reg [2:0] \fsel_l7_s0$800  = 3'h0;
+  reg [15:0] \fsel_l7_s0$803  = 16'h0000;
+  reg [3:0] \fsel_l7_s0$805  = 4'h0;
+  reg \fsel_l7_s0$808  = 1'h0;
+  reg [2:0] \fsel_l7_s0$809  = 3'h0;
+  reg [15:0] \fsel_l7_s0$812  = 16'h0000;
+  reg [3:0] \fsel_l7_s0$814  = 4'h0;
+  reg \fsel_l7_s0$817  = 1'h0;
+  reg [2:0] \fsel_l7_s0$818  = 3'h0;
+  reg [15:0] \fsel_l7_s0$821  = 16'h0000;
+  reg [3:0] \fsel_l7_s0$823  = 4'h0;
+  reg \fsel_l7_s0$826  = 1'h0;
+  reg [2:0] \fsel_l7_s0$827  = 3'h0;
+  reg [15:0] \fsel_l7_s0$830  = 16'h0000;
+  reg [3:0] \fsel_l7_s0$832  = 4'h0;
+  reg \fsel_l7_s0$835  = 1'h0;
+  reg [2:0] \fsel_l7_s0$836  = 3'h0;
+  reg [15:0] \fsel_l7_s0$839  = 16'h0000;
+  reg [3:0] \fsel_l7_s0$841  = 4'h0;
+  reg \fsel_l7_s0$844  = 1'h0;
+  reg [2:0] \fsel_l7_s0$845  = 3'h0;
+  reg [15:0] \fsel_l7_s0$848  = 16'h0000;
+  reg [3:0] \fsel_l7_s0$850  = 4'h0;
+  reg \fsel_l7_s0$853  = 1'h0;
+  reg [2:0] \fsel_l7_s0$854  = 3'h0;
+  reg [15:0] \fsel_l7_s0$857  = 16'h0000;
+  reg [3:0] \fsel_l7_s0$859  = 4'h0;
+  reg \fsel_l7_s0$862  = 1'h0;
+  reg [2:0] \fsel_l7_s0$863  = 3'h0;
+  reg [15:0] \fsel_l7_s0$866  = 16'h0000;
+  reg [3:0] \fsel_l7_s0$868  = 4'h0;
+  reg \fsel_l7_s0$871  = 1'h0;
+  reg [2:0] \fsel_l7_s0$872  = 3'h0;
+  reg [15:0] \fsel_l7_s0$875  = 16'h0000;
   wire fsel_pop0_0_0_c;
   wire fsel_pop0_0_0_s;
   wire fsel_pop0_0_10_c;
@@ -3758,5440 +3786,5538 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire valid_s6;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
-  assign \$2  = fsel_l1_s0 >= \fsel_l1_s0$28 ;
-  assign \$3  = fsel_l1_s0 >= \fsel_l1_s0$29 ;
-  assign \$4  = fsel_l1_s0 >= \fsel_l1_s0$30 ;
-  assign \$5  = fsel_l1_s0 >= \fsel_l1_s0$31 ;
-  assign \$6  = fsel_l1_s0 >= \fsel_l1_s0$32 ;
-  assign \$7  = fsel_l1_s0 >= \fsel_l1_s0$33 ;
-  assign \$8  = fsel_l1_s0 >= \fsel_l1_s0$34 ;
-  assign \$9  = fsel_l1_s0 >= \fsel_l1_s0$35 ;
-  assign \$10  = fsel_l1_s0 >= \fsel_l1_s0$36 ;
-  assign \$11  = fsel_l1_s0 >= \fsel_l1_s0$37 ;
-  assign \$12  = fsel_l1_s0 >= \fsel_l1_s0$38 ;
-  assign \$13  = fsel_l1_s0 >= \fsel_l1_s0$39 ;
-  assign \$14  = fsel_l1_s0 >= \fsel_l1_s0$40 ;
-  assign \$15  = fsel_l1_s0 >= \fsel_l1_s0$41 ;
-  assign \$16  = fsel_l1_s0 >= \fsel_l1_s0$42 ;
-  assign \$17  = \fsel_l1_s0$28  >= \fsel_l1_s0$29 ;
-  assign \$18  = \fsel_l1_s0$28  >= \fsel_l1_s0$30 ;
-  assign \$19  = \fsel_l1_s0$28  >= \fsel_l1_s0$31 ;
-  assign \$20  = \fsel_l1_s0$28  >= \fsel_l1_s0$32 ;
-  assign \$21  = \fsel_l1_s0$28  >= \fsel_l1_s0$33 ;
-  assign \$22  = \fsel_l1_s0$28  >= \fsel_l1_s0$34 ;
-  assign \$23  = \fsel_l1_s0$28  >= \fsel_l1_s0$35 ;
-  assign \$24  = \fsel_l1_s0$28  >= \fsel_l1_s0$36 ;
-  assign \$25  = \fsel_l1_s0$28  >= \fsel_l1_s0$37 ;
-  assign \$26  = \fsel_l1_s0$28  >= \fsel_l1_s0$38 ;
-  assign \$27  = \fsel_l1_s0$28  >= \fsel_l1_s0$39 ;
-  assign \$28  = \fsel_l1_s0$28  >= \fsel_l1_s0$40 ;
-  assign \$29  = \fsel_l1_s0$28  >= \fsel_l1_s0$41 ;
-  assign \$30  = \fsel_l1_s0$28  >= \fsel_l1_s0$42 ;
-  assign \$31  = \fsel_l1_s0$29  >= \fsel_l1_s0$30 ;
-  assign \$32  = \fsel_l1_s0$29  >= \fsel_l1_s0$31 ;
-  assign \$33  = \fsel_l1_s0$29  >= \fsel_l1_s0$32 ;
-  assign \$34  = \fsel_l1_s0$29  >= \fsel_l1_s0$33 ;
-  assign \$35  = \fsel_l1_s0$29  >= \fsel_l1_s0$34 ;
-  assign \$36  = \fsel_l1_s0$29  >= \fsel_l1_s0$35 ;
-  assign \$37  = \fsel_l1_s0$29  >= \fsel_l1_s0$36 ;
-  assign \$38  = \fsel_l1_s0$29  >= \fsel_l1_s0$37 ;
-  assign \$39  = \fsel_l1_s0$29  >= \fsel_l1_s0$38 ;
-  assign \$40  = \fsel_l1_s0$29  >= \fsel_l1_s0$39 ;
-  assign \$41  = \fsel_l1_s0$29  >= \fsel_l1_s0$40 ;
-  assign \$42  = \fsel_l1_s0$29  >= \fsel_l1_s0$41 ;
-  assign \$43  = \fsel_l1_s0$29  >= \fsel_l1_s0$42 ;
-  assign \$44  = \fsel_l1_s0$30  >= \fsel_l1_s0$31 ;
-  assign \$45  = \fsel_l1_s0$30  >= \fsel_l1_s0$32 ;
-  assign \$46  = \fsel_l1_s0$30  >= \fsel_l1_s0$33 ;
-  assign \$47  = \fsel_l1_s0$30  >= \fsel_l1_s0$34 ;
-  assign \$48  = \fsel_l1_s0$30  >= \fsel_l1_s0$35 ;
-  assign \$49  = \fsel_l1_s0$30  >= \fsel_l1_s0$36 ;
-  assign \$50  = \fsel_l1_s0$30  >= \fsel_l1_s0$37 ;
-  assign \$51  = \fsel_l1_s0$30  >= \fsel_l1_s0$38 ;
-  assign \$52  = \fsel_l1_s0$30  >= \fsel_l1_s0$39 ;
-  assign \$53  = \fsel_l1_s0$30  >= \fsel_l1_s0$40 ;
-  assign \$54  = \fsel_l1_s0$30  >= \fsel_l1_s0$41 ;
-  assign \$55  = \fsel_l1_s0$30  >= \fsel_l1_s0$42 ;
-  assign \$56  = \fsel_l1_s0$31  >= \fsel_l1_s0$32 ;
-  assign \$57  = \fsel_l1_s0$31  >= \fsel_l1_s0$33 ;
-  assign \$58  = \fsel_l1_s0$31  >= \fsel_l1_s0$34 ;
-  assign \$59  = \fsel_l1_s0$31  >= \fsel_l1_s0$35 ;
-  assign \$60  = \fsel_l1_s0$31  >= \fsel_l1_s0$36 ;
-  assign \$61  = \fsel_l1_s0$31  >= \fsel_l1_s0$37 ;
-  assign \$62  = \fsel_l1_s0$31  >= \fsel_l1_s0$38 ;
-  assign \$63  = \fsel_l1_s0$31  >= \fsel_l1_s0$39 ;
-  assign \$64  = \fsel_l1_s0$31  >= \fsel_l1_s0$40 ;
-  assign \$65  = \fsel_l1_s0$31  >= \fsel_l1_s0$41 ;
-  assign \$66  = \fsel_l1_s0$31  >= \fsel_l1_s0$42 ;
-  assign \$67  = \fsel_l1_s0$32  >= \fsel_l1_s0$33 ;
-  assign \$68  = \fsel_l1_s0$32  >= \fsel_l1_s0$34 ;
-  assign \$69  = \fsel_l1_s0$32  >= \fsel_l1_s0$35 ;
-  assign \$70  = \fsel_l1_s0$32  >= \fsel_l1_s0$36 ;
-  assign \$71  = \fsel_l1_s0$32  >= \fsel_l1_s0$37 ;
-  assign \$72  = \fsel_l1_s0$32  >= \fsel_l1_s0$38 ;
-  assign \$73  = \fsel_l1_s0$32  >= \fsel_l1_s0$39 ;
-  assign \$74  = \fsel_l1_s0$32  >= \fsel_l1_s0$40 ;
-  assign \$75  = \fsel_l1_s0$32  >= \fsel_l1_s0$41 ;
-  assign \$76  = \fsel_l1_s0$32  >= \fsel_l1_s0$42 ;
-  assign \$77  = \fsel_l1_s0$33  >= \fsel_l1_s0$34 ;
-  assign \$78  = \fsel_l1_s0$33  >= \fsel_l1_s0$35 ;
-  assign \$79  = \fsel_l1_s0$33  >= \fsel_l1_s0$36 ;
-  assign \$80  = \fsel_l1_s0$33  >= \fsel_l1_s0$37 ;
-  assign \$81  = \fsel_l1_s0$33  >= \fsel_l1_s0$38 ;
-  assign \$82  = \fsel_l1_s0$33  >= \fsel_l1_s0$39 ;
-  assign \$83  = \fsel_l1_s0$33  >= \fsel_l1_s0$40 ;
-  assign \$84  = \fsel_l1_s0$33  >= \fsel_l1_s0$41 ;
-  assign \$85  = \fsel_l1_s0$33  >= \fsel_l1_s0$42 ;
-  assign \$86  = \fsel_l1_s0$34  >= \fsel_l1_s0$35 ;
-  assign \$87  = \fsel_l1_s0$34  >= \fsel_l1_s0$36 ;
-  assign \$88  = \fsel_l1_s0$34  >= \fsel_l1_s0$37 ;
-  assign \$89  = \fsel_l1_s0$34  >= \fsel_l1_s0$38 ;
-  assign \$90  = \fsel_l1_s0$34  >= \fsel_l1_s0$39 ;
-  assign \$91  = \fsel_l1_s0$34  >= \fsel_l1_s0$40 ;
-  assign \$92  = \fsel_l1_s0$34  >= \fsel_l1_s0$41 ;
-  assign \$93  = \fsel_l1_s0$34  >= \fsel_l1_s0$42 ;
-  assign \$94  = \fsel_l1_s0$35  >= \fsel_l1_s0$36 ;
-  assign \$95  = \fsel_l1_s0$35  >= \fsel_l1_s0$37 ;
-  assign \$96  = \fsel_l1_s0$35  >= \fsel_l1_s0$38 ;
-  assign \$97  = \fsel_l1_s0$35  >= \fsel_l1_s0$39 ;
-  assign \$98  = \fsel_l1_s0$35  >= \fsel_l1_s0$40 ;
-  assign \$99  = \fsel_l1_s0$35  >= \fsel_l1_s0$41 ;
-  assign \$100  = \fsel_l1_s0$35  >= \fsel_l1_s0$42 ;
-  assign \$101  = \fsel_l1_s0$36  >= \fsel_l1_s0$37 ;
-  assign \$102  = \fsel_l1_s0$36  >= \fsel_l1_s0$38 ;
-  assign \$103  = \fsel_l1_s0$36  >= \fsel_l1_s0$39 ;
-  assign \$104  = \fsel_l1_s0$36  >= \fsel_l1_s0$40 ;
-  assign \$105  = \fsel_l1_s0$36  >= \fsel_l1_s0$41 ;
-  assign \$106  = \fsel_l1_s0$36  >= \fsel_l1_s0$42 ;
-  assign \$107  = \fsel_l1_s0$37  >= \fsel_l1_s0$38 ;
-  assign \$108  = \fsel_l1_s0$37  >= \fsel_l1_s0$39 ;
-  assign \$109  = \fsel_l1_s0$37  >= \fsel_l1_s0$40 ;
-  assign \$110  = \fsel_l1_s0$37  >= \fsel_l1_s0$41 ;
-  assign \$111  = \fsel_l1_s0$37  >= \fsel_l1_s0$42 ;
-  assign \$112  = \fsel_l1_s0$38  >= \fsel_l1_s0$39 ;
-  assign \$113  = \fsel_l1_s0$38  >= \fsel_l1_s0$40 ;
-  assign \$114  = \fsel_l1_s0$38  >= \fsel_l1_s0$41 ;
-  assign \$115  = \fsel_l1_s0$38  >= \fsel_l1_s0$42 ;
-  assign \$116  = \fsel_l1_s0$39  >= \fsel_l1_s0$40 ;
-  assign \$117  = \fsel_l1_s0$39  >= \fsel_l1_s0$41 ;
-  assign \$118  = \fsel_l1_s0$39  >= \fsel_l1_s0$42 ;
-  assign \$119  = \fsel_l1_s0$40  >= \fsel_l1_s0$41 ;
-  assign \$120  = \fsel_l1_s0$40  >= \fsel_l1_s0$42 ;
-  assign \$121  = \fsel_l1_s0$41  >= \fsel_l1_s0$42 ;
-  assign \$122  = ~ fsel_l2_s0[0];
-  assign \$123  = ~ fsel_l2_s0[1];
-  assign \$124  = \$122  ^ \$123 ;
-  assign \$125  = ~ fsel_l2_s0[2];
-  assign fsel_pop0_0_12_s = \$124  ^ \$125 ;
-  assign \$126  = ~ fsel_l2_s0[0];
-  assign \$127  = ~ fsel_l2_s0[1];
-  assign \$128  = \$126  & \$127 ;
-  assign \$129  = ~ fsel_l2_s0[0];
-  assign \$130  = ~ fsel_l2_s0[2];
-  assign \$131  = \$129  & \$130 ;
-  assign \$132  = \$128  | \$131 ;
-  assign \$133  = ~ fsel_l2_s0[1];
-  assign \$134  = ~ fsel_l2_s0[2];
-  assign \$135  = \$133  & \$134 ;
-  assign fsel_pop0_0_12_c = \$132  | \$135 ;
-  assign \$136  = ~ fsel_l2_s0[3];
-  assign \$137  = \$136  & \fsel_l2_s0$47 ;
-  assign \$138  = ~ fsel_l2_s0[4];
-  assign \$139  = \$138  & \fsel_l2_s0$47 ;
-  assign \$140  = \$137  ^ \$139 ;
-  assign \$141  = ~ fsel_l2_s0[5];
-  assign \$142  = \$141  & \fsel_l2_s0$47 ;
-  assign fsel_pop0_0_10_s = \$140  ^ \$142 ;
-  assign \$143  = ~ fsel_l2_s0[3];
-  assign \$144  = \$143  & \fsel_l2_s0$47 ;
-  assign \$145  = ~ fsel_l2_s0[4];
-  assign \$146  = \$145  & \fsel_l2_s0$47 ;
-  assign \$147  = \$144  & \$146 ;
-  assign \$148  = ~ fsel_l2_s0[3];
-  assign \$149  = \$148  & \fsel_l2_s0$47 ;
-  assign \$150  = ~ fsel_l2_s0[5];
-  assign \$151  = \$150  & \fsel_l2_s0$47 ;
-  assign \$152  = \$149  & \$151 ;
-  assign \$153  = \$147  | \$152 ;
-  assign \$154  = ~ fsel_l2_s0[4];
-  assign \$155  = \$154  & \fsel_l2_s0$47 ;
-  assign \$156  = ~ fsel_l2_s0[5];
-  assign \$157  = \$156  & \fsel_l2_s0$47 ;
-  assign \$158  = \$155  & \$157 ;
-  assign fsel_pop0_0_10_c = \$153  | \$158 ;
-  assign \$159  = ~ fsel_l2_s0[6];
-  assign \$160  = \$159  & \fsel_l2_s0$47 ;
-  assign \$161  = ~ fsel_l2_s0[7];
-  assign \$162  = \$161  & \fsel_l2_s0$50 ;
-  assign \$163  = \$160  ^ \$162 ;
-  assign \$164  = ~ fsel_l2_s0[8];
-  assign \$165  = \$164  & \fsel_l2_s0$50 ;
-  assign fsel_pop0_0_8_s = \$163  ^ \$165 ;
-  assign \$166  = ~ fsel_l2_s0[6];
-  assign \$167  = \$166  & \fsel_l2_s0$47 ;
-  assign \$168  = ~ fsel_l2_s0[7];
-  assign \$169  = \$168  & \fsel_l2_s0$50 ;
-  assign \$170  = \$167  & \$169 ;
-  assign \$171  = ~ fsel_l2_s0[6];
-  assign \$172  = \$171  & \fsel_l2_s0$47 ;
-  assign \$173  = ~ fsel_l2_s0[8];
-  assign \$174  = \$173  & \fsel_l2_s0$50 ;
-  assign \$175  = \$172  & \$174 ;
-  assign \$176  = \$170  | \$175 ;
-  assign \$177  = ~ fsel_l2_s0[7];
-  assign \$178  = \$177  & \fsel_l2_s0$50 ;
-  assign \$179  = ~ fsel_l2_s0[8];
-  assign \$180  = \$179  & \fsel_l2_s0$50 ;
-  assign \$181  = \$178  & \$180 ;
-  assign fsel_pop0_0_8_c = \$176  | \$181 ;
-  assign \$182  = ~ fsel_l2_s0[9];
-  assign \$183  = \$182  & \fsel_l2_s0$50 ;
-  assign \$184  = ~ fsel_l2_s0[10];
-  assign \$185  = \$184  & \fsel_l2_s0$50 ;
-  assign \$186  = \$183  ^ \$185 ;
-  assign \$187  = ~ fsel_l2_s0[11];
-  assign \$188  = \$187  & \fsel_l2_s0$50 ;
-  assign fsel_pop0_0_6_s = \$186  ^ \$188 ;
-  assign \$189  = ~ fsel_l2_s0[9];
-  assign \$190  = \$189  & \fsel_l2_s0$50 ;
-  assign \$191  = ~ fsel_l2_s0[10];
-  assign \$192  = \$191  & \fsel_l2_s0$50 ;
-  assign \$193  = \$190  & \$192 ;
-  assign \$194  = ~ fsel_l2_s0[9];
-  assign \$195  = \$194  & \fsel_l2_s0$50 ;
-  assign \$196  = ~ fsel_l2_s0[11];
-  assign \$197  = \$196  & \fsel_l2_s0$50 ;
-  assign \$198  = \$195  & \$197 ;
-  assign \$199  = \$193  | \$198 ;
-  assign \$200  = ~ fsel_l2_s0[10];
-  assign \$201  = \$200  & \fsel_l2_s0$50 ;
-  assign \$202  = ~ fsel_l2_s0[11];
-  assign \$203  = \$202  & \fsel_l2_s0$50 ;
-  assign \$204  = \$201  & \$203 ;
-  assign fsel_pop0_0_6_c = \$199  | \$204 ;
-  assign \$205  = ~ fsel_l2_s0[12];
-  assign \$206  = \$205  & \fsel_l2_s0$50 ;
-  assign \$207  = ~ fsel_l2_s0[13];
-  assign \$208  = \$207  & \fsel_l2_s0$50 ;
-  assign \$209  = \$206  ^ \$208 ;
-  assign \$210  = ~ fsel_l2_s0[14];
-  assign \$211  = \$210  & \fsel_l2_s0$50 ;
-  assign fsel_pop0_0_4_s = \$209  ^ \$211 ;
-  assign \$212  = ~ fsel_l2_s0[12];
-  assign \$213  = \$212  & \fsel_l2_s0$50 ;
-  assign \$214  = ~ fsel_l2_s0[13];
-  assign \$215  = \$214  & \fsel_l2_s0$50 ;
-  assign \$216  = \$213  & \$215 ;
-  assign \$217  = ~ fsel_l2_s0[12];
-  assign \$218  = \$217  & \fsel_l2_s0$50 ;
-  assign \$219  = ~ fsel_l2_s0[14];
-  assign \$220  = \$219  & \fsel_l2_s0$50 ;
-  assign \$221  = \$218  & \$220 ;
-  assign \$222  = \$216  | \$221 ;
-  assign \$223  = ~ fsel_l2_s0[13];
-  assign \$224  = \$223  & \fsel_l2_s0$50 ;
-  assign \$225  = ~ fsel_l2_s0[14];
-  assign \$226  = \$225  & \fsel_l2_s0$50 ;
-  assign \$227  = \$224  & \$226 ;
-  assign fsel_pop0_0_4_c = \$222  | \$227 ;
-  assign \$228  = fsel_pop0_0_12_s ^ fsel_pop0_0_10_s;
-  assign fsel_pop0_0_2_s = \$228  ^ fsel_pop0_0_8_s;
-  assign \$229  = fsel_pop0_0_12_s & fsel_pop0_0_10_s;
-  assign \$230  = fsel_pop0_0_12_s & fsel_pop0_0_8_s;
-  assign \$231  = \$229  | \$230 ;
-  assign \$232  = fsel_pop0_0_10_s & fsel_pop0_0_8_s;
-  assign fsel_pop0_0_2_c = \$231  | \$232 ;
-  assign \$233  = fsel_pop0_0_6_s ^ fsel_pop0_0_4_s;
-  assign fsel_pop0_0_0_s = \$233  ^ fsel_pop0_0_2_s;
-  assign \$234  = fsel_pop0_0_6_s & fsel_pop0_0_4_s;
-  assign \$235  = fsel_pop0_0_6_s & fsel_pop0_0_2_s;
-  assign \$236  = \$234  | \$235 ;
-  assign \$237  = fsel_pop0_0_4_s & fsel_pop0_0_2_s;
-  assign fsel_pop0_0_0_c = \$236  | \$237 ;
-  assign \$238  = fsel_pop0_0_12_c ^ fsel_pop0_0_10_c;
-  assign fsel_pop0_1_4_s = \$238  ^ fsel_pop0_0_8_c;
-  assign \$239  = fsel_pop0_0_12_c & fsel_pop0_0_10_c;
-  assign \$240  = fsel_pop0_0_12_c & fsel_pop0_0_8_c;
-  assign \$241  = \$239  | \$240 ;
-  assign \$242  = fsel_pop0_0_10_c & fsel_pop0_0_8_c;
-  assign fsel_pop0_1_4_c = \$241  | \$242 ;
-  assign \$243  = fsel_pop0_0_6_c ^ fsel_pop0_0_4_c;
-  assign fsel_pop0_1_2_s = \$243  ^ fsel_pop0_0_2_c;
-  assign \$244  = fsel_pop0_0_6_c & fsel_pop0_0_4_c;
-  assign \$245  = fsel_pop0_0_6_c & fsel_pop0_0_2_c;
-  assign \$246  = \$244  | \$245 ;
-  assign \$247  = fsel_pop0_0_4_c & fsel_pop0_0_2_c;
-  assign fsel_pop0_1_2_c = \$246  | \$247 ;
-  assign \$248  = fsel_pop0_0_0_c ^ fsel_pop0_1_4_s;
-  assign fsel_pop0_1_0_s = \$248  ^ fsel_pop0_1_2_s;
-  assign \$249  = fsel_pop0_0_0_c & fsel_pop0_1_4_s;
-  assign \$250  = fsel_pop0_0_0_c & fsel_pop0_1_2_s;
-  assign \$251  = \$249  | \$250 ;
-  assign \$252  = fsel_pop0_1_4_s & fsel_pop0_1_2_s;
-  assign fsel_pop0_1_0_c = \$251  | \$252 ;
-  assign \$253  = fsel_pop0_1_4_c ^ fsel_pop0_1_2_c;
-  assign fsel_pop0_2_0_s = \$253  ^ fsel_pop0_1_0_c;
-  assign \$254  = fsel_pop0_1_4_c & fsel_pop0_1_2_c;
-  assign \$255  = fsel_pop0_1_4_c & fsel_pop0_1_0_c;
-  assign \$256  = \$254  | \$255 ;
-  assign \$257  = fsel_pop0_1_2_c & fsel_pop0_1_0_c;
-  assign fsel_pop0_2_0_c = \$256  | \$257 ;
-  assign \$258  = ~ fsel_l2_s0[15];
-  assign \$259  = fsel_l2_s0[0] ^ \$258 ;
-  assign \$260  = ~ fsel_l2_s0[16];
-  assign fsel_pop1_0_12_s = \$259  ^ \$260 ;
-  assign \$261  = ~ fsel_l2_s0[15];
-  assign \$262  = fsel_l2_s0[0] & \$261 ;
-  assign \$263  = ~ fsel_l2_s0[16];
+  assign \$2  = ~ adv0_valid;
+  assign adv0 = \$2  | o__ready;
+  assign \$3  = fsel_l1_s0 >= \fsel_l1_s0$30 ;
+  assign \$4  = fsel_l1_s0 >= \fsel_l1_s0$31 ;
+  assign \$5  = fsel_l1_s0 >= \fsel_l1_s0$32 ;
+  assign \$6  = fsel_l1_s0 >= \fsel_l1_s0$33 ;
+  assign \$7  = fsel_l1_s0 >= \fsel_l1_s0$34 ;
+  assign \$8  = fsel_l1_s0 >= \fsel_l1_s0$35 ;
+  assign \$9  = fsel_l1_s0 >= \fsel_l1_s0$36 ;
+  assign \$10  = fsel_l1_s0 >= \fsel_l1_s0$37 ;
+  assign \$11  = fsel_l1_s0 >= \fsel_l1_s0$38 ;
+  assign \$12  = fsel_l1_s0 >= \fsel_l1_s0$39 ;
+  assign \$13  = fsel_l1_s0 >= \fsel_l1_s0$40 ;
+  assign \$14  = fsel_l1_s0 >= \fsel_l1_s0$41 ;
+  assign \$15  = fsel_l1_s0 >= \fsel_l1_s0$42 ;
+  assign \$16  = fsel_l1_s0 >= \fsel_l1_s0$43 ;
+  assign \$17  = fsel_l1_s0 >= \fsel_l1_s0$44 ;
+  assign \$18  = \fsel_l1_s0$30  >= \fsel_l1_s0$31 ;
+  assign \$19  = \fsel_l1_s0$30  >= \fsel_l1_s0$32 ;
+  assign \$20  = \fsel_l1_s0$30  >= \fsel_l1_s0$33 ;
+  assign \$21  = \fsel_l1_s0$30  >= \fsel_l1_s0$34 ;
+  assign \$22  = \fsel_l1_s0$30  >= \fsel_l1_s0$35 ;
+  assign \$23  = \fsel_l1_s0$30  >= \fsel_l1_s0$36 ;
+  assign \$24  = \fsel_l1_s0$30  >= \fsel_l1_s0$37 ;
+  assign \$25  = \fsel_l1_s0$30  >= \fsel_l1_s0$38 ;
+  assign \$26  = \fsel_l1_s0$30  >= \fsel_l1_s0$39 ;
+  assign \$27  = \fsel_l1_s0$30  >= \fsel_l1_s0$40 ;
+  assign \$28  = \fsel_l1_s0$30  >= \fsel_l1_s0$41 ;
+  assign \$29  = \fsel_l1_s0$30  >= \fsel_l1_s0$42 ;
+  assign \$30  = \fsel_l1_s0$30  >= \fsel_l1_s0$43 ;
+  assign \$31  = \fsel_l1_s0$30  >= \fsel_l1_s0$44 ;
+  assign \$32  = \fsel_l1_s0$31  >= \fsel_l1_s0$32 ;
+  assign \$33  = \fsel_l1_s0$31  >= \fsel_l1_s0$33 ;
+  assign \$34  = \fsel_l1_s0$31  >= \fsel_l1_s0$34 ;
+  assign \$35  = \fsel_l1_s0$31  >= \fsel_l1_s0$35 ;
+  assign \$36  = \fsel_l1_s0$31  >= \fsel_l1_s0$36 ;
+  assign \$37  = \fsel_l1_s0$31  >= \fsel_l1_s0$37 ;
+  assign \$38  = \fsel_l1_s0$31  >= \fsel_l1_s0$38 ;
+  assign \$39  = \fsel_l1_s0$31  >= \fsel_l1_s0$39 ;
+  assign \$40  = \fsel_l1_s0$31  >= \fsel_l1_s0$40 ;
+  assign \$41  = \fsel_l1_s0$31  >= \fsel_l1_s0$41 ;
+  assign \$42  = \fsel_l1_s0$31  >= \fsel_l1_s0$42 ;
+  assign \$43  = \fsel_l1_s0$31  >= \fsel_l1_s0$43 ;
+  assign \$44  = \fsel_l1_s0$31  >= \fsel_l1_s0$44 ;
+  assign \$45  = \fsel_l1_s0$32  >= \fsel_l1_s0$33 ;
+  assign \$46  = \fsel_l1_s0$32  >= \fsel_l1_s0$34 ;
+  assign \$47  = \fsel_l1_s0$32  >= \fsel_l1_s0$35 ;
+  assign \$48  = \fsel_l1_s0$32  >= \fsel_l1_s0$36 ;
+  assign \$49  = \fsel_l1_s0$32  >= \fsel_l1_s0$37 ;
+  assign \$50  = \fsel_l1_s0$32  >= \fsel_l1_s0$38 ;
+  assign \$51  = \fsel_l1_s0$32  >= \fsel_l1_s0$39 ;
+  assign \$52  = \fsel_l1_s0$32  >= \fsel_l1_s0$40 ;
+  assign \$53  = \fsel_l1_s0$32  >= \fsel_l1_s0$41 ;
+  assign \$54  = \fsel_l1_s0$32  >= \fsel_l1_s0$42 ;
+  assign \$55  = \fsel_l1_s0$32  >= \fsel_l1_s0$43 ;
+  assign \$56  = \fsel_l1_s0$32  >= \fsel_l1_s0$44 ;
+  assign \$57  = \fsel_l1_s0$33  >= \fsel_l1_s0$34 ;
+  assign \$58  = \fsel_l1_s0$33  >= \fsel_l1_s0$35 ;
+  assign \$59  = \fsel_l1_s0$33  >= \fsel_l1_s0$36 ;
+  assign \$60  = \fsel_l1_s0$33  >= \fsel_l1_s0$37 ;
+  assign \$61  = \fsel_l1_s0$33  >= \fsel_l1_s0$38 ;
+  assign \$62  = \fsel_l1_s0$33  >= \fsel_l1_s0$39 ;
+  assign \$63  = \fsel_l1_s0$33  >= \fsel_l1_s0$40 ;
+  assign \$64  = \fsel_l1_s0$33  >= \fsel_l1_s0$41 ;
+  assign \$65  = \fsel_l1_s0$33  >= \fsel_l1_s0$42 ;
+  assign \$66  = \fsel_l1_s0$33  >= \fsel_l1_s0$43 ;
+  assign \$67  = \fsel_l1_s0$33  >= \fsel_l1_s0$44 ;
+  assign \$68  = \fsel_l1_s0$34  >= \fsel_l1_s0$35 ;
+  assign \$69  = \fsel_l1_s0$34  >= \fsel_l1_s0$36 ;
+  assign \$70  = \fsel_l1_s0$34  >= \fsel_l1_s0$37 ;
+  assign \$71  = \fsel_l1_s0$34  >= \fsel_l1_s0$38 ;
+  assign \$72  = \fsel_l1_s0$34  >= \fsel_l1_s0$39 ;
+  assign \$73  = \fsel_l1_s0$34  >= \fsel_l1_s0$40 ;
+  assign \$74  = \fsel_l1_s0$34  >= \fsel_l1_s0$41 ;
+  assign \$75  = \fsel_l1_s0$34  >= \fsel_l1_s0$42 ;
+  assign \$76  = \fsel_l1_s0$34  >= \fsel_l1_s0$43 ;
+  assign \$77  = \fsel_l1_s0$34  >= \fsel_l1_s0$44 ;
+  assign \$78  = \fsel_l1_s0$35  >= \fsel_l1_s0$36 ;
+  assign \$79  = \fsel_l1_s0$35  >= \fsel_l1_s0$37 ;
+  assign \$80  = \fsel_l1_s0$35  >= \fsel_l1_s0$38 ;
+  assign \$81  = \fsel_l1_s0$35  >= \fsel_l1_s0$39 ;
+  assign \$82  = \fsel_l1_s0$35  >= \fsel_l1_s0$40 ;
+  assign \$83  = \fsel_l1_s0$35  >= \fsel_l1_s0$41 ;
+  assign \$84  = \fsel_l1_s0$35  >= \fsel_l1_s0$42 ;
+  assign \$85  = \fsel_l1_s0$35  >= \fsel_l1_s0$43 ;
+  assign \$86  = \fsel_l1_s0$35  >= \fsel_l1_s0$44 ;
+  assign \$87  = \fsel_l1_s0$36  >= \fsel_l1_s0$37 ;
+  assign \$88  = \fsel_l1_s0$36  >= \fsel_l1_s0$38 ;
+  assign \$89  = \fsel_l1_s0$36  >= \fsel_l1_s0$39 ;
+  assign \$90  = \fsel_l1_s0$36  >= \fsel_l1_s0$40 ;
+  assign \$91  = \fsel_l1_s0$36  >= \fsel_l1_s0$41 ;
+  assign \$92  = \fsel_l1_s0$36  >= \fsel_l1_s0$42 ;
+  assign \$93  = \fsel_l1_s0$36  >= \fsel_l1_s0$43 ;
+  assign \$94  = \fsel_l1_s0$36  >= \fsel_l1_s0$44 ;
+  assign \$95  = \fsel_l1_s0$37  >= \fsel_l1_s0$38 ;
+  assign \$96  = \fsel_l1_s0$37  >= \fsel_l1_s0$39 ;
+  assign \$97  = \fsel_l1_s0$37  >= \fsel_l1_s0$40 ;
+  assign \$98  = \fsel_l1_s0$37  >= \fsel_l1_s0$41 ;
+  assign \$99  = \fsel_l1_s0$37  >= \fsel_l1_s0$42 ;
+  assign \$100  = \fsel_l1_s0$37  >= \fsel_l1_s0$43 ;
+  assign \$101  = \fsel_l1_s0$37  >= \fsel_l1_s0$44 ;
+  assign \$102  = \fsel_l1_s0$38  >= \fsel_l1_s0$39 ;
+  assign \$103  = \fsel_l1_s0$38  >= \fsel_l1_s0$40 ;
+  assign \$104  = \fsel_l1_s0$38  >= \fsel_l1_s0$41 ;
+  assign \$105  = \fsel_l1_s0$38  >= \fsel_l1_s0$42 ;
+  assign \$106  = \fsel_l1_s0$38  >= \fsel_l1_s0$43 ;
+  assign \$107  = \fsel_l1_s0$38  >= \fsel_l1_s0$44 ;
+  assign \$108  = \fsel_l1_s0$39  >= \fsel_l1_s0$40 ;
+  assign \$109  = \fsel_l1_s0$39  >= \fsel_l1_s0$41 ;
+  assign \$110  = \fsel_l1_s0$39  >= \fsel_l1_s0$42 ;
+  assign \$111  = \fsel_l1_s0$39  >= \fsel_l1_s0$43 ;
+  assign \$112  = \fsel_l1_s0$39  >= \fsel_l1_s0$44 ;
+  assign \$113  = \fsel_l1_s0$40  >= \fsel_l1_s0$41 ;
+  assign \$114  = \fsel_l1_s0$40  >= \fsel_l1_s0$42 ;
+  assign \$115  = \fsel_l1_s0$40  >= \fsel_l1_s0$43 ;
+  assign \$116  = \fsel_l1_s0$40  >= \fsel_l1_s0$44 ;
+  assign \$117  = \fsel_l1_s0$41  >= \fsel_l1_s0$42 ;
+  assign \$118  = \fsel_l1_s0$41  >= \fsel_l1_s0$43 ;
+  assign \$119  = \fsel_l1_s0$41  >= \fsel_l1_s0$44 ;
+  assign \$120  = \fsel_l1_s0$42  >= \fsel_l1_s0$43 ;
+  assign \$121  = \fsel_l1_s0$42  >= \fsel_l1_s0$44 ;
+  assign \$122  = \fsel_l1_s0$43  >= \fsel_l1_s0$44 ;
+  assign \$123  = ~ adv1_valid;
+  assign adv1 = \$123  | o__ready;
+  assign \$124  = ~ fsel_l2_s0[0];
+  assign \$125  = ~ fsel_l2_s0[1];
+  assign \$126  = \$124  ^ \$125 ;
+  assign \$127  = ~ fsel_l2_s0[2];
+  assign fsel_pop0_0_12_s = \$126  ^ \$127 ;
+  assign \$128  = ~ fsel_l2_s0[0];
+  assign \$129  = ~ fsel_l2_s0[1];
+  assign \$130  = \$128  & \$129 ;
+  assign \$131  = ~ fsel_l2_s0[0];
+  assign \$132  = ~ fsel_l2_s0[2];
+  assign \$133  = \$131  & \$132 ;
+  assign \$134  = \$130  | \$133 ;
+  assign \$135  = ~ fsel_l2_s0[1];
+  assign \$136  = ~ fsel_l2_s0[2];
+  assign \$137  = \$135  & \$136 ;
+  assign fsel_pop0_0_12_c = \$134  | \$137 ;
+  assign \$138  = ~ fsel_l2_s0[3];
+  assign \$139  = \$138  & \fsel_l2_s0$51 ;
+  assign \$140  = ~ fsel_l2_s0[4];
+  assign \$141  = \$140  & \fsel_l2_s0$51 ;
+  assign \$142  = \$139  ^ \$141 ;
+  assign \$143  = ~ fsel_l2_s0[5];
+  assign \$144  = \$143  & \fsel_l2_s0$51 ;
+  assign fsel_pop0_0_10_s = \$142  ^ \$144 ;
+  assign \$145  = ~ fsel_l2_s0[3];
+  assign \$146  = \$145  & \fsel_l2_s0$51 ;
+  assign \$147  = ~ fsel_l2_s0[4];
+  assign \$148  = \$147  & \fsel_l2_s0$51 ;
+  assign \$149  = \$146  & \$148 ;
+  assign \$150  = ~ fsel_l2_s0[3];
+  assign \$151  = \$150  & \fsel_l2_s0$51 ;
+  assign \$152  = ~ fsel_l2_s0[5];
+  assign \$153  = \$152  & \fsel_l2_s0$51 ;
+  assign \$154  = \$151  & \$153 ;
+  assign \$155  = \$149  | \$154 ;
+  assign \$156  = ~ fsel_l2_s0[4];
+  assign \$157  = \$156  & \fsel_l2_s0$51 ;
+  assign \$158  = ~ fsel_l2_s0[5];
+  assign \$159  = \$158  & \fsel_l2_s0$51 ;
+  assign \$160  = \$157  & \$159 ;
+  assign fsel_pop0_0_10_c = \$155  | \$160 ;
+  assign \$161  = ~ fsel_l2_s0[6];
+  assign \$162  = \$161  & \fsel_l2_s0$51 ;
+  assign \$163  = ~ fsel_l2_s0[7];
+  assign \$164  = \$163  & \fsel_l2_s0$54 ;
+  assign \$165  = \$162  ^ \$164 ;
+  assign \$166  = ~ fsel_l2_s0[8];
+  assign \$167  = \$166  & \fsel_l2_s0$54 ;
+  assign fsel_pop0_0_8_s = \$165  ^ \$167 ;
+  assign \$168  = ~ fsel_l2_s0[6];
+  assign \$169  = \$168  & \fsel_l2_s0$51 ;
+  assign \$170  = ~ fsel_l2_s0[7];
+  assign \$171  = \$170  & \fsel_l2_s0$54 ;
+  assign \$172  = \$169  & \$171 ;
+  assign \$173  = ~ fsel_l2_s0[6];
+  assign \$174  = \$173  & \fsel_l2_s0$51 ;
+  assign \$175  = ~ fsel_l2_s0[8];
+  assign \$176  = \$175  & \fsel_l2_s0$54 ;
+  assign \$177  = \$174  & \$176 ;
+  assign \$178  = \$172  | \$177 ;
+  assign \$179  = ~ fsel_l2_s0[7];
+  assign \$180  = \$179  & \fsel_l2_s0$54 ;
+  assign \$181  = ~ fsel_l2_s0[8];
+  assign \$182  = \$181  & \fsel_l2_s0$54 ;
+  assign \$183  = \$180  & \$182 ;
+  assign fsel_pop0_0_8_c = \$178  | \$183 ;
+  assign \$184  = ~ fsel_l2_s0[9];
+  assign \$185  = \$184  & \fsel_l2_s0$54 ;
+  assign \$186  = ~ fsel_l2_s0[10];
+  assign \$187  = \$186  & \fsel_l2_s0$54 ;
+  assign \$188  = \$185  ^ \$187 ;
+  assign \$189  = ~ fsel_l2_s0[11];
+  assign \$190  = \$189  & \fsel_l2_s0$54 ;
+  assign fsel_pop0_0_6_s = \$188  ^ \$190 ;
+  assign \$191  = ~ fsel_l2_s0[9];
+  assign \$192  = \$191  & \fsel_l2_s0$54 ;
+  assign \$193  = ~ fsel_l2_s0[10];
+  assign \$194  = \$193  & \fsel_l2_s0$54 ;
+  assign \$195  = \$192  & \$194 ;
+  assign \$196  = ~ fsel_l2_s0[9];
+  assign \$197  = \$196  & \fsel_l2_s0$54 ;
+  assign \$198  = ~ fsel_l2_s0[11];
+  assign \$199  = \$198  & \fsel_l2_s0$54 ;
+  assign \$200  = \$197  & \$199 ;
+  assign \$201  = \$195  | \$200 ;
+  assign \$202  = ~ fsel_l2_s0[10];
+  assign \$203  = \$202  & \fsel_l2_s0$54 ;
+  assign \$204  = ~ fsel_l2_s0[11];
+  assign \$205  = \$204  & \fsel_l2_s0$54 ;
+  assign \$206  = \$203  & \$205 ;
+  assign fsel_pop0_0_6_c = \$201  | \$206 ;
+  assign \$207  = ~ fsel_l2_s0[12];
+  assign \$208  = \$207  & \fsel_l2_s0$54 ;
+  assign \$209  = ~ fsel_l2_s0[13];
+  assign \$210  = \$209  & \fsel_l2_s0$54 ;
+  assign \$211  = \$208  ^ \$210 ;
+  assign \$212  = ~ fsel_l2_s0[14];
+  assign \$213  = \$212  & \fsel_l2_s0$54 ;
+  assign fsel_pop0_0_4_s = \$211  ^ \$213 ;
+  assign \$214  = ~ fsel_l2_s0[12];
+  assign \$215  = \$214  & \fsel_l2_s0$54 ;
+  assign \$216  = ~ fsel_l2_s0[13];
+  assign \$217  = \$216  & \fsel_l2_s0$54 ;
+  assign \$218  = \$215  & \$217 ;
+  assign \$219  = ~ fsel_l2_s0[12];
+  assign \$220  = \$219  & \fsel_l2_s0$54 ;
+  assign \$221  = ~ fsel_l2_s0[14];
+  assign \$222  = \$221  & \fsel_l2_s0$54 ;
+  assign \$223  = \$220  & \$222 ;
+  assign \$224  = \$218  | \$223 ;
+  assign \$225  = ~ fsel_l2_s0[13];
+  assign \$226  = \$225  & \fsel_l2_s0$54 ;
+  assign \$227  = ~ fsel_l2_s0[14];
+  assign \$228  = \$227  & \fsel_l2_s0$54 ;
+  assign \$229  = \$226  & \$228 ;
+  assign fsel_pop0_0_4_c = \$224  | \$229 ;
+  assign \$230  = fsel_pop0_0_12_s ^ fsel_pop0_0_10_s;
+  assign fsel_pop0_0_2_s = \$230  ^ fsel_pop0_0_8_s;
+  assign \$231  = fsel_pop0_0_12_s & fsel_pop0_0_10_s;
+  assign \$232  = fsel_pop0_0_12_s & fsel_pop0_0_8_s;
+  assign \$233  = \$231  | \$232 ;
+  assign \$234  = fsel_pop0_0_10_s & fsel_pop0_0_8_s;
+  assign fsel_pop0_0_2_c = \$233  | \$234 ;
+  assign \$235  = fsel_pop0_0_6_s ^ fsel_pop0_0_4_s;
+  assign fsel_pop0_0_0_s = \$235  ^ fsel_pop0_0_2_s;
+  assign \$236  = fsel_pop0_0_6_s & fsel_pop0_0_4_s;
+  assign \$237  = fsel_pop0_0_6_s & fsel_pop0_0_2_s;
+  assign \$238  = \$236  | \$237 ;
+  assign \$239  = fsel_pop0_0_4_s & fsel_pop0_0_2_s;
+  assign fsel_pop0_0_0_c = \$238  | \$239 ;
+  assign \$240  = fsel_pop0_0_12_c ^ fsel_pop0_0_10_c;
+  assign fsel_pop0_1_4_s = \$240  ^ fsel_pop0_0_8_c;
+  assign \$241  = fsel_pop0_0_12_c & fsel_pop0_0_10_c;
+  assign \$242  = fsel_pop0_0_12_c & fsel_pop0_0_8_c;
+  assign \$243  = \$241  | \$242 ;
+  assign \$244  = fsel_pop0_0_10_c & fsel_pop0_0_8_c;
+  assign fsel_pop0_1_4_c = \$243  | \$244 ;
+  assign \$245  = fsel_pop0_0_6_c ^ fsel_pop0_0_4_c;
+  assign fsel_pop0_1_2_s = \$245  ^ fsel_pop0_0_2_c;
+  assign \$246  = fsel_pop0_0_6_c & fsel_pop0_0_4_c;
+  assign \$247  = fsel_pop0_0_6_c & fsel_pop0_0_2_c;
+  assign \$248  = \$246  | \$247 ;
+  assign \$249  = fsel_pop0_0_4_c & fsel_pop0_0_2_c;
+  assign fsel_pop0_1_2_c = \$248  | \$249 ;
+  assign \$250  = fsel_pop0_0_0_c ^ fsel_pop0_1_4_s;
+  assign fsel_pop0_1_0_s = \$250  ^ fsel_pop0_1_2_s;
+  assign \$251  = fsel_pop0_0_0_c & fsel_pop0_1_4_s;
+  assign \$252  = fsel_pop0_0_0_c & fsel_pop0_1_2_s;
+  assign \$253  = \$251  | \$252 ;
+  assign \$254  = fsel_pop0_1_4_s & fsel_pop0_1_2_s;
+  assign fsel_pop0_1_0_c = \$253  | \$254 ;
+  assign \$255  = fsel_pop0_1_4_c ^ fsel_pop0_1_2_c;
+  assign fsel_pop0_2_0_s = \$255  ^ fsel_pop0_1_0_c;
+  assign \$256  = fsel_pop0_1_4_c & fsel_pop0_1_2_c;
+  assign \$257  = fsel_pop0_1_4_c & fsel_pop0_1_0_c;
+  assign \$258  = \$256  | \$257 ;
+  assign \$259  = fsel_pop0_1_2_c & fsel_pop0_1_0_c;
+  assign fsel_pop0_2_0_c = \$258  | \$259 ;
+  assign \$260  = ~ fsel_l2_s0[15];
+  assign \$261  = fsel_l2_s0[0] ^ \$260 ;
+  assign \$262  = ~ fsel_l2_s0[16];
+  assign fsel_pop1_0_12_s = \$261  ^ \$262 ;
+  assign \$263  = ~ fsel_l2_s0[15];
   assign \$264  = fsel_l2_s0[0] & \$263 ;
-  assign \$265  = \$262  | \$264 ;
-  assign \$266  = ~ fsel_l2_s0[15];
-  assign \$267  = ~ fsel_l2_s0[16];
-  assign \$268  = \$266  & \$267 ;
-  assign fsel_pop1_0_12_c = \$265  | \$268 ;
-  assign \$269  = ~ fsel_l2_s0[17];
-  assign \$270  = \$269  & \fsel_l2_s0$47 ;
-  assign \$271  = ~ fsel_l2_s0[18];
-  assign \$272  = \$271  & \fsel_l2_s0$47 ;
-  assign \$273  = \$270  ^ \$272 ;
-  assign \$274  = ~ fsel_l2_s0[19];
-  assign \$275  = \$274  & \fsel_l2_s0$47 ;
-  assign fsel_pop1_0_10_s = \$273  ^ \$275 ;
-  assign \$276  = ~ fsel_l2_s0[17];
-  assign \$277  = \$276  & \fsel_l2_s0$47 ;
-  assign \$278  = ~ fsel_l2_s0[18];
-  assign \$279  = \$278  & \fsel_l2_s0$47 ;
-  assign \$280  = \$277  & \$279 ;
-  assign \$281  = ~ fsel_l2_s0[17];
-  assign \$282  = \$281  & \fsel_l2_s0$47 ;
-  assign \$283  = ~ fsel_l2_s0[19];
-  assign \$284  = \$283  & \fsel_l2_s0$47 ;
-  assign \$285  = \$282  & \$284 ;
-  assign \$286  = \$280  | \$285 ;
-  assign \$287  = ~ fsel_l2_s0[18];
-  assign \$288  = \$287  & \fsel_l2_s0$47 ;
-  assign \$289  = ~ fsel_l2_s0[19];
-  assign \$290  = \$289  & \fsel_l2_s0$47 ;
-  assign \$291  = \$288  & \$290 ;
-  assign fsel_pop1_0_10_c = \$286  | \$291 ;
-  assign \$292  = ~ fsel_l2_s0[20];
-  assign \$293  = \$292  & \fsel_l2_s0$47 ;
-  assign \$294  = ~ fsel_l2_s0[21];
-  assign \$295  = \$294  & \fsel_l2_s0$50 ;
-  assign \$296  = \$293  ^ \$295 ;
-  assign \$297  = ~ fsel_l2_s0[22];
-  assign \$298  = \$297  & \fsel_l2_s0$50 ;
-  assign fsel_pop1_0_8_s = \$296  ^ \$298 ;
-  assign \$299  = ~ fsel_l2_s0[20];
-  assign \$300  = \$299  & \fsel_l2_s0$47 ;
-  assign \$301  = ~ fsel_l2_s0[21];
-  assign \$302  = \$301  & \fsel_l2_s0$50 ;
-  assign \$303  = \$300  & \$302 ;
-  assign \$304  = ~ fsel_l2_s0[20];
-  assign \$305  = \$304  & \fsel_l2_s0$47 ;
-  assign \$306  = ~ fsel_l2_s0[22];
-  assign \$307  = \$306  & \fsel_l2_s0$50 ;
-  assign \$308  = \$305  & \$307 ;
-  assign \$309  = \$303  | \$308 ;
-  assign \$310  = ~ fsel_l2_s0[21];
-  assign \$311  = \$310  & \fsel_l2_s0$50 ;
-  assign \$312  = ~ fsel_l2_s0[22];
-  assign \$313  = \$312  & \fsel_l2_s0$50 ;
-  assign \$314  = \$311  & \$313 ;
-  assign fsel_pop1_0_8_c = \$309  | \$314 ;
-  assign \$315  = ~ fsel_l2_s0[23];
-  assign \$316  = \$315  & \fsel_l2_s0$50 ;
-  assign \$317  = ~ fsel_l2_s0[24];
-  assign \$318  = \$317  & \fsel_l2_s0$50 ;
-  assign \$319  = \$316  ^ \$318 ;
-  assign \$320  = ~ fsel_l2_s0[25];
-  assign \$321  = \$320  & \fsel_l2_s0$50 ;
-  assign fsel_pop1_0_6_s = \$319  ^ \$321 ;
-  assign \$322  = ~ fsel_l2_s0[23];
-  assign \$323  = \$322  & \fsel_l2_s0$50 ;
-  assign \$324  = ~ fsel_l2_s0[24];
-  assign \$325  = \$324  & \fsel_l2_s0$50 ;
-  assign \$326  = \$323  & \$325 ;
-  assign \$327  = ~ fsel_l2_s0[23];
-  assign \$328  = \$327  & \fsel_l2_s0$50 ;
-  assign \$329  = ~ fsel_l2_s0[25];
-  assign \$330  = \$329  & \fsel_l2_s0$50 ;
-  assign \$331  = \$328  & \$330 ;
-  assign \$332  = \$326  | \$331 ;
-  assign \$333  = ~ fsel_l2_s0[24];
-  assign \$334  = \$333  & \fsel_l2_s0$50 ;
-  assign \$335  = ~ fsel_l2_s0[25];
-  assign \$336  = \$335  & \fsel_l2_s0$50 ;
-  assign \$337  = \$334  & \$336 ;
-  assign fsel_pop1_0_6_c = \$332  | \$337 ;
-  assign \$338  = ~ fsel_l2_s0[26];
-  assign \$339  = \$338  & \fsel_l2_s0$50 ;
-  assign \$340  = ~ fsel_l2_s0[27];
-  assign \$341  = \$340  & \fsel_l2_s0$50 ;
-  assign \$342  = \$339  ^ \$341 ;
-  assign \$343  = ~ fsel_l2_s0[28];
-  assign \$344  = \$343  & \fsel_l2_s0$50 ;
-  assign fsel_pop1_0_4_s = \$342  ^ \$344 ;
-  assign \$345  = ~ fsel_l2_s0[26];
-  assign \$346  = \$345  & \fsel_l2_s0$50 ;
-  assign \$347  = ~ fsel_l2_s0[27];
-  assign \$348  = \$347  & \fsel_l2_s0$50 ;
-  assign \$349  = \$346  & \$348 ;
-  assign \$350  = ~ fsel_l2_s0[26];
-  assign \$351  = \$350  & \fsel_l2_s0$50 ;
-  assign \$352  = ~ fsel_l2_s0[28];
-  assign \$353  = \$352  & \fsel_l2_s0$50 ;
-  assign \$354  = \$351  & \$353 ;
-  assign \$355  = \$349  | \$354 ;
-  assign \$356  = ~ fsel_l2_s0[27];
-  assign \$357  = \$356  & \fsel_l2_s0$50 ;
-  assign \$358  = ~ fsel_l2_s0[28];
-  assign \$359  = \$358  & \fsel_l2_s0$50 ;
-  assign \$360  = \$357  & \$359 ;
-  assign fsel_pop1_0_4_c = \$355  | \$360 ;
-  assign \$361  = fsel_pop1_0_12_s ^ fsel_pop1_0_10_s;
-  assign fsel_pop1_0_2_s = \$361  ^ fsel_pop1_0_8_s;
-  assign \$362  = fsel_pop1_0_12_s & fsel_pop1_0_10_s;
-  assign \$363  = fsel_pop1_0_12_s & fsel_pop1_0_8_s;
-  assign \$364  = \$362  | \$363 ;
-  assign \$365  = fsel_pop1_0_10_s & fsel_pop1_0_8_s;
-  assign fsel_pop1_0_2_c = \$364  | \$365 ;
-  assign \$366  = fsel_pop1_0_6_s ^ fsel_pop1_0_4_s;
-  assign fsel_pop1_0_0_s = \$366  ^ fsel_pop1_0_2_s;
-  assign \$367  = fsel_pop1_0_6_s & fsel_pop1_0_4_s;
-  assign \$368  = fsel_pop1_0_6_s & fsel_pop1_0_2_s;
-  assign \$369  = \$367  | \$368 ;
-  assign \$370  = fsel_pop1_0_4_s & fsel_pop1_0_2_s;
-  assign fsel_pop1_0_0_c = \$369  | \$370 ;
-  assign \$371  = fsel_pop1_0_12_c ^ fsel_pop1_0_10_c;
-  assign fsel_pop1_1_4_s = \$371  ^ fsel_pop1_0_8_c;
-  assign \$372  = fsel_pop1_0_12_c & fsel_pop1_0_10_c;
-  assign \$373  = fsel_pop1_0_12_c & fsel_pop1_0_8_c;
-  assign \$374  = \$372  | \$373 ;
-  assign \$375  = fsel_pop1_0_10_c & fsel_pop1_0_8_c;
-  assign fsel_pop1_1_4_c = \$374  | \$375 ;
-  assign \$376  = fsel_pop1_0_6_c ^ fsel_pop1_0_4_c;
-  assign fsel_pop1_1_2_s = \$376  ^ fsel_pop1_0_2_c;
-  assign \$377  = fsel_pop1_0_6_c & fsel_pop1_0_4_c;
-  assign \$378  = fsel_pop1_0_6_c & fsel_pop1_0_2_c;
-  assign \$379  = \$377  | \$378 ;
-  assign \$380  = fsel_pop1_0_4_c & fsel_pop1_0_2_c;
-  assign fsel_pop1_1_2_c = \$379  | \$380 ;
-  assign \$381  = fsel_pop1_0_0_c ^ fsel_pop1_1_4_s;
-  assign fsel_pop1_1_0_s = \$381  ^ fsel_pop1_1_2_s;
-  assign \$382  = fsel_pop1_0_0_c & fsel_pop1_1_4_s;
-  assign \$383  = fsel_pop1_0_0_c & fsel_pop1_1_2_s;
-  assign \$384  = \$382  | \$383 ;
-  assign \$385  = fsel_pop1_1_4_s & fsel_pop1_1_2_s;
-  assign fsel_pop1_1_0_c = \$384  | \$385 ;
-  assign \$386  = fsel_pop1_1_4_c ^ fsel_pop1_1_2_c;
-  assign fsel_pop1_2_0_s = \$386  ^ fsel_pop1_1_0_c;
-  assign \$387  = fsel_pop1_1_4_c & fsel_pop1_1_2_c;
-  assign \$388  = fsel_pop1_1_4_c & fsel_pop1_1_0_c;
-  assign \$389  = \$387  | \$388 ;
-  assign \$390  = fsel_pop1_1_2_c & fsel_pop1_1_0_c;
-  assign fsel_pop1_2_0_c = \$389  | \$390 ;
-  assign \$391  = ~ fsel_l2_s0[29];
-  assign \$392  = \$391  ^ fsel_l2_s0[1];
-  assign fsel_pop2_0_12_s = \$392  ^ fsel_l2_s0[15];
+  assign \$265  = ~ fsel_l2_s0[16];
+  assign \$266  = fsel_l2_s0[0] & \$265 ;
+  assign \$267  = \$264  | \$266 ;
+  assign \$268  = ~ fsel_l2_s0[15];
+  assign \$269  = ~ fsel_l2_s0[16];
+  assign \$270  = \$268  & \$269 ;
+  assign fsel_pop1_0_12_c = \$267  | \$270 ;
+  assign \$271  = ~ fsel_l2_s0[17];
+  assign \$272  = \$271  & \fsel_l2_s0$51 ;
+  assign \$273  = ~ fsel_l2_s0[18];
+  assign \$274  = \$273  & \fsel_l2_s0$51 ;
+  assign \$275  = \$272  ^ \$274 ;
+  assign \$276  = ~ fsel_l2_s0[19];
+  assign \$277  = \$276  & \fsel_l2_s0$51 ;
+  assign fsel_pop1_0_10_s = \$275  ^ \$277 ;
+  assign \$278  = ~ fsel_l2_s0[17];
+  assign \$279  = \$278  & \fsel_l2_s0$51 ;
+  assign \$280  = ~ fsel_l2_s0[18];
+  assign \$281  = \$280  & \fsel_l2_s0$51 ;
+  assign \$282  = \$279  & \$281 ;
+  assign \$283  = ~ fsel_l2_s0[17];
+  assign \$284  = \$283  & \fsel_l2_s0$51 ;
+  assign \$285  = ~ fsel_l2_s0[19];
+  assign \$286  = \$285  & \fsel_l2_s0$51 ;
+  assign \$287  = \$284  & \$286 ;
+  assign \$288  = \$282  | \$287 ;
+  assign \$289  = ~ fsel_l2_s0[18];
+  assign \$290  = \$289  & \fsel_l2_s0$51 ;
+  assign \$291  = ~ fsel_l2_s0[19];
+  assign \$292  = \$291  & \fsel_l2_s0$51 ;
+  assign \$293  = \$290  & \$292 ;
+  assign fsel_pop1_0_10_c = \$288  | \$293 ;
+  assign \$294  = ~ fsel_l2_s0[20];
+  assign \$295  = \$294  & \fsel_l2_s0$51 ;
+  assign \$296  = ~ fsel_l2_s0[21];
+  assign \$297  = \$296  & \fsel_l2_s0$54 ;
+  assign \$298  = \$295  ^ \$297 ;
+  assign \$299  = ~ fsel_l2_s0[22];
+  assign \$300  = \$299  & \fsel_l2_s0$54 ;
+  assign fsel_pop1_0_8_s = \$298  ^ \$300 ;
+  assign \$301  = ~ fsel_l2_s0[20];
+  assign \$302  = \$301  & \fsel_l2_s0$51 ;
+  assign \$303  = ~ fsel_l2_s0[21];
+  assign \$304  = \$303  & \fsel_l2_s0$54 ;
+  assign \$305  = \$302  & \$304 ;
+  assign \$306  = ~ fsel_l2_s0[20];
+  assign \$307  = \$306  & \fsel_l2_s0$51 ;
+  assign \$308  = ~ fsel_l2_s0[22];
+  assign \$309  = \$308  & \fsel_l2_s0$54 ;
+  assign \$310  = \$307  & \$309 ;
+  assign \$311  = \$305  | \$310 ;
+  assign \$312  = ~ fsel_l2_s0[21];
+  assign \$313  = \$312  & \fsel_l2_s0$54 ;
+  assign \$314  = ~ fsel_l2_s0[22];
+  assign \$315  = \$314  & \fsel_l2_s0$54 ;
+  assign \$316  = \$313  & \$315 ;
+  assign fsel_pop1_0_8_c = \$311  | \$316 ;
+  assign \$317  = ~ fsel_l2_s0[23];
+  assign \$318  = \$317  & \fsel_l2_s0$54 ;
+  assign \$319  = ~ fsel_l2_s0[24];
+  assign \$320  = \$319  & \fsel_l2_s0$54 ;
+  assign \$321  = \$318  ^ \$320 ;
+  assign \$322  = ~ fsel_l2_s0[25];
+  assign \$323  = \$322  & \fsel_l2_s0$54 ;
+  assign fsel_pop1_0_6_s = \$321  ^ \$323 ;
+  assign \$324  = ~ fsel_l2_s0[23];
+  assign \$325  = \$324  & \fsel_l2_s0$54 ;
+  assign \$326  = ~ fsel_l2_s0[24];
+  assign \$327  = \$326  & \fsel_l2_s0$54 ;
+  assign \$328  = \$325  & \$327 ;
+  assign \$329  = ~ fsel_l2_s0[23];
+  assign \$330  = \$329  & \fsel_l2_s0$54 ;
+  assign \$331  = ~ fsel_l2_s0[25];
+  assign \$332  = \$331  & \fsel_l2_s0$54 ;
+  assign \$333  = \$330  & \$332 ;
+  assign \$334  = \$328  | \$333 ;
+  assign \$335  = ~ fsel_l2_s0[24];
+  assign \$336  = \$335  & \fsel_l2_s0$54 ;
+  assign \$337  = ~ fsel_l2_s0[25];
+  assign \$338  = \$337  & \fsel_l2_s0$54 ;
+  assign \$339  = \$336  & \$338 ;
+  assign fsel_pop1_0_6_c = \$334  | \$339 ;
+  assign \$340  = ~ fsel_l2_s0[26];
+  assign \$341  = \$340  & \fsel_l2_s0$54 ;
+  assign \$342  = ~ fsel_l2_s0[27];
+  assign \$343  = \$342  & \fsel_l2_s0$54 ;
+  assign \$344  = \$341  ^ \$343 ;
+  assign \$345  = ~ fsel_l2_s0[28];
+  assign \$346  = \$345  & \fsel_l2_s0$54 ;
+  assign fsel_pop1_0_4_s = \$344  ^ \$346 ;
+  assign \$347  = ~ fsel_l2_s0[26];
+  assign \$348  = \$347  & \fsel_l2_s0$54 ;
+  assign \$349  = ~ fsel_l2_s0[27];
+  assign \$350  = \$349  & \fsel_l2_s0$54 ;
+  assign \$351  = \$348  & \$350 ;
+  assign \$352  = ~ fsel_l2_s0[26];
+  assign \$353  = \$352  & \fsel_l2_s0$54 ;
+  assign \$354  = ~ fsel_l2_s0[28];
+  assign \$355  = \$354  & \fsel_l2_s0$54 ;
+  assign \$356  = \$353  & \$355 ;
+  assign \$357  = \$351  | \$356 ;
+  assign \$358  = ~ fsel_l2_s0[27];
+  assign \$359  = \$358  & \fsel_l2_s0$54 ;
+  assign \$360  = ~ fsel_l2_s0[28];
+  assign \$361  = \$360  & \fsel_l2_s0$54 ;
+  assign \$362  = \$359  & \$361 ;
+  assign fsel_pop1_0_4_c = \$357  | \$362 ;
+  assign \$363  = fsel_pop1_0_12_s ^ fsel_pop1_0_10_s;
+  assign fsel_pop1_0_2_s = \$363  ^ fsel_pop1_0_8_s;
+  assign \$364  = fsel_pop1_0_12_s & fsel_pop1_0_10_s;
+  assign \$365  = fsel_pop1_0_12_s & fsel_pop1_0_8_s;
+  assign \$366  = \$364  | \$365 ;
+  assign \$367  = fsel_pop1_0_10_s & fsel_pop1_0_8_s;
+  assign fsel_pop1_0_2_c = \$366  | \$367 ;
+  assign \$368  = fsel_pop1_0_6_s ^ fsel_pop1_0_4_s;
+  assign fsel_pop1_0_0_s = \$368  ^ fsel_pop1_0_2_s;
+  assign \$369  = fsel_pop1_0_6_s & fsel_pop1_0_4_s;
+  assign \$370  = fsel_pop1_0_6_s & fsel_pop1_0_2_s;
+  assign \$371  = \$369  | \$370 ;
+  assign \$372  = fsel_pop1_0_4_s & fsel_pop1_0_2_s;
+  assign fsel_pop1_0_0_c = \$371  | \$372 ;
+  assign \$373  = fsel_pop1_0_12_c ^ fsel_pop1_0_10_c;
+  assign fsel_pop1_1_4_s = \$373  ^ fsel_pop1_0_8_c;
+  assign \$374  = fsel_pop1_0_12_c & fsel_pop1_0_10_c;
+  assign \$375  = fsel_pop1_0_12_c & fsel_pop1_0_8_c;
+  assign \$376  = \$374  | \$375 ;
+  assign \$377  = fsel_pop1_0_10_c & fsel_pop1_0_8_c;
+  assign fsel_pop1_1_4_c = \$376  | \$377 ;
+  assign \$378  = fsel_pop1_0_6_c ^ fsel_pop1_0_4_c;
+  assign fsel_pop1_1_2_s = \$378  ^ fsel_pop1_0_2_c;
+  assign \$379  = fsel_pop1_0_6_c & fsel_pop1_0_4_c;
+  assign \$380  = fsel_pop1_0_6_c & fsel_pop1_0_2_c;
+  assign \$381  = \$379  | \$380 ;
+  assign \$382  = fsel_pop1_0_4_c & fsel_pop1_0_2_c;
+  assign fsel_pop1_1_2_c = \$381  | \$382 ;
+  assign \$383  = fsel_pop1_0_0_c ^ fsel_pop1_1_4_s;
+  assign fsel_pop1_1_0_s = \$383  ^ fsel_pop1_1_2_s;
+  assign \$384  = fsel_pop1_0_0_c & fsel_pop1_1_4_s;
+  assign \$385  = fsel_pop1_0_0_c & fsel_pop1_1_2_s;
+  assign \$386  = \$384  | \$385 ;
+  assign \$387  = fsel_pop1_1_4_s & fsel_pop1_1_2_s;
+  assign fsel_pop1_1_0_c = \$386  | \$387 ;
+  assign \$388  = fsel_pop1_1_4_c ^ fsel_pop1_1_2_c;
+  assign fsel_pop1_2_0_s = \$388  ^ fsel_pop1_1_0_c;
+  assign \$389  = fsel_pop1_1_4_c & fsel_pop1_1_2_c;
+  assign \$390  = fsel_pop1_1_4_c & fsel_pop1_1_0_c;
+  assign \$391  = \$389  | \$390 ;
+  assign \$392  = fsel_pop1_1_2_c & fsel_pop1_1_0_c;
+  assign fsel_pop1_2_0_c = \$391  | \$392 ;
   assign \$393  = ~ fsel_l2_s0[29];
-  assign \$394  = \$393  & fsel_l2_s0[1];
+  assign \$394  = \$393  ^ fsel_l2_s0[1];
+  assign fsel_pop2_0_12_s = \$394  ^ fsel_l2_s0[15];
   assign \$395  = ~ fsel_l2_s0[29];
-  assign \$396  = \$395  & fsel_l2_s0[15];
-  assign \$397  = \$394  | \$396 ;
-  assign \$398  = fsel_l2_s0[1] & fsel_l2_s0[15];
-  assign fsel_pop2_0_12_c = \$397  | \$398 ;
-  assign \$399  = ~ fsel_l2_s0[30];
-  assign \$400  = \$399  & \fsel_l2_s0$47 ;
-  assign \$401  = ~ fsel_l2_s0[31];
-  assign \$402  = \$401  & \fsel_l2_s0$47 ;
-  assign \$403  = \$400  ^ \$402 ;
-  assign \$404  = ~ fsel_l2_s0[32];
-  assign \$405  = \$404  & \fsel_l2_s0$47 ;
-  assign fsel_pop2_0_10_s = \$403  ^ \$405 ;
-  assign \$406  = ~ fsel_l2_s0[30];
-  assign \$407  = \$406  & \fsel_l2_s0$47 ;
-  assign \$408  = ~ fsel_l2_s0[31];
-  assign \$409  = \$408  & \fsel_l2_s0$47 ;
-  assign \$410  = \$407  & \$409 ;
-  assign \$411  = ~ fsel_l2_s0[30];
-  assign \$412  = \$411  & \fsel_l2_s0$47 ;
-  assign \$413  = ~ fsel_l2_s0[32];
-  assign \$414  = \$413  & \fsel_l2_s0$47 ;
-  assign \$415  = \$412  & \$414 ;
-  assign \$416  = \$410  | \$415 ;
-  assign \$417  = ~ fsel_l2_s0[31];
-  assign \$418  = \$417  & \fsel_l2_s0$47 ;
-  assign \$419  = ~ fsel_l2_s0[32];
-  assign \$420  = \$419  & \fsel_l2_s0$47 ;
-  assign \$421  = \$418  & \$420 ;
-  assign fsel_pop2_0_10_c = \$416  | \$421 ;
-  assign \$422  = ~ fsel_l2_s0[33];
-  assign \$423  = \$422  & \fsel_l2_s0$47 ;
-  assign \$424  = ~ fsel_l2_s0[34];
-  assign \$425  = \$424  & \fsel_l2_s0$50 ;
-  assign \$426  = \$423  ^ \$425 ;
-  assign \$427  = ~ fsel_l2_s0[35];
-  assign \$428  = \$427  & \fsel_l2_s0$50 ;
-  assign fsel_pop2_0_8_s = \$426  ^ \$428 ;
-  assign \$429  = ~ fsel_l2_s0[33];
-  assign \$430  = \$429  & \fsel_l2_s0$47 ;
-  assign \$431  = ~ fsel_l2_s0[34];
-  assign \$432  = \$431  & \fsel_l2_s0$50 ;
-  assign \$433  = \$430  & \$432 ;
-  assign \$434  = ~ fsel_l2_s0[33];
-  assign \$435  = \$434  & \fsel_l2_s0$47 ;
-  assign \$436  = ~ fsel_l2_s0[35];
-  assign \$437  = \$436  & \fsel_l2_s0$50 ;
-  assign \$438  = \$435  & \$437 ;
-  assign \$439  = \$433  | \$438 ;
-  assign \$440  = ~ fsel_l2_s0[34];
-  assign \$441  = \$440  & \fsel_l2_s0$50 ;
-  assign \$442  = ~ fsel_l2_s0[35];
-  assign \$443  = \$442  & \fsel_l2_s0$50 ;
-  assign \$444  = \$441  & \$443 ;
-  assign fsel_pop2_0_8_c = \$439  | \$444 ;
-  assign \$445  = ~ fsel_l2_s0[36];
-  assign \$446  = \$445  & \fsel_l2_s0$50 ;
-  assign \$447  = ~ fsel_l2_s0[37];
-  assign \$448  = \$447  & \fsel_l2_s0$50 ;
-  assign \$449  = \$446  ^ \$448 ;
-  assign \$450  = ~ fsel_l2_s0[38];
-  assign \$451  = \$450  & \fsel_l2_s0$50 ;
-  assign fsel_pop2_0_6_s = \$449  ^ \$451 ;
-  assign \$452  = ~ fsel_l2_s0[36];
-  assign \$453  = \$452  & \fsel_l2_s0$50 ;
-  assign \$454  = ~ fsel_l2_s0[37];
-  assign \$455  = \$454  & \fsel_l2_s0$50 ;
-  assign \$456  = \$453  & \$455 ;
-  assign \$457  = ~ fsel_l2_s0[36];
-  assign \$458  = \$457  & \fsel_l2_s0$50 ;
-  assign \$459  = ~ fsel_l2_s0[38];
-  assign \$460  = \$459  & \fsel_l2_s0$50 ;
-  assign \$461  = \$458  & \$460 ;
-  assign \$462  = \$456  | \$461 ;
-  assign \$463  = ~ fsel_l2_s0[37];
-  assign \$464  = \$463  & \fsel_l2_s0$50 ;
-  assign \$465  = ~ fsel_l2_s0[38];
-  assign \$466  = \$465  & \fsel_l2_s0$50 ;
-  assign \$467  = \$464  & \$466 ;
-  assign fsel_pop2_0_6_c = \$462  | \$467 ;
-  assign \$468  = ~ fsel_l2_s0[39];
-  assign \$469  = \$468  & \fsel_l2_s0$50 ;
-  assign \$470  = ~ fsel_l2_s0[40];
-  assign \$471  = \$470  & \fsel_l2_s0$50 ;
-  assign \$472  = \$469  ^ \$471 ;
-  assign \$473  = ~ fsel_l2_s0[41];
-  assign \$474  = \$473  & \fsel_l2_s0$50 ;
-  assign fsel_pop2_0_4_s = \$472  ^ \$474 ;
-  assign \$475  = ~ fsel_l2_s0[39];
-  assign \$476  = \$475  & \fsel_l2_s0$50 ;
-  assign \$477  = ~ fsel_l2_s0[40];
-  assign \$478  = \$477  & \fsel_l2_s0$50 ;
-  assign \$479  = \$476  & \$478 ;
-  assign \$480  = ~ fsel_l2_s0[39];
-  assign \$481  = \$480  & \fsel_l2_s0$50 ;
-  assign \$482  = ~ fsel_l2_s0[41];
-  assign \$483  = \$482  & \fsel_l2_s0$50 ;
-  assign \$484  = \$481  & \$483 ;
-  assign \$485  = \$479  | \$484 ;
-  assign \$486  = ~ fsel_l2_s0[40];
-  assign \$487  = \$486  & \fsel_l2_s0$50 ;
-  assign \$488  = ~ fsel_l2_s0[41];
-  assign \$489  = \$488  & \fsel_l2_s0$50 ;
-  assign \$490  = \$487  & \$489 ;
-  assign fsel_pop2_0_4_c = \$485  | \$490 ;
-  assign \$491  = fsel_pop2_0_12_s ^ fsel_pop2_0_10_s;
-  assign fsel_pop2_0_2_s = \$491  ^ fsel_pop2_0_8_s;
-  assign \$492  = fsel_pop2_0_12_s & fsel_pop2_0_10_s;
-  assign \$493  = fsel_pop2_0_12_s & fsel_pop2_0_8_s;
-  assign \$494  = \$492  | \$493 ;
-  assign \$495  = fsel_pop2_0_10_s & fsel_pop2_0_8_s;
-  assign fsel_pop2_0_2_c = \$494  | \$495 ;
-  assign \$496  = fsel_pop2_0_6_s ^ fsel_pop2_0_4_s;
-  assign fsel_pop2_0_0_s = \$496  ^ fsel_pop2_0_2_s;
-  assign \$497  = fsel_pop2_0_6_s & fsel_pop2_0_4_s;
-  assign \$498  = fsel_pop2_0_6_s & fsel_pop2_0_2_s;
-  assign \$499  = \$497  | \$498 ;
-  assign \$500  = fsel_pop2_0_4_s & fsel_pop2_0_2_s;
-  assign fsel_pop2_0_0_c = \$499  | \$500 ;
-  assign \$501  = fsel_pop2_0_12_c ^ fsel_pop2_0_10_c;
-  assign fsel_pop2_1_4_s = \$501  ^ fsel_pop2_0_8_c;
-  assign \$502  = fsel_pop2_0_12_c & fsel_pop2_0_10_c;
-  assign \$503  = fsel_pop2_0_12_c & fsel_pop2_0_8_c;
-  assign \$504  = \$502  | \$503 ;
-  assign \$505  = fsel_pop2_0_10_c & fsel_pop2_0_8_c;
-  assign fsel_pop2_1_4_c = \$504  | \$505 ;
-  assign \$506  = fsel_pop2_0_6_c ^ fsel_pop2_0_4_c;
-  assign fsel_pop2_1_2_s = \$506  ^ fsel_pop2_0_2_c;
-  assign \$507  = fsel_pop2_0_6_c & fsel_pop2_0_4_c;
-  assign \$508  = fsel_pop2_0_6_c & fsel_pop2_0_2_c;
-  assign \$509  = \$507  | \$508 ;
-  assign \$510  = fsel_pop2_0_4_c & fsel_pop2_0_2_c;
-  assign fsel_pop2_1_2_c = \$509  | \$510 ;
-  assign \$511  = fsel_pop2_0_0_c ^ fsel_pop2_1_4_s;
-  assign fsel_pop2_1_0_s = \$511  ^ fsel_pop2_1_2_s;
-  assign \$512  = fsel_pop2_0_0_c & fsel_pop2_1_4_s;
-  assign \$513  = fsel_pop2_0_0_c & fsel_pop2_1_2_s;
-  assign \$514  = \$512  | \$513 ;
-  assign \$515  = fsel_pop2_1_4_s & fsel_pop2_1_2_s;
-  assign fsel_pop2_1_0_c = \$514  | \$515 ;
-  assign \$516  = fsel_pop2_1_4_c ^ fsel_pop2_1_2_c;
-  assign fsel_pop2_2_0_s = \$516  ^ fsel_pop2_1_0_c;
-  assign \$517  = fsel_pop2_1_4_c & fsel_pop2_1_2_c;
-  assign \$518  = fsel_pop2_1_4_c & fsel_pop2_1_0_c;
-  assign \$519  = \$517  | \$518 ;
-  assign \$520  = fsel_pop2_1_2_c & fsel_pop2_1_0_c;
-  assign fsel_pop2_2_0_c = \$519  | \$520 ;
-  assign \$521  = fsel_l2_s0[29] ^ fsel_l2_s0[2];
-  assign fsel_pop3_0_12_s = \$521  ^ fsel_l2_s0[16];
-  assign \$522  = fsel_l2_s0[29] & fsel_l2_s0[2];
-  assign \$523  = fsel_l2_s0[29] & fsel_l2_s0[16];
-  assign \$524  = \$522  | \$523 ;
-  assign \$525  = fsel_l2_s0[2] & fsel_l2_s0[16];
-  assign fsel_pop3_0_12_c = \$524  | \$525 ;
-  assign \$526  = ~ fsel_l2_s0[42];
-  assign \$527  = \$526  & \fsel_l2_s0$47 ;
-  assign \$528  = ~ fsel_l2_s0[43];
-  assign \$529  = \$528  & \fsel_l2_s0$47 ;
-  assign \$530  = \$527  ^ \$529 ;
-  assign \$531  = ~ fsel_l2_s0[44];
-  assign \$532  = \$531  & \fsel_l2_s0$47 ;
-  assign fsel_pop3_0_10_s = \$530  ^ \$532 ;
-  assign \$533  = ~ fsel_l2_s0[42];
-  assign \$534  = \$533  & \fsel_l2_s0$47 ;
-  assign \$535  = ~ fsel_l2_s0[43];
-  assign \$536  = \$535  & \fsel_l2_s0$47 ;
-  assign \$537  = \$534  & \$536 ;
-  assign \$538  = ~ fsel_l2_s0[42];
-  assign \$539  = \$538  & \fsel_l2_s0$47 ;
-  assign \$540  = ~ fsel_l2_s0[44];
-  assign \$541  = \$540  & \fsel_l2_s0$47 ;
-  assign \$542  = \$539  & \$541 ;
-  assign \$543  = \$537  | \$542 ;
-  assign \$544  = ~ fsel_l2_s0[43];
-  assign \$545  = \$544  & \fsel_l2_s0$47 ;
-  assign \$546  = ~ fsel_l2_s0[44];
-  assign \$547  = \$546  & \fsel_l2_s0$47 ;
-  assign \$548  = \$545  & \$547 ;
-  assign fsel_pop3_0_10_c = \$543  | \$548 ;
-  assign \$549  = ~ fsel_l2_s0[45];
-  assign \$550  = \$549  & \fsel_l2_s0$47 ;
-  assign \$551  = ~ fsel_l2_s0[46];
-  assign \$552  = \$551  & \fsel_l2_s0$50 ;
-  assign \$553  = \$550  ^ \$552 ;
-  assign \$554  = ~ fsel_l2_s0[47];
-  assign \$555  = \$554  & \fsel_l2_s0$50 ;
-  assign fsel_pop3_0_8_s = \$553  ^ \$555 ;
-  assign \$556  = ~ fsel_l2_s0[45];
-  assign \$557  = \$556  & \fsel_l2_s0$47 ;
-  assign \$558  = ~ fsel_l2_s0[46];
-  assign \$559  = \$558  & \fsel_l2_s0$50 ;
-  assign \$560  = \$557  & \$559 ;
-  assign \$561  = ~ fsel_l2_s0[45];
-  assign \$562  = \$561  & \fsel_l2_s0$47 ;
-  assign \$563  = ~ fsel_l2_s0[47];
-  assign \$564  = \$563  & \fsel_l2_s0$50 ;
-  assign \$565  = \$562  & \$564 ;
-  assign \$566  = \$560  | \$565 ;
-  assign \$567  = ~ fsel_l2_s0[46];
-  assign \$568  = \$567  & \fsel_l2_s0$50 ;
-  assign \$569  = ~ fsel_l2_s0[47];
-  assign \$570  = \$569  & \fsel_l2_s0$50 ;
-  assign \$571  = \$568  & \$570 ;
-  assign fsel_pop3_0_8_c = \$566  | \$571 ;
-  assign \$572  = ~ fsel_l2_s0[48];
-  assign \$573  = \$572  & \fsel_l2_s0$50 ;
-  assign \$574  = ~ fsel_l2_s0[49];
-  assign \$575  = \$574  & \fsel_l2_s0$50 ;
-  assign \$576  = \$573  ^ \$575 ;
-  assign \$577  = ~ fsel_l2_s0[50];
-  assign \$578  = \$577  & \fsel_l2_s0$50 ;
-  assign fsel_pop3_0_6_s = \$576  ^ \$578 ;
-  assign \$579  = ~ fsel_l2_s0[48];
-  assign \$580  = \$579  & \fsel_l2_s0$50 ;
-  assign \$581  = ~ fsel_l2_s0[49];
-  assign \$582  = \$581  & \fsel_l2_s0$50 ;
-  assign \$583  = \$580  & \$582 ;
-  assign \$584  = ~ fsel_l2_s0[48];
-  assign \$585  = \$584  & \fsel_l2_s0$50 ;
-  assign \$586  = ~ fsel_l2_s0[50];
-  assign \$587  = \$586  & \fsel_l2_s0$50 ;
-  assign \$588  = \$585  & \$587 ;
-  assign \$589  = \$583  | \$588 ;
-  assign \$590  = ~ fsel_l2_s0[49];
-  assign \$591  = \$590  & \fsel_l2_s0$50 ;
-  assign \$592  = ~ fsel_l2_s0[50];
-  assign \$593  = \$592  & \fsel_l2_s0$50 ;
-  assign \$594  = \$591  & \$593 ;
-  assign fsel_pop3_0_6_c = \$589  | \$594 ;
-  assign \$595  = ~ fsel_l2_s0[51];
-  assign \$596  = \$595  & \fsel_l2_s0$50 ;
-  assign \$597  = ~ fsel_l2_s0[52];
-  assign \$598  = \$597  & \fsel_l2_s0$50 ;
-  assign \$599  = \$596  ^ \$598 ;
-  assign \$600  = ~ fsel_l2_s0[53];
-  assign \$601  = \$600  & \fsel_l2_s0$50 ;
-  assign fsel_pop3_0_4_s = \$599  ^ \$601 ;
-  assign \$602  = ~ fsel_l2_s0[51];
-  assign \$603  = \$602  & \fsel_l2_s0$50 ;
-  assign \$604  = ~ fsel_l2_s0[52];
-  assign \$605  = \$604  & \fsel_l2_s0$50 ;
-  assign \$606  = \$603  & \$605 ;
-  assign \$607  = ~ fsel_l2_s0[51];
-  assign \$608  = \$607  & \fsel_l2_s0$50 ;
-  assign \$609  = ~ fsel_l2_s0[53];
-  assign \$610  = \$609  & \fsel_l2_s0$50 ;
-  assign \$611  = \$608  & \$610 ;
-  assign \$612  = \$606  | \$611 ;
-  assign \$613  = ~ fsel_l2_s0[52];
-  assign \$614  = \$613  & \fsel_l2_s0$50 ;
-  assign \$615  = ~ fsel_l2_s0[53];
-  assign \$616  = \$615  & \fsel_l2_s0$50 ;
-  assign \$617  = \$614  & \$616 ;
-  assign fsel_pop3_0_4_c = \$612  | \$617 ;
-  assign \$618  = fsel_pop3_0_12_s ^ fsel_pop3_0_10_s;
-  assign fsel_pop3_0_2_s = \$618  ^ fsel_pop3_0_8_s;
-  assign \$619  = fsel_pop3_0_12_s & fsel_pop3_0_10_s;
-  assign \$620  = fsel_pop3_0_12_s & fsel_pop3_0_8_s;
-  assign \$621  = \$619  | \$620 ;
-  assign \$622  = fsel_pop3_0_10_s & fsel_pop3_0_8_s;
-  assign fsel_pop3_0_2_c = \$621  | \$622 ;
-  assign \$623  = fsel_pop3_0_6_s ^ fsel_pop3_0_4_s;
-  assign fsel_pop3_0_0_s = \$623  ^ fsel_pop3_0_2_s;
-  assign \$624  = fsel_pop3_0_6_s & fsel_pop3_0_4_s;
-  assign \$625  = fsel_pop3_0_6_s & fsel_pop3_0_2_s;
-  assign \$626  = \$624  | \$625 ;
-  assign \$627  = fsel_pop3_0_4_s & fsel_pop3_0_2_s;
-  assign fsel_pop3_0_0_c = \$626  | \$627 ;
-  assign \$628  = fsel_pop3_0_12_c ^ fsel_pop3_0_10_c;
-  assign fsel_pop3_1_4_s = \$628  ^ fsel_pop3_0_8_c;
-  assign \$629  = fsel_pop3_0_12_c & fsel_pop3_0_10_c;
-  assign \$630  = fsel_pop3_0_12_c & fsel_pop3_0_8_c;
-  assign \$631  = \$629  | \$630 ;
-  assign \$632  = fsel_pop3_0_10_c & fsel_pop3_0_8_c;
-  assign fsel_pop3_1_4_c = \$631  | \$632 ;
-  assign \$633  = fsel_pop3_0_6_c ^ fsel_pop3_0_4_c;
-  assign fsel_pop3_1_2_s = \$633  ^ fsel_pop3_0_2_c;
-  assign \$634  = fsel_pop3_0_6_c & fsel_pop3_0_4_c;
-  assign \$635  = fsel_pop3_0_6_c & fsel_pop3_0_2_c;
-  assign \$636  = \$634  | \$635 ;
-  assign \$637  = fsel_pop3_0_4_c & fsel_pop3_0_2_c;
-  assign fsel_pop3_1_2_c = \$636  | \$637 ;
-  assign \$638  = fsel_pop3_0_0_c ^ fsel_pop3_1_4_s;
-  assign fsel_pop3_1_0_s = \$638  ^ fsel_pop3_1_2_s;
-  assign \$639  = fsel_pop3_0_0_c & fsel_pop3_1_4_s;
-  assign \$640  = fsel_pop3_0_0_c & fsel_pop3_1_2_s;
-  assign \$641  = \$639  | \$640 ;
-  assign \$642  = fsel_pop3_1_4_s & fsel_pop3_1_2_s;
-  assign fsel_pop3_1_0_c = \$641  | \$642 ;
-  assign \$643  = fsel_pop3_1_4_c ^ fsel_pop3_1_2_c;
-  assign fsel_pop3_2_0_s = \$643  ^ fsel_pop3_1_0_c;
-  assign \$644  = fsel_pop3_1_4_c & fsel_pop3_1_2_c;
-  assign \$645  = fsel_pop3_1_4_c & fsel_pop3_1_0_c;
-  assign \$646  = \$644  | \$645 ;
-  assign \$647  = fsel_pop3_1_2_c & fsel_pop3_1_0_c;
-  assign fsel_pop3_2_0_c = \$646  | \$647 ;
-  assign \$648  = ~ fsel_l2_s0[54];
-  assign \$649  = ~ fsel_l2_s0[55];
-  assign \$650  = \$648  ^ \$649 ;
-  assign \$651  = ~ fsel_l2_s0[56];
-  assign fsel_pop4_0_12_s = \$650  ^ \$651 ;
-  assign \$652  = ~ fsel_l2_s0[54];
-  assign \$653  = ~ fsel_l2_s0[55];
-  assign \$654  = \$652  & \$653 ;
-  assign \$655  = ~ fsel_l2_s0[54];
-  assign \$656  = ~ fsel_l2_s0[56];
-  assign \$657  = \$655  & \$656 ;
-  assign \$658  = \$654  | \$657 ;
-  assign \$659  = ~ fsel_l2_s0[55];
-  assign \$660  = ~ fsel_l2_s0[56];
-  assign \$661  = \$659  & \$660 ;
-  assign fsel_pop4_0_12_c = \$658  | \$661 ;
-  assign \$662  = fsel_l2_s0[3] & \fsel_l2_s0$47 ;
-  assign \$663  = fsel_l2_s0[17] & \fsel_l2_s0$47 ;
-  assign \$664  = \$662  ^ \$663 ;
-  assign \$665  = fsel_l2_s0[30] & \fsel_l2_s0$47 ;
-  assign fsel_pop4_0_10_s = \$664  ^ \$665 ;
-  assign \$666  = fsel_l2_s0[3] & \fsel_l2_s0$47 ;
-  assign \$667  = fsel_l2_s0[17] & \fsel_l2_s0$47 ;
-  assign \$668  = \$666  & \$667 ;
-  assign \$669  = fsel_l2_s0[3] & \fsel_l2_s0$47 ;
-  assign \$670  = fsel_l2_s0[30] & \fsel_l2_s0$47 ;
-  assign \$671  = \$669  & \$670 ;
-  assign \$672  = \$668  | \$671 ;
-  assign \$673  = fsel_l2_s0[17] & \fsel_l2_s0$47 ;
-  assign \$674  = fsel_l2_s0[30] & \fsel_l2_s0$47 ;
-  assign \$675  = \$673  & \$674 ;
-  assign fsel_pop4_0_10_c = \$672  | \$675 ;
-  assign \$676  = fsel_l2_s0[42] & \fsel_l2_s0$47 ;
-  assign \$677  = ~ fsel_l2_s0[57];
-  assign \$678  = \$677  & \fsel_l2_s0$50 ;
-  assign \$679  = \$676  ^ \$678 ;
-  assign \$680  = ~ fsel_l2_s0[58];
-  assign \$681  = \$680  & \fsel_l2_s0$50 ;
-  assign fsel_pop4_0_8_s = \$679  ^ \$681 ;
-  assign \$682  = fsel_l2_s0[42] & \fsel_l2_s0$47 ;
-  assign \$683  = ~ fsel_l2_s0[57];
-  assign \$684  = \$683  & \fsel_l2_s0$50 ;
-  assign \$685  = \$682  & \$684 ;
-  assign \$686  = fsel_l2_s0[42] & \fsel_l2_s0$47 ;
-  assign \$687  = ~ fsel_l2_s0[58];
-  assign \$688  = \$687  & \fsel_l2_s0$50 ;
-  assign \$689  = \$686  & \$688 ;
-  assign \$690  = \$685  | \$689 ;
-  assign \$691  = ~ fsel_l2_s0[57];
-  assign \$692  = \$691  & \fsel_l2_s0$50 ;
-  assign \$693  = ~ fsel_l2_s0[58];
-  assign \$694  = \$693  & \fsel_l2_s0$50 ;
-  assign \$695  = \$692  & \$694 ;
-  assign fsel_pop4_0_8_c = \$690  | \$695 ;
-  assign \$696  = ~ fsel_l2_s0[59];
-  assign \$697  = \$696  & \fsel_l2_s0$50 ;
-  assign \$698  = ~ fsel_l2_s0[60];
-  assign \$699  = \$698  & \fsel_l2_s0$50 ;
-  assign \$700  = \$697  ^ \$699 ;
-  assign \$701  = ~ fsel_l2_s0[61];
-  assign \$702  = \$701  & \fsel_l2_s0$50 ;
-  assign fsel_pop4_0_6_s = \$700  ^ \$702 ;
-  assign \$703  = ~ fsel_l2_s0[59];
-  assign \$704  = \$703  & \fsel_l2_s0$50 ;
-  assign \$705  = ~ fsel_l2_s0[60];
-  assign \$706  = \$705  & \fsel_l2_s0$50 ;
-  assign \$707  = \$704  & \$706 ;
-  assign \$708  = ~ fsel_l2_s0[59];
-  assign \$709  = \$708  & \fsel_l2_s0$50 ;
-  assign \$710  = ~ fsel_l2_s0[61];
-  assign \$711  = \$710  & \fsel_l2_s0$50 ;
-  assign \$712  = \$709  & \$711 ;
-  assign \$713  = \$707  | \$712 ;
-  assign \$714  = ~ fsel_l2_s0[60];
-  assign \$715  = \$714  & \fsel_l2_s0$50 ;
-  assign \$716  = ~ fsel_l2_s0[61];
-  assign \$717  = \$716  & \fsel_l2_s0$50 ;
-  assign \$718  = \$715  & \$717 ;
-  assign fsel_pop4_0_6_c = \$713  | \$718 ;
-  assign \$719  = ~ fsel_l2_s0[62];
-  assign \$720  = \$719  & \fsel_l2_s0$50 ;
-  assign \$721  = ~ fsel_l2_s0[63];
-  assign \$722  = \$721  & \fsel_l2_s0$50 ;
-  assign \$723  = \$720  ^ \$722 ;
-  assign \$724  = ~ fsel_l2_s0[64];
-  assign \$725  = \$724  & \fsel_l2_s0$50 ;
-  assign fsel_pop4_0_4_s = \$723  ^ \$725 ;
-  assign \$726  = ~ fsel_l2_s0[62];
-  assign \$727  = \$726  & \fsel_l2_s0$50 ;
-  assign \$728  = ~ fsel_l2_s0[63];
-  assign \$729  = \$728  & \fsel_l2_s0$50 ;
-  assign \$730  = \$727  & \$729 ;
-  assign \$731  = ~ fsel_l2_s0[62];
-  assign \$732  = \$731  & \fsel_l2_s0$50 ;
-  assign \$733  = ~ fsel_l2_s0[64];
-  assign \$734  = \$733  & \fsel_l2_s0$50 ;
-  assign \$735  = \$732  & \$734 ;
-  assign \$736  = \$730  | \$735 ;
-  assign \$737  = ~ fsel_l2_s0[63];
-  assign \$738  = \$737  & \fsel_l2_s0$50 ;
-  assign \$739  = ~ fsel_l2_s0[64];
-  assign \$740  = \$739  & \fsel_l2_s0$50 ;
-  assign \$741  = \$738  & \$740 ;
-  assign fsel_pop4_0_4_c = \$736  | \$741 ;
-  assign \$742  = fsel_pop4_0_12_s ^ fsel_pop4_0_10_s;
-  assign fsel_pop4_0_2_s = \$742  ^ fsel_pop4_0_8_s;
-  assign \$743  = fsel_pop4_0_12_s & fsel_pop4_0_10_s;
-  assign \$744  = fsel_pop4_0_12_s & fsel_pop4_0_8_s;
-  assign \$745  = \$743  | \$744 ;
-  assign \$746  = fsel_pop4_0_10_s & fsel_pop4_0_8_s;
-  assign fsel_pop4_0_2_c = \$745  | \$746 ;
-  assign \$747  = fsel_pop4_0_6_s ^ fsel_pop4_0_4_s;
-  assign fsel_pop4_0_0_s = \$747  ^ fsel_pop4_0_2_s;
-  assign \$748  = fsel_pop4_0_6_s & fsel_pop4_0_4_s;
-  assign \$749  = fsel_pop4_0_6_s & fsel_pop4_0_2_s;
-  assign \$750  = \$748  | \$749 ;
-  assign \$751  = fsel_pop4_0_4_s & fsel_pop4_0_2_s;
-  assign fsel_pop4_0_0_c = \$750  | \$751 ;
-  assign \$752  = fsel_pop4_0_12_c ^ fsel_pop4_0_10_c;
-  assign fsel_pop4_1_4_s = \$752  ^ fsel_pop4_0_8_c;
-  assign \$753  = fsel_pop4_0_12_c & fsel_pop4_0_10_c;
-  assign \$754  = fsel_pop4_0_12_c & fsel_pop4_0_8_c;
-  assign \$755  = \$753  | \$754 ;
-  assign \$756  = fsel_pop4_0_10_c & fsel_pop4_0_8_c;
-  assign fsel_pop4_1_4_c = \$755  | \$756 ;
-  assign \$757  = fsel_pop4_0_6_c ^ fsel_pop4_0_4_c;
-  assign fsel_pop4_1_2_s = \$757  ^ fsel_pop4_0_2_c;
-  assign \$758  = fsel_pop4_0_6_c & fsel_pop4_0_4_c;
-  assign \$759  = fsel_pop4_0_6_c & fsel_pop4_0_2_c;
-  assign \$760  = \$758  | \$759 ;
-  assign \$761  = fsel_pop4_0_4_c & fsel_pop4_0_2_c;
-  assign fsel_pop4_1_2_c = \$760  | \$761 ;
-  assign \$762  = fsel_pop4_0_0_c ^ fsel_pop4_1_4_s;
-  assign fsel_pop4_1_0_s = \$762  ^ fsel_pop4_1_2_s;
-  assign \$763  = fsel_pop4_0_0_c & fsel_pop4_1_4_s;
-  assign \$764  = fsel_pop4_0_0_c & fsel_pop4_1_2_s;
-  assign \$765  = \$763  | \$764 ;
-  assign \$766  = fsel_pop4_1_4_s & fsel_pop4_1_2_s;
-  assign fsel_pop4_1_0_c = \$765  | \$766 ;
-  assign \$767  = fsel_pop4_1_4_c ^ fsel_pop4_1_2_c;
-  assign fsel_pop4_2_0_s = \$767  ^ fsel_pop4_1_0_c;
-  assign \$768  = fsel_pop4_1_4_c & fsel_pop4_1_2_c;
-  assign \$769  = fsel_pop4_1_4_c & fsel_pop4_1_0_c;
-  assign \$770  = \$768  | \$769 ;
-  assign \$771  = fsel_pop4_1_2_c & fsel_pop4_1_0_c;
-  assign fsel_pop4_2_0_c = \$770  | \$771 ;
-  assign \$772  = ~ fsel_l2_s0[65];
-  assign \$773  = fsel_l2_s0[54] ^ \$772 ;
-  assign \$774  = ~ fsel_l2_s0[66];
-  assign fsel_pop5_0_12_s = \$773  ^ \$774 ;
-  assign \$775  = ~ fsel_l2_s0[65];
-  assign \$776  = fsel_l2_s0[54] & \$775 ;
-  assign \$777  = ~ fsel_l2_s0[66];
+  assign \$396  = \$395  & fsel_l2_s0[1];
+  assign \$397  = ~ fsel_l2_s0[29];
+  assign \$398  = \$397  & fsel_l2_s0[15];
+  assign \$399  = \$396  | \$398 ;
+  assign \$400  = fsel_l2_s0[1] & fsel_l2_s0[15];
+  assign fsel_pop2_0_12_c = \$399  | \$400 ;
+  assign \$401  = ~ fsel_l2_s0[30];
+  assign \$402  = \$401  & \fsel_l2_s0$51 ;
+  assign \$403  = ~ fsel_l2_s0[31];
+  assign \$404  = \$403  & \fsel_l2_s0$51 ;
+  assign \$405  = \$402  ^ \$404 ;
+  assign \$406  = ~ fsel_l2_s0[32];
+  assign \$407  = \$406  & \fsel_l2_s0$51 ;
+  assign fsel_pop2_0_10_s = \$405  ^ \$407 ;
+  assign \$408  = ~ fsel_l2_s0[30];
+  assign \$409  = \$408  & \fsel_l2_s0$51 ;
+  assign \$410  = ~ fsel_l2_s0[31];
+  assign \$411  = \$410  & \fsel_l2_s0$51 ;
+  assign \$412  = \$409  & \$411 ;
+  assign \$413  = ~ fsel_l2_s0[30];
+  assign \$414  = \$413  & \fsel_l2_s0$51 ;
+  assign \$415  = ~ fsel_l2_s0[32];
+  assign \$416  = \$415  & \fsel_l2_s0$51 ;
+  assign \$417  = \$414  & \$416 ;
+  assign \$418  = \$412  | \$417 ;
+  assign \$419  = ~ fsel_l2_s0[31];
+  assign \$420  = \$419  & \fsel_l2_s0$51 ;
+  assign \$421  = ~ fsel_l2_s0[32];
+  assign \$422  = \$421  & \fsel_l2_s0$51 ;
+  assign \$423  = \$420  & \$422 ;
+  assign fsel_pop2_0_10_c = \$418  | \$423 ;
+  assign \$424  = ~ fsel_l2_s0[33];
+  assign \$425  = \$424  & \fsel_l2_s0$51 ;
+  assign \$426  = ~ fsel_l2_s0[34];
+  assign \$427  = \$426  & \fsel_l2_s0$54 ;
+  assign \$428  = \$425  ^ \$427 ;
+  assign \$429  = ~ fsel_l2_s0[35];
+  assign \$430  = \$429  & \fsel_l2_s0$54 ;
+  assign fsel_pop2_0_8_s = \$428  ^ \$430 ;
+  assign \$431  = ~ fsel_l2_s0[33];
+  assign \$432  = \$431  & \fsel_l2_s0$51 ;
+  assign \$433  = ~ fsel_l2_s0[34];
+  assign \$434  = \$433  & \fsel_l2_s0$54 ;
+  assign \$435  = \$432  & \$434 ;
+  assign \$436  = ~ fsel_l2_s0[33];
+  assign \$437  = \$436  & \fsel_l2_s0$51 ;
+  assign \$438  = ~ fsel_l2_s0[35];
+  assign \$439  = \$438  & \fsel_l2_s0$54 ;
+  assign \$440  = \$437  & \$439 ;
+  assign \$441  = \$435  | \$440 ;
+  assign \$442  = ~ fsel_l2_s0[34];
+  assign \$443  = \$442  & \fsel_l2_s0$54 ;
+  assign \$444  = ~ fsel_l2_s0[35];
+  assign \$445  = \$444  & \fsel_l2_s0$54 ;
+  assign \$446  = \$443  & \$445 ;
+  assign fsel_pop2_0_8_c = \$441  | \$446 ;
+  assign \$447  = ~ fsel_l2_s0[36];
+  assign \$448  = \$447  & \fsel_l2_s0$54 ;
+  assign \$449  = ~ fsel_l2_s0[37];
+  assign \$450  = \$449  & \fsel_l2_s0$54 ;
+  assign \$451  = \$448  ^ \$450 ;
+  assign \$452  = ~ fsel_l2_s0[38];
+  assign \$453  = \$452  & \fsel_l2_s0$54 ;
+  assign fsel_pop2_0_6_s = \$451  ^ \$453 ;
+  assign \$454  = ~ fsel_l2_s0[36];
+  assign \$455  = \$454  & \fsel_l2_s0$54 ;
+  assign \$456  = ~ fsel_l2_s0[37];
+  assign \$457  = \$456  & \fsel_l2_s0$54 ;
+  assign \$458  = \$455  & \$457 ;
+  assign \$459  = ~ fsel_l2_s0[36];
+  assign \$460  = \$459  & \fsel_l2_s0$54 ;
+  assign \$461  = ~ fsel_l2_s0[38];
+  assign \$462  = \$461  & \fsel_l2_s0$54 ;
+  assign \$463  = \$460  & \$462 ;
+  assign \$464  = \$458  | \$463 ;
+  assign \$465  = ~ fsel_l2_s0[37];
+  assign \$466  = \$465  & \fsel_l2_s0$54 ;
+  assign \$467  = ~ fsel_l2_s0[38];
+  assign \$468  = \$467  & \fsel_l2_s0$54 ;
+  assign \$469  = \$466  & \$468 ;
+  assign fsel_pop2_0_6_c = \$464  | \$469 ;
+  assign \$470  = ~ fsel_l2_s0[39];
+  assign \$471  = \$470  & \fsel_l2_s0$54 ;
+  assign \$472  = ~ fsel_l2_s0[40];
+  assign \$473  = \$472  & \fsel_l2_s0$54 ;
+  assign \$474  = \$471  ^ \$473 ;
+  assign \$475  = ~ fsel_l2_s0[41];
+  assign \$476  = \$475  & \fsel_l2_s0$54 ;
+  assign fsel_pop2_0_4_s = \$474  ^ \$476 ;
+  assign \$477  = ~ fsel_l2_s0[39];
+  assign \$478  = \$477  & \fsel_l2_s0$54 ;
+  assign \$479  = ~ fsel_l2_s0[40];
+  assign \$480  = \$479  & \fsel_l2_s0$54 ;
+  assign \$481  = \$478  & \$480 ;
+  assign \$482  = ~ fsel_l2_s0[39];
+  assign \$483  = \$482  & \fsel_l2_s0$54 ;
+  assign \$484  = ~ fsel_l2_s0[41];
+  assign \$485  = \$484  & \fsel_l2_s0$54 ;
+  assign \$486  = \$483  & \$485 ;
+  assign \$487  = \$481  | \$486 ;
+  assign \$488  = ~ fsel_l2_s0[40];
+  assign \$489  = \$488  & \fsel_l2_s0$54 ;
+  assign \$490  = ~ fsel_l2_s0[41];
+  assign \$491  = \$490  & \fsel_l2_s0$54 ;
+  assign \$492  = \$489  & \$491 ;
+  assign fsel_pop2_0_4_c = \$487  | \$492 ;
+  assign \$493  = fsel_pop2_0_12_s ^ fsel_pop2_0_10_s;
+  assign fsel_pop2_0_2_s = \$493  ^ fsel_pop2_0_8_s;
+  assign \$494  = fsel_pop2_0_12_s & fsel_pop2_0_10_s;
+  assign \$495  = fsel_pop2_0_12_s & fsel_pop2_0_8_s;
+  assign \$496  = \$494  | \$495 ;
+  assign \$497  = fsel_pop2_0_10_s & fsel_pop2_0_8_s;
+  assign fsel_pop2_0_2_c = \$496  | \$497 ;
+  assign \$498  = fsel_pop2_0_6_s ^ fsel_pop2_0_4_s;
+  assign fsel_pop2_0_0_s = \$498  ^ fsel_pop2_0_2_s;
+  assign \$499  = fsel_pop2_0_6_s & fsel_pop2_0_4_s;
+  assign \$500  = fsel_pop2_0_6_s & fsel_pop2_0_2_s;
+  assign \$501  = \$499  | \$500 ;
+  assign \$502  = fsel_pop2_0_4_s & fsel_pop2_0_2_s;
+  assign fsel_pop2_0_0_c = \$501  | \$502 ;
+  assign \$503  = fsel_pop2_0_12_c ^ fsel_pop2_0_10_c;
+  assign fsel_pop2_1_4_s = \$503  ^ fsel_pop2_0_8_c;
+  assign \$504  = fsel_pop2_0_12_c & fsel_pop2_0_10_c;
+  assign \$505  = fsel_pop2_0_12_c & fsel_pop2_0_8_c;
+  assign \$506  = \$504  | \$505 ;
+  assign \$507  = fsel_pop2_0_10_c & fsel_pop2_0_8_c;
+  assign fsel_pop2_1_4_c = \$506  | \$507 ;
+  assign \$508  = fsel_pop2_0_6_c ^ fsel_pop2_0_4_c;
+  assign fsel_pop2_1_2_s = \$508  ^ fsel_pop2_0_2_c;
+  assign \$509  = fsel_pop2_0_6_c & fsel_pop2_0_4_c;
+  assign \$510  = fsel_pop2_0_6_c & fsel_pop2_0_2_c;
+  assign \$511  = \$509  | \$510 ;
+  assign \$512  = fsel_pop2_0_4_c & fsel_pop2_0_2_c;
+  assign fsel_pop2_1_2_c = \$511  | \$512 ;
+  assign \$513  = fsel_pop2_0_0_c ^ fsel_pop2_1_4_s;
+  assign fsel_pop2_1_0_s = \$513  ^ fsel_pop2_1_2_s;
+  assign \$514  = fsel_pop2_0_0_c & fsel_pop2_1_4_s;
+  assign \$515  = fsel_pop2_0_0_c & fsel_pop2_1_2_s;
+  assign \$516  = \$514  | \$515 ;
+  assign \$517  = fsel_pop2_1_4_s & fsel_pop2_1_2_s;
+  assign fsel_pop2_1_0_c = \$516  | \$517 ;
+  assign \$518  = fsel_pop2_1_4_c ^ fsel_pop2_1_2_c;
+  assign fsel_pop2_2_0_s = \$518  ^ fsel_pop2_1_0_c;
+  assign \$519  = fsel_pop2_1_4_c & fsel_pop2_1_2_c;
+  assign \$520  = fsel_pop2_1_4_c & fsel_pop2_1_0_c;
+  assign \$521  = \$519  | \$520 ;
+  assign \$522  = fsel_pop2_1_2_c & fsel_pop2_1_0_c;
+  assign fsel_pop2_2_0_c = \$521  | \$522 ;
+  assign \$523  = fsel_l2_s0[29] ^ fsel_l2_s0[2];
+  assign fsel_pop3_0_12_s = \$523  ^ fsel_l2_s0[16];
+  assign \$524  = fsel_l2_s0[29] & fsel_l2_s0[2];
+  assign \$525  = fsel_l2_s0[29] & fsel_l2_s0[16];
+  assign \$526  = \$524  | \$525 ;
+  assign \$527  = fsel_l2_s0[2] & fsel_l2_s0[16];
+  assign fsel_pop3_0_12_c = \$526  | \$527 ;
+  assign \$528  = ~ fsel_l2_s0[42];
+  assign \$529  = \$528  & \fsel_l2_s0$51 ;
+  assign \$530  = ~ fsel_l2_s0[43];
+  assign \$531  = \$530  & \fsel_l2_s0$51 ;
+  assign \$532  = \$529  ^ \$531 ;
+  assign \$533  = ~ fsel_l2_s0[44];
+  assign \$534  = \$533  & \fsel_l2_s0$51 ;
+  assign fsel_pop3_0_10_s = \$532  ^ \$534 ;
+  assign \$535  = ~ fsel_l2_s0[42];
+  assign \$536  = \$535  & \fsel_l2_s0$51 ;
+  assign \$537  = ~ fsel_l2_s0[43];
+  assign \$538  = \$537  & \fsel_l2_s0$51 ;
+  assign \$539  = \$536  & \$538 ;
+  assign \$540  = ~ fsel_l2_s0[42];
+  assign \$541  = \$540  & \fsel_l2_s0$51 ;
+  assign \$542  = ~ fsel_l2_s0[44];
+  assign \$543  = \$542  & \fsel_l2_s0$51 ;
+  assign \$544  = \$541  & \$543 ;
+  assign \$545  = \$539  | \$544 ;
+  assign \$546  = ~ fsel_l2_s0[43];
+  assign \$547  = \$546  & \fsel_l2_s0$51 ;
+  assign \$548  = ~ fsel_l2_s0[44];
+  assign \$549  = \$548  & \fsel_l2_s0$51 ;
+  assign \$550  = \$547  & \$549 ;
+  assign fsel_pop3_0_10_c = \$545  | \$550 ;
+  assign \$551  = ~ fsel_l2_s0[45];
+  assign \$552  = \$551  & \fsel_l2_s0$51 ;
+  assign \$553  = ~ fsel_l2_s0[46];
+  assign \$554  = \$553  & \fsel_l2_s0$54 ;
+  assign \$555  = \$552  ^ \$554 ;
+  assign \$556  = ~ fsel_l2_s0[47];
+  assign \$557  = \$556  & \fsel_l2_s0$54 ;
+  assign fsel_pop3_0_8_s = \$555  ^ \$557 ;
+  assign \$558  = ~ fsel_l2_s0[45];
+  assign \$559  = \$558  & \fsel_l2_s0$51 ;
+  assign \$560  = ~ fsel_l2_s0[46];
+  assign \$561  = \$560  & \fsel_l2_s0$54 ;
+  assign \$562  = \$559  & \$561 ;
+  assign \$563  = ~ fsel_l2_s0[45];
+  assign \$564  = \$563  & \fsel_l2_s0$51 ;
+  assign \$565  = ~ fsel_l2_s0[47];
+  assign \$566  = \$565  & \fsel_l2_s0$54 ;
+  assign \$567  = \$564  & \$566 ;
+  assign \$568  = \$562  | \$567 ;
+  assign \$569  = ~ fsel_l2_s0[46];
+  assign \$570  = \$569  & \fsel_l2_s0$54 ;
+  assign \$571  = ~ fsel_l2_s0[47];
+  assign \$572  = \$571  & \fsel_l2_s0$54 ;
+  assign \$573  = \$570  & \$572 ;
+  assign fsel_pop3_0_8_c = \$568  | \$573 ;
+  assign \$574  = ~ fsel_l2_s0[48];
+  assign \$575  = \$574  & \fsel_l2_s0$54 ;
+  assign \$576  = ~ fsel_l2_s0[49];
+  assign \$577  = \$576  & \fsel_l2_s0$54 ;
+  assign \$578  = \$575  ^ \$577 ;
+  assign \$579  = ~ fsel_l2_s0[50];
+  assign \$580  = \$579  & \fsel_l2_s0$54 ;
+  assign fsel_pop3_0_6_s = \$578  ^ \$580 ;
+  assign \$581  = ~ fsel_l2_s0[48];
+  assign \$582  = \$581  & \fsel_l2_s0$54 ;
+  assign \$583  = ~ fsel_l2_s0[49];
+  assign \$584  = \$583  & \fsel_l2_s0$54 ;
+  assign \$585  = \$582  & \$584 ;
+  assign \$586  = ~ fsel_l2_s0[48];
+  assign \$587  = \$586  & \fsel_l2_s0$54 ;
+  assign \$588  = ~ fsel_l2_s0[50];
+  assign \$589  = \$588  & \fsel_l2_s0$54 ;
+  assign \$590  = \$587  & \$589 ;
+  assign \$591  = \$585  | \$590 ;
+  assign \$592  = ~ fsel_l2_s0[49];
+  assign \$593  = \$592  & \fsel_l2_s0$54 ;
+  assign \$594  = ~ fsel_l2_s0[50];
+  assign \$595  = \$594  & \fsel_l2_s0$54 ;
+  assign \$596  = \$593  & \$595 ;
+  assign fsel_pop3_0_6_c = \$591  | \$596 ;
+  assign \$597  = ~ fsel_l2_s0[51];
+  assign \$598  = \$597  & \fsel_l2_s0$54 ;
+  assign \$599  = ~ fsel_l2_s0[52];
+  assign \$600  = \$599  & \fsel_l2_s0$54 ;
+  assign \$601  = \$598  ^ \$600 ;
+  assign \$602  = ~ fsel_l2_s0[53];
+  assign \$603  = \$602  & \fsel_l2_s0$54 ;
+  assign fsel_pop3_0_4_s = \$601  ^ \$603 ;
+  assign \$604  = ~ fsel_l2_s0[51];
+  assign \$605  = \$604  & \fsel_l2_s0$54 ;
+  assign \$606  = ~ fsel_l2_s0[52];
+  assign \$607  = \$606  & \fsel_l2_s0$54 ;
+  assign \$608  = \$605  & \$607 ;
+  assign \$609  = ~ fsel_l2_s0[51];
+  assign \$610  = \$609  & \fsel_l2_s0$54 ;
+  assign \$611  = ~ fsel_l2_s0[53];
+  assign \$612  = \$611  & \fsel_l2_s0$54 ;
+  assign \$613  = \$610  & \$612 ;
+  assign \$614  = \$608  | \$613 ;
+  assign \$615  = ~ fsel_l2_s0[52];
+  assign \$616  = \$615  & \fsel_l2_s0$54 ;
+  assign \$617  = ~ fsel_l2_s0[53];
+  assign \$618  = \$617  & \fsel_l2_s0$54 ;
+  assign \$619  = \$616  & \$618 ;
+  assign fsel_pop3_0_4_c = \$614  | \$619 ;
+  assign \$620  = fsel_pop3_0_12_s ^ fsel_pop3_0_10_s;
+  assign fsel_pop3_0_2_s = \$620  ^ fsel_pop3_0_8_s;
+  assign \$621  = fsel_pop3_0_12_s & fsel_pop3_0_10_s;
+  assign \$622  = fsel_pop3_0_12_s & fsel_pop3_0_8_s;
+  assign \$623  = \$621  | \$622 ;
+  assign \$624  = fsel_pop3_0_10_s & fsel_pop3_0_8_s;
+  assign fsel_pop3_0_2_c = \$623  | \$624 ;
+  assign \$625  = fsel_pop3_0_6_s ^ fsel_pop3_0_4_s;
+  assign fsel_pop3_0_0_s = \$625  ^ fsel_pop3_0_2_s;
+  assign \$626  = fsel_pop3_0_6_s & fsel_pop3_0_4_s;
+  assign \$627  = fsel_pop3_0_6_s & fsel_pop3_0_2_s;
+  assign \$628  = \$626  | \$627 ;
+  assign \$629  = fsel_pop3_0_4_s & fsel_pop3_0_2_s;
+  assign fsel_pop3_0_0_c = \$628  | \$629 ;
+  assign \$630  = fsel_pop3_0_12_c ^ fsel_pop3_0_10_c;
+  assign fsel_pop3_1_4_s = \$630  ^ fsel_pop3_0_8_c;
+  assign \$631  = fsel_pop3_0_12_c & fsel_pop3_0_10_c;
+  assign \$632  = fsel_pop3_0_12_c & fsel_pop3_0_8_c;
+  assign \$633  = \$631  | \$632 ;
+  assign \$634  = fsel_pop3_0_10_c & fsel_pop3_0_8_c;
+  assign fsel_pop3_1_4_c = \$633  | \$634 ;
+  assign \$635  = fsel_pop3_0_6_c ^ fsel_pop3_0_4_c;
+  assign fsel_pop3_1_2_s = \$635  ^ fsel_pop3_0_2_c;
+  assign \$636  = fsel_pop3_0_6_c & fsel_pop3_0_4_c;
+  assign \$637  = fsel_pop3_0_6_c & fsel_pop3_0_2_c;
+  assign \$638  = \$636  | \$637 ;
+  assign \$639  = fsel_pop3_0_4_c & fsel_pop3_0_2_c;
+  assign fsel_pop3_1_2_c = \$638  | \$639 ;
+  assign \$640  = fsel_pop3_0_0_c ^ fsel_pop3_1_4_s;
+  assign fsel_pop3_1_0_s = \$640  ^ fsel_pop3_1_2_s;
+  assign \$641  = fsel_pop3_0_0_c & fsel_pop3_1_4_s;
+  assign \$642  = fsel_pop3_0_0_c & fsel_pop3_1_2_s;
+  assign \$643  = \$641  | \$642 ;
+  assign \$644  = fsel_pop3_1_4_s & fsel_pop3_1_2_s;
+  assign fsel_pop3_1_0_c = \$643  | \$644 ;
+  assign \$645  = fsel_pop3_1_4_c ^ fsel_pop3_1_2_c;
+  assign fsel_pop3_2_0_s = \$645  ^ fsel_pop3_1_0_c;
+  assign \$646  = fsel_pop3_1_4_c & fsel_pop3_1_2_c;
+  assign \$647  = fsel_pop3_1_4_c & fsel_pop3_1_0_c;
+  assign \$648  = \$646  | \$647 ;
+  assign \$649  = fsel_pop3_1_2_c & fsel_pop3_1_0_c;
+  assign fsel_pop3_2_0_c = \$648  | \$649 ;
+  assign \$650  = ~ fsel_l2_s0[54];
+  assign \$651  = ~ fsel_l2_s0[55];
+  assign \$652  = \$650  ^ \$651 ;
+  assign \$653  = ~ fsel_l2_s0[56];
+  assign fsel_pop4_0_12_s = \$652  ^ \$653 ;
+  assign \$654  = ~ fsel_l2_s0[54];
+  assign \$655  = ~ fsel_l2_s0[55];
+  assign \$656  = \$654  & \$655 ;
+  assign \$657  = ~ fsel_l2_s0[54];
+  assign \$658  = ~ fsel_l2_s0[56];
+  assign \$659  = \$657  & \$658 ;
+  assign \$660  = \$656  | \$659 ;
+  assign \$661  = ~ fsel_l2_s0[55];
+  assign \$662  = ~ fsel_l2_s0[56];
+  assign \$663  = \$661  & \$662 ;
+  assign fsel_pop4_0_12_c = \$660  | \$663 ;
+  assign \$664  = fsel_l2_s0[3] & \fsel_l2_s0$51 ;
+  assign \$665  = fsel_l2_s0[17] & \fsel_l2_s0$51 ;
+  assign \$666  = \$664  ^ \$665 ;
+  assign \$667  = fsel_l2_s0[30] & \fsel_l2_s0$51 ;
+  assign fsel_pop4_0_10_s = \$666  ^ \$667 ;
+  assign \$668  = fsel_l2_s0[3] & \fsel_l2_s0$51 ;
+  assign \$669  = fsel_l2_s0[17] & \fsel_l2_s0$51 ;
+  assign \$670  = \$668  & \$669 ;
+  assign \$671  = fsel_l2_s0[3] & \fsel_l2_s0$51 ;
+  assign \$672  = fsel_l2_s0[30] & \fsel_l2_s0$51 ;
+  assign \$673  = \$671  & \$672 ;
+  assign \$674  = \$670  | \$673 ;
+  assign \$675  = fsel_l2_s0[17] & \fsel_l2_s0$51 ;
+  assign \$676  = fsel_l2_s0[30] & \fsel_l2_s0$51 ;
+  assign \$677  = \$675  & \$676 ;
+  assign fsel_pop4_0_10_c = \$674  | \$677 ;
+  assign \$678  = fsel_l2_s0[42] & \fsel_l2_s0$51 ;
+  assign \$679  = ~ fsel_l2_s0[57];
+  assign \$680  = \$679  & \fsel_l2_s0$54 ;
+  assign \$681  = \$678  ^ \$680 ;
+  assign \$682  = ~ fsel_l2_s0[58];
+  assign \$683  = \$682  & \fsel_l2_s0$54 ;
+  assign fsel_pop4_0_8_s = \$681  ^ \$683 ;
+  assign \$684  = fsel_l2_s0[42] & \fsel_l2_s0$51 ;
+  assign \$685  = ~ fsel_l2_s0[57];
+  assign \$686  = \$685  & \fsel_l2_s0$54 ;
+  assign \$687  = \$684  & \$686 ;
+  assign \$688  = fsel_l2_s0[42] & \fsel_l2_s0$51 ;
+  assign \$689  = ~ fsel_l2_s0[58];
+  assign \$690  = \$689  & \fsel_l2_s0$54 ;
+  assign \$691  = \$688  & \$690 ;
+  assign \$692  = \$687  | \$691 ;
+  assign \$693  = ~ fsel_l2_s0[57];
+  assign \$694  = \$693  & \fsel_l2_s0$54 ;
+  assign \$695  = ~ fsel_l2_s0[58];
+  assign \$696  = \$695  & \fsel_l2_s0$54 ;
+  assign \$697  = \$694  & \$696 ;
+  assign fsel_pop4_0_8_c = \$692  | \$697 ;
+  assign \$698  = ~ fsel_l2_s0[59];
+  assign \$699  = \$698  & \fsel_l2_s0$54 ;
+  assign \$700  = ~ fsel_l2_s0[60];
+  assign \$701  = \$700  & \fsel_l2_s0$54 ;
+  assign \$702  = \$699  ^ \$701 ;
+  assign \$703  = ~ fsel_l2_s0[61];
+  assign \$704  = \$703  & \fsel_l2_s0$54 ;
+  assign fsel_pop4_0_6_s = \$702  ^ \$704 ;
+  assign \$705  = ~ fsel_l2_s0[59];
+  assign \$706  = \$705  & \fsel_l2_s0$54 ;
+  assign \$707  = ~ fsel_l2_s0[60];
+  assign \$708  = \$707  & \fsel_l2_s0$54 ;
+  assign \$709  = \$706  & \$708 ;
+  assign \$710  = ~ fsel_l2_s0[59];
+  assign \$711  = \$710  & \fsel_l2_s0$54 ;
+  assign \$712  = ~ fsel_l2_s0[61];
+  assign \$713  = \$712  & \fsel_l2_s0$54 ;
+  assign \$714  = \$711  & \$713 ;
+  assign \$715  = \$709  | \$714 ;
+  assign \$716  = ~ fsel_l2_s0[60];
+  assign \$717  = \$716  & \fsel_l2_s0$54 ;
+  assign \$718  = ~ fsel_l2_s0[61];
+  assign \$719  = \$718  & \fsel_l2_s0$54 ;
+  assign \$720  = \$717  & \$719 ;
+  assign fsel_pop4_0_6_c = \$715  | \$720 ;
+  assign \$721  = ~ fsel_l2_s0[62];
+  assign \$722  = \$721  & \fsel_l2_s0$54 ;
+  assign \$723  = ~ fsel_l2_s0[63];
+  assign \$724  = \$723  & \fsel_l2_s0$54 ;
+  assign \$725  = \$722  ^ \$724 ;
+  assign \$726  = ~ fsel_l2_s0[64];
+  assign \$727  = \$726  & \fsel_l2_s0$54 ;
+  assign fsel_pop4_0_4_s = \$725  ^ \$727 ;
+  assign \$728  = ~ fsel_l2_s0[62];
+  assign \$729  = \$728  & \fsel_l2_s0$54 ;
+  assign \$730  = ~ fsel_l2_s0[63];
+  assign \$731  = \$730  & \fsel_l2_s0$54 ;
+  assign \$732  = \$729  & \$731 ;
+  assign \$733  = ~ fsel_l2_s0[62];
+  assign \$734  = \$733  & \fsel_l2_s0$54 ;
+  assign \$735  = ~ fsel_l2_s0[64];
+  assign \$736  = \$735  & \fsel_l2_s0$54 ;
+  assign \$737  = \$734  & \$736 ;
+  assign \$738  = \$732  | \$737 ;
+  assign \$739  = ~ fsel_l2_s0[63];
+  assign \$740  = \$739  & \fsel_l2_s0$54 ;
+  assign \$741  = ~ fsel_l2_s0[64];
+  assign \$742  = \$741  & \fsel_l2_s0$54 ;
+  assign \$743  = \$740  & \$742 ;
+  assign fsel_pop4_0_4_c = \$738  | \$743 ;
+  assign \$744  = fsel_pop4_0_12_s ^ fsel_pop4_0_10_s;
+  assign fsel_pop4_0_2_s = \$744  ^ fsel_pop4_0_8_s;
+  assign \$745  = fsel_pop4_0_12_s & fsel_pop4_0_10_s;
+  assign \$746  = fsel_pop4_0_12_s & fsel_pop4_0_8_s;
+  assign \$747  = \$745  | \$746 ;
+  assign \$748  = fsel_pop4_0_10_s & fsel_pop4_0_8_s;
+  assign fsel_pop4_0_2_c = \$747  | \$748 ;
+  assign \$749  = fsel_pop4_0_6_s ^ fsel_pop4_0_4_s;
+  assign fsel_pop4_0_0_s = \$749  ^ fsel_pop4_0_2_s;
+  assign \$750  = fsel_pop4_0_6_s & fsel_pop4_0_4_s;
+  assign \$751  = fsel_pop4_0_6_s & fsel_pop4_0_2_s;
+  assign \$752  = \$750  | \$751 ;
+  assign \$753  = fsel_pop4_0_4_s & fsel_pop4_0_2_s;
+  assign fsel_pop4_0_0_c = \$752  | \$753 ;
+  assign \$754  = fsel_pop4_0_12_c ^ fsel_pop4_0_10_c;
+  assign fsel_pop4_1_4_s = \$754  ^ fsel_pop4_0_8_c;
+  assign \$755  = fsel_pop4_0_12_c & fsel_pop4_0_10_c;
+  assign \$756  = fsel_pop4_0_12_c & fsel_pop4_0_8_c;
+  assign \$757  = \$755  | \$756 ;
+  assign \$758  = fsel_pop4_0_10_c & fsel_pop4_0_8_c;
+  assign fsel_pop4_1_4_c = \$757  | \$758 ;
+  assign \$759  = fsel_pop4_0_6_c ^ fsel_pop4_0_4_c;
+  assign fsel_pop4_1_2_s = \$759  ^ fsel_pop4_0_2_c;
+  assign \$760  = fsel_pop4_0_6_c & fsel_pop4_0_4_c;
+  assign \$761  = fsel_pop4_0_6_c & fsel_pop4_0_2_c;
+  assign \$762  = \$760  | \$761 ;
+  assign \$763  = fsel_pop4_0_4_c & fsel_pop4_0_2_c;
+  assign fsel_pop4_1_2_c = \$762  | \$763 ;
+  assign \$764  = fsel_pop4_0_0_c ^ fsel_pop4_1_4_s;
+  assign fsel_pop4_1_0_s = \$764  ^ fsel_pop4_1_2_s;
+  assign \$765  = fsel_pop4_0_0_c & fsel_pop4_1_4_s;
+  assign \$766  = fsel_pop4_0_0_c & fsel_pop4_1_2_s;
+  assign \$767  = \$765  | \$766 ;
+  assign \$768  = fsel_pop4_1_4_s & fsel_pop4_1_2_s;
+  assign fsel_pop4_1_0_c = \$767  | \$768 ;
+  assign \$769  = fsel_pop4_1_4_c ^ fsel_pop4_1_2_c;
+  assign fsel_pop4_2_0_s = \$769  ^ fsel_pop4_1_0_c;
+  assign \$770  = fsel_pop4_1_4_c & fsel_pop4_1_2_c;
+  assign \$771  = fsel_pop4_1_4_c & fsel_pop4_1_0_c;
+  assign \$772  = \$770  | \$771 ;
+  assign \$773  = fsel_pop4_1_2_c & fsel_pop4_1_0_c;
+  assign fsel_pop4_2_0_c = \$772  | \$773 ;
+  assign \$774  = ~ fsel_l2_s0[65];
+  assign \$775  = fsel_l2_s0[54] ^ \$774 ;
+  assign \$776  = ~ fsel_l2_s0[66];
+  assign fsel_pop5_0_12_s = \$775  ^ \$776 ;
+  assign \$777  = ~ fsel_l2_s0[65];
   assign \$778  = fsel_l2_s0[54] & \$777 ;
-  assign \$779  = \$776  | \$778 ;
-  assign \$780  = ~ fsel_l2_s0[65];
-  assign \$781  = ~ fsel_l2_s0[66];
-  assign \$782  = \$780  & \$781 ;
-  assign fsel_pop5_0_12_c = \$779  | \$782 ;
-  assign \$783  = fsel_l2_s0[4] & \fsel_l2_s0$47 ;
-  assign \$784  = fsel_l2_s0[18] & \fsel_l2_s0$47 ;
-  assign \$785  = \$783  ^ \$784 ;
-  assign \$786  = fsel_l2_s0[31] & \fsel_l2_s0$47 ;
-  assign fsel_pop5_0_10_s = \$785  ^ \$786 ;
-  assign \$787  = fsel_l2_s0[4] & \fsel_l2_s0$47 ;
-  assign \$788  = fsel_l2_s0[18] & \fsel_l2_s0$47 ;
-  assign \$789  = \$787  & \$788 ;
-  assign \$790  = fsel_l2_s0[4] & \fsel_l2_s0$47 ;
-  assign \$791  = fsel_l2_s0[31] & \fsel_l2_s0$47 ;
-  assign \$792  = \$790  & \$791 ;
-  assign \$793  = \$789  | \$792 ;
-  assign \$794  = fsel_l2_s0[18] & \fsel_l2_s0$47 ;
-  assign \$795  = fsel_l2_s0[31] & \fsel_l2_s0$47 ;
-  assign \$796  = \$794  & \$795 ;
-  assign fsel_pop5_0_10_c = \$793  | \$796 ;
-  assign \$797  = fsel_l2_s0[43] & \fsel_l2_s0$47 ;
-  assign \$798  = ~ fsel_l2_s0[67];
-  assign \$799  = \$798  & \fsel_l2_s0$50 ;
-  assign \$800  = \$797  ^ \$799 ;
-  assign \$801  = ~ fsel_l2_s0[68];
-  assign \$802  = \$801  & \fsel_l2_s0$50 ;
-  assign fsel_pop5_0_8_s = \$800  ^ \$802 ;
-  assign \$803  = fsel_l2_s0[43] & \fsel_l2_s0$47 ;
-  assign \$804  = ~ fsel_l2_s0[67];
-  assign \$805  = \$804  & \fsel_l2_s0$50 ;
-  assign \$806  = \$803  & \$805 ;
-  assign \$807  = fsel_l2_s0[43] & \fsel_l2_s0$47 ;
-  assign \$808  = ~ fsel_l2_s0[68];
-  assign \$809  = \$808  & \fsel_l2_s0$50 ;
-  assign \$810  = \$807  & \$809 ;
-  assign \$811  = \$806  | \$810 ;
-  assign \$812  = ~ fsel_l2_s0[67];
-  assign \$813  = \$812  & \fsel_l2_s0$50 ;
-  assign \$814  = ~ fsel_l2_s0[68];
-  assign \$815  = \$814  & \fsel_l2_s0$50 ;
-  assign \$816  = \$813  & \$815 ;
-  assign fsel_pop5_0_8_c = \$811  | \$816 ;
-  assign \$817  = ~ fsel_l2_s0[69];
-  assign \$818  = \$817  & \fsel_l2_s0$50 ;
-  assign \$819  = ~ fsel_l2_s0[70];
-  assign \$820  = \$819  & \fsel_l2_s0$50 ;
-  assign \$821  = \$818  ^ \$820 ;
-  assign \$822  = ~ fsel_l2_s0[71];
-  assign \$823  = \$822  & \fsel_l2_s0$50 ;
-  assign fsel_pop5_0_6_s = \$821  ^ \$823 ;
-  assign \$824  = ~ fsel_l2_s0[69];
-  assign \$825  = \$824  & \fsel_l2_s0$50 ;
-  assign \$826  = ~ fsel_l2_s0[70];
-  assign \$827  = \$826  & \fsel_l2_s0$50 ;
-  assign \$828  = \$825  & \$827 ;
-  assign \$829  = ~ fsel_l2_s0[69];
-  assign \$830  = \$829  & \fsel_l2_s0$50 ;
-  assign \$831  = ~ fsel_l2_s0[71];
-  assign \$832  = \$831  & \fsel_l2_s0$50 ;
-  assign \$833  = \$830  & \$832 ;
-  assign \$834  = \$828  | \$833 ;
-  assign \$835  = ~ fsel_l2_s0[70];
-  assign \$836  = \$835  & \fsel_l2_s0$50 ;
-  assign \$837  = ~ fsel_l2_s0[71];
-  assign \$838  = \$837  & \fsel_l2_s0$50 ;
-  assign \$839  = \$836  & \$838 ;
-  assign fsel_pop5_0_6_c = \$834  | \$839 ;
-  assign \$840  = ~ fsel_l2_s0[72];
-  assign \$841  = \$840  & \fsel_l2_s0$50 ;
-  assign \$842  = ~ fsel_l2_s0[73];
-  assign \$843  = \$842  & \fsel_l2_s0$50 ;
-  assign \$844  = \$841  ^ \$843 ;
-  assign \$845  = ~ fsel_l2_s0[74];
-  assign \$846  = \$845  & \fsel_l2_s0$50 ;
-  assign fsel_pop5_0_4_s = \$844  ^ \$846 ;
-  assign \$847  = ~ fsel_l2_s0[72];
-  assign \$848  = \$847  & \fsel_l2_s0$50 ;
-  assign \$849  = ~ fsel_l2_s0[73];
-  assign \$850  = \$849  & \fsel_l2_s0$50 ;
-  assign \$851  = \$848  & \$850 ;
-  assign \$852  = ~ fsel_l2_s0[72];
-  assign \$853  = \$852  & \fsel_l2_s0$50 ;
-  assign \$854  = ~ fsel_l2_s0[74];
-  assign \$855  = \$854  & \fsel_l2_s0$50 ;
-  assign \$856  = \$853  & \$855 ;
-  assign \$857  = \$851  | \$856 ;
-  assign \$858  = ~ fsel_l2_s0[73];
-  assign \$859  = \$858  & \fsel_l2_s0$50 ;
-  assign \$860  = ~ fsel_l2_s0[74];
-  assign \$861  = \$860  & \fsel_l2_s0$50 ;
-  assign \$862  = \$859  & \$861 ;
-  assign fsel_pop5_0_4_c = \$857  | \$862 ;
-  assign \$863  = fsel_pop5_0_12_s ^ fsel_pop5_0_10_s;
-  assign fsel_pop5_0_2_s = \$863  ^ fsel_pop5_0_8_s;
-  assign \$864  = fsel_pop5_0_12_s & fsel_pop5_0_10_s;
-  assign \$865  = fsel_pop5_0_12_s & fsel_pop5_0_8_s;
-  assign \$866  = \$864  | \$865 ;
-  assign \$867  = fsel_pop5_0_10_s & fsel_pop5_0_8_s;
-  assign fsel_pop5_0_2_c = \$866  | \$867 ;
-  assign \$868  = fsel_pop5_0_6_s ^ fsel_pop5_0_4_s;
-  assign fsel_pop5_0_0_s = \$868  ^ fsel_pop5_0_2_s;
-  assign \$869  = fsel_pop5_0_6_s & fsel_pop5_0_4_s;
-  assign \$870  = fsel_pop5_0_6_s & fsel_pop5_0_2_s;
-  assign \$871  = \$869  | \$870 ;
-  assign \$872  = fsel_pop5_0_4_s & fsel_pop5_0_2_s;
-  assign fsel_pop5_0_0_c = \$871  | \$872 ;
-  assign \$873  = fsel_pop5_0_12_c ^ fsel_pop5_0_10_c;
-  assign fsel_pop5_1_4_s = \$873  ^ fsel_pop5_0_8_c;
-  assign \$874  = fsel_pop5_0_12_c & fsel_pop5_0_10_c;
-  assign \$875  = fsel_pop5_0_12_c & fsel_pop5_0_8_c;
-  assign \$876  = \$874  | \$875 ;
-  assign \$877  = fsel_pop5_0_10_c & fsel_pop5_0_8_c;
-  assign fsel_pop5_1_4_c = \$876  | \$877 ;
-  assign \$878  = fsel_pop5_0_6_c ^ fsel_pop5_0_4_c;
-  assign fsel_pop5_1_2_s = \$878  ^ fsel_pop5_0_2_c;
-  assign \$879  = fsel_pop5_0_6_c & fsel_pop5_0_4_c;
-  assign \$880  = fsel_pop5_0_6_c & fsel_pop5_0_2_c;
-  assign \$881  = \$879  | \$880 ;
-  assign \$882  = fsel_pop5_0_4_c & fsel_pop5_0_2_c;
-  assign fsel_pop5_1_2_c = \$881  | \$882 ;
-  assign \$883  = fsel_pop5_0_0_c ^ fsel_pop5_1_4_s;
-  assign fsel_pop5_1_0_s = \$883  ^ fsel_pop5_1_2_s;
-  assign \$884  = fsel_pop5_0_0_c & fsel_pop5_1_4_s;
-  assign \$885  = fsel_pop5_0_0_c & fsel_pop5_1_2_s;
-  assign \$886  = \$884  | \$885 ;
-  assign \$887  = fsel_pop5_1_4_s & fsel_pop5_1_2_s;
-  assign fsel_pop5_1_0_c = \$886  | \$887 ;
-  assign \$888  = fsel_pop5_1_4_c ^ fsel_pop5_1_2_c;
-  assign fsel_pop5_2_0_s = \$888  ^ fsel_pop5_1_0_c;
-  assign \$889  = fsel_pop5_1_4_c & fsel_pop5_1_2_c;
-  assign \$890  = fsel_pop5_1_4_c & fsel_pop5_1_0_c;
-  assign \$891  = \$889  | \$890 ;
-  assign \$892  = fsel_pop5_1_2_c & fsel_pop5_1_0_c;
-  assign fsel_pop5_2_0_c = \$891  | \$892 ;
-  assign \$893  = ~ fsel_l2_s0[75];
-  assign \$894  = \$893  ^ fsel_l2_s0[55];
-  assign fsel_pop6_0_12_s = \$894  ^ fsel_l2_s0[65];
+  assign \$779  = ~ fsel_l2_s0[66];
+  assign \$780  = fsel_l2_s0[54] & \$779 ;
+  assign \$781  = \$778  | \$780 ;
+  assign \$782  = ~ fsel_l2_s0[65];
+  assign \$783  = ~ fsel_l2_s0[66];
+  assign \$784  = \$782  & \$783 ;
+  assign fsel_pop5_0_12_c = \$781  | \$784 ;
+  assign \$785  = fsel_l2_s0[4] & \fsel_l2_s0$51 ;
+  assign \$786  = fsel_l2_s0[18] & \fsel_l2_s0$51 ;
+  assign \$787  = \$785  ^ \$786 ;
+  assign \$788  = fsel_l2_s0[31] & \fsel_l2_s0$51 ;
+  assign fsel_pop5_0_10_s = \$787  ^ \$788 ;
+  assign \$789  = fsel_l2_s0[4] & \fsel_l2_s0$51 ;
+  assign \$790  = fsel_l2_s0[18] & \fsel_l2_s0$51 ;
+  assign \$791  = \$789  & \$790 ;
+  assign \$792  = fsel_l2_s0[4] & \fsel_l2_s0$51 ;
+  assign \$793  = fsel_l2_s0[31] & \fsel_l2_s0$51 ;
+  assign \$794  = \$792  & \$793 ;
+  assign \$795  = \$791  | \$794 ;
+  assign \$796  = fsel_l2_s0[18] & \fsel_l2_s0$51 ;
+  assign \$797  = fsel_l2_s0[31] & \fsel_l2_s0$51 ;
+  assign \$798  = \$796  & \$797 ;
+  assign fsel_pop5_0_10_c = \$795  | \$798 ;
+  assign \$799  = fsel_l2_s0[43] & \fsel_l2_s0$51 ;
+  assign \$800  = ~ fsel_l2_s0[67];
+  assign \$801  = \$800  & \fsel_l2_s0$54 ;
+  assign \$802  = \$799  ^ \$801 ;
+  assign \$803  = ~ fsel_l2_s0[68];
+  assign \$804  = \$803  & \fsel_l2_s0$54 ;
+  assign fsel_pop5_0_8_s = \$802  ^ \$804 ;
+  assign \$805  = fsel_l2_s0[43] & \fsel_l2_s0$51 ;
+  assign \$806  = ~ fsel_l2_s0[67];
+  assign \$807  = \$806  & \fsel_l2_s0$54 ;
+  assign \$808  = \$805  & \$807 ;
+  assign \$809  = fsel_l2_s0[43] & \fsel_l2_s0$51 ;
+  assign \$810  = ~ fsel_l2_s0[68];
+  assign \$811  = \$810  & \fsel_l2_s0$54 ;
+  assign \$812  = \$809  & \$811 ;
+  assign \$813  = \$808  | \$812 ;
+  assign \$814  = ~ fsel_l2_s0[67];
+  assign \$815  = \$814  & \fsel_l2_s0$54 ;
+  assign \$816  = ~ fsel_l2_s0[68];
+  assign \$817  = \$816  & \fsel_l2_s0$54 ;
+  assign \$818  = \$815  & \$817 ;
+  assign fsel_pop5_0_8_c = \$813  | \$818 ;
+  assign \$819  = ~ fsel_l2_s0[69];
+  assign \$820  = \$819  & \fsel_l2_s0$54 ;
+  assign \$821  = ~ fsel_l2_s0[70];
+  assign \$822  = \$821  & \fsel_l2_s0$54 ;
+  assign \$823  = \$820  ^ \$822 ;
+  assign \$824  = ~ fsel_l2_s0[71];
+  assign \$825  = \$824  & \fsel_l2_s0$54 ;
+  assign fsel_pop5_0_6_s = \$823  ^ \$825 ;
+  assign \$826  = ~ fsel_l2_s0[69];
+  assign \$827  = \$826  & \fsel_l2_s0$54 ;
+  assign \$828  = ~ fsel_l2_s0[70];
+  assign \$829  = \$828  & \fsel_l2_s0$54 ;
+  assign \$830  = \$827  & \$829 ;
+  assign \$831  = ~ fsel_l2_s0[69];
+  assign \$832  = \$831  & \fsel_l2_s0$54 ;
+  assign \$833  = ~ fsel_l2_s0[71];
+  assign \$834  = \$833  & \fsel_l2_s0$54 ;
+  assign \$835  = \$832  & \$834 ;
+  assign \$836  = \$830  | \$835 ;
+  assign \$837  = ~ fsel_l2_s0[70];
+  assign \$838  = \$837  & \fsel_l2_s0$54 ;
+  assign \$839  = ~ fsel_l2_s0[71];
+  assign \$840  = \$839  & \fsel_l2_s0$54 ;
+  assign \$841  = \$838  & \$840 ;
+  assign fsel_pop5_0_6_c = \$836  | \$841 ;
+  assign \$842  = ~ fsel_l2_s0[72];
+  assign \$843  = \$842  & \fsel_l2_s0$54 ;
+  assign \$844  = ~ fsel_l2_s0[73];
+  assign \$845  = \$844  & \fsel_l2_s0$54 ;
+  assign \$846  = \$843  ^ \$845 ;
+  assign \$847  = ~ fsel_l2_s0[74];
+  assign \$848  = \$847  & \fsel_l2_s0$54 ;
+  assign fsel_pop5_0_4_s = \$846  ^ \$848 ;
+  assign \$849  = ~ fsel_l2_s0[72];
+  assign \$850  = \$849  & \fsel_l2_s0$54 ;
+  assign \$851  = ~ fsel_l2_s0[73];
+  assign \$852  = \$851  & \fsel_l2_s0$54 ;
+  assign \$853  = \$850  & \$852 ;
+  assign \$854  = ~ fsel_l2_s0[72];
+  assign \$855  = \$854  & \fsel_l2_s0$54 ;
+  assign \$856  = ~ fsel_l2_s0[74];
+  assign \$857  = \$856  & \fsel_l2_s0$54 ;
+  assign \$858  = \$855  & \$857 ;
+  assign \$859  = \$853  | \$858 ;
+  assign \$860  = ~ fsel_l2_s0[73];
+  assign \$861  = \$860  & \fsel_l2_s0$54 ;
+  assign \$862  = ~ fsel_l2_s0[74];
+  assign \$863  = \$862  & \fsel_l2_s0$54 ;
+  assign \$864  = \$861  & \$863 ;
+  assign fsel_pop5_0_4_c = \$859  | \$864 ;
+  assign \$865  = fsel_pop5_0_12_s ^ fsel_pop5_0_10_s;
+  assign fsel_pop5_0_2_s = \$865  ^ fsel_pop5_0_8_s;
+  assign \$866  = fsel_pop5_0_12_s & fsel_pop5_0_10_s;
+  assign \$867  = fsel_pop5_0_12_s & fsel_pop5_0_8_s;
+  assign \$868  = \$866  | \$867 ;
+  assign \$869  = fsel_pop5_0_10_s & fsel_pop5_0_8_s;
+  assign fsel_pop5_0_2_c = \$868  | \$869 ;
+  assign \$870  = fsel_pop5_0_6_s ^ fsel_pop5_0_4_s;
+  assign fsel_pop5_0_0_s = \$870  ^ fsel_pop5_0_2_s;
+  assign \$871  = fsel_pop5_0_6_s & fsel_pop5_0_4_s;
+  assign \$872  = fsel_pop5_0_6_s & fsel_pop5_0_2_s;
+  assign \$873  = \$871  | \$872 ;
+  assign \$874  = fsel_pop5_0_4_s & fsel_pop5_0_2_s;
+  assign fsel_pop5_0_0_c = \$873  | \$874 ;
+  assign \$875  = fsel_pop5_0_12_c ^ fsel_pop5_0_10_c;
+  assign fsel_pop5_1_4_s = \$875  ^ fsel_pop5_0_8_c;
+  assign \$876  = fsel_pop5_0_12_c & fsel_pop5_0_10_c;
+  assign \$877  = fsel_pop5_0_12_c & fsel_pop5_0_8_c;
+  assign \$878  = \$876  | \$877 ;
+  assign \$879  = fsel_pop5_0_10_c & fsel_pop5_0_8_c;
+  assign fsel_pop5_1_4_c = \$878  | \$879 ;
+  assign \$880  = fsel_pop5_0_6_c ^ fsel_pop5_0_4_c;
+  assign fsel_pop5_1_2_s = \$880  ^ fsel_pop5_0_2_c;
+  assign \$881  = fsel_pop5_0_6_c & fsel_pop5_0_4_c;
+  assign \$882  = fsel_pop5_0_6_c & fsel_pop5_0_2_c;
+  assign \$883  = \$881  | \$882 ;
+  assign \$884  = fsel_pop5_0_4_c & fsel_pop5_0_2_c;
+  assign fsel_pop5_1_2_c = \$883  | \$884 ;
+  assign \$885  = fsel_pop5_0_0_c ^ fsel_pop5_1_4_s;
+  assign fsel_pop5_1_0_s = \$885  ^ fsel_pop5_1_2_s;
+  assign \$886  = fsel_pop5_0_0_c & fsel_pop5_1_4_s;
+  assign \$887  = fsel_pop5_0_0_c & fsel_pop5_1_2_s;
+  assign \$888  = \$886  | \$887 ;
+  assign \$889  = fsel_pop5_1_4_s & fsel_pop5_1_2_s;
+  assign fsel_pop5_1_0_c = \$888  | \$889 ;
+  assign \$890  = fsel_pop5_1_4_c ^ fsel_pop5_1_2_c;
+  assign fsel_pop5_2_0_s = \$890  ^ fsel_pop5_1_0_c;
+  assign \$891  = fsel_pop5_1_4_c & fsel_pop5_1_2_c;
+  assign \$892  = fsel_pop5_1_4_c & fsel_pop5_1_0_c;
+  assign \$893  = \$891  | \$892 ;
+  assign \$894  = fsel_pop5_1_2_c & fsel_pop5_1_0_c;
+  assign fsel_pop5_2_0_c = \$893  | \$894 ;
   assign \$895  = ~ fsel_l2_s0[75];
-  assign \$896  = \$895  & fsel_l2_s0[55];
+  assign \$896  = \$895  ^ fsel_l2_s0[55];
+  assign fsel_pop6_0_12_s = \$896  ^ fsel_l2_s0[65];
   assign \$897  = ~ fsel_l2_s0[75];
-  assign \$898  = \$897  & fsel_l2_s0[65];
-  assign \$899  = \$896  | \$898 ;
-  assign \$900  = fsel_l2_s0[55] & fsel_l2_s0[65];
-  assign fsel_pop6_0_12_c = \$899  | \$900 ;
-  assign \$901  = fsel_l2_s0[5] & \fsel_l2_s0$47 ;
-  assign \$902  = fsel_l2_s0[19] & \fsel_l2_s0$47 ;
-  assign \$903  = \$901  ^ \$902 ;
-  assign \$904  = fsel_l2_s0[32] & \fsel_l2_s0$47 ;
-  assign fsel_pop6_0_10_s = \$903  ^ \$904 ;
-  assign \$905  = fsel_l2_s0[5] & \fsel_l2_s0$47 ;
-  assign \$906  = fsel_l2_s0[19] & \fsel_l2_s0$47 ;
-  assign \$907  = \$905  & \$906 ;
-  assign \$908  = fsel_l2_s0[5] & \fsel_l2_s0$47 ;
-  assign \$909  = fsel_l2_s0[32] & \fsel_l2_s0$47 ;
-  assign \$910  = \$908  & \$909 ;
-  assign \$911  = \$907  | \$910 ;
-  assign \$912  = fsel_l2_s0[19] & \fsel_l2_s0$47 ;
-  assign \$913  = fsel_l2_s0[32] & \fsel_l2_s0$47 ;
-  assign \$914  = \$912  & \$913 ;
-  assign fsel_pop6_0_10_c = \$911  | \$914 ;
-  assign \$915  = fsel_l2_s0[44] & \fsel_l2_s0$47 ;
-  assign \$916  = ~ fsel_l2_s0[76];
-  assign \$917  = \$916  & \fsel_l2_s0$50 ;
-  assign \$918  = \$915  ^ \$917 ;
-  assign \$919  = ~ fsel_l2_s0[77];
-  assign \$920  = \$919  & \fsel_l2_s0$50 ;
-  assign fsel_pop6_0_8_s = \$918  ^ \$920 ;
-  assign \$921  = fsel_l2_s0[44] & \fsel_l2_s0$47 ;
-  assign \$922  = ~ fsel_l2_s0[76];
-  assign \$923  = \$922  & \fsel_l2_s0$50 ;
-  assign \$924  = \$921  & \$923 ;
-  assign \$925  = fsel_l2_s0[44] & \fsel_l2_s0$47 ;
-  assign \$926  = ~ fsel_l2_s0[77];
-  assign \$927  = \$926  & \fsel_l2_s0$50 ;
-  assign \$928  = \$925  & \$927 ;
-  assign \$929  = \$924  | \$928 ;
-  assign \$930  = ~ fsel_l2_s0[76];
-  assign \$931  = \$930  & \fsel_l2_s0$50 ;
-  assign \$932  = ~ fsel_l2_s0[77];
-  assign \$933  = \$932  & \fsel_l2_s0$50 ;
-  assign \$934  = \$931  & \$933 ;
-  assign fsel_pop6_0_8_c = \$929  | \$934 ;
-  assign \$935  = ~ fsel_l2_s0[78];
-  assign \$936  = \$935  & \fsel_l2_s0$50 ;
-  assign \$937  = ~ fsel_l2_s0[79];
-  assign \$938  = \$937  & \fsel_l2_s0$50 ;
-  assign \$939  = \$936  ^ \$938 ;
-  assign \$940  = ~ fsel_l2_s0[80];
-  assign \$941  = \$940  & \fsel_l2_s0$50 ;
-  assign fsel_pop6_0_6_s = \$939  ^ \$941 ;
-  assign \$942  = ~ fsel_l2_s0[78];
-  assign \$943  = \$942  & \fsel_l2_s0$50 ;
-  assign \$944  = ~ fsel_l2_s0[79];
-  assign \$945  = \$944  & \fsel_l2_s0$50 ;
-  assign \$946  = \$943  & \$945 ;
-  assign \$947  = ~ fsel_l2_s0[78];
-  assign \$948  = \$947  & \fsel_l2_s0$50 ;
-  assign \$949  = ~ fsel_l2_s0[80];
-  assign \$950  = \$949  & \fsel_l2_s0$50 ;
-  assign \$951  = \$948  & \$950 ;
-  assign \$952  = \$946  | \$951 ;
-  assign \$953  = ~ fsel_l2_s0[79];
-  assign \$954  = \$953  & \fsel_l2_s0$50 ;
-  assign \$955  = ~ fsel_l2_s0[80];
-  assign \$956  = \$955  & \fsel_l2_s0$50 ;
-  assign \$957  = \$954  & \$956 ;
-  assign fsel_pop6_0_6_c = \$952  | \$957 ;
-  assign \$958  = ~ fsel_l2_s0[81];
-  assign \$959  = \$958  & \fsel_l2_s0$50 ;
-  assign \$960  = ~ fsel_l2_s0[82];
-  assign \$961  = \$960  & \fsel_l2_s0$50 ;
-  assign \$962  = \$959  ^ \$961 ;
-  assign \$963  = ~ fsel_l2_s0[83];
-  assign \$964  = \$963  & \fsel_l2_s0$50 ;
-  assign fsel_pop6_0_4_s = \$962  ^ \$964 ;
-  assign \$965  = ~ fsel_l2_s0[81];
-  assign \$966  = \$965  & \fsel_l2_s0$50 ;
-  assign \$967  = ~ fsel_l2_s0[82];
-  assign \$968  = \$967  & \fsel_l2_s0$50 ;
-  assign \$969  = \$966  & \$968 ;
-  assign \$970  = ~ fsel_l2_s0[81];
-  assign \$971  = \$970  & \fsel_l2_s0$50 ;
-  assign \$972  = ~ fsel_l2_s0[83];
-  assign \$973  = \$972  & \fsel_l2_s0$50 ;
-  assign \$974  = \$971  & \$973 ;
-  assign \$975  = \$969  | \$974 ;
-  assign \$976  = ~ fsel_l2_s0[82];
-  assign \$977  = \$976  & \fsel_l2_s0$50 ;
-  assign \$978  = ~ fsel_l2_s0[83];
-  assign \$979  = \$978  & \fsel_l2_s0$50 ;
-  assign \$980  = \$977  & \$979 ;
-  assign fsel_pop6_0_4_c = \$975  | \$980 ;
-  assign \$981  = fsel_pop6_0_12_s ^ fsel_pop6_0_10_s;
-  assign fsel_pop6_0_2_s = \$981  ^ fsel_pop6_0_8_s;
-  assign \$982  = fsel_pop6_0_12_s & fsel_pop6_0_10_s;
-  assign \$983  = fsel_pop6_0_12_s & fsel_pop6_0_8_s;
-  assign \$984  = \$982  | \$983 ;
-  assign \$985  = fsel_pop6_0_10_s & fsel_pop6_0_8_s;
-  assign fsel_pop6_0_2_c = \$984  | \$985 ;
-  assign \$986  = fsel_pop6_0_6_s ^ fsel_pop6_0_4_s;
-  assign fsel_pop6_0_0_s = \$986  ^ fsel_pop6_0_2_s;
-  assign \$987  = fsel_pop6_0_6_s & fsel_pop6_0_4_s;
-  assign \$988  = fsel_pop6_0_6_s & fsel_pop6_0_2_s;
-  assign \$989  = \$987  | \$988 ;
-  assign \$990  = fsel_pop6_0_4_s & fsel_pop6_0_2_s;
-  assign fsel_pop6_0_0_c = \$989  | \$990 ;
-  assign \$991  = fsel_pop6_0_12_c ^ fsel_pop6_0_10_c;
-  assign fsel_pop6_1_4_s = \$991  ^ fsel_pop6_0_8_c;
-  assign \$992  = fsel_pop6_0_12_c & fsel_pop6_0_10_c;
-  assign \$993  = fsel_pop6_0_12_c & fsel_pop6_0_8_c;
-  assign \$994  = \$992  | \$993 ;
-  assign \$995  = fsel_pop6_0_10_c & fsel_pop6_0_8_c;
-  assign fsel_pop6_1_4_c = \$994  | \$995 ;
-  assign \$996  = fsel_pop6_0_6_c ^ fsel_pop6_0_4_c;
-  assign fsel_pop6_1_2_s = \$996  ^ fsel_pop6_0_2_c;
-  assign \$997  = fsel_pop6_0_6_c & fsel_pop6_0_4_c;
-  assign \$998  = fsel_pop6_0_6_c & fsel_pop6_0_2_c;
-  assign \$999  = \$997  | \$998 ;
-  assign \$1000  = fsel_pop6_0_4_c & fsel_pop6_0_2_c;
-  assign fsel_pop6_1_2_c = \$999  | \$1000 ;
-  assign \$1001  = fsel_pop6_0_0_c ^ fsel_pop6_1_4_s;
-  assign fsel_pop6_1_0_s = \$1001  ^ fsel_pop6_1_2_s;
-  assign \$1002  = fsel_pop6_0_0_c & fsel_pop6_1_4_s;
-  assign \$1003  = fsel_pop6_0_0_c & fsel_pop6_1_2_s;
-  assign \$1004  = \$1002  | \$1003 ;
-  assign \$1005  = fsel_pop6_1_4_s & fsel_pop6_1_2_s;
-  assign fsel_pop6_1_0_c = \$1004  | \$1005 ;
-  assign \$1006  = fsel_pop6_1_4_c ^ fsel_pop6_1_2_c;
-  assign fsel_pop6_2_0_s = \$1006  ^ fsel_pop6_1_0_c;
-  assign \$1007  = fsel_pop6_1_4_c & fsel_pop6_1_2_c;
-  assign \$1008  = fsel_pop6_1_4_c & fsel_pop6_1_0_c;
-  assign \$1009  = \$1007  | \$1008 ;
-  assign \$1010  = fsel_pop6_1_2_c & fsel_pop6_1_0_c;
-  assign fsel_pop6_2_0_c = \$1009  | \$1010 ;
-  assign \$1011  = fsel_l2_s0[75] ^ fsel_l2_s0[56];
-  assign fsel_pop7_0_12_s = \$1011  ^ fsel_l2_s0[66];
-  assign \$1012  = fsel_l2_s0[75] & fsel_l2_s0[56];
-  assign \$1013  = fsel_l2_s0[75] & fsel_l2_s0[66];
-  assign \$1014  = \$1012  | \$1013 ;
-  assign \$1015  = fsel_l2_s0[56] & fsel_l2_s0[66];
-  assign fsel_pop7_0_12_c = \$1014  | \$1015 ;
-  assign \$1016  = fsel_l2_s0[6] & \fsel_l2_s0$47 ;
-  assign \$1017  = fsel_l2_s0[20] & \fsel_l2_s0$47 ;
-  assign \$1018  = \$1016  ^ \$1017 ;
-  assign \$1019  = fsel_l2_s0[33] & \fsel_l2_s0$47 ;
-  assign fsel_pop7_0_10_s = \$1018  ^ \$1019 ;
-  assign \$1020  = fsel_l2_s0[6] & \fsel_l2_s0$47 ;
-  assign \$1021  = fsel_l2_s0[20] & \fsel_l2_s0$47 ;
-  assign \$1022  = \$1020  & \$1021 ;
-  assign \$1023  = fsel_l2_s0[6] & \fsel_l2_s0$47 ;
-  assign \$1024  = fsel_l2_s0[33] & \fsel_l2_s0$47 ;
-  assign \$1025  = \$1023  & \$1024 ;
-  assign \$1026  = \$1022  | \$1025 ;
-  assign \$1027  = fsel_l2_s0[20] & \fsel_l2_s0$47 ;
-  assign \$1028  = fsel_l2_s0[33] & \fsel_l2_s0$47 ;
-  assign \$1029  = \$1027  & \$1028 ;
-  assign fsel_pop7_0_10_c = \$1026  | \$1029 ;
-  assign \$1030  = fsel_l2_s0[45] & \fsel_l2_s0$47 ;
-  assign \$1031  = ~ fsel_l2_s0[84];
-  assign \$1032  = \$1031  & \fsel_l2_s0$50 ;
-  assign \$1033  = \$1030  ^ \$1032 ;
-  assign \$1034  = ~ fsel_l2_s0[85];
-  assign \$1035  = \$1034  & \fsel_l2_s0$50 ;
-  assign fsel_pop7_0_8_s = \$1033  ^ \$1035 ;
-  assign \$1036  = fsel_l2_s0[45] & \fsel_l2_s0$47 ;
-  assign \$1037  = ~ fsel_l2_s0[84];
-  assign \$1038  = \$1037  & \fsel_l2_s0$50 ;
-  assign \$1039  = \$1036  & \$1038 ;
-  assign \$1040  = fsel_l2_s0[45] & \fsel_l2_s0$47 ;
-  assign \$1041  = ~ fsel_l2_s0[85];
-  assign \$1042  = \$1041  & \fsel_l2_s0$50 ;
-  assign \$1043  = \$1040  & \$1042 ;
-  assign \$1044  = \$1039  | \$1043 ;
-  assign \$1045  = ~ fsel_l2_s0[84];
-  assign \$1046  = \$1045  & \fsel_l2_s0$50 ;
-  assign \$1047  = ~ fsel_l2_s0[85];
-  assign \$1048  = \$1047  & \fsel_l2_s0$50 ;
-  assign \$1049  = \$1046  & \$1048 ;
-  assign fsel_pop7_0_8_c = \$1044  | \$1049 ;
-  assign \$1050  = ~ fsel_l2_s0[86];
-  assign \$1051  = \$1050  & \fsel_l2_s0$50 ;
-  assign \$1052  = ~ fsel_l2_s0[87];
-  assign \$1053  = \$1052  & \fsel_l2_s0$50 ;
-  assign \$1054  = \$1051  ^ \$1053 ;
-  assign \$1055  = ~ fsel_l2_s0[88];
-  assign \$1056  = \$1055  & \fsel_l2_s0$50 ;
-  assign fsel_pop7_0_6_s = \$1054  ^ \$1056 ;
-  assign \$1057  = ~ fsel_l2_s0[86];
-  assign \$1058  = \$1057  & \fsel_l2_s0$50 ;
-  assign \$1059  = ~ fsel_l2_s0[87];
-  assign \$1060  = \$1059  & \fsel_l2_s0$50 ;
-  assign \$1061  = \$1058  & \$1060 ;
-  assign \$1062  = ~ fsel_l2_s0[86];
-  assign \$1063  = \$1062  & \fsel_l2_s0$50 ;
-  assign \$1064  = ~ fsel_l2_s0[88];
-  assign \$1065  = \$1064  & \fsel_l2_s0$50 ;
-  assign \$1066  = \$1063  & \$1065 ;
-  assign \$1067  = \$1061  | \$1066 ;
-  assign \$1068  = ~ fsel_l2_s0[87];
-  assign \$1069  = \$1068  & \fsel_l2_s0$50 ;
-  assign \$1070  = ~ fsel_l2_s0[88];
-  assign \$1071  = \$1070  & \fsel_l2_s0$50 ;
-  assign \$1072  = \$1069  & \$1071 ;
-  assign fsel_pop7_0_6_c = \$1067  | \$1072 ;
-  assign \$1073  = ~ fsel_l2_s0[89];
-  assign \$1074  = \$1073  & \fsel_l2_s0$50 ;
-  assign \$1075  = ~ fsel_l2_s0[90];
-  assign \$1076  = \$1075  & \fsel_l2_s0$50 ;
-  assign \$1077  = \$1074  ^ \$1076 ;
-  assign \$1078  = ~ fsel_l2_s0[91];
-  assign \$1079  = \$1078  & \fsel_l2_s0$50 ;
-  assign fsel_pop7_0_4_s = \$1077  ^ \$1079 ;
-  assign \$1080  = ~ fsel_l2_s0[89];
-  assign \$1081  = \$1080  & \fsel_l2_s0$50 ;
-  assign \$1082  = ~ fsel_l2_s0[90];
-  assign \$1083  = \$1082  & \fsel_l2_s0$50 ;
-  assign \$1084  = \$1081  & \$1083 ;
-  assign \$1085  = ~ fsel_l2_s0[89];
-  assign \$1086  = \$1085  & \fsel_l2_s0$50 ;
-  assign \$1087  = ~ fsel_l2_s0[91];
-  assign \$1088  = \$1087  & \fsel_l2_s0$50 ;
-  assign \$1089  = \$1086  & \$1088 ;
-  assign \$1090  = \$1084  | \$1089 ;
-  assign \$1091  = ~ fsel_l2_s0[90];
-  assign \$1092  = \$1091  & \fsel_l2_s0$50 ;
-  assign \$1093  = ~ fsel_l2_s0[91];
-  assign \$1094  = \$1093  & \fsel_l2_s0$50 ;
-  assign \$1095  = \$1092  & \$1094 ;
-  assign fsel_pop7_0_4_c = \$1090  | \$1095 ;
-  assign \$1096  = fsel_pop7_0_12_s ^ fsel_pop7_0_10_s;
-  assign fsel_pop7_0_2_s = \$1096  ^ fsel_pop7_0_8_s;
-  assign \$1097  = fsel_pop7_0_12_s & fsel_pop7_0_10_s;
-  assign \$1098  = fsel_pop7_0_12_s & fsel_pop7_0_8_s;
-  assign \$1099  = \$1097  | \$1098 ;
-  assign \$1100  = fsel_pop7_0_10_s & fsel_pop7_0_8_s;
-  assign fsel_pop7_0_2_c = \$1099  | \$1100 ;
-  assign \$1101  = fsel_pop7_0_6_s ^ fsel_pop7_0_4_s;
-  assign fsel_pop7_0_0_s = \$1101  ^ fsel_pop7_0_2_s;
-  assign \$1102  = fsel_pop7_0_6_s & fsel_pop7_0_4_s;
-  assign \$1103  = fsel_pop7_0_6_s & fsel_pop7_0_2_s;
-  assign \$1104  = \$1102  | \$1103 ;
-  assign \$1105  = fsel_pop7_0_4_s & fsel_pop7_0_2_s;
-  assign fsel_pop7_0_0_c = \$1104  | \$1105 ;
-  assign \$1106  = fsel_pop7_0_12_c ^ fsel_pop7_0_10_c;
-  assign fsel_pop7_1_4_s = \$1106  ^ fsel_pop7_0_8_c;
-  assign \$1107  = fsel_pop7_0_12_c & fsel_pop7_0_10_c;
-  assign \$1108  = fsel_pop7_0_12_c & fsel_pop7_0_8_c;
-  assign \$1109  = \$1107  | \$1108 ;
-  assign \$1110  = fsel_pop7_0_10_c & fsel_pop7_0_8_c;
-  assign fsel_pop7_1_4_c = \$1109  | \$1110 ;
-  assign \$1111  = fsel_pop7_0_6_c ^ fsel_pop7_0_4_c;
-  assign fsel_pop7_1_2_s = \$1111  ^ fsel_pop7_0_2_c;
-  assign \$1112  = fsel_pop7_0_6_c & fsel_pop7_0_4_c;
-  assign \$1113  = fsel_pop7_0_6_c & fsel_pop7_0_2_c;
-  assign \$1114  = \$1112  | \$1113 ;
-  assign \$1115  = fsel_pop7_0_4_c & fsel_pop7_0_2_c;
-  assign fsel_pop7_1_2_c = \$1114  | \$1115 ;
-  assign \$1116  = fsel_pop7_0_0_c ^ fsel_pop7_1_4_s;
-  assign fsel_pop7_1_0_s = \$1116  ^ fsel_pop7_1_2_s;
-  assign \$1117  = fsel_pop7_0_0_c & fsel_pop7_1_4_s;
-  assign \$1118  = fsel_pop7_0_0_c & fsel_pop7_1_2_s;
-  assign \$1119  = \$1117  | \$1118 ;
-  assign \$1120  = fsel_pop7_1_4_s & fsel_pop7_1_2_s;
-  assign fsel_pop7_1_0_c = \$1119  | \$1120 ;
-  assign \$1121  = fsel_pop7_1_4_c ^ fsel_pop7_1_2_c;
-  assign fsel_pop7_2_0_s = \$1121  ^ fsel_pop7_1_0_c;
-  assign \$1122  = fsel_pop7_1_4_c & fsel_pop7_1_2_c;
-  assign \$1123  = fsel_pop7_1_4_c & fsel_pop7_1_0_c;
-  assign \$1124  = \$1122  | \$1123 ;
-  assign \$1125  = fsel_pop7_1_2_c & fsel_pop7_1_0_c;
-  assign fsel_pop7_2_0_c = \$1124  | \$1125 ;
-  assign \$1126  = ~ fsel_l2_s0[92];
-  assign \$1127  = ~ fsel_l2_s0[93];
-  assign \$1128  = \$1126  ^ \$1127 ;
-  assign \$1129  = ~ fsel_l2_s0[94];
-  assign fsel_pop8_0_12_s = \$1128  ^ \$1129 ;
-  assign \$1130  = ~ fsel_l2_s0[92];
-  assign \$1131  = ~ fsel_l2_s0[93];
-  assign \$1132  = \$1130  & \$1131 ;
-  assign \$1133  = ~ fsel_l2_s0[92];
-  assign \$1134  = ~ fsel_l2_s0[94];
-  assign \$1135  = \$1133  & \$1134 ;
-  assign \$1136  = \$1132  | \$1135 ;
-  assign \$1137  = ~ fsel_l2_s0[93];
-  assign \$1138  = ~ fsel_l2_s0[94];
-  assign \$1139  = \$1137  & \$1138 ;
-  assign fsel_pop8_0_12_c = \$1136  | \$1139 ;
-  assign \$1140  = ~ fsel_l2_s0[95];
-  assign \$1141  = \$1140  & \fsel_l2_s0$47 ;
-  assign \$1142  = ~ fsel_l2_s0[96];
-  assign \$1143  = \$1142  & \fsel_l2_s0$47 ;
-  assign \$1144  = \$1141  ^ \$1143 ;
-  assign \$1145  = ~ fsel_l2_s0[97];
-  assign \$1146  = \$1145  & \fsel_l2_s0$47 ;
-  assign fsel_pop8_0_10_s = \$1144  ^ \$1146 ;
-  assign \$1147  = ~ fsel_l2_s0[95];
-  assign \$1148  = \$1147  & \fsel_l2_s0$47 ;
-  assign \$1149  = ~ fsel_l2_s0[96];
-  assign \$1150  = \$1149  & \fsel_l2_s0$47 ;
-  assign \$1151  = \$1148  & \$1150 ;
-  assign \$1152  = ~ fsel_l2_s0[95];
-  assign \$1153  = \$1152  & \fsel_l2_s0$47 ;
-  assign \$1154  = ~ fsel_l2_s0[97];
-  assign \$1155  = \$1154  & \fsel_l2_s0$47 ;
-  assign \$1156  = \$1153  & \$1155 ;
-  assign \$1157  = \$1151  | \$1156 ;
-  assign \$1158  = ~ fsel_l2_s0[96];
-  assign \$1159  = \$1158  & \fsel_l2_s0$47 ;
-  assign \$1160  = ~ fsel_l2_s0[97];
-  assign \$1161  = \$1160  & \fsel_l2_s0$47 ;
-  assign \$1162  = \$1159  & \$1161 ;
-  assign fsel_pop8_0_10_c = \$1157  | \$1162 ;
-  assign \$1163  = ~ fsel_l2_s0[98];
-  assign \$1164  = \$1163  & \fsel_l2_s0$47 ;
-  assign \$1165  = fsel_l2_s0[7] & \fsel_l2_s0$50 ;
-  assign \$1166  = \$1164  ^ \$1165 ;
-  assign \$1167  = fsel_l2_s0[21] & \fsel_l2_s0$50 ;
-  assign fsel_pop8_0_8_s = \$1166  ^ \$1167 ;
-  assign \$1168  = ~ fsel_l2_s0[98];
-  assign \$1169  = \$1168  & \fsel_l2_s0$47 ;
-  assign \$1170  = fsel_l2_s0[7] & \fsel_l2_s0$50 ;
-  assign \$1171  = \$1169  & \$1170 ;
-  assign \$1172  = ~ fsel_l2_s0[98];
-  assign \$1173  = \$1172  & \fsel_l2_s0$47 ;
-  assign \$1174  = fsel_l2_s0[21] & \fsel_l2_s0$50 ;
-  assign \$1175  = \$1173  & \$1174 ;
-  assign \$1176  = \$1171  | \$1175 ;
-  assign \$1177  = fsel_l2_s0[7] & \fsel_l2_s0$50 ;
-  assign \$1178  = fsel_l2_s0[21] & \fsel_l2_s0$50 ;
-  assign \$1179  = \$1177  & \$1178 ;
-  assign fsel_pop8_0_8_c = \$1176  | \$1179 ;
-  assign \$1180  = fsel_l2_s0[34] & \fsel_l2_s0$50 ;
-  assign \$1181  = fsel_l2_s0[46] & \fsel_l2_s0$50 ;
-  assign \$1182  = \$1180  ^ \$1181 ;
-  assign \$1183  = fsel_l2_s0[57] & \fsel_l2_s0$50 ;
-  assign fsel_pop8_0_6_s = \$1182  ^ \$1183 ;
-  assign \$1184  = fsel_l2_s0[34] & \fsel_l2_s0$50 ;
-  assign \$1185  = fsel_l2_s0[46] & \fsel_l2_s0$50 ;
-  assign \$1186  = \$1184  & \$1185 ;
-  assign \$1187  = fsel_l2_s0[34] & \fsel_l2_s0$50 ;
-  assign \$1188  = fsel_l2_s0[57] & \fsel_l2_s0$50 ;
-  assign \$1189  = \$1187  & \$1188 ;
-  assign \$1190  = \$1186  | \$1189 ;
-  assign \$1191  = fsel_l2_s0[46] & \fsel_l2_s0$50 ;
-  assign \$1192  = fsel_l2_s0[57] & \fsel_l2_s0$50 ;
-  assign \$1193  = \$1191  & \$1192 ;
-  assign fsel_pop8_0_6_c = \$1190  | \$1193 ;
-  assign \$1194  = fsel_l2_s0[67] & \fsel_l2_s0$50 ;
-  assign \$1195  = fsel_l2_s0[76] & \fsel_l2_s0$50 ;
-  assign \$1196  = \$1194  ^ \$1195 ;
-  assign \$1197  = fsel_l2_s0[84] & \fsel_l2_s0$50 ;
-  assign fsel_pop8_0_4_s = \$1196  ^ \$1197 ;
-  assign \$1198  = fsel_l2_s0[67] & \fsel_l2_s0$50 ;
-  assign \$1199  = fsel_l2_s0[76] & \fsel_l2_s0$50 ;
-  assign \$1200  = \$1198  & \$1199 ;
-  assign \$1201  = fsel_l2_s0[67] & \fsel_l2_s0$50 ;
-  assign \$1202  = fsel_l2_s0[84] & \fsel_l2_s0$50 ;
-  assign \$1203  = \$1201  & \$1202 ;
-  assign \$1204  = \$1200  | \$1203 ;
-  assign \$1205  = fsel_l2_s0[76] & \fsel_l2_s0$50 ;
-  assign \$1206  = fsel_l2_s0[84] & \fsel_l2_s0$50 ;
-  assign \$1207  = \$1205  & \$1206 ;
-  assign fsel_pop8_0_4_c = \$1204  | \$1207 ;
-  assign \$1208  = fsel_pop8_0_12_s ^ fsel_pop8_0_10_s;
-  assign fsel_pop8_0_2_s = \$1208  ^ fsel_pop8_0_8_s;
-  assign \$1209  = fsel_pop8_0_12_s & fsel_pop8_0_10_s;
-  assign \$1210  = fsel_pop8_0_12_s & fsel_pop8_0_8_s;
-  assign \$1211  = \$1209  | \$1210 ;
-  assign \$1212  = fsel_pop8_0_10_s & fsel_pop8_0_8_s;
-  assign fsel_pop8_0_2_c = \$1211  | \$1212 ;
-  assign \$1213  = fsel_pop8_0_6_s ^ fsel_pop8_0_4_s;
-  assign fsel_pop8_0_0_s = \$1213  ^ fsel_pop8_0_2_s;
-  assign \$1214  = fsel_pop8_0_6_s & fsel_pop8_0_4_s;
-  assign \$1215  = fsel_pop8_0_6_s & fsel_pop8_0_2_s;
-  assign \$1216  = \$1214  | \$1215 ;
-  assign \$1217  = fsel_pop8_0_4_s & fsel_pop8_0_2_s;
-  assign fsel_pop8_0_0_c = \$1216  | \$1217 ;
-  assign \$1218  = fsel_pop8_0_12_c ^ fsel_pop8_0_10_c;
-  assign fsel_pop8_1_4_s = \$1218  ^ fsel_pop8_0_8_c;
-  assign \$1219  = fsel_pop8_0_12_c & fsel_pop8_0_10_c;
-  assign \$1220  = fsel_pop8_0_12_c & fsel_pop8_0_8_c;
-  assign \$1221  = \$1219  | \$1220 ;
-  assign \$1222  = fsel_pop8_0_10_c & fsel_pop8_0_8_c;
-  assign fsel_pop8_1_4_c = \$1221  | \$1222 ;
-  assign \$1223  = fsel_pop8_0_6_c ^ fsel_pop8_0_4_c;
-  assign fsel_pop8_1_2_s = \$1223  ^ fsel_pop8_0_2_c;
-  assign \$1224  = fsel_pop8_0_6_c & fsel_pop8_0_4_c;
-  assign \$1225  = fsel_pop8_0_6_c & fsel_pop8_0_2_c;
-  assign \$1226  = \$1224  | \$1225 ;
-  assign \$1227  = fsel_pop8_0_4_c & fsel_pop8_0_2_c;
-  assign fsel_pop8_1_2_c = \$1226  | \$1227 ;
-  assign \$1228  = fsel_pop8_0_0_c ^ fsel_pop8_1_4_s;
-  assign fsel_pop8_1_0_s = \$1228  ^ fsel_pop8_1_2_s;
-  assign \$1229  = fsel_pop8_0_0_c & fsel_pop8_1_4_s;
-  assign \$1230  = fsel_pop8_0_0_c & fsel_pop8_1_2_s;
-  assign \$1231  = \$1229  | \$1230 ;
-  assign \$1232  = fsel_pop8_1_4_s & fsel_pop8_1_2_s;
-  assign fsel_pop8_1_0_c = \$1231  | \$1232 ;
-  assign \$1233  = fsel_pop8_1_4_c ^ fsel_pop8_1_2_c;
-  assign fsel_pop8_2_0_s = \$1233  ^ fsel_pop8_1_0_c;
-  assign \$1234  = fsel_pop8_1_4_c & fsel_pop8_1_2_c;
-  assign \$1235  = fsel_pop8_1_4_c & fsel_pop8_1_0_c;
-  assign \$1236  = \$1234  | \$1235 ;
-  assign \$1237  = fsel_pop8_1_2_c & fsel_pop8_1_0_c;
-  assign fsel_pop8_2_0_c = \$1236  | \$1237 ;
-  assign \$1238  = ~ fsel_l2_s0[99];
-  assign \$1239  = fsel_l2_s0[92] ^ \$1238 ;
-  assign \$1240  = ~ fsel_l2_s0[100];
-  assign fsel_pop9_0_12_s = \$1239  ^ \$1240 ;
-  assign \$1241  = ~ fsel_l2_s0[99];
-  assign \$1242  = fsel_l2_s0[92] & \$1241 ;
-  assign \$1243  = ~ fsel_l2_s0[100];
+  assign \$898  = \$897  & fsel_l2_s0[55];
+  assign \$899  = ~ fsel_l2_s0[75];
+  assign \$900  = \$899  & fsel_l2_s0[65];
+  assign \$901  = \$898  | \$900 ;
+  assign \$902  = fsel_l2_s0[55] & fsel_l2_s0[65];
+  assign fsel_pop6_0_12_c = \$901  | \$902 ;
+  assign \$903  = fsel_l2_s0[5] & \fsel_l2_s0$51 ;
+  assign \$904  = fsel_l2_s0[19] & \fsel_l2_s0$51 ;
+  assign \$905  = \$903  ^ \$904 ;
+  assign \$906  = fsel_l2_s0[32] & \fsel_l2_s0$51 ;
+  assign fsel_pop6_0_10_s = \$905  ^ \$906 ;
+  assign \$907  = fsel_l2_s0[5] & \fsel_l2_s0$51 ;
+  assign \$908  = fsel_l2_s0[19] & \fsel_l2_s0$51 ;
+  assign \$909  = \$907  & \$908 ;
+  assign \$910  = fsel_l2_s0[5] & \fsel_l2_s0$51 ;
+  assign \$911  = fsel_l2_s0[32] & \fsel_l2_s0$51 ;
+  assign \$912  = \$910  & \$911 ;
+  assign \$913  = \$909  | \$912 ;
+  assign \$914  = fsel_l2_s0[19] & \fsel_l2_s0$51 ;
+  assign \$915  = fsel_l2_s0[32] & \fsel_l2_s0$51 ;
+  assign \$916  = \$914  & \$915 ;
+  assign fsel_pop6_0_10_c = \$913  | \$916 ;
+  assign \$917  = fsel_l2_s0[44] & \fsel_l2_s0$51 ;
+  assign \$918  = ~ fsel_l2_s0[76];
+  assign \$919  = \$918  & \fsel_l2_s0$54 ;
+  assign \$920  = \$917  ^ \$919 ;
+  assign \$921  = ~ fsel_l2_s0[77];
+  assign \$922  = \$921  & \fsel_l2_s0$54 ;
+  assign fsel_pop6_0_8_s = \$920  ^ \$922 ;
+  assign \$923  = fsel_l2_s0[44] & \fsel_l2_s0$51 ;
+  assign \$924  = ~ fsel_l2_s0[76];
+  assign \$925  = \$924  & \fsel_l2_s0$54 ;
+  assign \$926  = \$923  & \$925 ;
+  assign \$927  = fsel_l2_s0[44] & \fsel_l2_s0$51 ;
+  assign \$928  = ~ fsel_l2_s0[77];
+  assign \$929  = \$928  & \fsel_l2_s0$54 ;
+  assign \$930  = \$927  & \$929 ;
+  assign \$931  = \$926  | \$930 ;
+  assign \$932  = ~ fsel_l2_s0[76];
+  assign \$933  = \$932  & \fsel_l2_s0$54 ;
+  assign \$934  = ~ fsel_l2_s0[77];
+  assign \$935  = \$934  & \fsel_l2_s0$54 ;
+  assign \$936  = \$933  & \$935 ;
+  assign fsel_pop6_0_8_c = \$931  | \$936 ;
+  assign \$937  = ~ fsel_l2_s0[78];
+  assign \$938  = \$937  & \fsel_l2_s0$54 ;
+  assign \$939  = ~ fsel_l2_s0[79];
+  assign \$940  = \$939  & \fsel_l2_s0$54 ;
+  assign \$941  = \$938  ^ \$940 ;
+  assign \$942  = ~ fsel_l2_s0[80];
+  assign \$943  = \$942  & \fsel_l2_s0$54 ;
+  assign fsel_pop6_0_6_s = \$941  ^ \$943 ;
+  assign \$944  = ~ fsel_l2_s0[78];
+  assign \$945  = \$944  & \fsel_l2_s0$54 ;
+  assign \$946  = ~ fsel_l2_s0[79];
+  assign \$947  = \$946  & \fsel_l2_s0$54 ;
+  assign \$948  = \$945  & \$947 ;
+  assign \$949  = ~ fsel_l2_s0[78];
+  assign \$950  = \$949  & \fsel_l2_s0$54 ;
+  assign \$951  = ~ fsel_l2_s0[80];
+  assign \$952  = \$951  & \fsel_l2_s0$54 ;
+  assign \$953  = \$950  & \$952 ;
+  assign \$954  = \$948  | \$953 ;
+  assign \$955  = ~ fsel_l2_s0[79];
+  assign \$956  = \$955  & \fsel_l2_s0$54 ;
+  assign \$957  = ~ fsel_l2_s0[80];
+  assign \$958  = \$957  & \fsel_l2_s0$54 ;
+  assign \$959  = \$956  & \$958 ;
+  assign fsel_pop6_0_6_c = \$954  | \$959 ;
+  assign \$960  = ~ fsel_l2_s0[81];
+  assign \$961  = \$960  & \fsel_l2_s0$54 ;
+  assign \$962  = ~ fsel_l2_s0[82];
+  assign \$963  = \$962  & \fsel_l2_s0$54 ;
+  assign \$964  = \$961  ^ \$963 ;
+  assign \$965  = ~ fsel_l2_s0[83];
+  assign \$966  = \$965  & \fsel_l2_s0$54 ;
+  assign fsel_pop6_0_4_s = \$964  ^ \$966 ;
+  assign \$967  = ~ fsel_l2_s0[81];
+  assign \$968  = \$967  & \fsel_l2_s0$54 ;
+  assign \$969  = ~ fsel_l2_s0[82];
+  assign \$970  = \$969  & \fsel_l2_s0$54 ;
+  assign \$971  = \$968  & \$970 ;
+  assign \$972  = ~ fsel_l2_s0[81];
+  assign \$973  = \$972  & \fsel_l2_s0$54 ;
+  assign \$974  = ~ fsel_l2_s0[83];
+  assign \$975  = \$974  & \fsel_l2_s0$54 ;
+  assign \$976  = \$973  & \$975 ;
+  assign \$977  = \$971  | \$976 ;
+  assign \$978  = ~ fsel_l2_s0[82];
+  assign \$979  = \$978  & \fsel_l2_s0$54 ;
+  assign \$980  = ~ fsel_l2_s0[83];
+  assign \$981  = \$980  & \fsel_l2_s0$54 ;
+  assign \$982  = \$979  & \$981 ;
+  assign fsel_pop6_0_4_c = \$977  | \$982 ;
+  assign \$983  = fsel_pop6_0_12_s ^ fsel_pop6_0_10_s;
+  assign fsel_pop6_0_2_s = \$983  ^ fsel_pop6_0_8_s;
+  assign \$984  = fsel_pop6_0_12_s & fsel_pop6_0_10_s;
+  assign \$985  = fsel_pop6_0_12_s & fsel_pop6_0_8_s;
+  assign \$986  = \$984  | \$985 ;
+  assign \$987  = fsel_pop6_0_10_s & fsel_pop6_0_8_s;
+  assign fsel_pop6_0_2_c = \$986  | \$987 ;
+  assign \$988  = fsel_pop6_0_6_s ^ fsel_pop6_0_4_s;
+  assign fsel_pop6_0_0_s = \$988  ^ fsel_pop6_0_2_s;
+  assign \$989  = fsel_pop6_0_6_s & fsel_pop6_0_4_s;
+  assign \$990  = fsel_pop6_0_6_s & fsel_pop6_0_2_s;
+  assign \$991  = \$989  | \$990 ;
+  assign \$992  = fsel_pop6_0_4_s & fsel_pop6_0_2_s;
+  assign fsel_pop6_0_0_c = \$991  | \$992 ;
+  assign \$993  = fsel_pop6_0_12_c ^ fsel_pop6_0_10_c;
+  assign fsel_pop6_1_4_s = \$993  ^ fsel_pop6_0_8_c;
+  assign \$994  = fsel_pop6_0_12_c & fsel_pop6_0_10_c;
+  assign \$995  = fsel_pop6_0_12_c & fsel_pop6_0_8_c;
+  assign \$996  = \$994  | \$995 ;
+  assign \$997  = fsel_pop6_0_10_c & fsel_pop6_0_8_c;
+  assign fsel_pop6_1_4_c = \$996  | \$997 ;
+  assign \$998  = fsel_pop6_0_6_c ^ fsel_pop6_0_4_c;
+  assign fsel_pop6_1_2_s = \$998  ^ fsel_pop6_0_2_c;
+  assign \$999  = fsel_pop6_0_6_c & fsel_pop6_0_4_c;
+  assign \$1000  = fsel_pop6_0_6_c & fsel_pop6_0_2_c;
+  assign \$1001  = \$999  | \$1000 ;
+  assign \$1002  = fsel_pop6_0_4_c & fsel_pop6_0_2_c;
+  assign fsel_pop6_1_2_c = \$1001  | \$1002 ;
+  assign \$1003  = fsel_pop6_0_0_c ^ fsel_pop6_1_4_s;
+  assign fsel_pop6_1_0_s = \$1003  ^ fsel_pop6_1_2_s;
+  assign \$1004  = fsel_pop6_0_0_c & fsel_pop6_1_4_s;
+  assign \$1005  = fsel_pop6_0_0_c & fsel_pop6_1_2_s;
+  assign \$1006  = \$1004  | \$1005 ;
+  assign \$1007  = fsel_pop6_1_4_s & fsel_pop6_1_2_s;
+  assign fsel_pop6_1_0_c = \$1006  | \$1007 ;
+  assign \$1008  = fsel_pop6_1_4_c ^ fsel_pop6_1_2_c;
+  assign fsel_pop6_2_0_s = \$1008  ^ fsel_pop6_1_0_c;
+  assign \$1009  = fsel_pop6_1_4_c & fsel_pop6_1_2_c;
+  assign \$1010  = fsel_pop6_1_4_c & fsel_pop6_1_0_c;
+  assign \$1011  = \$1009  | \$1010 ;
+  assign \$1012  = fsel_pop6_1_2_c & fsel_pop6_1_0_c;
+  assign fsel_pop6_2_0_c = \$1011  | \$1012 ;
+  assign \$1013  = fsel_l2_s0[75] ^ fsel_l2_s0[56];
+  assign fsel_pop7_0_12_s = \$1013  ^ fsel_l2_s0[66];
+  assign \$1014  = fsel_l2_s0[75] & fsel_l2_s0[56];
+  assign \$1015  = fsel_l2_s0[75] & fsel_l2_s0[66];
+  assign \$1016  = \$1014  | \$1015 ;
+  assign \$1017  = fsel_l2_s0[56] & fsel_l2_s0[66];
+  assign fsel_pop7_0_12_c = \$1016  | \$1017 ;
+  assign \$1018  = fsel_l2_s0[6] & \fsel_l2_s0$51 ;
+  assign \$1019  = fsel_l2_s0[20] & \fsel_l2_s0$51 ;
+  assign \$1020  = \$1018  ^ \$1019 ;
+  assign \$1021  = fsel_l2_s0[33] & \fsel_l2_s0$51 ;
+  assign fsel_pop7_0_10_s = \$1020  ^ \$1021 ;
+  assign \$1022  = fsel_l2_s0[6] & \fsel_l2_s0$51 ;
+  assign \$1023  = fsel_l2_s0[20] & \fsel_l2_s0$51 ;
+  assign \$1024  = \$1022  & \$1023 ;
+  assign \$1025  = fsel_l2_s0[6] & \fsel_l2_s0$51 ;
+  assign \$1026  = fsel_l2_s0[33] & \fsel_l2_s0$51 ;
+  assign \$1027  = \$1025  & \$1026 ;
+  assign \$1028  = \$1024  | \$1027 ;
+  assign \$1029  = fsel_l2_s0[20] & \fsel_l2_s0$51 ;
+  assign \$1030  = fsel_l2_s0[33] & \fsel_l2_s0$51 ;
+  assign \$1031  = \$1029  & \$1030 ;
+  assign fsel_pop7_0_10_c = \$1028  | \$1031 ;
+  assign \$1032  = fsel_l2_s0[45] & \fsel_l2_s0$51 ;
+  assign \$1033  = ~ fsel_l2_s0[84];
+  assign \$1034  = \$1033  & \fsel_l2_s0$54 ;
+  assign \$1035  = \$1032  ^ \$1034 ;
+  assign \$1036  = ~ fsel_l2_s0[85];
+  assign \$1037  = \$1036  & \fsel_l2_s0$54 ;
+  assign fsel_pop7_0_8_s = \$1035  ^ \$1037 ;
+  assign \$1038  = fsel_l2_s0[45] & \fsel_l2_s0$51 ;
+  assign \$1039  = ~ fsel_l2_s0[84];
+  assign \$1040  = \$1039  & \fsel_l2_s0$54 ;
+  assign \$1041  = \$1038  & \$1040 ;
+  assign \$1042  = fsel_l2_s0[45] & \fsel_l2_s0$51 ;
+  assign \$1043  = ~ fsel_l2_s0[85];
+  assign \$1044  = \$1043  & \fsel_l2_s0$54 ;
+  assign \$1045  = \$1042  & \$1044 ;
+  assign \$1046  = \$1041  | \$1045 ;
+  assign \$1047  = ~ fsel_l2_s0[84];
+  assign \$1048  = \$1047  & \fsel_l2_s0$54 ;
+  assign \$1049  = ~ fsel_l2_s0[85];
+  assign \$1050  = \$1049  & \fsel_l2_s0$54 ;
+  assign \$1051  = \$1048  & \$1050 ;
+  assign fsel_pop7_0_8_c = \$1046  | \$1051 ;
+  assign \$1052  = ~ fsel_l2_s0[86];
+  assign \$1053  = \$1052  & \fsel_l2_s0$54 ;
+  assign \$1054  = ~ fsel_l2_s0[87];
+  assign \$1055  = \$1054  & \fsel_l2_s0$54 ;
+  assign \$1056  = \$1053  ^ \$1055 ;
+  assign \$1057  = ~ fsel_l2_s0[88];
+  assign \$1058  = \$1057  & \fsel_l2_s0$54 ;
+  assign fsel_pop7_0_6_s = \$1056  ^ \$1058 ;
+  assign \$1059  = ~ fsel_l2_s0[86];
+  assign \$1060  = \$1059  & \fsel_l2_s0$54 ;
+  assign \$1061  = ~ fsel_l2_s0[87];
+  assign \$1062  = \$1061  & \fsel_l2_s0$54 ;
+  assign \$1063  = \$1060  & \$1062 ;
+  assign \$1064  = ~ fsel_l2_s0[86];
+  assign \$1065  = \$1064  & \fsel_l2_s0$54 ;
+  assign \$1066  = ~ fsel_l2_s0[88];
+  assign \$1067  = \$1066  & \fsel_l2_s0$54 ;
+  assign \$1068  = \$1065  & \$1067 ;
+  assign \$1069  = \$1063  | \$1068 ;
+  assign \$1070  = ~ fsel_l2_s0[87];
+  assign \$1071  = \$1070  & \fsel_l2_s0$54 ;
+  assign \$1072  = ~ fsel_l2_s0[88];
+  assign \$1073  = \$1072  & \fsel_l2_s0$54 ;
+  assign \$1074  = \$1071  & \$1073 ;
+  assign fsel_pop7_0_6_c = \$1069  | \$1074 ;
+  assign \$1075  = ~ fsel_l2_s0[89];
+  assign \$1076  = \$1075  & \fsel_l2_s0$54 ;
+  assign \$1077  = ~ fsel_l2_s0[90];
+  assign \$1078  = \$1077  & \fsel_l2_s0$54 ;
+  assign \$1079  = \$1076  ^ \$1078 ;
+  assign \$1080  = ~ fsel_l2_s0[91];
+  assign \$1081  = \$1080  & \fsel_l2_s0$54 ;
+  assign fsel_pop7_0_4_s = \$1079  ^ \$1081 ;
+  assign \$1082  = ~ fsel_l2_s0[89];
+  assign \$1083  = \$1082  & \fsel_l2_s0$54 ;
+  assign \$1084  = ~ fsel_l2_s0[90];
+  assign \$1085  = \$1084  & \fsel_l2_s0$54 ;
+  assign \$1086  = \$1083  & \$1085 ;
+  assign \$1087  = ~ fsel_l2_s0[89];
+  assign \$1088  = \$1087  & \fsel_l2_s0$54 ;
+  assign \$1089  = ~ fsel_l2_s0[91];
+  assign \$1090  = \$1089  & \fsel_l2_s0$54 ;
+  assign \$1091  = \$1088  & \$1090 ;
+  assign \$1092  = \$1086  | \$1091 ;
+  assign \$1093  = ~ fsel_l2_s0[90];
+  assign \$1094  = \$1093  & \fsel_l2_s0$54 ;
+  assign \$1095  = ~ fsel_l2_s0[91];
+  assign \$1096  = \$1095  & \fsel_l2_s0$54 ;
+  assign \$1097  = \$1094  & \$1096 ;
+  assign fsel_pop7_0_4_c = \$1092  | \$1097 ;
+  assign \$1098  = fsel_pop7_0_12_s ^ fsel_pop7_0_10_s;
+  assign fsel_pop7_0_2_s = \$1098  ^ fsel_pop7_0_8_s;
+  assign \$1099  = fsel_pop7_0_12_s & fsel_pop7_0_10_s;
+  assign \$1100  = fsel_pop7_0_12_s & fsel_pop7_0_8_s;
+  assign \$1101  = \$1099  | \$1100 ;
+  assign \$1102  = fsel_pop7_0_10_s & fsel_pop7_0_8_s;
+  assign fsel_pop7_0_2_c = \$1101  | \$1102 ;
+  assign \$1103  = fsel_pop7_0_6_s ^ fsel_pop7_0_4_s;
+  assign fsel_pop7_0_0_s = \$1103  ^ fsel_pop7_0_2_s;
+  assign \$1104  = fsel_pop7_0_6_s & fsel_pop7_0_4_s;
+  assign \$1105  = fsel_pop7_0_6_s & fsel_pop7_0_2_s;
+  assign \$1106  = \$1104  | \$1105 ;
+  assign \$1107  = fsel_pop7_0_4_s & fsel_pop7_0_2_s;
+  assign fsel_pop7_0_0_c = \$1106  | \$1107 ;
+  assign \$1108  = fsel_pop7_0_12_c ^ fsel_pop7_0_10_c;
+  assign fsel_pop7_1_4_s = \$1108  ^ fsel_pop7_0_8_c;
+  assign \$1109  = fsel_pop7_0_12_c & fsel_pop7_0_10_c;
+  assign \$1110  = fsel_pop7_0_12_c & fsel_pop7_0_8_c;
+  assign \$1111  = \$1109  | \$1110 ;
+  assign \$1112  = fsel_pop7_0_10_c & fsel_pop7_0_8_c;
+  assign fsel_pop7_1_4_c = \$1111  | \$1112 ;
+  assign \$1113  = fsel_pop7_0_6_c ^ fsel_pop7_0_4_c;
+  assign fsel_pop7_1_2_s = \$1113  ^ fsel_pop7_0_2_c;
+  assign \$1114  = fsel_pop7_0_6_c & fsel_pop7_0_4_c;
+  assign \$1115  = fsel_pop7_0_6_c & fsel_pop7_0_2_c;
+  assign \$1116  = \$1114  | \$1115 ;
+  assign \$1117  = fsel_pop7_0_4_c & fsel_pop7_0_2_c;
+  assign fsel_pop7_1_2_c = \$1116  | \$1117 ;
+  assign \$1118  = fsel_pop7_0_0_c ^ fsel_pop7_1_4_s;
+  assign fsel_pop7_1_0_s = \$1118  ^ fsel_pop7_1_2_s;
+  assign \$1119  = fsel_pop7_0_0_c & fsel_pop7_1_4_s;
+  assign \$1120  = fsel_pop7_0_0_c & fsel_pop7_1_2_s;
+  assign \$1121  = \$1119  | \$1120 ;
+  assign \$1122  = fsel_pop7_1_4_s & fsel_pop7_1_2_s;
+  assign fsel_pop7_1_0_c = \$1121  | \$1122 ;
+  assign \$1123  = fsel_pop7_1_4_c ^ fsel_pop7_1_2_c;
+  assign fsel_pop7_2_0_s = \$1123  ^ fsel_pop7_1_0_c;
+  assign \$1124  = fsel_pop7_1_4_c & fsel_pop7_1_2_c;
+  assign \$1125  = fsel_pop7_1_4_c & fsel_pop7_1_0_c;
+  assign \$1126  = \$1124  | \$1125 ;
+  assign \$1127  = fsel_pop7_1_2_c & fsel_pop7_1_0_c;
+  assign fsel_pop7_2_0_c = \$1126  | \$1127 ;
+  assign \$1128  = ~ fsel_l2_s0[92];
+  assign \$1129  = ~ fsel_l2_s0[93];
+  assign \$1130  = \$1128  ^ \$1129 ;
+  assign \$1131  = ~ fsel_l2_s0[94];
+  assign fsel_pop8_0_12_s = \$1130  ^ \$1131 ;
+  assign \$1132  = ~ fsel_l2_s0[92];
+  assign \$1133  = ~ fsel_l2_s0[93];
+  assign \$1134  = \$1132  & \$1133 ;
+  assign \$1135  = ~ fsel_l2_s0[92];
+  assign \$1136  = ~ fsel_l2_s0[94];
+  assign \$1137  = \$1135  & \$1136 ;
+  assign \$1138  = \$1134  | \$1137 ;
+  assign \$1139  = ~ fsel_l2_s0[93];
+  assign \$1140  = ~ fsel_l2_s0[94];
+  assign \$1141  = \$1139  & \$1140 ;
+  assign fsel_pop8_0_12_c = \$1138  | \$1141 ;
+  assign \$1142  = ~ fsel_l2_s0[95];
+  assign \$1143  = \$1142  & \fsel_l2_s0$51 ;
+  assign \$1144  = ~ fsel_l2_s0[96];
+  assign \$1145  = \$1144  & \fsel_l2_s0$51 ;
+  assign \$1146  = \$1143  ^ \$1145 ;
+  assign \$1147  = ~ fsel_l2_s0[97];
+  assign \$1148  = \$1147  & \fsel_l2_s0$51 ;
+  assign fsel_pop8_0_10_s = \$1146  ^ \$1148 ;
+  assign \$1149  = ~ fsel_l2_s0[95];
+  assign \$1150  = \$1149  & \fsel_l2_s0$51 ;
+  assign \$1151  = ~ fsel_l2_s0[96];
+  assign \$1152  = \$1151  & \fsel_l2_s0$51 ;
+  assign \$1153  = \$1150  & \$1152 ;
+  assign \$1154  = ~ fsel_l2_s0[95];
+  assign \$1155  = \$1154  & \fsel_l2_s0$51 ;
+  assign \$1156  = ~ fsel_l2_s0[97];
+  assign \$1157  = \$1156  & \fsel_l2_s0$51 ;
+  assign \$1158  = \$1155  & \$1157 ;
+  assign \$1159  = \$1153  | \$1158 ;
+  assign \$1160  = ~ fsel_l2_s0[96];
+  assign \$1161  = \$1160  & \fsel_l2_s0$51 ;
+  assign \$1162  = ~ fsel_l2_s0[97];
+  assign \$1163  = \$1162  & \fsel_l2_s0$51 ;
+  assign \$1164  = \$1161  & \$1163 ;
+  assign fsel_pop8_0_10_c = \$1159  | \$1164 ;
+  assign \$1165  = ~ fsel_l2_s0[98];
+  assign \$1166  = \$1165  & \fsel_l2_s0$51 ;
+  assign \$1167  = fsel_l2_s0[7] & \fsel_l2_s0$54 ;
+  assign \$1168  = \$1166  ^ \$1167 ;
+  assign \$1169  = fsel_l2_s0[21] & \fsel_l2_s0$54 ;
+  assign fsel_pop8_0_8_s = \$1168  ^ \$1169 ;
+  assign \$1170  = ~ fsel_l2_s0[98];
+  assign \$1171  = \$1170  & \fsel_l2_s0$51 ;
+  assign \$1172  = fsel_l2_s0[7] & \fsel_l2_s0$54 ;
+  assign \$1173  = \$1171  & \$1172 ;
+  assign \$1174  = ~ fsel_l2_s0[98];
+  assign \$1175  = \$1174  & \fsel_l2_s0$51 ;
+  assign \$1176  = fsel_l2_s0[21] & \fsel_l2_s0$54 ;
+  assign \$1177  = \$1175  & \$1176 ;
+  assign \$1178  = \$1173  | \$1177 ;
+  assign \$1179  = fsel_l2_s0[7] & \fsel_l2_s0$54 ;
+  assign \$1180  = fsel_l2_s0[21] & \fsel_l2_s0$54 ;
+  assign \$1181  = \$1179  & \$1180 ;
+  assign fsel_pop8_0_8_c = \$1178  | \$1181 ;
+  assign \$1182  = fsel_l2_s0[34] & \fsel_l2_s0$54 ;
+  assign \$1183  = fsel_l2_s0[46] & \fsel_l2_s0$54 ;
+  assign \$1184  = \$1182  ^ \$1183 ;
+  assign \$1185  = fsel_l2_s0[57] & \fsel_l2_s0$54 ;
+  assign fsel_pop8_0_6_s = \$1184  ^ \$1185 ;
+  assign \$1186  = fsel_l2_s0[34] & \fsel_l2_s0$54 ;
+  assign \$1187  = fsel_l2_s0[46] & \fsel_l2_s0$54 ;
+  assign \$1188  = \$1186  & \$1187 ;
+  assign \$1189  = fsel_l2_s0[34] & \fsel_l2_s0$54 ;
+  assign \$1190  = fsel_l2_s0[57] & \fsel_l2_s0$54 ;
+  assign \$1191  = \$1189  & \$1190 ;
+  assign \$1192  = \$1188  | \$1191 ;
+  assign \$1193  = fsel_l2_s0[46] & \fsel_l2_s0$54 ;
+  assign \$1194  = fsel_l2_s0[57] & \fsel_l2_s0$54 ;
+  assign \$1195  = \$1193  & \$1194 ;
+  assign fsel_pop8_0_6_c = \$1192  | \$1195 ;
+  assign \$1196  = fsel_l2_s0[67] & \fsel_l2_s0$54 ;
+  assign \$1197  = fsel_l2_s0[76] & \fsel_l2_s0$54 ;
+  assign \$1198  = \$1196  ^ \$1197 ;
+  assign \$1199  = fsel_l2_s0[84] & \fsel_l2_s0$54 ;
+  assign fsel_pop8_0_4_s = \$1198  ^ \$1199 ;
+  assign \$1200  = fsel_l2_s0[67] & \fsel_l2_s0$54 ;
+  assign \$1201  = fsel_l2_s0[76] & \fsel_l2_s0$54 ;
+  assign \$1202  = \$1200  & \$1201 ;
+  assign \$1203  = fsel_l2_s0[67] & \fsel_l2_s0$54 ;
+  assign \$1204  = fsel_l2_s0[84] & \fsel_l2_s0$54 ;
+  assign \$1205  = \$1203  & \$1204 ;
+  assign \$1206  = \$1202  | \$1205 ;
+  assign \$1207  = fsel_l2_s0[76] & \fsel_l2_s0$54 ;
+  assign \$1208  = fsel_l2_s0[84] & \fsel_l2_s0$54 ;
+  assign \$1209  = \$1207  & \$1208 ;
+  assign fsel_pop8_0_4_c = \$1206  | \$1209 ;
+  assign \$1210  = fsel_pop8_0_12_s ^ fsel_pop8_0_10_s;
+  assign fsel_pop8_0_2_s = \$1210  ^ fsel_pop8_0_8_s;
+  assign \$1211  = fsel_pop8_0_12_s & fsel_pop8_0_10_s;
+  assign \$1212  = fsel_pop8_0_12_s & fsel_pop8_0_8_s;
+  assign \$1213  = \$1211  | \$1212 ;
+  assign \$1214  = fsel_pop8_0_10_s & fsel_pop8_0_8_s;
+  assign fsel_pop8_0_2_c = \$1213  | \$1214 ;
+  assign \$1215  = fsel_pop8_0_6_s ^ fsel_pop8_0_4_s;
+  assign fsel_pop8_0_0_s = \$1215  ^ fsel_pop8_0_2_s;
+  assign \$1216  = fsel_pop8_0_6_s & fsel_pop8_0_4_s;
+  assign \$1217  = fsel_pop8_0_6_s & fsel_pop8_0_2_s;
+  assign \$1218  = \$1216  | \$1217 ;
+  assign \$1219  = fsel_pop8_0_4_s & fsel_pop8_0_2_s;
+  assign fsel_pop8_0_0_c = \$1218  | \$1219 ;
+  assign \$1220  = fsel_pop8_0_12_c ^ fsel_pop8_0_10_c;
+  assign fsel_pop8_1_4_s = \$1220  ^ fsel_pop8_0_8_c;
+  assign \$1221  = fsel_pop8_0_12_c & fsel_pop8_0_10_c;
+  assign \$1222  = fsel_pop8_0_12_c & fsel_pop8_0_8_c;
+  assign \$1223  = \$1221  | \$1222 ;
+  assign \$1224  = fsel_pop8_0_10_c & fsel_pop8_0_8_c;
+  assign fsel_pop8_1_4_c = \$1223  | \$1224 ;
+  assign \$1225  = fsel_pop8_0_6_c ^ fsel_pop8_0_4_c;
+  assign fsel_pop8_1_2_s = \$1225  ^ fsel_pop8_0_2_c;
+  assign \$1226  = fsel_pop8_0_6_c & fsel_pop8_0_4_c;
+  assign \$1227  = fsel_pop8_0_6_c & fsel_pop8_0_2_c;
+  assign \$1228  = \$1226  | \$1227 ;
+  assign \$1229  = fsel_pop8_0_4_c & fsel_pop8_0_2_c;
+  assign fsel_pop8_1_2_c = \$1228  | \$1229 ;
+  assign \$1230  = fsel_pop8_0_0_c ^ fsel_pop8_1_4_s;
+  assign fsel_pop8_1_0_s = \$1230  ^ fsel_pop8_1_2_s;
+  assign \$1231  = fsel_pop8_0_0_c & fsel_pop8_1_4_s;
+  assign \$1232  = fsel_pop8_0_0_c & fsel_pop8_1_2_s;
+  assign \$1233  = \$1231  | \$1232 ;
+  assign \$1234  = fsel_pop8_1_4_s & fsel_pop8_1_2_s;
+  assign fsel_pop8_1_0_c = \$1233  | \$1234 ;
+  assign \$1235  = fsel_pop8_1_4_c ^ fsel_pop8_1_2_c;
+  assign fsel_pop8_2_0_s = \$1235  ^ fsel_pop8_1_0_c;
+  assign \$1236  = fsel_pop8_1_4_c & fsel_pop8_1_2_c;
+  assign \$1237  = fsel_pop8_1_4_c & fsel_pop8_1_0_c;
+  assign \$1238  = \$1236  | \$1237 ;
+  assign \$1239  = fsel_pop8_1_2_c & fsel_pop8_1_0_c;
+  assign fsel_pop8_2_0_c = \$1238  | \$1239 ;
+  assign \$1240  = ~ fsel_l2_s0[99];
+  assign \$1241  = fsel_l2_s0[92] ^ \$1240 ;
+  assign \$1242  = ~ fsel_l2_s0[100];
+  assign fsel_pop9_0_12_s = \$1241  ^ \$1242 ;
+  assign \$1243  = ~ fsel_l2_s0[99];
   assign \$1244  = fsel_l2_s0[92] & \$1243 ;
-  assign \$1245  = \$1242  | \$1244 ;
-  assign \$1246  = ~ fsel_l2_s0[99];
-  assign \$1247  = ~ fsel_l2_s0[100];
-  assign \$1248  = \$1246  & \$1247 ;
-  assign fsel_pop9_0_12_c = \$1245  | \$1248 ;
-  assign \$1249  = ~ fsel_l2_s0[101];
-  assign \$1250  = \$1249  & \fsel_l2_s0$47 ;
-  assign \$1251  = ~ fsel_l2_s0[102];
-  assign \$1252  = \$1251  & \fsel_l2_s0$47 ;
-  assign \$1253  = \$1250  ^ \$1252 ;
-  assign \$1254  = ~ fsel_l2_s0[103];
-  assign \$1255  = \$1254  & \fsel_l2_s0$47 ;
-  assign fsel_pop9_0_10_s = \$1253  ^ \$1255 ;
-  assign \$1256  = ~ fsel_l2_s0[101];
-  assign \$1257  = \$1256  & \fsel_l2_s0$47 ;
-  assign \$1258  = ~ fsel_l2_s0[102];
-  assign \$1259  = \$1258  & \fsel_l2_s0$47 ;
-  assign \$1260  = \$1257  & \$1259 ;
-  assign \$1261  = ~ fsel_l2_s0[101];
-  assign \$1262  = \$1261  & \fsel_l2_s0$47 ;
-  assign \$1263  = ~ fsel_l2_s0[103];
-  assign \$1264  = \$1263  & \fsel_l2_s0$47 ;
-  assign \$1265  = \$1262  & \$1264 ;
-  assign \$1266  = \$1260  | \$1265 ;
-  assign \$1267  = ~ fsel_l2_s0[102];
-  assign \$1268  = \$1267  & \fsel_l2_s0$47 ;
-  assign \$1269  = ~ fsel_l2_s0[103];
-  assign \$1270  = \$1269  & \fsel_l2_s0$47 ;
-  assign \$1271  = \$1268  & \$1270 ;
-  assign fsel_pop9_0_10_c = \$1266  | \$1271 ;
-  assign \$1272  = ~ fsel_l2_s0[104];
-  assign \$1273  = \$1272  & \fsel_l2_s0$47 ;
-  assign \$1274  = fsel_l2_s0[8] & \fsel_l2_s0$50 ;
-  assign \$1275  = \$1273  ^ \$1274 ;
-  assign \$1276  = fsel_l2_s0[22] & \fsel_l2_s0$50 ;
-  assign fsel_pop9_0_8_s = \$1275  ^ \$1276 ;
-  assign \$1277  = ~ fsel_l2_s0[104];
-  assign \$1278  = \$1277  & \fsel_l2_s0$47 ;
-  assign \$1279  = fsel_l2_s0[8] & \fsel_l2_s0$50 ;
-  assign \$1280  = \$1278  & \$1279 ;
-  assign \$1281  = ~ fsel_l2_s0[104];
-  assign \$1282  = \$1281  & \fsel_l2_s0$47 ;
-  assign \$1283  = fsel_l2_s0[22] & \fsel_l2_s0$50 ;
-  assign \$1284  = \$1282  & \$1283 ;
-  assign \$1285  = \$1280  | \$1284 ;
-  assign \$1286  = fsel_l2_s0[8] & \fsel_l2_s0$50 ;
-  assign \$1287  = fsel_l2_s0[22] & \fsel_l2_s0$50 ;
-  assign \$1288  = \$1286  & \$1287 ;
-  assign fsel_pop9_0_8_c = \$1285  | \$1288 ;
-  assign \$1289  = fsel_l2_s0[35] & \fsel_l2_s0$50 ;
-  assign \$1290  = fsel_l2_s0[47] & \fsel_l2_s0$50 ;
-  assign \$1291  = \$1289  ^ \$1290 ;
-  assign \$1292  = fsel_l2_s0[58] & \fsel_l2_s0$50 ;
-  assign fsel_pop9_0_6_s = \$1291  ^ \$1292 ;
-  assign \$1293  = fsel_l2_s0[35] & \fsel_l2_s0$50 ;
-  assign \$1294  = fsel_l2_s0[47] & \fsel_l2_s0$50 ;
-  assign \$1295  = \$1293  & \$1294 ;
-  assign \$1296  = fsel_l2_s0[35] & \fsel_l2_s0$50 ;
-  assign \$1297  = fsel_l2_s0[58] & \fsel_l2_s0$50 ;
-  assign \$1298  = \$1296  & \$1297 ;
-  assign \$1299  = \$1295  | \$1298 ;
-  assign \$1300  = fsel_l2_s0[47] & \fsel_l2_s0$50 ;
-  assign \$1301  = fsel_l2_s0[58] & \fsel_l2_s0$50 ;
-  assign \$1302  = \$1300  & \$1301 ;
-  assign fsel_pop9_0_6_c = \$1299  | \$1302 ;
-  assign \$1303  = fsel_l2_s0[68] & \fsel_l2_s0$50 ;
-  assign \$1304  = fsel_l2_s0[77] & \fsel_l2_s0$50 ;
-  assign \$1305  = \$1303  ^ \$1304 ;
-  assign \$1306  = fsel_l2_s0[85] & \fsel_l2_s0$50 ;
-  assign fsel_pop9_0_4_s = \$1305  ^ \$1306 ;
-  assign \$1307  = fsel_l2_s0[68] & \fsel_l2_s0$50 ;
-  assign \$1308  = fsel_l2_s0[77] & \fsel_l2_s0$50 ;
-  assign \$1309  = \$1307  & \$1308 ;
-  assign \$1310  = fsel_l2_s0[68] & \fsel_l2_s0$50 ;
-  assign \$1311  = fsel_l2_s0[85] & \fsel_l2_s0$50 ;
-  assign \$1312  = \$1310  & \$1311 ;
-  assign \$1313  = \$1309  | \$1312 ;
-  assign \$1314  = fsel_l2_s0[77] & \fsel_l2_s0$50 ;
-  assign \$1315  = fsel_l2_s0[85] & \fsel_l2_s0$50 ;
-  assign \$1316  = \$1314  & \$1315 ;
-  assign fsel_pop9_0_4_c = \$1313  | \$1316 ;
-  assign \$1317  = fsel_pop9_0_12_s ^ fsel_pop9_0_10_s;
-  assign fsel_pop9_0_2_s = \$1317  ^ fsel_pop9_0_8_s;
-  assign \$1318  = fsel_pop9_0_12_s & fsel_pop9_0_10_s;
-  assign \$1319  = fsel_pop9_0_12_s & fsel_pop9_0_8_s;
-  assign \$1320  = \$1318  | \$1319 ;
-  assign \$1321  = fsel_pop9_0_10_s & fsel_pop9_0_8_s;
-  assign fsel_pop9_0_2_c = \$1320  | \$1321 ;
-  assign \$1322  = fsel_pop9_0_6_s ^ fsel_pop9_0_4_s;
-  assign fsel_pop9_0_0_s = \$1322  ^ fsel_pop9_0_2_s;
-  assign \$1323  = fsel_pop9_0_6_s & fsel_pop9_0_4_s;
-  assign \$1324  = fsel_pop9_0_6_s & fsel_pop9_0_2_s;
-  assign \$1325  = \$1323  | \$1324 ;
-  assign \$1326  = fsel_pop9_0_4_s & fsel_pop9_0_2_s;
-  assign fsel_pop9_0_0_c = \$1325  | \$1326 ;
-  assign \$1327  = fsel_pop9_0_12_c ^ fsel_pop9_0_10_c;
-  assign fsel_pop9_1_4_s = \$1327  ^ fsel_pop9_0_8_c;
-  assign \$1328  = fsel_pop9_0_12_c & fsel_pop9_0_10_c;
-  assign \$1329  = fsel_pop9_0_12_c & fsel_pop9_0_8_c;
-  assign \$1330  = \$1328  | \$1329 ;
-  assign \$1331  = fsel_pop9_0_10_c & fsel_pop9_0_8_c;
-  assign fsel_pop9_1_4_c = \$1330  | \$1331 ;
-  assign \$1332  = fsel_pop9_0_6_c ^ fsel_pop9_0_4_c;
-  assign fsel_pop9_1_2_s = \$1332  ^ fsel_pop9_0_2_c;
-  assign \$1333  = fsel_pop9_0_6_c & fsel_pop9_0_4_c;
-  assign \$1334  = fsel_pop9_0_6_c & fsel_pop9_0_2_c;
-  assign \$1335  = \$1333  | \$1334 ;
-  assign \$1336  = fsel_pop9_0_4_c & fsel_pop9_0_2_c;
-  assign fsel_pop9_1_2_c = \$1335  | \$1336 ;
-  assign \$1337  = fsel_pop9_0_0_c ^ fsel_pop9_1_4_s;
-  assign fsel_pop9_1_0_s = \$1337  ^ fsel_pop9_1_2_s;
-  assign \$1338  = fsel_pop9_0_0_c & fsel_pop9_1_4_s;
-  assign \$1339  = fsel_pop9_0_0_c & fsel_pop9_1_2_s;
-  assign \$1340  = \$1338  | \$1339 ;
-  assign \$1341  = fsel_pop9_1_4_s & fsel_pop9_1_2_s;
-  assign fsel_pop9_1_0_c = \$1340  | \$1341 ;
-  assign \$1342  = fsel_pop9_1_4_c ^ fsel_pop9_1_2_c;
-  assign fsel_pop9_2_0_s = \$1342  ^ fsel_pop9_1_0_c;
-  assign \$1343  = fsel_pop9_1_4_c & fsel_pop9_1_2_c;
-  assign \$1344  = fsel_pop9_1_4_c & fsel_pop9_1_0_c;
-  assign \$1345  = \$1343  | \$1344 ;
-  assign \$1346  = fsel_pop9_1_2_c & fsel_pop9_1_0_c;
-  assign fsel_pop9_2_0_c = \$1345  | \$1346 ;
-  assign \$1347  = ~ fsel_l2_s0[105];
-  assign \$1348  = \$1347  ^ fsel_l2_s0[93];
-  assign fsel_pop10_0_12_s = \$1348  ^ fsel_l2_s0[99];
+  assign \$1245  = ~ fsel_l2_s0[100];
+  assign \$1246  = fsel_l2_s0[92] & \$1245 ;
+  assign \$1247  = \$1244  | \$1246 ;
+  assign \$1248  = ~ fsel_l2_s0[99];
+  assign \$1249  = ~ fsel_l2_s0[100];
+  assign \$1250  = \$1248  & \$1249 ;
+  assign fsel_pop9_0_12_c = \$1247  | \$1250 ;
+  assign \$1251  = ~ fsel_l2_s0[101];
+  assign \$1252  = \$1251  & \fsel_l2_s0$51 ;
+  assign \$1253  = ~ fsel_l2_s0[102];
+  assign \$1254  = \$1253  & \fsel_l2_s0$51 ;
+  assign \$1255  = \$1252  ^ \$1254 ;
+  assign \$1256  = ~ fsel_l2_s0[103];
+  assign \$1257  = \$1256  & \fsel_l2_s0$51 ;
+  assign fsel_pop9_0_10_s = \$1255  ^ \$1257 ;
+  assign \$1258  = ~ fsel_l2_s0[101];
+  assign \$1259  = \$1258  & \fsel_l2_s0$51 ;
+  assign \$1260  = ~ fsel_l2_s0[102];
+  assign \$1261  = \$1260  & \fsel_l2_s0$51 ;
+  assign \$1262  = \$1259  & \$1261 ;
+  assign \$1263  = ~ fsel_l2_s0[101];
+  assign \$1264  = \$1263  & \fsel_l2_s0$51 ;
+  assign \$1265  = ~ fsel_l2_s0[103];
+  assign \$1266  = \$1265  & \fsel_l2_s0$51 ;
+  assign \$1267  = \$1264  & \$1266 ;
+  assign \$1268  = \$1262  | \$1267 ;
+  assign \$1269  = ~ fsel_l2_s0[102];
+  assign \$1270  = \$1269  & \fsel_l2_s0$51 ;
+  assign \$1271  = ~ fsel_l2_s0[103];
+  assign \$1272  = \$1271  & \fsel_l2_s0$51 ;
+  assign \$1273  = \$1270  & \$1272 ;
+  assign fsel_pop9_0_10_c = \$1268  | \$1273 ;
+  assign \$1274  = ~ fsel_l2_s0[104];
+  assign \$1275  = \$1274  & \fsel_l2_s0$51 ;
+  assign \$1276  = fsel_l2_s0[8] & \fsel_l2_s0$54 ;
+  assign \$1277  = \$1275  ^ \$1276 ;
+  assign \$1278  = fsel_l2_s0[22] & \fsel_l2_s0$54 ;
+  assign fsel_pop9_0_8_s = \$1277  ^ \$1278 ;
+  assign \$1279  = ~ fsel_l2_s0[104];
+  assign \$1280  = \$1279  & \fsel_l2_s0$51 ;
+  assign \$1281  = fsel_l2_s0[8] & \fsel_l2_s0$54 ;
+  assign \$1282  = \$1280  & \$1281 ;
+  assign \$1283  = ~ fsel_l2_s0[104];
+  assign \$1284  = \$1283  & \fsel_l2_s0$51 ;
+  assign \$1285  = fsel_l2_s0[22] & \fsel_l2_s0$54 ;
+  assign \$1286  = \$1284  & \$1285 ;
+  assign \$1287  = \$1282  | \$1286 ;
+  assign \$1288  = fsel_l2_s0[8] & \fsel_l2_s0$54 ;
+  assign \$1289  = fsel_l2_s0[22] & \fsel_l2_s0$54 ;
+  assign \$1290  = \$1288  & \$1289 ;
+  assign fsel_pop9_0_8_c = \$1287  | \$1290 ;
+  assign \$1291  = fsel_l2_s0[35] & \fsel_l2_s0$54 ;
+  assign \$1292  = fsel_l2_s0[47] & \fsel_l2_s0$54 ;
+  assign \$1293  = \$1291  ^ \$1292 ;
+  assign \$1294  = fsel_l2_s0[58] & \fsel_l2_s0$54 ;
+  assign fsel_pop9_0_6_s = \$1293  ^ \$1294 ;
+  assign \$1295  = fsel_l2_s0[35] & \fsel_l2_s0$54 ;
+  assign \$1296  = fsel_l2_s0[47] & \fsel_l2_s0$54 ;
+  assign \$1297  = \$1295  & \$1296 ;
+  assign \$1298  = fsel_l2_s0[35] & \fsel_l2_s0$54 ;
+  assign \$1299  = fsel_l2_s0[58] & \fsel_l2_s0$54 ;
+  assign \$1300  = \$1298  & \$1299 ;
+  assign \$1301  = \$1297  | \$1300 ;
+  assign \$1302  = fsel_l2_s0[47] & \fsel_l2_s0$54 ;
+  assign \$1303  = fsel_l2_s0[58] & \fsel_l2_s0$54 ;
+  assign \$1304  = \$1302  & \$1303 ;
+  assign fsel_pop9_0_6_c = \$1301  | \$1304 ;
+  assign \$1305  = fsel_l2_s0[68] & \fsel_l2_s0$54 ;
+  assign \$1306  = fsel_l2_s0[77] & \fsel_l2_s0$54 ;
+  assign \$1307  = \$1305  ^ \$1306 ;
+  assign \$1308  = fsel_l2_s0[85] & \fsel_l2_s0$54 ;
+  assign fsel_pop9_0_4_s = \$1307  ^ \$1308 ;
+  assign \$1309  = fsel_l2_s0[68] & \fsel_l2_s0$54 ;
+  assign \$1310  = fsel_l2_s0[77] & \fsel_l2_s0$54 ;
+  assign \$1311  = \$1309  & \$1310 ;
+  assign \$1312  = fsel_l2_s0[68] & \fsel_l2_s0$54 ;
+  assign \$1313  = fsel_l2_s0[85] & \fsel_l2_s0$54 ;
+  assign \$1314  = \$1312  & \$1313 ;
+  assign \$1315  = \$1311  | \$1314 ;
+  assign \$1316  = fsel_l2_s0[77] & \fsel_l2_s0$54 ;
+  assign \$1317  = fsel_l2_s0[85] & \fsel_l2_s0$54 ;
+  assign \$1318  = \$1316  & \$1317 ;
+  assign fsel_pop9_0_4_c = \$1315  | \$1318 ;
+  assign \$1319  = fsel_pop9_0_12_s ^ fsel_pop9_0_10_s;
+  assign fsel_pop9_0_2_s = \$1319  ^ fsel_pop9_0_8_s;
+  assign \$1320  = fsel_pop9_0_12_s & fsel_pop9_0_10_s;
+  assign \$1321  = fsel_pop9_0_12_s & fsel_pop9_0_8_s;
+  assign \$1322  = \$1320  | \$1321 ;
+  assign \$1323  = fsel_pop9_0_10_s & fsel_pop9_0_8_s;
+  assign fsel_pop9_0_2_c = \$1322  | \$1323 ;
+  assign \$1324  = fsel_pop9_0_6_s ^ fsel_pop9_0_4_s;
+  assign fsel_pop9_0_0_s = \$1324  ^ fsel_pop9_0_2_s;
+  assign \$1325  = fsel_pop9_0_6_s & fsel_pop9_0_4_s;
+  assign \$1326  = fsel_pop9_0_6_s & fsel_pop9_0_2_s;
+  assign \$1327  = \$1325  | \$1326 ;
+  assign \$1328  = fsel_pop9_0_4_s & fsel_pop9_0_2_s;
+  assign fsel_pop9_0_0_c = \$1327  | \$1328 ;
+  assign \$1329  = fsel_pop9_0_12_c ^ fsel_pop9_0_10_c;
+  assign fsel_pop9_1_4_s = \$1329  ^ fsel_pop9_0_8_c;
+  assign \$1330  = fsel_pop9_0_12_c & fsel_pop9_0_10_c;
+  assign \$1331  = fsel_pop9_0_12_c & fsel_pop9_0_8_c;
+  assign \$1332  = \$1330  | \$1331 ;
+  assign \$1333  = fsel_pop9_0_10_c & fsel_pop9_0_8_c;
+  assign fsel_pop9_1_4_c = \$1332  | \$1333 ;
+  assign \$1334  = fsel_pop9_0_6_c ^ fsel_pop9_0_4_c;
+  assign fsel_pop9_1_2_s = \$1334  ^ fsel_pop9_0_2_c;
+  assign \$1335  = fsel_pop9_0_6_c & fsel_pop9_0_4_c;
+  assign \$1336  = fsel_pop9_0_6_c & fsel_pop9_0_2_c;
+  assign \$1337  = \$1335  | \$1336 ;
+  assign \$1338  = fsel_pop9_0_4_c & fsel_pop9_0_2_c;
+  assign fsel_pop9_1_2_c = \$1337  | \$1338 ;
+  assign \$1339  = fsel_pop9_0_0_c ^ fsel_pop9_1_4_s;
+  assign fsel_pop9_1_0_s = \$1339  ^ fsel_pop9_1_2_s;
+  assign \$1340  = fsel_pop9_0_0_c & fsel_pop9_1_4_s;
+  assign \$1341  = fsel_pop9_0_0_c & fsel_pop9_1_2_s;
+  assign \$1342  = \$1340  | \$1341 ;
+  assign \$1343  = fsel_pop9_1_4_s & fsel_pop9_1_2_s;
+  assign fsel_pop9_1_0_c = \$1342  | \$1343 ;
+  assign \$1344  = fsel_pop9_1_4_c ^ fsel_pop9_1_2_c;
+  assign fsel_pop9_2_0_s = \$1344  ^ fsel_pop9_1_0_c;
+  assign \$1345  = fsel_pop9_1_4_c & fsel_pop9_1_2_c;
+  assign \$1346  = fsel_pop9_1_4_c & fsel_pop9_1_0_c;
+  assign \$1347  = \$1345  | \$1346 ;
+  assign \$1348  = fsel_pop9_1_2_c & fsel_pop9_1_0_c;
+  assign fsel_pop9_2_0_c = \$1347  | \$1348 ;
   assign \$1349  = ~ fsel_l2_s0[105];
-  assign \$1350  = \$1349  & fsel_l2_s0[93];
+  assign \$1350  = \$1349  ^ fsel_l2_s0[93];
+  assign fsel_pop10_0_12_s = \$1350  ^ fsel_l2_s0[99];
   assign \$1351  = ~ fsel_l2_s0[105];
-  assign \$1352  = \$1351  & fsel_l2_s0[99];
-  assign \$1353  = \$1350  | \$1352 ;
-  assign \$1354  = fsel_l2_s0[93] & fsel_l2_s0[99];
-  assign fsel_pop10_0_12_c = \$1353  | \$1354 ;
-  assign \$1355  = ~ fsel_l2_s0[106];
-  assign \$1356  = \$1355  & \fsel_l2_s0$47 ;
-  assign \$1357  = ~ fsel_l2_s0[107];
-  assign \$1358  = \$1357  & \fsel_l2_s0$47 ;
-  assign \$1359  = \$1356  ^ \$1358 ;
-  assign \$1360  = ~ fsel_l2_s0[108];
-  assign \$1361  = \$1360  & \fsel_l2_s0$47 ;
-  assign fsel_pop10_0_10_s = \$1359  ^ \$1361 ;
-  assign \$1362  = ~ fsel_l2_s0[106];
-  assign \$1363  = \$1362  & \fsel_l2_s0$47 ;
-  assign \$1364  = ~ fsel_l2_s0[107];
-  assign \$1365  = \$1364  & \fsel_l2_s0$47 ;
-  assign \$1366  = \$1363  & \$1365 ;
-  assign \$1367  = ~ fsel_l2_s0[106];
-  assign \$1368  = \$1367  & \fsel_l2_s0$47 ;
-  assign \$1369  = ~ fsel_l2_s0[108];
-  assign \$1370  = \$1369  & \fsel_l2_s0$47 ;
-  assign \$1371  = \$1368  & \$1370 ;
-  assign \$1372  = \$1366  | \$1371 ;
-  assign \$1373  = ~ fsel_l2_s0[107];
-  assign \$1374  = \$1373  & \fsel_l2_s0$47 ;
-  assign \$1375  = ~ fsel_l2_s0[108];
-  assign \$1376  = \$1375  & \fsel_l2_s0$47 ;
-  assign \$1377  = \$1374  & \$1376 ;
-  assign fsel_pop10_0_10_c = \$1372  | \$1377 ;
-  assign \$1378  = ~ fsel_l2_s0[109];
-  assign \$1379  = \$1378  & \fsel_l2_s0$47 ;
-  assign \$1380  = fsel_l2_s0[9] & \fsel_l2_s0$50 ;
-  assign \$1381  = \$1379  ^ \$1380 ;
-  assign \$1382  = fsel_l2_s0[23] & \fsel_l2_s0$50 ;
-  assign fsel_pop10_0_8_s = \$1381  ^ \$1382 ;
-  assign \$1383  = ~ fsel_l2_s0[109];
-  assign \$1384  = \$1383  & \fsel_l2_s0$47 ;
-  assign \$1385  = fsel_l2_s0[9] & \fsel_l2_s0$50 ;
-  assign \$1386  = \$1384  & \$1385 ;
-  assign \$1387  = ~ fsel_l2_s0[109];
-  assign \$1388  = \$1387  & \fsel_l2_s0$47 ;
-  assign \$1389  = fsel_l2_s0[23] & \fsel_l2_s0$50 ;
-  assign \$1390  = \$1388  & \$1389 ;
-  assign \$1391  = \$1386  | \$1390 ;
-  assign \$1392  = fsel_l2_s0[9] & \fsel_l2_s0$50 ;
-  assign \$1393  = fsel_l2_s0[23] & \fsel_l2_s0$50 ;
-  assign \$1394  = \$1392  & \$1393 ;
-  assign fsel_pop10_0_8_c = \$1391  | \$1394 ;
-  assign \$1395  = fsel_l2_s0[36] & \fsel_l2_s0$50 ;
-  assign \$1396  = fsel_l2_s0[48] & \fsel_l2_s0$50 ;
-  assign \$1397  = \$1395  ^ \$1396 ;
-  assign \$1398  = fsel_l2_s0[59] & \fsel_l2_s0$50 ;
-  assign fsel_pop10_0_6_s = \$1397  ^ \$1398 ;
-  assign \$1399  = fsel_l2_s0[36] & \fsel_l2_s0$50 ;
-  assign \$1400  = fsel_l2_s0[48] & \fsel_l2_s0$50 ;
-  assign \$1401  = \$1399  & \$1400 ;
-  assign \$1402  = fsel_l2_s0[36] & \fsel_l2_s0$50 ;
-  assign \$1403  = fsel_l2_s0[59] & \fsel_l2_s0$50 ;
-  assign \$1404  = \$1402  & \$1403 ;
-  assign \$1405  = \$1401  | \$1404 ;
-  assign \$1406  = fsel_l2_s0[48] & \fsel_l2_s0$50 ;
-  assign \$1407  = fsel_l2_s0[59] & \fsel_l2_s0$50 ;
-  assign \$1408  = \$1406  & \$1407 ;
-  assign fsel_pop10_0_6_c = \$1405  | \$1408 ;
-  assign \$1409  = fsel_l2_s0[69] & \fsel_l2_s0$50 ;
-  assign \$1410  = fsel_l2_s0[78] & \fsel_l2_s0$50 ;
-  assign \$1411  = \$1409  ^ \$1410 ;
-  assign \$1412  = fsel_l2_s0[86] & \fsel_l2_s0$50 ;
-  assign fsel_pop10_0_4_s = \$1411  ^ \$1412 ;
-  assign \$1413  = fsel_l2_s0[69] & \fsel_l2_s0$50 ;
-  assign \$1414  = fsel_l2_s0[78] & \fsel_l2_s0$50 ;
-  assign \$1415  = \$1413  & \$1414 ;
-  assign \$1416  = fsel_l2_s0[69] & \fsel_l2_s0$50 ;
-  assign \$1417  = fsel_l2_s0[86] & \fsel_l2_s0$50 ;
-  assign \$1418  = \$1416  & \$1417 ;
-  assign \$1419  = \$1415  | \$1418 ;
-  assign \$1420  = fsel_l2_s0[78] & \fsel_l2_s0$50 ;
-  assign \$1421  = fsel_l2_s0[86] & \fsel_l2_s0$50 ;
-  assign \$1422  = \$1420  & \$1421 ;
-  assign fsel_pop10_0_4_c = \$1419  | \$1422 ;
-  assign \$1423  = fsel_pop10_0_12_s ^ fsel_pop10_0_10_s;
-  assign fsel_pop10_0_2_s = \$1423  ^ fsel_pop10_0_8_s;
-  assign \$1424  = fsel_pop10_0_12_s & fsel_pop10_0_10_s;
-  assign \$1425  = fsel_pop10_0_12_s & fsel_pop10_0_8_s;
-  assign \$1426  = \$1424  | \$1425 ;
-  assign \$1427  = fsel_pop10_0_10_s & fsel_pop10_0_8_s;
-  assign fsel_pop10_0_2_c = \$1426  | \$1427 ;
-  assign \$1428  = fsel_pop10_0_6_s ^ fsel_pop10_0_4_s;
-  assign fsel_pop10_0_0_s = \$1428  ^ fsel_pop10_0_2_s;
-  assign \$1429  = fsel_pop10_0_6_s & fsel_pop10_0_4_s;
-  assign \$1430  = fsel_pop10_0_6_s & fsel_pop10_0_2_s;
-  assign \$1431  = \$1429  | \$1430 ;
-  assign \$1432  = fsel_pop10_0_4_s & fsel_pop10_0_2_s;
-  assign fsel_pop10_0_0_c = \$1431  | \$1432 ;
-  assign \$1433  = fsel_pop10_0_12_c ^ fsel_pop10_0_10_c;
-  assign fsel_pop10_1_4_s = \$1433  ^ fsel_pop10_0_8_c;
-  assign \$1434  = fsel_pop10_0_12_c & fsel_pop10_0_10_c;
-  assign \$1435  = fsel_pop10_0_12_c & fsel_pop10_0_8_c;
-  assign \$1436  = \$1434  | \$1435 ;
-  assign \$1437  = fsel_pop10_0_10_c & fsel_pop10_0_8_c;
-  assign fsel_pop10_1_4_c = \$1436  | \$1437 ;
-  assign \$1438  = fsel_pop10_0_6_c ^ fsel_pop10_0_4_c;
-  assign fsel_pop10_1_2_s = \$1438  ^ fsel_pop10_0_2_c;
-  assign \$1439  = fsel_pop10_0_6_c & fsel_pop10_0_4_c;
-  assign \$1440  = fsel_pop10_0_6_c & fsel_pop10_0_2_c;
-  assign \$1441  = \$1439  | \$1440 ;
-  assign \$1442  = fsel_pop10_0_4_c & fsel_pop10_0_2_c;
-  assign fsel_pop10_1_2_c = \$1441  | \$1442 ;
-  assign \$1443  = fsel_pop10_0_0_c ^ fsel_pop10_1_4_s;
-  assign fsel_pop10_1_0_s = \$1443  ^ fsel_pop10_1_2_s;
-  assign \$1444  = fsel_pop10_0_0_c & fsel_pop10_1_4_s;
-  assign \$1445  = fsel_pop10_0_0_c & fsel_pop10_1_2_s;
-  assign \$1446  = \$1444  | \$1445 ;
-  assign \$1447  = fsel_pop10_1_4_s & fsel_pop10_1_2_s;
-  assign fsel_pop10_1_0_c = \$1446  | \$1447 ;
-  assign \$1448  = fsel_pop10_1_4_c ^ fsel_pop10_1_2_c;
-  assign fsel_pop10_2_0_s = \$1448  ^ fsel_pop10_1_0_c;
-  assign \$1449  = fsel_pop10_1_4_c & fsel_pop10_1_2_c;
-  assign \$1450  = fsel_pop10_1_4_c & fsel_pop10_1_0_c;
-  assign \$1451  = \$1449  | \$1450 ;
-  assign \$1452  = fsel_pop10_1_2_c & fsel_pop10_1_0_c;
-  assign fsel_pop10_2_0_c = \$1451  | \$1452 ;
-  assign \$1453  = fsel_l2_s0[105] ^ fsel_l2_s0[94];
-  assign fsel_pop11_0_12_s = \$1453  ^ fsel_l2_s0[100];
-  assign \$1454  = fsel_l2_s0[105] & fsel_l2_s0[94];
-  assign \$1455  = fsel_l2_s0[105] & fsel_l2_s0[100];
-  assign \$1456  = \$1454  | \$1455 ;
-  assign \$1457  = fsel_l2_s0[94] & fsel_l2_s0[100];
-  assign fsel_pop11_0_12_c = \$1456  | \$1457 ;
-  assign \$1458  = ~ fsel_l2_s0[110];
-  assign \$1459  = \$1458  & \fsel_l2_s0$47 ;
-  assign \$1460  = ~ fsel_l2_s0[111];
-  assign \$1461  = \$1460  & \fsel_l2_s0$47 ;
-  assign \$1462  = \$1459  ^ \$1461 ;
-  assign \$1463  = ~ fsel_l2_s0[112];
-  assign \$1464  = \$1463  & \fsel_l2_s0$47 ;
-  assign fsel_pop11_0_10_s = \$1462  ^ \$1464 ;
-  assign \$1465  = ~ fsel_l2_s0[110];
-  assign \$1466  = \$1465  & \fsel_l2_s0$47 ;
-  assign \$1467  = ~ fsel_l2_s0[111];
-  assign \$1468  = \$1467  & \fsel_l2_s0$47 ;
-  assign \$1469  = \$1466  & \$1468 ;
-  assign \$1470  = ~ fsel_l2_s0[110];
-  assign \$1471  = \$1470  & \fsel_l2_s0$47 ;
-  assign \$1472  = ~ fsel_l2_s0[112];
-  assign \$1473  = \$1472  & \fsel_l2_s0$47 ;
-  assign \$1474  = \$1471  & \$1473 ;
-  assign \$1475  = \$1469  | \$1474 ;
-  assign \$1476  = ~ fsel_l2_s0[111];
-  assign \$1477  = \$1476  & \fsel_l2_s0$47 ;
-  assign \$1478  = ~ fsel_l2_s0[112];
-  assign \$1479  = \$1478  & \fsel_l2_s0$47 ;
-  assign \$1480  = \$1477  & \$1479 ;
-  assign fsel_pop11_0_10_c = \$1475  | \$1480 ;
-  assign \$1481  = ~ fsel_l2_s0[113];
-  assign \$1482  = \$1481  & \fsel_l2_s0$47 ;
-  assign \$1483  = fsel_l2_s0[10] & \fsel_l2_s0$50 ;
-  assign \$1484  = \$1482  ^ \$1483 ;
-  assign \$1485  = fsel_l2_s0[24] & \fsel_l2_s0$50 ;
-  assign fsel_pop11_0_8_s = \$1484  ^ \$1485 ;
-  assign \$1486  = ~ fsel_l2_s0[113];
-  assign \$1487  = \$1486  & \fsel_l2_s0$47 ;
-  assign \$1488  = fsel_l2_s0[10] & \fsel_l2_s0$50 ;
-  assign \$1489  = \$1487  & \$1488 ;
-  assign \$1490  = ~ fsel_l2_s0[113];
-  assign \$1491  = \$1490  & \fsel_l2_s0$47 ;
-  assign \$1492  = fsel_l2_s0[24] & \fsel_l2_s0$50 ;
-  assign \$1493  = \$1491  & \$1492 ;
-  assign \$1494  = \$1489  | \$1493 ;
-  assign \$1495  = fsel_l2_s0[10] & \fsel_l2_s0$50 ;
-  assign \$1496  = fsel_l2_s0[24] & \fsel_l2_s0$50 ;
-  assign \$1497  = \$1495  & \$1496 ;
-  assign fsel_pop11_0_8_c = \$1494  | \$1497 ;
-  assign \$1498  = fsel_l2_s0[37] & \fsel_l2_s0$50 ;
-  assign \$1499  = fsel_l2_s0[49] & \fsel_l2_s0$50 ;
-  assign \$1500  = \$1498  ^ \$1499 ;
-  assign \$1501  = fsel_l2_s0[60] & \fsel_l2_s0$50 ;
-  assign fsel_pop11_0_6_s = \$1500  ^ \$1501 ;
-  assign \$1502  = fsel_l2_s0[37] & \fsel_l2_s0$50 ;
-  assign \$1503  = fsel_l2_s0[49] & \fsel_l2_s0$50 ;
-  assign \$1504  = \$1502  & \$1503 ;
-  assign \$1505  = fsel_l2_s0[37] & \fsel_l2_s0$50 ;
-  assign \$1506  = fsel_l2_s0[60] & \fsel_l2_s0$50 ;
-  assign \$1507  = \$1505  & \$1506 ;
-  assign \$1508  = \$1504  | \$1507 ;
-  assign \$1509  = fsel_l2_s0[49] & \fsel_l2_s0$50 ;
-  assign \$1510  = fsel_l2_s0[60] & \fsel_l2_s0$50 ;
-  assign \$1511  = \$1509  & \$1510 ;
-  assign fsel_pop11_0_6_c = \$1508  | \$1511 ;
-  assign \$1512  = fsel_l2_s0[70] & \fsel_l2_s0$50 ;
-  assign \$1513  = fsel_l2_s0[79] & \fsel_l2_s0$50 ;
-  assign \$1514  = \$1512  ^ \$1513 ;
-  assign \$1515  = fsel_l2_s0[87] & \fsel_l2_s0$50 ;
-  assign fsel_pop11_0_4_s = \$1514  ^ \$1515 ;
-  assign \$1516  = fsel_l2_s0[70] & \fsel_l2_s0$50 ;
-  assign \$1517  = fsel_l2_s0[79] & \fsel_l2_s0$50 ;
-  assign \$1518  = \$1516  & \$1517 ;
-  assign \$1519  = fsel_l2_s0[70] & \fsel_l2_s0$50 ;
-  assign \$1520  = fsel_l2_s0[87] & \fsel_l2_s0$50 ;
-  assign \$1521  = \$1519  & \$1520 ;
-  assign \$1522  = \$1518  | \$1521 ;
-  assign \$1523  = fsel_l2_s0[79] & \fsel_l2_s0$50 ;
-  assign \$1524  = fsel_l2_s0[87] & \fsel_l2_s0$50 ;
-  assign \$1525  = \$1523  & \$1524 ;
-  assign fsel_pop11_0_4_c = \$1522  | \$1525 ;
-  assign \$1526  = fsel_pop11_0_12_s ^ fsel_pop11_0_10_s;
-  assign fsel_pop11_0_2_s = \$1526  ^ fsel_pop11_0_8_s;
-  assign \$1527  = fsel_pop11_0_12_s & fsel_pop11_0_10_s;
-  assign \$1528  = fsel_pop11_0_12_s & fsel_pop11_0_8_s;
-  assign \$1529  = \$1527  | \$1528 ;
-  assign \$1530  = fsel_pop11_0_10_s & fsel_pop11_0_8_s;
-  assign fsel_pop11_0_2_c = \$1529  | \$1530 ;
-  assign \$1531  = fsel_pop11_0_6_s ^ fsel_pop11_0_4_s;
-  assign fsel_pop11_0_0_s = \$1531  ^ fsel_pop11_0_2_s;
-  assign \$1532  = fsel_pop11_0_6_s & fsel_pop11_0_4_s;
-  assign \$1533  = fsel_pop11_0_6_s & fsel_pop11_0_2_s;
-  assign \$1534  = \$1532  | \$1533 ;
-  assign \$1535  = fsel_pop11_0_4_s & fsel_pop11_0_2_s;
-  assign fsel_pop11_0_0_c = \$1534  | \$1535 ;
-  assign \$1536  = fsel_pop11_0_12_c ^ fsel_pop11_0_10_c;
-  assign fsel_pop11_1_4_s = \$1536  ^ fsel_pop11_0_8_c;
-  assign \$1537  = fsel_pop11_0_12_c & fsel_pop11_0_10_c;
-  assign \$1538  = fsel_pop11_0_12_c & fsel_pop11_0_8_c;
-  assign \$1539  = \$1537  | \$1538 ;
-  assign \$1540  = fsel_pop11_0_10_c & fsel_pop11_0_8_c;
-  assign fsel_pop11_1_4_c = \$1539  | \$1540 ;
-  assign \$1541  = fsel_pop11_0_6_c ^ fsel_pop11_0_4_c;
-  assign fsel_pop11_1_2_s = \$1541  ^ fsel_pop11_0_2_c;
-  assign \$1542  = fsel_pop11_0_6_c & fsel_pop11_0_4_c;
-  assign \$1543  = fsel_pop11_0_6_c & fsel_pop11_0_2_c;
-  assign \$1544  = \$1542  | \$1543 ;
-  assign \$1545  = fsel_pop11_0_4_c & fsel_pop11_0_2_c;
-  assign fsel_pop11_1_2_c = \$1544  | \$1545 ;
-  assign \$1546  = fsel_pop11_0_0_c ^ fsel_pop11_1_4_s;
-  assign fsel_pop11_1_0_s = \$1546  ^ fsel_pop11_1_2_s;
-  assign \$1547  = fsel_pop11_0_0_c & fsel_pop11_1_4_s;
-  assign \$1548  = fsel_pop11_0_0_c & fsel_pop11_1_2_s;
-  assign \$1549  = \$1547  | \$1548 ;
-  assign \$1550  = fsel_pop11_1_4_s & fsel_pop11_1_2_s;
-  assign fsel_pop11_1_0_c = \$1549  | \$1550 ;
-  assign \$1551  = fsel_pop11_1_4_c ^ fsel_pop11_1_2_c;
-  assign fsel_pop11_2_0_s = \$1551  ^ fsel_pop11_1_0_c;
-  assign \$1552  = fsel_pop11_1_4_c & fsel_pop11_1_2_c;
-  assign \$1553  = fsel_pop11_1_4_c & fsel_pop11_1_0_c;
-  assign \$1554  = \$1552  | \$1553 ;
-  assign \$1555  = fsel_pop11_1_2_c & fsel_pop11_1_0_c;
-  assign fsel_pop11_2_0_c = \$1554  | \$1555 ;
-  assign \$1556  = ~ fsel_l2_s0[114];
-  assign \$1557  = ~ fsel_l2_s0[115];
-  assign \$1558  = \$1556  ^ \$1557 ;
-  assign \$1559  = ~ fsel_l2_s0[116];
-  assign fsel_pop12_0_12_s = \$1558  ^ \$1559 ;
-  assign \$1560  = ~ fsel_l2_s0[114];
-  assign \$1561  = ~ fsel_l2_s0[115];
-  assign \$1562  = \$1560  & \$1561 ;
-  assign \$1563  = ~ fsel_l2_s0[114];
-  assign \$1564  = ~ fsel_l2_s0[116];
-  assign \$1565  = \$1563  & \$1564 ;
-  assign \$1566  = \$1562  | \$1565 ;
-  assign \$1567  = ~ fsel_l2_s0[115];
-  assign \$1568  = ~ fsel_l2_s0[116];
-  assign \$1569  = \$1567  & \$1568 ;
-  assign fsel_pop12_0_12_c = \$1566  | \$1569 ;
-  assign \$1570  = fsel_l2_s0[95] & \fsel_l2_s0$47 ;
-  assign \$1571  = fsel_l2_s0[101] & \fsel_l2_s0$47 ;
-  assign \$1572  = \$1570  ^ \$1571 ;
-  assign \$1573  = fsel_l2_s0[106] & \fsel_l2_s0$47 ;
-  assign fsel_pop12_0_10_s = \$1572  ^ \$1573 ;
-  assign \$1574  = fsel_l2_s0[95] & \fsel_l2_s0$47 ;
-  assign \$1575  = fsel_l2_s0[101] & \fsel_l2_s0$47 ;
-  assign \$1576  = \$1574  & \$1575 ;
-  assign \$1577  = fsel_l2_s0[95] & \fsel_l2_s0$47 ;
-  assign \$1578  = fsel_l2_s0[106] & \fsel_l2_s0$47 ;
-  assign \$1579  = \$1577  & \$1578 ;
-  assign \$1580  = \$1576  | \$1579 ;
-  assign \$1581  = fsel_l2_s0[101] & \fsel_l2_s0$47 ;
-  assign \$1582  = fsel_l2_s0[106] & \fsel_l2_s0$47 ;
-  assign \$1583  = \$1581  & \$1582 ;
-  assign fsel_pop12_0_10_c = \$1580  | \$1583 ;
-  assign \$1584  = fsel_l2_s0[110] & \fsel_l2_s0$47 ;
-  assign \$1585  = fsel_l2_s0[11] & \fsel_l2_s0$50 ;
-  assign \$1586  = \$1584  ^ \$1585 ;
-  assign \$1587  = fsel_l2_s0[25] & \fsel_l2_s0$50 ;
-  assign fsel_pop12_0_8_s = \$1586  ^ \$1587 ;
-  assign \$1588  = fsel_l2_s0[110] & \fsel_l2_s0$47 ;
-  assign \$1589  = fsel_l2_s0[11] & \fsel_l2_s0$50 ;
-  assign \$1590  = \$1588  & \$1589 ;
-  assign \$1591  = fsel_l2_s0[110] & \fsel_l2_s0$47 ;
-  assign \$1592  = fsel_l2_s0[25] & \fsel_l2_s0$50 ;
-  assign \$1593  = \$1591  & \$1592 ;
-  assign \$1594  = \$1590  | \$1593 ;
-  assign \$1595  = fsel_l2_s0[11] & \fsel_l2_s0$50 ;
-  assign \$1596  = fsel_l2_s0[25] & \fsel_l2_s0$50 ;
-  assign \$1597  = \$1595  & \$1596 ;
-  assign fsel_pop12_0_8_c = \$1594  | \$1597 ;
-  assign \$1598  = fsel_l2_s0[38] & \fsel_l2_s0$50 ;
-  assign \$1599  = fsel_l2_s0[50] & \fsel_l2_s0$50 ;
-  assign \$1600  = \$1598  ^ \$1599 ;
-  assign \$1601  = fsel_l2_s0[61] & \fsel_l2_s0$50 ;
-  assign fsel_pop12_0_6_s = \$1600  ^ \$1601 ;
-  assign \$1602  = fsel_l2_s0[38] & \fsel_l2_s0$50 ;
-  assign \$1603  = fsel_l2_s0[50] & \fsel_l2_s0$50 ;
-  assign \$1604  = \$1602  & \$1603 ;
-  assign \$1605  = fsel_l2_s0[38] & \fsel_l2_s0$50 ;
-  assign \$1606  = fsel_l2_s0[61] & \fsel_l2_s0$50 ;
-  assign \$1607  = \$1605  & \$1606 ;
-  assign \$1608  = \$1604  | \$1607 ;
-  assign \$1609  = fsel_l2_s0[50] & \fsel_l2_s0$50 ;
-  assign \$1610  = fsel_l2_s0[61] & \fsel_l2_s0$50 ;
-  assign \$1611  = \$1609  & \$1610 ;
-  assign fsel_pop12_0_6_c = \$1608  | \$1611 ;
-  assign \$1612  = fsel_l2_s0[71] & \fsel_l2_s0$50 ;
-  assign \$1613  = fsel_l2_s0[80] & \fsel_l2_s0$50 ;
-  assign \$1614  = \$1612  ^ \$1613 ;
-  assign \$1615  = fsel_l2_s0[88] & \fsel_l2_s0$50 ;
-  assign fsel_pop12_0_4_s = \$1614  ^ \$1615 ;
-  assign \$1616  = fsel_l2_s0[71] & \fsel_l2_s0$50 ;
-  assign \$1617  = fsel_l2_s0[80] & \fsel_l2_s0$50 ;
-  assign \$1618  = \$1616  & \$1617 ;
-  assign \$1619  = fsel_l2_s0[71] & \fsel_l2_s0$50 ;
-  assign \$1620  = fsel_l2_s0[88] & \fsel_l2_s0$50 ;
-  assign \$1621  = \$1619  & \$1620 ;
-  assign \$1622  = \$1618  | \$1621 ;
-  assign \$1623  = fsel_l2_s0[80] & \fsel_l2_s0$50 ;
-  assign \$1624  = fsel_l2_s0[88] & \fsel_l2_s0$50 ;
-  assign \$1625  = \$1623  & \$1624 ;
-  assign fsel_pop12_0_4_c = \$1622  | \$1625 ;
-  assign \$1626  = fsel_pop12_0_12_s ^ fsel_pop12_0_10_s;
-  assign fsel_pop12_0_2_s = \$1626  ^ fsel_pop12_0_8_s;
-  assign \$1627  = fsel_pop12_0_12_s & fsel_pop12_0_10_s;
-  assign \$1628  = fsel_pop12_0_12_s & fsel_pop12_0_8_s;
-  assign \$1629  = \$1627  | \$1628 ;
-  assign \$1630  = fsel_pop12_0_10_s & fsel_pop12_0_8_s;
-  assign fsel_pop12_0_2_c = \$1629  | \$1630 ;
-  assign \$1631  = fsel_pop12_0_6_s ^ fsel_pop12_0_4_s;
-  assign fsel_pop12_0_0_s = \$1631  ^ fsel_pop12_0_2_s;
-  assign \$1632  = fsel_pop12_0_6_s & fsel_pop12_0_4_s;
-  assign \$1633  = fsel_pop12_0_6_s & fsel_pop12_0_2_s;
-  assign \$1634  = \$1632  | \$1633 ;
-  assign \$1635  = fsel_pop12_0_4_s & fsel_pop12_0_2_s;
-  assign fsel_pop12_0_0_c = \$1634  | \$1635 ;
-  assign \$1636  = fsel_pop12_0_12_c ^ fsel_pop12_0_10_c;
-  assign fsel_pop12_1_4_s = \$1636  ^ fsel_pop12_0_8_c;
-  assign \$1637  = fsel_pop12_0_12_c & fsel_pop12_0_10_c;
-  assign \$1638  = fsel_pop12_0_12_c & fsel_pop12_0_8_c;
-  assign \$1639  = \$1637  | \$1638 ;
-  assign \$1640  = fsel_pop12_0_10_c & fsel_pop12_0_8_c;
-  assign fsel_pop12_1_4_c = \$1639  | \$1640 ;
-  assign \$1641  = fsel_pop12_0_6_c ^ fsel_pop12_0_4_c;
-  assign fsel_pop12_1_2_s = \$1641  ^ fsel_pop12_0_2_c;
-  assign \$1642  = fsel_pop12_0_6_c & fsel_pop12_0_4_c;
-  assign \$1643  = fsel_pop12_0_6_c & fsel_pop12_0_2_c;
-  assign \$1644  = \$1642  | \$1643 ;
-  assign \$1645  = fsel_pop12_0_4_c & fsel_pop12_0_2_c;
-  assign fsel_pop12_1_2_c = \$1644  | \$1645 ;
-  assign \$1646  = fsel_pop12_0_0_c ^ fsel_pop12_1_4_s;
-  assign fsel_pop12_1_0_s = \$1646  ^ fsel_pop12_1_2_s;
-  assign \$1647  = fsel_pop12_0_0_c & fsel_pop12_1_4_s;
-  assign \$1648  = fsel_pop12_0_0_c & fsel_pop12_1_2_s;
-  assign \$1649  = \$1647  | \$1648 ;
-  assign \$1650  = fsel_pop12_1_4_s & fsel_pop12_1_2_s;
-  assign fsel_pop12_1_0_c = \$1649  | \$1650 ;
-  assign \$1651  = fsel_pop12_1_4_c ^ fsel_pop12_1_2_c;
-  assign fsel_pop12_2_0_s = \$1651  ^ fsel_pop12_1_0_c;
-  assign \$1652  = fsel_pop12_1_4_c & fsel_pop12_1_2_c;
-  assign \$1653  = fsel_pop12_1_4_c & fsel_pop12_1_0_c;
-  assign \$1654  = \$1652  | \$1653 ;
-  assign \$1655  = fsel_pop12_1_2_c & fsel_pop12_1_0_c;
-  assign fsel_pop12_2_0_c = \$1654  | \$1655 ;
-  assign \$1656  = ~ fsel_l2_s0[117];
-  assign \$1657  = fsel_l2_s0[114] ^ \$1656 ;
-  assign \$1658  = ~ fsel_l2_s0[118];
-  assign fsel_pop13_0_12_s = \$1657  ^ \$1658 ;
-  assign \$1659  = ~ fsel_l2_s0[117];
-  assign \$1660  = fsel_l2_s0[114] & \$1659 ;
-  assign \$1661  = ~ fsel_l2_s0[118];
+  assign \$1352  = \$1351  & fsel_l2_s0[93];
+  assign \$1353  = ~ fsel_l2_s0[105];
+  assign \$1354  = \$1353  & fsel_l2_s0[99];
+  assign \$1355  = \$1352  | \$1354 ;
+  assign \$1356  = fsel_l2_s0[93] & fsel_l2_s0[99];
+  assign fsel_pop10_0_12_c = \$1355  | \$1356 ;
+  assign \$1357  = ~ fsel_l2_s0[106];
+  assign \$1358  = \$1357  & \fsel_l2_s0$51 ;
+  assign \$1359  = ~ fsel_l2_s0[107];
+  assign \$1360  = \$1359  & \fsel_l2_s0$51 ;
+  assign \$1361  = \$1358  ^ \$1360 ;
+  assign \$1362  = ~ fsel_l2_s0[108];
+  assign \$1363  = \$1362  & \fsel_l2_s0$51 ;
+  assign fsel_pop10_0_10_s = \$1361  ^ \$1363 ;
+  assign \$1364  = ~ fsel_l2_s0[106];
+  assign \$1365  = \$1364  & \fsel_l2_s0$51 ;
+  assign \$1366  = ~ fsel_l2_s0[107];
+  assign \$1367  = \$1366  & \fsel_l2_s0$51 ;
+  assign \$1368  = \$1365  & \$1367 ;
+  assign \$1369  = ~ fsel_l2_s0[106];
+  assign \$1370  = \$1369  & \fsel_l2_s0$51 ;
+  assign \$1371  = ~ fsel_l2_s0[108];
+  assign \$1372  = \$1371  & \fsel_l2_s0$51 ;
+  assign \$1373  = \$1370  & \$1372 ;
+  assign \$1374  = \$1368  | \$1373 ;
+  assign \$1375  = ~ fsel_l2_s0[107];
+  assign \$1376  = \$1375  & \fsel_l2_s0$51 ;
+  assign \$1377  = ~ fsel_l2_s0[108];
+  assign \$1378  = \$1377  & \fsel_l2_s0$51 ;
+  assign \$1379  = \$1376  & \$1378 ;
+  assign fsel_pop10_0_10_c = \$1374  | \$1379 ;
+  assign \$1380  = ~ fsel_l2_s0[109];
+  assign \$1381  = \$1380  & \fsel_l2_s0$51 ;
+  assign \$1382  = fsel_l2_s0[9] & \fsel_l2_s0$54 ;
+  assign \$1383  = \$1381  ^ \$1382 ;
+  assign \$1384  = fsel_l2_s0[23] & \fsel_l2_s0$54 ;
+  assign fsel_pop10_0_8_s = \$1383  ^ \$1384 ;
+  assign \$1385  = ~ fsel_l2_s0[109];
+  assign \$1386  = \$1385  & \fsel_l2_s0$51 ;
+  assign \$1387  = fsel_l2_s0[9] & \fsel_l2_s0$54 ;
+  assign \$1388  = \$1386  & \$1387 ;
+  assign \$1389  = ~ fsel_l2_s0[109];
+  assign \$1390  = \$1389  & \fsel_l2_s0$51 ;
+  assign \$1391  = fsel_l2_s0[23] & \fsel_l2_s0$54 ;
+  assign \$1392  = \$1390  & \$1391 ;
+  assign \$1393  = \$1388  | \$1392 ;
+  assign \$1394  = fsel_l2_s0[9] & \fsel_l2_s0$54 ;
+  assign \$1395  = fsel_l2_s0[23] & \fsel_l2_s0$54 ;
+  assign \$1396  = \$1394  & \$1395 ;
+  assign fsel_pop10_0_8_c = \$1393  | \$1396 ;
+  assign \$1397  = fsel_l2_s0[36] & \fsel_l2_s0$54 ;
+  assign \$1398  = fsel_l2_s0[48] & \fsel_l2_s0$54 ;
+  assign \$1399  = \$1397  ^ \$1398 ;
+  assign \$1400  = fsel_l2_s0[59] & \fsel_l2_s0$54 ;
+  assign fsel_pop10_0_6_s = \$1399  ^ \$1400 ;
+  assign \$1401  = fsel_l2_s0[36] & \fsel_l2_s0$54 ;
+  assign \$1402  = fsel_l2_s0[48] & \fsel_l2_s0$54 ;
+  assign \$1403  = \$1401  & \$1402 ;
+  assign \$1404  = fsel_l2_s0[36] & \fsel_l2_s0$54 ;
+  assign \$1405  = fsel_l2_s0[59] & \fsel_l2_s0$54 ;
+  assign \$1406  = \$1404  & \$1405 ;
+  assign \$1407  = \$1403  | \$1406 ;
+  assign \$1408  = fsel_l2_s0[48] & \fsel_l2_s0$54 ;
+  assign \$1409  = fsel_l2_s0[59] & \fsel_l2_s0$54 ;
+  assign \$1410  = \$1408  & \$1409 ;
+  assign fsel_pop10_0_6_c = \$1407  | \$1410 ;
+  assign \$1411  = fsel_l2_s0[69] & \fsel_l2_s0$54 ;
+  assign \$1412  = fsel_l2_s0[78] & \fsel_l2_s0$54 ;
+  assign \$1413  = \$1411  ^ \$1412 ;
+  assign \$1414  = fsel_l2_s0[86] & \fsel_l2_s0$54 ;
+  assign fsel_pop10_0_4_s = \$1413  ^ \$1414 ;
+  assign \$1415  = fsel_l2_s0[69] & \fsel_l2_s0$54 ;
+  assign \$1416  = fsel_l2_s0[78] & \fsel_l2_s0$54 ;
+  assign \$1417  = \$1415  & \$1416 ;
+  assign \$1418  = fsel_l2_s0[69] & \fsel_l2_s0$54 ;
+  assign \$1419  = fsel_l2_s0[86] & \fsel_l2_s0$54 ;
+  assign \$1420  = \$1418  & \$1419 ;
+  assign \$1421  = \$1417  | \$1420 ;
+  assign \$1422  = fsel_l2_s0[78] & \fsel_l2_s0$54 ;
+  assign \$1423  = fsel_l2_s0[86] & \fsel_l2_s0$54 ;
+  assign \$1424  = \$1422  & \$1423 ;
+  assign fsel_pop10_0_4_c = \$1421  | \$1424 ;
+  assign \$1425  = fsel_pop10_0_12_s ^ fsel_pop10_0_10_s;
+  assign fsel_pop10_0_2_s = \$1425  ^ fsel_pop10_0_8_s;
+  assign \$1426  = fsel_pop10_0_12_s & fsel_pop10_0_10_s;
+  assign \$1427  = fsel_pop10_0_12_s & fsel_pop10_0_8_s;
+  assign \$1428  = \$1426  | \$1427 ;
+  assign \$1429  = fsel_pop10_0_10_s & fsel_pop10_0_8_s;
+  assign fsel_pop10_0_2_c = \$1428  | \$1429 ;
+  assign \$1430  = fsel_pop10_0_6_s ^ fsel_pop10_0_4_s;
+  assign fsel_pop10_0_0_s = \$1430  ^ fsel_pop10_0_2_s;
+  assign \$1431  = fsel_pop10_0_6_s & fsel_pop10_0_4_s;
+  assign \$1432  = fsel_pop10_0_6_s & fsel_pop10_0_2_s;
+  assign \$1433  = \$1431  | \$1432 ;
+  assign \$1434  = fsel_pop10_0_4_s & fsel_pop10_0_2_s;
+  assign fsel_pop10_0_0_c = \$1433  | \$1434 ;
+  assign \$1435  = fsel_pop10_0_12_c ^ fsel_pop10_0_10_c;
+  assign fsel_pop10_1_4_s = \$1435  ^ fsel_pop10_0_8_c;
+  assign \$1436  = fsel_pop10_0_12_c & fsel_pop10_0_10_c;
+  assign \$1437  = fsel_pop10_0_12_c & fsel_pop10_0_8_c;
+  assign \$1438  = \$1436  | \$1437 ;
+  assign \$1439  = fsel_pop10_0_10_c & fsel_pop10_0_8_c;
+  assign fsel_pop10_1_4_c = \$1438  | \$1439 ;
+  assign \$1440  = fsel_pop10_0_6_c ^ fsel_pop10_0_4_c;
+  assign fsel_pop10_1_2_s = \$1440  ^ fsel_pop10_0_2_c;
+  assign \$1441  = fsel_pop10_0_6_c & fsel_pop10_0_4_c;
+  assign \$1442  = fsel_pop10_0_6_c & fsel_pop10_0_2_c;
+  assign \$1443  = \$1441  | \$1442 ;
+  assign \$1444  = fsel_pop10_0_4_c & fsel_pop10_0_2_c;
+  assign fsel_pop10_1_2_c = \$1443  | \$1444 ;
+  assign \$1445  = fsel_pop10_0_0_c ^ fsel_pop10_1_4_s;
+  assign fsel_pop10_1_0_s = \$1445  ^ fsel_pop10_1_2_s;
+  assign \$1446  = fsel_pop10_0_0_c & fsel_pop10_1_4_s;
+  assign \$1447  = fsel_pop10_0_0_c & fsel_pop10_1_2_s;
+  assign \$1448  = \$1446  | \$1447 ;
+  assign \$1449  = fsel_pop10_1_4_s & fsel_pop10_1_2_s;
+  assign fsel_pop10_1_0_c = \$1448  | \$1449 ;
+  assign \$1450  = fsel_pop10_1_4_c ^ fsel_pop10_1_2_c;
+  assign fsel_pop10_2_0_s = \$1450  ^ fsel_pop10_1_0_c;
+  assign \$1451  = fsel_pop10_1_4_c & fsel_pop10_1_2_c;
+  assign \$1452  = fsel_pop10_1_4_c & fsel_pop10_1_0_c;
+  assign \$1453  = \$1451  | \$1452 ;
+  assign \$1454  = fsel_pop10_1_2_c & fsel_pop10_1_0_c;
+  assign fsel_pop10_2_0_c = \$1453  | \$1454 ;
+  assign \$1455  = fsel_l2_s0[105] ^ fsel_l2_s0[94];
+  assign fsel_pop11_0_12_s = \$1455  ^ fsel_l2_s0[100];
+  assign \$1456  = fsel_l2_s0[105] & fsel_l2_s0[94];
+  assign \$1457  = fsel_l2_s0[105] & fsel_l2_s0[100];
+  assign \$1458  = \$1456  | \$1457 ;
+  assign \$1459  = fsel_l2_s0[94] & fsel_l2_s0[100];
+  assign fsel_pop11_0_12_c = \$1458  | \$1459 ;
+  assign \$1460  = ~ fsel_l2_s0[110];
+  assign \$1461  = \$1460  & \fsel_l2_s0$51 ;
+  assign \$1462  = ~ fsel_l2_s0[111];
+  assign \$1463  = \$1462  & \fsel_l2_s0$51 ;
+  assign \$1464  = \$1461  ^ \$1463 ;
+  assign \$1465  = ~ fsel_l2_s0[112];
+  assign \$1466  = \$1465  & \fsel_l2_s0$51 ;
+  assign fsel_pop11_0_10_s = \$1464  ^ \$1466 ;
+  assign \$1467  = ~ fsel_l2_s0[110];
+  assign \$1468  = \$1467  & \fsel_l2_s0$51 ;
+  assign \$1469  = ~ fsel_l2_s0[111];
+  assign \$1470  = \$1469  & \fsel_l2_s0$51 ;
+  assign \$1471  = \$1468  & \$1470 ;
+  assign \$1472  = ~ fsel_l2_s0[110];
+  assign \$1473  = \$1472  & \fsel_l2_s0$51 ;
+  assign \$1474  = ~ fsel_l2_s0[112];
+  assign \$1475  = \$1474  & \fsel_l2_s0$51 ;
+  assign \$1476  = \$1473  & \$1475 ;
+  assign \$1477  = \$1471  | \$1476 ;
+  assign \$1478  = ~ fsel_l2_s0[111];
+  assign \$1479  = \$1478  & \fsel_l2_s0$51 ;
+  assign \$1480  = ~ fsel_l2_s0[112];
+  assign \$1481  = \$1480  & \fsel_l2_s0$51 ;
+  assign \$1482  = \$1479  & \$1481 ;
+  assign fsel_pop11_0_10_c = \$1477  | \$1482 ;
+  assign \$1483  = ~ fsel_l2_s0[113];
+  assign \$1484  = \$1483  & \fsel_l2_s0$51 ;
+  assign \$1485  = fsel_l2_s0[10] & \fsel_l2_s0$54 ;
+  assign \$1486  = \$1484  ^ \$1485 ;
+  assign \$1487  = fsel_l2_s0[24] & \fsel_l2_s0$54 ;
+  assign fsel_pop11_0_8_s = \$1486  ^ \$1487 ;
+  assign \$1488  = ~ fsel_l2_s0[113];
+  assign \$1489  = \$1488  & \fsel_l2_s0$51 ;
+  assign \$1490  = fsel_l2_s0[10] & \fsel_l2_s0$54 ;
+  assign \$1491  = \$1489  & \$1490 ;
+  assign \$1492  = ~ fsel_l2_s0[113];
+  assign \$1493  = \$1492  & \fsel_l2_s0$51 ;
+  assign \$1494  = fsel_l2_s0[24] & \fsel_l2_s0$54 ;
+  assign \$1495  = \$1493  & \$1494 ;
+  assign \$1496  = \$1491  | \$1495 ;
+  assign \$1497  = fsel_l2_s0[10] & \fsel_l2_s0$54 ;
+  assign \$1498  = fsel_l2_s0[24] & \fsel_l2_s0$54 ;
+  assign \$1499  = \$1497  & \$1498 ;
+  assign fsel_pop11_0_8_c = \$1496  | \$1499 ;
+  assign \$1500  = fsel_l2_s0[37] & \fsel_l2_s0$54 ;
+  assign \$1501  = fsel_l2_s0[49] & \fsel_l2_s0$54 ;
+  assign \$1502  = \$1500  ^ \$1501 ;
+  assign \$1503  = fsel_l2_s0[60] & \fsel_l2_s0$54 ;
+  assign fsel_pop11_0_6_s = \$1502  ^ \$1503 ;
+  assign \$1504  = fsel_l2_s0[37] & \fsel_l2_s0$54 ;
+  assign \$1505  = fsel_l2_s0[49] & \fsel_l2_s0$54 ;
+  assign \$1506  = \$1504  & \$1505 ;
+  assign \$1507  = fsel_l2_s0[37] & \fsel_l2_s0$54 ;
+  assign \$1508  = fsel_l2_s0[60] & \fsel_l2_s0$54 ;
+  assign \$1509  = \$1507  & \$1508 ;
+  assign \$1510  = \$1506  | \$1509 ;
+  assign \$1511  = fsel_l2_s0[49] & \fsel_l2_s0$54 ;
+  assign \$1512  = fsel_l2_s0[60] & \fsel_l2_s0$54 ;
+  assign \$1513  = \$1511  & \$1512 ;
+  assign fsel_pop11_0_6_c = \$1510  | \$1513 ;
+  assign \$1514  = fsel_l2_s0[70] & \fsel_l2_s0$54 ;
+  assign \$1515  = fsel_l2_s0[79] & \fsel_l2_s0$54 ;
+  assign \$1516  = \$1514  ^ \$1515 ;
+  assign \$1517  = fsel_l2_s0[87] & \fsel_l2_s0$54 ;
+  assign fsel_pop11_0_4_s = \$1516  ^ \$1517 ;
+  assign \$1518  = fsel_l2_s0[70] & \fsel_l2_s0$54 ;
+  assign \$1519  = fsel_l2_s0[79] & \fsel_l2_s0$54 ;
+  assign \$1520  = \$1518  & \$1519 ;
+  assign \$1521  = fsel_l2_s0[70] & \fsel_l2_s0$54 ;
+  assign \$1522  = fsel_l2_s0[87] & \fsel_l2_s0$54 ;
+  assign \$1523  = \$1521  & \$1522 ;
+  assign \$1524  = \$1520  | \$1523 ;
+  assign \$1525  = fsel_l2_s0[79] & \fsel_l2_s0$54 ;
+  assign \$1526  = fsel_l2_s0[87] & \fsel_l2_s0$54 ;
+  assign \$1527  = \$1525  & \$1526 ;
+  assign fsel_pop11_0_4_c = \$1524  | \$1527 ;
+  assign \$1528  = fsel_pop11_0_12_s ^ fsel_pop11_0_10_s;
+  assign fsel_pop11_0_2_s = \$1528  ^ fsel_pop11_0_8_s;
+  assign \$1529  = fsel_pop11_0_12_s & fsel_pop11_0_10_s;
+  assign \$1530  = fsel_pop11_0_12_s & fsel_pop11_0_8_s;
+  assign \$1531  = \$1529  | \$1530 ;
+  assign \$1532  = fsel_pop11_0_10_s & fsel_pop11_0_8_s;
+  assign fsel_pop11_0_2_c = \$1531  | \$1532 ;
+  assign \$1533  = fsel_pop11_0_6_s ^ fsel_pop11_0_4_s;
+  assign fsel_pop11_0_0_s = \$1533  ^ fsel_pop11_0_2_s;
+  assign \$1534  = fsel_pop11_0_6_s & fsel_pop11_0_4_s;
+  assign \$1535  = fsel_pop11_0_6_s & fsel_pop11_0_2_s;
+  assign \$1536  = \$1534  | \$1535 ;
+  assign \$1537  = fsel_pop11_0_4_s & fsel_pop11_0_2_s;
+  assign fsel_pop11_0_0_c = \$1536  | \$1537 ;
+  assign \$1538  = fsel_pop11_0_12_c ^ fsel_pop11_0_10_c;
+  assign fsel_pop11_1_4_s = \$1538  ^ fsel_pop11_0_8_c;
+  assign \$1539  = fsel_pop11_0_12_c & fsel_pop11_0_10_c;
+  assign \$1540  = fsel_pop11_0_12_c & fsel_pop11_0_8_c;
+  assign \$1541  = \$1539  | \$1540 ;
+  assign \$1542  = fsel_pop11_0_10_c & fsel_pop11_0_8_c;
+  assign fsel_pop11_1_4_c = \$1541  | \$1542 ;
+  assign \$1543  = fsel_pop11_0_6_c ^ fsel_pop11_0_4_c;
+  assign fsel_pop11_1_2_s = \$1543  ^ fsel_pop11_0_2_c;
+  assign \$1544  = fsel_pop11_0_6_c & fsel_pop11_0_4_c;
+  assign \$1545  = fsel_pop11_0_6_c & fsel_pop11_0_2_c;
+  assign \$1546  = \$1544  | \$1545 ;
+  assign \$1547  = fsel_pop11_0_4_c & fsel_pop11_0_2_c;
+  assign fsel_pop11_1_2_c = \$1546  | \$1547 ;
+  assign \$1548  = fsel_pop11_0_0_c ^ fsel_pop11_1_4_s;
+  assign fsel_pop11_1_0_s = \$1548  ^ fsel_pop11_1_2_s;
+  assign \$1549  = fsel_pop11_0_0_c & fsel_pop11_1_4_s;
+  assign \$1550  = fsel_pop11_0_0_c & fsel_pop11_1_2_s;
+  assign \$1551  = \$1549  | \$1550 ;
+  assign \$1552  = fsel_pop11_1_4_s & fsel_pop11_1_2_s;
+  assign fsel_pop11_1_0_c = \$1551  | \$1552 ;
+  assign \$1553  = fsel_pop11_1_4_c ^ fsel_pop11_1_2_c;
+  assign fsel_pop11_2_0_s = \$1553  ^ fsel_pop11_1_0_c;
+  assign \$1554  = fsel_pop11_1_4_c & fsel_pop11_1_2_c;
+  assign \$1555  = fsel_pop11_1_4_c & fsel_pop11_1_0_c;
+  assign \$1556  = \$1554  | \$1555 ;
+  assign \$1557  = fsel_pop11_1_2_c & fsel_pop11_1_0_c;
+  assign fsel_pop11_2_0_c = \$1556  | \$1557 ;
+  assign \$1558  = ~ fsel_l2_s0[114];
+  assign \$1559  = ~ fsel_l2_s0[115];
+  assign \$1560  = \$1558  ^ \$1559 ;
+  assign \$1561  = ~ fsel_l2_s0[116];
+  assign fsel_pop12_0_12_s = \$1560  ^ \$1561 ;
+  assign \$1562  = ~ fsel_l2_s0[114];
+  assign \$1563  = ~ fsel_l2_s0[115];
+  assign \$1564  = \$1562  & \$1563 ;
+  assign \$1565  = ~ fsel_l2_s0[114];
+  assign \$1566  = ~ fsel_l2_s0[116];
+  assign \$1567  = \$1565  & \$1566 ;
+  assign \$1568  = \$1564  | \$1567 ;
+  assign \$1569  = ~ fsel_l2_s0[115];
+  assign \$1570  = ~ fsel_l2_s0[116];
+  assign \$1571  = \$1569  & \$1570 ;
+  assign fsel_pop12_0_12_c = \$1568  | \$1571 ;
+  assign \$1572  = fsel_l2_s0[95] & \fsel_l2_s0$51 ;
+  assign \$1573  = fsel_l2_s0[101] & \fsel_l2_s0$51 ;
+  assign \$1574  = \$1572  ^ \$1573 ;
+  assign \$1575  = fsel_l2_s0[106] & \fsel_l2_s0$51 ;
+  assign fsel_pop12_0_10_s = \$1574  ^ \$1575 ;
+  assign \$1576  = fsel_l2_s0[95] & \fsel_l2_s0$51 ;
+  assign \$1577  = fsel_l2_s0[101] & \fsel_l2_s0$51 ;
+  assign \$1578  = \$1576  & \$1577 ;
+  assign \$1579  = fsel_l2_s0[95] & \fsel_l2_s0$51 ;
+  assign \$1580  = fsel_l2_s0[106] & \fsel_l2_s0$51 ;
+  assign \$1581  = \$1579  & \$1580 ;
+  assign \$1582  = \$1578  | \$1581 ;
+  assign \$1583  = fsel_l2_s0[101] & \fsel_l2_s0$51 ;
+  assign \$1584  = fsel_l2_s0[106] & \fsel_l2_s0$51 ;
+  assign \$1585  = \$1583  & \$1584 ;
+  assign fsel_pop12_0_10_c = \$1582  | \$1585 ;
+  assign \$1586  = fsel_l2_s0[110] & \fsel_l2_s0$51 ;
+  assign \$1587  = fsel_l2_s0[11] & \fsel_l2_s0$54 ;
+  assign \$1588  = \$1586  ^ \$1587 ;
+  assign \$1589  = fsel_l2_s0[25] & \fsel_l2_s0$54 ;
+  assign fsel_pop12_0_8_s = \$1588  ^ \$1589 ;
+  assign \$1590  = fsel_l2_s0[110] & \fsel_l2_s0$51 ;
+  assign \$1591  = fsel_l2_s0[11] & \fsel_l2_s0$54 ;
+  assign \$1592  = \$1590  & \$1591 ;
+  assign \$1593  = fsel_l2_s0[110] & \fsel_l2_s0$51 ;
+  assign \$1594  = fsel_l2_s0[25] & \fsel_l2_s0$54 ;
+  assign \$1595  = \$1593  & \$1594 ;
+  assign \$1596  = \$1592  | \$1595 ;
+  assign \$1597  = fsel_l2_s0[11] & \fsel_l2_s0$54 ;
+  assign \$1598  = fsel_l2_s0[25] & \fsel_l2_s0$54 ;
+  assign \$1599  = \$1597  & \$1598 ;
+  assign fsel_pop12_0_8_c = \$1596  | \$1599 ;
+  assign \$1600  = fsel_l2_s0[38] & \fsel_l2_s0$54 ;
+  assign \$1601  = fsel_l2_s0[50] & \fsel_l2_s0$54 ;
+  assign \$1602  = \$1600  ^ \$1601 ;
+  assign \$1603  = fsel_l2_s0[61] & \fsel_l2_s0$54 ;
+  assign fsel_pop12_0_6_s = \$1602  ^ \$1603 ;
+  assign \$1604  = fsel_l2_s0[38] & \fsel_l2_s0$54 ;
+  assign \$1605  = fsel_l2_s0[50] & \fsel_l2_s0$54 ;
+  assign \$1606  = \$1604  & \$1605 ;
+  assign \$1607  = fsel_l2_s0[38] & \fsel_l2_s0$54 ;
+  assign \$1608  = fsel_l2_s0[61] & \fsel_l2_s0$54 ;
+  assign \$1609  = \$1607  & \$1608 ;
+  assign \$1610  = \$1606  | \$1609 ;
+  assign \$1611  = fsel_l2_s0[50] & \fsel_l2_s0$54 ;
+  assign \$1612  = fsel_l2_s0[61] & \fsel_l2_s0$54 ;
+  assign \$1613  = \$1611  & \$1612 ;
+  assign fsel_pop12_0_6_c = \$1610  | \$1613 ;
+  assign \$1614  = fsel_l2_s0[71] & \fsel_l2_s0$54 ;
+  assign \$1615  = fsel_l2_s0[80] & \fsel_l2_s0$54 ;
+  assign \$1616  = \$1614  ^ \$1615 ;
+  assign \$1617  = fsel_l2_s0[88] & \fsel_l2_s0$54 ;
+  assign fsel_pop12_0_4_s = \$1616  ^ \$1617 ;
+  assign \$1618  = fsel_l2_s0[71] & \fsel_l2_s0$54 ;
+  assign \$1619  = fsel_l2_s0[80] & \fsel_l2_s0$54 ;
+  assign \$1620  = \$1618  & \$1619 ;
+  assign \$1621  = fsel_l2_s0[71] & \fsel_l2_s0$54 ;
+  assign \$1622  = fsel_l2_s0[88] & \fsel_l2_s0$54 ;
+  assign \$1623  = \$1621  & \$1622 ;
+  assign \$1624  = \$1620  | \$1623 ;
+  assign \$1625  = fsel_l2_s0[80] & \fsel_l2_s0$54 ;
+  assign \$1626  = fsel_l2_s0[88] & \fsel_l2_s0$54 ;
+  assign \$1627  = \$1625  & \$1626 ;
+  assign fsel_pop12_0_4_c = \$1624  | \$1627 ;
+  assign \$1628  = fsel_pop12_0_12_s ^ fsel_pop12_0_10_s;
+  assign fsel_pop12_0_2_s = \$1628  ^ fsel_pop12_0_8_s;
+  assign \$1629  = fsel_pop12_0_12_s & fsel_pop12_0_10_s;
+  assign \$1630  = fsel_pop12_0_12_s & fsel_pop12_0_8_s;
+  assign \$1631  = \$1629  | \$1630 ;
+  assign \$1632  = fsel_pop12_0_10_s & fsel_pop12_0_8_s;
+  assign fsel_pop12_0_2_c = \$1631  | \$1632 ;
+  assign \$1633  = fsel_pop12_0_6_s ^ fsel_pop12_0_4_s;
+  assign fsel_pop12_0_0_s = \$1633  ^ fsel_pop12_0_2_s;
+  assign \$1634  = fsel_pop12_0_6_s & fsel_pop12_0_4_s;
+  assign \$1635  = fsel_pop12_0_6_s & fsel_pop12_0_2_s;
+  assign \$1636  = \$1634  | \$1635 ;
+  assign \$1637  = fsel_pop12_0_4_s & fsel_pop12_0_2_s;
+  assign fsel_pop12_0_0_c = \$1636  | \$1637 ;
+  assign \$1638  = fsel_pop12_0_12_c ^ fsel_pop12_0_10_c;
+  assign fsel_pop12_1_4_s = \$1638  ^ fsel_pop12_0_8_c;
+  assign \$1639  = fsel_pop12_0_12_c & fsel_pop12_0_10_c;
+  assign \$1640  = fsel_pop12_0_12_c & fsel_pop12_0_8_c;
+  assign \$1641  = \$1639  | \$1640 ;
+  assign \$1642  = fsel_pop12_0_10_c & fsel_pop12_0_8_c;
+  assign fsel_pop12_1_4_c = \$1641  | \$1642 ;
+  assign \$1643  = fsel_pop12_0_6_c ^ fsel_pop12_0_4_c;
+  assign fsel_pop12_1_2_s = \$1643  ^ fsel_pop12_0_2_c;
+  assign \$1644  = fsel_pop12_0_6_c & fsel_pop12_0_4_c;
+  assign \$1645  = fsel_pop12_0_6_c & fsel_pop12_0_2_c;
+  assign \$1646  = \$1644  | \$1645 ;
+  assign \$1647  = fsel_pop12_0_4_c & fsel_pop12_0_2_c;
+  assign fsel_pop12_1_2_c = \$1646  | \$1647 ;
+  assign \$1648  = fsel_pop12_0_0_c ^ fsel_pop12_1_4_s;
+  assign fsel_pop12_1_0_s = \$1648  ^ fsel_pop12_1_2_s;
+  assign \$1649  = fsel_pop12_0_0_c & fsel_pop12_1_4_s;
+  assign \$1650  = fsel_pop12_0_0_c & fsel_pop12_1_2_s;
+  assign \$1651  = \$1649  | \$1650 ;
+  assign \$1652  = fsel_pop12_1_4_s & fsel_pop12_1_2_s;
+  assign fsel_pop12_1_0_c = \$1651  | \$1652 ;
+  assign \$1653  = fsel_pop12_1_4_c ^ fsel_pop12_1_2_c;
+  assign fsel_pop12_2_0_s = \$1653  ^ fsel_pop12_1_0_c;
+  assign \$1654  = fsel_pop12_1_4_c & fsel_pop12_1_2_c;
+  assign \$1655  = fsel_pop12_1_4_c & fsel_pop12_1_0_c;
+  assign \$1656  = \$1654  | \$1655 ;
+  assign \$1657  = fsel_pop12_1_2_c & fsel_pop12_1_0_c;
+  assign fsel_pop12_2_0_c = \$1656  | \$1657 ;
+  assign \$1658  = ~ fsel_l2_s0[117];
+  assign \$1659  = fsel_l2_s0[114] ^ \$1658 ;
+  assign \$1660  = ~ fsel_l2_s0[118];
+  assign fsel_pop13_0_12_s = \$1659  ^ \$1660 ;
+  assign \$1661  = ~ fsel_l2_s0[117];
   assign \$1662  = fsel_l2_s0[114] & \$1661 ;
-  assign \$1663  = \$1660  | \$1662 ;
-  assign \$1664  = ~ fsel_l2_s0[117];
-  assign \$1665  = ~ fsel_l2_s0[118];
-  assign \$1666  = \$1664  & \$1665 ;
-  assign fsel_pop13_0_12_c = \$1663  | \$1666 ;
-  assign \$1667  = fsel_l2_s0[96] & \fsel_l2_s0$47 ;
-  assign \$1668  = fsel_l2_s0[102] & \fsel_l2_s0$47 ;
-  assign \$1669  = \$1667  ^ \$1668 ;
-  assign \$1670  = fsel_l2_s0[107] & \fsel_l2_s0$47 ;
-  assign fsel_pop13_0_10_s = \$1669  ^ \$1670 ;
-  assign \$1671  = fsel_l2_s0[96] & \fsel_l2_s0$47 ;
-  assign \$1672  = fsel_l2_s0[102] & \fsel_l2_s0$47 ;
-  assign \$1673  = \$1671  & \$1672 ;
-  assign \$1674  = fsel_l2_s0[96] & \fsel_l2_s0$47 ;
-  assign \$1675  = fsel_l2_s0[107] & \fsel_l2_s0$47 ;
-  assign \$1676  = \$1674  & \$1675 ;
-  assign \$1677  = \$1673  | \$1676 ;
-  assign \$1678  = fsel_l2_s0[102] & \fsel_l2_s0$47 ;
-  assign \$1679  = fsel_l2_s0[107] & \fsel_l2_s0$47 ;
-  assign \$1680  = \$1678  & \$1679 ;
-  assign fsel_pop13_0_10_c = \$1677  | \$1680 ;
-  assign \$1681  = fsel_l2_s0[111] & \fsel_l2_s0$47 ;
-  assign \$1682  = fsel_l2_s0[12] & \fsel_l2_s0$50 ;
-  assign \$1683  = \$1681  ^ \$1682 ;
-  assign \$1684  = fsel_l2_s0[26] & \fsel_l2_s0$50 ;
-  assign fsel_pop13_0_8_s = \$1683  ^ \$1684 ;
-  assign \$1685  = fsel_l2_s0[111] & \fsel_l2_s0$47 ;
-  assign \$1686  = fsel_l2_s0[12] & \fsel_l2_s0$50 ;
-  assign \$1687  = \$1685  & \$1686 ;
-  assign \$1688  = fsel_l2_s0[111] & \fsel_l2_s0$47 ;
-  assign \$1689  = fsel_l2_s0[26] & \fsel_l2_s0$50 ;
-  assign \$1690  = \$1688  & \$1689 ;
-  assign \$1691  = \$1687  | \$1690 ;
-  assign \$1692  = fsel_l2_s0[12] & \fsel_l2_s0$50 ;
-  assign \$1693  = fsel_l2_s0[26] & \fsel_l2_s0$50 ;
-  assign \$1694  = \$1692  & \$1693 ;
-  assign fsel_pop13_0_8_c = \$1691  | \$1694 ;
-  assign \$1695  = fsel_l2_s0[39] & \fsel_l2_s0$50 ;
-  assign \$1696  = fsel_l2_s0[51] & \fsel_l2_s0$50 ;
-  assign \$1697  = \$1695  ^ \$1696 ;
-  assign \$1698  = fsel_l2_s0[62] & \fsel_l2_s0$50 ;
-  assign fsel_pop13_0_6_s = \$1697  ^ \$1698 ;
-  assign \$1699  = fsel_l2_s0[39] & \fsel_l2_s0$50 ;
-  assign \$1700  = fsel_l2_s0[51] & \fsel_l2_s0$50 ;
-  assign \$1701  = \$1699  & \$1700 ;
-  assign \$1702  = fsel_l2_s0[39] & \fsel_l2_s0$50 ;
-  assign \$1703  = fsel_l2_s0[62] & \fsel_l2_s0$50 ;
-  assign \$1704  = \$1702  & \$1703 ;
-  assign \$1705  = \$1701  | \$1704 ;
-  assign \$1706  = fsel_l2_s0[51] & \fsel_l2_s0$50 ;
-  assign \$1707  = fsel_l2_s0[62] & \fsel_l2_s0$50 ;
-  assign \$1708  = \$1706  & \$1707 ;
-  assign fsel_pop13_0_6_c = \$1705  | \$1708 ;
-  assign \$1709  = fsel_l2_s0[72] & \fsel_l2_s0$50 ;
-  assign \$1710  = fsel_l2_s0[81] & \fsel_l2_s0$50 ;
-  assign \$1711  = \$1709  ^ \$1710 ;
-  assign \$1712  = fsel_l2_s0[89] & \fsel_l2_s0$50 ;
-  assign fsel_pop13_0_4_s = \$1711  ^ \$1712 ;
-  assign \$1713  = fsel_l2_s0[72] & \fsel_l2_s0$50 ;
-  assign \$1714  = fsel_l2_s0[81] & \fsel_l2_s0$50 ;
-  assign \$1715  = \$1713  & \$1714 ;
-  assign \$1716  = fsel_l2_s0[72] & \fsel_l2_s0$50 ;
-  assign \$1717  = fsel_l2_s0[89] & \fsel_l2_s0$50 ;
-  assign \$1718  = \$1716  & \$1717 ;
-  assign \$1719  = \$1715  | \$1718 ;
-  assign \$1720  = fsel_l2_s0[81] & \fsel_l2_s0$50 ;
-  assign \$1721  = fsel_l2_s0[89] & \fsel_l2_s0$50 ;
-  assign \$1722  = \$1720  & \$1721 ;
-  assign fsel_pop13_0_4_c = \$1719  | \$1722 ;
-  assign \$1723  = fsel_pop13_0_12_s ^ fsel_pop13_0_10_s;
-  assign fsel_pop13_0_2_s = \$1723  ^ fsel_pop13_0_8_s;
-  assign \$1724  = fsel_pop13_0_12_s & fsel_pop13_0_10_s;
-  assign \$1725  = fsel_pop13_0_12_s & fsel_pop13_0_8_s;
-  assign \$1726  = \$1724  | \$1725 ;
-  assign \$1727  = fsel_pop13_0_10_s & fsel_pop13_0_8_s;
-  assign fsel_pop13_0_2_c = \$1726  | \$1727 ;
-  assign \$1728  = fsel_pop13_0_6_s ^ fsel_pop13_0_4_s;
-  assign fsel_pop13_0_0_s = \$1728  ^ fsel_pop13_0_2_s;
-  assign \$1729  = fsel_pop13_0_6_s & fsel_pop13_0_4_s;
-  assign \$1730  = fsel_pop13_0_6_s & fsel_pop13_0_2_s;
-  assign \$1731  = \$1729  | \$1730 ;
-  assign \$1732  = fsel_pop13_0_4_s & fsel_pop13_0_2_s;
-  assign fsel_pop13_0_0_c = \$1731  | \$1732 ;
-  assign \$1733  = fsel_pop13_0_12_c ^ fsel_pop13_0_10_c;
-  assign fsel_pop13_1_4_s = \$1733  ^ fsel_pop13_0_8_c;
-  assign \$1734  = fsel_pop13_0_12_c & fsel_pop13_0_10_c;
-  assign \$1735  = fsel_pop13_0_12_c & fsel_pop13_0_8_c;
-  assign \$1736  = \$1734  | \$1735 ;
-  assign \$1737  = fsel_pop13_0_10_c & fsel_pop13_0_8_c;
-  assign fsel_pop13_1_4_c = \$1736  | \$1737 ;
-  assign \$1738  = fsel_pop13_0_6_c ^ fsel_pop13_0_4_c;
-  assign fsel_pop13_1_2_s = \$1738  ^ fsel_pop13_0_2_c;
-  assign \$1739  = fsel_pop13_0_6_c & fsel_pop13_0_4_c;
-  assign \$1740  = fsel_pop13_0_6_c & fsel_pop13_0_2_c;
-  assign \$1741  = \$1739  | \$1740 ;
-  assign \$1742  = fsel_pop13_0_4_c & fsel_pop13_0_2_c;
-  assign fsel_pop13_1_2_c = \$1741  | \$1742 ;
-  assign \$1743  = fsel_pop13_0_0_c ^ fsel_pop13_1_4_s;
-  assign fsel_pop13_1_0_s = \$1743  ^ fsel_pop13_1_2_s;
-  assign \$1744  = fsel_pop13_0_0_c & fsel_pop13_1_4_s;
-  assign \$1745  = fsel_pop13_0_0_c & fsel_pop13_1_2_s;
-  assign \$1746  = \$1744  | \$1745 ;
-  assign \$1747  = fsel_pop13_1_4_s & fsel_pop13_1_2_s;
-  assign fsel_pop13_1_0_c = \$1746  | \$1747 ;
-  assign \$1748  = fsel_pop13_1_4_c ^ fsel_pop13_1_2_c;
-  assign fsel_pop13_2_0_s = \$1748  ^ fsel_pop13_1_0_c;
-  assign \$1749  = fsel_pop13_1_4_c & fsel_pop13_1_2_c;
-  assign \$1750  = fsel_pop13_1_4_c & fsel_pop13_1_0_c;
-  assign \$1751  = \$1749  | \$1750 ;
-  assign \$1752  = fsel_pop13_1_2_c & fsel_pop13_1_0_c;
-  assign fsel_pop13_2_0_c = \$1751  | \$1752 ;
-  assign \$1753  = ~ fsel_l2_s0[119];
-  assign \$1754  = \$1753  ^ fsel_l2_s0[115];
-  assign fsel_pop14_0_12_s = \$1754  ^ fsel_l2_s0[117];
+  assign \$1663  = ~ fsel_l2_s0[118];
+  assign \$1664  = fsel_l2_s0[114] & \$1663 ;
+  assign \$1665  = \$1662  | \$1664 ;
+  assign \$1666  = ~ fsel_l2_s0[117];
+  assign \$1667  = ~ fsel_l2_s0[118];
+  assign \$1668  = \$1666  & \$1667 ;
+  assign fsel_pop13_0_12_c = \$1665  | \$1668 ;
+  assign \$1669  = fsel_l2_s0[96] & \fsel_l2_s0$51 ;
+  assign \$1670  = fsel_l2_s0[102] & \fsel_l2_s0$51 ;
+  assign \$1671  = \$1669  ^ \$1670 ;
+  assign \$1672  = fsel_l2_s0[107] & \fsel_l2_s0$51 ;
+  assign fsel_pop13_0_10_s = \$1671  ^ \$1672 ;
+  assign \$1673  = fsel_l2_s0[96] & \fsel_l2_s0$51 ;
+  assign \$1674  = fsel_l2_s0[102] & \fsel_l2_s0$51 ;
+  assign \$1675  = \$1673  & \$1674 ;
+  assign \$1676  = fsel_l2_s0[96] & \fsel_l2_s0$51 ;
+  assign \$1677  = fsel_l2_s0[107] & \fsel_l2_s0$51 ;
+  assign \$1678  = \$1676  & \$1677 ;
+  assign \$1679  = \$1675  | \$1678 ;
+  assign \$1680  = fsel_l2_s0[102] & \fsel_l2_s0$51 ;
+  assign \$1681  = fsel_l2_s0[107] & \fsel_l2_s0$51 ;
+  assign \$1682  = \$1680  & \$1681 ;
+  assign fsel_pop13_0_10_c = \$1679  | \$1682 ;
+  assign \$1683  = fsel_l2_s0[111] & \fsel_l2_s0$51 ;
+  assign \$1684  = fsel_l2_s0[12] & \fsel_l2_s0$54 ;
+  assign \$1685  = \$1683  ^ \$1684 ;
+  assign \$1686  = fsel_l2_s0[26] & \fsel_l2_s0$54 ;
+  assign fsel_pop13_0_8_s = \$1685  ^ \$1686 ;
+  assign \$1687  = fsel_l2_s0[111] & \fsel_l2_s0$51 ;
+  assign \$1688  = fsel_l2_s0[12] & \fsel_l2_s0$54 ;
+  assign \$1689  = \$1687  & \$1688 ;
+  assign \$1690  = fsel_l2_s0[111] & \fsel_l2_s0$51 ;
+  assign \$1691  = fsel_l2_s0[26] & \fsel_l2_s0$54 ;
+  assign \$1692  = \$1690  & \$1691 ;
+  assign \$1693  = \$1689  | \$1692 ;
+  assign \$1694  = fsel_l2_s0[12] & \fsel_l2_s0$54 ;
+  assign \$1695  = fsel_l2_s0[26] & \fsel_l2_s0$54 ;
+  assign \$1696  = \$1694  & \$1695 ;
+  assign fsel_pop13_0_8_c = \$1693  | \$1696 ;
+  assign \$1697  = fsel_l2_s0[39] & \fsel_l2_s0$54 ;
+  assign \$1698  = fsel_l2_s0[51] & \fsel_l2_s0$54 ;
+  assign \$1699  = \$1697  ^ \$1698 ;
+  assign \$1700  = fsel_l2_s0[62] & \fsel_l2_s0$54 ;
+  assign fsel_pop13_0_6_s = \$1699  ^ \$1700 ;
+  assign \$1701  = fsel_l2_s0[39] & \fsel_l2_s0$54 ;
+  assign \$1702  = fsel_l2_s0[51] & \fsel_l2_s0$54 ;
+  assign \$1703  = \$1701  & \$1702 ;
+  assign \$1704  = fsel_l2_s0[39] & \fsel_l2_s0$54 ;
+  assign \$1705  = fsel_l2_s0[62] & \fsel_l2_s0$54 ;
+  assign \$1706  = \$1704  & \$1705 ;
+  assign \$1707  = \$1703  | \$1706 ;
+  assign \$1708  = fsel_l2_s0[51] & \fsel_l2_s0$54 ;
+  assign \$1709  = fsel_l2_s0[62] & \fsel_l2_s0$54 ;
+  assign \$1710  = \$1708  & \$1709 ;
+  assign fsel_pop13_0_6_c = \$1707  | \$1710 ;
+  assign \$1711  = fsel_l2_s0[72] & \fsel_l2_s0$54 ;
+  assign \$1712  = fsel_l2_s0[81] & \fsel_l2_s0$54 ;
+  assign \$1713  = \$1711  ^ \$1712 ;
+  assign \$1714  = fsel_l2_s0[89] & \fsel_l2_s0$54 ;
+  assign fsel_pop13_0_4_s = \$1713  ^ \$1714 ;
+  assign \$1715  = fsel_l2_s0[72] & \fsel_l2_s0$54 ;
+  assign \$1716  = fsel_l2_s0[81] & \fsel_l2_s0$54 ;
+  assign \$1717  = \$1715  & \$1716 ;
+  assign \$1718  = fsel_l2_s0[72] & \fsel_l2_s0$54 ;
+  assign \$1719  = fsel_l2_s0[89] & \fsel_l2_s0$54 ;
+  assign \$1720  = \$1718  & \$1719 ;
+  assign \$1721  = \$1717  | \$1720 ;
+  assign \$1722  = fsel_l2_s0[81] & \fsel_l2_s0$54 ;
+  assign \$1723  = fsel_l2_s0[89] & \fsel_l2_s0$54 ;
+  assign \$1724  = \$1722  & \$1723 ;
+  assign fsel_pop13_0_4_c = \$1721  | \$1724 ;
+  assign \$1725  = fsel_pop13_0_12_s ^ fsel_pop13_0_10_s;
+  assign fsel_pop13_0_2_s = \$1725  ^ fsel_pop13_0_8_s;
+  assign \$1726  = fsel_pop13_0_12_s & fsel_pop13_0_10_s;
+  assign \$1727  = fsel_pop13_0_12_s & fsel_pop13_0_8_s;
+  assign \$1728  = \$1726  | \$1727 ;
+  assign \$1729  = fsel_pop13_0_10_s & fsel_pop13_0_8_s;
+  assign fsel_pop13_0_2_c = \$1728  | \$1729 ;
+  assign \$1730  = fsel_pop13_0_6_s ^ fsel_pop13_0_4_s;
+  assign fsel_pop13_0_0_s = \$1730  ^ fsel_pop13_0_2_s;
+  assign \$1731  = fsel_pop13_0_6_s & fsel_pop13_0_4_s;
+  assign \$1732  = fsel_pop13_0_6_s & fsel_pop13_0_2_s;
+  assign \$1733  = \$1731  | \$1732 ;
+  assign \$1734  = fsel_pop13_0_4_s & fsel_pop13_0_2_s;
+  assign fsel_pop13_0_0_c = \$1733  | \$1734 ;
+  assign \$1735  = fsel_pop13_0_12_c ^ fsel_pop13_0_10_c;
+  assign fsel_pop13_1_4_s = \$1735  ^ fsel_pop13_0_8_c;
+  assign \$1736  = fsel_pop13_0_12_c & fsel_pop13_0_10_c;
+  assign \$1737  = fsel_pop13_0_12_c & fsel_pop13_0_8_c;
+  assign \$1738  = \$1736  | \$1737 ;
+  assign \$1739  = fsel_pop13_0_10_c & fsel_pop13_0_8_c;
+  assign fsel_pop13_1_4_c = \$1738  | \$1739 ;
+  assign \$1740  = fsel_pop13_0_6_c ^ fsel_pop13_0_4_c;
+  assign fsel_pop13_1_2_s = \$1740  ^ fsel_pop13_0_2_c;
+  assign \$1741  = fsel_pop13_0_6_c & fsel_pop13_0_4_c;
+  assign \$1742  = fsel_pop13_0_6_c & fsel_pop13_0_2_c;
+  assign \$1743  = \$1741  | \$1742 ;
+  assign \$1744  = fsel_pop13_0_4_c & fsel_pop13_0_2_c;
+  assign fsel_pop13_1_2_c = \$1743  | \$1744 ;
+  assign \$1745  = fsel_pop13_0_0_c ^ fsel_pop13_1_4_s;
+  assign fsel_pop13_1_0_s = \$1745  ^ fsel_pop13_1_2_s;
+  assign \$1746  = fsel_pop13_0_0_c & fsel_pop13_1_4_s;
+  assign \$1747  = fsel_pop13_0_0_c & fsel_pop13_1_2_s;
+  assign \$1748  = \$1746  | \$1747 ;
+  assign \$1749  = fsel_pop13_1_4_s & fsel_pop13_1_2_s;
+  assign fsel_pop13_1_0_c = \$1748  | \$1749 ;
+  assign \$1750  = fsel_pop13_1_4_c ^ fsel_pop13_1_2_c;
+  assign fsel_pop13_2_0_s = \$1750  ^ fsel_pop13_1_0_c;
+  assign \$1751  = fsel_pop13_1_4_c & fsel_pop13_1_2_c;
+  assign \$1752  = fsel_pop13_1_4_c & fsel_pop13_1_0_c;
+  assign \$1753  = \$1751  | \$1752 ;
+  assign \$1754  = fsel_pop13_1_2_c & fsel_pop13_1_0_c;
+  assign fsel_pop13_2_0_c = \$1753  | \$1754 ;
   assign \$1755  = ~ fsel_l2_s0[119];
-  assign \$1756  = \$1755  & fsel_l2_s0[115];
+  assign \$1756  = \$1755  ^ fsel_l2_s0[115];
+  assign fsel_pop14_0_12_s = \$1756  ^ fsel_l2_s0[117];
   assign \$1757  = ~ fsel_l2_s0[119];
-  assign \$1758  = \$1757  & fsel_l2_s0[117];
-  assign \$1759  = \$1756  | \$1758 ;
-  assign \$1760  = fsel_l2_s0[115] & fsel_l2_s0[117];
-  assign fsel_pop14_0_12_c = \$1759  | \$1760 ;
-  assign \$1761  = fsel_l2_s0[97] & \fsel_l2_s0$47 ;
-  assign \$1762  = fsel_l2_s0[103] & \fsel_l2_s0$47 ;
-  assign \$1763  = \$1761  ^ \$1762 ;
-  assign \$1764  = fsel_l2_s0[108] & \fsel_l2_s0$47 ;
-  assign fsel_pop14_0_10_s = \$1763  ^ \$1764 ;
-  assign \$1765  = fsel_l2_s0[97] & \fsel_l2_s0$47 ;
-  assign \$1766  = fsel_l2_s0[103] & \fsel_l2_s0$47 ;
-  assign \$1767  = \$1765  & \$1766 ;
-  assign \$1768  = fsel_l2_s0[97] & \fsel_l2_s0$47 ;
-  assign \$1769  = fsel_l2_s0[108] & \fsel_l2_s0$47 ;
-  assign \$1770  = \$1768  & \$1769 ;
-  assign \$1771  = \$1767  | \$1770 ;
-  assign \$1772  = fsel_l2_s0[103] & \fsel_l2_s0$47 ;
-  assign \$1773  = fsel_l2_s0[108] & \fsel_l2_s0$47 ;
-  assign \$1774  = \$1772  & \$1773 ;
-  assign fsel_pop14_0_10_c = \$1771  | \$1774 ;
-  assign \$1775  = fsel_l2_s0[112] & \fsel_l2_s0$47 ;
-  assign \$1776  = fsel_l2_s0[13] & \fsel_l2_s0$50 ;
-  assign \$1777  = \$1775  ^ \$1776 ;
-  assign \$1778  = fsel_l2_s0[27] & \fsel_l2_s0$50 ;
-  assign fsel_pop14_0_8_s = \$1777  ^ \$1778 ;
-  assign \$1779  = fsel_l2_s0[112] & \fsel_l2_s0$47 ;
-  assign \$1780  = fsel_l2_s0[13] & \fsel_l2_s0$50 ;
-  assign \$1781  = \$1779  & \$1780 ;
-  assign \$1782  = fsel_l2_s0[112] & \fsel_l2_s0$47 ;
-  assign \$1783  = fsel_l2_s0[27] & \fsel_l2_s0$50 ;
-  assign \$1784  = \$1782  & \$1783 ;
-  assign \$1785  = \$1781  | \$1784 ;
-  assign \$1786  = fsel_l2_s0[13] & \fsel_l2_s0$50 ;
-  assign \$1787  = fsel_l2_s0[27] & \fsel_l2_s0$50 ;
-  assign \$1788  = \$1786  & \$1787 ;
-  assign fsel_pop14_0_8_c = \$1785  | \$1788 ;
-  assign \$1789  = fsel_l2_s0[40] & \fsel_l2_s0$50 ;
-  assign \$1790  = fsel_l2_s0[52] & \fsel_l2_s0$50 ;
-  assign \$1791  = \$1789  ^ \$1790 ;
-  assign \$1792  = fsel_l2_s0[63] & \fsel_l2_s0$50 ;
-  assign fsel_pop14_0_6_s = \$1791  ^ \$1792 ;
-  assign \$1793  = fsel_l2_s0[40] & \fsel_l2_s0$50 ;
-  assign \$1794  = fsel_l2_s0[52] & \fsel_l2_s0$50 ;
-  assign \$1795  = \$1793  & \$1794 ;
-  assign \$1796  = fsel_l2_s0[40] & \fsel_l2_s0$50 ;
-  assign \$1797  = fsel_l2_s0[63] & \fsel_l2_s0$50 ;
-  assign \$1798  = \$1796  & \$1797 ;
-  assign \$1799  = \$1795  | \$1798 ;
-  assign \$1800  = fsel_l2_s0[52] & \fsel_l2_s0$50 ;
-  assign \$1801  = fsel_l2_s0[63] & \fsel_l2_s0$50 ;
-  assign \$1802  = \$1800  & \$1801 ;
-  assign fsel_pop14_0_6_c = \$1799  | \$1802 ;
-  assign \$1803  = fsel_l2_s0[73] & \fsel_l2_s0$50 ;
-  assign \$1804  = fsel_l2_s0[82] & \fsel_l2_s0$50 ;
-  assign \$1805  = \$1803  ^ \$1804 ;
-  assign \$1806  = fsel_l2_s0[90] & \fsel_l2_s0$50 ;
-  assign fsel_pop14_0_4_s = \$1805  ^ \$1806 ;
-  assign \$1807  = fsel_l2_s0[73] & \fsel_l2_s0$50 ;
-  assign \$1808  = fsel_l2_s0[82] & \fsel_l2_s0$50 ;
-  assign \$1809  = \$1807  & \$1808 ;
-  assign \$1810  = fsel_l2_s0[73] & \fsel_l2_s0$50 ;
-  assign \$1811  = fsel_l2_s0[90] & \fsel_l2_s0$50 ;
-  assign \$1812  = \$1810  & \$1811 ;
-  assign \$1813  = \$1809  | \$1812 ;
-  assign \$1814  = fsel_l2_s0[82] & \fsel_l2_s0$50 ;
-  assign \$1815  = fsel_l2_s0[90] & \fsel_l2_s0$50 ;
-  assign \$1816  = \$1814  & \$1815 ;
-  assign fsel_pop14_0_4_c = \$1813  | \$1816 ;
-  assign \$1817  = fsel_pop14_0_12_s ^ fsel_pop14_0_10_s;
-  assign fsel_pop14_0_2_s = \$1817  ^ fsel_pop14_0_8_s;
-  assign \$1818  = fsel_pop14_0_12_s & fsel_pop14_0_10_s;
-  assign \$1819  = fsel_pop14_0_12_s & fsel_pop14_0_8_s;
-  assign \$1820  = \$1818  | \$1819 ;
-  assign \$1821  = fsel_pop14_0_10_s & fsel_pop14_0_8_s;
-  assign fsel_pop14_0_2_c = \$1820  | \$1821 ;
-  assign \$1822  = fsel_pop14_0_6_s ^ fsel_pop14_0_4_s;
-  assign fsel_pop14_0_0_s = \$1822  ^ fsel_pop14_0_2_s;
-  assign \$1823  = fsel_pop14_0_6_s & fsel_pop14_0_4_s;
-  assign \$1824  = fsel_pop14_0_6_s & fsel_pop14_0_2_s;
-  assign \$1825  = \$1823  | \$1824 ;
-  assign \$1826  = fsel_pop14_0_4_s & fsel_pop14_0_2_s;
-  assign fsel_pop14_0_0_c = \$1825  | \$1826 ;
-  assign \$1827  = fsel_pop14_0_12_c ^ fsel_pop14_0_10_c;
-  assign fsel_pop14_1_4_s = \$1827  ^ fsel_pop14_0_8_c;
-  assign \$1828  = fsel_pop14_0_12_c & fsel_pop14_0_10_c;
-  assign \$1829  = fsel_pop14_0_12_c & fsel_pop14_0_8_c;
-  assign \$1830  = \$1828  | \$1829 ;
-  assign \$1831  = fsel_pop14_0_10_c & fsel_pop14_0_8_c;
-  assign fsel_pop14_1_4_c = \$1830  | \$1831 ;
-  assign \$1832  = fsel_pop14_0_6_c ^ fsel_pop14_0_4_c;
-  assign fsel_pop14_1_2_s = \$1832  ^ fsel_pop14_0_2_c;
-  assign \$1833  = fsel_pop14_0_6_c & fsel_pop14_0_4_c;
-  assign \$1834  = fsel_pop14_0_6_c & fsel_pop14_0_2_c;
-  assign \$1835  = \$1833  | \$1834 ;
-  assign \$1836  = fsel_pop14_0_4_c & fsel_pop14_0_2_c;
-  assign fsel_pop14_1_2_c = \$1835  | \$1836 ;
-  assign \$1837  = fsel_pop14_0_0_c ^ fsel_pop14_1_4_s;
-  assign fsel_pop14_1_0_s = \$1837  ^ fsel_pop14_1_2_s;
-  assign \$1838  = fsel_pop14_0_0_c & fsel_pop14_1_4_s;
-  assign \$1839  = fsel_pop14_0_0_c & fsel_pop14_1_2_s;
-  assign \$1840  = \$1838  | \$1839 ;
-  assign \$1841  = fsel_pop14_1_4_s & fsel_pop14_1_2_s;
-  assign fsel_pop14_1_0_c = \$1840  | \$1841 ;
-  assign \$1842  = fsel_pop14_1_4_c ^ fsel_pop14_1_2_c;
-  assign fsel_pop14_2_0_s = \$1842  ^ fsel_pop14_1_0_c;
-  assign \$1843  = fsel_pop14_1_4_c & fsel_pop14_1_2_c;
-  assign \$1844  = fsel_pop14_1_4_c & fsel_pop14_1_0_c;
-  assign \$1845  = \$1843  | \$1844 ;
-  assign \$1846  = fsel_pop14_1_2_c & fsel_pop14_1_0_c;
-  assign fsel_pop14_2_0_c = \$1845  | \$1846 ;
-  assign \$1847  = fsel_l2_s0[119] ^ fsel_l2_s0[116];
-  assign fsel_pop15_0_12_s = \$1847  ^ fsel_l2_s0[118];
-  assign \$1848  = fsel_l2_s0[119] & fsel_l2_s0[116];
-  assign \$1849  = fsel_l2_s0[119] & fsel_l2_s0[118];
-  assign \$1850  = \$1848  | \$1849 ;
-  assign \$1851  = fsel_l2_s0[116] & fsel_l2_s0[118];
-  assign fsel_pop15_0_12_c = \$1850  | \$1851 ;
-  assign \$1852  = fsel_l2_s0[98] & \fsel_l2_s0$47 ;
-  assign \$1853  = fsel_l2_s0[104] & \fsel_l2_s0$47 ;
-  assign \$1854  = \$1852  ^ \$1853 ;
-  assign \$1855  = fsel_l2_s0[109] & \fsel_l2_s0$47 ;
-  assign fsel_pop15_0_10_s = \$1854  ^ \$1855 ;
-  assign \$1856  = fsel_l2_s0[98] & \fsel_l2_s0$47 ;
-  assign \$1857  = fsel_l2_s0[104] & \fsel_l2_s0$47 ;
-  assign \$1858  = \$1856  & \$1857 ;
-  assign \$1859  = fsel_l2_s0[98] & \fsel_l2_s0$47 ;
-  assign \$1860  = fsel_l2_s0[109] & \fsel_l2_s0$47 ;
-  assign \$1861  = \$1859  & \$1860 ;
-  assign \$1862  = \$1858  | \$1861 ;
-  assign \$1863  = fsel_l2_s0[104] & \fsel_l2_s0$47 ;
-  assign \$1864  = fsel_l2_s0[109] & \fsel_l2_s0$47 ;
-  assign \$1865  = \$1863  & \$1864 ;
-  assign fsel_pop15_0_10_c = \$1862  | \$1865 ;
-  assign \$1866  = fsel_l2_s0[113] & \fsel_l2_s0$47 ;
-  assign \$1867  = fsel_l2_s0[14] & \fsel_l2_s0$50 ;
-  assign \$1868  = \$1866  ^ \$1867 ;
-  assign \$1869  = fsel_l2_s0[28] & \fsel_l2_s0$50 ;
-  assign fsel_pop15_0_8_s = \$1868  ^ \$1869 ;
-  assign \$1870  = fsel_l2_s0[113] & \fsel_l2_s0$47 ;
-  assign \$1871  = fsel_l2_s0[14] & \fsel_l2_s0$50 ;
-  assign \$1872  = \$1870  & \$1871 ;
-  assign \$1873  = fsel_l2_s0[113] & \fsel_l2_s0$47 ;
-  assign \$1874  = fsel_l2_s0[28] & \fsel_l2_s0$50 ;
-  assign \$1875  = \$1873  & \$1874 ;
-  assign \$1876  = \$1872  | \$1875 ;
-  assign \$1877  = fsel_l2_s0[14] & \fsel_l2_s0$50 ;
-  assign \$1878  = fsel_l2_s0[28] & \fsel_l2_s0$50 ;
-  assign \$1879  = \$1877  & \$1878 ;
-  assign fsel_pop15_0_8_c = \$1876  | \$1879 ;
-  assign \$1880  = fsel_l2_s0[41] & \fsel_l2_s0$50 ;
-  assign \$1881  = fsel_l2_s0[53] & \fsel_l2_s0$50 ;
-  assign \$1882  = \$1880  ^ \$1881 ;
-  assign \$1883  = fsel_l2_s0[64] & \fsel_l2_s0$50 ;
-  assign fsel_pop15_0_6_s = \$1882  ^ \$1883 ;
-  assign \$1884  = fsel_l2_s0[41] & \fsel_l2_s0$50 ;
-  assign \$1885  = fsel_l2_s0[53] & \fsel_l2_s0$50 ;
-  assign \$1886  = \$1884  & \$1885 ;
-  assign \$1887  = fsel_l2_s0[41] & \fsel_l2_s0$50 ;
-  assign \$1888  = fsel_l2_s0[64] & \fsel_l2_s0$50 ;
-  assign \$1889  = \$1887  & \$1888 ;
-  assign \$1890  = \$1886  | \$1889 ;
-  assign \$1891  = fsel_l2_s0[53] & \fsel_l2_s0$50 ;
-  assign \$1892  = fsel_l2_s0[64] & \fsel_l2_s0$50 ;
-  assign \$1893  = \$1891  & \$1892 ;
-  assign fsel_pop15_0_6_c = \$1890  | \$1893 ;
-  assign \$1894  = fsel_l2_s0[74] & \fsel_l2_s0$50 ;
-  assign \$1895  = fsel_l2_s0[83] & \fsel_l2_s0$50 ;
-  assign \$1896  = \$1894  ^ \$1895 ;
-  assign \$1897  = fsel_l2_s0[91] & \fsel_l2_s0$50 ;
-  assign fsel_pop15_0_4_s = \$1896  ^ \$1897 ;
-  assign \$1898  = fsel_l2_s0[74] & \fsel_l2_s0$50 ;
-  assign \$1899  = fsel_l2_s0[83] & \fsel_l2_s0$50 ;
-  assign \$1900  = \$1898  & \$1899 ;
-  assign \$1901  = fsel_l2_s0[74] & \fsel_l2_s0$50 ;
-  assign \$1902  = fsel_l2_s0[91] & \fsel_l2_s0$50 ;
-  assign \$1903  = \$1901  & \$1902 ;
-  assign \$1904  = \$1900  | \$1903 ;
-  assign \$1905  = fsel_l2_s0[83] & \fsel_l2_s0$50 ;
-  assign \$1906  = fsel_l2_s0[91] & \fsel_l2_s0$50 ;
-  assign \$1907  = \$1905  & \$1906 ;
-  assign fsel_pop15_0_4_c = \$1904  | \$1907 ;
-  assign \$1908  = fsel_pop15_0_12_s ^ fsel_pop15_0_10_s;
-  assign fsel_pop15_0_2_s = \$1908  ^ fsel_pop15_0_8_s;
-  assign \$1909  = fsel_pop15_0_12_s & fsel_pop15_0_10_s;
-  assign \$1910  = fsel_pop15_0_12_s & fsel_pop15_0_8_s;
-  assign \$1911  = \$1909  | \$1910 ;
-  assign \$1912  = fsel_pop15_0_10_s & fsel_pop15_0_8_s;
-  assign fsel_pop15_0_2_c = \$1911  | \$1912 ;
-  assign \$1913  = fsel_pop15_0_6_s ^ fsel_pop15_0_4_s;
-  assign fsel_pop15_0_0_s = \$1913  ^ fsel_pop15_0_2_s;
-  assign \$1914  = fsel_pop15_0_6_s & fsel_pop15_0_4_s;
-  assign \$1915  = fsel_pop15_0_6_s & fsel_pop15_0_2_s;
-  assign \$1916  = \$1914  | \$1915 ;
-  assign \$1917  = fsel_pop15_0_4_s & fsel_pop15_0_2_s;
-  assign fsel_pop15_0_0_c = \$1916  | \$1917 ;
-  assign \$1918  = fsel_pop15_0_12_c ^ fsel_pop15_0_10_c;
-  assign fsel_pop15_1_4_s = \$1918  ^ fsel_pop15_0_8_c;
-  assign \$1919  = fsel_pop15_0_12_c & fsel_pop15_0_10_c;
-  assign \$1920  = fsel_pop15_0_12_c & fsel_pop15_0_8_c;
-  assign \$1921  = \$1919  | \$1920 ;
-  assign \$1922  = fsel_pop15_0_10_c & fsel_pop15_0_8_c;
-  assign fsel_pop15_1_4_c = \$1921  | \$1922 ;
-  assign \$1923  = fsel_pop15_0_6_c ^ fsel_pop15_0_4_c;
-  assign fsel_pop15_1_2_s = \$1923  ^ fsel_pop15_0_2_c;
-  assign \$1924  = fsel_pop15_0_6_c & fsel_pop15_0_4_c;
-  assign \$1925  = fsel_pop15_0_6_c & fsel_pop15_0_2_c;
-  assign \$1926  = \$1924  | \$1925 ;
-  assign \$1927  = fsel_pop15_0_4_c & fsel_pop15_0_2_c;
-  assign fsel_pop15_1_2_c = \$1926  | \$1927 ;
-  assign \$1928  = fsel_pop15_0_0_c ^ fsel_pop15_1_4_s;
-  assign fsel_pop15_1_0_s = \$1928  ^ fsel_pop15_1_2_s;
-  assign \$1929  = fsel_pop15_0_0_c & fsel_pop15_1_4_s;
-  assign \$1930  = fsel_pop15_0_0_c & fsel_pop15_1_2_s;
-  assign \$1931  = \$1929  | \$1930 ;
-  assign \$1932  = fsel_pop15_1_4_s & fsel_pop15_1_2_s;
-  assign fsel_pop15_1_0_c = \$1931  | \$1932 ;
-  assign \$1933  = fsel_pop15_1_4_c ^ fsel_pop15_1_2_c;
-  assign fsel_pop15_2_0_s = \$1933  ^ fsel_pop15_1_0_c;
-  assign \$1934  = fsel_pop15_1_4_c & fsel_pop15_1_2_c;
-  assign \$1935  = fsel_pop15_1_4_c & fsel_pop15_1_0_c;
-  assign \$1936  = \$1934  | \$1935 ;
-  assign \$1937  = fsel_pop15_1_2_c & fsel_pop15_1_0_c;
-  assign fsel_pop15_2_0_c = \$1936  | \$1937 ;
-  assign \$1938  = fsel_l3_s0 < \fsel_l3_s0$416 ;
-  assign \$1939  = \$1938  & \fsel_l3_s0$417 ;
-  assign \$1940  = \fsel_l3_s0$418  < \fsel_l3_s0$416 ;
-  assign \$1941  = \$1940  & \fsel_l3_s0$417 ;
-  assign \$1942  = \fsel_l3_s0$419  < \fsel_l3_s0$416 ;
-  assign \$1943  = \$1942  & \fsel_l3_s0$417 ;
-  assign \$1944  = \fsel_l3_s0$420  < \fsel_l3_s0$416 ;
-  assign \$1945  = \$1944  & \fsel_l3_s0$417 ;
-  assign \$1946  = \fsel_l3_s0$421  < \fsel_l3_s0$416 ;
-  assign \$1947  = \$1946  & \fsel_l3_s0$417 ;
-  assign \$1948  = \fsel_l3_s0$422  < \fsel_l3_s0$416 ;
-  assign \$1949  = \$1948  & \fsel_l3_s0$417 ;
-  assign \$1950  = \fsel_l3_s0$423  < \fsel_l3_s0$416 ;
-  assign \$1951  = \$1950  & \fsel_l3_s0$417 ;
-  assign \$1952  = \fsel_l3_s0$424  < \fsel_l3_s0$416 ;
-  assign \$1953  = \$1952  & \fsel_l3_s0$417 ;
-  assign \$1954  = \fsel_l3_s0$425  < \fsel_l3_s0$416 ;
-  assign \$1955  = \$1954  & \fsel_l3_s0$417 ;
-  assign \$1956  = \fsel_l3_s0$426  < \fsel_l3_s0$416 ;
-  assign \$1957  = \$1956  & \fsel_l3_s0$417 ;
-  assign \$1958  = \fsel_l3_s0$427  < \fsel_l3_s0$416 ;
-  assign \$1959  = \$1958  & \fsel_l3_s0$417 ;
-  assign \$1960  = \fsel_l3_s0$428  < \fsel_l3_s0$416 ;
-  assign \$1961  = \$1960  & \fsel_l3_s0$417 ;
-  assign \$1962  = \fsel_l3_s0$429  < \fsel_l3_s0$416 ;
-  assign \$1963  = \$1962  & \fsel_l3_s0$417 ;
-  assign \$1964  = \fsel_l3_s0$430  < \fsel_l3_s0$416 ;
-  assign \$1965  = \$1964  & \fsel_l3_s0$417 ;
-  assign \$1966  = \fsel_l3_s0$431  < \fsel_l3_s0$416 ;
-  assign \$1967  = \$1966  & \fsel_l3_s0$417 ;
-  assign \$1968  = \fsel_l3_s0$432  < \fsel_l3_s0$416 ;
-  assign \$1969  = \$1968  & \fsel_l3_s0$417 ;
-  assign \$1970  = ~ fsel_l4_s0[1];
-  assign \$1971  = ~ fsel_l4_s0[0];
-  assign fsel_pre0_1_0_s = \$1970  ^ \$1971 ;
-  assign \$1972  = ~ fsel_l4_s0[1];
-  assign \$1973  = ~ fsel_l4_s0[0];
-  assign fsel_pre0_1_0_c = \$1972  & \$1973 ;
-  assign \$1974  = ~ fsel_l4_s0[3];
-  assign \$1975  = ~ fsel_l4_s0[2];
-  assign fsel_pre0_3_0_s = \$1974  ^ \$1975 ;
-  assign \$1976  = ~ fsel_l4_s0[3];
-  assign \$1977  = ~ fsel_l4_s0[2];
-  assign fsel_pre0_3_0_c = \$1976  & \$1977 ;
-  assign \$1978  = ~ fsel_l4_s0[5];
-  assign \$1979  = ~ fsel_l4_s0[4];
-  assign fsel_pre0_5_0_s = \$1978  ^ \$1979 ;
-  assign \$1980  = ~ fsel_l4_s0[5];
-  assign \$1981  = ~ fsel_l4_s0[4];
-  assign fsel_pre0_5_0_c = \$1980  & \$1981 ;
-  assign \$1982  = ~ fsel_l4_s0[7];
-  assign \$1983  = ~ fsel_l4_s0[6];
-  assign fsel_pre0_7_0_s = \$1982  ^ \$1983 ;
-  assign \$1984  = ~ fsel_l4_s0[7];
-  assign \$1985  = ~ fsel_l4_s0[6];
-  assign fsel_pre0_7_0_c = \$1984  & \$1985 ;
-  assign \$1986  = ~ fsel_l4_s0[9];
-  assign \$1987  = ~ fsel_l4_s0[8];
-  assign fsel_pre0_9_0_s = \$1986  ^ \$1987 ;
-  assign \$1988  = ~ fsel_l4_s0[9];
-  assign \$1989  = ~ fsel_l4_s0[8];
-  assign fsel_pre0_9_0_c = \$1988  & \$1989 ;
-  assign \$1990  = ~ fsel_l4_s0[11];
-  assign \$1991  = ~ fsel_l4_s0[10];
-  assign fsel_pre0_11_0_s = \$1990  ^ \$1991 ;
-  assign \$1992  = ~ fsel_l4_s0[11];
-  assign \$1993  = ~ fsel_l4_s0[10];
-  assign fsel_pre0_11_0_c = \$1992  & \$1993 ;
-  assign \$1994  = ~ fsel_l4_s0[13];
-  assign \$1995  = ~ fsel_l4_s0[12];
-  assign fsel_pre0_13_0_s = \$1994  ^ \$1995 ;
-  assign \$1996  = ~ fsel_l4_s0[13];
-  assign \$1997  = ~ fsel_l4_s0[12];
-  assign fsel_pre0_13_0_c = \$1996  & \$1997 ;
-  assign \$1998  = ~ fsel_l4_s0[15];
-  assign \$1999  = ~ fsel_l4_s0[14];
-  assign fsel_pre0_15_0_s = \$1998  ^ \$1999 ;
-  assign \$2000  = ~ fsel_l4_s0[15];
-  assign \$2001  = ~ fsel_l4_s0[14];
-  assign fsel_pre0_15_0_c = \$2000  & \$2001 ;
-  assign \$2002  = ~ fsel_l4_s0[2];
-  assign fsel_pre1_2_0_s = \$2002  ^ fsel_pre0_1_0_s;
-  assign \$2003  = ~ fsel_l4_s0[2];
-  assign fsel_pre1_2_0_c = \$2003  & fsel_pre0_1_0_s;
+  assign \$1758  = \$1757  & fsel_l2_s0[115];
+  assign \$1759  = ~ fsel_l2_s0[119];
+  assign \$1760  = \$1759  & fsel_l2_s0[117];
+  assign \$1761  = \$1758  | \$1760 ;
+  assign \$1762  = fsel_l2_s0[115] & fsel_l2_s0[117];
+  assign fsel_pop14_0_12_c = \$1761  | \$1762 ;
+  assign \$1763  = fsel_l2_s0[97] & \fsel_l2_s0$51 ;
+  assign \$1764  = fsel_l2_s0[103] & \fsel_l2_s0$51 ;
+  assign \$1765  = \$1763  ^ \$1764 ;
+  assign \$1766  = fsel_l2_s0[108] & \fsel_l2_s0$51 ;
+  assign fsel_pop14_0_10_s = \$1765  ^ \$1766 ;
+  assign \$1767  = fsel_l2_s0[97] & \fsel_l2_s0$51 ;
+  assign \$1768  = fsel_l2_s0[103] & \fsel_l2_s0$51 ;
+  assign \$1769  = \$1767  & \$1768 ;
+  assign \$1770  = fsel_l2_s0[97] & \fsel_l2_s0$51 ;
+  assign \$1771  = fsel_l2_s0[108] & \fsel_l2_s0$51 ;
+  assign \$1772  = \$1770  & \$1771 ;
+  assign \$1773  = \$1769  | \$1772 ;
+  assign \$1774  = fsel_l2_s0[103] & \fsel_l2_s0$51 ;
+  assign \$1775  = fsel_l2_s0[108] & \fsel_l2_s0$51 ;
+  assign \$1776  = \$1774  & \$1775 ;
+  assign fsel_pop14_0_10_c = \$1773  | \$1776 ;
+  assign \$1777  = fsel_l2_s0[112] & \fsel_l2_s0$51 ;
+  assign \$1778  = fsel_l2_s0[13] & \fsel_l2_s0$54 ;
+  assign \$1779  = \$1777  ^ \$1778 ;
+  assign \$1780  = fsel_l2_s0[27] & \fsel_l2_s0$54 ;
+  assign fsel_pop14_0_8_s = \$1779  ^ \$1780 ;
+  assign \$1781  = fsel_l2_s0[112] & \fsel_l2_s0$51 ;
+  assign \$1782  = fsel_l2_s0[13] & \fsel_l2_s0$54 ;
+  assign \$1783  = \$1781  & \$1782 ;
+  assign \$1784  = fsel_l2_s0[112] & \fsel_l2_s0$51 ;
+  assign \$1785  = fsel_l2_s0[27] & \fsel_l2_s0$54 ;
+  assign \$1786  = \$1784  & \$1785 ;
+  assign \$1787  = \$1783  | \$1786 ;
+  assign \$1788  = fsel_l2_s0[13] & \fsel_l2_s0$54 ;
+  assign \$1789  = fsel_l2_s0[27] & \fsel_l2_s0$54 ;
+  assign \$1790  = \$1788  & \$1789 ;
+  assign fsel_pop14_0_8_c = \$1787  | \$1790 ;
+  assign \$1791  = fsel_l2_s0[40] & \fsel_l2_s0$54 ;
+  assign \$1792  = fsel_l2_s0[52] & \fsel_l2_s0$54 ;
+  assign \$1793  = \$1791  ^ \$1792 ;
+  assign \$1794  = fsel_l2_s0[63] & \fsel_l2_s0$54 ;
+  assign fsel_pop14_0_6_s = \$1793  ^ \$1794 ;
+  assign \$1795  = fsel_l2_s0[40] & \fsel_l2_s0$54 ;
+  assign \$1796  = fsel_l2_s0[52] & \fsel_l2_s0$54 ;
+  assign \$1797  = \$1795  & \$1796 ;
+  assign \$1798  = fsel_l2_s0[40] & \fsel_l2_s0$54 ;
+  assign \$1799  = fsel_l2_s0[63] & \fsel_l2_s0$54 ;
+  assign \$1800  = \$1798  & \$1799 ;
+  assign \$1801  = \$1797  | \$1800 ;
+  assign \$1802  = fsel_l2_s0[52] & \fsel_l2_s0$54 ;
+  assign \$1803  = fsel_l2_s0[63] & \fsel_l2_s0$54 ;
+  assign \$1804  = \$1802  & \$1803 ;
+  assign fsel_pop14_0_6_c = \$1801  | \$1804 ;
+  assign \$1805  = fsel_l2_s0[73] & \fsel_l2_s0$54 ;
+  assign \$1806  = fsel_l2_s0[82] & \fsel_l2_s0$54 ;
+  assign \$1807  = \$1805  ^ \$1806 ;
+  assign \$1808  = fsel_l2_s0[90] & \fsel_l2_s0$54 ;
+  assign fsel_pop14_0_4_s = \$1807  ^ \$1808 ;
+  assign \$1809  = fsel_l2_s0[73] & \fsel_l2_s0$54 ;
+  assign \$1810  = fsel_l2_s0[82] & \fsel_l2_s0$54 ;
+  assign \$1811  = \$1809  & \$1810 ;
+  assign \$1812  = fsel_l2_s0[73] & \fsel_l2_s0$54 ;
+  assign \$1813  = fsel_l2_s0[90] & \fsel_l2_s0$54 ;
+  assign \$1814  = \$1812  & \$1813 ;
+  assign \$1815  = \$1811  | \$1814 ;
+  assign \$1816  = fsel_l2_s0[82] & \fsel_l2_s0$54 ;
+  assign \$1817  = fsel_l2_s0[90] & \fsel_l2_s0$54 ;
+  assign \$1818  = \$1816  & \$1817 ;
+  assign fsel_pop14_0_4_c = \$1815  | \$1818 ;
+  assign \$1819  = fsel_pop14_0_12_s ^ fsel_pop14_0_10_s;
+  assign fsel_pop14_0_2_s = \$1819  ^ fsel_pop14_0_8_s;
+  assign \$1820  = fsel_pop14_0_12_s & fsel_pop14_0_10_s;
+  assign \$1821  = fsel_pop14_0_12_s & fsel_pop14_0_8_s;
+  assign \$1822  = \$1820  | \$1821 ;
+  assign \$1823  = fsel_pop14_0_10_s & fsel_pop14_0_8_s;
+  assign fsel_pop14_0_2_c = \$1822  | \$1823 ;
+  assign \$1824  = fsel_pop14_0_6_s ^ fsel_pop14_0_4_s;
+  assign fsel_pop14_0_0_s = \$1824  ^ fsel_pop14_0_2_s;
+  assign \$1825  = fsel_pop14_0_6_s & fsel_pop14_0_4_s;
+  assign \$1826  = fsel_pop14_0_6_s & fsel_pop14_0_2_s;
+  assign \$1827  = \$1825  | \$1826 ;
+  assign \$1828  = fsel_pop14_0_4_s & fsel_pop14_0_2_s;
+  assign fsel_pop14_0_0_c = \$1827  | \$1828 ;
+  assign \$1829  = fsel_pop14_0_12_c ^ fsel_pop14_0_10_c;
+  assign fsel_pop14_1_4_s = \$1829  ^ fsel_pop14_0_8_c;
+  assign \$1830  = fsel_pop14_0_12_c & fsel_pop14_0_10_c;
+  assign \$1831  = fsel_pop14_0_12_c & fsel_pop14_0_8_c;
+  assign \$1832  = \$1830  | \$1831 ;
+  assign \$1833  = fsel_pop14_0_10_c & fsel_pop14_0_8_c;
+  assign fsel_pop14_1_4_c = \$1832  | \$1833 ;
+  assign \$1834  = fsel_pop14_0_6_c ^ fsel_pop14_0_4_c;
+  assign fsel_pop14_1_2_s = \$1834  ^ fsel_pop14_0_2_c;
+  assign \$1835  = fsel_pop14_0_6_c & fsel_pop14_0_4_c;
+  assign \$1836  = fsel_pop14_0_6_c & fsel_pop14_0_2_c;
+  assign \$1837  = \$1835  | \$1836 ;
+  assign \$1838  = fsel_pop14_0_4_c & fsel_pop14_0_2_c;
+  assign fsel_pop14_1_2_c = \$1837  | \$1838 ;
+  assign \$1839  = fsel_pop14_0_0_c ^ fsel_pop14_1_4_s;
+  assign fsel_pop14_1_0_s = \$1839  ^ fsel_pop14_1_2_s;
+  assign \$1840  = fsel_pop14_0_0_c & fsel_pop14_1_4_s;
+  assign \$1841  = fsel_pop14_0_0_c & fsel_pop14_1_2_s;
+  assign \$1842  = \$1840  | \$1841 ;
+  assign \$1843  = fsel_pop14_1_4_s & fsel_pop14_1_2_s;
+  assign fsel_pop14_1_0_c = \$1842  | \$1843 ;
+  assign \$1844  = fsel_pop14_1_4_c ^ fsel_pop14_1_2_c;
+  assign fsel_pop14_2_0_s = \$1844  ^ fsel_pop14_1_0_c;
+  assign \$1845  = fsel_pop14_1_4_c & fsel_pop14_1_2_c;
+  assign \$1846  = fsel_pop14_1_4_c & fsel_pop14_1_0_c;
+  assign \$1847  = \$1845  | \$1846 ;
+  assign \$1848  = fsel_pop14_1_2_c & fsel_pop14_1_0_c;
+  assign fsel_pop14_2_0_c = \$1847  | \$1848 ;
+  assign \$1849  = fsel_l2_s0[119] ^ fsel_l2_s0[116];
+  assign fsel_pop15_0_12_s = \$1849  ^ fsel_l2_s0[118];
+  assign \$1850  = fsel_l2_s0[119] & fsel_l2_s0[116];
+  assign \$1851  = fsel_l2_s0[119] & fsel_l2_s0[118];
+  assign \$1852  = \$1850  | \$1851 ;
+  assign \$1853  = fsel_l2_s0[116] & fsel_l2_s0[118];
+  assign fsel_pop15_0_12_c = \$1852  | \$1853 ;
+  assign \$1854  = fsel_l2_s0[98] & \fsel_l2_s0$51 ;
+  assign \$1855  = fsel_l2_s0[104] & \fsel_l2_s0$51 ;
+  assign \$1856  = \$1854  ^ \$1855 ;
+  assign \$1857  = fsel_l2_s0[109] & \fsel_l2_s0$51 ;
+  assign fsel_pop15_0_10_s = \$1856  ^ \$1857 ;
+  assign \$1858  = fsel_l2_s0[98] & \fsel_l2_s0$51 ;
+  assign \$1859  = fsel_l2_s0[104] & \fsel_l2_s0$51 ;
+  assign \$1860  = \$1858  & \$1859 ;
+  assign \$1861  = fsel_l2_s0[98] & \fsel_l2_s0$51 ;
+  assign \$1862  = fsel_l2_s0[109] & \fsel_l2_s0$51 ;
+  assign \$1863  = \$1861  & \$1862 ;
+  assign \$1864  = \$1860  | \$1863 ;
+  assign \$1865  = fsel_l2_s0[104] & \fsel_l2_s0$51 ;
+  assign \$1866  = fsel_l2_s0[109] & \fsel_l2_s0$51 ;
+  assign \$1867  = \$1865  & \$1866 ;
+  assign fsel_pop15_0_10_c = \$1864  | \$1867 ;
+  assign \$1868  = fsel_l2_s0[113] & \fsel_l2_s0$51 ;
+  assign \$1869  = fsel_l2_s0[14] & \fsel_l2_s0$54 ;
+  assign \$1870  = \$1868  ^ \$1869 ;
+  assign \$1871  = fsel_l2_s0[28] & \fsel_l2_s0$54 ;
+  assign fsel_pop15_0_8_s = \$1870  ^ \$1871 ;
+  assign \$1872  = fsel_l2_s0[113] & \fsel_l2_s0$51 ;
+  assign \$1873  = fsel_l2_s0[14] & \fsel_l2_s0$54 ;
+  assign \$1874  = \$1872  & \$1873 ;
+  assign \$1875  = fsel_l2_s0[113] & \fsel_l2_s0$51 ;
+  assign \$1876  = fsel_l2_s0[28] & \fsel_l2_s0$54 ;
+  assign \$1877  = \$1875  & \$1876 ;
+  assign \$1878  = \$1874  | \$1877 ;
+  assign \$1879  = fsel_l2_s0[14] & \fsel_l2_s0$54 ;
+  assign \$1880  = fsel_l2_s0[28] & \fsel_l2_s0$54 ;
+  assign \$1881  = \$1879  & \$1880 ;
+  assign fsel_pop15_0_8_c = \$1878  | \$1881 ;
+  assign \$1882  = fsel_l2_s0[41] & \fsel_l2_s0$54 ;
+  assign \$1883  = fsel_l2_s0[53] & \fsel_l2_s0$54 ;
+  assign \$1884  = \$1882  ^ \$1883 ;
+  assign \$1885  = fsel_l2_s0[64] & \fsel_l2_s0$54 ;
+  assign fsel_pop15_0_6_s = \$1884  ^ \$1885 ;
+  assign \$1886  = fsel_l2_s0[41] & \fsel_l2_s0$54 ;
+  assign \$1887  = fsel_l2_s0[53] & \fsel_l2_s0$54 ;
+  assign \$1888  = \$1886  & \$1887 ;
+  assign \$1889  = fsel_l2_s0[41] & \fsel_l2_s0$54 ;
+  assign \$1890  = fsel_l2_s0[64] & \fsel_l2_s0$54 ;
+  assign \$1891  = \$1889  & \$1890 ;
+  assign \$1892  = \$1888  | \$1891 ;
+  assign \$1893  = fsel_l2_s0[53] & \fsel_l2_s0$54 ;
+  assign \$1894  = fsel_l2_s0[64] & \fsel_l2_s0$54 ;
+  assign \$1895  = \$1893  & \$1894 ;
+  assign fsel_pop15_0_6_c = \$1892  | \$1895 ;
+  assign \$1896  = fsel_l2_s0[74] & \fsel_l2_s0$54 ;
+  assign \$1897  = fsel_l2_s0[83] & \fsel_l2_s0$54 ;
+  assign \$1898  = \$1896  ^ \$1897 ;
+  assign \$1899  = fsel_l2_s0[91] & \fsel_l2_s0$54 ;
+  assign fsel_pop15_0_4_s = \$1898  ^ \$1899 ;
+  assign \$1900  = fsel_l2_s0[74] & \fsel_l2_s0$54 ;
+  assign \$1901  = fsel_l2_s0[83] & \fsel_l2_s0$54 ;
+  assign \$1902  = \$1900  & \$1901 ;
+  assign \$1903  = fsel_l2_s0[74] & \fsel_l2_s0$54 ;
+  assign \$1904  = fsel_l2_s0[91] & \fsel_l2_s0$54 ;
+  assign \$1905  = \$1903  & \$1904 ;
+  assign \$1906  = \$1902  | \$1905 ;
+  assign \$1907  = fsel_l2_s0[83] & \fsel_l2_s0$54 ;
+  assign \$1908  = fsel_l2_s0[91] & \fsel_l2_s0$54 ;
+  assign \$1909  = \$1907  & \$1908 ;
+  assign fsel_pop15_0_4_c = \$1906  | \$1909 ;
+  assign \$1910  = fsel_pop15_0_12_s ^ fsel_pop15_0_10_s;
+  assign fsel_pop15_0_2_s = \$1910  ^ fsel_pop15_0_8_s;
+  assign \$1911  = fsel_pop15_0_12_s & fsel_pop15_0_10_s;
+  assign \$1912  = fsel_pop15_0_12_s & fsel_pop15_0_8_s;
+  assign \$1913  = \$1911  | \$1912 ;
+  assign \$1914  = fsel_pop15_0_10_s & fsel_pop15_0_8_s;
+  assign fsel_pop15_0_2_c = \$1913  | \$1914 ;
+  assign \$1915  = fsel_pop15_0_6_s ^ fsel_pop15_0_4_s;
+  assign fsel_pop15_0_0_s = \$1915  ^ fsel_pop15_0_2_s;
+  assign \$1916  = fsel_pop15_0_6_s & fsel_pop15_0_4_s;
+  assign \$1917  = fsel_pop15_0_6_s & fsel_pop15_0_2_s;
+  assign \$1918  = \$1916  | \$1917 ;
+  assign \$1919  = fsel_pop15_0_4_s & fsel_pop15_0_2_s;
+  assign fsel_pop15_0_0_c = \$1918  | \$1919 ;
+  assign \$1920  = fsel_pop15_0_12_c ^ fsel_pop15_0_10_c;
+  assign fsel_pop15_1_4_s = \$1920  ^ fsel_pop15_0_8_c;
+  assign \$1921  = fsel_pop15_0_12_c & fsel_pop15_0_10_c;
+  assign \$1922  = fsel_pop15_0_12_c & fsel_pop15_0_8_c;
+  assign \$1923  = \$1921  | \$1922 ;
+  assign \$1924  = fsel_pop15_0_10_c & fsel_pop15_0_8_c;
+  assign fsel_pop15_1_4_c = \$1923  | \$1924 ;
+  assign \$1925  = fsel_pop15_0_6_c ^ fsel_pop15_0_4_c;
+  assign fsel_pop15_1_2_s = \$1925  ^ fsel_pop15_0_2_c;
+  assign \$1926  = fsel_pop15_0_6_c & fsel_pop15_0_4_c;
+  assign \$1927  = fsel_pop15_0_6_c & fsel_pop15_0_2_c;
+  assign \$1928  = \$1926  | \$1927 ;
+  assign \$1929  = fsel_pop15_0_4_c & fsel_pop15_0_2_c;
+  assign fsel_pop15_1_2_c = \$1928  | \$1929 ;
+  assign \$1930  = fsel_pop15_0_0_c ^ fsel_pop15_1_4_s;
+  assign fsel_pop15_1_0_s = \$1930  ^ fsel_pop15_1_2_s;
+  assign \$1931  = fsel_pop15_0_0_c & fsel_pop15_1_4_s;
+  assign \$1932  = fsel_pop15_0_0_c & fsel_pop15_1_2_s;
+  assign \$1933  = \$1931  | \$1932 ;
+  assign \$1934  = fsel_pop15_1_4_s & fsel_pop15_1_2_s;
+  assign fsel_pop15_1_0_c = \$1933  | \$1934 ;
+  assign \$1935  = fsel_pop15_1_4_c ^ fsel_pop15_1_2_c;
+  assign fsel_pop15_2_0_s = \$1935  ^ fsel_pop15_1_0_c;
+  assign \$1936  = fsel_pop15_1_4_c & fsel_pop15_1_2_c;
+  assign \$1937  = fsel_pop15_1_4_c & fsel_pop15_1_0_c;
+  assign \$1938  = \$1936  | \$1937 ;
+  assign \$1939  = fsel_pop15_1_2_c & fsel_pop15_1_0_c;
+  assign fsel_pop15_2_0_c = \$1938  | \$1939 ;
+  assign \$1940  = ~ adv2_valid;
+  assign adv2 = \$1940  | o__ready;
+  assign \$1941  = fsel_l3_s0 < \fsel_l3_s0$422 ;
+  assign \$1942  = \$1941  & \fsel_l3_s0$423 ;
+  assign \$1943  = \fsel_l3_s0$424  < \fsel_l3_s0$422 ;
+  assign \$1944  = \$1943  & \fsel_l3_s0$423 ;
+  assign \$1945  = \fsel_l3_s0$425  < \fsel_l3_s0$422 ;
+  assign \$1946  = \$1945  & \fsel_l3_s0$423 ;
+  assign \$1947  = \fsel_l3_s0$426  < \fsel_l3_s0$422 ;
+  assign \$1948  = \$1947  & \fsel_l3_s0$423 ;
+  assign \$1949  = \fsel_l3_s0$427  < \fsel_l3_s0$422 ;
+  assign \$1950  = \$1949  & \fsel_l3_s0$423 ;
+  assign \$1951  = \fsel_l3_s0$428  < \fsel_l3_s0$422 ;
+  assign \$1952  = \$1951  & \fsel_l3_s0$423 ;
+  assign \$1953  = \fsel_l3_s0$429  < \fsel_l3_s0$422 ;
+  assign \$1954  = \$1953  & \fsel_l3_s0$423 ;
+  assign \$1955  = \fsel_l3_s0$430  < \fsel_l3_s0$422 ;
+  assign \$1956  = \$1955  & \fsel_l3_s0$423 ;
+  assign \$1957  = \fsel_l3_s0$431  < \fsel_l3_s0$422 ;
+  assign \$1958  = \$1957  & \fsel_l3_s0$423 ;
+  assign \$1959  = \fsel_l3_s0$432  < \fsel_l3_s0$422 ;
+  assign \$1960  = \$1959  & \fsel_l3_s0$423 ;
+  assign \$1961  = \fsel_l3_s0$433  < \fsel_l3_s0$422 ;
+  assign \$1962  = \$1961  & \fsel_l3_s0$423 ;
+  assign \$1963  = \fsel_l3_s0$434  < \fsel_l3_s0$422 ;
+  assign \$1964  = \$1963  & \fsel_l3_s0$423 ;
+  assign \$1965  = \fsel_l3_s0$435  < \fsel_l3_s0$422 ;
+  assign \$1966  = \$1965  & \fsel_l3_s0$423 ;
+  assign \$1967  = \fsel_l3_s0$436  < \fsel_l3_s0$422 ;
+  assign \$1968  = \$1967  & \fsel_l3_s0$423 ;
+  assign \$1969  = \fsel_l3_s0$437  < \fsel_l3_s0$422 ;
+  assign \$1970  = \$1969  & \fsel_l3_s0$423 ;
+  assign \$1971  = \fsel_l3_s0$438  < \fsel_l3_s0$422 ;
+  assign \$1972  = \$1971  & \fsel_l3_s0$423 ;
+  assign \$1973  = ~ adv3_valid;
+  assign adv3 = \$1973  | o__ready;
+  assign \$1974  = ~ fsel_l4_s0[1];
+  assign \$1975  = ~ fsel_l4_s0[0];
+  assign fsel_pre0_1_0_s = \$1974  ^ \$1975 ;
+  assign \$1976  = ~ fsel_l4_s0[1];
+  assign \$1977  = ~ fsel_l4_s0[0];
+  assign fsel_pre0_1_0_c = \$1976  & \$1977 ;
+  assign \$1978  = ~ fsel_l4_s0[3];
+  assign \$1979  = ~ fsel_l4_s0[2];
+  assign fsel_pre0_3_0_s = \$1978  ^ \$1979 ;
+  assign \$1980  = ~ fsel_l4_s0[3];
+  assign \$1981  = ~ fsel_l4_s0[2];
+  assign fsel_pre0_3_0_c = \$1980  & \$1981 ;
+  assign \$1982  = ~ fsel_l4_s0[5];
+  assign \$1983  = ~ fsel_l4_s0[4];
+  assign fsel_pre0_5_0_s = \$1982  ^ \$1983 ;
+  assign \$1984  = ~ fsel_l4_s0[5];
+  assign \$1985  = ~ fsel_l4_s0[4];
+  assign fsel_pre0_5_0_c = \$1984  & \$1985 ;
+  assign \$1986  = ~ fsel_l4_s0[7];
+  assign \$1987  = ~ fsel_l4_s0[6];
+  assign fsel_pre0_7_0_s = \$1986  ^ \$1987 ;
+  assign \$1988  = ~ fsel_l4_s0[7];
+  assign \$1989  = ~ fsel_l4_s0[6];
+  assign fsel_pre0_7_0_c = \$1988  & \$1989 ;
+  assign \$1990  = ~ fsel_l4_s0[9];
+  assign \$1991  = ~ fsel_l4_s0[8];
+  assign fsel_pre0_9_0_s = \$1990  ^ \$1991 ;
+  assign \$1992  = ~ fsel_l4_s0[9];
+  assign \$1993  = ~ fsel_l4_s0[8];
+  assign fsel_pre0_9_0_c = \$1992  & \$1993 ;
+  assign \$1994  = ~ fsel_l4_s0[11];
+  assign \$1995  = ~ fsel_l4_s0[10];
+  assign fsel_pre0_11_0_s = \$1994  ^ \$1995 ;
+  assign \$1996  = ~ fsel_l4_s0[11];
+  assign \$1997  = ~ fsel_l4_s0[10];
+  assign fsel_pre0_11_0_c = \$1996  & \$1997 ;
+  assign \$1998  = ~ fsel_l4_s0[13];
+  assign \$1999  = ~ fsel_l4_s0[12];
+  assign fsel_pre0_13_0_s = \$1998  ^ \$1999 ;
+  assign \$2000  = ~ fsel_l4_s0[13];
+  assign \$2001  = ~ fsel_l4_s0[12];
+  assign fsel_pre0_13_0_c = \$2000  & \$2001 ;
+  assign \$2002  = ~ fsel_l4_s0[15];
+  assign \$2003  = ~ fsel_l4_s0[14];
+  assign fsel_pre0_15_0_s = \$2002  ^ \$2003 ;
+  assign \$2004  = ~ fsel_l4_s0[15];
+  assign \$2005  = ~ fsel_l4_s0[14];
+  assign fsel_pre0_15_0_c = \$2004  & \$2005 ;
+  assign \$2006  = ~ fsel_l4_s0[2];
+  assign fsel_pre1_2_0_s = \$2006  ^ fsel_pre0_1_0_s;
+  assign \$2007  = ~ fsel_l4_s0[2];
+  assign fsel_pre1_2_0_c = \$2007  & fsel_pre0_1_0_s;
   assign fsel_pre1_2_1_s = fsel_pre0_1_0_c ^ fsel_pre1_2_0_c;
   assign fsel_pre1_2_1_c = fsel_pre0_1_0_c & fsel_pre1_2_0_c;
   assign fsel_pre1_3_0_s = fsel_pre0_3_0_s ^ fsel_pre0_1_0_s;
   assign fsel_pre1_3_0_c = fsel_pre0_3_0_s & fsel_pre0_1_0_s;
-  assign \$2004  = fsel_pre0_3_0_c ^ fsel_pre0_1_0_c;
-  assign fsel_pre1_3_1_s = \$2004  ^ fsel_pre1_3_0_c;
-  assign \$2005  = fsel_pre0_3_0_c & fsel_pre0_1_0_c;
-  assign \$2006  = fsel_pre0_3_0_c & fsel_pre1_3_0_c;
-  assign \$2007  = \$2005  | \$2006 ;
-  assign \$2008  = fsel_pre0_1_0_c & fsel_pre1_3_0_c;
-  assign fsel_pre1_3_1_c = \$2007  | \$2008 ;
-  assign \$2009  = ~ fsel_l4_s0[6];
-  assign fsel_pre1_6_0_s = \$2009  ^ fsel_pre0_5_0_s;
-  assign \$2010  = ~ fsel_l4_s0[6];
-  assign fsel_pre1_6_0_c = \$2010  & fsel_pre0_5_0_s;
+  assign \$2008  = fsel_pre0_3_0_c ^ fsel_pre0_1_0_c;
+  assign fsel_pre1_3_1_s = \$2008  ^ fsel_pre1_3_0_c;
+  assign \$2009  = fsel_pre0_3_0_c & fsel_pre0_1_0_c;
+  assign \$2010  = fsel_pre0_3_0_c & fsel_pre1_3_0_c;
+  assign \$2011  = \$2009  | \$2010 ;
+  assign \$2012  = fsel_pre0_1_0_c & fsel_pre1_3_0_c;
+  assign fsel_pre1_3_1_c = \$2011  | \$2012 ;
+  assign \$2013  = ~ fsel_l4_s0[6];
+  assign fsel_pre1_6_0_s = \$2013  ^ fsel_pre0_5_0_s;
+  assign \$2014  = ~ fsel_l4_s0[6];
+  assign fsel_pre1_6_0_c = \$2014  & fsel_pre0_5_0_s;
   assign fsel_pre1_6_1_s = fsel_pre0_5_0_c ^ fsel_pre1_6_0_c;
   assign fsel_pre1_6_1_c = fsel_pre0_5_0_c & fsel_pre1_6_0_c;
   assign fsel_pre1_7_0_s = fsel_pre0_7_0_s ^ fsel_pre0_5_0_s;
   assign fsel_pre1_7_0_c = fsel_pre0_7_0_s & fsel_pre0_5_0_s;
-  assign \$2011  = fsel_pre0_7_0_c ^ fsel_pre0_5_0_c;
-  assign fsel_pre1_7_1_s = \$2011  ^ fsel_pre1_7_0_c;
-  assign \$2012  = fsel_pre0_7_0_c & fsel_pre0_5_0_c;
-  assign \$2013  = fsel_pre0_7_0_c & fsel_pre1_7_0_c;
-  assign \$2014  = \$2012  | \$2013 ;
-  assign \$2015  = fsel_pre0_5_0_c & fsel_pre1_7_0_c;
-  assign fsel_pre1_7_1_c = \$2014  | \$2015 ;
-  assign \$2016  = ~ fsel_l4_s0[10];
-  assign fsel_pre1_10_0_s = \$2016  ^ fsel_pre0_9_0_s;
-  assign \$2017  = ~ fsel_l4_s0[10];
-  assign fsel_pre1_10_0_c = \$2017  & fsel_pre0_9_0_s;
+  assign \$2015  = fsel_pre0_7_0_c ^ fsel_pre0_5_0_c;
+  assign fsel_pre1_7_1_s = \$2015  ^ fsel_pre1_7_0_c;
+  assign \$2016  = fsel_pre0_7_0_c & fsel_pre0_5_0_c;
+  assign \$2017  = fsel_pre0_7_0_c & fsel_pre1_7_0_c;
+  assign \$2018  = \$2016  | \$2017 ;
+  assign \$2019  = fsel_pre0_5_0_c & fsel_pre1_7_0_c;
+  assign fsel_pre1_7_1_c = \$2018  | \$2019 ;
+  assign \$2020  = ~ fsel_l4_s0[10];
+  assign fsel_pre1_10_0_s = \$2020  ^ fsel_pre0_9_0_s;
+  assign \$2021  = ~ fsel_l4_s0[10];
+  assign fsel_pre1_10_0_c = \$2021  & fsel_pre0_9_0_s;
   assign fsel_pre1_10_1_s = fsel_pre0_9_0_c ^ fsel_pre1_10_0_c;
   assign fsel_pre1_10_1_c = fsel_pre0_9_0_c & fsel_pre1_10_0_c;
   assign fsel_pre1_11_0_s = fsel_pre0_11_0_s ^ fsel_pre0_9_0_s;
   assign fsel_pre1_11_0_c = fsel_pre0_11_0_s & fsel_pre0_9_0_s;
-  assign \$2018  = fsel_pre0_11_0_c ^ fsel_pre0_9_0_c;
-  assign fsel_pre1_11_1_s = \$2018  ^ fsel_pre1_11_0_c;
-  assign \$2019  = fsel_pre0_11_0_c & fsel_pre0_9_0_c;
-  assign \$2020  = fsel_pre0_11_0_c & fsel_pre1_11_0_c;
-  assign \$2021  = \$2019  | \$2020 ;
-  assign \$2022  = fsel_pre0_9_0_c & fsel_pre1_11_0_c;
-  assign fsel_pre1_11_1_c = \$2021  | \$2022 ;
-  assign \$2023  = ~ fsel_l4_s0[14];
-  assign fsel_pre1_14_0_s = \$2023  ^ fsel_pre0_13_0_s;
-  assign \$2024  = ~ fsel_l4_s0[14];
-  assign fsel_pre1_14_0_c = \$2024  & fsel_pre0_13_0_s;
+  assign \$2022  = fsel_pre0_11_0_c ^ fsel_pre0_9_0_c;
+  assign fsel_pre1_11_1_s = \$2022  ^ fsel_pre1_11_0_c;
+  assign \$2023  = fsel_pre0_11_0_c & fsel_pre0_9_0_c;
+  assign \$2024  = fsel_pre0_11_0_c & fsel_pre1_11_0_c;
+  assign \$2025  = \$2023  | \$2024 ;
+  assign \$2026  = fsel_pre0_9_0_c & fsel_pre1_11_0_c;
+  assign fsel_pre1_11_1_c = \$2025  | \$2026 ;
+  assign \$2027  = ~ fsel_l4_s0[14];
+  assign fsel_pre1_14_0_s = \$2027  ^ fsel_pre0_13_0_s;
+  assign \$2028  = ~ fsel_l4_s0[14];
+  assign fsel_pre1_14_0_c = \$2028  & fsel_pre0_13_0_s;
   assign fsel_pre1_14_1_s = fsel_pre0_13_0_c ^ fsel_pre1_14_0_c;
   assign fsel_pre1_14_1_c = fsel_pre0_13_0_c & fsel_pre1_14_0_c;
   assign fsel_pre1_15_0_s = fsel_pre0_15_0_s ^ fsel_pre0_13_0_s;
   assign fsel_pre1_15_0_c = fsel_pre0_15_0_s & fsel_pre0_13_0_s;
-  assign \$2025  = fsel_pre0_15_0_c ^ fsel_pre0_13_0_c;
-  assign fsel_pre1_15_1_s = \$2025  ^ fsel_pre1_15_0_c;
-  assign \$2026  = fsel_pre0_15_0_c & fsel_pre0_13_0_c;
-  assign \$2027  = fsel_pre0_15_0_c & fsel_pre1_15_0_c;
-  assign \$2028  = \$2026  | \$2027 ;
-  assign \$2029  = fsel_pre0_13_0_c & fsel_pre1_15_0_c;
-  assign fsel_pre1_15_1_c = \$2028  | \$2029 ;
+  assign \$2029  = fsel_pre0_15_0_c ^ fsel_pre0_13_0_c;
+  assign fsel_pre1_15_1_s = \$2029  ^ fsel_pre1_15_0_c;
+  assign \$2030  = fsel_pre0_15_0_c & fsel_pre0_13_0_c;
+  assign \$2031  = fsel_pre0_15_0_c & fsel_pre1_15_0_c;
+  assign \$2032  = \$2030  | \$2031 ;
+  assign \$2033  = fsel_pre0_13_0_c & fsel_pre1_15_0_c;
+  assign fsel_pre1_15_1_c = \$2032  | \$2033 ;
   assign fsel_cnt0 = ~ fsel_l4_s0[0];
   assign fsel_cnt4 = ~ fsel_l4_s0[4];
   assign fsel_cnt8 = ~ fsel_l4_s0[8];
   assign fsel_cnt12 = ~ fsel_l4_s0[12];
-  assign fsel_pre2_4_0_s = fsel_l5_s0 ^ \fsel_l5_s0$500 [0];
-  assign fsel_pre2_4_0_c = fsel_l5_s0 & \fsel_l5_s0$500 [0];
-  assign fsel_pre2_4_1_s = \fsel_l5_s0$500 [1] ^ fsel_pre2_4_0_c;
-  assign fsel_pre2_4_1_c = \fsel_l5_s0$500 [1] & fsel_pre2_4_0_c;
-  assign fsel_pre2_4_2_s = \fsel_l5_s0$500 [2] ^ fsel_pre2_4_1_c;
-  assign fsel_pre2_4_2_c = \fsel_l5_s0$500 [2] & fsel_pre2_4_1_c;
-  assign fsel_pre2_5_0_s = \fsel_l5_s0$507 [0] ^ \fsel_l5_s0$500 [0];
-  assign fsel_pre2_5_0_c = \fsel_l5_s0$507 [0] & \fsel_l5_s0$500 [0];
-  assign \$2030  = \fsel_l5_s0$507 [1] ^ \fsel_l5_s0$500 [1];
-  assign fsel_pre2_5_1_s = \$2030  ^ fsel_pre2_5_0_c;
-  assign \$2031  = \fsel_l5_s0$507 [1] & \fsel_l5_s0$500 [1];
-  assign \$2032  = \fsel_l5_s0$507 [1] & fsel_pre2_5_0_c;
-  assign \$2033  = \$2031  | \$2032 ;
-  assign \$2034  = \fsel_l5_s0$500 [1] & fsel_pre2_5_0_c;
-  assign fsel_pre2_5_1_c = \$2033  | \$2034 ;
-  assign fsel_pre2_5_2_s = \fsel_l5_s0$500 [2] ^ fsel_pre2_5_1_c;
-  assign fsel_pre2_5_2_c = \fsel_l5_s0$500 [2] & fsel_pre2_5_1_c;
-  assign fsel_pre2_6_0_s = \fsel_l5_s0$514 [0] ^ \fsel_l5_s0$500 [0];
-  assign fsel_pre2_6_0_c = \fsel_l5_s0$514 [0] & \fsel_l5_s0$500 [0];
-  assign \$2035  = \fsel_l5_s0$514 [1] ^ \fsel_l5_s0$500 [1];
-  assign fsel_pre2_6_1_s = \$2035  ^ fsel_pre2_6_0_c;
-  assign \$2036  = \fsel_l5_s0$514 [1] & \fsel_l5_s0$500 [1];
-  assign \$2037  = \fsel_l5_s0$514 [1] & fsel_pre2_6_0_c;
+  assign \$2034  = ~ adv4_valid;
+  assign adv4 = \$2034  | o__ready;
+  assign fsel_pre2_4_0_s = fsel_l5_s0 ^ \fsel_l5_s0$510 [0];
+  assign fsel_pre2_4_0_c = fsel_l5_s0 & \fsel_l5_s0$510 [0];
+  assign fsel_pre2_4_1_s = \fsel_l5_s0$510 [1] ^ fsel_pre2_4_0_c;
+  assign fsel_pre2_4_1_c = \fsel_l5_s0$510 [1] & fsel_pre2_4_0_c;
+  assign fsel_pre2_4_2_s = \fsel_l5_s0$510 [2] ^ fsel_pre2_4_1_c;
+  assign fsel_pre2_4_2_c = \fsel_l5_s0$510 [2] & fsel_pre2_4_1_c;
+  assign fsel_pre2_5_0_s = \fsel_l5_s0$517 [0] ^ \fsel_l5_s0$510 [0];
+  assign fsel_pre2_5_0_c = \fsel_l5_s0$517 [0] & \fsel_l5_s0$510 [0];
+  assign \$2035  = \fsel_l5_s0$517 [1] ^ \fsel_l5_s0$510 [1];
+  assign fsel_pre2_5_1_s = \$2035  ^ fsel_pre2_5_0_c;
+  assign \$2036  = \fsel_l5_s0$517 [1] & \fsel_l5_s0$510 [1];
+  assign \$2037  = \fsel_l5_s0$517 [1] & fsel_pre2_5_0_c;
   assign \$2038  = \$2036  | \$2037 ;
-  assign \$2039  = \fsel_l5_s0$500 [1] & fsel_pre2_6_0_c;
-  assign fsel_pre2_6_1_c = \$2038  | \$2039 ;
-  assign \$2040  = \fsel_l5_s0$514 [2] ^ \fsel_l5_s0$500 [2];
-  assign fsel_pre2_6_2_s = \$2040  ^ fsel_pre2_6_1_c;
-  assign \$2041  = \fsel_l5_s0$514 [2] & \fsel_l5_s0$500 [2];
-  assign \$2042  = \fsel_l5_s0$514 [2] & fsel_pre2_6_1_c;
+  assign \$2039  = \fsel_l5_s0$510 [1] & fsel_pre2_5_0_c;
+  assign fsel_pre2_5_1_c = \$2038  | \$2039 ;
+  assign fsel_pre2_5_2_s = \fsel_l5_s0$510 [2] ^ fsel_pre2_5_1_c;
+  assign fsel_pre2_5_2_c = \fsel_l5_s0$510 [2] & fsel_pre2_5_1_c;
+  assign fsel_pre2_6_0_s = \fsel_l5_s0$524 [0] ^ \fsel_l5_s0$510 [0];
+  assign fsel_pre2_6_0_c = \fsel_l5_s0$524 [0] & \fsel_l5_s0$510 [0];
+  assign \$2040  = \fsel_l5_s0$524 [1] ^ \fsel_l5_s0$510 [1];
+  assign fsel_pre2_6_1_s = \$2040  ^ fsel_pre2_6_0_c;
+  assign \$2041  = \fsel_l5_s0$524 [1] & \fsel_l5_s0$510 [1];
+  assign \$2042  = \fsel_l5_s0$524 [1] & fsel_pre2_6_0_c;
   assign \$2043  = \$2041  | \$2042 ;
-  assign \$2044  = \fsel_l5_s0$500 [2] & fsel_pre2_6_1_c;
-  assign fsel_pre2_6_2_c = \$2043  | \$2044 ;
-  assign fsel_pre2_7_0_s = \fsel_l5_s0$521 [0] ^ \fsel_l5_s0$500 [0];
-  assign fsel_pre2_7_0_c = \fsel_l5_s0$521 [0] & \fsel_l5_s0$500 [0];
-  assign \$2045  = \fsel_l5_s0$521 [1] ^ \fsel_l5_s0$500 [1];
-  assign fsel_pre2_7_1_s = \$2045  ^ fsel_pre2_7_0_c;
-  assign \$2046  = \fsel_l5_s0$521 [1] & \fsel_l5_s0$500 [1];
-  assign \$2047  = \fsel_l5_s0$521 [1] & fsel_pre2_7_0_c;
+  assign \$2044  = \fsel_l5_s0$510 [1] & fsel_pre2_6_0_c;
+  assign fsel_pre2_6_1_c = \$2043  | \$2044 ;
+  assign \$2045  = \fsel_l5_s0$524 [2] ^ \fsel_l5_s0$510 [2];
+  assign fsel_pre2_6_2_s = \$2045  ^ fsel_pre2_6_1_c;
+  assign \$2046  = \fsel_l5_s0$524 [2] & \fsel_l5_s0$510 [2];
+  assign \$2047  = \fsel_l5_s0$524 [2] & fsel_pre2_6_1_c;
   assign \$2048  = \$2046  | \$2047 ;
-  assign \$2049  = \fsel_l5_s0$500 [1] & fsel_pre2_7_0_c;
-  assign fsel_pre2_7_1_c = \$2048  | \$2049 ;
-  assign \$2050  = \fsel_l5_s0$521 [2] ^ \fsel_l5_s0$500 [2];
-  assign fsel_pre2_7_2_s = \$2050  ^ fsel_pre2_7_1_c;
-  assign \$2051  = \fsel_l5_s0$521 [2] & \fsel_l5_s0$500 [2];
-  assign \$2052  = \fsel_l5_s0$521 [2] & fsel_pre2_7_1_c;
+  assign \$2049  = \fsel_l5_s0$510 [2] & fsel_pre2_6_1_c;
+  assign fsel_pre2_6_2_c = \$2048  | \$2049 ;
+  assign fsel_pre2_7_0_s = \fsel_l5_s0$531 [0] ^ \fsel_l5_s0$510 [0];
+  assign fsel_pre2_7_0_c = \fsel_l5_s0$531 [0] & \fsel_l5_s0$510 [0];
+  assign \$2050  = \fsel_l5_s0$531 [1] ^ \fsel_l5_s0$510 [1];
+  assign fsel_pre2_7_1_s = \$2050  ^ fsel_pre2_7_0_c;
+  assign \$2051  = \fsel_l5_s0$531 [1] & \fsel_l5_s0$510 [1];
+  assign \$2052  = \fsel_l5_s0$531 [1] & fsel_pre2_7_0_c;
   assign \$2053  = \$2051  | \$2052 ;
-  assign \$2054  = \fsel_l5_s0$500 [2] & fsel_pre2_7_1_c;
-  assign fsel_pre2_7_2_c = \$2053  | \$2054 ;
-  assign fsel_pre2_12_0_s = \fsel_l5_s0$528  ^ \fsel_l5_s0$529 [0];
-  assign fsel_pre2_12_0_c = \fsel_l5_s0$528  & \fsel_l5_s0$529 [0];
-  assign fsel_pre2_12_1_s = \fsel_l5_s0$529 [1] ^ fsel_pre2_12_0_c;
-  assign fsel_pre2_12_1_c = \fsel_l5_s0$529 [1] & fsel_pre2_12_0_c;
-  assign fsel_pre2_12_2_s = \fsel_l5_s0$529 [2] ^ fsel_pre2_12_1_c;
-  assign fsel_pre2_12_2_c = \fsel_l5_s0$529 [2] & fsel_pre2_12_1_c;
-  assign fsel_pre2_13_0_s = \fsel_l5_s0$536 [0] ^ \fsel_l5_s0$529 [0];
-  assign fsel_pre2_13_0_c = \fsel_l5_s0$536 [0] & \fsel_l5_s0$529 [0];
-  assign \$2055  = \fsel_l5_s0$536 [1] ^ \fsel_l5_s0$529 [1];
-  assign fsel_pre2_13_1_s = \$2055  ^ fsel_pre2_13_0_c;
-  assign \$2056  = \fsel_l5_s0$536 [1] & \fsel_l5_s0$529 [1];
-  assign \$2057  = \fsel_l5_s0$536 [1] & fsel_pre2_13_0_c;
+  assign \$2054  = \fsel_l5_s0$510 [1] & fsel_pre2_7_0_c;
+  assign fsel_pre2_7_1_c = \$2053  | \$2054 ;
+  assign \$2055  = \fsel_l5_s0$531 [2] ^ \fsel_l5_s0$510 [2];
+  assign fsel_pre2_7_2_s = \$2055  ^ fsel_pre2_7_1_c;
+  assign \$2056  = \fsel_l5_s0$531 [2] & \fsel_l5_s0$510 [2];
+  assign \$2057  = \fsel_l5_s0$531 [2] & fsel_pre2_7_1_c;
   assign \$2058  = \$2056  | \$2057 ;
-  assign \$2059  = \fsel_l5_s0$529 [1] & fsel_pre2_13_0_c;
-  assign fsel_pre2_13_1_c = \$2058  | \$2059 ;
-  assign fsel_pre2_13_2_s = \fsel_l5_s0$529 [2] ^ fsel_pre2_13_1_c;
-  assign fsel_pre2_13_2_c = \fsel_l5_s0$529 [2] & fsel_pre2_13_1_c;
-  assign fsel_pre2_14_0_s = \fsel_l5_s0$543 [0] ^ \fsel_l5_s0$529 [0];
-  assign fsel_pre2_14_0_c = \fsel_l5_s0$543 [0] & \fsel_l5_s0$529 [0];
-  assign \$2060  = \fsel_l5_s0$543 [1] ^ \fsel_l5_s0$529 [1];
-  assign fsel_pre2_14_1_s = \$2060  ^ fsel_pre2_14_0_c;
-  assign \$2061  = \fsel_l5_s0$543 [1] & \fsel_l5_s0$529 [1];
-  assign \$2062  = \fsel_l5_s0$543 [1] & fsel_pre2_14_0_c;
+  assign \$2059  = \fsel_l5_s0$510 [2] & fsel_pre2_7_1_c;
+  assign fsel_pre2_7_2_c = \$2058  | \$2059 ;
+  assign fsel_pre2_12_0_s = \fsel_l5_s0$538  ^ \fsel_l5_s0$539 [0];
+  assign fsel_pre2_12_0_c = \fsel_l5_s0$538  & \fsel_l5_s0$539 [0];
+  assign fsel_pre2_12_1_s = \fsel_l5_s0$539 [1] ^ fsel_pre2_12_0_c;
+  assign fsel_pre2_12_1_c = \fsel_l5_s0$539 [1] & fsel_pre2_12_0_c;
+  assign fsel_pre2_12_2_s = \fsel_l5_s0$539 [2] ^ fsel_pre2_12_1_c;
+  assign fsel_pre2_12_2_c = \fsel_l5_s0$539 [2] & fsel_pre2_12_1_c;
+  assign fsel_pre2_13_0_s = \fsel_l5_s0$546 [0] ^ \fsel_l5_s0$539 [0];
+  assign fsel_pre2_13_0_c = \fsel_l5_s0$546 [0] & \fsel_l5_s0$539 [0];
+  assign \$2060  = \fsel_l5_s0$546 [1] ^ \fsel_l5_s0$539 [1];
+  assign fsel_pre2_13_1_s = \$2060  ^ fsel_pre2_13_0_c;
+  assign \$2061  = \fsel_l5_s0$546 [1] & \fsel_l5_s0$539 [1];
+  assign \$2062  = \fsel_l5_s0$546 [1] & fsel_pre2_13_0_c;
   assign \$2063  = \$2061  | \$2062 ;
-  assign \$2064  = \fsel_l5_s0$529 [1] & fsel_pre2_14_0_c;
-  assign fsel_pre2_14_1_c = \$2063  | \$2064 ;
-  assign \$2065  = \fsel_l5_s0$543 [2] ^ \fsel_l5_s0$529 [2];
-  assign fsel_pre2_14_2_s = \$2065  ^ fsel_pre2_14_1_c;
-  assign \$2066  = \fsel_l5_s0$543 [2] & \fsel_l5_s0$529 [2];
-  assign \$2067  = \fsel_l5_s0$543 [2] & fsel_pre2_14_1_c;
+  assign \$2064  = \fsel_l5_s0$539 [1] & fsel_pre2_13_0_c;
+  assign fsel_pre2_13_1_c = \$2063  | \$2064 ;
+  assign fsel_pre2_13_2_s = \fsel_l5_s0$539 [2] ^ fsel_pre2_13_1_c;
+  assign fsel_pre2_13_2_c = \fsel_l5_s0$539 [2] & fsel_pre2_13_1_c;
+  assign fsel_pre2_14_0_s = \fsel_l5_s0$553 [0] ^ \fsel_l5_s0$539 [0];
+  assign fsel_pre2_14_0_c = \fsel_l5_s0$553 [0] & \fsel_l5_s0$539 [0];
+  assign \$2065  = \fsel_l5_s0$553 [1] ^ \fsel_l5_s0$539 [1];
+  assign fsel_pre2_14_1_s = \$2065  ^ fsel_pre2_14_0_c;
+  assign \$2066  = \fsel_l5_s0$553 [1] & \fsel_l5_s0$539 [1];
+  assign \$2067  = \fsel_l5_s0$553 [1] & fsel_pre2_14_0_c;
   assign \$2068  = \$2066  | \$2067 ;
-  assign \$2069  = \fsel_l5_s0$529 [2] & fsel_pre2_14_1_c;
-  assign fsel_pre2_14_2_c = \$2068  | \$2069 ;
-  assign fsel_pre2_15_0_s = \fsel_l5_s0$550 [0] ^ \fsel_l5_s0$529 [0];
-  assign fsel_pre2_15_0_c = \fsel_l5_s0$550 [0] & \fsel_l5_s0$529 [0];
-  assign \$2070  = \fsel_l5_s0$550 [1] ^ \fsel_l5_s0$529 [1];
-  assign fsel_pre2_15_1_s = \$2070  ^ fsel_pre2_15_0_c;
-  assign \$2071  = \fsel_l5_s0$550 [1] & \fsel_l5_s0$529 [1];
-  assign \$2072  = \fsel_l5_s0$550 [1] & fsel_pre2_15_0_c;
+  assign \$2069  = \fsel_l5_s0$539 [1] & fsel_pre2_14_0_c;
+  assign fsel_pre2_14_1_c = \$2068  | \$2069 ;
+  assign \$2070  = \fsel_l5_s0$553 [2] ^ \fsel_l5_s0$539 [2];
+  assign fsel_pre2_14_2_s = \$2070  ^ fsel_pre2_14_1_c;
+  assign \$2071  = \fsel_l5_s0$553 [2] & \fsel_l5_s0$539 [2];
+  assign \$2072  = \fsel_l5_s0$553 [2] & fsel_pre2_14_1_c;
   assign \$2073  = \$2071  | \$2072 ;
-  assign \$2074  = \fsel_l5_s0$529 [1] & fsel_pre2_15_0_c;
-  assign fsel_pre2_15_1_c = \$2073  | \$2074 ;
-  assign \$2075  = \fsel_l5_s0$550 [2] ^ \fsel_l5_s0$529 [2];
-  assign fsel_pre2_15_2_s = \$2075  ^ fsel_pre2_15_1_c;
-  assign \$2076  = \fsel_l5_s0$550 [2] & \fsel_l5_s0$529 [2];
-  assign \$2077  = \fsel_l5_s0$550 [2] & fsel_pre2_15_1_c;
+  assign \$2074  = \fsel_l5_s0$539 [2] & fsel_pre2_14_1_c;
+  assign fsel_pre2_14_2_c = \$2073  | \$2074 ;
+  assign fsel_pre2_15_0_s = \fsel_l5_s0$560 [0] ^ \fsel_l5_s0$539 [0];
+  assign fsel_pre2_15_0_c = \fsel_l5_s0$560 [0] & \fsel_l5_s0$539 [0];
+  assign \$2075  = \fsel_l5_s0$560 [1] ^ \fsel_l5_s0$539 [1];
+  assign fsel_pre2_15_1_s = \$2075  ^ fsel_pre2_15_0_c;
+  assign \$2076  = \fsel_l5_s0$560 [1] & \fsel_l5_s0$539 [1];
+  assign \$2077  = \fsel_l5_s0$560 [1] & fsel_pre2_15_0_c;
   assign \$2078  = \$2076  | \$2077 ;
-  assign \$2079  = \fsel_l5_s0$529 [2] & fsel_pre2_15_1_c;
-  assign fsel_pre2_15_2_c = \$2078  | \$2079 ;
-  assign fsel_pre3_8_0_s = \fsel_l5_s0$557  ^ fsel_pre2_7_0_s;
-  assign fsel_pre3_8_0_c = \fsel_l5_s0$557  & fsel_pre2_7_0_s;
+  assign \$2079  = \fsel_l5_s0$539 [1] & fsel_pre2_15_0_c;
+  assign fsel_pre2_15_1_c = \$2078  | \$2079 ;
+  assign \$2080  = \fsel_l5_s0$560 [2] ^ \fsel_l5_s0$539 [2];
+  assign fsel_pre2_15_2_s = \$2080  ^ fsel_pre2_15_1_c;
+  assign \$2081  = \fsel_l5_s0$560 [2] & \fsel_l5_s0$539 [2];
+  assign \$2082  = \fsel_l5_s0$560 [2] & fsel_pre2_15_1_c;
+  assign \$2083  = \$2081  | \$2082 ;
+  assign \$2084  = \fsel_l5_s0$539 [2] & fsel_pre2_15_1_c;
+  assign fsel_pre2_15_2_c = \$2083  | \$2084 ;
+  assign fsel_pre3_8_0_s = \fsel_l5_s0$567  ^ fsel_pre2_7_0_s;
+  assign fsel_pre3_8_0_c = \fsel_l5_s0$567  & fsel_pre2_7_0_s;
   assign fsel_pre3_8_1_s = fsel_pre2_7_1_s ^ fsel_pre3_8_0_c;
   assign fsel_pre3_8_1_c = fsel_pre2_7_1_s & fsel_pre3_8_0_c;
   assign fsel_pre3_8_2_s = fsel_pre2_7_2_s ^ fsel_pre3_8_1_c;
   assign fsel_pre3_8_2_c = fsel_pre2_7_2_s & fsel_pre3_8_1_c;
   assign fsel_pre3_8_3_s = fsel_pre2_7_2_c ^ fsel_pre3_8_2_c;
   assign fsel_pre3_8_3_c = fsel_pre2_7_2_c & fsel_pre3_8_2_c;
-  assign fsel_pre3_9_0_s = \fsel_l5_s0$566 [0] ^ fsel_pre2_7_0_s;
-  assign fsel_pre3_9_0_c = \fsel_l5_s0$566 [0] & fsel_pre2_7_0_s;
-  assign \$2080  = \fsel_l5_s0$566 [1] ^ fsel_pre2_7_1_s;
-  assign fsel_pre3_9_1_s = \$2080  ^ fsel_pre3_9_0_c;
-  assign \$2081  = \fsel_l5_s0$566 [1] & fsel_pre2_7_1_s;
-  assign \$2082  = \fsel_l5_s0$566 [1] & fsel_pre3_9_0_c;
-  assign \$2083  = \$2081  | \$2082 ;
-  assign \$2084  = fsel_pre2_7_1_s & fsel_pre3_9_0_c;
-  assign fsel_pre3_9_1_c = \$2083  | \$2084 ;
+  assign fsel_pre3_9_0_s = \fsel_l5_s0$576 [0] ^ fsel_pre2_7_0_s;
+  assign fsel_pre3_9_0_c = \fsel_l5_s0$576 [0] & fsel_pre2_7_0_s;
+  assign \$2085  = \fsel_l5_s0$576 [1] ^ fsel_pre2_7_1_s;
+  assign fsel_pre3_9_1_s = \$2085  ^ fsel_pre3_9_0_c;
+  assign \$2086  = \fsel_l5_s0$576 [1] & fsel_pre2_7_1_s;
+  assign \$2087  = \fsel_l5_s0$576 [1] & fsel_pre3_9_0_c;
+  assign \$2088  = \$2086  | \$2087 ;
+  assign \$2089  = fsel_pre2_7_1_s & fsel_pre3_9_0_c;
+  assign fsel_pre3_9_1_c = \$2088  | \$2089 ;
   assign fsel_pre3_9_2_s = fsel_pre2_7_2_s ^ fsel_pre3_9_1_c;
   assign fsel_pre3_9_2_c = fsel_pre2_7_2_s & fsel_pre3_9_1_c;
   assign fsel_pre3_9_3_s = fsel_pre2_7_2_c ^ fsel_pre3_9_2_c;
   assign fsel_pre3_9_3_c = fsel_pre2_7_2_c & fsel_pre3_9_2_c;
-  assign fsel_pre3_10_0_s = \fsel_l5_s0$575 [0] ^ fsel_pre2_7_0_s;
-  assign fsel_pre3_10_0_c = \fsel_l5_s0$575 [0] & fsel_pre2_7_0_s;
-  assign \$2085  = \fsel_l5_s0$575 [1] ^ fsel_pre2_7_1_s;
-  assign fsel_pre3_10_1_s = \$2085  ^ fsel_pre3_10_0_c;
-  assign \$2086  = \fsel_l5_s0$575 [1] & fsel_pre2_7_1_s;
-  assign \$2087  = \fsel_l5_s0$575 [1] & fsel_pre3_10_0_c;
-  assign \$2088  = \$2086  | \$2087 ;
-  assign \$2089  = fsel_pre2_7_1_s & fsel_pre3_10_0_c;
-  assign fsel_pre3_10_1_c = \$2088  | \$2089 ;
-  assign \$2090  = \fsel_l5_s0$575 [2] ^ fsel_pre2_7_2_s;
-  assign fsel_pre3_10_2_s = \$2090  ^ fsel_pre3_10_1_c;
-  assign \$2091  = \fsel_l5_s0$575 [2] & fsel_pre2_7_2_s;
-  assign \$2092  = \fsel_l5_s0$575 [2] & fsel_pre3_10_1_c;
+  assign fsel_pre3_10_0_s = \fsel_l5_s0$585 [0] ^ fsel_pre2_7_0_s;
+  assign fsel_pre3_10_0_c = \fsel_l5_s0$585 [0] & fsel_pre2_7_0_s;
+  assign \$2090  = \fsel_l5_s0$585 [1] ^ fsel_pre2_7_1_s;
+  assign fsel_pre3_10_1_s = \$2090  ^ fsel_pre3_10_0_c;
+  assign \$2091  = \fsel_l5_s0$585 [1] & fsel_pre2_7_1_s;
+  assign \$2092  = \fsel_l5_s0$585 [1] & fsel_pre3_10_0_c;
   assign \$2093  = \$2091  | \$2092 ;
-  assign \$2094  = fsel_pre2_7_2_s & fsel_pre3_10_1_c;
-  assign fsel_pre3_10_2_c = \$2093  | \$2094 ;
+  assign \$2094  = fsel_pre2_7_1_s & fsel_pre3_10_0_c;
+  assign fsel_pre3_10_1_c = \$2093  | \$2094 ;
+  assign \$2095  = \fsel_l5_s0$585 [2] ^ fsel_pre2_7_2_s;
+  assign fsel_pre3_10_2_s = \$2095  ^ fsel_pre3_10_1_c;
+  assign \$2096  = \fsel_l5_s0$585 [2] & fsel_pre2_7_2_s;
+  assign \$2097  = \fsel_l5_s0$585 [2] & fsel_pre3_10_1_c;
+  assign \$2098  = \$2096  | \$2097 ;
+  assign \$2099  = fsel_pre2_7_2_s & fsel_pre3_10_1_c;
+  assign fsel_pre3_10_2_c = \$2098  | \$2099 ;
   assign fsel_pre3_10_3_s = fsel_pre2_7_2_c ^ fsel_pre3_10_2_c;
   assign fsel_pre3_10_3_c = fsel_pre2_7_2_c & fsel_pre3_10_2_c;
-  assign fsel_pre3_11_0_s = \fsel_l5_s0$529 [0] ^ fsel_pre2_7_0_s;
-  assign fsel_pre3_11_0_c = \fsel_l5_s0$529 [0] & fsel_pre2_7_0_s;
-  assign \$2095  = \fsel_l5_s0$529 [1] ^ fsel_pre2_7_1_s;
-  assign fsel_pre3_11_1_s = \$2095  ^ fsel_pre3_11_0_c;
-  assign \$2096  = \fsel_l5_s0$529 [1] & fsel_pre2_7_1_s;
-  assign \$2097  = \fsel_l5_s0$529 [1] & fsel_pre3_11_0_c;
-  assign \$2098  = \$2096  | \$2097 ;
-  assign \$2099  = fsel_pre2_7_1_s & fsel_pre3_11_0_c;
-  assign fsel_pre3_11_1_c = \$2098  | \$2099 ;
-  assign \$2100  = \fsel_l5_s0$529 [2] ^ fsel_pre2_7_2_s;
-  assign fsel_pre3_11_2_s = \$2100  ^ fsel_pre3_11_1_c;
-  assign \$2101  = \fsel_l5_s0$529 [2] & fsel_pre2_7_2_s;
-  assign \$2102  = \fsel_l5_s0$529 [2] & fsel_pre3_11_1_c;
+  assign fsel_pre3_11_0_s = \fsel_l5_s0$539 [0] ^ fsel_pre2_7_0_s;
+  assign fsel_pre3_11_0_c = \fsel_l5_s0$539 [0] & fsel_pre2_7_0_s;
+  assign \$2100  = \fsel_l5_s0$539 [1] ^ fsel_pre2_7_1_s;
+  assign fsel_pre3_11_1_s = \$2100  ^ fsel_pre3_11_0_c;
+  assign \$2101  = \fsel_l5_s0$539 [1] & fsel_pre2_7_1_s;
+  assign \$2102  = \fsel_l5_s0$539 [1] & fsel_pre3_11_0_c;
   assign \$2103  = \$2101  | \$2102 ;
-  assign \$2104  = fsel_pre2_7_2_s & fsel_pre3_11_1_c;
-  assign fsel_pre3_11_2_c = \$2103  | \$2104 ;
+  assign \$2104  = fsel_pre2_7_1_s & fsel_pre3_11_0_c;
+  assign fsel_pre3_11_1_c = \$2103  | \$2104 ;
+  assign \$2105  = \fsel_l5_s0$539 [2] ^ fsel_pre2_7_2_s;
+  assign fsel_pre3_11_2_s = \$2105  ^ fsel_pre3_11_1_c;
+  assign \$2106  = \fsel_l5_s0$539 [2] & fsel_pre2_7_2_s;
+  assign \$2107  = \fsel_l5_s0$539 [2] & fsel_pre3_11_1_c;
+  assign \$2108  = \$2106  | \$2107 ;
+  assign \$2109  = fsel_pre2_7_2_s & fsel_pre3_11_1_c;
+  assign fsel_pre3_11_2_c = \$2108  | \$2109 ;
   assign fsel_pre3_11_3_s = fsel_pre2_7_2_c ^ fsel_pre3_11_2_c;
   assign fsel_pre3_11_3_c = fsel_pre2_7_2_c & fsel_pre3_11_2_c;
   assign fsel_pre3_12_0_s = fsel_pre2_12_0_s ^ fsel_pre2_7_0_s;
   assign fsel_pre3_12_0_c = fsel_pre2_12_0_s & fsel_pre2_7_0_s;
-  assign \$2105  = fsel_pre2_12_1_s ^ fsel_pre2_7_1_s;
-  assign fsel_pre3_12_1_s = \$2105  ^ fsel_pre3_12_0_c;
-  assign \$2106  = fsel_pre2_12_1_s & fsel_pre2_7_1_s;
-  assign \$2107  = fsel_pre2_12_1_s & fsel_pre3_12_0_c;
-  assign \$2108  = \$2106  | \$2107 ;
-  assign \$2109  = fsel_pre2_7_1_s & fsel_pre3_12_0_c;
-  assign fsel_pre3_12_1_c = \$2108  | \$2109 ;
-  assign \$2110  = fsel_pre2_12_2_s ^ fsel_pre2_7_2_s;
-  assign fsel_pre3_12_2_s = \$2110  ^ fsel_pre3_12_1_c;
-  assign \$2111  = fsel_pre2_12_2_s & fsel_pre2_7_2_s;
-  assign \$2112  = fsel_pre2_12_2_s & fsel_pre3_12_1_c;
+  assign \$2110  = fsel_pre2_12_1_s ^ fsel_pre2_7_1_s;
+  assign fsel_pre3_12_1_s = \$2110  ^ fsel_pre3_12_0_c;
+  assign \$2111  = fsel_pre2_12_1_s & fsel_pre2_7_1_s;
+  assign \$2112  = fsel_pre2_12_1_s & fsel_pre3_12_0_c;
   assign \$2113  = \$2111  | \$2112 ;
-  assign \$2114  = fsel_pre2_7_2_s & fsel_pre3_12_1_c;
-  assign fsel_pre3_12_2_c = \$2113  | \$2114 ;
-  assign \$2115  = fsel_pre2_12_2_c ^ fsel_pre2_7_2_c;
-  assign fsel_pre3_12_3_s = \$2115  ^ fsel_pre3_12_2_c;
-  assign \$2116  = fsel_pre2_12_2_c & fsel_pre2_7_2_c;
-  assign \$2117  = fsel_pre2_12_2_c & fsel_pre3_12_2_c;
+  assign \$2114  = fsel_pre2_7_1_s & fsel_pre3_12_0_c;
+  assign fsel_pre3_12_1_c = \$2113  | \$2114 ;
+  assign \$2115  = fsel_pre2_12_2_s ^ fsel_pre2_7_2_s;
+  assign fsel_pre3_12_2_s = \$2115  ^ fsel_pre3_12_1_c;
+  assign \$2116  = fsel_pre2_12_2_s & fsel_pre2_7_2_s;
+  assign \$2117  = fsel_pre2_12_2_s & fsel_pre3_12_1_c;
   assign \$2118  = \$2116  | \$2117 ;
-  assign \$2119  = fsel_pre2_7_2_c & fsel_pre3_12_2_c;
-  assign fsel_pre3_12_3_c = \$2118  | \$2119 ;
+  assign \$2119  = fsel_pre2_7_2_s & fsel_pre3_12_1_c;
+  assign fsel_pre3_12_2_c = \$2118  | \$2119 ;
+  assign \$2120  = fsel_pre2_12_2_c ^ fsel_pre2_7_2_c;
+  assign fsel_pre3_12_3_s = \$2120  ^ fsel_pre3_12_2_c;
+  assign \$2121  = fsel_pre2_12_2_c & fsel_pre2_7_2_c;
+  assign \$2122  = fsel_pre2_12_2_c & fsel_pre3_12_2_c;
+  assign \$2123  = \$2121  | \$2122 ;
+  assign \$2124  = fsel_pre2_7_2_c & fsel_pre3_12_2_c;
+  assign fsel_pre3_12_3_c = \$2123  | \$2124 ;
   assign fsel_pre3_13_0_s = fsel_pre2_13_0_s ^ fsel_pre2_7_0_s;
   assign fsel_pre3_13_0_c = fsel_pre2_13_0_s & fsel_pre2_7_0_s;
-  assign \$2120  = fsel_pre2_13_1_s ^ fsel_pre2_7_1_s;
-  assign fsel_pre3_13_1_s = \$2120  ^ fsel_pre3_13_0_c;
-  assign \$2121  = fsel_pre2_13_1_s & fsel_pre2_7_1_s;
-  assign \$2122  = fsel_pre2_13_1_s & fsel_pre3_13_0_c;
-  assign \$2123  = \$2121  | \$2122 ;
-  assign \$2124  = fsel_pre2_7_1_s & fsel_pre3_13_0_c;
-  assign fsel_pre3_13_1_c = \$2123  | \$2124 ;
-  assign \$2125  = fsel_pre2_13_2_s ^ fsel_pre2_7_2_s;
-  assign fsel_pre3_13_2_s = \$2125  ^ fsel_pre3_13_1_c;
-  assign \$2126  = fsel_pre2_13_2_s & fsel_pre2_7_2_s;
-  assign \$2127  = fsel_pre2_13_2_s & fsel_pre3_13_1_c;
+  assign \$2125  = fsel_pre2_13_1_s ^ fsel_pre2_7_1_s;
+  assign fsel_pre3_13_1_s = \$2125  ^ fsel_pre3_13_0_c;
+  assign \$2126  = fsel_pre2_13_1_s & fsel_pre2_7_1_s;
+  assign \$2127  = fsel_pre2_13_1_s & fsel_pre3_13_0_c;
   assign \$2128  = \$2126  | \$2127 ;
-  assign \$2129  = fsel_pre2_7_2_s & fsel_pre3_13_1_c;
-  assign fsel_pre3_13_2_c = \$2128  | \$2129 ;
-  assign \$2130  = fsel_pre2_13_2_c ^ fsel_pre2_7_2_c;
-  assign fsel_pre3_13_3_s = \$2130  ^ fsel_pre3_13_2_c;
-  assign \$2131  = fsel_pre2_13_2_c & fsel_pre2_7_2_c;
-  assign \$2132  = fsel_pre2_13_2_c & fsel_pre3_13_2_c;
+  assign \$2129  = fsel_pre2_7_1_s & fsel_pre3_13_0_c;
+  assign fsel_pre3_13_1_c = \$2128  | \$2129 ;
+  assign \$2130  = fsel_pre2_13_2_s ^ fsel_pre2_7_2_s;
+  assign fsel_pre3_13_2_s = \$2130  ^ fsel_pre3_13_1_c;
+  assign \$2131  = fsel_pre2_13_2_s & fsel_pre2_7_2_s;
+  assign \$2132  = fsel_pre2_13_2_s & fsel_pre3_13_1_c;
   assign \$2133  = \$2131  | \$2132 ;
-  assign \$2134  = fsel_pre2_7_2_c & fsel_pre3_13_2_c;
-  assign fsel_pre3_13_3_c = \$2133  | \$2134 ;
+  assign \$2134  = fsel_pre2_7_2_s & fsel_pre3_13_1_c;
+  assign fsel_pre3_13_2_c = \$2133  | \$2134 ;
+  assign \$2135  = fsel_pre2_13_2_c ^ fsel_pre2_7_2_c;
+  assign fsel_pre3_13_3_s = \$2135  ^ fsel_pre3_13_2_c;
+  assign \$2136  = fsel_pre2_13_2_c & fsel_pre2_7_2_c;
+  assign \$2137  = fsel_pre2_13_2_c & fsel_pre3_13_2_c;
+  assign \$2138  = \$2136  | \$2137 ;
+  assign \$2139  = fsel_pre2_7_2_c & fsel_pre3_13_2_c;
+  assign fsel_pre3_13_3_c = \$2138  | \$2139 ;
   assign fsel_pre3_14_0_s = fsel_pre2_14_0_s ^ fsel_pre2_7_0_s;
   assign fsel_pre3_14_0_c = fsel_pre2_14_0_s & fsel_pre2_7_0_s;
-  assign \$2135  = fsel_pre2_14_1_s ^ fsel_pre2_7_1_s;
-  assign fsel_pre3_14_1_s = \$2135  ^ fsel_pre3_14_0_c;
-  assign \$2136  = fsel_pre2_14_1_s & fsel_pre2_7_1_s;
-  assign \$2137  = fsel_pre2_14_1_s & fsel_pre3_14_0_c;
-  assign \$2138  = \$2136  | \$2137 ;
-  assign \$2139  = fsel_pre2_7_1_s & fsel_pre3_14_0_c;
-  assign fsel_pre3_14_1_c = \$2138  | \$2139 ;
-  assign \$2140  = fsel_pre2_14_2_s ^ fsel_pre2_7_2_s;
-  assign fsel_pre3_14_2_s = \$2140  ^ fsel_pre3_14_1_c;
-  assign \$2141  = fsel_pre2_14_2_s & fsel_pre2_7_2_s;
-  assign \$2142  = fsel_pre2_14_2_s & fsel_pre3_14_1_c;
+  assign \$2140  = fsel_pre2_14_1_s ^ fsel_pre2_7_1_s;
+  assign fsel_pre3_14_1_s = \$2140  ^ fsel_pre3_14_0_c;
+  assign \$2141  = fsel_pre2_14_1_s & fsel_pre2_7_1_s;
+  assign \$2142  = fsel_pre2_14_1_s & fsel_pre3_14_0_c;
   assign \$2143  = \$2141  | \$2142 ;
-  assign \$2144  = fsel_pre2_7_2_s & fsel_pre3_14_1_c;
-  assign fsel_pre3_14_2_c = \$2143  | \$2144 ;
-  assign \$2145  = fsel_pre2_14_2_c ^ fsel_pre2_7_2_c;
-  assign fsel_pre3_14_3_s = \$2145  ^ fsel_pre3_14_2_c;
-  assign \$2146  = fsel_pre2_14_2_c & fsel_pre2_7_2_c;
-  assign \$2147  = fsel_pre2_14_2_c & fsel_pre3_14_2_c;
+  assign \$2144  = fsel_pre2_7_1_s & fsel_pre3_14_0_c;
+  assign fsel_pre3_14_1_c = \$2143  | \$2144 ;
+  assign \$2145  = fsel_pre2_14_2_s ^ fsel_pre2_7_2_s;
+  assign fsel_pre3_14_2_s = \$2145  ^ fsel_pre3_14_1_c;
+  assign \$2146  = fsel_pre2_14_2_s & fsel_pre2_7_2_s;
+  assign \$2147  = fsel_pre2_14_2_s & fsel_pre3_14_1_c;
   assign \$2148  = \$2146  | \$2147 ;
-  assign \$2149  = fsel_pre2_7_2_c & fsel_pre3_14_2_c;
-  assign fsel_pre3_14_3_c = \$2148  | \$2149 ;
+  assign \$2149  = fsel_pre2_7_2_s & fsel_pre3_14_1_c;
+  assign fsel_pre3_14_2_c = \$2148  | \$2149 ;
+  assign \$2150  = fsel_pre2_14_2_c ^ fsel_pre2_7_2_c;
+  assign fsel_pre3_14_3_s = \$2150  ^ fsel_pre3_14_2_c;
+  assign \$2151  = fsel_pre2_14_2_c & fsel_pre2_7_2_c;
+  assign \$2152  = fsel_pre2_14_2_c & fsel_pre3_14_2_c;
+  assign \$2153  = \$2151  | \$2152 ;
+  assign \$2154  = fsel_pre2_7_2_c & fsel_pre3_14_2_c;
+  assign fsel_pre3_14_3_c = \$2153  | \$2154 ;
   assign fsel_pre3_15_0_s = fsel_pre2_15_0_s ^ fsel_pre2_7_0_s;
   assign fsel_pre3_15_0_c = fsel_pre2_15_0_s & fsel_pre2_7_0_s;
-  assign \$2150  = fsel_pre2_15_1_s ^ fsel_pre2_7_1_s;
-  assign fsel_pre3_15_1_s = \$2150  ^ fsel_pre3_15_0_c;
-  assign \$2151  = fsel_pre2_15_1_s & fsel_pre2_7_1_s;
-  assign \$2152  = fsel_pre2_15_1_s & fsel_pre3_15_0_c;
-  assign \$2153  = \$2151  | \$2152 ;
-  assign \$2154  = fsel_pre2_7_1_s & fsel_pre3_15_0_c;
-  assign fsel_pre3_15_1_c = \$2153  | \$2154 ;
-  assign \$2155  = fsel_pre2_15_2_s ^ fsel_pre2_7_2_s;
-  assign fsel_pre3_15_2_s = \$2155  ^ fsel_pre3_15_1_c;
-  assign \$2156  = fsel_pre2_15_2_s & fsel_pre2_7_2_s;
-  assign \$2157  = fsel_pre2_15_2_s & fsel_pre3_15_1_c;
+  assign \$2155  = fsel_pre2_15_1_s ^ fsel_pre2_7_1_s;
+  assign fsel_pre3_15_1_s = \$2155  ^ fsel_pre3_15_0_c;
+  assign \$2156  = fsel_pre2_15_1_s & fsel_pre2_7_1_s;
+  assign \$2157  = fsel_pre2_15_1_s & fsel_pre3_15_0_c;
   assign \$2158  = \$2156  | \$2157 ;
-  assign \$2159  = fsel_pre2_7_2_s & fsel_pre3_15_1_c;
-  assign fsel_pre3_15_2_c = \$2158  | \$2159 ;
-  assign \$2160  = fsel_pre2_15_2_c ^ fsel_pre2_7_2_c;
-  assign fsel_pre3_15_3_s = \$2160  ^ fsel_pre3_15_2_c;
-  assign \$2161  = fsel_pre2_15_2_c & fsel_pre2_7_2_c;
-  assign \$2162  = fsel_pre2_15_2_c & fsel_pre3_15_2_c;
+  assign \$2159  = fsel_pre2_7_1_s & fsel_pre3_15_0_c;
+  assign fsel_pre3_15_1_c = \$2158  | \$2159 ;
+  assign \$2160  = fsel_pre2_15_2_s ^ fsel_pre2_7_2_s;
+  assign fsel_pre3_15_2_s = \$2160  ^ fsel_pre3_15_1_c;
+  assign \$2161  = fsel_pre2_15_2_s & fsel_pre2_7_2_s;
+  assign \$2162  = fsel_pre2_15_2_s & fsel_pre3_15_1_c;
   assign \$2163  = \$2161  | \$2162 ;
-  assign \$2164  = fsel_pre2_7_2_c & fsel_pre3_15_2_c;
-  assign fsel_pre3_15_3_c = \$2163  | \$2164 ;
-  assign fsel_sh0_0 = \fsel_l5_s0$642 [1] & \fsel_l5_s0$624 ;
-  assign fsel_sh0_0_v = fsel_sh0_0 | \$2166 ;
-  assign fsel_sh0_0_f0 = fsel_sh0_0 ? \fsel_l5_s0$646  : \fsel_l5_s0$645 ;
+  assign \$2164  = fsel_pre2_7_2_s & fsel_pre3_15_1_c;
+  assign fsel_pre3_15_2_c = \$2163  | \$2164 ;
+  assign \$2165  = fsel_pre2_15_2_c ^ fsel_pre2_7_2_c;
+  assign fsel_pre3_15_3_s = \$2165  ^ fsel_pre3_15_2_c;
+  assign \$2166  = fsel_pre2_15_2_c & fsel_pre2_7_2_c;
+  assign \$2167  = fsel_pre2_15_2_c & fsel_pre3_15_2_c;
+  assign \$2168  = \$2166  | \$2167 ;
+  assign \$2169  = fsel_pre2_7_2_c & fsel_pre3_15_2_c;
+  assign fsel_pre3_15_3_c = \$2168  | \$2169 ;
+  assign fsel_sh0_0 = \fsel_l5_s0$652 [1] & \fsel_l5_s0$634 ;
+  assign fsel_sh0_0_v = fsel_sh0_0 | \$2171 ;
+  assign fsel_sh0_0_f0 = fsel_sh0_0 ? \fsel_l5_s0$656  : \fsel_l5_s0$655 ;
   assign fsel_sh0_0_f1 = fsel_sh0_0 ? 4'h1 : 4'h0;
-  assign fsel_sh0_1 = \fsel_l5_s0$642 [2] & \fsel_l5_s0$626 [0];
-  assign \$2167  = ~ \fsel_l5_s0$624 ;
-  assign \$2168  = \fsel_l5_s0$642 [1] & \$2167 ;
-  assign fsel_sh0_1_v = fsel_sh0_1 | \$2168 ;
-  assign fsel_sh0_1_f0 = fsel_sh0_1 ? \fsel_l5_s0$652  : \fsel_l5_s0$646 ;
+  assign fsel_sh0_1 = \fsel_l5_s0$652 [2] & \fsel_l5_s0$636 [0];
+  assign \$2172  = ~ \fsel_l5_s0$634 ;
+  assign \$2173  = \fsel_l5_s0$652 [1] & \$2172 ;
+  assign fsel_sh0_1_v = fsel_sh0_1 | \$2173 ;
+  assign fsel_sh0_1_f0 = fsel_sh0_1 ? \fsel_l5_s0$662  : \fsel_l5_s0$656 ;
   assign fsel_sh0_1_f1 = fsel_sh0_1 ? 4'h2 : 4'h1;
-  assign fsel_sh0_1_f2 = fsel_sh0_1 ? { 2'h0, \fsel_l5_s0$626 [1] } : 3'h0;
-  assign fsel_sh0_2 = \fsel_l5_s0$642 [3] & \fsel_l5_s0$628 [0];
-  assign \$2169  = ~ \fsel_l5_s0$626 [0];
-  assign \$2170  = \fsel_l5_s0$642 [2] & \$2169 ;
-  assign fsel_sh0_2_v = fsel_sh0_2 | \$2170 ;
-  assign fsel_sh0_2_f0 = fsel_sh0_2 ? \fsel_l5_s0$658  : \fsel_l5_s0$652 ;
+  assign fsel_sh0_1_f2 = fsel_sh0_1 ? { 2'h0, \fsel_l5_s0$636 [1] } : 3'h0;
+  assign fsel_sh0_2 = \fsel_l5_s0$652 [3] & \fsel_l5_s0$638 [0];
+  assign \$2174  = ~ \fsel_l5_s0$636 [0];
+  assign \$2175  = \fsel_l5_s0$652 [2] & \$2174 ;
+  assign fsel_sh0_2_v = fsel_sh0_2 | \$2175 ;
+  assign fsel_sh0_2_f0 = fsel_sh0_2 ? \fsel_l5_s0$668  : \fsel_l5_s0$662 ;
   assign fsel_sh0_2_f1 = fsel_sh0_2 ? 4'h3 : 4'h2;
-  assign fsel_sh0_2_f2 = fsel_sh0_2 ? { 1'h0, \fsel_l5_s0$628 [2:1] } : { 2'h0, \fsel_l5_s0$626 [1] };
-  assign fsel_sh0_3 = \fsel_l5_s0$642 [4] & \fsel_l5_s0$500 [0];
-  assign \$2171  = ~ \fsel_l5_s0$628 [0];
-  assign \$2172  = \fsel_l5_s0$642 [3] & \$2171 ;
-  assign fsel_sh0_3_v = fsel_sh0_3 | \$2172 ;
-  assign fsel_sh0_3_f0 = fsel_sh0_3 ? \fsel_l5_s0$664  : \fsel_l5_s0$658 ;
+  assign fsel_sh0_2_f2 = fsel_sh0_2 ? { 1'h0, \fsel_l5_s0$638 [2:1] } : { 2'h0, \fsel_l5_s0$636 [1] };
+  assign fsel_sh0_3 = \fsel_l5_s0$652 [4] & \fsel_l5_s0$510 [0];
+  assign \$2176  = ~ \fsel_l5_s0$638 [0];
+  assign \$2177  = \fsel_l5_s0$652 [3] & \$2176 ;
+  assign fsel_sh0_3_v = fsel_sh0_3 | \$2177 ;
+  assign fsel_sh0_3_f0 = fsel_sh0_3 ? \fsel_l5_s0$674  : \fsel_l5_s0$668 ;
   assign fsel_sh0_3_f1 = fsel_sh0_3 ? 4'h4 : 4'h3;
-  assign fsel_sh0_3_f2 = fsel_sh0_3 ? { 1'h0, \fsel_l5_s0$500 [2:1] } : { 1'h0, \fsel_l5_s0$628 [2:1] };
-  assign fsel_sh0_4 = \fsel_l5_s0$642 [5] & fsel_pre2_4_0_s;
-  assign \$2173  = ~ \fsel_l5_s0$500 [0];
-  assign \$2174  = \fsel_l5_s0$642 [4] & \$2173 ;
-  assign fsel_sh0_4_v = fsel_sh0_4 | \$2174 ;
-  assign fsel_sh0_4_f0 = fsel_sh0_4 ? \fsel_l5_s0$670  : \fsel_l5_s0$664 ;
+  assign fsel_sh0_3_f2 = fsel_sh0_3 ? { 1'h0, \fsel_l5_s0$510 [2:1] } : { 1'h0, \fsel_l5_s0$638 [2:1] };
+  assign fsel_sh0_4 = \fsel_l5_s0$652 [5] & fsel_pre2_4_0_s;
+  assign \$2178  = ~ \fsel_l5_s0$510 [0];
+  assign \$2179  = \fsel_l5_s0$652 [4] & \$2178 ;
+  assign fsel_sh0_4_v = fsel_sh0_4 | \$2179 ;
+  assign fsel_sh0_4_f0 = fsel_sh0_4 ? \fsel_l5_s0$680  : \fsel_l5_s0$674 ;
   assign fsel_sh0_4_f1 = fsel_sh0_4 ? 4'h5 : 4'h4;
-  assign fsel_sh0_4_f2 = fsel_sh0_4 ? { fsel_pre2_4_2_c, fsel_pre2_4_2_s, fsel_pre2_4_1_s } : { 1'h0, \fsel_l5_s0$500 [2:1] };
-  assign fsel_sh0_5 = \fsel_l5_s0$642 [6] & fsel_pre2_5_0_s;
-  assign \$2175  = ~ fsel_pre2_4_0_s;
-  assign \$2176  = \fsel_l5_s0$642 [5] & \$2175 ;
-  assign fsel_sh0_5_v = fsel_sh0_5 | \$2176 ;
-  assign fsel_sh0_5_f0 = fsel_sh0_5 ? \fsel_l5_s0$676  : \fsel_l5_s0$670 ;
+  assign fsel_sh0_4_f2 = fsel_sh0_4 ? { fsel_pre2_4_2_c, fsel_pre2_4_2_s, fsel_pre2_4_1_s } : { 1'h0, \fsel_l5_s0$510 [2:1] };
+  assign fsel_sh0_5 = \fsel_l5_s0$652 [6] & fsel_pre2_5_0_s;
+  assign \$2180  = ~ fsel_pre2_4_0_s;
+  assign \$2181  = \fsel_l5_s0$652 [5] & \$2180 ;
+  assign fsel_sh0_5_v = fsel_sh0_5 | \$2181 ;
+  assign fsel_sh0_5_f0 = fsel_sh0_5 ? \fsel_l5_s0$686  : \fsel_l5_s0$680 ;
   assign fsel_sh0_5_f1 = fsel_sh0_5 ? 4'h6 : 4'h5;
   assign fsel_sh0_5_f2 = fsel_sh0_5 ? { fsel_pre2_5_2_c, fsel_pre2_5_2_s, fsel_pre2_5_1_s } : { fsel_pre2_4_2_c, fsel_pre2_4_2_s, fsel_pre2_4_1_s };
-  assign fsel_sh0_6 = \fsel_l5_s0$642 [7] & fsel_pre2_6_0_s;
-  assign \$2177  = ~ fsel_pre2_5_0_s;
-  assign \$2178  = \fsel_l5_s0$642 [6] & \$2177 ;
-  assign fsel_sh0_6_v = fsel_sh0_6 | \$2178 ;
-  assign fsel_sh0_6_f0 = fsel_sh0_6 ? \fsel_l5_s0$682  : \fsel_l5_s0$676 ;
+  assign fsel_sh0_6 = \fsel_l5_s0$652 [7] & fsel_pre2_6_0_s;
+  assign \$2182  = ~ fsel_pre2_5_0_s;
+  assign \$2183  = \fsel_l5_s0$652 [6] & \$2182 ;
+  assign fsel_sh0_6_v = fsel_sh0_6 | \$2183 ;
+  assign fsel_sh0_6_f0 = fsel_sh0_6 ? \fsel_l5_s0$692  : \fsel_l5_s0$686 ;
   assign fsel_sh0_6_f1 = fsel_sh0_6 ? 4'h7 : 4'h6;
   assign fsel_sh0_6_f2 = fsel_sh0_6 ? { fsel_pre2_6_2_c, fsel_pre2_6_2_s, fsel_pre2_6_1_s } : { fsel_pre2_5_2_c, fsel_pre2_5_2_s, fsel_pre2_5_1_s };
-  assign fsel_sh0_7 = \fsel_l5_s0$642 [8] & fsel_pre2_7_0_s;
-  assign \$2179  = ~ fsel_pre2_6_0_s;
-  assign \$2180  = \fsel_l5_s0$642 [7] & \$2179 ;
-  assign fsel_sh0_7_v = fsel_sh0_7 | \$2180 ;
-  assign fsel_sh0_7_f0 = fsel_sh0_7 ? \fsel_l5_s0$688  : \fsel_l5_s0$682 ;
+  assign fsel_sh0_7 = \fsel_l5_s0$652 [8] & fsel_pre2_7_0_s;
+  assign \$2184  = ~ fsel_pre2_6_0_s;
+  assign \$2185  = \fsel_l5_s0$652 [7] & \$2184 ;
+  assign fsel_sh0_7_v = fsel_sh0_7 | \$2185 ;
+  assign fsel_sh0_7_f0 = fsel_sh0_7 ? \fsel_l5_s0$698  : \fsel_l5_s0$692 ;
   assign fsel_sh0_7_f1 = fsel_sh0_7 ? 4'h8 : 4'h7;
   assign fsel_sh0_7_f2 = fsel_sh0_7 ? { fsel_pre2_7_2_c, fsel_pre2_7_2_s, fsel_pre2_7_1_s } : { fsel_pre2_6_2_c, fsel_pre2_6_2_s, fsel_pre2_6_1_s };
-  assign fsel_sh0_8 = \fsel_l5_s0$642 [9] & fsel_pre3_8_0_s;
-  assign \$2181  = ~ fsel_pre2_7_0_s;
-  assign \$2182  = \fsel_l5_s0$642 [8] & \$2181 ;
-  assign fsel_sh0_8_v = fsel_sh0_8 | \$2182 ;
-  assign fsel_sh0_8_f0 = fsel_sh0_8 ? \fsel_l5_s0$694  : \fsel_l5_s0$688 ;
+  assign fsel_sh0_8 = \fsel_l5_s0$652 [9] & fsel_pre3_8_0_s;
+  assign \$2186  = ~ fsel_pre2_7_0_s;
+  assign \$2187  = \fsel_l5_s0$652 [8] & \$2186 ;
+  assign fsel_sh0_8_v = fsel_sh0_8 | \$2187 ;
+  assign fsel_sh0_8_f0 = fsel_sh0_8 ? \fsel_l5_s0$704  : \fsel_l5_s0$698 ;
   assign fsel_sh0_8_f1 = fsel_sh0_8 ? 4'h9 : 4'h8;
   assign fsel_sh0_8_f2 = fsel_sh0_8 ? { fsel_pre3_8_3_s, fsel_pre3_8_2_s, fsel_pre3_8_1_s } : { fsel_pre2_7_2_c, fsel_pre2_7_2_s, fsel_pre2_7_1_s };
-  assign fsel_sh0_9 = \fsel_l5_s0$642 [10] & fsel_pre3_9_0_s;
-  assign \$2183  = ~ fsel_pre3_8_0_s;
-  assign \$2184  = \fsel_l5_s0$642 [9] & \$2183 ;
-  assign fsel_sh0_9_v = fsel_sh0_9 | \$2184 ;
-  assign fsel_sh0_9_f0 = fsel_sh0_9 ? \fsel_l5_s0$700  : \fsel_l5_s0$694 ;
+  assign fsel_sh0_9 = \fsel_l5_s0$652 [10] & fsel_pre3_9_0_s;
+  assign \$2188  = ~ fsel_pre3_8_0_s;
+  assign \$2189  = \fsel_l5_s0$652 [9] & \$2188 ;
+  assign fsel_sh0_9_v = fsel_sh0_9 | \$2189 ;
+  assign fsel_sh0_9_f0 = fsel_sh0_9 ? \fsel_l5_s0$710  : \fsel_l5_s0$704 ;
   assign fsel_sh0_9_f1 = fsel_sh0_9 ? 4'ha : 4'h9;
   assign fsel_sh0_9_f2 = fsel_sh0_9 ? { fsel_pre3_9_3_s, fsel_pre3_9_2_s, fsel_pre3_9_1_s } : { fsel_pre3_8_3_s, fsel_pre3_8_2_s, fsel_pre3_8_1_s };
-  assign fsel_sh0_10 = \fsel_l5_s0$642 [11] & fsel_pre3_10_0_s;
-  assign \$2185  = ~ fsel_pre3_9_0_s;
-  assign \$2186  = \fsel_l5_s0$642 [10] & \$2185 ;
-  assign fsel_sh0_10_v = fsel_sh0_10 | \$2186 ;
-  assign fsel_sh0_10_f0 = fsel_sh0_10 ? \fsel_l5_s0$706  : \fsel_l5_s0$700 ;
+  assign fsel_sh0_10 = \fsel_l5_s0$652 [11] & fsel_pre3_10_0_s;
+  assign \$2190  = ~ fsel_pre3_9_0_s;
+  assign \$2191  = \fsel_l5_s0$652 [10] & \$2190 ;
+  assign fsel_sh0_10_v = fsel_sh0_10 | \$2191 ;
+  assign fsel_sh0_10_f0 = fsel_sh0_10 ? \fsel_l5_s0$716  : \fsel_l5_s0$710 ;
   assign fsel_sh0_10_f1 = fsel_sh0_10 ? 4'hb : 4'ha;
   assign fsel_sh0_10_f2 = fsel_sh0_10 ? { fsel_pre3_10_3_s, fsel_pre3_10_2_s, fsel_pre3_10_1_s } : { fsel_pre3_9_3_s, fsel_pre3_9_2_s, fsel_pre3_9_1_s };
-  assign fsel_sh0_11 = \fsel_l5_s0$642 [12] & fsel_pre3_11_0_s;
-  assign \$2187  = ~ fsel_pre3_10_0_s;
-  assign \$2188  = \fsel_l5_s0$642 [11] & \$2187 ;
-  assign fsel_sh0_11_v = fsel_sh0_11 | \$2188 ;
-  assign fsel_sh0_11_f0 = fsel_sh0_11 ? \fsel_l5_s0$712  : \fsel_l5_s0$706 ;
+  assign fsel_sh0_11 = \fsel_l5_s0$652 [12] & fsel_pre3_11_0_s;
+  assign \$2192  = ~ fsel_pre3_10_0_s;
+  assign \$2193  = \fsel_l5_s0$652 [11] & \$2192 ;
+  assign fsel_sh0_11_v = fsel_sh0_11 | \$2193 ;
+  assign fsel_sh0_11_f0 = fsel_sh0_11 ? \fsel_l5_s0$722  : \fsel_l5_s0$716 ;
   assign fsel_sh0_11_f1 = fsel_sh0_11 ? 4'hc : 4'hb;
   assign fsel_sh0_11_f2 = fsel_sh0_11 ? { fsel_pre3_11_3_s, fsel_pre3_11_2_s, fsel_pre3_11_1_s } : { fsel_pre3_10_3_s, fsel_pre3_10_2_s, fsel_pre3_10_1_s };
-  assign fsel_sh0_12 = \fsel_l5_s0$642 [13] & fsel_pre3_12_0_s;
-  assign \$2189  = ~ fsel_pre3_11_0_s;
-  assign \$2190  = \fsel_l5_s0$642 [12] & \$2189 ;
-  assign fsel_sh0_12_v = fsel_sh0_12 | \$2190 ;
-  assign fsel_sh0_12_f0 = fsel_sh0_12 ? \fsel_l5_s0$718  : \fsel_l5_s0$712 ;
+  assign fsel_sh0_12 = \fsel_l5_s0$652 [13] & fsel_pre3_12_0_s;
+  assign \$2194  = ~ fsel_pre3_11_0_s;
+  assign \$2195  = \fsel_l5_s0$652 [12] & \$2194 ;
+  assign fsel_sh0_12_v = fsel_sh0_12 | \$2195 ;
+  assign fsel_sh0_12_f0 = fsel_sh0_12 ? \fsel_l5_s0$728  : \fsel_l5_s0$722 ;
   assign fsel_sh0_12_f1 = fsel_sh0_12 ? 4'hd : 4'hc;
   assign fsel_sh0_12_f2 = fsel_sh0_12 ? { fsel_pre3_12_3_s, fsel_pre3_12_2_s, fsel_pre3_12_1_s } : { fsel_pre3_11_3_s, fsel_pre3_11_2_s, fsel_pre3_11_1_s };
-  assign fsel_sh0_13 = \fsel_l5_s0$642 [14] & fsel_pre3_13_0_s;
-  assign \$2191  = ~ fsel_pre3_12_0_s;
-  assign \$2192  = \fsel_l5_s0$642 [13] & \$2191 ;
-  assign fsel_sh0_13_v = fsel_sh0_13 | \$2192 ;
-  assign fsel_sh0_13_f0 = fsel_sh0_13 ? \fsel_l5_s0$724  : \fsel_l5_s0$718 ;
+  assign fsel_sh0_13 = \fsel_l5_s0$652 [14] & fsel_pre3_13_0_s;
+  assign \$2196  = ~ fsel_pre3_12_0_s;
+  assign \$2197  = \fsel_l5_s0$652 [13] & \$2196 ;
+  assign fsel_sh0_13_v = fsel_sh0_13 | \$2197 ;
+  assign fsel_sh0_13_f0 = fsel_sh0_13 ? \fsel_l5_s0$734  : \fsel_l5_s0$728 ;
   assign fsel_sh0_13_f1 = fsel_sh0_13 ? 4'he : 4'hd;
   assign fsel_sh0_13_f2 = fsel_sh0_13 ? { fsel_pre3_13_3_s, fsel_pre3_13_2_s, fsel_pre3_13_1_s } : { fsel_pre3_12_3_s, fsel_pre3_12_2_s, fsel_pre3_12_1_s };
-  assign fsel_sh0_14 = \fsel_l5_s0$642 [15] & fsel_pre3_14_0_s;
-  assign \$2193  = ~ fsel_pre3_13_0_s;
-  assign \$2194  = \fsel_l5_s0$642 [14] & \$2193 ;
-  assign fsel_sh0_14_v = fsel_sh0_14 | \$2194 ;
-  assign fsel_sh0_14_f0 = fsel_sh0_14 ? \fsel_l5_s0$730  : \fsel_l5_s0$724 ;
+  assign fsel_sh0_14 = \fsel_l5_s0$652 [15] & fsel_pre3_14_0_s;
+  assign \$2198  = ~ fsel_pre3_13_0_s;
+  assign \$2199  = \fsel_l5_s0$652 [14] & \$2198 ;
+  assign fsel_sh0_14_v = fsel_sh0_14 | \$2199 ;
+  assign fsel_sh0_14_f0 = fsel_sh0_14 ? \fsel_l5_s0$740  : \fsel_l5_s0$734 ;
   assign fsel_sh0_14_f1 = fsel_sh0_14 ? 4'hf : 4'he;
   assign fsel_sh0_14_f2 = fsel_sh0_14 ? { fsel_pre3_14_3_s, fsel_pre3_14_2_s, fsel_pre3_14_1_s } : { fsel_pre3_13_3_s, fsel_pre3_13_2_s, fsel_pre3_13_1_s };
-  assign fsel_sh1_0 = fsel_l7_s0 & \fsel_l7_s0$735 [0];
-  assign \$2195  = ~ \fsel_l7_s0$738 [0];
-  assign \$2196  = \fsel_l7_s0$737  & \$2195 ;
-  assign fsel_sh1_0_v = fsel_sh1_0 | \$2196 ;
-  assign fsel_sh1_0_f0 = fsel_sh1_0 ? \fsel_l7_s0$741  : \fsel_l7_s0$740 ;
-  assign fsel_sh1_0_f1 = fsel_sh1_0 ? \fsel_l7_s0$744  : \fsel_l7_s0$743 ;
-  assign fsel_sh1_0_f2 = fsel_sh1_0 ? \fsel_l7_s0$735 [2:1] : \fsel_l7_s0$738 [2:1];
-  assign fsel_sh1_1 = \fsel_l7_s0$747  & \fsel_l7_s0$748 [0];
-  assign \$2197  = ~ \fsel_l7_s0$751 [0];
-  assign \$2198  = \fsel_l7_s0$750  & \$2197 ;
-  assign fsel_sh1_1_v = fsel_sh1_1 | \$2198 ;
-  assign fsel_sh1_1_f0 = fsel_sh1_1 ? \fsel_l7_s0$754  : \fsel_l7_s0$753 ;
-  assign fsel_sh1_1_f1 = fsel_sh1_1 ? \fsel_l7_s0$757  : \fsel_l7_s0$756 ;
-  assign fsel_sh1_1_f2 = fsel_sh1_1 ? \fsel_l7_s0$748 [2:1] : \fsel_l7_s0$751 [2:1];
-  assign fsel_sh1_2 = \fsel_l7_s0$760  & \fsel_l7_s0$761 [0];
-  assign \$2199  = ~ \fsel_l7_s0$735 [0];
-  assign \$2200  = fsel_l7_s0 & \$2199 ;
-  assign fsel_sh1_2_v = fsel_sh1_2 | \$2200 ;
-  assign fsel_sh1_2_f0 = fsel_sh1_2 ? \fsel_l7_s0$764  : \fsel_l7_s0$741 ;
-  assign fsel_sh1_2_f1 = fsel_sh1_2 ? \fsel_l7_s0$766  : \fsel_l7_s0$744 ;
-  assign fsel_sh1_2_f2 = fsel_sh1_2 ? \fsel_l7_s0$761 [2:1] : \fsel_l7_s0$735 [2:1];
-  assign fsel_sh1_3 = \fsel_l7_s0$769  & \fsel_l7_s0$770 [0];
-  assign \$2201  = ~ \fsel_l7_s0$748 [0];
-  assign \$2202  = \fsel_l7_s0$747  & \$2201 ;
-  assign fsel_sh1_3_v = fsel_sh1_3 | \$2202 ;
-  assign fsel_sh1_3_f0 = fsel_sh1_3 ? \fsel_l7_s0$773  : \fsel_l7_s0$754 ;
-  assign fsel_sh1_3_f1 = fsel_sh1_3 ? \fsel_l7_s0$775  : \fsel_l7_s0$757 ;
-  assign fsel_sh1_3_f2 = fsel_sh1_3 ? \fsel_l7_s0$770 [2:1] : \fsel_l7_s0$748 [2:1];
-  assign fsel_sh1_4 = \fsel_l7_s0$778  & \fsel_l7_s0$779 [0];
-  assign \$2203  = ~ \fsel_l7_s0$761 [0];
-  assign \$2204  = \fsel_l7_s0$760  & \$2203 ;
-  assign fsel_sh1_4_v = fsel_sh1_4 | \$2204 ;
-  assign fsel_sh1_4_f0 = fsel_sh1_4 ? \fsel_l7_s0$782  : \fsel_l7_s0$764 ;
-  assign fsel_sh1_4_f1 = fsel_sh1_4 ? \fsel_l7_s0$784  : \fsel_l7_s0$766 ;
-  assign fsel_sh1_4_f2 = fsel_sh1_4 ? \fsel_l7_s0$779 [2:1] : \fsel_l7_s0$761 [2:1];
-  assign fsel_sh1_5 = \fsel_l7_s0$787  & \fsel_l7_s0$788 [0];
-  assign \$2205  = ~ \fsel_l7_s0$770 [0];
-  assign \$2206  = \fsel_l7_s0$769  & \$2205 ;
-  assign fsel_sh1_5_v = fsel_sh1_5 | \$2206 ;
-  assign fsel_sh1_5_f0 = fsel_sh1_5 ? \fsel_l7_s0$791  : \fsel_l7_s0$773 ;
-  assign fsel_sh1_5_f1 = fsel_sh1_5 ? \fsel_l7_s0$793  : \fsel_l7_s0$775 ;
-  assign fsel_sh1_5_f2 = fsel_sh1_5 ? \fsel_l7_s0$788 [2:1] : \fsel_l7_s0$770 [2:1];
-  assign fsel_sh1_6 = \fsel_l7_s0$796  & \fsel_l7_s0$797 [0];
-  assign \$2207  = ~ \fsel_l7_s0$779 [0];
-  assign \$2208  = \fsel_l7_s0$778  & \$2207 ;
-  assign fsel_sh1_6_v = fsel_sh1_6 | \$2208 ;
-  assign fsel_sh1_6_f0 = fsel_sh1_6 ? \fsel_l7_s0$800  : \fsel_l7_s0$782 ;
-  assign fsel_sh1_6_f1 = fsel_sh1_6 ? \fsel_l7_s0$802  : \fsel_l7_s0$784 ;
-  assign fsel_sh1_6_f2 = fsel_sh1_6 ? \fsel_l7_s0$797 [2:1] : \fsel_l7_s0$779 [2:1];
-  assign fsel_sh1_7 = \fsel_l7_s0$805  & \fsel_l7_s0$806 [0];
-  assign \$2209  = ~ \fsel_l7_s0$788 [0];
-  assign \$2210  = \fsel_l7_s0$787  & \$2209 ;
-  assign fsel_sh1_7_v = fsel_sh1_7 | \$2210 ;
-  assign fsel_sh1_7_f0 = fsel_sh1_7 ? \fsel_l7_s0$809  : \fsel_l7_s0$791 ;
-  assign fsel_sh1_7_f1 = fsel_sh1_7 ? \fsel_l7_s0$811  : \fsel_l7_s0$793 ;
-  assign fsel_sh1_7_f2 = fsel_sh1_7 ? \fsel_l7_s0$806 [2:1] : \fsel_l7_s0$788 [2:1];
-  assign fsel_sh1_8 = \fsel_l7_s0$814  & \fsel_l7_s0$815 [0];
-  assign \$2211  = ~ \fsel_l7_s0$797 [0];
-  assign \$2212  = \fsel_l7_s0$796  & \$2211 ;
-  assign fsel_sh1_8_v = fsel_sh1_8 | \$2212 ;
-  assign fsel_sh1_8_f0 = fsel_sh1_8 ? \fsel_l7_s0$818  : \fsel_l7_s0$800 ;
-  assign fsel_sh1_8_f1 = fsel_sh1_8 ? \fsel_l7_s0$820  : \fsel_l7_s0$802 ;
-  assign fsel_sh1_8_f2 = fsel_sh1_8 ? \fsel_l7_s0$815 [2:1] : \fsel_l7_s0$797 [2:1];
-  assign fsel_sh1_9 = \fsel_l7_s0$823  & \fsel_l7_s0$824 [0];
-  assign \$2213  = ~ \fsel_l7_s0$806 [0];
-  assign \$2214  = \fsel_l7_s0$805  & \$2213 ;
-  assign fsel_sh1_9_v = fsel_sh1_9 | \$2214 ;
-  assign fsel_sh1_9_f0 = fsel_sh1_9 ? \fsel_l7_s0$827  : \fsel_l7_s0$809 ;
-  assign fsel_sh1_9_f1 = fsel_sh1_9 ? \fsel_l7_s0$829  : \fsel_l7_s0$811 ;
-  assign fsel_sh1_9_f2 = fsel_sh1_9 ? \fsel_l7_s0$824 [2:1] : \fsel_l7_s0$806 [2:1];
-  assign fsel_sh1_10 = \fsel_l7_s0$832  & \fsel_l7_s0$833 [0];
-  assign \$2215  = ~ \fsel_l7_s0$815 [0];
-  assign \$2216  = \fsel_l7_s0$814  & \$2215 ;
-  assign fsel_sh1_10_v = fsel_sh1_10 | \$2216 ;
-  assign fsel_sh1_10_f0 = fsel_sh1_10 ? \fsel_l7_s0$836  : \fsel_l7_s0$818 ;
-  assign fsel_sh1_10_f1 = fsel_sh1_10 ? \fsel_l7_s0$838  : \fsel_l7_s0$820 ;
-  assign fsel_sh1_10_f2 = fsel_sh1_10 ? \fsel_l7_s0$833 [2:1] : \fsel_l7_s0$815 [2:1];
-  assign fsel_sh1_11 = \fsel_l7_s0$841  & \fsel_l7_s0$842 [0];
-  assign \$2217  = ~ \fsel_l7_s0$824 [0];
-  assign \$2218  = \fsel_l7_s0$823  & \$2217 ;
-  assign fsel_sh1_11_v = fsel_sh1_11 | \$2218 ;
-  assign fsel_sh1_11_f0 = fsel_sh1_11 ? \fsel_l7_s0$845  : \fsel_l7_s0$827 ;
-  assign fsel_sh1_11_f1 = fsel_sh1_11 ? \fsel_l7_s0$847  : \fsel_l7_s0$829 ;
-  assign fsel_sh1_11_f2 = fsel_sh1_11 ? \fsel_l7_s0$842 [2:1] : \fsel_l7_s0$824 [2:1];
-  assign fsel_sh1_12 = \fsel_l7_s0$850  & \fsel_l7_s0$851 [0];
-  assign \$2219  = ~ \fsel_l7_s0$833 [0];
-  assign \$2220  = \fsel_l7_s0$832  & \$2219 ;
-  assign fsel_sh1_12_v = fsel_sh1_12 | \$2220 ;
-  assign fsel_sh1_12_f0 = fsel_sh1_12 ? \fsel_l7_s0$854  : \fsel_l7_s0$836 ;
-  assign fsel_sh1_12_f1 = fsel_sh1_12 ? \fsel_l7_s0$856  : \fsel_l7_s0$838 ;
-  assign fsel_sh1_12_f2 = fsel_sh1_12 ? \fsel_l7_s0$851 [2:1] : \fsel_l7_s0$833 [2:1];
-  assign fsel_sh1_13 = \fsel_l7_s0$859  & \fsel_l7_s0$860 [0];
-  assign \$2221  = ~ \fsel_l7_s0$842 [0];
-  assign \$2222  = \fsel_l7_s0$841  & \$2221 ;
-  assign fsel_sh1_13_v = fsel_sh1_13 | \$2222 ;
-  assign fsel_sh1_13_f0 = fsel_sh1_13 ? \fsel_l7_s0$863  : \fsel_l7_s0$845 ;
-  assign fsel_sh1_13_f1 = fsel_sh1_13 ? 4'hf : \fsel_l7_s0$847 ;
-  assign fsel_sh1_13_f2 = fsel_sh1_13 ? \fsel_l7_s0$860 [2:1] : \fsel_l7_s0$842 [2:1];
+  assign \$2200  = ~ adv5_valid;
+  assign adv5 = \$2200  | o__ready;
+  assign fsel_sh1_0 = fsel_l7_s0 & \fsel_l7_s0$747 [0];
+  assign \$2201  = ~ \fsel_l7_s0$750 [0];
+  assign \$2202  = \fsel_l7_s0$749  & \$2201 ;
+  assign fsel_sh1_0_v = fsel_sh1_0 | \$2202 ;
+  assign fsel_sh1_0_f0 = fsel_sh1_0 ? \fsel_l7_s0$753  : \fsel_l7_s0$752 ;
+  assign fsel_sh1_0_f1 = fsel_sh1_0 ? \fsel_l7_s0$756  : \fsel_l7_s0$755 ;
+  assign fsel_sh1_0_f2 = fsel_sh1_0 ? \fsel_l7_s0$747 [2:1] : \fsel_l7_s0$750 [2:1];
+  assign fsel_sh1_1 = \fsel_l7_s0$759  & \fsel_l7_s0$760 [0];
+  assign \$2203  = ~ \fsel_l7_s0$763 [0];
+  assign \$2204  = \fsel_l7_s0$762  & \$2203 ;
+  assign fsel_sh1_1_v = fsel_sh1_1 | \$2204 ;
+  assign fsel_sh1_1_f0 = fsel_sh1_1 ? \fsel_l7_s0$766  : \fsel_l7_s0$765 ;
+  assign fsel_sh1_1_f1 = fsel_sh1_1 ? \fsel_l7_s0$769  : \fsel_l7_s0$768 ;
+  assign fsel_sh1_1_f2 = fsel_sh1_1 ? \fsel_l7_s0$760 [2:1] : \fsel_l7_s0$763 [2:1];
+  assign fsel_sh1_2 = \fsel_l7_s0$772  & \fsel_l7_s0$773 [0];
+  assign \$2205  = ~ \fsel_l7_s0$747 [0];
+  assign \$2206  = fsel_l7_s0 & \$2205 ;
+  assign fsel_sh1_2_v = fsel_sh1_2 | \$2206 ;
+  assign fsel_sh1_2_f0 = fsel_sh1_2 ? \fsel_l7_s0$776  : \fsel_l7_s0$753 ;
+  assign fsel_sh1_2_f1 = fsel_sh1_2 ? \fsel_l7_s0$778  : \fsel_l7_s0$756 ;
+  assign fsel_sh1_2_f2 = fsel_sh1_2 ? \fsel_l7_s0$773 [2:1] : \fsel_l7_s0$747 [2:1];
+  assign fsel_sh1_3 = \fsel_l7_s0$781  & \fsel_l7_s0$782 [0];
+  assign \$2207  = ~ \fsel_l7_s0$760 [0];
+  assign \$2208  = \fsel_l7_s0$759  & \$2207 ;
+  assign fsel_sh1_3_v = fsel_sh1_3 | \$2208 ;
+  assign fsel_sh1_3_f0 = fsel_sh1_3 ? \fsel_l7_s0$785  : \fsel_l7_s0$766 ;
+  assign fsel_sh1_3_f1 = fsel_sh1_3 ? \fsel_l7_s0$787  : \fsel_l7_s0$769 ;
+  assign fsel_sh1_3_f2 = fsel_sh1_3 ? \fsel_l7_s0$782 [2:1] : \fsel_l7_s0$760 [2:1];
+  assign fsel_sh1_4 = \fsel_l7_s0$790  & \fsel_l7_s0$791 [0];
+  assign \$2209  = ~ \fsel_l7_s0$773 [0];
+  assign \$2210  = \fsel_l7_s0$772  & \$2209 ;
+  assign fsel_sh1_4_v = fsel_sh1_4 | \$2210 ;
+  assign fsel_sh1_4_f0 = fsel_sh1_4 ? \fsel_l7_s0$794  : \fsel_l7_s0$776 ;
+  assign fsel_sh1_4_f1 = fsel_sh1_4 ? \fsel_l7_s0$796  : \fsel_l7_s0$778 ;
+  assign fsel_sh1_4_f2 = fsel_sh1_4 ? \fsel_l7_s0$791 [2:1] : \fsel_l7_s0$773 [2:1];
+  assign fsel_sh1_5 = \fsel_l7_s0$799  & \fsel_l7_s0$800 [0];
+  assign \$2211  = ~ \fsel_l7_s0$782 [0];
+  assign \$2212  = \fsel_l7_s0$781  & \$2211 ;
+  assign fsel_sh1_5_v = fsel_sh1_5 | \$2212 ;
+  assign fsel_sh1_5_f0 = fsel_sh1_5 ? \fsel_l7_s0$803  : \fsel_l7_s0$785 ;
+  assign fsel_sh1_5_f1 = fsel_sh1_5 ? \fsel_l7_s0$805  : \fsel_l7_s0$787 ;
+  assign fsel_sh1_5_f2 = fsel_sh1_5 ? \fsel_l7_s0$800 [2:1] : \fsel_l7_s0$782 [2:1];
+  assign fsel_sh1_6 = \fsel_l7_s0$808  & \fsel_l7_s0$809 [0];
+  assign \$2213  = ~ \fsel_l7_s0$791 [0];
+  assign \$2214  = \fsel_l7_s0$790  & \$2213 ;
+  assign fsel_sh1_6_v = fsel_sh1_6 | \$2214 ;
+  assign fsel_sh1_6_f0 = fsel_sh1_6 ? \fsel_l7_s0$812  : \fsel_l7_s0$794 ;
+  assign fsel_sh1_6_f1 = fsel_sh1_6 ? \fsel_l7_s0$814  : \fsel_l7_s0$796 ;
+  assign fsel_sh1_6_f2 = fsel_sh1_6 ? \fsel_l7_s0$809 [2:1] : \fsel_l7_s0$791 [2:1];
+  assign fsel_sh1_7 = \fsel_l7_s0$817  & \fsel_l7_s0$818 [0];
+  assign \$2215  = ~ \fsel_l7_s0$800 [0];
+  assign \$2216  = \fsel_l7_s0$799  & \$2215 ;
+  assign fsel_sh1_7_v = fsel_sh1_7 | \$2216 ;
+  assign fsel_sh1_7_f0 = fsel_sh1_7 ? \fsel_l7_s0$821  : \fsel_l7_s0$803 ;
+  assign fsel_sh1_7_f1 = fsel_sh1_7 ? \fsel_l7_s0$823  : \fsel_l7_s0$805 ;
+  assign fsel_sh1_7_f2 = fsel_sh1_7 ? \fsel_l7_s0$818 [2:1] : \fsel_l7_s0$800 [2:1];
+  assign fsel_sh1_8 = \fsel_l7_s0$826  & \fsel_l7_s0$827 [0];
+  assign \$2217  = ~ \fsel_l7_s0$809 [0];
+  assign \$2218  = \fsel_l7_s0$808  & \$2217 ;
+  assign fsel_sh1_8_v = fsel_sh1_8 | \$2218 ;
+  assign fsel_sh1_8_f0 = fsel_sh1_8 ? \fsel_l7_s0$830  : \fsel_l7_s0$812 ;
+  assign fsel_sh1_8_f1 = fsel_sh1_8 ? \fsel_l7_s0$832  : \fsel_l7_s0$814 ;
+  assign fsel_sh1_8_f2 = fsel_sh1_8 ? \fsel_l7_s0$827 [2:1] : \fsel_l7_s0$809 [2:1];
+  assign fsel_sh1_9 = \fsel_l7_s0$835  & \fsel_l7_s0$836 [0];
+  assign \$2219  = ~ \fsel_l7_s0$818 [0];
+  assign \$2220  = \fsel_l7_s0$817  & \$2219 ;
+  assign fsel_sh1_9_v = fsel_sh1_9 | \$2220 ;
+  assign fsel_sh1_9_f0 = fsel_sh1_9 ? \fsel_l7_s0$839  : \fsel_l7_s0$821 ;
+  assign fsel_sh1_9_f1 = fsel_sh1_9 ? \fsel_l7_s0$841  : \fsel_l7_s0$823 ;
+  assign fsel_sh1_9_f2 = fsel_sh1_9 ? \fsel_l7_s0$836 [2:1] : \fsel_l7_s0$818 [2:1];
+  assign fsel_sh1_10 = \fsel_l7_s0$844  & \fsel_l7_s0$845 [0];
+  assign \$2221  = ~ \fsel_l7_s0$827 [0];
+  assign \$2222  = \fsel_l7_s0$826  & \$2221 ;
+  assign fsel_sh1_10_v = fsel_sh1_10 | \$2222 ;
+  assign fsel_sh1_10_f0 = fsel_sh1_10 ? \fsel_l7_s0$848  : \fsel_l7_s0$830 ;
+  assign fsel_sh1_10_f1 = fsel_sh1_10 ? \fsel_l7_s0$850  : \fsel_l7_s0$832 ;
+  assign fsel_sh1_10_f2 = fsel_sh1_10 ? \fsel_l7_s0$845 [2:1] : \fsel_l7_s0$827 [2:1];
+  assign fsel_sh1_11 = \fsel_l7_s0$853  & \fsel_l7_s0$854 [0];
+  assign \$2223  = ~ \fsel_l7_s0$836 [0];
+  assign \$2224  = \fsel_l7_s0$835  & \$2223 ;
+  assign fsel_sh1_11_v = fsel_sh1_11 | \$2224 ;
+  assign fsel_sh1_11_f0 = fsel_sh1_11 ? \fsel_l7_s0$857  : \fsel_l7_s0$839 ;
+  assign fsel_sh1_11_f1 = fsel_sh1_11 ? \fsel_l7_s0$859  : \fsel_l7_s0$841 ;
+  assign fsel_sh1_11_f2 = fsel_sh1_11 ? \fsel_l7_s0$854 [2:1] : \fsel_l7_s0$836 [2:1];
+  assign fsel_sh1_12 = \fsel_l7_s0$862  & \fsel_l7_s0$863 [0];
+  assign \$2225  = ~ \fsel_l7_s0$845 [0];
+  assign \$2226  = \fsel_l7_s0$844  & \$2225 ;
+  assign fsel_sh1_12_v = fsel_sh1_12 | \$2226 ;
+  assign fsel_sh1_12_f0 = fsel_sh1_12 ? \fsel_l7_s0$866  : \fsel_l7_s0$848 ;
+  assign fsel_sh1_12_f1 = fsel_sh1_12 ? \fsel_l7_s0$868  : \fsel_l7_s0$850 ;
+  assign fsel_sh1_12_f2 = fsel_sh1_12 ? \fsel_l7_s0$863 [2:1] : \fsel_l7_s0$845 [2:1];
+  assign fsel_sh1_13 = \fsel_l7_s0$871  & \fsel_l7_s0$872 [0];
+  assign \$2227  = ~ \fsel_l7_s0$854 [0];
+  assign \$2228  = \fsel_l7_s0$853  & \$2227 ;
+  assign fsel_sh1_13_v = fsel_sh1_13 | \$2228 ;
+  assign fsel_sh1_13_f0 = fsel_sh1_13 ? \fsel_l7_s0$875  : \fsel_l7_s0$857 ;
+  assign fsel_sh1_13_f1 = fsel_sh1_13 ? 4'hf : \fsel_l7_s0$859 ;
+  assign fsel_sh1_13_f2 = fsel_sh1_13 ? \fsel_l7_s0$872 [2:1] : \fsel_l7_s0$854 [2:1];
   assign fsel_sh2_0 = fsel_sh1_4_v & fsel_sh1_4_f2[0];
-  assign \$2223  = ~ fsel_sh1_0_f2[0];
-  assign \$2224  = fsel_sh1_0_v & \$2223 ;
-  assign fsel_sh2_0_v = fsel_sh2_0 | \$2224 ;
+  assign \$2229  = ~ fsel_sh1_0_f2[0];
+  assign \$2230  = fsel_sh1_0_v & \$2229 ;
+  assign fsel_sh2_0_v = fsel_sh2_0 | \$2230 ;
   assign fsel_sh2_0_f0 = fsel_sh2_0 ? fsel_sh1_4_f0 : fsel_sh1_0_f0;
   assign fsel_sh2_0_f1 = fsel_sh2_0 ? fsel_sh1_4_f1 : fsel_sh1_0_f1;
   assign fsel_sh2_0_f2 = fsel_sh2_0 ? fsel_sh1_4_f2[1] : fsel_sh1_0_f2[1];
   assign fsel_sh2_1 = fsel_sh1_5_v & fsel_sh1_5_f2[0];
-  assign \$2225  = ~ fsel_sh1_1_f2[0];
-  assign \$2226  = fsel_sh1_1_v & \$2225 ;
-  assign fsel_sh2_1_v = fsel_sh2_1 | \$2226 ;
+  assign \$2231  = ~ fsel_sh1_1_f2[0];
+  assign \$2232  = fsel_sh1_1_v & \$2231 ;
+  assign fsel_sh2_1_v = fsel_sh2_1 | \$2232 ;
   assign fsel_sh2_1_f0 = fsel_sh2_1 ? fsel_sh1_5_f0 : fsel_sh1_1_f0;
   assign fsel_sh2_1_f1 = fsel_sh2_1 ? fsel_sh1_5_f1 : fsel_sh1_1_f1;
   assign fsel_sh2_1_f2 = fsel_sh2_1 ? fsel_sh1_5_f2[1] : fsel_sh1_1_f2[1];
   assign fsel_sh2_2 = fsel_sh1_6_v & fsel_sh1_6_f2[0];
-  assign \$2227  = ~ fsel_sh1_2_f2[0];
-  assign \$2228  = fsel_sh1_2_v & \$2227 ;
-  assign fsel_sh2_2_v = fsel_sh2_2 | \$2228 ;
+  assign \$2233  = ~ fsel_sh1_2_f2[0];
+  assign \$2234  = fsel_sh1_2_v & \$2233 ;
+  assign fsel_sh2_2_v = fsel_sh2_2 | \$2234 ;
   assign fsel_sh2_2_f0 = fsel_sh2_2 ? fsel_sh1_6_f0 : fsel_sh1_2_f0;
   assign fsel_sh2_2_f1 = fsel_sh2_2 ? fsel_sh1_6_f1 : fsel_sh1_2_f1;
   assign fsel_sh2_2_f2 = fsel_sh2_2 ? fsel_sh1_6_f2[1] : fsel_sh1_2_f2[1];
   assign fsel_sh2_3 = fsel_sh1_7_v & fsel_sh1_7_f2[0];
-  assign \$2229  = ~ fsel_sh1_3_f2[0];
-  assign \$2230  = fsel_sh1_3_v & \$2229 ;
-  assign fsel_sh2_3_v = fsel_sh2_3 | \$2230 ;
+  assign \$2235  = ~ fsel_sh1_3_f2[0];
+  assign \$2236  = fsel_sh1_3_v & \$2235 ;
+  assign fsel_sh2_3_v = fsel_sh2_3 | \$2236 ;
   assign fsel_sh2_3_f0 = fsel_sh2_3 ? fsel_sh1_7_f0 : fsel_sh1_3_f0;
   assign fsel_sh2_3_f1 = fsel_sh2_3 ? fsel_sh1_7_f1 : fsel_sh1_3_f1;
   assign fsel_sh2_3_f2 = fsel_sh2_3 ? fsel_sh1_7_f2[1] : fsel_sh1_3_f2[1];
   assign fsel_sh2_4 = fsel_sh1_8_v & fsel_sh1_8_f2[0];
-  assign \$2231  = ~ fsel_sh1_4_f2[0];
-  assign \$2232  = fsel_sh1_4_v & \$2231 ;
-  assign fsel_sh2_4_v = fsel_sh2_4 | \$2232 ;
+  assign \$2237  = ~ fsel_sh1_4_f2[0];
+  assign \$2238  = fsel_sh1_4_v & \$2237 ;
+  assign fsel_sh2_4_v = fsel_sh2_4 | \$2238 ;
   assign fsel_sh2_4_f0 = fsel_sh2_4 ? fsel_sh1_8_f0 : fsel_sh1_4_f0;
   assign fsel_sh2_4_f1 = fsel_sh2_4 ? fsel_sh1_8_f1 : fsel_sh1_4_f1;
   assign fsel_sh2_4_f2 = fsel_sh2_4 ? fsel_sh1_8_f2[1] : fsel_sh1_4_f2[1];
   assign fsel_sh2_5 = fsel_sh1_9_v & fsel_sh1_9_f2[0];
-  assign \$2233  = ~ fsel_sh1_5_f2[0];
-  assign \$2234  = fsel_sh1_5_v & \$2233 ;
-  assign fsel_sh2_5_v = fsel_sh2_5 | \$2234 ;
+  assign \$2239  = ~ fsel_sh1_5_f2[0];
+  assign \$2240  = fsel_sh1_5_v & \$2239 ;
+  assign fsel_sh2_5_v = fsel_sh2_5 | \$2240 ;
   assign fsel_sh2_5_f0 = fsel_sh2_5 ? fsel_sh1_9_f0 : fsel_sh1_5_f0;
   assign fsel_sh2_5_f1 = fsel_sh2_5 ? fsel_sh1_9_f1 : fsel_sh1_5_f1;
   assign fsel_sh2_5_f2 = fsel_sh2_5 ? fsel_sh1_9_f2[1] : fsel_sh1_5_f2[1];
   assign fsel_sh2_6 = fsel_sh1_10_v & fsel_sh1_10_f2[0];
-  assign \$2235  = ~ fsel_sh1_6_f2[0];
-  assign \$2236  = fsel_sh1_6_v & \$2235 ;
-  assign fsel_sh2_6_v = fsel_sh2_6 | \$2236 ;
+  assign \$2241  = ~ fsel_sh1_6_f2[0];
+  assign \$2242  = fsel_sh1_6_v & \$2241 ;
+  assign fsel_sh2_6_v = fsel_sh2_6 | \$2242 ;
   assign fsel_sh2_6_f0 = fsel_sh2_6 ? fsel_sh1_10_f0 : fsel_sh1_6_f0;
   assign fsel_sh2_6_f1 = fsel_sh2_6 ? fsel_sh1_10_f1 : fsel_sh1_6_f1;
   assign fsel_sh2_6_f2 = fsel_sh2_6 ? fsel_sh1_10_f2[1] : fsel_sh1_6_f2[1];
   assign fsel_sh2_7 = fsel_sh1_11_v & fsel_sh1_11_f2[0];
-  assign \$2237  = ~ fsel_sh1_7_f2[0];
-  assign \$2238  = fsel_sh1_7_v & \$2237 ;
-  assign fsel_sh2_7_v = fsel_sh2_7 | \$2238 ;
+  assign \$2243  = ~ fsel_sh1_7_f2[0];
+  assign \$2244  = fsel_sh1_7_v & \$2243 ;
+  assign fsel_sh2_7_v = fsel_sh2_7 | \$2244 ;
   assign fsel_sh2_7_f0 = fsel_sh2_7 ? fsel_sh1_11_f0 : fsel_sh1_7_f0;
   assign fsel_sh2_7_f1 = fsel_sh2_7 ? fsel_sh1_11_f1 : fsel_sh1_7_f1;
   assign fsel_sh2_7_f2 = fsel_sh2_7 ? fsel_sh1_11_f2[1] : fsel_sh1_7_f2[1];
   assign fsel_sh2_8 = fsel_sh1_12_v & fsel_sh1_12_f2[0];
-  assign \$2239  = ~ fsel_sh1_8_f2[0];
-  assign \$2240  = fsel_sh1_8_v & \$2239 ;
-  assign fsel_sh2_8_v = fsel_sh2_8 | \$2240 ;
+  assign \$2245  = ~ fsel_sh1_8_f2[0];
+  assign \$2246  = fsel_sh1_8_v & \$2245 ;
+  assign fsel_sh2_8_v = fsel_sh2_8 | \$2246 ;
   assign fsel_sh2_8_f0 = fsel_sh2_8 ? fsel_sh1_12_f0 : fsel_sh1_8_f0;
   assign fsel_sh2_8_f1 = fsel_sh2_8 ? fsel_sh1_12_f1 : fsel_sh1_8_f1;
   assign fsel_sh2_8_f2 = fsel_sh2_8 ? fsel_sh1_12_f2[1] : fsel_sh1_8_f2[1];
   assign fsel_sh2_9 = fsel_sh1_13_v & fsel_sh1_13_f2[0];
-  assign \$2241  = ~ fsel_sh1_9_f2[0];
-  assign \$2242  = fsel_sh1_9_v & \$2241 ;
-  assign fsel_sh2_9_v = fsel_sh2_9 | \$2242 ;
+  assign \$2247  = ~ fsel_sh1_9_f2[0];
+  assign \$2248  = fsel_sh1_9_v & \$2247 ;
+  assign fsel_sh2_9_v = fsel_sh2_9 | \$2248 ;
   assign fsel_sh2_9_f0 = fsel_sh2_9 ? fsel_sh1_13_f0 : fsel_sh1_9_f0;
   assign fsel_sh2_9_f1 = fsel_sh2_9 ? fsel_sh1_13_f1 : fsel_sh1_9_f1;
   assign fsel_sh2_9_f2 = fsel_sh2_9 ? fsel_sh1_13_f2[1] : fsel_sh1_9_f2[1];
-  assign \$2243  = ~ \fsel_l7_s0$851 [0];
-  assign \$2244  = \fsel_l7_s0$850  & \$2243 ;
-  assign fsel_sh2_10 = \$2244  & \fsel_l7_s0$851 [1];
-  assign \$2245  = ~ fsel_sh1_10_f2[0];
-  assign \$2246  = fsel_sh1_10_v & \$2245 ;
-  assign fsel_sh2_10_v = fsel_sh2_10 | \$2246 ;
-  assign fsel_sh2_10_f0 = fsel_sh2_10 ? \fsel_l7_s0$854  : fsel_sh1_10_f0;
-  assign fsel_sh2_10_f1 = fsel_sh2_10 ? \fsel_l7_s0$856  : fsel_sh1_10_f1;
-  assign fsel_sh2_10_f2 = fsel_sh2_10 ? \fsel_l7_s0$851 [2] : fsel_sh1_10_f2[1];
-  assign \$2247  = ~ \fsel_l7_s0$860 [0];
-  assign \$2248  = \fsel_l7_s0$859  & \$2247 ;
-  assign fsel_sh2_11 = \$2248  & \fsel_l7_s0$860 [1];
-  assign \$2249  = ~ fsel_sh1_11_f2[0];
-  assign \$2250  = fsel_sh1_11_v & \$2249 ;
-  assign fsel_sh2_11_v = fsel_sh2_11 | \$2250 ;
-  assign fsel_sh2_11_f0 = fsel_sh2_11 ? \fsel_l7_s0$863  : fsel_sh1_11_f0;
+  assign \$2249  = ~ \fsel_l7_s0$863 [0];
+  assign \$2250  = \fsel_l7_s0$862  & \$2249 ;
+  assign fsel_sh2_10 = \$2250  & \fsel_l7_s0$863 [1];
+  assign \$2251  = ~ fsel_sh1_10_f2[0];
+  assign \$2252  = fsel_sh1_10_v & \$2251 ;
+  assign fsel_sh2_10_v = fsel_sh2_10 | \$2252 ;
+  assign fsel_sh2_10_f0 = fsel_sh2_10 ? \fsel_l7_s0$866  : fsel_sh1_10_f0;
+  assign fsel_sh2_10_f1 = fsel_sh2_10 ? \fsel_l7_s0$868  : fsel_sh1_10_f1;
+  assign fsel_sh2_10_f2 = fsel_sh2_10 ? \fsel_l7_s0$863 [2] : fsel_sh1_10_f2[1];
+  assign \$2253  = ~ \fsel_l7_s0$872 [0];
+  assign \$2254  = \fsel_l7_s0$871  & \$2253 ;
+  assign fsel_sh2_11 = \$2254  & \fsel_l7_s0$872 [1];
+  assign \$2255  = ~ fsel_sh1_11_f2[0];
+  assign \$2256  = fsel_sh1_11_v & \$2255 ;
+  assign fsel_sh2_11_v = fsel_sh2_11 | \$2256 ;
+  assign fsel_sh2_11_f0 = fsel_sh2_11 ? \fsel_l7_s0$875  : fsel_sh1_11_f0;
   assign fsel_sh2_11_f1 = fsel_sh2_11 ? 4'hf : fsel_sh1_11_f1;
-  assign fsel_sh2_11_f2 = fsel_sh2_11 ? \fsel_l7_s0$860 [2] : fsel_sh1_11_f2[1];
+  assign fsel_sh2_11_f2 = fsel_sh2_11 ? \fsel_l7_s0$872 [2] : fsel_sh1_11_f2[1];
   assign fsel_sh3_0 = fsel_sh2_8_v & fsel_sh2_8_f2;
-  assign \$2251  = ~ fsel_sh2_0_f2;
-  assign \$2252  = fsel_sh2_0_v & \$2251 ;
-  assign fsel_sh3_0_v = fsel_sh3_0 | \$2252 ;
+  assign \$2257  = ~ fsel_sh2_0_f2;
+  assign \$2258  = fsel_sh2_0_v & \$2257 ;
+  assign fsel_sh3_0_v = fsel_sh3_0 | \$2258 ;
   assign fsel_sh3_0_f0 = fsel_sh3_0 ? fsel_sh2_8_f0 : fsel_sh2_0_f0;
   assign fsel_sh3_0_f1 = fsel_sh3_0 ? fsel_sh2_8_f1 : fsel_sh2_0_f1;
   assign fsel_sh3_1 = fsel_sh2_9_v & fsel_sh2_9_f2;
-  assign \$2253  = ~ fsel_sh2_1_f2;
-  assign \$2254  = fsel_sh2_1_v & \$2253 ;
-  assign fsel_sh3_1_v = fsel_sh3_1 | \$2254 ;
+  assign \$2259  = ~ fsel_sh2_1_f2;
+  assign \$2260  = fsel_sh2_1_v & \$2259 ;
+  assign fsel_sh3_1_v = fsel_sh3_1 | \$2260 ;
   assign fsel_sh3_1_f0 = fsel_sh3_1 ? fsel_sh2_9_f0 : fsel_sh2_1_f0;
   assign fsel_sh3_1_f1 = fsel_sh3_1 ? fsel_sh2_9_f1 : fsel_sh2_1_f1;
   assign fsel_sh3_2 = fsel_sh2_10_v & fsel_sh2_10_f2;
-  assign \$2255  = ~ fsel_sh2_2_f2;
-  assign \$2256  = fsel_sh2_2_v & \$2255 ;
-  assign fsel_sh3_2_v = fsel_sh3_2 | \$2256 ;
+  assign \$2261  = ~ fsel_sh2_2_f2;
+  assign \$2262  = fsel_sh2_2_v & \$2261 ;
+  assign fsel_sh3_2_v = fsel_sh3_2 | \$2262 ;
   assign fsel_sh3_2_f0 = fsel_sh3_2 ? fsel_sh2_10_f0 : fsel_sh2_2_f0;
   assign fsel_sh3_2_f1 = fsel_sh3_2 ? fsel_sh2_10_f1 : fsel_sh2_2_f1;
   assign fsel_sh3_3 = fsel_sh2_11_v & fsel_sh2_11_f2;
-  assign \$2257  = ~ fsel_sh2_3_f2;
-  assign \$2258  = fsel_sh2_3_v & \$2257 ;
-  assign fsel_sh3_3_v = fsel_sh3_3 | \$2258 ;
+  assign \$2263  = ~ fsel_sh2_3_f2;
+  assign \$2264  = fsel_sh2_3_v & \$2263 ;
+  assign fsel_sh3_3_v = fsel_sh3_3 | \$2264 ;
   assign fsel_sh3_3_f0 = fsel_sh3_3 ? fsel_sh2_11_f0 : fsel_sh2_3_f0;
   assign fsel_sh3_3_f1 = fsel_sh3_3 ? fsel_sh2_11_f1 : fsel_sh2_3_f1;
-  assign \$2259  = ~ fsel_sh1_12_f2[0];
-  assign \$2260  = fsel_sh1_12_v & \$2259 ;
-  assign fsel_sh3_4 = \$2260  & fsel_sh1_12_f2[1];
-  assign \$2261  = ~ fsel_sh2_4_f2;
-  assign \$2262  = fsel_sh2_4_v & \$2261 ;
-  assign fsel_sh3_4_v = fsel_sh3_4 | \$2262 ;
+  assign \$2265  = ~ fsel_sh1_12_f2[0];
+  assign \$2266  = fsel_sh1_12_v & \$2265 ;
+  assign fsel_sh3_4 = \$2266  & fsel_sh1_12_f2[1];
+  assign \$2267  = ~ fsel_sh2_4_f2;
+  assign \$2268  = fsel_sh2_4_v & \$2267 ;
+  assign fsel_sh3_4_v = fsel_sh3_4 | \$2268 ;
   assign fsel_sh3_4_f0 = fsel_sh3_4 ? fsel_sh1_12_f0 : fsel_sh2_4_f0;
   assign fsel_sh3_4_f1 = fsel_sh3_4 ? fsel_sh1_12_f1 : fsel_sh2_4_f1;
-  assign \$2263  = ~ fsel_sh1_13_f2[0];
-  assign \$2264  = fsel_sh1_13_v & \$2263 ;
-  assign fsel_sh3_5 = \$2264  & fsel_sh1_13_f2[1];
-  assign \$2265  = ~ fsel_sh2_5_f2;
-  assign \$2266  = fsel_sh2_5_v & \$2265 ;
-  assign fsel_sh3_5_v = fsel_sh3_5 | \$2266 ;
+  assign \$2269  = ~ fsel_sh1_13_f2[0];
+  assign \$2270  = fsel_sh1_13_v & \$2269 ;
+  assign fsel_sh3_5 = \$2270  & fsel_sh1_13_f2[1];
+  assign \$2271  = ~ fsel_sh2_5_f2;
+  assign \$2272  = fsel_sh2_5_v & \$2271 ;
+  assign fsel_sh3_5_v = fsel_sh3_5 | \$2272 ;
   assign fsel_sh3_5_f0 = fsel_sh3_5 ? fsel_sh1_13_f0 : fsel_sh2_5_f0;
   assign fsel_sh3_5_f1 = fsel_sh3_5 ? fsel_sh1_13_f1 : fsel_sh2_5_f1;
-  assign \$2267  = ~ \fsel_l7_s0$851 [0];
-  assign \$2268  = \fsel_l7_s0$850  & \$2267 ;
-  assign \$2269  = ~ \fsel_l7_s0$851 [1];
-  assign \$2270  = \$2268  & \$2269 ;
-  assign fsel_sh3_6 = \$2270  & \fsel_l7_s0$851 [2];
-  assign \$2271  = ~ fsel_sh2_6_f2;
-  assign \$2272  = fsel_sh2_6_v & \$2271 ;
-  assign fsel_sh3_6_v = fsel_sh3_6 | \$2272 ;
-  assign fsel_sh3_6_f0 = fsel_sh3_6 ? \fsel_l7_s0$854  : fsel_sh2_6_f0;
-  assign fsel_sh3_6_f1 = fsel_sh3_6 ? \fsel_l7_s0$856  : fsel_sh2_6_f1;
-  assign \$2273  = ~ \fsel_l7_s0$860 [0];
-  assign \$2274  = \fsel_l7_s0$859  & \$2273 ;
-  assign \$2275  = ~ \fsel_l7_s0$860 [1];
+  assign \$2273  = ~ \fsel_l7_s0$863 [0];
+  assign \$2274  = \fsel_l7_s0$862  & \$2273 ;
+  assign \$2275  = ~ \fsel_l7_s0$863 [1];
   assign \$2276  = \$2274  & \$2275 ;
-  assign fsel_sh3_7 = \$2276  & \fsel_l7_s0$860 [2];
-  assign \$2277  = ~ fsel_sh2_7_f2;
-  assign \$2278  = fsel_sh2_7_v & \$2277 ;
-  assign fsel_sh3_7_v = fsel_sh3_7 | \$2278 ;
-  assign fsel_sh3_7_f0 = fsel_sh3_7 ? \fsel_l7_s0$863  : fsel_sh2_7_f0;
+  assign fsel_sh3_6 = \$2276  & \fsel_l7_s0$863 [2];
+  assign \$2277  = ~ fsel_sh2_6_f2;
+  assign \$2278  = fsel_sh2_6_v & \$2277 ;
+  assign fsel_sh3_6_v = fsel_sh3_6 | \$2278 ;
+  assign fsel_sh3_6_f0 = fsel_sh3_6 ? \fsel_l7_s0$866  : fsel_sh2_6_f0;
+  assign fsel_sh3_6_f1 = fsel_sh3_6 ? \fsel_l7_s0$868  : fsel_sh2_6_f1;
+  assign \$2279  = ~ \fsel_l7_s0$872 [0];
+  assign \$2280  = \fsel_l7_s0$871  & \$2279 ;
+  assign \$2281  = ~ \fsel_l7_s0$872 [1];
+  assign \$2282  = \$2280  & \$2281 ;
+  assign fsel_sh3_7 = \$2282  & \fsel_l7_s0$872 [2];
+  assign \$2283  = ~ fsel_sh2_7_f2;
+  assign \$2284  = fsel_sh2_7_v & \$2283 ;
+  assign fsel_sh3_7_v = fsel_sh3_7 | \$2284 ;
+  assign fsel_sh3_7_f0 = fsel_sh3_7 ? \fsel_l7_s0$875  : fsel_sh2_7_f0;
   assign fsel_sh3_7_f1 = fsel_sh3_7 ? 4'hf : fsel_sh2_7_f1;
-  assign \$2279  = i__payload[258:256] == 2'h2;
-  assign \$2280  = | i__payload[262:259];
-  assign \$2281  = \$2279  & \$2280 ;
-  assign \$2282  = i__payload[262:259] <= 2'h2;
-  assign \$2283  = \$2281  & \$2282 ;
-  assign \$2284  = i__payload[258:256] == 2'h3;
-  assign \$2285  = | i__payload[262:259];
-  assign \$2286  = \$2284  & \$2285 ;
-  assign \$2287  = i__payload[262:259] <= 3'h4;
+  assign \$2285  = ~ adv6_valid;
+  assign adv6 = \$2285  | o__ready;
+  assign \$2286  = i__payload[258:256] == 2'h2;
+  assign \$2287  = | i__payload[262:259];
   assign \$2288  = \$2286  & \$2287 ;
-  assign \$2289  = i__payload[258:256] == 3'h4;
-  assign \$2290  = | i__payload[262:259];
-  assign \$2291  = \$2289  & \$2290 ;
-  assign \$2292  = i__payload[262:259] <= 4'h8;
+  assign \$2289  = i__payload[262:259] <= 2'h2;
+  assign \$2290  = \$2288  & \$2289 ;
+  assign \$2291  = i__payload[258:256] == 2'h3;
+  assign \$2292  = | i__payload[262:259];
   assign \$2293  = \$2291  & \$2292 ;
-  assign \$2294  = | { \$2293 , \$2288 , \$2283  };
-  assign \$2295  = i__payload[258:256] > 2'h2;
-  assign \$2296  = i__payload[258:256] > 2'h3;
-  assign \$2297  = i__payload[258:256] == 2'h2;
-  assign \$2298  = | i__payload[262:259];
-  assign \$2299  = \$2297  & \$2298 ;
-  assign \$2300  = i__payload[262:259] <= 2'h2;
-  assign \$2301  = \$2299  & \$2300 ;
-  assign \$2303  = \$2301  ? \$2302 [3:0] : 4'h0;
-  assign \$2304  = i__payload[258:256] == 2'h3;
+  assign \$2294  = i__payload[262:259] <= 3'h4;
+  assign \$2295  = \$2293  & \$2294 ;
+  assign \$2296  = i__payload[258:256] == 3'h4;
+  assign \$2297  = | i__payload[262:259];
+  assign \$2298  = \$2296  & \$2297 ;
+  assign \$2299  = i__payload[262:259] <= 4'h8;
+  assign \$2300  = \$2298  & \$2299 ;
+  assign \$2301  = | { \$2300 , \$2295 , \$2290  };
+  assign \$2302  = i__payload[258:256] > 2'h2;
+  assign \$2303  = i__payload[258:256] > 2'h3;
+  assign \$2304  = i__payload[258:256] == 2'h2;
   assign \$2305  = | i__payload[262:259];
   assign \$2306  = \$2304  & \$2305 ;
-  assign \$2307  = i__payload[262:259] <= 3'h4;
+  assign \$2307  = i__payload[262:259] <= 2'h2;
   assign \$2308  = \$2306  & \$2307 ;
   assign \$2310  = \$2308  ? \$2309 [3:0] : 4'h0;
-  assign \$2311  = \$2303  | \$2310 ;
-  assign \$2312  = i__payload[258:256] == 3'h4;
-  assign \$2313  = | i__payload[262:259];
-  assign \$2314  = \$2312  & \$2313 ;
-  assign \$2315  = i__payload[262:259] <= 4'h8;
-  assign \$2316  = \$2314  & \$2315 ;
-  assign \$2318  = \$2316  ? \$2317 [3:0] : 4'h0;
-  assign \$2319  = \$2311  | \$2318 ;
-  assign \$2320  = ~ fsel_pre3_14_0_s;
-  assign \$2321  = \fsel_l5_s0$642 [15] & \$2320 ;
-  assign \$2322  = fsel_sh3_0_f0 & { fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v };
-  assign \$2323  = fsel_sh3_1_f0 & { fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v };
-  assign \$2324  = fsel_sh3_2_f0 & { fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v };
-  assign \$2325  = fsel_sh3_3_f0 & { fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v };
-  assign \$2326  = fsel_sh3_4_f0 & { fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v };
-  assign \$2327  = fsel_sh3_5_f0 & { fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v };
-  assign \$2328  = fsel_sh3_6_f0 & { fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v };
-  assign \$2329  = fsel_sh3_7_f0 & { fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v };
-  assign \$2330  = fsel_sh3_0_f1 & { fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v };
-  assign \$2331  = fsel_sh3_1_f1 & { fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v };
-  assign \$2332  = fsel_sh3_2_f1 & { fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v };
-  assign \$2333  = fsel_sh3_3_f1 & { fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v };
-  assign \$2334  = fsel_sh3_4_f1 & { fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v };
-  assign \$2335  = fsel_sh3_5_f1 & { fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v };
-  assign \$2336  = fsel_sh3_6_f1 & { fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v };
-  assign \$2337  = fsel_sh3_7_f1 & { fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v };
-  assign \$2338  = ~ \fsel_l7_s0$1076 ;
+  assign \$2311  = i__payload[258:256] == 2'h3;
+  assign \$2312  = | i__payload[262:259];
+  assign \$2313  = \$2311  & \$2312 ;
+  assign \$2314  = i__payload[262:259] <= 3'h4;
+  assign \$2315  = \$2313  & \$2314 ;
+  assign \$2317  = \$2315  ? \$2316 [3:0] : 4'h0;
+  assign \$2318  = \$2310  | \$2317 ;
+  assign \$2319  = i__payload[258:256] == 3'h4;
+  assign \$2320  = | i__payload[262:259];
+  assign \$2321  = \$2319  & \$2320 ;
+  assign \$2322  = i__payload[262:259] <= 4'h8;
+  assign \$2323  = \$2321  & \$2322 ;
+  assign \$2325  = \$2323  ? \$2324 [3:0] : 4'h0;
+  assign \$2326  = \$2318  | \$2325 ;
+  assign \$2327  = ~ fsel_pre3_14_0_s;
+  assign \$2328  = \fsel_l5_s0$652 [15] & \$2327 ;
+  assign \$2329  = fsel_sh3_0_f0 & { fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v };
+  assign \$2330  = fsel_sh3_1_f0 & { fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v };
+  assign \$2331  = fsel_sh3_2_f0 & { fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v };
+  assign \$2332  = fsel_sh3_3_f0 & { fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v };
+  assign \$2333  = fsel_sh3_4_f0 & { fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v };
+  assign \$2334  = fsel_sh3_5_f0 & { fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v };
+  assign \$2335  = fsel_sh3_6_f0 & { fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v };
+  assign \$2336  = fsel_sh3_7_f0 & { fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v };
+  assign \$2337  = fsel_sh3_0_f1 & { fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v };
+  assign \$2338  = fsel_sh3_1_f1 & { fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v };
+  assign \$2339  = fsel_sh3_2_f1 & { fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v };
+  assign \$2340  = fsel_sh3_3_f1 & { fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v };
+  assign \$2341  = fsel_sh3_4_f1 & { fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v };
+  assign \$2342  = fsel_sh3_5_f1 & { fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v };
+  assign \$2343  = fsel_sh3_6_f1 & { fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v };
+  assign \$2344  = fsel_sh3_7_f1 & { fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v };
+  assign \$2345  = ~ \fsel_l7_s0$1090 ;
   always @(posedge clk)
-    valid_s0 <= \$2339 ;
+    valid_s0 <= \$2346 ;
   always @(posedge clk)
-    valid_s1 <= \$2340 ;
+    valid_s1 <= \$2347 ;
   always @(posedge clk)
-    valid_s2 <= \$2341 ;
+    valid_s2 <= \$2348 ;
   always @(posedge clk)
-    valid_s3 <= \$2342 ;
+    valid_s3 <= \$2349 ;
   always @(posedge clk)
-    valid_s4 <= \$2343 ;
+    valid_s4 <= \$2350 ;
   always @(posedge clk)
-    valid_s5 <= \$2344 ;
+    valid_s5 <= \$2351 ;
   always @(posedge clk)
-    o__valid <= \$2345 ;
+    o__valid <= \$2352 ;
   always @(posedge clk)
-    fsel_l1_s0 <= \$2346 ;
+    adv0_valid <= \$2353 ;
   always @(posedge clk)
-    \fsel_l1_s0$28  <= \$2347 ;
+    fsel_l1_s0 <= \$2354 ;
   always @(posedge clk)
-    \fsel_l1_s0$29  <= \$2348 ;
+    \fsel_l1_s0$30  <= \$2355 ;
   always @(posedge clk)
-    \fsel_l1_s0$30  <= \$2349 ;
+    \fsel_l1_s0$31  <= \$2356 ;
   always @(posedge clk)
-    \fsel_l1_s0$31  <= \$2350 ;
+    \fsel_l1_s0$32  <= \$2357 ;
   always @(posedge clk)
-    \fsel_l1_s0$32  <= \$2351 ;
+    \fsel_l1_s0$33  <= \$2358 ;
   always @(posedge clk)
-    \fsel_l1_s0$33  <= \$2352 ;
+    \fsel_l1_s0$34  <= \$2359 ;
   always @(posedge clk)
-    \fsel_l1_s0$34  <= \$2353 ;
+    \fsel_l1_s0$35  <= \$2360 ;
   always @(posedge clk)
-    \fsel_l1_s0$35  <= \$2354 ;
+    \fsel_l1_s0$36  <= \$2361 ;
   always @(posedge clk)
-    \fsel_l1_s0$36  <= \$2355 ;
+    \fsel_l1_s0$37  <= \$2362 ;
   always @(posedge clk)
-    \fsel_l1_s0$37  <= \$2356 ;
+    \fsel_l1_s0$38  <= \$2363 ;
   always @(posedge clk)
-    \fsel_l1_s0$38  <= \$2357 ;
+    \fsel_l1_s0$39  <= \$2364 ;
   always @(posedge clk)
-    \fsel_l1_s0$39  <= \$2358 ;
+    \fsel_l1_s0$40  <= \$2365 ;
   always @(posedge clk)
-    \fsel_l1_s0$40  <= \$2359 ;
+    \fsel_l1_s0$41  <= \$2366 ;
   always @(posedge clk)
-    \fsel_l1_s0$41  <= \$2360 ;
+    \fsel_l1_s0$42  <= \$2367 ;
   always @(posedge clk)
-    \fsel_l1_s0$42  <= \$2361 ;
+    \fsel_l1_s0$43  <= \$2368 ;
   always @(posedge clk)
-    \fsel_l1_s0$985  <= \$2362 ;
+    \fsel_l1_s0$44  <= \$2369 ;
   always @(posedge clk)
-    \fsel_l1_s0$986  <= \$2363 ;
+    \fsel_l1_s0$999  <= \$2370 ;
   always @(posedge clk)
-    \fsel_l1_s0$987  <= \$2364 ;
+    \fsel_l1_s0$1000  <= \$2371 ;
   always @(posedge clk)
-    \fsel_l1_s0$988  <= \$2365 ;
+    \fsel_l1_s0$1001  <= \$2372 ;
   always @(posedge clk)
-    \fsel_l1_s0$989  <= \$2366 ;
+    \fsel_l1_s0$1002  <= \$2373 ;
   always @(posedge clk)
-    \fsel_l1_s0$990  <= \$2367 ;
+    \fsel_l1_s0$1003  <= \$2374 ;
   always @(posedge clk)
-    \fsel_l1_s0$991  <= \$2368 ;
+    \fsel_l1_s0$1004  <= \$2375 ;
   always @(posedge clk)
-    \fsel_l1_s0$992  <= \$2369 ;
+    \fsel_l1_s0$1005  <= \$2376 ;
   always @(posedge clk)
-    \fsel_l1_s0$993  <= \$2370 ;
+    \fsel_l1_s0$1006  <= \$2377 ;
   always @(posedge clk)
-    \fsel_l1_s0$994  <= \$2371 ;
+    \fsel_l1_s0$1007  <= \$2378 ;
   always @(posedge clk)
-    \fsel_l1_s0$995  <= \$2372 ;
+    \fsel_l1_s0$1008  <= \$2379 ;
   always @(posedge clk)
-    \fsel_l1_s0$996  <= \$2373 ;
+    \fsel_l1_s0$1009  <= \$2380 ;
   always @(posedge clk)
-    \fsel_l1_s0$997  <= \$2374 ;
+    \fsel_l1_s0$1010  <= \$2381 ;
   always @(posedge clk)
-    \fsel_l1_s0$998  <= \$2375 ;
+    \fsel_l1_s0$1011  <= \$2382 ;
   always @(posedge clk)
-    \fsel_l1_s0$999  <= \$2376 ;
+    \fsel_l1_s0$1012  <= \$2383 ;
   always @(posedge clk)
-    \fsel_l1_s0$1000  <= \$2377 ;
+    \fsel_l1_s0$1013  <= \$2384 ;
   always @(posedge clk)
-    \fsel_l1_s0$1001  <= \$2378 ;
+    \fsel_l1_s0$1014  <= \$2385 ;
   always @(posedge clk)
-    \fsel_l1_s0$1002  <= \$2379 ;
+    \fsel_l1_s0$1015  <= \$2386 ;
   always @(posedge clk)
-    \fsel_l1_s0$1003  <= \$2380 ;
+    \fsel_l1_s0$1016  <= \$2387 ;
   always @(posedge clk)
-    \fsel_l1_s0$1004  <= \$2381 ;
+    \fsel_l1_s0$1017  <= \$2388 ;
   always @(posedge clk)
-    \fsel_l1_s0$1005  <= \$2382 ;
+    \fsel_l1_s0$1018  <= \$2389 ;
   always @(posedge clk)
-    \fsel_l1_s0$1006  <= \$2383 ;
+    \fsel_l1_s0$1019  <= \$2390 ;
   always @(posedge clk)
-    fsel_l2_s0 <= \$2384 ;
+    \fsel_l1_s0$1020  <= \$2391 ;
   always @(posedge clk)
-    \fsel_l2_s0$1007  <= \$2385 ;
+    adv1_valid <= \$2392 ;
   always @(posedge clk)
-    \fsel_l2_s0$1008  <= \$2386 ;
+    fsel_l2_s0 <= \$2393 ;
   always @(posedge clk)
-    \fsel_l2_s0$1009  <= \$2387 ;
+    \fsel_l2_s0$1021  <= \$2394 ;
   always @(posedge clk)
-    \fsel_l2_s0$1010  <= \$2388 ;
+    \fsel_l2_s0$1022  <= \$2395 ;
   always @(posedge clk)
-    \fsel_l2_s0$1011  <= \$2389 ;
+    \fsel_l2_s0$1023  <= \$2396 ;
   always @(posedge clk)
-    \fsel_l2_s0$1012  <= \$2390 ;
+    \fsel_l2_s0$1024  <= \$2397 ;
   always @(posedge clk)
-    \fsel_l2_s0$1013  <= \$2391 ;
+    \fsel_l2_s0$1025  <= \$2398 ;
   always @(posedge clk)
-    \fsel_l2_s0$1014  <= \$2392 ;
+    \fsel_l2_s0$1026  <= \$2399 ;
   always @(posedge clk)
-    \fsel_l2_s0$1015  <= \$2393 ;
+    \fsel_l2_s0$1027  <= \$2400 ;
   always @(posedge clk)
-    \fsel_l2_s0$1016  <= \$2394 ;
+    \fsel_l2_s0$1028  <= \$2401 ;
   always @(posedge clk)
-    \fsel_l2_s0$1017  <= \$2395 ;
+    \fsel_l2_s0$1029  <= \$2402 ;
   always @(posedge clk)
-    \fsel_l2_s0$1018  <= \$2396 ;
+    \fsel_l2_s0$1030  <= \$2403 ;
   always @(posedge clk)
-    \fsel_l2_s0$1019  <= \$2397 ;
+    \fsel_l2_s0$1031  <= \$2404 ;
   always @(posedge clk)
-    \fsel_l2_s0$1020  <= \$2398 ;
+    \fsel_l2_s0$1032  <= \$2405 ;
   always @(posedge clk)
-    \fsel_l2_s0$1021  <= \$2399 ;
+    \fsel_l2_s0$1033  <= \$2406 ;
   always @(posedge clk)
-    \fsel_l2_s0$1022  <= \$2400 ;
+    \fsel_l2_s0$1034  <= \$2407 ;
   always @(posedge clk)
-    \fsel_l2_s0$1023  <= \$2401 ;
+    \fsel_l2_s0$1035  <= \$2408 ;
   always @(posedge clk)
-    \fsel_l2_s0$47  <= \$2402 ;
+    \fsel_l2_s0$1036  <= \$2409 ;
   always @(posedge clk)
-    \fsel_l2_s0$50  <= \$2403 ;
+    \fsel_l2_s0$1037  <= \$2410 ;
   always @(posedge clk)
-    \fsel_l2_s0$1024  <= \$2404 ;
+    \fsel_l2_s0$51  <= \$2411 ;
   always @(posedge clk)
-    \fsel_l2_s0$1025  <= \$2405 ;
+    \fsel_l2_s0$54  <= \$2412 ;
   always @(posedge clk)
-    \fsel_l2_s0$1026  <= \$2406 ;
+    \fsel_l2_s0$1038  <= \$2413 ;
   always @(posedge clk)
-    fsel_l3_s0 <= \$2407 ;
+    \fsel_l2_s0$1039  <= \$2414 ;
   always @(posedge clk)
-    \fsel_l3_s0$418  <= \$2408 ;
+    \fsel_l2_s0$1040  <= \$2415 ;
   always @(posedge clk)
-    \fsel_l3_s0$419  <= \$2409 ;
+    adv2_valid <= \$2416 ;
   always @(posedge clk)
-    \fsel_l3_s0$420  <= \$2410 ;
+    fsel_l3_s0 <= \$2417 ;
   always @(posedge clk)
-    \fsel_l3_s0$421  <= \$2411 ;
+    \fsel_l3_s0$424  <= \$2418 ;
   always @(posedge clk)
-    \fsel_l3_s0$422  <= \$2412 ;
+    \fsel_l3_s0$425  <= \$2419 ;
   always @(posedge clk)
-    \fsel_l3_s0$423  <= \$2413 ;
+    \fsel_l3_s0$426  <= \$2420 ;
   always @(posedge clk)
-    \fsel_l3_s0$424  <= \$2414 ;
+    \fsel_l3_s0$427  <= \$2421 ;
   always @(posedge clk)
-    \fsel_l3_s0$425  <= \$2415 ;
+    \fsel_l3_s0$428  <= \$2422 ;
   always @(posedge clk)
-    \fsel_l3_s0$426  <= \$2416 ;
+    \fsel_l3_s0$429  <= \$2423 ;
   always @(posedge clk)
-    \fsel_l3_s0$427  <= \$2417 ;
+    \fsel_l3_s0$430  <= \$2424 ;
   always @(posedge clk)
-    \fsel_l3_s0$428  <= \$2418 ;
+    \fsel_l3_s0$431  <= \$2425 ;
   always @(posedge clk)
-    \fsel_l3_s0$429  <= \$2419 ;
+    \fsel_l3_s0$432  <= \$2426 ;
   always @(posedge clk)
-    \fsel_l3_s0$430  <= \$2420 ;
+    \fsel_l3_s0$433  <= \$2427 ;
   always @(posedge clk)
-    \fsel_l3_s0$431  <= \$2421 ;
+    \fsel_l3_s0$434  <= \$2428 ;
   always @(posedge clk)
-    \fsel_l3_s0$432  <= \$2422 ;
+    \fsel_l3_s0$435  <= \$2429 ;
   always @(posedge clk)
-    \fsel_l3_s0$1027  <= \$2423 ;
+    \fsel_l3_s0$436  <= \$2430 ;
   always @(posedge clk)
-    \fsel_l3_s0$1028  <= \$2424 ;
+    \fsel_l3_s0$437  <= \$2431 ;
   always @(posedge clk)
-    \fsel_l3_s0$1029  <= \$2425 ;
+    \fsel_l3_s0$438  <= \$2432 ;
   always @(posedge clk)
-    \fsel_l3_s0$1030  <= \$2426 ;
+    \fsel_l3_s0$1041  <= \$2433 ;
   always @(posedge clk)
-    \fsel_l3_s0$1031  <= \$2427 ;
+    \fsel_l3_s0$1042  <= \$2434 ;
   always @(posedge clk)
-    \fsel_l3_s0$1032  <= \$2428 ;
+    \fsel_l3_s0$1043  <= \$2435 ;
   always @(posedge clk)
-    \fsel_l3_s0$1033  <= \$2429 ;
+    \fsel_l3_s0$1044  <= \$2436 ;
   always @(posedge clk)
-    \fsel_l3_s0$1034  <= \$2430 ;
+    \fsel_l3_s0$1045  <= \$2437 ;
   always @(posedge clk)
-    \fsel_l3_s0$1035  <= \$2431 ;
+    \fsel_l3_s0$1046  <= \$2438 ;
   always @(posedge clk)
-    \fsel_l3_s0$1036  <= \$2432 ;
+    \fsel_l3_s0$1047  <= \$2439 ;
   always @(posedge clk)
-    \fsel_l3_s0$1037  <= \$2433 ;
+    \fsel_l3_s0$1048  <= \$2440 ;
   always @(posedge clk)
-    \fsel_l3_s0$1038  <= \$2434 ;
+    \fsel_l3_s0$1049  <= \$2441 ;
   always @(posedge clk)
-    \fsel_l3_s0$1039  <= \$2435 ;
+    \fsel_l3_s0$1050  <= \$2442 ;
   always @(posedge clk)
-    \fsel_l3_s0$1040  <= \$2436 ;
+    \fsel_l3_s0$1051  <= \$2443 ;
   always @(posedge clk)
-    \fsel_l3_s0$1041  <= \$2437 ;
+    \fsel_l3_s0$1052  <= \$2444 ;
   always @(posedge clk)
-    \fsel_l3_s0$1042  <= \$2438 ;
+    \fsel_l3_s0$1053  <= \$2445 ;
   always @(posedge clk)
-    \fsel_l3_s0$417  <= \$2439 ;
+    \fsel_l3_s0$1054  <= \$2446 ;
   always @(posedge clk)
-    \fsel_l3_s0$1043  <= \$2440 ;
+    \fsel_l3_s0$1055  <= \$2447 ;
   always @(posedge clk)
-    \fsel_l3_s0$1044  <= \$2441 ;
+    \fsel_l3_s0$1056  <= \$2448 ;
   always @(posedge clk)
-    \fsel_l3_s0$1045  <= \$2442 ;
+    \fsel_l3_s0$423  <= \$2449 ;
   always @(posedge clk)
-    \fsel_l3_s0$1046  <= \$2443 ;
+    \fsel_l3_s0$1057  <= \$2450 ;
   always @(posedge clk)
-    \fsel_l3_s0$416  <= \$2444 ;
+    \fsel_l3_s0$1058  <= \$2451 ;
   always @(posedge clk)
-    fsel_l4_s0 <= \$2445 ;
+    \fsel_l3_s0$1059  <= \$2452 ;
   always @(posedge clk)
-    \fsel_l4_s0$1047  <= \$2446 ;
+    \fsel_l3_s0$1060  <= \$2453 ;
   always @(posedge clk)
-    \fsel_l4_s0$1048  <= \$2447 ;
+    \fsel_l3_s0$422  <= \$2454 ;
   always @(posedge clk)
-    \fsel_l4_s0$1049  <= \$2448 ;
+    adv3_valid <= \$2455 ;
   always @(posedge clk)
-    \fsel_l4_s0$1050  <= \$2449 ;
+    fsel_l4_s0 <= \$2456 ;
   always @(posedge clk)
-    \fsel_l4_s0$1051  <= \$2450 ;
+    \fsel_l4_s0$1061  <= \$2457 ;
   always @(posedge clk)
-    \fsel_l4_s0$1052  <= \$2451 ;
+    \fsel_l4_s0$1062  <= \$2458 ;
   always @(posedge clk)
-    \fsel_l4_s0$1053  <= \$2452 ;
+    \fsel_l4_s0$1063  <= \$2459 ;
   always @(posedge clk)
-    \fsel_l4_s0$1054  <= \$2453 ;
+    \fsel_l4_s0$1064  <= \$2460 ;
   always @(posedge clk)
-    \fsel_l4_s0$1055  <= \$2454 ;
+    \fsel_l4_s0$1065  <= \$2461 ;
   always @(posedge clk)
-    \fsel_l4_s0$1056  <= \$2455 ;
+    \fsel_l4_s0$1066  <= \$2462 ;
   always @(posedge clk)
-    \fsel_l4_s0$1057  <= \$2456 ;
+    \fsel_l4_s0$1067  <= \$2463 ;
   always @(posedge clk)
-    \fsel_l4_s0$1058  <= \$2457 ;
+    \fsel_l4_s0$1068  <= \$2464 ;
   always @(posedge clk)
-    \fsel_l4_s0$1059  <= \$2458 ;
+    \fsel_l4_s0$1069  <= \$2465 ;
   always @(posedge clk)
-    \fsel_l4_s0$1060  <= \$2459 ;
+    \fsel_l4_s0$1070  <= \$2466 ;
   always @(posedge clk)
-    \fsel_l4_s0$1061  <= \$2460 ;
+    \fsel_l4_s0$1071  <= \$2467 ;
   always @(posedge clk)
-    \fsel_l4_s0$1062  <= \$2461 ;
+    \fsel_l4_s0$1072  <= \$2468 ;
   always @(posedge clk)
-    \fsel_l4_s0$1063  <= \$2462 ;
+    \fsel_l4_s0$1073  <= \$2469 ;
   always @(posedge clk)
-    \fsel_l4_s0$1064  <= \$2463 ;
+    \fsel_l4_s0$1074  <= \$2470 ;
   always @(posedge clk)
-    \fsel_l4_s0$1065  <= \$2464 ;
+    \fsel_l4_s0$1075  <= \$2471 ;
   always @(posedge clk)
-    \fsel_l4_s0$1066  <= \$2465 ;
+    \fsel_l4_s0$1076  <= \$2472 ;
   always @(posedge clk)
-    \fsel_l4_s0$1067  <= \$2466 ;
+    \fsel_l4_s0$1077  <= \$2473 ;
   always @(posedge clk)
-    \fsel_l4_s0$1068  <= \$2467 ;
+    \fsel_l4_s0$1078  <= \$2474 ;
   always @(posedge clk)
-    \fsel_l5_s0$642  <= \$2468 ;
+    \fsel_l4_s0$1079  <= \$2475 ;
   always @(posedge clk)
-    \fsel_l5_s0$624  <= \$2469 ;
+    \fsel_l4_s0$1080  <= \$2476 ;
   always @(posedge clk)
-    \fsel_l5_s0$626  <= \$2470 ;
+    \fsel_l4_s0$1081  <= \$2477 ;
   always @(posedge clk)
-    \fsel_l5_s0$628  <= \$2471 ;
+    \fsel_l4_s0$1082  <= \$2478 ;
   always @(posedge clk)
-    \fsel_l5_s0$500  <= \$2472 ;
+    adv4_valid <= \$2479 ;
   always @(posedge clk)
-    fsel_l5_s0 <= \$2473 ;
+    \fsel_l5_s0$652  <= \$2480 ;
   always @(posedge clk)
-    \fsel_l5_s0$507  <= \$2474 ;
+    \fsel_l5_s0$634  <= \$2481 ;
   always @(posedge clk)
-    \fsel_l5_s0$514  <= \$2475 ;
+    \fsel_l5_s0$636  <= \$2482 ;
   always @(posedge clk)
-    \fsel_l5_s0$521  <= \$2476 ;
+    \fsel_l5_s0$638  <= \$2483 ;
   always @(posedge clk)
-    \fsel_l5_s0$557  <= \$2477 ;
+    \fsel_l5_s0$510  <= \$2484 ;
   always @(posedge clk)
-    \fsel_l5_s0$566  <= \$2478 ;
+    fsel_l5_s0 <= \$2485 ;
   always @(posedge clk)
-    \fsel_l5_s0$575  <= \$2479 ;
+    \fsel_l5_s0$517  <= \$2486 ;
   always @(posedge clk)
-    \fsel_l5_s0$529  <= \$2480 ;
+    \fsel_l5_s0$524  <= \$2487 ;
   always @(posedge clk)
-    \fsel_l5_s0$528  <= \$2481 ;
+    \fsel_l5_s0$531  <= \$2488 ;
   always @(posedge clk)
-    \fsel_l5_s0$536  <= \$2482 ;
+    \fsel_l5_s0$567  <= \$2489 ;
   always @(posedge clk)
-    \fsel_l5_s0$543  <= \$2483 ;
+    \fsel_l5_s0$576  <= \$2490 ;
   always @(posedge clk)
-    \fsel_l5_s0$550  <= \$2484 ;
+    \fsel_l5_s0$585  <= \$2491 ;
   always @(posedge clk)
-    \fsel_l5_s0$645  <= \$2485 ;
+    \fsel_l5_s0$539  <= \$2492 ;
   always @(posedge clk)
-    \fsel_l5_s0$646  <= \$2486 ;
+    \fsel_l5_s0$538  <= \$2493 ;
   always @(posedge clk)
-    \fsel_l5_s0$652  <= \$2487 ;
+    \fsel_l5_s0$546  <= \$2494 ;
   always @(posedge clk)
-    \fsel_l5_s0$658  <= \$2488 ;
+    \fsel_l5_s0$553  <= \$2495 ;
   always @(posedge clk)
-    \fsel_l5_s0$664  <= \$2489 ;
+    \fsel_l5_s0$560  <= \$2496 ;
   always @(posedge clk)
-    \fsel_l5_s0$670  <= \$2490 ;
+    \fsel_l5_s0$655  <= \$2497 ;
   always @(posedge clk)
-    \fsel_l5_s0$676  <= \$2491 ;
+    \fsel_l5_s0$656  <= \$2498 ;
   always @(posedge clk)
-    \fsel_l5_s0$682  <= \$2492 ;
+    \fsel_l5_s0$662  <= \$2499 ;
   always @(posedge clk)
-    \fsel_l5_s0$688  <= \$2493 ;
+    \fsel_l5_s0$668  <= \$2500 ;
   always @(posedge clk)
-    \fsel_l5_s0$694  <= \$2494 ;
+    \fsel_l5_s0$674  <= \$2501 ;
   always @(posedge clk)
-    \fsel_l5_s0$700  <= \$2495 ;
+    \fsel_l5_s0$680  <= \$2502 ;
   always @(posedge clk)
-    \fsel_l5_s0$706  <= \$2496 ;
+    \fsel_l5_s0$686  <= \$2503 ;
   always @(posedge clk)
-    \fsel_l5_s0$712  <= \$2497 ;
+    \fsel_l5_s0$692  <= \$2504 ;
   always @(posedge clk)
-    \fsel_l5_s0$718  <= \$2498 ;
+    \fsel_l5_s0$698  <= \$2505 ;
   always @(posedge clk)
-    \fsel_l5_s0$724  <= \$2499 ;
+    \fsel_l5_s0$704  <= \$2506 ;
   always @(posedge clk)
-    \fsel_l5_s0$730  <= \$2500 ;
+    \fsel_l5_s0$710  <= \$2507 ;
   always @(posedge clk)
-    \fsel_l5_s0$1069  <= \$2501 ;
+    \fsel_l5_s0$716  <= \$2508 ;
   always @(posedge clk)
-    \fsel_l5_s0$1070  <= \$2502 ;
+    \fsel_l5_s0$722  <= \$2509 ;
   always @(posedge clk)
-    \fsel_l5_s0$1071  <= \$2503 ;
+    \fsel_l5_s0$728  <= \$2510 ;
   always @(posedge clk)
-    \fsel_l5_s0$1072  <= \$2504 ;
+    \fsel_l5_s0$734  <= \$2511 ;
   always @(posedge clk)
-    \fsel_l5_s0$1073  <= \$2505 ;
+    \fsel_l5_s0$740  <= \$2512 ;
   always @(posedge clk)
-    \fsel_l5_s0$1074  <= \$2506 ;
+    \fsel_l5_s0$1083  <= \$2513 ;
   always @(posedge clk)
-    \fsel_l7_s0$737  <= \$2507 ;
+    \fsel_l5_s0$1084  <= \$2514 ;
   always @(posedge clk)
-    \fsel_l7_s0$740  <= \$2508 ;
+    \fsel_l5_s0$1085  <= \$2515 ;
   always @(posedge clk)
-    \fsel_l7_s0$743  <= \$2509 ;
+    \fsel_l5_s0$1086  <= \$2516 ;
   always @(posedge clk)
-    \fsel_l7_s0$738  <= \$2510 ;
+    \fsel_l5_s0$1087  <= \$2517 ;
   always @(posedge clk)
-    \fsel_l7_s0$750  <= \$2511 ;
+    \fsel_l5_s0$1088  <= \$2518 ;
   always @(posedge clk)
-    \fsel_l7_s0$753  <= \$2512 ;
+    adv5_valid <= \$2519 ;
   always @(posedge clk)
-    \fsel_l7_s0$756  <= \$2513 ;
+    \fsel_l7_s0$749  <= \$2520 ;
   always @(posedge clk)
-    \fsel_l7_s0$751  <= \$2514 ;
+    \fsel_l7_s0$752  <= \$2521 ;
   always @(posedge clk)
-    fsel_l7_s0 <= \$2515 ;
+    \fsel_l7_s0$755  <= \$2522 ;
   always @(posedge clk)
-    \fsel_l7_s0$741  <= \$2516 ;
+    \fsel_l7_s0$750  <= \$2523 ;
   always @(posedge clk)
-    \fsel_l7_s0$744  <= \$2517 ;
+    \fsel_l7_s0$762  <= \$2524 ;
   always @(posedge clk)
-    \fsel_l7_s0$735  <= \$2518 ;
+    \fsel_l7_s0$765  <= \$2525 ;
   always @(posedge clk)
-    \fsel_l7_s0$747  <= \$2519 ;
+    \fsel_l7_s0$768  <= \$2526 ;
   always @(posedge clk)
-    \fsel_l7_s0$754  <= \$2520 ;
+    \fsel_l7_s0$763  <= \$2527 ;
   always @(posedge clk)
-    \fsel_l7_s0$757  <= \$2521 ;
+    fsel_l7_s0 <= \$2528 ;
   always @(posedge clk)
-    \fsel_l7_s0$748  <= \$2522 ;
+    \fsel_l7_s0$753  <= \$2529 ;
   always @(posedge clk)
-    \fsel_l7_s0$760  <= \$2523 ;
+    \fsel_l7_s0$756  <= \$2530 ;
   always @(posedge clk)
-    \fsel_l7_s0$764  <= \$2524 ;
+    \fsel_l7_s0$747  <= \$2531 ;
   always @(posedge clk)
-    \fsel_l7_s0$766  <= \$2525 ;
+    \fsel_l7_s0$759  <= \$2532 ;
   always @(posedge clk)
-    \fsel_l7_s0$761  <= \$2526 ;
+    \fsel_l7_s0$766  <= \$2533 ;
   always @(posedge clk)
-    \fsel_l7_s0$769  <= \$2527 ;
+    \fsel_l7_s0$769  <= \$2534 ;
   always @(posedge clk)
-    \fsel_l7_s0$773  <= \$2528 ;
+    \fsel_l7_s0$760  <= \$2535 ;
   always @(posedge clk)
-    \fsel_l7_s0$775  <= \$2529 ;
+    \fsel_l7_s0$772  <= \$2536 ;
   always @(posedge clk)
-    \fsel_l7_s0$770  <= \$2530 ;
+    \fsel_l7_s0$776  <= \$2537 ;
   always @(posedge clk)
-    \fsel_l7_s0$778  <= \$2531 ;
+    \fsel_l7_s0$778  <= \$2538 ;
   always @(posedge clk)
-    \fsel_l7_s0$782  <= \$2532 ;
+    \fsel_l7_s0$773  <= \$2539 ;
   always @(posedge clk)
-    \fsel_l7_s0$784  <= \$2533 ;
+    \fsel_l7_s0$781  <= \$2540 ;
   always @(posedge clk)
-    \fsel_l7_s0$779  <= \$2534 ;
+    \fsel_l7_s0$785  <= \$2541 ;
   always @(posedge clk)
-    \fsel_l7_s0$787  <= \$2535 ;
+    \fsel_l7_s0$787  <= \$2542 ;
   always @(posedge clk)
-    \fsel_l7_s0$791  <= \$2536 ;
+    \fsel_l7_s0$782  <= \$2543 ;
   always @(posedge clk)
-    \fsel_l7_s0$793  <= \$2537 ;
+    \fsel_l7_s0$790  <= \$2544 ;
   always @(posedge clk)
-    \fsel_l7_s0$788  <= \$2538 ;
+    \fsel_l7_s0$794  <= \$2545 ;
   always @(posedge clk)
-    \fsel_l7_s0$796  <= \$2539 ;
+    \fsel_l7_s0$796  <= \$2546 ;
   always @(posedge clk)
-    \fsel_l7_s0$800  <= \$2540 ;
+    \fsel_l7_s0$791  <= \$2547 ;
   always @(posedge clk)
-    \fsel_l7_s0$802  <= \$2541 ;
+    \fsel_l7_s0$799  <= \$2548 ;
   always @(posedge clk)
-    \fsel_l7_s0$797  <= \$2542 ;
+    \fsel_l7_s0$803  <= \$2549 ;
   always @(posedge clk)
-    \fsel_l7_s0$805  <= \$2543 ;
+    \fsel_l7_s0$805  <= \$2550 ;
   always @(posedge clk)
-    \fsel_l7_s0$809  <= \$2544 ;
+    \fsel_l7_s0$800  <= \$2551 ;
   always @(posedge clk)
-    \fsel_l7_s0$811  <= \$2545 ;
+    \fsel_l7_s0$808  <= \$2552 ;
   always @(posedge clk)
-    \fsel_l7_s0$806  <= \$2546 ;
+    \fsel_l7_s0$812  <= \$2553 ;
   always @(posedge clk)
-    \fsel_l7_s0$814  <= \$2547 ;
+    \fsel_l7_s0$814  <= \$2554 ;
   always @(posedge clk)
-    \fsel_l7_s0$818  <= \$2548 ;
+    \fsel_l7_s0$809  <= \$2555 ;
   always @(posedge clk)
-    \fsel_l7_s0$820  <= \$2549 ;
+    \fsel_l7_s0$817  <= \$2556 ;
   always @(posedge clk)
-    \fsel_l7_s0$815  <= \$2550 ;
+    \fsel_l7_s0$821  <= \$2557 ;
   always @(posedge clk)
-    \fsel_l7_s0$823  <= \$2551 ;
+    \fsel_l7_s0$823  <= \$2558 ;
   always @(posedge clk)
-    \fsel_l7_s0$827  <= \$2552 ;
+    \fsel_l7_s0$818  <= \$2559 ;
   always @(posedge clk)
-    \fsel_l7_s0$829  <= \$2553 ;
+    \fsel_l7_s0$826  <= \$2560 ;
   always @(posedge clk)
-    \fsel_l7_s0$824  <= \$2554 ;
+    \fsel_l7_s0$830  <= \$2561 ;
   always @(posedge clk)
-    \fsel_l7_s0$832  <= \$2555 ;
+    \fsel_l7_s0$832  <= \$2562 ;
   always @(posedge clk)
-    \fsel_l7_s0$836  <= \$2556 ;
+    \fsel_l7_s0$827  <= \$2563 ;
   always @(posedge clk)
-    \fsel_l7_s0$838  <= \$2557 ;
+    \fsel_l7_s0$835  <= \$2564 ;
   always @(posedge clk)
-    \fsel_l7_s0$833  <= \$2558 ;
+    \fsel_l7_s0$839  <= \$2565 ;
   always @(posedge clk)
-    \fsel_l7_s0$841  <= \$2559 ;
+    \fsel_l7_s0$841  <= \$2566 ;
   always @(posedge clk)
-    \fsel_l7_s0$845  <= \$2560 ;
+    \fsel_l7_s0$836  <= \$2567 ;
   always @(posedge clk)
-    \fsel_l7_s0$847  <= \$2561 ;
+    \fsel_l7_s0$844  <= \$2568 ;
   always @(posedge clk)
-    \fsel_l7_s0$842  <= \$2562 ;
+    \fsel_l7_s0$848  <= \$2569 ;
   always @(posedge clk)
-    \fsel_l7_s0$850  <= \$2563 ;
+    \fsel_l7_s0$850  <= \$2570 ;
   always @(posedge clk)
-    \fsel_l7_s0$854  <= \$2564 ;
+    \fsel_l7_s0$845  <= \$2571 ;
   always @(posedge clk)
-    \fsel_l7_s0$856  <= \$2565 ;
+    \fsel_l7_s0$853  <= \$2572 ;
   always @(posedge clk)
-    \fsel_l7_s0$851  <= \$2566 ;
+    \fsel_l7_s0$857  <= \$2573 ;
   always @(posedge clk)
-    \fsel_l7_s0$859  <= \$2567 ;
+    \fsel_l7_s0$859  <= \$2574 ;
   always @(posedge clk)
-    \fsel_l7_s0$863  <= \$2568 ;
+    \fsel_l7_s0$854  <= \$2575 ;
   always @(posedge clk)
-    \fsel_l7_s0$860  <= \$2569 ;
+    \fsel_l7_s0$862  <= \$2576 ;
   always @(posedge clk)
-    \fsel_l7_s0$1075  <= \$2570 ;
+    \fsel_l7_s0$866  <= \$2577 ;
   always @(posedge clk)
-    \fsel_l7_s0$1076  <= \$2571 ;
+    \fsel_l7_s0$868  <= \$2578 ;
   always @(posedge clk)
-    \fsel_l7_s0$1077  <= \$2572 ;
+    \fsel_l7_s0$863  <= \$2579 ;
   always @(posedge clk)
-    \fsel_l7_s0$1078  <= \$2573 ;
+    \fsel_l7_s0$871  <= \$2580 ;
   always @(posedge clk)
-    \fsel_l7_s0$1079  <= \$2574 ;
+    \fsel_l7_s0$875  <= \$2581 ;
   always @(posedge clk)
-    \fsel_l7_s0$1080  <= \$2575 ;
+    \fsel_l7_s0$872  <= \$2582 ;
   always @(posedge clk)
-    \fsel_l7_s0$1081  <= \$2576 ;
+    \fsel_l7_s0$1089  <= \$2583 ;
   always @(posedge clk)
-    fsel_l11_s0 <= \$2577 ;
+    \fsel_l7_s0$1090  <= \$2584 ;
   always @(posedge clk)
-    \fsel_l11_s0$959  <= \$2578 ;
+    \fsel_l7_s0$1091  <= \$2585 ;
   always @(posedge clk)
-    \fsel_l11_s0$961  <= \$2579 ;
+    \fsel_l7_s0$1092  <= \$2586 ;
   always @(posedge clk)
-    \fsel_l11_s0$963  <= \$2580 ;
+    \fsel_l7_s0$1093  <= \$2587 ;
   always @(posedge clk)
-    \fsel_l11_s0$965  <= \$2581 ;
+    \fsel_l7_s0$1094  <= \$2588 ;
   always @(posedge clk)
-    \fsel_l11_s0$967  <= \$2582 ;
+    \fsel_l7_s0$1095  <= \$2589 ;
   always @(posedge clk)
-    \fsel_l11_s0$969  <= \$2583 ;
+    adv6_valid <= \$2590 ;
   always @(posedge clk)
-    \fsel_l11_s0$971  <= \$2584 ;
+    fsel_l11_s0 <= \$2591 ;
   always @(posedge clk)
-    \fsel_l11_s0$973  <= \$2585 ;
+    \fsel_l11_s0$973  <= \$2592 ;
   always @(posedge clk)
-    \fsel_l11_s0$960  <= \$2586 ;
+    \fsel_l11_s0$975  <= \$2593 ;
   always @(posedge clk)
-    \fsel_l11_s0$962  <= \$2587 ;
+    \fsel_l11_s0$977  <= \$2594 ;
   always @(posedge clk)
-    \fsel_l11_s0$964  <= \$2588 ;
+    \fsel_l11_s0$979  <= \$2595 ;
   always @(posedge clk)
-    \fsel_l11_s0$966  <= \$2589 ;
+    \fsel_l11_s0$981  <= \$2596 ;
   always @(posedge clk)
-    \fsel_l11_s0$968  <= \$2590 ;
+    \fsel_l11_s0$983  <= \$2597 ;
   always @(posedge clk)
-    \fsel_l11_s0$970  <= \$2591 ;
+    \fsel_l11_s0$985  <= \$2598 ;
   always @(posedge clk)
-    \fsel_l11_s0$972  <= \$2592 ;
+    \fsel_l11_s0$987  <= \$2599 ;
   always @(posedge clk)
-    \fsel_l11_s0$974  <= \$2593 ;
+    \fsel_l11_s0$974  <= \$2600 ;
   always @(posedge clk)
-    \fsel_l11_s0$975  <= \$2594 ;
+    \fsel_l11_s0$976  <= \$2601 ;
   always @(posedge clk)
-    \fsel_l11_s0$976  <= \$2595 ;
+    \fsel_l11_s0$978  <= \$2602 ;
   always @(posedge clk)
-    \fsel_l11_s0$977  <= \$2596 ;
+    \fsel_l11_s0$980  <= \$2603 ;
   always @(posedge clk)
-    \fsel_l11_s0$978  <= \$2597 ;
+    \fsel_l11_s0$982  <= \$2604 ;
+  always @(posedge clk)
+    \fsel_l11_s0$984  <= \$2605 ;
+  always @(posedge clk)
+    \fsel_l11_s0$986  <= \$2606 ;
+  always @(posedge clk)
+    \fsel_l11_s0$988  <= \$2607 ;
+  always @(posedge clk)
+    \fsel_l11_s0$989  <= \$2608 ;
+  always @(posedge clk)
+    \fsel_l11_s0$990  <= \$2609 ;
+  always @(posedge clk)
+    \fsel_l11_s0$991  <= \$2610 ;
+  always @(posedge clk)
+    \fsel_l11_s0$992  <= \$2611 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2339  = valid_s0;
+    \$2346  = valid_s0;
     if (i__ready) begin
-      \$2339  = i__valid;
+      \$2346  = i__valid;
     end
     if (rst) begin
-      \$2339  = 1'h0;
+      \$2346  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2340  = valid_s1;
+    \$2347  = valid_s1;
     if (i__ready) begin
-      \$2340  = valid_s0;
-    end
-    if (rst) begin
-      \$2340  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2341  = valid_s2;
-    if (i__ready) begin
-      \$2341  = valid_s1;
+      \$2347  = valid_s0;
     end
     if (rst) begin
-      \$2341  = 1'h0;
+      \$2347  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2342  = valid_s3;
+    \$2348  = valid_s2;
     if (i__ready) begin
-      \$2342  = valid_s2;
-    end
-    if (rst) begin
-      \$2342  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2343  = valid_s4;
-    if (i__ready) begin
-      \$2343  = valid_s3;
+      \$2348  = valid_s1;
     end
     if (rst) begin
-      \$2343  = 1'h0;
+      \$2348  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2344  = valid_s5;
+    \$2349  = valid_s3;
     if (i__ready) begin
-      \$2344  = valid_s4;
-    end
-    if (rst) begin
-      \$2344  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2345  = o__valid;
-    if (i__ready) begin
-      \$2345  = valid_s5;
+      \$2349  = valid_s2;
     end
     if (rst) begin
-      \$2345  = 1'h0;
+      \$2349  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2346  = fsel_l1_s0;
+    \$2350  = valid_s4;
     if (i__ready) begin
-      \$2346  = i__payload[14:0];
+      \$2350  = valid_s3;
     end
+    if (rst) begin
+      \$2350  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2347  = \fsel_l1_s0$28 ;
+    \$2351  = valid_s5;
     if (i__ready) begin
-      \$2347  = i__payload[30:16];
+      \$2351  = valid_s4;
+    end
+    if (rst) begin
+      \$2351  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2348  = \fsel_l1_s0$29 ;
+    \$2352  = o__valid;
     if (i__ready) begin
-      \$2348  = i__payload[46:32];
+      \$2352  = valid_s5;
     end
+    if (rst) begin
+      \$2352  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2349  = \fsel_l1_s0$30 ;
-    if (i__ready) begin
-      \$2349  = i__payload[62:48];
+    \$2353  = adv0_valid;
+    if (adv0) begin
+      \$2353  = valid_s5;
     end
+    if (rst) begin
+      \$2353  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2350  = \fsel_l1_s0$31 ;
-    if (i__ready) begin
-      \$2350  = i__payload[78:64];
+    \$2354  = fsel_l1_s0;
+    if (adv0) begin
+      \$2354  = i__payload[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2351  = \fsel_l1_s0$32 ;
-    if (i__ready) begin
-      \$2351  = i__payload[94:80];
+    \$2355  = \fsel_l1_s0$30 ;
+    if (adv0) begin
+      \$2355  = i__payload[30:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2352  = \fsel_l1_s0$33 ;
-    if (i__ready) begin
-      \$2352  = i__payload[110:96];
+    \$2356  = \fsel_l1_s0$31 ;
+    if (adv0) begin
+      \$2356  = i__payload[46:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2353  = \fsel_l1_s0$34 ;
-    if (i__ready) begin
-      \$2353  = i__payload[126:112];
+    \$2357  = \fsel_l1_s0$32 ;
+    if (adv0) begin
+      \$2357  = i__payload[62:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2354  = \fsel_l1_s0$35 ;
-    if (i__ready) begin
-      \$2354  = i__payload[142:128];
+    \$2358  = \fsel_l1_s0$33 ;
+    if (adv0) begin
+      \$2358  = i__payload[78:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2355  = \fsel_l1_s0$36 ;
-    if (i__ready) begin
-      \$2355  = i__payload[158:144];
+    \$2359  = \fsel_l1_s0$34 ;
+    if (adv0) begin
+      \$2359  = i__payload[94:80];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2356  = \fsel_l1_s0$37 ;
-    if (i__ready) begin
-      \$2356  = i__payload[174:160];
+    \$2360  = \fsel_l1_s0$35 ;
+    if (adv0) begin
+      \$2360  = i__payload[110:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2357  = \fsel_l1_s0$38 ;
-    if (i__ready) begin
-      \$2357  = i__payload[190:176];
+    \$2361  = \fsel_l1_s0$36 ;
+    if (adv0) begin
+      \$2361  = i__payload[126:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2358  = \fsel_l1_s0$39 ;
-    if (i__ready) begin
-      \$2358  = i__payload[206:192];
+    \$2362  = \fsel_l1_s0$37 ;
+    if (adv0) begin
+      \$2362  = i__payload[142:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2359  = \fsel_l1_s0$40 ;
-    if (i__ready) begin
-      \$2359  = i__payload[222:208];
+    \$2363  = \fsel_l1_s0$38 ;
+    if (adv0) begin
+      \$2363  = i__payload[158:144];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2360  = \fsel_l1_s0$41 ;
-    if (i__ready) begin
-      \$2360  = i__payload[238:224];
+    \$2364  = \fsel_l1_s0$39 ;
+    if (adv0) begin
+      \$2364  = i__payload[174:160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2361  = \fsel_l1_s0$42 ;
-    if (i__ready) begin
-      \$2361  = i__payload[254:240];
+    \$2365  = \fsel_l1_s0$40 ;
+    if (adv0) begin
+      \$2365  = i__payload[190:176];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2362  = \fsel_l1_s0$985 ;
-    if (i__ready) begin
-      \$2362  = i__payload[15:0];
+    \$2366  = \fsel_l1_s0$41 ;
+    if (adv0) begin
+      \$2366  = i__payload[206:192];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2363  = \fsel_l1_s0$986 ;
-    if (i__ready) begin
-      \$2363  = i__payload[31:16];
+    \$2367  = \fsel_l1_s0$42 ;
+    if (adv0) begin
+      \$2367  = i__payload[222:208];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2364  = \fsel_l1_s0$987 ;
-    if (i__ready) begin
-      \$2364  = i__payload[47:32];
+    \$2368  = \fsel_l1_s0$43 ;
+    if (adv0) begin
+      \$2368  = i__payload[238:224];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2365  = \fsel_l1_s0$988 ;
-    if (i__ready) begin
-      \$2365  = i__payload[63:48];
+    \$2369  = \fsel_l1_s0$44 ;
+    if (adv0) begin
+      \$2369  = i__payload[254:240];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2366  = \fsel_l1_s0$989 ;
-    if (i__ready) begin
-      \$2366  = i__payload[79:64];
+    \$2370  = \fsel_l1_s0$999 ;
+    if (adv0) begin
+      \$2370  = i__payload[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2367  = \fsel_l1_s0$990 ;
-    if (i__ready) begin
-      \$2367  = i__payload[95:80];
+    \$2371  = \fsel_l1_s0$1000 ;
+    if (adv0) begin
+      \$2371  = i__payload[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2368  = \fsel_l1_s0$991 ;
-    if (i__ready) begin
-      \$2368  = i__payload[111:96];
+    \$2372  = \fsel_l1_s0$1001 ;
+    if (adv0) begin
+      \$2372  = i__payload[47:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2369  = \fsel_l1_s0$992 ;
-    if (i__ready) begin
-      \$2369  = i__payload[127:112];
+    \$2373  = \fsel_l1_s0$1002 ;
+    if (adv0) begin
+      \$2373  = i__payload[63:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2370  = \fsel_l1_s0$993 ;
-    if (i__ready) begin
-      \$2370  = i__payload[143:128];
+    \$2374  = \fsel_l1_s0$1003 ;
+    if (adv0) begin
+      \$2374  = i__payload[79:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2371  = \fsel_l1_s0$994 ;
-    if (i__ready) begin
-      \$2371  = i__payload[159:144];
+    \$2375  = \fsel_l1_s0$1004 ;
+    if (adv0) begin
+      \$2375  = i__payload[95:80];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2372  = \fsel_l1_s0$995 ;
-    if (i__ready) begin
-      \$2372  = i__payload[175:160];
+    \$2376  = \fsel_l1_s0$1005 ;
+    if (adv0) begin
+      \$2376  = i__payload[111:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2373  = \fsel_l1_s0$996 ;
-    if (i__ready) begin
-      \$2373  = i__payload[191:176];
+    \$2377  = \fsel_l1_s0$1006 ;
+    if (adv0) begin
+      \$2377  = i__payload[127:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2374  = \fsel_l1_s0$997 ;
-    if (i__ready) begin
-      \$2374  = i__payload[207:192];
+    \$2378  = \fsel_l1_s0$1007 ;
+    if (adv0) begin
+      \$2378  = i__payload[143:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2375  = \fsel_l1_s0$998 ;
-    if (i__ready) begin
-      \$2375  = i__payload[223:208];
+    \$2379  = \fsel_l1_s0$1008 ;
+    if (adv0) begin
+      \$2379  = i__payload[159:144];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2376  = \fsel_l1_s0$999 ;
-    if (i__ready) begin
-      \$2376  = i__payload[239:224];
+    \$2380  = \fsel_l1_s0$1009 ;
+    if (adv0) begin
+      \$2380  = i__payload[175:160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2377  = \fsel_l1_s0$1000 ;
-    if (i__ready) begin
-      \$2377  = i__payload[255:240];
+    \$2381  = \fsel_l1_s0$1010 ;
+    if (adv0) begin
+      \$2381  = i__payload[191:176];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2378  = \fsel_l1_s0$1001 ;
-    if (i__ready) begin
-      \$2378  = \$2294 ;
+    \$2382  = \fsel_l1_s0$1011 ;
+    if (adv0) begin
+      \$2382  = i__payload[207:192];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2379  = \fsel_l1_s0$1002 ;
-    if (i__ready) begin
-      \$2379  = \$2295 ;
+    \$2383  = \fsel_l1_s0$1012 ;
+    if (adv0) begin
+      \$2383  = i__payload[223:208];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2380  = \fsel_l1_s0$1003 ;
-    if (i__ready) begin
-      \$2380  = \$2296 ;
+    \$2384  = \fsel_l1_s0$1013 ;
+    if (adv0) begin
+      \$2384  = i__payload[239:224];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2381  = \fsel_l1_s0$1004 ;
-    if (i__ready) begin
-      \$2381  = \$2319 ;
+    \$2385  = \fsel_l1_s0$1014 ;
+    if (adv0) begin
+      \$2385  = i__payload[255:240];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2382  = \fsel_l1_s0$1005 ;
-    if (i__ready) begin
-      \$2382  = i__payload[258:256];
+    \$2386  = \fsel_l1_s0$1015 ;
+    if (adv0) begin
+      \$2386  = \$2301 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2383  = \fsel_l1_s0$1006 ;
-    if (i__ready) begin
-      \$2383  = i__payload[262:259];
+    \$2387  = \fsel_l1_s0$1016 ;
+    if (adv0) begin
+      \$2387  = \$2302 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2384  = fsel_l2_s0;
-    if (i__ready) begin
-      \$2384  = { \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3 , \$2  };
+    \$2388  = \fsel_l1_s0$1017 ;
+    if (adv0) begin
+      \$2388  = \$2303 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2385  = \fsel_l2_s0$1007 ;
-    if (i__ready) begin
-      \$2385  = \fsel_l1_s0$985 ;
+    \$2389  = \fsel_l1_s0$1018 ;
+    if (adv0) begin
+      \$2389  = \$2326 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2386  = \fsel_l2_s0$1008 ;
-    if (i__ready) begin
-      \$2386  = \fsel_l1_s0$986 ;
+    \$2390  = \fsel_l1_s0$1019 ;
+    if (adv0) begin
+      \$2390  = i__payload[258:256];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2387  = \fsel_l2_s0$1009 ;
-    if (i__ready) begin
-      \$2387  = \fsel_l1_s0$987 ;
+    \$2391  = \fsel_l1_s0$1020 ;
+    if (adv0) begin
+      \$2391  = i__payload[262:259];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2388  = \fsel_l2_s0$1010 ;
-    if (i__ready) begin
-      \$2388  = \fsel_l1_s0$988 ;
+    \$2392  = adv1_valid;
+    if (adv1) begin
+      \$2392  = valid_s5;
     end
+    if (rst) begin
+      \$2392  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2389  = \fsel_l2_s0$1011 ;
-    if (i__ready) begin
-      \$2389  = \fsel_l1_s0$989 ;
+    \$2393  = fsel_l2_s0;
+    if (adv1) begin
+      \$2393  = { \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2390  = \fsel_l2_s0$1012 ;
-    if (i__ready) begin
-      \$2390  = \fsel_l1_s0$990 ;
+    \$2394  = \fsel_l2_s0$1021 ;
+    if (adv1) begin
+      \$2394  = \fsel_l1_s0$999 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2391  = \fsel_l2_s0$1013 ;
-    if (i__ready) begin
-      \$2391  = \fsel_l1_s0$991 ;
+    \$2395  = \fsel_l2_s0$1022 ;
+    if (adv1) begin
+      \$2395  = \fsel_l1_s0$1000 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2392  = \fsel_l2_s0$1014 ;
-    if (i__ready) begin
-      \$2392  = \fsel_l1_s0$992 ;
+    \$2396  = \fsel_l2_s0$1023 ;
+    if (adv1) begin
+      \$2396  = \fsel_l1_s0$1001 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2393  = \fsel_l2_s0$1015 ;
-    if (i__ready) begin
-      \$2393  = \fsel_l1_s0$993 ;
+    \$2397  = \fsel_l2_s0$1024 ;
+    if (adv1) begin
+      \$2397  = \fsel_l1_s0$1002 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2394  = \fsel_l2_s0$1016 ;
-    if (i__ready) begin
-      \$2394  = \fsel_l1_s0$994 ;
+    \$2398  = \fsel_l2_s0$1025 ;
+    if (adv1) begin
+      \$2398  = \fsel_l1_s0$1003 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2395  = \fsel_l2_s0$1017 ;
-    if (i__ready) begin
-      \$2395  = \fsel_l1_s0$995 ;
+    \$2399  = \fsel_l2_s0$1026 ;
+    if (adv1) begin
+      \$2399  = \fsel_l1_s0$1004 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2396  = \fsel_l2_s0$1018 ;
-    if (i__ready) begin
-      \$2396  = \fsel_l1_s0$996 ;
+    \$2400  = \fsel_l2_s0$1027 ;
+    if (adv1) begin
+      \$2400  = \fsel_l1_s0$1005 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2397  = \fsel_l2_s0$1019 ;
-    if (i__ready) begin
-      \$2397  = \fsel_l1_s0$997 ;
+    \$2401  = \fsel_l2_s0$1028 ;
+    if (adv1) begin
+      \$2401  = \fsel_l1_s0$1006 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2398  = \fsel_l2_s0$1020 ;
-    if (i__ready) begin
-      \$2398  = \fsel_l1_s0$998 ;
+    \$2402  = \fsel_l2_s0$1029 ;
+    if (adv1) begin
+      \$2402  = \fsel_l1_s0$1007 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2399  = \fsel_l2_s0$1021 ;
-    if (i__ready) begin
-      \$2399  = \fsel_l1_s0$999 ;
+    \$2403  = \fsel_l2_s0$1030 ;
+    if (adv1) begin
+      \$2403  = \fsel_l1_s0$1008 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2400  = \fsel_l2_s0$1022 ;
-    if (i__ready) begin
-      \$2400  = \fsel_l1_s0$1000 ;
+    \$2404  = \fsel_l2_s0$1031 ;
+    if (adv1) begin
+      \$2404  = \fsel_l1_s0$1009 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2401  = \fsel_l2_s0$1023 ;
-    if (i__ready) begin
-      \$2401  = \fsel_l1_s0$1001 ;
+    \$2405  = \fsel_l2_s0$1032 ;
+    if (adv1) begin
+      \$2405  = \fsel_l1_s0$1010 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2402  = \fsel_l2_s0$47 ;
-    if (i__ready) begin
-      \$2402  = \fsel_l1_s0$1002 ;
+    \$2406  = \fsel_l2_s0$1033 ;
+    if (adv1) begin
+      \$2406  = \fsel_l1_s0$1011 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2403  = \fsel_l2_s0$50 ;
-    if (i__ready) begin
-      \$2403  = \fsel_l1_s0$1003 ;
+    \$2407  = \fsel_l2_s0$1034 ;
+    if (adv1) begin
+      \$2407  = \fsel_l1_s0$1012 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2404  = \fsel_l2_s0$1024 ;
-    if (i__ready) begin
-      \$2404  = \fsel_l1_s0$1004 ;
+    \$2408  = \fsel_l2_s0$1035 ;
+    if (adv1) begin
+      \$2408  = \fsel_l1_s0$1013 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2405  = \fsel_l2_s0$1025 ;
-    if (i__ready) begin
-      \$2405  = \fsel_l1_s0$1005 ;
+    \$2409  = \fsel_l2_s0$1036 ;
+    if (adv1) begin
+      \$2409  = \fsel_l1_s0$1014 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2406  = \fsel_l2_s0$1026 ;
-    if (i__ready) begin
-      \$2406  = \fsel_l1_s0$1006 ;
+    \$2410  = \fsel_l2_s0$1037 ;
+    if (adv1) begin
+      \$2410  = \fsel_l1_s0$1015 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2407  = fsel_l3_s0;
-    if (i__ready) begin
-      \$2407  = { fsel_pop0_2_0_c, fsel_pop0_2_0_s, fsel_pop0_1_0_s, fsel_pop0_0_0_s };
+    \$2411  = \fsel_l2_s0$51 ;
+    if (adv1) begin
+      \$2411  = \fsel_l1_s0$1016 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2408  = \fsel_l3_s0$418 ;
-    if (i__ready) begin
-      \$2408  = { fsel_pop1_2_0_c, fsel_pop1_2_0_s, fsel_pop1_1_0_s, fsel_pop1_0_0_s };
+    \$2412  = \fsel_l2_s0$54 ;
+    if (adv1) begin
+      \$2412  = \fsel_l1_s0$1017 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2409  = \fsel_l3_s0$419 ;
-    if (i__ready) begin
-      \$2409  = { fsel_pop2_2_0_c, fsel_pop2_2_0_s, fsel_pop2_1_0_s, fsel_pop2_0_0_s };
+    \$2413  = \fsel_l2_s0$1038 ;
+    if (adv1) begin
+      \$2413  = \fsel_l1_s0$1018 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2410  = \fsel_l3_s0$420 ;
-    if (i__ready) begin
-      \$2410  = { fsel_pop3_2_0_c, fsel_pop3_2_0_s, fsel_pop3_1_0_s, fsel_pop3_0_0_s };
+    \$2414  = \fsel_l2_s0$1039 ;
+    if (adv1) begin
+      \$2414  = \fsel_l1_s0$1019 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2411  = \fsel_l3_s0$421 ;
-    if (i__ready) begin
-      \$2411  = { fsel_pop4_2_0_c, fsel_pop4_2_0_s, fsel_pop4_1_0_s, fsel_pop4_0_0_s };
+    \$2415  = \fsel_l2_s0$1040 ;
+    if (adv1) begin
+      \$2415  = \fsel_l1_s0$1020 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2412  = \fsel_l3_s0$422 ;
-    if (i__ready) begin
-      \$2412  = { fsel_pop5_2_0_c, fsel_pop5_2_0_s, fsel_pop5_1_0_s, fsel_pop5_0_0_s };
+    \$2416  = adv2_valid;
+    if (adv2) begin
+      \$2416  = valid_s5;
     end
+    if (rst) begin
+      \$2416  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2413  = \fsel_l3_s0$423 ;
-    if (i__ready) begin
-      \$2413  = { fsel_pop6_2_0_c, fsel_pop6_2_0_s, fsel_pop6_1_0_s, fsel_pop6_0_0_s };
+    \$2417  = fsel_l3_s0;
+    if (adv2) begin
+      \$2417  = { fsel_pop0_2_0_c, fsel_pop0_2_0_s, fsel_pop0_1_0_s, fsel_pop0_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2414  = \fsel_l3_s0$424 ;
-    if (i__ready) begin
-      \$2414  = { fsel_pop7_2_0_c, fsel_pop7_2_0_s, fsel_pop7_1_0_s, fsel_pop7_0_0_s };
+    \$2418  = \fsel_l3_s0$424 ;
+    if (adv2) begin
+      \$2418  = { fsel_pop1_2_0_c, fsel_pop1_2_0_s, fsel_pop1_1_0_s, fsel_pop1_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2415  = \fsel_l3_s0$425 ;
-    if (i__ready) begin
-      \$2415  = { fsel_pop8_2_0_c, fsel_pop8_2_0_s, fsel_pop8_1_0_s, fsel_pop8_0_0_s };
+    \$2419  = \fsel_l3_s0$425 ;
+    if (adv2) begin
+      \$2419  = { fsel_pop2_2_0_c, fsel_pop2_2_0_s, fsel_pop2_1_0_s, fsel_pop2_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2416  = \fsel_l3_s0$426 ;
-    if (i__ready) begin
-      \$2416  = { fsel_pop9_2_0_c, fsel_pop9_2_0_s, fsel_pop9_1_0_s, fsel_pop9_0_0_s };
+    \$2420  = \fsel_l3_s0$426 ;
+    if (adv2) begin
+      \$2420  = { fsel_pop3_2_0_c, fsel_pop3_2_0_s, fsel_pop3_1_0_s, fsel_pop3_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2417  = \fsel_l3_s0$427 ;
-    if (i__ready) begin
-      \$2417  = { fsel_pop10_2_0_c, fsel_pop10_2_0_s, fsel_pop10_1_0_s, fsel_pop10_0_0_s };
+    \$2421  = \fsel_l3_s0$427 ;
+    if (adv2) begin
+      \$2421  = { fsel_pop4_2_0_c, fsel_pop4_2_0_s, fsel_pop4_1_0_s, fsel_pop4_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2418  = \fsel_l3_s0$428 ;
-    if (i__ready) begin
-      \$2418  = { fsel_pop11_2_0_c, fsel_pop11_2_0_s, fsel_pop11_1_0_s, fsel_pop11_0_0_s };
+    \$2422  = \fsel_l3_s0$428 ;
+    if (adv2) begin
+      \$2422  = { fsel_pop5_2_0_c, fsel_pop5_2_0_s, fsel_pop5_1_0_s, fsel_pop5_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2419  = \fsel_l3_s0$429 ;
-    if (i__ready) begin
-      \$2419  = { fsel_pop12_2_0_c, fsel_pop12_2_0_s, fsel_pop12_1_0_s, fsel_pop12_0_0_s };
+    \$2423  = \fsel_l3_s0$429 ;
+    if (adv2) begin
+      \$2423  = { fsel_pop6_2_0_c, fsel_pop6_2_0_s, fsel_pop6_1_0_s, fsel_pop6_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2420  = \fsel_l3_s0$430 ;
-    if (i__ready) begin
-      \$2420  = { fsel_pop13_2_0_c, fsel_pop13_2_0_s, fsel_pop13_1_0_s, fsel_pop13_0_0_s };
+    \$2424  = \fsel_l3_s0$430 ;
+    if (adv2) begin
+      \$2424  = { fsel_pop7_2_0_c, fsel_pop7_2_0_s, fsel_pop7_1_0_s, fsel_pop7_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2421  = \fsel_l3_s0$431 ;
-    if (i__ready) begin
-      \$2421  = { fsel_pop14_2_0_c, fsel_pop14_2_0_s, fsel_pop14_1_0_s, fsel_pop14_0_0_s };
+    \$2425  = \fsel_l3_s0$431 ;
+    if (adv2) begin
+      \$2425  = { fsel_pop8_2_0_c, fsel_pop8_2_0_s, fsel_pop8_1_0_s, fsel_pop8_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2422  = \fsel_l3_s0$432 ;
-    if (i__ready) begin
-      \$2422  = { fsel_pop15_2_0_c, fsel_pop15_2_0_s, fsel_pop15_1_0_s, fsel_pop15_0_0_s };
+    \$2426  = \fsel_l3_s0$432 ;
+    if (adv2) begin
+      \$2426  = { fsel_pop9_2_0_c, fsel_pop9_2_0_s, fsel_pop9_1_0_s, fsel_pop9_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2423  = \fsel_l3_s0$1027 ;
-    if (i__ready) begin
-      \$2423  = \fsel_l2_s0$1007 ;
+    \$2427  = \fsel_l3_s0$433 ;
+    if (adv2) begin
+      \$2427  = { fsel_pop10_2_0_c, fsel_pop10_2_0_s, fsel_pop10_1_0_s, fsel_pop10_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2424  = \fsel_l3_s0$1028 ;
-    if (i__ready) begin
-      \$2424  = \fsel_l2_s0$1008 ;
+    \$2428  = \fsel_l3_s0$434 ;
+    if (adv2) begin
+      \$2428  = { fsel_pop11_2_0_c, fsel_pop11_2_0_s, fsel_pop11_1_0_s, fsel_pop11_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2425  = \fsel_l3_s0$1029 ;
-    if (i__ready) begin
-      \$2425  = \fsel_l2_s0$1009 ;
+    \$2429  = \fsel_l3_s0$435 ;
+    if (adv2) begin
+      \$2429  = { fsel_pop12_2_0_c, fsel_pop12_2_0_s, fsel_pop12_1_0_s, fsel_pop12_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2426  = \fsel_l3_s0$1030 ;
-    if (i__ready) begin
-      \$2426  = \fsel_l2_s0$1010 ;
+    \$2430  = \fsel_l3_s0$436 ;
+    if (adv2) begin
+      \$2430  = { fsel_pop13_2_0_c, fsel_pop13_2_0_s, fsel_pop13_1_0_s, fsel_pop13_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2427  = \fsel_l3_s0$1031 ;
-    if (i__ready) begin
-      \$2427  = \fsel_l2_s0$1011 ;
+    \$2431  = \fsel_l3_s0$437 ;
+    if (adv2) begin
+      \$2431  = { fsel_pop14_2_0_c, fsel_pop14_2_0_s, fsel_pop14_1_0_s, fsel_pop14_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2428  = \fsel_l3_s0$1032 ;
-    if (i__ready) begin
-      \$2428  = \fsel_l2_s0$1012 ;
+    \$2432  = \fsel_l3_s0$438 ;
+    if (adv2) begin
+      \$2432  = { fsel_pop15_2_0_c, fsel_pop15_2_0_s, fsel_pop15_1_0_s, fsel_pop15_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2429  = \fsel_l3_s0$1033 ;
-    if (i__ready) begin
-      \$2429  = \fsel_l2_s0$1013 ;
+    \$2433  = \fsel_l3_s0$1041 ;
+    if (adv2) begin
+      \$2433  = \fsel_l2_s0$1021 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2430  = \fsel_l3_s0$1034 ;
-    if (i__ready) begin
-      \$2430  = \fsel_l2_s0$1014 ;
+    \$2434  = \fsel_l3_s0$1042 ;
+    if (adv2) begin
+      \$2434  = \fsel_l2_s0$1022 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2431  = \fsel_l3_s0$1035 ;
-    if (i__ready) begin
-      \$2431  = \fsel_l2_s0$1015 ;
+    \$2435  = \fsel_l3_s0$1043 ;
+    if (adv2) begin
+      \$2435  = \fsel_l2_s0$1023 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2432  = \fsel_l3_s0$1036 ;
-    if (i__ready) begin
-      \$2432  = \fsel_l2_s0$1016 ;
+    \$2436  = \fsel_l3_s0$1044 ;
+    if (adv2) begin
+      \$2436  = \fsel_l2_s0$1024 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2433  = \fsel_l3_s0$1037 ;
-    if (i__ready) begin
-      \$2433  = \fsel_l2_s0$1017 ;
+    \$2437  = \fsel_l3_s0$1045 ;
+    if (adv2) begin
+      \$2437  = \fsel_l2_s0$1025 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2434  = \fsel_l3_s0$1038 ;
-    if (i__ready) begin
-      \$2434  = \fsel_l2_s0$1018 ;
+    \$2438  = \fsel_l3_s0$1046 ;
+    if (adv2) begin
+      \$2438  = \fsel_l2_s0$1026 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2435  = \fsel_l3_s0$1039 ;
-    if (i__ready) begin
-      \$2435  = \fsel_l2_s0$1019 ;
+    \$2439  = \fsel_l3_s0$1047 ;
+    if (adv2) begin
+      \$2439  = \fsel_l2_s0$1027 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2436  = \fsel_l3_s0$1040 ;
-    if (i__ready) begin
-      \$2436  = \fsel_l2_s0$1020 ;
+    \$2440  = \fsel_l3_s0$1048 ;
+    if (adv2) begin
+      \$2440  = \fsel_l2_s0$1028 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2437  = \fsel_l3_s0$1041 ;
-    if (i__ready) begin
-      \$2437  = \fsel_l2_s0$1021 ;
+    \$2441  = \fsel_l3_s0$1049 ;
+    if (adv2) begin
+      \$2441  = \fsel_l2_s0$1029 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2438  = \fsel_l3_s0$1042 ;
-    if (i__ready) begin
-      \$2438  = \fsel_l2_s0$1022 ;
+    \$2442  = \fsel_l3_s0$1050 ;
+    if (adv2) begin
+      \$2442  = \fsel_l2_s0$1030 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2439  = \fsel_l3_s0$417 ;
-    if (i__ready) begin
-      \$2439  = \fsel_l2_s0$1023 ;
+    \$2443  = \fsel_l3_s0$1051 ;
+    if (adv2) begin
+      \$2443  = \fsel_l2_s0$1031 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2440  = \fsel_l3_s0$1043 ;
-    if (i__ready) begin
-      \$2440  = \fsel_l2_s0$47 ;
+    \$2444  = \fsel_l3_s0$1052 ;
+    if (adv2) begin
+      \$2444  = \fsel_l2_s0$1032 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2441  = \fsel_l3_s0$1044 ;
-    if (i__ready) begin
-      \$2441  = \fsel_l2_s0$50 ;
+    \$2445  = \fsel_l3_s0$1053 ;
+    if (adv2) begin
+      \$2445  = \fsel_l2_s0$1033 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2442  = \fsel_l3_s0$1045 ;
-    if (i__ready) begin
-      \$2442  = \fsel_l2_s0$1024 ;
+    \$2446  = \fsel_l3_s0$1054 ;
+    if (adv2) begin
+      \$2446  = \fsel_l2_s0$1034 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2443  = \fsel_l3_s0$1046 ;
-    if (i__ready) begin
-      \$2443  = \fsel_l2_s0$1025 ;
+    \$2447  = \fsel_l3_s0$1055 ;
+    if (adv2) begin
+      \$2447  = \fsel_l2_s0$1035 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2444  = \fsel_l3_s0$416 ;
-    if (i__ready) begin
-      \$2444  = \fsel_l2_s0$1026 ;
+    \$2448  = \fsel_l3_s0$1056 ;
+    if (adv2) begin
+      \$2448  = \fsel_l2_s0$1036 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2445  = fsel_l4_s0;
-    if (i__ready) begin
-      \$2445  = { \$1969 , \$1967 , \$1965 , \$1963 , \$1961 , \$1959 , \$1957 , \$1955 , \$1953 , \$1951 , \$1949 , \$1947 , \$1945 , \$1943 , \$1941 , \$1939  };
+    \$2449  = \fsel_l3_s0$423 ;
+    if (adv2) begin
+      \$2449  = \fsel_l2_s0$1037 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2446  = \fsel_l4_s0$1047 ;
-    if (i__ready) begin
-      \$2446  = \fsel_l3_s0$1027 ;
+    \$2450  = \fsel_l3_s0$1057 ;
+    if (adv2) begin
+      \$2450  = \fsel_l2_s0$51 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2447  = \fsel_l4_s0$1048 ;
-    if (i__ready) begin
-      \$2447  = \fsel_l3_s0$1028 ;
+    \$2451  = \fsel_l3_s0$1058 ;
+    if (adv2) begin
+      \$2451  = \fsel_l2_s0$54 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2448  = \fsel_l4_s0$1049 ;
-    if (i__ready) begin
-      \$2448  = \fsel_l3_s0$1029 ;
+    \$2452  = \fsel_l3_s0$1059 ;
+    if (adv2) begin
+      \$2452  = \fsel_l2_s0$1038 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2449  = \fsel_l4_s0$1050 ;
-    if (i__ready) begin
-      \$2449  = \fsel_l3_s0$1030 ;
+    \$2453  = \fsel_l3_s0$1060 ;
+    if (adv2) begin
+      \$2453  = \fsel_l2_s0$1039 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2450  = \fsel_l4_s0$1051 ;
-    if (i__ready) begin
-      \$2450  = \fsel_l3_s0$1031 ;
+    \$2454  = \fsel_l3_s0$422 ;
+    if (adv2) begin
+      \$2454  = \fsel_l2_s0$1040 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2451  = \fsel_l4_s0$1052 ;
-    if (i__ready) begin
-      \$2451  = \fsel_l3_s0$1032 ;
+    \$2455  = adv3_valid;
+    if (adv3) begin
+      \$2455  = valid_s5;
     end
+    if (rst) begin
+      \$2455  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2452  = \fsel_l4_s0$1053 ;
-    if (i__ready) begin
-      \$2452  = \fsel_l3_s0$1033 ;
+    \$2456  = fsel_l4_s0;
+    if (adv3) begin
+      \$2456  = { \$1972 , \$1970 , \$1968 , \$1966 , \$1964 , \$1962 , \$1960 , \$1958 , \$1956 , \$1954 , \$1952 , \$1950 , \$1948 , \$1946 , \$1944 , \$1942  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2453  = \fsel_l4_s0$1054 ;
-    if (i__ready) begin
-      \$2453  = \fsel_l3_s0$1034 ;
+    \$2457  = \fsel_l4_s0$1061 ;
+    if (adv3) begin
+      \$2457  = \fsel_l3_s0$1041 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2454  = \fsel_l4_s0$1055 ;
-    if (i__ready) begin
-      \$2454  = \fsel_l3_s0$1035 ;
+    \$2458  = \fsel_l4_s0$1062 ;
+    if (adv3) begin
+      \$2458  = \fsel_l3_s0$1042 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2455  = \fsel_l4_s0$1056 ;
-    if (i__ready) begin
-      \$2455  = \fsel_l3_s0$1036 ;
+    \$2459  = \fsel_l4_s0$1063 ;
+    if (adv3) begin
+      \$2459  = \fsel_l3_s0$1043 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2456  = \fsel_l4_s0$1057 ;
-    if (i__ready) begin
-      \$2456  = \fsel_l3_s0$1037 ;
+    \$2460  = \fsel_l4_s0$1064 ;
+    if (adv3) begin
+      \$2460  = \fsel_l3_s0$1044 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2457  = \fsel_l4_s0$1058 ;
-    if (i__ready) begin
-      \$2457  = \fsel_l3_s0$1038 ;
+    \$2461  = \fsel_l4_s0$1065 ;
+    if (adv3) begin
+      \$2461  = \fsel_l3_s0$1045 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2458  = \fsel_l4_s0$1059 ;
-    if (i__ready) begin
-      \$2458  = \fsel_l3_s0$1039 ;
+    \$2462  = \fsel_l4_s0$1066 ;
+    if (adv3) begin
+      \$2462  = \fsel_l3_s0$1046 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2459  = \fsel_l4_s0$1060 ;
-    if (i__ready) begin
-      \$2459  = \fsel_l3_s0$1040 ;
+    \$2463  = \fsel_l4_s0$1067 ;
+    if (adv3) begin
+      \$2463  = \fsel_l3_s0$1047 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2460  = \fsel_l4_s0$1061 ;
-    if (i__ready) begin
-      \$2460  = \fsel_l3_s0$1041 ;
+    \$2464  = \fsel_l4_s0$1068 ;
+    if (adv3) begin
+      \$2464  = \fsel_l3_s0$1048 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2461  = \fsel_l4_s0$1062 ;
-    if (i__ready) begin
-      \$2461  = \fsel_l3_s0$1042 ;
+    \$2465  = \fsel_l4_s0$1069 ;
+    if (adv3) begin
+      \$2465  = \fsel_l3_s0$1049 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2462  = \fsel_l4_s0$1063 ;
-    if (i__ready) begin
-      \$2462  = \fsel_l3_s0$417 ;
+    \$2466  = \fsel_l4_s0$1070 ;
+    if (adv3) begin
+      \$2466  = \fsel_l3_s0$1050 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2463  = \fsel_l4_s0$1064 ;
-    if (i__ready) begin
-      \$2463  = \fsel_l3_s0$1043 ;
+    \$2467  = \fsel_l4_s0$1071 ;
+    if (adv3) begin
+      \$2467  = \fsel_l3_s0$1051 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2464  = \fsel_l4_s0$1065 ;
-    if (i__ready) begin
-      \$2464  = \fsel_l3_s0$1044 ;
+    \$2468  = \fsel_l4_s0$1072 ;
+    if (adv3) begin
+      \$2468  = \fsel_l3_s0$1052 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2465  = \fsel_l4_s0$1066 ;
-    if (i__ready) begin
-      \$2465  = \fsel_l3_s0$1045 ;
+    \$2469  = \fsel_l4_s0$1073 ;
+    if (adv3) begin
+      \$2469  = \fsel_l3_s0$1053 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2466  = \fsel_l4_s0$1067 ;
-    if (i__ready) begin
-      \$2466  = \fsel_l3_s0$1046 ;
+    \$2470  = \fsel_l4_s0$1074 ;
+    if (adv3) begin
+      \$2470  = \fsel_l3_s0$1054 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2467  = \fsel_l4_s0$1068 ;
-    if (i__ready) begin
-      \$2467  = \fsel_l3_s0$416 ;
+    \$2471  = \fsel_l4_s0$1075 ;
+    if (adv3) begin
+      \$2471  = \fsel_l3_s0$1055 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2468  = \fsel_l5_s0$642 ;
-    if (i__ready) begin
-      \$2468  = fsel_l4_s0;
+    \$2472  = \fsel_l4_s0$1076 ;
+    if (adv3) begin
+      \$2472  = \fsel_l3_s0$1056 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2469  = \fsel_l5_s0$624 ;
-    if (i__ready) begin
-      \$2469  = fsel_cnt0;
+    \$2473  = \fsel_l4_s0$1077 ;
+    if (adv3) begin
+      \$2473  = \fsel_l3_s0$423 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2470  = \fsel_l5_s0$626 ;
-    if (i__ready) begin
-      \$2470  = { fsel_pre0_1_0_c, fsel_pre0_1_0_s };
+    \$2474  = \fsel_l4_s0$1078 ;
+    if (adv3) begin
+      \$2474  = \fsel_l3_s0$1057 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2471  = \fsel_l5_s0$628 ;
-    if (i__ready) begin
-      \$2471  = { fsel_pre1_2_1_c, fsel_pre1_2_1_s, fsel_pre1_2_0_s };
+    \$2475  = \fsel_l4_s0$1079 ;
+    if (adv3) begin
+      \$2475  = \fsel_l3_s0$1058 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2472  = \fsel_l5_s0$500 ;
-    if (i__ready) begin
-      \$2472  = { fsel_pre1_3_1_c, fsel_pre1_3_1_s, fsel_pre1_3_0_s };
+    \$2476  = \fsel_l4_s0$1080 ;
+    if (adv3) begin
+      \$2476  = \fsel_l3_s0$1059 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2473  = fsel_l5_s0;
-    if (i__ready) begin
-      \$2473  = fsel_cnt4;
+    \$2477  = \fsel_l4_s0$1081 ;
+    if (adv3) begin
+      \$2477  = \fsel_l3_s0$1060 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2474  = \fsel_l5_s0$507 ;
-    if (i__ready) begin
-      \$2474  = { fsel_pre0_5_0_c, fsel_pre0_5_0_s };
+    \$2478  = \fsel_l4_s0$1082 ;
+    if (adv3) begin
+      \$2478  = \fsel_l3_s0$422 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2475  = \fsel_l5_s0$514 ;
-    if (i__ready) begin
-      \$2475  = { fsel_pre1_6_1_c, fsel_pre1_6_1_s, fsel_pre1_6_0_s };
+    \$2479  = adv4_valid;
+    if (adv4) begin
+      \$2479  = valid_s5;
     end
+    if (rst) begin
+      \$2479  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2476  = \fsel_l5_s0$521 ;
-    if (i__ready) begin
-      \$2476  = { fsel_pre1_7_1_c, fsel_pre1_7_1_s, fsel_pre1_7_0_s };
+    \$2480  = \fsel_l5_s0$652 ;
+    if (adv4) begin
+      \$2480  = fsel_l4_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2477  = \fsel_l5_s0$557 ;
-    if (i__ready) begin
-      \$2477  = fsel_cnt8;
+    \$2481  = \fsel_l5_s0$634 ;
+    if (adv4) begin
+      \$2481  = fsel_cnt0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2478  = \fsel_l5_s0$566 ;
-    if (i__ready) begin
-      \$2478  = { fsel_pre0_9_0_c, fsel_pre0_9_0_s };
+    \$2482  = \fsel_l5_s0$636 ;
+    if (adv4) begin
+      \$2482  = { fsel_pre0_1_0_c, fsel_pre0_1_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2479  = \fsel_l5_s0$575 ;
-    if (i__ready) begin
-      \$2479  = { fsel_pre1_10_1_c, fsel_pre1_10_1_s, fsel_pre1_10_0_s };
+    \$2483  = \fsel_l5_s0$638 ;
+    if (adv4) begin
+      \$2483  = { fsel_pre1_2_1_c, fsel_pre1_2_1_s, fsel_pre1_2_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2480  = \fsel_l5_s0$529 ;
-    if (i__ready) begin
-      \$2480  = { fsel_pre1_11_1_c, fsel_pre1_11_1_s, fsel_pre1_11_0_s };
+    \$2484  = \fsel_l5_s0$510 ;
+    if (adv4) begin
+      \$2484  = { fsel_pre1_3_1_c, fsel_pre1_3_1_s, fsel_pre1_3_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2481  = \fsel_l5_s0$528 ;
-    if (i__ready) begin
-      \$2481  = fsel_cnt12;
+    \$2485  = fsel_l5_s0;
+    if (adv4) begin
+      \$2485  = fsel_cnt4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2482  = \fsel_l5_s0$536 ;
-    if (i__ready) begin
-      \$2482  = { fsel_pre0_13_0_c, fsel_pre0_13_0_s };
+    \$2486  = \fsel_l5_s0$517 ;
+    if (adv4) begin
+      \$2486  = { fsel_pre0_5_0_c, fsel_pre0_5_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2483  = \fsel_l5_s0$543 ;
-    if (i__ready) begin
-      \$2483  = { fsel_pre1_14_1_c, fsel_pre1_14_1_s, fsel_pre1_14_0_s };
+    \$2487  = \fsel_l5_s0$524 ;
+    if (adv4) begin
+      \$2487  = { fsel_pre1_6_1_c, fsel_pre1_6_1_s, fsel_pre1_6_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2484  = \fsel_l5_s0$550 ;
-    if (i__ready) begin
-      \$2484  = { fsel_pre1_15_1_c, fsel_pre1_15_1_s, fsel_pre1_15_0_s };
+    \$2488  = \fsel_l5_s0$531 ;
+    if (adv4) begin
+      \$2488  = { fsel_pre1_7_1_c, fsel_pre1_7_1_s, fsel_pre1_7_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2485  = \fsel_l5_s0$645 ;
-    if (i__ready) begin
-      \$2485  = \fsel_l4_s0$1047 ;
+    \$2489  = \fsel_l5_s0$567 ;
+    if (adv4) begin
+      \$2489  = fsel_cnt8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2486  = \fsel_l5_s0$646 ;
-    if (i__ready) begin
-      \$2486  = \fsel_l4_s0$1048 ;
+    \$2490  = \fsel_l5_s0$576 ;
+    if (adv4) begin
+      \$2490  = { fsel_pre0_9_0_c, fsel_pre0_9_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2487  = \fsel_l5_s0$652 ;
-    if (i__ready) begin
-      \$2487  = \fsel_l4_s0$1049 ;
+    \$2491  = \fsel_l5_s0$585 ;
+    if (adv4) begin
+      \$2491  = { fsel_pre1_10_1_c, fsel_pre1_10_1_s, fsel_pre1_10_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2488  = \fsel_l5_s0$658 ;
-    if (i__ready) begin
-      \$2488  = \fsel_l4_s0$1050 ;
+    \$2492  = \fsel_l5_s0$539 ;
+    if (adv4) begin
+      \$2492  = { fsel_pre1_11_1_c, fsel_pre1_11_1_s, fsel_pre1_11_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2489  = \fsel_l5_s0$664 ;
-    if (i__ready) begin
-      \$2489  = \fsel_l4_s0$1051 ;
+    \$2493  = \fsel_l5_s0$538 ;
+    if (adv4) begin
+      \$2493  = fsel_cnt12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2490  = \fsel_l5_s0$670 ;
-    if (i__ready) begin
-      \$2490  = \fsel_l4_s0$1052 ;
+    \$2494  = \fsel_l5_s0$546 ;
+    if (adv4) begin
+      \$2494  = { fsel_pre0_13_0_c, fsel_pre0_13_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2491  = \fsel_l5_s0$676 ;
-    if (i__ready) begin
-      \$2491  = \fsel_l4_s0$1053 ;
+    \$2495  = \fsel_l5_s0$553 ;
+    if (adv4) begin
+      \$2495  = { fsel_pre1_14_1_c, fsel_pre1_14_1_s, fsel_pre1_14_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2492  = \fsel_l5_s0$682 ;
-    if (i__ready) begin
-      \$2492  = \fsel_l4_s0$1054 ;
+    \$2496  = \fsel_l5_s0$560 ;
+    if (adv4) begin
+      \$2496  = { fsel_pre1_15_1_c, fsel_pre1_15_1_s, fsel_pre1_15_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2493  = \fsel_l5_s0$688 ;
-    if (i__ready) begin
-      \$2493  = \fsel_l4_s0$1055 ;
+    \$2497  = \fsel_l5_s0$655 ;
+    if (adv4) begin
+      \$2497  = \fsel_l4_s0$1061 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2494  = \fsel_l5_s0$694 ;
-    if (i__ready) begin
-      \$2494  = \fsel_l4_s0$1056 ;
+    \$2498  = \fsel_l5_s0$656 ;
+    if (adv4) begin
+      \$2498  = \fsel_l4_s0$1062 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2495  = \fsel_l5_s0$700 ;
-    if (i__ready) begin
-      \$2495  = \fsel_l4_s0$1057 ;
+    \$2499  = \fsel_l5_s0$662 ;
+    if (adv4) begin
+      \$2499  = \fsel_l4_s0$1063 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2496  = \fsel_l5_s0$706 ;
-    if (i__ready) begin
-      \$2496  = \fsel_l4_s0$1058 ;
+    \$2500  = \fsel_l5_s0$668 ;
+    if (adv4) begin
+      \$2500  = \fsel_l4_s0$1064 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2497  = \fsel_l5_s0$712 ;
-    if (i__ready) begin
-      \$2497  = \fsel_l4_s0$1059 ;
+    \$2501  = \fsel_l5_s0$674 ;
+    if (adv4) begin
+      \$2501  = \fsel_l4_s0$1065 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2498  = \fsel_l5_s0$718 ;
-    if (i__ready) begin
-      \$2498  = \fsel_l4_s0$1060 ;
+    \$2502  = \fsel_l5_s0$680 ;
+    if (adv4) begin
+      \$2502  = \fsel_l4_s0$1066 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2499  = \fsel_l5_s0$724 ;
-    if (i__ready) begin
-      \$2499  = \fsel_l4_s0$1061 ;
+    \$2503  = \fsel_l5_s0$686 ;
+    if (adv4) begin
+      \$2503  = \fsel_l4_s0$1067 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2500  = \fsel_l5_s0$730 ;
-    if (i__ready) begin
-      \$2500  = \fsel_l4_s0$1062 ;
+    \$2504  = \fsel_l5_s0$692 ;
+    if (adv4) begin
+      \$2504  = \fsel_l4_s0$1068 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2501  = \fsel_l5_s0$1069 ;
-    if (i__ready) begin
-      \$2501  = \fsel_l4_s0$1063 ;
+    \$2505  = \fsel_l5_s0$698 ;
+    if (adv4) begin
+      \$2505  = \fsel_l4_s0$1069 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2502  = \fsel_l5_s0$1070 ;
-    if (i__ready) begin
-      \$2502  = \fsel_l4_s0$1064 ;
+    \$2506  = \fsel_l5_s0$704 ;
+    if (adv4) begin
+      \$2506  = \fsel_l4_s0$1070 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2503  = \fsel_l5_s0$1071 ;
-    if (i__ready) begin
-      \$2503  = \fsel_l4_s0$1065 ;
+    \$2507  = \fsel_l5_s0$710 ;
+    if (adv4) begin
+      \$2507  = \fsel_l4_s0$1071 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2504  = \fsel_l5_s0$1072 ;
-    if (i__ready) begin
-      \$2504  = \fsel_l4_s0$1066 ;
+    \$2508  = \fsel_l5_s0$716 ;
+    if (adv4) begin
+      \$2508  = \fsel_l4_s0$1072 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2505  = \fsel_l5_s0$1073 ;
-    if (i__ready) begin
-      \$2505  = \fsel_l4_s0$1067 ;
+    \$2509  = \fsel_l5_s0$722 ;
+    if (adv4) begin
+      \$2509  = \fsel_l4_s0$1073 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2506  = \fsel_l5_s0$1074 ;
-    if (i__ready) begin
-      \$2506  = \fsel_l4_s0$1068 ;
+    \$2510  = \fsel_l5_s0$728 ;
+    if (adv4) begin
+      \$2510  = \fsel_l4_s0$1074 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2507  = \fsel_l7_s0$737 ;
-    if (i__ready) begin
-      \$2507  = fsel_sh0_0_v;
+    \$2511  = \fsel_l5_s0$734 ;
+    if (adv4) begin
+      \$2511  = \fsel_l4_s0$1075 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2508  = \fsel_l7_s0$740 ;
-    if (i__ready) begin
-      \$2508  = fsel_sh0_0_f0;
+    \$2512  = \fsel_l5_s0$740 ;
+    if (adv4) begin
+      \$2512  = \fsel_l4_s0$1076 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2509  = \fsel_l7_s0$743 ;
-    if (i__ready) begin
-      \$2509  = fsel_sh0_0_f1;
+    \$2513  = \fsel_l5_s0$1083 ;
+    if (adv4) begin
+      \$2513  = \fsel_l4_s0$1077 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2510  = \fsel_l7_s0$738 ;
-    if (i__ready) begin
-      \$2510  = fsel_sh0_0_f2;
+    \$2514  = \fsel_l5_s0$1084 ;
+    if (adv4) begin
+      \$2514  = \fsel_l4_s0$1078 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2511  = \fsel_l7_s0$750 ;
-    if (i__ready) begin
-      \$2511  = fsel_sh0_1_v;
+    \$2515  = \fsel_l5_s0$1085 ;
+    if (adv4) begin
+      \$2515  = \fsel_l4_s0$1079 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2512  = \fsel_l7_s0$753 ;
-    if (i__ready) begin
-      \$2512  = fsel_sh0_1_f0;
+    \$2516  = \fsel_l5_s0$1086 ;
+    if (adv4) begin
+      \$2516  = \fsel_l4_s0$1080 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2513  = \fsel_l7_s0$756 ;
-    if (i__ready) begin
-      \$2513  = fsel_sh0_1_f1;
+    \$2517  = \fsel_l5_s0$1087 ;
+    if (adv4) begin
+      \$2517  = \fsel_l4_s0$1081 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2514  = \fsel_l7_s0$751 ;
-    if (i__ready) begin
-      \$2514  = fsel_sh0_1_f2;
+    \$2518  = \fsel_l5_s0$1088 ;
+    if (adv4) begin
+      \$2518  = \fsel_l4_s0$1082 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2515  = fsel_l7_s0;
-    if (i__ready) begin
-      \$2515  = fsel_sh0_2_v;
+    \$2519  = adv5_valid;
+    if (adv5) begin
+      \$2519  = valid_s5;
+    end
+    if (rst) begin
+      \$2519  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2516  = \fsel_l7_s0$741 ;
-    if (i__ready) begin
-      \$2516  = fsel_sh0_2_f0;
+    \$2520  = \fsel_l7_s0$749 ;
+    if (adv5) begin
+      \$2520  = fsel_sh0_0_v;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2517  = \fsel_l7_s0$744 ;
-    if (i__ready) begin
-      \$2517  = fsel_sh0_2_f1;
+    \$2521  = \fsel_l7_s0$752 ;
+    if (adv5) begin
+      \$2521  = fsel_sh0_0_f0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2518  = \fsel_l7_s0$735 ;
-    if (i__ready) begin
-      \$2518  = fsel_sh0_2_f2;
+    \$2522  = \fsel_l7_s0$755 ;
+    if (adv5) begin
+      \$2522  = fsel_sh0_0_f1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2519  = \fsel_l7_s0$747 ;
-    if (i__ready) begin
-      \$2519  = fsel_sh0_3_v;
+    \$2523  = \fsel_l7_s0$750 ;
+    if (adv5) begin
+      \$2523  = fsel_sh0_0_f2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2520  = \fsel_l7_s0$754 ;
-    if (i__ready) begin
-      \$2520  = fsel_sh0_3_f0;
+    \$2524  = \fsel_l7_s0$762 ;
+    if (adv5) begin
+      \$2524  = fsel_sh0_1_v;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2521  = \fsel_l7_s0$757 ;
-    if (i__ready) begin
-      \$2521  = fsel_sh0_3_f1;
+    \$2525  = \fsel_l7_s0$765 ;
+    if (adv5) begin
+      \$2525  = fsel_sh0_1_f0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2522  = \fsel_l7_s0$748 ;
-    if (i__ready) begin
-      \$2522  = fsel_sh0_3_f2;
+    \$2526  = \fsel_l7_s0$768 ;
+    if (adv5) begin
+      \$2526  = fsel_sh0_1_f1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2523  = \fsel_l7_s0$760 ;
-    if (i__ready) begin
-      \$2523  = fsel_sh0_4_v;
+    \$2527  = \fsel_l7_s0$763 ;
+    if (adv5) begin
+      \$2527  = fsel_sh0_1_f2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2524  = \fsel_l7_s0$764 ;
-    if (i__ready) begin
-      \$2524  = fsel_sh0_4_f0;
+    \$2528  = fsel_l7_s0;
+    if (adv5) begin
+      \$2528  = fsel_sh0_2_v;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2525  = \fsel_l7_s0$766 ;
-    if (i__ready) begin
-      \$2525  = fsel_sh0_4_f1;
+    \$2529  = \fsel_l7_s0$753 ;
+    if (adv5) begin
+      \$2529  = fsel_sh0_2_f0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2526  = \fsel_l7_s0$761 ;
-    if (i__ready) begin
-      \$2526  = fsel_sh0_4_f2;
+    \$2530  = \fsel_l7_s0$756 ;
+    if (adv5) begin
+      \$2530  = fsel_sh0_2_f1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2527  = \fsel_l7_s0$769 ;
-    if (i__ready) begin
-      \$2527  = fsel_sh0_5_v;
+    \$2531  = \fsel_l7_s0$747 ;
+    if (adv5) begin
+      \$2531  = fsel_sh0_2_f2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2528  = \fsel_l7_s0$773 ;
-    if (i__ready) begin
-      \$2528  = fsel_sh0_5_f0;
+    \$2532  = \fsel_l7_s0$759 ;
+    if (adv5) begin
+      \$2532  = fsel_sh0_3_v;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2529  = \fsel_l7_s0$775 ;
-    if (i__ready) begin
-      \$2529  = fsel_sh0_5_f1;
+    \$2533  = \fsel_l7_s0$766 ;
+    if (adv5) begin
+      \$2533  = fsel_sh0_3_f0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2530  = \fsel_l7_s0$770 ;
-    if (i__ready) begin
-      \$2530  = fsel_sh0_5_f2;
+    \$2534  = \fsel_l7_s0$769 ;
+    if (adv5) begin
+      \$2534  = fsel_sh0_3_f1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2531  = \fsel_l7_s0$778 ;
-    if (i__ready) begin
-      \$2531  = fsel_sh0_6_v;
+    \$2535  = \fsel_l7_s0$760 ;
+    if (adv5) begin
+      \$2535  = fsel_sh0_3_f2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2532  = \fsel_l7_s0$782 ;
-    if (i__ready) begin
-      \$2532  = fsel_sh0_6_f0;
+    \$2536  = \fsel_l7_s0$772 ;
+    if (adv5) begin
+      \$2536  = fsel_sh0_4_v;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2533  = \fsel_l7_s0$784 ;
-    if (i__ready) begin
-      \$2533  = fsel_sh0_6_f1;
+    \$2537  = \fsel_l7_s0$776 ;
+    if (adv5) begin
+      \$2537  = fsel_sh0_4_f0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2534  = \fsel_l7_s0$779 ;
-    if (i__ready) begin
-      \$2534  = fsel_sh0_6_f2;
+    \$2538  = \fsel_l7_s0$778 ;
+    if (adv5) begin
+      \$2538  = fsel_sh0_4_f1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2535  = \fsel_l7_s0$787 ;
-    if (i__ready) begin
-      \$2535  = fsel_sh0_7_v;
+    \$2539  = \fsel_l7_s0$773 ;
+    if (adv5) begin
+      \$2539  = fsel_sh0_4_f2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2536  = \fsel_l7_s0$791 ;
-    if (i__ready) begin
-      \$2536  = fsel_sh0_7_f0;
+    \$2540  = \fsel_l7_s0$781 ;
+    if (adv5) begin
+      \$2540  = fsel_sh0_5_v;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2537  = \fsel_l7_s0$793 ;
-    if (i__ready) begin
-      \$2537  = fsel_sh0_7_f1;
+    \$2541  = \fsel_l7_s0$785 ;
+    if (adv5) begin
+      \$2541  = fsel_sh0_5_f0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2538  = \fsel_l7_s0$788 ;
-    if (i__ready) begin
-      \$2538  = fsel_sh0_7_f2;
+    \$2542  = \fsel_l7_s0$787 ;
+    if (adv5) begin
+      \$2542  = fsel_sh0_5_f1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2539  = \fsel_l7_s0$796 ;
-    if (i__ready) begin
-      \$2539  = fsel_sh0_8_v;
+    \$2543  = \fsel_l7_s0$782 ;
+    if (adv5) begin
+      \$2543  = fsel_sh0_5_f2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2540  = \fsel_l7_s0$800 ;
-    if (i__ready) begin
-      \$2540  = fsel_sh0_8_f0;
+    \$2544  = \fsel_l7_s0$790 ;
+    if (adv5) begin
+      \$2544  = fsel_sh0_6_v;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2541  = \fsel_l7_s0$802 ;
-    if (i__ready) begin
-      \$2541  = fsel_sh0_8_f1;
+    \$2545  = \fsel_l7_s0$794 ;
+    if (adv5) begin
+      \$2545  = fsel_sh0_6_f0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2542  = \fsel_l7_s0$797 ;
-    if (i__ready) begin
-      \$2542  = fsel_sh0_8_f2;
+    \$2546  = \fsel_l7_s0$796 ;
+    if (adv5) begin
+      \$2546  = fsel_sh0_6_f1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2543  = \fsel_l7_s0$805 ;
-    if (i__ready) begin
-      \$2543  = fsel_sh0_9_v;
+    \$2547  = \fsel_l7_s0$791 ;
+    if (adv5) begin
+      \$2547  = fsel_sh0_6_f2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2544  = \fsel_l7_s0$809 ;
-    if (i__ready) begin
-      \$2544  = fsel_sh0_9_f0;
+    \$2548  = \fsel_l7_s0$799 ;
+    if (adv5) begin
+      \$2548  = fsel_sh0_7_v;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2545  = \fsel_l7_s0$811 ;
-    if (i__ready) begin
-      \$2545  = fsel_sh0_9_f1;
+    \$2549  = \fsel_l7_s0$803 ;
+    if (adv5) begin
+      \$2549  = fsel_sh0_7_f0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2546  = \fsel_l7_s0$806 ;
-    if (i__ready) begin
-      \$2546  = fsel_sh0_9_f2;
+    \$2550  = \fsel_l7_s0$805 ;
+    if (adv5) begin
+      \$2550  = fsel_sh0_7_f1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2547  = \fsel_l7_s0$814 ;
-    if (i__ready) begin
-      \$2547  = fsel_sh0_10_v;
+    \$2551  = \fsel_l7_s0$800 ;
+    if (adv5) begin
+      \$2551  = fsel_sh0_7_f2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2548  = \fsel_l7_s0$818 ;
-    if (i__ready) begin
-      \$2548  = fsel_sh0_10_f0;
+    \$2552  = \fsel_l7_s0$808 ;
+    if (adv5) begin
+      \$2552  = fsel_sh0_8_v;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2549  = \fsel_l7_s0$820 ;
-    if (i__ready) begin
-      \$2549  = fsel_sh0_10_f1;
+    \$2553  = \fsel_l7_s0$812 ;
+    if (adv5) begin
+      \$2553  = fsel_sh0_8_f0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2550  = \fsel_l7_s0$815 ;
-    if (i__ready) begin
-      \$2550  = fsel_sh0_10_f2;
+    \$2554  = \fsel_l7_s0$814 ;
+    if (adv5) begin
+      \$2554  = fsel_sh0_8_f1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2551  = \fsel_l7_s0$823 ;
-    if (i__ready) begin
-      \$2551  = fsel_sh0_11_v;
+    \$2555  = \fsel_l7_s0$809 ;
+    if (adv5) begin
+      \$2555  = fsel_sh0_8_f2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2552  = \fsel_l7_s0$827 ;
-    if (i__ready) begin
-      \$2552  = fsel_sh0_11_f0;
+    \$2556  = \fsel_l7_s0$817 ;
+    if (adv5) begin
+      \$2556  = fsel_sh0_9_v;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2553  = \fsel_l7_s0$829 ;
-    if (i__ready) begin
-      \$2553  = fsel_sh0_11_f1;
+    \$2557  = \fsel_l7_s0$821 ;
+    if (adv5) begin
+      \$2557  = fsel_sh0_9_f0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2554  = \fsel_l7_s0$824 ;
-    if (i__ready) begin
-      \$2554  = fsel_sh0_11_f2;
+    \$2558  = \fsel_l7_s0$823 ;
+    if (adv5) begin
+      \$2558  = fsel_sh0_9_f1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2555  = \fsel_l7_s0$832 ;
-    if (i__ready) begin
-      \$2555  = fsel_sh0_12_v;
+    \$2559  = \fsel_l7_s0$818 ;
+    if (adv5) begin
+      \$2559  = fsel_sh0_9_f2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2556  = \fsel_l7_s0$836 ;
-    if (i__ready) begin
-      \$2556  = fsel_sh0_12_f0;
+    \$2560  = \fsel_l7_s0$826 ;
+    if (adv5) begin
+      \$2560  = fsel_sh0_10_v;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2557  = \fsel_l7_s0$838 ;
-    if (i__ready) begin
-      \$2557  = fsel_sh0_12_f1;
+    \$2561  = \fsel_l7_s0$830 ;
+    if (adv5) begin
+      \$2561  = fsel_sh0_10_f0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2558  = \fsel_l7_s0$833 ;
-    if (i__ready) begin
-      \$2558  = fsel_sh0_12_f2;
+    \$2562  = \fsel_l7_s0$832 ;
+    if (adv5) begin
+      \$2562  = fsel_sh0_10_f1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2559  = \fsel_l7_s0$841 ;
-    if (i__ready) begin
-      \$2559  = fsel_sh0_13_v;
+    \$2563  = \fsel_l7_s0$827 ;
+    if (adv5) begin
+      \$2563  = fsel_sh0_10_f2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2560  = \fsel_l7_s0$845 ;
-    if (i__ready) begin
-      \$2560  = fsel_sh0_13_f0;
+    \$2564  = \fsel_l7_s0$835 ;
+    if (adv5) begin
+      \$2564  = fsel_sh0_11_v;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2561  = \fsel_l7_s0$847 ;
-    if (i__ready) begin
-      \$2561  = fsel_sh0_13_f1;
+    \$2565  = \fsel_l7_s0$839 ;
+    if (adv5) begin
+      \$2565  = fsel_sh0_11_f0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2562  = \fsel_l7_s0$842 ;
-    if (i__ready) begin
-      \$2562  = fsel_sh0_13_f2;
+    \$2566  = \fsel_l7_s0$841 ;
+    if (adv5) begin
+      \$2566  = fsel_sh0_11_f1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2563  = \fsel_l7_s0$850 ;
-    if (i__ready) begin
-      \$2563  = fsel_sh0_14_v;
+    \$2567  = \fsel_l7_s0$836 ;
+    if (adv5) begin
+      \$2567  = fsel_sh0_11_f2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2564  = \fsel_l7_s0$854 ;
-    if (i__ready) begin
-      \$2564  = fsel_sh0_14_f0;
+    \$2568  = \fsel_l7_s0$844 ;
+    if (adv5) begin
+      \$2568  = fsel_sh0_12_v;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2565  = \fsel_l7_s0$856 ;
-    if (i__ready) begin
-      \$2565  = fsel_sh0_14_f1;
+    \$2569  = \fsel_l7_s0$848 ;
+    if (adv5) begin
+      \$2569  = fsel_sh0_12_f0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2566  = \fsel_l7_s0$851 ;
-    if (i__ready) begin
-      \$2566  = fsel_sh0_14_f2;
+    \$2570  = \fsel_l7_s0$850 ;
+    if (adv5) begin
+      \$2570  = fsel_sh0_12_f1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2567  = \fsel_l7_s0$859 ;
-    if (i__ready) begin
-      \$2567  = \$2321 ;
+    \$2571  = \fsel_l7_s0$845 ;
+    if (adv5) begin
+      \$2571  = fsel_sh0_12_f2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2568  = \fsel_l7_s0$863 ;
-    if (i__ready) begin
-      \$2568  = \fsel_l5_s0$730 ;
+    \$2572  = \fsel_l7_s0$853 ;
+    if (adv5) begin
+      \$2572  = fsel_sh0_13_v;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2569  = \fsel_l7_s0$860 ;
-    if (i__ready) begin
-      \$2569  = { fsel_pre3_14_3_s, fsel_pre3_14_2_s, fsel_pre3_14_1_s };
+    \$2573  = \fsel_l7_s0$857 ;
+    if (adv5) begin
+      \$2573  = fsel_sh0_13_f0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2570  = \fsel_l7_s0$1075 ;
-    if (i__ready) begin
-      \$2570  = \fsel_l5_s0$642 ;
+    \$2574  = \fsel_l7_s0$859 ;
+    if (adv5) begin
+      \$2574  = fsel_sh0_13_f1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2571  = \fsel_l7_s0$1076 ;
-    if (i__ready) begin
-      \$2571  = \fsel_l5_s0$1069 ;
+    \$2575  = \fsel_l7_s0$854 ;
+    if (adv5) begin
+      \$2575  = fsel_sh0_13_f2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2572  = \fsel_l7_s0$1077 ;
-    if (i__ready) begin
-      \$2572  = \fsel_l5_s0$1070 ;
+    \$2576  = \fsel_l7_s0$862 ;
+    if (adv5) begin
+      \$2576  = fsel_sh0_14_v;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2573  = \fsel_l7_s0$1078 ;
-    if (i__ready) begin
-      \$2573  = \fsel_l5_s0$1071 ;
+    \$2577  = \fsel_l7_s0$866 ;
+    if (adv5) begin
+      \$2577  = fsel_sh0_14_f0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2574  = \fsel_l7_s0$1079 ;
-    if (i__ready) begin
-      \$2574  = \fsel_l5_s0$1072 ;
+    \$2578  = \fsel_l7_s0$868 ;
+    if (adv5) begin
+      \$2578  = fsel_sh0_14_f1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2575  = \fsel_l7_s0$1080 ;
-    if (i__ready) begin
-      \$2575  = \fsel_l5_s0$1073 ;
+    \$2579  = \fsel_l7_s0$863 ;
+    if (adv5) begin
+      \$2579  = fsel_sh0_14_f2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2576  = \fsel_l7_s0$1081 ;
-    if (i__ready) begin
-      \$2576  = \fsel_l5_s0$1074 ;
+    \$2580  = \fsel_l7_s0$871 ;
+    if (adv5) begin
+      \$2580  = \$2328 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2577  = fsel_l11_s0;
-    if (i__ready) begin
-      \$2577  = \fsel_l7_s0$1075 ;
+    \$2581  = \fsel_l7_s0$875 ;
+    if (adv5) begin
+      \$2581  = \fsel_l5_s0$740 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2578  = \fsel_l11_s0$959 ;
-    if (i__ready) begin
-      \$2578  = \$2322 ;
+    \$2582  = \fsel_l7_s0$872 ;
+    if (adv5) begin
+      \$2582  = { fsel_pre3_14_3_s, fsel_pre3_14_2_s, fsel_pre3_14_1_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2579  = \fsel_l11_s0$961 ;
-    if (i__ready) begin
-      \$2579  = \$2323 ;
+    \$2583  = \fsel_l7_s0$1089 ;
+    if (adv5) begin
+      \$2583  = \fsel_l5_s0$652 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2580  = \fsel_l11_s0$963 ;
-    if (i__ready) begin
-      \$2580  = \$2324 ;
+    \$2584  = \fsel_l7_s0$1090 ;
+    if (adv5) begin
+      \$2584  = \fsel_l5_s0$1083 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2581  = \fsel_l11_s0$965 ;
-    if (i__ready) begin
-      \$2581  = \$2325 ;
+    \$2585  = \fsel_l7_s0$1091 ;
+    if (adv5) begin
+      \$2585  = \fsel_l5_s0$1084 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2582  = \fsel_l11_s0$967 ;
-    if (i__ready) begin
-      \$2582  = \$2326 ;
+    \$2586  = \fsel_l7_s0$1092 ;
+    if (adv5) begin
+      \$2586  = \fsel_l5_s0$1085 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2583  = \fsel_l11_s0$969 ;
-    if (i__ready) begin
-      \$2583  = \$2327 ;
+    \$2587  = \fsel_l7_s0$1093 ;
+    if (adv5) begin
+      \$2587  = \fsel_l5_s0$1086 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2584  = \fsel_l11_s0$971 ;
-    if (i__ready) begin
-      \$2584  = \$2328 ;
+    \$2588  = \fsel_l7_s0$1094 ;
+    if (adv5) begin
+      \$2588  = \fsel_l5_s0$1087 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2585  = \fsel_l11_s0$973 ;
-    if (i__ready) begin
-      \$2585  = \$2329 ;
+    \$2589  = \fsel_l7_s0$1095 ;
+    if (adv5) begin
+      \$2589  = \fsel_l5_s0$1088 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2586  = \fsel_l11_s0$960 ;
-    if (i__ready) begin
-      \$2586  = \$2330 ;
+    \$2590  = adv6_valid;
+    if (adv6) begin
+      \$2590  = valid_s5;
+    end
+    if (rst) begin
+      \$2590  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2587  = \fsel_l11_s0$962 ;
-    if (i__ready) begin
-      \$2587  = \$2331 ;
+    \$2591  = fsel_l11_s0;
+    if (adv6) begin
+      \$2591  = \fsel_l7_s0$1089 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2588  = \fsel_l11_s0$964 ;
-    if (i__ready) begin
-      \$2588  = \$2332 ;
+    \$2592  = \fsel_l11_s0$973 ;
+    if (adv6) begin
+      \$2592  = \$2329 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2589  = \fsel_l11_s0$966 ;
-    if (i__ready) begin
-      \$2589  = \$2333 ;
+    \$2593  = \fsel_l11_s0$975 ;
+    if (adv6) begin
+      \$2593  = \$2330 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2590  = \fsel_l11_s0$968 ;
-    if (i__ready) begin
-      \$2590  = \$2334 ;
+    \$2594  = \fsel_l11_s0$977 ;
+    if (adv6) begin
+      \$2594  = \$2331 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2591  = \fsel_l11_s0$970 ;
-    if (i__ready) begin
-      \$2591  = \$2335 ;
+    \$2595  = \fsel_l11_s0$979 ;
+    if (adv6) begin
+      \$2595  = \$2332 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2592  = \fsel_l11_s0$972 ;
-    if (i__ready) begin
-      \$2592  = \$2336 ;
+    \$2596  = \fsel_l11_s0$981 ;
+    if (adv6) begin
+      \$2596  = \$2333 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2593  = \fsel_l11_s0$974 ;
-    if (i__ready) begin
-      \$2593  = \$2337 ;
+    \$2597  = \fsel_l11_s0$983 ;
+    if (adv6) begin
+      \$2597  = \$2334 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2594  = \fsel_l11_s0$975 ;
-    if (i__ready) begin
-      \$2594  = \fsel_l7_s0$1079 ;
+    \$2598  = \fsel_l11_s0$985 ;
+    if (adv6) begin
+      \$2598  = \$2335 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2595  = \fsel_l11_s0$976 ;
-    if (i__ready) begin
-      \$2595  = \fsel_l7_s0$1080 ;
+    \$2599  = \fsel_l11_s0$987 ;
+    if (adv6) begin
+      \$2599  = \$2336 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2596  = \fsel_l11_s0$977 ;
-    if (i__ready) begin
-      \$2596  = \fsel_l7_s0$1081 ;
+    \$2600  = \fsel_l11_s0$974 ;
+    if (adv6) begin
+      \$2600  = \$2337 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2597  = \fsel_l11_s0$978 ;
-    if (i__ready) begin
-      \$2597  = \$2338 ;
+    \$2601  = \fsel_l11_s0$976 ;
+    if (adv6) begin
+      \$2601  = \$2338 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2602  = \fsel_l11_s0$978 ;
+    if (adv6) begin
+      \$2602  = \$2339 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2603  = \fsel_l11_s0$980 ;
+    if (adv6) begin
+      \$2603  = \$2340 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2604  = \fsel_l11_s0$982 ;
+    if (adv6) begin
+      \$2604  = \$2341 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2605  = \fsel_l11_s0$984 ;
+    if (adv6) begin
+      \$2605  = \$2342 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2606  = \fsel_l11_s0$986 ;
+    if (adv6) begin
+      \$2606  = \$2343 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2607  = \fsel_l11_s0$988 ;
+    if (adv6) begin
+      \$2607  = \$2344 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2608  = \fsel_l11_s0$989 ;
+    if (adv6) begin
+      \$2608  = \fsel_l7_s0$1093 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2609  = \fsel_l11_s0$990 ;
+    if (adv6) begin
+      \$2609  = \fsel_l7_s0$1094 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2610  = \fsel_l11_s0$991 ;
+    if (adv6) begin
+      \$2610  = \fsel_l7_s0$1095 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2611  = \fsel_l11_s0$992 ;
+    if (adv6) begin
+      \$2611  = \$2345 ;
     end
   end
   assign advance = i__ready;
@@ -9212,7 +9338,7 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign fsel_key13 = i__payload[222:208];
   assign fsel_key14 = i__payload[238:224];
   assign fsel_key15 = i__payload[254:240];
-  assign fsel_beats = { \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3 , \$2  };
+  assign fsel_beats = { \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
   assign fsel_rank0 = { fsel_pop0_2_0_c, fsel_pop0_2_0_s, fsel_pop0_1_0_s, fsel_pop0_0_0_s };
   assign fsel_rank1 = { fsel_pop1_2_0_c, fsel_pop1_2_0_s, fsel_pop1_1_0_s, fsel_pop1_0_0_s };
   assign fsel_rank2 = { fsel_pop2_2_0_c, fsel_pop2_2_0_s, fsel_pop2_1_0_s, fsel_pop2_0_0_s };
@@ -9229,7 +9355,7 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign fsel_rank13 = { fsel_pop13_2_0_c, fsel_pop13_2_0_s, fsel_pop13_1_0_s, fsel_pop13_0_0_s };
   assign fsel_rank14 = { fsel_pop14_2_0_c, fsel_pop14_2_0_s, fsel_pop14_1_0_s, fsel_pop14_0_0_s };
   assign fsel_rank15 = { fsel_pop15_2_0_c, fsel_pop15_2_0_s, fsel_pop15_1_0_s, fsel_pop15_0_0_s };
-  assign fsel_keep = { \$1969 , \$1967 , \$1965 , \$1963 , \$1961 , \$1959 , \$1957 , \$1955 , \$1953 , \$1951 , \$1949 , \$1947 , \$1945 , \$1943 , \$1941 , \$1939  };
+  assign fsel_keep = { \$1972 , \$1970 , \$1968 , \$1966 , \$1964 , \$1962 , \$1960 , \$1958 , \$1956 , \$1954 , \$1952 , \$1950 , \$1948 , \$1946 , \$1944 , \$1942  };
   assign fsel_cnt1 = { fsel_pre0_1_0_c, fsel_pre0_1_0_s };
   assign fsel_cnt2 = { fsel_pre1_2_1_c, fsel_pre1_2_1_s, fsel_pre1_2_0_s };
   assign fsel_cnt3 = { fsel_pre1_3_1_c, fsel_pre1_3_1_s, fsel_pre1_3_0_s };
@@ -9242,10 +9368,10 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign fsel_cnt13 = { fsel_pre0_13_0_c, fsel_pre0_13_0_s };
   assign fsel_cnt14 = { fsel_pre1_14_1_c, fsel_pre1_14_1_s, fsel_pre1_14_0_s };
   assign fsel_cnt15 = { fsel_pre1_15_1_c, fsel_pre1_15_1_s, fsel_pre1_15_0_s };
-  assign fsel_d1 = { 3'h0, \fsel_l5_s0$624  };
-  assign fsel_d2 = { 2'h0, \fsel_l5_s0$626  };
-  assign fsel_d3 = { 1'h0, \fsel_l5_s0$628  };
-  assign fsel_d4 = { 1'h0, \fsel_l5_s0$500  };
+  assign fsel_d1 = { 3'h0, \fsel_l5_s0$634  };
+  assign fsel_d2 = { 2'h0, \fsel_l5_s0$636  };
+  assign fsel_d3 = { 1'h0, \fsel_l5_s0$638  };
+  assign fsel_d4 = { 1'h0, \fsel_l5_s0$510  };
   assign fsel_d5 = { fsel_pre2_4_2_c, fsel_pre2_4_2_s, fsel_pre2_4_1_s, fsel_pre2_4_0_s };
   assign fsel_d6 = { fsel_pre2_5_2_c, fsel_pre2_5_2_s, fsel_pre2_5_1_s, fsel_pre2_5_0_s };
   assign fsel_d7 = { fsel_pre2_6_2_c, fsel_pre2_6_2_s, fsel_pre2_6_1_s, fsel_pre2_6_0_s };
@@ -9321,31 +9447,31 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \o__payload.n[0]  = o__payload[186:183];
   assign \o__payload.err  = o__payload[187];
   assign \o__payload.err[0]  = o__payload[187];
-  assign o__payload[187] = \fsel_l11_s0$978 ;
-  assign o__payload[186:183] = \fsel_l11_s0$977 ;
-  assign o__payload[182:180] = \fsel_l11_s0$976 ;
-  assign o__payload[179:176] = \fsel_l11_s0$975 ;
-  assign o__payload[175:172] = \fsel_l11_s0$974 ;
-  assign o__payload[143:128] = \fsel_l11_s0$973 ;
-  assign o__payload[171:168] = \fsel_l11_s0$972 ;
-  assign o__payload[127:112] = \fsel_l11_s0$971 ;
-  assign o__payload[167:164] = \fsel_l11_s0$970 ;
-  assign o__payload[111:96] = \fsel_l11_s0$969 ;
-  assign o__payload[163:160] = \fsel_l11_s0$968 ;
-  assign o__payload[95:80] = \fsel_l11_s0$967 ;
-  assign o__payload[159:156] = \fsel_l11_s0$966 ;
-  assign o__payload[79:64] = \fsel_l11_s0$965 ;
-  assign o__payload[155:152] = \fsel_l11_s0$964 ;
-  assign o__payload[63:48] = \fsel_l11_s0$963 ;
-  assign o__payload[151:148] = \fsel_l11_s0$962 ;
-  assign o__payload[47:32] = \fsel_l11_s0$961 ;
-  assign o__payload[147:144] = \fsel_l11_s0$960 ;
-  assign o__payload[31:16] = \fsel_l11_s0$959 ;
+  assign o__payload[187] = \fsel_l11_s0$992 ;
+  assign o__payload[186:183] = \fsel_l11_s0$991 ;
+  assign o__payload[182:180] = \fsel_l11_s0$990 ;
+  assign o__payload[179:176] = \fsel_l11_s0$989 ;
+  assign o__payload[175:172] = \fsel_l11_s0$988 ;
+  assign o__payload[143:128] = \fsel_l11_s0$987 ;
+  assign o__payload[171:168] = \fsel_l11_s0$986 ;
+  assign o__payload[127:112] = \fsel_l11_s0$985 ;
+  assign o__payload[167:164] = \fsel_l11_s0$984 ;
+  assign o__payload[111:96] = \fsel_l11_s0$983 ;
+  assign o__payload[163:160] = \fsel_l11_s0$982 ;
+  assign o__payload[95:80] = \fsel_l11_s0$981 ;
+  assign o__payload[159:156] = \fsel_l11_s0$980 ;
+  assign o__payload[79:64] = \fsel_l11_s0$979 ;
+  assign o__payload[155:152] = \fsel_l11_s0$978 ;
+  assign o__payload[63:48] = \fsel_l11_s0$977 ;
+  assign o__payload[151:148] = \fsel_l11_s0$976 ;
+  assign o__payload[47:32] = \fsel_l11_s0$975 ;
+  assign o__payload[147:144] = \fsel_l11_s0$974 ;
+  assign o__payload[31:16] = \fsel_l11_s0$973 ;
   assign o__payload[15:0] = fsel_l11_s0;
-  assign \$2165  = 1'h1;
-  assign \$2166  = \fsel_l5_s0$642 [0];
+  assign \$2170  = 1'h1;
+  assign \$2171  = \fsel_l5_s0$652 [0];
   assign fsel_sh0_0_f2 = 3'h0;
-  assign \$2302  = { 1'h0, i__payload[262:259], 2'h0 };
-  assign \$2309  = { i__payload[262:259], 1'h0 };
-  assign \$2317  = { 1'h0, i__payload[262:259] };
+  assign \$2309  = { 1'h0, i__payload[262:259], 2'h0 };
+  assign \$2316  = { i__payload[262:259], 1'h0 };
+  assign \$2324  = { 1'h0, i__payload[262:259] };
 endmodule

@@ -1506,64 +1506,64 @@ module nm_topk_flex_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire \$2348 ;
   wire \$2349 ;
   wire \$235 ;
-  wire [6:0] \$2350 ;
-  wire [3:0] \$2351 ;
+  wire \$2350 ;
+  wire \$2351 ;
   wire \$2352 ;
   wire \$2353 ;
   wire \$2354 ;
   wire \$2355 ;
   wire \$2356 ;
-  wire [4:0] \$2357 ;
+  wire [6:0] \$2357 ;
   wire [3:0] \$2358 ;
-  wire [3:0] \$2359 ;
+  wire \$2359 ;
   wire \$236 ;
   wire \$2360 ;
   wire \$2361 ;
   wire \$2362 ;
   wire \$2363 ;
-  wire \$2364 ;
-  wire [4:0] \$2365 ;
+  wire [4:0] \$2364 ;
+  wire [3:0] \$2365 ;
   wire [3:0] \$2366 ;
-  wire [3:0] \$2367 ;
+  wire \$2367 ;
   wire \$2368 ;
   wire \$2369 ;
   wire \$237 ;
-  wire [7:0] \$2370 ;
-  wire [7:0] \$2371 ;
-  wire [7:0] \$2372 ;
-  wire [7:0] \$2373 ;
-  wire [7:0] \$2374 ;
-  wire [7:0] \$2375 ;
-  wire [7:0] \$2376 ;
+  wire \$2370 ;
+  wire \$2371 ;
+  wire [4:0] \$2372 ;
+  wire [3:0] \$2373 ;
+  wire [3:0] \$2374 ;
+  wire \$2375 ;
+  wire \$2376 ;
   wire [7:0] \$2377 ;
-  wire [3:0] \$2378 ;
-  wire [3:0] \$2379 ;
+  wire [7:0] \$2378 ;
+  wire [7:0] \$2379 ;
   wire \$238 ;
-  wire [3:0] \$2380 ;
-  wire [3:0] \$2381 ;
-  wire [3:0] \$2382 ;
-  wire [3:0] \$2383 ;
-  wire [3:0] \$2384 ;
+  wire [7:0] \$2380 ;
+  wire [7:0] \$2381 ;
+  wire [7:0] \$2382 ;
+  wire [7:0] \$2383 ;
+  wire [7:0] \$2384 ;
   wire [3:0] \$2385 ;
-  wire \$2386 ;
-  reg \$2387 ;
-  reg \$2388 ;
-  reg \$2389 ;
+  wire [3:0] \$2386 ;
+  wire [3:0] \$2387 ;
+  wire [3:0] \$2388 ;
+  wire [3:0] \$2389 ;
   wire \$239 ;
-  reg \$2390 ;
-  reg \$2391 ;
-  reg \$2392 ;
-  reg \$2393 ;
-  reg [7:0] \$2394 ;
-  reg [7:0] \$2395 ;
-  reg [7:0] \$2396 ;
-  reg [7:0] \$2397 ;
-  reg [7:0] \$2398 ;
-  reg [7:0] \$2399 ;
+  wire [3:0] \$2390 ;
+  wire [3:0] \$2391 ;
+  wire [3:0] \$2392 ;
+  wire \$2393 ;
+  reg \$2394 ;
+  reg \$2395 ;
+  reg \$2396 ;
+  reg \$2397 ;
+  reg \$2398 ;
+  reg \$2399 ;
   wire [8:0] \$24 ;
   wire \$240 ;
-  reg [7:0] \$2400 ;
-  reg [7:0] \$2401 ;
+  reg \$2400 ;
+  reg \$2401 ;
   reg [7:0] \$2402 ;
   reg [7:0] \$2403 ;
   reg [7:0] \$2404 ;
@@ -1590,24 +1590,24 @@ module nm_topk_flex_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [7:0] \$2423 ;
   reg [7:0] \$2424 ;
   reg [7:0] \$2425 ;
-  reg \$2426 ;
-  reg \$2427 ;
-  reg \$2428 ;
-  reg [3:0] \$2429 ;
+  reg [7:0] \$2426 ;
+  reg [7:0] \$2427 ;
+  reg [7:0] \$2428 ;
+  reg [7:0] \$2429 ;
   wire \$243 ;
-  reg [2:0] \$2430 ;
-  reg [3:0] \$2431 ;
-  reg [119:0] \$2432 ;
+  reg [7:0] \$2430 ;
+  reg [7:0] \$2431 ;
+  reg [7:0] \$2432 ;
   reg [7:0] \$2433 ;
-  reg [7:0] \$2434 ;
-  reg [7:0] \$2435 ;
-  reg [7:0] \$2436 ;
-  reg [7:0] \$2437 ;
-  reg [7:0] \$2438 ;
-  reg [7:0] \$2439 ;
+  reg \$2434 ;
+  reg \$2435 ;
+  reg \$2436 ;
+  reg [3:0] \$2437 ;
+  reg [2:0] \$2438 ;
+  reg [3:0] \$2439 ;
   wire \$244 ;
-  reg [7:0] \$2440 ;
-  reg [7:0] \$2441 ;
+  reg \$2440 ;
+  reg [119:0] \$2441 ;
   reg [7:0] \$2442 ;
   reg [7:0] \$2443 ;
   reg [7:0] \$2444 ;
@@ -1615,24 +1615,24 @@ module nm_topk_flex_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [7:0] \$2446 ;
   reg [7:0] \$2447 ;
   reg [7:0] \$2448 ;
-  reg \$2449 ;
+  reg [7:0] \$2449 ;
   wire \$245 ;
-  reg \$2450 ;
-  reg \$2451 ;
-  reg [3:0] \$2452 ;
-  reg [2:0] \$2453 ;
-  reg [3:0] \$2454 ;
-  reg [3:0] \$2455 ;
-  reg [3:0] \$2456 ;
-  reg [3:0] \$2457 ;
-  reg [3:0] \$2458 ;
-  reg [3:0] \$2459 ;
+  reg [7:0] \$2450 ;
+  reg [7:0] \$2451 ;
+  reg [7:0] \$2452 ;
+  reg [7:0] \$2453 ;
+  reg [7:0] \$2454 ;
+  reg [7:0] \$2455 ;
+  reg [7:0] \$2456 ;
+  reg [7:0] \$2457 ;
+  reg \$2458 ;
+  reg \$2459 ;
   wire \$246 ;
-  reg [3:0] \$2460 ;
+  reg \$2460 ;
   reg [3:0] \$2461 ;
-  reg [3:0] \$2462 ;
+  reg [2:0] \$2462 ;
   reg [3:0] \$2463 ;
-  reg [3:0] \$2464 ;
+  reg \$2464 ;
   reg [3:0] \$2465 ;
   reg [3:0] \$2466 ;
   reg [3:0] \$2467 ;
@@ -1640,201 +1640,215 @@ module nm_topk_flex_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [3:0] \$2469 ;
   wire \$247 ;
   reg [3:0] \$2470 ;
-  reg [7:0] \$2471 ;
-  reg [7:0] \$2472 ;
-  reg [7:0] \$2473 ;
-  reg [7:0] \$2474 ;
-  reg [7:0] \$2475 ;
-  reg [7:0] \$2476 ;
-  reg [7:0] \$2477 ;
-  reg [7:0] \$2478 ;
-  reg [7:0] \$2479 ;
+  reg [3:0] \$2471 ;
+  reg [3:0] \$2472 ;
+  reg [3:0] \$2473 ;
+  reg [3:0] \$2474 ;
+  reg [3:0] \$2475 ;
+  reg [3:0] \$2476 ;
+  reg [3:0] \$2477 ;
+  reg [3:0] \$2478 ;
+  reg [3:0] \$2479 ;
   wire \$248 ;
-  reg [7:0] \$2480 ;
+  reg [3:0] \$2480 ;
   reg [7:0] \$2481 ;
   reg [7:0] \$2482 ;
   reg [7:0] \$2483 ;
   reg [7:0] \$2484 ;
   reg [7:0] \$2485 ;
   reg [7:0] \$2486 ;
-  reg \$2487 ;
-  reg \$2488 ;
-  reg \$2489 ;
+  reg [7:0] \$2487 ;
+  reg [7:0] \$2488 ;
+  reg [7:0] \$2489 ;
   wire \$249 ;
-  reg [3:0] \$2490 ;
-  reg [2:0] \$2491 ;
-  reg [3:0] \$2492 ;
-  reg [15:0] \$2493 ;
+  reg [7:0] \$2490 ;
+  reg [7:0] \$2491 ;
+  reg [7:0] \$2492 ;
+  reg [7:0] \$2493 ;
   reg [7:0] \$2494 ;
   reg [7:0] \$2495 ;
   reg [7:0] \$2496 ;
-  reg [7:0] \$2497 ;
-  reg [7:0] \$2498 ;
-  reg [7:0] \$2499 ;
+  reg \$2497 ;
+  reg \$2498 ;
+  reg \$2499 ;
   wire [8:0] \$25 ;
   wire \$250 ;
-  reg [7:0] \$2500 ;
-  reg [7:0] \$2501 ;
-  reg [7:0] \$2502 ;
-  reg [7:0] \$2503 ;
-  reg [7:0] \$2504 ;
+  reg [3:0] \$2500 ;
+  reg [2:0] \$2501 ;
+  reg [3:0] \$2502 ;
+  reg \$2503 ;
+  reg [15:0] \$2504 ;
   reg [7:0] \$2505 ;
   reg [7:0] \$2506 ;
   reg [7:0] \$2507 ;
   reg [7:0] \$2508 ;
   reg [7:0] \$2509 ;
   wire \$251 ;
-  reg \$2510 ;
-  reg \$2511 ;
-  reg \$2512 ;
-  reg [3:0] \$2513 ;
-  reg [2:0] \$2514 ;
-  reg [3:0] \$2515 ;
-  reg [15:0] \$2516 ;
-  reg \$2517 ;
-  reg [1:0] \$2518 ;
-  reg [2:0] \$2519 ;
+  reg [7:0] \$2510 ;
+  reg [7:0] \$2511 ;
+  reg [7:0] \$2512 ;
+  reg [7:0] \$2513 ;
+  reg [7:0] \$2514 ;
+  reg [7:0] \$2515 ;
+  reg [7:0] \$2516 ;
+  reg [7:0] \$2517 ;
+  reg [7:0] \$2518 ;
+  reg [7:0] \$2519 ;
   wire \$252 ;
-  reg [2:0] \$2520 ;
+  reg [7:0] \$2520 ;
   reg \$2521 ;
-  reg [1:0] \$2522 ;
-  reg [2:0] \$2523 ;
-  reg [2:0] \$2524 ;
-  reg \$2525 ;
-  reg [1:0] \$2526 ;
-  reg [2:0] \$2527 ;
-  reg [2:0] \$2528 ;
+  reg \$2522 ;
+  reg \$2523 ;
+  reg [3:0] \$2524 ;
+  reg [2:0] \$2525 ;
+  reg [3:0] \$2526 ;
+  reg \$2527 ;
+  reg [15:0] \$2528 ;
   reg \$2529 ;
   wire \$253 ;
   reg [1:0] \$2530 ;
   reg [2:0] \$2531 ;
   reg [2:0] \$2532 ;
-  reg [7:0] \$2533 ;
-  reg [7:0] \$2534 ;
-  reg [7:0] \$2535 ;
-  reg [7:0] \$2536 ;
-  reg [7:0] \$2537 ;
-  reg [7:0] \$2538 ;
-  reg [7:0] \$2539 ;
+  reg \$2533 ;
+  reg [1:0] \$2534 ;
+  reg [2:0] \$2535 ;
+  reg [2:0] \$2536 ;
+  reg \$2537 ;
+  reg [1:0] \$2538 ;
+  reg [2:0] \$2539 ;
   wire \$254 ;
-  reg [7:0] \$2540 ;
-  reg [7:0] \$2541 ;
-  reg [7:0] \$2542 ;
-  reg [7:0] \$2543 ;
-  reg [7:0] \$2544 ;
+  reg [2:0] \$2540 ;
+  reg \$2541 ;
+  reg [1:0] \$2542 ;
+  reg [2:0] \$2543 ;
+  reg [2:0] \$2544 ;
   reg [7:0] \$2545 ;
   reg [7:0] \$2546 ;
   reg [7:0] \$2547 ;
   reg [7:0] \$2548 ;
-  reg \$2549 ;
+  reg [7:0] \$2549 ;
   wire \$255 ;
-  reg \$2550 ;
-  reg \$2551 ;
-  reg [3:0] \$2552 ;
-  reg [2:0] \$2553 ;
-  reg [3:0] \$2554 ;
-  reg \$2555 ;
+  reg [7:0] \$2550 ;
+  reg [7:0] \$2551 ;
+  reg [7:0] \$2552 ;
+  reg [7:0] \$2553 ;
+  reg [7:0] \$2554 ;
+  reg [7:0] \$2555 ;
   reg [7:0] \$2556 ;
-  reg [3:0] \$2557 ;
-  reg [2:0] \$2558 ;
-  reg \$2559 ;
+  reg [7:0] \$2557 ;
+  reg [7:0] \$2558 ;
+  reg [7:0] \$2559 ;
   wire \$256 ;
   reg [7:0] \$2560 ;
-  reg [3:0] \$2561 ;
-  reg [2:0] \$2562 ;
+  reg \$2561 ;
+  reg \$2562 ;
   reg \$2563 ;
-  reg [7:0] \$2564 ;
-  reg [3:0] \$2565 ;
-  reg [2:0] \$2566 ;
+  reg [3:0] \$2564 ;
+  reg [2:0] \$2565 ;
+  reg [3:0] \$2566 ;
   reg \$2567 ;
-  reg [7:0] \$2568 ;
-  reg [3:0] \$2569 ;
+  reg \$2568 ;
+  reg [7:0] \$2569 ;
   wire \$257 ;
-  reg [2:0] \$2570 ;
-  reg \$2571 ;
-  reg [7:0] \$2572 ;
-  reg [3:0] \$2573 ;
-  reg [2:0] \$2574 ;
-  reg \$2575 ;
-  reg [7:0] \$2576 ;
-  reg [3:0] \$2577 ;
-  reg [2:0] \$2578 ;
-  reg \$2579 ;
+  reg [3:0] \$2570 ;
+  reg [2:0] \$2571 ;
+  reg \$2572 ;
+  reg [7:0] \$2573 ;
+  reg [3:0] \$2574 ;
+  reg [2:0] \$2575 ;
+  reg \$2576 ;
+  reg [7:0] \$2577 ;
+  reg [3:0] \$2578 ;
+  reg [2:0] \$2579 ;
   wire \$258 ;
-  reg [7:0] \$2580 ;
-  reg [3:0] \$2581 ;
-  reg [2:0] \$2582 ;
-  reg \$2583 ;
-  reg [7:0] \$2584 ;
-  reg [3:0] \$2585 ;
-  reg [2:0] \$2586 ;
-  reg \$2587 ;
-  reg [7:0] \$2588 ;
-  reg [3:0] \$2589 ;
+  reg \$2580 ;
+  reg [7:0] \$2581 ;
+  reg [3:0] \$2582 ;
+  reg [2:0] \$2583 ;
+  reg \$2584 ;
+  reg [7:0] \$2585 ;
+  reg [3:0] \$2586 ;
+  reg [2:0] \$2587 ;
+  reg \$2588 ;
+  reg [7:0] \$2589 ;
   wire \$259 ;
-  reg [2:0] \$2590 ;
-  reg \$2591 ;
-  reg [7:0] \$2592 ;
-  reg [3:0] \$2593 ;
-  reg [2:0] \$2594 ;
-  reg \$2595 ;
-  reg [7:0] \$2596 ;
-  reg [3:0] \$2597 ;
-  reg [2:0] \$2598 ;
-  reg \$2599 ;
+  reg [3:0] \$2590 ;
+  reg [2:0] \$2591 ;
+  reg \$2592 ;
+  reg [7:0] \$2593 ;
+  reg [3:0] \$2594 ;
+  reg [2:0] \$2595 ;
+  reg \$2596 ;
+  reg [7:0] \$2597 ;
+  reg [3:0] \$2598 ;
+  reg [2:0] \$2599 ;
   wire \$26 ;
   wire \$260 ;
-  reg [7:0] \$2600 ;
-  reg [3:0] \$2601 ;
-  reg [2:0] \$2602 ;
-  reg \$2603 ;
-  reg [7:0] \$2604 ;
-  reg [3:0] \$2605 ;
-  reg [2:0] \$2606 ;
-  reg \$2607 ;
-  reg [7:0] \$2608 ;
-  reg [3:0] \$2609 ;
+  reg \$2600 ;
+  reg [7:0] \$2601 ;
+  reg [3:0] \$2602 ;
+  reg [2:0] \$2603 ;
+  reg \$2604 ;
+  reg [7:0] \$2605 ;
+  reg [3:0] \$2606 ;
+  reg [2:0] \$2607 ;
+  reg \$2608 ;
+  reg [7:0] \$2609 ;
   wire \$261 ;
-  reg [2:0] \$2610 ;
-  reg \$2611 ;
-  reg [7:0] \$2612 ;
-  reg [3:0] \$2613 ;
-  reg [2:0] \$2614 ;
-  reg \$2615 ;
-  reg [7:0] \$2616 ;
-  reg [2:0] \$2617 ;
-  reg [15:0] \$2618 ;
-  reg \$2619 ;
+  reg [3:0] \$2610 ;
+  reg [2:0] \$2611 ;
+  reg \$2612 ;
+  reg [7:0] \$2613 ;
+  reg [3:0] \$2614 ;
+  reg [2:0] \$2615 ;
+  reg \$2616 ;
+  reg [7:0] \$2617 ;
+  reg [3:0] \$2618 ;
+  reg [2:0] \$2619 ;
   wire \$262 ;
   reg \$2620 ;
-  reg \$2621 ;
+  reg [7:0] \$2621 ;
   reg [3:0] \$2622 ;
   reg [2:0] \$2623 ;
-  reg [3:0] \$2624 ;
-  reg [15:0] \$2625 ;
-  reg [7:0] \$2626 ;
-  reg [7:0] \$2627 ;
-  reg [7:0] \$2628 ;
+  reg \$2624 ;
+  reg [7:0] \$2625 ;
+  reg [3:0] \$2626 ;
+  reg [2:0] \$2627 ;
+  reg \$2628 ;
   reg [7:0] \$2629 ;
   wire \$263 ;
-  reg [7:0] \$2630 ;
-  reg [7:0] \$2631 ;
-  reg [7:0] \$2632 ;
-  reg [7:0] \$2633 ;
-  reg [3:0] \$2634 ;
+  reg [2:0] \$2630 ;
+  reg [15:0] \$2631 ;
+  reg \$2632 ;
+  reg \$2633 ;
+  reg \$2634 ;
   reg [3:0] \$2635 ;
-  reg [3:0] \$2636 ;
+  reg [2:0] \$2636 ;
   reg [3:0] \$2637 ;
-  reg [3:0] \$2638 ;
-  reg [3:0] \$2639 ;
+  reg \$2638 ;
+  reg [15:0] \$2639 ;
   wire \$264 ;
-  reg [3:0] \$2640 ;
-  reg [3:0] \$2641 ;
-  reg [3:0] \$2642 ;
-  reg [2:0] \$2643 ;
-  reg [3:0] \$2644 ;
-  reg \$2645 ;
+  reg [7:0] \$2640 ;
+  reg [7:0] \$2641 ;
+  reg [7:0] \$2642 ;
+  reg [7:0] \$2643 ;
+  reg [7:0] \$2644 ;
+  reg [7:0] \$2645 ;
+  reg [7:0] \$2646 ;
+  reg [7:0] \$2647 ;
+  reg [3:0] \$2648 ;
+  reg [3:0] \$2649 ;
   wire \$265 ;
+  reg [3:0] \$2650 ;
+  reg [3:0] \$2651 ;
+  reg [3:0] \$2652 ;
+  reg [3:0] \$2653 ;
+  reg [3:0] \$2654 ;
+  reg [3:0] \$2655 ;
+  reg [3:0] \$2656 ;
+  reg [2:0] \$2657 ;
+  reg [3:0] \$2658 ;
+  reg \$2659 ;
   wire \$266 ;
   wire \$267 ;
   wire \$268 ;
@@ -2649,6 +2663,20 @@ module nm_topk_flex_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire \$997 ;
   wire \$998 ;
   wire \$999 ;
+  wire adv0;
+  reg adv0_valid = 1'h0;
+  wire adv1;
+  reg adv1_valid = 1'h0;
+  wire adv2;
+  reg adv2_valid = 1'h0;
+  wire adv3;
+  reg adv3_valid = 1'h0;
+  wire adv4;
+  reg adv4_valid = 1'h0;
+  wire adv5;
+  reg adv5_valid = 1'h0;
+  wire adv6;
+  reg adv6_valid = 1'h0;
   wire advance;
   input clk;
   wire clk;
@@ -2702,36 +2730,48 @@ module nm_topk_flex_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire [7:0] fsel_key8;
   wire [7:0] fsel_key9;
   reg [15:0] fsel_l11_s0 = 16'h0000;
-  reg [7:0] \fsel_l11_s0$959  = 8'h00;
-  reg [3:0] \fsel_l11_s0$960  = 4'h0;
-  reg [7:0] \fsel_l11_s0$961  = 8'h00;
-  reg [3:0] \fsel_l11_s0$962  = 4'h0;
-  reg [7:0] \fsel_l11_s0$963  = 8'h00;
-  reg [3:0] \fsel_l11_s0$964  = 4'h0;
-  reg [7:0] \fsel_l11_s0$965  = 8'h00;
-  reg [3:0] \fsel_l11_s0$966  = 4'h0;
-  reg [7:0] \fsel_l11_s0$967  = 8'h00;
-  reg [3:0] \fsel_l11_s0$968  = 4'h0;
-  reg [7:0] \fsel_l11_s0$969  = 8'h00;
-  reg [3:0] \fsel_l11_s0$970  = 4'h0;
-  reg [7:0] \fsel_l11_s0$971  = 8'h00;
-  reg [3:0] \fsel_l11_s0$972  = 4'h0;
   reg [7:0] \fsel_l11_s0$973  = 8'h00;
   reg [3:0] \fsel_l11_s0$974  = 4'h0;
-  reg [3:0] \fsel_l11_s0$975  = 4'h0;
-  reg [2:0] \fsel_l11_s0$976  = 3'h0;
-  reg [3:0] \fsel_l11_s0$977  = 4'h0;
-  reg \fsel_l11_s0$978  = 1'h0;
+  reg [7:0] \fsel_l11_s0$975  = 8'h00;
+  reg [3:0] \fsel_l11_s0$976  = 4'h0;
+  reg [7:0] \fsel_l11_s0$977  = 8'h00;
+  reg [3:0] \fsel_l11_s0$978  = 4'h0;
+  reg [7:0] \fsel_l11_s0$979  = 8'h00;
+  reg [3:0] \fsel_l11_s0$980  = 4'h0;
+  reg [7:0] \fsel_l11_s0$981  = 8'h00;
+  reg [3:0] \fsel_l11_s0$982  = 4'h0;
+  reg [7:0] \fsel_l11_s0$983  = 8'h00;
+  reg [3:0] \fsel_l11_s0$984  = 4'h0;
+  reg [7:0] \fsel_l11_s0$985  = 8'h00;
+  reg [3:0] \fsel_l11_s0$986  = 4'h0;
+  reg [7:0] \fsel_l11_s0$987  = 8'h00;
+  reg [3:0] \fsel_l11_s0$988  = 4'h0;
+  reg [3:0] \fsel_l11_s0$989  = 4'h0;
+  reg [2:0] \fsel_l11_s0$990  = 3'h0;
+  reg [3:0] \fsel_l11_s0$991  = 4'h0;
+  reg \fsel_l11_s0$992  = 1'h0;
   reg [7:0] fsel_l1_s0 = 8'h00;
   reg [7:0] \fsel_l1_s0$1000  = 8'h00;
-  reg \fsel_l1_s0$1001  = 1'h0;
-  reg \fsel_l1_s0$1002  = 1'h0;
-  reg \fsel_l1_s0$1003  = 1'h0;
-  reg [3:0] \fsel_l1_s0$1004  = 4'h0;
-  reg [2:0] \fsel_l1_s0$1005  = 3'h0;
-  reg [3:0] \fsel_l1_s0$1006  = 4'h0;
-  reg [7:0] \fsel_l1_s0$28  = 8'h00;
-  reg [7:0] \fsel_l1_s0$29  = 8'h00;
+  reg [7:0] \fsel_l1_s0$1001  = 8'h00;
+  reg [7:0] \fsel_l1_s0$1002  = 8'h00;
+  reg [7:0] \fsel_l1_s0$1003  = 8'h00;
+  reg [7:0] \fsel_l1_s0$1004  = 8'h00;
+  reg [7:0] \fsel_l1_s0$1005  = 8'h00;
+  reg [7:0] \fsel_l1_s0$1006  = 8'h00;
+  reg [7:0] \fsel_l1_s0$1007  = 8'h00;
+  reg [7:0] \fsel_l1_s0$1008  = 8'h00;
+  reg [7:0] \fsel_l1_s0$1009  = 8'h00;
+  reg [7:0] \fsel_l1_s0$1010  = 8'h00;
+  reg [7:0] \fsel_l1_s0$1011  = 8'h00;
+  reg [7:0] \fsel_l1_s0$1012  = 8'h00;
+  reg [7:0] \fsel_l1_s0$1013  = 8'h00;
+  reg [7:0] \fsel_l1_s0$1014  = 8'h00;
+  reg \fsel_l1_s0$1015  = 1'h0;
+  reg \fsel_l1_s0$1016  = 1'h0;
+  reg \fsel_l1_s0$1017  = 1'h0;
+  reg [3:0] \fsel_l1_s0$1018  = 4'h0;
+  reg [2:0] \fsel_l1_s0$1019  = 3'h0;
+  reg [3:0] \fsel_l1_s0$1020  = 4'h0;
   reg [7:0] \fsel_l1_s0$30  = 8'h00;
   reg [7:0] \fsel_l1_s0$31  = 8'h00;
   reg [7:0] \fsel_l1_s0$32  = 8'h00;
@@ -2745,73 +2785,55 @@ module nm_topk_flex_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [7:0] \fsel_l1_s0$40  = 8'h00;
   reg [7:0] \fsel_l1_s0$41  = 8'h00;
   reg [7:0] \fsel_l1_s0$42  = 8'h00;
-  reg [7:0] \fsel_l1_s0$985  = 8'h00;
-  reg [7:0] \fsel_l1_s0$986  = 8'h00;
-  reg [7:0] \fsel_l1_s0$987  = 8'h00;
-  reg [7:0] \fsel_l1_s0$988  = 8'h00;
-  reg [7:0] \fsel_l1_s0$989  = 8'h00;
-  reg [7:0] \fsel_l1_s0$990  = 8'h00;
-  reg [7:0] \fsel_l1_s0$991  = 8'h00;
-  reg [7:0] \fsel_l1_s0$992  = 8'h00;
-  reg [7:0] \fsel_l1_s0$993  = 8'h00;
-  reg [7:0] \fsel_l1_s0$994  = 8'h00;
-  reg [7:0] \fsel_l1_s0$995  = 8'h00;
-  reg [7:0] \fsel_l1_s0$996  = 8'h00;
-  reg [7:0] \fsel_l1_s0$997  = 8'h00;
-  reg [7:0] \fsel_l1_s0$998  = 8'h00;
+  reg [7:0] \fsel_l1_s0$43  = 8'h00;
+  reg [7:0] \fsel_l1_s0$44  = 8'h00;
   reg [7:0] \fsel_l1_s0$999  = 8'h00;
   reg [119:0] fsel_l2_s0 = 120'h000000000000000000000000000000;
-  reg [7:0] \fsel_l2_s0$1007  = 8'h00;
-  reg [7:0] \fsel_l2_s0$1008  = 8'h00;
-  reg [7:0] \fsel_l2_s0$1009  = 8'h00;
-  reg [7:0] \fsel_l2_s0$1010  = 8'h00;
-  reg [7:0] \fsel_l2_s0$1011  = 8'h00;
-  reg [7:0] \fsel_l2_s0$1012  = 8'h00;
-  reg [7:0] \fsel_l2_s0$1013  = 8'h00;
-  reg [7:0] \fsel_l2_s0$1014  = 8'h00;
-  reg [7:0] \fsel_l2_s0$1015  = 8'h00;
-  reg [7:0] \fsel_l2_s0$1016  = 8'h00;
-  reg [7:0] \fsel_l2_s0$1017  = 8'h00;
-  reg [7:0] \fsel_l2_s0$1018  = 8'h00;
-  reg [7:0] \fsel_l2_s0$1019  = 8'h00;
-  reg [7:0] \fsel_l2_s0$1020  = 8'h00;
   reg [7:0] \fsel_l2_s0$1021  = 8'h00;
   reg [7:0] \fsel_l2_s0$1022  = 8'h00;
-  reg \fsel_l2_s0$1023  = 1'h0;
-  reg [3:0] \fsel_l2_s0$1024  = 4'h0;
-  reg [2:0] \fsel_l2_s0$1025  = 3'h0;
-  reg [3:0] \fsel_l2_s0$1026  = 4'h0;
-  reg \fsel_l2_s0$47  = 1'h0;
-  reg \fsel_l2_s0$50  = 1'h0;
+  reg [7:0] \fsel_l2_s0$1023  = 8'h00;
+  reg [7:0] \fsel_l2_s0$1024  = 8'h00;
+  reg [7:0] \fsel_l2_s0$1025  = 8'h00;
+  reg [7:0] \fsel_l2_s0$1026  = 8'h00;
+  reg [7:0] \fsel_l2_s0$1027  = 8'h00;
+  reg [7:0] \fsel_l2_s0$1028  = 8'h00;
+  reg [7:0] \fsel_l2_s0$1029  = 8'h00;
+  reg [7:0] \fsel_l2_s0$1030  = 8'h00;
+  reg [7:0] \fsel_l2_s0$1031  = 8'h00;
+  reg [7:0] \fsel_l2_s0$1032  = 8'h00;
+  reg [7:0] \fsel_l2_s0$1033  = 8'h00;
+  reg [7:0] \fsel_l2_s0$1034  = 8'h00;
+  reg [7:0] \fsel_l2_s0$1035  = 8'h00;
+  reg [7:0] \fsel_l2_s0$1036  = 8'h00;
+  reg \fsel_l2_s0$1037  = 1'h0;
+  reg [3:0] \fsel_l2_s0$1038  = 4'h0;
+  reg [2:0] \fsel_l2_s0$1039  = 3'h0;
+  reg [3:0] \fsel_l2_s0$1040  = 4'h0;
+  reg \fsel_l2_s0$51  = 1'h0;
+  reg \fsel_l2_s0$54  = 1'h0;
   reg [3:0] fsel_l3_s0 = 4'h0;
-  reg [7:0] \fsel_l3_s0$1027  = 8'h00;
-  reg [7:0] \fsel_l3_s0$1028  = 8'h00;
-  reg [7:0] \fsel_l3_s0$1029  = 8'h00;
-  reg [7:0] \fsel_l3_s0$1030  = 8'h00;
-  reg [7:0] \fsel_l3_s0$1031  = 8'h00;
-  reg [7:0] \fsel_l3_s0$1032  = 8'h00;
-  reg [7:0] \fsel_l3_s0$1033  = 8'h00;
-  reg [7:0] \fsel_l3_s0$1034  = 8'h00;
-  reg [7:0] \fsel_l3_s0$1035  = 8'h00;
-  reg [7:0] \fsel_l3_s0$1036  = 8'h00;
-  reg [7:0] \fsel_l3_s0$1037  = 8'h00;
-  reg [7:0] \fsel_l3_s0$1038  = 8'h00;
-  reg [7:0] \fsel_l3_s0$1039  = 8'h00;
-  reg [7:0] \fsel_l3_s0$1040  = 8'h00;
   reg [7:0] \fsel_l3_s0$1041  = 8'h00;
   reg [7:0] \fsel_l3_s0$1042  = 8'h00;
-  reg \fsel_l3_s0$1043  = 1'h0;
-  reg \fsel_l3_s0$1044  = 1'h0;
-  reg [3:0] \fsel_l3_s0$1045  = 4'h0;
-  reg [2:0] \fsel_l3_s0$1046  = 3'h0;
-  reg [3:0] \fsel_l3_s0$416  = 4'h0;
-  reg \fsel_l3_s0$417  = 1'h0;
-  reg [3:0] \fsel_l3_s0$418  = 4'h0;
-  reg [3:0] \fsel_l3_s0$419  = 4'h0;
-  reg [3:0] \fsel_l3_s0$420  = 4'h0;
-  reg [3:0] \fsel_l3_s0$421  = 4'h0;
+  reg [7:0] \fsel_l3_s0$1043  = 8'h00;
+  reg [7:0] \fsel_l3_s0$1044  = 8'h00;
+  reg [7:0] \fsel_l3_s0$1045  = 8'h00;
+  reg [7:0] \fsel_l3_s0$1046  = 8'h00;
+  reg [7:0] \fsel_l3_s0$1047  = 8'h00;
+  reg [7:0] \fsel_l3_s0$1048  = 8'h00;
+  reg [7:0] \fsel_l3_s0$1049  = 8'h00;
+  reg [7:0] \fsel_l3_s0$1050  = 8'h00;
+  reg [7:0] \fsel_l3_s0$1051  = 8'h00;
+  reg [7:0] \fsel_l3_s0$1052  = 8'h00;
+  reg [7:0] \fsel_l3_s0$1053  = 8'h00;
+  reg [7:0] \fsel_l3_s0$1054  = 8'h00;
+  reg [7:0] \fsel_l3_s0$1055  = 8'h00;
+  reg [7:0] \fsel_l3_s0$1056  = 8'h00;
+  reg \fsel_l3_s0$1057  = 1'h0;
+  reg \fsel_l3_s0$1058  = 1'h0;
+  reg [3:0] \fsel_l3_s0$1059  = 4'h0;
+  reg [2:0] \fsel_l3_s0$1060  = 3'h0;
   reg [3:0] \fsel_l3_s0$422  = 4'h0;
-  reg [3:0] \fsel_l3_s0$423  = 4'h0;
+  reg \fsel_l3_s0$423  = 1'h0;
   reg [3:0] \fsel_l3_s0$424  = 4'h0;
   reg [3:0] \fsel_l3_s0$425  = 4'h0;
   reg [3:0] \fsel_l3_s0$426  = 4'h0;
@@ -2821,138 +2843,144 @@ module nm_topk_flex_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [3:0] \fsel_l3_s0$430  = 4'h0;
   reg [3:0] \fsel_l3_s0$431  = 4'h0;
   reg [3:0] \fsel_l3_s0$432  = 4'h0;
+  reg [3:0] \fsel_l3_s0$433  = 4'h0;
+  reg [3:0] \fsel_l3_s0$434  = 4'h0;
+  reg [3:0] \fsel_l3_s0$435  = 4'h0;
+  reg [3:0] \fsel_l3_s0$436  = 4'h0;
+  reg [3:0] \fsel_l3_s0$437  = 4'h0;
+  reg [3:0] \fsel_l3_s0$438  = 4'h0;
   reg [15:0] fsel_l4_s0 = 16'h0000;
-  reg [7:0] \fsel_l4_s0$1047  = 8'h00;
-  reg [7:0] \fsel_l4_s0$1048  = 8'h00;
-  reg [7:0] \fsel_l4_s0$1049  = 8'h00;
-  reg [7:0] \fsel_l4_s0$1050  = 8'h00;
-  reg [7:0] \fsel_l4_s0$1051  = 8'h00;
-  reg [7:0] \fsel_l4_s0$1052  = 8'h00;
-  reg [7:0] \fsel_l4_s0$1053  = 8'h00;
-  reg [7:0] \fsel_l4_s0$1054  = 8'h00;
-  reg [7:0] \fsel_l4_s0$1055  = 8'h00;
-  reg [7:0] \fsel_l4_s0$1056  = 8'h00;
-  reg [7:0] \fsel_l4_s0$1057  = 8'h00;
-  reg [7:0] \fsel_l4_s0$1058  = 8'h00;
-  reg [7:0] \fsel_l4_s0$1059  = 8'h00;
-  reg [7:0] \fsel_l4_s0$1060  = 8'h00;
   reg [7:0] \fsel_l4_s0$1061  = 8'h00;
   reg [7:0] \fsel_l4_s0$1062  = 8'h00;
-  reg \fsel_l4_s0$1063  = 1'h0;
-  reg \fsel_l4_s0$1064  = 1'h0;
-  reg \fsel_l4_s0$1065  = 1'h0;
-  reg [3:0] \fsel_l4_s0$1066  = 4'h0;
-  reg [2:0] \fsel_l4_s0$1067  = 3'h0;
-  reg [3:0] \fsel_l4_s0$1068  = 4'h0;
+  reg [7:0] \fsel_l4_s0$1063  = 8'h00;
+  reg [7:0] \fsel_l4_s0$1064  = 8'h00;
+  reg [7:0] \fsel_l4_s0$1065  = 8'h00;
+  reg [7:0] \fsel_l4_s0$1066  = 8'h00;
+  reg [7:0] \fsel_l4_s0$1067  = 8'h00;
+  reg [7:0] \fsel_l4_s0$1068  = 8'h00;
+  reg [7:0] \fsel_l4_s0$1069  = 8'h00;
+  reg [7:0] \fsel_l4_s0$1070  = 8'h00;
+  reg [7:0] \fsel_l4_s0$1071  = 8'h00;
+  reg [7:0] \fsel_l4_s0$1072  = 8'h00;
+  reg [7:0] \fsel_l4_s0$1073  = 8'h00;
+  reg [7:0] \fsel_l4_s0$1074  = 8'h00;
+  reg [7:0] \fsel_l4_s0$1075  = 8'h00;
+  reg [7:0] \fsel_l4_s0$1076  = 8'h00;
+  reg \fsel_l4_s0$1077  = 1'h0;
+  reg \fsel_l4_s0$1078  = 1'h0;
+  reg \fsel_l4_s0$1079  = 1'h0;
+  reg [3:0] \fsel_l4_s0$1080  = 4'h0;
+  reg [2:0] \fsel_l4_s0$1081  = 3'h0;
+  reg [3:0] \fsel_l4_s0$1082  = 4'h0;
   reg fsel_l5_s0 = 1'h0;
-  reg \fsel_l5_s0$1069  = 1'h0;
-  reg \fsel_l5_s0$1070  = 1'h0;
-  reg \fsel_l5_s0$1071  = 1'h0;
-  reg [3:0] \fsel_l5_s0$1072  = 4'h0;
-  reg [2:0] \fsel_l5_s0$1073  = 3'h0;
-  reg [3:0] \fsel_l5_s0$1074  = 4'h0;
-  reg [2:0] \fsel_l5_s0$500  = 3'h0;
-  reg [1:0] \fsel_l5_s0$507  = 2'h0;
-  reg [2:0] \fsel_l5_s0$514  = 3'h0;
-  reg [2:0] \fsel_l5_s0$521  = 3'h0;
-  reg \fsel_l5_s0$528  = 1'h0;
-  reg [2:0] \fsel_l5_s0$529  = 3'h0;
-  reg [1:0] \fsel_l5_s0$536  = 2'h0;
-  reg [2:0] \fsel_l5_s0$543  = 3'h0;
-  reg [2:0] \fsel_l5_s0$550  = 3'h0;
-  reg \fsel_l5_s0$557  = 1'h0;
-  reg [1:0] \fsel_l5_s0$566  = 2'h0;
-  reg [2:0] \fsel_l5_s0$575  = 3'h0;
-  reg \fsel_l5_s0$624  = 1'h0;
-  reg [1:0] \fsel_l5_s0$626  = 2'h0;
-  reg [2:0] \fsel_l5_s0$628  = 3'h0;
-  reg [15:0] \fsel_l5_s0$642  = 16'h0000;
-  reg [7:0] \fsel_l5_s0$645  = 8'h00;
-  reg [7:0] \fsel_l5_s0$646  = 8'h00;
-  reg [7:0] \fsel_l5_s0$652  = 8'h00;
-  reg [7:0] \fsel_l5_s0$658  = 8'h00;
-  reg [7:0] \fsel_l5_s0$664  = 8'h00;
-  reg [7:0] \fsel_l5_s0$670  = 8'h00;
-  reg [7:0] \fsel_l5_s0$676  = 8'h00;
-  reg [7:0] \fsel_l5_s0$682  = 8'h00;
-  reg [7:0] \fsel_l5_s0$688  = 8'h00;
-  reg [7:0] \fsel_l5_s0$694  = 8'h00;
-  reg [7:0] \fsel_l5_s0$700  = 8'h00;
-  reg [7:0] \fsel_l5_s0$706  = 8'h00;
-  reg [7:0] \fsel_l5_s0$712  = 8'h00;
-  reg [7:0] \fsel_l5_s0$718  = 8'h00;
-  reg [7:0] \fsel_l5_s0$724  = 8'h00;
-  reg [7:0] \fsel_l5_s0$730  = 8'h00;
+  reg \fsel_l5_s0$1083  = 1'h0;
+  reg \fsel_l5_s0$1084  = 1'h0;
+  reg \fsel_l5_s0$1085  = 1'h0;
+  reg [3:0] \fsel_l5_s0$1086  = 4'h0;
+  reg [2:0] \fsel_l5_s0$1087  = 3'h0;
+  reg [3:0] \fsel_l5_s0$1088  = 4'h0;
+  reg [2:0] \fsel_l5_s0$510  = 3'h0;
+  reg [1:0] \fsel_l5_s0$517  = 2'h0;
+  reg [2:0] \fsel_l5_s0$524  = 3'h0;
+  reg [2:0] \fsel_l5_s0$531  = 3'h0;
+  reg \fsel_l5_s0$538  = 1'h0;
+  reg [2:0] \fsel_l5_s0$539  = 3'h0;
+  reg [1:0] \fsel_l5_s0$546  = 2'h0;
+  reg [2:0] \fsel_l5_s0$553  = 3'h0;
+  reg [2:0] \fsel_l5_s0$560  = 3'h0;
+  reg \fsel_l5_s0$567  = 1'h0;
+  reg [1:0] \fsel_l5_s0$576  = 2'h0;
+  reg [2:0] \fsel_l5_s0$585  = 3'h0;
+  reg \fsel_l5_s0$634  = 1'h0;
+  reg [1:0] \fsel_l5_s0$636  = 2'h0;
+  reg [2:0] \fsel_l5_s0$638  = 3'h0;
+  reg [15:0] \fsel_l5_s0$652  = 16'h0000;
+  reg [7:0] \fsel_l5_s0$655  = 8'h00;
+  reg [7:0] \fsel_l5_s0$656  = 8'h00;
+  reg [7:0] \fsel_l5_s0$662  = 8'h00;
+  reg [7:0] \fsel_l5_s0$668  = 8'h00;
+  reg [7:0] \fsel_l5_s0$674  = 8'h00;
+  reg [7:0] \fsel_l5_s0$680  = 8'h00;
+  reg [7:0] \fsel_l5_s0$686  = 8'h00;
+  reg [7:0] \fsel_l5_s0$692  = 8'h00;
+  reg [7:0] \fsel_l5_s0$698  = 8'h00;
+  reg [7:0] \fsel_l5_s0$704  = 8'h00;
+  reg [7:0] \fsel_l5_s0$710  = 8'h00;
+  reg [7:0] \fsel_l5_s0$716  = 8'h00;
+  reg [7:0] \fsel_l5_s0$722  = 8'h00;
+  reg [7:0] \fsel_l5_s0$728  = 8'h00;
+  reg [7:0] \fsel_l5_s0$734  = 8'h00;
+  reg [7:0] \fsel_l5_s0$740  = 8'h00;
   reg fsel_l7_s0 = 1'h0;
-  reg [15:0] \fsel_l7_s0$1075  = 16'h0000;
-  reg \fsel_l7_s0$1076  = 1'h0;
-  reg \fsel_l7_s0$1077  = 1'h0;
-  reg \fsel_l7_s0$1078  = 1'h0;
-  reg [3:0] \fsel_l7_s0$1079  = 4'h0;
-  reg [2:0] \fsel_l7_s0$1080  = 3'h0;
-  reg [3:0] \fsel_l7_s0$1081  = 4'h0;
-  reg [2:0] \fsel_l7_s0$735  = 3'h0;
-  reg \fsel_l7_s0$737  = 1'h0;
-  reg [2:0] \fsel_l7_s0$738  = 3'h0;
-  reg [7:0] \fsel_l7_s0$740  = 8'h00;
-  reg [7:0] \fsel_l7_s0$741  = 8'h00;
-  reg [3:0] \fsel_l7_s0$743  = 4'h0;
-  reg [3:0] \fsel_l7_s0$744  = 4'h0;
-  reg \fsel_l7_s0$747  = 1'h0;
-  reg [2:0] \fsel_l7_s0$748  = 3'h0;
-  reg \fsel_l7_s0$750  = 1'h0;
-  reg [2:0] \fsel_l7_s0$751  = 3'h0;
+  reg [15:0] \fsel_l7_s0$1089  = 16'h0000;
+  reg \fsel_l7_s0$1090  = 1'h0;
+  reg \fsel_l7_s0$1091  = 1'h0;
+  reg \fsel_l7_s0$1092  = 1'h0;
+  reg [3:0] \fsel_l7_s0$1093  = 4'h0;
+  reg [2:0] \fsel_l7_s0$1094  = 3'h0;
+  reg [3:0] \fsel_l7_s0$1095  = 4'h0;
+  reg [2:0] \fsel_l7_s0$747  = 3'h0;
+  reg \fsel_l7_s0$749  = 1'h0;
+  reg [2:0] \fsel_l7_s0$750  = 3'h0;
+  reg [7:0] \fsel_l7_s0$752  = 8'h00;
   reg [7:0] \fsel_l7_s0$753  = 8'h00;
-  reg [7:0] \fsel_l7_s0$754  = 8'h00;
+  reg [3:0] \fsel_l7_s0$755  = 4'h0;
   reg [3:0] \fsel_l7_s0$756  = 4'h0;
-  reg [3:0] \fsel_l7_s0$757  = 4'h0;
-  reg \fsel_l7_s0$760  = 1'h0;
-  reg [2:0] \fsel_l7_s0$761  = 3'h0;
-  reg [7:0] \fsel_l7_s0$764  = 8'h00;
-  reg [3:0] \fsel_l7_s0$766  = 4'h0;
-  reg \fsel_l7_s0$769  = 1'h0;
-  reg [2:0] \fsel_l7_s0$770  = 3'h0;
-  reg [7:0] \fsel_l7_s0$773  = 8'h00;
-  reg [3:0] \fsel_l7_s0$775  = 4'h0;
-  reg \fsel_l7_s0$778  = 1'h0;
-  reg [2:0] \fsel_l7_s0$779  = 3'h0;
-  reg [7:0] \fsel_l7_s0$782  = 8'h00;
-  reg [3:0] \fsel_l7_s0$784  = 4'h0;
-  reg \fsel_l7_s0$787  = 1'h0;
-  reg [2:0] \fsel_l7_s0$788  = 3'h0;
-  reg [7:0] \fsel_l7_s0$791  = 8'h00;
-  reg [3:0] \fsel_l7_s0$793  = 4'h0;
-  reg \fsel_l7_s0$796  = 1'h0;
-  reg [2:0] \fsel_l7_s0$797  = 3'h0;
-  reg [7:0] \fsel_l7_s0$800  = 8'h00;
-  reg [3:0] \fsel_l7_s0$802  = 4'h0;
-  reg \fsel_l7_s0$805  = 1'h0;
-  reg [2:0] \fsel_l7_s0$806  = 3'h0;
-  reg [7:0] \fsel_l7_s0$809  = 8'h00;
-  reg [3:0] \fsel_l7_s0$811  = 4'h0;
-  reg \fsel_l7_s0$814  = 1'h0;
-  reg [2:0] \fsel_l7_s0$815  = 3'h0;
-  reg [7:0] \fsel_l7_s0$818  = 8'h00;
-  reg [3:0] \fsel_l7_s0$820  = 4'h0;
-  reg \fsel_l7_s0$823  = 1'h0;
-  reg [2:0] \fsel_l7_s0$824  = 3'h0;
-  reg [7:0] \fsel_l7_s0$827  = 8'h00;
-  reg [3:0] \fsel_l7_s0$829  = 4'h0;
-  reg \fsel_l7_s0$832  = 1'h0;
-  reg [2:0] \fsel_l7_s0$833  = 3'h0;
-  reg [7:0] \fsel_l7_s0$836  = 8'h00;
-  reg [3:0] \fsel_l7_s0$838  = 4'h0;
-  reg \fsel_l7_s0$841  = 1'h0;
-  reg [2:0] \fsel_l7_s0$842  = 3'h0;
-  reg [7:0] \fsel_l7_s0$845  = 8'h00;
-  reg [3:0] \fsel_l7_s0$847  = 4'h0;
-  reg \fsel_l7_s0$850  = 1'h0;
-  reg [2:0] \fsel_l7_s0$851  = 3'h0;
-  reg [7:0] \fsel_l7_s0$854  = 8'h00;
-  reg [3:0] \fsel_l7_s0$856  = 4'h0;
-  reg \fsel_l7_s0$859  = 1'h0;
-  reg [2:0] \fsel_l7_s0$860  = 3'h0;
-  reg [7:0] \fsel_l7_s0$863  = 8'h00;
+  reg \fsel_l7_s0$759  = 1'h0;
+  reg [2:0] \fsel_l7_s0$760  = 3'h0;
+  reg \fsel_l7_s0$762  = 1'h0;
+  reg [2:0] \fsel_l7_s0$763  = 3'h0;
+  reg [7:0] \fsel_l7_s0$765  = 8'h00;
+  reg [7:0] \fsel_l7_s0$766  = 8'h00;
+  reg [3:0] \fsel_l7_s0$768  = 4'h0;
+  reg [3:0] \fsel_l7_s0$769  = 4'h0;
+  reg \fsel_l7_s0$772  = 1'h0;
+  reg [2:0] \fsel_l7_s0$773  = 3'h0;
+  reg [7:0] \fsel_l7_s0$776  = 8'h00;
+  reg [3:0] \fsel_l7_s0$778  = 4'h0;
+  reg \fsel_l7_s0$781  = 1'h0;
+  reg [2:0] \fsel_l7_s0$782  = 3'h0;
+  reg [7:0] \fsel_l7_s0$785  = 8'h00;
+  reg [3:0] \fsel_l7_s0$787  = 4'h0;
+  reg \fsel_l7_s0$790  = 1'h0;
+  reg [2:0] \fsel_l7_s0$791  = 3'h0;
+  reg [7:0] \fsel_l7_s0$794  = 8'h00;
+  reg [3:0] \fsel_l7_s0$796  = 4'h0;
+  reg \fsel_l7_s0$799  = 1'h0;
+  reg [2:0] \fsel_l7_s0$800  = 3'h0;
+  reg [7:0] \fsel_l7_s0$803  = 8'h00;
+  reg [3:0] \fsel_l7_s0$805  = 4'h0;
+  reg \fsel_l7_s0$808  = 1'h0;
+  reg [2:0] \fsel_l7_s0$809  = 3'h0;
+  reg [7:0] \fsel_l7_s0$812  = 8'h00;
+  reg [3:0] \fsel_l7_s0$814  = 4'h0;
+  reg \fsel_l7_s0$817  = 1'h0;
+  reg [2:0] \fsel_l7_s0$818  = 3'h0;
+  reg [7:0] \fsel_l7_s0$821  = 8'h00;
+  reg [3:0] \fsel_l7_s0$823  = 4'h0;
+  reg \fsel_l7_s0$826  = 1'h0;
+  reg [2:0] \fsel_l7_s0$827  = 3'h0;
+  reg [7:0] \fsel_l7_s0$830  = 8'h00;
+  reg [3:0] \fsel_l7_s0$832  = 4'h0;
+  reg \fsel_l7_s0$835  = 1'h0;
+  reg [2:0] \fsel_l7_s0$836  = 3'h0;
+  reg [7:0] \fsel_l7_s0$839  = 8'h00;
+  reg [3:0] \fsel_l7_s0$841  = 4'h0;
+  reg \fsel_l7_s0$844  = 1'h0;
+  reg [2:0] \fsel_l7_s0$845  = 3'h0;
+  reg [7:0] \fsel_l7_s0$848  = 8'h00;
+  reg [3:0] \fsel_l7_s0$850  = 4'h0;
+  reg \fsel_l7_s0$853  = 1'h0;
+  reg [2:0] \fsel_l7_s0$854  = 3'h0;
+  reg [7:0] \fsel_l7_s0$857  = 8'h00;
+  reg [3:0] \fsel_l7_s0$859  = 4'h0;
+  reg \fsel_l7_s0$862  = 1'h0;
+  reg [2:0] \fsel_l7_s0$863  = 3'h0;
+  reg [7:0] \fsel_l7_s0$866  = 8'h00;
+  reg [3:0] \fsel_l7_s0$868  = 4'h0;
+  reg \fsel_l7_s0$871  = 1'h0;
+  reg [2:0] \fsel_l7_s0$872  = 3'h0;
+  reg [7:0] \fsel_l7_s0$875  = 8'h00;
   wire fsel_pop0_0_0_c;
   wire fsel_pop0_0_0_s;
   wire fsel_pop0_0_10_c;
@@ -3854,5440 +3882,5538 @@ module nm_topk_flex_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \$47  = $signed(i__payload[127:120]) >= $signed(1'h0);
   assign \$48  = - $signed(i__payload[127:120]);
   assign \$49  = \$47  ? { i__payload[127], i__payload[127:120] } : \$48 ;
-  assign \$50  = fsel_l1_s0 >= \fsel_l1_s0$28 ;
-  assign \$51  = fsel_l1_s0 >= \fsel_l1_s0$29 ;
-  assign \$52  = fsel_l1_s0 >= \fsel_l1_s0$30 ;
-  assign \$53  = fsel_l1_s0 >= \fsel_l1_s0$31 ;
-  assign \$54  = fsel_l1_s0 >= \fsel_l1_s0$32 ;
-  assign \$55  = fsel_l1_s0 >= \fsel_l1_s0$33 ;
-  assign \$56  = fsel_l1_s0 >= \fsel_l1_s0$34 ;
-  assign \$57  = fsel_l1_s0 >= \fsel_l1_s0$35 ;
-  assign \$58  = fsel_l1_s0 >= \fsel_l1_s0$36 ;
-  assign \$59  = fsel_l1_s0 >= \fsel_l1_s0$37 ;
-  assign \$60  = fsel_l1_s0 >= \fsel_l1_s0$38 ;
-  assign \$61  = fsel_l1_s0 >= \fsel_l1_s0$39 ;
-  assign \$62  = fsel_l1_s0 >= \fsel_l1_s0$40 ;
-  assign \$63  = fsel_l1_s0 >= \fsel_l1_s0$41 ;
-  assign \$64  = fsel_l1_s0 >= \fsel_l1_s0$42 ;
-  assign \$65  = \fsel_l1_s0$28  >= \fsel_l1_s0$29 ;
-  assign \$66  = \fsel_l1_s0$28  >= \fsel_l1_s0$30 ;
-  assign \$67  = \fsel_l1_s0$28  >= \fsel_l1_s0$31 ;
-  assign \$68  = \fsel_l1_s0$28  >= \fsel_l1_s0$32 ;
-  assign \$69  = \fsel_l1_s0$28  >= \fsel_l1_s0$33 ;
-  assign \$70  = \fsel_l1_s0$28  >= \fsel_l1_s0$34 ;
-  assign \$71  = \fsel_l1_s0$28  >= \fsel_l1_s0$35 ;
-  assign \$72  = \fsel_l1_s0$28  >= \fsel_l1_s0$36 ;
-  assign \$73  = \fsel_l1_s0$28  >= \fsel_l1_s0$37 ;
-  assign \$74  = \fsel_l1_s0$28  >= \fsel_l1_s0$38 ;
-  assign \$75  = \fsel_l1_s0$28  >= \fsel_l1_s0$39 ;
-  assign \$76  = \fsel_l1_s0$28  >= \fsel_l1_s0$40 ;
-  assign \$77  = \fsel_l1_s0$28  >= \fsel_l1_s0$41 ;
-  assign \$78  = \fsel_l1_s0$28  >= \fsel_l1_s0$42 ;
-  assign \$79  = \fsel_l1_s0$29  >= \fsel_l1_s0$30 ;
-  assign \$80  = \fsel_l1_s0$29  >= \fsel_l1_s0$31 ;
-  assign \$81  = \fsel_l1_s0$29  >= \fsel_l1_s0$32 ;
-  assign \$82  = \fsel_l1_s0$29  >= \fsel_l1_s0$33 ;
-  assign \$83  = \fsel_l1_s0$29  >= \fsel_l1_s0$34 ;
-  assign \$84  = \fsel_l1_s0$29  >= \fsel_l1_s0$35 ;
-  assign \$85  = \fsel_l1_s0$29  >= \fsel_l1_s0$36 ;
-  assign \$86  = \fsel_l1_s0$29  >= \fsel_l1_s0$37 ;
-  assign \$87  = \fsel_l1_s0$29  >= \fsel_l1_s0$38 ;
-  assign \$88  = \fsel_l1_s0$29  >= \fsel_l1_s0$39 ;
-  assign \$89  = \fsel_l1_s0$29  >= \fsel_l1_s0$40 ;
-  assign \$90  = \fsel_l1_s0$29  >= \fsel_l1_s0$41 ;
-  assign \$91  = \fsel_l1_s0$29  >= \fsel_l1_s0$42 ;
-  assign \$92  = \fsel_l1_s0$30  >= \fsel_l1_s0$31 ;
-  assign \$93  = \fsel_l1_s0$30  >= \fsel_l1_s0$32 ;
-  assign \$94  = \fsel_l1_s0$30  >= \fsel_l1_s0$33 ;
-  assign \$95  = \fsel_l1_s0$30  >= \fsel_l1_s0$34 ;
-  assign \$96  = \fsel_l1_s0$30  >= \fsel_l1_s0$35 ;
-  assign \$97  = \fsel_l1_s0$30  >= \fsel_l1_s0$36 ;
-  assign \$98  = \fsel_l1_s0$30  >= \fsel_l1_s0$37 ;
-  assign \$99  = \fsel_l1_s0$30  >= \fsel_l1_s0$38 ;
-  assign \$100  = \fsel_l1_s0$30  >= \fsel_l1_s0$39 ;
-  assign \$101  = \fsel_l1_s0$30  >= \fsel_l1_s0$40 ;
-  assign \$102  = \fsel_l1_s0$30  >= \fsel_l1_s0$41 ;
-  assign \$103  = \fsel_l1_s0$30  >= \fsel_l1_s0$42 ;
-  assign \$104  = \fsel_l1_s0$31  >= \fsel_l1_s0$32 ;
-  assign \$105  = \fsel_l1_s0$31  >= \fsel_l1_s0$33 ;
-  assign \$106  = \fsel_l1_s0$31  >= \fsel_l1_s0$34 ;
-  assign \$107  = \fsel_l1_s0$31  >= \fsel_l1_s0$35 ;
-  assign \$108  = \fsel_l1_s0$31  >= \fsel_l1_s0$36 ;
-  assign \$109  = \fsel_l1_s0$31  >= \fsel_l1_s0$37 ;
-  assign \$110  = \fsel_l1_s0$31  >= \fsel_l1_s0$38 ;
-  assign \$111  = \fsel_l1_s0$31  >= \fsel_l1_s0$39 ;
-  assign \$112  = \fsel_l1_s0$31  >= \fsel_l1_s0$40 ;
-  assign \$113  = \fsel_l1_s0$31  >= \fsel_l1_s0$41 ;
-  assign \$114  = \fsel_l1_s0$31  >= \fsel_l1_s0$42 ;
-  assign \$115  = \fsel_l1_s0$32  >= \fsel_l1_s0$33 ;
-  assign \$116  = \fsel_l1_s0$32  >= \fsel_l1_s0$34 ;
-  assign \$117  = \fsel_l1_s0$32  >= \fsel_l1_s0$35 ;
-  assign \$118  = \fsel_l1_s0$32  >= \fsel_l1_s0$36 ;
-  assign \$119  = \fsel_l1_s0$32  >= \fsel_l1_s0$37 ;
-  assign \$120  = \fsel_l1_s0$32  >= \fsel_l1_s0$38 ;
-  assign \$121  = \fsel_l1_s0$32  >= \fsel_l1_s0$39 ;
-  assign \$122  = \fsel_l1_s0$32  >= \fsel_l1_s0$40 ;
-  assign \$123  = \fsel_l1_s0$32  >= \fsel_l1_s0$41 ;
-  assign \$124  = \fsel_l1_s0$32  >= \fsel_l1_s0$42 ;
-  assign \$125  = \fsel_l1_s0$33  >= \fsel_l1_s0$34 ;
-  assign \$126  = \fsel_l1_s0$33  >= \fsel_l1_s0$35 ;
-  assign \$127  = \fsel_l1_s0$33  >= \fsel_l1_s0$36 ;
-  assign \$128  = \fsel_l1_s0$33  >= \fsel_l1_s0$37 ;
-  assign \$129  = \fsel_l1_s0$33  >= \fsel_l1_s0$38 ;
-  assign \$130  = \fsel_l1_s0$33  >= \fsel_l1_s0$39 ;
-  assign \$131  = \fsel_l1_s0$33  >= \fsel_l1_s0$40 ;
-  assign \$132  = \fsel_l1_s0$33  >= \fsel_l1_s0$41 ;
-  assign \$133  = \fsel_l1_s0$33  >= \fsel_l1_s0$42 ;
-  assign \$134  = \fsel_l1_s0$34  >= \fsel_l1_s0$35 ;
-  assign \$135  = \fsel_l1_s0$34  >= \fsel_l1_s0$36 ;
-  assign \$136  = \fsel_l1_s0$34  >= \fsel_l1_s0$37 ;
-  assign \$137  = \fsel_l1_s0$34  >= \fsel_l1_s0$38 ;
-  assign \$138  = \fsel_l1_s0$34  >= \fsel_l1_s0$39 ;
-  assign \$139  = \fsel_l1_s0$34  >= \fsel_l1_s0$40 ;
-  assign \$140  = \fsel_l1_s0$34  >= \fsel_l1_s0$41 ;
-  assign \$141  = \fsel_l1_s0$34  >= \fsel_l1_s0$42 ;
-  assign \$142  = \fsel_l1_s0$35  >= \fsel_l1_s0$36 ;
-  assign \$143  = \fsel_l1_s0$35  >= \fsel_l1_s0$37 ;
-  assign \$144  = \fsel_l1_s0$35  >= \fsel_l1_s0$38 ;
-  assign \$145  = \fsel_l1_s0$35  >= \fsel_l1_s0$39 ;
-  assign \$146  = \fsel_l1_s0$35  >= \fsel_l1_s0$40 ;
-  assign \$147  = \fsel_l1_s0$35  >= \fsel_l1_s0$41 ;
-  assign \$148  = \fsel_l1_s0$35  >= \fsel_l1_s0$42 ;
-  assign \$149  = \fsel_l1_s0$36  >= \fsel_l1_s0$37 ;
-  assign \$150  = \fsel_l1_s0$36  >= \fsel_l1_s0$38 ;
-  assign \$151  = \fsel_l1_s0$36  >= \fsel_l1_s0$39 ;
-  assign \$152  = \fsel_l1_s0$36  >= \fsel_l1_s0$40 ;
-  assign \$153  = \fsel_l1_s0$36  >= \fsel_l1_s0$41 ;
-  assign \$154  = \fsel_l1_s0$36  >= \fsel_l1_s0$42 ;
-  assign \$155  = \fsel_l1_s0$37  >= \fsel_l1_s0$38 ;
-  assign \$156  = \fsel_l1_s0$37  >= \fsel_l1_s0$39 ;
-  assign \$157  = \fsel_l1_s0$37  >= \fsel_l1_s0$40 ;
-  assign \$158  = \fsel_l1_s0$37  >= \fsel_l1_s0$41 ;
-  assign \$159  = \fsel_l1_s0$37  >= \fsel_l1_s0$42 ;
-  assign \$160  = \fsel_l1_s0$38  >= \fsel_l1_s0$39 ;
-  assign \$161  = \fsel_l1_s0$38  >= \fsel_l1_s0$40 ;
-  assign \$162  = \fsel_l1_s0$38  >= \fsel_l1_s0$41 ;
-  assign \$163  = \fsel_l1_s0$38  >= \fsel_l1_s0$42 ;
-  assign \$164  = \fsel_l1_s0$39  >= \fsel_l1_s0$40 ;
-  assign \$165  = \fsel_l1_s0$39  >= \fsel_l1_s0$41 ;
-  assign \$166  = \fsel_l1_s0$39  >= \fsel_l1_s0$42 ;
-  assign \$167  = \fsel_l1_s0$40  >= \fsel_l1_s0$41 ;
-  assign \$168  = \fsel_l1_s0$40  >= \fsel_l1_s0$42 ;
-  assign \$169  = \fsel_l1_s0$41  >= \fsel_l1_s0$42 ;
-  assign \$170  = ~ fsel_l2_s0[0];
-  assign \$171  = ~ fsel_l2_s0[1];
-  assign \$172  = \$170  ^ \$171 ;
-  assign \$173  = ~ fsel_l2_s0[2];
-  assign fsel_pop0_0_12_s = \$172  ^ \$173 ;
-  assign \$174  = ~ fsel_l2_s0[0];
-  assign \$175  = ~ fsel_l2_s0[1];
-  assign \$176  = \$174  & \$175 ;
-  assign \$177  = ~ fsel_l2_s0[0];
-  assign \$178  = ~ fsel_l2_s0[2];
-  assign \$179  = \$177  & \$178 ;
-  assign \$180  = \$176  | \$179 ;
-  assign \$181  = ~ fsel_l2_s0[1];
-  assign \$182  = ~ fsel_l2_s0[2];
-  assign \$183  = \$181  & \$182 ;
-  assign fsel_pop0_0_12_c = \$180  | \$183 ;
-  assign \$184  = ~ fsel_l2_s0[3];
-  assign \$185  = \$184  & \fsel_l2_s0$47 ;
-  assign \$186  = ~ fsel_l2_s0[4];
-  assign \$187  = \$186  & \fsel_l2_s0$47 ;
-  assign \$188  = \$185  ^ \$187 ;
-  assign \$189  = ~ fsel_l2_s0[5];
-  assign \$190  = \$189  & \fsel_l2_s0$47 ;
-  assign fsel_pop0_0_10_s = \$188  ^ \$190 ;
-  assign \$191  = ~ fsel_l2_s0[3];
-  assign \$192  = \$191  & \fsel_l2_s0$47 ;
-  assign \$193  = ~ fsel_l2_s0[4];
-  assign \$194  = \$193  & \fsel_l2_s0$47 ;
-  assign \$195  = \$192  & \$194 ;
-  assign \$196  = ~ fsel_l2_s0[3];
-  assign \$197  = \$196  & \fsel_l2_s0$47 ;
-  assign \$198  = ~ fsel_l2_s0[5];
-  assign \$199  = \$198  & \fsel_l2_s0$47 ;
-  assign \$200  = \$197  & \$199 ;
-  assign \$201  = \$195  | \$200 ;
-  assign \$202  = ~ fsel_l2_s0[4];
-  assign \$203  = \$202  & \fsel_l2_s0$47 ;
-  assign \$204  = ~ fsel_l2_s0[5];
-  assign \$205  = \$204  & \fsel_l2_s0$47 ;
-  assign \$206  = \$203  & \$205 ;
-  assign fsel_pop0_0_10_c = \$201  | \$206 ;
-  assign \$207  = ~ fsel_l2_s0[6];
-  assign \$208  = \$207  & \fsel_l2_s0$47 ;
-  assign \$209  = ~ fsel_l2_s0[7];
-  assign \$210  = \$209  & \fsel_l2_s0$50 ;
-  assign \$211  = \$208  ^ \$210 ;
-  assign \$212  = ~ fsel_l2_s0[8];
-  assign \$213  = \$212  & \fsel_l2_s0$50 ;
-  assign fsel_pop0_0_8_s = \$211  ^ \$213 ;
-  assign \$214  = ~ fsel_l2_s0[6];
-  assign \$215  = \$214  & \fsel_l2_s0$47 ;
-  assign \$216  = ~ fsel_l2_s0[7];
-  assign \$217  = \$216  & \fsel_l2_s0$50 ;
-  assign \$218  = \$215  & \$217 ;
-  assign \$219  = ~ fsel_l2_s0[6];
-  assign \$220  = \$219  & \fsel_l2_s0$47 ;
-  assign \$221  = ~ fsel_l2_s0[8];
-  assign \$222  = \$221  & \fsel_l2_s0$50 ;
-  assign \$223  = \$220  & \$222 ;
-  assign \$224  = \$218  | \$223 ;
-  assign \$225  = ~ fsel_l2_s0[7];
-  assign \$226  = \$225  & \fsel_l2_s0$50 ;
-  assign \$227  = ~ fsel_l2_s0[8];
-  assign \$228  = \$227  & \fsel_l2_s0$50 ;
-  assign \$229  = \$226  & \$228 ;
-  assign fsel_pop0_0_8_c = \$224  | \$229 ;
-  assign \$230  = ~ fsel_l2_s0[9];
-  assign \$231  = \$230  & \fsel_l2_s0$50 ;
-  assign \$232  = ~ fsel_l2_s0[10];
-  assign \$233  = \$232  & \fsel_l2_s0$50 ;
-  assign \$234  = \$231  ^ \$233 ;
-  assign \$235  = ~ fsel_l2_s0[11];
-  assign \$236  = \$235  & \fsel_l2_s0$50 ;
-  assign fsel_pop0_0_6_s = \$234  ^ \$236 ;
-  assign \$237  = ~ fsel_l2_s0[9];
-  assign \$238  = \$237  & \fsel_l2_s0$50 ;
-  assign \$239  = ~ fsel_l2_s0[10];
-  assign \$240  = \$239  & \fsel_l2_s0$50 ;
-  assign \$241  = \$238  & \$240 ;
-  assign \$242  = ~ fsel_l2_s0[9];
-  assign \$243  = \$242  & \fsel_l2_s0$50 ;
-  assign \$244  = ~ fsel_l2_s0[11];
-  assign \$245  = \$244  & \fsel_l2_s0$50 ;
-  assign \$246  = \$243  & \$245 ;
-  assign \$247  = \$241  | \$246 ;
-  assign \$248  = ~ fsel_l2_s0[10];
-  assign \$249  = \$248  & \fsel_l2_s0$50 ;
-  assign \$250  = ~ fsel_l2_s0[11];
-  assign \$251  = \$250  & \fsel_l2_s0$50 ;
-  assign \$252  = \$249  & \$251 ;
-  assign fsel_pop0_0_6_c = \$247  | \$252 ;
-  assign \$253  = ~ fsel_l2_s0[12];
-  assign \$254  = \$253  & \fsel_l2_s0$50 ;
-  assign \$255  = ~ fsel_l2_s0[13];
-  assign \$256  = \$255  & \fsel_l2_s0$50 ;
-  assign \$257  = \$254  ^ \$256 ;
-  assign \$258  = ~ fsel_l2_s0[14];
-  assign \$259  = \$258  & \fsel_l2_s0$50 ;
-  assign fsel_pop0_0_4_s = \$257  ^ \$259 ;
-  assign \$260  = ~ fsel_l2_s0[12];
-  assign \$261  = \$260  & \fsel_l2_s0$50 ;
-  assign \$262  = ~ fsel_l2_s0[13];
-  assign \$263  = \$262  & \fsel_l2_s0$50 ;
-  assign \$264  = \$261  & \$263 ;
-  assign \$265  = ~ fsel_l2_s0[12];
-  assign \$266  = \$265  & \fsel_l2_s0$50 ;
-  assign \$267  = ~ fsel_l2_s0[14];
-  assign \$268  = \$267  & \fsel_l2_s0$50 ;
-  assign \$269  = \$266  & \$268 ;
-  assign \$270  = \$264  | \$269 ;
-  assign \$271  = ~ fsel_l2_s0[13];
-  assign \$272  = \$271  & \fsel_l2_s0$50 ;
-  assign \$273  = ~ fsel_l2_s0[14];
-  assign \$274  = \$273  & \fsel_l2_s0$50 ;
-  assign \$275  = \$272  & \$274 ;
-  assign fsel_pop0_0_4_c = \$270  | \$275 ;
-  assign \$276  = fsel_pop0_0_12_s ^ fsel_pop0_0_10_s;
-  assign fsel_pop0_0_2_s = \$276  ^ fsel_pop0_0_8_s;
-  assign \$277  = fsel_pop0_0_12_s & fsel_pop0_0_10_s;
-  assign \$278  = fsel_pop0_0_12_s & fsel_pop0_0_8_s;
-  assign \$279  = \$277  | \$278 ;
-  assign \$280  = fsel_pop0_0_10_s & fsel_pop0_0_8_s;
-  assign fsel_pop0_0_2_c = \$279  | \$280 ;
-  assign \$281  = fsel_pop0_0_6_s ^ fsel_pop0_0_4_s;
-  assign fsel_pop0_0_0_s = \$281  ^ fsel_pop0_0_2_s;
-  assign \$282  = fsel_pop0_0_6_s & fsel_pop0_0_4_s;
-  assign \$283  = fsel_pop0_0_6_s & fsel_pop0_0_2_s;
-  assign \$284  = \$282  | \$283 ;
-  assign \$285  = fsel_pop0_0_4_s & fsel_pop0_0_2_s;
-  assign fsel_pop0_0_0_c = \$284  | \$285 ;
-  assign \$286  = fsel_pop0_0_12_c ^ fsel_pop0_0_10_c;
-  assign fsel_pop0_1_4_s = \$286  ^ fsel_pop0_0_8_c;
-  assign \$287  = fsel_pop0_0_12_c & fsel_pop0_0_10_c;
-  assign \$288  = fsel_pop0_0_12_c & fsel_pop0_0_8_c;
-  assign \$289  = \$287  | \$288 ;
-  assign \$290  = fsel_pop0_0_10_c & fsel_pop0_0_8_c;
-  assign fsel_pop0_1_4_c = \$289  | \$290 ;
-  assign \$291  = fsel_pop0_0_6_c ^ fsel_pop0_0_4_c;
-  assign fsel_pop0_1_2_s = \$291  ^ fsel_pop0_0_2_c;
-  assign \$292  = fsel_pop0_0_6_c & fsel_pop0_0_4_c;
-  assign \$293  = fsel_pop0_0_6_c & fsel_pop0_0_2_c;
-  assign \$294  = \$292  | \$293 ;
-  assign \$295  = fsel_pop0_0_4_c & fsel_pop0_0_2_c;
-  assign fsel_pop0_1_2_c = \$294  | \$295 ;
-  assign \$296  = fsel_pop0_0_0_c ^ fsel_pop0_1_4_s;
-  assign fsel_pop0_1_0_s = \$296  ^ fsel_pop0_1_2_s;
-  assign \$297  = fsel_pop0_0_0_c & fsel_pop0_1_4_s;
-  assign \$298  = fsel_pop0_0_0_c & fsel_pop0_1_2_s;
-  assign \$299  = \$297  | \$298 ;
-  assign \$300  = fsel_pop0_1_4_s & fsel_pop0_1_2_s;
-  assign fsel_pop0_1_0_c = \$299  | \$300 ;
-  assign \$301  = fsel_pop0_1_4_c ^ fsel_pop0_1_2_c;
-  assign fsel_pop0_2_0_s = \$301  ^ fsel_pop0_1_0_c;
-  assign \$302  = fsel_pop0_1_4_c & fsel_pop0_1_2_c;
-  assign \$303  = fsel_pop0_1_4_c & fsel_pop0_1_0_c;
-  assign \$304  = \$302  | \$303 ;
-  assign \$305  = fsel_pop0_1_2_c & fsel_pop0_1_0_c;
-  assign fsel_pop0_2_0_c = \$304  | \$305 ;
-  assign \$306  = ~ fsel_l2_s0[15];
-  assign \$307  = fsel_l2_s0[0] ^ \$306 ;
-  assign \$308  = ~ fsel_l2_s0[16];
-  assign fsel_pop1_0_12_s = \$307  ^ \$308 ;
-  assign \$309  = ~ fsel_l2_s0[15];
-  assign \$310  = fsel_l2_s0[0] & \$309 ;
-  assign \$311  = ~ fsel_l2_s0[16];
+  assign \$50  = ~ adv0_valid;
+  assign adv0 = \$50  | o__ready;
+  assign \$51  = fsel_l1_s0 >= \fsel_l1_s0$30 ;
+  assign \$52  = fsel_l1_s0 >= \fsel_l1_s0$31 ;
+  assign \$53  = fsel_l1_s0 >= \fsel_l1_s0$32 ;
+  assign \$54  = fsel_l1_s0 >= \fsel_l1_s0$33 ;
+  assign \$55  = fsel_l1_s0 >= \fsel_l1_s0$34 ;
+  assign \$56  = fsel_l1_s0 >= \fsel_l1_s0$35 ;
+  assign \$57  = fsel_l1_s0 >= \fsel_l1_s0$36 ;
+  assign \$58  = fsel_l1_s0 >= \fsel_l1_s0$37 ;
+  assign \$59  = fsel_l1_s0 >= \fsel_l1_s0$38 ;
+  assign \$60  = fsel_l1_s0 >= \fsel_l1_s0$39 ;
+  assign \$61  = fsel_l1_s0 >= \fsel_l1_s0$40 ;
+  assign \$62  = fsel_l1_s0 >= \fsel_l1_s0$41 ;
+  assign \$63  = fsel_l1_s0 >= \fsel_l1_s0$42 ;
+  assign \$64  = fsel_l1_s0 >= \fsel_l1_s0$43 ;
+  assign \$65  = fsel_l1_s0 >= \fsel_l1_s0$44 ;
+  assign \$66  = \fsel_l1_s0$30  >= \fsel_l1_s0$31 ;
+  assign \$67  = \fsel_l1_s0$30  >= \fsel_l1_s0$32 ;
+  assign \$68  = \fsel_l1_s0$30  >= \fsel_l1_s0$33 ;
+  assign \$69  = \fsel_l1_s0$30  >= \fsel_l1_s0$34 ;
+  assign \$70  = \fsel_l1_s0$30  >= \fsel_l1_s0$35 ;
+  assign \$71  = \fsel_l1_s0$30  >= \fsel_l1_s0$36 ;
+  assign \$72  = \fsel_l1_s0$30  >= \fsel_l1_s0$37 ;
+  assign \$73  = \fsel_l1_s0$30  >= \fsel_l1_s0$38 ;
+  assign \$74  = \fsel_l1_s0$30  >= \fsel_l1_s0$39 ;
+  assign \$75  = \fsel_l1_s0$30  >= \fsel_l1_s0$40 ;
+  assign \$76  = \fsel_l1_s0$30  >= \fsel_l1_s0$41 ;
+  assign \$77  = \fsel_l1_s0$30  >= \fsel_l1_s0$42 ;
+  assign \$78  = \fsel_l1_s0$30  >= \fsel_l1_s0$43 ;
+  assign \$79  = \fsel_l1_s0$30  >= \fsel_l1_s0$44 ;
+  assign \$80  = \fsel_l1_s0$31  >= \fsel_l1_s0$32 ;
+  assign \$81  = \fsel_l1_s0$31  >= \fsel_l1_s0$33 ;
+  assign \$82  = \fsel_l1_s0$31  >= \fsel_l1_s0$34 ;
+  assign \$83  = \fsel_l1_s0$31  >= \fsel_l1_s0$35 ;
+  assign \$84  = \fsel_l1_s0$31  >= \fsel_l1_s0$36 ;
+  assign \$85  = \fsel_l1_s0$31  >= \fsel_l1_s0$37 ;
+  assign \$86  = \fsel_l1_s0$31  >= \fsel_l1_s0$38 ;
+  assign \$87  = \fsel_l1_s0$31  >= \fsel_l1_s0$39 ;
+  assign \$88  = \fsel_l1_s0$31  >= \fsel_l1_s0$40 ;
+  assign \$89  = \fsel_l1_s0$31  >= \fsel_l1_s0$41 ;
+  assign \$90  = \fsel_l1_s0$31  >= \fsel_l1_s0$42 ;
+  assign \$91  = \fsel_l1_s0$31  >= \fsel_l1_s0$43 ;
+  assign \$92  = \fsel_l1_s0$31  >= \fsel_l1_s0$44 ;
+  assign \$93  = \fsel_l1_s0$32  >= \fsel_l1_s0$33 ;
+  assign \$94  = \fsel_l1_s0$32  >= \fsel_l1_s0$34 ;
+  assign \$95  = \fsel_l1_s0$32  >= \fsel_l1_s0$35 ;
+  assign \$96  = \fsel_l1_s0$32  >= \fsel_l1_s0$36 ;
+  assign \$97  = \fsel_l1_s0$32  >= \fsel_l1_s0$37 ;
+  assign \$98  = \fsel_l1_s0$32  >= \fsel_l1_s0$38 ;
+  assign \$99  = \fsel_l1_s0$32  >= \fsel_l1_s0$39 ;
+  assign \$100  = \fsel_l1_s0$32  >= \fsel_l1_s0$40 ;
+  assign \$101  = \fsel_l1_s0$32  >= \fsel_l1_s0$41 ;
+  assign \$102  = \fsel_l1_s0$32  >= \fsel_l1_s0$42 ;
+  assign \$103  = \fsel_l1_s0$32  >= \fsel_l1_s0$43 ;
+  assign \$104  = \fsel_l1_s0$32  >= \fsel_l1_s0$44 ;
+  assign \$105  = \fsel_l1_s0$33  >= \fsel_l1_s0$34 ;
+  assign \$106  = \fsel_l1_s0$33  >= \fsel_l1_s0$35 ;
+  assign \$107  = \fsel_l1_s0$33  >= \fsel_l1_s0$36 ;
+  assign \$108  = \fsel_l1_s0$33  >= \fsel_l1_s0$37 ;
+  assign \$109  = \fsel_l1_s0$33  >= \fsel_l1_s0$38 ;
+  assign \$110  = \fsel_l1_s0$33  >= \fsel_l1_s0$39 ;
+  assign \$111  = \fsel_l1_s0$33  >= \fsel_l1_s0$40 ;
+  assign \$112  = \fsel_l1_s0$33  >= \fsel_l1_s0$41 ;
+  assign \$113  = \fsel_l1_s0$33  >= \fsel_l1_s0$42 ;
+  assign \$114  = \fsel_l1_s0$33  >= \fsel_l1_s0$43 ;
+  assign \$115  = \fsel_l1_s0$33  >= \fsel_l1_s0$44 ;
+  assign \$116  = \fsel_l1_s0$34  >= \fsel_l1_s0$35 ;
+  assign \$117  = \fsel_l1_s0$34  >= \fsel_l1_s0$36 ;
+  assign \$118  = \fsel_l1_s0$34  >= \fsel_l1_s0$37 ;
+  assign \$119  = \fsel_l1_s0$34  >= \fsel_l1_s0$38 ;
+  assign \$120  = \fsel_l1_s0$34  >= \fsel_l1_s0$39 ;
+  assign \$121  = \fsel_l1_s0$34  >= \fsel_l1_s0$40 ;
+  assign \$122  = \fsel_l1_s0$34  >= \fsel_l1_s0$41 ;
+  assign \$123  = \fsel_l1_s0$34  >= \fsel_l1_s0$42 ;
+  assign \$124  = \fsel_l1_s0$34  >= \fsel_l1_s0$43 ;
+  assign \$125  = \fsel_l1_s0$34  >= \fsel_l1_s0$44 ;
+  assign \$126  = \fsel_l1_s0$35  >= \fsel_l1_s0$36 ;
+  assign \$127  = \fsel_l1_s0$35  >= \fsel_l1_s0$37 ;
+  assign \$128  = \fsel_l1_s0$35  >= \fsel_l1_s0$38 ;
+  assign \$129  = \fsel_l1_s0$35  >= \fsel_l1_s0$39 ;
+  assign \$130  = \fsel_l1_s0$35  >= \fsel_l1_s0$40 ;
+  assign \$131  = \fsel_l1_s0$35  >= \fsel_l1_s0$41 ;
+  assign \$132  = \fsel_l1_s0$35  >= \fsel_l1_s0$42 ;
+  assign \$133  = \fsel_l1_s0$35  >= \fsel_l1_s0$43 ;
+  assign \$134  = \fsel_l1_s0$35  >= \fsel_l1_s0$44 ;
+  assign \$135  = \fsel_l1_s0$36  >= \fsel_l1_s0$37 ;
+  assign \$136  = \fsel_l1_s0$36  >= \fsel_l1_s0$38 ;
+  assign \$137  = \fsel_l1_s0$36  >= \fsel_l1_s0$39 ;
+  assign \$138  = \fsel_l1_s0$36  >= \fsel_l1_s0$40 ;
+  assign \$139  = \fsel_l1_s0$36  >= \fsel_l1_s0$41 ;
+  assign \$140  = \fsel_l1_s0$36  >= \fsel_l1_s0$42 ;
+  assign \$141  = \fsel_l1_s0$36  >= \fsel_l1_s0$43 ;
+  assign \$142  = \fsel_l1_s0$36  >= \fsel_l1_s0$44 ;
+  assign \$143  = \fsel_l1_s0$37  >= \fsel_l1_s0$38 ;
+  assign \$144  = \fsel_l1_s0$37  >= \fsel_l1_s0$39 ;
+  assign \$145  = \fsel_l1_s0$37  >= \fsel_l1_s0$40 ;
+  assign \$146  = \fsel_l1_s0$37  >= \fsel_l1_s0$41 ;
+  assign \$147  = \fsel_l1_s0$37  >= \fsel_l1_s0$42 ;
+  assign \$148  = \fsel_l1_s0$37  >= \fsel_l1_s0$43 ;
+  assign \$149  = \fsel_l1_s0$37  >= \fsel_l1_s0$44 ;
+  assign \$150  = \fsel_l1_s0$38  >= \fsel_l1_s0$39 ;
+  assign \$151  = \fsel_l1_s0$38  >= \fsel_l1_s0$40 ;
+  assign \$152  = \fsel_l1_s0$38  >= \fsel_l1_s0$41 ;
+  assign \$153  = \fsel_l1_s0$38  >= \fsel_l1_s0$42 ;
+  assign \$154  = \fsel_l1_s0$38  >= \fsel_l1_s0$43 ;
+  assign \$155  = \fsel_l1_s0$38  >= \fsel_l1_s0$44 ;
+  assign \$156  = \fsel_l1_s0$39  >= \fsel_l1_s0$40 ;
+  assign \$157  = \fsel_l1_s0$39  >= \fsel_l1_s0$41 ;
+  assign \$158  = \fsel_l1_s0$39  >= \fsel_l1_s0$42 ;
+  assign \$159  = \fsel_l1_s0$39  >= \fsel_l1_s0$43 ;
+  assign \$160  = \fsel_l1_s0$39  >= \fsel_l1_s0$44 ;
+  assign \$161  = \fsel_l1_s0$40  >= \fsel_l1_s0$41 ;
+  assign \$162  = \fsel_l1_s0$40  >= \fsel_l1_s0$42 ;
+  assign \$163  = \fsel_l1_s0$40  >= \fsel_l1_s0$43 ;
+  assign \$164  = \fsel_l1_s0$40  >= \fsel_l1_s0$44 ;
+  assign \$165  = \fsel_l1_s0$41  >= \fsel_l1_s0$42 ;
+  assign \$166  = \fsel_l1_s0$41  >= \fsel_l1_s0$43 ;
+  assign \$167  = \fsel_l1_s0$41  >= \fsel_l1_s0$44 ;
+  assign \$168  = \fsel_l1_s0$42  >= \fsel_l1_s0$43 ;
+  assign \$169  = \fsel_l1_s0$42  >= \fsel_l1_s0$44 ;
+  assign \$170  = \fsel_l1_s0$43  >= \fsel_l1_s0$44 ;
+  assign \$171  = ~ adv1_valid;
+  assign adv1 = \$171  | o__ready;
+  assign \$172  = ~ fsel_l2_s0[0];
+  assign \$173  = ~ fsel_l2_s0[1];
+  assign \$174  = \$172  ^ \$173 ;
+  assign \$175  = ~ fsel_l2_s0[2];
+  assign fsel_pop0_0_12_s = \$174  ^ \$175 ;
+  assign \$176  = ~ fsel_l2_s0[0];
+  assign \$177  = ~ fsel_l2_s0[1];
+  assign \$178  = \$176  & \$177 ;
+  assign \$179  = ~ fsel_l2_s0[0];
+  assign \$180  = ~ fsel_l2_s0[2];
+  assign \$181  = \$179  & \$180 ;
+  assign \$182  = \$178  | \$181 ;
+  assign \$183  = ~ fsel_l2_s0[1];
+  assign \$184  = ~ fsel_l2_s0[2];
+  assign \$185  = \$183  & \$184 ;
+  assign fsel_pop0_0_12_c = \$182  | \$185 ;
+  assign \$186  = ~ fsel_l2_s0[3];
+  assign \$187  = \$186  & \fsel_l2_s0$51 ;
+  assign \$188  = ~ fsel_l2_s0[4];
+  assign \$189  = \$188  & \fsel_l2_s0$51 ;
+  assign \$190  = \$187  ^ \$189 ;
+  assign \$191  = ~ fsel_l2_s0[5];
+  assign \$192  = \$191  & \fsel_l2_s0$51 ;
+  assign fsel_pop0_0_10_s = \$190  ^ \$192 ;
+  assign \$193  = ~ fsel_l2_s0[3];
+  assign \$194  = \$193  & \fsel_l2_s0$51 ;
+  assign \$195  = ~ fsel_l2_s0[4];
+  assign \$196  = \$195  & \fsel_l2_s0$51 ;
+  assign \$197  = \$194  & \$196 ;
+  assign \$198  = ~ fsel_l2_s0[3];
+  assign \$199  = \$198  & \fsel_l2_s0$51 ;
+  assign \$200  = ~ fsel_l2_s0[5];
+  assign \$201  = \$200  & \fsel_l2_s0$51 ;
+  assign \$202  = \$199  & \$201 ;
+  assign \$203  = \$197  | \$202 ;
+  assign \$204  = ~ fsel_l2_s0[4];
+  assign \$205  = \$204  & \fsel_l2_s0$51 ;
+  assign \$206  = ~ fsel_l2_s0[5];
+  assign \$207  = \$206  & \fsel_l2_s0$51 ;
+  assign \$208  = \$205  & \$207 ;
+  assign fsel_pop0_0_10_c = \$203  | \$208 ;
+  assign \$209  = ~ fsel_l2_s0[6];
+  assign \$210  = \$209  & \fsel_l2_s0$51 ;
+  assign \$211  = ~ fsel_l2_s0[7];
+  assign \$212  = \$211  & \fsel_l2_s0$54 ;
+  assign \$213  = \$210  ^ \$212 ;
+  assign \$214  = ~ fsel_l2_s0[8];
+  assign \$215  = \$214  & \fsel_l2_s0$54 ;
+  assign fsel_pop0_0_8_s = \$213  ^ \$215 ;
+  assign \$216  = ~ fsel_l2_s0[6];
+  assign \$217  = \$216  & \fsel_l2_s0$51 ;
+  assign \$218  = ~ fsel_l2_s0[7];
+  assign \$219  = \$218  & \fsel_l2_s0$54 ;
+  assign \$220  = \$217  & \$219 ;
+  assign \$221  = ~ fsel_l2_s0[6];
+  assign \$222  = \$221  & \fsel_l2_s0$51 ;
+  assign \$223  = ~ fsel_l2_s0[8];
+  assign \$224  = \$223  & \fsel_l2_s0$54 ;
+  assign \$225  = \$222  & \$224 ;
+  assign \$226  = \$220  | \$225 ;
+  assign \$227  = ~ fsel_l2_s0[7];
+  assign \$228  = \$227  & \fsel_l2_s0$54 ;
+  assign \$229  = ~ fsel_l2_s0[8];
+  assign \$230  = \$229  & \fsel_l2_s0$54 ;
+  assign \$231  = \$228  & \$230 ;
+  assign fsel_pop0_0_8_c = \$226  | \$231 ;
+  assign \$232  = ~ fsel_l2_s0[9];
+  assign \$233  = \$232  & \fsel_l2_s0$54 ;
+  assign \$234  = ~ fsel_l2_s0[10];
+  assign \$235  = \$234  & \fsel_l2_s0$54 ;
+  assign \$236  = \$233  ^ \$235 ;
+  assign \$237  = ~ fsel_l2_s0[11];
+  assign \$238  = \$237  & \fsel_l2_s0$54 ;
+  assign fsel_pop0_0_6_s = \$236  ^ \$238 ;
+  assign \$239  = ~ fsel_l2_s0[9];
+  assign \$240  = \$239  & \fsel_l2_s0$54 ;
+  assign \$241  = ~ fsel_l2_s0[10];
+  assign \$242  = \$241  & \fsel_l2_s0$54 ;
+  assign \$243  = \$240  & \$242 ;
+  assign \$244  = ~ fsel_l2_s0[9];
+  assign \$245  = \$244  & \fsel_l2_s0$54 ;
+  assign \$246  = ~ fsel_l2_s0[11];
+  assign \$247  = \$246  & \fsel_l2_s0$54 ;
+  assign \$248  = \$245  & \$247 ;
+  assign \$249  = \$243  | \$248 ;
+  assign \$250  = ~ fsel_l2_s0[10];
+  assign \$251  = \$250  & \fsel_l2_s0$54 ;
+  assign \$252  = ~ fsel_l2_s0[11];
+  assign \$253  = \$252  & \fsel_l2_s0$54 ;
+  assign \$254  = \$251  & \$253 ;
+  assign fsel_pop0_0_6_c = \$249  | \$254 ;
+  assign \$255  = ~ fsel_l2_s0[12];
+  assign \$256  = \$255  & \fsel_l2_s0$54 ;
+  assign \$257  = ~ fsel_l2_s0[13];
+  assign \$258  = \$257  & \fsel_l2_s0$54 ;
+  assign \$259  = \$256  ^ \$258 ;
+  assign \$260  = ~ fsel_l2_s0[14];
+  assign \$261  = \$260  & \fsel_l2_s0$54 ;
+  assign fsel_pop0_0_4_s = \$259  ^ \$261 ;
+  assign \$262  = ~ fsel_l2_s0[12];
+  assign \$263  = \$262  & \fsel_l2_s0$54 ;
+  assign \$264  = ~ fsel_l2_s0[13];
+  assign \$265  = \$264  & \fsel_l2_s0$54 ;
+  assign \$266  = \$263  & \$265 ;
+  assign \$267  = ~ fsel_l2_s0[12];
+  assign \$268  = \$267  & \fsel_l2_s0$54 ;
+  assign \$269  = ~ fsel_l2_s0[14];
+  assign \$270  = \$269  & \fsel_l2_s0$54 ;
+  assign \$271  = \$268  & \$270 ;
+  assign \$272  = \$266  | \$271 ;
+  assign \$273  = ~ fsel_l2_s0[13];
+  assign \$274  = \$273  & \fsel_l2_s0$54 ;
+  assign \$275  = ~ fsel_l2_s0[14];
+  assign \$276  = \$275  & \fsel_l2_s0$54 ;
+  assign \$277  = \$274  & \$276 ;
+  assign fsel_pop0_0_4_c = \$272  | \$277 ;
+  assign \$278  = fsel_pop0_0_12_s ^ fsel_pop0_0_10_s;
+  assign fsel_pop0_0_2_s = \$278  ^ fsel_pop0_0_8_s;
+  assign \$279  = fsel_pop0_0_12_s & fsel_pop0_0_10_s;
+  assign \$280  = fsel_pop0_0_12_s & fsel_pop0_0_8_s;
+  assign \$281  = \$279  | \$280 ;
+  assign \$282  = fsel_pop0_0_10_s & fsel_pop0_0_8_s;
+  assign fsel_pop0_0_2_c = \$281  | \$282 ;
+  assign \$283  = fsel_pop0_0_6_s ^ fsel_pop0_0_4_s;
+  assign fsel_pop0_0_0_s = \$283  ^ fsel_pop0_0_2_s;
+  assign \$284  = fsel_pop0_0_6_s & fsel_pop0_0_4_s;
+  assign \$285  = fsel_pop0_0_6_s & fsel_pop0_0_2_s;
+  assign \$286  = \$284  | \$285 ;
+  assign \$287  = fsel_pop0_0_4_s & fsel_pop0_0_2_s;
+  assign fsel_pop0_0_0_c = \$286  | \$287 ;
+  assign \$288  = fsel_pop0_0_12_c ^ fsel_pop0_0_10_c;
+  assign fsel_pop0_1_4_s = \$288  ^ fsel_pop0_0_8_c;
+  assign \$289  = fsel_pop0_0_12_c & fsel_pop0_0_10_c;
+  assign \$290  = fsel_pop0_0_12_c & fsel_pop0_0_8_c;
+  assign \$291  = \$289  | \$290 ;
+  assign \$292  = fsel_pop0_0_10_c & fsel_pop0_0_8_c;
+  assign fsel_pop0_1_4_c = \$291  | \$292 ;
+  assign \$293  = fsel_pop0_0_6_c ^ fsel_pop0_0_4_c;
+  assign fsel_pop0_1_2_s = \$293  ^ fsel_pop0_0_2_c;
+  assign \$294  = fsel_pop0_0_6_c & fsel_pop0_0_4_c;
+  assign \$295  = fsel_pop0_0_6_c & fsel_pop0_0_2_c;
+  assign \$296  = \$294  | \$295 ;
+  assign \$297  = fsel_pop0_0_4_c & fsel_pop0_0_2_c;
+  assign fsel_pop0_1_2_c = \$296  | \$297 ;
+  assign \$298  = fsel_pop0_0_0_c ^ fsel_pop0_1_4_s;
+  assign fsel_pop0_1_0_s = \$298  ^ fsel_pop0_1_2_s;
+  assign \$299  = fsel_pop0_0_0_c & fsel_pop0_1_4_s;
+  assign \$300  = fsel_pop0_0_0_c & fsel_pop0_1_2_s;
+  assign \$301  = \$299  | \$300 ;
+  assign \$302  = fsel_pop0_1_4_s & fsel_pop0_1_2_s;
+  assign fsel_pop0_1_0_c = \$301  | \$302 ;
+  assign \$303  = fsel_pop0_1_4_c ^ fsel_pop0_1_2_c;
+  assign fsel_pop0_2_0_s = \$303  ^ fsel_pop0_1_0_c;
+  assign \$304  = fsel_pop0_1_4_c & fsel_pop0_1_2_c;
+  assign \$305  = fsel_pop0_1_4_c & fsel_pop0_1_0_c;
+  assign \$306  = \$304  | \$305 ;
+  assign \$307  = fsel_pop0_1_2_c & fsel_pop0_1_0_c;
+  assign fsel_pop0_2_0_c = \$306  | \$307 ;
+  assign \$308  = ~ fsel_l2_s0[15];
+  assign \$309  = fsel_l2_s0[0] ^ \$308 ;
+  assign \$310  = ~ fsel_l2_s0[16];
+  assign fsel_pop1_0_12_s = \$309  ^ \$310 ;
+  assign \$311  = ~ fsel_l2_s0[15];
   assign \$312  = fsel_l2_s0[0] & \$311 ;
-  assign \$313  = \$310  | \$312 ;
-  assign \$314  = ~ fsel_l2_s0[15];
-  assign \$315  = ~ fsel_l2_s0[16];
-  assign \$316  = \$314  & \$315 ;
-  assign fsel_pop1_0_12_c = \$313  | \$316 ;
-  assign \$317  = ~ fsel_l2_s0[17];
-  assign \$318  = \$317  & \fsel_l2_s0$47 ;
-  assign \$319  = ~ fsel_l2_s0[18];
-  assign \$320  = \$319  & \fsel_l2_s0$47 ;
-  assign \$321  = \$318  ^ \$320 ;
-  assign \$322  = ~ fsel_l2_s0[19];
-  assign \$323  = \$322  & \fsel_l2_s0$47 ;
-  assign fsel_pop1_0_10_s = \$321  ^ \$323 ;
-  assign \$324  = ~ fsel_l2_s0[17];
-  assign \$325  = \$324  & \fsel_l2_s0$47 ;
-  assign \$326  = ~ fsel_l2_s0[18];
-  assign \$327  = \$326  & \fsel_l2_s0$47 ;
-  assign \$328  = \$325  & \$327 ;
-  assign \$329  = ~ fsel_l2_s0[17];
-  assign \$330  = \$329  & \fsel_l2_s0$47 ;
-  assign \$331  = ~ fsel_l2_s0[19];
-  assign \$332  = \$331  & \fsel_l2_s0$47 ;
-  assign \$333  = \$330  & \$332 ;
-  assign \$334  = \$328  | \$333 ;
-  assign \$335  = ~ fsel_l2_s0[18];
-  assign \$336  = \$335  & \fsel_l2_s0$47 ;
-  assign \$337  = ~ fsel_l2_s0[19];
-  assign \$338  = \$337  & \fsel_l2_s0$47 ;
-  assign \$339  = \$336  & \$338 ;
-  assign fsel_pop1_0_10_c = \$334  | \$339 ;
-  assign \$340  = ~ fsel_l2_s0[20];
-  assign \$341  = \$340  & \fsel_l2_s0$47 ;
-  assign \$342  = ~ fsel_l2_s0[21];
-  assign \$343  = \$342  & \fsel_l2_s0$50 ;
-  assign \$344  = \$341  ^ \$343 ;
-  assign \$345  = ~ fsel_l2_s0[22];
-  assign \$346  = \$345  & \fsel_l2_s0$50 ;
-  assign fsel_pop1_0_8_s = \$344  ^ \$346 ;
-  assign \$347  = ~ fsel_l2_s0[20];
-  assign \$348  = \$347  & \fsel_l2_s0$47 ;
-  assign \$349  = ~ fsel_l2_s0[21];
-  assign \$350  = \$349  & \fsel_l2_s0$50 ;
-  assign \$351  = \$348  & \$350 ;
-  assign \$352  = ~ fsel_l2_s0[20];
-  assign \$353  = \$352  & \fsel_l2_s0$47 ;
-  assign \$354  = ~ fsel_l2_s0[22];
-  assign \$355  = \$354  & \fsel_l2_s0$50 ;
-  assign \$356  = \$353  & \$355 ;
-  assign \$357  = \$351  | \$356 ;
-  assign \$358  = ~ fsel_l2_s0[21];
-  assign \$359  = \$358  & \fsel_l2_s0$50 ;
-  assign \$360  = ~ fsel_l2_s0[22];
-  assign \$361  = \$360  & \fsel_l2_s0$50 ;
-  assign \$362  = \$359  & \$361 ;
-  assign fsel_pop1_0_8_c = \$357  | \$362 ;
-  assign \$363  = ~ fsel_l2_s0[23];
-  assign \$364  = \$363  & \fsel_l2_s0$50 ;
-  assign \$365  = ~ fsel_l2_s0[24];
-  assign \$366  = \$365  & \fsel_l2_s0$50 ;
-  assign \$367  = \$364  ^ \$366 ;
-  assign \$368  = ~ fsel_l2_s0[25];
-  assign \$369  = \$368  & \fsel_l2_s0$50 ;
-  assign fsel_pop1_0_6_s = \$367  ^ \$369 ;
-  assign \$370  = ~ fsel_l2_s0[23];
-  assign \$371  = \$370  & \fsel_l2_s0$50 ;
-  assign \$372  = ~ fsel_l2_s0[24];
-  assign \$373  = \$372  & \fsel_l2_s0$50 ;
-  assign \$374  = \$371  & \$373 ;
-  assign \$375  = ~ fsel_l2_s0[23];
-  assign \$376  = \$375  & \fsel_l2_s0$50 ;
-  assign \$377  = ~ fsel_l2_s0[25];
-  assign \$378  = \$377  & \fsel_l2_s0$50 ;
-  assign \$379  = \$376  & \$378 ;
-  assign \$380  = \$374  | \$379 ;
-  assign \$381  = ~ fsel_l2_s0[24];
-  assign \$382  = \$381  & \fsel_l2_s0$50 ;
-  assign \$383  = ~ fsel_l2_s0[25];
-  assign \$384  = \$383  & \fsel_l2_s0$50 ;
-  assign \$385  = \$382  & \$384 ;
-  assign fsel_pop1_0_6_c = \$380  | \$385 ;
-  assign \$386  = ~ fsel_l2_s0[26];
-  assign \$387  = \$386  & \fsel_l2_s0$50 ;
-  assign \$388  = ~ fsel_l2_s0[27];
-  assign \$389  = \$388  & \fsel_l2_s0$50 ;
-  assign \$390  = \$387  ^ \$389 ;
-  assign \$391  = ~ fsel_l2_s0[28];
-  assign \$392  = \$391  & \fsel_l2_s0$50 ;
-  assign fsel_pop1_0_4_s = \$390  ^ \$392 ;
-  assign \$393  = ~ fsel_l2_s0[26];
-  assign \$394  = \$393  & \fsel_l2_s0$50 ;
-  assign \$395  = ~ fsel_l2_s0[27];
-  assign \$396  = \$395  & \fsel_l2_s0$50 ;
-  assign \$397  = \$394  & \$396 ;
-  assign \$398  = ~ fsel_l2_s0[26];
-  assign \$399  = \$398  & \fsel_l2_s0$50 ;
-  assign \$400  = ~ fsel_l2_s0[28];
-  assign \$401  = \$400  & \fsel_l2_s0$50 ;
-  assign \$402  = \$399  & \$401 ;
-  assign \$403  = \$397  | \$402 ;
-  assign \$404  = ~ fsel_l2_s0[27];
-  assign \$405  = \$404  & \fsel_l2_s0$50 ;
-  assign \$406  = ~ fsel_l2_s0[28];
-  assign \$407  = \$406  & \fsel_l2_s0$50 ;
-  assign \$408  = \$405  & \$407 ;
-  assign fsel_pop1_0_4_c = \$403  | \$408 ;
-  assign \$409  = fsel_pop1_0_12_s ^ fsel_pop1_0_10_s;
-  assign fsel_pop1_0_2_s = \$409  ^ fsel_pop1_0_8_s;
-  assign \$410  = fsel_pop1_0_12_s & fsel_pop1_0_10_s;
-  assign \$411  = fsel_pop1_0_12_s & fsel_pop1_0_8_s;
-  assign \$412  = \$410  | \$411 ;
-  assign \$413  = fsel_pop1_0_10_s & fsel_pop1_0_8_s;
-  assign fsel_pop1_0_2_c = \$412  | \$413 ;
-  assign \$414  = fsel_pop1_0_6_s ^ fsel_pop1_0_4_s;
-  assign fsel_pop1_0_0_s = \$414  ^ fsel_pop1_0_2_s;
-  assign \$415  = fsel_pop1_0_6_s & fsel_pop1_0_4_s;
-  assign \$416  = fsel_pop1_0_6_s & fsel_pop1_0_2_s;
-  assign \$417  = \$415  | \$416 ;
-  assign \$418  = fsel_pop1_0_4_s & fsel_pop1_0_2_s;
-  assign fsel_pop1_0_0_c = \$417  | \$418 ;
-  assign \$419  = fsel_pop1_0_12_c ^ fsel_pop1_0_10_c;
-  assign fsel_pop1_1_4_s = \$419  ^ fsel_pop1_0_8_c;
-  assign \$420  = fsel_pop1_0_12_c & fsel_pop1_0_10_c;
-  assign \$421  = fsel_pop1_0_12_c & fsel_pop1_0_8_c;
-  assign \$422  = \$420  | \$421 ;
-  assign \$423  = fsel_pop1_0_10_c & fsel_pop1_0_8_c;
-  assign fsel_pop1_1_4_c = \$422  | \$423 ;
-  assign \$424  = fsel_pop1_0_6_c ^ fsel_pop1_0_4_c;
-  assign fsel_pop1_1_2_s = \$424  ^ fsel_pop1_0_2_c;
-  assign \$425  = fsel_pop1_0_6_c & fsel_pop1_0_4_c;
-  assign \$426  = fsel_pop1_0_6_c & fsel_pop1_0_2_c;
-  assign \$427  = \$425  | \$426 ;
-  assign \$428  = fsel_pop1_0_4_c & fsel_pop1_0_2_c;
-  assign fsel_pop1_1_2_c = \$427  | \$428 ;
-  assign \$429  = fsel_pop1_0_0_c ^ fsel_pop1_1_4_s;
-  assign fsel_pop1_1_0_s = \$429  ^ fsel_pop1_1_2_s;
-  assign \$430  = fsel_pop1_0_0_c & fsel_pop1_1_4_s;
-  assign \$431  = fsel_pop1_0_0_c & fsel_pop1_1_2_s;
-  assign \$432  = \$430  | \$431 ;
-  assign \$433  = fsel_pop1_1_4_s & fsel_pop1_1_2_s;
-  assign fsel_pop1_1_0_c = \$432  | \$433 ;
-  assign \$434  = fsel_pop1_1_4_c ^ fsel_pop1_1_2_c;
-  assign fsel_pop1_2_0_s = \$434  ^ fsel_pop1_1_0_c;
-  assign \$435  = fsel_pop1_1_4_c & fsel_pop1_1_2_c;
-  assign \$436  = fsel_pop1_1_4_c & fsel_pop1_1_0_c;
-  assign \$437  = \$435  | \$436 ;
-  assign \$438  = fsel_pop1_1_2_c & fsel_pop1_1_0_c;
-  assign fsel_pop1_2_0_c = \$437  | \$438 ;
-  assign \$439  = ~ fsel_l2_s0[29];
-  assign \$440  = \$439  ^ fsel_l2_s0[1];
-  assign fsel_pop2_0_12_s = \$440  ^ fsel_l2_s0[15];
+  assign \$313  = ~ fsel_l2_s0[16];
+  assign \$314  = fsel_l2_s0[0] & \$313 ;
+  assign \$315  = \$312  | \$314 ;
+  assign \$316  = ~ fsel_l2_s0[15];
+  assign \$317  = ~ fsel_l2_s0[16];
+  assign \$318  = \$316  & \$317 ;
+  assign fsel_pop1_0_12_c = \$315  | \$318 ;
+  assign \$319  = ~ fsel_l2_s0[17];
+  assign \$320  = \$319  & \fsel_l2_s0$51 ;
+  assign \$321  = ~ fsel_l2_s0[18];
+  assign \$322  = \$321  & \fsel_l2_s0$51 ;
+  assign \$323  = \$320  ^ \$322 ;
+  assign \$324  = ~ fsel_l2_s0[19];
+  assign \$325  = \$324  & \fsel_l2_s0$51 ;
+  assign fsel_pop1_0_10_s = \$323  ^ \$325 ;
+  assign \$326  = ~ fsel_l2_s0[17];
+  assign \$327  = \$326  & \fsel_l2_s0$51 ;
+  assign \$328  = ~ fsel_l2_s0[18];
+  assign \$329  = \$328  & \fsel_l2_s0$51 ;
+  assign \$330  = \$327  & \$329 ;
+  assign \$331  = ~ fsel_l2_s0[17];
+  assign \$332  = \$331  & \fsel_l2_s0$51 ;
+  assign \$333  = ~ fsel_l2_s0[19];
+  assign \$334  = \$333  & \fsel_l2_s0$51 ;
+  assign \$335  = \$332  & \$334 ;
+  assign \$336  = \$330  | \$335 ;
+  assign \$337  = ~ fsel_l2_s0[18];
+  assign \$338  = \$337  & \fsel_l2_s0$51 ;
+  assign \$339  = ~ fsel_l2_s0[19];
+  assign \$340  = \$339  & \fsel_l2_s0$51 ;
+  assign \$341  = \$338  & \$340 ;
+  assign fsel_pop1_0_10_c = \$336  | \$341 ;
+  assign \$342  = ~ fsel_l2_s0[20];
+  assign \$343  = \$342  & \fsel_l2_s0$51 ;
+  assign \$344  = ~ fsel_l2_s0[21];
+  assign \$345  = \$344  & \fsel_l2_s0$54 ;
+  assign \$346  = \$343  ^ \$345 ;
+  assign \$347  = ~ fsel_l2_s0[22];
+  assign \$348  = \$347  & \fsel_l2_s0$54 ;
+  assign fsel_pop1_0_8_s = \$346  ^ \$348 ;
+  assign \$349  = ~ fsel_l2_s0[20];
+  assign \$350  = \$349  & \fsel_l2_s0$51 ;
+  assign \$351  = ~ fsel_l2_s0[21];
+  assign \$352  = \$351  & \fsel_l2_s0$54 ;
+  assign \$353  = \$350  & \$352 ;
+  assign \$354  = ~ fsel_l2_s0[20];
+  assign \$355  = \$354  & \fsel_l2_s0$51 ;
+  assign \$356  = ~ fsel_l2_s0[22];
+  assign \$357  = \$356  & \fsel_l2_s0$54 ;
+  assign \$358  = \$355  & \$357 ;
+  assign \$359  = \$353  | \$358 ;
+  assign \$360  = ~ fsel_l2_s0[21];
+  assign \$361  = \$360  & \fsel_l2_s0$54 ;
+  assign \$362  = ~ fsel_l2_s0[22];
+  assign \$363  = \$362  & \fsel_l2_s0$54 ;
+  assign \$364  = \$361  & \$363 ;
+  assign fsel_pop1_0_8_c = \$359  | \$364 ;
+  assign \$365  = ~ fsel_l2_s0[23];
+  assign \$366  = \$365  & \fsel_l2_s0$54 ;
+  assign \$367  = ~ fsel_l2_s0[24];
+  assign \$368  = \$367  & \fsel_l2_s0$54 ;
+  assign \$369  = \$366  ^ \$368 ;
+  assign \$370  = ~ fsel_l2_s0[25];
+  assign \$371  = \$370  & \fsel_l2_s0$54 ;
+  assign fsel_pop1_0_6_s = \$369  ^ \$371 ;
+  assign \$372  = ~ fsel_l2_s0[23];
+  assign \$373  = \$372  & \fsel_l2_s0$54 ;
+  assign \$374  = ~ fsel_l2_s0[24];
+  assign \$375  = \$374  & \fsel_l2_s0$54 ;
+  assign \$376  = \$373  & \$375 ;
+  assign \$377  = ~ fsel_l2_s0[23];
+  assign \$378  = \$377  & \fsel_l2_s0$54 ;
+  assign \$379  = ~ fsel_l2_s0[25];
+  assign \$380  = \$379  & \fsel_l2_s0$54 ;
+  assign \$381  = \$378  & \$380 ;
+  assign \$382  = \$376  | \$381 ;
+  assign \$383  = ~ fsel_l2_s0[24];
+  assign \$384  = \$383  & \fsel_l2_s0$54 ;
+  assign \$385  = ~ fsel_l2_s0[25];
+  assign \$386  = \$385  & \fsel_l2_s0$54 ;
+  assign \$387  = \$384  & \$386 ;
+  assign fsel_pop1_0_6_c = \$382  | \$387 ;
+  assign \$388  = ~ fsel_l2_s0[26];
+  assign \$389  = \$388  & \fsel_l2_s0$54 ;
+  assign \$390  = ~ fsel_l2_s0[27];
+  assign \$391  = \$390  & \fsel_l2_s0$54 ;
+  assign \$392  = \$389  ^ \$391 ;
+  assign \$393  = ~ fsel_l2_s0[28];
+  assign \$394  = \$393  & \fsel_l2_s0$54 ;
+  assign fsel_pop1_0_4_s = \$392  ^ \$394 ;
+  assign \$395  = ~ fsel_l2_s0[26];
+  assign \$396  = \$395  & \fsel_l2_s0$54 ;
+  assign \$397  = ~ fsel_l2_s0[27];
+  assign \$398  = \$397  & \fsel_l2_s0$54 ;
+  assign \$399  = \$396  & \$398 ;
+  assign \$400  = ~ fsel_l2_s0[26];
+  assign \$401  = \$400  & \fsel_l2_s0$54 ;
+  assign \$402  = ~ fsel_l2_s0[28];
+  assign \$403  = \$402  & \fsel_l2_s0$54 ;
+  assign \$404  = \$401  & \$403 ;
+  assign \$405  = \$399  | \$404 ;
+  assign \$406  = ~ fsel_l2_s0[27];
+  assign \$407  = \$406  & \fsel_l2_s0$54 ;
+  assign \$408  = ~ fsel_l2_s0[28];
+  assign \$409  = \$408  & \fsel_l2_s0$54 ;
+  assign \$410  = \$407  & \$409 ;
+  assign fsel_pop1_0_4_c = \$405  | \$410 ;
+  assign \$411  = fsel_pop1_0_12_s ^ fsel_pop1_0_10_s;
+  assign fsel_pop1_0_2_s = \$411  ^ fsel_pop1_0_8_s;
+  assign \$412  = fsel_pop1_0_12_s & fsel_pop1_0_10_s;
+  assign \$413  = fsel_pop1_0_12_s & fsel_pop1_0_8_s;
+  assign \$414  = \$412  | \$413 ;
+  assign \$415  = fsel_pop1_0_10_s & fsel_pop1_0_8_s;
+  assign fsel_pop1_0_2_c = \$414  | \$415 ;
+  assign \$416  = fsel_pop1_0_6_s ^ fsel_pop1_0_4_s;
+  assign fsel_pop1_0_0_s = \$416  ^ fsel_pop1_0_2_s;
+  assign \$417  = fsel_pop1_0_6_s & fsel_pop1_0_4_s;
+  assign \$418  = fsel_pop1_0_6_s & fsel_pop1_0_2_s;
+  assign \$419  = \$417  | \$418 ;
+  assign \$420  = fsel_pop1_0_4_s & fsel_pop1_0_2_s;
+  assign fsel_pop1_0_0_c = \$419  | \$420 ;
+  assign \$421  = fsel_pop1_0_12_c ^ fsel_pop1_0_10_c;
+  assign fsel_pop1_1_4_s = \$421  ^ fsel_pop1_0_8_c;
+  assign \$422  = fsel_pop1_0_12_c & fsel_pop1_0_10_c;
+  assign \$423  = fsel_pop1_0_12_c & fsel_pop1_0_8_c;
+  assign \$424  = \$422  | \$423 ;
+  assign \$425  = fsel_pop1_0_10_c & fsel_pop1_0_8_c;
+  assign fsel_pop1_1_4_c = \$424  | \$425 ;
+  assign \$426  = fsel_pop1_0_6_c ^ fsel_pop1_0_4_c;
+  assign fsel_pop1_1_2_s = \$426  ^ fsel_pop1_0_2_c;
+  assign \$427  = fsel_pop1_0_6_c & fsel_pop1_0_4_c;
+  assign \$428  = fsel_pop1_0_6_c & fsel_pop1_0_2_c;
+  assign \$429  = \$427  | \$428 ;
+  assign \$430  = fsel_pop1_0_4_c & fsel_pop1_0_2_c;
+  assign fsel_pop1_1_2_c = \$429  | \$430 ;
+  assign \$431  = fsel_pop1_0_0_c ^ fsel_pop1_1_4_s;
+  assign fsel_pop1_1_0_s = \$431  ^ fsel_pop1_1_2_s;
+  assign \$432  = fsel_pop1_0_0_c & fsel_pop1_1_4_s;
+  assign \$433  = fsel_pop1_0_0_c & fsel_pop1_1_2_s;
+  assign \$434  = \$432  | \$433 ;
+  assign \$435  = fsel_pop1_1_4_s & fsel_pop1_1_2_s;
+  assign fsel_pop1_1_0_c = \$434  | \$435 ;
+  assign \$436  = fsel_pop1_1_4_c ^ fsel_pop1_1_2_c;
+  assign fsel_pop1_2_0_s = \$436  ^ fsel_pop1_1_0_c;
+  assign \$437  = fsel_pop1_1_4_c & fsel_pop1_1_2_c;
+  assign \$438  = fsel_pop1_1_4_c & fsel_pop1_1_0_c;
+  assign \$439  = \$437  | \$438 ;
+  assign \$440  = fsel_pop1_1_2_c & fsel_pop1_1_0_c;
+  assign fsel_pop1_2_0_c = \$439  | \$440 ;
   assign \$441  = ~ fsel_l2_s0[29];
-  assign \$442  = \$441  & fsel_l2_s0[1];
+  assign \$442  = \$441  ^ fsel_l2_s0[1];
+  assign fsel_pop2_0_12_s = \$442  ^ fsel_l2_s0[15];
   assign \$443  = ~ fsel_l2_s0[29];
-  assign \$444  = \$443  & fsel_l2_s0[15];
-  assign \$445  = \$442  | \$444 ;
-  assign \$446  = fsel_l2_s0[1] & fsel_l2_s0[15];
-  assign fsel_pop2_0_12_c = \$445  | \$446 ;
-  assign \$447  = ~ fsel_l2_s0[30];
-  assign \$448  = \$447  & \fsel_l2_s0$47 ;
-  assign \$449  = ~ fsel_l2_s0[31];
-  assign \$450  = \$449  & \fsel_l2_s0$47 ;
-  assign \$451  = \$448  ^ \$450 ;
-  assign \$452  = ~ fsel_l2_s0[32];
-  assign \$453  = \$452  & \fsel_l2_s0$47 ;
-  assign fsel_pop2_0_10_s = \$451  ^ \$453 ;
-  assign \$454  = ~ fsel_l2_s0[30];
-  assign \$455  = \$454  & \fsel_l2_s0$47 ;
-  assign \$456  = ~ fsel_l2_s0[31];
-  assign \$457  = \$456  & \fsel_l2_s0$47 ;
-  assign \$458  = \$455  & \$457 ;
-  assign \$459  = ~ fsel_l2_s0[30];
-  assign \$460  = \$459  & \fsel_l2_s0$47 ;
-  assign \$461  = ~ fsel_l2_s0[32];
-  assign \$462  = \$461  & \fsel_l2_s0$47 ;
-  assign \$463  = \$460  & \$462 ;
-  assign \$464  = \$458  | \$463 ;
-  assign \$465  = ~ fsel_l2_s0[31];
-  assign \$466  = \$465  & \fsel_l2_s0$47 ;
-  assign \$467  = ~ fsel_l2_s0[32];
-  assign \$468  = \$467  & \fsel_l2_s0$47 ;
-  assign \$469  = \$466  & \$468 ;
-  assign fsel_pop2_0_10_c = \$464  | \$469 ;
-  assign \$470  = ~ fsel_l2_s0[33];
-  assign \$471  = \$470  & \fsel_l2_s0$47 ;
-  assign \$472  = ~ fsel_l2_s0[34];
-  assign \$473  = \$472  & \fsel_l2_s0$50 ;
-  assign \$474  = \$471  ^ \$473 ;
-  assign \$475  = ~ fsel_l2_s0[35];
-  assign \$476  = \$475  & \fsel_l2_s0$50 ;
-  assign fsel_pop2_0_8_s = \$474  ^ \$476 ;
-  assign \$477  = ~ fsel_l2_s0[33];
-  assign \$478  = \$477  & \fsel_l2_s0$47 ;
-  assign \$479  = ~ fsel_l2_s0[34];
-  assign \$480  = \$479  & \fsel_l2_s0$50 ;
-  assign \$481  = \$478  & \$480 ;
-  assign \$482  = ~ fsel_l2_s0[33];
-  assign \$483  = \$482  & \fsel_l2_s0$47 ;
-  assign \$484  = ~ fsel_l2_s0[35];
-  assign \$485  = \$484  & \fsel_l2_s0$50 ;
-  assign \$486  = \$483  & \$485 ;
-  assign \$487  = \$481  | \$486 ;
-  assign \$488  = ~ fsel_l2_s0[34];
-  assign \$489  = \$488  & \fsel_l2_s0$50 ;
-  assign \$490  = ~ fsel_l2_s0[35];
-  assign \$491  = \$490  & \fsel_l2_s0$50 ;
-  assign \$492  = \$489  & \$491 ;
-  assign fsel_pop2_0_8_c = \$487  | \$492 ;
-  assign \$493  = ~ fsel_l2_s0[36];
-  assign \$494  = \$493  & \fsel_l2_s0$50 ;
-  assign \$495  = ~ fsel_l2_s0[37];
-  assign \$496  = \$495  & \fsel_l2_s0$50 ;
-  assign \$497  = \$494  ^ \$496 ;
-  assign \$498  = ~ fsel_l2_s0[38];
-  assign \$499  = \$498  & \fsel_l2_s0$50 ;
-  assign fsel_pop2_0_6_s = \$497  ^ \$499 ;
-  assign \$500  = ~ fsel_l2_s0[36];
-  assign \$501  = \$500  & \fsel_l2_s0$50 ;
-  assign \$502  = ~ fsel_l2_s0[37];
-  assign \$503  = \$502  & \fsel_l2_s0$50 ;
-  assign \$504  = \$501  & \$503 ;
-  assign \$505  = ~ fsel_l2_s0[36];
-  assign \$506  = \$505  & \fsel_l2_s0$50 ;
-  assign \$507  = ~ fsel_l2_s0[38];
-  assign \$508  = \$507  & \fsel_l2_s0$50 ;
-  assign \$509  = \$506  & \$508 ;
-  assign \$510  = \$504  | \$509 ;
-  assign \$511  = ~ fsel_l2_s0[37];
-  assign \$512  = \$511  & \fsel_l2_s0$50 ;
-  assign \$513  = ~ fsel_l2_s0[38];
-  assign \$514  = \$513  & \fsel_l2_s0$50 ;
-  assign \$515  = \$512  & \$514 ;
-  assign fsel_pop2_0_6_c = \$510  | \$515 ;
-  assign \$516  = ~ fsel_l2_s0[39];
-  assign \$517  = \$516  & \fsel_l2_s0$50 ;
-  assign \$518  = ~ fsel_l2_s0[40];
-  assign \$519  = \$518  & \fsel_l2_s0$50 ;
-  assign \$520  = \$517  ^ \$519 ;
-  assign \$521  = ~ fsel_l2_s0[41];
-  assign \$522  = \$521  & \fsel_l2_s0$50 ;
-  assign fsel_pop2_0_4_s = \$520  ^ \$522 ;
-  assign \$523  = ~ fsel_l2_s0[39];
-  assign \$524  = \$523  & \fsel_l2_s0$50 ;
-  assign \$525  = ~ fsel_l2_s0[40];
-  assign \$526  = \$525  & \fsel_l2_s0$50 ;
-  assign \$527  = \$524  & \$526 ;
-  assign \$528  = ~ fsel_l2_s0[39];
-  assign \$529  = \$528  & \fsel_l2_s0$50 ;
-  assign \$530  = ~ fsel_l2_s0[41];
-  assign \$531  = \$530  & \fsel_l2_s0$50 ;
-  assign \$532  = \$529  & \$531 ;
-  assign \$533  = \$527  | \$532 ;
-  assign \$534  = ~ fsel_l2_s0[40];
-  assign \$535  = \$534  & \fsel_l2_s0$50 ;
-  assign \$536  = ~ fsel_l2_s0[41];
-  assign \$537  = \$536  & \fsel_l2_s0$50 ;
-  assign \$538  = \$535  & \$537 ;
-  assign fsel_pop2_0_4_c = \$533  | \$538 ;
-  assign \$539  = fsel_pop2_0_12_s ^ fsel_pop2_0_10_s;
-  assign fsel_pop2_0_2_s = \$539  ^ fsel_pop2_0_8_s;
-  assign \$540  = fsel_pop2_0_12_s & fsel_pop2_0_10_s;
-  assign \$541  = fsel_pop2_0_12_s & fsel_pop2_0_8_s;
-  assign \$542  = \$540  | \$541 ;
-  assign \$543  = fsel_pop2_0_10_s & fsel_pop2_0_8_s;
-  assign fsel_pop2_0_2_c = \$542  | \$543 ;
-  assign \$544  = fsel_pop2_0_6_s ^ fsel_pop2_0_4_s;
-  assign fsel_pop2_0_0_s = \$544  ^ fsel_pop2_0_2_s;
-  assign \$545  = fsel_pop2_0_6_s & fsel_pop2_0_4_s;
-  assign \$546  = fsel_pop2_0_6_s & fsel_pop2_0_2_s;
-  assign \$547  = \$545  | \$546 ;
-  assign \$548  = fsel_pop2_0_4_s & fsel_pop2_0_2_s;
-  assign fsel_pop2_0_0_c = \$547  | \$548 ;
-  assign \$549  = fsel_pop2_0_12_c ^ fsel_pop2_0_10_c;
-  assign fsel_pop2_1_4_s = \$549  ^ fsel_pop2_0_8_c;
-  assign \$550  = fsel_pop2_0_12_c & fsel_pop2_0_10_c;
-  assign \$551  = fsel_pop2_0_12_c & fsel_pop2_0_8_c;
-  assign \$552  = \$550  | \$551 ;
-  assign \$553  = fsel_pop2_0_10_c & fsel_pop2_0_8_c;
-  assign fsel_pop2_1_4_c = \$552  | \$553 ;
-  assign \$554  = fsel_pop2_0_6_c ^ fsel_pop2_0_4_c;
-  assign fsel_pop2_1_2_s = \$554  ^ fsel_pop2_0_2_c;
-  assign \$555  = fsel_pop2_0_6_c & fsel_pop2_0_4_c;
-  assign \$556  = fsel_pop2_0_6_c & fsel_pop2_0_2_c;
-  assign \$557  = \$555  | \$556 ;
-  assign \$558  = fsel_pop2_0_4_c & fsel_pop2_0_2_c;
-  assign fsel_pop2_1_2_c = \$557  | \$558 ;
-  assign \$559  = fsel_pop2_0_0_c ^ fsel_pop2_1_4_s;
-  assign fsel_pop2_1_0_s = \$559  ^ fsel_pop2_1_2_s;
-  assign \$560  = fsel_pop2_0_0_c & fsel_pop2_1_4_s;
-  assign \$561  = fsel_pop2_0_0_c & fsel_pop2_1_2_s;
-  assign \$562  = \$560  | \$561 ;
-  assign \$563  = fsel_pop2_1_4_s & fsel_pop2_1_2_s;
-  assign fsel_pop2_1_0_c = \$562  | \$563 ;
-  assign \$564  = fsel_pop2_1_4_c ^ fsel_pop2_1_2_c;
-  assign fsel_pop2_2_0_s = \$564  ^ fsel_pop2_1_0_c;
-  assign \$565  = fsel_pop2_1_4_c & fsel_pop2_1_2_c;
-  assign \$566  = fsel_pop2_1_4_c & fsel_pop2_1_0_c;
-  assign \$567  = \$565  | \$566 ;
-  assign \$568  = fsel_pop2_1_2_c & fsel_pop2_1_0_c;
-  assign fsel_pop2_2_0_c = \$567  | \$568 ;
-  assign \$569  = fsel_l2_s0[29] ^ fsel_l2_s0[2];
-  assign fsel_pop3_0_12_s = \$569  ^ fsel_l2_s0[16];
-  assign \$570  = fsel_l2_s0[29] & fsel_l2_s0[2];
-  assign \$571  = fsel_l2_s0[29] & fsel_l2_s0[16];
-  assign \$572  = \$570  | \$571 ;
-  assign \$573  = fsel_l2_s0[2] & fsel_l2_s0[16];
-  assign fsel_pop3_0_12_c = \$572  | \$573 ;
-  assign \$574  = ~ fsel_l2_s0[42];
-  assign \$575  = \$574  & \fsel_l2_s0$47 ;
-  assign \$576  = ~ fsel_l2_s0[43];
-  assign \$577  = \$576  & \fsel_l2_s0$47 ;
-  assign \$578  = \$575  ^ \$577 ;
-  assign \$579  = ~ fsel_l2_s0[44];
-  assign \$580  = \$579  & \fsel_l2_s0$47 ;
-  assign fsel_pop3_0_10_s = \$578  ^ \$580 ;
-  assign \$581  = ~ fsel_l2_s0[42];
-  assign \$582  = \$581  & \fsel_l2_s0$47 ;
-  assign \$583  = ~ fsel_l2_s0[43];
-  assign \$584  = \$583  & \fsel_l2_s0$47 ;
-  assign \$585  = \$582  & \$584 ;
-  assign \$586  = ~ fsel_l2_s0[42];
-  assign \$587  = \$586  & \fsel_l2_s0$47 ;
-  assign \$588  = ~ fsel_l2_s0[44];
-  assign \$589  = \$588  & \fsel_l2_s0$47 ;
-  assign \$590  = \$587  & \$589 ;
-  assign \$591  = \$585  | \$590 ;
-  assign \$592  = ~ fsel_l2_s0[43];
-  assign \$593  = \$592  & \fsel_l2_s0$47 ;
-  assign \$594  = ~ fsel_l2_s0[44];
-  assign \$595  = \$594  & \fsel_l2_s0$47 ;
-  assign \$596  = \$593  & \$595 ;
-  assign fsel_pop3_0_10_c = \$591  | \$596 ;
-  assign \$597  = ~ fsel_l2_s0[45];
-  assign \$598  = \$597  & \fsel_l2_s0$47 ;
-  assign \$599  = ~ fsel_l2_s0[46];
-  assign \$600  = \$599  & \fsel_l2_s0$50 ;
-  assign \$601  = \$598  ^ \$600 ;
-  assign \$602  = ~ fsel_l2_s0[47];
-  assign \$603  = \$602  & \fsel_l2_s0$50 ;
-  assign fsel_pop3_0_8_s = \$601  ^ \$603 ;
-  assign \$604  = ~ fsel_l2_s0[45];
-  assign \$605  = \$604  & \fsel_l2_s0$47 ;
-  assign \$606  = ~ fsel_l2_s0[46];
-  assign \$607  = \$606  & \fsel_l2_s0$50 ;
-  assign \$608  = \$605  & \$607 ;
-  assign \$609  = ~ fsel_l2_s0[45];
-  assign \$610  = \$609  & \fsel_l2_s0$47 ;
-  assign \$611  = ~ fsel_l2_s0[47];
-  assign \$612  = \$611  & \fsel_l2_s0$50 ;
-  assign \$613  = \$610  & \$612 ;
-  assign \$614  = \$608  | \$613 ;
-  assign \$615  = ~ fsel_l2_s0[46];
-  assign \$616  = \$615  & \fsel_l2_s0$50 ;
-  assign \$617  = ~ fsel_l2_s0[47];
-  assign \$618  = \$617  & \fsel_l2_s0$50 ;
-  assign \$619  = \$616  & \$618 ;
-  assign fsel_pop3_0_8_c = \$614  | \$619 ;
-  assign \$620  = ~ fsel_l2_s0[48];
-  assign \$621  = \$620  & \fsel_l2_s0$50 ;
-  assign \$622  = ~ fsel_l2_s0[49];
-  assign \$623  = \$622  & \fsel_l2_s0$50 ;
-  assign \$624  = \$621  ^ \$623 ;
-  assign \$625  = ~ fsel_l2_s0[50];
-  assign \$626  = \$625  & \fsel_l2_s0$50 ;
-  assign fsel_pop3_0_6_s = \$624  ^ \$626 ;
-  assign \$627  = ~ fsel_l2_s0[48];
-  assign \$628  = \$627  & \fsel_l2_s0$50 ;
-  assign \$629  = ~ fsel_l2_s0[49];
-  assign \$630  = \$629  & \fsel_l2_s0$50 ;
-  assign \$631  = \$628  & \$630 ;
-  assign \$632  = ~ fsel_l2_s0[48];
-  assign \$633  = \$632  & \fsel_l2_s0$50 ;
-  assign \$634  = ~ fsel_l2_s0[50];
-  assign \$635  = \$634  & \fsel_l2_s0$50 ;
-  assign \$636  = \$633  & \$635 ;
-  assign \$637  = \$631  | \$636 ;
-  assign \$638  = ~ fsel_l2_s0[49];
-  assign \$639  = \$638  & \fsel_l2_s0$50 ;
-  assign \$640  = ~ fsel_l2_s0[50];
-  assign \$641  = \$640  & \fsel_l2_s0$50 ;
-  assign \$642  = \$639  & \$641 ;
-  assign fsel_pop3_0_6_c = \$637  | \$642 ;
-  assign \$643  = ~ fsel_l2_s0[51];
-  assign \$644  = \$643  & \fsel_l2_s0$50 ;
-  assign \$645  = ~ fsel_l2_s0[52];
-  assign \$646  = \$645  & \fsel_l2_s0$50 ;
-  assign \$647  = \$644  ^ \$646 ;
-  assign \$648  = ~ fsel_l2_s0[53];
-  assign \$649  = \$648  & \fsel_l2_s0$50 ;
-  assign fsel_pop3_0_4_s = \$647  ^ \$649 ;
-  assign \$650  = ~ fsel_l2_s0[51];
-  assign \$651  = \$650  & \fsel_l2_s0$50 ;
-  assign \$652  = ~ fsel_l2_s0[52];
-  assign \$653  = \$652  & \fsel_l2_s0$50 ;
-  assign \$654  = \$651  & \$653 ;
-  assign \$655  = ~ fsel_l2_s0[51];
-  assign \$656  = \$655  & \fsel_l2_s0$50 ;
-  assign \$657  = ~ fsel_l2_s0[53];
-  assign \$658  = \$657  & \fsel_l2_s0$50 ;
-  assign \$659  = \$656  & \$658 ;
-  assign \$660  = \$654  | \$659 ;
-  assign \$661  = ~ fsel_l2_s0[52];
-  assign \$662  = \$661  & \fsel_l2_s0$50 ;
-  assign \$663  = ~ fsel_l2_s0[53];
-  assign \$664  = \$663  & \fsel_l2_s0$50 ;
-  assign \$665  = \$662  & \$664 ;
-  assign fsel_pop3_0_4_c = \$660  | \$665 ;
-  assign \$666  = fsel_pop3_0_12_s ^ fsel_pop3_0_10_s;
-  assign fsel_pop3_0_2_s = \$666  ^ fsel_pop3_0_8_s;
-  assign \$667  = fsel_pop3_0_12_s & fsel_pop3_0_10_s;
-  assign \$668  = fsel_pop3_0_12_s & fsel_pop3_0_8_s;
-  assign \$669  = \$667  | \$668 ;
-  assign \$670  = fsel_pop3_0_10_s & fsel_pop3_0_8_s;
-  assign fsel_pop3_0_2_c = \$669  | \$670 ;
-  assign \$671  = fsel_pop3_0_6_s ^ fsel_pop3_0_4_s;
-  assign fsel_pop3_0_0_s = \$671  ^ fsel_pop3_0_2_s;
-  assign \$672  = fsel_pop3_0_6_s & fsel_pop3_0_4_s;
-  assign \$673  = fsel_pop3_0_6_s & fsel_pop3_0_2_s;
-  assign \$674  = \$672  | \$673 ;
-  assign \$675  = fsel_pop3_0_4_s & fsel_pop3_0_2_s;
-  assign fsel_pop3_0_0_c = \$674  | \$675 ;
-  assign \$676  = fsel_pop3_0_12_c ^ fsel_pop3_0_10_c;
-  assign fsel_pop3_1_4_s = \$676  ^ fsel_pop3_0_8_c;
-  assign \$677  = fsel_pop3_0_12_c & fsel_pop3_0_10_c;
-  assign \$678  = fsel_pop3_0_12_c & fsel_pop3_0_8_c;
-  assign \$679  = \$677  | \$678 ;
-  assign \$680  = fsel_pop3_0_10_c & fsel_pop3_0_8_c;
-  assign fsel_pop3_1_4_c = \$679  | \$680 ;
-  assign \$681  = fsel_pop3_0_6_c ^ fsel_pop3_0_4_c;
-  assign fsel_pop3_1_2_s = \$681  ^ fsel_pop3_0_2_c;
-  assign \$682  = fsel_pop3_0_6_c & fsel_pop3_0_4_c;
-  assign \$683  = fsel_pop3_0_6_c & fsel_pop3_0_2_c;
-  assign \$684  = \$682  | \$683 ;
-  assign \$685  = fsel_pop3_0_4_c & fsel_pop3_0_2_c;
-  assign fsel_pop3_1_2_c = \$684  | \$685 ;
-  assign \$686  = fsel_pop3_0_0_c ^ fsel_pop3_1_4_s;
-  assign fsel_pop3_1_0_s = \$686  ^ fsel_pop3_1_2_s;
-  assign \$687  = fsel_pop3_0_0_c & fsel_pop3_1_4_s;
-  assign \$688  = fsel_pop3_0_0_c & fsel_pop3_1_2_s;
-  assign \$689  = \$687  | \$688 ;
-  assign \$690  = fsel_pop3_1_4_s & fsel_pop3_1_2_s;
-  assign fsel_pop3_1_0_c = \$689  | \$690 ;
-  assign \$691  = fsel_pop3_1_4_c ^ fsel_pop3_1_2_c;
-  assign fsel_pop3_2_0_s = \$691  ^ fsel_pop3_1_0_c;
-  assign \$692  = fsel_pop3_1_4_c & fsel_pop3_1_2_c;
-  assign \$693  = fsel_pop3_1_4_c & fsel_pop3_1_0_c;
-  assign \$694  = \$692  | \$693 ;
-  assign \$695  = fsel_pop3_1_2_c & fsel_pop3_1_0_c;
-  assign fsel_pop3_2_0_c = \$694  | \$695 ;
-  assign \$696  = ~ fsel_l2_s0[54];
-  assign \$697  = ~ fsel_l2_s0[55];
-  assign \$698  = \$696  ^ \$697 ;
-  assign \$699  = ~ fsel_l2_s0[56];
-  assign fsel_pop4_0_12_s = \$698  ^ \$699 ;
-  assign \$700  = ~ fsel_l2_s0[54];
-  assign \$701  = ~ fsel_l2_s0[55];
-  assign \$702  = \$700  & \$701 ;
-  assign \$703  = ~ fsel_l2_s0[54];
-  assign \$704  = ~ fsel_l2_s0[56];
-  assign \$705  = \$703  & \$704 ;
-  assign \$706  = \$702  | \$705 ;
-  assign \$707  = ~ fsel_l2_s0[55];
-  assign \$708  = ~ fsel_l2_s0[56];
-  assign \$709  = \$707  & \$708 ;
-  assign fsel_pop4_0_12_c = \$706  | \$709 ;
-  assign \$710  = fsel_l2_s0[3] & \fsel_l2_s0$47 ;
-  assign \$711  = fsel_l2_s0[17] & \fsel_l2_s0$47 ;
-  assign \$712  = \$710  ^ \$711 ;
-  assign \$713  = fsel_l2_s0[30] & \fsel_l2_s0$47 ;
-  assign fsel_pop4_0_10_s = \$712  ^ \$713 ;
-  assign \$714  = fsel_l2_s0[3] & \fsel_l2_s0$47 ;
-  assign \$715  = fsel_l2_s0[17] & \fsel_l2_s0$47 ;
-  assign \$716  = \$714  & \$715 ;
-  assign \$717  = fsel_l2_s0[3] & \fsel_l2_s0$47 ;
-  assign \$718  = fsel_l2_s0[30] & \fsel_l2_s0$47 ;
-  assign \$719  = \$717  & \$718 ;
-  assign \$720  = \$716  | \$719 ;
-  assign \$721  = fsel_l2_s0[17] & \fsel_l2_s0$47 ;
-  assign \$722  = fsel_l2_s0[30] & \fsel_l2_s0$47 ;
-  assign \$723  = \$721  & \$722 ;
-  assign fsel_pop4_0_10_c = \$720  | \$723 ;
-  assign \$724  = fsel_l2_s0[42] & \fsel_l2_s0$47 ;
-  assign \$725  = ~ fsel_l2_s0[57];
-  assign \$726  = \$725  & \fsel_l2_s0$50 ;
-  assign \$727  = \$724  ^ \$726 ;
-  assign \$728  = ~ fsel_l2_s0[58];
-  assign \$729  = \$728  & \fsel_l2_s0$50 ;
-  assign fsel_pop4_0_8_s = \$727  ^ \$729 ;
-  assign \$730  = fsel_l2_s0[42] & \fsel_l2_s0$47 ;
-  assign \$731  = ~ fsel_l2_s0[57];
-  assign \$732  = \$731  & \fsel_l2_s0$50 ;
-  assign \$733  = \$730  & \$732 ;
-  assign \$734  = fsel_l2_s0[42] & \fsel_l2_s0$47 ;
-  assign \$735  = ~ fsel_l2_s0[58];
-  assign \$736  = \$735  & \fsel_l2_s0$50 ;
-  assign \$737  = \$734  & \$736 ;
-  assign \$738  = \$733  | \$737 ;
-  assign \$739  = ~ fsel_l2_s0[57];
-  assign \$740  = \$739  & \fsel_l2_s0$50 ;
-  assign \$741  = ~ fsel_l2_s0[58];
-  assign \$742  = \$741  & \fsel_l2_s0$50 ;
-  assign \$743  = \$740  & \$742 ;
-  assign fsel_pop4_0_8_c = \$738  | \$743 ;
-  assign \$744  = ~ fsel_l2_s0[59];
-  assign \$745  = \$744  & \fsel_l2_s0$50 ;
-  assign \$746  = ~ fsel_l2_s0[60];
-  assign \$747  = \$746  & \fsel_l2_s0$50 ;
-  assign \$748  = \$745  ^ \$747 ;
-  assign \$749  = ~ fsel_l2_s0[61];
-  assign \$750  = \$749  & \fsel_l2_s0$50 ;
-  assign fsel_pop4_0_6_s = \$748  ^ \$750 ;
-  assign \$751  = ~ fsel_l2_s0[59];
-  assign \$752  = \$751  & \fsel_l2_s0$50 ;
-  assign \$753  = ~ fsel_l2_s0[60];
-  assign \$754  = \$753  & \fsel_l2_s0$50 ;
-  assign \$755  = \$752  & \$754 ;
-  assign \$756  = ~ fsel_l2_s0[59];
-  assign \$757  = \$756  & \fsel_l2_s0$50 ;
-  assign \$758  = ~ fsel_l2_s0[61];
-  assign \$759  = \$758  & \fsel_l2_s0$50 ;
-  assign \$760  = \$757  & \$759 ;
-  assign \$761  = \$755  | \$760 ;
-  assign \$762  = ~ fsel_l2_s0[60];
-  assign \$763  = \$762  & \fsel_l2_s0$50 ;
-  assign \$764  = ~ fsel_l2_s0[61];
-  assign \$765  = \$764  & \fsel_l2_s0$50 ;
-  assign \$766  = \$763  & \$765 ;
-  assign fsel_pop4_0_6_c = \$761  | \$766 ;
-  assign \$767  = ~ fsel_l2_s0[62];
-  assign \$768  = \$767  & \fsel_l2_s0$50 ;
-  assign \$769  = ~ fsel_l2_s0[63];
-  assign \$770  = \$769  & \fsel_l2_s0$50 ;
-  assign \$771  = \$768  ^ \$770 ;
-  assign \$772  = ~ fsel_l2_s0[64];
-  assign \$773  = \$772  & \fsel_l2_s0$50 ;
-  assign fsel_pop4_0_4_s = \$771  ^ \$773 ;
-  assign \$774  = ~ fsel_l2_s0[62];
-  assign \$775  = \$774  & \fsel_l2_s0$50 ;
-  assign \$776  = ~ fsel_l2_s0[63];
-  assign \$777  = \$776  & \fsel_l2_s0$50 ;
-  assign \$778  = \$775  & \$777 ;
-  assign \$779  = ~ fsel_l2_s0[62];
-  assign \$780  = \$779  & \fsel_l2_s0$50 ;
-  assign \$781  = ~ fsel_l2_s0[64];
-  assign \$782  = \$781  & \fsel_l2_s0$50 ;
-  assign \$783  = \$780  & \$782 ;
-  assign \$784  = \$778  | \$783 ;
-  assign \$785  = ~ fsel_l2_s0[63];
-  assign \$786  = \$785  & \fsel_l2_s0$50 ;
-  assign \$787  = ~ fsel_l2_s0[64];
-  assign \$788  = \$787  & \fsel_l2_s0$50 ;
-  assign \$789  = \$786  & \$788 ;
-  assign fsel_pop4_0_4_c = \$784  | \$789 ;
-  assign \$790  = fsel_pop4_0_12_s ^ fsel_pop4_0_10_s;
-  assign fsel_pop4_0_2_s = \$790  ^ fsel_pop4_0_8_s;
-  assign \$791  = fsel_pop4_0_12_s & fsel_pop4_0_10_s;
-  assign \$792  = fsel_pop4_0_12_s & fsel_pop4_0_8_s;
-  assign \$793  = \$791  | \$792 ;
-  assign \$794  = fsel_pop4_0_10_s & fsel_pop4_0_8_s;
-  assign fsel_pop4_0_2_c = \$793  | \$794 ;
-  assign \$795  = fsel_pop4_0_6_s ^ fsel_pop4_0_4_s;
-  assign fsel_pop4_0_0_s = \$795  ^ fsel_pop4_0_2_s;
-  assign \$796  = fsel_pop4_0_6_s & fsel_pop4_0_4_s;
-  assign \$797  = fsel_pop4_0_6_s & fsel_pop4_0_2_s;
-  assign \$798  = \$796  | \$797 ;
-  assign \$799  = fsel_pop4_0_4_s & fsel_pop4_0_2_s;
-  assign fsel_pop4_0_0_c = \$798  | \$799 ;
-  assign \$800  = fsel_pop4_0_12_c ^ fsel_pop4_0_10_c;
-  assign fsel_pop4_1_4_s = \$800  ^ fsel_pop4_0_8_c;
-  assign \$801  = fsel_pop4_0_12_c & fsel_pop4_0_10_c;
-  assign \$802  = fsel_pop4_0_12_c & fsel_pop4_0_8_c;
-  assign \$803  = \$801  | \$802 ;
-  assign \$804  = fsel_pop4_0_10_c & fsel_pop4_0_8_c;
-  assign fsel_pop4_1_4_c = \$803  | \$804 ;
-  assign \$805  = fsel_pop4_0_6_c ^ fsel_pop4_0_4_c;
-  assign fsel_pop4_1_2_s = \$805  ^ fsel_pop4_0_2_c;
-  assign \$806  = fsel_pop4_0_6_c & fsel_pop4_0_4_c;
-  assign \$807  = fsel_pop4_0_6_c & fsel_pop4_0_2_c;
-  assign \$808  = \$806  | \$807 ;
-  assign \$809  = fsel_pop4_0_4_c & fsel_pop4_0_2_c;
-  assign fsel_pop4_1_2_c = \$808  | \$809 ;
-  assign \$810  = fsel_pop4_0_0_c ^ fsel_pop4_1_4_s;
-  assign fsel_pop4_1_0_s = \$810  ^ fsel_pop4_1_2_s;
-  assign \$811  = fsel_pop4_0_0_c & fsel_pop4_1_4_s;
-  assign \$812  = fsel_pop4_0_0_c & fsel_pop4_1_2_s;
-  assign \$813  = \$811  | \$812 ;
-  assign \$814  = fsel_pop4_1_4_s & fsel_pop4_1_2_s;
-  assign fsel_pop4_1_0_c = \$813  | \$814 ;
-  assign \$815  = fsel_pop4_1_4_c ^ fsel_pop4_1_2_c;
-  assign fsel_pop4_2_0_s = \$815  ^ fsel_pop4_1_0_c;
-  assign \$816  = fsel_pop4_1_4_c & fsel_pop4_1_2_c;
-  assign \$817  = fsel_pop4_1_4_c & fsel_pop4_1_0_c;
-  assign \$818  = \$816  | \$817 ;
-  assign \$819  = fsel_pop4_1_2_c & fsel_pop4_1_0_c;
-  assign fsel_pop4_2_0_c = \$818  | \$819 ;
-  assign \$820  = ~ fsel_l2_s0[65];
-  assign \$821  = fsel_l2_s0[54] ^ \$820 ;
-  assign \$822  = ~ fsel_l2_s0[66];
-  assign fsel_pop5_0_12_s = \$821  ^ \$822 ;
-  assign \$823  = ~ fsel_l2_s0[65];
-  assign \$824  = fsel_l2_s0[54] & \$823 ;
-  assign \$825  = ~ fsel_l2_s0[66];
+  assign \$444  = \$443  & fsel_l2_s0[1];
+  assign \$445  = ~ fsel_l2_s0[29];
+  assign \$446  = \$445  & fsel_l2_s0[15];
+  assign \$447  = \$444  | \$446 ;
+  assign \$448  = fsel_l2_s0[1] & fsel_l2_s0[15];
+  assign fsel_pop2_0_12_c = \$447  | \$448 ;
+  assign \$449  = ~ fsel_l2_s0[30];
+  assign \$450  = \$449  & \fsel_l2_s0$51 ;
+  assign \$451  = ~ fsel_l2_s0[31];
+  assign \$452  = \$451  & \fsel_l2_s0$51 ;
+  assign \$453  = \$450  ^ \$452 ;
+  assign \$454  = ~ fsel_l2_s0[32];
+  assign \$455  = \$454  & \fsel_l2_s0$51 ;
+  assign fsel_pop2_0_10_s = \$453  ^ \$455 ;
+  assign \$456  = ~ fsel_l2_s0[30];
+  assign \$457  = \$456  & \fsel_l2_s0$51 ;
+  assign \$458  = ~ fsel_l2_s0[31];
+  assign \$459  = \$458  & \fsel_l2_s0$51 ;
+  assign \$460  = \$457  & \$459 ;
+  assign \$461  = ~ fsel_l2_s0[30];
+  assign \$462  = \$461  & \fsel_l2_s0$51 ;
+  assign \$463  = ~ fsel_l2_s0[32];
+  assign \$464  = \$463  & \fsel_l2_s0$51 ;
+  assign \$465  = \$462  & \$464 ;
+  assign \$466  = \$460  | \$465 ;
+  assign \$467  = ~ fsel_l2_s0[31];
+  assign \$468  = \$467  & \fsel_l2_s0$51 ;
+  assign \$469  = ~ fsel_l2_s0[32];
+  assign \$470  = \$469  & \fsel_l2_s0$51 ;
+  assign \$471  = \$468  & \$470 ;
+  assign fsel_pop2_0_10_c = \$466  | \$471 ;
+  assign \$472  = ~ fsel_l2_s0[33];
+  assign \$473  = \$472  & \fsel_l2_s0$51 ;
+  assign \$474  = ~ fsel_l2_s0[34];
+  assign \$475  = \$474  & \fsel_l2_s0$54 ;
+  assign \$476  = \$473  ^ \$475 ;
+  assign \$477  = ~ fsel_l2_s0[35];
+  assign \$478  = \$477  & \fsel_l2_s0$54 ;
+  assign fsel_pop2_0_8_s = \$476  ^ \$478 ;
+  assign \$479  = ~ fsel_l2_s0[33];
+  assign \$480  = \$479  & \fsel_l2_s0$51 ;
+  assign \$481  = ~ fsel_l2_s0[34];
+  assign \$482  = \$481  & \fsel_l2_s0$54 ;
+  assign \$483  = \$480  & \$482 ;
+  assign \$484  = ~ fsel_l2_s0[33];
+  assign \$485  = \$484  & \fsel_l2_s0$51 ;
+  assign \$486  = ~ fsel_l2_s0[35];
+  assign \$487  = \$486  & \fsel_l2_s0$54 ;
+  assign \$488  = \$485  & \$487 ;
+  assign \$489  = \$483  | \$488 ;
+  assign \$490  = ~ fsel_l2_s0[34];
+  assign \$491  = \$490  & \fsel_l2_s0$54 ;
+  assign \$492  = ~ fsel_l2_s0[35];
+  assign \$493  = \$492  & \fsel_l2_s0$54 ;
+  assign \$494  = \$491  & \$493 ;
+  assign fsel_pop2_0_8_c = \$489  | \$494 ;
+  assign \$495  = ~ fsel_l2_s0[36];
+  assign \$496  = \$495  & \fsel_l2_s0$54 ;
+  assign \$497  = ~ fsel_l2_s0[37];
+  assign \$498  = \$497  & \fsel_l2_s0$54 ;
+  assign \$499  = \$496  ^ \$498 ;
+  assign \$500  = ~ fsel_l2_s0[38];
+  assign \$501  = \$500  & \fsel_l2_s0$54 ;
+  assign fsel_pop2_0_6_s = \$499  ^ \$501 ;
+  assign \$502  = ~ fsel_l2_s0[36];
+  assign \$503  = \$502  & \fsel_l2_s0$54 ;
+  assign \$504  = ~ fsel_l2_s0[37];
+  assign \$505  = \$504  & \fsel_l2_s0$54 ;
+  assign \$506  = \$503  & \$505 ;
+  assign \$507  = ~ fsel_l2_s0[36];
+  assign \$508  = \$507  & \fsel_l2_s0$54 ;
+  assign \$509  = ~ fsel_l2_s0[38];
+  assign \$510  = \$509  & \fsel_l2_s0$54 ;
+  assign \$511  = \$508  & \$510 ;
+  assign \$512  = \$506  | \$511 ;
+  assign \$513  = ~ fsel_l2_s0[37];
+  assign \$514  = \$513  & \fsel_l2_s0$54 ;
+  assign \$515  = ~ fsel_l2_s0[38];
+  assign \$516  = \$515  & \fsel_l2_s0$54 ;
+  assign \$517  = \$514  & \$516 ;
+  assign fsel_pop2_0_6_c = \$512  | \$517 ;
+  assign \$518  = ~ fsel_l2_s0[39];
+  assign \$519  = \$518  & \fsel_l2_s0$54 ;
+  assign \$520  = ~ fsel_l2_s0[40];
+  assign \$521  = \$520  & \fsel_l2_s0$54 ;
+  assign \$522  = \$519  ^ \$521 ;
+  assign \$523  = ~ fsel_l2_s0[41];
+  assign \$524  = \$523  & \fsel_l2_s0$54 ;
+  assign fsel_pop2_0_4_s = \$522  ^ \$524 ;
+  assign \$525  = ~ fsel_l2_s0[39];
+  assign \$526  = \$525  & \fsel_l2_s0$54 ;
+  assign \$527  = ~ fsel_l2_s0[40];
+  assign \$528  = \$527  & \fsel_l2_s0$54 ;
+  assign \$529  = \$526  & \$528 ;
+  assign \$530  = ~ fsel_l2_s0[39];
+  assign \$531  = \$530  & \fsel_l2_s0$54 ;
+  assign \$532  = ~ fsel_l2_s0[41];
+  assign \$533  = \$532  & \fsel_l2_s0$54 ;
+  assign \$534  = \$531  & \$533 ;
+  assign \$535  = \$529  | \$534 ;
+  assign \$536  = ~ fsel_l2_s0[40];
+  assign \$537  = \$536  & \fsel_l2_s0$54 ;
+  assign \$538  = ~ fsel_l2_s0[41];
+  assign \$539  = \$538  & \fsel_l2_s0$54 ;
+  assign \$540  = \$537  & \$539 ;
+  assign fsel_pop2_0_4_c = \$535  | \$540 ;
+  assign \$541  = fsel_pop2_0_12_s ^ fsel_pop2_0_10_s;
+  assign fsel_pop2_0_2_s = \$541  ^ fsel_pop2_0_8_s;
+  assign \$542  = fsel_pop2_0_12_s & fsel_pop2_0_10_s;
+  assign \$543  = fsel_pop2_0_12_s & fsel_pop2_0_8_s;
+  assign \$544  = \$542  | \$543 ;
+  assign \$545  = fsel_pop2_0_10_s & fsel_pop2_0_8_s;
+  assign fsel_pop2_0_2_c = \$544  | \$545 ;
+  assign \$546  = fsel_pop2_0_6_s ^ fsel_pop2_0_4_s;
+  assign fsel_pop2_0_0_s = \$546  ^ fsel_pop2_0_2_s;
+  assign \$547  = fsel_pop2_0_6_s & fsel_pop2_0_4_s;
+  assign \$548  = fsel_pop2_0_6_s & fsel_pop2_0_2_s;
+  assign \$549  = \$547  | \$548 ;
+  assign \$550  = fsel_pop2_0_4_s & fsel_pop2_0_2_s;
+  assign fsel_pop2_0_0_c = \$549  | \$550 ;
+  assign \$551  = fsel_pop2_0_12_c ^ fsel_pop2_0_10_c;
+  assign fsel_pop2_1_4_s = \$551  ^ fsel_pop2_0_8_c;
+  assign \$552  = fsel_pop2_0_12_c & fsel_pop2_0_10_c;
+  assign \$553  = fsel_pop2_0_12_c & fsel_pop2_0_8_c;
+  assign \$554  = \$552  | \$553 ;
+  assign \$555  = fsel_pop2_0_10_c & fsel_pop2_0_8_c;
+  assign fsel_pop2_1_4_c = \$554  | \$555 ;
+  assign \$556  = fsel_pop2_0_6_c ^ fsel_pop2_0_4_c;
+  assign fsel_pop2_1_2_s = \$556  ^ fsel_pop2_0_2_c;
+  assign \$557  = fsel_pop2_0_6_c & fsel_pop2_0_4_c;
+  assign \$558  = fsel_pop2_0_6_c & fsel_pop2_0_2_c;
+  assign \$559  = \$557  | \$558 ;
+  assign \$560  = fsel_pop2_0_4_c & fsel_pop2_0_2_c;
+  assign fsel_pop2_1_2_c = \$559  | \$560 ;
+  assign \$561  = fsel_pop2_0_0_c ^ fsel_pop2_1_4_s;
+  assign fsel_pop2_1_0_s = \$561  ^ fsel_pop2_1_2_s;
+  assign \$562  = fsel_pop2_0_0_c & fsel_pop2_1_4_s;
+  assign \$563  = fsel_pop2_0_0_c & fsel_pop2_1_2_s;
+  assign \$564  = \$562  | \$563 ;
+  assign \$565  = fsel_pop2_1_4_s & fsel_pop2_1_2_s;
+  assign fsel_pop2_1_0_c = \$564  | \$565 ;
+  assign \$566  = fsel_pop2_1_4_c ^ fsel_pop2_1_2_c;
+  assign fsel_pop2_2_0_s = \$566  ^ fsel_pop2_1_0_c;
+  assign \$567  = fsel_pop2_1_4_c & fsel_pop2_1_2_c;
+  assign \$568  = fsel_pop2_1_4_c & fsel_pop2_1_0_c;
+  assign \$569  = \$567  | \$568 ;
+  assign \$570  = fsel_pop2_1_2_c & fsel_pop2_1_0_c;
+  assign fsel_pop2_2_0_c = \$569  | \$570 ;
+  assign \$571  = fsel_l2_s0[29] ^ fsel_l2_s0[2];
+  assign fsel_pop3_0_12_s = \$571  ^ fsel_l2_s0[16];
+  assign \$572  = fsel_l2_s0[29] & fsel_l2_s0[2];
+  assign \$573  = fsel_l2_s0[29] & fsel_l2_s0[16];
+  assign \$574  = \$572  | \$573 ;
+  assign \$575  = fsel_l2_s0[2] & fsel_l2_s0[16];
+  assign fsel_pop3_0_12_c = \$574  | \$575 ;
+  assign \$576  = ~ fsel_l2_s0[42];
+  assign \$577  = \$576  & \fsel_l2_s0$51 ;
+  assign \$578  = ~ fsel_l2_s0[43];
+  assign \$579  = \$578  & \fsel_l2_s0$51 ;
+  assign \$580  = \$577  ^ \$579 ;
+  assign \$581  = ~ fsel_l2_s0[44];
+  assign \$582  = \$581  & \fsel_l2_s0$51 ;
+  assign fsel_pop3_0_10_s = \$580  ^ \$582 ;
+  assign \$583  = ~ fsel_l2_s0[42];
+  assign \$584  = \$583  & \fsel_l2_s0$51 ;
+  assign \$585  = ~ fsel_l2_s0[43];
+  assign \$586  = \$585  & \fsel_l2_s0$51 ;
+  assign \$587  = \$584  & \$586 ;
+  assign \$588  = ~ fsel_l2_s0[42];
+  assign \$589  = \$588  & \fsel_l2_s0$51 ;
+  assign \$590  = ~ fsel_l2_s0[44];
+  assign \$591  = \$590  & \fsel_l2_s0$51 ;
+  assign \$592  = \$589  & \$591 ;
+  assign \$593  = \$587  | \$592 ;
+  assign \$594  = ~ fsel_l2_s0[43];
+  assign \$595  = \$594  & \fsel_l2_s0$51 ;
+  assign \$596  = ~ fsel_l2_s0[44];
+  assign \$597  = \$596  & \fsel_l2_s0$51 ;
+  assign \$598  = \$595  & \$597 ;
+  assign fsel_pop3_0_10_c = \$593  | \$598 ;
+  assign \$599  = ~ fsel_l2_s0[45];
+  assign \$600  = \$599  & \fsel_l2_s0$51 ;
+  assign \$601  = ~ fsel_l2_s0[46];
+  assign \$602  = \$601  & \fsel_l2_s0$54 ;
+  assign \$603  = \$600  ^ \$602 ;
+  assign \$604  = ~ fsel_l2_s0[47];
+  assign \$605  = \$604  & \fsel_l2_s0$54 ;
+  assign fsel_pop3_0_8_s = \$603  ^ \$605 ;
+  assign \$606  = ~ fsel_l2_s0[45];
+  assign \$607  = \$606  & \fsel_l2_s0$51 ;
+  assign \$608  = ~ fsel_l2_s0[46];
+  assign \$609  = \$608  & \fsel_l2_s0$54 ;
+  assign \$610  = \$607  & \$609 ;
+  assign \$611  = ~ fsel_l2_s0[45];
+  assign \$612  = \$611  & \fsel_l2_s0$51 ;
+  assign \$613  = ~ fsel_l2_s0[47];
+  assign \$614  = \$613  & \fsel_l2_s0$54 ;
+  assign \$615  = \$612  & \$614 ;
+  assign \$616  = \$610  | \$615 ;
+  assign \$617  = ~ fsel_l2_s0[46];
+  assign \$618  = \$617  & \fsel_l2_s0$54 ;
+  assign \$619  = ~ fsel_l2_s0[47];
+  assign \$620  = \$619  & \fsel_l2_s0$54 ;
+  assign \$621  = \$618  & \$620 ;
+  assign fsel_pop3_0_8_c = \$616  | \$621 ;
+  assign \$622  = ~ fsel_l2_s0[48];
+  assign \$623  = \$622  & \fsel_l2_s0$54 ;
+  assign \$624  = ~ fsel_l2_s0[49];
+  assign \$625  = \$624  & \fsel_l2_s0$54 ;
+  assign \$626  = \$623  ^ \$625 ;
+  assign \$627  = ~ fsel_l2_s0[50];
+  assign \$628  = \$627  & \fsel_l2_s0$54 ;
+  assign fsel_pop3_0_6_s = \$626  ^ \$628 ;
+  assign \$629  = ~ fsel_l2_s0[48];
+  assign \$630  = \$629  & \fsel_l2_s0$54 ;
+  assign \$631  = ~ fsel_l2_s0[49];
+  assign \$632  = \$631  & \fsel_l2_s0$54 ;
+  assign \$633  = \$630  & \$632 ;
+  assign \$634  = ~ fsel_l2_s0[48];
+  assign \$635  = \$634  & \fsel_l2_s0$54 ;
+  assign \$636  = ~ fsel_l2_s0[50];
+  assign \$637  = \$636  & \fsel_l2_s0$54 ;
+  assign \$638  = \$635  & \$637 ;
+  assign \$639  = \$633  | \$638 ;
+  assign \$640  = ~ fsel_l2_s0[49];
+  assign \$641  = \$640  & \fsel_l2_s0$54 ;
+  assign \$642  = ~ fsel_l2_s0[50];
+  assign \$643  = \$642  & \fsel_l2_s0$54 ;
+  assign \$644  = \$641  & \$643 ;
+  assign fsel_pop3_0_6_c = \$639  | \$644 ;
+  assign \$645  = ~ fsel_l2_s0[51];
+  assign \$646  = \$645  & \fsel_l2_s0$54 ;
+  assign \$647  = ~ fsel_l2_s0[52];
+  assign \$648  = \$647  & \fsel_l2_s0$54 ;
+  assign \$649  = \$646  ^ \$648 ;
+  assign \$650  = ~ fsel_l2_s0[53];
+  assign \$651  = \$650  & \fsel_l2_s0$54 ;
+  assign fsel_pop3_0_4_s = \$649  ^ \$651 ;
+  assign \$652  = ~ fsel_l2_s0[51];
+  assign \$653  = \$652  & \fsel_l2_s0$54 ;
+  assign \$654  = ~ fsel_l2_s0[52];
+  assign \$655  = \$654  & \fsel_l2_s0$54 ;
+  assign \$656  = \$653  & \$655 ;
+  assign \$657  = ~ fsel_l2_s0[51];
+  assign \$658  = \$657  & \fsel_l2_s0$54 ;
+  assign \$659  = ~ fsel_l2_s0[53];
+  assign \$660  = \$659  & \fsel_l2_s0$54 ;
+  assign \$661  = \$658  & \$660 ;
+  assign \$662  = \$656  | \$661 ;
+  assign \$663  = ~ fsel_l2_s0[52];
+  assign \$664  = \$663  & \fsel_l2_s0$54 ;
+  assign \$665  = ~ fsel_l2_s0[53];
+  assign \$666  = \$665  & \fsel_l2_s0$54 ;
+  assign \$667  = \$664  & \$666 ;
+  assign fsel_pop3_0_4_c = \$662  | \$667 ;
+  assign \$668  = fsel_pop3_0_12_s ^ fsel_pop3_0_10_s;
+  assign fsel_pop3_0_2_s = \$668  ^ fsel_pop3_0_8_s;
+  assign \$669  = fsel_pop3_0_12_s & fsel_pop3_0_10_s;
+  assign \$670  = fsel_pop3_0_12_s & fsel_pop3_0_8_s;
+  assign \$671  = \$669  | \$670 ;
+  assign \$672  = fsel_pop3_0_10_s & fsel_pop3_0_8_s;
+  assign fsel_pop3_0_2_c = \$671  | \$672 ;
+  assign \$673  = fsel_pop3_0_6_s ^ fsel_pop3_0_4_s;
+  assign fsel_pop3_0_0_s = \$673  ^ fsel_pop3_0_2_s;
+  assign \$674  = fsel_pop3_0_6_s & fsel_pop3_0_4_s;
+  assign \$675  = fsel_pop3_0_6_s & fsel_pop3_0_2_s;
+  assign \$676  = \$674  | \$675 ;
+  assign \$677  = fsel_pop3_0_4_s & fsel_pop3_0_2_s;
+  assign fsel_pop3_0_0_c = \$676  | \$677 ;
+  assign \$678  = fsel_pop3_0_12_c ^ fsel_pop3_0_10_c;
+  assign fsel_pop3_1_4_s = \$678  ^ fsel_pop3_0_8_c;
+  assign \$679  = fsel_pop3_0_12_c & fsel_pop3_0_10_c;
+  assign \$680  = fsel_pop3_0_12_c & fsel_pop3_0_8_c;
+  assign \$681  = \$679  | \$680 ;
+  assign \$682  = fsel_pop3_0_10_c & fsel_pop3_0_8_c;
+  assign fsel_pop3_1_4_c = \$681  | \$682 ;
+  assign \$683  = fsel_pop3_0_6_c ^ fsel_pop3_0_4_c;
+  assign fsel_pop3_1_2_s = \$683  ^ fsel_pop3_0_2_c;
+  assign \$684  = fsel_pop3_0_6_c & fsel_pop3_0_4_c;
+  assign \$685  = fsel_pop3_0_6_c & fsel_pop3_0_2_c;
+  assign \$686  = \$684  | \$685 ;
+  assign \$687  = fsel_pop3_0_4_c & fsel_pop3_0_2_c;
+  assign fsel_pop3_1_2_c = \$686  | \$687 ;
+  assign \$688  = fsel_pop3_0_0_c ^ fsel_pop3_1_4_s;
+  assign fsel_pop3_1_0_s = \$688  ^ fsel_pop3_1_2_s;
+  assign \$689  = fsel_pop3_0_0_c & fsel_pop3_1_4_s;
+  assign \$690  = fsel_pop3_0_0_c & fsel_pop3_1_2_s;
+  assign \$691  = \$689  | \$690 ;
+  assign \$692  = fsel_pop3_1_4_s & fsel_pop3_1_2_s;
+  assign fsel_pop3_1_0_c = \$691  | \$692 ;
+  assign \$693  = fsel_pop3_1_4_c ^ fsel_pop3_1_2_c;
+  assign fsel_pop3_2_0_s = \$693  ^ fsel_pop3_1_0_c;
+  assign \$694  = fsel_pop3_1_4_c & fsel_pop3_1_2_c;
+  assign \$695  = fsel_pop3_1_4_c & fsel_pop3_1_0_c;
+  assign \$696  = \$694  | \$695 ;
+  assign \$697  = fsel_pop3_1_2_c & fsel_pop3_1_0_c;
+  assign fsel_pop3_2_0_c = \$696  | \$697 ;
+  assign \$698  = ~ fsel_l2_s0[54];
+  assign \$699  = ~ fsel_l2_s0[55];
+  assign \$700  = \$698  ^ \$699 ;
+  assign \$701  = ~ fsel_l2_s0[56];
+  assign fsel_pop4_0_12_s = \$700  ^ \$701 ;
+  assign \$702  = ~ fsel_l2_s0[54];
+  assign \$703  = ~ fsel_l2_s0[55];
+  assign \$704  = \$702  & \$703 ;
+  assign \$705  = ~ fsel_l2_s0[54];
+  assign \$706  = ~ fsel_l2_s0[56];
+  assign \$707  = \$705  & \$706 ;
+  assign \$708  = \$704  | \$707 ;
+  assign \$709  = ~ fsel_l2_s0[55];
+  assign \$710  = ~ fsel_l2_s0[56];
+  assign \$711  = \$709  & \$710 ;
+  assign fsel_pop4_0_12_c = \$708  | \$711 ;
+  assign \$712  = fsel_l2_s0[3] & \fsel_l2_s0$51 ;
+  assign \$713  = fsel_l2_s0[17] & \fsel_l2_s0$51 ;
+  assign \$714  = \$712  ^ \$713 ;
+  assign \$715  = fsel_l2_s0[30] & \fsel_l2_s0$51 ;
+  assign fsel_pop4_0_10_s = \$714  ^ \$715 ;
+  assign \$716  = fsel_l2_s0[3] & \fsel_l2_s0$51 ;
+  assign \$717  = fsel_l2_s0[17] & \fsel_l2_s0$51 ;
+  assign \$718  = \$716  & \$717 ;
+  assign \$719  = fsel_l2_s0[3] & \fsel_l2_s0$51 ;
+  assign \$720  = fsel_l2_s0[30] & \fsel_l2_s0$51 ;
+  assign \$721  = \$719  & \$720 ;
+  assign \$722  = \$718  | \$721 ;
+  assign \$723  = fsel_l2_s0[17] & \fsel_l2_s0$51 ;
+  assign \$724  = fsel_l2_s0[30] & \fsel_l2_s0$51 ;
+  assign \$725  = \$723  & \$724 ;
+  assign fsel_pop4_0_10_c = \$722  | \$725 ;
+  assign \$726  = fsel_l2_s0[42] & \fsel_l2_s0$51 ;
+  assign \$727  = ~ fsel_l2_s0[57];
+  assign \$728  = \$727  & \fsel_l2_s0$54 ;
+  assign \$729  = \$726  ^ \$728 ;
+  assign \$730  = ~ fsel_l2_s0[58];
+  assign \$731  = \$730  & \fsel_l2_s0$54 ;
+  assign fsel_pop4_0_8_s = \$729  ^ \$731 ;
+  assign \$732  = fsel_l2_s0[42] & \fsel_l2_s0$51 ;
+  assign \$733  = ~ fsel_l2_s0[57];
+  assign \$734  = \$733  & \fsel_l2_s0$54 ;
+  assign \$735  = \$732  & \$734 ;
+  assign \$736  = fsel_l2_s0[42] & \fsel_l2_s0$51 ;
+  assign \$737  = ~ fsel_l2_s0[58];
+  assign \$738  = \$737  & \fsel_l2_s0$54 ;
+  assign \$739  = \$736  & \$738 ;
+  assign \$740  = \$735  | \$739 ;
+  assign \$741  = ~ fsel_l2_s0[57];
+  assign \$742  = \$741  & \fsel_l2_s0$54 ;
+  assign \$743  = ~ fsel_l2_s0[58];
+  assign \$744  = \$743  & \fsel_l2_s0$54 ;
+  assign \$745  = \$742  & \$744 ;
+  assign fsel_pop4_0_8_c = \$740  | \$745 ;
+  assign \$746  = ~ fsel_l2_s0[59];
+  assign \$747  = \$746  & \fsel_l2_s0$54 ;
+  assign \$748  = ~ fsel_l2_s0[60];
+  assign \$749  = \$748  & \fsel_l2_s0$54 ;
+  assign \$750  = \$747  ^ \$749 ;
+  assign \$751  = ~ fsel_l2_s0[61];
+  assign \$752  = \$751  & \fsel_l2_s0$54 ;
+  assign fsel_pop4_0_6_s = \$750  ^ \$752 ;
+  assign \$753  = ~ fsel_l2_s0[59];
+  assign \$754  = \$753  & \fsel_l2_s0$54 ;
+  assign \$755  = ~ fsel_l2_s0[60];
+  assign \$756  = \$755  & \fsel_l2_s0$54 ;
+  assign \$757  = \$754  & \$756 ;
+  assign \$758  = ~ fsel_l2_s0[59];
+  assign \$759  = \$758  & \fsel_l2_s0$54 ;
+  assign \$760  = ~ fsel_l2_s0[61];
+  assign \$761  = \$760  & \fsel_l2_s0$54 ;
+  assign \$762  = \$759  & \$761 ;
+  assign \$763  = \$757  | \$762 ;
+  assign \$764  = ~ fsel_l2_s0[60];
+  assign \$765  = \$764  & \fsel_l2_s0$54 ;
+  assign \$766  = ~ fsel_l2_s0[61];
+  assign \$767  = \$766  & \fsel_l2_s0$54 ;
+  assign \$768  = \$765  & \$767 ;
+  assign fsel_pop4_0_6_c = \$763  | \$768 ;
+  assign \$769  = ~ fsel_l2_s0[62];
+  assign \$770  = \$769  & \fsel_l2_s0$54 ;
+  assign \$771  = ~ fsel_l2_s0[63];
+  assign \$772  = \$771  & \fsel_l2_s0$54 ;
+  assign \$773  = \$770  ^ \$772 ;
+  assign \$774  = ~ fsel_l2_s0[64];
+  assign \$775  = \$774  & \fsel_l2_s0$54 ;
+  assign fsel_pop4_0_4_s = \$773  ^ \$775 ;
+  assign \$776  = ~ fsel_l2_s0[62];
+  assign \$777  = \$776  & \fsel_l2_s0$54 ;
+  assign \$778  = ~ fsel_l2_s0[63];
+  assign \$779  = \$778  & \fsel_l2_s0$54 ;
+  assign \$780  = \$777  & \$779 ;
+  assign \$781  = ~ fsel_l2_s0[62];
+  assign \$782  = \$781  & \fsel_l2_s0$54 ;
+  assign \$783  = ~ fsel_l2_s0[64];
+  assign \$784  = \$783  & \fsel_l2_s0$54 ;
+  assign \$785  = \$782  & \$784 ;
+  assign \$786  = \$780  | \$785 ;
+  assign \$787  = ~ fsel_l2_s0[63];
+  assign \$788  = \$787  & \fsel_l2_s0$54 ;
+  assign \$789  = ~ fsel_l2_s0[64];
+  assign \$790  = \$789  & \fsel_l2_s0$54 ;
+  assign \$791  = \$788  & \$790 ;
+  assign fsel_pop4_0_4_c = \$786  | \$791 ;
+  assign \$792  = fsel_pop4_0_12_s ^ fsel_pop4_0_10_s;
+  assign fsel_pop4_0_2_s = \$792  ^ fsel_pop4_0_8_s;
+  assign \$793  = fsel_pop4_0_12_s & fsel_pop4_0_10_s;
+  assign \$794  = fsel_pop4_0_12_s & fsel_pop4_0_8_s;
+  assign \$795  = \$793  | \$794 ;
+  assign \$796  = fsel_pop4_0_10_s & fsel_pop4_0_8_s;
+  assign fsel_pop4_0_2_c = \$795  | \$796 ;
+  assign \$797  = fsel_pop4_0_6_s ^ fsel_pop4_0_4_s;
+  assign fsel_pop4_0_0_s = \$797  ^ fsel_pop4_0_2_s;
+  assign \$798  = fsel_pop4_0_6_s & fsel_pop4_0_4_s;
+  assign \$799  = fsel_pop4_0_6_s & fsel_pop4_0_2_s;
+  assign \$800  = \$798  | \$799 ;
+  assign \$801  = fsel_pop4_0_4_s & fsel_pop4_0_2_s;
+  assign fsel_pop4_0_0_c = \$800  | \$801 ;
+  assign \$802  = fsel_pop4_0_12_c ^ fsel_pop4_0_10_c;
+  assign fsel_pop4_1_4_s = \$802  ^ fsel_pop4_0_8_c;
+  assign \$803  = fsel_pop4_0_12_c & fsel_pop4_0_10_c;
+  assign \$804  = fsel_pop4_0_12_c & fsel_pop4_0_8_c;
+  assign \$805  = \$803  | \$804 ;
+  assign \$806  = fsel_pop4_0_10_c & fsel_pop4_0_8_c;
+  assign fsel_pop4_1_4_c = \$805  | \$806 ;
+  assign \$807  = fsel_pop4_0_6_c ^ fsel_pop4_0_4_c;
+  assign fsel_pop4_1_2_s = \$807  ^ fsel_pop4_0_2_c;
+  assign \$808  = fsel_pop4_0_6_c & fsel_pop4_0_4_c;
+  assign \$809  = fsel_pop4_0_6_c & fsel_pop4_0_2_c;
+  assign \$810  = \$808  | \$809 ;
+  assign \$811  = fsel_pop4_0_4_c & fsel_pop4_0_2_c;
+  assign fsel_pop4_1_2_c = \$810  | \$811 ;
+  assign \$812  = fsel_pop4_0_0_c ^ fsel_pop4_1_4_s;
+  assign fsel_pop4_1_0_s = \$812  ^ fsel_pop4_1_2_s;
+  assign \$813  = fsel_pop4_0_0_c & fsel_pop4_1_4_s;
+  assign \$814  = fsel_pop4_0_0_c & fsel_pop4_1_2_s;
+  assign \$815  = \$813  | \$814 ;
+  assign \$816  = fsel_pop4_1_4_s & fsel_pop4_1_2_s;
+  assign fsel_pop4_1_0_c = \$815  | \$816 ;
+  assign \$817  = fsel_pop4_1_4_c ^ fsel_pop4_1_2_c;
+  assign fsel_pop4_2_0_s = \$817  ^ fsel_pop4_1_0_c;
+  assign \$818  = fsel_pop4_1_4_c & fsel_pop4_1_2_c;
+  assign \$819  = fsel_pop4_1_4_c & fsel_pop4_1_0_c;
+  assign \$820  = \$818  | \$819 ;
+  assign \$821  = fsel_pop4_1_2_c & fsel_pop4_1_0_c;
+  assign fsel_pop4_2_0_c = \$820  | \$821 ;
+  assign \$822  = ~ fsel_l2_s0[65];
+  assign \$823  = fsel_l2_s0[54] ^ \$822 ;
+  assign \$824  = ~ fsel_l2_s0[66];
+  assign fsel_pop5_0_12_s = \$823  ^ \$824 ;
+  assign \$825  = ~ fsel_l2_s0[65];
   assign \$826  = fsel_l2_s0[54] & \$825 ;
-  assign \$827  = \$824  | \$826 ;
-  assign \$828  = ~ fsel_l2_s0[65];
-  assign \$829  = ~ fsel_l2_s0[66];
-  assign \$830  = \$828  & \$829 ;
-  assign fsel_pop5_0_12_c = \$827  | \$830 ;
-  assign \$831  = fsel_l2_s0[4] & \fsel_l2_s0$47 ;
-  assign \$832  = fsel_l2_s0[18] & \fsel_l2_s0$47 ;
-  assign \$833  = \$831  ^ \$832 ;
-  assign \$834  = fsel_l2_s0[31] & \fsel_l2_s0$47 ;
-  assign fsel_pop5_0_10_s = \$833  ^ \$834 ;
-  assign \$835  = fsel_l2_s0[4] & \fsel_l2_s0$47 ;
-  assign \$836  = fsel_l2_s0[18] & \fsel_l2_s0$47 ;
-  assign \$837  = \$835  & \$836 ;
-  assign \$838  = fsel_l2_s0[4] & \fsel_l2_s0$47 ;
-  assign \$839  = fsel_l2_s0[31] & \fsel_l2_s0$47 ;
-  assign \$840  = \$838  & \$839 ;
-  assign \$841  = \$837  | \$840 ;
-  assign \$842  = fsel_l2_s0[18] & \fsel_l2_s0$47 ;
-  assign \$843  = fsel_l2_s0[31] & \fsel_l2_s0$47 ;
-  assign \$844  = \$842  & \$843 ;
-  assign fsel_pop5_0_10_c = \$841  | \$844 ;
-  assign \$845  = fsel_l2_s0[43] & \fsel_l2_s0$47 ;
-  assign \$846  = ~ fsel_l2_s0[67];
-  assign \$847  = \$846  & \fsel_l2_s0$50 ;
-  assign \$848  = \$845  ^ \$847 ;
-  assign \$849  = ~ fsel_l2_s0[68];
-  assign \$850  = \$849  & \fsel_l2_s0$50 ;
-  assign fsel_pop5_0_8_s = \$848  ^ \$850 ;
-  assign \$851  = fsel_l2_s0[43] & \fsel_l2_s0$47 ;
-  assign \$852  = ~ fsel_l2_s0[67];
-  assign \$853  = \$852  & \fsel_l2_s0$50 ;
-  assign \$854  = \$851  & \$853 ;
-  assign \$855  = fsel_l2_s0[43] & \fsel_l2_s0$47 ;
-  assign \$856  = ~ fsel_l2_s0[68];
-  assign \$857  = \$856  & \fsel_l2_s0$50 ;
-  assign \$858  = \$855  & \$857 ;
-  assign \$859  = \$854  | \$858 ;
-  assign \$860  = ~ fsel_l2_s0[67];
-  assign \$861  = \$860  & \fsel_l2_s0$50 ;
-  assign \$862  = ~ fsel_l2_s0[68];
-  assign \$863  = \$862  & \fsel_l2_s0$50 ;
-  assign \$864  = \$861  & \$863 ;
-  assign fsel_pop5_0_8_c = \$859  | \$864 ;
-  assign \$865  = ~ fsel_l2_s0[69];
-  assign \$866  = \$865  & \fsel_l2_s0$50 ;
-  assign \$867  = ~ fsel_l2_s0[70];
-  assign \$868  = \$867  & \fsel_l2_s0$50 ;
-  assign \$869  = \$866  ^ \$868 ;
-  assign \$870  = ~ fsel_l2_s0[71];
-  assign \$871  = \$870  & \fsel_l2_s0$50 ;
-  assign fsel_pop5_0_6_s = \$869  ^ \$871 ;
-  assign \$872  = ~ fsel_l2_s0[69];
-  assign \$873  = \$872  & \fsel_l2_s0$50 ;
-  assign \$874  = ~ fsel_l2_s0[70];
-  assign \$875  = \$874  & \fsel_l2_s0$50 ;
-  assign \$876  = \$873  & \$875 ;
-  assign \$877  = ~ fsel_l2_s0[69];
-  assign \$878  = \$877  & \fsel_l2_s0$50 ;
-  assign \$879  = ~ fsel_l2_s0[71];
-  assign \$880  = \$879  & \fsel_l2_s0$50 ;
-  assign \$881  = \$878  & \$880 ;
-  assign \$882  = \$876  | \$881 ;
-  assign \$883  = ~ fsel_l2_s0[70];
-  assign \$884  = \$883  & \fsel_l2_s0$50 ;
-  assign \$885  = ~ fsel_l2_s0[71];
-  assign \$886  = \$885  & \fsel_l2_s0$50 ;
-  assign \$887  = \$884  & \$886 ;
-  assign fsel_pop5_0_6_c = \$882  | \$887 ;
-  assign \$888  = ~ fsel_l2_s0[72];
-  assign \$889  = \$888  & \fsel_l2_s0$50 ;
-  assign \$890  = ~ fsel_l2_s0[73];
-  assign \$891  = \$890  & \fsel_l2_s0$50 ;
-  assign \$892  = \$889  ^ \$891 ;
-  assign \$893  = ~ fsel_l2_s0[74];
-  assign \$894  = \$893  & \fsel_l2_s0$50 ;
-  assign fsel_pop5_0_4_s = \$892  ^ \$894 ;
-  assign \$895  = ~ fsel_l2_s0[72];
-  assign \$896  = \$895  & \fsel_l2_s0$50 ;
-  assign \$897  = ~ fsel_l2_s0[73];
-  assign \$898  = \$897  & \fsel_l2_s0$50 ;
-  assign \$899  = \$896  & \$898 ;
-  assign \$900  = ~ fsel_l2_s0[72];
-  assign \$901  = \$900  & \fsel_l2_s0$50 ;
-  assign \$902  = ~ fsel_l2_s0[74];
-  assign \$903  = \$902  & \fsel_l2_s0$50 ;
-  assign \$904  = \$901  & \$903 ;
-  assign \$905  = \$899  | \$904 ;
-  assign \$906  = ~ fsel_l2_s0[73];
-  assign \$907  = \$906  & \fsel_l2_s0$50 ;
-  assign \$908  = ~ fsel_l2_s0[74];
-  assign \$909  = \$908  & \fsel_l2_s0$50 ;
-  assign \$910  = \$907  & \$909 ;
-  assign fsel_pop5_0_4_c = \$905  | \$910 ;
-  assign \$911  = fsel_pop5_0_12_s ^ fsel_pop5_0_10_s;
-  assign fsel_pop5_0_2_s = \$911  ^ fsel_pop5_0_8_s;
-  assign \$912  = fsel_pop5_0_12_s & fsel_pop5_0_10_s;
-  assign \$913  = fsel_pop5_0_12_s & fsel_pop5_0_8_s;
-  assign \$914  = \$912  | \$913 ;
-  assign \$915  = fsel_pop5_0_10_s & fsel_pop5_0_8_s;
-  assign fsel_pop5_0_2_c = \$914  | \$915 ;
-  assign \$916  = fsel_pop5_0_6_s ^ fsel_pop5_0_4_s;
-  assign fsel_pop5_0_0_s = \$916  ^ fsel_pop5_0_2_s;
-  assign \$917  = fsel_pop5_0_6_s & fsel_pop5_0_4_s;
-  assign \$918  = fsel_pop5_0_6_s & fsel_pop5_0_2_s;
-  assign \$919  = \$917  | \$918 ;
-  assign \$920  = fsel_pop5_0_4_s & fsel_pop5_0_2_s;
-  assign fsel_pop5_0_0_c = \$919  | \$920 ;
-  assign \$921  = fsel_pop5_0_12_c ^ fsel_pop5_0_10_c;
-  assign fsel_pop5_1_4_s = \$921  ^ fsel_pop5_0_8_c;
-  assign \$922  = fsel_pop5_0_12_c & fsel_pop5_0_10_c;
-  assign \$923  = fsel_pop5_0_12_c & fsel_pop5_0_8_c;
-  assign \$924  = \$922  | \$923 ;
-  assign \$925  = fsel_pop5_0_10_c & fsel_pop5_0_8_c;
-  assign fsel_pop5_1_4_c = \$924  | \$925 ;
-  assign \$926  = fsel_pop5_0_6_c ^ fsel_pop5_0_4_c;
-  assign fsel_pop5_1_2_s = \$926  ^ fsel_pop5_0_2_c;
-  assign \$927  = fsel_pop5_0_6_c & fsel_pop5_0_4_c;
-  assign \$928  = fsel_pop5_0_6_c & fsel_pop5_0_2_c;
-  assign \$929  = \$927  | \$928 ;
-  assign \$930  = fsel_pop5_0_4_c & fsel_pop5_0_2_c;
-  assign fsel_pop5_1_2_c = \$929  | \$930 ;
-  assign \$931  = fsel_pop5_0_0_c ^ fsel_pop5_1_4_s;
-  assign fsel_pop5_1_0_s = \$931  ^ fsel_pop5_1_2_s;
-  assign \$932  = fsel_pop5_0_0_c & fsel_pop5_1_4_s;
-  assign \$933  = fsel_pop5_0_0_c & fsel_pop5_1_2_s;
-  assign \$934  = \$932  | \$933 ;
-  assign \$935  = fsel_pop5_1_4_s & fsel_pop5_1_2_s;
-  assign fsel_pop5_1_0_c = \$934  | \$935 ;
-  assign \$936  = fsel_pop5_1_4_c ^ fsel_pop5_1_2_c;
-  assign fsel_pop5_2_0_s = \$936  ^ fsel_pop5_1_0_c;
-  assign \$937  = fsel_pop5_1_4_c & fsel_pop5_1_2_c;
-  assign \$938  = fsel_pop5_1_4_c & fsel_pop5_1_0_c;
-  assign \$939  = \$937  | \$938 ;
-  assign \$940  = fsel_pop5_1_2_c & fsel_pop5_1_0_c;
-  assign fsel_pop5_2_0_c = \$939  | \$940 ;
-  assign \$941  = ~ fsel_l2_s0[75];
-  assign \$942  = \$941  ^ fsel_l2_s0[55];
-  assign fsel_pop6_0_12_s = \$942  ^ fsel_l2_s0[65];
+  assign \$827  = ~ fsel_l2_s0[66];
+  assign \$828  = fsel_l2_s0[54] & \$827 ;
+  assign \$829  = \$826  | \$828 ;
+  assign \$830  = ~ fsel_l2_s0[65];
+  assign \$831  = ~ fsel_l2_s0[66];
+  assign \$832  = \$830  & \$831 ;
+  assign fsel_pop5_0_12_c = \$829  | \$832 ;
+  assign \$833  = fsel_l2_s0[4] & \fsel_l2_s0$51 ;
+  assign \$834  = fsel_l2_s0[18] & \fsel_l2_s0$51 ;
+  assign \$835  = \$833  ^ \$834 ;
+  assign \$836  = fsel_l2_s0[31] & \fsel_l2_s0$51 ;
+  assign fsel_pop5_0_10_s = \$835  ^ \$836 ;
+  assign \$837  = fsel_l2_s0[4] & \fsel_l2_s0$51 ;
+  assign \$838  = fsel_l2_s0[18] & \fsel_l2_s0$51 ;
+  assign \$839  = \$837  & \$838 ;
+  assign \$840  = fsel_l2_s0[4] & \fsel_l2_s0$51 ;
+  assign \$841  = fsel_l2_s0[31] & \fsel_l2_s0$51 ;
+  assign \$842  = \$840  & \$841 ;
+  assign \$843  = \$839  | \$842 ;
+  assign \$844  = fsel_l2_s0[18] & \fsel_l2_s0$51 ;
+  assign \$845  = fsel_l2_s0[31] & \fsel_l2_s0$51 ;
+  assign \$846  = \$844  & \$845 ;
+  assign fsel_pop5_0_10_c = \$843  | \$846 ;
+  assign \$847  = fsel_l2_s0[43] & \fsel_l2_s0$51 ;
+  assign \$848  = ~ fsel_l2_s0[67];
+  assign \$849  = \$848  & \fsel_l2_s0$54 ;
+  assign \$850  = \$847  ^ \$849 ;
+  assign \$851  = ~ fsel_l2_s0[68];
+  assign \$852  = \$851  & \fsel_l2_s0$54 ;
+  assign fsel_pop5_0_8_s = \$850  ^ \$852 ;
+  assign \$853  = fsel_l2_s0[43] & \fsel_l2_s0$51 ;
+  assign \$854  = ~ fsel_l2_s0[67];
+  assign \$855  = \$854  & \fsel_l2_s0$54 ;
+  assign \$856  = \$853  & \$855 ;
+  assign \$857  = fsel_l2_s0[43] & \fsel_l2_s0$51 ;
+  assign \$858  = ~ fsel_l2_s0[68];
+  assign \$859  = \$858  & \fsel_l2_s0$54 ;
+  assign \$860  = \$857  & \$859 ;
+  assign \$861  = \$856  | \$860 ;
+  assign \$862  = ~ fsel_l2_s0[67];
+  assign \$863  = \$862  & \fsel_l2_s0$54 ;
+  assign \$864  = ~ fsel_l2_s0[68];
+  assign \$865  = \$864  & \fsel_l2_s0$54 ;
+  assign \$866  = \$863  & \$865 ;
+  assign fsel_pop5_0_8_c = \$861  | \$866 ;
+  assign \$867  = ~ fsel_l2_s0[69];
+  assign \$868  = \$867  & \fsel_l2_s0$54 ;
+  assign \$869  = ~ fsel_l2_s0[70];
+  assign \$870  = \$869  & \fsel_l2_s0$54 ;
+  assign \$871  = \$868  ^ \$870 ;
+  assign \$872  = ~ fsel_l2_s0[71];
+  assign \$873  = \$872  & \fsel_l2_s0$54 ;
+  assign fsel_pop5_0_6_s = \$871  ^ \$873 ;
+  assign \$874  = ~ fsel_l2_s0[69];
+  assign \$875  = \$874  & \fsel_l2_s0$54 ;
+  assign \$876  = ~ fsel_l2_s0[70];
+  assign \$877  = \$876  & \fsel_l2_s0$54 ;
+  assign \$878  = \$875  & \$877 ;
+  assign \$879  = ~ fsel_l2_s0[69];
+  assign \$880  = \$879  & \fsel_l2_s0$54 ;
+  assign \$881  = ~ fsel_l2_s0[71];
+  assign \$882  = \$881  & \fsel_l2_s0$54 ;
+  assign \$883  = \$880  & \$882 ;
+  assign \$884  = \$878  | \$883 ;
+  assign \$885  = ~ fsel_l2_s0[70];
+  assign \$886  = \$885  & \fsel_l2_s0$54 ;
+  assign \$887  = ~ fsel_l2_s0[71];
+  assign \$888  = \$887  & \fsel_l2_s0$54 ;
+  assign \$889  = \$886  & \$888 ;
+  assign fsel_pop5_0_6_c = \$884  | \$889 ;
+  assign \$890  = ~ fsel_l2_s0[72];
+  assign \$891  = \$890  & \fsel_l2_s0$54 ;
+  assign \$892  = ~ fsel_l2_s0[73];
+  assign \$893  = \$892  & \fsel_l2_s0$54 ;
+  assign \$894  = \$891  ^ \$893 ;
+  assign \$895  = ~ fsel_l2_s0[74];
+  assign \$896  = \$895  & \fsel_l2_s0$54 ;
+  assign fsel_pop5_0_4_s = \$894  ^ \$896 ;
+  assign \$897  = ~ fsel_l2_s0[72];
+  assign \$898  = \$897  & \fsel_l2_s0$54 ;
+  assign \$899  = ~ fsel_l2_s0[73];
+  assign \$900  = \$899  & \fsel_l2_s0$54 ;
+  assign \$901  = \$898  & \$900 ;
+  assign \$902  = ~ fsel_l2_s0[72];
+  assign \$903  = \$902  & \fsel_l2_s0$54 ;
+  assign \$904  = ~ fsel_l2_s0[74];
+  assign \$905  = \$904  & \fsel_l2_s0$54 ;
+  assign \$906  = \$903  & \$905 ;
+  assign \$907  = \$901  | \$906 ;
+  assign \$908  = ~ fsel_l2_s0[73];
+  assign \$909  = \$908  & \fsel_l2_s0$54 ;
+  assign \$910  = ~ fsel_l2_s0[74];
+  assign \$911  = \$910  & \fsel_l2_s0$54 ;
+  assign \$912  = \$909  & \$911 ;
+  assign fsel_pop5_0_4_c = \$907  | \$912 ;
+  assign \$913  = fsel_pop5_0_12_s ^ fsel_pop5_0_10_s;
+  assign fsel_pop5_0_2_s = \$913  ^ fsel_pop5_0_8_s;
+  assign \$914  = fsel_pop5_0_12_s & fsel_pop5_0_10_s;
+  assign \$915  = fsel_pop5_0_12_s & fsel_pop5_0_8_s;
+  assign \$916  = \$914  | \$915 ;
+  assign \$917  = fsel_pop5_0_10_s & fsel_pop5_0_8_s;
+  assign fsel_pop5_0_2_c = \$916  | \$917 ;
+  assign \$918  = fsel_pop5_0_6_s ^ fsel_pop5_0_4_s;
+  assign fsel_pop5_0_0_s = \$918  ^ fsel_pop5_0_2_s;
+  assign \$919  = fsel_pop5_0_6_s & fsel_pop5_0_4_s;
+  assign \$920  = fsel_pop5_0_6_s & fsel_pop5_0_2_s;
+  assign \$921  = \$919  | \$920 ;
+  assign \$922  = fsel_pop5_0_4_s & fsel_pop5_0_2_s;
+  assign fsel_pop5_0_0_c = \$921  | \$922 ;
+  assign \$923  = fsel_pop5_0_12_c ^ fsel_pop5_0_10_c;
+  assign fsel_pop5_1_4_s = \$923  ^ fsel_pop5_0_8_c;
+  assign \$924  = fsel_pop5_0_12_c & fsel_pop5_0_10_c;
+  assign \$925  = fsel_pop5_0_12_c & fsel_pop5_0_8_c;
+  assign \$926  = \$924  | \$925 ;
+  assign \$927  = fsel_pop5_0_10_c & fsel_pop5_0_8_c;
+  assign fsel_pop5_1_4_c = \$926  | \$927 ;
+  assign \$928  = fsel_pop5_0_6_c ^ fsel_pop5_0_4_c;
+  assign fsel_pop5_1_2_s = \$928  ^ fsel_pop5_0_2_c;
+  assign \$929  = fsel_pop5_0_6_c & fsel_pop5_0_4_c;
+  assign \$930  = fsel_pop5_0_6_c & fsel_pop5_0_2_c;
+  assign \$931  = \$929  | \$930 ;
+  assign \$932  = fsel_pop5_0_4_c & fsel_pop5_0_2_c;
+  assign fsel_pop5_1_2_c = \$931  | \$932 ;
+  assign \$933  = fsel_pop5_0_0_c ^ fsel_pop5_1_4_s;
+  assign fsel_pop5_1_0_s = \$933  ^ fsel_pop5_1_2_s;
+  assign \$934  = fsel_pop5_0_0_c & fsel_pop5_1_4_s;
+  assign \$935  = fsel_pop5_0_0_c & fsel_pop5_1_2_s;
+  assign \$936  = \$934  | \$935 ;
+  assign \$937  = fsel_pop5_1_4_s & fsel_pop5_1_2_s;
+  assign fsel_pop5_1_0_c = \$936  | \$937 ;
+  assign \$938  = fsel_pop5_1_4_c ^ fsel_pop5_1_2_c;
+  assign fsel_pop5_2_0_s = \$938  ^ fsel_pop5_1_0_c;
+  assign \$939  = fsel_pop5_1_4_c & fsel_pop5_1_2_c;
+  assign \$940  = fsel_pop5_1_4_c & fsel_pop5_1_0_c;
+  assign \$941  = \$939  | \$940 ;
+  assign \$942  = fsel_pop5_1_2_c & fsel_pop5_1_0_c;
+  assign fsel_pop5_2_0_c = \$941  | \$942 ;
   assign \$943  = ~ fsel_l2_s0[75];
-  assign \$944  = \$943  & fsel_l2_s0[55];
+  assign \$944  = \$943  ^ fsel_l2_s0[55];
+  assign fsel_pop6_0_12_s = \$944  ^ fsel_l2_s0[65];
   assign \$945  = ~ fsel_l2_s0[75];
-  assign \$946  = \$945  & fsel_l2_s0[65];
-  assign \$947  = \$944  | \$946 ;
-  assign \$948  = fsel_l2_s0[55] & fsel_l2_s0[65];
-  assign fsel_pop6_0_12_c = \$947  | \$948 ;
-  assign \$949  = fsel_l2_s0[5] & \fsel_l2_s0$47 ;
-  assign \$950  = fsel_l2_s0[19] & \fsel_l2_s0$47 ;
-  assign \$951  = \$949  ^ \$950 ;
-  assign \$952  = fsel_l2_s0[32] & \fsel_l2_s0$47 ;
-  assign fsel_pop6_0_10_s = \$951  ^ \$952 ;
-  assign \$953  = fsel_l2_s0[5] & \fsel_l2_s0$47 ;
-  assign \$954  = fsel_l2_s0[19] & \fsel_l2_s0$47 ;
-  assign \$955  = \$953  & \$954 ;
-  assign \$956  = fsel_l2_s0[5] & \fsel_l2_s0$47 ;
-  assign \$957  = fsel_l2_s0[32] & \fsel_l2_s0$47 ;
-  assign \$958  = \$956  & \$957 ;
-  assign \$959  = \$955  | \$958 ;
-  assign \$960  = fsel_l2_s0[19] & \fsel_l2_s0$47 ;
-  assign \$961  = fsel_l2_s0[32] & \fsel_l2_s0$47 ;
-  assign \$962  = \$960  & \$961 ;
-  assign fsel_pop6_0_10_c = \$959  | \$962 ;
-  assign \$963  = fsel_l2_s0[44] & \fsel_l2_s0$47 ;
-  assign \$964  = ~ fsel_l2_s0[76];
-  assign \$965  = \$964  & \fsel_l2_s0$50 ;
-  assign \$966  = \$963  ^ \$965 ;
-  assign \$967  = ~ fsel_l2_s0[77];
-  assign \$968  = \$967  & \fsel_l2_s0$50 ;
-  assign fsel_pop6_0_8_s = \$966  ^ \$968 ;
-  assign \$969  = fsel_l2_s0[44] & \fsel_l2_s0$47 ;
-  assign \$970  = ~ fsel_l2_s0[76];
-  assign \$971  = \$970  & \fsel_l2_s0$50 ;
-  assign \$972  = \$969  & \$971 ;
-  assign \$973  = fsel_l2_s0[44] & \fsel_l2_s0$47 ;
-  assign \$974  = ~ fsel_l2_s0[77];
-  assign \$975  = \$974  & \fsel_l2_s0$50 ;
-  assign \$976  = \$973  & \$975 ;
-  assign \$977  = \$972  | \$976 ;
-  assign \$978  = ~ fsel_l2_s0[76];
-  assign \$979  = \$978  & \fsel_l2_s0$50 ;
-  assign \$980  = ~ fsel_l2_s0[77];
-  assign \$981  = \$980  & \fsel_l2_s0$50 ;
-  assign \$982  = \$979  & \$981 ;
-  assign fsel_pop6_0_8_c = \$977  | \$982 ;
-  assign \$983  = ~ fsel_l2_s0[78];
-  assign \$984  = \$983  & \fsel_l2_s0$50 ;
-  assign \$985  = ~ fsel_l2_s0[79];
-  assign \$986  = \$985  & \fsel_l2_s0$50 ;
-  assign \$987  = \$984  ^ \$986 ;
-  assign \$988  = ~ fsel_l2_s0[80];
-  assign \$989  = \$988  & \fsel_l2_s0$50 ;
-  assign fsel_pop6_0_6_s = \$987  ^ \$989 ;
-  assign \$990  = ~ fsel_l2_s0[78];
-  assign \$991  = \$990  & \fsel_l2_s0$50 ;
-  assign \$992  = ~ fsel_l2_s0[79];
-  assign \$993  = \$992  & \fsel_l2_s0$50 ;
-  assign \$994  = \$991  & \$993 ;
-  assign \$995  = ~ fsel_l2_s0[78];
-  assign \$996  = \$995  & \fsel_l2_s0$50 ;
-  assign \$997  = ~ fsel_l2_s0[80];
-  assign \$998  = \$997  & \fsel_l2_s0$50 ;
-  assign \$999  = \$996  & \$998 ;
-  assign \$1000  = \$994  | \$999 ;
-  assign \$1001  = ~ fsel_l2_s0[79];
-  assign \$1002  = \$1001  & \fsel_l2_s0$50 ;
-  assign \$1003  = ~ fsel_l2_s0[80];
-  assign \$1004  = \$1003  & \fsel_l2_s0$50 ;
-  assign \$1005  = \$1002  & \$1004 ;
-  assign fsel_pop6_0_6_c = \$1000  | \$1005 ;
-  assign \$1006  = ~ fsel_l2_s0[81];
-  assign \$1007  = \$1006  & \fsel_l2_s0$50 ;
-  assign \$1008  = ~ fsel_l2_s0[82];
-  assign \$1009  = \$1008  & \fsel_l2_s0$50 ;
-  assign \$1010  = \$1007  ^ \$1009 ;
-  assign \$1011  = ~ fsel_l2_s0[83];
-  assign \$1012  = \$1011  & \fsel_l2_s0$50 ;
-  assign fsel_pop6_0_4_s = \$1010  ^ \$1012 ;
-  assign \$1013  = ~ fsel_l2_s0[81];
-  assign \$1014  = \$1013  & \fsel_l2_s0$50 ;
-  assign \$1015  = ~ fsel_l2_s0[82];
-  assign \$1016  = \$1015  & \fsel_l2_s0$50 ;
-  assign \$1017  = \$1014  & \$1016 ;
-  assign \$1018  = ~ fsel_l2_s0[81];
-  assign \$1019  = \$1018  & \fsel_l2_s0$50 ;
-  assign \$1020  = ~ fsel_l2_s0[83];
-  assign \$1021  = \$1020  & \fsel_l2_s0$50 ;
-  assign \$1022  = \$1019  & \$1021 ;
-  assign \$1023  = \$1017  | \$1022 ;
-  assign \$1024  = ~ fsel_l2_s0[82];
-  assign \$1025  = \$1024  & \fsel_l2_s0$50 ;
-  assign \$1026  = ~ fsel_l2_s0[83];
-  assign \$1027  = \$1026  & \fsel_l2_s0$50 ;
-  assign \$1028  = \$1025  & \$1027 ;
-  assign fsel_pop6_0_4_c = \$1023  | \$1028 ;
-  assign \$1029  = fsel_pop6_0_12_s ^ fsel_pop6_0_10_s;
-  assign fsel_pop6_0_2_s = \$1029  ^ fsel_pop6_0_8_s;
-  assign \$1030  = fsel_pop6_0_12_s & fsel_pop6_0_10_s;
-  assign \$1031  = fsel_pop6_0_12_s & fsel_pop6_0_8_s;
-  assign \$1032  = \$1030  | \$1031 ;
-  assign \$1033  = fsel_pop6_0_10_s & fsel_pop6_0_8_s;
-  assign fsel_pop6_0_2_c = \$1032  | \$1033 ;
-  assign \$1034  = fsel_pop6_0_6_s ^ fsel_pop6_0_4_s;
-  assign fsel_pop6_0_0_s = \$1034  ^ fsel_pop6_0_2_s;
-  assign \$1035  = fsel_pop6_0_6_s & fsel_pop6_0_4_s;
-  assign \$1036  = fsel_pop6_0_6_s & fsel_pop6_0_2_s;
-  assign \$1037  = \$1035  | \$1036 ;
-  assign \$1038  = fsel_pop6_0_4_s & fsel_pop6_0_2_s;
-  assign fsel_pop6_0_0_c = \$1037  | \$1038 ;
-  assign \$1039  = fsel_pop6_0_12_c ^ fsel_pop6_0_10_c;
-  assign fsel_pop6_1_4_s = \$1039  ^ fsel_pop6_0_8_c;
-  assign \$1040  = fsel_pop6_0_12_c & fsel_pop6_0_10_c;
-  assign \$1041  = fsel_pop6_0_12_c & fsel_pop6_0_8_c;
-  assign \$1042  = \$1040  | \$1041 ;
-  assign \$1043  = fsel_pop6_0_10_c & fsel_pop6_0_8_c;
-  assign fsel_pop6_1_4_c = \$1042  | \$1043 ;
-  assign \$1044  = fsel_pop6_0_6_c ^ fsel_pop6_0_4_c;
-  assign fsel_pop6_1_2_s = \$1044  ^ fsel_pop6_0_2_c;
-  assign \$1045  = fsel_pop6_0_6_c & fsel_pop6_0_4_c;
-  assign \$1046  = fsel_pop6_0_6_c & fsel_pop6_0_2_c;
-  assign \$1047  = \$1045  | \$1046 ;
-  assign \$1048  = fsel_pop6_0_4_c & fsel_pop6_0_2_c;
-  assign fsel_pop6_1_2_c = \$1047  | \$1048 ;
-  assign \$1049  = fsel_pop6_0_0_c ^ fsel_pop6_1_4_s;
-  assign fsel_pop6_1_0_s = \$1049  ^ fsel_pop6_1_2_s;
-  assign \$1050  = fsel_pop6_0_0_c & fsel_pop6_1_4_s;
-  assign \$1051  = fsel_pop6_0_0_c & fsel_pop6_1_2_s;
-  assign \$1052  = \$1050  | \$1051 ;
-  assign \$1053  = fsel_pop6_1_4_s & fsel_pop6_1_2_s;
-  assign fsel_pop6_1_0_c = \$1052  | \$1053 ;
-  assign \$1054  = fsel_pop6_1_4_c ^ fsel_pop6_1_2_c;
-  assign fsel_pop6_2_0_s = \$1054  ^ fsel_pop6_1_0_c;
-  assign \$1055  = fsel_pop6_1_4_c & fsel_pop6_1_2_c;
-  assign \$1056  = fsel_pop6_1_4_c & fsel_pop6_1_0_c;
-  assign \$1057  = \$1055  | \$1056 ;
-  assign \$1058  = fsel_pop6_1_2_c & fsel_pop6_1_0_c;
-  assign fsel_pop6_2_0_c = \$1057  | \$1058 ;
-  assign \$1059  = fsel_l2_s0[75] ^ fsel_l2_s0[56];
-  assign fsel_pop7_0_12_s = \$1059  ^ fsel_l2_s0[66];
-  assign \$1060  = fsel_l2_s0[75] & fsel_l2_s0[56];
-  assign \$1061  = fsel_l2_s0[75] & fsel_l2_s0[66];
-  assign \$1062  = \$1060  | \$1061 ;
-  assign \$1063  = fsel_l2_s0[56] & fsel_l2_s0[66];
-  assign fsel_pop7_0_12_c = \$1062  | \$1063 ;
-  assign \$1064  = fsel_l2_s0[6] & \fsel_l2_s0$47 ;
-  assign \$1065  = fsel_l2_s0[20] & \fsel_l2_s0$47 ;
-  assign \$1066  = \$1064  ^ \$1065 ;
-  assign \$1067  = fsel_l2_s0[33] & \fsel_l2_s0$47 ;
-  assign fsel_pop7_0_10_s = \$1066  ^ \$1067 ;
-  assign \$1068  = fsel_l2_s0[6] & \fsel_l2_s0$47 ;
-  assign \$1069  = fsel_l2_s0[20] & \fsel_l2_s0$47 ;
-  assign \$1070  = \$1068  & \$1069 ;
-  assign \$1071  = fsel_l2_s0[6] & \fsel_l2_s0$47 ;
-  assign \$1072  = fsel_l2_s0[33] & \fsel_l2_s0$47 ;
-  assign \$1073  = \$1071  & \$1072 ;
-  assign \$1074  = \$1070  | \$1073 ;
-  assign \$1075  = fsel_l2_s0[20] & \fsel_l2_s0$47 ;
-  assign \$1076  = fsel_l2_s0[33] & \fsel_l2_s0$47 ;
-  assign \$1077  = \$1075  & \$1076 ;
-  assign fsel_pop7_0_10_c = \$1074  | \$1077 ;
-  assign \$1078  = fsel_l2_s0[45] & \fsel_l2_s0$47 ;
-  assign \$1079  = ~ fsel_l2_s0[84];
-  assign \$1080  = \$1079  & \fsel_l2_s0$50 ;
-  assign \$1081  = \$1078  ^ \$1080 ;
-  assign \$1082  = ~ fsel_l2_s0[85];
-  assign \$1083  = \$1082  & \fsel_l2_s0$50 ;
-  assign fsel_pop7_0_8_s = \$1081  ^ \$1083 ;
-  assign \$1084  = fsel_l2_s0[45] & \fsel_l2_s0$47 ;
-  assign \$1085  = ~ fsel_l2_s0[84];
-  assign \$1086  = \$1085  & \fsel_l2_s0$50 ;
-  assign \$1087  = \$1084  & \$1086 ;
-  assign \$1088  = fsel_l2_s0[45] & \fsel_l2_s0$47 ;
-  assign \$1089  = ~ fsel_l2_s0[85];
-  assign \$1090  = \$1089  & \fsel_l2_s0$50 ;
-  assign \$1091  = \$1088  & \$1090 ;
-  assign \$1092  = \$1087  | \$1091 ;
-  assign \$1093  = ~ fsel_l2_s0[84];
-  assign \$1094  = \$1093  & \fsel_l2_s0$50 ;
-  assign \$1095  = ~ fsel_l2_s0[85];
-  assign \$1096  = \$1095  & \fsel_l2_s0$50 ;
-  assign \$1097  = \$1094  & \$1096 ;
-  assign fsel_pop7_0_8_c = \$1092  | \$1097 ;
-  assign \$1098  = ~ fsel_l2_s0[86];
-  assign \$1099  = \$1098  & \fsel_l2_s0$50 ;
-  assign \$1100  = ~ fsel_l2_s0[87];
-  assign \$1101  = \$1100  & \fsel_l2_s0$50 ;
-  assign \$1102  = \$1099  ^ \$1101 ;
-  assign \$1103  = ~ fsel_l2_s0[88];
-  assign \$1104  = \$1103  & \fsel_l2_s0$50 ;
-  assign fsel_pop7_0_6_s = \$1102  ^ \$1104 ;
-  assign \$1105  = ~ fsel_l2_s0[86];
-  assign \$1106  = \$1105  & \fsel_l2_s0$50 ;
-  assign \$1107  = ~ fsel_l2_s0[87];
-  assign \$1108  = \$1107  & \fsel_l2_s0$50 ;
-  assign \$1109  = \$1106  & \$1108 ;
-  assign \$1110  = ~ fsel_l2_s0[86];
-  assign \$1111  = \$1110  & \fsel_l2_s0$50 ;
-  assign \$1112  = ~ fsel_l2_s0[88];
-  assign \$1113  = \$1112  & \fsel_l2_s0$50 ;
-  assign \$1114  = \$1111  & \$1113 ;
-  assign \$1115  = \$1109  | \$1114 ;
-  assign \$1116  = ~ fsel_l2_s0[87];
-  assign \$1117  = \$1116  & \fsel_l2_s0$50 ;
-  assign \$1118  = ~ fsel_l2_s0[88];
-  assign \$1119  = \$1118  & \fsel_l2_s0$50 ;
-  assign \$1120  = \$1117  & \$1119 ;
-  assign fsel_pop7_0_6_c = \$1115  | \$1120 ;
-  assign \$1121  = ~ fsel_l2_s0[89];
-  assign \$1122  = \$1121  & \fsel_l2_s0$50 ;
-  assign \$1123  = ~ fsel_l2_s0[90];
-  assign \$1124  = \$1123  & \fsel_l2_s0$50 ;
-  assign \$1125  = \$1122  ^ \$1124 ;
-  assign \$1126  = ~ fsel_l2_s0[91];
-  assign \$1127  = \$1126  & \fsel_l2_s0$50 ;
-  assign fsel_pop7_0_4_s = \$1125  ^ \$1127 ;
-  assign \$1128  = ~ fsel_l2_s0[89];
-  assign \$1129  = \$1128  & \fsel_l2_s0$50 ;
-  assign \$1130  = ~ fsel_l2_s0[90];
-  assign \$1131  = \$1130  & \fsel_l2_s0$50 ;
-  assign \$1132  = \$1129  & \$1131 ;
-  assign \$1133  = ~ fsel_l2_s0[89];
-  assign \$1134  = \$1133  & \fsel_l2_s0$50 ;
-  assign \$1135  = ~ fsel_l2_s0[91];
-  assign \$1136  = \$1135  & \fsel_l2_s0$50 ;
-  assign \$1137  = \$1134  & \$1136 ;
-  assign \$1138  = \$1132  | \$1137 ;
-  assign \$1139  = ~ fsel_l2_s0[90];
-  assign \$1140  = \$1139  & \fsel_l2_s0$50 ;
-  assign \$1141  = ~ fsel_l2_s0[91];
-  assign \$1142  = \$1141  & \fsel_l2_s0$50 ;
-  assign \$1143  = \$1140  & \$1142 ;
-  assign fsel_pop7_0_4_c = \$1138  | \$1143 ;
-  assign \$1144  = fsel_pop7_0_12_s ^ fsel_pop7_0_10_s;
-  assign fsel_pop7_0_2_s = \$1144  ^ fsel_pop7_0_8_s;
-  assign \$1145  = fsel_pop7_0_12_s & fsel_pop7_0_10_s;
-  assign \$1146  = fsel_pop7_0_12_s & fsel_pop7_0_8_s;
-  assign \$1147  = \$1145  | \$1146 ;
-  assign \$1148  = fsel_pop7_0_10_s & fsel_pop7_0_8_s;
-  assign fsel_pop7_0_2_c = \$1147  | \$1148 ;
-  assign \$1149  = fsel_pop7_0_6_s ^ fsel_pop7_0_4_s;
-  assign fsel_pop7_0_0_s = \$1149  ^ fsel_pop7_0_2_s;
-  assign \$1150  = fsel_pop7_0_6_s & fsel_pop7_0_4_s;
-  assign \$1151  = fsel_pop7_0_6_s & fsel_pop7_0_2_s;
-  assign \$1152  = \$1150  | \$1151 ;
-  assign \$1153  = fsel_pop7_0_4_s & fsel_pop7_0_2_s;
-  assign fsel_pop7_0_0_c = \$1152  | \$1153 ;
-  assign \$1154  = fsel_pop7_0_12_c ^ fsel_pop7_0_10_c;
-  assign fsel_pop7_1_4_s = \$1154  ^ fsel_pop7_0_8_c;
-  assign \$1155  = fsel_pop7_0_12_c & fsel_pop7_0_10_c;
-  assign \$1156  = fsel_pop7_0_12_c & fsel_pop7_0_8_c;
-  assign \$1157  = \$1155  | \$1156 ;
-  assign \$1158  = fsel_pop7_0_10_c & fsel_pop7_0_8_c;
-  assign fsel_pop7_1_4_c = \$1157  | \$1158 ;
-  assign \$1159  = fsel_pop7_0_6_c ^ fsel_pop7_0_4_c;
-  assign fsel_pop7_1_2_s = \$1159  ^ fsel_pop7_0_2_c;
-  assign \$1160  = fsel_pop7_0_6_c & fsel_pop7_0_4_c;
-  assign \$1161  = fsel_pop7_0_6_c & fsel_pop7_0_2_c;
-  assign \$1162  = \$1160  | \$1161 ;
-  assign \$1163  = fsel_pop7_0_4_c & fsel_pop7_0_2_c;
-  assign fsel_pop7_1_2_c = \$1162  | \$1163 ;
-  assign \$1164  = fsel_pop7_0_0_c ^ fsel_pop7_1_4_s;
-  assign fsel_pop7_1_0_s = \$1164  ^ fsel_pop7_1_2_s;
-  assign \$1165  = fsel_pop7_0_0_c & fsel_pop7_1_4_s;
-  assign \$1166  = fsel_pop7_0_0_c & fsel_pop7_1_2_s;
-  assign \$1167  = \$1165  | \$1166 ;
-  assign \$1168  = fsel_pop7_1_4_s & fsel_pop7_1_2_s;
-  assign fsel_pop7_1_0_c = \$1167  | \$1168 ;
-  assign \$1169  = fsel_pop7_1_4_c ^ fsel_pop7_1_2_c;
-  assign fsel_pop7_2_0_s = \$1169  ^ fsel_pop7_1_0_c;
-  assign \$1170  = fsel_pop7_1_4_c & fsel_pop7_1_2_c;
-  assign \$1171  = fsel_pop7_1_4_c & fsel_pop7_1_0_c;
-  assign \$1172  = \$1170  | \$1171 ;
-  assign \$1173  = fsel_pop7_1_2_c & fsel_pop7_1_0_c;
-  assign fsel_pop7_2_0_c = \$1172  | \$1173 ;
-  assign \$1174  = ~ fsel_l2_s0[92];
-  assign \$1175  = ~ fsel_l2_s0[93];
-  assign \$1176  = \$1174  ^ \$1175 ;
-  assign \$1177  = ~ fsel_l2_s0[94];
-  assign fsel_pop8_0_12_s = \$1176  ^ \$1177 ;
-  assign \$1178  = ~ fsel_l2_s0[92];
-  assign \$1179  = ~ fsel_l2_s0[93];
-  assign \$1180  = \$1178  & \$1179 ;
-  assign \$1181  = ~ fsel_l2_s0[92];
-  assign \$1182  = ~ fsel_l2_s0[94];
-  assign \$1183  = \$1181  & \$1182 ;
-  assign \$1184  = \$1180  | \$1183 ;
-  assign \$1185  = ~ fsel_l2_s0[93];
-  assign \$1186  = ~ fsel_l2_s0[94];
-  assign \$1187  = \$1185  & \$1186 ;
-  assign fsel_pop8_0_12_c = \$1184  | \$1187 ;
-  assign \$1188  = ~ fsel_l2_s0[95];
-  assign \$1189  = \$1188  & \fsel_l2_s0$47 ;
-  assign \$1190  = ~ fsel_l2_s0[96];
-  assign \$1191  = \$1190  & \fsel_l2_s0$47 ;
-  assign \$1192  = \$1189  ^ \$1191 ;
-  assign \$1193  = ~ fsel_l2_s0[97];
-  assign \$1194  = \$1193  & \fsel_l2_s0$47 ;
-  assign fsel_pop8_0_10_s = \$1192  ^ \$1194 ;
-  assign \$1195  = ~ fsel_l2_s0[95];
-  assign \$1196  = \$1195  & \fsel_l2_s0$47 ;
-  assign \$1197  = ~ fsel_l2_s0[96];
-  assign \$1198  = \$1197  & \fsel_l2_s0$47 ;
-  assign \$1199  = \$1196  & \$1198 ;
-  assign \$1200  = ~ fsel_l2_s0[95];
-  assign \$1201  = \$1200  & \fsel_l2_s0$47 ;
-  assign \$1202  = ~ fsel_l2_s0[97];
-  assign \$1203  = \$1202  & \fsel_l2_s0$47 ;
-  assign \$1204  = \$1201  & \$1203 ;
-  assign \$1205  = \$1199  | \$1204 ;
-  assign \$1206  = ~ fsel_l2_s0[96];
-  assign \$1207  = \$1206  & \fsel_l2_s0$47 ;
-  assign \$1208  = ~ fsel_l2_s0[97];
-  assign \$1209  = \$1208  & \fsel_l2_s0$47 ;
-  assign \$1210  = \$1207  & \$1209 ;
-  assign fsel_pop8_0_10_c = \$1205  | \$1210 ;
-  assign \$1211  = ~ fsel_l2_s0[98];
-  assign \$1212  = \$1211  & \fsel_l2_s0$47 ;
-  assign \$1213  = fsel_l2_s0[7] & \fsel_l2_s0$50 ;
-  assign \$1214  = \$1212  ^ \$1213 ;
-  assign \$1215  = fsel_l2_s0[21] & \fsel_l2_s0$50 ;
-  assign fsel_pop8_0_8_s = \$1214  ^ \$1215 ;
-  assign \$1216  = ~ fsel_l2_s0[98];
-  assign \$1217  = \$1216  & \fsel_l2_s0$47 ;
-  assign \$1218  = fsel_l2_s0[7] & \fsel_l2_s0$50 ;
-  assign \$1219  = \$1217  & \$1218 ;
-  assign \$1220  = ~ fsel_l2_s0[98];
-  assign \$1221  = \$1220  & \fsel_l2_s0$47 ;
-  assign \$1222  = fsel_l2_s0[21] & \fsel_l2_s0$50 ;
-  assign \$1223  = \$1221  & \$1222 ;
-  assign \$1224  = \$1219  | \$1223 ;
-  assign \$1225  = fsel_l2_s0[7] & \fsel_l2_s0$50 ;
-  assign \$1226  = fsel_l2_s0[21] & \fsel_l2_s0$50 ;
-  assign \$1227  = \$1225  & \$1226 ;
-  assign fsel_pop8_0_8_c = \$1224  | \$1227 ;
-  assign \$1228  = fsel_l2_s0[34] & \fsel_l2_s0$50 ;
-  assign \$1229  = fsel_l2_s0[46] & \fsel_l2_s0$50 ;
-  assign \$1230  = \$1228  ^ \$1229 ;
-  assign \$1231  = fsel_l2_s0[57] & \fsel_l2_s0$50 ;
-  assign fsel_pop8_0_6_s = \$1230  ^ \$1231 ;
-  assign \$1232  = fsel_l2_s0[34] & \fsel_l2_s0$50 ;
-  assign \$1233  = fsel_l2_s0[46] & \fsel_l2_s0$50 ;
-  assign \$1234  = \$1232  & \$1233 ;
-  assign \$1235  = fsel_l2_s0[34] & \fsel_l2_s0$50 ;
-  assign \$1236  = fsel_l2_s0[57] & \fsel_l2_s0$50 ;
-  assign \$1237  = \$1235  & \$1236 ;
-  assign \$1238  = \$1234  | \$1237 ;
-  assign \$1239  = fsel_l2_s0[46] & \fsel_l2_s0$50 ;
-  assign \$1240  = fsel_l2_s0[57] & \fsel_l2_s0$50 ;
-  assign \$1241  = \$1239  & \$1240 ;
-  assign fsel_pop8_0_6_c = \$1238  | \$1241 ;
-  assign \$1242  = fsel_l2_s0[67] & \fsel_l2_s0$50 ;
-  assign \$1243  = fsel_l2_s0[76] & \fsel_l2_s0$50 ;
-  assign \$1244  = \$1242  ^ \$1243 ;
-  assign \$1245  = fsel_l2_s0[84] & \fsel_l2_s0$50 ;
-  assign fsel_pop8_0_4_s = \$1244  ^ \$1245 ;
-  assign \$1246  = fsel_l2_s0[67] & \fsel_l2_s0$50 ;
-  assign \$1247  = fsel_l2_s0[76] & \fsel_l2_s0$50 ;
-  assign \$1248  = \$1246  & \$1247 ;
-  assign \$1249  = fsel_l2_s0[67] & \fsel_l2_s0$50 ;
-  assign \$1250  = fsel_l2_s0[84] & \fsel_l2_s0$50 ;
-  assign \$1251  = \$1249  & \$1250 ;
-  assign \$1252  = \$1248  | \$1251 ;
-  assign \$1253  = fsel_l2_s0[76] & \fsel_l2_s0$50 ;
-  assign \$1254  = fsel_l2_s0[84] & \fsel_l2_s0$50 ;
-  assign \$1255  = \$1253  & \$1254 ;
-  assign fsel_pop8_0_4_c = \$1252  | \$1255 ;
-  assign \$1256  = fsel_pop8_0_12_s ^ fsel_pop8_0_10_s;
-  assign fsel_pop8_0_2_s = \$1256  ^ fsel_pop8_0_8_s;
-  assign \$1257  = fsel_pop8_0_12_s & fsel_pop8_0_10_s;
-  assign \$1258  = fsel_pop8_0_12_s & fsel_pop8_0_8_s;
-  assign \$1259  = \$1257  | \$1258 ;
-  assign \$1260  = fsel_pop8_0_10_s & fsel_pop8_0_8_s;
-  assign fsel_pop8_0_2_c = \$1259  | \$1260 ;
-  assign \$1261  = fsel_pop8_0_6_s ^ fsel_pop8_0_4_s;
-  assign fsel_pop8_0_0_s = \$1261  ^ fsel_pop8_0_2_s;
-  assign \$1262  = fsel_pop8_0_6_s & fsel_pop8_0_4_s;
-  assign \$1263  = fsel_pop8_0_6_s & fsel_pop8_0_2_s;
-  assign \$1264  = \$1262  | \$1263 ;
-  assign \$1265  = fsel_pop8_0_4_s & fsel_pop8_0_2_s;
-  assign fsel_pop8_0_0_c = \$1264  | \$1265 ;
-  assign \$1266  = fsel_pop8_0_12_c ^ fsel_pop8_0_10_c;
-  assign fsel_pop8_1_4_s = \$1266  ^ fsel_pop8_0_8_c;
-  assign \$1267  = fsel_pop8_0_12_c & fsel_pop8_0_10_c;
-  assign \$1268  = fsel_pop8_0_12_c & fsel_pop8_0_8_c;
-  assign \$1269  = \$1267  | \$1268 ;
-  assign \$1270  = fsel_pop8_0_10_c & fsel_pop8_0_8_c;
-  assign fsel_pop8_1_4_c = \$1269  | \$1270 ;
-  assign \$1271  = fsel_pop8_0_6_c ^ fsel_pop8_0_4_c;
-  assign fsel_pop8_1_2_s = \$1271  ^ fsel_pop8_0_2_c;
-  assign \$1272  = fsel_pop8_0_6_c & fsel_pop8_0_4_c;
-  assign \$1273  = fsel_pop8_0_6_c & fsel_pop8_0_2_c;
-  assign \$1274  = \$1272  | \$1273 ;
-  assign \$1275  = fsel_pop8_0_4_c & fsel_pop8_0_2_c;
-  assign fsel_pop8_1_2_c = \$1274  | \$1275 ;
-  assign \$1276  = fsel_pop8_0_0_c ^ fsel_pop8_1_4_s;
-  assign fsel_pop8_1_0_s = \$1276  ^ fsel_pop8_1_2_s;
-  assign \$1277  = fsel_pop8_0_0_c & fsel_pop8_1_4_s;
-  assign \$1278  = fsel_pop8_0_0_c & fsel_pop8_1_2_s;
-  assign \$1279  = \$1277  | \$1278 ;
-  assign \$1280  = fsel_pop8_1_4_s & fsel_pop8_1_2_s;
-  assign fsel_pop8_1_0_c = \$1279  | \$1280 ;
-  assign \$1281  = fsel_pop8_1_4_c ^ fsel_pop8_1_2_c;
-  assign fsel_pop8_2_0_s = \$1281  ^ fsel_pop8_1_0_c;
-  assign \$1282  = fsel_pop8_1_4_c & fsel_pop8_1_2_c;
-  assign \$1283  = fsel_pop8_1_4_c & fsel_pop8_1_0_c;
-  assign \$1284  = \$1282  | \$1283 ;
-  assign \$1285  = fsel_pop8_1_2_c & fsel_pop8_1_0_c;
-  assign fsel_pop8_2_0_c = \$1284  | \$1285 ;
-  assign \$1286  = ~ fsel_l2_s0[99];
-  assign \$1287  = fsel_l2_s0[92] ^ \$1286 ;
-  assign \$1288  = ~ fsel_l2_s0[100];
-  assign fsel_pop9_0_12_s = \$1287  ^ \$1288 ;
-  assign \$1289  = ~ fsel_l2_s0[99];
-  assign \$1290  = fsel_l2_s0[92] & \$1289 ;
-  assign \$1291  = ~ fsel_l2_s0[100];
+  assign \$946  = \$945  & fsel_l2_s0[55];
+  assign \$947  = ~ fsel_l2_s0[75];
+  assign \$948  = \$947  & fsel_l2_s0[65];
+  assign \$949  = \$946  | \$948 ;
+  assign \$950  = fsel_l2_s0[55] & fsel_l2_s0[65];
+  assign fsel_pop6_0_12_c = \$949  | \$950 ;
+  assign \$951  = fsel_l2_s0[5] & \fsel_l2_s0$51 ;
+  assign \$952  = fsel_l2_s0[19] & \fsel_l2_s0$51 ;
+  assign \$953  = \$951  ^ \$952 ;
+  assign \$954  = fsel_l2_s0[32] & \fsel_l2_s0$51 ;
+  assign fsel_pop6_0_10_s = \$953  ^ \$954 ;
+  assign \$955  = fsel_l2_s0[5] & \fsel_l2_s0$51 ;
+  assign \$956  = fsel_l2_s0[19] & \fsel_l2_s0$51 ;
+  assign \$957  = \$955  & \$956 ;
+  assign \$958  = fsel_l2_s0[5] & \fsel_l2_s0$51 ;
+  assign \$959  = fsel_l2_s0[32] & \fsel_l2_s0$51 ;
+  assign \$960  = \$958  & \$959 ;
+  assign \$961  = \$957  | \$960 ;
+  assign \$962  = fsel_l2_s0[19] & \fsel_l2_s0$51 ;
+  assign \$963  = fsel_l2_s0[32] & \fsel_l2_s0$51 ;
+  assign \$964  = \$962  & \$963 ;
+  assign fsel_pop6_0_10_c = \$961  | \$964 ;
+  assign \$965  = fsel_l2_s0[44] & \fsel_l2_s0$51 ;
+  assign \$966  = ~ fsel_l2_s0[76];
+  assign \$967  = \$966  & \fsel_l2_s0$54 ;
+  assign \$968  = \$965  ^ \$967 ;
+  assign \$969  = ~ fsel_l2_s0[77];
+  assign \$970  = \$969  & \fsel_l2_s0$54 ;
+  assign fsel_pop6_0_8_s = \$968  ^ \$970 ;
+  assign \$971  = fsel_l2_s0[44] & \fsel_l2_s0$51 ;
+  assign \$972  = ~ fsel_l2_s0[76];
+  assign \$973  = \$972  & \fsel_l2_s0$54 ;
+  assign \$974  = \$971  & \$973 ;
+  assign \$975  = fsel_l2_s0[44] & \fsel_l2_s0$51 ;
+  assign \$976  = ~ fsel_l2_s0[77];
+  assign \$977  = \$976  & \fsel_l2_s0$54 ;
+  assign \$978  = \$975  & \$977 ;
+  assign \$979  = \$974  | \$978 ;
+  assign \$980  = ~ fsel_l2_s0[76];
+  assign \$981  = \$980  & \fsel_l2_s0$54 ;
+  assign \$982  = ~ fsel_l2_s0[77];
+  assign \$983  = \$982  & \fsel_l2_s0$54 ;
+  assign \$984  = \$981  & \$983 ;
+  assign fsel_pop6_0_8_c = \$979  | \$984 ;
+  assign \$985  = ~ fsel_l2_s0[78];
+  assign \$986  = \$985  & \fsel_l2_s0$54 ;
+  assign \$987  = ~ fsel_l2_s0[79];
+  assign \$988  = \$987  & \fsel_l2_s0$54 ;
+  assign \$989  = \$986  ^ \$988 ;
+  assign \$990  = ~ fsel_l2_s0[80];
+  assign \$991  = \$990  & \fsel_l2_s0$54 ;
+  assign fsel_pop6_0_6_s = \$989  ^ \$991 ;
+  assign \$992  = ~ fsel_l2_s0[78];
+  assign \$993  = \$992  & \fsel_l2_s0$54 ;
+  assign \$994  = ~ fsel_l2_s0[79];
+  assign \$995  = \$994  & \fsel_l2_s0$54 ;
+  assign \$996  = \$993  & \$995 ;
+  assign \$997  = ~ fsel_l2_s0[78];
+  assign \$998  = \$997  & \fsel_l2_s0$54 ;
+  assign \$999  = ~ fsel_l2_s0[80];
+  assign \$1000  = \$999  & \fsel_l2_s0$54 ;
+  assign \$1001  = \$998  & \$1000 ;
+  assign \$1002  = \$996  | \$1001 ;
+  assign \$1003  = ~ fsel_l2_s0[79];
+  assign \$1004  = \$1003  & \fsel_l2_s0$54 ;
+  assign \$1005  = ~ fsel_l2_s0[80];
+  assign \$1006  = \$1005  & \fsel_l2_s0$54 ;
+  assign \$1007  = \$1004  & \$1006 ;
+  assign fsel_pop6_0_6_c = \$1002  | \$1007 ;
+  assign \$1008  = ~ fsel_l2_s0[81];
+  assign \$1009  = \$1008  & \fsel_l2_s0$54 ;
+  assign \$1010  = ~ fsel_l2_s0[82];
+  assign \$1011  = \$1010  & \fsel_l2_s0$54 ;
+  assign \$1012  = \$1009  ^ \$1011 ;
+  assign \$1013  = ~ fsel_l2_s0[83];
+  assign \$1014  = \$1013  & \fsel_l2_s0$54 ;
+  assign fsel_pop6_0_4_s = \$1012  ^ \$1014 ;
+  assign \$1015  = ~ fsel_l2_s0[81];
+  assign \$1016  = \$1015  & \fsel_l2_s0$54 ;
+  assign \$1017  = ~ fsel_l2_s0[82];
+  assign \$1018  = \$1017  & \fsel_l2_s0$54 ;
+  assign \$1019  = \$1016  & \$1018 ;
+  assign \$1020  = ~ fsel_l2_s0[81];
+  assign \$1021  = \$1020  & \fsel_l2_s0$54 ;
+  assign \$1022  = ~ fsel_l2_s0[83];
+  assign \$1023  = \$1022  & \fsel_l2_s0$54 ;
+  assign \$1024  = \$1021  & \$1023 ;
+  assign \$1025  = \$1019  | \$1024 ;
+  assign \$1026  = ~ fsel_l2_s0[82];
+  assign \$1027  = \$1026  & \fsel_l2_s0$54 ;
+  assign \$1028  = ~ fsel_l2_s0[83];
+  assign \$1029  = \$1028  & \fsel_l2_s0$54 ;
+  assign \$1030  = \$1027  & \$1029 ;
+  assign fsel_pop6_0_4_c = \$1025  | \$1030 ;
+  assign \$1031  = fsel_pop6_0_12_s ^ fsel_pop6_0_10_s;
+  assign fsel_pop6_0_2_s = \$1031  ^ fsel_pop6_0_8_s;
+  assign \$1032  = fsel_pop6_0_12_s & fsel_pop6_0_10_s;
+  assign \$1033  = fsel_pop6_0_12_s & fsel_pop6_0_8_s;
+  assign \$1034  = \$1032  | \$1033 ;
+  assign \$1035  = fsel_pop6_0_10_s & fsel_pop6_0_8_s;
+  assign fsel_pop6_0_2_c = \$1034  | \$1035 ;
+  assign \$1036  = fsel_pop6_0_6_s ^ fsel_pop6_0_4_s;
+  assign fsel_pop6_0_0_s = \$1036  ^ fsel_pop6_0_2_s;
+  assign \$1037  = fsel_pop6_0_6_s & fsel_pop6_0_4_s;
+  assign \$1038  = fsel_pop6_0_6_s & fsel_pop6_0_2_s;
+  assign \$1039  = \$1037  | \$1038 ;
+  assign \$1040  = fsel_pop6_0_4_s & fsel_pop6_0_2_s;
+  assign fsel_pop6_0_0_c = \$1039  | \$1040 ;
+  assign \$1041  = fsel_pop6_0_12_c ^ fsel_pop6_0_10_c;
+  assign fsel_pop6_1_4_s = \$1041  ^ fsel_pop6_0_8_c;
+  assign \$1042  = fsel_pop6_0_12_c & fsel_pop6_0_10_c;
+  assign \$1043  = fsel_pop6_0_12_c & fsel_pop6_0_8_c;
+  assign \$1044  = \$1042  | \$1043 ;
+  assign \$1045  = fsel_pop6_0_10_c & fsel_pop6_0_8_c;
+  assign fsel_pop6_1_4_c = \$1044  | \$1045 ;
+  assign \$1046  = fsel_pop6_0_6_c ^ fsel_pop6_0_4_c;
+  assign fsel_pop6_1_2_s = \$1046  ^ fsel_pop6_0_2_c;
+  assign \$1047  = fsel_pop6_0_6_c & fsel_pop6_0_4_c;
+  assign \$1048  = fsel_pop6_0_6_c & fsel_pop6_0_2_c;
+  assign \$1049  = \$1047  | \$1048 ;
+  assign \$1050  = fsel_pop6_0_4_c & fsel_pop6_0_2_c;
+  assign fsel_pop6_1_2_c = \$1049  | \$1050 ;
+  assign \$1051  = fsel_pop6_0_0_c ^ fsel_pop6_1_4_s;
+  assign fsel_pop6_1_0_s = \$1051  ^ fsel_pop6_1_2_s;
+  assign \$1052  = fsel_pop6_0_0_c & fsel_pop6_1_4_s;
+  assign \$1053  = fsel_pop6_0_0_c & fsel_pop6_1_2_s;
+  assign \$1054  = \$1052  | \$1053 ;
+  assign \$1055  = fsel_pop6_1_4_s & fsel_pop6_1_2_s;
+  assign fsel_pop6_1_0_c = \$1054  | \$1055 ;
+  assign \$1056  = fsel_pop6_1_4_c ^ fsel_pop6_1_2_c;
+  assign fsel_pop6_2_0_s = \$1056  ^ fsel_pop6_1_0_c;
+  assign \$1057  = fsel_pop6_1_4_c & fsel_pop6_1_2_c;
+  assign \$1058  = fsel_pop6_1_4_c & fsel_pop6_1_0_c;
+  assign \$1059  = \$1057  | \$1058 ;
+  assign \$1060  = fsel_pop6_1_2_c & fsel_pop6_1_0_c;
+  assign fsel_pop6_2_0_c = \$1059  | \$1060 ;
+  assign \$1061  = fsel_l2_s0[75] ^ fsel_l2_s0[56];
+  assign fsel_pop7_0_12_s = \$1061  ^ fsel_l2_s0[66];
+  assign \$1062  = fsel_l2_s0[75] & fsel_l2_s0[56];
+  assign \$1063  = fsel_l2_s0[75] & fsel_l2_s0[66];
+  assign \$1064  = \$1062  | \$1063 ;
+  assign \$1065  = fsel_l2_s0[56] & fsel_l2_s0[66];
+  assign fsel_pop7_0_12_c = \$1064  | \$1065 ;
+  assign \$1066  = fsel_l2_s0[6] & \fsel_l2_s0$51 ;
+  assign \$1067  = fsel_l2_s0[20] & \fsel_l2_s0$51 ;
+  assign \$1068  = \$1066  ^ \$1067 ;
+  assign \$1069  = fsel_l2_s0[33] & \fsel_l2_s0$51 ;
+  assign fsel_pop7_0_10_s = \$1068  ^ \$1069 ;
+  assign \$1070  = fsel_l2_s0[6] & \fsel_l2_s0$51 ;
+  assign \$1071  = fsel_l2_s0[20] & \fsel_l2_s0$51 ;
+  assign \$1072  = \$1070  & \$1071 ;
+  assign \$1073  = fsel_l2_s0[6] & \fsel_l2_s0$51 ;
+  assign \$1074  = fsel_l2_s0[33] & \fsel_l2_s0$51 ;
+  assign \$1075  = \$1073  & \$1074 ;
+  assign \$1076  = \$1072  | \$1075 ;
+  assign \$1077  = fsel_l2_s0[20] & \fsel_l2_s0$51 ;
+  assign \$1078  = fsel_l2_s0[33] & \fsel_l2_s0$51 ;
+  assign \$1079  = \$1077  & \$1078 ;
+  assign fsel_pop7_0_10_c = \$1076  | \$1079 ;
+  assign \$1080  = fsel_l2_s0[45] & \fsel_l2_s0$51 ;
+  assign \$1081  = ~ fsel_l2_s0[84];
+  assign \$1082  = \$1081  & \fsel_l2_s0$54 ;
+  assign \$1083  = \$1080  ^ \$1082 ;
+  assign \$1084  = ~ fsel_l2_s0[85];
+  assign \$1085  = \$1084  & \fsel_l2_s0$54 ;
+  assign fsel_pop7_0_8_s = \$1083  ^ \$1085 ;
+  assign \$1086  = fsel_l2_s0[45] & \fsel_l2_s0$51 ;
+  assign \$1087  = ~ fsel_l2_s0[84];
+  assign \$1088  = \$1087  & \fsel_l2_s0$54 ;
+  assign \$1089  = \$1086  & \$1088 ;
+  assign \$1090  = fsel_l2_s0[45] & \fsel_l2_s0$51 ;
+  assign \$1091  = ~ fsel_l2_s0[85];
+  assign \$1092  = \$1091  & \fsel_l2_s0$54 ;
+  assign \$1093  = \$1090  & \$1092 ;
+  assign \$1094  = \$1089  | \$1093 ;
+  assign \$1095  = ~ fsel_l2_s0[84];
+  assign \$1096  = \$1095  & \fsel_l2_s0$54 ;
+  assign \$1097  = ~ fsel_l2_s0[85];
+  assign \$1098  = \$1097  & \fsel_l2_s0$54 ;
+  assign \$1099  = \$1096  & \$1098 ;
+  assign fsel_pop7_0_8_c = \$1094  | \$1099 ;
+  assign \$1100  = ~ fsel_l2_s0[86];
+  assign \$1101  = \$1100  & \fsel_l2_s0$54 ;
+  assign \$1102  = ~ fsel_l2_s0[87];
+  assign \$1103  = \$1102  & \fsel_l2_s0$54 ;
+  assign \$1104  = \$1101  ^ \$1103 ;
+  assign \$1105  = ~ fsel_l2_s0[88];
+  assign \$1106  = \$1105  & \fsel_l2_s0$54 ;
+  assign fsel_pop7_0_6_s = \$1104  ^ \$1106 ;
+  assign \$1107  = ~ fsel_l2_s0[86];
+  assign \$1108  = \$1107  & \fsel_l2_s0$54 ;
+  assign \$1109  = ~ fsel_l2_s0[87];
+  assign \$1110  = \$1109  & \fsel_l2_s0$54 ;
+  assign \$1111  = \$1108  & \$1110 ;
+  assign \$1112  = ~ fsel_l2_s0[86];
+  assign \$1113  = \$1112  & \fsel_l2_s0$54 ;
+  assign \$1114  = ~ fsel_l2_s0[88];
+  assign \$1115  = \$1114  & \fsel_l2_s0$54 ;
+  assign \$1116  = \$1113  & \$1115 ;
+  assign \$1117  = \$1111  | \$1116 ;
+  assign \$1118  = ~ fsel_l2_s0[87];
+  assign \$1119  = \$1118  & \fsel_l2_s0$54 ;
+  assign \$1120  = ~ fsel_l2_s0[88];
+  assign \$1121  = \$1120  & \fsel_l2_s0$54 ;
+  assign \$1122  = \$1119  & \$1121 ;
+  assign fsel_pop7_0_6_c = \$1117  | \$1122 ;
+  assign \$1123  = ~ fsel_l2_s0[89];
+  assign \$1124  = \$1123  & \fsel_l2_s0$54 ;
+  assign \$1125  = ~ fsel_l2_s0[90];
+  assign \$1126  = \$1125  & \fsel_l2_s0$54 ;
+  assign \$1127  = \$1124  ^ \$1126 ;
+  assign \$1128  = ~ fsel_l2_s0[91];
+  assign \$1129  = \$1128  & \fsel_l2_s0$54 ;
+  assign fsel_pop7_0_4_s = \$1127  ^ \$1129 ;
+  assign \$1130  = ~ fsel_l2_s0[89];
+  assign \$1131  = \$1130  & \fsel_l2_s0$54 ;
+  assign \$1132  = ~ fsel_l2_s0[90];
+  assign \$1133  = \$1132  & \fsel_l2_s0$54 ;
+  assign \$1134  = \$1131  & \$1133 ;
+  assign \$1135  = ~ fsel_l2_s0[89];
+  assign \$1136  = \$1135  & \fsel_l2_s0$54 ;
+  assign \$1137  = ~ fsel_l2_s0[91];
+  assign \$1138  = \$1137  & \fsel_l2_s0$54 ;
+  assign \$1139  = \$1136  & \$1138 ;
+  assign \$1140  = \$1134  | \$1139 ;
+  assign \$1141  = ~ fsel_l2_s0[90];
+  assign \$1142  = \$1141  & \fsel_l2_s0$54 ;
+  assign \$1143  = ~ fsel_l2_s0[91];
+  assign \$1144  = \$1143  & \fsel_l2_s0$54 ;
+  assign \$1145  = \$1142  & \$1144 ;
+  assign fsel_pop7_0_4_c = \$1140  | \$1145 ;
+  assign \$1146  = fsel_pop7_0_12_s ^ fsel_pop7_0_10_s;
+  assign fsel_pop7_0_2_s = \$1146  ^ fsel_pop7_0_8_s;
+  assign \$1147  = fsel_pop7_0_12_s & fsel_pop7_0_10_s;
+  assign \$1148  = fsel_pop7_0_12_s & fsel_pop7_0_8_s;
+  assign \$1149  = \$1147  | \$1148 ;
+  assign \$1150  = fsel_pop7_0_10_s & fsel_pop7_0_8_s;
+  assign fsel_pop7_0_2_c = \$1149  | \$1150 ;
+  assign \$1151  = fsel_pop7_0_6_s ^ fsel_pop7_0_4_s;
+  assign fsel_pop7_0_0_s = \$1151  ^ fsel_pop7_0_2_s;
+  assign \$1152  = fsel_pop7_0_6_s & fsel_pop7_0_4_s;
+  assign \$1153  = fsel_pop7_0_6_s & fsel_pop7_0_2_s;
+  assign \$1154  = \$1152  | \$1153 ;
+  assign \$1155  = fsel_pop7_0_4_s & fsel_pop7_0_2_s;
+  assign fsel_pop7_0_0_c = \$1154  | \$1155 ;
+  assign \$1156  = fsel_pop7_0_12_c ^ fsel_pop7_0_10_c;
+  assign fsel_pop7_1_4_s = \$1156  ^ fsel_pop7_0_8_c;
+  assign \$1157  = fsel_pop7_0_12_c & fsel_pop7_0_10_c;
+  assign \$1158  = fsel_pop7_0_12_c & fsel_pop7_0_8_c;
+  assign \$1159  = \$1157  | \$1158 ;
+  assign \$1160  = fsel_pop7_0_10_c & fsel_pop7_0_8_c;
+  assign fsel_pop7_1_4_c = \$1159  | \$1160 ;
+  assign \$1161  = fsel_pop7_0_6_c ^ fsel_pop7_0_4_c;
+  assign fsel_pop7_1_2_s = \$1161  ^ fsel_pop7_0_2_c;
+  assign \$1162  = fsel_pop7_0_6_c & fsel_pop7_0_4_c;
+  assign \$1163  = fsel_pop7_0_6_c & fsel_pop7_0_2_c;
+  assign \$1164  = \$1162  | \$1163 ;
+  assign \$1165  = fsel_pop7_0_4_c & fsel_pop7_0_2_c;
+  assign fsel_pop7_1_2_c = \$1164  | \$1165 ;
+  assign \$1166  = fsel_pop7_0_0_c ^ fsel_pop7_1_4_s;
+  assign fsel_pop7_1_0_s = \$1166  ^ fsel_pop7_1_2_s;
+  assign \$1167  = fsel_pop7_0_0_c & fsel_pop7_1_4_s;
+  assign \$1168  = fsel_pop7_0_0_c & fsel_pop7_1_2_s;
+  assign \$1169  = \$1167  | \$1168 ;
+  assign \$1170  = fsel_pop7_1_4_s & fsel_pop7_1_2_s;
+  assign fsel_pop7_1_0_c = \$1169  | \$1170 ;
+  assign \$1171  = fsel_pop7_1_4_c ^ fsel_pop7_1_2_c;
+  assign fsel_pop7_2_0_s = \$1171  ^ fsel_pop7_1_0_c;
+  assign \$1172  = fsel_pop7_1_4_c & fsel_pop7_1_2_c;
+  assign \$1173  = fsel_pop7_1_4_c & fsel_pop7_1_0_c;
+  assign \$1174  = \$1172  | \$1173 ;
+  assign \$1175  = fsel_pop7_1_2_c & fsel_pop7_1_0_c;
+  assign fsel_pop7_2_0_c = \$1174  | \$1175 ;
+  assign \$1176  = ~ fsel_l2_s0[92];
+  assign \$1177  = ~ fsel_l2_s0[93];
+  assign \$1178  = \$1176  ^ \$1177 ;
+  assign \$1179  = ~ fsel_l2_s0[94];
+  assign fsel_pop8_0_12_s = \$1178  ^ \$1179 ;
+  assign \$1180  = ~ fsel_l2_s0[92];
+  assign \$1181  = ~ fsel_l2_s0[93];
+  assign \$1182  = \$1180  & \$1181 ;
+  assign \$1183  = ~ fsel_l2_s0[92];
+  assign \$1184  = ~ fsel_l2_s0[94];
+  assign \$1185  = \$1183  & \$1184 ;
+  assign \$1186  = \$1182  | \$1185 ;
+  assign \$1187  = ~ fsel_l2_s0[93];
+  assign \$1188  = ~ fsel_l2_s0[94];
+  assign \$1189  = \$1187  & \$1188 ;
+  assign fsel_pop8_0_12_c = \$1186  | \$1189 ;
+  assign \$1190  = ~ fsel_l2_s0[95];
+  assign \$1191  = \$1190  & \fsel_l2_s0$51 ;
+  assign \$1192  = ~ fsel_l2_s0[96];
+  assign \$1193  = \$1192  & \fsel_l2_s0$51 ;
+  assign \$1194  = \$1191  ^ \$1193 ;
+  assign \$1195  = ~ fsel_l2_s0[97];
+  assign \$1196  = \$1195  & \fsel_l2_s0$51 ;
+  assign fsel_pop8_0_10_s = \$1194  ^ \$1196 ;
+  assign \$1197  = ~ fsel_l2_s0[95];
+  assign \$1198  = \$1197  & \fsel_l2_s0$51 ;
+  assign \$1199  = ~ fsel_l2_s0[96];
+  assign \$1200  = \$1199  & \fsel_l2_s0$51 ;
+  assign \$1201  = \$1198  & \$1200 ;
+  assign \$1202  = ~ fsel_l2_s0[95];
+  assign \$1203  = \$1202  & \fsel_l2_s0$51 ;
+  assign \$1204  = ~ fsel_l2_s0[97];
+  assign \$1205  = \$1204  & \fsel_l2_s0$51 ;
+  assign \$1206  = \$1203  & \$1205 ;
+  assign \$1207  = \$1201  | \$1206 ;
+  assign \$1208  = ~ fsel_l2_s0[96];
+  assign \$1209  = \$1208  & \fsel_l2_s0$51 ;
+  assign \$1210  = ~ fsel_l2_s0[97];
+  assign \$1211  = \$1210  & \fsel_l2_s0$51 ;
+  assign \$1212  = \$1209  & \$1211 ;
+  assign fsel_pop8_0_10_c = \$1207  | \$1212 ;
+  assign \$1213  = ~ fsel_l2_s0[98];
+  assign \$1214  = \$1213  & \fsel_l2_s0$51 ;
+  assign \$1215  = fsel_l2_s0[7] & \fsel_l2_s0$54 ;
+  assign \$1216  = \$1214  ^ \$1215 ;
+  assign \$1217  = fsel_l2_s0[21] & \fsel_l2_s0$54 ;
+  assign fsel_pop8_0_8_s = \$1216  ^ \$1217 ;
+  assign \$1218  = ~ fsel_l2_s0[98];
+  assign \$1219  = \$1218  & \fsel_l2_s0$51 ;
+  assign \$1220  = fsel_l2_s0[7] & \fsel_l2_s0$54 ;
+  assign \$1221  = \$1219  & \$1220 ;
+  assign \$1222  = ~ fsel_l2_s0[98];
+  assign \$1223  = \$1222  & \fsel_l2_s0$51 ;
+  assign \$1224  = fsel_l2_s0[21] & \fsel_l2_s0$54 ;
+  assign \$1225  = \$1223  & \$1224 ;
+  assign \$1226  = \$1221  | \$1225 ;
+  assign \$1227  = fsel_l2_s0[7] & \fsel_l2_s0$54 ;
+  assign \$1228  = fsel_l2_s0[21] & \fsel_l2_s0$54 ;
+  assign \$1229  = \$1227  & \$1228 ;
+  assign fsel_pop8_0_8_c = \$1226  | \$1229 ;
+  assign \$1230  = fsel_l2_s0[34] & \fsel_l2_s0$54 ;
+  assign \$1231  = fsel_l2_s0[46] & \fsel_l2_s0$54 ;
+  assign \$1232  = \$1230  ^ \$1231 ;
+  assign \$1233  = fsel_l2_s0[57] & \fsel_l2_s0$54 ;
+  assign fsel_pop8_0_6_s = \$1232  ^ \$1233 ;
+  assign \$1234  = fsel_l2_s0[34] & \fsel_l2_s0$54 ;
+  assign \$1235  = fsel_l2_s0[46] & \fsel_l2_s0$54 ;
+  assign \$1236  = \$1234  & \$1235 ;
+  assign \$1237  = fsel_l2_s0[34] & \fsel_l2_s0$54 ;
+  assign \$1238  = fsel_l2_s0[57] & \fsel_l2_s0$54 ;
+  assign \$1239  = \$1237  & \$1238 ;
+  assign \$1240  = \$1236  | \$1239 ;
+  assign \$1241  = fsel_l2_s0[46] & \fsel_l2_s0$54 ;
+  assign \$1242  = fsel_l2_s0[57] & \fsel_l2_s0$54 ;
+  assign \$1243  = \$1241  & \$1242 ;
+  assign fsel_pop8_0_6_c = \$1240  | \$1243 ;
+  assign \$1244  = fsel_l2_s0[67] & \fsel_l2_s0$54 ;
+  assign \$1245  = fsel_l2_s0[76] & \fsel_l2_s0$54 ;
+  assign \$1246  = \$1244  ^ \$1245 ;
+  assign \$1247  = fsel_l2_s0[84] & \fsel_l2_s0$54 ;
+  assign fsel_pop8_0_4_s = \$1246  ^ \$1247 ;
+  assign \$1248  = fsel_l2_s0[67] & \fsel_l2_s0$54 ;
+  assign \$1249  = fsel_l2_s0[76] & \fsel_l2_s0$54 ;
+  assign \$1250  = \$1248  & \$1249 ;
+  assign \$1251  = fsel_l2_s0[67] & \fsel_l2_s0$54 ;
+  assign \$1252  = fsel_l2_s0[84] & \fsel_l2_s0$54 ;
+  assign \$1253  = \$1251  & \$1252 ;
+  assign \$1254  = \$1250  | \$1253 ;
+  assign \$1255  = fsel_l2_s0[76] & \fsel_l2_s0$54 ;
+  assign \$1256  = fsel_l2_s0[84] & \fsel_l2_s0$54 ;
+  assign \$1257  = \$1255  & \$1256 ;
+  assign fsel_pop8_0_4_c = \$1254  | \$1257 ;
+  assign \$1258  = fsel_pop8_0_12_s ^ fsel_pop8_0_10_s;
+  assign fsel_pop8_0_2_s = \$1258  ^ fsel_pop8_0_8_s;
+  assign \$1259  = fsel_pop8_0_12_s & fsel_pop8_0_10_s;
+  assign \$1260  = fsel_pop8_0_12_s & fsel_pop8_0_8_s;
+  assign \$1261  = \$1259  | \$1260 ;
+  assign \$1262  = fsel_pop8_0_10_s & fsel_pop8_0_8_s;
+  assign fsel_pop8_0_2_c = \$1261  | \$1262 ;
+  assign \$1263  = fsel_pop8_0_6_s ^ fsel_pop8_0_4_s;
+  assign fsel_pop8_0_0_s = \$1263  ^ fsel_pop8_0_2_s;
+  assign \$1264  = fsel_pop8_0_6_s & fsel_pop8_0_4_s;
+  assign \$1265  = fsel_pop8_0_6_s & fsel_pop8_0_2_s;
+  assign \$1266  = \$1264  | \$1265 ;
+  assign \$1267  = fsel_pop8_0_4_s & fsel_pop8_0_2_s;
+  assign fsel_pop8_0_0_c = \$1266  | \$1267 ;
+  assign \$1268  = fsel_pop8_0_12_c ^ fsel_pop8_0_10_c;
+  assign fsel_pop8_1_4_s = \$1268  ^ fsel_pop8_0_8_c;
+  assign \$1269  = fsel_pop8_0_12_c & fsel_pop8_0_10_c;
+  assign \$1270  = fsel_pop8_0_12_c & fsel_pop8_0_8_c;
+  assign \$1271  = \$1269  | \$1270 ;
+  assign \$1272  = fsel_pop8_0_10_c & fsel_pop8_0_8_c;
+  assign fsel_pop8_1_4_c = \$1271  | \$1272 ;
+  assign \$1273  = fsel_pop8_0_6_c ^ fsel_pop8_0_4_c;
+  assign fsel_pop8_1_2_s = \$1273  ^ fsel_pop8_0_2_c;
+  assign \$1274  = fsel_pop8_0_6_c & fsel_pop8_0_4_c;
+  assign \$1275  = fsel_pop8_0_6_c & fsel_pop8_0_2_c;
+  assign \$1276  = \$1274  | \$1275 ;
+  assign \$1277  = fsel_pop8_0_4_c & fsel_pop8_0_2_c;
+  assign fsel_pop8_1_2_c = \$1276  | \$1277 ;
+  assign \$1278  = fsel_pop8_0_0_c ^ fsel_pop8_1_4_s;
+  assign fsel_pop8_1_0_s = \$1278  ^ fsel_pop8_1_2_s;
+  assign \$1279  = fsel_pop8_0_0_c & fsel_pop8_1_4_s;
+  assign \$1280  = fsel_pop8_0_0_c & fsel_pop8_1_2_s;
+  assign \$1281  = \$1279  | \$1280 ;
+  assign \$1282  = fsel_pop8_1_4_s & fsel_pop8_1_2_s;
+  assign fsel_pop8_1_0_c = \$1281  | \$1282 ;
+  assign \$1283  = fsel_pop8_1_4_c ^ fsel_pop8_1_2_c;
+  assign fsel_pop8_2_0_s = \$1283  ^ fsel_pop8_1_0_c;
+  assign \$1284  = fsel_pop8_1_4_c & fsel_pop8_1_2_c;
+  assign \$1285  = fsel_pop8_1_4_c & fsel_pop8_1_0_c;
+  assign \$1286  = \$1284  | \$1285 ;
+  assign \$1287  = fsel_pop8_1_2_c & fsel_pop8_1_0_c;
+  assign fsel_pop8_2_0_c = \$1286  | \$1287 ;
+  assign \$1288  = ~ fsel_l2_s0[99];
+  assign \$1289  = fsel_l2_s0[92] ^ \$1288 ;
+  assign \$1290  = ~ fsel_l2_s0[100];
+  assign fsel_pop9_0_12_s = \$1289  ^ \$1290 ;
+  assign \$1291  = ~ fsel_l2_s0[99];
   assign \$1292  = fsel_l2_s0[92] & \$1291 ;
-  assign \$1293  = \$1290  | \$1292 ;
-  assign \$1294  = ~ fsel_l2_s0[99];
-  assign \$1295  = ~ fsel_l2_s0[100];
-  assign \$1296  = \$1294  & \$1295 ;
-  assign fsel_pop9_0_12_c = \$1293  | \$1296 ;
-  assign \$1297  = ~ fsel_l2_s0[101];
-  assign \$1298  = \$1297  & \fsel_l2_s0$47 ;
-  assign \$1299  = ~ fsel_l2_s0[102];
-  assign \$1300  = \$1299  & \fsel_l2_s0$47 ;
-  assign \$1301  = \$1298  ^ \$1300 ;
-  assign \$1302  = ~ fsel_l2_s0[103];
-  assign \$1303  = \$1302  & \fsel_l2_s0$47 ;
-  assign fsel_pop9_0_10_s = \$1301  ^ \$1303 ;
-  assign \$1304  = ~ fsel_l2_s0[101];
-  assign \$1305  = \$1304  & \fsel_l2_s0$47 ;
-  assign \$1306  = ~ fsel_l2_s0[102];
-  assign \$1307  = \$1306  & \fsel_l2_s0$47 ;
-  assign \$1308  = \$1305  & \$1307 ;
-  assign \$1309  = ~ fsel_l2_s0[101];
-  assign \$1310  = \$1309  & \fsel_l2_s0$47 ;
-  assign \$1311  = ~ fsel_l2_s0[103];
-  assign \$1312  = \$1311  & \fsel_l2_s0$47 ;
-  assign \$1313  = \$1310  & \$1312 ;
-  assign \$1314  = \$1308  | \$1313 ;
-  assign \$1315  = ~ fsel_l2_s0[102];
-  assign \$1316  = \$1315  & \fsel_l2_s0$47 ;
-  assign \$1317  = ~ fsel_l2_s0[103];
-  assign \$1318  = \$1317  & \fsel_l2_s0$47 ;
-  assign \$1319  = \$1316  & \$1318 ;
-  assign fsel_pop9_0_10_c = \$1314  | \$1319 ;
-  assign \$1320  = ~ fsel_l2_s0[104];
-  assign \$1321  = \$1320  & \fsel_l2_s0$47 ;
-  assign \$1322  = fsel_l2_s0[8] & \fsel_l2_s0$50 ;
-  assign \$1323  = \$1321  ^ \$1322 ;
-  assign \$1324  = fsel_l2_s0[22] & \fsel_l2_s0$50 ;
-  assign fsel_pop9_0_8_s = \$1323  ^ \$1324 ;
-  assign \$1325  = ~ fsel_l2_s0[104];
-  assign \$1326  = \$1325  & \fsel_l2_s0$47 ;
-  assign \$1327  = fsel_l2_s0[8] & \fsel_l2_s0$50 ;
-  assign \$1328  = \$1326  & \$1327 ;
-  assign \$1329  = ~ fsel_l2_s0[104];
-  assign \$1330  = \$1329  & \fsel_l2_s0$47 ;
-  assign \$1331  = fsel_l2_s0[22] & \fsel_l2_s0$50 ;
-  assign \$1332  = \$1330  & \$1331 ;
-  assign \$1333  = \$1328  | \$1332 ;
-  assign \$1334  = fsel_l2_s0[8] & \fsel_l2_s0$50 ;
-  assign \$1335  = fsel_l2_s0[22] & \fsel_l2_s0$50 ;
-  assign \$1336  = \$1334  & \$1335 ;
-  assign fsel_pop9_0_8_c = \$1333  | \$1336 ;
-  assign \$1337  = fsel_l2_s0[35] & \fsel_l2_s0$50 ;
-  assign \$1338  = fsel_l2_s0[47] & \fsel_l2_s0$50 ;
-  assign \$1339  = \$1337  ^ \$1338 ;
-  assign \$1340  = fsel_l2_s0[58] & \fsel_l2_s0$50 ;
-  assign fsel_pop9_0_6_s = \$1339  ^ \$1340 ;
-  assign \$1341  = fsel_l2_s0[35] & \fsel_l2_s0$50 ;
-  assign \$1342  = fsel_l2_s0[47] & \fsel_l2_s0$50 ;
-  assign \$1343  = \$1341  & \$1342 ;
-  assign \$1344  = fsel_l2_s0[35] & \fsel_l2_s0$50 ;
-  assign \$1345  = fsel_l2_s0[58] & \fsel_l2_s0$50 ;
-  assign \$1346  = \$1344  & \$1345 ;
-  assign \$1347  = \$1343  | \$1346 ;
-  assign \$1348  = fsel_l2_s0[47] & \fsel_l2_s0$50 ;
-  assign \$1349  = fsel_l2_s0[58] & \fsel_l2_s0$50 ;
-  assign \$1350  = \$1348  & \$1349 ;
-  assign fsel_pop9_0_6_c = \$1347  | \$1350 ;
-  assign \$1351  = fsel_l2_s0[68] & \fsel_l2_s0$50 ;
-  assign \$1352  = fsel_l2_s0[77] & \fsel_l2_s0$50 ;
-  assign \$1353  = \$1351  ^ \$1352 ;
-  assign \$1354  = fsel_l2_s0[85] & \fsel_l2_s0$50 ;
-  assign fsel_pop9_0_4_s = \$1353  ^ \$1354 ;
-  assign \$1355  = fsel_l2_s0[68] & \fsel_l2_s0$50 ;
-  assign \$1356  = fsel_l2_s0[77] & \fsel_l2_s0$50 ;
-  assign \$1357  = \$1355  & \$1356 ;
-  assign \$1358  = fsel_l2_s0[68] & \fsel_l2_s0$50 ;
-  assign \$1359  = fsel_l2_s0[85] & \fsel_l2_s0$50 ;
-  assign \$1360  = \$1358  & \$1359 ;
-  assign \$1361  = \$1357  | \$1360 ;
-  assign \$1362  = fsel_l2_s0[77] & \fsel_l2_s0$50 ;
-  assign \$1363  = fsel_l2_s0[85] & \fsel_l2_s0$50 ;
-  assign \$1364  = \$1362  & \$1363 ;
-  assign fsel_pop9_0_4_c = \$1361  | \$1364 ;
-  assign \$1365  = fsel_pop9_0_12_s ^ fsel_pop9_0_10_s;
-  assign fsel_pop9_0_2_s = \$1365  ^ fsel_pop9_0_8_s;
-  assign \$1366  = fsel_pop9_0_12_s & fsel_pop9_0_10_s;
-  assign \$1367  = fsel_pop9_0_12_s & fsel_pop9_0_8_s;
-  assign \$1368  = \$1366  | \$1367 ;
-  assign \$1369  = fsel_pop9_0_10_s & fsel_pop9_0_8_s;
-  assign fsel_pop9_0_2_c = \$1368  | \$1369 ;
-  assign \$1370  = fsel_pop9_0_6_s ^ fsel_pop9_0_4_s;
-  assign fsel_pop9_0_0_s = \$1370  ^ fsel_pop9_0_2_s;
-  assign \$1371  = fsel_pop9_0_6_s & fsel_pop9_0_4_s;
-  assign \$1372  = fsel_pop9_0_6_s & fsel_pop9_0_2_s;
-  assign \$1373  = \$1371  | \$1372 ;
-  assign \$1374  = fsel_pop9_0_4_s & fsel_pop9_0_2_s;
-  assign fsel_pop9_0_0_c = \$1373  | \$1374 ;
-  assign \$1375  = fsel_pop9_0_12_c ^ fsel_pop9_0_10_c;
-  assign fsel_pop9_1_4_s = \$1375  ^ fsel_pop9_0_8_c;
-  assign \$1376  = fsel_pop9_0_12_c & fsel_pop9_0_10_c;
-  assign \$1377  = fsel_pop9_0_12_c & fsel_pop9_0_8_c;
-  assign \$1378  = \$1376  | \$1377 ;
-  assign \$1379  = fsel_pop9_0_10_c & fsel_pop9_0_8_c;
-  assign fsel_pop9_1_4_c = \$1378  | \$1379 ;
-  assign \$1380  = fsel_pop9_0_6_c ^ fsel_pop9_0_4_c;
-  assign fsel_pop9_1_2_s = \$1380  ^ fsel_pop9_0_2_c;
-  assign \$1381  = fsel_pop9_0_6_c & fsel_pop9_0_4_c;
-  assign \$1382  = fsel_pop9_0_6_c & fsel_pop9_0_2_c;
-  assign \$1383  = \$1381  | \$1382 ;
-  assign \$1384  = fsel_pop9_0_4_c & fsel_pop9_0_2_c;
-  assign fsel_pop9_1_2_c = \$1383  | \$1384 ;
-  assign \$1385  = fsel_pop9_0_0_c ^ fsel_pop9_1_4_s;
-  assign fsel_pop9_1_0_s = \$1385  ^ fsel_pop9_1_2_s;
-  assign \$1386  = fsel_pop9_0_0_c & fsel_pop9_1_4_s;
-  assign \$1387  = fsel_pop9_0_0_c & fsel_pop9_1_2_s;
-  assign \$1388  = \$1386  | \$1387 ;
-  assign \$1389  = fsel_pop9_1_4_s & fsel_pop9_1_2_s;
-  assign fsel_pop9_1_0_c = \$1388  | \$1389 ;
-  assign \$1390  = fsel_pop9_1_4_c ^ fsel_pop9_1_2_c;
-  assign fsel_pop9_2_0_s = \$1390  ^ fsel_pop9_1_0_c;
-  assign \$1391  = fsel_pop9_1_4_c & fsel_pop9_1_2_c;
-  assign \$1392  = fsel_pop9_1_4_c & fsel_pop9_1_0_c;
-  assign \$1393  = \$1391  | \$1392 ;
-  assign \$1394  = fsel_pop9_1_2_c & fsel_pop9_1_0_c;
-  assign fsel_pop9_2_0_c = \$1393  | \$1394 ;
-  assign \$1395  = ~ fsel_l2_s0[105];
-  assign \$1396  = \$1395  ^ fsel_l2_s0[93];
-  assign fsel_pop10_0_12_s = \$1396  ^ fsel_l2_s0[99];
+  assign \$1293  = ~ fsel_l2_s0[100];
+  assign \$1294  = fsel_l2_s0[92] & \$1293 ;
+  assign \$1295  = \$1292  | \$1294 ;
+  assign \$1296  = ~ fsel_l2_s0[99];
+  assign \$1297  = ~ fsel_l2_s0[100];
+  assign \$1298  = \$1296  & \$1297 ;
+  assign fsel_pop9_0_12_c = \$1295  | \$1298 ;
+  assign \$1299  = ~ fsel_l2_s0[101];
+  assign \$1300  = \$1299  & \fsel_l2_s0$51 ;
+  assign \$1301  = ~ fsel_l2_s0[102];
+  assign \$1302  = \$1301  & \fsel_l2_s0$51 ;
+  assign \$1303  = \$1300  ^ \$1302 ;
+  assign \$1304  = ~ fsel_l2_s0[103];
+  assign \$1305  = \$1304  & \fsel_l2_s0$51 ;
+  assign fsel_pop9_0_10_s = \$1303  ^ \$1305 ;
+  assign \$1306  = ~ fsel_l2_s0[101];
+  assign \$1307  = \$1306  & \fsel_l2_s0$51 ;
+  assign \$1308  = ~ fsel_l2_s0[102];
+  assign \$1309  = \$1308  & \fsel_l2_s0$51 ;
+  assign \$1310  = \$1307  & \$1309 ;
+  assign \$1311  = ~ fsel_l2_s0[101];
+  assign \$1312  = \$1311  & \fsel_l2_s0$51 ;
+  assign \$1313  = ~ fsel_l2_s0[103];
+  assign \$1314  = \$1313  & \fsel_l2_s0$51 ;
+  assign \$1315  = \$1312  & \$1314 ;
+  assign \$1316  = \$1310  | \$1315 ;
+  assign \$1317  = ~ fsel_l2_s0[102];
+  assign \$1318  = \$1317  & \fsel_l2_s0$51 ;
+  assign \$1319  = ~ fsel_l2_s0[103];
+  assign \$1320  = \$1319  & \fsel_l2_s0$51 ;
+  assign \$1321  = \$1318  & \$1320 ;
+  assign fsel_pop9_0_10_c = \$1316  | \$1321 ;
+  assign \$1322  = ~ fsel_l2_s0[104];
+  assign \$1323  = \$1322  & \fsel_l2_s0$51 ;
+  assign \$1324  = fsel_l2_s0[8] & \fsel_l2_s0$54 ;
+  assign \$1325  = \$1323  ^ \$1324 ;
+  assign \$1326  = fsel_l2_s0[22] & \fsel_l2_s0$54 ;
+  assign fsel_pop9_0_8_s = \$1325  ^ \$1326 ;
+  assign \$1327  = ~ fsel_l2_s0[104];
+  assign \$1328  = \$1327  & \fsel_l2_s0$51 ;
+  assign \$1329  = fsel_l2_s0[8] & \fsel_l2_s0$54 ;
+  assign \$1330  = \$1328  & \$1329 ;
+  assign \$1331  = ~ fsel_l2_s0[104];
+  assign \$1332  = \$1331  & \fsel_l2_s0$51 ;
+  assign \$1333  = fsel_l2_s0[22] & \fsel_l2_s0$54 ;
+  assign \$1334  = \$1332  & \$1333 ;
+  assign \$1335  = \$1330  | \$1334 ;
+  assign \$1336  = fsel_l2_s0[8] & \fsel_l2_s0$54 ;
+  assign \$1337  = fsel_l2_s0[22] & \fsel_l2_s0$54 ;
+  assign \$1338  = \$1336  & \$1337 ;
+  assign fsel_pop9_0_8_c = \$1335  | \$1338 ;
+  assign \$1339  = fsel_l2_s0[35] & \fsel_l2_s0$54 ;
+  assign \$1340  = fsel_l2_s0[47] & \fsel_l2_s0$54 ;
+  assign \$1341  = \$1339  ^ \$1340 ;
+  assign \$1342  = fsel_l2_s0[58] & \fsel_l2_s0$54 ;
+  assign fsel_pop9_0_6_s = \$1341  ^ \$1342 ;
+  assign \$1343  = fsel_l2_s0[35] & \fsel_l2_s0$54 ;
+  assign \$1344  = fsel_l2_s0[47] & \fsel_l2_s0$54 ;
+  assign \$1345  = \$1343  & \$1344 ;
+  assign \$1346  = fsel_l2_s0[35] & \fsel_l2_s0$54 ;
+  assign \$1347  = fsel_l2_s0[58] & \fsel_l2_s0$54 ;
+  assign \$1348  = \$1346  & \$1347 ;
+  assign \$1349  = \$1345  | \$1348 ;
+  assign \$1350  = fsel_l2_s0[47] & \fsel_l2_s0$54 ;
+  assign \$1351  = fsel_l2_s0[58] & \fsel_l2_s0$54 ;
+  assign \$1352  = \$1350  & \$1351 ;
+  assign fsel_pop9_0_6_c = \$1349  | \$1352 ;
+  assign \$1353  = fsel_l2_s0[68] & \fsel_l2_s0$54 ;
+  assign \$1354  = fsel_l2_s0[77] & \fsel_l2_s0$54 ;
+  assign \$1355  = \$1353  ^ \$1354 ;
+  assign \$1356  = fsel_l2_s0[85] & \fsel_l2_s0$54 ;
+  assign fsel_pop9_0_4_s = \$1355  ^ \$1356 ;
+  assign \$1357  = fsel_l2_s0[68] & \fsel_l2_s0$54 ;
+  assign \$1358  = fsel_l2_s0[77] & \fsel_l2_s0$54 ;
+  assign \$1359  = \$1357  & \$1358 ;
+  assign \$1360  = fsel_l2_s0[68] & \fsel_l2_s0$54 ;
+  assign \$1361  = fsel_l2_s0[85] & \fsel_l2_s0$54 ;
+  assign \$1362  = \$1360  & \$1361 ;
+  assign \$1363  = \$1359  | \$1362 ;
+  assign \$1364  = fsel_l2_s0[77] & \fsel_l2_s0$54 ;
+  assign \$1365  = fsel_l2_s0[85] & \fsel_l2_s0$54 ;
+  assign \$1366  = \$1364  & \$1365 ;
+  assign fsel_pop9_0_4_c = \$1363  | \$1366 ;
+  assign \$1367  = fsel_pop9_0_12_s ^ fsel_pop9_0_10_s;
+  assign fsel_pop9_0_2_s = \$1367  ^ fsel_pop9_0_8_s;
+  assign \$1368  = fsel_pop9_0_12_s & fsel_pop9_0_10_s;
+  assign \$1369  = fsel_pop9_0_12_s & fsel_pop9_0_8_s;
+  assign \$1370  = \$1368  | \$1369 ;
+  assign \$1371  = fsel_pop9_0_10_s & fsel_pop9_0_8_s;
+  assign fsel_pop9_0_2_c = \$1370  | \$1371 ;
+  assign \$1372  = fsel_pop9_0_6_s ^ fsel_pop9_0_4_s;
+  assign fsel_pop9_0_0_s = \$1372  ^ fsel_pop9_0_2_s;
+  assign \$1373  = fsel_pop9_0_6_s & fsel_pop9_0_4_s;
+  assign \$1374  = fsel_pop9_0_6_s & fsel_pop9_0_2_s;
+  assign \$1375  = \$1373  | \$1374 ;
+  assign \$1376  = fsel_pop9_0_4_s & fsel_pop9_0_2_s;
+  assign fsel_pop9_0_0_c = \$1375  | \$1376 ;
+  assign \$1377  = fsel_pop9_0_12_c ^ fsel_pop9_0_10_c;
+  assign fsel_pop9_1_4_s = \$1377  ^ fsel_pop9_0_8_c;
+  assign \$1378  = fsel_pop9_0_12_c & fsel_pop9_0_10_c;
+  assign \$1379  = fsel_pop9_0_12_c & fsel_pop9_0_8_c;
+  assign \$1380  = \$1378  | \$1379 ;
+  assign \$1381  = fsel_pop9_0_10_c & fsel_pop9_0_8_c;
+  assign fsel_pop9_1_4_c = \$1380  | \$1381 ;
+  assign \$1382  = fsel_pop9_0_6_c ^ fsel_pop9_0_4_c;
+  assign fsel_pop9_1_2_s = \$1382  ^ fsel_pop9_0_2_c;
+  assign \$1383  = fsel_pop9_0_6_c & fsel_pop9_0_4_c;
+  assign \$1384  = fsel_pop9_0_6_c & fsel_pop9_0_2_c;
+  assign \$1385  = \$1383  | \$1384 ;
+  assign \$1386  = fsel_pop9_0_4_c & fsel_pop9_0_2_c;
+  assign fsel_pop9_1_2_c = \$1385  | \$1386 ;
+  assign \$1387  = fsel_pop9_0_0_c ^ fsel_pop9_1_4_s;
+  assign fsel_pop9_1_0_s = \$1387  ^ fsel_pop9_1_2_s;
+  assign \$1388  = fsel_pop9_0_0_c & fsel_pop9_1_4_s;
+  assign \$1389  = fsel_pop9_0_0_c & fsel_pop9_1_2_s;
+  assign \$1390  = \$1388  | \$1389 ;
+  assign \$1391  = fsel_pop9_1_4_s & fsel_pop9_1_2_s;
+  assign fsel_pop9_1_0_c = \$1390  | \$1391 ;
+  assign \$1392  = fsel_pop9_1_4_c ^ fsel_pop9_1_2_c;
+  assign fsel_pop9_2_0_s = \$1392  ^ fsel_pop9_1_0_c;
+  assign \$1393  = fsel_pop9_1_4_c & fsel_pop9_1_2_c;
+  assign \$1394  = fsel_pop9_1_4_c & fsel_pop9_1_0_c;
+  assign \$1395  = \$1393  | \$1394 ;
+  assign \$1396  = fsel_pop9_1_2_c & fsel_pop9_1_0_c;
+  assign fsel_pop9_2_0_c = \$1395  | \$1396 ;
   assign \$1397  = ~ fsel_l2_s0[105];
-  assign \$1398  = \$1397  & fsel_l2_s0[93];
+  assign \$1398  = \$1397  ^ fsel_l2_s0[93];
+  assign fsel_pop10_0_12_s = \$1398  ^ fsel_l2_s0[99];
   assign \$1399  = ~ fsel_l2_s0[105];
-  assign \$1400  = \$1399  & fsel_l2_s0[99];
-  assign \$1401  = \$1398  | \$1400 ;
-  assign \$1402  = fsel_l2_s0[93] & fsel_l2_s0[99];
-  assign fsel_pop10_0_12_c = \$1401  | \$1402 ;
-  assign \$1403  = ~ fsel_l2_s0[106];
-  assign \$1404  = \$1403  & \fsel_l2_s0$47 ;
-  assign \$1405  = ~ fsel_l2_s0[107];
-  assign \$1406  = \$1405  & \fsel_l2_s0$47 ;
-  assign \$1407  = \$1404  ^ \$1406 ;
-  assign \$1408  = ~ fsel_l2_s0[108];
-  assign \$1409  = \$1408  & \fsel_l2_s0$47 ;
-  assign fsel_pop10_0_10_s = \$1407  ^ \$1409 ;
-  assign \$1410  = ~ fsel_l2_s0[106];
-  assign \$1411  = \$1410  & \fsel_l2_s0$47 ;
-  assign \$1412  = ~ fsel_l2_s0[107];
-  assign \$1413  = \$1412  & \fsel_l2_s0$47 ;
-  assign \$1414  = \$1411  & \$1413 ;
-  assign \$1415  = ~ fsel_l2_s0[106];
-  assign \$1416  = \$1415  & \fsel_l2_s0$47 ;
-  assign \$1417  = ~ fsel_l2_s0[108];
-  assign \$1418  = \$1417  & \fsel_l2_s0$47 ;
-  assign \$1419  = \$1416  & \$1418 ;
-  assign \$1420  = \$1414  | \$1419 ;
-  assign \$1421  = ~ fsel_l2_s0[107];
-  assign \$1422  = \$1421  & \fsel_l2_s0$47 ;
-  assign \$1423  = ~ fsel_l2_s0[108];
-  assign \$1424  = \$1423  & \fsel_l2_s0$47 ;
-  assign \$1425  = \$1422  & \$1424 ;
-  assign fsel_pop10_0_10_c = \$1420  | \$1425 ;
-  assign \$1426  = ~ fsel_l2_s0[109];
-  assign \$1427  = \$1426  & \fsel_l2_s0$47 ;
-  assign \$1428  = fsel_l2_s0[9] & \fsel_l2_s0$50 ;
-  assign \$1429  = \$1427  ^ \$1428 ;
-  assign \$1430  = fsel_l2_s0[23] & \fsel_l2_s0$50 ;
-  assign fsel_pop10_0_8_s = \$1429  ^ \$1430 ;
-  assign \$1431  = ~ fsel_l2_s0[109];
-  assign \$1432  = \$1431  & \fsel_l2_s0$47 ;
-  assign \$1433  = fsel_l2_s0[9] & \fsel_l2_s0$50 ;
-  assign \$1434  = \$1432  & \$1433 ;
-  assign \$1435  = ~ fsel_l2_s0[109];
-  assign \$1436  = \$1435  & \fsel_l2_s0$47 ;
-  assign \$1437  = fsel_l2_s0[23] & \fsel_l2_s0$50 ;
-  assign \$1438  = \$1436  & \$1437 ;
-  assign \$1439  = \$1434  | \$1438 ;
-  assign \$1440  = fsel_l2_s0[9] & \fsel_l2_s0$50 ;
-  assign \$1441  = fsel_l2_s0[23] & \fsel_l2_s0$50 ;
-  assign \$1442  = \$1440  & \$1441 ;
-  assign fsel_pop10_0_8_c = \$1439  | \$1442 ;
-  assign \$1443  = fsel_l2_s0[36] & \fsel_l2_s0$50 ;
-  assign \$1444  = fsel_l2_s0[48] & \fsel_l2_s0$50 ;
-  assign \$1445  = \$1443  ^ \$1444 ;
-  assign \$1446  = fsel_l2_s0[59] & \fsel_l2_s0$50 ;
-  assign fsel_pop10_0_6_s = \$1445  ^ \$1446 ;
-  assign \$1447  = fsel_l2_s0[36] & \fsel_l2_s0$50 ;
-  assign \$1448  = fsel_l2_s0[48] & \fsel_l2_s0$50 ;
-  assign \$1449  = \$1447  & \$1448 ;
-  assign \$1450  = fsel_l2_s0[36] & \fsel_l2_s0$50 ;
-  assign \$1451  = fsel_l2_s0[59] & \fsel_l2_s0$50 ;
-  assign \$1452  = \$1450  & \$1451 ;
-  assign \$1453  = \$1449  | \$1452 ;
-  assign \$1454  = fsel_l2_s0[48] & \fsel_l2_s0$50 ;
-  assign \$1455  = fsel_l2_s0[59] & \fsel_l2_s0$50 ;
-  assign \$1456  = \$1454  & \$1455 ;
-  assign fsel_pop10_0_6_c = \$1453  | \$1456 ;
-  assign \$1457  = fsel_l2_s0[69] & \fsel_l2_s0$50 ;
-  assign \$1458  = fsel_l2_s0[78] & \fsel_l2_s0$50 ;
-  assign \$1459  = \$1457  ^ \$1458 ;
-  assign \$1460  = fsel_l2_s0[86] & \fsel_l2_s0$50 ;
-  assign fsel_pop10_0_4_s = \$1459  ^ \$1460 ;
-  assign \$1461  = fsel_l2_s0[69] & \fsel_l2_s0$50 ;
-  assign \$1462  = fsel_l2_s0[78] & \fsel_l2_s0$50 ;
-  assign \$1463  = \$1461  & \$1462 ;
-  assign \$1464  = fsel_l2_s0[69] & \fsel_l2_s0$50 ;
-  assign \$1465  = fsel_l2_s0[86] & \fsel_l2_s0$50 ;
-  assign \$1466  = \$1464  & \$1465 ;
-  assign \$1467  = \$1463  | \$1466 ;
-  assign \$1468  = fsel_l2_s0[78] & \fsel_l2_s0$50 ;
-  assign \$1469  = fsel_l2_s0[86] & \fsel_l2_s0$50 ;
-  assign \$1470  = \$1468  & \$1469 ;
-  assign fsel_pop10_0_4_c = \$1467  | \$1470 ;
-  assign \$1471  = fsel_pop10_0_12_s ^ fsel_pop10_0_10_s;
-  assign fsel_pop10_0_2_s = \$1471  ^ fsel_pop10_0_8_s;
-  assign \$1472  = fsel_pop10_0_12_s & fsel_pop10_0_10_s;
-  assign \$1473  = fsel_pop10_0_12_s & fsel_pop10_0_8_s;
-  assign \$1474  = \$1472  | \$1473 ;
-  assign \$1475  = fsel_pop10_0_10_s & fsel_pop10_0_8_s;
-  assign fsel_pop10_0_2_c = \$1474  | \$1475 ;
-  assign \$1476  = fsel_pop10_0_6_s ^ fsel_pop10_0_4_s;
-  assign fsel_pop10_0_0_s = \$1476  ^ fsel_pop10_0_2_s;
-  assign \$1477  = fsel_pop10_0_6_s & fsel_pop10_0_4_s;
-  assign \$1478  = fsel_pop10_0_6_s & fsel_pop10_0_2_s;
-  assign \$1479  = \$1477  | \$1478 ;
-  assign \$1480  = fsel_pop10_0_4_s & fsel_pop10_0_2_s;
-  assign fsel_pop10_0_0_c = \$1479  | \$1480 ;
-  assign \$1481  = fsel_pop10_0_12_c ^ fsel_pop10_0_10_c;
-  assign fsel_pop10_1_4_s = \$1481  ^ fsel_pop10_0_8_c;
-  assign \$1482  = fsel_pop10_0_12_c & fsel_pop10_0_10_c;
-  assign \$1483  = fsel_pop10_0_12_c & fsel_pop10_0_8_c;
-  assign \$1484  = \$1482  | \$1483 ;
-  assign \$1485  = fsel_pop10_0_10_c & fsel_pop10_0_8_c;
-  assign fsel_pop10_1_4_c = \$1484  | \$1485 ;
-  assign \$1486  = fsel_pop10_0_6_c ^ fsel_pop10_0_4_c;
-  assign fsel_pop10_1_2_s = \$1486  ^ fsel_pop10_0_2_c;
-  assign \$1487  = fsel_pop10_0_6_c & fsel_pop10_0_4_c;
-  assign \$1488  = fsel_pop10_0_6_c & fsel_pop10_0_2_c;
-  assign \$1489  = \$1487  | \$1488 ;
-  assign \$1490  = fsel_pop10_0_4_c & fsel_pop10_0_2_c;
-  assign fsel_pop10_1_2_c = \$1489  | \$1490 ;
-  assign \$1491  = fsel_pop10_0_0_c ^ fsel_pop10_1_4_s;
-  assign fsel_pop10_1_0_s = \$1491  ^ fsel_pop10_1_2_s;
-  assign \$1492  = fsel_pop10_0_0_c & fsel_pop10_1_4_s;
-  assign \$1493  = fsel_pop10_0_0_c & fsel_pop10_1_2_s;
-  assign \$1494  = \$1492  | \$1493 ;
-  assign \$1495  = fsel_pop10_1_4_s & fsel_pop10_1_2_s;
-  assign fsel_pop10_1_0_c = \$1494  | \$1495 ;
-  assign \$1496  = fsel_pop10_1_4_c ^ fsel_pop10_1_2_c;
-  assign fsel_pop10_2_0_s = \$1496  ^ fsel_pop10_1_0_c;
-  assign \$1497  = fsel_pop10_1_4_c & fsel_pop10_1_2_c;
-  assign \$1498  = fsel_pop10_1_4_c & fsel_pop10_1_0_c;
-  assign \$1499  = \$1497  | \$1498 ;
-  assign \$1500  = fsel_pop10_1_2_c & fsel_pop10_1_0_c;
-  assign fsel_pop10_2_0_c = \$1499  | \$1500 ;
-  assign \$1501  = fsel_l2_s0[105] ^ fsel_l2_s0[94];
-  assign fsel_pop11_0_12_s = \$1501  ^ fsel_l2_s0[100];
-  assign \$1502  = fsel_l2_s0[105] & fsel_l2_s0[94];
-  assign \$1503  = fsel_l2_s0[105] & fsel_l2_s0[100];
-  assign \$1504  = \$1502  | \$1503 ;
-  assign \$1505  = fsel_l2_s0[94] & fsel_l2_s0[100];
-  assign fsel_pop11_0_12_c = \$1504  | \$1505 ;
-  assign \$1506  = ~ fsel_l2_s0[110];
-  assign \$1507  = \$1506  & \fsel_l2_s0$47 ;
-  assign \$1508  = ~ fsel_l2_s0[111];
-  assign \$1509  = \$1508  & \fsel_l2_s0$47 ;
-  assign \$1510  = \$1507  ^ \$1509 ;
-  assign \$1511  = ~ fsel_l2_s0[112];
-  assign \$1512  = \$1511  & \fsel_l2_s0$47 ;
-  assign fsel_pop11_0_10_s = \$1510  ^ \$1512 ;
-  assign \$1513  = ~ fsel_l2_s0[110];
-  assign \$1514  = \$1513  & \fsel_l2_s0$47 ;
-  assign \$1515  = ~ fsel_l2_s0[111];
-  assign \$1516  = \$1515  & \fsel_l2_s0$47 ;
-  assign \$1517  = \$1514  & \$1516 ;
-  assign \$1518  = ~ fsel_l2_s0[110];
-  assign \$1519  = \$1518  & \fsel_l2_s0$47 ;
-  assign \$1520  = ~ fsel_l2_s0[112];
-  assign \$1521  = \$1520  & \fsel_l2_s0$47 ;
-  assign \$1522  = \$1519  & \$1521 ;
-  assign \$1523  = \$1517  | \$1522 ;
-  assign \$1524  = ~ fsel_l2_s0[111];
-  assign \$1525  = \$1524  & \fsel_l2_s0$47 ;
-  assign \$1526  = ~ fsel_l2_s0[112];
-  assign \$1527  = \$1526  & \fsel_l2_s0$47 ;
-  assign \$1528  = \$1525  & \$1527 ;
-  assign fsel_pop11_0_10_c = \$1523  | \$1528 ;
-  assign \$1529  = ~ fsel_l2_s0[113];
-  assign \$1530  = \$1529  & \fsel_l2_s0$47 ;
-  assign \$1531  = fsel_l2_s0[10] & \fsel_l2_s0$50 ;
-  assign \$1532  = \$1530  ^ \$1531 ;
-  assign \$1533  = fsel_l2_s0[24] & \fsel_l2_s0$50 ;
-  assign fsel_pop11_0_8_s = \$1532  ^ \$1533 ;
-  assign \$1534  = ~ fsel_l2_s0[113];
-  assign \$1535  = \$1534  & \fsel_l2_s0$47 ;
-  assign \$1536  = fsel_l2_s0[10] & \fsel_l2_s0$50 ;
-  assign \$1537  = \$1535  & \$1536 ;
-  assign \$1538  = ~ fsel_l2_s0[113];
-  assign \$1539  = \$1538  & \fsel_l2_s0$47 ;
-  assign \$1540  = fsel_l2_s0[24] & \fsel_l2_s0$50 ;
-  assign \$1541  = \$1539  & \$1540 ;
-  assign \$1542  = \$1537  | \$1541 ;
-  assign \$1543  = fsel_l2_s0[10] & \fsel_l2_s0$50 ;
-  assign \$1544  = fsel_l2_s0[24] & \fsel_l2_s0$50 ;
-  assign \$1545  = \$1543  & \$1544 ;
-  assign fsel_pop11_0_8_c = \$1542  | \$1545 ;
-  assign \$1546  = fsel_l2_s0[37] & \fsel_l2_s0$50 ;
-  assign \$1547  = fsel_l2_s0[49] & \fsel_l2_s0$50 ;
-  assign \$1548  = \$1546  ^ \$1547 ;
-  assign \$1549  = fsel_l2_s0[60] & \fsel_l2_s0$50 ;
-  assign fsel_pop11_0_6_s = \$1548  ^ \$1549 ;
-  assign \$1550  = fsel_l2_s0[37] & \fsel_l2_s0$50 ;
-  assign \$1551  = fsel_l2_s0[49] & \fsel_l2_s0$50 ;
-  assign \$1552  = \$1550  & \$1551 ;
-  assign \$1553  = fsel_l2_s0[37] & \fsel_l2_s0$50 ;
-  assign \$1554  = fsel_l2_s0[60] & \fsel_l2_s0$50 ;
-  assign \$1555  = \$1553  & \$1554 ;
-  assign \$1556  = \$1552  | \$1555 ;
-  assign \$1557  = fsel_l2_s0[49] & \fsel_l2_s0$50 ;
-  assign \$1558  = fsel_l2_s0[60] & \fsel_l2_s0$50 ;
-  assign \$1559  = \$1557  & \$1558 ;
-  assign fsel_pop11_0_6_c = \$1556  | \$1559 ;
-  assign \$1560  = fsel_l2_s0[70] & \fsel_l2_s0$50 ;
-  assign \$1561  = fsel_l2_s0[79] & \fsel_l2_s0$50 ;
-  assign \$1562  = \$1560  ^ \$1561 ;
-  assign \$1563  = fsel_l2_s0[87] & \fsel_l2_s0$50 ;
-  assign fsel_pop11_0_4_s = \$1562  ^ \$1563 ;
-  assign \$1564  = fsel_l2_s0[70] & \fsel_l2_s0$50 ;
-  assign \$1565  = fsel_l2_s0[79] & \fsel_l2_s0$50 ;
-  assign \$1566  = \$1564  & \$1565 ;
-  assign \$1567  = fsel_l2_s0[70] & \fsel_l2_s0$50 ;
-  assign \$1568  = fsel_l2_s0[87] & \fsel_l2_s0$50 ;
-  assign \$1569  = \$1567  & \$1568 ;
-  assign \$1570  = \$1566  | \$1569 ;
-  assign \$1571  = fsel_l2_s0[79] & \fsel_l2_s0$50 ;
-  assign \$1572  = fsel_l2_s0[87] & \fsel_l2_s0$50 ;
-  assign \$1573  = \$1571  & \$1572 ;
-  assign fsel_pop11_0_4_c = \$1570  | \$1573 ;
-  assign \$1574  = fsel_pop11_0_12_s ^ fsel_pop11_0_10_s;
-  assign fsel_pop11_0_2_s = \$1574  ^ fsel_pop11_0_8_s;
-  assign \$1575  = fsel_pop11_0_12_s & fsel_pop11_0_10_s;
-  assign \$1576  = fsel_pop11_0_12_s & fsel_pop11_0_8_s;
-  assign \$1577  = \$1575  | \$1576 ;
-  assign \$1578  = fsel_pop11_0_10_s & fsel_pop11_0_8_s;
-  assign fsel_pop11_0_2_c = \$1577  | \$1578 ;
-  assign \$1579  = fsel_pop11_0_6_s ^ fsel_pop11_0_4_s;
-  assign fsel_pop11_0_0_s = \$1579  ^ fsel_pop11_0_2_s;
-  assign \$1580  = fsel_pop11_0_6_s & fsel_pop11_0_4_s;
-  assign \$1581  = fsel_pop11_0_6_s & fsel_pop11_0_2_s;
-  assign \$1582  = \$1580  | \$1581 ;
-  assign \$1583  = fsel_pop11_0_4_s & fsel_pop11_0_2_s;
-  assign fsel_pop11_0_0_c = \$1582  | \$1583 ;
-  assign \$1584  = fsel_pop11_0_12_c ^ fsel_pop11_0_10_c;
-  assign fsel_pop11_1_4_s = \$1584  ^ fsel_pop11_0_8_c;
-  assign \$1585  = fsel_pop11_0_12_c & fsel_pop11_0_10_c;
-  assign \$1586  = fsel_pop11_0_12_c & fsel_pop11_0_8_c;
-  assign \$1587  = \$1585  | \$1586 ;
-  assign \$1588  = fsel_pop11_0_10_c & fsel_pop11_0_8_c;
-  assign fsel_pop11_1_4_c = \$1587  | \$1588 ;
-  assign \$1589  = fsel_pop11_0_6_c ^ fsel_pop11_0_4_c;
-  assign fsel_pop11_1_2_s = \$1589  ^ fsel_pop11_0_2_c;
-  assign \$1590  = fsel_pop11_0_6_c & fsel_pop11_0_4_c;
-  assign \$1591  = fsel_pop11_0_6_c & fsel_pop11_0_2_c;
-  assign \$1592  = \$1590  | \$1591 ;
-  assign \$1593  = fsel_pop11_0_4_c & fsel_pop11_0_2_c;
-  assign fsel_pop11_1_2_c = \$1592  | \$1593 ;
-  assign \$1594  = fsel_pop11_0_0_c ^ fsel_pop11_1_4_s;
-  assign fsel_pop11_1_0_s = \$1594  ^ fsel_pop11_1_2_s;
-  assign \$1595  = fsel_pop11_0_0_c & fsel_pop11_1_4_s;
-  assign \$1596  = fsel_pop11_0_0_c & fsel_pop11_1_2_s;
-  assign \$1597  = \$1595  | \$1596 ;
-  assign \$1598  = fsel_pop11_1_4_s & fsel_pop11_1_2_s;
-  assign fsel_pop11_1_0_c = \$1597  | \$1598 ;
-  assign \$1599  = fsel_pop11_1_4_c ^ fsel_pop11_1_2_c;
-  assign fsel_pop11_2_0_s = \$1599  ^ fsel_pop11_1_0_c;
-  assign \$1600  = fsel_pop11_1_4_c & fsel_pop11_1_2_c;
-  assign \$1601  = fsel_pop11_1_4_c & fsel_pop11_1_0_c;
-  assign \$1602  = \$1600  | \$1601 ;
-  assign \$1603  = fsel_pop11_1_2_c & fsel_pop11_1_0_c;
-  assign fsel_pop11_2_0_c = \$1602  | \$1603 ;
-  assign \$1604  = ~ fsel_l2_s0[114];
-  assign \$1605  = ~ fsel_l2_s0[115];
-  assign \$1606  = \$1604  ^ \$1605 ;
-  assign \$1607  = ~ fsel_l2_s0[116];
-  assign fsel_pop12_0_12_s = \$1606  ^ \$1607 ;
-  assign \$1608  = ~ fsel_l2_s0[114];
-  assign \$1609  = ~ fsel_l2_s0[115];
-  assign \$1610  = \$1608  & \$1609 ;
-  assign \$1611  = ~ fsel_l2_s0[114];
-  assign \$1612  = ~ fsel_l2_s0[116];
-  assign \$1613  = \$1611  & \$1612 ;
-  assign \$1614  = \$1610  | \$1613 ;
-  assign \$1615  = ~ fsel_l2_s0[115];
-  assign \$1616  = ~ fsel_l2_s0[116];
-  assign \$1617  = \$1615  & \$1616 ;
-  assign fsel_pop12_0_12_c = \$1614  | \$1617 ;
-  assign \$1618  = fsel_l2_s0[95] & \fsel_l2_s0$47 ;
-  assign \$1619  = fsel_l2_s0[101] & \fsel_l2_s0$47 ;
-  assign \$1620  = \$1618  ^ \$1619 ;
-  assign \$1621  = fsel_l2_s0[106] & \fsel_l2_s0$47 ;
-  assign fsel_pop12_0_10_s = \$1620  ^ \$1621 ;
-  assign \$1622  = fsel_l2_s0[95] & \fsel_l2_s0$47 ;
-  assign \$1623  = fsel_l2_s0[101] & \fsel_l2_s0$47 ;
-  assign \$1624  = \$1622  & \$1623 ;
-  assign \$1625  = fsel_l2_s0[95] & \fsel_l2_s0$47 ;
-  assign \$1626  = fsel_l2_s0[106] & \fsel_l2_s0$47 ;
-  assign \$1627  = \$1625  & \$1626 ;
-  assign \$1628  = \$1624  | \$1627 ;
-  assign \$1629  = fsel_l2_s0[101] & \fsel_l2_s0$47 ;
-  assign \$1630  = fsel_l2_s0[106] & \fsel_l2_s0$47 ;
-  assign \$1631  = \$1629  & \$1630 ;
-  assign fsel_pop12_0_10_c = \$1628  | \$1631 ;
-  assign \$1632  = fsel_l2_s0[110] & \fsel_l2_s0$47 ;
-  assign \$1633  = fsel_l2_s0[11] & \fsel_l2_s0$50 ;
-  assign \$1634  = \$1632  ^ \$1633 ;
-  assign \$1635  = fsel_l2_s0[25] & \fsel_l2_s0$50 ;
-  assign fsel_pop12_0_8_s = \$1634  ^ \$1635 ;
-  assign \$1636  = fsel_l2_s0[110] & \fsel_l2_s0$47 ;
-  assign \$1637  = fsel_l2_s0[11] & \fsel_l2_s0$50 ;
-  assign \$1638  = \$1636  & \$1637 ;
-  assign \$1639  = fsel_l2_s0[110] & \fsel_l2_s0$47 ;
-  assign \$1640  = fsel_l2_s0[25] & \fsel_l2_s0$50 ;
-  assign \$1641  = \$1639  & \$1640 ;
-  assign \$1642  = \$1638  | \$1641 ;
-  assign \$1643  = fsel_l2_s0[11] & \fsel_l2_s0$50 ;
-  assign \$1644  = fsel_l2_s0[25] & \fsel_l2_s0$50 ;
-  assign \$1645  = \$1643  & \$1644 ;
-  assign fsel_pop12_0_8_c = \$1642  | \$1645 ;
-  assign \$1646  = fsel_l2_s0[38] & \fsel_l2_s0$50 ;
-  assign \$1647  = fsel_l2_s0[50] & \fsel_l2_s0$50 ;
-  assign \$1648  = \$1646  ^ \$1647 ;
-  assign \$1649  = fsel_l2_s0[61] & \fsel_l2_s0$50 ;
-  assign fsel_pop12_0_6_s = \$1648  ^ \$1649 ;
-  assign \$1650  = fsel_l2_s0[38] & \fsel_l2_s0$50 ;
-  assign \$1651  = fsel_l2_s0[50] & \fsel_l2_s0$50 ;
-  assign \$1652  = \$1650  & \$1651 ;
-  assign \$1653  = fsel_l2_s0[38] & \fsel_l2_s0$50 ;
-  assign \$1654  = fsel_l2_s0[61] & \fsel_l2_s0$50 ;
-  assign \$1655  = \$1653  & \$1654 ;
-  assign \$1656  = \$1652  | \$1655 ;
-  assign \$1657  = fsel_l2_s0[50] & \fsel_l2_s0$50 ;
-  assign \$1658  = fsel_l2_s0[61] & \fsel_l2_s0$50 ;
-  assign \$1659  = \$1657  & \$1658 ;
-  assign fsel_pop12_0_6_c = \$1656  | \$1659 ;
-  assign \$1660  = fsel_l2_s0[71] & \fsel_l2_s0$50 ;
-  assign \$1661  = fsel_l2_s0[80] & \fsel_l2_s0$50 ;
-  assign \$1662  = \$1660  ^ \$1661 ;
-  assign \$1663  = fsel_l2_s0[88] & \fsel_l2_s0$50 ;
-  assign fsel_pop12_0_4_s = \$1662  ^ \$1663 ;
-  assign \$1664  = fsel_l2_s0[71] & \fsel_l2_s0$50 ;
-  assign \$1665  = fsel_l2_s0[80] & \fsel_l2_s0$50 ;
-  assign \$1666  = \$1664  & \$1665 ;
-  assign \$1667  = fsel_l2_s0[71] & \fsel_l2_s0$50 ;
-  assign \$1668  = fsel_l2_s0[88] & \fsel_l2_s0$50 ;
-  assign \$1669  = \$1667  & \$1668 ;
-  assign \$1670  = \$1666  | \$1669 ;
-  assign \$1671  = fsel_l2_s0[80] & \fsel_l2_s0$50 ;
-  assign \$1672  = fsel_l2_s0[88] & \fsel_l2_s0$50 ;
-  assign \$1673  = \$1671  & \$1672 ;
-  assign fsel_pop12_0_4_c = \$1670  | \$1673 ;
-  assign \$1674  = fsel_pop12_0_12_s ^ fsel_pop12_0_10_s;
-  assign fsel_pop12_0_2_s = \$1674  ^ fsel_pop12_0_8_s;
-  assign \$1675  = fsel_pop12_0_12_s & fsel_pop12_0_10_s;
-  assign \$1676  = fsel_pop12_0_12_s & fsel_pop12_0_8_s;
-  assign \$1677  = \$1675  | \$1676 ;
-  assign \$1678  = fsel_pop12_0_10_s & fsel_pop12_0_8_s;
-  assign fsel_pop12_0_2_c = \$1677  | \$1678 ;
-  assign \$1679  = fsel_pop12_0_6_s ^ fsel_pop12_0_4_s;
-  assign fsel_pop12_0_0_s = \$1679  ^ fsel_pop12_0_2_s;
-  assign \$1680  = fsel_pop12_0_6_s & fsel_pop12_0_4_s;
-  assign \$1681  = fsel_pop12_0_6_s & fsel_pop12_0_2_s;
-  assign \$1682  = \$1680  | \$1681 ;
-  assign \$1683  = fsel_pop12_0_4_s & fsel_pop12_0_2_s;
-  assign fsel_pop12_0_0_c = \$1682  | \$1683 ;
-  assign \$1684  = fsel_pop12_0_12_c ^ fsel_pop12_0_10_c;
-  assign fsel_pop12_1_4_s = \$1684  ^ fsel_pop12_0_8_c;
-  assign \$1685  = fsel_pop12_0_12_c & fsel_pop12_0_10_c;
-  assign \$1686  = fsel_pop12_0_12_c & fsel_pop12_0_8_c;
-  assign \$1687  = \$1685  | \$1686 ;
-  assign \$1688  = fsel_pop12_0_10_c & fsel_pop12_0_8_c;
-  assign fsel_pop12_1_4_c = \$1687  | \$1688 ;
-  assign \$1689  = fsel_pop12_0_6_c ^ fsel_pop12_0_4_c;
-  assign fsel_pop12_1_2_s = \$1689  ^ fsel_pop12_0_2_c;
-  assign \$1690  = fsel_pop12_0_6_c & fsel_pop12_0_4_c;
-  assign \$1691  = fsel_pop12_0_6_c & fsel_pop12_0_2_c;
-  assign \$1692  = \$1690  | \$1691 ;
-  assign \$1693  = fsel_pop12_0_4_c & fsel_pop12_0_2_c;
-  assign fsel_pop12_1_2_c = \$1692  | \$1693 ;
-  assign \$1694  = fsel_pop12_0_0_c ^ fsel_pop12_1_4_s;
-  assign fsel_pop12_1_0_s = \$1694  ^ fsel_pop12_1_2_s;
-  assign \$1695  = fsel_pop12_0_0_c & fsel_pop12_1_4_s;
-  assign \$1696  = fsel_pop12_0_0_c & fsel_pop12_1_2_s;
-  assign \$1697  = \$1695  | \$1696 ;
-  assign \$1698  = fsel_pop12_1_4_s & fsel_pop12_1_2_s;
-  assign fsel_pop12_1_0_c = \$1697  | \$1698 ;
-  assign \$1699  = fsel_pop12_1_4_c ^ fsel_pop12_1_2_c;
-  assign fsel_pop12_2_0_s = \$1699  ^ fsel_pop12_1_0_c;
-  assign \$1700  = fsel_pop12_1_4_c & fsel_pop12_1_2_c;
-  assign \$1701  = fsel_pop12_1_4_c & fsel_pop12_1_0_c;
-  assign \$1702  = \$1700  | \$1701 ;
-  assign \$1703  = fsel_pop12_1_2_c & fsel_pop12_1_0_c;
-  assign fsel_pop12_2_0_c = \$1702  | \$1703 ;
-  assign \$1704  = ~ fsel_l2_s0[117];
-  assign \$1705  = fsel_l2_s0[114] ^ \$1704 ;
-  assign \$1706  = ~ fsel_l2_s0[118];
-  assign fsel_pop13_0_12_s = \$1705  ^ \$1706 ;
-  assign \$1707  = ~ fsel_l2_s0[117];
-  assign \$1708  = fsel_l2_s0[114] & \$1707 ;
-  assign \$1709  = ~ fsel_l2_s0[118];
+  assign \$1400  = \$1399  & fsel_l2_s0[93];
+  assign \$1401  = ~ fsel_l2_s0[105];
+  assign \$1402  = \$1401  & fsel_l2_s0[99];
+  assign \$1403  = \$1400  | \$1402 ;
+  assign \$1404  = fsel_l2_s0[93] & fsel_l2_s0[99];
+  assign fsel_pop10_0_12_c = \$1403  | \$1404 ;
+  assign \$1405  = ~ fsel_l2_s0[106];
+  assign \$1406  = \$1405  & \fsel_l2_s0$51 ;
+  assign \$1407  = ~ fsel_l2_s0[107];
+  assign \$1408  = \$1407  & \fsel_l2_s0$51 ;
+  assign \$1409  = \$1406  ^ \$1408 ;
+  assign \$1410  = ~ fsel_l2_s0[108];
+  assign \$1411  = \$1410  & \fsel_l2_s0$51 ;
+  assign fsel_pop10_0_10_s = \$1409  ^ \$1411 ;
+  assign \$1412  = ~ fsel_l2_s0[106];
+  assign \$1413  = \$1412  & \fsel_l2_s0$51 ;
+  assign \$1414  = ~ fsel_l2_s0[107];
+  assign \$1415  = \$1414  & \fsel_l2_s0$51 ;
+  assign \$1416  = \$1413  & \$1415 ;
+  assign \$1417  = ~ fsel_l2_s0[106];
+  assign \$1418  = \$1417  & \fsel_l2_s0$51 ;
+  assign \$1419  = ~ fsel_l2_s0[108];
+  assign \$1420  = \$1419  & \fsel_l2_s0$51 ;
+  assign \$1421  = \$1418  & \$1420 ;
+  assign \$1422  = \$1416  | \$1421 ;
+  assign \$1423  = ~ fsel_l2_s0[107];
+  assign \$1424  = \$1423  & \fsel_l2_s0$51 ;
+  assign \$1425  = ~ fsel_l2_s0[108];
+  assign \$1426  = \$1425  & \fsel_l2_s0$51 ;
+  assign \$1427  = \$1424  & \$1426 ;
+  assign fsel_pop10_0_10_c = \$1422  | \$1427 ;
+  assign \$1428  = ~ fsel_l2_s0[109];
+  assign \$1429  = \$1428  & \fsel_l2_s0$51 ;
+  assign \$1430  = fsel_l2_s0[9] & \fsel_l2_s0$54 ;
+  assign \$1431  = \$1429  ^ \$1430 ;
+  assign \$1432  = fsel_l2_s0[23] & \fsel_l2_s0$54 ;
+  assign fsel_pop10_0_8_s = \$1431  ^ \$1432 ;
+  assign \$1433  = ~ fsel_l2_s0[109];
+  assign \$1434  = \$1433  & \fsel_l2_s0$51 ;
+  assign \$1435  = fsel_l2_s0[9] & \fsel_l2_s0$54 ;
+  assign \$1436  = \$1434  & \$1435 ;
+  assign \$1437  = ~ fsel_l2_s0[109];
+  assign \$1438  = \$1437  & \fsel_l2_s0$51 ;
+  assign \$1439  = fsel_l2_s0[23] & \fsel_l2_s0$54 ;
+  assign \$1440  = \$1438  & \$1439 ;
+  assign \$1441  = \$1436  | \$1440 ;
+  assign \$1442  = fsel_l2_s0[9] & \fsel_l2_s0$54 ;
+  assign \$1443  = fsel_l2_s0[23] & \fsel_l2_s0$54 ;
+  assign \$1444  = \$1442  & \$1443 ;
+  assign fsel_pop10_0_8_c = \$1441  | \$1444 ;
+  assign \$1445  = fsel_l2_s0[36] & \fsel_l2_s0$54 ;
+  assign \$1446  = fsel_l2_s0[48] & \fsel_l2_s0$54 ;
+  assign \$1447  = \$1445  ^ \$1446 ;
+  assign \$1448  = fsel_l2_s0[59] & \fsel_l2_s0$54 ;
+  assign fsel_pop10_0_6_s = \$1447  ^ \$1448 ;
+  assign \$1449  = fsel_l2_s0[36] & \fsel_l2_s0$54 ;
+  assign \$1450  = fsel_l2_s0[48] & \fsel_l2_s0$54 ;
+  assign \$1451  = \$1449  & \$1450 ;
+  assign \$1452  = fsel_l2_s0[36] & \fsel_l2_s0$54 ;
+  assign \$1453  = fsel_l2_s0[59] & \fsel_l2_s0$54 ;
+  assign \$1454  = \$1452  & \$1453 ;
+  assign \$1455  = \$1451  | \$1454 ;
+  assign \$1456  = fsel_l2_s0[48] & \fsel_l2_s0$54 ;
+  assign \$1457  = fsel_l2_s0[59] & \fsel_l2_s0$54 ;
+  assign \$1458  = \$1456  & \$1457 ;
+  assign fsel_pop10_0_6_c = \$1455  | \$1458 ;
+  assign \$1459  = fsel_l2_s0[69] & \fsel_l2_s0$54 ;
+  assign \$1460  = fsel_l2_s0[78] & \fsel_l2_s0$54 ;
+  assign \$1461  = \$1459  ^ \$1460 ;
+  assign \$1462  = fsel_l2_s0[86] & \fsel_l2_s0$54 ;
+  assign fsel_pop10_0_4_s = \$1461  ^ \$1462 ;
+  assign \$1463  = fsel_l2_s0[69] & \fsel_l2_s0$54 ;
+  assign \$1464  = fsel_l2_s0[78] & \fsel_l2_s0$54 ;
+  assign \$1465  = \$1463  & \$1464 ;
+  assign \$1466  = fsel_l2_s0[69] & \fsel_l2_s0$54 ;
+  assign \$1467  = fsel_l2_s0[86] & \fsel_l2_s0$54 ;
+  assign \$1468  = \$1466  & \$1467 ;
+  assign \$1469  = \$1465  | \$1468 ;
+  assign \$1470  = fsel_l2_s0[78] & \fsel_l2_s0$54 ;
+  assign \$1471  = fsel_l2_s0[86] & \fsel_l2_s0$54 ;
+  assign \$1472  = \$1470  & \$1471 ;
+  assign fsel_pop10_0_4_c = \$1469  | \$1472 ;
+  assign \$1473  = fsel_pop10_0_12_s ^ fsel_pop10_0_10_s;
+  assign fsel_pop10_0_2_s = \$1473  ^ fsel_pop10_0_8_s;
+  assign \$1474  = fsel_pop10_0_12_s & fsel_pop10_0_10_s;
+  assign \$1475  = fsel_pop10_0_12_s & fsel_pop10_0_8_s;
+  assign \$1476  = \$1474  | \$1475 ;
+  assign \$1477  = fsel_pop10_0_10_s & fsel_pop10_0_8_s;
+  assign fsel_pop10_0_2_c = \$1476  | \$1477 ;
+  assign \$1478  = fsel_pop10_0_6_s ^ fsel_pop10_0_4_s;
+  assign fsel_pop10_0_0_s = \$1478  ^ fsel_pop10_0_2_s;
+  assign \$1479  = fsel_pop10_0_6_s & fsel_pop10_0_4_s;
+  assign \$1480  = fsel_pop10_0_6_s & fsel_pop10_0_2_s;
+  assign \$1481  = \$1479  | \$1480 ;
+  assign \$1482  = fsel_pop10_0_4_s & fsel_pop10_0_2_s;
+  assign fsel_pop10_0_0_c = \$1481  | \$1482 ;
+  assign \$1483  = fsel_pop10_0_12_c ^ fsel_pop10_0_10_c;
+  assign fsel_pop10_1_4_s = \$1483  ^ fsel_pop10_0_8_c;
+  assign \$1484  = fsel_pop10_0_12_c & fsel_pop10_0_10_c;
+  assign \$1485  = fsel_pop10_0_12_c & fsel_pop10_0_8_c;
+  assign \$1486  = \$1484  | \$1485 ;
+  assign \$1487  = fsel_pop10_0_10_c & fsel_pop10_0_8_c;
+  assign fsel_pop10_1_4_c = \$1486  | \$1487 ;
+  assign \$1488  = fsel_pop10_0_6_c ^ fsel_pop10_0_4_c;
+  assign fsel_pop10_1_2_s = \$1488  ^ fsel_pop10_0_2_c;
+  assign \$1489  = fsel_pop10_0_6_c & fsel_pop10_0_4_c;
+  assign \$1490  = fsel_pop10_0_6_c & fsel_pop10_0_2_c;
+  assign \$1491  = \$1489  | \$1490 ;
+  assign \$1492  = fsel_pop10_0_4_c & fsel_pop10_0_2_c;
+  assign fsel_pop10_1_2_c = \$1491  | \$1492 ;
+  assign \$1493  = fsel_pop10_0_0_c ^ fsel_pop10_1_4_s;
+  assign fsel_pop10_1_0_s = \$1493  ^ fsel_pop10_1_2_s;
+  assign \$1494  = fsel_pop10_0_0_c & fsel_pop10_1_4_s;
+  assign \$1495  = fsel_pop10_0_0_c & fsel_pop10_1_2_s;
+  assign \$1496  = \$1494  | \$1495 ;
+  assign \$1497  = fsel_pop10_1_4_s & fsel_pop10_1_2_s;
+  assign fsel_pop10_1_0_c = \$1496  | \$1497 ;
+  assign \$1498  = fsel_pop10_1_4_c ^ fsel_pop10_1_2_c;
+  assign fsel_pop10_2_0_s = \$1498  ^ fsel_pop10_1_0_c;
+  assign \$1499  = fsel_pop10_1_4_c & fsel_pop10_1_2_c;
+  assign \$1500  = fsel_pop10_1_4_c & fsel_pop10_1_0_c;
+  assign \$1501  = \$1499  | \$1500 ;
+  assign \$1502  = fsel_pop10_1_2_c & fsel_pop10_1_0_c;
+  assign fsel_pop10_2_0_c = \$1501  | \$1502 ;
+  assign \$1503  = fsel_l2_s0[105] ^ fsel_l2_s0[94];
+  assign fsel_pop11_0_12_s = \$1503  ^ fsel_l2_s0[100];
+  assign \$1504  = fsel_l2_s0[105] & fsel_l2_s0[94];
+  assign \$1505  = fsel_l2_s0[105] & fsel_l2_s0[100];
+  assign \$1506  = \$1504  | \$1505 ;
+  assign \$1507  = fsel_l2_s0[94] & fsel_l2_s0[100];
+  assign fsel_pop11_0_12_c = \$1506  | \$1507 ;
+  assign \$1508  = ~ fsel_l2_s0[110];
+  assign \$1509  = \$1508  & \fsel_l2_s0$51 ;
+  assign \$1510  = ~ fsel_l2_s0[111];
+  assign \$1511  = \$1510  & \fsel_l2_s0$51 ;
+  assign \$1512  = \$1509  ^ \$1511 ;
+  assign \$1513  = ~ fsel_l2_s0[112];
+  assign \$1514  = \$1513  & \fsel_l2_s0$51 ;
+  assign fsel_pop11_0_10_s = \$1512  ^ \$1514 ;
+  assign \$1515  = ~ fsel_l2_s0[110];
+  assign \$1516  = \$1515  & \fsel_l2_s0$51 ;
+  assign \$1517  = ~ fsel_l2_s0[111];
+  assign \$1518  = \$1517  & \fsel_l2_s0$51 ;
+  assign \$1519  = \$1516  & \$1518 ;
+  assign \$1520  = ~ fsel_l2_s0[110];
+  assign \$1521  = \$1520  & \fsel_l2_s0$51 ;
+  assign \$1522  = ~ fsel_l2_s0[112];
+  assign \$1523  = \$1522  & \fsel_l2_s0$51 ;
+  assign \$1524  = \$1521  & \$1523 ;
+  assign \$1525  = \$1519  | \$1524 ;
+  assign \$1526  = ~ fsel_l2_s0[111];
+  assign \$1527  = \$1526  & \fsel_l2_s0$51 ;
+  assign \$1528  = ~ fsel_l2_s0[112];
+  assign \$1529  = \$1528  & \fsel_l2_s0$51 ;
+  assign \$1530  = \$1527  & \$1529 ;
+  assign fsel_pop11_0_10_c = \$1525  | \$1530 ;
+  assign \$1531  = ~ fsel_l2_s0[113];
+  assign \$1532  = \$1531  & \fsel_l2_s0$51 ;
+  assign \$1533  = fsel_l2_s0[10] & \fsel_l2_s0$54 ;
+  assign \$1534  = \$1532  ^ \$1533 ;
+  assign \$1535  = fsel_l2_s0[24] & \fsel_l2_s0$54 ;
+  assign fsel_pop11_0_8_s = \$1534  ^ \$1535 ;
+  assign \$1536  = ~ fsel_l2_s0[113];
+  assign \$1537  = \$1536  & \fsel_l2_s0$51 ;
+  assign \$1538  = fsel_l2_s0[10] & \fsel_l2_s0$54 ;
+  assign \$1539  = \$1537  & \$1538 ;
+  assign \$1540  = ~ fsel_l2_s0[113];
+  assign \$1541  = \$1540  & \fsel_l2_s0$51 ;
+  assign \$1542  = fsel_l2_s0[24] & \fsel_l2_s0$54 ;
+  assign \$1543  = \$1541  & \$1542 ;
+  assign \$1544  = \$1539  | \$1543 ;
+  assign \$1545  = fsel_l2_s0[10] & \fsel_l2_s0$54 ;
+  assign \$1546  = fsel_l2_s0[24] & \fsel_l2_s0$54 ;
+  assign \$1547  = \$1545  & \$1546 ;
+  assign fsel_pop11_0_8_c = \$1544  | \$1547 ;
+  assign \$1548  = fsel_l2_s0[37] & \fsel_l2_s0$54 ;
+  assign \$1549  = fsel_l2_s0[49] & \fsel_l2_s0$54 ;
+  assign \$1550  = \$1548  ^ \$1549 ;
+  assign \$1551  = fsel_l2_s0[60] & \fsel_l2_s0$54 ;
+  assign fsel_pop11_0_6_s = \$1550  ^ \$1551 ;
+  assign \$1552  = fsel_l2_s0[37] & \fsel_l2_s0$54 ;
+  assign \$1553  = fsel_l2_s0[49] & \fsel_l2_s0$54 ;
+  assign \$1554  = \$1552  & \$1553 ;
+  assign \$1555  = fsel_l2_s0[37] & \fsel_l2_s0$54 ;
+  assign \$1556  = fsel_l2_s0[60] & \fsel_l2_s0$54 ;
+  assign \$1557  = \$1555  & \$1556 ;
+  assign \$1558  = \$1554  | \$1557 ;
+  assign \$1559  = fsel_l2_s0[49] & \fsel_l2_s0$54 ;
+  assign \$1560  = fsel_l2_s0[60] & \fsel_l2_s0$54 ;
+  assign \$1561  = \$1559  & \$1560 ;
+  assign fsel_pop11_0_6_c = \$1558  | \$1561 ;
+  assign \$1562  = fsel_l2_s0[70] & \fsel_l2_s0$54 ;
+  assign \$1563  = fsel_l2_s0[79] & \fsel_l2_s0$54 ;
+  assign \$1564  = \$1562  ^ \$1563 ;
+  assign \$1565  = fsel_l2_s0[87] & \fsel_l2_s0$54 ;
+  assign fsel_pop11_0_4_s = \$1564  ^ \$1565 ;
+  assign \$1566  = fsel_l2_s0[70] & \fsel_l2_s0$54 ;
+  assign \$1567  = fsel_l2_s0[79] & \fsel_l2_s0$54 ;
+  assign \$1568  = \$1566  & \$1567 ;
+  assign \$1569  = fsel_l2_s0[70] & \fsel_l2_s0$54 ;
+  assign \$1570  = fsel_l2_s0[87] & \fsel_l2_s0$54 ;
+  assign \$1571  = \$1569  & \$1570 ;
+  assign \$1572  = \$1568  | \$1571 ;
+  assign \$1573  = fsel_l2_s0[79] & \fsel_l2_s0$54 ;
+  assign \$1574  = fsel_l2_s0[87] & \fsel_l2_s0$54 ;
+  assign \$1575  = \$1573  & \$1574 ;
+  assign fsel_pop11_0_4_c = \$1572  | \$1575 ;
+  assign \$1576  = fsel_pop11_0_12_s ^ fsel_pop11_0_10_s;
+  assign fsel_pop11_0_2_s = \$1576  ^ fsel_pop11_0_8_s;
+  assign \$1577  = fsel_pop11_0_12_s & fsel_pop11_0_10_s;
+  assign \$1578  = fsel_pop11_0_12_s & fsel_pop11_0_8_s;
+  assign \$1579  = \$1577  | \$1578 ;
+  assign \$1580  = fsel_pop11_0_10_s & fsel_pop11_0_8_s;
+  assign fsel_pop11_0_2_c = \$1579  | \$1580 ;
+  assign \$1581  = fsel_pop11_0_6_s ^ fsel_pop11_0_4_s;
+  assign fsel_pop11_0_0_s = \$1581  ^ fsel_pop11_0_2_s;
+  assign \$1582  = fsel_pop11_0_6_s & fsel_pop11_0_4_s;
+  assign \$1583  = fsel_pop11_0_6_s & fsel_pop11_0_2_s;
+  assign \$1584  = \$1582  | \$1583 ;
+  assign \$1585  = fsel_pop11_0_4_s & fsel_pop11_0_2_s;
+  assign fsel_pop11_0_0_c = \$1584  | \$1585 ;
+  assign \$1586  = fsel_pop11_0_12_c ^ fsel_pop11_0_10_c;
+  assign fsel_pop11_1_4_s = \$1586  ^ fsel_pop11_0_8_c;
+  assign \$1587  = fsel_pop11_0_12_c & fsel_pop11_0_10_c;
+  assign \$1588  = fsel_pop11_0_12_c & fsel_pop11_0_8_c;
+  assign \$1589  = \$1587  | \$1588 ;
+  assign \$1590  = fsel_pop11_0_10_c & fsel_pop11_0_8_c;
+  assign fsel_pop11_1_4_c = \$1589  | \$1590 ;
+  assign \$1591  = fsel_pop11_0_6_c ^ fsel_pop11_0_4_c;
+  assign fsel_pop11_1_2_s = \$1591  ^ fsel_pop11_0_2_c;
+  assign \$1592  = fsel_pop11_0_6_c & fsel_pop11_0_4_c;
+  assign \$1593  = fsel_pop11_0_6_c & fsel_pop11_0_2_c;
+  assign \$1594  = \$1592  | \$1593 ;
+  assign \$1595  = fsel_pop11_0_4_c & fsel_pop11_0_2_c;
+  assign fsel_pop11_1_2_c = \$1594  | \$1595 ;
+  assign \$1596  = fsel_pop11_0_0_c ^ fsel_pop11_1_4_s;
+  assign fsel_pop11_1_0_s = \$1596  ^ fsel_pop11_1_2_s;
+  assign \$1597  = fsel_pop11_0_0_c & fsel_pop11_1_4_s;
+  assign \$1598  = fsel_pop11_0_0_c & fsel_pop11_1_2_s;
+  assign \$1599  = \$1597  | \$1598 ;
+  assign \$1600  = fsel_pop11_1_4_s & fsel_pop11_1_2_s;
+  assign fsel_pop11_1_0_c = \$1599  | \$1600 ;
+  assign \$1601  = fsel_pop11_1_4_c ^ fsel_pop11_1_2_c;
+  assign fsel_pop11_2_0_s = \$1601  ^ fsel_pop11_1_0_c;
+  assign \$1602  = fsel_pop11_1_4_c & fsel_pop11_1_2_c;
+  assign \$1603  = fsel_pop11_1_4_c & fsel_pop11_1_0_c;
+  assign \$1604  = \$1602  | \$1603 ;
+  assign \$1605  = fsel_pop11_1_2_c & fsel_pop11_1_0_c;
+  assign fsel_pop11_2_0_c = \$1604  | \$1605 ;
+  assign \$1606  = ~ fsel_l2_s0[114];
+  assign \$1607  = ~ fsel_l2_s0[115];
+  assign \$1608  = \$1606  ^ \$1607 ;
+  assign \$1609  = ~ fsel_l2_s0[116];
+  assign fsel_pop12_0_12_s = \$1608  ^ \$1609 ;
+  assign \$1610  = ~ fsel_l2_s0[114];
+  assign \$1611  = ~ fsel_l2_s0[115];
+  assign \$1612  = \$1610  & \$1611 ;
+  assign \$1613  = ~ fsel_l2_s0[114];
+  assign \$1614  = ~ fsel_l2_s0[116];
+  assign \$1615  = \$1613  & \$1614 ;
+  assign \$1616  = \$1612  | \$1615 ;
+  assign \$1617  = ~ fsel_l2_s0[115];
+  assign \$1618  = ~ fsel_l2_s0[116];
+  assign \$1619  = \$1617  & \$1618 ;
+  assign fsel_pop12_0_12_c = \$1616  | \$1619 ;
+  assign \$1620  = fsel_l2_s0[95] & \fsel_l2_s0$51 ;
+  assign \$1621  = fsel_l2_s0[101] & \fsel_l2_s0$51 ;
+  assign \$1622  = \$1620  ^ \$1621 ;
+  assign \$1623  = fsel_l2_s0[106] & \fsel_l2_s0$51 ;
+  assign fsel_pop12_0_10_s = \$1622  ^ \$1623 ;
+  assign \$1624  = fsel_l2_s0[95] & \fsel_l2_s0$51 ;
+  assign \$1625  = fsel_l2_s0[101] & \fsel_l2_s0$51 ;
+  assign \$1626  = \$1624  & \$1625 ;
+  assign \$1627  = fsel_l2_s0[95] & \fsel_l2_s0$51 ;
+  assign \$1628  = fsel_l2_s0[106] & \fsel_l2_s0$51 ;
+  assign \$1629  = \$1627  & \$1628 ;
+  assign \$1630  = \$1626  | \$1629 ;
+  assign \$1631  = fsel_l2_s0[101] & \fsel_l2_s0$51 ;
+  assign \$1632  = fsel_l2_s0[106] & \fsel_l2_s0$51 ;
+  assign \$1633  = \$1631  & \$1632 ;
+  assign fsel_pop12_0_10_c = \$1630  | \$1633 ;
+  assign \$1634  = fsel_l2_s0[110] & \fsel_l2_s0$51 ;
+  assign \$1635  = fsel_l2_s0[11] & \fsel_l2_s0$54 ;
+  assign \$1636  = \$1634  ^ \$1635 ;
+  assign \$1637  = fsel_l2_s0[25] & \fsel_l2_s0$54 ;
+  assign fsel_pop12_0_8_s = \$1636  ^ \$1637 ;
+  assign \$1638  = fsel_l2_s0[110] & \fsel_l2_s0$51 ;
+  assign \$1639  = fsel_l2_s0[11] & \fsel_l2_s0$54 ;
+  assign \$1640  = \$1638  & \$1639 ;
+  assign \$1641  = fsel_l2_s0[110] & \fsel_l2_s0$51 ;
+  assign \$1642  = fsel_l2_s0[25] & \fsel_l2_s0$54 ;
+  assign \$1643  = \$1641  & \$1642 ;
+  assign \$1644  = \$1640  | \$1643 ;
+  assign \$1645  = fsel_l2_s0[11] & \fsel_l2_s0$54 ;
+  assign \$1646  = fsel_l2_s0[25] & \fsel_l2_s0$54 ;
+  assign \$1647  = \$1645  & \$1646 ;
+  assign fsel_pop12_0_8_c = \$1644  | \$1647 ;
+  assign \$1648  = fsel_l2_s0[38] & \fsel_l2_s0$54 ;
+  assign \$1649  = fsel_l2_s0[50] & \fsel_l2_s0$54 ;
+  assign \$1650  = \$1648  ^ \$1649 ;
+  assign \$1651  = fsel_l2_s0[61] & \fsel_l2_s0$54 ;
+  assign fsel_pop12_0_6_s = \$1650  ^ \$1651 ;
+  assign \$1652  = fsel_l2_s0[38] & \fsel_l2_s0$54 ;
+  assign \$1653  = fsel_l2_s0[50] & \fsel_l2_s0$54 ;
+  assign \$1654  = \$1652  & \$1653 ;
+  assign \$1655  = fsel_l2_s0[38] & \fsel_l2_s0$54 ;
+  assign \$1656  = fsel_l2_s0[61] & \fsel_l2_s0$54 ;
+  assign \$1657  = \$1655  & \$1656 ;
+  assign \$1658  = \$1654  | \$1657 ;
+  assign \$1659  = fsel_l2_s0[50] & \fsel_l2_s0$54 ;
+  assign \$1660  = fsel_l2_s0[61] & \fsel_l2_s0$54 ;
+  assign \$1661  = \$1659  & \$1660 ;
+  assign fsel_pop12_0_6_c = \$1658  | \$1661 ;
+  assign \$1662  = fsel_l2_s0[71] & \fsel_l2_s0$54 ;
+  assign \$1663  = fsel_l2_s0[80] & \fsel_l2_s0$54 ;
+  assign \$1664  = \$1662  ^ \$1663 ;
+  assign \$1665  = fsel_l2_s0[88] & \fsel_l2_s0$54 ;
+  assign fsel_pop12_0_4_s = \$1664  ^ \$1665 ;
+  assign \$1666  = fsel_l2_s0[71] & \fsel_l2_s0$54 ;
+  assign \$1667  = fsel_l2_s0[80] & \fsel_l2_s0$54 ;
+  assign \$1668  = \$1666  & \$1667 ;
+  assign \$1669  = fsel_l2_s0[71] & \fsel_l2_s0$54 ;
+  assign \$1670  = fsel_l2_s0[88] & \fsel_l2_s0$54 ;
+  assign \$1671  = \$1669  & \$1670 ;
+  assign \$1672  = \$1668  | \$1671 ;
+  assign \$1673  = fsel_l2_s0[80] & \fsel_l2_s0$54 ;
+  assign \$1674  = fsel_l2_s0[88] & \fsel_l2_s0$54 ;
+  assign \$1675  = \$1673  & \$1674 ;
+  assign fsel_pop12_0_4_c = \$1672  | \$1675 ;
+  assign \$1676  = fsel_pop12_0_12_s ^ fsel_pop12_0_10_s;
+  assign fsel_pop12_0_2_s = \$1676  ^ fsel_pop12_0_8_s;
+  assign \$1677  = fsel_pop12_0_12_s & fsel_pop12_0_10_s;
+  assign \$1678  = fsel_pop12_0_12_s & fsel_pop12_0_8_s;
+  assign \$1679  = \$1677  | \$1678 ;
+  assign \$1680  = fsel_pop12_0_10_s & fsel_pop12_0_8_s;
+  assign fsel_pop12_0_2_c = \$1679  | \$1680 ;
+  assign \$1681  = fsel_pop12_0_6_s ^ fsel_pop12_0_4_s;
+  assign fsel_pop12_0_0_s = \$1681  ^ fsel_pop12_0_2_s;
+  assign \$1682  = fsel_pop12_0_6_s & fsel_pop12_0_4_s;
+  assign \$1683  = fsel_pop12_0_6_s & fsel_pop12_0_2_s;
+  assign \$1684  = \$1682  | \$1683 ;
+  assign \$1685  = fsel_pop12_0_4_s & fsel_pop12_0_2_s;
+  assign fsel_pop12_0_0_c = \$1684  | \$1685 ;
+  assign \$1686  = fsel_pop12_0_12_c ^ fsel_pop12_0_10_c;
+  assign fsel_pop12_1_4_s = \$1686  ^ fsel_pop12_0_8_c;
+  assign \$1687  = fsel_pop12_0_12_c & fsel_pop12_0_10_c;
+  assign \$1688  = fsel_pop12_0_12_c & fsel_pop12_0_8_c;
+  assign \$1689  = \$1687  | \$1688 ;
+  assign \$1690  = fsel_pop12_0_10_c & fsel_pop12_0_8_c;
+  assign fsel_pop12_1_4_c = \$1689  | \$1690 ;
+  assign \$1691  = fsel_pop12_0_6_c ^ fsel_pop12_0_4_c;
+  assign fsel_pop12_1_2_s = \$1691  ^ fsel_pop12_0_2_c;
+  assign \$1692  = fsel_pop12_0_6_c & fsel_pop12_0_4_c;
+  assign \$1693  = fsel_pop12_0_6_c & fsel_pop12_0_2_c;
+  assign \$1694  = \$1692  | \$1693 ;
+  assign \$1695  = fsel_pop12_0_4_c & fsel_pop12_0_2_c;
+  assign fsel_pop12_1_2_c = \$1694  | \$1695 ;
+  assign \$1696  = fsel_pop12_0_0_c ^ fsel_pop12_1_4_s;
+  assign fsel_pop12_1_0_s = \$1696  ^ fsel_pop12_1_2_s;
+  assign \$1697  = fsel_pop12_0_0_c & fsel_pop12_1_4_s;
+  assign \$1698  = fsel_pop12_0_0_c & fsel_pop12_1_2_s;
+  assign \$1699  = \$1697  | \$1698 ;
+  assign \$1700  = fsel_pop12_1_4_s & fsel_pop12_1_2_s;
+  assign fsel_pop12_1_0_c = \$1699  | \$1700 ;
+  assign \$1701  = fsel_pop12_1_4_c ^ fsel_pop12_1_2_c;
+  assign fsel_pop12_2_0_s = \$1701  ^ fsel_pop12_1_0_c;
+  assign \$1702  = fsel_pop12_1_4_c & fsel_pop12_1_2_c;
+  assign \$1703  = fsel_pop12_1_4_c & fsel_pop12_1_0_c;
+  assign \$1704  = \$1702  | \$1703 ;
+  assign \$1705  = fsel_pop12_1_2_c & fsel_pop12_1_0_c;
+  assign fsel_pop12_2_0_c = \$1704  | \$1705 ;
+  assign \$1706  = ~ fsel_l2_s0[117];
+  assign \$1707  = fsel_l2_s0[114] ^ \$1706 ;
+  assign \$1708  = ~ fsel_l2_s0[118];
+  assign fsel_pop13_0_12_s = \$1707  ^ \$1708 ;
+  assign \$1709  = ~ fsel_l2_s0[117];
   assign \$1710  = fsel_l2_s0[114] & \$1709 ;
-  assign \$1711  = \$1708  | \$1710 ;
-  assign \$1712  = ~ fsel_l2_s0[117];
-  assign \$1713  = ~ fsel_l2_s0[118];
-  assign \$1714  = \$1712  & \$1713 ;
-  assign fsel_pop13_0_12_c = \$1711  | \$1714 ;
-  assign \$1715  = fsel_l2_s0[96] & \fsel_l2_s0$47 ;
-  assign \$1716  = fsel_l2_s0[102] & \fsel_l2_s0$47 ;
-  assign \$1717  = \$1715  ^ \$1716 ;
-  assign \$1718  = fsel_l2_s0[107] & \fsel_l2_s0$47 ;
-  assign fsel_pop13_0_10_s = \$1717  ^ \$1718 ;
-  assign \$1719  = fsel_l2_s0[96] & \fsel_l2_s0$47 ;
-  assign \$1720  = fsel_l2_s0[102] & \fsel_l2_s0$47 ;
-  assign \$1721  = \$1719  & \$1720 ;
-  assign \$1722  = fsel_l2_s0[96] & \fsel_l2_s0$47 ;
-  assign \$1723  = fsel_l2_s0[107] & \fsel_l2_s0$47 ;
-  assign \$1724  = \$1722  & \$1723 ;
-  assign \$1725  = \$1721  | \$1724 ;
-  assign \$1726  = fsel_l2_s0[102] & \fsel_l2_s0$47 ;
-  assign \$1727  = fsel_l2_s0[107] & \fsel_l2_s0$47 ;
-  assign \$1728  = \$1726  & \$1727 ;
-  assign fsel_pop13_0_10_c = \$1725  | \$1728 ;
-  assign \$1729  = fsel_l2_s0[111] & \fsel_l2_s0$47 ;
-  assign \$1730  = fsel_l2_s0[12] & \fsel_l2_s0$50 ;
-  assign \$1731  = \$1729  ^ \$1730 ;
-  assign \$1732  = fsel_l2_s0[26] & \fsel_l2_s0$50 ;
-  assign fsel_pop13_0_8_s = \$1731  ^ \$1732 ;
-  assign \$1733  = fsel_l2_s0[111] & \fsel_l2_s0$47 ;
-  assign \$1734  = fsel_l2_s0[12] & \fsel_l2_s0$50 ;
-  assign \$1735  = \$1733  & \$1734 ;
-  assign \$1736  = fsel_l2_s0[111] & \fsel_l2_s0$47 ;
-  assign \$1737  = fsel_l2_s0[26] & \fsel_l2_s0$50 ;
-  assign \$1738  = \$1736  & \$1737 ;
-  assign \$1739  = \$1735  | \$1738 ;
-  assign \$1740  = fsel_l2_s0[12] & \fsel_l2_s0$50 ;
-  assign \$1741  = fsel_l2_s0[26] & \fsel_l2_s0$50 ;
-  assign \$1742  = \$1740  & \$1741 ;
-  assign fsel_pop13_0_8_c = \$1739  | \$1742 ;
-  assign \$1743  = fsel_l2_s0[39] & \fsel_l2_s0$50 ;
-  assign \$1744  = fsel_l2_s0[51] & \fsel_l2_s0$50 ;
-  assign \$1745  = \$1743  ^ \$1744 ;
-  assign \$1746  = fsel_l2_s0[62] & \fsel_l2_s0$50 ;
-  assign fsel_pop13_0_6_s = \$1745  ^ \$1746 ;
-  assign \$1747  = fsel_l2_s0[39] & \fsel_l2_s0$50 ;
-  assign \$1748  = fsel_l2_s0[51] & \fsel_l2_s0$50 ;
-  assign \$1749  = \$1747  & \$1748 ;
-  assign \$1750  = fsel_l2_s0[39] & \fsel_l2_s0$50 ;
-  assign \$1751  = fsel_l2_s0[62] & \fsel_l2_s0$50 ;
-  assign \$1752  = \$1750  & \$1751 ;
-  assign \$1753  = \$1749  | \$1752 ;
-  assign \$1754  = fsel_l2_s0[51] & \fsel_l2_s0$50 ;
-  assign \$1755  = fsel_l2_s0[62] & \fsel_l2_s0$50 ;
-  assign \$1756  = \$1754  & \$1755 ;
-  assign fsel_pop13_0_6_c = \$1753  | \$1756 ;
-  assign \$1757  = fsel_l2_s0[72] & \fsel_l2_s0$50 ;
-  assign \$1758  = fsel_l2_s0[81] & \fsel_l2_s0$50 ;
-  assign \$1759  = \$1757  ^ \$1758 ;
-  assign \$1760  = fsel_l2_s0[89] & \fsel_l2_s0$50 ;
-  assign fsel_pop13_0_4_s = \$1759  ^ \$1760 ;
-  assign \$1761  = fsel_l2_s0[72] & \fsel_l2_s0$50 ;
-  assign \$1762  = fsel_l2_s0[81] & \fsel_l2_s0$50 ;
-  assign \$1763  = \$1761  & \$1762 ;
-  assign \$1764  = fsel_l2_s0[72] & \fsel_l2_s0$50 ;
-  assign \$1765  = fsel_l2_s0[89] & \fsel_l2_s0$50 ;
-  assign \$1766  = \$1764  & \$1765 ;
-  assign \$1767  = \$1763  | \$1766 ;
-  assign \$1768  = fsel_l2_s0[81] & \fsel_l2_s0$50 ;
-  assign \$1769  = fsel_l2_s0[89] & \fsel_l2_s0$50 ;
-  assign \$1770  = \$1768  & \$1769 ;
-  assign fsel_pop13_0_4_c = \$1767  | \$1770 ;
-  assign \$1771  = fsel_pop13_0_12_s ^ fsel_pop13_0_10_s;
-  assign fsel_pop13_0_2_s = \$1771  ^ fsel_pop13_0_8_s;
-  assign \$1772  = fsel_pop13_0_12_s & fsel_pop13_0_10_s;
-  assign \$1773  = fsel_pop13_0_12_s & fsel_pop13_0_8_s;
-  assign \$1774  = \$1772  | \$1773 ;
-  assign \$1775  = fsel_pop13_0_10_s & fsel_pop13_0_8_s;
-  assign fsel_pop13_0_2_c = \$1774  | \$1775 ;
-  assign \$1776  = fsel_pop13_0_6_s ^ fsel_pop13_0_4_s;
-  assign fsel_pop13_0_0_s = \$1776  ^ fsel_pop13_0_2_s;
-  assign \$1777  = fsel_pop13_0_6_s & fsel_pop13_0_4_s;
-  assign \$1778  = fsel_pop13_0_6_s & fsel_pop13_0_2_s;
-  assign \$1779  = \$1777  | \$1778 ;
-  assign \$1780  = fsel_pop13_0_4_s & fsel_pop13_0_2_s;
-  assign fsel_pop13_0_0_c = \$1779  | \$1780 ;
-  assign \$1781  = fsel_pop13_0_12_c ^ fsel_pop13_0_10_c;
-  assign fsel_pop13_1_4_s = \$1781  ^ fsel_pop13_0_8_c;
-  assign \$1782  = fsel_pop13_0_12_c & fsel_pop13_0_10_c;
-  assign \$1783  = fsel_pop13_0_12_c & fsel_pop13_0_8_c;
-  assign \$1784  = \$1782  | \$1783 ;
-  assign \$1785  = fsel_pop13_0_10_c & fsel_pop13_0_8_c;
-  assign fsel_pop13_1_4_c = \$1784  | \$1785 ;
-  assign \$1786  = fsel_pop13_0_6_c ^ fsel_pop13_0_4_c;
-  assign fsel_pop13_1_2_s = \$1786  ^ fsel_pop13_0_2_c;
-  assign \$1787  = fsel_pop13_0_6_c & fsel_pop13_0_4_c;
-  assign \$1788  = fsel_pop13_0_6_c & fsel_pop13_0_2_c;
-  assign \$1789  = \$1787  | \$1788 ;
-  assign \$1790  = fsel_pop13_0_4_c & fsel_pop13_0_2_c;
-  assign fsel_pop13_1_2_c = \$1789  | \$1790 ;
-  assign \$1791  = fsel_pop13_0_0_c ^ fsel_pop13_1_4_s;
-  assign fsel_pop13_1_0_s = \$1791  ^ fsel_pop13_1_2_s;
-  assign \$1792  = fsel_pop13_0_0_c & fsel_pop13_1_4_s;
-  assign \$1793  = fsel_pop13_0_0_c & fsel_pop13_1_2_s;
-  assign \$1794  = \$1792  | \$1793 ;
-  assign \$1795  = fsel_pop13_1_4_s & fsel_pop13_1_2_s;
-  assign fsel_pop13_1_0_c = \$1794  | \$1795 ;
-  assign \$1796  = fsel_pop13_1_4_c ^ fsel_pop13_1_2_c;
-  assign fsel_pop13_2_0_s = \$1796  ^ fsel_pop13_1_0_c;
-  assign \$1797  = fsel_pop13_1_4_c & fsel_pop13_1_2_c;
-  assign \$1798  = fsel_pop13_1_4_c & fsel_pop13_1_0_c;
-  assign \$1799  = \$1797  | \$1798 ;
-  assign \$1800  = fsel_pop13_1_2_c & fsel_pop13_1_0_c;
-  assign fsel_pop13_2_0_c = \$1799  | \$1800 ;
-  assign \$1801  = ~ fsel_l2_s0[119];
-  assign \$1802  = \$1801  ^ fsel_l2_s0[115];
-  assign fsel_pop14_0_12_s = \$1802  ^ fsel_l2_s0[117];
+  assign \$1711  = ~ fsel_l2_s0[118];
+  assign \$1712  = fsel_l2_s0[114] & \$1711 ;
+  assign \$1713  = \$1710  | \$1712 ;
+  assign \$1714  = ~ fsel_l2_s0[117];
+  assign \$1715  = ~ fsel_l2_s0[118];
+  assign \$1716  = \$1714  & \$1715 ;
+  assign fsel_pop13_0_12_c = \$1713  | \$1716 ;
+  assign \$1717  = fsel_l2_s0[96] & \fsel_l2_s0$51 ;
+  assign \$1718  = fsel_l2_s0[102] & \fsel_l2_s0$51 ;
+  assign \$1719  = \$1717  ^ \$1718 ;
+  assign \$1720  = fsel_l2_s0[107] & \fsel_l2_s0$51 ;
+  assign fsel_pop13_0_10_s = \$1719  ^ \$1720 ;
+  assign \$1721  = fsel_l2_s0[96] & \fsel_l2_s0$51 ;
+  assign \$1722  = fsel_l2_s0[102] & \fsel_l2_s0$51 ;
+  assign \$1723  = \$1721  & \$1722 ;
+  assign \$1724  = fsel_l2_s0[96] & \fsel_l2_s0$51 ;
+  assign \$1725  = fsel_l2_s0[107] & \fsel_l2_s0$51 ;
+  assign \$1726  = \$1724  & \$1725 ;
+  assign \$1727  = \$1723  | \$1726 ;
+  assign \$1728  = fsel_l2_s0[102] & \fsel_l2_s0$51 ;
+  assign \$1729  = fsel_l2_s0[107] & \fsel_l2_s0$51 ;
+  assign \$1730  = \$1728  & \$1729 ;
+  assign fsel_pop13_0_10_c = \$1727  | \$1730 ;
+  assign \$1731  = fsel_l2_s0[111] & \fsel_l2_s0$51 ;
+  assign \$1732  = fsel_l2_s0[12] & \fsel_l2_s0$54 ;
+  assign \$1733  = \$1731  ^ \$1732 ;
+  assign \$1734  = fsel_l2_s0[26] & \fsel_l2_s0$54 ;
+  assign fsel_pop13_0_8_s = \$1733  ^ \$1734 ;
+  assign \$1735  = fsel_l2_s0[111] & \fsel_l2_s0$51 ;
+  assign \$1736  = fsel_l2_s0[12] & \fsel_l2_s0$54 ;
+  assign \$1737  = \$1735  & \$1736 ;
+  assign \$1738  = fsel_l2_s0[111] & \fsel_l2_s0$51 ;
+  assign \$1739  = fsel_l2_s0[26] & \fsel_l2_s0$54 ;
+  assign \$1740  = \$1738  & \$1739 ;
+  assign \$1741  = \$1737  | \$1740 ;
+  assign \$1742  = fsel_l2_s0[12] & \fsel_l2_s0$54 ;
+  assign \$1743  = fsel_l2_s0[26] & \fsel_l2_s0$54 ;
+  assign \$1744  = \$1742  & \$1743 ;
+  assign fsel_pop13_0_8_c = \$1741  | \$1744 ;
+  assign \$1745  = fsel_l2_s0[39] & \fsel_l2_s0$54 ;
+  assign \$1746  = fsel_l2_s0[51] & \fsel_l2_s0$54 ;
+  assign \$1747  = \$1745  ^ \$1746 ;
+  assign \$1748  = fsel_l2_s0[62] & \fsel_l2_s0$54 ;
+  assign fsel_pop13_0_6_s = \$1747  ^ \$1748 ;
+  assign \$1749  = fsel_l2_s0[39] & \fsel_l2_s0$54 ;
+  assign \$1750  = fsel_l2_s0[51] & \fsel_l2_s0$54 ;
+  assign \$1751  = \$1749  & \$1750 ;
+  assign \$1752  = fsel_l2_s0[39] & \fsel_l2_s0$54 ;
+  assign \$1753  = fsel_l2_s0[62] & \fsel_l2_s0$54 ;
+  assign \$1754  = \$1752  & \$1753 ;
+  assign \$1755  = \$1751  | \$1754 ;
+  assign \$1756  = fsel_l2_s0[51] & \fsel_l2_s0$54 ;
+  assign \$1757  = fsel_l2_s0[62] & \fsel_l2_s0$54 ;
+  assign \$1758  = \$1756  & \$1757 ;
+  assign fsel_pop13_0_6_c = \$1755  | \$1758 ;
+  assign \$1759  = fsel_l2_s0[72] & \fsel_l2_s0$54 ;
+  assign \$1760  = fsel_l2_s0[81] & \fsel_l2_s0$54 ;
+  assign \$1761  = \$1759  ^ \$1760 ;
+  assign \$1762  = fsel_l2_s0[89] & \fsel_l2_s0$54 ;
+  assign fsel_pop13_0_4_s = \$1761  ^ \$1762 ;
+  assign \$1763  = fsel_l2_s0[72] & \fsel_l2_s0$54 ;
+  assign \$1764  = fsel_l2_s0[81] & \fsel_l2_s0$54 ;
+  assign \$1765  = \$1763  & \$1764 ;
+  assign \$1766  = fsel_l2_s0[72] & \fsel_l2_s0$54 ;
+  assign \$1767  = fsel_l2_s0[89] & \fsel_l2_s0$54 ;
+  assign \$1768  = \$1766  & \$1767 ;
+  assign \$1769  = \$1765  | \$1768 ;
+  assign \$1770  = fsel_l2_s0[81] & \fsel_l2_s0$54 ;
+  assign \$1771  = fsel_l2_s0[89] & \fsel_l2_s0$54 ;
+  assign \$1772  = \$1770  & \$1771 ;
+  assign fsel_pop13_0_4_c = \$1769  | \$1772 ;
+  assign \$1773  = fsel_pop13_0_12_s ^ fsel_pop13_0_10_s;
+  assign fsel_pop13_0_2_s = \$1773  ^ fsel_pop13_0_8_s;
+  assign \$1774  = fsel_pop13_0_12_s & fsel_pop13_0_10_s;
+  assign \$1775  = fsel_pop13_0_12_s & fsel_pop13_0_8_s;
+  assign \$1776  = \$1774  | \$1775 ;
+  assign \$1777  = fsel_pop13_0_10_s & fsel_pop13_0_8_s;
+  assign fsel_pop13_0_2_c = \$1776  | \$1777 ;
+  assign \$1778  = fsel_pop13_0_6_s ^ fsel_pop13_0_4_s;
+  assign fsel_pop13_0_0_s = \$1778  ^ fsel_pop13_0_2_s;
+  assign \$1779  = fsel_pop13_0_6_s & fsel_pop13_0_4_s;
+  assign \$1780  = fsel_pop13_0_6_s & fsel_pop13_0_2_s;
+  assign \$1781  = \$1779  | \$1780 ;
+  assign \$1782  = fsel_pop13_0_4_s & fsel_pop13_0_2_s;
+  assign fsel_pop13_0_0_c = \$1781  | \$1782 ;
+  assign \$1783  = fsel_pop13_0_12_c ^ fsel_pop13_0_10_c;
+  assign fsel_pop13_1_4_s = \$1783  ^ fsel_pop13_0_8_c;
+  assign \$1784  = fsel_pop13_0_12_c & fsel_pop13_0_10_c;
+  assign \$1785  = fsel_pop13_0_12_c & fsel_pop13_0_8_c;
+  assign \$1786  = \$1784  | \$1785 ;
+  assign \$1787  = fsel_pop13_0_10_c & fsel_pop13_0_8_c;
+  assign fsel_pop13_1_4_c = \$1786  | \$1787 ;
+  assign \$1788  = fsel_pop13_0_6_c ^ fsel_pop13_0_4_c;
+  assign fsel_pop13_1_2_s = \$1788  ^ fsel_pop13_0_2_c;
+  assign \$1789  = fsel_pop13_0_6_c & fsel_pop13_0_4_c;
+  assign \$1790  = fsel_pop13_0_6_c & fsel_pop13_0_2_c;
+  assign \$1791  = \$1789  | \$1790 ;
+  assign \$1792  = fsel_pop13_0_4_c & fsel_pop13_0_2_c;
+  assign fsel_pop13_1_2_c = \$1791  | \$1792 ;
+  assign \$1793  = fsel_pop13_0_0_c ^ fsel_pop13_1_4_s;
+  assign fsel_pop13_1_0_s = \$1793  ^ fsel_pop13_1_2_s;
+  assign \$1794  = fsel_pop13_0_0_c & fsel_pop13_1_4_s;
+  assign \$1795  = fsel_pop13_0_0_c & fsel_pop13_1_2_s;
+  assign \$1796  = \$1794  | \$1795 ;
+  assign \$1797  = fsel_pop13_1_4_s & fsel_pop13_1_2_s;
+  assign fsel_pop13_1_0_c = \$1796  | \$1797 ;
+  assign \$1798  = fsel_pop13_1_4_c ^ fsel_pop13_1_2_c;
+  assign fsel_pop13_2_0_s = \$1798  ^ fsel_pop13_1_0_c;
+  assign \$1799  = fsel_pop13_1_4_c & fsel_pop13_1_2_c;
+  assign \$1800  = fsel_pop13_1_4_c & fsel_pop13_1_0_c;
+  assign \$1801  = \$1799  | \$1800 ;
+  assign \$1802  = fsel_pop13_1_2_c & fsel_pop13_1_0_c;
+  assign fsel_pop13_2_0_c = \$1801  | \$1802 ;
   assign \$1803  = ~ fsel_l2_s0[119];
-  assign \$1804  = \$1803  & fsel_l2_s0[115];
+  assign \$1804  = \$1803  ^ fsel_l2_s0[115];
+  assign fsel_pop14_0_12_s = \$1804  ^ fsel_l2_s0[117];
   assign \$1805  = ~ fsel_l2_s0[119];
-  assign \$1806  = \$1805  & fsel_l2_s0[117];
-  assign \$1807  = \$1804  | \$1806 ;
-  assign \$1808  = fsel_l2_s0[115] & fsel_l2_s0[117];
-  assign fsel_pop14_0_12_c = \$1807  | \$1808 ;
-  assign \$1809  = fsel_l2_s0[97] & \fsel_l2_s0$47 ;
-  assign \$1810  = fsel_l2_s0[103] & \fsel_l2_s0$47 ;
-  assign \$1811  = \$1809  ^ \$1810 ;
-  assign \$1812  = fsel_l2_s0[108] & \fsel_l2_s0$47 ;
-  assign fsel_pop14_0_10_s = \$1811  ^ \$1812 ;
-  assign \$1813  = fsel_l2_s0[97] & \fsel_l2_s0$47 ;
-  assign \$1814  = fsel_l2_s0[103] & \fsel_l2_s0$47 ;
-  assign \$1815  = \$1813  & \$1814 ;
-  assign \$1816  = fsel_l2_s0[97] & \fsel_l2_s0$47 ;
-  assign \$1817  = fsel_l2_s0[108] & \fsel_l2_s0$47 ;
-  assign \$1818  = \$1816  & \$1817 ;
-  assign \$1819  = \$1815  | \$1818 ;
-  assign \$1820  = fsel_l2_s0[103] & \fsel_l2_s0$47 ;
-  assign \$1821  = fsel_l2_s0[108] & \fsel_l2_s0$47 ;
-  assign \$1822  = \$1820  & \$1821 ;
-  assign fsel_pop14_0_10_c = \$1819  | \$1822 ;
-  assign \$1823  = fsel_l2_s0[112] & \fsel_l2_s0$47 ;
-  assign \$1824  = fsel_l2_s0[13] & \fsel_l2_s0$50 ;
-  assign \$1825  = \$1823  ^ \$1824 ;
-  assign \$1826  = fsel_l2_s0[27] & \fsel_l2_s0$50 ;
-  assign fsel_pop14_0_8_s = \$1825  ^ \$1826 ;
-  assign \$1827  = fsel_l2_s0[112] & \fsel_l2_s0$47 ;
-  assign \$1828  = fsel_l2_s0[13] & \fsel_l2_s0$50 ;
-  assign \$1829  = \$1827  & \$1828 ;
-  assign \$1830  = fsel_l2_s0[112] & \fsel_l2_s0$47 ;
-  assign \$1831  = fsel_l2_s0[27] & \fsel_l2_s0$50 ;
-  assign \$1832  = \$1830  & \$1831 ;
-  assign \$1833  = \$1829  | \$1832 ;
-  assign \$1834  = fsel_l2_s0[13] & \fsel_l2_s0$50 ;
-  assign \$1835  = fsel_l2_s0[27] & \fsel_l2_s0$50 ;
-  assign \$1836  = \$1834  & \$1835 ;
-  assign fsel_pop14_0_8_c = \$1833  | \$1836 ;
-  assign \$1837  = fsel_l2_s0[40] & \fsel_l2_s0$50 ;
-  assign \$1838  = fsel_l2_s0[52] & \fsel_l2_s0$50 ;
-  assign \$1839  = \$1837  ^ \$1838 ;
-  assign \$1840  = fsel_l2_s0[63] & \fsel_l2_s0$50 ;
-  assign fsel_pop14_0_6_s = \$1839  ^ \$1840 ;
-  assign \$1841  = fsel_l2_s0[40] & \fsel_l2_s0$50 ;
-  assign \$1842  = fsel_l2_s0[52] & \fsel_l2_s0$50 ;
-  assign \$1843  = \$1841  & \$1842 ;
-  assign \$1844  = fsel_l2_s0[40] & \fsel_l2_s0$50 ;
-  assign \$1845  = fsel_l2_s0[63] & \fsel_l2_s0$50 ;
-  assign \$1846  = \$1844  & \$1845 ;
-  assign \$1847  = \$1843  | \$1846 ;
-  assign \$1848  = fsel_l2_s0[52] & \fsel_l2_s0$50 ;
-  assign \$1849  = fsel_l2_s0[63] & \fsel_l2_s0$50 ;
-  assign \$1850  = \$1848  & \$1849 ;
-  assign fsel_pop14_0_6_c = \$1847  | \$1850 ;
-  assign \$1851  = fsel_l2_s0[73] & \fsel_l2_s0$50 ;
-  assign \$1852  = fsel_l2_s0[82] & \fsel_l2_s0$50 ;
-  assign \$1853  = \$1851  ^ \$1852 ;
-  assign \$1854  = fsel_l2_s0[90] & \fsel_l2_s0$50 ;
-  assign fsel_pop14_0_4_s = \$1853  ^ \$1854 ;
-  assign \$1855  = fsel_l2_s0[73] & \fsel_l2_s0$50 ;
-  assign \$1856  = fsel_l2_s0[82] & \fsel_l2_s0$50 ;
-  assign \$1857  = \$1855  & \$1856 ;
-  assign \$1858  = fsel_l2_s0[73] & \fsel_l2_s0$50 ;
-  assign \$1859  = fsel_l2_s0[90] & \fsel_l2_s0$50 ;
-  assign \$1860  = \$1858  & \$1859 ;
-  assign \$1861  = \$1857  | \$1860 ;
-  assign \$1862  = fsel_l2_s0[82] & \fsel_l2_s0$50 ;
-  assign \$1863  = fsel_l2_s0[90] & \fsel_l2_s0$50 ;
-  assign \$1864  = \$1862  & \$1863 ;
-  assign fsel_pop14_0_4_c = \$1861  | \$1864 ;
-  assign \$1865  = fsel_pop14_0_12_s ^ fsel_pop14_0_10_s;
-  assign fsel_pop14_0_2_s = \$1865  ^ fsel_pop14_0_8_s;
-  assign \$1866  = fsel_pop14_0_12_s & fsel_pop14_0_10_s;
-  assign \$1867  = fsel_pop14_0_12_s & fsel_pop14_0_8_s;
-  assign \$1868  = \$1866  | \$1867 ;
-  assign \$1869  = fsel_pop14_0_10_s & fsel_pop14_0_8_s;
-  assign fsel_pop14_0_2_c = \$1868  | \$1869 ;
-  assign \$1870  = fsel_pop14_0_6_s ^ fsel_pop14_0_4_s;
-  assign fsel_pop14_0_0_s = \$1870  ^ fsel_pop14_0_2_s;
-  assign \$1871  = fsel_pop14_0_6_s & fsel_pop14_0_4_s;
-  assign \$1872  = fsel_pop14_0_6_s & fsel_pop14_0_2_s;
-  assign \$1873  = \$1871  | \$1872 ;
-  assign \$1874  = fsel_pop14_0_4_s & fsel_pop14_0_2_s;
-  assign fsel_pop14_0_0_c = \$1873  | \$1874 ;
-  assign \$1875  = fsel_pop14_0_12_c ^ fsel_pop14_0_10_c;
-  assign fsel_pop14_1_4_s = \$1875  ^ fsel_pop14_0_8_c;
-  assign \$1876  = fsel_pop14_0_12_c & fsel_pop14_0_10_c;
-  assign \$1877  = fsel_pop14_0_12_c & fsel_pop14_0_8_c;
-  assign \$1878  = \$1876  | \$1877 ;
-  assign \$1879  = fsel_pop14_0_10_c & fsel_pop14_0_8_c;
-  assign fsel_pop14_1_4_c = \$1878  | \$1879 ;
-  assign \$1880  = fsel_pop14_0_6_c ^ fsel_pop14_0_4_c;
-  assign fsel_pop14_1_2_s = \$1880  ^ fsel_pop14_0_2_c;
-  assign \$1881  = fsel_pop14_0_6_c & fsel_pop14_0_4_c;
-  assign \$1882  = fsel_pop14_0_6_c & fsel_pop14_0_2_c;
-  assign \$1883  = \$1881  | \$1882 ;
-  assign \$1884  = fsel_pop14_0_4_c & fsel_pop14_0_2_c;
-  assign fsel_pop14_1_2_c = \$1883  | \$1884 ;
-  assign \$1885  = fsel_pop14_0_0_c ^ fsel_pop14_1_4_s;
-  assign fsel_pop14_1_0_s = \$1885  ^ fsel_pop14_1_2_s;
-  assign \$1886  = fsel_pop14_0_0_c & fsel_pop14_1_4_s;
-  assign \$1887  = fsel_pop14_0_0_c & fsel_pop14_1_2_s;
-  assign \$1888  = \$1886  | \$1887 ;
-  assign \$1889  = fsel_pop14_1_4_s & fsel_pop14_1_2_s;
-  assign fsel_pop14_1_0_c = \$1888  | \$1889 ;
-  assign \$1890  = fsel_pop14_1_4_c ^ fsel_pop14_1_2_c;
-  assign fsel_pop14_2_0_s = \$1890  ^ fsel_pop14_1_0_c;
-  assign \$1891  = fsel_pop14_1_4_c & fsel_pop14_1_2_c;
-  assign \$1892  = fsel_pop14_1_4_c & fsel_pop14_1_0_c;
-  assign \$1893  = \$1891  | \$1892 ;
-  assign \$1894  = fsel_pop14_1_2_c & fsel_pop14_1_0_c;
-  assign fsel_pop14_2_0_c = \$1893  | \$1894 ;
-  assign \$1895  = fsel_l2_s0[119] ^ fsel_l2_s0[116];
-  assign fsel_pop15_0_12_s = \$1895  ^ fsel_l2_s0[118];
-  assign \$1896  = fsel_l2_s0[119] & fsel_l2_s0[116];
-  assign \$1897  = fsel_l2_s0[119] & fsel_l2_s0[118];
-  assign \$1898  = \$1896  | \$1897 ;
-  assign \$1899  = fsel_l2_s0[116] & fsel_l2_s0[118];
-  assign fsel_pop15_0_12_c = \$1898  | \$1899 ;
-  assign \$1900  = fsel_l2_s0[98] & \fsel_l2_s0$47 ;
-  assign \$1901  = fsel_l2_s0[104] & \fsel_l2_s0$47 ;
-  assign \$1902  = \$1900  ^ \$1901 ;
-  assign \$1903  = fsel_l2_s0[109] & \fsel_l2_s0$47 ;
-  assign fsel_pop15_0_10_s = \$1902  ^ \$1903 ;
-  assign \$1904  = fsel_l2_s0[98] & \fsel_l2_s0$47 ;
-  assign \$1905  = fsel_l2_s0[104] & \fsel_l2_s0$47 ;
-  assign \$1906  = \$1904  & \$1905 ;
-  assign \$1907  = fsel_l2_s0[98] & \fsel_l2_s0$47 ;
-  assign \$1908  = fsel_l2_s0[109] & \fsel_l2_s0$47 ;
-  assign \$1909  = \$1907  & \$1908 ;
-  assign \$1910  = \$1906  | \$1909 ;
-  assign \$1911  = fsel_l2_s0[104] & \fsel_l2_s0$47 ;
-  assign \$1912  = fsel_l2_s0[109] & \fsel_l2_s0$47 ;
-  assign \$1913  = \$1911  & \$1912 ;
-  assign fsel_pop15_0_10_c = \$1910  | \$1913 ;
-  assign \$1914  = fsel_l2_s0[113] & \fsel_l2_s0$47 ;
-  assign \$1915  = fsel_l2_s0[14] & \fsel_l2_s0$50 ;
-  assign \$1916  = \$1914  ^ \$1915 ;
-  assign \$1917  = fsel_l2_s0[28] & \fsel_l2_s0$50 ;
-  assign fsel_pop15_0_8_s = \$1916  ^ \$1917 ;
-  assign \$1918  = fsel_l2_s0[113] & \fsel_l2_s0$47 ;
-  assign \$1919  = fsel_l2_s0[14] & \fsel_l2_s0$50 ;
-  assign \$1920  = \$1918  & \$1919 ;
-  assign \$1921  = fsel_l2_s0[113] & \fsel_l2_s0$47 ;
-  assign \$1922  = fsel_l2_s0[28] & \fsel_l2_s0$50 ;
-  assign \$1923  = \$1921  & \$1922 ;
-  assign \$1924  = \$1920  | \$1923 ;
-  assign \$1925  = fsel_l2_s0[14] & \fsel_l2_s0$50 ;
-  assign \$1926  = fsel_l2_s0[28] & \fsel_l2_s0$50 ;
-  assign \$1927  = \$1925  & \$1926 ;
-  assign fsel_pop15_0_8_c = \$1924  | \$1927 ;
-  assign \$1928  = fsel_l2_s0[41] & \fsel_l2_s0$50 ;
-  assign \$1929  = fsel_l2_s0[53] & \fsel_l2_s0$50 ;
-  assign \$1930  = \$1928  ^ \$1929 ;
-  assign \$1931  = fsel_l2_s0[64] & \fsel_l2_s0$50 ;
-  assign fsel_pop15_0_6_s = \$1930  ^ \$1931 ;
-  assign \$1932  = fsel_l2_s0[41] & \fsel_l2_s0$50 ;
-  assign \$1933  = fsel_l2_s0[53] & \fsel_l2_s0$50 ;
-  assign \$1934  = \$1932  & \$1933 ;
-  assign \$1935  = fsel_l2_s0[41] & \fsel_l2_s0$50 ;
-  assign \$1936  = fsel_l2_s0[64] & \fsel_l2_s0$50 ;
-  assign \$1937  = \$1935  & \$1936 ;
-  assign \$1938  = \$1934  | \$1937 ;
-  assign \$1939  = fsel_l2_s0[53] & \fsel_l2_s0$50 ;
-  assign \$1940  = fsel_l2_s0[64] & \fsel_l2_s0$50 ;
-  assign \$1941  = \$1939  & \$1940 ;
-  assign fsel_pop15_0_6_c = \$1938  | \$1941 ;
-  assign \$1942  = fsel_l2_s0[74] & \fsel_l2_s0$50 ;
-  assign \$1943  = fsel_l2_s0[83] & \fsel_l2_s0$50 ;
-  assign \$1944  = \$1942  ^ \$1943 ;
-  assign \$1945  = fsel_l2_s0[91] & \fsel_l2_s0$50 ;
-  assign fsel_pop15_0_4_s = \$1944  ^ \$1945 ;
-  assign \$1946  = fsel_l2_s0[74] & \fsel_l2_s0$50 ;
-  assign \$1947  = fsel_l2_s0[83] & \fsel_l2_s0$50 ;
-  assign \$1948  = \$1946  & \$1947 ;
-  assign \$1949  = fsel_l2_s0[74] & \fsel_l2_s0$50 ;
-  assign \$1950  = fsel_l2_s0[91] & \fsel_l2_s0$50 ;
-  assign \$1951  = \$1949  & \$1950 ;
-  assign \$1952  = \$1948  | \$1951 ;
-  assign \$1953  = fsel_l2_s0[83] & \fsel_l2_s0$50 ;
-  assign \$1954  = fsel_l2_s0[91] & \fsel_l2_s0$50 ;
-  assign \$1955  = \$1953  & \$1954 ;
-  assign fsel_pop15_0_4_c = \$1952  | \$1955 ;
-  assign \$1956  = fsel_pop15_0_12_s ^ fsel_pop15_0_10_s;
-  assign fsel_pop15_0_2_s = \$1956  ^ fsel_pop15_0_8_s;
-  assign \$1957  = fsel_pop15_0_12_s & fsel_pop15_0_10_s;
-  assign \$1958  = fsel_pop15_0_12_s & fsel_pop15_0_8_s;
-  assign \$1959  = \$1957  | \$1958 ;
-  assign \$1960  = fsel_pop15_0_10_s & fsel_pop15_0_8_s;
-  assign fsel_pop15_0_2_c = \$1959  | \$1960 ;
-  assign \$1961  = fsel_pop15_0_6_s ^ fsel_pop15_0_4_s;
-  assign fsel_pop15_0_0_s = \$1961  ^ fsel_pop15_0_2_s;
-  assign \$1962  = fsel_pop15_0_6_s & fsel_pop15_0_4_s;
-  assign \$1963  = fsel_pop15_0_6_s & fsel_pop15_0_2_s;
-  assign \$1964  = \$1962  | \$1963 ;
-  assign \$1965  = fsel_pop15_0_4_s & fsel_pop15_0_2_s;
-  assign fsel_pop15_0_0_c = \$1964  | \$1965 ;
-  assign \$1966  = fsel_pop15_0_12_c ^ fsel_pop15_0_10_c;
-  assign fsel_pop15_1_4_s = \$1966  ^ fsel_pop15_0_8_c;
-  assign \$1967  = fsel_pop15_0_12_c & fsel_pop15_0_10_c;
-  assign \$1968  = fsel_pop15_0_12_c & fsel_pop15_0_8_c;
-  assign \$1969  = \$1967  | \$1968 ;
-  assign \$1970  = fsel_pop15_0_10_c & fsel_pop15_0_8_c;
-  assign fsel_pop15_1_4_c = \$1969  | \$1970 ;
-  assign \$1971  = fsel_pop15_0_6_c ^ fsel_pop15_0_4_c;
-  assign fsel_pop15_1_2_s = \$1971  ^ fsel_pop15_0_2_c;
-  assign \$1972  = fsel_pop15_0_6_c & fsel_pop15_0_4_c;
-  assign \$1973  = fsel_pop15_0_6_c & fsel_pop15_0_2_c;
-  assign \$1974  = \$1972  | \$1973 ;
-  assign \$1975  = fsel_pop15_0_4_c & fsel_pop15_0_2_c;
-  assign fsel_pop15_1_2_c = \$1974  | \$1975 ;
-  assign \$1976  = fsel_pop15_0_0_c ^ fsel_pop15_1_4_s;
-  assign fsel_pop15_1_0_s = \$1976  ^ fsel_pop15_1_2_s;
-  assign \$1977  = fsel_pop15_0_0_c & fsel_pop15_1_4_s;
-  assign \$1978  = fsel_pop15_0_0_c & fsel_pop15_1_2_s;
-  assign \$1979  = \$1977  | \$1978 ;
-  assign \$1980  = fsel_pop15_1_4_s & fsel_pop15_1_2_s;
-  assign fsel_pop15_1_0_c = \$1979  | \$1980 ;
-  assign \$1981  = fsel_pop15_1_4_c ^ fsel_pop15_1_2_c;
-  assign fsel_pop15_2_0_s = \$1981  ^ fsel_pop15_1_0_c;
-  assign \$1982  = fsel_pop15_1_4_c & fsel_pop15_1_2_c;
-  assign \$1983  = fsel_pop15_1_4_c & fsel_pop15_1_0_c;
-  assign \$1984  = \$1982  | \$1983 ;
-  assign \$1985  = fsel_pop15_1_2_c & fsel_pop15_1_0_c;
-  assign fsel_pop15_2_0_c = \$1984  | \$1985 ;
-  assign \$1986  = fsel_l3_s0 < \fsel_l3_s0$416 ;
-  assign \$1987  = \$1986  & \fsel_l3_s0$417 ;
-  assign \$1988  = \fsel_l3_s0$418  < \fsel_l3_s0$416 ;
-  assign \$1989  = \$1988  & \fsel_l3_s0$417 ;
-  assign \$1990  = \fsel_l3_s0$419  < \fsel_l3_s0$416 ;
-  assign \$1991  = \$1990  & \fsel_l3_s0$417 ;
-  assign \$1992  = \fsel_l3_s0$420  < \fsel_l3_s0$416 ;
-  assign \$1993  = \$1992  & \fsel_l3_s0$417 ;
-  assign \$1994  = \fsel_l3_s0$421  < \fsel_l3_s0$416 ;
-  assign \$1995  = \$1994  & \fsel_l3_s0$417 ;
-  assign \$1996  = \fsel_l3_s0$422  < \fsel_l3_s0$416 ;
-  assign \$1997  = \$1996  & \fsel_l3_s0$417 ;
-  assign \$1998  = \fsel_l3_s0$423  < \fsel_l3_s0$416 ;
-  assign \$1999  = \$1998  & \fsel_l3_s0$417 ;
-  assign \$2000  = \fsel_l3_s0$424  < \fsel_l3_s0$416 ;
-  assign \$2001  = \$2000  & \fsel_l3_s0$417 ;
-  assign \$2002  = \fsel_l3_s0$425  < \fsel_l3_s0$416 ;
-  assign \$2003  = \$2002  & \fsel_l3_s0$417 ;
-  assign \$2004  = \fsel_l3_s0$426  < \fsel_l3_s0$416 ;
-  assign \$2005  = \$2004  & \fsel_l3_s0$417 ;
-  assign \$2006  = \fsel_l3_s0$427  < \fsel_l3_s0$416 ;
-  assign \$2007  = \$2006  & \fsel_l3_s0$417 ;
-  assign \$2008  = \fsel_l3_s0$428  < \fsel_l3_s0$416 ;
-  assign \$2009  = \$2008  & \fsel_l3_s0$417 ;
-  assign \$2010  = \fsel_l3_s0$429  < \fsel_l3_s0$416 ;
-  assign \$2011  = \$2010  & \fsel_l3_s0$417 ;
-  assign \$2012  = \fsel_l3_s0$430  < \fsel_l3_s0$416 ;
-  assign \$2013  = \$2012  & \fsel_l3_s0$417 ;
-  assign \$2014  = \fsel_l3_s0$431  < \fsel_l3_s0$416 ;
-  assign \$2015  = \$2014  & \fsel_l3_s0$417 ;
-  assign \$2016  = \fsel_l3_s0$432  < \fsel_l3_s0$416 ;
-  assign \$2017  = \$2016  & \fsel_l3_s0$417 ;
-  assign \$2018  = ~ fsel_l4_s0[1];
-  assign \$2019  = ~ fsel_l4_s0[0];
-  assign fsel_pre0_1_0_s = \$2018  ^ \$2019 ;
-  assign \$2020  = ~ fsel_l4_s0[1];
-  assign \$2021  = ~ fsel_l4_s0[0];
-  assign fsel_pre0_1_0_c = \$2020  & \$2021 ;
-  assign \$2022  = ~ fsel_l4_s0[3];
-  assign \$2023  = ~ fsel_l4_s0[2];
-  assign fsel_pre0_3_0_s = \$2022  ^ \$2023 ;
-  assign \$2024  = ~ fsel_l4_s0[3];
-  assign \$2025  = ~ fsel_l4_s0[2];
-  assign fsel_pre0_3_0_c = \$2024  & \$2025 ;
-  assign \$2026  = ~ fsel_l4_s0[5];
-  assign \$2027  = ~ fsel_l4_s0[4];
-  assign fsel_pre0_5_0_s = \$2026  ^ \$2027 ;
-  assign \$2028  = ~ fsel_l4_s0[5];
-  assign \$2029  = ~ fsel_l4_s0[4];
-  assign fsel_pre0_5_0_c = \$2028  & \$2029 ;
-  assign \$2030  = ~ fsel_l4_s0[7];
-  assign \$2031  = ~ fsel_l4_s0[6];
-  assign fsel_pre0_7_0_s = \$2030  ^ \$2031 ;
-  assign \$2032  = ~ fsel_l4_s0[7];
-  assign \$2033  = ~ fsel_l4_s0[6];
-  assign fsel_pre0_7_0_c = \$2032  & \$2033 ;
-  assign \$2034  = ~ fsel_l4_s0[9];
-  assign \$2035  = ~ fsel_l4_s0[8];
-  assign fsel_pre0_9_0_s = \$2034  ^ \$2035 ;
-  assign \$2036  = ~ fsel_l4_s0[9];
-  assign \$2037  = ~ fsel_l4_s0[8];
-  assign fsel_pre0_9_0_c = \$2036  & \$2037 ;
-  assign \$2038  = ~ fsel_l4_s0[11];
-  assign \$2039  = ~ fsel_l4_s0[10];
-  assign fsel_pre0_11_0_s = \$2038  ^ \$2039 ;
-  assign \$2040  = ~ fsel_l4_s0[11];
-  assign \$2041  = ~ fsel_l4_s0[10];
-  assign fsel_pre0_11_0_c = \$2040  & \$2041 ;
-  assign \$2042  = ~ fsel_l4_s0[13];
-  assign \$2043  = ~ fsel_l4_s0[12];
-  assign fsel_pre0_13_0_s = \$2042  ^ \$2043 ;
-  assign \$2044  = ~ fsel_l4_s0[13];
-  assign \$2045  = ~ fsel_l4_s0[12];
-  assign fsel_pre0_13_0_c = \$2044  & \$2045 ;
-  assign \$2046  = ~ fsel_l4_s0[15];
-  assign \$2047  = ~ fsel_l4_s0[14];
-  assign fsel_pre0_15_0_s = \$2046  ^ \$2047 ;
-  assign \$2048  = ~ fsel_l4_s0[15];
-  assign \$2049  = ~ fsel_l4_s0[14];
-  assign fsel_pre0_15_0_c = \$2048  & \$2049 ;
-  assign \$2050  = ~ fsel_l4_s0[2];
-  assign fsel_pre1_2_0_s = \$2050  ^ fsel_pre0_1_0_s;
-  assign \$2051  = ~ fsel_l4_s0[2];
-  assign fsel_pre1_2_0_c = \$2051  & fsel_pre0_1_0_s;
+  assign \$1806  = \$1805  & fsel_l2_s0[115];
+  assign \$1807  = ~ fsel_l2_s0[119];
+  assign \$1808  = \$1807  & fsel_l2_s0[117];
+  assign \$1809  = \$1806  | \$1808 ;
+  assign \$1810  = fsel_l2_s0[115] & fsel_l2_s0[117];
+  assign fsel_pop14_0_12_c = \$1809  | \$1810 ;
+  assign \$1811  = fsel_l2_s0[97] & \fsel_l2_s0$51 ;
+  assign \$1812  = fsel_l2_s0[103] & \fsel_l2_s0$51 ;
+  assign \$1813  = \$1811  ^ \$1812 ;
+  assign \$1814  = fsel_l2_s0[108] & \fsel_l2_s0$51 ;
+  assign fsel_pop14_0_10_s = \$1813  ^ \$1814 ;
+  assign \$1815  = fsel_l2_s0[97] & \fsel_l2_s0$51 ;
+  assign \$1816  = fsel_l2_s0[103] & \fsel_l2_s0$51 ;
+  assign \$1817  = \$1815  & \$1816 ;
+  assign \$1818  = fsel_l2_s0[97] & \fsel_l2_s0$51 ;
+  assign \$1819  = fsel_l2_s0[108] & \fsel_l2_s0$51 ;
+  assign \$1820  = \$1818  & \$1819 ;
+  assign \$1821  = \$1817  | \$1820 ;
+  assign \$1822  = fsel_l2_s0[103] & \fsel_l2_s0$51 ;
+  assign \$1823  = fsel_l2_s0[108] & \fsel_l2_s0$51 ;
+  assign \$1824  = \$1822  & \$1823 ;
+  assign fsel_pop14_0_10_c = \$1821  | \$1824 ;
+  assign \$1825  = fsel_l2_s0[112] & \fsel_l2_s0$51 ;
+  assign \$1826  = fsel_l2_s0[13] & \fsel_l2_s0$54 ;
+  assign \$1827  = \$1825  ^ \$1826 ;
+  assign \$1828  = fsel_l2_s0[27] & \fsel_l2_s0$54 ;
+  assign fsel_pop14_0_8_s = \$1827  ^ \$1828 ;
+  assign \$1829  = fsel_l2_s0[112] & \fsel_l2_s0$51 ;
+  assign \$1830  = fsel_l2_s0[13] & \fsel_l2_s0$54 ;
+  assign \$1831  = \$1829  & \$1830 ;
+  assign \$1832  = fsel_l2_s0[112] & \fsel_l2_s0$51 ;
+  assign \$1833  = fsel_l2_s0[27] & \fsel_l2_s0$54 ;
+  assign \$1834  = \$1832  & \$1833 ;
+  assign \$1835  = \$1831  | \$1834 ;
+  assign \$1836  = fsel_l2_s0[13] & \fsel_l2_s0$54 ;
+  assign \$1837  = fsel_l2_s0[27] & \fsel_l2_s0$54 ;
+  assign \$1838  = \$1836  & \$1837 ;
+  assign fsel_pop14_0_8_c = \$1835  | \$1838 ;
+  assign \$1839  = fsel_l2_s0[40] & \fsel_l2_s0$54 ;
+  assign \$1840  = fsel_l2_s0[52] & \fsel_l2_s0$54 ;
+  assign \$1841  = \$1839  ^ \$1840 ;
+  assign \$1842  = fsel_l2_s0[63] & \fsel_l2_s0$54 ;
+  assign fsel_pop14_0_6_s = \$1841  ^ \$1842 ;
+  assign \$1843  = fsel_l2_s0[40] & \fsel_l2_s0$54 ;
+  assign \$1844  = fsel_l2_s0[52] & \fsel_l2_s0$54 ;
+  assign \$1845  = \$1843  & \$1844 ;
+  assign \$1846  = fsel_l2_s0[40] & \fsel_l2_s0$54 ;
+  assign \$1847  = fsel_l2_s0[63] & \fsel_l2_s0$54 ;
+  assign \$1848  = \$1846  & \$1847 ;
+  assign \$1849  = \$1845  | \$1848 ;
+  assign \$1850  = fsel_l2_s0[52] & \fsel_l2_s0$54 ;
+  assign \$1851  = fsel_l2_s0[63] & \fsel_l2_s0$54 ;
+  assign \$1852  = \$1850  & \$1851 ;
+  assign fsel_pop14_0_6_c = \$1849  | \$1852 ;
+  assign \$1853  = fsel_l2_s0[73] & \fsel_l2_s0$54 ;
+  assign \$1854  = fsel_l2_s0[82] & \fsel_l2_s0$54 ;
+  assign \$1855  = \$1853  ^ \$1854 ;
+  assign \$1856  = fsel_l2_s0[90] & \fsel_l2_s0$54 ;
+  assign fsel_pop14_0_4_s = \$1855  ^ \$1856 ;
+  assign \$1857  = fsel_l2_s0[73] & \fsel_l2_s0$54 ;
+  assign \$1858  = fsel_l2_s0[82] & \fsel_l2_s0$54 ;
+  assign \$1859  = \$1857  & \$1858 ;
+  assign \$1860  = fsel_l2_s0[73] & \fsel_l2_s0$54 ;
+  assign \$1861  = fsel_l2_s0[90] & \fsel_l2_s0$54 ;
+  assign \$1862  = \$1860  & \$1861 ;
+  assign \$1863  = \$1859  | \$1862 ;
+  assign \$1864  = fsel_l2_s0[82] & \fsel_l2_s0$54 ;
+  assign \$1865  = fsel_l2_s0[90] & \fsel_l2_s0$54 ;
+  assign \$1866  = \$1864  & \$1865 ;
+  assign fsel_pop14_0_4_c = \$1863  | \$1866 ;
+  assign \$1867  = fsel_pop14_0_12_s ^ fsel_pop14_0_10_s;
+  assign fsel_pop14_0_2_s = \$1867  ^ fsel_pop14_0_8_s;
+  assign \$1868  = fsel_pop14_0_12_s & fsel_pop14_0_10_s;
+  assign \$1869  = fsel_pop14_0_12_s & fsel_pop14_0_8_s;
+  assign \$1870  = \$1868  | \$1869 ;
+  assign \$1871  = fsel_pop14_0_10_s & fsel_pop14_0_8_s;
+  assign fsel_pop14_0_2_c = \$1870  | \$1871 ;
+  assign \$1872  = fsel_pop14_0_6_s ^ fsel_pop14_0_4_s;
+  assign fsel_pop14_0_0_s = \$1872  ^ fsel_pop14_0_2_s;
+  assign \$1873  = fsel_pop14_0_6_s & fsel_pop14_0_4_s;
+  assign \$1874  = fsel_pop14_0_6_s & fsel_pop14_0_2_s;
+  assign \$1875  = \$1873  | \$1874 ;
+  assign \$1876  = fsel_pop14_0_4_s & fsel_pop14_0_2_s;
+  assign fsel_pop14_0_0_c = \$1875  | \$1876 ;
+  assign \$1877  = fsel_pop14_0_12_c ^ fsel_pop14_0_10_c;
+  assign fsel_pop14_1_4_s = \$1877  ^ fsel_pop14_0_8_c;
+  assign \$1878  = fsel_pop14_0_12_c & fsel_pop14_0_10_c;
+  assign \$1879  = fsel_pop14_0_12_c & fsel_pop14_0_8_c;
+  assign \$1880  = \$1878  | \$1879 ;
+  assign \$1881  = fsel_pop14_0_10_c & fsel_pop14_0_8_c;
+  assign fsel_pop14_1_4_c = \$1880  | \$1881 ;
+  assign \$1882  = fsel_pop14_0_6_c ^ fsel_pop14_0_4_c;
+  assign fsel_pop14_1_2_s = \$1882  ^ fsel_pop14_0_2_c;
+  assign \$1883  = fsel_pop14_0_6_c & fsel_pop14_0_4_c;
+  assign \$1884  = fsel_pop14_0_6_c & fsel_pop14_0_2_c;
+  assign \$1885  = \$1883  | \$1884 ;
+  assign \$1886  = fsel_pop14_0_4_c & fsel_pop14_0_2_c;
+  assign fsel_pop14_1_2_c = \$1885  | \$1886 ;
+  assign \$1887  = fsel_pop14_0_0_c ^ fsel_pop14_1_4_s;
+  assign fsel_pop14_1_0_s = \$1887  ^ fsel_pop14_1_2_s;
+  assign \$1888  = fsel_pop14_0_0_c & fsel_pop14_1_4_s;
+  assign \$1889  = fsel_pop14_0_0_c & fsel_pop14_1_2_s;
+  assign \$1890  = \$1888  | \$1889 ;
+  assign \$1891  = fsel_pop14_1_4_s & fsel_pop14_1_2_s;
+  assign fsel_pop14_1_0_c = \$1890  | \$1891 ;
+  assign \$1892  = fsel_pop14_1_4_c ^ fsel_pop14_1_2_c;
+  assign fsel_pop14_2_0_s = \$1892  ^ fsel_pop14_1_0_c;
+  assign \$1893  = fsel_pop14_1_4_c & fsel_pop14_1_2_c;
+  assign \$1894  = fsel_pop14_1_4_c & fsel_pop14_1_0_c;
+  assign \$1895  = \$1893  | \$1894 ;
+  assign \$1896  = fsel_pop14_1_2_c & fsel_pop14_1_0_c;
+  assign fsel_pop14_2_0_c = \$1895  | \$1896 ;
+  assign \$1897  = fsel_l2_s0[119] ^ fsel_l2_s0[116];
+  assign fsel_pop15_0_12_s = \$1897  ^ fsel_l2_s0[118];
+  assign \$1898  = fsel_l2_s0[119] & fsel_l2_s0[116];
+  assign \$1899  = fsel_l2_s0[119] & fsel_l2_s0[118];
+  assign \$1900  = \$1898  | \$1899 ;
+  assign \$1901  = fsel_l2_s0[116] & fsel_l2_s0[118];
+  assign fsel_pop15_0_12_c = \$1900  | \$1901 ;
+  assign \$1902  = fsel_l2_s0[98] & \fsel_l2_s0$51 ;
+  assign \$1903  = fsel_l2_s0[104] & \fsel_l2_s0$51 ;
+  assign \$1904  = \$1902  ^ \$1903 ;
+  assign \$1905  = fsel_l2_s0[109] & \fsel_l2_s0$51 ;
+  assign fsel_pop15_0_10_s = \$1904  ^ \$1905 ;
+  assign \$1906  = fsel_l2_s0[98] & \fsel_l2_s0$51 ;
+  assign \$1907  = fsel_l2_s0[104] & \fsel_l2_s0$51 ;
+  assign \$1908  = \$1906  & \$1907 ;
+  assign \$1909  = fsel_l2_s0[98] & \fsel_l2_s0$51 ;
+  assign \$1910  = fsel_l2_s0[109] & \fsel_l2_s0$51 ;
+  assign \$1911  = \$1909  & \$1910 ;
+  assign \$1912  = \$1908  | \$1911 ;
+  assign \$1913  = fsel_l2_s0[104] & \fsel_l2_s0$51 ;
+  assign \$1914  = fsel_l2_s0[109] & \fsel_l2_s0$51 ;
+  assign \$1915  = \$1913  & \$1914 ;
+  assign fsel_pop15_0_10_c = \$1912  | \$1915 ;
+  assign \$1916  = fsel_l2_s0[113] & \fsel_l2_s0$51 ;
+  assign \$1917  = fsel_l2_s0[14] & \fsel_l2_s0$54 ;
+  assign \$1918  = \$1916  ^ \$1917 ;
+  assign \$1919  = fsel_l2_s0[28] & \fsel_l2_s0$54 ;
+  assign fsel_pop15_0_8_s = \$1918  ^ \$1919 ;
+  assign \$1920  = fsel_l2_s0[113] & \fsel_l2_s0$51 ;
+  assign \$1921  = fsel_l2_s0[14] & \fsel_l2_s0$54 ;
+  assign \$1922  = \$1920  & \$1921 ;
+  assign \$1923  = fsel_l2_s0[113] & \fsel_l2_s0$51 ;
+  assign \$1924  = fsel_l2_s0[28] & \fsel_l2_s0$54 ;
+  assign \$1925  = \$1923  & \$1924 ;
+  assign \$1926  = \$1922  | \$1925 ;
+  assign \$1927  = fsel_l2_s0[14] & \fsel_l2_s0$54 ;
+  assign \$1928  = fsel_l2_s0[28] & \fsel_l2_s0$54 ;
+  assign \$1929  = \$1927  & \$1928 ;
+  assign fsel_pop15_0_8_c = \$1926  | \$1929 ;
+  assign \$1930  = fsel_l2_s0[41] & \fsel_l2_s0$54 ;
+  assign \$1931  = fsel_l2_s0[53] & \fsel_l2_s0$54 ;
+  assign \$1932  = \$1930  ^ \$1931 ;
+  assign \$1933  = fsel_l2_s0[64] & \fsel_l2_s0$54 ;
+  assign fsel_pop15_0_6_s = \$1932  ^ \$1933 ;
+  assign \$1934  = fsel_l2_s0[41] & \fsel_l2_s0$54 ;
+  assign \$1935  = fsel_l2_s0[53] & \fsel_l2_s0$54 ;
+  assign \$1936  = \$1934  & \$1935 ;
+  assign \$1937  = fsel_l2_s0[41] & \fsel_l2_s0$54 ;
+  assign \$1938  = fsel_l2_s0[64] & \fsel_l2_s0$54 ;
+  assign \$1939  = \$1937  & \$1938 ;
+  assign \$1940  = \$1936  | \$1939 ;
+  assign \$1941  = fsel_l2_s0[53] & \fsel_l2_s0$54 ;
+  assign \$1942  = fsel_l2_s0[64] & \fsel_l2_s0$54 ;
+  assign \$1943  = \$1941  & \$1942 ;
+  assign fsel_pop15_0_6_c = \$1940  | \$1943 ;
+  assign \$1944  = fsel_l2_s0[74] & \fsel_l2_s0$54 ;
+  assign \$1945  = fsel_l2_s0[83] & \fsel_l2_s0$54 ;
+  assign \$1946  = \$1944  ^ \$1945 ;
+  assign \$1947  = fsel_l2_s0[91] & \fsel_l2_s0$54 ;
+  assign fsel_pop15_0_4_s = \$1946  ^ \$1947 ;
+  assign \$1948  = fsel_l2_s0[74] & \fsel_l2_s0$54 ;
+  assign \$1949  = fsel_l2_s0[83] & \fsel_l2_s0$54 ;
+  assign \$1950  = \$1948  & \$1949 ;
+  assign \$1951  = fsel_l2_s0[74] & \fsel_l2_s0$54 ;
+  assign \$1952  = fsel_l2_s0[91] & \fsel_l2_s0$54 ;
+  assign \$1953  = \$1951  & \$1952 ;
+  assign \$1954  = \$1950  | \$1953 ;
+  assign \$1955  = fsel_l2_s0[83] & \fsel_l2_s0$54 ;
+  assign \$1956  = fsel_l2_s0[91] & \fsel_l2_s0$54 ;
+  assign \$1957  = \$1955  & \$1956 ;
+  assign fsel_pop15_0_4_c = \$1954  | \$1957 ;
+  assign \$1958  = fsel_pop15_0_12_s ^ fsel_pop15_0_10_s;
+  assign fsel_pop15_0_2_s = \$1958  ^ fsel_pop15_0_8_s;
+  assign \$1959  = fsel_pop15_0_12_s & fsel_pop15_0_10_s;
+  assign \$1960  = fsel_pop15_0_12_s & fsel_pop15_0_8_s;
+  assign \$1961  = \$1959  | \$1960 ;
+  assign \$1962  = fsel_pop15_0_10_s & fsel_pop15_0_8_s;
+  assign fsel_pop15_0_2_c = \$1961  | \$1962 ;
+  assign \$1963  = fsel_pop15_0_6_s ^ fsel_pop15_0_4_s;
+  assign fsel_pop15_0_0_s = \$1963  ^ fsel_pop15_0_2_s;
+  assign \$1964  = fsel_pop15_0_6_s & fsel_pop15_0_4_s;
+  assign \$1965  = fsel_pop15_0_6_s & fsel_pop15_0_2_s;
+  assign \$1966  = \$1964  | \$1965 ;
+  assign \$1967  = fsel_pop15_0_4_s & fsel_pop15_0_2_s;
+  assign fsel_pop15_0_0_c = \$1966  | \$1967 ;
+  assign \$1968  = fsel_pop15_0_12_c ^ fsel_pop15_0_10_c;
+  assign fsel_pop15_1_4_s = \$1968  ^ fsel_pop15_0_8_c;
+  assign \$1969  = fsel_pop15_0_12_c & fsel_pop15_0_10_c;
+  assign \$1970  = fsel_pop15_0_12_c & fsel_pop15_0_8_c;
+  assign \$1971  = \$1969  | \$1970 ;
+  assign \$1972  = fsel_pop15_0_10_c & fsel_pop15_0_8_c;
+  assign fsel_pop15_1_4_c = \$1971  | \$1972 ;
+  assign \$1973  = fsel_pop15_0_6_c ^ fsel_pop15_0_4_c;
+  assign fsel_pop15_1_2_s = \$1973  ^ fsel_pop15_0_2_c;
+  assign \$1974  = fsel_pop15_0_6_c & fsel_pop15_0_4_c;
+  assign \$1975  = fsel_pop15_0_6_c & fsel_pop15_0_2_c;
+  assign \$1976  = \$1974  | \$1975 ;
+  assign \$1977  = fsel_pop15_0_4_c & fsel_pop15_0_2_c;
+  assign fsel_pop15_1_2_c = \$1976  | \$1977 ;
+  assign \$1978  = fsel_pop15_0_0_c ^ fsel_pop15_1_4_s;
+  assign fsel_pop15_1_0_s = \$1978  ^ fsel_pop15_1_2_s;
+  assign \$1979  = fsel_pop15_0_0_c & fsel_pop15_1_4_s;
+  assign \$1980  = fsel_pop15_0_0_c & fsel_pop15_1_2_s;
+  assign \$1981  = \$1979  | \$1980 ;
+  assign \$1982  = fsel_pop15_1_4_s & fsel_pop15_1_2_s;
+  assign fsel_pop15_1_0_c = \$1981  | \$1982 ;
+  assign \$1983  = fsel_pop15_1_4_c ^ fsel_pop15_1_2_c;
+  assign fsel_pop15_2_0_s = \$1983  ^ fsel_pop15_1_0_c;
+  assign \$1984  = fsel_pop15_1_4_c & fsel_pop15_1_2_c;
+  assign \$1985  = fsel_pop15_1_4_c & fsel_pop15_1_0_c;
+  assign \$1986  = \$1984  | \$1985 ;
+  assign \$1987  = fsel_pop15_1_2_c & fsel_pop15_1_0_c;
+  assign fsel_pop15_2_0_c = \$1986  | \$1987 ;
+  assign \$1988  = ~ adv2_valid;
+  assign adv2 = \$1988  | o__ready;
+  assign \$1989  = fsel_l3_s0 < \fsel_l3_s0$422 ;
+  assign \$1990  = \$1989  & \fsel_l3_s0$423 ;
+  assign \$1991  = \fsel_l3_s0$424  < \fsel_l3_s0$422 ;
+  assign \$1992  = \$1991  & \fsel_l3_s0$423 ;
+  assign \$1993  = \fsel_l3_s0$425  < \fsel_l3_s0$422 ;
+  assign \$1994  = \$1993  & \fsel_l3_s0$423 ;
+  assign \$1995  = \fsel_l3_s0$426  < \fsel_l3_s0$422 ;
+  assign \$1996  = \$1995  & \fsel_l3_s0$423 ;
+  assign \$1997  = \fsel_l3_s0$427  < \fsel_l3_s0$422 ;
+  assign \$1998  = \$1997  & \fsel_l3_s0$423 ;
+  assign \$1999  = \fsel_l3_s0$428  < \fsel_l3_s0$422 ;
+  assign \$2000  = \$1999  & \fsel_l3_s0$423 ;
+  assign \$2001  = \fsel_l3_s0$429  < \fsel_l3_s0$422 ;
+  assign \$2002  = \$2001  & \fsel_l3_s0$423 ;
+  assign \$2003  = \fsel_l3_s0$430  < \fsel_l3_s0$422 ;
+  assign \$2004  = \$2003  & \fsel_l3_s0$423 ;
+  assign \$2005  = \fsel_l3_s0$431  < \fsel_l3_s0$422 ;
+  assign \$2006  = \$2005  & \fsel_l3_s0$423 ;
+  assign \$2007  = \fsel_l3_s0$432  < \fsel_l3_s0$422 ;
+  assign \$2008  = \$2007  & \fsel_l3_s0$423 ;
+  assign \$2009  = \fsel_l3_s0$433  < \fsel_l3_s0$422 ;
+  assign \$2010  = \$2009  & \fsel_l3_s0$423 ;
+  assign \$2011  = \fsel_l3_s0$434  < \fsel_l3_s0$422 ;
+  assign \$2012  = \$2011  & \fsel_l3_s0$423 ;
+  assign \$2013  = \fsel_l3_s0$435  < \fsel_l3_s0$422 ;
+  assign \$2014  = \$2013  & \fsel_l3_s0$423 ;
+  assign \$2015  = \fsel_l3_s0$436  < \fsel_l3_s0$422 ;
+  assign \$2016  = \$2015  & \fsel_l3_s0$423 ;
+  assign \$2017  = \fsel_l3_s0$437  < \fsel_l3_s0$422 ;
+  assign \$2018  = \$2017  & \fsel_l3_s0$423 ;
+  assign \$2019  = \fsel_l3_s0$438  < \fsel_l3_s0$422 ;
+  assign \$2020  = \$2019  & \fsel_l3_s0$423 ;
+  assign \$2021  = ~ adv3_valid;
+  assign adv3 = \$2021  | o__ready;
+  assign \$2022  = ~ fsel_l4_s0[1];
+  assign \$2023  = ~ fsel_l4_s0[0];
+  assign fsel_pre0_1_0_s = \$2022  ^ \$2023 ;
+  assign \$2024  = ~ fsel_l4_s0[1];
+  assign \$2025  = ~ fsel_l4_s0[0];
+  assign fsel_pre0_1_0_c = \$2024  & \$2025 ;
+  assign \$2026  = ~ fsel_l4_s0[3];
+  assign \$2027  = ~ fsel_l4_s0[2];
+  assign fsel_pre0_3_0_s = \$2026  ^ \$2027 ;
+  assign \$2028  = ~ fsel_l4_s0[3];
+  assign \$2029  = ~ fsel_l4_s0[2];
+  assign fsel_pre0_3_0_c = \$2028  & \$2029 ;
+  assign \$2030  = ~ fsel_l4_s0[5];
+  assign \$2031  = ~ fsel_l4_s0[4];
+  assign fsel_pre0_5_0_s = \$2030  ^ \$2031 ;
+  assign \$2032  = ~ fsel_l4_s0[5];
+  assign \$2033  = ~ fsel_l4_s0[4];
+  assign fsel_pre0_5_0_c = \$2032  & \$2033 ;
+  assign \$2034  = ~ fsel_l4_s0[7];
+  assign \$2035  = ~ fsel_l4_s0[6];
+  assign fsel_pre0_7_0_s = \$2034  ^ \$2035 ;
+  assign \$2036  = ~ fsel_l4_s0[7];
+  assign \$2037  = ~ fsel_l4_s0[6];
+  assign fsel_pre0_7_0_c = \$2036  & \$2037 ;
+  assign \$2038  = ~ fsel_l4_s0[9];
+  assign \$2039  = ~ fsel_l4_s0[8];
+  assign fsel_pre0_9_0_s = \$2038  ^ \$2039 ;
+  assign \$2040  = ~ fsel_l4_s0[9];
+  assign \$2041  = ~ fsel_l4_s0[8];
+  assign fsel_pre0_9_0_c = \$2040  & \$2041 ;
+  assign \$2042  = ~ fsel_l4_s0[11];
+  assign \$2043  = ~ fsel_l4_s0[10];
+  assign fsel_pre0_11_0_s = \$2042  ^ \$2043 ;
+  assign \$2044  = ~ fsel_l4_s0[11];
+  assign \$2045  = ~ fsel_l4_s0[10];
+  assign fsel_pre0_11_0_c = \$2044  & \$2045 ;
+  assign \$2046  = ~ fsel_l4_s0[13];
+  assign \$2047  = ~ fsel_l4_s0[12];
+  assign fsel_pre0_13_0_s = \$2046  ^ \$2047 ;
+  assign \$2048  = ~ fsel_l4_s0[13];
+  assign \$2049  = ~ fsel_l4_s0[12];
+  assign fsel_pre0_13_0_c = \$2048  & \$2049 ;
+  assign \$2050  = ~ fsel_l4_s0[15];
+  assign \$2051  = ~ fsel_l4_s0[14];
+  assign fsel_pre0_15_0_s = \$2050  ^ \$2051 ;
+  assign \$2052  = ~ fsel_l4_s0[15];
+  assign \$2053  = ~ fsel_l4_s0[14];
+  assign fsel_pre0_15_0_c = \$2052  & \$2053 ;
+  assign \$2054  = ~ fsel_l4_s0[2];
+  assign fsel_pre1_2_0_s = \$2054  ^ fsel_pre0_1_0_s;
+  assign \$2055  = ~ fsel_l4_s0[2];
+  assign fsel_pre1_2_0_c = \$2055  & fsel_pre0_1_0_s;
   assign fsel_pre1_2_1_s = fsel_pre0_1_0_c ^ fsel_pre1_2_0_c;
   assign fsel_pre1_2_1_c = fsel_pre0_1_0_c & fsel_pre1_2_0_c;
   assign fsel_pre1_3_0_s = fsel_pre0_3_0_s ^ fsel_pre0_1_0_s;
   assign fsel_pre1_3_0_c = fsel_pre0_3_0_s & fsel_pre0_1_0_s;
-  assign \$2052  = fsel_pre0_3_0_c ^ fsel_pre0_1_0_c;
-  assign fsel_pre1_3_1_s = \$2052  ^ fsel_pre1_3_0_c;
-  assign \$2053  = fsel_pre0_3_0_c & fsel_pre0_1_0_c;
-  assign \$2054  = fsel_pre0_3_0_c & fsel_pre1_3_0_c;
-  assign \$2055  = \$2053  | \$2054 ;
-  assign \$2056  = fsel_pre0_1_0_c & fsel_pre1_3_0_c;
-  assign fsel_pre1_3_1_c = \$2055  | \$2056 ;
-  assign \$2057  = ~ fsel_l4_s0[6];
-  assign fsel_pre1_6_0_s = \$2057  ^ fsel_pre0_5_0_s;
-  assign \$2058  = ~ fsel_l4_s0[6];
-  assign fsel_pre1_6_0_c = \$2058  & fsel_pre0_5_0_s;
+  assign \$2056  = fsel_pre0_3_0_c ^ fsel_pre0_1_0_c;
+  assign fsel_pre1_3_1_s = \$2056  ^ fsel_pre1_3_0_c;
+  assign \$2057  = fsel_pre0_3_0_c & fsel_pre0_1_0_c;
+  assign \$2058  = fsel_pre0_3_0_c & fsel_pre1_3_0_c;
+  assign \$2059  = \$2057  | \$2058 ;
+  assign \$2060  = fsel_pre0_1_0_c & fsel_pre1_3_0_c;
+  assign fsel_pre1_3_1_c = \$2059  | \$2060 ;
+  assign \$2061  = ~ fsel_l4_s0[6];
+  assign fsel_pre1_6_0_s = \$2061  ^ fsel_pre0_5_0_s;
+  assign \$2062  = ~ fsel_l4_s0[6];
+  assign fsel_pre1_6_0_c = \$2062  & fsel_pre0_5_0_s;
   assign fsel_pre1_6_1_s = fsel_pre0_5_0_c ^ fsel_pre1_6_0_c;
   assign fsel_pre1_6_1_c = fsel_pre0_5_0_c & fsel_pre1_6_0_c;
   assign fsel_pre1_7_0_s = fsel_pre0_7_0_s ^ fsel_pre0_5_0_s;
   assign fsel_pre1_7_0_c = fsel_pre0_7_0_s & fsel_pre0_5_0_s;
-  assign \$2059  = fsel_pre0_7_0_c ^ fsel_pre0_5_0_c;
-  assign fsel_pre1_7_1_s = \$2059  ^ fsel_pre1_7_0_c;
-  assign \$2060  = fsel_pre0_7_0_c & fsel_pre0_5_0_c;
-  assign \$2061  = fsel_pre0_7_0_c & fsel_pre1_7_0_c;
-  assign \$2062  = \$2060  | \$2061 ;
-  assign \$2063  = fsel_pre0_5_0_c & fsel_pre1_7_0_c;
-  assign fsel_pre1_7_1_c = \$2062  | \$2063 ;
-  assign \$2064  = ~ fsel_l4_s0[10];
-  assign fsel_pre1_10_0_s = \$2064  ^ fsel_pre0_9_0_s;
-  assign \$2065  = ~ fsel_l4_s0[10];
-  assign fsel_pre1_10_0_c = \$2065  & fsel_pre0_9_0_s;
+  assign \$2063  = fsel_pre0_7_0_c ^ fsel_pre0_5_0_c;
+  assign fsel_pre1_7_1_s = \$2063  ^ fsel_pre1_7_0_c;
+  assign \$2064  = fsel_pre0_7_0_c & fsel_pre0_5_0_c;
+  assign \$2065  = fsel_pre0_7_0_c & fsel_pre1_7_0_c;
+  assign \$2066  = \$2064  | \$2065 ;
+  assign \$2067  = fsel_pre0_5_0_c & fsel_pre1_7_0_c;
+  assign fsel_pre1_7_1_c = \$2066  | \$2067 ;
+  assign \$2068  = ~ fsel_l4_s0[10];
+  assign fsel_pre1_10_0_s = \$2068  ^ fsel_pre0_9_0_s;
+  assign \$2069  = ~ fsel_l4_s0[10];
+  assign fsel_pre1_10_0_c = \$2069  & fsel_pre0_9_0_s;
   assign fsel_pre1_10_1_s = fsel_pre0_9_0_c ^ fsel_pre1_10_0_c;
   assign fsel_pre1_10_1_c = fsel_pre0_9_0_c & fsel_pre1_10_0_c;
   assign fsel_pre1_11_0_s = fsel_pre0_11_0_s ^ fsel_pre0_9_0_s;
   assign fsel_pre1_11_0_c = fsel_pre0_11_0_s & fsel_pre0_9_0_s;
-  assign \$2066  = fsel_pre0_11_0_c ^ fsel_pre0_9_0_c;
-  assign fsel_pre1_11_1_s = \$2066  ^ fsel_pre1_11_0_c;
-  assign \$2067  = fsel_pre0_11_0_c & fsel_pre0_9_0_c;
-  assign \$2068  = fsel_pre0_11_0_c & fsel_pre1_11_0_c;
-  assign \$2069  = \$2067  | \$2068 ;
-  assign \$2070  = fsel_pre0_9_0_c & fsel_pre1_11_0_c;
-  assign fsel_pre1_11_1_c = \$2069  | \$2070 ;
-  assign \$2071  = ~ fsel_l4_s0[14];
-  assign fsel_pre1_14_0_s = \$2071  ^ fsel_pre0_13_0_s;
-  assign \$2072  = ~ fsel_l4_s0[14];
-  assign fsel_pre1_14_0_c = \$2072  & fsel_pre0_13_0_s;
+  assign \$2070  = fsel_pre0_11_0_c ^ fsel_pre0_9_0_c;
+  assign fsel_pre1_11_1_s = \$2070  ^ fsel_pre1_11_0_c;
+  assign \$2071  = fsel_pre0_11_0_c & fsel_pre0_9_0_c;
+  assign \$2072  = fsel_pre0_11_0_c & fsel_pre1_11_0_c;
+  assign \$2073  = \$2071  | \$2072 ;
+  assign \$2074  = fsel_pre0_9_0_c & fsel_pre1_11_0_c;
+  assign fsel_pre1_11_1_c = \$2073  | \$2074 ;
+  assign \$2075  = ~ fsel_l4_s0[14];
+  assign fsel_pre1_14_0_s = \$2075  ^ fsel_pre0_13_0_s;
+  assign \$2076  = ~ fsel_l4_s0[14];
+  assign fsel_pre1_14_0_c = \$2076  & fsel_pre0_13_0_s;
   assign fsel_pre1_14_1_s = fsel_pre0_13_0_c ^ fsel_pre1_14_0_c;
   assign fsel_pre1_14_1_c = fsel_pre0_13_0_c & fsel_pre1_14_0_c;
   assign fsel_pre1_15_0_s = fsel_pre0_15_0_s ^ fsel_pre0_13_0_s;
   assign fsel_pre1_15_0_c = fsel_pre0_15_0_s & fsel_pre0_13_0_s;
-  assign \$2073  = fsel_pre0_15_0_c ^ fsel_pre0_13_0_c;
-  assign fsel_pre1_15_1_s = \$2073  ^ fsel_pre1_15_0_c;
-  assign \$2074  = fsel_pre0_15_0_c & fsel_pre0_13_0_c;
-  assign \$2075  = fsel_pre0_15_0_c & fsel_pre1_15_0_c;
-  assign \$2076  = \$2074  | \$2075 ;
-  assign \$2077  = fsel_pre0_13_0_c & fsel_pre1_15_0_c;
-  assign fsel_pre1_15_1_c = \$2076  | \$2077 ;
+  assign \$2077  = fsel_pre0_15_0_c ^ fsel_pre0_13_0_c;
+  assign fsel_pre1_15_1_s = \$2077  ^ fsel_pre1_15_0_c;
+  assign \$2078  = fsel_pre0_15_0_c & fsel_pre0_13_0_c;
+  assign \$2079  = fsel_pre0_15_0_c & fsel_pre1_15_0_c;
+  assign \$2080  = \$2078  | \$2079 ;
+  assign \$2081  = fsel_pre0_13_0_c & fsel_pre1_15_0_c;
+  assign fsel_pre1_15_1_c = \$2080  | \$2081 ;
   assign fsel_cnt0 = ~ fsel_l4_s0[0];
   assign fsel_cnt4 = ~ fsel_l4_s0[4];
   assign fsel_cnt8 = ~ fsel_l4_s0[8];
   assign fsel_cnt12 = ~ fsel_l4_s0[12];
-  assign fsel_pre2_4_0_s = fsel_l5_s0 ^ \fsel_l5_s0$500 [0];
-  assign fsel_pre2_4_0_c = fsel_l5_s0 & \fsel_l5_s0$500 [0];
-  assign fsel_pre2_4_1_s = \fsel_l5_s0$500 [1] ^ fsel_pre2_4_0_c;
-  assign fsel_pre2_4_1_c = \fsel_l5_s0$500 [1] & fsel_pre2_4_0_c;
-  assign fsel_pre2_4_2_s = \fsel_l5_s0$500 [2] ^ fsel_pre2_4_1_c;
-  assign fsel_pre2_4_2_c = \fsel_l5_s0$500 [2] & fsel_pre2_4_1_c;
-  assign fsel_pre2_5_0_s = \fsel_l5_s0$507 [0] ^ \fsel_l5_s0$500 [0];
-  assign fsel_pre2_5_0_c = \fsel_l5_s0$507 [0] & \fsel_l5_s0$500 [0];
-  assign \$2078  = \fsel_l5_s0$507 [1] ^ \fsel_l5_s0$500 [1];
-  assign fsel_pre2_5_1_s = \$2078  ^ fsel_pre2_5_0_c;
-  assign \$2079  = \fsel_l5_s0$507 [1] & \fsel_l5_s0$500 [1];
-  assign \$2080  = \fsel_l5_s0$507 [1] & fsel_pre2_5_0_c;
-  assign \$2081  = \$2079  | \$2080 ;
-  assign \$2082  = \fsel_l5_s0$500 [1] & fsel_pre2_5_0_c;
-  assign fsel_pre2_5_1_c = \$2081  | \$2082 ;
-  assign fsel_pre2_5_2_s = \fsel_l5_s0$500 [2] ^ fsel_pre2_5_1_c;
-  assign fsel_pre2_5_2_c = \fsel_l5_s0$500 [2] & fsel_pre2_5_1_c;
-  assign fsel_pre2_6_0_s = \fsel_l5_s0$514 [0] ^ \fsel_l5_s0$500 [0];
-  assign fsel_pre2_6_0_c = \fsel_l5_s0$514 [0] & \fsel_l5_s0$500 [0];
-  assign \$2083  = \fsel_l5_s0$514 [1] ^ \fsel_l5_s0$500 [1];
-  assign fsel_pre2_6_1_s = \$2083  ^ fsel_pre2_6_0_c;
-  assign \$2084  = \fsel_l5_s0$514 [1] & \fsel_l5_s0$500 [1];
-  assign \$2085  = \fsel_l5_s0$514 [1] & fsel_pre2_6_0_c;
+  assign \$2082  = ~ adv4_valid;
+  assign adv4 = \$2082  | o__ready;
+  assign fsel_pre2_4_0_s = fsel_l5_s0 ^ \fsel_l5_s0$510 [0];
+  assign fsel_pre2_4_0_c = fsel_l5_s0 & \fsel_l5_s0$510 [0];
+  assign fsel_pre2_4_1_s = \fsel_l5_s0$510 [1] ^ fsel_pre2_4_0_c;
+  assign fsel_pre2_4_1_c = \fsel_l5_s0$510 [1] & fsel_pre2_4_0_c;
+  assign fsel_pre2_4_2_s = \fsel_l5_s0$510 [2] ^ fsel_pre2_4_1_c;
+  assign fsel_pre2_4_2_c = \fsel_l5_s0$510 [2] & fsel_pre2_4_1_c;
+  assign fsel_pre2_5_0_s = \fsel_l5_s0$517 [0] ^ \fsel_l5_s0$510 [0];
+  assign fsel_pre2_5_0_c = \fsel_l5_s0$517 [0] & \fsel_l5_s0$510 [0];
+  assign \$2083  = \fsel_l5_s0$517 [1] ^ \fsel_l5_s0$510 [1];
+  assign fsel_pre2_5_1_s = \$2083  ^ fsel_pre2_5_0_c;
+  assign \$2084  = \fsel_l5_s0$517 [1] & \fsel_l5_s0$510 [1];
+  assign \$2085  = \fsel_l5_s0$517 [1] & fsel_pre2_5_0_c;
   assign \$2086  = \$2084  | \$2085 ;
-  assign \$2087  = \fsel_l5_s0$500 [1] & fsel_pre2_6_0_c;
-  assign fsel_pre2_6_1_c = \$2086  | \$2087 ;
-  assign \$2088  = \fsel_l5_s0$514 [2] ^ \fsel_l5_s0$500 [2];
-  assign fsel_pre2_6_2_s = \$2088  ^ fsel_pre2_6_1_c;
-  assign \$2089  = \fsel_l5_s0$514 [2] & \fsel_l5_s0$500 [2];
-  assign \$2090  = \fsel_l5_s0$514 [2] & fsel_pre2_6_1_c;
+  assign \$2087  = \fsel_l5_s0$510 [1] & fsel_pre2_5_0_c;
+  assign fsel_pre2_5_1_c = \$2086  | \$2087 ;
+  assign fsel_pre2_5_2_s = \fsel_l5_s0$510 [2] ^ fsel_pre2_5_1_c;
+  assign fsel_pre2_5_2_c = \fsel_l5_s0$510 [2] & fsel_pre2_5_1_c;
+  assign fsel_pre2_6_0_s = \fsel_l5_s0$524 [0] ^ \fsel_l5_s0$510 [0];
+  assign fsel_pre2_6_0_c = \fsel_l5_s0$524 [0] & \fsel_l5_s0$510 [0];
+  assign \$2088  = \fsel_l5_s0$524 [1] ^ \fsel_l5_s0$510 [1];
+  assign fsel_pre2_6_1_s = \$2088  ^ fsel_pre2_6_0_c;
+  assign \$2089  = \fsel_l5_s0$524 [1] & \fsel_l5_s0$510 [1];
+  assign \$2090  = \fsel_l5_s0$524 [1] & fsel_pre2_6_0_c;
   assign \$2091  = \$2089  | \$2090 ;
-  assign \$2092  = \fsel_l5_s0$500 [2] & fsel_pre2_6_1_c;
-  assign fsel_pre2_6_2_c = \$2091  | \$2092 ;
-  assign fsel_pre2_7_0_s = \fsel_l5_s0$521 [0] ^ \fsel_l5_s0$500 [0];
-  assign fsel_pre2_7_0_c = \fsel_l5_s0$521 [0] & \fsel_l5_s0$500 [0];
-  assign \$2093  = \fsel_l5_s0$521 [1] ^ \fsel_l5_s0$500 [1];
-  assign fsel_pre2_7_1_s = \$2093  ^ fsel_pre2_7_0_c;
-  assign \$2094  = \fsel_l5_s0$521 [1] & \fsel_l5_s0$500 [1];
-  assign \$2095  = \fsel_l5_s0$521 [1] & fsel_pre2_7_0_c;
+  assign \$2092  = \fsel_l5_s0$510 [1] & fsel_pre2_6_0_c;
+  assign fsel_pre2_6_1_c = \$2091  | \$2092 ;
+  assign \$2093  = \fsel_l5_s0$524 [2] ^ \fsel_l5_s0$510 [2];
+  assign fsel_pre2_6_2_s = \$2093  ^ fsel_pre2_6_1_c;
+  assign \$2094  = \fsel_l5_s0$524 [2] & \fsel_l5_s0$510 [2];
+  assign \$2095  = \fsel_l5_s0$524 [2] & fsel_pre2_6_1_c;
   assign \$2096  = \$2094  | \$2095 ;
-  assign \$2097  = \fsel_l5_s0$500 [1] & fsel_pre2_7_0_c;
-  assign fsel_pre2_7_1_c = \$2096  | \$2097 ;
-  assign \$2098  = \fsel_l5_s0$521 [2] ^ \fsel_l5_s0$500 [2];
-  assign fsel_pre2_7_2_s = \$2098  ^ fsel_pre2_7_1_c;
-  assign \$2099  = \fsel_l5_s0$521 [2] & \fsel_l5_s0$500 [2];
-  assign \$2100  = \fsel_l5_s0$521 [2] & fsel_pre2_7_1_c;
+  assign \$2097  = \fsel_l5_s0$510 [2] & fsel_pre2_6_1_c;
+  assign fsel_pre2_6_2_c = \$2096  | \$2097 ;
+  assign fsel_pre2_7_0_s = \fsel_l5_s0$531 [0] ^ \fsel_l5_s0$510 [0];
+  assign fsel_pre2_7_0_c = \fsel_l5_s0$531 [0] & \fsel_l5_s0$510 [0];
+  assign \$2098  = \fsel_l5_s0$531 [1] ^ \fsel_l5_s0$510 [1];
+  assign fsel_pre2_7_1_s = \$2098  ^ fsel_pre2_7_0_c;
+  assign \$2099  = \fsel_l5_s0$531 [1] & \fsel_l5_s0$510 [1];
+  assign \$2100  = \fsel_l5_s0$531 [1] & fsel_pre2_7_0_c;
   assign \$2101  = \$2099  | \$2100 ;
-  assign \$2102  = \fsel_l5_s0$500 [2] & fsel_pre2_7_1_c;
-  assign fsel_pre2_7_2_c = \$2101  | \$2102 ;
-  assign fsel_pre2_12_0_s = \fsel_l5_s0$528  ^ \fsel_l5_s0$529 [0];
-  assign fsel_pre2_12_0_c = \fsel_l5_s0$528  & \fsel_l5_s0$529 [0];
-  assign fsel_pre2_12_1_s = \fsel_l5_s0$529 [1] ^ fsel_pre2_12_0_c;
-  assign fsel_pre2_12_1_c = \fsel_l5_s0$529 [1] & fsel_pre2_12_0_c;
-  assign fsel_pre2_12_2_s = \fsel_l5_s0$529 [2] ^ fsel_pre2_12_1_c;
-  assign fsel_pre2_12_2_c = \fsel_l5_s0$529 [2] & fsel_pre2_12_1_c;
-  assign fsel_pre2_13_0_s = \fsel_l5_s0$536 [0] ^ \fsel_l5_s0$529 [0];
-  assign fsel_pre2_13_0_c = \fsel_l5_s0$536 [0] & \fsel_l5_s0$529 [0];
-  assign \$2103  = \fsel_l5_s0$536 [1] ^ \fsel_l5_s0$529 [1];
-  assign fsel_pre2_13_1_s = \$2103  ^ fsel_pre2_13_0_c;
-  assign \$2104  = \fsel_l5_s0$536 [1] & \fsel_l5_s0$529 [1];
-  assign \$2105  = \fsel_l5_s0$536 [1] & fsel_pre2_13_0_c;
+  assign \$2102  = \fsel_l5_s0$510 [1] & fsel_pre2_7_0_c;
+  assign fsel_pre2_7_1_c = \$2101  | \$2102 ;
+  assign \$2103  = \fsel_l5_s0$531 [2] ^ \fsel_l5_s0$510 [2];
+  assign fsel_pre2_7_2_s = \$2103  ^ fsel_pre2_7_1_c;
+  assign \$2104  = \fsel_l5_s0$531 [2] & \fsel_l5_s0$510 [2];
+  assign \$2105  = \fsel_l5_s0$531 [2] & fsel_pre2_7_1_c;
   assign \$2106  = \$2104  | \$2105 ;
-  assign \$2107  = \fsel_l5_s0$529 [1] & fsel_pre2_13_0_c;
-  assign fsel_pre2_13_1_c = \$2106  | \$2107 ;
-  assign fsel_pre2_13_2_s = \fsel_l5_s0$529 [2] ^ fsel_pre2_13_1_c;
-  assign fsel_pre2_13_2_c = \fsel_l5_s0$529 [2] & fsel_pre2_13_1_c;
-  assign fsel_pre2_14_0_s = \fsel_l5_s0$543 [0] ^ \fsel_l5_s0$529 [0];
-  assign fsel_pre2_14_0_c = \fsel_l5_s0$543 [0] & \fsel_l5_s0$529 [0];
-  assign \$2108  = \fsel_l5_s0$543 [1] ^ \fsel_l5_s0$529 [1];
-  assign fsel_pre2_14_1_s = \$2108  ^ fsel_pre2_14_0_c;
-  assign \$2109  = \fsel_l5_s0$543 [1] & \fsel_l5_s0$529 [1];
-  assign \$2110  = \fsel_l5_s0$543 [1] & fsel_pre2_14_0_c;
+  assign \$2107  = \fsel_l5_s0$510 [2] & fsel_pre2_7_1_c;
+  assign fsel_pre2_7_2_c = \$2106  | \$2107 ;
+  assign fsel_pre2_12_0_s = \fsel_l5_s0$538  ^ \fsel_l5_s0$539 [0];
+  assign fsel_pre2_12_0_c = \fsel_l5_s0$538  & \fsel_l5_s0$539 [0];
+  assign fsel_pre2_12_1_s = \fsel_l5_s0$539 [1] ^ fsel_pre2_12_0_c;
+  assign fsel_pre2_12_1_c = \fsel_l5_s0$539 [1] & fsel_pre2_12_0_c;
+  assign fsel_pre2_12_2_s = \fsel_l5_s0$539 [2] ^ fsel_pre2_12_1_c;
+  assign fsel_pre2_12_2_c = \fsel_l5_s0$539 [2] & fsel_pre2_12_1_c;
+  assign fsel_pre2_13_0_s = \fsel_l5_s0$546 [0] ^ \fsel_l5_s0$539 [0];
+  assign fsel_pre2_13_0_c = \fsel_l5_s0$546 [0] & \fsel_l5_s0$539 [0];
+  assign \$2108  = \fsel_l5_s0$546 [1] ^ \fsel_l5_s0$539 [1];
+  assign fsel_pre2_13_1_s = \$2108  ^ fsel_pre2_13_0_c;
+  assign \$2109  = \fsel_l5_s0$546 [1] & \fsel_l5_s0$539 [1];
+  assign \$2110  = \fsel_l5_s0$546 [1] & fsel_pre2_13_0_c;
   assign \$2111  = \$2109  | \$2110 ;
-  assign \$2112  = \fsel_l5_s0$529 [1] & fsel_pre2_14_0_c;
-  assign fsel_pre2_14_1_c = \$2111  | \$2112 ;
-  assign \$2113  = \fsel_l5_s0$543 [2] ^ \fsel_l5_s0$529 [2];
-  assign fsel_pre2_14_2_s = \$2113  ^ fsel_pre2_14_1_c;
-  assign \$2114  = \fsel_l5_s0$543 [2] & \fsel_l5_s0$529 [2];
-  assign \$2115  = \fsel_l5_s0$543 [2] & fsel_pre2_14_1_c;
+  assign \$2112  = \fsel_l5_s0$539 [1] & fsel_pre2_13_0_c;
+  assign fsel_pre2_13_1_c = \$2111  | \$2112 ;
+  assign fsel_pre2_13_2_s = \fsel_l5_s0$539 [2] ^ fsel_pre2_13_1_c;
+  assign fsel_pre2_13_2_c = \fsel_l5_s0$539 [2] & fsel_pre2_13_1_c;
+  assign fsel_pre2_14_0_s = \fsel_l5_s0$553 [0] ^ \fsel_l5_s0$539 [0];
+  assign fsel_pre2_14_0_c = \fsel_l5_s0$553 [0] & \fsel_l5_s0$539 [0];
+  assign \$2113  = \fsel_l5_s0$553 [1] ^ \fsel_l5_s0$539 [1];
+  assign fsel_pre2_14_1_s = \$2113  ^ fsel_pre2_14_0_c;
+  assign \$2114  = \fsel_l5_s0$553 [1] & \fsel_l5_s0$539 [1];
+  assign \$2115  = \fsel_l5_s0$553 [1] & fsel_pre2_14_0_c;
   assign \$2116  = \$2114  | \$2115 ;
-  assign \$2117  = \fsel_l5_s0$529 [2] & fsel_pre2_14_1_c;
-  assign fsel_pre2_14_2_c = \$2116  | \$2117 ;
-  assign fsel_pre2_15_0_s = \fsel_l5_s0$550 [0] ^ \fsel_l5_s0$529 [0];
-  assign fsel_pre2_15_0_c = \fsel_l5_s0$550 [0] & \fsel_l5_s0$529 [0];
-  assign \$2118  = \fsel_l5_s0$550 [1] ^ \fsel_l5_s0$529 [1];
-  assign fsel_pre2_15_1_s = \$2118  ^ fsel_pre2_15_0_c;
-  assign \$2119  = \fsel_l5_s0$550 [1] & \fsel_l5_s0$529 [1];
-  assign \$2120  = \fsel_l5_s0$550 [1] & fsel_pre2_15_0_c;
+  assign \$2117  = \fsel_l5_s0$539 [1] & fsel_pre2_14_0_c;
+  assign fsel_pre2_14_1_c = \$2116  | \$2117 ;
+  assign \$2118  = \fsel_l5_s0$553 [2] ^ \fsel_l5_s0$539 [2];
+  assign fsel_pre2_14_2_s = \$2118  ^ fsel_pre2_14_1_c;
+  assign \$2119  = \fsel_l5_s0$553 [2] & \fsel_l5_s0$539 [2];
+  assign \$2120  = \fsel_l5_s0$553 [2] & fsel_pre2_14_1_c;
   assign \$2121  = \$2119  | \$2120 ;
-  assign \$2122  = \fsel_l5_s0$529 [1] & fsel_pre2_15_0_c;
-  assign fsel_pre2_15_1_c = \$2121  | \$2122 ;
-  assign \$2123  = \fsel_l5_s0$550 [2] ^ \fsel_l5_s0$529 [2];
-  assign fsel_pre2_15_2_s = \$2123  ^ fsel_pre2_15_1_c;
-  assign \$2124  = \fsel_l5_s0$550 [2] & \fsel_l5_s0$529 [2];
-  assign \$2125  = \fsel_l5_s0$550 [2] & fsel_pre2_15_1_c;
+  assign \$2122  = \fsel_l5_s0$539 [2] & fsel_pre2_14_1_c;
+  assign fsel_pre2_14_2_c = \$2121  | \$2122 ;
+  assign fsel_pre2_15_0_s = \fsel_l5_s0$560 [0] ^ \fsel_l5_s0$539 [0];
+  assign fsel_pre2_15_0_c = \fsel_l5_s0$560 [0] & \fsel_l5_s0$539 [0];
+  assign \$2123  = \fsel_l5_s0$560 [1] ^ \fsel_l5_s0$539 [1];
+  assign fsel_pre2_15_1_s = \$2123  ^ fsel_pre2_15_0_c;
+  assign \$2124  = \fsel_l5_s0$560 [1] & \fsel_l5_s0$539 [1];
+  assign \$2125  = \fsel_l5_s0$560 [1] & fsel_pre2_15_0_c;
   assign \$2126  = \$2124  | \$2125 ;
-  assign \$2127  = \fsel_l5_s0$529 [2] & fsel_pre2_15_1_c;
-  assign fsel_pre2_15_2_c = \$2126  | \$2127 ;
-  assign fsel_pre3_8_0_s = \fsel_l5_s0$557  ^ fsel_pre2_7_0_s;
-  assign fsel_pre3_8_0_c = \fsel_l5_s0$557  & fsel_pre2_7_0_s;
+  assign \$2127  = \fsel_l5_s0$539 [1] & fsel_pre2_15_0_c;
+  assign fsel_pre2_15_1_c = \$2126  | \$2127 ;
+  assign \$2128  = \fsel_l5_s0$560 [2] ^ \fsel_l5_s0$539 [2];
+  assign fsel_pre2_15_2_s = \$2128  ^ fsel_pre2_15_1_c;
+  assign \$2129  = \fsel_l5_s0$560 [2] & \fsel_l5_s0$539 [2];
+  assign \$2130  = \fsel_l5_s0$560 [2] & fsel_pre2_15_1_c;
+  assign \$2131  = \$2129  | \$2130 ;
+  assign \$2132  = \fsel_l5_s0$539 [2] & fsel_pre2_15_1_c;
+  assign fsel_pre2_15_2_c = \$2131  | \$2132 ;
+  assign fsel_pre3_8_0_s = \fsel_l5_s0$567  ^ fsel_pre2_7_0_s;
+  assign fsel_pre3_8_0_c = \fsel_l5_s0$567  & fsel_pre2_7_0_s;
   assign fsel_pre3_8_1_s = fsel_pre2_7_1_s ^ fsel_pre3_8_0_c;
   assign fsel_pre3_8_1_c = fsel_pre2_7_1_s & fsel_pre3_8_0_c;
   assign fsel_pre3_8_2_s = fsel_pre2_7_2_s ^ fsel_pre3_8_1_c;
   assign fsel_pre3_8_2_c = fsel_pre2_7_2_s & fsel_pre3_8_1_c;
   assign fsel_pre3_8_3_s = fsel_pre2_7_2_c ^ fsel_pre3_8_2_c;
   assign fsel_pre3_8_3_c = fsel_pre2_7_2_c & fsel_pre3_8_2_c;
-  assign fsel_pre3_9_0_s = \fsel_l5_s0$566 [0] ^ fsel_pre2_7_0_s;
-  assign fsel_pre3_9_0_c = \fsel_l5_s0$566 [0] & fsel_pre2_7_0_s;
-  assign \$2128  = \fsel_l5_s0$566 [1] ^ fsel_pre2_7_1_s;
-  assign fsel_pre3_9_1_s = \$2128  ^ fsel_pre3_9_0_c;
-  assign \$2129  = \fsel_l5_s0$566 [1] & fsel_pre2_7_1_s;
-  assign \$2130  = \fsel_l5_s0$566 [1] & fsel_pre3_9_0_c;
-  assign \$2131  = \$2129  | \$2130 ;
-  assign \$2132  = fsel_pre2_7_1_s & fsel_pre3_9_0_c;
-  assign fsel_pre3_9_1_c = \$2131  | \$2132 ;
+  assign fsel_pre3_9_0_s = \fsel_l5_s0$576 [0] ^ fsel_pre2_7_0_s;
+  assign fsel_pre3_9_0_c = \fsel_l5_s0$576 [0] & fsel_pre2_7_0_s;
+  assign \$2133  = \fsel_l5_s0$576 [1] ^ fsel_pre2_7_1_s;
+  assign fsel_pre3_9_1_s = \$2133  ^ fsel_pre3_9_0_c;
+  assign \$2134  = \fsel_l5_s0$576 [1] & fsel_pre2_7_1_s;
+  assign \$2135  = \fsel_l5_s0$576 [1] & fsel_pre3_9_0_c;
+  assign \$2136  = \$2134  | \$2135 ;
+  assign \$2137  = fsel_pre2_7_1_s & fsel_pre3_9_0_c;
+  assign fsel_pre3_9_1_c = \$2136  | \$2137 ;
   assign fsel_pre3_9_2_s = fsel_pre2_7_2_s ^ fsel_pre3_9_1_c;
   assign fsel_pre3_9_2_c = fsel_pre2_7_2_s & fsel_pre3_9_1_c;
   assign fsel_pre3_9_3_s = fsel_pre2_7_2_c ^ fsel_pre3_9_2_c;
   assign fsel_pre3_9_3_c = fsel_pre2_7_2_c & fsel_pre3_9_2_c;
-  assign fsel_pre3_10_0_s = \fsel_l5_s0$575 [0] ^ fsel_pre2_7_0_s;
-  assign fsel_pre3_10_0_c = \fsel_l5_s0$575 [0] & fsel_pre2_7_0_s;
-  assign \$2133  = \fsel_l5_s0$575 [1] ^ fsel_pre2_7_1_s;
-  assign fsel_pre3_10_1_s = \$2133  ^ fsel_pre3_10_0_c;
-  assign \$2134  = \fsel_l5_s0$575 [1] & fsel_pre2_7_1_s;
-  assign \$2135  = \fsel_l5_s0$575 [1] & fsel_pre3_10_0_c;
-  assign \$2136  = \$2134  | \$2135 ;
-  assign \$2137  = fsel_pre2_7_1_s & fsel_pre3_10_0_c;
-  assign fsel_pre3_10_1_c = \$2136  | \$2137 ;
-  assign \$2138  = \fsel_l5_s0$575 [2] ^ fsel_pre2_7_2_s;
-  assign fsel_pre3_10_2_s = \$2138  ^ fsel_pre3_10_1_c;
-  assign \$2139  = \fsel_l5_s0$575 [2] & fsel_pre2_7_2_s;
-  assign \$2140  = \fsel_l5_s0$575 [2] & fsel_pre3_10_1_c;
+  assign fsel_pre3_10_0_s = \fsel_l5_s0$585 [0] ^ fsel_pre2_7_0_s;
+  assign fsel_pre3_10_0_c = \fsel_l5_s0$585 [0] & fsel_pre2_7_0_s;
+  assign \$2138  = \fsel_l5_s0$585 [1] ^ fsel_pre2_7_1_s;
+  assign fsel_pre3_10_1_s = \$2138  ^ fsel_pre3_10_0_c;
+  assign \$2139  = \fsel_l5_s0$585 [1] & fsel_pre2_7_1_s;
+  assign \$2140  = \fsel_l5_s0$585 [1] & fsel_pre3_10_0_c;
   assign \$2141  = \$2139  | \$2140 ;
-  assign \$2142  = fsel_pre2_7_2_s & fsel_pre3_10_1_c;
-  assign fsel_pre3_10_2_c = \$2141  | \$2142 ;
+  assign \$2142  = fsel_pre2_7_1_s & fsel_pre3_10_0_c;
+  assign fsel_pre3_10_1_c = \$2141  | \$2142 ;
+  assign \$2143  = \fsel_l5_s0$585 [2] ^ fsel_pre2_7_2_s;
+  assign fsel_pre3_10_2_s = \$2143  ^ fsel_pre3_10_1_c;
+  assign \$2144  = \fsel_l5_s0$585 [2] & fsel_pre2_7_2_s;
+  assign \$2145  = \fsel_l5_s0$585 [2] & fsel_pre3_10_1_c;
+  assign \$2146  = \$2144  | \$2145 ;
+  assign \$2147  = fsel_pre2_7_2_s & fsel_pre3_10_1_c;
+  assign fsel_pre3_10_2_c = \$2146  | \$2147 ;
   assign fsel_pre3_10_3_s = fsel_pre2_7_2_c ^ fsel_pre3_10_2_c;
   assign fsel_pre3_10_3_c = fsel_pre2_7_2_c & fsel_pre3_10_2_c;
-  assign fsel_pre3_11_0_s = \fsel_l5_s0$529 [0] ^ fsel_pre2_7_0_s;
-  assign fsel_pre3_11_0_c = \fsel_l5_s0$529 [0] & fsel_pre2_7_0_s;
-  assign \$2143  = \fsel_l5_s0$529 [1] ^ fsel_pre2_7_1_s;
-  assign fsel_pre3_11_1_s = \$2143  ^ fsel_pre3_11_0_c;
-  assign \$2144  = \fsel_l5_s0$529 [1] & fsel_pre2_7_1_s;
-  assign \$2145  = \fsel_l5_s0$529 [1] & fsel_pre3_11_0_c;
-  assign \$2146  = \$2144  | \$2145 ;
-  assign \$2147  = fsel_pre2_7_1_s & fsel_pre3_11_0_c;
-  assign fsel_pre3_11_1_c = \$2146  | \$2147 ;
-  assign \$2148  = \fsel_l5_s0$529 [2] ^ fsel_pre2_7_2_s;
-  assign fsel_pre3_11_2_s = \$2148  ^ fsel_pre3_11_1_c;
-  assign \$2149  = \fsel_l5_s0$529 [2] & fsel_pre2_7_2_s;
-  assign \$2150  = \fsel_l5_s0$529 [2] & fsel_pre3_11_1_c;
+  assign fsel_pre3_11_0_s = \fsel_l5_s0$539 [0] ^ fsel_pre2_7_0_s;
+  assign fsel_pre3_11_0_c = \fsel_l5_s0$539 [0] & fsel_pre2_7_0_s;
+  assign \$2148  = \fsel_l5_s0$539 [1] ^ fsel_pre2_7_1_s;
+  assign fsel_pre3_11_1_s = \$2148  ^ fsel_pre3_11_0_c;
+  assign \$2149  = \fsel_l5_s0$539 [1] & fsel_pre2_7_1_s;
+  assign \$2150  = \fsel_l5_s0$539 [1] & fsel_pre3_11_0_c;
   assign \$2151  = \$2149  | \$2150 ;
-  assign \$2152  = fsel_pre2_7_2_s & fsel_pre3_11_1_c;
-  assign fsel_pre3_11_2_c = \$2151  | \$2152 ;
+  assign \$2152  = fsel_pre2_7_1_s & fsel_pre3_11_0_c;
+  assign fsel_pre3_11_1_c = \$2151  | \$2152 ;
+  assign \$2153  = \fsel_l5_s0$539 [2] ^ fsel_pre2_7_2_s;
+  assign fsel_pre3_11_2_s = \$2153  ^ fsel_pre3_11_1_c;
+  assign \$2154  = \fsel_l5_s0$539 [2] & fsel_pre2_7_2_s;
+  assign \$2155  = \fsel_l5_s0$539 [2] & fsel_pre3_11_1_c;
+  assign \$2156  = \$2154  | \$2155 ;
+  assign \$2157  = fsel_pre2_7_2_s & fsel_pre3_11_1_c;
+  assign fsel_pre3_11_2_c = \$2156  | \$2157 ;
   assign fsel_pre3_11_3_s = fsel_pre2_7_2_c ^ fsel_pre3_11_2_c;
   assign fsel_pre3_11_3_c = fsel_pre2_7_2_c & fsel_pre3_11_2_c;
   assign fsel_pre3_12_0_s = fsel_pre2_12_0_s ^ fsel_pre2_7_0_s;
   assign fsel_pre3_12_0_c = fsel_pre2_12_0_s & fsel_pre2_7_0_s;
-  assign \$2153  = fsel_pre2_12_1_s ^ fsel_pre2_7_1_s;
-  assign fsel_pre3_12_1_s = \$2153  ^ fsel_pre3_12_0_c;
-  assign \$2154  = fsel_pre2_12_1_s & fsel_pre2_7_1_s;
-  assign \$2155  = fsel_pre2_12_1_s & fsel_pre3_12_0_c;
-  assign \$2156  = \$2154  | \$2155 ;
-  assign \$2157  = fsel_pre2_7_1_s & fsel_pre3_12_0_c;
-  assign fsel_pre3_12_1_c = \$2156  | \$2157 ;
-  assign \$2158  = fsel_pre2_12_2_s ^ fsel_pre2_7_2_s;
-  assign fsel_pre3_12_2_s = \$2158  ^ fsel_pre3_12_1_c;
-  assign \$2159  = fsel_pre2_12_2_s & fsel_pre2_7_2_s;
-  assign \$2160  = fsel_pre2_12_2_s & fsel_pre3_12_1_c;
+  assign \$2158  = fsel_pre2_12_1_s ^ fsel_pre2_7_1_s;
+  assign fsel_pre3_12_1_s = \$2158  ^ fsel_pre3_12_0_c;
+  assign \$2159  = fsel_pre2_12_1_s & fsel_pre2_7_1_s;
+  assign \$2160  = fsel_pre2_12_1_s & fsel_pre3_12_0_c;
   assign \$2161  = \$2159  | \$2160 ;
-  assign \$2162  = fsel_pre2_7_2_s & fsel_pre3_12_1_c;
-  assign fsel_pre3_12_2_c = \$2161  | \$2162 ;
-  assign \$2163  = fsel_pre2_12_2_c ^ fsel_pre2_7_2_c;
-  assign fsel_pre3_12_3_s = \$2163  ^ fsel_pre3_12_2_c;
-  assign \$2164  = fsel_pre2_12_2_c & fsel_pre2_7_2_c;
-  assign \$2165  = fsel_pre2_12_2_c & fsel_pre3_12_2_c;
+  assign \$2162  = fsel_pre2_7_1_s & fsel_pre3_12_0_c;
+  assign fsel_pre3_12_1_c = \$2161  | \$2162 ;
+  assign \$2163  = fsel_pre2_12_2_s ^ fsel_pre2_7_2_s;
+  assign fsel_pre3_12_2_s = \$2163  ^ fsel_pre3_12_1_c;
+  assign \$2164  = fsel_pre2_12_2_s & fsel_pre2_7_2_s;
+  assign \$2165  = fsel_pre2_12_2_s & fsel_pre3_12_1_c;
   assign \$2166  = \$2164  | \$2165 ;
-  assign \$2167  = fsel_pre2_7_2_c & fsel_pre3_12_2_c;
-  assign fsel_pre3_12_3_c = \$2166  | \$2167 ;
+  assign \$2167  = fsel_pre2_7_2_s & fsel_pre3_12_1_c;
+  assign fsel_pre3_12_2_c = \$2166  | \$2167 ;
+  assign \$2168  = fsel_pre2_12_2_c ^ fsel_pre2_7_2_c;
+  assign fsel_pre3_12_3_s = \$2168  ^ fsel_pre3_12_2_c;
+  assign \$2169  = fsel_pre2_12_2_c & fsel_pre2_7_2_c;
+  assign \$2170  = fsel_pre2_12_2_c & fsel_pre3_12_2_c;
+  assign \$2171  = \$2169  | \$2170 ;
+  assign \$2172  = fsel_pre2_7_2_c & fsel_pre3_12_2_c;
+  assign fsel_pre3_12_3_c = \$2171  | \$2172 ;
   assign fsel_pre3_13_0_s = fsel_pre2_13_0_s ^ fsel_pre2_7_0_s;
   assign fsel_pre3_13_0_c = fsel_pre2_13_0_s & fsel_pre2_7_0_s;
-  assign \$2168  = fsel_pre2_13_1_s ^ fsel_pre2_7_1_s;
-  assign fsel_pre3_13_1_s = \$2168  ^ fsel_pre3_13_0_c;
-  assign \$2169  = fsel_pre2_13_1_s & fsel_pre2_7_1_s;
-  assign \$2170  = fsel_pre2_13_1_s & fsel_pre3_13_0_c;
-  assign \$2171  = \$2169  | \$2170 ;
-  assign \$2172  = fsel_pre2_7_1_s & fsel_pre3_13_0_c;
-  assign fsel_pre3_13_1_c = \$2171  | \$2172 ;
-  assign \$2173  = fsel_pre2_13_2_s ^ fsel_pre2_7_2_s;
-  assign fsel_pre3_13_2_s = \$2173  ^ fsel_pre3_13_1_c;
-  assign \$2174  = fsel_pre2_13_2_s & fsel_pre2_7_2_s;
-  assign \$2175  = fsel_pre2_13_2_s & fsel_pre3_13_1_c;
+  assign \$2173  = fsel_pre2_13_1_s ^ fsel_pre2_7_1_s;
+  assign fsel_pre3_13_1_s = \$2173  ^ fsel_pre3_13_0_c;
+  assign \$2174  = fsel_pre2_13_1_s & fsel_pre2_7_1_s;
+  assign \$2175  = fsel_pre2_13_1_s & fsel_pre3_13_0_c;
   assign \$2176  = \$2174  | \$2175 ;
-  assign \$2177  = fsel_pre2_7_2_s & fsel_pre3_13_1_c;
-  assign fsel_pre3_13_2_c = \$2176  | \$2177 ;
-  assign \$2178  = fsel_pre2_13_2_c ^ fsel_pre2_7_2_c;
-  assign fsel_pre3_13_3_s = \$2178  ^ fsel_pre3_13_2_c;
-  assign \$2179  = fsel_pre2_13_2_c & fsel_pre2_7_2_c;
-  assign \$2180  = fsel_pre2_13_2_c & fsel_pre3_13_2_c;
+  assign \$2177  = fsel_pre2_7_1_s & fsel_pre3_13_0_c;
+  assign fsel_pre3_13_1_c = \$2176  | \$2177 ;
+  assign \$2178  = fsel_pre2_13_2_s ^ fsel_pre2_7_2_s;
+  assign fsel_pre3_13_2_s = \$2178  ^ fsel_pre3_13_1_c;
+  assign \$2179  = fsel_pre2_13_2_s & fsel_pre2_7_2_s;
+  assign \$2180  = fsel_pre2_13_2_s & fsel_pre3_13_1_c;
   assign \$2181  = \$2179  | \$2180 ;
-  assign \$2182  = fsel_pre2_7_2_c & fsel_pre3_13_2_c;
-  assign fsel_pre3_13_3_c = \$2181  | \$2182 ;
+  assign \$2182  = fsel_pre2_7_2_s & fsel_pre3_13_1_c;
+  assign fsel_pre3_13_2_c = \$2181  | \$2182 ;
+  assign \$2183  = fsel_pre2_13_2_c ^ fsel_pre2_7_2_c;
+  assign fsel_pre3_13_3_s = \$2183  ^ fsel_pre3_13_2_c;
+  assign \$2184  = fsel_pre2_13_2_c & fsel_pre2_7_2_c;
+  assign \$2185  = fsel_pre2_13_2_c & fsel_pre3_13_2_c;
+  assign \$2186  = \$2184  | \$2185 ;
+  assign \$2187  = fsel_pre2_7_2_c & fsel_pre3_13_2_c;
+  assign fsel_pre3_13_3_c = \$2186  | \$2187 ;
   assign fsel_pre3_14_0_s = fsel_pre2_14_0_s ^ fsel_pre2_7_0_s;
   assign fsel_pre3_14_0_c = fsel_pre2_14_0_s & fsel_pre2_7_0_s;
-  assign \$2183  = fsel_pre2_14_1_s ^ fsel_pre2_7_1_s;
-  assign fsel_pre3_14_1_s = \$2183  ^ fsel_pre3_14_0_c;
-  assign \$2184  = fsel_pre2_14_1_s & fsel_pre2_7_1_s;
-  assign \$2185  = fsel_pre2_14_1_s & fsel_pre3_14_0_c;
-  assign \$2186  = \$2184  | \$2185 ;
-  assign \$2187  = fsel_pre2_7_1_s & fsel_pre3_14_0_c;
-  assign fsel_pre3_14_1_c = \$2186  | \$2187 ;
-  assign \$2188  = fsel_pre2_14_2_s ^ fsel_pre2_7_2_s;
-  assign fsel_pre3_14_2_s = \$2188  ^ fsel_pre3_14_1_c;
-  assign \$2189  = fsel_pre2_14_2_s & fsel_pre2_7_2_s;
-  assign \$2190  = fsel_pre2_14_2_s & fsel_pre3_14_1_c;
+  assign \$2188  = fsel_pre2_14_1_s ^ fsel_pre2_7_1_s;
+  assign fsel_pre3_14_1_s = \$2188  ^ fsel_pre3_14_0_c;
+  assign \$2189  = fsel_pre2_14_1_s & fsel_pre2_7_1_s;
+  assign \$2190  = fsel_pre2_14_1_s & fsel_pre3_14_0_c;
   assign \$2191  = \$2189  | \$2190 ;
-  assign \$2192  = fsel_pre2_7_2_s & fsel_pre3_14_1_c;
-  assign fsel_pre3_14_2_c = \$2191  | \$2192 ;
-  assign \$2193  = fsel_pre2_14_2_c ^ fsel_pre2_7_2_c;
-  assign fsel_pre3_14_3_s = \$2193  ^ fsel_pre3_14_2_c;
-  assign \$2194  = fsel_pre2_14_2_c & fsel_pre2_7_2_c;
-  assign \$2195  = fsel_pre2_14_2_c & fsel_pre3_14_2_c;
+  assign \$2192  = fsel_pre2_7_1_s & fsel_pre3_14_0_c;
+  assign fsel_pre3_14_1_c = \$2191  | \$2192 ;
+  assign \$2193  = fsel_pre2_14_2_s ^ fsel_pre2_7_2_s;
+  assign fsel_pre3_14_2_s = \$2193  ^ fsel_pre3_14_1_c;
+  assign \$2194  = fsel_pre2_14_2_s & fsel_pre2_7_2_s;
+  assign \$2195  = fsel_pre2_14_2_s & fsel_pre3_14_1_c;
   assign \$2196  = \$2194  | \$2195 ;
-  assign \$2197  = fsel_pre2_7_2_c & fsel_pre3_14_2_c;
-  assign fsel_pre3_14_3_c = \$2196  | \$2197 ;
+  assign \$2197  = fsel_pre2_7_2_s & fsel_pre3_14_1_c;
+  assign fsel_pre3_14_2_c = \$2196  | \$2197 ;
+  assign \$2198  = fsel_pre2_14_2_c ^ fsel_pre2_7_2_c;
+  assign fsel_pre3_14_3_s = \$2198  ^ fsel_pre3_14_2_c;
+  assign \$2199  = fsel_pre2_14_2_c & fsel_pre2_7_2_c;
+  assign \$2200  = fsel_pre2_14_2_c & fsel_pre3_14_2_c;
+  assign \$2201  = \$2199  | \$2200 ;
+  assign \$2202  = fsel_pre2_7_2_c & fsel_pre3_14_2_c;
+  assign fsel_pre3_14_3_c = \$2201  | \$2202 ;
   assign fsel_pre3_15_0_s = fsel_pre2_15_0_s ^ fsel_pre2_7_0_s;
   assign fsel_pre3_15_0_c = fsel_pre2_15_0_s & fsel_pre2_7_0_s;
-  assign \$2198  = fsel_pre2_15_1_s ^ fsel_pre2_7_1_s;
-  assign fsel_pre3_15_1_s = \$2198  ^ fsel_pre3_15_0_c;
-  assign \$2199  = fsel_pre2_15_1_s & fsel_pre2_7_1_s;
-  assign \$2200  = fsel_pre2_15_1_s & fsel_pre3_15_0_c;
-  assign \$2201  = \$2199  | \$2200 ;
-  assign \$2202  = fsel_pre2_7_1_s & fsel_pre3_15_0_c;
-  assign fsel_pre3_15_1_c = \$2201  | \$2202 ;
-  assign \$2203  = fsel_pre2_15_2_s ^ fsel_pre2_7_2_s;
-  assign fsel_pre3_15_2_s = \$2203  ^ fsel_pre3_15_1_c;
-  assign \$2204  = fsel_pre2_15_2_s & fsel_pre2_7_2_s;
-  assign \$2205  = fsel_pre2_15_2_s & fsel_pre3_15_1_c;
+  assign \$2203  = fsel_pre2_15_1_s ^ fsel_pre2_7_1_s;
+  assign fsel_pre3_15_1_s = \$2203  ^ fsel_pre3_15_0_c;
+  assign \$2204  = fsel_pre2_15_1_s & fsel_pre2_7_1_s;
+  assign \$2205  = fsel_pre2_15_1_s & fsel_pre3_15_0_c;
   assign \$2206  = \$2204  | \$2205 ;
-  assign \$2207  = fsel_pre2_7_2_s & fsel_pre3_15_1_c;
-  assign fsel_pre3_15_2_c = \$2206  | \$2207 ;
-  assign \$2208  = fsel_pre2_15_2_c ^ fsel_pre2_7_2_c;
-  assign fsel_pre3_15_3_s = \$2208  ^ fsel_pre3_15_2_c;
-  assign \$2209  = fsel_pre2_15_2_c & fsel_pre2_7_2_c;
-  assign \$2210  = fsel_pre2_15_2_c & fsel_pre3_15_2_c;
+  assign \$2207  = fsel_pre2_7_1_s & fsel_pre3_15_0_c;
+  assign fsel_pre3_15_1_c = \$2206  | \$2207 ;
+  assign \$2208  = fsel_pre2_15_2_s ^ fsel_pre2_7_2_s;
+  assign fsel_pre3_15_2_s = \$2208  ^ fsel_pre3_15_1_c;
+  assign \$2209  = fsel_pre2_15_2_s & fsel_pre2_7_2_s;
+  assign \$2210  = fsel_pre2_15_2_s & fsel_pre3_15_1_c;
   assign \$2211  = \$2209  | \$2210 ;
-  assign \$2212  = fsel_pre2_7_2_c & fsel_pre3_15_2_c;
-  assign fsel_pre3_15_3_c = \$2211  | \$2212 ;
-  assign fsel_sh0_0 = \fsel_l5_s0$642 [1] & \fsel_l5_s0$624 ;
-  assign fsel_sh0_0_v = fsel_sh0_0 | \$2214 ;
-  assign fsel_sh0_0_f0 = fsel_sh0_0 ? \fsel_l5_s0$646  : \fsel_l5_s0$645 ;
+  assign \$2212  = fsel_pre2_7_2_s & fsel_pre3_15_1_c;
+  assign fsel_pre3_15_2_c = \$2211  | \$2212 ;
+  assign \$2213  = fsel_pre2_15_2_c ^ fsel_pre2_7_2_c;
+  assign fsel_pre3_15_3_s = \$2213  ^ fsel_pre3_15_2_c;
+  assign \$2214  = fsel_pre2_15_2_c & fsel_pre2_7_2_c;
+  assign \$2215  = fsel_pre2_15_2_c & fsel_pre3_15_2_c;
+  assign \$2216  = \$2214  | \$2215 ;
+  assign \$2217  = fsel_pre2_7_2_c & fsel_pre3_15_2_c;
+  assign fsel_pre3_15_3_c = \$2216  | \$2217 ;
+  assign fsel_sh0_0 = \fsel_l5_s0$652 [1] & \fsel_l5_s0$634 ;
+  assign fsel_sh0_0_v = fsel_sh0_0 | \$2219 ;
+  assign fsel_sh0_0_f0 = fsel_sh0_0 ? \fsel_l5_s0$656  : \fsel_l5_s0$655 ;
   assign fsel_sh0_0_f1 = fsel_sh0_0 ? 4'h1 : 4'h0;
-  assign fsel_sh0_1 = \fsel_l5_s0$642 [2] & \fsel_l5_s0$626 [0];
-  assign \$2215  = ~ \fsel_l5_s0$624 ;
-  assign \$2216  = \fsel_l5_s0$642 [1] & \$2215 ;
-  assign fsel_sh0_1_v = fsel_sh0_1 | \$2216 ;
-  assign fsel_sh0_1_f0 = fsel_sh0_1 ? \fsel_l5_s0$652  : \fsel_l5_s0$646 ;
+  assign fsel_sh0_1 = \fsel_l5_s0$652 [2] & \fsel_l5_s0$636 [0];
+  assign \$2220  = ~ \fsel_l5_s0$634 ;
+  assign \$2221  = \fsel_l5_s0$652 [1] & \$2220 ;
+  assign fsel_sh0_1_v = fsel_sh0_1 | \$2221 ;
+  assign fsel_sh0_1_f0 = fsel_sh0_1 ? \fsel_l5_s0$662  : \fsel_l5_s0$656 ;
   assign fsel_sh0_1_f1 = fsel_sh0_1 ? 4'h2 : 4'h1;
-  assign fsel_sh0_1_f2 = fsel_sh0_1 ? { 2'h0, \fsel_l5_s0$626 [1] } : 3'h0;
-  assign fsel_sh0_2 = \fsel_l5_s0$642 [3] & \fsel_l5_s0$628 [0];
-  assign \$2217  = ~ \fsel_l5_s0$626 [0];
-  assign \$2218  = \fsel_l5_s0$642 [2] & \$2217 ;
-  assign fsel_sh0_2_v = fsel_sh0_2 | \$2218 ;
-  assign fsel_sh0_2_f0 = fsel_sh0_2 ? \fsel_l5_s0$658  : \fsel_l5_s0$652 ;
+  assign fsel_sh0_1_f2 = fsel_sh0_1 ? { 2'h0, \fsel_l5_s0$636 [1] } : 3'h0;
+  assign fsel_sh0_2 = \fsel_l5_s0$652 [3] & \fsel_l5_s0$638 [0];
+  assign \$2222  = ~ \fsel_l5_s0$636 [0];
+  assign \$2223  = \fsel_l5_s0$652 [2] & \$2222 ;
+  assign fsel_sh0_2_v = fsel_sh0_2 | \$2223 ;
+  assign fsel_sh0_2_f0 = fsel_sh0_2 ? \fsel_l5_s0$668  : \fsel_l5_s0$662 ;
   assign fsel_sh0_2_f1 = fsel_sh0_2 ? 4'h3 : 4'h2;
-  assign fsel_sh0_2_f2 = fsel_sh0_2 ? { 1'h0, \fsel_l5_s0$628 [2:1] } : { 2'h0, \fsel_l5_s0$626 [1] };
-  assign fsel_sh0_3 = \fsel_l5_s0$642 [4] & \fsel_l5_s0$500 [0];
-  assign \$2219  = ~ \fsel_l5_s0$628 [0];
-  assign \$2220  = \fsel_l5_s0$642 [3] & \$2219 ;
-  assign fsel_sh0_3_v = fsel_sh0_3 | \$2220 ;
-  assign fsel_sh0_3_f0 = fsel_sh0_3 ? \fsel_l5_s0$664  : \fsel_l5_s0$658 ;
+  assign fsel_sh0_2_f2 = fsel_sh0_2 ? { 1'h0, \fsel_l5_s0$638 [2:1] } : { 2'h0, \fsel_l5_s0$636 [1] };
+  assign fsel_sh0_3 = \fsel_l5_s0$652 [4] & \fsel_l5_s0$510 [0];
+  assign \$2224  = ~ \fsel_l5_s0$638 [0];
+  assign \$2225  = \fsel_l5_s0$652 [3] & \$2224 ;
+  assign fsel_sh0_3_v = fsel_sh0_3 | \$2225 ;
+  assign fsel_sh0_3_f0 = fsel_sh0_3 ? \fsel_l5_s0$674  : \fsel_l5_s0$668 ;
   assign fsel_sh0_3_f1 = fsel_sh0_3 ? 4'h4 : 4'h3;
-  assign fsel_sh0_3_f2 = fsel_sh0_3 ? { 1'h0, \fsel_l5_s0$500 [2:1] } : { 1'h0, \fsel_l5_s0$628 [2:1] };
-  assign fsel_sh0_4 = \fsel_l5_s0$642 [5] & fsel_pre2_4_0_s;
-  assign \$2221  = ~ \fsel_l5_s0$500 [0];
-  assign \$2222  = \fsel_l5_s0$642 [4] & \$2221 ;
-  assign fsel_sh0_4_v = fsel_sh0_4 | \$2222 ;
-  assign fsel_sh0_4_f0 = fsel_sh0_4 ? \fsel_l5_s0$670  : \fsel_l5_s0$664 ;
+  assign fsel_sh0_3_f2 = fsel_sh0_3 ? { 1'h0, \fsel_l5_s0$510 [2:1] } : { 1'h0, \fsel_l5_s0$638 [2:1] };
+  assign fsel_sh0_4 = \fsel_l5_s0$652 [5] & fsel_pre2_4_0_s;
+  assign \$2226  = ~ \fsel_l5_s0$510 [0];
+  assign \$2227  = \fsel_l5_s0$652 [4] & \$2226 ;
+  assign fsel_sh0_4_v = fsel_sh0_4 | \$2227 ;
+  assign fsel_sh0_4_f0 = fsel_sh0_4 ? \fsel_l5_s0$680  : \fsel_l5_s0$674 ;
   assign fsel_sh0_4_f1 = fsel_sh0_4 ? 4'h5 : 4'h4;
-  assign fsel_sh0_4_f2 = fsel_sh0_4 ? { fsel_pre2_4_2_c, fsel_pre2_4_2_s, fsel_pre2_4_1_s } : { 1'h0, \fsel_l5_s0$500 [2:1] };
-  assign fsel_sh0_5 = \fsel_l5_s0$642 [6] & fsel_pre2_5_0_s;
-  assign \$2223  = ~ fsel_pre2_4_0_s;
-  assign \$2224  = \fsel_l5_s0$642 [5] & \$2223 ;
-  assign fsel_sh0_5_v = fsel_sh0_5 | \$2224 ;
-  assign fsel_sh0_5_f0 = fsel_sh0_5 ? \fsel_l5_s0$676  : \fsel_l5_s0$670 ;
+  assign fsel_sh0_4_f2 = fsel_sh0_4 ? { fsel_pre2_4_2_c, fsel_pre2_4_2_s, fsel_pre2_4_1_s } : { 1'h0, \fsel_l5_s0$510 [2:1] };
+  assign fsel_sh0_5 = \fsel_l5_s0$652 [6] & fsel_pre2_5_0_s;
+  assign \$2228  = ~ fsel_pre2_4_0_s;
+  assign \$2229  = \fsel_l5_s0$652 [5] & \$2228 ;
+  assign fsel_sh0_5_v = fsel_sh0_5 | \$2229 ;
+  assign fsel_sh0_5_f0 = fsel_sh0_5 ? \fsel_l5_s0$686  : \fsel_l5_s0$680 ;
   assign fsel_sh0_5_f1 = fsel_sh0_5 ? 4'h6 : 4'h5;
   assign fsel_sh0_5_f2 = fsel_sh0_5 ? { fsel_pre2_5_2_c, fsel_pre2_5_2_s, fsel_pre2_5_1_s } : { fsel_pre2_4_2_c, fsel_pre2_4_2_s, fsel_pre2_4_1_s };
-  assign fsel_sh0_6 = \fsel_l5_s0$642 [7] & fsel_pre2_6_0_s;
-  assign \$2225  = ~ fsel_pre2_5_0_s;
-  assign \$2226  = \fsel_l5_s0$642 [6] & \$2225 ;
-  assign fsel_sh0_6_v = fsel_sh0_6 | \$2226 ;
-  assign fsel_sh0_6_f0 = fsel_sh0_6 ? \fsel_l5_s0$682  : \fsel_l5_s0$676 ;
+  assign fsel_sh0_6 = \fsel_l5_s0$652 [7] & fsel_pre2_6_0_s;
+  assign \$2230  = ~ fsel_pre2_5_0_s;
+  assign \$2231  = \fsel_l5_s0$652 [6] & \$2230 ;
+  assign fsel_sh0_6_v = fsel_sh0_6 | \$2231 ;
+  assign fsel_sh0_6_f0 = fsel_sh0_6 ? \fsel_l5_s0$692  : \fsel_l5_s0$686 ;
   assign fsel_sh0_6_f1 = fsel_sh0_6 ? 4'h7 : 4'h6;
   assign fsel_sh0_6_f2 = fsel_sh0_6 ? { fsel_pre2_6_2_c, fsel_pre2_6_2_s, fsel_pre2_6_1_s } : { fsel_pre2_5_2_c, fsel_pre2_5_2_s, fsel_pre2_5_1_s };
-  assign fsel_sh0_7 = \fsel_l5_s0$642 [8] & fsel_pre2_7_0_s;
-  assign \$2227  = ~ fsel_pre2_6_0_s;
-  assign \$2228  = \fsel_l5_s0$642 [7] & \$2227 ;
-  assign fsel_sh0_7_v = fsel_sh0_7 | \$2228 ;
-  assign fsel_sh0_7_f0 = fsel_sh0_7 ? \fsel_l5_s0$688  : \fsel_l5_s0$682 ;
+  assign fsel_sh0_7 = \fsel_l5_s0$652 [8] & fsel_pre2_7_0_s;
+  assign \$2232  = ~ fsel_pre2_6_0_s;
+  assign \$2233  = \fsel_l5_s0$652 [7] & \$2232 ;
+  assign fsel_sh0_7_v = fsel_sh0_7 | \$2233 ;
+  assign fsel_sh0_7_f0 = fsel_sh0_7 ? \fsel_l5_s0$698  : \fsel_l5_s0$692 ;
   assign fsel_sh0_7_f1 = fsel_sh0_7 ? 4'h8 : 4'h7;
   assign fsel_sh0_7_f2 = fsel_sh0_7 ? { fsel_pre2_7_2_c, fsel_pre2_7_2_s, fsel_pre2_7_1_s } : { fsel_pre2_6_2_c, fsel_pre2_6_2_s, fsel_pre2_6_1_s };
-  assign fsel_sh0_8 = \fsel_l5_s0$642 [9] & fsel_pre3_8_0_s;
-  assign \$2229  = ~ fsel_pre2_7_0_s;
-  assign \$2230  = \fsel_l5_s0$642 [8] & \$2229 ;
-  assign fsel_sh0_8_v = fsel_sh0_8 | \$2230 ;
-  assign fsel_sh0_8_f0 = fsel_sh0_8 ? \fsel_l5_s0$694  : \fsel_l5_s0$688 ;
+  assign fsel_sh0_8 = \fsel_l5_s0$652 [9] & fsel_pre3_8_0_s;
+  assign \$2234  = ~ fsel_pre2_7_0_s;
+  assign \$2235  = \fsel_l5_s0$652 [8] & \$2234 ;
+  assign fsel_sh0_8_v = fsel_sh0_8 | \$2235 ;
+  assign fsel_sh0_8_f0 = fsel_sh0_8 ? \fsel_l5_s0$704  : \fsel_l5_s0$698 ;
   assign fsel_sh0_8_f1 = fsel_sh0_8 ? 4'h9 : 4'h8;
   assign fsel_sh0_8_f2 = fsel_sh0_8 ? { fsel_pre3_8_3_s, fsel_pre3_8_2_s, fsel_pre3_8_1_s } : { fsel_pre2_7_2_c, fsel_pre2_7_2_s, fsel_pre2_7_1_s };
-  assign fsel_sh0_9 = \fsel_l5_s0$642 [10] & fsel_pre3_9_0_s;
-  assign \$2231  = ~ fsel_pre3_8_0_s;
-  assign \$2232  = \fsel_l5_s0$642 [9] & \$2231 ;
-  assign fsel_sh0_9_v = fsel_sh0_9 | \$2232 ;
-  assign fsel_sh0_9_f0 = fsel_sh0_9 ? \fsel_l5_s0$700  : \fsel_l5_s0$694 ;
+  assign fsel_sh0_9 = \fsel_l5_s0$652 [10] & fsel_pre3_9_0_s;
+  assign \$2236  = ~ fsel_pre3_8_0_s;
+  assign \$2237  = \fsel_l5_s0$652 [9] & \$2236 ;
+  assign fsel_sh0_9_v = fsel_sh0_9 | \$2237 ;
+  assign fsel_sh0_9_f0 = fsel_sh0_9 ? \fsel_l5_s0$710  : \fsel_l5_s0$704 ;
   assign fsel_sh0_9_f1 = fsel_sh0_9 ? 4'ha : 4'h9;
   assign fsel_sh0_9_f2 = fsel_sh0_9 ? { fsel_pre3_9_3_s, fsel_pre3_9_2_s, fsel_pre3_9_1_s } : { fsel_pre3_8_3_s, fsel_pre3_8_2_s, fsel_pre3_8_1_s };
-  assign fsel_sh0_10 = \fsel_l5_s0$642 [11] & fsel_pre3_10_0_s;
-  assign \$2233  = ~ fsel_pre3_9_0_s;
-  assign \$2234  = \fsel_l5_s0$642 [10] & \$2233 ;
-  assign fsel_sh0_10_v = fsel_sh0_10 | \$2234 ;
-  assign fsel_sh0_10_f0 = fsel_sh0_10 ? \fsel_l5_s0$706  : \fsel_l5_s0$700 ;
+  assign fsel_sh0_10 = \fsel_l5_s0$652 [11] & fsel_pre3_10_0_s;
+  assign \$2238  = ~ fsel_pre3_9_0_s;
+  assign \$2239  = \fsel_l5_s0$652 [10] & \$2238 ;
+  assign fsel_sh0_10_v = fsel_sh0_10 | \$2239 ;
+  assign fsel_sh0_10_f0 = fsel_sh0_10 ? \fsel_l5_s0$716  : \fsel_l5_s0$710 ;
   assign fsel_sh0_10_f1 = fsel_sh0_10 ? 4'hb : 4'ha;
   assign fsel_sh0_10_f2 = fsel_sh0_10 ? { fsel_pre3_10_3_s, fsel_pre3_10_2_s, fsel_pre3_10_1_s } : { fsel_pre3_9_3_s, fsel_pre3_9_2_s, fsel_pre3_9_1_s };
-  assign fsel_sh0_11 = \fsel_l5_s0$642 [12] & fsel_pre3_11_0_s;
-  assign \$2235  = ~ fsel_pre3_10_0_s;
-  assign \$2236  = \fsel_l5_s0$642 [11] & \$2235 ;
-  assign fsel_sh0_11_v = fsel_sh0_11 | \$2236 ;
-  assign fsel_sh0_11_f0 = fsel_sh0_11 ? \fsel_l5_s0$712  : \fsel_l5_s0$706 ;
+  assign fsel_sh0_11 = \fsel_l5_s0$652 [12] & fsel_pre3_11_0_s;
+  assign \$2240  = ~ fsel_pre3_10_0_s;
+  assign \$2241  = \fsel_l5_s0$652 [11] & \$2240 ;
+  assign fsel_sh0_11_v = fsel_sh0_11 | \$2241 ;
+  assign fsel_sh0_11_f0 = fsel_sh0_11 ? \fsel_l5_s0$722  : \fsel_l5_s0$716 ;
   assign fsel_sh0_11_f1 = fsel_sh0_11 ? 4'hc : 4'hb;
   assign fsel_sh0_11_f2 = fsel_sh0_11 ? { fsel_pre3_11_3_s, fsel_pre3_11_2_s, fsel_pre3_11_1_s } : { fsel_pre3_10_3_s, fsel_pre3_10_2_s, fsel_pre3_10_1_s };
-  assign fsel_sh0_12 = \fsel_l5_s0$642 [13] & fsel_pre3_12_0_s;
-  assign \$2237  = ~ fsel_pre3_11_0_s;
-  assign \$2238  = \fsel_l5_s0$642 [12] & \$2237 ;
-  assign fsel_sh0_12_v = fsel_sh0_12 | \$2238 ;
-  assign fsel_sh0_12_f0 = fsel_sh0_12 ? \fsel_l5_s0$718  : \fsel_l5_s0$712 ;
+  assign fsel_sh0_12 = \fsel_l5_s0$652 [13] & fsel_pre3_12_0_s;
+  assign \$2242  = ~ fsel_pre3_11_0_s;
+  assign \$2243  = \fsel_l5_s0$652 [12] & \$2242 ;
+  assign fsel_sh0_12_v = fsel_sh0_12 | \$2243 ;
+  assign fsel_sh0_12_f0 = fsel_sh0_12 ? \fsel_l5_s0$728  : \fsel_l5_s0$722 ;
   assign fsel_sh0_12_f1 = fsel_sh0_12 ? 4'hd : 4'hc;
   assign fsel_sh0_12_f2 = fsel_sh0_12 ? { fsel_pre3_12_3_s, fsel_pre3_12_2_s, fsel_pre3_12_1_s } : { fsel_pre3_11_3_s, fsel_pre3_11_2_s, fsel_pre3_11_1_s };
-  assign fsel_sh0_13 = \fsel_l5_s0$642 [14] & fsel_pre3_13_0_s;
-  assign \$2239  = ~ fsel_pre3_12_0_s;
-  assign \$2240  = \fsel_l5_s0$642 [13] & \$2239 ;
-  assign fsel_sh0_13_v = fsel_sh0_13 | \$2240 ;
-  assign fsel_sh0_13_f0 = fsel_sh0_13 ? \fsel_l5_s0$724  : \fsel_l5_s0$718 ;
+  assign fsel_sh0_13 = \fsel_l5_s0$652 [14] & fsel_pre3_13_0_s;
+  assign \$2244  = ~ fsel_pre3_12_0_s;
+  assign \$2245  = \fsel_l5_s0$652 [13] & \$2244 ;
+  assign fsel_sh0_13_v = fsel_sh0_13 | \$2245 ;
+  assign fsel_sh0_13_f0 = fsel_sh0_13 ? \fsel_l5_s0$734  : \fsel_l5_s0$728 ;
   assign fsel_sh0_13_f1 = fsel_sh0_13 ? 4'he : 4'hd;
   assign fsel_sh0_13_f2 = fsel_sh0_13 ? { fsel_pre3_13_3_s, fsel_pre3_13_2_s, fsel_pre3_13_1_s } : { fsel_pre3_12_3_s, fsel_pre3_12_2_s, fsel_pre3_12_1_s };
-  assign fsel_sh0_14 = \fsel_l5_s0$642 [15] & fsel_pre3_14_0_s;
-  assign \$2241  = ~ fsel_pre3_13_0_s;
-  assign \$2242  = \fsel_l5_s0$642 [14] & \$2241 ;
-  assign fsel_sh0_14_v = fsel_sh0_14 | \$2242 ;
-  assign fsel_sh0_14_f0 = fsel_sh0_14 ? \fsel_l5_s0$730  : \fsel_l5_s0$724 ;
+  assign fsel_sh0_14 = \fsel_l5_s0$652 [15] & fsel_pre3_14_0_s;
+  assign \$2246  = ~ fsel_pre3_13_0_s;
+  assign \$2247  = \fsel_l5_s0$652 [14] & \$2246 ;
+  assign fsel_sh0_14_v = fsel_sh0_14 | \$2247 ;
+  assign fsel_sh0_14_f0 = fsel_sh0_14 ? \fsel_l5_s0$740  : \fsel_l5_s0$734 ;
   assign fsel_sh0_14_f1 = fsel_sh0_14 ? 4'hf : 4'he;
   assign fsel_sh0_14_f2 = fsel_sh0_14 ? { fsel_pre3_14_3_s, fsel_pre3_14_2_s, fsel_pre3_14_1_s } : { fsel_pre3_13_3_s, fsel_pre3_13_2_s, fsel_pre3_13_1_s };
-  assign fsel_sh1_0 = fsel_l7_s0 & \fsel_l7_s0$735 [0];
-  assign \$2243  = ~ \fsel_l7_s0$738 [0];
-  assign \$2244  = \fsel_l7_s0$737  & \$2243 ;
-  assign fsel_sh1_0_v = fsel_sh1_0 | \$2244 ;
-  assign fsel_sh1_0_f0 = fsel_sh1_0 ? \fsel_l7_s0$741  : \fsel_l7_s0$740 ;
-  assign fsel_sh1_0_f1 = fsel_sh1_0 ? \fsel_l7_s0$744  : \fsel_l7_s0$743 ;
-  assign fsel_sh1_0_f2 = fsel_sh1_0 ? \fsel_l7_s0$735 [2:1] : \fsel_l7_s0$738 [2:1];
-  assign fsel_sh1_1 = \fsel_l7_s0$747  & \fsel_l7_s0$748 [0];
-  assign \$2245  = ~ \fsel_l7_s0$751 [0];
-  assign \$2246  = \fsel_l7_s0$750  & \$2245 ;
-  assign fsel_sh1_1_v = fsel_sh1_1 | \$2246 ;
-  assign fsel_sh1_1_f0 = fsel_sh1_1 ? \fsel_l7_s0$754  : \fsel_l7_s0$753 ;
-  assign fsel_sh1_1_f1 = fsel_sh1_1 ? \fsel_l7_s0$757  : \fsel_l7_s0$756 ;
-  assign fsel_sh1_1_f2 = fsel_sh1_1 ? \fsel_l7_s0$748 [2:1] : \fsel_l7_s0$751 [2:1];
-  assign fsel_sh1_2 = \fsel_l7_s0$760  & \fsel_l7_s0$761 [0];
-  assign \$2247  = ~ \fsel_l7_s0$735 [0];
-  assign \$2248  = fsel_l7_s0 & \$2247 ;
-  assign fsel_sh1_2_v = fsel_sh1_2 | \$2248 ;
-  assign fsel_sh1_2_f0 = fsel_sh1_2 ? \fsel_l7_s0$764  : \fsel_l7_s0$741 ;
-  assign fsel_sh1_2_f1 = fsel_sh1_2 ? \fsel_l7_s0$766  : \fsel_l7_s0$744 ;
-  assign fsel_sh1_2_f2 = fsel_sh1_2 ? \fsel_l7_s0$761 [2:1] : \fsel_l7_s0$735 [2:1];
-  assign fsel_sh1_3 = \fsel_l7_s0$769  & \fsel_l7_s0$770 [0];
-  assign \$2249  = ~ \fsel_l7_s0$748 [0];
-  assign \$2250  = \fsel_l7_s0$747  & \$2249 ;
-  assign fsel_sh1_3_v = fsel_sh1_3 | \$2250 ;
-  assign fsel_sh1_3_f0 = fsel_sh1_3 ? \fsel_l7_s0$773  : \fsel_l7_s0$754 ;
-  assign fsel_sh1_3_f1 = fsel_sh1_3 ? \fsel_l7_s0$775  : \fsel_l7_s0$757 ;
-  assign fsel_sh1_3_f2 = fsel_sh1_3 ? \fsel_l7_s0$770 [2:1] : \fsel_l7_s0$748 [2:1];
-  assign fsel_sh1_4 = \fsel_l7_s0$778  & \fsel_l7_s0$779 [0];
-  assign \$2251  = ~ \fsel_l7_s0$761 [0];
-  assign \$2252  = \fsel_l7_s0$760  & \$2251 ;
-  assign fsel_sh1_4_v = fsel_sh1_4 | \$2252 ;
-  assign fsel_sh1_4_f0 = fsel_sh1_4 ? \fsel_l7_s0$782  : \fsel_l7_s0$764 ;
-  assign fsel_sh1_4_f1 = fsel_sh1_4 ? \fsel_l7_s0$784  : \fsel_l7_s0$766 ;
-  assign fsel_sh1_4_f2 = fsel_sh1_4 ? \fsel_l7_s0$779 [2:1] : \fsel_l7_s0$761 [2:1];
-  assign fsel_sh1_5 = \fsel_l7_s0$787  & \fsel_l7_s0$788 [0];
-  assign \$2253  = ~ \fsel_l7_s0$770 [0];
-  assign \$2254  = \fsel_l7_s0$769  & \$2253 ;
-  assign fsel_sh1_5_v = fsel_sh1_5 | \$2254 ;
-  assign fsel_sh1_5_f0 = fsel_sh1_5 ? \fsel_l7_s0$791  : \fsel_l7_s0$773 ;
-  assign fsel_sh1_5_f1 = fsel_sh1_5 ? \fsel_l7_s0$793  : \fsel_l7_s0$775 ;
-  assign fsel_sh1_5_f2 = fsel_sh1_5 ? \fsel_l7_s0$788 [2:1] : \fsel_l7_s0$770 [2:1];
-  assign fsel_sh1_6 = \fsel_l7_s0$796  & \fsel_l7_s0$797 [0];
-  assign \$2255  = ~ \fsel_l7_s0$779 [0];
-  assign \$2256  = \fsel_l7_s0$778  & \$2255 ;
-  assign fsel_sh1_6_v = fsel_sh1_6 | \$2256 ;
-  assign fsel_sh1_6_f0 = fsel_sh1_6 ? \fsel_l7_s0$800  : \fsel_l7_s0$782 ;
-  assign fsel_sh1_6_f1 = fsel_sh1_6 ? \fsel_l7_s0$802  : \fsel_l7_s0$784 ;
-  assign fsel_sh1_6_f2 = fsel_sh1_6 ? \fsel_l7_s0$797 [2:1] : \fsel_l7_s0$779 [2:1];
-  assign fsel_sh1_7 = \fsel_l7_s0$805  & \fsel_l7_s0$806 [0];
-  assign \$2257  = ~ \fsel_l7_s0$788 [0];
-  assign \$2258  = \fsel_l7_s0$787  & \$2257 ;
-  assign fsel_sh1_7_v = fsel_sh1_7 | \$2258 ;
-  assign fsel_sh1_7_f0 = fsel_sh1_7 ? \fsel_l7_s0$809  : \fsel_l7_s0$791 ;
-  assign fsel_sh1_7_f1 = fsel_sh1_7 ? \fsel_l7_s0$811  : \fsel_l7_s0$793 ;
-  assign fsel_sh1_7_f2 = fsel_sh1_7 ? \fsel_l7_s0$806 [2:1] : \fsel_l7_s0$788 [2:1];
-  assign fsel_sh1_8 = \fsel_l7_s0$814  & \fsel_l7_s0$815 [0];
-  assign \$2259  = ~ \fsel_l7_s0$797 [0];
-  assign \$2260  = \fsel_l7_s0$796  & \$2259 ;
-  assign fsel_sh1_8_v = fsel_sh1_8 | \$2260 ;
-  assign fsel_sh1_8_f0 = fsel_sh1_8 ? \fsel_l7_s0$818  : \fsel_l7_s0$800 ;
-  assign fsel_sh1_8_f1 = fsel_sh1_8 ? \fsel_l7_s0$820  : \fsel_l7_s0$802 ;
-  assign fsel_sh1_8_f2 = fsel_sh1_8 ? \fsel_l7_s0$815 [2:1] : \fsel_l7_s0$797 [2:1];
-  assign fsel_sh1_9 = \fsel_l7_s0$823  & \fsel_l7_s0$824 [0];
-  assign \$2261  = ~ \fsel_l7_s0$806 [0];
-  assign \$2262  = \fsel_l7_s0$805  & \$2261 ;
-  assign fsel_sh1_9_v = fsel_sh1_9 | \$2262 ;
-  assign fsel_sh1_9_f0 = fsel_sh1_9 ? \fsel_l7_s0$827  : \fsel_l7_s0$809 ;
-  assign fsel_sh1_9_f1 = fsel_sh1_9 ? \fsel_l7_s0$829  : \fsel_l7_s0$811 ;
-  assign fsel_sh1_9_f2 = fsel_sh1_9 ? \fsel_l7_s0$824 [2:1] : \fsel_l7_s0$806 [2:1];
-  assign fsel_sh1_10 = \fsel_l7_s0$832  & \fsel_l7_s0$833 [0];
-  assign \$2263  = ~ \fsel_l7_s0$815 [0];
-  assign \$2264  = \fsel_l7_s0$814  & \$2263 ;
-  assign fsel_sh1_10_v = fsel_sh1_10 | \$2264 ;
-  assign fsel_sh1_10_f0 = fsel_sh1_10 ? \fsel_l7_s0$836  : \fsel_l7_s0$818 ;
-  assign fsel_sh1_10_f1 = fsel_sh1_10 ? \fsel_l7_s0$838  : \fsel_l7_s0$820 ;
-  assign fsel_sh1_10_f2 = fsel_sh1_10 ? \fsel_l7_s0$833 [2:1] : \fsel_l7_s0$815 [2:1];
-  assign fsel_sh1_11 = \fsel_l7_s0$841  & \fsel_l7_s0$842 [0];
-  assign \$2265  = ~ \fsel_l7_s0$824 [0];
-  assign \$2266  = \fsel_l7_s0$823  & \$2265 ;
-  assign fsel_sh1_11_v = fsel_sh1_11 | \$2266 ;
-  assign fsel_sh1_11_f0 = fsel_sh1_11 ? \fsel_l7_s0$845  : \fsel_l7_s0$827 ;
-  assign fsel_sh1_11_f1 = fsel_sh1_11 ? \fsel_l7_s0$847  : \fsel_l7_s0$829 ;
-  assign fsel_sh1_11_f2 = fsel_sh1_11 ? \fsel_l7_s0$842 [2:1] : \fsel_l7_s0$824 [2:1];
-  assign fsel_sh1_12 = \fsel_l7_s0$850  & \fsel_l7_s0$851 [0];
-  assign \$2267  = ~ \fsel_l7_s0$833 [0];
-  assign \$2268  = \fsel_l7_s0$832  & \$2267 ;
-  assign fsel_sh1_12_v = fsel_sh1_12 | \$2268 ;
-  assign fsel_sh1_12_f0 = fsel_sh1_12 ? \fsel_l7_s0$854  : \fsel_l7_s0$836 ;
-  assign fsel_sh1_12_f1 = fsel_sh1_12 ? \fsel_l7_s0$856  : \fsel_l7_s0$838 ;
-  assign fsel_sh1_12_f2 = fsel_sh1_12 ? \fsel_l7_s0$851 [2:1] : \fsel_l7_s0$833 [2:1];
-  assign fsel_sh1_13 = \fsel_l7_s0$859  & \fsel_l7_s0$860 [0];
-  assign \$2269  = ~ \fsel_l7_s0$842 [0];
-  assign \$2270  = \fsel_l7_s0$841  & \$2269 ;
-  assign fsel_sh1_13_v = fsel_sh1_13 | \$2270 ;
-  assign fsel_sh1_13_f0 = fsel_sh1_13 ? \fsel_l7_s0$863  : \fsel_l7_s0$845 ;
-  assign fsel_sh1_13_f1 = fsel_sh1_13 ? 4'hf : \fsel_l7_s0$847 ;
-  assign fsel_sh1_13_f2 = fsel_sh1_13 ? \fsel_l7_s0$860 [2:1] : \fsel_l7_s0$842 [2:1];
+  assign \$2248  = ~ adv5_valid;
+  assign adv5 = \$2248  | o__ready;
+  assign fsel_sh1_0 = fsel_l7_s0 & \fsel_l7_s0$747 [0];
+  assign \$2249  = ~ \fsel_l7_s0$750 [0];
+  assign \$2250  = \fsel_l7_s0$749  & \$2249 ;
+  assign fsel_sh1_0_v = fsel_sh1_0 | \$2250 ;
+  assign fsel_sh1_0_f0 = fsel_sh1_0 ? \fsel_l7_s0$753  : \fsel_l7_s0$752 ;
+  assign fsel_sh1_0_f1 = fsel_sh1_0 ? \fsel_l7_s0$756  : \fsel_l7_s0$755 ;
+  assign fsel_sh1_0_f2 = fsel_sh1_0 ? \fsel_l7_s0$747 [2:1] : \fsel_l7_s0$750 [2:1];
+  assign fsel_sh1_1 = \fsel_l7_s0$759  & \fsel_l7_s0$760 [0];
+  assign \$2251  = ~ \fsel_l7_s0$763 [0];
+  assign \$2252  = \fsel_l7_s0$762  & \$2251 ;
+  assign fsel_sh1_1_v = fsel_sh1_1 | \$2252 ;
+  assign fsel_sh1_1_f0 = fsel_sh1_1 ? \fsel_l7_s0$766  : \fsel_l7_s0$765 ;
+  assign fsel_sh1_1_f1 = fsel_sh1_1 ? \fsel_l7_s0$769  : \fsel_l7_s0$768 ;
+  assign fsel_sh1_1_f2 = fsel_sh1_1 ? \fsel_l7_s0$760 [2:1] : \fsel_l7_s0$763 [2:1];
+  assign fsel_sh1_2 = \fsel_l7_s0$772  & \fsel_l7_s0$773 [0];
+  assign \$2253  = ~ \fsel_l7_s0$747 [0];
+  assign \$2254  = fsel_l7_s0 & \$2253 ;
+  assign fsel_sh1_2_v = fsel_sh1_2 | \$2254 ;
+  assign fsel_sh1_2_f0 = fsel_sh1_2 ? \fsel_l7_s0$776  : \fsel_l7_s0$753 ;
+  assign fsel_sh1_2_f1 = fsel_sh1_2 ? \fsel_l7_s0$778  : \fsel_l7_s0$756 ;
+  assign fsel_sh1_2_f2 = fsel_sh1_2 ? \fsel_l7_s0$773 [2:1] : \fsel_l7_s0$747 [2:1];
+  assign fsel_sh1_3 = \fsel_l7_s0$781  & \fsel_l7_s0$782 [0];
+  assign \$2255  = ~ \fsel_l7_s0$760 [0];
+  assign \$2256  = \fsel_l7_s0$759  & \$2255 ;
+  assign fsel_sh1_3_v = fsel_sh1_3 | \$2256 ;
+  assign fsel_sh1_3_f0 = fsel_sh1_3 ? \fsel_l7_s0$785  : \fsel_l7_s0$766 ;
+  assign fsel_sh1_3_f1 = fsel_sh1_3 ? \fsel_l7_s0$787  : \fsel_l7_s0$769 ;
+  assign fsel_sh1_3_f2 = fsel_sh1_3 ? \fsel_l7_s0$782 [2:1] : \fsel_l7_s0$760 [2:1];
+  assign fsel_sh1_4 = \fsel_l7_s0$790  & \fsel_l7_s0$791 [0];
+  assign \$2257  = ~ \fsel_l7_s0$773 [0];
+  assign \$2258  = \fsel_l7_s0$772  & \$2257 ;
+  assign fsel_sh1_4_v = fsel_sh1_4 | \$2258 ;
+  assign fsel_sh1_4_f0 = fsel_sh1_4 ? \fsel_l7_s0$794  : \fsel_l7_s0$776 ;
+  assign fsel_sh1_4_f1 = fsel_sh1_4 ? \fsel_l7_s0$796  : \fsel_l7_s0$778 ;
+  assign fsel_sh1_4_f2 = fsel_sh1_4 ? \fsel_l7_s0$791 [2:1] : \fsel_l7_s0$773 [2:1];
+  assign fsel_sh1_5 = \fsel_l7_s0$799  & \fsel_l7_s0$800 [0];
+  assign \$2259  = ~ \fsel_l7_s0$782 [0];
+  assign \$2260  = \fsel_l7_s0$781  & \$2259 ;
+  assign fsel_sh1_5_v = fsel_sh1_5 | \$2260 ;
+  assign fsel_sh1_5_f0 = fsel_sh1_5 ? \fsel_l7_s0$803  : \fsel_l7_s0$785 ;
+  assign fsel_sh1_5_f1 = fsel_sh1_5 ? \fsel_l7_s0$805  : \fsel_l7_s0$787 ;
+  assign fsel_sh1_5_f2 = fsel_sh1_5 ? \fsel_l7_s0$800 [2:1] : \fsel_l7_s0$782 [2:1];
+  assign fsel_sh1_6 = \fsel_l7_s0$808  & \fsel_l7_s0$809 [0];
+  assign \$2261  = ~ \fsel_l7_s0$791 [0];
+  assign \$2262  = \fsel_l7_s0$790  & \$2261 ;
+  assign fsel_sh1_6_v = fsel_sh1_6 | \$2262 ;
+  assign fsel_sh1_6_f0 = fsel_sh1_6 ? \fsel_l7_s0$812  : \fsel_l7_s0$794 ;
+  assign fsel_sh1_6_f1 = fsel_sh1_6 ? \fsel_l7_s0$814  : \fsel_l7_s0$796 ;
+  assign fsel_sh1_6_f2 = fsel_sh1_6 ? \fsel_l7_s0$809 [2:1] : \fsel_l7_s0$791 [2:1];
+  assign fsel_sh1_7 = \fsel_l7_s0$817  & \fsel_l7_s0$818 [0];
+  assign \$2263  = ~ \fsel_l7_s0$800 [0];
+  assign \$2264  = \fsel_l7_s0$799  & \$2263 ;
+  assign fsel_sh1_7_v = fsel_sh1_7 | \$2264 ;
+  assign fsel_sh1_7_f0 = fsel_sh1_7 ? \fsel_l7_s0$821  : \fsel_l7_s0$803 ;
+  assign fsel_sh1_7_f1 = fsel_sh1_7 ? \fsel_l7_s0$823  : \fsel_l7_s0$805 ;
+  assign fsel_sh1_7_f2 = fsel_sh1_7 ? \fsel_l7_s0$818 [2:1] : \fsel_l7_s0$800 [2:1];
+  assign fsel_sh1_8 = \fsel_l7_s0$826  & \fsel_l7_s0$827 [0];
+  assign \$2265  = ~ \fsel_l7_s0$809 [0];
+  assign \$2266  = \fsel_l7_s0$808  & \$2265 ;
+  assign fsel_sh1_8_v = fsel_sh1_8 | \$2266 ;
+  assign fsel_sh1_8_f0 = fsel_sh1_8 ? \fsel_l7_s0$830  : \fsel_l7_s0$812 ;
+  assign fsel_sh1_8_f1 = fsel_sh1_8 ? \fsel_l7_s0$832  : \fsel_l7_s0$814 ;
+  assign fsel_sh1_8_f2 = fsel_sh1_8 ? \fsel_l7_s0$827 [2:1] : \fsel_l7_s0$809 [2:1];
+  assign fsel_sh1_9 = \fsel_l7_s0$835  & \fsel_l7_s0$836 [0];
+  assign \$2267  = ~ \fsel_l7_s0$818 [0];
+  assign \$2268  = \fsel_l7_s0$817  & \$2267 ;
+  assign fsel_sh1_9_v = fsel_sh1_9 | \$2268 ;
+  assign fsel_sh1_9_f0 = fsel_sh1_9 ? \fsel_l7_s0$839  : \fsel_l7_s0$821 ;
+  assign fsel_sh1_9_f1 = fsel_sh1_9 ? \fsel_l7_s0$841  : \fsel_l7_s0$823 ;
+  assign fsel_sh1_9_f2 = fsel_sh1_9 ? \fsel_l7_s0$836 [2:1] : \fsel_l7_s0$818 [2:1];
+  assign fsel_sh1_10 = \fsel_l7_s0$844  & \fsel_l7_s0$845 [0];
+  assign \$2269  = ~ \fsel_l7_s0$827 [0];
+  assign \$2270  = \fsel_l7_s0$826  & \$2269 ;
+  assign fsel_sh1_10_v = fsel_sh1_10 | \$2270 ;
+  assign fsel_sh1_10_f0 = fsel_sh1_10 ? \fsel_l7_s0$848  : \fsel_l7_s0$830 ;
+  assign fsel_sh1_10_f1 = fsel_sh1_10 ? \fsel_l7_s0$850  : \fsel_l7_s0$832 ;
+  assign fsel_sh1_10_f2 = fsel_sh1_10 ? \fsel_l7_s0$845 [2:1] : \fsel_l7_s0$827 [2:1];
+  assign fsel_sh1_11 = \fsel_l7_s0$853  & \fsel_l7_s0$854 [0];
+  assign \$2271  = ~ \fsel_l7_s0$836 [0];
+  assign \$2272  = \fsel_l7_s0$835  & \$2271 ;
+  assign fsel_sh1_11_v = fsel_sh1_11 | \$2272 ;
+  assign fsel_sh1_11_f0 = fsel_sh1_11 ? \fsel_l7_s0$857  : \fsel_l7_s0$839 ;
+  assign fsel_sh1_11_f1 = fsel_sh1_11 ? \fsel_l7_s0$859  : \fsel_l7_s0$841 ;
+  assign fsel_sh1_11_f2 = fsel_sh1_11 ? \fsel_l7_s0$854 [2:1] : \fsel_l7_s0$836 [2:1];
+  assign fsel_sh1_12 = \fsel_l7_s0$862  & \fsel_l7_s0$863 [0];
+  assign \$2273  = ~ \fsel_l7_s0$845 [0];
+  assign \$2274  = \fsel_l7_s0$844  & \$2273 ;
+  assign fsel_sh1_12_v = fsel_sh1_12 | \$2274 ;
+  assign fsel_sh1_12_f0 = fsel_sh1_12 ? \fsel_l7_s0$866  : \fsel_l7_s0$848 ;
+  assign fsel_sh1_12_f1 = fsel_sh1_12 ? \fsel_l7_s0$868  : \fsel_l7_s0$850 ;
+  assign fsel_sh1_12_f2 = fsel_sh1_12 ? \fsel_l7_s0$863 [2:1] : \fsel_l7_s0$845 [2:1];
+  assign fsel_sh1_13 = \fsel_l7_s0$871  & \fsel_l7_s0$872 [0];
+  assign \$2275  = ~ \fsel_l7_s0$854 [0];
+  assign \$2276  = \fsel_l7_s0$853  & \$2275 ;
+  assign fsel_sh1_13_v = fsel_sh1_13 | \$2276 ;
+  assign fsel_sh1_13_f0 = fsel_sh1_13 ? \fsel_l7_s0$875  : \fsel_l7_s0$857 ;
+  assign fsel_sh1_13_f1 = fsel_sh1_13 ? 4'hf : \fsel_l7_s0$859 ;
+  assign fsel_sh1_13_f2 = fsel_sh1_13 ? \fsel_l7_s0$872 [2:1] : \fsel_l7_s0$854 [2:1];
   assign fsel_sh2_0 = fsel_sh1_4_v & fsel_sh1_4_f2[0];
-  assign \$2271  = ~ fsel_sh1_0_f2[0];
-  assign \$2272  = fsel_sh1_0_v & \$2271 ;
-  assign fsel_sh2_0_v = fsel_sh2_0 | \$2272 ;
+  assign \$2277  = ~ fsel_sh1_0_f2[0];
+  assign \$2278  = fsel_sh1_0_v & \$2277 ;
+  assign fsel_sh2_0_v = fsel_sh2_0 | \$2278 ;
   assign fsel_sh2_0_f0 = fsel_sh2_0 ? fsel_sh1_4_f0 : fsel_sh1_0_f0;
   assign fsel_sh2_0_f1 = fsel_sh2_0 ? fsel_sh1_4_f1 : fsel_sh1_0_f1;
   assign fsel_sh2_0_f2 = fsel_sh2_0 ? fsel_sh1_4_f2[1] : fsel_sh1_0_f2[1];
   assign fsel_sh2_1 = fsel_sh1_5_v & fsel_sh1_5_f2[0];
-  assign \$2273  = ~ fsel_sh1_1_f2[0];
-  assign \$2274  = fsel_sh1_1_v & \$2273 ;
-  assign fsel_sh2_1_v = fsel_sh2_1 | \$2274 ;
+  assign \$2279  = ~ fsel_sh1_1_f2[0];
+  assign \$2280  = fsel_sh1_1_v & \$2279 ;
+  assign fsel_sh2_1_v = fsel_sh2_1 | \$2280 ;
   assign fsel_sh2_1_f0 = fsel_sh2_1 ? fsel_sh1_5_f0 : fsel_sh1_1_f0;
   assign fsel_sh2_1_f1 = fsel_sh2_1 ? fsel_sh1_5_f1 : fsel_sh1_1_f1;
   assign fsel_sh2_1_f2 = fsel_sh2_1 ? fsel_sh1_5_f2[1] : fsel_sh1_1_f2[1];
   assign fsel_sh2_2 = fsel_sh1_6_v & fsel_sh1_6_f2[0];
-  assign \$2275  = ~ fsel_sh1_2_f2[0];
-  assign \$2276  = fsel_sh1_2_v & \$2275 ;
-  assign fsel_sh2_2_v = fsel_sh2_2 | \$2276 ;
+  assign \$2281  = ~ fsel_sh1_2_f2[0];
+  assign \$2282  = fsel_sh1_2_v & \$2281 ;
+  assign fsel_sh2_2_v = fsel_sh2_2 | \$2282 ;
   assign fsel_sh2_2_f0 = fsel_sh2_2 ? fsel_sh1_6_f0 : fsel_sh1_2_f0;
   assign fsel_sh2_2_f1 = fsel_sh2_2 ? fsel_sh1_6_f1 : fsel_sh1_2_f1;
   assign fsel_sh2_2_f2 = fsel_sh2_2 ? fsel_sh1_6_f2[1] : fsel_sh1_2_f2[1];
   assign fsel_sh2_3 = fsel_sh1_7_v & fsel_sh1_7_f2[0];
-  assign \$2277  = ~ fsel_sh1_3_f2[0];
-  assign \$2278  = fsel_sh1_3_v & \$2277 ;
-  assign fsel_sh2_3_v = fsel_sh2_3 | \$2278 ;
+  assign \$2283  = ~ fsel_sh1_3_f2[0];
+  assign \$2284  = fsel_sh1_3_v & \$2283 ;
+  assign fsel_sh2_3_v = fsel_sh2_3 | \$2284 ;
   assign fsel_sh2_3_f0 = fsel_sh2_3 ? fsel_sh1_7_f0 : fsel_sh1_3_f0;
   assign fsel_sh2_3_f1 = fsel_sh2_3 ? fsel_sh1_7_f1 : fsel_sh1_3_f1;
   assign fsel_sh2_3_f2 = fsel_sh2_3 ? fsel_sh1_7_f2[1] : fsel_sh1_3_f2[1];
   assign fsel_sh2_4 = fsel_sh1_8_v & fsel_sh1_8_f2[0];
-  assign \$2279  = ~ fsel_sh1_4_f2[0];
-  assign \$2280  = fsel_sh1_4_v & \$2279 ;
-  assign fsel_sh2_4_v = fsel_sh2_4 | \$2280 ;
+  assign \$2285  = ~ fsel_sh1_4_f2[0];
+  assign \$2286  = fsel_sh1_4_v & \$2285 ;
+  assign fsel_sh2_4_v = fsel_sh2_4 | \$2286 ;
   assign fsel_sh2_4_f0 = fsel_sh2_4 ? fsel_sh1_8_f0 : fsel_sh1_4_f0;
   assign fsel_sh2_4_f1 = fsel_sh2_4 ? fsel_sh1_8_f1 : fsel_sh1_4_f1;
   assign fsel_sh2_4_f2 = fsel_sh2_4 ? fsel_sh1_8_f2[1] : fsel_sh1_4_f2[1];
   assign fsel_sh2_5 = fsel_sh1_9_v & fsel_sh1_9_f2[0];
-  assign \$2281  = ~ fsel_sh1_5_f2[0];
-  assign \$2282  = fsel_sh1_5_v & \$2281 ;
-  assign fsel_sh2_5_v = fsel_sh2_5 | \$2282 ;
+  assign \$2287  = ~ fsel_sh1_5_f2[0];
+  assign \$2288  = fsel_sh1_5_v & \$2287 ;
+  assign fsel_sh2_5_v = fsel_sh2_5 | \$2288 ;
   assign fsel_sh2_5_f0 = fsel_sh2_5 ? fsel_sh1_9_f0 : fsel_sh1_5_f0;
   assign fsel_sh2_5_f1 = fsel_sh2_5 ? fsel_sh1_9_f1 : fsel_sh1_5_f1;
   assign fsel_sh2_5_f2 = fsel_sh2_5 ? fsel_sh1_9_f2[1] : fsel_sh1_5_f2[1];
   assign fsel_sh2_6 = fsel_sh1_10_v & fsel_sh1_10_f2[0];
-  assign \$2283  = ~ fsel_sh1_6_f2[0];
-  assign \$2284  = fsel_sh1_6_v & \$2283 ;
-  assign fsel_sh2_6_v = fsel_sh2_6 | \$2284 ;
+  assign \$2289  = ~ fsel_sh1_6_f2[0];
+  assign \$2290  = fsel_sh1_6_v & \$2289 ;
+  assign fsel_sh2_6_v = fsel_sh2_6 | \$2290 ;
   assign fsel_sh2_6_f0 = fsel_sh2_6 ? fsel_sh1_10_f0 : fsel_sh1_6_f0;
   assign fsel_sh2_6_f1 = fsel_sh2_6 ? fsel_sh1_10_f1 : fsel_sh1_6_f1;
   assign fsel_sh2_6_f2 = fsel_sh2_6 ? fsel_sh1_10_f2[1] : fsel_sh1_6_f2[1];
   assign fsel_sh2_7 = fsel_sh1_11_v & fsel_sh1_11_f2[0];
-  assign \$2285  = ~ fsel_sh1_7_f2[0];
-  assign \$2286  = fsel_sh1_7_v & \$2285 ;
-  assign fsel_sh2_7_v = fsel_sh2_7 | \$2286 ;
+  assign \$2291  = ~ fsel_sh1_7_f2[0];
+  assign \$2292  = fsel_sh1_7_v & \$2291 ;
+  assign fsel_sh2_7_v = fsel_sh2_7 | \$2292 ;
   assign fsel_sh2_7_f0 = fsel_sh2_7 ? fsel_sh1_11_f0 : fsel_sh1_7_f0;
   assign fsel_sh2_7_f1 = fsel_sh2_7 ? fsel_sh1_11_f1 : fsel_sh1_7_f1;
   assign fsel_sh2_7_f2 = fsel_sh2_7 ? fsel_sh1_11_f2[1] : fsel_sh1_7_f2[1];
   assign fsel_sh2_8 = fsel_sh1_12_v & fsel_sh1_12_f2[0];
-  assign \$2287  = ~ fsel_sh1_8_f2[0];
-  assign \$2288  = fsel_sh1_8_v & \$2287 ;
-  assign fsel_sh2_8_v = fsel_sh2_8 | \$2288 ;
+  assign \$2293  = ~ fsel_sh1_8_f2[0];
+  assign \$2294  = fsel_sh1_8_v & \$2293 ;
+  assign fsel_sh2_8_v = fsel_sh2_8 | \$2294 ;
   assign fsel_sh2_8_f0 = fsel_sh2_8 ? fsel_sh1_12_f0 : fsel_sh1_8_f0;
   assign fsel_sh2_8_f1 = fsel_sh2_8 ? fsel_sh1_12_f1 : fsel_sh1_8_f1;
   assign fsel_sh2_8_f2 = fsel_sh2_8 ? fsel_sh1_12_f2[1] : fsel_sh1_8_f2[1];
   assign fsel_sh2_9 = fsel_sh1_13_v & fsel_sh1_13_f2[0];
-  assign \$2289  = ~ fsel_sh1_9_f2[0];
-  assign \$2290  = fsel_sh1_9_v & \$2289 ;
-  assign fsel_sh2_9_v = fsel_sh2_9 | \$2290 ;
+  assign \$2295  = ~ fsel_sh1_9_f2[0];
+  assign \$2296  = fsel_sh1_9_v & \$2295 ;
+  assign fsel_sh2_9_v = fsel_sh2_9 | \$2296 ;
   assign fsel_sh2_9_f0 = fsel_sh2_9 ? fsel_sh1_13_f0 : fsel_sh1_9_f0;
   assign fsel_sh2_9_f1 = fsel_sh2_9 ? fsel_sh1_13_f1 : fsel_sh1_9_f1;
   assign fsel_sh2_9_f2 = fsel_sh2_9 ? fsel_sh1_13_f2[1] : fsel_sh1_9_f2[1];
-  assign \$2291  = ~ \fsel_l7_s0$851 [0];
-  assign \$2292  = \fsel_l7_s0$850  & \$2291 ;
-  assign fsel_sh2_10 = \$2292  & \fsel_l7_s0$851 [1];
-  assign \$2293  = ~ fsel_sh1_10_f2[0];
-  assign \$2294  = fsel_sh1_10_v & \$2293 ;
-  assign fsel_sh2_10_v = fsel_sh2_10 | \$2294 ;
-  assign fsel_sh2_10_f0 = fsel_sh2_10 ? \fsel_l7_s0$854  : fsel_sh1_10_f0;
-  assign fsel_sh2_10_f1 = fsel_sh2_10 ? \fsel_l7_s0$856  : fsel_sh1_10_f1;
-  assign fsel_sh2_10_f2 = fsel_sh2_10 ? \fsel_l7_s0$851 [2] : fsel_sh1_10_f2[1];
-  assign \$2295  = ~ \fsel_l7_s0$860 [0];
-  assign \$2296  = \fsel_l7_s0$859  & \$2295 ;
-  assign fsel_sh2_11 = \$2296  & \fsel_l7_s0$860 [1];
-  assign \$2297  = ~ fsel_sh1_11_f2[0];
-  assign \$2298  = fsel_sh1_11_v & \$2297 ;
-  assign fsel_sh2_11_v = fsel_sh2_11 | \$2298 ;
-  assign fsel_sh2_11_f0 = fsel_sh2_11 ? \fsel_l7_s0$863  : fsel_sh1_11_f0;
+  assign \$2297  = ~ \fsel_l7_s0$863 [0];
+  assign \$2298  = \fsel_l7_s0$862  & \$2297 ;
+  assign fsel_sh2_10 = \$2298  & \fsel_l7_s0$863 [1];
+  assign \$2299  = ~ fsel_sh1_10_f2[0];
+  assign \$2300  = fsel_sh1_10_v & \$2299 ;
+  assign fsel_sh2_10_v = fsel_sh2_10 | \$2300 ;
+  assign fsel_sh2_10_f0 = fsel_sh2_10 ? \fsel_l7_s0$866  : fsel_sh1_10_f0;
+  assign fsel_sh2_10_f1 = fsel_sh2_10 ? \fsel_l7_s0$868  : fsel_sh1_10_f1;
+  assign fsel_sh2_10_f2 = fsel_sh2_10 ? \fsel_l7_s0$863 [2] : fsel_sh1_10_f2[1];
+  assign \$2301  = ~ \fsel_l7_s0$872 [0];
+  assign \$2302  = \fsel_l7_s0$871  & \$2301 ;
+  assign fsel_sh2_11 = \$2302  & \fsel_l7_s0$872 [1];
+  assign \$2303  = ~ fsel_sh1_11_f2[0];
+  assign \$2304  = fsel_sh1_11_v & \$2303 ;
+  assign fsel_sh2_11_v = fsel_sh2_11 | \$2304 ;
+  assign fsel_sh2_11_f0 = fsel_sh2_11 ? \fsel_l7_s0$875  : fsel_sh1_11_f0;
   assign fsel_sh2_11_f1 = fsel_sh2_11 ? 4'hf : fsel_sh1_11_f1;
-  assign fsel_sh2_11_f2 = fsel_sh2_11 ? \fsel_l7_s0$860 [2] : fsel_sh1_11_f2[1];
+  assign fsel_sh2_11_f2 = fsel_sh2_11 ? \fsel_l7_s0$872 [2] : fsel_sh1_11_f2[1];
   assign fsel_sh3_0 = fsel_sh2_8_v & fsel_sh2_8_f2;
-  assign \$2299  = ~ fsel_sh2_0_f2;
-  assign \$2300  = fsel_sh2_0_v & \$2299 ;
-  assign fsel_sh3_0_v = fsel_sh3_0 | \$2300 ;
+  assign \$2305  = ~ fsel_sh2_0_f2;
+  assign \$2306  = fsel_sh2_0_v & \$2305 ;
+  assign fsel_sh3_0_v = fsel_sh3_0 | \$2306 ;
   assign fsel_sh3_0_f0 = fsel_sh3_0 ? fsel_sh2_8_f0 : fsel_sh2_0_f0;
   assign fsel_sh3_0_f1 = fsel_sh3_0 ? fsel_sh2_8_f1 : fsel_sh2_0_f1;
   assign fsel_sh3_1 = fsel_sh2_9_v & fsel_sh2_9_f2;
-  assign \$2301  = ~ fsel_sh2_1_f2;
-  assign \$2302  = fsel_sh2_1_v & \$2301 ;
-  assign fsel_sh3_1_v = fsel_sh3_1 | \$2302 ;
+  assign \$2307  = ~ fsel_sh2_1_f2;
+  assign \$2308  = fsel_sh2_1_v & \$2307 ;
+  assign fsel_sh3_1_v = fsel_sh3_1 | \$2308 ;
   assign fsel_sh3_1_f0 = fsel_sh3_1 ? fsel_sh2_9_f0 : fsel_sh2_1_f0;
   assign fsel_sh3_1_f1 = fsel_sh3_1 ? fsel_sh2_9_f1 : fsel_sh2_1_f1;
   assign fsel_sh3_2 = fsel_sh2_10_v & fsel_sh2_10_f2;
-  assign \$2303  = ~ fsel_sh2_2_f2;
-  assign \$2304  = fsel_sh2_2_v & \$2303 ;
-  assign fsel_sh3_2_v = fsel_sh3_2 | \$2304 ;
+  assign \$2309  = ~ fsel_sh2_2_f2;
+  assign \$2310  = fsel_sh2_2_v & \$2309 ;
+  assign fsel_sh3_2_v = fsel_sh3_2 | \$2310 ;
   assign fsel_sh3_2_f0 = fsel_sh3_2 ? fsel_sh2_10_f0 : fsel_sh2_2_f0;
   assign fsel_sh3_2_f1 = fsel_sh3_2 ? fsel_sh2_10_f1 : fsel_sh2_2_f1;
   assign fsel_sh3_3 = fsel_sh2_11_v & fsel_sh2_11_f2;
-  assign \$2305  = ~ fsel_sh2_3_f2;
-  assign \$2306  = fsel_sh2_3_v & \$2305 ;
-  assign fsel_sh3_3_v = fsel_sh3_3 | \$2306 ;
+  assign \$2311  = ~ fsel_sh2_3_f2;
+  assign \$2312  = fsel_sh2_3_v & \$2311 ;
+  assign fsel_sh3_3_v = fsel_sh3_3 | \$2312 ;
   assign fsel_sh3_3_f0 = fsel_sh3_3 ? fsel_sh2_11_f0 : fsel_sh2_3_f0;
   assign fsel_sh3_3_f1 = fsel_sh3_3 ? fsel_sh2_11_f1 : fsel_sh2_3_f1;
-  assign \$2307  = ~ fsel_sh1_12_f2[0];
-  assign \$2308  = fsel_sh1_12_v & \$2307 ;
-  assign fsel_sh3_4 = \$2308  & fsel_sh1_12_f2[1];
-  assign \$2309  = ~ fsel_sh2_4_f2;
-  assign \$2310  = fsel_sh2_4_v & \$2309 ;
-  assign fsel_sh3_4_v = fsel_sh3_4 | \$2310 ;
+  assign \$2313  = ~ fsel_sh1_12_f2[0];
+  assign \$2314  = fsel_sh1_12_v & \$2313 ;
+  assign fsel_sh3_4 = \$2314  & fsel_sh1_12_f2[1];
+  assign \$2315  = ~ fsel_sh2_4_f2;
+  assign \$2316  = fsel_sh2_4_v & \$2315 ;
+  assign fsel_sh3_4_v = fsel_sh3_4 | \$2316 ;
   assign fsel_sh3_4_f0 = fsel_sh3_4 ? fsel_sh1_12_f0 : fsel_sh2_4_f0;
   assign fsel_sh3_4_f1 = fsel_sh3_4 ? fsel_sh1_12_f1 : fsel_sh2_4_f1;
-  assign \$2311  = ~ fsel_sh1_13_f2[0];
-  assign \$2312  = fsel_sh1_13_v & \$2311 ;
-  assign fsel_sh3_5 = \$2312  & fsel_sh1_13_f2[1];
-  assign \$2313  = ~ fsel_sh2_5_f2;
-  assign \$2314  = fsel_sh2_5_v & \$2313 ;
-  assign fsel_sh3_5_v = fsel_sh3_5 | \$2314 ;
+  assign \$2317  = ~ fsel_sh1_13_f2[0];
+  assign \$2318  = fsel_sh1_13_v & \$2317 ;
+  assign fsel_sh3_5 = \$2318  & fsel_sh1_13_f2[1];
+  assign \$2319  = ~ fsel_sh2_5_f2;
+  assign \$2320  = fsel_sh2_5_v & \$2319 ;
+  assign fsel_sh3_5_v = fsel_sh3_5 | \$2320 ;
   assign fsel_sh3_5_f0 = fsel_sh3_5 ? fsel_sh1_13_f0 : fsel_sh2_5_f0;
   assign fsel_sh3_5_f1 = fsel_sh3_5 ? fsel_sh1_13_f1 : fsel_sh2_5_f1;
-  assign \$2315  = ~ \fsel_l7_s0$851 [0];
-  assign \$2316  = \fsel_l7_s0$850  & \$2315 ;
-  assign \$2317  = ~ \fsel_l7_s0$851 [1];
-  assign \$2318  = \$2316  & \$2317 ;
-  assign fsel_sh3_6 = \$2318  & \fsel_l7_s0$851 [2];
-  assign \$2319  = ~ fsel_sh2_6_f2;
-  assign \$2320  = fsel_sh2_6_v & \$2319 ;
-  assign fsel_sh3_6_v = fsel_sh3_6 | \$2320 ;
-  assign fsel_sh3_6_f0 = fsel_sh3_6 ? \fsel_l7_s0$854  : fsel_sh2_6_f0;
-  assign fsel_sh3_6_f1 = fsel_sh3_6 ? \fsel_l7_s0$856  : fsel_sh2_6_f1;
-  assign \$2321  = ~ \fsel_l7_s0$860 [0];
-  assign \$2322  = \fsel_l7_s0$859  & \$2321 ;
-  assign \$2323  = ~ \fsel_l7_s0$860 [1];
+  assign \$2321  = ~ \fsel_l7_s0$863 [0];
+  assign \$2322  = \fsel_l7_s0$862  & \$2321 ;
+  assign \$2323  = ~ \fsel_l7_s0$863 [1];
   assign \$2324  = \$2322  & \$2323 ;
-  assign fsel_sh3_7 = \$2324  & \fsel_l7_s0$860 [2];
-  assign \$2325  = ~ fsel_sh2_7_f2;
-  assign \$2326  = fsel_sh2_7_v & \$2325 ;
-  assign fsel_sh3_7_v = fsel_sh3_7 | \$2326 ;
-  assign fsel_sh3_7_f0 = fsel_sh3_7 ? \fsel_l7_s0$863  : fsel_sh2_7_f0;
+  assign fsel_sh3_6 = \$2324  & \fsel_l7_s0$863 [2];
+  assign \$2325  = ~ fsel_sh2_6_f2;
+  assign \$2326  = fsel_sh2_6_v & \$2325 ;
+  assign fsel_sh3_6_v = fsel_sh3_6 | \$2326 ;
+  assign fsel_sh3_6_f0 = fsel_sh3_6 ? \fsel_l7_s0$866  : fsel_sh2_6_f0;
+  assign fsel_sh3_6_f1 = fsel_sh3_6 ? \fsel_l7_s0$868  : fsel_sh2_6_f1;
+  assign \$2327  = ~ \fsel_l7_s0$872 [0];
+  assign \$2328  = \fsel_l7_s0$871  & \$2327 ;
+  assign \$2329  = ~ \fsel_l7_s0$872 [1];
+  assign \$2330  = \$2328  & \$2329 ;
+  assign fsel_sh3_7 = \$2330  & \fsel_l7_s0$872 [2];
+  assign \$2331  = ~ fsel_sh2_7_f2;
+  assign \$2332  = fsel_sh2_7_v & \$2331 ;
+  assign fsel_sh3_7_v = fsel_sh3_7 | \$2332 ;
+  assign fsel_sh3_7_f0 = fsel_sh3_7 ? \fsel_l7_s0$875  : fsel_sh2_7_f0;
   assign fsel_sh3_7_f1 = fsel_sh3_7 ? 4'hf : fsel_sh2_7_f1;
-  assign \$2327  = i__payload[130:128] == 2'h2;
-  assign \$2328  = | i__payload[134:131];
-  assign \$2329  = \$2327  & \$2328 ;
-  assign \$2330  = i__payload[134:131] <= 2'h2;
-  assign \$2331  = \$2329  & \$2330 ;
-  assign \$2332  = i__payload[130:128] == 2'h3;
-  assign \$2333  = | i__payload[134:131];
-  assign \$2334  = \$2332  & \$2333 ;
-  assign \$2335  = i__payload[134:131] <= 3'h4;
+  assign \$2333  = ~ adv6_valid;
+  assign adv6 = \$2333  | o__ready;
+  assign \$2334  = i__payload[130:128] == 2'h2;
+  assign \$2335  = | i__payload[134:131];
   assign \$2336  = \$2334  & \$2335 ;
-  assign \$2337  = i__payload[130:128] == 3'h4;
-  assign \$2338  = | i__payload[134:131];
-  assign \$2339  = \$2337  & \$2338 ;
-  assign \$2340  = i__payload[134:131] <= 4'h8;
+  assign \$2337  = i__payload[134:131] <= 2'h2;
+  assign \$2338  = \$2336  & \$2337 ;
+  assign \$2339  = i__payload[130:128] == 2'h3;
+  assign \$2340  = | i__payload[134:131];
   assign \$2341  = \$2339  & \$2340 ;
-  assign \$2342  = | { \$2341 , \$2336 , \$2331  };
-  assign \$2343  = i__payload[130:128] > 2'h2;
-  assign \$2344  = i__payload[130:128] > 2'h3;
-  assign \$2345  = i__payload[130:128] == 2'h2;
-  assign \$2346  = | i__payload[134:131];
-  assign \$2347  = \$2345  & \$2346 ;
-  assign \$2348  = i__payload[134:131] <= 2'h2;
-  assign \$2349  = \$2347  & \$2348 ;
-  assign \$2351  = \$2349  ? \$2350 [3:0] : 4'h0;
-  assign \$2352  = i__payload[130:128] == 2'h3;
+  assign \$2342  = i__payload[134:131] <= 3'h4;
+  assign \$2343  = \$2341  & \$2342 ;
+  assign \$2344  = i__payload[130:128] == 3'h4;
+  assign \$2345  = | i__payload[134:131];
+  assign \$2346  = \$2344  & \$2345 ;
+  assign \$2347  = i__payload[134:131] <= 4'h8;
+  assign \$2348  = \$2346  & \$2347 ;
+  assign \$2349  = | { \$2348 , \$2343 , \$2338  };
+  assign \$2350  = i__payload[130:128] > 2'h2;
+  assign \$2351  = i__payload[130:128] > 2'h3;
+  assign \$2352  = i__payload[130:128] == 2'h2;
   assign \$2353  = | i__payload[134:131];
   assign \$2354  = \$2352  & \$2353 ;
-  assign \$2355  = i__payload[134:131] <= 3'h4;
+  assign \$2355  = i__payload[134:131] <= 2'h2;
   assign \$2356  = \$2354  & \$2355 ;
   assign \$2358  = \$2356  ? \$2357 [3:0] : 4'h0;
-  assign \$2359  = \$2351  | \$2358 ;
-  assign \$2360  = i__payload[130:128] == 3'h4;
-  assign \$2361  = | i__payload[134:131];
-  assign \$2362  = \$2360  & \$2361 ;
-  assign \$2363  = i__payload[134:131] <= 4'h8;
-  assign \$2364  = \$2362  & \$2363 ;
-  assign \$2366  = \$2364  ? \$2365 [3:0] : 4'h0;
-  assign \$2367  = \$2359  | \$2366 ;
-  assign \$2368  = ~ fsel_pre3_14_0_s;
-  assign \$2369  = \fsel_l5_s0$642 [15] & \$2368 ;
-  assign \$2370  = fsel_sh3_0_f0 & { fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v };
-  assign \$2371  = fsel_sh3_1_f0 & { fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v };
-  assign \$2372  = fsel_sh3_2_f0 & { fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v };
-  assign \$2373  = fsel_sh3_3_f0 & { fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v };
-  assign \$2374  = fsel_sh3_4_f0 & { fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v };
-  assign \$2375  = fsel_sh3_5_f0 & { fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v };
-  assign \$2376  = fsel_sh3_6_f0 & { fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v };
-  assign \$2377  = fsel_sh3_7_f0 & { fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v };
-  assign \$2378  = fsel_sh3_0_f1 & { fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v };
-  assign \$2379  = fsel_sh3_1_f1 & { fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v };
-  assign \$2380  = fsel_sh3_2_f1 & { fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v };
-  assign \$2381  = fsel_sh3_3_f1 & { fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v };
-  assign \$2382  = fsel_sh3_4_f1 & { fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v };
-  assign \$2383  = fsel_sh3_5_f1 & { fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v };
-  assign \$2384  = fsel_sh3_6_f1 & { fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v };
-  assign \$2385  = fsel_sh3_7_f1 & { fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v };
-  assign \$2386  = ~ \fsel_l7_s0$1076 ;
+  assign \$2359  = i__payload[130:128] == 2'h3;
+  assign \$2360  = | i__payload[134:131];
+  assign \$2361  = \$2359  & \$2360 ;
+  assign \$2362  = i__payload[134:131] <= 3'h4;
+  assign \$2363  = \$2361  & \$2362 ;
+  assign \$2365  = \$2363  ? \$2364 [3:0] : 4'h0;
+  assign \$2366  = \$2358  | \$2365 ;
+  assign \$2367  = i__payload[130:128] == 3'h4;
+  assign \$2368  = | i__payload[134:131];
+  assign \$2369  = \$2367  & \$2368 ;
+  assign \$2370  = i__payload[134:131] <= 4'h8;
+  assign \$2371  = \$2369  & \$2370 ;
+  assign \$2373  = \$2371  ? \$2372 [3:0] : 4'h0;
+  assign \$2374  = \$2366  | \$2373 ;
+  assign \$2375  = ~ fsel_pre3_14_0_s;
+  assign \$2376  = \fsel_l5_s0$652 [15] & \$2375 ;
+  assign \$2377  = fsel_sh3_0_f0 & { fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v };
+  assign \$2378  = fsel_sh3_1_f0 & { fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v };
+  assign \$2379  = fsel_sh3_2_f0 & { fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v };
+  assign \$2380  = fsel_sh3_3_f0 & { fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v };
+  assign \$2381  = fsel_sh3_4_f0 & { fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v };
+  assign \$2382  = fsel_sh3_5_f0 & { fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v };
+  assign \$2383  = fsel_sh3_6_f0 & { fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v };
+  assign \$2384  = fsel_sh3_7_f0 & { fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v };
+  assign \$2385  = fsel_sh3_0_f1 & { fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v };
+  assign \$2386  = fsel_sh3_1_f1 & { fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v };
+  assign \$2387  = fsel_sh3_2_f1 & { fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v };
+  assign \$2388  = fsel_sh3_3_f1 & { fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v };
+  assign \$2389  = fsel_sh3_4_f1 & { fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v };
+  assign \$2390  = fsel_sh3_5_f1 & { fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v };
+  assign \$2391  = fsel_sh3_6_f1 & { fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v };
+  assign \$2392  = fsel_sh3_7_f1 & { fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v };
+  assign \$2393  = ~ \fsel_l7_s0$1090 ;
   always @(posedge clk)
-    valid_s0 <= \$2387 ;
+    valid_s0 <= \$2394 ;
   always @(posedge clk)
-    valid_s1 <= \$2388 ;
+    valid_s1 <= \$2395 ;
   always @(posedge clk)
-    valid_s2 <= \$2389 ;
+    valid_s2 <= \$2396 ;
   always @(posedge clk)
-    valid_s3 <= \$2390 ;
+    valid_s3 <= \$2397 ;
   always @(posedge clk)
-    valid_s4 <= \$2391 ;
+    valid_s4 <= \$2398 ;
   always @(posedge clk)
-    valid_s5 <= \$2392 ;
+    valid_s5 <= \$2399 ;
   always @(posedge clk)
-    o__valid <= \$2393 ;
+    o__valid <= \$2400 ;
   always @(posedge clk)
-    fsel_l1_s0 <= \$2394 ;
+    adv0_valid <= \$2401 ;
   always @(posedge clk)
-    \fsel_l1_s0$28  <= \$2395 ;
+    fsel_l1_s0 <= \$2402 ;
   always @(posedge clk)
-    \fsel_l1_s0$29  <= \$2396 ;
+    \fsel_l1_s0$30  <= \$2403 ;
   always @(posedge clk)
-    \fsel_l1_s0$30  <= \$2397 ;
+    \fsel_l1_s0$31  <= \$2404 ;
   always @(posedge clk)
-    \fsel_l1_s0$31  <= \$2398 ;
+    \fsel_l1_s0$32  <= \$2405 ;
   always @(posedge clk)
-    \fsel_l1_s0$32  <= \$2399 ;
+    \fsel_l1_s0$33  <= \$2406 ;
   always @(posedge clk)
-    \fsel_l1_s0$33  <= \$2400 ;
+    \fsel_l1_s0$34  <= \$2407 ;
   always @(posedge clk)
-    \fsel_l1_s0$34  <= \$2401 ;
+    \fsel_l1_s0$35  <= \$2408 ;
   always @(posedge clk)
-    \fsel_l1_s0$35  <= \$2402 ;
+    \fsel_l1_s0$36  <= \$2409 ;
   always @(posedge clk)
-    \fsel_l1_s0$36  <= \$2403 ;
+    \fsel_l1_s0$37  <= \$2410 ;
   always @(posedge clk)
-    \fsel_l1_s0$37  <= \$2404 ;
+    \fsel_l1_s0$38  <= \$2411 ;
   always @(posedge clk)
-    \fsel_l1_s0$38  <= \$2405 ;
+    \fsel_l1_s0$39  <= \$2412 ;
   always @(posedge clk)
-    \fsel_l1_s0$39  <= \$2406 ;
+    \fsel_l1_s0$40  <= \$2413 ;
   always @(posedge clk)
-    \fsel_l1_s0$40  <= \$2407 ;
+    \fsel_l1_s0$41  <= \$2414 ;
   always @(posedge clk)
-    \fsel_l1_s0$41  <= \$2408 ;
+    \fsel_l1_s0$42  <= \$2415 ;
   always @(posedge clk)
-    \fsel_l1_s0$42  <= \$2409 ;
+    \fsel_l1_s0$43  <= \$2416 ;
   always @(posedge clk)
-    \fsel_l1_s0$985  <= \$2410 ;
+    \fsel_l1_s0$44  <= \$2417 ;
   always @(posedge clk)
-    \fsel_l1_s0$986  <= \$2411 ;
+    \fsel_l1_s0$999  <= \$2418 ;
   always @(posedge clk)
-    \fsel_l1_s0$987  <= \$2412 ;
+    \fsel_l1_s0$1000  <= \$2419 ;
   always @(posedge clk)
-    \fsel_l1_s0$988  <= \$2413 ;
+    \fsel_l1_s0$1001  <= \$2420 ;
   always @(posedge clk)
-    \fsel_l1_s0$989  <= \$2414 ;
+    \fsel_l1_s0$1002  <= \$2421 ;
   always @(posedge clk)
-    \fsel_l1_s0$990  <= \$2415 ;
+    \fsel_l1_s0$1003  <= \$2422 ;
   always @(posedge clk)
-    \fsel_l1_s0$991  <= \$2416 ;
+    \fsel_l1_s0$1004  <= \$2423 ;
   always @(posedge clk)
-    \fsel_l1_s0$992  <= \$2417 ;
+    \fsel_l1_s0$1005  <= \$2424 ;
   always @(posedge clk)
-    \fsel_l1_s0$993  <= \$2418 ;
+    \fsel_l1_s0$1006  <= \$2425 ;
   always @(posedge clk)
-    \fsel_l1_s0$994  <= \$2419 ;
+    \fsel_l1_s0$1007  <= \$2426 ;
   always @(posedge clk)
-    \fsel_l1_s0$995  <= \$2420 ;
+    \fsel_l1_s0$1008  <= \$2427 ;
   always @(posedge clk)
-    \fsel_l1_s0$996  <= \$2421 ;
+    \fsel_l1_s0$1009  <= \$2428 ;
   always @(posedge clk)
-    \fsel_l1_s0$997  <= \$2422 ;
+    \fsel_l1_s0$1010  <= \$2429 ;
   always @(posedge clk)
-    \fsel_l1_s0$998  <= \$2423 ;
+    \fsel_l1_s0$1011  <= \$2430 ;
   always @(posedge clk)
-    \fsel_l1_s0$999  <= \$2424 ;
+    \fsel_l1_s0$1012  <= \$2431 ;
   always @(posedge clk)
-    \fsel_l1_s0$1000  <= \$2425 ;
+    \fsel_l1_s0$1013  <= \$2432 ;
   always @(posedge clk)
-    \fsel_l1_s0$1001  <= \$2426 ;
+    \fsel_l1_s0$1014  <= \$2433 ;
   always @(posedge clk)
-    \fsel_l1_s0$1002  <= \$2427 ;
+    \fsel_l1_s0$1015  <= \$2434 ;
   always @(posedge clk)
-    \fsel_l1_s0$1003  <= \$2428 ;
+    \fsel_l1_s0$1016  <= \$2435 ;
   always @(posedge clk)
-    \fsel_l1_s0$1004  <= \$2429 ;
+    \fsel_l1_s0$1017  <= \$2436 ;
   always @(posedge clk)
-    \fsel_l1_s0$1005  <= \$2430 ;
+    \fsel_l1_s0$1018  <= \$2437 ;
   always @(posedge clk)
-    \fsel_l1_s0$1006  <= \$2431 ;
+    \fsel_l1_s0$1019  <= \$2438 ;
   always @(posedge clk)
-    fsel_l2_s0 <= \$2432 ;
+    \fsel_l1_s0$1020  <= \$2439 ;
   always @(posedge clk)
-    \fsel_l2_s0$1007  <= \$2433 ;
+    adv1_valid <= \$2440 ;
   always @(posedge clk)
-    \fsel_l2_s0$1008  <= \$2434 ;
+    fsel_l2_s0 <= \$2441 ;
   always @(posedge clk)
-    \fsel_l2_s0$1009  <= \$2435 ;
+    \fsel_l2_s0$1021  <= \$2442 ;
   always @(posedge clk)
-    \fsel_l2_s0$1010  <= \$2436 ;
+    \fsel_l2_s0$1022  <= \$2443 ;
   always @(posedge clk)
-    \fsel_l2_s0$1011  <= \$2437 ;
+    \fsel_l2_s0$1023  <= \$2444 ;
   always @(posedge clk)
-    \fsel_l2_s0$1012  <= \$2438 ;
+    \fsel_l2_s0$1024  <= \$2445 ;
   always @(posedge clk)
-    \fsel_l2_s0$1013  <= \$2439 ;
+    \fsel_l2_s0$1025  <= \$2446 ;
   always @(posedge clk)
-    \fsel_l2_s0$1014  <= \$2440 ;
+    \fsel_l2_s0$1026  <= \$2447 ;
   always @(posedge clk)
-    \fsel_l2_s0$1015  <= \$2441 ;
+    \fsel_l2_s0$1027  <= \$2448 ;
   always @(posedge clk)
-    \fsel_l2_s0$1016  <= \$2442 ;
+    \fsel_l2_s0$1028  <= \$2449 ;
   always @(posedge clk)
-    \fsel_l2_s0$1017  <= \$2443 ;
+    \fsel_l2_s0$1029  <= \$2450 ;
   always @(posedge clk)
-    \fsel_l2_s0$1018  <= \$2444 ;
+    \fsel_l2_s0$1030  <= \$2451 ;
   always @(posedge clk)
-    \fsel_l2_s0$1019  <= \$2445 ;
+    \fsel_l2_s0$1031  <= \$2452 ;
   always @(posedge clk)
-    \fsel_l2_s0$1020  <= \$2446 ;
+    \fsel_l2_s0$1032  <= \$2453 ;
   always @(posedge clk)
-    \fsel_l2_s0$1021  <= \$2447 ;
+    \fsel_l2_s0$1033  <= \$2454 ;
   always @(posedge clk)
-    \fsel_l2_s0$1022  <= \$2448 ;
+    \fsel_l2_s0$1034  <= \$2455 ;
   always @(posedge clk)
-    \fsel_l2_s0$1023  <= \$2449 ;
+    \fsel_l2_s0$1035  <= \$2456 ;
   always @(posedge clk)
-    \fsel_l2_s0$47  <= \$2450 ;
+    \fsel_l2_s0$1036  <= \$2457 ;
   always @(posedge clk)
-    \fsel_l2_s0$50  <= \$2451 ;
+    \fsel_l2_s0$1037  <= \$2458 ;
   always @(posedge clk)
-    \fsel_l2_s0$1024  <= \$2452 ;
+    \fsel_l2_s0$51  <= \$2459 ;
   always @(posedge clk)
-    \fsel_l2_s0$1025  <= \$2453 ;
+    \fsel_l2_s0$54  <= \$2460 ;
   always @(posedge clk)
-    \fsel_l2_s0$1026  <= \$2454 ;
+    \fsel_l2_s0$1038  <= \$2461 ;
   always @(posedge clk)
-    fsel_l3_s0 <= \$2455 ;
+    \fsel_l2_s0$1039  <= \$2462 ;
   always @(posedge clk)
-    \fsel_l3_s0$418  <= \$2456 ;
+    \fsel_l2_s0$1040  <= \$2463 ;
   always @(posedge clk)
-    \fsel_l3_s0$419  <= \$2457 ;
+    adv2_valid <= \$2464 ;
   always @(posedge clk)
-    \fsel_l3_s0$420  <= \$2458 ;
+    fsel_l3_s0 <= \$2465 ;
   always @(posedge clk)
-    \fsel_l3_s0$421  <= \$2459 ;
+    \fsel_l3_s0$424  <= \$2466 ;
   always @(posedge clk)
-    \fsel_l3_s0$422  <= \$2460 ;
+    \fsel_l3_s0$425  <= \$2467 ;
   always @(posedge clk)
-    \fsel_l3_s0$423  <= \$2461 ;
+    \fsel_l3_s0$426  <= \$2468 ;
   always @(posedge clk)
-    \fsel_l3_s0$424  <= \$2462 ;
+    \fsel_l3_s0$427  <= \$2469 ;
   always @(posedge clk)
-    \fsel_l3_s0$425  <= \$2463 ;
+    \fsel_l3_s0$428  <= \$2470 ;
   always @(posedge clk)
-    \fsel_l3_s0$426  <= \$2464 ;
+    \fsel_l3_s0$429  <= \$2471 ;
   always @(posedge clk)
-    \fsel_l3_s0$427  <= \$2465 ;
+    \fsel_l3_s0$430  <= \$2472 ;
   always @(posedge clk)
-    \fsel_l3_s0$428  <= \$2466 ;
+    \fsel_l3_s0$431  <= \$2473 ;
   always @(posedge clk)
-    \fsel_l3_s0$429  <= \$2467 ;
+    \fsel_l3_s0$432  <= \$2474 ;
   always @(posedge clk)
-    \fsel_l3_s0$430  <= \$2468 ;
+    \fsel_l3_s0$433  <= \$2475 ;
   always @(posedge clk)
-    \fsel_l3_s0$431  <= \$2469 ;
+    \fsel_l3_s0$434  <= \$2476 ;
   always @(posedge clk)
-    \fsel_l3_s0$432  <= \$2470 ;
+    \fsel_l3_s0$435  <= \$2477 ;
   always @(posedge clk)
-    \fsel_l3_s0$1027  <= \$2471 ;
+    \fsel_l3_s0$436  <= \$2478 ;
   always @(posedge clk)
-    \fsel_l3_s0$1028  <= \$2472 ;
+    \fsel_l3_s0$437  <= \$2479 ;
   always @(posedge clk)
-    \fsel_l3_s0$1029  <= \$2473 ;
+    \fsel_l3_s0$438  <= \$2480 ;
   always @(posedge clk)
-    \fsel_l3_s0$1030  <= \$2474 ;
+    \fsel_l3_s0$1041  <= \$2481 ;
   always @(posedge clk)
-    \fsel_l3_s0$1031  <= \$2475 ;
+    \fsel_l3_s0$1042  <= \$2482 ;
   always @(posedge clk)
-    \fsel_l3_s0$1032  <= \$2476 ;
+    \fsel_l3_s0$1043  <= \$2483 ;
   always @(posedge clk)
-    \fsel_l3_s0$1033  <= \$2477 ;
+    \fsel_l3_s0$1044  <= \$2484 ;
   always @(posedge clk)
-    \fsel_l3_s0$1034  <= \$2478 ;
+    \fsel_l3_s0$1045  <= \$2485 ;
   always @(posedge clk)
-    \fsel_l3_s0$1035  <= \$2479 ;
+    \fsel_l3_s0$1046  <= \$2486 ;
   always @(posedge clk)
-    \fsel_l3_s0$1036  <= \$2480 ;
+    \fsel_l3_s0$1047  <= \$2487 ;
   always @(posedge clk)
-    \fsel_l3_s0$1037  <= \$2481 ;
+    \fsel_l3_s0$1048  <= \$2488 ;
   always @(posedge clk)
-    \fsel_l3_s0$1038  <= \$2482 ;
+    \fsel_l3_s0$1049  <= \$2489 ;
   always @(posedge clk)
-    \fsel_l3_s0$1039  <= \$2483 ;
+    \fsel_l3_s0$1050  <= \$2490 ;
   always @(posedge clk)
-    \fsel_l3_s0$1040  <= \$2484 ;
+    \fsel_l3_s0$1051  <= \$2491 ;
   always @(posedge clk)
-    \fsel_l3_s0$1041  <= \$2485 ;
+    \fsel_l3_s0$1052  <= \$2492 ;
   always @(posedge clk)
-    \fsel_l3_s0$1042  <= \$2486 ;
+    \fsel_l3_s0$1053  <= \$2493 ;
   always @(posedge clk)
-    \fsel_l3_s0$417  <= \$2487 ;
+    \fsel_l3_s0$1054  <= \$2494 ;
   always @(posedge clk)
-    \fsel_l3_s0$1043  <= \$2488 ;
+    \fsel_l3_s0$1055  <= \$2495 ;
   always @(posedge clk)
-    \fsel_l3_s0$1044  <= \$2489 ;
+    \fsel_l3_s0$1056  <= \$2496 ;
   always @(posedge clk)
-    \fsel_l3_s0$1045  <= \$2490 ;
+    \fsel_l3_s0$423  <= \$2497 ;
   always @(posedge clk)
-    \fsel_l3_s0$1046  <= \$2491 ;
+    \fsel_l3_s0$1057  <= \$2498 ;
   always @(posedge clk)
-    \fsel_l3_s0$416  <= \$2492 ;
+    \fsel_l3_s0$1058  <= \$2499 ;
   always @(posedge clk)
-    fsel_l4_s0 <= \$2493 ;
+    \fsel_l3_s0$1059  <= \$2500 ;
   always @(posedge clk)
-    \fsel_l4_s0$1047  <= \$2494 ;
+    \fsel_l3_s0$1060  <= \$2501 ;
   always @(posedge clk)
-    \fsel_l4_s0$1048  <= \$2495 ;
+    \fsel_l3_s0$422  <= \$2502 ;
   always @(posedge clk)
-    \fsel_l4_s0$1049  <= \$2496 ;
+    adv3_valid <= \$2503 ;
   always @(posedge clk)
-    \fsel_l4_s0$1050  <= \$2497 ;
+    fsel_l4_s0 <= \$2504 ;
   always @(posedge clk)
-    \fsel_l4_s0$1051  <= \$2498 ;
+    \fsel_l4_s0$1061  <= \$2505 ;
   always @(posedge clk)
-    \fsel_l4_s0$1052  <= \$2499 ;
+    \fsel_l4_s0$1062  <= \$2506 ;
   always @(posedge clk)
-    \fsel_l4_s0$1053  <= \$2500 ;
+    \fsel_l4_s0$1063  <= \$2507 ;
   always @(posedge clk)
-    \fsel_l4_s0$1054  <= \$2501 ;
+    \fsel_l4_s0$1064  <= \$2508 ;
   always @(posedge clk)
-    \fsel_l4_s0$1055  <= \$2502 ;
+    \fsel_l4_s0$1065  <= \$2509 ;
   always @(posedge clk)
-    \fsel_l4_s0$1056  <= \$2503 ;
+    \fsel_l4_s0$1066  <= \$2510 ;
   always @(posedge clk)
-    \fsel_l4_s0$1057  <= \$2504 ;
+    \fsel_l4_s0$1067  <= \$2511 ;
   always @(posedge clk)
-    \fsel_l4_s0$1058  <= \$2505 ;
+    \fsel_l4_s0$1068  <= \$2512 ;
   always @(posedge clk)
-    \fsel_l4_s0$1059  <= \$2506 ;
+    \fsel_l4_s0$1069  <= \$2513 ;
   always @(posedge clk)
-    \fsel_l4_s0$1060  <= \$2507 ;
+    \fsel_l4_s0$1070  <= \$2514 ;
   always @(posedge clk)
-    \fsel_l4_s0$1061  <= \$2508 ;
+    \fsel_l4_s0$1071  <= \$2515 ;
   always @(posedge clk)
-    \fsel_l4_s0$1062  <= \$2509 ;
+    \fsel_l4_s0$1072  <= \$2516 ;
   always @(posedge clk)
-    \fsel_l4_s0$1063  <= \$2510 ;
+    \fsel_l4_s0$1073  <= \$2517 ;
   always @(posedge clk)
-    \fsel_l4_s0$1064  <= \$2511 ;
+    \fsel_l4_s0$1074  <= \$2518 ;
   always @(posedge clk)
-    \fsel_l4_s0$1065  <= \$2512 ;
+    \fsel_l4_s0$1075  <= \$2519 ;
   always @(posedge clk)
-    \fsel_l4_s0$1066  <= \$2513 ;
+    \fsel_l4_s0$1076  <= \$2520 ;
   always @(posedge clk)
-    \fsel_l4_s0$1067  <= \$2514 ;
+    \fsel_l4_s0$1077  <= \$2521 ;
   always @(posedge clk)
-    \fsel_l4_s0$1068  <= \$2515 ;
+    \fsel_l4_s0$1078  <= \$2522 ;
   always @(posedge clk)
-    \fsel_l5_s0$642  <= \$2516 ;
+    \fsel_l4_s0$1079  <= \$2523 ;
   always @(posedge clk)
-    \fsel_l5_s0$624  <= \$2517 ;
+    \fsel_l4_s0$1080  <= \$2524 ;
   always @(posedge clk)
-    \fsel_l5_s0$626  <= \$2518 ;
+    \fsel_l4_s0$1081  <= \$2525 ;
   always @(posedge clk)
-    \fsel_l5_s0$628  <= \$2519 ;
+    \fsel_l4_s0$1082  <= \$2526 ;
   always @(posedge clk)
-    \fsel_l5_s0$500  <= \$2520 ;
+    adv4_valid <= \$2527 ;
   always @(posedge clk)
-    fsel_l5_s0 <= \$2521 ;
+    \fsel_l5_s0$652  <= \$2528 ;
   always @(posedge clk)
-    \fsel_l5_s0$507  <= \$2522 ;
+    \fsel_l5_s0$634  <= \$2529 ;
   always @(posedge clk)
-    \fsel_l5_s0$514  <= \$2523 ;
+    \fsel_l5_s0$636  <= \$2530 ;
   always @(posedge clk)
-    \fsel_l5_s0$521  <= \$2524 ;
+    \fsel_l5_s0$638  <= \$2531 ;
   always @(posedge clk)
-    \fsel_l5_s0$557  <= \$2525 ;
+    \fsel_l5_s0$510  <= \$2532 ;
   always @(posedge clk)
-    \fsel_l5_s0$566  <= \$2526 ;
+    fsel_l5_s0 <= \$2533 ;
   always @(posedge clk)
-    \fsel_l5_s0$575  <= \$2527 ;
+    \fsel_l5_s0$517  <= \$2534 ;
   always @(posedge clk)
-    \fsel_l5_s0$529  <= \$2528 ;
+    \fsel_l5_s0$524  <= \$2535 ;
   always @(posedge clk)
-    \fsel_l5_s0$528  <= \$2529 ;
+    \fsel_l5_s0$531  <= \$2536 ;
   always @(posedge clk)
-    \fsel_l5_s0$536  <= \$2530 ;
+    \fsel_l5_s0$567  <= \$2537 ;
   always @(posedge clk)
-    \fsel_l5_s0$543  <= \$2531 ;
+    \fsel_l5_s0$576  <= \$2538 ;
   always @(posedge clk)
-    \fsel_l5_s0$550  <= \$2532 ;
+    \fsel_l5_s0$585  <= \$2539 ;
   always @(posedge clk)
-    \fsel_l5_s0$645  <= \$2533 ;
+    \fsel_l5_s0$539  <= \$2540 ;
   always @(posedge clk)
-    \fsel_l5_s0$646  <= \$2534 ;
+    \fsel_l5_s0$538  <= \$2541 ;
   always @(posedge clk)
-    \fsel_l5_s0$652  <= \$2535 ;
+    \fsel_l5_s0$546  <= \$2542 ;
   always @(posedge clk)
-    \fsel_l5_s0$658  <= \$2536 ;
+    \fsel_l5_s0$553  <= \$2543 ;
   always @(posedge clk)
-    \fsel_l5_s0$664  <= \$2537 ;
+    \fsel_l5_s0$560  <= \$2544 ;
   always @(posedge clk)
-    \fsel_l5_s0$670  <= \$2538 ;
+    \fsel_l5_s0$655  <= \$2545 ;
   always @(posedge clk)
-    \fsel_l5_s0$676  <= \$2539 ;
+    \fsel_l5_s0$656  <= \$2546 ;
   always @(posedge clk)
-    \fsel_l5_s0$682  <= \$2540 ;
+    \fsel_l5_s0$662  <= \$2547 ;
   always @(posedge clk)
-    \fsel_l5_s0$688  <= \$2541 ;
+    \fsel_l5_s0$668  <= \$2548 ;
   always @(posedge clk)
-    \fsel_l5_s0$694  <= \$2542 ;
+    \fsel_l5_s0$674  <= \$2549 ;
   always @(posedge clk)
-    \fsel_l5_s0$700  <= \$2543 ;
+    \fsel_l5_s0$680  <= \$2550 ;
   always @(posedge clk)
-    \fsel_l5_s0$706  <= \$2544 ;
+    \fsel_l5_s0$686  <= \$2551 ;
   always @(posedge clk)
-    \fsel_l5_s0$712  <= \$2545 ;
+    \fsel_l5_s0$692  <= \$2552 ;
   always @(posedge clk)
-    \fsel_l5_s0$718  <= \$2546 ;
+    \fsel_l5_s0$698  <= \$2553 ;
   always @(posedge clk)
-    \fsel_l5_s0$724  <= \$2547 ;
+    \fsel_l5_s0$704  <= \$2554 ;
   always @(posedge clk)
-    \fsel_l5_s0$730  <= \$2548 ;
+    \fsel_l5_s0$710  <= \$2555 ;
   always @(posedge clk)
-    \fsel_l5_s0$1069  <= \$2549 ;
+    \fsel_l5_s0$716  <= \$2556 ;
   always @(posedge clk)
-    \fsel_l5_s0$1070  <= \$2550 ;
+    \fsel_l5_s0$722  <= \$2557 ;
   always @(posedge clk)
-    \fsel_l5_s0$1071  <= \$2551 ;
+    \fsel_l5_s0$728  <= \$2558 ;
   always @(posedge clk)
-    \fsel_l5_s0$1072  <= \$2552 ;
+    \fsel_l5_s0$734  <= \$2559 ;
   always @(posedge clk)
-    \fsel_l5_s0$1073  <= \$2553 ;
+    \fsel_l5_s0$740  <= \$2560 ;
   always @(posedge clk)
-    \fsel_l5_s0$1074  <= \$2554 ;
+    \fsel_l5_s0$1083  <= \$2561 ;
   always @(posedge clk)
-    \fsel_l7_s0$737  <= \$2555 ;
+    \fsel_l5_s0$1084  <= \$2562 ;
   always @(posedge clk)
-    \fsel_l7_s0$740  <= \$2556 ;
+    \fsel_l5_s0$1085  <= \$2563 ;
   always @(posedge clk)
-    \fsel_l7_s0$743  <= \$2557 ;
+    \fsel_l5_s0$1086  <= \$2564 ;
   always @(posedge clk)
-    \fsel_l7_s0$738  <= \$2558 ;
+    \fsel_l5_s0$1087  <= \$2565 ;
   always @(posedge clk)
-    \fsel_l7_s0$750  <= \$2559 ;
+    \fsel_l5_s0$1088  <= \$2566 ;
   always @(posedge clk)
-    \fsel_l7_s0$753  <= \$2560 ;
+    adv5_valid <= \$2567 ;
   always @(posedge clk)
-    \fsel_l7_s0$756  <= \$2561 ;
+    \fsel_l7_s0$749  <= \$2568 ;
   always @(posedge clk)
-    \fsel_l7_s0$751  <= \$2562 ;
+    \fsel_l7_s0$752  <= \$2569 ;
   always @(posedge clk)
-    fsel_l7_s0 <= \$2563 ;
+    \fsel_l7_s0$755  <= \$2570 ;
   always @(posedge clk)
-    \fsel_l7_s0$741  <= \$2564 ;
+    \fsel_l7_s0$750  <= \$2571 ;
   always @(posedge clk)
-    \fsel_l7_s0$744  <= \$2565 ;
+    \fsel_l7_s0$762  <= \$2572 ;
   always @(posedge clk)
-    \fsel_l7_s0$735  <= \$2566 ;
+    \fsel_l7_s0$765  <= \$2573 ;
   always @(posedge clk)
-    \fsel_l7_s0$747  <= \$2567 ;
+    \fsel_l7_s0$768  <= \$2574 ;
   always @(posedge clk)
-    \fsel_l7_s0$754  <= \$2568 ;
+    \fsel_l7_s0$763  <= \$2575 ;
   always @(posedge clk)
-    \fsel_l7_s0$757  <= \$2569 ;
+    fsel_l7_s0 <= \$2576 ;
   always @(posedge clk)
-    \fsel_l7_s0$748  <= \$2570 ;
+    \fsel_l7_s0$753  <= \$2577 ;
   always @(posedge clk)
-    \fsel_l7_s0$760  <= \$2571 ;
+    \fsel_l7_s0$756  <= \$2578 ;
   always @(posedge clk)
-    \fsel_l7_s0$764  <= \$2572 ;
+    \fsel_l7_s0$747  <= \$2579 ;
   always @(posedge clk)
-    \fsel_l7_s0$766  <= \$2573 ;
+    \fsel_l7_s0$759  <= \$2580 ;
   always @(posedge clk)
-    \fsel_l7_s0$761  <= \$2574 ;
+    \fsel_l7_s0$766  <= \$2581 ;
   always @(posedge clk)
-    \fsel_l7_s0$769  <= \$2575 ;
+    \fsel_l7_s0$769  <= \$2582 ;
   always @(posedge clk)
-    \fsel_l7_s0$773  <= \$2576 ;
+    \fsel_l7_s0$760  <= \$2583 ;
   always @(posedge clk)
-    \fsel_l7_s0$775  <= \$2577 ;
+    \fsel_l7_s0$772  <= \$2584 ;
   always @(posedge clk)
-    \fsel_l7_s0$770  <= \$2578 ;
+    \fsel_l7_s0$776  <= \$2585 ;
   always @(posedge clk)
-    \fsel_l7_s0$778  <= \$2579 ;
+    \fsel_l7_s0$778  <= \$2586 ;
   always @(posedge clk)
-    \fsel_l7_s0$782  <= \$2580 ;
+    \fsel_l7_s0$773  <= \$2587 ;
   always @(posedge clk)
-    \fsel_l7_s0$784  <= \$2581 ;
+    \fsel_l7_s0$781  <= \$2588 ;
   always @(posedge clk)
-    \fsel_l7_s0$779  <= \$2582 ;
+    \fsel_l7_s0$785  <= \$2589 ;
   always @(posedge clk)
-    \fsel_l7_s0$787  <= \$2583 ;
+    \fsel_l7_s0$787  <= \$2590 ;
   always @(posedge clk)
-    \fsel_l7_s0$791  <= \$2584 ;
+    \fsel_l7_s0$782  <= \$2591 ;
   always @(posedge clk)
-    \fsel_l7_s0$793  <= \$2585 ;
+    \fsel_l7_s0$790  <= \$2592 ;
   always @(posedge clk)
-    \fsel_l7_s0$788  <= \$2586 ;
+    \fsel_l7_s0$794  <= \$2593 ;
   always @(posedge clk)
-    \fsel_l7_s0$796  <= \$2587 ;
+    \fsel_l7_s0$796  <= \$2594 ;
   always @(posedge clk)
-    \fsel_l7_s0$800  <= \$2588 ;
+    \fsel_l7_s0$791  <= \$2595 ;
   always @(posedge clk)
-    \fsel_l7_s0$802  <= \$2589 ;
+    \fsel_l7_s0$799  <= \$2596 ;
   always @(posedge clk)
-    \fsel_l7_s0$797  <= \$2590 ;
+    \fsel_l7_s0$803  <= \$2597 ;
   always @(posedge clk)
-    \fsel_l7_s0$805  <= \$2591 ;
+    \fsel_l7_s0$805  <= \$2598 ;
   always @(posedge clk)
-    \fsel_l7_s0$809  <= \$2592 ;
+    \fsel_l7_s0$800  <= \$2599 ;
   always @(posedge clk)
-    \fsel_l7_s0$811  <= \$2593 ;
+    \fsel_l7_s0$808  <= \$2600 ;
   always @(posedge clk)
-    \fsel_l7_s0$806  <= \$2594 ;
+    \fsel_l7_s0$812  <= \$2601 ;
   always @(posedge clk)
-    \fsel_l7_s0$814  <= \$2595 ;
+    \fsel_l7_s0$814  <= \$2602 ;
   always @(posedge clk)
-    \fsel_l7_s0$818  <= \$2596 ;
+    \fsel_l7_s0$809  <= \$2603 ;
   always @(posedge clk)
-    \fsel_l7_s0$820  <= \$2597 ;
+    \fsel_l7_s0$817  <= \$2604 ;
   always @(posedge clk)
-    \fsel_l7_s0$815  <= \$2598 ;
+    \fsel_l7_s0$821  <= \$2605 ;
   always @(posedge clk)
-    \fsel_l7_s0$823  <= \$2599 ;
+    \fsel_l7_s0$823  <= \$2606 ;
   always @(posedge clk)
-    \fsel_l7_s0$827  <= \$2600 ;
+    \fsel_l7_s0$818  <= \$2607 ;
   always @(posedge clk)
-    \fsel_l7_s0$829  <= \$2601 ;
+    \fsel_l7_s0$826  <= \$2608 ;
   always @(posedge clk)
-    \fsel_l7_s0$824  <= \$2602 ;
+    \fsel_l7_s0$830  <= \$2609 ;
   always @(posedge clk)
-    \fsel_l7_s0$832  <= \$2603 ;
+    \fsel_l7_s0$832  <= \$2610 ;
   always @(posedge clk)
-    \fsel_l7_s0$836  <= \$2604 ;
+    \fsel_l7_s0$827  <= \$2611 ;
   always @(posedge clk)
-    \fsel_l7_s0$838  <= \$2605 ;
+    \fsel_l7_s0$835  <= \$2612 ;
   always @(posedge clk)
-    \fsel_l7_s0$833  <= \$2606 ;
+    \fsel_l7_s0$839  <= \$2613 ;
   always @(posedge clk)
-    \fsel_l7_s0$841  <= \$2607 ;
+    \fsel_l7_s0$841  <= \$2614 ;
   always @(posedge clk)
-    \fsel_l7_s0$845  <= \$2608 ;
+    \fsel_l7_s0$836  <= \$2615 ;
   always @(posedge clk)
-    \fsel_l7_s0$847  <= \$2609 ;
+    \fsel_l7_s0$844  <= \$2616 ;
   always @(posedge clk)
-    \fsel_l7_s0$842  <= \$2610 ;
+    \fsel_l7_s0$848  <= \$2617 ;
   always @(posedge clk)
-    \fsel_l7_s0$850  <= \$2611 ;
+    \fsel_l7_s0$850  <= \$2618 ;
   always @(posedge clk)
-    \fsel_l7_s0$854  <= \$2612 ;
+    \fsel_l7_s0$845  <= \$2619 ;
   always @(posedge clk)
-    \fsel_l7_s0$856  <= \$2613 ;
+    \fsel_l7_s0$853  <= \$2620 ;
   always @(posedge clk)
-    \fsel_l7_s0$851  <= \$2614 ;
+    \fsel_l7_s0$857  <= \$2621 ;
   always @(posedge clk)
-    \fsel_l7_s0$859  <= \$2615 ;
+    \fsel_l7_s0$859  <= \$2622 ;
   always @(posedge clk)
-    \fsel_l7_s0$863  <= \$2616 ;
+    \fsel_l7_s0$854  <= \$2623 ;
   always @(posedge clk)
-    \fsel_l7_s0$860  <= \$2617 ;
+    \fsel_l7_s0$862  <= \$2624 ;
   always @(posedge clk)
-    \fsel_l7_s0$1075  <= \$2618 ;
+    \fsel_l7_s0$866  <= \$2625 ;
   always @(posedge clk)
-    \fsel_l7_s0$1076  <= \$2619 ;
+    \fsel_l7_s0$868  <= \$2626 ;
   always @(posedge clk)
-    \fsel_l7_s0$1077  <= \$2620 ;
+    \fsel_l7_s0$863  <= \$2627 ;
   always @(posedge clk)
-    \fsel_l7_s0$1078  <= \$2621 ;
+    \fsel_l7_s0$871  <= \$2628 ;
   always @(posedge clk)
-    \fsel_l7_s0$1079  <= \$2622 ;
+    \fsel_l7_s0$875  <= \$2629 ;
   always @(posedge clk)
-    \fsel_l7_s0$1080  <= \$2623 ;
+    \fsel_l7_s0$872  <= \$2630 ;
   always @(posedge clk)
-    \fsel_l7_s0$1081  <= \$2624 ;
+    \fsel_l7_s0$1089  <= \$2631 ;
   always @(posedge clk)
-    fsel_l11_s0 <= \$2625 ;
+    \fsel_l7_s0$1090  <= \$2632 ;
   always @(posedge clk)
-    \fsel_l11_s0$959  <= \$2626 ;
+    \fsel_l7_s0$1091  <= \$2633 ;
   always @(posedge clk)
-    \fsel_l11_s0$961  <= \$2627 ;
+    \fsel_l7_s0$1092  <= \$2634 ;
   always @(posedge clk)
-    \fsel_l11_s0$963  <= \$2628 ;
+    \fsel_l7_s0$1093  <= \$2635 ;
   always @(posedge clk)
-    \fsel_l11_s0$965  <= \$2629 ;
+    \fsel_l7_s0$1094  <= \$2636 ;
   always @(posedge clk)
-    \fsel_l11_s0$967  <= \$2630 ;
+    \fsel_l7_s0$1095  <= \$2637 ;
   always @(posedge clk)
-    \fsel_l11_s0$969  <= \$2631 ;
+    adv6_valid <= \$2638 ;
   always @(posedge clk)
-    \fsel_l11_s0$971  <= \$2632 ;
+    fsel_l11_s0 <= \$2639 ;
   always @(posedge clk)
-    \fsel_l11_s0$973  <= \$2633 ;
+    \fsel_l11_s0$973  <= \$2640 ;
   always @(posedge clk)
-    \fsel_l11_s0$960  <= \$2634 ;
+    \fsel_l11_s0$975  <= \$2641 ;
   always @(posedge clk)
-    \fsel_l11_s0$962  <= \$2635 ;
+    \fsel_l11_s0$977  <= \$2642 ;
   always @(posedge clk)
-    \fsel_l11_s0$964  <= \$2636 ;
+    \fsel_l11_s0$979  <= \$2643 ;
   always @(posedge clk)
-    \fsel_l11_s0$966  <= \$2637 ;
+    \fsel_l11_s0$981  <= \$2644 ;
   always @(posedge clk)
-    \fsel_l11_s0$968  <= \$2638 ;
+    \fsel_l11_s0$983  <= \$2645 ;
   always @(posedge clk)
-    \fsel_l11_s0$970  <= \$2639 ;
+    \fsel_l11_s0$985  <= \$2646 ;
   always @(posedge clk)
-    \fsel_l11_s0$972  <= \$2640 ;
+    \fsel_l11_s0$987  <= \$2647 ;
   always @(posedge clk)
-    \fsel_l11_s0$974  <= \$2641 ;
+    \fsel_l11_s0$974  <= \$2648 ;
   always @(posedge clk)
-    \fsel_l11_s0$975  <= \$2642 ;
+    \fsel_l11_s0$976  <= \$2649 ;
   always @(posedge clk)
-    \fsel_l11_s0$976  <= \$2643 ;
+    \fsel_l11_s0$978  <= \$2650 ;
   always @(posedge clk)
-    \fsel_l11_s0$977  <= \$2644 ;
+    \fsel_l11_s0$980  <= \$2651 ;
   always @(posedge clk)
-    \fsel_l11_s0$978  <= \$2645 ;
+    \fsel_l11_s0$982  <= \$2652 ;
+  always @(posedge clk)
+    \fsel_l11_s0$984  <= \$2653 ;
+  always @(posedge clk)
+    \fsel_l11_s0$986  <= \$2654 ;
+  always @(posedge clk)
+    \fsel_l11_s0$988  <= \$2655 ;
+  always @(posedge clk)
+    \fsel_l11_s0$989  <= \$2656 ;
+  always @(posedge clk)
+    \fsel_l11_s0$990  <= \$2657 ;
+  always @(posedge clk)
+    \fsel_l11_s0$991  <= \$2658 ;
+  always @(posedge clk)
+    \fsel_l11_s0$992  <= \$2659 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2387  = valid_s0;
+    \$2394  = valid_s0;
     if (i__ready) begin
-      \$2387  = i__valid;
+      \$2394  = i__valid;
     end
     if (rst) begin
-      \$2387  = 1'h0;
+      \$2394  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2388  = valid_s1;
+    \$2395  = valid_s1;
     if (i__ready) begin
-      \$2388  = valid_s0;
-    end
-    if (rst) begin
-      \$2388  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2389  = valid_s2;
-    if (i__ready) begin
-      \$2389  = valid_s1;
+      \$2395  = valid_s0;
     end
     if (rst) begin
-      \$2389  = 1'h0;
+      \$2395  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2390  = valid_s3;
+    \$2396  = valid_s2;
     if (i__ready) begin
-      \$2390  = valid_s2;
-    end
-    if (rst) begin
-      \$2390  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2391  = valid_s4;
-    if (i__ready) begin
-      \$2391  = valid_s3;
+      \$2396  = valid_s1;
     end
     if (rst) begin
-      \$2391  = 1'h0;
+      \$2396  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2392  = valid_s5;
+    \$2397  = valid_s3;
     if (i__ready) begin
-      \$2392  = valid_s4;
-    end
-    if (rst) begin
-      \$2392  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2393  = o__valid;
-    if (i__ready) begin
-      \$2393  = valid_s5;
+      \$2397  = valid_s2;
     end
     if (rst) begin
-      \$2393  = 1'h0;
+      \$2397  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2394  = fsel_l1_s0;
+    \$2398  = valid_s4;
     if (i__ready) begin
-      \$2394  = \$4 [7:0];
+      \$2398  = valid_s3;
     end
+    if (rst) begin
+      \$2398  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2395  = \fsel_l1_s0$28 ;
+    \$2399  = valid_s5;
     if (i__ready) begin
-      \$2395  = \$7 [7:0];
+      \$2399  = valid_s4;
+    end
+    if (rst) begin
+      \$2399  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2396  = \fsel_l1_s0$29 ;
+    \$2400  = o__valid;
     if (i__ready) begin
-      \$2396  = \$10 [7:0];
+      \$2400  = valid_s5;
     end
+    if (rst) begin
+      \$2400  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2397  = \fsel_l1_s0$30 ;
-    if (i__ready) begin
-      \$2397  = \$13 [7:0];
+    \$2401  = adv0_valid;
+    if (adv0) begin
+      \$2401  = valid_s5;
     end
+    if (rst) begin
+      \$2401  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2398  = \fsel_l1_s0$31 ;
-    if (i__ready) begin
-      \$2398  = \$16 [7:0];
+    \$2402  = fsel_l1_s0;
+    if (adv0) begin
+      \$2402  = \$4 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2399  = \fsel_l1_s0$32 ;
-    if (i__ready) begin
-      \$2399  = \$19 [7:0];
+    \$2403  = \fsel_l1_s0$30 ;
+    if (adv0) begin
+      \$2403  = \$7 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2400  = \fsel_l1_s0$33 ;
-    if (i__ready) begin
-      \$2400  = \$22 [7:0];
+    \$2404  = \fsel_l1_s0$31 ;
+    if (adv0) begin
+      \$2404  = \$10 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2401  = \fsel_l1_s0$34 ;
-    if (i__ready) begin
-      \$2401  = \$25 [7:0];
+    \$2405  = \fsel_l1_s0$32 ;
+    if (adv0) begin
+      \$2405  = \$13 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2402  = \fsel_l1_s0$35 ;
-    if (i__ready) begin
-      \$2402  = \$28 [7:0];
+    \$2406  = \fsel_l1_s0$33 ;
+    if (adv0) begin
+      \$2406  = \$16 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2403  = \fsel_l1_s0$36 ;
-    if (i__ready) begin
-      \$2403  = \$31 [7:0];
+    \$2407  = \fsel_l1_s0$34 ;
+    if (adv0) begin
+      \$2407  = \$19 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2404  = \fsel_l1_s0$37 ;
-    if (i__ready) begin
-      \$2404  = \$34 [7:0];
+    \$2408  = \fsel_l1_s0$35 ;
+    if (adv0) begin
+      \$2408  = \$22 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2405  = \fsel_l1_s0$38 ;
-    if (i__ready) begin
-      \$2405  = \$37 [7:0];
+    \$2409  = \fsel_l1_s0$36 ;
+    if (adv0) begin
+      \$2409  = \$25 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2406  = \fsel_l1_s0$39 ;
-    if (i__ready) begin
-      \$2406  = \$40 [7:0];
+    \$2410  = \fsel_l1_s0$37 ;
+    if (adv0) begin
+      \$2410  = \$28 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2407  = \fsel_l1_s0$40 ;
-    if (i__ready) begin
-      \$2407  = \$43 [7:0];
+    \$2411  = \fsel_l1_s0$38 ;
+    if (adv0) begin
+      \$2411  = \$31 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2408  = \fsel_l1_s0$41 ;
-    if (i__ready) begin
-      \$2408  = \$46 [7:0];
+    \$2412  = \fsel_l1_s0$39 ;
+    if (adv0) begin
+      \$2412  = \$34 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2409  = \fsel_l1_s0$42 ;
-    if (i__ready) begin
-      \$2409  = \$49 [7:0];
+    \$2413  = \fsel_l1_s0$40 ;
+    if (adv0) begin
+      \$2413  = \$37 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2410  = \fsel_l1_s0$985 ;
-    if (i__ready) begin
-      \$2410  = i__payload[7:0];
+    \$2414  = \fsel_l1_s0$41 ;
+    if (adv0) begin
+      \$2414  = \$40 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2411  = \fsel_l1_s0$986 ;
-    if (i__ready) begin
-      \$2411  = i__payload[15:8];
+    \$2415  = \fsel_l1_s0$42 ;
+    if (adv0) begin
+      \$2415  = \$43 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2412  = \fsel_l1_s0$987 ;
-    if (i__ready) begin
-      \$2412  = i__payload[23:16];
+    \$2416  = \fsel_l1_s0$43 ;
+    if (adv0) begin
+      \$2416  = \$46 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2413  = \fsel_l1_s0$988 ;
-    if (i__ready) begin
-      \$2413  = i__payload[31:24];
+    \$2417  = \fsel_l1_s0$44 ;
+    if (adv0) begin
+      \$2417  = \$49 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2414  = \fsel_l1_s0$989 ;
-    if (i__ready) begin
-      \$2414  = i__payload[39:32];
+    \$2418  = \fsel_l1_s0$999 ;
+    if (adv0) begin
+      \$2418  = i__payload[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2415  = \fsel_l1_s0$990 ;
-    if (i__ready) begin
-      \$2415  = i__payload[47:40];
+    \$2419  = \fsel_l1_s0$1000 ;
+    if (adv0) begin
+      \$2419  = i__payload[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2416  = \fsel_l1_s0$991 ;
-    if (i__ready) begin
-      \$2416  = i__payload[55:48];
+    \$2420  = \fsel_l1_s0$1001 ;
+    if (adv0) begin
+      \$2420  = i__payload[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2417  = \fsel_l1_s0$992 ;
-    if (i__ready) begin
-      \$2417  = i__payload[63:56];
+    \$2421  = \fsel_l1_s0$1002 ;
+    if (adv0) begin
+      \$2421  = i__payload[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2418  = \fsel_l1_s0$993 ;
-    if (i__ready) begin
-      \$2418  = i__payload[71:64];
+    \$2422  = \fsel_l1_s0$1003 ;
+    if (adv0) begin
+      \$2422  = i__payload[39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2419  = \fsel_l1_s0$994 ;
-    if (i__ready) begin
-      \$2419  = i__payload[79:72];
+    \$2423  = \fsel_l1_s0$1004 ;
+    if (adv0) begin
+      \$2423  = i__payload[47:40];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2420  = \fsel_l1_s0$995 ;
-    if (i__ready) begin
-      \$2420  = i__payload[87:80];
+    \$2424  = \fsel_l1_s0$1005 ;
+    if (adv0) begin
+      \$2424  = i__payload[55:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2421  = \fsel_l1_s0$996 ;
-    if (i__ready) begin
-      \$2421  = i__payload[95:88];
+    \$2425  = \fsel_l1_s0$1006 ;
+    if (adv0) begin
+      \$2425  = i__payload[63:56];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2422  = \fsel_l1_s0$997 ;
-    if (i__ready) begin
-      \$2422  = i__payload[103:96];
+    \$2426  = \fsel_l1_s0$1007 ;
+    if (adv0) begin
+      \$2426  = i__payload[71:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2423  = \fsel_l1_s0$998 ;
-    if (i__ready) begin
-      \$2423  = i__payload[111:104];
+    \$2427  = \fsel_l1_s0$1008 ;
+    if (adv0) begin
+      \$2427  = i__payload[79:72];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2424  = \fsel_l1_s0$999 ;
-    if (i__ready) begin
-      \$2424  = i__payload[119:112];
+    \$2428  = \fsel_l1_s0$1009 ;
+    if (adv0) begin
+      \$2428  = i__payload[87:80];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2425  = \fsel_l1_s0$1000 ;
-    if (i__ready) begin
-      \$2425  = i__payload[127:120];
+    \$2429  = \fsel_l1_s0$1010 ;
+    if (adv0) begin
+      \$2429  = i__payload[95:88];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2426  = \fsel_l1_s0$1001 ;
-    if (i__ready) begin
-      \$2426  = \$2342 ;
+    \$2430  = \fsel_l1_s0$1011 ;
+    if (adv0) begin
+      \$2430  = i__payload[103:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2427  = \fsel_l1_s0$1002 ;
-    if (i__ready) begin
-      \$2427  = \$2343 ;
+    \$2431  = \fsel_l1_s0$1012 ;
+    if (adv0) begin
+      \$2431  = i__payload[111:104];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2428  = \fsel_l1_s0$1003 ;
-    if (i__ready) begin
-      \$2428  = \$2344 ;
+    \$2432  = \fsel_l1_s0$1013 ;
+    if (adv0) begin
+      \$2432  = i__payload[119:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2429  = \fsel_l1_s0$1004 ;
-    if (i__ready) begin
-      \$2429  = \$2367 ;
+    \$2433  = \fsel_l1_s0$1014 ;
+    if (adv0) begin
+      \$2433  = i__payload[127:120];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2430  = \fsel_l1_s0$1005 ;
-    if (i__ready) begin
-      \$2430  = i__payload[130:128];
+    \$2434  = \fsel_l1_s0$1015 ;
+    if (adv0) begin
+      \$2434  = \$2349 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2431  = \fsel_l1_s0$1006 ;
-    if (i__ready) begin
-      \$2431  = i__payload[134:131];
+    \$2435  = \fsel_l1_s0$1016 ;
+    if (adv0) begin
+      \$2435  = \$2350 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2432  = fsel_l2_s0;
-    if (i__ready) begin
-      \$2432  = { \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50  };
+    \$2436  = \fsel_l1_s0$1017 ;
+    if (adv0) begin
+      \$2436  = \$2351 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2433  = \fsel_l2_s0$1007 ;
-    if (i__ready) begin
-      \$2433  = \fsel_l1_s0$985 ;
+    \$2437  = \fsel_l1_s0$1018 ;
+    if (adv0) begin
+      \$2437  = \$2374 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2434  = \fsel_l2_s0$1008 ;
-    if (i__ready) begin
-      \$2434  = \fsel_l1_s0$986 ;
+    \$2438  = \fsel_l1_s0$1019 ;
+    if (adv0) begin
+      \$2438  = i__payload[130:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2435  = \fsel_l2_s0$1009 ;
-    if (i__ready) begin
-      \$2435  = \fsel_l1_s0$987 ;
+    \$2439  = \fsel_l1_s0$1020 ;
+    if (adv0) begin
+      \$2439  = i__payload[134:131];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2436  = \fsel_l2_s0$1010 ;
-    if (i__ready) begin
-      \$2436  = \fsel_l1_s0$988 ;
+    \$2440  = adv1_valid;
+    if (adv1) begin
+      \$2440  = valid_s5;
     end
+    if (rst) begin
+      \$2440  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2437  = \fsel_l2_s0$1011 ;
-    if (i__ready) begin
-      \$2437  = \fsel_l1_s0$989 ;
+    \$2441  = fsel_l2_s0;
+    if (adv1) begin
+      \$2441  = { \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2438  = \fsel_l2_s0$1012 ;
-    if (i__ready) begin
-      \$2438  = \fsel_l1_s0$990 ;
+    \$2442  = \fsel_l2_s0$1021 ;
+    if (adv1) begin
+      \$2442  = \fsel_l1_s0$999 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2439  = \fsel_l2_s0$1013 ;
-    if (i__ready) begin
-      \$2439  = \fsel_l1_s0$991 ;
+    \$2443  = \fsel_l2_s0$1022 ;
+    if (adv1) begin
+      \$2443  = \fsel_l1_s0$1000 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2440  = \fsel_l2_s0$1014 ;
-    if (i__ready) begin
-      \$2440  = \fsel_l1_s0$992 ;
+    \$2444  = \fsel_l2_s0$1023 ;
+    if (adv1) begin
+      \$2444  = \fsel_l1_s0$1001 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2441  = \fsel_l2_s0$1015 ;
-    if (i__ready) begin
-      \$2441  = \fsel_l1_s0$993 ;
+    \$2445  = \fsel_l2_s0$1024 ;
+    if (adv1) begin
+      \$2445  = \fsel_l1_s0$1002 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2442  = \fsel_l2_s0$1016 ;
-    if (i__ready) begin
-      \$2442  = \fsel_l1_s0$994 ;
+    \$2446  = \fsel_l2_s0$1025 ;
+    if (adv1) begin
+      \$2446  = \fsel_l1_s0$1003 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2443  = \fsel_l2_s0$1017 ;
-    if (i__ready) begin
-      \$2443  = \fsel_l1_s0$995 ;
+    \$2447  = \fsel_l2_s0$1026 ;
+    if (adv1) begin
+      \$2447  = \fsel_l1_s0$1004 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2444  = \fsel_l2_s0$1018 ;
-    if (i__ready) begin
-      \$2444  = \fsel_l1_s0$996 ;
+    \$2448  = \fsel_l2_s0$1027 ;
+    if (adv1) begin
+      \$2448  = \fsel_l1_s0$1005 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2445  = \fsel_l2_s0$1019 ;
-    if (i__ready) begin
-      \$2445  = \fsel_l1_s0$997 ;
+    \$2449  = \fsel_l2_s0$1028 ;
+    if (adv1) begin
+      \$2449  = \fsel_l1_s0$1006 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2446  = \fsel_l2_s0$1020 ;
-    if (i__ready) begin
-      \$2446  = \fsel_l1_s0$998 ;
+    \$2450  = \fsel_l2_s0$1029 ;
+    if (adv1) begin
+      \$2450  = \fsel_l1_s0$1007 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2447  = \fsel_l2_s0$1021 ;
-    if (i__ready) begin
-      \$2447  = \fsel_l1_s0$999 ;
+    \$2451  = \fsel_l2_s0$1030 ;
+    if (adv1) begin
+      \$2451  = \fsel_l1_s0$1008 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2448  = \fsel_l2_s0$1022 ;
-    if (i__ready) begin
-      \$2448  = \fsel_l1_s0$1000 ;
+    \$2452  = \fsel_l2_s0$1031 ;
+    if (adv1) begin
+      \$2452  = \fsel_l1_s0$1009 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2449  = \fsel_l2_s0$1023 ;
-    if (i__ready) begin
-      \$2449  = \fsel_l1_s0$1001 ;
+    \$2453  = \fsel_l2_s0$1032 ;
+    if (adv1) begin
+      \$2453  = \fsel_l1_s0$1010 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2450  = \fsel_l2_s0$47 ;
-    if (i__ready) begin
-      \$2450  = \fsel_l1_s0$1002 ;
+    \$2454  = \fsel_l2_s0$1033 ;
+    if (adv1) begin
+      \$2454  = \fsel_l1_s0$1011 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2451  = \fsel_l2_s0$50 ;
-    if (i__ready) begin
-      \$2451  = \fsel_l1_s0$1003 ;
+    \$2455  = \fsel_l2_s0$1034 ;
+    if (adv1) begin
+      \$2455  = \fsel_l1_s0$1012 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2452  = \fsel_l2_s0$1024 ;
-    if (i__ready) begin
-      \$2452  = \fsel_l1_s0$1004 ;
+    \$2456  = \fsel_l2_s0$1035 ;
+    if (adv1) begin
+      \$2456  = \fsel_l1_s0$1013 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2453  = \fsel_l2_s0$1025 ;
-    if (i__ready) begin
-      \$2453  = \fsel_l1_s0$1005 ;
+    \$2457  = \fsel_l2_s0$1036 ;
+    if (adv1) begin
+      \$2457  = \fsel_l1_s0$1014 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2454  = \fsel_l2_s0$1026 ;
-    if (i__ready) begin
-      \$2454  = \fsel_l1_s0$1006 ;
+    \$2458  = \fsel_l2_s0$1037 ;
+    if (adv1) begin
+      \$2458  = \fsel_l1_s0$1015 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2455  = fsel_l3_s0;
-    if (i__ready) begin
-      \$2455  = { fsel_pop0_2_0_c, fsel_pop0_2_0_s, fsel_pop0_1_0_s, fsel_pop0_0_0_s };
+    \$2459  = \fsel_l2_s0$51 ;
+    if (adv1) begin
+      \$2459  = \fsel_l1_s0$1016 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2456  = \fsel_l3_s0$418 ;
-    if (i__ready) begin
-      \$2456  = { fsel_pop1_2_0_c, fsel_pop1_2_0_s, fsel_pop1_1_0_s, fsel_pop1_0_0_s };
+    \$2460  = \fsel_l2_s0$54 ;
+    if (adv1) begin
+      \$2460  = \fsel_l1_s0$1017 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2457  = \fsel_l3_s0$419 ;
-    if (i__ready) begin
-      \$2457  = { fsel_pop2_2_0_c, fsel_pop2_2_0_s, fsel_pop2_1_0_s, fsel_pop2_0_0_s };
+    \$2461  = \fsel_l2_s0$1038 ;
+    if (adv1) begin
+      \$2461  = \fsel_l1_s0$1018 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2458  = \fsel_l3_s0$420 ;
-    if (i__ready) begin
-      \$2458  = { fsel_pop3_2_0_c, fsel_pop3_2_0_s, fsel_pop3_1_0_s, fsel_pop3_0_0_s };
+    \$2462  = \fsel_l2_s0$1039 ;
+    if (adv1) begin
+      \$2462  = \fsel_l1_s0$1019 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2459  = \fsel_l3_s0$421 ;
-    if (i__ready) begin
-      \$2459  = { fsel_pop4_2_0_c, fsel_pop4_2_0_s, fsel_pop4_1_0_s, fsel_pop4_0_0_s };
+    \$2463  = \fsel_l2_s0$1040 ;
+    if (adv1) begin
+      \$2463  = \fsel_l1_s0$1020 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2460  = \fsel_l3_s0$422 ;
-    if (i__ready) begin
-      \$2460  = { fsel_pop5_2_0_c, fsel_pop5_2_0_s, fsel_pop5_1_0_s, fsel_pop5_0_0_s };
+    \$2464  = adv2_valid;
+    if (adv2) begin
+      \$2464  = valid_s5;
     end
+    if (rst) begin
+      \$2464  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2461  = \fsel_l3_s0$423 ;
-    if (i__ready) begin
-      \$2461  = { fsel_pop6_2_0_c, fsel_pop6_2_0_s, fsel_pop6_1_0_s, fsel_pop6_0_0_s };
+    \$2465  = fsel_l3_s0;
+    if (adv2) begin
+      \$2465  = { fsel_pop0_2_0_c, fsel_pop0_2_0_s, fsel_pop0_1_0_s, fsel_pop0_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2462  = \fsel_l3_s0$424 ;
-    if (i__ready) begin
-      \$2462  = { fsel_pop7_2_0_c, fsel_pop7_2_0_s, fsel_pop7_1_0_s, fsel_pop7_0_0_s };
+    \$2466  = \fsel_l3_s0$424 ;
+    if (adv2) begin
+      \$2466  = { fsel_pop1_2_0_c, fsel_pop1_2_0_s, fsel_pop1_1_0_s, fsel_pop1_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2463  = \fsel_l3_s0$425 ;
-    if (i__ready) begin
-      \$2463  = { fsel_pop8_2_0_c, fsel_pop8_2_0_s, fsel_pop8_1_0_s, fsel_pop8_0_0_s };
+    \$2467  = \fsel_l3_s0$425 ;
+    if (adv2) begin
+      \$2467  = { fsel_pop2_2_0_c, fsel_pop2_2_0_s, fsel_pop2_1_0_s, fsel_pop2_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2464  = \fsel_l3_s0$426 ;
-    if (i__ready) begin
-      \$2464  = { fsel_pop9_2_0_c, fsel_pop9_2_0_s, fsel_pop9_1_0_s, fsel_pop9_0_0_s };
+    \$2468  = \fsel_l3_s0$426 ;
+    if (adv2) begin
+      \$2468  = { fsel_pop3_2_0_c, fsel_pop3_2_0_s, fsel_pop3_1_0_s, fsel_pop3_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2465  = \fsel_l3_s0$427 ;
-    if (i__ready) begin
-      \$2465  = { fsel_pop10_2_0_c, fsel_pop10_2_0_s, fsel_pop10_1_0_s, fsel_pop10_0_0_s };
+    \$2469  = \fsel_l3_s0$427 ;
+    if (adv2) begin
+      \$2469  = { fsel_pop4_2_0_c, fsel_pop4_2_0_s, fsel_pop4_1_0_s, fsel_pop4_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2466  = \fsel_l3_s0$428 ;
-    if (i__ready) begin
-      \$2466  = { fsel_pop11_2_0_c, fsel_pop11_2_0_s, fsel_pop11_1_0_s, fsel_pop11_0_0_s };
+    \$2470  = \fsel_l3_s0$428 ;
+    if (adv2) begin
+      \$2470  = { fsel_pop5_2_0_c, fsel_pop5_2_0_s, fsel_pop5_1_0_s, fsel_pop5_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2467  = \fsel_l3_s0$429 ;
-    if (i__ready) begin
-      \$2467  = { fsel_pop12_2_0_c, fsel_pop12_2_0_s, fsel_pop12_1_0_s, fsel_pop12_0_0_s };
+    \$2471  = \fsel_l3_s0$429 ;
+    if (adv2) begin
+      \$2471  = { fsel_pop6_2_0_c, fsel_pop6_2_0_s, fsel_pop6_1_0_s, fsel_pop6_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2468  = \fsel_l3_s0$430 ;
-    if (i__ready) begin
-      \$2468  = { fsel_pop13_2_0_c, fsel_pop13_2_0_s, fsel_pop13_1_0_s, fsel_pop13_0_0_s };
+    \$2472  = \fsel_l3_s0$430 ;
+    if (adv2) begin
+      \$2472  = { fsel_pop7_2_0_c, fsel_pop7_2_0_s, fsel_pop7_1_0_s, fsel_pop7_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2469  = \fsel_l3_s0$431 ;
-    if (i__ready) begin
-      \$2469  = { fsel_pop14_2_0_c, fsel_pop14_2_0_s, fsel_pop14_1_0_s, fsel_pop14_0_0_s };
+    \$2473  = \fsel_l3_s0$431 ;
+    if (adv2) begin
+      \$2473  = { fsel_pop8_2_0_c, fsel_pop8_2_0_s, fsel_pop8_1_0_s, fsel_pop8_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2470  = \fsel_l3_s0$432 ;
-    if (i__ready) begin
-      \$2470  = { fsel_pop15_2_0_c, fsel_pop15_2_0_s, fsel_pop15_1_0_s, fsel_pop15_0_0_s };
+    \$2474  = \fsel_l3_s0$432 ;
+    if (adv2) begin
+      \$2474  = { fsel_pop9_2_0_c, fsel_pop9_2_0_s, fsel_pop9_1_0_s, fsel_pop9_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2471  = \fsel_l3_s0$1027 ;
-    if (i__ready) begin
-      \$2471  = \fsel_l2_s0$1007 ;
+    \$2475  = \fsel_l3_s0$433 ;
+    if (adv2) begin
+      \$2475  = { fsel_pop10_2_0_c, fsel_pop10_2_0_s, fsel_pop10_1_0_s, fsel_pop10_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2472  = \fsel_l3_s0$1028 ;
-    if (i__ready) begin
-      \$2472  = \fsel_l2_s0$1008 ;
+    \$2476  = \fsel_l3_s0$434 ;
+    if (adv2) begin
+      \$2476  = { fsel_pop11_2_0_c, fsel_pop11_2_0_s, fsel_pop11_1_0_s, fsel_pop11_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2473  = \fsel_l3_s0$1029 ;
-    if (i__ready) begin
-      \$2473  = \fsel_l2_s0$1009 ;
+    \$2477  = \fsel_l3_s0$435 ;
+    if (adv2) begin
+      \$2477  = { fsel_pop12_2_0_c, fsel_pop12_2_0_s, fsel_pop12_1_0_s, fsel_pop12_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2474  = \fsel_l3_s0$1030 ;
-    if (i__ready) begin
-      \$2474  = \fsel_l2_s0$1010 ;
+    \$2478  = \fsel_l3_s0$436 ;
+    if (adv2) begin
+      \$2478  = { fsel_pop13_2_0_c, fsel_pop13_2_0_s, fsel_pop13_1_0_s, fsel_pop13_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2475  = \fsel_l3_s0$1031 ;
-    if (i__ready) begin
-      \$2475  = \fsel_l2_s0$1011 ;
+    \$2479  = \fsel_l3_s0$437 ;
+    if (adv2) begin
+      \$2479  = { fsel_pop14_2_0_c, fsel_pop14_2_0_s, fsel_pop14_1_0_s, fsel_pop14_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2476  = \fsel_l3_s0$1032 ;
-    if (i__ready) begin
-      \$2476  = \fsel_l2_s0$1012 ;
+    \$2480  = \fsel_l3_s0$438 ;
+    if (adv2) begin
+      \$2480  = { fsel_pop15_2_0_c, fsel_pop15_2_0_s, fsel_pop15_1_0_s, fsel_pop15_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2477  = \fsel_l3_s0$1033 ;
-    if (i__ready) begin
-      \$2477  = \fsel_l2_s0$1013 ;
+    \$2481  = \fsel_l3_s0$1041 ;
+    if (adv2) begin
+      \$2481  = \fsel_l2_s0$1021 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2478  = \fsel_l3_s0$1034 ;
-    if (i__ready) begin
-      \$2478  = \fsel_l2_s0$1014 ;
+    \$2482  = \fsel_l3_s0$1042 ;
+    if (adv2) begin
+      \$2482  = \fsel_l2_s0$1022 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2479  = \fsel_l3_s0$1035 ;
-    if (i__ready) begin
-      \$2479  = \fsel_l2_s0$1015 ;
+    \$2483  = \fsel_l3_s0$1043 ;
+    if (adv2) begin
+      \$2483  = \fsel_l2_s0$1023 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2480  = \fsel_l3_s0$1036 ;
-    if (i__ready) begin
-      \$2480  = \fsel_l2_s0$1016 ;
+    \$2484  = \fsel_l3_s0$1044 ;
+    if (adv2) begin
+      \$2484  = \fsel_l2_s0$1024 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2481  = \fsel_l3_s0$1037 ;
-    if (i__ready) begin
-      \$2481  = \fsel_l2_s0$1017 ;
+    \$2485  = \fsel_l3_s0$1045 ;
+    if (adv2) begin
+      \$2485  = \fsel_l2_s0$1025 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2482  = \fsel_l3_s0$1038 ;
-    if (i__ready) begin
-      \$2482  = \fsel_l2_s0$1018 ;
+    \$2486  = \fsel_l3_s0$1046 ;
+    if (adv2) begin
+      \$2486  = \fsel_l2_s0$1026 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2483  = \fsel_l3_s0$1039 ;
-    if (i__ready) begin
-      \$2483  = \fsel_l2_s0$1019 ;
+    \$2487  = \fsel_l3_s0$1047 ;
+    if (adv2) begin
+      \$2487  = \fsel_l2_s0$1027 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2484  = \fsel_l3_s0$1040 ;
-    if (i__ready) begin
-      \$2484  = \fsel_l2_s0$1020 ;
+    \$2488  = \fsel_l3_s0$1048 ;
+    if (adv2) begin
+      \$2488  = \fsel_l2_s0$1028 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2485  = \fsel_l3_s0$1041 ;
-    if (i__ready) begin
-      \$2485  = \fsel_l2_s0$1021 ;
+    \$2489  = \fsel_l3_s0$1049 ;
+    if (adv2) begin
+      \$2489  = \fsel_l2_s0$1029 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2486  = \fsel_l3_s0$1042 ;
-    if (i__ready) begin
-      \$2486  = \fsel_l2_s0$1022 ;
+    \$2490  = \fsel_l3_s0$1050 ;
+    if (adv2) begin
+      \$2490  = \fsel_l2_s0$1030 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2487  = \fsel_l3_s0$417 ;
-    if (i__ready) begin
-      \$2487  = \fsel_l2_s0$1023 ;
+    \$2491  = \fsel_l3_s0$1051 ;
+    if (adv2) begin
+      \$2491  = \fsel_l2_s0$1031 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2488  = \fsel_l3_s0$1043 ;
-    if (i__ready) begin
-      \$2488  = \fsel_l2_s0$47 ;
+    \$2492  = \fsel_l3_s0$1052 ;
+    if (adv2) begin
+      \$2492  = \fsel_l2_s0$1032 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2489  = \fsel_l3_s0$1044 ;
-    if (i__ready) begin
-      \$2489  = \fsel_l2_s0$50 ;
+    \$2493  = \fsel_l3_s0$1053 ;
+    if (adv2) begin
+      \$2493  = \fsel_l2_s0$1033 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2490  = \fsel_l3_s0$1045 ;
-    if (i__ready) begin
-      \$2490  = \fsel_l2_s0$1024 ;
+    \$2494  = \fsel_l3_s0$1054 ;
+    if (adv2) begin
+      \$2494  = \fsel_l2_s0$1034 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2491  = \fsel_l3_s0$1046 ;
-    if (i__ready) begin
-      \$2491  = \fsel_l2_s0$1025 ;
+    \$2495  = \fsel_l3_s0$1055 ;
+    if (adv2) begin
+      \$2495  = \fsel_l2_s0$1035 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2492  = \fsel_l3_s0$416 ;
-    if (i__ready) begin
-      \$2492  = \fsel_l2_s0$1026 ;
+    \$2496  = \fsel_l3_s0$1056 ;
+    if (adv2) begin
+      \$2496  = \fsel_l2_s0$1036 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2493  = fsel_l4_s0;
-    if (i__ready) begin
-      \$2493  = { \$2017 , \$2015 , \$2013 , \$2011 , \$2009 , \$2007 , \$2005 , \$2003 , \$2001 , \$1999 , \$1997 , \$1995 , \$1993 , \$1991 , \$1989 , \$1987  };
+    \$2497  = \fsel_l3_s0$423 ;
+    if (adv2) begin
+      \$2497  = \fsel_l2_s0$1037 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2494  = \fsel_l4_s0$1047 ;
-    if (i__ready) begin
-      \$2494  = \fsel_l3_s0$1027 ;
+    \$2498  = \fsel_l3_s0$1057 ;
+    if (adv2) begin
+      \$2498  = \fsel_l2_s0$51 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2495  = \fsel_l4_s0$1048 ;
-    if (i__ready) begin
-      \$2495  = \fsel_l3_s0$1028 ;
+    \$2499  = \fsel_l3_s0$1058 ;
+    if (adv2) begin
+      \$2499  = \fsel_l2_s0$54 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2496  = \fsel_l4_s0$1049 ;
-    if (i__ready) begin
-      \$2496  = \fsel_l3_s0$1029 ;
+    \$2500  = \fsel_l3_s0$1059 ;
+    if (adv2) begin
+      \$2500  = \fsel_l2_s0$1038 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2497  = \fsel_l4_s0$1050 ;
-    if (i__ready) begin
-      \$2497  = \fsel_l3_s0$1030 ;
+    \$2501  = \fsel_l3_s0$1060 ;
+    if (adv2) begin
+      \$2501  = \fsel_l2_s0$1039 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2498  = \fsel_l4_s0$1051 ;
-    if (i__ready) begin
-      \$2498  = \fsel_l3_s0$1031 ;
+    \$2502  = \fsel_l3_s0$422 ;
+    if (adv2) begin
+      \$2502  = \fsel_l2_s0$1040 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2499  = \fsel_l4_s0$1052 ;
-    if (i__ready) begin
-      \$2499  = \fsel_l3_s0$1032 ;
+    \$2503  = adv3_valid;
+    if (adv3) begin
+      \$2503  = valid_s5;
     end
+    if (rst) begin
+      \$2503  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2500  = \fsel_l4_s0$1053 ;
-    if (i__ready) begin
-      \$2500  = \fsel_l3_s0$1033 ;
+    \$2504  = fsel_l4_s0;
+    if (adv3) begin
+      \$2504  = { \$2020 , \$2018 , \$2016 , \$2014 , \$2012 , \$2010 , \$2008 , \$2006 , \$2004 , \$2002 , \$2000 , \$1998 , \$1996 , \$1994 , \$1992 , \$1990  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2501  = \fsel_l4_s0$1054 ;
-    if (i__ready) begin
-      \$2501  = \fsel_l3_s0$1034 ;
+    \$2505  = \fsel_l4_s0$1061 ;
+    if (adv3) begin
+      \$2505  = \fsel_l3_s0$1041 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2502  = \fsel_l4_s0$1055 ;
-    if (i__ready) begin
-      \$2502  = \fsel_l3_s0$1035 ;
+    \$2506  = \fsel_l4_s0$1062 ;
+    if (adv3) begin
+      \$2506  = \fsel_l3_s0$1042 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2503  = \fsel_l4_s0$1056 ;
-    if (i__ready) begin
-      \$2503  = \fsel_l3_s0$1036 ;
+    \$2507  = \fsel_l4_s0$1063 ;
+    if (adv3) begin
+      \$2507  = \fsel_l3_s0$1043 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2504  = \fsel_l4_s0$1057 ;
-    if (i__ready) begin
-      \$2504  = \fsel_l3_s0$1037 ;
+    \$2508  = \fsel_l4_s0$1064 ;
+    if (adv3) begin
+      \$2508  = \fsel_l3_s0$1044 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2505  = \fsel_l4_s0$1058 ;
-    if (i__ready) begin
-      \$2505  = \fsel_l3_s0$1038 ;
+    \$2509  = \fsel_l4_s0$1065 ;
+    if (adv3) begin
+      \$2509  = \fsel_l3_s0$1045 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2506  = \fsel_l4_s0$1059 ;
-    if (i__ready) begin
-      \$2506  = \fsel_l3_s0$1039 ;
+    \$2510  = \fsel_l4_s0$1066 ;
+    if (adv3) begin
+      \$2510  = \fsel_l3_s0$1046 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2507  = \fsel_l4_s0$1060 ;
-    if (i__ready) begin
-      \$2507  = \fsel_l3_s0$1040 ;
+    \$2511  = \fsel_l4_s0$1067 ;
+    if (adv3) begin
+      \$2511  = \fsel_l3_s0$1047 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2508  = \fsel_l4_s0$1061 ;
-    if (i__ready) begin
-      \$2508  = \fsel_l3_s0$1041 ;
+    \$2512  = \fsel_l4_s0$1068 ;
+    if (adv3) begin
+      \$2512  = \fsel_l3_s0$1048 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2509  = \fsel_l4_s0$1062 ;
-    if (i__ready) begin
-      \$2509  = \fsel_l3_s0$1042 ;
+    \$2513  = \fsel_l4_s0$1069 ;
+    if (adv3) begin
+      \$2513  = \fsel_l3_s0$1049 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2510  = \fsel_l4_s0$1063 ;
-    if (i__ready) begin
-      \$2510  = \fsel_l3_s0$417 ;
+    \$2514  = \fsel_l4_s0$1070 ;
+    if (adv3) begin
+      \$2514  = \fsel_l3_s0$1050 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2511  = \fsel_l4_s0$1064 ;
-    if (i__ready) begin
-      \$2511  = \fsel_l3_s0$1043 ;
+    \$2515  = \fsel_l4_s0$1071 ;
+    if (adv3) begin
+      \$2515  = \fsel_l3_s0$1051 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2512  = \fsel_l4_s0$1065 ;
-    if (i__ready) begin
-      \$2512  = \fsel_l3_s0$1044 ;
+    \$2516  = \fsel_l4_s0$1072 ;
+    if (adv3) begin
+      \$2516  = \fsel_l3_s0$1052 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2513  = \fsel_l4_s0$1066 ;
-    if (i__ready) begin
-      \$2513  = \fsel_l3_s0$1045 ;
+    \$2517  = \fsel_l4_s0$1073 ;
+    if (adv3) begin
+      \$2517  = \fsel_l3_s0$1053 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2514  = \fsel_l4_s0$1067 ;
-    if (i__ready) begin
-      \$2514  = \fsel_l3_s0$1046 ;
+    \$2518  = \fsel_l4_s0$1074 ;
+    if (adv3) begin
+      \$2518  = \fsel_l3_s0$1054 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2515  = \fsel_l4_s0$1068 ;
-    if (i__ready) begin
-      \$2515  = \fsel_l3_s0$416 ;
+    \$2519  = \fsel_l4_s0$1075 ;
+    if (adv3) begin
+      \$2519  = \fsel_l3_s0$1055 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2516  = \fsel_l5_s0$642 ;
-    if (i__ready) begin
-      \$2516  = fsel_l4_s0;
+    \$2520  = \fsel_l4_s0$1076 ;
+    if (adv3) begin
+      \$2520  = \fsel_l3_s0$1056 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2517  = \fsel_l5_s0$624 ;
-    if (i__ready) begin
-      \$2517  = fsel_cnt0;
+    \$2521  = \fsel_l4_s0$1077 ;
+    if (adv3) begin
+      \$2521  = \fsel_l3_s0$423 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2518  = \fsel_l5_s0$626 ;
-    if (i__ready) begin
-      \$2518  = { fsel_pre0_1_0_c, fsel_pre0_1_0_s };
+    \$2522  = \fsel_l4_s0$1078 ;
+    if (adv3) begin
+      \$2522  = \fsel_l3_s0$1057 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2519  = \fsel_l5_s0$628 ;
-    if (i__ready) begin
-      \$2519  = { fsel_pre1_2_1_c, fsel_pre1_2_1_s, fsel_pre1_2_0_s };
+    \$2523  = \fsel_l4_s0$1079 ;
+    if (adv3) begin
+      \$2523  = \fsel_l3_s0$1058 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2520  = \fsel_l5_s0$500 ;
-    if (i__ready) begin
-      \$2520  = { fsel_pre1_3_1_c, fsel_pre1_3_1_s, fsel_pre1_3_0_s };
+    \$2524  = \fsel_l4_s0$1080 ;
+    if (adv3) begin
+      \$2524  = \fsel_l3_s0$1059 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2521  = fsel_l5_s0;
-    if (i__ready) begin
-      \$2521  = fsel_cnt4;
+    \$2525  = \fsel_l4_s0$1081 ;
+    if (adv3) begin
+      \$2525  = \fsel_l3_s0$1060 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2522  = \fsel_l5_s0$507 ;
-    if (i__ready) begin
-      \$2522  = { fsel_pre0_5_0_c, fsel_pre0_5_0_s };
+    \$2526  = \fsel_l4_s0$1082 ;
+    if (adv3) begin
+      \$2526  = \fsel_l3_s0$422 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2523  = \fsel_l5_s0$514 ;
-    if (i__ready) begin
-      \$2523  = { fsel_pre1_6_1_c, fsel_pre1_6_1_s, fsel_pre1_6_0_s };
+    \$2527  = adv4_valid;
+    if (adv4) begin
+      \$2527  = valid_s5;
     end
+    if (rst) begin
+      \$2527  = 1'h0;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2524  = \fsel_l5_s0$521 ;
-    if (i__ready) begin
-      \$2524  = { fsel_pre1_7_1_c, fsel_pre1_7_1_s, fsel_pre1_7_0_s };
+    \$2528  = \fsel_l5_s0$652 ;
+    if (adv4) begin
+      \$2528  = fsel_l4_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2525  = \fsel_l5_s0$557 ;
-    if (i__ready) begin
-      \$2525  = fsel_cnt8;
+    \$2529  = \fsel_l5_s0$634 ;
+    if (adv4) begin
+      \$2529  = fsel_cnt0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2526  = \fsel_l5_s0$566 ;
-    if (i__ready) begin
-      \$2526  = { fsel_pre0_9_0_c, fsel_pre0_9_0_s };
+    \$2530  = \fsel_l5_s0$636 ;
+    if (adv4) begin
+      \$2530  = { fsel_pre0_1_0_c, fsel_pre0_1_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2527  = \fsel_l5_s0$575 ;
-    if (i__ready) begin
-      \$2527  = { fsel_pre1_10_1_c, fsel_pre1_10_1_s, fsel_pre1_10_0_s };
+    \$2531  = \fsel_l5_s0$638 ;
+    if (adv4) begin
+      \$2531  = { fsel_pre1_2_1_c, fsel_pre1_2_1_s, fsel_pre1_2_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2528  = \fsel_l5_s0$529 ;
-    if (i__ready) begin
-      \$2528  = { fsel_pre1_11_1_c, fsel_pre1_11_1_s, fsel_pre1_11_0_s };
+    \$2532  = \fsel_l5_s0$510 ;
+    if (adv4) begin
+      \$2532  = { fsel_pre1_3_1_c, fsel_pre1_3_1_s, fsel_pre1_3_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2529  = \fsel_l5_s0$528 ;
-    if (i__ready) begin
-      \$2529  = fsel_cnt12;
+    \$2533  = fsel_l5_s0;
+    if (adv4) begin
+      \$2533  = fsel_cnt4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2530  = \fsel_l5_s0$536 ;
-    if (i__ready) begin
-      \$2530  = { fsel_pre0_13_0_c, fsel_pre0_13_0_s };
+    \$2534  = \fsel_l5_s0$517 ;
+    if (adv4) begin
+      \$2534  = { fsel_pre0_5_0_c, fsel_pre0_5_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2531  = \fsel_l5_s0$543 ;
-    if (i__ready) begin
-      \$2531  = { fsel_pre1_14_1_c, fsel_pre1_14_1_s, fsel_pre1_14_0_s };
+    \$2535  = \fsel_l5_s0$524 ;
+    if (adv4) begin
+      \$2535  = { fsel_pre1_6_1_c, fsel_pre1_6_1_s, fsel_pre1_6_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2532  = \fsel_l5_s0$550 ;
-    if (i__ready) begin
-      \$2532  = { fsel_pre1_15_1_c, fsel_pre1_15_1_s, fsel_pre1_15_0_s };
+    \$2536  = \fsel_l5_s0$531 ;
+    if (adv4) begin
+      \$2536  = { fsel_pre1_7_1_c, fsel_pre1_7_1_s, fsel_pre1_7_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2533  = \fsel_l5_s0$645 ;
-    if (i__ready) begin
-      \$2533  = \fsel_l4_s0$1047 ;
+    \$2537  = \fsel_l5_s0$567 ;
+    if (adv4) begin
+      \$2537  = fsel_cnt8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2534  = \fsel_l5_s0$646 ;
-    if (i__ready) begin
-      \$2534  = \fsel_l4_s0$1048 ;
+    \$2538  = \fsel_l5_s0$576 ;
+    if (adv4) begin
+      \$2538  = { fsel_pre0_9_0_c, fsel_pre0_9_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2535  = \fsel_l5_s0$652 ;
-    if (i__ready) begin
-      \$2535  = \fsel_l4_s0$1049 ;
+    \$2539  = \fsel_l5_s0$585 ;
+    if (adv4) begin
+      \$2539  = { fsel_pre1_10_1_c, fsel_pre1_10_1_s, fsel_pre1_10_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2536  = \fsel_l5_s0$658 ;
-    if (i__ready) begin
-      \$2536  = \fsel_l4_s0$1050 ;
+    \$2540  = \fsel_l5_s0$539 ;
+    if (adv4) begin
+      \$2540  = { fsel_pre1_11_1_c, fsel_pre1_11_1_s, fsel_pre1_11_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2537  = \fsel_l5_s0$664 ;
-    if (i__ready) begin
-      \$2537  = \fsel_l4_s0$1051 ;
+    \$2541  = \fsel_l5_s0$538 ;
+    if (adv4) begin
+      \$2541  = fsel_cnt12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2538  = \fsel_l5_s0$670 ;
-    if (i__ready) begin
-      \$2538  = \fsel_l4_s0$1052 ;
+    \$2542  = \fsel_l5_s0$546 ;
+    if (adv4) begin
+      \$2542  = { fsel_pre0_13_0_c, fsel_pre0_13_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2539  = \fsel_l5_s0$676 ;
-    if (i__ready) begin
-      \$2539  = \fsel_l4_s0$1053 ;
+    \$2543  = \fsel_l5_s0$553 ;
+    if (adv4) begin
+      \$2543  = { fsel_pre1_14_1_c, fsel_pre1_14_1_s, fsel_pre1_14_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2540  = \fsel_l5_s0$682 ;
-    if (i__ready) begin
-      \$2540  = \fsel_l4_s0$1054 ;
+    \$2544  = \fsel_l5_s0$560 ;
+    if (adv4) begin
+      \$2544  = { fsel_pre1_15_1_c, fsel_pre1_15_1_s, fsel_pre1_15_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2541  = \fsel_l5_s0$688 ;
-    if (i__ready) begin
-      \$2541  = \fsel_l4_s0$1055 ;
+    \$2545  = \fsel_l5_s0$655 ;
+    if (adv4) begin
+      \$2545  = \fsel_l4_s0$1061 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2542  = \fsel_l5_s0$694 ;
-    if (i__ready) begin
-      \$2542  = \fsel_l4_s0$1056 ;
+    \$2546  = \fsel_l5_s0$656 ;
+    if (adv4) begin
+      \$2546  = \fsel_l4_s0$1062 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2543  = \fsel_l5_s0$700 ;
-    if (i__ready) begin
-      \$2543  = \fsel_l4_s0$1057 ;
+    \$2547  = \fsel_l5_s0$662 ;
+    if (adv4) begin
+      \$2547  = \fsel_l4_s0$1063 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2544  = \fsel_l5_s0$706 ;
-    if (i__ready) begin
-      \$2544  = \fsel_l4_s0$1058 ;
+    \$2548  = \fsel_l5_s0$668 ;
+    if (adv4) begin
+      \$2548  = \fsel_l4_s0$1064 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2545  = \fsel_l5_s0$712 ;
-    if (i__ready) begin
-      \$2545  = \fsel_l4_s0$1059 ;
+    \$2549  = \fsel_l5_s0$674 ;
+    if (adv4) begin
+      \$2549  = \fsel_l4_s0$1065 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2546  = \fsel_l5_s0$718 ;
-    if (i__ready) begin
-      \$2546  = \fsel_l4_s0$1060 ;
+    \$2550  = \fsel_l5_s0$680 ;
+    if (adv4) begin
+      \$2550  = \fsel_l4_s0$1066 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2547  = \fsel_l5_s0$724 ;
-    if (i__ready) begin
-      \$2547  = \fsel_l4_s0$1061 ;
+    \$2551  = \fsel_l5_s0$686 ;
+    if (adv4) begin
+      \$2551  = \fsel_l4_s0$1067 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2548  = \fsel_l5_s0$730 ;
-    if (i__ready) begin
-      \$2548  = \fsel_l4_s0$1062 ;
+    \$2552  = \fsel_l5_s0$692 ;
+    if (adv4) begin
+      \$2552  = \fsel_l4_s0$1068 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2549  = \fsel_l5_s0$1069 ;
-    if (i__ready) begin
-      \$2549  = \fsel_l4_s0$1063 ;
+    \$2553  = \fsel_l5_s0$698 ;
+    if (adv4) begin
+      \$2553  = \fsel_l4_s0$1069 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2550  = \fsel_l5_s0$1070 ;
-    if (i__ready) begin
-      \$2550  = \fsel_l4_s0$1064 ;
+    \$2554  = \fsel_l5_s0$704 ;
+    if (adv4) begin
+      \$2554  = \fsel_l4_s0$1070 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2551  = \fsel_l5_s0$1071 ;
-    if (i__ready) begin
-      \$2551  = \fsel_l4_s0$1065 ;
+    \$2555  = \fsel_l5_s0$710 ;
+    if (adv4) begin
+      \$2555  = \fsel_l4_s0$1071 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2552  = \fsel_l5_s0$1072 ;
-    if (i__ready) begin
-      \$2552  = \fsel_l4_s0$1066 ;
+    \$2556  = \fsel_l5_s0$716 ;
+    if (adv4) begin
+      \$2556  = \fsel_l4_s0$1072 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2553  = \fsel_l5_s0$1073 ;
-    if (i__ready) begin
-      \$2553  = \fsel_l4_s0$1067 ;
+    \$2557  = \fsel_l5_s0$722 ;
+    if (adv4) begin
+      \$2557  = \fsel_l4_s0$1073 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2554  = \fsel_l5_s0$1074 ;
-    if (i__ready) begin
-      \$2554  = \fsel_l4_s0$1068 ;
+    \$2558  = \fsel_l5_s0$728 ;
+    if (adv4) begin
+      \$2558  = \fsel_l4_s0$1074 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2555  = \fsel_l7_s0$737 ;
-    if (i__ready) begin
-      \$2555  = fsel_sh0_0_v;
+    \$2559  = \fsel_l5_s0$734 ;
+    if (adv4) begin
+      \$2559  = \fsel_l4_s0$1075 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2556  = \fsel_l7_s0$740 ;
-    if (i__ready) begin
-      \$2556  = fsel_sh0_0_f0;
+    \$2560  = \fsel_l5_s0$740 ;
+    if (adv4) begin
+      \$2560  = \fsel_l4_s0$1076 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2557  = \fsel_l7_s0$743 ;
-    if (i__ready) begin
-      \$2557  = fsel_sh0_0_f1;
+    \$2561  = \fsel_l5_s0$1083 ;
+    if (adv4) begin
+      \$2561  = \fsel_l4_s0$1077 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2558  = \fsel_l7_s0$738 ;
-    if (i__ready) begin
-      \$2558  = fsel_sh0_0_f2;
+    \$2562  = \fsel_l5_s0$1084 ;
+    if (adv4) begin
+      \$2562  = \fsel_l4_s0$1078 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2559  = \fsel_l7_s0$750 ;
-    if (i__ready) begin
-      \$2559  = fsel_sh0_1_v;
+    \$2563  = \fsel_l5_s0$1085 ;
+    if (adv4) begin
+      \$2563  = \fsel_l4_s0$1079 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2560  = \fsel_l7_s0$753 ;
-    if (i__ready) begin
-      \$2560  = fsel_sh0_1_f0;
+    \$2564  = \fsel_l5_s0$1086 ;
+    if (adv4) begin
+      \$2564  = \fsel_l4_s0$1080 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2561  = \fsel_l7_s0$756 ;
-    if (i__ready) begin
-      \$2561  = fsel_sh0_1_f1;
+    \$2565  = \fsel_l5_s0$1087 ;
+    if (adv4) begin
+      \$2565  = \fsel_l4_s0$1081 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2562  = \fsel_l7_s0$751 ;
-    if (i__ready) begin
-      \$2562  = fsel_sh0_1_f2;
+    \$2566  = \fsel_l5_s0$1088 ;
+    if (adv4) begin
+      \$2566  = \fsel_l4_s0$1082 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2563  = fsel_l7_s0;
-    if (i__ready) begin
-      \$2563  = fsel_sh0_2_v;
+    \$2567  = adv5_valid;
+    if (adv5) begin
+      \$2567  = valid_s5;
+    end
+    if (rst) begin
+      \$2567  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2564  = \fsel_l7_s0$741 ;
-    if (i__ready) begin
-      \$2564  = fsel_sh0_2_f0;
+    \$2568  = \fsel_l7_s0$749 ;
+    if (adv5) begin
+      \$2568  = fsel_sh0_0_v;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2565  = \fsel_l7_s0$744 ;
-    if (i__ready) begin
-      \$2565  = fsel_sh0_2_f1;
+    \$2569  = \fsel_l7_s0$752 ;
+    if (adv5) begin
+      \$2569  = fsel_sh0_0_f0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2566  = \fsel_l7_s0$735 ;
-    if (i__ready) begin
-      \$2566  = fsel_sh0_2_f2;
+    \$2570  = \fsel_l7_s0$755 ;
+    if (adv5) begin
+      \$2570  = fsel_sh0_0_f1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2567  = \fsel_l7_s0$747 ;
-    if (i__ready) begin
-      \$2567  = fsel_sh0_3_v;
+    \$2571  = \fsel_l7_s0$750 ;
+    if (adv5) begin
+      \$2571  = fsel_sh0_0_f2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2568  = \fsel_l7_s0$754 ;
-    if (i__ready) begin
-      \$2568  = fsel_sh0_3_f0;
+    \$2572  = \fsel_l7_s0$762 ;
+    if (adv5) begin
+      \$2572  = fsel_sh0_1_v;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2569  = \fsel_l7_s0$757 ;
-    if (i__ready) begin
-      \$2569  = fsel_sh0_3_f1;
+    \$2573  = \fsel_l7_s0$765 ;
+    if (adv5) begin
+      \$2573  = fsel_sh0_1_f0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2570  = \fsel_l7_s0$748 ;
-    if (i__ready) begin
-      \$2570  = fsel_sh0_3_f2;
+    \$2574  = \fsel_l7_s0$768 ;
+    if (adv5) begin
+      \$2574  = fsel_sh0_1_f1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2571  = \fsel_l7_s0$760 ;
-    if (i__ready) begin
-      \$2571  = fsel_sh0_4_v;
+    \$2575  = \fsel_l7_s0$763 ;
+    if (adv5) begin
+      \$2575  = fsel_sh0_1_f2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2572  = \fsel_l7_s0$764 ;
-    if (i__ready) begin
-      \$2572  = fsel_sh0_4_f0;
+    \$2576  = fsel_l7_s0;
+    if (adv5) begin
+      \$2576  = fsel_sh0_2_v;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2573  = \fsel_l7_s0$766 ;
-    if (i__ready) begin
-      \$2573  = fsel_sh0_4_f1;
+    \$2577  = \fsel_l7_s0$753 ;
+    if (adv5) begin
+      \$2577  = fsel_sh0_2_f0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2574  = \fsel_l7_s0$761 ;
-    if (i__ready) begin
-      \$2574  = fsel_sh0_4_f2;
+    \$2578  = \fsel_l7_s0$756 ;
+    if (adv5) begin
+      \$2578  = fsel_sh0_2_f1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2575  = \fsel_l7_s0$769 ;
-    if (i__ready) begin
-      \$2575  = fsel_sh0_5_v;
+    \$2579  = \fsel_l7_s0$747 ;
+    if (adv5) begin
+      \$2579  = fsel_sh0_2_f2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2576  = \fsel_l7_s0$773 ;
-    if (i__ready) begin
-      \$2576  = fsel_sh0_5_f0;
+    \$2580  = \fsel_l7_s0$759 ;
+    if (adv5) begin
+      \$2580  = fsel_sh0_3_v;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2577  = \fsel_l7_s0$775 ;
-    if (i__ready) begin
-      \$2577  = fsel_sh0_5_f1;
+    \$2581  = \fsel_l7_s0$766 ;
+    if (adv5) begin
+      \$2581  = fsel_sh0_3_f0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2578  = \fsel_l7_s0$770 ;
-    if (i__ready) begin
-      \$2578  = fsel_sh0_5_f2;
+    \$2582  = \fsel_l7_s0$769 ;
+    if (adv5) begin
+      \$2582  = fsel_sh0_3_f1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2579  = \fsel_l7_s0$778 ;
-    if (i__ready) begin
-      \$2579  = fsel_sh0_6_v;
+    \$2583  = \fsel_l7_s0$760 ;
+    if (adv5) begin
+      \$2583  = fsel_sh0_3_f2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2580  = \fsel_l7_s0$782 ;
-    if (i__ready) begin
-      \$2580  = fsel_sh0_6_f0;
+    \$2584  = \fsel_l7_s0$772 ;
+    if (adv5) begin
+      \$2584  = fsel_sh0_4_v;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2581  = \fsel_l7_s0$784 ;
-    if (i__ready) begin
-      \$2581  = fsel_sh0_6_f1;
+    \$2585  = \fsel_l7_s0$776 ;
+    if (adv5) begin
+      \$2585  = fsel_sh0_4_f0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2582  = \fsel_l7_s0$779 ;
-    if (i__ready) begin
-      \$2582  = fsel_sh0_6_f2;
+    \$2586  = \fsel_l7_s0$778 ;
+    if (adv5) begin
+      \$2586  = fsel_sh0_4_f1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2583  = \fsel_l7_s0$787 ;
-    if (i__ready) begin
-      \$2583  = fsel_sh0_7_v;
+    \$2587  = \fsel_l7_s0$773 ;
+    if (adv5) begin
+      \$2587  = fsel_sh0_4_f2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2584  = \fsel_l7_s0$791 ;
-    if (i__ready) begin
-      \$2584  = fsel_sh0_7_f0;
+    \$2588  = \fsel_l7_s0$781 ;
+    if (adv5) begin
+      \$2588  = fsel_sh0_5_v;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2585  = \fsel_l7_s0$793 ;
-    if (i__ready) begin
-      \$2585  = fsel_sh0_7_f1;
+    \$2589  = \fsel_l7_s0$785 ;
+    if (adv5) begin
+      \$2589  = fsel_sh0_5_f0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2586  = \fsel_l7_s0$788 ;
-    if (i__ready) begin
-      \$2586  = fsel_sh0_7_f2;
+    \$2590  = \fsel_l7_s0$787 ;
+    if (adv5) begin
+      \$2590  = fsel_sh0_5_f1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2587  = \fsel_l7_s0$796 ;
-    if (i__ready) begin
-      \$2587  = fsel_sh0_8_v;
+    \$2591  = \fsel_l7_s0$782 ;
+    if (adv5) begin
+      \$2591  = fsel_sh0_5_f2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2588  = \fsel_l7_s0$800 ;
-    if (i__ready) begin
-      \$2588  = fsel_sh0_8_f0;
+    \$2592  = \fsel_l7_s0$790 ;
+    if (adv5) begin
+      \$2592  = fsel_sh0_6_v;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2589  = \fsel_l7_s0$802 ;
-    if (i__ready) begin
-      \$2589  = fsel_sh0_8_f1;
+    \$2593  = \fsel_l7_s0$794 ;
+    if (adv5) begin
+      \$2593  = fsel_sh0_6_f0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2590  = \fsel_l7_s0$797 ;
-    if (i__ready) begin
-      \$2590  = fsel_sh0_8_f2;
+    \$2594  = \fsel_l7_s0$796 ;
+    if (adv5) begin
+      \$2594  = fsel_sh0_6_f1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2591  = \fsel_l7_s0$805 ;
-    if (i__ready) begin
-      \$2591  = fsel_sh0_9_v;
+    \$2595  = \fsel_l7_s0$791 ;
+    if (adv5) begin
+      \$2595  = fsel_sh0_6_f2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2592  = \fsel_l7_s0$809 ;
-    if (i__ready) begin
-      \$2592  = fsel_sh0_9_f0;
+    \$2596  = \fsel_l7_s0$799 ;
+    if (adv5) begin
+      \$2596  = fsel_sh0_7_v;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2593  = \fsel_l7_s0$811 ;
-    if (i__ready) begin
-      \$2593  = fsel_sh0_9_f1;
+    \$2597  = \fsel_l7_s0$803 ;
+    if (adv5) begin
+      \$2597  = fsel_sh0_7_f0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2594  = \fsel_l7_s0$806 ;
-    if (i__ready) begin
-      \$2594  = fsel_sh0_9_f2;
+    \$2598  = \fsel_l7_s0$805 ;
+    if (adv5) begin
+      \$2598  = fsel_sh0_7_f1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2595  = \fsel_l7_s0$814 ;
-    if (i__ready) begin
-      \$2595  = fsel_sh0_10_v;
+    \$2599  = \fsel_l7_s0$800 ;
+    if (adv5) begin
+      \$2599  = fsel_sh0_7_f2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2596  = \fsel_l7_s0$818 ;
-    if (i__ready) begin
-      \$2596  = fsel_sh0_10_f0;
+    \$2600  = \fsel_l7_s0$808 ;
+    if (adv5) begin
+      \$2600  = fsel_sh0_8_v;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2597  = \fsel_l7_s0$820 ;
-    if (i__ready) begin
-      \$2597  = fsel_sh0_10_f1;
+    \$2601  = \fsel_l7_s0$812 ;
+    if (adv5) begin
+      \$2601  = fsel_sh0_8_f0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2598  = \fsel_l7_s0$815 ;
-    if (i__ready) begin
-      \$2598  = fsel_sh0_10_f2;
+    \$2602  = \fsel_l7_s0$814 ;
+    if (adv5) begin
+      \$2602  = fsel_sh0_8_f1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2599  = \fsel_l7_s0$823 ;
-    if (i__ready) begin
-      \$2599  = fsel_sh0_11_v;
+    \$2603  = \fsel_l7_s0$809 ;
+    if (adv5) begin
+      \$2603  = fsel_sh0_8_f2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2600  = \fsel_l7_s0$827 ;
-    if (i__ready) begin
-      \$2600  = fsel_sh0_11_f0;
+    \$2604  = \fsel_l7_s0$817 ;
+    if (adv5) begin
+      \$2604  = fsel_sh0_9_v;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2601  = \fsel_l7_s0$829 ;
-    if (i__ready) begin
-      \$2601  = fsel_sh0_11_f1;
+    \$2605  = \fsel_l7_s0$821 ;
+    if (adv5) begin
+      \$2605  = fsel_sh0_9_f0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2602  = \fsel_l7_s0$824 ;
-    if (i__ready) begin
-      \$2602  = fsel_sh0_11_f2;
+    \$2606  = \fsel_l7_s0$823 ;
+    if (adv5) begin
+      \$2606  = fsel_sh0_9_f1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2603  = \fsel_l7_s0$832 ;
-    if (i__ready) begin
-      \$2603  = fsel_sh0_12_v;
+    \$2607  = \fsel_l7_s0$818 ;
+    if (adv5) begin
+      \$2607  = fsel_sh0_9_f2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2604  = \fsel_l7_s0$836 ;
-    if (i__ready) begin
-      \$2604  = fsel_sh0_12_f0;
+    \$2608  = \fsel_l7_s0$826 ;
+    if (adv5) begin
+      \$2608  = fsel_sh0_10_v;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2605  = \fsel_l7_s0$838 ;
-    if (i__ready) begin
-      \$2605  = fsel_sh0_12_f1;
+    \$2609  = \fsel_l7_s0$830 ;
+    if (adv5) begin
+      \$2609  = fsel_sh0_10_f0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2606  = \fsel_l7_s0$833 ;
-    if (i__ready) begin
-      \$2606  = fsel_sh0_12_f2;
+    \$2610  = \fsel_l7_s0$832 ;
+    if (adv5) begin
+      \$2610  = fsel_sh0_10_f1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2607  = \fsel_l7_s0$841 ;
-    if (i__ready) begin
-      \$2607  = fsel_sh0_13_v;
+    \$2611  = \fsel_l7_s0$827 ;
+    if (adv5) begin
+      \$2611  = fsel_sh0_10_f2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2608  = \fsel_l7_s0$845 ;
-    if (i__ready) begin
-      \$2608  = fsel_sh0_13_f0;
+    \$2612  = \fsel_l7_s0$835 ;
+    if (adv5) begin
+      \$2612  = fsel_sh0_11_v;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2609  = \fsel_l7_s0$847 ;
-    if (i__ready) begin
-      \$2609  = fsel_sh0_13_f1;
+    \$2613  = \fsel_l7_s0$839 ;
+    if (adv5) begin
+      \$2613  = fsel_sh0_11_f0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2610  = \fsel_l7_s0$842 ;
-    if (i__ready) begin
-      \$2610  = fsel_sh0_13_f2;
+    \$2614  = \fsel_l7_s0$841 ;
+    if (adv5) begin
+      \$2614  = fsel_sh0_11_f1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2611  = \fsel_l7_s0$850 ;
-    if (i__ready) begin
-      \$2611  = fsel_sh0_14_v;
+    \$2615  = \fsel_l7_s0$836 ;
+    if (adv5) begin
+      \$2615  = fsel_sh0_11_f2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2612  = \fsel_l7_s0$854 ;
-    if (i__ready) begin
-      \$2612  = fsel_sh0_14_f0;
+    \$2616  = \fsel_l7_s0$844 ;
+    if (adv5) begin
+      \$2616  = fsel_sh0_12_v;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2613  = \fsel_l7_s0$856 ;
-    if (i__ready) begin
-      \$2613  = fsel_sh0_14_f1;
+    \$2617  = \fsel_l7_s0$848 ;
+    if (adv5) begin
+      \$2617  = fsel_sh0_12_f0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2614  = \fsel_l7_s0$851 ;
-    if (i__ready) begin
-      \$2614  = fsel_sh0_14_f2;
+    \$2618  = \fsel_l7_s0$850 ;
+    if (adv5) begin
+      \$2618  = fsel_sh0_12_f1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2615  = \fsel_l7_s0$859 ;
-    if (i__ready) begin
-      \$2615  = \$2369 ;
+    \$2619  = \fsel_l7_s0$845 ;
+    if (adv5) begin
+      \$2619  = fsel_sh0_12_f2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2616  = \fsel_l7_s0$863 ;
-    if (i__ready) begin
-      \$2616  = \fsel_l5_s0$730 ;
+    \$2620  = \fsel_l7_s0$853 ;
+    if (adv5) begin
+      \$2620  = fsel_sh0_13_v;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2617  = \fsel_l7_s0$860 ;
-    if (i__ready) begin
-      \$2617  = { fsel_pre3_14_3_s, fsel_pre3_14_2_s, fsel_pre3_14_1_s };
+    \$2621  = \fsel_l7_s0$857 ;
+    if (adv5) begin
+      \$2621  = fsel_sh0_13_f0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2618  = \fsel_l7_s0$1075 ;
-    if (i__ready) begin
-      \$2618  = \fsel_l5_s0$642 ;
+    \$2622  = \fsel_l7_s0$859 ;
+    if (adv5) begin
+      \$2622  = fsel_sh0_13_f1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2619  = \fsel_l7_s0$1076 ;
-    if (i__ready) begin
-      \$2619  = \fsel_l5_s0$1069 ;
+    \$2623  = \fsel_l7_s0$854 ;
+    if (adv5) begin
+      \$2623  = fsel_sh0_13_f2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2620  = \fsel_l7_s0$1077 ;
-    if (i__ready) begin
-      \$2620  = \fsel_l5_s0$1070 ;
+    \$2624  = \fsel_l7_s0$862 ;
+    if (adv5) begin
+      \$2624  = fsel_sh0_14_v;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2621  = \fsel_l7_s0$1078 ;
-    if (i__ready) begin
-      \$2621  = \fsel_l5_s0$1071 ;
+    \$2625  = \fsel_l7_s0$866 ;
+    if (adv5) begin
+      \$2625  = fsel_sh0_14_f0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2622  = \fsel_l7_s0$1079 ;
-    if (i__ready) begin
-      \$2622  = \fsel_l5_s0$1072 ;
+    \$2626  = \fsel_l7_s0$868 ;
+    if (adv5) begin
+      \$2626  = fsel_sh0_14_f1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2623  = \fsel_l7_s0$1080 ;
-    if (i__ready) begin
-      \$2623  = \fsel_l5_s0$1073 ;
+    \$2627  = \fsel_l7_s0$863 ;
+    if (adv5) begin
+      \$2627  = fsel_sh0_14_f2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2624  = \fsel_l7_s0$1081 ;
-    if (i__ready) begin
-      \$2624  = \fsel_l5_s0$1074 ;
+    \$2628  = \fsel_l7_s0$871 ;
+    if (adv5) begin
+      \$2628  = \$2376 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2625  = fsel_l11_s0;
-    if (i__ready) begin
-      \$2625  = \fsel_l7_s0$1075 ;
+    \$2629  = \fsel_l7_s0$875 ;
+    if (adv5) begin
+      \$2629  = \fsel_l5_s0$740 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2626  = \fsel_l11_s0$959 ;
-    if (i__ready) begin
-      \$2626  = \$2370 ;
+    \$2630  = \fsel_l7_s0$872 ;
+    if (adv5) begin
+      \$2630  = { fsel_pre3_14_3_s, fsel_pre3_14_2_s, fsel_pre3_14_1_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2627  = \fsel_l11_s0$961 ;
-    if (i__ready) begin
-      \$2627  = \$2371 ;
+    \$2631  = \fsel_l7_s0$1089 ;
+    if (adv5) begin
+      \$2631  = \fsel_l5_s0$652 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2628  = \fsel_l11_s0$963 ;
-    if (i__ready) begin
-      \$2628  = \$2372 ;
+    \$2632  = \fsel_l7_s0$1090 ;
+    if (adv5) begin
+      \$2632  = \fsel_l5_s0$1083 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2629  = \fsel_l11_s0$965 ;
-    if (i__ready) begin
-      \$2629  = \$2373 ;
+    \$2633  = \fsel_l7_s0$1091 ;
+    if (adv5) begin
+      \$2633  = \fsel_l5_s0$1084 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2630  = \fsel_l11_s0$967 ;
-    if (i__ready) begin
-      \$2630  = \$2374 ;
+    \$2634  = \fsel_l7_s0$1092 ;
+    if (adv5) begin
+      \$2634  = \fsel_l5_s0$1085 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2631  = \fsel_l11_s0$969 ;
-    if (i__ready) begin
-      \$2631  = \$2375 ;
+    \$2635  = \fsel_l7_s0$1093 ;
+    if (adv5) begin
+      \$2635  = \fsel_l5_s0$1086 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2632  = \fsel_l11_s0$971 ;
-    if (i__ready) begin
-      \$2632  = \$2376 ;
+    \$2636  = \fsel_l7_s0$1094 ;
+    if (adv5) begin
+      \$2636  = \fsel_l5_s0$1087 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2633  = \fsel_l11_s0$973 ;
-    if (i__ready) begin
-      \$2633  = \$2377 ;
+    \$2637  = \fsel_l7_s0$1095 ;
+    if (adv5) begin
+      \$2637  = \fsel_l5_s0$1088 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2634  = \fsel_l11_s0$960 ;
-    if (i__ready) begin
-      \$2634  = \$2378 ;
+    \$2638  = adv6_valid;
+    if (adv6) begin
+      \$2638  = valid_s5;
+    end
+    if (rst) begin
+      \$2638  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2635  = \fsel_l11_s0$962 ;
-    if (i__ready) begin
-      \$2635  = \$2379 ;
+    \$2639  = fsel_l11_s0;
+    if (adv6) begin
+      \$2639  = \fsel_l7_s0$1089 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2636  = \fsel_l11_s0$964 ;
-    if (i__ready) begin
-      \$2636  = \$2380 ;
+    \$2640  = \fsel_l11_s0$973 ;
+    if (adv6) begin
+      \$2640  = \$2377 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2637  = \fsel_l11_s0$966 ;
-    if (i__ready) begin
-      \$2637  = \$2381 ;
+    \$2641  = \fsel_l11_s0$975 ;
+    if (adv6) begin
+      \$2641  = \$2378 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2638  = \fsel_l11_s0$968 ;
-    if (i__ready) begin
-      \$2638  = \$2382 ;
+    \$2642  = \fsel_l11_s0$977 ;
+    if (adv6) begin
+      \$2642  = \$2379 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2639  = \fsel_l11_s0$970 ;
-    if (i__ready) begin
-      \$2639  = \$2383 ;
+    \$2643  = \fsel_l11_s0$979 ;
+    if (adv6) begin
+      \$2643  = \$2380 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2640  = \fsel_l11_s0$972 ;
-    if (i__ready) begin
-      \$2640  = \$2384 ;
+    \$2644  = \fsel_l11_s0$981 ;
+    if (adv6) begin
+      \$2644  = \$2381 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2641  = \fsel_l11_s0$974 ;
-    if (i__ready) begin
-      \$2641  = \$2385 ;
+    \$2645  = \fsel_l11_s0$983 ;
+    if (adv6) begin
+      \$2645  = \$2382 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2642  = \fsel_l11_s0$975 ;
-    if (i__ready) begin
-      \$2642  = \fsel_l7_s0$1079 ;
+    \$2646  = \fsel_l11_s0$985 ;
+    if (adv6) begin
+      \$2646  = \$2383 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2643  = \fsel_l11_s0$976 ;
-    if (i__ready) begin
-      \$2643  = \fsel_l7_s0$1080 ;
+    \$2647  = \fsel_l11_s0$987 ;
+    if (adv6) begin
+      \$2647  = \$2384 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2644  = \fsel_l11_s0$977 ;
-    if (i__ready) begin
-      \$2644  = \fsel_l7_s0$1081 ;
+    \$2648  = \fsel_l11_s0$974 ;
+    if (adv6) begin
+      \$2648  = \$2385 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2645  = \fsel_l11_s0$978 ;
-    if (i__ready) begin
-      \$2645  = \$2386 ;
+    \$2649  = \fsel_l11_s0$976 ;
+    if (adv6) begin
+      \$2649  = \$2386 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2650  = \fsel_l11_s0$978 ;
+    if (adv6) begin
+      \$2650  = \$2387 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2651  = \fsel_l11_s0$980 ;
+    if (adv6) begin
+      \$2651  = \$2388 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2652  = \fsel_l11_s0$982 ;
+    if (adv6) begin
+      \$2652  = \$2389 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2653  = \fsel_l11_s0$984 ;
+    if (adv6) begin
+      \$2653  = \$2390 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2654  = \fsel_l11_s0$986 ;
+    if (adv6) begin
+      \$2654  = \$2391 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2655  = \fsel_l11_s0$988 ;
+    if (adv6) begin
+      \$2655  = \$2392 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2656  = \fsel_l11_s0$989 ;
+    if (adv6) begin
+      \$2656  = \fsel_l7_s0$1093 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2657  = \fsel_l11_s0$990 ;
+    if (adv6) begin
+      \$2657  = \fsel_l7_s0$1094 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2658  = \fsel_l11_s0$991 ;
+    if (adv6) begin
+      \$2658  = \fsel_l7_s0$1095 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2659  = \fsel_l11_s0$992 ;
+    if (adv6) begin
+      \$2659  = \$2393 ;
     end
   end
   assign advance = i__ready;
@@ -9308,7 +9434,7 @@ module nm_topk_flex_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign fsel_key13 = \$43 [7:0];
   assign fsel_key14 = \$46 [7:0];
   assign fsel_key15 = \$49 [7:0];
-  assign fsel_beats = { \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50  };
+  assign fsel_beats = { \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51  };
   assign fsel_rank0 = { fsel_pop0_2_0_c, fsel_pop0_2_0_s, fsel_pop0_1_0_s, fsel_pop0_0_0_s };
   assign fsel_rank1 = { fsel_pop1_2_0_c, fsel_pop1_2_0_s, fsel_pop1_1_0_s, fsel_pop1_0_0_s };
   assign fsel_rank2 = { fsel_pop2_2_0_c, fsel_pop2_2_0_s, fsel_pop2_1_0_s, fsel_pop2_0_0_s };
@@ -9325,7 +9451,7 @@ module nm_topk_flex_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign fsel_rank13 = { fsel_pop13_2_0_c, fsel_pop13_2_0_s, fsel_pop13_1_0_s, fsel_pop13_0_0_s };
   assign fsel_rank14 = { fsel_pop14_2_0_c, fsel_pop14_2_0_s, fsel_pop14_1_0_s, fsel_pop14_0_0_s };
   assign fsel_rank15 = { fsel_pop15_2_0_c, fsel_pop15_2_0_s, fsel_pop15_1_0_s, fsel_pop15_0_0_s };
-  assign fsel_keep = { \$2017 , \$2015 , \$2013 , \$2011 , \$2009 , \$2007 , \$2005 , \$2003 , \$2001 , \$1999 , \$1997 , \$1995 , \$1993 , \$1991 , \$1989 , \$1987  };
+  assign fsel_keep = { \$2020 , \$2018 , \$2016 , \$2014 , \$2012 , \$2010 , \$2008 , \$2006 , \$2004 , \$2002 , \$2000 , \$1998 , \$1996 , \$1994 , \$1992 , \$1990  };
   assign fsel_cnt1 = { fsel_pre0_1_0_c, fsel_pre0_1_0_s };
   assign fsel_cnt2 = { fsel_pre1_2_1_c, fsel_pre1_2_1_s, fsel_pre1_2_0_s };
   assign fsel_cnt3 = { fsel_pre1_3_1_c, fsel_pre1_3_1_s, fsel_pre1_3_0_s };
@@ -9338,10 +9464,10 @@ module nm_topk_flex_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign fsel_cnt13 = { fsel_pre0_13_0_c, fsel_pre0_13_0_s };
   assign fsel_cnt14 = { fsel_pre1_14_1_c, fsel_pre1_14_1_s, fsel_pre1_14_0_s };
   assign fsel_cnt15 = { fsel_pre1_15_1_c, fsel_pre1_15_1_s, fsel_pre1_15_0_s };
-  assign fsel_d1 = { 3'h0, \fsel_l5_s0$624  };
-  assign fsel_d2 = { 2'h0, \fsel_l5_s0$626  };
-  assign fsel_d3 = { 1'h0, \fsel_l5_s0$628  };
-  assign fsel_d4 = { 1'h0, \fsel_l5_s0$500  };
+  assign fsel_d1 = { 3'h0, \fsel_l5_s0$634  };
+  assign fsel_d2 = { 2'h0, \fsel_l5_s0$636  };
+  assign fsel_d3 = { 1'h0, \fsel_l5_s0$638  };
+  assign fsel_d4 = { 1'h0, \fsel_l5_s0$510  };
   assign fsel_d5 = { fsel_pre2_4_2_c, fsel_pre2_4_2_s, fsel_pre2_4_1_s, fsel_pre2_4_0_s };
   assign fsel_d6 = { fsel_pre2_5_2_c, fsel_pre2_5_2_s, fsel_pre2_5_1_s, fsel_pre2_5_0_s };
   assign fsel_d7 = { fsel_pre2_6_2_c, fsel_pre2_6_2_s, fsel_pre2_6_1_s, fsel_pre2_6_0_s };
@@ -9417,31 +9543,31 @@ module nm_topk_flex_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \o__payload.n[0]  = o__payload[122:119];
   assign \o__payload.err  = o__payload[123];
   assign \o__payload.err[0]  = o__payload[123];
-  assign o__payload[123] = \fsel_l11_s0$978 ;
-  assign o__payload[122:119] = \fsel_l11_s0$977 ;
-  assign o__payload[118:116] = \fsel_l11_s0$976 ;
-  assign o__payload[115:112] = \fsel_l11_s0$975 ;
-  assign o__payload[111:108] = \fsel_l11_s0$974 ;
-  assign o__payload[79:72] = \fsel_l11_s0$973 ;
-  assign o__payload[107:104] = \fsel_l11_s0$972 ;
-  assign o__payload[71:64] = \fsel_l11_s0$971 ;
-  assign o__payload[103:100] = \fsel_l11_s0$970 ;
-  assign o__payload[63:56] = \fsel_l11_s0$969 ;
-  assign o__payload[99:96] = \fsel_l11_s0$968 ;
-  assign o__payload[55:48] = \fsel_l11_s0$967 ;
-  assign o__payload[95:92] = \fsel_l11_s0$966 ;
-  assign o__payload[47:40] = \fsel_l11_s0$965 ;
-  assign o__payload[91:88] = \fsel_l11_s0$964 ;
-  assign o__payload[39:32] = \fsel_l11_s0$963 ;
-  assign o__payload[87:84] = \fsel_l11_s0$962 ;
-  assign o__payload[31:24] = \fsel_l11_s0$961 ;
-  assign o__payload[83:80] = \fsel_l11_s0$960 ;
-  assign o__payload[23:16] = \fsel_l11_s0$959 ;
+  assign o__payload[123] = \fsel_l11_s0$992 ;
+  assign o__payload[122:119] = \fsel_l11_s0$991 ;
+  assign o__payload[118:116] = \fsel_l11_s0$990 ;
+  assign o__payload[115:112] = \fsel_l11_s0$989 ;
+  assign o__payload[111:108] = \fsel_l11_s0$988 ;
+  assign o__payload[79:72] = \fsel_l11_s0$987 ;
+  assign o__payload[107:104] = \fsel_l11_s0$986 ;
+  assign o__payload[71:64] = \fsel_l11_s0$985 ;
+  assign o__payload[103:100] = \fsel_l11_s0$984 ;
+  assign o__payload[63:56] = \fsel_l11_s0$983 ;
+  assign o__payload[99:96] = \fsel_l11_s0$982 ;
+  assign o__payload[55:48] = \fsel_l11_s0$981 ;
+  assign o__payload[95:92] = \fsel_l11_s0$980 ;
+  assign o__payload[47:40] = \fsel_l11_s0$979 ;
+  assign o__payload[91:88] = \fsel_l11_s0$978 ;
+  assign o__payload[39:32] = \fsel_l11_s0$977 ;
+  assign o__payload[87:84] = \fsel_l11_s0$976 ;
+  assign o__payload[31:24] = \fsel_l11_s0$975 ;
+  assign o__payload[83:80] = \fsel_l11_s0$974 ;
+  assign o__payload[23:16] = \fsel_l11_s0$973 ;
   assign o__payload[15:0] = fsel_l11_s0;
-  assign \$2213  = 1'h1;
-  assign \$2214  = \fsel_l5_s0$642 [0];
+  assign \$2218  = 1'h1;
+  assign \$2219  = \fsel_l5_s0$652 [0];
   assign fsel_sh0_0_f2 = 3'h0;
-  assign \$2350  = { 1'h0, i__payload[134:131], 2'h0 };
-  assign \$2357  = { i__payload[134:131], 1'h0 };
-  assign \$2365  = { 1'h0, i__payload[134:131] };
+  assign \$2357  = { 1'h0, i__payload[134:131], 2'h0 };
+  assign \$2364  = { i__payload[134:131], 1'h0 };
+  assign \$2372  = { 1'h0, i__payload[134:131] };
 endmodule

@@ -78,6 +78,8 @@ UNITS = [
     ("linear", dict(n=8, m=16, arch="rank")),
     ("linear", dict(n=3, m=8, pipeline=0, outputs=2)),
     ("linear", dict(n=4, m=8, arch="rank", pipeline=3, fmt="int4", acc_width=16)),
+    # a radix selector in the engine (the raw elements wait in two chained 16-deep RAMs)
+    ("linear", dict(n=4, m=8, arch="radix", pipeline=18, outputs=2)),
 ]
 _CLASSES = {"spmac": (NMSparseMAC, SparseMACConfig), "dense": (DenseMAC, DenseMACConfig),
             "linear": (NMLinear, LinearConfig)}

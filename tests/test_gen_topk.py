@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import golden
+from gen.arch import ARCHITECTURES
 from gen.config import TopKConfig
 from gen.sim import combinational_map, pack, run_stream, unpack
 from gen.topk import NMTopK
@@ -57,7 +58,7 @@ def groups_for(cfg: TopKConfig, rng: random.Random, count: int) -> list[list[int
 
 CASES = [
     (n, m, fmt, arch)
-    for arch in ("network", "rank")
+    for arch in sorted(ARCHITECTURES)
     for (n, m, fmt) in [(2, 4, "int8"), (2, 4, "bf16"), (4, 8, "int4"), (4, 8, "fp16"),
                         (8, 16, "int8"), (8, 16, "bf16"), (8, 16, "int16"), (3, 8, "int8"),
                         (5, 12, "fp16"), (1, 4, "bf16"), (16, 32, "int8"), (16, 32, "bf16")]
@@ -82,7 +83,7 @@ def test_topk_random_and_edges(n: int, m: int, fmt: str, arch: str, nm_seed: int
         assert o_cycle >= i_cycle + cfg.latency
 
 
-@pytest.mark.parametrize("arch", ["network", "rank"])
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 @pytest.mark.parametrize("pipeline", [0, 1, 2, 3, 7])
 def test_topk_exact_latency_full_rate(arch: str, pipeline: int, nm_seed: int) -> None:
     dut = NMTopK(TopKConfig(n=4, m=8, fmt="int8", arch=arch, pipeline=pipeline))
@@ -98,7 +99,7 @@ def test_topk_exact_latency_full_rate(arch: str, pipeline: int, nm_seed: int) ->
         [pipeline] * len(inputs)
 
 
-@pytest.mark.parametrize("arch", ["network", "rank"])
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 @pytest.mark.parametrize(("p_valid", "p_ready"), [(1.0, 0.3), (0.4, 1.0), (0.6, 0.6)])
 def test_topk_backpressure(arch: str, p_valid: float, p_ready: float, nm_seed: int) -> None:
     dut = NMTopK(TopKConfig(n=8, m=16, fmt="bf16", arch=arch))
@@ -112,7 +113,7 @@ def test_topk_backpressure(arch: str, p_valid: float, p_ready: float, nm_seed: i
         assert o_cycle >= i_cycle + cfg.latency
 
 
-@pytest.mark.parametrize("arch", ["network", "rank"])
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 def test_topk_2_4_int4_exhaustive(arch: str) -> None:
     """All 65,536 groups of 2:4 int4, 64 lanes of a combinational selector per step."""
     lanes = 64
@@ -130,7 +131,7 @@ def test_topk_2_4_int4_exhaustive(arch: str) -> None:
     assert not bad, f"{len(bad)} groups differ, first {groups[bad[0]]}"
 
 
-@pytest.mark.parametrize("arch", ["network", "rank"])
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 def test_topk_lanes(arch: str, nm_seed: int) -> None:
     lanes = 3
     dut = NMTopK(TopKConfig(n=2, m=4, fmt="int8", arch=arch, lanes=lanes))
@@ -155,10 +156,14 @@ def test_config_properties_and_architectures() -> None:
     rank = TopKConfig(n=8, m=16, arch="rank")
     assert (net.n, net.m, net.fmt, net.arch, net.pipeline, net.latency, net.lanes) == \
         (8, 16, "bf16", "network", 4, 4, 1)
-    assert net.comparators == 44
+    assert net.comparators == 46  # the shallowest best-known 8:16 network (7 layers)
+    assert net.network_depth == 7
     assert rank.comparators == 120
     assert type(net.architecture).__name__ == "NetworkArch"
     assert type(rank.architecture).__name__ == "RankArch"
+    radix = TopKConfig(n=16, m=32, arch="radix", pipeline=20)
+    assert type(radix.architecture).__name__ == "RadixArch"
+    assert (radix.comparators, radix.network_depth) == (0, 8 + 5)  # key bits + index bits
     # frozen: a design point cannot change under a built component
     with pytest.raises(AttributeError):
         net.pipeline = 2  # type: ignore[misc]
@@ -198,3 +203,35 @@ def test_component_takes_a_config() -> None:
         import gc
 
         gc.collect()
+
+
+@pytest.mark.parametrize("fmt", ["int4", "int8", "bf16"])
+def test_hardware_keys_equal_the_contract(fmt: str) -> None:
+    """Both hardware forms of the key (``key_sign``: |x| with a negation; ``key_bits``: LUT
+    logic per bit) equal ``Format.key`` on every pattern (bf16: a sample)."""
+    from amaranth.hdl import Cat, Module, Signal
+    from amaranth.sim import Simulator
+
+    from gen.arch.base import key_bits, key_sign
+
+    cfg = TopKConfig(n=1, m=2, fmt=fmt)
+    f = golden.get_format(fmt)
+    x = Signal(cfg.width)
+    a, b = Signal(cfg.key_width), Signal(cfg.key_width)
+    m = Module()
+    m.d.comb += [a.eq(key_sign(cfg, x)[0]), b.eq(Cat(*key_bits(cfg, x)))]
+    pats = (range(1 << cfg.width) if cfg.width <= 8
+            else random.Random(1).sample(range(1 << cfg.width), 4096) + [0x8000, 0x7FFF, 0x7F80])
+    bad = []
+
+    async def bench(ctx):
+        for p in pats:
+            ctx.set(x, p)
+            want = int(f.key(p))
+            if (ctx.get(a), ctx.get(b)) != (want, want):
+                bad.append((p, ctx.get(a), ctx.get(b), want))
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    assert not bad, bad[:5]

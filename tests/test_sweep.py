@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from gen.config import TopKConfig
 from nmsparse import cli
 from nmsparse.sweep import grid, page, runner, table
 from nmsparse.sweep.grid import Grid
@@ -56,7 +57,8 @@ def test_unknown_unit_or_parameter_is_an_error_at_once():
 
 
 def test_duplicates_are_measured_once():
-    g = Grid("topk", {"pattern": ["2:4"], "pipeline": [None, 1]})
+    default = TopKConfig(n=2, m=4).pipeline  # the default point, given once more explicitly
+    g = Grid("topk", {"pattern": ["2:4"], "pipeline": [None, default]})
     assert [p.name for p in grid.expand([g])] == ["nm_topk_2_4_int8_network"]
 
 

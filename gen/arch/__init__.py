@@ -8,11 +8,17 @@ subclass in its own module, registered by its ``name``.
 
 - :class:`~gen.arch.rank.RankArch` (``"rank"``): comparison matrix, popcounts, compaction;
 - :class:`~gen.arch.network.NetworkArch` (``"network"``): a selection network on
-  (key, index) pairs, then an index sort of the survivors.
+  (key, index) pairs, then an index sort of the survivors;
+- :class:`~gen.arch.radix.RadixArch` (``"radix"``): an MSB-first search for the N-th largest
+  (key, ~index), one count per bit, then the rank unit's compaction.
+
+Structures shared by more than one architecture (counts, compaction) are in
+:mod:`gen.arch.parts`.
 """
 
 from .base import ARCHITECTURES, Architecture, Layer
 from .network import NetworkArch
+from .radix import RadixArch
 from .rank import RankArch
 
-__all__ = ["ARCHITECTURES", "Architecture", "Layer", "RankArch", "NetworkArch"]
+__all__ = ["ARCHITECTURES", "Architecture", "Layer", "RankArch", "NetworkArch", "RadixArch"]

@@ -8,6 +8,7 @@ its layers; :meth:`Architecture.build` builds one lane into an Amaranth module, 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -21,7 +22,8 @@ from ..pipeline import tree_or
 if TYPE_CHECKING:
     from ..config import TopKConfig
 
-__all__ = ["ARCHITECTURES", "Architecture", "Layer", "Step", "key_sign", "from_key_sign",
+__all__ = ["ARCHITECTURES", "Architecture", "Layer", "Step", "key_sign", "key_bits",
+           "from_key_sign",
            "mask_from_index"]
 
 #: name -> architecture class, filled as subclasses are defined.
@@ -46,11 +48,16 @@ class Layer:
 class Architecture:
     """Base class: one lane of an N:M top-k selector.
 
-    Subclasses set :attr:`name` and implement :meth:`layers`, :meth:`build`,
-    :meth:`comparators` and :meth:`default_pipeline`.
+    Subclasses set :attr:`name` and :attr:`DELAY_NS` and implement :meth:`layer_kinds`,
+    :meth:`build`, :meth:`comparators` and :meth:`default_pipeline`.
     """
 
     name: ClassVar[str] = ""
+    #: The delay model: ns per layer kind (logic and routing on ECP5 in the project's flow),
+    #: fitted on placed designs (``bench/calibrate_delays.py``), and how much longer every
+    #: layer gets per doubling of M beyond 16 (nets grow with the placement).
+    DELAY_NS: ClassVar[dict[str, float]] = {}
+    SCALE_PER_LOG2M: ClassVar[float] = 0.0
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -60,9 +67,16 @@ class Architecture:
     def __init__(self, config: TopKConfig) -> None:
         self.config = config
 
-    def layers(self) -> list[Layer]:  # pragma: no cover - abstract
-        """The layers :meth:`build` passes, in order (one ``step`` call after each)."""
+    def layer_kinds(self) -> list[tuple[str, str]]:  # pragma: no cover - abstract
+        """(name, kind) of the layers :meth:`build` passes, in order (one ``step`` call
+        after each); the kind names the layer's entry of :attr:`DELAY_NS`."""
         raise NotImplementedError
+
+    def layers(self) -> list[Layer]:
+        """The layers with their modelled delays."""
+        scale = 1.0 + self.SCALE_PER_LOG2M * (math.log2(self.config.m) - 4)
+        return [Layer(name, round(self.DELAY_NS.get(kind, 1.0) * scale, 3))
+                for name, kind in self.layer_kinds()]
 
     def comparators(self) -> int:  # pragma: no cover - abstract
         """Key comparators of one lane."""
@@ -125,6 +139,21 @@ def key_sign(cfg: TopKConfig, x: Value) -> tuple[Value, Value]:
     if get_format(cfg.fmt).is_int:
         return abs(x.as_signed()), x[w - 1]
     return x[: w - 1], x[w - 1]
+
+
+def key_bits(cfg: TopKConfig, x: Value) -> list[Value]:
+    """The same key as :func:`key_sign`, bit by bit (LSB first) as LUT logic with no
+    negation chain: for integers bit b of |x| is ``x_b ^ (sign & (x_0 | .. | x_(b-1)))`` and
+    the top bit ``sign & ~(x_0 | .. | x_(w-2))`` (only the most negative value has it); for
+    floats the bits below the sign. ``tests/test_gen_topk.py`` checks both forms against
+    ``Format.key`` for every int4 and int8 pattern."""
+    x = Value.cast(x)
+    w = cfg.width
+    if not get_format(cfg.fmt).is_int:
+        return [x[b] for b in range(w - 1)]
+    sign = x[w - 1]
+    bits = [x[0]] + [x[b] ^ (sign & x[:b].any()) for b in range(1, w - 1)]
+    return bits + [sign & ~x[: w - 1].any()]
 
 
 def from_key_sign(cfg: TopKConfig, key: Value, sign: Value) -> Value:

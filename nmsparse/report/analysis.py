@@ -191,40 +191,66 @@ def pareto_front(points: Sequence[QualityPoint]) -> list[QualityPoint]:
 
 @dataclass(frozen=True)
 class ArchComparison:
-    """Two architectures of one selector point, side by side."""
+    """The architectures of one selector point (pattern, format), side by side.
+
+    Members
+    -------
+    target_mhz : float or None
+        The clock every architecture of the point was scheduled for (None: they differ, or
+        one was given register stages instead of a clock).
+    archs : tuple of str
+        The architectures, in name order; the tuples below follow it.
+    transistors, fmax, comb, ff : tuple
+        ASIC-proxy transistors, placed Fmax (MHz), placed logic cells (wrapper included) and
+        flip-flops (module alone); None where not measured.
+    """
 
     pattern: str
     fmt: str
-    a: str
-    b: str
-    transistors: tuple[float, float]
-    fmax: tuple[float | None, float | None]
+    target_mhz: float | None
+    archs: tuple[str, ...]
+    transistors: tuple[float | None, ...]
+    fmax: tuple[float | None, ...]
+    comb: tuple[float | None, ...]
+    ff: tuple[float | None, ...]
+
+    def _best(self, values: tuple, low: bool) -> str | None:
+        have = [(v, a) for v, a in zip(values, self.archs, strict=True) if v is not None]
+        if not have:
+            return None
+        return (min(have) if low else max(have))[1]
 
     @property
-    def smaller(self) -> str:
-        return self.b if self.transistors[1] < self.transistors[0] else self.a
+    def smallest(self) -> str | None:
+        """The architecture with the fewest transistors."""
+        return self._best(self.transistors, low=True)
 
     @property
-    def ratio(self) -> float:
-        return max(self.transistors) / min(self.transistors)
+    def fastest(self) -> str | None:
+        """The architecture with the highest placed Fmax."""
+        return self._best(self.fmax, low=False)
 
 
-def arch_comparisons(records: Sequence[Mapping], a: str = "rank",
-                     b: str = "network") -> list[ArchComparison]:
-    """Architecture ``a`` against ``b`` for every (pattern, format) measured in both."""
+def arch_comparisons(records: Sequence[Mapping]) -> list[ArchComparison]:
+    """Every (pattern, format) measured in two architectures or more."""
     by: dict[tuple[str, str], dict[str, Mapping]] = {}
     for r in records:
-        if r["unit"] == "topk" and figure(r, "asic", "transistors"):
+        if r["unit"] == "topk" and r.get("arch") and figure(r, "asic", "transistors"):
             by.setdefault((r["pattern"], r["fmt"]), {})[r["arch"]] = r
     out = []
     for (pat, fmt), archs in sorted(by.items(),
                                     key=lambda kv: (kv[0][1], pattern_order(kv[0][0]))):
-        if a in archs and b in archs:
-            ra, rb = archs[a], archs[b]
-            out.append(ArchComparison(
-                pat, fmt, a, b,
-                (figure(ra, "asic", "transistors"), figure(rb, "asic", "transistors")),
-                (figure(ra, "post_place", "fmax_mhz"), figure(rb, "post_place", "fmax_mhz"))))
+        if len(archs) < 2:
+            continue
+        names = tuple(sorted(archs))
+        recs = [archs[a] for a in names]
+        targets = {(r.get("params") or {}).get("target_mhz") for r in recs}
+        out.append(ArchComparison(
+            pat, fmt, targets.pop() if len(targets) == 1 else None, names,
+            tuple(figure(r, "asic", "transistors") for r in recs),
+            tuple(figure(r, "post_place", "fmax_mhz") for r in recs),
+            tuple(figure(r, "post_place", "COMB") for r in recs),
+            tuple(figure(r, "post_synth", "FF") for r in recs)))
     return out
 
 

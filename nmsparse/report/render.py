@@ -638,17 +638,15 @@ def summary(records: Sequence[dict], cross: list[dict] | None,
                      f"ABC9 step failed on them (an assertion, not a design error): "
                      f"{', '.join(fb)}.")
     lines += _flex_lines(ok)
-    stages = {(r["pattern"], r["fmt"], r.get("arch")): (r.get("params") or {}).get("pipeline")
-              for r in ok if r["unit"] == "topk"}
     for c in analysis.arch_comparisons(ok):
-        sa, sb = stages.get((c.pattern, c.fmt, c.a)), stages.get((c.pattern, c.fmt, c.b))
-        fm = (f"; Fmax {c.a} {c.fmax[0]:.0f} MHz at {sa} register stages vs {c.b} "
-              f"{c.fmax[1]:.0f} MHz at {sb} (not an equal-clock comparison: only the rank "
-              f"selectors are scheduled for a clock)"
-              if c.fmax[0] and c.fmax[1] else "")
-        lines.append(f"Top-k {c.pattern} {c.fmt}: the {c.smaller} architecture is "
-                     f"{c.ratio:.2f}x smaller ({c.transistors[0]:,} vs {c.transistors[1]:,} "
-                     f"transistors, {c.a} vs {c.b}){fm}.")
+        clock = (f"every architecture scheduled for {c.target_mhz:g} MHz"
+                 if c.target_mhz else "the architectures scheduled differently")
+        parts = [f"{a} {_fmt(fx, 0)} MHz, {_fmt(cb, 0)} COMB, {_fmt(ff, 0)} FF, "
+                 f"{_fmt(tr, 0)} transistors"
+                 for a, tr, fx, cb, ff in zip(c.archs, c.transistors, c.fmax, c.comb, c.ff,
+                                              strict=True)]
+        lines.append(f"Top-k {c.pattern} {c.fmt} ({clock}): " + "; ".join(parts)
+                     + f". Smallest: {c.smallest}; fastest: {c.fastest or 'not placed'}.")
     for s in analysis.savings(ok):
         if s["transistor_ratio"] is not None:
             lines.append(

@@ -388,7 +388,12 @@ def _failure(sc: Sidecar, work: Path, mode: str, log: str, props: dict[int, str]
                      for m in _FAIL.finditer(log)})
     step = "induction step" if "DONE (UNKNOWN" in log else "base case: a real trace"
     text = [f"{mode}: property {', '.join(failed) or '?'} failed ({step})"]
-    vcds = sorted((work / mode).rglob("*.vcd"), key=lambda p: p.stat().st_mtime)
+    # smtbmc runs the base case and the induction step side by side and writes one trace
+    # each (trace.vcd, trace_induct.vcd); the one that did not decide may be cut short when
+    # sby stops it, so take the trace of the case that failed, not merely the newest file
+    induct = "induction" in step
+    vcds = sorted((p for p in (work / mode).rglob("*.vcd") if ("induct" in p.name) == induct),
+                  key=lambda p: p.stat().st_mtime)
     if vcds:
         text.append(trace_text(sc, vcds[-1]))
     return "\n".join(text)
