@@ -217,7 +217,8 @@ class TopKConfig(_Config):
                              f"pipeline={self.pipeline!r}")
         delays = [layer.delay_ns for layer in self.architecture.layers()]
         if auto:
-            cuts = schedule_for_clock(delays, self.architecture.live_bits(), target)
+            aim = target / (1.0 - self.architecture.SCHEDULE_MARGIN)
+            cuts = schedule_for_clock(delays, self.architecture.live_bits(), aim)
         else:
             if self.pipeline is None:
                 stages = self.architecture.default_pipeline()
@@ -251,8 +252,11 @@ class TopKConfig(_Config):
 
     @property
     def predicted_fmax_mhz(self) -> float:
-        """The delay model's Fmax of this schedule (MHz)."""
-        return predicted_fmax([la.delay_ns for la in self.architecture.layers()], self.cuts)
+        """The delay model's Fmax of this schedule (MHz), less the architecture's
+        ``SCHEDULE_MARGIN``."""
+        arch = self.architecture
+        return predicted_fmax([la.delay_ns for la in arch.layers()], self.cuts) \
+            * (1.0 - arch.SCHEDULE_MARGIN)
 
     @property
     def comparators(self) -> int:

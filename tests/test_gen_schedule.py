@@ -81,3 +81,31 @@ def test_live_bits_come_from_a_dry_run() -> None:
     sel = names.index("select")
     assert live[sel] == 4 + 2 * 3 + 4 * 8  # keep, one-hot selects (2 slots x 3), data
     assert live[-1] == 4 + 2 * 8 + 2 * 2  # mask, values, index: the output payload
+
+
+@pytest.mark.parametrize(("n", "m", "fmt", "target"), [(8, 16, "int8", 200.0),
+                                                       (16, 32, "int8", 175.0),
+                                                       (16, 32, "bf16", 150.0)])
+def test_auto_schedule_keeps_the_architectures_margin(n, m, fmt, target) -> None:
+    """An architecture whose model is optimistic for whole designs (SCHEDULE_MARGIN) is
+    scheduled for target / (1 - margin): the bare model meets that clock (or the slowest
+    single layer's, when one layer alone is slower), it gets more stages than the bare
+    model would give it for the target, and the predicted Fmax has the margin taken off."""
+    from gen.arch import ARCHITECTURES
+
+    checked = 0
+    for name, arch in ARCHITECTURES.items():
+        cfg = TopKConfig(n=n, m=m, fmt=fmt, arch=name, pipeline="auto", target_mhz=target)
+        margin = arch.SCHEDULE_MARGIN
+        if margin == 0:
+            continue
+        checked += 1
+        delays = [la.delay_ns for la in cfg.architecture.layers()]
+        aim = target / (1 - margin)
+        raw = predicted_fmax(delays, cfg.cuts)
+        assert raw >= min(aim, 1000 / (max(delays) + OH)) - 1e-6
+        assert cfg.predicted_fmax_mhz == pytest.approx(raw * (1 - margin))
+        bare = schedule_for_clock(delays, cfg.architecture.live_bits(), target)
+        assert cfg.pipeline > sum(bare)
+        assert cfg.target_mhz == target  # the sidecar keeps the clock asked for
+    assert checked

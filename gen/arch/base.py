@@ -58,6 +58,12 @@ class Architecture:
     #: layer gets per doubling of M beyond 16 (nets grow with the placement).
     DELAY_NS: ClassVar[dict[str, float]] = {}
     SCALE_PER_LOG2M: ClassVar[float] = 0.0
+    #: How optimistic the fitted model is for a whole design scheduled by it (a fraction of
+    #: the clock): the model fits register-to-register segments one by one, but a placed
+    #: design runs at the pace of the worst of hundreds of them, each a little off. The
+    #: automatic schedule aims at ``target_mhz / (1 - SCHEDULE_MARGIN)``; set from the
+    #: architecture's calibration designs (``bench/data/qor/<arch>_calibration.json``).
+    SCHEDULE_MARGIN: ClassVar[float] = 0.0
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
