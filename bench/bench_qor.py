@@ -94,6 +94,16 @@ def limit(rec: dict) -> str:
             f"routing, {cp['cells']} cells)")
 
 
+def _emit(configs: list[TopKConfig], hdl: Path) -> list[records.Point]:
+    """Generate ``configs`` into ``hdl``: the points to measure."""
+    points = []
+    for cfg in configs:
+        emit(cfg, hdl)
+        sc = load_sidecar(hdl / f"{cfg.name}.json")
+        points.append(records.Point(cfg.name, hdl / f"{cfg.name}.v", sc))
+    return points
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--patterns", default="8:16,16:32")
@@ -106,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="run no tool: the table from cached measurements only")
     ap.add_argument("--timeout", type=float, default=1200.0,
                     help="CPU seconds per tool run, as the report allows (0: no limit); a "
-                         "point stopped by it shows '-' and the reason under the table")
+                         "point stopped by it shows '-' and the reason in the critical-path "
+                         "column")
     ap.add_argument("--build", type=Path, default=REPO / "build" / "bench_qor")
     ap.add_argument("--cache", type=Path, default=REPO / "reports",
                     help="report directory whose .cache is shared (default reports/)")
@@ -127,11 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                                           target_mhz=target))
     hdl = args.build / "hdl"
     hdl.mkdir(parents=True, exist_ok=True)
-    points = []
-    for cfg in configs:
-        emit(cfg, hdl)
-        sc = load_sidecar(hdl / f"{cfg.name}.json")
-        points.append(records.Point(cfg.name, hdl / f"{cfg.name}.v", sc))
+    points = _emit(configs, hdl)
     timeout = args.timeout or None
     recs = build(points, args.cache, jobs=args.jobs, cached_only=args.cached_only,
                  timeout=timeout)
@@ -139,11 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                           target_mhz=args.target_mhz or 175.0)
                for pat in filter(None, args.scaling.split(","))
                for n, m in [parse_pattern(pat)] for arch in ("rank", "radix")]
-    spoints = []
-    for cfg in scaling:
-        emit(cfg, hdl)
-        sc = load_sidecar(hdl / f"{cfg.name}.json")
-        spoints.append(records.Point(cfg.name, hdl / f"{cfg.name}.v", sc))
+    spoints = _emit(scaling, hdl)
     srecs = build(spoints, args.cache, jobs=args.jobs, place=False,
                   cached_only=args.cached_only, timeout=timeout) if spoints else []
 

@@ -962,14 +962,15 @@ def _flex_shipped() -> list[_Config]:
 #: compared at one clock.
 SELECTOR_TARGET_MHZ = {(8, 16, "bf16"): 175.0, (16, 32, "int8"): 175.0,
                        (16, 32, "bf16"): 150.0}
-#: Architectures shipped per group size: radix select only where its area (growing with
-#: M x key bits instead of M²) beats the comparison matrix (bench/bench_qor.py).
+#: Architectures shipped per group size: radix select at 16:32 only, where it is the one
+#: architecture that reaches the point's clock and has the fewest placed logic cells (it
+#: needs more flip-flops; at 8:16 rank is smaller and as fast; bench/bench_qor.py).
 SHIPPED_ARCHS = {4: ("rank", "network"), 8: ("rank", "network"), 16: ("rank", "network"),
                  32: ("rank", "network", "radix")}
 #: (M, format, architecture) left out of the shipped set, with the measured reason. The
 #: generator still builds them (``nmsparse gen --arch``) and bench/bench_qor.py measures them.
 NOT_SHIPPED = {(32, "bf16", "rank"): "16:32 bf16 rank at 150 MHz (7 stages): nextpnr-ecp5 did "
-               "not finish placing it in 1,200 s (seed 1); radix select reaches 141.5 MHz there"}
+               "not finish placing it in 1,200 s (seed 1)"}
 
 
 def _shipped() -> list[_Config]:

@@ -100,7 +100,8 @@ class RadixArch(Architecture):
     #: The model was 7.7-12.4 % optimistic on every radix design it scheduled itself
     #: (bench/data/qor/radix_calibration.json: p33, p42, p48, p64); scheduled for 200 MHz,
     #: the 16:32 int8 unit ran at 179.2 and 178.8 MHz (seeds 1, 2) where it ran at 167.2 when
-    #: scheduled for 175 (bench/data/qor/explore/enable_copies.md).
+    #: scheduled for 175 (bench/data/qor/explore/radix_margin.md; the margin costs 8:16
+    #: bf16, not shipped, 24 MHz).
     SCHEDULE_MARGIN = 0.124
 
     @property
