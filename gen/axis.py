@@ -214,16 +214,13 @@ def axis_sidecar(config: Any, name: str | None = None) -> dict:
 def emit_axis(config: Any, directory: str | Path, *, name: str | None = None) -> list[Path]:
     """Write ``axis_<module>.v`` (wrapper and inner unit) and ``axis_<module>.json`` into
     ``directory``; return the paths."""
-    from amaranth.back import verilog
+    from .emit import convert
 
-    from nmsparse.contract import toolchain
-
-    toolchain.setup(verilator=False)  # builtin Yosys: identical output everywhere
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     top = axis_name(config, name)
     files = {
-        out / f"{top}.v": verilog.convert(AXIStreamUnit(config), name=top, emit_src=False),
+        out / f"{top}.v": convert(AXIStreamUnit(config), top),
         out / f"{top}.json": json.dumps(axis_sidecar(config, name), indent=2,
                                         sort_keys=True) + "\n",
     }

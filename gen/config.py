@@ -26,7 +26,15 @@ from nmsparse.contract.sidecar import Field, Port, Sidecar
 from nmsparse.contract.units import UNITS
 
 from .arch import ARCHITECTURES, Architecture
-from .macsched import MACSchedule, MACShape, auto_schedule, parse_schedule, register_bits
+from .macsched import (
+    MACSchedule,
+    MACShape,
+    auto_schedule,
+    parse_schedule,
+    register_bits,
+    wmux_cut_after,
+    wmux_steps,
+)
 from .schedule import predicted_fmax, schedule_for_clock, schedule_stages
 
 __all__ = [
@@ -366,6 +374,11 @@ def _mac_schedule(obj: object, *, sparse: bool, memory: bool = False) -> None:
         else:
             sched = auto_schedule(obj.mac_shape(memory=memory), target,  # type: ignore
                                   obj.acc_width)  # type: ignore[attr-defined]
+    if sched.wmux:
+        if not sparse:
+            raise ValueError(f"mac_pipeline {sched.spec()!r}: the dense baseline has no weight "
+                             f"selection to put wmux stages in")
+        wmux_cut_after(len(wmux_steps(obj.n, obj.m)), sched.wmux)  # type: ignore[attr-defined]
     _set(obj, mac_pipeline=sched.spec(), target_mhz=target)
 
 
@@ -1003,10 +1016,10 @@ def _shipped() -> list[_Config]:
 #: the shipped ones.
 SWEEP_PATTERNS = ((2, 4), (8, 16), (16, 32))
 SWEEP_K = (4, 16, 32)
-SWEEP_TARGET_MHZ = 90.0
-#: Selector register stages of the engines' rank selectors (until the selector schedules
-#: itself for a target clock): enough that the selector does not limit the engine.
-SWEEP_SELECTOR_PIPELINE = {(2, 4): 2, (8, 16): 5, (16, 32): 5}
+#: 150 MHz: the clock every sweep point (K up to 32, weights in the stream and from memory)
+#: reaches in the MAC delay model (gen.macsched), with the multipliers' operands in the DSP's
+#: input registers; the rank selector of each engine is scheduled for the same clock.
+SWEEP_TARGET_MHZ = 150.0
 
 
 #: eta of the shipped S-PTS engine: a small negative shift, as S-PTS calibrates on int8
@@ -1016,8 +1029,7 @@ SHIPPED_SHIFT = -3
 
 def _sweep_linear(n: int, m: int, k: int, weights: str,
                   shift: int | None = None) -> LinearConfig:
-    return LinearConfig(n=n, m=m, fmt="int8", arch="rank",
-                        pipeline=SWEEP_SELECTOR_PIPELINE[(n, m)], outputs=k,
+    return LinearConfig(n=n, m=m, fmt="int8", arch="rank", pipeline="auto", outputs=k,
                         target_mhz=SWEEP_TARGET_MHZ, weights=weights, shift=shift)
 
 

@@ -28,7 +28,14 @@ from .config import (
     TopKConfig,
 )
 
+#: Generic Verilog of the primitive modules the units instantiate (gen/prims/), and the ECP5
+#: forms that a flow reads in their place (gen/prims/ecp5/).
+PRIMS = Path(__file__).parent / "prims"
+
 __all__ = [
+    "PRIMS",
+    "convert",
+    "with_primitives",
     "VERILATOR_LINT_FLAGS",
     "build",
     "verilog_text",
@@ -68,10 +75,29 @@ def build(config):
     return units[type(config)](config)
 
 
+def with_primitives(text: str) -> str:
+    """``text`` with the generic Verilog of every primitive module it instantiates appended
+    (:data:`gen.mac.MUL_IREG`, include-guarded), so that each emitted file stands alone."""
+    from .mac import MUL_IREG
+
+    if f"{MUL_IREG} #(" in text:
+        text += "\n" + (PRIMS / f"{MUL_IREG}.v").read_text()
+    return text
+
+
+def convert(unit, name: str) -> str:
+    """Verilog of an elaborated unit, with primitive instances (:class:`gen.mac.EmitPlatform`)
+    and their generic modules."""
+    from .mac import EmitPlatform
+
+    toolchain.setup(verilator=False)  # builtin Yosys: identical output everywhere
+    return with_primitives(verilog.convert(unit, name=name, platform=EmitPlatform(),
+                                           emit_src=False))
+
+
 def verilog_text(config, name: str | None = None) -> str:
     """Verilog of a design point (top module ``name``, default ``config.name``)."""
-    toolchain.setup(verilator=False)  # builtin Yosys: identical output everywhere
-    return verilog.convert(build(config), name=name or config.name, emit_src=False)
+    return convert(build(config), name or config.name)
 
 
 def sidecar_text(config, name: str | None = None) -> str:

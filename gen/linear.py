@@ -45,10 +45,11 @@ from .mac import (
     build_mac,
     group_counter,
     load_port,
+    uses_primitives,
     valid_stages,
     weight_banks,
 )
-from .pipeline import tree_or
+from .pipeline import StallCopies, tree_or
 from .topk import build_selector
 from .unit import StreamUnit
 
@@ -93,13 +94,14 @@ class NMLinear(StreamUnit):
         bias = None
         if cfg.shift_lanes is not None:
             data = _shift_lanes(m, data, cfg.shift_lanes, cfg.width)
+        copies = StallCopies(m, self.o.ready)  # one copy of advance per register stage
         if cfg.weights == "stream":
             m.d.comb += self.i.ready.eq(advance)
             side = (Value.cast(p.weights), last)
             _, values, index, (weights, last) = build_selector(cfg.selector, m, advance, data,
-                                                               side)
+                                                               side, enable=copies)
             valid = valid_stages(m, advance, self.i.valid, cfg.pipeline, "sel_valid")[-1]
-            pipe = MACPipe(m, advance, valid, last, "mac")
+            pipe = MACPipe(m, advance, valid, last, "mac", copies)
             wview = cfg.weights_layout()(weights)
             cand = lambda k, j: Value.cast(wview[k * cfg.m + j])  # noqa: E731
             if cfg.shift_lanes is not None:
@@ -107,26 +109,28 @@ class NMLinear(StreamUnit):
         else:
             load = Value.cast(p.load)[0]
             compute = self.i.valid & ~load
-            mask, values, index, last = build_selector(cfg.selector, m, advance, data, last)
+            mask, values, index, last = build_selector(cfg.selector, m, advance, data, last,
+                                                       enable=copies)
             chain = valid_stages(m, advance, compute, cfg.pipeline, "sel_valid")
             valid = chain[-1]
             # a load waits until no earlier group is still to read the banks (in order)
             busy = tree_or(chain[1:]) if cfg.pipeline else Value.cast(0)
             m.d.comb += self.i.ready.eq(advance & ~(load & busy))
             read_word = group_counter(m, advance, valid, last, cfg.depth, "mac_group")
+            rd = copies()
             mask = Value.cast(mask)
             rdata = weight_banks(
                 m, banks=cfg.m, depth=cfg.depth, outputs=cfg.outputs,
                 weight_width=cfg.weight_width,
                 **load_port(cfg, p, self.i.valid & self.i.ready & load),
-                read_word=read_word, read_en=[advance & valid & mask[j] for j in range(cfg.m)])
-            pipe = MACPipe(m, advance, valid, last, "mac")
+                read_word=read_word, read_en=[rd & valid & mask[j] for j in range(cfg.m)])
+            pipe = MACPipe(m, advance, valid, last, "mac", copies)
             values, index = pipe.cut((values, index), 1, "read")
             cand = lambda k, j: Value.cast(rdata[j][k])  # noqa: E731
         outs, out_valid = build_mac(m, pipe, values, cand, cfg.schedule, index=index,
                                     m_=cfg.m, outputs=cfg.outputs,
                                     weight_width=cfg.weight_width, acc_width=cfg.acc_width,
-                                    bias=bias)
+                                    bias=bias, primitives=uses_primitives(platform))
         m.d.comb += self.o.valid.eq(out_valid)
         for k, out in enumerate(outs):
             m.d.comb += self.o.payload.acc[k].eq(out)

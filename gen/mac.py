@@ -30,16 +30,42 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from amaranth.hdl import Const, Module, Mux, Signal, Value, signed
+from amaranth.hdl import ClockSignal, Const, Instance, Module, Mux, Signal, Value, signed
 from amaranth.lib import data
 from amaranth.lib.memory import Memory
 
 from .config import DenseMACConfig, SparseMACConfig
-from .macsched import MACSchedule, tree_cuts, weight_select
-from .pipeline import register, tree_or
+from .macsched import (
+    MACSchedule,
+    dsp_registered,
+    tree_cuts,
+    weight_select,
+    wmux_cut_after,
+    wmux_steps,
+)
+from .pipeline import StallCopies, register, tree_or
 from .unit import StreamUnit
 
-__all__ = ["NMSparseMAC", "DenseMAC", "MACPipe", "build_mac", "weight_banks", "valid_stages"]
+__all__ = ["NMSparseMAC", "DenseMAC", "MACPipe", "build_mac", "weight_banks", "valid_stages",
+           "MUL_IREG", "EmitPlatform", "uses_primitives"]
+
+#: The registered-operand multiplier module (gen/prims/nmsparse_mul_ireg.v): the last ``pre``
+#: stage and the multiplier of a MAC, so that a flow maps both onto one DSP block with its
+#: input registers (gen/prims/ecp5/ for ECP5; :func:`gen.macsched.dsp_registered`).
+MUL_IREG = "nmsparse_mul_ireg"
+
+
+class EmitPlatform:
+    """The ``platform`` the Verilog emitter elaborates with: MACs instantiate
+    :data:`MUL_IREG` (whose generic Verilog :mod:`gen.emit` appends). Elaborated without it
+    (the Amaranth simulator), the same registers and products are built inline."""
+
+    primitives = True
+
+
+def uses_primitives(platform: Any) -> bool:
+    """Whether ``platform`` wants :data:`MUL_IREG` instances (see :class:`EmitPlatform`)."""
+    return bool(getattr(platform, "primitives", False))
 
 Candidate = Callable[[int, int], Value]
 """``cand(k, j)``: output k's weight of group position j (a signed Value)."""
@@ -52,16 +78,24 @@ class MACPipe:
     ``advance``); the valid bits are cleared by reset, the data registers are not.
     """
 
-    def __init__(self, m: Module, advance: Value, valid: Value, last: Value, name: str):
+    def __init__(self, m: Module, advance: Value, valid: Value, last: Value, name: str,
+                 copies: StallCopies | None = None):
         self.m, self.advance, self.valid, self.last, self.name = m, advance, valid, last, name
+        self.copies = copies
 
-    def cut(self, tree: Any, count: int, tag: str) -> Any:
-        if count == 0:
-            return tree
-        tree, self.last = register(self.m, self.advance, (tree, self.last),
-                                   f"{self.name}_{tag}", count)
-        self.valid = valid_stages(self.m, self.advance, self.valid, count,
-                                  f"{self.name}_{tag}_valid")[-1]
+    def enable(self) -> Value:
+        """A copy of ``advance`` for one stage (:class:`gen.pipeline.StallCopies`), or
+        ``advance`` itself without copies."""
+        return self.copies() if self.copies is not None else self.advance
+
+    def cut(self, tree: Any, count: int, tag: str, enable: Value | None = None) -> Any:
+        """Register ``tree``, ``last`` and the valid bit ``count`` times; each stage loads on
+        its own copy of ``advance`` (``enable``: the one for a single stage)."""
+        for stage in range(count):
+            adv = enable if enable is not None else self.enable()
+            sfx = f"{self.name}_{tag}" + (f"_{stage}" if count > 1 else "")
+            tree, self.last = register(self.m, adv, (tree, self.last), sfx)
+            self.valid = valid_stages(self.m, adv, self.valid, 1, f"{sfx}_valid")[-1]
         return tree
 
 
@@ -78,25 +112,15 @@ def valid_stages(m: Module, advance: Value, valid: Value, count: int,
     return out
 
 
-def _mux_tree(words: list[Value], sel: Value) -> Value:
-    """``words[sel]`` as a binary tree of 2:1 multiplexers, one level per ``sel`` bit
-    (``len(words) - 1`` multiplexers per bit; ``sel`` beyond the list is don't-care).
-
-    Not ``word_select``: that emits a barrel shifter over all words, several times the
-    logic before optimisation, which slows synthesis of the wide weight selection.
-    """
-    level = 0
-    while len(words) > 1:
-        nxt = [Mux(sel[level], words[i + 1], words[i]) for i in range(0, len(words) - 1, 2)]
-        if len(words) % 2:
-            nxt.append(words[-1])
-        words, level = nxt, level + 1
-    return words[0]
-
-
 def _select_weights(m: Module, index: Sequence[Value], cand: Candidate, *, m_: int,
-                    outputs: int, weight_width: int, name: str) -> list[list[Value]]:
-    """``w[k][s] = cand(k, index[s])`` through (M-N+1):1 multiplexers on ``index[s] - s``."""
+                    outputs: int, weight_width: int, name: str, after: Sequence[int] = (),
+                    cut: Callable[[Any, str], Any] | None = None) -> list[list[Value]]:
+    """``w[k][s] = cand(k, index[s])`` through (M-N+1):1 multiplexers on ``index[s] - s``.
+
+    Steps: the offsets, then one 2:1 level per offset bit (a binary tree, not
+    ``word_select``: that emits a barrel shifter over all words, several times the logic
+    before optimisation). ``cut(tree, tag)`` registers ``tree`` after each step in ``after``.
+    """
     n = len(index)
     span = m_ - n + 1
     sel_width = max(1, (span - 1).bit_length())
@@ -105,19 +129,31 @@ def _select_weights(m: Module, index: Sequence[Value], cand: Candidate, *, m_: i
         off = Signal(sel_width, name=f"{name}_off{s}")
         m.d.comb += off.eq(Value.cast(idx) - s)  # index relative to the slot's first candidate
         offsets.append(off)
+    words = [[[cand(k, s + c) for c in range(span)] for s in range(n)] for k in range(outputs)]
+    sel: list[Value] = offsets
+    step = 0
+    for level in range(sel_width + 1):
+        if level:
+            words = [[[Mux(sel[s][level - 1], ws[i + 1], ws[i])
+                       for i in range(0, len(ws) - 1, 2)] + ([ws[-1]] if len(ws) % 2 else [])
+                      for s, ws in enumerate(row)] for row in words]
+        if step in after and cut is not None:
+            words, sel = cut((words, sel), f"wmux{step}")
+        step += 1
     out = []
     for k in range(outputs):
         row = []
         for s in range(n):
             w = Signal(signed(weight_width), name=f"{name}_w{k}_{s}")
-            m.d.comb += w.eq(_mux_tree([cand(k, s + c) for c in range(span)], offsets[s]))
+            m.d.comb += w.eq(words[k][s][0])
             row.append(w)
         out.append(row)
     return out
 
 
 def _compact_weights(m: Module, index: Sequence[Value], cand: Candidate, *, m_: int,
-                     outputs: int, weight_width: int, name: str) -> list[list[Value]]:
+                     outputs: int, weight_width: int, name: str, after: Sequence[int] = (),
+                     cut: Callable[[Any, str], Any] | None = None) -> list[list[Value]]:
     """``w[k][s] = cand(k, index[s])`` through a compaction network (for large M - N).
 
     Each kept column j moves down by its count d_j of dropped columns before it, one bit per
@@ -125,6 +161,8 @@ def _compact_weights(m: Module, index: Sequence[Value], cand: Candidate, *, m_: 
     j - d_j = its slot. Stage b keeps only the positions that can still reach a slot. The
     control (kept bit and d_j per position) comes from the indices once and is shared by
     all K outputs; see :func:`gen.macsched.compaction_muxes` for the multiplexer count.
+    Steps: the decode, then one per stage; ``cut(tree, tag)`` registers ``tree`` after each
+    step in ``after``.
     """
     n = len(index)
     drop = m_ - n
@@ -143,6 +181,8 @@ def _compact_weights(m: Module, index: Sequence[Value], cand: Candidate, *, m_: 
         valid.append(v)
         dist.append(d)
     cols = [[cand(k, j) for k in range(outputs)] for j in range(m_)]
+    if 0 in after and cut is not None:
+        valid, dist, cols = cut((valid, dist, cols), "wmux0")
     width = m_
     for b in range(bits):
         shift = 1 << b
@@ -170,6 +210,8 @@ def _compact_weights(m: Module, index: Sequence[Value], cand: Candidate, *, m_: 
             nd.append(d)
             nc.append(row)
         valid, dist, cols, width = nv, nd, nc, keep
+        if b + 1 in after and cut is not None:
+            valid, dist, cols = cut((valid, dist, cols), f"wmux{b + 1}")
     return [[cols[s][k] for s in range(n)] for k in range(outputs)]
 
 
@@ -202,7 +244,8 @@ def adder_tree(m: Module, vals: Sequence[Value], name: str) -> Value:
 def build_mac(m: Module, pipe: MACPipe, values: Sequence[Value], cand: Candidate,
               schedule: MACSchedule, *, index: Sequence[Value] | None, m_: int, outputs: int,
               weight_width: int, acc_width: int, name: str = "mac",
-              bias: Sequence[Value] | None = None) -> tuple[list[Value], Value]:
+              bias: Sequence[Value] | None = None,
+              primitives: bool = False) -> tuple[list[Value], Value]:
     """The MAC datapath from (values, weights) to the output registers.
 
     Parameters
@@ -218,6 +261,11 @@ def build_mac(m: Module, pipe: MACPipe, values: Sequence[Value], cand: Candidate
     bias : list of Value, optional
         One signed term per output added to the accumulator with this group (the S-PTS
         bias of :mod:`gen.linear`); it travels through the same register stages.
+    primitives : bool
+        Where the schedule registers the DSP's operands (:func:`gen.macsched.dsp_registered`),
+        build each product as a :data:`MUL_IREG` instance holding the last ``pre`` stage
+        (one operand register pair per multiplier, as a DSP block has them); otherwise the
+        same stage and product inline (equal cycle for cycle).
 
     Returns
     -------
@@ -225,21 +273,42 @@ def build_mac(m: Module, pipe: MACPipe, values: Sequence[Value], cand: Candidate
         The K output registers and their valid bit.
     """
     vals = [Value.cast(v).as_signed() for v in values]
+    extra = list(bias) if bias is not None else []
     if index is not None:
         select = (_select_weights if weight_select(len(index), m_) == "tree"
                   else _compact_weights)
+        steps = len(wmux_steps(len(index), m_))
+        carry = [vals, extra]
+
+        def cut(tree: Any, tag: str) -> Any:
+            # a register inside the weight selection: the activations and bias travel along
+            tree, carry[0], carry[1] = pipe.cut((tree, carry[0], carry[1]), 1, tag)
+            return tree
+
         w = select(m, index, cand, m_=m_, outputs=outputs, weight_width=weight_width,
-                   name=f"{name}_wmux")
+                   name=f"{name}_wmux", after=wmux_cut_after(steps, schedule.wmux), cut=cut)
+        vals, extra = carry
     else:
+        if schedule.wmux:
+            raise ValueError(f"MAC pipeline wmux={schedule.wmux}: the dense baseline has no "
+                             f"weight selection")
         w = [[cand(k, j) for j in range(len(vals))] for k in range(outputs)]
-    extra = list(bias) if bias is not None else []
-    vals, w, extra = pipe.cut((vals, w, extra), schedule.pre, "pre")
+    in_dsp = primitives and dsp_registered(schedule, max(len(v) for v in vals), weight_width)
+    vals, w, extra = pipe.cut((vals, w, extra), schedule.pre - in_dsp, "pre")
+    ce = pipe.enable() if in_dsp else pipe.advance
+    if in_dsp:  # the last pre stage is the operand registers inside each multiplier
+        extra = pipe.cut(extra, 1, "dspin", enable=ce)
     prods = []
     for k in range(outputs):
         row = []
         for t, v in enumerate(vals):
             p = Signal(signed(len(v) + weight_width), name=f"{name}_prod{k}_{t}")
-            m.d.comb += p.eq(v * w[k][t])
+            if in_dsp:
+                m.submodules[f"{name}_mul{k}_{t}"] = Instance(
+                    MUL_IREG, p_A_WIDTH=len(v), p_B_WIDTH=weight_width,
+                    i_clk=ClockSignal(), i_ce=ce, i_a=v, i_b=w[k][t], o_p=p)
+            else:
+                m.d.comb += p.eq(v * w[k][t])
             row.append(p)
         prods.append(row)
     prods, extra = pipe.cut((prods, extra), schedule.mul, "mul")
@@ -269,12 +338,15 @@ def _accumulate(m: Module, pipe: MACPipe, sums: list[Value], acc_width: int,
     out_valid = Signal(name=f"{name}_out_valid")
     with m.If(advance):
         m.d.sync += out_valid.eq(valid & last)
+    adv = pipe.enable()  # the accumulators' and output registers' own copy
+    if pipe.copies is not None:
+        pipe.copies.close(valid & last)
     for k, total_sum in enumerate(sums):
         acc = Signal(signed(acc_width), name=f"{name}_acc{k}")
         out = Signal(signed(acc_width), name=f"{name}_acc{k}_out", reset_less=True)
         total = Signal(signed(acc_width), name=f"{name}_acc{k}_next")
         m.d.comb += total.eq(acc + total_sum)  # wraps to acc_width
-        with m.If(advance & valid):
+        with m.If(adv & valid):
             with m.If(last):
                 m.d.sync += [out.eq(total), acc.eq(0)]
             with m.Else():
@@ -362,13 +434,15 @@ class NMSparseMAC(_MACBase):
         advance = self._advance(m)
         m.d.comb += self.i.ready.eq(advance)
         p = self.i.payload
-        pipe = MACPipe(m, advance, self.i.valid, Value.cast(p.last)[0], "mac")
+        pipe = MACPipe(m, advance, self.i.valid, Value.cast(p.last)[0], "mac",
+                       StallCopies(m, self.o.ready))
         weights = p.weights
         outs, out_valid = build_mac(
             m, pipe, [p.values[s] for s in range(cfg.n)],
             lambda k, j: Value.cast(weights[k * cfg.m + j]), cfg.schedule,
             index=[Value.cast(p.index[s]) for s in range(cfg.n)], m_=cfg.m,
-            outputs=cfg.outputs, weight_width=cfg.weight_width, acc_width=cfg.acc_width)
+            outputs=cfg.outputs, weight_width=cfg.weight_width, acc_width=cfg.acc_width,
+            primitives=uses_primitives(platform))
         self._drive_output(m, outs, out_valid)
         return m
 
@@ -401,9 +475,10 @@ class DenseMAC(_MACBase):
         p = self.i.payload
         values = [p.data[j] for j in range(cfg.m)]
         last = Value.cast(p.last)[0]
+        copies = StallCopies(m, self.o.ready)
         if cfg.weights == "stream":
             m.d.comb += self.i.ready.eq(advance)
-            pipe = MACPipe(m, advance, self.i.valid, last, "mac")
+            pipe = MACPipe(m, advance, self.i.valid, last, "mac", copies)
             weights = p.weights
             cand = lambda k, j: Value.cast(weights[k * cfg.m + j])  # noqa: E731
         else:
@@ -412,16 +487,17 @@ class DenseMAC(_MACBase):
             load = Value.cast(p.load)[0]
             compute = self.i.valid & ~load
             read_word = group_counter(m, advance, compute, last, cfg.depth, "mac_group")
+            rd = copies()
             rdata = weight_banks(
                 m, banks=cfg.m, depth=cfg.depth, outputs=cfg.outputs,
                 weight_width=cfg.weight_width, **load_port(cfg, p, self.i.valid & load),
-                read_word=read_word, read_en=[advance & compute] * cfg.m)
-            pipe = MACPipe(m, advance, compute, last, "mac")
+                read_word=read_word, read_en=[rd & compute] * cfg.m)
+            pipe = MACPipe(m, advance, compute, last, "mac", copies)
             values = pipe.cut(values, 1, "read")
             cand = lambda k, j: Value.cast(rdata[j][k])  # noqa: E731
         outs, out_valid = build_mac(m, pipe, values, cand, cfg.schedule, index=None, m_=cfg.m,
                                     outputs=cfg.outputs, weight_width=cfg.weight_width,
-                                    acc_width=cfg.acc_width)
+                                    acc_width=cfg.acc_width, primitives=uses_primitives(platform))
         self._drive_output(m, outs, out_valid)
         return m
 

@@ -42,10 +42,14 @@ __all__ = [
     "compaction_muxes",
     "tree_muxes",
     "tree_cuts",
+    "dsp_registered",
+    "DSP_MAX_WIDTH",
+    "wmux_steps",
+    "wmux_cut_after",
     "MAX_STAGES",
 ]
 
-PARTS = ("pre", "mul", "tree")
+PARTS = ("wmux", "pre", "mul", "tree")
 MAX_STAGES = 8
 
 #: Per-layer delay model of the MAC on ECP5 (LFE5U-85F, this project's flow, nextpnr seed 1),
@@ -63,17 +67,40 @@ MAX_STAGES = 8
 #: near 100 MHz in this flow.
 ECP5_DELAYS_NS: dict[str, float] = {
     "segment": 0.8,
-    "wmux_level": 0.7,
-    "wmux_fanout": 0.4,
+    "wmux_level": 1.4,
+    "wmux_fanout": 0.6,
     "dsp": 3.93,
     "dsp_route": 2.6,
     "fanout": 0.5,
     "route": 1.1,
-    "add": 1.6,
+    "add": 2.3,
     "carry_bit": 0.05,
     "acc": 1.6,
     "read": 2.5,
+    "dsp_setup": 0.1,
+    "dsp_out": 3.4,
 }
+#: ``dsp_setup``/``dsp_out``: the multiplier with its operands in the DSP's input registers
+#: (:func:`dsp_registered`): the route into the DSP ends at a register (``dsp_route`` +
+#: ``fanout`` + ``dsp_setup``), and the product leaves it ``dsp_out`` later than a flip-flop's
+#: output would (MULT18X18D clock-to-P 3.86 ns against 0.52 ns; nextpnr's model, seed 1: 16
+#: multipliers between fabric registers run at 143.3 MHz, with REG_INPUTA/B at 197.6 MHz).
+
+#: Widest operand the DSP-registered multiplier maps onto one MULT18X18D (sign-extended to 18).
+DSP_MAX_WIDTH = 17
+
+
+def dsp_registered(sched: MACSchedule, width: int, weight_width: int) -> bool:
+    """Whether the last ``pre`` stage of ``sched`` is the operand registers of the DSP blocks.
+
+    So it is wherever there is a ``pre`` and a ``mul`` stage and both operands fit one
+    MULT18X18D: the product is then registered on both sides of the multiplier, and the flow
+    maps the pair (:data:`gen.mac.MUL_IREG`) onto a DSP block with its input registers, which
+    the generic Verilog holds as one operand register pair per multiplier (an activation
+    feeding K multipliers is registered K times, as K DSP blocks hold it).
+    """
+    return (sched.pre >= 1 and sched.mul >= 1
+            and max(width, weight_width) <= DSP_MAX_WIDTH)
 
 
 @dataclass(frozen=True)
@@ -85,11 +112,16 @@ class MACSchedule:
     pre, mul, tree : int
         Stages in front of the multipliers (after the weight multiplexers of a sparse unit),
         after the multipliers, and inside the adder tree (spread over its levels).
+    wmux : int
+        Stages inside the weight multiplexers of a sparse unit, spread over their steps
+        (:func:`wmux_cut_after`); at most one fewer than the steps. Left out of the spec
+        string when 0.
     """
 
     pre: int = 0
     mul: int = 1
     tree: int = 0
+    wmux: int = 0
 
     def __post_init__(self) -> None:
         for part in PARTS:
@@ -102,11 +134,13 @@ class MACSchedule:
     @property
     def stages(self) -> int:
         """Register stages of the datapath, the accumulate stage included."""
-        return self.pre + self.mul + self.tree + 1
+        return self.wmux + self.pre + self.mul + self.tree + 1
 
     def spec(self) -> str:
-        """The canonical spec string, e.g. ``"pre=0,mul=1,tree=0"``."""
-        return ",".join(f"{p}={getattr(self, p)}" for p in PARTS)
+        """The canonical spec string, e.g. ``"pre=0,mul=1,tree=0"`` (``wmux=C,`` first when
+        it is not 0)."""
+        return ",".join(f"{p}={getattr(self, p)}" for p in PARTS
+                        if p != "wmux" or self.wmux)
 
 
 @dataclass(frozen=True)
@@ -192,6 +226,31 @@ def weight_select(n: int, m: int) -> str:
     return "compaction" if compaction_muxes(n, m) < tree_muxes(n, m) else "tree"
 
 
+def wmux_steps(n: int, m: int, model: dict[str, float] | None = None) -> list[float]:
+    """Modeled delay (ns) of each step of the weight selection of N:M, in order; registers
+    (``MACSchedule.wmux``) can go between steps. Per-slot trees: the offsets ``index - s``,
+    then one 2:1 level per select bit; compaction: the index decode (two levels), then one
+    stage per bit of the dropped-column count (:func:`gen.mac`)."""
+    p = ECP5_DELAYS_NS if model is None else model
+    if weight_select(n, m) == "tree":
+        return [0.0] + [p["wmux_level"]] * max(1, (m - n).bit_length())
+    return [2 * p["wmux_level"]] + [p["wmux_level"]] * max(1, (m - n).bit_length())
+
+
+def wmux_cut_after(steps: int, cuts: int) -> list[int]:
+    """Steps (0-based) after which the ``cuts`` weight-selection registers go, evenly spread.
+
+    Raises
+    ------
+    ValueError
+        More cuts than gaps between the ``steps`` steps.
+    """
+    if not 0 <= cuts <= steps - 1:
+        raise ValueError(f"MAC pipeline wmux={cuts}: the weight selection has {steps} steps, "
+                         f"so at most {steps - 1} stages fit between them")
+    return [(k * steps) // (cuts + 1) - 1 for k in range(1, cuts + 1)]
+
+
 def layer_delays(shape: MACShape, acc_width: int,
                  model: dict[str, float] | None = None) -> dict[str, float]:
     """Modeled delay (ns) of each layer of ``shape`` (see :data:`ECP5_DELAYS_NS`)."""
@@ -205,12 +264,18 @@ def layer_delays(shape: MACShape, acc_width: int,
             levels += 2  # the per-position control (index decode) before the first stage
         out["wmux"] = p["wmux_level"] * levels + p["wmux_fanout"] * lg_k
     out["mul"] = p["dsp_route"] + p["fanout"] * lg_k + p["dsp"] + p["route"]
+    # the same multiplier with its operands registered in the DSP (dsp_registered)
+    out["dspin"] = p["dsp_route"] + p["fanout"] * lg_k + p["dsp_setup"]
+    out["dspmul"] = p["dsp_out"] + p["route"]
     for i in range(shape.levels):
         bits = shape.width + shape.weight_width + i + 1
         out[f"add{i}"] = p["add"] + p["carry_bit"] * bits
     out["acc"] = p["acc"] + p["carry_bit"] * acc_width
     if shape.memory:
-        out[shape.layers()[0]] += p["read"]
+        first = shape.layers()[0]
+        out[first] += p["read"]
+        if first == "mul":  # the dense baseline reads straight into its multipliers
+            out["dspin"] += p["read"]
     return out
 
 
@@ -281,22 +346,34 @@ def auto_schedule(shape: MACShape, target_mhz: float, acc_width: int,
     delays = layer_delays(shape, acc_width, p)
     budget = period - p["segment"]
     for name in shape.layers():
+        if name == "wmux":
+            continue  # the weight selection can be cut (MACSchedule.wmux)
+        if name == "mul":
+            name = "dspmul"  # the fastest form of the multiplier: operands in the DSP
         if delays[name] > budget:
             raise ValueError(
-                f"target {target_mhz:g} MHz ({period:.2f} ns) is out of reach: the {name} layer "
-                f"alone is modeled at {delays[name] + p['segment']:.2f} ns with its registers")
+                f"target {target_mhz:g} MHz ({period:.2f} ns) is out of reach: the "
+                f"{'multiplier (operands registered in the DSP)' if name == 'dspmul' else name}"
+                f" layer alone is modeled at {delays[name] + p['segment']:.2f} ns with its "
+                f"registers")
     best: tuple[int, int, MACSchedule] | None = None
-    for pre in (0, 1):
-        for mul in (0, 1):
-            for tree in range(shape.levels + 1):
-                sched = MACSchedule(pre=pre, mul=mul, tree=tree)
-                if not _meets(shape, sched, delays, budget):
-                    continue
-                key = (register_bits(shape, sched), sched.stages, sched)
-                if best is None or key[:2] < best[:2]:
-                    best = key
-    if best is None:  # pragma: no cover - registering every layer always meets the budget
-        raise AssertionError("no schedule meets the period")
+    gaps = (len(wmux_steps(shape.terms, shape.terms + shape.span - 1, p)) - 1
+            if shape.sparse else 0)
+    for wmux in range(gaps + 1):
+        for pre in (0, 1, 2):
+            for mul in (0, 1):
+                for tree in range(shape.levels + 1):
+                    sched = MACSchedule(pre=pre, mul=mul, tree=tree, wmux=wmux)
+                    if not _meets(shape, sched, delays, budget, p):
+                        continue
+                    key = (register_bits(shape, sched), sched.stages, sched)
+                    if best is None or key[:2] < best[:2]:
+                        best = key
+    if best is None:
+        raise ValueError(f"target {target_mhz:g} MHz ({period:.2f} ns) is out of reach: no "
+                         f"placement of registers meets it in the delay model (the weight "
+                         f"selection's slowest step with its fan-out, or the route into the "
+                         f"DSP, alone exceeds the period)")
     return best[2]
 
 
@@ -304,9 +381,17 @@ def register_bits(shape: MACShape, sched: MACSchedule) -> int:
     """Data register bits of a schedule (the accumulate stage excluded: every schedule has
     it). The ``pre`` stage of the dense baseline holds its operands."""
     bits = 0
+    # a register inside the weight selection holds about every candidate column
+    bits += sched.wmux * (shape.outputs * (shape.terms + shape.span - 1) * shape.weight_width
+                          + shape.terms * shape.width)
     if sched.pre:
         first = "wmux" if shape.sparse else "in"
-        bits += sched.pre * shape.cut_bits(first)
+        if dsp_registered(sched, shape.width, shape.weight_width):
+            # one operand register pair per multiplier (the DSP's input registers)
+            bits += (sched.pre - 1) * shape.cut_bits(first)
+            bits += shape.outputs * shape.terms * (shape.width + shape.weight_width)
+        else:
+            bits += sched.pre * shape.cut_bits(first)
     bits += sched.mul * shape.cut_bits("mul")
     cuts = tree_cuts(shape.levels, sched.tree)
     for i, c in enumerate(cuts):
@@ -327,19 +412,55 @@ def tree_cuts(levels: int, stages: int) -> list[int]:
     return out
 
 
-def _meets(shape: MACShape, sched: MACSchedule, delays: dict[str, float],
-           budget: float) -> bool:
-    counts = dict.fromkeys(shape.layers(), 0)
+def _segments(shape: MACShape, sched: MACSchedule, delays: dict[str, float],
+              p: dict[str, float]) -> list[tuple[float, int]]:
+    """The datapath as (modeled delay, registers after it) pieces, input to accumulator."""
+    lg_k = math.log2(shape.outputs)
+    in_dsp = dsp_registered(sched, shape.width, shape.weight_width)
+    chain: list[tuple[float, int]] = []
     if shape.sparse:
-        counts["wmux"] = sched.pre
-    counts["mul"] = sched.mul
-    for i, c in enumerate(tree_cuts(shape.levels, sched.tree)):
-        counts[f"add{i}"] = c
+        steps = wmux_steps(shape.terms, shape.terms + shape.span - 1, p)
+        after = set(wmux_cut_after(len(steps), sched.wmux))
+        fan = p["wmux_fanout"] * lg_k  # the select bits drive K x weight_width multiplexers
+        if shape.memory:  # the bank read runs beside the first step (which needs the index only)
+            steps[0] = max(steps[0], p["read"])
+        run = 0.0
+        for i, d in enumerate(steps):
+            run += d
+            if i in after:
+                chain.append((run + fan, 1))
+                run = 0.0
+        chain.append((run + fan, sched.pre - in_dsp))
+    else:
+        chain.append((0.0, sched.pre - in_dsp))  # the operands arrive registered
+    if in_dsp:
+        chain += [(delays["dspin"], 1), (delays["dspmul"], sched.mul)]
+    else:
+        chain.append((delays["mul"], sched.mul))
+    cuts = tree_cuts(shape.levels, sched.tree)
+    for i in range(shape.levels):
+        chain.append((delays[f"add{i}"], cuts[i]))
+    if shape.levels == 0:
+        chain.append((0.0, sched.tree))
+    chain.append((delays["acc"], 1))
+    if shape.memory and not shape.sparse:
+        chain[0] = (chain[0][0] + p["read"], chain[0][1])
+    return chain
+
+
+def _meets(shape: MACShape, sched: MACSchedule, delays: dict[str, float],
+           budget: float, p: dict[str, float]) -> bool:
+    if shape.sparse:
+        steps = len(wmux_steps(shape.terms, shape.terms + shape.span - 1, p))
+        if sched.wmux > steps - 1:
+            return False
+    elif sched.wmux:
+        return False
     seg = 0.0
-    for name in shape.layers():
-        seg += delays[name]
+    for delay, count in _segments(shape, sched, delays, p):
+        seg += delay
         if seg > budget:
             return False
-        if counts[name]:
+        if count:
             seg = 0.0
     return True

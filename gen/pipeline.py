@@ -33,6 +33,7 @@ __all__ = [
     "tree_bits",
     "stall_control",
     "stall_enables",
+    "StallCopies",
     "register",
     "valid_chain",
     "tree_reduce",
@@ -271,6 +272,34 @@ def stall_enables(m: Module, i: Any, o: Any, stages: int) -> tuple[Value, Callab
         return adv
 
     return advance, copy
+
+
+class StallCopies:
+    """Copies of ``advance = ~o.valid | o.ready`` for a unit whose output valid register is
+    built last (the MACs and the linear engine), as :func:`stall_enables` gives them.
+
+    Each call returns a copy ``~shadow | o.ready`` for one register stage, ``shadow`` a
+    flip-flop of its own; :meth:`close`, once the input of ``o.valid``'s register is known,
+    makes every shadow load it on its own copy (same input, same reset as ``o.valid``: every
+    copy equals ``advance`` in every cycle).
+    """
+
+    def __init__(self, m: Module, ready: Value, name: str = "stall"):
+        self.m, self.ready, self.name = m, ready, name
+        self._copies: list[tuple[Value, Value]] = []
+
+    def __call__(self) -> Value:
+        shadow = Signal(name=f"{self.name}_adv{len(self._copies)}_valid")
+        adv = Signal(name=f"{self.name}_adv{len(self._copies)}")
+        self.m.d.comb += adv.eq(~shadow | self.ready)
+        self._copies.append((adv, shadow))
+        return adv
+
+    def close(self, before: Value) -> None:
+        """``before``: what ``o.valid``'s register loads when the unit advances."""
+        for adv, shadow in self._copies:
+            with self.m.If(adv):
+                self.m.d.sync += shadow.eq(before)
 
 
 def _map(fn: Callable[[Value], Any], tree: Any) -> Any:

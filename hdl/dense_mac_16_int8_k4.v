@@ -5,28 +5,105 @@
 module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire \$10 ;
-  reg [15:0] \$11 ;
-  reg [15:0] \$12 ;
-  reg [15:0] \$13 ;
-  reg [15:0] \$14 ;
-  reg [15:0] \$15 ;
-  reg [15:0] \$16 ;
-  reg [15:0] \$17 ;
-  reg [15:0] \$18 ;
-  reg [15:0] \$19 ;
-  wire [32:0] \$2 ;
-  reg [15:0] \$20 ;
-  reg [15:0] \$21 ;
-  reg [15:0] \$22 ;
-  reg [15:0] \$23 ;
-  reg [15:0] \$24 ;
-  reg [15:0] \$25 ;
-  reg [15:0] \$26 ;
+  wire [32:0] \$10 ;
+  reg [16:0] \$100 ;
+  reg [16:0] \$101 ;
+  reg [16:0] \$102 ;
+  reg [16:0] \$103 ;
+  reg [16:0] \$104 ;
+  reg [16:0] \$105 ;
+  reg [16:0] \$106 ;
+  reg [16:0] \$107 ;
+  reg [16:0] \$108 ;
+  reg [16:0] \$109 ;
+  wire [32:0] \$11 ;
+  reg [16:0] \$110 ;
+  reg [16:0] \$111 ;
+  reg [16:0] \$112 ;
+  reg [16:0] \$113 ;
+  reg [16:0] \$114 ;
+  reg [16:0] \$115 ;
+  reg [16:0] \$116 ;
+  reg [16:0] \$117 ;
+  reg [16:0] \$118 ;
+  reg [16:0] \$119 ;
+  wire [32:0] \$12 ;
+  reg [16:0] \$120 ;
+  reg [16:0] \$121 ;
+  reg [16:0] \$122 ;
+  reg [16:0] \$123 ;
+  reg [16:0] \$124 ;
+  reg \$125 ;
+  reg \$126 ;
+  reg [17:0] \$127 ;
+  reg [17:0] \$128 ;
+  reg [17:0] \$129 ;
+  wire \$13 ;
+  reg [17:0] \$130 ;
+  reg [17:0] \$131 ;
+  reg [17:0] \$132 ;
+  reg [17:0] \$133 ;
+  reg [17:0] \$134 ;
+  reg [17:0] \$135 ;
+  reg [17:0] \$136 ;
+  reg [17:0] \$137 ;
+  reg [17:0] \$138 ;
+  reg [17:0] \$139 ;
+  wire \$14 ;
+  reg [17:0] \$140 ;
+  reg [17:0] \$141 ;
+  reg [17:0] \$142 ;
+  reg \$143 ;
+  reg \$144 ;
+  reg [18:0] \$145 ;
+  reg [18:0] \$146 ;
+  reg [18:0] \$147 ;
+  reg [18:0] \$148 ;
+  reg [18:0] \$149 ;
+  wire \$15 ;
+  reg [18:0] \$150 ;
+  reg [18:0] \$151 ;
+  reg [18:0] \$152 ;
+  reg \$153 ;
+  reg \$154 ;
+  reg [19:0] \$155 ;
+  reg [19:0] \$156 ;
+  reg [19:0] \$157 ;
+  reg [19:0] \$158 ;
+  reg \$159 ;
+  wire \$16 ;
+  reg \$160 ;
+  reg \$161 ;
+  reg \$162 ;
+  reg \$163 ;
+  reg \$164 ;
+  reg \$165 ;
+  reg \$166 ;
+  reg \$167 ;
+  reg \$168 ;
+  reg [31:0] \$169 ;
+  wire \$17 ;
+  reg [31:0] \$170 ;
+  reg [31:0] \$171 ;
+  reg [31:0] \$172 ;
+  reg [31:0] \$173 ;
+  reg [31:0] \$174 ;
+  reg [31:0] \$175 ;
+  reg [31:0] \$176 ;
+  wire \$18 ;
+  wire \$19 ;
+  wire \$2 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  reg \$25 ;
+  reg \$26 ;
   reg [15:0] \$27 ;
   reg [15:0] \$28 ;
   reg [15:0] \$29 ;
-  wire [32:0] \$3 ;
+  wire \$3 ;
   reg [15:0] \$30 ;
   reg [15:0] \$31 ;
   reg [15:0] \$32 ;
@@ -37,7 +114,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [15:0] \$37 ;
   reg [15:0] \$38 ;
   reg [15:0] \$39 ;
-  wire [32:0] \$4 ;
+  wire \$4 ;
   reg [15:0] \$40 ;
   reg [15:0] \$41 ;
   reg [15:0] \$42 ;
@@ -48,7 +125,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [15:0] \$47 ;
   reg [15:0] \$48 ;
   reg [15:0] \$49 ;
-  wire [32:0] \$5 ;
+  wire \$5 ;
   reg [15:0] \$50 ;
   reg [15:0] \$51 ;
   reg [15:0] \$52 ;
@@ -76,25 +153,33 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [15:0] \$72 ;
   reg [15:0] \$73 ;
   reg [15:0] \$74 ;
-  reg \$75 ;
-  reg \$76 ;
-  reg [19:0] \$77 ;
-  reg [19:0] \$78 ;
-  reg [19:0] \$79 ;
+  reg [15:0] \$75 ;
+  reg [15:0] \$76 ;
+  reg [15:0] \$77 ;
+  reg [15:0] \$78 ;
+  reg [15:0] \$79 ;
   wire \$8 ;
-  reg [19:0] \$80 ;
-  reg \$81 ;
-  reg \$82 ;
-  reg \$83 ;
-  reg [31:0] \$84 ;
-  reg [31:0] \$85 ;
-  reg [31:0] \$86 ;
-  reg [31:0] \$87 ;
-  reg [31:0] \$88 ;
-  reg [31:0] \$89 ;
-  wire \$9 ;
-  reg [31:0] \$90 ;
-  reg [31:0] \$91 ;
+  reg [15:0] \$80 ;
+  reg [15:0] \$81 ;
+  reg [15:0] \$82 ;
+  reg [15:0] \$83 ;
+  reg [15:0] \$84 ;
+  reg [15:0] \$85 ;
+  reg [15:0] \$86 ;
+  reg [15:0] \$87 ;
+  reg [15:0] \$88 ;
+  reg [15:0] \$89 ;
+  wire [32:0] \$9 ;
+  reg [15:0] \$90 ;
+  reg \$91 ;
+  reg \$92 ;
+  reg [16:0] \$93 ;
+  reg [16:0] \$94 ;
+  reg [16:0] \$95 ;
+  reg [16:0] \$96 ;
+  reg [16:0] \$97 ;
+  reg [16:0] \$98 ;
+  reg [16:0] \$99 ;
   wire advance;
   input clk;
   wire clk;
@@ -320,12 +405,76 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [31:0] mac_acc3 = 32'd0;
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
+  reg [16:0] mac_add0_s0 = 17'h00000;
+  reg [16:0] \mac_add0_s0$113  = 17'h00000;
+  reg [16:0] \mac_add0_s0$115  = 17'h00000;
+  reg [16:0] \mac_add0_s0$116  = 17'h00000;
+  reg [16:0] \mac_add0_s0$118  = 17'h00000;
+  reg [16:0] \mac_add0_s0$119  = 17'h00000;
+  reg [16:0] \mac_add0_s0$121  = 17'h00000;
+  reg [16:0] \mac_add0_s0$122  = 17'h00000;
+  reg [16:0] \mac_add0_s0$124  = 17'h00000;
+  reg [16:0] \mac_add0_s0$125  = 17'h00000;
+  reg [16:0] \mac_add0_s0$127  = 17'h00000;
+  reg [16:0] \mac_add0_s0$128  = 17'h00000;
+  reg [16:0] \mac_add0_s0$130  = 17'h00000;
+  reg [16:0] \mac_add0_s0$131  = 17'h00000;
+  reg [16:0] \mac_add0_s0$133  = 17'h00000;
+  reg [16:0] \mac_add0_s0$134  = 17'h00000;
+  reg [16:0] \mac_add0_s0$136  = 17'h00000;
+  reg [16:0] \mac_add0_s0$137  = 17'h00000;
+  reg [16:0] \mac_add0_s0$139  = 17'h00000;
+  reg [16:0] \mac_add0_s0$140  = 17'h00000;
+  reg [16:0] \mac_add0_s0$142  = 17'h00000;
+  reg [16:0] \mac_add0_s0$143  = 17'h00000;
+  reg [16:0] \mac_add0_s0$145  = 17'h00000;
+  reg [16:0] \mac_add0_s0$146  = 17'h00000;
+  reg [16:0] \mac_add0_s0$148  = 17'h00000;
+  reg [16:0] \mac_add0_s0$149  = 17'h00000;
+  reg [16:0] \mac_add0_s0$151  = 17'h00000;
+  reg [16:0] \mac_add0_s0$152  = 17'h00000;
+  reg [16:0] \mac_add0_s0$154  = 17'h00000;
+  reg [16:0] \mac_add0_s0$155  = 17'h00000;
+  reg [16:0] \mac_add0_s0$157  = 17'h00000;
+  reg [16:0] \mac_add0_s0$158  = 17'h00000;
+  reg \mac_add0_s0$288  = 1'h0;
+  reg mac_add0_valid_s0 = 1'h0;
+  reg [17:0] mac_add1_s0 = 18'h00000;
+  reg [17:0] \mac_add1_s0$163  = 18'h00000;
+  reg [17:0] \mac_add1_s0$165  = 18'h00000;
+  reg [17:0] \mac_add1_s0$166  = 18'h00000;
+  reg [17:0] \mac_add1_s0$168  = 18'h00000;
+  reg [17:0] \mac_add1_s0$169  = 18'h00000;
+  reg [17:0] \mac_add1_s0$171  = 18'h00000;
+  reg [17:0] \mac_add1_s0$172  = 18'h00000;
+  reg [17:0] \mac_add1_s0$174  = 18'h00000;
+  reg [17:0] \mac_add1_s0$175  = 18'h00000;
+  reg [17:0] \mac_add1_s0$177  = 18'h00000;
+  reg [17:0] \mac_add1_s0$178  = 18'h00000;
+  reg [17:0] \mac_add1_s0$180  = 18'h00000;
+  reg [17:0] \mac_add1_s0$181  = 18'h00000;
+  reg [17:0] \mac_add1_s0$183  = 18'h00000;
+  reg [17:0] \mac_add1_s0$184  = 18'h00000;
+  reg \mac_add1_s0$290  = 1'h0;
+  reg mac_add1_valid_s0 = 1'h0;
+  reg [18:0] mac_add2_s0 = 19'h00000;
+  reg [18:0] \mac_add2_s0$189  = 19'h00000;
+  reg [18:0] \mac_add2_s0$191  = 19'h00000;
+  reg [18:0] \mac_add2_s0$192  = 19'h00000;
+  reg [18:0] \mac_add2_s0$194  = 19'h00000;
+  reg [18:0] \mac_add2_s0$195  = 19'h00000;
+  reg [18:0] \mac_add2_s0$197  = 19'h00000;
+  reg [18:0] \mac_add2_s0$198  = 19'h00000;
+  reg \mac_add2_s0$292  = 1'h0;
+  reg mac_add2_valid_s0 = 1'h0;
   reg [19:0] mac_add3_s0 = 20'h00000;
-  reg [19:0] \mac_add3_s0$202  = 20'h00000;
-  reg [19:0] \mac_add3_s0$205  = 20'h00000;
   reg [19:0] \mac_add3_s0$208  = 20'h00000;
-  reg \mac_add3_s0$216  = 1'h0;
+  reg [19:0] \mac_add3_s0$211  = 20'h00000;
+  reg [19:0] \mac_add3_s0$214  = 20'h00000;
+  reg \mac_add3_s0$294  = 1'h0;
   reg mac_add3_valid_s0 = 1'h0;
+  reg mac_dspin_s0 = 1'h0;
+  reg mac_dspin_valid_s0 = 1'h0;
   reg [15:0] mac_mul_s0 = 16'h0000;
   reg [15:0] \mac_mul_s0$101  = 16'h0000;
   reg [15:0] \mac_mul_s0$102  = 16'h0000;
@@ -333,47 +482,47 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [15:0] \mac_mul_s0$105  = 16'h0000;
   reg [15:0] \mac_mul_s0$107  = 16'h0000;
   reg [15:0] \mac_mul_s0$108  = 16'h0000;
-  reg [15:0] \mac_mul_s0$110  = 16'h0000;
-  reg [15:0] \mac_mul_s0$111  = 16'h0000;
-  reg [15:0] \mac_mul_s0$113  = 16'h0000;
-  reg [15:0] \mac_mul_s0$114  = 16'h0000;
-  reg [15:0] \mac_mul_s0$116  = 16'h0000;
-  reg [15:0] \mac_mul_s0$117  = 16'h0000;
-  reg [15:0] \mac_mul_s0$119  = 16'h0000;
-  reg [15:0] \mac_mul_s0$120  = 16'h0000;
-  reg [15:0] \mac_mul_s0$122  = 16'h0000;
-  reg [15:0] \mac_mul_s0$123  = 16'h0000;
-  reg [15:0] \mac_mul_s0$125  = 16'h0000;
-  reg [15:0] \mac_mul_s0$126  = 16'h0000;
-  reg [15:0] \mac_mul_s0$128  = 16'h0000;
-  reg [15:0] \mac_mul_s0$129  = 16'h0000;
-  reg [15:0] \mac_mul_s0$131  = 16'h0000;
-  reg [15:0] \mac_mul_s0$132  = 16'h0000;
-  reg [15:0] \mac_mul_s0$134  = 16'h0000;
-  reg [15:0] \mac_mul_s0$135  = 16'h0000;
-  reg [15:0] \mac_mul_s0$137  = 16'h0000;
-  reg [15:0] \mac_mul_s0$138  = 16'h0000;
-  reg [15:0] \mac_mul_s0$140  = 16'h0000;
-  reg [15:0] \mac_mul_s0$141  = 16'h0000;
-  reg [15:0] \mac_mul_s0$143  = 16'h0000;
-  reg [15:0] \mac_mul_s0$144  = 16'h0000;
-  reg [15:0] \mac_mul_s0$146  = 16'h0000;
-  reg [15:0] \mac_mul_s0$147  = 16'h0000;
-  reg [15:0] \mac_mul_s0$149  = 16'h0000;
-  reg [15:0] \mac_mul_s0$150  = 16'h0000;
-  reg [15:0] \mac_mul_s0$152  = 16'h0000;
-  reg [15:0] \mac_mul_s0$153  = 16'h0000;
-  reg [15:0] \mac_mul_s0$155  = 16'h0000;
-  reg [15:0] \mac_mul_s0$156  = 16'h0000;
-  reg [15:0] \mac_mul_s0$158  = 16'h0000;
-  reg [15:0] \mac_mul_s0$159  = 16'h0000;
-  reg [15:0] \mac_mul_s0$161  = 16'h0000;
-  reg [15:0] \mac_mul_s0$162  = 16'h0000;
-  reg [15:0] \mac_mul_s0$164  = 16'h0000;
-  reg [15:0] \mac_mul_s0$165  = 16'h0000;
-  reg [15:0] \mac_mul_s0$167  = 16'h0000;
-  reg [15:0] \mac_mul_s0$168  = 16'h0000;
-  reg \mac_mul_s0$214  = 1'h0;
+  reg [15:0] \mac_mul_s0$15  = 16'h0000;
+  reg [15:0] \mac_mul_s0$17  = 16'h0000;
+  reg [15:0] \mac_mul_s0$18  = 16'h0000;
+  reg [15:0] \mac_mul_s0$20  = 16'h0000;
+  reg [15:0] \mac_mul_s0$21  = 16'h0000;
+  reg [15:0] \mac_mul_s0$23  = 16'h0000;
+  reg [15:0] \mac_mul_s0$24  = 16'h0000;
+  reg [15:0] \mac_mul_s0$26  = 16'h0000;
+  reg [15:0] \mac_mul_s0$27  = 16'h0000;
+  reg \mac_mul_s0$286  = 1'h0;
+  reg [15:0] \mac_mul_s0$29  = 16'h0000;
+  reg [15:0] \mac_mul_s0$30  = 16'h0000;
+  reg [15:0] \mac_mul_s0$32  = 16'h0000;
+  reg [15:0] \mac_mul_s0$33  = 16'h0000;
+  reg [15:0] \mac_mul_s0$35  = 16'h0000;
+  reg [15:0] \mac_mul_s0$36  = 16'h0000;
+  reg [15:0] \mac_mul_s0$38  = 16'h0000;
+  reg [15:0] \mac_mul_s0$39  = 16'h0000;
+  reg [15:0] \mac_mul_s0$41  = 16'h0000;
+  reg [15:0] \mac_mul_s0$42  = 16'h0000;
+  reg [15:0] \mac_mul_s0$44  = 16'h0000;
+  reg [15:0] \mac_mul_s0$45  = 16'h0000;
+  reg [15:0] \mac_mul_s0$47  = 16'h0000;
+  reg [15:0] \mac_mul_s0$48  = 16'h0000;
+  reg [15:0] \mac_mul_s0$50  = 16'h0000;
+  reg [15:0] \mac_mul_s0$51  = 16'h0000;
+  reg [15:0] \mac_mul_s0$53  = 16'h0000;
+  reg [15:0] \mac_mul_s0$54  = 16'h0000;
+  reg [15:0] \mac_mul_s0$56  = 16'h0000;
+  reg [15:0] \mac_mul_s0$57  = 16'h0000;
+  reg [15:0] \mac_mul_s0$59  = 16'h0000;
+  reg [15:0] \mac_mul_s0$60  = 16'h0000;
+  reg [15:0] \mac_mul_s0$62  = 16'h0000;
+  reg [15:0] \mac_mul_s0$63  = 16'h0000;
+  reg [15:0] \mac_mul_s0$65  = 16'h0000;
+  reg [15:0] \mac_mul_s0$66  = 16'h0000;
+  reg [15:0] \mac_mul_s0$68  = 16'h0000;
+  reg [15:0] \mac_mul_s0$69  = 16'h0000;
+  reg [15:0] \mac_mul_s0$71  = 16'h0000;
+  reg [15:0] \mac_mul_s0$72  = 16'h0000;
+  reg [15:0] \mac_mul_s0$74  = 16'h0000;
   reg [15:0] \mac_mul_s0$75  = 16'h0000;
   reg [15:0] \mac_mul_s0$77  = 16'h0000;
   reg [15:0] \mac_mul_s0$78  = 16'h0000;
@@ -471,924 +620,2207 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg o__valid = 1'h0;
   input rst;
   wire rst;
-  assign mac_prod0_6 = $signed(i__payload[55:48]) * $signed(i__payload[183:176]);
-  assign mac_prod0_7 = $signed(i__payload[63:56]) * $signed(i__payload[191:184]);
-  assign mac_prod0_8 = $signed(i__payload[71:64]) * $signed(i__payload[199:192]);
-  assign mac_prod0_9 = $signed(i__payload[79:72]) * $signed(i__payload[207:200]);
-  assign mac_prod0_10 = $signed(i__payload[87:80]) * $signed(i__payload[215:208]);
-  assign mac_prod0_11 = $signed(i__payload[95:88]) * $signed(i__payload[223:216]);
-  assign mac_prod0_12 = $signed(i__payload[103:96]) * $signed(i__payload[231:224]);
-  assign mac_prod0_13 = $signed(i__payload[111:104]) * $signed(i__payload[239:232]);
-  assign mac_prod0_14 = $signed(i__payload[119:112]) * $signed(i__payload[247:240]);
-  assign mac_prod0_15 = $signed(i__payload[127:120]) * $signed(i__payload[255:248]);
-  assign mac_prod1_0 = $signed(i__payload[7:0]) * $signed(i__payload[263:256]);
-  assign mac_prod1_1 = $signed(i__payload[15:8]) * $signed(i__payload[271:264]);
-  assign mac_prod1_2 = $signed(i__payload[23:16]) * $signed(i__payload[279:272]);
-  assign mac_prod1_3 = $signed(i__payload[31:24]) * $signed(i__payload[287:280]);
-  assign mac_prod1_4 = $signed(i__payload[39:32]) * $signed(i__payload[295:288]);
-  assign mac_prod1_5 = $signed(i__payload[47:40]) * $signed(i__payload[303:296]);
-  assign mac_prod1_6 = $signed(i__payload[55:48]) * $signed(i__payload[311:304]);
-  assign mac_prod1_7 = $signed(i__payload[63:56]) * $signed(i__payload[319:312]);
-  assign mac_prod1_8 = $signed(i__payload[71:64]) * $signed(i__payload[327:320]);
-  assign mac_prod1_9 = $signed(i__payload[79:72]) * $signed(i__payload[335:328]);
-  assign mac_prod1_10 = $signed(i__payload[87:80]) * $signed(i__payload[343:336]);
-  assign mac_prod1_11 = $signed(i__payload[95:88]) * $signed(i__payload[351:344]);
-  assign mac_prod1_12 = $signed(i__payload[103:96]) * $signed(i__payload[359:352]);
-  assign mac_prod1_13 = $signed(i__payload[111:104]) * $signed(i__payload[367:360]);
-  assign mac_prod1_14 = $signed(i__payload[119:112]) * $signed(i__payload[375:368]);
-  assign mac_prod1_15 = $signed(i__payload[127:120]) * $signed(i__payload[383:376]);
-  assign mac_prod2_0 = $signed(i__payload[7:0]) * $signed(i__payload[391:384]);
-  assign mac_prod2_1 = $signed(i__payload[15:8]) * $signed(i__payload[399:392]);
-  assign mac_prod2_2 = $signed(i__payload[23:16]) * $signed(i__payload[407:400]);
-  assign mac_prod2_3 = $signed(i__payload[31:24]) * $signed(i__payload[415:408]);
-  assign mac_prod2_4 = $signed(i__payload[39:32]) * $signed(i__payload[423:416]);
-  assign mac_prod2_5 = $signed(i__payload[47:40]) * $signed(i__payload[431:424]);
-  assign mac_prod2_6 = $signed(i__payload[55:48]) * $signed(i__payload[439:432]);
-  assign mac_prod2_7 = $signed(i__payload[63:56]) * $signed(i__payload[447:440]);
-  assign mac_prod2_8 = $signed(i__payload[71:64]) * $signed(i__payload[455:448]);
-  assign mac_prod2_9 = $signed(i__payload[79:72]) * $signed(i__payload[463:456]);
-  assign mac_prod2_10 = $signed(i__payload[87:80]) * $signed(i__payload[471:464]);
-  assign mac_prod2_11 = $signed(i__payload[95:88]) * $signed(i__payload[479:472]);
-  assign mac_prod2_12 = $signed(i__payload[103:96]) * $signed(i__payload[487:480]);
-  assign mac_prod2_13 = $signed(i__payload[111:104]) * $signed(i__payload[495:488]);
-  assign mac_prod2_14 = $signed(i__payload[119:112]) * $signed(i__payload[503:496]);
-  assign mac_prod2_15 = $signed(i__payload[127:120]) * $signed(i__payload[511:504]);
-  assign mac_prod3_0 = $signed(i__payload[7:0]) * $signed(i__payload[519:512]);
-  assign mac_prod3_1 = $signed(i__payload[15:8]) * $signed(i__payload[527:520]);
-  assign mac_prod3_2 = $signed(i__payload[23:16]) * $signed(i__payload[535:528]);
-  assign mac_prod3_3 = $signed(i__payload[31:24]) * $signed(i__payload[543:536]);
-  assign mac_prod3_4 = $signed(i__payload[39:32]) * $signed(i__payload[551:544]);
-  assign mac_prod3_5 = $signed(i__payload[47:40]) * $signed(i__payload[559:552]);
-  assign mac_prod3_6 = $signed(i__payload[55:48]) * $signed(i__payload[567:560]);
-  assign mac_prod3_7 = $signed(i__payload[63:56]) * $signed(i__payload[575:568]);
-  assign mac_prod3_8 = $signed(i__payload[71:64]) * $signed(i__payload[583:576]);
-  assign mac_prod3_9 = $signed(i__payload[79:72]) * $signed(i__payload[591:584]);
-  assign mac_prod3_10 = $signed(i__payload[87:80]) * $signed(i__payload[599:592]);
-  assign mac_prod3_11 = $signed(i__payload[95:88]) * $signed(i__payload[607:600]);
-  assign mac_prod3_12 = $signed(i__payload[103:96]) * $signed(i__payload[615:608]);
-  assign mac_prod3_13 = $signed(i__payload[111:104]) * $signed(i__payload[623:616]);
-  assign mac_prod3_14 = $signed(i__payload[119:112]) * $signed(i__payload[631:624]);
-  assign mac_prod3_15 = $signed(i__payload[127:120]) * $signed(i__payload[639:632]);
-  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$75 );
-  assign mac0_sum0_p1 = $signed(\mac_mul_s0$77 ) + $signed(\mac_mul_s0$78 );
-  assign mac0_sum0_p2 = $signed(\mac_mul_s0$80 ) + $signed(\mac_mul_s0$81 );
-  assign mac0_sum0_p3 = $signed(\mac_mul_s0$83 ) + $signed(\mac_mul_s0$84 );
-  assign mac0_sum0_p4 = $signed(\mac_mul_s0$86 ) + $signed(\mac_mul_s0$87 );
-  assign mac0_sum0_p5 = $signed(\mac_mul_s0$89 ) + $signed(\mac_mul_s0$90 );
-  assign mac0_sum0_p6 = $signed(\mac_mul_s0$92 ) + $signed(\mac_mul_s0$93 );
-  assign mac0_sum0_p7 = $signed(\mac_mul_s0$95 ) + $signed(\mac_mul_s0$96 );
-  assign mac1_sum0_p0 = $signed(\mac_mul_s0$98 ) + $signed(\mac_mul_s0$99 );
-  assign mac1_sum0_p1 = $signed(\mac_mul_s0$101 ) + $signed(\mac_mul_s0$102 );
-  assign mac1_sum0_p2 = $signed(\mac_mul_s0$104 ) + $signed(\mac_mul_s0$105 );
-  assign mac1_sum0_p3 = $signed(\mac_mul_s0$107 ) + $signed(\mac_mul_s0$108 );
-  assign mac1_sum0_p4 = $signed(\mac_mul_s0$110 ) + $signed(\mac_mul_s0$111 );
-  assign mac1_sum0_p5 = $signed(\mac_mul_s0$113 ) + $signed(\mac_mul_s0$114 );
-  assign mac1_sum0_p6 = $signed(\mac_mul_s0$116 ) + $signed(\mac_mul_s0$117 );
-  assign mac1_sum0_p7 = $signed(\mac_mul_s0$119 ) + $signed(\mac_mul_s0$120 );
-  assign mac2_sum0_p0 = $signed(\mac_mul_s0$122 ) + $signed(\mac_mul_s0$123 );
-  assign mac2_sum0_p1 = $signed(\mac_mul_s0$125 ) + $signed(\mac_mul_s0$126 );
-  assign mac2_sum0_p2 = $signed(\mac_mul_s0$128 ) + $signed(\mac_mul_s0$129 );
-  assign mac2_sum0_p3 = $signed(\mac_mul_s0$131 ) + $signed(\mac_mul_s0$132 );
-  assign mac2_sum0_p4 = $signed(\mac_mul_s0$134 ) + $signed(\mac_mul_s0$135 );
-  assign mac2_sum0_p5 = $signed(\mac_mul_s0$137 ) + $signed(\mac_mul_s0$138 );
-  assign mac2_sum0_p6 = $signed(\mac_mul_s0$140 ) + $signed(\mac_mul_s0$141 );
-  assign mac2_sum0_p7 = $signed(\mac_mul_s0$143 ) + $signed(\mac_mul_s0$144 );
-  assign mac3_sum0_p0 = $signed(\mac_mul_s0$146 ) + $signed(\mac_mul_s0$147 );
-  assign mac3_sum0_p1 = $signed(\mac_mul_s0$149 ) + $signed(\mac_mul_s0$150 );
-  assign mac3_sum0_p2 = $signed(\mac_mul_s0$152 ) + $signed(\mac_mul_s0$153 );
-  assign mac3_sum0_p3 = $signed(\mac_mul_s0$155 ) + $signed(\mac_mul_s0$156 );
-  assign mac3_sum0_p4 = $signed(\mac_mul_s0$158 ) + $signed(\mac_mul_s0$159 );
-  assign mac3_sum0_p5 = $signed(\mac_mul_s0$161 ) + $signed(\mac_mul_s0$162 );
-  assign mac3_sum0_p6 = $signed(\mac_mul_s0$164 ) + $signed(\mac_mul_s0$165 );
-  assign mac3_sum0_p7 = $signed(\mac_mul_s0$167 ) + $signed(\mac_mul_s0$168 );
-  assign mac0_sum1_p0 = $signed(mac0_sum0_p0) + $signed(mac0_sum0_p1);
-  assign mac0_sum1_p1 = $signed(mac0_sum0_p2) + $signed(mac0_sum0_p3);
-  assign mac0_sum1_p2 = $signed(mac0_sum0_p4) + $signed(mac0_sum0_p5);
-  assign mac0_sum1_p3 = $signed(mac0_sum0_p6) + $signed(mac0_sum0_p7);
-  assign mac1_sum1_p0 = $signed(mac1_sum0_p0) + $signed(mac1_sum0_p1);
-  assign mac1_sum1_p1 = $signed(mac1_sum0_p2) + $signed(mac1_sum0_p3);
-  assign mac1_sum1_p2 = $signed(mac1_sum0_p4) + $signed(mac1_sum0_p5);
-  assign mac1_sum1_p3 = $signed(mac1_sum0_p6) + $signed(mac1_sum0_p7);
-  assign mac2_sum1_p0 = $signed(mac2_sum0_p0) + $signed(mac2_sum0_p1);
-  assign mac2_sum1_p1 = $signed(mac2_sum0_p2) + $signed(mac2_sum0_p3);
-  assign mac2_sum1_p2 = $signed(mac2_sum0_p4) + $signed(mac2_sum0_p5);
-  assign mac2_sum1_p3 = $signed(mac2_sum0_p6) + $signed(mac2_sum0_p7);
-  assign mac3_sum1_p0 = $signed(mac3_sum0_p0) + $signed(mac3_sum0_p1);
-  assign mac3_sum1_p1 = $signed(mac3_sum0_p2) + $signed(mac3_sum0_p3);
-  assign mac3_sum1_p2 = $signed(mac3_sum0_p4) + $signed(mac3_sum0_p5);
-  assign mac3_sum1_p3 = $signed(mac3_sum0_p6) + $signed(mac3_sum0_p7);
-  assign mac0_sum2_p0 = $signed(mac0_sum1_p0) + $signed(mac0_sum1_p1);
-  assign mac0_sum2_p1 = $signed(mac0_sum1_p2) + $signed(mac0_sum1_p3);
-  assign mac1_sum2_p0 = $signed(mac1_sum1_p0) + $signed(mac1_sum1_p1);
-  assign mac1_sum2_p1 = $signed(mac1_sum1_p2) + $signed(mac1_sum1_p3);
-  assign mac2_sum2_p0 = $signed(mac2_sum1_p0) + $signed(mac2_sum1_p1);
-  assign mac2_sum2_p1 = $signed(mac2_sum1_p2) + $signed(mac2_sum1_p3);
-  assign mac3_sum2_p0 = $signed(mac3_sum1_p0) + $signed(mac3_sum1_p1);
-  assign mac3_sum2_p1 = $signed(mac3_sum1_p2) + $signed(mac3_sum1_p3);
-  assign mac0_sum3_p0 = $signed(mac0_sum2_p0) + $signed(mac0_sum2_p1);
-  assign mac1_sum3_p0 = $signed(mac1_sum2_p0) + $signed(mac1_sum2_p1);
-  assign mac2_sum3_p0 = $signed(mac2_sum2_p0) + $signed(mac2_sum2_p1);
-  assign mac3_sum3_p0 = $signed(mac3_sum2_p0) + $signed(mac3_sum2_p1);
-  assign \$2  = $signed(mac_acc0) + $signed(mac_add3_s0);
-  assign \$3  = $signed(mac_acc1) + $signed(\mac_add3_s0$202 );
-  assign \$4  = $signed(mac_acc2) + $signed(\mac_add3_s0$205 );
-  assign \$5  = $signed(mac_acc3) + $signed(\mac_add3_s0$208 );
-  assign \$6  = mac_add3_valid_s0 & \mac_add3_s0$216 ;
-  assign \$7  = i__ready & mac_add3_valid_s0;
-  assign \$8  = i__ready & mac_add3_valid_s0;
-  assign \$9  = i__ready & mac_add3_valid_s0;
-  assign \$10  = i__ready & mac_add3_valid_s0;
-  always @(posedge clk)
-    mac_mul_s0 <= \$11 ;
-  always @(posedge clk)
-    \mac_mul_s0$75  <= \$12 ;
-  always @(posedge clk)
-    \mac_mul_s0$77  <= \$13 ;
-  always @(posedge clk)
-    \mac_mul_s0$78  <= \$14 ;
-  always @(posedge clk)
-    \mac_mul_s0$80  <= \$15 ;
-  always @(posedge clk)
-    \mac_mul_s0$81  <= \$16 ;
-  always @(posedge clk)
-    \mac_mul_s0$83  <= \$17 ;
-  always @(posedge clk)
-    \mac_mul_s0$84  <= \$18 ;
-  always @(posedge clk)
-    \mac_mul_s0$86  <= \$19 ;
-  always @(posedge clk)
-    \mac_mul_s0$87  <= \$20 ;
-  always @(posedge clk)
-    \mac_mul_s0$89  <= \$21 ;
-  always @(posedge clk)
-    \mac_mul_s0$90  <= \$22 ;
-  always @(posedge clk)
-    \mac_mul_s0$92  <= \$23 ;
-  always @(posedge clk)
-    \mac_mul_s0$93  <= \$24 ;
-  always @(posedge clk)
-    \mac_mul_s0$95  <= \$25 ;
-  always @(posedge clk)
-    \mac_mul_s0$96  <= \$26 ;
-  always @(posedge clk)
-    \mac_mul_s0$98  <= \$27 ;
-  always @(posedge clk)
-    \mac_mul_s0$99  <= \$28 ;
-  always @(posedge clk)
-    \mac_mul_s0$101  <= \$29 ;
-  always @(posedge clk)
-    \mac_mul_s0$102  <= \$30 ;
-  always @(posedge clk)
-    \mac_mul_s0$104  <= \$31 ;
-  always @(posedge clk)
-    \mac_mul_s0$105  <= \$32 ;
-  always @(posedge clk)
-    \mac_mul_s0$107  <= \$33 ;
-  always @(posedge clk)
-    \mac_mul_s0$108  <= \$34 ;
-  always @(posedge clk)
-    \mac_mul_s0$110  <= \$35 ;
-  always @(posedge clk)
-    \mac_mul_s0$111  <= \$36 ;
-  always @(posedge clk)
-    \mac_mul_s0$113  <= \$37 ;
-  always @(posedge clk)
-    \mac_mul_s0$114  <= \$38 ;
-  always @(posedge clk)
-    \mac_mul_s0$116  <= \$39 ;
-  always @(posedge clk)
-    \mac_mul_s0$117  <= \$40 ;
-  always @(posedge clk)
-    \mac_mul_s0$119  <= \$41 ;
-  always @(posedge clk)
-    \mac_mul_s0$120  <= \$42 ;
-  always @(posedge clk)
-    \mac_mul_s0$122  <= \$43 ;
-  always @(posedge clk)
-    \mac_mul_s0$123  <= \$44 ;
-  always @(posedge clk)
-    \mac_mul_s0$125  <= \$45 ;
-  always @(posedge clk)
-    \mac_mul_s0$126  <= \$46 ;
-  always @(posedge clk)
-    \mac_mul_s0$128  <= \$47 ;
-  always @(posedge clk)
-    \mac_mul_s0$129  <= \$48 ;
-  always @(posedge clk)
-    \mac_mul_s0$131  <= \$49 ;
-  always @(posedge clk)
-    \mac_mul_s0$132  <= \$50 ;
-  always @(posedge clk)
-    \mac_mul_s0$134  <= \$51 ;
-  always @(posedge clk)
-    \mac_mul_s0$135  <= \$52 ;
-  always @(posedge clk)
-    \mac_mul_s0$137  <= \$53 ;
-  always @(posedge clk)
-    \mac_mul_s0$138  <= \$54 ;
-  always @(posedge clk)
-    \mac_mul_s0$140  <= \$55 ;
-  always @(posedge clk)
-    \mac_mul_s0$141  <= \$56 ;
-  always @(posedge clk)
-    \mac_mul_s0$143  <= \$57 ;
-  always @(posedge clk)
-    \mac_mul_s0$144  <= \$58 ;
-  always @(posedge clk)
-    \mac_mul_s0$146  <= \$59 ;
-  always @(posedge clk)
-    \mac_mul_s0$147  <= \$60 ;
-  always @(posedge clk)
-    \mac_mul_s0$149  <= \$61 ;
-  always @(posedge clk)
-    \mac_mul_s0$150  <= \$62 ;
-  always @(posedge clk)
-    \mac_mul_s0$152  <= \$63 ;
-  always @(posedge clk)
-    \mac_mul_s0$153  <= \$64 ;
-  always @(posedge clk)
-    \mac_mul_s0$155  <= \$65 ;
-  always @(posedge clk)
-    \mac_mul_s0$156  <= \$66 ;
-  always @(posedge clk)
-    \mac_mul_s0$158  <= \$67 ;
-  always @(posedge clk)
-    \mac_mul_s0$159  <= \$68 ;
-  always @(posedge clk)
-    \mac_mul_s0$161  <= \$69 ;
-  always @(posedge clk)
-    \mac_mul_s0$162  <= \$70 ;
-  always @(posedge clk)
-    \mac_mul_s0$164  <= \$71 ;
-  always @(posedge clk)
-    \mac_mul_s0$165  <= \$72 ;
-  always @(posedge clk)
-    \mac_mul_s0$167  <= \$73 ;
-  always @(posedge clk)
-    \mac_mul_s0$168  <= \$74 ;
-  always @(posedge clk)
-    \mac_mul_s0$214  <= \$75 ;
-  always @(posedge clk)
-    mac_mul_valid_s0 <= \$76 ;
-  always @(posedge clk)
-    mac_add3_s0 <= \$77 ;
-  always @(posedge clk)
-    \mac_add3_s0$202  <= \$78 ;
-  always @(posedge clk)
-    \mac_add3_s0$205  <= \$79 ;
-  always @(posedge clk)
-    \mac_add3_s0$208  <= \$80 ;
-  always @(posedge clk)
-    \mac_add3_s0$216  <= \$81 ;
-  always @(posedge clk)
-    mac_add3_valid_s0 <= \$82 ;
-  always @(posedge clk)
-    o__valid <= \$83 ;
-  always @(posedge clk)
-    mac_acc0_out <= \$84 ;
-  always @(posedge clk)
-    mac_acc0 <= \$85 ;
-  always @(posedge clk)
-    mac_acc1_out <= \$86 ;
-  always @(posedge clk)
-    mac_acc1 <= \$87 ;
-  always @(posedge clk)
-    mac_acc2_out <= \$88 ;
-  always @(posedge clk)
-    mac_acc2 <= \$89 ;
-  always @(posedge clk)
-    mac_acc3_out <= \$90 ;
-  always @(posedge clk)
-    mac_acc3 <= \$91 ;
+  wire stall_adv0;
+  reg stall_adv0_valid = 1'h0;
+  wire stall_adv1;
+  reg stall_adv1_valid = 1'h0;
+  wire stall_adv2;
+  reg stall_adv2_valid = 1'h0;
+  wire stall_adv3;
+  reg stall_adv3_valid = 1'h0;
+  wire stall_adv4;
+  reg stall_adv4_valid = 1'h0;
+  wire stall_adv5;
+  reg stall_adv5_valid = 1'h0;
+  wire stall_adv6;
+  reg stall_adv6_valid = 1'h0;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
-  assign mac_prod0_0 = $signed(i__payload[7:0]) * $signed(i__payload[135:128]);
-  assign mac_prod0_1 = $signed(i__payload[15:8]) * $signed(i__payload[143:136]);
-  assign mac_prod0_2 = $signed(i__payload[23:16]) * $signed(i__payload[151:144]);
-  assign mac_prod0_3 = $signed(i__payload[31:24]) * $signed(i__payload[159:152]);
-  assign mac_prod0_4 = $signed(i__payload[39:32]) * $signed(i__payload[167:160]);
-  assign mac_prod0_5 = $signed(i__payload[47:40]) * $signed(i__payload[175:168]);
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11  = mac_mul_s0;
-    if (i__ready) begin
-      \$11  = mac_prod0_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12  = \mac_mul_s0$75 ;
-    if (i__ready) begin
-      \$12  = mac_prod0_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13  = \mac_mul_s0$77 ;
-    if (i__ready) begin
-      \$13  = mac_prod0_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$14  = \mac_mul_s0$78 ;
-    if (i__ready) begin
-      \$14  = mac_prod0_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$15  = \mac_mul_s0$80 ;
-    if (i__ready) begin
-      \$15  = mac_prod0_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$16  = \mac_mul_s0$81 ;
-    if (i__ready) begin
-      \$16  = mac_prod0_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$17  = \mac_mul_s0$83 ;
-    if (i__ready) begin
-      \$17  = mac_prod0_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$18  = \mac_mul_s0$84 ;
-    if (i__ready) begin
-      \$18  = mac_prod0_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$19  = \mac_mul_s0$86 ;
-    if (i__ready) begin
-      \$19  = mac_prod0_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$20  = \mac_mul_s0$87 ;
-    if (i__ready) begin
-      \$20  = mac_prod0_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$21  = \mac_mul_s0$89 ;
-    if (i__ready) begin
-      \$21  = mac_prod0_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$22  = \mac_mul_s0$90 ;
-    if (i__ready) begin
-      \$22  = mac_prod0_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$23  = \mac_mul_s0$92 ;
-    if (i__ready) begin
-      \$23  = mac_prod0_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$24  = \mac_mul_s0$93 ;
-    if (i__ready) begin
-      \$24  = mac_prod0_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$25  = \mac_mul_s0$95 ;
-    if (i__ready) begin
-      \$25  = mac_prod0_14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$26  = \mac_mul_s0$96 ;
-    if (i__ready) begin
-      \$26  = mac_prod0_15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$27  = \mac_mul_s0$98 ;
-    if (i__ready) begin
-      \$27  = mac_prod1_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$28  = \mac_mul_s0$99 ;
-    if (i__ready) begin
-      \$28  = mac_prod1_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$29  = \mac_mul_s0$101 ;
-    if (i__ready) begin
-      \$29  = mac_prod1_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$30  = \mac_mul_s0$102 ;
-    if (i__ready) begin
-      \$30  = mac_prod1_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$31  = \mac_mul_s0$104 ;
-    if (i__ready) begin
-      \$31  = mac_prod1_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$32  = \mac_mul_s0$105 ;
-    if (i__ready) begin
-      \$32  = mac_prod1_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$33  = \mac_mul_s0$107 ;
-    if (i__ready) begin
-      \$33  = mac_prod1_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$34  = \mac_mul_s0$108 ;
-    if (i__ready) begin
-      \$34  = mac_prod1_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$35  = \mac_mul_s0$110 ;
-    if (i__ready) begin
-      \$35  = mac_prod1_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$36  = \mac_mul_s0$111 ;
-    if (i__ready) begin
-      \$36  = mac_prod1_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$37  = \mac_mul_s0$113 ;
-    if (i__ready) begin
-      \$37  = mac_prod1_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$38  = \mac_mul_s0$114 ;
-    if (i__ready) begin
-      \$38  = mac_prod1_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$39  = \mac_mul_s0$116 ;
-    if (i__ready) begin
-      \$39  = mac_prod1_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$40  = \mac_mul_s0$117 ;
-    if (i__ready) begin
-      \$40  = mac_prod1_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$41  = \mac_mul_s0$119 ;
-    if (i__ready) begin
-      \$41  = mac_prod1_14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$42  = \mac_mul_s0$120 ;
-    if (i__ready) begin
-      \$42  = mac_prod1_15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$43  = \mac_mul_s0$122 ;
-    if (i__ready) begin
-      \$43  = mac_prod2_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$44  = \mac_mul_s0$123 ;
-    if (i__ready) begin
-      \$44  = mac_prod2_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$45  = \mac_mul_s0$125 ;
-    if (i__ready) begin
-      \$45  = mac_prod2_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$46  = \mac_mul_s0$126 ;
-    if (i__ready) begin
-      \$46  = mac_prod2_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$47  = \mac_mul_s0$128 ;
-    if (i__ready) begin
-      \$47  = mac_prod2_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$48  = \mac_mul_s0$129 ;
-    if (i__ready) begin
-      \$48  = mac_prod2_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$49  = \mac_mul_s0$131 ;
-    if (i__ready) begin
-      \$49  = mac_prod2_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$50  = \mac_mul_s0$132 ;
-    if (i__ready) begin
-      \$50  = mac_prod2_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$51  = \mac_mul_s0$134 ;
-    if (i__ready) begin
-      \$51  = mac_prod2_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$52  = \mac_mul_s0$135 ;
-    if (i__ready) begin
-      \$52  = mac_prod2_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$53  = \mac_mul_s0$137 ;
-    if (i__ready) begin
-      \$53  = mac_prod2_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$54  = \mac_mul_s0$138 ;
-    if (i__ready) begin
-      \$54  = mac_prod2_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$55  = \mac_mul_s0$140 ;
-    if (i__ready) begin
-      \$55  = mac_prod2_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$56  = \mac_mul_s0$141 ;
-    if (i__ready) begin
-      \$56  = mac_prod2_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$57  = \mac_mul_s0$143 ;
-    if (i__ready) begin
-      \$57  = mac_prod2_14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$58  = \mac_mul_s0$144 ;
-    if (i__ready) begin
-      \$58  = mac_prod2_15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$59  = \mac_mul_s0$146 ;
-    if (i__ready) begin
-      \$59  = mac_prod3_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$60  = \mac_mul_s0$147 ;
-    if (i__ready) begin
-      \$60  = mac_prod3_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$61  = \mac_mul_s0$149 ;
-    if (i__ready) begin
-      \$61  = mac_prod3_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$62  = \mac_mul_s0$150 ;
-    if (i__ready) begin
-      \$62  = mac_prod3_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$63  = \mac_mul_s0$152 ;
-    if (i__ready) begin
-      \$63  = mac_prod3_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$64  = \mac_mul_s0$153 ;
-    if (i__ready) begin
-      \$64  = mac_prod3_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$65  = \mac_mul_s0$155 ;
-    if (i__ready) begin
-      \$65  = mac_prod3_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$66  = \mac_mul_s0$156 ;
-    if (i__ready) begin
-      \$66  = mac_prod3_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$67  = \mac_mul_s0$158 ;
-    if (i__ready) begin
-      \$67  = mac_prod3_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$68  = \mac_mul_s0$159 ;
-    if (i__ready) begin
-      \$68  = mac_prod3_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$69  = \mac_mul_s0$161 ;
-    if (i__ready) begin
-      \$69  = mac_prod3_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = \mac_mul_s0$162 ;
-    if (i__ready) begin
-      \$70  = mac_prod3_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = \mac_mul_s0$164 ;
-    if (i__ready) begin
-      \$71  = mac_prod3_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = \mac_mul_s0$165 ;
-    if (i__ready) begin
-      \$72  = mac_prod3_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = \mac_mul_s0$167 ;
-    if (i__ready) begin
-      \$73  = mac_prod3_14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = \mac_mul_s0$168 ;
-    if (i__ready) begin
-      \$74  = mac_prod3_15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = \mac_mul_s0$214 ;
-    if (i__ready) begin
-      \$75  = i__payload[640];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = mac_mul_valid_s0;
-    if (i__ready) begin
-      \$76  = i__valid;
+  assign \$2  = ~ stall_adv0_valid;
+  assign stall_adv0 = \$2  | o__ready;
+  assign \$3  = ~ stall_adv1_valid;
+  assign stall_adv1 = \$3  | o__ready;
+  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$15 );
+  assign mac0_sum0_p1 = $signed(\mac_mul_s0$17 ) + $signed(\mac_mul_s0$18 );
+  assign mac0_sum0_p2 = $signed(\mac_mul_s0$20 ) + $signed(\mac_mul_s0$21 );
+  assign mac0_sum0_p3 = $signed(\mac_mul_s0$23 ) + $signed(\mac_mul_s0$24 );
+  assign mac0_sum0_p4 = $signed(\mac_mul_s0$26 ) + $signed(\mac_mul_s0$27 );
+  assign mac0_sum0_p5 = $signed(\mac_mul_s0$29 ) + $signed(\mac_mul_s0$30 );
+  assign mac0_sum0_p6 = $signed(\mac_mul_s0$32 ) + $signed(\mac_mul_s0$33 );
+  assign mac0_sum0_p7 = $signed(\mac_mul_s0$35 ) + $signed(\mac_mul_s0$36 );
+  assign mac1_sum0_p0 = $signed(\mac_mul_s0$38 ) + $signed(\mac_mul_s0$39 );
+  assign mac1_sum0_p1 = $signed(\mac_mul_s0$41 ) + $signed(\mac_mul_s0$42 );
+  assign mac1_sum0_p2 = $signed(\mac_mul_s0$44 ) + $signed(\mac_mul_s0$45 );
+  assign mac1_sum0_p3 = $signed(\mac_mul_s0$47 ) + $signed(\mac_mul_s0$48 );
+  assign mac1_sum0_p4 = $signed(\mac_mul_s0$50 ) + $signed(\mac_mul_s0$51 );
+  assign mac1_sum0_p5 = $signed(\mac_mul_s0$53 ) + $signed(\mac_mul_s0$54 );
+  assign mac1_sum0_p6 = $signed(\mac_mul_s0$56 ) + $signed(\mac_mul_s0$57 );
+  assign mac1_sum0_p7 = $signed(\mac_mul_s0$59 ) + $signed(\mac_mul_s0$60 );
+  assign mac2_sum0_p0 = $signed(\mac_mul_s0$62 ) + $signed(\mac_mul_s0$63 );
+  assign mac2_sum0_p1 = $signed(\mac_mul_s0$65 ) + $signed(\mac_mul_s0$66 );
+  assign mac2_sum0_p2 = $signed(\mac_mul_s0$68 ) + $signed(\mac_mul_s0$69 );
+  assign mac2_sum0_p3 = $signed(\mac_mul_s0$71 ) + $signed(\mac_mul_s0$72 );
+  assign mac2_sum0_p4 = $signed(\mac_mul_s0$74 ) + $signed(\mac_mul_s0$75 );
+  assign mac2_sum0_p5 = $signed(\mac_mul_s0$77 ) + $signed(\mac_mul_s0$78 );
+  assign mac2_sum0_p6 = $signed(\mac_mul_s0$80 ) + $signed(\mac_mul_s0$81 );
+  assign mac2_sum0_p7 = $signed(\mac_mul_s0$83 ) + $signed(\mac_mul_s0$84 );
+  assign mac3_sum0_p0 = $signed(\mac_mul_s0$86 ) + $signed(\mac_mul_s0$87 );
+  assign mac3_sum0_p1 = $signed(\mac_mul_s0$89 ) + $signed(\mac_mul_s0$90 );
+  assign mac3_sum0_p2 = $signed(\mac_mul_s0$92 ) + $signed(\mac_mul_s0$93 );
+  assign mac3_sum0_p3 = $signed(\mac_mul_s0$95 ) + $signed(\mac_mul_s0$96 );
+  assign mac3_sum0_p4 = $signed(\mac_mul_s0$98 ) + $signed(\mac_mul_s0$99 );
+  assign mac3_sum0_p5 = $signed(\mac_mul_s0$101 ) + $signed(\mac_mul_s0$102 );
+  assign mac3_sum0_p6 = $signed(\mac_mul_s0$104 ) + $signed(\mac_mul_s0$105 );
+  assign mac3_sum0_p7 = $signed(\mac_mul_s0$107 ) + $signed(\mac_mul_s0$108 );
+  assign \$4  = ~ stall_adv2_valid;
+  assign stall_adv2 = \$4  | o__ready;
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$113 );
+  assign mac0_sum1_p1 = $signed(\mac_add0_s0$115 ) + $signed(\mac_add0_s0$116 );
+  assign mac0_sum1_p2 = $signed(\mac_add0_s0$118 ) + $signed(\mac_add0_s0$119 );
+  assign mac0_sum1_p3 = $signed(\mac_add0_s0$121 ) + $signed(\mac_add0_s0$122 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$124 ) + $signed(\mac_add0_s0$125 );
+  assign mac1_sum1_p1 = $signed(\mac_add0_s0$127 ) + $signed(\mac_add0_s0$128 );
+  assign mac1_sum1_p2 = $signed(\mac_add0_s0$130 ) + $signed(\mac_add0_s0$131 );
+  assign mac1_sum1_p3 = $signed(\mac_add0_s0$133 ) + $signed(\mac_add0_s0$134 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$136 ) + $signed(\mac_add0_s0$137 );
+  assign mac2_sum1_p1 = $signed(\mac_add0_s0$139 ) + $signed(\mac_add0_s0$140 );
+  assign mac2_sum1_p2 = $signed(\mac_add0_s0$142 ) + $signed(\mac_add0_s0$143 );
+  assign mac2_sum1_p3 = $signed(\mac_add0_s0$145 ) + $signed(\mac_add0_s0$146 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$148 ) + $signed(\mac_add0_s0$149 );
+  assign mac3_sum1_p1 = $signed(\mac_add0_s0$151 ) + $signed(\mac_add0_s0$152 );
+  assign mac3_sum1_p2 = $signed(\mac_add0_s0$154 ) + $signed(\mac_add0_s0$155 );
+  assign mac3_sum1_p3 = $signed(\mac_add0_s0$157 ) + $signed(\mac_add0_s0$158 );
+  assign \$5  = ~ stall_adv3_valid;
+  assign stall_adv3 = \$5  | o__ready;
+  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$163 );
+  assign mac0_sum2_p1 = $signed(\mac_add1_s0$165 ) + $signed(\mac_add1_s0$166 );
+  assign mac1_sum2_p0 = $signed(\mac_add1_s0$168 ) + $signed(\mac_add1_s0$169 );
+  assign mac1_sum2_p1 = $signed(\mac_add1_s0$171 ) + $signed(\mac_add1_s0$172 );
+  assign mac2_sum2_p0 = $signed(\mac_add1_s0$174 ) + $signed(\mac_add1_s0$175 );
+  assign mac2_sum2_p1 = $signed(\mac_add1_s0$177 ) + $signed(\mac_add1_s0$178 );
+  assign mac3_sum2_p0 = $signed(\mac_add1_s0$180 ) + $signed(\mac_add1_s0$181 );
+  assign mac3_sum2_p1 = $signed(\mac_add1_s0$183 ) + $signed(\mac_add1_s0$184 );
+  assign \$6  = ~ stall_adv4_valid;
+  assign stall_adv4 = \$6  | o__ready;
+  assign mac0_sum3_p0 = $signed(mac_add2_s0) + $signed(\mac_add2_s0$189 );
+  assign mac1_sum3_p0 = $signed(\mac_add2_s0$191 ) + $signed(\mac_add2_s0$192 );
+  assign mac2_sum3_p0 = $signed(\mac_add2_s0$194 ) + $signed(\mac_add2_s0$195 );
+  assign mac3_sum3_p0 = $signed(\mac_add2_s0$197 ) + $signed(\mac_add2_s0$198 );
+  assign \$7  = ~ stall_adv5_valid;
+  assign stall_adv5 = \$7  | o__ready;
+  assign \$8  = ~ stall_adv6_valid;
+  assign stall_adv6 = \$8  | o__ready;
+  assign \$9  = $signed(mac_acc0) + $signed(mac_add3_s0);
+  assign \$10  = $signed(mac_acc1) + $signed(\mac_add3_s0$208 );
+  assign \$11  = $signed(mac_acc2) + $signed(\mac_add3_s0$211 );
+  assign \$12  = $signed(mac_acc3) + $signed(\mac_add3_s0$214 );
+  assign \$13  = mac_add3_valid_s0 & \mac_add3_s0$294 ;
+  assign \$14  = mac_add3_valid_s0 & \mac_add3_s0$294 ;
+  assign \$15  = mac_add3_valid_s0 & \mac_add3_s0$294 ;
+  assign \$16  = mac_add3_valid_s0 & \mac_add3_s0$294 ;
+  assign \$17  = mac_add3_valid_s0 & \mac_add3_s0$294 ;
+  assign \$18  = mac_add3_valid_s0 & \mac_add3_s0$294 ;
+  assign \$19  = mac_add3_valid_s0 & \mac_add3_s0$294 ;
+  assign \$20  = mac_add3_valid_s0 & \mac_add3_s0$294 ;
+  assign \$21  = stall_adv6 & mac_add3_valid_s0;
+  assign \$22  = stall_adv6 & mac_add3_valid_s0;
+  assign \$23  = stall_adv6 & mac_add3_valid_s0;
+  assign \$24  = stall_adv6 & mac_add3_valid_s0;
+  always @(posedge clk)
+    mac_dspin_s0 <= \$25 ;
+  always @(posedge clk)
+    mac_dspin_valid_s0 <= \$26 ;
+  always @(posedge clk)
+    mac_mul_s0 <= \$27 ;
+  always @(posedge clk)
+    \mac_mul_s0$15  <= \$28 ;
+  always @(posedge clk)
+    \mac_mul_s0$17  <= \$29 ;
+  always @(posedge clk)
+    \mac_mul_s0$18  <= \$30 ;
+  always @(posedge clk)
+    \mac_mul_s0$20  <= \$31 ;
+  always @(posedge clk)
+    \mac_mul_s0$21  <= \$32 ;
+  always @(posedge clk)
+    \mac_mul_s0$23  <= \$33 ;
+  always @(posedge clk)
+    \mac_mul_s0$24  <= \$34 ;
+  always @(posedge clk)
+    \mac_mul_s0$26  <= \$35 ;
+  always @(posedge clk)
+    \mac_mul_s0$27  <= \$36 ;
+  always @(posedge clk)
+    \mac_mul_s0$29  <= \$37 ;
+  always @(posedge clk)
+    \mac_mul_s0$30  <= \$38 ;
+  always @(posedge clk)
+    \mac_mul_s0$32  <= \$39 ;
+  always @(posedge clk)
+    \mac_mul_s0$33  <= \$40 ;
+  always @(posedge clk)
+    \mac_mul_s0$35  <= \$41 ;
+  always @(posedge clk)
+    \mac_mul_s0$36  <= \$42 ;
+  always @(posedge clk)
+    \mac_mul_s0$38  <= \$43 ;
+  always @(posedge clk)
+    \mac_mul_s0$39  <= \$44 ;
+  always @(posedge clk)
+    \mac_mul_s0$41  <= \$45 ;
+  always @(posedge clk)
+    \mac_mul_s0$42  <= \$46 ;
+  always @(posedge clk)
+    \mac_mul_s0$44  <= \$47 ;
+  always @(posedge clk)
+    \mac_mul_s0$45  <= \$48 ;
+  always @(posedge clk)
+    \mac_mul_s0$47  <= \$49 ;
+  always @(posedge clk)
+    \mac_mul_s0$48  <= \$50 ;
+  always @(posedge clk)
+    \mac_mul_s0$50  <= \$51 ;
+  always @(posedge clk)
+    \mac_mul_s0$51  <= \$52 ;
+  always @(posedge clk)
+    \mac_mul_s0$53  <= \$53 ;
+  always @(posedge clk)
+    \mac_mul_s0$54  <= \$54 ;
+  always @(posedge clk)
+    \mac_mul_s0$56  <= \$55 ;
+  always @(posedge clk)
+    \mac_mul_s0$57  <= \$56 ;
+  always @(posedge clk)
+    \mac_mul_s0$59  <= \$57 ;
+  always @(posedge clk)
+    \mac_mul_s0$60  <= \$58 ;
+  always @(posedge clk)
+    \mac_mul_s0$62  <= \$59 ;
+  always @(posedge clk)
+    \mac_mul_s0$63  <= \$60 ;
+  always @(posedge clk)
+    \mac_mul_s0$65  <= \$61 ;
+  always @(posedge clk)
+    \mac_mul_s0$66  <= \$62 ;
+  always @(posedge clk)
+    \mac_mul_s0$68  <= \$63 ;
+  always @(posedge clk)
+    \mac_mul_s0$69  <= \$64 ;
+  always @(posedge clk)
+    \mac_mul_s0$71  <= \$65 ;
+  always @(posedge clk)
+    \mac_mul_s0$72  <= \$66 ;
+  always @(posedge clk)
+    \mac_mul_s0$74  <= \$67 ;
+  always @(posedge clk)
+    \mac_mul_s0$75  <= \$68 ;
+  always @(posedge clk)
+    \mac_mul_s0$77  <= \$69 ;
+  always @(posedge clk)
+    \mac_mul_s0$78  <= \$70 ;
+  always @(posedge clk)
+    \mac_mul_s0$80  <= \$71 ;
+  always @(posedge clk)
+    \mac_mul_s0$81  <= \$72 ;
+  always @(posedge clk)
+    \mac_mul_s0$83  <= \$73 ;
+  always @(posedge clk)
+    \mac_mul_s0$84  <= \$74 ;
+  always @(posedge clk)
+    \mac_mul_s0$86  <= \$75 ;
+  always @(posedge clk)
+    \mac_mul_s0$87  <= \$76 ;
+  always @(posedge clk)
+    \mac_mul_s0$89  <= \$77 ;
+  always @(posedge clk)
+    \mac_mul_s0$90  <= \$78 ;
+  always @(posedge clk)
+    \mac_mul_s0$92  <= \$79 ;
+  always @(posedge clk)
+    \mac_mul_s0$93  <= \$80 ;
+  always @(posedge clk)
+    \mac_mul_s0$95  <= \$81 ;
+  always @(posedge clk)
+    \mac_mul_s0$96  <= \$82 ;
+  always @(posedge clk)
+    \mac_mul_s0$98  <= \$83 ;
+  always @(posedge clk)
+    \mac_mul_s0$99  <= \$84 ;
+  always @(posedge clk)
+    \mac_mul_s0$101  <= \$85 ;
+  always @(posedge clk)
+    \mac_mul_s0$102  <= \$86 ;
+  always @(posedge clk)
+    \mac_mul_s0$104  <= \$87 ;
+  always @(posedge clk)
+    \mac_mul_s0$105  <= \$88 ;
+  always @(posedge clk)
+    \mac_mul_s0$107  <= \$89 ;
+  always @(posedge clk)
+    \mac_mul_s0$108  <= \$90 ;
+  always @(posedge clk)
+    \mac_mul_s0$286  <= \$91 ;
+  always @(posedge clk)
+    mac_mul_valid_s0 <= \$92 ;
+  always @(posedge clk)
+    mac_add0_s0 <= \$93 ;
+  always @(posedge clk)
+    \mac_add0_s0$113  <= \$94 ;
+  always @(posedge clk)
+    \mac_add0_s0$115  <= \$95 ;
+  always @(posedge clk)
+    \mac_add0_s0$116  <= \$96 ;
+  always @(posedge clk)
+    \mac_add0_s0$118  <= \$97 ;
+  always @(posedge clk)
+    \mac_add0_s0$119  <= \$98 ;
+  always @(posedge clk)
+    \mac_add0_s0$121  <= \$99 ;
+  always @(posedge clk)
+    \mac_add0_s0$122  <= \$100 ;
+  always @(posedge clk)
+    \mac_add0_s0$124  <= \$101 ;
+  always @(posedge clk)
+    \mac_add0_s0$125  <= \$102 ;
+  always @(posedge clk)
+    \mac_add0_s0$127  <= \$103 ;
+  always @(posedge clk)
+    \mac_add0_s0$128  <= \$104 ;
+  always @(posedge clk)
+    \mac_add0_s0$130  <= \$105 ;
+  always @(posedge clk)
+    \mac_add0_s0$131  <= \$106 ;
+  always @(posedge clk)
+    \mac_add0_s0$133  <= \$107 ;
+  always @(posedge clk)
+    \mac_add0_s0$134  <= \$108 ;
+  always @(posedge clk)
+    \mac_add0_s0$136  <= \$109 ;
+  always @(posedge clk)
+    \mac_add0_s0$137  <= \$110 ;
+  always @(posedge clk)
+    \mac_add0_s0$139  <= \$111 ;
+  always @(posedge clk)
+    \mac_add0_s0$140  <= \$112 ;
+  always @(posedge clk)
+    \mac_add0_s0$142  <= \$113 ;
+  always @(posedge clk)
+    \mac_add0_s0$143  <= \$114 ;
+  always @(posedge clk)
+    \mac_add0_s0$145  <= \$115 ;
+  always @(posedge clk)
+    \mac_add0_s0$146  <= \$116 ;
+  always @(posedge clk)
+    \mac_add0_s0$148  <= \$117 ;
+  always @(posedge clk)
+    \mac_add0_s0$149  <= \$118 ;
+  always @(posedge clk)
+    \mac_add0_s0$151  <= \$119 ;
+  always @(posedge clk)
+    \mac_add0_s0$152  <= \$120 ;
+  always @(posedge clk)
+    \mac_add0_s0$154  <= \$121 ;
+  always @(posedge clk)
+    \mac_add0_s0$155  <= \$122 ;
+  always @(posedge clk)
+    \mac_add0_s0$157  <= \$123 ;
+  always @(posedge clk)
+    \mac_add0_s0$158  <= \$124 ;
+  always @(posedge clk)
+    \mac_add0_s0$288  <= \$125 ;
+  always @(posedge clk)
+    mac_add0_valid_s0 <= \$126 ;
+  always @(posedge clk)
+    mac_add1_s0 <= \$127 ;
+  always @(posedge clk)
+    \mac_add1_s0$163  <= \$128 ;
+  always @(posedge clk)
+    \mac_add1_s0$165  <= \$129 ;
+  always @(posedge clk)
+    \mac_add1_s0$166  <= \$130 ;
+  always @(posedge clk)
+    \mac_add1_s0$168  <= \$131 ;
+  always @(posedge clk)
+    \mac_add1_s0$169  <= \$132 ;
+  always @(posedge clk)
+    \mac_add1_s0$171  <= \$133 ;
+  always @(posedge clk)
+    \mac_add1_s0$172  <= \$134 ;
+  always @(posedge clk)
+    \mac_add1_s0$174  <= \$135 ;
+  always @(posedge clk)
+    \mac_add1_s0$175  <= \$136 ;
+  always @(posedge clk)
+    \mac_add1_s0$177  <= \$137 ;
+  always @(posedge clk)
+    \mac_add1_s0$178  <= \$138 ;
+  always @(posedge clk)
+    \mac_add1_s0$180  <= \$139 ;
+  always @(posedge clk)
+    \mac_add1_s0$181  <= \$140 ;
+  always @(posedge clk)
+    \mac_add1_s0$183  <= \$141 ;
+  always @(posedge clk)
+    \mac_add1_s0$184  <= \$142 ;
+  always @(posedge clk)
+    \mac_add1_s0$290  <= \$143 ;
+  always @(posedge clk)
+    mac_add1_valid_s0 <= \$144 ;
+  always @(posedge clk)
+    mac_add2_s0 <= \$145 ;
+  always @(posedge clk)
+    \mac_add2_s0$189  <= \$146 ;
+  always @(posedge clk)
+    \mac_add2_s0$191  <= \$147 ;
+  always @(posedge clk)
+    \mac_add2_s0$192  <= \$148 ;
+  always @(posedge clk)
+    \mac_add2_s0$194  <= \$149 ;
+  always @(posedge clk)
+    \mac_add2_s0$195  <= \$150 ;
+  always @(posedge clk)
+    \mac_add2_s0$197  <= \$151 ;
+  always @(posedge clk)
+    \mac_add2_s0$198  <= \$152 ;
+  always @(posedge clk)
+    \mac_add2_s0$292  <= \$153 ;
+  always @(posedge clk)
+    mac_add2_valid_s0 <= \$154 ;
+  always @(posedge clk)
+    mac_add3_s0 <= \$155 ;
+  always @(posedge clk)
+    \mac_add3_s0$208  <= \$156 ;
+  always @(posedge clk)
+    \mac_add3_s0$211  <= \$157 ;
+  always @(posedge clk)
+    \mac_add3_s0$214  <= \$158 ;
+  always @(posedge clk)
+    \mac_add3_s0$294  <= \$159 ;
+  always @(posedge clk)
+    mac_add3_valid_s0 <= \$160 ;
+  always @(posedge clk)
+    o__valid <= \$161 ;
+  always @(posedge clk)
+    stall_adv0_valid <= \$162 ;
+  always @(posedge clk)
+    stall_adv1_valid <= \$163 ;
+  always @(posedge clk)
+    stall_adv2_valid <= \$164 ;
+  always @(posedge clk)
+    stall_adv3_valid <= \$165 ;
+  always @(posedge clk)
+    stall_adv4_valid <= \$166 ;
+  always @(posedge clk)
+    stall_adv5_valid <= \$167 ;
+  always @(posedge clk)
+    stall_adv6_valid <= \$168 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$169 ;
+  always @(posedge clk)
+    mac_acc0 <= \$170 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$171 ;
+  always @(posedge clk)
+    mac_acc1 <= \$172 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$173 ;
+  always @(posedge clk)
+    mac_acc2 <= \$174 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$175 ;
+  always @(posedge clk)
+    mac_acc3 <= \$176 ;
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_0 (
+    .a(i__payload[7:0]),
+    .b(i__payload[135:128]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_0)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_1 (
+    .a(i__payload[15:8]),
+    .b(i__payload[143:136]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_1)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_10 (
+    .a(i__payload[87:80]),
+    .b(i__payload[215:208]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_10)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_11 (
+    .a(i__payload[95:88]),
+    .b(i__payload[223:216]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_11)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_12 (
+    .a(i__payload[103:96]),
+    .b(i__payload[231:224]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_12)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_13 (
+    .a(i__payload[111:104]),
+    .b(i__payload[239:232]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_13)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_14 (
+    .a(i__payload[119:112]),
+    .b(i__payload[247:240]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_14)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_15 (
+    .a(i__payload[127:120]),
+    .b(i__payload[255:248]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_15)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_2 (
+    .a(i__payload[23:16]),
+    .b(i__payload[151:144]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_2)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_3 (
+    .a(i__payload[31:24]),
+    .b(i__payload[159:152]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_3)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_4 (
+    .a(i__payload[39:32]),
+    .b(i__payload[167:160]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_4)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_5 (
+    .a(i__payload[47:40]),
+    .b(i__payload[175:168]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_5)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_6 (
+    .a(i__payload[55:48]),
+    .b(i__payload[183:176]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_6)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_7 (
+    .a(i__payload[63:56]),
+    .b(i__payload[191:184]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_7)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_8 (
+    .a(i__payload[71:64]),
+    .b(i__payload[199:192]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_8)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_9 (
+    .a(i__payload[79:72]),
+    .b(i__payload[207:200]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_9)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_0 (
+    .a(i__payload[7:0]),
+    .b(i__payload[263:256]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_0)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_1 (
+    .a(i__payload[15:8]),
+    .b(i__payload[271:264]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_1)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_10 (
+    .a(i__payload[87:80]),
+    .b(i__payload[343:336]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_10)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_11 (
+    .a(i__payload[95:88]),
+    .b(i__payload[351:344]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_11)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_12 (
+    .a(i__payload[103:96]),
+    .b(i__payload[359:352]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_12)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_13 (
+    .a(i__payload[111:104]),
+    .b(i__payload[367:360]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_13)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_14 (
+    .a(i__payload[119:112]),
+    .b(i__payload[375:368]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_14)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_15 (
+    .a(i__payload[127:120]),
+    .b(i__payload[383:376]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_15)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_2 (
+    .a(i__payload[23:16]),
+    .b(i__payload[279:272]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_2)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_3 (
+    .a(i__payload[31:24]),
+    .b(i__payload[287:280]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_3)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_4 (
+    .a(i__payload[39:32]),
+    .b(i__payload[295:288]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_4)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_5 (
+    .a(i__payload[47:40]),
+    .b(i__payload[303:296]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_5)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_6 (
+    .a(i__payload[55:48]),
+    .b(i__payload[311:304]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_6)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_7 (
+    .a(i__payload[63:56]),
+    .b(i__payload[319:312]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_7)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_8 (
+    .a(i__payload[71:64]),
+    .b(i__payload[327:320]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_8)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_9 (
+    .a(i__payload[79:72]),
+    .b(i__payload[335:328]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_9)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_0 (
+    .a(i__payload[7:0]),
+    .b(i__payload[391:384]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_0)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_1 (
+    .a(i__payload[15:8]),
+    .b(i__payload[399:392]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_1)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_10 (
+    .a(i__payload[87:80]),
+    .b(i__payload[471:464]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_10)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_11 (
+    .a(i__payload[95:88]),
+    .b(i__payload[479:472]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_11)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_12 (
+    .a(i__payload[103:96]),
+    .b(i__payload[487:480]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_12)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_13 (
+    .a(i__payload[111:104]),
+    .b(i__payload[495:488]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_13)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_14 (
+    .a(i__payload[119:112]),
+    .b(i__payload[503:496]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_14)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_15 (
+    .a(i__payload[127:120]),
+    .b(i__payload[511:504]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_15)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_2 (
+    .a(i__payload[23:16]),
+    .b(i__payload[407:400]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_2)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_3 (
+    .a(i__payload[31:24]),
+    .b(i__payload[415:408]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_3)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_4 (
+    .a(i__payload[39:32]),
+    .b(i__payload[423:416]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_4)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_5 (
+    .a(i__payload[47:40]),
+    .b(i__payload[431:424]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_5)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_6 (
+    .a(i__payload[55:48]),
+    .b(i__payload[439:432]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_6)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_7 (
+    .a(i__payload[63:56]),
+    .b(i__payload[447:440]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_7)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_8 (
+    .a(i__payload[71:64]),
+    .b(i__payload[455:448]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_8)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_9 (
+    .a(i__payload[79:72]),
+    .b(i__payload[463:456]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_9)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_0 (
+    .a(i__payload[7:0]),
+    .b(i__payload[519:512]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_0)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_1 (
+    .a(i__payload[15:8]),
+    .b(i__payload[527:520]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_1)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_10 (
+    .a(i__payload[87:80]),
+    .b(i__payload[599:592]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_10)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_11 (
+    .a(i__payload[95:88]),
+    .b(i__payload[607:600]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_11)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_12 (
+    .a(i__payload[103:96]),
+    .b(i__payload[615:608]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_12)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_13 (
+    .a(i__payload[111:104]),
+    .b(i__payload[623:616]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_13)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_14 (
+    .a(i__payload[119:112]),
+    .b(i__payload[631:624]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_14)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_15 (
+    .a(i__payload[127:120]),
+    .b(i__payload[639:632]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_15)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_2 (
+    .a(i__payload[23:16]),
+    .b(i__payload[535:528]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_2)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_3 (
+    .a(i__payload[31:24]),
+    .b(i__payload[543:536]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_3)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_4 (
+    .a(i__payload[39:32]),
+    .b(i__payload[551:544]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_4)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_5 (
+    .a(i__payload[47:40]),
+    .b(i__payload[559:552]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_5)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_6 (
+    .a(i__payload[55:48]),
+    .b(i__payload[567:560]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_6)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_7 (
+    .a(i__payload[63:56]),
+    .b(i__payload[575:568]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_7)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_8 (
+    .a(i__payload[71:64]),
+    .b(i__payload[583:576]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_8)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_9 (
+    .a(i__payload[79:72]),
+    .b(i__payload[591:584]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_9)
+  );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$25  = mac_dspin_s0;
+    if (stall_adv0) begin
+      \$25  = i__payload[640];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$26  = mac_dspin_valid_s0;
+    if (stall_adv0) begin
+      \$26  = i__valid;
     end
     if (rst) begin
-      \$76  = 1'h0;
+      \$26  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = mac_add3_s0;
-    if (i__ready) begin
-      \$77  = mac0_sum3_p0;
+    \$27  = mac_mul_s0;
+    if (stall_adv1) begin
+      \$27  = mac_prod0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = \mac_add3_s0$202 ;
-    if (i__ready) begin
-      \$78  = mac1_sum3_p0;
+    \$28  = \mac_mul_s0$15 ;
+    if (stall_adv1) begin
+      \$28  = mac_prod0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = \mac_add3_s0$205 ;
-    if (i__ready) begin
-      \$79  = mac2_sum3_p0;
+    \$29  = \mac_mul_s0$17 ;
+    if (stall_adv1) begin
+      \$29  = mac_prod0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = \mac_add3_s0$208 ;
-    if (i__ready) begin
-      \$80  = mac3_sum3_p0;
+    \$30  = \mac_mul_s0$18 ;
+    if (stall_adv1) begin
+      \$30  = mac_prod0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = \mac_add3_s0$216 ;
-    if (i__ready) begin
-      \$81  = \mac_mul_s0$214 ;
+    \$31  = \mac_mul_s0$20 ;
+    if (stall_adv1) begin
+      \$31  = mac_prod0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$82  = mac_add3_valid_s0;
-    if (i__ready) begin
-      \$82  = mac_mul_valid_s0;
+    \$32  = \mac_mul_s0$21 ;
+    if (stall_adv1) begin
+      \$32  = mac_prod0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$33  = \mac_mul_s0$23 ;
+    if (stall_adv1) begin
+      \$33  = mac_prod0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$34  = \mac_mul_s0$24 ;
+    if (stall_adv1) begin
+      \$34  = mac_prod0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$35  = \mac_mul_s0$26 ;
+    if (stall_adv1) begin
+      \$35  = mac_prod0_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$36  = \mac_mul_s0$27 ;
+    if (stall_adv1) begin
+      \$36  = mac_prod0_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$37  = \mac_mul_s0$29 ;
+    if (stall_adv1) begin
+      \$37  = mac_prod0_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$38  = \mac_mul_s0$30 ;
+    if (stall_adv1) begin
+      \$38  = mac_prod0_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$39  = \mac_mul_s0$32 ;
+    if (stall_adv1) begin
+      \$39  = mac_prod0_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$40  = \mac_mul_s0$33 ;
+    if (stall_adv1) begin
+      \$40  = mac_prod0_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$41  = \mac_mul_s0$35 ;
+    if (stall_adv1) begin
+      \$41  = mac_prod0_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$42  = \mac_mul_s0$36 ;
+    if (stall_adv1) begin
+      \$42  = mac_prod0_15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$43  = \mac_mul_s0$38 ;
+    if (stall_adv1) begin
+      \$43  = mac_prod1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$44  = \mac_mul_s0$39 ;
+    if (stall_adv1) begin
+      \$44  = mac_prod1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$45  = \mac_mul_s0$41 ;
+    if (stall_adv1) begin
+      \$45  = mac_prod1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$46  = \mac_mul_s0$42 ;
+    if (stall_adv1) begin
+      \$46  = mac_prod1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$47  = \mac_mul_s0$44 ;
+    if (stall_adv1) begin
+      \$47  = mac_prod1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$48  = \mac_mul_s0$45 ;
+    if (stall_adv1) begin
+      \$48  = mac_prod1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$49  = \mac_mul_s0$47 ;
+    if (stall_adv1) begin
+      \$49  = mac_prod1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$50  = \mac_mul_s0$48 ;
+    if (stall_adv1) begin
+      \$50  = mac_prod1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$51  = \mac_mul_s0$50 ;
+    if (stall_adv1) begin
+      \$51  = mac_prod1_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$52  = \mac_mul_s0$51 ;
+    if (stall_adv1) begin
+      \$52  = mac_prod1_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$53  = \mac_mul_s0$53 ;
+    if (stall_adv1) begin
+      \$53  = mac_prod1_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$54  = \mac_mul_s0$54 ;
+    if (stall_adv1) begin
+      \$54  = mac_prod1_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$55  = \mac_mul_s0$56 ;
+    if (stall_adv1) begin
+      \$55  = mac_prod1_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$56  = \mac_mul_s0$57 ;
+    if (stall_adv1) begin
+      \$56  = mac_prod1_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$57  = \mac_mul_s0$59 ;
+    if (stall_adv1) begin
+      \$57  = mac_prod1_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$58  = \mac_mul_s0$60 ;
+    if (stall_adv1) begin
+      \$58  = mac_prod1_15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$59  = \mac_mul_s0$62 ;
+    if (stall_adv1) begin
+      \$59  = mac_prod2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$60  = \mac_mul_s0$63 ;
+    if (stall_adv1) begin
+      \$60  = mac_prod2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$61  = \mac_mul_s0$65 ;
+    if (stall_adv1) begin
+      \$61  = mac_prod2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$62  = \mac_mul_s0$66 ;
+    if (stall_adv1) begin
+      \$62  = mac_prod2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$63  = \mac_mul_s0$68 ;
+    if (stall_adv1) begin
+      \$63  = mac_prod2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$64  = \mac_mul_s0$69 ;
+    if (stall_adv1) begin
+      \$64  = mac_prod2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$65  = \mac_mul_s0$71 ;
+    if (stall_adv1) begin
+      \$65  = mac_prod2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$66  = \mac_mul_s0$72 ;
+    if (stall_adv1) begin
+      \$66  = mac_prod2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$67  = \mac_mul_s0$74 ;
+    if (stall_adv1) begin
+      \$67  = mac_prod2_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$68  = \mac_mul_s0$75 ;
+    if (stall_adv1) begin
+      \$68  = mac_prod2_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$69  = \mac_mul_s0$77 ;
+    if (stall_adv1) begin
+      \$69  = mac_prod2_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$70  = \mac_mul_s0$78 ;
+    if (stall_adv1) begin
+      \$70  = mac_prod2_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$71  = \mac_mul_s0$80 ;
+    if (stall_adv1) begin
+      \$71  = mac_prod2_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$72  = \mac_mul_s0$81 ;
+    if (stall_adv1) begin
+      \$72  = mac_prod2_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$73  = \mac_mul_s0$83 ;
+    if (stall_adv1) begin
+      \$73  = mac_prod2_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$74  = \mac_mul_s0$84 ;
+    if (stall_adv1) begin
+      \$74  = mac_prod2_15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$75  = \mac_mul_s0$86 ;
+    if (stall_adv1) begin
+      \$75  = mac_prod3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$76  = \mac_mul_s0$87 ;
+    if (stall_adv1) begin
+      \$76  = mac_prod3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$77  = \mac_mul_s0$89 ;
+    if (stall_adv1) begin
+      \$77  = mac_prod3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$78  = \mac_mul_s0$90 ;
+    if (stall_adv1) begin
+      \$78  = mac_prod3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$79  = \mac_mul_s0$92 ;
+    if (stall_adv1) begin
+      \$79  = mac_prod3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$80  = \mac_mul_s0$93 ;
+    if (stall_adv1) begin
+      \$80  = mac_prod3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$81  = \mac_mul_s0$95 ;
+    if (stall_adv1) begin
+      \$81  = mac_prod3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$82  = \mac_mul_s0$96 ;
+    if (stall_adv1) begin
+      \$82  = mac_prod3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$83  = \mac_mul_s0$98 ;
+    if (stall_adv1) begin
+      \$83  = mac_prod3_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$84  = \mac_mul_s0$99 ;
+    if (stall_adv1) begin
+      \$84  = mac_prod3_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$85  = \mac_mul_s0$101 ;
+    if (stall_adv1) begin
+      \$85  = mac_prod3_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$86  = \mac_mul_s0$102 ;
+    if (stall_adv1) begin
+      \$86  = mac_prod3_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$87  = \mac_mul_s0$104 ;
+    if (stall_adv1) begin
+      \$87  = mac_prod3_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$88  = \mac_mul_s0$105 ;
+    if (stall_adv1) begin
+      \$88  = mac_prod3_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$89  = \mac_mul_s0$107 ;
+    if (stall_adv1) begin
+      \$89  = mac_prod3_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$90  = \mac_mul_s0$108 ;
+    if (stall_adv1) begin
+      \$90  = mac_prod3_15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$91  = \mac_mul_s0$286 ;
+    if (stall_adv1) begin
+      \$91  = mac_dspin_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$92  = mac_mul_valid_s0;
+    if (stall_adv1) begin
+      \$92  = mac_dspin_valid_s0;
     end
     if (rst) begin
-      \$82  = 1'h0;
+      \$92  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = o__valid;
-    if (i__ready) begin
-      \$83  = \$6 ;
+    \$93  = mac_add0_s0;
+    if (stall_adv2) begin
+      \$93  = mac0_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$94  = \mac_add0_s0$113 ;
+    if (stall_adv2) begin
+      \$94  = mac0_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$95  = \mac_add0_s0$115 ;
+    if (stall_adv2) begin
+      \$95  = mac0_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$96  = \mac_add0_s0$116 ;
+    if (stall_adv2) begin
+      \$96  = mac0_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$97  = \mac_add0_s0$118 ;
+    if (stall_adv2) begin
+      \$97  = mac0_sum0_p4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$98  = \mac_add0_s0$119 ;
+    if (stall_adv2) begin
+      \$98  = mac0_sum0_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$99  = \mac_add0_s0$121 ;
+    if (stall_adv2) begin
+      \$99  = mac0_sum0_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$100  = \mac_add0_s0$122 ;
+    if (stall_adv2) begin
+      \$100  = mac0_sum0_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$101  = \mac_add0_s0$124 ;
+    if (stall_adv2) begin
+      \$101  = mac1_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$102  = \mac_add0_s0$125 ;
+    if (stall_adv2) begin
+      \$102  = mac1_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$103  = \mac_add0_s0$127 ;
+    if (stall_adv2) begin
+      \$103  = mac1_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$104  = \mac_add0_s0$128 ;
+    if (stall_adv2) begin
+      \$104  = mac1_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$105  = \mac_add0_s0$130 ;
+    if (stall_adv2) begin
+      \$105  = mac1_sum0_p4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$106  = \mac_add0_s0$131 ;
+    if (stall_adv2) begin
+      \$106  = mac1_sum0_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$107  = \mac_add0_s0$133 ;
+    if (stall_adv2) begin
+      \$107  = mac1_sum0_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$108  = \mac_add0_s0$134 ;
+    if (stall_adv2) begin
+      \$108  = mac1_sum0_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$109  = \mac_add0_s0$136 ;
+    if (stall_adv2) begin
+      \$109  = mac2_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$110  = \mac_add0_s0$137 ;
+    if (stall_adv2) begin
+      \$110  = mac2_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$111  = \mac_add0_s0$139 ;
+    if (stall_adv2) begin
+      \$111  = mac2_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$112  = \mac_add0_s0$140 ;
+    if (stall_adv2) begin
+      \$112  = mac2_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$113  = \mac_add0_s0$142 ;
+    if (stall_adv2) begin
+      \$113  = mac2_sum0_p4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$114  = \mac_add0_s0$143 ;
+    if (stall_adv2) begin
+      \$114  = mac2_sum0_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$115  = \mac_add0_s0$145 ;
+    if (stall_adv2) begin
+      \$115  = mac2_sum0_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$116  = \mac_add0_s0$146 ;
+    if (stall_adv2) begin
+      \$116  = mac2_sum0_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$117  = \mac_add0_s0$148 ;
+    if (stall_adv2) begin
+      \$117  = mac3_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$118  = \mac_add0_s0$149 ;
+    if (stall_adv2) begin
+      \$118  = mac3_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$119  = \mac_add0_s0$151 ;
+    if (stall_adv2) begin
+      \$119  = mac3_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$120  = \mac_add0_s0$152 ;
+    if (stall_adv2) begin
+      \$120  = mac3_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$121  = \mac_add0_s0$154 ;
+    if (stall_adv2) begin
+      \$121  = mac3_sum0_p4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$122  = \mac_add0_s0$155 ;
+    if (stall_adv2) begin
+      \$122  = mac3_sum0_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$123  = \mac_add0_s0$157 ;
+    if (stall_adv2) begin
+      \$123  = mac3_sum0_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$124  = \mac_add0_s0$158 ;
+    if (stall_adv2) begin
+      \$124  = mac3_sum0_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$125  = \mac_add0_s0$288 ;
+    if (stall_adv2) begin
+      \$125  = \mac_mul_s0$286 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$126  = mac_add0_valid_s0;
+    if (stall_adv2) begin
+      \$126  = mac_mul_valid_s0;
     end
     if (rst) begin
-      \$83  = 1'h0;
+      \$126  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = mac_acc0_out;
-    if (\$7 ) begin
-      if (\mac_add3_s0$216 ) begin
-        \$84  = \$2 [31:0];
+    \$127  = mac_add1_s0;
+    if (stall_adv3) begin
+      \$127  = mac0_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$128  = \mac_add1_s0$163 ;
+    if (stall_adv3) begin
+      \$128  = mac0_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$129  = \mac_add1_s0$165 ;
+    if (stall_adv3) begin
+      \$129  = mac0_sum1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$130  = \mac_add1_s0$166 ;
+    if (stall_adv3) begin
+      \$130  = mac0_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$131  = \mac_add1_s0$168 ;
+    if (stall_adv3) begin
+      \$131  = mac1_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$132  = \mac_add1_s0$169 ;
+    if (stall_adv3) begin
+      \$132  = mac1_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$133  = \mac_add1_s0$171 ;
+    if (stall_adv3) begin
+      \$133  = mac1_sum1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$134  = \mac_add1_s0$172 ;
+    if (stall_adv3) begin
+      \$134  = mac1_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$135  = \mac_add1_s0$174 ;
+    if (stall_adv3) begin
+      \$135  = mac2_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$136  = \mac_add1_s0$175 ;
+    if (stall_adv3) begin
+      \$136  = mac2_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$137  = \mac_add1_s0$177 ;
+    if (stall_adv3) begin
+      \$137  = mac2_sum1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$138  = \mac_add1_s0$178 ;
+    if (stall_adv3) begin
+      \$138  = mac2_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$139  = \mac_add1_s0$180 ;
+    if (stall_adv3) begin
+      \$139  = mac3_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$140  = \mac_add1_s0$181 ;
+    if (stall_adv3) begin
+      \$140  = mac3_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$141  = \mac_add1_s0$183 ;
+    if (stall_adv3) begin
+      \$141  = mac3_sum1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$142  = \mac_add1_s0$184 ;
+    if (stall_adv3) begin
+      \$142  = mac3_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$143  = \mac_add1_s0$290 ;
+    if (stall_adv3) begin
+      \$143  = \mac_add0_s0$288 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$144  = mac_add1_valid_s0;
+    if (stall_adv3) begin
+      \$144  = mac_add0_valid_s0;
+    end
+    if (rst) begin
+      \$144  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$145  = mac_add2_s0;
+    if (stall_adv4) begin
+      \$145  = mac0_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$146  = \mac_add2_s0$189 ;
+    if (stall_adv4) begin
+      \$146  = mac0_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$147  = \mac_add2_s0$191 ;
+    if (stall_adv4) begin
+      \$147  = mac1_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$148  = \mac_add2_s0$192 ;
+    if (stall_adv4) begin
+      \$148  = mac1_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$149  = \mac_add2_s0$194 ;
+    if (stall_adv4) begin
+      \$149  = mac2_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$150  = \mac_add2_s0$195 ;
+    if (stall_adv4) begin
+      \$150  = mac2_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$151  = \mac_add2_s0$197 ;
+    if (stall_adv4) begin
+      \$151  = mac3_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$152  = \mac_add2_s0$198 ;
+    if (stall_adv4) begin
+      \$152  = mac3_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$153  = \mac_add2_s0$292 ;
+    if (stall_adv4) begin
+      \$153  = \mac_add1_s0$290 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$154  = mac_add2_valid_s0;
+    if (stall_adv4) begin
+      \$154  = mac_add1_valid_s0;
+    end
+    if (rst) begin
+      \$154  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$155  = mac_add3_s0;
+    if (stall_adv5) begin
+      \$155  = mac0_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$156  = \mac_add3_s0$208 ;
+    if (stall_adv5) begin
+      \$156  = mac1_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$157  = \mac_add3_s0$211 ;
+    if (stall_adv5) begin
+      \$157  = mac2_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$158  = \mac_add3_s0$214 ;
+    if (stall_adv5) begin
+      \$158  = mac3_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$159  = \mac_add3_s0$294 ;
+    if (stall_adv5) begin
+      \$159  = \mac_add2_s0$292 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$160  = mac_add3_valid_s0;
+    if (stall_adv5) begin
+      \$160  = mac_add2_valid_s0;
+    end
+    if (rst) begin
+      \$160  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$161  = o__valid;
+    if (i__ready) begin
+      \$161  = \$13 ;
+    end
+    if (rst) begin
+      \$161  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$162  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$162  = \$14 ;
+    end
+    if (rst) begin
+      \$162  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$163  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$163  = \$15 ;
+    end
+    if (rst) begin
+      \$163  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$164  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$164  = \$16 ;
+    end
+    if (rst) begin
+      \$164  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$165  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$165  = \$17 ;
+    end
+    if (rst) begin
+      \$165  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$166  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$166  = \$18 ;
+    end
+    if (rst) begin
+      \$166  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$167  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$167  = \$19 ;
+    end
+    if (rst) begin
+      \$167  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$168  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$168  = \$20 ;
+    end
+    if (rst) begin
+      \$168  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$169  = mac_acc0_out;
+    if (\$21 ) begin
+      if (\mac_add3_s0$294 ) begin
+        \$169  = \$9 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = mac_acc0;
-    if (\$7 ) begin
+    \$170  = mac_acc0;
+    if (\$21 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add3_s0$216 ) begin
-        \$85  = 32'd0;
+      if (\mac_add3_s0$294 ) begin
+        \$170  = 32'd0;
       end else begin
-        \$85  = \$2 [31:0];
+        \$170  = \$9 [31:0];
       end
     end
     if (rst) begin
-      \$85  = 32'd0;
+      \$170  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = mac_acc1_out;
-    if (\$8 ) begin
-      if (\mac_add3_s0$216 ) begin
-        \$86  = \$3 [31:0];
+    \$171  = mac_acc1_out;
+    if (\$22 ) begin
+      if (\mac_add3_s0$294 ) begin
+        \$171  = \$10 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = mac_acc1;
-    if (\$8 ) begin
+    \$172  = mac_acc1;
+    if (\$22 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add3_s0$216 ) begin
-        \$87  = 32'd0;
+      if (\mac_add3_s0$294 ) begin
+        \$172  = 32'd0;
       end else begin
-        \$87  = \$3 [31:0];
+        \$172  = \$10 [31:0];
       end
     end
     if (rst) begin
-      \$87  = 32'd0;
+      \$172  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$88  = mac_acc2_out;
-    if (\$9 ) begin
-      if (\mac_add3_s0$216 ) begin
-        \$88  = \$4 [31:0];
+    \$173  = mac_acc2_out;
+    if (\$23 ) begin
+      if (\mac_add3_s0$294 ) begin
+        \$173  = \$11 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = mac_acc2;
-    if (\$9 ) begin
+    \$174  = mac_acc2;
+    if (\$23 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add3_s0$216 ) begin
-        \$89  = 32'd0;
+      if (\mac_add3_s0$294 ) begin
+        \$174  = 32'd0;
       end else begin
-        \$89  = \$4 [31:0];
+        \$174  = \$11 [31:0];
       end
     end
     if (rst) begin
-      \$89  = 32'd0;
+      \$174  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$90  = mac_acc3_out;
-    if (\$10 ) begin
-      if (\mac_add3_s0$216 ) begin
-        \$90  = \$5 [31:0];
+    \$175  = mac_acc3_out;
+    if (\$24 ) begin
+      if (\mac_add3_s0$294 ) begin
+        \$175  = \$12 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$91  = mac_acc3;
-    if (\$10 ) begin
+    \$176  = mac_acc3;
+    if (\$24 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add3_s0$216 ) begin
-        \$91  = 32'd0;
+      if (\mac_add3_s0$294 ) begin
+        \$176  = 32'd0;
       end else begin
-        \$91  = \$5 [31:0];
+        \$176  = \$12 [31:0];
       end
     end
     if (rst) begin
-      \$91  = 32'd0;
+      \$176  = 32'd0;
     end
   end
   assign advance = i__ready;
-  assign mac_acc0_next = \$2 [31:0];
-  assign mac_acc1_next = \$3 [31:0];
-  assign mac_acc2_next = \$4 [31:0];
-  assign mac_acc3_next = \$5 [31:0];
+  assign mac_acc0_next = \$9 [31:0];
+  assign mac_acc1_next = \$10 [31:0];
+  assign mac_acc2_next = \$11 [31:0];
+  assign mac_acc3_next = \$12 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];
@@ -1484,3 +2916,36 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   assign o__payload[63:32] = mac_acc1_out;
   assign o__payload[31:0] = mac_acc0_out;
 endmodule
+
+// nmsparse_mul_ireg: signed product of two registered operands.
+//
+// The operand registers load when ce is high and are not reset (no transfer is lost: the
+// valid bits beside them are). They are the input registers of a DSP block, written as a
+// module of their own so that a flow can map it onto its DSP primitive with those registers
+// inside (gen/prims/ecp5/nmsparse_mul_ireg.v: ECP5 MULT18X18D with REG_INPUTA/REG_INPUTB;
+// Yosys' synth_ecp5 does not move registers into the DSP by itself). Generated by nmsparse;
+// the include guard lets several emitted modules be compiled together.
+`ifndef NMSPARSE_MUL_IREG
+`define NMSPARSE_MUL_IREG
+// verilator lint_off DECLFILENAME
+module nmsparse_mul_ireg #(
+    parameter A_WIDTH = 8,
+    parameter B_WIDTH = 8
+) (
+    input wire clk,
+    input wire ce,
+    input wire signed [A_WIDTH-1:0] a,
+    input wire signed [B_WIDTH-1:0] b,
+    output wire signed [A_WIDTH+B_WIDTH-1:0] p
+);
+    reg signed [A_WIDTH-1:0] a_r = 0;
+    reg signed [B_WIDTH-1:0] b_r = 0;
+    always @(posedge clk)
+        if (ce) begin
+            a_r <= a;
+            b_r <= b;
+        end
+    assign p = a_r * b_r;
+endmodule
+// verilator lint_on DECLFILENAME
+`endif

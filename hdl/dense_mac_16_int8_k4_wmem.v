@@ -6,65 +6,65 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire [32:0] \$100 ;
-  wire [32:0] \$101 ;
+  wire \$100 ;
+  wire \$101 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
-  wire [6:0] \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  wire [32:0] \$107 ;
+  wire [32:0] \$108 ;
+  wire [32:0] \$109 ;
   wire \$11 ;
-  wire \$110 ;
+  wire [32:0] \$110 ;
   wire \$111 ;
   wire \$112 ;
   wire \$113 ;
   wire \$114 ;
-  reg [5:0] \$115 ;
-  reg [7:0] \$116 ;
-  reg [7:0] \$117 ;
-  reg [7:0] \$118 ;
-  reg [7:0] \$119 ;
+  wire \$115 ;
+  wire [6:0] \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
   wire \$12 ;
-  reg [7:0] \$120 ;
-  reg [7:0] \$121 ;
-  reg [7:0] \$122 ;
-  reg [7:0] \$123 ;
-  reg [7:0] \$124 ;
-  reg [7:0] \$125 ;
-  reg [7:0] \$126 ;
-  reg [7:0] \$127 ;
-  reg [7:0] \$128 ;
-  reg [7:0] \$129 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire \$13 ;
-  reg [7:0] \$130 ;
-  reg [7:0] \$131 ;
-  reg \$132 ;
-  reg \$133 ;
-  reg [15:0] \$134 ;
-  reg [15:0] \$135 ;
-  reg [15:0] \$136 ;
-  reg [15:0] \$137 ;
-  reg [15:0] \$138 ;
-  reg [15:0] \$139 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  reg [5:0] \$133 ;
+  reg [7:0] \$134 ;
+  reg [7:0] \$135 ;
+  reg [7:0] \$136 ;
+  reg [7:0] \$137 ;
+  reg [7:0] \$138 ;
+  reg [7:0] \$139 ;
   wire \$14 ;
-  reg [15:0] \$140 ;
-  reg [15:0] \$141 ;
-  reg [15:0] \$142 ;
-  reg [15:0] \$143 ;
-  reg [15:0] \$144 ;
-  reg [15:0] \$145 ;
-  reg [15:0] \$146 ;
-  reg [15:0] \$147 ;
-  reg [15:0] \$148 ;
-  reg [15:0] \$149 ;
+  reg [7:0] \$140 ;
+  reg [7:0] \$141 ;
+  reg [7:0] \$142 ;
+  reg [7:0] \$143 ;
+  reg [7:0] \$144 ;
+  reg [7:0] \$145 ;
+  reg [7:0] \$146 ;
+  reg [7:0] \$147 ;
+  reg [7:0] \$148 ;
+  reg [7:0] \$149 ;
   wire \$15 ;
-  reg [15:0] \$150 ;
-  reg [15:0] \$151 ;
-  reg [15:0] \$152 ;
-  reg [15:0] \$153 ;
+  reg \$150 ;
+  reg \$151 ;
+  reg \$152 ;
+  reg \$153 ;
   reg [15:0] \$154 ;
   reg [15:0] \$155 ;
   reg [15:0] \$156 ;
@@ -113,36 +113,127 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [15:0] \$195 ;
   reg [15:0] \$196 ;
   reg [15:0] \$197 ;
-  reg \$198 ;
-  reg \$199 ;
+  reg [15:0] \$198 ;
+  reg [15:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  reg [19:0] \$200 ;
-  reg [19:0] \$201 ;
-  reg [19:0] \$202 ;
-  reg [19:0] \$203 ;
-  reg \$204 ;
-  reg \$205 ;
-  reg \$206 ;
-  reg [31:0] \$207 ;
-  reg [31:0] \$208 ;
-  reg [31:0] \$209 ;
+  reg [15:0] \$200 ;
+  reg [15:0] \$201 ;
+  reg [15:0] \$202 ;
+  reg [15:0] \$203 ;
+  reg [15:0] \$204 ;
+  reg [15:0] \$205 ;
+  reg [15:0] \$206 ;
+  reg [15:0] \$207 ;
+  reg [15:0] \$208 ;
+  reg [15:0] \$209 ;
   wire \$21 ;
-  reg [31:0] \$210 ;
-  reg [31:0] \$211 ;
-  reg [31:0] \$212 ;
-  reg [31:0] \$213 ;
-  reg [31:0] \$214 ;
+  reg [15:0] \$210 ;
+  reg [15:0] \$211 ;
+  reg [15:0] \$212 ;
+  reg [15:0] \$213 ;
+  reg [15:0] \$214 ;
+  reg [15:0] \$215 ;
+  reg [15:0] \$216 ;
+  reg [15:0] \$217 ;
+  reg \$218 ;
+  reg \$219 ;
   wire \$22 ;
+  reg [16:0] \$220 ;
+  reg [16:0] \$221 ;
+  reg [16:0] \$222 ;
+  reg [16:0] \$223 ;
+  reg [16:0] \$224 ;
+  reg [16:0] \$225 ;
+  reg [16:0] \$226 ;
+  reg [16:0] \$227 ;
+  reg [16:0] \$228 ;
+  reg [16:0] \$229 ;
   wire \$23 ;
+  reg [16:0] \$230 ;
+  reg [16:0] \$231 ;
+  reg [16:0] \$232 ;
+  reg [16:0] \$233 ;
+  reg [16:0] \$234 ;
+  reg [16:0] \$235 ;
+  reg [16:0] \$236 ;
+  reg [16:0] \$237 ;
+  reg [16:0] \$238 ;
+  reg [16:0] \$239 ;
   wire \$24 ;
+  reg [16:0] \$240 ;
+  reg [16:0] \$241 ;
+  reg [16:0] \$242 ;
+  reg [16:0] \$243 ;
+  reg [16:0] \$244 ;
+  reg [16:0] \$245 ;
+  reg [16:0] \$246 ;
+  reg [16:0] \$247 ;
+  reg [16:0] \$248 ;
+  reg [16:0] \$249 ;
   wire \$25 ;
+  reg [16:0] \$250 ;
+  reg [16:0] \$251 ;
+  reg \$252 ;
+  reg \$253 ;
+  reg [17:0] \$254 ;
+  reg [17:0] \$255 ;
+  reg [17:0] \$256 ;
+  reg [17:0] \$257 ;
+  reg [17:0] \$258 ;
+  reg [17:0] \$259 ;
   wire \$26 ;
+  reg [17:0] \$260 ;
+  reg [17:0] \$261 ;
+  reg [17:0] \$262 ;
+  reg [17:0] \$263 ;
+  reg [17:0] \$264 ;
+  reg [17:0] \$265 ;
+  reg [17:0] \$266 ;
+  reg [17:0] \$267 ;
+  reg [17:0] \$268 ;
+  reg [17:0] \$269 ;
   wire \$27 ;
+  reg \$270 ;
+  reg \$271 ;
+  reg [18:0] \$272 ;
+  reg [18:0] \$273 ;
+  reg [18:0] \$274 ;
+  reg [18:0] \$275 ;
+  reg [18:0] \$276 ;
+  reg [18:0] \$277 ;
+  reg [18:0] \$278 ;
+  reg [18:0] \$279 ;
   wire \$28 ;
+  reg \$280 ;
+  reg \$281 ;
+  reg [19:0] \$282 ;
+  reg [19:0] \$283 ;
+  reg [19:0] \$284 ;
+  reg [19:0] \$285 ;
+  reg \$286 ;
+  reg \$287 ;
+  reg \$288 ;
+  reg \$289 ;
   wire \$29 ;
+  reg \$290 ;
+  reg \$291 ;
+  reg \$292 ;
+  reg \$293 ;
+  reg \$294 ;
+  reg \$295 ;
+  reg \$296 ;
+  reg \$297 ;
+  reg [31:0] \$298 ;
+  reg [31:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
+  reg [31:0] \$300 ;
+  reg [31:0] \$301 ;
+  reg [31:0] \$302 ;
+  reg [31:0] \$303 ;
+  reg [31:0] \$304 ;
+  reg [31:0] \$305 ;
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
@@ -216,8 +307,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire \$95 ;
   wire \$96 ;
   wire \$97 ;
-  wire [32:0] \$98 ;
-  wire [32:0] \$99 ;
+  wire \$98 ;
+  wire \$99 ;
   wire advance;
   input clk;
   wire clk;
@@ -387,79 +478,143 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [31:0] mac_acc3 = 32'd0;
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
+  reg [16:0] mac_add0_s0 = 17'h00000;
+  reg [16:0] \mac_add0_s0$198  = 17'h00000;
+  reg [16:0] \mac_add0_s0$200  = 17'h00000;
+  reg [16:0] \mac_add0_s0$201  = 17'h00000;
+  reg [16:0] \mac_add0_s0$203  = 17'h00000;
+  reg [16:0] \mac_add0_s0$204  = 17'h00000;
+  reg [16:0] \mac_add0_s0$206  = 17'h00000;
+  reg [16:0] \mac_add0_s0$207  = 17'h00000;
+  reg [16:0] \mac_add0_s0$209  = 17'h00000;
+  reg [16:0] \mac_add0_s0$210  = 17'h00000;
+  reg [16:0] \mac_add0_s0$212  = 17'h00000;
+  reg [16:0] \mac_add0_s0$213  = 17'h00000;
+  reg [16:0] \mac_add0_s0$215  = 17'h00000;
+  reg [16:0] \mac_add0_s0$216  = 17'h00000;
+  reg [16:0] \mac_add0_s0$218  = 17'h00000;
+  reg [16:0] \mac_add0_s0$219  = 17'h00000;
+  reg [16:0] \mac_add0_s0$221  = 17'h00000;
+  reg [16:0] \mac_add0_s0$222  = 17'h00000;
+  reg [16:0] \mac_add0_s0$224  = 17'h00000;
+  reg [16:0] \mac_add0_s0$225  = 17'h00000;
+  reg [16:0] \mac_add0_s0$227  = 17'h00000;
+  reg [16:0] \mac_add0_s0$228  = 17'h00000;
+  reg [16:0] \mac_add0_s0$230  = 17'h00000;
+  reg [16:0] \mac_add0_s0$231  = 17'h00000;
+  reg [16:0] \mac_add0_s0$233  = 17'h00000;
+  reg [16:0] \mac_add0_s0$234  = 17'h00000;
+  reg [16:0] \mac_add0_s0$236  = 17'h00000;
+  reg [16:0] \mac_add0_s0$237  = 17'h00000;
+  reg [16:0] \mac_add0_s0$239  = 17'h00000;
+  reg [16:0] \mac_add0_s0$240  = 17'h00000;
+  reg [16:0] \mac_add0_s0$242  = 17'h00000;
+  reg [16:0] \mac_add0_s0$243  = 17'h00000;
+  reg \mac_add0_s0$391  = 1'h0;
+  reg mac_add0_valid_s0 = 1'h0;
+  reg [17:0] mac_add1_s0 = 18'h00000;
+  reg [17:0] \mac_add1_s0$248  = 18'h00000;
+  reg [17:0] \mac_add1_s0$250  = 18'h00000;
+  reg [17:0] \mac_add1_s0$251  = 18'h00000;
+  reg [17:0] \mac_add1_s0$253  = 18'h00000;
+  reg [17:0] \mac_add1_s0$254  = 18'h00000;
+  reg [17:0] \mac_add1_s0$256  = 18'h00000;
+  reg [17:0] \mac_add1_s0$257  = 18'h00000;
+  reg [17:0] \mac_add1_s0$259  = 18'h00000;
+  reg [17:0] \mac_add1_s0$260  = 18'h00000;
+  reg [17:0] \mac_add1_s0$262  = 18'h00000;
+  reg [17:0] \mac_add1_s0$263  = 18'h00000;
+  reg [17:0] \mac_add1_s0$265  = 18'h00000;
+  reg [17:0] \mac_add1_s0$266  = 18'h00000;
+  reg [17:0] \mac_add1_s0$268  = 18'h00000;
+  reg [17:0] \mac_add1_s0$269  = 18'h00000;
+  reg \mac_add1_s0$393  = 1'h0;
+  reg mac_add1_valid_s0 = 1'h0;
+  reg [18:0] mac_add2_s0 = 19'h00000;
+  reg [18:0] \mac_add2_s0$274  = 19'h00000;
+  reg [18:0] \mac_add2_s0$276  = 19'h00000;
+  reg [18:0] \mac_add2_s0$277  = 19'h00000;
+  reg [18:0] \mac_add2_s0$279  = 19'h00000;
+  reg [18:0] \mac_add2_s0$280  = 19'h00000;
+  reg [18:0] \mac_add2_s0$282  = 19'h00000;
+  reg [18:0] \mac_add2_s0$283  = 19'h00000;
+  reg \mac_add2_s0$395  = 1'h0;
+  reg mac_add2_valid_s0 = 1'h0;
   reg [19:0] mac_add3_s0 = 20'h00000;
-  reg [19:0] \mac_add3_s0$315  = 20'h00000;
-  reg [19:0] \mac_add3_s0$318  = 20'h00000;
-  reg [19:0] \mac_add3_s0$321  = 20'h00000;
-  reg \mac_add3_s0$331  = 1'h0;
+  reg [19:0] \mac_add3_s0$293  = 20'h00000;
+  reg [19:0] \mac_add3_s0$296  = 20'h00000;
+  reg [19:0] \mac_add3_s0$299  = 20'h00000;
+  reg \mac_add3_s0$397  = 1'h0;
   reg mac_add3_valid_s0 = 1'h0;
+  reg mac_dspin_s0 = 1'h0;
+  reg mac_dspin_valid_s0 = 1'h0;
   (* init = 6'h00 *)
   wire [5:0] mac_group;
   reg [15:0] mac_mul_s0 = 16'h0000;
-  reg [15:0] \mac_mul_s0$188  = 16'h0000;
+  reg [15:0] \mac_mul_s0$100  = 16'h0000;
+  reg [15:0] \mac_mul_s0$102  = 16'h0000;
+  reg [15:0] \mac_mul_s0$103  = 16'h0000;
+  reg [15:0] \mac_mul_s0$105  = 16'h0000;
+  reg [15:0] \mac_mul_s0$106  = 16'h0000;
+  reg [15:0] \mac_mul_s0$108  = 16'h0000;
+  reg [15:0] \mac_mul_s0$109  = 16'h0000;
+  reg [15:0] \mac_mul_s0$111  = 16'h0000;
+  reg [15:0] \mac_mul_s0$112  = 16'h0000;
+  reg [15:0] \mac_mul_s0$114  = 16'h0000;
+  reg [15:0] \mac_mul_s0$115  = 16'h0000;
+  reg [15:0] \mac_mul_s0$117  = 16'h0000;
+  reg [15:0] \mac_mul_s0$118  = 16'h0000;
+  reg [15:0] \mac_mul_s0$120  = 16'h0000;
+  reg [15:0] \mac_mul_s0$121  = 16'h0000;
+  reg [15:0] \mac_mul_s0$123  = 16'h0000;
+  reg [15:0] \mac_mul_s0$124  = 16'h0000;
+  reg [15:0] \mac_mul_s0$126  = 16'h0000;
+  reg [15:0] \mac_mul_s0$127  = 16'h0000;
+  reg [15:0] \mac_mul_s0$129  = 16'h0000;
+  reg [15:0] \mac_mul_s0$130  = 16'h0000;
+  reg [15:0] \mac_mul_s0$132  = 16'h0000;
+  reg [15:0] \mac_mul_s0$133  = 16'h0000;
+  reg [15:0] \mac_mul_s0$135  = 16'h0000;
+  reg [15:0] \mac_mul_s0$136  = 16'h0000;
+  reg [15:0] \mac_mul_s0$138  = 16'h0000;
+  reg [15:0] \mac_mul_s0$139  = 16'h0000;
+  reg [15:0] \mac_mul_s0$141  = 16'h0000;
+  reg [15:0] \mac_mul_s0$142  = 16'h0000;
+  reg [15:0] \mac_mul_s0$144  = 16'h0000;
+  reg [15:0] \mac_mul_s0$145  = 16'h0000;
+  reg [15:0] \mac_mul_s0$147  = 16'h0000;
+  reg [15:0] \mac_mul_s0$148  = 16'h0000;
+  reg [15:0] \mac_mul_s0$150  = 16'h0000;
+  reg [15:0] \mac_mul_s0$151  = 16'h0000;
+  reg [15:0] \mac_mul_s0$153  = 16'h0000;
+  reg [15:0] \mac_mul_s0$154  = 16'h0000;
+  reg [15:0] \mac_mul_s0$156  = 16'h0000;
+  reg [15:0] \mac_mul_s0$157  = 16'h0000;
+  reg [15:0] \mac_mul_s0$159  = 16'h0000;
+  reg [15:0] \mac_mul_s0$160  = 16'h0000;
+  reg [15:0] \mac_mul_s0$162  = 16'h0000;
+  reg [15:0] \mac_mul_s0$163  = 16'h0000;
+  reg [15:0] \mac_mul_s0$165  = 16'h0000;
+  reg [15:0] \mac_mul_s0$166  = 16'h0000;
+  reg [15:0] \mac_mul_s0$168  = 16'h0000;
+  reg [15:0] \mac_mul_s0$169  = 16'h0000;
+  reg [15:0] \mac_mul_s0$171  = 16'h0000;
+  reg [15:0] \mac_mul_s0$172  = 16'h0000;
+  reg [15:0] \mac_mul_s0$174  = 16'h0000;
+  reg [15:0] \mac_mul_s0$175  = 16'h0000;
+  reg [15:0] \mac_mul_s0$177  = 16'h0000;
+  reg [15:0] \mac_mul_s0$178  = 16'h0000;
+  reg [15:0] \mac_mul_s0$180  = 16'h0000;
+  reg [15:0] \mac_mul_s0$181  = 16'h0000;
+  reg [15:0] \mac_mul_s0$183  = 16'h0000;
+  reg [15:0] \mac_mul_s0$184  = 16'h0000;
+  reg [15:0] \mac_mul_s0$186  = 16'h0000;
+  reg [15:0] \mac_mul_s0$187  = 16'h0000;
+  reg [15:0] \mac_mul_s0$189  = 16'h0000;
   reg [15:0] \mac_mul_s0$190  = 16'h0000;
-  reg [15:0] \mac_mul_s0$191  = 16'h0000;
+  reg [15:0] \mac_mul_s0$192  = 16'h0000;
   reg [15:0] \mac_mul_s0$193  = 16'h0000;
-  reg [15:0] \mac_mul_s0$194  = 16'h0000;
-  reg [15:0] \mac_mul_s0$196  = 16'h0000;
-  reg [15:0] \mac_mul_s0$197  = 16'h0000;
-  reg [15:0] \mac_mul_s0$199  = 16'h0000;
-  reg [15:0] \mac_mul_s0$200  = 16'h0000;
-  reg [15:0] \mac_mul_s0$202  = 16'h0000;
-  reg [15:0] \mac_mul_s0$203  = 16'h0000;
-  reg [15:0] \mac_mul_s0$205  = 16'h0000;
-  reg [15:0] \mac_mul_s0$206  = 16'h0000;
-  reg [15:0] \mac_mul_s0$208  = 16'h0000;
-  reg [15:0] \mac_mul_s0$209  = 16'h0000;
-  reg [15:0] \mac_mul_s0$211  = 16'h0000;
-  reg [15:0] \mac_mul_s0$212  = 16'h0000;
-  reg [15:0] \mac_mul_s0$214  = 16'h0000;
-  reg [15:0] \mac_mul_s0$215  = 16'h0000;
-  reg [15:0] \mac_mul_s0$217  = 16'h0000;
-  reg [15:0] \mac_mul_s0$218  = 16'h0000;
-  reg [15:0] \mac_mul_s0$220  = 16'h0000;
-  reg [15:0] \mac_mul_s0$221  = 16'h0000;
-  reg [15:0] \mac_mul_s0$223  = 16'h0000;
-  reg [15:0] \mac_mul_s0$224  = 16'h0000;
-  reg [15:0] \mac_mul_s0$226  = 16'h0000;
-  reg [15:0] \mac_mul_s0$227  = 16'h0000;
-  reg [15:0] \mac_mul_s0$229  = 16'h0000;
-  reg [15:0] \mac_mul_s0$230  = 16'h0000;
-  reg [15:0] \mac_mul_s0$232  = 16'h0000;
-  reg [15:0] \mac_mul_s0$233  = 16'h0000;
-  reg [15:0] \mac_mul_s0$235  = 16'h0000;
-  reg [15:0] \mac_mul_s0$236  = 16'h0000;
-  reg [15:0] \mac_mul_s0$238  = 16'h0000;
-  reg [15:0] \mac_mul_s0$239  = 16'h0000;
-  reg [15:0] \mac_mul_s0$241  = 16'h0000;
-  reg [15:0] \mac_mul_s0$242  = 16'h0000;
-  reg [15:0] \mac_mul_s0$244  = 16'h0000;
-  reg [15:0] \mac_mul_s0$245  = 16'h0000;
-  reg [15:0] \mac_mul_s0$247  = 16'h0000;
-  reg [15:0] \mac_mul_s0$248  = 16'h0000;
-  reg [15:0] \mac_mul_s0$250  = 16'h0000;
-  reg [15:0] \mac_mul_s0$251  = 16'h0000;
-  reg [15:0] \mac_mul_s0$253  = 16'h0000;
-  reg [15:0] \mac_mul_s0$254  = 16'h0000;
-  reg [15:0] \mac_mul_s0$256  = 16'h0000;
-  reg [15:0] \mac_mul_s0$257  = 16'h0000;
-  reg [15:0] \mac_mul_s0$259  = 16'h0000;
-  reg [15:0] \mac_mul_s0$260  = 16'h0000;
-  reg [15:0] \mac_mul_s0$262  = 16'h0000;
-  reg [15:0] \mac_mul_s0$263  = 16'h0000;
-  reg [15:0] \mac_mul_s0$265  = 16'h0000;
-  reg [15:0] \mac_mul_s0$266  = 16'h0000;
-  reg [15:0] \mac_mul_s0$268  = 16'h0000;
-  reg [15:0] \mac_mul_s0$269  = 16'h0000;
-  reg [15:0] \mac_mul_s0$271  = 16'h0000;
-  reg [15:0] \mac_mul_s0$272  = 16'h0000;
-  reg [15:0] \mac_mul_s0$274  = 16'h0000;
-  reg [15:0] \mac_mul_s0$275  = 16'h0000;
-  reg [15:0] \mac_mul_s0$277  = 16'h0000;
-  reg [15:0] \mac_mul_s0$278  = 16'h0000;
-  reg [15:0] \mac_mul_s0$280  = 16'h0000;
-  reg [15:0] \mac_mul_s0$281  = 16'h0000;
-  reg \mac_mul_s0$329  = 1'h0;
+  reg \mac_mul_s0$389  = 1'h0;
   reg mac_mul_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
@@ -528,22 +683,22 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire [15:0] mac_prod3_8;
   wire [15:0] mac_prod3_9;
   reg [7:0] mac_read_s0 = 8'h00;
-  reg [7:0] \mac_read_s0$100  = 8'h00;
-  reg [7:0] \mac_read_s0$103  = 8'h00;
-  reg [7:0] \mac_read_s0$106  = 8'h00;
-  reg [7:0] \mac_read_s0$109  = 8'h00;
-  reg [7:0] \mac_read_s0$112  = 8'h00;
-  reg [7:0] \mac_read_s0$115  = 8'h00;
-  reg [7:0] \mac_read_s0$118  = 8'h00;
-  reg [7:0] \mac_read_s0$121  = 8'h00;
-  reg [7:0] \mac_read_s0$124  = 8'h00;
-  reg [7:0] \mac_read_s0$127  = 8'h00;
-  reg [7:0] \mac_read_s0$130  = 8'h00;
-  reg [7:0] \mac_read_s0$133  = 8'h00;
-  reg [7:0] \mac_read_s0$136  = 8'h00;
-  reg \mac_read_s0$327  = 1'h0;
-  reg [7:0] \mac_read_s0$94  = 8'h00;
-  reg [7:0] \mac_read_s0$97  = 8'h00;
+  reg [7:0] \mac_read_s0$306  = 8'h00;
+  reg [7:0] \mac_read_s0$307  = 8'h00;
+  reg [7:0] \mac_read_s0$308  = 8'h00;
+  reg [7:0] \mac_read_s0$309  = 8'h00;
+  reg [7:0] \mac_read_s0$310  = 8'h00;
+  reg [7:0] \mac_read_s0$311  = 8'h00;
+  reg [7:0] \mac_read_s0$312  = 8'h00;
+  reg [7:0] \mac_read_s0$313  = 8'h00;
+  reg [7:0] \mac_read_s0$314  = 8'h00;
+  reg [7:0] \mac_read_s0$315  = 8'h00;
+  reg [7:0] \mac_read_s0$316  = 8'h00;
+  reg [7:0] \mac_read_s0$317  = 8'h00;
+  reg [7:0] \mac_read_s0$318  = 8'h00;
+  reg [7:0] \mac_read_s0$319  = 8'h00;
+  reg [7:0] \mac_read_s0$320  = 8'h00;
+  reg \mac_read_s0$321  = 1'h0;
   reg mac_read_valid_s0 = 1'h0;
   output [127:0] o__payload;
   wire [127:0] o__payload;
@@ -558,245 +713,263 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg o__valid = 1'h0;
   reg [5:0] rp__addr = 6'h00;
   (* init = 6'h00 *)
-  wire [5:0] \rp__addr$18 ;
+  wire [5:0] \rp__addr$20 ;
   (* init = 6'h00 *)
-  wire [5:0] \rp__addr$23 ;
+  wire [5:0] \rp__addr$25 ;
   (* init = 6'h00 *)
-  wire [5:0] \rp__addr$28 ;
+  wire [5:0] \rp__addr$30 ;
   (* init = 6'h00 *)
-  wire [5:0] \rp__addr$33 ;
+  wire [5:0] \rp__addr$35 ;
   (* init = 6'h00 *)
-  wire [5:0] \rp__addr$38 ;
+  wire [5:0] \rp__addr$40 ;
   (* init = 6'h00 *)
-  wire [5:0] \rp__addr$43 ;
+  wire [5:0] \rp__addr$45 ;
   (* init = 6'h00 *)
-  wire [5:0] \rp__addr$48 ;
+  wire [5:0] \rp__addr$50 ;
   (* init = 6'h00 *)
-  wire [5:0] \rp__addr$53 ;
+  wire [5:0] \rp__addr$55 ;
   (* init = 6'h00 *)
-  wire [5:0] \rp__addr$58 ;
+  wire [5:0] \rp__addr$60 ;
   (* init = 6'h00 *)
-  wire [5:0] \rp__addr$63 ;
+  wire [5:0] \rp__addr$65 ;
   (* init = 6'h00 *)
-  wire [5:0] \rp__addr$68 ;
+  wire [5:0] \rp__addr$70 ;
   (* init = 6'h00 *)
-  wire [5:0] \rp__addr$73 ;
+  wire [5:0] \rp__addr$75 ;
   (* init = 6'h00 *)
-  wire [5:0] \rp__addr$78 ;
+  wire [5:0] \rp__addr$80 ;
   (* init = 6'h00 *)
-  wire [5:0] \rp__addr$83 ;
+  wire [5:0] \rp__addr$85 ;
   (* init = 6'h00 *)
-  wire [5:0] \rp__addr$88 ;
+  wire [5:0] \rp__addr$90 ;
   wire [31:0] rp__data;
-  wire [31:0] \rp__data$101 ;
-  wire [7:0] \rp__data$101[0] ;
-  wire [7:0] \rp__data$101[1] ;
-  wire [7:0] \rp__data$101[2] ;
-  wire [7:0] \rp__data$101[3] ;
-  wire [31:0] \rp__data$104 ;
-  wire [7:0] \rp__data$104[0] ;
-  wire [7:0] \rp__data$104[1] ;
-  wire [7:0] \rp__data$104[2] ;
-  wire [7:0] \rp__data$104[3] ;
-  wire [31:0] \rp__data$107 ;
-  wire [7:0] \rp__data$107[0] ;
-  wire [7:0] \rp__data$107[1] ;
-  wire [7:0] \rp__data$107[2] ;
-  wire [7:0] \rp__data$107[3] ;
-  wire [31:0] \rp__data$110 ;
-  wire [7:0] \rp__data$110[0] ;
-  wire [7:0] \rp__data$110[1] ;
-  wire [7:0] \rp__data$110[2] ;
-  wire [7:0] \rp__data$110[3] ;
-  wire [31:0] \rp__data$113 ;
-  wire [7:0] \rp__data$113[0] ;
-  wire [7:0] \rp__data$113[1] ;
-  wire [7:0] \rp__data$113[2] ;
-  wire [7:0] \rp__data$113[3] ;
-  wire [31:0] \rp__data$116 ;
-  wire [7:0] \rp__data$116[0] ;
-  wire [7:0] \rp__data$116[1] ;
-  wire [7:0] \rp__data$116[2] ;
-  wire [7:0] \rp__data$116[3] ;
-  wire [31:0] \rp__data$119 ;
-  wire [7:0] \rp__data$119[0] ;
-  wire [7:0] \rp__data$119[1] ;
-  wire [7:0] \rp__data$119[2] ;
-  wire [7:0] \rp__data$119[3] ;
-  wire [31:0] \rp__data$122 ;
-  wire [7:0] \rp__data$122[0] ;
-  wire [7:0] \rp__data$122[1] ;
-  wire [7:0] \rp__data$122[2] ;
-  wire [7:0] \rp__data$122[3] ;
-  wire [31:0] \rp__data$125 ;
-  wire [7:0] \rp__data$125[0] ;
-  wire [7:0] \rp__data$125[1] ;
-  wire [7:0] \rp__data$125[2] ;
-  wire [7:0] \rp__data$125[3] ;
-  wire [31:0] \rp__data$128 ;
-  wire [7:0] \rp__data$128[0] ;
-  wire [7:0] \rp__data$128[1] ;
-  wire [7:0] \rp__data$128[2] ;
-  wire [7:0] \rp__data$128[3] ;
-  wire [31:0] \rp__data$131 ;
-  wire [7:0] \rp__data$131[0] ;
-  wire [7:0] \rp__data$131[1] ;
-  wire [7:0] \rp__data$131[2] ;
-  wire [7:0] \rp__data$131[3] ;
-  wire [31:0] \rp__data$134 ;
-  wire [7:0] \rp__data$134[0] ;
-  wire [7:0] \rp__data$134[1] ;
-  wire [7:0] \rp__data$134[2] ;
-  wire [7:0] \rp__data$134[3] ;
-  wire [31:0] \rp__data$137 ;
-  wire [7:0] \rp__data$137[0] ;
-  wire [7:0] \rp__data$137[1] ;
-  wire [7:0] \rp__data$137[2] ;
-  wire [7:0] \rp__data$137[3] ;
-  wire [31:0] \rp__data$95 ;
-  wire [7:0] \rp__data$95[0] ;
-  wire [7:0] \rp__data$95[1] ;
-  wire [7:0] \rp__data$95[2] ;
-  wire [7:0] \rp__data$95[3] ;
-  wire [31:0] \rp__data$98 ;
-  wire [7:0] \rp__data$98[0] ;
-  wire [7:0] \rp__data$98[1] ;
-  wire [7:0] \rp__data$98[2] ;
-  wire [7:0] \rp__data$98[3] ;
+  wire [31:0] \rp__data$400 ;
+  wire [7:0] \rp__data$400[0] ;
+  wire [7:0] \rp__data$400[1] ;
+  wire [7:0] \rp__data$400[2] ;
+  wire [7:0] \rp__data$400[3] ;
+  wire [31:0] \rp__data$401 ;
+  wire [7:0] \rp__data$401[0] ;
+  wire [7:0] \rp__data$401[1] ;
+  wire [7:0] \rp__data$401[2] ;
+  wire [7:0] \rp__data$401[3] ;
+  wire [31:0] \rp__data$402 ;
+  wire [7:0] \rp__data$402[0] ;
+  wire [7:0] \rp__data$402[1] ;
+  wire [7:0] \rp__data$402[2] ;
+  wire [7:0] \rp__data$402[3] ;
+  wire [31:0] \rp__data$403 ;
+  wire [7:0] \rp__data$403[0] ;
+  wire [7:0] \rp__data$403[1] ;
+  wire [7:0] \rp__data$403[2] ;
+  wire [7:0] \rp__data$403[3] ;
+  wire [31:0] \rp__data$404 ;
+  wire [7:0] \rp__data$404[0] ;
+  wire [7:0] \rp__data$404[1] ;
+  wire [7:0] \rp__data$404[2] ;
+  wire [7:0] \rp__data$404[3] ;
+  wire [31:0] \rp__data$405 ;
+  wire [7:0] \rp__data$405[0] ;
+  wire [7:0] \rp__data$405[1] ;
+  wire [7:0] \rp__data$405[2] ;
+  wire [7:0] \rp__data$405[3] ;
+  wire [31:0] \rp__data$406 ;
+  wire [7:0] \rp__data$406[0] ;
+  wire [7:0] \rp__data$406[1] ;
+  wire [7:0] \rp__data$406[2] ;
+  wire [7:0] \rp__data$406[3] ;
+  wire [31:0] \rp__data$407 ;
+  wire [7:0] \rp__data$407[0] ;
+  wire [7:0] \rp__data$407[1] ;
+  wire [7:0] \rp__data$407[2] ;
+  wire [7:0] \rp__data$407[3] ;
+  wire [31:0] \rp__data$408 ;
+  wire [7:0] \rp__data$408[0] ;
+  wire [7:0] \rp__data$408[1] ;
+  wire [7:0] \rp__data$408[2] ;
+  wire [7:0] \rp__data$408[3] ;
+  wire [31:0] \rp__data$409 ;
+  wire [7:0] \rp__data$409[0] ;
+  wire [7:0] \rp__data$409[1] ;
+  wire [7:0] \rp__data$409[2] ;
+  wire [7:0] \rp__data$409[3] ;
+  wire [31:0] \rp__data$410 ;
+  wire [7:0] \rp__data$410[0] ;
+  wire [7:0] \rp__data$410[1] ;
+  wire [7:0] \rp__data$410[2] ;
+  wire [7:0] \rp__data$410[3] ;
+  wire [31:0] \rp__data$411 ;
+  wire [7:0] \rp__data$411[0] ;
+  wire [7:0] \rp__data$411[1] ;
+  wire [7:0] \rp__data$411[2] ;
+  wire [7:0] \rp__data$411[3] ;
+  wire [31:0] \rp__data$412 ;
+  wire [7:0] \rp__data$412[0] ;
+  wire [7:0] \rp__data$412[1] ;
+  wire [7:0] \rp__data$412[2] ;
+  wire [7:0] \rp__data$412[3] ;
+  wire [31:0] \rp__data$413 ;
+  wire [7:0] \rp__data$413[0] ;
+  wire [7:0] \rp__data$413[1] ;
+  wire [7:0] \rp__data$413[2] ;
+  wire [7:0] \rp__data$413[3] ;
+  wire [31:0] \rp__data$414 ;
+  wire [7:0] \rp__data$414[0] ;
+  wire [7:0] \rp__data$414[1] ;
+  wire [7:0] \rp__data$414[2] ;
+  wire [7:0] \rp__data$414[3] ;
   wire [7:0] \rp__data[0] ;
   wire [7:0] \rp__data[1] ;
   wire [7:0] \rp__data[2] ;
   wire [7:0] \rp__data[3] ;
   wire rp__en;
-  wire \rp__en$19 ;
-  wire \rp__en$24 ;
-  wire \rp__en$29 ;
-  wire \rp__en$34 ;
-  wire \rp__en$39 ;
-  wire \rp__en$44 ;
-  wire \rp__en$49 ;
-  wire \rp__en$54 ;
-  wire \rp__en$59 ;
-  wire \rp__en$64 ;
-  wire \rp__en$69 ;
-  wire \rp__en$74 ;
-  wire \rp__en$79 ;
-  wire \rp__en$84 ;
-  wire \rp__en$89 ;
+  wire \rp__en$21 ;
+  wire \rp__en$26 ;
+  wire \rp__en$31 ;
+  wire \rp__en$36 ;
+  wire \rp__en$41 ;
+  wire \rp__en$46 ;
+  wire \rp__en$51 ;
+  wire \rp__en$56 ;
+  wire \rp__en$61 ;
+  wire \rp__en$66 ;
+  wire \rp__en$71 ;
+  wire \rp__en$76 ;
+  wire \rp__en$81 ;
+  wire \rp__en$86 ;
+  wire \rp__en$91 ;
   input rst;
   wire rst;
+  wire stall_adv0;
+  reg stall_adv0_valid = 1'h0;
+  wire stall_adv1;
+  reg stall_adv1_valid = 1'h0;
+  wire stall_adv2;
+  reg stall_adv2_valid = 1'h0;
+  wire stall_adv3;
+  reg stall_adv3_valid = 1'h0;
+  wire stall_adv4;
+  reg stall_adv4_valid = 1'h0;
+  wire stall_adv5;
+  reg stall_adv5_valid = 1'h0;
+  wire stall_adv6;
+  reg stall_adv6_valid = 1'h0;
+  wire stall_adv7;
+  reg stall_adv7_valid = 1'h0;
+  wire stall_adv8;
+  reg stall_adv8_valid = 1'h0;
   wire [5:0] wp__addr;
-  wire [5:0] \wp__addr$15 ;
-  wire [5:0] \wp__addr$20 ;
-  wire [5:0] \wp__addr$25 ;
-  wire [5:0] \wp__addr$30 ;
-  wire [5:0] \wp__addr$35 ;
-  wire [5:0] \wp__addr$40 ;
-  wire [5:0] \wp__addr$45 ;
-  wire [5:0] \wp__addr$50 ;
-  wire [5:0] \wp__addr$55 ;
-  wire [5:0] \wp__addr$60 ;
-  wire [5:0] \wp__addr$65 ;
-  wire [5:0] \wp__addr$70 ;
-  wire [5:0] \wp__addr$75 ;
-  wire [5:0] \wp__addr$80 ;
-  wire [5:0] \wp__addr$85 ;
+  wire [5:0] \wp__addr$17 ;
+  wire [5:0] \wp__addr$22 ;
+  wire [5:0] \wp__addr$27 ;
+  wire [5:0] \wp__addr$32 ;
+  wire [5:0] \wp__addr$37 ;
+  wire [5:0] \wp__addr$42 ;
+  wire [5:0] \wp__addr$47 ;
+  wire [5:0] \wp__addr$52 ;
+  wire [5:0] \wp__addr$57 ;
+  wire [5:0] \wp__addr$62 ;
+  wire [5:0] \wp__addr$67 ;
+  wire [5:0] \wp__addr$72 ;
+  wire [5:0] \wp__addr$77 ;
+  wire [5:0] \wp__addr$82 ;
+  wire [5:0] \wp__addr$87 ;
   wire [31:0] wp__data;
-  wire [31:0] \wp__data$16 ;
-  wire [7:0] \wp__data$16[0] ;
-  wire [7:0] \wp__data$16[1] ;
-  wire [7:0] \wp__data$16[2] ;
-  wire [7:0] \wp__data$16[3] ;
-  wire [31:0] \wp__data$21 ;
-  wire [7:0] \wp__data$21[0] ;
-  wire [7:0] \wp__data$21[1] ;
-  wire [7:0] \wp__data$21[2] ;
-  wire [7:0] \wp__data$21[3] ;
-  wire [31:0] \wp__data$26 ;
-  wire [7:0] \wp__data$26[0] ;
-  wire [7:0] \wp__data$26[1] ;
-  wire [7:0] \wp__data$26[2] ;
-  wire [7:0] \wp__data$26[3] ;
-  wire [31:0] \wp__data$31 ;
-  wire [7:0] \wp__data$31[0] ;
-  wire [7:0] \wp__data$31[1] ;
-  wire [7:0] \wp__data$31[2] ;
-  wire [7:0] \wp__data$31[3] ;
-  wire [31:0] \wp__data$36 ;
-  wire [7:0] \wp__data$36[0] ;
-  wire [7:0] \wp__data$36[1] ;
-  wire [7:0] \wp__data$36[2] ;
-  wire [7:0] \wp__data$36[3] ;
-  wire [31:0] \wp__data$41 ;
-  wire [7:0] \wp__data$41[0] ;
-  wire [7:0] \wp__data$41[1] ;
-  wire [7:0] \wp__data$41[2] ;
-  wire [7:0] \wp__data$41[3] ;
-  wire [31:0] \wp__data$46 ;
-  wire [7:0] \wp__data$46[0] ;
-  wire [7:0] \wp__data$46[1] ;
-  wire [7:0] \wp__data$46[2] ;
-  wire [7:0] \wp__data$46[3] ;
-  wire [31:0] \wp__data$51 ;
-  wire [7:0] \wp__data$51[0] ;
-  wire [7:0] \wp__data$51[1] ;
-  wire [7:0] \wp__data$51[2] ;
-  wire [7:0] \wp__data$51[3] ;
-  wire [31:0] \wp__data$56 ;
-  wire [7:0] \wp__data$56[0] ;
-  wire [7:0] \wp__data$56[1] ;
-  wire [7:0] \wp__data$56[2] ;
-  wire [7:0] \wp__data$56[3] ;
-  wire [31:0] \wp__data$61 ;
-  wire [7:0] \wp__data$61[0] ;
-  wire [7:0] \wp__data$61[1] ;
-  wire [7:0] \wp__data$61[2] ;
-  wire [7:0] \wp__data$61[3] ;
-  wire [31:0] \wp__data$66 ;
-  wire [7:0] \wp__data$66[0] ;
-  wire [7:0] \wp__data$66[1] ;
-  wire [7:0] \wp__data$66[2] ;
-  wire [7:0] \wp__data$66[3] ;
-  wire [31:0] \wp__data$71 ;
-  wire [7:0] \wp__data$71[0] ;
-  wire [7:0] \wp__data$71[1] ;
-  wire [7:0] \wp__data$71[2] ;
-  wire [7:0] \wp__data$71[3] ;
-  wire [31:0] \wp__data$76 ;
-  wire [7:0] \wp__data$76[0] ;
-  wire [7:0] \wp__data$76[1] ;
-  wire [7:0] \wp__data$76[2] ;
-  wire [7:0] \wp__data$76[3] ;
-  wire [31:0] \wp__data$81 ;
-  wire [7:0] \wp__data$81[0] ;
-  wire [7:0] \wp__data$81[1] ;
-  wire [7:0] \wp__data$81[2] ;
-  wire [7:0] \wp__data$81[3] ;
-  wire [31:0] \wp__data$86 ;
-  wire [7:0] \wp__data$86[0] ;
-  wire [7:0] \wp__data$86[1] ;
-  wire [7:0] \wp__data$86[2] ;
-  wire [7:0] \wp__data$86[3] ;
+  wire [31:0] \wp__data$18 ;
+  wire [7:0] \wp__data$18[0] ;
+  wire [7:0] \wp__data$18[1] ;
+  wire [7:0] \wp__data$18[2] ;
+  wire [7:0] \wp__data$18[3] ;
+  wire [31:0] \wp__data$23 ;
+  wire [7:0] \wp__data$23[0] ;
+  wire [7:0] \wp__data$23[1] ;
+  wire [7:0] \wp__data$23[2] ;
+  wire [7:0] \wp__data$23[3] ;
+  wire [31:0] \wp__data$28 ;
+  wire [7:0] \wp__data$28[0] ;
+  wire [7:0] \wp__data$28[1] ;
+  wire [7:0] \wp__data$28[2] ;
+  wire [7:0] \wp__data$28[3] ;
+  wire [31:0] \wp__data$33 ;
+  wire [7:0] \wp__data$33[0] ;
+  wire [7:0] \wp__data$33[1] ;
+  wire [7:0] \wp__data$33[2] ;
+  wire [7:0] \wp__data$33[3] ;
+  wire [31:0] \wp__data$38 ;
+  wire [7:0] \wp__data$38[0] ;
+  wire [7:0] \wp__data$38[1] ;
+  wire [7:0] \wp__data$38[2] ;
+  wire [7:0] \wp__data$38[3] ;
+  wire [31:0] \wp__data$43 ;
+  wire [7:0] \wp__data$43[0] ;
+  wire [7:0] \wp__data$43[1] ;
+  wire [7:0] \wp__data$43[2] ;
+  wire [7:0] \wp__data$43[3] ;
+  wire [31:0] \wp__data$48 ;
+  wire [7:0] \wp__data$48[0] ;
+  wire [7:0] \wp__data$48[1] ;
+  wire [7:0] \wp__data$48[2] ;
+  wire [7:0] \wp__data$48[3] ;
+  wire [31:0] \wp__data$53 ;
+  wire [7:0] \wp__data$53[0] ;
+  wire [7:0] \wp__data$53[1] ;
+  wire [7:0] \wp__data$53[2] ;
+  wire [7:0] \wp__data$53[3] ;
+  wire [31:0] \wp__data$58 ;
+  wire [7:0] \wp__data$58[0] ;
+  wire [7:0] \wp__data$58[1] ;
+  wire [7:0] \wp__data$58[2] ;
+  wire [7:0] \wp__data$58[3] ;
+  wire [31:0] \wp__data$63 ;
+  wire [7:0] \wp__data$63[0] ;
+  wire [7:0] \wp__data$63[1] ;
+  wire [7:0] \wp__data$63[2] ;
+  wire [7:0] \wp__data$63[3] ;
+  wire [31:0] \wp__data$68 ;
+  wire [7:0] \wp__data$68[0] ;
+  wire [7:0] \wp__data$68[1] ;
+  wire [7:0] \wp__data$68[2] ;
+  wire [7:0] \wp__data$68[3] ;
+  wire [31:0] \wp__data$73 ;
+  wire [7:0] \wp__data$73[0] ;
+  wire [7:0] \wp__data$73[1] ;
+  wire [7:0] \wp__data$73[2] ;
+  wire [7:0] \wp__data$73[3] ;
+  wire [31:0] \wp__data$78 ;
+  wire [7:0] \wp__data$78[0] ;
+  wire [7:0] \wp__data$78[1] ;
+  wire [7:0] \wp__data$78[2] ;
+  wire [7:0] \wp__data$78[3] ;
+  wire [31:0] \wp__data$83 ;
+  wire [7:0] \wp__data$83[0] ;
+  wire [7:0] \wp__data$83[1] ;
+  wire [7:0] \wp__data$83[2] ;
+  wire [7:0] \wp__data$83[3] ;
+  wire [31:0] \wp__data$88 ;
+  wire [7:0] \wp__data$88[0] ;
+  wire [7:0] \wp__data$88[1] ;
+  wire [7:0] \wp__data$88[2] ;
+  wire [7:0] \wp__data$88[3] ;
   wire [7:0] \wp__data[0] ;
   wire [7:0] \wp__data[1] ;
   wire [7:0] \wp__data[2] ;
   wire [7:0] \wp__data[3] ;
   wire wp__en;
-  wire \wp__en$17 ;
-  wire \wp__en$22 ;
-  wire \wp__en$27 ;
-  wire \wp__en$32 ;
-  wire \wp__en$37 ;
-  wire \wp__en$42 ;
-  wire \wp__en$47 ;
-  wire \wp__en$52 ;
-  wire \wp__en$57 ;
-  wire \wp__en$62 ;
-  wire \wp__en$67 ;
-  wire \wp__en$72 ;
-  wire \wp__en$77 ;
-  wire \wp__en$82 ;
-  wire \wp__en$87 ;
+  wire \wp__en$19 ;
+  wire \wp__en$24 ;
+  wire \wp__en$29 ;
+  wire \wp__en$34 ;
+  wire \wp__en$39 ;
+  wire \wp__en$44 ;
+  wire \wp__en$49 ;
+  wire \wp__en$54 ;
+  wire \wp__en$59 ;
+  wire \wp__en$64 ;
+  wire \wp__en$69 ;
+  wire \wp__en$74 ;
+  wire \wp__en$79 ;
+  wire \wp__en$84 ;
+  wire \wp__en$89 ;
   reg [31:0] wbank0 [63:0];
   initial begin
     wbank0[0] = 32'd0;
@@ -943,16 +1116,16 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     wbank1[63] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\wp__en$17 )
+    if (\wp__en$19 )
       wbank1[i__payload[171:166]] <= i__payload[159:128];
   end
   reg [31:0] _1_;
   always @(posedge clk) begin
-    if (\rp__en$19 ) begin
+    if (\rp__en$21 ) begin
       _1_ <= wbank1[rp__addr];
     end
   end
-  assign \rp__data$95  = _1_;
+  assign \rp__data$400  = _1_;
   reg [31:0] wbank10 [63:0];
   initial begin
     wbank10[0] = 32'd0;
@@ -1021,16 +1194,16 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     wbank10[63] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\wp__en$62 )
+    if (\wp__en$64 )
       wbank10[i__payload[171:166]] <= i__payload[159:128];
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
-    if (\rp__en$64 ) begin
+    if (\rp__en$66 ) begin
       _2_ <= wbank10[rp__addr];
     end
   end
-  assign \rp__data$122  = _2_;
+  assign \rp__data$409  = _2_;
   reg [31:0] wbank11 [63:0];
   initial begin
     wbank11[0] = 32'd0;
@@ -1099,16 +1272,16 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     wbank11[63] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\wp__en$67 )
+    if (\wp__en$69 )
       wbank11[i__payload[171:166]] <= i__payload[159:128];
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
-    if (\rp__en$69 ) begin
+    if (\rp__en$71 ) begin
       _3_ <= wbank11[rp__addr];
     end
   end
-  assign \rp__data$125  = _3_;
+  assign \rp__data$410  = _3_;
   reg [31:0] wbank12 [63:0];
   initial begin
     wbank12[0] = 32'd0;
@@ -1177,16 +1350,16 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     wbank12[63] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\wp__en$72 )
+    if (\wp__en$74 )
       wbank12[i__payload[171:166]] <= i__payload[159:128];
   end
   reg [31:0] _4_;
   always @(posedge clk) begin
-    if (\rp__en$74 ) begin
+    if (\rp__en$76 ) begin
       _4_ <= wbank12[rp__addr];
     end
   end
-  assign \rp__data$128  = _4_;
+  assign \rp__data$411  = _4_;
   reg [31:0] wbank13 [63:0];
   initial begin
     wbank13[0] = 32'd0;
@@ -1255,16 +1428,16 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     wbank13[63] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\wp__en$77 )
+    if (\wp__en$79 )
       wbank13[i__payload[171:166]] <= i__payload[159:128];
   end
   reg [31:0] _5_;
   always @(posedge clk) begin
-    if (\rp__en$79 ) begin
+    if (\rp__en$81 ) begin
       _5_ <= wbank13[rp__addr];
     end
   end
-  assign \rp__data$131  = _5_;
+  assign \rp__data$412  = _5_;
   reg [31:0] wbank14 [63:0];
   initial begin
     wbank14[0] = 32'd0;
@@ -1333,16 +1506,16 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     wbank14[63] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\wp__en$82 )
+    if (\wp__en$84 )
       wbank14[i__payload[171:166]] <= i__payload[159:128];
   end
   reg [31:0] _6_;
   always @(posedge clk) begin
-    if (\rp__en$84 ) begin
+    if (\rp__en$86 ) begin
       _6_ <= wbank14[rp__addr];
     end
   end
-  assign \rp__data$134  = _6_;
+  assign \rp__data$413  = _6_;
   reg [31:0] wbank15 [63:0];
   initial begin
     wbank15[0] = 32'd0;
@@ -1411,16 +1584,16 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     wbank15[63] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\wp__en$87 )
+    if (\wp__en$89 )
       wbank15[i__payload[171:166]] <= i__payload[159:128];
   end
   reg [31:0] _7_;
   always @(posedge clk) begin
-    if (\rp__en$89 ) begin
+    if (\rp__en$91 ) begin
       _7_ <= wbank15[rp__addr];
     end
   end
-  assign \rp__data$137  = _7_;
+  assign \rp__data$414  = _7_;
   reg [31:0] wbank2 [63:0];
   initial begin
     wbank2[0] = 32'd0;
@@ -1489,16 +1662,16 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     wbank2[63] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\wp__en$22 )
+    if (\wp__en$24 )
       wbank2[i__payload[171:166]] <= i__payload[159:128];
   end
   reg [31:0] _8_;
   always @(posedge clk) begin
-    if (\rp__en$24 ) begin
+    if (\rp__en$26 ) begin
       _8_ <= wbank2[rp__addr];
     end
   end
-  assign \rp__data$98  = _8_;
+  assign \rp__data$401  = _8_;
   reg [31:0] wbank3 [63:0];
   initial begin
     wbank3[0] = 32'd0;
@@ -1567,16 +1740,16 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     wbank3[63] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\wp__en$27 )
+    if (\wp__en$29 )
       wbank3[i__payload[171:166]] <= i__payload[159:128];
   end
   reg [31:0] _9_;
   always @(posedge clk) begin
-    if (\rp__en$29 ) begin
+    if (\rp__en$31 ) begin
       _9_ <= wbank3[rp__addr];
     end
   end
-  assign \rp__data$101  = _9_;
+  assign \rp__data$402  = _9_;
   reg [31:0] wbank4 [63:0];
   initial begin
     wbank4[0] = 32'd0;
@@ -1645,16 +1818,16 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     wbank4[63] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\wp__en$32 )
+    if (\wp__en$34 )
       wbank4[i__payload[171:166]] <= i__payload[159:128];
   end
   reg [31:0] _10_;
   always @(posedge clk) begin
-    if (\rp__en$34 ) begin
+    if (\rp__en$36 ) begin
       _10_ <= wbank4[rp__addr];
     end
   end
-  assign \rp__data$104  = _10_;
+  assign \rp__data$403  = _10_;
   reg [31:0] wbank5 [63:0];
   initial begin
     wbank5[0] = 32'd0;
@@ -1723,16 +1896,16 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     wbank5[63] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\wp__en$37 )
+    if (\wp__en$39 )
       wbank5[i__payload[171:166]] <= i__payload[159:128];
   end
   reg [31:0] _11_;
   always @(posedge clk) begin
-    if (\rp__en$39 ) begin
+    if (\rp__en$41 ) begin
       _11_ <= wbank5[rp__addr];
     end
   end
-  assign \rp__data$107  = _11_;
+  assign \rp__data$404  = _11_;
   reg [31:0] wbank6 [63:0];
   initial begin
     wbank6[0] = 32'd0;
@@ -1801,16 +1974,16 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     wbank6[63] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\wp__en$42 )
+    if (\wp__en$44 )
       wbank6[i__payload[171:166]] <= i__payload[159:128];
   end
   reg [31:0] _12_;
   always @(posedge clk) begin
-    if (\rp__en$44 ) begin
+    if (\rp__en$46 ) begin
       _12_ <= wbank6[rp__addr];
     end
   end
-  assign \rp__data$110  = _12_;
+  assign \rp__data$405  = _12_;
   reg [31:0] wbank7 [63:0];
   initial begin
     wbank7[0] = 32'd0;
@@ -1879,16 +2052,16 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     wbank7[63] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\wp__en$47 )
+    if (\wp__en$49 )
       wbank7[i__payload[171:166]] <= i__payload[159:128];
   end
   reg [31:0] _13_;
   always @(posedge clk) begin
-    if (\rp__en$49 ) begin
+    if (\rp__en$51 ) begin
       _13_ <= wbank7[rp__addr];
     end
   end
-  assign \rp__data$113  = _13_;
+  assign \rp__data$406  = _13_;
   reg [31:0] wbank8 [63:0];
   initial begin
     wbank8[0] = 32'd0;
@@ -1957,16 +2130,16 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     wbank8[63] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\wp__en$52 )
+    if (\wp__en$54 )
       wbank8[i__payload[171:166]] <= i__payload[159:128];
   end
   reg [31:0] _14_;
   always @(posedge clk) begin
-    if (\rp__en$54 ) begin
+    if (\rp__en$56 ) begin
       _14_ <= wbank8[rp__addr];
     end
   end
-  assign \rp__data$116  = _14_;
+  assign \rp__data$407  = _14_;
   reg [31:0] wbank9 [63:0];
   initial begin
     wbank9[0] = 32'd0;
@@ -2035,1300 +2208,2599 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     wbank9[63] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\wp__en$57 )
+    if (\wp__en$59 )
       wbank9[i__payload[171:166]] <= i__payload[159:128];
   end
   reg [31:0] _15_;
   always @(posedge clk) begin
-    if (\rp__en$59 ) begin
+    if (\rp__en$61 ) begin
       _15_ <= wbank9[rp__addr];
     end
   end
-  assign \rp__data$119  = _15_;
+  assign \rp__data$408  = _15_;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
-  assign \$2  = i__valid & i__payload[161];
-  assign \$3  = i__payload[171:166] < 7'h40;
-  assign \$4  = \$2  & \$3 ;
-  assign \$5  = ! i__payload[165:162];
-  assign wp__en = \$4  & \$5 ;
-  assign \$6  = ~ i__payload[161];
-  assign \$7  = i__valid & \$6 ;
-  assign rp__en = i__ready & \$7 ;
-  assign \$8  = i__valid & i__payload[161];
-  assign \$9  = i__payload[171:166] < 7'h40;
-  assign \$10  = \$8  & \$9 ;
-  assign \$11  = i__payload[165:162] == 1'h1;
-  assign \wp__en$17  = \$10  & \$11 ;
-  assign \$12  = ~ i__payload[161];
-  assign \$13  = i__valid & \$12 ;
-  assign \rp__en$19  = i__ready & \$13 ;
-  assign \$14  = i__valid & i__payload[161];
-  assign \$15  = i__payload[171:166] < 7'h40;
-  assign \$16  = \$14  & \$15 ;
-  assign \$17  = i__payload[165:162] == 2'h2;
-  assign \wp__en$22  = \$16  & \$17 ;
-  assign \$18  = ~ i__payload[161];
-  assign \$19  = i__valid & \$18 ;
-  assign \rp__en$24  = i__ready & \$19 ;
-  assign \$20  = i__valid & i__payload[161];
-  assign \$21  = i__payload[171:166] < 7'h40;
-  assign \$22  = \$20  & \$21 ;
-  assign \$23  = i__payload[165:162] == 2'h3;
-  assign \wp__en$27  = \$22  & \$23 ;
-  assign \$24  = ~ i__payload[161];
-  assign \$25  = i__valid & \$24 ;
-  assign \rp__en$29  = i__ready & \$25 ;
-  assign \$26  = i__valid & i__payload[161];
-  assign \$27  = i__payload[171:166] < 7'h40;
-  assign \$28  = \$26  & \$27 ;
-  assign \$29  = i__payload[165:162] == 3'h4;
-  assign \wp__en$32  = \$28  & \$29 ;
-  assign \$30  = ~ i__payload[161];
-  assign \$31  = i__valid & \$30 ;
-  assign \rp__en$34  = i__ready & \$31 ;
-  assign \$32  = i__valid & i__payload[161];
-  assign \$33  = i__payload[171:166] < 7'h40;
-  assign \$34  = \$32  & \$33 ;
-  assign \$35  = i__payload[165:162] == 3'h5;
-  assign \wp__en$37  = \$34  & \$35 ;
-  assign \$36  = ~ i__payload[161];
-  assign \$37  = i__valid & \$36 ;
-  assign \rp__en$39  = i__ready & \$37 ;
-  assign \$38  = i__valid & i__payload[161];
-  assign \$39  = i__payload[171:166] < 7'h40;
-  assign \$40  = \$38  & \$39 ;
-  assign \$41  = i__payload[165:162] == 3'h6;
-  assign \wp__en$42  = \$40  & \$41 ;
-  assign \$42  = ~ i__payload[161];
-  assign \$43  = i__valid & \$42 ;
-  assign \rp__en$44  = i__ready & \$43 ;
-  assign \$44  = i__valid & i__payload[161];
-  assign \$45  = i__payload[171:166] < 7'h40;
-  assign \$46  = \$44  & \$45 ;
-  assign \$47  = i__payload[165:162] == 3'h7;
-  assign \wp__en$47  = \$46  & \$47 ;
-  assign \$48  = ~ i__payload[161];
-  assign \$49  = i__valid & \$48 ;
-  assign \rp__en$49  = i__ready & \$49 ;
-  assign \$50  = i__valid & i__payload[161];
-  assign \$51  = i__payload[171:166] < 7'h40;
-  assign \$52  = \$50  & \$51 ;
-  assign \$53  = i__payload[165:162] == 4'h8;
-  assign \wp__en$52  = \$52  & \$53 ;
-  assign \$54  = ~ i__payload[161];
-  assign \$55  = i__valid & \$54 ;
-  assign \rp__en$54  = i__ready & \$55 ;
-  assign \$56  = i__valid & i__payload[161];
-  assign \$57  = i__payload[171:166] < 7'h40;
-  assign \$58  = \$56  & \$57 ;
-  assign \$59  = i__payload[165:162] == 4'h9;
-  assign \wp__en$57  = \$58  & \$59 ;
-  assign \$60  = ~ i__payload[161];
-  assign \$61  = i__valid & \$60 ;
-  assign \rp__en$59  = i__ready & \$61 ;
-  assign \$62  = i__valid & i__payload[161];
-  assign \$63  = i__payload[171:166] < 7'h40;
-  assign \$64  = \$62  & \$63 ;
-  assign \$65  = i__payload[165:162] == 4'ha;
-  assign \wp__en$62  = \$64  & \$65 ;
-  assign \$66  = ~ i__payload[161];
-  assign \$67  = i__valid & \$66 ;
-  assign \rp__en$64  = i__ready & \$67 ;
-  assign \$68  = i__valid & i__payload[161];
-  assign \$69  = i__payload[171:166] < 7'h40;
-  assign \$70  = \$68  & \$69 ;
-  assign \$71  = i__payload[165:162] == 4'hb;
-  assign \wp__en$67  = \$70  & \$71 ;
-  assign \$72  = ~ i__payload[161];
-  assign \$73  = i__valid & \$72 ;
-  assign \rp__en$69  = i__ready & \$73 ;
-  assign \$74  = i__valid & i__payload[161];
-  assign \$75  = i__payload[171:166] < 7'h40;
-  assign \$76  = \$74  & \$75 ;
-  assign \$77  = i__payload[165:162] == 4'hc;
-  assign \wp__en$72  = \$76  & \$77 ;
-  assign \$78  = ~ i__payload[161];
-  assign \$79  = i__valid & \$78 ;
-  assign \rp__en$74  = i__ready & \$79 ;
-  assign \$80  = i__valid & i__payload[161];
-  assign \$81  = i__payload[171:166] < 7'h40;
-  assign \$82  = \$80  & \$81 ;
-  assign \$83  = i__payload[165:162] == 4'hd;
-  assign \wp__en$77  = \$82  & \$83 ;
-  assign \$84  = ~ i__payload[161];
-  assign \$85  = i__valid & \$84 ;
-  assign \rp__en$79  = i__ready & \$85 ;
-  assign \$86  = i__valid & i__payload[161];
-  assign \$87  = i__payload[171:166] < 7'h40;
-  assign \$88  = \$86  & \$87 ;
-  assign \$89  = i__payload[165:162] == 4'he;
-  assign \wp__en$82  = \$88  & \$89 ;
-  assign \$90  = ~ i__payload[161];
-  assign \$91  = i__valid & \$90 ;
-  assign \rp__en$84  = i__ready & \$91 ;
-  assign \$92  = i__valid & i__payload[161];
-  assign \$93  = i__payload[171:166] < 7'h40;
-  assign \$94  = \$92  & \$93 ;
-  assign \$95  = i__payload[165:162] == 4'hf;
-  assign \wp__en$87  = \$94  & \$95 ;
-  assign \$96  = ~ i__payload[161];
-  assign \$97  = i__valid & \$96 ;
-  assign \rp__en$89  = i__ready & \$97 ;
-  assign mac_prod0_0 = $signed(mac_read_s0) * $signed(rp__data[7:0]);
-  assign mac_prod0_1 = $signed(\mac_read_s0$94 ) * $signed(\rp__data$95 [7:0]);
-  assign mac_prod0_2 = $signed(\mac_read_s0$97 ) * $signed(\rp__data$98 [7:0]);
-  assign mac_prod0_3 = $signed(\mac_read_s0$100 ) * $signed(\rp__data$101 [7:0]);
-  assign mac_prod0_4 = $signed(\mac_read_s0$103 ) * $signed(\rp__data$104 [7:0]);
-  assign mac_prod0_5 = $signed(\mac_read_s0$106 ) * $signed(\rp__data$107 [7:0]);
-  assign mac_prod0_6 = $signed(\mac_read_s0$109 ) * $signed(\rp__data$110 [7:0]);
-  assign mac_prod0_7 = $signed(\mac_read_s0$112 ) * $signed(\rp__data$113 [7:0]);
-  assign mac_prod0_8 = $signed(\mac_read_s0$115 ) * $signed(\rp__data$116 [7:0]);
-  assign mac_prod0_9 = $signed(\mac_read_s0$118 ) * $signed(\rp__data$119 [7:0]);
-  assign mac_prod0_10 = $signed(\mac_read_s0$121 ) * $signed(\rp__data$122 [7:0]);
-  assign mac_prod0_11 = $signed(\mac_read_s0$124 ) * $signed(\rp__data$125 [7:0]);
-  assign mac_prod0_12 = $signed(\mac_read_s0$127 ) * $signed(\rp__data$128 [7:0]);
-  assign mac_prod0_13 = $signed(\mac_read_s0$130 ) * $signed(\rp__data$131 [7:0]);
-  assign mac_prod0_14 = $signed(\mac_read_s0$133 ) * $signed(\rp__data$134 [7:0]);
-  assign mac_prod0_15 = $signed(\mac_read_s0$136 ) * $signed(\rp__data$137 [7:0]);
-  assign mac_prod1_0 = $signed(mac_read_s0) * $signed(rp__data[15:8]);
-  assign mac_prod1_1 = $signed(\mac_read_s0$94 ) * $signed(\rp__data$95 [15:8]);
-  assign mac_prod1_2 = $signed(\mac_read_s0$97 ) * $signed(\rp__data$98 [15:8]);
-  assign mac_prod1_3 = $signed(\mac_read_s0$100 ) * $signed(\rp__data$101 [15:8]);
-  assign mac_prod1_4 = $signed(\mac_read_s0$103 ) * $signed(\rp__data$104 [15:8]);
-  assign mac_prod1_5 = $signed(\mac_read_s0$106 ) * $signed(\rp__data$107 [15:8]);
-  assign mac_prod1_6 = $signed(\mac_read_s0$109 ) * $signed(\rp__data$110 [15:8]);
-  assign mac_prod1_7 = $signed(\mac_read_s0$112 ) * $signed(\rp__data$113 [15:8]);
-  assign mac_prod1_8 = $signed(\mac_read_s0$115 ) * $signed(\rp__data$116 [15:8]);
-  assign mac_prod1_9 = $signed(\mac_read_s0$118 ) * $signed(\rp__data$119 [15:8]);
-  assign mac_prod1_10 = $signed(\mac_read_s0$121 ) * $signed(\rp__data$122 [15:8]);
-  assign mac_prod1_11 = $signed(\mac_read_s0$124 ) * $signed(\rp__data$125 [15:8]);
-  assign mac_prod1_12 = $signed(\mac_read_s0$127 ) * $signed(\rp__data$128 [15:8]);
-  assign mac_prod1_13 = $signed(\mac_read_s0$130 ) * $signed(\rp__data$131 [15:8]);
-  assign mac_prod1_14 = $signed(\mac_read_s0$133 ) * $signed(\rp__data$134 [15:8]);
-  assign mac_prod1_15 = $signed(\mac_read_s0$136 ) * $signed(\rp__data$137 [15:8]);
-  assign mac_prod2_0 = $signed(mac_read_s0) * $signed(rp__data[23:16]);
-  assign mac_prod2_1 = $signed(\mac_read_s0$94 ) * $signed(\rp__data$95 [23:16]);
-  assign mac_prod2_2 = $signed(\mac_read_s0$97 ) * $signed(\rp__data$98 [23:16]);
-  assign mac_prod2_3 = $signed(\mac_read_s0$100 ) * $signed(\rp__data$101 [23:16]);
-  assign mac_prod2_4 = $signed(\mac_read_s0$103 ) * $signed(\rp__data$104 [23:16]);
-  assign mac_prod2_5 = $signed(\mac_read_s0$106 ) * $signed(\rp__data$107 [23:16]);
-  assign mac_prod2_6 = $signed(\mac_read_s0$109 ) * $signed(\rp__data$110 [23:16]);
-  assign mac_prod2_7 = $signed(\mac_read_s0$112 ) * $signed(\rp__data$113 [23:16]);
-  assign mac_prod2_8 = $signed(\mac_read_s0$115 ) * $signed(\rp__data$116 [23:16]);
-  assign mac_prod2_9 = $signed(\mac_read_s0$118 ) * $signed(\rp__data$119 [23:16]);
-  assign mac_prod2_10 = $signed(\mac_read_s0$121 ) * $signed(\rp__data$122 [23:16]);
-  assign mac_prod2_11 = $signed(\mac_read_s0$124 ) * $signed(\rp__data$125 [23:16]);
-  assign mac_prod2_12 = $signed(\mac_read_s0$127 ) * $signed(\rp__data$128 [23:16]);
-  assign mac_prod2_13 = $signed(\mac_read_s0$130 ) * $signed(\rp__data$131 [23:16]);
-  assign mac_prod2_14 = $signed(\mac_read_s0$133 ) * $signed(\rp__data$134 [23:16]);
-  assign mac_prod2_15 = $signed(\mac_read_s0$136 ) * $signed(\rp__data$137 [23:16]);
-  assign mac_prod3_0 = $signed(mac_read_s0) * $signed(rp__data[31:24]);
-  assign mac_prod3_1 = $signed(\mac_read_s0$94 ) * $signed(\rp__data$95 [31:24]);
-  assign mac_prod3_2 = $signed(\mac_read_s0$97 ) * $signed(\rp__data$98 [31:24]);
-  assign mac_prod3_3 = $signed(\mac_read_s0$100 ) * $signed(\rp__data$101 [31:24]);
-  assign mac_prod3_4 = $signed(\mac_read_s0$103 ) * $signed(\rp__data$104 [31:24]);
-  assign mac_prod3_5 = $signed(\mac_read_s0$106 ) * $signed(\rp__data$107 [31:24]);
-  assign mac_prod3_6 = $signed(\mac_read_s0$109 ) * $signed(\rp__data$110 [31:24]);
-  assign mac_prod3_7 = $signed(\mac_read_s0$112 ) * $signed(\rp__data$113 [31:24]);
-  assign mac_prod3_8 = $signed(\mac_read_s0$115 ) * $signed(\rp__data$116 [31:24]);
-  assign mac_prod3_9 = $signed(\mac_read_s0$118 ) * $signed(\rp__data$119 [31:24]);
-  assign mac_prod3_10 = $signed(\mac_read_s0$121 ) * $signed(\rp__data$122 [31:24]);
-  assign mac_prod3_11 = $signed(\mac_read_s0$124 ) * $signed(\rp__data$125 [31:24]);
-  assign mac_prod3_12 = $signed(\mac_read_s0$127 ) * $signed(\rp__data$128 [31:24]);
-  assign mac_prod3_13 = $signed(\mac_read_s0$130 ) * $signed(\rp__data$131 [31:24]);
-  assign mac_prod3_14 = $signed(\mac_read_s0$133 ) * $signed(\rp__data$134 [31:24]);
-  assign mac_prod3_15 = $signed(\mac_read_s0$136 ) * $signed(\rp__data$137 [31:24]);
-  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$188 );
-  assign mac0_sum0_p1 = $signed(\mac_mul_s0$190 ) + $signed(\mac_mul_s0$191 );
-  assign mac0_sum0_p2 = $signed(\mac_mul_s0$193 ) + $signed(\mac_mul_s0$194 );
-  assign mac0_sum0_p3 = $signed(\mac_mul_s0$196 ) + $signed(\mac_mul_s0$197 );
-  assign mac0_sum0_p4 = $signed(\mac_mul_s0$199 ) + $signed(\mac_mul_s0$200 );
-  assign mac0_sum0_p5 = $signed(\mac_mul_s0$202 ) + $signed(\mac_mul_s0$203 );
-  assign mac0_sum0_p6 = $signed(\mac_mul_s0$205 ) + $signed(\mac_mul_s0$206 );
-  assign mac0_sum0_p7 = $signed(\mac_mul_s0$208 ) + $signed(\mac_mul_s0$209 );
-  assign mac1_sum0_p0 = $signed(\mac_mul_s0$211 ) + $signed(\mac_mul_s0$212 );
-  assign mac1_sum0_p1 = $signed(\mac_mul_s0$214 ) + $signed(\mac_mul_s0$215 );
-  assign mac1_sum0_p2 = $signed(\mac_mul_s0$217 ) + $signed(\mac_mul_s0$218 );
-  assign mac1_sum0_p3 = $signed(\mac_mul_s0$220 ) + $signed(\mac_mul_s0$221 );
-  assign mac1_sum0_p4 = $signed(\mac_mul_s0$223 ) + $signed(\mac_mul_s0$224 );
-  assign mac1_sum0_p5 = $signed(\mac_mul_s0$226 ) + $signed(\mac_mul_s0$227 );
-  assign mac1_sum0_p6 = $signed(\mac_mul_s0$229 ) + $signed(\mac_mul_s0$230 );
-  assign mac1_sum0_p7 = $signed(\mac_mul_s0$232 ) + $signed(\mac_mul_s0$233 );
-  assign mac2_sum0_p0 = $signed(\mac_mul_s0$235 ) + $signed(\mac_mul_s0$236 );
-  assign mac2_sum0_p1 = $signed(\mac_mul_s0$238 ) + $signed(\mac_mul_s0$239 );
-  assign mac2_sum0_p2 = $signed(\mac_mul_s0$241 ) + $signed(\mac_mul_s0$242 );
-  assign mac2_sum0_p3 = $signed(\mac_mul_s0$244 ) + $signed(\mac_mul_s0$245 );
-  assign mac2_sum0_p4 = $signed(\mac_mul_s0$247 ) + $signed(\mac_mul_s0$248 );
-  assign mac2_sum0_p5 = $signed(\mac_mul_s0$250 ) + $signed(\mac_mul_s0$251 );
-  assign mac2_sum0_p6 = $signed(\mac_mul_s0$253 ) + $signed(\mac_mul_s0$254 );
-  assign mac2_sum0_p7 = $signed(\mac_mul_s0$256 ) + $signed(\mac_mul_s0$257 );
-  assign mac3_sum0_p0 = $signed(\mac_mul_s0$259 ) + $signed(\mac_mul_s0$260 );
-  assign mac3_sum0_p1 = $signed(\mac_mul_s0$262 ) + $signed(\mac_mul_s0$263 );
-  assign mac3_sum0_p2 = $signed(\mac_mul_s0$265 ) + $signed(\mac_mul_s0$266 );
-  assign mac3_sum0_p3 = $signed(\mac_mul_s0$268 ) + $signed(\mac_mul_s0$269 );
-  assign mac3_sum0_p4 = $signed(\mac_mul_s0$271 ) + $signed(\mac_mul_s0$272 );
-  assign mac3_sum0_p5 = $signed(\mac_mul_s0$274 ) + $signed(\mac_mul_s0$275 );
-  assign mac3_sum0_p6 = $signed(\mac_mul_s0$277 ) + $signed(\mac_mul_s0$278 );
-  assign mac3_sum0_p7 = $signed(\mac_mul_s0$280 ) + $signed(\mac_mul_s0$281 );
-  assign mac0_sum1_p0 = $signed(mac0_sum0_p0) + $signed(mac0_sum0_p1);
-  assign mac0_sum1_p1 = $signed(mac0_sum0_p2) + $signed(mac0_sum0_p3);
-  assign mac0_sum1_p2 = $signed(mac0_sum0_p4) + $signed(mac0_sum0_p5);
-  assign mac0_sum1_p3 = $signed(mac0_sum0_p6) + $signed(mac0_sum0_p7);
-  assign mac1_sum1_p0 = $signed(mac1_sum0_p0) + $signed(mac1_sum0_p1);
-  assign mac1_sum1_p1 = $signed(mac1_sum0_p2) + $signed(mac1_sum0_p3);
-  assign mac1_sum1_p2 = $signed(mac1_sum0_p4) + $signed(mac1_sum0_p5);
-  assign mac1_sum1_p3 = $signed(mac1_sum0_p6) + $signed(mac1_sum0_p7);
-  assign mac2_sum1_p0 = $signed(mac2_sum0_p0) + $signed(mac2_sum0_p1);
-  assign mac2_sum1_p1 = $signed(mac2_sum0_p2) + $signed(mac2_sum0_p3);
-  assign mac2_sum1_p2 = $signed(mac2_sum0_p4) + $signed(mac2_sum0_p5);
-  assign mac2_sum1_p3 = $signed(mac2_sum0_p6) + $signed(mac2_sum0_p7);
-  assign mac3_sum1_p0 = $signed(mac3_sum0_p0) + $signed(mac3_sum0_p1);
-  assign mac3_sum1_p1 = $signed(mac3_sum0_p2) + $signed(mac3_sum0_p3);
-  assign mac3_sum1_p2 = $signed(mac3_sum0_p4) + $signed(mac3_sum0_p5);
-  assign mac3_sum1_p3 = $signed(mac3_sum0_p6) + $signed(mac3_sum0_p7);
-  assign mac0_sum2_p0 = $signed(mac0_sum1_p0) + $signed(mac0_sum1_p1);
-  assign mac0_sum2_p1 = $signed(mac0_sum1_p2) + $signed(mac0_sum1_p3);
-  assign mac1_sum2_p0 = $signed(mac1_sum1_p0) + $signed(mac1_sum1_p1);
-  assign mac1_sum2_p1 = $signed(mac1_sum1_p2) + $signed(mac1_sum1_p3);
-  assign mac2_sum2_p0 = $signed(mac2_sum1_p0) + $signed(mac2_sum1_p1);
-  assign mac2_sum2_p1 = $signed(mac2_sum1_p2) + $signed(mac2_sum1_p3);
-  assign mac3_sum2_p0 = $signed(mac3_sum1_p0) + $signed(mac3_sum1_p1);
-  assign mac3_sum2_p1 = $signed(mac3_sum1_p2) + $signed(mac3_sum1_p3);
-  assign mac0_sum3_p0 = $signed(mac0_sum2_p0) + $signed(mac0_sum2_p1);
-  assign mac1_sum3_p0 = $signed(mac1_sum2_p0) + $signed(mac1_sum2_p1);
-  assign mac2_sum3_p0 = $signed(mac2_sum2_p0) + $signed(mac2_sum2_p1);
-  assign mac3_sum3_p0 = $signed(mac3_sum2_p0) + $signed(mac3_sum2_p1);
-  assign \$98  = $signed(mac_acc0) + $signed(mac_add3_s0);
-  assign \$99  = $signed(mac_acc1) + $signed(\mac_add3_s0$315 );
-  assign \$100  = $signed(mac_acc2) + $signed(\mac_add3_s0$318 );
-  assign \$101  = $signed(mac_acc3) + $signed(\mac_add3_s0$321 );
-  assign \$102  = ~ i__payload[161];
-  assign \$103  = i__valid & \$102 ;
-  assign \$104  = i__ready & \$103 ;
-  assign \$105  = rp__addr == 6'h3f;
-  assign \$106  = i__payload[160] | \$105 ;
-  assign \$107  = rp__addr + 1'h1;
-  assign \$108  = ~ i__payload[161];
-  assign \$109  = i__valid & \$108 ;
-  assign \$110  = mac_add3_valid_s0 & \mac_add3_s0$331 ;
-  assign \$111  = i__ready & mac_add3_valid_s0;
-  assign \$112  = i__ready & mac_add3_valid_s0;
-  assign \$113  = i__ready & mac_add3_valid_s0;
-  assign \$114  = i__ready & mac_add3_valid_s0;
-  always @(posedge clk)
-    rp__addr <= \$115 ;
-  always @(posedge clk)
-    mac_read_s0 <= \$116 ;
-  always @(posedge clk)
-    \mac_read_s0$94  <= \$117 ;
-  always @(posedge clk)
-    \mac_read_s0$97  <= \$118 ;
-  always @(posedge clk)
-    \mac_read_s0$100  <= \$119 ;
-  always @(posedge clk)
-    \mac_read_s0$103  <= \$120 ;
-  always @(posedge clk)
-    \mac_read_s0$106  <= \$121 ;
-  always @(posedge clk)
-    \mac_read_s0$109  <= \$122 ;
-  always @(posedge clk)
-    \mac_read_s0$112  <= \$123 ;
-  always @(posedge clk)
-    \mac_read_s0$115  <= \$124 ;
-  always @(posedge clk)
-    \mac_read_s0$118  <= \$125 ;
-  always @(posedge clk)
-    \mac_read_s0$121  <= \$126 ;
-  always @(posedge clk)
-    \mac_read_s0$124  <= \$127 ;
-  always @(posedge clk)
-    \mac_read_s0$127  <= \$128 ;
-  always @(posedge clk)
-    \mac_read_s0$130  <= \$129 ;
-  always @(posedge clk)
-    \mac_read_s0$133  <= \$130 ;
-  always @(posedge clk)
-    \mac_read_s0$136  <= \$131 ;
-  always @(posedge clk)
-    \mac_read_s0$327  <= \$132 ;
-  always @(posedge clk)
-    mac_read_valid_s0 <= \$133 ;
-  always @(posedge clk)
-    mac_mul_s0 <= \$134 ;
-  always @(posedge clk)
-    \mac_mul_s0$188  <= \$135 ;
-  always @(posedge clk)
-    \mac_mul_s0$190  <= \$136 ;
-  always @(posedge clk)
-    \mac_mul_s0$191  <= \$137 ;
-  always @(posedge clk)
-    \mac_mul_s0$193  <= \$138 ;
-  always @(posedge clk)
-    \mac_mul_s0$194  <= \$139 ;
-  always @(posedge clk)
-    \mac_mul_s0$196  <= \$140 ;
-  always @(posedge clk)
-    \mac_mul_s0$197  <= \$141 ;
-  always @(posedge clk)
-    \mac_mul_s0$199  <= \$142 ;
-  always @(posedge clk)
-    \mac_mul_s0$200  <= \$143 ;
-  always @(posedge clk)
-    \mac_mul_s0$202  <= \$144 ;
-  always @(posedge clk)
-    \mac_mul_s0$203  <= \$145 ;
-  always @(posedge clk)
-    \mac_mul_s0$205  <= \$146 ;
-  always @(posedge clk)
-    \mac_mul_s0$206  <= \$147 ;
-  always @(posedge clk)
-    \mac_mul_s0$208  <= \$148 ;
-  always @(posedge clk)
-    \mac_mul_s0$209  <= \$149 ;
+  assign \$2  = ~ stall_adv0_valid;
+  assign stall_adv0 = \$2  | o__ready;
+  assign \$3  = i__valid & i__payload[161];
+  assign \$4  = i__payload[171:166] < 7'h40;
+  assign \$5  = \$3  & \$4 ;
+  assign \$6  = ! i__payload[165:162];
+  assign wp__en = \$5  & \$6 ;
+  assign \$7  = ~ i__payload[161];
+  assign \$8  = i__valid & \$7 ;
+  assign rp__en = stall_adv0 & \$8 ;
+  assign \$9  = i__valid & i__payload[161];
+  assign \$10  = i__payload[171:166] < 7'h40;
+  assign \$11  = \$9  & \$10 ;
+  assign \$12  = i__payload[165:162] == 1'h1;
+  assign \wp__en$19  = \$11  & \$12 ;
+  assign \$13  = ~ i__payload[161];
+  assign \$14  = i__valid & \$13 ;
+  assign \rp__en$21  = stall_adv0 & \$14 ;
+  assign \$15  = i__valid & i__payload[161];
+  assign \$16  = i__payload[171:166] < 7'h40;
+  assign \$17  = \$15  & \$16 ;
+  assign \$18  = i__payload[165:162] == 2'h2;
+  assign \wp__en$24  = \$17  & \$18 ;
+  assign \$19  = ~ i__payload[161];
+  assign \$20  = i__valid & \$19 ;
+  assign \rp__en$26  = stall_adv0 & \$20 ;
+  assign \$21  = i__valid & i__payload[161];
+  assign \$22  = i__payload[171:166] < 7'h40;
+  assign \$23  = \$21  & \$22 ;
+  assign \$24  = i__payload[165:162] == 2'h3;
+  assign \wp__en$29  = \$23  & \$24 ;
+  assign \$25  = ~ i__payload[161];
+  assign \$26  = i__valid & \$25 ;
+  assign \rp__en$31  = stall_adv0 & \$26 ;
+  assign \$27  = i__valid & i__payload[161];
+  assign \$28  = i__payload[171:166] < 7'h40;
+  assign \$29  = \$27  & \$28 ;
+  assign \$30  = i__payload[165:162] == 3'h4;
+  assign \wp__en$34  = \$29  & \$30 ;
+  assign \$31  = ~ i__payload[161];
+  assign \$32  = i__valid & \$31 ;
+  assign \rp__en$36  = stall_adv0 & \$32 ;
+  assign \$33  = i__valid & i__payload[161];
+  assign \$34  = i__payload[171:166] < 7'h40;
+  assign \$35  = \$33  & \$34 ;
+  assign \$36  = i__payload[165:162] == 3'h5;
+  assign \wp__en$39  = \$35  & \$36 ;
+  assign \$37  = ~ i__payload[161];
+  assign \$38  = i__valid & \$37 ;
+  assign \rp__en$41  = stall_adv0 & \$38 ;
+  assign \$39  = i__valid & i__payload[161];
+  assign \$40  = i__payload[171:166] < 7'h40;
+  assign \$41  = \$39  & \$40 ;
+  assign \$42  = i__payload[165:162] == 3'h6;
+  assign \wp__en$44  = \$41  & \$42 ;
+  assign \$43  = ~ i__payload[161];
+  assign \$44  = i__valid & \$43 ;
+  assign \rp__en$46  = stall_adv0 & \$44 ;
+  assign \$45  = i__valid & i__payload[161];
+  assign \$46  = i__payload[171:166] < 7'h40;
+  assign \$47  = \$45  & \$46 ;
+  assign \$48  = i__payload[165:162] == 3'h7;
+  assign \wp__en$49  = \$47  & \$48 ;
+  assign \$49  = ~ i__payload[161];
+  assign \$50  = i__valid & \$49 ;
+  assign \rp__en$51  = stall_adv0 & \$50 ;
+  assign \$51  = i__valid & i__payload[161];
+  assign \$52  = i__payload[171:166] < 7'h40;
+  assign \$53  = \$51  & \$52 ;
+  assign \$54  = i__payload[165:162] == 4'h8;
+  assign \wp__en$54  = \$53  & \$54 ;
+  assign \$55  = ~ i__payload[161];
+  assign \$56  = i__valid & \$55 ;
+  assign \rp__en$56  = stall_adv0 & \$56 ;
+  assign \$57  = i__valid & i__payload[161];
+  assign \$58  = i__payload[171:166] < 7'h40;
+  assign \$59  = \$57  & \$58 ;
+  assign \$60  = i__payload[165:162] == 4'h9;
+  assign \wp__en$59  = \$59  & \$60 ;
+  assign \$61  = ~ i__payload[161];
+  assign \$62  = i__valid & \$61 ;
+  assign \rp__en$61  = stall_adv0 & \$62 ;
+  assign \$63  = i__valid & i__payload[161];
+  assign \$64  = i__payload[171:166] < 7'h40;
+  assign \$65  = \$63  & \$64 ;
+  assign \$66  = i__payload[165:162] == 4'ha;
+  assign \wp__en$64  = \$65  & \$66 ;
+  assign \$67  = ~ i__payload[161];
+  assign \$68  = i__valid & \$67 ;
+  assign \rp__en$66  = stall_adv0 & \$68 ;
+  assign \$69  = i__valid & i__payload[161];
+  assign \$70  = i__payload[171:166] < 7'h40;
+  assign \$71  = \$69  & \$70 ;
+  assign \$72  = i__payload[165:162] == 4'hb;
+  assign \wp__en$69  = \$71  & \$72 ;
+  assign \$73  = ~ i__payload[161];
+  assign \$74  = i__valid & \$73 ;
+  assign \rp__en$71  = stall_adv0 & \$74 ;
+  assign \$75  = i__valid & i__payload[161];
+  assign \$76  = i__payload[171:166] < 7'h40;
+  assign \$77  = \$75  & \$76 ;
+  assign \$78  = i__payload[165:162] == 4'hc;
+  assign \wp__en$74  = \$77  & \$78 ;
+  assign \$79  = ~ i__payload[161];
+  assign \$80  = i__valid & \$79 ;
+  assign \rp__en$76  = stall_adv0 & \$80 ;
+  assign \$81  = i__valid & i__payload[161];
+  assign \$82  = i__payload[171:166] < 7'h40;
+  assign \$83  = \$81  & \$82 ;
+  assign \$84  = i__payload[165:162] == 4'hd;
+  assign \wp__en$79  = \$83  & \$84 ;
+  assign \$85  = ~ i__payload[161];
+  assign \$86  = i__valid & \$85 ;
+  assign \rp__en$81  = stall_adv0 & \$86 ;
+  assign \$87  = i__valid & i__payload[161];
+  assign \$88  = i__payload[171:166] < 7'h40;
+  assign \$89  = \$87  & \$88 ;
+  assign \$90  = i__payload[165:162] == 4'he;
+  assign \wp__en$84  = \$89  & \$90 ;
+  assign \$91  = ~ i__payload[161];
+  assign \$92  = i__valid & \$91 ;
+  assign \rp__en$86  = stall_adv0 & \$92 ;
+  assign \$93  = i__valid & i__payload[161];
+  assign \$94  = i__payload[171:166] < 7'h40;
+  assign \$95  = \$93  & \$94 ;
+  assign \$96  = i__payload[165:162] == 4'hf;
+  assign \wp__en$89  = \$95  & \$96 ;
+  assign \$97  = ~ i__payload[161];
+  assign \$98  = i__valid & \$97 ;
+  assign \rp__en$91  = stall_adv0 & \$98 ;
+  assign \$99  = ~ stall_adv1_valid;
+  assign stall_adv1 = \$99  | o__ready;
+  assign \$100  = ~ stall_adv2_valid;
+  assign stall_adv2 = \$100  | o__ready;
+  assign \$101  = ~ stall_adv3_valid;
+  assign stall_adv3 = \$101  | o__ready;
+  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$100 );
+  assign mac0_sum0_p1 = $signed(\mac_mul_s0$102 ) + $signed(\mac_mul_s0$103 );
+  assign mac0_sum0_p2 = $signed(\mac_mul_s0$105 ) + $signed(\mac_mul_s0$106 );
+  assign mac0_sum0_p3 = $signed(\mac_mul_s0$108 ) + $signed(\mac_mul_s0$109 );
+  assign mac0_sum0_p4 = $signed(\mac_mul_s0$111 ) + $signed(\mac_mul_s0$112 );
+  assign mac0_sum0_p5 = $signed(\mac_mul_s0$114 ) + $signed(\mac_mul_s0$115 );
+  assign mac0_sum0_p6 = $signed(\mac_mul_s0$117 ) + $signed(\mac_mul_s0$118 );
+  assign mac0_sum0_p7 = $signed(\mac_mul_s0$120 ) + $signed(\mac_mul_s0$121 );
+  assign mac1_sum0_p0 = $signed(\mac_mul_s0$123 ) + $signed(\mac_mul_s0$124 );
+  assign mac1_sum0_p1 = $signed(\mac_mul_s0$126 ) + $signed(\mac_mul_s0$127 );
+  assign mac1_sum0_p2 = $signed(\mac_mul_s0$129 ) + $signed(\mac_mul_s0$130 );
+  assign mac1_sum0_p3 = $signed(\mac_mul_s0$132 ) + $signed(\mac_mul_s0$133 );
+  assign mac1_sum0_p4 = $signed(\mac_mul_s0$135 ) + $signed(\mac_mul_s0$136 );
+  assign mac1_sum0_p5 = $signed(\mac_mul_s0$138 ) + $signed(\mac_mul_s0$139 );
+  assign mac1_sum0_p6 = $signed(\mac_mul_s0$141 ) + $signed(\mac_mul_s0$142 );
+  assign mac1_sum0_p7 = $signed(\mac_mul_s0$144 ) + $signed(\mac_mul_s0$145 );
+  assign mac2_sum0_p0 = $signed(\mac_mul_s0$147 ) + $signed(\mac_mul_s0$148 );
+  assign mac2_sum0_p1 = $signed(\mac_mul_s0$150 ) + $signed(\mac_mul_s0$151 );
+  assign mac2_sum0_p2 = $signed(\mac_mul_s0$153 ) + $signed(\mac_mul_s0$154 );
+  assign mac2_sum0_p3 = $signed(\mac_mul_s0$156 ) + $signed(\mac_mul_s0$157 );
+  assign mac2_sum0_p4 = $signed(\mac_mul_s0$159 ) + $signed(\mac_mul_s0$160 );
+  assign mac2_sum0_p5 = $signed(\mac_mul_s0$162 ) + $signed(\mac_mul_s0$163 );
+  assign mac2_sum0_p6 = $signed(\mac_mul_s0$165 ) + $signed(\mac_mul_s0$166 );
+  assign mac2_sum0_p7 = $signed(\mac_mul_s0$168 ) + $signed(\mac_mul_s0$169 );
+  assign mac3_sum0_p0 = $signed(\mac_mul_s0$171 ) + $signed(\mac_mul_s0$172 );
+  assign mac3_sum0_p1 = $signed(\mac_mul_s0$174 ) + $signed(\mac_mul_s0$175 );
+  assign mac3_sum0_p2 = $signed(\mac_mul_s0$177 ) + $signed(\mac_mul_s0$178 );
+  assign mac3_sum0_p3 = $signed(\mac_mul_s0$180 ) + $signed(\mac_mul_s0$181 );
+  assign mac3_sum0_p4 = $signed(\mac_mul_s0$183 ) + $signed(\mac_mul_s0$184 );
+  assign mac3_sum0_p5 = $signed(\mac_mul_s0$186 ) + $signed(\mac_mul_s0$187 );
+  assign mac3_sum0_p6 = $signed(\mac_mul_s0$189 ) + $signed(\mac_mul_s0$190 );
+  assign mac3_sum0_p7 = $signed(\mac_mul_s0$192 ) + $signed(\mac_mul_s0$193 );
+  assign \$102  = ~ stall_adv4_valid;
+  assign stall_adv4 = \$102  | o__ready;
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$198 );
+  assign mac0_sum1_p1 = $signed(\mac_add0_s0$200 ) + $signed(\mac_add0_s0$201 );
+  assign mac0_sum1_p2 = $signed(\mac_add0_s0$203 ) + $signed(\mac_add0_s0$204 );
+  assign mac0_sum1_p3 = $signed(\mac_add0_s0$206 ) + $signed(\mac_add0_s0$207 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$209 ) + $signed(\mac_add0_s0$210 );
+  assign mac1_sum1_p1 = $signed(\mac_add0_s0$212 ) + $signed(\mac_add0_s0$213 );
+  assign mac1_sum1_p2 = $signed(\mac_add0_s0$215 ) + $signed(\mac_add0_s0$216 );
+  assign mac1_sum1_p3 = $signed(\mac_add0_s0$218 ) + $signed(\mac_add0_s0$219 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$221 ) + $signed(\mac_add0_s0$222 );
+  assign mac2_sum1_p1 = $signed(\mac_add0_s0$224 ) + $signed(\mac_add0_s0$225 );
+  assign mac2_sum1_p2 = $signed(\mac_add0_s0$227 ) + $signed(\mac_add0_s0$228 );
+  assign mac2_sum1_p3 = $signed(\mac_add0_s0$230 ) + $signed(\mac_add0_s0$231 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$233 ) + $signed(\mac_add0_s0$234 );
+  assign mac3_sum1_p1 = $signed(\mac_add0_s0$236 ) + $signed(\mac_add0_s0$237 );
+  assign mac3_sum1_p2 = $signed(\mac_add0_s0$239 ) + $signed(\mac_add0_s0$240 );
+  assign mac3_sum1_p3 = $signed(\mac_add0_s0$242 ) + $signed(\mac_add0_s0$243 );
+  assign \$103  = ~ stall_adv5_valid;
+  assign stall_adv5 = \$103  | o__ready;
+  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$248 );
+  assign mac0_sum2_p1 = $signed(\mac_add1_s0$250 ) + $signed(\mac_add1_s0$251 );
+  assign mac1_sum2_p0 = $signed(\mac_add1_s0$253 ) + $signed(\mac_add1_s0$254 );
+  assign mac1_sum2_p1 = $signed(\mac_add1_s0$256 ) + $signed(\mac_add1_s0$257 );
+  assign mac2_sum2_p0 = $signed(\mac_add1_s0$259 ) + $signed(\mac_add1_s0$260 );
+  assign mac2_sum2_p1 = $signed(\mac_add1_s0$262 ) + $signed(\mac_add1_s0$263 );
+  assign mac3_sum2_p0 = $signed(\mac_add1_s0$265 ) + $signed(\mac_add1_s0$266 );
+  assign mac3_sum2_p1 = $signed(\mac_add1_s0$268 ) + $signed(\mac_add1_s0$269 );
+  assign \$104  = ~ stall_adv6_valid;
+  assign stall_adv6 = \$104  | o__ready;
+  assign mac0_sum3_p0 = $signed(mac_add2_s0) + $signed(\mac_add2_s0$274 );
+  assign mac1_sum3_p0 = $signed(\mac_add2_s0$276 ) + $signed(\mac_add2_s0$277 );
+  assign mac2_sum3_p0 = $signed(\mac_add2_s0$279 ) + $signed(\mac_add2_s0$280 );
+  assign mac3_sum3_p0 = $signed(\mac_add2_s0$282 ) + $signed(\mac_add2_s0$283 );
+  assign \$105  = ~ stall_adv7_valid;
+  assign stall_adv7 = \$105  | o__ready;
+  assign \$106  = ~ stall_adv8_valid;
+  assign stall_adv8 = \$106  | o__ready;
+  assign \$107  = $signed(mac_acc0) + $signed(mac_add3_s0);
+  assign \$108  = $signed(mac_acc1) + $signed(\mac_add3_s0$293 );
+  assign \$109  = $signed(mac_acc2) + $signed(\mac_add3_s0$296 );
+  assign \$110  = $signed(mac_acc3) + $signed(\mac_add3_s0$299 );
+  assign \$111  = ~ i__payload[161];
+  assign \$112  = i__valid & \$111 ;
+  assign \$113  = i__ready & \$112 ;
+  assign \$114  = rp__addr == 6'h3f;
+  assign \$115  = i__payload[160] | \$114 ;
+  assign \$116  = rp__addr + 1'h1;
+  assign \$117  = ~ i__payload[161];
+  assign \$118  = i__valid & \$117 ;
+  assign \$119  = mac_add3_valid_s0 & \mac_add3_s0$397 ;
+  assign \$120  = mac_add3_valid_s0 & \mac_add3_s0$397 ;
+  assign \$121  = mac_add3_valid_s0 & \mac_add3_s0$397 ;
+  assign \$122  = mac_add3_valid_s0 & \mac_add3_s0$397 ;
+  assign \$123  = mac_add3_valid_s0 & \mac_add3_s0$397 ;
+  assign \$124  = mac_add3_valid_s0 & \mac_add3_s0$397 ;
+  assign \$125  = mac_add3_valid_s0 & \mac_add3_s0$397 ;
+  assign \$126  = mac_add3_valid_s0 & \mac_add3_s0$397 ;
+  assign \$127  = mac_add3_valid_s0 & \mac_add3_s0$397 ;
+  assign \$128  = mac_add3_valid_s0 & \mac_add3_s0$397 ;
+  assign \$129  = stall_adv8 & mac_add3_valid_s0;
+  assign \$130  = stall_adv8 & mac_add3_valid_s0;
+  assign \$131  = stall_adv8 & mac_add3_valid_s0;
+  assign \$132  = stall_adv8 & mac_add3_valid_s0;
+  always @(posedge clk)
+    rp__addr <= \$133 ;
+  always @(posedge clk)
+    mac_read_s0 <= \$134 ;
+  always @(posedge clk)
+    \mac_read_s0$306  <= \$135 ;
+  always @(posedge clk)
+    \mac_read_s0$307  <= \$136 ;
+  always @(posedge clk)
+    \mac_read_s0$308  <= \$137 ;
+  always @(posedge clk)
+    \mac_read_s0$309  <= \$138 ;
+  always @(posedge clk)
+    \mac_read_s0$310  <= \$139 ;
+  always @(posedge clk)
+    \mac_read_s0$311  <= \$140 ;
+  always @(posedge clk)
+    \mac_read_s0$312  <= \$141 ;
+  always @(posedge clk)
+    \mac_read_s0$313  <= \$142 ;
+  always @(posedge clk)
+    \mac_read_s0$314  <= \$143 ;
+  always @(posedge clk)
+    \mac_read_s0$315  <= \$144 ;
+  always @(posedge clk)
+    \mac_read_s0$316  <= \$145 ;
+  always @(posedge clk)
+    \mac_read_s0$317  <= \$146 ;
+  always @(posedge clk)
+    \mac_read_s0$318  <= \$147 ;
+  always @(posedge clk)
+    \mac_read_s0$319  <= \$148 ;
   always @(posedge clk)
-    \mac_mul_s0$211  <= \$150 ;
+    \mac_read_s0$320  <= \$149 ;
   always @(posedge clk)
-    \mac_mul_s0$212  <= \$151 ;
+    \mac_read_s0$321  <= \$150 ;
   always @(posedge clk)
-    \mac_mul_s0$214  <= \$152 ;
+    mac_read_valid_s0 <= \$151 ;
   always @(posedge clk)
-    \mac_mul_s0$215  <= \$153 ;
+    mac_dspin_s0 <= \$152 ;
   always @(posedge clk)
-    \mac_mul_s0$217  <= \$154 ;
+    mac_dspin_valid_s0 <= \$153 ;
   always @(posedge clk)
-    \mac_mul_s0$218  <= \$155 ;
+    mac_mul_s0 <= \$154 ;
   always @(posedge clk)
-    \mac_mul_s0$220  <= \$156 ;
+    \mac_mul_s0$100  <= \$155 ;
   always @(posedge clk)
-    \mac_mul_s0$221  <= \$157 ;
+    \mac_mul_s0$102  <= \$156 ;
   always @(posedge clk)
-    \mac_mul_s0$223  <= \$158 ;
+    \mac_mul_s0$103  <= \$157 ;
   always @(posedge clk)
-    \mac_mul_s0$224  <= \$159 ;
+    \mac_mul_s0$105  <= \$158 ;
   always @(posedge clk)
-    \mac_mul_s0$226  <= \$160 ;
+    \mac_mul_s0$106  <= \$159 ;
   always @(posedge clk)
-    \mac_mul_s0$227  <= \$161 ;
+    \mac_mul_s0$108  <= \$160 ;
   always @(posedge clk)
-    \mac_mul_s0$229  <= \$162 ;
+    \mac_mul_s0$109  <= \$161 ;
   always @(posedge clk)
-    \mac_mul_s0$230  <= \$163 ;
+    \mac_mul_s0$111  <= \$162 ;
   always @(posedge clk)
-    \mac_mul_s0$232  <= \$164 ;
+    \mac_mul_s0$112  <= \$163 ;
   always @(posedge clk)
-    \mac_mul_s0$233  <= \$165 ;
+    \mac_mul_s0$114  <= \$164 ;
   always @(posedge clk)
-    \mac_mul_s0$235  <= \$166 ;
+    \mac_mul_s0$115  <= \$165 ;
   always @(posedge clk)
-    \mac_mul_s0$236  <= \$167 ;
+    \mac_mul_s0$117  <= \$166 ;
   always @(posedge clk)
-    \mac_mul_s0$238  <= \$168 ;
+    \mac_mul_s0$118  <= \$167 ;
   always @(posedge clk)
-    \mac_mul_s0$239  <= \$169 ;
+    \mac_mul_s0$120  <= \$168 ;
   always @(posedge clk)
-    \mac_mul_s0$241  <= \$170 ;
+    \mac_mul_s0$121  <= \$169 ;
   always @(posedge clk)
-    \mac_mul_s0$242  <= \$171 ;
+    \mac_mul_s0$123  <= \$170 ;
   always @(posedge clk)
-    \mac_mul_s0$244  <= \$172 ;
+    \mac_mul_s0$124  <= \$171 ;
   always @(posedge clk)
-    \mac_mul_s0$245  <= \$173 ;
+    \mac_mul_s0$126  <= \$172 ;
   always @(posedge clk)
-    \mac_mul_s0$247  <= \$174 ;
+    \mac_mul_s0$127  <= \$173 ;
   always @(posedge clk)
-    \mac_mul_s0$248  <= \$175 ;
+    \mac_mul_s0$129  <= \$174 ;
   always @(posedge clk)
-    \mac_mul_s0$250  <= \$176 ;
+    \mac_mul_s0$130  <= \$175 ;
   always @(posedge clk)
-    \mac_mul_s0$251  <= \$177 ;
+    \mac_mul_s0$132  <= \$176 ;
   always @(posedge clk)
-    \mac_mul_s0$253  <= \$178 ;
+    \mac_mul_s0$133  <= \$177 ;
   always @(posedge clk)
-    \mac_mul_s0$254  <= \$179 ;
+    \mac_mul_s0$135  <= \$178 ;
   always @(posedge clk)
-    \mac_mul_s0$256  <= \$180 ;
+    \mac_mul_s0$136  <= \$179 ;
   always @(posedge clk)
-    \mac_mul_s0$257  <= \$181 ;
+    \mac_mul_s0$138  <= \$180 ;
   always @(posedge clk)
-    \mac_mul_s0$259  <= \$182 ;
+    \mac_mul_s0$139  <= \$181 ;
   always @(posedge clk)
-    \mac_mul_s0$260  <= \$183 ;
+    \mac_mul_s0$141  <= \$182 ;
   always @(posedge clk)
-    \mac_mul_s0$262  <= \$184 ;
+    \mac_mul_s0$142  <= \$183 ;
   always @(posedge clk)
-    \mac_mul_s0$263  <= \$185 ;
+    \mac_mul_s0$144  <= \$184 ;
   always @(posedge clk)
-    \mac_mul_s0$265  <= \$186 ;
+    \mac_mul_s0$145  <= \$185 ;
   always @(posedge clk)
-    \mac_mul_s0$266  <= \$187 ;
+    \mac_mul_s0$147  <= \$186 ;
   always @(posedge clk)
-    \mac_mul_s0$268  <= \$188 ;
+    \mac_mul_s0$148  <= \$187 ;
   always @(posedge clk)
-    \mac_mul_s0$269  <= \$189 ;
+    \mac_mul_s0$150  <= \$188 ;
   always @(posedge clk)
-    \mac_mul_s0$271  <= \$190 ;
+    \mac_mul_s0$151  <= \$189 ;
   always @(posedge clk)
-    \mac_mul_s0$272  <= \$191 ;
+    \mac_mul_s0$153  <= \$190 ;
   always @(posedge clk)
-    \mac_mul_s0$274  <= \$192 ;
+    \mac_mul_s0$154  <= \$191 ;
   always @(posedge clk)
-    \mac_mul_s0$275  <= \$193 ;
+    \mac_mul_s0$156  <= \$192 ;
   always @(posedge clk)
-    \mac_mul_s0$277  <= \$194 ;
+    \mac_mul_s0$157  <= \$193 ;
   always @(posedge clk)
-    \mac_mul_s0$278  <= \$195 ;
+    \mac_mul_s0$159  <= \$194 ;
   always @(posedge clk)
-    \mac_mul_s0$280  <= \$196 ;
+    \mac_mul_s0$160  <= \$195 ;
   always @(posedge clk)
-    \mac_mul_s0$281  <= \$197 ;
+    \mac_mul_s0$162  <= \$196 ;
   always @(posedge clk)
-    \mac_mul_s0$329  <= \$198 ;
+    \mac_mul_s0$163  <= \$197 ;
   always @(posedge clk)
-    mac_mul_valid_s0 <= \$199 ;
+    \mac_mul_s0$165  <= \$198 ;
   always @(posedge clk)
-    mac_add3_s0 <= \$200 ;
+    \mac_mul_s0$166  <= \$199 ;
   always @(posedge clk)
-    \mac_add3_s0$315  <= \$201 ;
+    \mac_mul_s0$168  <= \$200 ;
   always @(posedge clk)
-    \mac_add3_s0$318  <= \$202 ;
+    \mac_mul_s0$169  <= \$201 ;
   always @(posedge clk)
-    \mac_add3_s0$321  <= \$203 ;
+    \mac_mul_s0$171  <= \$202 ;
   always @(posedge clk)
-    \mac_add3_s0$331  <= \$204 ;
+    \mac_mul_s0$172  <= \$203 ;
   always @(posedge clk)
-    mac_add3_valid_s0 <= \$205 ;
+    \mac_mul_s0$174  <= \$204 ;
   always @(posedge clk)
-    o__valid <= \$206 ;
+    \mac_mul_s0$175  <= \$205 ;
   always @(posedge clk)
-    mac_acc0_out <= \$207 ;
+    \mac_mul_s0$177  <= \$206 ;
   always @(posedge clk)
-    mac_acc0 <= \$208 ;
+    \mac_mul_s0$178  <= \$207 ;
   always @(posedge clk)
-    mac_acc1_out <= \$209 ;
+    \mac_mul_s0$180  <= \$208 ;
   always @(posedge clk)
-    mac_acc1 <= \$210 ;
+    \mac_mul_s0$181  <= \$209 ;
   always @(posedge clk)
-    mac_acc2_out <= \$211 ;
+    \mac_mul_s0$183  <= \$210 ;
   always @(posedge clk)
-    mac_acc2 <= \$212 ;
+    \mac_mul_s0$184  <= \$211 ;
   always @(posedge clk)
-    mac_acc3_out <= \$213 ;
+    \mac_mul_s0$186  <= \$212 ;
   always @(posedge clk)
-    mac_acc3 <= \$214 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = rp__addr;
-    if (\$104 ) begin
-      (* full_case = 32'd1 *)
-      if (\$106 ) begin
-        \$115  = 6'h00;
-      end else begin
-        \$115  = \$107 [5:0];
-      end
-    end
-    if (rst) begin
-      \$115  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = mac_read_s0;
-    if (i__ready) begin
-      \$116  = i__payload[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = \mac_read_s0$94 ;
-    if (i__ready) begin
-      \$117  = i__payload[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = \mac_read_s0$97 ;
-    if (i__ready) begin
-      \$118  = i__payload[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = \mac_read_s0$100 ;
-    if (i__ready) begin
-      \$119  = i__payload[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = \mac_read_s0$103 ;
-    if (i__ready) begin
-      \$120  = i__payload[39:32];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = \mac_read_s0$106 ;
-    if (i__ready) begin
-      \$121  = i__payload[47:40];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = \mac_read_s0$109 ;
-    if (i__ready) begin
-      \$122  = i__payload[55:48];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = \mac_read_s0$112 ;
-    if (i__ready) begin
-      \$123  = i__payload[63:56];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = \mac_read_s0$115 ;
-    if (i__ready) begin
-      \$124  = i__payload[71:64];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = \mac_read_s0$118 ;
-    if (i__ready) begin
-      \$125  = i__payload[79:72];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = \mac_read_s0$121 ;
-    if (i__ready) begin
-      \$126  = i__payload[87:80];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = \mac_read_s0$124 ;
-    if (i__ready) begin
-      \$127  = i__payload[95:88];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = \mac_read_s0$127 ;
-    if (i__ready) begin
-      \$128  = i__payload[103:96];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = \mac_read_s0$130 ;
-    if (i__ready) begin
-      \$129  = i__payload[111:104];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = \mac_read_s0$133 ;
-    if (i__ready) begin
-      \$130  = i__payload[119:112];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = \mac_read_s0$136 ;
-    if (i__ready) begin
-      \$131  = i__payload[127:120];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = \mac_read_s0$327 ;
-    if (i__ready) begin
-      \$132  = i__payload[160];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = mac_read_valid_s0;
-    if (i__ready) begin
-      \$133  = \$109 ;
-    end
-    if (rst) begin
-      \$133  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = mac_mul_s0;
-    if (i__ready) begin
-      \$134  = mac_prod0_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = \mac_mul_s0$188 ;
-    if (i__ready) begin
-      \$135  = mac_prod0_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$136  = \mac_mul_s0$190 ;
-    if (i__ready) begin
-      \$136  = mac_prod0_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = \mac_mul_s0$191 ;
-    if (i__ready) begin
-      \$137  = mac_prod0_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = \mac_mul_s0$193 ;
-    if (i__ready) begin
-      \$138  = mac_prod0_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$139  = \mac_mul_s0$194 ;
-    if (i__ready) begin
-      \$139  = mac_prod0_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = \mac_mul_s0$196 ;
-    if (i__ready) begin
-      \$140  = mac_prod0_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = \mac_mul_s0$197 ;
-    if (i__ready) begin
-      \$141  = mac_prod0_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = \mac_mul_s0$199 ;
-    if (i__ready) begin
-      \$142  = mac_prod0_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = \mac_mul_s0$200 ;
-    if (i__ready) begin
-      \$143  = mac_prod0_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = \mac_mul_s0$202 ;
-    if (i__ready) begin
-      \$144  = mac_prod0_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = \mac_mul_s0$203 ;
-    if (i__ready) begin
-      \$145  = mac_prod0_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = \mac_mul_s0$205 ;
-    if (i__ready) begin
-      \$146  = mac_prod0_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = \mac_mul_s0$206 ;
-    if (i__ready) begin
-      \$147  = mac_prod0_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = \mac_mul_s0$208 ;
-    if (i__ready) begin
-      \$148  = mac_prod0_14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = \mac_mul_s0$209 ;
-    if (i__ready) begin
-      \$149  = mac_prod0_15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = \mac_mul_s0$211 ;
-    if (i__ready) begin
-      \$150  = mac_prod1_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = \mac_mul_s0$212 ;
-    if (i__ready) begin
-      \$151  = mac_prod1_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = \mac_mul_s0$214 ;
-    if (i__ready) begin
-      \$152  = mac_prod1_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = \mac_mul_s0$215 ;
-    if (i__ready) begin
-      \$153  = mac_prod1_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = \mac_mul_s0$217 ;
-    if (i__ready) begin
-      \$154  = mac_prod1_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = \mac_mul_s0$218 ;
-    if (i__ready) begin
-      \$155  = mac_prod1_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$156  = \mac_mul_s0$220 ;
-    if (i__ready) begin
-      \$156  = mac_prod1_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = \mac_mul_s0$221 ;
-    if (i__ready) begin
-      \$157  = mac_prod1_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = \mac_mul_s0$223 ;
-    if (i__ready) begin
-      \$158  = mac_prod1_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = \mac_mul_s0$224 ;
-    if (i__ready) begin
-      \$159  = mac_prod1_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = \mac_mul_s0$226 ;
-    if (i__ready) begin
-      \$160  = mac_prod1_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = \mac_mul_s0$227 ;
-    if (i__ready) begin
-      \$161  = mac_prod1_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = \mac_mul_s0$229 ;
-    if (i__ready) begin
-      \$162  = mac_prod1_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = \mac_mul_s0$230 ;
-    if (i__ready) begin
-      \$163  = mac_prod1_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$164  = \mac_mul_s0$232 ;
-    if (i__ready) begin
-      \$164  = mac_prod1_14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$165  = \mac_mul_s0$233 ;
-    if (i__ready) begin
-      \$165  = mac_prod1_15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$166  = \mac_mul_s0$235 ;
-    if (i__ready) begin
-      \$166  = mac_prod2_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = \mac_mul_s0$236 ;
-    if (i__ready) begin
-      \$167  = mac_prod2_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$168  = \mac_mul_s0$238 ;
-    if (i__ready) begin
-      \$168  = mac_prod2_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = \mac_mul_s0$239 ;
-    if (i__ready) begin
-      \$169  = mac_prod2_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = \mac_mul_s0$241 ;
-    if (i__ready) begin
-      \$170  = mac_prod2_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = \mac_mul_s0$242 ;
-    if (i__ready) begin
-      \$171  = mac_prod2_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = \mac_mul_s0$244 ;
-    if (i__ready) begin
-      \$172  = mac_prod2_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = \mac_mul_s0$245 ;
-    if (i__ready) begin
-      \$173  = mac_prod2_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$174  = \mac_mul_s0$247 ;
-    if (i__ready) begin
-      \$174  = mac_prod2_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$175  = \mac_mul_s0$248 ;
-    if (i__ready) begin
-      \$175  = mac_prod2_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$176  = \mac_mul_s0$250 ;
-    if (i__ready) begin
-      \$176  = mac_prod2_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$177  = \mac_mul_s0$251 ;
-    if (i__ready) begin
-      \$177  = mac_prod2_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$178  = \mac_mul_s0$253 ;
-    if (i__ready) begin
-      \$178  = mac_prod2_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$179  = \mac_mul_s0$254 ;
-    if (i__ready) begin
-      \$179  = mac_prod2_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$180  = \mac_mul_s0$256 ;
-    if (i__ready) begin
-      \$180  = mac_prod2_14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$181  = \mac_mul_s0$257 ;
-    if (i__ready) begin
-      \$181  = mac_prod2_15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$182  = \mac_mul_s0$259 ;
-    if (i__ready) begin
-      \$182  = mac_prod3_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$183  = \mac_mul_s0$260 ;
-    if (i__ready) begin
-      \$183  = mac_prod3_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$184  = \mac_mul_s0$262 ;
-    if (i__ready) begin
-      \$184  = mac_prod3_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$185  = \mac_mul_s0$263 ;
-    if (i__ready) begin
-      \$185  = mac_prod3_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$186  = \mac_mul_s0$265 ;
-    if (i__ready) begin
-      \$186  = mac_prod3_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$187  = \mac_mul_s0$266 ;
-    if (i__ready) begin
-      \$187  = mac_prod3_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$188  = \mac_mul_s0$268 ;
-    if (i__ready) begin
-      \$188  = mac_prod3_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$189  = \mac_mul_s0$269 ;
-    if (i__ready) begin
-      \$189  = mac_prod3_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$190  = \mac_mul_s0$271 ;
-    if (i__ready) begin
-      \$190  = mac_prod3_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$191  = \mac_mul_s0$272 ;
-    if (i__ready) begin
-      \$191  = mac_prod3_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$192  = \mac_mul_s0$274 ;
-    if (i__ready) begin
-      \$192  = mac_prod3_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$193  = \mac_mul_s0$275 ;
-    if (i__ready) begin
-      \$193  = mac_prod3_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$194  = \mac_mul_s0$277 ;
-    if (i__ready) begin
-      \$194  = mac_prod3_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$195  = \mac_mul_s0$278 ;
-    if (i__ready) begin
-      \$195  = mac_prod3_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$196  = \mac_mul_s0$280 ;
-    if (i__ready) begin
-      \$196  = mac_prod3_14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$197  = \mac_mul_s0$281 ;
-    if (i__ready) begin
-      \$197  = mac_prod3_15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$198  = \mac_mul_s0$329 ;
-    if (i__ready) begin
-      \$198  = \mac_read_s0$327 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$199  = mac_mul_valid_s0;
-    if (i__ready) begin
-      \$199  = mac_read_valid_s0;
-    end
-    if (rst) begin
-      \$199  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$200  = mac_add3_s0;
-    if (i__ready) begin
-      \$200  = mac0_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$201  = \mac_add3_s0$315 ;
-    if (i__ready) begin
-      \$201  = mac1_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$202  = \mac_add3_s0$318 ;
-    if (i__ready) begin
-      \$202  = mac2_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$203  = \mac_add3_s0$321 ;
-    if (i__ready) begin
-      \$203  = mac3_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$204  = \mac_add3_s0$331 ;
-    if (i__ready) begin
-      \$204  = \mac_mul_s0$329 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$205  = mac_add3_valid_s0;
-    if (i__ready) begin
-      \$205  = mac_mul_valid_s0;
-    end
-    if (rst) begin
-      \$205  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$206  = o__valid;
-    if (i__ready) begin
-      \$206  = \$110 ;
-    end
-    if (rst) begin
-      \$206  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$207  = mac_acc0_out;
-    if (\$111 ) begin
-      if (\mac_add3_s0$331 ) begin
-        \$207  = \$98 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$208  = mac_acc0;
-    if (\$111 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add3_s0$331 ) begin
-        \$208  = 32'd0;
-      end else begin
-        \$208  = \$98 [31:0];
-      end
-    end
-    if (rst) begin
-      \$208  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$209  = mac_acc1_out;
-    if (\$112 ) begin
-      if (\mac_add3_s0$331 ) begin
-        \$209  = \$99 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$210  = mac_acc1;
-    if (\$112 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add3_s0$331 ) begin
-        \$210  = 32'd0;
-      end else begin
-        \$210  = \$99 [31:0];
-      end
-    end
-    if (rst) begin
-      \$210  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$211  = mac_acc2_out;
+    \mac_mul_s0$187  <= \$213 ;
+  always @(posedge clk)
+    \mac_mul_s0$189  <= \$214 ;
+  always @(posedge clk)
+    \mac_mul_s0$190  <= \$215 ;
+  always @(posedge clk)
+    \mac_mul_s0$192  <= \$216 ;
+  always @(posedge clk)
+    \mac_mul_s0$193  <= \$217 ;
+  always @(posedge clk)
+    \mac_mul_s0$389  <= \$218 ;
+  always @(posedge clk)
+    mac_mul_valid_s0 <= \$219 ;
+  always @(posedge clk)
+    mac_add0_s0 <= \$220 ;
+  always @(posedge clk)
+    \mac_add0_s0$198  <= \$221 ;
+  always @(posedge clk)
+    \mac_add0_s0$200  <= \$222 ;
+  always @(posedge clk)
+    \mac_add0_s0$201  <= \$223 ;
+  always @(posedge clk)
+    \mac_add0_s0$203  <= \$224 ;
+  always @(posedge clk)
+    \mac_add0_s0$204  <= \$225 ;
+  always @(posedge clk)
+    \mac_add0_s0$206  <= \$226 ;
+  always @(posedge clk)
+    \mac_add0_s0$207  <= \$227 ;
+  always @(posedge clk)
+    \mac_add0_s0$209  <= \$228 ;
+  always @(posedge clk)
+    \mac_add0_s0$210  <= \$229 ;
+  always @(posedge clk)
+    \mac_add0_s0$212  <= \$230 ;
+  always @(posedge clk)
+    \mac_add0_s0$213  <= \$231 ;
+  always @(posedge clk)
+    \mac_add0_s0$215  <= \$232 ;
+  always @(posedge clk)
+    \mac_add0_s0$216  <= \$233 ;
+  always @(posedge clk)
+    \mac_add0_s0$218  <= \$234 ;
+  always @(posedge clk)
+    \mac_add0_s0$219  <= \$235 ;
+  always @(posedge clk)
+    \mac_add0_s0$221  <= \$236 ;
+  always @(posedge clk)
+    \mac_add0_s0$222  <= \$237 ;
+  always @(posedge clk)
+    \mac_add0_s0$224  <= \$238 ;
+  always @(posedge clk)
+    \mac_add0_s0$225  <= \$239 ;
+  always @(posedge clk)
+    \mac_add0_s0$227  <= \$240 ;
+  always @(posedge clk)
+    \mac_add0_s0$228  <= \$241 ;
+  always @(posedge clk)
+    \mac_add0_s0$230  <= \$242 ;
+  always @(posedge clk)
+    \mac_add0_s0$231  <= \$243 ;
+  always @(posedge clk)
+    \mac_add0_s0$233  <= \$244 ;
+  always @(posedge clk)
+    \mac_add0_s0$234  <= \$245 ;
+  always @(posedge clk)
+    \mac_add0_s0$236  <= \$246 ;
+  always @(posedge clk)
+    \mac_add0_s0$237  <= \$247 ;
+  always @(posedge clk)
+    \mac_add0_s0$239  <= \$248 ;
+  always @(posedge clk)
+    \mac_add0_s0$240  <= \$249 ;
+  always @(posedge clk)
+    \mac_add0_s0$242  <= \$250 ;
+  always @(posedge clk)
+    \mac_add0_s0$243  <= \$251 ;
+  always @(posedge clk)
+    \mac_add0_s0$391  <= \$252 ;
+  always @(posedge clk)
+    mac_add0_valid_s0 <= \$253 ;
+  always @(posedge clk)
+    mac_add1_s0 <= \$254 ;
+  always @(posedge clk)
+    \mac_add1_s0$248  <= \$255 ;
+  always @(posedge clk)
+    \mac_add1_s0$250  <= \$256 ;
+  always @(posedge clk)
+    \mac_add1_s0$251  <= \$257 ;
+  always @(posedge clk)
+    \mac_add1_s0$253  <= \$258 ;
+  always @(posedge clk)
+    \mac_add1_s0$254  <= \$259 ;
+  always @(posedge clk)
+    \mac_add1_s0$256  <= \$260 ;
+  always @(posedge clk)
+    \mac_add1_s0$257  <= \$261 ;
+  always @(posedge clk)
+    \mac_add1_s0$259  <= \$262 ;
+  always @(posedge clk)
+    \mac_add1_s0$260  <= \$263 ;
+  always @(posedge clk)
+    \mac_add1_s0$262  <= \$264 ;
+  always @(posedge clk)
+    \mac_add1_s0$263  <= \$265 ;
+  always @(posedge clk)
+    \mac_add1_s0$265  <= \$266 ;
+  always @(posedge clk)
+    \mac_add1_s0$266  <= \$267 ;
+  always @(posedge clk)
+    \mac_add1_s0$268  <= \$268 ;
+  always @(posedge clk)
+    \mac_add1_s0$269  <= \$269 ;
+  always @(posedge clk)
+    \mac_add1_s0$393  <= \$270 ;
+  always @(posedge clk)
+    mac_add1_valid_s0 <= \$271 ;
+  always @(posedge clk)
+    mac_add2_s0 <= \$272 ;
+  always @(posedge clk)
+    \mac_add2_s0$274  <= \$273 ;
+  always @(posedge clk)
+    \mac_add2_s0$276  <= \$274 ;
+  always @(posedge clk)
+    \mac_add2_s0$277  <= \$275 ;
+  always @(posedge clk)
+    \mac_add2_s0$279  <= \$276 ;
+  always @(posedge clk)
+    \mac_add2_s0$280  <= \$277 ;
+  always @(posedge clk)
+    \mac_add2_s0$282  <= \$278 ;
+  always @(posedge clk)
+    \mac_add2_s0$283  <= \$279 ;
+  always @(posedge clk)
+    \mac_add2_s0$395  <= \$280 ;
+  always @(posedge clk)
+    mac_add2_valid_s0 <= \$281 ;
+  always @(posedge clk)
+    mac_add3_s0 <= \$282 ;
+  always @(posedge clk)
+    \mac_add3_s0$293  <= \$283 ;
+  always @(posedge clk)
+    \mac_add3_s0$296  <= \$284 ;
+  always @(posedge clk)
+    \mac_add3_s0$299  <= \$285 ;
+  always @(posedge clk)
+    \mac_add3_s0$397  <= \$286 ;
+  always @(posedge clk)
+    mac_add3_valid_s0 <= \$287 ;
+  always @(posedge clk)
+    o__valid <= \$288 ;
+  always @(posedge clk)
+    stall_adv0_valid <= \$289 ;
+  always @(posedge clk)
+    stall_adv1_valid <= \$290 ;
+  always @(posedge clk)
+    stall_adv2_valid <= \$291 ;
+  always @(posedge clk)
+    stall_adv3_valid <= \$292 ;
+  always @(posedge clk)
+    stall_adv4_valid <= \$293 ;
+  always @(posedge clk)
+    stall_adv5_valid <= \$294 ;
+  always @(posedge clk)
+    stall_adv6_valid <= \$295 ;
+  always @(posedge clk)
+    stall_adv7_valid <= \$296 ;
+  always @(posedge clk)
+    stall_adv8_valid <= \$297 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$298 ;
+  always @(posedge clk)
+    mac_acc0 <= \$299 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$300 ;
+  always @(posedge clk)
+    mac_acc1 <= \$301 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$302 ;
+  always @(posedge clk)
+    mac_acc2 <= \$303 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$304 ;
+  always @(posedge clk)
+    mac_acc3 <= \$305 ;
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_0 (
+    .a(mac_read_s0),
+    .b(rp__data[7:0]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod0_0)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_1 (
+    .a(\mac_read_s0$306 ),
+    .b(\rp__data$400 [7:0]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod0_1)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_10 (
+    .a(\mac_read_s0$315 ),
+    .b(\rp__data$409 [7:0]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod0_10)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_11 (
+    .a(\mac_read_s0$316 ),
+    .b(\rp__data$410 [7:0]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod0_11)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_12 (
+    .a(\mac_read_s0$317 ),
+    .b(\rp__data$411 [7:0]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod0_12)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_13 (
+    .a(\mac_read_s0$318 ),
+    .b(\rp__data$412 [7:0]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod0_13)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_14 (
+    .a(\mac_read_s0$319 ),
+    .b(\rp__data$413 [7:0]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod0_14)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_15 (
+    .a(\mac_read_s0$320 ),
+    .b(\rp__data$414 [7:0]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod0_15)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_2 (
+    .a(\mac_read_s0$307 ),
+    .b(\rp__data$401 [7:0]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod0_2)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_3 (
+    .a(\mac_read_s0$308 ),
+    .b(\rp__data$402 [7:0]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod0_3)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_4 (
+    .a(\mac_read_s0$309 ),
+    .b(\rp__data$403 [7:0]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod0_4)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_5 (
+    .a(\mac_read_s0$310 ),
+    .b(\rp__data$404 [7:0]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod0_5)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_6 (
+    .a(\mac_read_s0$311 ),
+    .b(\rp__data$405 [7:0]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod0_6)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_7 (
+    .a(\mac_read_s0$312 ),
+    .b(\rp__data$406 [7:0]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod0_7)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_8 (
+    .a(\mac_read_s0$313 ),
+    .b(\rp__data$407 [7:0]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod0_8)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_9 (
+    .a(\mac_read_s0$314 ),
+    .b(\rp__data$408 [7:0]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod0_9)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_0 (
+    .a(mac_read_s0),
+    .b(rp__data[15:8]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod1_0)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_1 (
+    .a(\mac_read_s0$306 ),
+    .b(\rp__data$400 [15:8]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod1_1)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_10 (
+    .a(\mac_read_s0$315 ),
+    .b(\rp__data$409 [15:8]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod1_10)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_11 (
+    .a(\mac_read_s0$316 ),
+    .b(\rp__data$410 [15:8]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod1_11)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_12 (
+    .a(\mac_read_s0$317 ),
+    .b(\rp__data$411 [15:8]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod1_12)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_13 (
+    .a(\mac_read_s0$318 ),
+    .b(\rp__data$412 [15:8]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod1_13)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_14 (
+    .a(\mac_read_s0$319 ),
+    .b(\rp__data$413 [15:8]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod1_14)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_15 (
+    .a(\mac_read_s0$320 ),
+    .b(\rp__data$414 [15:8]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod1_15)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_2 (
+    .a(\mac_read_s0$307 ),
+    .b(\rp__data$401 [15:8]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod1_2)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_3 (
+    .a(\mac_read_s0$308 ),
+    .b(\rp__data$402 [15:8]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod1_3)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_4 (
+    .a(\mac_read_s0$309 ),
+    .b(\rp__data$403 [15:8]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod1_4)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_5 (
+    .a(\mac_read_s0$310 ),
+    .b(\rp__data$404 [15:8]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod1_5)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_6 (
+    .a(\mac_read_s0$311 ),
+    .b(\rp__data$405 [15:8]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod1_6)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_7 (
+    .a(\mac_read_s0$312 ),
+    .b(\rp__data$406 [15:8]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod1_7)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_8 (
+    .a(\mac_read_s0$313 ),
+    .b(\rp__data$407 [15:8]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod1_8)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_9 (
+    .a(\mac_read_s0$314 ),
+    .b(\rp__data$408 [15:8]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod1_9)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_0 (
+    .a(mac_read_s0),
+    .b(rp__data[23:16]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod2_0)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_1 (
+    .a(\mac_read_s0$306 ),
+    .b(\rp__data$400 [23:16]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod2_1)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_10 (
+    .a(\mac_read_s0$315 ),
+    .b(\rp__data$409 [23:16]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod2_10)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_11 (
+    .a(\mac_read_s0$316 ),
+    .b(\rp__data$410 [23:16]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod2_11)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_12 (
+    .a(\mac_read_s0$317 ),
+    .b(\rp__data$411 [23:16]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod2_12)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_13 (
+    .a(\mac_read_s0$318 ),
+    .b(\rp__data$412 [23:16]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod2_13)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_14 (
+    .a(\mac_read_s0$319 ),
+    .b(\rp__data$413 [23:16]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod2_14)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_15 (
+    .a(\mac_read_s0$320 ),
+    .b(\rp__data$414 [23:16]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod2_15)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_2 (
+    .a(\mac_read_s0$307 ),
+    .b(\rp__data$401 [23:16]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod2_2)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_3 (
+    .a(\mac_read_s0$308 ),
+    .b(\rp__data$402 [23:16]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod2_3)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_4 (
+    .a(\mac_read_s0$309 ),
+    .b(\rp__data$403 [23:16]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod2_4)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_5 (
+    .a(\mac_read_s0$310 ),
+    .b(\rp__data$404 [23:16]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod2_5)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_6 (
+    .a(\mac_read_s0$311 ),
+    .b(\rp__data$405 [23:16]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod2_6)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_7 (
+    .a(\mac_read_s0$312 ),
+    .b(\rp__data$406 [23:16]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod2_7)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_8 (
+    .a(\mac_read_s0$313 ),
+    .b(\rp__data$407 [23:16]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod2_8)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_9 (
+    .a(\mac_read_s0$314 ),
+    .b(\rp__data$408 [23:16]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod2_9)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_0 (
+    .a(mac_read_s0),
+    .b(rp__data[31:24]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod3_0)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_1 (
+    .a(\mac_read_s0$306 ),
+    .b(\rp__data$400 [31:24]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod3_1)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_10 (
+    .a(\mac_read_s0$315 ),
+    .b(\rp__data$409 [31:24]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod3_10)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_11 (
+    .a(\mac_read_s0$316 ),
+    .b(\rp__data$410 [31:24]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod3_11)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_12 (
+    .a(\mac_read_s0$317 ),
+    .b(\rp__data$411 [31:24]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod3_12)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_13 (
+    .a(\mac_read_s0$318 ),
+    .b(\rp__data$412 [31:24]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod3_13)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_14 (
+    .a(\mac_read_s0$319 ),
+    .b(\rp__data$413 [31:24]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod3_14)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_15 (
+    .a(\mac_read_s0$320 ),
+    .b(\rp__data$414 [31:24]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod3_15)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_2 (
+    .a(\mac_read_s0$307 ),
+    .b(\rp__data$401 [31:24]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod3_2)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_3 (
+    .a(\mac_read_s0$308 ),
+    .b(\rp__data$402 [31:24]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod3_3)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_4 (
+    .a(\mac_read_s0$309 ),
+    .b(\rp__data$403 [31:24]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod3_4)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_5 (
+    .a(\mac_read_s0$310 ),
+    .b(\rp__data$404 [31:24]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod3_5)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_6 (
+    .a(\mac_read_s0$311 ),
+    .b(\rp__data$405 [31:24]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod3_6)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_7 (
+    .a(\mac_read_s0$312 ),
+    .b(\rp__data$406 [31:24]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod3_7)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_8 (
+    .a(\mac_read_s0$313 ),
+    .b(\rp__data$407 [31:24]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod3_8)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_9 (
+    .a(\mac_read_s0$314 ),
+    .b(\rp__data$408 [31:24]),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod3_9)
+  );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$133  = rp__addr;
     if (\$113 ) begin
-      if (\mac_add3_s0$331 ) begin
-        \$211  = \$100 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$212  = mac_acc2;
-    if (\$113 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add3_s0$331 ) begin
-        \$212  = 32'd0;
+      if (\$115 ) begin
+        \$133  = 6'h00;
       end else begin
-        \$212  = \$100 [31:0];
+        \$133  = \$116 [5:0];
       end
     end
     if (rst) begin
-      \$212  = 32'd0;
+      \$133  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$213  = mac_acc3_out;
-    if (\$114 ) begin
-      if (\mac_add3_s0$331 ) begin
-        \$213  = \$101 [31:0];
+    \$134  = mac_read_s0;
+    if (stall_adv1) begin
+      \$134  = i__payload[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$135  = \mac_read_s0$306 ;
+    if (stall_adv1) begin
+      \$135  = i__payload[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$136  = \mac_read_s0$307 ;
+    if (stall_adv1) begin
+      \$136  = i__payload[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$137  = \mac_read_s0$308 ;
+    if (stall_adv1) begin
+      \$137  = i__payload[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$138  = \mac_read_s0$309 ;
+    if (stall_adv1) begin
+      \$138  = i__payload[39:32];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$139  = \mac_read_s0$310 ;
+    if (stall_adv1) begin
+      \$139  = i__payload[47:40];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$140  = \mac_read_s0$311 ;
+    if (stall_adv1) begin
+      \$140  = i__payload[55:48];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$141  = \mac_read_s0$312 ;
+    if (stall_adv1) begin
+      \$141  = i__payload[63:56];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$142  = \mac_read_s0$313 ;
+    if (stall_adv1) begin
+      \$142  = i__payload[71:64];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$143  = \mac_read_s0$314 ;
+    if (stall_adv1) begin
+      \$143  = i__payload[79:72];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$144  = \mac_read_s0$315 ;
+    if (stall_adv1) begin
+      \$144  = i__payload[87:80];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$145  = \mac_read_s0$316 ;
+    if (stall_adv1) begin
+      \$145  = i__payload[95:88];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$146  = \mac_read_s0$317 ;
+    if (stall_adv1) begin
+      \$146  = i__payload[103:96];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$147  = \mac_read_s0$318 ;
+    if (stall_adv1) begin
+      \$147  = i__payload[111:104];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$148  = \mac_read_s0$319 ;
+    if (stall_adv1) begin
+      \$148  = i__payload[119:112];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$149  = \mac_read_s0$320 ;
+    if (stall_adv1) begin
+      \$149  = i__payload[127:120];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$150  = \mac_read_s0$321 ;
+    if (stall_adv1) begin
+      \$150  = i__payload[160];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$151  = mac_read_valid_s0;
+    if (stall_adv1) begin
+      \$151  = \$118 ;
+    end
+    if (rst) begin
+      \$151  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$152  = mac_dspin_s0;
+    if (stall_adv2) begin
+      \$152  = \mac_read_s0$321 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$153  = mac_dspin_valid_s0;
+    if (stall_adv2) begin
+      \$153  = mac_read_valid_s0;
+    end
+    if (rst) begin
+      \$153  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$154  = mac_mul_s0;
+    if (stall_adv3) begin
+      \$154  = mac_prod0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$155  = \mac_mul_s0$100 ;
+    if (stall_adv3) begin
+      \$155  = mac_prod0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$156  = \mac_mul_s0$102 ;
+    if (stall_adv3) begin
+      \$156  = mac_prod0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$157  = \mac_mul_s0$103 ;
+    if (stall_adv3) begin
+      \$157  = mac_prod0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$158  = \mac_mul_s0$105 ;
+    if (stall_adv3) begin
+      \$158  = mac_prod0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$159  = \mac_mul_s0$106 ;
+    if (stall_adv3) begin
+      \$159  = mac_prod0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$160  = \mac_mul_s0$108 ;
+    if (stall_adv3) begin
+      \$160  = mac_prod0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$161  = \mac_mul_s0$109 ;
+    if (stall_adv3) begin
+      \$161  = mac_prod0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$162  = \mac_mul_s0$111 ;
+    if (stall_adv3) begin
+      \$162  = mac_prod0_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$163  = \mac_mul_s0$112 ;
+    if (stall_adv3) begin
+      \$163  = mac_prod0_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$164  = \mac_mul_s0$114 ;
+    if (stall_adv3) begin
+      \$164  = mac_prod0_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$165  = \mac_mul_s0$115 ;
+    if (stall_adv3) begin
+      \$165  = mac_prod0_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$166  = \mac_mul_s0$117 ;
+    if (stall_adv3) begin
+      \$166  = mac_prod0_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$167  = \mac_mul_s0$118 ;
+    if (stall_adv3) begin
+      \$167  = mac_prod0_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$168  = \mac_mul_s0$120 ;
+    if (stall_adv3) begin
+      \$168  = mac_prod0_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$169  = \mac_mul_s0$121 ;
+    if (stall_adv3) begin
+      \$169  = mac_prod0_15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$170  = \mac_mul_s0$123 ;
+    if (stall_adv3) begin
+      \$170  = mac_prod1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$171  = \mac_mul_s0$124 ;
+    if (stall_adv3) begin
+      \$171  = mac_prod1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$172  = \mac_mul_s0$126 ;
+    if (stall_adv3) begin
+      \$172  = mac_prod1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$173  = \mac_mul_s0$127 ;
+    if (stall_adv3) begin
+      \$173  = mac_prod1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$174  = \mac_mul_s0$129 ;
+    if (stall_adv3) begin
+      \$174  = mac_prod1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$175  = \mac_mul_s0$130 ;
+    if (stall_adv3) begin
+      \$175  = mac_prod1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$176  = \mac_mul_s0$132 ;
+    if (stall_adv3) begin
+      \$176  = mac_prod1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$177  = \mac_mul_s0$133 ;
+    if (stall_adv3) begin
+      \$177  = mac_prod1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$178  = \mac_mul_s0$135 ;
+    if (stall_adv3) begin
+      \$178  = mac_prod1_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$179  = \mac_mul_s0$136 ;
+    if (stall_adv3) begin
+      \$179  = mac_prod1_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$180  = \mac_mul_s0$138 ;
+    if (stall_adv3) begin
+      \$180  = mac_prod1_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$181  = \mac_mul_s0$139 ;
+    if (stall_adv3) begin
+      \$181  = mac_prod1_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$182  = \mac_mul_s0$141 ;
+    if (stall_adv3) begin
+      \$182  = mac_prod1_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$183  = \mac_mul_s0$142 ;
+    if (stall_adv3) begin
+      \$183  = mac_prod1_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$184  = \mac_mul_s0$144 ;
+    if (stall_adv3) begin
+      \$184  = mac_prod1_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$185  = \mac_mul_s0$145 ;
+    if (stall_adv3) begin
+      \$185  = mac_prod1_15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$186  = \mac_mul_s0$147 ;
+    if (stall_adv3) begin
+      \$186  = mac_prod2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$187  = \mac_mul_s0$148 ;
+    if (stall_adv3) begin
+      \$187  = mac_prod2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$188  = \mac_mul_s0$150 ;
+    if (stall_adv3) begin
+      \$188  = mac_prod2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$189  = \mac_mul_s0$151 ;
+    if (stall_adv3) begin
+      \$189  = mac_prod2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$190  = \mac_mul_s0$153 ;
+    if (stall_adv3) begin
+      \$190  = mac_prod2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$191  = \mac_mul_s0$154 ;
+    if (stall_adv3) begin
+      \$191  = mac_prod2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$192  = \mac_mul_s0$156 ;
+    if (stall_adv3) begin
+      \$192  = mac_prod2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$193  = \mac_mul_s0$157 ;
+    if (stall_adv3) begin
+      \$193  = mac_prod2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$194  = \mac_mul_s0$159 ;
+    if (stall_adv3) begin
+      \$194  = mac_prod2_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$195  = \mac_mul_s0$160 ;
+    if (stall_adv3) begin
+      \$195  = mac_prod2_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$196  = \mac_mul_s0$162 ;
+    if (stall_adv3) begin
+      \$196  = mac_prod2_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$197  = \mac_mul_s0$163 ;
+    if (stall_adv3) begin
+      \$197  = mac_prod2_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$198  = \mac_mul_s0$165 ;
+    if (stall_adv3) begin
+      \$198  = mac_prod2_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$199  = \mac_mul_s0$166 ;
+    if (stall_adv3) begin
+      \$199  = mac_prod2_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$200  = \mac_mul_s0$168 ;
+    if (stall_adv3) begin
+      \$200  = mac_prod2_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$201  = \mac_mul_s0$169 ;
+    if (stall_adv3) begin
+      \$201  = mac_prod2_15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$202  = \mac_mul_s0$171 ;
+    if (stall_adv3) begin
+      \$202  = mac_prod3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$203  = \mac_mul_s0$172 ;
+    if (stall_adv3) begin
+      \$203  = mac_prod3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$204  = \mac_mul_s0$174 ;
+    if (stall_adv3) begin
+      \$204  = mac_prod3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$205  = \mac_mul_s0$175 ;
+    if (stall_adv3) begin
+      \$205  = mac_prod3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$206  = \mac_mul_s0$177 ;
+    if (stall_adv3) begin
+      \$206  = mac_prod3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$207  = \mac_mul_s0$178 ;
+    if (stall_adv3) begin
+      \$207  = mac_prod3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$208  = \mac_mul_s0$180 ;
+    if (stall_adv3) begin
+      \$208  = mac_prod3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$209  = \mac_mul_s0$181 ;
+    if (stall_adv3) begin
+      \$209  = mac_prod3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$210  = \mac_mul_s0$183 ;
+    if (stall_adv3) begin
+      \$210  = mac_prod3_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$211  = \mac_mul_s0$184 ;
+    if (stall_adv3) begin
+      \$211  = mac_prod3_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$212  = \mac_mul_s0$186 ;
+    if (stall_adv3) begin
+      \$212  = mac_prod3_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$213  = \mac_mul_s0$187 ;
+    if (stall_adv3) begin
+      \$213  = mac_prod3_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$214  = \mac_mul_s0$189 ;
+    if (stall_adv3) begin
+      \$214  = mac_prod3_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$215  = \mac_mul_s0$190 ;
+    if (stall_adv3) begin
+      \$215  = mac_prod3_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$216  = \mac_mul_s0$192 ;
+    if (stall_adv3) begin
+      \$216  = mac_prod3_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$217  = \mac_mul_s0$193 ;
+    if (stall_adv3) begin
+      \$217  = mac_prod3_15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$218  = \mac_mul_s0$389 ;
+    if (stall_adv3) begin
+      \$218  = mac_dspin_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$219  = mac_mul_valid_s0;
+    if (stall_adv3) begin
+      \$219  = mac_dspin_valid_s0;
+    end
+    if (rst) begin
+      \$219  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$220  = mac_add0_s0;
+    if (stall_adv4) begin
+      \$220  = mac0_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$221  = \mac_add0_s0$198 ;
+    if (stall_adv4) begin
+      \$221  = mac0_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$222  = \mac_add0_s0$200 ;
+    if (stall_adv4) begin
+      \$222  = mac0_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$223  = \mac_add0_s0$201 ;
+    if (stall_adv4) begin
+      \$223  = mac0_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$224  = \mac_add0_s0$203 ;
+    if (stall_adv4) begin
+      \$224  = mac0_sum0_p4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$225  = \mac_add0_s0$204 ;
+    if (stall_adv4) begin
+      \$225  = mac0_sum0_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$226  = \mac_add0_s0$206 ;
+    if (stall_adv4) begin
+      \$226  = mac0_sum0_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$227  = \mac_add0_s0$207 ;
+    if (stall_adv4) begin
+      \$227  = mac0_sum0_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$228  = \mac_add0_s0$209 ;
+    if (stall_adv4) begin
+      \$228  = mac1_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$229  = \mac_add0_s0$210 ;
+    if (stall_adv4) begin
+      \$229  = mac1_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$230  = \mac_add0_s0$212 ;
+    if (stall_adv4) begin
+      \$230  = mac1_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$231  = \mac_add0_s0$213 ;
+    if (stall_adv4) begin
+      \$231  = mac1_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$232  = \mac_add0_s0$215 ;
+    if (stall_adv4) begin
+      \$232  = mac1_sum0_p4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$233  = \mac_add0_s0$216 ;
+    if (stall_adv4) begin
+      \$233  = mac1_sum0_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$234  = \mac_add0_s0$218 ;
+    if (stall_adv4) begin
+      \$234  = mac1_sum0_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$235  = \mac_add0_s0$219 ;
+    if (stall_adv4) begin
+      \$235  = mac1_sum0_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$236  = \mac_add0_s0$221 ;
+    if (stall_adv4) begin
+      \$236  = mac2_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$237  = \mac_add0_s0$222 ;
+    if (stall_adv4) begin
+      \$237  = mac2_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$238  = \mac_add0_s0$224 ;
+    if (stall_adv4) begin
+      \$238  = mac2_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$239  = \mac_add0_s0$225 ;
+    if (stall_adv4) begin
+      \$239  = mac2_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$240  = \mac_add0_s0$227 ;
+    if (stall_adv4) begin
+      \$240  = mac2_sum0_p4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$241  = \mac_add0_s0$228 ;
+    if (stall_adv4) begin
+      \$241  = mac2_sum0_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$242  = \mac_add0_s0$230 ;
+    if (stall_adv4) begin
+      \$242  = mac2_sum0_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$243  = \mac_add0_s0$231 ;
+    if (stall_adv4) begin
+      \$243  = mac2_sum0_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$244  = \mac_add0_s0$233 ;
+    if (stall_adv4) begin
+      \$244  = mac3_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$245  = \mac_add0_s0$234 ;
+    if (stall_adv4) begin
+      \$245  = mac3_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$246  = \mac_add0_s0$236 ;
+    if (stall_adv4) begin
+      \$246  = mac3_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$247  = \mac_add0_s0$237 ;
+    if (stall_adv4) begin
+      \$247  = mac3_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$248  = \mac_add0_s0$239 ;
+    if (stall_adv4) begin
+      \$248  = mac3_sum0_p4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$249  = \mac_add0_s0$240 ;
+    if (stall_adv4) begin
+      \$249  = mac3_sum0_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$250  = \mac_add0_s0$242 ;
+    if (stall_adv4) begin
+      \$250  = mac3_sum0_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$251  = \mac_add0_s0$243 ;
+    if (stall_adv4) begin
+      \$251  = mac3_sum0_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$252  = \mac_add0_s0$391 ;
+    if (stall_adv4) begin
+      \$252  = \mac_mul_s0$389 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$253  = mac_add0_valid_s0;
+    if (stall_adv4) begin
+      \$253  = mac_mul_valid_s0;
+    end
+    if (rst) begin
+      \$253  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$254  = mac_add1_s0;
+    if (stall_adv5) begin
+      \$254  = mac0_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$255  = \mac_add1_s0$248 ;
+    if (stall_adv5) begin
+      \$255  = mac0_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$256  = \mac_add1_s0$250 ;
+    if (stall_adv5) begin
+      \$256  = mac0_sum1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$257  = \mac_add1_s0$251 ;
+    if (stall_adv5) begin
+      \$257  = mac0_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$258  = \mac_add1_s0$253 ;
+    if (stall_adv5) begin
+      \$258  = mac1_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$259  = \mac_add1_s0$254 ;
+    if (stall_adv5) begin
+      \$259  = mac1_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$260  = \mac_add1_s0$256 ;
+    if (stall_adv5) begin
+      \$260  = mac1_sum1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$261  = \mac_add1_s0$257 ;
+    if (stall_adv5) begin
+      \$261  = mac1_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$262  = \mac_add1_s0$259 ;
+    if (stall_adv5) begin
+      \$262  = mac2_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$263  = \mac_add1_s0$260 ;
+    if (stall_adv5) begin
+      \$263  = mac2_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$264  = \mac_add1_s0$262 ;
+    if (stall_adv5) begin
+      \$264  = mac2_sum1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$265  = \mac_add1_s0$263 ;
+    if (stall_adv5) begin
+      \$265  = mac2_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$266  = \mac_add1_s0$265 ;
+    if (stall_adv5) begin
+      \$266  = mac3_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$267  = \mac_add1_s0$266 ;
+    if (stall_adv5) begin
+      \$267  = mac3_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$268  = \mac_add1_s0$268 ;
+    if (stall_adv5) begin
+      \$268  = mac3_sum1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$269  = \mac_add1_s0$269 ;
+    if (stall_adv5) begin
+      \$269  = mac3_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$270  = \mac_add1_s0$393 ;
+    if (stall_adv5) begin
+      \$270  = \mac_add0_s0$391 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$271  = mac_add1_valid_s0;
+    if (stall_adv5) begin
+      \$271  = mac_add0_valid_s0;
+    end
+    if (rst) begin
+      \$271  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$272  = mac_add2_s0;
+    if (stall_adv6) begin
+      \$272  = mac0_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$273  = \mac_add2_s0$274 ;
+    if (stall_adv6) begin
+      \$273  = mac0_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$274  = \mac_add2_s0$276 ;
+    if (stall_adv6) begin
+      \$274  = mac1_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$275  = \mac_add2_s0$277 ;
+    if (stall_adv6) begin
+      \$275  = mac1_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$276  = \mac_add2_s0$279 ;
+    if (stall_adv6) begin
+      \$276  = mac2_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$277  = \mac_add2_s0$280 ;
+    if (stall_adv6) begin
+      \$277  = mac2_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$278  = \mac_add2_s0$282 ;
+    if (stall_adv6) begin
+      \$278  = mac3_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$279  = \mac_add2_s0$283 ;
+    if (stall_adv6) begin
+      \$279  = mac3_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$280  = \mac_add2_s0$395 ;
+    if (stall_adv6) begin
+      \$280  = \mac_add1_s0$393 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$281  = mac_add2_valid_s0;
+    if (stall_adv6) begin
+      \$281  = mac_add1_valid_s0;
+    end
+    if (rst) begin
+      \$281  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$282  = mac_add3_s0;
+    if (stall_adv7) begin
+      \$282  = mac0_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$283  = \mac_add3_s0$293 ;
+    if (stall_adv7) begin
+      \$283  = mac1_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$284  = \mac_add3_s0$296 ;
+    if (stall_adv7) begin
+      \$284  = mac2_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$285  = \mac_add3_s0$299 ;
+    if (stall_adv7) begin
+      \$285  = mac3_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$286  = \mac_add3_s0$397 ;
+    if (stall_adv7) begin
+      \$286  = \mac_add2_s0$395 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$287  = mac_add3_valid_s0;
+    if (stall_adv7) begin
+      \$287  = mac_add2_valid_s0;
+    end
+    if (rst) begin
+      \$287  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$288  = o__valid;
+    if (i__ready) begin
+      \$288  = \$119 ;
+    end
+    if (rst) begin
+      \$288  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$289  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$289  = \$120 ;
+    end
+    if (rst) begin
+      \$289  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$290  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$290  = \$121 ;
+    end
+    if (rst) begin
+      \$290  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$291  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$291  = \$122 ;
+    end
+    if (rst) begin
+      \$291  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$292  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$292  = \$123 ;
+    end
+    if (rst) begin
+      \$292  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$293  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$293  = \$124 ;
+    end
+    if (rst) begin
+      \$293  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$294  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$294  = \$125 ;
+    end
+    if (rst) begin
+      \$294  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$295  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$295  = \$126 ;
+    end
+    if (rst) begin
+      \$295  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$296  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$296  = \$127 ;
+    end
+    if (rst) begin
+      \$296  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$297  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$297  = \$128 ;
+    end
+    if (rst) begin
+      \$297  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$298  = mac_acc0_out;
+    if (\$129 ) begin
+      if (\mac_add3_s0$397 ) begin
+        \$298  = \$107 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$214  = mac_acc3;
-    if (\$114 ) begin
+    \$299  = mac_acc0;
+    if (\$129 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add3_s0$331 ) begin
-        \$214  = 32'd0;
+      if (\mac_add3_s0$397 ) begin
+        \$299  = 32'd0;
       end else begin
-        \$214  = \$101 [31:0];
+        \$299  = \$107 [31:0];
       end
     end
     if (rst) begin
-      \$214  = 32'd0;
+      \$299  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$300  = mac_acc1_out;
+    if (\$130 ) begin
+      if (\mac_add3_s0$397 ) begin
+        \$300  = \$108 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$301  = mac_acc1;
+    if (\$130 ) begin
+      (* full_case = 32'd1 *)
+      if (\mac_add3_s0$397 ) begin
+        \$301  = 32'd0;
+      end else begin
+        \$301  = \$108 [31:0];
+      end
+    end
+    if (rst) begin
+      \$301  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$302  = mac_acc2_out;
+    if (\$131 ) begin
+      if (\mac_add3_s0$397 ) begin
+        \$302  = \$109 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$303  = mac_acc2;
+    if (\$131 ) begin
+      (* full_case = 32'd1 *)
+      if (\mac_add3_s0$397 ) begin
+        \$303  = 32'd0;
+      end else begin
+        \$303  = \$109 [31:0];
+      end
+    end
+    if (rst) begin
+      \$303  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$304  = mac_acc3_out;
+    if (\$132 ) begin
+      if (\mac_add3_s0$397 ) begin
+        \$304  = \$110 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$305  = mac_acc3;
+    if (\$132 ) begin
+      (* full_case = 32'd1 *)
+      if (\mac_add3_s0$397 ) begin
+        \$305  = 32'd0;
+      end else begin
+        \$305  = \$110 [31:0];
+      end
+    end
+    if (rst) begin
+      \$305  = 32'd0;
     end
   end
   assign advance = i__ready;
   assign wp__addr = i__payload[171:166];
   assign wp__data = i__payload[159:128];
   assign mac_group = rp__addr;
-  assign \wp__addr$15  = i__payload[171:166];
-  assign \wp__data$16  = i__payload[159:128];
-  assign \rp__addr$18  = rp__addr;
-  assign \wp__addr$20  = i__payload[171:166];
-  assign \wp__data$21  = i__payload[159:128];
-  assign \rp__addr$23  = rp__addr;
-  assign \wp__addr$25  = i__payload[171:166];
-  assign \wp__data$26  = i__payload[159:128];
-  assign \rp__addr$28  = rp__addr;
-  assign \wp__addr$30  = i__payload[171:166];
-  assign \wp__data$31  = i__payload[159:128];
-  assign \rp__addr$33  = rp__addr;
-  assign \wp__addr$35  = i__payload[171:166];
-  assign \wp__data$36  = i__payload[159:128];
-  assign \rp__addr$38  = rp__addr;
-  assign \wp__addr$40  = i__payload[171:166];
-  assign \wp__data$41  = i__payload[159:128];
-  assign \rp__addr$43  = rp__addr;
-  assign \wp__addr$45  = i__payload[171:166];
-  assign \wp__data$46  = i__payload[159:128];
-  assign \rp__addr$48  = rp__addr;
-  assign \wp__addr$50  = i__payload[171:166];
-  assign \wp__data$51  = i__payload[159:128];
-  assign \rp__addr$53  = rp__addr;
-  assign \wp__addr$55  = i__payload[171:166];
-  assign \wp__data$56  = i__payload[159:128];
-  assign \rp__addr$58  = rp__addr;
-  assign \wp__addr$60  = i__payload[171:166];
-  assign \wp__data$61  = i__payload[159:128];
-  assign \rp__addr$63  = rp__addr;
-  assign \wp__addr$65  = i__payload[171:166];
-  assign \wp__data$66  = i__payload[159:128];
-  assign \rp__addr$68  = rp__addr;
-  assign \wp__addr$70  = i__payload[171:166];
-  assign \wp__data$71  = i__payload[159:128];
-  assign \rp__addr$73  = rp__addr;
-  assign \wp__addr$75  = i__payload[171:166];
-  assign \wp__data$76  = i__payload[159:128];
-  assign \rp__addr$78  = rp__addr;
-  assign \wp__addr$80  = i__payload[171:166];
-  assign \wp__data$81  = i__payload[159:128];
-  assign \rp__addr$83  = rp__addr;
-  assign \wp__addr$85  = i__payload[171:166];
-  assign \wp__data$86  = i__payload[159:128];
-  assign \rp__addr$88  = rp__addr;
-  assign mac_acc0_next = \$98 [31:0];
-  assign mac_acc1_next = \$99 [31:0];
-  assign mac_acc2_next = \$100 [31:0];
-  assign mac_acc3_next = \$101 [31:0];
+  assign \wp__addr$17  = i__payload[171:166];
+  assign \wp__data$18  = i__payload[159:128];
+  assign \rp__addr$20  = rp__addr;
+  assign \wp__addr$22  = i__payload[171:166];
+  assign \wp__data$23  = i__payload[159:128];
+  assign \rp__addr$25  = rp__addr;
+  assign \wp__addr$27  = i__payload[171:166];
+  assign \wp__data$28  = i__payload[159:128];
+  assign \rp__addr$30  = rp__addr;
+  assign \wp__addr$32  = i__payload[171:166];
+  assign \wp__data$33  = i__payload[159:128];
+  assign \rp__addr$35  = rp__addr;
+  assign \wp__addr$37  = i__payload[171:166];
+  assign \wp__data$38  = i__payload[159:128];
+  assign \rp__addr$40  = rp__addr;
+  assign \wp__addr$42  = i__payload[171:166];
+  assign \wp__data$43  = i__payload[159:128];
+  assign \rp__addr$45  = rp__addr;
+  assign \wp__addr$47  = i__payload[171:166];
+  assign \wp__data$48  = i__payload[159:128];
+  assign \rp__addr$50  = rp__addr;
+  assign \wp__addr$52  = i__payload[171:166];
+  assign \wp__data$53  = i__payload[159:128];
+  assign \rp__addr$55  = rp__addr;
+  assign \wp__addr$57  = i__payload[171:166];
+  assign \wp__data$58  = i__payload[159:128];
+  assign \rp__addr$60  = rp__addr;
+  assign \wp__addr$62  = i__payload[171:166];
+  assign \wp__data$63  = i__payload[159:128];
+  assign \rp__addr$65  = rp__addr;
+  assign \wp__addr$67  = i__payload[171:166];
+  assign \wp__data$68  = i__payload[159:128];
+  assign \rp__addr$70  = rp__addr;
+  assign \wp__addr$72  = i__payload[171:166];
+  assign \wp__data$73  = i__payload[159:128];
+  assign \rp__addr$75  = rp__addr;
+  assign \wp__addr$77  = i__payload[171:166];
+  assign \wp__data$78  = i__payload[159:128];
+  assign \rp__addr$80  = rp__addr;
+  assign \wp__addr$82  = i__payload[171:166];
+  assign \wp__data$83  = i__payload[159:128];
+  assign \rp__addr$85  = rp__addr;
+  assign \wp__addr$87  = i__payload[171:166];
+  assign \wp__data$88  = i__payload[159:128];
+  assign \rp__addr$90  = rp__addr;
+  assign mac_acc0_next = \$107 [31:0];
+  assign mac_acc1_next = \$108 [31:0];
+  assign mac_acc2_next = \$109 [31:0];
+  assign mac_acc3_next = \$110 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];
@@ -3367,132 +4839,165 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \wp__data[1]  = i__payload[143:136];
   assign \wp__data[2]  = i__payload[151:144];
   assign \wp__data[3]  = i__payload[159:152];
-  assign \wp__data$16[0]  = i__payload[135:128];
-  assign \wp__data$16[1]  = i__payload[143:136];
-  assign \wp__data$16[2]  = i__payload[151:144];
-  assign \wp__data$16[3]  = i__payload[159:152];
-  assign \wp__data$21[0]  = i__payload[135:128];
-  assign \wp__data$21[1]  = i__payload[143:136];
-  assign \wp__data$21[2]  = i__payload[151:144];
-  assign \wp__data$21[3]  = i__payload[159:152];
-  assign \wp__data$26[0]  = i__payload[135:128];
-  assign \wp__data$26[1]  = i__payload[143:136];
-  assign \wp__data$26[2]  = i__payload[151:144];
-  assign \wp__data$26[3]  = i__payload[159:152];
-  assign \wp__data$31[0]  = i__payload[135:128];
-  assign \wp__data$31[1]  = i__payload[143:136];
-  assign \wp__data$31[2]  = i__payload[151:144];
-  assign \wp__data$31[3]  = i__payload[159:152];
-  assign \wp__data$36[0]  = i__payload[135:128];
-  assign \wp__data$36[1]  = i__payload[143:136];
-  assign \wp__data$36[2]  = i__payload[151:144];
-  assign \wp__data$36[3]  = i__payload[159:152];
-  assign \wp__data$41[0]  = i__payload[135:128];
-  assign \wp__data$41[1]  = i__payload[143:136];
-  assign \wp__data$41[2]  = i__payload[151:144];
-  assign \wp__data$41[3]  = i__payload[159:152];
-  assign \wp__data$46[0]  = i__payload[135:128];
-  assign \wp__data$46[1]  = i__payload[143:136];
-  assign \wp__data$46[2]  = i__payload[151:144];
-  assign \wp__data$46[3]  = i__payload[159:152];
-  assign \wp__data$51[0]  = i__payload[135:128];
-  assign \wp__data$51[1]  = i__payload[143:136];
-  assign \wp__data$51[2]  = i__payload[151:144];
-  assign \wp__data$51[3]  = i__payload[159:152];
-  assign \wp__data$56[0]  = i__payload[135:128];
-  assign \wp__data$56[1]  = i__payload[143:136];
-  assign \wp__data$56[2]  = i__payload[151:144];
-  assign \wp__data$56[3]  = i__payload[159:152];
-  assign \wp__data$61[0]  = i__payload[135:128];
-  assign \wp__data$61[1]  = i__payload[143:136];
-  assign \wp__data$61[2]  = i__payload[151:144];
-  assign \wp__data$61[3]  = i__payload[159:152];
-  assign \wp__data$66[0]  = i__payload[135:128];
-  assign \wp__data$66[1]  = i__payload[143:136];
-  assign \wp__data$66[2]  = i__payload[151:144];
-  assign \wp__data$66[3]  = i__payload[159:152];
-  assign \wp__data$71[0]  = i__payload[135:128];
-  assign \wp__data$71[1]  = i__payload[143:136];
-  assign \wp__data$71[2]  = i__payload[151:144];
-  assign \wp__data$71[3]  = i__payload[159:152];
-  assign \wp__data$76[0]  = i__payload[135:128];
-  assign \wp__data$76[1]  = i__payload[143:136];
-  assign \wp__data$76[2]  = i__payload[151:144];
-  assign \wp__data$76[3]  = i__payload[159:152];
-  assign \wp__data$81[0]  = i__payload[135:128];
-  assign \wp__data$81[1]  = i__payload[143:136];
-  assign \wp__data$81[2]  = i__payload[151:144];
-  assign \wp__data$81[3]  = i__payload[159:152];
-  assign \wp__data$86[0]  = i__payload[135:128];
-  assign \wp__data$86[1]  = i__payload[143:136];
-  assign \wp__data$86[2]  = i__payload[151:144];
-  assign \wp__data$86[3]  = i__payload[159:152];
+  assign \wp__data$18[0]  = i__payload[135:128];
+  assign \wp__data$18[1]  = i__payload[143:136];
+  assign \wp__data$18[2]  = i__payload[151:144];
+  assign \wp__data$18[3]  = i__payload[159:152];
+  assign \wp__data$23[0]  = i__payload[135:128];
+  assign \wp__data$23[1]  = i__payload[143:136];
+  assign \wp__data$23[2]  = i__payload[151:144];
+  assign \wp__data$23[3]  = i__payload[159:152];
+  assign \wp__data$28[0]  = i__payload[135:128];
+  assign \wp__data$28[1]  = i__payload[143:136];
+  assign \wp__data$28[2]  = i__payload[151:144];
+  assign \wp__data$28[3]  = i__payload[159:152];
+  assign \wp__data$33[0]  = i__payload[135:128];
+  assign \wp__data$33[1]  = i__payload[143:136];
+  assign \wp__data$33[2]  = i__payload[151:144];
+  assign \wp__data$33[3]  = i__payload[159:152];
+  assign \wp__data$38[0]  = i__payload[135:128];
+  assign \wp__data$38[1]  = i__payload[143:136];
+  assign \wp__data$38[2]  = i__payload[151:144];
+  assign \wp__data$38[3]  = i__payload[159:152];
+  assign \wp__data$43[0]  = i__payload[135:128];
+  assign \wp__data$43[1]  = i__payload[143:136];
+  assign \wp__data$43[2]  = i__payload[151:144];
+  assign \wp__data$43[3]  = i__payload[159:152];
+  assign \wp__data$48[0]  = i__payload[135:128];
+  assign \wp__data$48[1]  = i__payload[143:136];
+  assign \wp__data$48[2]  = i__payload[151:144];
+  assign \wp__data$48[3]  = i__payload[159:152];
+  assign \wp__data$53[0]  = i__payload[135:128];
+  assign \wp__data$53[1]  = i__payload[143:136];
+  assign \wp__data$53[2]  = i__payload[151:144];
+  assign \wp__data$53[3]  = i__payload[159:152];
+  assign \wp__data$58[0]  = i__payload[135:128];
+  assign \wp__data$58[1]  = i__payload[143:136];
+  assign \wp__data$58[2]  = i__payload[151:144];
+  assign \wp__data$58[3]  = i__payload[159:152];
+  assign \wp__data$63[0]  = i__payload[135:128];
+  assign \wp__data$63[1]  = i__payload[143:136];
+  assign \wp__data$63[2]  = i__payload[151:144];
+  assign \wp__data$63[3]  = i__payload[159:152];
+  assign \wp__data$68[0]  = i__payload[135:128];
+  assign \wp__data$68[1]  = i__payload[143:136];
+  assign \wp__data$68[2]  = i__payload[151:144];
+  assign \wp__data$68[3]  = i__payload[159:152];
+  assign \wp__data$73[0]  = i__payload[135:128];
+  assign \wp__data$73[1]  = i__payload[143:136];
+  assign \wp__data$73[2]  = i__payload[151:144];
+  assign \wp__data$73[3]  = i__payload[159:152];
+  assign \wp__data$78[0]  = i__payload[135:128];
+  assign \wp__data$78[1]  = i__payload[143:136];
+  assign \wp__data$78[2]  = i__payload[151:144];
+  assign \wp__data$78[3]  = i__payload[159:152];
+  assign \wp__data$83[0]  = i__payload[135:128];
+  assign \wp__data$83[1]  = i__payload[143:136];
+  assign \wp__data$83[2]  = i__payload[151:144];
+  assign \wp__data$83[3]  = i__payload[159:152];
+  assign \wp__data$88[0]  = i__payload[135:128];
+  assign \wp__data$88[1]  = i__payload[143:136];
+  assign \wp__data$88[2]  = i__payload[151:144];
+  assign \wp__data$88[3]  = i__payload[159:152];
   assign \rp__data[0]  = rp__data[7:0];
   assign \rp__data[1]  = rp__data[15:8];
   assign \rp__data[2]  = rp__data[23:16];
   assign \rp__data[3]  = rp__data[31:24];
-  assign \rp__data$95[0]  = \rp__data$95 [7:0];
-  assign \rp__data$95[1]  = \rp__data$95 [15:8];
-  assign \rp__data$95[2]  = \rp__data$95 [23:16];
-  assign \rp__data$95[3]  = \rp__data$95 [31:24];
-  assign \rp__data$98[0]  = \rp__data$98 [7:0];
-  assign \rp__data$98[1]  = \rp__data$98 [15:8];
-  assign \rp__data$98[2]  = \rp__data$98 [23:16];
-  assign \rp__data$98[3]  = \rp__data$98 [31:24];
-  assign \rp__data$101[0]  = \rp__data$101 [7:0];
-  assign \rp__data$101[1]  = \rp__data$101 [15:8];
-  assign \rp__data$101[2]  = \rp__data$101 [23:16];
-  assign \rp__data$101[3]  = \rp__data$101 [31:24];
-  assign \rp__data$104[0]  = \rp__data$104 [7:0];
-  assign \rp__data$104[1]  = \rp__data$104 [15:8];
-  assign \rp__data$104[2]  = \rp__data$104 [23:16];
-  assign \rp__data$104[3]  = \rp__data$104 [31:24];
-  assign \rp__data$107[0]  = \rp__data$107 [7:0];
-  assign \rp__data$107[1]  = \rp__data$107 [15:8];
-  assign \rp__data$107[2]  = \rp__data$107 [23:16];
-  assign \rp__data$107[3]  = \rp__data$107 [31:24];
-  assign \rp__data$110[0]  = \rp__data$110 [7:0];
-  assign \rp__data$110[1]  = \rp__data$110 [15:8];
-  assign \rp__data$110[2]  = \rp__data$110 [23:16];
-  assign \rp__data$110[3]  = \rp__data$110 [31:24];
-  assign \rp__data$113[0]  = \rp__data$113 [7:0];
-  assign \rp__data$113[1]  = \rp__data$113 [15:8];
-  assign \rp__data$113[2]  = \rp__data$113 [23:16];
-  assign \rp__data$113[3]  = \rp__data$113 [31:24];
-  assign \rp__data$116[0]  = \rp__data$116 [7:0];
-  assign \rp__data$116[1]  = \rp__data$116 [15:8];
-  assign \rp__data$116[2]  = \rp__data$116 [23:16];
-  assign \rp__data$116[3]  = \rp__data$116 [31:24];
-  assign \rp__data$119[0]  = \rp__data$119 [7:0];
-  assign \rp__data$119[1]  = \rp__data$119 [15:8];
-  assign \rp__data$119[2]  = \rp__data$119 [23:16];
-  assign \rp__data$119[3]  = \rp__data$119 [31:24];
-  assign \rp__data$122[0]  = \rp__data$122 [7:0];
-  assign \rp__data$122[1]  = \rp__data$122 [15:8];
-  assign \rp__data$122[2]  = \rp__data$122 [23:16];
-  assign \rp__data$122[3]  = \rp__data$122 [31:24];
-  assign \rp__data$125[0]  = \rp__data$125 [7:0];
-  assign \rp__data$125[1]  = \rp__data$125 [15:8];
-  assign \rp__data$125[2]  = \rp__data$125 [23:16];
-  assign \rp__data$125[3]  = \rp__data$125 [31:24];
-  assign \rp__data$128[0]  = \rp__data$128 [7:0];
-  assign \rp__data$128[1]  = \rp__data$128 [15:8];
-  assign \rp__data$128[2]  = \rp__data$128 [23:16];
-  assign \rp__data$128[3]  = \rp__data$128 [31:24];
-  assign \rp__data$131[0]  = \rp__data$131 [7:0];
-  assign \rp__data$131[1]  = \rp__data$131 [15:8];
-  assign \rp__data$131[2]  = \rp__data$131 [23:16];
-  assign \rp__data$131[3]  = \rp__data$131 [31:24];
-  assign \rp__data$134[0]  = \rp__data$134 [7:0];
-  assign \rp__data$134[1]  = \rp__data$134 [15:8];
-  assign \rp__data$134[2]  = \rp__data$134 [23:16];
-  assign \rp__data$134[3]  = \rp__data$134 [31:24];
-  assign \rp__data$137[0]  = \rp__data$137 [7:0];
-  assign \rp__data$137[1]  = \rp__data$137 [15:8];
-  assign \rp__data$137[2]  = \rp__data$137 [23:16];
-  assign \rp__data$137[3]  = \rp__data$137 [31:24];
+  assign \rp__data$400[0]  = \rp__data$400 [7:0];
+  assign \rp__data$400[1]  = \rp__data$400 [15:8];
+  assign \rp__data$400[2]  = \rp__data$400 [23:16];
+  assign \rp__data$400[3]  = \rp__data$400 [31:24];
+  assign \rp__data$401[0]  = \rp__data$401 [7:0];
+  assign \rp__data$401[1]  = \rp__data$401 [15:8];
+  assign \rp__data$401[2]  = \rp__data$401 [23:16];
+  assign \rp__data$401[3]  = \rp__data$401 [31:24];
+  assign \rp__data$402[0]  = \rp__data$402 [7:0];
+  assign \rp__data$402[1]  = \rp__data$402 [15:8];
+  assign \rp__data$402[2]  = \rp__data$402 [23:16];
+  assign \rp__data$402[3]  = \rp__data$402 [31:24];
+  assign \rp__data$403[0]  = \rp__data$403 [7:0];
+  assign \rp__data$403[1]  = \rp__data$403 [15:8];
+  assign \rp__data$403[2]  = \rp__data$403 [23:16];
+  assign \rp__data$403[3]  = \rp__data$403 [31:24];
+  assign \rp__data$404[0]  = \rp__data$404 [7:0];
+  assign \rp__data$404[1]  = \rp__data$404 [15:8];
+  assign \rp__data$404[2]  = \rp__data$404 [23:16];
+  assign \rp__data$404[3]  = \rp__data$404 [31:24];
+  assign \rp__data$405[0]  = \rp__data$405 [7:0];
+  assign \rp__data$405[1]  = \rp__data$405 [15:8];
+  assign \rp__data$405[2]  = \rp__data$405 [23:16];
+  assign \rp__data$405[3]  = \rp__data$405 [31:24];
+  assign \rp__data$406[0]  = \rp__data$406 [7:0];
+  assign \rp__data$406[1]  = \rp__data$406 [15:8];
+  assign \rp__data$406[2]  = \rp__data$406 [23:16];
+  assign \rp__data$406[3]  = \rp__data$406 [31:24];
+  assign \rp__data$407[0]  = \rp__data$407 [7:0];
+  assign \rp__data$407[1]  = \rp__data$407 [15:8];
+  assign \rp__data$407[2]  = \rp__data$407 [23:16];
+  assign \rp__data$407[3]  = \rp__data$407 [31:24];
+  assign \rp__data$408[0]  = \rp__data$408 [7:0];
+  assign \rp__data$408[1]  = \rp__data$408 [15:8];
+  assign \rp__data$408[2]  = \rp__data$408 [23:16];
+  assign \rp__data$408[3]  = \rp__data$408 [31:24];
+  assign \rp__data$409[0]  = \rp__data$409 [7:0];
+  assign \rp__data$409[1]  = \rp__data$409 [15:8];
+  assign \rp__data$409[2]  = \rp__data$409 [23:16];
+  assign \rp__data$409[3]  = \rp__data$409 [31:24];
+  assign \rp__data$410[0]  = \rp__data$410 [7:0];
+  assign \rp__data$410[1]  = \rp__data$410 [15:8];
+  assign \rp__data$410[2]  = \rp__data$410 [23:16];
+  assign \rp__data$410[3]  = \rp__data$410 [31:24];
+  assign \rp__data$411[0]  = \rp__data$411 [7:0];
+  assign \rp__data$411[1]  = \rp__data$411 [15:8];
+  assign \rp__data$411[2]  = \rp__data$411 [23:16];
+  assign \rp__data$411[3]  = \rp__data$411 [31:24];
+  assign \rp__data$412[0]  = \rp__data$412 [7:0];
+  assign \rp__data$412[1]  = \rp__data$412 [15:8];
+  assign \rp__data$412[2]  = \rp__data$412 [23:16];
+  assign \rp__data$412[3]  = \rp__data$412 [31:24];
+  assign \rp__data$413[0]  = \rp__data$413 [7:0];
+  assign \rp__data$413[1]  = \rp__data$413 [15:8];
+  assign \rp__data$413[2]  = \rp__data$413 [23:16];
+  assign \rp__data$413[3]  = \rp__data$413 [31:24];
+  assign \rp__data$414[0]  = \rp__data$414 [7:0];
+  assign \rp__data$414[1]  = \rp__data$414 [15:8];
+  assign \rp__data$414[2]  = \rp__data$414 [23:16];
+  assign \rp__data$414[3]  = \rp__data$414 [31:24];
   assign o__payload[127:96] = mac_acc3_out;
   assign o__payload[95:64] = mac_acc2_out;
   assign o__payload[63:32] = mac_acc1_out;
   assign o__payload[31:0] = mac_acc0_out;
 endmodule
+
+// nmsparse_mul_ireg: signed product of two registered operands.
+//
+// The operand registers load when ce is high and are not reset (no transfer is lost: the
+// valid bits beside them are). They are the input registers of a DSP block, written as a
+// module of their own so that a flow can map it onto its DSP primitive with those registers
+// inside (gen/prims/ecp5/nmsparse_mul_ireg.v: ECP5 MULT18X18D with REG_INPUTA/REG_INPUTB;
+// Yosys' synth_ecp5 does not move registers into the DSP by itself). Generated by nmsparse;
+// the include guard lets several emitted modules be compiled together.
+`ifndef NMSPARSE_MUL_IREG
+`define NMSPARSE_MUL_IREG
+// verilator lint_off DECLFILENAME
+module nmsparse_mul_ireg #(
+    parameter A_WIDTH = 8,
+    parameter B_WIDTH = 8
+) (
+    input wire clk,
+    input wire ce,
+    input wire signed [A_WIDTH-1:0] a,
+    input wire signed [B_WIDTH-1:0] b,
+    output wire signed [A_WIDTH+B_WIDTH-1:0] p
+);
+    reg signed [A_WIDTH-1:0] a_r = 0;
+    reg signed [B_WIDTH-1:0] b_r = 0;
+    always @(posedge clk)
+        if (ce) begin
+            a_r <= a;
+            b_r <= b;
+        end
+    assign p = a_r * b_r;
+endmodule
+// verilator lint_on DECLFILENAME
+`endif

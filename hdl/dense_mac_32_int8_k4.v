@@ -5,7 +5,7 @@
 module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire \$10 ;
+  wire [32:0] \$10 ;
   reg [15:0] \$100 ;
   reg [15:0] \$101 ;
   reg [15:0] \$102 ;
@@ -16,7 +16,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [15:0] \$107 ;
   reg [15:0] \$108 ;
   reg [15:0] \$109 ;
-  reg [15:0] \$11 ;
+  wire [32:0] \$11 ;
   reg [15:0] \$110 ;
   reg [15:0] \$111 ;
   reg [15:0] \$112 ;
@@ -27,7 +27,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [15:0] \$117 ;
   reg [15:0] \$118 ;
   reg [15:0] \$119 ;
-  reg [15:0] \$12 ;
+  wire [32:0] \$12 ;
   reg [15:0] \$120 ;
   reg [15:0] \$121 ;
   reg [15:0] \$122 ;
@@ -38,7 +38,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [15:0] \$127 ;
   reg [15:0] \$128 ;
   reg [15:0] \$129 ;
-  reg [15:0] \$13 ;
+  wire [32:0] \$13 ;
   reg [15:0] \$130 ;
   reg [15:0] \$131 ;
   reg [15:0] \$132 ;
@@ -48,60 +48,196 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [15:0] \$136 ;
   reg [15:0] \$137 ;
   reg [15:0] \$138 ;
-  reg \$139 ;
-  reg [15:0] \$14 ;
-  reg \$140 ;
-  reg [18:0] \$141 ;
-  reg [18:0] \$142 ;
-  reg [18:0] \$143 ;
-  reg [18:0] \$144 ;
-  reg [18:0] \$145 ;
-  reg [18:0] \$146 ;
-  reg [18:0] \$147 ;
-  reg [18:0] \$148 ;
-  reg [18:0] \$149 ;
-  reg [15:0] \$15 ;
-  reg [18:0] \$150 ;
-  reg [18:0] \$151 ;
-  reg [18:0] \$152 ;
-  reg [18:0] \$153 ;
-  reg [18:0] \$154 ;
-  reg [18:0] \$155 ;
-  reg [18:0] \$156 ;
+  reg [15:0] \$139 ;
+  wire \$14 ;
+  reg [15:0] \$140 ;
+  reg [15:0] \$141 ;
+  reg [15:0] \$142 ;
+  reg [15:0] \$143 ;
+  reg [15:0] \$144 ;
+  reg [15:0] \$145 ;
+  reg [15:0] \$146 ;
+  reg [15:0] \$147 ;
+  reg [15:0] \$148 ;
+  reg [15:0] \$149 ;
+  wire \$15 ;
+  reg [15:0] \$150 ;
+  reg [15:0] \$151 ;
+  reg [15:0] \$152 ;
+  reg [15:0] \$153 ;
+  reg [15:0] \$154 ;
+  reg [15:0] \$155 ;
+  reg [15:0] \$156 ;
   reg \$157 ;
   reg \$158 ;
-  reg [20:0] \$159 ;
-  reg [15:0] \$16 ;
-  reg [20:0] \$160 ;
-  reg [20:0] \$161 ;
-  reg [20:0] \$162 ;
-  reg \$163 ;
-  reg \$164 ;
-  reg \$165 ;
-  reg [31:0] \$166 ;
-  reg [31:0] \$167 ;
-  reg [31:0] \$168 ;
-  reg [31:0] \$169 ;
-  reg [15:0] \$17 ;
-  reg [31:0] \$170 ;
-  reg [31:0] \$171 ;
-  reg [31:0] \$172 ;
-  reg [31:0] \$173 ;
-  reg [15:0] \$18 ;
-  reg [15:0] \$19 ;
-  wire [32:0] \$2 ;
-  reg [15:0] \$20 ;
-  reg [15:0] \$21 ;
-  reg [15:0] \$22 ;
-  reg [15:0] \$23 ;
-  reg [15:0] \$24 ;
-  reg [15:0] \$25 ;
-  reg [15:0] \$26 ;
-  reg [15:0] \$27 ;
-  reg [15:0] \$28 ;
+  reg [16:0] \$159 ;
+  wire \$16 ;
+  reg [16:0] \$160 ;
+  reg [16:0] \$161 ;
+  reg [16:0] \$162 ;
+  reg [16:0] \$163 ;
+  reg [16:0] \$164 ;
+  reg [16:0] \$165 ;
+  reg [16:0] \$166 ;
+  reg [16:0] \$167 ;
+  reg [16:0] \$168 ;
+  reg [16:0] \$169 ;
+  wire \$17 ;
+  reg [16:0] \$170 ;
+  reg [16:0] \$171 ;
+  reg [16:0] \$172 ;
+  reg [16:0] \$173 ;
+  reg [16:0] \$174 ;
+  reg [16:0] \$175 ;
+  reg [16:0] \$176 ;
+  reg [16:0] \$177 ;
+  reg [16:0] \$178 ;
+  reg [16:0] \$179 ;
+  wire \$18 ;
+  reg [16:0] \$180 ;
+  reg [16:0] \$181 ;
+  reg [16:0] \$182 ;
+  reg [16:0] \$183 ;
+  reg [16:0] \$184 ;
+  reg [16:0] \$185 ;
+  reg [16:0] \$186 ;
+  reg [16:0] \$187 ;
+  reg [16:0] \$188 ;
+  reg [16:0] \$189 ;
+  wire \$19 ;
+  reg [16:0] \$190 ;
+  reg [16:0] \$191 ;
+  reg [16:0] \$192 ;
+  reg [16:0] \$193 ;
+  reg [16:0] \$194 ;
+  reg [16:0] \$195 ;
+  reg [16:0] \$196 ;
+  reg [16:0] \$197 ;
+  reg [16:0] \$198 ;
+  reg [16:0] \$199 ;
+  wire \$2 ;
+  wire \$20 ;
+  reg [16:0] \$200 ;
+  reg [16:0] \$201 ;
+  reg [16:0] \$202 ;
+  reg [16:0] \$203 ;
+  reg [16:0] \$204 ;
+  reg [16:0] \$205 ;
+  reg [16:0] \$206 ;
+  reg [16:0] \$207 ;
+  reg [16:0] \$208 ;
+  reg [16:0] \$209 ;
+  wire \$21 ;
+  reg [16:0] \$210 ;
+  reg [16:0] \$211 ;
+  reg [16:0] \$212 ;
+  reg [16:0] \$213 ;
+  reg [16:0] \$214 ;
+  reg [16:0] \$215 ;
+  reg [16:0] \$216 ;
+  reg [16:0] \$217 ;
+  reg [16:0] \$218 ;
+  reg [16:0] \$219 ;
+  wire \$22 ;
+  reg [16:0] \$220 ;
+  reg [16:0] \$221 ;
+  reg [16:0] \$222 ;
+  reg \$223 ;
+  reg \$224 ;
+  reg [17:0] \$225 ;
+  reg [17:0] \$226 ;
+  reg [17:0] \$227 ;
+  reg [17:0] \$228 ;
+  reg [17:0] \$229 ;
+  wire \$23 ;
+  reg [17:0] \$230 ;
+  reg [17:0] \$231 ;
+  reg [17:0] \$232 ;
+  reg [17:0] \$233 ;
+  reg [17:0] \$234 ;
+  reg [17:0] \$235 ;
+  reg [17:0] \$236 ;
+  reg [17:0] \$237 ;
+  reg [17:0] \$238 ;
+  reg [17:0] \$239 ;
+  wire \$24 ;
+  reg [17:0] \$240 ;
+  reg [17:0] \$241 ;
+  reg [17:0] \$242 ;
+  reg [17:0] \$243 ;
+  reg [17:0] \$244 ;
+  reg [17:0] \$245 ;
+  reg [17:0] \$246 ;
+  reg [17:0] \$247 ;
+  reg [17:0] \$248 ;
+  reg [17:0] \$249 ;
+  wire \$25 ;
+  reg [17:0] \$250 ;
+  reg [17:0] \$251 ;
+  reg [17:0] \$252 ;
+  reg [17:0] \$253 ;
+  reg [17:0] \$254 ;
+  reg [17:0] \$255 ;
+  reg [17:0] \$256 ;
+  reg \$257 ;
+  reg \$258 ;
+  reg [18:0] \$259 ;
+  wire \$26 ;
+  reg [18:0] \$260 ;
+  reg [18:0] \$261 ;
+  reg [18:0] \$262 ;
+  reg [18:0] \$263 ;
+  reg [18:0] \$264 ;
+  reg [18:0] \$265 ;
+  reg [18:0] \$266 ;
+  reg [18:0] \$267 ;
+  reg [18:0] \$268 ;
+  reg [18:0] \$269 ;
+  reg \$27 ;
+  reg [18:0] \$270 ;
+  reg [18:0] \$271 ;
+  reg [18:0] \$272 ;
+  reg [18:0] \$273 ;
+  reg [18:0] \$274 ;
+  reg \$275 ;
+  reg \$276 ;
+  reg [19:0] \$277 ;
+  reg [19:0] \$278 ;
+  reg [19:0] \$279 ;
+  reg \$28 ;
+  reg [19:0] \$280 ;
+  reg [19:0] \$281 ;
+  reg [19:0] \$282 ;
+  reg [19:0] \$283 ;
+  reg [19:0] \$284 ;
+  reg \$285 ;
+  reg \$286 ;
+  reg [20:0] \$287 ;
+  reg [20:0] \$288 ;
+  reg [20:0] \$289 ;
   reg [15:0] \$29 ;
-  wire [32:0] \$3 ;
+  reg [20:0] \$290 ;
+  reg \$291 ;
+  reg \$292 ;
+  reg \$293 ;
+  reg \$294 ;
+  reg \$295 ;
+  reg \$296 ;
+  reg \$297 ;
+  reg \$298 ;
+  reg \$299 ;
+  wire \$3 ;
   reg [15:0] \$30 ;
+  reg \$300 ;
+  reg \$301 ;
+  reg [31:0] \$302 ;
+  reg [31:0] \$303 ;
+  reg [31:0] \$304 ;
+  reg [31:0] \$305 ;
+  reg [31:0] \$306 ;
+  reg [31:0] \$307 ;
+  reg [31:0] \$308 ;
+  reg [31:0] \$309 ;
   reg [15:0] \$31 ;
   reg [15:0] \$32 ;
   reg [15:0] \$33 ;
@@ -111,7 +247,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [15:0] \$37 ;
   reg [15:0] \$38 ;
   reg [15:0] \$39 ;
-  wire [32:0] \$4 ;
+  wire \$4 ;
   reg [15:0] \$40 ;
   reg [15:0] \$41 ;
   reg [15:0] \$42 ;
@@ -122,7 +258,7 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [15:0] \$47 ;
   reg [15:0] \$48 ;
   reg [15:0] \$49 ;
-  wire [32:0] \$5 ;
+  wire \$5 ;
   reg [15:0] \$50 ;
   reg [15:0] \$51 ;
   reg [15:0] \$52 ;
@@ -610,159 +746,271 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [31:0] mac_acc3 = 32'd0;
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
+  reg [16:0] mac_add0_s0 = 17'h00000;
+  reg [16:0] \mac_add0_s0$209  = 17'h00000;
+  reg [16:0] \mac_add0_s0$211  = 17'h00000;
+  reg [16:0] \mac_add0_s0$212  = 17'h00000;
+  reg [16:0] \mac_add0_s0$214  = 17'h00000;
+  reg [16:0] \mac_add0_s0$215  = 17'h00000;
+  reg [16:0] \mac_add0_s0$217  = 17'h00000;
+  reg [16:0] \mac_add0_s0$218  = 17'h00000;
+  reg [16:0] \mac_add0_s0$220  = 17'h00000;
+  reg [16:0] \mac_add0_s0$221  = 17'h00000;
+  reg [16:0] \mac_add0_s0$223  = 17'h00000;
+  reg [16:0] \mac_add0_s0$224  = 17'h00000;
+  reg [16:0] \mac_add0_s0$226  = 17'h00000;
+  reg [16:0] \mac_add0_s0$227  = 17'h00000;
+  reg [16:0] \mac_add0_s0$229  = 17'h00000;
+  reg [16:0] \mac_add0_s0$230  = 17'h00000;
+  reg [16:0] \mac_add0_s0$232  = 17'h00000;
+  reg [16:0] \mac_add0_s0$233  = 17'h00000;
+  reg [16:0] \mac_add0_s0$235  = 17'h00000;
+  reg [16:0] \mac_add0_s0$236  = 17'h00000;
+  reg [16:0] \mac_add0_s0$238  = 17'h00000;
+  reg [16:0] \mac_add0_s0$239  = 17'h00000;
+  reg [16:0] \mac_add0_s0$241  = 17'h00000;
+  reg [16:0] \mac_add0_s0$242  = 17'h00000;
+  reg [16:0] \mac_add0_s0$244  = 17'h00000;
+  reg [16:0] \mac_add0_s0$245  = 17'h00000;
+  reg [16:0] \mac_add0_s0$247  = 17'h00000;
+  reg [16:0] \mac_add0_s0$248  = 17'h00000;
+  reg [16:0] \mac_add0_s0$250  = 17'h00000;
+  reg [16:0] \mac_add0_s0$251  = 17'h00000;
+  reg [16:0] \mac_add0_s0$253  = 17'h00000;
+  reg [16:0] \mac_add0_s0$254  = 17'h00000;
+  reg [16:0] \mac_add0_s0$256  = 17'h00000;
+  reg [16:0] \mac_add0_s0$257  = 17'h00000;
+  reg [16:0] \mac_add0_s0$259  = 17'h00000;
+  reg [16:0] \mac_add0_s0$260  = 17'h00000;
+  reg [16:0] \mac_add0_s0$262  = 17'h00000;
+  reg [16:0] \mac_add0_s0$263  = 17'h00000;
+  reg [16:0] \mac_add0_s0$265  = 17'h00000;
+  reg [16:0] \mac_add0_s0$266  = 17'h00000;
+  reg [16:0] \mac_add0_s0$268  = 17'h00000;
+  reg [16:0] \mac_add0_s0$269  = 17'h00000;
+  reg [16:0] \mac_add0_s0$271  = 17'h00000;
+  reg [16:0] \mac_add0_s0$272  = 17'h00000;
+  reg [16:0] \mac_add0_s0$274  = 17'h00000;
+  reg [16:0] \mac_add0_s0$275  = 17'h00000;
+  reg [16:0] \mac_add0_s0$277  = 17'h00000;
+  reg [16:0] \mac_add0_s0$278  = 17'h00000;
+  reg [16:0] \mac_add0_s0$280  = 17'h00000;
+  reg [16:0] \mac_add0_s0$281  = 17'h00000;
+  reg [16:0] \mac_add0_s0$283  = 17'h00000;
+  reg [16:0] \mac_add0_s0$284  = 17'h00000;
+  reg [16:0] \mac_add0_s0$286  = 17'h00000;
+  reg [16:0] \mac_add0_s0$287  = 17'h00000;
+  reg [16:0] \mac_add0_s0$289  = 17'h00000;
+  reg [16:0] \mac_add0_s0$290  = 17'h00000;
+  reg [16:0] \mac_add0_s0$292  = 17'h00000;
+  reg [16:0] \mac_add0_s0$293  = 17'h00000;
+  reg [16:0] \mac_add0_s0$295  = 17'h00000;
+  reg [16:0] \mac_add0_s0$296  = 17'h00000;
+  reg [16:0] \mac_add0_s0$298  = 17'h00000;
+  reg [16:0] \mac_add0_s0$299  = 17'h00000;
+  reg [16:0] \mac_add0_s0$301  = 17'h00000;
+  reg [16:0] \mac_add0_s0$302  = 17'h00000;
+  reg \mac_add0_s0$546  = 1'h0;
+  reg mac_add0_valid_s0 = 1'h0;
+  reg [17:0] mac_add1_s0 = 18'h00000;
+  reg [17:0] \mac_add1_s0$307  = 18'h00000;
+  reg [17:0] \mac_add1_s0$309  = 18'h00000;
+  reg [17:0] \mac_add1_s0$310  = 18'h00000;
+  reg [17:0] \mac_add1_s0$312  = 18'h00000;
+  reg [17:0] \mac_add1_s0$313  = 18'h00000;
+  reg [17:0] \mac_add1_s0$315  = 18'h00000;
+  reg [17:0] \mac_add1_s0$316  = 18'h00000;
+  reg [17:0] \mac_add1_s0$318  = 18'h00000;
+  reg [17:0] \mac_add1_s0$319  = 18'h00000;
+  reg [17:0] \mac_add1_s0$321  = 18'h00000;
+  reg [17:0] \mac_add1_s0$322  = 18'h00000;
+  reg [17:0] \mac_add1_s0$324  = 18'h00000;
+  reg [17:0] \mac_add1_s0$325  = 18'h00000;
+  reg [17:0] \mac_add1_s0$327  = 18'h00000;
+  reg [17:0] \mac_add1_s0$328  = 18'h00000;
+  reg [17:0] \mac_add1_s0$330  = 18'h00000;
+  reg [17:0] \mac_add1_s0$331  = 18'h00000;
+  reg [17:0] \mac_add1_s0$333  = 18'h00000;
+  reg [17:0] \mac_add1_s0$334  = 18'h00000;
+  reg [17:0] \mac_add1_s0$336  = 18'h00000;
+  reg [17:0] \mac_add1_s0$337  = 18'h00000;
+  reg [17:0] \mac_add1_s0$339  = 18'h00000;
+  reg [17:0] \mac_add1_s0$340  = 18'h00000;
+  reg [17:0] \mac_add1_s0$342  = 18'h00000;
+  reg [17:0] \mac_add1_s0$343  = 18'h00000;
+  reg [17:0] \mac_add1_s0$345  = 18'h00000;
+  reg [17:0] \mac_add1_s0$346  = 18'h00000;
+  reg [17:0] \mac_add1_s0$348  = 18'h00000;
+  reg [17:0] \mac_add1_s0$349  = 18'h00000;
+  reg [17:0] \mac_add1_s0$351  = 18'h00000;
+  reg [17:0] \mac_add1_s0$352  = 18'h00000;
+  reg \mac_add1_s0$548  = 1'h0;
+  reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg [18:0] \mac_add2_s0$379  = 19'h00000;
-  reg [18:0] \mac_add2_s0$381  = 19'h00000;
-  reg [18:0] \mac_add2_s0$382  = 19'h00000;
-  reg [18:0] \mac_add2_s0$384  = 19'h00000;
-  reg [18:0] \mac_add2_s0$385  = 19'h00000;
-  reg [18:0] \mac_add2_s0$387  = 19'h00000;
-  reg [18:0] \mac_add2_s0$388  = 19'h00000;
-  reg [18:0] \mac_add2_s0$390  = 19'h00000;
-  reg [18:0] \mac_add2_s0$391  = 19'h00000;
-  reg [18:0] \mac_add2_s0$393  = 19'h00000;
-  reg [18:0] \mac_add2_s0$394  = 19'h00000;
-  reg [18:0] \mac_add2_s0$396  = 19'h00000;
-  reg [18:0] \mac_add2_s0$397  = 19'h00000;
-  reg [18:0] \mac_add2_s0$399  = 19'h00000;
-  reg [18:0] \mac_add2_s0$400  = 19'h00000;
-  reg \mac_add2_s0$424  = 1'h0;
+  reg [18:0] \mac_add2_s0$357  = 19'h00000;
+  reg [18:0] \mac_add2_s0$359  = 19'h00000;
+  reg [18:0] \mac_add2_s0$360  = 19'h00000;
+  reg [18:0] \mac_add2_s0$362  = 19'h00000;
+  reg [18:0] \mac_add2_s0$363  = 19'h00000;
+  reg [18:0] \mac_add2_s0$365  = 19'h00000;
+  reg [18:0] \mac_add2_s0$366  = 19'h00000;
+  reg [18:0] \mac_add2_s0$368  = 19'h00000;
+  reg [18:0] \mac_add2_s0$369  = 19'h00000;
+  reg [18:0] \mac_add2_s0$371  = 19'h00000;
+  reg [18:0] \mac_add2_s0$372  = 19'h00000;
+  reg [18:0] \mac_add2_s0$374  = 19'h00000;
+  reg [18:0] \mac_add2_s0$375  = 19'h00000;
+  reg [18:0] \mac_add2_s0$377  = 19'h00000;
+  reg [18:0] \mac_add2_s0$378  = 19'h00000;
+  reg \mac_add2_s0$550  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
+  reg [19:0] mac_add3_s0 = 20'h00000;
+  reg [19:0] \mac_add3_s0$383  = 20'h00000;
+  reg [19:0] \mac_add3_s0$385  = 20'h00000;
+  reg [19:0] \mac_add3_s0$386  = 20'h00000;
+  reg [19:0] \mac_add3_s0$388  = 20'h00000;
+  reg [19:0] \mac_add3_s0$389  = 20'h00000;
+  reg [19:0] \mac_add3_s0$391  = 20'h00000;
+  reg [19:0] \mac_add3_s0$392  = 20'h00000;
+  reg \mac_add3_s0$552  = 1'h0;
+  reg mac_add3_valid_s0 = 1'h0;
   reg [20:0] mac_add4_s0 = 21'h000000;
-  reg [20:0] \mac_add4_s0$410  = 21'h000000;
-  reg [20:0] \mac_add4_s0$413  = 21'h000000;
-  reg [20:0] \mac_add4_s0$416  = 21'h000000;
-  reg \mac_add4_s0$426  = 1'h0;
+  reg [20:0] \mac_add4_s0$402  = 21'h000000;
+  reg [20:0] \mac_add4_s0$405  = 21'h000000;
+  reg [20:0] \mac_add4_s0$408  = 21'h000000;
+  reg \mac_add4_s0$554  = 1'h0;
   reg mac_add4_valid_s0 = 1'h0;
+  reg mac_dspin_s0 = 1'h0;
+  reg mac_dspin_valid_s0 = 1'h0;
   reg [15:0] mac_mul_s0 = 16'h0000;
-  reg [15:0] \mac_mul_s0$139  = 16'h0000;
+  reg [15:0] \mac_mul_s0$101  = 16'h0000;
+  reg [15:0] \mac_mul_s0$102  = 16'h0000;
+  reg [15:0] \mac_mul_s0$104  = 16'h0000;
+  reg [15:0] \mac_mul_s0$105  = 16'h0000;
+  reg [15:0] \mac_mul_s0$107  = 16'h0000;
+  reg [15:0] \mac_mul_s0$108  = 16'h0000;
+  reg [15:0] \mac_mul_s0$110  = 16'h0000;
+  reg [15:0] \mac_mul_s0$111  = 16'h0000;
+  reg [15:0] \mac_mul_s0$113  = 16'h0000;
+  reg [15:0] \mac_mul_s0$114  = 16'h0000;
+  reg [15:0] \mac_mul_s0$116  = 16'h0000;
+  reg [15:0] \mac_mul_s0$117  = 16'h0000;
+  reg [15:0] \mac_mul_s0$119  = 16'h0000;
+  reg [15:0] \mac_mul_s0$120  = 16'h0000;
+  reg [15:0] \mac_mul_s0$122  = 16'h0000;
+  reg [15:0] \mac_mul_s0$123  = 16'h0000;
+  reg [15:0] \mac_mul_s0$125  = 16'h0000;
+  reg [15:0] \mac_mul_s0$126  = 16'h0000;
+  reg [15:0] \mac_mul_s0$128  = 16'h0000;
+  reg [15:0] \mac_mul_s0$129  = 16'h0000;
+  reg [15:0] \mac_mul_s0$131  = 16'h0000;
+  reg [15:0] \mac_mul_s0$132  = 16'h0000;
+  reg [15:0] \mac_mul_s0$134  = 16'h0000;
+  reg [15:0] \mac_mul_s0$135  = 16'h0000;
+  reg [15:0] \mac_mul_s0$137  = 16'h0000;
+  reg [15:0] \mac_mul_s0$138  = 16'h0000;
+  reg [15:0] \mac_mul_s0$140  = 16'h0000;
   reg [15:0] \mac_mul_s0$141  = 16'h0000;
-  reg [15:0] \mac_mul_s0$142  = 16'h0000;
+  reg [15:0] \mac_mul_s0$143  = 16'h0000;
   reg [15:0] \mac_mul_s0$144  = 16'h0000;
-  reg [15:0] \mac_mul_s0$145  = 16'h0000;
+  reg [15:0] \mac_mul_s0$146  = 16'h0000;
   reg [15:0] \mac_mul_s0$147  = 16'h0000;
-  reg [15:0] \mac_mul_s0$148  = 16'h0000;
+  reg [15:0] \mac_mul_s0$149  = 16'h0000;
+  reg [15:0] \mac_mul_s0$15  = 16'h0000;
   reg [15:0] \mac_mul_s0$150  = 16'h0000;
-  reg [15:0] \mac_mul_s0$151  = 16'h0000;
+  reg [15:0] \mac_mul_s0$152  = 16'h0000;
   reg [15:0] \mac_mul_s0$153  = 16'h0000;
-  reg [15:0] \mac_mul_s0$154  = 16'h0000;
+  reg [15:0] \mac_mul_s0$155  = 16'h0000;
   reg [15:0] \mac_mul_s0$156  = 16'h0000;
-  reg [15:0] \mac_mul_s0$157  = 16'h0000;
+  reg [15:0] \mac_mul_s0$158  = 16'h0000;
   reg [15:0] \mac_mul_s0$159  = 16'h0000;
-  reg [15:0] \mac_mul_s0$160  = 16'h0000;
+  reg [15:0] \mac_mul_s0$161  = 16'h0000;
   reg [15:0] \mac_mul_s0$162  = 16'h0000;
-  reg [15:0] \mac_mul_s0$163  = 16'h0000;
+  reg [15:0] \mac_mul_s0$164  = 16'h0000;
   reg [15:0] \mac_mul_s0$165  = 16'h0000;
-  reg [15:0] \mac_mul_s0$166  = 16'h0000;
+  reg [15:0] \mac_mul_s0$167  = 16'h0000;
   reg [15:0] \mac_mul_s0$168  = 16'h0000;
-  reg [15:0] \mac_mul_s0$169  = 16'h0000;
+  reg [15:0] \mac_mul_s0$17  = 16'h0000;
+  reg [15:0] \mac_mul_s0$170  = 16'h0000;
   reg [15:0] \mac_mul_s0$171  = 16'h0000;
-  reg [15:0] \mac_mul_s0$172  = 16'h0000;
+  reg [15:0] \mac_mul_s0$173  = 16'h0000;
   reg [15:0] \mac_mul_s0$174  = 16'h0000;
-  reg [15:0] \mac_mul_s0$175  = 16'h0000;
+  reg [15:0] \mac_mul_s0$176  = 16'h0000;
   reg [15:0] \mac_mul_s0$177  = 16'h0000;
-  reg [15:0] \mac_mul_s0$178  = 16'h0000;
+  reg [15:0] \mac_mul_s0$179  = 16'h0000;
+  reg [15:0] \mac_mul_s0$18  = 16'h0000;
   reg [15:0] \mac_mul_s0$180  = 16'h0000;
-  reg [15:0] \mac_mul_s0$181  = 16'h0000;
+  reg [15:0] \mac_mul_s0$182  = 16'h0000;
   reg [15:0] \mac_mul_s0$183  = 16'h0000;
-  reg [15:0] \mac_mul_s0$184  = 16'h0000;
+  reg [15:0] \mac_mul_s0$185  = 16'h0000;
   reg [15:0] \mac_mul_s0$186  = 16'h0000;
-  reg [15:0] \mac_mul_s0$187  = 16'h0000;
+  reg [15:0] \mac_mul_s0$188  = 16'h0000;
   reg [15:0] \mac_mul_s0$189  = 16'h0000;
-  reg [15:0] \mac_mul_s0$190  = 16'h0000;
+  reg [15:0] \mac_mul_s0$191  = 16'h0000;
   reg [15:0] \mac_mul_s0$192  = 16'h0000;
-  reg [15:0] \mac_mul_s0$193  = 16'h0000;
+  reg [15:0] \mac_mul_s0$194  = 16'h0000;
   reg [15:0] \mac_mul_s0$195  = 16'h0000;
-  reg [15:0] \mac_mul_s0$196  = 16'h0000;
+  reg [15:0] \mac_mul_s0$197  = 16'h0000;
   reg [15:0] \mac_mul_s0$198  = 16'h0000;
-  reg [15:0] \mac_mul_s0$199  = 16'h0000;
+  reg [15:0] \mac_mul_s0$20  = 16'h0000;
+  reg [15:0] \mac_mul_s0$200  = 16'h0000;
   reg [15:0] \mac_mul_s0$201  = 16'h0000;
-  reg [15:0] \mac_mul_s0$202  = 16'h0000;
+  reg [15:0] \mac_mul_s0$203  = 16'h0000;
   reg [15:0] \mac_mul_s0$204  = 16'h0000;
-  reg [15:0] \mac_mul_s0$205  = 16'h0000;
-  reg [15:0] \mac_mul_s0$207  = 16'h0000;
-  reg [15:0] \mac_mul_s0$208  = 16'h0000;
-  reg [15:0] \mac_mul_s0$210  = 16'h0000;
-  reg [15:0] \mac_mul_s0$211  = 16'h0000;
-  reg [15:0] \mac_mul_s0$213  = 16'h0000;
-  reg [15:0] \mac_mul_s0$214  = 16'h0000;
-  reg [15:0] \mac_mul_s0$216  = 16'h0000;
-  reg [15:0] \mac_mul_s0$217  = 16'h0000;
-  reg [15:0] \mac_mul_s0$219  = 16'h0000;
-  reg [15:0] \mac_mul_s0$220  = 16'h0000;
-  reg [15:0] \mac_mul_s0$222  = 16'h0000;
-  reg [15:0] \mac_mul_s0$223  = 16'h0000;
-  reg [15:0] \mac_mul_s0$225  = 16'h0000;
-  reg [15:0] \mac_mul_s0$226  = 16'h0000;
-  reg [15:0] \mac_mul_s0$228  = 16'h0000;
-  reg [15:0] \mac_mul_s0$229  = 16'h0000;
-  reg [15:0] \mac_mul_s0$231  = 16'h0000;
-  reg [15:0] \mac_mul_s0$232  = 16'h0000;
-  reg [15:0] \mac_mul_s0$234  = 16'h0000;
-  reg [15:0] \mac_mul_s0$235  = 16'h0000;
-  reg [15:0] \mac_mul_s0$237  = 16'h0000;
-  reg [15:0] \mac_mul_s0$238  = 16'h0000;
-  reg [15:0] \mac_mul_s0$240  = 16'h0000;
-  reg [15:0] \mac_mul_s0$241  = 16'h0000;
-  reg [15:0] \mac_mul_s0$243  = 16'h0000;
-  reg [15:0] \mac_mul_s0$244  = 16'h0000;
-  reg [15:0] \mac_mul_s0$246  = 16'h0000;
-  reg [15:0] \mac_mul_s0$247  = 16'h0000;
-  reg [15:0] \mac_mul_s0$249  = 16'h0000;
-  reg [15:0] \mac_mul_s0$250  = 16'h0000;
-  reg [15:0] \mac_mul_s0$252  = 16'h0000;
-  reg [15:0] \mac_mul_s0$253  = 16'h0000;
-  reg [15:0] \mac_mul_s0$255  = 16'h0000;
-  reg [15:0] \mac_mul_s0$256  = 16'h0000;
-  reg [15:0] \mac_mul_s0$258  = 16'h0000;
-  reg [15:0] \mac_mul_s0$259  = 16'h0000;
-  reg [15:0] \mac_mul_s0$261  = 16'h0000;
-  reg [15:0] \mac_mul_s0$262  = 16'h0000;
-  reg [15:0] \mac_mul_s0$264  = 16'h0000;
-  reg [15:0] \mac_mul_s0$265  = 16'h0000;
-  reg [15:0] \mac_mul_s0$267  = 16'h0000;
-  reg [15:0] \mac_mul_s0$268  = 16'h0000;
-  reg [15:0] \mac_mul_s0$270  = 16'h0000;
-  reg [15:0] \mac_mul_s0$271  = 16'h0000;
-  reg [15:0] \mac_mul_s0$273  = 16'h0000;
-  reg [15:0] \mac_mul_s0$274  = 16'h0000;
-  reg [15:0] \mac_mul_s0$276  = 16'h0000;
-  reg [15:0] \mac_mul_s0$277  = 16'h0000;
-  reg [15:0] \mac_mul_s0$279  = 16'h0000;
-  reg [15:0] \mac_mul_s0$280  = 16'h0000;
-  reg [15:0] \mac_mul_s0$282  = 16'h0000;
-  reg [15:0] \mac_mul_s0$283  = 16'h0000;
-  reg [15:0] \mac_mul_s0$285  = 16'h0000;
-  reg [15:0] \mac_mul_s0$286  = 16'h0000;
-  reg [15:0] \mac_mul_s0$288  = 16'h0000;
-  reg [15:0] \mac_mul_s0$289  = 16'h0000;
-  reg [15:0] \mac_mul_s0$291  = 16'h0000;
-  reg [15:0] \mac_mul_s0$292  = 16'h0000;
-  reg [15:0] \mac_mul_s0$294  = 16'h0000;
-  reg [15:0] \mac_mul_s0$295  = 16'h0000;
-  reg [15:0] \mac_mul_s0$297  = 16'h0000;
-  reg [15:0] \mac_mul_s0$298  = 16'h0000;
-  reg [15:0] \mac_mul_s0$300  = 16'h0000;
-  reg [15:0] \mac_mul_s0$301  = 16'h0000;
-  reg [15:0] \mac_mul_s0$303  = 16'h0000;
-  reg [15:0] \mac_mul_s0$304  = 16'h0000;
-  reg [15:0] \mac_mul_s0$306  = 16'h0000;
-  reg [15:0] \mac_mul_s0$307  = 16'h0000;
-  reg [15:0] \mac_mul_s0$309  = 16'h0000;
-  reg [15:0] \mac_mul_s0$310  = 16'h0000;
-  reg [15:0] \mac_mul_s0$312  = 16'h0000;
-  reg [15:0] \mac_mul_s0$313  = 16'h0000;
-  reg [15:0] \mac_mul_s0$315  = 16'h0000;
-  reg [15:0] \mac_mul_s0$316  = 16'h0000;
-  reg [15:0] \mac_mul_s0$318  = 16'h0000;
-  reg [15:0] \mac_mul_s0$319  = 16'h0000;
-  reg [15:0] \mac_mul_s0$321  = 16'h0000;
-  reg [15:0] \mac_mul_s0$322  = 16'h0000;
-  reg [15:0] \mac_mul_s0$324  = 16'h0000;
-  reg [15:0] \mac_mul_s0$325  = 16'h0000;
-  reg [15:0] \mac_mul_s0$327  = 16'h0000;
-  reg [15:0] \mac_mul_s0$328  = 16'h0000;
-  reg \mac_mul_s0$422  = 1'h0;
+  reg [15:0] \mac_mul_s0$21  = 16'h0000;
+  reg [15:0] \mac_mul_s0$23  = 16'h0000;
+  reg [15:0] \mac_mul_s0$24  = 16'h0000;
+  reg [15:0] \mac_mul_s0$26  = 16'h0000;
+  reg [15:0] \mac_mul_s0$27  = 16'h0000;
+  reg [15:0] \mac_mul_s0$29  = 16'h0000;
+  reg [15:0] \mac_mul_s0$30  = 16'h0000;
+  reg [15:0] \mac_mul_s0$32  = 16'h0000;
+  reg [15:0] \mac_mul_s0$33  = 16'h0000;
+  reg [15:0] \mac_mul_s0$35  = 16'h0000;
+  reg [15:0] \mac_mul_s0$36  = 16'h0000;
+  reg [15:0] \mac_mul_s0$38  = 16'h0000;
+  reg [15:0] \mac_mul_s0$39  = 16'h0000;
+  reg [15:0] \mac_mul_s0$41  = 16'h0000;
+  reg [15:0] \mac_mul_s0$42  = 16'h0000;
+  reg [15:0] \mac_mul_s0$44  = 16'h0000;
+  reg [15:0] \mac_mul_s0$45  = 16'h0000;
+  reg [15:0] \mac_mul_s0$47  = 16'h0000;
+  reg [15:0] \mac_mul_s0$48  = 16'h0000;
+  reg [15:0] \mac_mul_s0$50  = 16'h0000;
+  reg [15:0] \mac_mul_s0$51  = 16'h0000;
+  reg [15:0] \mac_mul_s0$53  = 16'h0000;
+  reg [15:0] \mac_mul_s0$54  = 16'h0000;
+  reg \mac_mul_s0$544  = 1'h0;
+  reg [15:0] \mac_mul_s0$56  = 16'h0000;
+  reg [15:0] \mac_mul_s0$57  = 16'h0000;
+  reg [15:0] \mac_mul_s0$59  = 16'h0000;
+  reg [15:0] \mac_mul_s0$60  = 16'h0000;
+  reg [15:0] \mac_mul_s0$62  = 16'h0000;
+  reg [15:0] \mac_mul_s0$63  = 16'h0000;
+  reg [15:0] \mac_mul_s0$65  = 16'h0000;
+  reg [15:0] \mac_mul_s0$66  = 16'h0000;
+  reg [15:0] \mac_mul_s0$68  = 16'h0000;
+  reg [15:0] \mac_mul_s0$69  = 16'h0000;
+  reg [15:0] \mac_mul_s0$71  = 16'h0000;
+  reg [15:0] \mac_mul_s0$72  = 16'h0000;
+  reg [15:0] \mac_mul_s0$74  = 16'h0000;
+  reg [15:0] \mac_mul_s0$75  = 16'h0000;
+  reg [15:0] \mac_mul_s0$77  = 16'h0000;
+  reg [15:0] \mac_mul_s0$78  = 16'h0000;
+  reg [15:0] \mac_mul_s0$80  = 16'h0000;
+  reg [15:0] \mac_mul_s0$81  = 16'h0000;
+  reg [15:0] \mac_mul_s0$83  = 16'h0000;
+  reg [15:0] \mac_mul_s0$84  = 16'h0000;
+  reg [15:0] \mac_mul_s0$86  = 16'h0000;
+  reg [15:0] \mac_mul_s0$87  = 16'h0000;
+  reg [15:0] \mac_mul_s0$89  = 16'h0000;
+  reg [15:0] \mac_mul_s0$90  = 16'h0000;
+  reg [15:0] \mac_mul_s0$92  = 16'h0000;
+  reg [15:0] \mac_mul_s0$93  = 16'h0000;
+  reg [15:0] \mac_mul_s0$95  = 16'h0000;
+  reg [15:0] \mac_mul_s0$96  = 16'h0000;
+  reg [15:0] \mac_mul_s0$98  = 16'h0000;
+  reg [15:0] \mac_mul_s0$99  = 16'h0000;
   reg mac_mul_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
@@ -907,1632 +1155,3148 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg o__valid = 1'h0;
   input rst;
   wire rst;
+  wire stall_adv0;
+  reg stall_adv0_valid = 1'h0;
+  wire stall_adv1;
+  reg stall_adv1_valid = 1'h0;
+  wire stall_adv2;
+  reg stall_adv2_valid = 1'h0;
+  wire stall_adv3;
+  reg stall_adv3_valid = 1'h0;
+  wire stall_adv4;
+  reg stall_adv4_valid = 1'h0;
+  wire stall_adv5;
+  reg stall_adv5_valid = 1'h0;
+  wire stall_adv6;
+  reg stall_adv6_valid = 1'h0;
+  wire stall_adv7;
+  reg stall_adv7_valid = 1'h0;
+  always @(posedge clk)
+    mac_add4_valid_s0 <= \$292 ;
+  always @(posedge clk)
+    o__valid <= \$293 ;
+  always @(posedge clk)
+    stall_adv0_valid <= \$294 ;
+  always @(posedge clk)
+    stall_adv1_valid <= \$295 ;
+  always @(posedge clk)
+    stall_adv2_valid <= \$296 ;
+  always @(posedge clk)
+    stall_adv3_valid <= \$297 ;
+  always @(posedge clk)
+    stall_adv4_valid <= \$298 ;
+  always @(posedge clk)
+    stall_adv5_valid <= \$299 ;
+  always @(posedge clk)
+    stall_adv6_valid <= \$300 ;
+  always @(posedge clk)
+    stall_adv7_valid <= \$301 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$302 ;
+  always @(posedge clk)
+    mac_acc0 <= \$303 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$304 ;
+  always @(posedge clk)
+    mac_acc1 <= \$305 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$306 ;
+  always @(posedge clk)
+    mac_acc2 <= \$307 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$308 ;
+  always @(posedge clk)
+    mac_acc3 <= \$309 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
-  assign mac_prod0_0 = $signed(i__payload[7:0]) * $signed(i__payload[263:256]);
-  assign mac_prod0_1 = $signed(i__payload[15:8]) * $signed(i__payload[271:264]);
-  assign mac_prod0_2 = $signed(i__payload[23:16]) * $signed(i__payload[279:272]);
-  assign mac_prod0_3 = $signed(i__payload[31:24]) * $signed(i__payload[287:280]);
-  assign mac_prod0_4 = $signed(i__payload[39:32]) * $signed(i__payload[295:288]);
-  assign mac_prod0_5 = $signed(i__payload[47:40]) * $signed(i__payload[303:296]);
-  assign mac_prod0_6 = $signed(i__payload[55:48]) * $signed(i__payload[311:304]);
-  assign mac_prod0_7 = $signed(i__payload[63:56]) * $signed(i__payload[319:312]);
-  assign mac_prod0_8 = $signed(i__payload[71:64]) * $signed(i__payload[327:320]);
-  assign mac_prod0_9 = $signed(i__payload[79:72]) * $signed(i__payload[335:328]);
-  assign mac_prod0_10 = $signed(i__payload[87:80]) * $signed(i__payload[343:336]);
-  assign mac_prod0_11 = $signed(i__payload[95:88]) * $signed(i__payload[351:344]);
-  assign mac_prod0_12 = $signed(i__payload[103:96]) * $signed(i__payload[359:352]);
-  assign mac_prod0_13 = $signed(i__payload[111:104]) * $signed(i__payload[367:360]);
-  assign mac_prod0_14 = $signed(i__payload[119:112]) * $signed(i__payload[375:368]);
-  assign mac_prod0_15 = $signed(i__payload[127:120]) * $signed(i__payload[383:376]);
-  assign mac_prod0_16 = $signed(i__payload[135:128]) * $signed(i__payload[391:384]);
-  assign mac_prod0_17 = $signed(i__payload[143:136]) * $signed(i__payload[399:392]);
-  assign mac_prod0_18 = $signed(i__payload[151:144]) * $signed(i__payload[407:400]);
-  assign mac_prod0_19 = $signed(i__payload[159:152]) * $signed(i__payload[415:408]);
-  assign mac_prod0_20 = $signed(i__payload[167:160]) * $signed(i__payload[423:416]);
-  assign mac_prod0_21 = $signed(i__payload[175:168]) * $signed(i__payload[431:424]);
-  assign mac_prod0_22 = $signed(i__payload[183:176]) * $signed(i__payload[439:432]);
-  assign mac_prod0_23 = $signed(i__payload[191:184]) * $signed(i__payload[447:440]);
-  assign mac_prod0_24 = $signed(i__payload[199:192]) * $signed(i__payload[455:448]);
-  assign mac_prod0_25 = $signed(i__payload[207:200]) * $signed(i__payload[463:456]);
-  assign mac_prod0_26 = $signed(i__payload[215:208]) * $signed(i__payload[471:464]);
-  assign mac_prod0_27 = $signed(i__payload[223:216]) * $signed(i__payload[479:472]);
-  assign mac_prod0_28 = $signed(i__payload[231:224]) * $signed(i__payload[487:480]);
-  assign mac_prod0_29 = $signed(i__payload[239:232]) * $signed(i__payload[495:488]);
-  assign mac_prod0_30 = $signed(i__payload[247:240]) * $signed(i__payload[503:496]);
-  assign mac_prod0_31 = $signed(i__payload[255:248]) * $signed(i__payload[511:504]);
-  assign mac_prod1_0 = $signed(i__payload[7:0]) * $signed(i__payload[519:512]);
-  assign mac_prod1_1 = $signed(i__payload[15:8]) * $signed(i__payload[527:520]);
-  assign mac_prod1_2 = $signed(i__payload[23:16]) * $signed(i__payload[535:528]);
-  assign mac_prod1_3 = $signed(i__payload[31:24]) * $signed(i__payload[543:536]);
-  assign mac_prod1_4 = $signed(i__payload[39:32]) * $signed(i__payload[551:544]);
-  assign mac_prod1_5 = $signed(i__payload[47:40]) * $signed(i__payload[559:552]);
-  assign mac_prod1_6 = $signed(i__payload[55:48]) * $signed(i__payload[567:560]);
-  assign mac_prod1_7 = $signed(i__payload[63:56]) * $signed(i__payload[575:568]);
-  assign mac_prod1_8 = $signed(i__payload[71:64]) * $signed(i__payload[583:576]);
-  assign mac_prod1_9 = $signed(i__payload[79:72]) * $signed(i__payload[591:584]);
-  assign mac_prod1_10 = $signed(i__payload[87:80]) * $signed(i__payload[599:592]);
-  assign mac_prod1_11 = $signed(i__payload[95:88]) * $signed(i__payload[607:600]);
-  assign mac_prod1_12 = $signed(i__payload[103:96]) * $signed(i__payload[615:608]);
-  assign mac_prod1_13 = $signed(i__payload[111:104]) * $signed(i__payload[623:616]);
-  assign mac_prod1_14 = $signed(i__payload[119:112]) * $signed(i__payload[631:624]);
-  assign mac_prod1_15 = $signed(i__payload[127:120]) * $signed(i__payload[639:632]);
-  assign mac_prod1_16 = $signed(i__payload[135:128]) * $signed(i__payload[647:640]);
-  assign mac_prod1_17 = $signed(i__payload[143:136]) * $signed(i__payload[655:648]);
-  assign mac_prod1_18 = $signed(i__payload[151:144]) * $signed(i__payload[663:656]);
-  assign mac_prod1_19 = $signed(i__payload[159:152]) * $signed(i__payload[671:664]);
-  assign mac_prod1_20 = $signed(i__payload[167:160]) * $signed(i__payload[679:672]);
-  assign mac_prod1_21 = $signed(i__payload[175:168]) * $signed(i__payload[687:680]);
-  assign mac_prod1_22 = $signed(i__payload[183:176]) * $signed(i__payload[695:688]);
-  assign mac_prod1_23 = $signed(i__payload[191:184]) * $signed(i__payload[703:696]);
-  assign mac_prod1_24 = $signed(i__payload[199:192]) * $signed(i__payload[711:704]);
-  assign mac_prod1_25 = $signed(i__payload[207:200]) * $signed(i__payload[719:712]);
-  assign mac_prod1_26 = $signed(i__payload[215:208]) * $signed(i__payload[727:720]);
-  assign mac_prod1_27 = $signed(i__payload[223:216]) * $signed(i__payload[735:728]);
-  assign mac_prod1_28 = $signed(i__payload[231:224]) * $signed(i__payload[743:736]);
-  assign mac_prod1_29 = $signed(i__payload[239:232]) * $signed(i__payload[751:744]);
-  assign mac_prod1_30 = $signed(i__payload[247:240]) * $signed(i__payload[759:752]);
-  assign mac_prod1_31 = $signed(i__payload[255:248]) * $signed(i__payload[767:760]);
-  assign mac_prod2_0 = $signed(i__payload[7:0]) * $signed(i__payload[775:768]);
-  assign mac_prod2_1 = $signed(i__payload[15:8]) * $signed(i__payload[783:776]);
-  assign mac_prod2_2 = $signed(i__payload[23:16]) * $signed(i__payload[791:784]);
-  assign mac_prod2_3 = $signed(i__payload[31:24]) * $signed(i__payload[799:792]);
-  assign mac_prod2_4 = $signed(i__payload[39:32]) * $signed(i__payload[807:800]);
-  assign mac_prod2_5 = $signed(i__payload[47:40]) * $signed(i__payload[815:808]);
-  assign mac_prod2_6 = $signed(i__payload[55:48]) * $signed(i__payload[823:816]);
-  assign mac_prod2_7 = $signed(i__payload[63:56]) * $signed(i__payload[831:824]);
-  assign mac_prod2_8 = $signed(i__payload[71:64]) * $signed(i__payload[839:832]);
-  assign mac_prod2_9 = $signed(i__payload[79:72]) * $signed(i__payload[847:840]);
-  assign mac_prod2_10 = $signed(i__payload[87:80]) * $signed(i__payload[855:848]);
-  assign mac_prod2_11 = $signed(i__payload[95:88]) * $signed(i__payload[863:856]);
-  assign mac_prod2_12 = $signed(i__payload[103:96]) * $signed(i__payload[871:864]);
-  assign mac_prod2_13 = $signed(i__payload[111:104]) * $signed(i__payload[879:872]);
-  assign mac_prod2_14 = $signed(i__payload[119:112]) * $signed(i__payload[887:880]);
-  assign mac_prod2_15 = $signed(i__payload[127:120]) * $signed(i__payload[895:888]);
-  assign mac_prod2_16 = $signed(i__payload[135:128]) * $signed(i__payload[903:896]);
-  assign mac_prod2_17 = $signed(i__payload[143:136]) * $signed(i__payload[911:904]);
-  assign mac_prod2_18 = $signed(i__payload[151:144]) * $signed(i__payload[919:912]);
-  assign mac_prod2_19 = $signed(i__payload[159:152]) * $signed(i__payload[927:920]);
-  assign mac_prod2_20 = $signed(i__payload[167:160]) * $signed(i__payload[935:928]);
-  assign mac_prod2_21 = $signed(i__payload[175:168]) * $signed(i__payload[943:936]);
-  assign mac_prod2_22 = $signed(i__payload[183:176]) * $signed(i__payload[951:944]);
-  assign mac_prod2_23 = $signed(i__payload[191:184]) * $signed(i__payload[959:952]);
-  assign mac_prod2_24 = $signed(i__payload[199:192]) * $signed(i__payload[967:960]);
-  assign mac_prod2_25 = $signed(i__payload[207:200]) * $signed(i__payload[975:968]);
-  assign mac_prod2_26 = $signed(i__payload[215:208]) * $signed(i__payload[983:976]);
-  assign mac_prod2_27 = $signed(i__payload[223:216]) * $signed(i__payload[991:984]);
-  assign mac_prod2_28 = $signed(i__payload[231:224]) * $signed(i__payload[999:992]);
-  assign mac_prod2_29 = $signed(i__payload[239:232]) * $signed(i__payload[1007:1000]);
-  assign mac_prod2_30 = $signed(i__payload[247:240]) * $signed(i__payload[1015:1008]);
-  assign mac_prod2_31 = $signed(i__payload[255:248]) * $signed(i__payload[1023:1016]);
-  assign mac_prod3_0 = $signed(i__payload[7:0]) * $signed(i__payload[1031:1024]);
-  assign mac_prod3_1 = $signed(i__payload[15:8]) * $signed(i__payload[1039:1032]);
-  assign mac_prod3_2 = $signed(i__payload[23:16]) * $signed(i__payload[1047:1040]);
-  assign mac_prod3_3 = $signed(i__payload[31:24]) * $signed(i__payload[1055:1048]);
-  assign mac_prod3_4 = $signed(i__payload[39:32]) * $signed(i__payload[1063:1056]);
-  assign mac_prod3_5 = $signed(i__payload[47:40]) * $signed(i__payload[1071:1064]);
-  assign mac_prod3_6 = $signed(i__payload[55:48]) * $signed(i__payload[1079:1072]);
-  assign mac_prod3_7 = $signed(i__payload[63:56]) * $signed(i__payload[1087:1080]);
-  assign mac_prod3_8 = $signed(i__payload[71:64]) * $signed(i__payload[1095:1088]);
-  assign mac_prod3_9 = $signed(i__payload[79:72]) * $signed(i__payload[1103:1096]);
-  assign mac_prod3_10 = $signed(i__payload[87:80]) * $signed(i__payload[1111:1104]);
-  assign mac_prod3_11 = $signed(i__payload[95:88]) * $signed(i__payload[1119:1112]);
-  assign mac_prod3_12 = $signed(i__payload[103:96]) * $signed(i__payload[1127:1120]);
-  assign mac_prod3_13 = $signed(i__payload[111:104]) * $signed(i__payload[1135:1128]);
-  assign mac_prod3_14 = $signed(i__payload[119:112]) * $signed(i__payload[1143:1136]);
-  assign mac_prod3_15 = $signed(i__payload[127:120]) * $signed(i__payload[1151:1144]);
-  assign mac_prod3_16 = $signed(i__payload[135:128]) * $signed(i__payload[1159:1152]);
-  assign mac_prod3_17 = $signed(i__payload[143:136]) * $signed(i__payload[1167:1160]);
-  assign mac_prod3_18 = $signed(i__payload[151:144]) * $signed(i__payload[1175:1168]);
-  assign mac_prod3_19 = $signed(i__payload[159:152]) * $signed(i__payload[1183:1176]);
-  assign mac_prod3_20 = $signed(i__payload[167:160]) * $signed(i__payload[1191:1184]);
-  assign mac_prod3_21 = $signed(i__payload[175:168]) * $signed(i__payload[1199:1192]);
-  assign mac_prod3_22 = $signed(i__payload[183:176]) * $signed(i__payload[1207:1200]);
-  assign mac_prod3_23 = $signed(i__payload[191:184]) * $signed(i__payload[1215:1208]);
-  assign mac_prod3_24 = $signed(i__payload[199:192]) * $signed(i__payload[1223:1216]);
-  assign mac_prod3_25 = $signed(i__payload[207:200]) * $signed(i__payload[1231:1224]);
-  assign mac_prod3_26 = $signed(i__payload[215:208]) * $signed(i__payload[1239:1232]);
-  assign mac_prod3_27 = $signed(i__payload[223:216]) * $signed(i__payload[1247:1240]);
-  assign mac_prod3_28 = $signed(i__payload[231:224]) * $signed(i__payload[1255:1248]);
-  assign mac_prod3_29 = $signed(i__payload[239:232]) * $signed(i__payload[1263:1256]);
-  assign mac_prod3_30 = $signed(i__payload[247:240]) * $signed(i__payload[1271:1264]);
-  assign mac_prod3_31 = $signed(i__payload[255:248]) * $signed(i__payload[1279:1272]);
-  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$139 );
-  assign mac0_sum0_p1 = $signed(\mac_mul_s0$141 ) + $signed(\mac_mul_s0$142 );
-  assign mac0_sum0_p2 = $signed(\mac_mul_s0$144 ) + $signed(\mac_mul_s0$145 );
-  assign mac0_sum0_p3 = $signed(\mac_mul_s0$147 ) + $signed(\mac_mul_s0$148 );
-  assign mac0_sum0_p4 = $signed(\mac_mul_s0$150 ) + $signed(\mac_mul_s0$151 );
-  assign mac0_sum0_p5 = $signed(\mac_mul_s0$153 ) + $signed(\mac_mul_s0$154 );
-  assign mac0_sum0_p6 = $signed(\mac_mul_s0$156 ) + $signed(\mac_mul_s0$157 );
-  assign mac0_sum0_p7 = $signed(\mac_mul_s0$159 ) + $signed(\mac_mul_s0$160 );
-  assign mac0_sum0_p8 = $signed(\mac_mul_s0$162 ) + $signed(\mac_mul_s0$163 );
-  assign mac0_sum0_p9 = $signed(\mac_mul_s0$165 ) + $signed(\mac_mul_s0$166 );
-  assign mac0_sum0_p10 = $signed(\mac_mul_s0$168 ) + $signed(\mac_mul_s0$169 );
-  assign mac0_sum0_p11 = $signed(\mac_mul_s0$171 ) + $signed(\mac_mul_s0$172 );
-  assign mac0_sum0_p12 = $signed(\mac_mul_s0$174 ) + $signed(\mac_mul_s0$175 );
-  assign mac0_sum0_p13 = $signed(\mac_mul_s0$177 ) + $signed(\mac_mul_s0$178 );
-  assign mac0_sum0_p14 = $signed(\mac_mul_s0$180 ) + $signed(\mac_mul_s0$181 );
-  assign mac0_sum0_p15 = $signed(\mac_mul_s0$183 ) + $signed(\mac_mul_s0$184 );
-  assign mac1_sum0_p0 = $signed(\mac_mul_s0$186 ) + $signed(\mac_mul_s0$187 );
-  assign mac1_sum0_p1 = $signed(\mac_mul_s0$189 ) + $signed(\mac_mul_s0$190 );
-  assign mac1_sum0_p2 = $signed(\mac_mul_s0$192 ) + $signed(\mac_mul_s0$193 );
-  assign mac1_sum0_p3 = $signed(\mac_mul_s0$195 ) + $signed(\mac_mul_s0$196 );
-  assign mac1_sum0_p4 = $signed(\mac_mul_s0$198 ) + $signed(\mac_mul_s0$199 );
-  assign mac1_sum0_p5 = $signed(\mac_mul_s0$201 ) + $signed(\mac_mul_s0$202 );
-  assign mac1_sum0_p6 = $signed(\mac_mul_s0$204 ) + $signed(\mac_mul_s0$205 );
-  assign mac1_sum0_p7 = $signed(\mac_mul_s0$207 ) + $signed(\mac_mul_s0$208 );
-  assign mac1_sum0_p8 = $signed(\mac_mul_s0$210 ) + $signed(\mac_mul_s0$211 );
-  assign mac1_sum0_p9 = $signed(\mac_mul_s0$213 ) + $signed(\mac_mul_s0$214 );
-  assign mac1_sum0_p10 = $signed(\mac_mul_s0$216 ) + $signed(\mac_mul_s0$217 );
-  assign mac1_sum0_p11 = $signed(\mac_mul_s0$219 ) + $signed(\mac_mul_s0$220 );
-  assign mac1_sum0_p12 = $signed(\mac_mul_s0$222 ) + $signed(\mac_mul_s0$223 );
-  assign mac1_sum0_p13 = $signed(\mac_mul_s0$225 ) + $signed(\mac_mul_s0$226 );
-  assign mac1_sum0_p14 = $signed(\mac_mul_s0$228 ) + $signed(\mac_mul_s0$229 );
-  assign mac1_sum0_p15 = $signed(\mac_mul_s0$231 ) + $signed(\mac_mul_s0$232 );
-  assign mac2_sum0_p0 = $signed(\mac_mul_s0$234 ) + $signed(\mac_mul_s0$235 );
-  assign mac2_sum0_p1 = $signed(\mac_mul_s0$237 ) + $signed(\mac_mul_s0$238 );
-  assign mac2_sum0_p2 = $signed(\mac_mul_s0$240 ) + $signed(\mac_mul_s0$241 );
-  assign mac2_sum0_p3 = $signed(\mac_mul_s0$243 ) + $signed(\mac_mul_s0$244 );
-  assign mac2_sum0_p4 = $signed(\mac_mul_s0$246 ) + $signed(\mac_mul_s0$247 );
-  assign mac2_sum0_p5 = $signed(\mac_mul_s0$249 ) + $signed(\mac_mul_s0$250 );
-  assign mac2_sum0_p6 = $signed(\mac_mul_s0$252 ) + $signed(\mac_mul_s0$253 );
-  assign mac2_sum0_p7 = $signed(\mac_mul_s0$255 ) + $signed(\mac_mul_s0$256 );
-  assign mac2_sum0_p8 = $signed(\mac_mul_s0$258 ) + $signed(\mac_mul_s0$259 );
-  assign mac2_sum0_p9 = $signed(\mac_mul_s0$261 ) + $signed(\mac_mul_s0$262 );
-  assign mac2_sum0_p10 = $signed(\mac_mul_s0$264 ) + $signed(\mac_mul_s0$265 );
-  assign mac2_sum0_p11 = $signed(\mac_mul_s0$267 ) + $signed(\mac_mul_s0$268 );
-  assign mac2_sum0_p12 = $signed(\mac_mul_s0$270 ) + $signed(\mac_mul_s0$271 );
-  assign mac2_sum0_p13 = $signed(\mac_mul_s0$273 ) + $signed(\mac_mul_s0$274 );
-  assign mac2_sum0_p14 = $signed(\mac_mul_s0$276 ) + $signed(\mac_mul_s0$277 );
-  assign mac2_sum0_p15 = $signed(\mac_mul_s0$279 ) + $signed(\mac_mul_s0$280 );
-  assign mac3_sum0_p0 = $signed(\mac_mul_s0$282 ) + $signed(\mac_mul_s0$283 );
-  assign mac3_sum0_p1 = $signed(\mac_mul_s0$285 ) + $signed(\mac_mul_s0$286 );
-  assign mac3_sum0_p2 = $signed(\mac_mul_s0$288 ) + $signed(\mac_mul_s0$289 );
-  assign mac3_sum0_p3 = $signed(\mac_mul_s0$291 ) + $signed(\mac_mul_s0$292 );
-  assign mac3_sum0_p4 = $signed(\mac_mul_s0$294 ) + $signed(\mac_mul_s0$295 );
-  assign mac3_sum0_p5 = $signed(\mac_mul_s0$297 ) + $signed(\mac_mul_s0$298 );
-  assign mac3_sum0_p6 = $signed(\mac_mul_s0$300 ) + $signed(\mac_mul_s0$301 );
-  assign mac3_sum0_p7 = $signed(\mac_mul_s0$303 ) + $signed(\mac_mul_s0$304 );
-  assign mac3_sum0_p8 = $signed(\mac_mul_s0$306 ) + $signed(\mac_mul_s0$307 );
-  assign mac3_sum0_p9 = $signed(\mac_mul_s0$309 ) + $signed(\mac_mul_s0$310 );
-  assign mac3_sum0_p10 = $signed(\mac_mul_s0$312 ) + $signed(\mac_mul_s0$313 );
-  assign mac3_sum0_p11 = $signed(\mac_mul_s0$315 ) + $signed(\mac_mul_s0$316 );
-  assign mac3_sum0_p12 = $signed(\mac_mul_s0$318 ) + $signed(\mac_mul_s0$319 );
-  assign mac3_sum0_p13 = $signed(\mac_mul_s0$321 ) + $signed(\mac_mul_s0$322 );
-  assign mac3_sum0_p14 = $signed(\mac_mul_s0$324 ) + $signed(\mac_mul_s0$325 );
-  assign mac3_sum0_p15 = $signed(\mac_mul_s0$327 ) + $signed(\mac_mul_s0$328 );
-  assign mac0_sum1_p0 = $signed(mac0_sum0_p0) + $signed(mac0_sum0_p1);
-  assign mac0_sum1_p1 = $signed(mac0_sum0_p2) + $signed(mac0_sum0_p3);
-  assign mac0_sum1_p2 = $signed(mac0_sum0_p4) + $signed(mac0_sum0_p5);
-  assign mac0_sum1_p3 = $signed(mac0_sum0_p6) + $signed(mac0_sum0_p7);
-  assign mac0_sum1_p4 = $signed(mac0_sum0_p8) + $signed(mac0_sum0_p9);
-  assign mac0_sum1_p5 = $signed(mac0_sum0_p10) + $signed(mac0_sum0_p11);
-  assign mac0_sum1_p6 = $signed(mac0_sum0_p12) + $signed(mac0_sum0_p13);
-  assign mac0_sum1_p7 = $signed(mac0_sum0_p14) + $signed(mac0_sum0_p15);
-  assign mac1_sum1_p0 = $signed(mac1_sum0_p0) + $signed(mac1_sum0_p1);
-  assign mac1_sum1_p1 = $signed(mac1_sum0_p2) + $signed(mac1_sum0_p3);
-  assign mac1_sum1_p2 = $signed(mac1_sum0_p4) + $signed(mac1_sum0_p5);
-  assign mac1_sum1_p3 = $signed(mac1_sum0_p6) + $signed(mac1_sum0_p7);
-  assign mac1_sum1_p4 = $signed(mac1_sum0_p8) + $signed(mac1_sum0_p9);
-  assign mac1_sum1_p5 = $signed(mac1_sum0_p10) + $signed(mac1_sum0_p11);
-  assign mac1_sum1_p6 = $signed(mac1_sum0_p12) + $signed(mac1_sum0_p13);
-  assign mac1_sum1_p7 = $signed(mac1_sum0_p14) + $signed(mac1_sum0_p15);
-  assign mac2_sum1_p0 = $signed(mac2_sum0_p0) + $signed(mac2_sum0_p1);
-  assign mac2_sum1_p1 = $signed(mac2_sum0_p2) + $signed(mac2_sum0_p3);
-  assign mac2_sum1_p2 = $signed(mac2_sum0_p4) + $signed(mac2_sum0_p5);
-  assign mac2_sum1_p3 = $signed(mac2_sum0_p6) + $signed(mac2_sum0_p7);
-  assign mac2_sum1_p4 = $signed(mac2_sum0_p8) + $signed(mac2_sum0_p9);
-  assign mac2_sum1_p5 = $signed(mac2_sum0_p10) + $signed(mac2_sum0_p11);
-  assign mac2_sum1_p6 = $signed(mac2_sum0_p12) + $signed(mac2_sum0_p13);
-  assign mac2_sum1_p7 = $signed(mac2_sum0_p14) + $signed(mac2_sum0_p15);
-  assign mac3_sum1_p0 = $signed(mac3_sum0_p0) + $signed(mac3_sum0_p1);
-  assign mac3_sum1_p1 = $signed(mac3_sum0_p2) + $signed(mac3_sum0_p3);
-  assign mac3_sum1_p2 = $signed(mac3_sum0_p4) + $signed(mac3_sum0_p5);
-  assign mac3_sum1_p3 = $signed(mac3_sum0_p6) + $signed(mac3_sum0_p7);
-  assign mac3_sum1_p4 = $signed(mac3_sum0_p8) + $signed(mac3_sum0_p9);
-  assign mac3_sum1_p5 = $signed(mac3_sum0_p10) + $signed(mac3_sum0_p11);
-  assign mac3_sum1_p6 = $signed(mac3_sum0_p12) + $signed(mac3_sum0_p13);
-  assign mac3_sum1_p7 = $signed(mac3_sum0_p14) + $signed(mac3_sum0_p15);
-  assign mac0_sum2_p0 = $signed(mac0_sum1_p0) + $signed(mac0_sum1_p1);
-  assign mac0_sum2_p1 = $signed(mac0_sum1_p2) + $signed(mac0_sum1_p3);
-  assign mac0_sum2_p2 = $signed(mac0_sum1_p4) + $signed(mac0_sum1_p5);
-  assign mac0_sum2_p3 = $signed(mac0_sum1_p6) + $signed(mac0_sum1_p7);
-  assign mac1_sum2_p0 = $signed(mac1_sum1_p0) + $signed(mac1_sum1_p1);
-  assign mac1_sum2_p1 = $signed(mac1_sum1_p2) + $signed(mac1_sum1_p3);
-  assign mac1_sum2_p2 = $signed(mac1_sum1_p4) + $signed(mac1_sum1_p5);
-  assign mac1_sum2_p3 = $signed(mac1_sum1_p6) + $signed(mac1_sum1_p7);
-  assign mac2_sum2_p0 = $signed(mac2_sum1_p0) + $signed(mac2_sum1_p1);
-  assign mac2_sum2_p1 = $signed(mac2_sum1_p2) + $signed(mac2_sum1_p3);
-  assign mac2_sum2_p2 = $signed(mac2_sum1_p4) + $signed(mac2_sum1_p5);
-  assign mac2_sum2_p3 = $signed(mac2_sum1_p6) + $signed(mac2_sum1_p7);
-  assign mac3_sum2_p0 = $signed(mac3_sum1_p0) + $signed(mac3_sum1_p1);
-  assign mac3_sum2_p1 = $signed(mac3_sum1_p2) + $signed(mac3_sum1_p3);
-  assign mac3_sum2_p2 = $signed(mac3_sum1_p4) + $signed(mac3_sum1_p5);
-  assign mac3_sum2_p3 = $signed(mac3_sum1_p6) + $signed(mac3_sum1_p7);
-  assign mac0_sum3_p0 = $signed(mac_add2_s0) + $signed(\mac_add2_s0$379 );
-  assign mac0_sum3_p1 = $signed(\mac_add2_s0$381 ) + $signed(\mac_add2_s0$382 );
-  assign mac1_sum3_p0 = $signed(\mac_add2_s0$384 ) + $signed(\mac_add2_s0$385 );
-  assign mac1_sum3_p1 = $signed(\mac_add2_s0$387 ) + $signed(\mac_add2_s0$388 );
-  assign mac2_sum3_p0 = $signed(\mac_add2_s0$390 ) + $signed(\mac_add2_s0$391 );
-  assign mac2_sum3_p1 = $signed(\mac_add2_s0$393 ) + $signed(\mac_add2_s0$394 );
-  assign mac3_sum3_p0 = $signed(\mac_add2_s0$396 ) + $signed(\mac_add2_s0$397 );
-  assign mac3_sum3_p1 = $signed(\mac_add2_s0$399 ) + $signed(\mac_add2_s0$400 );
-  assign mac0_sum4_p0 = $signed(mac0_sum3_p0) + $signed(mac0_sum3_p1);
-  assign mac1_sum4_p0 = $signed(mac1_sum3_p0) + $signed(mac1_sum3_p1);
-  assign mac2_sum4_p0 = $signed(mac2_sum3_p0) + $signed(mac2_sum3_p1);
-  assign mac3_sum4_p0 = $signed(mac3_sum3_p0) + $signed(mac3_sum3_p1);
-  assign \$2  = $signed(mac_acc0) + $signed(mac_add4_s0);
-  assign \$3  = $signed(mac_acc1) + $signed(\mac_add4_s0$410 );
-  assign \$4  = $signed(mac_acc2) + $signed(\mac_add4_s0$413 );
-  assign \$5  = $signed(mac_acc3) + $signed(\mac_add4_s0$416 );
-  assign \$6  = mac_add4_valid_s0 & \mac_add4_s0$426 ;
-  assign \$7  = i__ready & mac_add4_valid_s0;
-  assign \$8  = i__ready & mac_add4_valid_s0;
-  assign \$9  = i__ready & mac_add4_valid_s0;
-  assign \$10  = i__ready & mac_add4_valid_s0;
-  always @(posedge clk)
-    mac_mul_s0 <= \$11 ;
-  always @(posedge clk)
-    \mac_mul_s0$139  <= \$12 ;
-  always @(posedge clk)
-    \mac_mul_s0$141  <= \$13 ;
-  always @(posedge clk)
-    \mac_mul_s0$142  <= \$14 ;
-  always @(posedge clk)
-    \mac_mul_s0$144  <= \$15 ;
-  always @(posedge clk)
-    \mac_mul_s0$145  <= \$16 ;
-  always @(posedge clk)
-    \mac_mul_s0$147  <= \$17 ;
-  always @(posedge clk)
-    \mac_mul_s0$148  <= \$18 ;
-  always @(posedge clk)
-    \mac_mul_s0$150  <= \$19 ;
-  always @(posedge clk)
-    \mac_mul_s0$151  <= \$20 ;
-  always @(posedge clk)
-    \mac_mul_s0$153  <= \$21 ;
-  always @(posedge clk)
-    \mac_mul_s0$154  <= \$22 ;
-  always @(posedge clk)
-    \mac_mul_s0$156  <= \$23 ;
-  always @(posedge clk)
-    \mac_mul_s0$157  <= \$24 ;
-  always @(posedge clk)
-    \mac_mul_s0$159  <= \$25 ;
-  always @(posedge clk)
-    \mac_mul_s0$160  <= \$26 ;
-  always @(posedge clk)
-    \mac_mul_s0$162  <= \$27 ;
-  always @(posedge clk)
-    \mac_mul_s0$163  <= \$28 ;
-  always @(posedge clk)
-    \mac_mul_s0$165  <= \$29 ;
-  always @(posedge clk)
-    \mac_mul_s0$166  <= \$30 ;
-  always @(posedge clk)
-    \mac_mul_s0$168  <= \$31 ;
-  always @(posedge clk)
-    \mac_mul_s0$169  <= \$32 ;
-  always @(posedge clk)
-    \mac_mul_s0$171  <= \$33 ;
-  always @(posedge clk)
-    \mac_mul_s0$172  <= \$34 ;
-  always @(posedge clk)
-    \mac_mul_s0$174  <= \$35 ;
-  always @(posedge clk)
-    \mac_mul_s0$175  <= \$36 ;
-  always @(posedge clk)
-    \mac_mul_s0$177  <= \$37 ;
-  always @(posedge clk)
-    \mac_mul_s0$178  <= \$38 ;
-  always @(posedge clk)
-    \mac_mul_s0$180  <= \$39 ;
-  always @(posedge clk)
-    \mac_mul_s0$181  <= \$40 ;
-  always @(posedge clk)
-    \mac_mul_s0$183  <= \$41 ;
+  assign \$2  = ~ stall_adv0_valid;
+  assign stall_adv0 = \$2  | o__ready;
+  assign \$3  = ~ stall_adv1_valid;
+  assign stall_adv1 = \$3  | o__ready;
+  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$15 );
+  assign mac0_sum0_p1 = $signed(\mac_mul_s0$17 ) + $signed(\mac_mul_s0$18 );
+  assign mac0_sum0_p2 = $signed(\mac_mul_s0$20 ) + $signed(\mac_mul_s0$21 );
+  assign mac0_sum0_p3 = $signed(\mac_mul_s0$23 ) + $signed(\mac_mul_s0$24 );
+  assign mac0_sum0_p4 = $signed(\mac_mul_s0$26 ) + $signed(\mac_mul_s0$27 );
+  assign mac0_sum0_p5 = $signed(\mac_mul_s0$29 ) + $signed(\mac_mul_s0$30 );
+  assign mac0_sum0_p6 = $signed(\mac_mul_s0$32 ) + $signed(\mac_mul_s0$33 );
+  assign mac0_sum0_p7 = $signed(\mac_mul_s0$35 ) + $signed(\mac_mul_s0$36 );
+  assign mac0_sum0_p8 = $signed(\mac_mul_s0$38 ) + $signed(\mac_mul_s0$39 );
+  assign mac0_sum0_p9 = $signed(\mac_mul_s0$41 ) + $signed(\mac_mul_s0$42 );
+  assign mac0_sum0_p10 = $signed(\mac_mul_s0$44 ) + $signed(\mac_mul_s0$45 );
+  assign mac0_sum0_p11 = $signed(\mac_mul_s0$47 ) + $signed(\mac_mul_s0$48 );
+  assign mac0_sum0_p12 = $signed(\mac_mul_s0$50 ) + $signed(\mac_mul_s0$51 );
+  assign mac0_sum0_p13 = $signed(\mac_mul_s0$53 ) + $signed(\mac_mul_s0$54 );
+  assign mac0_sum0_p14 = $signed(\mac_mul_s0$56 ) + $signed(\mac_mul_s0$57 );
+  assign mac0_sum0_p15 = $signed(\mac_mul_s0$59 ) + $signed(\mac_mul_s0$60 );
+  assign mac1_sum0_p0 = $signed(\mac_mul_s0$62 ) + $signed(\mac_mul_s0$63 );
+  assign mac1_sum0_p1 = $signed(\mac_mul_s0$65 ) + $signed(\mac_mul_s0$66 );
+  assign mac1_sum0_p2 = $signed(\mac_mul_s0$68 ) + $signed(\mac_mul_s0$69 );
+  assign mac1_sum0_p3 = $signed(\mac_mul_s0$71 ) + $signed(\mac_mul_s0$72 );
+  assign mac1_sum0_p4 = $signed(\mac_mul_s0$74 ) + $signed(\mac_mul_s0$75 );
+  assign mac1_sum0_p5 = $signed(\mac_mul_s0$77 ) + $signed(\mac_mul_s0$78 );
+  assign mac1_sum0_p6 = $signed(\mac_mul_s0$80 ) + $signed(\mac_mul_s0$81 );
+  assign mac1_sum0_p7 = $signed(\mac_mul_s0$83 ) + $signed(\mac_mul_s0$84 );
+  assign mac1_sum0_p8 = $signed(\mac_mul_s0$86 ) + $signed(\mac_mul_s0$87 );
+  assign mac1_sum0_p9 = $signed(\mac_mul_s0$89 ) + $signed(\mac_mul_s0$90 );
+  assign mac1_sum0_p10 = $signed(\mac_mul_s0$92 ) + $signed(\mac_mul_s0$93 );
+  assign mac1_sum0_p11 = $signed(\mac_mul_s0$95 ) + $signed(\mac_mul_s0$96 );
+  assign mac1_sum0_p12 = $signed(\mac_mul_s0$98 ) + $signed(\mac_mul_s0$99 );
+  assign mac1_sum0_p13 = $signed(\mac_mul_s0$101 ) + $signed(\mac_mul_s0$102 );
+  assign mac1_sum0_p14 = $signed(\mac_mul_s0$104 ) + $signed(\mac_mul_s0$105 );
+  assign mac1_sum0_p15 = $signed(\mac_mul_s0$107 ) + $signed(\mac_mul_s0$108 );
+  assign mac2_sum0_p0 = $signed(\mac_mul_s0$110 ) + $signed(\mac_mul_s0$111 );
+  assign mac2_sum0_p1 = $signed(\mac_mul_s0$113 ) + $signed(\mac_mul_s0$114 );
+  assign mac2_sum0_p2 = $signed(\mac_mul_s0$116 ) + $signed(\mac_mul_s0$117 );
+  assign mac2_sum0_p3 = $signed(\mac_mul_s0$119 ) + $signed(\mac_mul_s0$120 );
+  assign mac2_sum0_p4 = $signed(\mac_mul_s0$122 ) + $signed(\mac_mul_s0$123 );
+  assign mac2_sum0_p5 = $signed(\mac_mul_s0$125 ) + $signed(\mac_mul_s0$126 );
+  assign mac2_sum0_p6 = $signed(\mac_mul_s0$128 ) + $signed(\mac_mul_s0$129 );
+  assign mac2_sum0_p7 = $signed(\mac_mul_s0$131 ) + $signed(\mac_mul_s0$132 );
+  assign mac2_sum0_p8 = $signed(\mac_mul_s0$134 ) + $signed(\mac_mul_s0$135 );
+  assign mac2_sum0_p9 = $signed(\mac_mul_s0$137 ) + $signed(\mac_mul_s0$138 );
+  assign mac2_sum0_p10 = $signed(\mac_mul_s0$140 ) + $signed(\mac_mul_s0$141 );
+  assign mac2_sum0_p11 = $signed(\mac_mul_s0$143 ) + $signed(\mac_mul_s0$144 );
+  assign mac2_sum0_p12 = $signed(\mac_mul_s0$146 ) + $signed(\mac_mul_s0$147 );
+  assign mac2_sum0_p13 = $signed(\mac_mul_s0$149 ) + $signed(\mac_mul_s0$150 );
+  assign mac2_sum0_p14 = $signed(\mac_mul_s0$152 ) + $signed(\mac_mul_s0$153 );
+  assign mac2_sum0_p15 = $signed(\mac_mul_s0$155 ) + $signed(\mac_mul_s0$156 );
+  assign mac3_sum0_p0 = $signed(\mac_mul_s0$158 ) + $signed(\mac_mul_s0$159 );
+  assign mac3_sum0_p1 = $signed(\mac_mul_s0$161 ) + $signed(\mac_mul_s0$162 );
+  assign mac3_sum0_p2 = $signed(\mac_mul_s0$164 ) + $signed(\mac_mul_s0$165 );
+  assign mac3_sum0_p3 = $signed(\mac_mul_s0$167 ) + $signed(\mac_mul_s0$168 );
+  assign mac3_sum0_p4 = $signed(\mac_mul_s0$170 ) + $signed(\mac_mul_s0$171 );
+  assign mac3_sum0_p5 = $signed(\mac_mul_s0$173 ) + $signed(\mac_mul_s0$174 );
+  assign mac3_sum0_p6 = $signed(\mac_mul_s0$176 ) + $signed(\mac_mul_s0$177 );
+  assign mac3_sum0_p7 = $signed(\mac_mul_s0$179 ) + $signed(\mac_mul_s0$180 );
+  assign mac3_sum0_p8 = $signed(\mac_mul_s0$182 ) + $signed(\mac_mul_s0$183 );
+  assign mac3_sum0_p9 = $signed(\mac_mul_s0$185 ) + $signed(\mac_mul_s0$186 );
+  assign mac3_sum0_p10 = $signed(\mac_mul_s0$188 ) + $signed(\mac_mul_s0$189 );
+  assign mac3_sum0_p11 = $signed(\mac_mul_s0$191 ) + $signed(\mac_mul_s0$192 );
+  assign mac3_sum0_p12 = $signed(\mac_mul_s0$194 ) + $signed(\mac_mul_s0$195 );
+  assign mac3_sum0_p13 = $signed(\mac_mul_s0$197 ) + $signed(\mac_mul_s0$198 );
+  assign mac3_sum0_p14 = $signed(\mac_mul_s0$200 ) + $signed(\mac_mul_s0$201 );
+  assign mac3_sum0_p15 = $signed(\mac_mul_s0$203 ) + $signed(\mac_mul_s0$204 );
+  assign \$4  = ~ stall_adv2_valid;
+  assign stall_adv2 = \$4  | o__ready;
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$209 );
+  assign mac0_sum1_p1 = $signed(\mac_add0_s0$211 ) + $signed(\mac_add0_s0$212 );
+  assign mac0_sum1_p2 = $signed(\mac_add0_s0$214 ) + $signed(\mac_add0_s0$215 );
+  assign mac0_sum1_p3 = $signed(\mac_add0_s0$217 ) + $signed(\mac_add0_s0$218 );
+  assign mac0_sum1_p4 = $signed(\mac_add0_s0$220 ) + $signed(\mac_add0_s0$221 );
+  assign mac0_sum1_p5 = $signed(\mac_add0_s0$223 ) + $signed(\mac_add0_s0$224 );
+  assign mac0_sum1_p6 = $signed(\mac_add0_s0$226 ) + $signed(\mac_add0_s0$227 );
+  assign mac0_sum1_p7 = $signed(\mac_add0_s0$229 ) + $signed(\mac_add0_s0$230 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$232 ) + $signed(\mac_add0_s0$233 );
+  assign mac1_sum1_p1 = $signed(\mac_add0_s0$235 ) + $signed(\mac_add0_s0$236 );
+  assign mac1_sum1_p2 = $signed(\mac_add0_s0$238 ) + $signed(\mac_add0_s0$239 );
+  assign mac1_sum1_p3 = $signed(\mac_add0_s0$241 ) + $signed(\mac_add0_s0$242 );
+  assign mac1_sum1_p4 = $signed(\mac_add0_s0$244 ) + $signed(\mac_add0_s0$245 );
+  assign mac1_sum1_p5 = $signed(\mac_add0_s0$247 ) + $signed(\mac_add0_s0$248 );
+  assign mac1_sum1_p6 = $signed(\mac_add0_s0$250 ) + $signed(\mac_add0_s0$251 );
+  assign mac1_sum1_p7 = $signed(\mac_add0_s0$253 ) + $signed(\mac_add0_s0$254 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$256 ) + $signed(\mac_add0_s0$257 );
+  assign mac2_sum1_p1 = $signed(\mac_add0_s0$259 ) + $signed(\mac_add0_s0$260 );
+  assign mac2_sum1_p2 = $signed(\mac_add0_s0$262 ) + $signed(\mac_add0_s0$263 );
+  assign mac2_sum1_p3 = $signed(\mac_add0_s0$265 ) + $signed(\mac_add0_s0$266 );
+  assign mac2_sum1_p4 = $signed(\mac_add0_s0$268 ) + $signed(\mac_add0_s0$269 );
+  assign mac2_sum1_p5 = $signed(\mac_add0_s0$271 ) + $signed(\mac_add0_s0$272 );
+  assign mac2_sum1_p6 = $signed(\mac_add0_s0$274 ) + $signed(\mac_add0_s0$275 );
+  assign mac2_sum1_p7 = $signed(\mac_add0_s0$277 ) + $signed(\mac_add0_s0$278 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$280 ) + $signed(\mac_add0_s0$281 );
+  assign mac3_sum1_p1 = $signed(\mac_add0_s0$283 ) + $signed(\mac_add0_s0$284 );
+  assign mac3_sum1_p2 = $signed(\mac_add0_s0$286 ) + $signed(\mac_add0_s0$287 );
+  assign mac3_sum1_p3 = $signed(\mac_add0_s0$289 ) + $signed(\mac_add0_s0$290 );
+  assign mac3_sum1_p4 = $signed(\mac_add0_s0$292 ) + $signed(\mac_add0_s0$293 );
+  assign mac3_sum1_p5 = $signed(\mac_add0_s0$295 ) + $signed(\mac_add0_s0$296 );
+  assign mac3_sum1_p6 = $signed(\mac_add0_s0$298 ) + $signed(\mac_add0_s0$299 );
+  assign mac3_sum1_p7 = $signed(\mac_add0_s0$301 ) + $signed(\mac_add0_s0$302 );
+  assign \$5  = ~ stall_adv3_valid;
+  assign stall_adv3 = \$5  | o__ready;
+  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$307 );
+  assign mac0_sum2_p1 = $signed(\mac_add1_s0$309 ) + $signed(\mac_add1_s0$310 );
+  assign mac0_sum2_p2 = $signed(\mac_add1_s0$312 ) + $signed(\mac_add1_s0$313 );
+  assign mac0_sum2_p3 = $signed(\mac_add1_s0$315 ) + $signed(\mac_add1_s0$316 );
+  assign mac1_sum2_p0 = $signed(\mac_add1_s0$318 ) + $signed(\mac_add1_s0$319 );
+  assign mac1_sum2_p1 = $signed(\mac_add1_s0$321 ) + $signed(\mac_add1_s0$322 );
+  assign mac1_sum2_p2 = $signed(\mac_add1_s0$324 ) + $signed(\mac_add1_s0$325 );
+  assign mac1_sum2_p3 = $signed(\mac_add1_s0$327 ) + $signed(\mac_add1_s0$328 );
+  assign mac2_sum2_p0 = $signed(\mac_add1_s0$330 ) + $signed(\mac_add1_s0$331 );
+  assign mac2_sum2_p1 = $signed(\mac_add1_s0$333 ) + $signed(\mac_add1_s0$334 );
+  assign mac2_sum2_p2 = $signed(\mac_add1_s0$336 ) + $signed(\mac_add1_s0$337 );
+  assign mac2_sum2_p3 = $signed(\mac_add1_s0$339 ) + $signed(\mac_add1_s0$340 );
+  assign mac3_sum2_p0 = $signed(\mac_add1_s0$342 ) + $signed(\mac_add1_s0$343 );
+  assign mac3_sum2_p1 = $signed(\mac_add1_s0$345 ) + $signed(\mac_add1_s0$346 );
+  assign mac3_sum2_p2 = $signed(\mac_add1_s0$348 ) + $signed(\mac_add1_s0$349 );
+  assign mac3_sum2_p3 = $signed(\mac_add1_s0$351 ) + $signed(\mac_add1_s0$352 );
+  assign \$6  = ~ stall_adv4_valid;
+  assign stall_adv4 = \$6  | o__ready;
+  assign mac0_sum3_p0 = $signed(mac_add2_s0) + $signed(\mac_add2_s0$357 );
+  assign mac0_sum3_p1 = $signed(\mac_add2_s0$359 ) + $signed(\mac_add2_s0$360 );
+  assign mac1_sum3_p0 = $signed(\mac_add2_s0$362 ) + $signed(\mac_add2_s0$363 );
+  assign mac1_sum3_p1 = $signed(\mac_add2_s0$365 ) + $signed(\mac_add2_s0$366 );
+  assign mac2_sum3_p0 = $signed(\mac_add2_s0$368 ) + $signed(\mac_add2_s0$369 );
+  assign mac2_sum3_p1 = $signed(\mac_add2_s0$371 ) + $signed(\mac_add2_s0$372 );
+  assign mac3_sum3_p0 = $signed(\mac_add2_s0$374 ) + $signed(\mac_add2_s0$375 );
+  assign mac3_sum3_p1 = $signed(\mac_add2_s0$377 ) + $signed(\mac_add2_s0$378 );
+  assign \$7  = ~ stall_adv5_valid;
+  assign stall_adv5 = \$7  | o__ready;
+  assign mac0_sum4_p0 = $signed(mac_add3_s0) + $signed(\mac_add3_s0$383 );
+  assign mac1_sum4_p0 = $signed(\mac_add3_s0$385 ) + $signed(\mac_add3_s0$386 );
+  assign mac2_sum4_p0 = $signed(\mac_add3_s0$388 ) + $signed(\mac_add3_s0$389 );
+  assign mac3_sum4_p0 = $signed(\mac_add3_s0$391 ) + $signed(\mac_add3_s0$392 );
+  assign \$8  = ~ stall_adv6_valid;
+  assign stall_adv6 = \$8  | o__ready;
+  assign \$9  = ~ stall_adv7_valid;
+  assign stall_adv7 = \$9  | o__ready;
+  assign \$10  = $signed(mac_acc0) + $signed(mac_add4_s0);
+  assign \$11  = $signed(mac_acc1) + $signed(\mac_add4_s0$402 );
+  assign \$12  = $signed(mac_acc2) + $signed(\mac_add4_s0$405 );
+  assign \$13  = $signed(mac_acc3) + $signed(\mac_add4_s0$408 );
+  assign \$14  = mac_add4_valid_s0 & \mac_add4_s0$554 ;
+  assign \$15  = mac_add4_valid_s0 & \mac_add4_s0$554 ;
+  assign \$16  = mac_add4_valid_s0 & \mac_add4_s0$554 ;
+  assign \$17  = mac_add4_valid_s0 & \mac_add4_s0$554 ;
+  assign \$18  = mac_add4_valid_s0 & \mac_add4_s0$554 ;
+  assign \$19  = mac_add4_valid_s0 & \mac_add4_s0$554 ;
+  assign \$20  = mac_add4_valid_s0 & \mac_add4_s0$554 ;
+  assign \$21  = mac_add4_valid_s0 & \mac_add4_s0$554 ;
+  assign \$22  = mac_add4_valid_s0 & \mac_add4_s0$554 ;
+  assign \$23  = stall_adv7 & mac_add4_valid_s0;
+  assign \$24  = stall_adv7 & mac_add4_valid_s0;
+  assign \$25  = stall_adv7 & mac_add4_valid_s0;
+  assign \$26  = stall_adv7 & mac_add4_valid_s0;
   always @(posedge clk)
-    \mac_mul_s0$184  <= \$42 ;
+    mac_dspin_s0 <= \$27 ;
   always @(posedge clk)
-    \mac_mul_s0$186  <= \$43 ;
+    mac_dspin_valid_s0 <= \$28 ;
   always @(posedge clk)
-    \mac_mul_s0$187  <= \$44 ;
+    mac_mul_s0 <= \$29 ;
   always @(posedge clk)
-    \mac_mul_s0$189  <= \$45 ;
+    \mac_mul_s0$15  <= \$30 ;
   always @(posedge clk)
-    \mac_mul_s0$190  <= \$46 ;
+    \mac_mul_s0$17  <= \$31 ;
   always @(posedge clk)
-    \mac_mul_s0$192  <= \$47 ;
+    \mac_mul_s0$18  <= \$32 ;
   always @(posedge clk)
-    \mac_mul_s0$193  <= \$48 ;
+    \mac_mul_s0$20  <= \$33 ;
   always @(posedge clk)
-    \mac_mul_s0$195  <= \$49 ;
+    \mac_mul_s0$21  <= \$34 ;
   always @(posedge clk)
-    \mac_mul_s0$196  <= \$50 ;
+    \mac_mul_s0$23  <= \$35 ;
   always @(posedge clk)
-    \mac_mul_s0$198  <= \$51 ;
+    \mac_mul_s0$24  <= \$36 ;
   always @(posedge clk)
-    \mac_mul_s0$199  <= \$52 ;
+    \mac_mul_s0$26  <= \$37 ;
   always @(posedge clk)
-    \mac_mul_s0$201  <= \$53 ;
+    \mac_mul_s0$27  <= \$38 ;
   always @(posedge clk)
-    \mac_mul_s0$202  <= \$54 ;
+    \mac_mul_s0$29  <= \$39 ;
   always @(posedge clk)
-    \mac_mul_s0$204  <= \$55 ;
+    \mac_mul_s0$30  <= \$40 ;
   always @(posedge clk)
-    \mac_mul_s0$205  <= \$56 ;
+    \mac_mul_s0$32  <= \$41 ;
   always @(posedge clk)
-    \mac_mul_s0$207  <= \$57 ;
+    \mac_mul_s0$33  <= \$42 ;
   always @(posedge clk)
-    \mac_mul_s0$208  <= \$58 ;
+    \mac_mul_s0$35  <= \$43 ;
   always @(posedge clk)
-    \mac_mul_s0$210  <= \$59 ;
+    \mac_mul_s0$36  <= \$44 ;
   always @(posedge clk)
-    \mac_mul_s0$211  <= \$60 ;
+    \mac_mul_s0$38  <= \$45 ;
   always @(posedge clk)
-    \mac_mul_s0$213  <= \$61 ;
+    \mac_mul_s0$39  <= \$46 ;
   always @(posedge clk)
-    \mac_mul_s0$214  <= \$62 ;
+    \mac_mul_s0$41  <= \$47 ;
   always @(posedge clk)
-    \mac_mul_s0$216  <= \$63 ;
+    \mac_mul_s0$42  <= \$48 ;
   always @(posedge clk)
-    \mac_mul_s0$217  <= \$64 ;
+    \mac_mul_s0$44  <= \$49 ;
   always @(posedge clk)
-    \mac_mul_s0$219  <= \$65 ;
+    \mac_mul_s0$45  <= \$50 ;
   always @(posedge clk)
-    \mac_mul_s0$220  <= \$66 ;
+    \mac_mul_s0$47  <= \$51 ;
   always @(posedge clk)
-    \mac_mul_s0$222  <= \$67 ;
+    \mac_mul_s0$48  <= \$52 ;
   always @(posedge clk)
-    \mac_mul_s0$223  <= \$68 ;
+    \mac_mul_s0$50  <= \$53 ;
   always @(posedge clk)
-    \mac_mul_s0$225  <= \$69 ;
+    \mac_mul_s0$51  <= \$54 ;
   always @(posedge clk)
-    \mac_mul_s0$226  <= \$70 ;
+    \mac_mul_s0$53  <= \$55 ;
   always @(posedge clk)
-    \mac_mul_s0$228  <= \$71 ;
+    \mac_mul_s0$54  <= \$56 ;
   always @(posedge clk)
-    \mac_mul_s0$229  <= \$72 ;
+    \mac_mul_s0$56  <= \$57 ;
   always @(posedge clk)
-    \mac_mul_s0$231  <= \$73 ;
+    \mac_mul_s0$57  <= \$58 ;
   always @(posedge clk)
-    \mac_mul_s0$232  <= \$74 ;
+    \mac_mul_s0$59  <= \$59 ;
   always @(posedge clk)
-    \mac_mul_s0$234  <= \$75 ;
+    \mac_mul_s0$60  <= \$60 ;
   always @(posedge clk)
-    \mac_mul_s0$235  <= \$76 ;
+    \mac_mul_s0$62  <= \$61 ;
   always @(posedge clk)
-    \mac_mul_s0$237  <= \$77 ;
+    \mac_mul_s0$63  <= \$62 ;
   always @(posedge clk)
-    \mac_mul_s0$238  <= \$78 ;
+    \mac_mul_s0$65  <= \$63 ;
   always @(posedge clk)
-    \mac_mul_s0$240  <= \$79 ;
+    \mac_mul_s0$66  <= \$64 ;
   always @(posedge clk)
-    \mac_mul_s0$241  <= \$80 ;
+    \mac_mul_s0$68  <= \$65 ;
   always @(posedge clk)
-    \mac_mul_s0$243  <= \$81 ;
+    \mac_mul_s0$69  <= \$66 ;
   always @(posedge clk)
-    \mac_mul_s0$244  <= \$82 ;
+    \mac_mul_s0$71  <= \$67 ;
   always @(posedge clk)
-    \mac_mul_s0$246  <= \$83 ;
+    \mac_mul_s0$72  <= \$68 ;
   always @(posedge clk)
-    \mac_mul_s0$247  <= \$84 ;
+    \mac_mul_s0$74  <= \$69 ;
   always @(posedge clk)
-    \mac_mul_s0$249  <= \$85 ;
+    \mac_mul_s0$75  <= \$70 ;
   always @(posedge clk)
-    \mac_mul_s0$250  <= \$86 ;
+    \mac_mul_s0$77  <= \$71 ;
   always @(posedge clk)
-    \mac_mul_s0$252  <= \$87 ;
+    \mac_mul_s0$78  <= \$72 ;
   always @(posedge clk)
-    \mac_mul_s0$253  <= \$88 ;
+    \mac_mul_s0$80  <= \$73 ;
   always @(posedge clk)
-    \mac_mul_s0$255  <= \$89 ;
+    \mac_mul_s0$81  <= \$74 ;
   always @(posedge clk)
-    \mac_mul_s0$256  <= \$90 ;
+    \mac_mul_s0$83  <= \$75 ;
   always @(posedge clk)
-    \mac_mul_s0$258  <= \$91 ;
+    \mac_mul_s0$84  <= \$76 ;
   always @(posedge clk)
-    \mac_mul_s0$259  <= \$92 ;
+    \mac_mul_s0$86  <= \$77 ;
   always @(posedge clk)
-    \mac_mul_s0$261  <= \$93 ;
+    \mac_mul_s0$87  <= \$78 ;
   always @(posedge clk)
-    \mac_mul_s0$262  <= \$94 ;
+    \mac_mul_s0$89  <= \$79 ;
   always @(posedge clk)
-    \mac_mul_s0$264  <= \$95 ;
+    \mac_mul_s0$90  <= \$80 ;
   always @(posedge clk)
-    \mac_mul_s0$265  <= \$96 ;
+    \mac_mul_s0$92  <= \$81 ;
   always @(posedge clk)
-    \mac_mul_s0$267  <= \$97 ;
+    \mac_mul_s0$93  <= \$82 ;
   always @(posedge clk)
-    \mac_mul_s0$268  <= \$98 ;
+    \mac_mul_s0$95  <= \$83 ;
   always @(posedge clk)
-    \mac_mul_s0$270  <= \$99 ;
+    \mac_mul_s0$96  <= \$84 ;
   always @(posedge clk)
-    \mac_mul_s0$271  <= \$100 ;
+    \mac_mul_s0$98  <= \$85 ;
   always @(posedge clk)
-    \mac_mul_s0$273  <= \$101 ;
+    \mac_mul_s0$99  <= \$86 ;
   always @(posedge clk)
-    \mac_mul_s0$274  <= \$102 ;
+    \mac_mul_s0$101  <= \$87 ;
   always @(posedge clk)
-    \mac_mul_s0$276  <= \$103 ;
+    \mac_mul_s0$102  <= \$88 ;
   always @(posedge clk)
-    \mac_mul_s0$277  <= \$104 ;
+    \mac_mul_s0$104  <= \$89 ;
   always @(posedge clk)
-    \mac_mul_s0$279  <= \$105 ;
+    \mac_mul_s0$105  <= \$90 ;
   always @(posedge clk)
-    \mac_mul_s0$280  <= \$106 ;
+    \mac_mul_s0$107  <= \$91 ;
   always @(posedge clk)
-    \mac_mul_s0$282  <= \$107 ;
+    \mac_mul_s0$108  <= \$92 ;
   always @(posedge clk)
-    \mac_mul_s0$283  <= \$108 ;
+    \mac_mul_s0$110  <= \$93 ;
   always @(posedge clk)
-    \mac_mul_s0$285  <= \$109 ;
+    \mac_mul_s0$111  <= \$94 ;
   always @(posedge clk)
-    \mac_mul_s0$286  <= \$110 ;
+    \mac_mul_s0$113  <= \$95 ;
   always @(posedge clk)
-    \mac_mul_s0$288  <= \$111 ;
+    \mac_mul_s0$114  <= \$96 ;
   always @(posedge clk)
-    \mac_mul_s0$289  <= \$112 ;
+    \mac_mul_s0$116  <= \$97 ;
   always @(posedge clk)
-    \mac_mul_s0$291  <= \$113 ;
+    \mac_mul_s0$117  <= \$98 ;
   always @(posedge clk)
-    \mac_mul_s0$292  <= \$114 ;
+    \mac_mul_s0$119  <= \$99 ;
   always @(posedge clk)
-    \mac_mul_s0$294  <= \$115 ;
+    \mac_mul_s0$120  <= \$100 ;
   always @(posedge clk)
-    \mac_mul_s0$295  <= \$116 ;
+    \mac_mul_s0$122  <= \$101 ;
   always @(posedge clk)
-    \mac_mul_s0$297  <= \$117 ;
+    \mac_mul_s0$123  <= \$102 ;
   always @(posedge clk)
-    \mac_mul_s0$298  <= \$118 ;
+    \mac_mul_s0$125  <= \$103 ;
   always @(posedge clk)
-    \mac_mul_s0$300  <= \$119 ;
+    \mac_mul_s0$126  <= \$104 ;
   always @(posedge clk)
-    \mac_mul_s0$301  <= \$120 ;
+    \mac_mul_s0$128  <= \$105 ;
   always @(posedge clk)
-    \mac_mul_s0$303  <= \$121 ;
+    \mac_mul_s0$129  <= \$106 ;
   always @(posedge clk)
-    \mac_mul_s0$304  <= \$122 ;
+    \mac_mul_s0$131  <= \$107 ;
   always @(posedge clk)
-    \mac_mul_s0$306  <= \$123 ;
+    \mac_mul_s0$132  <= \$108 ;
   always @(posedge clk)
-    \mac_mul_s0$307  <= \$124 ;
+    \mac_mul_s0$134  <= \$109 ;
   always @(posedge clk)
-    \mac_mul_s0$309  <= \$125 ;
+    \mac_mul_s0$135  <= \$110 ;
   always @(posedge clk)
-    \mac_mul_s0$310  <= \$126 ;
+    \mac_mul_s0$137  <= \$111 ;
   always @(posedge clk)
-    \mac_mul_s0$312  <= \$127 ;
+    \mac_mul_s0$138  <= \$112 ;
   always @(posedge clk)
-    \mac_mul_s0$313  <= \$128 ;
+    \mac_mul_s0$140  <= \$113 ;
   always @(posedge clk)
-    \mac_mul_s0$315  <= \$129 ;
+    \mac_mul_s0$141  <= \$114 ;
   always @(posedge clk)
-    \mac_mul_s0$316  <= \$130 ;
+    \mac_mul_s0$143  <= \$115 ;
   always @(posedge clk)
-    \mac_mul_s0$318  <= \$131 ;
+    \mac_mul_s0$144  <= \$116 ;
   always @(posedge clk)
-    \mac_mul_s0$319  <= \$132 ;
+    \mac_mul_s0$146  <= \$117 ;
   always @(posedge clk)
-    \mac_mul_s0$321  <= \$133 ;
+    \mac_mul_s0$147  <= \$118 ;
   always @(posedge clk)
-    \mac_mul_s0$322  <= \$134 ;
+    \mac_mul_s0$149  <= \$119 ;
   always @(posedge clk)
-    \mac_mul_s0$324  <= \$135 ;
+    \mac_mul_s0$150  <= \$120 ;
   always @(posedge clk)
-    \mac_mul_s0$325  <= \$136 ;
+    \mac_mul_s0$152  <= \$121 ;
   always @(posedge clk)
-    \mac_mul_s0$327  <= \$137 ;
+    \mac_mul_s0$153  <= \$122 ;
   always @(posedge clk)
-    \mac_mul_s0$328  <= \$138 ;
+    \mac_mul_s0$155  <= \$123 ;
   always @(posedge clk)
-    \mac_mul_s0$422  <= \$139 ;
+    \mac_mul_s0$156  <= \$124 ;
   always @(posedge clk)
-    mac_mul_valid_s0 <= \$140 ;
+    \mac_mul_s0$158  <= \$125 ;
   always @(posedge clk)
-    mac_add2_s0 <= \$141 ;
+    \mac_mul_s0$159  <= \$126 ;
   always @(posedge clk)
-    \mac_add2_s0$379  <= \$142 ;
+    \mac_mul_s0$161  <= \$127 ;
   always @(posedge clk)
-    \mac_add2_s0$381  <= \$143 ;
+    \mac_mul_s0$162  <= \$128 ;
   always @(posedge clk)
-    \mac_add2_s0$382  <= \$144 ;
+    \mac_mul_s0$164  <= \$129 ;
   always @(posedge clk)
-    \mac_add2_s0$384  <= \$145 ;
+    \mac_mul_s0$165  <= \$130 ;
   always @(posedge clk)
-    \mac_add2_s0$385  <= \$146 ;
+    \mac_mul_s0$167  <= \$131 ;
   always @(posedge clk)
-    \mac_add2_s0$387  <= \$147 ;
+    \mac_mul_s0$168  <= \$132 ;
   always @(posedge clk)
-    \mac_add2_s0$388  <= \$148 ;
+    \mac_mul_s0$170  <= \$133 ;
   always @(posedge clk)
-    \mac_add2_s0$390  <= \$149 ;
+    \mac_mul_s0$171  <= \$134 ;
   always @(posedge clk)
-    \mac_add2_s0$391  <= \$150 ;
+    \mac_mul_s0$173  <= \$135 ;
   always @(posedge clk)
-    \mac_add2_s0$393  <= \$151 ;
+    \mac_mul_s0$174  <= \$136 ;
   always @(posedge clk)
-    \mac_add2_s0$394  <= \$152 ;
+    \mac_mul_s0$176  <= \$137 ;
   always @(posedge clk)
-    \mac_add2_s0$396  <= \$153 ;
+    \mac_mul_s0$177  <= \$138 ;
   always @(posedge clk)
-    \mac_add2_s0$397  <= \$154 ;
+    \mac_mul_s0$179  <= \$139 ;
   always @(posedge clk)
-    \mac_add2_s0$399  <= \$155 ;
+    \mac_mul_s0$180  <= \$140 ;
   always @(posedge clk)
-    \mac_add2_s0$400  <= \$156 ;
+    \mac_mul_s0$182  <= \$141 ;
   always @(posedge clk)
-    \mac_add2_s0$424  <= \$157 ;
+    \mac_mul_s0$183  <= \$142 ;
   always @(posedge clk)
-    mac_add2_valid_s0 <= \$158 ;
+    \mac_mul_s0$185  <= \$143 ;
   always @(posedge clk)
-    mac_add4_s0 <= \$159 ;
+    \mac_mul_s0$186  <= \$144 ;
   always @(posedge clk)
-    \mac_add4_s0$410  <= \$160 ;
+    \mac_mul_s0$188  <= \$145 ;
   always @(posedge clk)
-    \mac_add4_s0$413  <= \$161 ;
+    \mac_mul_s0$189  <= \$146 ;
   always @(posedge clk)
-    \mac_add4_s0$416  <= \$162 ;
+    \mac_mul_s0$191  <= \$147 ;
   always @(posedge clk)
-    \mac_add4_s0$426  <= \$163 ;
+    \mac_mul_s0$192  <= \$148 ;
   always @(posedge clk)
-    mac_add4_valid_s0 <= \$164 ;
+    \mac_mul_s0$194  <= \$149 ;
   always @(posedge clk)
-    o__valid <= \$165 ;
+    \mac_mul_s0$195  <= \$150 ;
   always @(posedge clk)
-    mac_acc0_out <= \$166 ;
+    \mac_mul_s0$197  <= \$151 ;
   always @(posedge clk)
-    mac_acc0 <= \$167 ;
+    \mac_mul_s0$198  <= \$152 ;
   always @(posedge clk)
-    mac_acc1_out <= \$168 ;
+    \mac_mul_s0$200  <= \$153 ;
   always @(posedge clk)
-    mac_acc1 <= \$169 ;
+    \mac_mul_s0$201  <= \$154 ;
   always @(posedge clk)
-    mac_acc2_out <= \$170 ;
+    \mac_mul_s0$203  <= \$155 ;
   always @(posedge clk)
-    mac_acc2 <= \$171 ;
+    \mac_mul_s0$204  <= \$156 ;
   always @(posedge clk)
-    mac_acc3_out <= \$172 ;
+    \mac_mul_s0$544  <= \$157 ;
   always @(posedge clk)
-    mac_acc3 <= \$173 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11  = mac_mul_s0;
-    if (i__ready) begin
-      \$11  = mac_prod0_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12  = \mac_mul_s0$139 ;
-    if (i__ready) begin
-      \$12  = mac_prod0_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13  = \mac_mul_s0$141 ;
-    if (i__ready) begin
-      \$13  = mac_prod0_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$14  = \mac_mul_s0$142 ;
-    if (i__ready) begin
-      \$14  = mac_prod0_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$15  = \mac_mul_s0$144 ;
-    if (i__ready) begin
-      \$15  = mac_prod0_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$16  = \mac_mul_s0$145 ;
-    if (i__ready) begin
-      \$16  = mac_prod0_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$17  = \mac_mul_s0$147 ;
-    if (i__ready) begin
-      \$17  = mac_prod0_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$18  = \mac_mul_s0$148 ;
-    if (i__ready) begin
-      \$18  = mac_prod0_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$19  = \mac_mul_s0$150 ;
-    if (i__ready) begin
-      \$19  = mac_prod0_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$20  = \mac_mul_s0$151 ;
-    if (i__ready) begin
-      \$20  = mac_prod0_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$21  = \mac_mul_s0$153 ;
-    if (i__ready) begin
-      \$21  = mac_prod0_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$22  = \mac_mul_s0$154 ;
-    if (i__ready) begin
-      \$22  = mac_prod0_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$23  = \mac_mul_s0$156 ;
-    if (i__ready) begin
-      \$23  = mac_prod0_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$24  = \mac_mul_s0$157 ;
-    if (i__ready) begin
-      \$24  = mac_prod0_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$25  = \mac_mul_s0$159 ;
-    if (i__ready) begin
-      \$25  = mac_prod0_14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$26  = \mac_mul_s0$160 ;
-    if (i__ready) begin
-      \$26  = mac_prod0_15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$27  = \mac_mul_s0$162 ;
-    if (i__ready) begin
-      \$27  = mac_prod0_16;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$28  = \mac_mul_s0$163 ;
-    if (i__ready) begin
-      \$28  = mac_prod0_17;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$29  = \mac_mul_s0$165 ;
-    if (i__ready) begin
-      \$29  = mac_prod0_18;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$30  = \mac_mul_s0$166 ;
-    if (i__ready) begin
-      \$30  = mac_prod0_19;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$31  = \mac_mul_s0$168 ;
-    if (i__ready) begin
-      \$31  = mac_prod0_20;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$32  = \mac_mul_s0$169 ;
-    if (i__ready) begin
-      \$32  = mac_prod0_21;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$33  = \mac_mul_s0$171 ;
-    if (i__ready) begin
-      \$33  = mac_prod0_22;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$34  = \mac_mul_s0$172 ;
-    if (i__ready) begin
-      \$34  = mac_prod0_23;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$35  = \mac_mul_s0$174 ;
-    if (i__ready) begin
-      \$35  = mac_prod0_24;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$36  = \mac_mul_s0$175 ;
-    if (i__ready) begin
-      \$36  = mac_prod0_25;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$37  = \mac_mul_s0$177 ;
-    if (i__ready) begin
-      \$37  = mac_prod0_26;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$38  = \mac_mul_s0$178 ;
-    if (i__ready) begin
-      \$38  = mac_prod0_27;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$39  = \mac_mul_s0$180 ;
-    if (i__ready) begin
-      \$39  = mac_prod0_28;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$40  = \mac_mul_s0$181 ;
-    if (i__ready) begin
-      \$40  = mac_prod0_29;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$41  = \mac_mul_s0$183 ;
-    if (i__ready) begin
-      \$41  = mac_prod0_30;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$42  = \mac_mul_s0$184 ;
-    if (i__ready) begin
-      \$42  = mac_prod0_31;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$43  = \mac_mul_s0$186 ;
-    if (i__ready) begin
-      \$43  = mac_prod1_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$44  = \mac_mul_s0$187 ;
-    if (i__ready) begin
-      \$44  = mac_prod1_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$45  = \mac_mul_s0$189 ;
-    if (i__ready) begin
-      \$45  = mac_prod1_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$46  = \mac_mul_s0$190 ;
-    if (i__ready) begin
-      \$46  = mac_prod1_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$47  = \mac_mul_s0$192 ;
-    if (i__ready) begin
-      \$47  = mac_prod1_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$48  = \mac_mul_s0$193 ;
-    if (i__ready) begin
-      \$48  = mac_prod1_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$49  = \mac_mul_s0$195 ;
-    if (i__ready) begin
-      \$49  = mac_prod1_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$50  = \mac_mul_s0$196 ;
-    if (i__ready) begin
-      \$50  = mac_prod1_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$51  = \mac_mul_s0$198 ;
-    if (i__ready) begin
-      \$51  = mac_prod1_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$52  = \mac_mul_s0$199 ;
-    if (i__ready) begin
-      \$52  = mac_prod1_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$53  = \mac_mul_s0$201 ;
-    if (i__ready) begin
-      \$53  = mac_prod1_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$54  = \mac_mul_s0$202 ;
-    if (i__ready) begin
-      \$54  = mac_prod1_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$55  = \mac_mul_s0$204 ;
-    if (i__ready) begin
-      \$55  = mac_prod1_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$56  = \mac_mul_s0$205 ;
-    if (i__ready) begin
-      \$56  = mac_prod1_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$57  = \mac_mul_s0$207 ;
-    if (i__ready) begin
-      \$57  = mac_prod1_14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$58  = \mac_mul_s0$208 ;
-    if (i__ready) begin
-      \$58  = mac_prod1_15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$59  = \mac_mul_s0$210 ;
-    if (i__ready) begin
-      \$59  = mac_prod1_16;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$60  = \mac_mul_s0$211 ;
-    if (i__ready) begin
-      \$60  = mac_prod1_17;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$61  = \mac_mul_s0$213 ;
-    if (i__ready) begin
-      \$61  = mac_prod1_18;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$62  = \mac_mul_s0$214 ;
-    if (i__ready) begin
-      \$62  = mac_prod1_19;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$63  = \mac_mul_s0$216 ;
-    if (i__ready) begin
-      \$63  = mac_prod1_20;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$64  = \mac_mul_s0$217 ;
-    if (i__ready) begin
-      \$64  = mac_prod1_21;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$65  = \mac_mul_s0$219 ;
-    if (i__ready) begin
-      \$65  = mac_prod1_22;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$66  = \mac_mul_s0$220 ;
-    if (i__ready) begin
-      \$66  = mac_prod1_23;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$67  = \mac_mul_s0$222 ;
-    if (i__ready) begin
-      \$67  = mac_prod1_24;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$68  = \mac_mul_s0$223 ;
-    if (i__ready) begin
-      \$68  = mac_prod1_25;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$69  = \mac_mul_s0$225 ;
-    if (i__ready) begin
-      \$69  = mac_prod1_26;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = \mac_mul_s0$226 ;
-    if (i__ready) begin
-      \$70  = mac_prod1_27;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = \mac_mul_s0$228 ;
-    if (i__ready) begin
-      \$71  = mac_prod1_28;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = \mac_mul_s0$229 ;
-    if (i__ready) begin
-      \$72  = mac_prod1_29;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = \mac_mul_s0$231 ;
-    if (i__ready) begin
-      \$73  = mac_prod1_30;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = \mac_mul_s0$232 ;
-    if (i__ready) begin
-      \$74  = mac_prod1_31;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = \mac_mul_s0$234 ;
-    if (i__ready) begin
-      \$75  = mac_prod2_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = \mac_mul_s0$235 ;
-    if (i__ready) begin
-      \$76  = mac_prod2_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = \mac_mul_s0$237 ;
-    if (i__ready) begin
-      \$77  = mac_prod2_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = \mac_mul_s0$238 ;
-    if (i__ready) begin
-      \$78  = mac_prod2_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = \mac_mul_s0$240 ;
-    if (i__ready) begin
-      \$79  = mac_prod2_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = \mac_mul_s0$241 ;
-    if (i__ready) begin
-      \$80  = mac_prod2_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = \mac_mul_s0$243 ;
-    if (i__ready) begin
-      \$81  = mac_prod2_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$82  = \mac_mul_s0$244 ;
-    if (i__ready) begin
-      \$82  = mac_prod2_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = \mac_mul_s0$246 ;
-    if (i__ready) begin
-      \$83  = mac_prod2_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = \mac_mul_s0$247 ;
-    if (i__ready) begin
-      \$84  = mac_prod2_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = \mac_mul_s0$249 ;
-    if (i__ready) begin
-      \$85  = mac_prod2_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = \mac_mul_s0$250 ;
-    if (i__ready) begin
-      \$86  = mac_prod2_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = \mac_mul_s0$252 ;
-    if (i__ready) begin
-      \$87  = mac_prod2_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$88  = \mac_mul_s0$253 ;
-    if (i__ready) begin
-      \$88  = mac_prod2_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = \mac_mul_s0$255 ;
-    if (i__ready) begin
-      \$89  = mac_prod2_14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$90  = \mac_mul_s0$256 ;
-    if (i__ready) begin
-      \$90  = mac_prod2_15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$91  = \mac_mul_s0$258 ;
-    if (i__ready) begin
-      \$91  = mac_prod2_16;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$92  = \mac_mul_s0$259 ;
-    if (i__ready) begin
-      \$92  = mac_prod2_17;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$93  = \mac_mul_s0$261 ;
-    if (i__ready) begin
-      \$93  = mac_prod2_18;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$94  = \mac_mul_s0$262 ;
-    if (i__ready) begin
-      \$94  = mac_prod2_19;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$95  = \mac_mul_s0$264 ;
-    if (i__ready) begin
-      \$95  = mac_prod2_20;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$96  = \mac_mul_s0$265 ;
-    if (i__ready) begin
-      \$96  = mac_prod2_21;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = \mac_mul_s0$267 ;
-    if (i__ready) begin
-      \$97  = mac_prod2_22;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$98  = \mac_mul_s0$268 ;
-    if (i__ready) begin
-      \$98  = mac_prod2_23;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$99  = \mac_mul_s0$270 ;
-    if (i__ready) begin
-      \$99  = mac_prod2_24;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$100  = \mac_mul_s0$271 ;
-    if (i__ready) begin
-      \$100  = mac_prod2_25;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$101  = \mac_mul_s0$273 ;
-    if (i__ready) begin
-      \$101  = mac_prod2_26;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = \mac_mul_s0$274 ;
-    if (i__ready) begin
-      \$102  = mac_prod2_27;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = \mac_mul_s0$276 ;
-    if (i__ready) begin
-      \$103  = mac_prod2_28;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = \mac_mul_s0$277 ;
-    if (i__ready) begin
-      \$104  = mac_prod2_29;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = \mac_mul_s0$279 ;
-    if (i__ready) begin
-      \$105  = mac_prod2_30;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = \mac_mul_s0$280 ;
-    if (i__ready) begin
-      \$106  = mac_prod2_31;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = \mac_mul_s0$282 ;
-    if (i__ready) begin
-      \$107  = mac_prod3_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = \mac_mul_s0$283 ;
-    if (i__ready) begin
-      \$108  = mac_prod3_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = \mac_mul_s0$285 ;
-    if (i__ready) begin
-      \$109  = mac_prod3_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = \mac_mul_s0$286 ;
-    if (i__ready) begin
-      \$110  = mac_prod3_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = \mac_mul_s0$288 ;
-    if (i__ready) begin
-      \$111  = mac_prod3_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = \mac_mul_s0$289 ;
-    if (i__ready) begin
-      \$112  = mac_prod3_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = \mac_mul_s0$291 ;
-    if (i__ready) begin
-      \$113  = mac_prod3_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = \mac_mul_s0$292 ;
-    if (i__ready) begin
-      \$114  = mac_prod3_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = \mac_mul_s0$294 ;
-    if (i__ready) begin
-      \$115  = mac_prod3_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = \mac_mul_s0$295 ;
-    if (i__ready) begin
-      \$116  = mac_prod3_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = \mac_mul_s0$297 ;
-    if (i__ready) begin
-      \$117  = mac_prod3_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = \mac_mul_s0$298 ;
-    if (i__ready) begin
-      \$118  = mac_prod3_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = \mac_mul_s0$300 ;
-    if (i__ready) begin
-      \$119  = mac_prod3_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = \mac_mul_s0$301 ;
-    if (i__ready) begin
-      \$120  = mac_prod3_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = \mac_mul_s0$303 ;
-    if (i__ready) begin
-      \$121  = mac_prod3_14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = \mac_mul_s0$304 ;
-    if (i__ready) begin
-      \$122  = mac_prod3_15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = \mac_mul_s0$306 ;
-    if (i__ready) begin
-      \$123  = mac_prod3_16;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = \mac_mul_s0$307 ;
-    if (i__ready) begin
-      \$124  = mac_prod3_17;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = \mac_mul_s0$309 ;
-    if (i__ready) begin
-      \$125  = mac_prod3_18;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = \mac_mul_s0$310 ;
-    if (i__ready) begin
-      \$126  = mac_prod3_19;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = \mac_mul_s0$312 ;
-    if (i__ready) begin
-      \$127  = mac_prod3_20;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = \mac_mul_s0$313 ;
-    if (i__ready) begin
-      \$128  = mac_prod3_21;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = \mac_mul_s0$315 ;
-    if (i__ready) begin
-      \$129  = mac_prod3_22;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = \mac_mul_s0$316 ;
-    if (i__ready) begin
-      \$130  = mac_prod3_23;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = \mac_mul_s0$318 ;
-    if (i__ready) begin
-      \$131  = mac_prod3_24;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = \mac_mul_s0$319 ;
-    if (i__ready) begin
-      \$132  = mac_prod3_25;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = \mac_mul_s0$321 ;
-    if (i__ready) begin
-      \$133  = mac_prod3_26;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = \mac_mul_s0$322 ;
-    if (i__ready) begin
-      \$134  = mac_prod3_27;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = \mac_mul_s0$324 ;
-    if (i__ready) begin
-      \$135  = mac_prod3_28;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$136  = \mac_mul_s0$325 ;
-    if (i__ready) begin
-      \$136  = mac_prod3_29;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = \mac_mul_s0$327 ;
-    if (i__ready) begin
-      \$137  = mac_prod3_30;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = \mac_mul_s0$328 ;
-    if (i__ready) begin
-      \$138  = mac_prod3_31;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$139  = \mac_mul_s0$422 ;
-    if (i__ready) begin
-      \$139  = i__payload[1280];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = mac_mul_valid_s0;
-    if (i__ready) begin
-      \$140  = i__valid;
+    mac_mul_valid_s0 <= \$158 ;
+  always @(posedge clk)
+    mac_add0_s0 <= \$159 ;
+  always @(posedge clk)
+    \mac_add0_s0$209  <= \$160 ;
+  always @(posedge clk)
+    \mac_add0_s0$211  <= \$161 ;
+  always @(posedge clk)
+    \mac_add0_s0$212  <= \$162 ;
+  always @(posedge clk)
+    \mac_add0_s0$214  <= \$163 ;
+  always @(posedge clk)
+    \mac_add0_s0$215  <= \$164 ;
+  always @(posedge clk)
+    \mac_add0_s0$217  <= \$165 ;
+  always @(posedge clk)
+    \mac_add0_s0$218  <= \$166 ;
+  always @(posedge clk)
+    \mac_add0_s0$220  <= \$167 ;
+  always @(posedge clk)
+    \mac_add0_s0$221  <= \$168 ;
+  always @(posedge clk)
+    \mac_add0_s0$223  <= \$169 ;
+  always @(posedge clk)
+    \mac_add0_s0$224  <= \$170 ;
+  always @(posedge clk)
+    \mac_add0_s0$226  <= \$171 ;
+  always @(posedge clk)
+    \mac_add0_s0$227  <= \$172 ;
+  always @(posedge clk)
+    \mac_add0_s0$229  <= \$173 ;
+  always @(posedge clk)
+    \mac_add0_s0$230  <= \$174 ;
+  always @(posedge clk)
+    \mac_add0_s0$232  <= \$175 ;
+  always @(posedge clk)
+    \mac_add0_s0$233  <= \$176 ;
+  always @(posedge clk)
+    \mac_add0_s0$235  <= \$177 ;
+  always @(posedge clk)
+    \mac_add0_s0$236  <= \$178 ;
+  always @(posedge clk)
+    \mac_add0_s0$238  <= \$179 ;
+  always @(posedge clk)
+    \mac_add0_s0$239  <= \$180 ;
+  always @(posedge clk)
+    \mac_add0_s0$241  <= \$181 ;
+  always @(posedge clk)
+    \mac_add0_s0$242  <= \$182 ;
+  always @(posedge clk)
+    \mac_add0_s0$244  <= \$183 ;
+  always @(posedge clk)
+    \mac_add0_s0$245  <= \$184 ;
+  always @(posedge clk)
+    \mac_add0_s0$247  <= \$185 ;
+  always @(posedge clk)
+    \mac_add0_s0$248  <= \$186 ;
+  always @(posedge clk)
+    \mac_add0_s0$250  <= \$187 ;
+  always @(posedge clk)
+    \mac_add0_s0$251  <= \$188 ;
+  always @(posedge clk)
+    \mac_add0_s0$253  <= \$189 ;
+  always @(posedge clk)
+    \mac_add0_s0$254  <= \$190 ;
+  always @(posedge clk)
+    \mac_add0_s0$256  <= \$191 ;
+  always @(posedge clk)
+    \mac_add0_s0$257  <= \$192 ;
+  always @(posedge clk)
+    \mac_add0_s0$259  <= \$193 ;
+  always @(posedge clk)
+    \mac_add0_s0$260  <= \$194 ;
+  always @(posedge clk)
+    \mac_add0_s0$262  <= \$195 ;
+  always @(posedge clk)
+    \mac_add0_s0$263  <= \$196 ;
+  always @(posedge clk)
+    \mac_add0_s0$265  <= \$197 ;
+  always @(posedge clk)
+    \mac_add0_s0$266  <= \$198 ;
+  always @(posedge clk)
+    \mac_add0_s0$268  <= \$199 ;
+  always @(posedge clk)
+    \mac_add0_s0$269  <= \$200 ;
+  always @(posedge clk)
+    \mac_add0_s0$271  <= \$201 ;
+  always @(posedge clk)
+    \mac_add0_s0$272  <= \$202 ;
+  always @(posedge clk)
+    \mac_add0_s0$274  <= \$203 ;
+  always @(posedge clk)
+    \mac_add0_s0$275  <= \$204 ;
+  always @(posedge clk)
+    \mac_add0_s0$277  <= \$205 ;
+  always @(posedge clk)
+    \mac_add0_s0$278  <= \$206 ;
+  always @(posedge clk)
+    \mac_add0_s0$280  <= \$207 ;
+  always @(posedge clk)
+    \mac_add0_s0$281  <= \$208 ;
+  always @(posedge clk)
+    \mac_add0_s0$283  <= \$209 ;
+  always @(posedge clk)
+    \mac_add0_s0$284  <= \$210 ;
+  always @(posedge clk)
+    \mac_add0_s0$286  <= \$211 ;
+  always @(posedge clk)
+    \mac_add0_s0$287  <= \$212 ;
+  always @(posedge clk)
+    \mac_add0_s0$289  <= \$213 ;
+  always @(posedge clk)
+    \mac_add0_s0$290  <= \$214 ;
+  always @(posedge clk)
+    \mac_add0_s0$292  <= \$215 ;
+  always @(posedge clk)
+    \mac_add0_s0$293  <= \$216 ;
+  always @(posedge clk)
+    \mac_add0_s0$295  <= \$217 ;
+  always @(posedge clk)
+    \mac_add0_s0$296  <= \$218 ;
+  always @(posedge clk)
+    \mac_add0_s0$298  <= \$219 ;
+  always @(posedge clk)
+    \mac_add0_s0$299  <= \$220 ;
+  always @(posedge clk)
+    \mac_add0_s0$301  <= \$221 ;
+  always @(posedge clk)
+    \mac_add0_s0$302  <= \$222 ;
+  always @(posedge clk)
+    \mac_add0_s0$546  <= \$223 ;
+  always @(posedge clk)
+    mac_add0_valid_s0 <= \$224 ;
+  always @(posedge clk)
+    mac_add1_s0 <= \$225 ;
+  always @(posedge clk)
+    \mac_add1_s0$307  <= \$226 ;
+  always @(posedge clk)
+    \mac_add1_s0$309  <= \$227 ;
+  always @(posedge clk)
+    \mac_add1_s0$310  <= \$228 ;
+  always @(posedge clk)
+    \mac_add1_s0$312  <= \$229 ;
+  always @(posedge clk)
+    \mac_add1_s0$313  <= \$230 ;
+  always @(posedge clk)
+    \mac_add1_s0$315  <= \$231 ;
+  always @(posedge clk)
+    \mac_add1_s0$316  <= \$232 ;
+  always @(posedge clk)
+    \mac_add1_s0$318  <= \$233 ;
+  always @(posedge clk)
+    \mac_add1_s0$319  <= \$234 ;
+  always @(posedge clk)
+    \mac_add1_s0$321  <= \$235 ;
+  always @(posedge clk)
+    \mac_add1_s0$322  <= \$236 ;
+  always @(posedge clk)
+    \mac_add1_s0$324  <= \$237 ;
+  always @(posedge clk)
+    \mac_add1_s0$325  <= \$238 ;
+  always @(posedge clk)
+    \mac_add1_s0$327  <= \$239 ;
+  always @(posedge clk)
+    \mac_add1_s0$328  <= \$240 ;
+  always @(posedge clk)
+    \mac_add1_s0$330  <= \$241 ;
+  always @(posedge clk)
+    \mac_add1_s0$331  <= \$242 ;
+  always @(posedge clk)
+    \mac_add1_s0$333  <= \$243 ;
+  always @(posedge clk)
+    \mac_add1_s0$334  <= \$244 ;
+  always @(posedge clk)
+    \mac_add1_s0$336  <= \$245 ;
+  always @(posedge clk)
+    \mac_add1_s0$337  <= \$246 ;
+  always @(posedge clk)
+    \mac_add1_s0$339  <= \$247 ;
+  always @(posedge clk)
+    \mac_add1_s0$340  <= \$248 ;
+  always @(posedge clk)
+    \mac_add1_s0$342  <= \$249 ;
+  always @(posedge clk)
+    \mac_add1_s0$343  <= \$250 ;
+  always @(posedge clk)
+    \mac_add1_s0$345  <= \$251 ;
+  always @(posedge clk)
+    \mac_add1_s0$346  <= \$252 ;
+  always @(posedge clk)
+    \mac_add1_s0$348  <= \$253 ;
+  always @(posedge clk)
+    \mac_add1_s0$349  <= \$254 ;
+  always @(posedge clk)
+    \mac_add1_s0$351  <= \$255 ;
+  always @(posedge clk)
+    \mac_add1_s0$352  <= \$256 ;
+  always @(posedge clk)
+    \mac_add1_s0$548  <= \$257 ;
+  always @(posedge clk)
+    mac_add1_valid_s0 <= \$258 ;
+  always @(posedge clk)
+    mac_add2_s0 <= \$259 ;
+  always @(posedge clk)
+    \mac_add2_s0$357  <= \$260 ;
+  always @(posedge clk)
+    \mac_add2_s0$359  <= \$261 ;
+  always @(posedge clk)
+    \mac_add2_s0$360  <= \$262 ;
+  always @(posedge clk)
+    \mac_add2_s0$362  <= \$263 ;
+  always @(posedge clk)
+    \mac_add2_s0$363  <= \$264 ;
+  always @(posedge clk)
+    \mac_add2_s0$365  <= \$265 ;
+  always @(posedge clk)
+    \mac_add2_s0$366  <= \$266 ;
+  always @(posedge clk)
+    \mac_add2_s0$368  <= \$267 ;
+  always @(posedge clk)
+    \mac_add2_s0$369  <= \$268 ;
+  always @(posedge clk)
+    \mac_add2_s0$371  <= \$269 ;
+  always @(posedge clk)
+    \mac_add2_s0$372  <= \$270 ;
+  always @(posedge clk)
+    \mac_add2_s0$374  <= \$271 ;
+  always @(posedge clk)
+    \mac_add2_s0$375  <= \$272 ;
+  always @(posedge clk)
+    \mac_add2_s0$377  <= \$273 ;
+  always @(posedge clk)
+    \mac_add2_s0$378  <= \$274 ;
+  always @(posedge clk)
+    \mac_add2_s0$550  <= \$275 ;
+  always @(posedge clk)
+    mac_add2_valid_s0 <= \$276 ;
+  always @(posedge clk)
+    mac_add3_s0 <= \$277 ;
+  always @(posedge clk)
+    \mac_add3_s0$383  <= \$278 ;
+  always @(posedge clk)
+    \mac_add3_s0$385  <= \$279 ;
+  always @(posedge clk)
+    \mac_add3_s0$386  <= \$280 ;
+  always @(posedge clk)
+    \mac_add3_s0$388  <= \$281 ;
+  always @(posedge clk)
+    \mac_add3_s0$389  <= \$282 ;
+  always @(posedge clk)
+    \mac_add3_s0$391  <= \$283 ;
+  always @(posedge clk)
+    \mac_add3_s0$392  <= \$284 ;
+  always @(posedge clk)
+    \mac_add3_s0$552  <= \$285 ;
+  always @(posedge clk)
+    mac_add3_valid_s0 <= \$286 ;
+  always @(posedge clk)
+    mac_add4_s0 <= \$287 ;
+  always @(posedge clk)
+    \mac_add4_s0$402  <= \$288 ;
+  always @(posedge clk)
+    \mac_add4_s0$405  <= \$289 ;
+  always @(posedge clk)
+    \mac_add4_s0$408  <= \$290 ;
+  always @(posedge clk)
+    \mac_add4_s0$554  <= \$291 ;
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_0 (
+    .a(i__payload[7:0]),
+    .b(i__payload[263:256]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_0)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_1 (
+    .a(i__payload[15:8]),
+    .b(i__payload[271:264]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_1)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_10 (
+    .a(i__payload[87:80]),
+    .b(i__payload[343:336]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_10)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_11 (
+    .a(i__payload[95:88]),
+    .b(i__payload[351:344]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_11)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_12 (
+    .a(i__payload[103:96]),
+    .b(i__payload[359:352]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_12)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_13 (
+    .a(i__payload[111:104]),
+    .b(i__payload[367:360]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_13)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_14 (
+    .a(i__payload[119:112]),
+    .b(i__payload[375:368]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_14)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_15 (
+    .a(i__payload[127:120]),
+    .b(i__payload[383:376]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_15)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_16 (
+    .a(i__payload[135:128]),
+    .b(i__payload[391:384]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_16)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_17 (
+    .a(i__payload[143:136]),
+    .b(i__payload[399:392]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_17)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_18 (
+    .a(i__payload[151:144]),
+    .b(i__payload[407:400]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_18)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_19 (
+    .a(i__payload[159:152]),
+    .b(i__payload[415:408]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_19)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_2 (
+    .a(i__payload[23:16]),
+    .b(i__payload[279:272]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_2)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_20 (
+    .a(i__payload[167:160]),
+    .b(i__payload[423:416]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_20)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_21 (
+    .a(i__payload[175:168]),
+    .b(i__payload[431:424]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_21)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_22 (
+    .a(i__payload[183:176]),
+    .b(i__payload[439:432]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_22)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_23 (
+    .a(i__payload[191:184]),
+    .b(i__payload[447:440]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_23)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_24 (
+    .a(i__payload[199:192]),
+    .b(i__payload[455:448]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_24)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_25 (
+    .a(i__payload[207:200]),
+    .b(i__payload[463:456]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_25)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_26 (
+    .a(i__payload[215:208]),
+    .b(i__payload[471:464]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_26)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_27 (
+    .a(i__payload[223:216]),
+    .b(i__payload[479:472]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_27)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_28 (
+    .a(i__payload[231:224]),
+    .b(i__payload[487:480]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_28)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_29 (
+    .a(i__payload[239:232]),
+    .b(i__payload[495:488]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_29)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_3 (
+    .a(i__payload[31:24]),
+    .b(i__payload[287:280]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_3)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_30 (
+    .a(i__payload[247:240]),
+    .b(i__payload[503:496]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_30)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_31 (
+    .a(i__payload[255:248]),
+    .b(i__payload[511:504]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_31)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_4 (
+    .a(i__payload[39:32]),
+    .b(i__payload[295:288]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_4)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_5 (
+    .a(i__payload[47:40]),
+    .b(i__payload[303:296]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_5)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_6 (
+    .a(i__payload[55:48]),
+    .b(i__payload[311:304]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_6)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_7 (
+    .a(i__payload[63:56]),
+    .b(i__payload[319:312]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_7)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_8 (
+    .a(i__payload[71:64]),
+    .b(i__payload[327:320]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_8)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_9 (
+    .a(i__payload[79:72]),
+    .b(i__payload[335:328]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_9)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_0 (
+    .a(i__payload[7:0]),
+    .b(i__payload[519:512]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_0)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_1 (
+    .a(i__payload[15:8]),
+    .b(i__payload[527:520]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_1)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_10 (
+    .a(i__payload[87:80]),
+    .b(i__payload[599:592]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_10)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_11 (
+    .a(i__payload[95:88]),
+    .b(i__payload[607:600]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_11)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_12 (
+    .a(i__payload[103:96]),
+    .b(i__payload[615:608]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_12)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_13 (
+    .a(i__payload[111:104]),
+    .b(i__payload[623:616]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_13)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_14 (
+    .a(i__payload[119:112]),
+    .b(i__payload[631:624]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_14)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_15 (
+    .a(i__payload[127:120]),
+    .b(i__payload[639:632]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_15)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_16 (
+    .a(i__payload[135:128]),
+    .b(i__payload[647:640]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_16)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_17 (
+    .a(i__payload[143:136]),
+    .b(i__payload[655:648]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_17)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_18 (
+    .a(i__payload[151:144]),
+    .b(i__payload[663:656]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_18)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_19 (
+    .a(i__payload[159:152]),
+    .b(i__payload[671:664]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_19)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_2 (
+    .a(i__payload[23:16]),
+    .b(i__payload[535:528]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_2)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_20 (
+    .a(i__payload[167:160]),
+    .b(i__payload[679:672]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_20)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_21 (
+    .a(i__payload[175:168]),
+    .b(i__payload[687:680]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_21)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_22 (
+    .a(i__payload[183:176]),
+    .b(i__payload[695:688]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_22)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_23 (
+    .a(i__payload[191:184]),
+    .b(i__payload[703:696]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_23)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_24 (
+    .a(i__payload[199:192]),
+    .b(i__payload[711:704]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_24)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_25 (
+    .a(i__payload[207:200]),
+    .b(i__payload[719:712]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_25)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_26 (
+    .a(i__payload[215:208]),
+    .b(i__payload[727:720]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_26)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_27 (
+    .a(i__payload[223:216]),
+    .b(i__payload[735:728]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_27)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_28 (
+    .a(i__payload[231:224]),
+    .b(i__payload[743:736]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_28)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_29 (
+    .a(i__payload[239:232]),
+    .b(i__payload[751:744]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_29)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_3 (
+    .a(i__payload[31:24]),
+    .b(i__payload[543:536]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_3)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_30 (
+    .a(i__payload[247:240]),
+    .b(i__payload[759:752]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_30)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_31 (
+    .a(i__payload[255:248]),
+    .b(i__payload[767:760]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_31)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_4 (
+    .a(i__payload[39:32]),
+    .b(i__payload[551:544]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_4)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_5 (
+    .a(i__payload[47:40]),
+    .b(i__payload[559:552]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_5)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_6 (
+    .a(i__payload[55:48]),
+    .b(i__payload[567:560]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_6)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_7 (
+    .a(i__payload[63:56]),
+    .b(i__payload[575:568]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_7)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_8 (
+    .a(i__payload[71:64]),
+    .b(i__payload[583:576]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_8)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_9 (
+    .a(i__payload[79:72]),
+    .b(i__payload[591:584]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_9)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_0 (
+    .a(i__payload[7:0]),
+    .b(i__payload[775:768]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_0)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_1 (
+    .a(i__payload[15:8]),
+    .b(i__payload[783:776]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_1)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_10 (
+    .a(i__payload[87:80]),
+    .b(i__payload[855:848]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_10)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_11 (
+    .a(i__payload[95:88]),
+    .b(i__payload[863:856]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_11)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_12 (
+    .a(i__payload[103:96]),
+    .b(i__payload[871:864]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_12)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_13 (
+    .a(i__payload[111:104]),
+    .b(i__payload[879:872]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_13)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_14 (
+    .a(i__payload[119:112]),
+    .b(i__payload[887:880]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_14)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_15 (
+    .a(i__payload[127:120]),
+    .b(i__payload[895:888]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_15)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_16 (
+    .a(i__payload[135:128]),
+    .b(i__payload[903:896]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_16)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_17 (
+    .a(i__payload[143:136]),
+    .b(i__payload[911:904]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_17)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_18 (
+    .a(i__payload[151:144]),
+    .b(i__payload[919:912]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_18)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_19 (
+    .a(i__payload[159:152]),
+    .b(i__payload[927:920]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_19)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_2 (
+    .a(i__payload[23:16]),
+    .b(i__payload[791:784]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_2)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_20 (
+    .a(i__payload[167:160]),
+    .b(i__payload[935:928]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_20)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_21 (
+    .a(i__payload[175:168]),
+    .b(i__payload[943:936]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_21)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_22 (
+    .a(i__payload[183:176]),
+    .b(i__payload[951:944]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_22)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_23 (
+    .a(i__payload[191:184]),
+    .b(i__payload[959:952]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_23)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_24 (
+    .a(i__payload[199:192]),
+    .b(i__payload[967:960]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_24)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_25 (
+    .a(i__payload[207:200]),
+    .b(i__payload[975:968]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_25)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_26 (
+    .a(i__payload[215:208]),
+    .b(i__payload[983:976]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_26)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_27 (
+    .a(i__payload[223:216]),
+    .b(i__payload[991:984]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_27)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_28 (
+    .a(i__payload[231:224]),
+    .b(i__payload[999:992]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_28)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_29 (
+    .a(i__payload[239:232]),
+    .b(i__payload[1007:1000]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_29)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_3 (
+    .a(i__payload[31:24]),
+    .b(i__payload[799:792]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_3)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_30 (
+    .a(i__payload[247:240]),
+    .b(i__payload[1015:1008]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_30)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_31 (
+    .a(i__payload[255:248]),
+    .b(i__payload[1023:1016]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_31)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_4 (
+    .a(i__payload[39:32]),
+    .b(i__payload[807:800]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_4)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_5 (
+    .a(i__payload[47:40]),
+    .b(i__payload[815:808]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_5)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_6 (
+    .a(i__payload[55:48]),
+    .b(i__payload[823:816]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_6)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_7 (
+    .a(i__payload[63:56]),
+    .b(i__payload[831:824]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_7)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_8 (
+    .a(i__payload[71:64]),
+    .b(i__payload[839:832]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_8)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_9 (
+    .a(i__payload[79:72]),
+    .b(i__payload[847:840]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_9)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_0 (
+    .a(i__payload[7:0]),
+    .b(i__payload[1031:1024]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_0)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_1 (
+    .a(i__payload[15:8]),
+    .b(i__payload[1039:1032]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_1)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_10 (
+    .a(i__payload[87:80]),
+    .b(i__payload[1111:1104]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_10)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_11 (
+    .a(i__payload[95:88]),
+    .b(i__payload[1119:1112]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_11)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_12 (
+    .a(i__payload[103:96]),
+    .b(i__payload[1127:1120]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_12)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_13 (
+    .a(i__payload[111:104]),
+    .b(i__payload[1135:1128]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_13)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_14 (
+    .a(i__payload[119:112]),
+    .b(i__payload[1143:1136]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_14)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_15 (
+    .a(i__payload[127:120]),
+    .b(i__payload[1151:1144]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_15)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_16 (
+    .a(i__payload[135:128]),
+    .b(i__payload[1159:1152]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_16)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_17 (
+    .a(i__payload[143:136]),
+    .b(i__payload[1167:1160]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_17)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_18 (
+    .a(i__payload[151:144]),
+    .b(i__payload[1175:1168]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_18)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_19 (
+    .a(i__payload[159:152]),
+    .b(i__payload[1183:1176]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_19)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_2 (
+    .a(i__payload[23:16]),
+    .b(i__payload[1047:1040]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_2)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_20 (
+    .a(i__payload[167:160]),
+    .b(i__payload[1191:1184]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_20)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_21 (
+    .a(i__payload[175:168]),
+    .b(i__payload[1199:1192]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_21)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_22 (
+    .a(i__payload[183:176]),
+    .b(i__payload[1207:1200]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_22)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_23 (
+    .a(i__payload[191:184]),
+    .b(i__payload[1215:1208]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_23)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_24 (
+    .a(i__payload[199:192]),
+    .b(i__payload[1223:1216]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_24)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_25 (
+    .a(i__payload[207:200]),
+    .b(i__payload[1231:1224]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_25)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_26 (
+    .a(i__payload[215:208]),
+    .b(i__payload[1239:1232]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_26)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_27 (
+    .a(i__payload[223:216]),
+    .b(i__payload[1247:1240]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_27)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_28 (
+    .a(i__payload[231:224]),
+    .b(i__payload[1255:1248]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_28)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_29 (
+    .a(i__payload[239:232]),
+    .b(i__payload[1263:1256]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_29)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_3 (
+    .a(i__payload[31:24]),
+    .b(i__payload[1055:1048]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_3)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_30 (
+    .a(i__payload[247:240]),
+    .b(i__payload[1271:1264]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_30)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_31 (
+    .a(i__payload[255:248]),
+    .b(i__payload[1279:1272]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_31)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_4 (
+    .a(i__payload[39:32]),
+    .b(i__payload[1063:1056]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_4)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_5 (
+    .a(i__payload[47:40]),
+    .b(i__payload[1071:1064]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_5)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_6 (
+    .a(i__payload[55:48]),
+    .b(i__payload[1079:1072]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_6)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_7 (
+    .a(i__payload[63:56]),
+    .b(i__payload[1087:1080]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_7)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_8 (
+    .a(i__payload[71:64]),
+    .b(i__payload[1095:1088]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_8)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_9 (
+    .a(i__payload[79:72]),
+    .b(i__payload[1103:1096]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_9)
+  );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$292  = mac_add4_valid_s0;
+    if (stall_adv6) begin
+      \$292  = mac_add3_valid_s0;
     end
     if (rst) begin
-      \$140  = 1'h0;
+      \$292  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = mac_add2_s0;
+    \$293  = o__valid;
     if (i__ready) begin
-      \$141  = mac0_sum2_p0;
+      \$293  = \$14 ;
+    end
+    if (rst) begin
+      \$293  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = \mac_add2_s0$379 ;
-    if (i__ready) begin
-      \$142  = mac0_sum2_p1;
+    \$294  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$294  = \$15 ;
+    end
+    if (rst) begin
+      \$294  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = \mac_add2_s0$381 ;
-    if (i__ready) begin
-      \$143  = mac0_sum2_p2;
+    \$295  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$295  = \$16 ;
+    end
+    if (rst) begin
+      \$295  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = \mac_add2_s0$382 ;
-    if (i__ready) begin
-      \$144  = mac0_sum2_p3;
+    \$296  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$296  = \$17 ;
+    end
+    if (rst) begin
+      \$296  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = \mac_add2_s0$384 ;
-    if (i__ready) begin
-      \$145  = mac1_sum2_p0;
+    \$297  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$297  = \$18 ;
+    end
+    if (rst) begin
+      \$297  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = \mac_add2_s0$385 ;
-    if (i__ready) begin
-      \$146  = mac1_sum2_p1;
+    \$298  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$298  = \$19 ;
+    end
+    if (rst) begin
+      \$298  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = \mac_add2_s0$387 ;
-    if (i__ready) begin
-      \$147  = mac1_sum2_p2;
+    \$299  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$299  = \$20 ;
+    end
+    if (rst) begin
+      \$299  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = \mac_add2_s0$388 ;
-    if (i__ready) begin
-      \$148  = mac1_sum2_p3;
+    \$300  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$300  = \$21 ;
+    end
+    if (rst) begin
+      \$300  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = \mac_add2_s0$390 ;
-    if (i__ready) begin
-      \$149  = mac2_sum2_p0;
+    \$301  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$301  = \$22 ;
+    end
+    if (rst) begin
+      \$301  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = \mac_add2_s0$391 ;
-    if (i__ready) begin
-      \$150  = mac2_sum2_p1;
+    \$302  = mac_acc0_out;
+    if (\$23 ) begin
+      if (\mac_add4_s0$554 ) begin
+        \$302  = \$10 [31:0];
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = \mac_add2_s0$393 ;
-    if (i__ready) begin
-      \$151  = mac2_sum2_p2;
+    \$303  = mac_acc0;
+    if (\$23 ) begin
+      (* full_case = 32'd1 *)
+      if (\mac_add4_s0$554 ) begin
+        \$303  = 32'd0;
+      end else begin
+        \$303  = \$10 [31:0];
+      end
+    end
+    if (rst) begin
+      \$303  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = \mac_add2_s0$394 ;
-    if (i__ready) begin
-      \$152  = mac2_sum2_p3;
+    \$304  = mac_acc1_out;
+    if (\$24 ) begin
+      if (\mac_add4_s0$554 ) begin
+        \$304  = \$11 [31:0];
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = \mac_add2_s0$396 ;
-    if (i__ready) begin
-      \$153  = mac3_sum2_p0;
+    \$305  = mac_acc1;
+    if (\$24 ) begin
+      (* full_case = 32'd1 *)
+      if (\mac_add4_s0$554 ) begin
+        \$305  = 32'd0;
+      end else begin
+        \$305  = \$11 [31:0];
+      end
+    end
+    if (rst) begin
+      \$305  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = \mac_add2_s0$397 ;
-    if (i__ready) begin
-      \$154  = mac3_sum2_p1;
+    \$306  = mac_acc2_out;
+    if (\$25 ) begin
+      if (\mac_add4_s0$554 ) begin
+        \$306  = \$12 [31:0];
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = \mac_add2_s0$399 ;
-    if (i__ready) begin
-      \$155  = mac3_sum2_p2;
+    \$307  = mac_acc2;
+    if (\$25 ) begin
+      (* full_case = 32'd1 *)
+      if (\mac_add4_s0$554 ) begin
+        \$307  = 32'd0;
+      end else begin
+        \$307  = \$12 [31:0];
+      end
+    end
+    if (rst) begin
+      \$307  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$156  = \mac_add2_s0$400 ;
-    if (i__ready) begin
-      \$156  = mac3_sum2_p3;
+    \$308  = mac_acc3_out;
+    if (\$26 ) begin
+      if (\mac_add4_s0$554 ) begin
+        \$308  = \$13 [31:0];
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = \mac_add2_s0$424 ;
-    if (i__ready) begin
-      \$157  = \mac_mul_s0$422 ;
+    \$309  = mac_acc3;
+    if (\$26 ) begin
+      (* full_case = 32'd1 *)
+      if (\mac_add4_s0$554 ) begin
+        \$309  = 32'd0;
+      end else begin
+        \$309  = \$13 [31:0];
+      end
+    end
+    if (rst) begin
+      \$309  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = mac_add2_valid_s0;
-    if (i__ready) begin
-      \$158  = mac_mul_valid_s0;
+    \$27  = mac_dspin_s0;
+    if (stall_adv0) begin
+      \$27  = i__payload[1280];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$28  = mac_dspin_valid_s0;
+    if (stall_adv0) begin
+      \$28  = i__valid;
+    end
+    if (rst) begin
+      \$28  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$29  = mac_mul_s0;
+    if (stall_adv1) begin
+      \$29  = mac_prod0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$30  = \mac_mul_s0$15 ;
+    if (stall_adv1) begin
+      \$30  = mac_prod0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$31  = \mac_mul_s0$17 ;
+    if (stall_adv1) begin
+      \$31  = mac_prod0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$32  = \mac_mul_s0$18 ;
+    if (stall_adv1) begin
+      \$32  = mac_prod0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$33  = \mac_mul_s0$20 ;
+    if (stall_adv1) begin
+      \$33  = mac_prod0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$34  = \mac_mul_s0$21 ;
+    if (stall_adv1) begin
+      \$34  = mac_prod0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$35  = \mac_mul_s0$23 ;
+    if (stall_adv1) begin
+      \$35  = mac_prod0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$36  = \mac_mul_s0$24 ;
+    if (stall_adv1) begin
+      \$36  = mac_prod0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$37  = \mac_mul_s0$26 ;
+    if (stall_adv1) begin
+      \$37  = mac_prod0_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$38  = \mac_mul_s0$27 ;
+    if (stall_adv1) begin
+      \$38  = mac_prod0_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$39  = \mac_mul_s0$29 ;
+    if (stall_adv1) begin
+      \$39  = mac_prod0_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$40  = \mac_mul_s0$30 ;
+    if (stall_adv1) begin
+      \$40  = mac_prod0_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$41  = \mac_mul_s0$32 ;
+    if (stall_adv1) begin
+      \$41  = mac_prod0_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$42  = \mac_mul_s0$33 ;
+    if (stall_adv1) begin
+      \$42  = mac_prod0_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$43  = \mac_mul_s0$35 ;
+    if (stall_adv1) begin
+      \$43  = mac_prod0_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$44  = \mac_mul_s0$36 ;
+    if (stall_adv1) begin
+      \$44  = mac_prod0_15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$45  = \mac_mul_s0$38 ;
+    if (stall_adv1) begin
+      \$45  = mac_prod0_16;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$46  = \mac_mul_s0$39 ;
+    if (stall_adv1) begin
+      \$46  = mac_prod0_17;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$47  = \mac_mul_s0$41 ;
+    if (stall_adv1) begin
+      \$47  = mac_prod0_18;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$48  = \mac_mul_s0$42 ;
+    if (stall_adv1) begin
+      \$48  = mac_prod0_19;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$49  = \mac_mul_s0$44 ;
+    if (stall_adv1) begin
+      \$49  = mac_prod0_20;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$50  = \mac_mul_s0$45 ;
+    if (stall_adv1) begin
+      \$50  = mac_prod0_21;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$51  = \mac_mul_s0$47 ;
+    if (stall_adv1) begin
+      \$51  = mac_prod0_22;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$52  = \mac_mul_s0$48 ;
+    if (stall_adv1) begin
+      \$52  = mac_prod0_23;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$53  = \mac_mul_s0$50 ;
+    if (stall_adv1) begin
+      \$53  = mac_prod0_24;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$54  = \mac_mul_s0$51 ;
+    if (stall_adv1) begin
+      \$54  = mac_prod0_25;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$55  = \mac_mul_s0$53 ;
+    if (stall_adv1) begin
+      \$55  = mac_prod0_26;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$56  = \mac_mul_s0$54 ;
+    if (stall_adv1) begin
+      \$56  = mac_prod0_27;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$57  = \mac_mul_s0$56 ;
+    if (stall_adv1) begin
+      \$57  = mac_prod0_28;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$58  = \mac_mul_s0$57 ;
+    if (stall_adv1) begin
+      \$58  = mac_prod0_29;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$59  = \mac_mul_s0$59 ;
+    if (stall_adv1) begin
+      \$59  = mac_prod0_30;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$60  = \mac_mul_s0$60 ;
+    if (stall_adv1) begin
+      \$60  = mac_prod0_31;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$61  = \mac_mul_s0$62 ;
+    if (stall_adv1) begin
+      \$61  = mac_prod1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$62  = \mac_mul_s0$63 ;
+    if (stall_adv1) begin
+      \$62  = mac_prod1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$63  = \mac_mul_s0$65 ;
+    if (stall_adv1) begin
+      \$63  = mac_prod1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$64  = \mac_mul_s0$66 ;
+    if (stall_adv1) begin
+      \$64  = mac_prod1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$65  = \mac_mul_s0$68 ;
+    if (stall_adv1) begin
+      \$65  = mac_prod1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$66  = \mac_mul_s0$69 ;
+    if (stall_adv1) begin
+      \$66  = mac_prod1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$67  = \mac_mul_s0$71 ;
+    if (stall_adv1) begin
+      \$67  = mac_prod1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$68  = \mac_mul_s0$72 ;
+    if (stall_adv1) begin
+      \$68  = mac_prod1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$69  = \mac_mul_s0$74 ;
+    if (stall_adv1) begin
+      \$69  = mac_prod1_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$70  = \mac_mul_s0$75 ;
+    if (stall_adv1) begin
+      \$70  = mac_prod1_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$71  = \mac_mul_s0$77 ;
+    if (stall_adv1) begin
+      \$71  = mac_prod1_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$72  = \mac_mul_s0$78 ;
+    if (stall_adv1) begin
+      \$72  = mac_prod1_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$73  = \mac_mul_s0$80 ;
+    if (stall_adv1) begin
+      \$73  = mac_prod1_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$74  = \mac_mul_s0$81 ;
+    if (stall_adv1) begin
+      \$74  = mac_prod1_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$75  = \mac_mul_s0$83 ;
+    if (stall_adv1) begin
+      \$75  = mac_prod1_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$76  = \mac_mul_s0$84 ;
+    if (stall_adv1) begin
+      \$76  = mac_prod1_15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$77  = \mac_mul_s0$86 ;
+    if (stall_adv1) begin
+      \$77  = mac_prod1_16;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$78  = \mac_mul_s0$87 ;
+    if (stall_adv1) begin
+      \$78  = mac_prod1_17;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$79  = \mac_mul_s0$89 ;
+    if (stall_adv1) begin
+      \$79  = mac_prod1_18;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$80  = \mac_mul_s0$90 ;
+    if (stall_adv1) begin
+      \$80  = mac_prod1_19;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$81  = \mac_mul_s0$92 ;
+    if (stall_adv1) begin
+      \$81  = mac_prod1_20;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$82  = \mac_mul_s0$93 ;
+    if (stall_adv1) begin
+      \$82  = mac_prod1_21;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$83  = \mac_mul_s0$95 ;
+    if (stall_adv1) begin
+      \$83  = mac_prod1_22;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$84  = \mac_mul_s0$96 ;
+    if (stall_adv1) begin
+      \$84  = mac_prod1_23;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$85  = \mac_mul_s0$98 ;
+    if (stall_adv1) begin
+      \$85  = mac_prod1_24;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$86  = \mac_mul_s0$99 ;
+    if (stall_adv1) begin
+      \$86  = mac_prod1_25;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$87  = \mac_mul_s0$101 ;
+    if (stall_adv1) begin
+      \$87  = mac_prod1_26;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$88  = \mac_mul_s0$102 ;
+    if (stall_adv1) begin
+      \$88  = mac_prod1_27;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$89  = \mac_mul_s0$104 ;
+    if (stall_adv1) begin
+      \$89  = mac_prod1_28;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$90  = \mac_mul_s0$105 ;
+    if (stall_adv1) begin
+      \$90  = mac_prod1_29;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$91  = \mac_mul_s0$107 ;
+    if (stall_adv1) begin
+      \$91  = mac_prod1_30;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$92  = \mac_mul_s0$108 ;
+    if (stall_adv1) begin
+      \$92  = mac_prod1_31;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$93  = \mac_mul_s0$110 ;
+    if (stall_adv1) begin
+      \$93  = mac_prod2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$94  = \mac_mul_s0$111 ;
+    if (stall_adv1) begin
+      \$94  = mac_prod2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$95  = \mac_mul_s0$113 ;
+    if (stall_adv1) begin
+      \$95  = mac_prod2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$96  = \mac_mul_s0$114 ;
+    if (stall_adv1) begin
+      \$96  = mac_prod2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$97  = \mac_mul_s0$116 ;
+    if (stall_adv1) begin
+      \$97  = mac_prod2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$98  = \mac_mul_s0$117 ;
+    if (stall_adv1) begin
+      \$98  = mac_prod2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$99  = \mac_mul_s0$119 ;
+    if (stall_adv1) begin
+      \$99  = mac_prod2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$100  = \mac_mul_s0$120 ;
+    if (stall_adv1) begin
+      \$100  = mac_prod2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$101  = \mac_mul_s0$122 ;
+    if (stall_adv1) begin
+      \$101  = mac_prod2_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$102  = \mac_mul_s0$123 ;
+    if (stall_adv1) begin
+      \$102  = mac_prod2_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$103  = \mac_mul_s0$125 ;
+    if (stall_adv1) begin
+      \$103  = mac_prod2_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$104  = \mac_mul_s0$126 ;
+    if (stall_adv1) begin
+      \$104  = mac_prod2_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$105  = \mac_mul_s0$128 ;
+    if (stall_adv1) begin
+      \$105  = mac_prod2_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$106  = \mac_mul_s0$129 ;
+    if (stall_adv1) begin
+      \$106  = mac_prod2_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$107  = \mac_mul_s0$131 ;
+    if (stall_adv1) begin
+      \$107  = mac_prod2_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$108  = \mac_mul_s0$132 ;
+    if (stall_adv1) begin
+      \$108  = mac_prod2_15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$109  = \mac_mul_s0$134 ;
+    if (stall_adv1) begin
+      \$109  = mac_prod2_16;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$110  = \mac_mul_s0$135 ;
+    if (stall_adv1) begin
+      \$110  = mac_prod2_17;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$111  = \mac_mul_s0$137 ;
+    if (stall_adv1) begin
+      \$111  = mac_prod2_18;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$112  = \mac_mul_s0$138 ;
+    if (stall_adv1) begin
+      \$112  = mac_prod2_19;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$113  = \mac_mul_s0$140 ;
+    if (stall_adv1) begin
+      \$113  = mac_prod2_20;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$114  = \mac_mul_s0$141 ;
+    if (stall_adv1) begin
+      \$114  = mac_prod2_21;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$115  = \mac_mul_s0$143 ;
+    if (stall_adv1) begin
+      \$115  = mac_prod2_22;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$116  = \mac_mul_s0$144 ;
+    if (stall_adv1) begin
+      \$116  = mac_prod2_23;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$117  = \mac_mul_s0$146 ;
+    if (stall_adv1) begin
+      \$117  = mac_prod2_24;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$118  = \mac_mul_s0$147 ;
+    if (stall_adv1) begin
+      \$118  = mac_prod2_25;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$119  = \mac_mul_s0$149 ;
+    if (stall_adv1) begin
+      \$119  = mac_prod2_26;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$120  = \mac_mul_s0$150 ;
+    if (stall_adv1) begin
+      \$120  = mac_prod2_27;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$121  = \mac_mul_s0$152 ;
+    if (stall_adv1) begin
+      \$121  = mac_prod2_28;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$122  = \mac_mul_s0$153 ;
+    if (stall_adv1) begin
+      \$122  = mac_prod2_29;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$123  = \mac_mul_s0$155 ;
+    if (stall_adv1) begin
+      \$123  = mac_prod2_30;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$124  = \mac_mul_s0$156 ;
+    if (stall_adv1) begin
+      \$124  = mac_prod2_31;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$125  = \mac_mul_s0$158 ;
+    if (stall_adv1) begin
+      \$125  = mac_prod3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$126  = \mac_mul_s0$159 ;
+    if (stall_adv1) begin
+      \$126  = mac_prod3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$127  = \mac_mul_s0$161 ;
+    if (stall_adv1) begin
+      \$127  = mac_prod3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$128  = \mac_mul_s0$162 ;
+    if (stall_adv1) begin
+      \$128  = mac_prod3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$129  = \mac_mul_s0$164 ;
+    if (stall_adv1) begin
+      \$129  = mac_prod3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$130  = \mac_mul_s0$165 ;
+    if (stall_adv1) begin
+      \$130  = mac_prod3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$131  = \mac_mul_s0$167 ;
+    if (stall_adv1) begin
+      \$131  = mac_prod3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$132  = \mac_mul_s0$168 ;
+    if (stall_adv1) begin
+      \$132  = mac_prod3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$133  = \mac_mul_s0$170 ;
+    if (stall_adv1) begin
+      \$133  = mac_prod3_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$134  = \mac_mul_s0$171 ;
+    if (stall_adv1) begin
+      \$134  = mac_prod3_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$135  = \mac_mul_s0$173 ;
+    if (stall_adv1) begin
+      \$135  = mac_prod3_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$136  = \mac_mul_s0$174 ;
+    if (stall_adv1) begin
+      \$136  = mac_prod3_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$137  = \mac_mul_s0$176 ;
+    if (stall_adv1) begin
+      \$137  = mac_prod3_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$138  = \mac_mul_s0$177 ;
+    if (stall_adv1) begin
+      \$138  = mac_prod3_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$139  = \mac_mul_s0$179 ;
+    if (stall_adv1) begin
+      \$139  = mac_prod3_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$140  = \mac_mul_s0$180 ;
+    if (stall_adv1) begin
+      \$140  = mac_prod3_15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$141  = \mac_mul_s0$182 ;
+    if (stall_adv1) begin
+      \$141  = mac_prod3_16;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$142  = \mac_mul_s0$183 ;
+    if (stall_adv1) begin
+      \$142  = mac_prod3_17;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$143  = \mac_mul_s0$185 ;
+    if (stall_adv1) begin
+      \$143  = mac_prod3_18;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$144  = \mac_mul_s0$186 ;
+    if (stall_adv1) begin
+      \$144  = mac_prod3_19;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$145  = \mac_mul_s0$188 ;
+    if (stall_adv1) begin
+      \$145  = mac_prod3_20;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$146  = \mac_mul_s0$189 ;
+    if (stall_adv1) begin
+      \$146  = mac_prod3_21;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$147  = \mac_mul_s0$191 ;
+    if (stall_adv1) begin
+      \$147  = mac_prod3_22;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$148  = \mac_mul_s0$192 ;
+    if (stall_adv1) begin
+      \$148  = mac_prod3_23;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$149  = \mac_mul_s0$194 ;
+    if (stall_adv1) begin
+      \$149  = mac_prod3_24;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$150  = \mac_mul_s0$195 ;
+    if (stall_adv1) begin
+      \$150  = mac_prod3_25;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$151  = \mac_mul_s0$197 ;
+    if (stall_adv1) begin
+      \$151  = mac_prod3_26;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$152  = \mac_mul_s0$198 ;
+    if (stall_adv1) begin
+      \$152  = mac_prod3_27;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$153  = \mac_mul_s0$200 ;
+    if (stall_adv1) begin
+      \$153  = mac_prod3_28;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$154  = \mac_mul_s0$201 ;
+    if (stall_adv1) begin
+      \$154  = mac_prod3_29;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$155  = \mac_mul_s0$203 ;
+    if (stall_adv1) begin
+      \$155  = mac_prod3_30;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$156  = \mac_mul_s0$204 ;
+    if (stall_adv1) begin
+      \$156  = mac_prod3_31;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$157  = \mac_mul_s0$544 ;
+    if (stall_adv1) begin
+      \$157  = mac_dspin_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$158  = mac_mul_valid_s0;
+    if (stall_adv1) begin
+      \$158  = mac_dspin_valid_s0;
     end
     if (rst) begin
       \$158  = 1'h0;
@@ -2540,160 +4304,952 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = mac_add4_s0;
-    if (i__ready) begin
-      \$159  = mac0_sum4_p0;
+    \$159  = mac_add0_s0;
+    if (stall_adv2) begin
+      \$159  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = \mac_add4_s0$410 ;
-    if (i__ready) begin
-      \$160  = mac1_sum4_p0;
+    \$160  = \mac_add0_s0$209 ;
+    if (stall_adv2) begin
+      \$160  = mac0_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = \mac_add4_s0$413 ;
-    if (i__ready) begin
-      \$161  = mac2_sum4_p0;
+    \$161  = \mac_add0_s0$211 ;
+    if (stall_adv2) begin
+      \$161  = mac0_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = \mac_add4_s0$416 ;
-    if (i__ready) begin
-      \$162  = mac3_sum4_p0;
+    \$162  = \mac_add0_s0$212 ;
+    if (stall_adv2) begin
+      \$162  = mac0_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = \mac_add4_s0$426 ;
-    if (i__ready) begin
-      \$163  = \mac_add2_s0$424 ;
+    \$163  = \mac_add0_s0$214 ;
+    if (stall_adv2) begin
+      \$163  = mac0_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$164  = mac_add4_valid_s0;
-    if (i__ready) begin
-      \$164  = mac_add2_valid_s0;
+    \$164  = \mac_add0_s0$215 ;
+    if (stall_adv2) begin
+      \$164  = mac0_sum0_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$165  = \mac_add0_s0$217 ;
+    if (stall_adv2) begin
+      \$165  = mac0_sum0_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$166  = \mac_add0_s0$218 ;
+    if (stall_adv2) begin
+      \$166  = mac0_sum0_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$167  = \mac_add0_s0$220 ;
+    if (stall_adv2) begin
+      \$167  = mac0_sum0_p8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$168  = \mac_add0_s0$221 ;
+    if (stall_adv2) begin
+      \$168  = mac0_sum0_p9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$169  = \mac_add0_s0$223 ;
+    if (stall_adv2) begin
+      \$169  = mac0_sum0_p10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$170  = \mac_add0_s0$224 ;
+    if (stall_adv2) begin
+      \$170  = mac0_sum0_p11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$171  = \mac_add0_s0$226 ;
+    if (stall_adv2) begin
+      \$171  = mac0_sum0_p12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$172  = \mac_add0_s0$227 ;
+    if (stall_adv2) begin
+      \$172  = mac0_sum0_p13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$173  = \mac_add0_s0$229 ;
+    if (stall_adv2) begin
+      \$173  = mac0_sum0_p14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$174  = \mac_add0_s0$230 ;
+    if (stall_adv2) begin
+      \$174  = mac0_sum0_p15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$175  = \mac_add0_s0$232 ;
+    if (stall_adv2) begin
+      \$175  = mac1_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$176  = \mac_add0_s0$233 ;
+    if (stall_adv2) begin
+      \$176  = mac1_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$177  = \mac_add0_s0$235 ;
+    if (stall_adv2) begin
+      \$177  = mac1_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$178  = \mac_add0_s0$236 ;
+    if (stall_adv2) begin
+      \$178  = mac1_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$179  = \mac_add0_s0$238 ;
+    if (stall_adv2) begin
+      \$179  = mac1_sum0_p4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$180  = \mac_add0_s0$239 ;
+    if (stall_adv2) begin
+      \$180  = mac1_sum0_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$181  = \mac_add0_s0$241 ;
+    if (stall_adv2) begin
+      \$181  = mac1_sum0_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$182  = \mac_add0_s0$242 ;
+    if (stall_adv2) begin
+      \$182  = mac1_sum0_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$183  = \mac_add0_s0$244 ;
+    if (stall_adv2) begin
+      \$183  = mac1_sum0_p8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$184  = \mac_add0_s0$245 ;
+    if (stall_adv2) begin
+      \$184  = mac1_sum0_p9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$185  = \mac_add0_s0$247 ;
+    if (stall_adv2) begin
+      \$185  = mac1_sum0_p10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$186  = \mac_add0_s0$248 ;
+    if (stall_adv2) begin
+      \$186  = mac1_sum0_p11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$187  = \mac_add0_s0$250 ;
+    if (stall_adv2) begin
+      \$187  = mac1_sum0_p12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$188  = \mac_add0_s0$251 ;
+    if (stall_adv2) begin
+      \$188  = mac1_sum0_p13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$189  = \mac_add0_s0$253 ;
+    if (stall_adv2) begin
+      \$189  = mac1_sum0_p14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$190  = \mac_add0_s0$254 ;
+    if (stall_adv2) begin
+      \$190  = mac1_sum0_p15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$191  = \mac_add0_s0$256 ;
+    if (stall_adv2) begin
+      \$191  = mac2_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$192  = \mac_add0_s0$257 ;
+    if (stall_adv2) begin
+      \$192  = mac2_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$193  = \mac_add0_s0$259 ;
+    if (stall_adv2) begin
+      \$193  = mac2_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$194  = \mac_add0_s0$260 ;
+    if (stall_adv2) begin
+      \$194  = mac2_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$195  = \mac_add0_s0$262 ;
+    if (stall_adv2) begin
+      \$195  = mac2_sum0_p4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$196  = \mac_add0_s0$263 ;
+    if (stall_adv2) begin
+      \$196  = mac2_sum0_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$197  = \mac_add0_s0$265 ;
+    if (stall_adv2) begin
+      \$197  = mac2_sum0_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$198  = \mac_add0_s0$266 ;
+    if (stall_adv2) begin
+      \$198  = mac2_sum0_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$199  = \mac_add0_s0$268 ;
+    if (stall_adv2) begin
+      \$199  = mac2_sum0_p8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$200  = \mac_add0_s0$269 ;
+    if (stall_adv2) begin
+      \$200  = mac2_sum0_p9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$201  = \mac_add0_s0$271 ;
+    if (stall_adv2) begin
+      \$201  = mac2_sum0_p10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$202  = \mac_add0_s0$272 ;
+    if (stall_adv2) begin
+      \$202  = mac2_sum0_p11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$203  = \mac_add0_s0$274 ;
+    if (stall_adv2) begin
+      \$203  = mac2_sum0_p12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$204  = \mac_add0_s0$275 ;
+    if (stall_adv2) begin
+      \$204  = mac2_sum0_p13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$205  = \mac_add0_s0$277 ;
+    if (stall_adv2) begin
+      \$205  = mac2_sum0_p14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$206  = \mac_add0_s0$278 ;
+    if (stall_adv2) begin
+      \$206  = mac2_sum0_p15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$207  = \mac_add0_s0$280 ;
+    if (stall_adv2) begin
+      \$207  = mac3_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$208  = \mac_add0_s0$281 ;
+    if (stall_adv2) begin
+      \$208  = mac3_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$209  = \mac_add0_s0$283 ;
+    if (stall_adv2) begin
+      \$209  = mac3_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$210  = \mac_add0_s0$284 ;
+    if (stall_adv2) begin
+      \$210  = mac3_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$211  = \mac_add0_s0$286 ;
+    if (stall_adv2) begin
+      \$211  = mac3_sum0_p4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$212  = \mac_add0_s0$287 ;
+    if (stall_adv2) begin
+      \$212  = mac3_sum0_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$213  = \mac_add0_s0$289 ;
+    if (stall_adv2) begin
+      \$213  = mac3_sum0_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$214  = \mac_add0_s0$290 ;
+    if (stall_adv2) begin
+      \$214  = mac3_sum0_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$215  = \mac_add0_s0$292 ;
+    if (stall_adv2) begin
+      \$215  = mac3_sum0_p8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$216  = \mac_add0_s0$293 ;
+    if (stall_adv2) begin
+      \$216  = mac3_sum0_p9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$217  = \mac_add0_s0$295 ;
+    if (stall_adv2) begin
+      \$217  = mac3_sum0_p10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$218  = \mac_add0_s0$296 ;
+    if (stall_adv2) begin
+      \$218  = mac3_sum0_p11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$219  = \mac_add0_s0$298 ;
+    if (stall_adv2) begin
+      \$219  = mac3_sum0_p12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$220  = \mac_add0_s0$299 ;
+    if (stall_adv2) begin
+      \$220  = mac3_sum0_p13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$221  = \mac_add0_s0$301 ;
+    if (stall_adv2) begin
+      \$221  = mac3_sum0_p14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$222  = \mac_add0_s0$302 ;
+    if (stall_adv2) begin
+      \$222  = mac3_sum0_p15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$223  = \mac_add0_s0$546 ;
+    if (stall_adv2) begin
+      \$223  = \mac_mul_s0$544 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$224  = mac_add0_valid_s0;
+    if (stall_adv2) begin
+      \$224  = mac_mul_valid_s0;
     end
     if (rst) begin
-      \$164  = 1'h0;
+      \$224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$165  = o__valid;
-    if (i__ready) begin
-      \$165  = \$6 ;
+    \$225  = mac_add1_s0;
+    if (stall_adv3) begin
+      \$225  = mac0_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$226  = \mac_add1_s0$307 ;
+    if (stall_adv3) begin
+      \$226  = mac0_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$227  = \mac_add1_s0$309 ;
+    if (stall_adv3) begin
+      \$227  = mac0_sum1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$228  = \mac_add1_s0$310 ;
+    if (stall_adv3) begin
+      \$228  = mac0_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$229  = \mac_add1_s0$312 ;
+    if (stall_adv3) begin
+      \$229  = mac0_sum1_p4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$230  = \mac_add1_s0$313 ;
+    if (stall_adv3) begin
+      \$230  = mac0_sum1_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$231  = \mac_add1_s0$315 ;
+    if (stall_adv3) begin
+      \$231  = mac0_sum1_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$232  = \mac_add1_s0$316 ;
+    if (stall_adv3) begin
+      \$232  = mac0_sum1_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$233  = \mac_add1_s0$318 ;
+    if (stall_adv3) begin
+      \$233  = mac1_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$234  = \mac_add1_s0$319 ;
+    if (stall_adv3) begin
+      \$234  = mac1_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$235  = \mac_add1_s0$321 ;
+    if (stall_adv3) begin
+      \$235  = mac1_sum1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$236  = \mac_add1_s0$322 ;
+    if (stall_adv3) begin
+      \$236  = mac1_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$237  = \mac_add1_s0$324 ;
+    if (stall_adv3) begin
+      \$237  = mac1_sum1_p4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$238  = \mac_add1_s0$325 ;
+    if (stall_adv3) begin
+      \$238  = mac1_sum1_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$239  = \mac_add1_s0$327 ;
+    if (stall_adv3) begin
+      \$239  = mac1_sum1_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$240  = \mac_add1_s0$328 ;
+    if (stall_adv3) begin
+      \$240  = mac1_sum1_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$241  = \mac_add1_s0$330 ;
+    if (stall_adv3) begin
+      \$241  = mac2_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$242  = \mac_add1_s0$331 ;
+    if (stall_adv3) begin
+      \$242  = mac2_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$243  = \mac_add1_s0$333 ;
+    if (stall_adv3) begin
+      \$243  = mac2_sum1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$244  = \mac_add1_s0$334 ;
+    if (stall_adv3) begin
+      \$244  = mac2_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$245  = \mac_add1_s0$336 ;
+    if (stall_adv3) begin
+      \$245  = mac2_sum1_p4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$246  = \mac_add1_s0$337 ;
+    if (stall_adv3) begin
+      \$246  = mac2_sum1_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$247  = \mac_add1_s0$339 ;
+    if (stall_adv3) begin
+      \$247  = mac2_sum1_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$248  = \mac_add1_s0$340 ;
+    if (stall_adv3) begin
+      \$248  = mac2_sum1_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$249  = \mac_add1_s0$342 ;
+    if (stall_adv3) begin
+      \$249  = mac3_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$250  = \mac_add1_s0$343 ;
+    if (stall_adv3) begin
+      \$250  = mac3_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$251  = \mac_add1_s0$345 ;
+    if (stall_adv3) begin
+      \$251  = mac3_sum1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$252  = \mac_add1_s0$346 ;
+    if (stall_adv3) begin
+      \$252  = mac3_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$253  = \mac_add1_s0$348 ;
+    if (stall_adv3) begin
+      \$253  = mac3_sum1_p4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$254  = \mac_add1_s0$349 ;
+    if (stall_adv3) begin
+      \$254  = mac3_sum1_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$255  = \mac_add1_s0$351 ;
+    if (stall_adv3) begin
+      \$255  = mac3_sum1_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$256  = \mac_add1_s0$352 ;
+    if (stall_adv3) begin
+      \$256  = mac3_sum1_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$257  = \mac_add1_s0$548 ;
+    if (stall_adv3) begin
+      \$257  = \mac_add0_s0$546 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$258  = mac_add1_valid_s0;
+    if (stall_adv3) begin
+      \$258  = mac_add0_valid_s0;
     end
     if (rst) begin
-      \$165  = 1'h0;
+      \$258  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$166  = mac_acc0_out;
-    if (\$7 ) begin
-      if (\mac_add4_s0$426 ) begin
-        \$166  = \$2 [31:0];
-      end
+    \$259  = mac_add2_s0;
+    if (stall_adv4) begin
+      \$259  = mac0_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = mac_acc0;
-    if (\$7 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add4_s0$426 ) begin
-        \$167  = 32'd0;
-      end else begin
-        \$167  = \$2 [31:0];
-      end
+    \$260  = \mac_add2_s0$357 ;
+    if (stall_adv4) begin
+      \$260  = mac0_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$261  = \mac_add2_s0$359 ;
+    if (stall_adv4) begin
+      \$261  = mac0_sum2_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$262  = \mac_add2_s0$360 ;
+    if (stall_adv4) begin
+      \$262  = mac0_sum2_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$263  = \mac_add2_s0$362 ;
+    if (stall_adv4) begin
+      \$263  = mac1_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$264  = \mac_add2_s0$363 ;
+    if (stall_adv4) begin
+      \$264  = mac1_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$265  = \mac_add2_s0$365 ;
+    if (stall_adv4) begin
+      \$265  = mac1_sum2_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$266  = \mac_add2_s0$366 ;
+    if (stall_adv4) begin
+      \$266  = mac1_sum2_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$267  = \mac_add2_s0$368 ;
+    if (stall_adv4) begin
+      \$267  = mac2_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$268  = \mac_add2_s0$369 ;
+    if (stall_adv4) begin
+      \$268  = mac2_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$269  = \mac_add2_s0$371 ;
+    if (stall_adv4) begin
+      \$269  = mac2_sum2_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$270  = \mac_add2_s0$372 ;
+    if (stall_adv4) begin
+      \$270  = mac2_sum2_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$271  = \mac_add2_s0$374 ;
+    if (stall_adv4) begin
+      \$271  = mac3_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$272  = \mac_add2_s0$375 ;
+    if (stall_adv4) begin
+      \$272  = mac3_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$273  = \mac_add2_s0$377 ;
+    if (stall_adv4) begin
+      \$273  = mac3_sum2_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$274  = \mac_add2_s0$378 ;
+    if (stall_adv4) begin
+      \$274  = mac3_sum2_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$275  = \mac_add2_s0$550 ;
+    if (stall_adv4) begin
+      \$275  = \mac_add1_s0$548 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$276  = mac_add2_valid_s0;
+    if (stall_adv4) begin
+      \$276  = mac_add1_valid_s0;
     end
     if (rst) begin
-      \$167  = 32'd0;
+      \$276  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$168  = mac_acc1_out;
-    if (\$8 ) begin
-      if (\mac_add4_s0$426 ) begin
-        \$168  = \$3 [31:0];
-      end
+    \$277  = mac_add3_s0;
+    if (stall_adv5) begin
+      \$277  = mac0_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = mac_acc1;
-    if (\$8 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add4_s0$426 ) begin
-        \$169  = 32'd0;
-      end else begin
-        \$169  = \$3 [31:0];
-      end
+    \$278  = \mac_add3_s0$383 ;
+    if (stall_adv5) begin
+      \$278  = mac0_sum3_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$279  = \mac_add3_s0$385 ;
+    if (stall_adv5) begin
+      \$279  = mac1_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$280  = \mac_add3_s0$386 ;
+    if (stall_adv5) begin
+      \$280  = mac1_sum3_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$281  = \mac_add3_s0$388 ;
+    if (stall_adv5) begin
+      \$281  = mac2_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$282  = \mac_add3_s0$389 ;
+    if (stall_adv5) begin
+      \$282  = mac2_sum3_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$283  = \mac_add3_s0$391 ;
+    if (stall_adv5) begin
+      \$283  = mac3_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$284  = \mac_add3_s0$392 ;
+    if (stall_adv5) begin
+      \$284  = mac3_sum3_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$285  = \mac_add3_s0$552 ;
+    if (stall_adv5) begin
+      \$285  = \mac_add2_s0$550 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$286  = mac_add3_valid_s0;
+    if (stall_adv5) begin
+      \$286  = mac_add2_valid_s0;
     end
     if (rst) begin
-      \$169  = 32'd0;
+      \$286  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = mac_acc2_out;
-    if (\$9 ) begin
-      if (\mac_add4_s0$426 ) begin
-        \$170  = \$4 [31:0];
-      end
+    \$287  = mac_add4_s0;
+    if (stall_adv6) begin
+      \$287  = mac0_sum4_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = mac_acc2;
-    if (\$9 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add4_s0$426 ) begin
-        \$171  = 32'd0;
-      end else begin
-        \$171  = \$4 [31:0];
-      end
-    end
-    if (rst) begin
-      \$171  = 32'd0;
+    \$288  = \mac_add4_s0$402 ;
+    if (stall_adv6) begin
+      \$288  = mac1_sum4_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = mac_acc3_out;
-    if (\$10 ) begin
-      if (\mac_add4_s0$426 ) begin
-        \$172  = \$5 [31:0];
-      end
+    \$289  = \mac_add4_s0$405 ;
+    if (stall_adv6) begin
+      \$289  = mac2_sum4_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = mac_acc3;
-    if (\$10 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add4_s0$426 ) begin
-        \$173  = 32'd0;
-      end else begin
-        \$173  = \$5 [31:0];
-      end
+    \$290  = \mac_add4_s0$408 ;
+    if (stall_adv6) begin
+      \$290  = mac3_sum4_p0;
     end
-    if (rst) begin
-      \$173  = 32'd0;
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$291  = \mac_add4_s0$554 ;
+    if (stall_adv6) begin
+      \$291  = \mac_add3_s0$552 ;
     end
   end
   assign advance = i__ready;
-  assign mac_acc0_next = \$2 [31:0];
-  assign mac_acc1_next = \$3 [31:0];
-  assign mac_acc2_next = \$4 [31:0];
-  assign mac_acc3_next = \$5 [31:0];
+  assign mac_acc0_next = \$10 [31:0];
+  assign mac_acc1_next = \$11 [31:0];
+  assign mac_acc2_next = \$12 [31:0];
+  assign mac_acc3_next = \$13 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[255:0];
   assign \i__payload.data[0]  = i__payload[7:0];
@@ -2869,3 +5425,36 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   assign o__payload[63:32] = mac_acc1_out;
   assign o__payload[31:0] = mac_acc0_out;
 endmodule
+
+// nmsparse_mul_ireg: signed product of two registered operands.
+//
+// The operand registers load when ce is high and are not reset (no transfer is lost: the
+// valid bits beside them are). They are the input registers of a DSP block, written as a
+// module of their own so that a flow can map it onto its DSP primitive with those registers
+// inside (gen/prims/ecp5/nmsparse_mul_ireg.v: ECP5 MULT18X18D with REG_INPUTA/REG_INPUTB;
+// Yosys' synth_ecp5 does not move registers into the DSP by itself). Generated by nmsparse;
+// the include guard lets several emitted modules be compiled together.
+`ifndef NMSPARSE_MUL_IREG
+`define NMSPARSE_MUL_IREG
+// verilator lint_off DECLFILENAME
+module nmsparse_mul_ireg #(
+    parameter A_WIDTH = 8,
+    parameter B_WIDTH = 8
+) (
+    input wire clk,
+    input wire ce,
+    input wire signed [A_WIDTH-1:0] a,
+    input wire signed [B_WIDTH-1:0] b,
+    output wire signed [A_WIDTH+B_WIDTH-1:0] p
+);
+    reg signed [A_WIDTH-1:0] a_r = 0;
+    reg signed [B_WIDTH-1:0] b_r = 0;
+    always @(posedge clk)
+        if (ce) begin
+            a_r <= a;
+            b_r <= b;
+        end
+    assign p = a_r * b_r;
+endmodule
+// verilator lint_on DECLFILENAME
+`endif

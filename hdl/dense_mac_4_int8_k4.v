@@ -5,42 +5,75 @@
 module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire \$10 ;
-  reg [15:0] \$11 ;
-  reg [15:0] \$12 ;
-  reg [15:0] \$13 ;
-  reg [15:0] \$14 ;
-  reg [15:0] \$15 ;
-  reg [15:0] \$16 ;
-  reg [15:0] \$17 ;
-  reg [15:0] \$18 ;
-  reg [15:0] \$19 ;
-  wire [32:0] \$2 ;
-  reg [15:0] \$20 ;
-  reg [15:0] \$21 ;
-  reg [15:0] \$22 ;
+  wire [32:0] \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
+  wire \$2 ;
+  wire \$20 ;
+  reg \$21 ;
+  reg \$22 ;
   reg [15:0] \$23 ;
   reg [15:0] \$24 ;
   reg [15:0] \$25 ;
   reg [15:0] \$26 ;
-  reg \$27 ;
-  reg \$28 ;
-  reg \$29 ;
-  wire [32:0] \$3 ;
-  reg [31:0] \$30 ;
-  reg [31:0] \$31 ;
-  reg [31:0] \$32 ;
-  reg [31:0] \$33 ;
-  reg [31:0] \$34 ;
-  reg [31:0] \$35 ;
-  reg [31:0] \$36 ;
-  reg [31:0] \$37 ;
-  wire [32:0] \$4 ;
-  wire [32:0] \$5 ;
+  reg [15:0] \$27 ;
+  reg [15:0] \$28 ;
+  reg [15:0] \$29 ;
+  wire \$3 ;
+  reg [15:0] \$30 ;
+  reg [15:0] \$31 ;
+  reg [15:0] \$32 ;
+  reg [15:0] \$33 ;
+  reg [15:0] \$34 ;
+  reg [15:0] \$35 ;
+  reg [15:0] \$36 ;
+  reg [15:0] \$37 ;
+  reg [15:0] \$38 ;
+  reg \$39 ;
+  wire \$4 ;
+  reg \$40 ;
+  reg [16:0] \$41 ;
+  reg [16:0] \$42 ;
+  reg [16:0] \$43 ;
+  reg [16:0] \$44 ;
+  reg [16:0] \$45 ;
+  reg [16:0] \$46 ;
+  reg [16:0] \$47 ;
+  reg [16:0] \$48 ;
+  reg \$49 ;
+  wire \$5 ;
+  reg \$50 ;
+  reg [17:0] \$51 ;
+  reg [17:0] \$52 ;
+  reg [17:0] \$53 ;
+  reg [17:0] \$54 ;
+  reg \$55 ;
+  reg \$56 ;
+  reg \$57 ;
+  reg \$58 ;
+  reg \$59 ;
   wire \$6 ;
-  wire \$7 ;
-  wire \$8 ;
-  wire \$9 ;
+  reg \$60 ;
+  reg \$61 ;
+  reg \$62 ;
+  reg [31:0] \$63 ;
+  reg [31:0] \$64 ;
+  reg [31:0] \$65 ;
+  reg [31:0] \$66 ;
+  reg [31:0] \$67 ;
+  reg [31:0] \$68 ;
+  reg [31:0] \$69 ;
+  wire [32:0] \$7 ;
+  reg [31:0] \$70 ;
+  wire [32:0] \$8 ;
+  wire [32:0] \$9 ;
   wire advance;
   input clk;
   wire clk;
@@ -110,7 +143,33 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg [31:0] mac_acc3 = 32'd0;
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
+  reg [16:0] mac_add0_s0 = 17'h00000;
+  reg [16:0] \mac_add0_s0$41  = 17'h00000;
+  reg [16:0] \mac_add0_s0$43  = 17'h00000;
+  reg [16:0] \mac_add0_s0$44  = 17'h00000;
+  reg [16:0] \mac_add0_s0$46  = 17'h00000;
+  reg [16:0] \mac_add0_s0$47  = 17'h00000;
+  reg [16:0] \mac_add0_s0$49  = 17'h00000;
+  reg [16:0] \mac_add0_s0$50  = 17'h00000;
+  reg \mac_add0_s0$92  = 1'h0;
+  reg mac_add0_valid_s0 = 1'h0;
+  reg [17:0] mac_add1_s0 = 18'h00000;
+  reg [17:0] \mac_add1_s0$60  = 18'h00000;
+  reg [17:0] \mac_add1_s0$63  = 18'h00000;
+  reg [17:0] \mac_add1_s0$66  = 18'h00000;
+  reg \mac_add1_s0$94  = 1'h0;
+  reg mac_add1_valid_s0 = 1'h0;
+  reg mac_dspin_s0 = 1'h0;
+  reg mac_dspin_valid_s0 = 1'h0;
   reg [15:0] mac_mul_s0 = 16'h0000;
+  reg [15:0] \mac_mul_s0$15  = 16'h0000;
+  reg [15:0] \mac_mul_s0$17  = 16'h0000;
+  reg [15:0] \mac_mul_s0$18  = 16'h0000;
+  reg [15:0] \mac_mul_s0$20  = 16'h0000;
+  reg [15:0] \mac_mul_s0$21  = 16'h0000;
+  reg [15:0] \mac_mul_s0$23  = 16'h0000;
+  reg [15:0] \mac_mul_s0$24  = 16'h0000;
+  reg [15:0] \mac_mul_s0$26  = 16'h0000;
   reg [15:0] \mac_mul_s0$27  = 16'h0000;
   reg [15:0] \mac_mul_s0$29  = 16'h0000;
   reg [15:0] \mac_mul_s0$30  = 16'h0000;
@@ -118,15 +177,7 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg [15:0] \mac_mul_s0$33  = 16'h0000;
   reg [15:0] \mac_mul_s0$35  = 16'h0000;
   reg [15:0] \mac_mul_s0$36  = 16'h0000;
-  reg [15:0] \mac_mul_s0$38  = 16'h0000;
-  reg [15:0] \mac_mul_s0$39  = 16'h0000;
-  reg [15:0] \mac_mul_s0$41  = 16'h0000;
-  reg [15:0] \mac_mul_s0$42  = 16'h0000;
-  reg [15:0] \mac_mul_s0$44  = 16'h0000;
-  reg [15:0] \mac_mul_s0$45  = 16'h0000;
-  reg [15:0] \mac_mul_s0$47  = 16'h0000;
-  reg [15:0] \mac_mul_s0$48  = 16'h0000;
-  reg \mac_mul_s0$66  = 1'h0;
+  reg \mac_mul_s0$90  = 1'h0;
   reg mac_mul_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
@@ -159,339 +210,739 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg o__valid = 1'h0;
   input rst;
   wire rst;
+  wire stall_adv0;
+  reg stall_adv0_valid = 1'h0;
+  wire stall_adv1;
+  reg stall_adv1_valid = 1'h0;
+  wire stall_adv2;
+  reg stall_adv2_valid = 1'h0;
+  wire stall_adv3;
+  reg stall_adv3_valid = 1'h0;
+  wire stall_adv4;
+  reg stall_adv4_valid = 1'h0;
+  assign \$12  = mac_add1_valid_s0 & \mac_add1_s0$94 ;
+  assign \$13  = mac_add1_valid_s0 & \mac_add1_s0$94 ;
+  assign \$14  = mac_add1_valid_s0 & \mac_add1_s0$94 ;
+  assign \$15  = mac_add1_valid_s0 & \mac_add1_s0$94 ;
+  assign \$16  = mac_add1_valid_s0 & \mac_add1_s0$94 ;
+  assign \$17  = stall_adv4 & mac_add1_valid_s0;
+  assign \$18  = stall_adv4 & mac_add1_valid_s0;
+  assign \$19  = stall_adv4 & mac_add1_valid_s0;
+  assign \$20  = stall_adv4 & mac_add1_valid_s0;
   always @(posedge clk)
-    \mac_mul_s0$42  <= \$22 ;
+    mac_dspin_s0 <= \$21 ;
   always @(posedge clk)
-    \mac_mul_s0$44  <= \$23 ;
+    mac_dspin_valid_s0 <= \$22 ;
   always @(posedge clk)
-    \mac_mul_s0$45  <= \$24 ;
+    mac_mul_s0 <= \$23 ;
   always @(posedge clk)
-    \mac_mul_s0$47  <= \$25 ;
+    \mac_mul_s0$15  <= \$24 ;
   always @(posedge clk)
-    \mac_mul_s0$48  <= \$26 ;
+    \mac_mul_s0$17  <= \$25 ;
   always @(posedge clk)
-    \mac_mul_s0$66  <= \$27 ;
+    \mac_mul_s0$18  <= \$26 ;
   always @(posedge clk)
-    mac_mul_valid_s0 <= \$28 ;
+    \mac_mul_s0$20  <= \$27 ;
   always @(posedge clk)
-    o__valid <= \$29 ;
+    \mac_mul_s0$21  <= \$28 ;
   always @(posedge clk)
-    mac_acc0_out <= \$30 ;
+    \mac_mul_s0$23  <= \$29 ;
   always @(posedge clk)
-    mac_acc0 <= \$31 ;
+    \mac_mul_s0$24  <= \$30 ;
   always @(posedge clk)
-    mac_acc1_out <= \$32 ;
+    \mac_mul_s0$26  <= \$31 ;
   always @(posedge clk)
-    mac_acc1 <= \$33 ;
+    \mac_mul_s0$27  <= \$32 ;
   always @(posedge clk)
-    mac_acc2_out <= \$34 ;
+    \mac_mul_s0$29  <= \$33 ;
   always @(posedge clk)
-    mac_acc2 <= \$35 ;
+    \mac_mul_s0$30  <= \$34 ;
   always @(posedge clk)
-    mac_acc3_out <= \$36 ;
+    \mac_mul_s0$32  <= \$35 ;
   always @(posedge clk)
-    mac_acc3 <= \$37 ;
+    \mac_mul_s0$33  <= \$36 ;
+  always @(posedge clk)
+    \mac_mul_s0$35  <= \$37 ;
+  always @(posedge clk)
+    \mac_mul_s0$36  <= \$38 ;
+  always @(posedge clk)
+    \mac_mul_s0$90  <= \$39 ;
+  always @(posedge clk)
+    mac_mul_valid_s0 <= \$40 ;
+  always @(posedge clk)
+    mac_add0_s0 <= \$41 ;
+  always @(posedge clk)
+    \mac_add0_s0$41  <= \$42 ;
+  always @(posedge clk)
+    \mac_add0_s0$43  <= \$43 ;
+  always @(posedge clk)
+    \mac_add0_s0$44  <= \$44 ;
+  always @(posedge clk)
+    \mac_add0_s0$46  <= \$45 ;
+  always @(posedge clk)
+    \mac_add0_s0$47  <= \$46 ;
+  always @(posedge clk)
+    \mac_add0_s0$49  <= \$47 ;
+  always @(posedge clk)
+    \mac_add0_s0$50  <= \$48 ;
+  always @(posedge clk)
+    \mac_add0_s0$92  <= \$49 ;
+  always @(posedge clk)
+    mac_add0_valid_s0 <= \$50 ;
+  always @(posedge clk)
+    mac_add1_s0 <= \$51 ;
+  always @(posedge clk)
+    \mac_add1_s0$60  <= \$52 ;
+  always @(posedge clk)
+    \mac_add1_s0$63  <= \$53 ;
+  always @(posedge clk)
+    \mac_add1_s0$66  <= \$54 ;
+  always @(posedge clk)
+    \mac_add1_s0$94  <= \$55 ;
+  always @(posedge clk)
+    mac_add1_valid_s0 <= \$56 ;
+  always @(posedge clk)
+    o__valid <= \$57 ;
+  always @(posedge clk)
+    stall_adv0_valid <= \$58 ;
+  always @(posedge clk)
+    stall_adv1_valid <= \$59 ;
+  always @(posedge clk)
+    stall_adv2_valid <= \$60 ;
+  always @(posedge clk)
+    stall_adv3_valid <= \$61 ;
+  always @(posedge clk)
+    stall_adv4_valid <= \$62 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$63 ;
+  always @(posedge clk)
+    mac_acc0 <= \$64 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$65 ;
+  always @(posedge clk)
+    mac_acc1 <= \$66 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$67 ;
+  always @(posedge clk)
+    mac_acc2 <= \$68 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$69 ;
+  always @(posedge clk)
+    mac_acc3 <= \$70 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
-  assign mac_prod0_0 = $signed(i__payload[7:0]) * $signed(i__payload[39:32]);
-  assign mac_prod0_1 = $signed(i__payload[15:8]) * $signed(i__payload[47:40]);
-  assign mac_prod0_2 = $signed(i__payload[23:16]) * $signed(i__payload[55:48]);
-  assign mac_prod0_3 = $signed(i__payload[31:24]) * $signed(i__payload[63:56]);
-  assign mac_prod1_0 = $signed(i__payload[7:0]) * $signed(i__payload[71:64]);
-  assign mac_prod1_1 = $signed(i__payload[15:8]) * $signed(i__payload[79:72]);
-  assign mac_prod1_2 = $signed(i__payload[23:16]) * $signed(i__payload[87:80]);
-  assign mac_prod1_3 = $signed(i__payload[31:24]) * $signed(i__payload[95:88]);
-  assign mac_prod2_0 = $signed(i__payload[7:0]) * $signed(i__payload[103:96]);
-  assign mac_prod2_1 = $signed(i__payload[15:8]) * $signed(i__payload[111:104]);
-  assign mac_prod2_2 = $signed(i__payload[23:16]) * $signed(i__payload[119:112]);
-  assign mac_prod2_3 = $signed(i__payload[31:24]) * $signed(i__payload[127:120]);
-  assign mac_prod3_0 = $signed(i__payload[7:0]) * $signed(i__payload[135:128]);
-  assign mac_prod3_1 = $signed(i__payload[15:8]) * $signed(i__payload[143:136]);
-  assign mac_prod3_2 = $signed(i__payload[23:16]) * $signed(i__payload[151:144]);
-  assign mac_prod3_3 = $signed(i__payload[31:24]) * $signed(i__payload[159:152]);
-  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$27 );
-  assign mac0_sum0_p1 = $signed(\mac_mul_s0$29 ) + $signed(\mac_mul_s0$30 );
-  assign mac1_sum0_p0 = $signed(\mac_mul_s0$32 ) + $signed(\mac_mul_s0$33 );
-  assign mac1_sum0_p1 = $signed(\mac_mul_s0$35 ) + $signed(\mac_mul_s0$36 );
-  assign mac2_sum0_p0 = $signed(\mac_mul_s0$38 ) + $signed(\mac_mul_s0$39 );
-  assign mac2_sum0_p1 = $signed(\mac_mul_s0$41 ) + $signed(\mac_mul_s0$42 );
-  assign mac3_sum0_p0 = $signed(\mac_mul_s0$44 ) + $signed(\mac_mul_s0$45 );
-  assign mac3_sum0_p1 = $signed(\mac_mul_s0$47 ) + $signed(\mac_mul_s0$48 );
-  assign mac0_sum1_p0 = $signed(mac0_sum0_p0) + $signed(mac0_sum0_p1);
-  assign mac1_sum1_p0 = $signed(mac1_sum0_p0) + $signed(mac1_sum0_p1);
-  assign mac2_sum1_p0 = $signed(mac2_sum0_p0) + $signed(mac2_sum0_p1);
-  assign mac3_sum1_p0 = $signed(mac3_sum0_p0) + $signed(mac3_sum0_p1);
-  assign \$2  = $signed(mac_acc0) + $signed(mac0_sum1_p0);
-  assign \$3  = $signed(mac_acc1) + $signed(mac1_sum1_p0);
-  assign \$4  = $signed(mac_acc2) + $signed(mac2_sum1_p0);
-  assign \$5  = $signed(mac_acc3) + $signed(mac3_sum1_p0);
-  assign \$6  = mac_mul_valid_s0 & \mac_mul_s0$66 ;
-  assign \$7  = i__ready & mac_mul_valid_s0;
-  assign \$8  = i__ready & mac_mul_valid_s0;
-  assign \$9  = i__ready & mac_mul_valid_s0;
-  assign \$10  = i__ready & mac_mul_valid_s0;
-  always @(posedge clk)
-    mac_mul_s0 <= \$11 ;
-  always @(posedge clk)
-    \mac_mul_s0$27  <= \$12 ;
-  always @(posedge clk)
-    \mac_mul_s0$29  <= \$13 ;
-  always @(posedge clk)
-    \mac_mul_s0$30  <= \$14 ;
-  always @(posedge clk)
-    \mac_mul_s0$32  <= \$15 ;
-  always @(posedge clk)
-    \mac_mul_s0$33  <= \$16 ;
-  always @(posedge clk)
-    \mac_mul_s0$35  <= \$17 ;
-  always @(posedge clk)
-    \mac_mul_s0$36  <= \$18 ;
-  always @(posedge clk)
-    \mac_mul_s0$38  <= \$19 ;
-  always @(posedge clk)
-    \mac_mul_s0$39  <= \$20 ;
-  always @(posedge clk)
-    \mac_mul_s0$41  <= \$21 ;
+  assign \$2  = ~ stall_adv0_valid;
+  assign stall_adv0 = \$2  | o__ready;
+  assign \$3  = ~ stall_adv1_valid;
+  assign stall_adv1 = \$3  | o__ready;
+  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$15 );
+  assign mac0_sum0_p1 = $signed(\mac_mul_s0$17 ) + $signed(\mac_mul_s0$18 );
+  assign mac1_sum0_p0 = $signed(\mac_mul_s0$20 ) + $signed(\mac_mul_s0$21 );
+  assign mac1_sum0_p1 = $signed(\mac_mul_s0$23 ) + $signed(\mac_mul_s0$24 );
+  assign mac2_sum0_p0 = $signed(\mac_mul_s0$26 ) + $signed(\mac_mul_s0$27 );
+  assign mac2_sum0_p1 = $signed(\mac_mul_s0$29 ) + $signed(\mac_mul_s0$30 );
+  assign mac3_sum0_p0 = $signed(\mac_mul_s0$32 ) + $signed(\mac_mul_s0$33 );
+  assign mac3_sum0_p1 = $signed(\mac_mul_s0$35 ) + $signed(\mac_mul_s0$36 );
+  assign \$4  = ~ stall_adv2_valid;
+  assign stall_adv2 = \$4  | o__ready;
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$41 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$43 ) + $signed(\mac_add0_s0$44 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$46 ) + $signed(\mac_add0_s0$47 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$49 ) + $signed(\mac_add0_s0$50 );
+  assign \$5  = ~ stall_adv3_valid;
+  assign stall_adv3 = \$5  | o__ready;
+  assign \$6  = ~ stall_adv4_valid;
+  assign stall_adv4 = \$6  | o__ready;
+  assign \$7  = $signed(mac_acc0) + $signed(mac_add1_s0);
+  assign \$8  = $signed(mac_acc1) + $signed(\mac_add1_s0$60 );
+  assign \$9  = $signed(mac_acc2) + $signed(\mac_add1_s0$63 );
+  assign \$10  = $signed(mac_acc3) + $signed(\mac_add1_s0$66 );
+  assign \$11  = mac_add1_valid_s0 & \mac_add1_s0$94 ;
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_0 (
+    .a(i__payload[7:0]),
+    .b(i__payload[39:32]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_0)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_1 (
+    .a(i__payload[15:8]),
+    .b(i__payload[47:40]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_1)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_2 (
+    .a(i__payload[23:16]),
+    .b(i__payload[55:48]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_2)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_3 (
+    .a(i__payload[31:24]),
+    .b(i__payload[63:56]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod0_3)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_0 (
+    .a(i__payload[7:0]),
+    .b(i__payload[71:64]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_0)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_1 (
+    .a(i__payload[15:8]),
+    .b(i__payload[79:72]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_1)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_2 (
+    .a(i__payload[23:16]),
+    .b(i__payload[87:80]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_2)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_3 (
+    .a(i__payload[31:24]),
+    .b(i__payload[95:88]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod1_3)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_0 (
+    .a(i__payload[7:0]),
+    .b(i__payload[103:96]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_0)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_1 (
+    .a(i__payload[15:8]),
+    .b(i__payload[111:104]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_1)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_2 (
+    .a(i__payload[23:16]),
+    .b(i__payload[119:112]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_2)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_3 (
+    .a(i__payload[31:24]),
+    .b(i__payload[127:120]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod2_3)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_0 (
+    .a(i__payload[7:0]),
+    .b(i__payload[135:128]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_0)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_1 (
+    .a(i__payload[15:8]),
+    .b(i__payload[143:136]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_1)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_2 (
+    .a(i__payload[23:16]),
+    .b(i__payload[151:144]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_2)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_3 (
+    .a(i__payload[31:24]),
+    .b(i__payload[159:152]),
+    .ce(stall_adv0),
+    .clk(clk),
+    .p(mac_prod3_3)
+  );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$22  = \mac_mul_s0$42 ;
-    if (i__ready) begin
-      \$22  = mac_prod2_3;
+    \$21  = mac_dspin_s0;
+    if (stall_adv0) begin
+      \$21  = i__payload[160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$23  = \mac_mul_s0$44 ;
-    if (i__ready) begin
-      \$23  = mac_prod3_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$24  = \mac_mul_s0$45 ;
-    if (i__ready) begin
-      \$24  = mac_prod3_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$25  = \mac_mul_s0$47 ;
-    if (i__ready) begin
-      \$25  = mac_prod3_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$26  = \mac_mul_s0$48 ;
-    if (i__ready) begin
-      \$26  = mac_prod3_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$27  = \mac_mul_s0$66 ;
-    if (i__ready) begin
-      \$27  = i__payload[160];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$28  = mac_mul_valid_s0;
-    if (i__ready) begin
-      \$28  = i__valid;
+    \$22  = mac_dspin_valid_s0;
+    if (stall_adv0) begin
+      \$22  = i__valid;
     end
     if (rst) begin
-      \$28  = 1'h0;
+      \$22  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$29  = o__valid;
-    if (i__ready) begin
-      \$29  = \$6 ;
+    \$23  = mac_mul_s0;
+    if (stall_adv1) begin
+      \$23  = mac_prod0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$24  = \mac_mul_s0$15 ;
+    if (stall_adv1) begin
+      \$24  = mac_prod0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$25  = \mac_mul_s0$17 ;
+    if (stall_adv1) begin
+      \$25  = mac_prod0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$26  = \mac_mul_s0$18 ;
+    if (stall_adv1) begin
+      \$26  = mac_prod0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$27  = \mac_mul_s0$20 ;
+    if (stall_adv1) begin
+      \$27  = mac_prod1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$28  = \mac_mul_s0$21 ;
+    if (stall_adv1) begin
+      \$28  = mac_prod1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$29  = \mac_mul_s0$23 ;
+    if (stall_adv1) begin
+      \$29  = mac_prod1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$30  = \mac_mul_s0$24 ;
+    if (stall_adv1) begin
+      \$30  = mac_prod1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$31  = \mac_mul_s0$26 ;
+    if (stall_adv1) begin
+      \$31  = mac_prod2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$32  = \mac_mul_s0$27 ;
+    if (stall_adv1) begin
+      \$32  = mac_prod2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$33  = \mac_mul_s0$29 ;
+    if (stall_adv1) begin
+      \$33  = mac_prod2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$34  = \mac_mul_s0$30 ;
+    if (stall_adv1) begin
+      \$34  = mac_prod2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$35  = \mac_mul_s0$32 ;
+    if (stall_adv1) begin
+      \$35  = mac_prod3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$36  = \mac_mul_s0$33 ;
+    if (stall_adv1) begin
+      \$36  = mac_prod3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$37  = \mac_mul_s0$35 ;
+    if (stall_adv1) begin
+      \$37  = mac_prod3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$38  = \mac_mul_s0$36 ;
+    if (stall_adv1) begin
+      \$38  = mac_prod3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$39  = \mac_mul_s0$90 ;
+    if (stall_adv1) begin
+      \$39  = mac_dspin_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$40  = mac_mul_valid_s0;
+    if (stall_adv1) begin
+      \$40  = mac_dspin_valid_s0;
     end
     if (rst) begin
-      \$29  = 1'h0;
+      \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$30  = mac_acc0_out;
-    if (\$7 ) begin
-      if (\mac_mul_s0$66 ) begin
-        \$30  = \$2 [31:0];
+    \$41  = mac_add0_s0;
+    if (stall_adv2) begin
+      \$41  = mac0_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$42  = \mac_add0_s0$41 ;
+    if (stall_adv2) begin
+      \$42  = mac0_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$43  = \mac_add0_s0$43 ;
+    if (stall_adv2) begin
+      \$43  = mac1_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$44  = \mac_add0_s0$44 ;
+    if (stall_adv2) begin
+      \$44  = mac1_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$45  = \mac_add0_s0$46 ;
+    if (stall_adv2) begin
+      \$45  = mac2_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$46  = \mac_add0_s0$47 ;
+    if (stall_adv2) begin
+      \$46  = mac2_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$47  = \mac_add0_s0$49 ;
+    if (stall_adv2) begin
+      \$47  = mac3_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$48  = \mac_add0_s0$50 ;
+    if (stall_adv2) begin
+      \$48  = mac3_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$49  = \mac_add0_s0$92 ;
+    if (stall_adv2) begin
+      \$49  = \mac_mul_s0$90 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$50  = mac_add0_valid_s0;
+    if (stall_adv2) begin
+      \$50  = mac_mul_valid_s0;
+    end
+    if (rst) begin
+      \$50  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$51  = mac_add1_s0;
+    if (stall_adv3) begin
+      \$51  = mac0_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$52  = \mac_add1_s0$60 ;
+    if (stall_adv3) begin
+      \$52  = mac1_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$53  = \mac_add1_s0$63 ;
+    if (stall_adv3) begin
+      \$53  = mac2_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$54  = \mac_add1_s0$66 ;
+    if (stall_adv3) begin
+      \$54  = mac3_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$55  = \mac_add1_s0$94 ;
+    if (stall_adv3) begin
+      \$55  = \mac_add0_s0$92 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$56  = mac_add1_valid_s0;
+    if (stall_adv3) begin
+      \$56  = mac_add0_valid_s0;
+    end
+    if (rst) begin
+      \$56  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$57  = o__valid;
+    if (i__ready) begin
+      \$57  = \$11 ;
+    end
+    if (rst) begin
+      \$57  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$58  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$58  = \$12 ;
+    end
+    if (rst) begin
+      \$58  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$59  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$59  = \$13 ;
+    end
+    if (rst) begin
+      \$59  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$60  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$60  = \$14 ;
+    end
+    if (rst) begin
+      \$60  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$61  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$61  = \$15 ;
+    end
+    if (rst) begin
+      \$61  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$62  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$62  = \$16 ;
+    end
+    if (rst) begin
+      \$62  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$63  = mac_acc0_out;
+    if (\$17 ) begin
+      if (\mac_add1_s0$94 ) begin
+        \$63  = \$7 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$31  = mac_acc0;
-    if (\$7 ) begin
+    \$64  = mac_acc0;
+    if (\$17 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_mul_s0$66 ) begin
-        \$31  = 32'd0;
+      if (\mac_add1_s0$94 ) begin
+        \$64  = 32'd0;
       end else begin
-        \$31  = \$2 [31:0];
+        \$64  = \$7 [31:0];
       end
     end
     if (rst) begin
-      \$31  = 32'd0;
+      \$64  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$32  = mac_acc1_out;
-    if (\$8 ) begin
-      if (\mac_mul_s0$66 ) begin
-        \$32  = \$3 [31:0];
+    \$65  = mac_acc1_out;
+    if (\$18 ) begin
+      if (\mac_add1_s0$94 ) begin
+        \$65  = \$8 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$33  = mac_acc1;
-    if (\$8 ) begin
+    \$66  = mac_acc1;
+    if (\$18 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_mul_s0$66 ) begin
-        \$33  = 32'd0;
+      if (\mac_add1_s0$94 ) begin
+        \$66  = 32'd0;
       end else begin
-        \$33  = \$3 [31:0];
+        \$66  = \$8 [31:0];
       end
     end
     if (rst) begin
-      \$33  = 32'd0;
+      \$66  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$34  = mac_acc2_out;
-    if (\$9 ) begin
-      if (\mac_mul_s0$66 ) begin
-        \$34  = \$4 [31:0];
+    \$67  = mac_acc2_out;
+    if (\$19 ) begin
+      if (\mac_add1_s0$94 ) begin
+        \$67  = \$9 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$35  = mac_acc2;
-    if (\$9 ) begin
+    \$68  = mac_acc2;
+    if (\$19 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_mul_s0$66 ) begin
-        \$35  = 32'd0;
+      if (\mac_add1_s0$94 ) begin
+        \$68  = 32'd0;
       end else begin
-        \$35  = \$4 [31:0];
+        \$68  = \$9 [31:0];
       end
     end
     if (rst) begin
-      \$35  = 32'd0;
+      \$68  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$36  = mac_acc3_out;
-    if (\$10 ) begin
-      if (\mac_mul_s0$66 ) begin
-        \$36  = \$5 [31:0];
+    \$69  = mac_acc3_out;
+    if (\$20 ) begin
+      if (\mac_add1_s0$94 ) begin
+        \$69  = \$10 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$37  = mac_acc3;
-    if (\$10 ) begin
+    \$70  = mac_acc3;
+    if (\$20 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_mul_s0$66 ) begin
-        \$37  = 32'd0;
+      if (\mac_add1_s0$94 ) begin
+        \$70  = 32'd0;
       end else begin
-        \$37  = \$5 [31:0];
+        \$70  = \$10 [31:0];
       end
     end
     if (rst) begin
-      \$37  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11  = mac_mul_s0;
-    if (i__ready) begin
-      \$11  = mac_prod0_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12  = \mac_mul_s0$27 ;
-    if (i__ready) begin
-      \$12  = mac_prod0_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$13  = \mac_mul_s0$29 ;
-    if (i__ready) begin
-      \$13  = mac_prod0_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$14  = \mac_mul_s0$30 ;
-    if (i__ready) begin
-      \$14  = mac_prod0_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$15  = \mac_mul_s0$32 ;
-    if (i__ready) begin
-      \$15  = mac_prod1_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$16  = \mac_mul_s0$33 ;
-    if (i__ready) begin
-      \$16  = mac_prod1_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$17  = \mac_mul_s0$35 ;
-    if (i__ready) begin
-      \$17  = mac_prod1_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$18  = \mac_mul_s0$36 ;
-    if (i__ready) begin
-      \$18  = mac_prod1_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$19  = \mac_mul_s0$38 ;
-    if (i__ready) begin
-      \$19  = mac_prod2_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$20  = \mac_mul_s0$39 ;
-    if (i__ready) begin
-      \$20  = mac_prod2_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$21  = \mac_mul_s0$41 ;
-    if (i__ready) begin
-      \$21  = mac_prod2_2;
+      \$70  = 32'd0;
     end
   end
   assign advance = i__ready;
-  assign mac_acc0_next = \$2 [31:0];
-  assign mac_acc1_next = \$3 [31:0];
-  assign mac_acc2_next = \$4 [31:0];
-  assign mac_acc3_next = \$5 [31:0];
+  assign mac_acc0_next = \$7 [31:0];
+  assign mac_acc1_next = \$8 [31:0];
+  assign mac_acc2_next = \$9 [31:0];
+  assign mac_acc3_next = \$10 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[31:0];
   assign \i__payload.data[0]  = i__payload[7:0];
@@ -527,3 +978,36 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   assign o__payload[63:32] = mac_acc1_out;
   assign o__payload[31:0] = mac_acc0_out;
 endmodule
+
+// nmsparse_mul_ireg: signed product of two registered operands.
+//
+// The operand registers load when ce is high and are not reset (no transfer is lost: the
+// valid bits beside them are). They are the input registers of a DSP block, written as a
+// module of their own so that a flow can map it onto its DSP primitive with those registers
+// inside (gen/prims/ecp5/nmsparse_mul_ireg.v: ECP5 MULT18X18D with REG_INPUTA/REG_INPUTB;
+// Yosys' synth_ecp5 does not move registers into the DSP by itself). Generated by nmsparse;
+// the include guard lets several emitted modules be compiled together.
+`ifndef NMSPARSE_MUL_IREG
+`define NMSPARSE_MUL_IREG
+// verilator lint_off DECLFILENAME
+module nmsparse_mul_ireg #(
+    parameter A_WIDTH = 8,
+    parameter B_WIDTH = 8
+) (
+    input wire clk,
+    input wire ce,
+    input wire signed [A_WIDTH-1:0] a,
+    input wire signed [B_WIDTH-1:0] b,
+    output wire signed [A_WIDTH+B_WIDTH-1:0] p
+);
+    reg signed [A_WIDTH-1:0] a_r = 0;
+    reg signed [B_WIDTH-1:0] b_r = 0;
+    always @(posedge clk)
+        if (ce) begin
+            a_r <= a;
+            b_r <= b;
+        end
+    assign p = a_r * b_r;
+endmodule
+// verilator lint_on DECLFILENAME
+`endif

@@ -6,26 +6,58 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire [8:0] \$10 ;
-  reg [15:0] \$100 ;
-  reg [15:0] \$101 ;
-  reg [15:0] \$102 ;
-  reg [15:0] \$103 ;
-  reg [15:0] \$104 ;
-  reg \$105 ;
-  reg \$106 ;
-  reg \$107 ;
-  reg [31:0] \$108 ;
-  reg [31:0] \$109 ;
+  reg \$100 ;
+  reg [7:0] \$101 ;
+  reg [7:0] \$102 ;
+  reg [7:0] \$103 ;
+  reg [7:0] \$104 ;
+  reg [7:0] \$105 ;
+  reg [7:0] \$106 ;
+  reg [7:0] \$107 ;
+  reg [7:0] \$108 ;
+  reg [7:0] \$109 ;
   wire \$11 ;
-  reg [31:0] \$110 ;
-  reg [31:0] \$111 ;
-  reg [31:0] \$112 ;
-  reg [31:0] \$113 ;
-  reg [31:0] \$114 ;
-  reg [31:0] \$115 ;
+  reg [7:0] \$110 ;
+  reg \$111 ;
+  reg \$112 ;
+  reg \$113 ;
+  reg \$114 ;
+  reg [15:0] \$115 ;
+  reg [15:0] \$116 ;
+  reg [15:0] \$117 ;
+  reg [15:0] \$118 ;
+  reg [15:0] \$119 ;
   wire [8:0] \$12 ;
+  reg [15:0] \$120 ;
+  reg [15:0] \$121 ;
+  reg [15:0] \$122 ;
+  reg \$123 ;
+  reg \$124 ;
+  reg [16:0] \$125 ;
+  reg [16:0] \$126 ;
+  reg [16:0] \$127 ;
+  reg [16:0] \$128 ;
+  reg \$129 ;
   wire [8:0] \$13 ;
+  reg \$130 ;
+  reg \$131 ;
+  reg \$132 ;
+  reg \$133 ;
+  reg \$134 ;
+  reg \$135 ;
+  reg \$136 ;
+  reg \$137 ;
+  reg \$138 ;
+  reg \$139 ;
   wire \$14 ;
+  reg [31:0] \$140 ;
+  reg [31:0] \$141 ;
+  reg [31:0] \$142 ;
+  reg [31:0] \$143 ;
+  reg [31:0] \$144 ;
+  reg [31:0] \$145 ;
+  reg [31:0] \$146 ;
+  reg [31:0] \$147 ;
   wire \$15 ;
   wire \$16 ;
   wire \$17 ;
@@ -54,71 +86,71 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$38 ;
   wire \$39 ;
   wire [8:0] \$4 ;
-  wire [7:0] \$40 ;
-  wire [7:0] \$41 ;
+  wire \$40 ;
+  wire \$41 ;
   wire [7:0] \$42 ;
   wire [7:0] \$43 ;
   wire [7:0] \$44 ;
   wire [7:0] \$45 ;
   wire [7:0] \$46 ;
   wire [7:0] \$47 ;
-  wire \$48 ;
-  wire \$49 ;
+  wire [7:0] \$48 ;
+  wire [7:0] \$49 ;
   wire \$5 ;
-  wire [2:0] \$50 ;
-  wire [2:0] \$51 ;
-  wire [7:0] \$52 ;
-  wire [7:0] \$53 ;
-  wire [7:0] \$54 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire [2:0] \$53 ;
+  wire [2:0] \$54 ;
   wire [7:0] \$55 ;
   wire [7:0] \$56 ;
   wire [7:0] \$57 ;
   wire [7:0] \$58 ;
   wire [7:0] \$59 ;
   wire [8:0] \$6 ;
-  wire [32:0] \$60 ;
-  wire [32:0] \$61 ;
-  wire [32:0] \$62 ;
-  wire [32:0] \$63 ;
+  wire [7:0] \$60 ;
+  wire [7:0] \$61 ;
+  wire [7:0] \$62 ;
+  wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
-  wire \$68 ;
-  reg [3:0] \$69 ;
+  wire [32:0] \$68 ;
+  wire [32:0] \$69 ;
   wire [8:0] \$7 ;
-  reg [127:0] \$70 ;
-  reg \$71 ;
-  reg [7:0] \$72 ;
-  reg [7:0] \$73 ;
-  reg [7:0] \$74 ;
-  reg [7:0] \$75 ;
-  reg [3:0] \$76 ;
-  reg [7:0] \$77 ;
-  reg [7:0] \$78 ;
-  reg [1:0] \$79 ;
+  wire [32:0] \$70 ;
+  wire [32:0] \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
   wire \$8 ;
-  reg [1:0] \$80 ;
-  reg [127:0] \$81 ;
-  reg \$82 ;
-  reg \$83 ;
-  reg \$84 ;
-  reg [7:0] \$85 ;
-  reg [7:0] \$86 ;
-  reg [7:0] \$87 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  reg [3:0] \$85 ;
+  reg [127:0] \$86 ;
+  reg \$87 ;
   reg [7:0] \$88 ;
   reg [7:0] \$89 ;
   wire [8:0] \$9 ;
   reg [7:0] \$90 ;
   reg [7:0] \$91 ;
-  reg [7:0] \$92 ;
+  reg [3:0] \$92 ;
   reg [7:0] \$93 ;
   reg [7:0] \$94 ;
-  reg \$95 ;
-  reg \$96 ;
-  reg [15:0] \$97 ;
-  reg [15:0] \$98 ;
-  reg [15:0] \$99 ;
+  reg [1:0] \$95 ;
+  reg [1:0] \$96 ;
+  reg [127:0] \$97 ;
+  reg \$98 ;
+  reg \$99 ;
   wire advance;
   input clk;
   wire clk;
@@ -172,29 +204,37 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [31:0] mac_acc3 = 32'd0;
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
+  reg [16:0] mac_add0_s0 = 17'h00000;
+  reg \mac_add0_s0$126  = 1'h0;
+  reg [16:0] \mac_add0_s0$82  = 17'h00000;
+  reg [16:0] \mac_add0_s0$85  = 17'h00000;
+  reg [16:0] \mac_add0_s0$88  = 17'h00000;
+  reg mac_add0_valid_s0 = 1'h0;
+  reg mac_dspin_s0 = 1'h0;
+  reg mac_dspin_valid_s0 = 1'h0;
   reg [15:0] mac_mul_s0 = 16'h0000;
-  reg \mac_mul_s0$102  = 1'h0;
+  reg \mac_mul_s0$124  = 1'h0;
+  reg [15:0] \mac_mul_s0$63  = 16'h0000;
+  reg [15:0] \mac_mul_s0$65  = 16'h0000;
+  reg [15:0] \mac_mul_s0$66  = 16'h0000;
+  reg [15:0] \mac_mul_s0$68  = 16'h0000;
   reg [15:0] \mac_mul_s0$69  = 16'h0000;
   reg [15:0] \mac_mul_s0$71  = 16'h0000;
   reg [15:0] \mac_mul_s0$72  = 16'h0000;
-  reg [15:0] \mac_mul_s0$74  = 16'h0000;
-  reg [15:0] \mac_mul_s0$75  = 16'h0000;
-  reg [15:0] \mac_mul_s0$77  = 16'h0000;
-  reg [15:0] \mac_mul_s0$78  = 16'h0000;
   reg mac_mul_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg \mac_pre_s0$100  = 1'h0;
-  reg [7:0] \mac_pre_s0$51  = 8'h00;
-  reg [7:0] \mac_pre_s0$53  = 8'h00;
-  reg [7:0] \mac_pre_s0$54  = 8'h00;
-  reg [7:0] \mac_pre_s0$56  = 8'h00;
-  reg [7:0] \mac_pre_s0$58  = 8'h00;
-  reg [7:0] \mac_pre_s0$60  = 8'h00;
-  reg [7:0] \mac_pre_s0$62  = 8'h00;
-  reg [7:0] \mac_pre_s0$64  = 8'h00;
-  reg [7:0] \mac_pre_s0$66  = 8'h00;
+  reg [7:0] \mac_pre_s0$103  = 8'h00;
+  reg [7:0] \mac_pre_s0$104  = 8'h00;
+  reg [7:0] \mac_pre_s0$105  = 8'h00;
+  reg [7:0] \mac_pre_s0$106  = 8'h00;
+  reg [7:0] \mac_pre_s0$107  = 8'h00;
+  reg [7:0] \mac_pre_s0$108  = 8'h00;
+  reg [7:0] \mac_pre_s0$109  = 8'h00;
+  reg [7:0] \mac_pre_s0$110  = 8'h00;
+  reg [7:0] \mac_pre_s0$111  = 8'h00;
+  reg \mac_pre_s0$112  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -229,9 +269,9 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire rst;
   wire [5:0] sel_beats;
   reg [7:0] sel_dl1_s0 = 8'h00;
-  reg [7:0] \sel_dl1_s0$28  = 8'h00;
-  reg [7:0] \sel_dl1_s0$29  = 8'h00;
   reg [7:0] \sel_dl1_s0$32  = 8'h00;
+  reg [7:0] \sel_dl1_s0$33  = 8'h00;
+  reg [7:0] \sel_dl1_s0$36  = 8'h00;
   wire [1:0] sel_idx0;
   wire [1:0] sel_idx1;
   wire [3:0] sel_keep;
@@ -240,15 +280,15 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire [7:0] sel_key2;
   wire [7:0] sel_key3;
   reg [3:0] sel_l3_s0 = 4'h0;
-  reg [127:0] \sel_l3_s0$92  = 128'h00000000000000000000000000000000;
-  reg \sel_l3_s0$93  = 1'h0;
+  reg [127:0] \sel_l3_s0$94  = 128'h00000000000000000000000000000000;
+  reg \sel_l3_s0$95  = 1'h0;
   reg [1:0] sel_l8_s0 = 2'h0;
-  reg [1:0] \sel_l8_s0$39  = 2'h0;
-  reg [127:0] \sel_l8_s0$41  = 128'h00000000000000000000000000000000;
-  reg [3:0] \sel_l8_s0$94  = 4'h0;
-  reg [7:0] \sel_l8_s0$95  = 8'h00;
-  reg [7:0] \sel_l8_s0$96  = 8'h00;
-  reg \sel_l8_s0$97  = 1'h0;
+  reg [1:0] \sel_l8_s0$45  = 2'h0;
+  reg [127:0] \sel_l8_s0$47  = 128'h00000000000000000000000000000000;
+  reg [3:0] \sel_l8_s0$96  = 4'h0;
+  reg [7:0] \sel_l8_s0$97  = 8'h00;
+  reg [7:0] \sel_l8_s0$98  = 8'h00;
+  reg \sel_l8_s0$99  = 1'h0;
   wire [7:0] sel_or0_0;
   wire [7:0] sel_or1_0;
   wire sel_p0_1_0_c;
@@ -265,6 +305,22 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire [7:0] sel_val1;
   reg sel_valid_s0 = 1'h0;
   reg sel_valid_s1 = 1'h0;
+  wire stall_adv0;
+  reg stall_adv0_valid = 1'h0;
+  wire stall_adv1;
+  reg stall_adv1_valid = 1'h0;
+  wire stall_adv2;
+  reg stall_adv2_valid = 1'h0;
+  wire stall_adv3;
+  reg stall_adv3_valid = 1'h0;
+  wire stall_adv4;
+  reg stall_adv4_valid = 1'h0;
+  wire stall_adv5;
+  reg stall_adv5_valid = 1'h0;
+  wire stall_adv6;
+  reg stall_adv6_valid = 1'h0;
+  wire stall_adv7;
+  reg stall_adv7_valid = 1'h0;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = $signed(i__payload[7:0]) >= $signed(1'h0);
@@ -295,548 +351,818 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$27  = ~ \$19 ;
   assign \$28  = 5'h17 >> { \$27 , \$17 , \$15  };
   assign \$29  = 5'h17 >> { \$19 , \$18 , \$16  };
+  assign \$30  = ~ stall_adv0_valid;
+  assign stall_adv0 = \$30  | o__ready;
   assign sel_p0_1_0_s = sel_l3_s0[1] ^ sel_l3_s0[0];
   assign sel_p0_1_0_c = sel_l3_s0[1] & sel_l3_s0[0];
   assign sel_p1_2_0_s = sel_l3_s0[2] ^ sel_p0_1_0_s;
   assign sel_p1_2_0_c = sel_l3_s0[2] & sel_p0_1_0_s;
   assign sel_p1_2_1_s = sel_p0_1_0_c ^ sel_p1_2_0_c;
   assign sel_p1_2_1_c = sel_p0_1_0_c & sel_p1_2_0_c;
-  assign \$30  = ! sel_l3_s0[0];
-  assign \$31  = sel_l3_s0[1] & \$30 ;
-  assign \$32  = ! { sel_p0_1_0_c, sel_p0_1_0_s };
-  assign \$33  = sel_l3_s0[2] & \$32 ;
-  assign \$35  = sel_l3_s0[1] & \$34 ;
-  assign \$36  = { sel_p0_1_0_c, sel_p0_1_0_s } == 1'h1;
-  assign \$37  = sel_l3_s0[2] & \$36 ;
-  assign \$38  = { sel_p1_2_1_s, sel_p1_2_0_s } == 1'h1;
-  assign \$39  = sel_l3_s0[3] & \$38 ;
-  assign \$40  = sel_dl1_s0 & { sel_l3_s0[0], sel_l3_s0[0], sel_l3_s0[0], sel_l3_s0[0], sel_l3_s0[0], sel_l3_s0[0], sel_l3_s0[0], sel_l3_s0[0] };
-  assign \$41  = \sel_dl1_s0$28  & { \$31 , \$31 , \$31 , \$31 , \$31 , \$31 , \$31 , \$31  };
-  assign \$42  = \$40  | \$41 ;
-  assign \$43  = \sel_dl1_s0$29  & { \$33 , \$33 , \$33 , \$33 , \$33 , \$33 , \$33 , \$33  };
-  assign sel_or0_0 = \$42  | \$43 ;
-  assign \$44  = \sel_dl1_s0$28  & { \$35 , \$35 , \$35 , \$35 , \$35 , \$35 , \$35 , \$35  };
-  assign \$45  = \sel_dl1_s0$29  & { \$37 , \$37 , \$37 , \$37 , \$37 , \$37 , \$37 , \$37  };
-  assign \$46  = \$44  | \$45 ;
-  assign \$47  = \sel_dl1_s0$32  & { \$39 , \$39 , \$39 , \$39 , \$39 , \$39 , \$39 , \$39  };
-  assign sel_or1_0 = \$46  | \$47 ;
-  assign \$48  = \$35  | \$39 ;
-  assign \$49  = \$37  | \$39 ;
-  assign \$50  = sel_l8_s0 - 1'h0;
-  assign \$51  = \sel_l8_s0$39  - 1'h1;
-  assign \$52  = \$50 [0] ? \sel_l8_s0$41 [15:8] : \sel_l8_s0$41 [7:0];
-  assign mac_wmux_w0_0 = \$50 [1] ? \sel_l8_s0$41 [23:16] : \$52 ;
-  assign \$53  = \$51 [0] ? \sel_l8_s0$41 [23:16] : \sel_l8_s0$41 [15:8];
-  assign mac_wmux_w0_1 = \$51 [1] ? \sel_l8_s0$41 [31:24] : \$53 ;
-  assign \$54  = \$50 [0] ? \sel_l8_s0$41 [47:40] : \sel_l8_s0$41 [39:32];
-  assign mac_wmux_w1_0 = \$50 [1] ? \sel_l8_s0$41 [55:48] : \$54 ;
-  assign \$55  = \$51 [0] ? \sel_l8_s0$41 [55:48] : \sel_l8_s0$41 [47:40];
-  assign mac_wmux_w1_1 = \$51 [1] ? \sel_l8_s0$41 [63:56] : \$55 ;
-  assign \$56  = \$50 [0] ? \sel_l8_s0$41 [79:72] : \sel_l8_s0$41 [71:64];
-  assign mac_wmux_w2_0 = \$50 [1] ? \sel_l8_s0$41 [87:80] : \$56 ;
-  assign \$57  = \$51 [0] ? \sel_l8_s0$41 [87:80] : \sel_l8_s0$41 [79:72];
-  assign mac_wmux_w2_1 = \$51 [1] ? \sel_l8_s0$41 [95:88] : \$57 ;
-  assign \$58  = \$50 [0] ? \sel_l8_s0$41 [111:104] : \sel_l8_s0$41 [103:96];
-  assign mac_wmux_w3_0 = \$50 [1] ? \sel_l8_s0$41 [119:112] : \$58 ;
-  assign \$59  = \$51 [0] ? \sel_l8_s0$41 [119:112] : \sel_l8_s0$41 [111:104];
-  assign mac_wmux_w3_1 = \$51 [1] ? \sel_l8_s0$41 [127:120] : \$59 ;
-  assign mac_prod0_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$51 );
-  assign mac_prod0_1 = $signed(\mac_pre_s0$53 ) * $signed(\mac_pre_s0$54 );
-  assign mac_prod1_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$56 );
-  assign mac_prod1_1 = $signed(\mac_pre_s0$53 ) * $signed(\mac_pre_s0$58 );
-  assign mac_prod2_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$60 );
-  assign mac_prod2_1 = $signed(\mac_pre_s0$53 ) * $signed(\mac_pre_s0$62 );
-  assign mac_prod3_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$64 );
-  assign mac_prod3_1 = $signed(\mac_pre_s0$53 ) * $signed(\mac_pre_s0$66 );
-  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$69 );
-  assign mac1_sum0_p0 = $signed(\mac_mul_s0$71 ) + $signed(\mac_mul_s0$72 );
-  assign mac2_sum0_p0 = $signed(\mac_mul_s0$74 ) + $signed(\mac_mul_s0$75 );
-  assign mac3_sum0_p0 = $signed(\mac_mul_s0$77 ) + $signed(\mac_mul_s0$78 );
-  assign \$60  = $signed(mac_acc0) + $signed(mac0_sum0_p0);
-  assign \$61  = $signed(mac_acc1) + $signed(mac1_sum0_p0);
-  assign \$62  = $signed(mac_acc2) + $signed(mac2_sum0_p0);
-  assign \$63  = $signed(mac_acc3) + $signed(mac3_sum0_p0);
-  assign \$64  = mac_mul_valid_s0 & \mac_mul_s0$102 ;
-  assign \$65  = i__ready & mac_mul_valid_s0;
-  assign \$66  = i__ready & mac_mul_valid_s0;
-  assign \$67  = i__ready & mac_mul_valid_s0;
-  assign \$68  = i__ready & mac_mul_valid_s0;
+  assign \$31  = ~ stall_adv1_valid;
+  assign stall_adv1 = \$31  | o__ready;
+  assign \$32  = ! sel_l3_s0[0];
+  assign \$33  = sel_l3_s0[1] & \$32 ;
+  assign \$34  = ! { sel_p0_1_0_c, sel_p0_1_0_s };
+  assign \$35  = sel_l3_s0[2] & \$34 ;
+  assign \$37  = sel_l3_s0[1] & \$36 ;
+  assign \$38  = { sel_p0_1_0_c, sel_p0_1_0_s } == 1'h1;
+  assign \$39  = sel_l3_s0[2] & \$38 ;
+  assign \$40  = { sel_p1_2_1_s, sel_p1_2_0_s } == 1'h1;
+  assign \$41  = sel_l3_s0[3] & \$40 ;
+  assign \$42  = sel_dl1_s0 & { sel_l3_s0[0], sel_l3_s0[0], sel_l3_s0[0], sel_l3_s0[0], sel_l3_s0[0], sel_l3_s0[0], sel_l3_s0[0], sel_l3_s0[0] };
+  assign \$43  = \sel_dl1_s0$32  & { \$33 , \$33 , \$33 , \$33 , \$33 , \$33 , \$33 , \$33  };
+  assign \$44  = \$42  | \$43 ;
+  assign \$45  = \sel_dl1_s0$33  & { \$35 , \$35 , \$35 , \$35 , \$35 , \$35 , \$35 , \$35  };
+  assign sel_or0_0 = \$44  | \$45 ;
+  assign \$46  = \sel_dl1_s0$32  & { \$37 , \$37 , \$37 , \$37 , \$37 , \$37 , \$37 , \$37  };
+  assign \$47  = \sel_dl1_s0$33  & { \$39 , \$39 , \$39 , \$39 , \$39 , \$39 , \$39 , \$39  };
+  assign \$48  = \$46  | \$47 ;
+  assign \$49  = \sel_dl1_s0$36  & { \$41 , \$41 , \$41 , \$41 , \$41 , \$41 , \$41 , \$41  };
+  assign sel_or1_0 = \$48  | \$49 ;
+  assign \$50  = \$37  | \$41 ;
+  assign \$51  = \$39  | \$41 ;
+  assign \$52  = ~ stall_adv2_valid;
+  assign stall_adv2 = \$52  | o__ready;
+  assign \$53  = sel_l8_s0 - 1'h0;
+  assign \$54  = \sel_l8_s0$45  - 1'h1;
+  assign \$55  = \$53 [0] ? \sel_l8_s0$47 [15:8] : \sel_l8_s0$47 [7:0];
+  assign mac_wmux_w0_0 = \$53 [1] ? \sel_l8_s0$47 [23:16] : \$55 ;
+  assign \$56  = \$54 [0] ? \sel_l8_s0$47 [23:16] : \sel_l8_s0$47 [15:8];
+  assign mac_wmux_w0_1 = \$54 [1] ? \sel_l8_s0$47 [31:24] : \$56 ;
+  assign \$57  = \$53 [0] ? \sel_l8_s0$47 [47:40] : \sel_l8_s0$47 [39:32];
+  assign mac_wmux_w1_0 = \$53 [1] ? \sel_l8_s0$47 [55:48] : \$57 ;
+  assign \$58  = \$54 [0] ? \sel_l8_s0$47 [55:48] : \sel_l8_s0$47 [47:40];
+  assign mac_wmux_w1_1 = \$54 [1] ? \sel_l8_s0$47 [63:56] : \$58 ;
+  assign \$59  = \$53 [0] ? \sel_l8_s0$47 [79:72] : \sel_l8_s0$47 [71:64];
+  assign mac_wmux_w2_0 = \$53 [1] ? \sel_l8_s0$47 [87:80] : \$59 ;
+  assign \$60  = \$54 [0] ? \sel_l8_s0$47 [87:80] : \sel_l8_s0$47 [79:72];
+  assign mac_wmux_w2_1 = \$54 [1] ? \sel_l8_s0$47 [95:88] : \$60 ;
+  assign \$61  = \$53 [0] ? \sel_l8_s0$47 [111:104] : \sel_l8_s0$47 [103:96];
+  assign mac_wmux_w3_0 = \$53 [1] ? \sel_l8_s0$47 [119:112] : \$61 ;
+  assign \$62  = \$54 [0] ? \sel_l8_s0$47 [119:112] : \sel_l8_s0$47 [111:104];
+  assign mac_wmux_w3_1 = \$54 [1] ? \sel_l8_s0$47 [127:120] : \$62 ;
+  assign \$63  = ~ stall_adv3_valid;
+  assign stall_adv3 = \$63  | o__ready;
+  assign \$64  = ~ stall_adv4_valid;
+  assign stall_adv4 = \$64  | o__ready;
+  assign \$65  = ~ stall_adv5_valid;
+  assign stall_adv5 = \$65  | o__ready;
+  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$63 );
+  assign mac1_sum0_p0 = $signed(\mac_mul_s0$65 ) + $signed(\mac_mul_s0$66 );
+  assign mac2_sum0_p0 = $signed(\mac_mul_s0$68 ) + $signed(\mac_mul_s0$69 );
+  assign mac3_sum0_p0 = $signed(\mac_mul_s0$71 ) + $signed(\mac_mul_s0$72 );
+  assign \$66  = ~ stall_adv6_valid;
+  assign stall_adv6 = \$66  | o__ready;
+  assign \$67  = ~ stall_adv7_valid;
+  assign stall_adv7 = \$67  | o__ready;
+  assign \$68  = $signed(mac_acc0) + $signed(mac_add0_s0);
+  assign \$69  = $signed(mac_acc1) + $signed(\mac_add0_s0$82 );
+  assign \$70  = $signed(mac_acc2) + $signed(\mac_add0_s0$85 );
+  assign \$71  = $signed(mac_acc3) + $signed(\mac_add0_s0$88 );
+  assign \$72  = mac_add0_valid_s0 & \mac_add0_s0$126 ;
+  assign \$73  = mac_add0_valid_s0 & \mac_add0_s0$126 ;
+  assign \$74  = mac_add0_valid_s0 & \mac_add0_s0$126 ;
+  assign \$75  = mac_add0_valid_s0 & \mac_add0_s0$126 ;
+  assign \$76  = mac_add0_valid_s0 & \mac_add0_s0$126 ;
+  assign \$77  = mac_add0_valid_s0 & \mac_add0_s0$126 ;
+  assign \$78  = mac_add0_valid_s0 & \mac_add0_s0$126 ;
+  assign \$79  = mac_add0_valid_s0 & \mac_add0_s0$126 ;
+  assign \$80  = mac_add0_valid_s0 & \mac_add0_s0$126 ;
+  assign \$81  = stall_adv7 & mac_add0_valid_s0;
+  assign \$82  = stall_adv7 & mac_add0_valid_s0;
+  assign \$83  = stall_adv7 & mac_add0_valid_s0;
+  assign \$84  = stall_adv7 & mac_add0_valid_s0;
   always @(posedge clk)
-    sel_l3_s0 <= \$69 ;
+    sel_l3_s0 <= \$85 ;
   always @(posedge clk)
-    \sel_l3_s0$92  <= \$70 ;
+    \sel_l3_s0$94  <= \$86 ;
   always @(posedge clk)
-    \sel_l3_s0$93  <= \$71 ;
+    \sel_l3_s0$95  <= \$87 ;
   always @(posedge clk)
-    sel_dl1_s0 <= \$72 ;
+    sel_dl1_s0 <= \$88 ;
   always @(posedge clk)
-    \sel_dl1_s0$28  <= \$73 ;
+    \sel_dl1_s0$32  <= \$89 ;
   always @(posedge clk)
-    \sel_dl1_s0$29  <= \$74 ;
+    \sel_dl1_s0$33  <= \$90 ;
   always @(posedge clk)
-    \sel_dl1_s0$32  <= \$75 ;
+    \sel_dl1_s0$36  <= \$91 ;
   always @(posedge clk)
-    \sel_l8_s0$94  <= \$76 ;
+    \sel_l8_s0$96  <= \$92 ;
   always @(posedge clk)
-    \sel_l8_s0$95  <= \$77 ;
+    \sel_l8_s0$97  <= \$93 ;
   always @(posedge clk)
-    \sel_l8_s0$96  <= \$78 ;
+    \sel_l8_s0$98  <= \$94 ;
   always @(posedge clk)
-    sel_l8_s0 <= \$79 ;
+    sel_l8_s0 <= \$95 ;
   always @(posedge clk)
-    \sel_l8_s0$39  <= \$80 ;
+    \sel_l8_s0$45  <= \$96 ;
   always @(posedge clk)
-    \sel_l8_s0$41  <= \$81 ;
+    \sel_l8_s0$47  <= \$97 ;
   always @(posedge clk)
-    \sel_l8_s0$97  <= \$82 ;
+    \sel_l8_s0$99  <= \$98 ;
   always @(posedge clk)
-    sel_valid_s0 <= \$83 ;
+    sel_valid_s0 <= \$99 ;
   always @(posedge clk)
-    sel_valid_s1 <= \$84 ;
+    sel_valid_s1 <= \$100 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$85 ;
+    mac_pre_s0 <= \$101 ;
   always @(posedge clk)
-    \mac_pre_s0$53  <= \$86 ;
+    \mac_pre_s0$103  <= \$102 ;
   always @(posedge clk)
-    \mac_pre_s0$51  <= \$87 ;
+    \mac_pre_s0$104  <= \$103 ;
   always @(posedge clk)
-    \mac_pre_s0$54  <= \$88 ;
+    \mac_pre_s0$105  <= \$104 ;
   always @(posedge clk)
-    \mac_pre_s0$56  <= \$89 ;
+    \mac_pre_s0$106  <= \$105 ;
   always @(posedge clk)
-    \mac_pre_s0$58  <= \$90 ;
+    \mac_pre_s0$107  <= \$106 ;
   always @(posedge clk)
-    \mac_pre_s0$60  <= \$91 ;
+    \mac_pre_s0$108  <= \$107 ;
   always @(posedge clk)
-    \mac_pre_s0$62  <= \$92 ;
+    \mac_pre_s0$109  <= \$108 ;
   always @(posedge clk)
-    \mac_pre_s0$64  <= \$93 ;
+    \mac_pre_s0$110  <= \$109 ;
   always @(posedge clk)
-    \mac_pre_s0$66  <= \$94 ;
+    \mac_pre_s0$111  <= \$110 ;
   always @(posedge clk)
-    \mac_pre_s0$100  <= \$95 ;
+    \mac_pre_s0$112  <= \$111 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$96 ;
+    mac_pre_valid_s0 <= \$112 ;
   always @(posedge clk)
-    mac_mul_s0 <= \$97 ;
+    mac_dspin_s0 <= \$113 ;
   always @(posedge clk)
-    \mac_mul_s0$69  <= \$98 ;
+    mac_dspin_valid_s0 <= \$114 ;
   always @(posedge clk)
-    \mac_mul_s0$71  <= \$99 ;
+    mac_mul_s0 <= \$115 ;
   always @(posedge clk)
-    \mac_mul_s0$72  <= \$100 ;
+    \mac_mul_s0$63  <= \$116 ;
   always @(posedge clk)
-    \mac_mul_s0$74  <= \$101 ;
+    \mac_mul_s0$65  <= \$117 ;
   always @(posedge clk)
-    \mac_mul_s0$75  <= \$102 ;
+    \mac_mul_s0$66  <= \$118 ;
   always @(posedge clk)
-    \mac_mul_s0$77  <= \$103 ;
+    \mac_mul_s0$68  <= \$119 ;
   always @(posedge clk)
-    \mac_mul_s0$78  <= \$104 ;
+    \mac_mul_s0$69  <= \$120 ;
   always @(posedge clk)
-    \mac_mul_s0$102  <= \$105 ;
+    \mac_mul_s0$71  <= \$121 ;
   always @(posedge clk)
-    mac_mul_valid_s0 <= \$106 ;
+    \mac_mul_s0$72  <= \$122 ;
   always @(posedge clk)
-    o__valid <= \$107 ;
+    \mac_mul_s0$124  <= \$123 ;
   always @(posedge clk)
-    mac_acc0_out <= \$108 ;
+    mac_mul_valid_s0 <= \$124 ;
   always @(posedge clk)
-    mac_acc0 <= \$109 ;
+    mac_add0_s0 <= \$125 ;
   always @(posedge clk)
-    mac_acc1_out <= \$110 ;
+    \mac_add0_s0$82  <= \$126 ;
   always @(posedge clk)
-    mac_acc1 <= \$111 ;
+    \mac_add0_s0$85  <= \$127 ;
   always @(posedge clk)
-    mac_acc2_out <= \$112 ;
+    \mac_add0_s0$88  <= \$128 ;
   always @(posedge clk)
-    mac_acc2 <= \$113 ;
+    \mac_add0_s0$126  <= \$129 ;
   always @(posedge clk)
-    mac_acc3_out <= \$114 ;
+    mac_add0_valid_s0 <= \$130 ;
   always @(posedge clk)
-    mac_acc3 <= \$115 ;
+    o__valid <= \$131 ;
+  always @(posedge clk)
+    stall_adv0_valid <= \$132 ;
+  always @(posedge clk)
+    stall_adv1_valid <= \$133 ;
+  always @(posedge clk)
+    stall_adv2_valid <= \$134 ;
+  always @(posedge clk)
+    stall_adv3_valid <= \$135 ;
+  always @(posedge clk)
+    stall_adv4_valid <= \$136 ;
+  always @(posedge clk)
+    stall_adv5_valid <= \$137 ;
+  always @(posedge clk)
+    stall_adv6_valid <= \$138 ;
+  always @(posedge clk)
+    stall_adv7_valid <= \$139 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$140 ;
+  always @(posedge clk)
+    mac_acc0 <= \$141 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$142 ;
+  always @(posedge clk)
+    mac_acc1 <= \$143 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$144 ;
+  always @(posedge clk)
+    mac_acc2 <= \$145 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$146 ;
+  always @(posedge clk)
+    mac_acc3 <= \$147 ;
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_0 (
+    .a(mac_pre_s0),
+    .b(\mac_pre_s0$104 ),
+    .ce(stall_adv4),
+    .clk(clk),
+    .p(mac_prod0_0)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_1 (
+    .a(\mac_pre_s0$103 ),
+    .b(\mac_pre_s0$105 ),
+    .ce(stall_adv4),
+    .clk(clk),
+    .p(mac_prod0_1)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_0 (
+    .a(mac_pre_s0),
+    .b(\mac_pre_s0$106 ),
+    .ce(stall_adv4),
+    .clk(clk),
+    .p(mac_prod1_0)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_1 (
+    .a(\mac_pre_s0$103 ),
+    .b(\mac_pre_s0$107 ),
+    .ce(stall_adv4),
+    .clk(clk),
+    .p(mac_prod1_1)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_0 (
+    .a(mac_pre_s0),
+    .b(\mac_pre_s0$108 ),
+    .ce(stall_adv4),
+    .clk(clk),
+    .p(mac_prod2_0)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_1 (
+    .a(\mac_pre_s0$103 ),
+    .b(\mac_pre_s0$109 ),
+    .ce(stall_adv4),
+    .clk(clk),
+    .p(mac_prod2_1)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_0 (
+    .a(mac_pre_s0),
+    .b(\mac_pre_s0$110 ),
+    .ce(stall_adv4),
+    .clk(clk),
+    .p(mac_prod3_0)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_1 (
+    .a(\mac_pre_s0$103 ),
+    .b(\mac_pre_s0$111 ),
+    .ce(stall_adv4),
+    .clk(clk),
+    .p(mac_prod3_1)
+  );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$69  = sel_l3_s0;
-    if (i__ready) begin
-      \$69  = { \$29 , \$28 , \$26 , \$23  };
+    \$85  = sel_l3_s0;
+    if (stall_adv0) begin
+      \$85  = { \$29 , \$28 , \$26 , \$23  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = \sel_l3_s0$92 ;
-    if (i__ready) begin
-      \$70  = i__payload[159:32];
+    \$86  = \sel_l3_s0$94 ;
+    if (stall_adv0) begin
+      \$86  = i__payload[159:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = \sel_l3_s0$93 ;
-    if (i__ready) begin
-      \$71  = i__payload[160];
+    \$87  = \sel_l3_s0$95 ;
+    if (stall_adv0) begin
+      \$87  = i__payload[160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = sel_dl1_s0;
-    if (i__ready) begin
-      \$72  = i__payload[7:0];
+    \$88  = sel_dl1_s0;
+    if (stall_adv1) begin
+      \$88  = i__payload[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = \sel_dl1_s0$28 ;
-    if (i__ready) begin
-      \$73  = i__payload[15:8];
+    \$89  = \sel_dl1_s0$32 ;
+    if (stall_adv1) begin
+      \$89  = i__payload[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = \sel_dl1_s0$29 ;
-    if (i__ready) begin
-      \$74  = i__payload[23:16];
+    \$90  = \sel_dl1_s0$33 ;
+    if (stall_adv1) begin
+      \$90  = i__payload[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = \sel_dl1_s0$32 ;
-    if (i__ready) begin
-      \$75  = i__payload[31:24];
+    \$91  = \sel_dl1_s0$36 ;
+    if (stall_adv1) begin
+      \$91  = i__payload[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = \sel_l8_s0$94 ;
-    if (i__ready) begin
-      \$76  = sel_l3_s0;
+    \$92  = \sel_l8_s0$96 ;
+    if (stall_adv2) begin
+      \$92  = sel_l3_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = \sel_l8_s0$95 ;
-    if (i__ready) begin
-      \$77  = sel_or0_0;
+    \$93  = \sel_l8_s0$97 ;
+    if (stall_adv2) begin
+      \$93  = sel_or0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = \sel_l8_s0$96 ;
-    if (i__ready) begin
-      \$78  = sel_or1_0;
+    \$94  = \sel_l8_s0$98 ;
+    if (stall_adv2) begin
+      \$94  = sel_or1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = sel_l8_s0;
-    if (i__ready) begin
-      \$79  = { \$33 , \$31  };
+    \$95  = sel_l8_s0;
+    if (stall_adv2) begin
+      \$95  = { \$35 , \$33  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = \sel_l8_s0$39 ;
-    if (i__ready) begin
-      \$80  = { \$49 , \$48  };
+    \$96  = \sel_l8_s0$45 ;
+    if (stall_adv2) begin
+      \$96  = { \$51 , \$50  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = \sel_l8_s0$41 ;
-    if (i__ready) begin
-      \$81  = \sel_l3_s0$92 ;
+    \$97  = \sel_l8_s0$47 ;
+    if (stall_adv2) begin
+      \$97  = \sel_l3_s0$94 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$82  = \sel_l8_s0$97 ;
-    if (i__ready) begin
-      \$82  = \sel_l3_s0$93 ;
+    \$98  = \sel_l8_s0$99 ;
+    if (stall_adv2) begin
+      \$98  = \sel_l3_s0$95 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = sel_valid_s0;
+    \$99  = sel_valid_s0;
     if (i__ready) begin
-      \$83  = i__valid;
+      \$99  = i__valid;
     end
     if (rst) begin
-      \$83  = 1'h0;
+      \$99  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = sel_valid_s1;
+    \$100  = sel_valid_s1;
     if (i__ready) begin
-      \$84  = sel_valid_s0;
+      \$100  = sel_valid_s0;
     end
     if (rst) begin
-      \$84  = 1'h0;
+      \$100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = mac_pre_s0;
-    if (i__ready) begin
-      \$85  = \sel_l8_s0$95 ;
+    \$101  = mac_pre_s0;
+    if (stall_adv3) begin
+      \$101  = \sel_l8_s0$97 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = \mac_pre_s0$53 ;
-    if (i__ready) begin
-      \$86  = \sel_l8_s0$96 ;
+    \$102  = \mac_pre_s0$103 ;
+    if (stall_adv3) begin
+      \$102  = \sel_l8_s0$98 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = \mac_pre_s0$51 ;
-    if (i__ready) begin
-      \$87  = mac_wmux_w0_0;
+    \$103  = \mac_pre_s0$104 ;
+    if (stall_adv3) begin
+      \$103  = mac_wmux_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$88  = \mac_pre_s0$54 ;
-    if (i__ready) begin
-      \$88  = mac_wmux_w0_1;
+    \$104  = \mac_pre_s0$105 ;
+    if (stall_adv3) begin
+      \$104  = mac_wmux_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = \mac_pre_s0$56 ;
-    if (i__ready) begin
-      \$89  = mac_wmux_w1_0;
+    \$105  = \mac_pre_s0$106 ;
+    if (stall_adv3) begin
+      \$105  = mac_wmux_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$90  = \mac_pre_s0$58 ;
-    if (i__ready) begin
-      \$90  = mac_wmux_w1_1;
+    \$106  = \mac_pre_s0$107 ;
+    if (stall_adv3) begin
+      \$106  = mac_wmux_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$91  = \mac_pre_s0$60 ;
-    if (i__ready) begin
-      \$91  = mac_wmux_w2_0;
+    \$107  = \mac_pre_s0$108 ;
+    if (stall_adv3) begin
+      \$107  = mac_wmux_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$92  = \mac_pre_s0$62 ;
-    if (i__ready) begin
-      \$92  = mac_wmux_w2_1;
+    \$108  = \mac_pre_s0$109 ;
+    if (stall_adv3) begin
+      \$108  = mac_wmux_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$93  = \mac_pre_s0$64 ;
-    if (i__ready) begin
-      \$93  = mac_wmux_w3_0;
+    \$109  = \mac_pre_s0$110 ;
+    if (stall_adv3) begin
+      \$109  = mac_wmux_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$94  = \mac_pre_s0$66 ;
-    if (i__ready) begin
-      \$94  = mac_wmux_w3_1;
+    \$110  = \mac_pre_s0$111 ;
+    if (stall_adv3) begin
+      \$110  = mac_wmux_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$95  = \mac_pre_s0$100 ;
-    if (i__ready) begin
-      \$95  = \sel_l8_s0$97 ;
+    \$111  = \mac_pre_s0$112 ;
+    if (stall_adv3) begin
+      \$111  = \sel_l8_s0$99 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$96  = mac_pre_valid_s0;
-    if (i__ready) begin
-      \$96  = sel_valid_s1;
+    \$112  = mac_pre_valid_s0;
+    if (stall_adv3) begin
+      \$112  = sel_valid_s1;
     end
     if (rst) begin
-      \$96  = 1'h0;
+      \$112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = mac_mul_s0;
-    if (i__ready) begin
-      \$97  = mac_prod0_0;
+    \$113  = mac_dspin_s0;
+    if (stall_adv4) begin
+      \$113  = \mac_pre_s0$112 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$98  = \mac_mul_s0$69 ;
-    if (i__ready) begin
-      \$98  = mac_prod0_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$99  = \mac_mul_s0$71 ;
-    if (i__ready) begin
-      \$99  = mac_prod1_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$100  = \mac_mul_s0$72 ;
-    if (i__ready) begin
-      \$100  = mac_prod1_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$101  = \mac_mul_s0$74 ;
-    if (i__ready) begin
-      \$101  = mac_prod2_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = \mac_mul_s0$75 ;
-    if (i__ready) begin
-      \$102  = mac_prod2_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = \mac_mul_s0$77 ;
-    if (i__ready) begin
-      \$103  = mac_prod3_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = \mac_mul_s0$78 ;
-    if (i__ready) begin
-      \$104  = mac_prod3_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = \mac_mul_s0$102 ;
-    if (i__ready) begin
-      \$105  = \mac_pre_s0$100 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = mac_mul_valid_s0;
-    if (i__ready) begin
-      \$106  = mac_pre_valid_s0;
+    \$114  = mac_dspin_valid_s0;
+    if (stall_adv4) begin
+      \$114  = mac_pre_valid_s0;
     end
     if (rst) begin
-      \$106  = 1'h0;
+      \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = o__valid;
-    if (i__ready) begin
-      \$107  = \$64 ;
+    \$115  = mac_mul_s0;
+    if (stall_adv5) begin
+      \$115  = mac_prod0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$116  = \mac_mul_s0$63 ;
+    if (stall_adv5) begin
+      \$116  = mac_prod0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$117  = \mac_mul_s0$65 ;
+    if (stall_adv5) begin
+      \$117  = mac_prod1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$118  = \mac_mul_s0$66 ;
+    if (stall_adv5) begin
+      \$118  = mac_prod1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$119  = \mac_mul_s0$68 ;
+    if (stall_adv5) begin
+      \$119  = mac_prod2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$120  = \mac_mul_s0$69 ;
+    if (stall_adv5) begin
+      \$120  = mac_prod2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$121  = \mac_mul_s0$71 ;
+    if (stall_adv5) begin
+      \$121  = mac_prod3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$122  = \mac_mul_s0$72 ;
+    if (stall_adv5) begin
+      \$122  = mac_prod3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$123  = \mac_mul_s0$124 ;
+    if (stall_adv5) begin
+      \$123  = mac_dspin_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$124  = mac_mul_valid_s0;
+    if (stall_adv5) begin
+      \$124  = mac_dspin_valid_s0;
     end
     if (rst) begin
-      \$107  = 1'h0;
+      \$124  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = mac_acc0_out;
-    if (\$65 ) begin
-      if (\mac_mul_s0$102 ) begin
-        \$108  = \$60 [31:0];
+    \$125  = mac_add0_s0;
+    if (stall_adv6) begin
+      \$125  = mac0_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$126  = \mac_add0_s0$82 ;
+    if (stall_adv6) begin
+      \$126  = mac1_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$127  = \mac_add0_s0$85 ;
+    if (stall_adv6) begin
+      \$127  = mac2_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$128  = \mac_add0_s0$88 ;
+    if (stall_adv6) begin
+      \$128  = mac3_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$129  = \mac_add0_s0$126 ;
+    if (stall_adv6) begin
+      \$129  = \mac_mul_s0$124 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$130  = mac_add0_valid_s0;
+    if (stall_adv6) begin
+      \$130  = mac_mul_valid_s0;
+    end
+    if (rst) begin
+      \$130  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$131  = o__valid;
+    if (i__ready) begin
+      \$131  = \$72 ;
+    end
+    if (rst) begin
+      \$131  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$132  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$132  = \$73 ;
+    end
+    if (rst) begin
+      \$132  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$133  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$133  = \$74 ;
+    end
+    if (rst) begin
+      \$133  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$134  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$134  = \$75 ;
+    end
+    if (rst) begin
+      \$134  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$135  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$135  = \$76 ;
+    end
+    if (rst) begin
+      \$135  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$136  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$136  = \$77 ;
+    end
+    if (rst) begin
+      \$136  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$137  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$137  = \$78 ;
+    end
+    if (rst) begin
+      \$137  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$138  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$138  = \$79 ;
+    end
+    if (rst) begin
+      \$138  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$139  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$139  = \$80 ;
+    end
+    if (rst) begin
+      \$139  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$140  = mac_acc0_out;
+    if (\$81 ) begin
+      if (\mac_add0_s0$126 ) begin
+        \$140  = \$68 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = mac_acc0;
-    if (\$65 ) begin
+    \$141  = mac_acc0;
+    if (\$81 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_mul_s0$102 ) begin
-        \$109  = 32'd0;
+      if (\mac_add0_s0$126 ) begin
+        \$141  = 32'd0;
       end else begin
-        \$109  = \$60 [31:0];
+        \$141  = \$68 [31:0];
       end
     end
     if (rst) begin
-      \$109  = 32'd0;
+      \$141  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = mac_acc1_out;
-    if (\$66 ) begin
-      if (\mac_mul_s0$102 ) begin
-        \$110  = \$61 [31:0];
+    \$142  = mac_acc1_out;
+    if (\$82 ) begin
+      if (\mac_add0_s0$126 ) begin
+        \$142  = \$69 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = mac_acc1;
-    if (\$66 ) begin
+    \$143  = mac_acc1;
+    if (\$82 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_mul_s0$102 ) begin
-        \$111  = 32'd0;
+      if (\mac_add0_s0$126 ) begin
+        \$143  = 32'd0;
       end else begin
-        \$111  = \$61 [31:0];
+        \$143  = \$69 [31:0];
       end
     end
     if (rst) begin
-      \$111  = 32'd0;
+      \$143  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = mac_acc2_out;
-    if (\$67 ) begin
-      if (\mac_mul_s0$102 ) begin
-        \$112  = \$62 [31:0];
+    \$144  = mac_acc2_out;
+    if (\$83 ) begin
+      if (\mac_add0_s0$126 ) begin
+        \$144  = \$70 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = mac_acc2;
-    if (\$67 ) begin
+    \$145  = mac_acc2;
+    if (\$83 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_mul_s0$102 ) begin
-        \$113  = 32'd0;
+      if (\mac_add0_s0$126 ) begin
+        \$145  = 32'd0;
       end else begin
-        \$113  = \$62 [31:0];
+        \$145  = \$70 [31:0];
       end
     end
     if (rst) begin
-      \$113  = 32'd0;
+      \$145  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = mac_acc3_out;
-    if (\$68 ) begin
-      if (\mac_mul_s0$102 ) begin
-        \$114  = \$63 [31:0];
+    \$146  = mac_acc3_out;
+    if (\$84 ) begin
+      if (\mac_add0_s0$126 ) begin
+        \$146  = \$71 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = mac_acc3;
-    if (\$68 ) begin
+    \$147  = mac_acc3;
+    if (\$84 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_mul_s0$102 ) begin
-        \$115  = 32'd0;
+      if (\mac_add0_s0$126 ) begin
+        \$147  = 32'd0;
       end else begin
-        \$115  = \$63 [31:0];
+        \$147  = \$71 [31:0];
       end
     end
     if (rst) begin
-      \$115  = 32'd0;
+      \$147  = 32'd0;
     end
   end
   assign advance = i__ready;
@@ -848,18 +1174,18 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign sel_keep = { \$29 , \$28 , \$26 , \$23  };
   assign sel_pre0_1 = { sel_p0_1_0_c, sel_p0_1_0_s };
   assign sel_pre1_2 = { sel_p1_2_1_s, sel_p1_2_0_s };
-  assign sel_sel0 = { \$33 , \$31 , sel_l3_s0[0] };
-  assign sel_sel1 = { \$39 , \$37 , \$35  };
-  assign sel_idx0 = { \$33 , \$31  };
-  assign sel_idx1 = { \$49 , \$48  };
+  assign sel_sel0 = { \$35 , \$33 , sel_l3_s0[0] };
+  assign sel_sel1 = { \$41 , \$39 , \$37  };
+  assign sel_idx0 = { \$35 , \$33  };
+  assign sel_idx1 = { \$51 , \$50  };
   assign sel_val0 = sel_or0_0;
   assign sel_val1 = sel_or1_0;
-  assign mac_wmux_off0 = \$50 [1:0];
-  assign mac_wmux_off1 = \$51 [1:0];
-  assign mac_acc0_next = \$60 [31:0];
-  assign mac_acc1_next = \$61 [31:0];
-  assign mac_acc2_next = \$62 [31:0];
-  assign mac_acc3_next = \$63 [31:0];
+  assign mac_wmux_off0 = \$53 [1:0];
+  assign mac_wmux_off1 = \$54 [1:0];
+  assign mac_acc0_next = \$68 [31:0];
+  assign mac_acc1_next = \$69 [31:0];
+  assign mac_acc2_next = \$70 [31:0];
+  assign mac_acc3_next = \$71 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[31:0];
   assign \i__payload.data[0]  = i__payload[7:0];
@@ -894,5 +1220,38 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign o__payload[95:64] = mac_acc2_out;
   assign o__payload[63:32] = mac_acc1_out;
   assign o__payload[31:0] = mac_acc0_out;
-  assign \$34  = sel_l3_s0[0];
+  assign \$36  = sel_l3_s0[0];
 endmodule
+
+// nmsparse_mul_ireg: signed product of two registered operands.
+//
+// The operand registers load when ce is high and are not reset (no transfer is lost: the
+// valid bits beside them are). They are the input registers of a DSP block, written as a
+// module of their own so that a flow can map it onto its DSP primitive with those registers
+// inside (gen/prims/ecp5/nmsparse_mul_ireg.v: ECP5 MULT18X18D with REG_INPUTA/REG_INPUTB;
+// Yosys' synth_ecp5 does not move registers into the DSP by itself). Generated by nmsparse;
+// the include guard lets several emitted modules be compiled together.
+`ifndef NMSPARSE_MUL_IREG
+`define NMSPARSE_MUL_IREG
+// verilator lint_off DECLFILENAME
+module nmsparse_mul_ireg #(
+    parameter A_WIDTH = 8,
+    parameter B_WIDTH = 8
+) (
+    input wire clk,
+    input wire ce,
+    input wire signed [A_WIDTH-1:0] a,
+    input wire signed [B_WIDTH-1:0] b,
+    output wire signed [A_WIDTH+B_WIDTH-1:0] p
+);
+    reg signed [A_WIDTH-1:0] a_r = 0;
+    reg signed [B_WIDTH-1:0] b_r = 0;
+    always @(posedge clk)
+        if (ce) begin
+            a_r <= a;
+            b_r <= b;
+        end
+    assign p = a_r * b_r;
+endmodule
+// verilator lint_on DECLFILENAME
+`endif

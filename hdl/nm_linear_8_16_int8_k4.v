@@ -836,13 +836,13 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$1745 ;
   wire \$1746 ;
   wire \$1747 ;
-  wire [7:0] \$1748 ;
-  wire [7:0] \$1749 ;
+  wire \$1748 ;
+  wire \$1749 ;
   wire \$175 ;
-  wire [7:0] \$1750 ;
-  wire [7:0] \$1751 ;
-  wire [7:0] \$1752 ;
-  wire [7:0] \$1753 ;
+  wire \$1750 ;
+  wire \$1751 ;
+  wire \$1752 ;
+  wire \$1753 ;
   wire [7:0] \$1754 ;
   wire [7:0] \$1755 ;
   wire [7:0] \$1756 ;
@@ -850,22 +850,22 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [7:0] \$1758 ;
   wire [7:0] \$1759 ;
   wire \$176 ;
-  wire \$1760 ;
-  wire \$1761 ;
-  wire \$1762 ;
-  wire \$1763 ;
-  wire \$1764 ;
-  wire \$1765 ;
+  wire [7:0] \$1760 ;
+  wire [7:0] \$1761 ;
+  wire [7:0] \$1762 ;
+  wire [7:0] \$1763 ;
+  wire [7:0] \$1764 ;
+  wire [7:0] \$1765 ;
   wire \$1766 ;
   wire \$1767 ;
   wire \$1768 ;
-  wire [7:0] \$1769 ;
+  wire \$1769 ;
   wire \$177 ;
-  wire [7:0] \$1770 ;
-  wire [7:0] \$1771 ;
-  wire [7:0] \$1772 ;
-  wire [7:0] \$1773 ;
-  wire [7:0] \$1774 ;
+  wire \$1770 ;
+  wire \$1771 ;
+  wire \$1772 ;
+  wire \$1773 ;
+  wire \$1774 ;
   wire [7:0] \$1775 ;
   wire [7:0] \$1776 ;
   wire [7:0] \$1777 ;
@@ -873,24 +873,24 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [7:0] \$1779 ;
   wire \$178 ;
   wire [7:0] \$1780 ;
-  wire \$1781 ;
-  wire \$1782 ;
-  wire \$1783 ;
-  wire \$1784 ;
-  wire \$1785 ;
-  wire \$1786 ;
+  wire [7:0] \$1781 ;
+  wire [7:0] \$1782 ;
+  wire [7:0] \$1783 ;
+  wire [7:0] \$1784 ;
+  wire [7:0] \$1785 ;
+  wire [7:0] \$1786 ;
   wire \$1787 ;
   wire \$1788 ;
   wire \$1789 ;
   wire \$179 ;
   wire \$1790 ;
   wire \$1791 ;
-  wire [7:0] \$1792 ;
-  wire [7:0] \$1793 ;
-  wire [7:0] \$1794 ;
-  wire [7:0] \$1795 ;
-  wire [7:0] \$1796 ;
-  wire [7:0] \$1797 ;
+  wire \$1792 ;
+  wire \$1793 ;
+  wire \$1794 ;
+  wire \$1795 ;
+  wire \$1796 ;
+  wire \$1797 ;
   wire [7:0] \$1798 ;
   wire [7:0] \$1799 ;
   wire [8:0] \$18 ;
@@ -899,12 +899,12 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [7:0] \$1801 ;
   wire [7:0] \$1802 ;
   wire [7:0] \$1803 ;
-  wire \$1804 ;
-  wire \$1805 ;
-  wire \$1806 ;
-  wire \$1807 ;
-  wire \$1808 ;
-  wire \$1809 ;
+  wire [7:0] \$1804 ;
+  wire [7:0] \$1805 ;
+  wire [7:0] \$1806 ;
+  wire [7:0] \$1807 ;
+  wire [7:0] \$1808 ;
+  wire [7:0] \$1809 ;
   wire \$181 ;
   wire \$1810 ;
   wire \$1811 ;
@@ -912,26 +912,26 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$1813 ;
   wire \$1814 ;
   wire \$1815 ;
-  wire [7:0] \$1816 ;
-  wire [7:0] \$1817 ;
-  wire [7:0] \$1818 ;
-  wire [7:0] \$1819 ;
+  wire \$1816 ;
+  wire \$1817 ;
+  wire \$1818 ;
+  wire \$1819 ;
   wire \$182 ;
-  wire [7:0] \$1820 ;
-  wire [7:0] \$1821 ;
+  wire \$1820 ;
+  wire \$1821 ;
   wire [7:0] \$1822 ;
   wire [7:0] \$1823 ;
   wire [7:0] \$1824 ;
   wire [7:0] \$1825 ;
   wire [7:0] \$1826 ;
   wire [7:0] \$1827 ;
-  wire \$1828 ;
-  wire \$1829 ;
+  wire [7:0] \$1828 ;
+  wire [7:0] \$1829 ;
   wire \$183 ;
-  wire \$1830 ;
-  wire \$1831 ;
-  wire \$1832 ;
-  wire \$1833 ;
+  wire [7:0] \$1830 ;
+  wire [7:0] \$1831 ;
+  wire [7:0] \$1832 ;
+  wire [7:0] \$1833 ;
   wire \$1834 ;
   wire \$1835 ;
   wire \$1836 ;
@@ -941,12 +941,12 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$184 ;
   wire \$1840 ;
   wire \$1841 ;
-  wire [7:0] \$1842 ;
-  wire [7:0] \$1843 ;
-  wire [7:0] \$1844 ;
-  wire [7:0] \$1845 ;
-  wire [7:0] \$1846 ;
-  wire [7:0] \$1847 ;
+  wire \$1842 ;
+  wire \$1843 ;
+  wire \$1844 ;
+  wire \$1845 ;
+  wire \$1846 ;
+  wire \$1847 ;
   wire [7:0] \$1848 ;
   wire [7:0] \$1849 ;
   wire \$185 ;
@@ -954,12 +954,12 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [7:0] \$1851 ;
   wire [7:0] \$1852 ;
   wire [7:0] \$1853 ;
-  wire \$1854 ;
-  wire \$1855 ;
-  wire \$1856 ;
-  wire \$1857 ;
-  wire \$1858 ;
-  wire \$1859 ;
+  wire [7:0] \$1854 ;
+  wire [7:0] \$1855 ;
+  wire [7:0] \$1856 ;
+  wire [7:0] \$1857 ;
+  wire [7:0] \$1858 ;
+  wire [7:0] \$1859 ;
   wire \$186 ;
   wire \$1860 ;
   wire \$1861 ;
@@ -969,13 +969,13 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$1865 ;
   wire \$1866 ;
   wire \$1867 ;
-  wire [7:0] \$1868 ;
-  wire [7:0] \$1869 ;
+  wire \$1868 ;
+  wire \$1869 ;
   wire \$187 ;
-  wire [7:0] \$1870 ;
-  wire [7:0] \$1871 ;
-  wire [7:0] \$1872 ;
-  wire [7:0] \$1873 ;
+  wire \$1870 ;
+  wire \$1871 ;
+  wire \$1872 ;
+  wire \$1873 ;
   wire [7:0] \$1874 ;
   wire [7:0] \$1875 ;
   wire [7:0] \$1876 ;
@@ -983,12 +983,12 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [7:0] \$1878 ;
   wire [7:0] \$1879 ;
   wire \$188 ;
-  wire \$1880 ;
-  wire \$1881 ;
-  wire \$1882 ;
-  wire \$1883 ;
-  wire \$1884 ;
-  wire \$1885 ;
+  wire [7:0] \$1880 ;
+  wire [7:0] \$1881 ;
+  wire [7:0] \$1882 ;
+  wire [7:0] \$1883 ;
+  wire [7:0] \$1884 ;
+  wire [7:0] \$1885 ;
   wire \$1886 ;
   wire \$1887 ;
   wire \$1888 ;
@@ -1000,27 +1000,27 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$1893 ;
   wire \$1894 ;
   wire \$1895 ;
-  wire [7:0] \$1896 ;
-  wire [7:0] \$1897 ;
-  wire [7:0] \$1898 ;
-  wire [7:0] \$1899 ;
+  wire \$1896 ;
+  wire \$1897 ;
+  wire \$1898 ;
+  wire \$1899 ;
   wire [8:0] \$19 ;
   wire \$190 ;
-  wire [7:0] \$1900 ;
-  wire [7:0] \$1901 ;
+  wire \$1900 ;
+  wire \$1901 ;
   wire [7:0] \$1902 ;
   wire [7:0] \$1903 ;
   wire [7:0] \$1904 ;
   wire [7:0] \$1905 ;
   wire [7:0] \$1906 ;
   wire [7:0] \$1907 ;
-  wire \$1908 ;
-  wire \$1909 ;
+  wire [7:0] \$1908 ;
+  wire [7:0] \$1909 ;
   wire \$191 ;
-  wire \$1910 ;
-  wire \$1911 ;
-  wire \$1912 ;
-  wire \$1913 ;
+  wire [7:0] \$1910 ;
+  wire [7:0] \$1911 ;
+  wire [7:0] \$1912 ;
+  wire [7:0] \$1913 ;
   wire \$1914 ;
   wire \$1915 ;
   wire \$1916 ;
@@ -1033,26 +1033,26 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$1922 ;
   wire \$1923 ;
   wire \$1924 ;
-  wire [7:0] \$1925 ;
-  wire [7:0] \$1926 ;
-  wire [7:0] \$1927 ;
-  wire [7:0] \$1928 ;
-  wire [7:0] \$1929 ;
+  wire \$1925 ;
+  wire \$1926 ;
+  wire \$1927 ;
+  wire \$1928 ;
+  wire \$1929 ;
   wire \$193 ;
-  wire [7:0] \$1930 ;
+  wire \$1930 ;
   wire [7:0] \$1931 ;
   wire [7:0] \$1932 ;
   wire [7:0] \$1933 ;
   wire [7:0] \$1934 ;
   wire [7:0] \$1935 ;
   wire [7:0] \$1936 ;
-  wire \$1937 ;
-  wire \$1938 ;
-  wire \$1939 ;
+  wire [7:0] \$1937 ;
+  wire [7:0] \$1938 ;
+  wire [7:0] \$1939 ;
   wire \$194 ;
-  wire \$1940 ;
-  wire \$1941 ;
-  wire \$1942 ;
+  wire [7:0] \$1940 ;
+  wire [7:0] \$1941 ;
+  wire [7:0] \$1942 ;
   wire \$1943 ;
   wire \$1944 ;
   wire \$1945 ;
@@ -1067,120 +1067,120 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$1953 ;
   wire \$1954 ;
   wire \$1955 ;
-  wire [7:0] \$1956 ;
-  wire [7:0] \$1957 ;
-  wire [7:0] \$1958 ;
-  wire [7:0] \$1959 ;
+  wire \$1956 ;
+  wire \$1957 ;
+  wire \$1958 ;
+  wire \$1959 ;
   wire \$196 ;
-  wire [7:0] \$1960 ;
-  wire [7:0] \$1961 ;
+  wire \$1960 ;
+  wire \$1961 ;
   wire [7:0] \$1962 ;
   wire [7:0] \$1963 ;
-  wire \$1964 ;
-  wire \$1965 ;
-  wire \$1966 ;
-  wire \$1967 ;
-  wire \$1968 ;
-  wire \$1969 ;
+  wire [7:0] \$1964 ;
+  wire [7:0] \$1965 ;
+  wire [7:0] \$1966 ;
+  wire [7:0] \$1967 ;
+  wire [7:0] \$1968 ;
+  wire [7:0] \$1969 ;
   wire \$197 ;
   wire \$1970 ;
   wire \$1971 ;
   wire \$1972 ;
   wire \$1973 ;
-  wire [3:0] \$1974 ;
+  wire \$1974 ;
   wire \$1975 ;
   wire \$1976 ;
   wire \$1977 ;
   wire \$1978 ;
-  wire [3:0] \$1979 ;
+  wire \$1979 ;
   wire \$198 ;
   wire \$1980 ;
-  wire \$1981 ;
+  wire [3:0] \$1981 ;
   wire \$1982 ;
   wire \$1983 ;
   wire \$1984 ;
   wire \$1985 ;
-  wire \$1986 ;
+  wire [3:0] \$1986 ;
   wire \$1987 ;
-  wire [3:0] \$1988 ;
+  wire \$1988 ;
   wire \$1989 ;
   wire \$199 ;
   wire \$1990 ;
   wire \$1991 ;
   wire \$1992 ;
-  wire [3:0] \$1993 ;
-  wire [3:0] \$1994 ;
-  wire \$1995 ;
+  wire \$1993 ;
+  wire \$1994 ;
+  wire [3:0] \$1995 ;
   wire \$1996 ;
   wire \$1997 ;
   wire \$1998 ;
-  wire [3:0] \$1999 ;
+  wire \$1999 ;
   wire \$2 ;
   wire \$20 ;
   wire \$200 ;
-  wire \$2000 ;
-  wire \$2001 ;
+  wire [3:0] \$2000 ;
+  wire [3:0] \$2001 ;
   wire \$2002 ;
   wire \$2003 ;
   wire \$2004 ;
   wire \$2005 ;
-  wire \$2006 ;
+  wire [3:0] \$2006 ;
   wire \$2007 ;
   wire \$2008 ;
   wire \$2009 ;
   wire \$201 ;
-  wire [3:0] \$2010 ;
+  wire \$2010 ;
   wire \$2011 ;
   wire \$2012 ;
   wire \$2013 ;
   wire \$2014 ;
-  wire [3:0] \$2015 ;
-  wire [3:0] \$2016 ;
-  wire \$2017 ;
+  wire \$2015 ;
+  wire \$2016 ;
+  wire [3:0] \$2017 ;
   wire \$2018 ;
   wire \$2019 ;
   wire \$202 ;
   wire \$2020 ;
-  wire [3:0] \$2021 ;
-  wire \$2022 ;
-  wire \$2023 ;
+  wire \$2021 ;
+  wire [3:0] \$2022 ;
+  wire [3:0] \$2023 ;
   wire \$2024 ;
   wire \$2025 ;
-  wire [3:0] \$2026 ;
-  wire [3:0] \$2027 ;
-  wire \$2028 ;
+  wire \$2026 ;
+  wire \$2027 ;
+  wire [3:0] \$2028 ;
   wire \$2029 ;
   wire \$203 ;
   wire \$2030 ;
   wire \$2031 ;
   wire \$2032 ;
-  wire \$2033 ;
-  wire \$2034 ;
+  wire [3:0] \$2033 ;
+  wire [3:0] \$2034 ;
   wire \$2035 ;
   wire \$2036 ;
   wire \$2037 ;
   wire \$2038 ;
   wire \$2039 ;
   wire \$204 ;
-  wire [3:0] \$2040 ;
+  wire \$2040 ;
   wire \$2041 ;
   wire \$2042 ;
   wire \$2043 ;
   wire \$2044 ;
-  wire [3:0] \$2045 ;
-  wire [3:0] \$2046 ;
-  wire \$2047 ;
+  wire \$2045 ;
+  wire \$2046 ;
+  wire [3:0] \$2047 ;
   wire \$2048 ;
   wire \$2049 ;
   wire \$205 ;
   wire \$2050 ;
-  wire [3:0] \$2051 ;
-  wire \$2052 ;
-  wire \$2053 ;
+  wire \$2051 ;
+  wire [3:0] \$2052 ;
+  wire [3:0] \$2053 ;
   wire \$2054 ;
   wire \$2055 ;
-  wire [3:0] \$2056 ;
-  wire [3:0] \$2057 ;
+  wire \$2056 ;
+  wire \$2057 ;
   wire [3:0] \$2058 ;
   wire \$2059 ;
   wire \$206 ;
@@ -1188,14 +1188,14 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2061 ;
   wire \$2062 ;
   wire [3:0] \$2063 ;
-  wire \$2064 ;
-  wire \$2065 ;
+  wire [3:0] \$2064 ;
+  wire [3:0] \$2065 ;
   wire \$2066 ;
   wire \$2067 ;
   wire \$2068 ;
   wire \$2069 ;
   wire \$207 ;
-  wire \$2070 ;
+  wire [3:0] \$2070 ;
   wire \$2071 ;
   wire \$2072 ;
   wire \$2073 ;
@@ -1203,26 +1203,26 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2075 ;
   wire \$2076 ;
   wire \$2077 ;
-  wire [3:0] \$2078 ;
+  wire \$2078 ;
   wire \$2079 ;
   wire \$208 ;
   wire \$2080 ;
   wire \$2081 ;
   wire \$2082 ;
-  wire [3:0] \$2083 ;
-  wire [3:0] \$2084 ;
-  wire \$2085 ;
+  wire \$2083 ;
+  wire \$2084 ;
+  wire [3:0] \$2085 ;
   wire \$2086 ;
   wire \$2087 ;
   wire \$2088 ;
-  wire [3:0] \$2089 ;
+  wire \$2089 ;
   wire \$209 ;
-  wire \$2090 ;
-  wire \$2091 ;
+  wire [3:0] \$2090 ;
+  wire [3:0] \$2091 ;
   wire \$2092 ;
   wire \$2093 ;
-  wire [3:0] \$2094 ;
-  wire [3:0] \$2095 ;
+  wire \$2094 ;
+  wire \$2095 ;
   wire [3:0] \$2096 ;
   wire \$2097 ;
   wire \$2098 ;
@@ -1231,20 +1231,20 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$210 ;
   wire \$2100 ;
   wire [3:0] \$2101 ;
-  wire \$2102 ;
-  wire \$2103 ;
+  wire [3:0] \$2102 ;
+  wire [3:0] \$2103 ;
   wire \$2104 ;
   wire \$2105 ;
-  wire [3:0] \$2106 ;
-  wire [3:0] \$2107 ;
-  wire \$2108 ;
+  wire \$2106 ;
+  wire \$2107 ;
+  wire [3:0] \$2108 ;
   wire \$2109 ;
   wire \$211 ;
   wire \$2110 ;
   wire \$2111 ;
   wire \$2112 ;
-  wire \$2113 ;
-  wire \$2114 ;
+  wire [3:0] \$2113 ;
+  wire [3:0] \$2114 ;
   wire \$2115 ;
   wire \$2116 ;
   wire \$2117 ;
@@ -1255,53 +1255,53 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2121 ;
   wire \$2122 ;
   wire \$2123 ;
-  wire [3:0] \$2124 ;
+  wire \$2124 ;
   wire \$2125 ;
   wire \$2126 ;
   wire \$2127 ;
   wire \$2128 ;
-  wire [3:0] \$2129 ;
+  wire \$2129 ;
   wire \$213 ;
-  wire [3:0] \$2130 ;
-  wire \$2131 ;
+  wire \$2130 ;
+  wire [3:0] \$2131 ;
   wire \$2132 ;
   wire \$2133 ;
   wire \$2134 ;
-  wire [3:0] \$2135 ;
-  wire \$2136 ;
-  wire \$2137 ;
+  wire \$2135 ;
+  wire [3:0] \$2136 ;
+  wire [3:0] \$2137 ;
   wire \$2138 ;
   wire \$2139 ;
   wire \$214 ;
-  wire [3:0] \$2140 ;
-  wire [3:0] \$2141 ;
+  wire \$2140 ;
+  wire \$2141 ;
   wire [3:0] \$2142 ;
   wire \$2143 ;
   wire \$2144 ;
   wire \$2145 ;
   wire \$2146 ;
   wire [3:0] \$2147 ;
-  wire \$2148 ;
-  wire \$2149 ;
+  wire [3:0] \$2148 ;
+  wire [3:0] \$2149 ;
   wire \$215 ;
   wire \$2150 ;
   wire \$2151 ;
-  wire [3:0] \$2152 ;
-  wire [3:0] \$2153 ;
-  wire \$2154 ;
+  wire \$2152 ;
+  wire \$2153 ;
+  wire [3:0] \$2154 ;
   wire \$2155 ;
   wire \$2156 ;
   wire \$2157 ;
-  wire [3:0] \$2158 ;
+  wire \$2158 ;
   wire [3:0] \$2159 ;
   wire \$216 ;
-  wire \$2160 ;
+  wire [3:0] \$2160 ;
   wire \$2161 ;
   wire \$2162 ;
   wire \$2163 ;
   wire \$2164 ;
-  wire \$2165 ;
-  wire \$2166 ;
+  wire [3:0] \$2165 ;
+  wire [3:0] \$2166 ;
   wire \$2167 ;
   wire \$2168 ;
   wire \$2169 ;
@@ -1314,26 +1314,26 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2175 ;
   wire \$2176 ;
   wire \$2177 ;
-  wire [3:0] \$2178 ;
+  wire \$2178 ;
   wire \$2179 ;
   wire \$218 ;
   wire \$2180 ;
   wire \$2181 ;
   wire \$2182 ;
-  wire [3:0] \$2183 ;
-  wire [3:0] \$2184 ;
-  wire \$2185 ;
+  wire \$2183 ;
+  wire \$2184 ;
+  wire [3:0] \$2185 ;
   wire \$2186 ;
   wire \$2187 ;
   wire \$2188 ;
-  wire [3:0] \$2189 ;
+  wire \$2189 ;
   wire \$219 ;
-  wire \$2190 ;
-  wire \$2191 ;
+  wire [3:0] \$2190 ;
+  wire [3:0] \$2191 ;
   wire \$2192 ;
   wire \$2193 ;
-  wire [3:0] \$2194 ;
-  wire [3:0] \$2195 ;
+  wire \$2194 ;
+  wire \$2195 ;
   wire [3:0] \$2196 ;
   wire \$2197 ;
   wire \$2198 ;
@@ -1342,33 +1342,33 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$220 ;
   wire \$2200 ;
   wire [3:0] \$2201 ;
-  wire \$2202 ;
-  wire \$2203 ;
+  wire [3:0] \$2202 ;
+  wire [3:0] \$2203 ;
   wire \$2204 ;
   wire \$2205 ;
-  wire [3:0] \$2206 ;
-  wire [3:0] \$2207 ;
-  wire \$2208 ;
+  wire \$2206 ;
+  wire \$2207 ;
+  wire [3:0] \$2208 ;
   wire \$2209 ;
   wire \$221 ;
   wire \$2210 ;
   wire \$2211 ;
-  wire [3:0] \$2212 ;
-  wire \$2213 ;
-  wire \$2214 ;
+  wire \$2212 ;
+  wire [3:0] \$2213 ;
+  wire [3:0] \$2214 ;
   wire \$2215 ;
   wire \$2216 ;
-  wire [3:0] \$2217 ;
-  wire [3:0] \$2218 ;
+  wire \$2217 ;
+  wire \$2218 ;
   wire [3:0] \$2219 ;
   wire \$222 ;
   wire \$2220 ;
   wire \$2221 ;
   wire \$2222 ;
   wire \$2223 ;
-  wire \$2224 ;
-  wire \$2225 ;
-  wire \$2226 ;
+  wire [3:0] \$2224 ;
+  wire [3:0] \$2225 ;
+  wire [3:0] \$2226 ;
   wire \$2227 ;
   wire \$2228 ;
   wire \$2229 ;
@@ -1381,26 +1381,26 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2235 ;
   wire \$2236 ;
   wire \$2237 ;
-  wire [3:0] \$2238 ;
+  wire \$2238 ;
   wire \$2239 ;
   wire \$224 ;
   wire \$2240 ;
   wire \$2241 ;
   wire \$2242 ;
-  wire [3:0] \$2243 ;
-  wire [3:0] \$2244 ;
-  wire \$2245 ;
+  wire \$2243 ;
+  wire \$2244 ;
+  wire [3:0] \$2245 ;
   wire \$2246 ;
   wire \$2247 ;
   wire \$2248 ;
-  wire [3:0] \$2249 ;
+  wire \$2249 ;
   wire \$225 ;
-  wire \$2250 ;
-  wire \$2251 ;
+  wire [3:0] \$2250 ;
+  wire [3:0] \$2251 ;
   wire \$2252 ;
   wire \$2253 ;
-  wire [3:0] \$2254 ;
-  wire [3:0] \$2255 ;
+  wire \$2254 ;
+  wire \$2255 ;
   wire [3:0] \$2256 ;
   wire \$2257 ;
   wire \$2258 ;
@@ -1408,33 +1408,33 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$226 ;
   wire \$2260 ;
   wire [3:0] \$2261 ;
-  wire \$2262 ;
-  wire \$2263 ;
+  wire [3:0] \$2262 ;
+  wire [3:0] \$2263 ;
   wire \$2264 ;
   wire \$2265 ;
-  wire [3:0] \$2266 ;
-  wire [3:0] \$2267 ;
-  wire \$2268 ;
+  wire \$2266 ;
+  wire \$2267 ;
+  wire [3:0] \$2268 ;
   wire \$2269 ;
   wire \$227 ;
   wire \$2270 ;
   wire \$2271 ;
-  wire [3:0] \$2272 ;
-  wire \$2273 ;
-  wire \$2274 ;
+  wire \$2272 ;
+  wire [3:0] \$2273 ;
+  wire [3:0] \$2274 ;
   wire \$2275 ;
   wire \$2276 ;
-  wire [3:0] \$2277 ;
-  wire [3:0] \$2278 ;
+  wire \$2277 ;
+  wire \$2278 ;
   wire [3:0] \$2279 ;
   wire \$228 ;
   wire \$2280 ;
   wire \$2281 ;
   wire \$2282 ;
   wire \$2283 ;
-  wire \$2284 ;
-  wire \$2285 ;
-  wire \$2286 ;
+  wire [3:0] \$2284 ;
+  wire [3:0] \$2285 ;
+  wire [3:0] \$2286 ;
   wire \$2287 ;
   wire \$2288 ;
   wire \$2289 ;
@@ -1445,27 +1445,27 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2293 ;
   wire \$2294 ;
   wire \$2295 ;
-  wire [3:0] \$2296 ;
+  wire \$2296 ;
   wire \$2297 ;
   wire \$2298 ;
   wire \$2299 ;
   wire \$23 ;
   wire \$230 ;
   wire \$2300 ;
-  wire [3:0] \$2301 ;
-  wire [3:0] \$2302 ;
-  wire \$2303 ;
+  wire \$2301 ;
+  wire \$2302 ;
+  wire [3:0] \$2303 ;
   wire \$2304 ;
   wire \$2305 ;
   wire \$2306 ;
-  wire [3:0] \$2307 ;
-  wire \$2308 ;
-  wire \$2309 ;
+  wire \$2307 ;
+  wire [3:0] \$2308 ;
+  wire [3:0] \$2309 ;
   wire \$231 ;
   wire \$2310 ;
   wire \$2311 ;
-  wire [3:0] \$2312 ;
-  wire [3:0] \$2313 ;
+  wire \$2312 ;
+  wire \$2313 ;
   wire [3:0] \$2314 ;
   wire \$2315 ;
   wire \$2316 ;
@@ -1473,26 +1473,26 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2318 ;
   wire [3:0] \$2319 ;
   wire \$232 ;
-  wire \$2320 ;
-  wire \$2321 ;
+  wire [3:0] \$2320 ;
+  wire [3:0] \$2321 ;
   wire \$2322 ;
   wire \$2323 ;
-  wire [3:0] \$2324 ;
-  wire [3:0] \$2325 ;
-  wire \$2326 ;
+  wire \$2324 ;
+  wire \$2325 ;
+  wire [3:0] \$2326 ;
   wire \$2327 ;
   wire \$2328 ;
   wire \$2329 ;
   wire \$233 ;
-  wire [3:0] \$2330 ;
+  wire \$2330 ;
   wire [3:0] \$2331 ;
-  wire \$2332 ;
+  wire [3:0] \$2332 ;
   wire \$2333 ;
   wire \$2334 ;
   wire \$2335 ;
   wire \$2336 ;
-  wire \$2337 ;
-  wire \$2338 ;
+  wire [3:0] \$2337 ;
+  wire [3:0] \$2338 ;
   wire \$2339 ;
   wire \$234 ;
   wire \$2340 ;
@@ -1501,26 +1501,26 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2343 ;
   wire \$2344 ;
   wire \$2345 ;
-  wire [3:0] \$2346 ;
+  wire \$2346 ;
   wire \$2347 ;
   wire \$2348 ;
   wire \$2349 ;
   wire \$235 ;
   wire \$2350 ;
-  wire [3:0] \$2351 ;
-  wire [3:0] \$2352 ;
-  wire \$2353 ;
+  wire \$2351 ;
+  wire \$2352 ;
+  wire [3:0] \$2353 ;
   wire \$2354 ;
   wire \$2355 ;
   wire \$2356 ;
-  wire [3:0] \$2357 ;
-  wire \$2358 ;
-  wire \$2359 ;
+  wire \$2357 ;
+  wire [3:0] \$2358 ;
+  wire [3:0] \$2359 ;
   wire \$236 ;
   wire \$2360 ;
   wire \$2361 ;
-  wire [3:0] \$2362 ;
-  wire [3:0] \$2363 ;
+  wire \$2362 ;
+  wire \$2363 ;
   wire [3:0] \$2364 ;
   wire \$2365 ;
   wire \$2366 ;
@@ -1528,46 +1528,46 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2368 ;
   wire [3:0] \$2369 ;
   wire \$237 ;
-  wire \$2370 ;
-  wire \$2371 ;
+  wire [3:0] \$2370 ;
+  wire [3:0] \$2371 ;
   wire \$2372 ;
   wire \$2373 ;
-  wire [3:0] \$2374 ;
-  wire [3:0] \$2375 ;
-  wire \$2376 ;
+  wire \$2374 ;
+  wire \$2375 ;
+  wire [3:0] \$2376 ;
   wire \$2377 ;
   wire \$2378 ;
   wire \$2379 ;
   wire \$238 ;
   wire \$2380 ;
-  wire \$2381 ;
-  wire \$2382 ;
+  wire [3:0] \$2381 ;
+  wire [3:0] \$2382 ;
   wire \$2383 ;
   wire \$2384 ;
   wire \$2385 ;
   wire \$2386 ;
   wire \$2387 ;
-  wire [3:0] \$2388 ;
+  wire \$2388 ;
   wire \$2389 ;
   wire \$239 ;
   wire \$2390 ;
   wire \$2391 ;
   wire \$2392 ;
-  wire [3:0] \$2393 ;
-  wire [3:0] \$2394 ;
-  wire \$2395 ;
+  wire \$2393 ;
+  wire \$2394 ;
+  wire [3:0] \$2395 ;
   wire \$2396 ;
   wire \$2397 ;
   wire \$2398 ;
-  wire [3:0] \$2399 ;
+  wire \$2399 ;
   wire [8:0] \$24 ;
   wire \$240 ;
-  wire \$2400 ;
-  wire \$2401 ;
+  wire [3:0] \$2400 ;
+  wire [3:0] \$2401 ;
   wire \$2402 ;
   wire \$2403 ;
-  wire [3:0] \$2404 ;
-  wire [3:0] \$2405 ;
+  wire \$2404 ;
+  wire \$2405 ;
   wire [3:0] \$2406 ;
   wire \$2407 ;
   wire \$2408 ;
@@ -1575,61 +1575,61 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$241 ;
   wire \$2410 ;
   wire [3:0] \$2411 ;
-  wire \$2412 ;
-  wire \$2413 ;
+  wire [3:0] \$2412 ;
+  wire [3:0] \$2413 ;
   wire \$2414 ;
   wire \$2415 ;
   wire \$2416 ;
   wire \$2417 ;
-  wire \$2418 ;
+  wire [3:0] \$2418 ;
   wire \$2419 ;
   wire \$242 ;
   wire \$2420 ;
   wire \$2421 ;
-  wire [3:0] \$2422 ;
+  wire \$2422 ;
   wire \$2423 ;
   wire \$2424 ;
   wire \$2425 ;
   wire \$2426 ;
-  wire [3:0] \$2427 ;
-  wire [3:0] \$2428 ;
-  wire \$2429 ;
+  wire \$2427 ;
+  wire \$2428 ;
+  wire [3:0] \$2429 ;
   wire \$243 ;
   wire \$2430 ;
   wire \$2431 ;
   wire \$2432 ;
-  wire [3:0] \$2433 ;
-  wire \$2434 ;
-  wire \$2435 ;
+  wire \$2433 ;
+  wire [3:0] \$2434 ;
+  wire [3:0] \$2435 ;
   wire \$2436 ;
   wire \$2437 ;
-  wire [3:0] \$2438 ;
-  wire [3:0] \$2439 ;
+  wire \$2438 ;
+  wire \$2439 ;
   wire \$244 ;
-  wire \$2440 ;
+  wire [3:0] \$2440 ;
   wire \$2441 ;
   wire \$2442 ;
   wire \$2443 ;
   wire \$2444 ;
-  wire \$2445 ;
-  wire \$2446 ;
+  wire [3:0] \$2445 ;
+  wire [3:0] \$2446 ;
   wire \$2447 ;
-  wire [3:0] \$2448 ;
+  wire \$2448 ;
   wire \$2449 ;
   wire \$245 ;
   wire \$2450 ;
   wire \$2451 ;
   wire \$2452 ;
-  wire [3:0] \$2453 ;
-  wire [3:0] \$2454 ;
-  wire \$2455 ;
+  wire \$2453 ;
+  wire \$2454 ;
+  wire [3:0] \$2455 ;
   wire \$2456 ;
   wire \$2457 ;
   wire \$2458 ;
-  wire [3:0] \$2459 ;
+  wire \$2459 ;
   wire \$246 ;
-  wire \$2460 ;
-  wire \$2461 ;
+  wire [3:0] \$2460 ;
+  wire [3:0] \$2461 ;
   wire \$2462 ;
   wire \$2463 ;
   wire \$2464 ;
@@ -1640,14 +1640,14 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2469 ;
   wire \$247 ;
   wire \$2470 ;
-  wire [3:0] \$2471 ;
+  wire \$2471 ;
   wire \$2472 ;
-  wire \$2473 ;
+  wire [3:0] \$2473 ;
   wire \$2474 ;
   wire \$2475 ;
   wire \$2476 ;
   wire \$2477 ;
-  wire \$2478 ;
+  wire [3:0] \$2478 ;
   wire \$2479 ;
   wire \$248 ;
   wire \$2480 ;
@@ -1778,70 +1778,70 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2593 ;
   wire \$2594 ;
   wire \$2595 ;
-  wire [32:0] \$2596 ;
-  wire [32:0] \$2597 ;
-  wire [32:0] \$2598 ;
-  wire [32:0] \$2599 ;
+  wire \$2596 ;
+  wire \$2597 ;
+  wire \$2598 ;
+  wire \$2599 ;
   wire \$26 ;
   wire \$260 ;
-  wire [4:0] \$2600 ;
-  wire [4:0] \$2601 ;
+  wire \$2600 ;
+  wire \$2601 ;
   wire \$2602 ;
   wire \$2603 ;
   wire \$2604 ;
-  wire \$2605 ;
-  wire \$2606 ;
-  reg [7:0] \$2607 ;
-  reg [7:0] \$2608 ;
-  reg [7:0] \$2609 ;
+  wire [32:0] \$2605 ;
+  wire [32:0] \$2606 ;
+  wire [32:0] \$2607 ;
+  wire [32:0] \$2608 ;
+  wire [4:0] \$2609 ;
   wire \$261 ;
-  reg [7:0] \$2610 ;
-  reg [7:0] \$2611 ;
-  reg [7:0] \$2612 ;
-  reg [7:0] \$2613 ;
-  reg [7:0] \$2614 ;
-  reg [7:0] \$2615 ;
-  reg [7:0] \$2616 ;
-  reg [7:0] \$2617 ;
-  reg [7:0] \$2618 ;
-  reg [7:0] \$2619 ;
+  wire [4:0] \$2610 ;
+  wire \$2611 ;
+  wire \$2612 ;
+  wire \$2613 ;
+  wire \$2614 ;
+  wire \$2615 ;
+  wire \$2616 ;
+  wire \$2617 ;
+  wire \$2618 ;
+  wire \$2619 ;
   wire \$262 ;
-  reg [7:0] \$2620 ;
-  reg [7:0] \$2621 ;
-  reg [7:0] \$2622 ;
-  reg [511:0] \$2623 ;
-  reg \$2624 ;
-  reg \$2625 ;
-  reg \$2626 ;
-  reg \$2627 ;
-  reg \$2628 ;
-  reg \$2629 ;
+  wire \$2620 ;
+  wire \$2621 ;
+  wire \$2622 ;
+  wire \$2623 ;
+  wire \$2624 ;
+  wire \$2625 ;
+  wire \$2626 ;
+  wire \$2627 ;
+  wire \$2628 ;
+  wire \$2629 ;
   wire \$263 ;
-  reg \$2630 ;
-  reg \$2631 ;
-  reg \$2632 ;
-  reg \$2633 ;
-  reg \$2634 ;
-  reg \$2635 ;
-  reg \$2636 ;
-  reg \$2637 ;
-  reg \$2638 ;
-  reg \$2639 ;
+  wire \$2630 ;
+  wire \$2631 ;
+  wire \$2632 ;
+  reg [7:0] \$2633 ;
+  reg [7:0] \$2634 ;
+  reg [7:0] \$2635 ;
+  reg [7:0] \$2636 ;
+  reg [7:0] \$2637 ;
+  reg [7:0] \$2638 ;
+  reg [7:0] \$2639 ;
   wire \$264 ;
-  reg \$2640 ;
-  reg \$2641 ;
-  reg \$2642 ;
-  reg \$2643 ;
-  reg \$2644 ;
-  reg \$2645 ;
-  reg \$2646 ;
-  reg \$2647 ;
-  reg \$2648 ;
-  reg \$2649 ;
+  reg [7:0] \$2640 ;
+  reg [7:0] \$2641 ;
+  reg [7:0] \$2642 ;
+  reg [7:0] \$2643 ;
+  reg [7:0] \$2644 ;
+  reg [7:0] \$2645 ;
+  reg [7:0] \$2646 ;
+  reg [7:0] \$2647 ;
+  reg [7:0] \$2648 ;
+  reg [511:0] \$2649 ;
   wire \$265 ;
   reg \$2650 ;
-  reg \$2651 ;
-  reg \$2652 ;
+  reg [119:0] \$2651 ;
+  reg [511:0] \$2652 ;
   reg \$2653 ;
   reg \$2654 ;
   reg \$2655 ;
@@ -1950,80 +1950,80 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \$2748 ;
   reg \$2749 ;
   wire \$275 ;
-  reg \$2750 ;
+  reg [511:0] \$2750 ;
   reg \$2751 ;
-  reg \$2752 ;
+  reg [15:0] \$2752 ;
   reg \$2753 ;
-  reg \$2754 ;
-  reg \$2755 ;
-  reg \$2756 ;
+  reg [1:0] \$2754 ;
+  reg [1:0] \$2755 ;
+  reg [2:0] \$2756 ;
   reg \$2757 ;
-  reg \$2758 ;
-  reg \$2759 ;
+  reg [2:0] \$2758 ;
+  reg [2:0] \$2759 ;
   wire \$276 ;
-  reg \$2760 ;
+  reg [3:0] \$2760 ;
   reg \$2761 ;
-  reg \$2762 ;
-  reg \$2763 ;
-  reg \$2764 ;
+  reg [3:0] \$2762 ;
+  reg [3:0] \$2763 ;
+  reg [3:0] \$2764 ;
   reg \$2765 ;
-  reg \$2766 ;
-  reg \$2767 ;
-  reg \$2768 ;
+  reg [3:0] \$2766 ;
+  reg [3:0] \$2767 ;
+  reg [511:0] \$2768 ;
   reg \$2769 ;
   wire \$277 ;
-  reg \$2770 ;
-  reg \$2771 ;
-  reg \$2772 ;
-  reg \$2773 ;
-  reg \$2774 ;
-  reg \$2775 ;
-  reg \$2776 ;
-  reg \$2777 ;
-  reg \$2778 ;
-  reg \$2779 ;
+  reg [3:0] \$2770 ;
+  reg [3:0] \$2771 ;
+  reg [15:0] \$2772 ;
+  reg [8:0] \$2773 ;
+  reg [8:0] \$2774 ;
+  reg [8:0] \$2775 ;
+  reg [8:0] \$2776 ;
+  reg [8:0] \$2777 ;
+  reg [8:0] \$2778 ;
+  reg [8:0] \$2779 ;
   wire \$278 ;
-  reg \$2780 ;
-  reg \$2781 ;
-  reg \$2782 ;
-  reg \$2783 ;
-  reg \$2784 ;
-  reg [511:0] \$2785 ;
-  reg \$2786 ;
-  reg \$2787 ;
-  reg \$2788 ;
-  reg \$2789 ;
+  reg [8:0] \$2780 ;
+  reg [7:0] \$2781 ;
+  reg [7:0] \$2782 ;
+  reg [7:0] \$2783 ;
+  reg [7:0] \$2784 ;
+  reg [7:0] \$2785 ;
+  reg [7:0] \$2786 ;
+  reg [7:0] \$2787 ;
+  reg [7:0] \$2788 ;
+  reg [7:0] \$2789 ;
   wire \$279 ;
-  reg \$2790 ;
-  reg \$2791 ;
-  reg \$2792 ;
-  reg \$2793 ;
-  reg \$2794 ;
-  reg \$2795 ;
-  reg \$2796 ;
-  reg \$2797 ;
+  reg [7:0] \$2790 ;
+  reg [7:0] \$2791 ;
+  reg [7:0] \$2792 ;
+  reg [7:0] \$2793 ;
+  reg [7:0] \$2794 ;
+  reg [7:0] \$2795 ;
+  reg [7:0] \$2796 ;
+  reg [511:0] \$2797 ;
   reg \$2798 ;
-  reg \$2799 ;
+  reg [15:0] \$2799 ;
   wire [8:0] \$28 ;
   wire \$280 ;
-  reg \$2800 ;
-  reg \$2801 ;
-  reg \$2802 ;
-  reg \$2803 ;
-  reg \$2804 ;
-  reg \$2805 ;
-  reg \$2806 ;
-  reg \$2807 ;
-  reg \$2808 ;
-  reg \$2809 ;
+  reg [7:0] \$2800 ;
+  reg [7:0] \$2801 ;
+  reg [7:0] \$2802 ;
+  reg [7:0] \$2803 ;
+  reg [7:0] \$2804 ;
+  reg [7:0] \$2805 ;
+  reg [7:0] \$2806 ;
+  reg [7:0] \$2807 ;
+  reg [3:0] \$2808 ;
+  reg [3:0] \$2809 ;
   wire \$281 ;
-  reg \$2810 ;
-  reg \$2811 ;
-  reg \$2812 ;
-  reg \$2813 ;
-  reg \$2814 ;
-  reg \$2815 ;
-  reg \$2816 ;
+  reg [3:0] \$2810 ;
+  reg [3:0] \$2811 ;
+  reg [3:0] \$2812 ;
+  reg [3:0] \$2813 ;
+  reg [3:0] \$2814 ;
+  reg [3:0] \$2815 ;
+  reg [511:0] \$2816 ;
   reg \$2817 ;
   reg \$2818 ;
   reg \$2819 ;
@@ -2050,43 +2050,43 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \$2838 ;
   reg \$2839 ;
   wire \$284 ;
-  reg \$2840 ;
-  reg \$2841 ;
-  reg \$2842 ;
-  reg \$2843 ;
-  reg \$2844 ;
-  reg \$2845 ;
-  reg \$2846 ;
-  reg \$2847 ;
-  reg \$2848 ;
-  reg \$2849 ;
+  reg [3:0] \$2840 ;
+  reg [3:0] \$2841 ;
+  reg [3:0] \$2842 ;
+  reg [3:0] \$2843 ;
+  reg [3:0] \$2844 ;
+  reg [3:0] \$2845 ;
+  reg [3:0] \$2846 ;
+  reg [3:0] \$2847 ;
+  reg [3:0] \$2848 ;
+  reg [3:0] \$2849 ;
   wire \$285 ;
-  reg \$2850 ;
-  reg [511:0] \$2851 ;
-  reg \$2852 ;
-  reg [15:0] \$2853 ;
-  reg \$2854 ;
-  reg [1:0] \$2855 ;
-  reg [1:0] \$2856 ;
-  reg [2:0] \$2857 ;
-  reg [2:0] \$2858 ;
-  reg [2:0] \$2859 ;
+  reg [3:0] \$2850 ;
+  reg [3:0] \$2851 ;
+  reg [3:0] \$2852 ;
+  reg [3:0] \$2853 ;
+  reg [3:0] \$2854 ;
+  reg [3:0] \$2855 ;
+  reg [7:0] \$2856 ;
+  reg [7:0] \$2857 ;
+  reg [7:0] \$2858 ;
+  reg [7:0] \$2859 ;
   wire \$286 ;
-  reg [2:0] \$2860 ;
-  reg [3:0] \$2861 ;
-  reg [3:0] \$2862 ;
-  reg [3:0] \$2863 ;
-  reg [3:0] \$2864 ;
-  reg [3:0] \$2865 ;
-  reg [3:0] \$2866 ;
-  reg [3:0] \$2867 ;
-  reg [3:0] \$2868 ;
-  reg [511:0] \$2869 ;
+  reg [7:0] \$2860 ;
+  reg [7:0] \$2861 ;
+  reg [7:0] \$2862 ;
+  reg [7:0] \$2863 ;
+  reg [7:0] \$2864 ;
+  reg [7:0] \$2865 ;
+  reg [7:0] \$2866 ;
+  reg [7:0] \$2867 ;
+  reg [7:0] \$2868 ;
+  reg [7:0] \$2869 ;
   wire \$287 ;
-  reg \$2870 ;
-  reg [3:0] \$2871 ;
-  reg [3:0] \$2872 ;
-  reg [15:0] \$2873 ;
+  reg [7:0] \$2870 ;
+  reg [7:0] \$2871 ;
+  reg [7:0] \$2872 ;
+  reg [7:0] \$2873 ;
   reg [7:0] \$2874 ;
   reg [7:0] \$2875 ;
   reg [7:0] \$2876 ;
@@ -2096,22 +2096,22 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$288 ;
   reg [7:0] \$2880 ;
   reg [7:0] \$2881 ;
-  reg [3:0] \$2882 ;
-  reg [3:0] \$2883 ;
-  reg [3:0] \$2884 ;
-  reg [3:0] \$2885 ;
-  reg [3:0] \$2886 ;
-  reg [3:0] \$2887 ;
-  reg [3:0] \$2888 ;
-  reg [3:0] \$2889 ;
+  reg [7:0] \$2882 ;
+  reg [7:0] \$2883 ;
+  reg [7:0] \$2884 ;
+  reg [7:0] \$2885 ;
+  reg [7:0] \$2886 ;
+  reg [7:0] \$2887 ;
+  reg [7:0] \$2888 ;
+  reg [7:0] \$2889 ;
   wire \$289 ;
-  reg [511:0] \$2890 ;
-  reg \$2891 ;
-  reg \$2892 ;
-  reg \$2893 ;
-  reg \$2894 ;
-  reg \$2895 ;
-  reg \$2896 ;
+  reg [7:0] \$2890 ;
+  reg [7:0] \$2891 ;
+  reg [7:0] \$2892 ;
+  reg [7:0] \$2893 ;
+  reg [7:0] \$2894 ;
+  reg [7:0] \$2895 ;
+  reg [7:0] \$2896 ;
   reg [7:0] \$2897 ;
   reg [7:0] \$2898 ;
   reg [7:0] \$2899 ;
@@ -2147,8 +2147,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$2925 ;
   reg [7:0] \$2926 ;
   reg [7:0] \$2927 ;
-  reg [7:0] \$2928 ;
-  reg [7:0] \$2929 ;
+  reg \$2928 ;
+  reg \$2929 ;
   wire \$293 ;
   reg [7:0] \$2930 ;
   reg [7:0] \$2931 ;
@@ -2157,72 +2157,150 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$2934 ;
   reg [7:0] \$2935 ;
   reg [7:0] \$2936 ;
-  reg \$2937 ;
-  reg \$2938 ;
-  reg [15:0] \$2939 ;
+  reg [7:0] \$2937 ;
+  reg [7:0] \$2938 ;
+  reg [7:0] \$2939 ;
   wire \$294 ;
-  reg [15:0] \$2940 ;
-  reg [15:0] \$2941 ;
-  reg [15:0] \$2942 ;
-  reg [15:0] \$2943 ;
-  reg [15:0] \$2944 ;
-  reg [15:0] \$2945 ;
-  reg [15:0] \$2946 ;
-  reg [15:0] \$2947 ;
-  reg [15:0] \$2948 ;
-  reg [15:0] \$2949 ;
+  reg [7:0] \$2940 ;
+  reg [7:0] \$2941 ;
+  reg [7:0] \$2942 ;
+  reg [7:0] \$2943 ;
+  reg [7:0] \$2944 ;
+  reg [7:0] \$2945 ;
+  reg [7:0] \$2946 ;
+  reg [7:0] \$2947 ;
+  reg [7:0] \$2948 ;
+  reg [7:0] \$2949 ;
   wire \$295 ;
-  reg [15:0] \$2950 ;
-  reg [15:0] \$2951 ;
-  reg [15:0] \$2952 ;
-  reg [15:0] \$2953 ;
-  reg [15:0] \$2954 ;
-  reg [15:0] \$2955 ;
-  reg [15:0] \$2956 ;
-  reg [15:0] \$2957 ;
-  reg [15:0] \$2958 ;
-  reg [15:0] \$2959 ;
+  reg [7:0] \$2950 ;
+  reg [7:0] \$2951 ;
+  reg [7:0] \$2952 ;
+  reg [7:0] \$2953 ;
+  reg [7:0] \$2954 ;
+  reg [7:0] \$2955 ;
+  reg [7:0] \$2956 ;
+  reg [7:0] \$2957 ;
+  reg [7:0] \$2958 ;
+  reg [7:0] \$2959 ;
   wire \$296 ;
-  reg [15:0] \$2960 ;
-  reg [15:0] \$2961 ;
-  reg [15:0] \$2962 ;
-  reg [15:0] \$2963 ;
-  reg [15:0] \$2964 ;
-  reg [15:0] \$2965 ;
-  reg [15:0] \$2966 ;
-  reg [15:0] \$2967 ;
-  reg [15:0] \$2968 ;
-  reg [15:0] \$2969 ;
+  reg [7:0] \$2960 ;
+  reg [7:0] \$2961 ;
+  reg [7:0] \$2962 ;
+  reg [7:0] \$2963 ;
+  reg [7:0] \$2964 ;
+  reg [7:0] \$2965 ;
+  reg [7:0] \$2966 ;
+  reg [7:0] \$2967 ;
+  reg [7:0] \$2968 ;
+  reg [7:0] \$2969 ;
   wire \$297 ;
-  reg [15:0] \$2970 ;
+  reg \$2970 ;
   reg \$2971 ;
   reg \$2972 ;
-  reg [18:0] \$2973 ;
-  reg [18:0] \$2974 ;
-  reg [18:0] \$2975 ;
-  reg [18:0] \$2976 ;
-  reg \$2977 ;
-  reg \$2978 ;
-  reg \$2979 ;
+  reg \$2973 ;
+  reg [15:0] \$2974 ;
+  reg [15:0] \$2975 ;
+  reg [15:0] \$2976 ;
+  reg [15:0] \$2977 ;
+  reg [15:0] \$2978 ;
+  reg [15:0] \$2979 ;
   wire \$298 ;
-  reg [31:0] \$2980 ;
-  reg [31:0] \$2981 ;
-  reg [31:0] \$2982 ;
-  reg [31:0] \$2983 ;
-  reg [31:0] \$2984 ;
-  reg [31:0] \$2985 ;
-  reg [31:0] \$2986 ;
-  reg [31:0] \$2987 ;
+  reg [15:0] \$2980 ;
+  reg [15:0] \$2981 ;
+  reg [15:0] \$2982 ;
+  reg [15:0] \$2983 ;
+  reg [15:0] \$2984 ;
+  reg [15:0] \$2985 ;
+  reg [15:0] \$2986 ;
+  reg [15:0] \$2987 ;
+  reg [15:0] \$2988 ;
+  reg [15:0] \$2989 ;
   wire \$299 ;
+  reg [15:0] \$2990 ;
+  reg [15:0] \$2991 ;
+  reg [15:0] \$2992 ;
+  reg [15:0] \$2993 ;
+  reg [15:0] \$2994 ;
+  reg [15:0] \$2995 ;
+  reg [15:0] \$2996 ;
+  reg [15:0] \$2997 ;
+  reg [15:0] \$2998 ;
+  reg [15:0] \$2999 ;
   wire [8:0] \$3 ;
   wire [8:0] \$30 ;
   wire \$300 ;
+  reg [15:0] \$3000 ;
+  reg [15:0] \$3001 ;
+  reg [15:0] \$3002 ;
+  reg [15:0] \$3003 ;
+  reg [15:0] \$3004 ;
+  reg [15:0] \$3005 ;
+  reg \$3006 ;
+  reg \$3007 ;
+  reg [16:0] \$3008 ;
+  reg [16:0] \$3009 ;
   wire \$301 ;
+  reg [16:0] \$3010 ;
+  reg [16:0] \$3011 ;
+  reg [16:0] \$3012 ;
+  reg [16:0] \$3013 ;
+  reg [16:0] \$3014 ;
+  reg [16:0] \$3015 ;
+  reg [16:0] \$3016 ;
+  reg [16:0] \$3017 ;
+  reg [16:0] \$3018 ;
+  reg [16:0] \$3019 ;
   wire \$302 ;
+  reg [16:0] \$3020 ;
+  reg [16:0] \$3021 ;
+  reg [16:0] \$3022 ;
+  reg [16:0] \$3023 ;
+  reg \$3024 ;
+  reg \$3025 ;
+  reg [17:0] \$3026 ;
+  reg [17:0] \$3027 ;
+  reg [17:0] \$3028 ;
+  reg [17:0] \$3029 ;
   wire \$303 ;
+  reg [17:0] \$3030 ;
+  reg [17:0] \$3031 ;
+  reg [17:0] \$3032 ;
+  reg [17:0] \$3033 ;
+  reg \$3034 ;
+  reg \$3035 ;
+  reg [18:0] \$3036 ;
+  reg [18:0] \$3037 ;
+  reg [18:0] \$3038 ;
+  reg [18:0] \$3039 ;
   wire \$304 ;
+  reg \$3040 ;
+  reg \$3041 ;
+  reg \$3042 ;
+  reg \$3043 ;
+  reg \$3044 ;
+  reg \$3045 ;
+  reg \$3046 ;
+  reg \$3047 ;
+  reg \$3048 ;
+  reg \$3049 ;
   wire \$305 ;
+  reg \$3050 ;
+  reg \$3051 ;
+  reg \$3052 ;
+  reg \$3053 ;
+  reg \$3054 ;
+  reg \$3055 ;
+  reg \$3056 ;
+  reg \$3057 ;
+  reg [31:0] \$3058 ;
+  reg [31:0] \$3059 ;
   wire \$306 ;
+  reg [31:0] \$3060 ;
+  reg [31:0] \$3061 ;
+  reg [31:0] \$3062 ;
+  reg [31:0] \$3063 ;
+  reg [31:0] \$3064 ;
+  reg [31:0] \$3065 ;
   wire \$307 ;
   wire \$308 ;
   wire \$309 ;
@@ -3152,89 +3230,119 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [31:0] mac_acc3 = 32'd0;
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
+  reg [16:0] mac_add0_s0 = 17'h00000;
+  reg [16:0] \mac_add0_s0$1338  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1340  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1341  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1343  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1344  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1346  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1347  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1349  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1350  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1352  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1353  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1355  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1356  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1358  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1359  = 17'h00000;
+  reg \mac_add0_s0$1510  = 1'h0;
+  reg mac_add0_valid_s0 = 1'h0;
+  reg [17:0] mac_add1_s0 = 18'h00000;
+  reg [17:0] \mac_add1_s0$1364  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1366  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1367  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1369  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1370  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1372  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1373  = 18'h00000;
+  reg \mac_add1_s0$1512  = 1'h0;
+  reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg [18:0] \mac_add2_s0$1408  = 19'h00000;
-  reg [18:0] \mac_add2_s0$1411  = 19'h00000;
-  reg [18:0] \mac_add2_s0$1414  = 19'h00000;
-  reg \mac_add2_s0$1447  = 1'h0;
+  reg [18:0] \mac_add2_s0$1383  = 19'h00000;
+  reg [18:0] \mac_add2_s0$1386  = 19'h00000;
+  reg [18:0] \mac_add2_s0$1389  = 19'h00000;
+  reg \mac_add2_s0$1514  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
+  reg mac_dspin_s0 = 1'h0;
+  reg mac_dspin_valid_s0 = 1'h0;
   reg [15:0] mac_mul_s0 = 16'h0000;
-  reg [15:0] \mac_mul_s0$1345  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1347  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1348  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1350  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1351  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1353  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1354  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1356  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1357  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1359  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1360  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1362  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1363  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1365  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1366  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1368  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1369  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1371  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1372  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1374  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1375  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1377  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1378  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1380  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1381  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1383  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1384  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1386  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1387  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1389  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1390  = 16'h0000;
-  reg \mac_mul_s0$1445  = 1'h0;
+  reg [15:0] \mac_mul_s0$1288  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1290  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1291  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1293  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1294  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1296  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1297  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1299  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1300  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1302  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1303  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1305  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1306  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1308  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1309  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1311  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1312  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1314  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1315  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1317  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1318  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1320  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1321  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1323  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1324  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1326  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1327  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1329  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1330  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1332  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1333  = 16'h0000;
+  reg \mac_mul_s0$1508  = 1'h0;
   reg mac_mul_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$1273  = 8'h00;
-  reg [7:0] \mac_pre_s0$1275  = 8'h00;
-  reg [7:0] \mac_pre_s0$1276  = 8'h00;
-  reg [7:0] \mac_pre_s0$1278  = 8'h00;
-  reg [7:0] \mac_pre_s0$1279  = 8'h00;
-  reg [7:0] \mac_pre_s0$1281  = 8'h00;
-  reg [7:0] \mac_pre_s0$1282  = 8'h00;
-  reg [7:0] \mac_pre_s0$1284  = 8'h00;
-  reg [7:0] \mac_pre_s0$1285  = 8'h00;
-  reg [7:0] \mac_pre_s0$1287  = 8'h00;
-  reg [7:0] \mac_pre_s0$1288  = 8'h00;
-  reg [7:0] \mac_pre_s0$1290  = 8'h00;
-  reg [7:0] \mac_pre_s0$1291  = 8'h00;
-  reg [7:0] \mac_pre_s0$1293  = 8'h00;
-  reg [7:0] \mac_pre_s0$1294  = 8'h00;
-  reg [7:0] \mac_pre_s0$1296  = 8'h00;
-  reg [7:0] \mac_pre_s0$1298  = 8'h00;
-  reg [7:0] \mac_pre_s0$1300  = 8'h00;
-  reg [7:0] \mac_pre_s0$1302  = 8'h00;
-  reg [7:0] \mac_pre_s0$1304  = 8'h00;
-  reg [7:0] \mac_pre_s0$1306  = 8'h00;
-  reg [7:0] \mac_pre_s0$1308  = 8'h00;
-  reg [7:0] \mac_pre_s0$1310  = 8'h00;
-  reg [7:0] \mac_pre_s0$1312  = 8'h00;
-  reg [7:0] \mac_pre_s0$1314  = 8'h00;
-  reg [7:0] \mac_pre_s0$1316  = 8'h00;
-  reg [7:0] \mac_pre_s0$1318  = 8'h00;
-  reg [7:0] \mac_pre_s0$1320  = 8'h00;
-  reg [7:0] \mac_pre_s0$1322  = 8'h00;
-  reg [7:0] \mac_pre_s0$1324  = 8'h00;
-  reg [7:0] \mac_pre_s0$1326  = 8'h00;
-  reg [7:0] \mac_pre_s0$1328  = 8'h00;
-  reg [7:0] \mac_pre_s0$1330  = 8'h00;
-  reg [7:0] \mac_pre_s0$1332  = 8'h00;
-  reg [7:0] \mac_pre_s0$1334  = 8'h00;
-  reg [7:0] \mac_pre_s0$1336  = 8'h00;
-  reg [7:0] \mac_pre_s0$1338  = 8'h00;
-  reg [7:0] \mac_pre_s0$1340  = 8'h00;
-  reg [7:0] \mac_pre_s0$1342  = 8'h00;
-  reg \mac_pre_s0$1443  = 1'h0;
+  reg [7:0] \mac_pre_s0$1433  = 8'h00;
+  reg [7:0] \mac_pre_s0$1434  = 8'h00;
+  reg [7:0] \mac_pre_s0$1435  = 8'h00;
+  reg [7:0] \mac_pre_s0$1436  = 8'h00;
+  reg [7:0] \mac_pre_s0$1437  = 8'h00;
+  reg [7:0] \mac_pre_s0$1438  = 8'h00;
+  reg [7:0] \mac_pre_s0$1439  = 8'h00;
+  reg [7:0] \mac_pre_s0$1440  = 8'h00;
+  reg [7:0] \mac_pre_s0$1441  = 8'h00;
+  reg [7:0] \mac_pre_s0$1442  = 8'h00;
+  reg [7:0] \mac_pre_s0$1443  = 8'h00;
+  reg [7:0] \mac_pre_s0$1444  = 8'h00;
+  reg [7:0] \mac_pre_s0$1445  = 8'h00;
+  reg [7:0] \mac_pre_s0$1446  = 8'h00;
+  reg [7:0] \mac_pre_s0$1447  = 8'h00;
+  reg [7:0] \mac_pre_s0$1448  = 8'h00;
+  reg [7:0] \mac_pre_s0$1449  = 8'h00;
+  reg [7:0] \mac_pre_s0$1450  = 8'h00;
+  reg [7:0] \mac_pre_s0$1451  = 8'h00;
+  reg [7:0] \mac_pre_s0$1452  = 8'h00;
+  reg [7:0] \mac_pre_s0$1453  = 8'h00;
+  reg [7:0] \mac_pre_s0$1454  = 8'h00;
+  reg [7:0] \mac_pre_s0$1455  = 8'h00;
+  reg [7:0] \mac_pre_s0$1456  = 8'h00;
+  reg [7:0] \mac_pre_s0$1457  = 8'h00;
+  reg [7:0] \mac_pre_s0$1458  = 8'h00;
+  reg [7:0] \mac_pre_s0$1459  = 8'h00;
+  reg [7:0] \mac_pre_s0$1460  = 8'h00;
+  reg [7:0] \mac_pre_s0$1461  = 8'h00;
+  reg [7:0] \mac_pre_s0$1462  = 8'h00;
+  reg [7:0] \mac_pre_s0$1463  = 8'h00;
+  reg [7:0] \mac_pre_s0$1464  = 8'h00;
+  reg [7:0] \mac_pre_s0$1465  = 8'h00;
+  reg [7:0] \mac_pre_s0$1466  = 8'h00;
+  reg [7:0] \mac_pre_s0$1467  = 8'h00;
+  reg [7:0] \mac_pre_s0$1468  = 8'h00;
+  reg [7:0] \mac_pre_s0$1469  = 8'h00;
+  reg [7:0] \mac_pre_s0$1470  = 8'h00;
+  reg [7:0] \mac_pre_s0$1471  = 8'h00;
+  reg \mac_pre_s0$1472  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -3268,6 +3376,112 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [15:0] mac_prod3_5;
   wire [15:0] mac_prod3_6;
   wire [15:0] mac_prod3_7;
+  reg mac_wmux1_s0 = 1'h0;
+  reg [7:0] \mac_wmux1_s0$1003  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1005  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1007  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1009  = 8'h00;
+  reg \mac_wmux1_s0$1011  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1012  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1016  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1018  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1020  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1022  = 8'h00;
+  reg \mac_wmux1_s0$1024  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1025  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1029  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1031  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1033  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1035  = 8'h00;
+  reg \mac_wmux1_s0$1037  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1038  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1042  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1044  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1046  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1048  = 8'h00;
+  reg \mac_wmux1_s0$1050  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1051  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1055  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1057  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1059  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1061  = 8'h00;
+  reg \mac_wmux1_s0$1063  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1064  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1068  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1070  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1072  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1074  = 8'h00;
+  reg \mac_wmux1_s0$1076  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1077  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1081  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1083  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1085  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1087  = 8'h00;
+  reg \mac_wmux1_s0$1089  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1090  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1094  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1096  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1098  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1100  = 8'h00;
+  reg \mac_wmux1_s0$1102  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1103  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1107  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1109  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1111  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1113  = 8'h00;
+  reg \mac_wmux1_s0$1115  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1116  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1120  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1122  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1124  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1126  = 8'h00;
+  reg \mac_wmux1_s0$1128  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1129  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1133  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1135  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1137  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1139  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1422  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1423  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1424  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1425  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1426  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1427  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1428  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1429  = 8'h00;
+  reg \mac_wmux1_s0$1430  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$948  = 4'h0;
+  reg \mac_wmux1_s0$950  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$951  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$954  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$955  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$957  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$958  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$960  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$961  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$963  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$964  = 8'h00;
+  reg \mac_wmux1_s0$966  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$967  = 4'h0;
+  reg \mac_wmux1_s0$969  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$970  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$973  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$974  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$976  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$977  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$979  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$980  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$982  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$983  = 8'h00;
+  reg \mac_wmux1_s0$985  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$986  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$990  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$992  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$994  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$996  = 8'h00;
+  reg \mac_wmux1_s0$998  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$999  = 4'h0;
+  reg mac_wmux1_valid_s0 = 1'h0;
   wire [3:0] mac_wmux_drop0;
   wire [3:0] mac_wmux_drop1;
   wire [3:0] mac_wmux_drop10;
@@ -4041,48 +4255,73 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [7:0] sel_key7;
   wire [7:0] sel_key8;
   wire [7:0] sel_key9;
-  reg [15:0] sel_l12_s0 = 16'h0000;
-  reg [511:0] \sel_l12_s0$1426  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l12_s0$1427  = 1'h0;
-  reg \sel_l12_s0$825  = 1'h0;
-  reg [1:0] \sel_l12_s0$826  = 2'h0;
-  reg [1:0] \sel_l12_s0$827  = 2'h0;
-  reg [2:0] \sel_l12_s0$828  = 3'h0;
-  reg [2:0] \sel_l12_s0$829  = 3'h0;
-  reg [2:0] \sel_l12_s0$830  = 3'h0;
-  reg [2:0] \sel_l12_s0$831  = 3'h0;
-  reg [3:0] \sel_l12_s0$832  = 4'h0;
-  reg [3:0] \sel_l12_s0$834  = 4'h0;
-  reg [3:0] \sel_l12_s0$836  = 4'h0;
-  reg [3:0] \sel_l12_s0$838  = 4'h0;
-  reg [3:0] \sel_l12_s0$840  = 4'h0;
-  reg [3:0] \sel_l12_s0$842  = 4'h0;
-  reg [3:0] \sel_l12_s0$844  = 4'h0;
-  reg [3:0] \sel_l12_s0$846  = 4'h0;
+  reg sel_l10_s0 = 1'h0;
+  reg [511:0] \sel_l10_s0$1401  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l10_s0$1402  = 1'h0;
+  reg [2:0] \sel_l10_s0$578  = 3'h0;
+  reg [2:0] \sel_l10_s0$586  = 3'h0;
+  reg [2:0] \sel_l10_s0$594  = 3'h0;
+  reg [3:0] \sel_l10_s0$602  = 4'h0;
+  reg \sel_l10_s0$612  = 1'h0;
+  reg [3:0] \sel_l10_s0$613  = 4'h0;
+  reg [3:0] \sel_l10_s0$623  = 4'h0;
+  reg [3:0] \sel_l10_s0$633  = 4'h0;
+  reg \sel_l10_s0$643  = 1'h0;
+  reg [3:0] \sel_l10_s0$653  = 4'h0;
+  reg [3:0] \sel_l10_s0$663  = 4'h0;
+  reg [15:0] \sel_l10_s0$719  = 16'h0000;
+  reg \sel_l10_s0$720  = 1'h0;
+  reg [1:0] \sel_l10_s0$721  = 2'h0;
+  reg [1:0] \sel_l10_s0$722  = 2'h0;
+  reg [7:0] sel_l13_s0 = 8'h00;
+  reg [15:0] \sel_l13_s0$1403  = 16'h0000;
+  reg [511:0] \sel_l13_s0$1404  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l13_s0$1405  = 1'h0;
+  reg [8:0] \sel_l13_s0$734  = 9'h000;
+  reg [7:0] \sel_l13_s0$735  = 8'h00;
+  reg [7:0] \sel_l13_s0$736  = 8'h00;
+  reg [7:0] \sel_l13_s0$738  = 8'h00;
+  reg [7:0] \sel_l13_s0$739  = 8'h00;
+  reg [7:0] \sel_l13_s0$740  = 8'h00;
+  reg [7:0] \sel_l13_s0$742  = 8'h00;
+  reg [7:0] \sel_l13_s0$743  = 8'h00;
+  reg [7:0] \sel_l13_s0$744  = 8'h00;
+  reg [8:0] \sel_l13_s0$747  = 9'h000;
+  reg [7:0] \sel_l13_s0$750  = 8'h00;
+  reg [8:0] \sel_l13_s0$753  = 9'h000;
+  reg [7:0] \sel_l13_s0$756  = 8'h00;
+  reg [8:0] \sel_l13_s0$759  = 9'h000;
+  reg [7:0] \sel_l13_s0$762  = 8'h00;
+  reg [8:0] \sel_l13_s0$765  = 9'h000;
+  reg [7:0] \sel_l13_s0$768  = 8'h00;
+  reg [8:0] \sel_l13_s0$771  = 9'h000;
+  reg [7:0] \sel_l13_s0$774  = 8'h00;
+  reg [8:0] \sel_l13_s0$777  = 9'h000;
+  reg [7:0] \sel_l13_s0$780  = 8'h00;
+  reg [8:0] \sel_l13_s0$783  = 9'h000;
+  reg [7:0] \sel_l13_s0$786  = 8'h00;
   reg [3:0] sel_l15_s0 = 4'h0;
-  reg [15:0] \sel_l15_s0$1428  = 16'h0000;
-  reg [7:0] \sel_l15_s0$1429  = 8'h00;
-  reg [7:0] \sel_l15_s0$1430  = 8'h00;
-  reg [7:0] \sel_l15_s0$1431  = 8'h00;
-  reg [7:0] \sel_l15_s0$1432  = 8'h00;
-  reg [7:0] \sel_l15_s0$1433  = 8'h00;
-  reg [7:0] \sel_l15_s0$1434  = 8'h00;
-  reg [7:0] \sel_l15_s0$1435  = 8'h00;
-  reg [7:0] \sel_l15_s0$1436  = 8'h00;
-  reg \sel_l15_s0$1437  = 1'h0;
-  reg [3:0] \sel_l15_s0$891  = 4'h0;
-  reg [3:0] \sel_l15_s0$894  = 4'h0;
-  reg [3:0] \sel_l15_s0$897  = 4'h0;
-  reg [3:0] \sel_l15_s0$900  = 4'h0;
-  reg [3:0] \sel_l15_s0$903  = 4'h0;
-  reg [3:0] \sel_l15_s0$906  = 4'h0;
-  reg [3:0] \sel_l15_s0$909  = 4'h0;
-  reg [511:0] \sel_l15_s0$931  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg [15:0] \sel_l15_s0$1406  = 16'h0000;
+  reg [7:0] \sel_l15_s0$1407  = 8'h00;
+  reg [7:0] \sel_l15_s0$1408  = 8'h00;
+  reg [7:0] \sel_l15_s0$1409  = 8'h00;
+  reg [7:0] \sel_l15_s0$1410  = 8'h00;
+  reg [7:0] \sel_l15_s0$1411  = 8'h00;
+  reg [7:0] \sel_l15_s0$1412  = 8'h00;
+  reg [7:0] \sel_l15_s0$1413  = 8'h00;
+  reg [7:0] \sel_l15_s0$1414  = 8'h00;
+  reg \sel_l15_s0$1415  = 1'h0;
+  reg [3:0] \sel_l15_s0$802  = 4'h0;
+  reg [3:0] \sel_l15_s0$805  = 4'h0;
+  reg [3:0] \sel_l15_s0$808  = 4'h0;
+  reg [3:0] \sel_l15_s0$811  = 4'h0;
+  reg [3:0] \sel_l15_s0$814  = 4'h0;
+  reg [3:0] \sel_l15_s0$817  = 4'h0;
+  reg [3:0] \sel_l15_s0$820  = 4'h0;
+  reg [511:0] \sel_l15_s0$842  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   reg [7:0] sel_l1_s0 = 8'h00;
-  reg [511:0] \sel_l1_s0$1420  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l1_s0$1421  = 1'h0;
-  reg [7:0] \sel_l1_s0$27  = 8'h00;
-  reg [7:0] \sel_l1_s0$28  = 8'h00;
+  reg [511:0] \sel_l1_s0$1395  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l1_s0$1396  = 1'h0;
   reg [7:0] \sel_l1_s0$29  = 8'h00;
   reg [7:0] \sel_l1_s0$30  = 8'h00;
   reg [7:0] \sel_l1_s0$31  = 8'h00;
@@ -4096,234 +4335,109 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \sel_l1_s0$39  = 8'h00;
   reg [7:0] \sel_l1_s0$40  = 8'h00;
   reg [7:0] \sel_l1_s0$41  = 8'h00;
-  reg sel_l3_s0 = 1'h0;
-  reg [511:0] \sel_l3_s0$1422  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l3_s0$1423  = 1'h0;
-  reg \sel_l3_s0$204  = 1'h0;
-  reg \sel_l3_s0$205  = 1'h0;
-  reg \sel_l3_s0$208  = 1'h0;
-  reg \sel_l3_s0$209  = 1'h0;
-  reg \sel_l3_s0$210  = 1'h0;
-  reg \sel_l3_s0$213  = 1'h0;
-  reg \sel_l3_s0$214  = 1'h0;
-  reg \sel_l3_s0$215  = 1'h0;
-  reg \sel_l3_s0$218  = 1'h0;
-  reg \sel_l3_s0$219  = 1'h0;
-  reg \sel_l3_s0$220  = 1'h0;
-  reg \sel_l3_s0$223  = 1'h0;
-  reg \sel_l3_s0$224  = 1'h0;
-  reg \sel_l3_s0$225  = 1'h0;
-  reg \sel_l3_s0$228  = 1'h0;
-  reg \sel_l3_s0$229  = 1'h0;
-  reg \sel_l3_s0$230  = 1'h0;
-  reg \sel_l3_s0$233  = 1'h0;
-  reg \sel_l3_s0$234  = 1'h0;
-  reg \sel_l3_s0$235  = 1'h0;
-  reg \sel_l3_s0$238  = 1'h0;
-  reg \sel_l3_s0$239  = 1'h0;
-  reg \sel_l3_s0$240  = 1'h0;
-  reg \sel_l3_s0$243  = 1'h0;
-  reg \sel_l3_s0$244  = 1'h0;
-  reg \sel_l3_s0$245  = 1'h0;
-  reg \sel_l3_s0$248  = 1'h0;
-  reg \sel_l3_s0$249  = 1'h0;
-  reg \sel_l3_s0$250  = 1'h0;
-  reg \sel_l3_s0$253  = 1'h0;
-  reg \sel_l3_s0$254  = 1'h0;
-  reg \sel_l3_s0$255  = 1'h0;
-  reg \sel_l3_s0$258  = 1'h0;
-  reg \sel_l3_s0$259  = 1'h0;
-  reg \sel_l3_s0$260  = 1'h0;
-  reg \sel_l3_s0$263  = 1'h0;
-  reg \sel_l3_s0$264  = 1'h0;
-  reg \sel_l3_s0$265  = 1'h0;
-  reg \sel_l3_s0$268  = 1'h0;
-  reg \sel_l3_s0$269  = 1'h0;
-  reg \sel_l3_s0$270  = 1'h0;
-  reg \sel_l3_s0$273  = 1'h0;
-  reg \sel_l3_s0$274  = 1'h0;
-  reg \sel_l3_s0$275  = 1'h0;
-  reg \sel_l3_s0$278  = 1'h0;
-  reg \sel_l3_s0$279  = 1'h0;
-  reg \sel_l3_s0$280  = 1'h0;
-  reg \sel_l3_s0$283  = 1'h0;
-  reg \sel_l3_s0$284  = 1'h0;
-  reg \sel_l3_s0$285  = 1'h0;
-  reg \sel_l3_s0$288  = 1'h0;
-  reg \sel_l3_s0$289  = 1'h0;
-  reg \sel_l3_s0$290  = 1'h0;
-  reg \sel_l3_s0$293  = 1'h0;
-  reg \sel_l3_s0$294  = 1'h0;
-  reg \sel_l3_s0$295  = 1'h0;
-  reg \sel_l3_s0$298  = 1'h0;
-  reg \sel_l3_s0$299  = 1'h0;
-  reg \sel_l3_s0$300  = 1'h0;
-  reg \sel_l3_s0$303  = 1'h0;
-  reg \sel_l3_s0$304  = 1'h0;
-  reg \sel_l3_s0$305  = 1'h0;
-  reg \sel_l3_s0$308  = 1'h0;
-  reg \sel_l3_s0$309  = 1'h0;
-  reg \sel_l3_s0$310  = 1'h0;
-  reg \sel_l3_s0$313  = 1'h0;
-  reg \sel_l3_s0$314  = 1'h0;
-  reg \sel_l3_s0$315  = 1'h0;
-  reg \sel_l3_s0$318  = 1'h0;
-  reg \sel_l3_s0$319  = 1'h0;
-  reg \sel_l3_s0$320  = 1'h0;
-  reg \sel_l3_s0$323  = 1'h0;
-  reg \sel_l3_s0$324  = 1'h0;
-  reg \sel_l3_s0$325  = 1'h0;
-  reg \sel_l3_s0$328  = 1'h0;
-  reg \sel_l3_s0$329  = 1'h0;
-  reg \sel_l3_s0$330  = 1'h0;
-  reg \sel_l3_s0$333  = 1'h0;
-  reg \sel_l3_s0$334  = 1'h0;
-  reg \sel_l3_s0$335  = 1'h0;
-  reg \sel_l3_s0$338  = 1'h0;
-  reg \sel_l3_s0$339  = 1'h0;
-  reg \sel_l3_s0$340  = 1'h0;
-  reg \sel_l3_s0$343  = 1'h0;
-  reg \sel_l3_s0$344  = 1'h0;
-  reg \sel_l3_s0$345  = 1'h0;
-  reg \sel_l3_s0$348  = 1'h0;
-  reg \sel_l3_s0$349  = 1'h0;
-  reg \sel_l3_s0$350  = 1'h0;
-  reg \sel_l3_s0$353  = 1'h0;
-  reg \sel_l3_s0$354  = 1'h0;
-  reg \sel_l3_s0$355  = 1'h0;
-  reg \sel_l3_s0$358  = 1'h0;
-  reg \sel_l3_s0$359  = 1'h0;
-  reg \sel_l3_s0$360  = 1'h0;
-  reg \sel_l3_s0$363  = 1'h0;
-  reg \sel_l3_s0$364  = 1'h0;
-  reg \sel_l3_s0$367  = 1'h0;
-  reg \sel_l3_s0$370  = 1'h0;
-  reg \sel_l3_s0$371  = 1'h0;
-  reg \sel_l3_s0$374  = 1'h0;
-  reg \sel_l3_s0$377  = 1'h0;
-  reg \sel_l3_s0$378  = 1'h0;
-  reg \sel_l3_s0$381  = 1'h0;
-  reg \sel_l3_s0$384  = 1'h0;
-  reg \sel_l3_s0$385  = 1'h0;
-  reg \sel_l3_s0$388  = 1'h0;
-  reg \sel_l3_s0$391  = 1'h0;
-  reg \sel_l3_s0$392  = 1'h0;
-  reg \sel_l3_s0$395  = 1'h0;
-  reg \sel_l3_s0$398  = 1'h0;
-  reg \sel_l3_s0$399  = 1'h0;
-  reg \sel_l3_s0$402  = 1'h0;
-  reg \sel_l3_s0$405  = 1'h0;
-  reg \sel_l3_s0$406  = 1'h0;
-  reg \sel_l3_s0$409  = 1'h0;
-  reg \sel_l3_s0$412  = 1'h0;
-  reg \sel_l3_s0$413  = 1'h0;
-  reg \sel_l3_s0$416  = 1'h0;
-  reg \sel_l3_s0$419  = 1'h0;
-  reg \sel_l3_s0$420  = 1'h0;
-  reg \sel_l3_s0$423  = 1'h0;
-  reg \sel_l3_s0$426  = 1'h0;
-  reg \sel_l3_s0$427  = 1'h0;
-  reg \sel_l3_s0$430  = 1'h0;
-  reg \sel_l3_s0$433  = 1'h0;
-  reg \sel_l3_s0$434  = 1'h0;
-  reg \sel_l3_s0$437  = 1'h0;
-  reg \sel_l3_s0$440  = 1'h0;
-  reg \sel_l3_s0$441  = 1'h0;
-  reg \sel_l3_s0$444  = 1'h0;
-  reg \sel_l3_s0$447  = 1'h0;
-  reg \sel_l3_s0$448  = 1'h0;
-  reg \sel_l3_s0$451  = 1'h0;
-  reg \sel_l3_s0$454  = 1'h0;
-  reg \sel_l3_s0$455  = 1'h0;
-  reg \sel_l3_s0$458  = 1'h0;
-  reg \sel_l3_s0$461  = 1'h0;
-  reg \sel_l3_s0$462  = 1'h0;
-  reg \sel_l3_s0$465  = 1'h0;
-  reg \sel_l3_s0$468  = 1'h0;
-  reg \sel_l3_s0$469  = 1'h0;
-  reg \sel_l3_s0$472  = 1'h0;
-  reg \sel_l3_s0$475  = 1'h0;
-  reg \sel_l3_s0$478  = 1'h0;
-  reg \sel_l3_s0$481  = 1'h0;
-  reg \sel_l3_s0$484  = 1'h0;
-  reg \sel_l3_s0$487  = 1'h0;
-  reg \sel_l3_s0$490  = 1'h0;
-  reg \sel_l3_s0$493  = 1'h0;
-  reg \sel_l3_s0$496  = 1'h0;
-  reg \sel_l3_s0$499  = 1'h0;
-  reg \sel_l3_s0$502  = 1'h0;
-  reg \sel_l3_s0$505  = 1'h0;
-  reg \sel_l3_s0$508  = 1'h0;
-  reg \sel_l3_s0$511  = 1'h0;
-  reg \sel_l3_s0$514  = 1'h0;
-  reg \sel_l3_s0$517  = 1'h0;
-  reg \sel_l3_s0$520  = 1'h0;
-  reg sel_l7_s0 = 1'h0;
-  reg [511:0] \sel_l7_s0$1424  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l7_s0$1425  = 1'h0;
-  reg \sel_l7_s0$556  = 1'h0;
-  reg \sel_l7_s0$557  = 1'h0;
-  reg \sel_l7_s0$558  = 1'h0;
-  reg \sel_l7_s0$559  = 1'h0;
-  reg \sel_l7_s0$560  = 1'h0;
-  reg \sel_l7_s0$561  = 1'h0;
-  reg \sel_l7_s0$562  = 1'h0;
-  reg \sel_l7_s0$563  = 1'h0;
-  reg \sel_l7_s0$564  = 1'h0;
-  reg \sel_l7_s0$565  = 1'h0;
-  reg \sel_l7_s0$566  = 1'h0;
-  reg \sel_l7_s0$567  = 1'h0;
-  reg \sel_l7_s0$568  = 1'h0;
-  reg \sel_l7_s0$569  = 1'h0;
-  reg \sel_l7_s0$570  = 1'h0;
-  reg \sel_l7_s0$571  = 1'h0;
-  reg \sel_l7_s0$572  = 1'h0;
-  reg \sel_l7_s0$573  = 1'h0;
-  reg \sel_l7_s0$574  = 1'h0;
-  reg \sel_l7_s0$575  = 1'h0;
-  reg \sel_l7_s0$576  = 1'h0;
-  reg \sel_l7_s0$577  = 1'h0;
-  reg \sel_l7_s0$578  = 1'h0;
-  reg \sel_l7_s0$579  = 1'h0;
-  reg \sel_l7_s0$580  = 1'h0;
-  reg \sel_l7_s0$581  = 1'h0;
-  reg \sel_l7_s0$582  = 1'h0;
-  reg \sel_l7_s0$583  = 1'h0;
-  reg \sel_l7_s0$584  = 1'h0;
-  reg \sel_l7_s0$585  = 1'h0;
-  reg \sel_l7_s0$586  = 1'h0;
-  reg \sel_l7_s0$587  = 1'h0;
-  reg \sel_l7_s0$588  = 1'h0;
-  reg \sel_l7_s0$589  = 1'h0;
-  reg \sel_l7_s0$590  = 1'h0;
-  reg \sel_l7_s0$591  = 1'h0;
-  reg \sel_l7_s0$592  = 1'h0;
-  reg \sel_l7_s0$593  = 1'h0;
-  reg \sel_l7_s0$594  = 1'h0;
-  reg \sel_l7_s0$595  = 1'h0;
-  reg \sel_l7_s0$596  = 1'h0;
-  reg \sel_l7_s0$597  = 1'h0;
-  reg \sel_l7_s0$598  = 1'h0;
-  reg \sel_l7_s0$599  = 1'h0;
-  reg \sel_l7_s0$600  = 1'h0;
-  reg \sel_l7_s0$601  = 1'h0;
-  reg \sel_l7_s0$602  = 1'h0;
-  reg \sel_l7_s0$603  = 1'h0;
-  reg \sel_l7_s0$604  = 1'h0;
-  reg \sel_l7_s0$605  = 1'h0;
-  reg \sel_l7_s0$606  = 1'h0;
-  reg \sel_l7_s0$607  = 1'h0;
-  reg \sel_l7_s0$608  = 1'h0;
-  reg \sel_l7_s0$609  = 1'h0;
-  reg \sel_l7_s0$610  = 1'h0;
-  reg \sel_l7_s0$611  = 1'h0;
-  reg \sel_l7_s0$612  = 1'h0;
-  reg \sel_l7_s0$613  = 1'h0;
-  reg \sel_l7_s0$614  = 1'h0;
-  reg \sel_l7_s0$615  = 1'h0;
-  reg \sel_l7_s0$616  = 1'h0;
-  reg \sel_l7_s0$617  = 1'h0;
-  reg \sel_l7_s0$618  = 1'h0;
+  reg [7:0] \sel_l1_s0$42  = 8'h00;
+  reg [7:0] \sel_l1_s0$43  = 8'h00;
+  reg [119:0] sel_l2_s0 = 120'h000000000000000000000000000000;
+  reg [511:0] \sel_l2_s0$1397  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l2_s0$1398  = 1'h0;
+  reg sel_l5_s0 = 1'h0;
+  reg [511:0] \sel_l5_s0$1399  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l5_s0$1400  = 1'h0;
+  reg \sel_l5_s0$339  = 1'h0;
+  reg \sel_l5_s0$340  = 1'h0;
+  reg \sel_l5_s0$343  = 1'h0;
+  reg \sel_l5_s0$344  = 1'h0;
+  reg \sel_l5_s0$345  = 1'h0;
+  reg \sel_l5_s0$348  = 1'h0;
+  reg \sel_l5_s0$349  = 1'h0;
+  reg \sel_l5_s0$350  = 1'h0;
+  reg \sel_l5_s0$353  = 1'h0;
+  reg \sel_l5_s0$354  = 1'h0;
+  reg \sel_l5_s0$355  = 1'h0;
+  reg \sel_l5_s0$358  = 1'h0;
+  reg \sel_l5_s0$359  = 1'h0;
+  reg \sel_l5_s0$360  = 1'h0;
+  reg \sel_l5_s0$363  = 1'h0;
+  reg \sel_l5_s0$364  = 1'h0;
+  reg \sel_l5_s0$365  = 1'h0;
+  reg \sel_l5_s0$368  = 1'h0;
+  reg \sel_l5_s0$369  = 1'h0;
+  reg \sel_l5_s0$370  = 1'h0;
+  reg \sel_l5_s0$373  = 1'h0;
+  reg \sel_l5_s0$374  = 1'h0;
+  reg \sel_l5_s0$375  = 1'h0;
+  reg \sel_l5_s0$378  = 1'h0;
+  reg \sel_l5_s0$379  = 1'h0;
+  reg \sel_l5_s0$380  = 1'h0;
+  reg \sel_l5_s0$383  = 1'h0;
+  reg \sel_l5_s0$384  = 1'h0;
+  reg \sel_l5_s0$385  = 1'h0;
+  reg \sel_l5_s0$388  = 1'h0;
+  reg \sel_l5_s0$389  = 1'h0;
+  reg \sel_l5_s0$390  = 1'h0;
+  reg \sel_l5_s0$393  = 1'h0;
+  reg \sel_l5_s0$394  = 1'h0;
+  reg \sel_l5_s0$395  = 1'h0;
+  reg \sel_l5_s0$398  = 1'h0;
+  reg \sel_l5_s0$399  = 1'h0;
+  reg \sel_l5_s0$400  = 1'h0;
+  reg \sel_l5_s0$403  = 1'h0;
+  reg \sel_l5_s0$404  = 1'h0;
+  reg \sel_l5_s0$405  = 1'h0;
+  reg \sel_l5_s0$408  = 1'h0;
+  reg \sel_l5_s0$409  = 1'h0;
+  reg \sel_l5_s0$410  = 1'h0;
+  reg \sel_l5_s0$413  = 1'h0;
+  reg \sel_l5_s0$414  = 1'h0;
+  reg \sel_l5_s0$415  = 1'h0;
+  reg \sel_l5_s0$418  = 1'h0;
+  reg \sel_l5_s0$419  = 1'h0;
+  reg \sel_l5_s0$422  = 1'h0;
+  reg \sel_l5_s0$423  = 1'h0;
+  reg \sel_l5_s0$426  = 1'h0;
+  reg \sel_l5_s0$427  = 1'h0;
+  reg \sel_l5_s0$430  = 1'h0;
+  reg \sel_l5_s0$431  = 1'h0;
+  reg \sel_l5_s0$434  = 1'h0;
+  reg \sel_l5_s0$435  = 1'h0;
+  reg \sel_l5_s0$438  = 1'h0;
+  reg \sel_l5_s0$439  = 1'h0;
+  reg \sel_l5_s0$442  = 1'h0;
+  reg \sel_l5_s0$443  = 1'h0;
+  reg \sel_l5_s0$446  = 1'h0;
+  reg \sel_l5_s0$447  = 1'h0;
+  reg \sel_l5_s0$450  = 1'h0;
+  reg \sel_l5_s0$451  = 1'h0;
+  reg \sel_l5_s0$454  = 1'h0;
+  reg \sel_l5_s0$455  = 1'h0;
+  reg \sel_l5_s0$458  = 1'h0;
+  reg \sel_l5_s0$459  = 1'h0;
+  reg \sel_l5_s0$462  = 1'h0;
+  reg \sel_l5_s0$463  = 1'h0;
+  reg \sel_l5_s0$466  = 1'h0;
+  reg \sel_l5_s0$467  = 1'h0;
+  reg \sel_l5_s0$470  = 1'h0;
+  reg \sel_l5_s0$471  = 1'h0;
+  reg \sel_l5_s0$474  = 1'h0;
+  reg \sel_l5_s0$475  = 1'h0;
+  reg \sel_l5_s0$478  = 1'h0;
+  reg \sel_l5_s0$479  = 1'h0;
+  reg \sel_l5_s0$482  = 1'h0;
+  reg \sel_l5_s0$483  = 1'h0;
+  reg \sel_l5_s0$484  = 1'h0;
+  reg \sel_l5_s0$485  = 1'h0;
+  reg \sel_l5_s0$486  = 1'h0;
+  reg \sel_l5_s0$487  = 1'h0;
+  reg \sel_l5_s0$488  = 1'h0;
+  reg \sel_l5_s0$489  = 1'h0;
+  reg \sel_l5_s0$490  = 1'h0;
+  reg \sel_l5_s0$491  = 1'h0;
+  reg \sel_l5_s0$492  = 1'h0;
+  reg \sel_l5_s0$493  = 1'h0;
+  reg \sel_l5_s0$494  = 1'h0;
+  reg \sel_l5_s0$495  = 1'h0;
+  reg \sel_l5_s0$496  = 1'h0;
+  reg \sel_l5_s0$497  = 1'h0;
   wire [7:0] sel_or0_0;
   wire [7:0] sel_or0_3;
   wire [7:0] sel_or0_6;
@@ -4565,6 +4679,37 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg sel_valid_s2 = 1'h0;
   reg sel_valid_s3 = 1'h0;
   reg sel_valid_s4 = 1'h0;
+  reg sel_valid_s5 = 1'h0;
+  wire stall_adv0;
+  reg stall_adv0_valid = 1'h0;
+  wire stall_adv1;
+  wire stall_adv10;
+  reg stall_adv10_valid = 1'h0;
+  wire stall_adv11;
+  reg stall_adv11_valid = 1'h0;
+  wire stall_adv12;
+  reg stall_adv12_valid = 1'h0;
+  wire stall_adv13;
+  reg stall_adv13_valid = 1'h0;
+  wire stall_adv14;
+  reg stall_adv14_valid = 1'h0;
+  reg stall_adv1_valid = 1'h0;
+  wire stall_adv2;
+  reg stall_adv2_valid = 1'h0;
+  wire stall_adv3;
+  reg stall_adv3_valid = 1'h0;
+  wire stall_adv4;
+  reg stall_adv4_valid = 1'h0;
+  wire stall_adv5;
+  reg stall_adv5_valid = 1'h0;
+  wire stall_adv6;
+  reg stall_adv6_valid = 1'h0;
+  wire stall_adv7;
+  reg stall_adv7_valid = 1'h0;
+  wire stall_adv8;
+  reg stall_adv8_valid = 1'h0;
+  wire stall_adv9;
+  reg stall_adv9_valid = 1'h0;
   reg [3:0] wr__addr = 4'h0;
   wire [127:0] wr__data;
   wire wr__en;
@@ -4588,7 +4733,7 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     sel_dl1_r0[15] = 128'h00000000000000000000000000000000;
   end
   always @(posedge clk) begin
-    if (i__ready)
+    if (stall_adv4)
       sel_dl1_r0[wr__addr] <= i__payload[127:0];
   end
   assign sel_dl1_r0_q = sel_dl1_r0[rd__addr];
@@ -4642,6852 +4787,7781 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$47  = $signed(i__payload[127:120]) >= $signed(1'h0);
   assign \$48  = - $signed(i__payload[127:120]);
   assign \$49  = \$47  ? { i__payload[127], i__payload[127:120] } : \$48 ;
-  assign \$50  = sel_l1_s0 >= \sel_l1_s0$27 ;
-  assign \$51  = sel_l1_s0 >= \sel_l1_s0$28 ;
-  assign \$52  = sel_l1_s0 >= \sel_l1_s0$29 ;
-  assign \$53  = sel_l1_s0 >= \sel_l1_s0$30 ;
-  assign \$54  = sel_l1_s0 >= \sel_l1_s0$31 ;
-  assign \$55  = sel_l1_s0 >= \sel_l1_s0$32 ;
-  assign \$56  = sel_l1_s0 >= \sel_l1_s0$33 ;
-  assign \$57  = sel_l1_s0 >= \sel_l1_s0$34 ;
-  assign \$58  = sel_l1_s0 >= \sel_l1_s0$35 ;
-  assign \$59  = sel_l1_s0 >= \sel_l1_s0$36 ;
-  assign \$60  = sel_l1_s0 >= \sel_l1_s0$37 ;
-  assign \$61  = sel_l1_s0 >= \sel_l1_s0$38 ;
-  assign \$62  = sel_l1_s0 >= \sel_l1_s0$39 ;
-  assign \$63  = sel_l1_s0 >= \sel_l1_s0$40 ;
-  assign \$64  = sel_l1_s0 >= \sel_l1_s0$41 ;
-  assign \$65  = \sel_l1_s0$27  >= \sel_l1_s0$28 ;
-  assign \$66  = \sel_l1_s0$27  >= \sel_l1_s0$29 ;
-  assign \$67  = \sel_l1_s0$27  >= \sel_l1_s0$30 ;
-  assign \$68  = \sel_l1_s0$27  >= \sel_l1_s0$31 ;
-  assign \$69  = \sel_l1_s0$27  >= \sel_l1_s0$32 ;
-  assign \$70  = \sel_l1_s0$27  >= \sel_l1_s0$33 ;
-  assign \$71  = \sel_l1_s0$27  >= \sel_l1_s0$34 ;
-  assign \$72  = \sel_l1_s0$27  >= \sel_l1_s0$35 ;
-  assign \$73  = \sel_l1_s0$27  >= \sel_l1_s0$36 ;
-  assign \$74  = \sel_l1_s0$27  >= \sel_l1_s0$37 ;
-  assign \$75  = \sel_l1_s0$27  >= \sel_l1_s0$38 ;
-  assign \$76  = \sel_l1_s0$27  >= \sel_l1_s0$39 ;
-  assign \$77  = \sel_l1_s0$27  >= \sel_l1_s0$40 ;
-  assign \$78  = \sel_l1_s0$27  >= \sel_l1_s0$41 ;
-  assign \$79  = \sel_l1_s0$28  >= \sel_l1_s0$29 ;
-  assign \$80  = \sel_l1_s0$28  >= \sel_l1_s0$30 ;
-  assign \$81  = \sel_l1_s0$28  >= \sel_l1_s0$31 ;
-  assign \$82  = \sel_l1_s0$28  >= \sel_l1_s0$32 ;
-  assign \$83  = \sel_l1_s0$28  >= \sel_l1_s0$33 ;
-  assign \$84  = \sel_l1_s0$28  >= \sel_l1_s0$34 ;
-  assign \$85  = \sel_l1_s0$28  >= \sel_l1_s0$35 ;
-  assign \$86  = \sel_l1_s0$28  >= \sel_l1_s0$36 ;
-  assign \$87  = \sel_l1_s0$28  >= \sel_l1_s0$37 ;
-  assign \$88  = \sel_l1_s0$28  >= \sel_l1_s0$38 ;
-  assign \$89  = \sel_l1_s0$28  >= \sel_l1_s0$39 ;
-  assign \$90  = \sel_l1_s0$28  >= \sel_l1_s0$40 ;
-  assign \$91  = \sel_l1_s0$28  >= \sel_l1_s0$41 ;
-  assign \$92  = \sel_l1_s0$29  >= \sel_l1_s0$30 ;
-  assign \$93  = \sel_l1_s0$29  >= \sel_l1_s0$31 ;
-  assign \$94  = \sel_l1_s0$29  >= \sel_l1_s0$32 ;
-  assign \$95  = \sel_l1_s0$29  >= \sel_l1_s0$33 ;
-  assign \$96  = \sel_l1_s0$29  >= \sel_l1_s0$34 ;
-  assign \$97  = \sel_l1_s0$29  >= \sel_l1_s0$35 ;
-  assign \$98  = \sel_l1_s0$29  >= \sel_l1_s0$36 ;
-  assign \$99  = \sel_l1_s0$29  >= \sel_l1_s0$37 ;
-  assign \$100  = \sel_l1_s0$29  >= \sel_l1_s0$38 ;
-  assign \$101  = \sel_l1_s0$29  >= \sel_l1_s0$39 ;
-  assign \$102  = \sel_l1_s0$29  >= \sel_l1_s0$40 ;
-  assign \$103  = \sel_l1_s0$29  >= \sel_l1_s0$41 ;
-  assign \$104  = \sel_l1_s0$30  >= \sel_l1_s0$31 ;
-  assign \$105  = \sel_l1_s0$30  >= \sel_l1_s0$32 ;
-  assign \$106  = \sel_l1_s0$30  >= \sel_l1_s0$33 ;
-  assign \$107  = \sel_l1_s0$30  >= \sel_l1_s0$34 ;
-  assign \$108  = \sel_l1_s0$30  >= \sel_l1_s0$35 ;
-  assign \$109  = \sel_l1_s0$30  >= \sel_l1_s0$36 ;
-  assign \$110  = \sel_l1_s0$30  >= \sel_l1_s0$37 ;
-  assign \$111  = \sel_l1_s0$30  >= \sel_l1_s0$38 ;
-  assign \$112  = \sel_l1_s0$30  >= \sel_l1_s0$39 ;
-  assign \$113  = \sel_l1_s0$30  >= \sel_l1_s0$40 ;
-  assign \$114  = \sel_l1_s0$30  >= \sel_l1_s0$41 ;
-  assign \$115  = \sel_l1_s0$31  >= \sel_l1_s0$32 ;
-  assign \$116  = \sel_l1_s0$31  >= \sel_l1_s0$33 ;
-  assign \$117  = \sel_l1_s0$31  >= \sel_l1_s0$34 ;
-  assign \$118  = \sel_l1_s0$31  >= \sel_l1_s0$35 ;
-  assign \$119  = \sel_l1_s0$31  >= \sel_l1_s0$36 ;
-  assign \$120  = \sel_l1_s0$31  >= \sel_l1_s0$37 ;
-  assign \$121  = \sel_l1_s0$31  >= \sel_l1_s0$38 ;
-  assign \$122  = \sel_l1_s0$31  >= \sel_l1_s0$39 ;
-  assign \$123  = \sel_l1_s0$31  >= \sel_l1_s0$40 ;
-  assign \$124  = \sel_l1_s0$31  >= \sel_l1_s0$41 ;
-  assign \$125  = \sel_l1_s0$32  >= \sel_l1_s0$33 ;
-  assign \$126  = \sel_l1_s0$32  >= \sel_l1_s0$34 ;
-  assign \$127  = \sel_l1_s0$32  >= \sel_l1_s0$35 ;
-  assign \$128  = \sel_l1_s0$32  >= \sel_l1_s0$36 ;
-  assign \$129  = \sel_l1_s0$32  >= \sel_l1_s0$37 ;
-  assign \$130  = \sel_l1_s0$32  >= \sel_l1_s0$38 ;
-  assign \$131  = \sel_l1_s0$32  >= \sel_l1_s0$39 ;
-  assign \$132  = \sel_l1_s0$32  >= \sel_l1_s0$40 ;
-  assign \$133  = \sel_l1_s0$32  >= \sel_l1_s0$41 ;
-  assign \$134  = \sel_l1_s0$33  >= \sel_l1_s0$34 ;
-  assign \$135  = \sel_l1_s0$33  >= \sel_l1_s0$35 ;
-  assign \$136  = \sel_l1_s0$33  >= \sel_l1_s0$36 ;
-  assign \$137  = \sel_l1_s0$33  >= \sel_l1_s0$37 ;
-  assign \$138  = \sel_l1_s0$33  >= \sel_l1_s0$38 ;
-  assign \$139  = \sel_l1_s0$33  >= \sel_l1_s0$39 ;
-  assign \$140  = \sel_l1_s0$33  >= \sel_l1_s0$40 ;
-  assign \$141  = \sel_l1_s0$33  >= \sel_l1_s0$41 ;
-  assign \$142  = \sel_l1_s0$34  >= \sel_l1_s0$35 ;
-  assign \$143  = \sel_l1_s0$34  >= \sel_l1_s0$36 ;
-  assign \$144  = \sel_l1_s0$34  >= \sel_l1_s0$37 ;
-  assign \$145  = \sel_l1_s0$34  >= \sel_l1_s0$38 ;
-  assign \$146  = \sel_l1_s0$34  >= \sel_l1_s0$39 ;
-  assign \$147  = \sel_l1_s0$34  >= \sel_l1_s0$40 ;
-  assign \$148  = \sel_l1_s0$34  >= \sel_l1_s0$41 ;
-  assign \$149  = \sel_l1_s0$35  >= \sel_l1_s0$36 ;
-  assign \$150  = \sel_l1_s0$35  >= \sel_l1_s0$37 ;
-  assign \$151  = \sel_l1_s0$35  >= \sel_l1_s0$38 ;
-  assign \$152  = \sel_l1_s0$35  >= \sel_l1_s0$39 ;
-  assign \$153  = \sel_l1_s0$35  >= \sel_l1_s0$40 ;
-  assign \$154  = \sel_l1_s0$35  >= \sel_l1_s0$41 ;
-  assign \$155  = \sel_l1_s0$36  >= \sel_l1_s0$37 ;
-  assign \$156  = \sel_l1_s0$36  >= \sel_l1_s0$38 ;
-  assign \$157  = \sel_l1_s0$36  >= \sel_l1_s0$39 ;
-  assign \$158  = \sel_l1_s0$36  >= \sel_l1_s0$40 ;
-  assign \$159  = \sel_l1_s0$36  >= \sel_l1_s0$41 ;
-  assign \$160  = \sel_l1_s0$37  >= \sel_l1_s0$38 ;
-  assign \$161  = \sel_l1_s0$37  >= \sel_l1_s0$39 ;
-  assign \$162  = \sel_l1_s0$37  >= \sel_l1_s0$40 ;
-  assign \$163  = \sel_l1_s0$37  >= \sel_l1_s0$41 ;
-  assign \$164  = \sel_l1_s0$38  >= \sel_l1_s0$39 ;
-  assign \$165  = \sel_l1_s0$38  >= \sel_l1_s0$40 ;
-  assign \$166  = \sel_l1_s0$38  >= \sel_l1_s0$41 ;
-  assign \$167  = \sel_l1_s0$39  >= \sel_l1_s0$40 ;
-  assign \$168  = \sel_l1_s0$39  >= \sel_l1_s0$41 ;
-  assign \$169  = \sel_l1_s0$40  >= \sel_l1_s0$41 ;
-  assign \$170  = ~ \$50 ;
-  assign \$171  = ~ \$51 ;
-  assign \$172  = \$170  ^ \$171 ;
-  assign \$173  = ~ \$52 ;
-  assign sel_cs0_0_0_0s = \$172  ^ \$173 ;
-  assign \$174  = ~ \$50 ;
-  assign \$175  = ~ \$51 ;
-  assign \$176  = \$174  & \$175 ;
-  assign \$177  = ~ \$50 ;
-  assign \$178  = ~ \$52 ;
-  assign \$179  = \$177  & \$178 ;
-  assign \$180  = \$176  | \$179 ;
-  assign \$181  = ~ \$51 ;
-  assign \$182  = ~ \$52 ;
-  assign \$183  = \$181  & \$182 ;
-  assign sel_cs0_0_0_0c = \$180  | \$183 ;
-  assign \$184  = ~ \$53 ;
-  assign \$185  = ~ \$54 ;
-  assign \$186  = \$184  ^ \$185 ;
-  assign \$187  = ~ \$55 ;
-  assign sel_cs0_0_0_1s = \$186  ^ \$187 ;
-  assign \$188  = ~ \$53 ;
-  assign \$189  = ~ \$54 ;
-  assign \$190  = \$188  & \$189 ;
-  assign \$191  = ~ \$53 ;
-  assign \$192  = ~ \$55 ;
-  assign \$193  = \$191  & \$192 ;
-  assign \$194  = \$190  | \$193 ;
-  assign \$195  = ~ \$54 ;
-  assign \$196  = ~ \$55 ;
-  assign \$197  = \$195  & \$196 ;
-  assign sel_cs0_0_0_1c = \$194  | \$197 ;
-  assign \$198  = ~ \$56 ;
-  assign \$199  = ~ \$57 ;
-  assign \$200  = \$198  ^ \$199 ;
-  assign \$201  = ~ \$58 ;
-  assign sel_cs0_0_0_2s = \$200  ^ \$201 ;
-  assign \$202  = ~ \$56 ;
-  assign \$203  = ~ \$57 ;
-  assign \$204  = \$202  & \$203 ;
-  assign \$205  = ~ \$56 ;
-  assign \$206  = ~ \$58 ;
-  assign \$207  = \$205  & \$206 ;
-  assign \$208  = \$204  | \$207 ;
-  assign \$209  = ~ \$57 ;
-  assign \$210  = ~ \$58 ;
-  assign \$211  = \$209  & \$210 ;
-  assign sel_cs0_0_0_2c = \$208  | \$211 ;
-  assign \$212  = ~ \$59 ;
-  assign \$213  = ~ \$60 ;
-  assign \$214  = \$212  ^ \$213 ;
-  assign \$215  = ~ \$61 ;
-  assign sel_cs0_0_0_3s = \$214  ^ \$215 ;
-  assign \$216  = ~ \$59 ;
-  assign \$217  = ~ \$60 ;
-  assign \$218  = \$216  & \$217 ;
-  assign \$219  = ~ \$59 ;
-  assign \$220  = ~ \$61 ;
-  assign \$221  = \$219  & \$220 ;
-  assign \$222  = \$218  | \$221 ;
-  assign \$223  = ~ \$60 ;
-  assign \$224  = ~ \$61 ;
-  assign \$225  = \$223  & \$224 ;
-  assign sel_cs0_0_0_3c = \$222  | \$225 ;
-  assign \$226  = ~ \$62 ;
-  assign \$227  = ~ \$63 ;
-  assign \$228  = \$226  ^ \$227 ;
-  assign \$229  = ~ \$64 ;
-  assign sel_cs0_0_0_4s = \$228  ^ \$229 ;
-  assign \$230  = ~ \$62 ;
-  assign \$231  = ~ \$63 ;
-  assign \$232  = \$230  & \$231 ;
-  assign \$233  = ~ \$62 ;
-  assign \$234  = ~ \$64 ;
-  assign \$235  = \$233  & \$234 ;
-  assign \$236  = \$232  | \$235 ;
-  assign \$237  = ~ \$63 ;
-  assign \$238  = ~ \$64 ;
-  assign \$239  = \$237  & \$238 ;
-  assign sel_cs0_0_0_4c = \$236  | \$239 ;
-  assign \$240  = ~ \$65 ;
-  assign \$241  = \$50  ^ \$240 ;
-  assign \$242  = ~ \$66 ;
-  assign sel_cs0_1_0_0s = \$241  ^ \$242 ;
-  assign \$243  = ~ \$65 ;
-  assign \$244  = \$50  & \$243 ;
-  assign \$245  = ~ \$66 ;
-  assign \$246  = \$50  & \$245 ;
-  assign \$247  = \$244  | \$246 ;
-  assign \$248  = ~ \$65 ;
-  assign \$249  = ~ \$66 ;
-  assign \$250  = \$248  & \$249 ;
-  assign sel_cs0_1_0_0c = \$247  | \$250 ;
-  assign \$251  = ~ \$67 ;
-  assign \$252  = ~ \$68 ;
-  assign \$253  = \$251  ^ \$252 ;
-  assign \$254  = ~ \$69 ;
-  assign sel_cs0_1_0_1s = \$253  ^ \$254 ;
-  assign \$255  = ~ \$67 ;
-  assign \$256  = ~ \$68 ;
-  assign \$257  = \$255  & \$256 ;
-  assign \$258  = ~ \$67 ;
-  assign \$259  = ~ \$69 ;
-  assign \$260  = \$258  & \$259 ;
-  assign \$261  = \$257  | \$260 ;
-  assign \$262  = ~ \$68 ;
-  assign \$263  = ~ \$69 ;
-  assign \$264  = \$262  & \$263 ;
-  assign sel_cs0_1_0_1c = \$261  | \$264 ;
-  assign \$265  = ~ \$70 ;
-  assign \$266  = ~ \$71 ;
-  assign \$267  = \$265  ^ \$266 ;
-  assign \$268  = ~ \$72 ;
-  assign sel_cs0_1_0_2s = \$267  ^ \$268 ;
-  assign \$269  = ~ \$70 ;
-  assign \$270  = ~ \$71 ;
-  assign \$271  = \$269  & \$270 ;
-  assign \$272  = ~ \$70 ;
-  assign \$273  = ~ \$72 ;
-  assign \$274  = \$272  & \$273 ;
-  assign \$275  = \$271  | \$274 ;
-  assign \$276  = ~ \$71 ;
-  assign \$277  = ~ \$72 ;
-  assign \$278  = \$276  & \$277 ;
-  assign sel_cs0_1_0_2c = \$275  | \$278 ;
-  assign \$279  = ~ \$73 ;
-  assign \$280  = ~ \$74 ;
-  assign \$281  = \$279  ^ \$280 ;
-  assign \$282  = ~ \$75 ;
-  assign sel_cs0_1_0_3s = \$281  ^ \$282 ;
-  assign \$283  = ~ \$73 ;
-  assign \$284  = ~ \$74 ;
-  assign \$285  = \$283  & \$284 ;
-  assign \$286  = ~ \$73 ;
-  assign \$287  = ~ \$75 ;
-  assign \$288  = \$286  & \$287 ;
-  assign \$289  = \$285  | \$288 ;
-  assign \$290  = ~ \$74 ;
-  assign \$291  = ~ \$75 ;
-  assign \$292  = \$290  & \$291 ;
-  assign sel_cs0_1_0_3c = \$289  | \$292 ;
-  assign \$293  = ~ \$76 ;
-  assign \$294  = ~ \$77 ;
-  assign \$295  = \$293  ^ \$294 ;
-  assign \$296  = ~ \$78 ;
-  assign sel_cs0_1_0_4s = \$295  ^ \$296 ;
-  assign \$297  = ~ \$76 ;
-  assign \$298  = ~ \$77 ;
-  assign \$299  = \$297  & \$298 ;
-  assign \$300  = ~ \$76 ;
-  assign \$301  = ~ \$78 ;
-  assign \$302  = \$300  & \$301 ;
-  assign \$303  = \$299  | \$302 ;
-  assign \$304  = ~ \$77 ;
-  assign \$305  = ~ \$78 ;
-  assign \$306  = \$304  & \$305 ;
-  assign sel_cs0_1_0_4c = \$303  | \$306 ;
-  assign \$307  = \$51  ^ \$65 ;
-  assign \$308  = ~ \$79 ;
-  assign sel_cs0_2_0_0s = \$307  ^ \$308 ;
-  assign \$309  = \$51  & \$65 ;
-  assign \$310  = ~ \$79 ;
-  assign \$311  = \$51  & \$310 ;
-  assign \$312  = \$309  | \$311 ;
-  assign \$313  = ~ \$79 ;
-  assign \$314  = \$65  & \$313 ;
-  assign sel_cs0_2_0_0c = \$312  | \$314 ;
-  assign \$315  = ~ \$80 ;
-  assign \$316  = ~ \$81 ;
-  assign \$317  = \$315  ^ \$316 ;
-  assign \$318  = ~ \$82 ;
-  assign sel_cs0_2_0_1s = \$317  ^ \$318 ;
-  assign \$319  = ~ \$80 ;
-  assign \$320  = ~ \$81 ;
-  assign \$321  = \$319  & \$320 ;
-  assign \$322  = ~ \$80 ;
-  assign \$323  = ~ \$82 ;
-  assign \$324  = \$322  & \$323 ;
-  assign \$325  = \$321  | \$324 ;
-  assign \$326  = ~ \$81 ;
-  assign \$327  = ~ \$82 ;
-  assign \$328  = \$326  & \$327 ;
-  assign sel_cs0_2_0_1c = \$325  | \$328 ;
-  assign \$329  = ~ \$83 ;
-  assign \$330  = ~ \$84 ;
-  assign \$331  = \$329  ^ \$330 ;
-  assign \$332  = ~ \$85 ;
-  assign sel_cs0_2_0_2s = \$331  ^ \$332 ;
-  assign \$333  = ~ \$83 ;
-  assign \$334  = ~ \$84 ;
-  assign \$335  = \$333  & \$334 ;
-  assign \$336  = ~ \$83 ;
-  assign \$337  = ~ \$85 ;
-  assign \$338  = \$336  & \$337 ;
-  assign \$339  = \$335  | \$338 ;
-  assign \$340  = ~ \$84 ;
-  assign \$341  = ~ \$85 ;
-  assign \$342  = \$340  & \$341 ;
-  assign sel_cs0_2_0_2c = \$339  | \$342 ;
-  assign \$343  = ~ \$86 ;
-  assign \$344  = ~ \$87 ;
-  assign \$345  = \$343  ^ \$344 ;
-  assign \$346  = ~ \$88 ;
-  assign sel_cs0_2_0_3s = \$345  ^ \$346 ;
-  assign \$347  = ~ \$86 ;
-  assign \$348  = ~ \$87 ;
-  assign \$349  = \$347  & \$348 ;
-  assign \$350  = ~ \$86 ;
-  assign \$351  = ~ \$88 ;
-  assign \$352  = \$350  & \$351 ;
-  assign \$353  = \$349  | \$352 ;
-  assign \$354  = ~ \$87 ;
-  assign \$355  = ~ \$88 ;
-  assign \$356  = \$354  & \$355 ;
-  assign sel_cs0_2_0_3c = \$353  | \$356 ;
-  assign \$357  = ~ \$89 ;
-  assign \$358  = ~ \$90 ;
-  assign \$359  = \$357  ^ \$358 ;
-  assign \$360  = ~ \$91 ;
-  assign sel_cs0_2_0_4s = \$359  ^ \$360 ;
-  assign \$361  = ~ \$89 ;
-  assign \$362  = ~ \$90 ;
-  assign \$363  = \$361  & \$362 ;
-  assign \$364  = ~ \$89 ;
-  assign \$365  = ~ \$91 ;
-  assign \$366  = \$364  & \$365 ;
-  assign \$367  = \$363  | \$366 ;
-  assign \$368  = ~ \$90 ;
-  assign \$369  = ~ \$91 ;
-  assign \$370  = \$368  & \$369 ;
-  assign sel_cs0_2_0_4c = \$367  | \$370 ;
-  assign \$371  = \$52  ^ \$66 ;
-  assign sel_cs0_3_0_0s = \$371  ^ \$79 ;
-  assign \$372  = \$52  & \$66 ;
-  assign \$373  = \$52  & \$79 ;
-  assign \$374  = \$372  | \$373 ;
-  assign \$375  = \$66  & \$79 ;
-  assign sel_cs0_3_0_0c = \$374  | \$375 ;
-  assign \$376  = ~ \$92 ;
-  assign \$377  = ~ \$93 ;
-  assign \$378  = \$376  ^ \$377 ;
-  assign \$379  = ~ \$94 ;
-  assign sel_cs0_3_0_1s = \$378  ^ \$379 ;
-  assign \$380  = ~ \$92 ;
-  assign \$381  = ~ \$93 ;
-  assign \$382  = \$380  & \$381 ;
-  assign \$383  = ~ \$92 ;
-  assign \$384  = ~ \$94 ;
-  assign \$385  = \$383  & \$384 ;
-  assign \$386  = \$382  | \$385 ;
-  assign \$387  = ~ \$93 ;
-  assign \$388  = ~ \$94 ;
-  assign \$389  = \$387  & \$388 ;
-  assign sel_cs0_3_0_1c = \$386  | \$389 ;
-  assign \$390  = ~ \$95 ;
-  assign \$391  = ~ \$96 ;
-  assign \$392  = \$390  ^ \$391 ;
-  assign \$393  = ~ \$97 ;
-  assign sel_cs0_3_0_2s = \$392  ^ \$393 ;
-  assign \$394  = ~ \$95 ;
-  assign \$395  = ~ \$96 ;
-  assign \$396  = \$394  & \$395 ;
-  assign \$397  = ~ \$95 ;
-  assign \$398  = ~ \$97 ;
-  assign \$399  = \$397  & \$398 ;
-  assign \$400  = \$396  | \$399 ;
-  assign \$401  = ~ \$96 ;
-  assign \$402  = ~ \$97 ;
-  assign \$403  = \$401  & \$402 ;
-  assign sel_cs0_3_0_2c = \$400  | \$403 ;
-  assign \$404  = ~ \$98 ;
-  assign \$405  = ~ \$99 ;
-  assign \$406  = \$404  ^ \$405 ;
-  assign \$407  = ~ \$100 ;
-  assign sel_cs0_3_0_3s = \$406  ^ \$407 ;
-  assign \$408  = ~ \$98 ;
-  assign \$409  = ~ \$99 ;
-  assign \$410  = \$408  & \$409 ;
-  assign \$411  = ~ \$98 ;
-  assign \$412  = ~ \$100 ;
-  assign \$413  = \$411  & \$412 ;
-  assign \$414  = \$410  | \$413 ;
-  assign \$415  = ~ \$99 ;
-  assign \$416  = ~ \$100 ;
-  assign \$417  = \$415  & \$416 ;
-  assign sel_cs0_3_0_3c = \$414  | \$417 ;
-  assign \$418  = ~ \$101 ;
-  assign \$419  = ~ \$102 ;
-  assign \$420  = \$418  ^ \$419 ;
-  assign \$421  = ~ \$103 ;
-  assign sel_cs0_3_0_4s = \$420  ^ \$421 ;
-  assign \$422  = ~ \$101 ;
-  assign \$423  = ~ \$102 ;
-  assign \$424  = \$422  & \$423 ;
-  assign \$425  = ~ \$101 ;
-  assign \$426  = ~ \$103 ;
-  assign \$427  = \$425  & \$426 ;
-  assign \$428  = \$424  | \$427 ;
-  assign \$429  = ~ \$102 ;
-  assign \$430  = ~ \$103 ;
-  assign \$431  = \$429  & \$430 ;
-  assign sel_cs0_3_0_4c = \$428  | \$431 ;
-  assign \$432  = \$53  ^ \$67 ;
-  assign sel_cs0_4_0_0s = \$432  ^ \$80 ;
-  assign \$433  = \$53  & \$67 ;
-  assign \$434  = \$53  & \$80 ;
-  assign \$435  = \$433  | \$434 ;
-  assign \$436  = \$67  & \$80 ;
-  assign sel_cs0_4_0_0c = \$435  | \$436 ;
-  assign \$437  = ~ \$104 ;
-  assign \$438  = \$92  ^ \$437 ;
-  assign \$439  = ~ \$105 ;
-  assign sel_cs0_4_0_1s = \$438  ^ \$439 ;
-  assign \$440  = ~ \$104 ;
-  assign \$441  = \$92  & \$440 ;
-  assign \$442  = ~ \$105 ;
-  assign \$443  = \$92  & \$442 ;
-  assign \$444  = \$441  | \$443 ;
-  assign \$445  = ~ \$104 ;
-  assign \$446  = ~ \$105 ;
-  assign \$447  = \$445  & \$446 ;
-  assign sel_cs0_4_0_1c = \$444  | \$447 ;
-  assign \$448  = ~ \$106 ;
-  assign \$449  = ~ \$107 ;
-  assign \$450  = \$448  ^ \$449 ;
-  assign \$451  = ~ \$108 ;
-  assign sel_cs0_4_0_2s = \$450  ^ \$451 ;
-  assign \$452  = ~ \$106 ;
-  assign \$453  = ~ \$107 ;
-  assign \$454  = \$452  & \$453 ;
-  assign \$455  = ~ \$106 ;
-  assign \$456  = ~ \$108 ;
-  assign \$457  = \$455  & \$456 ;
-  assign \$458  = \$454  | \$457 ;
-  assign \$459  = ~ \$107 ;
-  assign \$460  = ~ \$108 ;
-  assign \$461  = \$459  & \$460 ;
-  assign sel_cs0_4_0_2c = \$458  | \$461 ;
-  assign \$462  = ~ \$109 ;
-  assign \$463  = ~ \$110 ;
-  assign \$464  = \$462  ^ \$463 ;
-  assign \$465  = ~ \$111 ;
-  assign sel_cs0_4_0_3s = \$464  ^ \$465 ;
-  assign \$466  = ~ \$109 ;
-  assign \$467  = ~ \$110 ;
-  assign \$468  = \$466  & \$467 ;
-  assign \$469  = ~ \$109 ;
-  assign \$470  = ~ \$111 ;
-  assign \$471  = \$469  & \$470 ;
-  assign \$472  = \$468  | \$471 ;
-  assign \$473  = ~ \$110 ;
-  assign \$474  = ~ \$111 ;
-  assign \$475  = \$473  & \$474 ;
-  assign sel_cs0_4_0_3c = \$472  | \$475 ;
-  assign \$476  = ~ \$112 ;
-  assign \$477  = ~ \$113 ;
-  assign \$478  = \$476  ^ \$477 ;
-  assign \$479  = ~ \$114 ;
-  assign sel_cs0_4_0_4s = \$478  ^ \$479 ;
-  assign \$480  = ~ \$112 ;
-  assign \$481  = ~ \$113 ;
-  assign \$482  = \$480  & \$481 ;
-  assign \$483  = ~ \$112 ;
-  assign \$484  = ~ \$114 ;
-  assign \$485  = \$483  & \$484 ;
-  assign \$486  = \$482  | \$485 ;
-  assign \$487  = ~ \$113 ;
-  assign \$488  = ~ \$114 ;
-  assign \$489  = \$487  & \$488 ;
-  assign sel_cs0_4_0_4c = \$486  | \$489 ;
-  assign \$490  = \$54  ^ \$68 ;
-  assign sel_cs0_5_0_0s = \$490  ^ \$81 ;
-  assign \$491  = \$54  & \$68 ;
-  assign \$492  = \$54  & \$81 ;
-  assign \$493  = \$491  | \$492 ;
-  assign \$494  = \$68  & \$81 ;
-  assign sel_cs0_5_0_0c = \$493  | \$494 ;
-  assign \$495  = \$93  ^ \$104 ;
-  assign \$496  = ~ \$115 ;
-  assign sel_cs0_5_0_1s = \$495  ^ \$496 ;
-  assign \$497  = \$93  & \$104 ;
-  assign \$498  = ~ \$115 ;
-  assign \$499  = \$93  & \$498 ;
-  assign \$500  = \$497  | \$499 ;
-  assign \$501  = ~ \$115 ;
-  assign \$502  = \$104  & \$501 ;
-  assign sel_cs0_5_0_1c = \$500  | \$502 ;
-  assign \$503  = ~ \$116 ;
-  assign \$504  = ~ \$117 ;
-  assign \$505  = \$503  ^ \$504 ;
-  assign \$506  = ~ \$118 ;
-  assign sel_cs0_5_0_2s = \$505  ^ \$506 ;
-  assign \$507  = ~ \$116 ;
-  assign \$508  = ~ \$117 ;
-  assign \$509  = \$507  & \$508 ;
-  assign \$510  = ~ \$116 ;
-  assign \$511  = ~ \$118 ;
-  assign \$512  = \$510  & \$511 ;
-  assign \$513  = \$509  | \$512 ;
-  assign \$514  = ~ \$117 ;
-  assign \$515  = ~ \$118 ;
-  assign \$516  = \$514  & \$515 ;
-  assign sel_cs0_5_0_2c = \$513  | \$516 ;
-  assign \$517  = ~ \$119 ;
-  assign \$518  = ~ \$120 ;
-  assign \$519  = \$517  ^ \$518 ;
-  assign \$520  = ~ \$121 ;
-  assign sel_cs0_5_0_3s = \$519  ^ \$520 ;
-  assign \$521  = ~ \$119 ;
-  assign \$522  = ~ \$120 ;
-  assign \$523  = \$521  & \$522 ;
-  assign \$524  = ~ \$119 ;
-  assign \$525  = ~ \$121 ;
-  assign \$526  = \$524  & \$525 ;
-  assign \$527  = \$523  | \$526 ;
-  assign \$528  = ~ \$120 ;
-  assign \$529  = ~ \$121 ;
-  assign \$530  = \$528  & \$529 ;
-  assign sel_cs0_5_0_3c = \$527  | \$530 ;
-  assign \$531  = ~ \$122 ;
-  assign \$532  = ~ \$123 ;
-  assign \$533  = \$531  ^ \$532 ;
-  assign \$534  = ~ \$124 ;
-  assign sel_cs0_5_0_4s = \$533  ^ \$534 ;
-  assign \$535  = ~ \$122 ;
-  assign \$536  = ~ \$123 ;
-  assign \$537  = \$535  & \$536 ;
-  assign \$538  = ~ \$122 ;
-  assign \$539  = ~ \$124 ;
-  assign \$540  = \$538  & \$539 ;
-  assign \$541  = \$537  | \$540 ;
-  assign \$542  = ~ \$123 ;
-  assign \$543  = ~ \$124 ;
-  assign \$544  = \$542  & \$543 ;
-  assign sel_cs0_5_0_4c = \$541  | \$544 ;
-  assign \$545  = \$55  ^ \$69 ;
-  assign sel_cs0_6_0_0s = \$545  ^ \$82 ;
-  assign \$546  = \$55  & \$69 ;
-  assign \$547  = \$55  & \$82 ;
-  assign \$548  = \$546  | \$547 ;
-  assign \$549  = \$69  & \$82 ;
-  assign sel_cs0_6_0_0c = \$548  | \$549 ;
-  assign \$550  = \$94  ^ \$105 ;
-  assign sel_cs0_6_0_1s = \$550  ^ \$115 ;
-  assign \$551  = \$94  & \$105 ;
-  assign \$552  = \$94  & \$115 ;
-  assign \$553  = \$551  | \$552 ;
-  assign \$554  = \$105  & \$115 ;
-  assign sel_cs0_6_0_1c = \$553  | \$554 ;
-  assign \$555  = ~ \$125 ;
-  assign \$556  = ~ \$126 ;
-  assign \$557  = \$555  ^ \$556 ;
-  assign \$558  = ~ \$127 ;
-  assign sel_cs0_6_0_2s = \$557  ^ \$558 ;
-  assign \$559  = ~ \$125 ;
-  assign \$560  = ~ \$126 ;
-  assign \$561  = \$559  & \$560 ;
-  assign \$562  = ~ \$125 ;
-  assign \$563  = ~ \$127 ;
-  assign \$564  = \$562  & \$563 ;
-  assign \$565  = \$561  | \$564 ;
-  assign \$566  = ~ \$126 ;
-  assign \$567  = ~ \$127 ;
-  assign \$568  = \$566  & \$567 ;
-  assign sel_cs0_6_0_2c = \$565  | \$568 ;
-  assign \$569  = ~ \$128 ;
-  assign \$570  = ~ \$129 ;
-  assign \$571  = \$569  ^ \$570 ;
-  assign \$572  = ~ \$130 ;
-  assign sel_cs0_6_0_3s = \$571  ^ \$572 ;
-  assign \$573  = ~ \$128 ;
-  assign \$574  = ~ \$129 ;
-  assign \$575  = \$573  & \$574 ;
-  assign \$576  = ~ \$128 ;
-  assign \$577  = ~ \$130 ;
-  assign \$578  = \$576  & \$577 ;
-  assign \$579  = \$575  | \$578 ;
-  assign \$580  = ~ \$129 ;
-  assign \$581  = ~ \$130 ;
-  assign \$582  = \$580  & \$581 ;
-  assign sel_cs0_6_0_3c = \$579  | \$582 ;
-  assign \$583  = ~ \$131 ;
-  assign \$584  = ~ \$132 ;
-  assign \$585  = \$583  ^ \$584 ;
-  assign \$586  = ~ \$133 ;
-  assign sel_cs0_6_0_4s = \$585  ^ \$586 ;
-  assign \$587  = ~ \$131 ;
-  assign \$588  = ~ \$132 ;
-  assign \$589  = \$587  & \$588 ;
-  assign \$590  = ~ \$131 ;
-  assign \$591  = ~ \$133 ;
-  assign \$592  = \$590  & \$591 ;
-  assign \$593  = \$589  | \$592 ;
-  assign \$594  = ~ \$132 ;
-  assign \$595  = ~ \$133 ;
-  assign \$596  = \$594  & \$595 ;
-  assign sel_cs0_6_0_4c = \$593  | \$596 ;
-  assign \$597  = \$56  ^ \$70 ;
-  assign sel_cs0_7_0_0s = \$597  ^ \$83 ;
-  assign \$598  = \$56  & \$70 ;
-  assign \$599  = \$56  & \$83 ;
-  assign \$600  = \$598  | \$599 ;
-  assign \$601  = \$70  & \$83 ;
-  assign sel_cs0_7_0_0c = \$600  | \$601 ;
-  assign \$602  = \$95  ^ \$106 ;
-  assign sel_cs0_7_0_1s = \$602  ^ \$116 ;
-  assign \$603  = \$95  & \$106 ;
-  assign \$604  = \$95  & \$116 ;
-  assign \$605  = \$603  | \$604 ;
-  assign \$606  = \$106  & \$116 ;
-  assign sel_cs0_7_0_1c = \$605  | \$606 ;
-  assign \$607  = ~ \$134 ;
-  assign \$608  = \$125  ^ \$607 ;
-  assign \$609  = ~ \$135 ;
-  assign sel_cs0_7_0_2s = \$608  ^ \$609 ;
-  assign \$610  = ~ \$134 ;
-  assign \$611  = \$125  & \$610 ;
-  assign \$612  = ~ \$135 ;
-  assign \$613  = \$125  & \$612 ;
-  assign \$614  = \$611  | \$613 ;
-  assign \$615  = ~ \$134 ;
-  assign \$616  = ~ \$135 ;
-  assign \$617  = \$615  & \$616 ;
-  assign sel_cs0_7_0_2c = \$614  | \$617 ;
-  assign \$618  = ~ \$136 ;
-  assign \$619  = ~ \$137 ;
-  assign \$620  = \$618  ^ \$619 ;
-  assign \$621  = ~ \$138 ;
-  assign sel_cs0_7_0_3s = \$620  ^ \$621 ;
-  assign \$622  = ~ \$136 ;
-  assign \$623  = ~ \$137 ;
-  assign \$624  = \$622  & \$623 ;
-  assign \$625  = ~ \$136 ;
-  assign \$626  = ~ \$138 ;
-  assign \$627  = \$625  & \$626 ;
-  assign \$628  = \$624  | \$627 ;
-  assign \$629  = ~ \$137 ;
-  assign \$630  = ~ \$138 ;
-  assign \$631  = \$629  & \$630 ;
-  assign sel_cs0_7_0_3c = \$628  | \$631 ;
-  assign \$632  = ~ \$139 ;
-  assign \$633  = ~ \$140 ;
-  assign \$634  = \$632  ^ \$633 ;
-  assign \$635  = ~ \$141 ;
-  assign sel_cs0_7_0_4s = \$634  ^ \$635 ;
-  assign \$636  = ~ \$139 ;
-  assign \$637  = ~ \$140 ;
-  assign \$638  = \$636  & \$637 ;
-  assign \$639  = ~ \$139 ;
-  assign \$640  = ~ \$141 ;
-  assign \$641  = \$639  & \$640 ;
-  assign \$642  = \$638  | \$641 ;
-  assign \$643  = ~ \$140 ;
-  assign \$644  = ~ \$141 ;
-  assign \$645  = \$643  & \$644 ;
-  assign sel_cs0_7_0_4c = \$642  | \$645 ;
-  assign \$646  = \$57  ^ \$71 ;
-  assign sel_cs0_8_0_0s = \$646  ^ \$84 ;
-  assign \$647  = \$57  & \$71 ;
-  assign \$648  = \$57  & \$84 ;
-  assign \$649  = \$647  | \$648 ;
-  assign \$650  = \$71  & \$84 ;
-  assign sel_cs0_8_0_0c = \$649  | \$650 ;
-  assign \$651  = \$96  ^ \$107 ;
-  assign sel_cs0_8_0_1s = \$651  ^ \$117 ;
-  assign \$652  = \$96  & \$107 ;
-  assign \$653  = \$96  & \$117 ;
-  assign \$654  = \$652  | \$653 ;
-  assign \$655  = \$107  & \$117 ;
-  assign sel_cs0_8_0_1c = \$654  | \$655 ;
-  assign \$656  = \$126  ^ \$134 ;
-  assign \$657  = ~ \$142 ;
-  assign sel_cs0_8_0_2s = \$656  ^ \$657 ;
-  assign \$658  = \$126  & \$134 ;
-  assign \$659  = ~ \$142 ;
-  assign \$660  = \$126  & \$659 ;
-  assign \$661  = \$658  | \$660 ;
-  assign \$662  = ~ \$142 ;
-  assign \$663  = \$134  & \$662 ;
-  assign sel_cs0_8_0_2c = \$661  | \$663 ;
-  assign \$664  = ~ \$143 ;
-  assign \$665  = ~ \$144 ;
-  assign \$666  = \$664  ^ \$665 ;
-  assign \$667  = ~ \$145 ;
-  assign sel_cs0_8_0_3s = \$666  ^ \$667 ;
-  assign \$668  = ~ \$143 ;
-  assign \$669  = ~ \$144 ;
-  assign \$670  = \$668  & \$669 ;
-  assign \$671  = ~ \$143 ;
-  assign \$672  = ~ \$145 ;
-  assign \$673  = \$671  & \$672 ;
-  assign \$674  = \$670  | \$673 ;
-  assign \$675  = ~ \$144 ;
-  assign \$676  = ~ \$145 ;
-  assign \$677  = \$675  & \$676 ;
-  assign sel_cs0_8_0_3c = \$674  | \$677 ;
-  assign \$678  = ~ \$146 ;
-  assign \$679  = ~ \$147 ;
-  assign \$680  = \$678  ^ \$679 ;
-  assign \$681  = ~ \$148 ;
-  assign sel_cs0_8_0_4s = \$680  ^ \$681 ;
-  assign \$682  = ~ \$146 ;
-  assign \$683  = ~ \$147 ;
-  assign \$684  = \$682  & \$683 ;
-  assign \$685  = ~ \$146 ;
-  assign \$686  = ~ \$148 ;
-  assign \$687  = \$685  & \$686 ;
-  assign \$688  = \$684  | \$687 ;
-  assign \$689  = ~ \$147 ;
-  assign \$690  = ~ \$148 ;
-  assign \$691  = \$689  & \$690 ;
-  assign sel_cs0_8_0_4c = \$688  | \$691 ;
-  assign \$692  = \$58  ^ \$72 ;
-  assign sel_cs0_9_0_0s = \$692  ^ \$85 ;
-  assign \$693  = \$58  & \$72 ;
-  assign \$694  = \$58  & \$85 ;
-  assign \$695  = \$693  | \$694 ;
-  assign \$696  = \$72  & \$85 ;
-  assign sel_cs0_9_0_0c = \$695  | \$696 ;
-  assign \$697  = \$97  ^ \$108 ;
-  assign sel_cs0_9_0_1s = \$697  ^ \$118 ;
-  assign \$698  = \$97  & \$108 ;
-  assign \$699  = \$97  & \$118 ;
-  assign \$700  = \$698  | \$699 ;
-  assign \$701  = \$108  & \$118 ;
-  assign sel_cs0_9_0_1c = \$700  | \$701 ;
-  assign \$702  = \$127  ^ \$135 ;
-  assign sel_cs0_9_0_2s = \$702  ^ \$142 ;
-  assign \$703  = \$127  & \$135 ;
-  assign \$704  = \$127  & \$142 ;
-  assign \$705  = \$703  | \$704 ;
-  assign \$706  = \$135  & \$142 ;
-  assign sel_cs0_9_0_2c = \$705  | \$706 ;
-  assign \$707  = ~ \$149 ;
-  assign \$708  = ~ \$150 ;
-  assign \$709  = \$707  ^ \$708 ;
-  assign \$710  = ~ \$151 ;
-  assign sel_cs0_9_0_3s = \$709  ^ \$710 ;
-  assign \$711  = ~ \$149 ;
-  assign \$712  = ~ \$150 ;
-  assign \$713  = \$711  & \$712 ;
-  assign \$714  = ~ \$149 ;
-  assign \$715  = ~ \$151 ;
-  assign \$716  = \$714  & \$715 ;
-  assign \$717  = \$713  | \$716 ;
-  assign \$718  = ~ \$150 ;
-  assign \$719  = ~ \$151 ;
-  assign \$720  = \$718  & \$719 ;
-  assign sel_cs0_9_0_3c = \$717  | \$720 ;
-  assign \$721  = ~ \$152 ;
-  assign \$722  = ~ \$153 ;
-  assign \$723  = \$721  ^ \$722 ;
-  assign \$724  = ~ \$154 ;
-  assign sel_cs0_9_0_4s = \$723  ^ \$724 ;
-  assign \$725  = ~ \$152 ;
-  assign \$726  = ~ \$153 ;
-  assign \$727  = \$725  & \$726 ;
-  assign \$728  = ~ \$152 ;
-  assign \$729  = ~ \$154 ;
-  assign \$730  = \$728  & \$729 ;
-  assign \$731  = \$727  | \$730 ;
-  assign \$732  = ~ \$153 ;
-  assign \$733  = ~ \$154 ;
-  assign \$734  = \$732  & \$733 ;
-  assign sel_cs0_9_0_4c = \$731  | \$734 ;
-  assign \$735  = \$59  ^ \$73 ;
-  assign sel_cs0_10_0_0s = \$735  ^ \$86 ;
-  assign \$736  = \$59  & \$73 ;
-  assign \$737  = \$59  & \$86 ;
-  assign \$738  = \$736  | \$737 ;
-  assign \$739  = \$73  & \$86 ;
-  assign sel_cs0_10_0_0c = \$738  | \$739 ;
-  assign \$740  = \$98  ^ \$109 ;
-  assign sel_cs0_10_0_1s = \$740  ^ \$119 ;
-  assign \$741  = \$98  & \$109 ;
-  assign \$742  = \$98  & \$119 ;
-  assign \$743  = \$741  | \$742 ;
-  assign \$744  = \$109  & \$119 ;
-  assign sel_cs0_10_0_1c = \$743  | \$744 ;
-  assign \$745  = \$128  ^ \$136 ;
-  assign sel_cs0_10_0_2s = \$745  ^ \$143 ;
-  assign \$746  = \$128  & \$136 ;
-  assign \$747  = \$128  & \$143 ;
-  assign \$748  = \$746  | \$747 ;
-  assign \$749  = \$136  & \$143 ;
-  assign sel_cs0_10_0_2c = \$748  | \$749 ;
-  assign \$750  = ~ \$155 ;
-  assign \$751  = \$149  ^ \$750 ;
-  assign \$752  = ~ \$156 ;
-  assign sel_cs0_10_0_3s = \$751  ^ \$752 ;
-  assign \$753  = ~ \$155 ;
-  assign \$754  = \$149  & \$753 ;
-  assign \$755  = ~ \$156 ;
-  assign \$756  = \$149  & \$755 ;
-  assign \$757  = \$754  | \$756 ;
-  assign \$758  = ~ \$155 ;
-  assign \$759  = ~ \$156 ;
-  assign \$760  = \$758  & \$759 ;
-  assign sel_cs0_10_0_3c = \$757  | \$760 ;
-  assign \$761  = ~ \$157 ;
-  assign \$762  = ~ \$158 ;
-  assign \$763  = \$761  ^ \$762 ;
-  assign \$764  = ~ \$159 ;
-  assign sel_cs0_10_0_4s = \$763  ^ \$764 ;
-  assign \$765  = ~ \$157 ;
-  assign \$766  = ~ \$158 ;
-  assign \$767  = \$765  & \$766 ;
-  assign \$768  = ~ \$157 ;
-  assign \$769  = ~ \$159 ;
-  assign \$770  = \$768  & \$769 ;
-  assign \$771  = \$767  | \$770 ;
-  assign \$772  = ~ \$158 ;
-  assign \$773  = ~ \$159 ;
-  assign \$774  = \$772  & \$773 ;
-  assign sel_cs0_10_0_4c = \$771  | \$774 ;
-  assign \$775  = \$60  ^ \$74 ;
-  assign sel_cs0_11_0_0s = \$775  ^ \$87 ;
-  assign \$776  = \$60  & \$74 ;
-  assign \$777  = \$60  & \$87 ;
-  assign \$778  = \$776  | \$777 ;
-  assign \$779  = \$74  & \$87 ;
-  assign sel_cs0_11_0_0c = \$778  | \$779 ;
-  assign \$780  = \$99  ^ \$110 ;
-  assign sel_cs0_11_0_1s = \$780  ^ \$120 ;
-  assign \$781  = \$99  & \$110 ;
-  assign \$782  = \$99  & \$120 ;
-  assign \$783  = \$781  | \$782 ;
-  assign \$784  = \$110  & \$120 ;
-  assign sel_cs0_11_0_1c = \$783  | \$784 ;
-  assign \$785  = \$129  ^ \$137 ;
-  assign sel_cs0_11_0_2s = \$785  ^ \$144 ;
-  assign \$786  = \$129  & \$137 ;
-  assign \$787  = \$129  & \$144 ;
-  assign \$788  = \$786  | \$787 ;
-  assign \$789  = \$137  & \$144 ;
-  assign sel_cs0_11_0_2c = \$788  | \$789 ;
-  assign \$790  = \$150  ^ \$155 ;
-  assign \$791  = ~ \$160 ;
-  assign sel_cs0_11_0_3s = \$790  ^ \$791 ;
-  assign \$792  = \$150  & \$155 ;
-  assign \$793  = ~ \$160 ;
-  assign \$794  = \$150  & \$793 ;
-  assign \$795  = \$792  | \$794 ;
-  assign \$796  = ~ \$160 ;
-  assign \$797  = \$155  & \$796 ;
-  assign sel_cs0_11_0_3c = \$795  | \$797 ;
-  assign \$798  = ~ \$161 ;
-  assign \$799  = ~ \$162 ;
-  assign \$800  = \$798  ^ \$799 ;
-  assign \$801  = ~ \$163 ;
-  assign sel_cs0_11_0_4s = \$800  ^ \$801 ;
-  assign \$802  = ~ \$161 ;
-  assign \$803  = ~ \$162 ;
-  assign \$804  = \$802  & \$803 ;
-  assign \$805  = ~ \$161 ;
-  assign \$806  = ~ \$163 ;
-  assign \$807  = \$805  & \$806 ;
-  assign \$808  = \$804  | \$807 ;
-  assign \$809  = ~ \$162 ;
-  assign \$810  = ~ \$163 ;
-  assign \$811  = \$809  & \$810 ;
-  assign sel_cs0_11_0_4c = \$808  | \$811 ;
-  assign \$812  = \$61  ^ \$75 ;
-  assign sel_cs0_12_0_0s = \$812  ^ \$88 ;
-  assign \$813  = \$61  & \$75 ;
-  assign \$814  = \$61  & \$88 ;
-  assign \$815  = \$813  | \$814 ;
-  assign \$816  = \$75  & \$88 ;
-  assign sel_cs0_12_0_0c = \$815  | \$816 ;
-  assign \$817  = \$100  ^ \$111 ;
-  assign sel_cs0_12_0_1s = \$817  ^ \$121 ;
-  assign \$818  = \$100  & \$111 ;
-  assign \$819  = \$100  & \$121 ;
-  assign \$820  = \$818  | \$819 ;
-  assign \$821  = \$111  & \$121 ;
-  assign sel_cs0_12_0_1c = \$820  | \$821 ;
-  assign \$822  = \$130  ^ \$138 ;
-  assign sel_cs0_12_0_2s = \$822  ^ \$145 ;
-  assign \$823  = \$130  & \$138 ;
-  assign \$824  = \$130  & \$145 ;
-  assign \$825  = \$823  | \$824 ;
-  assign \$826  = \$138  & \$145 ;
-  assign sel_cs0_12_0_2c = \$825  | \$826 ;
-  assign \$827  = \$151  ^ \$156 ;
-  assign sel_cs0_12_0_3s = \$827  ^ \$160 ;
-  assign \$828  = \$151  & \$156 ;
-  assign \$829  = \$151  & \$160 ;
-  assign \$830  = \$828  | \$829 ;
-  assign \$831  = \$156  & \$160 ;
-  assign sel_cs0_12_0_3c = \$830  | \$831 ;
-  assign \$832  = ~ \$164 ;
-  assign \$833  = ~ \$165 ;
-  assign \$834  = \$832  ^ \$833 ;
-  assign \$835  = ~ \$166 ;
-  assign sel_cs0_12_0_4s = \$834  ^ \$835 ;
-  assign \$836  = ~ \$164 ;
-  assign \$837  = ~ \$165 ;
-  assign \$838  = \$836  & \$837 ;
-  assign \$839  = ~ \$164 ;
-  assign \$840  = ~ \$166 ;
-  assign \$841  = \$839  & \$840 ;
-  assign \$842  = \$838  | \$841 ;
-  assign \$843  = ~ \$165 ;
-  assign \$844  = ~ \$166 ;
-  assign \$845  = \$843  & \$844 ;
-  assign sel_cs0_12_0_4c = \$842  | \$845 ;
-  assign \$846  = \$62  ^ \$76 ;
-  assign sel_cs0_13_0_0s = \$846  ^ \$89 ;
-  assign \$847  = \$62  & \$76 ;
-  assign \$848  = \$62  & \$89 ;
-  assign \$849  = \$847  | \$848 ;
-  assign \$850  = \$76  & \$89 ;
-  assign sel_cs0_13_0_0c = \$849  | \$850 ;
-  assign \$851  = \$101  ^ \$112 ;
-  assign sel_cs0_13_0_1s = \$851  ^ \$122 ;
-  assign \$852  = \$101  & \$112 ;
-  assign \$853  = \$101  & \$122 ;
-  assign \$854  = \$852  | \$853 ;
-  assign \$855  = \$112  & \$122 ;
-  assign sel_cs0_13_0_1c = \$854  | \$855 ;
-  assign \$856  = \$131  ^ \$139 ;
-  assign sel_cs0_13_0_2s = \$856  ^ \$146 ;
-  assign \$857  = \$131  & \$139 ;
-  assign \$858  = \$131  & \$146 ;
-  assign \$859  = \$857  | \$858 ;
-  assign \$860  = \$139  & \$146 ;
-  assign sel_cs0_13_0_2c = \$859  | \$860 ;
-  assign \$861  = \$152  ^ \$157 ;
-  assign sel_cs0_13_0_3s = \$861  ^ \$161 ;
-  assign \$862  = \$152  & \$157 ;
-  assign \$863  = \$152  & \$161 ;
-  assign \$864  = \$862  | \$863 ;
-  assign \$865  = \$157  & \$161 ;
-  assign sel_cs0_13_0_3c = \$864  | \$865 ;
-  assign \$866  = ~ \$167 ;
-  assign \$867  = \$164  ^ \$866 ;
-  assign \$868  = ~ \$168 ;
-  assign sel_cs0_13_0_4s = \$867  ^ \$868 ;
-  assign \$869  = ~ \$167 ;
-  assign \$870  = \$164  & \$869 ;
-  assign \$871  = ~ \$168 ;
-  assign \$872  = \$164  & \$871 ;
-  assign \$873  = \$870  | \$872 ;
-  assign \$874  = ~ \$167 ;
-  assign \$875  = ~ \$168 ;
-  assign \$876  = \$874  & \$875 ;
-  assign sel_cs0_13_0_4c = \$873  | \$876 ;
-  assign \$877  = \$63  ^ \$77 ;
-  assign sel_cs0_14_0_0s = \$877  ^ \$90 ;
-  assign \$878  = \$63  & \$77 ;
-  assign \$879  = \$63  & \$90 ;
-  assign \$880  = \$878  | \$879 ;
-  assign \$881  = \$77  & \$90 ;
-  assign sel_cs0_14_0_0c = \$880  | \$881 ;
-  assign \$882  = \$102  ^ \$113 ;
-  assign sel_cs0_14_0_1s = \$882  ^ \$123 ;
-  assign \$883  = \$102  & \$113 ;
-  assign \$884  = \$102  & \$123 ;
-  assign \$885  = \$883  | \$884 ;
-  assign \$886  = \$113  & \$123 ;
-  assign sel_cs0_14_0_1c = \$885  | \$886 ;
-  assign \$887  = \$132  ^ \$140 ;
-  assign sel_cs0_14_0_2s = \$887  ^ \$147 ;
-  assign \$888  = \$132  & \$140 ;
-  assign \$889  = \$132  & \$147 ;
-  assign \$890  = \$888  | \$889 ;
-  assign \$891  = \$140  & \$147 ;
-  assign sel_cs0_14_0_2c = \$890  | \$891 ;
-  assign \$892  = \$153  ^ \$158 ;
-  assign sel_cs0_14_0_3s = \$892  ^ \$162 ;
-  assign \$893  = \$153  & \$158 ;
-  assign \$894  = \$153  & \$162 ;
-  assign \$895  = \$893  | \$894 ;
-  assign \$896  = \$158  & \$162 ;
-  assign sel_cs0_14_0_3c = \$895  | \$896 ;
-  assign \$897  = \$165  ^ \$167 ;
-  assign \$898  = ~ \$169 ;
-  assign sel_cs0_14_0_4s = \$897  ^ \$898 ;
-  assign \$899  = \$165  & \$167 ;
-  assign \$900  = ~ \$169 ;
-  assign \$901  = \$165  & \$900 ;
-  assign \$902  = \$899  | \$901 ;
-  assign \$903  = ~ \$169 ;
-  assign \$904  = \$167  & \$903 ;
-  assign sel_cs0_14_0_4c = \$902  | \$904 ;
-  assign \$905  = \$64  ^ \$78 ;
-  assign sel_cs0_15_0_0s = \$905  ^ \$91 ;
-  assign \$906  = \$64  & \$78 ;
-  assign \$907  = \$64  & \$91 ;
-  assign \$908  = \$906  | \$907 ;
-  assign \$909  = \$78  & \$91 ;
-  assign sel_cs0_15_0_0c = \$908  | \$909 ;
-  assign \$910  = \$103  ^ \$114 ;
-  assign sel_cs0_15_0_1s = \$910  ^ \$124 ;
-  assign \$911  = \$103  & \$114 ;
-  assign \$912  = \$103  & \$124 ;
-  assign \$913  = \$911  | \$912 ;
-  assign \$914  = \$114  & \$124 ;
-  assign sel_cs0_15_0_1c = \$913  | \$914 ;
-  assign \$915  = \$133  ^ \$141 ;
-  assign sel_cs0_15_0_2s = \$915  ^ \$148 ;
-  assign \$916  = \$133  & \$141 ;
-  assign \$917  = \$133  & \$148 ;
-  assign \$918  = \$916  | \$917 ;
-  assign \$919  = \$141  & \$148 ;
-  assign sel_cs0_15_0_2c = \$918  | \$919 ;
-  assign \$920  = \$154  ^ \$159 ;
-  assign sel_cs0_15_0_3s = \$920  ^ \$163 ;
-  assign \$921  = \$154  & \$159 ;
-  assign \$922  = \$154  & \$163 ;
-  assign \$923  = \$921  | \$922 ;
-  assign \$924  = \$159  & \$163 ;
-  assign sel_cs0_15_0_3c = \$923  | \$924 ;
-  assign \$925  = \$166  ^ \$168 ;
-  assign sel_cs0_15_0_4s = \$925  ^ \$169 ;
-  assign \$926  = \$166  & \$168 ;
-  assign \$927  = \$166  & \$169 ;
-  assign \$928  = \$926  | \$927 ;
-  assign \$929  = \$168  & \$169 ;
-  assign sel_cs0_15_0_4c = \$928  | \$929 ;
-  assign \$930  = sel_l3_s0 ^ \sel_l3_s0$204 ;
-  assign sel_cs1_0_0_0s = \$930  ^ \sel_l3_s0$205 ;
-  assign \$931  = sel_l3_s0 & \sel_l3_s0$204 ;
-  assign \$932  = sel_l3_s0 & \sel_l3_s0$205 ;
-  assign \$933  = \$931  | \$932 ;
-  assign \$934  = \sel_l3_s0$204  & \sel_l3_s0$205 ;
-  assign sel_cs1_0_0_0c = \$933  | \$934 ;
-  assign \$935  = \sel_l3_s0$208  ^ \sel_l3_s0$209 ;
-  assign sel_cs1_0_1_0s = \$935  ^ \sel_l3_s0$210 ;
-  assign \$936  = \sel_l3_s0$208  & \sel_l3_s0$209 ;
-  assign \$937  = \sel_l3_s0$208  & \sel_l3_s0$210 ;
-  assign \$938  = \$936  | \$937 ;
-  assign \$939  = \sel_l3_s0$209  & \sel_l3_s0$210 ;
-  assign sel_cs1_0_1_0c = \$938  | \$939 ;
-  assign \$940  = \sel_l3_s0$213  ^ \sel_l3_s0$214 ;
-  assign sel_cs1_1_0_0s = \$940  ^ \sel_l3_s0$215 ;
-  assign \$941  = \sel_l3_s0$213  & \sel_l3_s0$214 ;
-  assign \$942  = \sel_l3_s0$213  & \sel_l3_s0$215 ;
-  assign \$943  = \$941  | \$942 ;
-  assign \$944  = \sel_l3_s0$214  & \sel_l3_s0$215 ;
-  assign sel_cs1_1_0_0c = \$943  | \$944 ;
-  assign \$945  = \sel_l3_s0$218  ^ \sel_l3_s0$219 ;
-  assign sel_cs1_1_1_0s = \$945  ^ \sel_l3_s0$220 ;
-  assign \$946  = \sel_l3_s0$218  & \sel_l3_s0$219 ;
-  assign \$947  = \sel_l3_s0$218  & \sel_l3_s0$220 ;
-  assign \$948  = \$946  | \$947 ;
-  assign \$949  = \sel_l3_s0$219  & \sel_l3_s0$220 ;
-  assign sel_cs1_1_1_0c = \$948  | \$949 ;
-  assign \$950  = \sel_l3_s0$223  ^ \sel_l3_s0$224 ;
-  assign sel_cs1_2_0_0s = \$950  ^ \sel_l3_s0$225 ;
-  assign \$951  = \sel_l3_s0$223  & \sel_l3_s0$224 ;
-  assign \$952  = \sel_l3_s0$223  & \sel_l3_s0$225 ;
-  assign \$953  = \$951  | \$952 ;
-  assign \$954  = \sel_l3_s0$224  & \sel_l3_s0$225 ;
-  assign sel_cs1_2_0_0c = \$953  | \$954 ;
-  assign \$955  = \sel_l3_s0$228  ^ \sel_l3_s0$229 ;
-  assign sel_cs1_2_1_0s = \$955  ^ \sel_l3_s0$230 ;
-  assign \$956  = \sel_l3_s0$228  & \sel_l3_s0$229 ;
-  assign \$957  = \sel_l3_s0$228  & \sel_l3_s0$230 ;
-  assign \$958  = \$956  | \$957 ;
-  assign \$959  = \sel_l3_s0$229  & \sel_l3_s0$230 ;
-  assign sel_cs1_2_1_0c = \$958  | \$959 ;
-  assign \$960  = \sel_l3_s0$233  ^ \sel_l3_s0$234 ;
-  assign sel_cs1_3_0_0s = \$960  ^ \sel_l3_s0$235 ;
-  assign \$961  = \sel_l3_s0$233  & \sel_l3_s0$234 ;
-  assign \$962  = \sel_l3_s0$233  & \sel_l3_s0$235 ;
-  assign \$963  = \$961  | \$962 ;
-  assign \$964  = \sel_l3_s0$234  & \sel_l3_s0$235 ;
-  assign sel_cs1_3_0_0c = \$963  | \$964 ;
-  assign \$965  = \sel_l3_s0$238  ^ \sel_l3_s0$239 ;
-  assign sel_cs1_3_1_0s = \$965  ^ \sel_l3_s0$240 ;
-  assign \$966  = \sel_l3_s0$238  & \sel_l3_s0$239 ;
-  assign \$967  = \sel_l3_s0$238  & \sel_l3_s0$240 ;
-  assign \$968  = \$966  | \$967 ;
-  assign \$969  = \sel_l3_s0$239  & \sel_l3_s0$240 ;
-  assign sel_cs1_3_1_0c = \$968  | \$969 ;
-  assign \$970  = \sel_l3_s0$243  ^ \sel_l3_s0$244 ;
-  assign sel_cs1_4_0_0s = \$970  ^ \sel_l3_s0$245 ;
-  assign \$971  = \sel_l3_s0$243  & \sel_l3_s0$244 ;
-  assign \$972  = \sel_l3_s0$243  & \sel_l3_s0$245 ;
-  assign \$973  = \$971  | \$972 ;
-  assign \$974  = \sel_l3_s0$244  & \sel_l3_s0$245 ;
-  assign sel_cs1_4_0_0c = \$973  | \$974 ;
-  assign \$975  = \sel_l3_s0$248  ^ \sel_l3_s0$249 ;
-  assign sel_cs1_4_1_0s = \$975  ^ \sel_l3_s0$250 ;
-  assign \$976  = \sel_l3_s0$248  & \sel_l3_s0$249 ;
-  assign \$977  = \sel_l3_s0$248  & \sel_l3_s0$250 ;
-  assign \$978  = \$976  | \$977 ;
-  assign \$979  = \sel_l3_s0$249  & \sel_l3_s0$250 ;
-  assign sel_cs1_4_1_0c = \$978  | \$979 ;
-  assign \$980  = \sel_l3_s0$253  ^ \sel_l3_s0$254 ;
-  assign sel_cs1_5_0_0s = \$980  ^ \sel_l3_s0$255 ;
-  assign \$981  = \sel_l3_s0$253  & \sel_l3_s0$254 ;
-  assign \$982  = \sel_l3_s0$253  & \sel_l3_s0$255 ;
-  assign \$983  = \$981  | \$982 ;
-  assign \$984  = \sel_l3_s0$254  & \sel_l3_s0$255 ;
-  assign sel_cs1_5_0_0c = \$983  | \$984 ;
-  assign \$985  = \sel_l3_s0$258  ^ \sel_l3_s0$259 ;
-  assign sel_cs1_5_1_0s = \$985  ^ \sel_l3_s0$260 ;
-  assign \$986  = \sel_l3_s0$258  & \sel_l3_s0$259 ;
-  assign \$987  = \sel_l3_s0$258  & \sel_l3_s0$260 ;
-  assign \$988  = \$986  | \$987 ;
-  assign \$989  = \sel_l3_s0$259  & \sel_l3_s0$260 ;
-  assign sel_cs1_5_1_0c = \$988  | \$989 ;
-  assign \$990  = \sel_l3_s0$263  ^ \sel_l3_s0$264 ;
-  assign sel_cs1_6_0_0s = \$990  ^ \sel_l3_s0$265 ;
-  assign \$991  = \sel_l3_s0$263  & \sel_l3_s0$264 ;
-  assign \$992  = \sel_l3_s0$263  & \sel_l3_s0$265 ;
-  assign \$993  = \$991  | \$992 ;
-  assign \$994  = \sel_l3_s0$264  & \sel_l3_s0$265 ;
-  assign sel_cs1_6_0_0c = \$993  | \$994 ;
-  assign \$995  = \sel_l3_s0$268  ^ \sel_l3_s0$269 ;
-  assign sel_cs1_6_1_0s = \$995  ^ \sel_l3_s0$270 ;
-  assign \$996  = \sel_l3_s0$268  & \sel_l3_s0$269 ;
-  assign \$997  = \sel_l3_s0$268  & \sel_l3_s0$270 ;
-  assign \$998  = \$996  | \$997 ;
-  assign \$999  = \sel_l3_s0$269  & \sel_l3_s0$270 ;
-  assign sel_cs1_6_1_0c = \$998  | \$999 ;
-  assign \$1000  = \sel_l3_s0$273  ^ \sel_l3_s0$274 ;
-  assign sel_cs1_7_0_0s = \$1000  ^ \sel_l3_s0$275 ;
-  assign \$1001  = \sel_l3_s0$273  & \sel_l3_s0$274 ;
-  assign \$1002  = \sel_l3_s0$273  & \sel_l3_s0$275 ;
-  assign \$1003  = \$1001  | \$1002 ;
-  assign \$1004  = \sel_l3_s0$274  & \sel_l3_s0$275 ;
-  assign sel_cs1_7_0_0c = \$1003  | \$1004 ;
-  assign \$1005  = \sel_l3_s0$278  ^ \sel_l3_s0$279 ;
-  assign sel_cs1_7_1_0s = \$1005  ^ \sel_l3_s0$280 ;
-  assign \$1006  = \sel_l3_s0$278  & \sel_l3_s0$279 ;
-  assign \$1007  = \sel_l3_s0$278  & \sel_l3_s0$280 ;
-  assign \$1008  = \$1006  | \$1007 ;
-  assign \$1009  = \sel_l3_s0$279  & \sel_l3_s0$280 ;
-  assign sel_cs1_7_1_0c = \$1008  | \$1009 ;
-  assign \$1010  = \sel_l3_s0$283  ^ \sel_l3_s0$284 ;
-  assign sel_cs1_8_0_0s = \$1010  ^ \sel_l3_s0$285 ;
-  assign \$1011  = \sel_l3_s0$283  & \sel_l3_s0$284 ;
-  assign \$1012  = \sel_l3_s0$283  & \sel_l3_s0$285 ;
-  assign \$1013  = \$1011  | \$1012 ;
-  assign \$1014  = \sel_l3_s0$284  & \sel_l3_s0$285 ;
-  assign sel_cs1_8_0_0c = \$1013  | \$1014 ;
-  assign \$1015  = \sel_l3_s0$288  ^ \sel_l3_s0$289 ;
-  assign sel_cs1_8_1_0s = \$1015  ^ \sel_l3_s0$290 ;
-  assign \$1016  = \sel_l3_s0$288  & \sel_l3_s0$289 ;
-  assign \$1017  = \sel_l3_s0$288  & \sel_l3_s0$290 ;
-  assign \$1018  = \$1016  | \$1017 ;
-  assign \$1019  = \sel_l3_s0$289  & \sel_l3_s0$290 ;
-  assign sel_cs1_8_1_0c = \$1018  | \$1019 ;
-  assign \$1020  = \sel_l3_s0$293  ^ \sel_l3_s0$294 ;
-  assign sel_cs1_9_0_0s = \$1020  ^ \sel_l3_s0$295 ;
-  assign \$1021  = \sel_l3_s0$293  & \sel_l3_s0$294 ;
-  assign \$1022  = \sel_l3_s0$293  & \sel_l3_s0$295 ;
-  assign \$1023  = \$1021  | \$1022 ;
-  assign \$1024  = \sel_l3_s0$294  & \sel_l3_s0$295 ;
-  assign sel_cs1_9_0_0c = \$1023  | \$1024 ;
-  assign \$1025  = \sel_l3_s0$298  ^ \sel_l3_s0$299 ;
-  assign sel_cs1_9_1_0s = \$1025  ^ \sel_l3_s0$300 ;
-  assign \$1026  = \sel_l3_s0$298  & \sel_l3_s0$299 ;
-  assign \$1027  = \sel_l3_s0$298  & \sel_l3_s0$300 ;
-  assign \$1028  = \$1026  | \$1027 ;
-  assign \$1029  = \sel_l3_s0$299  & \sel_l3_s0$300 ;
-  assign sel_cs1_9_1_0c = \$1028  | \$1029 ;
-  assign \$1030  = \sel_l3_s0$303  ^ \sel_l3_s0$304 ;
-  assign sel_cs1_10_0_0s = \$1030  ^ \sel_l3_s0$305 ;
-  assign \$1031  = \sel_l3_s0$303  & \sel_l3_s0$304 ;
-  assign \$1032  = \sel_l3_s0$303  & \sel_l3_s0$305 ;
-  assign \$1033  = \$1031  | \$1032 ;
-  assign \$1034  = \sel_l3_s0$304  & \sel_l3_s0$305 ;
-  assign sel_cs1_10_0_0c = \$1033  | \$1034 ;
-  assign \$1035  = \sel_l3_s0$308  ^ \sel_l3_s0$309 ;
-  assign sel_cs1_10_1_0s = \$1035  ^ \sel_l3_s0$310 ;
-  assign \$1036  = \sel_l3_s0$308  & \sel_l3_s0$309 ;
-  assign \$1037  = \sel_l3_s0$308  & \sel_l3_s0$310 ;
-  assign \$1038  = \$1036  | \$1037 ;
-  assign \$1039  = \sel_l3_s0$309  & \sel_l3_s0$310 ;
-  assign sel_cs1_10_1_0c = \$1038  | \$1039 ;
-  assign \$1040  = \sel_l3_s0$313  ^ \sel_l3_s0$314 ;
-  assign sel_cs1_11_0_0s = \$1040  ^ \sel_l3_s0$315 ;
-  assign \$1041  = \sel_l3_s0$313  & \sel_l3_s0$314 ;
-  assign \$1042  = \sel_l3_s0$313  & \sel_l3_s0$315 ;
-  assign \$1043  = \$1041  | \$1042 ;
-  assign \$1044  = \sel_l3_s0$314  & \sel_l3_s0$315 ;
-  assign sel_cs1_11_0_0c = \$1043  | \$1044 ;
-  assign \$1045  = \sel_l3_s0$318  ^ \sel_l3_s0$319 ;
-  assign sel_cs1_11_1_0s = \$1045  ^ \sel_l3_s0$320 ;
-  assign \$1046  = \sel_l3_s0$318  & \sel_l3_s0$319 ;
-  assign \$1047  = \sel_l3_s0$318  & \sel_l3_s0$320 ;
-  assign \$1048  = \$1046  | \$1047 ;
-  assign \$1049  = \sel_l3_s0$319  & \sel_l3_s0$320 ;
-  assign sel_cs1_11_1_0c = \$1048  | \$1049 ;
-  assign \$1050  = \sel_l3_s0$323  ^ \sel_l3_s0$324 ;
-  assign sel_cs1_12_0_0s = \$1050  ^ \sel_l3_s0$325 ;
-  assign \$1051  = \sel_l3_s0$323  & \sel_l3_s0$324 ;
-  assign \$1052  = \sel_l3_s0$323  & \sel_l3_s0$325 ;
-  assign \$1053  = \$1051  | \$1052 ;
-  assign \$1054  = \sel_l3_s0$324  & \sel_l3_s0$325 ;
-  assign sel_cs1_12_0_0c = \$1053  | \$1054 ;
-  assign \$1055  = \sel_l3_s0$328  ^ \sel_l3_s0$329 ;
-  assign sel_cs1_12_1_0s = \$1055  ^ \sel_l3_s0$330 ;
-  assign \$1056  = \sel_l3_s0$328  & \sel_l3_s0$329 ;
-  assign \$1057  = \sel_l3_s0$328  & \sel_l3_s0$330 ;
-  assign \$1058  = \$1056  | \$1057 ;
-  assign \$1059  = \sel_l3_s0$329  & \sel_l3_s0$330 ;
-  assign sel_cs1_12_1_0c = \$1058  | \$1059 ;
-  assign \$1060  = \sel_l3_s0$333  ^ \sel_l3_s0$334 ;
-  assign sel_cs1_13_0_0s = \$1060  ^ \sel_l3_s0$335 ;
-  assign \$1061  = \sel_l3_s0$333  & \sel_l3_s0$334 ;
-  assign \$1062  = \sel_l3_s0$333  & \sel_l3_s0$335 ;
-  assign \$1063  = \$1061  | \$1062 ;
-  assign \$1064  = \sel_l3_s0$334  & \sel_l3_s0$335 ;
-  assign sel_cs1_13_0_0c = \$1063  | \$1064 ;
-  assign \$1065  = \sel_l3_s0$338  ^ \sel_l3_s0$339 ;
-  assign sel_cs1_13_1_0s = \$1065  ^ \sel_l3_s0$340 ;
-  assign \$1066  = \sel_l3_s0$338  & \sel_l3_s0$339 ;
-  assign \$1067  = \sel_l3_s0$338  & \sel_l3_s0$340 ;
-  assign \$1068  = \$1066  | \$1067 ;
-  assign \$1069  = \sel_l3_s0$339  & \sel_l3_s0$340 ;
-  assign sel_cs1_13_1_0c = \$1068  | \$1069 ;
-  assign \$1070  = \sel_l3_s0$343  ^ \sel_l3_s0$344 ;
-  assign sel_cs1_14_0_0s = \$1070  ^ \sel_l3_s0$345 ;
-  assign \$1071  = \sel_l3_s0$343  & \sel_l3_s0$344 ;
-  assign \$1072  = \sel_l3_s0$343  & \sel_l3_s0$345 ;
-  assign \$1073  = \$1071  | \$1072 ;
-  assign \$1074  = \sel_l3_s0$344  & \sel_l3_s0$345 ;
-  assign sel_cs1_14_0_0c = \$1073  | \$1074 ;
-  assign \$1075  = \sel_l3_s0$348  ^ \sel_l3_s0$349 ;
-  assign sel_cs1_14_1_0s = \$1075  ^ \sel_l3_s0$350 ;
-  assign \$1076  = \sel_l3_s0$348  & \sel_l3_s0$349 ;
-  assign \$1077  = \sel_l3_s0$348  & \sel_l3_s0$350 ;
-  assign \$1078  = \$1076  | \$1077 ;
-  assign \$1079  = \sel_l3_s0$349  & \sel_l3_s0$350 ;
-  assign sel_cs1_14_1_0c = \$1078  | \$1079 ;
-  assign \$1080  = \sel_l3_s0$353  ^ \sel_l3_s0$354 ;
-  assign sel_cs1_15_0_0s = \$1080  ^ \sel_l3_s0$355 ;
-  assign \$1081  = \sel_l3_s0$353  & \sel_l3_s0$354 ;
-  assign \$1082  = \sel_l3_s0$353  & \sel_l3_s0$355 ;
-  assign \$1083  = \$1081  | \$1082 ;
-  assign \$1084  = \sel_l3_s0$354  & \sel_l3_s0$355 ;
-  assign sel_cs1_15_0_0c = \$1083  | \$1084 ;
-  assign \$1085  = \sel_l3_s0$358  ^ \sel_l3_s0$359 ;
-  assign sel_cs1_15_1_0s = \$1085  ^ \sel_l3_s0$360 ;
-  assign \$1086  = \sel_l3_s0$358  & \sel_l3_s0$359 ;
-  assign \$1087  = \sel_l3_s0$358  & \sel_l3_s0$360 ;
-  assign \$1088  = \$1086  | \$1087 ;
-  assign \$1089  = \sel_l3_s0$359  & \sel_l3_s0$360 ;
-  assign sel_cs1_15_1_0c = \$1088  | \$1089 ;
-  assign \$1090  = sel_cs1_0_0_0s ^ \sel_l3_s0$363 ;
-  assign sel_cs2_0_0_0s = \$1090  ^ \sel_l3_s0$364 ;
-  assign \$1091  = sel_cs1_0_0_0s & \sel_l3_s0$363 ;
-  assign \$1092  = sel_cs1_0_0_0s & \sel_l3_s0$364 ;
-  assign \$1093  = \$1091  | \$1092 ;
-  assign \$1094  = \sel_l3_s0$363  & \sel_l3_s0$364 ;
-  assign sel_cs2_0_0_0c = \$1093  | \$1094 ;
-  assign \$1095  = sel_cs1_0_0_0c ^ sel_cs1_0_1_0s;
-  assign sel_cs2_0_1_0s = \$1095  ^ \sel_l3_s0$367 ;
-  assign \$1096  = sel_cs1_0_0_0c & sel_cs1_0_1_0s;
-  assign \$1097  = sel_cs1_0_0_0c & \sel_l3_s0$367 ;
-  assign \$1098  = \$1096  | \$1097 ;
-  assign \$1099  = sel_cs1_0_1_0s & \sel_l3_s0$367 ;
-  assign sel_cs2_0_1_0c = \$1098  | \$1099 ;
-  assign \$1100  = sel_cs1_1_0_0s ^ \sel_l3_s0$370 ;
-  assign sel_cs2_1_0_0s = \$1100  ^ \sel_l3_s0$371 ;
-  assign \$1101  = sel_cs1_1_0_0s & \sel_l3_s0$370 ;
-  assign \$1102  = sel_cs1_1_0_0s & \sel_l3_s0$371 ;
-  assign \$1103  = \$1101  | \$1102 ;
-  assign \$1104  = \sel_l3_s0$370  & \sel_l3_s0$371 ;
-  assign sel_cs2_1_0_0c = \$1103  | \$1104 ;
-  assign \$1105  = sel_cs1_1_0_0c ^ sel_cs1_1_1_0s;
-  assign sel_cs2_1_1_0s = \$1105  ^ \sel_l3_s0$374 ;
-  assign \$1106  = sel_cs1_1_0_0c & sel_cs1_1_1_0s;
-  assign \$1107  = sel_cs1_1_0_0c & \sel_l3_s0$374 ;
-  assign \$1108  = \$1106  | \$1107 ;
-  assign \$1109  = sel_cs1_1_1_0s & \sel_l3_s0$374 ;
-  assign sel_cs2_1_1_0c = \$1108  | \$1109 ;
-  assign \$1110  = sel_cs1_2_0_0s ^ \sel_l3_s0$377 ;
-  assign sel_cs2_2_0_0s = \$1110  ^ \sel_l3_s0$378 ;
-  assign \$1111  = sel_cs1_2_0_0s & \sel_l3_s0$377 ;
-  assign \$1112  = sel_cs1_2_0_0s & \sel_l3_s0$378 ;
-  assign \$1113  = \$1111  | \$1112 ;
-  assign \$1114  = \sel_l3_s0$377  & \sel_l3_s0$378 ;
-  assign sel_cs2_2_0_0c = \$1113  | \$1114 ;
-  assign \$1115  = sel_cs1_2_0_0c ^ sel_cs1_2_1_0s;
-  assign sel_cs2_2_1_0s = \$1115  ^ \sel_l3_s0$381 ;
-  assign \$1116  = sel_cs1_2_0_0c & sel_cs1_2_1_0s;
-  assign \$1117  = sel_cs1_2_0_0c & \sel_l3_s0$381 ;
-  assign \$1118  = \$1116  | \$1117 ;
-  assign \$1119  = sel_cs1_2_1_0s & \sel_l3_s0$381 ;
-  assign sel_cs2_2_1_0c = \$1118  | \$1119 ;
-  assign \$1120  = sel_cs1_3_0_0s ^ \sel_l3_s0$384 ;
-  assign sel_cs2_3_0_0s = \$1120  ^ \sel_l3_s0$385 ;
-  assign \$1121  = sel_cs1_3_0_0s & \sel_l3_s0$384 ;
-  assign \$1122  = sel_cs1_3_0_0s & \sel_l3_s0$385 ;
-  assign \$1123  = \$1121  | \$1122 ;
-  assign \$1124  = \sel_l3_s0$384  & \sel_l3_s0$385 ;
-  assign sel_cs2_3_0_0c = \$1123  | \$1124 ;
-  assign \$1125  = sel_cs1_3_0_0c ^ sel_cs1_3_1_0s;
-  assign sel_cs2_3_1_0s = \$1125  ^ \sel_l3_s0$388 ;
-  assign \$1126  = sel_cs1_3_0_0c & sel_cs1_3_1_0s;
-  assign \$1127  = sel_cs1_3_0_0c & \sel_l3_s0$388 ;
-  assign \$1128  = \$1126  | \$1127 ;
-  assign \$1129  = sel_cs1_3_1_0s & \sel_l3_s0$388 ;
-  assign sel_cs2_3_1_0c = \$1128  | \$1129 ;
-  assign \$1130  = sel_cs1_4_0_0s ^ \sel_l3_s0$391 ;
-  assign sel_cs2_4_0_0s = \$1130  ^ \sel_l3_s0$392 ;
-  assign \$1131  = sel_cs1_4_0_0s & \sel_l3_s0$391 ;
-  assign \$1132  = sel_cs1_4_0_0s & \sel_l3_s0$392 ;
-  assign \$1133  = \$1131  | \$1132 ;
-  assign \$1134  = \sel_l3_s0$391  & \sel_l3_s0$392 ;
-  assign sel_cs2_4_0_0c = \$1133  | \$1134 ;
-  assign \$1135  = sel_cs1_4_0_0c ^ sel_cs1_4_1_0s;
-  assign sel_cs2_4_1_0s = \$1135  ^ \sel_l3_s0$395 ;
-  assign \$1136  = sel_cs1_4_0_0c & sel_cs1_4_1_0s;
-  assign \$1137  = sel_cs1_4_0_0c & \sel_l3_s0$395 ;
-  assign \$1138  = \$1136  | \$1137 ;
-  assign \$1139  = sel_cs1_4_1_0s & \sel_l3_s0$395 ;
-  assign sel_cs2_4_1_0c = \$1138  | \$1139 ;
-  assign \$1140  = sel_cs1_5_0_0s ^ \sel_l3_s0$398 ;
-  assign sel_cs2_5_0_0s = \$1140  ^ \sel_l3_s0$399 ;
-  assign \$1141  = sel_cs1_5_0_0s & \sel_l3_s0$398 ;
-  assign \$1142  = sel_cs1_5_0_0s & \sel_l3_s0$399 ;
-  assign \$1143  = \$1141  | \$1142 ;
-  assign \$1144  = \sel_l3_s0$398  & \sel_l3_s0$399 ;
-  assign sel_cs2_5_0_0c = \$1143  | \$1144 ;
-  assign \$1145  = sel_cs1_5_0_0c ^ sel_cs1_5_1_0s;
-  assign sel_cs2_5_1_0s = \$1145  ^ \sel_l3_s0$402 ;
-  assign \$1146  = sel_cs1_5_0_0c & sel_cs1_5_1_0s;
-  assign \$1147  = sel_cs1_5_0_0c & \sel_l3_s0$402 ;
-  assign \$1148  = \$1146  | \$1147 ;
-  assign \$1149  = sel_cs1_5_1_0s & \sel_l3_s0$402 ;
-  assign sel_cs2_5_1_0c = \$1148  | \$1149 ;
-  assign \$1150  = sel_cs1_6_0_0s ^ \sel_l3_s0$405 ;
-  assign sel_cs2_6_0_0s = \$1150  ^ \sel_l3_s0$406 ;
-  assign \$1151  = sel_cs1_6_0_0s & \sel_l3_s0$405 ;
-  assign \$1152  = sel_cs1_6_0_0s & \sel_l3_s0$406 ;
-  assign \$1153  = \$1151  | \$1152 ;
-  assign \$1154  = \sel_l3_s0$405  & \sel_l3_s0$406 ;
-  assign sel_cs2_6_0_0c = \$1153  | \$1154 ;
-  assign \$1155  = sel_cs1_6_0_0c ^ sel_cs1_6_1_0s;
-  assign sel_cs2_6_1_0s = \$1155  ^ \sel_l3_s0$409 ;
-  assign \$1156  = sel_cs1_6_0_0c & sel_cs1_6_1_0s;
-  assign \$1157  = sel_cs1_6_0_0c & \sel_l3_s0$409 ;
-  assign \$1158  = \$1156  | \$1157 ;
-  assign \$1159  = sel_cs1_6_1_0s & \sel_l3_s0$409 ;
-  assign sel_cs2_6_1_0c = \$1158  | \$1159 ;
-  assign \$1160  = sel_cs1_7_0_0s ^ \sel_l3_s0$412 ;
-  assign sel_cs2_7_0_0s = \$1160  ^ \sel_l3_s0$413 ;
-  assign \$1161  = sel_cs1_7_0_0s & \sel_l3_s0$412 ;
-  assign \$1162  = sel_cs1_7_0_0s & \sel_l3_s0$413 ;
-  assign \$1163  = \$1161  | \$1162 ;
-  assign \$1164  = \sel_l3_s0$412  & \sel_l3_s0$413 ;
-  assign sel_cs2_7_0_0c = \$1163  | \$1164 ;
-  assign \$1165  = sel_cs1_7_0_0c ^ sel_cs1_7_1_0s;
-  assign sel_cs2_7_1_0s = \$1165  ^ \sel_l3_s0$416 ;
-  assign \$1166  = sel_cs1_7_0_0c & sel_cs1_7_1_0s;
-  assign \$1167  = sel_cs1_7_0_0c & \sel_l3_s0$416 ;
-  assign \$1168  = \$1166  | \$1167 ;
-  assign \$1169  = sel_cs1_7_1_0s & \sel_l3_s0$416 ;
-  assign sel_cs2_7_1_0c = \$1168  | \$1169 ;
-  assign \$1170  = sel_cs1_8_0_0s ^ \sel_l3_s0$419 ;
-  assign sel_cs2_8_0_0s = \$1170  ^ \sel_l3_s0$420 ;
-  assign \$1171  = sel_cs1_8_0_0s & \sel_l3_s0$419 ;
-  assign \$1172  = sel_cs1_8_0_0s & \sel_l3_s0$420 ;
-  assign \$1173  = \$1171  | \$1172 ;
-  assign \$1174  = \sel_l3_s0$419  & \sel_l3_s0$420 ;
-  assign sel_cs2_8_0_0c = \$1173  | \$1174 ;
-  assign \$1175  = sel_cs1_8_0_0c ^ sel_cs1_8_1_0s;
-  assign sel_cs2_8_1_0s = \$1175  ^ \sel_l3_s0$423 ;
-  assign \$1176  = sel_cs1_8_0_0c & sel_cs1_8_1_0s;
-  assign \$1177  = sel_cs1_8_0_0c & \sel_l3_s0$423 ;
-  assign \$1178  = \$1176  | \$1177 ;
-  assign \$1179  = sel_cs1_8_1_0s & \sel_l3_s0$423 ;
-  assign sel_cs2_8_1_0c = \$1178  | \$1179 ;
-  assign \$1180  = sel_cs1_9_0_0s ^ \sel_l3_s0$426 ;
-  assign sel_cs2_9_0_0s = \$1180  ^ \sel_l3_s0$427 ;
-  assign \$1181  = sel_cs1_9_0_0s & \sel_l3_s0$426 ;
-  assign \$1182  = sel_cs1_9_0_0s & \sel_l3_s0$427 ;
-  assign \$1183  = \$1181  | \$1182 ;
-  assign \$1184  = \sel_l3_s0$426  & \sel_l3_s0$427 ;
-  assign sel_cs2_9_0_0c = \$1183  | \$1184 ;
-  assign \$1185  = sel_cs1_9_0_0c ^ sel_cs1_9_1_0s;
-  assign sel_cs2_9_1_0s = \$1185  ^ \sel_l3_s0$430 ;
-  assign \$1186  = sel_cs1_9_0_0c & sel_cs1_9_1_0s;
-  assign \$1187  = sel_cs1_9_0_0c & \sel_l3_s0$430 ;
-  assign \$1188  = \$1186  | \$1187 ;
-  assign \$1189  = sel_cs1_9_1_0s & \sel_l3_s0$430 ;
-  assign sel_cs2_9_1_0c = \$1188  | \$1189 ;
-  assign \$1190  = sel_cs1_10_0_0s ^ \sel_l3_s0$433 ;
-  assign sel_cs2_10_0_0s = \$1190  ^ \sel_l3_s0$434 ;
-  assign \$1191  = sel_cs1_10_0_0s & \sel_l3_s0$433 ;
-  assign \$1192  = sel_cs1_10_0_0s & \sel_l3_s0$434 ;
-  assign \$1193  = \$1191  | \$1192 ;
-  assign \$1194  = \sel_l3_s0$433  & \sel_l3_s0$434 ;
-  assign sel_cs2_10_0_0c = \$1193  | \$1194 ;
-  assign \$1195  = sel_cs1_10_0_0c ^ sel_cs1_10_1_0s;
-  assign sel_cs2_10_1_0s = \$1195  ^ \sel_l3_s0$437 ;
-  assign \$1196  = sel_cs1_10_0_0c & sel_cs1_10_1_0s;
-  assign \$1197  = sel_cs1_10_0_0c & \sel_l3_s0$437 ;
-  assign \$1198  = \$1196  | \$1197 ;
-  assign \$1199  = sel_cs1_10_1_0s & \sel_l3_s0$437 ;
-  assign sel_cs2_10_1_0c = \$1198  | \$1199 ;
-  assign \$1200  = sel_cs1_11_0_0s ^ \sel_l3_s0$440 ;
-  assign sel_cs2_11_0_0s = \$1200  ^ \sel_l3_s0$441 ;
-  assign \$1201  = sel_cs1_11_0_0s & \sel_l3_s0$440 ;
-  assign \$1202  = sel_cs1_11_0_0s & \sel_l3_s0$441 ;
-  assign \$1203  = \$1201  | \$1202 ;
-  assign \$1204  = \sel_l3_s0$440  & \sel_l3_s0$441 ;
-  assign sel_cs2_11_0_0c = \$1203  | \$1204 ;
-  assign \$1205  = sel_cs1_11_0_0c ^ sel_cs1_11_1_0s;
-  assign sel_cs2_11_1_0s = \$1205  ^ \sel_l3_s0$444 ;
-  assign \$1206  = sel_cs1_11_0_0c & sel_cs1_11_1_0s;
-  assign \$1207  = sel_cs1_11_0_0c & \sel_l3_s0$444 ;
-  assign \$1208  = \$1206  | \$1207 ;
-  assign \$1209  = sel_cs1_11_1_0s & \sel_l3_s0$444 ;
-  assign sel_cs2_11_1_0c = \$1208  | \$1209 ;
-  assign \$1210  = sel_cs1_12_0_0s ^ \sel_l3_s0$447 ;
-  assign sel_cs2_12_0_0s = \$1210  ^ \sel_l3_s0$448 ;
-  assign \$1211  = sel_cs1_12_0_0s & \sel_l3_s0$447 ;
-  assign \$1212  = sel_cs1_12_0_0s & \sel_l3_s0$448 ;
-  assign \$1213  = \$1211  | \$1212 ;
-  assign \$1214  = \sel_l3_s0$447  & \sel_l3_s0$448 ;
-  assign sel_cs2_12_0_0c = \$1213  | \$1214 ;
-  assign \$1215  = sel_cs1_12_0_0c ^ sel_cs1_12_1_0s;
-  assign sel_cs2_12_1_0s = \$1215  ^ \sel_l3_s0$451 ;
-  assign \$1216  = sel_cs1_12_0_0c & sel_cs1_12_1_0s;
-  assign \$1217  = sel_cs1_12_0_0c & \sel_l3_s0$451 ;
-  assign \$1218  = \$1216  | \$1217 ;
-  assign \$1219  = sel_cs1_12_1_0s & \sel_l3_s0$451 ;
-  assign sel_cs2_12_1_0c = \$1218  | \$1219 ;
-  assign \$1220  = sel_cs1_13_0_0s ^ \sel_l3_s0$454 ;
-  assign sel_cs2_13_0_0s = \$1220  ^ \sel_l3_s0$455 ;
-  assign \$1221  = sel_cs1_13_0_0s & \sel_l3_s0$454 ;
-  assign \$1222  = sel_cs1_13_0_0s & \sel_l3_s0$455 ;
-  assign \$1223  = \$1221  | \$1222 ;
-  assign \$1224  = \sel_l3_s0$454  & \sel_l3_s0$455 ;
-  assign sel_cs2_13_0_0c = \$1223  | \$1224 ;
-  assign \$1225  = sel_cs1_13_0_0c ^ sel_cs1_13_1_0s;
-  assign sel_cs2_13_1_0s = \$1225  ^ \sel_l3_s0$458 ;
-  assign \$1226  = sel_cs1_13_0_0c & sel_cs1_13_1_0s;
-  assign \$1227  = sel_cs1_13_0_0c & \sel_l3_s0$458 ;
-  assign \$1228  = \$1226  | \$1227 ;
-  assign \$1229  = sel_cs1_13_1_0s & \sel_l3_s0$458 ;
-  assign sel_cs2_13_1_0c = \$1228  | \$1229 ;
-  assign \$1230  = sel_cs1_14_0_0s ^ \sel_l3_s0$461 ;
-  assign sel_cs2_14_0_0s = \$1230  ^ \sel_l3_s0$462 ;
-  assign \$1231  = sel_cs1_14_0_0s & \sel_l3_s0$461 ;
-  assign \$1232  = sel_cs1_14_0_0s & \sel_l3_s0$462 ;
-  assign \$1233  = \$1231  | \$1232 ;
-  assign \$1234  = \sel_l3_s0$461  & \sel_l3_s0$462 ;
-  assign sel_cs2_14_0_0c = \$1233  | \$1234 ;
-  assign \$1235  = sel_cs1_14_0_0c ^ sel_cs1_14_1_0s;
-  assign sel_cs2_14_1_0s = \$1235  ^ \sel_l3_s0$465 ;
-  assign \$1236  = sel_cs1_14_0_0c & sel_cs1_14_1_0s;
-  assign \$1237  = sel_cs1_14_0_0c & \sel_l3_s0$465 ;
-  assign \$1238  = \$1236  | \$1237 ;
-  assign \$1239  = sel_cs1_14_1_0s & \sel_l3_s0$465 ;
-  assign sel_cs2_14_1_0c = \$1238  | \$1239 ;
-  assign \$1240  = sel_cs1_15_0_0s ^ \sel_l3_s0$468 ;
-  assign sel_cs2_15_0_0s = \$1240  ^ \sel_l3_s0$469 ;
-  assign \$1241  = sel_cs1_15_0_0s & \sel_l3_s0$468 ;
-  assign \$1242  = sel_cs1_15_0_0s & \sel_l3_s0$469 ;
-  assign \$1243  = \$1241  | \$1242 ;
-  assign \$1244  = \sel_l3_s0$468  & \sel_l3_s0$469 ;
-  assign sel_cs2_15_0_0c = \$1243  | \$1244 ;
-  assign \$1245  = sel_cs1_15_0_0c ^ sel_cs1_15_1_0s;
-  assign sel_cs2_15_1_0s = \$1245  ^ \sel_l3_s0$472 ;
-  assign \$1246  = sel_cs1_15_0_0c & sel_cs1_15_1_0s;
-  assign \$1247  = sel_cs1_15_0_0c & \sel_l3_s0$472 ;
-  assign \$1248  = \$1246  | \$1247 ;
-  assign \$1249  = sel_cs1_15_1_0s & \sel_l3_s0$472 ;
-  assign sel_cs2_15_1_0c = \$1248  | \$1249 ;
-  assign \$1250  = sel_cs2_0_0_0c ^ sel_cs2_0_1_0s;
-  assign sel_cs3_0_1_0s = \$1250  ^ \sel_l3_s0$475 ;
-  assign \$1251  = sel_cs2_0_0_0c & sel_cs2_0_1_0s;
-  assign \$1252  = sel_cs2_0_0_0c & \sel_l3_s0$475 ;
-  assign \$1253  = \$1251  | \$1252 ;
-  assign \$1254  = sel_cs2_0_1_0s & \sel_l3_s0$475 ;
-  assign sel_cs3_0_1_0c = \$1253  | \$1254 ;
-  assign \$1255  = sel_cs2_1_0_0c ^ sel_cs2_1_1_0s;
-  assign sel_cs3_1_1_0s = \$1255  ^ \sel_l3_s0$478 ;
-  assign \$1256  = sel_cs2_1_0_0c & sel_cs2_1_1_0s;
-  assign \$1257  = sel_cs2_1_0_0c & \sel_l3_s0$478 ;
-  assign \$1258  = \$1256  | \$1257 ;
-  assign \$1259  = sel_cs2_1_1_0s & \sel_l3_s0$478 ;
-  assign sel_cs3_1_1_0c = \$1258  | \$1259 ;
-  assign \$1260  = sel_cs2_2_0_0c ^ sel_cs2_2_1_0s;
-  assign sel_cs3_2_1_0s = \$1260  ^ \sel_l3_s0$481 ;
-  assign \$1261  = sel_cs2_2_0_0c & sel_cs2_2_1_0s;
-  assign \$1262  = sel_cs2_2_0_0c & \sel_l3_s0$481 ;
-  assign \$1263  = \$1261  | \$1262 ;
-  assign \$1264  = sel_cs2_2_1_0s & \sel_l3_s0$481 ;
-  assign sel_cs3_2_1_0c = \$1263  | \$1264 ;
-  assign \$1265  = sel_cs2_3_0_0c ^ sel_cs2_3_1_0s;
-  assign sel_cs3_3_1_0s = \$1265  ^ \sel_l3_s0$484 ;
-  assign \$1266  = sel_cs2_3_0_0c & sel_cs2_3_1_0s;
-  assign \$1267  = sel_cs2_3_0_0c & \sel_l3_s0$484 ;
-  assign \$1268  = \$1266  | \$1267 ;
-  assign \$1269  = sel_cs2_3_1_0s & \sel_l3_s0$484 ;
-  assign sel_cs3_3_1_0c = \$1268  | \$1269 ;
-  assign \$1270  = sel_cs2_4_0_0c ^ sel_cs2_4_1_0s;
-  assign sel_cs3_4_1_0s = \$1270  ^ \sel_l3_s0$487 ;
-  assign \$1271  = sel_cs2_4_0_0c & sel_cs2_4_1_0s;
-  assign \$1272  = sel_cs2_4_0_0c & \sel_l3_s0$487 ;
-  assign \$1273  = \$1271  | \$1272 ;
-  assign \$1274  = sel_cs2_4_1_0s & \sel_l3_s0$487 ;
-  assign sel_cs3_4_1_0c = \$1273  | \$1274 ;
-  assign \$1275  = sel_cs2_5_0_0c ^ sel_cs2_5_1_0s;
-  assign sel_cs3_5_1_0s = \$1275  ^ \sel_l3_s0$490 ;
-  assign \$1276  = sel_cs2_5_0_0c & sel_cs2_5_1_0s;
-  assign \$1277  = sel_cs2_5_0_0c & \sel_l3_s0$490 ;
-  assign \$1278  = \$1276  | \$1277 ;
-  assign \$1279  = sel_cs2_5_1_0s & \sel_l3_s0$490 ;
-  assign sel_cs3_5_1_0c = \$1278  | \$1279 ;
-  assign \$1280  = sel_cs2_6_0_0c ^ sel_cs2_6_1_0s;
-  assign sel_cs3_6_1_0s = \$1280  ^ \sel_l3_s0$493 ;
-  assign \$1281  = sel_cs2_6_0_0c & sel_cs2_6_1_0s;
-  assign \$1282  = sel_cs2_6_0_0c & \sel_l3_s0$493 ;
-  assign \$1283  = \$1281  | \$1282 ;
-  assign \$1284  = sel_cs2_6_1_0s & \sel_l3_s0$493 ;
-  assign sel_cs3_6_1_0c = \$1283  | \$1284 ;
-  assign \$1285  = sel_cs2_7_0_0c ^ sel_cs2_7_1_0s;
-  assign sel_cs3_7_1_0s = \$1285  ^ \sel_l3_s0$496 ;
-  assign \$1286  = sel_cs2_7_0_0c & sel_cs2_7_1_0s;
-  assign \$1287  = sel_cs2_7_0_0c & \sel_l3_s0$496 ;
-  assign \$1288  = \$1286  | \$1287 ;
-  assign \$1289  = sel_cs2_7_1_0s & \sel_l3_s0$496 ;
-  assign sel_cs3_7_1_0c = \$1288  | \$1289 ;
-  assign \$1290  = sel_cs2_8_0_0c ^ sel_cs2_8_1_0s;
-  assign sel_cs3_8_1_0s = \$1290  ^ \sel_l3_s0$499 ;
-  assign \$1291  = sel_cs2_8_0_0c & sel_cs2_8_1_0s;
-  assign \$1292  = sel_cs2_8_0_0c & \sel_l3_s0$499 ;
-  assign \$1293  = \$1291  | \$1292 ;
-  assign \$1294  = sel_cs2_8_1_0s & \sel_l3_s0$499 ;
-  assign sel_cs3_8_1_0c = \$1293  | \$1294 ;
-  assign \$1295  = sel_cs2_9_0_0c ^ sel_cs2_9_1_0s;
-  assign sel_cs3_9_1_0s = \$1295  ^ \sel_l3_s0$502 ;
-  assign \$1296  = sel_cs2_9_0_0c & sel_cs2_9_1_0s;
-  assign \$1297  = sel_cs2_9_0_0c & \sel_l3_s0$502 ;
-  assign \$1298  = \$1296  | \$1297 ;
-  assign \$1299  = sel_cs2_9_1_0s & \sel_l3_s0$502 ;
-  assign sel_cs3_9_1_0c = \$1298  | \$1299 ;
-  assign \$1300  = sel_cs2_10_0_0c ^ sel_cs2_10_1_0s;
-  assign sel_cs3_10_1_0s = \$1300  ^ \sel_l3_s0$505 ;
-  assign \$1301  = sel_cs2_10_0_0c & sel_cs2_10_1_0s;
-  assign \$1302  = sel_cs2_10_0_0c & \sel_l3_s0$505 ;
-  assign \$1303  = \$1301  | \$1302 ;
-  assign \$1304  = sel_cs2_10_1_0s & \sel_l3_s0$505 ;
-  assign sel_cs3_10_1_0c = \$1303  | \$1304 ;
-  assign \$1305  = sel_cs2_11_0_0c ^ sel_cs2_11_1_0s;
-  assign sel_cs3_11_1_0s = \$1305  ^ \sel_l3_s0$508 ;
-  assign \$1306  = sel_cs2_11_0_0c & sel_cs2_11_1_0s;
-  assign \$1307  = sel_cs2_11_0_0c & \sel_l3_s0$508 ;
-  assign \$1308  = \$1306  | \$1307 ;
-  assign \$1309  = sel_cs2_11_1_0s & \sel_l3_s0$508 ;
-  assign sel_cs3_11_1_0c = \$1308  | \$1309 ;
-  assign \$1310  = sel_cs2_12_0_0c ^ sel_cs2_12_1_0s;
-  assign sel_cs3_12_1_0s = \$1310  ^ \sel_l3_s0$511 ;
-  assign \$1311  = sel_cs2_12_0_0c & sel_cs2_12_1_0s;
-  assign \$1312  = sel_cs2_12_0_0c & \sel_l3_s0$511 ;
-  assign \$1313  = \$1311  | \$1312 ;
-  assign \$1314  = sel_cs2_12_1_0s & \sel_l3_s0$511 ;
-  assign sel_cs3_12_1_0c = \$1313  | \$1314 ;
-  assign \$1315  = sel_cs2_13_0_0c ^ sel_cs2_13_1_0s;
-  assign sel_cs3_13_1_0s = \$1315  ^ \sel_l3_s0$514 ;
-  assign \$1316  = sel_cs2_13_0_0c & sel_cs2_13_1_0s;
-  assign \$1317  = sel_cs2_13_0_0c & \sel_l3_s0$514 ;
-  assign \$1318  = \$1316  | \$1317 ;
-  assign \$1319  = sel_cs2_13_1_0s & \sel_l3_s0$514 ;
-  assign sel_cs3_13_1_0c = \$1318  | \$1319 ;
-  assign \$1320  = sel_cs2_14_0_0c ^ sel_cs2_14_1_0s;
-  assign sel_cs3_14_1_0s = \$1320  ^ \sel_l3_s0$517 ;
-  assign \$1321  = sel_cs2_14_0_0c & sel_cs2_14_1_0s;
-  assign \$1322  = sel_cs2_14_0_0c & \sel_l3_s0$517 ;
-  assign \$1323  = \$1321  | \$1322 ;
-  assign \$1324  = sel_cs2_14_1_0s & \sel_l3_s0$517 ;
-  assign sel_cs3_14_1_0c = \$1323  | \$1324 ;
-  assign \$1325  = sel_cs2_15_0_0c ^ sel_cs2_15_1_0s;
-  assign sel_cs3_15_1_0s = \$1325  ^ \sel_l3_s0$520 ;
-  assign \$1326  = sel_cs2_15_0_0c & sel_cs2_15_1_0s;
-  assign \$1327  = sel_cs2_15_0_0c & \sel_l3_s0$520 ;
-  assign \$1328  = \$1326  | \$1327 ;
-  assign \$1329  = sel_cs2_15_1_0s & \sel_l3_s0$520 ;
-  assign sel_cs3_15_1_0c = \$1328  | \$1329 ;
-  assign \$1330  = sel_cs3_0_1_0c ^ sel_cs2_0_1_0c;
-  assign sel_cs4_0_2_0s = \$1330  ^ sel_cs1_0_1_0c;
-  assign \$1331  = sel_cs3_0_1_0c & sel_cs2_0_1_0c;
-  assign \$1332  = sel_cs3_0_1_0c & sel_cs1_0_1_0c;
-  assign \$1333  = \$1331  | \$1332 ;
-  assign \$1334  = sel_cs2_0_1_0c & sel_cs1_0_1_0c;
-  assign sel_cs4_0_2_0c = \$1333  | \$1334 ;
-  assign \$1335  = sel_cs3_1_1_0c ^ sel_cs2_1_1_0c;
-  assign sel_cs4_1_2_0s = \$1335  ^ sel_cs1_1_1_0c;
-  assign \$1336  = sel_cs3_1_1_0c & sel_cs2_1_1_0c;
-  assign \$1337  = sel_cs3_1_1_0c & sel_cs1_1_1_0c;
-  assign \$1338  = \$1336  | \$1337 ;
-  assign \$1339  = sel_cs2_1_1_0c & sel_cs1_1_1_0c;
-  assign sel_cs4_1_2_0c = \$1338  | \$1339 ;
-  assign \$1340  = sel_cs3_2_1_0c ^ sel_cs2_2_1_0c;
-  assign sel_cs4_2_2_0s = \$1340  ^ sel_cs1_2_1_0c;
-  assign \$1341  = sel_cs3_2_1_0c & sel_cs2_2_1_0c;
-  assign \$1342  = sel_cs3_2_1_0c & sel_cs1_2_1_0c;
-  assign \$1343  = \$1341  | \$1342 ;
-  assign \$1344  = sel_cs2_2_1_0c & sel_cs1_2_1_0c;
-  assign sel_cs4_2_2_0c = \$1343  | \$1344 ;
-  assign \$1345  = sel_cs3_3_1_0c ^ sel_cs2_3_1_0c;
-  assign sel_cs4_3_2_0s = \$1345  ^ sel_cs1_3_1_0c;
-  assign \$1346  = sel_cs3_3_1_0c & sel_cs2_3_1_0c;
-  assign \$1347  = sel_cs3_3_1_0c & sel_cs1_3_1_0c;
-  assign \$1348  = \$1346  | \$1347 ;
-  assign \$1349  = sel_cs2_3_1_0c & sel_cs1_3_1_0c;
-  assign sel_cs4_3_2_0c = \$1348  | \$1349 ;
-  assign \$1350  = sel_cs3_4_1_0c ^ sel_cs2_4_1_0c;
-  assign sel_cs4_4_2_0s = \$1350  ^ sel_cs1_4_1_0c;
-  assign \$1351  = sel_cs3_4_1_0c & sel_cs2_4_1_0c;
-  assign \$1352  = sel_cs3_4_1_0c & sel_cs1_4_1_0c;
-  assign \$1353  = \$1351  | \$1352 ;
-  assign \$1354  = sel_cs2_4_1_0c & sel_cs1_4_1_0c;
-  assign sel_cs4_4_2_0c = \$1353  | \$1354 ;
-  assign \$1355  = sel_cs3_5_1_0c ^ sel_cs2_5_1_0c;
-  assign sel_cs4_5_2_0s = \$1355  ^ sel_cs1_5_1_0c;
-  assign \$1356  = sel_cs3_5_1_0c & sel_cs2_5_1_0c;
-  assign \$1357  = sel_cs3_5_1_0c & sel_cs1_5_1_0c;
-  assign \$1358  = \$1356  | \$1357 ;
-  assign \$1359  = sel_cs2_5_1_0c & sel_cs1_5_1_0c;
-  assign sel_cs4_5_2_0c = \$1358  | \$1359 ;
-  assign \$1360  = sel_cs3_6_1_0c ^ sel_cs2_6_1_0c;
-  assign sel_cs4_6_2_0s = \$1360  ^ sel_cs1_6_1_0c;
-  assign \$1361  = sel_cs3_6_1_0c & sel_cs2_6_1_0c;
-  assign \$1362  = sel_cs3_6_1_0c & sel_cs1_6_1_0c;
-  assign \$1363  = \$1361  | \$1362 ;
-  assign \$1364  = sel_cs2_6_1_0c & sel_cs1_6_1_0c;
-  assign sel_cs4_6_2_0c = \$1363  | \$1364 ;
-  assign \$1365  = sel_cs3_7_1_0c ^ sel_cs2_7_1_0c;
-  assign sel_cs4_7_2_0s = \$1365  ^ sel_cs1_7_1_0c;
-  assign \$1366  = sel_cs3_7_1_0c & sel_cs2_7_1_0c;
-  assign \$1367  = sel_cs3_7_1_0c & sel_cs1_7_1_0c;
-  assign \$1368  = \$1366  | \$1367 ;
-  assign \$1369  = sel_cs2_7_1_0c & sel_cs1_7_1_0c;
-  assign sel_cs4_7_2_0c = \$1368  | \$1369 ;
-  assign \$1370  = sel_cs3_8_1_0c ^ sel_cs2_8_1_0c;
-  assign sel_cs4_8_2_0s = \$1370  ^ sel_cs1_8_1_0c;
-  assign \$1371  = sel_cs3_8_1_0c & sel_cs2_8_1_0c;
-  assign \$1372  = sel_cs3_8_1_0c & sel_cs1_8_1_0c;
-  assign \$1373  = \$1371  | \$1372 ;
-  assign \$1374  = sel_cs2_8_1_0c & sel_cs1_8_1_0c;
-  assign sel_cs4_8_2_0c = \$1373  | \$1374 ;
-  assign \$1375  = sel_cs3_9_1_0c ^ sel_cs2_9_1_0c;
-  assign sel_cs4_9_2_0s = \$1375  ^ sel_cs1_9_1_0c;
-  assign \$1376  = sel_cs3_9_1_0c & sel_cs2_9_1_0c;
-  assign \$1377  = sel_cs3_9_1_0c & sel_cs1_9_1_0c;
-  assign \$1378  = \$1376  | \$1377 ;
-  assign \$1379  = sel_cs2_9_1_0c & sel_cs1_9_1_0c;
-  assign sel_cs4_9_2_0c = \$1378  | \$1379 ;
-  assign \$1380  = sel_cs3_10_1_0c ^ sel_cs2_10_1_0c;
-  assign sel_cs4_10_2_0s = \$1380  ^ sel_cs1_10_1_0c;
-  assign \$1381  = sel_cs3_10_1_0c & sel_cs2_10_1_0c;
-  assign \$1382  = sel_cs3_10_1_0c & sel_cs1_10_1_0c;
-  assign \$1383  = \$1381  | \$1382 ;
-  assign \$1384  = sel_cs2_10_1_0c & sel_cs1_10_1_0c;
-  assign sel_cs4_10_2_0c = \$1383  | \$1384 ;
-  assign \$1385  = sel_cs3_11_1_0c ^ sel_cs2_11_1_0c;
-  assign sel_cs4_11_2_0s = \$1385  ^ sel_cs1_11_1_0c;
-  assign \$1386  = sel_cs3_11_1_0c & sel_cs2_11_1_0c;
-  assign \$1387  = sel_cs3_11_1_0c & sel_cs1_11_1_0c;
-  assign \$1388  = \$1386  | \$1387 ;
-  assign \$1389  = sel_cs2_11_1_0c & sel_cs1_11_1_0c;
-  assign sel_cs4_11_2_0c = \$1388  | \$1389 ;
-  assign \$1390  = sel_cs3_12_1_0c ^ sel_cs2_12_1_0c;
-  assign sel_cs4_12_2_0s = \$1390  ^ sel_cs1_12_1_0c;
-  assign \$1391  = sel_cs3_12_1_0c & sel_cs2_12_1_0c;
-  assign \$1392  = sel_cs3_12_1_0c & sel_cs1_12_1_0c;
-  assign \$1393  = \$1391  | \$1392 ;
-  assign \$1394  = sel_cs2_12_1_0c & sel_cs1_12_1_0c;
-  assign sel_cs4_12_2_0c = \$1393  | \$1394 ;
-  assign \$1395  = sel_cs3_13_1_0c ^ sel_cs2_13_1_0c;
-  assign sel_cs4_13_2_0s = \$1395  ^ sel_cs1_13_1_0c;
-  assign \$1396  = sel_cs3_13_1_0c & sel_cs2_13_1_0c;
-  assign \$1397  = sel_cs3_13_1_0c & sel_cs1_13_1_0c;
-  assign \$1398  = \$1396  | \$1397 ;
-  assign \$1399  = sel_cs2_13_1_0c & sel_cs1_13_1_0c;
-  assign sel_cs4_13_2_0c = \$1398  | \$1399 ;
-  assign \$1400  = sel_cs3_14_1_0c ^ sel_cs2_14_1_0c;
-  assign sel_cs4_14_2_0s = \$1400  ^ sel_cs1_14_1_0c;
-  assign \$1401  = sel_cs3_14_1_0c & sel_cs2_14_1_0c;
-  assign \$1402  = sel_cs3_14_1_0c & sel_cs1_14_1_0c;
-  assign \$1403  = \$1401  | \$1402 ;
-  assign \$1404  = sel_cs2_14_1_0c & sel_cs1_14_1_0c;
-  assign sel_cs4_14_2_0c = \$1403  | \$1404 ;
-  assign \$1405  = sel_cs3_15_1_0c ^ sel_cs2_15_1_0c;
-  assign sel_cs4_15_2_0s = \$1405  ^ sel_cs1_15_1_0c;
-  assign \$1406  = sel_cs3_15_1_0c & sel_cs2_15_1_0c;
-  assign \$1407  = sel_cs3_15_1_0c & sel_cs1_15_1_0c;
-  assign \$1408  = \$1406  | \$1407 ;
-  assign \$1409  = sel_cs2_15_1_0c & sel_cs1_15_1_0c;
-  assign sel_cs4_15_2_0c = \$1408  | \$1409 ;
-  assign \$1410  = 8'hff >> { \sel_l7_s0$558 , \sel_l7_s0$557 , \sel_l7_s0$556 , sel_l7_s0 };
-  assign \$1411  = 8'hff >> { \sel_l7_s0$562 , \sel_l7_s0$561 , \sel_l7_s0$560 , \sel_l7_s0$559  };
-  assign \$1412  = 8'hff >> { \sel_l7_s0$566 , \sel_l7_s0$565 , \sel_l7_s0$564 , \sel_l7_s0$563  };
-  assign \$1413  = 8'hff >> { \sel_l7_s0$570 , \sel_l7_s0$569 , \sel_l7_s0$568 , \sel_l7_s0$567  };
-  assign \$1414  = 8'hff >> { \sel_l7_s0$574 , \sel_l7_s0$573 , \sel_l7_s0$572 , \sel_l7_s0$571  };
-  assign \$1415  = 8'hff >> { \sel_l7_s0$578 , \sel_l7_s0$577 , \sel_l7_s0$576 , \sel_l7_s0$575  };
-  assign \$1416  = 8'hff >> { \sel_l7_s0$582 , \sel_l7_s0$581 , \sel_l7_s0$580 , \sel_l7_s0$579  };
-  assign \$1417  = 8'hff >> { \sel_l7_s0$586 , \sel_l7_s0$585 , \sel_l7_s0$584 , \sel_l7_s0$583  };
-  assign \$1418  = 8'hff >> { \sel_l7_s0$590 , \sel_l7_s0$589 , \sel_l7_s0$588 , \sel_l7_s0$587  };
-  assign \$1419  = 8'hff >> { \sel_l7_s0$594 , \sel_l7_s0$593 , \sel_l7_s0$592 , \sel_l7_s0$591  };
-  assign \$1420  = 8'hff >> { \sel_l7_s0$598 , \sel_l7_s0$597 , \sel_l7_s0$596 , \sel_l7_s0$595  };
-  assign \$1421  = 8'hff >> { \sel_l7_s0$602 , \sel_l7_s0$601 , \sel_l7_s0$600 , \sel_l7_s0$599  };
-  assign \$1422  = 8'hff >> { \sel_l7_s0$606 , \sel_l7_s0$605 , \sel_l7_s0$604 , \sel_l7_s0$603  };
-  assign \$1423  = 8'hff >> { \sel_l7_s0$610 , \sel_l7_s0$609 , \sel_l7_s0$608 , \sel_l7_s0$607  };
-  assign \$1424  = 8'hff >> { \sel_l7_s0$614 , \sel_l7_s0$613 , \sel_l7_s0$612 , \sel_l7_s0$611  };
-  assign \$1425  = 8'hff >> { \sel_l7_s0$618 , \sel_l7_s0$617 , \sel_l7_s0$616 , \sel_l7_s0$615  };
-  assign sel_p0_1_0_s = \$1411  ^ \$1410 ;
-  assign sel_p0_1_0_c = \$1411  & \$1410 ;
-  assign sel_p0_3_0_s = \$1413  ^ \$1412 ;
-  assign sel_p0_3_0_c = \$1413  & \$1412 ;
-  assign sel_p0_5_0_s = \$1415  ^ \$1414 ;
-  assign sel_p0_5_0_c = \$1415  & \$1414 ;
-  assign sel_p0_7_0_s = \$1417  ^ \$1416 ;
-  assign sel_p0_7_0_c = \$1417  & \$1416 ;
-  assign sel_p0_9_0_s = \$1419  ^ \$1418 ;
-  assign sel_p0_9_0_c = \$1419  & \$1418 ;
-  assign sel_p0_11_0_s = \$1421  ^ \$1420 ;
-  assign sel_p0_11_0_c = \$1421  & \$1420 ;
-  assign sel_p0_13_0_s = \$1423  ^ \$1422 ;
-  assign sel_p0_13_0_c = \$1423  & \$1422 ;
-  assign sel_p1_2_0_s = \$1412  ^ sel_p0_1_0_s;
-  assign sel_p1_2_0_c = \$1412  & sel_p0_1_0_s;
+  assign \$50  = ~ stall_adv0_valid;
+  assign stall_adv0 = \$50  | o__ready;
+  assign \$51  = sel_l1_s0 >= \sel_l1_s0$29 ;
+  assign \$52  = sel_l1_s0 >= \sel_l1_s0$30 ;
+  assign \$53  = sel_l1_s0 >= \sel_l1_s0$31 ;
+  assign \$54  = sel_l1_s0 >= \sel_l1_s0$32 ;
+  assign \$55  = sel_l1_s0 >= \sel_l1_s0$33 ;
+  assign \$56  = sel_l1_s0 >= \sel_l1_s0$34 ;
+  assign \$57  = sel_l1_s0 >= \sel_l1_s0$35 ;
+  assign \$58  = sel_l1_s0 >= \sel_l1_s0$36 ;
+  assign \$59  = sel_l1_s0 >= \sel_l1_s0$37 ;
+  assign \$60  = sel_l1_s0 >= \sel_l1_s0$38 ;
+  assign \$61  = sel_l1_s0 >= \sel_l1_s0$39 ;
+  assign \$62  = sel_l1_s0 >= \sel_l1_s0$40 ;
+  assign \$63  = sel_l1_s0 >= \sel_l1_s0$41 ;
+  assign \$64  = sel_l1_s0 >= \sel_l1_s0$42 ;
+  assign \$65  = sel_l1_s0 >= \sel_l1_s0$43 ;
+  assign \$66  = \sel_l1_s0$29  >= \sel_l1_s0$30 ;
+  assign \$67  = \sel_l1_s0$29  >= \sel_l1_s0$31 ;
+  assign \$68  = \sel_l1_s0$29  >= \sel_l1_s0$32 ;
+  assign \$69  = \sel_l1_s0$29  >= \sel_l1_s0$33 ;
+  assign \$70  = \sel_l1_s0$29  >= \sel_l1_s0$34 ;
+  assign \$71  = \sel_l1_s0$29  >= \sel_l1_s0$35 ;
+  assign \$72  = \sel_l1_s0$29  >= \sel_l1_s0$36 ;
+  assign \$73  = \sel_l1_s0$29  >= \sel_l1_s0$37 ;
+  assign \$74  = \sel_l1_s0$29  >= \sel_l1_s0$38 ;
+  assign \$75  = \sel_l1_s0$29  >= \sel_l1_s0$39 ;
+  assign \$76  = \sel_l1_s0$29  >= \sel_l1_s0$40 ;
+  assign \$77  = \sel_l1_s0$29  >= \sel_l1_s0$41 ;
+  assign \$78  = \sel_l1_s0$29  >= \sel_l1_s0$42 ;
+  assign \$79  = \sel_l1_s0$29  >= \sel_l1_s0$43 ;
+  assign \$80  = \sel_l1_s0$30  >= \sel_l1_s0$31 ;
+  assign \$81  = \sel_l1_s0$30  >= \sel_l1_s0$32 ;
+  assign \$82  = \sel_l1_s0$30  >= \sel_l1_s0$33 ;
+  assign \$83  = \sel_l1_s0$30  >= \sel_l1_s0$34 ;
+  assign \$84  = \sel_l1_s0$30  >= \sel_l1_s0$35 ;
+  assign \$85  = \sel_l1_s0$30  >= \sel_l1_s0$36 ;
+  assign \$86  = \sel_l1_s0$30  >= \sel_l1_s0$37 ;
+  assign \$87  = \sel_l1_s0$30  >= \sel_l1_s0$38 ;
+  assign \$88  = \sel_l1_s0$30  >= \sel_l1_s0$39 ;
+  assign \$89  = \sel_l1_s0$30  >= \sel_l1_s0$40 ;
+  assign \$90  = \sel_l1_s0$30  >= \sel_l1_s0$41 ;
+  assign \$91  = \sel_l1_s0$30  >= \sel_l1_s0$42 ;
+  assign \$92  = \sel_l1_s0$30  >= \sel_l1_s0$43 ;
+  assign \$93  = \sel_l1_s0$31  >= \sel_l1_s0$32 ;
+  assign \$94  = \sel_l1_s0$31  >= \sel_l1_s0$33 ;
+  assign \$95  = \sel_l1_s0$31  >= \sel_l1_s0$34 ;
+  assign \$96  = \sel_l1_s0$31  >= \sel_l1_s0$35 ;
+  assign \$97  = \sel_l1_s0$31  >= \sel_l1_s0$36 ;
+  assign \$98  = \sel_l1_s0$31  >= \sel_l1_s0$37 ;
+  assign \$99  = \sel_l1_s0$31  >= \sel_l1_s0$38 ;
+  assign \$100  = \sel_l1_s0$31  >= \sel_l1_s0$39 ;
+  assign \$101  = \sel_l1_s0$31  >= \sel_l1_s0$40 ;
+  assign \$102  = \sel_l1_s0$31  >= \sel_l1_s0$41 ;
+  assign \$103  = \sel_l1_s0$31  >= \sel_l1_s0$42 ;
+  assign \$104  = \sel_l1_s0$31  >= \sel_l1_s0$43 ;
+  assign \$105  = \sel_l1_s0$32  >= \sel_l1_s0$33 ;
+  assign \$106  = \sel_l1_s0$32  >= \sel_l1_s0$34 ;
+  assign \$107  = \sel_l1_s0$32  >= \sel_l1_s0$35 ;
+  assign \$108  = \sel_l1_s0$32  >= \sel_l1_s0$36 ;
+  assign \$109  = \sel_l1_s0$32  >= \sel_l1_s0$37 ;
+  assign \$110  = \sel_l1_s0$32  >= \sel_l1_s0$38 ;
+  assign \$111  = \sel_l1_s0$32  >= \sel_l1_s0$39 ;
+  assign \$112  = \sel_l1_s0$32  >= \sel_l1_s0$40 ;
+  assign \$113  = \sel_l1_s0$32  >= \sel_l1_s0$41 ;
+  assign \$114  = \sel_l1_s0$32  >= \sel_l1_s0$42 ;
+  assign \$115  = \sel_l1_s0$32  >= \sel_l1_s0$43 ;
+  assign \$116  = \sel_l1_s0$33  >= \sel_l1_s0$34 ;
+  assign \$117  = \sel_l1_s0$33  >= \sel_l1_s0$35 ;
+  assign \$118  = \sel_l1_s0$33  >= \sel_l1_s0$36 ;
+  assign \$119  = \sel_l1_s0$33  >= \sel_l1_s0$37 ;
+  assign \$120  = \sel_l1_s0$33  >= \sel_l1_s0$38 ;
+  assign \$121  = \sel_l1_s0$33  >= \sel_l1_s0$39 ;
+  assign \$122  = \sel_l1_s0$33  >= \sel_l1_s0$40 ;
+  assign \$123  = \sel_l1_s0$33  >= \sel_l1_s0$41 ;
+  assign \$124  = \sel_l1_s0$33  >= \sel_l1_s0$42 ;
+  assign \$125  = \sel_l1_s0$33  >= \sel_l1_s0$43 ;
+  assign \$126  = \sel_l1_s0$34  >= \sel_l1_s0$35 ;
+  assign \$127  = \sel_l1_s0$34  >= \sel_l1_s0$36 ;
+  assign \$128  = \sel_l1_s0$34  >= \sel_l1_s0$37 ;
+  assign \$129  = \sel_l1_s0$34  >= \sel_l1_s0$38 ;
+  assign \$130  = \sel_l1_s0$34  >= \sel_l1_s0$39 ;
+  assign \$131  = \sel_l1_s0$34  >= \sel_l1_s0$40 ;
+  assign \$132  = \sel_l1_s0$34  >= \sel_l1_s0$41 ;
+  assign \$133  = \sel_l1_s0$34  >= \sel_l1_s0$42 ;
+  assign \$134  = \sel_l1_s0$34  >= \sel_l1_s0$43 ;
+  assign \$135  = \sel_l1_s0$35  >= \sel_l1_s0$36 ;
+  assign \$136  = \sel_l1_s0$35  >= \sel_l1_s0$37 ;
+  assign \$137  = \sel_l1_s0$35  >= \sel_l1_s0$38 ;
+  assign \$138  = \sel_l1_s0$35  >= \sel_l1_s0$39 ;
+  assign \$139  = \sel_l1_s0$35  >= \sel_l1_s0$40 ;
+  assign \$140  = \sel_l1_s0$35  >= \sel_l1_s0$41 ;
+  assign \$141  = \sel_l1_s0$35  >= \sel_l1_s0$42 ;
+  assign \$142  = \sel_l1_s0$35  >= \sel_l1_s0$43 ;
+  assign \$143  = \sel_l1_s0$36  >= \sel_l1_s0$37 ;
+  assign \$144  = \sel_l1_s0$36  >= \sel_l1_s0$38 ;
+  assign \$145  = \sel_l1_s0$36  >= \sel_l1_s0$39 ;
+  assign \$146  = \sel_l1_s0$36  >= \sel_l1_s0$40 ;
+  assign \$147  = \sel_l1_s0$36  >= \sel_l1_s0$41 ;
+  assign \$148  = \sel_l1_s0$36  >= \sel_l1_s0$42 ;
+  assign \$149  = \sel_l1_s0$36  >= \sel_l1_s0$43 ;
+  assign \$150  = \sel_l1_s0$37  >= \sel_l1_s0$38 ;
+  assign \$151  = \sel_l1_s0$37  >= \sel_l1_s0$39 ;
+  assign \$152  = \sel_l1_s0$37  >= \sel_l1_s0$40 ;
+  assign \$153  = \sel_l1_s0$37  >= \sel_l1_s0$41 ;
+  assign \$154  = \sel_l1_s0$37  >= \sel_l1_s0$42 ;
+  assign \$155  = \sel_l1_s0$37  >= \sel_l1_s0$43 ;
+  assign \$156  = \sel_l1_s0$38  >= \sel_l1_s0$39 ;
+  assign \$157  = \sel_l1_s0$38  >= \sel_l1_s0$40 ;
+  assign \$158  = \sel_l1_s0$38  >= \sel_l1_s0$41 ;
+  assign \$159  = \sel_l1_s0$38  >= \sel_l1_s0$42 ;
+  assign \$160  = \sel_l1_s0$38  >= \sel_l1_s0$43 ;
+  assign \$161  = \sel_l1_s0$39  >= \sel_l1_s0$40 ;
+  assign \$162  = \sel_l1_s0$39  >= \sel_l1_s0$41 ;
+  assign \$163  = \sel_l1_s0$39  >= \sel_l1_s0$42 ;
+  assign \$164  = \sel_l1_s0$39  >= \sel_l1_s0$43 ;
+  assign \$165  = \sel_l1_s0$40  >= \sel_l1_s0$41 ;
+  assign \$166  = \sel_l1_s0$40  >= \sel_l1_s0$42 ;
+  assign \$167  = \sel_l1_s0$40  >= \sel_l1_s0$43 ;
+  assign \$168  = \sel_l1_s0$41  >= \sel_l1_s0$42 ;
+  assign \$169  = \sel_l1_s0$41  >= \sel_l1_s0$43 ;
+  assign \$170  = \sel_l1_s0$42  >= \sel_l1_s0$43 ;
+  assign \$171  = ~ stall_adv1_valid;
+  assign stall_adv1 = \$171  | o__ready;
+  assign \$172  = ~ sel_l2_s0[0];
+  assign \$173  = ~ sel_l2_s0[1];
+  assign \$174  = \$172  ^ \$173 ;
+  assign \$175  = ~ sel_l2_s0[2];
+  assign sel_cs0_0_0_0s = \$174  ^ \$175 ;
+  assign \$176  = ~ sel_l2_s0[0];
+  assign \$177  = ~ sel_l2_s0[1];
+  assign \$178  = \$176  & \$177 ;
+  assign \$179  = ~ sel_l2_s0[0];
+  assign \$180  = ~ sel_l2_s0[2];
+  assign \$181  = \$179  & \$180 ;
+  assign \$182  = \$178  | \$181 ;
+  assign \$183  = ~ sel_l2_s0[1];
+  assign \$184  = ~ sel_l2_s0[2];
+  assign \$185  = \$183  & \$184 ;
+  assign sel_cs0_0_0_0c = \$182  | \$185 ;
+  assign \$186  = ~ sel_l2_s0[3];
+  assign \$187  = ~ sel_l2_s0[4];
+  assign \$188  = \$186  ^ \$187 ;
+  assign \$189  = ~ sel_l2_s0[5];
+  assign sel_cs0_0_0_1s = \$188  ^ \$189 ;
+  assign \$190  = ~ sel_l2_s0[3];
+  assign \$191  = ~ sel_l2_s0[4];
+  assign \$192  = \$190  & \$191 ;
+  assign \$193  = ~ sel_l2_s0[3];
+  assign \$194  = ~ sel_l2_s0[5];
+  assign \$195  = \$193  & \$194 ;
+  assign \$196  = \$192  | \$195 ;
+  assign \$197  = ~ sel_l2_s0[4];
+  assign \$198  = ~ sel_l2_s0[5];
+  assign \$199  = \$197  & \$198 ;
+  assign sel_cs0_0_0_1c = \$196  | \$199 ;
+  assign \$200  = ~ sel_l2_s0[6];
+  assign \$201  = ~ sel_l2_s0[7];
+  assign \$202  = \$200  ^ \$201 ;
+  assign \$203  = ~ sel_l2_s0[8];
+  assign sel_cs0_0_0_2s = \$202  ^ \$203 ;
+  assign \$204  = ~ sel_l2_s0[6];
+  assign \$205  = ~ sel_l2_s0[7];
+  assign \$206  = \$204  & \$205 ;
+  assign \$207  = ~ sel_l2_s0[6];
+  assign \$208  = ~ sel_l2_s0[8];
+  assign \$209  = \$207  & \$208 ;
+  assign \$210  = \$206  | \$209 ;
+  assign \$211  = ~ sel_l2_s0[7];
+  assign \$212  = ~ sel_l2_s0[8];
+  assign \$213  = \$211  & \$212 ;
+  assign sel_cs0_0_0_2c = \$210  | \$213 ;
+  assign \$214  = ~ sel_l2_s0[9];
+  assign \$215  = ~ sel_l2_s0[10];
+  assign \$216  = \$214  ^ \$215 ;
+  assign \$217  = ~ sel_l2_s0[11];
+  assign sel_cs0_0_0_3s = \$216  ^ \$217 ;
+  assign \$218  = ~ sel_l2_s0[9];
+  assign \$219  = ~ sel_l2_s0[10];
+  assign \$220  = \$218  & \$219 ;
+  assign \$221  = ~ sel_l2_s0[9];
+  assign \$222  = ~ sel_l2_s0[11];
+  assign \$223  = \$221  & \$222 ;
+  assign \$224  = \$220  | \$223 ;
+  assign \$225  = ~ sel_l2_s0[10];
+  assign \$226  = ~ sel_l2_s0[11];
+  assign \$227  = \$225  & \$226 ;
+  assign sel_cs0_0_0_3c = \$224  | \$227 ;
+  assign \$228  = ~ sel_l2_s0[12];
+  assign \$229  = ~ sel_l2_s0[13];
+  assign \$230  = \$228  ^ \$229 ;
+  assign \$231  = ~ sel_l2_s0[14];
+  assign sel_cs0_0_0_4s = \$230  ^ \$231 ;
+  assign \$232  = ~ sel_l2_s0[12];
+  assign \$233  = ~ sel_l2_s0[13];
+  assign \$234  = \$232  & \$233 ;
+  assign \$235  = ~ sel_l2_s0[12];
+  assign \$236  = ~ sel_l2_s0[14];
+  assign \$237  = \$235  & \$236 ;
+  assign \$238  = \$234  | \$237 ;
+  assign \$239  = ~ sel_l2_s0[13];
+  assign \$240  = ~ sel_l2_s0[14];
+  assign \$241  = \$239  & \$240 ;
+  assign sel_cs0_0_0_4c = \$238  | \$241 ;
+  assign \$242  = ~ sel_l2_s0[15];
+  assign \$243  = sel_l2_s0[0] ^ \$242 ;
+  assign \$244  = ~ sel_l2_s0[16];
+  assign sel_cs0_1_0_0s = \$243  ^ \$244 ;
+  assign \$245  = ~ sel_l2_s0[15];
+  assign \$246  = sel_l2_s0[0] & \$245 ;
+  assign \$247  = ~ sel_l2_s0[16];
+  assign \$248  = sel_l2_s0[0] & \$247 ;
+  assign \$249  = \$246  | \$248 ;
+  assign \$250  = ~ sel_l2_s0[15];
+  assign \$251  = ~ sel_l2_s0[16];
+  assign \$252  = \$250  & \$251 ;
+  assign sel_cs0_1_0_0c = \$249  | \$252 ;
+  assign \$253  = ~ sel_l2_s0[17];
+  assign \$254  = ~ sel_l2_s0[18];
+  assign \$255  = \$253  ^ \$254 ;
+  assign \$256  = ~ sel_l2_s0[19];
+  assign sel_cs0_1_0_1s = \$255  ^ \$256 ;
+  assign \$257  = ~ sel_l2_s0[17];
+  assign \$258  = ~ sel_l2_s0[18];
+  assign \$259  = \$257  & \$258 ;
+  assign \$260  = ~ sel_l2_s0[17];
+  assign \$261  = ~ sel_l2_s0[19];
+  assign \$262  = \$260  & \$261 ;
+  assign \$263  = \$259  | \$262 ;
+  assign \$264  = ~ sel_l2_s0[18];
+  assign \$265  = ~ sel_l2_s0[19];
+  assign \$266  = \$264  & \$265 ;
+  assign sel_cs0_1_0_1c = \$263  | \$266 ;
+  assign \$267  = ~ sel_l2_s0[20];
+  assign \$268  = ~ sel_l2_s0[21];
+  assign \$269  = \$267  ^ \$268 ;
+  assign \$270  = ~ sel_l2_s0[22];
+  assign sel_cs0_1_0_2s = \$269  ^ \$270 ;
+  assign \$271  = ~ sel_l2_s0[20];
+  assign \$272  = ~ sel_l2_s0[21];
+  assign \$273  = \$271  & \$272 ;
+  assign \$274  = ~ sel_l2_s0[20];
+  assign \$275  = ~ sel_l2_s0[22];
+  assign \$276  = \$274  & \$275 ;
+  assign \$277  = \$273  | \$276 ;
+  assign \$278  = ~ sel_l2_s0[21];
+  assign \$279  = ~ sel_l2_s0[22];
+  assign \$280  = \$278  & \$279 ;
+  assign sel_cs0_1_0_2c = \$277  | \$280 ;
+  assign \$281  = ~ sel_l2_s0[23];
+  assign \$282  = ~ sel_l2_s0[24];
+  assign \$283  = \$281  ^ \$282 ;
+  assign \$284  = ~ sel_l2_s0[25];
+  assign sel_cs0_1_0_3s = \$283  ^ \$284 ;
+  assign \$285  = ~ sel_l2_s0[23];
+  assign \$286  = ~ sel_l2_s0[24];
+  assign \$287  = \$285  & \$286 ;
+  assign \$288  = ~ sel_l2_s0[23];
+  assign \$289  = ~ sel_l2_s0[25];
+  assign \$290  = \$288  & \$289 ;
+  assign \$291  = \$287  | \$290 ;
+  assign \$292  = ~ sel_l2_s0[24];
+  assign \$293  = ~ sel_l2_s0[25];
+  assign \$294  = \$292  & \$293 ;
+  assign sel_cs0_1_0_3c = \$291  | \$294 ;
+  assign \$295  = ~ sel_l2_s0[26];
+  assign \$296  = ~ sel_l2_s0[27];
+  assign \$297  = \$295  ^ \$296 ;
+  assign \$298  = ~ sel_l2_s0[28];
+  assign sel_cs0_1_0_4s = \$297  ^ \$298 ;
+  assign \$299  = ~ sel_l2_s0[26];
+  assign \$300  = ~ sel_l2_s0[27];
+  assign \$301  = \$299  & \$300 ;
+  assign \$302  = ~ sel_l2_s0[26];
+  assign \$303  = ~ sel_l2_s0[28];
+  assign \$304  = \$302  & \$303 ;
+  assign \$305  = \$301  | \$304 ;
+  assign \$306  = ~ sel_l2_s0[27];
+  assign \$307  = ~ sel_l2_s0[28];
+  assign \$308  = \$306  & \$307 ;
+  assign sel_cs0_1_0_4c = \$305  | \$308 ;
+  assign \$309  = sel_l2_s0[1] ^ sel_l2_s0[15];
+  assign \$310  = ~ sel_l2_s0[29];
+  assign sel_cs0_2_0_0s = \$309  ^ \$310 ;
+  assign \$311  = sel_l2_s0[1] & sel_l2_s0[15];
+  assign \$312  = ~ sel_l2_s0[29];
+  assign \$313  = sel_l2_s0[1] & \$312 ;
+  assign \$314  = \$311  | \$313 ;
+  assign \$315  = ~ sel_l2_s0[29];
+  assign \$316  = sel_l2_s0[15] & \$315 ;
+  assign sel_cs0_2_0_0c = \$314  | \$316 ;
+  assign \$317  = ~ sel_l2_s0[30];
+  assign \$318  = ~ sel_l2_s0[31];
+  assign \$319  = \$317  ^ \$318 ;
+  assign \$320  = ~ sel_l2_s0[32];
+  assign sel_cs0_2_0_1s = \$319  ^ \$320 ;
+  assign \$321  = ~ sel_l2_s0[30];
+  assign \$322  = ~ sel_l2_s0[31];
+  assign \$323  = \$321  & \$322 ;
+  assign \$324  = ~ sel_l2_s0[30];
+  assign \$325  = ~ sel_l2_s0[32];
+  assign \$326  = \$324  & \$325 ;
+  assign \$327  = \$323  | \$326 ;
+  assign \$328  = ~ sel_l2_s0[31];
+  assign \$329  = ~ sel_l2_s0[32];
+  assign \$330  = \$328  & \$329 ;
+  assign sel_cs0_2_0_1c = \$327  | \$330 ;
+  assign \$331  = ~ sel_l2_s0[33];
+  assign \$332  = ~ sel_l2_s0[34];
+  assign \$333  = \$331  ^ \$332 ;
+  assign \$334  = ~ sel_l2_s0[35];
+  assign sel_cs0_2_0_2s = \$333  ^ \$334 ;
+  assign \$335  = ~ sel_l2_s0[33];
+  assign \$336  = ~ sel_l2_s0[34];
+  assign \$337  = \$335  & \$336 ;
+  assign \$338  = ~ sel_l2_s0[33];
+  assign \$339  = ~ sel_l2_s0[35];
+  assign \$340  = \$338  & \$339 ;
+  assign \$341  = \$337  | \$340 ;
+  assign \$342  = ~ sel_l2_s0[34];
+  assign \$343  = ~ sel_l2_s0[35];
+  assign \$344  = \$342  & \$343 ;
+  assign sel_cs0_2_0_2c = \$341  | \$344 ;
+  assign \$345  = ~ sel_l2_s0[36];
+  assign \$346  = ~ sel_l2_s0[37];
+  assign \$347  = \$345  ^ \$346 ;
+  assign \$348  = ~ sel_l2_s0[38];
+  assign sel_cs0_2_0_3s = \$347  ^ \$348 ;
+  assign \$349  = ~ sel_l2_s0[36];
+  assign \$350  = ~ sel_l2_s0[37];
+  assign \$351  = \$349  & \$350 ;
+  assign \$352  = ~ sel_l2_s0[36];
+  assign \$353  = ~ sel_l2_s0[38];
+  assign \$354  = \$352  & \$353 ;
+  assign \$355  = \$351  | \$354 ;
+  assign \$356  = ~ sel_l2_s0[37];
+  assign \$357  = ~ sel_l2_s0[38];
+  assign \$358  = \$356  & \$357 ;
+  assign sel_cs0_2_0_3c = \$355  | \$358 ;
+  assign \$359  = ~ sel_l2_s0[39];
+  assign \$360  = ~ sel_l2_s0[40];
+  assign \$361  = \$359  ^ \$360 ;
+  assign \$362  = ~ sel_l2_s0[41];
+  assign sel_cs0_2_0_4s = \$361  ^ \$362 ;
+  assign \$363  = ~ sel_l2_s0[39];
+  assign \$364  = ~ sel_l2_s0[40];
+  assign \$365  = \$363  & \$364 ;
+  assign \$366  = ~ sel_l2_s0[39];
+  assign \$367  = ~ sel_l2_s0[41];
+  assign \$368  = \$366  & \$367 ;
+  assign \$369  = \$365  | \$368 ;
+  assign \$370  = ~ sel_l2_s0[40];
+  assign \$371  = ~ sel_l2_s0[41];
+  assign \$372  = \$370  & \$371 ;
+  assign sel_cs0_2_0_4c = \$369  | \$372 ;
+  assign \$373  = sel_l2_s0[2] ^ sel_l2_s0[16];
+  assign sel_cs0_3_0_0s = \$373  ^ sel_l2_s0[29];
+  assign \$374  = sel_l2_s0[2] & sel_l2_s0[16];
+  assign \$375  = sel_l2_s0[2] & sel_l2_s0[29];
+  assign \$376  = \$374  | \$375 ;
+  assign \$377  = sel_l2_s0[16] & sel_l2_s0[29];
+  assign sel_cs0_3_0_0c = \$376  | \$377 ;
+  assign \$378  = ~ sel_l2_s0[42];
+  assign \$379  = ~ sel_l2_s0[43];
+  assign \$380  = \$378  ^ \$379 ;
+  assign \$381  = ~ sel_l2_s0[44];
+  assign sel_cs0_3_0_1s = \$380  ^ \$381 ;
+  assign \$382  = ~ sel_l2_s0[42];
+  assign \$383  = ~ sel_l2_s0[43];
+  assign \$384  = \$382  & \$383 ;
+  assign \$385  = ~ sel_l2_s0[42];
+  assign \$386  = ~ sel_l2_s0[44];
+  assign \$387  = \$385  & \$386 ;
+  assign \$388  = \$384  | \$387 ;
+  assign \$389  = ~ sel_l2_s0[43];
+  assign \$390  = ~ sel_l2_s0[44];
+  assign \$391  = \$389  & \$390 ;
+  assign sel_cs0_3_0_1c = \$388  | \$391 ;
+  assign \$392  = ~ sel_l2_s0[45];
+  assign \$393  = ~ sel_l2_s0[46];
+  assign \$394  = \$392  ^ \$393 ;
+  assign \$395  = ~ sel_l2_s0[47];
+  assign sel_cs0_3_0_2s = \$394  ^ \$395 ;
+  assign \$396  = ~ sel_l2_s0[45];
+  assign \$397  = ~ sel_l2_s0[46];
+  assign \$398  = \$396  & \$397 ;
+  assign \$399  = ~ sel_l2_s0[45];
+  assign \$400  = ~ sel_l2_s0[47];
+  assign \$401  = \$399  & \$400 ;
+  assign \$402  = \$398  | \$401 ;
+  assign \$403  = ~ sel_l2_s0[46];
+  assign \$404  = ~ sel_l2_s0[47];
+  assign \$405  = \$403  & \$404 ;
+  assign sel_cs0_3_0_2c = \$402  | \$405 ;
+  assign \$406  = ~ sel_l2_s0[48];
+  assign \$407  = ~ sel_l2_s0[49];
+  assign \$408  = \$406  ^ \$407 ;
+  assign \$409  = ~ sel_l2_s0[50];
+  assign sel_cs0_3_0_3s = \$408  ^ \$409 ;
+  assign \$410  = ~ sel_l2_s0[48];
+  assign \$411  = ~ sel_l2_s0[49];
+  assign \$412  = \$410  & \$411 ;
+  assign \$413  = ~ sel_l2_s0[48];
+  assign \$414  = ~ sel_l2_s0[50];
+  assign \$415  = \$413  & \$414 ;
+  assign \$416  = \$412  | \$415 ;
+  assign \$417  = ~ sel_l2_s0[49];
+  assign \$418  = ~ sel_l2_s0[50];
+  assign \$419  = \$417  & \$418 ;
+  assign sel_cs0_3_0_3c = \$416  | \$419 ;
+  assign \$420  = ~ sel_l2_s0[51];
+  assign \$421  = ~ sel_l2_s0[52];
+  assign \$422  = \$420  ^ \$421 ;
+  assign \$423  = ~ sel_l2_s0[53];
+  assign sel_cs0_3_0_4s = \$422  ^ \$423 ;
+  assign \$424  = ~ sel_l2_s0[51];
+  assign \$425  = ~ sel_l2_s0[52];
+  assign \$426  = \$424  & \$425 ;
+  assign \$427  = ~ sel_l2_s0[51];
+  assign \$428  = ~ sel_l2_s0[53];
+  assign \$429  = \$427  & \$428 ;
+  assign \$430  = \$426  | \$429 ;
+  assign \$431  = ~ sel_l2_s0[52];
+  assign \$432  = ~ sel_l2_s0[53];
+  assign \$433  = \$431  & \$432 ;
+  assign sel_cs0_3_0_4c = \$430  | \$433 ;
+  assign \$434  = sel_l2_s0[3] ^ sel_l2_s0[17];
+  assign sel_cs0_4_0_0s = \$434  ^ sel_l2_s0[30];
+  assign \$435  = sel_l2_s0[3] & sel_l2_s0[17];
+  assign \$436  = sel_l2_s0[3] & sel_l2_s0[30];
+  assign \$437  = \$435  | \$436 ;
+  assign \$438  = sel_l2_s0[17] & sel_l2_s0[30];
+  assign sel_cs0_4_0_0c = \$437  | \$438 ;
+  assign \$439  = ~ sel_l2_s0[54];
+  assign \$440  = sel_l2_s0[42] ^ \$439 ;
+  assign \$441  = ~ sel_l2_s0[55];
+  assign sel_cs0_4_0_1s = \$440  ^ \$441 ;
+  assign \$442  = ~ sel_l2_s0[54];
+  assign \$443  = sel_l2_s0[42] & \$442 ;
+  assign \$444  = ~ sel_l2_s0[55];
+  assign \$445  = sel_l2_s0[42] & \$444 ;
+  assign \$446  = \$443  | \$445 ;
+  assign \$447  = ~ sel_l2_s0[54];
+  assign \$448  = ~ sel_l2_s0[55];
+  assign \$449  = \$447  & \$448 ;
+  assign sel_cs0_4_0_1c = \$446  | \$449 ;
+  assign \$450  = ~ sel_l2_s0[56];
+  assign \$451  = ~ sel_l2_s0[57];
+  assign \$452  = \$450  ^ \$451 ;
+  assign \$453  = ~ sel_l2_s0[58];
+  assign sel_cs0_4_0_2s = \$452  ^ \$453 ;
+  assign \$454  = ~ sel_l2_s0[56];
+  assign \$455  = ~ sel_l2_s0[57];
+  assign \$456  = \$454  & \$455 ;
+  assign \$457  = ~ sel_l2_s0[56];
+  assign \$458  = ~ sel_l2_s0[58];
+  assign \$459  = \$457  & \$458 ;
+  assign \$460  = \$456  | \$459 ;
+  assign \$461  = ~ sel_l2_s0[57];
+  assign \$462  = ~ sel_l2_s0[58];
+  assign \$463  = \$461  & \$462 ;
+  assign sel_cs0_4_0_2c = \$460  | \$463 ;
+  assign \$464  = ~ sel_l2_s0[59];
+  assign \$465  = ~ sel_l2_s0[60];
+  assign \$466  = \$464  ^ \$465 ;
+  assign \$467  = ~ sel_l2_s0[61];
+  assign sel_cs0_4_0_3s = \$466  ^ \$467 ;
+  assign \$468  = ~ sel_l2_s0[59];
+  assign \$469  = ~ sel_l2_s0[60];
+  assign \$470  = \$468  & \$469 ;
+  assign \$471  = ~ sel_l2_s0[59];
+  assign \$472  = ~ sel_l2_s0[61];
+  assign \$473  = \$471  & \$472 ;
+  assign \$474  = \$470  | \$473 ;
+  assign \$475  = ~ sel_l2_s0[60];
+  assign \$476  = ~ sel_l2_s0[61];
+  assign \$477  = \$475  & \$476 ;
+  assign sel_cs0_4_0_3c = \$474  | \$477 ;
+  assign \$478  = ~ sel_l2_s0[62];
+  assign \$479  = ~ sel_l2_s0[63];
+  assign \$480  = \$478  ^ \$479 ;
+  assign \$481  = ~ sel_l2_s0[64];
+  assign sel_cs0_4_0_4s = \$480  ^ \$481 ;
+  assign \$482  = ~ sel_l2_s0[62];
+  assign \$483  = ~ sel_l2_s0[63];
+  assign \$484  = \$482  & \$483 ;
+  assign \$485  = ~ sel_l2_s0[62];
+  assign \$486  = ~ sel_l2_s0[64];
+  assign \$487  = \$485  & \$486 ;
+  assign \$488  = \$484  | \$487 ;
+  assign \$489  = ~ sel_l2_s0[63];
+  assign \$490  = ~ sel_l2_s0[64];
+  assign \$491  = \$489  & \$490 ;
+  assign sel_cs0_4_0_4c = \$488  | \$491 ;
+  assign \$492  = sel_l2_s0[4] ^ sel_l2_s0[18];
+  assign sel_cs0_5_0_0s = \$492  ^ sel_l2_s0[31];
+  assign \$493  = sel_l2_s0[4] & sel_l2_s0[18];
+  assign \$494  = sel_l2_s0[4] & sel_l2_s0[31];
+  assign \$495  = \$493  | \$494 ;
+  assign \$496  = sel_l2_s0[18] & sel_l2_s0[31];
+  assign sel_cs0_5_0_0c = \$495  | \$496 ;
+  assign \$497  = sel_l2_s0[43] ^ sel_l2_s0[54];
+  assign \$498  = ~ sel_l2_s0[65];
+  assign sel_cs0_5_0_1s = \$497  ^ \$498 ;
+  assign \$499  = sel_l2_s0[43] & sel_l2_s0[54];
+  assign \$500  = ~ sel_l2_s0[65];
+  assign \$501  = sel_l2_s0[43] & \$500 ;
+  assign \$502  = \$499  | \$501 ;
+  assign \$503  = ~ sel_l2_s0[65];
+  assign \$504  = sel_l2_s0[54] & \$503 ;
+  assign sel_cs0_5_0_1c = \$502  | \$504 ;
+  assign \$505  = ~ sel_l2_s0[66];
+  assign \$506  = ~ sel_l2_s0[67];
+  assign \$507  = \$505  ^ \$506 ;
+  assign \$508  = ~ sel_l2_s0[68];
+  assign sel_cs0_5_0_2s = \$507  ^ \$508 ;
+  assign \$509  = ~ sel_l2_s0[66];
+  assign \$510  = ~ sel_l2_s0[67];
+  assign \$511  = \$509  & \$510 ;
+  assign \$512  = ~ sel_l2_s0[66];
+  assign \$513  = ~ sel_l2_s0[68];
+  assign \$514  = \$512  & \$513 ;
+  assign \$515  = \$511  | \$514 ;
+  assign \$516  = ~ sel_l2_s0[67];
+  assign \$517  = ~ sel_l2_s0[68];
+  assign \$518  = \$516  & \$517 ;
+  assign sel_cs0_5_0_2c = \$515  | \$518 ;
+  assign \$519  = ~ sel_l2_s0[69];
+  assign \$520  = ~ sel_l2_s0[70];
+  assign \$521  = \$519  ^ \$520 ;
+  assign \$522  = ~ sel_l2_s0[71];
+  assign sel_cs0_5_0_3s = \$521  ^ \$522 ;
+  assign \$523  = ~ sel_l2_s0[69];
+  assign \$524  = ~ sel_l2_s0[70];
+  assign \$525  = \$523  & \$524 ;
+  assign \$526  = ~ sel_l2_s0[69];
+  assign \$527  = ~ sel_l2_s0[71];
+  assign \$528  = \$526  & \$527 ;
+  assign \$529  = \$525  | \$528 ;
+  assign \$530  = ~ sel_l2_s0[70];
+  assign \$531  = ~ sel_l2_s0[71];
+  assign \$532  = \$530  & \$531 ;
+  assign sel_cs0_5_0_3c = \$529  | \$532 ;
+  assign \$533  = ~ sel_l2_s0[72];
+  assign \$534  = ~ sel_l2_s0[73];
+  assign \$535  = \$533  ^ \$534 ;
+  assign \$536  = ~ sel_l2_s0[74];
+  assign sel_cs0_5_0_4s = \$535  ^ \$536 ;
+  assign \$537  = ~ sel_l2_s0[72];
+  assign \$538  = ~ sel_l2_s0[73];
+  assign \$539  = \$537  & \$538 ;
+  assign \$540  = ~ sel_l2_s0[72];
+  assign \$541  = ~ sel_l2_s0[74];
+  assign \$542  = \$540  & \$541 ;
+  assign \$543  = \$539  | \$542 ;
+  assign \$544  = ~ sel_l2_s0[73];
+  assign \$545  = ~ sel_l2_s0[74];
+  assign \$546  = \$544  & \$545 ;
+  assign sel_cs0_5_0_4c = \$543  | \$546 ;
+  assign \$547  = sel_l2_s0[5] ^ sel_l2_s0[19];
+  assign sel_cs0_6_0_0s = \$547  ^ sel_l2_s0[32];
+  assign \$548  = sel_l2_s0[5] & sel_l2_s0[19];
+  assign \$549  = sel_l2_s0[5] & sel_l2_s0[32];
+  assign \$550  = \$548  | \$549 ;
+  assign \$551  = sel_l2_s0[19] & sel_l2_s0[32];
+  assign sel_cs0_6_0_0c = \$550  | \$551 ;
+  assign \$552  = sel_l2_s0[44] ^ sel_l2_s0[55];
+  assign sel_cs0_6_0_1s = \$552  ^ sel_l2_s0[65];
+  assign \$553  = sel_l2_s0[44] & sel_l2_s0[55];
+  assign \$554  = sel_l2_s0[44] & sel_l2_s0[65];
+  assign \$555  = \$553  | \$554 ;
+  assign \$556  = sel_l2_s0[55] & sel_l2_s0[65];
+  assign sel_cs0_6_0_1c = \$555  | \$556 ;
+  assign \$557  = ~ sel_l2_s0[75];
+  assign \$558  = ~ sel_l2_s0[76];
+  assign \$559  = \$557  ^ \$558 ;
+  assign \$560  = ~ sel_l2_s0[77];
+  assign sel_cs0_6_0_2s = \$559  ^ \$560 ;
+  assign \$561  = ~ sel_l2_s0[75];
+  assign \$562  = ~ sel_l2_s0[76];
+  assign \$563  = \$561  & \$562 ;
+  assign \$564  = ~ sel_l2_s0[75];
+  assign \$565  = ~ sel_l2_s0[77];
+  assign \$566  = \$564  & \$565 ;
+  assign \$567  = \$563  | \$566 ;
+  assign \$568  = ~ sel_l2_s0[76];
+  assign \$569  = ~ sel_l2_s0[77];
+  assign \$570  = \$568  & \$569 ;
+  assign sel_cs0_6_0_2c = \$567  | \$570 ;
+  assign \$571  = ~ sel_l2_s0[78];
+  assign \$572  = ~ sel_l2_s0[79];
+  assign \$573  = \$571  ^ \$572 ;
+  assign \$574  = ~ sel_l2_s0[80];
+  assign sel_cs0_6_0_3s = \$573  ^ \$574 ;
+  assign \$575  = ~ sel_l2_s0[78];
+  assign \$576  = ~ sel_l2_s0[79];
+  assign \$577  = \$575  & \$576 ;
+  assign \$578  = ~ sel_l2_s0[78];
+  assign \$579  = ~ sel_l2_s0[80];
+  assign \$580  = \$578  & \$579 ;
+  assign \$581  = \$577  | \$580 ;
+  assign \$582  = ~ sel_l2_s0[79];
+  assign \$583  = ~ sel_l2_s0[80];
+  assign \$584  = \$582  & \$583 ;
+  assign sel_cs0_6_0_3c = \$581  | \$584 ;
+  assign \$585  = ~ sel_l2_s0[81];
+  assign \$586  = ~ sel_l2_s0[82];
+  assign \$587  = \$585  ^ \$586 ;
+  assign \$588  = ~ sel_l2_s0[83];
+  assign sel_cs0_6_0_4s = \$587  ^ \$588 ;
+  assign \$589  = ~ sel_l2_s0[81];
+  assign \$590  = ~ sel_l2_s0[82];
+  assign \$591  = \$589  & \$590 ;
+  assign \$592  = ~ sel_l2_s0[81];
+  assign \$593  = ~ sel_l2_s0[83];
+  assign \$594  = \$592  & \$593 ;
+  assign \$595  = \$591  | \$594 ;
+  assign \$596  = ~ sel_l2_s0[82];
+  assign \$597  = ~ sel_l2_s0[83];
+  assign \$598  = \$596  & \$597 ;
+  assign sel_cs0_6_0_4c = \$595  | \$598 ;
+  assign \$599  = sel_l2_s0[6] ^ sel_l2_s0[20];
+  assign sel_cs0_7_0_0s = \$599  ^ sel_l2_s0[33];
+  assign \$600  = sel_l2_s0[6] & sel_l2_s0[20];
+  assign \$601  = sel_l2_s0[6] & sel_l2_s0[33];
+  assign \$602  = \$600  | \$601 ;
+  assign \$603  = sel_l2_s0[20] & sel_l2_s0[33];
+  assign sel_cs0_7_0_0c = \$602  | \$603 ;
+  assign \$604  = sel_l2_s0[45] ^ sel_l2_s0[56];
+  assign sel_cs0_7_0_1s = \$604  ^ sel_l2_s0[66];
+  assign \$605  = sel_l2_s0[45] & sel_l2_s0[56];
+  assign \$606  = sel_l2_s0[45] & sel_l2_s0[66];
+  assign \$607  = \$605  | \$606 ;
+  assign \$608  = sel_l2_s0[56] & sel_l2_s0[66];
+  assign sel_cs0_7_0_1c = \$607  | \$608 ;
+  assign \$609  = ~ sel_l2_s0[84];
+  assign \$610  = sel_l2_s0[75] ^ \$609 ;
+  assign \$611  = ~ sel_l2_s0[85];
+  assign sel_cs0_7_0_2s = \$610  ^ \$611 ;
+  assign \$612  = ~ sel_l2_s0[84];
+  assign \$613  = sel_l2_s0[75] & \$612 ;
+  assign \$614  = ~ sel_l2_s0[85];
+  assign \$615  = sel_l2_s0[75] & \$614 ;
+  assign \$616  = \$613  | \$615 ;
+  assign \$617  = ~ sel_l2_s0[84];
+  assign \$618  = ~ sel_l2_s0[85];
+  assign \$619  = \$617  & \$618 ;
+  assign sel_cs0_7_0_2c = \$616  | \$619 ;
+  assign \$620  = ~ sel_l2_s0[86];
+  assign \$621  = ~ sel_l2_s0[87];
+  assign \$622  = \$620  ^ \$621 ;
+  assign \$623  = ~ sel_l2_s0[88];
+  assign sel_cs0_7_0_3s = \$622  ^ \$623 ;
+  assign \$624  = ~ sel_l2_s0[86];
+  assign \$625  = ~ sel_l2_s0[87];
+  assign \$626  = \$624  & \$625 ;
+  assign \$627  = ~ sel_l2_s0[86];
+  assign \$628  = ~ sel_l2_s0[88];
+  assign \$629  = \$627  & \$628 ;
+  assign \$630  = \$626  | \$629 ;
+  assign \$631  = ~ sel_l2_s0[87];
+  assign \$632  = ~ sel_l2_s0[88];
+  assign \$633  = \$631  & \$632 ;
+  assign sel_cs0_7_0_3c = \$630  | \$633 ;
+  assign \$634  = ~ sel_l2_s0[89];
+  assign \$635  = ~ sel_l2_s0[90];
+  assign \$636  = \$634  ^ \$635 ;
+  assign \$637  = ~ sel_l2_s0[91];
+  assign sel_cs0_7_0_4s = \$636  ^ \$637 ;
+  assign \$638  = ~ sel_l2_s0[89];
+  assign \$639  = ~ sel_l2_s0[90];
+  assign \$640  = \$638  & \$639 ;
+  assign \$641  = ~ sel_l2_s0[89];
+  assign \$642  = ~ sel_l2_s0[91];
+  assign \$643  = \$641  & \$642 ;
+  assign \$644  = \$640  | \$643 ;
+  assign \$645  = ~ sel_l2_s0[90];
+  assign \$646  = ~ sel_l2_s0[91];
+  assign \$647  = \$645  & \$646 ;
+  assign sel_cs0_7_0_4c = \$644  | \$647 ;
+  assign \$648  = sel_l2_s0[7] ^ sel_l2_s0[21];
+  assign sel_cs0_8_0_0s = \$648  ^ sel_l2_s0[34];
+  assign \$649  = sel_l2_s0[7] & sel_l2_s0[21];
+  assign \$650  = sel_l2_s0[7] & sel_l2_s0[34];
+  assign \$651  = \$649  | \$650 ;
+  assign \$652  = sel_l2_s0[21] & sel_l2_s0[34];
+  assign sel_cs0_8_0_0c = \$651  | \$652 ;
+  assign \$653  = sel_l2_s0[46] ^ sel_l2_s0[57];
+  assign sel_cs0_8_0_1s = \$653  ^ sel_l2_s0[67];
+  assign \$654  = sel_l2_s0[46] & sel_l2_s0[57];
+  assign \$655  = sel_l2_s0[46] & sel_l2_s0[67];
+  assign \$656  = \$654  | \$655 ;
+  assign \$657  = sel_l2_s0[57] & sel_l2_s0[67];
+  assign sel_cs0_8_0_1c = \$656  | \$657 ;
+  assign \$658  = sel_l2_s0[76] ^ sel_l2_s0[84];
+  assign \$659  = ~ sel_l2_s0[92];
+  assign sel_cs0_8_0_2s = \$658  ^ \$659 ;
+  assign \$660  = sel_l2_s0[76] & sel_l2_s0[84];
+  assign \$661  = ~ sel_l2_s0[92];
+  assign \$662  = sel_l2_s0[76] & \$661 ;
+  assign \$663  = \$660  | \$662 ;
+  assign \$664  = ~ sel_l2_s0[92];
+  assign \$665  = sel_l2_s0[84] & \$664 ;
+  assign sel_cs0_8_0_2c = \$663  | \$665 ;
+  assign \$666  = ~ sel_l2_s0[93];
+  assign \$667  = ~ sel_l2_s0[94];
+  assign \$668  = \$666  ^ \$667 ;
+  assign \$669  = ~ sel_l2_s0[95];
+  assign sel_cs0_8_0_3s = \$668  ^ \$669 ;
+  assign \$670  = ~ sel_l2_s0[93];
+  assign \$671  = ~ sel_l2_s0[94];
+  assign \$672  = \$670  & \$671 ;
+  assign \$673  = ~ sel_l2_s0[93];
+  assign \$674  = ~ sel_l2_s0[95];
+  assign \$675  = \$673  & \$674 ;
+  assign \$676  = \$672  | \$675 ;
+  assign \$677  = ~ sel_l2_s0[94];
+  assign \$678  = ~ sel_l2_s0[95];
+  assign \$679  = \$677  & \$678 ;
+  assign sel_cs0_8_0_3c = \$676  | \$679 ;
+  assign \$680  = ~ sel_l2_s0[96];
+  assign \$681  = ~ sel_l2_s0[97];
+  assign \$682  = \$680  ^ \$681 ;
+  assign \$683  = ~ sel_l2_s0[98];
+  assign sel_cs0_8_0_4s = \$682  ^ \$683 ;
+  assign \$684  = ~ sel_l2_s0[96];
+  assign \$685  = ~ sel_l2_s0[97];
+  assign \$686  = \$684  & \$685 ;
+  assign \$687  = ~ sel_l2_s0[96];
+  assign \$688  = ~ sel_l2_s0[98];
+  assign \$689  = \$687  & \$688 ;
+  assign \$690  = \$686  | \$689 ;
+  assign \$691  = ~ sel_l2_s0[97];
+  assign \$692  = ~ sel_l2_s0[98];
+  assign \$693  = \$691  & \$692 ;
+  assign sel_cs0_8_0_4c = \$690  | \$693 ;
+  assign \$694  = sel_l2_s0[8] ^ sel_l2_s0[22];
+  assign sel_cs0_9_0_0s = \$694  ^ sel_l2_s0[35];
+  assign \$695  = sel_l2_s0[8] & sel_l2_s0[22];
+  assign \$696  = sel_l2_s0[8] & sel_l2_s0[35];
+  assign \$697  = \$695  | \$696 ;
+  assign \$698  = sel_l2_s0[22] & sel_l2_s0[35];
+  assign sel_cs0_9_0_0c = \$697  | \$698 ;
+  assign \$699  = sel_l2_s0[47] ^ sel_l2_s0[58];
+  assign sel_cs0_9_0_1s = \$699  ^ sel_l2_s0[68];
+  assign \$700  = sel_l2_s0[47] & sel_l2_s0[58];
+  assign \$701  = sel_l2_s0[47] & sel_l2_s0[68];
+  assign \$702  = \$700  | \$701 ;
+  assign \$703  = sel_l2_s0[58] & sel_l2_s0[68];
+  assign sel_cs0_9_0_1c = \$702  | \$703 ;
+  assign \$704  = sel_l2_s0[77] ^ sel_l2_s0[85];
+  assign sel_cs0_9_0_2s = \$704  ^ sel_l2_s0[92];
+  assign \$705  = sel_l2_s0[77] & sel_l2_s0[85];
+  assign \$706  = sel_l2_s0[77] & sel_l2_s0[92];
+  assign \$707  = \$705  | \$706 ;
+  assign \$708  = sel_l2_s0[85] & sel_l2_s0[92];
+  assign sel_cs0_9_0_2c = \$707  | \$708 ;
+  assign \$709  = ~ sel_l2_s0[99];
+  assign \$710  = ~ sel_l2_s0[100];
+  assign \$711  = \$709  ^ \$710 ;
+  assign \$712  = ~ sel_l2_s0[101];
+  assign sel_cs0_9_0_3s = \$711  ^ \$712 ;
+  assign \$713  = ~ sel_l2_s0[99];
+  assign \$714  = ~ sel_l2_s0[100];
+  assign \$715  = \$713  & \$714 ;
+  assign \$716  = ~ sel_l2_s0[99];
+  assign \$717  = ~ sel_l2_s0[101];
+  assign \$718  = \$716  & \$717 ;
+  assign \$719  = \$715  | \$718 ;
+  assign \$720  = ~ sel_l2_s0[100];
+  assign \$721  = ~ sel_l2_s0[101];
+  assign \$722  = \$720  & \$721 ;
+  assign sel_cs0_9_0_3c = \$719  | \$722 ;
+  assign \$723  = ~ sel_l2_s0[102];
+  assign \$724  = ~ sel_l2_s0[103];
+  assign \$725  = \$723  ^ \$724 ;
+  assign \$726  = ~ sel_l2_s0[104];
+  assign sel_cs0_9_0_4s = \$725  ^ \$726 ;
+  assign \$727  = ~ sel_l2_s0[102];
+  assign \$728  = ~ sel_l2_s0[103];
+  assign \$729  = \$727  & \$728 ;
+  assign \$730  = ~ sel_l2_s0[102];
+  assign \$731  = ~ sel_l2_s0[104];
+  assign \$732  = \$730  & \$731 ;
+  assign \$733  = \$729  | \$732 ;
+  assign \$734  = ~ sel_l2_s0[103];
+  assign \$735  = ~ sel_l2_s0[104];
+  assign \$736  = \$734  & \$735 ;
+  assign sel_cs0_9_0_4c = \$733  | \$736 ;
+  assign \$737  = sel_l2_s0[9] ^ sel_l2_s0[23];
+  assign sel_cs0_10_0_0s = \$737  ^ sel_l2_s0[36];
+  assign \$738  = sel_l2_s0[9] & sel_l2_s0[23];
+  assign \$739  = sel_l2_s0[9] & sel_l2_s0[36];
+  assign \$740  = \$738  | \$739 ;
+  assign \$741  = sel_l2_s0[23] & sel_l2_s0[36];
+  assign sel_cs0_10_0_0c = \$740  | \$741 ;
+  assign \$742  = sel_l2_s0[48] ^ sel_l2_s0[59];
+  assign sel_cs0_10_0_1s = \$742  ^ sel_l2_s0[69];
+  assign \$743  = sel_l2_s0[48] & sel_l2_s0[59];
+  assign \$744  = sel_l2_s0[48] & sel_l2_s0[69];
+  assign \$745  = \$743  | \$744 ;
+  assign \$746  = sel_l2_s0[59] & sel_l2_s0[69];
+  assign sel_cs0_10_0_1c = \$745  | \$746 ;
+  assign \$747  = sel_l2_s0[78] ^ sel_l2_s0[86];
+  assign sel_cs0_10_0_2s = \$747  ^ sel_l2_s0[93];
+  assign \$748  = sel_l2_s0[78] & sel_l2_s0[86];
+  assign \$749  = sel_l2_s0[78] & sel_l2_s0[93];
+  assign \$750  = \$748  | \$749 ;
+  assign \$751  = sel_l2_s0[86] & sel_l2_s0[93];
+  assign sel_cs0_10_0_2c = \$750  | \$751 ;
+  assign \$752  = ~ sel_l2_s0[105];
+  assign \$753  = sel_l2_s0[99] ^ \$752 ;
+  assign \$754  = ~ sel_l2_s0[106];
+  assign sel_cs0_10_0_3s = \$753  ^ \$754 ;
+  assign \$755  = ~ sel_l2_s0[105];
+  assign \$756  = sel_l2_s0[99] & \$755 ;
+  assign \$757  = ~ sel_l2_s0[106];
+  assign \$758  = sel_l2_s0[99] & \$757 ;
+  assign \$759  = \$756  | \$758 ;
+  assign \$760  = ~ sel_l2_s0[105];
+  assign \$761  = ~ sel_l2_s0[106];
+  assign \$762  = \$760  & \$761 ;
+  assign sel_cs0_10_0_3c = \$759  | \$762 ;
+  assign \$763  = ~ sel_l2_s0[107];
+  assign \$764  = ~ sel_l2_s0[108];
+  assign \$765  = \$763  ^ \$764 ;
+  assign \$766  = ~ sel_l2_s0[109];
+  assign sel_cs0_10_0_4s = \$765  ^ \$766 ;
+  assign \$767  = ~ sel_l2_s0[107];
+  assign \$768  = ~ sel_l2_s0[108];
+  assign \$769  = \$767  & \$768 ;
+  assign \$770  = ~ sel_l2_s0[107];
+  assign \$771  = ~ sel_l2_s0[109];
+  assign \$772  = \$770  & \$771 ;
+  assign \$773  = \$769  | \$772 ;
+  assign \$774  = ~ sel_l2_s0[108];
+  assign \$775  = ~ sel_l2_s0[109];
+  assign \$776  = \$774  & \$775 ;
+  assign sel_cs0_10_0_4c = \$773  | \$776 ;
+  assign \$777  = sel_l2_s0[10] ^ sel_l2_s0[24];
+  assign sel_cs0_11_0_0s = \$777  ^ sel_l2_s0[37];
+  assign \$778  = sel_l2_s0[10] & sel_l2_s0[24];
+  assign \$779  = sel_l2_s0[10] & sel_l2_s0[37];
+  assign \$780  = \$778  | \$779 ;
+  assign \$781  = sel_l2_s0[24] & sel_l2_s0[37];
+  assign sel_cs0_11_0_0c = \$780  | \$781 ;
+  assign \$782  = sel_l2_s0[49] ^ sel_l2_s0[60];
+  assign sel_cs0_11_0_1s = \$782  ^ sel_l2_s0[70];
+  assign \$783  = sel_l2_s0[49] & sel_l2_s0[60];
+  assign \$784  = sel_l2_s0[49] & sel_l2_s0[70];
+  assign \$785  = \$783  | \$784 ;
+  assign \$786  = sel_l2_s0[60] & sel_l2_s0[70];
+  assign sel_cs0_11_0_1c = \$785  | \$786 ;
+  assign \$787  = sel_l2_s0[79] ^ sel_l2_s0[87];
+  assign sel_cs0_11_0_2s = \$787  ^ sel_l2_s0[94];
+  assign \$788  = sel_l2_s0[79] & sel_l2_s0[87];
+  assign \$789  = sel_l2_s0[79] & sel_l2_s0[94];
+  assign \$790  = \$788  | \$789 ;
+  assign \$791  = sel_l2_s0[87] & sel_l2_s0[94];
+  assign sel_cs0_11_0_2c = \$790  | \$791 ;
+  assign \$792  = sel_l2_s0[100] ^ sel_l2_s0[105];
+  assign \$793  = ~ sel_l2_s0[110];
+  assign sel_cs0_11_0_3s = \$792  ^ \$793 ;
+  assign \$794  = sel_l2_s0[100] & sel_l2_s0[105];
+  assign \$795  = ~ sel_l2_s0[110];
+  assign \$796  = sel_l2_s0[100] & \$795 ;
+  assign \$797  = \$794  | \$796 ;
+  assign \$798  = ~ sel_l2_s0[110];
+  assign \$799  = sel_l2_s0[105] & \$798 ;
+  assign sel_cs0_11_0_3c = \$797  | \$799 ;
+  assign \$800  = ~ sel_l2_s0[111];
+  assign \$801  = ~ sel_l2_s0[112];
+  assign \$802  = \$800  ^ \$801 ;
+  assign \$803  = ~ sel_l2_s0[113];
+  assign sel_cs0_11_0_4s = \$802  ^ \$803 ;
+  assign \$804  = ~ sel_l2_s0[111];
+  assign \$805  = ~ sel_l2_s0[112];
+  assign \$806  = \$804  & \$805 ;
+  assign \$807  = ~ sel_l2_s0[111];
+  assign \$808  = ~ sel_l2_s0[113];
+  assign \$809  = \$807  & \$808 ;
+  assign \$810  = \$806  | \$809 ;
+  assign \$811  = ~ sel_l2_s0[112];
+  assign \$812  = ~ sel_l2_s0[113];
+  assign \$813  = \$811  & \$812 ;
+  assign sel_cs0_11_0_4c = \$810  | \$813 ;
+  assign \$814  = sel_l2_s0[11] ^ sel_l2_s0[25];
+  assign sel_cs0_12_0_0s = \$814  ^ sel_l2_s0[38];
+  assign \$815  = sel_l2_s0[11] & sel_l2_s0[25];
+  assign \$816  = sel_l2_s0[11] & sel_l2_s0[38];
+  assign \$817  = \$815  | \$816 ;
+  assign \$818  = sel_l2_s0[25] & sel_l2_s0[38];
+  assign sel_cs0_12_0_0c = \$817  | \$818 ;
+  assign \$819  = sel_l2_s0[50] ^ sel_l2_s0[61];
+  assign sel_cs0_12_0_1s = \$819  ^ sel_l2_s0[71];
+  assign \$820  = sel_l2_s0[50] & sel_l2_s0[61];
+  assign \$821  = sel_l2_s0[50] & sel_l2_s0[71];
+  assign \$822  = \$820  | \$821 ;
+  assign \$823  = sel_l2_s0[61] & sel_l2_s0[71];
+  assign sel_cs0_12_0_1c = \$822  | \$823 ;
+  assign \$824  = sel_l2_s0[80] ^ sel_l2_s0[88];
+  assign sel_cs0_12_0_2s = \$824  ^ sel_l2_s0[95];
+  assign \$825  = sel_l2_s0[80] & sel_l2_s0[88];
+  assign \$826  = sel_l2_s0[80] & sel_l2_s0[95];
+  assign \$827  = \$825  | \$826 ;
+  assign \$828  = sel_l2_s0[88] & sel_l2_s0[95];
+  assign sel_cs0_12_0_2c = \$827  | \$828 ;
+  assign \$829  = sel_l2_s0[101] ^ sel_l2_s0[106];
+  assign sel_cs0_12_0_3s = \$829  ^ sel_l2_s0[110];
+  assign \$830  = sel_l2_s0[101] & sel_l2_s0[106];
+  assign \$831  = sel_l2_s0[101] & sel_l2_s0[110];
+  assign \$832  = \$830  | \$831 ;
+  assign \$833  = sel_l2_s0[106] & sel_l2_s0[110];
+  assign sel_cs0_12_0_3c = \$832  | \$833 ;
+  assign \$834  = ~ sel_l2_s0[114];
+  assign \$835  = ~ sel_l2_s0[115];
+  assign \$836  = \$834  ^ \$835 ;
+  assign \$837  = ~ sel_l2_s0[116];
+  assign sel_cs0_12_0_4s = \$836  ^ \$837 ;
+  assign \$838  = ~ sel_l2_s0[114];
+  assign \$839  = ~ sel_l2_s0[115];
+  assign \$840  = \$838  & \$839 ;
+  assign \$841  = ~ sel_l2_s0[114];
+  assign \$842  = ~ sel_l2_s0[116];
+  assign \$843  = \$841  & \$842 ;
+  assign \$844  = \$840  | \$843 ;
+  assign \$845  = ~ sel_l2_s0[115];
+  assign \$846  = ~ sel_l2_s0[116];
+  assign \$847  = \$845  & \$846 ;
+  assign sel_cs0_12_0_4c = \$844  | \$847 ;
+  assign \$848  = sel_l2_s0[12] ^ sel_l2_s0[26];
+  assign sel_cs0_13_0_0s = \$848  ^ sel_l2_s0[39];
+  assign \$849  = sel_l2_s0[12] & sel_l2_s0[26];
+  assign \$850  = sel_l2_s0[12] & sel_l2_s0[39];
+  assign \$851  = \$849  | \$850 ;
+  assign \$852  = sel_l2_s0[26] & sel_l2_s0[39];
+  assign sel_cs0_13_0_0c = \$851  | \$852 ;
+  assign \$853  = sel_l2_s0[51] ^ sel_l2_s0[62];
+  assign sel_cs0_13_0_1s = \$853  ^ sel_l2_s0[72];
+  assign \$854  = sel_l2_s0[51] & sel_l2_s0[62];
+  assign \$855  = sel_l2_s0[51] & sel_l2_s0[72];
+  assign \$856  = \$854  | \$855 ;
+  assign \$857  = sel_l2_s0[62] & sel_l2_s0[72];
+  assign sel_cs0_13_0_1c = \$856  | \$857 ;
+  assign \$858  = sel_l2_s0[81] ^ sel_l2_s0[89];
+  assign sel_cs0_13_0_2s = \$858  ^ sel_l2_s0[96];
+  assign \$859  = sel_l2_s0[81] & sel_l2_s0[89];
+  assign \$860  = sel_l2_s0[81] & sel_l2_s0[96];
+  assign \$861  = \$859  | \$860 ;
+  assign \$862  = sel_l2_s0[89] & sel_l2_s0[96];
+  assign sel_cs0_13_0_2c = \$861  | \$862 ;
+  assign \$863  = sel_l2_s0[102] ^ sel_l2_s0[107];
+  assign sel_cs0_13_0_3s = \$863  ^ sel_l2_s0[111];
+  assign \$864  = sel_l2_s0[102] & sel_l2_s0[107];
+  assign \$865  = sel_l2_s0[102] & sel_l2_s0[111];
+  assign \$866  = \$864  | \$865 ;
+  assign \$867  = sel_l2_s0[107] & sel_l2_s0[111];
+  assign sel_cs0_13_0_3c = \$866  | \$867 ;
+  assign \$868  = ~ sel_l2_s0[117];
+  assign \$869  = sel_l2_s0[114] ^ \$868 ;
+  assign \$870  = ~ sel_l2_s0[118];
+  assign sel_cs0_13_0_4s = \$869  ^ \$870 ;
+  assign \$871  = ~ sel_l2_s0[117];
+  assign \$872  = sel_l2_s0[114] & \$871 ;
+  assign \$873  = ~ sel_l2_s0[118];
+  assign \$874  = sel_l2_s0[114] & \$873 ;
+  assign \$875  = \$872  | \$874 ;
+  assign \$876  = ~ sel_l2_s0[117];
+  assign \$877  = ~ sel_l2_s0[118];
+  assign \$878  = \$876  & \$877 ;
+  assign sel_cs0_13_0_4c = \$875  | \$878 ;
+  assign \$879  = sel_l2_s0[13] ^ sel_l2_s0[27];
+  assign sel_cs0_14_0_0s = \$879  ^ sel_l2_s0[40];
+  assign \$880  = sel_l2_s0[13] & sel_l2_s0[27];
+  assign \$881  = sel_l2_s0[13] & sel_l2_s0[40];
+  assign \$882  = \$880  | \$881 ;
+  assign \$883  = sel_l2_s0[27] & sel_l2_s0[40];
+  assign sel_cs0_14_0_0c = \$882  | \$883 ;
+  assign \$884  = sel_l2_s0[52] ^ sel_l2_s0[63];
+  assign sel_cs0_14_0_1s = \$884  ^ sel_l2_s0[73];
+  assign \$885  = sel_l2_s0[52] & sel_l2_s0[63];
+  assign \$886  = sel_l2_s0[52] & sel_l2_s0[73];
+  assign \$887  = \$885  | \$886 ;
+  assign \$888  = sel_l2_s0[63] & sel_l2_s0[73];
+  assign sel_cs0_14_0_1c = \$887  | \$888 ;
+  assign \$889  = sel_l2_s0[82] ^ sel_l2_s0[90];
+  assign sel_cs0_14_0_2s = \$889  ^ sel_l2_s0[97];
+  assign \$890  = sel_l2_s0[82] & sel_l2_s0[90];
+  assign \$891  = sel_l2_s0[82] & sel_l2_s0[97];
+  assign \$892  = \$890  | \$891 ;
+  assign \$893  = sel_l2_s0[90] & sel_l2_s0[97];
+  assign sel_cs0_14_0_2c = \$892  | \$893 ;
+  assign \$894  = sel_l2_s0[103] ^ sel_l2_s0[108];
+  assign sel_cs0_14_0_3s = \$894  ^ sel_l2_s0[112];
+  assign \$895  = sel_l2_s0[103] & sel_l2_s0[108];
+  assign \$896  = sel_l2_s0[103] & sel_l2_s0[112];
+  assign \$897  = \$895  | \$896 ;
+  assign \$898  = sel_l2_s0[108] & sel_l2_s0[112];
+  assign sel_cs0_14_0_3c = \$897  | \$898 ;
+  assign \$899  = sel_l2_s0[115] ^ sel_l2_s0[117];
+  assign \$900  = ~ sel_l2_s0[119];
+  assign sel_cs0_14_0_4s = \$899  ^ \$900 ;
+  assign \$901  = sel_l2_s0[115] & sel_l2_s0[117];
+  assign \$902  = ~ sel_l2_s0[119];
+  assign \$903  = sel_l2_s0[115] & \$902 ;
+  assign \$904  = \$901  | \$903 ;
+  assign \$905  = ~ sel_l2_s0[119];
+  assign \$906  = sel_l2_s0[117] & \$905 ;
+  assign sel_cs0_14_0_4c = \$904  | \$906 ;
+  assign \$907  = sel_l2_s0[14] ^ sel_l2_s0[28];
+  assign sel_cs0_15_0_0s = \$907  ^ sel_l2_s0[41];
+  assign \$908  = sel_l2_s0[14] & sel_l2_s0[28];
+  assign \$909  = sel_l2_s0[14] & sel_l2_s0[41];
+  assign \$910  = \$908  | \$909 ;
+  assign \$911  = sel_l2_s0[28] & sel_l2_s0[41];
+  assign sel_cs0_15_0_0c = \$910  | \$911 ;
+  assign \$912  = sel_l2_s0[53] ^ sel_l2_s0[64];
+  assign sel_cs0_15_0_1s = \$912  ^ sel_l2_s0[74];
+  assign \$913  = sel_l2_s0[53] & sel_l2_s0[64];
+  assign \$914  = sel_l2_s0[53] & sel_l2_s0[74];
+  assign \$915  = \$913  | \$914 ;
+  assign \$916  = sel_l2_s0[64] & sel_l2_s0[74];
+  assign sel_cs0_15_0_1c = \$915  | \$916 ;
+  assign \$917  = sel_l2_s0[83] ^ sel_l2_s0[91];
+  assign sel_cs0_15_0_2s = \$917  ^ sel_l2_s0[98];
+  assign \$918  = sel_l2_s0[83] & sel_l2_s0[91];
+  assign \$919  = sel_l2_s0[83] & sel_l2_s0[98];
+  assign \$920  = \$918  | \$919 ;
+  assign \$921  = sel_l2_s0[91] & sel_l2_s0[98];
+  assign sel_cs0_15_0_2c = \$920  | \$921 ;
+  assign \$922  = sel_l2_s0[104] ^ sel_l2_s0[109];
+  assign sel_cs0_15_0_3s = \$922  ^ sel_l2_s0[113];
+  assign \$923  = sel_l2_s0[104] & sel_l2_s0[109];
+  assign \$924  = sel_l2_s0[104] & sel_l2_s0[113];
+  assign \$925  = \$923  | \$924 ;
+  assign \$926  = sel_l2_s0[109] & sel_l2_s0[113];
+  assign sel_cs0_15_0_3c = \$925  | \$926 ;
+  assign \$927  = sel_l2_s0[116] ^ sel_l2_s0[118];
+  assign sel_cs0_15_0_4s = \$927  ^ sel_l2_s0[119];
+  assign \$928  = sel_l2_s0[116] & sel_l2_s0[118];
+  assign \$929  = sel_l2_s0[116] & sel_l2_s0[119];
+  assign \$930  = \$928  | \$929 ;
+  assign \$931  = sel_l2_s0[118] & sel_l2_s0[119];
+  assign sel_cs0_15_0_4c = \$930  | \$931 ;
+  assign \$932  = sel_cs0_0_0_0s ^ sel_cs0_0_0_1s;
+  assign sel_cs1_0_0_0s = \$932  ^ sel_cs0_0_0_2s;
+  assign \$933  = sel_cs0_0_0_0s & sel_cs0_0_0_1s;
+  assign \$934  = sel_cs0_0_0_0s & sel_cs0_0_0_2s;
+  assign \$935  = \$933  | \$934 ;
+  assign \$936  = sel_cs0_0_0_1s & sel_cs0_0_0_2s;
+  assign sel_cs1_0_0_0c = \$935  | \$936 ;
+  assign \$937  = sel_cs0_0_0_0c ^ sel_cs0_0_0_1c;
+  assign sel_cs1_0_1_0s = \$937  ^ sel_cs0_0_0_2c;
+  assign \$938  = sel_cs0_0_0_0c & sel_cs0_0_0_1c;
+  assign \$939  = sel_cs0_0_0_0c & sel_cs0_0_0_2c;
+  assign \$940  = \$938  | \$939 ;
+  assign \$941  = sel_cs0_0_0_1c & sel_cs0_0_0_2c;
+  assign sel_cs1_0_1_0c = \$940  | \$941 ;
+  assign \$942  = sel_cs0_1_0_0s ^ sel_cs0_1_0_1s;
+  assign sel_cs1_1_0_0s = \$942  ^ sel_cs0_1_0_2s;
+  assign \$943  = sel_cs0_1_0_0s & sel_cs0_1_0_1s;
+  assign \$944  = sel_cs0_1_0_0s & sel_cs0_1_0_2s;
+  assign \$945  = \$943  | \$944 ;
+  assign \$946  = sel_cs0_1_0_1s & sel_cs0_1_0_2s;
+  assign sel_cs1_1_0_0c = \$945  | \$946 ;
+  assign \$947  = sel_cs0_1_0_0c ^ sel_cs0_1_0_1c;
+  assign sel_cs1_1_1_0s = \$947  ^ sel_cs0_1_0_2c;
+  assign \$948  = sel_cs0_1_0_0c & sel_cs0_1_0_1c;
+  assign \$949  = sel_cs0_1_0_0c & sel_cs0_1_0_2c;
+  assign \$950  = \$948  | \$949 ;
+  assign \$951  = sel_cs0_1_0_1c & sel_cs0_1_0_2c;
+  assign sel_cs1_1_1_0c = \$950  | \$951 ;
+  assign \$952  = sel_cs0_2_0_0s ^ sel_cs0_2_0_1s;
+  assign sel_cs1_2_0_0s = \$952  ^ sel_cs0_2_0_2s;
+  assign \$953  = sel_cs0_2_0_0s & sel_cs0_2_0_1s;
+  assign \$954  = sel_cs0_2_0_0s & sel_cs0_2_0_2s;
+  assign \$955  = \$953  | \$954 ;
+  assign \$956  = sel_cs0_2_0_1s & sel_cs0_2_0_2s;
+  assign sel_cs1_2_0_0c = \$955  | \$956 ;
+  assign \$957  = sel_cs0_2_0_0c ^ sel_cs0_2_0_1c;
+  assign sel_cs1_2_1_0s = \$957  ^ sel_cs0_2_0_2c;
+  assign \$958  = sel_cs0_2_0_0c & sel_cs0_2_0_1c;
+  assign \$959  = sel_cs0_2_0_0c & sel_cs0_2_0_2c;
+  assign \$960  = \$958  | \$959 ;
+  assign \$961  = sel_cs0_2_0_1c & sel_cs0_2_0_2c;
+  assign sel_cs1_2_1_0c = \$960  | \$961 ;
+  assign \$962  = sel_cs0_3_0_0s ^ sel_cs0_3_0_1s;
+  assign sel_cs1_3_0_0s = \$962  ^ sel_cs0_3_0_2s;
+  assign \$963  = sel_cs0_3_0_0s & sel_cs0_3_0_1s;
+  assign \$964  = sel_cs0_3_0_0s & sel_cs0_3_0_2s;
+  assign \$965  = \$963  | \$964 ;
+  assign \$966  = sel_cs0_3_0_1s & sel_cs0_3_0_2s;
+  assign sel_cs1_3_0_0c = \$965  | \$966 ;
+  assign \$967  = sel_cs0_3_0_0c ^ sel_cs0_3_0_1c;
+  assign sel_cs1_3_1_0s = \$967  ^ sel_cs0_3_0_2c;
+  assign \$968  = sel_cs0_3_0_0c & sel_cs0_3_0_1c;
+  assign \$969  = sel_cs0_3_0_0c & sel_cs0_3_0_2c;
+  assign \$970  = \$968  | \$969 ;
+  assign \$971  = sel_cs0_3_0_1c & sel_cs0_3_0_2c;
+  assign sel_cs1_3_1_0c = \$970  | \$971 ;
+  assign \$972  = sel_cs0_4_0_0s ^ sel_cs0_4_0_1s;
+  assign sel_cs1_4_0_0s = \$972  ^ sel_cs0_4_0_2s;
+  assign \$973  = sel_cs0_4_0_0s & sel_cs0_4_0_1s;
+  assign \$974  = sel_cs0_4_0_0s & sel_cs0_4_0_2s;
+  assign \$975  = \$973  | \$974 ;
+  assign \$976  = sel_cs0_4_0_1s & sel_cs0_4_0_2s;
+  assign sel_cs1_4_0_0c = \$975  | \$976 ;
+  assign \$977  = sel_cs0_4_0_0c ^ sel_cs0_4_0_1c;
+  assign sel_cs1_4_1_0s = \$977  ^ sel_cs0_4_0_2c;
+  assign \$978  = sel_cs0_4_0_0c & sel_cs0_4_0_1c;
+  assign \$979  = sel_cs0_4_0_0c & sel_cs0_4_0_2c;
+  assign \$980  = \$978  | \$979 ;
+  assign \$981  = sel_cs0_4_0_1c & sel_cs0_4_0_2c;
+  assign sel_cs1_4_1_0c = \$980  | \$981 ;
+  assign \$982  = sel_cs0_5_0_0s ^ sel_cs0_5_0_1s;
+  assign sel_cs1_5_0_0s = \$982  ^ sel_cs0_5_0_2s;
+  assign \$983  = sel_cs0_5_0_0s & sel_cs0_5_0_1s;
+  assign \$984  = sel_cs0_5_0_0s & sel_cs0_5_0_2s;
+  assign \$985  = \$983  | \$984 ;
+  assign \$986  = sel_cs0_5_0_1s & sel_cs0_5_0_2s;
+  assign sel_cs1_5_0_0c = \$985  | \$986 ;
+  assign \$987  = sel_cs0_5_0_0c ^ sel_cs0_5_0_1c;
+  assign sel_cs1_5_1_0s = \$987  ^ sel_cs0_5_0_2c;
+  assign \$988  = sel_cs0_5_0_0c & sel_cs0_5_0_1c;
+  assign \$989  = sel_cs0_5_0_0c & sel_cs0_5_0_2c;
+  assign \$990  = \$988  | \$989 ;
+  assign \$991  = sel_cs0_5_0_1c & sel_cs0_5_0_2c;
+  assign sel_cs1_5_1_0c = \$990  | \$991 ;
+  assign \$992  = sel_cs0_6_0_0s ^ sel_cs0_6_0_1s;
+  assign sel_cs1_6_0_0s = \$992  ^ sel_cs0_6_0_2s;
+  assign \$993  = sel_cs0_6_0_0s & sel_cs0_6_0_1s;
+  assign \$994  = sel_cs0_6_0_0s & sel_cs0_6_0_2s;
+  assign \$995  = \$993  | \$994 ;
+  assign \$996  = sel_cs0_6_0_1s & sel_cs0_6_0_2s;
+  assign sel_cs1_6_0_0c = \$995  | \$996 ;
+  assign \$997  = sel_cs0_6_0_0c ^ sel_cs0_6_0_1c;
+  assign sel_cs1_6_1_0s = \$997  ^ sel_cs0_6_0_2c;
+  assign \$998  = sel_cs0_6_0_0c & sel_cs0_6_0_1c;
+  assign \$999  = sel_cs0_6_0_0c & sel_cs0_6_0_2c;
+  assign \$1000  = \$998  | \$999 ;
+  assign \$1001  = sel_cs0_6_0_1c & sel_cs0_6_0_2c;
+  assign sel_cs1_6_1_0c = \$1000  | \$1001 ;
+  assign \$1002  = sel_cs0_7_0_0s ^ sel_cs0_7_0_1s;
+  assign sel_cs1_7_0_0s = \$1002  ^ sel_cs0_7_0_2s;
+  assign \$1003  = sel_cs0_7_0_0s & sel_cs0_7_0_1s;
+  assign \$1004  = sel_cs0_7_0_0s & sel_cs0_7_0_2s;
+  assign \$1005  = \$1003  | \$1004 ;
+  assign \$1006  = sel_cs0_7_0_1s & sel_cs0_7_0_2s;
+  assign sel_cs1_7_0_0c = \$1005  | \$1006 ;
+  assign \$1007  = sel_cs0_7_0_0c ^ sel_cs0_7_0_1c;
+  assign sel_cs1_7_1_0s = \$1007  ^ sel_cs0_7_0_2c;
+  assign \$1008  = sel_cs0_7_0_0c & sel_cs0_7_0_1c;
+  assign \$1009  = sel_cs0_7_0_0c & sel_cs0_7_0_2c;
+  assign \$1010  = \$1008  | \$1009 ;
+  assign \$1011  = sel_cs0_7_0_1c & sel_cs0_7_0_2c;
+  assign sel_cs1_7_1_0c = \$1010  | \$1011 ;
+  assign \$1012  = sel_cs0_8_0_0s ^ sel_cs0_8_0_1s;
+  assign sel_cs1_8_0_0s = \$1012  ^ sel_cs0_8_0_2s;
+  assign \$1013  = sel_cs0_8_0_0s & sel_cs0_8_0_1s;
+  assign \$1014  = sel_cs0_8_0_0s & sel_cs0_8_0_2s;
+  assign \$1015  = \$1013  | \$1014 ;
+  assign \$1016  = sel_cs0_8_0_1s & sel_cs0_8_0_2s;
+  assign sel_cs1_8_0_0c = \$1015  | \$1016 ;
+  assign \$1017  = sel_cs0_8_0_0c ^ sel_cs0_8_0_1c;
+  assign sel_cs1_8_1_0s = \$1017  ^ sel_cs0_8_0_2c;
+  assign \$1018  = sel_cs0_8_0_0c & sel_cs0_8_0_1c;
+  assign \$1019  = sel_cs0_8_0_0c & sel_cs0_8_0_2c;
+  assign \$1020  = \$1018  | \$1019 ;
+  assign \$1021  = sel_cs0_8_0_1c & sel_cs0_8_0_2c;
+  assign sel_cs1_8_1_0c = \$1020  | \$1021 ;
+  assign \$1022  = sel_cs0_9_0_0s ^ sel_cs0_9_0_1s;
+  assign sel_cs1_9_0_0s = \$1022  ^ sel_cs0_9_0_2s;
+  assign \$1023  = sel_cs0_9_0_0s & sel_cs0_9_0_1s;
+  assign \$1024  = sel_cs0_9_0_0s & sel_cs0_9_0_2s;
+  assign \$1025  = \$1023  | \$1024 ;
+  assign \$1026  = sel_cs0_9_0_1s & sel_cs0_9_0_2s;
+  assign sel_cs1_9_0_0c = \$1025  | \$1026 ;
+  assign \$1027  = sel_cs0_9_0_0c ^ sel_cs0_9_0_1c;
+  assign sel_cs1_9_1_0s = \$1027  ^ sel_cs0_9_0_2c;
+  assign \$1028  = sel_cs0_9_0_0c & sel_cs0_9_0_1c;
+  assign \$1029  = sel_cs0_9_0_0c & sel_cs0_9_0_2c;
+  assign \$1030  = \$1028  | \$1029 ;
+  assign \$1031  = sel_cs0_9_0_1c & sel_cs0_9_0_2c;
+  assign sel_cs1_9_1_0c = \$1030  | \$1031 ;
+  assign \$1032  = sel_cs0_10_0_0s ^ sel_cs0_10_0_1s;
+  assign sel_cs1_10_0_0s = \$1032  ^ sel_cs0_10_0_2s;
+  assign \$1033  = sel_cs0_10_0_0s & sel_cs0_10_0_1s;
+  assign \$1034  = sel_cs0_10_0_0s & sel_cs0_10_0_2s;
+  assign \$1035  = \$1033  | \$1034 ;
+  assign \$1036  = sel_cs0_10_0_1s & sel_cs0_10_0_2s;
+  assign sel_cs1_10_0_0c = \$1035  | \$1036 ;
+  assign \$1037  = sel_cs0_10_0_0c ^ sel_cs0_10_0_1c;
+  assign sel_cs1_10_1_0s = \$1037  ^ sel_cs0_10_0_2c;
+  assign \$1038  = sel_cs0_10_0_0c & sel_cs0_10_0_1c;
+  assign \$1039  = sel_cs0_10_0_0c & sel_cs0_10_0_2c;
+  assign \$1040  = \$1038  | \$1039 ;
+  assign \$1041  = sel_cs0_10_0_1c & sel_cs0_10_0_2c;
+  assign sel_cs1_10_1_0c = \$1040  | \$1041 ;
+  assign \$1042  = sel_cs0_11_0_0s ^ sel_cs0_11_0_1s;
+  assign sel_cs1_11_0_0s = \$1042  ^ sel_cs0_11_0_2s;
+  assign \$1043  = sel_cs0_11_0_0s & sel_cs0_11_0_1s;
+  assign \$1044  = sel_cs0_11_0_0s & sel_cs0_11_0_2s;
+  assign \$1045  = \$1043  | \$1044 ;
+  assign \$1046  = sel_cs0_11_0_1s & sel_cs0_11_0_2s;
+  assign sel_cs1_11_0_0c = \$1045  | \$1046 ;
+  assign \$1047  = sel_cs0_11_0_0c ^ sel_cs0_11_0_1c;
+  assign sel_cs1_11_1_0s = \$1047  ^ sel_cs0_11_0_2c;
+  assign \$1048  = sel_cs0_11_0_0c & sel_cs0_11_0_1c;
+  assign \$1049  = sel_cs0_11_0_0c & sel_cs0_11_0_2c;
+  assign \$1050  = \$1048  | \$1049 ;
+  assign \$1051  = sel_cs0_11_0_1c & sel_cs0_11_0_2c;
+  assign sel_cs1_11_1_0c = \$1050  | \$1051 ;
+  assign \$1052  = sel_cs0_12_0_0s ^ sel_cs0_12_0_1s;
+  assign sel_cs1_12_0_0s = \$1052  ^ sel_cs0_12_0_2s;
+  assign \$1053  = sel_cs0_12_0_0s & sel_cs0_12_0_1s;
+  assign \$1054  = sel_cs0_12_0_0s & sel_cs0_12_0_2s;
+  assign \$1055  = \$1053  | \$1054 ;
+  assign \$1056  = sel_cs0_12_0_1s & sel_cs0_12_0_2s;
+  assign sel_cs1_12_0_0c = \$1055  | \$1056 ;
+  assign \$1057  = sel_cs0_12_0_0c ^ sel_cs0_12_0_1c;
+  assign sel_cs1_12_1_0s = \$1057  ^ sel_cs0_12_0_2c;
+  assign \$1058  = sel_cs0_12_0_0c & sel_cs0_12_0_1c;
+  assign \$1059  = sel_cs0_12_0_0c & sel_cs0_12_0_2c;
+  assign \$1060  = \$1058  | \$1059 ;
+  assign \$1061  = sel_cs0_12_0_1c & sel_cs0_12_0_2c;
+  assign sel_cs1_12_1_0c = \$1060  | \$1061 ;
+  assign \$1062  = sel_cs0_13_0_0s ^ sel_cs0_13_0_1s;
+  assign sel_cs1_13_0_0s = \$1062  ^ sel_cs0_13_0_2s;
+  assign \$1063  = sel_cs0_13_0_0s & sel_cs0_13_0_1s;
+  assign \$1064  = sel_cs0_13_0_0s & sel_cs0_13_0_2s;
+  assign \$1065  = \$1063  | \$1064 ;
+  assign \$1066  = sel_cs0_13_0_1s & sel_cs0_13_0_2s;
+  assign sel_cs1_13_0_0c = \$1065  | \$1066 ;
+  assign \$1067  = sel_cs0_13_0_0c ^ sel_cs0_13_0_1c;
+  assign sel_cs1_13_1_0s = \$1067  ^ sel_cs0_13_0_2c;
+  assign \$1068  = sel_cs0_13_0_0c & sel_cs0_13_0_1c;
+  assign \$1069  = sel_cs0_13_0_0c & sel_cs0_13_0_2c;
+  assign \$1070  = \$1068  | \$1069 ;
+  assign \$1071  = sel_cs0_13_0_1c & sel_cs0_13_0_2c;
+  assign sel_cs1_13_1_0c = \$1070  | \$1071 ;
+  assign \$1072  = sel_cs0_14_0_0s ^ sel_cs0_14_0_1s;
+  assign sel_cs1_14_0_0s = \$1072  ^ sel_cs0_14_0_2s;
+  assign \$1073  = sel_cs0_14_0_0s & sel_cs0_14_0_1s;
+  assign \$1074  = sel_cs0_14_0_0s & sel_cs0_14_0_2s;
+  assign \$1075  = \$1073  | \$1074 ;
+  assign \$1076  = sel_cs0_14_0_1s & sel_cs0_14_0_2s;
+  assign sel_cs1_14_0_0c = \$1075  | \$1076 ;
+  assign \$1077  = sel_cs0_14_0_0c ^ sel_cs0_14_0_1c;
+  assign sel_cs1_14_1_0s = \$1077  ^ sel_cs0_14_0_2c;
+  assign \$1078  = sel_cs0_14_0_0c & sel_cs0_14_0_1c;
+  assign \$1079  = sel_cs0_14_0_0c & sel_cs0_14_0_2c;
+  assign \$1080  = \$1078  | \$1079 ;
+  assign \$1081  = sel_cs0_14_0_1c & sel_cs0_14_0_2c;
+  assign sel_cs1_14_1_0c = \$1080  | \$1081 ;
+  assign \$1082  = sel_cs0_15_0_0s ^ sel_cs0_15_0_1s;
+  assign sel_cs1_15_0_0s = \$1082  ^ sel_cs0_15_0_2s;
+  assign \$1083  = sel_cs0_15_0_0s & sel_cs0_15_0_1s;
+  assign \$1084  = sel_cs0_15_0_0s & sel_cs0_15_0_2s;
+  assign \$1085  = \$1083  | \$1084 ;
+  assign \$1086  = sel_cs0_15_0_1s & sel_cs0_15_0_2s;
+  assign sel_cs1_15_0_0c = \$1085  | \$1086 ;
+  assign \$1087  = sel_cs0_15_0_0c ^ sel_cs0_15_0_1c;
+  assign sel_cs1_15_1_0s = \$1087  ^ sel_cs0_15_0_2c;
+  assign \$1088  = sel_cs0_15_0_0c & sel_cs0_15_0_1c;
+  assign \$1089  = sel_cs0_15_0_0c & sel_cs0_15_0_2c;
+  assign \$1090  = \$1088  | \$1089 ;
+  assign \$1091  = sel_cs0_15_0_1c & sel_cs0_15_0_2c;
+  assign sel_cs1_15_1_0c = \$1090  | \$1091 ;
+  assign \$1092  = sel_cs1_0_0_0s ^ sel_cs0_0_0_3s;
+  assign sel_cs2_0_0_0s = \$1092  ^ sel_cs0_0_0_4s;
+  assign \$1093  = sel_cs1_0_0_0s & sel_cs0_0_0_3s;
+  assign \$1094  = sel_cs1_0_0_0s & sel_cs0_0_0_4s;
+  assign \$1095  = \$1093  | \$1094 ;
+  assign \$1096  = sel_cs0_0_0_3s & sel_cs0_0_0_4s;
+  assign sel_cs2_0_0_0c = \$1095  | \$1096 ;
+  assign \$1097  = sel_cs1_0_0_0c ^ sel_cs1_0_1_0s;
+  assign sel_cs2_0_1_0s = \$1097  ^ sel_cs0_0_0_3c;
+  assign \$1098  = sel_cs1_0_0_0c & sel_cs1_0_1_0s;
+  assign \$1099  = sel_cs1_0_0_0c & sel_cs0_0_0_3c;
+  assign \$1100  = \$1098  | \$1099 ;
+  assign \$1101  = sel_cs1_0_1_0s & sel_cs0_0_0_3c;
+  assign sel_cs2_0_1_0c = \$1100  | \$1101 ;
+  assign \$1102  = sel_cs1_1_0_0s ^ sel_cs0_1_0_3s;
+  assign sel_cs2_1_0_0s = \$1102  ^ sel_cs0_1_0_4s;
+  assign \$1103  = sel_cs1_1_0_0s & sel_cs0_1_0_3s;
+  assign \$1104  = sel_cs1_1_0_0s & sel_cs0_1_0_4s;
+  assign \$1105  = \$1103  | \$1104 ;
+  assign \$1106  = sel_cs0_1_0_3s & sel_cs0_1_0_4s;
+  assign sel_cs2_1_0_0c = \$1105  | \$1106 ;
+  assign \$1107  = sel_cs1_1_0_0c ^ sel_cs1_1_1_0s;
+  assign sel_cs2_1_1_0s = \$1107  ^ sel_cs0_1_0_3c;
+  assign \$1108  = sel_cs1_1_0_0c & sel_cs1_1_1_0s;
+  assign \$1109  = sel_cs1_1_0_0c & sel_cs0_1_0_3c;
+  assign \$1110  = \$1108  | \$1109 ;
+  assign \$1111  = sel_cs1_1_1_0s & sel_cs0_1_0_3c;
+  assign sel_cs2_1_1_0c = \$1110  | \$1111 ;
+  assign \$1112  = sel_cs1_2_0_0s ^ sel_cs0_2_0_3s;
+  assign sel_cs2_2_0_0s = \$1112  ^ sel_cs0_2_0_4s;
+  assign \$1113  = sel_cs1_2_0_0s & sel_cs0_2_0_3s;
+  assign \$1114  = sel_cs1_2_0_0s & sel_cs0_2_0_4s;
+  assign \$1115  = \$1113  | \$1114 ;
+  assign \$1116  = sel_cs0_2_0_3s & sel_cs0_2_0_4s;
+  assign sel_cs2_2_0_0c = \$1115  | \$1116 ;
+  assign \$1117  = sel_cs1_2_0_0c ^ sel_cs1_2_1_0s;
+  assign sel_cs2_2_1_0s = \$1117  ^ sel_cs0_2_0_3c;
+  assign \$1118  = sel_cs1_2_0_0c & sel_cs1_2_1_0s;
+  assign \$1119  = sel_cs1_2_0_0c & sel_cs0_2_0_3c;
+  assign \$1120  = \$1118  | \$1119 ;
+  assign \$1121  = sel_cs1_2_1_0s & sel_cs0_2_0_3c;
+  assign sel_cs2_2_1_0c = \$1120  | \$1121 ;
+  assign \$1122  = sel_cs1_3_0_0s ^ sel_cs0_3_0_3s;
+  assign sel_cs2_3_0_0s = \$1122  ^ sel_cs0_3_0_4s;
+  assign \$1123  = sel_cs1_3_0_0s & sel_cs0_3_0_3s;
+  assign \$1124  = sel_cs1_3_0_0s & sel_cs0_3_0_4s;
+  assign \$1125  = \$1123  | \$1124 ;
+  assign \$1126  = sel_cs0_3_0_3s & sel_cs0_3_0_4s;
+  assign sel_cs2_3_0_0c = \$1125  | \$1126 ;
+  assign \$1127  = sel_cs1_3_0_0c ^ sel_cs1_3_1_0s;
+  assign sel_cs2_3_1_0s = \$1127  ^ sel_cs0_3_0_3c;
+  assign \$1128  = sel_cs1_3_0_0c & sel_cs1_3_1_0s;
+  assign \$1129  = sel_cs1_3_0_0c & sel_cs0_3_0_3c;
+  assign \$1130  = \$1128  | \$1129 ;
+  assign \$1131  = sel_cs1_3_1_0s & sel_cs0_3_0_3c;
+  assign sel_cs2_3_1_0c = \$1130  | \$1131 ;
+  assign \$1132  = sel_cs1_4_0_0s ^ sel_cs0_4_0_3s;
+  assign sel_cs2_4_0_0s = \$1132  ^ sel_cs0_4_0_4s;
+  assign \$1133  = sel_cs1_4_0_0s & sel_cs0_4_0_3s;
+  assign \$1134  = sel_cs1_4_0_0s & sel_cs0_4_0_4s;
+  assign \$1135  = \$1133  | \$1134 ;
+  assign \$1136  = sel_cs0_4_0_3s & sel_cs0_4_0_4s;
+  assign sel_cs2_4_0_0c = \$1135  | \$1136 ;
+  assign \$1137  = sel_cs1_4_0_0c ^ sel_cs1_4_1_0s;
+  assign sel_cs2_4_1_0s = \$1137  ^ sel_cs0_4_0_3c;
+  assign \$1138  = sel_cs1_4_0_0c & sel_cs1_4_1_0s;
+  assign \$1139  = sel_cs1_4_0_0c & sel_cs0_4_0_3c;
+  assign \$1140  = \$1138  | \$1139 ;
+  assign \$1141  = sel_cs1_4_1_0s & sel_cs0_4_0_3c;
+  assign sel_cs2_4_1_0c = \$1140  | \$1141 ;
+  assign \$1142  = sel_cs1_5_0_0s ^ sel_cs0_5_0_3s;
+  assign sel_cs2_5_0_0s = \$1142  ^ sel_cs0_5_0_4s;
+  assign \$1143  = sel_cs1_5_0_0s & sel_cs0_5_0_3s;
+  assign \$1144  = sel_cs1_5_0_0s & sel_cs0_5_0_4s;
+  assign \$1145  = \$1143  | \$1144 ;
+  assign \$1146  = sel_cs0_5_0_3s & sel_cs0_5_0_4s;
+  assign sel_cs2_5_0_0c = \$1145  | \$1146 ;
+  assign \$1147  = sel_cs1_5_0_0c ^ sel_cs1_5_1_0s;
+  assign sel_cs2_5_1_0s = \$1147  ^ sel_cs0_5_0_3c;
+  assign \$1148  = sel_cs1_5_0_0c & sel_cs1_5_1_0s;
+  assign \$1149  = sel_cs1_5_0_0c & sel_cs0_5_0_3c;
+  assign \$1150  = \$1148  | \$1149 ;
+  assign \$1151  = sel_cs1_5_1_0s & sel_cs0_5_0_3c;
+  assign sel_cs2_5_1_0c = \$1150  | \$1151 ;
+  assign \$1152  = sel_cs1_6_0_0s ^ sel_cs0_6_0_3s;
+  assign sel_cs2_6_0_0s = \$1152  ^ sel_cs0_6_0_4s;
+  assign \$1153  = sel_cs1_6_0_0s & sel_cs0_6_0_3s;
+  assign \$1154  = sel_cs1_6_0_0s & sel_cs0_6_0_4s;
+  assign \$1155  = \$1153  | \$1154 ;
+  assign \$1156  = sel_cs0_6_0_3s & sel_cs0_6_0_4s;
+  assign sel_cs2_6_0_0c = \$1155  | \$1156 ;
+  assign \$1157  = sel_cs1_6_0_0c ^ sel_cs1_6_1_0s;
+  assign sel_cs2_6_1_0s = \$1157  ^ sel_cs0_6_0_3c;
+  assign \$1158  = sel_cs1_6_0_0c & sel_cs1_6_1_0s;
+  assign \$1159  = sel_cs1_6_0_0c & sel_cs0_6_0_3c;
+  assign \$1160  = \$1158  | \$1159 ;
+  assign \$1161  = sel_cs1_6_1_0s & sel_cs0_6_0_3c;
+  assign sel_cs2_6_1_0c = \$1160  | \$1161 ;
+  assign \$1162  = sel_cs1_7_0_0s ^ sel_cs0_7_0_3s;
+  assign sel_cs2_7_0_0s = \$1162  ^ sel_cs0_7_0_4s;
+  assign \$1163  = sel_cs1_7_0_0s & sel_cs0_7_0_3s;
+  assign \$1164  = sel_cs1_7_0_0s & sel_cs0_7_0_4s;
+  assign \$1165  = \$1163  | \$1164 ;
+  assign \$1166  = sel_cs0_7_0_3s & sel_cs0_7_0_4s;
+  assign sel_cs2_7_0_0c = \$1165  | \$1166 ;
+  assign \$1167  = sel_cs1_7_0_0c ^ sel_cs1_7_1_0s;
+  assign sel_cs2_7_1_0s = \$1167  ^ sel_cs0_7_0_3c;
+  assign \$1168  = sel_cs1_7_0_0c & sel_cs1_7_1_0s;
+  assign \$1169  = sel_cs1_7_0_0c & sel_cs0_7_0_3c;
+  assign \$1170  = \$1168  | \$1169 ;
+  assign \$1171  = sel_cs1_7_1_0s & sel_cs0_7_0_3c;
+  assign sel_cs2_7_1_0c = \$1170  | \$1171 ;
+  assign \$1172  = sel_cs1_8_0_0s ^ sel_cs0_8_0_3s;
+  assign sel_cs2_8_0_0s = \$1172  ^ sel_cs0_8_0_4s;
+  assign \$1173  = sel_cs1_8_0_0s & sel_cs0_8_0_3s;
+  assign \$1174  = sel_cs1_8_0_0s & sel_cs0_8_0_4s;
+  assign \$1175  = \$1173  | \$1174 ;
+  assign \$1176  = sel_cs0_8_0_3s & sel_cs0_8_0_4s;
+  assign sel_cs2_8_0_0c = \$1175  | \$1176 ;
+  assign \$1177  = sel_cs1_8_0_0c ^ sel_cs1_8_1_0s;
+  assign sel_cs2_8_1_0s = \$1177  ^ sel_cs0_8_0_3c;
+  assign \$1178  = sel_cs1_8_0_0c & sel_cs1_8_1_0s;
+  assign \$1179  = sel_cs1_8_0_0c & sel_cs0_8_0_3c;
+  assign \$1180  = \$1178  | \$1179 ;
+  assign \$1181  = sel_cs1_8_1_0s & sel_cs0_8_0_3c;
+  assign sel_cs2_8_1_0c = \$1180  | \$1181 ;
+  assign \$1182  = sel_cs1_9_0_0s ^ sel_cs0_9_0_3s;
+  assign sel_cs2_9_0_0s = \$1182  ^ sel_cs0_9_0_4s;
+  assign \$1183  = sel_cs1_9_0_0s & sel_cs0_9_0_3s;
+  assign \$1184  = sel_cs1_9_0_0s & sel_cs0_9_0_4s;
+  assign \$1185  = \$1183  | \$1184 ;
+  assign \$1186  = sel_cs0_9_0_3s & sel_cs0_9_0_4s;
+  assign sel_cs2_9_0_0c = \$1185  | \$1186 ;
+  assign \$1187  = sel_cs1_9_0_0c ^ sel_cs1_9_1_0s;
+  assign sel_cs2_9_1_0s = \$1187  ^ sel_cs0_9_0_3c;
+  assign \$1188  = sel_cs1_9_0_0c & sel_cs1_9_1_0s;
+  assign \$1189  = sel_cs1_9_0_0c & sel_cs0_9_0_3c;
+  assign \$1190  = \$1188  | \$1189 ;
+  assign \$1191  = sel_cs1_9_1_0s & sel_cs0_9_0_3c;
+  assign sel_cs2_9_1_0c = \$1190  | \$1191 ;
+  assign \$1192  = sel_cs1_10_0_0s ^ sel_cs0_10_0_3s;
+  assign sel_cs2_10_0_0s = \$1192  ^ sel_cs0_10_0_4s;
+  assign \$1193  = sel_cs1_10_0_0s & sel_cs0_10_0_3s;
+  assign \$1194  = sel_cs1_10_0_0s & sel_cs0_10_0_4s;
+  assign \$1195  = \$1193  | \$1194 ;
+  assign \$1196  = sel_cs0_10_0_3s & sel_cs0_10_0_4s;
+  assign sel_cs2_10_0_0c = \$1195  | \$1196 ;
+  assign \$1197  = sel_cs1_10_0_0c ^ sel_cs1_10_1_0s;
+  assign sel_cs2_10_1_0s = \$1197  ^ sel_cs0_10_0_3c;
+  assign \$1198  = sel_cs1_10_0_0c & sel_cs1_10_1_0s;
+  assign \$1199  = sel_cs1_10_0_0c & sel_cs0_10_0_3c;
+  assign \$1200  = \$1198  | \$1199 ;
+  assign \$1201  = sel_cs1_10_1_0s & sel_cs0_10_0_3c;
+  assign sel_cs2_10_1_0c = \$1200  | \$1201 ;
+  assign \$1202  = sel_cs1_11_0_0s ^ sel_cs0_11_0_3s;
+  assign sel_cs2_11_0_0s = \$1202  ^ sel_cs0_11_0_4s;
+  assign \$1203  = sel_cs1_11_0_0s & sel_cs0_11_0_3s;
+  assign \$1204  = sel_cs1_11_0_0s & sel_cs0_11_0_4s;
+  assign \$1205  = \$1203  | \$1204 ;
+  assign \$1206  = sel_cs0_11_0_3s & sel_cs0_11_0_4s;
+  assign sel_cs2_11_0_0c = \$1205  | \$1206 ;
+  assign \$1207  = sel_cs1_11_0_0c ^ sel_cs1_11_1_0s;
+  assign sel_cs2_11_1_0s = \$1207  ^ sel_cs0_11_0_3c;
+  assign \$1208  = sel_cs1_11_0_0c & sel_cs1_11_1_0s;
+  assign \$1209  = sel_cs1_11_0_0c & sel_cs0_11_0_3c;
+  assign \$1210  = \$1208  | \$1209 ;
+  assign \$1211  = sel_cs1_11_1_0s & sel_cs0_11_0_3c;
+  assign sel_cs2_11_1_0c = \$1210  | \$1211 ;
+  assign \$1212  = sel_cs1_12_0_0s ^ sel_cs0_12_0_3s;
+  assign sel_cs2_12_0_0s = \$1212  ^ sel_cs0_12_0_4s;
+  assign \$1213  = sel_cs1_12_0_0s & sel_cs0_12_0_3s;
+  assign \$1214  = sel_cs1_12_0_0s & sel_cs0_12_0_4s;
+  assign \$1215  = \$1213  | \$1214 ;
+  assign \$1216  = sel_cs0_12_0_3s & sel_cs0_12_0_4s;
+  assign sel_cs2_12_0_0c = \$1215  | \$1216 ;
+  assign \$1217  = sel_cs1_12_0_0c ^ sel_cs1_12_1_0s;
+  assign sel_cs2_12_1_0s = \$1217  ^ sel_cs0_12_0_3c;
+  assign \$1218  = sel_cs1_12_0_0c & sel_cs1_12_1_0s;
+  assign \$1219  = sel_cs1_12_0_0c & sel_cs0_12_0_3c;
+  assign \$1220  = \$1218  | \$1219 ;
+  assign \$1221  = sel_cs1_12_1_0s & sel_cs0_12_0_3c;
+  assign sel_cs2_12_1_0c = \$1220  | \$1221 ;
+  assign \$1222  = sel_cs1_13_0_0s ^ sel_cs0_13_0_3s;
+  assign sel_cs2_13_0_0s = \$1222  ^ sel_cs0_13_0_4s;
+  assign \$1223  = sel_cs1_13_0_0s & sel_cs0_13_0_3s;
+  assign \$1224  = sel_cs1_13_0_0s & sel_cs0_13_0_4s;
+  assign \$1225  = \$1223  | \$1224 ;
+  assign \$1226  = sel_cs0_13_0_3s & sel_cs0_13_0_4s;
+  assign sel_cs2_13_0_0c = \$1225  | \$1226 ;
+  assign \$1227  = sel_cs1_13_0_0c ^ sel_cs1_13_1_0s;
+  assign sel_cs2_13_1_0s = \$1227  ^ sel_cs0_13_0_3c;
+  assign \$1228  = sel_cs1_13_0_0c & sel_cs1_13_1_0s;
+  assign \$1229  = sel_cs1_13_0_0c & sel_cs0_13_0_3c;
+  assign \$1230  = \$1228  | \$1229 ;
+  assign \$1231  = sel_cs1_13_1_0s & sel_cs0_13_0_3c;
+  assign sel_cs2_13_1_0c = \$1230  | \$1231 ;
+  assign \$1232  = sel_cs1_14_0_0s ^ sel_cs0_14_0_3s;
+  assign sel_cs2_14_0_0s = \$1232  ^ sel_cs0_14_0_4s;
+  assign \$1233  = sel_cs1_14_0_0s & sel_cs0_14_0_3s;
+  assign \$1234  = sel_cs1_14_0_0s & sel_cs0_14_0_4s;
+  assign \$1235  = \$1233  | \$1234 ;
+  assign \$1236  = sel_cs0_14_0_3s & sel_cs0_14_0_4s;
+  assign sel_cs2_14_0_0c = \$1235  | \$1236 ;
+  assign \$1237  = sel_cs1_14_0_0c ^ sel_cs1_14_1_0s;
+  assign sel_cs2_14_1_0s = \$1237  ^ sel_cs0_14_0_3c;
+  assign \$1238  = sel_cs1_14_0_0c & sel_cs1_14_1_0s;
+  assign \$1239  = sel_cs1_14_0_0c & sel_cs0_14_0_3c;
+  assign \$1240  = \$1238  | \$1239 ;
+  assign \$1241  = sel_cs1_14_1_0s & sel_cs0_14_0_3c;
+  assign sel_cs2_14_1_0c = \$1240  | \$1241 ;
+  assign \$1242  = sel_cs1_15_0_0s ^ sel_cs0_15_0_3s;
+  assign sel_cs2_15_0_0s = \$1242  ^ sel_cs0_15_0_4s;
+  assign \$1243  = sel_cs1_15_0_0s & sel_cs0_15_0_3s;
+  assign \$1244  = sel_cs1_15_0_0s & sel_cs0_15_0_4s;
+  assign \$1245  = \$1243  | \$1244 ;
+  assign \$1246  = sel_cs0_15_0_3s & sel_cs0_15_0_4s;
+  assign sel_cs2_15_0_0c = \$1245  | \$1246 ;
+  assign \$1247  = sel_cs1_15_0_0c ^ sel_cs1_15_1_0s;
+  assign sel_cs2_15_1_0s = \$1247  ^ sel_cs0_15_0_3c;
+  assign \$1248  = sel_cs1_15_0_0c & sel_cs1_15_1_0s;
+  assign \$1249  = sel_cs1_15_0_0c & sel_cs0_15_0_3c;
+  assign \$1250  = \$1248  | \$1249 ;
+  assign \$1251  = sel_cs1_15_1_0s & sel_cs0_15_0_3c;
+  assign sel_cs2_15_1_0c = \$1250  | \$1251 ;
+  assign \$1252  = ~ stall_adv2_valid;
+  assign stall_adv2 = \$1252  | o__ready;
+  assign \$1253  = sel_l5_s0 ^ \sel_l5_s0$339 ;
+  assign sel_cs3_0_1_0s = \$1253  ^ \sel_l5_s0$340 ;
+  assign \$1254  = sel_l5_s0 & \sel_l5_s0$339 ;
+  assign \$1255  = sel_l5_s0 & \sel_l5_s0$340 ;
+  assign \$1256  = \$1254  | \$1255 ;
+  assign \$1257  = \sel_l5_s0$339  & \sel_l5_s0$340 ;
+  assign sel_cs3_0_1_0c = \$1256  | \$1257 ;
+  assign \$1258  = \sel_l5_s0$343  ^ \sel_l5_s0$344 ;
+  assign sel_cs3_1_1_0s = \$1258  ^ \sel_l5_s0$345 ;
+  assign \$1259  = \sel_l5_s0$343  & \sel_l5_s0$344 ;
+  assign \$1260  = \sel_l5_s0$343  & \sel_l5_s0$345 ;
+  assign \$1261  = \$1259  | \$1260 ;
+  assign \$1262  = \sel_l5_s0$344  & \sel_l5_s0$345 ;
+  assign sel_cs3_1_1_0c = \$1261  | \$1262 ;
+  assign \$1263  = \sel_l5_s0$348  ^ \sel_l5_s0$349 ;
+  assign sel_cs3_2_1_0s = \$1263  ^ \sel_l5_s0$350 ;
+  assign \$1264  = \sel_l5_s0$348  & \sel_l5_s0$349 ;
+  assign \$1265  = \sel_l5_s0$348  & \sel_l5_s0$350 ;
+  assign \$1266  = \$1264  | \$1265 ;
+  assign \$1267  = \sel_l5_s0$349  & \sel_l5_s0$350 ;
+  assign sel_cs3_2_1_0c = \$1266  | \$1267 ;
+  assign \$1268  = \sel_l5_s0$353  ^ \sel_l5_s0$354 ;
+  assign sel_cs3_3_1_0s = \$1268  ^ \sel_l5_s0$355 ;
+  assign \$1269  = \sel_l5_s0$353  & \sel_l5_s0$354 ;
+  assign \$1270  = \sel_l5_s0$353  & \sel_l5_s0$355 ;
+  assign \$1271  = \$1269  | \$1270 ;
+  assign \$1272  = \sel_l5_s0$354  & \sel_l5_s0$355 ;
+  assign sel_cs3_3_1_0c = \$1271  | \$1272 ;
+  assign \$1273  = \sel_l5_s0$358  ^ \sel_l5_s0$359 ;
+  assign sel_cs3_4_1_0s = \$1273  ^ \sel_l5_s0$360 ;
+  assign \$1274  = \sel_l5_s0$358  & \sel_l5_s0$359 ;
+  assign \$1275  = \sel_l5_s0$358  & \sel_l5_s0$360 ;
+  assign \$1276  = \$1274  | \$1275 ;
+  assign \$1277  = \sel_l5_s0$359  & \sel_l5_s0$360 ;
+  assign sel_cs3_4_1_0c = \$1276  | \$1277 ;
+  assign \$1278  = \sel_l5_s0$363  ^ \sel_l5_s0$364 ;
+  assign sel_cs3_5_1_0s = \$1278  ^ \sel_l5_s0$365 ;
+  assign \$1279  = \sel_l5_s0$363  & \sel_l5_s0$364 ;
+  assign \$1280  = \sel_l5_s0$363  & \sel_l5_s0$365 ;
+  assign \$1281  = \$1279  | \$1280 ;
+  assign \$1282  = \sel_l5_s0$364  & \sel_l5_s0$365 ;
+  assign sel_cs3_5_1_0c = \$1281  | \$1282 ;
+  assign \$1283  = \sel_l5_s0$368  ^ \sel_l5_s0$369 ;
+  assign sel_cs3_6_1_0s = \$1283  ^ \sel_l5_s0$370 ;
+  assign \$1284  = \sel_l5_s0$368  & \sel_l5_s0$369 ;
+  assign \$1285  = \sel_l5_s0$368  & \sel_l5_s0$370 ;
+  assign \$1286  = \$1284  | \$1285 ;
+  assign \$1287  = \sel_l5_s0$369  & \sel_l5_s0$370 ;
+  assign sel_cs3_6_1_0c = \$1286  | \$1287 ;
+  assign \$1288  = \sel_l5_s0$373  ^ \sel_l5_s0$374 ;
+  assign sel_cs3_7_1_0s = \$1288  ^ \sel_l5_s0$375 ;
+  assign \$1289  = \sel_l5_s0$373  & \sel_l5_s0$374 ;
+  assign \$1290  = \sel_l5_s0$373  & \sel_l5_s0$375 ;
+  assign \$1291  = \$1289  | \$1290 ;
+  assign \$1292  = \sel_l5_s0$374  & \sel_l5_s0$375 ;
+  assign sel_cs3_7_1_0c = \$1291  | \$1292 ;
+  assign \$1293  = \sel_l5_s0$378  ^ \sel_l5_s0$379 ;
+  assign sel_cs3_8_1_0s = \$1293  ^ \sel_l5_s0$380 ;
+  assign \$1294  = \sel_l5_s0$378  & \sel_l5_s0$379 ;
+  assign \$1295  = \sel_l5_s0$378  & \sel_l5_s0$380 ;
+  assign \$1296  = \$1294  | \$1295 ;
+  assign \$1297  = \sel_l5_s0$379  & \sel_l5_s0$380 ;
+  assign sel_cs3_8_1_0c = \$1296  | \$1297 ;
+  assign \$1298  = \sel_l5_s0$383  ^ \sel_l5_s0$384 ;
+  assign sel_cs3_9_1_0s = \$1298  ^ \sel_l5_s0$385 ;
+  assign \$1299  = \sel_l5_s0$383  & \sel_l5_s0$384 ;
+  assign \$1300  = \sel_l5_s0$383  & \sel_l5_s0$385 ;
+  assign \$1301  = \$1299  | \$1300 ;
+  assign \$1302  = \sel_l5_s0$384  & \sel_l5_s0$385 ;
+  assign sel_cs3_9_1_0c = \$1301  | \$1302 ;
+  assign \$1303  = \sel_l5_s0$388  ^ \sel_l5_s0$389 ;
+  assign sel_cs3_10_1_0s = \$1303  ^ \sel_l5_s0$390 ;
+  assign \$1304  = \sel_l5_s0$388  & \sel_l5_s0$389 ;
+  assign \$1305  = \sel_l5_s0$388  & \sel_l5_s0$390 ;
+  assign \$1306  = \$1304  | \$1305 ;
+  assign \$1307  = \sel_l5_s0$389  & \sel_l5_s0$390 ;
+  assign sel_cs3_10_1_0c = \$1306  | \$1307 ;
+  assign \$1308  = \sel_l5_s0$393  ^ \sel_l5_s0$394 ;
+  assign sel_cs3_11_1_0s = \$1308  ^ \sel_l5_s0$395 ;
+  assign \$1309  = \sel_l5_s0$393  & \sel_l5_s0$394 ;
+  assign \$1310  = \sel_l5_s0$393  & \sel_l5_s0$395 ;
+  assign \$1311  = \$1309  | \$1310 ;
+  assign \$1312  = \sel_l5_s0$394  & \sel_l5_s0$395 ;
+  assign sel_cs3_11_1_0c = \$1311  | \$1312 ;
+  assign \$1313  = \sel_l5_s0$398  ^ \sel_l5_s0$399 ;
+  assign sel_cs3_12_1_0s = \$1313  ^ \sel_l5_s0$400 ;
+  assign \$1314  = \sel_l5_s0$398  & \sel_l5_s0$399 ;
+  assign \$1315  = \sel_l5_s0$398  & \sel_l5_s0$400 ;
+  assign \$1316  = \$1314  | \$1315 ;
+  assign \$1317  = \sel_l5_s0$399  & \sel_l5_s0$400 ;
+  assign sel_cs3_12_1_0c = \$1316  | \$1317 ;
+  assign \$1318  = \sel_l5_s0$403  ^ \sel_l5_s0$404 ;
+  assign sel_cs3_13_1_0s = \$1318  ^ \sel_l5_s0$405 ;
+  assign \$1319  = \sel_l5_s0$403  & \sel_l5_s0$404 ;
+  assign \$1320  = \sel_l5_s0$403  & \sel_l5_s0$405 ;
+  assign \$1321  = \$1319  | \$1320 ;
+  assign \$1322  = \sel_l5_s0$404  & \sel_l5_s0$405 ;
+  assign sel_cs3_13_1_0c = \$1321  | \$1322 ;
+  assign \$1323  = \sel_l5_s0$408  ^ \sel_l5_s0$409 ;
+  assign sel_cs3_14_1_0s = \$1323  ^ \sel_l5_s0$410 ;
+  assign \$1324  = \sel_l5_s0$408  & \sel_l5_s0$409 ;
+  assign \$1325  = \sel_l5_s0$408  & \sel_l5_s0$410 ;
+  assign \$1326  = \$1324  | \$1325 ;
+  assign \$1327  = \sel_l5_s0$409  & \sel_l5_s0$410 ;
+  assign sel_cs3_14_1_0c = \$1326  | \$1327 ;
+  assign \$1328  = \sel_l5_s0$413  ^ \sel_l5_s0$414 ;
+  assign sel_cs3_15_1_0s = \$1328  ^ \sel_l5_s0$415 ;
+  assign \$1329  = \sel_l5_s0$413  & \sel_l5_s0$414 ;
+  assign \$1330  = \sel_l5_s0$413  & \sel_l5_s0$415 ;
+  assign \$1331  = \$1329  | \$1330 ;
+  assign \$1332  = \sel_l5_s0$414  & \sel_l5_s0$415 ;
+  assign sel_cs3_15_1_0c = \$1331  | \$1332 ;
+  assign \$1333  = sel_cs3_0_1_0c ^ \sel_l5_s0$418 ;
+  assign sel_cs4_0_2_0s = \$1333  ^ \sel_l5_s0$419 ;
+  assign \$1334  = sel_cs3_0_1_0c & \sel_l5_s0$418 ;
+  assign \$1335  = sel_cs3_0_1_0c & \sel_l5_s0$419 ;
+  assign \$1336  = \$1334  | \$1335 ;
+  assign \$1337  = \sel_l5_s0$418  & \sel_l5_s0$419 ;
+  assign sel_cs4_0_2_0c = \$1336  | \$1337 ;
+  assign \$1338  = sel_cs3_1_1_0c ^ \sel_l5_s0$422 ;
+  assign sel_cs4_1_2_0s = \$1338  ^ \sel_l5_s0$423 ;
+  assign \$1339  = sel_cs3_1_1_0c & \sel_l5_s0$422 ;
+  assign \$1340  = sel_cs3_1_1_0c & \sel_l5_s0$423 ;
+  assign \$1341  = \$1339  | \$1340 ;
+  assign \$1342  = \sel_l5_s0$422  & \sel_l5_s0$423 ;
+  assign sel_cs4_1_2_0c = \$1341  | \$1342 ;
+  assign \$1343  = sel_cs3_2_1_0c ^ \sel_l5_s0$426 ;
+  assign sel_cs4_2_2_0s = \$1343  ^ \sel_l5_s0$427 ;
+  assign \$1344  = sel_cs3_2_1_0c & \sel_l5_s0$426 ;
+  assign \$1345  = sel_cs3_2_1_0c & \sel_l5_s0$427 ;
+  assign \$1346  = \$1344  | \$1345 ;
+  assign \$1347  = \sel_l5_s0$426  & \sel_l5_s0$427 ;
+  assign sel_cs4_2_2_0c = \$1346  | \$1347 ;
+  assign \$1348  = sel_cs3_3_1_0c ^ \sel_l5_s0$430 ;
+  assign sel_cs4_3_2_0s = \$1348  ^ \sel_l5_s0$431 ;
+  assign \$1349  = sel_cs3_3_1_0c & \sel_l5_s0$430 ;
+  assign \$1350  = sel_cs3_3_1_0c & \sel_l5_s0$431 ;
+  assign \$1351  = \$1349  | \$1350 ;
+  assign \$1352  = \sel_l5_s0$430  & \sel_l5_s0$431 ;
+  assign sel_cs4_3_2_0c = \$1351  | \$1352 ;
+  assign \$1353  = sel_cs3_4_1_0c ^ \sel_l5_s0$434 ;
+  assign sel_cs4_4_2_0s = \$1353  ^ \sel_l5_s0$435 ;
+  assign \$1354  = sel_cs3_4_1_0c & \sel_l5_s0$434 ;
+  assign \$1355  = sel_cs3_4_1_0c & \sel_l5_s0$435 ;
+  assign \$1356  = \$1354  | \$1355 ;
+  assign \$1357  = \sel_l5_s0$434  & \sel_l5_s0$435 ;
+  assign sel_cs4_4_2_0c = \$1356  | \$1357 ;
+  assign \$1358  = sel_cs3_5_1_0c ^ \sel_l5_s0$438 ;
+  assign sel_cs4_5_2_0s = \$1358  ^ \sel_l5_s0$439 ;
+  assign \$1359  = sel_cs3_5_1_0c & \sel_l5_s0$438 ;
+  assign \$1360  = sel_cs3_5_1_0c & \sel_l5_s0$439 ;
+  assign \$1361  = \$1359  | \$1360 ;
+  assign \$1362  = \sel_l5_s0$438  & \sel_l5_s0$439 ;
+  assign sel_cs4_5_2_0c = \$1361  | \$1362 ;
+  assign \$1363  = sel_cs3_6_1_0c ^ \sel_l5_s0$442 ;
+  assign sel_cs4_6_2_0s = \$1363  ^ \sel_l5_s0$443 ;
+  assign \$1364  = sel_cs3_6_1_0c & \sel_l5_s0$442 ;
+  assign \$1365  = sel_cs3_6_1_0c & \sel_l5_s0$443 ;
+  assign \$1366  = \$1364  | \$1365 ;
+  assign \$1367  = \sel_l5_s0$442  & \sel_l5_s0$443 ;
+  assign sel_cs4_6_2_0c = \$1366  | \$1367 ;
+  assign \$1368  = sel_cs3_7_1_0c ^ \sel_l5_s0$446 ;
+  assign sel_cs4_7_2_0s = \$1368  ^ \sel_l5_s0$447 ;
+  assign \$1369  = sel_cs3_7_1_0c & \sel_l5_s0$446 ;
+  assign \$1370  = sel_cs3_7_1_0c & \sel_l5_s0$447 ;
+  assign \$1371  = \$1369  | \$1370 ;
+  assign \$1372  = \sel_l5_s0$446  & \sel_l5_s0$447 ;
+  assign sel_cs4_7_2_0c = \$1371  | \$1372 ;
+  assign \$1373  = sel_cs3_8_1_0c ^ \sel_l5_s0$450 ;
+  assign sel_cs4_8_2_0s = \$1373  ^ \sel_l5_s0$451 ;
+  assign \$1374  = sel_cs3_8_1_0c & \sel_l5_s0$450 ;
+  assign \$1375  = sel_cs3_8_1_0c & \sel_l5_s0$451 ;
+  assign \$1376  = \$1374  | \$1375 ;
+  assign \$1377  = \sel_l5_s0$450  & \sel_l5_s0$451 ;
+  assign sel_cs4_8_2_0c = \$1376  | \$1377 ;
+  assign \$1378  = sel_cs3_9_1_0c ^ \sel_l5_s0$454 ;
+  assign sel_cs4_9_2_0s = \$1378  ^ \sel_l5_s0$455 ;
+  assign \$1379  = sel_cs3_9_1_0c & \sel_l5_s0$454 ;
+  assign \$1380  = sel_cs3_9_1_0c & \sel_l5_s0$455 ;
+  assign \$1381  = \$1379  | \$1380 ;
+  assign \$1382  = \sel_l5_s0$454  & \sel_l5_s0$455 ;
+  assign sel_cs4_9_2_0c = \$1381  | \$1382 ;
+  assign \$1383  = sel_cs3_10_1_0c ^ \sel_l5_s0$458 ;
+  assign sel_cs4_10_2_0s = \$1383  ^ \sel_l5_s0$459 ;
+  assign \$1384  = sel_cs3_10_1_0c & \sel_l5_s0$458 ;
+  assign \$1385  = sel_cs3_10_1_0c & \sel_l5_s0$459 ;
+  assign \$1386  = \$1384  | \$1385 ;
+  assign \$1387  = \sel_l5_s0$458  & \sel_l5_s0$459 ;
+  assign sel_cs4_10_2_0c = \$1386  | \$1387 ;
+  assign \$1388  = sel_cs3_11_1_0c ^ \sel_l5_s0$462 ;
+  assign sel_cs4_11_2_0s = \$1388  ^ \sel_l5_s0$463 ;
+  assign \$1389  = sel_cs3_11_1_0c & \sel_l5_s0$462 ;
+  assign \$1390  = sel_cs3_11_1_0c & \sel_l5_s0$463 ;
+  assign \$1391  = \$1389  | \$1390 ;
+  assign \$1392  = \sel_l5_s0$462  & \sel_l5_s0$463 ;
+  assign sel_cs4_11_2_0c = \$1391  | \$1392 ;
+  assign \$1393  = sel_cs3_12_1_0c ^ \sel_l5_s0$466 ;
+  assign sel_cs4_12_2_0s = \$1393  ^ \sel_l5_s0$467 ;
+  assign \$1394  = sel_cs3_12_1_0c & \sel_l5_s0$466 ;
+  assign \$1395  = sel_cs3_12_1_0c & \sel_l5_s0$467 ;
+  assign \$1396  = \$1394  | \$1395 ;
+  assign \$1397  = \sel_l5_s0$466  & \sel_l5_s0$467 ;
+  assign sel_cs4_12_2_0c = \$1396  | \$1397 ;
+  assign \$1398  = sel_cs3_13_1_0c ^ \sel_l5_s0$470 ;
+  assign sel_cs4_13_2_0s = \$1398  ^ \sel_l5_s0$471 ;
+  assign \$1399  = sel_cs3_13_1_0c & \sel_l5_s0$470 ;
+  assign \$1400  = sel_cs3_13_1_0c & \sel_l5_s0$471 ;
+  assign \$1401  = \$1399  | \$1400 ;
+  assign \$1402  = \sel_l5_s0$470  & \sel_l5_s0$471 ;
+  assign sel_cs4_13_2_0c = \$1401  | \$1402 ;
+  assign \$1403  = sel_cs3_14_1_0c ^ \sel_l5_s0$474 ;
+  assign sel_cs4_14_2_0s = \$1403  ^ \sel_l5_s0$475 ;
+  assign \$1404  = sel_cs3_14_1_0c & \sel_l5_s0$474 ;
+  assign \$1405  = sel_cs3_14_1_0c & \sel_l5_s0$475 ;
+  assign \$1406  = \$1404  | \$1405 ;
+  assign \$1407  = \sel_l5_s0$474  & \sel_l5_s0$475 ;
+  assign sel_cs4_14_2_0c = \$1406  | \$1407 ;
+  assign \$1408  = sel_cs3_15_1_0c ^ \sel_l5_s0$478 ;
+  assign sel_cs4_15_2_0s = \$1408  ^ \sel_l5_s0$479 ;
+  assign \$1409  = sel_cs3_15_1_0c & \sel_l5_s0$478 ;
+  assign \$1410  = sel_cs3_15_1_0c & \sel_l5_s0$479 ;
+  assign \$1411  = \$1409  | \$1410 ;
+  assign \$1412  = \sel_l5_s0$478  & \sel_l5_s0$479 ;
+  assign sel_cs4_15_2_0c = \$1411  | \$1412 ;
+  assign \$1413  = 8'hff >> { sel_cs4_0_2_0c, sel_cs4_0_2_0s, sel_cs3_0_1_0s, \sel_l5_s0$482  };
+  assign \$1414  = 8'hff >> { sel_cs4_1_2_0c, sel_cs4_1_2_0s, sel_cs3_1_1_0s, \sel_l5_s0$483  };
+  assign \$1415  = 8'hff >> { sel_cs4_2_2_0c, sel_cs4_2_2_0s, sel_cs3_2_1_0s, \sel_l5_s0$484  };
+  assign \$1416  = 8'hff >> { sel_cs4_3_2_0c, sel_cs4_3_2_0s, sel_cs3_3_1_0s, \sel_l5_s0$485  };
+  assign \$1417  = 8'hff >> { sel_cs4_4_2_0c, sel_cs4_4_2_0s, sel_cs3_4_1_0s, \sel_l5_s0$486  };
+  assign \$1418  = 8'hff >> { sel_cs4_5_2_0c, sel_cs4_5_2_0s, sel_cs3_5_1_0s, \sel_l5_s0$487  };
+  assign \$1419  = 8'hff >> { sel_cs4_6_2_0c, sel_cs4_6_2_0s, sel_cs3_6_1_0s, \sel_l5_s0$488  };
+  assign \$1420  = 8'hff >> { sel_cs4_7_2_0c, sel_cs4_7_2_0s, sel_cs3_7_1_0s, \sel_l5_s0$489  };
+  assign \$1421  = 8'hff >> { sel_cs4_8_2_0c, sel_cs4_8_2_0s, sel_cs3_8_1_0s, \sel_l5_s0$490  };
+  assign \$1422  = 8'hff >> { sel_cs4_9_2_0c, sel_cs4_9_2_0s, sel_cs3_9_1_0s, \sel_l5_s0$491  };
+  assign \$1423  = 8'hff >> { sel_cs4_10_2_0c, sel_cs4_10_2_0s, sel_cs3_10_1_0s, \sel_l5_s0$492  };
+  assign \$1424  = 8'hff >> { sel_cs4_11_2_0c, sel_cs4_11_2_0s, sel_cs3_11_1_0s, \sel_l5_s0$493  };
+  assign \$1425  = 8'hff >> { sel_cs4_12_2_0c, sel_cs4_12_2_0s, sel_cs3_12_1_0s, \sel_l5_s0$494  };
+  assign \$1426  = 8'hff >> { sel_cs4_13_2_0c, sel_cs4_13_2_0s, sel_cs3_13_1_0s, \sel_l5_s0$495  };
+  assign \$1427  = 8'hff >> { sel_cs4_14_2_0c, sel_cs4_14_2_0s, sel_cs3_14_1_0s, \sel_l5_s0$496  };
+  assign \$1428  = 8'hff >> { sel_cs4_15_2_0c, sel_cs4_15_2_0s, sel_cs3_15_1_0s, \sel_l5_s0$497  };
+  assign sel_p0_1_0_s = \$1414  ^ \$1413 ;
+  assign sel_p0_1_0_c = \$1414  & \$1413 ;
+  assign sel_p0_3_0_s = \$1416  ^ \$1415 ;
+  assign sel_p0_3_0_c = \$1416  & \$1415 ;
+  assign sel_p0_5_0_s = \$1418  ^ \$1417 ;
+  assign sel_p0_5_0_c = \$1418  & \$1417 ;
+  assign sel_p0_7_0_s = \$1420  ^ \$1419 ;
+  assign sel_p0_7_0_c = \$1420  & \$1419 ;
+  assign sel_p0_9_0_s = \$1422  ^ \$1421 ;
+  assign sel_p0_9_0_c = \$1422  & \$1421 ;
+  assign sel_p0_11_0_s = \$1424  ^ \$1423 ;
+  assign sel_p0_11_0_c = \$1424  & \$1423 ;
+  assign sel_p0_13_0_s = \$1426  ^ \$1425 ;
+  assign sel_p0_13_0_c = \$1426  & \$1425 ;
+  assign sel_p1_2_0_s = \$1415  ^ sel_p0_1_0_s;
+  assign sel_p1_2_0_c = \$1415  & sel_p0_1_0_s;
   assign sel_p1_2_1_s = sel_p0_1_0_c ^ sel_p1_2_0_c;
   assign sel_p1_2_1_c = sel_p0_1_0_c & sel_p1_2_0_c;
   assign sel_p1_3_0_s = sel_p0_3_0_s ^ sel_p0_1_0_s;
   assign sel_p1_3_0_c = sel_p0_3_0_s & sel_p0_1_0_s;
-  assign \$1426  = sel_p0_3_0_c ^ sel_p0_1_0_c;
-  assign sel_p1_3_1_s = \$1426  ^ sel_p1_3_0_c;
-  assign \$1427  = sel_p0_3_0_c & sel_p0_1_0_c;
-  assign \$1428  = sel_p0_3_0_c & sel_p1_3_0_c;
-  assign \$1429  = \$1427  | \$1428 ;
-  assign \$1430  = sel_p0_1_0_c & sel_p1_3_0_c;
-  assign sel_p1_3_1_c = \$1429  | \$1430 ;
-  assign sel_p1_6_0_s = \$1416  ^ sel_p0_5_0_s;
-  assign sel_p1_6_0_c = \$1416  & sel_p0_5_0_s;
+  assign \$1429  = sel_p0_3_0_c ^ sel_p0_1_0_c;
+  assign sel_p1_3_1_s = \$1429  ^ sel_p1_3_0_c;
+  assign \$1430  = sel_p0_3_0_c & sel_p0_1_0_c;
+  assign \$1431  = sel_p0_3_0_c & sel_p1_3_0_c;
+  assign \$1432  = \$1430  | \$1431 ;
+  assign \$1433  = sel_p0_1_0_c & sel_p1_3_0_c;
+  assign sel_p1_3_1_c = \$1432  | \$1433 ;
+  assign sel_p1_6_0_s = \$1419  ^ sel_p0_5_0_s;
+  assign sel_p1_6_0_c = \$1419  & sel_p0_5_0_s;
   assign sel_p1_6_1_s = sel_p0_5_0_c ^ sel_p1_6_0_c;
   assign sel_p1_6_1_c = sel_p0_5_0_c & sel_p1_6_0_c;
   assign sel_p1_7_0_s = sel_p0_7_0_s ^ sel_p0_5_0_s;
   assign sel_p1_7_0_c = sel_p0_7_0_s & sel_p0_5_0_s;
-  assign \$1431  = sel_p0_7_0_c ^ sel_p0_5_0_c;
-  assign sel_p1_7_1_s = \$1431  ^ sel_p1_7_0_c;
-  assign \$1432  = sel_p0_7_0_c & sel_p0_5_0_c;
-  assign \$1433  = sel_p0_7_0_c & sel_p1_7_0_c;
-  assign \$1434  = \$1432  | \$1433 ;
-  assign \$1435  = sel_p0_5_0_c & sel_p1_7_0_c;
-  assign sel_p1_7_1_c = \$1434  | \$1435 ;
-  assign sel_p1_10_0_s = \$1420  ^ sel_p0_9_0_s;
-  assign sel_p1_10_0_c = \$1420  & sel_p0_9_0_s;
+  assign \$1434  = sel_p0_7_0_c ^ sel_p0_5_0_c;
+  assign sel_p1_7_1_s = \$1434  ^ sel_p1_7_0_c;
+  assign \$1435  = sel_p0_7_0_c & sel_p0_5_0_c;
+  assign \$1436  = sel_p0_7_0_c & sel_p1_7_0_c;
+  assign \$1437  = \$1435  | \$1436 ;
+  assign \$1438  = sel_p0_5_0_c & sel_p1_7_0_c;
+  assign sel_p1_7_1_c = \$1437  | \$1438 ;
+  assign sel_p1_10_0_s = \$1423  ^ sel_p0_9_0_s;
+  assign sel_p1_10_0_c = \$1423  & sel_p0_9_0_s;
   assign sel_p1_10_1_s = sel_p0_9_0_c ^ sel_p1_10_0_c;
   assign sel_p1_10_1_c = sel_p0_9_0_c & sel_p1_10_0_c;
   assign sel_p1_11_0_s = sel_p0_11_0_s ^ sel_p0_9_0_s;
   assign sel_p1_11_0_c = sel_p0_11_0_s & sel_p0_9_0_s;
-  assign \$1441  = sel_p0_11_0_c ^ sel_p0_9_0_c;
-  assign sel_p1_11_1_s = \$1441  ^ sel_p1_11_0_c;
-  assign \$1442  = sel_p0_11_0_c & sel_p0_9_0_c;
-  assign \$1443  = sel_p0_11_0_c & sel_p1_11_0_c;
-  assign \$1444  = \$1442  | \$1443 ;
-  assign \$1445  = sel_p0_9_0_c & sel_p1_11_0_c;
-  assign sel_p1_11_1_c = \$1444  | \$1445 ;
-  assign sel_p1_14_0_s = \$1424  ^ sel_p0_13_0_s;
-  assign sel_p1_14_0_c = \$1424  & sel_p0_13_0_s;
+  assign \$1444  = sel_p0_11_0_c ^ sel_p0_9_0_c;
+  assign sel_p1_11_1_s = \$1444  ^ sel_p1_11_0_c;
+  assign \$1445  = sel_p0_11_0_c & sel_p0_9_0_c;
+  assign \$1446  = sel_p0_11_0_c & sel_p1_11_0_c;
+  assign \$1447  = \$1445  | \$1446 ;
+  assign \$1448  = sel_p0_9_0_c & sel_p1_11_0_c;
+  assign sel_p1_11_1_c = \$1447  | \$1448 ;
+  assign sel_p1_14_0_s = \$1427  ^ sel_p0_13_0_s;
+  assign sel_p1_14_0_c = \$1427  & sel_p0_13_0_s;
   assign sel_p1_14_1_s = sel_p0_13_0_c ^ sel_p1_14_0_c;
   assign sel_p1_14_1_c = sel_p0_13_0_c & sel_p1_14_0_c;
-  assign sel_p2_4_0_s = \$1414  ^ sel_p1_3_0_s;
-  assign sel_p2_4_0_c = \$1414  & sel_p1_3_0_s;
-  assign sel_p2_4_1_s = sel_p1_3_1_s ^ sel_p2_4_0_c;
-  assign sel_p2_4_1_c = sel_p1_3_1_s & sel_p2_4_0_c;
-  assign sel_p2_4_2_s = sel_p1_3_2_s ^ sel_p2_4_1_c;
-  assign sel_p2_4_2_c = sel_p1_3_2_s & sel_p2_4_1_c;
-  assign sel_p2_5_0_s = sel_p0_5_0_s ^ sel_p1_3_0_s;
-  assign sel_p2_5_0_c = sel_p0_5_0_s & sel_p1_3_0_s;
-  assign \$1456  = sel_p0_5_0_c ^ sel_p1_3_1_s;
-  assign sel_p2_5_1_s = \$1456  ^ sel_p2_5_0_c;
-  assign \$1457  = sel_p0_5_0_c & sel_p1_3_1_s;
-  assign \$1458  = sel_p0_5_0_c & sel_p2_5_0_c;
-  assign \$1459  = \$1457  | \$1458 ;
-  assign \$1460  = sel_p1_3_1_s & sel_p2_5_0_c;
-  assign sel_p2_5_1_c = \$1459  | \$1460 ;
-  assign sel_p2_5_2_s = \$1461  ^ sel_p2_5_1_c;
-  assign \$1465  = sel_p1_3_2_s & sel_p2_5_1_c;
-  assign sel_p2_6_0_s = sel_p1_6_0_s ^ sel_p1_3_0_s;
-  assign sel_p2_6_0_c = sel_p1_6_0_s & sel_p1_3_0_s;
-  assign \$1466  = sel_p1_6_1_s ^ sel_p1_3_1_s;
-  assign sel_p2_6_1_s = \$1466  ^ sel_p2_6_0_c;
-  assign \$1467  = sel_p1_6_1_s & sel_p1_3_1_s;
-  assign \$1468  = sel_p1_6_1_s & sel_p2_6_0_c;
-  assign \$1469  = \$1467  | \$1468 ;
-  assign \$1470  = sel_p1_3_1_s & sel_p2_6_0_c;
-  assign sel_p2_6_1_c = \$1469  | \$1470 ;
-  assign \$1471  = sel_p1_6_2_s ^ sel_p1_3_2_s;
-  assign sel_p2_6_2_s = \$1471  ^ sel_p2_6_1_c;
-  assign \$1472  = sel_p1_6_2_s & sel_p1_3_2_s;
-  assign \$1473  = sel_p1_6_2_s & sel_p2_6_1_c;
-  assign \$1474  = \$1472  | \$1473 ;
-  assign \$1475  = sel_p1_3_2_s & sel_p2_6_1_c;
-  assign sel_p2_6_2_c = \$1474  | \$1475 ;
-  assign sel_p2_7_0_s = sel_p1_7_0_s ^ sel_p1_3_0_s;
-  assign sel_p2_7_0_c = sel_p1_7_0_s & sel_p1_3_0_s;
-  assign \$1476  = sel_p1_7_1_s ^ sel_p1_3_1_s;
-  assign sel_p2_7_1_s = \$1476  ^ sel_p2_7_0_c;
-  assign \$1477  = sel_p1_7_1_s & sel_p1_3_1_s;
-  assign \$1478  = sel_p1_7_1_s & sel_p2_7_0_c;
-  assign \$1479  = \$1477  | \$1478 ;
-  assign \$1480  = sel_p1_3_1_s & sel_p2_7_0_c;
-  assign sel_p2_7_1_c = \$1479  | \$1480 ;
-  assign \$1481  = sel_p1_7_2_s ^ sel_p1_3_2_s;
-  assign sel_p2_7_2_s = \$1481  ^ sel_p2_7_1_c;
-  assign \$1482  = sel_p1_7_2_s & sel_p1_3_2_s;
-  assign \$1483  = sel_p1_7_2_s & sel_p2_7_1_c;
-  assign \$1484  = \$1482  | \$1483 ;
-  assign \$1485  = sel_p1_3_2_s & sel_p2_7_1_c;
-  assign sel_p2_7_2_c = \$1484  | \$1485 ;
-  assign sel_p2_12_0_s = \$1422  ^ sel_p1_11_0_s;
-  assign sel_p2_12_0_c = \$1422  & sel_p1_11_0_s;
-  assign sel_p2_12_1_s = sel_p1_11_1_s ^ sel_p2_12_0_c;
-  assign sel_p2_12_1_c = sel_p1_11_1_s & sel_p2_12_0_c;
-  assign sel_p2_12_2_s = sel_p1_11_2_s ^ sel_p2_12_1_c;
-  assign sel_p2_12_2_c = sel_p1_11_2_s & sel_p2_12_1_c;
-  assign sel_p2_13_0_s = sel_p0_13_0_s ^ sel_p1_11_0_s;
-  assign sel_p2_13_0_c = sel_p0_13_0_s & sel_p1_11_0_s;
-  assign \$1486  = sel_p0_13_0_c ^ sel_p1_11_1_s;
-  assign sel_p2_13_1_s = \$1486  ^ sel_p2_13_0_c;
-  assign \$1487  = sel_p0_13_0_c & sel_p1_11_1_s;
-  assign \$1488  = sel_p0_13_0_c & sel_p2_13_0_c;
-  assign \$1489  = \$1487  | \$1488 ;
-  assign \$1490  = sel_p1_11_1_s & sel_p2_13_0_c;
-  assign sel_p2_13_1_c = \$1489  | \$1490 ;
-  assign sel_p2_13_2_s = \$1491  ^ sel_p2_13_1_c;
-  assign \$1495  = sel_p1_11_2_s & sel_p2_13_1_c;
-  assign sel_p2_14_0_s = sel_p1_14_0_s ^ sel_p1_11_0_s;
-  assign sel_p2_14_0_c = sel_p1_14_0_s & sel_p1_11_0_s;
-  assign \$1501  = sel_p1_14_1_s ^ sel_p1_11_1_s;
-  assign sel_p2_14_1_s = \$1501  ^ sel_p2_14_0_c;
-  assign \$1502  = sel_p1_14_1_s & sel_p1_11_1_s;
-  assign \$1503  = sel_p1_14_1_s & sel_p2_14_0_c;
-  assign \$1504  = \$1502  | \$1503 ;
-  assign \$1505  = sel_p1_11_1_s & sel_p2_14_0_c;
-  assign sel_p2_14_1_c = \$1504  | \$1505 ;
-  assign \$1506  = sel_p1_14_2_s ^ sel_p1_11_2_s;
-  assign sel_p2_14_2_s = \$1506  ^ sel_p2_14_1_c;
-  assign \$1507  = sel_p1_14_2_s & sel_p1_11_2_s;
-  assign \$1508  = sel_p1_14_2_s & sel_p2_14_1_c;
-  assign \$1509  = \$1507  | \$1508 ;
-  assign \$1510  = sel_p1_11_2_s & sel_p2_14_1_c;
-  assign sel_p2_14_2_c = \$1509  | \$1510 ;
-  assign sel_p3_8_0_s = \$1418  ^ sel_p2_7_0_s;
-  assign sel_p3_8_0_c = \$1418  & sel_p2_7_0_s;
+  assign \$1459  = ~ stall_adv3_valid;
+  assign stall_adv3 = \$1459  | o__ready;
+  assign sel_p2_4_0_s = sel_l10_s0 ^ \sel_l10_s0$578 [0];
+  assign sel_p2_4_0_c = sel_l10_s0 & \sel_l10_s0$578 [0];
+  assign sel_p2_4_1_s = \sel_l10_s0$578 [1] ^ sel_p2_4_0_c;
+  assign sel_p2_4_1_c = \sel_l10_s0$578 [1] & sel_p2_4_0_c;
+  assign sel_p2_4_2_s = \sel_l10_s0$578 [2] ^ sel_p2_4_1_c;
+  assign sel_p2_4_2_c = \sel_l10_s0$578 [2] & sel_p2_4_1_c;
+  assign sel_p2_5_0_s = \sel_l10_s0$586 [0] ^ \sel_l10_s0$578 [0];
+  assign sel_p2_5_0_c = \sel_l10_s0$586 [0] & \sel_l10_s0$578 [0];
+  assign \$1460  = \sel_l10_s0$586 [1] ^ \sel_l10_s0$578 [1];
+  assign sel_p2_5_1_s = \$1460  ^ sel_p2_5_0_c;
+  assign \$1461  = \sel_l10_s0$586 [1] & \sel_l10_s0$578 [1];
+  assign \$1462  = \sel_l10_s0$586 [1] & sel_p2_5_0_c;
+  assign \$1463  = \$1461  | \$1462 ;
+  assign \$1464  = \sel_l10_s0$578 [1] & sel_p2_5_0_c;
+  assign sel_p2_5_1_c = \$1463  | \$1464 ;
+  assign \$1465  = \sel_l10_s0$586 [2] ^ \sel_l10_s0$578 [2];
+  assign sel_p2_5_2_s = \$1465  ^ sel_p2_5_1_c;
+  assign \$1466  = \sel_l10_s0$586 [2] & \sel_l10_s0$578 [2];
+  assign \$1467  = \sel_l10_s0$586 [2] & sel_p2_5_1_c;
+  assign \$1468  = \$1466  | \$1467 ;
+  assign \$1469  = \sel_l10_s0$578 [2] & sel_p2_5_1_c;
+  assign sel_p2_5_2_c = \$1468  | \$1469 ;
+  assign sel_p2_6_0_s = \sel_l10_s0$594 [0] ^ \sel_l10_s0$578 [0];
+  assign sel_p2_6_0_c = \sel_l10_s0$594 [0] & \sel_l10_s0$578 [0];
+  assign \$1470  = \sel_l10_s0$594 [1] ^ \sel_l10_s0$578 [1];
+  assign sel_p2_6_1_s = \$1470  ^ sel_p2_6_0_c;
+  assign \$1471  = \sel_l10_s0$594 [1] & \sel_l10_s0$578 [1];
+  assign \$1472  = \sel_l10_s0$594 [1] & sel_p2_6_0_c;
+  assign \$1473  = \$1471  | \$1472 ;
+  assign \$1474  = \sel_l10_s0$578 [1] & sel_p2_6_0_c;
+  assign sel_p2_6_1_c = \$1473  | \$1474 ;
+  assign \$1475  = \sel_l10_s0$594 [2] ^ \sel_l10_s0$578 [2];
+  assign sel_p2_6_2_s = \$1475  ^ sel_p2_6_1_c;
+  assign \$1476  = \sel_l10_s0$594 [2] & \sel_l10_s0$578 [2];
+  assign \$1477  = \sel_l10_s0$594 [2] & sel_p2_6_1_c;
+  assign \$1478  = \$1476  | \$1477 ;
+  assign \$1479  = \sel_l10_s0$578 [2] & sel_p2_6_1_c;
+  assign sel_p2_6_2_c = \$1478  | \$1479 ;
+  assign sel_p2_7_0_s = \sel_l10_s0$602 [0] ^ \sel_l10_s0$578 [0];
+  assign sel_p2_7_0_c = \sel_l10_s0$602 [0] & \sel_l10_s0$578 [0];
+  assign \$1480  = \sel_l10_s0$602 [1] ^ \sel_l10_s0$578 [1];
+  assign sel_p2_7_1_s = \$1480  ^ sel_p2_7_0_c;
+  assign \$1481  = \sel_l10_s0$602 [1] & \sel_l10_s0$578 [1];
+  assign \$1482  = \sel_l10_s0$602 [1] & sel_p2_7_0_c;
+  assign \$1483  = \$1481  | \$1482 ;
+  assign \$1484  = \sel_l10_s0$578 [1] & sel_p2_7_0_c;
+  assign sel_p2_7_1_c = \$1483  | \$1484 ;
+  assign \$1485  = \sel_l10_s0$602 [2] ^ \sel_l10_s0$578 [2];
+  assign sel_p2_7_2_s = \$1485  ^ sel_p2_7_1_c;
+  assign \$1486  = \sel_l10_s0$602 [2] & \sel_l10_s0$578 [2];
+  assign \$1487  = \sel_l10_s0$602 [2] & sel_p2_7_1_c;
+  assign \$1488  = \$1486  | \$1487 ;
+  assign \$1489  = \sel_l10_s0$578 [2] & sel_p2_7_1_c;
+  assign sel_p2_7_2_c = \$1488  | \$1489 ;
+  assign sel_p2_7_3_s = \sel_l10_s0$602 [3] ^ sel_p2_7_2_c;
+  assign sel_p2_7_3_c = \sel_l10_s0$602 [3] & sel_p2_7_2_c;
+  assign sel_p2_12_0_s = \sel_l10_s0$612  ^ \sel_l10_s0$613 [0];
+  assign sel_p2_12_0_c = \sel_l10_s0$612  & \sel_l10_s0$613 [0];
+  assign sel_p2_12_1_s = \sel_l10_s0$613 [1] ^ sel_p2_12_0_c;
+  assign sel_p2_12_1_c = \sel_l10_s0$613 [1] & sel_p2_12_0_c;
+  assign sel_p2_12_2_s = \sel_l10_s0$613 [2] ^ sel_p2_12_1_c;
+  assign sel_p2_12_2_c = \sel_l10_s0$613 [2] & sel_p2_12_1_c;
+  assign sel_p2_12_3_s = \sel_l10_s0$613 [3] ^ sel_p2_12_2_c;
+  assign sel_p2_12_3_c = \sel_l10_s0$613 [3] & sel_p2_12_2_c;
+  assign sel_p2_13_0_s = \sel_l10_s0$623 [0] ^ \sel_l10_s0$613 [0];
+  assign sel_p2_13_0_c = \sel_l10_s0$623 [0] & \sel_l10_s0$613 [0];
+  assign \$1490  = \sel_l10_s0$623 [1] ^ \sel_l10_s0$613 [1];
+  assign sel_p2_13_1_s = \$1490  ^ sel_p2_13_0_c;
+  assign \$1491  = \sel_l10_s0$623 [1] & \sel_l10_s0$613 [1];
+  assign \$1492  = \sel_l10_s0$623 [1] & sel_p2_13_0_c;
+  assign \$1493  = \$1491  | \$1492 ;
+  assign \$1494  = \sel_l10_s0$613 [1] & sel_p2_13_0_c;
+  assign sel_p2_13_1_c = \$1493  | \$1494 ;
+  assign \$1495  = \sel_l10_s0$623 [2] ^ \sel_l10_s0$613 [2];
+  assign sel_p2_13_2_s = \$1495  ^ sel_p2_13_1_c;
+  assign \$1496  = \sel_l10_s0$623 [2] & \sel_l10_s0$613 [2];
+  assign \$1497  = \sel_l10_s0$623 [2] & sel_p2_13_1_c;
+  assign \$1498  = \$1496  | \$1497 ;
+  assign \$1499  = \sel_l10_s0$613 [2] & sel_p2_13_1_c;
+  assign sel_p2_13_2_c = \$1498  | \$1499 ;
+  assign \$1500  = \sel_l10_s0$623 [3] ^ \sel_l10_s0$613 [3];
+  assign sel_p2_13_3_s = \$1500  ^ sel_p2_13_2_c;
+  assign \$1501  = \sel_l10_s0$623 [3] & \sel_l10_s0$613 [3];
+  assign \$1502  = \sel_l10_s0$623 [3] & sel_p2_13_2_c;
+  assign \$1503  = \$1501  | \$1502 ;
+  assign \$1504  = \sel_l10_s0$613 [3] & sel_p2_13_2_c;
+  assign sel_p2_13_3_c = \$1503  | \$1504 ;
+  assign sel_p2_14_0_s = \sel_l10_s0$633 [0] ^ \sel_l10_s0$613 [0];
+  assign sel_p2_14_0_c = \sel_l10_s0$633 [0] & \sel_l10_s0$613 [0];
+  assign \$1505  = \sel_l10_s0$633 [1] ^ \sel_l10_s0$613 [1];
+  assign sel_p2_14_1_s = \$1505  ^ sel_p2_14_0_c;
+  assign \$1506  = \sel_l10_s0$633 [1] & \sel_l10_s0$613 [1];
+  assign \$1507  = \sel_l10_s0$633 [1] & sel_p2_14_0_c;
+  assign \$1508  = \$1506  | \$1507 ;
+  assign \$1509  = \sel_l10_s0$613 [1] & sel_p2_14_0_c;
+  assign sel_p2_14_1_c = \$1508  | \$1509 ;
+  assign \$1510  = \sel_l10_s0$633 [2] ^ \sel_l10_s0$613 [2];
+  assign sel_p2_14_2_s = \$1510  ^ sel_p2_14_1_c;
+  assign \$1511  = \sel_l10_s0$633 [2] & \sel_l10_s0$613 [2];
+  assign \$1512  = \sel_l10_s0$633 [2] & sel_p2_14_1_c;
+  assign \$1513  = \$1511  | \$1512 ;
+  assign \$1514  = \sel_l10_s0$613 [2] & sel_p2_14_1_c;
+  assign sel_p2_14_2_c = \$1513  | \$1514 ;
+  assign \$1515  = \sel_l10_s0$633 [3] ^ \sel_l10_s0$613 [3];
+  assign sel_p2_14_3_s = \$1515  ^ sel_p2_14_2_c;
+  assign \$1516  = \sel_l10_s0$633 [3] & \sel_l10_s0$613 [3];
+  assign \$1517  = \sel_l10_s0$633 [3] & sel_p2_14_2_c;
+  assign \$1518  = \$1516  | \$1517 ;
+  assign \$1519  = \sel_l10_s0$613 [3] & sel_p2_14_2_c;
+  assign sel_p2_14_3_c = \$1518  | \$1519 ;
+  assign sel_p3_8_0_s = \sel_l10_s0$643  ^ sel_p2_7_0_s;
+  assign sel_p3_8_0_c = \sel_l10_s0$643  & sel_p2_7_0_s;
   assign sel_p3_8_1_s = sel_p2_7_1_s ^ sel_p3_8_0_c;
   assign sel_p3_8_1_c = sel_p2_7_1_s & sel_p3_8_0_c;
   assign sel_p3_8_2_s = sel_p2_7_2_s ^ sel_p3_8_1_c;
   assign sel_p3_8_2_c = sel_p2_7_2_s & sel_p3_8_1_c;
   assign sel_p3_8_3_s = sel_p2_7_3_s ^ sel_p3_8_2_c;
   assign sel_p3_8_3_c = sel_p2_7_3_s & sel_p3_8_2_c;
-  assign sel_p3_9_0_s = sel_p0_9_0_s ^ sel_p2_7_0_s;
-  assign sel_p3_9_0_c = sel_p0_9_0_s & sel_p2_7_0_s;
-  assign \$1516  = sel_p0_9_0_c ^ sel_p2_7_1_s;
-  assign sel_p3_9_1_s = \$1516  ^ sel_p3_9_0_c;
-  assign \$1517  = sel_p0_9_0_c & sel_p2_7_1_s;
-  assign \$1518  = sel_p0_9_0_c & sel_p3_9_0_c;
-  assign \$1519  = \$1517  | \$1518 ;
-  assign \$1520  = sel_p2_7_1_s & sel_p3_9_0_c;
-  assign sel_p3_9_1_c = \$1519  | \$1520 ;
-  assign sel_p3_9_2_s = \$1521  ^ sel_p3_9_1_c;
-  assign \$1525  = sel_p2_7_2_s & sel_p3_9_1_c;
-  assign sel_p3_9_3_s = \$1526  ^ sel_p3_9_2_c;
-  assign \$1530  = sel_p2_7_3_s & sel_p3_9_2_c;
-  assign sel_p3_10_0_s = sel_p1_10_0_s ^ sel_p2_7_0_s;
-  assign sel_p3_10_0_c = sel_p1_10_0_s & sel_p2_7_0_s;
-  assign \$1531  = sel_p1_10_1_s ^ sel_p2_7_1_s;
-  assign sel_p3_10_1_s = \$1531  ^ sel_p3_10_0_c;
-  assign \$1532  = sel_p1_10_1_s & sel_p2_7_1_s;
-  assign \$1533  = sel_p1_10_1_s & sel_p3_10_0_c;
-  assign \$1534  = \$1532  | \$1533 ;
-  assign \$1535  = sel_p2_7_1_s & sel_p3_10_0_c;
-  assign sel_p3_10_1_c = \$1534  | \$1535 ;
-  assign \$1536  = sel_p1_10_2_s ^ sel_p2_7_2_s;
-  assign sel_p3_10_2_s = \$1536  ^ sel_p3_10_1_c;
-  assign \$1537  = sel_p1_10_2_s & sel_p2_7_2_s;
-  assign \$1538  = sel_p1_10_2_s & sel_p3_10_1_c;
-  assign \$1539  = \$1537  | \$1538 ;
-  assign \$1540  = sel_p2_7_2_s & sel_p3_10_1_c;
-  assign sel_p3_10_2_c = \$1539  | \$1540 ;
-  assign sel_p3_10_3_s = \$1541  ^ sel_p3_10_2_c;
-  assign \$1545  = sel_p2_7_3_s & sel_p3_10_2_c;
-  assign sel_p3_11_0_s = sel_p1_11_0_s ^ sel_p2_7_0_s;
-  assign sel_p3_11_0_c = sel_p1_11_0_s & sel_p2_7_0_s;
-  assign \$1546  = sel_p1_11_1_s ^ sel_p2_7_1_s;
-  assign sel_p3_11_1_s = \$1546  ^ sel_p3_11_0_c;
-  assign \$1547  = sel_p1_11_1_s & sel_p2_7_1_s;
-  assign \$1548  = sel_p1_11_1_s & sel_p3_11_0_c;
-  assign \$1549  = \$1547  | \$1548 ;
-  assign \$1550  = sel_p2_7_1_s & sel_p3_11_0_c;
-  assign sel_p3_11_1_c = \$1549  | \$1550 ;
-  assign \$1551  = sel_p1_11_2_s ^ sel_p2_7_2_s;
-  assign sel_p3_11_2_s = \$1551  ^ sel_p3_11_1_c;
-  assign \$1552  = sel_p1_11_2_s & sel_p2_7_2_s;
-  assign \$1553  = sel_p1_11_2_s & sel_p3_11_1_c;
-  assign \$1554  = \$1552  | \$1553 ;
-  assign \$1555  = sel_p2_7_2_s & sel_p3_11_1_c;
-  assign sel_p3_11_2_c = \$1554  | \$1555 ;
-  assign sel_p3_11_3_s = \$1556  ^ sel_p3_11_2_c;
-  assign \$1560  = sel_p2_7_3_s & sel_p3_11_2_c;
+  assign sel_p3_9_0_s = \sel_l10_s0$653 [0] ^ sel_p2_7_0_s;
+  assign sel_p3_9_0_c = \sel_l10_s0$653 [0] & sel_p2_7_0_s;
+  assign \$1520  = \sel_l10_s0$653 [1] ^ sel_p2_7_1_s;
+  assign sel_p3_9_1_s = \$1520  ^ sel_p3_9_0_c;
+  assign \$1521  = \sel_l10_s0$653 [1] & sel_p2_7_1_s;
+  assign \$1522  = \sel_l10_s0$653 [1] & sel_p3_9_0_c;
+  assign \$1523  = \$1521  | \$1522 ;
+  assign \$1524  = sel_p2_7_1_s & sel_p3_9_0_c;
+  assign sel_p3_9_1_c = \$1523  | \$1524 ;
+  assign \$1525  = \sel_l10_s0$653 [2] ^ sel_p2_7_2_s;
+  assign sel_p3_9_2_s = \$1525  ^ sel_p3_9_1_c;
+  assign \$1526  = \sel_l10_s0$653 [2] & sel_p2_7_2_s;
+  assign \$1527  = \sel_l10_s0$653 [2] & sel_p3_9_1_c;
+  assign \$1528  = \$1526  | \$1527 ;
+  assign \$1529  = sel_p2_7_2_s & sel_p3_9_1_c;
+  assign sel_p3_9_2_c = \$1528  | \$1529 ;
+  assign \$1530  = \sel_l10_s0$653 [3] ^ sel_p2_7_3_s;
+  assign sel_p3_9_3_s = \$1530  ^ sel_p3_9_2_c;
+  assign \$1531  = \sel_l10_s0$653 [3] & sel_p2_7_3_s;
+  assign \$1532  = \sel_l10_s0$653 [3] & sel_p3_9_2_c;
+  assign \$1533  = \$1531  | \$1532 ;
+  assign \$1534  = sel_p2_7_3_s & sel_p3_9_2_c;
+  assign sel_p3_9_3_c = \$1533  | \$1534 ;
+  assign sel_p3_10_0_s = \sel_l10_s0$663 [0] ^ sel_p2_7_0_s;
+  assign sel_p3_10_0_c = \sel_l10_s0$663 [0] & sel_p2_7_0_s;
+  assign \$1535  = \sel_l10_s0$663 [1] ^ sel_p2_7_1_s;
+  assign sel_p3_10_1_s = \$1535  ^ sel_p3_10_0_c;
+  assign \$1536  = \sel_l10_s0$663 [1] & sel_p2_7_1_s;
+  assign \$1537  = \sel_l10_s0$663 [1] & sel_p3_10_0_c;
+  assign \$1538  = \$1536  | \$1537 ;
+  assign \$1539  = sel_p2_7_1_s & sel_p3_10_0_c;
+  assign sel_p3_10_1_c = \$1538  | \$1539 ;
+  assign \$1540  = \sel_l10_s0$663 [2] ^ sel_p2_7_2_s;
+  assign sel_p3_10_2_s = \$1540  ^ sel_p3_10_1_c;
+  assign \$1541  = \sel_l10_s0$663 [2] & sel_p2_7_2_s;
+  assign \$1542  = \sel_l10_s0$663 [2] & sel_p3_10_1_c;
+  assign \$1543  = \$1541  | \$1542 ;
+  assign \$1544  = sel_p2_7_2_s & sel_p3_10_1_c;
+  assign sel_p3_10_2_c = \$1543  | \$1544 ;
+  assign \$1545  = \sel_l10_s0$663 [3] ^ sel_p2_7_3_s;
+  assign sel_p3_10_3_s = \$1545  ^ sel_p3_10_2_c;
+  assign \$1546  = \sel_l10_s0$663 [3] & sel_p2_7_3_s;
+  assign \$1547  = \sel_l10_s0$663 [3] & sel_p3_10_2_c;
+  assign \$1548  = \$1546  | \$1547 ;
+  assign \$1549  = sel_p2_7_3_s & sel_p3_10_2_c;
+  assign sel_p3_10_3_c = \$1548  | \$1549 ;
+  assign sel_p3_11_0_s = \sel_l10_s0$613 [0] ^ sel_p2_7_0_s;
+  assign sel_p3_11_0_c = \sel_l10_s0$613 [0] & sel_p2_7_0_s;
+  assign \$1550  = \sel_l10_s0$613 [1] ^ sel_p2_7_1_s;
+  assign sel_p3_11_1_s = \$1550  ^ sel_p3_11_0_c;
+  assign \$1551  = \sel_l10_s0$613 [1] & sel_p2_7_1_s;
+  assign \$1552  = \sel_l10_s0$613 [1] & sel_p3_11_0_c;
+  assign \$1553  = \$1551  | \$1552 ;
+  assign \$1554  = sel_p2_7_1_s & sel_p3_11_0_c;
+  assign sel_p3_11_1_c = \$1553  | \$1554 ;
+  assign \$1555  = \sel_l10_s0$613 [2] ^ sel_p2_7_2_s;
+  assign sel_p3_11_2_s = \$1555  ^ sel_p3_11_1_c;
+  assign \$1556  = \sel_l10_s0$613 [2] & sel_p2_7_2_s;
+  assign \$1557  = \sel_l10_s0$613 [2] & sel_p3_11_1_c;
+  assign \$1558  = \$1556  | \$1557 ;
+  assign \$1559  = sel_p2_7_2_s & sel_p3_11_1_c;
+  assign sel_p3_11_2_c = \$1558  | \$1559 ;
+  assign \$1560  = \sel_l10_s0$613 [3] ^ sel_p2_7_3_s;
+  assign sel_p3_11_3_s = \$1560  ^ sel_p3_11_2_c;
+  assign \$1561  = \sel_l10_s0$613 [3] & sel_p2_7_3_s;
+  assign \$1562  = \sel_l10_s0$613 [3] & sel_p3_11_2_c;
+  assign \$1563  = \$1561  | \$1562 ;
+  assign \$1564  = sel_p2_7_3_s & sel_p3_11_2_c;
+  assign sel_p3_11_3_c = \$1563  | \$1564 ;
   assign sel_p3_12_0_s = sel_p2_12_0_s ^ sel_p2_7_0_s;
   assign sel_p3_12_0_c = sel_p2_12_0_s & sel_p2_7_0_s;
-  assign \$1561  = sel_p2_12_1_s ^ sel_p2_7_1_s;
-  assign sel_p3_12_1_s = \$1561  ^ sel_p3_12_0_c;
-  assign \$1562  = sel_p2_12_1_s & sel_p2_7_1_s;
-  assign \$1563  = sel_p2_12_1_s & sel_p3_12_0_c;
-  assign \$1564  = \$1562  | \$1563 ;
-  assign \$1565  = sel_p2_7_1_s & sel_p3_12_0_c;
-  assign sel_p3_12_1_c = \$1564  | \$1565 ;
-  assign \$1566  = sel_p2_12_2_s ^ sel_p2_7_2_s;
-  assign sel_p3_12_2_s = \$1566  ^ sel_p3_12_1_c;
-  assign \$1567  = sel_p2_12_2_s & sel_p2_7_2_s;
-  assign \$1568  = sel_p2_12_2_s & sel_p3_12_1_c;
-  assign \$1569  = \$1567  | \$1568 ;
-  assign \$1570  = sel_p2_7_2_s & sel_p3_12_1_c;
-  assign sel_p3_12_2_c = \$1569  | \$1570 ;
-  assign \$1571  = sel_p2_12_3_s ^ sel_p2_7_3_s;
-  assign sel_p3_12_3_s = \$1571  ^ sel_p3_12_2_c;
-  assign \$1572  = sel_p2_12_3_s & sel_p2_7_3_s;
-  assign \$1573  = sel_p2_12_3_s & sel_p3_12_2_c;
-  assign \$1574  = \$1572  | \$1573 ;
-  assign \$1575  = sel_p2_7_3_s & sel_p3_12_2_c;
-  assign sel_p3_12_3_c = \$1574  | \$1575 ;
+  assign \$1565  = sel_p2_12_1_s ^ sel_p2_7_1_s;
+  assign sel_p3_12_1_s = \$1565  ^ sel_p3_12_0_c;
+  assign \$1566  = sel_p2_12_1_s & sel_p2_7_1_s;
+  assign \$1567  = sel_p2_12_1_s & sel_p3_12_0_c;
+  assign \$1568  = \$1566  | \$1567 ;
+  assign \$1569  = sel_p2_7_1_s & sel_p3_12_0_c;
+  assign sel_p3_12_1_c = \$1568  | \$1569 ;
+  assign \$1570  = sel_p2_12_2_s ^ sel_p2_7_2_s;
+  assign sel_p3_12_2_s = \$1570  ^ sel_p3_12_1_c;
+  assign \$1571  = sel_p2_12_2_s & sel_p2_7_2_s;
+  assign \$1572  = sel_p2_12_2_s & sel_p3_12_1_c;
+  assign \$1573  = \$1571  | \$1572 ;
+  assign \$1574  = sel_p2_7_2_s & sel_p3_12_1_c;
+  assign sel_p3_12_2_c = \$1573  | \$1574 ;
+  assign \$1575  = sel_p2_12_3_s ^ sel_p2_7_3_s;
+  assign sel_p3_12_3_s = \$1575  ^ sel_p3_12_2_c;
+  assign \$1576  = sel_p2_12_3_s & sel_p2_7_3_s;
+  assign \$1577  = sel_p2_12_3_s & sel_p3_12_2_c;
+  assign \$1578  = \$1576  | \$1577 ;
+  assign \$1579  = sel_p2_7_3_s & sel_p3_12_2_c;
+  assign sel_p3_12_3_c = \$1578  | \$1579 ;
   assign sel_p3_13_0_s = sel_p2_13_0_s ^ sel_p2_7_0_s;
   assign sel_p3_13_0_c = sel_p2_13_0_s & sel_p2_7_0_s;
-  assign \$1576  = sel_p2_13_1_s ^ sel_p2_7_1_s;
-  assign sel_p3_13_1_s = \$1576  ^ sel_p3_13_0_c;
-  assign \$1577  = sel_p2_13_1_s & sel_p2_7_1_s;
-  assign \$1578  = sel_p2_13_1_s & sel_p3_13_0_c;
-  assign \$1579  = \$1577  | \$1578 ;
-  assign \$1580  = sel_p2_7_1_s & sel_p3_13_0_c;
-  assign sel_p3_13_1_c = \$1579  | \$1580 ;
-  assign \$1581  = sel_p2_13_2_s ^ sel_p2_7_2_s;
-  assign sel_p3_13_2_s = \$1581  ^ sel_p3_13_1_c;
-  assign \$1582  = sel_p2_13_2_s & sel_p2_7_2_s;
-  assign \$1583  = sel_p2_13_2_s & sel_p3_13_1_c;
-  assign \$1584  = \$1582  | \$1583 ;
-  assign \$1585  = sel_p2_7_2_s & sel_p3_13_1_c;
-  assign sel_p3_13_2_c = \$1584  | \$1585 ;
-  assign \$1586  = sel_p2_13_3_s ^ sel_p2_7_3_s;
-  assign sel_p3_13_3_s = \$1586  ^ sel_p3_13_2_c;
-  assign \$1587  = sel_p2_13_3_s & sel_p2_7_3_s;
-  assign \$1588  = sel_p2_13_3_s & sel_p3_13_2_c;
-  assign \$1589  = \$1587  | \$1588 ;
-  assign \$1590  = sel_p2_7_3_s & sel_p3_13_2_c;
-  assign sel_p3_13_3_c = \$1589  | \$1590 ;
+  assign \$1580  = sel_p2_13_1_s ^ sel_p2_7_1_s;
+  assign sel_p3_13_1_s = \$1580  ^ sel_p3_13_0_c;
+  assign \$1581  = sel_p2_13_1_s & sel_p2_7_1_s;
+  assign \$1582  = sel_p2_13_1_s & sel_p3_13_0_c;
+  assign \$1583  = \$1581  | \$1582 ;
+  assign \$1584  = sel_p2_7_1_s & sel_p3_13_0_c;
+  assign sel_p3_13_1_c = \$1583  | \$1584 ;
+  assign \$1585  = sel_p2_13_2_s ^ sel_p2_7_2_s;
+  assign sel_p3_13_2_s = \$1585  ^ sel_p3_13_1_c;
+  assign \$1586  = sel_p2_13_2_s & sel_p2_7_2_s;
+  assign \$1587  = sel_p2_13_2_s & sel_p3_13_1_c;
+  assign \$1588  = \$1586  | \$1587 ;
+  assign \$1589  = sel_p2_7_2_s & sel_p3_13_1_c;
+  assign sel_p3_13_2_c = \$1588  | \$1589 ;
+  assign \$1590  = sel_p2_13_3_s ^ sel_p2_7_3_s;
+  assign sel_p3_13_3_s = \$1590  ^ sel_p3_13_2_c;
+  assign \$1591  = sel_p2_13_3_s & sel_p2_7_3_s;
+  assign \$1592  = sel_p2_13_3_s & sel_p3_13_2_c;
+  assign \$1593  = \$1591  | \$1592 ;
+  assign \$1594  = sel_p2_7_3_s & sel_p3_13_2_c;
+  assign sel_p3_13_3_c = \$1593  | \$1594 ;
   assign sel_p3_14_0_s = sel_p2_14_0_s ^ sel_p2_7_0_s;
   assign sel_p3_14_0_c = sel_p2_14_0_s & sel_p2_7_0_s;
-  assign \$1591  = sel_p2_14_1_s ^ sel_p2_7_1_s;
-  assign sel_p3_14_1_s = \$1591  ^ sel_p3_14_0_c;
-  assign \$1592  = sel_p2_14_1_s & sel_p2_7_1_s;
-  assign \$1593  = sel_p2_14_1_s & sel_p3_14_0_c;
-  assign \$1594  = \$1592  | \$1593 ;
-  assign \$1595  = sel_p2_7_1_s & sel_p3_14_0_c;
-  assign sel_p3_14_1_c = \$1594  | \$1595 ;
-  assign \$1596  = sel_p2_14_2_s ^ sel_p2_7_2_s;
-  assign sel_p3_14_2_s = \$1596  ^ sel_p3_14_1_c;
-  assign \$1597  = sel_p2_14_2_s & sel_p2_7_2_s;
-  assign \$1598  = sel_p2_14_2_s & sel_p3_14_1_c;
-  assign \$1599  = \$1597  | \$1598 ;
-  assign \$1600  = sel_p2_7_2_s & sel_p3_14_1_c;
-  assign sel_p3_14_2_c = \$1599  | \$1600 ;
-  assign \$1601  = sel_p2_14_3_s ^ sel_p2_7_3_s;
-  assign sel_p3_14_3_s = \$1601  ^ sel_p3_14_2_c;
-  assign \$1602  = sel_p2_14_3_s & sel_p2_7_3_s;
-  assign \$1603  = sel_p2_14_3_s & sel_p3_14_2_c;
-  assign \$1604  = \$1602  | \$1603 ;
-  assign \$1605  = sel_p2_7_3_s & sel_p3_14_2_c;
-  assign sel_p3_14_3_c = \$1604  | \$1605 ;
-  assign \$1606  = ! \sel_l12_s0$825 ;
-  assign \$1607  = sel_l12_s0[1] & \$1606 ;
-  assign \$1608  = ! \sel_l12_s0$826 ;
-  assign \$1609  = sel_l12_s0[2] & \$1608 ;
-  assign \$1610  = ! \sel_l12_s0$827 ;
-  assign \$1611  = sel_l12_s0[3] & \$1610 ;
-  assign \$1612  = ! \sel_l12_s0$828 ;
-  assign \$1613  = sel_l12_s0[4] & \$1612 ;
-  assign \$1614  = ! \sel_l12_s0$829 ;
-  assign \$1615  = sel_l12_s0[5] & \$1614 ;
-  assign \$1616  = ! \sel_l12_s0$830 ;
-  assign \$1617  = sel_l12_s0[6] & \$1616 ;
-  assign \$1618  = ! \sel_l12_s0$831 ;
-  assign \$1619  = sel_l12_s0[7] & \$1618 ;
-  assign \$1620  = ! \sel_l12_s0$832 ;
-  assign \$1621  = sel_l12_s0[8] & \$1620 ;
-  assign \$1623  = sel_l12_s0[1] & \$1622 ;
-  assign \$1624  = \sel_l12_s0$826  == 1'h1;
-  assign \$1625  = sel_l12_s0[2] & \$1624 ;
-  assign \$1626  = \sel_l12_s0$827  == 1'h1;
-  assign \$1627  = sel_l12_s0[3] & \$1626 ;
-  assign \$1628  = \sel_l12_s0$828  == 1'h1;
-  assign \$1629  = sel_l12_s0[4] & \$1628 ;
-  assign \$1630  = \sel_l12_s0$829  == 1'h1;
-  assign \$1631  = sel_l12_s0[5] & \$1630 ;
-  assign \$1632  = \sel_l12_s0$830  == 1'h1;
-  assign \$1633  = sel_l12_s0[6] & \$1632 ;
-  assign \$1634  = \sel_l12_s0$831  == 1'h1;
-  assign \$1635  = sel_l12_s0[7] & \$1634 ;
-  assign \$1636  = \sel_l12_s0$832  == 1'h1;
-  assign \$1637  = sel_l12_s0[8] & \$1636 ;
-  assign \$1638  = \sel_l12_s0$834  == 1'h1;
-  assign \$1639  = sel_l12_s0[9] & \$1638 ;
-  assign \$1640  = \sel_l12_s0$826  == 2'h2;
-  assign \$1641  = sel_l12_s0[2] & \$1640 ;
-  assign \$1642  = \sel_l12_s0$827  == 2'h2;
-  assign \$1643  = sel_l12_s0[3] & \$1642 ;
-  assign \$1644  = \sel_l12_s0$828  == 2'h2;
-  assign \$1645  = sel_l12_s0[4] & \$1644 ;
-  assign \$1646  = \sel_l12_s0$829  == 2'h2;
-  assign \$1647  = sel_l12_s0[5] & \$1646 ;
-  assign \$1648  = \sel_l12_s0$830  == 2'h2;
-  assign \$1649  = sel_l12_s0[6] & \$1648 ;
-  assign \$1650  = \sel_l12_s0$831  == 2'h2;
-  assign \$1651  = sel_l12_s0[7] & \$1650 ;
-  assign \$1652  = \sel_l12_s0$832  == 2'h2;
-  assign \$1653  = sel_l12_s0[8] & \$1652 ;
-  assign \$1654  = \sel_l12_s0$834  == 2'h2;
-  assign \$1655  = sel_l12_s0[9] & \$1654 ;
-  assign \$1656  = \sel_l12_s0$836  == 2'h2;
-  assign \$1657  = sel_l12_s0[10] & \$1656 ;
-  assign \$1658  = \sel_l12_s0$827  == 2'h3;
-  assign \$1659  = sel_l12_s0[3] & \$1658 ;
-  assign \$1660  = \sel_l12_s0$828  == 2'h3;
-  assign \$1661  = sel_l12_s0[4] & \$1660 ;
-  assign \$1662  = \sel_l12_s0$829  == 2'h3;
-  assign \$1663  = sel_l12_s0[5] & \$1662 ;
-  assign \$1664  = \sel_l12_s0$830  == 2'h3;
-  assign \$1665  = sel_l12_s0[6] & \$1664 ;
-  assign \$1666  = \sel_l12_s0$831  == 2'h3;
-  assign \$1667  = sel_l12_s0[7] & \$1666 ;
-  assign \$1668  = \sel_l12_s0$832  == 2'h3;
-  assign \$1669  = sel_l12_s0[8] & \$1668 ;
-  assign \$1670  = \sel_l12_s0$834  == 2'h3;
-  assign \$1671  = sel_l12_s0[9] & \$1670 ;
-  assign \$1672  = \sel_l12_s0$836  == 2'h3;
-  assign \$1673  = sel_l12_s0[10] & \$1672 ;
-  assign \$1674  = \sel_l12_s0$838  == 2'h3;
-  assign \$1675  = sel_l12_s0[11] & \$1674 ;
-  assign \$1676  = \sel_l12_s0$828  == 3'h4;
-  assign \$1677  = sel_l12_s0[4] & \$1676 ;
-  assign \$1678  = \sel_l12_s0$829  == 3'h4;
-  assign \$1679  = sel_l12_s0[5] & \$1678 ;
-  assign \$1680  = \sel_l12_s0$830  == 3'h4;
-  assign \$1681  = sel_l12_s0[6] & \$1680 ;
-  assign \$1682  = \sel_l12_s0$831  == 3'h4;
-  assign \$1683  = sel_l12_s0[7] & \$1682 ;
-  assign \$1684  = \sel_l12_s0$832  == 3'h4;
-  assign \$1685  = sel_l12_s0[8] & \$1684 ;
-  assign \$1686  = \sel_l12_s0$834  == 3'h4;
-  assign \$1687  = sel_l12_s0[9] & \$1686 ;
-  assign \$1688  = \sel_l12_s0$836  == 3'h4;
-  assign \$1689  = sel_l12_s0[10] & \$1688 ;
-  assign \$1690  = \sel_l12_s0$838  == 3'h4;
-  assign \$1691  = sel_l12_s0[11] & \$1690 ;
-  assign \$1692  = \sel_l12_s0$840  == 3'h4;
-  assign \$1693  = sel_l12_s0[12] & \$1692 ;
-  assign \$1694  = \sel_l12_s0$829  == 3'h5;
-  assign \$1695  = sel_l12_s0[5] & \$1694 ;
-  assign \$1696  = \sel_l12_s0$830  == 3'h5;
-  assign \$1697  = sel_l12_s0[6] & \$1696 ;
-  assign \$1698  = \sel_l12_s0$831  == 3'h5;
-  assign \$1699  = sel_l12_s0[7] & \$1698 ;
-  assign \$1700  = \sel_l12_s0$832  == 3'h5;
-  assign \$1701  = sel_l12_s0[8] & \$1700 ;
-  assign \$1702  = \sel_l12_s0$834  == 3'h5;
-  assign \$1703  = sel_l12_s0[9] & \$1702 ;
-  assign \$1704  = \sel_l12_s0$836  == 3'h5;
-  assign \$1705  = sel_l12_s0[10] & \$1704 ;
-  assign \$1706  = \sel_l12_s0$838  == 3'h5;
-  assign \$1707  = sel_l12_s0[11] & \$1706 ;
-  assign \$1708  = \sel_l12_s0$840  == 3'h5;
-  assign \$1709  = sel_l12_s0[12] & \$1708 ;
-  assign \$1710  = \sel_l12_s0$842  == 3'h5;
-  assign \$1711  = sel_l12_s0[13] & \$1710 ;
-  assign \$1712  = \sel_l12_s0$830  == 3'h6;
-  assign \$1713  = sel_l12_s0[6] & \$1712 ;
-  assign \$1714  = \sel_l12_s0$831  == 3'h6;
-  assign \$1715  = sel_l12_s0[7] & \$1714 ;
-  assign \$1716  = \sel_l12_s0$832  == 3'h6;
-  assign \$1717  = sel_l12_s0[8] & \$1716 ;
-  assign \$1718  = \sel_l12_s0$834  == 3'h6;
-  assign \$1719  = sel_l12_s0[9] & \$1718 ;
-  assign \$1720  = \sel_l12_s0$836  == 3'h6;
-  assign \$1721  = sel_l12_s0[10] & \$1720 ;
-  assign \$1722  = \sel_l12_s0$838  == 3'h6;
-  assign \$1723  = sel_l12_s0[11] & \$1722 ;
-  assign \$1724  = \sel_l12_s0$840  == 3'h6;
-  assign \$1725  = sel_l12_s0[12] & \$1724 ;
-  assign \$1726  = \sel_l12_s0$842  == 3'h6;
-  assign \$1727  = sel_l12_s0[13] & \$1726 ;
-  assign \$1728  = \sel_l12_s0$844  == 3'h6;
-  assign \$1729  = sel_l12_s0[14] & \$1728 ;
-  assign \$1730  = \sel_l12_s0$831  == 3'h7;
-  assign \$1731  = sel_l12_s0[7] & \$1730 ;
-  assign \$1732  = \sel_l12_s0$832  == 3'h7;
-  assign \$1733  = sel_l12_s0[8] & \$1732 ;
-  assign \$1734  = \sel_l12_s0$834  == 3'h7;
-  assign \$1735  = sel_l12_s0[9] & \$1734 ;
-  assign \$1736  = \sel_l12_s0$836  == 3'h7;
-  assign \$1737  = sel_l12_s0[10] & \$1736 ;
-  assign \$1738  = \sel_l12_s0$838  == 3'h7;
-  assign \$1739  = sel_l12_s0[11] & \$1738 ;
-  assign \$1740  = \sel_l12_s0$840  == 3'h7;
-  assign \$1741  = sel_l12_s0[12] & \$1740 ;
-  assign \$1742  = \sel_l12_s0$842  == 3'h7;
-  assign \$1743  = sel_l12_s0[13] & \$1742 ;
-  assign \$1744  = \sel_l12_s0$844  == 3'h7;
-  assign \$1745  = sel_l12_s0[14] & \$1744 ;
-  assign \$1746  = \sel_l12_s0$846  == 3'h7;
-  assign \$1747  = sel_l12_s0[15] & \$1746 ;
-  assign \$1748  = sel_dl1_r0_q[7:0] & { sel_l12_s0[0], sel_l12_s0[0], sel_l12_s0[0], sel_l12_s0[0], sel_l12_s0[0], sel_l12_s0[0], sel_l12_s0[0], sel_l12_s0[0] };
-  assign \$1749  = sel_dl1_r0_q[15:8] & { \$1607 , \$1607 , \$1607 , \$1607 , \$1607 , \$1607 , \$1607 , \$1607  };
-  assign \$1750  = \$1748  | \$1749 ;
-  assign \$1751  = sel_dl1_r0_q[23:16] & { \$1609 , \$1609 , \$1609 , \$1609 , \$1609 , \$1609 , \$1609 , \$1609  };
-  assign sel_or0_0 = \$1750  | \$1751 ;
-  assign \$1752  = sel_dl1_r0_q[31:24] & { \$1611 , \$1611 , \$1611 , \$1611 , \$1611 , \$1611 , \$1611 , \$1611  };
-  assign \$1753  = sel_dl1_r0_q[39:32] & { \$1613 , \$1613 , \$1613 , \$1613 , \$1613 , \$1613 , \$1613 , \$1613  };
-  assign \$1754  = \$1752  | \$1753 ;
-  assign \$1755  = sel_dl1_r0_q[47:40] & { \$1615 , \$1615 , \$1615 , \$1615 , \$1615 , \$1615 , \$1615 , \$1615  };
-  assign sel_or0_3 = \$1754  | \$1755 ;
-  assign \$1756  = sel_dl1_r0_q[55:48] & { \$1617 , \$1617 , \$1617 , \$1617 , \$1617 , \$1617 , \$1617 , \$1617  };
-  assign \$1757  = sel_dl1_r0_q[63:56] & { \$1619 , \$1619 , \$1619 , \$1619 , \$1619 , \$1619 , \$1619 , \$1619  };
-  assign \$1758  = \$1756  | \$1757 ;
-  assign \$1759  = sel_dl1_r0_q[71:64] & { \$1621 , \$1621 , \$1621 , \$1621 , \$1621 , \$1621 , \$1621 , \$1621  };
-  assign sel_or0_6 = \$1758  | \$1759 ;
-  assign \$1760  = \$1607  | \$1611 ;
-  assign \$1761  = \$1615  | \$1619 ;
-  assign \$1762  = \$1760  | \$1761 ;
-  assign \$1763  = \$1609  | \$1611 ;
-  assign \$1764  = \$1617  | \$1619 ;
-  assign \$1765  = \$1763  | \$1764 ;
-  assign \$1766  = \$1613  | \$1615 ;
-  assign \$1767  = \$1617  | \$1619 ;
+  assign \$1595  = sel_p2_14_1_s ^ sel_p2_7_1_s;
+  assign sel_p3_14_1_s = \$1595  ^ sel_p3_14_0_c;
+  assign \$1596  = sel_p2_14_1_s & sel_p2_7_1_s;
+  assign \$1597  = sel_p2_14_1_s & sel_p3_14_0_c;
+  assign \$1598  = \$1596  | \$1597 ;
+  assign \$1599  = sel_p2_7_1_s & sel_p3_14_0_c;
+  assign sel_p3_14_1_c = \$1598  | \$1599 ;
+  assign \$1600  = sel_p2_14_2_s ^ sel_p2_7_2_s;
+  assign sel_p3_14_2_s = \$1600  ^ sel_p3_14_1_c;
+  assign \$1601  = sel_p2_14_2_s & sel_p2_7_2_s;
+  assign \$1602  = sel_p2_14_2_s & sel_p3_14_1_c;
+  assign \$1603  = \$1601  | \$1602 ;
+  assign \$1604  = sel_p2_7_2_s & sel_p3_14_1_c;
+  assign sel_p3_14_2_c = \$1603  | \$1604 ;
+  assign \$1605  = sel_p2_14_3_s ^ sel_p2_7_3_s;
+  assign sel_p3_14_3_s = \$1605  ^ sel_p3_14_2_c;
+  assign \$1606  = sel_p2_14_3_s & sel_p2_7_3_s;
+  assign \$1607  = sel_p2_14_3_s & sel_p3_14_2_c;
+  assign \$1608  = \$1606  | \$1607 ;
+  assign \$1609  = sel_p2_7_3_s & sel_p3_14_2_c;
+  assign sel_p3_14_3_c = \$1608  | \$1609 ;
+  assign \$1610  = ~ stall_adv4_valid;
+  assign stall_adv4 = \$1610  | o__ready;
+  assign \$1611  = ! \sel_l10_s0$720 ;
+  assign \$1612  = \sel_l10_s0$719 [1] & \$1611 ;
+  assign \$1613  = ! \sel_l10_s0$721 ;
+  assign \$1614  = \sel_l10_s0$719 [2] & \$1613 ;
+  assign \$1615  = ! \sel_l10_s0$722 ;
+  assign \$1616  = \sel_l10_s0$719 [3] & \$1615 ;
+  assign \$1617  = ! \sel_l10_s0$578 ;
+  assign \$1618  = \sel_l10_s0$719 [4] & \$1617 ;
+  assign \$1619  = ! { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
+  assign \$1620  = \sel_l10_s0$719 [5] & \$1619 ;
+  assign \$1621  = ! { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
+  assign \$1622  = \sel_l10_s0$719 [6] & \$1621 ;
+  assign \$1623  = ! { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
+  assign \$1624  = \sel_l10_s0$719 [7] & \$1623 ;
+  assign \$1625  = ! { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s };
+  assign \$1626  = \sel_l10_s0$719 [8] & \$1625 ;
+  assign \$1628  = \sel_l10_s0$719 [1] & \$1627 ;
+  assign \$1629  = \sel_l10_s0$721  == 1'h1;
+  assign \$1630  = \sel_l10_s0$719 [2] & \$1629 ;
+  assign \$1631  = \sel_l10_s0$722  == 1'h1;
+  assign \$1632  = \sel_l10_s0$719 [3] & \$1631 ;
+  assign \$1633  = \sel_l10_s0$578  == 1'h1;
+  assign \$1634  = \sel_l10_s0$719 [4] & \$1633 ;
+  assign \$1635  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s } == 1'h1;
+  assign \$1636  = \sel_l10_s0$719 [5] & \$1635 ;
+  assign \$1637  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 1'h1;
+  assign \$1638  = \sel_l10_s0$719 [6] & \$1637 ;
+  assign \$1639  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 1'h1;
+  assign \$1640  = \sel_l10_s0$719 [7] & \$1639 ;
+  assign \$1641  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 1'h1;
+  assign \$1642  = \sel_l10_s0$719 [8] & \$1641 ;
+  assign \$1643  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 1'h1;
+  assign \$1644  = \sel_l10_s0$719 [9] & \$1643 ;
+  assign \$1645  = \sel_l10_s0$721  == 2'h2;
+  assign \$1646  = \sel_l10_s0$719 [2] & \$1645 ;
+  assign \$1647  = \sel_l10_s0$722  == 2'h2;
+  assign \$1648  = \sel_l10_s0$719 [3] & \$1647 ;
+  assign \$1649  = \sel_l10_s0$578  == 2'h2;
+  assign \$1650  = \sel_l10_s0$719 [4] & \$1649 ;
+  assign \$1651  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s } == 2'h2;
+  assign \$1652  = \sel_l10_s0$719 [5] & \$1651 ;
+  assign \$1653  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 2'h2;
+  assign \$1654  = \sel_l10_s0$719 [6] & \$1653 ;
+  assign \$1655  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 2'h2;
+  assign \$1656  = \sel_l10_s0$719 [7] & \$1655 ;
+  assign \$1657  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 2'h2;
+  assign \$1658  = \sel_l10_s0$719 [8] & \$1657 ;
+  assign \$1659  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 2'h2;
+  assign \$1660  = \sel_l10_s0$719 [9] & \$1659 ;
+  assign \$1661  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 2'h2;
+  assign \$1662  = \sel_l10_s0$719 [10] & \$1661 ;
+  assign \$1663  = \sel_l10_s0$722  == 2'h3;
+  assign \$1664  = \sel_l10_s0$719 [3] & \$1663 ;
+  assign \$1665  = \sel_l10_s0$578  == 2'h3;
+  assign \$1666  = \sel_l10_s0$719 [4] & \$1665 ;
+  assign \$1667  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s } == 2'h3;
+  assign \$1668  = \sel_l10_s0$719 [5] & \$1667 ;
+  assign \$1669  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 2'h3;
+  assign \$1670  = \sel_l10_s0$719 [6] & \$1669 ;
+  assign \$1671  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 2'h3;
+  assign \$1672  = \sel_l10_s0$719 [7] & \$1671 ;
+  assign \$1673  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 2'h3;
+  assign \$1674  = \sel_l10_s0$719 [8] & \$1673 ;
+  assign \$1675  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 2'h3;
+  assign \$1676  = \sel_l10_s0$719 [9] & \$1675 ;
+  assign \$1677  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 2'h3;
+  assign \$1678  = \sel_l10_s0$719 [10] & \$1677 ;
+  assign \$1679  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 2'h3;
+  assign \$1680  = \sel_l10_s0$719 [11] & \$1679 ;
+  assign \$1681  = \sel_l10_s0$578  == 3'h4;
+  assign \$1682  = \sel_l10_s0$719 [4] & \$1681 ;
+  assign \$1683  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s } == 3'h4;
+  assign \$1684  = \sel_l10_s0$719 [5] & \$1683 ;
+  assign \$1685  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 3'h4;
+  assign \$1686  = \sel_l10_s0$719 [6] & \$1685 ;
+  assign \$1687  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 3'h4;
+  assign \$1688  = \sel_l10_s0$719 [7] & \$1687 ;
+  assign \$1689  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 3'h4;
+  assign \$1690  = \sel_l10_s0$719 [8] & \$1689 ;
+  assign \$1691  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h4;
+  assign \$1692  = \sel_l10_s0$719 [9] & \$1691 ;
+  assign \$1693  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h4;
+  assign \$1694  = \sel_l10_s0$719 [10] & \$1693 ;
+  assign \$1695  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h4;
+  assign \$1696  = \sel_l10_s0$719 [11] & \$1695 ;
+  assign \$1697  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h4;
+  assign \$1698  = \sel_l10_s0$719 [12] & \$1697 ;
+  assign \$1699  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s } == 3'h5;
+  assign \$1700  = \sel_l10_s0$719 [5] & \$1699 ;
+  assign \$1701  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 3'h5;
+  assign \$1702  = \sel_l10_s0$719 [6] & \$1701 ;
+  assign \$1703  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 3'h5;
+  assign \$1704  = \sel_l10_s0$719 [7] & \$1703 ;
+  assign \$1705  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 3'h5;
+  assign \$1706  = \sel_l10_s0$719 [8] & \$1705 ;
+  assign \$1707  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h5;
+  assign \$1708  = \sel_l10_s0$719 [9] & \$1707 ;
+  assign \$1709  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h5;
+  assign \$1710  = \sel_l10_s0$719 [10] & \$1709 ;
+  assign \$1711  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h5;
+  assign \$1712  = \sel_l10_s0$719 [11] & \$1711 ;
+  assign \$1713  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h5;
+  assign \$1714  = \sel_l10_s0$719 [12] & \$1713 ;
+  assign \$1715  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h5;
+  assign \$1716  = \sel_l10_s0$719 [13] & \$1715 ;
+  assign \$1717  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 3'h6;
+  assign \$1718  = \sel_l10_s0$719 [6] & \$1717 ;
+  assign \$1719  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 3'h6;
+  assign \$1720  = \sel_l10_s0$719 [7] & \$1719 ;
+  assign \$1721  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 3'h6;
+  assign \$1722  = \sel_l10_s0$719 [8] & \$1721 ;
+  assign \$1723  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h6;
+  assign \$1724  = \sel_l10_s0$719 [9] & \$1723 ;
+  assign \$1725  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h6;
+  assign \$1726  = \sel_l10_s0$719 [10] & \$1725 ;
+  assign \$1727  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h6;
+  assign \$1728  = \sel_l10_s0$719 [11] & \$1727 ;
+  assign \$1729  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h6;
+  assign \$1730  = \sel_l10_s0$719 [12] & \$1729 ;
+  assign \$1731  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h6;
+  assign \$1732  = \sel_l10_s0$719 [13] & \$1731 ;
+  assign \$1733  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s } == 3'h6;
+  assign \$1734  = \sel_l10_s0$719 [14] & \$1733 ;
+  assign \$1735  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 3'h7;
+  assign \$1736  = \sel_l10_s0$719 [7] & \$1735 ;
+  assign \$1737  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 3'h7;
+  assign \$1738  = \sel_l10_s0$719 [8] & \$1737 ;
+  assign \$1739  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h7;
+  assign \$1740  = \sel_l10_s0$719 [9] & \$1739 ;
+  assign \$1741  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h7;
+  assign \$1742  = \sel_l10_s0$719 [10] & \$1741 ;
+  assign \$1743  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h7;
+  assign \$1744  = \sel_l10_s0$719 [11] & \$1743 ;
+  assign \$1745  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h7;
+  assign \$1746  = \sel_l10_s0$719 [12] & \$1745 ;
+  assign \$1747  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h7;
+  assign \$1748  = \sel_l10_s0$719 [13] & \$1747 ;
+  assign \$1749  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s } == 3'h7;
+  assign \$1750  = \sel_l10_s0$719 [14] & \$1749 ;
+  assign \$1751  = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s } == 3'h7;
+  assign \$1752  = \sel_l10_s0$719 [15] & \$1751 ;
+  assign \$1753  = ~ stall_adv5_valid;
+  assign stall_adv5 = \$1753  | o__ready;
+  assign \$1754  = sel_l13_s0 & { \sel_l13_s0$734 [0], \sel_l13_s0$734 [0], \sel_l13_s0$734 [0], \sel_l13_s0$734 [0], \sel_l13_s0$734 [0], \sel_l13_s0$734 [0], \sel_l13_s0$734 [0], \sel_l13_s0$734 [0] };
+  assign \$1755  = \sel_l13_s0$735  & { \sel_l13_s0$734 [1], \sel_l13_s0$734 [1], \sel_l13_s0$734 [1], \sel_l13_s0$734 [1], \sel_l13_s0$734 [1], \sel_l13_s0$734 [1], \sel_l13_s0$734 [1], \sel_l13_s0$734 [1] };
+  assign \$1756  = \$1754  | \$1755 ;
+  assign \$1757  = \sel_l13_s0$736  & { \sel_l13_s0$734 [2], \sel_l13_s0$734 [2], \sel_l13_s0$734 [2], \sel_l13_s0$734 [2], \sel_l13_s0$734 [2], \sel_l13_s0$734 [2], \sel_l13_s0$734 [2], \sel_l13_s0$734 [2] };
+  assign sel_or0_0 = \$1756  | \$1757 ;
+  assign \$1758  = \sel_l13_s0$738  & { \sel_l13_s0$734 [3], \sel_l13_s0$734 [3], \sel_l13_s0$734 [3], \sel_l13_s0$734 [3], \sel_l13_s0$734 [3], \sel_l13_s0$734 [3], \sel_l13_s0$734 [3], \sel_l13_s0$734 [3] };
+  assign \$1759  = \sel_l13_s0$739  & { \sel_l13_s0$734 [4], \sel_l13_s0$734 [4], \sel_l13_s0$734 [4], \sel_l13_s0$734 [4], \sel_l13_s0$734 [4], \sel_l13_s0$734 [4], \sel_l13_s0$734 [4], \sel_l13_s0$734 [4] };
+  assign \$1760  = \$1758  | \$1759 ;
+  assign \$1761  = \sel_l13_s0$740  & { \sel_l13_s0$734 [5], \sel_l13_s0$734 [5], \sel_l13_s0$734 [5], \sel_l13_s0$734 [5], \sel_l13_s0$734 [5], \sel_l13_s0$734 [5], \sel_l13_s0$734 [5], \sel_l13_s0$734 [5] };
+  assign sel_or0_3 = \$1760  | \$1761 ;
+  assign \$1762  = \sel_l13_s0$742  & { \sel_l13_s0$734 [6], \sel_l13_s0$734 [6], \sel_l13_s0$734 [6], \sel_l13_s0$734 [6], \sel_l13_s0$734 [6], \sel_l13_s0$734 [6], \sel_l13_s0$734 [6], \sel_l13_s0$734 [6] };
+  assign \$1763  = \sel_l13_s0$743  & { \sel_l13_s0$734 [7], \sel_l13_s0$734 [7], \sel_l13_s0$734 [7], \sel_l13_s0$734 [7], \sel_l13_s0$734 [7], \sel_l13_s0$734 [7], \sel_l13_s0$734 [7], \sel_l13_s0$734 [7] };
+  assign \$1764  = \$1762  | \$1763 ;
+  assign \$1765  = \sel_l13_s0$744  & { \sel_l13_s0$734 [8], \sel_l13_s0$734 [8], \sel_l13_s0$734 [8], \sel_l13_s0$734 [8], \sel_l13_s0$734 [8], \sel_l13_s0$734 [8], \sel_l13_s0$734 [8], \sel_l13_s0$734 [8] };
+  assign sel_or0_6 = \$1764  | \$1765 ;
+  assign \$1766  = \sel_l13_s0$734 [1] | \sel_l13_s0$734 [3];
+  assign \$1767  = \sel_l13_s0$734 [5] | \sel_l13_s0$734 [7];
   assign \$1768  = \$1766  | \$1767 ;
-  assign \$1769  = sel_dl1_r0_q[15:8] & { \$1623 , \$1623 , \$1623 , \$1623 , \$1623 , \$1623 , \$1623 , \$1623  };
-  assign \$1770  = sel_dl1_r0_q[23:16] & { \$1625 , \$1625 , \$1625 , \$1625 , \$1625 , \$1625 , \$1625 , \$1625  };
+  assign \$1769  = \sel_l13_s0$734 [2] | \sel_l13_s0$734 [3];
+  assign \$1770  = \sel_l13_s0$734 [6] | \sel_l13_s0$734 [7];
   assign \$1771  = \$1769  | \$1770 ;
-  assign \$1772  = sel_dl1_r0_q[31:24] & { \$1627 , \$1627 , \$1627 , \$1627 , \$1627 , \$1627 , \$1627 , \$1627  };
-  assign sel_or1_0 = \$1771  | \$1772 ;
-  assign \$1773  = sel_dl1_r0_q[39:32] & { \$1629 , \$1629 , \$1629 , \$1629 , \$1629 , \$1629 , \$1629 , \$1629  };
-  assign \$1774  = sel_dl1_r0_q[47:40] & { \$1631 , \$1631 , \$1631 , \$1631 , \$1631 , \$1631 , \$1631 , \$1631  };
-  assign \$1775  = \$1773  | \$1774 ;
-  assign \$1776  = sel_dl1_r0_q[55:48] & { \$1633 , \$1633 , \$1633 , \$1633 , \$1633 , \$1633 , \$1633 , \$1633  };
-  assign sel_or1_3 = \$1775  | \$1776 ;
-  assign \$1777  = sel_dl1_r0_q[63:56] & { \$1635 , \$1635 , \$1635 , \$1635 , \$1635 , \$1635 , \$1635 , \$1635  };
-  assign \$1778  = sel_dl1_r0_q[71:64] & { \$1637 , \$1637 , \$1637 , \$1637 , \$1637 , \$1637 , \$1637 , \$1637  };
-  assign \$1779  = \$1777  | \$1778 ;
-  assign \$1780  = sel_dl1_r0_q[79:72] & { \$1639 , \$1639 , \$1639 , \$1639 , \$1639 , \$1639 , \$1639 , \$1639  };
-  assign sel_or1_6 = \$1779  | \$1780 ;
-  assign \$1781  = \$1623  | \$1627 ;
-  assign \$1782  = \$1631  | \$1635 ;
-  assign \$1783  = \$1781  | \$1782 ;
-  assign \$1784  = \$1783  | \$1639 ;
-  assign \$1785  = \$1625  | \$1627 ;
-  assign \$1786  = \$1633  | \$1635 ;
-  assign \$1787  = \$1785  | \$1786 ;
-  assign \$1788  = \$1629  | \$1631 ;
-  assign \$1789  = \$1633  | \$1635 ;
-  assign \$1790  = \$1788  | \$1789 ;
-  assign \$1791  = \$1637  | \$1639 ;
-  assign \$1792  = sel_dl1_r0_q[23:16] & { \$1641 , \$1641 , \$1641 , \$1641 , \$1641 , \$1641 , \$1641 , \$1641  };
-  assign \$1793  = sel_dl1_r0_q[31:24] & { \$1643 , \$1643 , \$1643 , \$1643 , \$1643 , \$1643 , \$1643 , \$1643  };
-  assign \$1794  = \$1792  | \$1793 ;
-  assign \$1795  = sel_dl1_r0_q[39:32] & { \$1645 , \$1645 , \$1645 , \$1645 , \$1645 , \$1645 , \$1645 , \$1645  };
-  assign sel_or2_0 = \$1794  | \$1795 ;
-  assign \$1796  = sel_dl1_r0_q[47:40] & { \$1647 , \$1647 , \$1647 , \$1647 , \$1647 , \$1647 , \$1647 , \$1647  };
-  assign \$1797  = sel_dl1_r0_q[55:48] & { \$1649 , \$1649 , \$1649 , \$1649 , \$1649 , \$1649 , \$1649 , \$1649  };
-  assign \$1798  = \$1796  | \$1797 ;
-  assign \$1799  = sel_dl1_r0_q[63:56] & { \$1651 , \$1651 , \$1651 , \$1651 , \$1651 , \$1651 , \$1651 , \$1651  };
-  assign sel_or2_3 = \$1798  | \$1799 ;
-  assign \$1800  = sel_dl1_r0_q[71:64] & { \$1653 , \$1653 , \$1653 , \$1653 , \$1653 , \$1653 , \$1653 , \$1653  };
-  assign \$1801  = sel_dl1_r0_q[79:72] & { \$1655 , \$1655 , \$1655 , \$1655 , \$1655 , \$1655 , \$1655 , \$1655  };
-  assign \$1802  = \$1800  | \$1801 ;
-  assign \$1803  = sel_dl1_r0_q[87:80] & { \$1657 , \$1657 , \$1657 , \$1657 , \$1657 , \$1657 , \$1657 , \$1657  };
-  assign sel_or2_6 = \$1802  | \$1803 ;
-  assign \$1804  = \$1643  | \$1647 ;
-  assign \$1805  = \$1651  | \$1655 ;
-  assign \$1806  = \$1804  | \$1805 ;
-  assign \$1807  = \$1641  | \$1643 ;
-  assign \$1808  = \$1649  | \$1651 ;
-  assign \$1809  = \$1807  | \$1808 ;
-  assign \$1810  = \$1809  | \$1657 ;
-  assign \$1811  = \$1645  | \$1647 ;
-  assign \$1812  = \$1649  | \$1651 ;
-  assign \$1813  = \$1811  | \$1812 ;
-  assign \$1814  = \$1653  | \$1655 ;
-  assign \$1815  = \$1814  | \$1657 ;
-  assign \$1816  = sel_dl1_r0_q[31:24] & { \$1659 , \$1659 , \$1659 , \$1659 , \$1659 , \$1659 , \$1659 , \$1659  };
-  assign \$1817  = sel_dl1_r0_q[39:32] & { \$1661 , \$1661 , \$1661 , \$1661 , \$1661 , \$1661 , \$1661 , \$1661  };
-  assign \$1818  = \$1816  | \$1817 ;
-  assign \$1819  = sel_dl1_r0_q[47:40] & { \$1663 , \$1663 , \$1663 , \$1663 , \$1663 , \$1663 , \$1663 , \$1663  };
-  assign sel_or3_0 = \$1818  | \$1819 ;
-  assign \$1820  = sel_dl1_r0_q[55:48] & { \$1665 , \$1665 , \$1665 , \$1665 , \$1665 , \$1665 , \$1665 , \$1665  };
-  assign \$1821  = sel_dl1_r0_q[63:56] & { \$1667 , \$1667 , \$1667 , \$1667 , \$1667 , \$1667 , \$1667 , \$1667  };
-  assign \$1822  = \$1820  | \$1821 ;
-  assign \$1823  = sel_dl1_r0_q[71:64] & { \$1669 , \$1669 , \$1669 , \$1669 , \$1669 , \$1669 , \$1669 , \$1669  };
-  assign sel_or3_3 = \$1822  | \$1823 ;
-  assign \$1824  = sel_dl1_r0_q[79:72] & { \$1671 , \$1671 , \$1671 , \$1671 , \$1671 , \$1671 , \$1671 , \$1671  };
-  assign \$1825  = sel_dl1_r0_q[87:80] & { \$1673 , \$1673 , \$1673 , \$1673 , \$1673 , \$1673 , \$1673 , \$1673  };
-  assign \$1826  = \$1824  | \$1825 ;
-  assign \$1827  = sel_dl1_r0_q[95:88] & { \$1675 , \$1675 , \$1675 , \$1675 , \$1675 , \$1675 , \$1675 , \$1675  };
-  assign sel_or3_6 = \$1826  | \$1827 ;
-  assign \$1828  = \$1659  | \$1663 ;
-  assign \$1829  = \$1667  | \$1671 ;
-  assign \$1830  = \$1828  | \$1829 ;
-  assign \$1831  = \$1830  | \$1675 ;
-  assign \$1832  = \$1659  | \$1665 ;
-  assign \$1833  = \$1667  | \$1673 ;
-  assign \$1834  = \$1832  | \$1833 ;
-  assign \$1835  = \$1834  | \$1675 ;
-  assign \$1836  = \$1661  | \$1663 ;
-  assign \$1837  = \$1665  | \$1667 ;
-  assign \$1838  = \$1836  | \$1837 ;
-  assign \$1839  = \$1669  | \$1671 ;
-  assign \$1840  = \$1673  | \$1675 ;
-  assign \$1841  = \$1839  | \$1840 ;
-  assign \$1842  = sel_dl1_r0_q[39:32] & { \$1677 , \$1677 , \$1677 , \$1677 , \$1677 , \$1677 , \$1677 , \$1677  };
-  assign \$1843  = sel_dl1_r0_q[47:40] & { \$1679 , \$1679 , \$1679 , \$1679 , \$1679 , \$1679 , \$1679 , \$1679  };
+  assign \$1772  = \sel_l13_s0$734 [4] | \sel_l13_s0$734 [5];
+  assign \$1773  = \sel_l13_s0$734 [6] | \sel_l13_s0$734 [7];
+  assign \$1774  = \$1772  | \$1773 ;
+  assign \$1775  = \sel_l13_s0$735  & { \sel_l13_s0$747 [0], \sel_l13_s0$747 [0], \sel_l13_s0$747 [0], \sel_l13_s0$747 [0], \sel_l13_s0$747 [0], \sel_l13_s0$747 [0], \sel_l13_s0$747 [0], \sel_l13_s0$747 [0] };
+  assign \$1776  = \sel_l13_s0$736  & { \sel_l13_s0$747 [1], \sel_l13_s0$747 [1], \sel_l13_s0$747 [1], \sel_l13_s0$747 [1], \sel_l13_s0$747 [1], \sel_l13_s0$747 [1], \sel_l13_s0$747 [1], \sel_l13_s0$747 [1] };
+  assign \$1777  = \$1775  | \$1776 ;
+  assign \$1778  = \sel_l13_s0$738  & { \sel_l13_s0$747 [2], \sel_l13_s0$747 [2], \sel_l13_s0$747 [2], \sel_l13_s0$747 [2], \sel_l13_s0$747 [2], \sel_l13_s0$747 [2], \sel_l13_s0$747 [2], \sel_l13_s0$747 [2] };
+  assign sel_or1_0 = \$1777  | \$1778 ;
+  assign \$1779  = \sel_l13_s0$739  & { \sel_l13_s0$747 [3], \sel_l13_s0$747 [3], \sel_l13_s0$747 [3], \sel_l13_s0$747 [3], \sel_l13_s0$747 [3], \sel_l13_s0$747 [3], \sel_l13_s0$747 [3], \sel_l13_s0$747 [3] };
+  assign \$1780  = \sel_l13_s0$740  & { \sel_l13_s0$747 [4], \sel_l13_s0$747 [4], \sel_l13_s0$747 [4], \sel_l13_s0$747 [4], \sel_l13_s0$747 [4], \sel_l13_s0$747 [4], \sel_l13_s0$747 [4], \sel_l13_s0$747 [4] };
+  assign \$1781  = \$1779  | \$1780 ;
+  assign \$1782  = \sel_l13_s0$742  & { \sel_l13_s0$747 [5], \sel_l13_s0$747 [5], \sel_l13_s0$747 [5], \sel_l13_s0$747 [5], \sel_l13_s0$747 [5], \sel_l13_s0$747 [5], \sel_l13_s0$747 [5], \sel_l13_s0$747 [5] };
+  assign sel_or1_3 = \$1781  | \$1782 ;
+  assign \$1783  = \sel_l13_s0$743  & { \sel_l13_s0$747 [6], \sel_l13_s0$747 [6], \sel_l13_s0$747 [6], \sel_l13_s0$747 [6], \sel_l13_s0$747 [6], \sel_l13_s0$747 [6], \sel_l13_s0$747 [6], \sel_l13_s0$747 [6] };
+  assign \$1784  = \sel_l13_s0$744  & { \sel_l13_s0$747 [7], \sel_l13_s0$747 [7], \sel_l13_s0$747 [7], \sel_l13_s0$747 [7], \sel_l13_s0$747 [7], \sel_l13_s0$747 [7], \sel_l13_s0$747 [7], \sel_l13_s0$747 [7] };
+  assign \$1785  = \$1783  | \$1784 ;
+  assign \$1786  = \sel_l13_s0$750  & { \sel_l13_s0$747 [8], \sel_l13_s0$747 [8], \sel_l13_s0$747 [8], \sel_l13_s0$747 [8], \sel_l13_s0$747 [8], \sel_l13_s0$747 [8], \sel_l13_s0$747 [8], \sel_l13_s0$747 [8] };
+  assign sel_or1_6 = \$1785  | \$1786 ;
+  assign \$1787  = \sel_l13_s0$747 [0] | \sel_l13_s0$747 [2];
+  assign \$1788  = \sel_l13_s0$747 [4] | \sel_l13_s0$747 [6];
+  assign \$1789  = \$1787  | \$1788 ;
+  assign \$1790  = \$1789  | \sel_l13_s0$747 [8];
+  assign \$1791  = \sel_l13_s0$747 [1] | \sel_l13_s0$747 [2];
+  assign \$1792  = \sel_l13_s0$747 [5] | \sel_l13_s0$747 [6];
+  assign \$1793  = \$1791  | \$1792 ;
+  assign \$1794  = \sel_l13_s0$747 [3] | \sel_l13_s0$747 [4];
+  assign \$1795  = \sel_l13_s0$747 [5] | \sel_l13_s0$747 [6];
+  assign \$1796  = \$1794  | \$1795 ;
+  assign \$1797  = \sel_l13_s0$747 [7] | \sel_l13_s0$747 [8];
+  assign \$1798  = \sel_l13_s0$736  & { \sel_l13_s0$753 [0], \sel_l13_s0$753 [0], \sel_l13_s0$753 [0], \sel_l13_s0$753 [0], \sel_l13_s0$753 [0], \sel_l13_s0$753 [0], \sel_l13_s0$753 [0], \sel_l13_s0$753 [0] };
+  assign \$1799  = \sel_l13_s0$738  & { \sel_l13_s0$753 [1], \sel_l13_s0$753 [1], \sel_l13_s0$753 [1], \sel_l13_s0$753 [1], \sel_l13_s0$753 [1], \sel_l13_s0$753 [1], \sel_l13_s0$753 [1], \sel_l13_s0$753 [1] };
+  assign \$1800  = \$1798  | \$1799 ;
+  assign \$1801  = \sel_l13_s0$739  & { \sel_l13_s0$753 [2], \sel_l13_s0$753 [2], \sel_l13_s0$753 [2], \sel_l13_s0$753 [2], \sel_l13_s0$753 [2], \sel_l13_s0$753 [2], \sel_l13_s0$753 [2], \sel_l13_s0$753 [2] };
+  assign sel_or2_0 = \$1800  | \$1801 ;
+  assign \$1802  = \sel_l13_s0$740  & { \sel_l13_s0$753 [3], \sel_l13_s0$753 [3], \sel_l13_s0$753 [3], \sel_l13_s0$753 [3], \sel_l13_s0$753 [3], \sel_l13_s0$753 [3], \sel_l13_s0$753 [3], \sel_l13_s0$753 [3] };
+  assign \$1803  = \sel_l13_s0$742  & { \sel_l13_s0$753 [4], \sel_l13_s0$753 [4], \sel_l13_s0$753 [4], \sel_l13_s0$753 [4], \sel_l13_s0$753 [4], \sel_l13_s0$753 [4], \sel_l13_s0$753 [4], \sel_l13_s0$753 [4] };
+  assign \$1804  = \$1802  | \$1803 ;
+  assign \$1805  = \sel_l13_s0$743  & { \sel_l13_s0$753 [5], \sel_l13_s0$753 [5], \sel_l13_s0$753 [5], \sel_l13_s0$753 [5], \sel_l13_s0$753 [5], \sel_l13_s0$753 [5], \sel_l13_s0$753 [5], \sel_l13_s0$753 [5] };
+  assign sel_or2_3 = \$1804  | \$1805 ;
+  assign \$1806  = \sel_l13_s0$744  & { \sel_l13_s0$753 [6], \sel_l13_s0$753 [6], \sel_l13_s0$753 [6], \sel_l13_s0$753 [6], \sel_l13_s0$753 [6], \sel_l13_s0$753 [6], \sel_l13_s0$753 [6], \sel_l13_s0$753 [6] };
+  assign \$1807  = \sel_l13_s0$750  & { \sel_l13_s0$753 [7], \sel_l13_s0$753 [7], \sel_l13_s0$753 [7], \sel_l13_s0$753 [7], \sel_l13_s0$753 [7], \sel_l13_s0$753 [7], \sel_l13_s0$753 [7], \sel_l13_s0$753 [7] };
+  assign \$1808  = \$1806  | \$1807 ;
+  assign \$1809  = \sel_l13_s0$756  & { \sel_l13_s0$753 [8], \sel_l13_s0$753 [8], \sel_l13_s0$753 [8], \sel_l13_s0$753 [8], \sel_l13_s0$753 [8], \sel_l13_s0$753 [8], \sel_l13_s0$753 [8], \sel_l13_s0$753 [8] };
+  assign sel_or2_6 = \$1808  | \$1809 ;
+  assign \$1810  = \sel_l13_s0$753 [1] | \sel_l13_s0$753 [3];
+  assign \$1811  = \sel_l13_s0$753 [5] | \sel_l13_s0$753 [7];
+  assign \$1812  = \$1810  | \$1811 ;
+  assign \$1813  = \sel_l13_s0$753 [0] | \sel_l13_s0$753 [1];
+  assign \$1814  = \sel_l13_s0$753 [4] | \sel_l13_s0$753 [5];
+  assign \$1815  = \$1813  | \$1814 ;
+  assign \$1816  = \$1815  | \sel_l13_s0$753 [8];
+  assign \$1817  = \sel_l13_s0$753 [2] | \sel_l13_s0$753 [3];
+  assign \$1818  = \sel_l13_s0$753 [4] | \sel_l13_s0$753 [5];
+  assign \$1819  = \$1817  | \$1818 ;
+  assign \$1820  = \sel_l13_s0$753 [6] | \sel_l13_s0$753 [7];
+  assign \$1821  = \$1820  | \sel_l13_s0$753 [8];
+  assign \$1822  = \sel_l13_s0$738  & { \sel_l13_s0$759 [0], \sel_l13_s0$759 [0], \sel_l13_s0$759 [0], \sel_l13_s0$759 [0], \sel_l13_s0$759 [0], \sel_l13_s0$759 [0], \sel_l13_s0$759 [0], \sel_l13_s0$759 [0] };
+  assign \$1823  = \sel_l13_s0$739  & { \sel_l13_s0$759 [1], \sel_l13_s0$759 [1], \sel_l13_s0$759 [1], \sel_l13_s0$759 [1], \sel_l13_s0$759 [1], \sel_l13_s0$759 [1], \sel_l13_s0$759 [1], \sel_l13_s0$759 [1] };
+  assign \$1824  = \$1822  | \$1823 ;
+  assign \$1825  = \sel_l13_s0$740  & { \sel_l13_s0$759 [2], \sel_l13_s0$759 [2], \sel_l13_s0$759 [2], \sel_l13_s0$759 [2], \sel_l13_s0$759 [2], \sel_l13_s0$759 [2], \sel_l13_s0$759 [2], \sel_l13_s0$759 [2] };
+  assign sel_or3_0 = \$1824  | \$1825 ;
+  assign \$1826  = \sel_l13_s0$742  & { \sel_l13_s0$759 [3], \sel_l13_s0$759 [3], \sel_l13_s0$759 [3], \sel_l13_s0$759 [3], \sel_l13_s0$759 [3], \sel_l13_s0$759 [3], \sel_l13_s0$759 [3], \sel_l13_s0$759 [3] };
+  assign \$1827  = \sel_l13_s0$743  & { \sel_l13_s0$759 [4], \sel_l13_s0$759 [4], \sel_l13_s0$759 [4], \sel_l13_s0$759 [4], \sel_l13_s0$759 [4], \sel_l13_s0$759 [4], \sel_l13_s0$759 [4], \sel_l13_s0$759 [4] };
+  assign \$1828  = \$1826  | \$1827 ;
+  assign \$1829  = \sel_l13_s0$744  & { \sel_l13_s0$759 [5], \sel_l13_s0$759 [5], \sel_l13_s0$759 [5], \sel_l13_s0$759 [5], \sel_l13_s0$759 [5], \sel_l13_s0$759 [5], \sel_l13_s0$759 [5], \sel_l13_s0$759 [5] };
+  assign sel_or3_3 = \$1828  | \$1829 ;
+  assign \$1830  = \sel_l13_s0$750  & { \sel_l13_s0$759 [6], \sel_l13_s0$759 [6], \sel_l13_s0$759 [6], \sel_l13_s0$759 [6], \sel_l13_s0$759 [6], \sel_l13_s0$759 [6], \sel_l13_s0$759 [6], \sel_l13_s0$759 [6] };
+  assign \$1831  = \sel_l13_s0$756  & { \sel_l13_s0$759 [7], \sel_l13_s0$759 [7], \sel_l13_s0$759 [7], \sel_l13_s0$759 [7], \sel_l13_s0$759 [7], \sel_l13_s0$759 [7], \sel_l13_s0$759 [7], \sel_l13_s0$759 [7] };
+  assign \$1832  = \$1830  | \$1831 ;
+  assign \$1833  = \sel_l13_s0$762  & { \sel_l13_s0$759 [8], \sel_l13_s0$759 [8], \sel_l13_s0$759 [8], \sel_l13_s0$759 [8], \sel_l13_s0$759 [8], \sel_l13_s0$759 [8], \sel_l13_s0$759 [8], \sel_l13_s0$759 [8] };
+  assign sel_or3_6 = \$1832  | \$1833 ;
+  assign \$1834  = \sel_l13_s0$759 [0] | \sel_l13_s0$759 [2];
+  assign \$1835  = \sel_l13_s0$759 [4] | \sel_l13_s0$759 [6];
+  assign \$1836  = \$1834  | \$1835 ;
+  assign \$1837  = \$1836  | \sel_l13_s0$759 [8];
+  assign \$1838  = \sel_l13_s0$759 [0] | \sel_l13_s0$759 [3];
+  assign \$1839  = \sel_l13_s0$759 [4] | \sel_l13_s0$759 [7];
+  assign \$1840  = \$1838  | \$1839 ;
+  assign \$1841  = \$1840  | \sel_l13_s0$759 [8];
+  assign \$1842  = \sel_l13_s0$759 [1] | \sel_l13_s0$759 [2];
+  assign \$1843  = \sel_l13_s0$759 [3] | \sel_l13_s0$759 [4];
   assign \$1844  = \$1842  | \$1843 ;
-  assign \$1845  = sel_dl1_r0_q[55:48] & { \$1681 , \$1681 , \$1681 , \$1681 , \$1681 , \$1681 , \$1681 , \$1681  };
-  assign sel_or4_0 = \$1844  | \$1845 ;
-  assign \$1846  = sel_dl1_r0_q[63:56] & { \$1683 , \$1683 , \$1683 , \$1683 , \$1683 , \$1683 , \$1683 , \$1683  };
-  assign \$1847  = sel_dl1_r0_q[71:64] & { \$1685 , \$1685 , \$1685 , \$1685 , \$1685 , \$1685 , \$1685 , \$1685  };
-  assign \$1848  = \$1846  | \$1847 ;
-  assign \$1849  = sel_dl1_r0_q[79:72] & { \$1687 , \$1687 , \$1687 , \$1687 , \$1687 , \$1687 , \$1687 , \$1687  };
-  assign sel_or4_3 = \$1848  | \$1849 ;
-  assign \$1850  = sel_dl1_r0_q[87:80] & { \$1689 , \$1689 , \$1689 , \$1689 , \$1689 , \$1689 , \$1689 , \$1689  };
-  assign \$1851  = sel_dl1_r0_q[95:88] & { \$1691 , \$1691 , \$1691 , \$1691 , \$1691 , \$1691 , \$1691 , \$1691  };
-  assign \$1852  = \$1850  | \$1851 ;
-  assign \$1853  = sel_dl1_r0_q[103:96] & { \$1693 , \$1693 , \$1693 , \$1693 , \$1693 , \$1693 , \$1693 , \$1693  };
-  assign sel_or4_6 = \$1852  | \$1853 ;
-  assign \$1854  = \$1679  | \$1683 ;
-  assign \$1855  = \$1687  | \$1691 ;
-  assign \$1856  = \$1854  | \$1855 ;
-  assign \$1857  = \$1681  | \$1683 ;
-  assign \$1858  = \$1689  | \$1691 ;
-  assign \$1859  = \$1857  | \$1858 ;
-  assign \$1860  = \$1677  | \$1679 ;
-  assign \$1861  = \$1681  | \$1683 ;
+  assign \$1845  = \sel_l13_s0$759 [5] | \sel_l13_s0$759 [6];
+  assign \$1846  = \sel_l13_s0$759 [7] | \sel_l13_s0$759 [8];
+  assign \$1847  = \$1845  | \$1846 ;
+  assign \$1848  = \sel_l13_s0$739  & { \sel_l13_s0$765 [0], \sel_l13_s0$765 [0], \sel_l13_s0$765 [0], \sel_l13_s0$765 [0], \sel_l13_s0$765 [0], \sel_l13_s0$765 [0], \sel_l13_s0$765 [0], \sel_l13_s0$765 [0] };
+  assign \$1849  = \sel_l13_s0$740  & { \sel_l13_s0$765 [1], \sel_l13_s0$765 [1], \sel_l13_s0$765 [1], \sel_l13_s0$765 [1], \sel_l13_s0$765 [1], \sel_l13_s0$765 [1], \sel_l13_s0$765 [1], \sel_l13_s0$765 [1] };
+  assign \$1850  = \$1848  | \$1849 ;
+  assign \$1851  = \sel_l13_s0$742  & { \sel_l13_s0$765 [2], \sel_l13_s0$765 [2], \sel_l13_s0$765 [2], \sel_l13_s0$765 [2], \sel_l13_s0$765 [2], \sel_l13_s0$765 [2], \sel_l13_s0$765 [2], \sel_l13_s0$765 [2] };
+  assign sel_or4_0 = \$1850  | \$1851 ;
+  assign \$1852  = \sel_l13_s0$743  & { \sel_l13_s0$765 [3], \sel_l13_s0$765 [3], \sel_l13_s0$765 [3], \sel_l13_s0$765 [3], \sel_l13_s0$765 [3], \sel_l13_s0$765 [3], \sel_l13_s0$765 [3], \sel_l13_s0$765 [3] };
+  assign \$1853  = \sel_l13_s0$744  & { \sel_l13_s0$765 [4], \sel_l13_s0$765 [4], \sel_l13_s0$765 [4], \sel_l13_s0$765 [4], \sel_l13_s0$765 [4], \sel_l13_s0$765 [4], \sel_l13_s0$765 [4], \sel_l13_s0$765 [4] };
+  assign \$1854  = \$1852  | \$1853 ;
+  assign \$1855  = \sel_l13_s0$750  & { \sel_l13_s0$765 [5], \sel_l13_s0$765 [5], \sel_l13_s0$765 [5], \sel_l13_s0$765 [5], \sel_l13_s0$765 [5], \sel_l13_s0$765 [5], \sel_l13_s0$765 [5], \sel_l13_s0$765 [5] };
+  assign sel_or4_3 = \$1854  | \$1855 ;
+  assign \$1856  = \sel_l13_s0$756  & { \sel_l13_s0$765 [6], \sel_l13_s0$765 [6], \sel_l13_s0$765 [6], \sel_l13_s0$765 [6], \sel_l13_s0$765 [6], \sel_l13_s0$765 [6], \sel_l13_s0$765 [6], \sel_l13_s0$765 [6] };
+  assign \$1857  = \sel_l13_s0$762  & { \sel_l13_s0$765 [7], \sel_l13_s0$765 [7], \sel_l13_s0$765 [7], \sel_l13_s0$765 [7], \sel_l13_s0$765 [7], \sel_l13_s0$765 [7], \sel_l13_s0$765 [7], \sel_l13_s0$765 [7] };
+  assign \$1858  = \$1856  | \$1857 ;
+  assign \$1859  = \sel_l13_s0$768  & { \sel_l13_s0$765 [8], \sel_l13_s0$765 [8], \sel_l13_s0$765 [8], \sel_l13_s0$765 [8], \sel_l13_s0$765 [8], \sel_l13_s0$765 [8], \sel_l13_s0$765 [8], \sel_l13_s0$765 [8] };
+  assign sel_or4_6 = \$1858  | \$1859 ;
+  assign \$1860  = \sel_l13_s0$765 [1] | \sel_l13_s0$765 [3];
+  assign \$1861  = \sel_l13_s0$765 [5] | \sel_l13_s0$765 [7];
   assign \$1862  = \$1860  | \$1861 ;
-  assign \$1863  = \$1862  | \$1693 ;
-  assign \$1864  = \$1685  | \$1687 ;
-  assign \$1865  = \$1689  | \$1691 ;
-  assign \$1866  = \$1864  | \$1865 ;
-  assign \$1867  = \$1866  | \$1693 ;
-  assign \$1868  = sel_dl1_r0_q[47:40] & { \$1695 , \$1695 , \$1695 , \$1695 , \$1695 , \$1695 , \$1695 , \$1695  };
-  assign \$1869  = sel_dl1_r0_q[55:48] & { \$1697 , \$1697 , \$1697 , \$1697 , \$1697 , \$1697 , \$1697 , \$1697  };
-  assign \$1870  = \$1868  | \$1869 ;
-  assign \$1871  = sel_dl1_r0_q[63:56] & { \$1699 , \$1699 , \$1699 , \$1699 , \$1699 , \$1699 , \$1699 , \$1699  };
-  assign sel_or5_0 = \$1870  | \$1871 ;
-  assign \$1872  = sel_dl1_r0_q[71:64] & { \$1701 , \$1701 , \$1701 , \$1701 , \$1701 , \$1701 , \$1701 , \$1701  };
-  assign \$1873  = sel_dl1_r0_q[79:72] & { \$1703 , \$1703 , \$1703 , \$1703 , \$1703 , \$1703 , \$1703 , \$1703  };
-  assign \$1874  = \$1872  | \$1873 ;
-  assign \$1875  = sel_dl1_r0_q[87:80] & { \$1705 , \$1705 , \$1705 , \$1705 , \$1705 , \$1705 , \$1705 , \$1705  };
-  assign sel_or5_3 = \$1874  | \$1875 ;
-  assign \$1876  = sel_dl1_r0_q[95:88] & { \$1707 , \$1707 , \$1707 , \$1707 , \$1707 , \$1707 , \$1707 , \$1707  };
-  assign \$1877  = sel_dl1_r0_q[103:96] & { \$1709 , \$1709 , \$1709 , \$1709 , \$1709 , \$1709 , \$1709 , \$1709  };
-  assign \$1878  = \$1876  | \$1877 ;
-  assign \$1879  = sel_dl1_r0_q[111:104] & { \$1711 , \$1711 , \$1711 , \$1711 , \$1711 , \$1711 , \$1711 , \$1711  };
-  assign sel_or5_6 = \$1878  | \$1879 ;
-  assign \$1880  = \$1695  | \$1699 ;
-  assign \$1881  = \$1703  | \$1707 ;
-  assign \$1882  = \$1880  | \$1881 ;
-  assign \$1883  = \$1882  | \$1711 ;
-  assign \$1884  = \$1697  | \$1699 ;
-  assign \$1885  = \$1705  | \$1707 ;
-  assign \$1886  = \$1884  | \$1885 ;
-  assign \$1887  = \$1695  | \$1697 ;
-  assign \$1888  = \$1699  | \$1709 ;
-  assign \$1889  = \$1887  | \$1888 ;
-  assign \$1890  = \$1889  | \$1711 ;
-  assign \$1891  = \$1701  | \$1703 ;
-  assign \$1892  = \$1705  | \$1707 ;
-  assign \$1893  = \$1891  | \$1892 ;
-  assign \$1894  = \$1709  | \$1711 ;
+  assign \$1863  = \sel_l13_s0$765 [2] | \sel_l13_s0$765 [3];
+  assign \$1864  = \sel_l13_s0$765 [6] | \sel_l13_s0$765 [7];
+  assign \$1865  = \$1863  | \$1864 ;
+  assign \$1866  = \sel_l13_s0$765 [0] | \sel_l13_s0$765 [1];
+  assign \$1867  = \sel_l13_s0$765 [2] | \sel_l13_s0$765 [3];
+  assign \$1868  = \$1866  | \$1867 ;
+  assign \$1869  = \$1868  | \sel_l13_s0$765 [8];
+  assign \$1870  = \sel_l13_s0$765 [4] | \sel_l13_s0$765 [5];
+  assign \$1871  = \sel_l13_s0$765 [6] | \sel_l13_s0$765 [7];
+  assign \$1872  = \$1870  | \$1871 ;
+  assign \$1873  = \$1872  | \sel_l13_s0$765 [8];
+  assign \$1874  = \sel_l13_s0$740  & { \sel_l13_s0$771 [0], \sel_l13_s0$771 [0], \sel_l13_s0$771 [0], \sel_l13_s0$771 [0], \sel_l13_s0$771 [0], \sel_l13_s0$771 [0], \sel_l13_s0$771 [0], \sel_l13_s0$771 [0] };
+  assign \$1875  = \sel_l13_s0$742  & { \sel_l13_s0$771 [1], \sel_l13_s0$771 [1], \sel_l13_s0$771 [1], \sel_l13_s0$771 [1], \sel_l13_s0$771 [1], \sel_l13_s0$771 [1], \sel_l13_s0$771 [1], \sel_l13_s0$771 [1] };
+  assign \$1876  = \$1874  | \$1875 ;
+  assign \$1877  = \sel_l13_s0$743  & { \sel_l13_s0$771 [2], \sel_l13_s0$771 [2], \sel_l13_s0$771 [2], \sel_l13_s0$771 [2], \sel_l13_s0$771 [2], \sel_l13_s0$771 [2], \sel_l13_s0$771 [2], \sel_l13_s0$771 [2] };
+  assign sel_or5_0 = \$1876  | \$1877 ;
+  assign \$1878  = \sel_l13_s0$744  & { \sel_l13_s0$771 [3], \sel_l13_s0$771 [3], \sel_l13_s0$771 [3], \sel_l13_s0$771 [3], \sel_l13_s0$771 [3], \sel_l13_s0$771 [3], \sel_l13_s0$771 [3], \sel_l13_s0$771 [3] };
+  assign \$1879  = \sel_l13_s0$750  & { \sel_l13_s0$771 [4], \sel_l13_s0$771 [4], \sel_l13_s0$771 [4], \sel_l13_s0$771 [4], \sel_l13_s0$771 [4], \sel_l13_s0$771 [4], \sel_l13_s0$771 [4], \sel_l13_s0$771 [4] };
+  assign \$1880  = \$1878  | \$1879 ;
+  assign \$1881  = \sel_l13_s0$756  & { \sel_l13_s0$771 [5], \sel_l13_s0$771 [5], \sel_l13_s0$771 [5], \sel_l13_s0$771 [5], \sel_l13_s0$771 [5], \sel_l13_s0$771 [5], \sel_l13_s0$771 [5], \sel_l13_s0$771 [5] };
+  assign sel_or5_3 = \$1880  | \$1881 ;
+  assign \$1882  = \sel_l13_s0$762  & { \sel_l13_s0$771 [6], \sel_l13_s0$771 [6], \sel_l13_s0$771 [6], \sel_l13_s0$771 [6], \sel_l13_s0$771 [6], \sel_l13_s0$771 [6], \sel_l13_s0$771 [6], \sel_l13_s0$771 [6] };
+  assign \$1883  = \sel_l13_s0$768  & { \sel_l13_s0$771 [7], \sel_l13_s0$771 [7], \sel_l13_s0$771 [7], \sel_l13_s0$771 [7], \sel_l13_s0$771 [7], \sel_l13_s0$771 [7], \sel_l13_s0$771 [7], \sel_l13_s0$771 [7] };
+  assign \$1884  = \$1882  | \$1883 ;
+  assign \$1885  = \sel_l13_s0$774  & { \sel_l13_s0$771 [8], \sel_l13_s0$771 [8], \sel_l13_s0$771 [8], \sel_l13_s0$771 [8], \sel_l13_s0$771 [8], \sel_l13_s0$771 [8], \sel_l13_s0$771 [8], \sel_l13_s0$771 [8] };
+  assign sel_or5_6 = \$1884  | \$1885 ;
+  assign \$1886  = \sel_l13_s0$771 [0] | \sel_l13_s0$771 [2];
+  assign \$1887  = \sel_l13_s0$771 [4] | \sel_l13_s0$771 [6];
+  assign \$1888  = \$1886  | \$1887 ;
+  assign \$1889  = \$1888  | \sel_l13_s0$771 [8];
+  assign \$1890  = \sel_l13_s0$771 [1] | \sel_l13_s0$771 [2];
+  assign \$1891  = \sel_l13_s0$771 [5] | \sel_l13_s0$771 [6];
+  assign \$1892  = \$1890  | \$1891 ;
+  assign \$1893  = \sel_l13_s0$771 [0] | \sel_l13_s0$771 [1];
+  assign \$1894  = \sel_l13_s0$771 [2] | \sel_l13_s0$771 [7];
   assign \$1895  = \$1893  | \$1894 ;
-  assign \$1896  = sel_dl1_r0_q[55:48] & { \$1713 , \$1713 , \$1713 , \$1713 , \$1713 , \$1713 , \$1713 , \$1713  };
-  assign \$1897  = sel_dl1_r0_q[63:56] & { \$1715 , \$1715 , \$1715 , \$1715 , \$1715 , \$1715 , \$1715 , \$1715  };
-  assign \$1898  = \$1896  | \$1897 ;
-  assign \$1899  = sel_dl1_r0_q[71:64] & { \$1717 , \$1717 , \$1717 , \$1717 , \$1717 , \$1717 , \$1717 , \$1717  };
-  assign sel_or6_0 = \$1898  | \$1899 ;
-  assign \$1900  = sel_dl1_r0_q[79:72] & { \$1719 , \$1719 , \$1719 , \$1719 , \$1719 , \$1719 , \$1719 , \$1719  };
-  assign \$1901  = sel_dl1_r0_q[87:80] & { \$1721 , \$1721 , \$1721 , \$1721 , \$1721 , \$1721 , \$1721 , \$1721  };
-  assign \$1902  = \$1900  | \$1901 ;
-  assign \$1903  = sel_dl1_r0_q[95:88] & { \$1723 , \$1723 , \$1723 , \$1723 , \$1723 , \$1723 , \$1723 , \$1723  };
-  assign sel_or6_3 = \$1902  | \$1903 ;
-  assign \$1904  = sel_dl1_r0_q[103:96] & { \$1725 , \$1725 , \$1725 , \$1725 , \$1725 , \$1725 , \$1725 , \$1725  };
-  assign \$1905  = sel_dl1_r0_q[111:104] & { \$1727 , \$1727 , \$1727 , \$1727 , \$1727 , \$1727 , \$1727 , \$1727  };
-  assign \$1906  = \$1904  | \$1905 ;
-  assign \$1907  = sel_dl1_r0_q[119:112] & { \$1729 , \$1729 , \$1729 , \$1729 , \$1729 , \$1729 , \$1729 , \$1729  };
-  assign sel_or6_6 = \$1906  | \$1907 ;
-  assign \$1908  = \$1715  | \$1719 ;
-  assign \$1909  = \$1723  | \$1727 ;
-  assign \$1910  = \$1908  | \$1909 ;
-  assign \$1911  = \$1713  | \$1715 ;
-  assign \$1912  = \$1721  | \$1723 ;
-  assign \$1913  = \$1911  | \$1912 ;
-  assign \$1914  = \$1913  | \$1729 ;
-  assign \$1915  = \$1713  | \$1715 ;
-  assign \$1916  = \$1725  | \$1727 ;
-  assign \$1917  = \$1915  | \$1916 ;
-  assign \$1918  = \$1917  | \$1729 ;
-  assign \$1919  = \$1717  | \$1719 ;
-  assign \$1920  = \$1721  | \$1723 ;
-  assign \$1921  = \$1919  | \$1920 ;
-  assign \$1922  = \$1725  | \$1727 ;
-  assign \$1923  = \$1922  | \$1729 ;
-  assign \$1924  = \$1921  | \$1923 ;
-  assign \$1925  = sel_dl1_r0_q[63:56] & { \$1731 , \$1731 , \$1731 , \$1731 , \$1731 , \$1731 , \$1731 , \$1731  };
-  assign \$1926  = sel_dl1_r0_q[71:64] & { \$1733 , \$1733 , \$1733 , \$1733 , \$1733 , \$1733 , \$1733 , \$1733  };
+  assign \$1896  = \$1895  | \sel_l13_s0$771 [8];
+  assign \$1897  = \sel_l13_s0$771 [3] | \sel_l13_s0$771 [4];
+  assign \$1898  = \sel_l13_s0$771 [5] | \sel_l13_s0$771 [6];
+  assign \$1899  = \$1897  | \$1898 ;
+  assign \$1900  = \sel_l13_s0$771 [7] | \sel_l13_s0$771 [8];
+  assign \$1901  = \$1899  | \$1900 ;
+  assign \$1902  = \sel_l13_s0$742  & { \sel_l13_s0$777 [0], \sel_l13_s0$777 [0], \sel_l13_s0$777 [0], \sel_l13_s0$777 [0], \sel_l13_s0$777 [0], \sel_l13_s0$777 [0], \sel_l13_s0$777 [0], \sel_l13_s0$777 [0] };
+  assign \$1903  = \sel_l13_s0$743  & { \sel_l13_s0$777 [1], \sel_l13_s0$777 [1], \sel_l13_s0$777 [1], \sel_l13_s0$777 [1], \sel_l13_s0$777 [1], \sel_l13_s0$777 [1], \sel_l13_s0$777 [1], \sel_l13_s0$777 [1] };
+  assign \$1904  = \$1902  | \$1903 ;
+  assign \$1905  = \sel_l13_s0$744  & { \sel_l13_s0$777 [2], \sel_l13_s0$777 [2], \sel_l13_s0$777 [2], \sel_l13_s0$777 [2], \sel_l13_s0$777 [2], \sel_l13_s0$777 [2], \sel_l13_s0$777 [2], \sel_l13_s0$777 [2] };
+  assign sel_or6_0 = \$1904  | \$1905 ;
+  assign \$1906  = \sel_l13_s0$750  & { \sel_l13_s0$777 [3], \sel_l13_s0$777 [3], \sel_l13_s0$777 [3], \sel_l13_s0$777 [3], \sel_l13_s0$777 [3], \sel_l13_s0$777 [3], \sel_l13_s0$777 [3], \sel_l13_s0$777 [3] };
+  assign \$1907  = \sel_l13_s0$756  & { \sel_l13_s0$777 [4], \sel_l13_s0$777 [4], \sel_l13_s0$777 [4], \sel_l13_s0$777 [4], \sel_l13_s0$777 [4], \sel_l13_s0$777 [4], \sel_l13_s0$777 [4], \sel_l13_s0$777 [4] };
+  assign \$1908  = \$1906  | \$1907 ;
+  assign \$1909  = \sel_l13_s0$762  & { \sel_l13_s0$777 [5], \sel_l13_s0$777 [5], \sel_l13_s0$777 [5], \sel_l13_s0$777 [5], \sel_l13_s0$777 [5], \sel_l13_s0$777 [5], \sel_l13_s0$777 [5], \sel_l13_s0$777 [5] };
+  assign sel_or6_3 = \$1908  | \$1909 ;
+  assign \$1910  = \sel_l13_s0$768  & { \sel_l13_s0$777 [6], \sel_l13_s0$777 [6], \sel_l13_s0$777 [6], \sel_l13_s0$777 [6], \sel_l13_s0$777 [6], \sel_l13_s0$777 [6], \sel_l13_s0$777 [6], \sel_l13_s0$777 [6] };
+  assign \$1911  = \sel_l13_s0$774  & { \sel_l13_s0$777 [7], \sel_l13_s0$777 [7], \sel_l13_s0$777 [7], \sel_l13_s0$777 [7], \sel_l13_s0$777 [7], \sel_l13_s0$777 [7], \sel_l13_s0$777 [7], \sel_l13_s0$777 [7] };
+  assign \$1912  = \$1910  | \$1911 ;
+  assign \$1913  = \sel_l13_s0$780  & { \sel_l13_s0$777 [8], \sel_l13_s0$777 [8], \sel_l13_s0$777 [8], \sel_l13_s0$777 [8], \sel_l13_s0$777 [8], \sel_l13_s0$777 [8], \sel_l13_s0$777 [8], \sel_l13_s0$777 [8] };
+  assign sel_or6_6 = \$1912  | \$1913 ;
+  assign \$1914  = \sel_l13_s0$777 [1] | \sel_l13_s0$777 [3];
+  assign \$1915  = \sel_l13_s0$777 [5] | \sel_l13_s0$777 [7];
+  assign \$1916  = \$1914  | \$1915 ;
+  assign \$1917  = \sel_l13_s0$777 [0] | \sel_l13_s0$777 [1];
+  assign \$1918  = \sel_l13_s0$777 [4] | \sel_l13_s0$777 [5];
+  assign \$1919  = \$1917  | \$1918 ;
+  assign \$1920  = \$1919  | \sel_l13_s0$777 [8];
+  assign \$1921  = \sel_l13_s0$777 [0] | \sel_l13_s0$777 [1];
+  assign \$1922  = \sel_l13_s0$777 [6] | \sel_l13_s0$777 [7];
+  assign \$1923  = \$1921  | \$1922 ;
+  assign \$1924  = \$1923  | \sel_l13_s0$777 [8];
+  assign \$1925  = \sel_l13_s0$777 [2] | \sel_l13_s0$777 [3];
+  assign \$1926  = \sel_l13_s0$777 [4] | \sel_l13_s0$777 [5];
   assign \$1927  = \$1925  | \$1926 ;
-  assign \$1928  = sel_dl1_r0_q[79:72] & { \$1735 , \$1735 , \$1735 , \$1735 , \$1735 , \$1735 , \$1735 , \$1735  };
-  assign sel_or7_0 = \$1927  | \$1928 ;
-  assign \$1929  = sel_dl1_r0_q[87:80] & { \$1737 , \$1737 , \$1737 , \$1737 , \$1737 , \$1737 , \$1737 , \$1737  };
-  assign \$1930  = sel_dl1_r0_q[95:88] & { \$1739 , \$1739 , \$1739 , \$1739 , \$1739 , \$1739 , \$1739 , \$1739  };
-  assign \$1931  = \$1929  | \$1930 ;
-  assign \$1932  = sel_dl1_r0_q[103:96] & { \$1741 , \$1741 , \$1741 , \$1741 , \$1741 , \$1741 , \$1741 , \$1741  };
-  assign sel_or7_3 = \$1931  | \$1932 ;
-  assign \$1933  = sel_dl1_r0_q[111:104] & { \$1743 , \$1743 , \$1743 , \$1743 , \$1743 , \$1743 , \$1743 , \$1743  };
-  assign \$1934  = sel_dl1_r0_q[119:112] & { \$1745 , \$1745 , \$1745 , \$1745 , \$1745 , \$1745 , \$1745 , \$1745  };
-  assign \$1935  = \$1933  | \$1934 ;
-  assign \$1936  = sel_dl1_r0_q[127:120] & { \$1747 , \$1747 , \$1747 , \$1747 , \$1747 , \$1747 , \$1747 , \$1747  };
-  assign sel_or7_6 = \$1935  | \$1936 ;
-  assign \$1937  = \$1731  | \$1735 ;
-  assign \$1938  = \$1739  | \$1743 ;
-  assign \$1939  = \$1937  | \$1938 ;
-  assign \$1940  = \$1939  | \$1747 ;
-  assign \$1941  = \$1731  | \$1737 ;
-  assign \$1942  = \$1739  | \$1745 ;
-  assign \$1943  = \$1941  | \$1942 ;
-  assign \$1944  = \$1943  | \$1747 ;
-  assign \$1945  = \$1731  | \$1741 ;
-  assign \$1946  = \$1743  | \$1745 ;
-  assign \$1947  = \$1945  | \$1946 ;
-  assign \$1948  = \$1947  | \$1747 ;
-  assign \$1949  = \$1733  | \$1735 ;
-  assign \$1950  = \$1737  | \$1739 ;
-  assign \$1951  = \$1949  | \$1950 ;
-  assign \$1952  = \$1741  | \$1743 ;
-  assign \$1953  = \$1745  | \$1747 ;
-  assign \$1954  = \$1952  | \$1953 ;
-  assign \$1955  = \$1951  | \$1954 ;
-  assign \$1956  = sel_or0_0 | sel_or0_3;
-  assign sel_val0 = \$1956  | sel_or0_6;
-  assign \$1957  = sel_or1_0 | sel_or1_3;
-  assign sel_val1 = \$1957  | sel_or1_6;
-  assign \$1958  = sel_or2_0 | sel_or2_3;
-  assign sel_val2 = \$1958  | sel_or2_6;
-  assign \$1959  = sel_or3_0 | sel_or3_3;
-  assign sel_val3 = \$1959  | sel_or3_6;
-  assign \$1960  = sel_or4_0 | sel_or4_3;
-  assign sel_val4 = \$1960  | sel_or4_6;
-  assign \$1961  = sel_or5_0 | sel_or5_3;
-  assign sel_val5 = \$1961  | sel_or5_6;
-  assign \$1962  = sel_or6_0 | sel_or6_3;
-  assign sel_val6 = \$1962  | sel_or6_6;
-  assign \$1963  = sel_or7_0 | sel_or7_3;
-  assign sel_val7 = \$1963  | sel_or7_6;
+  assign \$1928  = \sel_l13_s0$777 [6] | \sel_l13_s0$777 [7];
+  assign \$1929  = \$1928  | \sel_l13_s0$777 [8];
+  assign \$1930  = \$1927  | \$1929 ;
+  assign \$1931  = \sel_l13_s0$743  & { \sel_l13_s0$783 [0], \sel_l13_s0$783 [0], \sel_l13_s0$783 [0], \sel_l13_s0$783 [0], \sel_l13_s0$783 [0], \sel_l13_s0$783 [0], \sel_l13_s0$783 [0], \sel_l13_s0$783 [0] };
+  assign \$1932  = \sel_l13_s0$744  & { \sel_l13_s0$783 [1], \sel_l13_s0$783 [1], \sel_l13_s0$783 [1], \sel_l13_s0$783 [1], \sel_l13_s0$783 [1], \sel_l13_s0$783 [1], \sel_l13_s0$783 [1], \sel_l13_s0$783 [1] };
+  assign \$1933  = \$1931  | \$1932 ;
+  assign \$1934  = \sel_l13_s0$750  & { \sel_l13_s0$783 [2], \sel_l13_s0$783 [2], \sel_l13_s0$783 [2], \sel_l13_s0$783 [2], \sel_l13_s0$783 [2], \sel_l13_s0$783 [2], \sel_l13_s0$783 [2], \sel_l13_s0$783 [2] };
+  assign sel_or7_0 = \$1933  | \$1934 ;
+  assign \$1935  = \sel_l13_s0$756  & { \sel_l13_s0$783 [3], \sel_l13_s0$783 [3], \sel_l13_s0$783 [3], \sel_l13_s0$783 [3], \sel_l13_s0$783 [3], \sel_l13_s0$783 [3], \sel_l13_s0$783 [3], \sel_l13_s0$783 [3] };
+  assign \$1936  = \sel_l13_s0$762  & { \sel_l13_s0$783 [4], \sel_l13_s0$783 [4], \sel_l13_s0$783 [4], \sel_l13_s0$783 [4], \sel_l13_s0$783 [4], \sel_l13_s0$783 [4], \sel_l13_s0$783 [4], \sel_l13_s0$783 [4] };
+  assign \$1937  = \$1935  | \$1936 ;
+  assign \$1938  = \sel_l13_s0$768  & { \sel_l13_s0$783 [5], \sel_l13_s0$783 [5], \sel_l13_s0$783 [5], \sel_l13_s0$783 [5], \sel_l13_s0$783 [5], \sel_l13_s0$783 [5], \sel_l13_s0$783 [5], \sel_l13_s0$783 [5] };
+  assign sel_or7_3 = \$1937  | \$1938 ;
+  assign \$1939  = \sel_l13_s0$774  & { \sel_l13_s0$783 [6], \sel_l13_s0$783 [6], \sel_l13_s0$783 [6], \sel_l13_s0$783 [6], \sel_l13_s0$783 [6], \sel_l13_s0$783 [6], \sel_l13_s0$783 [6], \sel_l13_s0$783 [6] };
+  assign \$1940  = \sel_l13_s0$780  & { \sel_l13_s0$783 [7], \sel_l13_s0$783 [7], \sel_l13_s0$783 [7], \sel_l13_s0$783 [7], \sel_l13_s0$783 [7], \sel_l13_s0$783 [7], \sel_l13_s0$783 [7], \sel_l13_s0$783 [7] };
+  assign \$1941  = \$1939  | \$1940 ;
+  assign \$1942  = \sel_l13_s0$786  & { \sel_l13_s0$783 [8], \sel_l13_s0$783 [8], \sel_l13_s0$783 [8], \sel_l13_s0$783 [8], \sel_l13_s0$783 [8], \sel_l13_s0$783 [8], \sel_l13_s0$783 [8], \sel_l13_s0$783 [8] };
+  assign sel_or7_6 = \$1941  | \$1942 ;
+  assign \$1943  = \sel_l13_s0$783 [0] | \sel_l13_s0$783 [2];
+  assign \$1944  = \sel_l13_s0$783 [4] | \sel_l13_s0$783 [6];
+  assign \$1945  = \$1943  | \$1944 ;
+  assign \$1946  = \$1945  | \sel_l13_s0$783 [8];
+  assign \$1947  = \sel_l13_s0$783 [0] | \sel_l13_s0$783 [3];
+  assign \$1948  = \sel_l13_s0$783 [4] | \sel_l13_s0$783 [7];
+  assign \$1949  = \$1947  | \$1948 ;
+  assign \$1950  = \$1949  | \sel_l13_s0$783 [8];
+  assign \$1951  = \sel_l13_s0$783 [0] | \sel_l13_s0$783 [5];
+  assign \$1952  = \sel_l13_s0$783 [6] | \sel_l13_s0$783 [7];
+  assign \$1953  = \$1951  | \$1952 ;
+  assign \$1954  = \$1953  | \sel_l13_s0$783 [8];
+  assign \$1955  = \sel_l13_s0$783 [1] | \sel_l13_s0$783 [2];
+  assign \$1956  = \sel_l13_s0$783 [3] | \sel_l13_s0$783 [4];
+  assign \$1957  = \$1955  | \$1956 ;
+  assign \$1958  = \sel_l13_s0$783 [5] | \sel_l13_s0$783 [6];
+  assign \$1959  = \sel_l13_s0$783 [7] | \sel_l13_s0$783 [8];
+  assign \$1960  = \$1958  | \$1959 ;
+  assign \$1961  = \$1957  | \$1960 ;
+  assign \$1962  = sel_or0_0 | sel_or0_3;
+  assign sel_val0 = \$1962  | sel_or0_6;
+  assign \$1963  = sel_or1_0 | sel_or1_3;
+  assign sel_val1 = \$1963  | sel_or1_6;
+  assign \$1964  = sel_or2_0 | sel_or2_3;
+  assign sel_val2 = \$1964  | sel_or2_6;
+  assign \$1965  = sel_or3_0 | sel_or3_3;
+  assign sel_val3 = \$1965  | sel_or3_6;
+  assign \$1966  = sel_or4_0 | sel_or4_3;
+  assign sel_val4 = \$1966  | sel_or4_6;
+  assign \$1967  = sel_or5_0 | sel_or5_3;
+  assign sel_val5 = \$1967  | sel_or5_6;
+  assign \$1968  = sel_or6_0 | sel_or6_3;
+  assign sel_val6 = \$1968  | sel_or6_6;
+  assign \$1969  = sel_or7_0 | sel_or7_3;
+  assign sel_val7 = \$1969  | sel_or7_6;
+  assign \$1970  = ~ stall_adv6_valid;
+  assign stall_adv6 = \$1970  | o__ready;
   assign mac_wmux_keep0 = ! sel_l15_s0;
-  assign \$1964  = ! sel_l15_s0;
-  assign \$1965  = ! sel_l15_s0;
-  assign \$1966  = ! sel_l15_s0;
-  assign \$1967  = ! sel_l15_s0;
-  assign \$1968  = sel_l15_s0 == 1'h1;
-  assign \$1969  = \sel_l15_s0$891  == 1'h1;
-  assign mac_wmux_keep1 = \$1968  | \$1969 ;
-  assign \$1970  = sel_l15_s0 == 1'h1;
-  assign \$1971  = sel_l15_s0 == 1'h1;
-  assign \$1972  = sel_l15_s0 == 1'h1;
-  assign \$1973  = sel_l15_s0 == 1'h1;
-  assign \$1975  = \sel_l15_s0$891  == 1'h1;
-  assign \$1976  = \sel_l15_s0$891  == 1'h1;
-  assign \$1977  = \sel_l15_s0$891  == 1'h1;
-  assign \$1978  = \sel_l15_s0$891  == 1'h1;
-  assign \$1980  = sel_l15_s0 == 2'h2;
-  assign \$1981  = \sel_l15_s0$891  == 2'h2;
-  assign \$1982  = \$1980  | \$1981 ;
-  assign \$1983  = \sel_l15_s0$894  == 2'h2;
-  assign mac_wmux_keep2 = \$1982  | \$1983 ;
-  assign \$1984  = sel_l15_s0 == 2'h2;
-  assign \$1985  = sel_l15_s0 == 2'h2;
-  assign \$1986  = sel_l15_s0 == 2'h2;
+  assign \$1971  = ! sel_l15_s0;
+  assign \$1972  = ! sel_l15_s0;
+  assign \$1973  = ! sel_l15_s0;
+  assign \$1974  = ! sel_l15_s0;
+  assign \$1975  = sel_l15_s0 == 1'h1;
+  assign \$1976  = \sel_l15_s0$802  == 1'h1;
+  assign mac_wmux_keep1 = \$1975  | \$1976 ;
+  assign \$1977  = sel_l15_s0 == 1'h1;
+  assign \$1978  = sel_l15_s0 == 1'h1;
+  assign \$1979  = sel_l15_s0 == 1'h1;
+  assign \$1980  = sel_l15_s0 == 1'h1;
+  assign \$1982  = \sel_l15_s0$802  == 1'h1;
+  assign \$1983  = \sel_l15_s0$802  == 1'h1;
+  assign \$1984  = \sel_l15_s0$802  == 1'h1;
+  assign \$1985  = \sel_l15_s0$802  == 1'h1;
   assign \$1987  = sel_l15_s0 == 2'h2;
-  assign \$1989  = \sel_l15_s0$891  == 2'h2;
-  assign \$1990  = \sel_l15_s0$891  == 2'h2;
-  assign \$1991  = \sel_l15_s0$891  == 2'h2;
-  assign \$1992  = \sel_l15_s0$891  == 2'h2;
-  assign \$1994  = \$1988  | \$1993 ;
-  assign \$1995  = \sel_l15_s0$894  == 2'h2;
-  assign \$1996  = \sel_l15_s0$894  == 2'h2;
-  assign \$1997  = \sel_l15_s0$894  == 2'h2;
-  assign \$1998  = \sel_l15_s0$894  == 2'h2;
-  assign \$2000  = sel_l15_s0 == 2'h3;
-  assign \$2001  = \sel_l15_s0$891  == 2'h3;
-  assign \$2002  = \$2000  | \$2001 ;
-  assign \$2003  = \sel_l15_s0$894  == 2'h3;
-  assign \$2004  = \sel_l15_s0$897  == 2'h3;
-  assign \$2005  = \$2003  | \$2004 ;
-  assign mac_wmux_keep3 = \$2002  | \$2005 ;
-  assign \$2006  = sel_l15_s0 == 2'h3;
+  assign \$1988  = \sel_l15_s0$802  == 2'h2;
+  assign \$1989  = \$1987  | \$1988 ;
+  assign \$1990  = \sel_l15_s0$805  == 2'h2;
+  assign mac_wmux_keep2 = \$1989  | \$1990 ;
+  assign \$1991  = sel_l15_s0 == 2'h2;
+  assign \$1992  = sel_l15_s0 == 2'h2;
+  assign \$1993  = sel_l15_s0 == 2'h2;
+  assign \$1994  = sel_l15_s0 == 2'h2;
+  assign \$1996  = \sel_l15_s0$802  == 2'h2;
+  assign \$1997  = \sel_l15_s0$802  == 2'h2;
+  assign \$1998  = \sel_l15_s0$802  == 2'h2;
+  assign \$1999  = \sel_l15_s0$802  == 2'h2;
+  assign \$2001  = \$1995  | \$2000 ;
+  assign \$2002  = \sel_l15_s0$805  == 2'h2;
+  assign \$2003  = \sel_l15_s0$805  == 2'h2;
+  assign \$2004  = \sel_l15_s0$805  == 2'h2;
+  assign \$2005  = \sel_l15_s0$805  == 2'h2;
   assign \$2007  = sel_l15_s0 == 2'h3;
-  assign \$2008  = sel_l15_s0 == 2'h3;
-  assign \$2009  = sel_l15_s0 == 2'h3;
-  assign \$2011  = \sel_l15_s0$891  == 2'h3;
-  assign \$2012  = \sel_l15_s0$891  == 2'h3;
-  assign \$2013  = \sel_l15_s0$891  == 2'h3;
-  assign \$2014  = \sel_l15_s0$891  == 2'h3;
-  assign \$2016  = \$2010  | \$2015 ;
-  assign \$2017  = \sel_l15_s0$894  == 2'h3;
-  assign \$2018  = \sel_l15_s0$894  == 2'h3;
-  assign \$2019  = \sel_l15_s0$894  == 2'h3;
-  assign \$2020  = \sel_l15_s0$894  == 2'h3;
-  assign \$2022  = \sel_l15_s0$897  == 2'h3;
-  assign \$2023  = \sel_l15_s0$897  == 2'h3;
-  assign \$2024  = \sel_l15_s0$897  == 2'h3;
-  assign \$2025  = \sel_l15_s0$897  == 2'h3;
-  assign mac_wmux_drop3 = \$2016  | \$2027 ;
-  assign \$2028  = sel_l15_s0 == 3'h4;
-  assign \$2029  = \sel_l15_s0$891  == 3'h4;
-  assign \$2030  = \$2028  | \$2029 ;
-  assign \$2031  = \sel_l15_s0$894  == 3'h4;
-  assign \$2032  = \sel_l15_s0$897  == 3'h4;
-  assign \$2033  = \$2031  | \$2032 ;
-  assign \$2034  = \$2030  | \$2033 ;
-  assign \$2035  = \sel_l15_s0$900  == 3'h4;
-  assign mac_wmux_keep4 = \$2034  | \$2035 ;
-  assign \$2036  = sel_l15_s0 == 3'h4;
-  assign \$2037  = sel_l15_s0 == 3'h4;
-  assign \$2038  = sel_l15_s0 == 3'h4;
-  assign \$2039  = sel_l15_s0 == 3'h4;
-  assign \$2041  = \sel_l15_s0$891  == 3'h4;
-  assign \$2042  = \sel_l15_s0$891  == 3'h4;
-  assign \$2043  = \sel_l15_s0$891  == 3'h4;
-  assign \$2044  = \sel_l15_s0$891  == 3'h4;
-  assign \$2046  = \$2040  | \$2045 ;
-  assign \$2047  = \sel_l15_s0$894  == 3'h4;
-  assign \$2048  = \sel_l15_s0$894  == 3'h4;
-  assign \$2049  = \sel_l15_s0$894  == 3'h4;
-  assign \$2050  = \sel_l15_s0$894  == 3'h4;
-  assign \$2052  = \sel_l15_s0$897  == 3'h4;
-  assign \$2053  = \sel_l15_s0$897  == 3'h4;
-  assign \$2054  = \sel_l15_s0$897  == 3'h4;
-  assign \$2055  = \sel_l15_s0$897  == 3'h4;
-  assign \$2057  = \$2051  | \$2056 ;
-  assign \$2058  = \$2046  | \$2057 ;
-  assign \$2059  = \sel_l15_s0$900  == 3'h4;
-  assign \$2060  = \sel_l15_s0$900  == 3'h4;
-  assign \$2061  = \sel_l15_s0$900  == 3'h4;
-  assign \$2062  = \sel_l15_s0$900  == 3'h4;
-  assign \$2064  = sel_l15_s0 == 3'h5;
-  assign \$2065  = \sel_l15_s0$891  == 3'h5;
-  assign \$2066  = \$2064  | \$2065 ;
-  assign \$2067  = \sel_l15_s0$894  == 3'h5;
-  assign \$2068  = \sel_l15_s0$897  == 3'h5;
-  assign \$2069  = \$2067  | \$2068 ;
-  assign \$2070  = \$2066  | \$2069 ;
-  assign \$2071  = \sel_l15_s0$900  == 3'h5;
-  assign \$2072  = \sel_l15_s0$903  == 3'h5;
+  assign \$2008  = \sel_l15_s0$802  == 2'h3;
+  assign \$2009  = \$2007  | \$2008 ;
+  assign \$2010  = \sel_l15_s0$805  == 2'h3;
+  assign \$2011  = \sel_l15_s0$808  == 2'h3;
+  assign \$2012  = \$2010  | \$2011 ;
+  assign mac_wmux_keep3 = \$2009  | \$2012 ;
+  assign \$2013  = sel_l15_s0 == 2'h3;
+  assign \$2014  = sel_l15_s0 == 2'h3;
+  assign \$2015  = sel_l15_s0 == 2'h3;
+  assign \$2016  = sel_l15_s0 == 2'h3;
+  assign \$2018  = \sel_l15_s0$802  == 2'h3;
+  assign \$2019  = \sel_l15_s0$802  == 2'h3;
+  assign \$2020  = \sel_l15_s0$802  == 2'h3;
+  assign \$2021  = \sel_l15_s0$802  == 2'h3;
+  assign \$2023  = \$2017  | \$2022 ;
+  assign \$2024  = \sel_l15_s0$805  == 2'h3;
+  assign \$2025  = \sel_l15_s0$805  == 2'h3;
+  assign \$2026  = \sel_l15_s0$805  == 2'h3;
+  assign \$2027  = \sel_l15_s0$805  == 2'h3;
+  assign \$2029  = \sel_l15_s0$808  == 2'h3;
+  assign \$2030  = \sel_l15_s0$808  == 2'h3;
+  assign \$2031  = \sel_l15_s0$808  == 2'h3;
+  assign \$2032  = \sel_l15_s0$808  == 2'h3;
+  assign mac_wmux_drop3 = \$2023  | \$2034 ;
+  assign \$2035  = sel_l15_s0 == 3'h4;
+  assign \$2036  = \sel_l15_s0$802  == 3'h4;
+  assign \$2037  = \$2035  | \$2036 ;
+  assign \$2038  = \sel_l15_s0$805  == 3'h4;
+  assign \$2039  = \sel_l15_s0$808  == 3'h4;
+  assign \$2040  = \$2038  | \$2039 ;
+  assign \$2041  = \$2037  | \$2040 ;
+  assign \$2042  = \sel_l15_s0$811  == 3'h4;
+  assign mac_wmux_keep4 = \$2041  | \$2042 ;
+  assign \$2043  = sel_l15_s0 == 3'h4;
+  assign \$2044  = sel_l15_s0 == 3'h4;
+  assign \$2045  = sel_l15_s0 == 3'h4;
+  assign \$2046  = sel_l15_s0 == 3'h4;
+  assign \$2048  = \sel_l15_s0$802  == 3'h4;
+  assign \$2049  = \sel_l15_s0$802  == 3'h4;
+  assign \$2050  = \sel_l15_s0$802  == 3'h4;
+  assign \$2051  = \sel_l15_s0$802  == 3'h4;
+  assign \$2053  = \$2047  | \$2052 ;
+  assign \$2054  = \sel_l15_s0$805  == 3'h4;
+  assign \$2055  = \sel_l15_s0$805  == 3'h4;
+  assign \$2056  = \sel_l15_s0$805  == 3'h4;
+  assign \$2057  = \sel_l15_s0$805  == 3'h4;
+  assign \$2059  = \sel_l15_s0$808  == 3'h4;
+  assign \$2060  = \sel_l15_s0$808  == 3'h4;
+  assign \$2061  = \sel_l15_s0$808  == 3'h4;
+  assign \$2062  = \sel_l15_s0$808  == 3'h4;
+  assign \$2064  = \$2058  | \$2063 ;
+  assign \$2065  = \$2053  | \$2064 ;
+  assign \$2066  = \sel_l15_s0$811  == 3'h4;
+  assign \$2067  = \sel_l15_s0$811  == 3'h4;
+  assign \$2068  = \sel_l15_s0$811  == 3'h4;
+  assign \$2069  = \sel_l15_s0$811  == 3'h4;
+  assign \$2071  = sel_l15_s0 == 3'h5;
+  assign \$2072  = \sel_l15_s0$802  == 3'h5;
   assign \$2073  = \$2071  | \$2072 ;
-  assign mac_wmux_keep5 = \$2070  | \$2073 ;
-  assign \$2074  = sel_l15_s0 == 3'h5;
-  assign \$2075  = sel_l15_s0 == 3'h5;
-  assign \$2076  = sel_l15_s0 == 3'h5;
-  assign \$2077  = sel_l15_s0 == 3'h5;
-  assign \$2079  = \sel_l15_s0$891  == 3'h5;
-  assign \$2080  = \sel_l15_s0$891  == 3'h5;
-  assign \$2081  = \sel_l15_s0$891  == 3'h5;
-  assign \$2082  = \sel_l15_s0$891  == 3'h5;
-  assign \$2084  = \$2078  | \$2083 ;
-  assign \$2085  = \sel_l15_s0$894  == 3'h5;
-  assign \$2086  = \sel_l15_s0$894  == 3'h5;
-  assign \$2087  = \sel_l15_s0$894  == 3'h5;
-  assign \$2088  = \sel_l15_s0$894  == 3'h5;
-  assign \$2090  = \sel_l15_s0$897  == 3'h5;
-  assign \$2091  = \sel_l15_s0$897  == 3'h5;
-  assign \$2092  = \sel_l15_s0$897  == 3'h5;
-  assign \$2093  = \sel_l15_s0$897  == 3'h5;
-  assign \$2095  = \$2089  | \$2094 ;
-  assign \$2096  = \$2084  | \$2095 ;
-  assign \$2097  = \sel_l15_s0$900  == 3'h5;
-  assign \$2098  = \sel_l15_s0$900  == 3'h5;
-  assign \$2099  = \sel_l15_s0$900  == 3'h5;
-  assign \$2100  = \sel_l15_s0$900  == 3'h5;
-  assign \$2102  = \sel_l15_s0$903  == 3'h5;
-  assign \$2103  = \sel_l15_s0$903  == 3'h5;
-  assign \$2104  = \sel_l15_s0$903  == 3'h5;
-  assign \$2105  = \sel_l15_s0$903  == 3'h5;
-  assign mac_wmux_drop5 = \$2096  | \$2107 ;
-  assign \$2108  = sel_l15_s0 == 3'h6;
-  assign \$2109  = \sel_l15_s0$891  == 3'h6;
-  assign \$2110  = \$2108  | \$2109 ;
-  assign \$2111  = \sel_l15_s0$894  == 3'h6;
-  assign \$2112  = \sel_l15_s0$897  == 3'h6;
-  assign \$2113  = \$2111  | \$2112 ;
-  assign \$2114  = \$2110  | \$2113 ;
-  assign \$2115  = \sel_l15_s0$900  == 3'h6;
-  assign \$2116  = \sel_l15_s0$903  == 3'h6;
+  assign \$2074  = \sel_l15_s0$805  == 3'h5;
+  assign \$2075  = \sel_l15_s0$808  == 3'h5;
+  assign \$2076  = \$2074  | \$2075 ;
+  assign \$2077  = \$2073  | \$2076 ;
+  assign \$2078  = \sel_l15_s0$811  == 3'h5;
+  assign \$2079  = \sel_l15_s0$814  == 3'h5;
+  assign \$2080  = \$2078  | \$2079 ;
+  assign mac_wmux_keep5 = \$2077  | \$2080 ;
+  assign \$2081  = sel_l15_s0 == 3'h5;
+  assign \$2082  = sel_l15_s0 == 3'h5;
+  assign \$2083  = sel_l15_s0 == 3'h5;
+  assign \$2084  = sel_l15_s0 == 3'h5;
+  assign \$2086  = \sel_l15_s0$802  == 3'h5;
+  assign \$2087  = \sel_l15_s0$802  == 3'h5;
+  assign \$2088  = \sel_l15_s0$802  == 3'h5;
+  assign \$2089  = \sel_l15_s0$802  == 3'h5;
+  assign \$2091  = \$2085  | \$2090 ;
+  assign \$2092  = \sel_l15_s0$805  == 3'h5;
+  assign \$2093  = \sel_l15_s0$805  == 3'h5;
+  assign \$2094  = \sel_l15_s0$805  == 3'h5;
+  assign \$2095  = \sel_l15_s0$805  == 3'h5;
+  assign \$2097  = \sel_l15_s0$808  == 3'h5;
+  assign \$2098  = \sel_l15_s0$808  == 3'h5;
+  assign \$2099  = \sel_l15_s0$808  == 3'h5;
+  assign \$2100  = \sel_l15_s0$808  == 3'h5;
+  assign \$2102  = \$2096  | \$2101 ;
+  assign \$2103  = \$2091  | \$2102 ;
+  assign \$2104  = \sel_l15_s0$811  == 3'h5;
+  assign \$2105  = \sel_l15_s0$811  == 3'h5;
+  assign \$2106  = \sel_l15_s0$811  == 3'h5;
+  assign \$2107  = \sel_l15_s0$811  == 3'h5;
+  assign \$2109  = \sel_l15_s0$814  == 3'h5;
+  assign \$2110  = \sel_l15_s0$814  == 3'h5;
+  assign \$2111  = \sel_l15_s0$814  == 3'h5;
+  assign \$2112  = \sel_l15_s0$814  == 3'h5;
+  assign mac_wmux_drop5 = \$2103  | \$2114 ;
+  assign \$2115  = sel_l15_s0 == 3'h6;
+  assign \$2116  = \sel_l15_s0$802  == 3'h6;
   assign \$2117  = \$2115  | \$2116 ;
-  assign \$2118  = \sel_l15_s0$906  == 3'h6;
-  assign \$2119  = \$2117  | \$2118 ;
-  assign mac_wmux_keep6 = \$2114  | \$2119 ;
-  assign \$2120  = sel_l15_s0 == 3'h6;
-  assign \$2121  = sel_l15_s0 == 3'h6;
-  assign \$2122  = sel_l15_s0 == 3'h6;
-  assign \$2123  = sel_l15_s0 == 3'h6;
-  assign \$2125  = \sel_l15_s0$891  == 3'h6;
-  assign \$2126  = \sel_l15_s0$891  == 3'h6;
-  assign \$2127  = \sel_l15_s0$891  == 3'h6;
-  assign \$2128  = \sel_l15_s0$891  == 3'h6;
-  assign \$2130  = \$2124  | \$2129 ;
-  assign \$2131  = \sel_l15_s0$894  == 3'h6;
-  assign \$2132  = \sel_l15_s0$894  == 3'h6;
-  assign \$2133  = \sel_l15_s0$894  == 3'h6;
-  assign \$2134  = \sel_l15_s0$894  == 3'h6;
-  assign \$2136  = \sel_l15_s0$897  == 3'h6;
-  assign \$2137  = \sel_l15_s0$897  == 3'h6;
-  assign \$2138  = \sel_l15_s0$897  == 3'h6;
-  assign \$2139  = \sel_l15_s0$897  == 3'h6;
-  assign \$2141  = \$2135  | \$2140 ;
-  assign \$2142  = \$2130  | \$2141 ;
-  assign \$2143  = \sel_l15_s0$900  == 3'h6;
-  assign \$2144  = \sel_l15_s0$900  == 3'h6;
-  assign \$2145  = \sel_l15_s0$900  == 3'h6;
-  assign \$2146  = \sel_l15_s0$900  == 3'h6;
-  assign \$2148  = \sel_l15_s0$903  == 3'h6;
-  assign \$2149  = \sel_l15_s0$903  == 3'h6;
-  assign \$2150  = \sel_l15_s0$903  == 3'h6;
-  assign \$2151  = \sel_l15_s0$903  == 3'h6;
-  assign \$2153  = \$2147  | \$2152 ;
-  assign \$2154  = \sel_l15_s0$906  == 3'h6;
-  assign \$2155  = \sel_l15_s0$906  == 3'h6;
-  assign \$2156  = \sel_l15_s0$906  == 3'h6;
-  assign \$2157  = \sel_l15_s0$906  == 3'h6;
-  assign mac_wmux_drop6 = \$2142  | \$2159 ;
-  assign \$2160  = sel_l15_s0 == 3'h7;
-  assign \$2161  = \sel_l15_s0$891  == 3'h7;
-  assign \$2162  = \$2160  | \$2161 ;
-  assign \$2163  = \sel_l15_s0$894  == 3'h7;
-  assign \$2164  = \sel_l15_s0$897  == 3'h7;
-  assign \$2165  = \$2163  | \$2164 ;
-  assign \$2166  = \$2162  | \$2165 ;
-  assign \$2167  = \sel_l15_s0$900  == 3'h7;
-  assign \$2168  = \sel_l15_s0$903  == 3'h7;
+  assign \$2118  = \sel_l15_s0$805  == 3'h6;
+  assign \$2119  = \sel_l15_s0$808  == 3'h6;
+  assign \$2120  = \$2118  | \$2119 ;
+  assign \$2121  = \$2117  | \$2120 ;
+  assign \$2122  = \sel_l15_s0$811  == 3'h6;
+  assign \$2123  = \sel_l15_s0$814  == 3'h6;
+  assign \$2124  = \$2122  | \$2123 ;
+  assign \$2125  = \sel_l15_s0$817  == 3'h6;
+  assign \$2126  = \$2124  | \$2125 ;
+  assign mac_wmux_keep6 = \$2121  | \$2126 ;
+  assign \$2127  = sel_l15_s0 == 3'h6;
+  assign \$2128  = sel_l15_s0 == 3'h6;
+  assign \$2129  = sel_l15_s0 == 3'h6;
+  assign \$2130  = sel_l15_s0 == 3'h6;
+  assign \$2132  = \sel_l15_s0$802  == 3'h6;
+  assign \$2133  = \sel_l15_s0$802  == 3'h6;
+  assign \$2134  = \sel_l15_s0$802  == 3'h6;
+  assign \$2135  = \sel_l15_s0$802  == 3'h6;
+  assign \$2137  = \$2131  | \$2136 ;
+  assign \$2138  = \sel_l15_s0$805  == 3'h6;
+  assign \$2139  = \sel_l15_s0$805  == 3'h6;
+  assign \$2140  = \sel_l15_s0$805  == 3'h6;
+  assign \$2141  = \sel_l15_s0$805  == 3'h6;
+  assign \$2143  = \sel_l15_s0$808  == 3'h6;
+  assign \$2144  = \sel_l15_s0$808  == 3'h6;
+  assign \$2145  = \sel_l15_s0$808  == 3'h6;
+  assign \$2146  = \sel_l15_s0$808  == 3'h6;
+  assign \$2148  = \$2142  | \$2147 ;
+  assign \$2149  = \$2137  | \$2148 ;
+  assign \$2150  = \sel_l15_s0$811  == 3'h6;
+  assign \$2151  = \sel_l15_s0$811  == 3'h6;
+  assign \$2152  = \sel_l15_s0$811  == 3'h6;
+  assign \$2153  = \sel_l15_s0$811  == 3'h6;
+  assign \$2155  = \sel_l15_s0$814  == 3'h6;
+  assign \$2156  = \sel_l15_s0$814  == 3'h6;
+  assign \$2157  = \sel_l15_s0$814  == 3'h6;
+  assign \$2158  = \sel_l15_s0$814  == 3'h6;
+  assign \$2160  = \$2154  | \$2159 ;
+  assign \$2161  = \sel_l15_s0$817  == 3'h6;
+  assign \$2162  = \sel_l15_s0$817  == 3'h6;
+  assign \$2163  = \sel_l15_s0$817  == 3'h6;
+  assign \$2164  = \sel_l15_s0$817  == 3'h6;
+  assign mac_wmux_drop6 = \$2149  | \$2166 ;
+  assign \$2167  = sel_l15_s0 == 3'h7;
+  assign \$2168  = \sel_l15_s0$802  == 3'h7;
   assign \$2169  = \$2167  | \$2168 ;
-  assign \$2170  = \sel_l15_s0$906  == 3'h7;
-  assign \$2171  = \sel_l15_s0$909  == 3'h7;
+  assign \$2170  = \sel_l15_s0$805  == 3'h7;
+  assign \$2171  = \sel_l15_s0$808  == 3'h7;
   assign \$2172  = \$2170  | \$2171 ;
   assign \$2173  = \$2169  | \$2172 ;
-  assign mac_wmux_keep7 = \$2166  | \$2173 ;
-  assign \$2174  = sel_l15_s0 == 3'h7;
-  assign \$2175  = sel_l15_s0 == 3'h7;
-  assign \$2176  = sel_l15_s0 == 3'h7;
-  assign \$2177  = sel_l15_s0 == 3'h7;
-  assign \$2179  = \sel_l15_s0$891  == 3'h7;
-  assign \$2180  = \sel_l15_s0$891  == 3'h7;
-  assign \$2181  = \sel_l15_s0$891  == 3'h7;
-  assign \$2182  = \sel_l15_s0$891  == 3'h7;
-  assign \$2184  = \$2178  | \$2183 ;
-  assign \$2185  = \sel_l15_s0$894  == 3'h7;
-  assign \$2186  = \sel_l15_s0$894  == 3'h7;
-  assign \$2187  = \sel_l15_s0$894  == 3'h7;
-  assign \$2188  = \sel_l15_s0$894  == 3'h7;
-  assign \$2190  = \sel_l15_s0$897  == 3'h7;
-  assign \$2191  = \sel_l15_s0$897  == 3'h7;
-  assign \$2192  = \sel_l15_s0$897  == 3'h7;
-  assign \$2193  = \sel_l15_s0$897  == 3'h7;
-  assign \$2195  = \$2189  | \$2194 ;
-  assign \$2196  = \$2184  | \$2195 ;
-  assign \$2197  = \sel_l15_s0$900  == 3'h7;
-  assign \$2198  = \sel_l15_s0$900  == 3'h7;
-  assign \$2199  = \sel_l15_s0$900  == 3'h7;
-  assign \$2200  = \sel_l15_s0$900  == 3'h7;
-  assign \$2202  = \sel_l15_s0$903  == 3'h7;
-  assign \$2203  = \sel_l15_s0$903  == 3'h7;
-  assign \$2204  = \sel_l15_s0$903  == 3'h7;
-  assign \$2205  = \sel_l15_s0$903  == 3'h7;
-  assign \$2207  = \$2201  | \$2206 ;
-  assign \$2208  = \sel_l15_s0$906  == 3'h7;
-  assign \$2209  = \sel_l15_s0$906  == 3'h7;
-  assign \$2210  = \sel_l15_s0$906  == 3'h7;
-  assign \$2211  = \sel_l15_s0$906  == 3'h7;
-  assign \$2213  = \sel_l15_s0$909  == 3'h7;
-  assign \$2214  = \sel_l15_s0$909  == 3'h7;
-  assign \$2215  = \sel_l15_s0$909  == 3'h7;
-  assign \$2216  = \sel_l15_s0$909  == 3'h7;
-  assign \$2219  = \$2207  | \$2218 ;
-  assign mac_wmux_drop7 = \$2196  | \$2219 ;
-  assign \$2220  = sel_l15_s0 == 4'h8;
-  assign \$2221  = \sel_l15_s0$891  == 4'h8;
-  assign \$2222  = \$2220  | \$2221 ;
-  assign \$2223  = \sel_l15_s0$894  == 4'h8;
-  assign \$2224  = \sel_l15_s0$897  == 4'h8;
-  assign \$2225  = \$2223  | \$2224 ;
-  assign \$2226  = \$2222  | \$2225 ;
-  assign \$2227  = \sel_l15_s0$900  == 4'h8;
-  assign \$2228  = \sel_l15_s0$903  == 4'h8;
+  assign \$2174  = \sel_l15_s0$811  == 3'h7;
+  assign \$2175  = \sel_l15_s0$814  == 3'h7;
+  assign \$2176  = \$2174  | \$2175 ;
+  assign \$2177  = \sel_l15_s0$817  == 3'h7;
+  assign \$2178  = \sel_l15_s0$820  == 3'h7;
+  assign \$2179  = \$2177  | \$2178 ;
+  assign \$2180  = \$2176  | \$2179 ;
+  assign mac_wmux_keep7 = \$2173  | \$2180 ;
+  assign \$2181  = sel_l15_s0 == 3'h7;
+  assign \$2182  = sel_l15_s0 == 3'h7;
+  assign \$2183  = sel_l15_s0 == 3'h7;
+  assign \$2184  = sel_l15_s0 == 3'h7;
+  assign \$2186  = \sel_l15_s0$802  == 3'h7;
+  assign \$2187  = \sel_l15_s0$802  == 3'h7;
+  assign \$2188  = \sel_l15_s0$802  == 3'h7;
+  assign \$2189  = \sel_l15_s0$802  == 3'h7;
+  assign \$2191  = \$2185  | \$2190 ;
+  assign \$2192  = \sel_l15_s0$805  == 3'h7;
+  assign \$2193  = \sel_l15_s0$805  == 3'h7;
+  assign \$2194  = \sel_l15_s0$805  == 3'h7;
+  assign \$2195  = \sel_l15_s0$805  == 3'h7;
+  assign \$2197  = \sel_l15_s0$808  == 3'h7;
+  assign \$2198  = \sel_l15_s0$808  == 3'h7;
+  assign \$2199  = \sel_l15_s0$808  == 3'h7;
+  assign \$2200  = \sel_l15_s0$808  == 3'h7;
+  assign \$2202  = \$2196  | \$2201 ;
+  assign \$2203  = \$2191  | \$2202 ;
+  assign \$2204  = \sel_l15_s0$811  == 3'h7;
+  assign \$2205  = \sel_l15_s0$811  == 3'h7;
+  assign \$2206  = \sel_l15_s0$811  == 3'h7;
+  assign \$2207  = \sel_l15_s0$811  == 3'h7;
+  assign \$2209  = \sel_l15_s0$814  == 3'h7;
+  assign \$2210  = \sel_l15_s0$814  == 3'h7;
+  assign \$2211  = \sel_l15_s0$814  == 3'h7;
+  assign \$2212  = \sel_l15_s0$814  == 3'h7;
+  assign \$2214  = \$2208  | \$2213 ;
+  assign \$2215  = \sel_l15_s0$817  == 3'h7;
+  assign \$2216  = \sel_l15_s0$817  == 3'h7;
+  assign \$2217  = \sel_l15_s0$817  == 3'h7;
+  assign \$2218  = \sel_l15_s0$817  == 3'h7;
+  assign \$2220  = \sel_l15_s0$820  == 3'h7;
+  assign \$2221  = \sel_l15_s0$820  == 3'h7;
+  assign \$2222  = \sel_l15_s0$820  == 3'h7;
+  assign \$2223  = \sel_l15_s0$820  == 3'h7;
+  assign \$2226  = \$2214  | \$2225 ;
+  assign mac_wmux_drop7 = \$2203  | \$2226 ;
+  assign \$2227  = sel_l15_s0 == 4'h8;
+  assign \$2228  = \sel_l15_s0$802  == 4'h8;
   assign \$2229  = \$2227  | \$2228 ;
-  assign \$2230  = \sel_l15_s0$906  == 4'h8;
-  assign \$2231  = \sel_l15_s0$909  == 4'h8;
+  assign \$2230  = \sel_l15_s0$805  == 4'h8;
+  assign \$2231  = \sel_l15_s0$808  == 4'h8;
   assign \$2232  = \$2230  | \$2231 ;
   assign \$2233  = \$2229  | \$2232 ;
-  assign mac_wmux_keep8 = \$2226  | \$2233 ;
-  assign \$2234  = sel_l15_s0 == 4'h8;
-  assign \$2235  = sel_l15_s0 == 4'h8;
-  assign \$2236  = sel_l15_s0 == 4'h8;
-  assign \$2237  = sel_l15_s0 == 4'h8;
-  assign \$2239  = \sel_l15_s0$891  == 4'h8;
-  assign \$2240  = \sel_l15_s0$891  == 4'h8;
-  assign \$2241  = \sel_l15_s0$891  == 4'h8;
-  assign \$2242  = \sel_l15_s0$891  == 4'h8;
-  assign \$2244  = \$2238  | \$2243 ;
-  assign \$2245  = \sel_l15_s0$894  == 4'h8;
-  assign \$2246  = \sel_l15_s0$894  == 4'h8;
-  assign \$2247  = \sel_l15_s0$894  == 4'h8;
-  assign \$2248  = \sel_l15_s0$894  == 4'h8;
-  assign \$2250  = \sel_l15_s0$897  == 4'h8;
-  assign \$2251  = \sel_l15_s0$897  == 4'h8;
-  assign \$2252  = \sel_l15_s0$897  == 4'h8;
-  assign \$2253  = \sel_l15_s0$897  == 4'h8;
-  assign \$2255  = \$2249  | \$2254 ;
-  assign \$2256  = \$2244  | \$2255 ;
-  assign \$2257  = \sel_l15_s0$900  == 4'h8;
-  assign \$2258  = \sel_l15_s0$900  == 4'h8;
-  assign \$2259  = \sel_l15_s0$900  == 4'h8;
-  assign \$2260  = \sel_l15_s0$900  == 4'h8;
-  assign \$2262  = \sel_l15_s0$903  == 4'h8;
-  assign \$2263  = \sel_l15_s0$903  == 4'h8;
-  assign \$2264  = \sel_l15_s0$903  == 4'h8;
-  assign \$2265  = \sel_l15_s0$903  == 4'h8;
-  assign \$2267  = \$2261  | \$2266 ;
-  assign \$2268  = \sel_l15_s0$906  == 4'h8;
-  assign \$2269  = \sel_l15_s0$906  == 4'h8;
-  assign \$2270  = \sel_l15_s0$906  == 4'h8;
-  assign \$2271  = \sel_l15_s0$906  == 4'h8;
-  assign \$2273  = \sel_l15_s0$909  == 4'h8;
-  assign \$2274  = \sel_l15_s0$909  == 4'h8;
-  assign \$2275  = \sel_l15_s0$909  == 4'h8;
-  assign \$2276  = \sel_l15_s0$909  == 4'h8;
-  assign \$2278  = \$2272  | \$2277 ;
-  assign \$2279  = \$2267  | \$2278 ;
-  assign mac_wmux_drop8 = \$2256  | \$2279 ;
-  assign \$2280  = \sel_l15_s0$891  == 4'h9;
-  assign \$2281  = \sel_l15_s0$894  == 4'h9;
-  assign \$2282  = \$2280  | \$2281 ;
-  assign \$2283  = \sel_l15_s0$897  == 4'h9;
-  assign \$2284  = \sel_l15_s0$900  == 4'h9;
-  assign \$2285  = \$2283  | \$2284 ;
-  assign \$2286  = \$2282  | \$2285 ;
-  assign \$2287  = \sel_l15_s0$903  == 4'h9;
-  assign \$2288  = \sel_l15_s0$906  == 4'h9;
+  assign \$2234  = \sel_l15_s0$811  == 4'h8;
+  assign \$2235  = \sel_l15_s0$814  == 4'h8;
+  assign \$2236  = \$2234  | \$2235 ;
+  assign \$2237  = \sel_l15_s0$817  == 4'h8;
+  assign \$2238  = \sel_l15_s0$820  == 4'h8;
+  assign \$2239  = \$2237  | \$2238 ;
+  assign \$2240  = \$2236  | \$2239 ;
+  assign mac_wmux_keep8 = \$2233  | \$2240 ;
+  assign \$2241  = sel_l15_s0 == 4'h8;
+  assign \$2242  = sel_l15_s0 == 4'h8;
+  assign \$2243  = sel_l15_s0 == 4'h8;
+  assign \$2244  = sel_l15_s0 == 4'h8;
+  assign \$2246  = \sel_l15_s0$802  == 4'h8;
+  assign \$2247  = \sel_l15_s0$802  == 4'h8;
+  assign \$2248  = \sel_l15_s0$802  == 4'h8;
+  assign \$2249  = \sel_l15_s0$802  == 4'h8;
+  assign \$2251  = \$2245  | \$2250 ;
+  assign \$2252  = \sel_l15_s0$805  == 4'h8;
+  assign \$2253  = \sel_l15_s0$805  == 4'h8;
+  assign \$2254  = \sel_l15_s0$805  == 4'h8;
+  assign \$2255  = \sel_l15_s0$805  == 4'h8;
+  assign \$2257  = \sel_l15_s0$808  == 4'h8;
+  assign \$2258  = \sel_l15_s0$808  == 4'h8;
+  assign \$2259  = \sel_l15_s0$808  == 4'h8;
+  assign \$2260  = \sel_l15_s0$808  == 4'h8;
+  assign \$2262  = \$2256  | \$2261 ;
+  assign \$2263  = \$2251  | \$2262 ;
+  assign \$2264  = \sel_l15_s0$811  == 4'h8;
+  assign \$2265  = \sel_l15_s0$811  == 4'h8;
+  assign \$2266  = \sel_l15_s0$811  == 4'h8;
+  assign \$2267  = \sel_l15_s0$811  == 4'h8;
+  assign \$2269  = \sel_l15_s0$814  == 4'h8;
+  assign \$2270  = \sel_l15_s0$814  == 4'h8;
+  assign \$2271  = \sel_l15_s0$814  == 4'h8;
+  assign \$2272  = \sel_l15_s0$814  == 4'h8;
+  assign \$2274  = \$2268  | \$2273 ;
+  assign \$2275  = \sel_l15_s0$817  == 4'h8;
+  assign \$2276  = \sel_l15_s0$817  == 4'h8;
+  assign \$2277  = \sel_l15_s0$817  == 4'h8;
+  assign \$2278  = \sel_l15_s0$817  == 4'h8;
+  assign \$2280  = \sel_l15_s0$820  == 4'h8;
+  assign \$2281  = \sel_l15_s0$820  == 4'h8;
+  assign \$2282  = \sel_l15_s0$820  == 4'h8;
+  assign \$2283  = \sel_l15_s0$820  == 4'h8;
+  assign \$2285  = \$2279  | \$2284 ;
+  assign \$2286  = \$2274  | \$2285 ;
+  assign mac_wmux_drop8 = \$2263  | \$2286 ;
+  assign \$2287  = \sel_l15_s0$802  == 4'h9;
+  assign \$2288  = \sel_l15_s0$805  == 4'h9;
   assign \$2289  = \$2287  | \$2288 ;
-  assign \$2290  = \sel_l15_s0$909  == 4'h9;
-  assign \$2291  = \$2289  | \$2290 ;
-  assign mac_wmux_keep9 = \$2286  | \$2291 ;
-  assign \$2292  = \sel_l15_s0$891  == 4'h9;
-  assign \$2293  = \sel_l15_s0$891  == 4'h9;
-  assign \$2294  = \sel_l15_s0$891  == 4'h9;
-  assign \$2295  = \sel_l15_s0$891  == 4'h9;
-  assign \$2297  = \sel_l15_s0$894  == 4'h9;
-  assign \$2298  = \sel_l15_s0$894  == 4'h9;
-  assign \$2299  = \sel_l15_s0$894  == 4'h9;
-  assign \$2300  = \sel_l15_s0$894  == 4'h9;
-  assign \$2302  = \$2296  | \$2301 ;
-  assign \$2303  = \sel_l15_s0$897  == 4'h9;
-  assign \$2304  = \sel_l15_s0$897  == 4'h9;
-  assign \$2305  = \sel_l15_s0$897  == 4'h9;
-  assign \$2306  = \sel_l15_s0$897  == 4'h9;
-  assign \$2308  = \sel_l15_s0$900  == 4'h9;
-  assign \$2309  = \sel_l15_s0$900  == 4'h9;
-  assign \$2310  = \sel_l15_s0$900  == 4'h9;
-  assign \$2311  = \sel_l15_s0$900  == 4'h9;
-  assign \$2313  = \$2307  | \$2312 ;
-  assign \$2314  = \$2302  | \$2313 ;
-  assign \$2315  = \sel_l15_s0$903  == 4'h9;
-  assign \$2316  = \sel_l15_s0$903  == 4'h9;
-  assign \$2317  = \sel_l15_s0$903  == 4'h9;
-  assign \$2318  = \sel_l15_s0$903  == 4'h9;
-  assign \$2320  = \sel_l15_s0$906  == 4'h9;
-  assign \$2321  = \sel_l15_s0$906  == 4'h9;
-  assign \$2322  = \sel_l15_s0$906  == 4'h9;
-  assign \$2323  = \sel_l15_s0$906  == 4'h9;
-  assign \$2325  = \$2319  | \$2324 ;
-  assign \$2326  = \sel_l15_s0$909  == 4'h9;
-  assign \$2327  = \sel_l15_s0$909  == 4'h9;
-  assign \$2328  = \sel_l15_s0$909  == 4'h9;
-  assign \$2329  = \sel_l15_s0$909  == 4'h9;
-  assign \$2331  = \$2325  | \$2330 ;
-  assign mac_wmux_drop9 = \$2314  | \$2331 ;
-  assign \$2332  = \sel_l15_s0$894  == 4'ha;
-  assign \$2333  = \sel_l15_s0$897  == 4'ha;
-  assign \$2334  = \$2332  | \$2333 ;
-  assign \$2335  = \sel_l15_s0$900  == 4'ha;
-  assign \$2336  = \sel_l15_s0$903  == 4'ha;
-  assign \$2337  = \$2335  | \$2336 ;
-  assign \$2338  = \$2334  | \$2337 ;
-  assign \$2339  = \sel_l15_s0$906  == 4'ha;
-  assign \$2340  = \sel_l15_s0$909  == 4'ha;
+  assign \$2290  = \sel_l15_s0$808  == 4'h9;
+  assign \$2291  = \sel_l15_s0$811  == 4'h9;
+  assign \$2292  = \$2290  | \$2291 ;
+  assign \$2293  = \$2289  | \$2292 ;
+  assign \$2294  = \sel_l15_s0$814  == 4'h9;
+  assign \$2295  = \sel_l15_s0$817  == 4'h9;
+  assign \$2296  = \$2294  | \$2295 ;
+  assign \$2297  = \sel_l15_s0$820  == 4'h9;
+  assign \$2298  = \$2296  | \$2297 ;
+  assign mac_wmux_keep9 = \$2293  | \$2298 ;
+  assign \$2299  = \sel_l15_s0$802  == 4'h9;
+  assign \$2300  = \sel_l15_s0$802  == 4'h9;
+  assign \$2301  = \sel_l15_s0$802  == 4'h9;
+  assign \$2302  = \sel_l15_s0$802  == 4'h9;
+  assign \$2304  = \sel_l15_s0$805  == 4'h9;
+  assign \$2305  = \sel_l15_s0$805  == 4'h9;
+  assign \$2306  = \sel_l15_s0$805  == 4'h9;
+  assign \$2307  = \sel_l15_s0$805  == 4'h9;
+  assign \$2309  = \$2303  | \$2308 ;
+  assign \$2310  = \sel_l15_s0$808  == 4'h9;
+  assign \$2311  = \sel_l15_s0$808  == 4'h9;
+  assign \$2312  = \sel_l15_s0$808  == 4'h9;
+  assign \$2313  = \sel_l15_s0$808  == 4'h9;
+  assign \$2315  = \sel_l15_s0$811  == 4'h9;
+  assign \$2316  = \sel_l15_s0$811  == 4'h9;
+  assign \$2317  = \sel_l15_s0$811  == 4'h9;
+  assign \$2318  = \sel_l15_s0$811  == 4'h9;
+  assign \$2320  = \$2314  | \$2319 ;
+  assign \$2321  = \$2309  | \$2320 ;
+  assign \$2322  = \sel_l15_s0$814  == 4'h9;
+  assign \$2323  = \sel_l15_s0$814  == 4'h9;
+  assign \$2324  = \sel_l15_s0$814  == 4'h9;
+  assign \$2325  = \sel_l15_s0$814  == 4'h9;
+  assign \$2327  = \sel_l15_s0$817  == 4'h9;
+  assign \$2328  = \sel_l15_s0$817  == 4'h9;
+  assign \$2329  = \sel_l15_s0$817  == 4'h9;
+  assign \$2330  = \sel_l15_s0$817  == 4'h9;
+  assign \$2332  = \$2326  | \$2331 ;
+  assign \$2333  = \sel_l15_s0$820  == 4'h9;
+  assign \$2334  = \sel_l15_s0$820  == 4'h9;
+  assign \$2335  = \sel_l15_s0$820  == 4'h9;
+  assign \$2336  = \sel_l15_s0$820  == 4'h9;
+  assign \$2338  = \$2332  | \$2337 ;
+  assign mac_wmux_drop9 = \$2321  | \$2338 ;
+  assign \$2339  = \sel_l15_s0$805  == 4'ha;
+  assign \$2340  = \sel_l15_s0$808  == 4'ha;
   assign \$2341  = \$2339  | \$2340 ;
-  assign mac_wmux_keep10 = \$2338  | \$2341 ;
-  assign \$2342  = \sel_l15_s0$894  == 4'ha;
-  assign \$2343  = \sel_l15_s0$894  == 4'ha;
-  assign \$2344  = \sel_l15_s0$894  == 4'ha;
-  assign \$2345  = \sel_l15_s0$894  == 4'ha;
-  assign \$2347  = \sel_l15_s0$897  == 4'ha;
-  assign \$2348  = \sel_l15_s0$897  == 4'ha;
-  assign \$2349  = \sel_l15_s0$897  == 4'ha;
-  assign \$2350  = \sel_l15_s0$897  == 4'ha;
-  assign \$2352  = \$2346  | \$2351 ;
-  assign \$2353  = \sel_l15_s0$900  == 4'ha;
-  assign \$2354  = \sel_l15_s0$900  == 4'ha;
-  assign \$2355  = \sel_l15_s0$900  == 4'ha;
-  assign \$2356  = \sel_l15_s0$900  == 4'ha;
-  assign \$2358  = \sel_l15_s0$903  == 4'ha;
-  assign \$2359  = \sel_l15_s0$903  == 4'ha;
-  assign \$2360  = \sel_l15_s0$903  == 4'ha;
-  assign \$2361  = \sel_l15_s0$903  == 4'ha;
-  assign \$2363  = \$2357  | \$2362 ;
-  assign \$2364  = \$2352  | \$2363 ;
-  assign \$2365  = \sel_l15_s0$906  == 4'ha;
-  assign \$2366  = \sel_l15_s0$906  == 4'ha;
-  assign \$2367  = \sel_l15_s0$906  == 4'ha;
-  assign \$2368  = \sel_l15_s0$906  == 4'ha;
-  assign \$2370  = \sel_l15_s0$909  == 4'ha;
-  assign \$2371  = \sel_l15_s0$909  == 4'ha;
-  assign \$2372  = \sel_l15_s0$909  == 4'ha;
-  assign \$2373  = \sel_l15_s0$909  == 4'ha;
-  assign \$2375  = \$2369  | \$2374 ;
-  assign mac_wmux_drop10 = \$2364  | \$2375 ;
-  assign \$2376  = \sel_l15_s0$897  == 4'hb;
-  assign \$2377  = \sel_l15_s0$900  == 4'hb;
-  assign \$2378  = \$2376  | \$2377 ;
-  assign \$2379  = \sel_l15_s0$903  == 4'hb;
-  assign \$2380  = \sel_l15_s0$906  == 4'hb;
-  assign \$2381  = \$2379  | \$2380 ;
-  assign \$2382  = \$2378  | \$2381 ;
-  assign \$2383  = \sel_l15_s0$909  == 4'hb;
-  assign mac_wmux_keep11 = \$2382  | \$2383 ;
-  assign \$2384  = \sel_l15_s0$897  == 4'hb;
-  assign \$2385  = \sel_l15_s0$897  == 4'hb;
-  assign \$2386  = \sel_l15_s0$897  == 4'hb;
-  assign \$2387  = \sel_l15_s0$897  == 4'hb;
-  assign \$2389  = \sel_l15_s0$900  == 4'hb;
-  assign \$2390  = \sel_l15_s0$900  == 4'hb;
-  assign \$2391  = \sel_l15_s0$900  == 4'hb;
-  assign \$2392  = \sel_l15_s0$900  == 4'hb;
-  assign \$2394  = \$2388  | \$2393 ;
-  assign \$2395  = \sel_l15_s0$903  == 4'hb;
-  assign \$2396  = \sel_l15_s0$903  == 4'hb;
-  assign \$2397  = \sel_l15_s0$903  == 4'hb;
-  assign \$2398  = \sel_l15_s0$903  == 4'hb;
-  assign \$2400  = \sel_l15_s0$906  == 4'hb;
-  assign \$2401  = \sel_l15_s0$906  == 4'hb;
-  assign \$2402  = \sel_l15_s0$906  == 4'hb;
-  assign \$2403  = \sel_l15_s0$906  == 4'hb;
-  assign \$2405  = \$2399  | \$2404 ;
-  assign \$2406  = \$2394  | \$2405 ;
-  assign \$2407  = \sel_l15_s0$909  == 4'hb;
-  assign \$2408  = \sel_l15_s0$909  == 4'hb;
-  assign \$2409  = \sel_l15_s0$909  == 4'hb;
-  assign \$2410  = \sel_l15_s0$909  == 4'hb;
-  assign mac_wmux_drop11 = \$2406  | \$2411 ;
-  assign \$2412  = \sel_l15_s0$900  == 4'hc;
-  assign \$2413  = \sel_l15_s0$903  == 4'hc;
-  assign \$2414  = \$2412  | \$2413 ;
-  assign \$2415  = \sel_l15_s0$906  == 4'hc;
-  assign \$2416  = \sel_l15_s0$909  == 4'hc;
-  assign \$2417  = \$2415  | \$2416 ;
-  assign mac_wmux_keep12 = \$2414  | \$2417 ;
-  assign \$2418  = \sel_l15_s0$900  == 4'hc;
-  assign \$2419  = \sel_l15_s0$900  == 4'hc;
-  assign \$2420  = \sel_l15_s0$900  == 4'hc;
-  assign \$2421  = \sel_l15_s0$900  == 4'hc;
-  assign \$2423  = \sel_l15_s0$903  == 4'hc;
-  assign \$2424  = \sel_l15_s0$903  == 4'hc;
-  assign \$2425  = \sel_l15_s0$903  == 4'hc;
-  assign \$2426  = \sel_l15_s0$903  == 4'hc;
-  assign \$2428  = \$2422  | \$2427 ;
-  assign \$2429  = \sel_l15_s0$906  == 4'hc;
-  assign \$2430  = \sel_l15_s0$906  == 4'hc;
-  assign \$2431  = \sel_l15_s0$906  == 4'hc;
-  assign \$2432  = \sel_l15_s0$906  == 4'hc;
-  assign \$2434  = \sel_l15_s0$909  == 4'hc;
-  assign \$2435  = \sel_l15_s0$909  == 4'hc;
-  assign \$2436  = \sel_l15_s0$909  == 4'hc;
-  assign \$2437  = \sel_l15_s0$909  == 4'hc;
-  assign \$2439  = \$2433  | \$2438 ;
-  assign mac_wmux_drop12 = \$2428  | \$2439 ;
-  assign \$2440  = \sel_l15_s0$903  == 4'hd;
-  assign \$2441  = \sel_l15_s0$906  == 4'hd;
-  assign \$2442  = \$2440  | \$2441 ;
-  assign \$2443  = \sel_l15_s0$909  == 4'hd;
-  assign mac_wmux_keep13 = \$2442  | \$2443 ;
-  assign \$2444  = \sel_l15_s0$903  == 4'hd;
-  assign \$2445  = \sel_l15_s0$903  == 4'hd;
-  assign \$2446  = \sel_l15_s0$903  == 4'hd;
-  assign \$2447  = \sel_l15_s0$903  == 4'hd;
-  assign \$2449  = \sel_l15_s0$906  == 4'hd;
-  assign \$2450  = \sel_l15_s0$906  == 4'hd;
-  assign \$2451  = \sel_l15_s0$906  == 4'hd;
-  assign \$2452  = \sel_l15_s0$906  == 4'hd;
-  assign \$2454  = \$2448  | \$2453 ;
-  assign \$2455  = \sel_l15_s0$909  == 4'hd;
-  assign \$2456  = \sel_l15_s0$909  == 4'hd;
-  assign \$2457  = \sel_l15_s0$909  == 4'hd;
-  assign \$2458  = \sel_l15_s0$909  == 4'hd;
-  assign mac_wmux_drop13 = \$2454  | \$2459 ;
-  assign \$2460  = \sel_l15_s0$906  == 4'he;
-  assign \$2461  = \sel_l15_s0$909  == 4'he;
-  assign mac_wmux_keep14 = \$2460  | \$2461 ;
-  assign \$2462  = \sel_l15_s0$906  == 4'he;
-  assign \$2463  = \sel_l15_s0$906  == 4'he;
-  assign \$2464  = \sel_l15_s0$906  == 4'he;
-  assign \$2465  = \sel_l15_s0$906  == 4'he;
-  assign \$2467  = \sel_l15_s0$909  == 4'he;
-  assign \$2468  = \sel_l15_s0$909  == 4'he;
-  assign \$2469  = \sel_l15_s0$909  == 4'he;
-  assign \$2470  = \sel_l15_s0$909  == 4'he;
-  assign mac_wmux_drop14 = \$2466  | \$2471 ;
-  assign mac_wmux_keep15 = \sel_l15_s0$909  == 4'hf;
-  assign \$2472  = \sel_l15_s0$909  == 4'hf;
-  assign \$2473  = \sel_l15_s0$909  == 4'hf;
-  assign \$2474  = \sel_l15_s0$909  == 4'hf;
-  assign \$2475  = \sel_l15_s0$909  == 4'hf;
+  assign \$2342  = \sel_l15_s0$811  == 4'ha;
+  assign \$2343  = \sel_l15_s0$814  == 4'ha;
+  assign \$2344  = \$2342  | \$2343 ;
+  assign \$2345  = \$2341  | \$2344 ;
+  assign \$2346  = \sel_l15_s0$817  == 4'ha;
+  assign \$2347  = \sel_l15_s0$820  == 4'ha;
+  assign \$2348  = \$2346  | \$2347 ;
+  assign mac_wmux_keep10 = \$2345  | \$2348 ;
+  assign \$2349  = \sel_l15_s0$805  == 4'ha;
+  assign \$2350  = \sel_l15_s0$805  == 4'ha;
+  assign \$2351  = \sel_l15_s0$805  == 4'ha;
+  assign \$2352  = \sel_l15_s0$805  == 4'ha;
+  assign \$2354  = \sel_l15_s0$808  == 4'ha;
+  assign \$2355  = \sel_l15_s0$808  == 4'ha;
+  assign \$2356  = \sel_l15_s0$808  == 4'ha;
+  assign \$2357  = \sel_l15_s0$808  == 4'ha;
+  assign \$2359  = \$2353  | \$2358 ;
+  assign \$2360  = \sel_l15_s0$811  == 4'ha;
+  assign \$2361  = \sel_l15_s0$811  == 4'ha;
+  assign \$2362  = \sel_l15_s0$811  == 4'ha;
+  assign \$2363  = \sel_l15_s0$811  == 4'ha;
+  assign \$2365  = \sel_l15_s0$814  == 4'ha;
+  assign \$2366  = \sel_l15_s0$814  == 4'ha;
+  assign \$2367  = \sel_l15_s0$814  == 4'ha;
+  assign \$2368  = \sel_l15_s0$814  == 4'ha;
+  assign \$2370  = \$2364  | \$2369 ;
+  assign \$2371  = \$2359  | \$2370 ;
+  assign \$2372  = \sel_l15_s0$817  == 4'ha;
+  assign \$2373  = \sel_l15_s0$817  == 4'ha;
+  assign \$2374  = \sel_l15_s0$817  == 4'ha;
+  assign \$2375  = \sel_l15_s0$817  == 4'ha;
+  assign \$2377  = \sel_l15_s0$820  == 4'ha;
+  assign \$2378  = \sel_l15_s0$820  == 4'ha;
+  assign \$2379  = \sel_l15_s0$820  == 4'ha;
+  assign \$2380  = \sel_l15_s0$820  == 4'ha;
+  assign \$2382  = \$2376  | \$2381 ;
+  assign mac_wmux_drop10 = \$2371  | \$2382 ;
+  assign \$2383  = \sel_l15_s0$808  == 4'hb;
+  assign \$2384  = \sel_l15_s0$811  == 4'hb;
+  assign \$2385  = \$2383  | \$2384 ;
+  assign \$2386  = \sel_l15_s0$814  == 4'hb;
+  assign \$2387  = \sel_l15_s0$817  == 4'hb;
+  assign \$2388  = \$2386  | \$2387 ;
+  assign \$2389  = \$2385  | \$2388 ;
+  assign \$2390  = \sel_l15_s0$820  == 4'hb;
+  assign mac_wmux_keep11 = \$2389  | \$2390 ;
+  assign \$2391  = \sel_l15_s0$808  == 4'hb;
+  assign \$2392  = \sel_l15_s0$808  == 4'hb;
+  assign \$2393  = \sel_l15_s0$808  == 4'hb;
+  assign \$2394  = \sel_l15_s0$808  == 4'hb;
+  assign \$2396  = \sel_l15_s0$811  == 4'hb;
+  assign \$2397  = \sel_l15_s0$811  == 4'hb;
+  assign \$2398  = \sel_l15_s0$811  == 4'hb;
+  assign \$2399  = \sel_l15_s0$811  == 4'hb;
+  assign \$2401  = \$2395  | \$2400 ;
+  assign \$2402  = \sel_l15_s0$814  == 4'hb;
+  assign \$2403  = \sel_l15_s0$814  == 4'hb;
+  assign \$2404  = \sel_l15_s0$814  == 4'hb;
+  assign \$2405  = \sel_l15_s0$814  == 4'hb;
+  assign \$2407  = \sel_l15_s0$817  == 4'hb;
+  assign \$2408  = \sel_l15_s0$817  == 4'hb;
+  assign \$2409  = \sel_l15_s0$817  == 4'hb;
+  assign \$2410  = \sel_l15_s0$817  == 4'hb;
+  assign \$2412  = \$2406  | \$2411 ;
+  assign \$2413  = \$2401  | \$2412 ;
+  assign \$2414  = \sel_l15_s0$820  == 4'hb;
+  assign \$2415  = \sel_l15_s0$820  == 4'hb;
+  assign \$2416  = \sel_l15_s0$820  == 4'hb;
+  assign \$2417  = \sel_l15_s0$820  == 4'hb;
+  assign mac_wmux_drop11 = \$2413  | \$2418 ;
+  assign \$2419  = \sel_l15_s0$811  == 4'hc;
+  assign \$2420  = \sel_l15_s0$814  == 4'hc;
+  assign \$2421  = \$2419  | \$2420 ;
+  assign \$2422  = \sel_l15_s0$817  == 4'hc;
+  assign \$2423  = \sel_l15_s0$820  == 4'hc;
+  assign \$2424  = \$2422  | \$2423 ;
+  assign mac_wmux_keep12 = \$2421  | \$2424 ;
+  assign \$2425  = \sel_l15_s0$811  == 4'hc;
+  assign \$2426  = \sel_l15_s0$811  == 4'hc;
+  assign \$2427  = \sel_l15_s0$811  == 4'hc;
+  assign \$2428  = \sel_l15_s0$811  == 4'hc;
+  assign \$2430  = \sel_l15_s0$814  == 4'hc;
+  assign \$2431  = \sel_l15_s0$814  == 4'hc;
+  assign \$2432  = \sel_l15_s0$814  == 4'hc;
+  assign \$2433  = \sel_l15_s0$814  == 4'hc;
+  assign \$2435  = \$2429  | \$2434 ;
+  assign \$2436  = \sel_l15_s0$817  == 4'hc;
+  assign \$2437  = \sel_l15_s0$817  == 4'hc;
+  assign \$2438  = \sel_l15_s0$817  == 4'hc;
+  assign \$2439  = \sel_l15_s0$817  == 4'hc;
+  assign \$2441  = \sel_l15_s0$820  == 4'hc;
+  assign \$2442  = \sel_l15_s0$820  == 4'hc;
+  assign \$2443  = \sel_l15_s0$820  == 4'hc;
+  assign \$2444  = \sel_l15_s0$820  == 4'hc;
+  assign \$2446  = \$2440  | \$2445 ;
+  assign mac_wmux_drop12 = \$2435  | \$2446 ;
+  assign \$2447  = \sel_l15_s0$814  == 4'hd;
+  assign \$2448  = \sel_l15_s0$817  == 4'hd;
+  assign \$2449  = \$2447  | \$2448 ;
+  assign \$2450  = \sel_l15_s0$820  == 4'hd;
+  assign mac_wmux_keep13 = \$2449  | \$2450 ;
+  assign \$2451  = \sel_l15_s0$814  == 4'hd;
+  assign \$2452  = \sel_l15_s0$814  == 4'hd;
+  assign \$2453  = \sel_l15_s0$814  == 4'hd;
+  assign \$2454  = \sel_l15_s0$814  == 4'hd;
+  assign \$2456  = \sel_l15_s0$817  == 4'hd;
+  assign \$2457  = \sel_l15_s0$817  == 4'hd;
+  assign \$2458  = \sel_l15_s0$817  == 4'hd;
+  assign \$2459  = \sel_l15_s0$817  == 4'hd;
+  assign \$2461  = \$2455  | \$2460 ;
+  assign \$2462  = \sel_l15_s0$820  == 4'hd;
+  assign \$2463  = \sel_l15_s0$820  == 4'hd;
+  assign \$2464  = \sel_l15_s0$820  == 4'hd;
+  assign \$2465  = \sel_l15_s0$820  == 4'hd;
+  assign mac_wmux_drop13 = \$2461  | \$2466 ;
+  assign \$2467  = \sel_l15_s0$817  == 4'he;
+  assign \$2468  = \sel_l15_s0$820  == 4'he;
+  assign mac_wmux_keep14 = \$2467  | \$2468 ;
+  assign \$2469  = \sel_l15_s0$817  == 4'he;
+  assign \$2470  = \sel_l15_s0$817  == 4'he;
+  assign \$2471  = \sel_l15_s0$817  == 4'he;
+  assign \$2472  = \sel_l15_s0$817  == 4'he;
+  assign \$2474  = \sel_l15_s0$820  == 4'he;
+  assign \$2475  = \sel_l15_s0$820  == 4'he;
+  assign \$2476  = \sel_l15_s0$820  == 4'he;
+  assign \$2477  = \sel_l15_s0$820  == 4'he;
+  assign mac_wmux_drop14 = \$2473  | \$2478 ;
+  assign mac_wmux_keep15 = \sel_l15_s0$820  == 4'hf;
+  assign \$2479  = \sel_l15_s0$820  == 4'hf;
+  assign \$2480  = \sel_l15_s0$820  == 4'hf;
+  assign \$2481  = \sel_l15_s0$820  == 4'hf;
+  assign \$2482  = \sel_l15_s0$820  == 4'hf;
   assign mac_wmux_s0_mv0 = mac_wmux_keep1 & mac_wmux_drop1[0];
-  assign mac_wmux_s0_v0 = mac_wmux_s0_mv0 | \$2477 ;
+  assign mac_wmux_s0_v0 = mac_wmux_s0_mv0 | \$2484 ;
   assign mac_wmux_s0_d0 = mac_wmux_s0_mv0 ? mac_wmux_drop1 : 4'h0;
-  assign mac_wmux_s0_w0_0 = mac_wmux_s0_mv0 ? \sel_l15_s0$931 [15:8] : \sel_l15_s0$931 [7:0];
-  assign mac_wmux_s0_w1_0 = mac_wmux_s0_mv0 ? \sel_l15_s0$931 [143:136] : \sel_l15_s0$931 [135:128];
-  assign mac_wmux_s0_w2_0 = mac_wmux_s0_mv0 ? \sel_l15_s0$931 [271:264] : \sel_l15_s0$931 [263:256];
-  assign mac_wmux_s0_w3_0 = mac_wmux_s0_mv0 ? \sel_l15_s0$931 [399:392] : \sel_l15_s0$931 [391:384];
+  assign mac_wmux_s0_w0_0 = mac_wmux_s0_mv0 ? \sel_l15_s0$842 [15:8] : \sel_l15_s0$842 [7:0];
+  assign mac_wmux_s0_w1_0 = mac_wmux_s0_mv0 ? \sel_l15_s0$842 [143:136] : \sel_l15_s0$842 [135:128];
+  assign mac_wmux_s0_w2_0 = mac_wmux_s0_mv0 ? \sel_l15_s0$842 [271:264] : \sel_l15_s0$842 [263:256];
+  assign mac_wmux_s0_w3_0 = mac_wmux_s0_mv0 ? \sel_l15_s0$842 [399:392] : \sel_l15_s0$842 [391:384];
   assign mac_wmux_s0_mv1 = mac_wmux_keep2 & mac_wmux_drop2[0];
-  assign \$2478  = ~ mac_wmux_drop1[0];
-  assign \$2479  = mac_wmux_keep1 & \$2478 ;
-  assign mac_wmux_s0_v1 = mac_wmux_s0_mv1 | \$2479 ;
+  assign \$2485  = ~ mac_wmux_drop1[0];
+  assign \$2486  = mac_wmux_keep1 & \$2485 ;
+  assign mac_wmux_s0_v1 = mac_wmux_s0_mv1 | \$2486 ;
   assign mac_wmux_s0_d1 = mac_wmux_s0_mv1 ? mac_wmux_drop2 : mac_wmux_drop1;
-  assign mac_wmux_s0_w0_1 = mac_wmux_s0_mv1 ? \sel_l15_s0$931 [23:16] : \sel_l15_s0$931 [15:8];
-  assign mac_wmux_s0_w1_1 = mac_wmux_s0_mv1 ? \sel_l15_s0$931 [151:144] : \sel_l15_s0$931 [143:136];
-  assign mac_wmux_s0_w2_1 = mac_wmux_s0_mv1 ? \sel_l15_s0$931 [279:272] : \sel_l15_s0$931 [271:264];
-  assign mac_wmux_s0_w3_1 = mac_wmux_s0_mv1 ? \sel_l15_s0$931 [407:400] : \sel_l15_s0$931 [399:392];
+  assign mac_wmux_s0_w0_1 = mac_wmux_s0_mv1 ? \sel_l15_s0$842 [23:16] : \sel_l15_s0$842 [15:8];
+  assign mac_wmux_s0_w1_1 = mac_wmux_s0_mv1 ? \sel_l15_s0$842 [151:144] : \sel_l15_s0$842 [143:136];
+  assign mac_wmux_s0_w2_1 = mac_wmux_s0_mv1 ? \sel_l15_s0$842 [279:272] : \sel_l15_s0$842 [271:264];
+  assign mac_wmux_s0_w3_1 = mac_wmux_s0_mv1 ? \sel_l15_s0$842 [407:400] : \sel_l15_s0$842 [399:392];
   assign mac_wmux_s0_mv2 = mac_wmux_keep3 & mac_wmux_drop3[0];
-  assign \$2480  = ~ mac_wmux_drop2[0];
-  assign \$2481  = mac_wmux_keep2 & \$2480 ;
-  assign mac_wmux_s0_v2 = mac_wmux_s0_mv2 | \$2481 ;
+  assign \$2487  = ~ mac_wmux_drop2[0];
+  assign \$2488  = mac_wmux_keep2 & \$2487 ;
+  assign mac_wmux_s0_v2 = mac_wmux_s0_mv2 | \$2488 ;
   assign mac_wmux_s0_d2 = mac_wmux_s0_mv2 ? mac_wmux_drop3 : mac_wmux_drop2;
-  assign mac_wmux_s0_w0_2 = mac_wmux_s0_mv2 ? \sel_l15_s0$931 [31:24] : \sel_l15_s0$931 [23:16];
-  assign mac_wmux_s0_w1_2 = mac_wmux_s0_mv2 ? \sel_l15_s0$931 [159:152] : \sel_l15_s0$931 [151:144];
-  assign mac_wmux_s0_w2_2 = mac_wmux_s0_mv2 ? \sel_l15_s0$931 [287:280] : \sel_l15_s0$931 [279:272];
-  assign mac_wmux_s0_w3_2 = mac_wmux_s0_mv2 ? \sel_l15_s0$931 [415:408] : \sel_l15_s0$931 [407:400];
+  assign mac_wmux_s0_w0_2 = mac_wmux_s0_mv2 ? \sel_l15_s0$842 [31:24] : \sel_l15_s0$842 [23:16];
+  assign mac_wmux_s0_w1_2 = mac_wmux_s0_mv2 ? \sel_l15_s0$842 [159:152] : \sel_l15_s0$842 [151:144];
+  assign mac_wmux_s0_w2_2 = mac_wmux_s0_mv2 ? \sel_l15_s0$842 [287:280] : \sel_l15_s0$842 [279:272];
+  assign mac_wmux_s0_w3_2 = mac_wmux_s0_mv2 ? \sel_l15_s0$842 [415:408] : \sel_l15_s0$842 [407:400];
   assign mac_wmux_s0_mv3 = mac_wmux_keep4 & mac_wmux_drop4[0];
-  assign \$2482  = ~ mac_wmux_drop3[0];
-  assign \$2483  = mac_wmux_keep3 & \$2482 ;
-  assign mac_wmux_s0_v3 = mac_wmux_s0_mv3 | \$2483 ;
+  assign \$2489  = ~ mac_wmux_drop3[0];
+  assign \$2490  = mac_wmux_keep3 & \$2489 ;
+  assign mac_wmux_s0_v3 = mac_wmux_s0_mv3 | \$2490 ;
   assign mac_wmux_s0_d3 = mac_wmux_s0_mv3 ? mac_wmux_drop4 : mac_wmux_drop3;
-  assign mac_wmux_s0_w0_3 = mac_wmux_s0_mv3 ? \sel_l15_s0$931 [39:32] : \sel_l15_s0$931 [31:24];
-  assign mac_wmux_s0_w1_3 = mac_wmux_s0_mv3 ? \sel_l15_s0$931 [167:160] : \sel_l15_s0$931 [159:152];
-  assign mac_wmux_s0_w2_3 = mac_wmux_s0_mv3 ? \sel_l15_s0$931 [295:288] : \sel_l15_s0$931 [287:280];
-  assign mac_wmux_s0_w3_3 = mac_wmux_s0_mv3 ? \sel_l15_s0$931 [423:416] : \sel_l15_s0$931 [415:408];
+  assign mac_wmux_s0_w0_3 = mac_wmux_s0_mv3 ? \sel_l15_s0$842 [39:32] : \sel_l15_s0$842 [31:24];
+  assign mac_wmux_s0_w1_3 = mac_wmux_s0_mv3 ? \sel_l15_s0$842 [167:160] : \sel_l15_s0$842 [159:152];
+  assign mac_wmux_s0_w2_3 = mac_wmux_s0_mv3 ? \sel_l15_s0$842 [295:288] : \sel_l15_s0$842 [287:280];
+  assign mac_wmux_s0_w3_3 = mac_wmux_s0_mv3 ? \sel_l15_s0$842 [423:416] : \sel_l15_s0$842 [415:408];
   assign mac_wmux_s0_mv4 = mac_wmux_keep5 & mac_wmux_drop5[0];
-  assign \$2484  = ~ mac_wmux_drop4[0];
-  assign \$2485  = mac_wmux_keep4 & \$2484 ;
-  assign mac_wmux_s0_v4 = mac_wmux_s0_mv4 | \$2485 ;
+  assign \$2491  = ~ mac_wmux_drop4[0];
+  assign \$2492  = mac_wmux_keep4 & \$2491 ;
+  assign mac_wmux_s0_v4 = mac_wmux_s0_mv4 | \$2492 ;
   assign mac_wmux_s0_d4 = mac_wmux_s0_mv4 ? mac_wmux_drop5 : mac_wmux_drop4;
-  assign mac_wmux_s0_w0_4 = mac_wmux_s0_mv4 ? \sel_l15_s0$931 [47:40] : \sel_l15_s0$931 [39:32];
-  assign mac_wmux_s0_w1_4 = mac_wmux_s0_mv4 ? \sel_l15_s0$931 [175:168] : \sel_l15_s0$931 [167:160];
-  assign mac_wmux_s0_w2_4 = mac_wmux_s0_mv4 ? \sel_l15_s0$931 [303:296] : \sel_l15_s0$931 [295:288];
-  assign mac_wmux_s0_w3_4 = mac_wmux_s0_mv4 ? \sel_l15_s0$931 [431:424] : \sel_l15_s0$931 [423:416];
+  assign mac_wmux_s0_w0_4 = mac_wmux_s0_mv4 ? \sel_l15_s0$842 [47:40] : \sel_l15_s0$842 [39:32];
+  assign mac_wmux_s0_w1_4 = mac_wmux_s0_mv4 ? \sel_l15_s0$842 [175:168] : \sel_l15_s0$842 [167:160];
+  assign mac_wmux_s0_w2_4 = mac_wmux_s0_mv4 ? \sel_l15_s0$842 [303:296] : \sel_l15_s0$842 [295:288];
+  assign mac_wmux_s0_w3_4 = mac_wmux_s0_mv4 ? \sel_l15_s0$842 [431:424] : \sel_l15_s0$842 [423:416];
   assign mac_wmux_s0_mv5 = mac_wmux_keep6 & mac_wmux_drop6[0];
-  assign \$2486  = ~ mac_wmux_drop5[0];
-  assign \$2487  = mac_wmux_keep5 & \$2486 ;
-  assign mac_wmux_s0_v5 = mac_wmux_s0_mv5 | \$2487 ;
+  assign \$2493  = ~ mac_wmux_drop5[0];
+  assign \$2494  = mac_wmux_keep5 & \$2493 ;
+  assign mac_wmux_s0_v5 = mac_wmux_s0_mv5 | \$2494 ;
   assign mac_wmux_s0_d5 = mac_wmux_s0_mv5 ? mac_wmux_drop6 : mac_wmux_drop5;
-  assign mac_wmux_s0_w0_5 = mac_wmux_s0_mv5 ? \sel_l15_s0$931 [55:48] : \sel_l15_s0$931 [47:40];
-  assign mac_wmux_s0_w1_5 = mac_wmux_s0_mv5 ? \sel_l15_s0$931 [183:176] : \sel_l15_s0$931 [175:168];
-  assign mac_wmux_s0_w2_5 = mac_wmux_s0_mv5 ? \sel_l15_s0$931 [311:304] : \sel_l15_s0$931 [303:296];
-  assign mac_wmux_s0_w3_5 = mac_wmux_s0_mv5 ? \sel_l15_s0$931 [439:432] : \sel_l15_s0$931 [431:424];
+  assign mac_wmux_s0_w0_5 = mac_wmux_s0_mv5 ? \sel_l15_s0$842 [55:48] : \sel_l15_s0$842 [47:40];
+  assign mac_wmux_s0_w1_5 = mac_wmux_s0_mv5 ? \sel_l15_s0$842 [183:176] : \sel_l15_s0$842 [175:168];
+  assign mac_wmux_s0_w2_5 = mac_wmux_s0_mv5 ? \sel_l15_s0$842 [311:304] : \sel_l15_s0$842 [303:296];
+  assign mac_wmux_s0_w3_5 = mac_wmux_s0_mv5 ? \sel_l15_s0$842 [439:432] : \sel_l15_s0$842 [431:424];
   assign mac_wmux_s0_mv6 = mac_wmux_keep7 & mac_wmux_drop7[0];
-  assign \$2488  = ~ mac_wmux_drop6[0];
-  assign \$2489  = mac_wmux_keep6 & \$2488 ;
-  assign mac_wmux_s0_v6 = mac_wmux_s0_mv6 | \$2489 ;
+  assign \$2495  = ~ mac_wmux_drop6[0];
+  assign \$2496  = mac_wmux_keep6 & \$2495 ;
+  assign mac_wmux_s0_v6 = mac_wmux_s0_mv6 | \$2496 ;
   assign mac_wmux_s0_d6 = mac_wmux_s0_mv6 ? mac_wmux_drop7 : mac_wmux_drop6;
-  assign mac_wmux_s0_w0_6 = mac_wmux_s0_mv6 ? \sel_l15_s0$931 [63:56] : \sel_l15_s0$931 [55:48];
-  assign mac_wmux_s0_w1_6 = mac_wmux_s0_mv6 ? \sel_l15_s0$931 [191:184] : \sel_l15_s0$931 [183:176];
-  assign mac_wmux_s0_w2_6 = mac_wmux_s0_mv6 ? \sel_l15_s0$931 [319:312] : \sel_l15_s0$931 [311:304];
-  assign mac_wmux_s0_w3_6 = mac_wmux_s0_mv6 ? \sel_l15_s0$931 [447:440] : \sel_l15_s0$931 [439:432];
+  assign mac_wmux_s0_w0_6 = mac_wmux_s0_mv6 ? \sel_l15_s0$842 [63:56] : \sel_l15_s0$842 [55:48];
+  assign mac_wmux_s0_w1_6 = mac_wmux_s0_mv6 ? \sel_l15_s0$842 [191:184] : \sel_l15_s0$842 [183:176];
+  assign mac_wmux_s0_w2_6 = mac_wmux_s0_mv6 ? \sel_l15_s0$842 [319:312] : \sel_l15_s0$842 [311:304];
+  assign mac_wmux_s0_w3_6 = mac_wmux_s0_mv6 ? \sel_l15_s0$842 [447:440] : \sel_l15_s0$842 [439:432];
   assign mac_wmux_s0_mv7 = mac_wmux_keep8 & mac_wmux_drop8[0];
-  assign \$2490  = ~ mac_wmux_drop7[0];
-  assign \$2491  = mac_wmux_keep7 & \$2490 ;
-  assign mac_wmux_s0_v7 = mac_wmux_s0_mv7 | \$2491 ;
+  assign \$2497  = ~ mac_wmux_drop7[0];
+  assign \$2498  = mac_wmux_keep7 & \$2497 ;
+  assign mac_wmux_s0_v7 = mac_wmux_s0_mv7 | \$2498 ;
   assign mac_wmux_s0_d7 = mac_wmux_s0_mv7 ? mac_wmux_drop8 : mac_wmux_drop7;
-  assign mac_wmux_s0_w0_7 = mac_wmux_s0_mv7 ? \sel_l15_s0$931 [71:64] : \sel_l15_s0$931 [63:56];
-  assign mac_wmux_s0_w1_7 = mac_wmux_s0_mv7 ? \sel_l15_s0$931 [199:192] : \sel_l15_s0$931 [191:184];
-  assign mac_wmux_s0_w2_7 = mac_wmux_s0_mv7 ? \sel_l15_s0$931 [327:320] : \sel_l15_s0$931 [319:312];
-  assign mac_wmux_s0_w3_7 = mac_wmux_s0_mv7 ? \sel_l15_s0$931 [455:448] : \sel_l15_s0$931 [447:440];
+  assign mac_wmux_s0_w0_7 = mac_wmux_s0_mv7 ? \sel_l15_s0$842 [71:64] : \sel_l15_s0$842 [63:56];
+  assign mac_wmux_s0_w1_7 = mac_wmux_s0_mv7 ? \sel_l15_s0$842 [199:192] : \sel_l15_s0$842 [191:184];
+  assign mac_wmux_s0_w2_7 = mac_wmux_s0_mv7 ? \sel_l15_s0$842 [327:320] : \sel_l15_s0$842 [319:312];
+  assign mac_wmux_s0_w3_7 = mac_wmux_s0_mv7 ? \sel_l15_s0$842 [455:448] : \sel_l15_s0$842 [447:440];
   assign mac_wmux_s0_mv8 = mac_wmux_keep9 & mac_wmux_drop9[0];
-  assign \$2492  = ~ mac_wmux_drop8[0];
-  assign \$2493  = mac_wmux_keep8 & \$2492 ;
-  assign mac_wmux_s0_v8 = mac_wmux_s0_mv8 | \$2493 ;
+  assign \$2499  = ~ mac_wmux_drop8[0];
+  assign \$2500  = mac_wmux_keep8 & \$2499 ;
+  assign mac_wmux_s0_v8 = mac_wmux_s0_mv8 | \$2500 ;
   assign mac_wmux_s0_d8 = mac_wmux_s0_mv8 ? mac_wmux_drop9 : mac_wmux_drop8;
-  assign mac_wmux_s0_w0_8 = mac_wmux_s0_mv8 ? \sel_l15_s0$931 [79:72] : \sel_l15_s0$931 [71:64];
-  assign mac_wmux_s0_w1_8 = mac_wmux_s0_mv8 ? \sel_l15_s0$931 [207:200] : \sel_l15_s0$931 [199:192];
-  assign mac_wmux_s0_w2_8 = mac_wmux_s0_mv8 ? \sel_l15_s0$931 [335:328] : \sel_l15_s0$931 [327:320];
-  assign mac_wmux_s0_w3_8 = mac_wmux_s0_mv8 ? \sel_l15_s0$931 [463:456] : \sel_l15_s0$931 [455:448];
+  assign mac_wmux_s0_w0_8 = mac_wmux_s0_mv8 ? \sel_l15_s0$842 [79:72] : \sel_l15_s0$842 [71:64];
+  assign mac_wmux_s0_w1_8 = mac_wmux_s0_mv8 ? \sel_l15_s0$842 [207:200] : \sel_l15_s0$842 [199:192];
+  assign mac_wmux_s0_w2_8 = mac_wmux_s0_mv8 ? \sel_l15_s0$842 [335:328] : \sel_l15_s0$842 [327:320];
+  assign mac_wmux_s0_w3_8 = mac_wmux_s0_mv8 ? \sel_l15_s0$842 [463:456] : \sel_l15_s0$842 [455:448];
   assign mac_wmux_s0_mv9 = mac_wmux_keep10 & mac_wmux_drop10[0];
-  assign \$2494  = ~ mac_wmux_drop9[0];
-  assign \$2495  = mac_wmux_keep9 & \$2494 ;
-  assign mac_wmux_s0_v9 = mac_wmux_s0_mv9 | \$2495 ;
+  assign \$2501  = ~ mac_wmux_drop9[0];
+  assign \$2502  = mac_wmux_keep9 & \$2501 ;
+  assign mac_wmux_s0_v9 = mac_wmux_s0_mv9 | \$2502 ;
   assign mac_wmux_s0_d9 = mac_wmux_s0_mv9 ? mac_wmux_drop10 : mac_wmux_drop9;
-  assign mac_wmux_s0_w0_9 = mac_wmux_s0_mv9 ? \sel_l15_s0$931 [87:80] : \sel_l15_s0$931 [79:72];
-  assign mac_wmux_s0_w1_9 = mac_wmux_s0_mv9 ? \sel_l15_s0$931 [215:208] : \sel_l15_s0$931 [207:200];
-  assign mac_wmux_s0_w2_9 = mac_wmux_s0_mv9 ? \sel_l15_s0$931 [343:336] : \sel_l15_s0$931 [335:328];
-  assign mac_wmux_s0_w3_9 = mac_wmux_s0_mv9 ? \sel_l15_s0$931 [471:464] : \sel_l15_s0$931 [463:456];
+  assign mac_wmux_s0_w0_9 = mac_wmux_s0_mv9 ? \sel_l15_s0$842 [87:80] : \sel_l15_s0$842 [79:72];
+  assign mac_wmux_s0_w1_9 = mac_wmux_s0_mv9 ? \sel_l15_s0$842 [215:208] : \sel_l15_s0$842 [207:200];
+  assign mac_wmux_s0_w2_9 = mac_wmux_s0_mv9 ? \sel_l15_s0$842 [343:336] : \sel_l15_s0$842 [335:328];
+  assign mac_wmux_s0_w3_9 = mac_wmux_s0_mv9 ? \sel_l15_s0$842 [471:464] : \sel_l15_s0$842 [463:456];
   assign mac_wmux_s0_mv10 = mac_wmux_keep11 & mac_wmux_drop11[0];
-  assign \$2496  = ~ mac_wmux_drop10[0];
-  assign \$2497  = mac_wmux_keep10 & \$2496 ;
-  assign mac_wmux_s0_v10 = mac_wmux_s0_mv10 | \$2497 ;
+  assign \$2503  = ~ mac_wmux_drop10[0];
+  assign \$2504  = mac_wmux_keep10 & \$2503 ;
+  assign mac_wmux_s0_v10 = mac_wmux_s0_mv10 | \$2504 ;
   assign mac_wmux_s0_d10 = mac_wmux_s0_mv10 ? mac_wmux_drop11 : mac_wmux_drop10;
-  assign mac_wmux_s0_w0_10 = mac_wmux_s0_mv10 ? \sel_l15_s0$931 [95:88] : \sel_l15_s0$931 [87:80];
-  assign mac_wmux_s0_w1_10 = mac_wmux_s0_mv10 ? \sel_l15_s0$931 [223:216] : \sel_l15_s0$931 [215:208];
-  assign mac_wmux_s0_w2_10 = mac_wmux_s0_mv10 ? \sel_l15_s0$931 [351:344] : \sel_l15_s0$931 [343:336];
-  assign mac_wmux_s0_w3_10 = mac_wmux_s0_mv10 ? \sel_l15_s0$931 [479:472] : \sel_l15_s0$931 [471:464];
+  assign mac_wmux_s0_w0_10 = mac_wmux_s0_mv10 ? \sel_l15_s0$842 [95:88] : \sel_l15_s0$842 [87:80];
+  assign mac_wmux_s0_w1_10 = mac_wmux_s0_mv10 ? \sel_l15_s0$842 [223:216] : \sel_l15_s0$842 [215:208];
+  assign mac_wmux_s0_w2_10 = mac_wmux_s0_mv10 ? \sel_l15_s0$842 [351:344] : \sel_l15_s0$842 [343:336];
+  assign mac_wmux_s0_w3_10 = mac_wmux_s0_mv10 ? \sel_l15_s0$842 [479:472] : \sel_l15_s0$842 [471:464];
   assign mac_wmux_s0_mv11 = mac_wmux_keep12 & mac_wmux_drop12[0];
-  assign \$2498  = ~ mac_wmux_drop11[0];
-  assign \$2499  = mac_wmux_keep11 & \$2498 ;
-  assign mac_wmux_s0_v11 = mac_wmux_s0_mv11 | \$2499 ;
+  assign \$2505  = ~ mac_wmux_drop11[0];
+  assign \$2506  = mac_wmux_keep11 & \$2505 ;
+  assign mac_wmux_s0_v11 = mac_wmux_s0_mv11 | \$2506 ;
   assign mac_wmux_s0_d11 = mac_wmux_s0_mv11 ? mac_wmux_drop12 : mac_wmux_drop11;
-  assign mac_wmux_s0_w0_11 = mac_wmux_s0_mv11 ? \sel_l15_s0$931 [103:96] : \sel_l15_s0$931 [95:88];
-  assign mac_wmux_s0_w1_11 = mac_wmux_s0_mv11 ? \sel_l15_s0$931 [231:224] : \sel_l15_s0$931 [223:216];
-  assign mac_wmux_s0_w2_11 = mac_wmux_s0_mv11 ? \sel_l15_s0$931 [359:352] : \sel_l15_s0$931 [351:344];
-  assign mac_wmux_s0_w3_11 = mac_wmux_s0_mv11 ? \sel_l15_s0$931 [487:480] : \sel_l15_s0$931 [479:472];
+  assign mac_wmux_s0_w0_11 = mac_wmux_s0_mv11 ? \sel_l15_s0$842 [103:96] : \sel_l15_s0$842 [95:88];
+  assign mac_wmux_s0_w1_11 = mac_wmux_s0_mv11 ? \sel_l15_s0$842 [231:224] : \sel_l15_s0$842 [223:216];
+  assign mac_wmux_s0_w2_11 = mac_wmux_s0_mv11 ? \sel_l15_s0$842 [359:352] : \sel_l15_s0$842 [351:344];
+  assign mac_wmux_s0_w3_11 = mac_wmux_s0_mv11 ? \sel_l15_s0$842 [487:480] : \sel_l15_s0$842 [479:472];
   assign mac_wmux_s0_mv12 = mac_wmux_keep13 & mac_wmux_drop13[0];
-  assign \$2500  = ~ mac_wmux_drop12[0];
-  assign \$2501  = mac_wmux_keep12 & \$2500 ;
-  assign mac_wmux_s0_v12 = mac_wmux_s0_mv12 | \$2501 ;
+  assign \$2507  = ~ mac_wmux_drop12[0];
+  assign \$2508  = mac_wmux_keep12 & \$2507 ;
+  assign mac_wmux_s0_v12 = mac_wmux_s0_mv12 | \$2508 ;
   assign mac_wmux_s0_d12 = mac_wmux_s0_mv12 ? mac_wmux_drop13 : mac_wmux_drop12;
-  assign mac_wmux_s0_w0_12 = mac_wmux_s0_mv12 ? \sel_l15_s0$931 [111:104] : \sel_l15_s0$931 [103:96];
-  assign mac_wmux_s0_w1_12 = mac_wmux_s0_mv12 ? \sel_l15_s0$931 [239:232] : \sel_l15_s0$931 [231:224];
-  assign mac_wmux_s0_w2_12 = mac_wmux_s0_mv12 ? \sel_l15_s0$931 [367:360] : \sel_l15_s0$931 [359:352];
-  assign mac_wmux_s0_w3_12 = mac_wmux_s0_mv12 ? \sel_l15_s0$931 [495:488] : \sel_l15_s0$931 [487:480];
+  assign mac_wmux_s0_w0_12 = mac_wmux_s0_mv12 ? \sel_l15_s0$842 [111:104] : \sel_l15_s0$842 [103:96];
+  assign mac_wmux_s0_w1_12 = mac_wmux_s0_mv12 ? \sel_l15_s0$842 [239:232] : \sel_l15_s0$842 [231:224];
+  assign mac_wmux_s0_w2_12 = mac_wmux_s0_mv12 ? \sel_l15_s0$842 [367:360] : \sel_l15_s0$842 [359:352];
+  assign mac_wmux_s0_w3_12 = mac_wmux_s0_mv12 ? \sel_l15_s0$842 [495:488] : \sel_l15_s0$842 [487:480];
   assign mac_wmux_s0_mv13 = mac_wmux_keep14 & mac_wmux_drop14[0];
-  assign \$2502  = ~ mac_wmux_drop13[0];
-  assign \$2503  = mac_wmux_keep13 & \$2502 ;
-  assign mac_wmux_s0_v13 = mac_wmux_s0_mv13 | \$2503 ;
+  assign \$2509  = ~ mac_wmux_drop13[0];
+  assign \$2510  = mac_wmux_keep13 & \$2509 ;
+  assign mac_wmux_s0_v13 = mac_wmux_s0_mv13 | \$2510 ;
   assign mac_wmux_s0_d13 = mac_wmux_s0_mv13 ? mac_wmux_drop14 : mac_wmux_drop13;
-  assign mac_wmux_s0_w0_13 = mac_wmux_s0_mv13 ? \sel_l15_s0$931 [119:112] : \sel_l15_s0$931 [111:104];
-  assign mac_wmux_s0_w1_13 = mac_wmux_s0_mv13 ? \sel_l15_s0$931 [247:240] : \sel_l15_s0$931 [239:232];
-  assign mac_wmux_s0_w2_13 = mac_wmux_s0_mv13 ? \sel_l15_s0$931 [375:368] : \sel_l15_s0$931 [367:360];
-  assign mac_wmux_s0_w3_13 = mac_wmux_s0_mv13 ? \sel_l15_s0$931 [503:496] : \sel_l15_s0$931 [495:488];
-  assign \$2504  = ~ mac_wmux_drop14[0];
-  assign \$2505  = mac_wmux_keep14 & \$2504 ;
-  assign mac_wmux_s1_mv0 = mac_wmux_s0_v2 & mac_wmux_s0_d2[1];
-  assign \$2506  = ~ mac_wmux_s0_d0[1];
-  assign \$2507  = mac_wmux_s0_v0 & \$2506 ;
-  assign mac_wmux_s1_v0 = mac_wmux_s1_mv0 | \$2507 ;
-  assign mac_wmux_s1_d0 = mac_wmux_s1_mv0 ? mac_wmux_s0_d2 : mac_wmux_s0_d0;
-  assign mac_wmux_s1_w0_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w0_2 : mac_wmux_s0_w0_0;
-  assign mac_wmux_s1_w1_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w1_2 : mac_wmux_s0_w1_0;
-  assign mac_wmux_s1_w2_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w2_2 : mac_wmux_s0_w2_0;
-  assign mac_wmux_s1_w3_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w3_2 : mac_wmux_s0_w3_0;
-  assign mac_wmux_s1_mv1 = mac_wmux_s0_v3 & mac_wmux_s0_d3[1];
-  assign \$2508  = ~ mac_wmux_s0_d1[1];
-  assign \$2509  = mac_wmux_s0_v1 & \$2508 ;
-  assign mac_wmux_s1_v1 = mac_wmux_s1_mv1 | \$2509 ;
-  assign mac_wmux_s1_d1 = mac_wmux_s1_mv1 ? mac_wmux_s0_d3 : mac_wmux_s0_d1;
-  assign mac_wmux_s1_w0_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w0_3 : mac_wmux_s0_w0_1;
-  assign mac_wmux_s1_w1_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w1_3 : mac_wmux_s0_w1_1;
-  assign mac_wmux_s1_w2_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w2_3 : mac_wmux_s0_w2_1;
-  assign mac_wmux_s1_w3_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w3_3 : mac_wmux_s0_w3_1;
-  assign mac_wmux_s1_mv2 = mac_wmux_s0_v4 & mac_wmux_s0_d4[1];
-  assign \$2510  = ~ mac_wmux_s0_d2[1];
-  assign \$2511  = mac_wmux_s0_v2 & \$2510 ;
-  assign mac_wmux_s1_v2 = mac_wmux_s1_mv2 | \$2511 ;
-  assign mac_wmux_s1_d2 = mac_wmux_s1_mv2 ? mac_wmux_s0_d4 : mac_wmux_s0_d2;
-  assign mac_wmux_s1_w0_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w0_4 : mac_wmux_s0_w0_2;
-  assign mac_wmux_s1_w1_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w1_4 : mac_wmux_s0_w1_2;
-  assign mac_wmux_s1_w2_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w2_4 : mac_wmux_s0_w2_2;
-  assign mac_wmux_s1_w3_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w3_4 : mac_wmux_s0_w3_2;
-  assign mac_wmux_s1_mv3 = mac_wmux_s0_v5 & mac_wmux_s0_d5[1];
-  assign \$2512  = ~ mac_wmux_s0_d3[1];
-  assign \$2513  = mac_wmux_s0_v3 & \$2512 ;
-  assign mac_wmux_s1_v3 = mac_wmux_s1_mv3 | \$2513 ;
-  assign mac_wmux_s1_d3 = mac_wmux_s1_mv3 ? mac_wmux_s0_d5 : mac_wmux_s0_d3;
-  assign mac_wmux_s1_w0_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w0_5 : mac_wmux_s0_w0_3;
-  assign mac_wmux_s1_w1_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w1_5 : mac_wmux_s0_w1_3;
-  assign mac_wmux_s1_w2_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w2_5 : mac_wmux_s0_w2_3;
-  assign mac_wmux_s1_w3_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w3_5 : mac_wmux_s0_w3_3;
-  assign mac_wmux_s1_mv4 = mac_wmux_s0_v6 & mac_wmux_s0_d6[1];
-  assign \$2514  = ~ mac_wmux_s0_d4[1];
-  assign \$2515  = mac_wmux_s0_v4 & \$2514 ;
-  assign mac_wmux_s1_v4 = mac_wmux_s1_mv4 | \$2515 ;
-  assign mac_wmux_s1_d4 = mac_wmux_s1_mv4 ? mac_wmux_s0_d6 : mac_wmux_s0_d4;
-  assign mac_wmux_s1_w0_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w0_6 : mac_wmux_s0_w0_4;
-  assign mac_wmux_s1_w1_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w1_6 : mac_wmux_s0_w1_4;
-  assign mac_wmux_s1_w2_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w2_6 : mac_wmux_s0_w2_4;
-  assign mac_wmux_s1_w3_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w3_6 : mac_wmux_s0_w3_4;
-  assign mac_wmux_s1_mv5 = mac_wmux_s0_v7 & mac_wmux_s0_d7[1];
-  assign \$2516  = ~ mac_wmux_s0_d5[1];
-  assign \$2517  = mac_wmux_s0_v5 & \$2516 ;
-  assign mac_wmux_s1_v5 = mac_wmux_s1_mv5 | \$2517 ;
-  assign mac_wmux_s1_d5 = mac_wmux_s1_mv5 ? mac_wmux_s0_d7 : mac_wmux_s0_d5;
-  assign mac_wmux_s1_w0_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w0_7 : mac_wmux_s0_w0_5;
-  assign mac_wmux_s1_w1_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w1_7 : mac_wmux_s0_w1_5;
-  assign mac_wmux_s1_w2_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w2_7 : mac_wmux_s0_w2_5;
-  assign mac_wmux_s1_w3_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w3_7 : mac_wmux_s0_w3_5;
-  assign mac_wmux_s1_mv6 = mac_wmux_s0_v8 & mac_wmux_s0_d8[1];
-  assign \$2518  = ~ mac_wmux_s0_d6[1];
-  assign \$2519  = mac_wmux_s0_v6 & \$2518 ;
-  assign mac_wmux_s1_v6 = mac_wmux_s1_mv6 | \$2519 ;
-  assign mac_wmux_s1_d6 = mac_wmux_s1_mv6 ? mac_wmux_s0_d8 : mac_wmux_s0_d6;
-  assign mac_wmux_s1_w0_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w0_8 : mac_wmux_s0_w0_6;
-  assign mac_wmux_s1_w1_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w1_8 : mac_wmux_s0_w1_6;
-  assign mac_wmux_s1_w2_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w2_8 : mac_wmux_s0_w2_6;
-  assign mac_wmux_s1_w3_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w3_8 : mac_wmux_s0_w3_6;
-  assign mac_wmux_s1_mv7 = mac_wmux_s0_v9 & mac_wmux_s0_d9[1];
-  assign \$2520  = ~ mac_wmux_s0_d7[1];
-  assign \$2521  = mac_wmux_s0_v7 & \$2520 ;
-  assign mac_wmux_s1_v7 = mac_wmux_s1_mv7 | \$2521 ;
-  assign mac_wmux_s1_d7 = mac_wmux_s1_mv7 ? mac_wmux_s0_d9 : mac_wmux_s0_d7;
-  assign mac_wmux_s1_w0_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w0_9 : mac_wmux_s0_w0_7;
-  assign mac_wmux_s1_w1_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w1_9 : mac_wmux_s0_w1_7;
-  assign mac_wmux_s1_w2_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w2_9 : mac_wmux_s0_w2_7;
-  assign mac_wmux_s1_w3_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w3_9 : mac_wmux_s0_w3_7;
-  assign mac_wmux_s1_mv8 = mac_wmux_s0_v10 & mac_wmux_s0_d10[1];
-  assign \$2522  = ~ mac_wmux_s0_d8[1];
-  assign \$2523  = mac_wmux_s0_v8 & \$2522 ;
-  assign mac_wmux_s1_v8 = mac_wmux_s1_mv8 | \$2523 ;
-  assign mac_wmux_s1_d8 = mac_wmux_s1_mv8 ? mac_wmux_s0_d10 : mac_wmux_s0_d8;
-  assign mac_wmux_s1_w0_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w0_10 : mac_wmux_s0_w0_8;
-  assign mac_wmux_s1_w1_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w1_10 : mac_wmux_s0_w1_8;
-  assign mac_wmux_s1_w2_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w2_10 : mac_wmux_s0_w2_8;
-  assign mac_wmux_s1_w3_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w3_10 : mac_wmux_s0_w3_8;
-  assign mac_wmux_s1_mv9 = mac_wmux_s0_v11 & mac_wmux_s0_d11[1];
-  assign \$2524  = ~ mac_wmux_s0_d9[1];
-  assign \$2525  = mac_wmux_s0_v9 & \$2524 ;
-  assign mac_wmux_s1_v9 = mac_wmux_s1_mv9 | \$2525 ;
-  assign mac_wmux_s1_d9 = mac_wmux_s1_mv9 ? mac_wmux_s0_d11 : mac_wmux_s0_d9;
-  assign mac_wmux_s1_w0_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w0_11 : mac_wmux_s0_w0_9;
-  assign mac_wmux_s1_w1_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w1_11 : mac_wmux_s0_w1_9;
-  assign mac_wmux_s1_w2_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w2_11 : mac_wmux_s0_w2_9;
-  assign mac_wmux_s1_w3_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w3_11 : mac_wmux_s0_w3_9;
-  assign mac_wmux_s1_mv10 = mac_wmux_s0_v12 & mac_wmux_s0_d12[1];
-  assign \$2526  = ~ mac_wmux_s0_d10[1];
-  assign \$2527  = mac_wmux_s0_v10 & \$2526 ;
-  assign mac_wmux_s1_v10 = mac_wmux_s1_mv10 | \$2527 ;
-  assign mac_wmux_s1_d10 = mac_wmux_s1_mv10 ? mac_wmux_s0_d12 : mac_wmux_s0_d10;
-  assign mac_wmux_s1_w0_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w0_12 : mac_wmux_s0_w0_10;
-  assign mac_wmux_s1_w1_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w1_12 : mac_wmux_s0_w1_10;
-  assign mac_wmux_s1_w2_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w2_12 : mac_wmux_s0_w2_10;
-  assign mac_wmux_s1_w3_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w3_12 : mac_wmux_s0_w3_10;
-  assign mac_wmux_s1_mv11 = mac_wmux_s0_v13 & mac_wmux_s0_d13[1];
-  assign \$2528  = ~ mac_wmux_s0_d11[1];
-  assign \$2529  = mac_wmux_s0_v11 & \$2528 ;
-  assign mac_wmux_s1_v11 = mac_wmux_s1_mv11 | \$2529 ;
-  assign mac_wmux_s1_d11 = mac_wmux_s1_mv11 ? mac_wmux_s0_d13 : mac_wmux_s0_d11;
-  assign mac_wmux_s1_w0_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w0_13 : mac_wmux_s0_w0_11;
-  assign mac_wmux_s1_w1_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w1_13 : mac_wmux_s0_w1_11;
-  assign mac_wmux_s1_w2_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w2_13 : mac_wmux_s0_w2_11;
-  assign mac_wmux_s1_w3_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w3_13 : mac_wmux_s0_w3_11;
-  assign mac_wmux_s1_mv12 = mac_wmux_s0_v14 & mac_wmux_s0_d14[1];
-  assign \$2530  = ~ mac_wmux_s0_d12[1];
-  assign \$2531  = mac_wmux_s0_v12 & \$2530 ;
-  assign mac_wmux_s1_v12 = mac_wmux_s1_mv12 | \$2531 ;
-  assign mac_wmux_s1_d12 = mac_wmux_s1_mv12 ? mac_wmux_s0_d14 : mac_wmux_s0_d12;
-  assign mac_wmux_s1_w0_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w0_14 : mac_wmux_s0_w0_12;
-  assign mac_wmux_s1_w1_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w1_14 : mac_wmux_s0_w1_12;
-  assign mac_wmux_s1_w2_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w2_14 : mac_wmux_s0_w2_12;
-  assign mac_wmux_s1_w3_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w3_14 : mac_wmux_s0_w3_12;
-  assign \$2534  = ~ mac_wmux_s0_d13[1];
-  assign \$2535  = mac_wmux_s0_v13 & \$2534 ;
+  assign mac_wmux_s0_w0_13 = mac_wmux_s0_mv13 ? \sel_l15_s0$842 [119:112] : \sel_l15_s0$842 [111:104];
+  assign mac_wmux_s0_w1_13 = mac_wmux_s0_mv13 ? \sel_l15_s0$842 [247:240] : \sel_l15_s0$842 [239:232];
+  assign mac_wmux_s0_w2_13 = mac_wmux_s0_mv13 ? \sel_l15_s0$842 [375:368] : \sel_l15_s0$842 [367:360];
+  assign mac_wmux_s0_w3_13 = mac_wmux_s0_mv13 ? \sel_l15_s0$842 [503:496] : \sel_l15_s0$842 [495:488];
+  assign \$2511  = ~ mac_wmux_drop14[0];
+  assign \$2512  = mac_wmux_keep14 & \$2511 ;
+  assign \$2513  = ~ stall_adv7_valid;
+  assign stall_adv7 = \$2513  | o__ready;
+  assign mac_wmux_s1_mv0 = mac_wmux1_s0 & \mac_wmux1_s0$948 [1];
+  assign \$2514  = ~ \mac_wmux1_s0$951 [1];
+  assign \$2515  = \mac_wmux1_s0$950  & \$2514 ;
+  assign mac_wmux_s1_v0 = mac_wmux_s1_mv0 | \$2515 ;
+  assign mac_wmux_s1_d0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$948  : \mac_wmux1_s0$951 ;
+  assign mac_wmux_s1_w0_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$955  : \mac_wmux1_s0$954 ;
+  assign mac_wmux_s1_w1_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$958  : \mac_wmux1_s0$957 ;
+  assign mac_wmux_s1_w2_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$961  : \mac_wmux1_s0$960 ;
+  assign mac_wmux_s1_w3_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$964  : \mac_wmux1_s0$963 ;
+  assign mac_wmux_s1_mv1 = \mac_wmux1_s0$966  & \mac_wmux1_s0$967 [1];
+  assign \$2516  = ~ \mac_wmux1_s0$970 [1];
+  assign \$2517  = \mac_wmux1_s0$969  & \$2516 ;
+  assign mac_wmux_s1_v1 = mac_wmux_s1_mv1 | \$2517 ;
+  assign mac_wmux_s1_d1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$967  : \mac_wmux1_s0$970 ;
+  assign mac_wmux_s1_w0_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$974  : \mac_wmux1_s0$973 ;
+  assign mac_wmux_s1_w1_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$977  : \mac_wmux1_s0$976 ;
+  assign mac_wmux_s1_w2_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$980  : \mac_wmux1_s0$979 ;
+  assign mac_wmux_s1_w3_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$983  : \mac_wmux1_s0$982 ;
+  assign mac_wmux_s1_mv2 = \mac_wmux1_s0$985  & \mac_wmux1_s0$986 [1];
+  assign \$2518  = ~ \mac_wmux1_s0$948 [1];
+  assign \$2519  = mac_wmux1_s0 & \$2518 ;
+  assign mac_wmux_s1_v2 = mac_wmux_s1_mv2 | \$2519 ;
+  assign mac_wmux_s1_d2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$986  : \mac_wmux1_s0$948 ;
+  assign mac_wmux_s1_w0_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$990  : \mac_wmux1_s0$955 ;
+  assign mac_wmux_s1_w1_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$992  : \mac_wmux1_s0$958 ;
+  assign mac_wmux_s1_w2_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$994  : \mac_wmux1_s0$961 ;
+  assign mac_wmux_s1_w3_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$996  : \mac_wmux1_s0$964 ;
+  assign mac_wmux_s1_mv3 = \mac_wmux1_s0$998  & \mac_wmux1_s0$999 [1];
+  assign \$2520  = ~ \mac_wmux1_s0$967 [1];
+  assign \$2521  = \mac_wmux1_s0$966  & \$2520 ;
+  assign mac_wmux_s1_v3 = mac_wmux_s1_mv3 | \$2521 ;
+  assign mac_wmux_s1_d3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$999  : \mac_wmux1_s0$967 ;
+  assign mac_wmux_s1_w0_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$1003  : \mac_wmux1_s0$974 ;
+  assign mac_wmux_s1_w1_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$1005  : \mac_wmux1_s0$977 ;
+  assign mac_wmux_s1_w2_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$1007  : \mac_wmux1_s0$980 ;
+  assign mac_wmux_s1_w3_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$1009  : \mac_wmux1_s0$983 ;
+  assign mac_wmux_s1_mv4 = \mac_wmux1_s0$1011  & \mac_wmux1_s0$1012 [1];
+  assign \$2522  = ~ \mac_wmux1_s0$986 [1];
+  assign \$2523  = \mac_wmux1_s0$985  & \$2522 ;
+  assign mac_wmux_s1_v4 = mac_wmux_s1_mv4 | \$2523 ;
+  assign mac_wmux_s1_d4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$1012  : \mac_wmux1_s0$986 ;
+  assign mac_wmux_s1_w0_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$1016  : \mac_wmux1_s0$990 ;
+  assign mac_wmux_s1_w1_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$1018  : \mac_wmux1_s0$992 ;
+  assign mac_wmux_s1_w2_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$1020  : \mac_wmux1_s0$994 ;
+  assign mac_wmux_s1_w3_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$1022  : \mac_wmux1_s0$996 ;
+  assign mac_wmux_s1_mv5 = \mac_wmux1_s0$1024  & \mac_wmux1_s0$1025 [1];
+  assign \$2524  = ~ \mac_wmux1_s0$999 [1];
+  assign \$2525  = \mac_wmux1_s0$998  & \$2524 ;
+  assign mac_wmux_s1_v5 = mac_wmux_s1_mv5 | \$2525 ;
+  assign mac_wmux_s1_d5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$1025  : \mac_wmux1_s0$999 ;
+  assign mac_wmux_s1_w0_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$1029  : \mac_wmux1_s0$1003 ;
+  assign mac_wmux_s1_w1_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$1031  : \mac_wmux1_s0$1005 ;
+  assign mac_wmux_s1_w2_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$1033  : \mac_wmux1_s0$1007 ;
+  assign mac_wmux_s1_w3_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$1035  : \mac_wmux1_s0$1009 ;
+  assign mac_wmux_s1_mv6 = \mac_wmux1_s0$1037  & \mac_wmux1_s0$1038 [1];
+  assign \$2526  = ~ \mac_wmux1_s0$1012 [1];
+  assign \$2527  = \mac_wmux1_s0$1011  & \$2526 ;
+  assign mac_wmux_s1_v6 = mac_wmux_s1_mv6 | \$2527 ;
+  assign mac_wmux_s1_d6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$1038  : \mac_wmux1_s0$1012 ;
+  assign mac_wmux_s1_w0_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$1042  : \mac_wmux1_s0$1016 ;
+  assign mac_wmux_s1_w1_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$1044  : \mac_wmux1_s0$1018 ;
+  assign mac_wmux_s1_w2_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$1046  : \mac_wmux1_s0$1020 ;
+  assign mac_wmux_s1_w3_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$1048  : \mac_wmux1_s0$1022 ;
+  assign mac_wmux_s1_mv7 = \mac_wmux1_s0$1050  & \mac_wmux1_s0$1051 [1];
+  assign \$2528  = ~ \mac_wmux1_s0$1025 [1];
+  assign \$2529  = \mac_wmux1_s0$1024  & \$2528 ;
+  assign mac_wmux_s1_v7 = mac_wmux_s1_mv7 | \$2529 ;
+  assign mac_wmux_s1_d7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$1051  : \mac_wmux1_s0$1025 ;
+  assign mac_wmux_s1_w0_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$1055  : \mac_wmux1_s0$1029 ;
+  assign mac_wmux_s1_w1_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$1057  : \mac_wmux1_s0$1031 ;
+  assign mac_wmux_s1_w2_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$1059  : \mac_wmux1_s0$1033 ;
+  assign mac_wmux_s1_w3_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$1061  : \mac_wmux1_s0$1035 ;
+  assign mac_wmux_s1_mv8 = \mac_wmux1_s0$1063  & \mac_wmux1_s0$1064 [1];
+  assign \$2530  = ~ \mac_wmux1_s0$1038 [1];
+  assign \$2531  = \mac_wmux1_s0$1037  & \$2530 ;
+  assign mac_wmux_s1_v8 = mac_wmux_s1_mv8 | \$2531 ;
+  assign mac_wmux_s1_d8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$1064  : \mac_wmux1_s0$1038 ;
+  assign mac_wmux_s1_w0_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$1068  : \mac_wmux1_s0$1042 ;
+  assign mac_wmux_s1_w1_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$1070  : \mac_wmux1_s0$1044 ;
+  assign mac_wmux_s1_w2_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$1072  : \mac_wmux1_s0$1046 ;
+  assign mac_wmux_s1_w3_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$1074  : \mac_wmux1_s0$1048 ;
+  assign mac_wmux_s1_mv9 = \mac_wmux1_s0$1076  & \mac_wmux1_s0$1077 [1];
+  assign \$2532  = ~ \mac_wmux1_s0$1051 [1];
+  assign \$2533  = \mac_wmux1_s0$1050  & \$2532 ;
+  assign mac_wmux_s1_v9 = mac_wmux_s1_mv9 | \$2533 ;
+  assign mac_wmux_s1_d9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$1077  : \mac_wmux1_s0$1051 ;
+  assign mac_wmux_s1_w0_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$1081  : \mac_wmux1_s0$1055 ;
+  assign mac_wmux_s1_w1_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$1083  : \mac_wmux1_s0$1057 ;
+  assign mac_wmux_s1_w2_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$1085  : \mac_wmux1_s0$1059 ;
+  assign mac_wmux_s1_w3_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$1087  : \mac_wmux1_s0$1061 ;
+  assign mac_wmux_s1_mv10 = \mac_wmux1_s0$1089  & \mac_wmux1_s0$1090 [1];
+  assign \$2534  = ~ \mac_wmux1_s0$1064 [1];
+  assign \$2535  = \mac_wmux1_s0$1063  & \$2534 ;
+  assign mac_wmux_s1_v10 = mac_wmux_s1_mv10 | \$2535 ;
+  assign mac_wmux_s1_d10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$1090  : \mac_wmux1_s0$1064 ;
+  assign mac_wmux_s1_w0_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$1094  : \mac_wmux1_s0$1068 ;
+  assign mac_wmux_s1_w1_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$1096  : \mac_wmux1_s0$1070 ;
+  assign mac_wmux_s1_w2_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$1098  : \mac_wmux1_s0$1072 ;
+  assign mac_wmux_s1_w3_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$1100  : \mac_wmux1_s0$1074 ;
+  assign mac_wmux_s1_mv11 = \mac_wmux1_s0$1102  & \mac_wmux1_s0$1103 [1];
+  assign \$2536  = ~ \mac_wmux1_s0$1077 [1];
+  assign \$2537  = \mac_wmux1_s0$1076  & \$2536 ;
+  assign mac_wmux_s1_v11 = mac_wmux_s1_mv11 | \$2537 ;
+  assign mac_wmux_s1_d11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$1103  : \mac_wmux1_s0$1077 ;
+  assign mac_wmux_s1_w0_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$1107  : \mac_wmux1_s0$1081 ;
+  assign mac_wmux_s1_w1_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$1109  : \mac_wmux1_s0$1083 ;
+  assign mac_wmux_s1_w2_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$1111  : \mac_wmux1_s0$1085 ;
+  assign mac_wmux_s1_w3_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$1113  : \mac_wmux1_s0$1087 ;
+  assign mac_wmux_s1_mv12 = \mac_wmux1_s0$1115  & \mac_wmux1_s0$1116 [1];
+  assign \$2538  = ~ \mac_wmux1_s0$1090 [1];
+  assign \$2539  = \mac_wmux1_s0$1089  & \$2538 ;
+  assign mac_wmux_s1_v12 = mac_wmux_s1_mv12 | \$2539 ;
+  assign mac_wmux_s1_d12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$1116  : \mac_wmux1_s0$1090 ;
+  assign mac_wmux_s1_w0_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$1120  : \mac_wmux1_s0$1094 ;
+  assign mac_wmux_s1_w1_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$1122  : \mac_wmux1_s0$1096 ;
+  assign mac_wmux_s1_w2_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$1124  : \mac_wmux1_s0$1098 ;
+  assign mac_wmux_s1_w3_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$1126  : \mac_wmux1_s0$1100 ;
+  assign mac_wmux_s1_mv13 = \mac_wmux1_s0$1128  & \mac_wmux1_s0$1129 [1];
+  assign \$2540  = ~ \mac_wmux1_s0$1103 [1];
+  assign \$2541  = \mac_wmux1_s0$1102  & \$2540 ;
+  assign mac_wmux_s1_v13 = mac_wmux_s1_mv13 | \$2541 ;
+  assign mac_wmux_s1_d13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$1129  : \mac_wmux1_s0$1103 ;
+  assign mac_wmux_s1_w0_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$1133  : \mac_wmux1_s0$1107 ;
+  assign mac_wmux_s1_w1_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$1135  : \mac_wmux1_s0$1109 ;
+  assign mac_wmux_s1_w2_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$1137  : \mac_wmux1_s0$1111 ;
+  assign mac_wmux_s1_w3_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$1139  : \mac_wmux1_s0$1113 ;
   assign mac_wmux_s2_mv0 = mac_wmux_s1_v4 & mac_wmux_s1_d4[2];
-  assign \$2536  = ~ mac_wmux_s1_d0[2];
-  assign \$2537  = mac_wmux_s1_v0 & \$2536 ;
-  assign mac_wmux_s2_v0 = mac_wmux_s2_mv0 | \$2537 ;
+  assign \$2542  = ~ mac_wmux_s1_d0[2];
+  assign \$2543  = mac_wmux_s1_v0 & \$2542 ;
+  assign mac_wmux_s2_v0 = mac_wmux_s2_mv0 | \$2543 ;
   assign mac_wmux_s2_d0 = mac_wmux_s2_mv0 ? mac_wmux_s1_d4 : mac_wmux_s1_d0;
   assign mac_wmux_s2_w0_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w0_4 : mac_wmux_s1_w0_0;
   assign mac_wmux_s2_w1_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w1_4 : mac_wmux_s1_w1_0;
   assign mac_wmux_s2_w2_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w2_4 : mac_wmux_s1_w2_0;
   assign mac_wmux_s2_w3_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w3_4 : mac_wmux_s1_w3_0;
   assign mac_wmux_s2_mv1 = mac_wmux_s1_v5 & mac_wmux_s1_d5[2];
-  assign \$2538  = ~ mac_wmux_s1_d1[2];
-  assign \$2539  = mac_wmux_s1_v1 & \$2538 ;
-  assign mac_wmux_s2_v1 = mac_wmux_s2_mv1 | \$2539 ;
+  assign \$2544  = ~ mac_wmux_s1_d1[2];
+  assign \$2545  = mac_wmux_s1_v1 & \$2544 ;
+  assign mac_wmux_s2_v1 = mac_wmux_s2_mv1 | \$2545 ;
   assign mac_wmux_s2_d1 = mac_wmux_s2_mv1 ? mac_wmux_s1_d5 : mac_wmux_s1_d1;
   assign mac_wmux_s2_w0_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w0_5 : mac_wmux_s1_w0_1;
   assign mac_wmux_s2_w1_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w1_5 : mac_wmux_s1_w1_1;
   assign mac_wmux_s2_w2_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w2_5 : mac_wmux_s1_w2_1;
   assign mac_wmux_s2_w3_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w3_5 : mac_wmux_s1_w3_1;
   assign mac_wmux_s2_mv2 = mac_wmux_s1_v6 & mac_wmux_s1_d6[2];
-  assign \$2540  = ~ mac_wmux_s1_d2[2];
-  assign \$2541  = mac_wmux_s1_v2 & \$2540 ;
-  assign mac_wmux_s2_v2 = mac_wmux_s2_mv2 | \$2541 ;
+  assign \$2546  = ~ mac_wmux_s1_d2[2];
+  assign \$2547  = mac_wmux_s1_v2 & \$2546 ;
+  assign mac_wmux_s2_v2 = mac_wmux_s2_mv2 | \$2547 ;
   assign mac_wmux_s2_d2 = mac_wmux_s2_mv2 ? mac_wmux_s1_d6 : mac_wmux_s1_d2;
   assign mac_wmux_s2_w0_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w0_6 : mac_wmux_s1_w0_2;
   assign mac_wmux_s2_w1_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w1_6 : mac_wmux_s1_w1_2;
   assign mac_wmux_s2_w2_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w2_6 : mac_wmux_s1_w2_2;
   assign mac_wmux_s2_w3_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w3_6 : mac_wmux_s1_w3_2;
   assign mac_wmux_s2_mv3 = mac_wmux_s1_v7 & mac_wmux_s1_d7[2];
-  assign \$2542  = ~ mac_wmux_s1_d3[2];
-  assign \$2543  = mac_wmux_s1_v3 & \$2542 ;
-  assign mac_wmux_s2_v3 = mac_wmux_s2_mv3 | \$2543 ;
+  assign \$2548  = ~ mac_wmux_s1_d3[2];
+  assign \$2549  = mac_wmux_s1_v3 & \$2548 ;
+  assign mac_wmux_s2_v3 = mac_wmux_s2_mv3 | \$2549 ;
   assign mac_wmux_s2_d3 = mac_wmux_s2_mv3 ? mac_wmux_s1_d7 : mac_wmux_s1_d3;
   assign mac_wmux_s2_w0_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w0_7 : mac_wmux_s1_w0_3;
   assign mac_wmux_s2_w1_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w1_7 : mac_wmux_s1_w1_3;
   assign mac_wmux_s2_w2_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w2_7 : mac_wmux_s1_w2_3;
   assign mac_wmux_s2_w3_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w3_7 : mac_wmux_s1_w3_3;
   assign mac_wmux_s2_mv4 = mac_wmux_s1_v8 & mac_wmux_s1_d8[2];
-  assign \$2544  = ~ mac_wmux_s1_d4[2];
-  assign \$2545  = mac_wmux_s1_v4 & \$2544 ;
-  assign mac_wmux_s2_v4 = mac_wmux_s2_mv4 | \$2545 ;
+  assign \$2550  = ~ mac_wmux_s1_d4[2];
+  assign \$2551  = mac_wmux_s1_v4 & \$2550 ;
+  assign mac_wmux_s2_v4 = mac_wmux_s2_mv4 | \$2551 ;
   assign mac_wmux_s2_d4 = mac_wmux_s2_mv4 ? mac_wmux_s1_d8 : mac_wmux_s1_d4;
   assign mac_wmux_s2_w0_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w0_8 : mac_wmux_s1_w0_4;
   assign mac_wmux_s2_w1_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w1_8 : mac_wmux_s1_w1_4;
   assign mac_wmux_s2_w2_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w2_8 : mac_wmux_s1_w2_4;
   assign mac_wmux_s2_w3_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w3_8 : mac_wmux_s1_w3_4;
   assign mac_wmux_s2_mv5 = mac_wmux_s1_v9 & mac_wmux_s1_d9[2];
-  assign \$2546  = ~ mac_wmux_s1_d5[2];
-  assign \$2547  = mac_wmux_s1_v5 & \$2546 ;
-  assign mac_wmux_s2_v5 = mac_wmux_s2_mv5 | \$2547 ;
+  assign \$2552  = ~ mac_wmux_s1_d5[2];
+  assign \$2553  = mac_wmux_s1_v5 & \$2552 ;
+  assign mac_wmux_s2_v5 = mac_wmux_s2_mv5 | \$2553 ;
   assign mac_wmux_s2_d5 = mac_wmux_s2_mv5 ? mac_wmux_s1_d9 : mac_wmux_s1_d5;
   assign mac_wmux_s2_w0_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w0_9 : mac_wmux_s1_w0_5;
   assign mac_wmux_s2_w1_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w1_9 : mac_wmux_s1_w1_5;
   assign mac_wmux_s2_w2_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w2_9 : mac_wmux_s1_w2_5;
   assign mac_wmux_s2_w3_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w3_9 : mac_wmux_s1_w3_5;
   assign mac_wmux_s2_mv6 = mac_wmux_s1_v10 & mac_wmux_s1_d10[2];
-  assign \$2548  = ~ mac_wmux_s1_d6[2];
-  assign \$2549  = mac_wmux_s1_v6 & \$2548 ;
-  assign mac_wmux_s2_v6 = mac_wmux_s2_mv6 | \$2549 ;
+  assign \$2554  = ~ mac_wmux_s1_d6[2];
+  assign \$2555  = mac_wmux_s1_v6 & \$2554 ;
+  assign mac_wmux_s2_v6 = mac_wmux_s2_mv6 | \$2555 ;
   assign mac_wmux_s2_d6 = mac_wmux_s2_mv6 ? mac_wmux_s1_d10 : mac_wmux_s1_d6;
   assign mac_wmux_s2_w0_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w0_10 : mac_wmux_s1_w0_6;
   assign mac_wmux_s2_w1_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w1_10 : mac_wmux_s1_w1_6;
   assign mac_wmux_s2_w2_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w2_10 : mac_wmux_s1_w2_6;
   assign mac_wmux_s2_w3_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w3_10 : mac_wmux_s1_w3_6;
   assign mac_wmux_s2_mv7 = mac_wmux_s1_v11 & mac_wmux_s1_d11[2];
-  assign \$2550  = ~ mac_wmux_s1_d7[2];
-  assign \$2551  = mac_wmux_s1_v7 & \$2550 ;
-  assign mac_wmux_s2_v7 = mac_wmux_s2_mv7 | \$2551 ;
+  assign \$2556  = ~ mac_wmux_s1_d7[2];
+  assign \$2557  = mac_wmux_s1_v7 & \$2556 ;
+  assign mac_wmux_s2_v7 = mac_wmux_s2_mv7 | \$2557 ;
   assign mac_wmux_s2_d7 = mac_wmux_s2_mv7 ? mac_wmux_s1_d11 : mac_wmux_s1_d7;
   assign mac_wmux_s2_w0_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w0_11 : mac_wmux_s1_w0_7;
   assign mac_wmux_s2_w1_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w1_11 : mac_wmux_s1_w1_7;
   assign mac_wmux_s2_w2_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w2_11 : mac_wmux_s1_w2_7;
   assign mac_wmux_s2_w3_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w3_11 : mac_wmux_s1_w3_7;
   assign mac_wmux_s2_mv8 = mac_wmux_s1_v12 & mac_wmux_s1_d12[2];
-  assign \$2552  = ~ mac_wmux_s1_d8[2];
-  assign \$2553  = mac_wmux_s1_v8 & \$2552 ;
-  assign mac_wmux_s2_v8 = mac_wmux_s2_mv8 | \$2553 ;
+  assign \$2558  = ~ mac_wmux_s1_d8[2];
+  assign \$2559  = mac_wmux_s1_v8 & \$2558 ;
+  assign mac_wmux_s2_v8 = mac_wmux_s2_mv8 | \$2559 ;
   assign mac_wmux_s2_d8 = mac_wmux_s2_mv8 ? mac_wmux_s1_d12 : mac_wmux_s1_d8;
   assign mac_wmux_s2_w0_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w0_12 : mac_wmux_s1_w0_8;
   assign mac_wmux_s2_w1_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w1_12 : mac_wmux_s1_w1_8;
   assign mac_wmux_s2_w2_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w2_12 : mac_wmux_s1_w2_8;
   assign mac_wmux_s2_w3_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w3_12 : mac_wmux_s1_w3_8;
   assign mac_wmux_s2_mv9 = mac_wmux_s1_v13 & mac_wmux_s1_d13[2];
-  assign \$2554  = ~ mac_wmux_s1_d9[2];
-  assign \$2555  = mac_wmux_s1_v9 & \$2554 ;
-  assign mac_wmux_s2_v9 = mac_wmux_s2_mv9 | \$2555 ;
+  assign \$2560  = ~ mac_wmux_s1_d9[2];
+  assign \$2561  = mac_wmux_s1_v9 & \$2560 ;
+  assign mac_wmux_s2_v9 = mac_wmux_s2_mv9 | \$2561 ;
   assign mac_wmux_s2_d9 = mac_wmux_s2_mv9 ? mac_wmux_s1_d13 : mac_wmux_s1_d9;
   assign mac_wmux_s2_w0_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w0_13 : mac_wmux_s1_w0_9;
   assign mac_wmux_s2_w1_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w1_13 : mac_wmux_s1_w1_9;
   assign mac_wmux_s2_w2_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w2_13 : mac_wmux_s1_w2_9;
   assign mac_wmux_s2_w3_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w3_13 : mac_wmux_s1_w3_9;
-  assign \$2556  = ~ mac_wmux_s0_d14[1];
-  assign \$2557  = mac_wmux_s0_v14 & \$2556 ;
-  assign mac_wmux_s2_mv10 = \$2557  & mac_wmux_s0_d14[2];
-  assign \$2558  = ~ mac_wmux_s1_d10[2];
-  assign \$2559  = mac_wmux_s1_v10 & \$2558 ;
-  assign mac_wmux_s2_v10 = mac_wmux_s2_mv10 | \$2559 ;
-  assign mac_wmux_s2_d10 = mac_wmux_s2_mv10 ? mac_wmux_s0_d14 : mac_wmux_s1_d10;
-  assign mac_wmux_s2_w0_10 = mac_wmux_s2_mv10 ? mac_wmux_s0_w0_14 : mac_wmux_s1_w0_10;
-  assign mac_wmux_s2_w1_10 = mac_wmux_s2_mv10 ? mac_wmux_s0_w1_14 : mac_wmux_s1_w1_10;
-  assign mac_wmux_s2_w2_10 = mac_wmux_s2_mv10 ? mac_wmux_s0_w2_14 : mac_wmux_s1_w2_10;
-  assign mac_wmux_s2_w3_10 = mac_wmux_s2_mv10 ? mac_wmux_s0_w3_14 : mac_wmux_s1_w3_10;
-  assign \$2564  = ~ mac_wmux_s1_d11[2];
-  assign \$2565  = mac_wmux_s1_v11 & \$2564 ;
+  assign \$2562  = ~ \mac_wmux1_s0$1116 [1];
+  assign \$2563  = \mac_wmux1_s0$1115  & \$2562 ;
+  assign mac_wmux_s2_mv10 = \$2563  & \mac_wmux1_s0$1116 [2];
+  assign \$2564  = ~ mac_wmux_s1_d10[2];
+  assign \$2565  = mac_wmux_s1_v10 & \$2564 ;
+  assign mac_wmux_s2_v10 = mac_wmux_s2_mv10 | \$2565 ;
+  assign mac_wmux_s2_d10 = mac_wmux_s2_mv10 ? \mac_wmux1_s0$1116  : mac_wmux_s1_d10;
+  assign mac_wmux_s2_w0_10 = mac_wmux_s2_mv10 ? \mac_wmux1_s0$1120  : mac_wmux_s1_w0_10;
+  assign mac_wmux_s2_w1_10 = mac_wmux_s2_mv10 ? \mac_wmux1_s0$1122  : mac_wmux_s1_w1_10;
+  assign mac_wmux_s2_w2_10 = mac_wmux_s2_mv10 ? \mac_wmux1_s0$1124  : mac_wmux_s1_w2_10;
+  assign mac_wmux_s2_w3_10 = mac_wmux_s2_mv10 ? \mac_wmux1_s0$1126  : mac_wmux_s1_w3_10;
+  assign \$2566  = ~ \mac_wmux1_s0$1129 [1];
+  assign \$2567  = \mac_wmux1_s0$1128  & \$2566 ;
+  assign mac_wmux_s2_mv11 = \$2567  & \mac_wmux1_s0$1129 [2];
+  assign \$2568  = ~ mac_wmux_s1_d11[2];
+  assign \$2569  = mac_wmux_s1_v11 & \$2568 ;
+  assign mac_wmux_s2_v11 = mac_wmux_s2_mv11 | \$2569 ;
+  assign mac_wmux_s2_d11 = mac_wmux_s2_mv11 ? \mac_wmux1_s0$1129  : mac_wmux_s1_d11;
+  assign mac_wmux_s2_w0_11 = mac_wmux_s2_mv11 ? \mac_wmux1_s0$1133  : mac_wmux_s1_w0_11;
+  assign mac_wmux_s2_w1_11 = mac_wmux_s2_mv11 ? \mac_wmux1_s0$1135  : mac_wmux_s1_w1_11;
+  assign mac_wmux_s2_w2_11 = mac_wmux_s2_mv11 ? \mac_wmux1_s0$1137  : mac_wmux_s1_w2_11;
+  assign mac_wmux_s2_w3_11 = mac_wmux_s2_mv11 ? \mac_wmux1_s0$1139  : mac_wmux_s1_w3_11;
   assign mac_wmux_s3_mv0 = mac_wmux_s2_v8 & mac_wmux_s2_d8[3];
-  assign \$2566  = ~ mac_wmux_s2_d0[3];
-  assign \$2567  = mac_wmux_s2_v0 & \$2566 ;
-  assign mac_wmux_s3_v0 = mac_wmux_s3_mv0 | \$2567 ;
+  assign \$2570  = ~ mac_wmux_s2_d0[3];
+  assign \$2571  = mac_wmux_s2_v0 & \$2570 ;
+  assign mac_wmux_s3_v0 = mac_wmux_s3_mv0 | \$2571 ;
   assign mac_wmux_s3_d0 = mac_wmux_s3_mv0 ? mac_wmux_s2_d8 : mac_wmux_s2_d0;
   assign mac_wmux_s3_w0_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w0_8 : mac_wmux_s2_w0_0;
   assign mac_wmux_s3_w1_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w1_8 : mac_wmux_s2_w1_0;
   assign mac_wmux_s3_w2_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w2_8 : mac_wmux_s2_w2_0;
   assign mac_wmux_s3_w3_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w3_8 : mac_wmux_s2_w3_0;
   assign mac_wmux_s3_mv1 = mac_wmux_s2_v9 & mac_wmux_s2_d9[3];
-  assign \$2568  = ~ mac_wmux_s2_d1[3];
-  assign \$2569  = mac_wmux_s2_v1 & \$2568 ;
-  assign mac_wmux_s3_v1 = mac_wmux_s3_mv1 | \$2569 ;
+  assign \$2572  = ~ mac_wmux_s2_d1[3];
+  assign \$2573  = mac_wmux_s2_v1 & \$2572 ;
+  assign mac_wmux_s3_v1 = mac_wmux_s3_mv1 | \$2573 ;
   assign mac_wmux_s3_d1 = mac_wmux_s3_mv1 ? mac_wmux_s2_d9 : mac_wmux_s2_d1;
   assign mac_wmux_s3_w0_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w0_9 : mac_wmux_s2_w0_1;
   assign mac_wmux_s3_w1_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w1_9 : mac_wmux_s2_w1_1;
   assign mac_wmux_s3_w2_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w2_9 : mac_wmux_s2_w2_1;
   assign mac_wmux_s3_w3_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w3_9 : mac_wmux_s2_w3_1;
   assign mac_wmux_s3_mv2 = mac_wmux_s2_v10 & mac_wmux_s2_d10[3];
-  assign \$2570  = ~ mac_wmux_s2_d2[3];
-  assign \$2571  = mac_wmux_s2_v2 & \$2570 ;
-  assign mac_wmux_s3_v2 = mac_wmux_s3_mv2 | \$2571 ;
+  assign \$2574  = ~ mac_wmux_s2_d2[3];
+  assign \$2575  = mac_wmux_s2_v2 & \$2574 ;
+  assign mac_wmux_s3_v2 = mac_wmux_s3_mv2 | \$2575 ;
   assign mac_wmux_s3_d2 = mac_wmux_s3_mv2 ? mac_wmux_s2_d10 : mac_wmux_s2_d2;
   assign mac_wmux_s3_w0_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w0_10 : mac_wmux_s2_w0_2;
   assign mac_wmux_s3_w1_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w1_10 : mac_wmux_s2_w1_2;
   assign mac_wmux_s3_w2_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w2_10 : mac_wmux_s2_w2_2;
   assign mac_wmux_s3_w3_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w3_10 : mac_wmux_s2_w3_2;
   assign mac_wmux_s3_mv3 = mac_wmux_s2_v11 & mac_wmux_s2_d11[3];
-  assign \$2572  = ~ mac_wmux_s2_d3[3];
-  assign \$2573  = mac_wmux_s2_v3 & \$2572 ;
-  assign mac_wmux_s3_v3 = mac_wmux_s3_mv3 | \$2573 ;
+  assign \$2576  = ~ mac_wmux_s2_d3[3];
+  assign \$2577  = mac_wmux_s2_v3 & \$2576 ;
+  assign mac_wmux_s3_v3 = mac_wmux_s3_mv3 | \$2577 ;
   assign mac_wmux_s3_d3 = mac_wmux_s3_mv3 ? mac_wmux_s2_d11 : mac_wmux_s2_d3;
   assign mac_wmux_s3_w0_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w0_11 : mac_wmux_s2_w0_3;
   assign mac_wmux_s3_w1_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w1_11 : mac_wmux_s2_w1_3;
   assign mac_wmux_s3_w2_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w2_11 : mac_wmux_s2_w2_3;
   assign mac_wmux_s3_w3_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w3_11 : mac_wmux_s2_w3_3;
-  assign \$2574  = ~ mac_wmux_s1_d12[2];
-  assign \$2575  = mac_wmux_s1_v12 & \$2574 ;
-  assign mac_wmux_s3_mv4 = \$2575  & mac_wmux_s1_d12[3];
-  assign \$2576  = ~ mac_wmux_s2_d4[3];
-  assign \$2577  = mac_wmux_s2_v4 & \$2576 ;
-  assign mac_wmux_s3_v4 = mac_wmux_s3_mv4 | \$2577 ;
+  assign \$2578  = ~ mac_wmux_s1_d12[2];
+  assign \$2579  = mac_wmux_s1_v12 & \$2578 ;
+  assign mac_wmux_s3_mv4 = \$2579  & mac_wmux_s1_d12[3];
+  assign \$2580  = ~ mac_wmux_s2_d4[3];
+  assign \$2581  = mac_wmux_s2_v4 & \$2580 ;
+  assign mac_wmux_s3_v4 = mac_wmux_s3_mv4 | \$2581 ;
   assign mac_wmux_s3_d4 = mac_wmux_s3_mv4 ? mac_wmux_s1_d12 : mac_wmux_s2_d4;
   assign mac_wmux_s3_w0_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w0_12 : mac_wmux_s2_w0_4;
   assign mac_wmux_s3_w1_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w1_12 : mac_wmux_s2_w1_4;
   assign mac_wmux_s3_w2_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w2_12 : mac_wmux_s2_w2_4;
   assign mac_wmux_s3_w3_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w3_12 : mac_wmux_s2_w3_4;
-  assign \$2578  = ~ mac_wmux_s1_d13[2];
-  assign \$2579  = mac_wmux_s1_v13 & \$2578 ;
-  assign mac_wmux_s3_mv5 = \$2579  & mac_wmux_s1_d13[3];
-  assign \$2580  = ~ mac_wmux_s2_d5[3];
-  assign \$2581  = mac_wmux_s2_v5 & \$2580 ;
-  assign mac_wmux_s3_v5 = mac_wmux_s3_mv5 | \$2581 ;
+  assign \$2582  = ~ mac_wmux_s1_d13[2];
+  assign \$2583  = mac_wmux_s1_v13 & \$2582 ;
+  assign mac_wmux_s3_mv5 = \$2583  & mac_wmux_s1_d13[3];
+  assign \$2584  = ~ mac_wmux_s2_d5[3];
+  assign \$2585  = mac_wmux_s2_v5 & \$2584 ;
+  assign mac_wmux_s3_v5 = mac_wmux_s3_mv5 | \$2585 ;
   assign mac_wmux_s3_d5 = mac_wmux_s3_mv5 ? mac_wmux_s1_d13 : mac_wmux_s2_d5;
   assign mac_wmux_s3_w0_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w0_13 : mac_wmux_s2_w0_5;
   assign mac_wmux_s3_w1_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w1_13 : mac_wmux_s2_w1_5;
   assign mac_wmux_s3_w2_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w2_13 : mac_wmux_s2_w2_5;
   assign mac_wmux_s3_w3_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w3_13 : mac_wmux_s2_w3_5;
-  assign \$2582  = ~ mac_wmux_s0_d14[1];
-  assign \$2583  = mac_wmux_s0_v14 & \$2582 ;
-  assign \$2584  = ~ mac_wmux_s0_d14[2];
-  assign \$2585  = \$2583  & \$2584 ;
-  assign mac_wmux_s3_mv6 = \$2585  & mac_wmux_s0_d14[3];
-  assign \$2586  = ~ mac_wmux_s2_d6[3];
-  assign \$2587  = mac_wmux_s2_v6 & \$2586 ;
-  assign mac_wmux_s3_v6 = mac_wmux_s3_mv6 | \$2587 ;
-  assign mac_wmux_s3_d6 = mac_wmux_s3_mv6 ? mac_wmux_s0_d14 : mac_wmux_s2_d6;
-  assign mac_wmux_s3_w0_6 = mac_wmux_s3_mv6 ? mac_wmux_s0_w0_14 : mac_wmux_s2_w0_6;
-  assign mac_wmux_s3_w1_6 = mac_wmux_s3_mv6 ? mac_wmux_s0_w1_14 : mac_wmux_s2_w1_6;
-  assign mac_wmux_s3_w2_6 = mac_wmux_s3_mv6 ? mac_wmux_s0_w2_14 : mac_wmux_s2_w2_6;
-  assign mac_wmux_s3_w3_6 = mac_wmux_s3_mv6 ? mac_wmux_s0_w3_14 : mac_wmux_s2_w3_6;
-  assign mac_wmux_s3_mv7 = \$2593  & mac_wmux_drop15[3];
-  assign \$2594  = ~ mac_wmux_s2_d7[3];
-  assign \$2595  = mac_wmux_s2_v7 & \$2594 ;
-  assign mac_wmux_s3_v7 = mac_wmux_s3_mv7 | \$2595 ;
-  assign mac_wmux_s3_d7 = mac_wmux_s3_mv7 ? mac_wmux_drop15 : mac_wmux_s2_d7;
-  assign mac_wmux_s3_w0_7 = mac_wmux_s3_mv7 ? \sel_l15_s0$931 [127:120] : mac_wmux_s2_w0_7;
-  assign mac_wmux_s3_w1_7 = mac_wmux_s3_mv7 ? \sel_l15_s0$931 [255:248] : mac_wmux_s2_w1_7;
-  assign mac_wmux_s3_w2_7 = mac_wmux_s3_mv7 ? \sel_l15_s0$931 [383:376] : mac_wmux_s2_w2_7;
-  assign mac_wmux_s3_w3_7 = mac_wmux_s3_mv7 ? \sel_l15_s0$931 [511:504] : mac_wmux_s2_w3_7;
-  assign mac_prod0_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1273 );
-  assign mac_prod0_1 = $signed(\mac_pre_s0$1275 ) * $signed(\mac_pre_s0$1276 );
-  assign mac_prod0_2 = $signed(\mac_pre_s0$1278 ) * $signed(\mac_pre_s0$1279 );
-  assign mac_prod0_3 = $signed(\mac_pre_s0$1281 ) * $signed(\mac_pre_s0$1282 );
-  assign mac_prod0_4 = $signed(\mac_pre_s0$1284 ) * $signed(\mac_pre_s0$1285 );
-  assign mac_prod0_5 = $signed(\mac_pre_s0$1287 ) * $signed(\mac_pre_s0$1288 );
-  assign mac_prod0_6 = $signed(\mac_pre_s0$1290 ) * $signed(\mac_pre_s0$1291 );
-  assign mac_prod0_7 = $signed(\mac_pre_s0$1293 ) * $signed(\mac_pre_s0$1294 );
-  assign mac_prod1_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1296 );
-  assign mac_prod1_1 = $signed(\mac_pre_s0$1275 ) * $signed(\mac_pre_s0$1298 );
-  assign mac_prod1_2 = $signed(\mac_pre_s0$1278 ) * $signed(\mac_pre_s0$1300 );
-  assign mac_prod1_3 = $signed(\mac_pre_s0$1281 ) * $signed(\mac_pre_s0$1302 );
-  assign mac_prod1_4 = $signed(\mac_pre_s0$1284 ) * $signed(\mac_pre_s0$1304 );
-  assign mac_prod1_5 = $signed(\mac_pre_s0$1287 ) * $signed(\mac_pre_s0$1306 );
-  assign mac_prod1_6 = $signed(\mac_pre_s0$1290 ) * $signed(\mac_pre_s0$1308 );
-  assign mac_prod1_7 = $signed(\mac_pre_s0$1293 ) * $signed(\mac_pre_s0$1310 );
-  assign mac_prod2_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1312 );
-  assign mac_prod2_1 = $signed(\mac_pre_s0$1275 ) * $signed(\mac_pre_s0$1314 );
-  assign mac_prod2_2 = $signed(\mac_pre_s0$1278 ) * $signed(\mac_pre_s0$1316 );
-  assign mac_prod2_3 = $signed(\mac_pre_s0$1281 ) * $signed(\mac_pre_s0$1318 );
-  assign mac_prod2_4 = $signed(\mac_pre_s0$1284 ) * $signed(\mac_pre_s0$1320 );
-  assign mac_prod2_5 = $signed(\mac_pre_s0$1287 ) * $signed(\mac_pre_s0$1322 );
-  assign mac_prod2_6 = $signed(\mac_pre_s0$1290 ) * $signed(\mac_pre_s0$1324 );
-  assign mac_prod2_7 = $signed(\mac_pre_s0$1293 ) * $signed(\mac_pre_s0$1326 );
-  assign mac_prod3_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1328 );
-  assign mac_prod3_1 = $signed(\mac_pre_s0$1275 ) * $signed(\mac_pre_s0$1330 );
-  assign mac_prod3_2 = $signed(\mac_pre_s0$1278 ) * $signed(\mac_pre_s0$1332 );
-  assign mac_prod3_3 = $signed(\mac_pre_s0$1281 ) * $signed(\mac_pre_s0$1334 );
-  assign mac_prod3_4 = $signed(\mac_pre_s0$1284 ) * $signed(\mac_pre_s0$1336 );
-  assign mac_prod3_5 = $signed(\mac_pre_s0$1287 ) * $signed(\mac_pre_s0$1338 );
-  assign mac_prod3_6 = $signed(\mac_pre_s0$1290 ) * $signed(\mac_pre_s0$1340 );
-  assign mac_prod3_7 = $signed(\mac_pre_s0$1293 ) * $signed(\mac_pre_s0$1342 );
-  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$1345 );
-  assign mac0_sum0_p1 = $signed(\mac_mul_s0$1347 ) + $signed(\mac_mul_s0$1348 );
-  assign mac0_sum0_p2 = $signed(\mac_mul_s0$1350 ) + $signed(\mac_mul_s0$1351 );
-  assign mac0_sum0_p3 = $signed(\mac_mul_s0$1353 ) + $signed(\mac_mul_s0$1354 );
-  assign mac1_sum0_p0 = $signed(\mac_mul_s0$1356 ) + $signed(\mac_mul_s0$1357 );
-  assign mac1_sum0_p1 = $signed(\mac_mul_s0$1359 ) + $signed(\mac_mul_s0$1360 );
-  assign mac1_sum0_p2 = $signed(\mac_mul_s0$1362 ) + $signed(\mac_mul_s0$1363 );
-  assign mac1_sum0_p3 = $signed(\mac_mul_s0$1365 ) + $signed(\mac_mul_s0$1366 );
-  assign mac2_sum0_p0 = $signed(\mac_mul_s0$1368 ) + $signed(\mac_mul_s0$1369 );
-  assign mac2_sum0_p1 = $signed(\mac_mul_s0$1371 ) + $signed(\mac_mul_s0$1372 );
-  assign mac2_sum0_p2 = $signed(\mac_mul_s0$1374 ) + $signed(\mac_mul_s0$1375 );
-  assign mac2_sum0_p3 = $signed(\mac_mul_s0$1377 ) + $signed(\mac_mul_s0$1378 );
-  assign mac3_sum0_p0 = $signed(\mac_mul_s0$1380 ) + $signed(\mac_mul_s0$1381 );
-  assign mac3_sum0_p1 = $signed(\mac_mul_s0$1383 ) + $signed(\mac_mul_s0$1384 );
-  assign mac3_sum0_p2 = $signed(\mac_mul_s0$1386 ) + $signed(\mac_mul_s0$1387 );
-  assign mac3_sum0_p3 = $signed(\mac_mul_s0$1389 ) + $signed(\mac_mul_s0$1390 );
-  assign mac0_sum1_p0 = $signed(mac0_sum0_p0) + $signed(mac0_sum0_p1);
-  assign mac0_sum1_p1 = $signed(mac0_sum0_p2) + $signed(mac0_sum0_p3);
-  assign mac1_sum1_p0 = $signed(mac1_sum0_p0) + $signed(mac1_sum0_p1);
-  assign mac1_sum1_p1 = $signed(mac1_sum0_p2) + $signed(mac1_sum0_p3);
-  assign mac2_sum1_p0 = $signed(mac2_sum0_p0) + $signed(mac2_sum0_p1);
-  assign mac2_sum1_p1 = $signed(mac2_sum0_p2) + $signed(mac2_sum0_p3);
-  assign mac3_sum1_p0 = $signed(mac3_sum0_p0) + $signed(mac3_sum0_p1);
-  assign mac3_sum1_p1 = $signed(mac3_sum0_p2) + $signed(mac3_sum0_p3);
-  assign mac0_sum2_p0 = $signed(mac0_sum1_p0) + $signed(mac0_sum1_p1);
-  assign mac1_sum2_p0 = $signed(mac1_sum1_p0) + $signed(mac1_sum1_p1);
-  assign mac2_sum2_p0 = $signed(mac2_sum1_p0) + $signed(mac2_sum1_p1);
-  assign mac3_sum2_p0 = $signed(mac3_sum1_p0) + $signed(mac3_sum1_p1);
-  assign \$2596  = $signed(mac_acc0) + $signed(mac_add2_s0);
-  assign \$2597  = $signed(mac_acc1) + $signed(\mac_add2_s0$1408 );
-  assign \$2598  = $signed(mac_acc2) + $signed(\mac_add2_s0$1411 );
-  assign \$2599  = $signed(mac_acc3) + $signed(\mac_add2_s0$1414 );
-  assign \$2600  = wr__addr + 1'h1;
-  assign \$2601  = rd__addr + 1'h1;
-  assign \$2602  = mac_add2_valid_s0 & \mac_add2_s0$1447 ;
-  assign \$2603  = i__ready & mac_add2_valid_s0;
-  assign \$2604  = i__ready & mac_add2_valid_s0;
-  assign \$2605  = i__ready & mac_add2_valid_s0;
-  assign \$2606  = i__ready & mac_add2_valid_s0;
+  assign \$2586  = ~ \mac_wmux1_s0$1116 [1];
+  assign \$2587  = \mac_wmux1_s0$1115  & \$2586 ;
+  assign \$2588  = ~ \mac_wmux1_s0$1116 [2];
+  assign \$2589  = \$2587  & \$2588 ;
+  assign mac_wmux_s3_mv6 = \$2589  & \mac_wmux1_s0$1116 [3];
+  assign \$2590  = ~ mac_wmux_s2_d6[3];
+  assign \$2591  = mac_wmux_s2_v6 & \$2590 ;
+  assign mac_wmux_s3_v6 = mac_wmux_s3_mv6 | \$2591 ;
+  assign mac_wmux_s3_d6 = mac_wmux_s3_mv6 ? \mac_wmux1_s0$1116  : mac_wmux_s2_d6;
+  assign mac_wmux_s3_w0_6 = mac_wmux_s3_mv6 ? \mac_wmux1_s0$1120  : mac_wmux_s2_w0_6;
+  assign mac_wmux_s3_w1_6 = mac_wmux_s3_mv6 ? \mac_wmux1_s0$1122  : mac_wmux_s2_w1_6;
+  assign mac_wmux_s3_w2_6 = mac_wmux_s3_mv6 ? \mac_wmux1_s0$1124  : mac_wmux_s2_w2_6;
+  assign mac_wmux_s3_w3_6 = mac_wmux_s3_mv6 ? \mac_wmux1_s0$1126  : mac_wmux_s2_w3_6;
+  assign \$2592  = ~ \mac_wmux1_s0$1129 [1];
+  assign \$2593  = \mac_wmux1_s0$1128  & \$2592 ;
+  assign \$2594  = ~ \mac_wmux1_s0$1129 [2];
+  assign \$2595  = \$2593  & \$2594 ;
+  assign mac_wmux_s3_mv7 = \$2595  & \mac_wmux1_s0$1129 [3];
+  assign \$2596  = ~ mac_wmux_s2_d7[3];
+  assign \$2597  = mac_wmux_s2_v7 & \$2596 ;
+  assign mac_wmux_s3_v7 = mac_wmux_s3_mv7 | \$2597 ;
+  assign mac_wmux_s3_d7 = mac_wmux_s3_mv7 ? \mac_wmux1_s0$1129  : mac_wmux_s2_d7;
+  assign mac_wmux_s3_w0_7 = mac_wmux_s3_mv7 ? \mac_wmux1_s0$1133  : mac_wmux_s2_w0_7;
+  assign mac_wmux_s3_w1_7 = mac_wmux_s3_mv7 ? \mac_wmux1_s0$1135  : mac_wmux_s2_w1_7;
+  assign mac_wmux_s3_w2_7 = mac_wmux_s3_mv7 ? \mac_wmux1_s0$1137  : mac_wmux_s2_w2_7;
+  assign mac_wmux_s3_w3_7 = mac_wmux_s3_mv7 ? \mac_wmux1_s0$1139  : mac_wmux_s2_w3_7;
+  assign \$2598  = ~ stall_adv8_valid;
+  assign stall_adv8 = \$2598  | o__ready;
+  assign \$2599  = ~ stall_adv9_valid;
+  assign stall_adv9 = \$2599  | o__ready;
+  assign \$2600  = ~ stall_adv10_valid;
+  assign stall_adv10 = \$2600  | o__ready;
+  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$1288 );
+  assign mac0_sum0_p1 = $signed(\mac_mul_s0$1290 ) + $signed(\mac_mul_s0$1291 );
+  assign mac0_sum0_p2 = $signed(\mac_mul_s0$1293 ) + $signed(\mac_mul_s0$1294 );
+  assign mac0_sum0_p3 = $signed(\mac_mul_s0$1296 ) + $signed(\mac_mul_s0$1297 );
+  assign mac1_sum0_p0 = $signed(\mac_mul_s0$1299 ) + $signed(\mac_mul_s0$1300 );
+  assign mac1_sum0_p1 = $signed(\mac_mul_s0$1302 ) + $signed(\mac_mul_s0$1303 );
+  assign mac1_sum0_p2 = $signed(\mac_mul_s0$1305 ) + $signed(\mac_mul_s0$1306 );
+  assign mac1_sum0_p3 = $signed(\mac_mul_s0$1308 ) + $signed(\mac_mul_s0$1309 );
+  assign mac2_sum0_p0 = $signed(\mac_mul_s0$1311 ) + $signed(\mac_mul_s0$1312 );
+  assign mac2_sum0_p1 = $signed(\mac_mul_s0$1314 ) + $signed(\mac_mul_s0$1315 );
+  assign mac2_sum0_p2 = $signed(\mac_mul_s0$1317 ) + $signed(\mac_mul_s0$1318 );
+  assign mac2_sum0_p3 = $signed(\mac_mul_s0$1320 ) + $signed(\mac_mul_s0$1321 );
+  assign mac3_sum0_p0 = $signed(\mac_mul_s0$1323 ) + $signed(\mac_mul_s0$1324 );
+  assign mac3_sum0_p1 = $signed(\mac_mul_s0$1326 ) + $signed(\mac_mul_s0$1327 );
+  assign mac3_sum0_p2 = $signed(\mac_mul_s0$1329 ) + $signed(\mac_mul_s0$1330 );
+  assign mac3_sum0_p3 = $signed(\mac_mul_s0$1332 ) + $signed(\mac_mul_s0$1333 );
+  assign \$2601  = ~ stall_adv11_valid;
+  assign stall_adv11 = \$2601  | o__ready;
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$1338 );
+  assign mac0_sum1_p1 = $signed(\mac_add0_s0$1340 ) + $signed(\mac_add0_s0$1341 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$1343 ) + $signed(\mac_add0_s0$1344 );
+  assign mac1_sum1_p1 = $signed(\mac_add0_s0$1346 ) + $signed(\mac_add0_s0$1347 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$1349 ) + $signed(\mac_add0_s0$1350 );
+  assign mac2_sum1_p1 = $signed(\mac_add0_s0$1352 ) + $signed(\mac_add0_s0$1353 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$1355 ) + $signed(\mac_add0_s0$1356 );
+  assign mac3_sum1_p1 = $signed(\mac_add0_s0$1358 ) + $signed(\mac_add0_s0$1359 );
+  assign \$2602  = ~ stall_adv12_valid;
+  assign stall_adv12 = \$2602  | o__ready;
+  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$1364 );
+  assign mac1_sum2_p0 = $signed(\mac_add1_s0$1366 ) + $signed(\mac_add1_s0$1367 );
+  assign mac2_sum2_p0 = $signed(\mac_add1_s0$1369 ) + $signed(\mac_add1_s0$1370 );
+  assign mac3_sum2_p0 = $signed(\mac_add1_s0$1372 ) + $signed(\mac_add1_s0$1373 );
+  assign \$2603  = ~ stall_adv13_valid;
+  assign stall_adv13 = \$2603  | o__ready;
+  assign \$2604  = ~ stall_adv14_valid;
+  assign stall_adv14 = \$2604  | o__ready;
+  assign \$2605  = $signed(mac_acc0) + $signed(mac_add2_s0);
+  assign \$2606  = $signed(mac_acc1) + $signed(\mac_add2_s0$1383 );
+  assign \$2607  = $signed(mac_acc2) + $signed(\mac_add2_s0$1386 );
+  assign \$2608  = $signed(mac_acc3) + $signed(\mac_add2_s0$1389 );
+  assign \$2609  = wr__addr + 1'h1;
+  assign \$2610  = rd__addr + 1'h1;
+  assign \$2613  = mac_add2_valid_s0 & \mac_add2_s0$1514 ;
+  assign \$2614  = mac_add2_valid_s0 & \mac_add2_s0$1514 ;
+  assign \$2615  = mac_add2_valid_s0 & \mac_add2_s0$1514 ;
+  assign \$2616  = mac_add2_valid_s0 & \mac_add2_s0$1514 ;
+  assign \$2617  = mac_add2_valid_s0 & \mac_add2_s0$1514 ;
+  assign \$2618  = mac_add2_valid_s0 & \mac_add2_s0$1514 ;
+  assign \$2619  = mac_add2_valid_s0 & \mac_add2_s0$1514 ;
+  assign \$2620  = mac_add2_valid_s0 & \mac_add2_s0$1514 ;
+  assign \$2621  = mac_add2_valid_s0 & \mac_add2_s0$1514 ;
+  assign \$2622  = mac_add2_valid_s0 & \mac_add2_s0$1514 ;
+  assign \$2623  = mac_add2_valid_s0 & \mac_add2_s0$1514 ;
+  assign \$2624  = mac_add2_valid_s0 & \mac_add2_s0$1514 ;
+  assign \$2625  = mac_add2_valid_s0 & \mac_add2_s0$1514 ;
+  assign \$2626  = mac_add2_valid_s0 & \mac_add2_s0$1514 ;
+  assign \$2627  = mac_add2_valid_s0 & \mac_add2_s0$1514 ;
+  assign \$2628  = mac_add2_valid_s0 & \mac_add2_s0$1514 ;
+  assign \$2629  = stall_adv14 & mac_add2_valid_s0;
+  assign \$2630  = stall_adv14 & mac_add2_valid_s0;
+  assign \$2631  = stall_adv14 & mac_add2_valid_s0;
+  assign \$2632  = stall_adv14 & mac_add2_valid_s0;
   always @(posedge clk)
-    sel_l1_s0 <= \$2607 ;
+    sel_l1_s0 <= \$2633 ;
   always @(posedge clk)
-    \sel_l1_s0$27  <= \$2608 ;
+    \sel_l1_s0$29  <= \$2634 ;
   always @(posedge clk)
-    \sel_l1_s0$28  <= \$2609 ;
+    \sel_l1_s0$30  <= \$2635 ;
   always @(posedge clk)
-    \sel_l1_s0$29  <= \$2610 ;
+    \sel_l1_s0$31  <= \$2636 ;
   always @(posedge clk)
-    \sel_l1_s0$30  <= \$2611 ;
+    \sel_l1_s0$32  <= \$2637 ;
   always @(posedge clk)
-    \sel_l1_s0$31  <= \$2612 ;
+    \sel_l1_s0$33  <= \$2638 ;
   always @(posedge clk)
-    \sel_l1_s0$32  <= \$2613 ;
+    \sel_l1_s0$34  <= \$2639 ;
   always @(posedge clk)
-    \sel_l1_s0$33  <= \$2614 ;
+    \sel_l1_s0$35  <= \$2640 ;
   always @(posedge clk)
-    \sel_l1_s0$34  <= \$2615 ;
+    \sel_l1_s0$36  <= \$2641 ;
   always @(posedge clk)
-    \sel_l1_s0$35  <= \$2616 ;
+    \sel_l1_s0$37  <= \$2642 ;
   always @(posedge clk)
-    \sel_l1_s0$36  <= \$2617 ;
+    \sel_l1_s0$38  <= \$2643 ;
   always @(posedge clk)
-    \sel_l1_s0$37  <= \$2618 ;
+    \sel_l1_s0$39  <= \$2644 ;
   always @(posedge clk)
-    \sel_l1_s0$38  <= \$2619 ;
+    \sel_l1_s0$40  <= \$2645 ;
   always @(posedge clk)
-    \sel_l1_s0$39  <= \$2620 ;
+    \sel_l1_s0$41  <= \$2646 ;
   always @(posedge clk)
-    \sel_l1_s0$40  <= \$2621 ;
+    \sel_l1_s0$42  <= \$2647 ;
   always @(posedge clk)
-    \sel_l1_s0$41  <= \$2622 ;
+    \sel_l1_s0$43  <= \$2648 ;
   always @(posedge clk)
-    \sel_l1_s0$1420  <= \$2623 ;
+    \sel_l1_s0$1395  <= \$2649 ;
   always @(posedge clk)
-    \sel_l1_s0$1421  <= \$2624 ;
+    \sel_l1_s0$1396  <= \$2650 ;
   always @(posedge clk)
-    sel_l3_s0 <= \$2625 ;
+    sel_l2_s0 <= \$2651 ;
   always @(posedge clk)
-    \sel_l3_s0$204  <= \$2626 ;
+    \sel_l2_s0$1397  <= \$2652 ;
   always @(posedge clk)
-    \sel_l3_s0$205  <= \$2627 ;
+    \sel_l2_s0$1398  <= \$2653 ;
   always @(posedge clk)
-    \sel_l3_s0$363  <= \$2628 ;
+    \sel_l5_s0$482  <= \$2654 ;
   always @(posedge clk)
-    \sel_l3_s0$364  <= \$2629 ;
+    sel_l5_s0 <= \$2655 ;
   always @(posedge clk)
-    \sel_l3_s0$208  <= \$2630 ;
+    \sel_l5_s0$339  <= \$2656 ;
   always @(posedge clk)
-    \sel_l3_s0$209  <= \$2631 ;
+    \sel_l5_s0$340  <= \$2657 ;
   always @(posedge clk)
-    \sel_l3_s0$210  <= \$2632 ;
+    \sel_l5_s0$418  <= \$2658 ;
   always @(posedge clk)
-    \sel_l3_s0$367  <= \$2633 ;
+    \sel_l5_s0$419  <= \$2659 ;
   always @(posedge clk)
-    \sel_l3_s0$475  <= \$2634 ;
+    \sel_l5_s0$483  <= \$2660 ;
   always @(posedge clk)
-    \sel_l3_s0$213  <= \$2635 ;
+    \sel_l5_s0$343  <= \$2661 ;
   always @(posedge clk)
-    \sel_l3_s0$214  <= \$2636 ;
+    \sel_l5_s0$344  <= \$2662 ;
   always @(posedge clk)
-    \sel_l3_s0$215  <= \$2637 ;
+    \sel_l5_s0$345  <= \$2663 ;
   always @(posedge clk)
-    \sel_l3_s0$370  <= \$2638 ;
+    \sel_l5_s0$422  <= \$2664 ;
   always @(posedge clk)
-    \sel_l3_s0$371  <= \$2639 ;
+    \sel_l5_s0$423  <= \$2665 ;
   always @(posedge clk)
-    \sel_l3_s0$218  <= \$2640 ;
+    \sel_l5_s0$484  <= \$2666 ;
   always @(posedge clk)
-    \sel_l3_s0$219  <= \$2641 ;
+    \sel_l5_s0$348  <= \$2667 ;
   always @(posedge clk)
-    \sel_l3_s0$220  <= \$2642 ;
+    \sel_l5_s0$349  <= \$2668 ;
   always @(posedge clk)
-    \sel_l3_s0$374  <= \$2643 ;
+    \sel_l5_s0$350  <= \$2669 ;
   always @(posedge clk)
-    \sel_l3_s0$478  <= \$2644 ;
+    \sel_l5_s0$426  <= \$2670 ;
   always @(posedge clk)
-    \sel_l3_s0$223  <= \$2645 ;
+    \sel_l5_s0$427  <= \$2671 ;
   always @(posedge clk)
-    \sel_l3_s0$224  <= \$2646 ;
+    \sel_l5_s0$485  <= \$2672 ;
   always @(posedge clk)
-    \sel_l3_s0$225  <= \$2647 ;
+    \sel_l5_s0$353  <= \$2673 ;
   always @(posedge clk)
-    \sel_l3_s0$377  <= \$2648 ;
+    \sel_l5_s0$354  <= \$2674 ;
   always @(posedge clk)
-    \sel_l3_s0$378  <= \$2649 ;
+    \sel_l5_s0$355  <= \$2675 ;
   always @(posedge clk)
-    \sel_l3_s0$228  <= \$2650 ;
+    \sel_l5_s0$430  <= \$2676 ;
   always @(posedge clk)
-    \sel_l3_s0$229  <= \$2651 ;
+    \sel_l5_s0$431  <= \$2677 ;
   always @(posedge clk)
-    \sel_l3_s0$230  <= \$2652 ;
+    \sel_l5_s0$486  <= \$2678 ;
   always @(posedge clk)
-    \sel_l3_s0$381  <= \$2653 ;
+    \sel_l5_s0$358  <= \$2679 ;
   always @(posedge clk)
-    \sel_l3_s0$481  <= \$2654 ;
+    \sel_l5_s0$359  <= \$2680 ;
   always @(posedge clk)
-    \sel_l3_s0$233  <= \$2655 ;
+    \sel_l5_s0$360  <= \$2681 ;
   always @(posedge clk)
-    \sel_l3_s0$234  <= \$2656 ;
+    \sel_l5_s0$434  <= \$2682 ;
   always @(posedge clk)
-    \sel_l3_s0$235  <= \$2657 ;
+    \sel_l5_s0$435  <= \$2683 ;
   always @(posedge clk)
-    \sel_l3_s0$384  <= \$2658 ;
+    \sel_l5_s0$487  <= \$2684 ;
   always @(posedge clk)
-    \sel_l3_s0$385  <= \$2659 ;
+    \sel_l5_s0$363  <= \$2685 ;
   always @(posedge clk)
-    \sel_l3_s0$238  <= \$2660 ;
+    \sel_l5_s0$364  <= \$2686 ;
   always @(posedge clk)
-    \sel_l3_s0$239  <= \$2661 ;
+    \sel_l5_s0$365  <= \$2687 ;
   always @(posedge clk)
-    \sel_l3_s0$240  <= \$2662 ;
+    \sel_l5_s0$438  <= \$2688 ;
   always @(posedge clk)
-    \sel_l3_s0$388  <= \$2663 ;
+    \sel_l5_s0$439  <= \$2689 ;
   always @(posedge clk)
-    \sel_l3_s0$484  <= \$2664 ;
+    \sel_l5_s0$488  <= \$2690 ;
   always @(posedge clk)
-    \sel_l3_s0$243  <= \$2665 ;
+    \sel_l5_s0$368  <= \$2691 ;
   always @(posedge clk)
-    \sel_l3_s0$244  <= \$2666 ;
+    \sel_l5_s0$369  <= \$2692 ;
   always @(posedge clk)
-    \sel_l3_s0$245  <= \$2667 ;
+    \sel_l5_s0$370  <= \$2693 ;
   always @(posedge clk)
-    \sel_l3_s0$391  <= \$2668 ;
+    \sel_l5_s0$442  <= \$2694 ;
   always @(posedge clk)
-    \sel_l3_s0$392  <= \$2669 ;
+    \sel_l5_s0$443  <= \$2695 ;
   always @(posedge clk)
-    \sel_l3_s0$248  <= \$2670 ;
+    \sel_l5_s0$489  <= \$2696 ;
   always @(posedge clk)
-    \sel_l3_s0$249  <= \$2671 ;
+    \sel_l5_s0$373  <= \$2697 ;
   always @(posedge clk)
-    \sel_l3_s0$250  <= \$2672 ;
+    \sel_l5_s0$374  <= \$2698 ;
   always @(posedge clk)
-    \sel_l3_s0$395  <= \$2673 ;
+    \sel_l5_s0$375  <= \$2699 ;
   always @(posedge clk)
-    \sel_l3_s0$487  <= \$2674 ;
+    \sel_l5_s0$446  <= \$2700 ;
   always @(posedge clk)
-    \sel_l3_s0$253  <= \$2675 ;
+    \sel_l5_s0$447  <= \$2701 ;
   always @(posedge clk)
-    \sel_l3_s0$254  <= \$2676 ;
+    \sel_l5_s0$490  <= \$2702 ;
   always @(posedge clk)
-    \sel_l3_s0$255  <= \$2677 ;
+    \sel_l5_s0$378  <= \$2703 ;
   always @(posedge clk)
-    \sel_l3_s0$398  <= \$2678 ;
+    \sel_l5_s0$379  <= \$2704 ;
   always @(posedge clk)
-    \sel_l3_s0$399  <= \$2679 ;
+    \sel_l5_s0$380  <= \$2705 ;
   always @(posedge clk)
-    \sel_l3_s0$258  <= \$2680 ;
+    \sel_l5_s0$450  <= \$2706 ;
   always @(posedge clk)
-    \sel_l3_s0$259  <= \$2681 ;
+    \sel_l5_s0$451  <= \$2707 ;
   always @(posedge clk)
-    \sel_l3_s0$260  <= \$2682 ;
+    \sel_l5_s0$491  <= \$2708 ;
   always @(posedge clk)
-    \sel_l3_s0$402  <= \$2683 ;
+    \sel_l5_s0$383  <= \$2709 ;
   always @(posedge clk)
-    \sel_l3_s0$490  <= \$2684 ;
+    \sel_l5_s0$384  <= \$2710 ;
   always @(posedge clk)
-    \sel_l3_s0$263  <= \$2685 ;
+    \sel_l5_s0$385  <= \$2711 ;
   always @(posedge clk)
-    \sel_l3_s0$264  <= \$2686 ;
+    \sel_l5_s0$454  <= \$2712 ;
   always @(posedge clk)
-    \sel_l3_s0$265  <= \$2687 ;
+    \sel_l5_s0$455  <= \$2713 ;
   always @(posedge clk)
-    \sel_l3_s0$405  <= \$2688 ;
+    \sel_l5_s0$492  <= \$2714 ;
   always @(posedge clk)
-    \sel_l3_s0$406  <= \$2689 ;
+    \sel_l5_s0$388  <= \$2715 ;
   always @(posedge clk)
-    \sel_l3_s0$268  <= \$2690 ;
+    \sel_l5_s0$389  <= \$2716 ;
   always @(posedge clk)
-    \sel_l3_s0$269  <= \$2691 ;
+    \sel_l5_s0$390  <= \$2717 ;
   always @(posedge clk)
-    \sel_l3_s0$270  <= \$2692 ;
+    \sel_l5_s0$458  <= \$2718 ;
   always @(posedge clk)
-    \sel_l3_s0$409  <= \$2693 ;
+    \sel_l5_s0$459  <= \$2719 ;
   always @(posedge clk)
-    \sel_l3_s0$493  <= \$2694 ;
+    \sel_l5_s0$493  <= \$2720 ;
   always @(posedge clk)
-    \sel_l3_s0$273  <= \$2695 ;
+    \sel_l5_s0$393  <= \$2721 ;
   always @(posedge clk)
-    \sel_l3_s0$274  <= \$2696 ;
+    \sel_l5_s0$394  <= \$2722 ;
   always @(posedge clk)
-    \sel_l3_s0$275  <= \$2697 ;
+    \sel_l5_s0$395  <= \$2723 ;
   always @(posedge clk)
-    \sel_l3_s0$412  <= \$2698 ;
+    \sel_l5_s0$462  <= \$2724 ;
   always @(posedge clk)
-    \sel_l3_s0$413  <= \$2699 ;
+    \sel_l5_s0$463  <= \$2725 ;
   always @(posedge clk)
-    \sel_l3_s0$278  <= \$2700 ;
+    \sel_l5_s0$494  <= \$2726 ;
   always @(posedge clk)
-    \sel_l3_s0$279  <= \$2701 ;
+    \sel_l5_s0$398  <= \$2727 ;
   always @(posedge clk)
-    \sel_l3_s0$280  <= \$2702 ;
+    \sel_l5_s0$399  <= \$2728 ;
   always @(posedge clk)
-    \sel_l3_s0$416  <= \$2703 ;
+    \sel_l5_s0$400  <= \$2729 ;
   always @(posedge clk)
-    \sel_l3_s0$496  <= \$2704 ;
+    \sel_l5_s0$466  <= \$2730 ;
   always @(posedge clk)
-    \sel_l3_s0$283  <= \$2705 ;
+    \sel_l5_s0$467  <= \$2731 ;
   always @(posedge clk)
-    \sel_l3_s0$284  <= \$2706 ;
+    \sel_l5_s0$495  <= \$2732 ;
   always @(posedge clk)
-    \sel_l3_s0$285  <= \$2707 ;
+    \sel_l5_s0$403  <= \$2733 ;
   always @(posedge clk)
-    \sel_l3_s0$419  <= \$2708 ;
+    \sel_l5_s0$404  <= \$2734 ;
   always @(posedge clk)
-    \sel_l3_s0$420  <= \$2709 ;
+    \sel_l5_s0$405  <= \$2735 ;
   always @(posedge clk)
-    \sel_l3_s0$288  <= \$2710 ;
+    \sel_l5_s0$470  <= \$2736 ;
   always @(posedge clk)
-    \sel_l3_s0$289  <= \$2711 ;
+    \sel_l5_s0$471  <= \$2737 ;
   always @(posedge clk)
-    \sel_l3_s0$290  <= \$2712 ;
+    \sel_l5_s0$496  <= \$2738 ;
   always @(posedge clk)
-    \sel_l3_s0$423  <= \$2713 ;
+    \sel_l5_s0$408  <= \$2739 ;
   always @(posedge clk)
-    \sel_l3_s0$499  <= \$2714 ;
+    \sel_l5_s0$409  <= \$2740 ;
   always @(posedge clk)
-    \sel_l3_s0$293  <= \$2715 ;
+    \sel_l5_s0$410  <= \$2741 ;
   always @(posedge clk)
-    \sel_l3_s0$294  <= \$2716 ;
+    \sel_l5_s0$474  <= \$2742 ;
   always @(posedge clk)
-    \sel_l3_s0$295  <= \$2717 ;
+    \sel_l5_s0$475  <= \$2743 ;
   always @(posedge clk)
-    \sel_l3_s0$426  <= \$2718 ;
+    \sel_l5_s0$497  <= \$2744 ;
   always @(posedge clk)
-    \sel_l3_s0$427  <= \$2719 ;
+    \sel_l5_s0$413  <= \$2745 ;
   always @(posedge clk)
-    \sel_l3_s0$298  <= \$2720 ;
+    \sel_l5_s0$414  <= \$2746 ;
   always @(posedge clk)
-    \sel_l3_s0$299  <= \$2721 ;
+    \sel_l5_s0$415  <= \$2747 ;
   always @(posedge clk)
-    \sel_l3_s0$300  <= \$2722 ;
+    \sel_l5_s0$478  <= \$2748 ;
   always @(posedge clk)
-    \sel_l3_s0$430  <= \$2723 ;
+    \sel_l5_s0$479  <= \$2749 ;
   always @(posedge clk)
-    \sel_l3_s0$502  <= \$2724 ;
+    \sel_l5_s0$1399  <= \$2750 ;
   always @(posedge clk)
-    \sel_l3_s0$303  <= \$2725 ;
+    \sel_l5_s0$1400  <= \$2751 ;
   always @(posedge clk)
-    \sel_l3_s0$304  <= \$2726 ;
+    \sel_l10_s0$719  <= \$2752 ;
   always @(posedge clk)
-    \sel_l3_s0$305  <= \$2727 ;
+    \sel_l10_s0$720  <= \$2753 ;
   always @(posedge clk)
-    \sel_l3_s0$433  <= \$2728 ;
+    \sel_l10_s0$721  <= \$2754 ;
   always @(posedge clk)
-    \sel_l3_s0$434  <= \$2729 ;
+    \sel_l10_s0$722  <= \$2755 ;
   always @(posedge clk)
-    \sel_l3_s0$308  <= \$2730 ;
+    \sel_l10_s0$578  <= \$2756 ;
   always @(posedge clk)
-    \sel_l3_s0$309  <= \$2731 ;
+    sel_l10_s0 <= \$2757 ;
   always @(posedge clk)
-    \sel_l3_s0$310  <= \$2732 ;
+    \sel_l10_s0$586  <= \$2758 ;
   always @(posedge clk)
-    \sel_l3_s0$437  <= \$2733 ;
+    \sel_l10_s0$594  <= \$2759 ;
   always @(posedge clk)
-    \sel_l3_s0$505  <= \$2734 ;
+    \sel_l10_s0$602  <= \$2760 ;
   always @(posedge clk)
-    \sel_l3_s0$313  <= \$2735 ;
+    \sel_l10_s0$643  <= \$2761 ;
   always @(posedge clk)
-    \sel_l3_s0$314  <= \$2736 ;
+    \sel_l10_s0$653  <= \$2762 ;
   always @(posedge clk)
-    \sel_l3_s0$315  <= \$2737 ;
+    \sel_l10_s0$663  <= \$2763 ;
   always @(posedge clk)
-    \sel_l3_s0$440  <= \$2738 ;
+    \sel_l10_s0$613  <= \$2764 ;
   always @(posedge clk)
-    \sel_l3_s0$441  <= \$2739 ;
+    \sel_l10_s0$612  <= \$2765 ;
   always @(posedge clk)
-    \sel_l3_s0$318  <= \$2740 ;
+    \sel_l10_s0$623  <= \$2766 ;
   always @(posedge clk)
-    \sel_l3_s0$319  <= \$2741 ;
+    \sel_l10_s0$633  <= \$2767 ;
   always @(posedge clk)
-    \sel_l3_s0$320  <= \$2742 ;
+    \sel_l10_s0$1401  <= \$2768 ;
   always @(posedge clk)
-    \sel_l3_s0$444  <= \$2743 ;
+    \sel_l10_s0$1402  <= \$2769 ;
   always @(posedge clk)
-    \sel_l3_s0$508  <= \$2744 ;
+    wr__addr <= \$2770 ;
   always @(posedge clk)
-    \sel_l3_s0$323  <= \$2745 ;
+    rd__addr <= \$2771 ;
   always @(posedge clk)
-    \sel_l3_s0$324  <= \$2746 ;
+    \sel_l13_s0$1403  <= \$2772 ;
   always @(posedge clk)
-    \sel_l3_s0$325  <= \$2747 ;
+    \sel_l13_s0$734  <= \$2773 ;
   always @(posedge clk)
-    \sel_l3_s0$447  <= \$2748 ;
+    \sel_l13_s0$747  <= \$2774 ;
   always @(posedge clk)
-    \sel_l3_s0$448  <= \$2749 ;
+    \sel_l13_s0$753  <= \$2775 ;
   always @(posedge clk)
-    \sel_l3_s0$328  <= \$2750 ;
+    \sel_l13_s0$759  <= \$2776 ;
   always @(posedge clk)
-    \sel_l3_s0$329  <= \$2751 ;
+    \sel_l13_s0$765  <= \$2777 ;
   always @(posedge clk)
-    \sel_l3_s0$330  <= \$2752 ;
+    \sel_l13_s0$771  <= \$2778 ;
   always @(posedge clk)
-    \sel_l3_s0$451  <= \$2753 ;
+    \sel_l13_s0$777  <= \$2779 ;
   always @(posedge clk)
-    \sel_l3_s0$511  <= \$2754 ;
+    \sel_l13_s0$783  <= \$2780 ;
   always @(posedge clk)
-    \sel_l3_s0$333  <= \$2755 ;
+    sel_l13_s0 <= \$2781 ;
   always @(posedge clk)
-    \sel_l3_s0$334  <= \$2756 ;
+    \sel_l13_s0$735  <= \$2782 ;
   always @(posedge clk)
-    \sel_l3_s0$335  <= \$2757 ;
+    \sel_l13_s0$736  <= \$2783 ;
   always @(posedge clk)
-    \sel_l3_s0$454  <= \$2758 ;
+    \sel_l13_s0$738  <= \$2784 ;
   always @(posedge clk)
-    \sel_l3_s0$455  <= \$2759 ;
+    \sel_l13_s0$739  <= \$2785 ;
   always @(posedge clk)
-    \sel_l3_s0$338  <= \$2760 ;
+    \sel_l13_s0$740  <= \$2786 ;
   always @(posedge clk)
-    \sel_l3_s0$339  <= \$2761 ;
+    \sel_l13_s0$742  <= \$2787 ;
   always @(posedge clk)
-    \sel_l3_s0$340  <= \$2762 ;
+    \sel_l13_s0$743  <= \$2788 ;
   always @(posedge clk)
-    \sel_l3_s0$458  <= \$2763 ;
+    \sel_l13_s0$744  <= \$2789 ;
   always @(posedge clk)
-    \sel_l3_s0$514  <= \$2764 ;
+    \sel_l13_s0$750  <= \$2790 ;
   always @(posedge clk)
-    \sel_l3_s0$343  <= \$2765 ;
+    \sel_l13_s0$756  <= \$2791 ;
   always @(posedge clk)
-    \sel_l3_s0$344  <= \$2766 ;
+    \sel_l13_s0$762  <= \$2792 ;
   always @(posedge clk)
-    \sel_l3_s0$345  <= \$2767 ;
+    \sel_l13_s0$768  <= \$2793 ;
   always @(posedge clk)
-    \sel_l3_s0$461  <= \$2768 ;
+    \sel_l13_s0$774  <= \$2794 ;
   always @(posedge clk)
-    \sel_l3_s0$462  <= \$2769 ;
+    \sel_l13_s0$780  <= \$2795 ;
   always @(posedge clk)
-    \sel_l3_s0$348  <= \$2770 ;
+    \sel_l13_s0$786  <= \$2796 ;
   always @(posedge clk)
-    \sel_l3_s0$349  <= \$2771 ;
+    \sel_l13_s0$1404  <= \$2797 ;
   always @(posedge clk)
-    \sel_l3_s0$350  <= \$2772 ;
+    \sel_l13_s0$1405  <= \$2798 ;
   always @(posedge clk)
-    \sel_l3_s0$465  <= \$2773 ;
+    \sel_l15_s0$1406  <= \$2799 ;
   always @(posedge clk)
-    \sel_l3_s0$517  <= \$2774 ;
+    \sel_l15_s0$1407  <= \$2800 ;
   always @(posedge clk)
-    \sel_l3_s0$353  <= \$2775 ;
+    \sel_l15_s0$1408  <= \$2801 ;
   always @(posedge clk)
-    \sel_l3_s0$354  <= \$2776 ;
+    \sel_l15_s0$1409  <= \$2802 ;
   always @(posedge clk)
-    \sel_l3_s0$355  <= \$2777 ;
+    \sel_l15_s0$1410  <= \$2803 ;
   always @(posedge clk)
-    \sel_l3_s0$468  <= \$2778 ;
+    \sel_l15_s0$1411  <= \$2804 ;
   always @(posedge clk)
-    \sel_l3_s0$469  <= \$2779 ;
+    \sel_l15_s0$1412  <= \$2805 ;
   always @(posedge clk)
-    \sel_l3_s0$358  <= \$2780 ;
+    \sel_l15_s0$1413  <= \$2806 ;
   always @(posedge clk)
-    \sel_l3_s0$359  <= \$2781 ;
+    \sel_l15_s0$1414  <= \$2807 ;
   always @(posedge clk)
-    \sel_l3_s0$360  <= \$2782 ;
+    sel_l15_s0 <= \$2808 ;
   always @(posedge clk)
-    \sel_l3_s0$472  <= \$2783 ;
+    \sel_l15_s0$802  <= \$2809 ;
   always @(posedge clk)
-    \sel_l3_s0$520  <= \$2784 ;
+    \sel_l15_s0$805  <= \$2810 ;
   always @(posedge clk)
-    \sel_l3_s0$1422  <= \$2785 ;
+    \sel_l15_s0$808  <= \$2811 ;
   always @(posedge clk)
-    \sel_l3_s0$1423  <= \$2786 ;
+    \sel_l15_s0$811  <= \$2812 ;
   always @(posedge clk)
-    sel_l7_s0 <= \$2787 ;
+    \sel_l15_s0$814  <= \$2813 ;
   always @(posedge clk)
-    \sel_l7_s0$556  <= \$2788 ;
+    \sel_l15_s0$817  <= \$2814 ;
   always @(posedge clk)
-    \sel_l7_s0$557  <= \$2789 ;
+    \sel_l15_s0$820  <= \$2815 ;
   always @(posedge clk)
-    \sel_l7_s0$558  <= \$2790 ;
+    \sel_l15_s0$842  <= \$2816 ;
   always @(posedge clk)
-    \sel_l7_s0$559  <= \$2791 ;
+    \sel_l15_s0$1415  <= \$2817 ;
   always @(posedge clk)
-    \sel_l7_s0$560  <= \$2792 ;
+    sel_valid_s0 <= \$2818 ;
   always @(posedge clk)
-    \sel_l7_s0$561  <= \$2793 ;
+    sel_valid_s1 <= \$2819 ;
   always @(posedge clk)
-    \sel_l7_s0$562  <= \$2794 ;
+    sel_valid_s2 <= \$2820 ;
   always @(posedge clk)
-    \sel_l7_s0$563  <= \$2795 ;
+    sel_valid_s3 <= \$2821 ;
   always @(posedge clk)
-    \sel_l7_s0$564  <= \$2796 ;
+    sel_valid_s4 <= \$2822 ;
   always @(posedge clk)
-    \sel_l7_s0$565  <= \$2797 ;
+    sel_valid_s5 <= \$2823 ;
   always @(posedge clk)
-    \sel_l7_s0$566  <= \$2798 ;
+    \mac_wmux1_s0$950  <= \$2824 ;
   always @(posedge clk)
-    \sel_l7_s0$567  <= \$2799 ;
+    \mac_wmux1_s0$969  <= \$2825 ;
   always @(posedge clk)
-    \sel_l7_s0$568  <= \$2800 ;
+    mac_wmux1_s0 <= \$2826 ;
   always @(posedge clk)
-    \sel_l7_s0$569  <= \$2801 ;
+    \mac_wmux1_s0$966  <= \$2827 ;
   always @(posedge clk)
-    \sel_l7_s0$570  <= \$2802 ;
+    \mac_wmux1_s0$985  <= \$2828 ;
   always @(posedge clk)
-    \sel_l7_s0$571  <= \$2803 ;
+    \mac_wmux1_s0$998  <= \$2829 ;
   always @(posedge clk)
-    \sel_l7_s0$572  <= \$2804 ;
+    \mac_wmux1_s0$1011  <= \$2830 ;
   always @(posedge clk)
-    \sel_l7_s0$573  <= \$2805 ;
+    \mac_wmux1_s0$1024  <= \$2831 ;
   always @(posedge clk)
-    \sel_l7_s0$574  <= \$2806 ;
+    \mac_wmux1_s0$1037  <= \$2832 ;
   always @(posedge clk)
-    \sel_l7_s0$575  <= \$2807 ;
+    \mac_wmux1_s0$1050  <= \$2833 ;
   always @(posedge clk)
-    \sel_l7_s0$576  <= \$2808 ;
+    \mac_wmux1_s0$1063  <= \$2834 ;
   always @(posedge clk)
-    \sel_l7_s0$577  <= \$2809 ;
+    \mac_wmux1_s0$1076  <= \$2835 ;
   always @(posedge clk)
-    \sel_l7_s0$578  <= \$2810 ;
+    \mac_wmux1_s0$1089  <= \$2836 ;
   always @(posedge clk)
-    \sel_l7_s0$579  <= \$2811 ;
+    \mac_wmux1_s0$1102  <= \$2837 ;
   always @(posedge clk)
-    \sel_l7_s0$580  <= \$2812 ;
+    \mac_wmux1_s0$1115  <= \$2838 ;
   always @(posedge clk)
-    \sel_l7_s0$581  <= \$2813 ;
+    \mac_wmux1_s0$1128  <= \$2839 ;
   always @(posedge clk)
-    \sel_l7_s0$582  <= \$2814 ;
+    \mac_wmux1_s0$951  <= \$2840 ;
   always @(posedge clk)
-    \sel_l7_s0$583  <= \$2815 ;
+    \mac_wmux1_s0$970  <= \$2841 ;
   always @(posedge clk)
-    \sel_l7_s0$584  <= \$2816 ;
+    \mac_wmux1_s0$948  <= \$2842 ;
   always @(posedge clk)
-    \sel_l7_s0$585  <= \$2817 ;
+    \mac_wmux1_s0$967  <= \$2843 ;
   always @(posedge clk)
-    \sel_l7_s0$586  <= \$2818 ;
+    \mac_wmux1_s0$986  <= \$2844 ;
   always @(posedge clk)
-    \sel_l7_s0$587  <= \$2819 ;
+    \mac_wmux1_s0$999  <= \$2845 ;
   always @(posedge clk)
-    \sel_l7_s0$588  <= \$2820 ;
+    \mac_wmux1_s0$1012  <= \$2846 ;
   always @(posedge clk)
-    \sel_l7_s0$589  <= \$2821 ;
+    \mac_wmux1_s0$1025  <= \$2847 ;
   always @(posedge clk)
-    \sel_l7_s0$590  <= \$2822 ;
+    \mac_wmux1_s0$1038  <= \$2848 ;
   always @(posedge clk)
-    \sel_l7_s0$591  <= \$2823 ;
+    \mac_wmux1_s0$1051  <= \$2849 ;
   always @(posedge clk)
-    \sel_l7_s0$592  <= \$2824 ;
+    \mac_wmux1_s0$1064  <= \$2850 ;
   always @(posedge clk)
-    \sel_l7_s0$593  <= \$2825 ;
+    \mac_wmux1_s0$1077  <= \$2851 ;
   always @(posedge clk)
-    \sel_l7_s0$594  <= \$2826 ;
+    \mac_wmux1_s0$1090  <= \$2852 ;
   always @(posedge clk)
-    \sel_l7_s0$595  <= \$2827 ;
+    \mac_wmux1_s0$1103  <= \$2853 ;
   always @(posedge clk)
-    \sel_l7_s0$596  <= \$2828 ;
+    \mac_wmux1_s0$1116  <= \$2854 ;
   always @(posedge clk)
-    \sel_l7_s0$597  <= \$2829 ;
+    \mac_wmux1_s0$1129  <= \$2855 ;
   always @(posedge clk)
-    \sel_l7_s0$598  <= \$2830 ;
+    \mac_wmux1_s0$954  <= \$2856 ;
   always @(posedge clk)
-    \sel_l7_s0$599  <= \$2831 ;
+    \mac_wmux1_s0$957  <= \$2857 ;
   always @(posedge clk)
-    \sel_l7_s0$600  <= \$2832 ;
+    \mac_wmux1_s0$960  <= \$2858 ;
   always @(posedge clk)
-    \sel_l7_s0$601  <= \$2833 ;
+    \mac_wmux1_s0$963  <= \$2859 ;
   always @(posedge clk)
-    \sel_l7_s0$602  <= \$2834 ;
+    \mac_wmux1_s0$973  <= \$2860 ;
   always @(posedge clk)
-    \sel_l7_s0$603  <= \$2835 ;
+    \mac_wmux1_s0$976  <= \$2861 ;
   always @(posedge clk)
-    \sel_l7_s0$604  <= \$2836 ;
+    \mac_wmux1_s0$979  <= \$2862 ;
   always @(posedge clk)
-    \sel_l7_s0$605  <= \$2837 ;
+    \mac_wmux1_s0$982  <= \$2863 ;
   always @(posedge clk)
-    \sel_l7_s0$606  <= \$2838 ;
+    \mac_wmux1_s0$955  <= \$2864 ;
   always @(posedge clk)
-    \sel_l7_s0$607  <= \$2839 ;
+    \mac_wmux1_s0$958  <= \$2865 ;
   always @(posedge clk)
-    \sel_l7_s0$608  <= \$2840 ;
+    \mac_wmux1_s0$961  <= \$2866 ;
   always @(posedge clk)
-    \sel_l7_s0$609  <= \$2841 ;
+    \mac_wmux1_s0$964  <= \$2867 ;
   always @(posedge clk)
-    \sel_l7_s0$610  <= \$2842 ;
+    \mac_wmux1_s0$974  <= \$2868 ;
   always @(posedge clk)
-    \sel_l7_s0$611  <= \$2843 ;
+    \mac_wmux1_s0$977  <= \$2869 ;
   always @(posedge clk)
-    \sel_l7_s0$612  <= \$2844 ;
+    \mac_wmux1_s0$980  <= \$2870 ;
   always @(posedge clk)
-    \sel_l7_s0$613  <= \$2845 ;
+    \mac_wmux1_s0$983  <= \$2871 ;
   always @(posedge clk)
-    \sel_l7_s0$614  <= \$2846 ;
+    \mac_wmux1_s0$990  <= \$2872 ;
   always @(posedge clk)
-    \sel_l7_s0$615  <= \$2847 ;
+    \mac_wmux1_s0$992  <= \$2873 ;
   always @(posedge clk)
-    \sel_l7_s0$616  <= \$2848 ;
+    \mac_wmux1_s0$994  <= \$2874 ;
   always @(posedge clk)
-    \sel_l7_s0$617  <= \$2849 ;
+    \mac_wmux1_s0$996  <= \$2875 ;
   always @(posedge clk)
-    \sel_l7_s0$618  <= \$2850 ;
+    \mac_wmux1_s0$1003  <= \$2876 ;
   always @(posedge clk)
-    \sel_l7_s0$1424  <= \$2851 ;
+    \mac_wmux1_s0$1005  <= \$2877 ;
   always @(posedge clk)
-    \sel_l7_s0$1425  <= \$2852 ;
+    \mac_wmux1_s0$1007  <= \$2878 ;
   always @(posedge clk)
-    sel_l12_s0 <= \$2853 ;
+    \mac_wmux1_s0$1009  <= \$2879 ;
   always @(posedge clk)
-    \sel_l12_s0$825  <= \$2854 ;
+    \mac_wmux1_s0$1016  <= \$2880 ;
   always @(posedge clk)
-    \sel_l12_s0$826  <= \$2855 ;
+    \mac_wmux1_s0$1018  <= \$2881 ;
   always @(posedge clk)
-    \sel_l12_s0$827  <= \$2856 ;
+    \mac_wmux1_s0$1020  <= \$2882 ;
   always @(posedge clk)
-    \sel_l12_s0$828  <= \$2857 ;
+    \mac_wmux1_s0$1022  <= \$2883 ;
   always @(posedge clk)
-    \sel_l12_s0$829  <= \$2858 ;
+    \mac_wmux1_s0$1029  <= \$2884 ;
   always @(posedge clk)
-    \sel_l12_s0$830  <= \$2859 ;
+    \mac_wmux1_s0$1031  <= \$2885 ;
   always @(posedge clk)
-    \sel_l12_s0$831  <= \$2860 ;
+    \mac_wmux1_s0$1033  <= \$2886 ;
   always @(posedge clk)
-    \sel_l12_s0$832  <= \$2861 ;
+    \mac_wmux1_s0$1035  <= \$2887 ;
   always @(posedge clk)
-    \sel_l12_s0$834  <= \$2862 ;
+    \mac_wmux1_s0$1042  <= \$2888 ;
   always @(posedge clk)
-    \sel_l12_s0$836  <= \$2863 ;
+    \mac_wmux1_s0$1044  <= \$2889 ;
   always @(posedge clk)
-    \sel_l12_s0$838  <= \$2864 ;
+    \mac_wmux1_s0$1046  <= \$2890 ;
   always @(posedge clk)
-    \sel_l12_s0$840  <= \$2865 ;
+    \mac_wmux1_s0$1048  <= \$2891 ;
   always @(posedge clk)
-    \sel_l12_s0$842  <= \$2866 ;
+    \mac_wmux1_s0$1055  <= \$2892 ;
   always @(posedge clk)
-    \sel_l12_s0$844  <= \$2867 ;
+    \mac_wmux1_s0$1057  <= \$2893 ;
   always @(posedge clk)
-    \sel_l12_s0$846  <= \$2868 ;
+    \mac_wmux1_s0$1059  <= \$2894 ;
   always @(posedge clk)
-    \sel_l12_s0$1426  <= \$2869 ;
+    \mac_wmux1_s0$1061  <= \$2895 ;
   always @(posedge clk)
-    \sel_l12_s0$1427  <= \$2870 ;
+    \mac_wmux1_s0$1068  <= \$2896 ;
   always @(posedge clk)
-    wr__addr <= \$2871 ;
+    \mac_wmux1_s0$1070  <= \$2897 ;
   always @(posedge clk)
-    rd__addr <= \$2872 ;
+    \mac_wmux1_s0$1072  <= \$2898 ;
   always @(posedge clk)
-    \sel_l15_s0$1428  <= \$2873 ;
+    \mac_wmux1_s0$1074  <= \$2899 ;
   always @(posedge clk)
-    \sel_l15_s0$1429  <= \$2874 ;
+    \mac_wmux1_s0$1081  <= \$2900 ;
   always @(posedge clk)
-    \sel_l15_s0$1430  <= \$2875 ;
+    \mac_wmux1_s0$1083  <= \$2901 ;
   always @(posedge clk)
-    \sel_l15_s0$1431  <= \$2876 ;
+    \mac_wmux1_s0$1085  <= \$2902 ;
   always @(posedge clk)
-    \sel_l15_s0$1432  <= \$2877 ;
+    \mac_wmux1_s0$1087  <= \$2903 ;
   always @(posedge clk)
-    \sel_l15_s0$1433  <= \$2878 ;
+    \mac_wmux1_s0$1094  <= \$2904 ;
   always @(posedge clk)
-    \sel_l15_s0$1434  <= \$2879 ;
+    \mac_wmux1_s0$1096  <= \$2905 ;
   always @(posedge clk)
-    \sel_l15_s0$1435  <= \$2880 ;
+    \mac_wmux1_s0$1098  <= \$2906 ;
   always @(posedge clk)
-    \sel_l15_s0$1436  <= \$2881 ;
+    \mac_wmux1_s0$1100  <= \$2907 ;
   always @(posedge clk)
-    sel_l15_s0 <= \$2882 ;
+    \mac_wmux1_s0$1107  <= \$2908 ;
   always @(posedge clk)
-    \sel_l15_s0$891  <= \$2883 ;
+    \mac_wmux1_s0$1109  <= \$2909 ;
   always @(posedge clk)
-    \sel_l15_s0$894  <= \$2884 ;
+    \mac_wmux1_s0$1111  <= \$2910 ;
   always @(posedge clk)
-    \sel_l15_s0$897  <= \$2885 ;
+    \mac_wmux1_s0$1113  <= \$2911 ;
   always @(posedge clk)
-    \sel_l15_s0$900  <= \$2886 ;
+    \mac_wmux1_s0$1120  <= \$2912 ;
   always @(posedge clk)
-    \sel_l15_s0$903  <= \$2887 ;
+    \mac_wmux1_s0$1122  <= \$2913 ;
   always @(posedge clk)
-    \sel_l15_s0$906  <= \$2888 ;
+    \mac_wmux1_s0$1124  <= \$2914 ;
   always @(posedge clk)
-    \sel_l15_s0$909  <= \$2889 ;
+    \mac_wmux1_s0$1126  <= \$2915 ;
   always @(posedge clk)
-    \sel_l15_s0$931  <= \$2890 ;
+    \mac_wmux1_s0$1133  <= \$2916 ;
   always @(posedge clk)
-    \sel_l15_s0$1437  <= \$2891 ;
+    \mac_wmux1_s0$1135  <= \$2917 ;
   always @(posedge clk)
-    sel_valid_s0 <= \$2892 ;
+    \mac_wmux1_s0$1137  <= \$2918 ;
   always @(posedge clk)
-    sel_valid_s1 <= \$2893 ;
+    \mac_wmux1_s0$1139  <= \$2919 ;
   always @(posedge clk)
-    sel_valid_s2 <= \$2894 ;
+    \mac_wmux1_s0$1422  <= \$2920 ;
   always @(posedge clk)
-    sel_valid_s3 <= \$2895 ;
+    \mac_wmux1_s0$1423  <= \$2921 ;
   always @(posedge clk)
-    sel_valid_s4 <= \$2896 ;
+    \mac_wmux1_s0$1424  <= \$2922 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$2897 ;
+    \mac_wmux1_s0$1425  <= \$2923 ;
   always @(posedge clk)
-    \mac_pre_s0$1275  <= \$2898 ;
+    \mac_wmux1_s0$1426  <= \$2924 ;
   always @(posedge clk)
-    \mac_pre_s0$1278  <= \$2899 ;
+    \mac_wmux1_s0$1427  <= \$2925 ;
   always @(posedge clk)
-    \mac_pre_s0$1281  <= \$2900 ;
+    \mac_wmux1_s0$1428  <= \$2926 ;
   always @(posedge clk)
-    \mac_pre_s0$1284  <= \$2901 ;
+    \mac_wmux1_s0$1429  <= \$2927 ;
   always @(posedge clk)
-    \mac_pre_s0$1287  <= \$2902 ;
+    \mac_wmux1_s0$1430  <= \$2928 ;
   always @(posedge clk)
-    \mac_pre_s0$1290  <= \$2903 ;
+    mac_wmux1_valid_s0 <= \$2929 ;
   always @(posedge clk)
-    \mac_pre_s0$1293  <= \$2904 ;
+    mac_pre_s0 <= \$2930 ;
   always @(posedge clk)
-    \mac_pre_s0$1273  <= \$2905 ;
+    \mac_pre_s0$1433  <= \$2931 ;
   always @(posedge clk)
-    \mac_pre_s0$1276  <= \$2906 ;
+    \mac_pre_s0$1434  <= \$2932 ;
   always @(posedge clk)
-    \mac_pre_s0$1279  <= \$2907 ;
+    \mac_pre_s0$1435  <= \$2933 ;
   always @(posedge clk)
-    \mac_pre_s0$1282  <= \$2908 ;
+    \mac_pre_s0$1436  <= \$2934 ;
   always @(posedge clk)
-    \mac_pre_s0$1285  <= \$2909 ;
+    \mac_pre_s0$1437  <= \$2935 ;
   always @(posedge clk)
-    \mac_pre_s0$1288  <= \$2910 ;
+    \mac_pre_s0$1438  <= \$2936 ;
   always @(posedge clk)
-    \mac_pre_s0$1291  <= \$2911 ;
+    \mac_pre_s0$1439  <= \$2937 ;
   always @(posedge clk)
-    \mac_pre_s0$1294  <= \$2912 ;
+    \mac_pre_s0$1440  <= \$2938 ;
   always @(posedge clk)
-    \mac_pre_s0$1296  <= \$2913 ;
+    \mac_pre_s0$1441  <= \$2939 ;
   always @(posedge clk)
-    \mac_pre_s0$1298  <= \$2914 ;
+    \mac_pre_s0$1442  <= \$2940 ;
   always @(posedge clk)
-    \mac_pre_s0$1300  <= \$2915 ;
+    \mac_pre_s0$1443  <= \$2941 ;
   always @(posedge clk)
-    \mac_pre_s0$1302  <= \$2916 ;
+    \mac_pre_s0$1444  <= \$2942 ;
   always @(posedge clk)
-    \mac_pre_s0$1304  <= \$2917 ;
+    \mac_pre_s0$1445  <= \$2943 ;
   always @(posedge clk)
-    \mac_pre_s0$1306  <= \$2918 ;
+    \mac_pre_s0$1446  <= \$2944 ;
   always @(posedge clk)
-    \mac_pre_s0$1308  <= \$2919 ;
+    \mac_pre_s0$1447  <= \$2945 ;
   always @(posedge clk)
-    \mac_pre_s0$1310  <= \$2920 ;
+    \mac_pre_s0$1448  <= \$2946 ;
   always @(posedge clk)
-    \mac_pre_s0$1312  <= \$2921 ;
+    \mac_pre_s0$1449  <= \$2947 ;
   always @(posedge clk)
-    \mac_pre_s0$1314  <= \$2922 ;
+    \mac_pre_s0$1450  <= \$2948 ;
   always @(posedge clk)
-    \mac_pre_s0$1316  <= \$2923 ;
+    \mac_pre_s0$1451  <= \$2949 ;
   always @(posedge clk)
-    \mac_pre_s0$1318  <= \$2924 ;
+    \mac_pre_s0$1452  <= \$2950 ;
   always @(posedge clk)
-    \mac_pre_s0$1320  <= \$2925 ;
+    \mac_pre_s0$1453  <= \$2951 ;
   always @(posedge clk)
-    \mac_pre_s0$1322  <= \$2926 ;
+    \mac_pre_s0$1454  <= \$2952 ;
   always @(posedge clk)
-    \mac_pre_s0$1324  <= \$2927 ;
+    \mac_pre_s0$1455  <= \$2953 ;
   always @(posedge clk)
-    \mac_pre_s0$1326  <= \$2928 ;
+    \mac_pre_s0$1456  <= \$2954 ;
   always @(posedge clk)
-    \mac_pre_s0$1328  <= \$2929 ;
+    \mac_pre_s0$1457  <= \$2955 ;
   always @(posedge clk)
-    \mac_pre_s0$1330  <= \$2930 ;
+    \mac_pre_s0$1458  <= \$2956 ;
   always @(posedge clk)
-    \mac_pre_s0$1332  <= \$2931 ;
+    \mac_pre_s0$1459  <= \$2957 ;
   always @(posedge clk)
-    \mac_pre_s0$1334  <= \$2932 ;
+    \mac_pre_s0$1460  <= \$2958 ;
   always @(posedge clk)
-    \mac_pre_s0$1336  <= \$2933 ;
+    \mac_pre_s0$1461  <= \$2959 ;
   always @(posedge clk)
-    \mac_pre_s0$1338  <= \$2934 ;
+    \mac_pre_s0$1462  <= \$2960 ;
   always @(posedge clk)
-    \mac_pre_s0$1340  <= \$2935 ;
+    \mac_pre_s0$1463  <= \$2961 ;
   always @(posedge clk)
-    \mac_pre_s0$1342  <= \$2936 ;
+    \mac_pre_s0$1464  <= \$2962 ;
   always @(posedge clk)
-    \mac_pre_s0$1443  <= \$2937 ;
+    \mac_pre_s0$1465  <= \$2963 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$2938 ;
+    \mac_pre_s0$1466  <= \$2964 ;
   always @(posedge clk)
-    mac_mul_s0 <= \$2939 ;
+    \mac_pre_s0$1467  <= \$2965 ;
   always @(posedge clk)
-    \mac_mul_s0$1345  <= \$2940 ;
+    \mac_pre_s0$1468  <= \$2966 ;
   always @(posedge clk)
-    \mac_mul_s0$1347  <= \$2941 ;
+    \mac_pre_s0$1469  <= \$2967 ;
   always @(posedge clk)
-    \mac_mul_s0$1348  <= \$2942 ;
+    \mac_pre_s0$1470  <= \$2968 ;
   always @(posedge clk)
-    \mac_mul_s0$1350  <= \$2943 ;
+    \mac_pre_s0$1471  <= \$2969 ;
   always @(posedge clk)
-    \mac_mul_s0$1351  <= \$2944 ;
+    \mac_pre_s0$1472  <= \$2970 ;
   always @(posedge clk)
-    \mac_mul_s0$1353  <= \$2945 ;
+    mac_pre_valid_s0 <= \$2971 ;
   always @(posedge clk)
-    \mac_mul_s0$1354  <= \$2946 ;
+    mac_dspin_s0 <= \$2972 ;
   always @(posedge clk)
-    \mac_mul_s0$1356  <= \$2947 ;
+    mac_dspin_valid_s0 <= \$2973 ;
   always @(posedge clk)
-    \mac_mul_s0$1357  <= \$2948 ;
+    mac_mul_s0 <= \$2974 ;
   always @(posedge clk)
-    \mac_mul_s0$1359  <= \$2949 ;
+    \mac_mul_s0$1288  <= \$2975 ;
   always @(posedge clk)
-    \mac_mul_s0$1360  <= \$2950 ;
+    \mac_mul_s0$1290  <= \$2976 ;
   always @(posedge clk)
-    \mac_mul_s0$1362  <= \$2951 ;
+    \mac_mul_s0$1291  <= \$2977 ;
   always @(posedge clk)
-    \mac_mul_s0$1363  <= \$2952 ;
+    \mac_mul_s0$1293  <= \$2978 ;
   always @(posedge clk)
-    \mac_mul_s0$1365  <= \$2953 ;
+    \mac_mul_s0$1294  <= \$2979 ;
   always @(posedge clk)
-    \mac_mul_s0$1366  <= \$2954 ;
+    \mac_mul_s0$1296  <= \$2980 ;
   always @(posedge clk)
-    \mac_mul_s0$1368  <= \$2955 ;
+    \mac_mul_s0$1297  <= \$2981 ;
   always @(posedge clk)
-    \mac_mul_s0$1369  <= \$2956 ;
+    \mac_mul_s0$1299  <= \$2982 ;
   always @(posedge clk)
-    \mac_mul_s0$1371  <= \$2957 ;
+    \mac_mul_s0$1300  <= \$2983 ;
   always @(posedge clk)
-    \mac_mul_s0$1372  <= \$2958 ;
+    \mac_mul_s0$1302  <= \$2984 ;
   always @(posedge clk)
-    \mac_mul_s0$1374  <= \$2959 ;
+    \mac_mul_s0$1303  <= \$2985 ;
   always @(posedge clk)
-    \mac_mul_s0$1375  <= \$2960 ;
+    \mac_mul_s0$1305  <= \$2986 ;
   always @(posedge clk)
-    \mac_mul_s0$1377  <= \$2961 ;
+    \mac_mul_s0$1306  <= \$2987 ;
   always @(posedge clk)
-    \mac_mul_s0$1378  <= \$2962 ;
+    \mac_mul_s0$1308  <= \$2988 ;
   always @(posedge clk)
-    \mac_mul_s0$1380  <= \$2963 ;
+    \mac_mul_s0$1309  <= \$2989 ;
   always @(posedge clk)
-    \mac_mul_s0$1381  <= \$2964 ;
+    \mac_mul_s0$1311  <= \$2990 ;
   always @(posedge clk)
-    \mac_mul_s0$1383  <= \$2965 ;
+    \mac_mul_s0$1312  <= \$2991 ;
   always @(posedge clk)
-    \mac_mul_s0$1384  <= \$2966 ;
+    \mac_mul_s0$1314  <= \$2992 ;
   always @(posedge clk)
-    \mac_mul_s0$1386  <= \$2967 ;
+    \mac_mul_s0$1315  <= \$2993 ;
   always @(posedge clk)
-    \mac_mul_s0$1387  <= \$2968 ;
+    \mac_mul_s0$1317  <= \$2994 ;
   always @(posedge clk)
-    \mac_mul_s0$1389  <= \$2969 ;
+    \mac_mul_s0$1318  <= \$2995 ;
   always @(posedge clk)
-    \mac_mul_s0$1390  <= \$2970 ;
+    \mac_mul_s0$1320  <= \$2996 ;
   always @(posedge clk)
-    \mac_mul_s0$1445  <= \$2971 ;
+    \mac_mul_s0$1321  <= \$2997 ;
   always @(posedge clk)
-    mac_mul_valid_s0 <= \$2972 ;
+    \mac_mul_s0$1323  <= \$2998 ;
   always @(posedge clk)
-    mac_add2_s0 <= \$2973 ;
+    \mac_mul_s0$1324  <= \$2999 ;
   always @(posedge clk)
-    \mac_add2_s0$1408  <= \$2974 ;
+    \mac_mul_s0$1326  <= \$3000 ;
   always @(posedge clk)
-    \mac_add2_s0$1411  <= \$2975 ;
+    \mac_mul_s0$1327  <= \$3001 ;
   always @(posedge clk)
-    \mac_add2_s0$1414  <= \$2976 ;
+    \mac_mul_s0$1329  <= \$3002 ;
   always @(posedge clk)
-    \mac_add2_s0$1447  <= \$2977 ;
+    \mac_mul_s0$1330  <= \$3003 ;
   always @(posedge clk)
-    mac_add2_valid_s0 <= \$2978 ;
+    \mac_mul_s0$1332  <= \$3004 ;
   always @(posedge clk)
-    o__valid <= \$2979 ;
+    \mac_mul_s0$1333  <= \$3005 ;
   always @(posedge clk)
-    mac_acc0_out <= \$2980 ;
+    \mac_mul_s0$1508  <= \$3006 ;
   always @(posedge clk)
-    mac_acc0 <= \$2981 ;
+    mac_mul_valid_s0 <= \$3007 ;
   always @(posedge clk)
-    mac_acc1_out <= \$2982 ;
+    mac_add0_s0 <= \$3008 ;
   always @(posedge clk)
-    mac_acc1 <= \$2983 ;
+    \mac_add0_s0$1338  <= \$3009 ;
   always @(posedge clk)
-    mac_acc2_out <= \$2984 ;
+    \mac_add0_s0$1340  <= \$3010 ;
   always @(posedge clk)
-    mac_acc2 <= \$2985 ;
+    \mac_add0_s0$1341  <= \$3011 ;
   always @(posedge clk)
-    mac_acc3_out <= \$2986 ;
+    \mac_add0_s0$1343  <= \$3012 ;
   always @(posedge clk)
-    mac_acc3 <= \$2987 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2607  = sel_l1_s0;
-    if (i__ready) begin
-      \$2607  = \$4 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2608  = \sel_l1_s0$27 ;
-    if (i__ready) begin
-      \$2608  = \$7 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2609  = \sel_l1_s0$28 ;
-    if (i__ready) begin
-      \$2609  = \$10 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2610  = \sel_l1_s0$29 ;
-    if (i__ready) begin
-      \$2610  = \$13 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2611  = \sel_l1_s0$30 ;
-    if (i__ready) begin
-      \$2611  = \$16 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2612  = \sel_l1_s0$31 ;
-    if (i__ready) begin
-      \$2612  = \$19 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2613  = \sel_l1_s0$32 ;
-    if (i__ready) begin
-      \$2613  = \$22 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2614  = \sel_l1_s0$33 ;
-    if (i__ready) begin
-      \$2614  = \$25 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2615  = \sel_l1_s0$34 ;
-    if (i__ready) begin
-      \$2615  = \$28 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2616  = \sel_l1_s0$35 ;
-    if (i__ready) begin
-      \$2616  = \$31 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2617  = \sel_l1_s0$36 ;
-    if (i__ready) begin
-      \$2617  = \$34 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2618  = \sel_l1_s0$37 ;
-    if (i__ready) begin
-      \$2618  = \$37 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2619  = \sel_l1_s0$38 ;
-    if (i__ready) begin
-      \$2619  = \$40 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2620  = \sel_l1_s0$39 ;
-    if (i__ready) begin
-      \$2620  = \$43 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2621  = \sel_l1_s0$40 ;
-    if (i__ready) begin
-      \$2621  = \$46 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2622  = \sel_l1_s0$41 ;
-    if (i__ready) begin
-      \$2622  = \$49 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2623  = \sel_l1_s0$1420 ;
-    if (i__ready) begin
-      \$2623  = i__payload[639:128];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2624  = \sel_l1_s0$1421 ;
-    if (i__ready) begin
-      \$2624  = i__payload[640];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2625  = sel_l3_s0;
-    if (i__ready) begin
-      \$2625  = sel_cs0_0_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2626  = \sel_l3_s0$204 ;
-    if (i__ready) begin
-      \$2626  = sel_cs0_0_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2627  = \sel_l3_s0$205 ;
-    if (i__ready) begin
-      \$2627  = sel_cs0_0_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2628  = \sel_l3_s0$363 ;
-    if (i__ready) begin
-      \$2628  = sel_cs0_0_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2629  = \sel_l3_s0$364 ;
-    if (i__ready) begin
-      \$2629  = sel_cs0_0_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2630  = \sel_l3_s0$208 ;
-    if (i__ready) begin
-      \$2630  = sel_cs0_0_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2631  = \sel_l3_s0$209 ;
-    if (i__ready) begin
-      \$2631  = sel_cs0_0_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2632  = \sel_l3_s0$210 ;
-    if (i__ready) begin
-      \$2632  = sel_cs0_0_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2633  = \sel_l3_s0$367 ;
-    if (i__ready) begin
-      \$2633  = sel_cs0_0_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2634  = \sel_l3_s0$475 ;
-    if (i__ready) begin
-      \$2634  = sel_cs0_0_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2635  = \sel_l3_s0$213 ;
-    if (i__ready) begin
-      \$2635  = sel_cs0_1_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2636  = \sel_l3_s0$214 ;
-    if (i__ready) begin
-      \$2636  = sel_cs0_1_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2637  = \sel_l3_s0$215 ;
-    if (i__ready) begin
-      \$2637  = sel_cs0_1_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2638  = \sel_l3_s0$370 ;
-    if (i__ready) begin
-      \$2638  = sel_cs0_1_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2639  = \sel_l3_s0$371 ;
-    if (i__ready) begin
-      \$2639  = sel_cs0_1_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2640  = \sel_l3_s0$218 ;
-    if (i__ready) begin
-      \$2640  = sel_cs0_1_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2641  = \sel_l3_s0$219 ;
-    if (i__ready) begin
-      \$2641  = sel_cs0_1_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2642  = \sel_l3_s0$220 ;
-    if (i__ready) begin
-      \$2642  = sel_cs0_1_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2643  = \sel_l3_s0$374 ;
-    if (i__ready) begin
-      \$2643  = sel_cs0_1_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2644  = \sel_l3_s0$478 ;
-    if (i__ready) begin
-      \$2644  = sel_cs0_1_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2645  = \sel_l3_s0$223 ;
-    if (i__ready) begin
-      \$2645  = sel_cs0_2_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2646  = \sel_l3_s0$224 ;
-    if (i__ready) begin
-      \$2646  = sel_cs0_2_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2647  = \sel_l3_s0$225 ;
-    if (i__ready) begin
-      \$2647  = sel_cs0_2_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2648  = \sel_l3_s0$377 ;
-    if (i__ready) begin
-      \$2648  = sel_cs0_2_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2649  = \sel_l3_s0$378 ;
-    if (i__ready) begin
-      \$2649  = sel_cs0_2_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2650  = \sel_l3_s0$228 ;
-    if (i__ready) begin
-      \$2650  = sel_cs0_2_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2651  = \sel_l3_s0$229 ;
-    if (i__ready) begin
-      \$2651  = sel_cs0_2_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2652  = \sel_l3_s0$230 ;
-    if (i__ready) begin
-      \$2652  = sel_cs0_2_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2653  = \sel_l3_s0$381 ;
-    if (i__ready) begin
-      \$2653  = sel_cs0_2_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2654  = \sel_l3_s0$481 ;
-    if (i__ready) begin
-      \$2654  = sel_cs0_2_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2655  = \sel_l3_s0$233 ;
-    if (i__ready) begin
-      \$2655  = sel_cs0_3_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2656  = \sel_l3_s0$234 ;
-    if (i__ready) begin
-      \$2656  = sel_cs0_3_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2657  = \sel_l3_s0$235 ;
-    if (i__ready) begin
-      \$2657  = sel_cs0_3_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2658  = \sel_l3_s0$384 ;
-    if (i__ready) begin
-      \$2658  = sel_cs0_3_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2659  = \sel_l3_s0$385 ;
-    if (i__ready) begin
-      \$2659  = sel_cs0_3_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2660  = \sel_l3_s0$238 ;
-    if (i__ready) begin
-      \$2660  = sel_cs0_3_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2661  = \sel_l3_s0$239 ;
-    if (i__ready) begin
-      \$2661  = sel_cs0_3_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2662  = \sel_l3_s0$240 ;
-    if (i__ready) begin
-      \$2662  = sel_cs0_3_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2663  = \sel_l3_s0$388 ;
-    if (i__ready) begin
-      \$2663  = sel_cs0_3_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2664  = \sel_l3_s0$484 ;
-    if (i__ready) begin
-      \$2664  = sel_cs0_3_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2665  = \sel_l3_s0$243 ;
-    if (i__ready) begin
-      \$2665  = sel_cs0_4_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2666  = \sel_l3_s0$244 ;
-    if (i__ready) begin
-      \$2666  = sel_cs0_4_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2667  = \sel_l3_s0$245 ;
-    if (i__ready) begin
-      \$2667  = sel_cs0_4_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2668  = \sel_l3_s0$391 ;
-    if (i__ready) begin
-      \$2668  = sel_cs0_4_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2669  = \sel_l3_s0$392 ;
-    if (i__ready) begin
-      \$2669  = sel_cs0_4_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2670  = \sel_l3_s0$248 ;
-    if (i__ready) begin
-      \$2670  = sel_cs0_4_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2671  = \sel_l3_s0$249 ;
-    if (i__ready) begin
-      \$2671  = sel_cs0_4_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2672  = \sel_l3_s0$250 ;
-    if (i__ready) begin
-      \$2672  = sel_cs0_4_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2673  = \sel_l3_s0$395 ;
-    if (i__ready) begin
-      \$2673  = sel_cs0_4_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2674  = \sel_l3_s0$487 ;
-    if (i__ready) begin
-      \$2674  = sel_cs0_4_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2675  = \sel_l3_s0$253 ;
-    if (i__ready) begin
-      \$2675  = sel_cs0_5_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2676  = \sel_l3_s0$254 ;
-    if (i__ready) begin
-      \$2676  = sel_cs0_5_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2677  = \sel_l3_s0$255 ;
-    if (i__ready) begin
-      \$2677  = sel_cs0_5_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2678  = \sel_l3_s0$398 ;
-    if (i__ready) begin
-      \$2678  = sel_cs0_5_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2679  = \sel_l3_s0$399 ;
-    if (i__ready) begin
-      \$2679  = sel_cs0_5_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2680  = \sel_l3_s0$258 ;
-    if (i__ready) begin
-      \$2680  = sel_cs0_5_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2681  = \sel_l3_s0$259 ;
-    if (i__ready) begin
-      \$2681  = sel_cs0_5_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2682  = \sel_l3_s0$260 ;
-    if (i__ready) begin
-      \$2682  = sel_cs0_5_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2683  = \sel_l3_s0$402 ;
-    if (i__ready) begin
-      \$2683  = sel_cs0_5_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2684  = \sel_l3_s0$490 ;
-    if (i__ready) begin
-      \$2684  = sel_cs0_5_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2685  = \sel_l3_s0$263 ;
-    if (i__ready) begin
-      \$2685  = sel_cs0_6_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2686  = \sel_l3_s0$264 ;
-    if (i__ready) begin
-      \$2686  = sel_cs0_6_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2687  = \sel_l3_s0$265 ;
-    if (i__ready) begin
-      \$2687  = sel_cs0_6_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2688  = \sel_l3_s0$405 ;
-    if (i__ready) begin
-      \$2688  = sel_cs0_6_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2689  = \sel_l3_s0$406 ;
-    if (i__ready) begin
-      \$2689  = sel_cs0_6_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2690  = \sel_l3_s0$268 ;
-    if (i__ready) begin
-      \$2690  = sel_cs0_6_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2691  = \sel_l3_s0$269 ;
-    if (i__ready) begin
-      \$2691  = sel_cs0_6_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2692  = \sel_l3_s0$270 ;
-    if (i__ready) begin
-      \$2692  = sel_cs0_6_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2693  = \sel_l3_s0$409 ;
-    if (i__ready) begin
-      \$2693  = sel_cs0_6_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2694  = \sel_l3_s0$493 ;
-    if (i__ready) begin
-      \$2694  = sel_cs0_6_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2695  = \sel_l3_s0$273 ;
-    if (i__ready) begin
-      \$2695  = sel_cs0_7_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2696  = \sel_l3_s0$274 ;
-    if (i__ready) begin
-      \$2696  = sel_cs0_7_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2697  = \sel_l3_s0$275 ;
-    if (i__ready) begin
-      \$2697  = sel_cs0_7_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2698  = \sel_l3_s0$412 ;
-    if (i__ready) begin
-      \$2698  = sel_cs0_7_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2699  = \sel_l3_s0$413 ;
-    if (i__ready) begin
-      \$2699  = sel_cs0_7_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2700  = \sel_l3_s0$278 ;
-    if (i__ready) begin
-      \$2700  = sel_cs0_7_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2701  = \sel_l3_s0$279 ;
-    if (i__ready) begin
-      \$2701  = sel_cs0_7_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2702  = \sel_l3_s0$280 ;
-    if (i__ready) begin
-      \$2702  = sel_cs0_7_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2703  = \sel_l3_s0$416 ;
-    if (i__ready) begin
-      \$2703  = sel_cs0_7_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2704  = \sel_l3_s0$496 ;
-    if (i__ready) begin
-      \$2704  = sel_cs0_7_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2705  = \sel_l3_s0$283 ;
-    if (i__ready) begin
-      \$2705  = sel_cs0_8_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2706  = \sel_l3_s0$284 ;
-    if (i__ready) begin
-      \$2706  = sel_cs0_8_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2707  = \sel_l3_s0$285 ;
-    if (i__ready) begin
-      \$2707  = sel_cs0_8_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2708  = \sel_l3_s0$419 ;
-    if (i__ready) begin
-      \$2708  = sel_cs0_8_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2709  = \sel_l3_s0$420 ;
-    if (i__ready) begin
-      \$2709  = sel_cs0_8_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2710  = \sel_l3_s0$288 ;
-    if (i__ready) begin
-      \$2710  = sel_cs0_8_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2711  = \sel_l3_s0$289 ;
-    if (i__ready) begin
-      \$2711  = sel_cs0_8_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2712  = \sel_l3_s0$290 ;
-    if (i__ready) begin
-      \$2712  = sel_cs0_8_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2713  = \sel_l3_s0$423 ;
-    if (i__ready) begin
-      \$2713  = sel_cs0_8_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2714  = \sel_l3_s0$499 ;
-    if (i__ready) begin
-      \$2714  = sel_cs0_8_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2715  = \sel_l3_s0$293 ;
-    if (i__ready) begin
-      \$2715  = sel_cs0_9_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2716  = \sel_l3_s0$294 ;
-    if (i__ready) begin
-      \$2716  = sel_cs0_9_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2717  = \sel_l3_s0$295 ;
-    if (i__ready) begin
-      \$2717  = sel_cs0_9_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2718  = \sel_l3_s0$426 ;
-    if (i__ready) begin
-      \$2718  = sel_cs0_9_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2719  = \sel_l3_s0$427 ;
-    if (i__ready) begin
-      \$2719  = sel_cs0_9_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2720  = \sel_l3_s0$298 ;
-    if (i__ready) begin
-      \$2720  = sel_cs0_9_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2721  = \sel_l3_s0$299 ;
-    if (i__ready) begin
-      \$2721  = sel_cs0_9_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2722  = \sel_l3_s0$300 ;
-    if (i__ready) begin
-      \$2722  = sel_cs0_9_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2723  = \sel_l3_s0$430 ;
-    if (i__ready) begin
-      \$2723  = sel_cs0_9_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2724  = \sel_l3_s0$502 ;
-    if (i__ready) begin
-      \$2724  = sel_cs0_9_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2725  = \sel_l3_s0$303 ;
-    if (i__ready) begin
-      \$2725  = sel_cs0_10_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2726  = \sel_l3_s0$304 ;
-    if (i__ready) begin
-      \$2726  = sel_cs0_10_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2727  = \sel_l3_s0$305 ;
-    if (i__ready) begin
-      \$2727  = sel_cs0_10_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2728  = \sel_l3_s0$433 ;
-    if (i__ready) begin
-      \$2728  = sel_cs0_10_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2729  = \sel_l3_s0$434 ;
-    if (i__ready) begin
-      \$2729  = sel_cs0_10_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2730  = \sel_l3_s0$308 ;
-    if (i__ready) begin
-      \$2730  = sel_cs0_10_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2731  = \sel_l3_s0$309 ;
-    if (i__ready) begin
-      \$2731  = sel_cs0_10_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2732  = \sel_l3_s0$310 ;
-    if (i__ready) begin
-      \$2732  = sel_cs0_10_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2733  = \sel_l3_s0$437 ;
-    if (i__ready) begin
-      \$2733  = sel_cs0_10_0_3c;
-    end
-  end
+    \mac_add0_s0$1344  <= \$3013 ;
+  always @(posedge clk)
+    \mac_add0_s0$1346  <= \$3014 ;
+  always @(posedge clk)
+    \mac_add0_s0$1347  <= \$3015 ;
+  always @(posedge clk)
+    \mac_add0_s0$1349  <= \$3016 ;
+  always @(posedge clk)
+    \mac_add0_s0$1350  <= \$3017 ;
+  always @(posedge clk)
+    \mac_add0_s0$1352  <= \$3018 ;
+  always @(posedge clk)
+    \mac_add0_s0$1353  <= \$3019 ;
+  always @(posedge clk)
+    \mac_add0_s0$1355  <= \$3020 ;
+  always @(posedge clk)
+    \mac_add0_s0$1356  <= \$3021 ;
+  always @(posedge clk)
+    \mac_add0_s0$1358  <= \$3022 ;
+  always @(posedge clk)
+    \mac_add0_s0$1359  <= \$3023 ;
+  always @(posedge clk)
+    \mac_add0_s0$1510  <= \$3024 ;
+  always @(posedge clk)
+    mac_add0_valid_s0 <= \$3025 ;
+  always @(posedge clk)
+    mac_add1_s0 <= \$3026 ;
+  always @(posedge clk)
+    \mac_add1_s0$1364  <= \$3027 ;
+  always @(posedge clk)
+    \mac_add1_s0$1366  <= \$3028 ;
+  always @(posedge clk)
+    \mac_add1_s0$1367  <= \$3029 ;
+  always @(posedge clk)
+    \mac_add1_s0$1369  <= \$3030 ;
+  always @(posedge clk)
+    \mac_add1_s0$1370  <= \$3031 ;
+  always @(posedge clk)
+    \mac_add1_s0$1372  <= \$3032 ;
+  always @(posedge clk)
+    \mac_add1_s0$1373  <= \$3033 ;
+  always @(posedge clk)
+    \mac_add1_s0$1512  <= \$3034 ;
+  always @(posedge clk)
+    mac_add1_valid_s0 <= \$3035 ;
+  always @(posedge clk)
+    mac_add2_s0 <= \$3036 ;
+  always @(posedge clk)
+    \mac_add2_s0$1383  <= \$3037 ;
+  always @(posedge clk)
+    \mac_add2_s0$1386  <= \$3038 ;
+  always @(posedge clk)
+    \mac_add2_s0$1389  <= \$3039 ;
+  always @(posedge clk)
+    \mac_add2_s0$1514  <= \$3040 ;
+  always @(posedge clk)
+    mac_add2_valid_s0 <= \$3041 ;
+  always @(posedge clk)
+    o__valid <= \$3042 ;
+  always @(posedge clk)
+    stall_adv0_valid <= \$3043 ;
+  always @(posedge clk)
+    stall_adv1_valid <= \$3044 ;
+  always @(posedge clk)
+    stall_adv2_valid <= \$3045 ;
+  always @(posedge clk)
+    stall_adv3_valid <= \$3046 ;
+  always @(posedge clk)
+    stall_adv4_valid <= \$3047 ;
+  always @(posedge clk)
+    stall_adv5_valid <= \$3048 ;
+  always @(posedge clk)
+    stall_adv6_valid <= \$3049 ;
+  always @(posedge clk)
+    stall_adv7_valid <= \$3050 ;
+  always @(posedge clk)
+    stall_adv8_valid <= \$3051 ;
+  always @(posedge clk)
+    stall_adv9_valid <= \$3052 ;
+  always @(posedge clk)
+    stall_adv10_valid <= \$3053 ;
+  always @(posedge clk)
+    stall_adv11_valid <= \$3054 ;
+  always @(posedge clk)
+    stall_adv12_valid <= \$3055 ;
+  always @(posedge clk)
+    stall_adv13_valid <= \$3056 ;
+  always @(posedge clk)
+    stall_adv14_valid <= \$3057 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$3058 ;
+  always @(posedge clk)
+    mac_acc0 <= \$3059 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$3060 ;
+  always @(posedge clk)
+    mac_acc1 <= \$3061 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$3062 ;
+  always @(posedge clk)
+    mac_acc2 <= \$3063 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$3064 ;
+  always @(posedge clk)
+    mac_acc3 <= \$3065 ;
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_0 (
+    .a(mac_pre_s0),
+    .b(\mac_pre_s0$1440 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod0_0)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_1 (
+    .a(\mac_pre_s0$1433 ),
+    .b(\mac_pre_s0$1441 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod0_1)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_2 (
+    .a(\mac_pre_s0$1434 ),
+    .b(\mac_pre_s0$1442 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod0_2)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_3 (
+    .a(\mac_pre_s0$1435 ),
+    .b(\mac_pre_s0$1443 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod0_3)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_4 (
+    .a(\mac_pre_s0$1436 ),
+    .b(\mac_pre_s0$1444 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod0_4)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_5 (
+    .a(\mac_pre_s0$1437 ),
+    .b(\mac_pre_s0$1445 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod0_5)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_6 (
+    .a(\mac_pre_s0$1438 ),
+    .b(\mac_pre_s0$1446 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod0_6)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_7 (
+    .a(\mac_pre_s0$1439 ),
+    .b(\mac_pre_s0$1447 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod0_7)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_0 (
+    .a(mac_pre_s0),
+    .b(\mac_pre_s0$1448 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod1_0)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_1 (
+    .a(\mac_pre_s0$1433 ),
+    .b(\mac_pre_s0$1449 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod1_1)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_2 (
+    .a(\mac_pre_s0$1434 ),
+    .b(\mac_pre_s0$1450 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod1_2)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_3 (
+    .a(\mac_pre_s0$1435 ),
+    .b(\mac_pre_s0$1451 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod1_3)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_4 (
+    .a(\mac_pre_s0$1436 ),
+    .b(\mac_pre_s0$1452 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod1_4)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_5 (
+    .a(\mac_pre_s0$1437 ),
+    .b(\mac_pre_s0$1453 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod1_5)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_6 (
+    .a(\mac_pre_s0$1438 ),
+    .b(\mac_pre_s0$1454 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod1_6)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_7 (
+    .a(\mac_pre_s0$1439 ),
+    .b(\mac_pre_s0$1455 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod1_7)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_0 (
+    .a(mac_pre_s0),
+    .b(\mac_pre_s0$1456 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod2_0)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_1 (
+    .a(\mac_pre_s0$1433 ),
+    .b(\mac_pre_s0$1457 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod2_1)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_2 (
+    .a(\mac_pre_s0$1434 ),
+    .b(\mac_pre_s0$1458 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod2_2)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_3 (
+    .a(\mac_pre_s0$1435 ),
+    .b(\mac_pre_s0$1459 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod2_3)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_4 (
+    .a(\mac_pre_s0$1436 ),
+    .b(\mac_pre_s0$1460 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod2_4)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_5 (
+    .a(\mac_pre_s0$1437 ),
+    .b(\mac_pre_s0$1461 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod2_5)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_6 (
+    .a(\mac_pre_s0$1438 ),
+    .b(\mac_pre_s0$1462 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod2_6)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_7 (
+    .a(\mac_pre_s0$1439 ),
+    .b(\mac_pre_s0$1463 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod2_7)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_0 (
+    .a(mac_pre_s0),
+    .b(\mac_pre_s0$1464 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod3_0)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_1 (
+    .a(\mac_pre_s0$1433 ),
+    .b(\mac_pre_s0$1465 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod3_1)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_2 (
+    .a(\mac_pre_s0$1434 ),
+    .b(\mac_pre_s0$1466 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod3_2)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_3 (
+    .a(\mac_pre_s0$1435 ),
+    .b(\mac_pre_s0$1467 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod3_3)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_4 (
+    .a(\mac_pre_s0$1436 ),
+    .b(\mac_pre_s0$1468 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod3_4)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_5 (
+    .a(\mac_pre_s0$1437 ),
+    .b(\mac_pre_s0$1469 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod3_5)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_6 (
+    .a(\mac_pre_s0$1438 ),
+    .b(\mac_pre_s0$1470 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod3_6)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_7 (
+    .a(\mac_pre_s0$1439 ),
+    .b(\mac_pre_s0$1471 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod3_7)
+  );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2734  = \sel_l3_s0$505 ;
-    if (i__ready) begin
-      \$2734  = sel_cs0_10_0_4c;
+    \$2633  = sel_l1_s0;
+    if (stall_adv0) begin
+      \$2633  = \$4 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2735  = \sel_l3_s0$313 ;
-    if (i__ready) begin
-      \$2735  = sel_cs0_11_0_0s;
+    \$2634  = \sel_l1_s0$29 ;
+    if (stall_adv0) begin
+      \$2634  = \$7 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2736  = \sel_l3_s0$314 ;
-    if (i__ready) begin
-      \$2736  = sel_cs0_11_0_1s;
+    \$2635  = \sel_l1_s0$30 ;
+    if (stall_adv0) begin
+      \$2635  = \$10 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2737  = \sel_l3_s0$315 ;
-    if (i__ready) begin
-      \$2737  = sel_cs0_11_0_2s;
+    \$2636  = \sel_l1_s0$31 ;
+    if (stall_adv0) begin
+      \$2636  = \$13 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2738  = \sel_l3_s0$440 ;
-    if (i__ready) begin
-      \$2738  = sel_cs0_11_0_3s;
+    \$2637  = \sel_l1_s0$32 ;
+    if (stall_adv0) begin
+      \$2637  = \$16 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2739  = \sel_l3_s0$441 ;
-    if (i__ready) begin
-      \$2739  = sel_cs0_11_0_4s;
+    \$2638  = \sel_l1_s0$33 ;
+    if (stall_adv0) begin
+      \$2638  = \$19 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2740  = \sel_l3_s0$318 ;
-    if (i__ready) begin
-      \$2740  = sel_cs0_11_0_0c;
+    \$2639  = \sel_l1_s0$34 ;
+    if (stall_adv0) begin
+      \$2639  = \$22 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2741  = \sel_l3_s0$319 ;
-    if (i__ready) begin
-      \$2741  = sel_cs0_11_0_1c;
+    \$2640  = \sel_l1_s0$35 ;
+    if (stall_adv0) begin
+      \$2640  = \$25 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2742  = \sel_l3_s0$320 ;
-    if (i__ready) begin
-      \$2742  = sel_cs0_11_0_2c;
+    \$2641  = \sel_l1_s0$36 ;
+    if (stall_adv0) begin
+      \$2641  = \$28 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2743  = \sel_l3_s0$444 ;
-    if (i__ready) begin
-      \$2743  = sel_cs0_11_0_3c;
+    \$2642  = \sel_l1_s0$37 ;
+    if (stall_adv0) begin
+      \$2642  = \$31 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2744  = \sel_l3_s0$508 ;
-    if (i__ready) begin
-      \$2744  = sel_cs0_11_0_4c;
+    \$2643  = \sel_l1_s0$38 ;
+    if (stall_adv0) begin
+      \$2643  = \$34 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2745  = \sel_l3_s0$323 ;
-    if (i__ready) begin
-      \$2745  = sel_cs0_12_0_0s;
+    \$2644  = \sel_l1_s0$39 ;
+    if (stall_adv0) begin
+      \$2644  = \$37 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2746  = \sel_l3_s0$324 ;
-    if (i__ready) begin
-      \$2746  = sel_cs0_12_0_1s;
+    \$2645  = \sel_l1_s0$40 ;
+    if (stall_adv0) begin
+      \$2645  = \$40 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2747  = \sel_l3_s0$325 ;
-    if (i__ready) begin
-      \$2747  = sel_cs0_12_0_2s;
+    \$2646  = \sel_l1_s0$41 ;
+    if (stall_adv0) begin
+      \$2646  = \$43 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2748  = \sel_l3_s0$447 ;
-    if (i__ready) begin
-      \$2748  = sel_cs0_12_0_3s;
+    \$2647  = \sel_l1_s0$42 ;
+    if (stall_adv0) begin
+      \$2647  = \$46 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2749  = \sel_l3_s0$448 ;
-    if (i__ready) begin
-      \$2749  = sel_cs0_12_0_4s;
+    \$2648  = \sel_l1_s0$43 ;
+    if (stall_adv0) begin
+      \$2648  = \$49 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2750  = \sel_l3_s0$328 ;
-    if (i__ready) begin
-      \$2750  = sel_cs0_12_0_0c;
+    \$2649  = \sel_l1_s0$1395 ;
+    if (stall_adv0) begin
+      \$2649  = i__payload[639:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2751  = \sel_l3_s0$329 ;
-    if (i__ready) begin
-      \$2751  = sel_cs0_12_0_1c;
+    \$2650  = \sel_l1_s0$1396 ;
+    if (stall_adv0) begin
+      \$2650  = i__payload[640];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2752  = \sel_l3_s0$330 ;
-    if (i__ready) begin
-      \$2752  = sel_cs0_12_0_2c;
+    \$2651  = sel_l2_s0;
+    if (stall_adv1) begin
+      \$2651  = { \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2753  = \sel_l3_s0$451 ;
-    if (i__ready) begin
-      \$2753  = sel_cs0_12_0_3c;
+    \$2652  = \sel_l2_s0$1397 ;
+    if (stall_adv1) begin
+      \$2652  = \sel_l1_s0$1395 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2754  = \sel_l3_s0$511 ;
-    if (i__ready) begin
-      \$2754  = sel_cs0_12_0_4c;
+    \$2653  = \sel_l2_s0$1398 ;
+    if (stall_adv1) begin
+      \$2653  = \sel_l1_s0$1396 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2755  = \sel_l3_s0$333 ;
-    if (i__ready) begin
-      \$2755  = sel_cs0_13_0_0s;
+    \$2654  = \sel_l5_s0$482 ;
+    if (stall_adv2) begin
+      \$2654  = sel_cs2_0_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2756  = \sel_l3_s0$334 ;
-    if (i__ready) begin
-      \$2756  = sel_cs0_13_0_1s;
+    \$2655  = sel_l5_s0;
+    if (stall_adv2) begin
+      \$2655  = sel_cs2_0_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2757  = \sel_l3_s0$335 ;
-    if (i__ready) begin
-      \$2757  = sel_cs0_13_0_2s;
+    \$2656  = \sel_l5_s0$339 ;
+    if (stall_adv2) begin
+      \$2656  = sel_cs2_0_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2758  = \sel_l3_s0$454 ;
-    if (i__ready) begin
-      \$2758  = sel_cs0_13_0_3s;
+    \$2657  = \sel_l5_s0$340 ;
+    if (stall_adv2) begin
+      \$2657  = sel_cs0_0_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2759  = \sel_l3_s0$455 ;
-    if (i__ready) begin
-      \$2759  = sel_cs0_13_0_4s;
+    \$2658  = \sel_l5_s0$418 ;
+    if (stall_adv2) begin
+      \$2658  = sel_cs2_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2760  = \sel_l3_s0$338 ;
-    if (i__ready) begin
-      \$2760  = sel_cs0_13_0_0c;
+    \$2659  = \sel_l5_s0$419 ;
+    if (stall_adv2) begin
+      \$2659  = sel_cs1_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2761  = \sel_l3_s0$339 ;
-    if (i__ready) begin
-      \$2761  = sel_cs0_13_0_1c;
+    \$2660  = \sel_l5_s0$483 ;
+    if (stall_adv2) begin
+      \$2660  = sel_cs2_1_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2762  = \sel_l3_s0$340 ;
-    if (i__ready) begin
-      \$2762  = sel_cs0_13_0_2c;
+    \$2661  = \sel_l5_s0$343 ;
+    if (stall_adv2) begin
+      \$2661  = sel_cs2_1_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2763  = \sel_l3_s0$458 ;
-    if (i__ready) begin
-      \$2763  = sel_cs0_13_0_3c;
+    \$2662  = \sel_l5_s0$344 ;
+    if (stall_adv2) begin
+      \$2662  = sel_cs2_1_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2764  = \sel_l3_s0$514 ;
-    if (i__ready) begin
-      \$2764  = sel_cs0_13_0_4c;
+    \$2663  = \sel_l5_s0$345 ;
+    if (stall_adv2) begin
+      \$2663  = sel_cs0_1_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2765  = \sel_l3_s0$343 ;
-    if (i__ready) begin
-      \$2765  = sel_cs0_14_0_0s;
+    \$2664  = \sel_l5_s0$422 ;
+    if (stall_adv2) begin
+      \$2664  = sel_cs2_1_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2766  = \sel_l3_s0$344 ;
-    if (i__ready) begin
-      \$2766  = sel_cs0_14_0_1s;
+    \$2665  = \sel_l5_s0$423 ;
+    if (stall_adv2) begin
+      \$2665  = sel_cs1_1_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2767  = \sel_l3_s0$345 ;
-    if (i__ready) begin
-      \$2767  = sel_cs0_14_0_2s;
+    \$2666  = \sel_l5_s0$484 ;
+    if (stall_adv2) begin
+      \$2666  = sel_cs2_2_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2768  = \sel_l3_s0$461 ;
-    if (i__ready) begin
-      \$2768  = sel_cs0_14_0_3s;
+    \$2667  = \sel_l5_s0$348 ;
+    if (stall_adv2) begin
+      \$2667  = sel_cs2_2_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2769  = \sel_l3_s0$462 ;
-    if (i__ready) begin
-      \$2769  = sel_cs0_14_0_4s;
+    \$2668  = \sel_l5_s0$349 ;
+    if (stall_adv2) begin
+      \$2668  = sel_cs2_2_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2770  = \sel_l3_s0$348 ;
-    if (i__ready) begin
-      \$2770  = sel_cs0_14_0_0c;
+    \$2669  = \sel_l5_s0$350 ;
+    if (stall_adv2) begin
+      \$2669  = sel_cs0_2_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2771  = \sel_l3_s0$349 ;
-    if (i__ready) begin
-      \$2771  = sel_cs0_14_0_1c;
+    \$2670  = \sel_l5_s0$426 ;
+    if (stall_adv2) begin
+      \$2670  = sel_cs2_2_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2772  = \sel_l3_s0$350 ;
-    if (i__ready) begin
-      \$2772  = sel_cs0_14_0_2c;
+    \$2671  = \sel_l5_s0$427 ;
+    if (stall_adv2) begin
+      \$2671  = sel_cs1_2_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2773  = \sel_l3_s0$465 ;
-    if (i__ready) begin
-      \$2773  = sel_cs0_14_0_3c;
+    \$2672  = \sel_l5_s0$485 ;
+    if (stall_adv2) begin
+      \$2672  = sel_cs2_3_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2774  = \sel_l3_s0$517 ;
-    if (i__ready) begin
-      \$2774  = sel_cs0_14_0_4c;
+    \$2673  = \sel_l5_s0$353 ;
+    if (stall_adv2) begin
+      \$2673  = sel_cs2_3_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2775  = \sel_l3_s0$353 ;
-    if (i__ready) begin
-      \$2775  = sel_cs0_15_0_0s;
+    \$2674  = \sel_l5_s0$354 ;
+    if (stall_adv2) begin
+      \$2674  = sel_cs2_3_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2776  = \sel_l3_s0$354 ;
-    if (i__ready) begin
-      \$2776  = sel_cs0_15_0_1s;
+    \$2675  = \sel_l5_s0$355 ;
+    if (stall_adv2) begin
+      \$2675  = sel_cs0_3_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2777  = \sel_l3_s0$355 ;
-    if (i__ready) begin
-      \$2777  = sel_cs0_15_0_2s;
+    \$2676  = \sel_l5_s0$430 ;
+    if (stall_adv2) begin
+      \$2676  = sel_cs2_3_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2778  = \sel_l3_s0$468 ;
-    if (i__ready) begin
-      \$2778  = sel_cs0_15_0_3s;
+    \$2677  = \sel_l5_s0$431 ;
+    if (stall_adv2) begin
+      \$2677  = sel_cs1_3_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2779  = \sel_l3_s0$469 ;
-    if (i__ready) begin
-      \$2779  = sel_cs0_15_0_4s;
+    \$2678  = \sel_l5_s0$486 ;
+    if (stall_adv2) begin
+      \$2678  = sel_cs2_4_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2780  = \sel_l3_s0$358 ;
-    if (i__ready) begin
-      \$2780  = sel_cs0_15_0_0c;
+    \$2679  = \sel_l5_s0$358 ;
+    if (stall_adv2) begin
+      \$2679  = sel_cs2_4_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2781  = \sel_l3_s0$359 ;
-    if (i__ready) begin
-      \$2781  = sel_cs0_15_0_1c;
+    \$2680  = \sel_l5_s0$359 ;
+    if (stall_adv2) begin
+      \$2680  = sel_cs2_4_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2782  = \sel_l3_s0$360 ;
-    if (i__ready) begin
-      \$2782  = sel_cs0_15_0_2c;
+    \$2681  = \sel_l5_s0$360 ;
+    if (stall_adv2) begin
+      \$2681  = sel_cs0_4_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2783  = \sel_l3_s0$472 ;
-    if (i__ready) begin
-      \$2783  = sel_cs0_15_0_3c;
+    \$2682  = \sel_l5_s0$434 ;
+    if (stall_adv2) begin
+      \$2682  = sel_cs2_4_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2784  = \sel_l3_s0$520 ;
-    if (i__ready) begin
-      \$2784  = sel_cs0_15_0_4c;
+    \$2683  = \sel_l5_s0$435 ;
+    if (stall_adv2) begin
+      \$2683  = sel_cs1_4_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2785  = \sel_l3_s0$1422 ;
-    if (i__ready) begin
-      \$2785  = \sel_l1_s0$1420 ;
+    \$2684  = \sel_l5_s0$487 ;
+    if (stall_adv2) begin
+      \$2684  = sel_cs2_5_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2786  = \sel_l3_s0$1423 ;
-    if (i__ready) begin
-      \$2786  = \sel_l1_s0$1421 ;
+    \$2685  = \sel_l5_s0$363 ;
+    if (stall_adv2) begin
+      \$2685  = sel_cs2_5_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2787  = sel_l7_s0;
-    if (i__ready) begin
-      \$2787  = sel_cs2_0_0_0s;
+    \$2686  = \sel_l5_s0$364 ;
+    if (stall_adv2) begin
+      \$2686  = sel_cs2_5_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2788  = \sel_l7_s0$556 ;
-    if (i__ready) begin
-      \$2788  = sel_cs3_0_1_0s;
+    \$2687  = \sel_l5_s0$365 ;
+    if (stall_adv2) begin
+      \$2687  = sel_cs0_5_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2789  = \sel_l7_s0$557 ;
-    if (i__ready) begin
-      \$2789  = sel_cs4_0_2_0s;
+    \$2688  = \sel_l5_s0$438 ;
+    if (stall_adv2) begin
+      \$2688  = sel_cs2_5_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2790  = \sel_l7_s0$558 ;
-    if (i__ready) begin
-      \$2790  = sel_cs4_0_2_0c;
+    \$2689  = \sel_l5_s0$439 ;
+    if (stall_adv2) begin
+      \$2689  = sel_cs1_5_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2791  = \sel_l7_s0$559 ;
-    if (i__ready) begin
-      \$2791  = sel_cs2_1_0_0s;
+    \$2690  = \sel_l5_s0$488 ;
+    if (stall_adv2) begin
+      \$2690  = sel_cs2_6_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2792  = \sel_l7_s0$560 ;
-    if (i__ready) begin
-      \$2792  = sel_cs3_1_1_0s;
+    \$2691  = \sel_l5_s0$368 ;
+    if (stall_adv2) begin
+      \$2691  = sel_cs2_6_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2793  = \sel_l7_s0$561 ;
-    if (i__ready) begin
-      \$2793  = sel_cs4_1_2_0s;
+    \$2692  = \sel_l5_s0$369 ;
+    if (stall_adv2) begin
+      \$2692  = sel_cs2_6_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2794  = \sel_l7_s0$562 ;
-    if (i__ready) begin
-      \$2794  = sel_cs4_1_2_0c;
+    \$2693  = \sel_l5_s0$370 ;
+    if (stall_adv2) begin
+      \$2693  = sel_cs0_6_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2795  = \sel_l7_s0$563 ;
-    if (i__ready) begin
-      \$2795  = sel_cs2_2_0_0s;
+    \$2694  = \sel_l5_s0$442 ;
+    if (stall_adv2) begin
+      \$2694  = sel_cs2_6_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2796  = \sel_l7_s0$564 ;
-    if (i__ready) begin
-      \$2796  = sel_cs3_2_1_0s;
+    \$2695  = \sel_l5_s0$443 ;
+    if (stall_adv2) begin
+      \$2695  = sel_cs1_6_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2797  = \sel_l7_s0$565 ;
-    if (i__ready) begin
-      \$2797  = sel_cs4_2_2_0s;
+    \$2696  = \sel_l5_s0$489 ;
+    if (stall_adv2) begin
+      \$2696  = sel_cs2_7_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2798  = \sel_l7_s0$566 ;
-    if (i__ready) begin
-      \$2798  = sel_cs4_2_2_0c;
+    \$2697  = \sel_l5_s0$373 ;
+    if (stall_adv2) begin
+      \$2697  = sel_cs2_7_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2799  = \sel_l7_s0$567 ;
-    if (i__ready) begin
-      \$2799  = sel_cs2_3_0_0s;
+    \$2698  = \sel_l5_s0$374 ;
+    if (stall_adv2) begin
+      \$2698  = sel_cs2_7_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2800  = \sel_l7_s0$568 ;
-    if (i__ready) begin
-      \$2800  = sel_cs3_3_1_0s;
+    \$2699  = \sel_l5_s0$375 ;
+    if (stall_adv2) begin
+      \$2699  = sel_cs0_7_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2801  = \sel_l7_s0$569 ;
-    if (i__ready) begin
-      \$2801  = sel_cs4_3_2_0s;
+    \$2700  = \sel_l5_s0$446 ;
+    if (stall_adv2) begin
+      \$2700  = sel_cs2_7_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2802  = \sel_l7_s0$570 ;
-    if (i__ready) begin
-      \$2802  = sel_cs4_3_2_0c;
+    \$2701  = \sel_l5_s0$447 ;
+    if (stall_adv2) begin
+      \$2701  = sel_cs1_7_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2803  = \sel_l7_s0$571 ;
-    if (i__ready) begin
-      \$2803  = sel_cs2_4_0_0s;
+    \$2702  = \sel_l5_s0$490 ;
+    if (stall_adv2) begin
+      \$2702  = sel_cs2_8_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2804  = \sel_l7_s0$572 ;
-    if (i__ready) begin
-      \$2804  = sel_cs3_4_1_0s;
+    \$2703  = \sel_l5_s0$378 ;
+    if (stall_adv2) begin
+      \$2703  = sel_cs2_8_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2805  = \sel_l7_s0$573 ;
-    if (i__ready) begin
-      \$2805  = sel_cs4_4_2_0s;
+    \$2704  = \sel_l5_s0$379 ;
+    if (stall_adv2) begin
+      \$2704  = sel_cs2_8_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2806  = \sel_l7_s0$574 ;
-    if (i__ready) begin
-      \$2806  = sel_cs4_4_2_0c;
+    \$2705  = \sel_l5_s0$380 ;
+    if (stall_adv2) begin
+      \$2705  = sel_cs0_8_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2807  = \sel_l7_s0$575 ;
-    if (i__ready) begin
-      \$2807  = sel_cs2_5_0_0s;
+    \$2706  = \sel_l5_s0$450 ;
+    if (stall_adv2) begin
+      \$2706  = sel_cs2_8_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2808  = \sel_l7_s0$576 ;
-    if (i__ready) begin
-      \$2808  = sel_cs3_5_1_0s;
+    \$2707  = \sel_l5_s0$451 ;
+    if (stall_adv2) begin
+      \$2707  = sel_cs1_8_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2809  = \sel_l7_s0$577 ;
-    if (i__ready) begin
-      \$2809  = sel_cs4_5_2_0s;
+    \$2708  = \sel_l5_s0$491 ;
+    if (stall_adv2) begin
+      \$2708  = sel_cs2_9_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2810  = \sel_l7_s0$578 ;
-    if (i__ready) begin
-      \$2810  = sel_cs4_5_2_0c;
+    \$2709  = \sel_l5_s0$383 ;
+    if (stall_adv2) begin
+      \$2709  = sel_cs2_9_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2811  = \sel_l7_s0$579 ;
-    if (i__ready) begin
-      \$2811  = sel_cs2_6_0_0s;
+    \$2710  = \sel_l5_s0$384 ;
+    if (stall_adv2) begin
+      \$2710  = sel_cs2_9_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2812  = \sel_l7_s0$580 ;
-    if (i__ready) begin
-      \$2812  = sel_cs3_6_1_0s;
+    \$2711  = \sel_l5_s0$385 ;
+    if (stall_adv2) begin
+      \$2711  = sel_cs0_9_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2813  = \sel_l7_s0$581 ;
-    if (i__ready) begin
-      \$2813  = sel_cs4_6_2_0s;
+    \$2712  = \sel_l5_s0$454 ;
+    if (stall_adv2) begin
+      \$2712  = sel_cs2_9_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2814  = \sel_l7_s0$582 ;
-    if (i__ready) begin
-      \$2814  = sel_cs4_6_2_0c;
+    \$2713  = \sel_l5_s0$455 ;
+    if (stall_adv2) begin
+      \$2713  = sel_cs1_9_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2815  = \sel_l7_s0$583 ;
-    if (i__ready) begin
-      \$2815  = sel_cs2_7_0_0s;
+    \$2714  = \sel_l5_s0$492 ;
+    if (stall_adv2) begin
+      \$2714  = sel_cs2_10_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2816  = \sel_l7_s0$584 ;
-    if (i__ready) begin
-      \$2816  = sel_cs3_7_1_0s;
+    \$2715  = \sel_l5_s0$388 ;
+    if (stall_adv2) begin
+      \$2715  = sel_cs2_10_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2817  = \sel_l7_s0$585 ;
-    if (i__ready) begin
-      \$2817  = sel_cs4_7_2_0s;
+    \$2716  = \sel_l5_s0$389 ;
+    if (stall_adv2) begin
+      \$2716  = sel_cs2_10_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2818  = \sel_l7_s0$586 ;
-    if (i__ready) begin
-      \$2818  = sel_cs4_7_2_0c;
+    \$2717  = \sel_l5_s0$390 ;
+    if (stall_adv2) begin
+      \$2717  = sel_cs0_10_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2819  = \sel_l7_s0$587 ;
-    if (i__ready) begin
-      \$2819  = sel_cs2_8_0_0s;
+    \$2718  = \sel_l5_s0$458 ;
+    if (stall_adv2) begin
+      \$2718  = sel_cs2_10_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2820  = \sel_l7_s0$588 ;
-    if (i__ready) begin
-      \$2820  = sel_cs3_8_1_0s;
+    \$2719  = \sel_l5_s0$459 ;
+    if (stall_adv2) begin
+      \$2719  = sel_cs1_10_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2821  = \sel_l7_s0$589 ;
-    if (i__ready) begin
-      \$2821  = sel_cs4_8_2_0s;
+    \$2720  = \sel_l5_s0$493 ;
+    if (stall_adv2) begin
+      \$2720  = sel_cs2_11_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2822  = \sel_l7_s0$590 ;
-    if (i__ready) begin
-      \$2822  = sel_cs4_8_2_0c;
+    \$2721  = \sel_l5_s0$393 ;
+    if (stall_adv2) begin
+      \$2721  = sel_cs2_11_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2823  = \sel_l7_s0$591 ;
-    if (i__ready) begin
-      \$2823  = sel_cs2_9_0_0s;
+    \$2722  = \sel_l5_s0$394 ;
+    if (stall_adv2) begin
+      \$2722  = sel_cs2_11_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2824  = \sel_l7_s0$592 ;
-    if (i__ready) begin
-      \$2824  = sel_cs3_9_1_0s;
+    \$2723  = \sel_l5_s0$395 ;
+    if (stall_adv2) begin
+      \$2723  = sel_cs0_11_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2825  = \sel_l7_s0$593 ;
-    if (i__ready) begin
-      \$2825  = sel_cs4_9_2_0s;
+    \$2724  = \sel_l5_s0$462 ;
+    if (stall_adv2) begin
+      \$2724  = sel_cs2_11_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2826  = \sel_l7_s0$594 ;
-    if (i__ready) begin
-      \$2826  = sel_cs4_9_2_0c;
+    \$2725  = \sel_l5_s0$463 ;
+    if (stall_adv2) begin
+      \$2725  = sel_cs1_11_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2827  = \sel_l7_s0$595 ;
-    if (i__ready) begin
-      \$2827  = sel_cs2_10_0_0s;
+    \$2726  = \sel_l5_s0$494 ;
+    if (stall_adv2) begin
+      \$2726  = sel_cs2_12_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2828  = \sel_l7_s0$596 ;
-    if (i__ready) begin
-      \$2828  = sel_cs3_10_1_0s;
+    \$2727  = \sel_l5_s0$398 ;
+    if (stall_adv2) begin
+      \$2727  = sel_cs2_12_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2829  = \sel_l7_s0$597 ;
-    if (i__ready) begin
-      \$2829  = sel_cs4_10_2_0s;
+    \$2728  = \sel_l5_s0$399 ;
+    if (stall_adv2) begin
+      \$2728  = sel_cs2_12_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2830  = \sel_l7_s0$598 ;
-    if (i__ready) begin
-      \$2830  = sel_cs4_10_2_0c;
+    \$2729  = \sel_l5_s0$400 ;
+    if (stall_adv2) begin
+      \$2729  = sel_cs0_12_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2831  = \sel_l7_s0$599 ;
-    if (i__ready) begin
-      \$2831  = sel_cs2_11_0_0s;
+    \$2730  = \sel_l5_s0$466 ;
+    if (stall_adv2) begin
+      \$2730  = sel_cs2_12_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2832  = \sel_l7_s0$600 ;
-    if (i__ready) begin
-      \$2832  = sel_cs3_11_1_0s;
+    \$2731  = \sel_l5_s0$467 ;
+    if (stall_adv2) begin
+      \$2731  = sel_cs1_12_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2833  = \sel_l7_s0$601 ;
-    if (i__ready) begin
-      \$2833  = sel_cs4_11_2_0s;
+    \$2732  = \sel_l5_s0$495 ;
+    if (stall_adv2) begin
+      \$2732  = sel_cs2_13_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2834  = \sel_l7_s0$602 ;
-    if (i__ready) begin
-      \$2834  = sel_cs4_11_2_0c;
+    \$2733  = \sel_l5_s0$403 ;
+    if (stall_adv2) begin
+      \$2733  = sel_cs2_13_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2835  = \sel_l7_s0$603 ;
-    if (i__ready) begin
-      \$2835  = sel_cs2_12_0_0s;
+    \$2734  = \sel_l5_s0$404 ;
+    if (stall_adv2) begin
+      \$2734  = sel_cs2_13_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2836  = \sel_l7_s0$604 ;
-    if (i__ready) begin
-      \$2836  = sel_cs3_12_1_0s;
+    \$2735  = \sel_l5_s0$405 ;
+    if (stall_adv2) begin
+      \$2735  = sel_cs0_13_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2837  = \sel_l7_s0$605 ;
-    if (i__ready) begin
-      \$2837  = sel_cs4_12_2_0s;
+    \$2736  = \sel_l5_s0$470 ;
+    if (stall_adv2) begin
+      \$2736  = sel_cs2_13_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2838  = \sel_l7_s0$606 ;
-    if (i__ready) begin
-      \$2838  = sel_cs4_12_2_0c;
+    \$2737  = \sel_l5_s0$471 ;
+    if (stall_adv2) begin
+      \$2737  = sel_cs1_13_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2839  = \sel_l7_s0$607 ;
-    if (i__ready) begin
-      \$2839  = sel_cs2_13_0_0s;
+    \$2738  = \sel_l5_s0$496 ;
+    if (stall_adv2) begin
+      \$2738  = sel_cs2_14_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2840  = \sel_l7_s0$608 ;
-    if (i__ready) begin
-      \$2840  = sel_cs3_13_1_0s;
+    \$2739  = \sel_l5_s0$408 ;
+    if (stall_adv2) begin
+      \$2739  = sel_cs2_14_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2841  = \sel_l7_s0$609 ;
-    if (i__ready) begin
-      \$2841  = sel_cs4_13_2_0s;
+    \$2740  = \sel_l5_s0$409 ;
+    if (stall_adv2) begin
+      \$2740  = sel_cs2_14_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2842  = \sel_l7_s0$610 ;
-    if (i__ready) begin
-      \$2842  = sel_cs4_13_2_0c;
+    \$2741  = \sel_l5_s0$410 ;
+    if (stall_adv2) begin
+      \$2741  = sel_cs0_14_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2843  = \sel_l7_s0$611 ;
-    if (i__ready) begin
-      \$2843  = sel_cs2_14_0_0s;
+    \$2742  = \sel_l5_s0$474 ;
+    if (stall_adv2) begin
+      \$2742  = sel_cs2_14_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2844  = \sel_l7_s0$612 ;
-    if (i__ready) begin
-      \$2844  = sel_cs3_14_1_0s;
+    \$2743  = \sel_l5_s0$475 ;
+    if (stall_adv2) begin
+      \$2743  = sel_cs1_14_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2845  = \sel_l7_s0$613 ;
-    if (i__ready) begin
-      \$2845  = sel_cs4_14_2_0s;
+    \$2744  = \sel_l5_s0$497 ;
+    if (stall_adv2) begin
+      \$2744  = sel_cs2_15_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2846  = \sel_l7_s0$614 ;
-    if (i__ready) begin
-      \$2846  = sel_cs4_14_2_0c;
+    \$2745  = \sel_l5_s0$413 ;
+    if (stall_adv2) begin
+      \$2745  = sel_cs2_15_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2847  = \sel_l7_s0$615 ;
-    if (i__ready) begin
-      \$2847  = sel_cs2_15_0_0s;
+    \$2746  = \sel_l5_s0$414 ;
+    if (stall_adv2) begin
+      \$2746  = sel_cs2_15_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2848  = \sel_l7_s0$616 ;
-    if (i__ready) begin
-      \$2848  = sel_cs3_15_1_0s;
+    \$2747  = \sel_l5_s0$415 ;
+    if (stall_adv2) begin
+      \$2747  = sel_cs0_15_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2849  = \sel_l7_s0$617 ;
-    if (i__ready) begin
-      \$2849  = sel_cs4_15_2_0s;
+    \$2748  = \sel_l5_s0$478 ;
+    if (stall_adv2) begin
+      \$2748  = sel_cs2_15_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2850  = \sel_l7_s0$618 ;
-    if (i__ready) begin
-      \$2850  = sel_cs4_15_2_0c;
+    \$2749  = \sel_l5_s0$479 ;
+    if (stall_adv2) begin
+      \$2749  = sel_cs1_15_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2851  = \sel_l7_s0$1424 ;
-    if (i__ready) begin
-      \$2851  = \sel_l3_s0$1422 ;
+    \$2750  = \sel_l5_s0$1399 ;
+    if (stall_adv2) begin
+      \$2750  = \sel_l2_s0$1397 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2852  = \sel_l7_s0$1425 ;
-    if (i__ready) begin
-      \$2852  = \sel_l3_s0$1423 ;
+    \$2751  = \sel_l5_s0$1400 ;
+    if (stall_adv2) begin
+      \$2751  = \sel_l2_s0$1398 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2853  = sel_l12_s0;
-    if (i__ready) begin
-      \$2853  = { \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413 , \$1412 , \$1411 , \$1410  };
+    \$2752  = \sel_l10_s0$719 ;
+    if (stall_adv3) begin
+      \$2752  = { \$1428 , \$1427 , \$1426 , \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2854  = \sel_l12_s0$825 ;
-    if (i__ready) begin
-      \$2854  = \$1410 ;
+    \$2753  = \sel_l10_s0$720 ;
+    if (stall_adv3) begin
+      \$2753  = \$1413 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2855  = \sel_l12_s0$826 ;
-    if (i__ready) begin
-      \$2855  = { sel_p0_1_0_c, sel_p0_1_0_s };
+    \$2754  = \sel_l10_s0$721 ;
+    if (stall_adv3) begin
+      \$2754  = { sel_p0_1_0_c, sel_p0_1_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2856  = \sel_l12_s0$827 ;
-    if (i__ready) begin
-      \$2856  = { sel_p1_2_1_s, sel_p1_2_0_s };
+    \$2755  = \sel_l10_s0$722 ;
+    if (stall_adv3) begin
+      \$2755  = { sel_p1_2_1_s, sel_p1_2_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2857  = \sel_l12_s0$828 ;
-    if (i__ready) begin
-      \$2857  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+    \$2756  = \sel_l10_s0$578 ;
+    if (stall_adv3) begin
+      \$2756  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2858  = \sel_l12_s0$829 ;
-    if (i__ready) begin
-      \$2858  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
+    \$2757  = sel_l10_s0;
+    if (stall_adv3) begin
+      \$2757  = \$1417 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2859  = \sel_l12_s0$830 ;
-    if (i__ready) begin
-      \$2859  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
+    \$2758  = \sel_l10_s0$586 ;
+    if (stall_adv3) begin
+      \$2758  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2860  = \sel_l12_s0$831 ;
-    if (i__ready) begin
-      \$2860  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
+    \$2759  = \sel_l10_s0$594 ;
+    if (stall_adv3) begin
+      \$2759  = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2861  = \sel_l12_s0$832 ;
-    if (i__ready) begin
-      \$2861  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s };
+    \$2760  = \sel_l10_s0$602 ;
+    if (stall_adv3) begin
+      \$2760  = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2862  = \sel_l12_s0$834 ;
-    if (i__ready) begin
-      \$2862  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s };
+    \$2761  = \sel_l10_s0$643 ;
+    if (stall_adv3) begin
+      \$2761  = \$1421 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2863  = \sel_l12_s0$836 ;
-    if (i__ready) begin
-      \$2863  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s };
+    \$2762  = \sel_l10_s0$653 ;
+    if (stall_adv3) begin
+      \$2762  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2864  = \sel_l12_s0$838 ;
-    if (i__ready) begin
-      \$2864  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s };
+    \$2763  = \sel_l10_s0$663 ;
+    if (stall_adv3) begin
+      \$2763  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2865  = \sel_l12_s0$840 ;
-    if (i__ready) begin
-      \$2865  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s };
+    \$2764  = \sel_l10_s0$613 ;
+    if (stall_adv3) begin
+      \$2764  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2866  = \sel_l12_s0$842 ;
-    if (i__ready) begin
-      \$2866  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s };
+    \$2765  = \sel_l10_s0$612 ;
+    if (stall_adv3) begin
+      \$2765  = \$1425 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2867  = \sel_l12_s0$844 ;
-    if (i__ready) begin
-      \$2867  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s };
+    \$2766  = \sel_l10_s0$623 ;
+    if (stall_adv3) begin
+      \$2766  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2868  = \sel_l12_s0$846 ;
-    if (i__ready) begin
-      \$2868  = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s };
+    \$2767  = \sel_l10_s0$633 ;
+    if (stall_adv3) begin
+      \$2767  = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2869  = \sel_l12_s0$1426 ;
-    if (i__ready) begin
-      \$2869  = \sel_l7_s0$1424 ;
+    \$2768  = \sel_l10_s0$1401 ;
+    if (stall_adv3) begin
+      \$2768  = \sel_l5_s0$1399 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2870  = \sel_l12_s0$1427 ;
-    if (i__ready) begin
-      \$2870  = \sel_l7_s0$1425 ;
+    \$2769  = \sel_l10_s0$1402 ;
+    if (stall_adv3) begin
+      \$2769  = \sel_l5_s0$1400 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2871  = wr__addr;
-    if (i__ready) begin
-      \$2871  = \$2600 [3:0];
+    \$2770  = wr__addr;
+    if (stall_adv4) begin
+      \$2770  = \$2609 [3:0];
     end
     if (rst) begin
-      \$2871  = 4'h0;
+      \$2770  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2872  = rd__addr;
-    if (i__ready) begin
-      \$2872  = \$2601 [3:0];
-    end
-    if (rst) begin
-      \$2872  = 4'hc;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2873  = \sel_l15_s0$1428 ;
-    if (i__ready) begin
-      \$2873  = sel_l12_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2874  = \sel_l15_s0$1429 ;
-    if (i__ready) begin
-      \$2874  = sel_val0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2875  = \sel_l15_s0$1430 ;
-    if (i__ready) begin
-      \$2875  = sel_val1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2876  = \sel_l15_s0$1431 ;
-    if (i__ready) begin
-      \$2876  = sel_val2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2877  = \sel_l15_s0$1432 ;
-    if (i__ready) begin
-      \$2877  = sel_val3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2878  = \sel_l15_s0$1433 ;
-    if (i__ready) begin
-      \$2878  = sel_val4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2879  = \sel_l15_s0$1434 ;
-    if (i__ready) begin
-      \$2879  = sel_val5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2880  = \sel_l15_s0$1435 ;
-    if (i__ready) begin
-      \$2880  = sel_val6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2881  = \sel_l15_s0$1436 ;
-    if (i__ready) begin
-      \$2881  = sel_val7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2882  = sel_l15_s0;
-    if (i__ready) begin
-      \$2882  = { \$1621 , \$1768 , \$1765 , \$1762  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2883  = \sel_l15_s0$891 ;
-    if (i__ready) begin
-      \$2883  = { \$1791 , \$1790 , \$1787 , \$1784  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2884  = \sel_l15_s0$894 ;
-    if (i__ready) begin
-      \$2884  = { \$1815 , \$1813 , \$1810 , \$1806  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2885  = \sel_l15_s0$897 ;
-    if (i__ready) begin
-      \$2885  = { \$1841 , \$1838 , \$1835 , \$1831  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2886  = \sel_l15_s0$900 ;
-    if (i__ready) begin
-      \$2886  = { \$1867 , \$1863 , \$1859 , \$1856  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2887  = \sel_l15_s0$903 ;
-    if (i__ready) begin
-      \$2887  = { \$1895 , \$1890 , \$1886 , \$1883  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2888  = \sel_l15_s0$906 ;
-    if (i__ready) begin
-      \$2888  = { \$1924 , \$1918 , \$1914 , \$1910  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2889  = \sel_l15_s0$909 ;
-    if (i__ready) begin
-      \$2889  = { \$1955 , \$1948 , \$1944 , \$1940  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2890  = \sel_l15_s0$931 ;
-    if (i__ready) begin
-      \$2890  = \sel_l12_s0$1426 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2891  = \sel_l15_s0$1437 ;
-    if (i__ready) begin
-      \$2891  = \sel_l12_s0$1427 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2892  = sel_valid_s0;
-    if (i__ready) begin
-      \$2892  = i__valid;
+    \$2771  = rd__addr;
+    if (stall_adv4) begin
+      \$2771  = \$2610 [3:0];
     end
     if (rst) begin
-      \$2892  = 1'h0;
+      \$2771  = 4'hc;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2893  = sel_valid_s1;
-    if (i__ready) begin
-      \$2893  = sel_valid_s0;
-    end
-    if (rst) begin
-      \$2893  = 1'h0;
+    \$2772  = \sel_l13_s0$1403 ;
+    if (stall_adv5) begin
+      \$2772  = \sel_l10_s0$719 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2894  = sel_valid_s2;
-    if (i__ready) begin
-      \$2894  = sel_valid_s1;
-    end
-    if (rst) begin
-      \$2894  = 1'h0;
+    \$2773  = \sel_l13_s0$734 ;
+    if (stall_adv5) begin
+      \$2773  = { \$1626 , \$1624 , \$1622 , \$1620 , \$1618 , \$1616 , \$1614 , \$1612 , \sel_l10_s0$719 [0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2895  = sel_valid_s3;
-    if (i__ready) begin
-      \$2895  = sel_valid_s2;
-    end
-    if (rst) begin
-      \$2895  = 1'h0;
+    \$2774  = \sel_l13_s0$747 ;
+    if (stall_adv5) begin
+      \$2774  = { \$1644 , \$1642 , \$1640 , \$1638 , \$1636 , \$1634 , \$1632 , \$1630 , \$1628  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2896  = sel_valid_s4;
-    if (i__ready) begin
-      \$2896  = sel_valid_s3;
-    end
-    if (rst) begin
-      \$2896  = 1'h0;
+    \$2775  = \sel_l13_s0$753 ;
+    if (stall_adv5) begin
+      \$2775  = { \$1662 , \$1660 , \$1658 , \$1656 , \$1654 , \$1652 , \$1650 , \$1648 , \$1646  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2897  = mac_pre_s0;
-    if (i__ready) begin
-      \$2897  = \sel_l15_s0$1429 ;
+    \$2776  = \sel_l13_s0$759 ;
+    if (stall_adv5) begin
+      \$2776  = { \$1680 , \$1678 , \$1676 , \$1674 , \$1672 , \$1670 , \$1668 , \$1666 , \$1664  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2898  = \mac_pre_s0$1275 ;
-    if (i__ready) begin
-      \$2898  = \sel_l15_s0$1430 ;
+    \$2777  = \sel_l13_s0$765 ;
+    if (stall_adv5) begin
+      \$2777  = { \$1698 , \$1696 , \$1694 , \$1692 , \$1690 , \$1688 , \$1686 , \$1684 , \$1682  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2899  = \mac_pre_s0$1278 ;
-    if (i__ready) begin
-      \$2899  = \sel_l15_s0$1431 ;
+    \$2778  = \sel_l13_s0$771 ;
+    if (stall_adv5) begin
+      \$2778  = { \$1716 , \$1714 , \$1712 , \$1710 , \$1708 , \$1706 , \$1704 , \$1702 , \$1700  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2900  = \mac_pre_s0$1281 ;
-    if (i__ready) begin
-      \$2900  = \sel_l15_s0$1432 ;
+    \$2779  = \sel_l13_s0$777 ;
+    if (stall_adv5) begin
+      \$2779  = { \$1734 , \$1732 , \$1730 , \$1728 , \$1726 , \$1724 , \$1722 , \$1720 , \$1718  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2901  = \mac_pre_s0$1284 ;
-    if (i__ready) begin
-      \$2901  = \sel_l15_s0$1433 ;
+    \$2780  = \sel_l13_s0$783 ;
+    if (stall_adv5) begin
+      \$2780  = { \$1752 , \$1750 , \$1748 , \$1746 , \$1744 , \$1742 , \$1740 , \$1738 , \$1736  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2902  = \mac_pre_s0$1287 ;
-    if (i__ready) begin
-      \$2902  = \sel_l15_s0$1434 ;
+    \$2781  = sel_l13_s0;
+    if (stall_adv5) begin
+      \$2781  = sel_dl1_r0_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2903  = \mac_pre_s0$1290 ;
-    if (i__ready) begin
-      \$2903  = \sel_l15_s0$1435 ;
+    \$2782  = \sel_l13_s0$735 ;
+    if (stall_adv5) begin
+      \$2782  = sel_dl1_r0_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2904  = \mac_pre_s0$1293 ;
-    if (i__ready) begin
-      \$2904  = \sel_l15_s0$1436 ;
+    \$2783  = \sel_l13_s0$736 ;
+    if (stall_adv5) begin
+      \$2783  = sel_dl1_r0_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2905  = \mac_pre_s0$1273 ;
-    if (i__ready) begin
-      \$2905  = mac_wmux_s3_w0_0;
+    \$2784  = \sel_l13_s0$738 ;
+    if (stall_adv5) begin
+      \$2784  = sel_dl1_r0_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2906  = \mac_pre_s0$1276 ;
-    if (i__ready) begin
-      \$2906  = mac_wmux_s3_w0_1;
+    \$2785  = \sel_l13_s0$739 ;
+    if (stall_adv5) begin
+      \$2785  = sel_dl1_r0_q[39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2907  = \mac_pre_s0$1279 ;
-    if (i__ready) begin
-      \$2907  = mac_wmux_s3_w0_2;
+    \$2786  = \sel_l13_s0$740 ;
+    if (stall_adv5) begin
+      \$2786  = sel_dl1_r0_q[47:40];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2908  = \mac_pre_s0$1282 ;
-    if (i__ready) begin
-      \$2908  = mac_wmux_s3_w0_3;
+    \$2787  = \sel_l13_s0$742 ;
+    if (stall_adv5) begin
+      \$2787  = sel_dl1_r0_q[55:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2909  = \mac_pre_s0$1285 ;
-    if (i__ready) begin
-      \$2909  = mac_wmux_s3_w0_4;
+    \$2788  = \sel_l13_s0$743 ;
+    if (stall_adv5) begin
+      \$2788  = sel_dl1_r0_q[63:56];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2910  = \mac_pre_s0$1288 ;
-    if (i__ready) begin
-      \$2910  = mac_wmux_s3_w0_5;
+    \$2789  = \sel_l13_s0$744 ;
+    if (stall_adv5) begin
+      \$2789  = sel_dl1_r0_q[71:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2911  = \mac_pre_s0$1291 ;
-    if (i__ready) begin
-      \$2911  = mac_wmux_s3_w0_6;
+    \$2790  = \sel_l13_s0$750 ;
+    if (stall_adv5) begin
+      \$2790  = sel_dl1_r0_q[79:72];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2912  = \mac_pre_s0$1294 ;
-    if (i__ready) begin
-      \$2912  = mac_wmux_s3_w0_7;
+    \$2791  = \sel_l13_s0$756 ;
+    if (stall_adv5) begin
+      \$2791  = sel_dl1_r0_q[87:80];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2913  = \mac_pre_s0$1296 ;
-    if (i__ready) begin
-      \$2913  = mac_wmux_s3_w1_0;
+    \$2792  = \sel_l13_s0$762 ;
+    if (stall_adv5) begin
+      \$2792  = sel_dl1_r0_q[95:88];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2914  = \mac_pre_s0$1298 ;
-    if (i__ready) begin
-      \$2914  = mac_wmux_s3_w1_1;
+    \$2793  = \sel_l13_s0$768 ;
+    if (stall_adv5) begin
+      \$2793  = sel_dl1_r0_q[103:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2915  = \mac_pre_s0$1300 ;
-    if (i__ready) begin
-      \$2915  = mac_wmux_s3_w1_2;
+    \$2794  = \sel_l13_s0$774 ;
+    if (stall_adv5) begin
+      \$2794  = sel_dl1_r0_q[111:104];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2916  = \mac_pre_s0$1302 ;
-    if (i__ready) begin
-      \$2916  = mac_wmux_s3_w1_3;
+    \$2795  = \sel_l13_s0$780 ;
+    if (stall_adv5) begin
+      \$2795  = sel_dl1_r0_q[119:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2917  = \mac_pre_s0$1304 ;
-    if (i__ready) begin
-      \$2917  = mac_wmux_s3_w1_4;
+    \$2796  = \sel_l13_s0$786 ;
+    if (stall_adv5) begin
+      \$2796  = sel_dl1_r0_q[127:120];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2918  = \mac_pre_s0$1306 ;
-    if (i__ready) begin
-      \$2918  = mac_wmux_s3_w1_5;
+    \$2797  = \sel_l13_s0$1404 ;
+    if (stall_adv5) begin
+      \$2797  = \sel_l10_s0$1401 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2919  = \mac_pre_s0$1308 ;
-    if (i__ready) begin
-      \$2919  = mac_wmux_s3_w1_6;
+    \$2798  = \sel_l13_s0$1405 ;
+    if (stall_adv5) begin
+      \$2798  = \sel_l10_s0$1402 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2920  = \mac_pre_s0$1310 ;
-    if (i__ready) begin
-      \$2920  = mac_wmux_s3_w1_7;
+    \$2799  = \sel_l15_s0$1406 ;
+    if (stall_adv6) begin
+      \$2799  = \sel_l13_s0$1403 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2921  = \mac_pre_s0$1312 ;
-    if (i__ready) begin
-      \$2921  = mac_wmux_s3_w2_0;
+    \$2800  = \sel_l15_s0$1407 ;
+    if (stall_adv6) begin
+      \$2800  = sel_val0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2922  = \mac_pre_s0$1314 ;
-    if (i__ready) begin
-      \$2922  = mac_wmux_s3_w2_1;
+    \$2801  = \sel_l15_s0$1408 ;
+    if (stall_adv6) begin
+      \$2801  = sel_val1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2923  = \mac_pre_s0$1316 ;
-    if (i__ready) begin
-      \$2923  = mac_wmux_s3_w2_2;
+    \$2802  = \sel_l15_s0$1409 ;
+    if (stall_adv6) begin
+      \$2802  = sel_val2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2924  = \mac_pre_s0$1318 ;
-    if (i__ready) begin
-      \$2924  = mac_wmux_s3_w2_3;
+    \$2803  = \sel_l15_s0$1410 ;
+    if (stall_adv6) begin
+      \$2803  = sel_val3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2925  = \mac_pre_s0$1320 ;
-    if (i__ready) begin
-      \$2925  = mac_wmux_s3_w2_4;
+    \$2804  = \sel_l15_s0$1411 ;
+    if (stall_adv6) begin
+      \$2804  = sel_val4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2926  = \mac_pre_s0$1322 ;
-    if (i__ready) begin
-      \$2926  = mac_wmux_s3_w2_5;
+    \$2805  = \sel_l15_s0$1412 ;
+    if (stall_adv6) begin
+      \$2805  = sel_val5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2927  = \mac_pre_s0$1324 ;
-    if (i__ready) begin
-      \$2927  = mac_wmux_s3_w2_6;
+    \$2806  = \sel_l15_s0$1413 ;
+    if (stall_adv6) begin
+      \$2806  = sel_val6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2928  = \mac_pre_s0$1326 ;
-    if (i__ready) begin
-      \$2928  = mac_wmux_s3_w2_7;
+    \$2807  = \sel_l15_s0$1414 ;
+    if (stall_adv6) begin
+      \$2807  = sel_val7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2929  = \mac_pre_s0$1328 ;
-    if (i__ready) begin
-      \$2929  = mac_wmux_s3_w3_0;
+    \$2808  = sel_l15_s0;
+    if (stall_adv6) begin
+      \$2808  = { \sel_l13_s0$734 [8], \$1774 , \$1771 , \$1768  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2930  = \mac_pre_s0$1330 ;
-    if (i__ready) begin
-      \$2930  = mac_wmux_s3_w3_1;
+    \$2809  = \sel_l15_s0$802 ;
+    if (stall_adv6) begin
+      \$2809  = { \$1797 , \$1796 , \$1793 , \$1790  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2931  = \mac_pre_s0$1332 ;
-    if (i__ready) begin
-      \$2931  = mac_wmux_s3_w3_2;
+    \$2810  = \sel_l15_s0$805 ;
+    if (stall_adv6) begin
+      \$2810  = { \$1821 , \$1819 , \$1816 , \$1812  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2932  = \mac_pre_s0$1334 ;
-    if (i__ready) begin
-      \$2932  = mac_wmux_s3_w3_3;
+    \$2811  = \sel_l15_s0$808 ;
+    if (stall_adv6) begin
+      \$2811  = { \$1847 , \$1844 , \$1841 , \$1837  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2933  = \mac_pre_s0$1336 ;
-    if (i__ready) begin
-      \$2933  = mac_wmux_s3_w3_4;
+    \$2812  = \sel_l15_s0$811 ;
+    if (stall_adv6) begin
+      \$2812  = { \$1873 , \$1869 , \$1865 , \$1862  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2934  = \mac_pre_s0$1338 ;
-    if (i__ready) begin
-      \$2934  = mac_wmux_s3_w3_5;
+    \$2813  = \sel_l15_s0$814 ;
+    if (stall_adv6) begin
+      \$2813  = { \$1901 , \$1896 , \$1892 , \$1889  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2935  = \mac_pre_s0$1340 ;
-    if (i__ready) begin
-      \$2935  = mac_wmux_s3_w3_6;
+    \$2814  = \sel_l15_s0$817 ;
+    if (stall_adv6) begin
+      \$2814  = { \$1930 , \$1924 , \$1920 , \$1916  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2936  = \mac_pre_s0$1342 ;
-    if (i__ready) begin
-      \$2936  = mac_wmux_s3_w3_7;
+    \$2815  = \sel_l15_s0$820 ;
+    if (stall_adv6) begin
+      \$2815  = { \$1961 , \$1954 , \$1950 , \$1946  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2937  = \mac_pre_s0$1443 ;
-    if (i__ready) begin
-      \$2937  = \sel_l15_s0$1437 ;
+    \$2816  = \sel_l15_s0$842 ;
+    if (stall_adv6) begin
+      \$2816  = \sel_l13_s0$1404 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2938  = mac_pre_valid_s0;
+    \$2817  = \sel_l15_s0$1415 ;
+    if (stall_adv6) begin
+      \$2817  = \sel_l13_s0$1405 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2818  = sel_valid_s0;
     if (i__ready) begin
-      \$2938  = sel_valid_s4;
+      \$2818  = i__valid;
     end
     if (rst) begin
-      \$2938  = 1'h0;
+      \$2818  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2939  = mac_mul_s0;
+    \$2819  = sel_valid_s1;
     if (i__ready) begin
-      \$2939  = mac_prod0_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2940  = \mac_mul_s0$1345 ;
-    if (i__ready) begin
-      \$2940  = mac_prod0_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2941  = \mac_mul_s0$1347 ;
-    if (i__ready) begin
-      \$2941  = mac_prod0_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2942  = \mac_mul_s0$1348 ;
-    if (i__ready) begin
-      \$2942  = mac_prod0_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2943  = \mac_mul_s0$1350 ;
-    if (i__ready) begin
-      \$2943  = mac_prod0_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2944  = \mac_mul_s0$1351 ;
-    if (i__ready) begin
-      \$2944  = mac_prod0_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2945  = \mac_mul_s0$1353 ;
-    if (i__ready) begin
-      \$2945  = mac_prod0_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2946  = \mac_mul_s0$1354 ;
-    if (i__ready) begin
-      \$2946  = mac_prod0_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2947  = \mac_mul_s0$1356 ;
-    if (i__ready) begin
-      \$2947  = mac_prod1_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2948  = \mac_mul_s0$1357 ;
-    if (i__ready) begin
-      \$2948  = mac_prod1_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2949  = \mac_mul_s0$1359 ;
-    if (i__ready) begin
-      \$2949  = mac_prod1_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2950  = \mac_mul_s0$1360 ;
-    if (i__ready) begin
-      \$2950  = mac_prod1_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2951  = \mac_mul_s0$1362 ;
-    if (i__ready) begin
-      \$2951  = mac_prod1_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2952  = \mac_mul_s0$1363 ;
-    if (i__ready) begin
-      \$2952  = mac_prod1_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2953  = \mac_mul_s0$1365 ;
-    if (i__ready) begin
-      \$2953  = mac_prod1_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2954  = \mac_mul_s0$1366 ;
-    if (i__ready) begin
-      \$2954  = mac_prod1_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2955  = \mac_mul_s0$1368 ;
-    if (i__ready) begin
-      \$2955  = mac_prod2_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2956  = \mac_mul_s0$1369 ;
-    if (i__ready) begin
-      \$2956  = mac_prod2_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2957  = \mac_mul_s0$1371 ;
-    if (i__ready) begin
-      \$2957  = mac_prod2_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2958  = \mac_mul_s0$1372 ;
-    if (i__ready) begin
-      \$2958  = mac_prod2_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2959  = \mac_mul_s0$1374 ;
-    if (i__ready) begin
-      \$2959  = mac_prod2_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2960  = \mac_mul_s0$1375 ;
-    if (i__ready) begin
-      \$2960  = mac_prod2_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2961  = \mac_mul_s0$1377 ;
-    if (i__ready) begin
-      \$2961  = mac_prod2_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2962  = \mac_mul_s0$1378 ;
-    if (i__ready) begin
-      \$2962  = mac_prod2_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2963  = \mac_mul_s0$1380 ;
-    if (i__ready) begin
-      \$2963  = mac_prod3_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2964  = \mac_mul_s0$1381 ;
-    if (i__ready) begin
-      \$2964  = mac_prod3_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2965  = \mac_mul_s0$1383 ;
-    if (i__ready) begin
-      \$2965  = mac_prod3_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2966  = \mac_mul_s0$1384 ;
-    if (i__ready) begin
-      \$2966  = mac_prod3_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2967  = \mac_mul_s0$1386 ;
-    if (i__ready) begin
-      \$2967  = mac_prod3_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2968  = \mac_mul_s0$1387 ;
-    if (i__ready) begin
-      \$2968  = mac_prod3_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2969  = \mac_mul_s0$1389 ;
-    if (i__ready) begin
-      \$2969  = mac_prod3_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2970  = \mac_mul_s0$1390 ;
-    if (i__ready) begin
-      \$2970  = mac_prod3_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2971  = \mac_mul_s0$1445 ;
-    if (i__ready) begin
-      \$2971  = \mac_pre_s0$1443 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2972  = mac_mul_valid_s0;
-    if (i__ready) begin
-      \$2972  = mac_pre_valid_s0;
+      \$2819  = sel_valid_s0;
     end
     if (rst) begin
-      \$2972  = 1'h0;
+      \$2819  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2973  = mac_add2_s0;
+    \$2820  = sel_valid_s2;
     if (i__ready) begin
-      \$2973  = mac0_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2974  = \mac_add2_s0$1408 ;
-    if (i__ready) begin
-      \$2974  = mac1_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2975  = \mac_add2_s0$1411 ;
-    if (i__ready) begin
-      \$2975  = mac2_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2976  = \mac_add2_s0$1414 ;
-    if (i__ready) begin
-      \$2976  = mac3_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2977  = \mac_add2_s0$1447 ;
-    if (i__ready) begin
-      \$2977  = \mac_mul_s0$1445 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2978  = mac_add2_valid_s0;
-    if (i__ready) begin
-      \$2978  = mac_mul_valid_s0;
+      \$2820  = sel_valid_s1;
     end
     if (rst) begin
-      \$2978  = 1'h0;
+      \$2820  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2979  = o__valid;
+    \$2821  = sel_valid_s3;
     if (i__ready) begin
-      \$2979  = \$2602 ;
+      \$2821  = sel_valid_s2;
     end
     if (rst) begin
-      \$2979  = 1'h0;
+      \$2821  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2980  = mac_acc0_out;
-    if (\$2603 ) begin
-      if (\mac_add2_s0$1447 ) begin
-        \$2980  = \$2596 [31:0];
+    \$2822  = sel_valid_s4;
+    if (i__ready) begin
+      \$2822  = sel_valid_s3;
+    end
+    if (rst) begin
+      \$2822  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2823  = sel_valid_s5;
+    if (i__ready) begin
+      \$2823  = sel_valid_s4;
+    end
+    if (rst) begin
+      \$2823  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2824  = \mac_wmux1_s0$950 ;
+    if (stall_adv7) begin
+      \$2824  = mac_wmux_s0_v0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2825  = \mac_wmux1_s0$969 ;
+    if (stall_adv7) begin
+      \$2825  = mac_wmux_s0_v1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2826  = mac_wmux1_s0;
+    if (stall_adv7) begin
+      \$2826  = mac_wmux_s0_v2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2827  = \mac_wmux1_s0$966 ;
+    if (stall_adv7) begin
+      \$2827  = mac_wmux_s0_v3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2828  = \mac_wmux1_s0$985 ;
+    if (stall_adv7) begin
+      \$2828  = mac_wmux_s0_v4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2829  = \mac_wmux1_s0$998 ;
+    if (stall_adv7) begin
+      \$2829  = mac_wmux_s0_v5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2830  = \mac_wmux1_s0$1011 ;
+    if (stall_adv7) begin
+      \$2830  = mac_wmux_s0_v6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2831  = \mac_wmux1_s0$1024 ;
+    if (stall_adv7) begin
+      \$2831  = mac_wmux_s0_v7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2832  = \mac_wmux1_s0$1037 ;
+    if (stall_adv7) begin
+      \$2832  = mac_wmux_s0_v8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2833  = \mac_wmux1_s0$1050 ;
+    if (stall_adv7) begin
+      \$2833  = mac_wmux_s0_v9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2834  = \mac_wmux1_s0$1063 ;
+    if (stall_adv7) begin
+      \$2834  = mac_wmux_s0_v10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2835  = \mac_wmux1_s0$1076 ;
+    if (stall_adv7) begin
+      \$2835  = mac_wmux_s0_v11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2836  = \mac_wmux1_s0$1089 ;
+    if (stall_adv7) begin
+      \$2836  = mac_wmux_s0_v12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2837  = \mac_wmux1_s0$1102 ;
+    if (stall_adv7) begin
+      \$2837  = mac_wmux_s0_v13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2838  = \mac_wmux1_s0$1115 ;
+    if (stall_adv7) begin
+      \$2838  = mac_wmux_s0_v14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2839  = \mac_wmux1_s0$1128 ;
+    if (stall_adv7) begin
+      \$2839  = \$2612 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2840  = \mac_wmux1_s0$951 ;
+    if (stall_adv7) begin
+      \$2840  = mac_wmux_s0_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2841  = \mac_wmux1_s0$970 ;
+    if (stall_adv7) begin
+      \$2841  = mac_wmux_s0_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2842  = \mac_wmux1_s0$948 ;
+    if (stall_adv7) begin
+      \$2842  = mac_wmux_s0_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2843  = \mac_wmux1_s0$967 ;
+    if (stall_adv7) begin
+      \$2843  = mac_wmux_s0_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2844  = \mac_wmux1_s0$986 ;
+    if (stall_adv7) begin
+      \$2844  = mac_wmux_s0_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2845  = \mac_wmux1_s0$999 ;
+    if (stall_adv7) begin
+      \$2845  = mac_wmux_s0_d5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2846  = \mac_wmux1_s0$1012 ;
+    if (stall_adv7) begin
+      \$2846  = mac_wmux_s0_d6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2847  = \mac_wmux1_s0$1025 ;
+    if (stall_adv7) begin
+      \$2847  = mac_wmux_s0_d7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2848  = \mac_wmux1_s0$1038 ;
+    if (stall_adv7) begin
+      \$2848  = mac_wmux_s0_d8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2849  = \mac_wmux1_s0$1051 ;
+    if (stall_adv7) begin
+      \$2849  = mac_wmux_s0_d9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2850  = \mac_wmux1_s0$1064 ;
+    if (stall_adv7) begin
+      \$2850  = mac_wmux_s0_d10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2851  = \mac_wmux1_s0$1077 ;
+    if (stall_adv7) begin
+      \$2851  = mac_wmux_s0_d11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2852  = \mac_wmux1_s0$1090 ;
+    if (stall_adv7) begin
+      \$2852  = mac_wmux_s0_d12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2853  = \mac_wmux1_s0$1103 ;
+    if (stall_adv7) begin
+      \$2853  = mac_wmux_s0_d13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2854  = \mac_wmux1_s0$1116 ;
+    if (stall_adv7) begin
+      \$2854  = mac_wmux_s0_d14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2855  = \mac_wmux1_s0$1129 ;
+    if (stall_adv7) begin
+      \$2855  = mac_wmux_drop15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2856  = \mac_wmux1_s0$954 ;
+    if (stall_adv7) begin
+      \$2856  = mac_wmux_s0_w0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2857  = \mac_wmux1_s0$957 ;
+    if (stall_adv7) begin
+      \$2857  = mac_wmux_s0_w1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2858  = \mac_wmux1_s0$960 ;
+    if (stall_adv7) begin
+      \$2858  = mac_wmux_s0_w2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2859  = \mac_wmux1_s0$963 ;
+    if (stall_adv7) begin
+      \$2859  = mac_wmux_s0_w3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2860  = \mac_wmux1_s0$973 ;
+    if (stall_adv7) begin
+      \$2860  = mac_wmux_s0_w0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2861  = \mac_wmux1_s0$976 ;
+    if (stall_adv7) begin
+      \$2861  = mac_wmux_s0_w1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2862  = \mac_wmux1_s0$979 ;
+    if (stall_adv7) begin
+      \$2862  = mac_wmux_s0_w2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2863  = \mac_wmux1_s0$982 ;
+    if (stall_adv7) begin
+      \$2863  = mac_wmux_s0_w3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2864  = \mac_wmux1_s0$955 ;
+    if (stall_adv7) begin
+      \$2864  = mac_wmux_s0_w0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2865  = \mac_wmux1_s0$958 ;
+    if (stall_adv7) begin
+      \$2865  = mac_wmux_s0_w1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2866  = \mac_wmux1_s0$961 ;
+    if (stall_adv7) begin
+      \$2866  = mac_wmux_s0_w2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2867  = \mac_wmux1_s0$964 ;
+    if (stall_adv7) begin
+      \$2867  = mac_wmux_s0_w3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2868  = \mac_wmux1_s0$974 ;
+    if (stall_adv7) begin
+      \$2868  = mac_wmux_s0_w0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2869  = \mac_wmux1_s0$977 ;
+    if (stall_adv7) begin
+      \$2869  = mac_wmux_s0_w1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2870  = \mac_wmux1_s0$980 ;
+    if (stall_adv7) begin
+      \$2870  = mac_wmux_s0_w2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2871  = \mac_wmux1_s0$983 ;
+    if (stall_adv7) begin
+      \$2871  = mac_wmux_s0_w3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2872  = \mac_wmux1_s0$990 ;
+    if (stall_adv7) begin
+      \$2872  = mac_wmux_s0_w0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2873  = \mac_wmux1_s0$992 ;
+    if (stall_adv7) begin
+      \$2873  = mac_wmux_s0_w1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2874  = \mac_wmux1_s0$994 ;
+    if (stall_adv7) begin
+      \$2874  = mac_wmux_s0_w2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2875  = \mac_wmux1_s0$996 ;
+    if (stall_adv7) begin
+      \$2875  = mac_wmux_s0_w3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2876  = \mac_wmux1_s0$1003 ;
+    if (stall_adv7) begin
+      \$2876  = mac_wmux_s0_w0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2877  = \mac_wmux1_s0$1005 ;
+    if (stall_adv7) begin
+      \$2877  = mac_wmux_s0_w1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2878  = \mac_wmux1_s0$1007 ;
+    if (stall_adv7) begin
+      \$2878  = mac_wmux_s0_w2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2879  = \mac_wmux1_s0$1009 ;
+    if (stall_adv7) begin
+      \$2879  = mac_wmux_s0_w3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2880  = \mac_wmux1_s0$1016 ;
+    if (stall_adv7) begin
+      \$2880  = mac_wmux_s0_w0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2881  = \mac_wmux1_s0$1018 ;
+    if (stall_adv7) begin
+      \$2881  = mac_wmux_s0_w1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2882  = \mac_wmux1_s0$1020 ;
+    if (stall_adv7) begin
+      \$2882  = mac_wmux_s0_w2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2883  = \mac_wmux1_s0$1022 ;
+    if (stall_adv7) begin
+      \$2883  = mac_wmux_s0_w3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2884  = \mac_wmux1_s0$1029 ;
+    if (stall_adv7) begin
+      \$2884  = mac_wmux_s0_w0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2885  = \mac_wmux1_s0$1031 ;
+    if (stall_adv7) begin
+      \$2885  = mac_wmux_s0_w1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2886  = \mac_wmux1_s0$1033 ;
+    if (stall_adv7) begin
+      \$2886  = mac_wmux_s0_w2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2887  = \mac_wmux1_s0$1035 ;
+    if (stall_adv7) begin
+      \$2887  = mac_wmux_s0_w3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2888  = \mac_wmux1_s0$1042 ;
+    if (stall_adv7) begin
+      \$2888  = mac_wmux_s0_w0_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2889  = \mac_wmux1_s0$1044 ;
+    if (stall_adv7) begin
+      \$2889  = mac_wmux_s0_w1_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2890  = \mac_wmux1_s0$1046 ;
+    if (stall_adv7) begin
+      \$2890  = mac_wmux_s0_w2_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2891  = \mac_wmux1_s0$1048 ;
+    if (stall_adv7) begin
+      \$2891  = mac_wmux_s0_w3_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2892  = \mac_wmux1_s0$1055 ;
+    if (stall_adv7) begin
+      \$2892  = mac_wmux_s0_w0_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2893  = \mac_wmux1_s0$1057 ;
+    if (stall_adv7) begin
+      \$2893  = mac_wmux_s0_w1_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2894  = \mac_wmux1_s0$1059 ;
+    if (stall_adv7) begin
+      \$2894  = mac_wmux_s0_w2_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2895  = \mac_wmux1_s0$1061 ;
+    if (stall_adv7) begin
+      \$2895  = mac_wmux_s0_w3_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2896  = \mac_wmux1_s0$1068 ;
+    if (stall_adv7) begin
+      \$2896  = mac_wmux_s0_w0_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2897  = \mac_wmux1_s0$1070 ;
+    if (stall_adv7) begin
+      \$2897  = mac_wmux_s0_w1_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2898  = \mac_wmux1_s0$1072 ;
+    if (stall_adv7) begin
+      \$2898  = mac_wmux_s0_w2_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2899  = \mac_wmux1_s0$1074 ;
+    if (stall_adv7) begin
+      \$2899  = mac_wmux_s0_w3_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2900  = \mac_wmux1_s0$1081 ;
+    if (stall_adv7) begin
+      \$2900  = mac_wmux_s0_w0_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2901  = \mac_wmux1_s0$1083 ;
+    if (stall_adv7) begin
+      \$2901  = mac_wmux_s0_w1_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2902  = \mac_wmux1_s0$1085 ;
+    if (stall_adv7) begin
+      \$2902  = mac_wmux_s0_w2_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2903  = \mac_wmux1_s0$1087 ;
+    if (stall_adv7) begin
+      \$2903  = mac_wmux_s0_w3_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2904  = \mac_wmux1_s0$1094 ;
+    if (stall_adv7) begin
+      \$2904  = mac_wmux_s0_w0_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2905  = \mac_wmux1_s0$1096 ;
+    if (stall_adv7) begin
+      \$2905  = mac_wmux_s0_w1_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2906  = \mac_wmux1_s0$1098 ;
+    if (stall_adv7) begin
+      \$2906  = mac_wmux_s0_w2_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2907  = \mac_wmux1_s0$1100 ;
+    if (stall_adv7) begin
+      \$2907  = mac_wmux_s0_w3_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2908  = \mac_wmux1_s0$1107 ;
+    if (stall_adv7) begin
+      \$2908  = mac_wmux_s0_w0_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2909  = \mac_wmux1_s0$1109 ;
+    if (stall_adv7) begin
+      \$2909  = mac_wmux_s0_w1_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2910  = \mac_wmux1_s0$1111 ;
+    if (stall_adv7) begin
+      \$2910  = mac_wmux_s0_w2_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2911  = \mac_wmux1_s0$1113 ;
+    if (stall_adv7) begin
+      \$2911  = mac_wmux_s0_w3_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2912  = \mac_wmux1_s0$1120 ;
+    if (stall_adv7) begin
+      \$2912  = mac_wmux_s0_w0_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2913  = \mac_wmux1_s0$1122 ;
+    if (stall_adv7) begin
+      \$2913  = mac_wmux_s0_w1_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2914  = \mac_wmux1_s0$1124 ;
+    if (stall_adv7) begin
+      \$2914  = mac_wmux_s0_w2_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2915  = \mac_wmux1_s0$1126 ;
+    if (stall_adv7) begin
+      \$2915  = mac_wmux_s0_w3_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2916  = \mac_wmux1_s0$1133 ;
+    if (stall_adv7) begin
+      \$2916  = \sel_l15_s0$842 [127:120];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2917  = \mac_wmux1_s0$1135 ;
+    if (stall_adv7) begin
+      \$2917  = \sel_l15_s0$842 [255:248];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2918  = \mac_wmux1_s0$1137 ;
+    if (stall_adv7) begin
+      \$2918  = \sel_l15_s0$842 [383:376];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2919  = \mac_wmux1_s0$1139 ;
+    if (stall_adv7) begin
+      \$2919  = \sel_l15_s0$842 [511:504];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2920  = \mac_wmux1_s0$1422 ;
+    if (stall_adv7) begin
+      \$2920  = \sel_l15_s0$1407 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2921  = \mac_wmux1_s0$1423 ;
+    if (stall_adv7) begin
+      \$2921  = \sel_l15_s0$1408 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2922  = \mac_wmux1_s0$1424 ;
+    if (stall_adv7) begin
+      \$2922  = \sel_l15_s0$1409 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2923  = \mac_wmux1_s0$1425 ;
+    if (stall_adv7) begin
+      \$2923  = \sel_l15_s0$1410 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2924  = \mac_wmux1_s0$1426 ;
+    if (stall_adv7) begin
+      \$2924  = \sel_l15_s0$1411 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2925  = \mac_wmux1_s0$1427 ;
+    if (stall_adv7) begin
+      \$2925  = \sel_l15_s0$1412 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2926  = \mac_wmux1_s0$1428 ;
+    if (stall_adv7) begin
+      \$2926  = \sel_l15_s0$1413 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2927  = \mac_wmux1_s0$1429 ;
+    if (stall_adv7) begin
+      \$2927  = \sel_l15_s0$1414 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2928  = \mac_wmux1_s0$1430 ;
+    if (stall_adv7) begin
+      \$2928  = \sel_l15_s0$1415 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2929  = mac_wmux1_valid_s0;
+    if (stall_adv7) begin
+      \$2929  = sel_valid_s5;
+    end
+    if (rst) begin
+      \$2929  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2930  = mac_pre_s0;
+    if (stall_adv8) begin
+      \$2930  = \mac_wmux1_s0$1422 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2931  = \mac_pre_s0$1433 ;
+    if (stall_adv8) begin
+      \$2931  = \mac_wmux1_s0$1423 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2932  = \mac_pre_s0$1434 ;
+    if (stall_adv8) begin
+      \$2932  = \mac_wmux1_s0$1424 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2933  = \mac_pre_s0$1435 ;
+    if (stall_adv8) begin
+      \$2933  = \mac_wmux1_s0$1425 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2934  = \mac_pre_s0$1436 ;
+    if (stall_adv8) begin
+      \$2934  = \mac_wmux1_s0$1426 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2935  = \mac_pre_s0$1437 ;
+    if (stall_adv8) begin
+      \$2935  = \mac_wmux1_s0$1427 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2936  = \mac_pre_s0$1438 ;
+    if (stall_adv8) begin
+      \$2936  = \mac_wmux1_s0$1428 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2937  = \mac_pre_s0$1439 ;
+    if (stall_adv8) begin
+      \$2937  = \mac_wmux1_s0$1429 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2938  = \mac_pre_s0$1440 ;
+    if (stall_adv8) begin
+      \$2938  = mac_wmux_s3_w0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2939  = \mac_pre_s0$1441 ;
+    if (stall_adv8) begin
+      \$2939  = mac_wmux_s3_w0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2940  = \mac_pre_s0$1442 ;
+    if (stall_adv8) begin
+      \$2940  = mac_wmux_s3_w0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2941  = \mac_pre_s0$1443 ;
+    if (stall_adv8) begin
+      \$2941  = mac_wmux_s3_w0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2942  = \mac_pre_s0$1444 ;
+    if (stall_adv8) begin
+      \$2942  = mac_wmux_s3_w0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2943  = \mac_pre_s0$1445 ;
+    if (stall_adv8) begin
+      \$2943  = mac_wmux_s3_w0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2944  = \mac_pre_s0$1446 ;
+    if (stall_adv8) begin
+      \$2944  = mac_wmux_s3_w0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2945  = \mac_pre_s0$1447 ;
+    if (stall_adv8) begin
+      \$2945  = mac_wmux_s3_w0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2946  = \mac_pre_s0$1448 ;
+    if (stall_adv8) begin
+      \$2946  = mac_wmux_s3_w1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2947  = \mac_pre_s0$1449 ;
+    if (stall_adv8) begin
+      \$2947  = mac_wmux_s3_w1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2948  = \mac_pre_s0$1450 ;
+    if (stall_adv8) begin
+      \$2948  = mac_wmux_s3_w1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2949  = \mac_pre_s0$1451 ;
+    if (stall_adv8) begin
+      \$2949  = mac_wmux_s3_w1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2950  = \mac_pre_s0$1452 ;
+    if (stall_adv8) begin
+      \$2950  = mac_wmux_s3_w1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2951  = \mac_pre_s0$1453 ;
+    if (stall_adv8) begin
+      \$2951  = mac_wmux_s3_w1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2952  = \mac_pre_s0$1454 ;
+    if (stall_adv8) begin
+      \$2952  = mac_wmux_s3_w1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2953  = \mac_pre_s0$1455 ;
+    if (stall_adv8) begin
+      \$2953  = mac_wmux_s3_w1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2954  = \mac_pre_s0$1456 ;
+    if (stall_adv8) begin
+      \$2954  = mac_wmux_s3_w2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2955  = \mac_pre_s0$1457 ;
+    if (stall_adv8) begin
+      \$2955  = mac_wmux_s3_w2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2956  = \mac_pre_s0$1458 ;
+    if (stall_adv8) begin
+      \$2956  = mac_wmux_s3_w2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2957  = \mac_pre_s0$1459 ;
+    if (stall_adv8) begin
+      \$2957  = mac_wmux_s3_w2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2958  = \mac_pre_s0$1460 ;
+    if (stall_adv8) begin
+      \$2958  = mac_wmux_s3_w2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2959  = \mac_pre_s0$1461 ;
+    if (stall_adv8) begin
+      \$2959  = mac_wmux_s3_w2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2960  = \mac_pre_s0$1462 ;
+    if (stall_adv8) begin
+      \$2960  = mac_wmux_s3_w2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2961  = \mac_pre_s0$1463 ;
+    if (stall_adv8) begin
+      \$2961  = mac_wmux_s3_w2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2962  = \mac_pre_s0$1464 ;
+    if (stall_adv8) begin
+      \$2962  = mac_wmux_s3_w3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2963  = \mac_pre_s0$1465 ;
+    if (stall_adv8) begin
+      \$2963  = mac_wmux_s3_w3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2964  = \mac_pre_s0$1466 ;
+    if (stall_adv8) begin
+      \$2964  = mac_wmux_s3_w3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2965  = \mac_pre_s0$1467 ;
+    if (stall_adv8) begin
+      \$2965  = mac_wmux_s3_w3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2966  = \mac_pre_s0$1468 ;
+    if (stall_adv8) begin
+      \$2966  = mac_wmux_s3_w3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2967  = \mac_pre_s0$1469 ;
+    if (stall_adv8) begin
+      \$2967  = mac_wmux_s3_w3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2968  = \mac_pre_s0$1470 ;
+    if (stall_adv8) begin
+      \$2968  = mac_wmux_s3_w3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2969  = \mac_pre_s0$1471 ;
+    if (stall_adv8) begin
+      \$2969  = mac_wmux_s3_w3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2970  = \mac_pre_s0$1472 ;
+    if (stall_adv8) begin
+      \$2970  = \mac_wmux1_s0$1430 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2971  = mac_pre_valid_s0;
+    if (stall_adv8) begin
+      \$2971  = mac_wmux1_valid_s0;
+    end
+    if (rst) begin
+      \$2971  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2972  = mac_dspin_s0;
+    if (stall_adv9) begin
+      \$2972  = \mac_pre_s0$1472 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2973  = mac_dspin_valid_s0;
+    if (stall_adv9) begin
+      \$2973  = mac_pre_valid_s0;
+    end
+    if (rst) begin
+      \$2973  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2974  = mac_mul_s0;
+    if (stall_adv10) begin
+      \$2974  = mac_prod0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2975  = \mac_mul_s0$1288 ;
+    if (stall_adv10) begin
+      \$2975  = mac_prod0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2976  = \mac_mul_s0$1290 ;
+    if (stall_adv10) begin
+      \$2976  = mac_prod0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2977  = \mac_mul_s0$1291 ;
+    if (stall_adv10) begin
+      \$2977  = mac_prod0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2978  = \mac_mul_s0$1293 ;
+    if (stall_adv10) begin
+      \$2978  = mac_prod0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2979  = \mac_mul_s0$1294 ;
+    if (stall_adv10) begin
+      \$2979  = mac_prod0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2980  = \mac_mul_s0$1296 ;
+    if (stall_adv10) begin
+      \$2980  = mac_prod0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2981  = \mac_mul_s0$1297 ;
+    if (stall_adv10) begin
+      \$2981  = mac_prod0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2982  = \mac_mul_s0$1299 ;
+    if (stall_adv10) begin
+      \$2982  = mac_prod1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2983  = \mac_mul_s0$1300 ;
+    if (stall_adv10) begin
+      \$2983  = mac_prod1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2984  = \mac_mul_s0$1302 ;
+    if (stall_adv10) begin
+      \$2984  = mac_prod1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2985  = \mac_mul_s0$1303 ;
+    if (stall_adv10) begin
+      \$2985  = mac_prod1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2986  = \mac_mul_s0$1305 ;
+    if (stall_adv10) begin
+      \$2986  = mac_prod1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2987  = \mac_mul_s0$1306 ;
+    if (stall_adv10) begin
+      \$2987  = mac_prod1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2988  = \mac_mul_s0$1308 ;
+    if (stall_adv10) begin
+      \$2988  = mac_prod1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2989  = \mac_mul_s0$1309 ;
+    if (stall_adv10) begin
+      \$2989  = mac_prod1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2990  = \mac_mul_s0$1311 ;
+    if (stall_adv10) begin
+      \$2990  = mac_prod2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2991  = \mac_mul_s0$1312 ;
+    if (stall_adv10) begin
+      \$2991  = mac_prod2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2992  = \mac_mul_s0$1314 ;
+    if (stall_adv10) begin
+      \$2992  = mac_prod2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2993  = \mac_mul_s0$1315 ;
+    if (stall_adv10) begin
+      \$2993  = mac_prod2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2994  = \mac_mul_s0$1317 ;
+    if (stall_adv10) begin
+      \$2994  = mac_prod2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2995  = \mac_mul_s0$1318 ;
+    if (stall_adv10) begin
+      \$2995  = mac_prod2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2996  = \mac_mul_s0$1320 ;
+    if (stall_adv10) begin
+      \$2996  = mac_prod2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2997  = \mac_mul_s0$1321 ;
+    if (stall_adv10) begin
+      \$2997  = mac_prod2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2998  = \mac_mul_s0$1323 ;
+    if (stall_adv10) begin
+      \$2998  = mac_prod3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2999  = \mac_mul_s0$1324 ;
+    if (stall_adv10) begin
+      \$2999  = mac_prod3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3000  = \mac_mul_s0$1326 ;
+    if (stall_adv10) begin
+      \$3000  = mac_prod3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3001  = \mac_mul_s0$1327 ;
+    if (stall_adv10) begin
+      \$3001  = mac_prod3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3002  = \mac_mul_s0$1329 ;
+    if (stall_adv10) begin
+      \$3002  = mac_prod3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3003  = \mac_mul_s0$1330 ;
+    if (stall_adv10) begin
+      \$3003  = mac_prod3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3004  = \mac_mul_s0$1332 ;
+    if (stall_adv10) begin
+      \$3004  = mac_prod3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3005  = \mac_mul_s0$1333 ;
+    if (stall_adv10) begin
+      \$3005  = mac_prod3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3006  = \mac_mul_s0$1508 ;
+    if (stall_adv10) begin
+      \$3006  = mac_dspin_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3007  = mac_mul_valid_s0;
+    if (stall_adv10) begin
+      \$3007  = mac_dspin_valid_s0;
+    end
+    if (rst) begin
+      \$3007  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3008  = mac_add0_s0;
+    if (stall_adv11) begin
+      \$3008  = mac0_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3009  = \mac_add0_s0$1338 ;
+    if (stall_adv11) begin
+      \$3009  = mac0_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3010  = \mac_add0_s0$1340 ;
+    if (stall_adv11) begin
+      \$3010  = mac0_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3011  = \mac_add0_s0$1341 ;
+    if (stall_adv11) begin
+      \$3011  = mac0_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3012  = \mac_add0_s0$1343 ;
+    if (stall_adv11) begin
+      \$3012  = mac1_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3013  = \mac_add0_s0$1344 ;
+    if (stall_adv11) begin
+      \$3013  = mac1_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3014  = \mac_add0_s0$1346 ;
+    if (stall_adv11) begin
+      \$3014  = mac1_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3015  = \mac_add0_s0$1347 ;
+    if (stall_adv11) begin
+      \$3015  = mac1_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3016  = \mac_add0_s0$1349 ;
+    if (stall_adv11) begin
+      \$3016  = mac2_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3017  = \mac_add0_s0$1350 ;
+    if (stall_adv11) begin
+      \$3017  = mac2_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3018  = \mac_add0_s0$1352 ;
+    if (stall_adv11) begin
+      \$3018  = mac2_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3019  = \mac_add0_s0$1353 ;
+    if (stall_adv11) begin
+      \$3019  = mac2_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3020  = \mac_add0_s0$1355 ;
+    if (stall_adv11) begin
+      \$3020  = mac3_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3021  = \mac_add0_s0$1356 ;
+    if (stall_adv11) begin
+      \$3021  = mac3_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3022  = \mac_add0_s0$1358 ;
+    if (stall_adv11) begin
+      \$3022  = mac3_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3023  = \mac_add0_s0$1359 ;
+    if (stall_adv11) begin
+      \$3023  = mac3_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3024  = \mac_add0_s0$1510 ;
+    if (stall_adv11) begin
+      \$3024  = \mac_mul_s0$1508 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3025  = mac_add0_valid_s0;
+    if (stall_adv11) begin
+      \$3025  = mac_mul_valid_s0;
+    end
+    if (rst) begin
+      \$3025  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3026  = mac_add1_s0;
+    if (stall_adv12) begin
+      \$3026  = mac0_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3027  = \mac_add1_s0$1364 ;
+    if (stall_adv12) begin
+      \$3027  = mac0_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3028  = \mac_add1_s0$1366 ;
+    if (stall_adv12) begin
+      \$3028  = mac1_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3029  = \mac_add1_s0$1367 ;
+    if (stall_adv12) begin
+      \$3029  = mac1_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3030  = \mac_add1_s0$1369 ;
+    if (stall_adv12) begin
+      \$3030  = mac2_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3031  = \mac_add1_s0$1370 ;
+    if (stall_adv12) begin
+      \$3031  = mac2_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3032  = \mac_add1_s0$1372 ;
+    if (stall_adv12) begin
+      \$3032  = mac3_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3033  = \mac_add1_s0$1373 ;
+    if (stall_adv12) begin
+      \$3033  = mac3_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3034  = \mac_add1_s0$1512 ;
+    if (stall_adv12) begin
+      \$3034  = \mac_add0_s0$1510 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3035  = mac_add1_valid_s0;
+    if (stall_adv12) begin
+      \$3035  = mac_add0_valid_s0;
+    end
+    if (rst) begin
+      \$3035  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3036  = mac_add2_s0;
+    if (stall_adv13) begin
+      \$3036  = mac0_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3037  = \mac_add2_s0$1383 ;
+    if (stall_adv13) begin
+      \$3037  = mac1_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3038  = \mac_add2_s0$1386 ;
+    if (stall_adv13) begin
+      \$3038  = mac2_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3039  = \mac_add2_s0$1389 ;
+    if (stall_adv13) begin
+      \$3039  = mac3_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3040  = \mac_add2_s0$1514 ;
+    if (stall_adv13) begin
+      \$3040  = \mac_add1_s0$1512 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3041  = mac_add2_valid_s0;
+    if (stall_adv13) begin
+      \$3041  = mac_add1_valid_s0;
+    end
+    if (rst) begin
+      \$3041  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3042  = o__valid;
+    if (i__ready) begin
+      \$3042  = \$2613 ;
+    end
+    if (rst) begin
+      \$3042  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3043  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$3043  = \$2614 ;
+    end
+    if (rst) begin
+      \$3043  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3044  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$3044  = \$2615 ;
+    end
+    if (rst) begin
+      \$3044  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3045  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$3045  = \$2616 ;
+    end
+    if (rst) begin
+      \$3045  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3046  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$3046  = \$2617 ;
+    end
+    if (rst) begin
+      \$3046  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3047  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$3047  = \$2618 ;
+    end
+    if (rst) begin
+      \$3047  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3048  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$3048  = \$2619 ;
+    end
+    if (rst) begin
+      \$3048  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3049  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$3049  = \$2620 ;
+    end
+    if (rst) begin
+      \$3049  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3050  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$3050  = \$2621 ;
+    end
+    if (rst) begin
+      \$3050  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3051  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$3051  = \$2622 ;
+    end
+    if (rst) begin
+      \$3051  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3052  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$3052  = \$2623 ;
+    end
+    if (rst) begin
+      \$3052  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3053  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$3053  = \$2624 ;
+    end
+    if (rst) begin
+      \$3053  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3054  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$3054  = \$2625 ;
+    end
+    if (rst) begin
+      \$3054  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3055  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$3055  = \$2626 ;
+    end
+    if (rst) begin
+      \$3055  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3056  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$3056  = \$2627 ;
+    end
+    if (rst) begin
+      \$3056  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3057  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$3057  = \$2628 ;
+    end
+    if (rst) begin
+      \$3057  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3058  = mac_acc0_out;
+    if (\$2629 ) begin
+      if (\mac_add2_s0$1514 ) begin
+        \$3058  = \$2605 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2981  = mac_acc0;
-    if (\$2603 ) begin
+    \$3059  = mac_acc0;
+    if (\$2629 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1447 ) begin
-        \$2981  = 32'd0;
+      if (\mac_add2_s0$1514 ) begin
+        \$3059  = 32'd0;
       end else begin
-        \$2981  = \$2596 [31:0];
+        \$3059  = \$2605 [31:0];
       end
     end
     if (rst) begin
-      \$2981  = 32'd0;
+      \$3059  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2982  = mac_acc1_out;
-    if (\$2604 ) begin
-      if (\mac_add2_s0$1447 ) begin
-        \$2982  = \$2597 [31:0];
+    \$3060  = mac_acc1_out;
+    if (\$2630 ) begin
+      if (\mac_add2_s0$1514 ) begin
+        \$3060  = \$2606 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2983  = mac_acc1;
-    if (\$2604 ) begin
+    \$3061  = mac_acc1;
+    if (\$2630 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1447 ) begin
-        \$2983  = 32'd0;
+      if (\mac_add2_s0$1514 ) begin
+        \$3061  = 32'd0;
       end else begin
-        \$2983  = \$2597 [31:0];
+        \$3061  = \$2606 [31:0];
       end
     end
     if (rst) begin
-      \$2983  = 32'd0;
+      \$3061  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2984  = mac_acc2_out;
-    if (\$2605 ) begin
-      if (\mac_add2_s0$1447 ) begin
-        \$2984  = \$2598 [31:0];
+    \$3062  = mac_acc2_out;
+    if (\$2631 ) begin
+      if (\mac_add2_s0$1514 ) begin
+        \$3062  = \$2607 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2985  = mac_acc2;
-    if (\$2605 ) begin
+    \$3063  = mac_acc2;
+    if (\$2631 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1447 ) begin
-        \$2985  = 32'd0;
+      if (\mac_add2_s0$1514 ) begin
+        \$3063  = 32'd0;
       end else begin
-        \$2985  = \$2598 [31:0];
+        \$3063  = \$2607 [31:0];
       end
     end
     if (rst) begin
-      \$2985  = 32'd0;
+      \$3063  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2986  = mac_acc3_out;
-    if (\$2606 ) begin
-      if (\mac_add2_s0$1447 ) begin
-        \$2986  = \$2599 [31:0];
+    \$3064  = mac_acc3_out;
+    if (\$2632 ) begin
+      if (\mac_add2_s0$1514 ) begin
+        \$3064  = \$2608 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2987  = mac_acc3;
-    if (\$2606 ) begin
+    \$3065  = mac_acc3;
+    if (\$2632 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1447 ) begin
-        \$2987  = 32'd0;
+      if (\mac_add2_s0$1514 ) begin
+        \$3065  = 32'd0;
       end else begin
-        \$2987  = \$2599 [31:0];
+        \$3065  = \$2608 [31:0];
       end
     end
     if (rst) begin
-      \$2987  = 32'd0;
+      \$3065  = 32'd0;
     end
   end
   assign advance = i__ready;
@@ -11507,8 +12581,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign sel_key13 = \$43 [7:0];
   assign sel_key14 = \$46 [7:0];
   assign sel_key15 = \$49 [7:0];
-  assign sel_beats = { \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50  };
-  assign sel_keep = { \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413 , \$1412 , \$1411 , \$1410  };
+  assign sel_beats = { \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51  };
+  assign sel_keep = { \$1428 , \$1427 , \$1426 , \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413  };
   assign sel_pre0_1 = { sel_p0_1_0_c, sel_p0_1_0_s };
   assign sel_pre0_3 = { 1'h0, sel_p0_3_0_c, sel_p0_3_0_s };
   assign sel_pre0_5 = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
@@ -11539,29 +12613,29 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign sel_pre3_14 = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s };
   assign sel_dl1_r0_wp = wr__addr;
   assign wr__data = i__payload[127:0];
-  assign wr__en = i__ready;
+  assign wr__en = stall_adv4;
   assign sel_dl1_r0_rp = rd__addr;
   assign rd__data = sel_dl1_r0_q;
-  assign sel_sel0 = { \$1621 , \$1619 , \$1617 , \$1615 , \$1613 , \$1611 , \$1609 , \$1607 , sel_l12_s0[0] };
-  assign sel_sel1 = { \$1639 , \$1637 , \$1635 , \$1633 , \$1631 , \$1629 , \$1627 , \$1625 , \$1623  };
-  assign sel_sel2 = { \$1657 , \$1655 , \$1653 , \$1651 , \$1649 , \$1647 , \$1645 , \$1643 , \$1641  };
-  assign sel_sel3 = { \$1675 , \$1673 , \$1671 , \$1669 , \$1667 , \$1665 , \$1663 , \$1661 , \$1659  };
-  assign sel_sel4 = { \$1693 , \$1691 , \$1689 , \$1687 , \$1685 , \$1683 , \$1681 , \$1679 , \$1677  };
-  assign sel_sel5 = { \$1711 , \$1709 , \$1707 , \$1705 , \$1703 , \$1701 , \$1699 , \$1697 , \$1695  };
-  assign sel_sel6 = { \$1729 , \$1727 , \$1725 , \$1723 , \$1721 , \$1719 , \$1717 , \$1715 , \$1713  };
-  assign sel_sel7 = { \$1747 , \$1745 , \$1743 , \$1741 , \$1739 , \$1737 , \$1735 , \$1733 , \$1731  };
-  assign sel_idx0 = { \$1621 , \$1768 , \$1765 , \$1762  };
-  assign sel_idx1 = { \$1791 , \$1790 , \$1787 , \$1784  };
-  assign sel_idx2 = { \$1815 , \$1813 , \$1810 , \$1806  };
-  assign sel_idx3 = { \$1841 , \$1838 , \$1835 , \$1831  };
-  assign sel_idx4 = { \$1867 , \$1863 , \$1859 , \$1856  };
-  assign sel_idx5 = { \$1895 , \$1890 , \$1886 , \$1883  };
-  assign sel_idx6 = { \$1924 , \$1918 , \$1914 , \$1910  };
-  assign sel_idx7 = { \$1955 , \$1948 , \$1944 , \$1940  };
-  assign mac_acc0_next = \$2596 [31:0];
-  assign mac_acc1_next = \$2597 [31:0];
-  assign mac_acc2_next = \$2598 [31:0];
-  assign mac_acc3_next = \$2599 [31:0];
+  assign sel_sel0 = { \$1626 , \$1624 , \$1622 , \$1620 , \$1618 , \$1616 , \$1614 , \$1612 , \sel_l10_s0$719 [0] };
+  assign sel_sel1 = { \$1644 , \$1642 , \$1640 , \$1638 , \$1636 , \$1634 , \$1632 , \$1630 , \$1628  };
+  assign sel_sel2 = { \$1662 , \$1660 , \$1658 , \$1656 , \$1654 , \$1652 , \$1650 , \$1648 , \$1646  };
+  assign sel_sel3 = { \$1680 , \$1678 , \$1676 , \$1674 , \$1672 , \$1670 , \$1668 , \$1666 , \$1664  };
+  assign sel_sel4 = { \$1698 , \$1696 , \$1694 , \$1692 , \$1690 , \$1688 , \$1686 , \$1684 , \$1682  };
+  assign sel_sel5 = { \$1716 , \$1714 , \$1712 , \$1710 , \$1708 , \$1706 , \$1704 , \$1702 , \$1700  };
+  assign sel_sel6 = { \$1734 , \$1732 , \$1730 , \$1728 , \$1726 , \$1724 , \$1722 , \$1720 , \$1718  };
+  assign sel_sel7 = { \$1752 , \$1750 , \$1748 , \$1746 , \$1744 , \$1742 , \$1740 , \$1738 , \$1736  };
+  assign sel_idx0 = { \sel_l13_s0$734 [8], \$1774 , \$1771 , \$1768  };
+  assign sel_idx1 = { \$1797 , \$1796 , \$1793 , \$1790  };
+  assign sel_idx2 = { \$1821 , \$1819 , \$1816 , \$1812  };
+  assign sel_idx3 = { \$1847 , \$1844 , \$1841 , \$1837  };
+  assign sel_idx4 = { \$1873 , \$1869 , \$1865 , \$1862  };
+  assign sel_idx5 = { \$1901 , \$1896 , \$1892 , \$1889  };
+  assign sel_idx6 = { \$1930 , \$1924 , \$1920 , \$1916  };
+  assign sel_idx7 = { \$1961 , \$1954 , \$1950 , \$1946  };
+  assign mac_acc0_next = \$2605 [31:0];
+  assign mac_acc1_next = \$2606 [31:0];
+  assign mac_acc2_next = \$2607 [31:0];
+  assign mac_acc3_next = \$2608 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];
@@ -11660,12 +12734,12 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign sel_p1_3_2_c = 1'h0;
   assign sel_p1_6_2_s = sel_p1_6_1_c;
   assign sel_p1_6_2_c = 1'h0;
-  assign \$1436  = 1'h0;
-  assign sel_p1_7_2_s = sel_p1_7_1_c;
-  assign \$1437  = 1'h0;
-  assign \$1438  = 1'h0;
   assign \$1439  = 1'h0;
+  assign sel_p1_7_2_s = sel_p1_7_1_c;
   assign \$1440  = 1'h0;
+  assign \$1441  = 1'h0;
+  assign \$1442  = 1'h0;
+  assign \$1443  = 1'h0;
   assign sel_p1_7_2_c = 1'h0;
   assign sel_p1_7_3_s = 1'h0;
   assign sel_p1_7_3_c = 1'h0;
@@ -11673,249 +12747,210 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign sel_p1_10_2_c = 1'h0;
   assign sel_p1_10_3_s = 1'h0;
   assign sel_p1_10_3_c = 1'h0;
-  assign \$1446  = 1'h0;
-  assign sel_p1_11_2_s = sel_p1_11_1_c;
-  assign \$1447  = 1'h0;
-  assign \$1448  = 1'h0;
   assign \$1449  = 1'h0;
+  assign sel_p1_11_2_s = sel_p1_11_1_c;
   assign \$1450  = 1'h0;
-  assign sel_p1_11_2_c = 1'h0;
   assign \$1451  = 1'h0;
-  assign sel_p1_11_3_s = 1'h0;
   assign \$1452  = 1'h0;
   assign \$1453  = 1'h0;
+  assign sel_p1_11_2_c = 1'h0;
   assign \$1454  = 1'h0;
+  assign sel_p1_11_3_s = 1'h0;
   assign \$1455  = 1'h0;
+  assign \$1456  = 1'h0;
+  assign \$1457  = 1'h0;
+  assign \$1458  = 1'h0;
   assign sel_p1_11_3_c = 1'h0;
   assign sel_p1_14_2_s = sel_p1_14_1_c;
   assign sel_p1_14_2_c = 1'h0;
   assign sel_p1_14_3_s = 1'h0;
   assign sel_p1_14_3_c = 1'h0;
-  assign \$1461  = sel_p1_3_1_c;
-  assign \$1462  = 1'h0;
-  assign \$1463  = 1'h0;
-  assign \$1464  = 1'h0;
-  assign sel_p2_5_2_c = \$1465 ;
-  assign sel_p2_7_3_s = sel_p2_7_2_c;
-  assign sel_p2_7_3_c = 1'h0;
-  assign sel_p2_12_3_s = sel_p2_12_2_c;
-  assign sel_p2_12_3_c = 1'h0;
-  assign \$1491  = sel_p1_11_1_c;
-  assign \$1492  = 1'h0;
-  assign \$1493  = 1'h0;
-  assign \$1494  = 1'h0;
-  assign sel_p2_13_2_c = \$1495 ;
-  assign \$1496  = 1'h0;
-  assign sel_p2_13_3_s = \$1495 ;
-  assign \$1497  = 1'h0;
-  assign \$1498  = 1'h0;
-  assign \$1499  = 1'h0;
-  assign \$1500  = 1'h0;
-  assign sel_p2_13_3_c = 1'h0;
-  assign \$1511  = 1'h0;
-  assign sel_p2_14_3_s = sel_p2_14_2_c;
-  assign \$1512  = 1'h0;
-  assign \$1513  = 1'h0;
-  assign \$1514  = 1'h0;
-  assign \$1515  = 1'h0;
-  assign sel_p2_14_3_c = 1'h0;
-  assign \$1521  = sel_p2_7_2_s;
-  assign \$1522  = 1'h0;
-  assign \$1523  = 1'h0;
-  assign \$1524  = 1'h0;
-  assign sel_p3_9_2_c = \$1525 ;
-  assign \$1526  = sel_p2_7_2_c;
-  assign \$1527  = 1'h0;
-  assign \$1528  = 1'h0;
-  assign \$1529  = 1'h0;
-  assign sel_p3_9_3_c = \$1530 ;
-  assign \$1541  = sel_p2_7_2_c;
-  assign \$1542  = 1'h0;
-  assign \$1543  = 1'h0;
-  assign \$1544  = 1'h0;
-  assign sel_p3_10_3_c = \$1545 ;
-  assign \$1556  = sel_p2_7_2_c;
-  assign \$1557  = 1'h0;
-  assign \$1558  = 1'h0;
-  assign \$1559  = 1'h0;
-  assign sel_p3_11_3_c = \$1560 ;
-  assign \$1622  = \sel_l12_s0$825 ;
+  assign \$1627  = \sel_l10_s0$720 ;
   assign mac_wmux_drop0 = 4'h0;
-  assign \$1974 [3:1] = 3'h0;
-  assign \$1974 [0] = \$1970 ;
-  assign \$1979  = 4'h0;
-  assign mac_wmux_drop1 = { 3'h0, \$1970  };
-  assign { \$1988 [3:2], \$1988 [0] } = 3'h0;
-  assign \$1988 [1] = \$1985 ;
-  assign \$1993 [3:1] = 3'h0;
-  assign \$1993 [0] = \$1989 ;
-  assign \$1999  = 4'h0;
-  assign mac_wmux_drop2 = \$1994 ;
-  assign \$2010 [3:2] = 2'h0;
-  assign \$2010 [1:0] = { \$2007 , \$2006  };
-  assign { \$2015 [3:2], \$2015 [0] } = 3'h0;
-  assign \$2015 [1] = \$2012 ;
-  assign \$2021 [3:1] = 3'h0;
-  assign \$2021 [0] = \$2017 ;
-  assign \$2026  = 4'h0;
-  assign \$2027  = { 3'h0, \$2017  };
-  assign { \$2040 [3], \$2040 [1:0] } = 3'h0;
-  assign \$2040 [2] = \$2038 ;
-  assign \$2045 [3:2] = 2'h0;
-  assign \$2045 [1:0] = { \$2042 , \$2041  };
-  assign { \$2051 [3:2], \$2051 [0] } = 3'h0;
-  assign \$2051 [1] = \$2048 ;
-  assign \$2056 [3:1] = 3'h0;
-  assign \$2056 [0] = \$2052 ;
-  assign \$2063  = 4'h0;
-  assign mac_wmux_drop4 = \$2058 ;
-  assign { \$2078 [3], \$2078 [1] } = 2'h0;
-  assign { \$2078 [2], \$2078 [0] } = { \$2076 , \$2074  };
-  assign { \$2083 [3], \$2083 [1:0] } = 3'h0;
-  assign \$2083 [2] = \$2081 ;
-  assign \$2089 [3:2] = 2'h0;
-  assign \$2089 [1:0] = { \$2086 , \$2085  };
-  assign { \$2094 [3:2], \$2094 [0] } = 3'h0;
-  assign \$2094 [1] = \$2091 ;
-  assign \$2101 [3:1] = 3'h0;
-  assign \$2101 [0] = \$2097 ;
-  assign \$2106  = 4'h0;
-  assign \$2107  = { 3'h0, \$2097  };
-  assign { \$2124 [3], \$2124 [0] } = 2'h0;
-  assign \$2124 [2:1] = { \$2122 , \$2121  };
-  assign { \$2129 [3], \$2129 [1] } = 2'h0;
-  assign { \$2129 [2], \$2129 [0] } = { \$2127 , \$2125  };
-  assign { \$2135 [3], \$2135 [1:0] } = 3'h0;
-  assign \$2135 [2] = \$2133 ;
-  assign \$2140 [3:2] = 2'h0;
-  assign \$2140 [1:0] = { \$2137 , \$2136  };
-  assign { \$2147 [3:2], \$2147 [0] } = 3'h0;
-  assign \$2147 [1] = \$2144 ;
-  assign \$2152 [3:1] = 3'h0;
-  assign \$2152 [0] = \$2148 ;
-  assign \$2158  = 4'h0;
-  assign \$2159  = \$2153 ;
-  assign \$2178 [3] = 1'h0;
-  assign \$2178 [2:0] = { \$2176 , \$2175 , \$2174  };
-  assign { \$2183 [3], \$2183 [0] } = 2'h0;
-  assign \$2183 [2:1] = { \$2181 , \$2180  };
-  assign { \$2189 [3], \$2189 [1] } = 2'h0;
-  assign { \$2189 [2], \$2189 [0] } = { \$2187 , \$2185  };
-  assign { \$2194 [3], \$2194 [1:0] } = 3'h0;
-  assign \$2194 [2] = \$2192 ;
-  assign \$2201 [3:2] = 2'h0;
-  assign \$2201 [1:0] = { \$2198 , \$2197  };
-  assign { \$2206 [3:2], \$2206 [0] } = 3'h0;
-  assign \$2206 [1] = \$2203 ;
-  assign \$2212 [3:1] = 3'h0;
-  assign \$2212 [0] = \$2208 ;
-  assign \$2217  = 4'h0;
-  assign \$2218  = { 3'h0, \$2208  };
-  assign \$2238 [2:0] = 3'h0;
-  assign \$2238 [3] = \$2237 ;
-  assign \$2243 [3] = 1'h0;
-  assign \$2243 [2:0] = { \$2241 , \$2240 , \$2239  };
-  assign { \$2249 [3], \$2249 [0] } = 2'h0;
-  assign \$2249 [2:1] = { \$2247 , \$2246  };
-  assign { \$2254 [3], \$2254 [1] } = 2'h0;
-  assign { \$2254 [2], \$2254 [0] } = { \$2252 , \$2250  };
-  assign { \$2261 [3], \$2261 [1:0] } = 3'h0;
-  assign \$2261 [2] = \$2259 ;
-  assign \$2266 [3:2] = 2'h0;
-  assign \$2266 [1:0] = { \$2263 , \$2262  };
-  assign { \$2272 [3:2], \$2272 [0] } = 3'h0;
-  assign \$2272 [1] = \$2269 ;
-  assign \$2277 [3:1] = 3'h0;
-  assign \$2277 [0] = \$2273 ;
-  assign \$2296 [2:0] = 3'h0;
-  assign \$2296 [3] = \$2295 ;
-  assign \$2301 [3] = 1'h0;
-  assign \$2301 [2:0] = { \$2299 , \$2298 , \$2297  };
-  assign { \$2307 [3], \$2307 [0] } = 2'h0;
-  assign \$2307 [2:1] = { \$2305 , \$2304  };
-  assign { \$2312 [3], \$2312 [1] } = 2'h0;
-  assign { \$2312 [2], \$2312 [0] } = { \$2310 , \$2308  };
-  assign { \$2319 [3], \$2319 [1:0] } = 3'h0;
-  assign \$2319 [2] = \$2317 ;
-  assign \$2324 [3:2] = 2'h0;
-  assign \$2324 [1:0] = { \$2321 , \$2320  };
-  assign { \$2330 [3:2], \$2330 [0] } = 3'h0;
-  assign \$2330 [1] = \$2327 ;
-  assign \$2346 [2:0] = 3'h0;
-  assign \$2346 [3] = \$2345 ;
-  assign \$2351 [3] = 1'h0;
-  assign \$2351 [2:0] = { \$2349 , \$2348 , \$2347  };
-  assign { \$2357 [3], \$2357 [0] } = 2'h0;
-  assign \$2357 [2:1] = { \$2355 , \$2354  };
-  assign { \$2362 [3], \$2362 [1] } = 2'h0;
-  assign { \$2362 [2], \$2362 [0] } = { \$2360 , \$2358  };
-  assign { \$2369 [3], \$2369 [1:0] } = 3'h0;
-  assign \$2369 [2] = \$2367 ;
-  assign \$2374 [3:2] = 2'h0;
-  assign \$2374 [1:0] = { \$2371 , \$2370  };
-  assign \$2388 [2:0] = 3'h0;
-  assign \$2388 [3] = \$2387 ;
-  assign \$2393 [3] = 1'h0;
-  assign \$2393 [2:0] = { \$2391 , \$2390 , \$2389  };
-  assign { \$2399 [3], \$2399 [0] } = 2'h0;
-  assign \$2399 [2:1] = { \$2397 , \$2396  };
-  assign { \$2404 [3], \$2404 [1] } = 2'h0;
-  assign { \$2404 [2], \$2404 [0] } = { \$2402 , \$2400  };
-  assign { \$2411 [3], \$2411 [1:0] } = 3'h0;
-  assign \$2411 [2] = \$2409 ;
-  assign \$2422 [2:0] = 3'h0;
-  assign \$2422 [3] = \$2421 ;
-  assign \$2427 [3] = 1'h0;
-  assign \$2427 [2:0] = { \$2425 , \$2424 , \$2423  };
-  assign { \$2433 [3], \$2433 [0] } = 2'h0;
-  assign \$2433 [2:1] = { \$2431 , \$2430  };
-  assign { \$2438 [3], \$2438 [1] } = 2'h0;
-  assign { \$2438 [2], \$2438 [0] } = { \$2436 , \$2434  };
-  assign \$2448 [2:0] = 3'h0;
-  assign \$2448 [3] = \$2447 ;
-  assign \$2453 [3] = 1'h0;
-  assign \$2453 [2:0] = { \$2451 , \$2450 , \$2449  };
-  assign { \$2459 [3], \$2459 [0] } = 2'h0;
-  assign \$2459 [2:1] = { \$2457 , \$2456  };
-  assign \$2466 [2:0] = 3'h0;
-  assign \$2466 [3] = \$2465 ;
-  assign \$2471 [3] = 1'h0;
-  assign \$2471 [2:0] = { \$2469 , \$2468 , \$2467  };
+  assign \$1981 [3:1] = 3'h0;
+  assign \$1981 [0] = \$1977 ;
+  assign \$1986  = 4'h0;
+  assign mac_wmux_drop1 = { 3'h0, \$1977  };
+  assign { \$1995 [3:2], \$1995 [0] } = 3'h0;
+  assign \$1995 [1] = \$1992 ;
+  assign \$2000 [3:1] = 3'h0;
+  assign \$2000 [0] = \$1996 ;
+  assign \$2006  = 4'h0;
+  assign mac_wmux_drop2 = \$2001 ;
+  assign \$2017 [3:2] = 2'h0;
+  assign \$2017 [1:0] = { \$2014 , \$2013  };
+  assign { \$2022 [3:2], \$2022 [0] } = 3'h0;
+  assign \$2022 [1] = \$2019 ;
+  assign \$2028 [3:1] = 3'h0;
+  assign \$2028 [0] = \$2024 ;
+  assign \$2033  = 4'h0;
+  assign \$2034  = { 3'h0, \$2024  };
+  assign { \$2047 [3], \$2047 [1:0] } = 3'h0;
+  assign \$2047 [2] = \$2045 ;
+  assign \$2052 [3:2] = 2'h0;
+  assign \$2052 [1:0] = { \$2049 , \$2048  };
+  assign { \$2058 [3:2], \$2058 [0] } = 3'h0;
+  assign \$2058 [1] = \$2055 ;
+  assign \$2063 [3:1] = 3'h0;
+  assign \$2063 [0] = \$2059 ;
+  assign \$2070  = 4'h0;
+  assign mac_wmux_drop4 = \$2065 ;
+  assign { \$2085 [3], \$2085 [1] } = 2'h0;
+  assign { \$2085 [2], \$2085 [0] } = { \$2083 , \$2081  };
+  assign { \$2090 [3], \$2090 [1:0] } = 3'h0;
+  assign \$2090 [2] = \$2088 ;
+  assign \$2096 [3:2] = 2'h0;
+  assign \$2096 [1:0] = { \$2093 , \$2092  };
+  assign { \$2101 [3:2], \$2101 [0] } = 3'h0;
+  assign \$2101 [1] = \$2098 ;
+  assign \$2108 [3:1] = 3'h0;
+  assign \$2108 [0] = \$2104 ;
+  assign \$2113  = 4'h0;
+  assign \$2114  = { 3'h0, \$2104  };
+  assign { \$2131 [3], \$2131 [0] } = 2'h0;
+  assign \$2131 [2:1] = { \$2129 , \$2128  };
+  assign { \$2136 [3], \$2136 [1] } = 2'h0;
+  assign { \$2136 [2], \$2136 [0] } = { \$2134 , \$2132  };
+  assign { \$2142 [3], \$2142 [1:0] } = 3'h0;
+  assign \$2142 [2] = \$2140 ;
+  assign \$2147 [3:2] = 2'h0;
+  assign \$2147 [1:0] = { \$2144 , \$2143  };
+  assign { \$2154 [3:2], \$2154 [0] } = 3'h0;
+  assign \$2154 [1] = \$2151 ;
+  assign \$2159 [3:1] = 3'h0;
+  assign \$2159 [0] = \$2155 ;
+  assign \$2165  = 4'h0;
+  assign \$2166  = \$2160 ;
+  assign \$2185 [3] = 1'h0;
+  assign \$2185 [2:0] = { \$2183 , \$2182 , \$2181  };
+  assign { \$2190 [3], \$2190 [0] } = 2'h0;
+  assign \$2190 [2:1] = { \$2188 , \$2187  };
+  assign { \$2196 [3], \$2196 [1] } = 2'h0;
+  assign { \$2196 [2], \$2196 [0] } = { \$2194 , \$2192  };
+  assign { \$2201 [3], \$2201 [1:0] } = 3'h0;
+  assign \$2201 [2] = \$2199 ;
+  assign \$2208 [3:2] = 2'h0;
+  assign \$2208 [1:0] = { \$2205 , \$2204  };
+  assign { \$2213 [3:2], \$2213 [0] } = 3'h0;
+  assign \$2213 [1] = \$2210 ;
+  assign \$2219 [3:1] = 3'h0;
+  assign \$2219 [0] = \$2215 ;
+  assign \$2224  = 4'h0;
+  assign \$2225  = { 3'h0, \$2215  };
+  assign \$2245 [2:0] = 3'h0;
+  assign \$2245 [3] = \$2244 ;
+  assign \$2250 [3] = 1'h0;
+  assign \$2250 [2:0] = { \$2248 , \$2247 , \$2246  };
+  assign { \$2256 [3], \$2256 [0] } = 2'h0;
+  assign \$2256 [2:1] = { \$2254 , \$2253  };
+  assign { \$2261 [3], \$2261 [1] } = 2'h0;
+  assign { \$2261 [2], \$2261 [0] } = { \$2259 , \$2257  };
+  assign { \$2268 [3], \$2268 [1:0] } = 3'h0;
+  assign \$2268 [2] = \$2266 ;
+  assign \$2273 [3:2] = 2'h0;
+  assign \$2273 [1:0] = { \$2270 , \$2269  };
+  assign { \$2279 [3:2], \$2279 [0] } = 3'h0;
+  assign \$2279 [1] = \$2276 ;
+  assign \$2284 [3:1] = 3'h0;
+  assign \$2284 [0] = \$2280 ;
+  assign \$2303 [2:0] = 3'h0;
+  assign \$2303 [3] = \$2302 ;
+  assign \$2308 [3] = 1'h0;
+  assign \$2308 [2:0] = { \$2306 , \$2305 , \$2304  };
+  assign { \$2314 [3], \$2314 [0] } = 2'h0;
+  assign \$2314 [2:1] = { \$2312 , \$2311  };
+  assign { \$2319 [3], \$2319 [1] } = 2'h0;
+  assign { \$2319 [2], \$2319 [0] } = { \$2317 , \$2315  };
+  assign { \$2326 [3], \$2326 [1:0] } = 3'h0;
+  assign \$2326 [2] = \$2324 ;
+  assign \$2331 [3:2] = 2'h0;
+  assign \$2331 [1:0] = { \$2328 , \$2327  };
+  assign { \$2337 [3:2], \$2337 [0] } = 3'h0;
+  assign \$2337 [1] = \$2334 ;
+  assign \$2353 [2:0] = 3'h0;
+  assign \$2353 [3] = \$2352 ;
+  assign \$2358 [3] = 1'h0;
+  assign \$2358 [2:0] = { \$2356 , \$2355 , \$2354  };
+  assign { \$2364 [3], \$2364 [0] } = 2'h0;
+  assign \$2364 [2:1] = { \$2362 , \$2361  };
+  assign { \$2369 [3], \$2369 [1] } = 2'h0;
+  assign { \$2369 [2], \$2369 [0] } = { \$2367 , \$2365  };
+  assign { \$2376 [3], \$2376 [1:0] } = 3'h0;
+  assign \$2376 [2] = \$2374 ;
+  assign \$2381 [3:2] = 2'h0;
+  assign \$2381 [1:0] = { \$2378 , \$2377  };
+  assign \$2395 [2:0] = 3'h0;
+  assign \$2395 [3] = \$2394 ;
+  assign \$2400 [3] = 1'h0;
+  assign \$2400 [2:0] = { \$2398 , \$2397 , \$2396  };
+  assign { \$2406 [3], \$2406 [0] } = 2'h0;
+  assign \$2406 [2:1] = { \$2404 , \$2403  };
+  assign { \$2411 [3], \$2411 [1] } = 2'h0;
+  assign { \$2411 [2], \$2411 [0] } = { \$2409 , \$2407  };
+  assign { \$2418 [3], \$2418 [1:0] } = 3'h0;
+  assign \$2418 [2] = \$2416 ;
+  assign \$2429 [2:0] = 3'h0;
+  assign \$2429 [3] = \$2428 ;
+  assign \$2434 [3] = 1'h0;
+  assign \$2434 [2:0] = { \$2432 , \$2431 , \$2430  };
+  assign { \$2440 [3], \$2440 [0] } = 2'h0;
+  assign \$2440 [2:1] = { \$2438 , \$2437  };
+  assign { \$2445 [3], \$2445 [1] } = 2'h0;
+  assign { \$2445 [2], \$2445 [0] } = { \$2443 , \$2441  };
+  assign \$2455 [2:0] = 3'h0;
+  assign \$2455 [3] = \$2454 ;
+  assign \$2460 [3] = 1'h0;
+  assign \$2460 [2:0] = { \$2458 , \$2457 , \$2456  };
+  assign { \$2466 [3], \$2466 [0] } = 2'h0;
+  assign \$2466 [2:1] = { \$2464 , \$2463  };
+  assign \$2473 [2:0] = 3'h0;
+  assign \$2473 [3] = \$2472 ;
+  assign \$2478 [3] = 1'h0;
+  assign \$2478 [2:0] = { \$2476 , \$2475 , \$2474  };
   assign mac_wmux_drop15[2:0] = 3'h0;
-  assign mac_wmux_drop15[3] = \$2475 ;
-  assign \$2476  = 1'h1;
-  assign \$2477  = mac_wmux_keep0;
+  assign mac_wmux_drop15[3] = \$2482 ;
+  assign \$2483  = 1'h1;
+  assign \$2484  = mac_wmux_keep0;
   assign mac_wmux_s0_mv14 = 1'h0;
-  assign mac_wmux_s0_v14 = \$2505 ;
+  assign mac_wmux_s0_v14 = \$2512 ;
   assign mac_wmux_s0_d14 = mac_wmux_drop14;
-  assign mac_wmux_s0_w0_14 = \sel_l15_s0$931 [119:112];
-  assign mac_wmux_s0_w1_14 = \sel_l15_s0$931 [247:240];
-  assign mac_wmux_s0_w2_14 = \sel_l15_s0$931 [375:368];
-  assign mac_wmux_s0_w3_14 = \sel_l15_s0$931 [503:496];
-  assign \$2532  = 1'h1;
-  assign \$2533  = mac_wmux_keep15;
-  assign mac_wmux_s1_mv13 = 1'h0;
-  assign mac_wmux_s1_v13 = \$2535 ;
-  assign mac_wmux_s1_d13 = mac_wmux_s0_d13;
-  assign mac_wmux_s1_w0_13 = mac_wmux_s0_w0_13;
-  assign mac_wmux_s1_w1_13 = mac_wmux_s0_w1_13;
-  assign mac_wmux_s1_w2_13 = mac_wmux_s0_w2_13;
-  assign mac_wmux_s1_w3_13 = mac_wmux_s0_w3_13;
-  assign \$2560  = 1'h1;
-  assign \$2561  = mac_wmux_keep15;
-  assign \$2562  = 1'h1;
-  assign \$2563  = mac_wmux_keep15;
-  assign mac_wmux_s2_mv11 = 1'h0;
-  assign mac_wmux_s2_v11 = \$2565 ;
-  assign mac_wmux_s2_d11 = mac_wmux_s1_d11;
-  assign mac_wmux_s2_w0_11 = mac_wmux_s1_w0_11;
-  assign mac_wmux_s2_w1_11 = mac_wmux_s1_w1_11;
-  assign mac_wmux_s2_w2_11 = mac_wmux_s1_w2_11;
-  assign mac_wmux_s2_w3_11 = mac_wmux_s1_w3_11;
-  assign \$2588  = 1'h1;
-  assign \$2589  = mac_wmux_keep15;
-  assign \$2590  = 1'h1;
-  assign \$2591  = mac_wmux_keep15;
-  assign \$2592  = 1'h1;
-  assign \$2593  = mac_wmux_keep15;
+  assign mac_wmux_s0_w0_14 = \sel_l15_s0$842 [119:112];
+  assign mac_wmux_s0_w1_14 = \sel_l15_s0$842 [247:240];
+  assign mac_wmux_s0_w2_14 = \sel_l15_s0$842 [375:368];
+  assign mac_wmux_s0_w3_14 = \sel_l15_s0$842 [503:496];
+  assign \$2611  = 1'h1;
+  assign \$2612  = mac_wmux_keep15;
 endmodule
+
+// nmsparse_mul_ireg: signed product of two registered operands.
+//
+// The operand registers load when ce is high and are not reset (no transfer is lost: the
+// valid bits beside them are). They are the input registers of a DSP block, written as a
+// module of their own so that a flow can map it onto its DSP primitive with those registers
+// inside (gen/prims/ecp5/nmsparse_mul_ireg.v: ECP5 MULT18X18D with REG_INPUTA/REG_INPUTB;
+// Yosys' synth_ecp5 does not move registers into the DSP by itself). Generated by nmsparse;
+// the include guard lets several emitted modules be compiled together.
+`ifndef NMSPARSE_MUL_IREG
+`define NMSPARSE_MUL_IREG
+// verilator lint_off DECLFILENAME
+module nmsparse_mul_ireg #(
+    parameter A_WIDTH = 8,
+    parameter B_WIDTH = 8
+) (
+    input wire clk,
+    input wire ce,
+    input wire signed [A_WIDTH-1:0] a,
+    input wire signed [B_WIDTH-1:0] b,
+    output wire signed [A_WIDTH+B_WIDTH-1:0] p
+);
+    reg signed [A_WIDTH-1:0] a_r = 0;
+    reg signed [B_WIDTH-1:0] b_r = 0;
+    always @(posedge clk)
+        if (ce) begin
+            a_r <= a;
+            b_r <= b;
+        end
+    assign p = a_r * b_r;
+endmodule
+// verilator lint_on DECLFILENAME
+`endif

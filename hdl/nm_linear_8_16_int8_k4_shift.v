@@ -889,62 +889,62 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$1793 ;
   wire \$1794 ;
   wire \$1795 ;
-  wire [7:0] \$1796 ;
-  wire [7:0] \$1797 ;
-  wire [7:0] \$1798 ;
-  wire [7:0] \$1799 ;
+  wire \$1796 ;
+  wire \$1797 ;
+  wire \$1798 ;
+  wire \$1799 ;
   wire [7:0] \$18 ;
   wire \$180 ;
-  wire [7:0] \$1800 ;
-  wire [7:0] \$1801 ;
+  wire \$1800 ;
+  wire \$1801 ;
   wire [7:0] \$1802 ;
   wire [7:0] \$1803 ;
   wire [7:0] \$1804 ;
   wire [7:0] \$1805 ;
   wire [7:0] \$1806 ;
   wire [7:0] \$1807 ;
-  wire \$1808 ;
-  wire \$1809 ;
+  wire [7:0] \$1808 ;
+  wire [7:0] \$1809 ;
   wire \$181 ;
-  wire \$1810 ;
-  wire \$1811 ;
-  wire \$1812 ;
-  wire \$1813 ;
+  wire [7:0] \$1810 ;
+  wire [7:0] \$1811 ;
+  wire [7:0] \$1812 ;
+  wire [7:0] \$1813 ;
   wire \$1814 ;
   wire \$1815 ;
   wire \$1816 ;
-  wire [7:0] \$1817 ;
-  wire [7:0] \$1818 ;
-  wire [7:0] \$1819 ;
+  wire \$1817 ;
+  wire \$1818 ;
+  wire \$1819 ;
   wire \$182 ;
-  wire [7:0] \$1820 ;
-  wire [7:0] \$1821 ;
-  wire [7:0] \$1822 ;
+  wire \$1820 ;
+  wire \$1821 ;
+  wire \$1822 ;
   wire [7:0] \$1823 ;
   wire [7:0] \$1824 ;
   wire [7:0] \$1825 ;
   wire [7:0] \$1826 ;
   wire [7:0] \$1827 ;
   wire [7:0] \$1828 ;
-  wire \$1829 ;
+  wire [7:0] \$1829 ;
   wire \$183 ;
-  wire \$1830 ;
-  wire \$1831 ;
-  wire \$1832 ;
-  wire \$1833 ;
-  wire \$1834 ;
+  wire [7:0] \$1830 ;
+  wire [7:0] \$1831 ;
+  wire [7:0] \$1832 ;
+  wire [7:0] \$1833 ;
+  wire [7:0] \$1834 ;
   wire \$1835 ;
   wire \$1836 ;
   wire \$1837 ;
   wire \$1838 ;
   wire \$1839 ;
   wire \$184 ;
-  wire [7:0] \$1840 ;
-  wire [7:0] \$1841 ;
-  wire [7:0] \$1842 ;
-  wire [7:0] \$1843 ;
-  wire [7:0] \$1844 ;
-  wire [7:0] \$1845 ;
+  wire \$1840 ;
+  wire \$1841 ;
+  wire \$1842 ;
+  wire \$1843 ;
+  wire \$1844 ;
+  wire \$1845 ;
   wire [7:0] \$1846 ;
   wire [7:0] \$1847 ;
   wire [7:0] \$1848 ;
@@ -952,12 +952,12 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$185 ;
   wire [7:0] \$1850 ;
   wire [7:0] \$1851 ;
-  wire \$1852 ;
-  wire \$1853 ;
-  wire \$1854 ;
-  wire \$1855 ;
-  wire \$1856 ;
-  wire \$1857 ;
+  wire [7:0] \$1852 ;
+  wire [7:0] \$1853 ;
+  wire [7:0] \$1854 ;
+  wire [7:0] \$1855 ;
+  wire [7:0] \$1856 ;
+  wire [7:0] \$1857 ;
   wire \$1858 ;
   wire \$1859 ;
   wire \$186 ;
@@ -965,12 +965,12 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$1861 ;
   wire \$1862 ;
   wire \$1863 ;
-  wire [7:0] \$1864 ;
-  wire [7:0] \$1865 ;
-  wire [7:0] \$1866 ;
-  wire [7:0] \$1867 ;
-  wire [7:0] \$1868 ;
-  wire [7:0] \$1869 ;
+  wire \$1864 ;
+  wire \$1865 ;
+  wire \$1866 ;
+  wire \$1867 ;
+  wire \$1868 ;
+  wire \$1869 ;
   wire \$187 ;
   wire [7:0] \$1870 ;
   wire [7:0] \$1871 ;
@@ -978,13 +978,13 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [7:0] \$1873 ;
   wire [7:0] \$1874 ;
   wire [7:0] \$1875 ;
-  wire \$1876 ;
-  wire \$1877 ;
-  wire \$1878 ;
-  wire \$1879 ;
+  wire [7:0] \$1876 ;
+  wire [7:0] \$1877 ;
+  wire [7:0] \$1878 ;
+  wire [7:0] \$1879 ;
   wire \$188 ;
-  wire \$1880 ;
-  wire \$1881 ;
+  wire [7:0] \$1880 ;
+  wire [7:0] \$1881 ;
   wire \$1882 ;
   wire \$1883 ;
   wire \$1884 ;
@@ -994,12 +994,12 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$1888 ;
   wire \$1889 ;
   wire \$189 ;
-  wire [7:0] \$1890 ;
-  wire [7:0] \$1891 ;
-  wire [7:0] \$1892 ;
-  wire [7:0] \$1893 ;
-  wire [7:0] \$1894 ;
-  wire [7:0] \$1895 ;
+  wire \$1890 ;
+  wire \$1891 ;
+  wire \$1892 ;
+  wire \$1893 ;
+  wire \$1894 ;
+  wire \$1895 ;
   wire [7:0] \$1896 ;
   wire [7:0] \$1897 ;
   wire [7:0] \$1898 ;
@@ -1008,12 +1008,12 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$190 ;
   wire [7:0] \$1900 ;
   wire [7:0] \$1901 ;
-  wire \$1902 ;
-  wire \$1903 ;
-  wire \$1904 ;
-  wire \$1905 ;
-  wire \$1906 ;
-  wire \$1907 ;
+  wire [7:0] \$1902 ;
+  wire [7:0] \$1903 ;
+  wire [7:0] \$1904 ;
+  wire [7:0] \$1905 ;
+  wire [7:0] \$1906 ;
+  wire [7:0] \$1907 ;
   wire \$1908 ;
   wire \$1909 ;
   wire \$191 ;
@@ -1023,26 +1023,26 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$1913 ;
   wire \$1914 ;
   wire \$1915 ;
-  wire [7:0] \$1916 ;
-  wire [7:0] \$1917 ;
-  wire [7:0] \$1918 ;
-  wire [7:0] \$1919 ;
+  wire \$1916 ;
+  wire \$1917 ;
+  wire \$1918 ;
+  wire \$1919 ;
   wire \$192 ;
-  wire [7:0] \$1920 ;
-  wire [7:0] \$1921 ;
+  wire \$1920 ;
+  wire \$1921 ;
   wire [7:0] \$1922 ;
   wire [7:0] \$1923 ;
   wire [7:0] \$1924 ;
   wire [7:0] \$1925 ;
   wire [7:0] \$1926 ;
   wire [7:0] \$1927 ;
-  wire \$1928 ;
-  wire \$1929 ;
+  wire [7:0] \$1928 ;
+  wire [7:0] \$1929 ;
   wire \$193 ;
-  wire \$1930 ;
-  wire \$1931 ;
-  wire \$1932 ;
-  wire \$1933 ;
+  wire [7:0] \$1930 ;
+  wire [7:0] \$1931 ;
+  wire [7:0] \$1932 ;
+  wire [7:0] \$1933 ;
   wire \$1934 ;
   wire \$1935 ;
   wire \$1936 ;
@@ -1054,12 +1054,12 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$1941 ;
   wire \$1942 ;
   wire \$1943 ;
-  wire [7:0] \$1944 ;
-  wire [7:0] \$1945 ;
-  wire [7:0] \$1946 ;
-  wire [7:0] \$1947 ;
-  wire [7:0] \$1948 ;
-  wire [7:0] \$1949 ;
+  wire \$1944 ;
+  wire \$1945 ;
+  wire \$1946 ;
+  wire \$1947 ;
+  wire \$1948 ;
+  wire \$1949 ;
   wire \$195 ;
   wire [7:0] \$1950 ;
   wire [7:0] \$1951 ;
@@ -1067,13 +1067,13 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [7:0] \$1953 ;
   wire [7:0] \$1954 ;
   wire [7:0] \$1955 ;
-  wire \$1956 ;
-  wire \$1957 ;
-  wire \$1958 ;
-  wire \$1959 ;
+  wire [7:0] \$1956 ;
+  wire [7:0] \$1957 ;
+  wire [7:0] \$1958 ;
+  wire [7:0] \$1959 ;
   wire \$196 ;
-  wire \$1960 ;
-  wire \$1961 ;
+  wire [7:0] \$1960 ;
+  wire [7:0] \$1961 ;
   wire \$1962 ;
   wire \$1963 ;
   wire \$1964 ;
@@ -1086,12 +1086,12 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$1970 ;
   wire \$1971 ;
   wire \$1972 ;
-  wire [7:0] \$1973 ;
-  wire [7:0] \$1974 ;
-  wire [7:0] \$1975 ;
-  wire [7:0] \$1976 ;
-  wire [7:0] \$1977 ;
-  wire [7:0] \$1978 ;
+  wire \$1973 ;
+  wire \$1974 ;
+  wire \$1975 ;
+  wire \$1976 ;
+  wire \$1977 ;
+  wire \$1978 ;
   wire [7:0] \$1979 ;
   wire \$198 ;
   wire [7:0] \$1980 ;
@@ -1099,13 +1099,13 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [7:0] \$1982 ;
   wire [7:0] \$1983 ;
   wire [7:0] \$1984 ;
-  wire \$1985 ;
-  wire \$1986 ;
-  wire \$1987 ;
-  wire \$1988 ;
-  wire \$1989 ;
+  wire [7:0] \$1985 ;
+  wire [7:0] \$1986 ;
+  wire [7:0] \$1987 ;
+  wire [7:0] \$1988 ;
+  wire [7:0] \$1989 ;
   wire \$199 ;
-  wire \$1990 ;
+  wire [7:0] \$1990 ;
   wire \$1991 ;
   wire \$1992 ;
   wire \$1993 ;
@@ -1122,123 +1122,123 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$2001 ;
   wire \$2002 ;
   wire \$2003 ;
-  wire [7:0] \$2004 ;
-  wire [7:0] \$2005 ;
-  wire [7:0] \$2006 ;
-  wire [7:0] \$2007 ;
-  wire [7:0] \$2008 ;
-  wire [7:0] \$2009 ;
+  wire \$2004 ;
+  wire \$2005 ;
+  wire \$2006 ;
+  wire \$2007 ;
+  wire \$2008 ;
+  wire \$2009 ;
   wire \$201 ;
   wire [7:0] \$2010 ;
   wire [7:0] \$2011 ;
-  wire [14:0] \$2012 ;
-  wire [14:0] \$2013 ;
-  wire [14:0] \$2014 ;
-  wire [14:0] \$2015 ;
-  wire \$2016 ;
-  wire \$2017 ;
+  wire [7:0] \$2012 ;
+  wire [7:0] \$2013 ;
+  wire [7:0] \$2014 ;
+  wire [7:0] \$2015 ;
+  wire [7:0] \$2016 ;
+  wire [7:0] \$2017 ;
   wire \$2018 ;
-  wire \$2019 ;
+  wire [14:0] \$2019 ;
   wire \$202 ;
-  wire \$2020 ;
-  wire \$2021 ;
-  wire \$2022 ;
+  wire [14:0] \$2020 ;
+  wire [14:0] \$2021 ;
+  wire [14:0] \$2022 ;
   wire \$2023 ;
   wire \$2024 ;
   wire \$2025 ;
-  wire [3:0] \$2026 ;
+  wire \$2026 ;
   wire \$2027 ;
   wire \$2028 ;
   wire \$2029 ;
   wire \$203 ;
   wire \$2030 ;
-  wire [3:0] \$2031 ;
+  wire \$2031 ;
   wire \$2032 ;
-  wire \$2033 ;
+  wire [3:0] \$2033 ;
   wire \$2034 ;
   wire \$2035 ;
   wire \$2036 ;
   wire \$2037 ;
-  wire \$2038 ;
+  wire [3:0] \$2038 ;
   wire \$2039 ;
   wire \$204 ;
-  wire [3:0] \$2040 ;
+  wire \$2040 ;
   wire \$2041 ;
   wire \$2042 ;
   wire \$2043 ;
   wire \$2044 ;
-  wire [3:0] \$2045 ;
-  wire [3:0] \$2046 ;
-  wire \$2047 ;
+  wire \$2045 ;
+  wire \$2046 ;
+  wire [3:0] \$2047 ;
   wire \$2048 ;
   wire \$2049 ;
   wire \$205 ;
   wire \$2050 ;
-  wire [3:0] \$2051 ;
-  wire \$2052 ;
-  wire \$2053 ;
+  wire \$2051 ;
+  wire [3:0] \$2052 ;
+  wire [3:0] \$2053 ;
   wire \$2054 ;
   wire \$2055 ;
   wire \$2056 ;
   wire \$2057 ;
-  wire \$2058 ;
+  wire [3:0] \$2058 ;
   wire \$2059 ;
   wire \$206 ;
   wire \$2060 ;
   wire \$2061 ;
-  wire [3:0] \$2062 ;
+  wire \$2062 ;
   wire \$2063 ;
   wire \$2064 ;
   wire \$2065 ;
   wire \$2066 ;
-  wire [3:0] \$2067 ;
-  wire [3:0] \$2068 ;
-  wire \$2069 ;
+  wire \$2067 ;
+  wire \$2068 ;
+  wire [3:0] \$2069 ;
   wire \$207 ;
   wire \$2070 ;
   wire \$2071 ;
   wire \$2072 ;
-  wire [3:0] \$2073 ;
-  wire \$2074 ;
-  wire \$2075 ;
+  wire \$2073 ;
+  wire [3:0] \$2074 ;
+  wire [3:0] \$2075 ;
   wire \$2076 ;
   wire \$2077 ;
-  wire [3:0] \$2078 ;
-  wire [3:0] \$2079 ;
+  wire \$2078 ;
+  wire \$2079 ;
   wire \$208 ;
-  wire \$2080 ;
+  wire [3:0] \$2080 ;
   wire \$2081 ;
   wire \$2082 ;
   wire \$2083 ;
   wire \$2084 ;
-  wire \$2085 ;
-  wire \$2086 ;
+  wire [3:0] \$2085 ;
+  wire [3:0] \$2086 ;
   wire \$2087 ;
   wire \$2088 ;
   wire \$2089 ;
   wire \$209 ;
   wire \$2090 ;
   wire \$2091 ;
-  wire [3:0] \$2092 ;
+  wire \$2092 ;
   wire \$2093 ;
   wire \$2094 ;
   wire \$2095 ;
   wire \$2096 ;
-  wire [3:0] \$2097 ;
-  wire [3:0] \$2098 ;
-  wire \$2099 ;
+  wire \$2097 ;
+  wire \$2098 ;
+  wire [3:0] \$2099 ;
   wire [7:0] \$21 ;
   wire \$210 ;
   wire \$2100 ;
   wire \$2101 ;
   wire \$2102 ;
-  wire [3:0] \$2103 ;
-  wire \$2104 ;
-  wire \$2105 ;
+  wire \$2103 ;
+  wire [3:0] \$2104 ;
+  wire [3:0] \$2105 ;
   wire \$2106 ;
   wire \$2107 ;
-  wire [3:0] \$2108 ;
-  wire [3:0] \$2109 ;
+  wire \$2108 ;
+  wire \$2109 ;
   wire \$211 ;
   wire [3:0] \$2110 ;
   wire \$2111 ;
@@ -1246,14 +1246,14 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$2113 ;
   wire \$2114 ;
   wire [3:0] \$2115 ;
-  wire \$2116 ;
-  wire \$2117 ;
+  wire [3:0] \$2116 ;
+  wire [3:0] \$2117 ;
   wire \$2118 ;
   wire \$2119 ;
   wire \$212 ;
   wire \$2120 ;
   wire \$2121 ;
-  wire \$2122 ;
+  wire [3:0] \$2122 ;
   wire \$2123 ;
   wire \$2124 ;
   wire \$2125 ;
@@ -1262,25 +1262,25 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$2128 ;
   wire \$2129 ;
   wire \$213 ;
-  wire [3:0] \$2130 ;
+  wire \$2130 ;
   wire \$2131 ;
   wire \$2132 ;
   wire \$2133 ;
   wire \$2134 ;
-  wire [3:0] \$2135 ;
-  wire [3:0] \$2136 ;
-  wire \$2137 ;
+  wire \$2135 ;
+  wire \$2136 ;
+  wire [3:0] \$2137 ;
   wire \$2138 ;
   wire \$2139 ;
   wire \$214 ;
   wire \$2140 ;
-  wire [3:0] \$2141 ;
-  wire \$2142 ;
-  wire \$2143 ;
+  wire \$2141 ;
+  wire [3:0] \$2142 ;
+  wire [3:0] \$2143 ;
   wire \$2144 ;
   wire \$2145 ;
-  wire [3:0] \$2146 ;
-  wire [3:0] \$2147 ;
+  wire \$2146 ;
+  wire \$2147 ;
   wire [3:0] \$2148 ;
   wire \$2149 ;
   wire \$215 ;
@@ -1288,20 +1288,20 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$2151 ;
   wire \$2152 ;
   wire [3:0] \$2153 ;
-  wire \$2154 ;
-  wire \$2155 ;
+  wire [3:0] \$2154 ;
+  wire [3:0] \$2155 ;
   wire \$2156 ;
   wire \$2157 ;
-  wire [3:0] \$2158 ;
-  wire [3:0] \$2159 ;
+  wire \$2158 ;
+  wire \$2159 ;
   wire \$216 ;
-  wire \$2160 ;
+  wire [3:0] \$2160 ;
   wire \$2161 ;
   wire \$2162 ;
   wire \$2163 ;
   wire \$2164 ;
-  wire \$2165 ;
-  wire \$2166 ;
+  wire [3:0] \$2165 ;
+  wire [3:0] \$2166 ;
   wire \$2167 ;
   wire \$2168 ;
   wire \$2169 ;
@@ -1312,26 +1312,26 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$2173 ;
   wire \$2174 ;
   wire \$2175 ;
-  wire [3:0] \$2176 ;
+  wire \$2176 ;
   wire \$2177 ;
   wire \$2178 ;
   wire \$2179 ;
   wire \$218 ;
   wire \$2180 ;
-  wire [3:0] \$2181 ;
-  wire [3:0] \$2182 ;
-  wire \$2183 ;
+  wire \$2181 ;
+  wire \$2182 ;
+  wire [3:0] \$2183 ;
   wire \$2184 ;
   wire \$2185 ;
   wire \$2186 ;
-  wire [3:0] \$2187 ;
-  wire \$2188 ;
-  wire \$2189 ;
+  wire \$2187 ;
+  wire [3:0] \$2188 ;
+  wire [3:0] \$2189 ;
   wire \$219 ;
   wire \$2190 ;
   wire \$2191 ;
-  wire [3:0] \$2192 ;
-  wire [3:0] \$2193 ;
+  wire \$2192 ;
+  wire \$2193 ;
   wire [3:0] \$2194 ;
   wire \$2195 ;
   wire \$2196 ;
@@ -1340,26 +1340,26 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [3:0] \$2199 ;
   wire [8:0] \$22 ;
   wire \$220 ;
-  wire \$2200 ;
-  wire \$2201 ;
+  wire [3:0] \$2200 ;
+  wire [3:0] \$2201 ;
   wire \$2202 ;
   wire \$2203 ;
-  wire [3:0] \$2204 ;
-  wire [3:0] \$2205 ;
-  wire \$2206 ;
+  wire \$2204 ;
+  wire \$2205 ;
+  wire [3:0] \$2206 ;
   wire \$2207 ;
   wire \$2208 ;
   wire \$2209 ;
   wire \$221 ;
-  wire [3:0] \$2210 ;
+  wire \$2210 ;
   wire [3:0] \$2211 ;
-  wire \$2212 ;
+  wire [3:0] \$2212 ;
   wire \$2213 ;
   wire \$2214 ;
   wire \$2215 ;
   wire \$2216 ;
-  wire \$2217 ;
-  wire \$2218 ;
+  wire [3:0] \$2217 ;
+  wire [3:0] \$2218 ;
   wire \$2219 ;
   wire \$222 ;
   wire \$2220 ;
@@ -1373,25 +1373,25 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$2228 ;
   wire \$2229 ;
   wire \$223 ;
-  wire [3:0] \$2230 ;
+  wire \$2230 ;
   wire \$2231 ;
   wire \$2232 ;
   wire \$2233 ;
   wire \$2234 ;
-  wire [3:0] \$2235 ;
-  wire [3:0] \$2236 ;
-  wire \$2237 ;
+  wire \$2235 ;
+  wire \$2236 ;
+  wire [3:0] \$2237 ;
   wire \$2238 ;
   wire \$2239 ;
   wire \$224 ;
   wire \$2240 ;
-  wire [3:0] \$2241 ;
-  wire \$2242 ;
-  wire \$2243 ;
+  wire \$2241 ;
+  wire [3:0] \$2242 ;
+  wire [3:0] \$2243 ;
   wire \$2244 ;
   wire \$2245 ;
-  wire [3:0] \$2246 ;
-  wire [3:0] \$2247 ;
+  wire \$2246 ;
+  wire \$2247 ;
   wire [3:0] \$2248 ;
   wire \$2249 ;
   wire \$225 ;
@@ -1399,33 +1399,33 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$2251 ;
   wire \$2252 ;
   wire [3:0] \$2253 ;
-  wire \$2254 ;
-  wire \$2255 ;
+  wire [3:0] \$2254 ;
+  wire [3:0] \$2255 ;
   wire \$2256 ;
   wire \$2257 ;
-  wire [3:0] \$2258 ;
-  wire [3:0] \$2259 ;
+  wire \$2258 ;
+  wire \$2259 ;
   wire \$226 ;
-  wire \$2260 ;
+  wire [3:0] \$2260 ;
   wire \$2261 ;
   wire \$2262 ;
   wire \$2263 ;
-  wire [3:0] \$2264 ;
-  wire \$2265 ;
-  wire \$2266 ;
+  wire \$2264 ;
+  wire [3:0] \$2265 ;
+  wire [3:0] \$2266 ;
   wire \$2267 ;
   wire \$2268 ;
-  wire [3:0] \$2269 ;
+  wire \$2269 ;
   wire \$227 ;
-  wire [3:0] \$2270 ;
+  wire \$2270 ;
   wire [3:0] \$2271 ;
   wire \$2272 ;
   wire \$2273 ;
   wire \$2274 ;
   wire \$2275 ;
-  wire \$2276 ;
-  wire \$2277 ;
-  wire \$2278 ;
+  wire [3:0] \$2276 ;
+  wire [3:0] \$2277 ;
+  wire [3:0] \$2278 ;
   wire \$2279 ;
   wire \$228 ;
   wire \$2280 ;
@@ -1439,26 +1439,26 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$2288 ;
   wire \$2289 ;
   wire \$229 ;
-  wire [3:0] \$2290 ;
+  wire \$2290 ;
   wire \$2291 ;
   wire \$2292 ;
   wire \$2293 ;
   wire \$2294 ;
-  wire [3:0] \$2295 ;
-  wire [3:0] \$2296 ;
-  wire \$2297 ;
+  wire \$2295 ;
+  wire \$2296 ;
+  wire [3:0] \$2297 ;
   wire \$2298 ;
   wire \$2299 ;
   wire \$23 ;
   wire \$230 ;
   wire \$2300 ;
-  wire [3:0] \$2301 ;
-  wire \$2302 ;
-  wire \$2303 ;
+  wire \$2301 ;
+  wire [3:0] \$2302 ;
+  wire [3:0] \$2303 ;
   wire \$2304 ;
   wire \$2305 ;
-  wire [3:0] \$2306 ;
-  wire [3:0] \$2307 ;
+  wire \$2306 ;
+  wire \$2307 ;
   wire [3:0] \$2308 ;
   wire \$2309 ;
   wire \$231 ;
@@ -1466,33 +1466,33 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$2311 ;
   wire \$2312 ;
   wire [3:0] \$2313 ;
-  wire \$2314 ;
-  wire \$2315 ;
+  wire [3:0] \$2314 ;
+  wire [3:0] \$2315 ;
   wire \$2316 ;
   wire \$2317 ;
-  wire [3:0] \$2318 ;
-  wire [3:0] \$2319 ;
+  wire \$2318 ;
+  wire \$2319 ;
   wire \$232 ;
-  wire \$2320 ;
+  wire [3:0] \$2320 ;
   wire \$2321 ;
   wire \$2322 ;
   wire \$2323 ;
-  wire [3:0] \$2324 ;
-  wire \$2325 ;
-  wire \$2326 ;
+  wire \$2324 ;
+  wire [3:0] \$2325 ;
+  wire [3:0] \$2326 ;
   wire \$2327 ;
   wire \$2328 ;
-  wire [3:0] \$2329 ;
+  wire \$2329 ;
   wire \$233 ;
-  wire [3:0] \$2330 ;
+  wire \$2330 ;
   wire [3:0] \$2331 ;
   wire \$2332 ;
   wire \$2333 ;
   wire \$2334 ;
   wire \$2335 ;
-  wire \$2336 ;
-  wire \$2337 ;
-  wire \$2338 ;
+  wire [3:0] \$2336 ;
+  wire [3:0] \$2337 ;
+  wire [3:0] \$2338 ;
   wire \$2339 ;
   wire \$234 ;
   wire \$2340 ;
@@ -1503,26 +1503,26 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$2345 ;
   wire \$2346 ;
   wire \$2347 ;
-  wire [3:0] \$2348 ;
+  wire \$2348 ;
   wire \$2349 ;
   wire \$235 ;
   wire \$2350 ;
   wire \$2351 ;
   wire \$2352 ;
-  wire [3:0] \$2353 ;
-  wire [3:0] \$2354 ;
-  wire \$2355 ;
+  wire \$2353 ;
+  wire \$2354 ;
+  wire [3:0] \$2355 ;
   wire \$2356 ;
   wire \$2357 ;
   wire \$2358 ;
-  wire [3:0] \$2359 ;
+  wire \$2359 ;
   wire \$236 ;
-  wire \$2360 ;
-  wire \$2361 ;
+  wire [3:0] \$2360 ;
+  wire [3:0] \$2361 ;
   wire \$2362 ;
   wire \$2363 ;
-  wire [3:0] \$2364 ;
-  wire [3:0] \$2365 ;
+  wire \$2364 ;
+  wire \$2365 ;
   wire [3:0] \$2366 ;
   wire \$2367 ;
   wire \$2368 ;
@@ -1530,27 +1530,27 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$237 ;
   wire \$2370 ;
   wire [3:0] \$2371 ;
-  wire \$2372 ;
-  wire \$2373 ;
+  wire [3:0] \$2372 ;
+  wire [3:0] \$2373 ;
   wire \$2374 ;
   wire \$2375 ;
-  wire [3:0] \$2376 ;
-  wire [3:0] \$2377 ;
-  wire \$2378 ;
+  wire \$2376 ;
+  wire \$2377 ;
+  wire [3:0] \$2378 ;
   wire \$2379 ;
   wire \$238 ;
   wire \$2380 ;
   wire \$2381 ;
-  wire [3:0] \$2382 ;
+  wire \$2382 ;
   wire [3:0] \$2383 ;
-  wire \$2384 ;
+  wire [3:0] \$2384 ;
   wire \$2385 ;
   wire \$2386 ;
   wire \$2387 ;
   wire \$2388 ;
-  wire \$2389 ;
+  wire [3:0] \$2389 ;
   wire \$239 ;
-  wire \$2390 ;
+  wire [3:0] \$2390 ;
   wire \$2391 ;
   wire \$2392 ;
   wire \$2393 ;
@@ -1558,27 +1558,27 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$2395 ;
   wire \$2396 ;
   wire \$2397 ;
-  wire [3:0] \$2398 ;
+  wire \$2398 ;
   wire \$2399 ;
   wire [7:0] \$24 ;
   wire \$240 ;
   wire \$2400 ;
   wire \$2401 ;
   wire \$2402 ;
-  wire [3:0] \$2403 ;
-  wire [3:0] \$2404 ;
-  wire \$2405 ;
+  wire \$2403 ;
+  wire \$2404 ;
+  wire [3:0] \$2405 ;
   wire \$2406 ;
   wire \$2407 ;
   wire \$2408 ;
-  wire [3:0] \$2409 ;
+  wire \$2409 ;
   wire \$241 ;
-  wire \$2410 ;
-  wire \$2411 ;
+  wire [3:0] \$2410 ;
+  wire [3:0] \$2411 ;
   wire \$2412 ;
   wire \$2413 ;
-  wire [3:0] \$2414 ;
-  wire [3:0] \$2415 ;
+  wire \$2414 ;
+  wire \$2415 ;
   wire [3:0] \$2416 ;
   wire \$2417 ;
   wire \$2418 ;
@@ -1586,45 +1586,45 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$242 ;
   wire \$2420 ;
   wire [3:0] \$2421 ;
-  wire \$2422 ;
-  wire \$2423 ;
+  wire [3:0] \$2422 ;
+  wire [3:0] \$2423 ;
   wire \$2424 ;
   wire \$2425 ;
-  wire [3:0] \$2426 ;
-  wire [3:0] \$2427 ;
-  wire \$2428 ;
+  wire \$2426 ;
+  wire \$2427 ;
+  wire [3:0] \$2428 ;
   wire \$2429 ;
   wire \$243 ;
   wire \$2430 ;
   wire \$2431 ;
   wire \$2432 ;
-  wire \$2433 ;
-  wire \$2434 ;
+  wire [3:0] \$2433 ;
+  wire [3:0] \$2434 ;
   wire \$2435 ;
   wire \$2436 ;
   wire \$2437 ;
   wire \$2438 ;
   wire \$2439 ;
   wire \$244 ;
-  wire [3:0] \$2440 ;
+  wire \$2440 ;
   wire \$2441 ;
   wire \$2442 ;
   wire \$2443 ;
   wire \$2444 ;
-  wire [3:0] \$2445 ;
-  wire [3:0] \$2446 ;
-  wire \$2447 ;
+  wire \$2445 ;
+  wire \$2446 ;
+  wire [3:0] \$2447 ;
   wire \$2448 ;
   wire \$2449 ;
   wire \$245 ;
   wire \$2450 ;
-  wire [3:0] \$2451 ;
-  wire \$2452 ;
-  wire \$2453 ;
+  wire \$2451 ;
+  wire [3:0] \$2452 ;
+  wire [3:0] \$2453 ;
   wire \$2454 ;
   wire \$2455 ;
-  wire [3:0] \$2456 ;
-  wire [3:0] \$2457 ;
+  wire \$2456 ;
+  wire \$2457 ;
   wire [3:0] \$2458 ;
   wire \$2459 ;
   wire \$246 ;
@@ -1632,62 +1632,62 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$2461 ;
   wire \$2462 ;
   wire [3:0] \$2463 ;
-  wire \$2464 ;
-  wire \$2465 ;
+  wire [3:0] \$2464 ;
+  wire [3:0] \$2465 ;
   wire \$2466 ;
   wire \$2467 ;
   wire \$2468 ;
   wire \$2469 ;
   wire \$247 ;
-  wire \$2470 ;
+  wire [3:0] \$2470 ;
   wire \$2471 ;
   wire \$2472 ;
   wire \$2473 ;
-  wire [3:0] \$2474 ;
+  wire \$2474 ;
   wire \$2475 ;
   wire \$2476 ;
   wire \$2477 ;
   wire \$2478 ;
-  wire [3:0] \$2479 ;
+  wire \$2479 ;
   wire \$248 ;
-  wire [3:0] \$2480 ;
-  wire \$2481 ;
+  wire \$2480 ;
+  wire [3:0] \$2481 ;
   wire \$2482 ;
   wire \$2483 ;
   wire \$2484 ;
-  wire [3:0] \$2485 ;
-  wire \$2486 ;
-  wire \$2487 ;
+  wire \$2485 ;
+  wire [3:0] \$2486 ;
+  wire [3:0] \$2487 ;
   wire \$2488 ;
   wire \$2489 ;
   wire \$249 ;
-  wire [3:0] \$2490 ;
-  wire [3:0] \$2491 ;
-  wire \$2492 ;
+  wire \$2490 ;
+  wire \$2491 ;
+  wire [3:0] \$2492 ;
   wire \$2493 ;
   wire \$2494 ;
   wire \$2495 ;
   wire \$2496 ;
-  wire \$2497 ;
-  wire \$2498 ;
+  wire [3:0] \$2497 ;
+  wire [3:0] \$2498 ;
   wire \$2499 ;
   wire [8:0] \$25 ;
   wire \$250 ;
-  wire [3:0] \$2500 ;
+  wire \$2500 ;
   wire \$2501 ;
   wire \$2502 ;
   wire \$2503 ;
   wire \$2504 ;
-  wire [3:0] \$2505 ;
-  wire [3:0] \$2506 ;
-  wire \$2507 ;
+  wire \$2505 ;
+  wire \$2506 ;
+  wire [3:0] \$2507 ;
   wire \$2508 ;
   wire \$2509 ;
   wire \$251 ;
   wire \$2510 ;
-  wire [3:0] \$2511 ;
-  wire \$2512 ;
-  wire \$2513 ;
+  wire \$2511 ;
+  wire [3:0] \$2512 ;
+  wire [3:0] \$2513 ;
   wire \$2514 ;
   wire \$2515 ;
   wire \$2516 ;
@@ -1698,15 +1698,15 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$2520 ;
   wire \$2521 ;
   wire \$2522 ;
-  wire [3:0] \$2523 ;
+  wire \$2523 ;
   wire \$2524 ;
-  wire \$2525 ;
+  wire [3:0] \$2525 ;
   wire \$2526 ;
   wire \$2527 ;
   wire \$2528 ;
   wire \$2529 ;
   wire \$253 ;
-  wire \$2530 ;
+  wire [3:0] \$2530 ;
   wire \$2531 ;
   wire \$2532 ;
   wire \$2533 ;
@@ -1836,74 +1836,74 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$2645 ;
   wire \$2646 ;
   wire \$2647 ;
-  wire [19:0] \$2648 ;
-  wire [19:0] \$2649 ;
+  wire \$2648 ;
+  wire \$2649 ;
   wire \$265 ;
-  wire [19:0] \$2650 ;
-  wire [19:0] \$2651 ;
-  wire [32:0] \$2652 ;
-  wire [32:0] \$2653 ;
-  wire [32:0] \$2654 ;
-  wire [32:0] \$2655 ;
-  wire [4:0] \$2656 ;
-  wire [4:0] \$2657 ;
-  wire \$2658 ;
-  wire \$2659 ;
+  wire \$2650 ;
+  wire \$2651 ;
+  wire \$2652 ;
+  wire \$2653 ;
+  wire \$2654 ;
+  wire \$2655 ;
+  wire [19:0] \$2656 ;
+  wire [19:0] \$2657 ;
+  wire [19:0] \$2658 ;
+  wire [19:0] \$2659 ;
   wire \$266 ;
   wire \$2660 ;
-  wire \$2661 ;
-  wire \$2662 ;
-  reg [7:0] \$2663 ;
-  reg [7:0] \$2664 ;
-  reg [7:0] \$2665 ;
-  reg [7:0] \$2666 ;
-  reg [7:0] \$2667 ;
-  reg [7:0] \$2668 ;
-  reg [7:0] \$2669 ;
+  wire [32:0] \$2661 ;
+  wire [32:0] \$2662 ;
+  wire [32:0] \$2663 ;
+  wire [32:0] \$2664 ;
+  wire [4:0] \$2665 ;
+  wire [4:0] \$2666 ;
+  wire \$2667 ;
+  wire \$2668 ;
+  wire \$2669 ;
   wire \$267 ;
-  reg [7:0] \$2670 ;
-  reg [7:0] \$2671 ;
-  reg [7:0] \$2672 ;
-  reg [7:0] \$2673 ;
-  reg [7:0] \$2674 ;
-  reg [7:0] \$2675 ;
-  reg [7:0] \$2676 ;
-  reg [7:0] \$2677 ;
-  reg [7:0] \$2678 ;
-  reg [511:0] \$2679 ;
+  wire \$2670 ;
+  wire \$2671 ;
+  wire \$2672 ;
+  wire \$2673 ;
+  wire \$2674 ;
+  wire \$2675 ;
+  wire \$2676 ;
+  wire \$2677 ;
+  wire \$2678 ;
+  wire \$2679 ;
   wire \$268 ;
-  reg \$2680 ;
-  reg \$2681 ;
-  reg \$2682 ;
-  reg \$2683 ;
-  reg \$2684 ;
-  reg \$2685 ;
-  reg \$2686 ;
-  reg \$2687 ;
-  reg \$2688 ;
-  reg \$2689 ;
+  wire \$2680 ;
+  wire \$2681 ;
+  wire \$2682 ;
+  wire \$2683 ;
+  wire \$2684 ;
+  wire \$2685 ;
+  wire \$2686 ;
+  wire \$2687 ;
+  wire \$2688 ;
+  reg [7:0] \$2689 ;
   wire \$269 ;
-  reg \$2690 ;
-  reg \$2691 ;
-  reg \$2692 ;
-  reg \$2693 ;
-  reg \$2694 ;
-  reg \$2695 ;
-  reg \$2696 ;
-  reg \$2697 ;
-  reg \$2698 ;
-  reg \$2699 ;
+  reg [7:0] \$2690 ;
+  reg [7:0] \$2691 ;
+  reg [7:0] \$2692 ;
+  reg [7:0] \$2693 ;
+  reg [7:0] \$2694 ;
+  reg [7:0] \$2695 ;
+  reg [7:0] \$2696 ;
+  reg [7:0] \$2697 ;
+  reg [7:0] \$2698 ;
+  reg [7:0] \$2699 ;
   wire [7:0] \$27 ;
   wire \$270 ;
-  reg \$2700 ;
-  reg \$2701 ;
-  reg \$2702 ;
-  reg \$2703 ;
-  reg \$2704 ;
-  reg \$2705 ;
+  reg [7:0] \$2700 ;
+  reg [7:0] \$2701 ;
+  reg [7:0] \$2702 ;
+  reg [7:0] \$2703 ;
+  reg [7:0] \$2704 ;
+  reg [511:0] \$2705 ;
   reg \$2706 ;
-  reg \$2707 ;
-  reg \$2708 ;
+  reg [119:0] \$2707 ;
+  reg [511:0] \$2708 ;
   reg \$2709 ;
   wire \$271 ;
   reg \$2710 ;
@@ -2012,80 +2012,80 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   reg \$2803 ;
   reg \$2804 ;
   reg \$2805 ;
-  reg \$2806 ;
+  reg [511:0] \$2806 ;
   reg \$2807 ;
-  reg \$2808 ;
+  reg [15:0] \$2808 ;
   reg \$2809 ;
   wire \$281 ;
-  reg \$2810 ;
-  reg \$2811 ;
-  reg \$2812 ;
+  reg [1:0] \$2810 ;
+  reg [1:0] \$2811 ;
+  reg [2:0] \$2812 ;
   reg \$2813 ;
-  reg \$2814 ;
-  reg \$2815 ;
-  reg \$2816 ;
+  reg [2:0] \$2814 ;
+  reg [2:0] \$2815 ;
+  reg [3:0] \$2816 ;
   reg \$2817 ;
-  reg \$2818 ;
-  reg \$2819 ;
+  reg [3:0] \$2818 ;
+  reg [3:0] \$2819 ;
   wire \$282 ;
-  reg \$2820 ;
+  reg [3:0] \$2820 ;
   reg \$2821 ;
-  reg \$2822 ;
-  reg \$2823 ;
-  reg \$2824 ;
+  reg [3:0] \$2822 ;
+  reg [3:0] \$2823 ;
+  reg [511:0] \$2824 ;
   reg \$2825 ;
-  reg \$2826 ;
-  reg \$2827 ;
-  reg \$2828 ;
-  reg \$2829 ;
+  reg [3:0] \$2826 ;
+  reg [3:0] \$2827 ;
+  reg [15:0] \$2828 ;
+  reg [8:0] \$2829 ;
   wire \$283 ;
-  reg \$2830 ;
-  reg \$2831 ;
-  reg \$2832 ;
-  reg \$2833 ;
-  reg \$2834 ;
-  reg \$2835 ;
-  reg \$2836 ;
-  reg \$2837 ;
-  reg \$2838 ;
-  reg \$2839 ;
+  reg [8:0] \$2830 ;
+  reg [8:0] \$2831 ;
+  reg [8:0] \$2832 ;
+  reg [8:0] \$2833 ;
+  reg [8:0] \$2834 ;
+  reg [8:0] \$2835 ;
+  reg [8:0] \$2836 ;
+  reg [7:0] \$2837 ;
+  reg [7:0] \$2838 ;
+  reg [7:0] \$2839 ;
   wire \$284 ;
-  reg \$2840 ;
-  reg [511:0] \$2841 ;
-  reg \$2842 ;
-  reg \$2843 ;
-  reg \$2844 ;
-  reg \$2845 ;
-  reg \$2846 ;
-  reg \$2847 ;
-  reg \$2848 ;
-  reg \$2849 ;
+  reg [7:0] \$2840 ;
+  reg [7:0] \$2841 ;
+  reg [7:0] \$2842 ;
+  reg [7:0] \$2843 ;
+  reg [7:0] \$2844 ;
+  reg [7:0] \$2845 ;
+  reg [7:0] \$2846 ;
+  reg [7:0] \$2847 ;
+  reg [7:0] \$2848 ;
+  reg [7:0] \$2849 ;
   wire \$285 ;
-  reg \$2850 ;
-  reg \$2851 ;
-  reg \$2852 ;
-  reg \$2853 ;
+  reg [7:0] \$2850 ;
+  reg [7:0] \$2851 ;
+  reg [7:0] \$2852 ;
+  reg [511:0] \$2853 ;
   reg \$2854 ;
-  reg \$2855 ;
-  reg \$2856 ;
-  reg \$2857 ;
-  reg \$2858 ;
-  reg \$2859 ;
+  reg [15:0] \$2855 ;
+  reg [7:0] \$2856 ;
+  reg [7:0] \$2857 ;
+  reg [7:0] \$2858 ;
+  reg [7:0] \$2859 ;
   wire \$286 ;
-  reg \$2860 ;
-  reg \$2861 ;
-  reg \$2862 ;
-  reg \$2863 ;
-  reg \$2864 ;
-  reg \$2865 ;
-  reg \$2866 ;
-  reg \$2867 ;
-  reg \$2868 ;
-  reg \$2869 ;
+  reg [7:0] \$2860 ;
+  reg [7:0] \$2861 ;
+  reg [7:0] \$2862 ;
+  reg [7:0] \$2863 ;
+  reg [3:0] \$2864 ;
+  reg [3:0] \$2865 ;
+  reg [3:0] \$2866 ;
+  reg [3:0] \$2867 ;
+  reg [3:0] \$2868 ;
+  reg [3:0] \$2869 ;
   wire \$287 ;
-  reg \$2870 ;
-  reg \$2871 ;
-  reg \$2872 ;
+  reg [3:0] \$2870 ;
+  reg [3:0] \$2871 ;
+  reg [511:0] \$2872 ;
   reg \$2873 ;
   reg \$2874 ;
   reg \$2875 ;
@@ -2111,44 +2111,44 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   reg \$2893 ;
   reg \$2894 ;
   reg \$2895 ;
-  reg \$2896 ;
-  reg \$2897 ;
-  reg \$2898 ;
-  reg \$2899 ;
+  reg [3:0] \$2896 ;
+  reg [3:0] \$2897 ;
+  reg [3:0] \$2898 ;
+  reg [3:0] \$2899 ;
   wire \$29 ;
   wire \$290 ;
-  reg \$2900 ;
-  reg \$2901 ;
-  reg \$2902 ;
-  reg \$2903 ;
-  reg \$2904 ;
-  reg \$2905 ;
-  reg \$2906 ;
-  reg [511:0] \$2907 ;
-  reg \$2908 ;
-  reg [15:0] \$2909 ;
+  reg [3:0] \$2900 ;
+  reg [3:0] \$2901 ;
+  reg [3:0] \$2902 ;
+  reg [3:0] \$2903 ;
+  reg [3:0] \$2904 ;
+  reg [3:0] \$2905 ;
+  reg [3:0] \$2906 ;
+  reg [3:0] \$2907 ;
+  reg [3:0] \$2908 ;
+  reg [3:0] \$2909 ;
   wire \$291 ;
-  reg \$2910 ;
-  reg [1:0] \$2911 ;
-  reg [1:0] \$2912 ;
-  reg [2:0] \$2913 ;
-  reg [2:0] \$2914 ;
-  reg [2:0] \$2915 ;
-  reg [2:0] \$2916 ;
-  reg [3:0] \$2917 ;
-  reg [3:0] \$2918 ;
-  reg [3:0] \$2919 ;
+  reg [3:0] \$2910 ;
+  reg [3:0] \$2911 ;
+  reg [7:0] \$2912 ;
+  reg [7:0] \$2913 ;
+  reg [7:0] \$2914 ;
+  reg [7:0] \$2915 ;
+  reg [7:0] \$2916 ;
+  reg [7:0] \$2917 ;
+  reg [7:0] \$2918 ;
+  reg [7:0] \$2919 ;
   wire \$292 ;
-  reg [3:0] \$2920 ;
-  reg [3:0] \$2921 ;
-  reg [3:0] \$2922 ;
-  reg [3:0] \$2923 ;
-  reg [3:0] \$2924 ;
-  reg [511:0] \$2925 ;
-  reg \$2926 ;
-  reg [3:0] \$2927 ;
-  reg [3:0] \$2928 ;
-  reg [15:0] \$2929 ;
+  reg [7:0] \$2920 ;
+  reg [7:0] \$2921 ;
+  reg [7:0] \$2922 ;
+  reg [7:0] \$2923 ;
+  reg [7:0] \$2924 ;
+  reg [7:0] \$2925 ;
+  reg [7:0] \$2926 ;
+  reg [7:0] \$2927 ;
+  reg [7:0] \$2928 ;
+  reg [7:0] \$2929 ;
   wire \$293 ;
   reg [7:0] \$2930 ;
   reg [7:0] \$2931 ;
@@ -2158,23 +2158,23 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [7:0] \$2935 ;
   reg [7:0] \$2936 ;
   reg [7:0] \$2937 ;
-  reg [3:0] \$2938 ;
-  reg [3:0] \$2939 ;
+  reg [7:0] \$2938 ;
+  reg [7:0] \$2939 ;
   wire \$294 ;
-  reg [3:0] \$2940 ;
-  reg [3:0] \$2941 ;
-  reg [3:0] \$2942 ;
-  reg [3:0] \$2943 ;
-  reg [3:0] \$2944 ;
-  reg [3:0] \$2945 ;
-  reg [511:0] \$2946 ;
-  reg \$2947 ;
-  reg \$2948 ;
-  reg \$2949 ;
+  reg [7:0] \$2940 ;
+  reg [7:0] \$2941 ;
+  reg [7:0] \$2942 ;
+  reg [7:0] \$2943 ;
+  reg [7:0] \$2944 ;
+  reg [7:0] \$2945 ;
+  reg [7:0] \$2946 ;
+  reg [7:0] \$2947 ;
+  reg [7:0] \$2948 ;
+  reg [7:0] \$2949 ;
   wire \$295 ;
-  reg \$2950 ;
-  reg \$2951 ;
-  reg \$2952 ;
+  reg [7:0] \$2950 ;
+  reg [7:0] \$2951 ;
+  reg [7:0] \$2952 ;
   reg [7:0] \$2953 ;
   reg [7:0] \$2954 ;
   reg [7:0] \$2955 ;
@@ -2209,97 +2209,191 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [7:0] \$2981 ;
   reg [7:0] \$2982 ;
   reg [7:0] \$2983 ;
-  reg [7:0] \$2984 ;
-  reg [7:0] \$2985 ;
-  reg [7:0] \$2986 ;
-  reg [7:0] \$2987 ;
-  reg [7:0] \$2988 ;
-  reg [7:0] \$2989 ;
+  reg [15:0] \$2984 ;
+  reg [15:0] \$2985 ;
+  reg [15:0] \$2986 ;
+  reg [15:0] \$2987 ;
+  reg \$2988 ;
+  reg \$2989 ;
   wire \$299 ;
   reg [7:0] \$2990 ;
   reg [7:0] \$2991 ;
   reg [7:0] \$2992 ;
-  reg [15:0] \$2993 ;
-  reg [15:0] \$2994 ;
-  reg [15:0] \$2995 ;
-  reg [15:0] \$2996 ;
-  reg \$2997 ;
-  reg \$2998 ;
-  reg [15:0] \$2999 ;
+  reg [7:0] \$2993 ;
+  reg [7:0] \$2994 ;
+  reg [7:0] \$2995 ;
+  reg [7:0] \$2996 ;
+  reg [7:0] \$2997 ;
+  reg [7:0] \$2998 ;
+  reg [7:0] \$2999 ;
   wire [7:0] \$3 ;
   wire [7:0] \$30 ;
   wire \$300 ;
-  reg [15:0] \$3000 ;
-  reg [15:0] \$3001 ;
-  reg [15:0] \$3002 ;
-  reg [15:0] \$3003 ;
-  reg [15:0] \$3004 ;
-  reg [15:0] \$3005 ;
-  reg [15:0] \$3006 ;
-  reg [15:0] \$3007 ;
-  reg [15:0] \$3008 ;
-  reg [15:0] \$3009 ;
+  reg [7:0] \$3000 ;
+  reg [7:0] \$3001 ;
+  reg [7:0] \$3002 ;
+  reg [7:0] \$3003 ;
+  reg [7:0] \$3004 ;
+  reg [7:0] \$3005 ;
+  reg [7:0] \$3006 ;
+  reg [7:0] \$3007 ;
+  reg [7:0] \$3008 ;
+  reg [7:0] \$3009 ;
   wire \$301 ;
-  reg [15:0] \$3010 ;
-  reg [15:0] \$3011 ;
-  reg [15:0] \$3012 ;
-  reg [15:0] \$3013 ;
-  reg [15:0] \$3014 ;
-  reg [15:0] \$3015 ;
-  reg [15:0] \$3016 ;
-  reg [15:0] \$3017 ;
-  reg [15:0] \$3018 ;
-  reg [15:0] \$3019 ;
+  reg [7:0] \$3010 ;
+  reg [7:0] \$3011 ;
+  reg [7:0] \$3012 ;
+  reg [7:0] \$3013 ;
+  reg [7:0] \$3014 ;
+  reg [7:0] \$3015 ;
+  reg [7:0] \$3016 ;
+  reg [7:0] \$3017 ;
+  reg [7:0] \$3018 ;
+  reg [7:0] \$3019 ;
   wire \$302 ;
-  reg [15:0] \$3020 ;
-  reg [15:0] \$3021 ;
-  reg [15:0] \$3022 ;
-  reg [15:0] \$3023 ;
-  reg [15:0] \$3024 ;
-  reg [15:0] \$3025 ;
-  reg [15:0] \$3026 ;
-  reg [15:0] \$3027 ;
-  reg [15:0] \$3028 ;
-  reg [15:0] \$3029 ;
+  reg [7:0] \$3020 ;
+  reg [7:0] \$3021 ;
+  reg [7:0] \$3022 ;
+  reg [7:0] \$3023 ;
+  reg [7:0] \$3024 ;
+  reg [7:0] \$3025 ;
+  reg [7:0] \$3026 ;
+  reg [7:0] \$3027 ;
+  reg [7:0] \$3028 ;
+  reg [7:0] \$3029 ;
   wire \$303 ;
   reg [15:0] \$3030 ;
   reg [15:0] \$3031 ;
   reg [15:0] \$3032 ;
   reg [15:0] \$3033 ;
-  reg [15:0] \$3034 ;
+  reg \$3034 ;
   reg \$3035 ;
-  reg \$3036 ;
-  reg [18:0] \$3037 ;
-  reg [18:0] \$3038 ;
-  reg [18:0] \$3039 ;
+  reg [15:0] \$3036 ;
+  reg [15:0] \$3037 ;
+  reg [15:0] \$3038 ;
+  reg [15:0] \$3039 ;
   wire \$304 ;
-  reg [18:0] \$3040 ;
-  reg [15:0] \$3041 ;
+  reg \$3040 ;
+  reg \$3041 ;
   reg [15:0] \$3042 ;
   reg [15:0] \$3043 ;
   reg [15:0] \$3044 ;
-  reg \$3045 ;
-  reg \$3046 ;
-  reg \$3047 ;
-  reg [31:0] \$3048 ;
-  reg [31:0] \$3049 ;
+  reg [15:0] \$3045 ;
+  reg [15:0] \$3046 ;
+  reg [15:0] \$3047 ;
+  reg [15:0] \$3048 ;
+  reg [15:0] \$3049 ;
   wire \$305 ;
-  reg [31:0] \$3050 ;
-  reg [31:0] \$3051 ;
-  reg [31:0] \$3052 ;
-  reg [31:0] \$3053 ;
-  reg [31:0] \$3054 ;
-  reg [31:0] \$3055 ;
+  reg [15:0] \$3050 ;
+  reg [15:0] \$3051 ;
+  reg [15:0] \$3052 ;
+  reg [15:0] \$3053 ;
+  reg [15:0] \$3054 ;
+  reg [15:0] \$3055 ;
+  reg [15:0] \$3056 ;
+  reg [15:0] \$3057 ;
+  reg [15:0] \$3058 ;
+  reg [15:0] \$3059 ;
   wire \$306 ;
+  reg [15:0] \$3060 ;
+  reg [15:0] \$3061 ;
+  reg [15:0] \$3062 ;
+  reg [15:0] \$3063 ;
+  reg [15:0] \$3064 ;
+  reg [15:0] \$3065 ;
+  reg [15:0] \$3066 ;
+  reg [15:0] \$3067 ;
+  reg [15:0] \$3068 ;
+  reg [15:0] \$3069 ;
   wire \$307 ;
+  reg [15:0] \$3070 ;
+  reg [15:0] \$3071 ;
+  reg [15:0] \$3072 ;
+  reg [15:0] \$3073 ;
+  reg [15:0] \$3074 ;
+  reg [15:0] \$3075 ;
+  reg [15:0] \$3076 ;
+  reg [15:0] \$3077 ;
+  reg \$3078 ;
+  reg \$3079 ;
   wire \$308 ;
+  reg [16:0] \$3080 ;
+  reg [16:0] \$3081 ;
+  reg [16:0] \$3082 ;
+  reg [16:0] \$3083 ;
+  reg [16:0] \$3084 ;
+  reg [16:0] \$3085 ;
+  reg [16:0] \$3086 ;
+  reg [16:0] \$3087 ;
+  reg [16:0] \$3088 ;
+  reg [16:0] \$3089 ;
   wire \$309 ;
+  reg [16:0] \$3090 ;
+  reg [16:0] \$3091 ;
+  reg [16:0] \$3092 ;
+  reg [16:0] \$3093 ;
+  reg [16:0] \$3094 ;
+  reg [16:0] \$3095 ;
+  reg [15:0] \$3096 ;
+  reg [15:0] \$3097 ;
+  reg [15:0] \$3098 ;
+  reg [15:0] \$3099 ;
   wire [8:0] \$31 ;
   wire \$310 ;
+  reg \$3100 ;
+  reg \$3101 ;
+  reg [17:0] \$3102 ;
+  reg [17:0] \$3103 ;
+  reg [17:0] \$3104 ;
+  reg [17:0] \$3105 ;
+  reg [17:0] \$3106 ;
+  reg [17:0] \$3107 ;
+  reg [17:0] \$3108 ;
+  reg [17:0] \$3109 ;
   wire \$311 ;
+  reg [15:0] \$3110 ;
+  reg [15:0] \$3111 ;
+  reg [15:0] \$3112 ;
+  reg [15:0] \$3113 ;
+  reg \$3114 ;
+  reg \$3115 ;
+  reg [18:0] \$3116 ;
+  reg [18:0] \$3117 ;
+  reg [18:0] \$3118 ;
+  reg [18:0] \$3119 ;
   wire \$312 ;
+  reg [15:0] \$3120 ;
+  reg [15:0] \$3121 ;
+  reg [15:0] \$3122 ;
+  reg [15:0] \$3123 ;
+  reg \$3124 ;
+  reg \$3125 ;
+  reg \$3126 ;
+  reg \$3127 ;
+  reg \$3128 ;
+  reg \$3129 ;
   wire \$313 ;
+  reg \$3130 ;
+  reg \$3131 ;
+  reg \$3132 ;
+  reg \$3133 ;
+  reg \$3134 ;
+  reg \$3135 ;
+  reg \$3136 ;
+  reg \$3137 ;
+  reg \$3138 ;
+  reg \$3139 ;
   wire \$314 ;
+  reg \$3140 ;
+  reg \$3141 ;
+  reg [31:0] \$3142 ;
+  reg [31:0] \$3143 ;
+  reg [31:0] \$3144 ;
+  reg [31:0] \$3145 ;
+  reg [31:0] \$3146 ;
+  reg [31:0] \$3147 ;
+  reg [31:0] \$3148 ;
+  reg [31:0] \$3149 ;
   wire \$315 ;
   wire \$316 ;
   wire \$317 ;
@@ -3220,15 +3314,51 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [31:0] mac_acc3 = 32'd0;
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
+  reg [16:0] mac_add0_s0 = 17'h00000;
+  reg [16:0] \mac_add0_s0$1434  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1436  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1437  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1439  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1440  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1442  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1443  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1445  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1446  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1448  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1449  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1451  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1452  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1454  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1455  = 17'h00000;
+  reg [15:0] \mac_add0_s0$1630  = 16'h0000;
+  reg [15:0] \mac_add0_s0$1631  = 16'h0000;
+  reg [15:0] \mac_add0_s0$1632  = 16'h0000;
+  reg [15:0] \mac_add0_s0$1633  = 16'h0000;
+  reg \mac_add0_s0$1634  = 1'h0;
+  reg mac_add0_valid_s0 = 1'h0;
+  reg [17:0] mac_add1_s0 = 18'h00000;
+  reg [17:0] \mac_add1_s0$1460  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1462  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1463  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1465  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1466  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1468  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1469  = 18'h00000;
+  reg [15:0] \mac_add1_s0$1636  = 16'h0000;
+  reg [15:0] \mac_add1_s0$1637  = 16'h0000;
+  reg [15:0] \mac_add1_s0$1638  = 16'h0000;
+  reg [15:0] \mac_add1_s0$1639  = 16'h0000;
+  reg \mac_add1_s0$1640  = 1'h0;
+  reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg [15:0] \mac_add2_s0$1501  = 16'h0000;
-  reg [18:0] \mac_add2_s0$1503  = 19'h00000;
-  reg [15:0] \mac_add2_s0$1504  = 16'h0000;
-  reg [18:0] \mac_add2_s0$1506  = 19'h00000;
-  reg [15:0] \mac_add2_s0$1507  = 16'h0000;
-  reg [18:0] \mac_add2_s0$1509  = 19'h00000;
-  reg [15:0] \mac_add2_s0$1510  = 16'h0000;
-  reg \mac_add2_s0$1559  = 1'h0;
+  reg [15:0] \mac_add2_s0$1474  = 16'h0000;
+  reg [18:0] \mac_add2_s0$1476  = 19'h00000;
+  reg [15:0] \mac_add2_s0$1477  = 16'h0000;
+  reg [18:0] \mac_add2_s0$1479  = 19'h00000;
+  reg [15:0] \mac_add2_s0$1480  = 16'h0000;
+  reg [18:0] \mac_add2_s0$1482  = 19'h00000;
+  reg [15:0] \mac_add2_s0$1483  = 16'h0000;
+  reg \mac_add2_s0$1642  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
   (* keep = 32'd1 *)
   wire [31:0] mac_biased0;
@@ -3238,91 +3368,97 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [31:0] mac_biased2;
   (* keep = 32'd1 *)
   wire [31:0] mac_biased3;
+  reg [15:0] mac_dspin_s0 = 16'h0000;
+  reg [15:0] \mac_dspin_s0$1587  = 16'h0000;
+  reg [15:0] \mac_dspin_s0$1588  = 16'h0000;
+  reg [15:0] \mac_dspin_s0$1589  = 16'h0000;
+  reg \mac_dspin_s0$1590  = 1'h0;
+  reg mac_dspin_valid_s0 = 1'h0;
   reg [15:0] mac_mul_s0 = 16'h0000;
-  reg [15:0] \mac_mul_s0$1441  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1443  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1444  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1446  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1447  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1449  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1450  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1452  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1453  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1455  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1456  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1458  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1459  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1461  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1462  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1464  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1465  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1467  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1468  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1470  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1471  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1473  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1474  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1476  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1477  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1479  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1480  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1482  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1483  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1485  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1486  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1553  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1554  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1555  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1556  = 16'h0000;
-  reg \mac_mul_s0$1557  = 1'h0;
+  reg [15:0] \mac_mul_s0$1384  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1386  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1387  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1389  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1390  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1392  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1393  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1395  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1396  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1398  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1399  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1401  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1402  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1404  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1405  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1407  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1408  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1410  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1411  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1413  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1414  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1416  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1417  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1419  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1420  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1422  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1423  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1425  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1426  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1428  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1429  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1624  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1625  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1626  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1627  = 16'h0000;
+  reg \mac_mul_s0$1628  = 1'h0;
   reg mac_mul_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$1369  = 8'h00;
-  reg [7:0] \mac_pre_s0$1371  = 8'h00;
-  reg [7:0] \mac_pre_s0$1372  = 8'h00;
-  reg [7:0] \mac_pre_s0$1374  = 8'h00;
-  reg [7:0] \mac_pre_s0$1375  = 8'h00;
-  reg [7:0] \mac_pre_s0$1377  = 8'h00;
-  reg [7:0] \mac_pre_s0$1378  = 8'h00;
-  reg [7:0] \mac_pre_s0$1380  = 8'h00;
-  reg [7:0] \mac_pre_s0$1381  = 8'h00;
-  reg [7:0] \mac_pre_s0$1383  = 8'h00;
-  reg [7:0] \mac_pre_s0$1384  = 8'h00;
-  reg [7:0] \mac_pre_s0$1386  = 8'h00;
-  reg [7:0] \mac_pre_s0$1387  = 8'h00;
-  reg [7:0] \mac_pre_s0$1389  = 8'h00;
-  reg [7:0] \mac_pre_s0$1390  = 8'h00;
-  reg [7:0] \mac_pre_s0$1392  = 8'h00;
-  reg [7:0] \mac_pre_s0$1394  = 8'h00;
-  reg [7:0] \mac_pre_s0$1396  = 8'h00;
-  reg [7:0] \mac_pre_s0$1398  = 8'h00;
-  reg [7:0] \mac_pre_s0$1400  = 8'h00;
-  reg [7:0] \mac_pre_s0$1402  = 8'h00;
-  reg [7:0] \mac_pre_s0$1404  = 8'h00;
-  reg [7:0] \mac_pre_s0$1406  = 8'h00;
-  reg [7:0] \mac_pre_s0$1408  = 8'h00;
-  reg [7:0] \mac_pre_s0$1410  = 8'h00;
-  reg [7:0] \mac_pre_s0$1412  = 8'h00;
-  reg [7:0] \mac_pre_s0$1414  = 8'h00;
-  reg [7:0] \mac_pre_s0$1416  = 8'h00;
-  reg [7:0] \mac_pre_s0$1418  = 8'h00;
-  reg [7:0] \mac_pre_s0$1420  = 8'h00;
-  reg [7:0] \mac_pre_s0$1422  = 8'h00;
-  reg [7:0] \mac_pre_s0$1424  = 8'h00;
-  reg [7:0] \mac_pre_s0$1426  = 8'h00;
-  reg [7:0] \mac_pre_s0$1428  = 8'h00;
-  reg [7:0] \mac_pre_s0$1430  = 8'h00;
-  reg [7:0] \mac_pre_s0$1432  = 8'h00;
-  reg [7:0] \mac_pre_s0$1434  = 8'h00;
-  reg [7:0] \mac_pre_s0$1436  = 8'h00;
-  reg [7:0] \mac_pre_s0$1438  = 8'h00;
-  reg [15:0] \mac_pre_s0$1547  = 16'h0000;
-  reg [15:0] \mac_pre_s0$1548  = 16'h0000;
-  reg [15:0] \mac_pre_s0$1549  = 16'h0000;
-  reg [15:0] \mac_pre_s0$1550  = 16'h0000;
-  reg \mac_pre_s0$1551  = 1'h0;
+  reg [7:0] \mac_pre_s0$1541  = 8'h00;
+  reg [7:0] \mac_pre_s0$1542  = 8'h00;
+  reg [7:0] \mac_pre_s0$1543  = 8'h00;
+  reg [7:0] \mac_pre_s0$1544  = 8'h00;
+  reg [7:0] \mac_pre_s0$1545  = 8'h00;
+  reg [7:0] \mac_pre_s0$1546  = 8'h00;
+  reg [7:0] \mac_pre_s0$1547  = 8'h00;
+  reg [7:0] \mac_pre_s0$1548  = 8'h00;
+  reg [7:0] \mac_pre_s0$1549  = 8'h00;
+  reg [7:0] \mac_pre_s0$1550  = 8'h00;
+  reg [7:0] \mac_pre_s0$1551  = 8'h00;
+  reg [7:0] \mac_pre_s0$1552  = 8'h00;
+  reg [7:0] \mac_pre_s0$1553  = 8'h00;
+  reg [7:0] \mac_pre_s0$1554  = 8'h00;
+  reg [7:0] \mac_pre_s0$1555  = 8'h00;
+  reg [7:0] \mac_pre_s0$1556  = 8'h00;
+  reg [7:0] \mac_pre_s0$1557  = 8'h00;
+  reg [7:0] \mac_pre_s0$1558  = 8'h00;
+  reg [7:0] \mac_pre_s0$1559  = 8'h00;
+  reg [7:0] \mac_pre_s0$1560  = 8'h00;
+  reg [7:0] \mac_pre_s0$1561  = 8'h00;
+  reg [7:0] \mac_pre_s0$1562  = 8'h00;
+  reg [7:0] \mac_pre_s0$1563  = 8'h00;
+  reg [7:0] \mac_pre_s0$1564  = 8'h00;
+  reg [7:0] \mac_pre_s0$1565  = 8'h00;
+  reg [7:0] \mac_pre_s0$1566  = 8'h00;
+  reg [7:0] \mac_pre_s0$1567  = 8'h00;
+  reg [7:0] \mac_pre_s0$1568  = 8'h00;
+  reg [7:0] \mac_pre_s0$1569  = 8'h00;
+  reg [7:0] \mac_pre_s0$1570  = 8'h00;
+  reg [7:0] \mac_pre_s0$1571  = 8'h00;
+  reg [7:0] \mac_pre_s0$1572  = 8'h00;
+  reg [7:0] \mac_pre_s0$1573  = 8'h00;
+  reg [7:0] \mac_pre_s0$1574  = 8'h00;
+  reg [7:0] \mac_pre_s0$1575  = 8'h00;
+  reg [7:0] \mac_pre_s0$1576  = 8'h00;
+  reg [7:0] \mac_pre_s0$1577  = 8'h00;
+  reg [7:0] \mac_pre_s0$1578  = 8'h00;
+  reg [7:0] \mac_pre_s0$1579  = 8'h00;
+  reg [15:0] \mac_pre_s0$1580  = 16'h0000;
+  reg [15:0] \mac_pre_s0$1581  = 16'h0000;
+  reg [15:0] \mac_pre_s0$1582  = 16'h0000;
+  reg [15:0] \mac_pre_s0$1583  = 16'h0000;
+  reg \mac_pre_s0$1584  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -3356,6 +3492,116 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [15:0] mac_prod3_5;
   wire [15:0] mac_prod3_6;
   wire [15:0] mac_prod3_7;
+  reg mac_wmux1_s0 = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1044  = 4'h0;
+  reg \mac_wmux1_s0$1046  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1047  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1050  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1051  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1053  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1054  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1056  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1057  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1059  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1060  = 8'h00;
+  reg \mac_wmux1_s0$1062  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1063  = 4'h0;
+  reg \mac_wmux1_s0$1065  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1066  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1069  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1070  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1072  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1073  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1075  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1076  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1078  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1079  = 8'h00;
+  reg \mac_wmux1_s0$1081  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1082  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1086  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1088  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1090  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1092  = 8'h00;
+  reg \mac_wmux1_s0$1094  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1095  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1099  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1101  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1103  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1105  = 8'h00;
+  reg \mac_wmux1_s0$1107  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1108  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1112  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1114  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1116  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1118  = 8'h00;
+  reg \mac_wmux1_s0$1120  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1121  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1125  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1127  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1129  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1131  = 8'h00;
+  reg \mac_wmux1_s0$1133  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1134  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1138  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1140  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1142  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1144  = 8'h00;
+  reg \mac_wmux1_s0$1146  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1147  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1151  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1153  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1155  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1157  = 8'h00;
+  reg \mac_wmux1_s0$1159  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1160  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1164  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1166  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1168  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1170  = 8'h00;
+  reg \mac_wmux1_s0$1172  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1173  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1177  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1179  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1181  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1183  = 8'h00;
+  reg \mac_wmux1_s0$1185  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1186  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1190  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1192  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1194  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1196  = 8'h00;
+  reg \mac_wmux1_s0$1198  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1199  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1203  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1205  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1207  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1209  = 8'h00;
+  reg \mac_wmux1_s0$1211  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1212  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1216  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1218  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1220  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1222  = 8'h00;
+  reg \mac_wmux1_s0$1224  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1225  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1229  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1231  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1233  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1235  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1526  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1527  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1528  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1529  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1530  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1531  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1532  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1533  = 8'h00;
+  reg [15:0] \mac_wmux1_s0$1534  = 16'h0000;
+  reg [15:0] \mac_wmux1_s0$1535  = 16'h0000;
+  reg [15:0] \mac_wmux1_s0$1536  = 16'h0000;
+  reg [15:0] \mac_wmux1_s0$1537  = 16'h0000;
+  reg \mac_wmux1_s0$1538  = 1'h0;
+  reg mac_wmux1_valid_s0 = 1'h0;
   wire [3:0] mac_wmux_drop0;
   wire [3:0] mac_wmux_drop1;
   wire [3:0] mac_wmux_drop10;
@@ -4129,48 +4375,73 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [7:0] sel_key7;
   wire [7:0] sel_key8;
   wire [7:0] sel_key9;
-  reg [15:0] sel_l12_s0 = 16'h0000;
-  reg [511:0] \sel_l12_s0$1530  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l12_s0$1531  = 1'h0;
-  reg \sel_l12_s0$857  = 1'h0;
-  reg [1:0] \sel_l12_s0$858  = 2'h0;
-  reg [1:0] \sel_l12_s0$859  = 2'h0;
-  reg [2:0] \sel_l12_s0$860  = 3'h0;
-  reg [2:0] \sel_l12_s0$861  = 3'h0;
-  reg [2:0] \sel_l12_s0$862  = 3'h0;
-  reg [2:0] \sel_l12_s0$863  = 3'h0;
-  reg [3:0] \sel_l12_s0$864  = 4'h0;
-  reg [3:0] \sel_l12_s0$866  = 4'h0;
-  reg [3:0] \sel_l12_s0$868  = 4'h0;
-  reg [3:0] \sel_l12_s0$870  = 4'h0;
-  reg [3:0] \sel_l12_s0$872  = 4'h0;
-  reg [3:0] \sel_l12_s0$874  = 4'h0;
-  reg [3:0] \sel_l12_s0$876  = 4'h0;
-  reg [3:0] \sel_l12_s0$878  = 4'h0;
+  reg sel_l10_s0 = 1'h0;
+  reg [511:0] \sel_l10_s0$1505  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l10_s0$1506  = 1'h0;
+  reg [2:0] \sel_l10_s0$610  = 3'h0;
+  reg [2:0] \sel_l10_s0$618  = 3'h0;
+  reg [2:0] \sel_l10_s0$626  = 3'h0;
+  reg [3:0] \sel_l10_s0$634  = 4'h0;
+  reg \sel_l10_s0$644  = 1'h0;
+  reg [3:0] \sel_l10_s0$645  = 4'h0;
+  reg [3:0] \sel_l10_s0$655  = 4'h0;
+  reg [3:0] \sel_l10_s0$665  = 4'h0;
+  reg \sel_l10_s0$675  = 1'h0;
+  reg [3:0] \sel_l10_s0$685  = 4'h0;
+  reg [3:0] \sel_l10_s0$695  = 4'h0;
+  reg [15:0] \sel_l10_s0$751  = 16'h0000;
+  reg \sel_l10_s0$752  = 1'h0;
+  reg [1:0] \sel_l10_s0$753  = 2'h0;
+  reg [1:0] \sel_l10_s0$754  = 2'h0;
+  reg [7:0] sel_l13_s0 = 8'h00;
+  reg [15:0] \sel_l13_s0$1507  = 16'h0000;
+  reg [511:0] \sel_l13_s0$1508  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l13_s0$1509  = 1'h0;
+  reg [8:0] \sel_l13_s0$766  = 9'h000;
+  reg [7:0] \sel_l13_s0$767  = 8'h00;
+  reg [7:0] \sel_l13_s0$768  = 8'h00;
+  reg [7:0] \sel_l13_s0$770  = 8'h00;
+  reg [7:0] \sel_l13_s0$771  = 8'h00;
+  reg [7:0] \sel_l13_s0$772  = 8'h00;
+  reg [7:0] \sel_l13_s0$774  = 8'h00;
+  reg [7:0] \sel_l13_s0$775  = 8'h00;
+  reg [7:0] \sel_l13_s0$776  = 8'h00;
+  reg [8:0] \sel_l13_s0$779  = 9'h000;
+  reg [7:0] \sel_l13_s0$782  = 8'h00;
+  reg [8:0] \sel_l13_s0$785  = 9'h000;
+  reg [7:0] \sel_l13_s0$788  = 8'h00;
+  reg [8:0] \sel_l13_s0$791  = 9'h000;
+  reg [7:0] \sel_l13_s0$794  = 8'h00;
+  reg [8:0] \sel_l13_s0$797  = 9'h000;
+  reg [7:0] \sel_l13_s0$800  = 8'h00;
+  reg [8:0] \sel_l13_s0$803  = 9'h000;
+  reg [7:0] \sel_l13_s0$806  = 8'h00;
+  reg [8:0] \sel_l13_s0$809  = 9'h000;
+  reg [7:0] \sel_l13_s0$812  = 8'h00;
+  reg [8:0] \sel_l13_s0$815  = 9'h000;
+  reg [7:0] \sel_l13_s0$818  = 8'h00;
   reg [511:0] sel_l15_s0 = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg [3:0] \sel_l15_s0$1000  = 4'h0;
-  reg [3:0] \sel_l15_s0$1003  = 4'h0;
-  reg [3:0] \sel_l15_s0$1006  = 4'h0;
-  reg [15:0] \sel_l15_s0$1532  = 16'h0000;
-  reg [7:0] \sel_l15_s0$1533  = 8'h00;
-  reg [7:0] \sel_l15_s0$1534  = 8'h00;
-  reg [7:0] \sel_l15_s0$1535  = 8'h00;
-  reg [7:0] \sel_l15_s0$1536  = 8'h00;
-  reg [7:0] \sel_l15_s0$1537  = 8'h00;
-  reg [7:0] \sel_l15_s0$1538  = 8'h00;
-  reg [7:0] \sel_l15_s0$1539  = 8'h00;
-  reg [7:0] \sel_l15_s0$1540  = 8'h00;
-  reg \sel_l15_s0$1541  = 1'h0;
-  reg [3:0] \sel_l15_s0$985  = 4'h0;
-  reg [3:0] \sel_l15_s0$988  = 4'h0;
-  reg [3:0] \sel_l15_s0$991  = 4'h0;
-  reg [3:0] \sel_l15_s0$994  = 4'h0;
-  reg [3:0] \sel_l15_s0$997  = 4'h0;
+  reg [15:0] \sel_l15_s0$1510  = 16'h0000;
+  reg [7:0] \sel_l15_s0$1511  = 8'h00;
+  reg [7:0] \sel_l15_s0$1512  = 8'h00;
+  reg [7:0] \sel_l15_s0$1513  = 8'h00;
+  reg [7:0] \sel_l15_s0$1514  = 8'h00;
+  reg [7:0] \sel_l15_s0$1515  = 8'h00;
+  reg [7:0] \sel_l15_s0$1516  = 8'h00;
+  reg [7:0] \sel_l15_s0$1517  = 8'h00;
+  reg [7:0] \sel_l15_s0$1518  = 8'h00;
+  reg \sel_l15_s0$1519  = 1'h0;
+  reg [3:0] \sel_l15_s0$896  = 4'h0;
+  reg [3:0] \sel_l15_s0$899  = 4'h0;
+  reg [3:0] \sel_l15_s0$902  = 4'h0;
+  reg [3:0] \sel_l15_s0$905  = 4'h0;
+  reg [3:0] \sel_l15_s0$908  = 4'h0;
+  reg [3:0] \sel_l15_s0$911  = 4'h0;
+  reg [3:0] \sel_l15_s0$914  = 4'h0;
+  reg [3:0] \sel_l15_s0$917  = 4'h0;
   reg [7:0] sel_l1_s0 = 8'h00;
-  reg [511:0] \sel_l1_s0$1524  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l1_s0$1525  = 1'h0;
-  reg [7:0] \sel_l1_s0$59  = 8'h00;
-  reg [7:0] \sel_l1_s0$60  = 8'h00;
+  reg [511:0] \sel_l1_s0$1499  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l1_s0$1500  = 1'h0;
   reg [7:0] \sel_l1_s0$61  = 8'h00;
   reg [7:0] \sel_l1_s0$62  = 8'h00;
   reg [7:0] \sel_l1_s0$63  = 8'h00;
@@ -4184,234 +4455,109 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [7:0] \sel_l1_s0$71  = 8'h00;
   reg [7:0] \sel_l1_s0$72  = 8'h00;
   reg [7:0] \sel_l1_s0$73  = 8'h00;
-  reg sel_l3_s0 = 1'h0;
-  reg [511:0] \sel_l3_s0$1526  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l3_s0$1527  = 1'h0;
-  reg \sel_l3_s0$236  = 1'h0;
-  reg \sel_l3_s0$237  = 1'h0;
-  reg \sel_l3_s0$240  = 1'h0;
-  reg \sel_l3_s0$241  = 1'h0;
-  reg \sel_l3_s0$242  = 1'h0;
-  reg \sel_l3_s0$245  = 1'h0;
-  reg \sel_l3_s0$246  = 1'h0;
-  reg \sel_l3_s0$247  = 1'h0;
-  reg \sel_l3_s0$250  = 1'h0;
-  reg \sel_l3_s0$251  = 1'h0;
-  reg \sel_l3_s0$252  = 1'h0;
-  reg \sel_l3_s0$255  = 1'h0;
-  reg \sel_l3_s0$256  = 1'h0;
-  reg \sel_l3_s0$257  = 1'h0;
-  reg \sel_l3_s0$260  = 1'h0;
-  reg \sel_l3_s0$261  = 1'h0;
-  reg \sel_l3_s0$262  = 1'h0;
-  reg \sel_l3_s0$265  = 1'h0;
-  reg \sel_l3_s0$266  = 1'h0;
-  reg \sel_l3_s0$267  = 1'h0;
-  reg \sel_l3_s0$270  = 1'h0;
-  reg \sel_l3_s0$271  = 1'h0;
-  reg \sel_l3_s0$272  = 1'h0;
-  reg \sel_l3_s0$275  = 1'h0;
-  reg \sel_l3_s0$276  = 1'h0;
-  reg \sel_l3_s0$277  = 1'h0;
-  reg \sel_l3_s0$280  = 1'h0;
-  reg \sel_l3_s0$281  = 1'h0;
-  reg \sel_l3_s0$282  = 1'h0;
-  reg \sel_l3_s0$285  = 1'h0;
-  reg \sel_l3_s0$286  = 1'h0;
-  reg \sel_l3_s0$287  = 1'h0;
-  reg \sel_l3_s0$290  = 1'h0;
-  reg \sel_l3_s0$291  = 1'h0;
-  reg \sel_l3_s0$292  = 1'h0;
-  reg \sel_l3_s0$295  = 1'h0;
-  reg \sel_l3_s0$296  = 1'h0;
-  reg \sel_l3_s0$297  = 1'h0;
-  reg \sel_l3_s0$300  = 1'h0;
-  reg \sel_l3_s0$301  = 1'h0;
-  reg \sel_l3_s0$302  = 1'h0;
-  reg \sel_l3_s0$305  = 1'h0;
-  reg \sel_l3_s0$306  = 1'h0;
-  reg \sel_l3_s0$307  = 1'h0;
-  reg \sel_l3_s0$310  = 1'h0;
-  reg \sel_l3_s0$311  = 1'h0;
-  reg \sel_l3_s0$312  = 1'h0;
-  reg \sel_l3_s0$315  = 1'h0;
-  reg \sel_l3_s0$316  = 1'h0;
-  reg \sel_l3_s0$317  = 1'h0;
-  reg \sel_l3_s0$320  = 1'h0;
-  reg \sel_l3_s0$321  = 1'h0;
-  reg \sel_l3_s0$322  = 1'h0;
-  reg \sel_l3_s0$325  = 1'h0;
-  reg \sel_l3_s0$326  = 1'h0;
-  reg \sel_l3_s0$327  = 1'h0;
-  reg \sel_l3_s0$330  = 1'h0;
-  reg \sel_l3_s0$331  = 1'h0;
-  reg \sel_l3_s0$332  = 1'h0;
-  reg \sel_l3_s0$335  = 1'h0;
-  reg \sel_l3_s0$336  = 1'h0;
-  reg \sel_l3_s0$337  = 1'h0;
-  reg \sel_l3_s0$340  = 1'h0;
-  reg \sel_l3_s0$341  = 1'h0;
-  reg \sel_l3_s0$342  = 1'h0;
-  reg \sel_l3_s0$345  = 1'h0;
-  reg \sel_l3_s0$346  = 1'h0;
-  reg \sel_l3_s0$347  = 1'h0;
-  reg \sel_l3_s0$350  = 1'h0;
-  reg \sel_l3_s0$351  = 1'h0;
-  reg \sel_l3_s0$352  = 1'h0;
-  reg \sel_l3_s0$355  = 1'h0;
-  reg \sel_l3_s0$356  = 1'h0;
-  reg \sel_l3_s0$357  = 1'h0;
-  reg \sel_l3_s0$360  = 1'h0;
-  reg \sel_l3_s0$361  = 1'h0;
-  reg \sel_l3_s0$362  = 1'h0;
-  reg \sel_l3_s0$365  = 1'h0;
-  reg \sel_l3_s0$366  = 1'h0;
-  reg \sel_l3_s0$367  = 1'h0;
-  reg \sel_l3_s0$370  = 1'h0;
-  reg \sel_l3_s0$371  = 1'h0;
-  reg \sel_l3_s0$372  = 1'h0;
-  reg \sel_l3_s0$375  = 1'h0;
-  reg \sel_l3_s0$376  = 1'h0;
-  reg \sel_l3_s0$377  = 1'h0;
-  reg \sel_l3_s0$380  = 1'h0;
-  reg \sel_l3_s0$381  = 1'h0;
-  reg \sel_l3_s0$382  = 1'h0;
-  reg \sel_l3_s0$385  = 1'h0;
-  reg \sel_l3_s0$386  = 1'h0;
-  reg \sel_l3_s0$387  = 1'h0;
-  reg \sel_l3_s0$390  = 1'h0;
-  reg \sel_l3_s0$391  = 1'h0;
-  reg \sel_l3_s0$392  = 1'h0;
-  reg \sel_l3_s0$395  = 1'h0;
-  reg \sel_l3_s0$396  = 1'h0;
-  reg \sel_l3_s0$399  = 1'h0;
-  reg \sel_l3_s0$402  = 1'h0;
-  reg \sel_l3_s0$403  = 1'h0;
-  reg \sel_l3_s0$406  = 1'h0;
-  reg \sel_l3_s0$409  = 1'h0;
-  reg \sel_l3_s0$410  = 1'h0;
-  reg \sel_l3_s0$413  = 1'h0;
-  reg \sel_l3_s0$416  = 1'h0;
-  reg \sel_l3_s0$417  = 1'h0;
-  reg \sel_l3_s0$420  = 1'h0;
-  reg \sel_l3_s0$423  = 1'h0;
-  reg \sel_l3_s0$424  = 1'h0;
-  reg \sel_l3_s0$427  = 1'h0;
-  reg \sel_l3_s0$430  = 1'h0;
-  reg \sel_l3_s0$431  = 1'h0;
-  reg \sel_l3_s0$434  = 1'h0;
-  reg \sel_l3_s0$437  = 1'h0;
-  reg \sel_l3_s0$438  = 1'h0;
-  reg \sel_l3_s0$441  = 1'h0;
-  reg \sel_l3_s0$444  = 1'h0;
-  reg \sel_l3_s0$445  = 1'h0;
-  reg \sel_l3_s0$448  = 1'h0;
-  reg \sel_l3_s0$451  = 1'h0;
-  reg \sel_l3_s0$452  = 1'h0;
-  reg \sel_l3_s0$455  = 1'h0;
-  reg \sel_l3_s0$458  = 1'h0;
-  reg \sel_l3_s0$459  = 1'h0;
-  reg \sel_l3_s0$462  = 1'h0;
-  reg \sel_l3_s0$465  = 1'h0;
-  reg \sel_l3_s0$466  = 1'h0;
-  reg \sel_l3_s0$469  = 1'h0;
-  reg \sel_l3_s0$472  = 1'h0;
-  reg \sel_l3_s0$473  = 1'h0;
-  reg \sel_l3_s0$476  = 1'h0;
-  reg \sel_l3_s0$479  = 1'h0;
-  reg \sel_l3_s0$480  = 1'h0;
-  reg \sel_l3_s0$483  = 1'h0;
-  reg \sel_l3_s0$486  = 1'h0;
-  reg \sel_l3_s0$487  = 1'h0;
-  reg \sel_l3_s0$490  = 1'h0;
-  reg \sel_l3_s0$493  = 1'h0;
-  reg \sel_l3_s0$494  = 1'h0;
-  reg \sel_l3_s0$497  = 1'h0;
-  reg \sel_l3_s0$500  = 1'h0;
-  reg \sel_l3_s0$501  = 1'h0;
-  reg \sel_l3_s0$504  = 1'h0;
-  reg \sel_l3_s0$507  = 1'h0;
-  reg \sel_l3_s0$510  = 1'h0;
-  reg \sel_l3_s0$513  = 1'h0;
-  reg \sel_l3_s0$516  = 1'h0;
-  reg \sel_l3_s0$519  = 1'h0;
-  reg \sel_l3_s0$522  = 1'h0;
-  reg \sel_l3_s0$525  = 1'h0;
-  reg \sel_l3_s0$528  = 1'h0;
-  reg \sel_l3_s0$531  = 1'h0;
-  reg \sel_l3_s0$534  = 1'h0;
-  reg \sel_l3_s0$537  = 1'h0;
-  reg \sel_l3_s0$540  = 1'h0;
-  reg \sel_l3_s0$543  = 1'h0;
-  reg \sel_l3_s0$546  = 1'h0;
-  reg \sel_l3_s0$549  = 1'h0;
-  reg \sel_l3_s0$552  = 1'h0;
-  reg sel_l7_s0 = 1'h0;
-  reg [511:0] \sel_l7_s0$1528  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l7_s0$1529  = 1'h0;
-  reg \sel_l7_s0$588  = 1'h0;
-  reg \sel_l7_s0$589  = 1'h0;
-  reg \sel_l7_s0$590  = 1'h0;
-  reg \sel_l7_s0$591  = 1'h0;
-  reg \sel_l7_s0$592  = 1'h0;
-  reg \sel_l7_s0$593  = 1'h0;
-  reg \sel_l7_s0$594  = 1'h0;
-  reg \sel_l7_s0$595  = 1'h0;
-  reg \sel_l7_s0$596  = 1'h0;
-  reg \sel_l7_s0$597  = 1'h0;
-  reg \sel_l7_s0$598  = 1'h0;
-  reg \sel_l7_s0$599  = 1'h0;
-  reg \sel_l7_s0$600  = 1'h0;
-  reg \sel_l7_s0$601  = 1'h0;
-  reg \sel_l7_s0$602  = 1'h0;
-  reg \sel_l7_s0$603  = 1'h0;
-  reg \sel_l7_s0$604  = 1'h0;
-  reg \sel_l7_s0$605  = 1'h0;
-  reg \sel_l7_s0$606  = 1'h0;
-  reg \sel_l7_s0$607  = 1'h0;
-  reg \sel_l7_s0$608  = 1'h0;
-  reg \sel_l7_s0$609  = 1'h0;
-  reg \sel_l7_s0$610  = 1'h0;
-  reg \sel_l7_s0$611  = 1'h0;
-  reg \sel_l7_s0$612  = 1'h0;
-  reg \sel_l7_s0$613  = 1'h0;
-  reg \sel_l7_s0$614  = 1'h0;
-  reg \sel_l7_s0$615  = 1'h0;
-  reg \sel_l7_s0$616  = 1'h0;
-  reg \sel_l7_s0$617  = 1'h0;
-  reg \sel_l7_s0$618  = 1'h0;
-  reg \sel_l7_s0$619  = 1'h0;
-  reg \sel_l7_s0$620  = 1'h0;
-  reg \sel_l7_s0$621  = 1'h0;
-  reg \sel_l7_s0$622  = 1'h0;
-  reg \sel_l7_s0$623  = 1'h0;
-  reg \sel_l7_s0$624  = 1'h0;
-  reg \sel_l7_s0$625  = 1'h0;
-  reg \sel_l7_s0$626  = 1'h0;
-  reg \sel_l7_s0$627  = 1'h0;
-  reg \sel_l7_s0$628  = 1'h0;
-  reg \sel_l7_s0$629  = 1'h0;
-  reg \sel_l7_s0$630  = 1'h0;
-  reg \sel_l7_s0$631  = 1'h0;
-  reg \sel_l7_s0$632  = 1'h0;
-  reg \sel_l7_s0$633  = 1'h0;
-  reg \sel_l7_s0$634  = 1'h0;
-  reg \sel_l7_s0$635  = 1'h0;
-  reg \sel_l7_s0$636  = 1'h0;
-  reg \sel_l7_s0$637  = 1'h0;
-  reg \sel_l7_s0$638  = 1'h0;
-  reg \sel_l7_s0$639  = 1'h0;
-  reg \sel_l7_s0$640  = 1'h0;
-  reg \sel_l7_s0$641  = 1'h0;
-  reg \sel_l7_s0$642  = 1'h0;
-  reg \sel_l7_s0$643  = 1'h0;
-  reg \sel_l7_s0$644  = 1'h0;
-  reg \sel_l7_s0$645  = 1'h0;
-  reg \sel_l7_s0$646  = 1'h0;
-  reg \sel_l7_s0$647  = 1'h0;
-  reg \sel_l7_s0$648  = 1'h0;
-  reg \sel_l7_s0$649  = 1'h0;
-  reg \sel_l7_s0$650  = 1'h0;
+  reg [7:0] \sel_l1_s0$74  = 8'h00;
+  reg [7:0] \sel_l1_s0$75  = 8'h00;
+  reg [119:0] sel_l2_s0 = 120'h000000000000000000000000000000;
+  reg [511:0] \sel_l2_s0$1501  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l2_s0$1502  = 1'h0;
+  reg sel_l5_s0 = 1'h0;
+  reg [511:0] \sel_l5_s0$1503  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l5_s0$1504  = 1'h0;
+  reg \sel_l5_s0$371  = 1'h0;
+  reg \sel_l5_s0$372  = 1'h0;
+  reg \sel_l5_s0$375  = 1'h0;
+  reg \sel_l5_s0$376  = 1'h0;
+  reg \sel_l5_s0$377  = 1'h0;
+  reg \sel_l5_s0$380  = 1'h0;
+  reg \sel_l5_s0$381  = 1'h0;
+  reg \sel_l5_s0$382  = 1'h0;
+  reg \sel_l5_s0$385  = 1'h0;
+  reg \sel_l5_s0$386  = 1'h0;
+  reg \sel_l5_s0$387  = 1'h0;
+  reg \sel_l5_s0$390  = 1'h0;
+  reg \sel_l5_s0$391  = 1'h0;
+  reg \sel_l5_s0$392  = 1'h0;
+  reg \sel_l5_s0$395  = 1'h0;
+  reg \sel_l5_s0$396  = 1'h0;
+  reg \sel_l5_s0$397  = 1'h0;
+  reg \sel_l5_s0$400  = 1'h0;
+  reg \sel_l5_s0$401  = 1'h0;
+  reg \sel_l5_s0$402  = 1'h0;
+  reg \sel_l5_s0$405  = 1'h0;
+  reg \sel_l5_s0$406  = 1'h0;
+  reg \sel_l5_s0$407  = 1'h0;
+  reg \sel_l5_s0$410  = 1'h0;
+  reg \sel_l5_s0$411  = 1'h0;
+  reg \sel_l5_s0$412  = 1'h0;
+  reg \sel_l5_s0$415  = 1'h0;
+  reg \sel_l5_s0$416  = 1'h0;
+  reg \sel_l5_s0$417  = 1'h0;
+  reg \sel_l5_s0$420  = 1'h0;
+  reg \sel_l5_s0$421  = 1'h0;
+  reg \sel_l5_s0$422  = 1'h0;
+  reg \sel_l5_s0$425  = 1'h0;
+  reg \sel_l5_s0$426  = 1'h0;
+  reg \sel_l5_s0$427  = 1'h0;
+  reg \sel_l5_s0$430  = 1'h0;
+  reg \sel_l5_s0$431  = 1'h0;
+  reg \sel_l5_s0$432  = 1'h0;
+  reg \sel_l5_s0$435  = 1'h0;
+  reg \sel_l5_s0$436  = 1'h0;
+  reg \sel_l5_s0$437  = 1'h0;
+  reg \sel_l5_s0$440  = 1'h0;
+  reg \sel_l5_s0$441  = 1'h0;
+  reg \sel_l5_s0$442  = 1'h0;
+  reg \sel_l5_s0$445  = 1'h0;
+  reg \sel_l5_s0$446  = 1'h0;
+  reg \sel_l5_s0$447  = 1'h0;
+  reg \sel_l5_s0$450  = 1'h0;
+  reg \sel_l5_s0$451  = 1'h0;
+  reg \sel_l5_s0$454  = 1'h0;
+  reg \sel_l5_s0$455  = 1'h0;
+  reg \sel_l5_s0$458  = 1'h0;
+  reg \sel_l5_s0$459  = 1'h0;
+  reg \sel_l5_s0$462  = 1'h0;
+  reg \sel_l5_s0$463  = 1'h0;
+  reg \sel_l5_s0$466  = 1'h0;
+  reg \sel_l5_s0$467  = 1'h0;
+  reg \sel_l5_s0$470  = 1'h0;
+  reg \sel_l5_s0$471  = 1'h0;
+  reg \sel_l5_s0$474  = 1'h0;
+  reg \sel_l5_s0$475  = 1'h0;
+  reg \sel_l5_s0$478  = 1'h0;
+  reg \sel_l5_s0$479  = 1'h0;
+  reg \sel_l5_s0$482  = 1'h0;
+  reg \sel_l5_s0$483  = 1'h0;
+  reg \sel_l5_s0$486  = 1'h0;
+  reg \sel_l5_s0$487  = 1'h0;
+  reg \sel_l5_s0$490  = 1'h0;
+  reg \sel_l5_s0$491  = 1'h0;
+  reg \sel_l5_s0$494  = 1'h0;
+  reg \sel_l5_s0$495  = 1'h0;
+  reg \sel_l5_s0$498  = 1'h0;
+  reg \sel_l5_s0$499  = 1'h0;
+  reg \sel_l5_s0$502  = 1'h0;
+  reg \sel_l5_s0$503  = 1'h0;
+  reg \sel_l5_s0$506  = 1'h0;
+  reg \sel_l5_s0$507  = 1'h0;
+  reg \sel_l5_s0$510  = 1'h0;
+  reg \sel_l5_s0$511  = 1'h0;
+  reg \sel_l5_s0$514  = 1'h0;
+  reg \sel_l5_s0$515  = 1'h0;
+  reg \sel_l5_s0$516  = 1'h0;
+  reg \sel_l5_s0$517  = 1'h0;
+  reg \sel_l5_s0$518  = 1'h0;
+  reg \sel_l5_s0$519  = 1'h0;
+  reg \sel_l5_s0$520  = 1'h0;
+  reg \sel_l5_s0$521  = 1'h0;
+  reg \sel_l5_s0$522  = 1'h0;
+  reg \sel_l5_s0$523  = 1'h0;
+  reg \sel_l5_s0$524  = 1'h0;
+  reg \sel_l5_s0$525  = 1'h0;
+  reg \sel_l5_s0$526  = 1'h0;
+  reg \sel_l5_s0$527  = 1'h0;
+  reg \sel_l5_s0$528  = 1'h0;
+  reg \sel_l5_s0$529  = 1'h0;
   wire [7:0] sel_or0_0;
   wire [7:0] sel_or0_3;
   wire [7:0] sel_or0_6;
@@ -4653,6 +4799,7 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   reg sel_valid_s2 = 1'h0;
   reg sel_valid_s3 = 1'h0;
   reg sel_valid_s4 = 1'h0;
+  reg sel_valid_s5 = 1'h0;
   wire [7:0] shift_d0;
   wire [7:0] shift_d1;
   wire [7:0] shift_d10;
@@ -4809,6 +4956,36 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [10:0] shift_w3_e0_2_p1;
   (* keep = 32'd1 *)
   wire [11:0] shift_w3_e0_3_p0;
+  wire stall_adv0;
+  reg stall_adv0_valid = 1'h0;
+  wire stall_adv1;
+  wire stall_adv10;
+  reg stall_adv10_valid = 1'h0;
+  wire stall_adv11;
+  reg stall_adv11_valid = 1'h0;
+  wire stall_adv12;
+  reg stall_adv12_valid = 1'h0;
+  wire stall_adv13;
+  reg stall_adv13_valid = 1'h0;
+  wire stall_adv14;
+  reg stall_adv14_valid = 1'h0;
+  reg stall_adv1_valid = 1'h0;
+  wire stall_adv2;
+  reg stall_adv2_valid = 1'h0;
+  wire stall_adv3;
+  reg stall_adv3_valid = 1'h0;
+  wire stall_adv4;
+  reg stall_adv4_valid = 1'h0;
+  wire stall_adv5;
+  reg stall_adv5_valid = 1'h0;
+  wire stall_adv6;
+  reg stall_adv6_valid = 1'h0;
+  wire stall_adv7;
+  reg stall_adv7_valid = 1'h0;
+  wire stall_adv8;
+  reg stall_adv8_valid = 1'h0;
+  wire stall_adv9;
+  reg stall_adv9_valid = 1'h0;
   reg [3:0] wr__addr = 4'h0;
   wire [127:0] wr__data;
   wire wr__en;
@@ -4832,7 +5009,7 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
     sel_dl1_r0[15] = 128'h00000000000000000000000000000000;
   end
   always @(posedge clk) begin
-    if (i__ready)
+    if (stall_adv4)
       sel_dl1_r0[wr__addr] <= { \$49 [7:0], \$46 [7:0], \$43 [7:0], \$40 [7:0], \$37 [7:0], \$34 [7:0], \$31 [7:0], \$28 [7:0], \$25 [7:0], \$22 [7:0], \$19 [7:0], \$16 [7:0], \$13 [7:0], \$10 [7:0], \$7 [7:0], \$4 [7:0] };
   end
   assign sel_dl1_r0_q = sel_dl1_r0[rd__addr];
@@ -4950,2388 +5127,2450 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   assign \$95  = $signed(\$49 [7:0]) >= $signed(1'h0);
   assign \$96  = - $signed(\$49 [7:0]);
   assign \$97  = \$95  ? { \$49 [7], \$49 [7:0] } : \$96 ;
-  assign \$98  = sel_l1_s0 >= \sel_l1_s0$59 ;
-  assign \$99  = sel_l1_s0 >= \sel_l1_s0$60 ;
-  assign \$100  = sel_l1_s0 >= \sel_l1_s0$61 ;
-  assign \$101  = sel_l1_s0 >= \sel_l1_s0$62 ;
-  assign \$102  = sel_l1_s0 >= \sel_l1_s0$63 ;
-  assign \$103  = sel_l1_s0 >= \sel_l1_s0$64 ;
-  assign \$104  = sel_l1_s0 >= \sel_l1_s0$65 ;
-  assign \$105  = sel_l1_s0 >= \sel_l1_s0$66 ;
-  assign \$106  = sel_l1_s0 >= \sel_l1_s0$67 ;
-  assign \$107  = sel_l1_s0 >= \sel_l1_s0$68 ;
-  assign \$108  = sel_l1_s0 >= \sel_l1_s0$69 ;
-  assign \$109  = sel_l1_s0 >= \sel_l1_s0$70 ;
-  assign \$110  = sel_l1_s0 >= \sel_l1_s0$71 ;
-  assign \$111  = sel_l1_s0 >= \sel_l1_s0$72 ;
-  assign \$112  = sel_l1_s0 >= \sel_l1_s0$73 ;
-  assign \$113  = \sel_l1_s0$59  >= \sel_l1_s0$60 ;
-  assign \$114  = \sel_l1_s0$59  >= \sel_l1_s0$61 ;
-  assign \$115  = \sel_l1_s0$59  >= \sel_l1_s0$62 ;
-  assign \$116  = \sel_l1_s0$59  >= \sel_l1_s0$63 ;
-  assign \$117  = \sel_l1_s0$59  >= \sel_l1_s0$64 ;
-  assign \$118  = \sel_l1_s0$59  >= \sel_l1_s0$65 ;
-  assign \$119  = \sel_l1_s0$59  >= \sel_l1_s0$66 ;
-  assign \$120  = \sel_l1_s0$59  >= \sel_l1_s0$67 ;
-  assign \$121  = \sel_l1_s0$59  >= \sel_l1_s0$68 ;
-  assign \$122  = \sel_l1_s0$59  >= \sel_l1_s0$69 ;
-  assign \$123  = \sel_l1_s0$59  >= \sel_l1_s0$70 ;
-  assign \$124  = \sel_l1_s0$59  >= \sel_l1_s0$71 ;
-  assign \$125  = \sel_l1_s0$59  >= \sel_l1_s0$72 ;
-  assign \$126  = \sel_l1_s0$59  >= \sel_l1_s0$73 ;
-  assign \$127  = \sel_l1_s0$60  >= \sel_l1_s0$61 ;
-  assign \$128  = \sel_l1_s0$60  >= \sel_l1_s0$62 ;
-  assign \$129  = \sel_l1_s0$60  >= \sel_l1_s0$63 ;
-  assign \$130  = \sel_l1_s0$60  >= \sel_l1_s0$64 ;
-  assign \$131  = \sel_l1_s0$60  >= \sel_l1_s0$65 ;
-  assign \$132  = \sel_l1_s0$60  >= \sel_l1_s0$66 ;
-  assign \$133  = \sel_l1_s0$60  >= \sel_l1_s0$67 ;
-  assign \$134  = \sel_l1_s0$60  >= \sel_l1_s0$68 ;
-  assign \$135  = \sel_l1_s0$60  >= \sel_l1_s0$69 ;
-  assign \$136  = \sel_l1_s0$60  >= \sel_l1_s0$70 ;
-  assign \$137  = \sel_l1_s0$60  >= \sel_l1_s0$71 ;
-  assign \$138  = \sel_l1_s0$60  >= \sel_l1_s0$72 ;
-  assign \$139  = \sel_l1_s0$60  >= \sel_l1_s0$73 ;
-  assign \$140  = \sel_l1_s0$61  >= \sel_l1_s0$62 ;
-  assign \$141  = \sel_l1_s0$61  >= \sel_l1_s0$63 ;
-  assign \$142  = \sel_l1_s0$61  >= \sel_l1_s0$64 ;
-  assign \$143  = \sel_l1_s0$61  >= \sel_l1_s0$65 ;
-  assign \$144  = \sel_l1_s0$61  >= \sel_l1_s0$66 ;
-  assign \$145  = \sel_l1_s0$61  >= \sel_l1_s0$67 ;
-  assign \$146  = \sel_l1_s0$61  >= \sel_l1_s0$68 ;
-  assign \$147  = \sel_l1_s0$61  >= \sel_l1_s0$69 ;
-  assign \$148  = \sel_l1_s0$61  >= \sel_l1_s0$70 ;
-  assign \$149  = \sel_l1_s0$61  >= \sel_l1_s0$71 ;
-  assign \$150  = \sel_l1_s0$61  >= \sel_l1_s0$72 ;
-  assign \$151  = \sel_l1_s0$61  >= \sel_l1_s0$73 ;
-  assign \$152  = \sel_l1_s0$62  >= \sel_l1_s0$63 ;
-  assign \$153  = \sel_l1_s0$62  >= \sel_l1_s0$64 ;
-  assign \$154  = \sel_l1_s0$62  >= \sel_l1_s0$65 ;
-  assign \$155  = \sel_l1_s0$62  >= \sel_l1_s0$66 ;
-  assign \$156  = \sel_l1_s0$62  >= \sel_l1_s0$67 ;
-  assign \$157  = \sel_l1_s0$62  >= \sel_l1_s0$68 ;
-  assign \$158  = \sel_l1_s0$62  >= \sel_l1_s0$69 ;
-  assign \$159  = \sel_l1_s0$62  >= \sel_l1_s0$70 ;
-  assign \$160  = \sel_l1_s0$62  >= \sel_l1_s0$71 ;
-  assign \$161  = \sel_l1_s0$62  >= \sel_l1_s0$72 ;
-  assign \$162  = \sel_l1_s0$62  >= \sel_l1_s0$73 ;
-  assign \$163  = \sel_l1_s0$63  >= \sel_l1_s0$64 ;
-  assign \$164  = \sel_l1_s0$63  >= \sel_l1_s0$65 ;
-  assign \$165  = \sel_l1_s0$63  >= \sel_l1_s0$66 ;
-  assign \$166  = \sel_l1_s0$63  >= \sel_l1_s0$67 ;
-  assign \$167  = \sel_l1_s0$63  >= \sel_l1_s0$68 ;
-  assign \$168  = \sel_l1_s0$63  >= \sel_l1_s0$69 ;
-  assign \$169  = \sel_l1_s0$63  >= \sel_l1_s0$70 ;
-  assign \$170  = \sel_l1_s0$63  >= \sel_l1_s0$71 ;
-  assign \$171  = \sel_l1_s0$63  >= \sel_l1_s0$72 ;
-  assign \$172  = \sel_l1_s0$63  >= \sel_l1_s0$73 ;
-  assign \$173  = \sel_l1_s0$64  >= \sel_l1_s0$65 ;
-  assign \$174  = \sel_l1_s0$64  >= \sel_l1_s0$66 ;
-  assign \$175  = \sel_l1_s0$64  >= \sel_l1_s0$67 ;
-  assign \$176  = \sel_l1_s0$64  >= \sel_l1_s0$68 ;
-  assign \$177  = \sel_l1_s0$64  >= \sel_l1_s0$69 ;
-  assign \$178  = \sel_l1_s0$64  >= \sel_l1_s0$70 ;
-  assign \$179  = \sel_l1_s0$64  >= \sel_l1_s0$71 ;
-  assign \$180  = \sel_l1_s0$64  >= \sel_l1_s0$72 ;
-  assign \$181  = \sel_l1_s0$64  >= \sel_l1_s0$73 ;
-  assign \$182  = \sel_l1_s0$65  >= \sel_l1_s0$66 ;
-  assign \$183  = \sel_l1_s0$65  >= \sel_l1_s0$67 ;
-  assign \$184  = \sel_l1_s0$65  >= \sel_l1_s0$68 ;
-  assign \$185  = \sel_l1_s0$65  >= \sel_l1_s0$69 ;
-  assign \$186  = \sel_l1_s0$65  >= \sel_l1_s0$70 ;
-  assign \$187  = \sel_l1_s0$65  >= \sel_l1_s0$71 ;
-  assign \$188  = \sel_l1_s0$65  >= \sel_l1_s0$72 ;
-  assign \$189  = \sel_l1_s0$65  >= \sel_l1_s0$73 ;
-  assign \$190  = \sel_l1_s0$66  >= \sel_l1_s0$67 ;
-  assign \$191  = \sel_l1_s0$66  >= \sel_l1_s0$68 ;
-  assign \$192  = \sel_l1_s0$66  >= \sel_l1_s0$69 ;
-  assign \$193  = \sel_l1_s0$66  >= \sel_l1_s0$70 ;
-  assign \$194  = \sel_l1_s0$66  >= \sel_l1_s0$71 ;
-  assign \$195  = \sel_l1_s0$66  >= \sel_l1_s0$72 ;
-  assign \$196  = \sel_l1_s0$66  >= \sel_l1_s0$73 ;
-  assign \$197  = \sel_l1_s0$67  >= \sel_l1_s0$68 ;
-  assign \$198  = \sel_l1_s0$67  >= \sel_l1_s0$69 ;
-  assign \$199  = \sel_l1_s0$67  >= \sel_l1_s0$70 ;
-  assign \$200  = \sel_l1_s0$67  >= \sel_l1_s0$71 ;
-  assign \$201  = \sel_l1_s0$67  >= \sel_l1_s0$72 ;
-  assign \$202  = \sel_l1_s0$67  >= \sel_l1_s0$73 ;
-  assign \$203  = \sel_l1_s0$68  >= \sel_l1_s0$69 ;
-  assign \$204  = \sel_l1_s0$68  >= \sel_l1_s0$70 ;
-  assign \$205  = \sel_l1_s0$68  >= \sel_l1_s0$71 ;
-  assign \$206  = \sel_l1_s0$68  >= \sel_l1_s0$72 ;
-  assign \$207  = \sel_l1_s0$68  >= \sel_l1_s0$73 ;
-  assign \$208  = \sel_l1_s0$69  >= \sel_l1_s0$70 ;
-  assign \$209  = \sel_l1_s0$69  >= \sel_l1_s0$71 ;
-  assign \$210  = \sel_l1_s0$69  >= \sel_l1_s0$72 ;
-  assign \$211  = \sel_l1_s0$69  >= \sel_l1_s0$73 ;
-  assign \$212  = \sel_l1_s0$70  >= \sel_l1_s0$71 ;
-  assign \$213  = \sel_l1_s0$70  >= \sel_l1_s0$72 ;
-  assign \$214  = \sel_l1_s0$70  >= \sel_l1_s0$73 ;
-  assign \$215  = \sel_l1_s0$71  >= \sel_l1_s0$72 ;
-  assign \$216  = \sel_l1_s0$71  >= \sel_l1_s0$73 ;
-  assign \$217  = \sel_l1_s0$72  >= \sel_l1_s0$73 ;
-  assign \$218  = ~ \$98 ;
-  assign \$219  = ~ \$99 ;
-  assign \$220  = \$218  ^ \$219 ;
-  assign \$221  = ~ \$100 ;
-  assign sel_cs0_0_0_0s = \$220  ^ \$221 ;
-  assign \$222  = ~ \$98 ;
-  assign \$223  = ~ \$99 ;
-  assign \$224  = \$222  & \$223 ;
-  assign \$225  = ~ \$98 ;
-  assign \$226  = ~ \$100 ;
-  assign \$227  = \$225  & \$226 ;
-  assign \$228  = \$224  | \$227 ;
-  assign \$229  = ~ \$99 ;
-  assign \$230  = ~ \$100 ;
-  assign \$231  = \$229  & \$230 ;
-  assign sel_cs0_0_0_0c = \$228  | \$231 ;
-  assign \$232  = ~ \$101 ;
-  assign \$233  = ~ \$102 ;
-  assign \$234  = \$232  ^ \$233 ;
-  assign \$235  = ~ \$103 ;
-  assign sel_cs0_0_0_1s = \$234  ^ \$235 ;
-  assign \$236  = ~ \$101 ;
-  assign \$237  = ~ \$102 ;
-  assign \$238  = \$236  & \$237 ;
-  assign \$239  = ~ \$101 ;
-  assign \$240  = ~ \$103 ;
-  assign \$241  = \$239  & \$240 ;
-  assign \$242  = \$238  | \$241 ;
-  assign \$243  = ~ \$102 ;
-  assign \$244  = ~ \$103 ;
-  assign \$245  = \$243  & \$244 ;
-  assign sel_cs0_0_0_1c = \$242  | \$245 ;
-  assign \$246  = ~ \$104 ;
-  assign \$247  = ~ \$105 ;
-  assign \$248  = \$246  ^ \$247 ;
-  assign \$249  = ~ \$106 ;
-  assign sel_cs0_0_0_2s = \$248  ^ \$249 ;
-  assign \$250  = ~ \$104 ;
-  assign \$251  = ~ \$105 ;
-  assign \$252  = \$250  & \$251 ;
-  assign \$253  = ~ \$104 ;
-  assign \$254  = ~ \$106 ;
-  assign \$255  = \$253  & \$254 ;
-  assign \$256  = \$252  | \$255 ;
-  assign \$257  = ~ \$105 ;
-  assign \$258  = ~ \$106 ;
-  assign \$259  = \$257  & \$258 ;
-  assign sel_cs0_0_0_2c = \$256  | \$259 ;
-  assign \$260  = ~ \$107 ;
-  assign \$261  = ~ \$108 ;
-  assign \$262  = \$260  ^ \$261 ;
-  assign \$263  = ~ \$109 ;
-  assign sel_cs0_0_0_3s = \$262  ^ \$263 ;
-  assign \$264  = ~ \$107 ;
-  assign \$265  = ~ \$108 ;
-  assign \$266  = \$264  & \$265 ;
-  assign \$267  = ~ \$107 ;
-  assign \$268  = ~ \$109 ;
-  assign \$269  = \$267  & \$268 ;
-  assign \$270  = \$266  | \$269 ;
-  assign \$271  = ~ \$108 ;
-  assign \$272  = ~ \$109 ;
-  assign \$273  = \$271  & \$272 ;
-  assign sel_cs0_0_0_3c = \$270  | \$273 ;
-  assign \$274  = ~ \$110 ;
-  assign \$275  = ~ \$111 ;
-  assign \$276  = \$274  ^ \$275 ;
-  assign \$277  = ~ \$112 ;
-  assign sel_cs0_0_0_4s = \$276  ^ \$277 ;
-  assign \$278  = ~ \$110 ;
-  assign \$279  = ~ \$111 ;
-  assign \$280  = \$278  & \$279 ;
-  assign \$281  = ~ \$110 ;
-  assign \$282  = ~ \$112 ;
-  assign \$283  = \$281  & \$282 ;
-  assign \$284  = \$280  | \$283 ;
-  assign \$285  = ~ \$111 ;
-  assign \$286  = ~ \$112 ;
-  assign \$287  = \$285  & \$286 ;
-  assign sel_cs0_0_0_4c = \$284  | \$287 ;
-  assign \$288  = ~ \$113 ;
-  assign \$289  = \$98  ^ \$288 ;
-  assign \$290  = ~ \$114 ;
-  assign sel_cs0_1_0_0s = \$289  ^ \$290 ;
-  assign \$291  = ~ \$113 ;
-  assign \$292  = \$98  & \$291 ;
-  assign \$293  = ~ \$114 ;
-  assign \$294  = \$98  & \$293 ;
-  assign \$295  = \$292  | \$294 ;
-  assign \$296  = ~ \$113 ;
-  assign \$297  = ~ \$114 ;
-  assign \$298  = \$296  & \$297 ;
-  assign sel_cs0_1_0_0c = \$295  | \$298 ;
-  assign \$299  = ~ \$115 ;
-  assign \$300  = ~ \$116 ;
-  assign \$301  = \$299  ^ \$300 ;
-  assign \$302  = ~ \$117 ;
-  assign sel_cs0_1_0_1s = \$301  ^ \$302 ;
-  assign \$303  = ~ \$115 ;
-  assign \$304  = ~ \$116 ;
-  assign \$305  = \$303  & \$304 ;
-  assign \$306  = ~ \$115 ;
-  assign \$307  = ~ \$117 ;
-  assign \$308  = \$306  & \$307 ;
-  assign \$309  = \$305  | \$308 ;
-  assign \$310  = ~ \$116 ;
-  assign \$311  = ~ \$117 ;
-  assign \$312  = \$310  & \$311 ;
-  assign sel_cs0_1_0_1c = \$309  | \$312 ;
-  assign \$313  = ~ \$118 ;
-  assign \$314  = ~ \$119 ;
-  assign \$315  = \$313  ^ \$314 ;
-  assign \$316  = ~ \$120 ;
-  assign sel_cs0_1_0_2s = \$315  ^ \$316 ;
-  assign \$317  = ~ \$118 ;
-  assign \$318  = ~ \$119 ;
-  assign \$319  = \$317  & \$318 ;
-  assign \$320  = ~ \$118 ;
-  assign \$321  = ~ \$120 ;
-  assign \$322  = \$320  & \$321 ;
-  assign \$323  = \$319  | \$322 ;
-  assign \$324  = ~ \$119 ;
-  assign \$325  = ~ \$120 ;
-  assign \$326  = \$324  & \$325 ;
-  assign sel_cs0_1_0_2c = \$323  | \$326 ;
-  assign \$327  = ~ \$121 ;
-  assign \$328  = ~ \$122 ;
-  assign \$329  = \$327  ^ \$328 ;
-  assign \$330  = ~ \$123 ;
-  assign sel_cs0_1_0_3s = \$329  ^ \$330 ;
-  assign \$331  = ~ \$121 ;
-  assign \$332  = ~ \$122 ;
-  assign \$333  = \$331  & \$332 ;
-  assign \$334  = ~ \$121 ;
-  assign \$335  = ~ \$123 ;
-  assign \$336  = \$334  & \$335 ;
-  assign \$337  = \$333  | \$336 ;
-  assign \$338  = ~ \$122 ;
-  assign \$339  = ~ \$123 ;
-  assign \$340  = \$338  & \$339 ;
-  assign sel_cs0_1_0_3c = \$337  | \$340 ;
-  assign \$341  = ~ \$124 ;
-  assign \$342  = ~ \$125 ;
-  assign \$343  = \$341  ^ \$342 ;
-  assign \$344  = ~ \$126 ;
-  assign sel_cs0_1_0_4s = \$343  ^ \$344 ;
-  assign \$345  = ~ \$124 ;
-  assign \$346  = ~ \$125 ;
-  assign \$347  = \$345  & \$346 ;
-  assign \$348  = ~ \$124 ;
-  assign \$349  = ~ \$126 ;
-  assign \$350  = \$348  & \$349 ;
-  assign \$351  = \$347  | \$350 ;
-  assign \$352  = ~ \$125 ;
-  assign \$353  = ~ \$126 ;
-  assign \$354  = \$352  & \$353 ;
-  assign sel_cs0_1_0_4c = \$351  | \$354 ;
-  assign \$355  = \$99  ^ \$113 ;
-  assign \$356  = ~ \$127 ;
-  assign sel_cs0_2_0_0s = \$355  ^ \$356 ;
-  assign \$357  = \$99  & \$113 ;
-  assign \$358  = ~ \$127 ;
-  assign \$359  = \$99  & \$358 ;
-  assign \$360  = \$357  | \$359 ;
-  assign \$361  = ~ \$127 ;
-  assign \$362  = \$113  & \$361 ;
-  assign sel_cs0_2_0_0c = \$360  | \$362 ;
-  assign \$363  = ~ \$128 ;
-  assign \$364  = ~ \$129 ;
-  assign \$365  = \$363  ^ \$364 ;
-  assign \$366  = ~ \$130 ;
-  assign sel_cs0_2_0_1s = \$365  ^ \$366 ;
-  assign \$367  = ~ \$128 ;
-  assign \$368  = ~ \$129 ;
-  assign \$369  = \$367  & \$368 ;
-  assign \$370  = ~ \$128 ;
-  assign \$371  = ~ \$130 ;
-  assign \$372  = \$370  & \$371 ;
-  assign \$373  = \$369  | \$372 ;
-  assign \$374  = ~ \$129 ;
-  assign \$375  = ~ \$130 ;
-  assign \$376  = \$374  & \$375 ;
-  assign sel_cs0_2_0_1c = \$373  | \$376 ;
-  assign \$377  = ~ \$131 ;
-  assign \$378  = ~ \$132 ;
-  assign \$379  = \$377  ^ \$378 ;
-  assign \$380  = ~ \$133 ;
-  assign sel_cs0_2_0_2s = \$379  ^ \$380 ;
-  assign \$381  = ~ \$131 ;
-  assign \$382  = ~ \$132 ;
-  assign \$383  = \$381  & \$382 ;
-  assign \$384  = ~ \$131 ;
-  assign \$385  = ~ \$133 ;
-  assign \$386  = \$384  & \$385 ;
-  assign \$387  = \$383  | \$386 ;
-  assign \$388  = ~ \$132 ;
-  assign \$389  = ~ \$133 ;
-  assign \$390  = \$388  & \$389 ;
-  assign sel_cs0_2_0_2c = \$387  | \$390 ;
-  assign \$391  = ~ \$134 ;
-  assign \$392  = ~ \$135 ;
-  assign \$393  = \$391  ^ \$392 ;
-  assign \$394  = ~ \$136 ;
-  assign sel_cs0_2_0_3s = \$393  ^ \$394 ;
-  assign \$395  = ~ \$134 ;
-  assign \$396  = ~ \$135 ;
-  assign \$397  = \$395  & \$396 ;
-  assign \$398  = ~ \$134 ;
-  assign \$399  = ~ \$136 ;
-  assign \$400  = \$398  & \$399 ;
-  assign \$401  = \$397  | \$400 ;
-  assign \$402  = ~ \$135 ;
-  assign \$403  = ~ \$136 ;
-  assign \$404  = \$402  & \$403 ;
-  assign sel_cs0_2_0_3c = \$401  | \$404 ;
-  assign \$405  = ~ \$137 ;
-  assign \$406  = ~ \$138 ;
-  assign \$407  = \$405  ^ \$406 ;
-  assign \$408  = ~ \$139 ;
-  assign sel_cs0_2_0_4s = \$407  ^ \$408 ;
-  assign \$409  = ~ \$137 ;
-  assign \$410  = ~ \$138 ;
-  assign \$411  = \$409  & \$410 ;
-  assign \$412  = ~ \$137 ;
-  assign \$413  = ~ \$139 ;
-  assign \$414  = \$412  & \$413 ;
-  assign \$415  = \$411  | \$414 ;
-  assign \$416  = ~ \$138 ;
-  assign \$417  = ~ \$139 ;
-  assign \$418  = \$416  & \$417 ;
-  assign sel_cs0_2_0_4c = \$415  | \$418 ;
-  assign \$419  = \$100  ^ \$114 ;
-  assign sel_cs0_3_0_0s = \$419  ^ \$127 ;
-  assign \$420  = \$100  & \$114 ;
-  assign \$421  = \$100  & \$127 ;
-  assign \$422  = \$420  | \$421 ;
-  assign \$423  = \$114  & \$127 ;
-  assign sel_cs0_3_0_0c = \$422  | \$423 ;
-  assign \$424  = ~ \$140 ;
-  assign \$425  = ~ \$141 ;
-  assign \$426  = \$424  ^ \$425 ;
-  assign \$427  = ~ \$142 ;
-  assign sel_cs0_3_0_1s = \$426  ^ \$427 ;
-  assign \$428  = ~ \$140 ;
-  assign \$429  = ~ \$141 ;
-  assign \$430  = \$428  & \$429 ;
-  assign \$431  = ~ \$140 ;
-  assign \$432  = ~ \$142 ;
-  assign \$433  = \$431  & \$432 ;
-  assign \$434  = \$430  | \$433 ;
-  assign \$435  = ~ \$141 ;
-  assign \$436  = ~ \$142 ;
-  assign \$437  = \$435  & \$436 ;
-  assign sel_cs0_3_0_1c = \$434  | \$437 ;
-  assign \$438  = ~ \$143 ;
-  assign \$439  = ~ \$144 ;
-  assign \$440  = \$438  ^ \$439 ;
-  assign \$441  = ~ \$145 ;
-  assign sel_cs0_3_0_2s = \$440  ^ \$441 ;
-  assign \$442  = ~ \$143 ;
-  assign \$443  = ~ \$144 ;
-  assign \$444  = \$442  & \$443 ;
-  assign \$445  = ~ \$143 ;
-  assign \$446  = ~ \$145 ;
-  assign \$447  = \$445  & \$446 ;
-  assign \$448  = \$444  | \$447 ;
-  assign \$449  = ~ \$144 ;
-  assign \$450  = ~ \$145 ;
-  assign \$451  = \$449  & \$450 ;
-  assign sel_cs0_3_0_2c = \$448  | \$451 ;
-  assign \$452  = ~ \$146 ;
-  assign \$453  = ~ \$147 ;
-  assign \$454  = \$452  ^ \$453 ;
-  assign \$455  = ~ \$148 ;
-  assign sel_cs0_3_0_3s = \$454  ^ \$455 ;
-  assign \$456  = ~ \$146 ;
-  assign \$457  = ~ \$147 ;
-  assign \$458  = \$456  & \$457 ;
-  assign \$459  = ~ \$146 ;
-  assign \$460  = ~ \$148 ;
-  assign \$461  = \$459  & \$460 ;
-  assign \$462  = \$458  | \$461 ;
-  assign \$463  = ~ \$147 ;
-  assign \$464  = ~ \$148 ;
-  assign \$465  = \$463  & \$464 ;
-  assign sel_cs0_3_0_3c = \$462  | \$465 ;
-  assign \$466  = ~ \$149 ;
-  assign \$467  = ~ \$150 ;
-  assign \$468  = \$466  ^ \$467 ;
-  assign \$469  = ~ \$151 ;
-  assign sel_cs0_3_0_4s = \$468  ^ \$469 ;
-  assign \$470  = ~ \$149 ;
-  assign \$471  = ~ \$150 ;
-  assign \$472  = \$470  & \$471 ;
-  assign \$473  = ~ \$149 ;
-  assign \$474  = ~ \$151 ;
-  assign \$475  = \$473  & \$474 ;
-  assign \$476  = \$472  | \$475 ;
-  assign \$477  = ~ \$150 ;
-  assign \$478  = ~ \$151 ;
-  assign \$479  = \$477  & \$478 ;
-  assign sel_cs0_3_0_4c = \$476  | \$479 ;
-  assign \$480  = \$101  ^ \$115 ;
-  assign sel_cs0_4_0_0s = \$480  ^ \$128 ;
-  assign \$481  = \$101  & \$115 ;
-  assign \$482  = \$101  & \$128 ;
-  assign \$483  = \$481  | \$482 ;
-  assign \$484  = \$115  & \$128 ;
-  assign sel_cs0_4_0_0c = \$483  | \$484 ;
-  assign \$485  = ~ \$152 ;
-  assign \$486  = \$140  ^ \$485 ;
-  assign \$487  = ~ \$153 ;
-  assign sel_cs0_4_0_1s = \$486  ^ \$487 ;
-  assign \$488  = ~ \$152 ;
-  assign \$489  = \$140  & \$488 ;
-  assign \$490  = ~ \$153 ;
-  assign \$491  = \$140  & \$490 ;
-  assign \$492  = \$489  | \$491 ;
-  assign \$493  = ~ \$152 ;
-  assign \$494  = ~ \$153 ;
-  assign \$495  = \$493  & \$494 ;
-  assign sel_cs0_4_0_1c = \$492  | \$495 ;
-  assign \$496  = ~ \$154 ;
-  assign \$497  = ~ \$155 ;
-  assign \$498  = \$496  ^ \$497 ;
-  assign \$499  = ~ \$156 ;
-  assign sel_cs0_4_0_2s = \$498  ^ \$499 ;
-  assign \$500  = ~ \$154 ;
-  assign \$501  = ~ \$155 ;
-  assign \$502  = \$500  & \$501 ;
-  assign \$503  = ~ \$154 ;
-  assign \$504  = ~ \$156 ;
-  assign \$505  = \$503  & \$504 ;
-  assign \$506  = \$502  | \$505 ;
-  assign \$507  = ~ \$155 ;
-  assign \$508  = ~ \$156 ;
-  assign \$509  = \$507  & \$508 ;
-  assign sel_cs0_4_0_2c = \$506  | \$509 ;
-  assign \$510  = ~ \$157 ;
-  assign \$511  = ~ \$158 ;
-  assign \$512  = \$510  ^ \$511 ;
-  assign \$513  = ~ \$159 ;
-  assign sel_cs0_4_0_3s = \$512  ^ \$513 ;
-  assign \$514  = ~ \$157 ;
-  assign \$515  = ~ \$158 ;
-  assign \$516  = \$514  & \$515 ;
-  assign \$517  = ~ \$157 ;
-  assign \$518  = ~ \$159 ;
-  assign \$519  = \$517  & \$518 ;
-  assign \$520  = \$516  | \$519 ;
-  assign \$521  = ~ \$158 ;
-  assign \$522  = ~ \$159 ;
-  assign \$523  = \$521  & \$522 ;
-  assign sel_cs0_4_0_3c = \$520  | \$523 ;
-  assign \$524  = ~ \$160 ;
-  assign \$525  = ~ \$161 ;
-  assign \$526  = \$524  ^ \$525 ;
-  assign \$527  = ~ \$162 ;
-  assign sel_cs0_4_0_4s = \$526  ^ \$527 ;
-  assign \$528  = ~ \$160 ;
-  assign \$529  = ~ \$161 ;
-  assign \$530  = \$528  & \$529 ;
-  assign \$531  = ~ \$160 ;
-  assign \$532  = ~ \$162 ;
-  assign \$533  = \$531  & \$532 ;
-  assign \$534  = \$530  | \$533 ;
-  assign \$535  = ~ \$161 ;
-  assign \$536  = ~ \$162 ;
-  assign \$537  = \$535  & \$536 ;
-  assign sel_cs0_4_0_4c = \$534  | \$537 ;
-  assign \$538  = \$102  ^ \$116 ;
-  assign sel_cs0_5_0_0s = \$538  ^ \$129 ;
-  assign \$539  = \$102  & \$116 ;
-  assign \$540  = \$102  & \$129 ;
-  assign \$541  = \$539  | \$540 ;
-  assign \$542  = \$116  & \$129 ;
-  assign sel_cs0_5_0_0c = \$541  | \$542 ;
-  assign \$543  = \$141  ^ \$152 ;
-  assign \$544  = ~ \$163 ;
-  assign sel_cs0_5_0_1s = \$543  ^ \$544 ;
-  assign \$545  = \$141  & \$152 ;
-  assign \$546  = ~ \$163 ;
-  assign \$547  = \$141  & \$546 ;
-  assign \$548  = \$545  | \$547 ;
-  assign \$549  = ~ \$163 ;
-  assign \$550  = \$152  & \$549 ;
-  assign sel_cs0_5_0_1c = \$548  | \$550 ;
-  assign \$551  = ~ \$164 ;
-  assign \$552  = ~ \$165 ;
-  assign \$553  = \$551  ^ \$552 ;
-  assign \$554  = ~ \$166 ;
-  assign sel_cs0_5_0_2s = \$553  ^ \$554 ;
-  assign \$555  = ~ \$164 ;
-  assign \$556  = ~ \$165 ;
-  assign \$557  = \$555  & \$556 ;
-  assign \$558  = ~ \$164 ;
-  assign \$559  = ~ \$166 ;
-  assign \$560  = \$558  & \$559 ;
-  assign \$561  = \$557  | \$560 ;
-  assign \$562  = ~ \$165 ;
-  assign \$563  = ~ \$166 ;
-  assign \$564  = \$562  & \$563 ;
-  assign sel_cs0_5_0_2c = \$561  | \$564 ;
-  assign \$565  = ~ \$167 ;
-  assign \$566  = ~ \$168 ;
-  assign \$567  = \$565  ^ \$566 ;
-  assign \$568  = ~ \$169 ;
-  assign sel_cs0_5_0_3s = \$567  ^ \$568 ;
-  assign \$569  = ~ \$167 ;
-  assign \$570  = ~ \$168 ;
-  assign \$571  = \$569  & \$570 ;
-  assign \$572  = ~ \$167 ;
-  assign \$573  = ~ \$169 ;
-  assign \$574  = \$572  & \$573 ;
-  assign \$575  = \$571  | \$574 ;
-  assign \$576  = ~ \$168 ;
-  assign \$577  = ~ \$169 ;
-  assign \$578  = \$576  & \$577 ;
-  assign sel_cs0_5_0_3c = \$575  | \$578 ;
-  assign \$579  = ~ \$170 ;
-  assign \$580  = ~ \$171 ;
-  assign \$581  = \$579  ^ \$580 ;
-  assign \$582  = ~ \$172 ;
-  assign sel_cs0_5_0_4s = \$581  ^ \$582 ;
-  assign \$583  = ~ \$170 ;
-  assign \$584  = ~ \$171 ;
-  assign \$585  = \$583  & \$584 ;
-  assign \$586  = ~ \$170 ;
-  assign \$587  = ~ \$172 ;
-  assign \$588  = \$586  & \$587 ;
-  assign \$589  = \$585  | \$588 ;
-  assign \$590  = ~ \$171 ;
-  assign \$591  = ~ \$172 ;
-  assign \$592  = \$590  & \$591 ;
-  assign sel_cs0_5_0_4c = \$589  | \$592 ;
-  assign \$593  = \$103  ^ \$117 ;
-  assign sel_cs0_6_0_0s = \$593  ^ \$130 ;
-  assign \$594  = \$103  & \$117 ;
-  assign \$595  = \$103  & \$130 ;
-  assign \$596  = \$594  | \$595 ;
-  assign \$597  = \$117  & \$130 ;
-  assign sel_cs0_6_0_0c = \$596  | \$597 ;
-  assign \$598  = \$142  ^ \$153 ;
-  assign sel_cs0_6_0_1s = \$598  ^ \$163 ;
-  assign \$599  = \$142  & \$153 ;
-  assign \$600  = \$142  & \$163 ;
-  assign \$601  = \$599  | \$600 ;
-  assign \$602  = \$153  & \$163 ;
-  assign sel_cs0_6_0_1c = \$601  | \$602 ;
-  assign \$603  = ~ \$173 ;
-  assign \$604  = ~ \$174 ;
-  assign \$605  = \$603  ^ \$604 ;
-  assign \$606  = ~ \$175 ;
-  assign sel_cs0_6_0_2s = \$605  ^ \$606 ;
-  assign \$607  = ~ \$173 ;
-  assign \$608  = ~ \$174 ;
-  assign \$609  = \$607  & \$608 ;
-  assign \$610  = ~ \$173 ;
-  assign \$611  = ~ \$175 ;
-  assign \$612  = \$610  & \$611 ;
-  assign \$613  = \$609  | \$612 ;
-  assign \$614  = ~ \$174 ;
-  assign \$615  = ~ \$175 ;
-  assign \$616  = \$614  & \$615 ;
-  assign sel_cs0_6_0_2c = \$613  | \$616 ;
-  assign \$617  = ~ \$176 ;
-  assign \$618  = ~ \$177 ;
-  assign \$619  = \$617  ^ \$618 ;
-  assign \$620  = ~ \$178 ;
-  assign sel_cs0_6_0_3s = \$619  ^ \$620 ;
-  assign \$621  = ~ \$176 ;
-  assign \$622  = ~ \$177 ;
-  assign \$623  = \$621  & \$622 ;
-  assign \$624  = ~ \$176 ;
-  assign \$625  = ~ \$178 ;
-  assign \$626  = \$624  & \$625 ;
-  assign \$627  = \$623  | \$626 ;
-  assign \$628  = ~ \$177 ;
-  assign \$629  = ~ \$178 ;
-  assign \$630  = \$628  & \$629 ;
-  assign sel_cs0_6_0_3c = \$627  | \$630 ;
-  assign \$631  = ~ \$179 ;
-  assign \$632  = ~ \$180 ;
-  assign \$633  = \$631  ^ \$632 ;
-  assign \$634  = ~ \$181 ;
-  assign sel_cs0_6_0_4s = \$633  ^ \$634 ;
-  assign \$635  = ~ \$179 ;
-  assign \$636  = ~ \$180 ;
-  assign \$637  = \$635  & \$636 ;
-  assign \$638  = ~ \$179 ;
-  assign \$639  = ~ \$181 ;
-  assign \$640  = \$638  & \$639 ;
-  assign \$641  = \$637  | \$640 ;
-  assign \$642  = ~ \$180 ;
-  assign \$643  = ~ \$181 ;
-  assign \$644  = \$642  & \$643 ;
-  assign sel_cs0_6_0_4c = \$641  | \$644 ;
-  assign \$645  = \$104  ^ \$118 ;
-  assign sel_cs0_7_0_0s = \$645  ^ \$131 ;
-  assign \$646  = \$104  & \$118 ;
-  assign \$647  = \$104  & \$131 ;
-  assign \$648  = \$646  | \$647 ;
-  assign \$649  = \$118  & \$131 ;
-  assign sel_cs0_7_0_0c = \$648  | \$649 ;
-  assign \$650  = \$143  ^ \$154 ;
-  assign sel_cs0_7_0_1s = \$650  ^ \$164 ;
-  assign \$651  = \$143  & \$154 ;
-  assign \$652  = \$143  & \$164 ;
-  assign \$653  = \$651  | \$652 ;
-  assign \$654  = \$154  & \$164 ;
-  assign sel_cs0_7_0_1c = \$653  | \$654 ;
-  assign \$655  = ~ \$182 ;
-  assign \$656  = \$173  ^ \$655 ;
-  assign \$657  = ~ \$183 ;
-  assign sel_cs0_7_0_2s = \$656  ^ \$657 ;
-  assign \$658  = ~ \$182 ;
-  assign \$659  = \$173  & \$658 ;
-  assign \$660  = ~ \$183 ;
-  assign \$661  = \$173  & \$660 ;
-  assign \$662  = \$659  | \$661 ;
-  assign \$663  = ~ \$182 ;
-  assign \$664  = ~ \$183 ;
-  assign \$665  = \$663  & \$664 ;
-  assign sel_cs0_7_0_2c = \$662  | \$665 ;
-  assign \$666  = ~ \$184 ;
-  assign \$667  = ~ \$185 ;
-  assign \$668  = \$666  ^ \$667 ;
-  assign \$669  = ~ \$186 ;
-  assign sel_cs0_7_0_3s = \$668  ^ \$669 ;
-  assign \$670  = ~ \$184 ;
-  assign \$671  = ~ \$185 ;
-  assign \$672  = \$670  & \$671 ;
-  assign \$673  = ~ \$184 ;
-  assign \$674  = ~ \$186 ;
-  assign \$675  = \$673  & \$674 ;
-  assign \$676  = \$672  | \$675 ;
-  assign \$677  = ~ \$185 ;
-  assign \$678  = ~ \$186 ;
-  assign \$679  = \$677  & \$678 ;
-  assign sel_cs0_7_0_3c = \$676  | \$679 ;
-  assign \$680  = ~ \$187 ;
-  assign \$681  = ~ \$188 ;
-  assign \$682  = \$680  ^ \$681 ;
-  assign \$683  = ~ \$189 ;
-  assign sel_cs0_7_0_4s = \$682  ^ \$683 ;
-  assign \$684  = ~ \$187 ;
-  assign \$685  = ~ \$188 ;
-  assign \$686  = \$684  & \$685 ;
-  assign \$687  = ~ \$187 ;
-  assign \$688  = ~ \$189 ;
-  assign \$689  = \$687  & \$688 ;
-  assign \$690  = \$686  | \$689 ;
-  assign \$691  = ~ \$188 ;
-  assign \$692  = ~ \$189 ;
-  assign \$693  = \$691  & \$692 ;
-  assign sel_cs0_7_0_4c = \$690  | \$693 ;
-  assign \$694  = \$105  ^ \$119 ;
-  assign sel_cs0_8_0_0s = \$694  ^ \$132 ;
-  assign \$695  = \$105  & \$119 ;
-  assign \$696  = \$105  & \$132 ;
-  assign \$697  = \$695  | \$696 ;
-  assign \$698  = \$119  & \$132 ;
-  assign sel_cs0_8_0_0c = \$697  | \$698 ;
-  assign \$699  = \$144  ^ \$155 ;
-  assign sel_cs0_8_0_1s = \$699  ^ \$165 ;
-  assign \$700  = \$144  & \$155 ;
-  assign \$701  = \$144  & \$165 ;
-  assign \$702  = \$700  | \$701 ;
-  assign \$703  = \$155  & \$165 ;
-  assign sel_cs0_8_0_1c = \$702  | \$703 ;
-  assign \$704  = \$174  ^ \$182 ;
-  assign \$705  = ~ \$190 ;
-  assign sel_cs0_8_0_2s = \$704  ^ \$705 ;
-  assign \$706  = \$174  & \$182 ;
-  assign \$707  = ~ \$190 ;
-  assign \$708  = \$174  & \$707 ;
-  assign \$709  = \$706  | \$708 ;
-  assign \$710  = ~ \$190 ;
-  assign \$711  = \$182  & \$710 ;
-  assign sel_cs0_8_0_2c = \$709  | \$711 ;
-  assign \$712  = ~ \$191 ;
-  assign \$713  = ~ \$192 ;
-  assign \$714  = \$712  ^ \$713 ;
-  assign \$715  = ~ \$193 ;
-  assign sel_cs0_8_0_3s = \$714  ^ \$715 ;
-  assign \$716  = ~ \$191 ;
-  assign \$717  = ~ \$192 ;
-  assign \$718  = \$716  & \$717 ;
-  assign \$719  = ~ \$191 ;
-  assign \$720  = ~ \$193 ;
-  assign \$721  = \$719  & \$720 ;
-  assign \$722  = \$718  | \$721 ;
-  assign \$723  = ~ \$192 ;
-  assign \$724  = ~ \$193 ;
-  assign \$725  = \$723  & \$724 ;
-  assign sel_cs0_8_0_3c = \$722  | \$725 ;
-  assign \$726  = ~ \$194 ;
-  assign \$727  = ~ \$195 ;
-  assign \$728  = \$726  ^ \$727 ;
-  assign \$729  = ~ \$196 ;
-  assign sel_cs0_8_0_4s = \$728  ^ \$729 ;
-  assign \$730  = ~ \$194 ;
-  assign \$731  = ~ \$195 ;
-  assign \$732  = \$730  & \$731 ;
-  assign \$733  = ~ \$194 ;
-  assign \$734  = ~ \$196 ;
-  assign \$735  = \$733  & \$734 ;
-  assign \$736  = \$732  | \$735 ;
-  assign \$737  = ~ \$195 ;
-  assign \$738  = ~ \$196 ;
-  assign \$739  = \$737  & \$738 ;
-  assign sel_cs0_8_0_4c = \$736  | \$739 ;
-  assign \$740  = \$106  ^ \$120 ;
-  assign sel_cs0_9_0_0s = \$740  ^ \$133 ;
-  assign \$741  = \$106  & \$120 ;
-  assign \$742  = \$106  & \$133 ;
-  assign \$743  = \$741  | \$742 ;
-  assign \$744  = \$120  & \$133 ;
-  assign sel_cs0_9_0_0c = \$743  | \$744 ;
-  assign \$745  = \$145  ^ \$156 ;
-  assign sel_cs0_9_0_1s = \$745  ^ \$166 ;
-  assign \$746  = \$145  & \$156 ;
-  assign \$747  = \$145  & \$166 ;
-  assign \$748  = \$746  | \$747 ;
-  assign \$749  = \$156  & \$166 ;
-  assign sel_cs0_9_0_1c = \$748  | \$749 ;
-  assign \$750  = \$175  ^ \$183 ;
-  assign sel_cs0_9_0_2s = \$750  ^ \$190 ;
-  assign \$751  = \$175  & \$183 ;
-  assign \$752  = \$175  & \$190 ;
-  assign \$753  = \$751  | \$752 ;
-  assign \$754  = \$183  & \$190 ;
-  assign sel_cs0_9_0_2c = \$753  | \$754 ;
-  assign \$755  = ~ \$197 ;
-  assign \$756  = ~ \$198 ;
-  assign \$757  = \$755  ^ \$756 ;
-  assign \$758  = ~ \$199 ;
-  assign sel_cs0_9_0_3s = \$757  ^ \$758 ;
-  assign \$759  = ~ \$197 ;
-  assign \$760  = ~ \$198 ;
-  assign \$761  = \$759  & \$760 ;
-  assign \$762  = ~ \$197 ;
-  assign \$763  = ~ \$199 ;
-  assign \$764  = \$762  & \$763 ;
-  assign \$765  = \$761  | \$764 ;
-  assign \$766  = ~ \$198 ;
-  assign \$767  = ~ \$199 ;
-  assign \$768  = \$766  & \$767 ;
-  assign sel_cs0_9_0_3c = \$765  | \$768 ;
-  assign \$769  = ~ \$200 ;
-  assign \$770  = ~ \$201 ;
-  assign \$771  = \$769  ^ \$770 ;
-  assign \$772  = ~ \$202 ;
-  assign sel_cs0_9_0_4s = \$771  ^ \$772 ;
-  assign \$773  = ~ \$200 ;
-  assign \$774  = ~ \$201 ;
-  assign \$775  = \$773  & \$774 ;
-  assign \$776  = ~ \$200 ;
-  assign \$777  = ~ \$202 ;
-  assign \$778  = \$776  & \$777 ;
-  assign \$779  = \$775  | \$778 ;
-  assign \$780  = ~ \$201 ;
-  assign \$781  = ~ \$202 ;
-  assign \$782  = \$780  & \$781 ;
-  assign sel_cs0_9_0_4c = \$779  | \$782 ;
-  assign \$783  = \$107  ^ \$121 ;
-  assign sel_cs0_10_0_0s = \$783  ^ \$134 ;
-  assign \$784  = \$107  & \$121 ;
-  assign \$785  = \$107  & \$134 ;
-  assign \$786  = \$784  | \$785 ;
-  assign \$787  = \$121  & \$134 ;
-  assign sel_cs0_10_0_0c = \$786  | \$787 ;
-  assign \$788  = \$146  ^ \$157 ;
-  assign sel_cs0_10_0_1s = \$788  ^ \$167 ;
-  assign \$789  = \$146  & \$157 ;
-  assign \$790  = \$146  & \$167 ;
-  assign \$791  = \$789  | \$790 ;
-  assign \$792  = \$157  & \$167 ;
-  assign sel_cs0_10_0_1c = \$791  | \$792 ;
-  assign \$793  = \$176  ^ \$184 ;
-  assign sel_cs0_10_0_2s = \$793  ^ \$191 ;
-  assign \$794  = \$176  & \$184 ;
-  assign \$795  = \$176  & \$191 ;
-  assign \$796  = \$794  | \$795 ;
-  assign \$797  = \$184  & \$191 ;
-  assign sel_cs0_10_0_2c = \$796  | \$797 ;
-  assign \$798  = ~ \$203 ;
-  assign \$799  = \$197  ^ \$798 ;
-  assign \$800  = ~ \$204 ;
-  assign sel_cs0_10_0_3s = \$799  ^ \$800 ;
-  assign \$801  = ~ \$203 ;
-  assign \$802  = \$197  & \$801 ;
-  assign \$803  = ~ \$204 ;
-  assign \$804  = \$197  & \$803 ;
-  assign \$805  = \$802  | \$804 ;
-  assign \$806  = ~ \$203 ;
-  assign \$807  = ~ \$204 ;
-  assign \$808  = \$806  & \$807 ;
-  assign sel_cs0_10_0_3c = \$805  | \$808 ;
-  assign \$809  = ~ \$205 ;
-  assign \$810  = ~ \$206 ;
-  assign \$811  = \$809  ^ \$810 ;
-  assign \$812  = ~ \$207 ;
-  assign sel_cs0_10_0_4s = \$811  ^ \$812 ;
-  assign \$813  = ~ \$205 ;
-  assign \$814  = ~ \$206 ;
-  assign \$815  = \$813  & \$814 ;
-  assign \$816  = ~ \$205 ;
-  assign \$817  = ~ \$207 ;
-  assign \$818  = \$816  & \$817 ;
-  assign \$819  = \$815  | \$818 ;
-  assign \$820  = ~ \$206 ;
-  assign \$821  = ~ \$207 ;
-  assign \$822  = \$820  & \$821 ;
-  assign sel_cs0_10_0_4c = \$819  | \$822 ;
-  assign \$823  = \$108  ^ \$122 ;
-  assign sel_cs0_11_0_0s = \$823  ^ \$135 ;
-  assign \$824  = \$108  & \$122 ;
-  assign \$825  = \$108  & \$135 ;
-  assign \$826  = \$824  | \$825 ;
-  assign \$827  = \$122  & \$135 ;
-  assign sel_cs0_11_0_0c = \$826  | \$827 ;
-  assign \$828  = \$147  ^ \$158 ;
-  assign sel_cs0_11_0_1s = \$828  ^ \$168 ;
-  assign \$829  = \$147  & \$158 ;
-  assign \$830  = \$147  & \$168 ;
-  assign \$831  = \$829  | \$830 ;
-  assign \$832  = \$158  & \$168 ;
-  assign sel_cs0_11_0_1c = \$831  | \$832 ;
-  assign \$833  = \$177  ^ \$185 ;
-  assign sel_cs0_11_0_2s = \$833  ^ \$192 ;
-  assign \$834  = \$177  & \$185 ;
-  assign \$835  = \$177  & \$192 ;
-  assign \$836  = \$834  | \$835 ;
-  assign \$837  = \$185  & \$192 ;
-  assign sel_cs0_11_0_2c = \$836  | \$837 ;
-  assign \$838  = \$198  ^ \$203 ;
-  assign \$839  = ~ \$208 ;
-  assign sel_cs0_11_0_3s = \$838  ^ \$839 ;
-  assign \$840  = \$198  & \$203 ;
-  assign \$841  = ~ \$208 ;
-  assign \$842  = \$198  & \$841 ;
-  assign \$843  = \$840  | \$842 ;
-  assign \$844  = ~ \$208 ;
-  assign \$845  = \$203  & \$844 ;
-  assign sel_cs0_11_0_3c = \$843  | \$845 ;
-  assign \$846  = ~ \$209 ;
-  assign \$847  = ~ \$210 ;
-  assign \$848  = \$846  ^ \$847 ;
-  assign \$849  = ~ \$211 ;
-  assign sel_cs0_11_0_4s = \$848  ^ \$849 ;
-  assign \$850  = ~ \$209 ;
-  assign \$851  = ~ \$210 ;
-  assign \$852  = \$850  & \$851 ;
-  assign \$853  = ~ \$209 ;
-  assign \$854  = ~ \$211 ;
-  assign \$855  = \$853  & \$854 ;
-  assign \$856  = \$852  | \$855 ;
-  assign \$857  = ~ \$210 ;
-  assign \$858  = ~ \$211 ;
-  assign \$859  = \$857  & \$858 ;
-  assign sel_cs0_11_0_4c = \$856  | \$859 ;
-  assign \$860  = \$109  ^ \$123 ;
-  assign sel_cs0_12_0_0s = \$860  ^ \$136 ;
-  assign \$861  = \$109  & \$123 ;
-  assign \$862  = \$109  & \$136 ;
-  assign \$863  = \$861  | \$862 ;
-  assign \$864  = \$123  & \$136 ;
-  assign sel_cs0_12_0_0c = \$863  | \$864 ;
-  assign \$865  = \$148  ^ \$159 ;
-  assign sel_cs0_12_0_1s = \$865  ^ \$169 ;
-  assign \$866  = \$148  & \$159 ;
-  assign \$867  = \$148  & \$169 ;
-  assign \$868  = \$866  | \$867 ;
-  assign \$869  = \$159  & \$169 ;
-  assign sel_cs0_12_0_1c = \$868  | \$869 ;
-  assign \$870  = \$178  ^ \$186 ;
-  assign sel_cs0_12_0_2s = \$870  ^ \$193 ;
-  assign \$871  = \$178  & \$186 ;
-  assign \$872  = \$178  & \$193 ;
-  assign \$873  = \$871  | \$872 ;
-  assign \$874  = \$186  & \$193 ;
-  assign sel_cs0_12_0_2c = \$873  | \$874 ;
-  assign \$875  = \$199  ^ \$204 ;
-  assign sel_cs0_12_0_3s = \$875  ^ \$208 ;
-  assign \$876  = \$199  & \$204 ;
-  assign \$877  = \$199  & \$208 ;
-  assign \$878  = \$876  | \$877 ;
-  assign \$879  = \$204  & \$208 ;
-  assign sel_cs0_12_0_3c = \$878  | \$879 ;
-  assign \$880  = ~ \$212 ;
-  assign \$881  = ~ \$213 ;
-  assign \$882  = \$880  ^ \$881 ;
-  assign \$883  = ~ \$214 ;
-  assign sel_cs0_12_0_4s = \$882  ^ \$883 ;
-  assign \$884  = ~ \$212 ;
-  assign \$885  = ~ \$213 ;
-  assign \$886  = \$884  & \$885 ;
-  assign \$887  = ~ \$212 ;
-  assign \$888  = ~ \$214 ;
-  assign \$889  = \$887  & \$888 ;
-  assign \$890  = \$886  | \$889 ;
-  assign \$891  = ~ \$213 ;
-  assign \$892  = ~ \$214 ;
-  assign \$893  = \$891  & \$892 ;
-  assign sel_cs0_12_0_4c = \$890  | \$893 ;
-  assign \$894  = \$110  ^ \$124 ;
-  assign sel_cs0_13_0_0s = \$894  ^ \$137 ;
-  assign \$895  = \$110  & \$124 ;
-  assign \$896  = \$110  & \$137 ;
-  assign \$897  = \$895  | \$896 ;
-  assign \$898  = \$124  & \$137 ;
-  assign sel_cs0_13_0_0c = \$897  | \$898 ;
-  assign \$899  = \$149  ^ \$160 ;
-  assign sel_cs0_13_0_1s = \$899  ^ \$170 ;
-  assign \$900  = \$149  & \$160 ;
-  assign \$901  = \$149  & \$170 ;
-  assign \$902  = \$900  | \$901 ;
-  assign \$903  = \$160  & \$170 ;
-  assign sel_cs0_13_0_1c = \$902  | \$903 ;
-  assign \$904  = \$179  ^ \$187 ;
-  assign sel_cs0_13_0_2s = \$904  ^ \$194 ;
-  assign \$905  = \$179  & \$187 ;
-  assign \$906  = \$179  & \$194 ;
-  assign \$907  = \$905  | \$906 ;
-  assign \$908  = \$187  & \$194 ;
-  assign sel_cs0_13_0_2c = \$907  | \$908 ;
-  assign \$909  = \$200  ^ \$205 ;
-  assign sel_cs0_13_0_3s = \$909  ^ \$209 ;
-  assign \$910  = \$200  & \$205 ;
-  assign \$911  = \$200  & \$209 ;
-  assign \$912  = \$910  | \$911 ;
-  assign \$913  = \$205  & \$209 ;
-  assign sel_cs0_13_0_3c = \$912  | \$913 ;
-  assign \$914  = ~ \$215 ;
-  assign \$915  = \$212  ^ \$914 ;
-  assign \$916  = ~ \$216 ;
-  assign sel_cs0_13_0_4s = \$915  ^ \$916 ;
-  assign \$917  = ~ \$215 ;
-  assign \$918  = \$212  & \$917 ;
-  assign \$919  = ~ \$216 ;
-  assign \$920  = \$212  & \$919 ;
-  assign \$921  = \$918  | \$920 ;
-  assign \$922  = ~ \$215 ;
-  assign \$923  = ~ \$216 ;
-  assign \$924  = \$922  & \$923 ;
-  assign sel_cs0_13_0_4c = \$921  | \$924 ;
-  assign \$925  = \$111  ^ \$125 ;
-  assign sel_cs0_14_0_0s = \$925  ^ \$138 ;
-  assign \$926  = \$111  & \$125 ;
-  assign \$927  = \$111  & \$138 ;
-  assign \$928  = \$926  | \$927 ;
-  assign \$929  = \$125  & \$138 ;
-  assign sel_cs0_14_0_0c = \$928  | \$929 ;
-  assign \$930  = \$150  ^ \$161 ;
-  assign sel_cs0_14_0_1s = \$930  ^ \$171 ;
-  assign \$931  = \$150  & \$161 ;
-  assign \$932  = \$150  & \$171 ;
-  assign \$933  = \$931  | \$932 ;
-  assign \$934  = \$161  & \$171 ;
-  assign sel_cs0_14_0_1c = \$933  | \$934 ;
-  assign \$935  = \$180  ^ \$188 ;
-  assign sel_cs0_14_0_2s = \$935  ^ \$195 ;
-  assign \$936  = \$180  & \$188 ;
-  assign \$937  = \$180  & \$195 ;
-  assign \$938  = \$936  | \$937 ;
-  assign \$939  = \$188  & \$195 ;
-  assign sel_cs0_14_0_2c = \$938  | \$939 ;
-  assign \$940  = \$201  ^ \$206 ;
-  assign sel_cs0_14_0_3s = \$940  ^ \$210 ;
-  assign \$941  = \$201  & \$206 ;
-  assign \$942  = \$201  & \$210 ;
-  assign \$943  = \$941  | \$942 ;
-  assign \$944  = \$206  & \$210 ;
-  assign sel_cs0_14_0_3c = \$943  | \$944 ;
-  assign \$945  = \$213  ^ \$215 ;
-  assign \$946  = ~ \$217 ;
-  assign sel_cs0_14_0_4s = \$945  ^ \$946 ;
-  assign \$947  = \$213  & \$215 ;
-  assign \$948  = ~ \$217 ;
-  assign \$949  = \$213  & \$948 ;
-  assign \$950  = \$947  | \$949 ;
-  assign \$951  = ~ \$217 ;
-  assign \$952  = \$215  & \$951 ;
-  assign sel_cs0_14_0_4c = \$950  | \$952 ;
-  assign \$953  = \$112  ^ \$126 ;
-  assign sel_cs0_15_0_0s = \$953  ^ \$139 ;
-  assign \$954  = \$112  & \$126 ;
-  assign \$955  = \$112  & \$139 ;
-  assign \$956  = \$954  | \$955 ;
-  assign \$957  = \$126  & \$139 ;
-  assign sel_cs0_15_0_0c = \$956  | \$957 ;
-  assign \$958  = \$151  ^ \$162 ;
-  assign sel_cs0_15_0_1s = \$958  ^ \$172 ;
-  assign \$959  = \$151  & \$162 ;
-  assign \$960  = \$151  & \$172 ;
-  assign \$961  = \$959  | \$960 ;
-  assign \$962  = \$162  & \$172 ;
-  assign sel_cs0_15_0_1c = \$961  | \$962 ;
-  assign \$963  = \$181  ^ \$189 ;
-  assign sel_cs0_15_0_2s = \$963  ^ \$196 ;
-  assign \$964  = \$181  & \$189 ;
-  assign \$965  = \$181  & \$196 ;
-  assign \$966  = \$964  | \$965 ;
-  assign \$967  = \$189  & \$196 ;
-  assign sel_cs0_15_0_2c = \$966  | \$967 ;
-  assign \$968  = \$202  ^ \$207 ;
-  assign sel_cs0_15_0_3s = \$968  ^ \$211 ;
-  assign \$969  = \$202  & \$207 ;
-  assign \$970  = \$202  & \$211 ;
-  assign \$971  = \$969  | \$970 ;
-  assign \$972  = \$207  & \$211 ;
-  assign sel_cs0_15_0_3c = \$971  | \$972 ;
-  assign \$973  = \$214  ^ \$216 ;
-  assign sel_cs0_15_0_4s = \$973  ^ \$217 ;
-  assign \$974  = \$214  & \$216 ;
-  assign \$975  = \$214  & \$217 ;
-  assign \$976  = \$974  | \$975 ;
-  assign \$977  = \$216  & \$217 ;
-  assign sel_cs0_15_0_4c = \$976  | \$977 ;
-  assign \$978  = sel_l3_s0 ^ \sel_l3_s0$236 ;
-  assign sel_cs1_0_0_0s = \$978  ^ \sel_l3_s0$237 ;
-  assign \$979  = sel_l3_s0 & \sel_l3_s0$236 ;
-  assign \$980  = sel_l3_s0 & \sel_l3_s0$237 ;
-  assign \$981  = \$979  | \$980 ;
-  assign \$982  = \sel_l3_s0$236  & \sel_l3_s0$237 ;
-  assign sel_cs1_0_0_0c = \$981  | \$982 ;
-  assign \$983  = \sel_l3_s0$240  ^ \sel_l3_s0$241 ;
-  assign sel_cs1_0_1_0s = \$983  ^ \sel_l3_s0$242 ;
-  assign \$984  = \sel_l3_s0$240  & \sel_l3_s0$241 ;
-  assign \$985  = \sel_l3_s0$240  & \sel_l3_s0$242 ;
-  assign \$986  = \$984  | \$985 ;
-  assign \$987  = \sel_l3_s0$241  & \sel_l3_s0$242 ;
-  assign sel_cs1_0_1_0c = \$986  | \$987 ;
-  assign \$988  = \sel_l3_s0$245  ^ \sel_l3_s0$246 ;
-  assign sel_cs1_1_0_0s = \$988  ^ \sel_l3_s0$247 ;
-  assign \$989  = \sel_l3_s0$245  & \sel_l3_s0$246 ;
-  assign \$990  = \sel_l3_s0$245  & \sel_l3_s0$247 ;
-  assign \$991  = \$989  | \$990 ;
-  assign \$992  = \sel_l3_s0$246  & \sel_l3_s0$247 ;
-  assign sel_cs1_1_0_0c = \$991  | \$992 ;
-  assign \$993  = \sel_l3_s0$250  ^ \sel_l3_s0$251 ;
-  assign sel_cs1_1_1_0s = \$993  ^ \sel_l3_s0$252 ;
-  assign \$994  = \sel_l3_s0$250  & \sel_l3_s0$251 ;
-  assign \$995  = \sel_l3_s0$250  & \sel_l3_s0$252 ;
-  assign \$996  = \$994  | \$995 ;
-  assign \$997  = \sel_l3_s0$251  & \sel_l3_s0$252 ;
-  assign sel_cs1_1_1_0c = \$996  | \$997 ;
-  assign \$998  = \sel_l3_s0$255  ^ \sel_l3_s0$256 ;
-  assign sel_cs1_2_0_0s = \$998  ^ \sel_l3_s0$257 ;
-  assign \$999  = \sel_l3_s0$255  & \sel_l3_s0$256 ;
-  assign \$1000  = \sel_l3_s0$255  & \sel_l3_s0$257 ;
-  assign \$1001  = \$999  | \$1000 ;
-  assign \$1002  = \sel_l3_s0$256  & \sel_l3_s0$257 ;
-  assign sel_cs1_2_0_0c = \$1001  | \$1002 ;
-  assign \$1003  = \sel_l3_s0$260  ^ \sel_l3_s0$261 ;
-  assign sel_cs1_2_1_0s = \$1003  ^ \sel_l3_s0$262 ;
-  assign \$1004  = \sel_l3_s0$260  & \sel_l3_s0$261 ;
-  assign \$1005  = \sel_l3_s0$260  & \sel_l3_s0$262 ;
-  assign \$1006  = \$1004  | \$1005 ;
-  assign \$1007  = \sel_l3_s0$261  & \sel_l3_s0$262 ;
-  assign sel_cs1_2_1_0c = \$1006  | \$1007 ;
-  assign \$1008  = \sel_l3_s0$265  ^ \sel_l3_s0$266 ;
-  assign sel_cs1_3_0_0s = \$1008  ^ \sel_l3_s0$267 ;
-  assign \$1009  = \sel_l3_s0$265  & \sel_l3_s0$266 ;
-  assign \$1010  = \sel_l3_s0$265  & \sel_l3_s0$267 ;
-  assign \$1011  = \$1009  | \$1010 ;
-  assign \$1012  = \sel_l3_s0$266  & \sel_l3_s0$267 ;
-  assign sel_cs1_3_0_0c = \$1011  | \$1012 ;
-  assign \$1013  = \sel_l3_s0$270  ^ \sel_l3_s0$271 ;
-  assign sel_cs1_3_1_0s = \$1013  ^ \sel_l3_s0$272 ;
-  assign \$1014  = \sel_l3_s0$270  & \sel_l3_s0$271 ;
-  assign \$1015  = \sel_l3_s0$270  & \sel_l3_s0$272 ;
-  assign \$1016  = \$1014  | \$1015 ;
-  assign \$1017  = \sel_l3_s0$271  & \sel_l3_s0$272 ;
-  assign sel_cs1_3_1_0c = \$1016  | \$1017 ;
-  assign \$1018  = \sel_l3_s0$275  ^ \sel_l3_s0$276 ;
-  assign sel_cs1_4_0_0s = \$1018  ^ \sel_l3_s0$277 ;
-  assign \$1019  = \sel_l3_s0$275  & \sel_l3_s0$276 ;
-  assign \$1020  = \sel_l3_s0$275  & \sel_l3_s0$277 ;
-  assign \$1021  = \$1019  | \$1020 ;
-  assign \$1022  = \sel_l3_s0$276  & \sel_l3_s0$277 ;
-  assign sel_cs1_4_0_0c = \$1021  | \$1022 ;
-  assign \$1023  = \sel_l3_s0$280  ^ \sel_l3_s0$281 ;
-  assign sel_cs1_4_1_0s = \$1023  ^ \sel_l3_s0$282 ;
-  assign \$1024  = \sel_l3_s0$280  & \sel_l3_s0$281 ;
-  assign \$1025  = \sel_l3_s0$280  & \sel_l3_s0$282 ;
-  assign \$1026  = \$1024  | \$1025 ;
-  assign \$1027  = \sel_l3_s0$281  & \sel_l3_s0$282 ;
-  assign sel_cs1_4_1_0c = \$1026  | \$1027 ;
-  assign \$1028  = \sel_l3_s0$285  ^ \sel_l3_s0$286 ;
-  assign sel_cs1_5_0_0s = \$1028  ^ \sel_l3_s0$287 ;
-  assign \$1029  = \sel_l3_s0$285  & \sel_l3_s0$286 ;
-  assign \$1030  = \sel_l3_s0$285  & \sel_l3_s0$287 ;
-  assign \$1031  = \$1029  | \$1030 ;
-  assign \$1032  = \sel_l3_s0$286  & \sel_l3_s0$287 ;
-  assign sel_cs1_5_0_0c = \$1031  | \$1032 ;
-  assign \$1033  = \sel_l3_s0$290  ^ \sel_l3_s0$291 ;
-  assign sel_cs1_5_1_0s = \$1033  ^ \sel_l3_s0$292 ;
-  assign \$1034  = \sel_l3_s0$290  & \sel_l3_s0$291 ;
-  assign \$1035  = \sel_l3_s0$290  & \sel_l3_s0$292 ;
-  assign \$1036  = \$1034  | \$1035 ;
-  assign \$1037  = \sel_l3_s0$291  & \sel_l3_s0$292 ;
-  assign sel_cs1_5_1_0c = \$1036  | \$1037 ;
-  assign \$1038  = \sel_l3_s0$295  ^ \sel_l3_s0$296 ;
-  assign sel_cs1_6_0_0s = \$1038  ^ \sel_l3_s0$297 ;
-  assign \$1039  = \sel_l3_s0$295  & \sel_l3_s0$296 ;
-  assign \$1040  = \sel_l3_s0$295  & \sel_l3_s0$297 ;
-  assign \$1041  = \$1039  | \$1040 ;
-  assign \$1042  = \sel_l3_s0$296  & \sel_l3_s0$297 ;
-  assign sel_cs1_6_0_0c = \$1041  | \$1042 ;
-  assign \$1043  = \sel_l3_s0$300  ^ \sel_l3_s0$301 ;
-  assign sel_cs1_6_1_0s = \$1043  ^ \sel_l3_s0$302 ;
-  assign \$1044  = \sel_l3_s0$300  & \sel_l3_s0$301 ;
-  assign \$1045  = \sel_l3_s0$300  & \sel_l3_s0$302 ;
-  assign \$1046  = \$1044  | \$1045 ;
-  assign \$1047  = \sel_l3_s0$301  & \sel_l3_s0$302 ;
-  assign sel_cs1_6_1_0c = \$1046  | \$1047 ;
-  assign \$1048  = \sel_l3_s0$305  ^ \sel_l3_s0$306 ;
-  assign sel_cs1_7_0_0s = \$1048  ^ \sel_l3_s0$307 ;
-  assign \$1049  = \sel_l3_s0$305  & \sel_l3_s0$306 ;
-  assign \$1050  = \sel_l3_s0$305  & \sel_l3_s0$307 ;
-  assign \$1051  = \$1049  | \$1050 ;
-  assign \$1052  = \sel_l3_s0$306  & \sel_l3_s0$307 ;
-  assign sel_cs1_7_0_0c = \$1051  | \$1052 ;
-  assign \$1053  = \sel_l3_s0$310  ^ \sel_l3_s0$311 ;
-  assign sel_cs1_7_1_0s = \$1053  ^ \sel_l3_s0$312 ;
-  assign \$1054  = \sel_l3_s0$310  & \sel_l3_s0$311 ;
-  assign \$1055  = \sel_l3_s0$310  & \sel_l3_s0$312 ;
-  assign \$1056  = \$1054  | \$1055 ;
-  assign \$1057  = \sel_l3_s0$311  & \sel_l3_s0$312 ;
-  assign sel_cs1_7_1_0c = \$1056  | \$1057 ;
-  assign \$1058  = \sel_l3_s0$315  ^ \sel_l3_s0$316 ;
-  assign sel_cs1_8_0_0s = \$1058  ^ \sel_l3_s0$317 ;
-  assign \$1059  = \sel_l3_s0$315  & \sel_l3_s0$316 ;
-  assign \$1060  = \sel_l3_s0$315  & \sel_l3_s0$317 ;
-  assign \$1061  = \$1059  | \$1060 ;
-  assign \$1062  = \sel_l3_s0$316  & \sel_l3_s0$317 ;
-  assign sel_cs1_8_0_0c = \$1061  | \$1062 ;
-  assign \$1063  = \sel_l3_s0$320  ^ \sel_l3_s0$321 ;
-  assign sel_cs1_8_1_0s = \$1063  ^ \sel_l3_s0$322 ;
-  assign \$1064  = \sel_l3_s0$320  & \sel_l3_s0$321 ;
-  assign \$1065  = \sel_l3_s0$320  & \sel_l3_s0$322 ;
-  assign \$1066  = \$1064  | \$1065 ;
-  assign \$1067  = \sel_l3_s0$321  & \sel_l3_s0$322 ;
-  assign sel_cs1_8_1_0c = \$1066  | \$1067 ;
-  assign \$1068  = \sel_l3_s0$325  ^ \sel_l3_s0$326 ;
-  assign sel_cs1_9_0_0s = \$1068  ^ \sel_l3_s0$327 ;
-  assign \$1069  = \sel_l3_s0$325  & \sel_l3_s0$326 ;
-  assign \$1070  = \sel_l3_s0$325  & \sel_l3_s0$327 ;
-  assign \$1071  = \$1069  | \$1070 ;
-  assign \$1072  = \sel_l3_s0$326  & \sel_l3_s0$327 ;
-  assign sel_cs1_9_0_0c = \$1071  | \$1072 ;
-  assign \$1073  = \sel_l3_s0$330  ^ \sel_l3_s0$331 ;
-  assign sel_cs1_9_1_0s = \$1073  ^ \sel_l3_s0$332 ;
-  assign \$1074  = \sel_l3_s0$330  & \sel_l3_s0$331 ;
-  assign \$1075  = \sel_l3_s0$330  & \sel_l3_s0$332 ;
-  assign \$1076  = \$1074  | \$1075 ;
-  assign \$1077  = \sel_l3_s0$331  & \sel_l3_s0$332 ;
-  assign sel_cs1_9_1_0c = \$1076  | \$1077 ;
-  assign \$1078  = \sel_l3_s0$335  ^ \sel_l3_s0$336 ;
-  assign sel_cs1_10_0_0s = \$1078  ^ \sel_l3_s0$337 ;
-  assign \$1079  = \sel_l3_s0$335  & \sel_l3_s0$336 ;
-  assign \$1080  = \sel_l3_s0$335  & \sel_l3_s0$337 ;
-  assign \$1081  = \$1079  | \$1080 ;
-  assign \$1082  = \sel_l3_s0$336  & \sel_l3_s0$337 ;
-  assign sel_cs1_10_0_0c = \$1081  | \$1082 ;
-  assign \$1083  = \sel_l3_s0$340  ^ \sel_l3_s0$341 ;
-  assign sel_cs1_10_1_0s = \$1083  ^ \sel_l3_s0$342 ;
-  assign \$1084  = \sel_l3_s0$340  & \sel_l3_s0$341 ;
-  assign \$1085  = \sel_l3_s0$340  & \sel_l3_s0$342 ;
-  assign \$1086  = \$1084  | \$1085 ;
-  assign \$1087  = \sel_l3_s0$341  & \sel_l3_s0$342 ;
-  assign sel_cs1_10_1_0c = \$1086  | \$1087 ;
-  assign \$1088  = \sel_l3_s0$345  ^ \sel_l3_s0$346 ;
-  assign sel_cs1_11_0_0s = \$1088  ^ \sel_l3_s0$347 ;
-  assign \$1089  = \sel_l3_s0$345  & \sel_l3_s0$346 ;
-  assign \$1090  = \sel_l3_s0$345  & \sel_l3_s0$347 ;
-  assign \$1091  = \$1089  | \$1090 ;
-  assign \$1092  = \sel_l3_s0$346  & \sel_l3_s0$347 ;
-  assign sel_cs1_11_0_0c = \$1091  | \$1092 ;
-  assign \$1093  = \sel_l3_s0$350  ^ \sel_l3_s0$351 ;
-  assign sel_cs1_11_1_0s = \$1093  ^ \sel_l3_s0$352 ;
-  assign \$1094  = \sel_l3_s0$350  & \sel_l3_s0$351 ;
-  assign \$1095  = \sel_l3_s0$350  & \sel_l3_s0$352 ;
-  assign \$1096  = \$1094  | \$1095 ;
-  assign \$1097  = \sel_l3_s0$351  & \sel_l3_s0$352 ;
-  assign sel_cs1_11_1_0c = \$1096  | \$1097 ;
-  assign \$1098  = \sel_l3_s0$355  ^ \sel_l3_s0$356 ;
-  assign sel_cs1_12_0_0s = \$1098  ^ \sel_l3_s0$357 ;
-  assign \$1099  = \sel_l3_s0$355  & \sel_l3_s0$356 ;
-  assign \$1100  = \sel_l3_s0$355  & \sel_l3_s0$357 ;
-  assign \$1101  = \$1099  | \$1100 ;
-  assign \$1102  = \sel_l3_s0$356  & \sel_l3_s0$357 ;
-  assign sel_cs1_12_0_0c = \$1101  | \$1102 ;
-  assign \$1103  = \sel_l3_s0$360  ^ \sel_l3_s0$361 ;
-  assign sel_cs1_12_1_0s = \$1103  ^ \sel_l3_s0$362 ;
-  assign \$1104  = \sel_l3_s0$360  & \sel_l3_s0$361 ;
-  assign \$1105  = \sel_l3_s0$360  & \sel_l3_s0$362 ;
-  assign \$1106  = \$1104  | \$1105 ;
-  assign \$1107  = \sel_l3_s0$361  & \sel_l3_s0$362 ;
-  assign sel_cs1_12_1_0c = \$1106  | \$1107 ;
-  assign \$1108  = \sel_l3_s0$365  ^ \sel_l3_s0$366 ;
-  assign sel_cs1_13_0_0s = \$1108  ^ \sel_l3_s0$367 ;
-  assign \$1109  = \sel_l3_s0$365  & \sel_l3_s0$366 ;
-  assign \$1110  = \sel_l3_s0$365  & \sel_l3_s0$367 ;
-  assign \$1111  = \$1109  | \$1110 ;
-  assign \$1112  = \sel_l3_s0$366  & \sel_l3_s0$367 ;
-  assign sel_cs1_13_0_0c = \$1111  | \$1112 ;
-  assign \$1113  = \sel_l3_s0$370  ^ \sel_l3_s0$371 ;
-  assign sel_cs1_13_1_0s = \$1113  ^ \sel_l3_s0$372 ;
-  assign \$1114  = \sel_l3_s0$370  & \sel_l3_s0$371 ;
-  assign \$1115  = \sel_l3_s0$370  & \sel_l3_s0$372 ;
-  assign \$1116  = \$1114  | \$1115 ;
-  assign \$1117  = \sel_l3_s0$371  & \sel_l3_s0$372 ;
-  assign sel_cs1_13_1_0c = \$1116  | \$1117 ;
-  assign \$1118  = \sel_l3_s0$375  ^ \sel_l3_s0$376 ;
-  assign sel_cs1_14_0_0s = \$1118  ^ \sel_l3_s0$377 ;
-  assign \$1119  = \sel_l3_s0$375  & \sel_l3_s0$376 ;
-  assign \$1120  = \sel_l3_s0$375  & \sel_l3_s0$377 ;
-  assign \$1121  = \$1119  | \$1120 ;
-  assign \$1122  = \sel_l3_s0$376  & \sel_l3_s0$377 ;
-  assign sel_cs1_14_0_0c = \$1121  | \$1122 ;
-  assign \$1123  = \sel_l3_s0$380  ^ \sel_l3_s0$381 ;
-  assign sel_cs1_14_1_0s = \$1123  ^ \sel_l3_s0$382 ;
-  assign \$1124  = \sel_l3_s0$380  & \sel_l3_s0$381 ;
-  assign \$1125  = \sel_l3_s0$380  & \sel_l3_s0$382 ;
-  assign \$1126  = \$1124  | \$1125 ;
-  assign \$1127  = \sel_l3_s0$381  & \sel_l3_s0$382 ;
-  assign sel_cs1_14_1_0c = \$1126  | \$1127 ;
-  assign \$1128  = \sel_l3_s0$385  ^ \sel_l3_s0$386 ;
-  assign sel_cs1_15_0_0s = \$1128  ^ \sel_l3_s0$387 ;
-  assign \$1129  = \sel_l3_s0$385  & \sel_l3_s0$386 ;
-  assign \$1130  = \sel_l3_s0$385  & \sel_l3_s0$387 ;
-  assign \$1131  = \$1129  | \$1130 ;
-  assign \$1132  = \sel_l3_s0$386  & \sel_l3_s0$387 ;
-  assign sel_cs1_15_0_0c = \$1131  | \$1132 ;
-  assign \$1133  = \sel_l3_s0$390  ^ \sel_l3_s0$391 ;
-  assign sel_cs1_15_1_0s = \$1133  ^ \sel_l3_s0$392 ;
-  assign \$1134  = \sel_l3_s0$390  & \sel_l3_s0$391 ;
-  assign \$1135  = \sel_l3_s0$390  & \sel_l3_s0$392 ;
-  assign \$1136  = \$1134  | \$1135 ;
-  assign \$1137  = \sel_l3_s0$391  & \sel_l3_s0$392 ;
-  assign sel_cs1_15_1_0c = \$1136  | \$1137 ;
-  assign \$1138  = sel_cs1_0_0_0s ^ \sel_l3_s0$395 ;
-  assign sel_cs2_0_0_0s = \$1138  ^ \sel_l3_s0$396 ;
-  assign \$1139  = sel_cs1_0_0_0s & \sel_l3_s0$395 ;
-  assign \$1140  = sel_cs1_0_0_0s & \sel_l3_s0$396 ;
-  assign \$1141  = \$1139  | \$1140 ;
-  assign \$1142  = \sel_l3_s0$395  & \sel_l3_s0$396 ;
-  assign sel_cs2_0_0_0c = \$1141  | \$1142 ;
-  assign \$1143  = sel_cs1_0_0_0c ^ sel_cs1_0_1_0s;
-  assign sel_cs2_0_1_0s = \$1143  ^ \sel_l3_s0$399 ;
-  assign \$1144  = sel_cs1_0_0_0c & sel_cs1_0_1_0s;
-  assign \$1145  = sel_cs1_0_0_0c & \sel_l3_s0$399 ;
-  assign \$1146  = \$1144  | \$1145 ;
-  assign \$1147  = sel_cs1_0_1_0s & \sel_l3_s0$399 ;
-  assign sel_cs2_0_1_0c = \$1146  | \$1147 ;
-  assign \$1148  = sel_cs1_1_0_0s ^ \sel_l3_s0$402 ;
-  assign sel_cs2_1_0_0s = \$1148  ^ \sel_l3_s0$403 ;
-  assign \$1149  = sel_cs1_1_0_0s & \sel_l3_s0$402 ;
-  assign \$1150  = sel_cs1_1_0_0s & \sel_l3_s0$403 ;
-  assign \$1151  = \$1149  | \$1150 ;
-  assign \$1152  = \sel_l3_s0$402  & \sel_l3_s0$403 ;
-  assign sel_cs2_1_0_0c = \$1151  | \$1152 ;
-  assign \$1153  = sel_cs1_1_0_0c ^ sel_cs1_1_1_0s;
-  assign sel_cs2_1_1_0s = \$1153  ^ \sel_l3_s0$406 ;
-  assign \$1154  = sel_cs1_1_0_0c & sel_cs1_1_1_0s;
-  assign \$1155  = sel_cs1_1_0_0c & \sel_l3_s0$406 ;
-  assign \$1156  = \$1154  | \$1155 ;
-  assign \$1157  = sel_cs1_1_1_0s & \sel_l3_s0$406 ;
-  assign sel_cs2_1_1_0c = \$1156  | \$1157 ;
-  assign \$1158  = sel_cs1_2_0_0s ^ \sel_l3_s0$409 ;
-  assign sel_cs2_2_0_0s = \$1158  ^ \sel_l3_s0$410 ;
-  assign \$1159  = sel_cs1_2_0_0s & \sel_l3_s0$409 ;
-  assign \$1160  = sel_cs1_2_0_0s & \sel_l3_s0$410 ;
-  assign \$1161  = \$1159  | \$1160 ;
-  assign \$1162  = \sel_l3_s0$409  & \sel_l3_s0$410 ;
-  assign sel_cs2_2_0_0c = \$1161  | \$1162 ;
-  assign \$1163  = sel_cs1_2_0_0c ^ sel_cs1_2_1_0s;
-  assign sel_cs2_2_1_0s = \$1163  ^ \sel_l3_s0$413 ;
-  assign \$1164  = sel_cs1_2_0_0c & sel_cs1_2_1_0s;
-  assign \$1165  = sel_cs1_2_0_0c & \sel_l3_s0$413 ;
-  assign \$1166  = \$1164  | \$1165 ;
-  assign \$1167  = sel_cs1_2_1_0s & \sel_l3_s0$413 ;
-  assign sel_cs2_2_1_0c = \$1166  | \$1167 ;
-  assign \$1168  = sel_cs1_3_0_0s ^ \sel_l3_s0$416 ;
-  assign sel_cs2_3_0_0s = \$1168  ^ \sel_l3_s0$417 ;
-  assign \$1169  = sel_cs1_3_0_0s & \sel_l3_s0$416 ;
-  assign \$1170  = sel_cs1_3_0_0s & \sel_l3_s0$417 ;
-  assign \$1171  = \$1169  | \$1170 ;
-  assign \$1172  = \sel_l3_s0$416  & \sel_l3_s0$417 ;
-  assign sel_cs2_3_0_0c = \$1171  | \$1172 ;
-  assign \$1173  = sel_cs1_3_0_0c ^ sel_cs1_3_1_0s;
-  assign sel_cs2_3_1_0s = \$1173  ^ \sel_l3_s0$420 ;
-  assign \$1174  = sel_cs1_3_0_0c & sel_cs1_3_1_0s;
-  assign \$1175  = sel_cs1_3_0_0c & \sel_l3_s0$420 ;
-  assign \$1176  = \$1174  | \$1175 ;
-  assign \$1177  = sel_cs1_3_1_0s & \sel_l3_s0$420 ;
-  assign sel_cs2_3_1_0c = \$1176  | \$1177 ;
-  assign \$1178  = sel_cs1_4_0_0s ^ \sel_l3_s0$423 ;
-  assign sel_cs2_4_0_0s = \$1178  ^ \sel_l3_s0$424 ;
-  assign \$1179  = sel_cs1_4_0_0s & \sel_l3_s0$423 ;
-  assign \$1180  = sel_cs1_4_0_0s & \sel_l3_s0$424 ;
-  assign \$1181  = \$1179  | \$1180 ;
-  assign \$1182  = \sel_l3_s0$423  & \sel_l3_s0$424 ;
-  assign sel_cs2_4_0_0c = \$1181  | \$1182 ;
-  assign \$1183  = sel_cs1_4_0_0c ^ sel_cs1_4_1_0s;
-  assign sel_cs2_4_1_0s = \$1183  ^ \sel_l3_s0$427 ;
-  assign \$1184  = sel_cs1_4_0_0c & sel_cs1_4_1_0s;
-  assign \$1185  = sel_cs1_4_0_0c & \sel_l3_s0$427 ;
-  assign \$1186  = \$1184  | \$1185 ;
-  assign \$1187  = sel_cs1_4_1_0s & \sel_l3_s0$427 ;
-  assign sel_cs2_4_1_0c = \$1186  | \$1187 ;
-  assign \$1188  = sel_cs1_5_0_0s ^ \sel_l3_s0$430 ;
-  assign sel_cs2_5_0_0s = \$1188  ^ \sel_l3_s0$431 ;
-  assign \$1189  = sel_cs1_5_0_0s & \sel_l3_s0$430 ;
-  assign \$1190  = sel_cs1_5_0_0s & \sel_l3_s0$431 ;
-  assign \$1191  = \$1189  | \$1190 ;
-  assign \$1192  = \sel_l3_s0$430  & \sel_l3_s0$431 ;
-  assign sel_cs2_5_0_0c = \$1191  | \$1192 ;
-  assign \$1193  = sel_cs1_5_0_0c ^ sel_cs1_5_1_0s;
-  assign sel_cs2_5_1_0s = \$1193  ^ \sel_l3_s0$434 ;
-  assign \$1194  = sel_cs1_5_0_0c & sel_cs1_5_1_0s;
-  assign \$1195  = sel_cs1_5_0_0c & \sel_l3_s0$434 ;
-  assign \$1196  = \$1194  | \$1195 ;
-  assign \$1197  = sel_cs1_5_1_0s & \sel_l3_s0$434 ;
-  assign sel_cs2_5_1_0c = \$1196  | \$1197 ;
-  assign \$1198  = sel_cs1_6_0_0s ^ \sel_l3_s0$437 ;
-  assign sel_cs2_6_0_0s = \$1198  ^ \sel_l3_s0$438 ;
-  assign \$1199  = sel_cs1_6_0_0s & \sel_l3_s0$437 ;
-  assign \$1200  = sel_cs1_6_0_0s & \sel_l3_s0$438 ;
-  assign \$1201  = \$1199  | \$1200 ;
-  assign \$1202  = \sel_l3_s0$437  & \sel_l3_s0$438 ;
-  assign sel_cs2_6_0_0c = \$1201  | \$1202 ;
-  assign \$1203  = sel_cs1_6_0_0c ^ sel_cs1_6_1_0s;
-  assign sel_cs2_6_1_0s = \$1203  ^ \sel_l3_s0$441 ;
-  assign \$1204  = sel_cs1_6_0_0c & sel_cs1_6_1_0s;
-  assign \$1205  = sel_cs1_6_0_0c & \sel_l3_s0$441 ;
-  assign \$1206  = \$1204  | \$1205 ;
-  assign \$1207  = sel_cs1_6_1_0s & \sel_l3_s0$441 ;
-  assign sel_cs2_6_1_0c = \$1206  | \$1207 ;
-  assign \$1208  = sel_cs1_7_0_0s ^ \sel_l3_s0$444 ;
-  assign sel_cs2_7_0_0s = \$1208  ^ \sel_l3_s0$445 ;
-  assign \$1209  = sel_cs1_7_0_0s & \sel_l3_s0$444 ;
-  assign \$1210  = sel_cs1_7_0_0s & \sel_l3_s0$445 ;
-  assign \$1211  = \$1209  | \$1210 ;
-  assign \$1212  = \sel_l3_s0$444  & \sel_l3_s0$445 ;
-  assign sel_cs2_7_0_0c = \$1211  | \$1212 ;
-  assign \$1213  = sel_cs1_7_0_0c ^ sel_cs1_7_1_0s;
-  assign sel_cs2_7_1_0s = \$1213  ^ \sel_l3_s0$448 ;
-  assign \$1214  = sel_cs1_7_0_0c & sel_cs1_7_1_0s;
-  assign \$1215  = sel_cs1_7_0_0c & \sel_l3_s0$448 ;
-  assign \$1216  = \$1214  | \$1215 ;
-  assign \$1217  = sel_cs1_7_1_0s & \sel_l3_s0$448 ;
-  assign sel_cs2_7_1_0c = \$1216  | \$1217 ;
-  assign \$1218  = sel_cs1_8_0_0s ^ \sel_l3_s0$451 ;
-  assign sel_cs2_8_0_0s = \$1218  ^ \sel_l3_s0$452 ;
-  assign \$1219  = sel_cs1_8_0_0s & \sel_l3_s0$451 ;
-  assign \$1220  = sel_cs1_8_0_0s & \sel_l3_s0$452 ;
-  assign \$1221  = \$1219  | \$1220 ;
-  assign \$1222  = \sel_l3_s0$451  & \sel_l3_s0$452 ;
-  assign sel_cs2_8_0_0c = \$1221  | \$1222 ;
-  assign \$1223  = sel_cs1_8_0_0c ^ sel_cs1_8_1_0s;
-  assign sel_cs2_8_1_0s = \$1223  ^ \sel_l3_s0$455 ;
-  assign \$1224  = sel_cs1_8_0_0c & sel_cs1_8_1_0s;
-  assign \$1225  = sel_cs1_8_0_0c & \sel_l3_s0$455 ;
-  assign \$1226  = \$1224  | \$1225 ;
-  assign \$1227  = sel_cs1_8_1_0s & \sel_l3_s0$455 ;
-  assign sel_cs2_8_1_0c = \$1226  | \$1227 ;
-  assign \$1228  = sel_cs1_9_0_0s ^ \sel_l3_s0$458 ;
-  assign sel_cs2_9_0_0s = \$1228  ^ \sel_l3_s0$459 ;
-  assign \$1229  = sel_cs1_9_0_0s & \sel_l3_s0$458 ;
-  assign \$1230  = sel_cs1_9_0_0s & \sel_l3_s0$459 ;
-  assign \$1231  = \$1229  | \$1230 ;
-  assign \$1232  = \sel_l3_s0$458  & \sel_l3_s0$459 ;
-  assign sel_cs2_9_0_0c = \$1231  | \$1232 ;
-  assign \$1233  = sel_cs1_9_0_0c ^ sel_cs1_9_1_0s;
-  assign sel_cs2_9_1_0s = \$1233  ^ \sel_l3_s0$462 ;
-  assign \$1234  = sel_cs1_9_0_0c & sel_cs1_9_1_0s;
-  assign \$1235  = sel_cs1_9_0_0c & \sel_l3_s0$462 ;
-  assign \$1236  = \$1234  | \$1235 ;
-  assign \$1237  = sel_cs1_9_1_0s & \sel_l3_s0$462 ;
-  assign sel_cs2_9_1_0c = \$1236  | \$1237 ;
-  assign \$1238  = sel_cs1_10_0_0s ^ \sel_l3_s0$465 ;
-  assign sel_cs2_10_0_0s = \$1238  ^ \sel_l3_s0$466 ;
-  assign \$1239  = sel_cs1_10_0_0s & \sel_l3_s0$465 ;
-  assign \$1240  = sel_cs1_10_0_0s & \sel_l3_s0$466 ;
-  assign \$1241  = \$1239  | \$1240 ;
-  assign \$1242  = \sel_l3_s0$465  & \sel_l3_s0$466 ;
-  assign sel_cs2_10_0_0c = \$1241  | \$1242 ;
-  assign \$1243  = sel_cs1_10_0_0c ^ sel_cs1_10_1_0s;
-  assign sel_cs2_10_1_0s = \$1243  ^ \sel_l3_s0$469 ;
-  assign \$1244  = sel_cs1_10_0_0c & sel_cs1_10_1_0s;
-  assign \$1245  = sel_cs1_10_0_0c & \sel_l3_s0$469 ;
-  assign \$1246  = \$1244  | \$1245 ;
-  assign \$1247  = sel_cs1_10_1_0s & \sel_l3_s0$469 ;
-  assign sel_cs2_10_1_0c = \$1246  | \$1247 ;
-  assign \$1248  = sel_cs1_11_0_0s ^ \sel_l3_s0$472 ;
-  assign sel_cs2_11_0_0s = \$1248  ^ \sel_l3_s0$473 ;
-  assign \$1249  = sel_cs1_11_0_0s & \sel_l3_s0$472 ;
-  assign \$1250  = sel_cs1_11_0_0s & \sel_l3_s0$473 ;
-  assign \$1251  = \$1249  | \$1250 ;
-  assign \$1252  = \sel_l3_s0$472  & \sel_l3_s0$473 ;
-  assign sel_cs2_11_0_0c = \$1251  | \$1252 ;
-  assign \$1253  = sel_cs1_11_0_0c ^ sel_cs1_11_1_0s;
-  assign sel_cs2_11_1_0s = \$1253  ^ \sel_l3_s0$476 ;
-  assign \$1254  = sel_cs1_11_0_0c & sel_cs1_11_1_0s;
-  assign \$1255  = sel_cs1_11_0_0c & \sel_l3_s0$476 ;
-  assign \$1256  = \$1254  | \$1255 ;
-  assign \$1257  = sel_cs1_11_1_0s & \sel_l3_s0$476 ;
-  assign sel_cs2_11_1_0c = \$1256  | \$1257 ;
-  assign \$1258  = sel_cs1_12_0_0s ^ \sel_l3_s0$479 ;
-  assign sel_cs2_12_0_0s = \$1258  ^ \sel_l3_s0$480 ;
-  assign \$1259  = sel_cs1_12_0_0s & \sel_l3_s0$479 ;
-  assign \$1260  = sel_cs1_12_0_0s & \sel_l3_s0$480 ;
-  assign \$1261  = \$1259  | \$1260 ;
-  assign \$1262  = \sel_l3_s0$479  & \sel_l3_s0$480 ;
-  assign sel_cs2_12_0_0c = \$1261  | \$1262 ;
-  assign \$1263  = sel_cs1_12_0_0c ^ sel_cs1_12_1_0s;
-  assign sel_cs2_12_1_0s = \$1263  ^ \sel_l3_s0$483 ;
-  assign \$1264  = sel_cs1_12_0_0c & sel_cs1_12_1_0s;
-  assign \$1265  = sel_cs1_12_0_0c & \sel_l3_s0$483 ;
-  assign \$1266  = \$1264  | \$1265 ;
-  assign \$1267  = sel_cs1_12_1_0s & \sel_l3_s0$483 ;
-  assign sel_cs2_12_1_0c = \$1266  | \$1267 ;
-  assign \$1268  = sel_cs1_13_0_0s ^ \sel_l3_s0$486 ;
-  assign sel_cs2_13_0_0s = \$1268  ^ \sel_l3_s0$487 ;
-  assign \$1269  = sel_cs1_13_0_0s & \sel_l3_s0$486 ;
-  assign \$1270  = sel_cs1_13_0_0s & \sel_l3_s0$487 ;
-  assign \$1271  = \$1269  | \$1270 ;
-  assign \$1272  = \sel_l3_s0$486  & \sel_l3_s0$487 ;
-  assign sel_cs2_13_0_0c = \$1271  | \$1272 ;
-  assign \$1273  = sel_cs1_13_0_0c ^ sel_cs1_13_1_0s;
-  assign sel_cs2_13_1_0s = \$1273  ^ \sel_l3_s0$490 ;
-  assign \$1274  = sel_cs1_13_0_0c & sel_cs1_13_1_0s;
-  assign \$1275  = sel_cs1_13_0_0c & \sel_l3_s0$490 ;
-  assign \$1276  = \$1274  | \$1275 ;
-  assign \$1277  = sel_cs1_13_1_0s & \sel_l3_s0$490 ;
-  assign sel_cs2_13_1_0c = \$1276  | \$1277 ;
-  assign \$1278  = sel_cs1_14_0_0s ^ \sel_l3_s0$493 ;
-  assign sel_cs2_14_0_0s = \$1278  ^ \sel_l3_s0$494 ;
-  assign \$1279  = sel_cs1_14_0_0s & \sel_l3_s0$493 ;
-  assign \$1280  = sel_cs1_14_0_0s & \sel_l3_s0$494 ;
-  assign \$1281  = \$1279  | \$1280 ;
-  assign \$1282  = \sel_l3_s0$493  & \sel_l3_s0$494 ;
-  assign sel_cs2_14_0_0c = \$1281  | \$1282 ;
-  assign \$1283  = sel_cs1_14_0_0c ^ sel_cs1_14_1_0s;
-  assign sel_cs2_14_1_0s = \$1283  ^ \sel_l3_s0$497 ;
-  assign \$1284  = sel_cs1_14_0_0c & sel_cs1_14_1_0s;
-  assign \$1285  = sel_cs1_14_0_0c & \sel_l3_s0$497 ;
-  assign \$1286  = \$1284  | \$1285 ;
-  assign \$1287  = sel_cs1_14_1_0s & \sel_l3_s0$497 ;
-  assign sel_cs2_14_1_0c = \$1286  | \$1287 ;
-  assign \$1288  = sel_cs1_15_0_0s ^ \sel_l3_s0$500 ;
-  assign sel_cs2_15_0_0s = \$1288  ^ \sel_l3_s0$501 ;
-  assign \$1289  = sel_cs1_15_0_0s & \sel_l3_s0$500 ;
-  assign \$1290  = sel_cs1_15_0_0s & \sel_l3_s0$501 ;
-  assign \$1291  = \$1289  | \$1290 ;
-  assign \$1292  = \sel_l3_s0$500  & \sel_l3_s0$501 ;
-  assign sel_cs2_15_0_0c = \$1291  | \$1292 ;
-  assign \$1293  = sel_cs1_15_0_0c ^ sel_cs1_15_1_0s;
-  assign sel_cs2_15_1_0s = \$1293  ^ \sel_l3_s0$504 ;
-  assign \$1294  = sel_cs1_15_0_0c & sel_cs1_15_1_0s;
-  assign \$1295  = sel_cs1_15_0_0c & \sel_l3_s0$504 ;
-  assign \$1296  = \$1294  | \$1295 ;
-  assign \$1297  = sel_cs1_15_1_0s & \sel_l3_s0$504 ;
-  assign sel_cs2_15_1_0c = \$1296  | \$1297 ;
-  assign \$1298  = sel_cs2_0_0_0c ^ sel_cs2_0_1_0s;
-  assign sel_cs3_0_1_0s = \$1298  ^ \sel_l3_s0$507 ;
-  assign \$1299  = sel_cs2_0_0_0c & sel_cs2_0_1_0s;
-  assign \$1300  = sel_cs2_0_0_0c & \sel_l3_s0$507 ;
-  assign \$1301  = \$1299  | \$1300 ;
-  assign \$1302  = sel_cs2_0_1_0s & \sel_l3_s0$507 ;
-  assign sel_cs3_0_1_0c = \$1301  | \$1302 ;
-  assign \$1303  = sel_cs2_1_0_0c ^ sel_cs2_1_1_0s;
-  assign sel_cs3_1_1_0s = \$1303  ^ \sel_l3_s0$510 ;
-  assign \$1304  = sel_cs2_1_0_0c & sel_cs2_1_1_0s;
-  assign \$1305  = sel_cs2_1_0_0c & \sel_l3_s0$510 ;
-  assign \$1306  = \$1304  | \$1305 ;
-  assign \$1307  = sel_cs2_1_1_0s & \sel_l3_s0$510 ;
-  assign sel_cs3_1_1_0c = \$1306  | \$1307 ;
-  assign \$1308  = sel_cs2_2_0_0c ^ sel_cs2_2_1_0s;
-  assign sel_cs3_2_1_0s = \$1308  ^ \sel_l3_s0$513 ;
-  assign \$1309  = sel_cs2_2_0_0c & sel_cs2_2_1_0s;
-  assign \$1310  = sel_cs2_2_0_0c & \sel_l3_s0$513 ;
-  assign \$1311  = \$1309  | \$1310 ;
-  assign \$1312  = sel_cs2_2_1_0s & \sel_l3_s0$513 ;
-  assign sel_cs3_2_1_0c = \$1311  | \$1312 ;
-  assign \$1313  = sel_cs2_3_0_0c ^ sel_cs2_3_1_0s;
-  assign sel_cs3_3_1_0s = \$1313  ^ \sel_l3_s0$516 ;
-  assign \$1314  = sel_cs2_3_0_0c & sel_cs2_3_1_0s;
-  assign \$1315  = sel_cs2_3_0_0c & \sel_l3_s0$516 ;
-  assign \$1316  = \$1314  | \$1315 ;
-  assign \$1317  = sel_cs2_3_1_0s & \sel_l3_s0$516 ;
-  assign sel_cs3_3_1_0c = \$1316  | \$1317 ;
-  assign \$1318  = sel_cs2_4_0_0c ^ sel_cs2_4_1_0s;
-  assign sel_cs3_4_1_0s = \$1318  ^ \sel_l3_s0$519 ;
-  assign \$1319  = sel_cs2_4_0_0c & sel_cs2_4_1_0s;
-  assign \$1320  = sel_cs2_4_0_0c & \sel_l3_s0$519 ;
-  assign \$1321  = \$1319  | \$1320 ;
-  assign \$1322  = sel_cs2_4_1_0s & \sel_l3_s0$519 ;
-  assign sel_cs3_4_1_0c = \$1321  | \$1322 ;
-  assign \$1323  = sel_cs2_5_0_0c ^ sel_cs2_5_1_0s;
-  assign sel_cs3_5_1_0s = \$1323  ^ \sel_l3_s0$522 ;
-  assign \$1324  = sel_cs2_5_0_0c & sel_cs2_5_1_0s;
-  assign \$1325  = sel_cs2_5_0_0c & \sel_l3_s0$522 ;
-  assign \$1326  = \$1324  | \$1325 ;
-  assign \$1327  = sel_cs2_5_1_0s & \sel_l3_s0$522 ;
-  assign sel_cs3_5_1_0c = \$1326  | \$1327 ;
-  assign \$1328  = sel_cs2_6_0_0c ^ sel_cs2_6_1_0s;
-  assign sel_cs3_6_1_0s = \$1328  ^ \sel_l3_s0$525 ;
-  assign \$1329  = sel_cs2_6_0_0c & sel_cs2_6_1_0s;
-  assign \$1330  = sel_cs2_6_0_0c & \sel_l3_s0$525 ;
-  assign \$1331  = \$1329  | \$1330 ;
-  assign \$1332  = sel_cs2_6_1_0s & \sel_l3_s0$525 ;
-  assign sel_cs3_6_1_0c = \$1331  | \$1332 ;
-  assign \$1333  = sel_cs2_7_0_0c ^ sel_cs2_7_1_0s;
-  assign sel_cs3_7_1_0s = \$1333  ^ \sel_l3_s0$528 ;
-  assign \$1334  = sel_cs2_7_0_0c & sel_cs2_7_1_0s;
-  assign \$1335  = sel_cs2_7_0_0c & \sel_l3_s0$528 ;
-  assign \$1336  = \$1334  | \$1335 ;
-  assign \$1337  = sel_cs2_7_1_0s & \sel_l3_s0$528 ;
-  assign sel_cs3_7_1_0c = \$1336  | \$1337 ;
-  assign \$1338  = sel_cs2_8_0_0c ^ sel_cs2_8_1_0s;
-  assign sel_cs3_8_1_0s = \$1338  ^ \sel_l3_s0$531 ;
-  assign \$1339  = sel_cs2_8_0_0c & sel_cs2_8_1_0s;
-  assign \$1340  = sel_cs2_8_0_0c & \sel_l3_s0$531 ;
-  assign \$1341  = \$1339  | \$1340 ;
-  assign \$1342  = sel_cs2_8_1_0s & \sel_l3_s0$531 ;
-  assign sel_cs3_8_1_0c = \$1341  | \$1342 ;
-  assign \$1343  = sel_cs2_9_0_0c ^ sel_cs2_9_1_0s;
-  assign sel_cs3_9_1_0s = \$1343  ^ \sel_l3_s0$534 ;
-  assign \$1344  = sel_cs2_9_0_0c & sel_cs2_9_1_0s;
-  assign \$1345  = sel_cs2_9_0_0c & \sel_l3_s0$534 ;
-  assign \$1346  = \$1344  | \$1345 ;
-  assign \$1347  = sel_cs2_9_1_0s & \sel_l3_s0$534 ;
-  assign sel_cs3_9_1_0c = \$1346  | \$1347 ;
-  assign \$1348  = sel_cs2_10_0_0c ^ sel_cs2_10_1_0s;
-  assign sel_cs3_10_1_0s = \$1348  ^ \sel_l3_s0$537 ;
-  assign \$1349  = sel_cs2_10_0_0c & sel_cs2_10_1_0s;
-  assign \$1350  = sel_cs2_10_0_0c & \sel_l3_s0$537 ;
-  assign \$1351  = \$1349  | \$1350 ;
-  assign \$1352  = sel_cs2_10_1_0s & \sel_l3_s0$537 ;
-  assign sel_cs3_10_1_0c = \$1351  | \$1352 ;
-  assign \$1353  = sel_cs2_11_0_0c ^ sel_cs2_11_1_0s;
-  assign sel_cs3_11_1_0s = \$1353  ^ \sel_l3_s0$540 ;
-  assign \$1354  = sel_cs2_11_0_0c & sel_cs2_11_1_0s;
-  assign \$1355  = sel_cs2_11_0_0c & \sel_l3_s0$540 ;
-  assign \$1356  = \$1354  | \$1355 ;
-  assign \$1357  = sel_cs2_11_1_0s & \sel_l3_s0$540 ;
-  assign sel_cs3_11_1_0c = \$1356  | \$1357 ;
-  assign \$1358  = sel_cs2_12_0_0c ^ sel_cs2_12_1_0s;
-  assign sel_cs3_12_1_0s = \$1358  ^ \sel_l3_s0$543 ;
-  assign \$1359  = sel_cs2_12_0_0c & sel_cs2_12_1_0s;
-  assign \$1360  = sel_cs2_12_0_0c & \sel_l3_s0$543 ;
-  assign \$1361  = \$1359  | \$1360 ;
-  assign \$1362  = sel_cs2_12_1_0s & \sel_l3_s0$543 ;
-  assign sel_cs3_12_1_0c = \$1361  | \$1362 ;
-  assign \$1363  = sel_cs2_13_0_0c ^ sel_cs2_13_1_0s;
-  assign sel_cs3_13_1_0s = \$1363  ^ \sel_l3_s0$546 ;
-  assign \$1364  = sel_cs2_13_0_0c & sel_cs2_13_1_0s;
-  assign \$1365  = sel_cs2_13_0_0c & \sel_l3_s0$546 ;
-  assign \$1366  = \$1364  | \$1365 ;
-  assign \$1367  = sel_cs2_13_1_0s & \sel_l3_s0$546 ;
-  assign sel_cs3_13_1_0c = \$1366  | \$1367 ;
-  assign \$1368  = sel_cs2_14_0_0c ^ sel_cs2_14_1_0s;
-  assign sel_cs3_14_1_0s = \$1368  ^ \sel_l3_s0$549 ;
-  assign \$1369  = sel_cs2_14_0_0c & sel_cs2_14_1_0s;
-  assign \$1370  = sel_cs2_14_0_0c & \sel_l3_s0$549 ;
-  assign \$1371  = \$1369  | \$1370 ;
-  assign \$1372  = sel_cs2_14_1_0s & \sel_l3_s0$549 ;
-  assign sel_cs3_14_1_0c = \$1371  | \$1372 ;
-  assign \$1373  = sel_cs2_15_0_0c ^ sel_cs2_15_1_0s;
-  assign sel_cs3_15_1_0s = \$1373  ^ \sel_l3_s0$552 ;
-  assign \$1374  = sel_cs2_15_0_0c & sel_cs2_15_1_0s;
-  assign \$1375  = sel_cs2_15_0_0c & \sel_l3_s0$552 ;
-  assign \$1376  = \$1374  | \$1375 ;
-  assign \$1377  = sel_cs2_15_1_0s & \sel_l3_s0$552 ;
-  assign sel_cs3_15_1_0c = \$1376  | \$1377 ;
-  assign \$1378  = sel_cs3_0_1_0c ^ sel_cs2_0_1_0c;
-  assign sel_cs4_0_2_0s = \$1378  ^ sel_cs1_0_1_0c;
-  assign \$1379  = sel_cs3_0_1_0c & sel_cs2_0_1_0c;
-  assign \$1380  = sel_cs3_0_1_0c & sel_cs1_0_1_0c;
-  assign \$1381  = \$1379  | \$1380 ;
-  assign \$1382  = sel_cs2_0_1_0c & sel_cs1_0_1_0c;
-  assign sel_cs4_0_2_0c = \$1381  | \$1382 ;
-  assign \$1383  = sel_cs3_1_1_0c ^ sel_cs2_1_1_0c;
-  assign sel_cs4_1_2_0s = \$1383  ^ sel_cs1_1_1_0c;
-  assign \$1384  = sel_cs3_1_1_0c & sel_cs2_1_1_0c;
-  assign \$1385  = sel_cs3_1_1_0c & sel_cs1_1_1_0c;
-  assign \$1386  = \$1384  | \$1385 ;
-  assign \$1387  = sel_cs2_1_1_0c & sel_cs1_1_1_0c;
-  assign sel_cs4_1_2_0c = \$1386  | \$1387 ;
-  assign \$1388  = sel_cs3_2_1_0c ^ sel_cs2_2_1_0c;
-  assign sel_cs4_2_2_0s = \$1388  ^ sel_cs1_2_1_0c;
-  assign \$1389  = sel_cs3_2_1_0c & sel_cs2_2_1_0c;
-  assign \$1390  = sel_cs3_2_1_0c & sel_cs1_2_1_0c;
-  assign \$1391  = \$1389  | \$1390 ;
-  assign \$1392  = sel_cs2_2_1_0c & sel_cs1_2_1_0c;
-  assign sel_cs4_2_2_0c = \$1391  | \$1392 ;
-  assign \$1393  = sel_cs3_3_1_0c ^ sel_cs2_3_1_0c;
-  assign sel_cs4_3_2_0s = \$1393  ^ sel_cs1_3_1_0c;
-  assign \$1394  = sel_cs3_3_1_0c & sel_cs2_3_1_0c;
-  assign \$1395  = sel_cs3_3_1_0c & sel_cs1_3_1_0c;
-  assign \$1396  = \$1394  | \$1395 ;
-  assign \$1397  = sel_cs2_3_1_0c & sel_cs1_3_1_0c;
-  assign sel_cs4_3_2_0c = \$1396  | \$1397 ;
-  assign \$1398  = sel_cs3_4_1_0c ^ sel_cs2_4_1_0c;
-  assign sel_cs4_4_2_0s = \$1398  ^ sel_cs1_4_1_0c;
-  assign \$1399  = sel_cs3_4_1_0c & sel_cs2_4_1_0c;
-  assign \$1400  = sel_cs3_4_1_0c & sel_cs1_4_1_0c;
-  assign \$1401  = \$1399  | \$1400 ;
-  assign \$1402  = sel_cs2_4_1_0c & sel_cs1_4_1_0c;
-  assign sel_cs4_4_2_0c = \$1401  | \$1402 ;
-  assign \$1403  = sel_cs3_5_1_0c ^ sel_cs2_5_1_0c;
-  assign sel_cs4_5_2_0s = \$1403  ^ sel_cs1_5_1_0c;
-  assign \$1404  = sel_cs3_5_1_0c & sel_cs2_5_1_0c;
-  assign \$1405  = sel_cs3_5_1_0c & sel_cs1_5_1_0c;
-  assign \$1406  = \$1404  | \$1405 ;
-  assign \$1407  = sel_cs2_5_1_0c & sel_cs1_5_1_0c;
-  assign sel_cs4_5_2_0c = \$1406  | \$1407 ;
-  assign \$1408  = sel_cs3_6_1_0c ^ sel_cs2_6_1_0c;
-  assign sel_cs4_6_2_0s = \$1408  ^ sel_cs1_6_1_0c;
-  assign \$1409  = sel_cs3_6_1_0c & sel_cs2_6_1_0c;
-  assign \$1410  = sel_cs3_6_1_0c & sel_cs1_6_1_0c;
-  assign \$1411  = \$1409  | \$1410 ;
-  assign \$1412  = sel_cs2_6_1_0c & sel_cs1_6_1_0c;
-  assign sel_cs4_6_2_0c = \$1411  | \$1412 ;
-  assign \$1413  = sel_cs3_7_1_0c ^ sel_cs2_7_1_0c;
-  assign sel_cs4_7_2_0s = \$1413  ^ sel_cs1_7_1_0c;
-  assign \$1414  = sel_cs3_7_1_0c & sel_cs2_7_1_0c;
-  assign \$1415  = sel_cs3_7_1_0c & sel_cs1_7_1_0c;
-  assign \$1416  = \$1414  | \$1415 ;
-  assign \$1417  = sel_cs2_7_1_0c & sel_cs1_7_1_0c;
-  assign sel_cs4_7_2_0c = \$1416  | \$1417 ;
-  assign \$1418  = sel_cs3_8_1_0c ^ sel_cs2_8_1_0c;
-  assign sel_cs4_8_2_0s = \$1418  ^ sel_cs1_8_1_0c;
-  assign \$1419  = sel_cs3_8_1_0c & sel_cs2_8_1_0c;
-  assign \$1420  = sel_cs3_8_1_0c & sel_cs1_8_1_0c;
-  assign \$1421  = \$1419  | \$1420 ;
-  assign \$1422  = sel_cs2_8_1_0c & sel_cs1_8_1_0c;
-  assign sel_cs4_8_2_0c = \$1421  | \$1422 ;
-  assign \$1423  = sel_cs3_9_1_0c ^ sel_cs2_9_1_0c;
-  assign sel_cs4_9_2_0s = \$1423  ^ sel_cs1_9_1_0c;
-  assign \$1424  = sel_cs3_9_1_0c & sel_cs2_9_1_0c;
-  assign \$1425  = sel_cs3_9_1_0c & sel_cs1_9_1_0c;
-  assign \$1426  = \$1424  | \$1425 ;
-  assign \$1427  = sel_cs2_9_1_0c & sel_cs1_9_1_0c;
-  assign sel_cs4_9_2_0c = \$1426  | \$1427 ;
-  assign \$1428  = sel_cs3_10_1_0c ^ sel_cs2_10_1_0c;
-  assign sel_cs4_10_2_0s = \$1428  ^ sel_cs1_10_1_0c;
-  assign \$1429  = sel_cs3_10_1_0c & sel_cs2_10_1_0c;
-  assign \$1430  = sel_cs3_10_1_0c & sel_cs1_10_1_0c;
-  assign \$1431  = \$1429  | \$1430 ;
-  assign \$1432  = sel_cs2_10_1_0c & sel_cs1_10_1_0c;
-  assign sel_cs4_10_2_0c = \$1431  | \$1432 ;
-  assign \$1433  = sel_cs3_11_1_0c ^ sel_cs2_11_1_0c;
-  assign sel_cs4_11_2_0s = \$1433  ^ sel_cs1_11_1_0c;
-  assign \$1434  = sel_cs3_11_1_0c & sel_cs2_11_1_0c;
-  assign \$1435  = sel_cs3_11_1_0c & sel_cs1_11_1_0c;
-  assign \$1436  = \$1434  | \$1435 ;
-  assign \$1437  = sel_cs2_11_1_0c & sel_cs1_11_1_0c;
-  assign sel_cs4_11_2_0c = \$1436  | \$1437 ;
-  assign \$1438  = sel_cs3_12_1_0c ^ sel_cs2_12_1_0c;
-  assign sel_cs4_12_2_0s = \$1438  ^ sel_cs1_12_1_0c;
-  assign \$1439  = sel_cs3_12_1_0c & sel_cs2_12_1_0c;
-  assign \$1440  = sel_cs3_12_1_0c & sel_cs1_12_1_0c;
-  assign \$1441  = \$1439  | \$1440 ;
-  assign \$1442  = sel_cs2_12_1_0c & sel_cs1_12_1_0c;
-  assign sel_cs4_12_2_0c = \$1441  | \$1442 ;
-  assign \$1443  = sel_cs3_13_1_0c ^ sel_cs2_13_1_0c;
-  assign sel_cs4_13_2_0s = \$1443  ^ sel_cs1_13_1_0c;
-  assign \$1444  = sel_cs3_13_1_0c & sel_cs2_13_1_0c;
-  assign \$1445  = sel_cs3_13_1_0c & sel_cs1_13_1_0c;
-  assign \$1446  = \$1444  | \$1445 ;
-  assign \$1447  = sel_cs2_13_1_0c & sel_cs1_13_1_0c;
-  assign sel_cs4_13_2_0c = \$1446  | \$1447 ;
-  assign \$1448  = sel_cs3_14_1_0c ^ sel_cs2_14_1_0c;
-  assign sel_cs4_14_2_0s = \$1448  ^ sel_cs1_14_1_0c;
-  assign \$1449  = sel_cs3_14_1_0c & sel_cs2_14_1_0c;
-  assign \$1450  = sel_cs3_14_1_0c & sel_cs1_14_1_0c;
-  assign \$1451  = \$1449  | \$1450 ;
-  assign \$1452  = sel_cs2_14_1_0c & sel_cs1_14_1_0c;
-  assign sel_cs4_14_2_0c = \$1451  | \$1452 ;
-  assign \$1453  = sel_cs3_15_1_0c ^ sel_cs2_15_1_0c;
-  assign sel_cs4_15_2_0s = \$1453  ^ sel_cs1_15_1_0c;
-  assign \$1454  = sel_cs3_15_1_0c & sel_cs2_15_1_0c;
-  assign \$1455  = sel_cs3_15_1_0c & sel_cs1_15_1_0c;
-  assign \$1456  = \$1454  | \$1455 ;
-  assign \$1457  = sel_cs2_15_1_0c & sel_cs1_15_1_0c;
-  assign sel_cs4_15_2_0c = \$1456  | \$1457 ;
-  assign \$1458  = 8'hff >> { \sel_l7_s0$590 , \sel_l7_s0$589 , \sel_l7_s0$588 , sel_l7_s0 };
-  assign \$1459  = 8'hff >> { \sel_l7_s0$594 , \sel_l7_s0$593 , \sel_l7_s0$592 , \sel_l7_s0$591  };
-  assign \$1460  = 8'hff >> { \sel_l7_s0$598 , \sel_l7_s0$597 , \sel_l7_s0$596 , \sel_l7_s0$595  };
-  assign \$1461  = 8'hff >> { \sel_l7_s0$602 , \sel_l7_s0$601 , \sel_l7_s0$600 , \sel_l7_s0$599  };
-  assign \$1462  = 8'hff >> { \sel_l7_s0$606 , \sel_l7_s0$605 , \sel_l7_s0$604 , \sel_l7_s0$603  };
-  assign \$1463  = 8'hff >> { \sel_l7_s0$610 , \sel_l7_s0$609 , \sel_l7_s0$608 , \sel_l7_s0$607  };
-  assign \$1464  = 8'hff >> { \sel_l7_s0$614 , \sel_l7_s0$613 , \sel_l7_s0$612 , \sel_l7_s0$611  };
-  assign \$1465  = 8'hff >> { \sel_l7_s0$618 , \sel_l7_s0$617 , \sel_l7_s0$616 , \sel_l7_s0$615  };
-  assign \$1466  = 8'hff >> { \sel_l7_s0$622 , \sel_l7_s0$621 , \sel_l7_s0$620 , \sel_l7_s0$619  };
-  assign \$1467  = 8'hff >> { \sel_l7_s0$626 , \sel_l7_s0$625 , \sel_l7_s0$624 , \sel_l7_s0$623  };
-  assign \$1468  = 8'hff >> { \sel_l7_s0$630 , \sel_l7_s0$629 , \sel_l7_s0$628 , \sel_l7_s0$627  };
-  assign \$1469  = 8'hff >> { \sel_l7_s0$634 , \sel_l7_s0$633 , \sel_l7_s0$632 , \sel_l7_s0$631  };
-  assign \$1470  = 8'hff >> { \sel_l7_s0$638 , \sel_l7_s0$637 , \sel_l7_s0$636 , \sel_l7_s0$635  };
-  assign \$1471  = 8'hff >> { \sel_l7_s0$642 , \sel_l7_s0$641 , \sel_l7_s0$640 , \sel_l7_s0$639  };
-  assign \$1472  = 8'hff >> { \sel_l7_s0$646 , \sel_l7_s0$645 , \sel_l7_s0$644 , \sel_l7_s0$643  };
-  assign \$1473  = 8'hff >> { \sel_l7_s0$650 , \sel_l7_s0$649 , \sel_l7_s0$648 , \sel_l7_s0$647  };
-  assign sel_p0_1_0_s = \$1459  ^ \$1458 ;
-  assign sel_p0_1_0_c = \$1459  & \$1458 ;
-  assign sel_p0_3_0_s = \$1461  ^ \$1460 ;
-  assign sel_p0_3_0_c = \$1461  & \$1460 ;
-  assign sel_p0_5_0_s = \$1463  ^ \$1462 ;
-  assign sel_p0_5_0_c = \$1463  & \$1462 ;
-  assign sel_p0_7_0_s = \$1465  ^ \$1464 ;
-  assign sel_p0_7_0_c = \$1465  & \$1464 ;
-  assign sel_p0_9_0_s = \$1467  ^ \$1466 ;
-  assign sel_p0_9_0_c = \$1467  & \$1466 ;
-  assign sel_p0_11_0_s = \$1469  ^ \$1468 ;
-  assign sel_p0_11_0_c = \$1469  & \$1468 ;
-  assign sel_p0_13_0_s = \$1471  ^ \$1470 ;
-  assign sel_p0_13_0_c = \$1471  & \$1470 ;
-  assign sel_p1_2_0_s = \$1460  ^ sel_p0_1_0_s;
-  assign sel_p1_2_0_c = \$1460  & sel_p0_1_0_s;
+  assign \$98  = ~ stall_adv0_valid;
+  assign stall_adv0 = \$98  | o__ready;
+  assign \$99  = sel_l1_s0 >= \sel_l1_s0$61 ;
+  assign \$100  = sel_l1_s0 >= \sel_l1_s0$62 ;
+  assign \$101  = sel_l1_s0 >= \sel_l1_s0$63 ;
+  assign \$102  = sel_l1_s0 >= \sel_l1_s0$64 ;
+  assign \$103  = sel_l1_s0 >= \sel_l1_s0$65 ;
+  assign \$104  = sel_l1_s0 >= \sel_l1_s0$66 ;
+  assign \$105  = sel_l1_s0 >= \sel_l1_s0$67 ;
+  assign \$106  = sel_l1_s0 >= \sel_l1_s0$68 ;
+  assign \$107  = sel_l1_s0 >= \sel_l1_s0$69 ;
+  assign \$108  = sel_l1_s0 >= \sel_l1_s0$70 ;
+  assign \$109  = sel_l1_s0 >= \sel_l1_s0$71 ;
+  assign \$110  = sel_l1_s0 >= \sel_l1_s0$72 ;
+  assign \$111  = sel_l1_s0 >= \sel_l1_s0$73 ;
+  assign \$112  = sel_l1_s0 >= \sel_l1_s0$74 ;
+  assign \$113  = sel_l1_s0 >= \sel_l1_s0$75 ;
+  assign \$114  = \sel_l1_s0$61  >= \sel_l1_s0$62 ;
+  assign \$115  = \sel_l1_s0$61  >= \sel_l1_s0$63 ;
+  assign \$116  = \sel_l1_s0$61  >= \sel_l1_s0$64 ;
+  assign \$117  = \sel_l1_s0$61  >= \sel_l1_s0$65 ;
+  assign \$118  = \sel_l1_s0$61  >= \sel_l1_s0$66 ;
+  assign \$119  = \sel_l1_s0$61  >= \sel_l1_s0$67 ;
+  assign \$120  = \sel_l1_s0$61  >= \sel_l1_s0$68 ;
+  assign \$121  = \sel_l1_s0$61  >= \sel_l1_s0$69 ;
+  assign \$122  = \sel_l1_s0$61  >= \sel_l1_s0$70 ;
+  assign \$123  = \sel_l1_s0$61  >= \sel_l1_s0$71 ;
+  assign \$124  = \sel_l1_s0$61  >= \sel_l1_s0$72 ;
+  assign \$125  = \sel_l1_s0$61  >= \sel_l1_s0$73 ;
+  assign \$126  = \sel_l1_s0$61  >= \sel_l1_s0$74 ;
+  assign \$127  = \sel_l1_s0$61  >= \sel_l1_s0$75 ;
+  assign \$128  = \sel_l1_s0$62  >= \sel_l1_s0$63 ;
+  assign \$129  = \sel_l1_s0$62  >= \sel_l1_s0$64 ;
+  assign \$130  = \sel_l1_s0$62  >= \sel_l1_s0$65 ;
+  assign \$131  = \sel_l1_s0$62  >= \sel_l1_s0$66 ;
+  assign \$132  = \sel_l1_s0$62  >= \sel_l1_s0$67 ;
+  assign \$133  = \sel_l1_s0$62  >= \sel_l1_s0$68 ;
+  assign \$134  = \sel_l1_s0$62  >= \sel_l1_s0$69 ;
+  assign \$135  = \sel_l1_s0$62  >= \sel_l1_s0$70 ;
+  assign \$136  = \sel_l1_s0$62  >= \sel_l1_s0$71 ;
+  assign \$137  = \sel_l1_s0$62  >= \sel_l1_s0$72 ;
+  assign \$138  = \sel_l1_s0$62  >= \sel_l1_s0$73 ;
+  assign \$139  = \sel_l1_s0$62  >= \sel_l1_s0$74 ;
+  assign \$140  = \sel_l1_s0$62  >= \sel_l1_s0$75 ;
+  assign \$141  = \sel_l1_s0$63  >= \sel_l1_s0$64 ;
+  assign \$142  = \sel_l1_s0$63  >= \sel_l1_s0$65 ;
+  assign \$143  = \sel_l1_s0$63  >= \sel_l1_s0$66 ;
+  assign \$144  = \sel_l1_s0$63  >= \sel_l1_s0$67 ;
+  assign \$145  = \sel_l1_s0$63  >= \sel_l1_s0$68 ;
+  assign \$146  = \sel_l1_s0$63  >= \sel_l1_s0$69 ;
+  assign \$147  = \sel_l1_s0$63  >= \sel_l1_s0$70 ;
+  assign \$148  = \sel_l1_s0$63  >= \sel_l1_s0$71 ;
+  assign \$149  = \sel_l1_s0$63  >= \sel_l1_s0$72 ;
+  assign \$150  = \sel_l1_s0$63  >= \sel_l1_s0$73 ;
+  assign \$151  = \sel_l1_s0$63  >= \sel_l1_s0$74 ;
+  assign \$152  = \sel_l1_s0$63  >= \sel_l1_s0$75 ;
+  assign \$153  = \sel_l1_s0$64  >= \sel_l1_s0$65 ;
+  assign \$154  = \sel_l1_s0$64  >= \sel_l1_s0$66 ;
+  assign \$155  = \sel_l1_s0$64  >= \sel_l1_s0$67 ;
+  assign \$156  = \sel_l1_s0$64  >= \sel_l1_s0$68 ;
+  assign \$157  = \sel_l1_s0$64  >= \sel_l1_s0$69 ;
+  assign \$158  = \sel_l1_s0$64  >= \sel_l1_s0$70 ;
+  assign \$159  = \sel_l1_s0$64  >= \sel_l1_s0$71 ;
+  assign \$160  = \sel_l1_s0$64  >= \sel_l1_s0$72 ;
+  assign \$161  = \sel_l1_s0$64  >= \sel_l1_s0$73 ;
+  assign \$162  = \sel_l1_s0$64  >= \sel_l1_s0$74 ;
+  assign \$163  = \sel_l1_s0$64  >= \sel_l1_s0$75 ;
+  assign \$164  = \sel_l1_s0$65  >= \sel_l1_s0$66 ;
+  assign \$165  = \sel_l1_s0$65  >= \sel_l1_s0$67 ;
+  assign \$166  = \sel_l1_s0$65  >= \sel_l1_s0$68 ;
+  assign \$167  = \sel_l1_s0$65  >= \sel_l1_s0$69 ;
+  assign \$168  = \sel_l1_s0$65  >= \sel_l1_s0$70 ;
+  assign \$169  = \sel_l1_s0$65  >= \sel_l1_s0$71 ;
+  assign \$170  = \sel_l1_s0$65  >= \sel_l1_s0$72 ;
+  assign \$171  = \sel_l1_s0$65  >= \sel_l1_s0$73 ;
+  assign \$172  = \sel_l1_s0$65  >= \sel_l1_s0$74 ;
+  assign \$173  = \sel_l1_s0$65  >= \sel_l1_s0$75 ;
+  assign \$174  = \sel_l1_s0$66  >= \sel_l1_s0$67 ;
+  assign \$175  = \sel_l1_s0$66  >= \sel_l1_s0$68 ;
+  assign \$176  = \sel_l1_s0$66  >= \sel_l1_s0$69 ;
+  assign \$177  = \sel_l1_s0$66  >= \sel_l1_s0$70 ;
+  assign \$178  = \sel_l1_s0$66  >= \sel_l1_s0$71 ;
+  assign \$179  = \sel_l1_s0$66  >= \sel_l1_s0$72 ;
+  assign \$180  = \sel_l1_s0$66  >= \sel_l1_s0$73 ;
+  assign \$181  = \sel_l1_s0$66  >= \sel_l1_s0$74 ;
+  assign \$182  = \sel_l1_s0$66  >= \sel_l1_s0$75 ;
+  assign \$183  = \sel_l1_s0$67  >= \sel_l1_s0$68 ;
+  assign \$184  = \sel_l1_s0$67  >= \sel_l1_s0$69 ;
+  assign \$185  = \sel_l1_s0$67  >= \sel_l1_s0$70 ;
+  assign \$186  = \sel_l1_s0$67  >= \sel_l1_s0$71 ;
+  assign \$187  = \sel_l1_s0$67  >= \sel_l1_s0$72 ;
+  assign \$188  = \sel_l1_s0$67  >= \sel_l1_s0$73 ;
+  assign \$189  = \sel_l1_s0$67  >= \sel_l1_s0$74 ;
+  assign \$190  = \sel_l1_s0$67  >= \sel_l1_s0$75 ;
+  assign \$191  = \sel_l1_s0$68  >= \sel_l1_s0$69 ;
+  assign \$192  = \sel_l1_s0$68  >= \sel_l1_s0$70 ;
+  assign \$193  = \sel_l1_s0$68  >= \sel_l1_s0$71 ;
+  assign \$194  = \sel_l1_s0$68  >= \sel_l1_s0$72 ;
+  assign \$195  = \sel_l1_s0$68  >= \sel_l1_s0$73 ;
+  assign \$196  = \sel_l1_s0$68  >= \sel_l1_s0$74 ;
+  assign \$197  = \sel_l1_s0$68  >= \sel_l1_s0$75 ;
+  assign \$198  = \sel_l1_s0$69  >= \sel_l1_s0$70 ;
+  assign \$199  = \sel_l1_s0$69  >= \sel_l1_s0$71 ;
+  assign \$200  = \sel_l1_s0$69  >= \sel_l1_s0$72 ;
+  assign \$201  = \sel_l1_s0$69  >= \sel_l1_s0$73 ;
+  assign \$202  = \sel_l1_s0$69  >= \sel_l1_s0$74 ;
+  assign \$203  = \sel_l1_s0$69  >= \sel_l1_s0$75 ;
+  assign \$204  = \sel_l1_s0$70  >= \sel_l1_s0$71 ;
+  assign \$205  = \sel_l1_s0$70  >= \sel_l1_s0$72 ;
+  assign \$206  = \sel_l1_s0$70  >= \sel_l1_s0$73 ;
+  assign \$207  = \sel_l1_s0$70  >= \sel_l1_s0$74 ;
+  assign \$208  = \sel_l1_s0$70  >= \sel_l1_s0$75 ;
+  assign \$209  = \sel_l1_s0$71  >= \sel_l1_s0$72 ;
+  assign \$210  = \sel_l1_s0$71  >= \sel_l1_s0$73 ;
+  assign \$211  = \sel_l1_s0$71  >= \sel_l1_s0$74 ;
+  assign \$212  = \sel_l1_s0$71  >= \sel_l1_s0$75 ;
+  assign \$213  = \sel_l1_s0$72  >= \sel_l1_s0$73 ;
+  assign \$214  = \sel_l1_s0$72  >= \sel_l1_s0$74 ;
+  assign \$215  = \sel_l1_s0$72  >= \sel_l1_s0$75 ;
+  assign \$216  = \sel_l1_s0$73  >= \sel_l1_s0$74 ;
+  assign \$217  = \sel_l1_s0$73  >= \sel_l1_s0$75 ;
+  assign \$218  = \sel_l1_s0$74  >= \sel_l1_s0$75 ;
+  assign \$219  = ~ stall_adv1_valid;
+  assign stall_adv1 = \$219  | o__ready;
+  assign \$220  = ~ sel_l2_s0[0];
+  assign \$221  = ~ sel_l2_s0[1];
+  assign \$222  = \$220  ^ \$221 ;
+  assign \$223  = ~ sel_l2_s0[2];
+  assign sel_cs0_0_0_0s = \$222  ^ \$223 ;
+  assign \$224  = ~ sel_l2_s0[0];
+  assign \$225  = ~ sel_l2_s0[1];
+  assign \$226  = \$224  & \$225 ;
+  assign \$227  = ~ sel_l2_s0[0];
+  assign \$228  = ~ sel_l2_s0[2];
+  assign \$229  = \$227  & \$228 ;
+  assign \$230  = \$226  | \$229 ;
+  assign \$231  = ~ sel_l2_s0[1];
+  assign \$232  = ~ sel_l2_s0[2];
+  assign \$233  = \$231  & \$232 ;
+  assign sel_cs0_0_0_0c = \$230  | \$233 ;
+  assign \$234  = ~ sel_l2_s0[3];
+  assign \$235  = ~ sel_l2_s0[4];
+  assign \$236  = \$234  ^ \$235 ;
+  assign \$237  = ~ sel_l2_s0[5];
+  assign sel_cs0_0_0_1s = \$236  ^ \$237 ;
+  assign \$238  = ~ sel_l2_s0[3];
+  assign \$239  = ~ sel_l2_s0[4];
+  assign \$240  = \$238  & \$239 ;
+  assign \$241  = ~ sel_l2_s0[3];
+  assign \$242  = ~ sel_l2_s0[5];
+  assign \$243  = \$241  & \$242 ;
+  assign \$244  = \$240  | \$243 ;
+  assign \$245  = ~ sel_l2_s0[4];
+  assign \$246  = ~ sel_l2_s0[5];
+  assign \$247  = \$245  & \$246 ;
+  assign sel_cs0_0_0_1c = \$244  | \$247 ;
+  assign \$248  = ~ sel_l2_s0[6];
+  assign \$249  = ~ sel_l2_s0[7];
+  assign \$250  = \$248  ^ \$249 ;
+  assign \$251  = ~ sel_l2_s0[8];
+  assign sel_cs0_0_0_2s = \$250  ^ \$251 ;
+  assign \$252  = ~ sel_l2_s0[6];
+  assign \$253  = ~ sel_l2_s0[7];
+  assign \$254  = \$252  & \$253 ;
+  assign \$255  = ~ sel_l2_s0[6];
+  assign \$256  = ~ sel_l2_s0[8];
+  assign \$257  = \$255  & \$256 ;
+  assign \$258  = \$254  | \$257 ;
+  assign \$259  = ~ sel_l2_s0[7];
+  assign \$260  = ~ sel_l2_s0[8];
+  assign \$261  = \$259  & \$260 ;
+  assign sel_cs0_0_0_2c = \$258  | \$261 ;
+  assign \$262  = ~ sel_l2_s0[9];
+  assign \$263  = ~ sel_l2_s0[10];
+  assign \$264  = \$262  ^ \$263 ;
+  assign \$265  = ~ sel_l2_s0[11];
+  assign sel_cs0_0_0_3s = \$264  ^ \$265 ;
+  assign \$266  = ~ sel_l2_s0[9];
+  assign \$267  = ~ sel_l2_s0[10];
+  assign \$268  = \$266  & \$267 ;
+  assign \$269  = ~ sel_l2_s0[9];
+  assign \$270  = ~ sel_l2_s0[11];
+  assign \$271  = \$269  & \$270 ;
+  assign \$272  = \$268  | \$271 ;
+  assign \$273  = ~ sel_l2_s0[10];
+  assign \$274  = ~ sel_l2_s0[11];
+  assign \$275  = \$273  & \$274 ;
+  assign sel_cs0_0_0_3c = \$272  | \$275 ;
+  assign \$276  = ~ sel_l2_s0[12];
+  assign \$277  = ~ sel_l2_s0[13];
+  assign \$278  = \$276  ^ \$277 ;
+  assign \$279  = ~ sel_l2_s0[14];
+  assign sel_cs0_0_0_4s = \$278  ^ \$279 ;
+  assign \$280  = ~ sel_l2_s0[12];
+  assign \$281  = ~ sel_l2_s0[13];
+  assign \$282  = \$280  & \$281 ;
+  assign \$283  = ~ sel_l2_s0[12];
+  assign \$284  = ~ sel_l2_s0[14];
+  assign \$285  = \$283  & \$284 ;
+  assign \$286  = \$282  | \$285 ;
+  assign \$287  = ~ sel_l2_s0[13];
+  assign \$288  = ~ sel_l2_s0[14];
+  assign \$289  = \$287  & \$288 ;
+  assign sel_cs0_0_0_4c = \$286  | \$289 ;
+  assign \$290  = ~ sel_l2_s0[15];
+  assign \$291  = sel_l2_s0[0] ^ \$290 ;
+  assign \$292  = ~ sel_l2_s0[16];
+  assign sel_cs0_1_0_0s = \$291  ^ \$292 ;
+  assign \$293  = ~ sel_l2_s0[15];
+  assign \$294  = sel_l2_s0[0] & \$293 ;
+  assign \$295  = ~ sel_l2_s0[16];
+  assign \$296  = sel_l2_s0[0] & \$295 ;
+  assign \$297  = \$294  | \$296 ;
+  assign \$298  = ~ sel_l2_s0[15];
+  assign \$299  = ~ sel_l2_s0[16];
+  assign \$300  = \$298  & \$299 ;
+  assign sel_cs0_1_0_0c = \$297  | \$300 ;
+  assign \$301  = ~ sel_l2_s0[17];
+  assign \$302  = ~ sel_l2_s0[18];
+  assign \$303  = \$301  ^ \$302 ;
+  assign \$304  = ~ sel_l2_s0[19];
+  assign sel_cs0_1_0_1s = \$303  ^ \$304 ;
+  assign \$305  = ~ sel_l2_s0[17];
+  assign \$306  = ~ sel_l2_s0[18];
+  assign \$307  = \$305  & \$306 ;
+  assign \$308  = ~ sel_l2_s0[17];
+  assign \$309  = ~ sel_l2_s0[19];
+  assign \$310  = \$308  & \$309 ;
+  assign \$311  = \$307  | \$310 ;
+  assign \$312  = ~ sel_l2_s0[18];
+  assign \$313  = ~ sel_l2_s0[19];
+  assign \$314  = \$312  & \$313 ;
+  assign sel_cs0_1_0_1c = \$311  | \$314 ;
+  assign \$315  = ~ sel_l2_s0[20];
+  assign \$316  = ~ sel_l2_s0[21];
+  assign \$317  = \$315  ^ \$316 ;
+  assign \$318  = ~ sel_l2_s0[22];
+  assign sel_cs0_1_0_2s = \$317  ^ \$318 ;
+  assign \$319  = ~ sel_l2_s0[20];
+  assign \$320  = ~ sel_l2_s0[21];
+  assign \$321  = \$319  & \$320 ;
+  assign \$322  = ~ sel_l2_s0[20];
+  assign \$323  = ~ sel_l2_s0[22];
+  assign \$324  = \$322  & \$323 ;
+  assign \$325  = \$321  | \$324 ;
+  assign \$326  = ~ sel_l2_s0[21];
+  assign \$327  = ~ sel_l2_s0[22];
+  assign \$328  = \$326  & \$327 ;
+  assign sel_cs0_1_0_2c = \$325  | \$328 ;
+  assign \$329  = ~ sel_l2_s0[23];
+  assign \$330  = ~ sel_l2_s0[24];
+  assign \$331  = \$329  ^ \$330 ;
+  assign \$332  = ~ sel_l2_s0[25];
+  assign sel_cs0_1_0_3s = \$331  ^ \$332 ;
+  assign \$333  = ~ sel_l2_s0[23];
+  assign \$334  = ~ sel_l2_s0[24];
+  assign \$335  = \$333  & \$334 ;
+  assign \$336  = ~ sel_l2_s0[23];
+  assign \$337  = ~ sel_l2_s0[25];
+  assign \$338  = \$336  & \$337 ;
+  assign \$339  = \$335  | \$338 ;
+  assign \$340  = ~ sel_l2_s0[24];
+  assign \$341  = ~ sel_l2_s0[25];
+  assign \$342  = \$340  & \$341 ;
+  assign sel_cs0_1_0_3c = \$339  | \$342 ;
+  assign \$343  = ~ sel_l2_s0[26];
+  assign \$344  = ~ sel_l2_s0[27];
+  assign \$345  = \$343  ^ \$344 ;
+  assign \$346  = ~ sel_l2_s0[28];
+  assign sel_cs0_1_0_4s = \$345  ^ \$346 ;
+  assign \$347  = ~ sel_l2_s0[26];
+  assign \$348  = ~ sel_l2_s0[27];
+  assign \$349  = \$347  & \$348 ;
+  assign \$350  = ~ sel_l2_s0[26];
+  assign \$351  = ~ sel_l2_s0[28];
+  assign \$352  = \$350  & \$351 ;
+  assign \$353  = \$349  | \$352 ;
+  assign \$354  = ~ sel_l2_s0[27];
+  assign \$355  = ~ sel_l2_s0[28];
+  assign \$356  = \$354  & \$355 ;
+  assign sel_cs0_1_0_4c = \$353  | \$356 ;
+  assign \$357  = sel_l2_s0[1] ^ sel_l2_s0[15];
+  assign \$358  = ~ sel_l2_s0[29];
+  assign sel_cs0_2_0_0s = \$357  ^ \$358 ;
+  assign \$359  = sel_l2_s0[1] & sel_l2_s0[15];
+  assign \$360  = ~ sel_l2_s0[29];
+  assign \$361  = sel_l2_s0[1] & \$360 ;
+  assign \$362  = \$359  | \$361 ;
+  assign \$363  = ~ sel_l2_s0[29];
+  assign \$364  = sel_l2_s0[15] & \$363 ;
+  assign sel_cs0_2_0_0c = \$362  | \$364 ;
+  assign \$365  = ~ sel_l2_s0[30];
+  assign \$366  = ~ sel_l2_s0[31];
+  assign \$367  = \$365  ^ \$366 ;
+  assign \$368  = ~ sel_l2_s0[32];
+  assign sel_cs0_2_0_1s = \$367  ^ \$368 ;
+  assign \$369  = ~ sel_l2_s0[30];
+  assign \$370  = ~ sel_l2_s0[31];
+  assign \$371  = \$369  & \$370 ;
+  assign \$372  = ~ sel_l2_s0[30];
+  assign \$373  = ~ sel_l2_s0[32];
+  assign \$374  = \$372  & \$373 ;
+  assign \$375  = \$371  | \$374 ;
+  assign \$376  = ~ sel_l2_s0[31];
+  assign \$377  = ~ sel_l2_s0[32];
+  assign \$378  = \$376  & \$377 ;
+  assign sel_cs0_2_0_1c = \$375  | \$378 ;
+  assign \$379  = ~ sel_l2_s0[33];
+  assign \$380  = ~ sel_l2_s0[34];
+  assign \$381  = \$379  ^ \$380 ;
+  assign \$382  = ~ sel_l2_s0[35];
+  assign sel_cs0_2_0_2s = \$381  ^ \$382 ;
+  assign \$383  = ~ sel_l2_s0[33];
+  assign \$384  = ~ sel_l2_s0[34];
+  assign \$385  = \$383  & \$384 ;
+  assign \$386  = ~ sel_l2_s0[33];
+  assign \$387  = ~ sel_l2_s0[35];
+  assign \$388  = \$386  & \$387 ;
+  assign \$389  = \$385  | \$388 ;
+  assign \$390  = ~ sel_l2_s0[34];
+  assign \$391  = ~ sel_l2_s0[35];
+  assign \$392  = \$390  & \$391 ;
+  assign sel_cs0_2_0_2c = \$389  | \$392 ;
+  assign \$393  = ~ sel_l2_s0[36];
+  assign \$394  = ~ sel_l2_s0[37];
+  assign \$395  = \$393  ^ \$394 ;
+  assign \$396  = ~ sel_l2_s0[38];
+  assign sel_cs0_2_0_3s = \$395  ^ \$396 ;
+  assign \$397  = ~ sel_l2_s0[36];
+  assign \$398  = ~ sel_l2_s0[37];
+  assign \$399  = \$397  & \$398 ;
+  assign \$400  = ~ sel_l2_s0[36];
+  assign \$401  = ~ sel_l2_s0[38];
+  assign \$402  = \$400  & \$401 ;
+  assign \$403  = \$399  | \$402 ;
+  assign \$404  = ~ sel_l2_s0[37];
+  assign \$405  = ~ sel_l2_s0[38];
+  assign \$406  = \$404  & \$405 ;
+  assign sel_cs0_2_0_3c = \$403  | \$406 ;
+  assign \$407  = ~ sel_l2_s0[39];
+  assign \$408  = ~ sel_l2_s0[40];
+  assign \$409  = \$407  ^ \$408 ;
+  assign \$410  = ~ sel_l2_s0[41];
+  assign sel_cs0_2_0_4s = \$409  ^ \$410 ;
+  assign \$411  = ~ sel_l2_s0[39];
+  assign \$412  = ~ sel_l2_s0[40];
+  assign \$413  = \$411  & \$412 ;
+  assign \$414  = ~ sel_l2_s0[39];
+  assign \$415  = ~ sel_l2_s0[41];
+  assign \$416  = \$414  & \$415 ;
+  assign \$417  = \$413  | \$416 ;
+  assign \$418  = ~ sel_l2_s0[40];
+  assign \$419  = ~ sel_l2_s0[41];
+  assign \$420  = \$418  & \$419 ;
+  assign sel_cs0_2_0_4c = \$417  | \$420 ;
+  assign \$421  = sel_l2_s0[2] ^ sel_l2_s0[16];
+  assign sel_cs0_3_0_0s = \$421  ^ sel_l2_s0[29];
+  assign \$422  = sel_l2_s0[2] & sel_l2_s0[16];
+  assign \$423  = sel_l2_s0[2] & sel_l2_s0[29];
+  assign \$424  = \$422  | \$423 ;
+  assign \$425  = sel_l2_s0[16] & sel_l2_s0[29];
+  assign sel_cs0_3_0_0c = \$424  | \$425 ;
+  assign \$426  = ~ sel_l2_s0[42];
+  assign \$427  = ~ sel_l2_s0[43];
+  assign \$428  = \$426  ^ \$427 ;
+  assign \$429  = ~ sel_l2_s0[44];
+  assign sel_cs0_3_0_1s = \$428  ^ \$429 ;
+  assign \$430  = ~ sel_l2_s0[42];
+  assign \$431  = ~ sel_l2_s0[43];
+  assign \$432  = \$430  & \$431 ;
+  assign \$433  = ~ sel_l2_s0[42];
+  assign \$434  = ~ sel_l2_s0[44];
+  assign \$435  = \$433  & \$434 ;
+  assign \$436  = \$432  | \$435 ;
+  assign \$437  = ~ sel_l2_s0[43];
+  assign \$438  = ~ sel_l2_s0[44];
+  assign \$439  = \$437  & \$438 ;
+  assign sel_cs0_3_0_1c = \$436  | \$439 ;
+  assign \$440  = ~ sel_l2_s0[45];
+  assign \$441  = ~ sel_l2_s0[46];
+  assign \$442  = \$440  ^ \$441 ;
+  assign \$443  = ~ sel_l2_s0[47];
+  assign sel_cs0_3_0_2s = \$442  ^ \$443 ;
+  assign \$444  = ~ sel_l2_s0[45];
+  assign \$445  = ~ sel_l2_s0[46];
+  assign \$446  = \$444  & \$445 ;
+  assign \$447  = ~ sel_l2_s0[45];
+  assign \$448  = ~ sel_l2_s0[47];
+  assign \$449  = \$447  & \$448 ;
+  assign \$450  = \$446  | \$449 ;
+  assign \$451  = ~ sel_l2_s0[46];
+  assign \$452  = ~ sel_l2_s0[47];
+  assign \$453  = \$451  & \$452 ;
+  assign sel_cs0_3_0_2c = \$450  | \$453 ;
+  assign \$454  = ~ sel_l2_s0[48];
+  assign \$455  = ~ sel_l2_s0[49];
+  assign \$456  = \$454  ^ \$455 ;
+  assign \$457  = ~ sel_l2_s0[50];
+  assign sel_cs0_3_0_3s = \$456  ^ \$457 ;
+  assign \$458  = ~ sel_l2_s0[48];
+  assign \$459  = ~ sel_l2_s0[49];
+  assign \$460  = \$458  & \$459 ;
+  assign \$461  = ~ sel_l2_s0[48];
+  assign \$462  = ~ sel_l2_s0[50];
+  assign \$463  = \$461  & \$462 ;
+  assign \$464  = \$460  | \$463 ;
+  assign \$465  = ~ sel_l2_s0[49];
+  assign \$466  = ~ sel_l2_s0[50];
+  assign \$467  = \$465  & \$466 ;
+  assign sel_cs0_3_0_3c = \$464  | \$467 ;
+  assign \$468  = ~ sel_l2_s0[51];
+  assign \$469  = ~ sel_l2_s0[52];
+  assign \$470  = \$468  ^ \$469 ;
+  assign \$471  = ~ sel_l2_s0[53];
+  assign sel_cs0_3_0_4s = \$470  ^ \$471 ;
+  assign \$472  = ~ sel_l2_s0[51];
+  assign \$473  = ~ sel_l2_s0[52];
+  assign \$474  = \$472  & \$473 ;
+  assign \$475  = ~ sel_l2_s0[51];
+  assign \$476  = ~ sel_l2_s0[53];
+  assign \$477  = \$475  & \$476 ;
+  assign \$478  = \$474  | \$477 ;
+  assign \$479  = ~ sel_l2_s0[52];
+  assign \$480  = ~ sel_l2_s0[53];
+  assign \$481  = \$479  & \$480 ;
+  assign sel_cs0_3_0_4c = \$478  | \$481 ;
+  assign \$482  = sel_l2_s0[3] ^ sel_l2_s0[17];
+  assign sel_cs0_4_0_0s = \$482  ^ sel_l2_s0[30];
+  assign \$483  = sel_l2_s0[3] & sel_l2_s0[17];
+  assign \$484  = sel_l2_s0[3] & sel_l2_s0[30];
+  assign \$485  = \$483  | \$484 ;
+  assign \$486  = sel_l2_s0[17] & sel_l2_s0[30];
+  assign sel_cs0_4_0_0c = \$485  | \$486 ;
+  assign \$487  = ~ sel_l2_s0[54];
+  assign \$488  = sel_l2_s0[42] ^ \$487 ;
+  assign \$489  = ~ sel_l2_s0[55];
+  assign sel_cs0_4_0_1s = \$488  ^ \$489 ;
+  assign \$490  = ~ sel_l2_s0[54];
+  assign \$491  = sel_l2_s0[42] & \$490 ;
+  assign \$492  = ~ sel_l2_s0[55];
+  assign \$493  = sel_l2_s0[42] & \$492 ;
+  assign \$494  = \$491  | \$493 ;
+  assign \$495  = ~ sel_l2_s0[54];
+  assign \$496  = ~ sel_l2_s0[55];
+  assign \$497  = \$495  & \$496 ;
+  assign sel_cs0_4_0_1c = \$494  | \$497 ;
+  assign \$498  = ~ sel_l2_s0[56];
+  assign \$499  = ~ sel_l2_s0[57];
+  assign \$500  = \$498  ^ \$499 ;
+  assign \$501  = ~ sel_l2_s0[58];
+  assign sel_cs0_4_0_2s = \$500  ^ \$501 ;
+  assign \$502  = ~ sel_l2_s0[56];
+  assign \$503  = ~ sel_l2_s0[57];
+  assign \$504  = \$502  & \$503 ;
+  assign \$505  = ~ sel_l2_s0[56];
+  assign \$506  = ~ sel_l2_s0[58];
+  assign \$507  = \$505  & \$506 ;
+  assign \$508  = \$504  | \$507 ;
+  assign \$509  = ~ sel_l2_s0[57];
+  assign \$510  = ~ sel_l2_s0[58];
+  assign \$511  = \$509  & \$510 ;
+  assign sel_cs0_4_0_2c = \$508  | \$511 ;
+  assign \$512  = ~ sel_l2_s0[59];
+  assign \$513  = ~ sel_l2_s0[60];
+  assign \$514  = \$512  ^ \$513 ;
+  assign \$515  = ~ sel_l2_s0[61];
+  assign sel_cs0_4_0_3s = \$514  ^ \$515 ;
+  assign \$516  = ~ sel_l2_s0[59];
+  assign \$517  = ~ sel_l2_s0[60];
+  assign \$518  = \$516  & \$517 ;
+  assign \$519  = ~ sel_l2_s0[59];
+  assign \$520  = ~ sel_l2_s0[61];
+  assign \$521  = \$519  & \$520 ;
+  assign \$522  = \$518  | \$521 ;
+  assign \$523  = ~ sel_l2_s0[60];
+  assign \$524  = ~ sel_l2_s0[61];
+  assign \$525  = \$523  & \$524 ;
+  assign sel_cs0_4_0_3c = \$522  | \$525 ;
+  assign \$526  = ~ sel_l2_s0[62];
+  assign \$527  = ~ sel_l2_s0[63];
+  assign \$528  = \$526  ^ \$527 ;
+  assign \$529  = ~ sel_l2_s0[64];
+  assign sel_cs0_4_0_4s = \$528  ^ \$529 ;
+  assign \$530  = ~ sel_l2_s0[62];
+  assign \$531  = ~ sel_l2_s0[63];
+  assign \$532  = \$530  & \$531 ;
+  assign \$533  = ~ sel_l2_s0[62];
+  assign \$534  = ~ sel_l2_s0[64];
+  assign \$535  = \$533  & \$534 ;
+  assign \$536  = \$532  | \$535 ;
+  assign \$537  = ~ sel_l2_s0[63];
+  assign \$538  = ~ sel_l2_s0[64];
+  assign \$539  = \$537  & \$538 ;
+  assign sel_cs0_4_0_4c = \$536  | \$539 ;
+  assign \$540  = sel_l2_s0[4] ^ sel_l2_s0[18];
+  assign sel_cs0_5_0_0s = \$540  ^ sel_l2_s0[31];
+  assign \$541  = sel_l2_s0[4] & sel_l2_s0[18];
+  assign \$542  = sel_l2_s0[4] & sel_l2_s0[31];
+  assign \$543  = \$541  | \$542 ;
+  assign \$544  = sel_l2_s0[18] & sel_l2_s0[31];
+  assign sel_cs0_5_0_0c = \$543  | \$544 ;
+  assign \$545  = sel_l2_s0[43] ^ sel_l2_s0[54];
+  assign \$546  = ~ sel_l2_s0[65];
+  assign sel_cs0_5_0_1s = \$545  ^ \$546 ;
+  assign \$547  = sel_l2_s0[43] & sel_l2_s0[54];
+  assign \$548  = ~ sel_l2_s0[65];
+  assign \$549  = sel_l2_s0[43] & \$548 ;
+  assign \$550  = \$547  | \$549 ;
+  assign \$551  = ~ sel_l2_s0[65];
+  assign \$552  = sel_l2_s0[54] & \$551 ;
+  assign sel_cs0_5_0_1c = \$550  | \$552 ;
+  assign \$553  = ~ sel_l2_s0[66];
+  assign \$554  = ~ sel_l2_s0[67];
+  assign \$555  = \$553  ^ \$554 ;
+  assign \$556  = ~ sel_l2_s0[68];
+  assign sel_cs0_5_0_2s = \$555  ^ \$556 ;
+  assign \$557  = ~ sel_l2_s0[66];
+  assign \$558  = ~ sel_l2_s0[67];
+  assign \$559  = \$557  & \$558 ;
+  assign \$560  = ~ sel_l2_s0[66];
+  assign \$561  = ~ sel_l2_s0[68];
+  assign \$562  = \$560  & \$561 ;
+  assign \$563  = \$559  | \$562 ;
+  assign \$564  = ~ sel_l2_s0[67];
+  assign \$565  = ~ sel_l2_s0[68];
+  assign \$566  = \$564  & \$565 ;
+  assign sel_cs0_5_0_2c = \$563  | \$566 ;
+  assign \$567  = ~ sel_l2_s0[69];
+  assign \$568  = ~ sel_l2_s0[70];
+  assign \$569  = \$567  ^ \$568 ;
+  assign \$570  = ~ sel_l2_s0[71];
+  assign sel_cs0_5_0_3s = \$569  ^ \$570 ;
+  assign \$571  = ~ sel_l2_s0[69];
+  assign \$572  = ~ sel_l2_s0[70];
+  assign \$573  = \$571  & \$572 ;
+  assign \$574  = ~ sel_l2_s0[69];
+  assign \$575  = ~ sel_l2_s0[71];
+  assign \$576  = \$574  & \$575 ;
+  assign \$577  = \$573  | \$576 ;
+  assign \$578  = ~ sel_l2_s0[70];
+  assign \$579  = ~ sel_l2_s0[71];
+  assign \$580  = \$578  & \$579 ;
+  assign sel_cs0_5_0_3c = \$577  | \$580 ;
+  assign \$581  = ~ sel_l2_s0[72];
+  assign \$582  = ~ sel_l2_s0[73];
+  assign \$583  = \$581  ^ \$582 ;
+  assign \$584  = ~ sel_l2_s0[74];
+  assign sel_cs0_5_0_4s = \$583  ^ \$584 ;
+  assign \$585  = ~ sel_l2_s0[72];
+  assign \$586  = ~ sel_l2_s0[73];
+  assign \$587  = \$585  & \$586 ;
+  assign \$588  = ~ sel_l2_s0[72];
+  assign \$589  = ~ sel_l2_s0[74];
+  assign \$590  = \$588  & \$589 ;
+  assign \$591  = \$587  | \$590 ;
+  assign \$592  = ~ sel_l2_s0[73];
+  assign \$593  = ~ sel_l2_s0[74];
+  assign \$594  = \$592  & \$593 ;
+  assign sel_cs0_5_0_4c = \$591  | \$594 ;
+  assign \$595  = sel_l2_s0[5] ^ sel_l2_s0[19];
+  assign sel_cs0_6_0_0s = \$595  ^ sel_l2_s0[32];
+  assign \$596  = sel_l2_s0[5] & sel_l2_s0[19];
+  assign \$597  = sel_l2_s0[5] & sel_l2_s0[32];
+  assign \$598  = \$596  | \$597 ;
+  assign \$599  = sel_l2_s0[19] & sel_l2_s0[32];
+  assign sel_cs0_6_0_0c = \$598  | \$599 ;
+  assign \$600  = sel_l2_s0[44] ^ sel_l2_s0[55];
+  assign sel_cs0_6_0_1s = \$600  ^ sel_l2_s0[65];
+  assign \$601  = sel_l2_s0[44] & sel_l2_s0[55];
+  assign \$602  = sel_l2_s0[44] & sel_l2_s0[65];
+  assign \$603  = \$601  | \$602 ;
+  assign \$604  = sel_l2_s0[55] & sel_l2_s0[65];
+  assign sel_cs0_6_0_1c = \$603  | \$604 ;
+  assign \$605  = ~ sel_l2_s0[75];
+  assign \$606  = ~ sel_l2_s0[76];
+  assign \$607  = \$605  ^ \$606 ;
+  assign \$608  = ~ sel_l2_s0[77];
+  assign sel_cs0_6_0_2s = \$607  ^ \$608 ;
+  assign \$609  = ~ sel_l2_s0[75];
+  assign \$610  = ~ sel_l2_s0[76];
+  assign \$611  = \$609  & \$610 ;
+  assign \$612  = ~ sel_l2_s0[75];
+  assign \$613  = ~ sel_l2_s0[77];
+  assign \$614  = \$612  & \$613 ;
+  assign \$615  = \$611  | \$614 ;
+  assign \$616  = ~ sel_l2_s0[76];
+  assign \$617  = ~ sel_l2_s0[77];
+  assign \$618  = \$616  & \$617 ;
+  assign sel_cs0_6_0_2c = \$615  | \$618 ;
+  assign \$619  = ~ sel_l2_s0[78];
+  assign \$620  = ~ sel_l2_s0[79];
+  assign \$621  = \$619  ^ \$620 ;
+  assign \$622  = ~ sel_l2_s0[80];
+  assign sel_cs0_6_0_3s = \$621  ^ \$622 ;
+  assign \$623  = ~ sel_l2_s0[78];
+  assign \$624  = ~ sel_l2_s0[79];
+  assign \$625  = \$623  & \$624 ;
+  assign \$626  = ~ sel_l2_s0[78];
+  assign \$627  = ~ sel_l2_s0[80];
+  assign \$628  = \$626  & \$627 ;
+  assign \$629  = \$625  | \$628 ;
+  assign \$630  = ~ sel_l2_s0[79];
+  assign \$631  = ~ sel_l2_s0[80];
+  assign \$632  = \$630  & \$631 ;
+  assign sel_cs0_6_0_3c = \$629  | \$632 ;
+  assign \$633  = ~ sel_l2_s0[81];
+  assign \$634  = ~ sel_l2_s0[82];
+  assign \$635  = \$633  ^ \$634 ;
+  assign \$636  = ~ sel_l2_s0[83];
+  assign sel_cs0_6_0_4s = \$635  ^ \$636 ;
+  assign \$637  = ~ sel_l2_s0[81];
+  assign \$638  = ~ sel_l2_s0[82];
+  assign \$639  = \$637  & \$638 ;
+  assign \$640  = ~ sel_l2_s0[81];
+  assign \$641  = ~ sel_l2_s0[83];
+  assign \$642  = \$640  & \$641 ;
+  assign \$643  = \$639  | \$642 ;
+  assign \$644  = ~ sel_l2_s0[82];
+  assign \$645  = ~ sel_l2_s0[83];
+  assign \$646  = \$644  & \$645 ;
+  assign sel_cs0_6_0_4c = \$643  | \$646 ;
+  assign \$647  = sel_l2_s0[6] ^ sel_l2_s0[20];
+  assign sel_cs0_7_0_0s = \$647  ^ sel_l2_s0[33];
+  assign \$648  = sel_l2_s0[6] & sel_l2_s0[20];
+  assign \$649  = sel_l2_s0[6] & sel_l2_s0[33];
+  assign \$650  = \$648  | \$649 ;
+  assign \$651  = sel_l2_s0[20] & sel_l2_s0[33];
+  assign sel_cs0_7_0_0c = \$650  | \$651 ;
+  assign \$652  = sel_l2_s0[45] ^ sel_l2_s0[56];
+  assign sel_cs0_7_0_1s = \$652  ^ sel_l2_s0[66];
+  assign \$653  = sel_l2_s0[45] & sel_l2_s0[56];
+  assign \$654  = sel_l2_s0[45] & sel_l2_s0[66];
+  assign \$655  = \$653  | \$654 ;
+  assign \$656  = sel_l2_s0[56] & sel_l2_s0[66];
+  assign sel_cs0_7_0_1c = \$655  | \$656 ;
+  assign \$657  = ~ sel_l2_s0[84];
+  assign \$658  = sel_l2_s0[75] ^ \$657 ;
+  assign \$659  = ~ sel_l2_s0[85];
+  assign sel_cs0_7_0_2s = \$658  ^ \$659 ;
+  assign \$660  = ~ sel_l2_s0[84];
+  assign \$661  = sel_l2_s0[75] & \$660 ;
+  assign \$662  = ~ sel_l2_s0[85];
+  assign \$663  = sel_l2_s0[75] & \$662 ;
+  assign \$664  = \$661  | \$663 ;
+  assign \$665  = ~ sel_l2_s0[84];
+  assign \$666  = ~ sel_l2_s0[85];
+  assign \$667  = \$665  & \$666 ;
+  assign sel_cs0_7_0_2c = \$664  | \$667 ;
+  assign \$668  = ~ sel_l2_s0[86];
+  assign \$669  = ~ sel_l2_s0[87];
+  assign \$670  = \$668  ^ \$669 ;
+  assign \$671  = ~ sel_l2_s0[88];
+  assign sel_cs0_7_0_3s = \$670  ^ \$671 ;
+  assign \$672  = ~ sel_l2_s0[86];
+  assign \$673  = ~ sel_l2_s0[87];
+  assign \$674  = \$672  & \$673 ;
+  assign \$675  = ~ sel_l2_s0[86];
+  assign \$676  = ~ sel_l2_s0[88];
+  assign \$677  = \$675  & \$676 ;
+  assign \$678  = \$674  | \$677 ;
+  assign \$679  = ~ sel_l2_s0[87];
+  assign \$680  = ~ sel_l2_s0[88];
+  assign \$681  = \$679  & \$680 ;
+  assign sel_cs0_7_0_3c = \$678  | \$681 ;
+  assign \$682  = ~ sel_l2_s0[89];
+  assign \$683  = ~ sel_l2_s0[90];
+  assign \$684  = \$682  ^ \$683 ;
+  assign \$685  = ~ sel_l2_s0[91];
+  assign sel_cs0_7_0_4s = \$684  ^ \$685 ;
+  assign \$686  = ~ sel_l2_s0[89];
+  assign \$687  = ~ sel_l2_s0[90];
+  assign \$688  = \$686  & \$687 ;
+  assign \$689  = ~ sel_l2_s0[89];
+  assign \$690  = ~ sel_l2_s0[91];
+  assign \$691  = \$689  & \$690 ;
+  assign \$692  = \$688  | \$691 ;
+  assign \$693  = ~ sel_l2_s0[90];
+  assign \$694  = ~ sel_l2_s0[91];
+  assign \$695  = \$693  & \$694 ;
+  assign sel_cs0_7_0_4c = \$692  | \$695 ;
+  assign \$696  = sel_l2_s0[7] ^ sel_l2_s0[21];
+  assign sel_cs0_8_0_0s = \$696  ^ sel_l2_s0[34];
+  assign \$697  = sel_l2_s0[7] & sel_l2_s0[21];
+  assign \$698  = sel_l2_s0[7] & sel_l2_s0[34];
+  assign \$699  = \$697  | \$698 ;
+  assign \$700  = sel_l2_s0[21] & sel_l2_s0[34];
+  assign sel_cs0_8_0_0c = \$699  | \$700 ;
+  assign \$701  = sel_l2_s0[46] ^ sel_l2_s0[57];
+  assign sel_cs0_8_0_1s = \$701  ^ sel_l2_s0[67];
+  assign \$702  = sel_l2_s0[46] & sel_l2_s0[57];
+  assign \$703  = sel_l2_s0[46] & sel_l2_s0[67];
+  assign \$704  = \$702  | \$703 ;
+  assign \$705  = sel_l2_s0[57] & sel_l2_s0[67];
+  assign sel_cs0_8_0_1c = \$704  | \$705 ;
+  assign \$706  = sel_l2_s0[76] ^ sel_l2_s0[84];
+  assign \$707  = ~ sel_l2_s0[92];
+  assign sel_cs0_8_0_2s = \$706  ^ \$707 ;
+  assign \$708  = sel_l2_s0[76] & sel_l2_s0[84];
+  assign \$709  = ~ sel_l2_s0[92];
+  assign \$710  = sel_l2_s0[76] & \$709 ;
+  assign \$711  = \$708  | \$710 ;
+  assign \$712  = ~ sel_l2_s0[92];
+  assign \$713  = sel_l2_s0[84] & \$712 ;
+  assign sel_cs0_8_0_2c = \$711  | \$713 ;
+  assign \$714  = ~ sel_l2_s0[93];
+  assign \$715  = ~ sel_l2_s0[94];
+  assign \$716  = \$714  ^ \$715 ;
+  assign \$717  = ~ sel_l2_s0[95];
+  assign sel_cs0_8_0_3s = \$716  ^ \$717 ;
+  assign \$718  = ~ sel_l2_s0[93];
+  assign \$719  = ~ sel_l2_s0[94];
+  assign \$720  = \$718  & \$719 ;
+  assign \$721  = ~ sel_l2_s0[93];
+  assign \$722  = ~ sel_l2_s0[95];
+  assign \$723  = \$721  & \$722 ;
+  assign \$724  = \$720  | \$723 ;
+  assign \$725  = ~ sel_l2_s0[94];
+  assign \$726  = ~ sel_l2_s0[95];
+  assign \$727  = \$725  & \$726 ;
+  assign sel_cs0_8_0_3c = \$724  | \$727 ;
+  assign \$728  = ~ sel_l2_s0[96];
+  assign \$729  = ~ sel_l2_s0[97];
+  assign \$730  = \$728  ^ \$729 ;
+  assign \$731  = ~ sel_l2_s0[98];
+  assign sel_cs0_8_0_4s = \$730  ^ \$731 ;
+  assign \$732  = ~ sel_l2_s0[96];
+  assign \$733  = ~ sel_l2_s0[97];
+  assign \$734  = \$732  & \$733 ;
+  assign \$735  = ~ sel_l2_s0[96];
+  assign \$736  = ~ sel_l2_s0[98];
+  assign \$737  = \$735  & \$736 ;
+  assign \$738  = \$734  | \$737 ;
+  assign \$739  = ~ sel_l2_s0[97];
+  assign \$740  = ~ sel_l2_s0[98];
+  assign \$741  = \$739  & \$740 ;
+  assign sel_cs0_8_0_4c = \$738  | \$741 ;
+  assign \$742  = sel_l2_s0[8] ^ sel_l2_s0[22];
+  assign sel_cs0_9_0_0s = \$742  ^ sel_l2_s0[35];
+  assign \$743  = sel_l2_s0[8] & sel_l2_s0[22];
+  assign \$744  = sel_l2_s0[8] & sel_l2_s0[35];
+  assign \$745  = \$743  | \$744 ;
+  assign \$746  = sel_l2_s0[22] & sel_l2_s0[35];
+  assign sel_cs0_9_0_0c = \$745  | \$746 ;
+  assign \$747  = sel_l2_s0[47] ^ sel_l2_s0[58];
+  assign sel_cs0_9_0_1s = \$747  ^ sel_l2_s0[68];
+  assign \$748  = sel_l2_s0[47] & sel_l2_s0[58];
+  assign \$749  = sel_l2_s0[47] & sel_l2_s0[68];
+  assign \$750  = \$748  | \$749 ;
+  assign \$751  = sel_l2_s0[58] & sel_l2_s0[68];
+  assign sel_cs0_9_0_1c = \$750  | \$751 ;
+  assign \$752  = sel_l2_s0[77] ^ sel_l2_s0[85];
+  assign sel_cs0_9_0_2s = \$752  ^ sel_l2_s0[92];
+  assign \$753  = sel_l2_s0[77] & sel_l2_s0[85];
+  assign \$754  = sel_l2_s0[77] & sel_l2_s0[92];
+  assign \$755  = \$753  | \$754 ;
+  assign \$756  = sel_l2_s0[85] & sel_l2_s0[92];
+  assign sel_cs0_9_0_2c = \$755  | \$756 ;
+  assign \$757  = ~ sel_l2_s0[99];
+  assign \$758  = ~ sel_l2_s0[100];
+  assign \$759  = \$757  ^ \$758 ;
+  assign \$760  = ~ sel_l2_s0[101];
+  assign sel_cs0_9_0_3s = \$759  ^ \$760 ;
+  assign \$761  = ~ sel_l2_s0[99];
+  assign \$762  = ~ sel_l2_s0[100];
+  assign \$763  = \$761  & \$762 ;
+  assign \$764  = ~ sel_l2_s0[99];
+  assign \$765  = ~ sel_l2_s0[101];
+  assign \$766  = \$764  & \$765 ;
+  assign \$767  = \$763  | \$766 ;
+  assign \$768  = ~ sel_l2_s0[100];
+  assign \$769  = ~ sel_l2_s0[101];
+  assign \$770  = \$768  & \$769 ;
+  assign sel_cs0_9_0_3c = \$767  | \$770 ;
+  assign \$771  = ~ sel_l2_s0[102];
+  assign \$772  = ~ sel_l2_s0[103];
+  assign \$773  = \$771  ^ \$772 ;
+  assign \$774  = ~ sel_l2_s0[104];
+  assign sel_cs0_9_0_4s = \$773  ^ \$774 ;
+  assign \$775  = ~ sel_l2_s0[102];
+  assign \$776  = ~ sel_l2_s0[103];
+  assign \$777  = \$775  & \$776 ;
+  assign \$778  = ~ sel_l2_s0[102];
+  assign \$779  = ~ sel_l2_s0[104];
+  assign \$780  = \$778  & \$779 ;
+  assign \$781  = \$777  | \$780 ;
+  assign \$782  = ~ sel_l2_s0[103];
+  assign \$783  = ~ sel_l2_s0[104];
+  assign \$784  = \$782  & \$783 ;
+  assign sel_cs0_9_0_4c = \$781  | \$784 ;
+  assign \$785  = sel_l2_s0[9] ^ sel_l2_s0[23];
+  assign sel_cs0_10_0_0s = \$785  ^ sel_l2_s0[36];
+  assign \$786  = sel_l2_s0[9] & sel_l2_s0[23];
+  assign \$787  = sel_l2_s0[9] & sel_l2_s0[36];
+  assign \$788  = \$786  | \$787 ;
+  assign \$789  = sel_l2_s0[23] & sel_l2_s0[36];
+  assign sel_cs0_10_0_0c = \$788  | \$789 ;
+  assign \$790  = sel_l2_s0[48] ^ sel_l2_s0[59];
+  assign sel_cs0_10_0_1s = \$790  ^ sel_l2_s0[69];
+  assign \$791  = sel_l2_s0[48] & sel_l2_s0[59];
+  assign \$792  = sel_l2_s0[48] & sel_l2_s0[69];
+  assign \$793  = \$791  | \$792 ;
+  assign \$794  = sel_l2_s0[59] & sel_l2_s0[69];
+  assign sel_cs0_10_0_1c = \$793  | \$794 ;
+  assign \$795  = sel_l2_s0[78] ^ sel_l2_s0[86];
+  assign sel_cs0_10_0_2s = \$795  ^ sel_l2_s0[93];
+  assign \$796  = sel_l2_s0[78] & sel_l2_s0[86];
+  assign \$797  = sel_l2_s0[78] & sel_l2_s0[93];
+  assign \$798  = \$796  | \$797 ;
+  assign \$799  = sel_l2_s0[86] & sel_l2_s0[93];
+  assign sel_cs0_10_0_2c = \$798  | \$799 ;
+  assign \$800  = ~ sel_l2_s0[105];
+  assign \$801  = sel_l2_s0[99] ^ \$800 ;
+  assign \$802  = ~ sel_l2_s0[106];
+  assign sel_cs0_10_0_3s = \$801  ^ \$802 ;
+  assign \$803  = ~ sel_l2_s0[105];
+  assign \$804  = sel_l2_s0[99] & \$803 ;
+  assign \$805  = ~ sel_l2_s0[106];
+  assign \$806  = sel_l2_s0[99] & \$805 ;
+  assign \$807  = \$804  | \$806 ;
+  assign \$808  = ~ sel_l2_s0[105];
+  assign \$809  = ~ sel_l2_s0[106];
+  assign \$810  = \$808  & \$809 ;
+  assign sel_cs0_10_0_3c = \$807  | \$810 ;
+  assign \$811  = ~ sel_l2_s0[107];
+  assign \$812  = ~ sel_l2_s0[108];
+  assign \$813  = \$811  ^ \$812 ;
+  assign \$814  = ~ sel_l2_s0[109];
+  assign sel_cs0_10_0_4s = \$813  ^ \$814 ;
+  assign \$815  = ~ sel_l2_s0[107];
+  assign \$816  = ~ sel_l2_s0[108];
+  assign \$817  = \$815  & \$816 ;
+  assign \$818  = ~ sel_l2_s0[107];
+  assign \$819  = ~ sel_l2_s0[109];
+  assign \$820  = \$818  & \$819 ;
+  assign \$821  = \$817  | \$820 ;
+  assign \$822  = ~ sel_l2_s0[108];
+  assign \$823  = ~ sel_l2_s0[109];
+  assign \$824  = \$822  & \$823 ;
+  assign sel_cs0_10_0_4c = \$821  | \$824 ;
+  assign \$825  = sel_l2_s0[10] ^ sel_l2_s0[24];
+  assign sel_cs0_11_0_0s = \$825  ^ sel_l2_s0[37];
+  assign \$826  = sel_l2_s0[10] & sel_l2_s0[24];
+  assign \$827  = sel_l2_s0[10] & sel_l2_s0[37];
+  assign \$828  = \$826  | \$827 ;
+  assign \$829  = sel_l2_s0[24] & sel_l2_s0[37];
+  assign sel_cs0_11_0_0c = \$828  | \$829 ;
+  assign \$830  = sel_l2_s0[49] ^ sel_l2_s0[60];
+  assign sel_cs0_11_0_1s = \$830  ^ sel_l2_s0[70];
+  assign \$831  = sel_l2_s0[49] & sel_l2_s0[60];
+  assign \$832  = sel_l2_s0[49] & sel_l2_s0[70];
+  assign \$833  = \$831  | \$832 ;
+  assign \$834  = sel_l2_s0[60] & sel_l2_s0[70];
+  assign sel_cs0_11_0_1c = \$833  | \$834 ;
+  assign \$835  = sel_l2_s0[79] ^ sel_l2_s0[87];
+  assign sel_cs0_11_0_2s = \$835  ^ sel_l2_s0[94];
+  assign \$836  = sel_l2_s0[79] & sel_l2_s0[87];
+  assign \$837  = sel_l2_s0[79] & sel_l2_s0[94];
+  assign \$838  = \$836  | \$837 ;
+  assign \$839  = sel_l2_s0[87] & sel_l2_s0[94];
+  assign sel_cs0_11_0_2c = \$838  | \$839 ;
+  assign \$840  = sel_l2_s0[100] ^ sel_l2_s0[105];
+  assign \$841  = ~ sel_l2_s0[110];
+  assign sel_cs0_11_0_3s = \$840  ^ \$841 ;
+  assign \$842  = sel_l2_s0[100] & sel_l2_s0[105];
+  assign \$843  = ~ sel_l2_s0[110];
+  assign \$844  = sel_l2_s0[100] & \$843 ;
+  assign \$845  = \$842  | \$844 ;
+  assign \$846  = ~ sel_l2_s0[110];
+  assign \$847  = sel_l2_s0[105] & \$846 ;
+  assign sel_cs0_11_0_3c = \$845  | \$847 ;
+  assign \$848  = ~ sel_l2_s0[111];
+  assign \$849  = ~ sel_l2_s0[112];
+  assign \$850  = \$848  ^ \$849 ;
+  assign \$851  = ~ sel_l2_s0[113];
+  assign sel_cs0_11_0_4s = \$850  ^ \$851 ;
+  assign \$852  = ~ sel_l2_s0[111];
+  assign \$853  = ~ sel_l2_s0[112];
+  assign \$854  = \$852  & \$853 ;
+  assign \$855  = ~ sel_l2_s0[111];
+  assign \$856  = ~ sel_l2_s0[113];
+  assign \$857  = \$855  & \$856 ;
+  assign \$858  = \$854  | \$857 ;
+  assign \$859  = ~ sel_l2_s0[112];
+  assign \$860  = ~ sel_l2_s0[113];
+  assign \$861  = \$859  & \$860 ;
+  assign sel_cs0_11_0_4c = \$858  | \$861 ;
+  assign \$862  = sel_l2_s0[11] ^ sel_l2_s0[25];
+  assign sel_cs0_12_0_0s = \$862  ^ sel_l2_s0[38];
+  assign \$863  = sel_l2_s0[11] & sel_l2_s0[25];
+  assign \$864  = sel_l2_s0[11] & sel_l2_s0[38];
+  assign \$865  = \$863  | \$864 ;
+  assign \$866  = sel_l2_s0[25] & sel_l2_s0[38];
+  assign sel_cs0_12_0_0c = \$865  | \$866 ;
+  assign \$867  = sel_l2_s0[50] ^ sel_l2_s0[61];
+  assign sel_cs0_12_0_1s = \$867  ^ sel_l2_s0[71];
+  assign \$868  = sel_l2_s0[50] & sel_l2_s0[61];
+  assign \$869  = sel_l2_s0[50] & sel_l2_s0[71];
+  assign \$870  = \$868  | \$869 ;
+  assign \$871  = sel_l2_s0[61] & sel_l2_s0[71];
+  assign sel_cs0_12_0_1c = \$870  | \$871 ;
+  assign \$872  = sel_l2_s0[80] ^ sel_l2_s0[88];
+  assign sel_cs0_12_0_2s = \$872  ^ sel_l2_s0[95];
+  assign \$873  = sel_l2_s0[80] & sel_l2_s0[88];
+  assign \$874  = sel_l2_s0[80] & sel_l2_s0[95];
+  assign \$875  = \$873  | \$874 ;
+  assign \$876  = sel_l2_s0[88] & sel_l2_s0[95];
+  assign sel_cs0_12_0_2c = \$875  | \$876 ;
+  assign \$877  = sel_l2_s0[101] ^ sel_l2_s0[106];
+  assign sel_cs0_12_0_3s = \$877  ^ sel_l2_s0[110];
+  assign \$878  = sel_l2_s0[101] & sel_l2_s0[106];
+  assign \$879  = sel_l2_s0[101] & sel_l2_s0[110];
+  assign \$880  = \$878  | \$879 ;
+  assign \$881  = sel_l2_s0[106] & sel_l2_s0[110];
+  assign sel_cs0_12_0_3c = \$880  | \$881 ;
+  assign \$882  = ~ sel_l2_s0[114];
+  assign \$883  = ~ sel_l2_s0[115];
+  assign \$884  = \$882  ^ \$883 ;
+  assign \$885  = ~ sel_l2_s0[116];
+  assign sel_cs0_12_0_4s = \$884  ^ \$885 ;
+  assign \$886  = ~ sel_l2_s0[114];
+  assign \$887  = ~ sel_l2_s0[115];
+  assign \$888  = \$886  & \$887 ;
+  assign \$889  = ~ sel_l2_s0[114];
+  assign \$890  = ~ sel_l2_s0[116];
+  assign \$891  = \$889  & \$890 ;
+  assign \$892  = \$888  | \$891 ;
+  assign \$893  = ~ sel_l2_s0[115];
+  assign \$894  = ~ sel_l2_s0[116];
+  assign \$895  = \$893  & \$894 ;
+  assign sel_cs0_12_0_4c = \$892  | \$895 ;
+  assign \$896  = sel_l2_s0[12] ^ sel_l2_s0[26];
+  assign sel_cs0_13_0_0s = \$896  ^ sel_l2_s0[39];
+  assign \$897  = sel_l2_s0[12] & sel_l2_s0[26];
+  assign \$898  = sel_l2_s0[12] & sel_l2_s0[39];
+  assign \$899  = \$897  | \$898 ;
+  assign \$900  = sel_l2_s0[26] & sel_l2_s0[39];
+  assign sel_cs0_13_0_0c = \$899  | \$900 ;
+  assign \$901  = sel_l2_s0[51] ^ sel_l2_s0[62];
+  assign sel_cs0_13_0_1s = \$901  ^ sel_l2_s0[72];
+  assign \$902  = sel_l2_s0[51] & sel_l2_s0[62];
+  assign \$903  = sel_l2_s0[51] & sel_l2_s0[72];
+  assign \$904  = \$902  | \$903 ;
+  assign \$905  = sel_l2_s0[62] & sel_l2_s0[72];
+  assign sel_cs0_13_0_1c = \$904  | \$905 ;
+  assign \$906  = sel_l2_s0[81] ^ sel_l2_s0[89];
+  assign sel_cs0_13_0_2s = \$906  ^ sel_l2_s0[96];
+  assign \$907  = sel_l2_s0[81] & sel_l2_s0[89];
+  assign \$908  = sel_l2_s0[81] & sel_l2_s0[96];
+  assign \$909  = \$907  | \$908 ;
+  assign \$910  = sel_l2_s0[89] & sel_l2_s0[96];
+  assign sel_cs0_13_0_2c = \$909  | \$910 ;
+  assign \$911  = sel_l2_s0[102] ^ sel_l2_s0[107];
+  assign sel_cs0_13_0_3s = \$911  ^ sel_l2_s0[111];
+  assign \$912  = sel_l2_s0[102] & sel_l2_s0[107];
+  assign \$913  = sel_l2_s0[102] & sel_l2_s0[111];
+  assign \$914  = \$912  | \$913 ;
+  assign \$915  = sel_l2_s0[107] & sel_l2_s0[111];
+  assign sel_cs0_13_0_3c = \$914  | \$915 ;
+  assign \$916  = ~ sel_l2_s0[117];
+  assign \$917  = sel_l2_s0[114] ^ \$916 ;
+  assign \$918  = ~ sel_l2_s0[118];
+  assign sel_cs0_13_0_4s = \$917  ^ \$918 ;
+  assign \$919  = ~ sel_l2_s0[117];
+  assign \$920  = sel_l2_s0[114] & \$919 ;
+  assign \$921  = ~ sel_l2_s0[118];
+  assign \$922  = sel_l2_s0[114] & \$921 ;
+  assign \$923  = \$920  | \$922 ;
+  assign \$924  = ~ sel_l2_s0[117];
+  assign \$925  = ~ sel_l2_s0[118];
+  assign \$926  = \$924  & \$925 ;
+  assign sel_cs0_13_0_4c = \$923  | \$926 ;
+  assign \$927  = sel_l2_s0[13] ^ sel_l2_s0[27];
+  assign sel_cs0_14_0_0s = \$927  ^ sel_l2_s0[40];
+  assign \$928  = sel_l2_s0[13] & sel_l2_s0[27];
+  assign \$929  = sel_l2_s0[13] & sel_l2_s0[40];
+  assign \$930  = \$928  | \$929 ;
+  assign \$931  = sel_l2_s0[27] & sel_l2_s0[40];
+  assign sel_cs0_14_0_0c = \$930  | \$931 ;
+  assign \$932  = sel_l2_s0[52] ^ sel_l2_s0[63];
+  assign sel_cs0_14_0_1s = \$932  ^ sel_l2_s0[73];
+  assign \$933  = sel_l2_s0[52] & sel_l2_s0[63];
+  assign \$934  = sel_l2_s0[52] & sel_l2_s0[73];
+  assign \$935  = \$933  | \$934 ;
+  assign \$936  = sel_l2_s0[63] & sel_l2_s0[73];
+  assign sel_cs0_14_0_1c = \$935  | \$936 ;
+  assign \$937  = sel_l2_s0[82] ^ sel_l2_s0[90];
+  assign sel_cs0_14_0_2s = \$937  ^ sel_l2_s0[97];
+  assign \$938  = sel_l2_s0[82] & sel_l2_s0[90];
+  assign \$939  = sel_l2_s0[82] & sel_l2_s0[97];
+  assign \$940  = \$938  | \$939 ;
+  assign \$941  = sel_l2_s0[90] & sel_l2_s0[97];
+  assign sel_cs0_14_0_2c = \$940  | \$941 ;
+  assign \$942  = sel_l2_s0[103] ^ sel_l2_s0[108];
+  assign sel_cs0_14_0_3s = \$942  ^ sel_l2_s0[112];
+  assign \$943  = sel_l2_s0[103] & sel_l2_s0[108];
+  assign \$944  = sel_l2_s0[103] & sel_l2_s0[112];
+  assign \$945  = \$943  | \$944 ;
+  assign \$946  = sel_l2_s0[108] & sel_l2_s0[112];
+  assign sel_cs0_14_0_3c = \$945  | \$946 ;
+  assign \$947  = sel_l2_s0[115] ^ sel_l2_s0[117];
+  assign \$948  = ~ sel_l2_s0[119];
+  assign sel_cs0_14_0_4s = \$947  ^ \$948 ;
+  assign \$949  = sel_l2_s0[115] & sel_l2_s0[117];
+  assign \$950  = ~ sel_l2_s0[119];
+  assign \$951  = sel_l2_s0[115] & \$950 ;
+  assign \$952  = \$949  | \$951 ;
+  assign \$953  = ~ sel_l2_s0[119];
+  assign \$954  = sel_l2_s0[117] & \$953 ;
+  assign sel_cs0_14_0_4c = \$952  | \$954 ;
+  assign \$955  = sel_l2_s0[14] ^ sel_l2_s0[28];
+  assign sel_cs0_15_0_0s = \$955  ^ sel_l2_s0[41];
+  assign \$956  = sel_l2_s0[14] & sel_l2_s0[28];
+  assign \$957  = sel_l2_s0[14] & sel_l2_s0[41];
+  assign \$958  = \$956  | \$957 ;
+  assign \$959  = sel_l2_s0[28] & sel_l2_s0[41];
+  assign sel_cs0_15_0_0c = \$958  | \$959 ;
+  assign \$960  = sel_l2_s0[53] ^ sel_l2_s0[64];
+  assign sel_cs0_15_0_1s = \$960  ^ sel_l2_s0[74];
+  assign \$961  = sel_l2_s0[53] & sel_l2_s0[64];
+  assign \$962  = sel_l2_s0[53] & sel_l2_s0[74];
+  assign \$963  = \$961  | \$962 ;
+  assign \$964  = sel_l2_s0[64] & sel_l2_s0[74];
+  assign sel_cs0_15_0_1c = \$963  | \$964 ;
+  assign \$965  = sel_l2_s0[83] ^ sel_l2_s0[91];
+  assign sel_cs0_15_0_2s = \$965  ^ sel_l2_s0[98];
+  assign \$966  = sel_l2_s0[83] & sel_l2_s0[91];
+  assign \$967  = sel_l2_s0[83] & sel_l2_s0[98];
+  assign \$968  = \$966  | \$967 ;
+  assign \$969  = sel_l2_s0[91] & sel_l2_s0[98];
+  assign sel_cs0_15_0_2c = \$968  | \$969 ;
+  assign \$970  = sel_l2_s0[104] ^ sel_l2_s0[109];
+  assign sel_cs0_15_0_3s = \$970  ^ sel_l2_s0[113];
+  assign \$971  = sel_l2_s0[104] & sel_l2_s0[109];
+  assign \$972  = sel_l2_s0[104] & sel_l2_s0[113];
+  assign \$973  = \$971  | \$972 ;
+  assign \$974  = sel_l2_s0[109] & sel_l2_s0[113];
+  assign sel_cs0_15_0_3c = \$973  | \$974 ;
+  assign \$975  = sel_l2_s0[116] ^ sel_l2_s0[118];
+  assign sel_cs0_15_0_4s = \$975  ^ sel_l2_s0[119];
+  assign \$976  = sel_l2_s0[116] & sel_l2_s0[118];
+  assign \$977  = sel_l2_s0[116] & sel_l2_s0[119];
+  assign \$978  = \$976  | \$977 ;
+  assign \$979  = sel_l2_s0[118] & sel_l2_s0[119];
+  assign sel_cs0_15_0_4c = \$978  | \$979 ;
+  assign \$980  = sel_cs0_0_0_0s ^ sel_cs0_0_0_1s;
+  assign sel_cs1_0_0_0s = \$980  ^ sel_cs0_0_0_2s;
+  assign \$981  = sel_cs0_0_0_0s & sel_cs0_0_0_1s;
+  assign \$982  = sel_cs0_0_0_0s & sel_cs0_0_0_2s;
+  assign \$983  = \$981  | \$982 ;
+  assign \$984  = sel_cs0_0_0_1s & sel_cs0_0_0_2s;
+  assign sel_cs1_0_0_0c = \$983  | \$984 ;
+  assign \$985  = sel_cs0_0_0_0c ^ sel_cs0_0_0_1c;
+  assign sel_cs1_0_1_0s = \$985  ^ sel_cs0_0_0_2c;
+  assign \$986  = sel_cs0_0_0_0c & sel_cs0_0_0_1c;
+  assign \$987  = sel_cs0_0_0_0c & sel_cs0_0_0_2c;
+  assign \$988  = \$986  | \$987 ;
+  assign \$989  = sel_cs0_0_0_1c & sel_cs0_0_0_2c;
+  assign sel_cs1_0_1_0c = \$988  | \$989 ;
+  assign \$990  = sel_cs0_1_0_0s ^ sel_cs0_1_0_1s;
+  assign sel_cs1_1_0_0s = \$990  ^ sel_cs0_1_0_2s;
+  assign \$991  = sel_cs0_1_0_0s & sel_cs0_1_0_1s;
+  assign \$992  = sel_cs0_1_0_0s & sel_cs0_1_0_2s;
+  assign \$993  = \$991  | \$992 ;
+  assign \$994  = sel_cs0_1_0_1s & sel_cs0_1_0_2s;
+  assign sel_cs1_1_0_0c = \$993  | \$994 ;
+  assign \$995  = sel_cs0_1_0_0c ^ sel_cs0_1_0_1c;
+  assign sel_cs1_1_1_0s = \$995  ^ sel_cs0_1_0_2c;
+  assign \$996  = sel_cs0_1_0_0c & sel_cs0_1_0_1c;
+  assign \$997  = sel_cs0_1_0_0c & sel_cs0_1_0_2c;
+  assign \$998  = \$996  | \$997 ;
+  assign \$999  = sel_cs0_1_0_1c & sel_cs0_1_0_2c;
+  assign sel_cs1_1_1_0c = \$998  | \$999 ;
+  assign \$1000  = sel_cs0_2_0_0s ^ sel_cs0_2_0_1s;
+  assign sel_cs1_2_0_0s = \$1000  ^ sel_cs0_2_0_2s;
+  assign \$1001  = sel_cs0_2_0_0s & sel_cs0_2_0_1s;
+  assign \$1002  = sel_cs0_2_0_0s & sel_cs0_2_0_2s;
+  assign \$1003  = \$1001  | \$1002 ;
+  assign \$1004  = sel_cs0_2_0_1s & sel_cs0_2_0_2s;
+  assign sel_cs1_2_0_0c = \$1003  | \$1004 ;
+  assign \$1005  = sel_cs0_2_0_0c ^ sel_cs0_2_0_1c;
+  assign sel_cs1_2_1_0s = \$1005  ^ sel_cs0_2_0_2c;
+  assign \$1006  = sel_cs0_2_0_0c & sel_cs0_2_0_1c;
+  assign \$1007  = sel_cs0_2_0_0c & sel_cs0_2_0_2c;
+  assign \$1008  = \$1006  | \$1007 ;
+  assign \$1009  = sel_cs0_2_0_1c & sel_cs0_2_0_2c;
+  assign sel_cs1_2_1_0c = \$1008  | \$1009 ;
+  assign \$1010  = sel_cs0_3_0_0s ^ sel_cs0_3_0_1s;
+  assign sel_cs1_3_0_0s = \$1010  ^ sel_cs0_3_0_2s;
+  assign \$1011  = sel_cs0_3_0_0s & sel_cs0_3_0_1s;
+  assign \$1012  = sel_cs0_3_0_0s & sel_cs0_3_0_2s;
+  assign \$1013  = \$1011  | \$1012 ;
+  assign \$1014  = sel_cs0_3_0_1s & sel_cs0_3_0_2s;
+  assign sel_cs1_3_0_0c = \$1013  | \$1014 ;
+  assign \$1015  = sel_cs0_3_0_0c ^ sel_cs0_3_0_1c;
+  assign sel_cs1_3_1_0s = \$1015  ^ sel_cs0_3_0_2c;
+  assign \$1016  = sel_cs0_3_0_0c & sel_cs0_3_0_1c;
+  assign \$1017  = sel_cs0_3_0_0c & sel_cs0_3_0_2c;
+  assign \$1018  = \$1016  | \$1017 ;
+  assign \$1019  = sel_cs0_3_0_1c & sel_cs0_3_0_2c;
+  assign sel_cs1_3_1_0c = \$1018  | \$1019 ;
+  assign \$1020  = sel_cs0_4_0_0s ^ sel_cs0_4_0_1s;
+  assign sel_cs1_4_0_0s = \$1020  ^ sel_cs0_4_0_2s;
+  assign \$1021  = sel_cs0_4_0_0s & sel_cs0_4_0_1s;
+  assign \$1022  = sel_cs0_4_0_0s & sel_cs0_4_0_2s;
+  assign \$1023  = \$1021  | \$1022 ;
+  assign \$1024  = sel_cs0_4_0_1s & sel_cs0_4_0_2s;
+  assign sel_cs1_4_0_0c = \$1023  | \$1024 ;
+  assign \$1025  = sel_cs0_4_0_0c ^ sel_cs0_4_0_1c;
+  assign sel_cs1_4_1_0s = \$1025  ^ sel_cs0_4_0_2c;
+  assign \$1026  = sel_cs0_4_0_0c & sel_cs0_4_0_1c;
+  assign \$1027  = sel_cs0_4_0_0c & sel_cs0_4_0_2c;
+  assign \$1028  = \$1026  | \$1027 ;
+  assign \$1029  = sel_cs0_4_0_1c & sel_cs0_4_0_2c;
+  assign sel_cs1_4_1_0c = \$1028  | \$1029 ;
+  assign \$1030  = sel_cs0_5_0_0s ^ sel_cs0_5_0_1s;
+  assign sel_cs1_5_0_0s = \$1030  ^ sel_cs0_5_0_2s;
+  assign \$1031  = sel_cs0_5_0_0s & sel_cs0_5_0_1s;
+  assign \$1032  = sel_cs0_5_0_0s & sel_cs0_5_0_2s;
+  assign \$1033  = \$1031  | \$1032 ;
+  assign \$1034  = sel_cs0_5_0_1s & sel_cs0_5_0_2s;
+  assign sel_cs1_5_0_0c = \$1033  | \$1034 ;
+  assign \$1035  = sel_cs0_5_0_0c ^ sel_cs0_5_0_1c;
+  assign sel_cs1_5_1_0s = \$1035  ^ sel_cs0_5_0_2c;
+  assign \$1036  = sel_cs0_5_0_0c & sel_cs0_5_0_1c;
+  assign \$1037  = sel_cs0_5_0_0c & sel_cs0_5_0_2c;
+  assign \$1038  = \$1036  | \$1037 ;
+  assign \$1039  = sel_cs0_5_0_1c & sel_cs0_5_0_2c;
+  assign sel_cs1_5_1_0c = \$1038  | \$1039 ;
+  assign \$1040  = sel_cs0_6_0_0s ^ sel_cs0_6_0_1s;
+  assign sel_cs1_6_0_0s = \$1040  ^ sel_cs0_6_0_2s;
+  assign \$1041  = sel_cs0_6_0_0s & sel_cs0_6_0_1s;
+  assign \$1042  = sel_cs0_6_0_0s & sel_cs0_6_0_2s;
+  assign \$1043  = \$1041  | \$1042 ;
+  assign \$1044  = sel_cs0_6_0_1s & sel_cs0_6_0_2s;
+  assign sel_cs1_6_0_0c = \$1043  | \$1044 ;
+  assign \$1045  = sel_cs0_6_0_0c ^ sel_cs0_6_0_1c;
+  assign sel_cs1_6_1_0s = \$1045  ^ sel_cs0_6_0_2c;
+  assign \$1046  = sel_cs0_6_0_0c & sel_cs0_6_0_1c;
+  assign \$1047  = sel_cs0_6_0_0c & sel_cs0_6_0_2c;
+  assign \$1048  = \$1046  | \$1047 ;
+  assign \$1049  = sel_cs0_6_0_1c & sel_cs0_6_0_2c;
+  assign sel_cs1_6_1_0c = \$1048  | \$1049 ;
+  assign \$1050  = sel_cs0_7_0_0s ^ sel_cs0_7_0_1s;
+  assign sel_cs1_7_0_0s = \$1050  ^ sel_cs0_7_0_2s;
+  assign \$1051  = sel_cs0_7_0_0s & sel_cs0_7_0_1s;
+  assign \$1052  = sel_cs0_7_0_0s & sel_cs0_7_0_2s;
+  assign \$1053  = \$1051  | \$1052 ;
+  assign \$1054  = sel_cs0_7_0_1s & sel_cs0_7_0_2s;
+  assign sel_cs1_7_0_0c = \$1053  | \$1054 ;
+  assign \$1055  = sel_cs0_7_0_0c ^ sel_cs0_7_0_1c;
+  assign sel_cs1_7_1_0s = \$1055  ^ sel_cs0_7_0_2c;
+  assign \$1056  = sel_cs0_7_0_0c & sel_cs0_7_0_1c;
+  assign \$1057  = sel_cs0_7_0_0c & sel_cs0_7_0_2c;
+  assign \$1058  = \$1056  | \$1057 ;
+  assign \$1059  = sel_cs0_7_0_1c & sel_cs0_7_0_2c;
+  assign sel_cs1_7_1_0c = \$1058  | \$1059 ;
+  assign \$1060  = sel_cs0_8_0_0s ^ sel_cs0_8_0_1s;
+  assign sel_cs1_8_0_0s = \$1060  ^ sel_cs0_8_0_2s;
+  assign \$1061  = sel_cs0_8_0_0s & sel_cs0_8_0_1s;
+  assign \$1062  = sel_cs0_8_0_0s & sel_cs0_8_0_2s;
+  assign \$1063  = \$1061  | \$1062 ;
+  assign \$1064  = sel_cs0_8_0_1s & sel_cs0_8_0_2s;
+  assign sel_cs1_8_0_0c = \$1063  | \$1064 ;
+  assign \$1065  = sel_cs0_8_0_0c ^ sel_cs0_8_0_1c;
+  assign sel_cs1_8_1_0s = \$1065  ^ sel_cs0_8_0_2c;
+  assign \$1066  = sel_cs0_8_0_0c & sel_cs0_8_0_1c;
+  assign \$1067  = sel_cs0_8_0_0c & sel_cs0_8_0_2c;
+  assign \$1068  = \$1066  | \$1067 ;
+  assign \$1069  = sel_cs0_8_0_1c & sel_cs0_8_0_2c;
+  assign sel_cs1_8_1_0c = \$1068  | \$1069 ;
+  assign \$1070  = sel_cs0_9_0_0s ^ sel_cs0_9_0_1s;
+  assign sel_cs1_9_0_0s = \$1070  ^ sel_cs0_9_0_2s;
+  assign \$1071  = sel_cs0_9_0_0s & sel_cs0_9_0_1s;
+  assign \$1072  = sel_cs0_9_0_0s & sel_cs0_9_0_2s;
+  assign \$1073  = \$1071  | \$1072 ;
+  assign \$1074  = sel_cs0_9_0_1s & sel_cs0_9_0_2s;
+  assign sel_cs1_9_0_0c = \$1073  | \$1074 ;
+  assign \$1075  = sel_cs0_9_0_0c ^ sel_cs0_9_0_1c;
+  assign sel_cs1_9_1_0s = \$1075  ^ sel_cs0_9_0_2c;
+  assign \$1076  = sel_cs0_9_0_0c & sel_cs0_9_0_1c;
+  assign \$1077  = sel_cs0_9_0_0c & sel_cs0_9_0_2c;
+  assign \$1078  = \$1076  | \$1077 ;
+  assign \$1079  = sel_cs0_9_0_1c & sel_cs0_9_0_2c;
+  assign sel_cs1_9_1_0c = \$1078  | \$1079 ;
+  assign \$1080  = sel_cs0_10_0_0s ^ sel_cs0_10_0_1s;
+  assign sel_cs1_10_0_0s = \$1080  ^ sel_cs0_10_0_2s;
+  assign \$1081  = sel_cs0_10_0_0s & sel_cs0_10_0_1s;
+  assign \$1082  = sel_cs0_10_0_0s & sel_cs0_10_0_2s;
+  assign \$1083  = \$1081  | \$1082 ;
+  assign \$1084  = sel_cs0_10_0_1s & sel_cs0_10_0_2s;
+  assign sel_cs1_10_0_0c = \$1083  | \$1084 ;
+  assign \$1085  = sel_cs0_10_0_0c ^ sel_cs0_10_0_1c;
+  assign sel_cs1_10_1_0s = \$1085  ^ sel_cs0_10_0_2c;
+  assign \$1086  = sel_cs0_10_0_0c & sel_cs0_10_0_1c;
+  assign \$1087  = sel_cs0_10_0_0c & sel_cs0_10_0_2c;
+  assign \$1088  = \$1086  | \$1087 ;
+  assign \$1089  = sel_cs0_10_0_1c & sel_cs0_10_0_2c;
+  assign sel_cs1_10_1_0c = \$1088  | \$1089 ;
+  assign \$1090  = sel_cs0_11_0_0s ^ sel_cs0_11_0_1s;
+  assign sel_cs1_11_0_0s = \$1090  ^ sel_cs0_11_0_2s;
+  assign \$1091  = sel_cs0_11_0_0s & sel_cs0_11_0_1s;
+  assign \$1092  = sel_cs0_11_0_0s & sel_cs0_11_0_2s;
+  assign \$1093  = \$1091  | \$1092 ;
+  assign \$1094  = sel_cs0_11_0_1s & sel_cs0_11_0_2s;
+  assign sel_cs1_11_0_0c = \$1093  | \$1094 ;
+  assign \$1095  = sel_cs0_11_0_0c ^ sel_cs0_11_0_1c;
+  assign sel_cs1_11_1_0s = \$1095  ^ sel_cs0_11_0_2c;
+  assign \$1096  = sel_cs0_11_0_0c & sel_cs0_11_0_1c;
+  assign \$1097  = sel_cs0_11_0_0c & sel_cs0_11_0_2c;
+  assign \$1098  = \$1096  | \$1097 ;
+  assign \$1099  = sel_cs0_11_0_1c & sel_cs0_11_0_2c;
+  assign sel_cs1_11_1_0c = \$1098  | \$1099 ;
+  assign \$1100  = sel_cs0_12_0_0s ^ sel_cs0_12_0_1s;
+  assign sel_cs1_12_0_0s = \$1100  ^ sel_cs0_12_0_2s;
+  assign \$1101  = sel_cs0_12_0_0s & sel_cs0_12_0_1s;
+  assign \$1102  = sel_cs0_12_0_0s & sel_cs0_12_0_2s;
+  assign \$1103  = \$1101  | \$1102 ;
+  assign \$1104  = sel_cs0_12_0_1s & sel_cs0_12_0_2s;
+  assign sel_cs1_12_0_0c = \$1103  | \$1104 ;
+  assign \$1105  = sel_cs0_12_0_0c ^ sel_cs0_12_0_1c;
+  assign sel_cs1_12_1_0s = \$1105  ^ sel_cs0_12_0_2c;
+  assign \$1106  = sel_cs0_12_0_0c & sel_cs0_12_0_1c;
+  assign \$1107  = sel_cs0_12_0_0c & sel_cs0_12_0_2c;
+  assign \$1108  = \$1106  | \$1107 ;
+  assign \$1109  = sel_cs0_12_0_1c & sel_cs0_12_0_2c;
+  assign sel_cs1_12_1_0c = \$1108  | \$1109 ;
+  assign \$1110  = sel_cs0_13_0_0s ^ sel_cs0_13_0_1s;
+  assign sel_cs1_13_0_0s = \$1110  ^ sel_cs0_13_0_2s;
+  assign \$1111  = sel_cs0_13_0_0s & sel_cs0_13_0_1s;
+  assign \$1112  = sel_cs0_13_0_0s & sel_cs0_13_0_2s;
+  assign \$1113  = \$1111  | \$1112 ;
+  assign \$1114  = sel_cs0_13_0_1s & sel_cs0_13_0_2s;
+  assign sel_cs1_13_0_0c = \$1113  | \$1114 ;
+  assign \$1115  = sel_cs0_13_0_0c ^ sel_cs0_13_0_1c;
+  assign sel_cs1_13_1_0s = \$1115  ^ sel_cs0_13_0_2c;
+  assign \$1116  = sel_cs0_13_0_0c & sel_cs0_13_0_1c;
+  assign \$1117  = sel_cs0_13_0_0c & sel_cs0_13_0_2c;
+  assign \$1118  = \$1116  | \$1117 ;
+  assign \$1119  = sel_cs0_13_0_1c & sel_cs0_13_0_2c;
+  assign sel_cs1_13_1_0c = \$1118  | \$1119 ;
+  assign \$1120  = sel_cs0_14_0_0s ^ sel_cs0_14_0_1s;
+  assign sel_cs1_14_0_0s = \$1120  ^ sel_cs0_14_0_2s;
+  assign \$1121  = sel_cs0_14_0_0s & sel_cs0_14_0_1s;
+  assign \$1122  = sel_cs0_14_0_0s & sel_cs0_14_0_2s;
+  assign \$1123  = \$1121  | \$1122 ;
+  assign \$1124  = sel_cs0_14_0_1s & sel_cs0_14_0_2s;
+  assign sel_cs1_14_0_0c = \$1123  | \$1124 ;
+  assign \$1125  = sel_cs0_14_0_0c ^ sel_cs0_14_0_1c;
+  assign sel_cs1_14_1_0s = \$1125  ^ sel_cs0_14_0_2c;
+  assign \$1126  = sel_cs0_14_0_0c & sel_cs0_14_0_1c;
+  assign \$1127  = sel_cs0_14_0_0c & sel_cs0_14_0_2c;
+  assign \$1128  = \$1126  | \$1127 ;
+  assign \$1129  = sel_cs0_14_0_1c & sel_cs0_14_0_2c;
+  assign sel_cs1_14_1_0c = \$1128  | \$1129 ;
+  assign \$1130  = sel_cs0_15_0_0s ^ sel_cs0_15_0_1s;
+  assign sel_cs1_15_0_0s = \$1130  ^ sel_cs0_15_0_2s;
+  assign \$1131  = sel_cs0_15_0_0s & sel_cs0_15_0_1s;
+  assign \$1132  = sel_cs0_15_0_0s & sel_cs0_15_0_2s;
+  assign \$1133  = \$1131  | \$1132 ;
+  assign \$1134  = sel_cs0_15_0_1s & sel_cs0_15_0_2s;
+  assign sel_cs1_15_0_0c = \$1133  | \$1134 ;
+  assign \$1135  = sel_cs0_15_0_0c ^ sel_cs0_15_0_1c;
+  assign sel_cs1_15_1_0s = \$1135  ^ sel_cs0_15_0_2c;
+  assign \$1136  = sel_cs0_15_0_0c & sel_cs0_15_0_1c;
+  assign \$1137  = sel_cs0_15_0_0c & sel_cs0_15_0_2c;
+  assign \$1138  = \$1136  | \$1137 ;
+  assign \$1139  = sel_cs0_15_0_1c & sel_cs0_15_0_2c;
+  assign sel_cs1_15_1_0c = \$1138  | \$1139 ;
+  assign \$1140  = sel_cs1_0_0_0s ^ sel_cs0_0_0_3s;
+  assign sel_cs2_0_0_0s = \$1140  ^ sel_cs0_0_0_4s;
+  assign \$1141  = sel_cs1_0_0_0s & sel_cs0_0_0_3s;
+  assign \$1142  = sel_cs1_0_0_0s & sel_cs0_0_0_4s;
+  assign \$1143  = \$1141  | \$1142 ;
+  assign \$1144  = sel_cs0_0_0_3s & sel_cs0_0_0_4s;
+  assign sel_cs2_0_0_0c = \$1143  | \$1144 ;
+  assign \$1145  = sel_cs1_0_0_0c ^ sel_cs1_0_1_0s;
+  assign sel_cs2_0_1_0s = \$1145  ^ sel_cs0_0_0_3c;
+  assign \$1146  = sel_cs1_0_0_0c & sel_cs1_0_1_0s;
+  assign \$1147  = sel_cs1_0_0_0c & sel_cs0_0_0_3c;
+  assign \$1148  = \$1146  | \$1147 ;
+  assign \$1149  = sel_cs1_0_1_0s & sel_cs0_0_0_3c;
+  assign sel_cs2_0_1_0c = \$1148  | \$1149 ;
+  assign \$1150  = sel_cs1_1_0_0s ^ sel_cs0_1_0_3s;
+  assign sel_cs2_1_0_0s = \$1150  ^ sel_cs0_1_0_4s;
+  assign \$1151  = sel_cs1_1_0_0s & sel_cs0_1_0_3s;
+  assign \$1152  = sel_cs1_1_0_0s & sel_cs0_1_0_4s;
+  assign \$1153  = \$1151  | \$1152 ;
+  assign \$1154  = sel_cs0_1_0_3s & sel_cs0_1_0_4s;
+  assign sel_cs2_1_0_0c = \$1153  | \$1154 ;
+  assign \$1155  = sel_cs1_1_0_0c ^ sel_cs1_1_1_0s;
+  assign sel_cs2_1_1_0s = \$1155  ^ sel_cs0_1_0_3c;
+  assign \$1156  = sel_cs1_1_0_0c & sel_cs1_1_1_0s;
+  assign \$1157  = sel_cs1_1_0_0c & sel_cs0_1_0_3c;
+  assign \$1158  = \$1156  | \$1157 ;
+  assign \$1159  = sel_cs1_1_1_0s & sel_cs0_1_0_3c;
+  assign sel_cs2_1_1_0c = \$1158  | \$1159 ;
+  assign \$1160  = sel_cs1_2_0_0s ^ sel_cs0_2_0_3s;
+  assign sel_cs2_2_0_0s = \$1160  ^ sel_cs0_2_0_4s;
+  assign \$1161  = sel_cs1_2_0_0s & sel_cs0_2_0_3s;
+  assign \$1162  = sel_cs1_2_0_0s & sel_cs0_2_0_4s;
+  assign \$1163  = \$1161  | \$1162 ;
+  assign \$1164  = sel_cs0_2_0_3s & sel_cs0_2_0_4s;
+  assign sel_cs2_2_0_0c = \$1163  | \$1164 ;
+  assign \$1165  = sel_cs1_2_0_0c ^ sel_cs1_2_1_0s;
+  assign sel_cs2_2_1_0s = \$1165  ^ sel_cs0_2_0_3c;
+  assign \$1166  = sel_cs1_2_0_0c & sel_cs1_2_1_0s;
+  assign \$1167  = sel_cs1_2_0_0c & sel_cs0_2_0_3c;
+  assign \$1168  = \$1166  | \$1167 ;
+  assign \$1169  = sel_cs1_2_1_0s & sel_cs0_2_0_3c;
+  assign sel_cs2_2_1_0c = \$1168  | \$1169 ;
+  assign \$1170  = sel_cs1_3_0_0s ^ sel_cs0_3_0_3s;
+  assign sel_cs2_3_0_0s = \$1170  ^ sel_cs0_3_0_4s;
+  assign \$1171  = sel_cs1_3_0_0s & sel_cs0_3_0_3s;
+  assign \$1172  = sel_cs1_3_0_0s & sel_cs0_3_0_4s;
+  assign \$1173  = \$1171  | \$1172 ;
+  assign \$1174  = sel_cs0_3_0_3s & sel_cs0_3_0_4s;
+  assign sel_cs2_3_0_0c = \$1173  | \$1174 ;
+  assign \$1175  = sel_cs1_3_0_0c ^ sel_cs1_3_1_0s;
+  assign sel_cs2_3_1_0s = \$1175  ^ sel_cs0_3_0_3c;
+  assign \$1176  = sel_cs1_3_0_0c & sel_cs1_3_1_0s;
+  assign \$1177  = sel_cs1_3_0_0c & sel_cs0_3_0_3c;
+  assign \$1178  = \$1176  | \$1177 ;
+  assign \$1179  = sel_cs1_3_1_0s & sel_cs0_3_0_3c;
+  assign sel_cs2_3_1_0c = \$1178  | \$1179 ;
+  assign \$1180  = sel_cs1_4_0_0s ^ sel_cs0_4_0_3s;
+  assign sel_cs2_4_0_0s = \$1180  ^ sel_cs0_4_0_4s;
+  assign \$1181  = sel_cs1_4_0_0s & sel_cs0_4_0_3s;
+  assign \$1182  = sel_cs1_4_0_0s & sel_cs0_4_0_4s;
+  assign \$1183  = \$1181  | \$1182 ;
+  assign \$1184  = sel_cs0_4_0_3s & sel_cs0_4_0_4s;
+  assign sel_cs2_4_0_0c = \$1183  | \$1184 ;
+  assign \$1185  = sel_cs1_4_0_0c ^ sel_cs1_4_1_0s;
+  assign sel_cs2_4_1_0s = \$1185  ^ sel_cs0_4_0_3c;
+  assign \$1186  = sel_cs1_4_0_0c & sel_cs1_4_1_0s;
+  assign \$1187  = sel_cs1_4_0_0c & sel_cs0_4_0_3c;
+  assign \$1188  = \$1186  | \$1187 ;
+  assign \$1189  = sel_cs1_4_1_0s & sel_cs0_4_0_3c;
+  assign sel_cs2_4_1_0c = \$1188  | \$1189 ;
+  assign \$1190  = sel_cs1_5_0_0s ^ sel_cs0_5_0_3s;
+  assign sel_cs2_5_0_0s = \$1190  ^ sel_cs0_5_0_4s;
+  assign \$1191  = sel_cs1_5_0_0s & sel_cs0_5_0_3s;
+  assign \$1192  = sel_cs1_5_0_0s & sel_cs0_5_0_4s;
+  assign \$1193  = \$1191  | \$1192 ;
+  assign \$1194  = sel_cs0_5_0_3s & sel_cs0_5_0_4s;
+  assign sel_cs2_5_0_0c = \$1193  | \$1194 ;
+  assign \$1195  = sel_cs1_5_0_0c ^ sel_cs1_5_1_0s;
+  assign sel_cs2_5_1_0s = \$1195  ^ sel_cs0_5_0_3c;
+  assign \$1196  = sel_cs1_5_0_0c & sel_cs1_5_1_0s;
+  assign \$1197  = sel_cs1_5_0_0c & sel_cs0_5_0_3c;
+  assign \$1198  = \$1196  | \$1197 ;
+  assign \$1199  = sel_cs1_5_1_0s & sel_cs0_5_0_3c;
+  assign sel_cs2_5_1_0c = \$1198  | \$1199 ;
+  assign \$1200  = sel_cs1_6_0_0s ^ sel_cs0_6_0_3s;
+  assign sel_cs2_6_0_0s = \$1200  ^ sel_cs0_6_0_4s;
+  assign \$1201  = sel_cs1_6_0_0s & sel_cs0_6_0_3s;
+  assign \$1202  = sel_cs1_6_0_0s & sel_cs0_6_0_4s;
+  assign \$1203  = \$1201  | \$1202 ;
+  assign \$1204  = sel_cs0_6_0_3s & sel_cs0_6_0_4s;
+  assign sel_cs2_6_0_0c = \$1203  | \$1204 ;
+  assign \$1205  = sel_cs1_6_0_0c ^ sel_cs1_6_1_0s;
+  assign sel_cs2_6_1_0s = \$1205  ^ sel_cs0_6_0_3c;
+  assign \$1206  = sel_cs1_6_0_0c & sel_cs1_6_1_0s;
+  assign \$1207  = sel_cs1_6_0_0c & sel_cs0_6_0_3c;
+  assign \$1208  = \$1206  | \$1207 ;
+  assign \$1209  = sel_cs1_6_1_0s & sel_cs0_6_0_3c;
+  assign sel_cs2_6_1_0c = \$1208  | \$1209 ;
+  assign \$1210  = sel_cs1_7_0_0s ^ sel_cs0_7_0_3s;
+  assign sel_cs2_7_0_0s = \$1210  ^ sel_cs0_7_0_4s;
+  assign \$1211  = sel_cs1_7_0_0s & sel_cs0_7_0_3s;
+  assign \$1212  = sel_cs1_7_0_0s & sel_cs0_7_0_4s;
+  assign \$1213  = \$1211  | \$1212 ;
+  assign \$1214  = sel_cs0_7_0_3s & sel_cs0_7_0_4s;
+  assign sel_cs2_7_0_0c = \$1213  | \$1214 ;
+  assign \$1215  = sel_cs1_7_0_0c ^ sel_cs1_7_1_0s;
+  assign sel_cs2_7_1_0s = \$1215  ^ sel_cs0_7_0_3c;
+  assign \$1216  = sel_cs1_7_0_0c & sel_cs1_7_1_0s;
+  assign \$1217  = sel_cs1_7_0_0c & sel_cs0_7_0_3c;
+  assign \$1218  = \$1216  | \$1217 ;
+  assign \$1219  = sel_cs1_7_1_0s & sel_cs0_7_0_3c;
+  assign sel_cs2_7_1_0c = \$1218  | \$1219 ;
+  assign \$1220  = sel_cs1_8_0_0s ^ sel_cs0_8_0_3s;
+  assign sel_cs2_8_0_0s = \$1220  ^ sel_cs0_8_0_4s;
+  assign \$1221  = sel_cs1_8_0_0s & sel_cs0_8_0_3s;
+  assign \$1222  = sel_cs1_8_0_0s & sel_cs0_8_0_4s;
+  assign \$1223  = \$1221  | \$1222 ;
+  assign \$1224  = sel_cs0_8_0_3s & sel_cs0_8_0_4s;
+  assign sel_cs2_8_0_0c = \$1223  | \$1224 ;
+  assign \$1225  = sel_cs1_8_0_0c ^ sel_cs1_8_1_0s;
+  assign sel_cs2_8_1_0s = \$1225  ^ sel_cs0_8_0_3c;
+  assign \$1226  = sel_cs1_8_0_0c & sel_cs1_8_1_0s;
+  assign \$1227  = sel_cs1_8_0_0c & sel_cs0_8_0_3c;
+  assign \$1228  = \$1226  | \$1227 ;
+  assign \$1229  = sel_cs1_8_1_0s & sel_cs0_8_0_3c;
+  assign sel_cs2_8_1_0c = \$1228  | \$1229 ;
+  assign \$1230  = sel_cs1_9_0_0s ^ sel_cs0_9_0_3s;
+  assign sel_cs2_9_0_0s = \$1230  ^ sel_cs0_9_0_4s;
+  assign \$1231  = sel_cs1_9_0_0s & sel_cs0_9_0_3s;
+  assign \$1232  = sel_cs1_9_0_0s & sel_cs0_9_0_4s;
+  assign \$1233  = \$1231  | \$1232 ;
+  assign \$1234  = sel_cs0_9_0_3s & sel_cs0_9_0_4s;
+  assign sel_cs2_9_0_0c = \$1233  | \$1234 ;
+  assign \$1235  = sel_cs1_9_0_0c ^ sel_cs1_9_1_0s;
+  assign sel_cs2_9_1_0s = \$1235  ^ sel_cs0_9_0_3c;
+  assign \$1236  = sel_cs1_9_0_0c & sel_cs1_9_1_0s;
+  assign \$1237  = sel_cs1_9_0_0c & sel_cs0_9_0_3c;
+  assign \$1238  = \$1236  | \$1237 ;
+  assign \$1239  = sel_cs1_9_1_0s & sel_cs0_9_0_3c;
+  assign sel_cs2_9_1_0c = \$1238  | \$1239 ;
+  assign \$1240  = sel_cs1_10_0_0s ^ sel_cs0_10_0_3s;
+  assign sel_cs2_10_0_0s = \$1240  ^ sel_cs0_10_0_4s;
+  assign \$1241  = sel_cs1_10_0_0s & sel_cs0_10_0_3s;
+  assign \$1242  = sel_cs1_10_0_0s & sel_cs0_10_0_4s;
+  assign \$1243  = \$1241  | \$1242 ;
+  assign \$1244  = sel_cs0_10_0_3s & sel_cs0_10_0_4s;
+  assign sel_cs2_10_0_0c = \$1243  | \$1244 ;
+  assign \$1245  = sel_cs1_10_0_0c ^ sel_cs1_10_1_0s;
+  assign sel_cs2_10_1_0s = \$1245  ^ sel_cs0_10_0_3c;
+  assign \$1246  = sel_cs1_10_0_0c & sel_cs1_10_1_0s;
+  assign \$1247  = sel_cs1_10_0_0c & sel_cs0_10_0_3c;
+  assign \$1248  = \$1246  | \$1247 ;
+  assign \$1249  = sel_cs1_10_1_0s & sel_cs0_10_0_3c;
+  assign sel_cs2_10_1_0c = \$1248  | \$1249 ;
+  assign \$1250  = sel_cs1_11_0_0s ^ sel_cs0_11_0_3s;
+  assign sel_cs2_11_0_0s = \$1250  ^ sel_cs0_11_0_4s;
+  assign \$1251  = sel_cs1_11_0_0s & sel_cs0_11_0_3s;
+  assign \$1252  = sel_cs1_11_0_0s & sel_cs0_11_0_4s;
+  assign \$1253  = \$1251  | \$1252 ;
+  assign \$1254  = sel_cs0_11_0_3s & sel_cs0_11_0_4s;
+  assign sel_cs2_11_0_0c = \$1253  | \$1254 ;
+  assign \$1255  = sel_cs1_11_0_0c ^ sel_cs1_11_1_0s;
+  assign sel_cs2_11_1_0s = \$1255  ^ sel_cs0_11_0_3c;
+  assign \$1256  = sel_cs1_11_0_0c & sel_cs1_11_1_0s;
+  assign \$1257  = sel_cs1_11_0_0c & sel_cs0_11_0_3c;
+  assign \$1258  = \$1256  | \$1257 ;
+  assign \$1259  = sel_cs1_11_1_0s & sel_cs0_11_0_3c;
+  assign sel_cs2_11_1_0c = \$1258  | \$1259 ;
+  assign \$1260  = sel_cs1_12_0_0s ^ sel_cs0_12_0_3s;
+  assign sel_cs2_12_0_0s = \$1260  ^ sel_cs0_12_0_4s;
+  assign \$1261  = sel_cs1_12_0_0s & sel_cs0_12_0_3s;
+  assign \$1262  = sel_cs1_12_0_0s & sel_cs0_12_0_4s;
+  assign \$1263  = \$1261  | \$1262 ;
+  assign \$1264  = sel_cs0_12_0_3s & sel_cs0_12_0_4s;
+  assign sel_cs2_12_0_0c = \$1263  | \$1264 ;
+  assign \$1265  = sel_cs1_12_0_0c ^ sel_cs1_12_1_0s;
+  assign sel_cs2_12_1_0s = \$1265  ^ sel_cs0_12_0_3c;
+  assign \$1266  = sel_cs1_12_0_0c & sel_cs1_12_1_0s;
+  assign \$1267  = sel_cs1_12_0_0c & sel_cs0_12_0_3c;
+  assign \$1268  = \$1266  | \$1267 ;
+  assign \$1269  = sel_cs1_12_1_0s & sel_cs0_12_0_3c;
+  assign sel_cs2_12_1_0c = \$1268  | \$1269 ;
+  assign \$1270  = sel_cs1_13_0_0s ^ sel_cs0_13_0_3s;
+  assign sel_cs2_13_0_0s = \$1270  ^ sel_cs0_13_0_4s;
+  assign \$1271  = sel_cs1_13_0_0s & sel_cs0_13_0_3s;
+  assign \$1272  = sel_cs1_13_0_0s & sel_cs0_13_0_4s;
+  assign \$1273  = \$1271  | \$1272 ;
+  assign \$1274  = sel_cs0_13_0_3s & sel_cs0_13_0_4s;
+  assign sel_cs2_13_0_0c = \$1273  | \$1274 ;
+  assign \$1275  = sel_cs1_13_0_0c ^ sel_cs1_13_1_0s;
+  assign sel_cs2_13_1_0s = \$1275  ^ sel_cs0_13_0_3c;
+  assign \$1276  = sel_cs1_13_0_0c & sel_cs1_13_1_0s;
+  assign \$1277  = sel_cs1_13_0_0c & sel_cs0_13_0_3c;
+  assign \$1278  = \$1276  | \$1277 ;
+  assign \$1279  = sel_cs1_13_1_0s & sel_cs0_13_0_3c;
+  assign sel_cs2_13_1_0c = \$1278  | \$1279 ;
+  assign \$1280  = sel_cs1_14_0_0s ^ sel_cs0_14_0_3s;
+  assign sel_cs2_14_0_0s = \$1280  ^ sel_cs0_14_0_4s;
+  assign \$1281  = sel_cs1_14_0_0s & sel_cs0_14_0_3s;
+  assign \$1282  = sel_cs1_14_0_0s & sel_cs0_14_0_4s;
+  assign \$1283  = \$1281  | \$1282 ;
+  assign \$1284  = sel_cs0_14_0_3s & sel_cs0_14_0_4s;
+  assign sel_cs2_14_0_0c = \$1283  | \$1284 ;
+  assign \$1285  = sel_cs1_14_0_0c ^ sel_cs1_14_1_0s;
+  assign sel_cs2_14_1_0s = \$1285  ^ sel_cs0_14_0_3c;
+  assign \$1286  = sel_cs1_14_0_0c & sel_cs1_14_1_0s;
+  assign \$1287  = sel_cs1_14_0_0c & sel_cs0_14_0_3c;
+  assign \$1288  = \$1286  | \$1287 ;
+  assign \$1289  = sel_cs1_14_1_0s & sel_cs0_14_0_3c;
+  assign sel_cs2_14_1_0c = \$1288  | \$1289 ;
+  assign \$1290  = sel_cs1_15_0_0s ^ sel_cs0_15_0_3s;
+  assign sel_cs2_15_0_0s = \$1290  ^ sel_cs0_15_0_4s;
+  assign \$1291  = sel_cs1_15_0_0s & sel_cs0_15_0_3s;
+  assign \$1292  = sel_cs1_15_0_0s & sel_cs0_15_0_4s;
+  assign \$1293  = \$1291  | \$1292 ;
+  assign \$1294  = sel_cs0_15_0_3s & sel_cs0_15_0_4s;
+  assign sel_cs2_15_0_0c = \$1293  | \$1294 ;
+  assign \$1295  = sel_cs1_15_0_0c ^ sel_cs1_15_1_0s;
+  assign sel_cs2_15_1_0s = \$1295  ^ sel_cs0_15_0_3c;
+  assign \$1296  = sel_cs1_15_0_0c & sel_cs1_15_1_0s;
+  assign \$1297  = sel_cs1_15_0_0c & sel_cs0_15_0_3c;
+  assign \$1298  = \$1296  | \$1297 ;
+  assign \$1299  = sel_cs1_15_1_0s & sel_cs0_15_0_3c;
+  assign sel_cs2_15_1_0c = \$1298  | \$1299 ;
+  assign \$1300  = ~ stall_adv2_valid;
+  assign stall_adv2 = \$1300  | o__ready;
+  assign \$1301  = sel_l5_s0 ^ \sel_l5_s0$371 ;
+  assign sel_cs3_0_1_0s = \$1301  ^ \sel_l5_s0$372 ;
+  assign \$1302  = sel_l5_s0 & \sel_l5_s0$371 ;
+  assign \$1303  = sel_l5_s0 & \sel_l5_s0$372 ;
+  assign \$1304  = \$1302  | \$1303 ;
+  assign \$1305  = \sel_l5_s0$371  & \sel_l5_s0$372 ;
+  assign sel_cs3_0_1_0c = \$1304  | \$1305 ;
+  assign \$1306  = \sel_l5_s0$375  ^ \sel_l5_s0$376 ;
+  assign sel_cs3_1_1_0s = \$1306  ^ \sel_l5_s0$377 ;
+  assign \$1307  = \sel_l5_s0$375  & \sel_l5_s0$376 ;
+  assign \$1308  = \sel_l5_s0$375  & \sel_l5_s0$377 ;
+  assign \$1309  = \$1307  | \$1308 ;
+  assign \$1310  = \sel_l5_s0$376  & \sel_l5_s0$377 ;
+  assign sel_cs3_1_1_0c = \$1309  | \$1310 ;
+  assign \$1311  = \sel_l5_s0$380  ^ \sel_l5_s0$381 ;
+  assign sel_cs3_2_1_0s = \$1311  ^ \sel_l5_s0$382 ;
+  assign \$1312  = \sel_l5_s0$380  & \sel_l5_s0$381 ;
+  assign \$1313  = \sel_l5_s0$380  & \sel_l5_s0$382 ;
+  assign \$1314  = \$1312  | \$1313 ;
+  assign \$1315  = \sel_l5_s0$381  & \sel_l5_s0$382 ;
+  assign sel_cs3_2_1_0c = \$1314  | \$1315 ;
+  assign \$1316  = \sel_l5_s0$385  ^ \sel_l5_s0$386 ;
+  assign sel_cs3_3_1_0s = \$1316  ^ \sel_l5_s0$387 ;
+  assign \$1317  = \sel_l5_s0$385  & \sel_l5_s0$386 ;
+  assign \$1318  = \sel_l5_s0$385  & \sel_l5_s0$387 ;
+  assign \$1319  = \$1317  | \$1318 ;
+  assign \$1320  = \sel_l5_s0$386  & \sel_l5_s0$387 ;
+  assign sel_cs3_3_1_0c = \$1319  | \$1320 ;
+  assign \$1321  = \sel_l5_s0$390  ^ \sel_l5_s0$391 ;
+  assign sel_cs3_4_1_0s = \$1321  ^ \sel_l5_s0$392 ;
+  assign \$1322  = \sel_l5_s0$390  & \sel_l5_s0$391 ;
+  assign \$1323  = \sel_l5_s0$390  & \sel_l5_s0$392 ;
+  assign \$1324  = \$1322  | \$1323 ;
+  assign \$1325  = \sel_l5_s0$391  & \sel_l5_s0$392 ;
+  assign sel_cs3_4_1_0c = \$1324  | \$1325 ;
+  assign \$1326  = \sel_l5_s0$395  ^ \sel_l5_s0$396 ;
+  assign sel_cs3_5_1_0s = \$1326  ^ \sel_l5_s0$397 ;
+  assign \$1327  = \sel_l5_s0$395  & \sel_l5_s0$396 ;
+  assign \$1328  = \sel_l5_s0$395  & \sel_l5_s0$397 ;
+  assign \$1329  = \$1327  | \$1328 ;
+  assign \$1330  = \sel_l5_s0$396  & \sel_l5_s0$397 ;
+  assign sel_cs3_5_1_0c = \$1329  | \$1330 ;
+  assign \$1331  = \sel_l5_s0$400  ^ \sel_l5_s0$401 ;
+  assign sel_cs3_6_1_0s = \$1331  ^ \sel_l5_s0$402 ;
+  assign \$1332  = \sel_l5_s0$400  & \sel_l5_s0$401 ;
+  assign \$1333  = \sel_l5_s0$400  & \sel_l5_s0$402 ;
+  assign \$1334  = \$1332  | \$1333 ;
+  assign \$1335  = \sel_l5_s0$401  & \sel_l5_s0$402 ;
+  assign sel_cs3_6_1_0c = \$1334  | \$1335 ;
+  assign \$1336  = \sel_l5_s0$405  ^ \sel_l5_s0$406 ;
+  assign sel_cs3_7_1_0s = \$1336  ^ \sel_l5_s0$407 ;
+  assign \$1337  = \sel_l5_s0$405  & \sel_l5_s0$406 ;
+  assign \$1338  = \sel_l5_s0$405  & \sel_l5_s0$407 ;
+  assign \$1339  = \$1337  | \$1338 ;
+  assign \$1340  = \sel_l5_s0$406  & \sel_l5_s0$407 ;
+  assign sel_cs3_7_1_0c = \$1339  | \$1340 ;
+  assign \$1341  = \sel_l5_s0$410  ^ \sel_l5_s0$411 ;
+  assign sel_cs3_8_1_0s = \$1341  ^ \sel_l5_s0$412 ;
+  assign \$1342  = \sel_l5_s0$410  & \sel_l5_s0$411 ;
+  assign \$1343  = \sel_l5_s0$410  & \sel_l5_s0$412 ;
+  assign \$1344  = \$1342  | \$1343 ;
+  assign \$1345  = \sel_l5_s0$411  & \sel_l5_s0$412 ;
+  assign sel_cs3_8_1_0c = \$1344  | \$1345 ;
+  assign \$1346  = \sel_l5_s0$415  ^ \sel_l5_s0$416 ;
+  assign sel_cs3_9_1_0s = \$1346  ^ \sel_l5_s0$417 ;
+  assign \$1347  = \sel_l5_s0$415  & \sel_l5_s0$416 ;
+  assign \$1348  = \sel_l5_s0$415  & \sel_l5_s0$417 ;
+  assign \$1349  = \$1347  | \$1348 ;
+  assign \$1350  = \sel_l5_s0$416  & \sel_l5_s0$417 ;
+  assign sel_cs3_9_1_0c = \$1349  | \$1350 ;
+  assign \$1351  = \sel_l5_s0$420  ^ \sel_l5_s0$421 ;
+  assign sel_cs3_10_1_0s = \$1351  ^ \sel_l5_s0$422 ;
+  assign \$1352  = \sel_l5_s0$420  & \sel_l5_s0$421 ;
+  assign \$1353  = \sel_l5_s0$420  & \sel_l5_s0$422 ;
+  assign \$1354  = \$1352  | \$1353 ;
+  assign \$1355  = \sel_l5_s0$421  & \sel_l5_s0$422 ;
+  assign sel_cs3_10_1_0c = \$1354  | \$1355 ;
+  assign \$1356  = \sel_l5_s0$425  ^ \sel_l5_s0$426 ;
+  assign sel_cs3_11_1_0s = \$1356  ^ \sel_l5_s0$427 ;
+  assign \$1357  = \sel_l5_s0$425  & \sel_l5_s0$426 ;
+  assign \$1358  = \sel_l5_s0$425  & \sel_l5_s0$427 ;
+  assign \$1359  = \$1357  | \$1358 ;
+  assign \$1360  = \sel_l5_s0$426  & \sel_l5_s0$427 ;
+  assign sel_cs3_11_1_0c = \$1359  | \$1360 ;
+  assign \$1361  = \sel_l5_s0$430  ^ \sel_l5_s0$431 ;
+  assign sel_cs3_12_1_0s = \$1361  ^ \sel_l5_s0$432 ;
+  assign \$1362  = \sel_l5_s0$430  & \sel_l5_s0$431 ;
+  assign \$1363  = \sel_l5_s0$430  & \sel_l5_s0$432 ;
+  assign \$1364  = \$1362  | \$1363 ;
+  assign \$1365  = \sel_l5_s0$431  & \sel_l5_s0$432 ;
+  assign sel_cs3_12_1_0c = \$1364  | \$1365 ;
+  assign \$1366  = \sel_l5_s0$435  ^ \sel_l5_s0$436 ;
+  assign sel_cs3_13_1_0s = \$1366  ^ \sel_l5_s0$437 ;
+  assign \$1367  = \sel_l5_s0$435  & \sel_l5_s0$436 ;
+  assign \$1368  = \sel_l5_s0$435  & \sel_l5_s0$437 ;
+  assign \$1369  = \$1367  | \$1368 ;
+  assign \$1370  = \sel_l5_s0$436  & \sel_l5_s0$437 ;
+  assign sel_cs3_13_1_0c = \$1369  | \$1370 ;
+  assign \$1371  = \sel_l5_s0$440  ^ \sel_l5_s0$441 ;
+  assign sel_cs3_14_1_0s = \$1371  ^ \sel_l5_s0$442 ;
+  assign \$1372  = \sel_l5_s0$440  & \sel_l5_s0$441 ;
+  assign \$1373  = \sel_l5_s0$440  & \sel_l5_s0$442 ;
+  assign \$1374  = \$1372  | \$1373 ;
+  assign \$1375  = \sel_l5_s0$441  & \sel_l5_s0$442 ;
+  assign sel_cs3_14_1_0c = \$1374  | \$1375 ;
+  assign \$1376  = \sel_l5_s0$445  ^ \sel_l5_s0$446 ;
+  assign sel_cs3_15_1_0s = \$1376  ^ \sel_l5_s0$447 ;
+  assign \$1377  = \sel_l5_s0$445  & \sel_l5_s0$446 ;
+  assign \$1378  = \sel_l5_s0$445  & \sel_l5_s0$447 ;
+  assign \$1379  = \$1377  | \$1378 ;
+  assign \$1380  = \sel_l5_s0$446  & \sel_l5_s0$447 ;
+  assign sel_cs3_15_1_0c = \$1379  | \$1380 ;
+  assign \$1381  = sel_cs3_0_1_0c ^ \sel_l5_s0$450 ;
+  assign sel_cs4_0_2_0s = \$1381  ^ \sel_l5_s0$451 ;
+  assign \$1382  = sel_cs3_0_1_0c & \sel_l5_s0$450 ;
+  assign \$1383  = sel_cs3_0_1_0c & \sel_l5_s0$451 ;
+  assign \$1384  = \$1382  | \$1383 ;
+  assign \$1385  = \sel_l5_s0$450  & \sel_l5_s0$451 ;
+  assign sel_cs4_0_2_0c = \$1384  | \$1385 ;
+  assign \$1386  = sel_cs3_1_1_0c ^ \sel_l5_s0$454 ;
+  assign sel_cs4_1_2_0s = \$1386  ^ \sel_l5_s0$455 ;
+  assign \$1387  = sel_cs3_1_1_0c & \sel_l5_s0$454 ;
+  assign \$1388  = sel_cs3_1_1_0c & \sel_l5_s0$455 ;
+  assign \$1389  = \$1387  | \$1388 ;
+  assign \$1390  = \sel_l5_s0$454  & \sel_l5_s0$455 ;
+  assign sel_cs4_1_2_0c = \$1389  | \$1390 ;
+  assign \$1391  = sel_cs3_2_1_0c ^ \sel_l5_s0$458 ;
+  assign sel_cs4_2_2_0s = \$1391  ^ \sel_l5_s0$459 ;
+  assign \$1392  = sel_cs3_2_1_0c & \sel_l5_s0$458 ;
+  assign \$1393  = sel_cs3_2_1_0c & \sel_l5_s0$459 ;
+  assign \$1394  = \$1392  | \$1393 ;
+  assign \$1395  = \sel_l5_s0$458  & \sel_l5_s0$459 ;
+  assign sel_cs4_2_2_0c = \$1394  | \$1395 ;
+  assign \$1396  = sel_cs3_3_1_0c ^ \sel_l5_s0$462 ;
+  assign sel_cs4_3_2_0s = \$1396  ^ \sel_l5_s0$463 ;
+  assign \$1397  = sel_cs3_3_1_0c & \sel_l5_s0$462 ;
+  assign \$1398  = sel_cs3_3_1_0c & \sel_l5_s0$463 ;
+  assign \$1399  = \$1397  | \$1398 ;
+  assign \$1400  = \sel_l5_s0$462  & \sel_l5_s0$463 ;
+  assign sel_cs4_3_2_0c = \$1399  | \$1400 ;
+  assign \$1401  = sel_cs3_4_1_0c ^ \sel_l5_s0$466 ;
+  assign sel_cs4_4_2_0s = \$1401  ^ \sel_l5_s0$467 ;
+  assign \$1402  = sel_cs3_4_1_0c & \sel_l5_s0$466 ;
+  assign \$1403  = sel_cs3_4_1_0c & \sel_l5_s0$467 ;
+  assign \$1404  = \$1402  | \$1403 ;
+  assign \$1405  = \sel_l5_s0$466  & \sel_l5_s0$467 ;
+  assign sel_cs4_4_2_0c = \$1404  | \$1405 ;
+  assign \$1406  = sel_cs3_5_1_0c ^ \sel_l5_s0$470 ;
+  assign sel_cs4_5_2_0s = \$1406  ^ \sel_l5_s0$471 ;
+  assign \$1407  = sel_cs3_5_1_0c & \sel_l5_s0$470 ;
+  assign \$1408  = sel_cs3_5_1_0c & \sel_l5_s0$471 ;
+  assign \$1409  = \$1407  | \$1408 ;
+  assign \$1410  = \sel_l5_s0$470  & \sel_l5_s0$471 ;
+  assign sel_cs4_5_2_0c = \$1409  | \$1410 ;
+  assign \$1411  = sel_cs3_6_1_0c ^ \sel_l5_s0$474 ;
+  assign sel_cs4_6_2_0s = \$1411  ^ \sel_l5_s0$475 ;
+  assign \$1412  = sel_cs3_6_1_0c & \sel_l5_s0$474 ;
+  assign \$1413  = sel_cs3_6_1_0c & \sel_l5_s0$475 ;
+  assign \$1414  = \$1412  | \$1413 ;
+  assign \$1415  = \sel_l5_s0$474  & \sel_l5_s0$475 ;
+  assign sel_cs4_6_2_0c = \$1414  | \$1415 ;
+  assign \$1416  = sel_cs3_7_1_0c ^ \sel_l5_s0$478 ;
+  assign sel_cs4_7_2_0s = \$1416  ^ \sel_l5_s0$479 ;
+  assign \$1417  = sel_cs3_7_1_0c & \sel_l5_s0$478 ;
+  assign \$1418  = sel_cs3_7_1_0c & \sel_l5_s0$479 ;
+  assign \$1419  = \$1417  | \$1418 ;
+  assign \$1420  = \sel_l5_s0$478  & \sel_l5_s0$479 ;
+  assign sel_cs4_7_2_0c = \$1419  | \$1420 ;
+  assign \$1421  = sel_cs3_8_1_0c ^ \sel_l5_s0$482 ;
+  assign sel_cs4_8_2_0s = \$1421  ^ \sel_l5_s0$483 ;
+  assign \$1422  = sel_cs3_8_1_0c & \sel_l5_s0$482 ;
+  assign \$1423  = sel_cs3_8_1_0c & \sel_l5_s0$483 ;
+  assign \$1424  = \$1422  | \$1423 ;
+  assign \$1425  = \sel_l5_s0$482  & \sel_l5_s0$483 ;
+  assign sel_cs4_8_2_0c = \$1424  | \$1425 ;
+  assign \$1426  = sel_cs3_9_1_0c ^ \sel_l5_s0$486 ;
+  assign sel_cs4_9_2_0s = \$1426  ^ \sel_l5_s0$487 ;
+  assign \$1427  = sel_cs3_9_1_0c & \sel_l5_s0$486 ;
+  assign \$1428  = sel_cs3_9_1_0c & \sel_l5_s0$487 ;
+  assign \$1429  = \$1427  | \$1428 ;
+  assign \$1430  = \sel_l5_s0$486  & \sel_l5_s0$487 ;
+  assign sel_cs4_9_2_0c = \$1429  | \$1430 ;
+  assign \$1431  = sel_cs3_10_1_0c ^ \sel_l5_s0$490 ;
+  assign sel_cs4_10_2_0s = \$1431  ^ \sel_l5_s0$491 ;
+  assign \$1432  = sel_cs3_10_1_0c & \sel_l5_s0$490 ;
+  assign \$1433  = sel_cs3_10_1_0c & \sel_l5_s0$491 ;
+  assign \$1434  = \$1432  | \$1433 ;
+  assign \$1435  = \sel_l5_s0$490  & \sel_l5_s0$491 ;
+  assign sel_cs4_10_2_0c = \$1434  | \$1435 ;
+  assign \$1436  = sel_cs3_11_1_0c ^ \sel_l5_s0$494 ;
+  assign sel_cs4_11_2_0s = \$1436  ^ \sel_l5_s0$495 ;
+  assign \$1437  = sel_cs3_11_1_0c & \sel_l5_s0$494 ;
+  assign \$1438  = sel_cs3_11_1_0c & \sel_l5_s0$495 ;
+  assign \$1439  = \$1437  | \$1438 ;
+  assign \$1440  = \sel_l5_s0$494  & \sel_l5_s0$495 ;
+  assign sel_cs4_11_2_0c = \$1439  | \$1440 ;
+  assign \$1441  = sel_cs3_12_1_0c ^ \sel_l5_s0$498 ;
+  assign sel_cs4_12_2_0s = \$1441  ^ \sel_l5_s0$499 ;
+  assign \$1442  = sel_cs3_12_1_0c & \sel_l5_s0$498 ;
+  assign \$1443  = sel_cs3_12_1_0c & \sel_l5_s0$499 ;
+  assign \$1444  = \$1442  | \$1443 ;
+  assign \$1445  = \sel_l5_s0$498  & \sel_l5_s0$499 ;
+  assign sel_cs4_12_2_0c = \$1444  | \$1445 ;
+  assign \$1446  = sel_cs3_13_1_0c ^ \sel_l5_s0$502 ;
+  assign sel_cs4_13_2_0s = \$1446  ^ \sel_l5_s0$503 ;
+  assign \$1447  = sel_cs3_13_1_0c & \sel_l5_s0$502 ;
+  assign \$1448  = sel_cs3_13_1_0c & \sel_l5_s0$503 ;
+  assign \$1449  = \$1447  | \$1448 ;
+  assign \$1450  = \sel_l5_s0$502  & \sel_l5_s0$503 ;
+  assign sel_cs4_13_2_0c = \$1449  | \$1450 ;
+  assign \$1451  = sel_cs3_14_1_0c ^ \sel_l5_s0$506 ;
+  assign sel_cs4_14_2_0s = \$1451  ^ \sel_l5_s0$507 ;
+  assign \$1452  = sel_cs3_14_1_0c & \sel_l5_s0$506 ;
+  assign \$1453  = sel_cs3_14_1_0c & \sel_l5_s0$507 ;
+  assign \$1454  = \$1452  | \$1453 ;
+  assign \$1455  = \sel_l5_s0$506  & \sel_l5_s0$507 ;
+  assign sel_cs4_14_2_0c = \$1454  | \$1455 ;
+  assign \$1456  = sel_cs3_15_1_0c ^ \sel_l5_s0$510 ;
+  assign sel_cs4_15_2_0s = \$1456  ^ \sel_l5_s0$511 ;
+  assign \$1457  = sel_cs3_15_1_0c & \sel_l5_s0$510 ;
+  assign \$1458  = sel_cs3_15_1_0c & \sel_l5_s0$511 ;
+  assign \$1459  = \$1457  | \$1458 ;
+  assign \$1460  = \sel_l5_s0$510  & \sel_l5_s0$511 ;
+  assign sel_cs4_15_2_0c = \$1459  | \$1460 ;
+  assign \$1461  = 8'hff >> { sel_cs4_0_2_0c, sel_cs4_0_2_0s, sel_cs3_0_1_0s, \sel_l5_s0$514  };
+  assign \$1462  = 8'hff >> { sel_cs4_1_2_0c, sel_cs4_1_2_0s, sel_cs3_1_1_0s, \sel_l5_s0$515  };
+  assign \$1463  = 8'hff >> { sel_cs4_2_2_0c, sel_cs4_2_2_0s, sel_cs3_2_1_0s, \sel_l5_s0$516  };
+  assign \$1464  = 8'hff >> { sel_cs4_3_2_0c, sel_cs4_3_2_0s, sel_cs3_3_1_0s, \sel_l5_s0$517  };
+  assign \$1465  = 8'hff >> { sel_cs4_4_2_0c, sel_cs4_4_2_0s, sel_cs3_4_1_0s, \sel_l5_s0$518  };
+  assign \$1466  = 8'hff >> { sel_cs4_5_2_0c, sel_cs4_5_2_0s, sel_cs3_5_1_0s, \sel_l5_s0$519  };
+  assign \$1467  = 8'hff >> { sel_cs4_6_2_0c, sel_cs4_6_2_0s, sel_cs3_6_1_0s, \sel_l5_s0$520  };
+  assign \$1468  = 8'hff >> { sel_cs4_7_2_0c, sel_cs4_7_2_0s, sel_cs3_7_1_0s, \sel_l5_s0$521  };
+  assign \$1469  = 8'hff >> { sel_cs4_8_2_0c, sel_cs4_8_2_0s, sel_cs3_8_1_0s, \sel_l5_s0$522  };
+  assign \$1470  = 8'hff >> { sel_cs4_9_2_0c, sel_cs4_9_2_0s, sel_cs3_9_1_0s, \sel_l5_s0$523  };
+  assign \$1471  = 8'hff >> { sel_cs4_10_2_0c, sel_cs4_10_2_0s, sel_cs3_10_1_0s, \sel_l5_s0$524  };
+  assign \$1472  = 8'hff >> { sel_cs4_11_2_0c, sel_cs4_11_2_0s, sel_cs3_11_1_0s, \sel_l5_s0$525  };
+  assign \$1473  = 8'hff >> { sel_cs4_12_2_0c, sel_cs4_12_2_0s, sel_cs3_12_1_0s, \sel_l5_s0$526  };
+  assign \$1474  = 8'hff >> { sel_cs4_13_2_0c, sel_cs4_13_2_0s, sel_cs3_13_1_0s, \sel_l5_s0$527  };
+  assign \$1475  = 8'hff >> { sel_cs4_14_2_0c, sel_cs4_14_2_0s, sel_cs3_14_1_0s, \sel_l5_s0$528  };
+  assign \$1476  = 8'hff >> { sel_cs4_15_2_0c, sel_cs4_15_2_0s, sel_cs3_15_1_0s, \sel_l5_s0$529  };
+  assign sel_p0_1_0_s = \$1462  ^ \$1461 ;
+  assign sel_p0_1_0_c = \$1462  & \$1461 ;
+  assign sel_p0_3_0_s = \$1464  ^ \$1463 ;
+  assign sel_p0_3_0_c = \$1464  & \$1463 ;
+  assign sel_p0_5_0_s = \$1466  ^ \$1465 ;
+  assign sel_p0_5_0_c = \$1466  & \$1465 ;
+  assign sel_p0_7_0_s = \$1468  ^ \$1467 ;
+  assign sel_p0_7_0_c = \$1468  & \$1467 ;
+  assign sel_p0_9_0_s = \$1470  ^ \$1469 ;
+  assign sel_p0_9_0_c = \$1470  & \$1469 ;
+  assign sel_p0_11_0_s = \$1472  ^ \$1471 ;
+  assign sel_p0_11_0_c = \$1472  & \$1471 ;
+  assign sel_p0_13_0_s = \$1474  ^ \$1473 ;
+  assign sel_p0_13_0_c = \$1474  & \$1473 ;
+  assign sel_p1_2_0_s = \$1463  ^ sel_p0_1_0_s;
+  assign sel_p1_2_0_c = \$1463  & sel_p0_1_0_s;
   assign sel_p1_2_1_s = sel_p0_1_0_c ^ sel_p1_2_0_c;
   assign sel_p1_2_1_c = sel_p0_1_0_c & sel_p1_2_0_c;
   assign sel_p1_3_0_s = sel_p0_3_0_s ^ sel_p0_1_0_s;
   assign sel_p1_3_0_c = sel_p0_3_0_s & sel_p0_1_0_s;
-  assign \$1474  = sel_p0_3_0_c ^ sel_p0_1_0_c;
-  assign sel_p1_3_1_s = \$1474  ^ sel_p1_3_0_c;
-  assign \$1475  = sel_p0_3_0_c & sel_p0_1_0_c;
-  assign \$1476  = sel_p0_3_0_c & sel_p1_3_0_c;
-  assign \$1477  = \$1475  | \$1476 ;
-  assign \$1478  = sel_p0_1_0_c & sel_p1_3_0_c;
-  assign sel_p1_3_1_c = \$1477  | \$1478 ;
-  assign sel_p1_6_0_s = \$1464  ^ sel_p0_5_0_s;
-  assign sel_p1_6_0_c = \$1464  & sel_p0_5_0_s;
+  assign \$1477  = sel_p0_3_0_c ^ sel_p0_1_0_c;
+  assign sel_p1_3_1_s = \$1477  ^ sel_p1_3_0_c;
+  assign \$1478  = sel_p0_3_0_c & sel_p0_1_0_c;
+  assign \$1479  = sel_p0_3_0_c & sel_p1_3_0_c;
+  assign \$1480  = \$1478  | \$1479 ;
+  assign \$1481  = sel_p0_1_0_c & sel_p1_3_0_c;
+  assign sel_p1_3_1_c = \$1480  | \$1481 ;
+  assign sel_p1_6_0_s = \$1467  ^ sel_p0_5_0_s;
+  assign sel_p1_6_0_c = \$1467  & sel_p0_5_0_s;
   assign sel_p1_6_1_s = sel_p0_5_0_c ^ sel_p1_6_0_c;
   assign sel_p1_6_1_c = sel_p0_5_0_c & sel_p1_6_0_c;
   assign sel_p1_7_0_s = sel_p0_7_0_s ^ sel_p0_5_0_s;
   assign sel_p1_7_0_c = sel_p0_7_0_s & sel_p0_5_0_s;
-  assign \$1479  = sel_p0_7_0_c ^ sel_p0_5_0_c;
-  assign sel_p1_7_1_s = \$1479  ^ sel_p1_7_0_c;
-  assign \$1480  = sel_p0_7_0_c & sel_p0_5_0_c;
-  assign \$1481  = sel_p0_7_0_c & sel_p1_7_0_c;
-  assign \$1482  = \$1480  | \$1481 ;
-  assign \$1483  = sel_p0_5_0_c & sel_p1_7_0_c;
-  assign sel_p1_7_1_c = \$1482  | \$1483 ;
-  assign sel_p1_10_0_s = \$1468  ^ sel_p0_9_0_s;
-  assign sel_p1_10_0_c = \$1468  & sel_p0_9_0_s;
+  assign \$1482  = sel_p0_7_0_c ^ sel_p0_5_0_c;
+  assign sel_p1_7_1_s = \$1482  ^ sel_p1_7_0_c;
+  assign \$1483  = sel_p0_7_0_c & sel_p0_5_0_c;
+  assign \$1484  = sel_p0_7_0_c & sel_p1_7_0_c;
+  assign \$1485  = \$1483  | \$1484 ;
+  assign \$1486  = sel_p0_5_0_c & sel_p1_7_0_c;
+  assign sel_p1_7_1_c = \$1485  | \$1486 ;
+  assign sel_p1_10_0_s = \$1471  ^ sel_p0_9_0_s;
+  assign sel_p1_10_0_c = \$1471  & sel_p0_9_0_s;
   assign sel_p1_10_1_s = sel_p0_9_0_c ^ sel_p1_10_0_c;
   assign sel_p1_10_1_c = sel_p0_9_0_c & sel_p1_10_0_c;
   assign sel_p1_11_0_s = sel_p0_11_0_s ^ sel_p0_9_0_s;
   assign sel_p1_11_0_c = sel_p0_11_0_s & sel_p0_9_0_s;
-  assign \$1489  = sel_p0_11_0_c ^ sel_p0_9_0_c;
-  assign sel_p1_11_1_s = \$1489  ^ sel_p1_11_0_c;
-  assign \$1490  = sel_p0_11_0_c & sel_p0_9_0_c;
-  assign \$1491  = sel_p0_11_0_c & sel_p1_11_0_c;
-  assign \$1492  = \$1490  | \$1491 ;
-  assign \$1493  = sel_p0_9_0_c & sel_p1_11_0_c;
-  assign sel_p1_11_1_c = \$1492  | \$1493 ;
-  assign sel_p1_14_0_s = \$1472  ^ sel_p0_13_0_s;
-  assign sel_p1_14_0_c = \$1472  & sel_p0_13_0_s;
+  assign \$1492  = sel_p0_11_0_c ^ sel_p0_9_0_c;
+  assign sel_p1_11_1_s = \$1492  ^ sel_p1_11_0_c;
+  assign \$1493  = sel_p0_11_0_c & sel_p0_9_0_c;
+  assign \$1494  = sel_p0_11_0_c & sel_p1_11_0_c;
+  assign \$1495  = \$1493  | \$1494 ;
+  assign \$1496  = sel_p0_9_0_c & sel_p1_11_0_c;
+  assign sel_p1_11_1_c = \$1495  | \$1496 ;
+  assign sel_p1_14_0_s = \$1475  ^ sel_p0_13_0_s;
+  assign sel_p1_14_0_c = \$1475  & sel_p0_13_0_s;
   assign sel_p1_14_1_s = sel_p0_13_0_c ^ sel_p1_14_0_c;
   assign sel_p1_14_1_c = sel_p0_13_0_c & sel_p1_14_0_c;
-  assign sel_p2_4_0_s = \$1462  ^ sel_p1_3_0_s;
-  assign sel_p2_4_0_c = \$1462  & sel_p1_3_0_s;
-  assign sel_p2_4_1_s = sel_p1_3_1_s ^ sel_p2_4_0_c;
-  assign sel_p2_4_1_c = sel_p1_3_1_s & sel_p2_4_0_c;
-  assign sel_p2_4_2_s = sel_p1_3_2_s ^ sel_p2_4_1_c;
-  assign sel_p2_4_2_c = sel_p1_3_2_s & sel_p2_4_1_c;
-  assign sel_p2_5_0_s = sel_p0_5_0_s ^ sel_p1_3_0_s;
-  assign sel_p2_5_0_c = sel_p0_5_0_s & sel_p1_3_0_s;
-  assign \$1504  = sel_p0_5_0_c ^ sel_p1_3_1_s;
-  assign sel_p2_5_1_s = \$1504  ^ sel_p2_5_0_c;
-  assign \$1505  = sel_p0_5_0_c & sel_p1_3_1_s;
-  assign \$1506  = sel_p0_5_0_c & sel_p2_5_0_c;
-  assign \$1507  = \$1505  | \$1506 ;
-  assign \$1508  = sel_p1_3_1_s & sel_p2_5_0_c;
-  assign sel_p2_5_1_c = \$1507  | \$1508 ;
-  assign sel_p2_5_2_s = \$1509  ^ sel_p2_5_1_c;
-  assign \$1513  = sel_p1_3_2_s & sel_p2_5_1_c;
-  assign sel_p2_6_0_s = sel_p1_6_0_s ^ sel_p1_3_0_s;
-  assign sel_p2_6_0_c = sel_p1_6_0_s & sel_p1_3_0_s;
-  assign \$1514  = sel_p1_6_1_s ^ sel_p1_3_1_s;
-  assign sel_p2_6_1_s = \$1514  ^ sel_p2_6_0_c;
-  assign \$1515  = sel_p1_6_1_s & sel_p1_3_1_s;
-  assign \$1516  = sel_p1_6_1_s & sel_p2_6_0_c;
-  assign \$1517  = \$1515  | \$1516 ;
-  assign \$1518  = sel_p1_3_1_s & sel_p2_6_0_c;
-  assign sel_p2_6_1_c = \$1517  | \$1518 ;
-  assign \$1519  = sel_p1_6_2_s ^ sel_p1_3_2_s;
-  assign sel_p2_6_2_s = \$1519  ^ sel_p2_6_1_c;
-  assign \$1520  = sel_p1_6_2_s & sel_p1_3_2_s;
-  assign \$1521  = sel_p1_6_2_s & sel_p2_6_1_c;
-  assign \$1522  = \$1520  | \$1521 ;
-  assign \$1523  = sel_p1_3_2_s & sel_p2_6_1_c;
-  assign sel_p2_6_2_c = \$1522  | \$1523 ;
-  assign sel_p2_7_0_s = sel_p1_7_0_s ^ sel_p1_3_0_s;
-  assign sel_p2_7_0_c = sel_p1_7_0_s & sel_p1_3_0_s;
-  assign \$1524  = sel_p1_7_1_s ^ sel_p1_3_1_s;
-  assign sel_p2_7_1_s = \$1524  ^ sel_p2_7_0_c;
-  assign \$1525  = sel_p1_7_1_s & sel_p1_3_1_s;
-  assign \$1526  = sel_p1_7_1_s & sel_p2_7_0_c;
-  assign \$1527  = \$1525  | \$1526 ;
-  assign \$1528  = sel_p1_3_1_s & sel_p2_7_0_c;
-  assign sel_p2_7_1_c = \$1527  | \$1528 ;
-  assign \$1529  = sel_p1_7_2_s ^ sel_p1_3_2_s;
-  assign sel_p2_7_2_s = \$1529  ^ sel_p2_7_1_c;
-  assign \$1530  = sel_p1_7_2_s & sel_p1_3_2_s;
-  assign \$1531  = sel_p1_7_2_s & sel_p2_7_1_c;
-  assign \$1532  = \$1530  | \$1531 ;
-  assign \$1533  = sel_p1_3_2_s & sel_p2_7_1_c;
-  assign sel_p2_7_2_c = \$1532  | \$1533 ;
-  assign sel_p2_12_0_s = \$1470  ^ sel_p1_11_0_s;
-  assign sel_p2_12_0_c = \$1470  & sel_p1_11_0_s;
-  assign sel_p2_12_1_s = sel_p1_11_1_s ^ sel_p2_12_0_c;
-  assign sel_p2_12_1_c = sel_p1_11_1_s & sel_p2_12_0_c;
-  assign sel_p2_12_2_s = sel_p1_11_2_s ^ sel_p2_12_1_c;
-  assign sel_p2_12_2_c = sel_p1_11_2_s & sel_p2_12_1_c;
-  assign sel_p2_13_0_s = sel_p0_13_0_s ^ sel_p1_11_0_s;
-  assign sel_p2_13_0_c = sel_p0_13_0_s & sel_p1_11_0_s;
-  assign \$1534  = sel_p0_13_0_c ^ sel_p1_11_1_s;
-  assign sel_p2_13_1_s = \$1534  ^ sel_p2_13_0_c;
-  assign \$1535  = sel_p0_13_0_c & sel_p1_11_1_s;
-  assign \$1536  = sel_p0_13_0_c & sel_p2_13_0_c;
-  assign \$1537  = \$1535  | \$1536 ;
-  assign \$1538  = sel_p1_11_1_s & sel_p2_13_0_c;
-  assign sel_p2_13_1_c = \$1537  | \$1538 ;
-  assign sel_p2_13_2_s = \$1539  ^ sel_p2_13_1_c;
-  assign \$1543  = sel_p1_11_2_s & sel_p2_13_1_c;
-  assign sel_p2_14_0_s = sel_p1_14_0_s ^ sel_p1_11_0_s;
-  assign sel_p2_14_0_c = sel_p1_14_0_s & sel_p1_11_0_s;
-  assign \$1549  = sel_p1_14_1_s ^ sel_p1_11_1_s;
-  assign sel_p2_14_1_s = \$1549  ^ sel_p2_14_0_c;
-  assign \$1550  = sel_p1_14_1_s & sel_p1_11_1_s;
-  assign \$1551  = sel_p1_14_1_s & sel_p2_14_0_c;
-  assign \$1552  = \$1550  | \$1551 ;
-  assign \$1553  = sel_p1_11_1_s & sel_p2_14_0_c;
-  assign sel_p2_14_1_c = \$1552  | \$1553 ;
-  assign \$1554  = sel_p1_14_2_s ^ sel_p1_11_2_s;
-  assign sel_p2_14_2_s = \$1554  ^ sel_p2_14_1_c;
-  assign \$1555  = sel_p1_14_2_s & sel_p1_11_2_s;
-  assign \$1556  = sel_p1_14_2_s & sel_p2_14_1_c;
-  assign \$1557  = \$1555  | \$1556 ;
-  assign \$1558  = sel_p1_11_2_s & sel_p2_14_1_c;
-  assign sel_p2_14_2_c = \$1557  | \$1558 ;
-  assign sel_p3_8_0_s = \$1466  ^ sel_p2_7_0_s;
-  assign sel_p3_8_0_c = \$1466  & sel_p2_7_0_s;
+  assign \$1507  = ~ stall_adv3_valid;
+  assign stall_adv3 = \$1507  | o__ready;
+  assign sel_p2_4_0_s = sel_l10_s0 ^ \sel_l10_s0$610 [0];
+  assign sel_p2_4_0_c = sel_l10_s0 & \sel_l10_s0$610 [0];
+  assign sel_p2_4_1_s = \sel_l10_s0$610 [1] ^ sel_p2_4_0_c;
+  assign sel_p2_4_1_c = \sel_l10_s0$610 [1] & sel_p2_4_0_c;
+  assign sel_p2_4_2_s = \sel_l10_s0$610 [2] ^ sel_p2_4_1_c;
+  assign sel_p2_4_2_c = \sel_l10_s0$610 [2] & sel_p2_4_1_c;
+  assign sel_p2_5_0_s = \sel_l10_s0$618 [0] ^ \sel_l10_s0$610 [0];
+  assign sel_p2_5_0_c = \sel_l10_s0$618 [0] & \sel_l10_s0$610 [0];
+  assign \$1508  = \sel_l10_s0$618 [1] ^ \sel_l10_s0$610 [1];
+  assign sel_p2_5_1_s = \$1508  ^ sel_p2_5_0_c;
+  assign \$1509  = \sel_l10_s0$618 [1] & \sel_l10_s0$610 [1];
+  assign \$1510  = \sel_l10_s0$618 [1] & sel_p2_5_0_c;
+  assign \$1511  = \$1509  | \$1510 ;
+  assign \$1512  = \sel_l10_s0$610 [1] & sel_p2_5_0_c;
+  assign sel_p2_5_1_c = \$1511  | \$1512 ;
+  assign \$1513  = \sel_l10_s0$618 [2] ^ \sel_l10_s0$610 [2];
+  assign sel_p2_5_2_s = \$1513  ^ sel_p2_5_1_c;
+  assign \$1514  = \sel_l10_s0$618 [2] & \sel_l10_s0$610 [2];
+  assign \$1515  = \sel_l10_s0$618 [2] & sel_p2_5_1_c;
+  assign \$1516  = \$1514  | \$1515 ;
+  assign \$1517  = \sel_l10_s0$610 [2] & sel_p2_5_1_c;
+  assign sel_p2_5_2_c = \$1516  | \$1517 ;
+  assign sel_p2_6_0_s = \sel_l10_s0$626 [0] ^ \sel_l10_s0$610 [0];
+  assign sel_p2_6_0_c = \sel_l10_s0$626 [0] & \sel_l10_s0$610 [0];
+  assign \$1518  = \sel_l10_s0$626 [1] ^ \sel_l10_s0$610 [1];
+  assign sel_p2_6_1_s = \$1518  ^ sel_p2_6_0_c;
+  assign \$1519  = \sel_l10_s0$626 [1] & \sel_l10_s0$610 [1];
+  assign \$1520  = \sel_l10_s0$626 [1] & sel_p2_6_0_c;
+  assign \$1521  = \$1519  | \$1520 ;
+  assign \$1522  = \sel_l10_s0$610 [1] & sel_p2_6_0_c;
+  assign sel_p2_6_1_c = \$1521  | \$1522 ;
+  assign \$1523  = \sel_l10_s0$626 [2] ^ \sel_l10_s0$610 [2];
+  assign sel_p2_6_2_s = \$1523  ^ sel_p2_6_1_c;
+  assign \$1524  = \sel_l10_s0$626 [2] & \sel_l10_s0$610 [2];
+  assign \$1525  = \sel_l10_s0$626 [2] & sel_p2_6_1_c;
+  assign \$1526  = \$1524  | \$1525 ;
+  assign \$1527  = \sel_l10_s0$610 [2] & sel_p2_6_1_c;
+  assign sel_p2_6_2_c = \$1526  | \$1527 ;
+  assign sel_p2_7_0_s = \sel_l10_s0$634 [0] ^ \sel_l10_s0$610 [0];
+  assign sel_p2_7_0_c = \sel_l10_s0$634 [0] & \sel_l10_s0$610 [0];
+  assign \$1528  = \sel_l10_s0$634 [1] ^ \sel_l10_s0$610 [1];
+  assign sel_p2_7_1_s = \$1528  ^ sel_p2_7_0_c;
+  assign \$1529  = \sel_l10_s0$634 [1] & \sel_l10_s0$610 [1];
+  assign \$1530  = \sel_l10_s0$634 [1] & sel_p2_7_0_c;
+  assign \$1531  = \$1529  | \$1530 ;
+  assign \$1532  = \sel_l10_s0$610 [1] & sel_p2_7_0_c;
+  assign sel_p2_7_1_c = \$1531  | \$1532 ;
+  assign \$1533  = \sel_l10_s0$634 [2] ^ \sel_l10_s0$610 [2];
+  assign sel_p2_7_2_s = \$1533  ^ sel_p2_7_1_c;
+  assign \$1534  = \sel_l10_s0$634 [2] & \sel_l10_s0$610 [2];
+  assign \$1535  = \sel_l10_s0$634 [2] & sel_p2_7_1_c;
+  assign \$1536  = \$1534  | \$1535 ;
+  assign \$1537  = \sel_l10_s0$610 [2] & sel_p2_7_1_c;
+  assign sel_p2_7_2_c = \$1536  | \$1537 ;
+  assign sel_p2_7_3_s = \sel_l10_s0$634 [3] ^ sel_p2_7_2_c;
+  assign sel_p2_7_3_c = \sel_l10_s0$634 [3] & sel_p2_7_2_c;
+  assign sel_p2_12_0_s = \sel_l10_s0$644  ^ \sel_l10_s0$645 [0];
+  assign sel_p2_12_0_c = \sel_l10_s0$644  & \sel_l10_s0$645 [0];
+  assign sel_p2_12_1_s = \sel_l10_s0$645 [1] ^ sel_p2_12_0_c;
+  assign sel_p2_12_1_c = \sel_l10_s0$645 [1] & sel_p2_12_0_c;
+  assign sel_p2_12_2_s = \sel_l10_s0$645 [2] ^ sel_p2_12_1_c;
+  assign sel_p2_12_2_c = \sel_l10_s0$645 [2] & sel_p2_12_1_c;
+  assign sel_p2_12_3_s = \sel_l10_s0$645 [3] ^ sel_p2_12_2_c;
+  assign sel_p2_12_3_c = \sel_l10_s0$645 [3] & sel_p2_12_2_c;
+  assign sel_p2_13_0_s = \sel_l10_s0$655 [0] ^ \sel_l10_s0$645 [0];
+  assign sel_p2_13_0_c = \sel_l10_s0$655 [0] & \sel_l10_s0$645 [0];
+  assign \$1538  = \sel_l10_s0$655 [1] ^ \sel_l10_s0$645 [1];
+  assign sel_p2_13_1_s = \$1538  ^ sel_p2_13_0_c;
+  assign \$1539  = \sel_l10_s0$655 [1] & \sel_l10_s0$645 [1];
+  assign \$1540  = \sel_l10_s0$655 [1] & sel_p2_13_0_c;
+  assign \$1541  = \$1539  | \$1540 ;
+  assign \$1542  = \sel_l10_s0$645 [1] & sel_p2_13_0_c;
+  assign sel_p2_13_1_c = \$1541  | \$1542 ;
+  assign \$1543  = \sel_l10_s0$655 [2] ^ \sel_l10_s0$645 [2];
+  assign sel_p2_13_2_s = \$1543  ^ sel_p2_13_1_c;
+  assign \$1544  = \sel_l10_s0$655 [2] & \sel_l10_s0$645 [2];
+  assign \$1545  = \sel_l10_s0$655 [2] & sel_p2_13_1_c;
+  assign \$1546  = \$1544  | \$1545 ;
+  assign \$1547  = \sel_l10_s0$645 [2] & sel_p2_13_1_c;
+  assign sel_p2_13_2_c = \$1546  | \$1547 ;
+  assign \$1548  = \sel_l10_s0$655 [3] ^ \sel_l10_s0$645 [3];
+  assign sel_p2_13_3_s = \$1548  ^ sel_p2_13_2_c;
+  assign \$1549  = \sel_l10_s0$655 [3] & \sel_l10_s0$645 [3];
+  assign \$1550  = \sel_l10_s0$655 [3] & sel_p2_13_2_c;
+  assign \$1551  = \$1549  | \$1550 ;
+  assign \$1552  = \sel_l10_s0$645 [3] & sel_p2_13_2_c;
+  assign sel_p2_13_3_c = \$1551  | \$1552 ;
+  assign sel_p2_14_0_s = \sel_l10_s0$665 [0] ^ \sel_l10_s0$645 [0];
+  assign sel_p2_14_0_c = \sel_l10_s0$665 [0] & \sel_l10_s0$645 [0];
+  assign \$1553  = \sel_l10_s0$665 [1] ^ \sel_l10_s0$645 [1];
+  assign sel_p2_14_1_s = \$1553  ^ sel_p2_14_0_c;
+  assign \$1554  = \sel_l10_s0$665 [1] & \sel_l10_s0$645 [1];
+  assign \$1555  = \sel_l10_s0$665 [1] & sel_p2_14_0_c;
+  assign \$1556  = \$1554  | \$1555 ;
+  assign \$1557  = \sel_l10_s0$645 [1] & sel_p2_14_0_c;
+  assign sel_p2_14_1_c = \$1556  | \$1557 ;
+  assign \$1558  = \sel_l10_s0$665 [2] ^ \sel_l10_s0$645 [2];
+  assign sel_p2_14_2_s = \$1558  ^ sel_p2_14_1_c;
+  assign \$1559  = \sel_l10_s0$665 [2] & \sel_l10_s0$645 [2];
+  assign \$1560  = \sel_l10_s0$665 [2] & sel_p2_14_1_c;
+  assign \$1561  = \$1559  | \$1560 ;
+  assign \$1562  = \sel_l10_s0$645 [2] & sel_p2_14_1_c;
+  assign sel_p2_14_2_c = \$1561  | \$1562 ;
+  assign \$1563  = \sel_l10_s0$665 [3] ^ \sel_l10_s0$645 [3];
+  assign sel_p2_14_3_s = \$1563  ^ sel_p2_14_2_c;
+  assign \$1564  = \sel_l10_s0$665 [3] & \sel_l10_s0$645 [3];
+  assign \$1565  = \sel_l10_s0$665 [3] & sel_p2_14_2_c;
+  assign \$1566  = \$1564  | \$1565 ;
+  assign \$1567  = \sel_l10_s0$645 [3] & sel_p2_14_2_c;
+  assign sel_p2_14_3_c = \$1566  | \$1567 ;
+  assign sel_p3_8_0_s = \sel_l10_s0$675  ^ sel_p2_7_0_s;
+  assign sel_p3_8_0_c = \sel_l10_s0$675  & sel_p2_7_0_s;
   assign sel_p3_8_1_s = sel_p2_7_1_s ^ sel_p3_8_0_c;
   assign sel_p3_8_1_c = sel_p2_7_1_s & sel_p3_8_0_c;
   assign sel_p3_8_2_s = sel_p2_7_2_s ^ sel_p3_8_1_c;
   assign sel_p3_8_2_c = sel_p2_7_2_s & sel_p3_8_1_c;
   assign sel_p3_8_3_s = sel_p2_7_3_s ^ sel_p3_8_2_c;
   assign sel_p3_8_3_c = sel_p2_7_3_s & sel_p3_8_2_c;
-  assign sel_p3_9_0_s = sel_p0_9_0_s ^ sel_p2_7_0_s;
-  assign sel_p3_9_0_c = sel_p0_9_0_s & sel_p2_7_0_s;
-  assign \$1564  = sel_p0_9_0_c ^ sel_p2_7_1_s;
-  assign sel_p3_9_1_s = \$1564  ^ sel_p3_9_0_c;
-  assign \$1565  = sel_p0_9_0_c & sel_p2_7_1_s;
-  assign \$1566  = sel_p0_9_0_c & sel_p3_9_0_c;
-  assign \$1567  = \$1565  | \$1566 ;
-  assign \$1568  = sel_p2_7_1_s & sel_p3_9_0_c;
-  assign sel_p3_9_1_c = \$1567  | \$1568 ;
-  assign sel_p3_9_2_s = \$1569  ^ sel_p3_9_1_c;
-  assign \$1573  = sel_p2_7_2_s & sel_p3_9_1_c;
-  assign sel_p3_9_3_s = \$1574  ^ sel_p3_9_2_c;
-  assign \$1578  = sel_p2_7_3_s & sel_p3_9_2_c;
-  assign sel_p3_10_0_s = sel_p1_10_0_s ^ sel_p2_7_0_s;
-  assign sel_p3_10_0_c = sel_p1_10_0_s & sel_p2_7_0_s;
-  assign \$1579  = sel_p1_10_1_s ^ sel_p2_7_1_s;
-  assign sel_p3_10_1_s = \$1579  ^ sel_p3_10_0_c;
-  assign \$1580  = sel_p1_10_1_s & sel_p2_7_1_s;
-  assign \$1581  = sel_p1_10_1_s & sel_p3_10_0_c;
-  assign \$1582  = \$1580  | \$1581 ;
-  assign \$1583  = sel_p2_7_1_s & sel_p3_10_0_c;
-  assign sel_p3_10_1_c = \$1582  | \$1583 ;
-  assign \$1584  = sel_p1_10_2_s ^ sel_p2_7_2_s;
-  assign sel_p3_10_2_s = \$1584  ^ sel_p3_10_1_c;
-  assign \$1585  = sel_p1_10_2_s & sel_p2_7_2_s;
-  assign \$1586  = sel_p1_10_2_s & sel_p3_10_1_c;
-  assign \$1587  = \$1585  | \$1586 ;
-  assign \$1588  = sel_p2_7_2_s & sel_p3_10_1_c;
-  assign sel_p3_10_2_c = \$1587  | \$1588 ;
-  assign sel_p3_10_3_s = \$1589  ^ sel_p3_10_2_c;
-  assign \$1593  = sel_p2_7_3_s & sel_p3_10_2_c;
-  assign sel_p3_11_0_s = sel_p1_11_0_s ^ sel_p2_7_0_s;
-  assign sel_p3_11_0_c = sel_p1_11_0_s & sel_p2_7_0_s;
-  assign \$1594  = sel_p1_11_1_s ^ sel_p2_7_1_s;
-  assign sel_p3_11_1_s = \$1594  ^ sel_p3_11_0_c;
-  assign \$1595  = sel_p1_11_1_s & sel_p2_7_1_s;
-  assign \$1596  = sel_p1_11_1_s & sel_p3_11_0_c;
-  assign \$1597  = \$1595  | \$1596 ;
-  assign \$1598  = sel_p2_7_1_s & sel_p3_11_0_c;
-  assign sel_p3_11_1_c = \$1597  | \$1598 ;
-  assign \$1599  = sel_p1_11_2_s ^ sel_p2_7_2_s;
-  assign sel_p3_11_2_s = \$1599  ^ sel_p3_11_1_c;
-  assign \$1600  = sel_p1_11_2_s & sel_p2_7_2_s;
-  assign \$1601  = sel_p1_11_2_s & sel_p3_11_1_c;
-  assign \$1602  = \$1600  | \$1601 ;
-  assign \$1603  = sel_p2_7_2_s & sel_p3_11_1_c;
-  assign sel_p3_11_2_c = \$1602  | \$1603 ;
-  assign sel_p3_11_3_s = \$1604  ^ sel_p3_11_2_c;
-  assign \$1608  = sel_p2_7_3_s & sel_p3_11_2_c;
+  assign sel_p3_9_0_s = \sel_l10_s0$685 [0] ^ sel_p2_7_0_s;
+  assign sel_p3_9_0_c = \sel_l10_s0$685 [0] & sel_p2_7_0_s;
+  assign \$1568  = \sel_l10_s0$685 [1] ^ sel_p2_7_1_s;
+  assign sel_p3_9_1_s = \$1568  ^ sel_p3_9_0_c;
+  assign \$1569  = \sel_l10_s0$685 [1] & sel_p2_7_1_s;
+  assign \$1570  = \sel_l10_s0$685 [1] & sel_p3_9_0_c;
+  assign \$1571  = \$1569  | \$1570 ;
+  assign \$1572  = sel_p2_7_1_s & sel_p3_9_0_c;
+  assign sel_p3_9_1_c = \$1571  | \$1572 ;
+  assign \$1573  = \sel_l10_s0$685 [2] ^ sel_p2_7_2_s;
+  assign sel_p3_9_2_s = \$1573  ^ sel_p3_9_1_c;
+  assign \$1574  = \sel_l10_s0$685 [2] & sel_p2_7_2_s;
+  assign \$1575  = \sel_l10_s0$685 [2] & sel_p3_9_1_c;
+  assign \$1576  = \$1574  | \$1575 ;
+  assign \$1577  = sel_p2_7_2_s & sel_p3_9_1_c;
+  assign sel_p3_9_2_c = \$1576  | \$1577 ;
+  assign \$1578  = \sel_l10_s0$685 [3] ^ sel_p2_7_3_s;
+  assign sel_p3_9_3_s = \$1578  ^ sel_p3_9_2_c;
+  assign \$1579  = \sel_l10_s0$685 [3] & sel_p2_7_3_s;
+  assign \$1580  = \sel_l10_s0$685 [3] & sel_p3_9_2_c;
+  assign \$1581  = \$1579  | \$1580 ;
+  assign \$1582  = sel_p2_7_3_s & sel_p3_9_2_c;
+  assign sel_p3_9_3_c = \$1581  | \$1582 ;
+  assign sel_p3_10_0_s = \sel_l10_s0$695 [0] ^ sel_p2_7_0_s;
+  assign sel_p3_10_0_c = \sel_l10_s0$695 [0] & sel_p2_7_0_s;
+  assign \$1583  = \sel_l10_s0$695 [1] ^ sel_p2_7_1_s;
+  assign sel_p3_10_1_s = \$1583  ^ sel_p3_10_0_c;
+  assign \$1584  = \sel_l10_s0$695 [1] & sel_p2_7_1_s;
+  assign \$1585  = \sel_l10_s0$695 [1] & sel_p3_10_0_c;
+  assign \$1586  = \$1584  | \$1585 ;
+  assign \$1587  = sel_p2_7_1_s & sel_p3_10_0_c;
+  assign sel_p3_10_1_c = \$1586  | \$1587 ;
+  assign \$1588  = \sel_l10_s0$695 [2] ^ sel_p2_7_2_s;
+  assign sel_p3_10_2_s = \$1588  ^ sel_p3_10_1_c;
+  assign \$1589  = \sel_l10_s0$695 [2] & sel_p2_7_2_s;
+  assign \$1590  = \sel_l10_s0$695 [2] & sel_p3_10_1_c;
+  assign \$1591  = \$1589  | \$1590 ;
+  assign \$1592  = sel_p2_7_2_s & sel_p3_10_1_c;
+  assign sel_p3_10_2_c = \$1591  | \$1592 ;
+  assign \$1593  = \sel_l10_s0$695 [3] ^ sel_p2_7_3_s;
+  assign sel_p3_10_3_s = \$1593  ^ sel_p3_10_2_c;
+  assign \$1594  = \sel_l10_s0$695 [3] & sel_p2_7_3_s;
+  assign \$1595  = \sel_l10_s0$695 [3] & sel_p3_10_2_c;
+  assign \$1596  = \$1594  | \$1595 ;
+  assign \$1597  = sel_p2_7_3_s & sel_p3_10_2_c;
+  assign sel_p3_10_3_c = \$1596  | \$1597 ;
+  assign sel_p3_11_0_s = \sel_l10_s0$645 [0] ^ sel_p2_7_0_s;
+  assign sel_p3_11_0_c = \sel_l10_s0$645 [0] & sel_p2_7_0_s;
+  assign \$1598  = \sel_l10_s0$645 [1] ^ sel_p2_7_1_s;
+  assign sel_p3_11_1_s = \$1598  ^ sel_p3_11_0_c;
+  assign \$1599  = \sel_l10_s0$645 [1] & sel_p2_7_1_s;
+  assign \$1600  = \sel_l10_s0$645 [1] & sel_p3_11_0_c;
+  assign \$1601  = \$1599  | \$1600 ;
+  assign \$1602  = sel_p2_7_1_s & sel_p3_11_0_c;
+  assign sel_p3_11_1_c = \$1601  | \$1602 ;
+  assign \$1603  = \sel_l10_s0$645 [2] ^ sel_p2_7_2_s;
+  assign sel_p3_11_2_s = \$1603  ^ sel_p3_11_1_c;
+  assign \$1604  = \sel_l10_s0$645 [2] & sel_p2_7_2_s;
+  assign \$1605  = \sel_l10_s0$645 [2] & sel_p3_11_1_c;
+  assign \$1606  = \$1604  | \$1605 ;
+  assign \$1607  = sel_p2_7_2_s & sel_p3_11_1_c;
+  assign sel_p3_11_2_c = \$1606  | \$1607 ;
+  assign \$1608  = \sel_l10_s0$645 [3] ^ sel_p2_7_3_s;
+  assign sel_p3_11_3_s = \$1608  ^ sel_p3_11_2_c;
+  assign \$1609  = \sel_l10_s0$645 [3] & sel_p2_7_3_s;
+  assign \$1610  = \sel_l10_s0$645 [3] & sel_p3_11_2_c;
+  assign \$1611  = \$1609  | \$1610 ;
+  assign \$1612  = sel_p2_7_3_s & sel_p3_11_2_c;
+  assign sel_p3_11_3_c = \$1611  | \$1612 ;
   assign sel_p3_12_0_s = sel_p2_12_0_s ^ sel_p2_7_0_s;
   assign sel_p3_12_0_c = sel_p2_12_0_s & sel_p2_7_0_s;
-  assign \$1609  = sel_p2_12_1_s ^ sel_p2_7_1_s;
-  assign sel_p3_12_1_s = \$1609  ^ sel_p3_12_0_c;
-  assign \$1610  = sel_p2_12_1_s & sel_p2_7_1_s;
-  assign \$1611  = sel_p2_12_1_s & sel_p3_12_0_c;
-  assign \$1612  = \$1610  | \$1611 ;
-  assign \$1613  = sel_p2_7_1_s & sel_p3_12_0_c;
-  assign sel_p3_12_1_c = \$1612  | \$1613 ;
-  assign \$1614  = sel_p2_12_2_s ^ sel_p2_7_2_s;
-  assign sel_p3_12_2_s = \$1614  ^ sel_p3_12_1_c;
-  assign \$1615  = sel_p2_12_2_s & sel_p2_7_2_s;
-  assign \$1616  = sel_p2_12_2_s & sel_p3_12_1_c;
-  assign \$1617  = \$1615  | \$1616 ;
-  assign \$1618  = sel_p2_7_2_s & sel_p3_12_1_c;
-  assign sel_p3_12_2_c = \$1617  | \$1618 ;
-  assign \$1619  = sel_p2_12_3_s ^ sel_p2_7_3_s;
-  assign sel_p3_12_3_s = \$1619  ^ sel_p3_12_2_c;
-  assign \$1620  = sel_p2_12_3_s & sel_p2_7_3_s;
-  assign \$1621  = sel_p2_12_3_s & sel_p3_12_2_c;
-  assign \$1622  = \$1620  | \$1621 ;
-  assign \$1623  = sel_p2_7_3_s & sel_p3_12_2_c;
-  assign sel_p3_12_3_c = \$1622  | \$1623 ;
+  assign \$1613  = sel_p2_12_1_s ^ sel_p2_7_1_s;
+  assign sel_p3_12_1_s = \$1613  ^ sel_p3_12_0_c;
+  assign \$1614  = sel_p2_12_1_s & sel_p2_7_1_s;
+  assign \$1615  = sel_p2_12_1_s & sel_p3_12_0_c;
+  assign \$1616  = \$1614  | \$1615 ;
+  assign \$1617  = sel_p2_7_1_s & sel_p3_12_0_c;
+  assign sel_p3_12_1_c = \$1616  | \$1617 ;
+  assign \$1618  = sel_p2_12_2_s ^ sel_p2_7_2_s;
+  assign sel_p3_12_2_s = \$1618  ^ sel_p3_12_1_c;
+  assign \$1619  = sel_p2_12_2_s & sel_p2_7_2_s;
+  assign \$1620  = sel_p2_12_2_s & sel_p3_12_1_c;
+  assign \$1621  = \$1619  | \$1620 ;
+  assign \$1622  = sel_p2_7_2_s & sel_p3_12_1_c;
+  assign sel_p3_12_2_c = \$1621  | \$1622 ;
+  assign \$1623  = sel_p2_12_3_s ^ sel_p2_7_3_s;
+  assign sel_p3_12_3_s = \$1623  ^ sel_p3_12_2_c;
+  assign \$1624  = sel_p2_12_3_s & sel_p2_7_3_s;
+  assign \$1625  = sel_p2_12_3_s & sel_p3_12_2_c;
+  assign \$1626  = \$1624  | \$1625 ;
+  assign \$1627  = sel_p2_7_3_s & sel_p3_12_2_c;
+  assign sel_p3_12_3_c = \$1626  | \$1627 ;
   assign sel_p3_13_0_s = sel_p2_13_0_s ^ sel_p2_7_0_s;
   assign sel_p3_13_0_c = sel_p2_13_0_s & sel_p2_7_0_s;
-  assign \$1624  = sel_p2_13_1_s ^ sel_p2_7_1_s;
-  assign sel_p3_13_1_s = \$1624  ^ sel_p3_13_0_c;
-  assign \$1625  = sel_p2_13_1_s & sel_p2_7_1_s;
-  assign \$1626  = sel_p2_13_1_s & sel_p3_13_0_c;
-  assign \$1627  = \$1625  | \$1626 ;
-  assign \$1628  = sel_p2_7_1_s & sel_p3_13_0_c;
-  assign sel_p3_13_1_c = \$1627  | \$1628 ;
-  assign \$1629  = sel_p2_13_2_s ^ sel_p2_7_2_s;
-  assign sel_p3_13_2_s = \$1629  ^ sel_p3_13_1_c;
-  assign \$1630  = sel_p2_13_2_s & sel_p2_7_2_s;
-  assign \$1631  = sel_p2_13_2_s & sel_p3_13_1_c;
-  assign \$1632  = \$1630  | \$1631 ;
-  assign \$1633  = sel_p2_7_2_s & sel_p3_13_1_c;
-  assign sel_p3_13_2_c = \$1632  | \$1633 ;
-  assign \$1634  = sel_p2_13_3_s ^ sel_p2_7_3_s;
-  assign sel_p3_13_3_s = \$1634  ^ sel_p3_13_2_c;
-  assign \$1635  = sel_p2_13_3_s & sel_p2_7_3_s;
-  assign \$1636  = sel_p2_13_3_s & sel_p3_13_2_c;
-  assign \$1637  = \$1635  | \$1636 ;
-  assign \$1638  = sel_p2_7_3_s & sel_p3_13_2_c;
-  assign sel_p3_13_3_c = \$1637  | \$1638 ;
+  assign \$1628  = sel_p2_13_1_s ^ sel_p2_7_1_s;
+  assign sel_p3_13_1_s = \$1628  ^ sel_p3_13_0_c;
+  assign \$1629  = sel_p2_13_1_s & sel_p2_7_1_s;
+  assign \$1630  = sel_p2_13_1_s & sel_p3_13_0_c;
+  assign \$1631  = \$1629  | \$1630 ;
+  assign \$1632  = sel_p2_7_1_s & sel_p3_13_0_c;
+  assign sel_p3_13_1_c = \$1631  | \$1632 ;
+  assign \$1633  = sel_p2_13_2_s ^ sel_p2_7_2_s;
+  assign sel_p3_13_2_s = \$1633  ^ sel_p3_13_1_c;
+  assign \$1634  = sel_p2_13_2_s & sel_p2_7_2_s;
+  assign \$1635  = sel_p2_13_2_s & sel_p3_13_1_c;
+  assign \$1636  = \$1634  | \$1635 ;
+  assign \$1637  = sel_p2_7_2_s & sel_p3_13_1_c;
+  assign sel_p3_13_2_c = \$1636  | \$1637 ;
+  assign \$1638  = sel_p2_13_3_s ^ sel_p2_7_3_s;
+  assign sel_p3_13_3_s = \$1638  ^ sel_p3_13_2_c;
+  assign \$1639  = sel_p2_13_3_s & sel_p2_7_3_s;
+  assign \$1640  = sel_p2_13_3_s & sel_p3_13_2_c;
+  assign \$1641  = \$1639  | \$1640 ;
+  assign \$1642  = sel_p2_7_3_s & sel_p3_13_2_c;
+  assign sel_p3_13_3_c = \$1641  | \$1642 ;
   assign sel_p3_14_0_s = sel_p2_14_0_s ^ sel_p2_7_0_s;
   assign sel_p3_14_0_c = sel_p2_14_0_s & sel_p2_7_0_s;
-  assign \$1639  = sel_p2_14_1_s ^ sel_p2_7_1_s;
-  assign sel_p3_14_1_s = \$1639  ^ sel_p3_14_0_c;
-  assign \$1640  = sel_p2_14_1_s & sel_p2_7_1_s;
-  assign \$1641  = sel_p2_14_1_s & sel_p3_14_0_c;
-  assign \$1642  = \$1640  | \$1641 ;
-  assign \$1643  = sel_p2_7_1_s & sel_p3_14_0_c;
-  assign sel_p3_14_1_c = \$1642  | \$1643 ;
-  assign \$1644  = sel_p2_14_2_s ^ sel_p2_7_2_s;
-  assign sel_p3_14_2_s = \$1644  ^ sel_p3_14_1_c;
-  assign \$1645  = sel_p2_14_2_s & sel_p2_7_2_s;
-  assign \$1646  = sel_p2_14_2_s & sel_p3_14_1_c;
-  assign \$1647  = \$1645  | \$1646 ;
-  assign \$1648  = sel_p2_7_2_s & sel_p3_14_1_c;
-  assign sel_p3_14_2_c = \$1647  | \$1648 ;
-  assign \$1649  = sel_p2_14_3_s ^ sel_p2_7_3_s;
-  assign sel_p3_14_3_s = \$1649  ^ sel_p3_14_2_c;
-  assign \$1650  = sel_p2_14_3_s & sel_p2_7_3_s;
-  assign \$1651  = sel_p2_14_3_s & sel_p3_14_2_c;
-  assign \$1652  = \$1650  | \$1651 ;
-  assign \$1653  = sel_p2_7_3_s & sel_p3_14_2_c;
-  assign sel_p3_14_3_c = \$1652  | \$1653 ;
-  assign \$1654  = ! \sel_l12_s0$857 ;
-  assign \$1655  = sel_l12_s0[1] & \$1654 ;
-  assign \$1656  = ! \sel_l12_s0$858 ;
-  assign \$1657  = sel_l12_s0[2] & \$1656 ;
-  assign \$1658  = ! \sel_l12_s0$859 ;
-  assign \$1659  = sel_l12_s0[3] & \$1658 ;
-  assign \$1660  = ! \sel_l12_s0$860 ;
-  assign \$1661  = sel_l12_s0[4] & \$1660 ;
-  assign \$1662  = ! \sel_l12_s0$861 ;
-  assign \$1663  = sel_l12_s0[5] & \$1662 ;
-  assign \$1664  = ! \sel_l12_s0$862 ;
-  assign \$1665  = sel_l12_s0[6] & \$1664 ;
-  assign \$1666  = ! \sel_l12_s0$863 ;
-  assign \$1667  = sel_l12_s0[7] & \$1666 ;
-  assign \$1668  = ! \sel_l12_s0$864 ;
-  assign \$1669  = sel_l12_s0[8] & \$1668 ;
-  assign \$1671  = sel_l12_s0[1] & \$1670 ;
-  assign \$1672  = \sel_l12_s0$858  == 1'h1;
-  assign \$1673  = sel_l12_s0[2] & \$1672 ;
-  assign \$1674  = \sel_l12_s0$859  == 1'h1;
-  assign \$1675  = sel_l12_s0[3] & \$1674 ;
-  assign \$1676  = \sel_l12_s0$860  == 1'h1;
-  assign \$1677  = sel_l12_s0[4] & \$1676 ;
-  assign \$1678  = \sel_l12_s0$861  == 1'h1;
-  assign \$1679  = sel_l12_s0[5] & \$1678 ;
-  assign \$1680  = \sel_l12_s0$862  == 1'h1;
-  assign \$1681  = sel_l12_s0[6] & \$1680 ;
-  assign \$1682  = \sel_l12_s0$863  == 1'h1;
-  assign \$1683  = sel_l12_s0[7] & \$1682 ;
-  assign \$1684  = \sel_l12_s0$864  == 1'h1;
-  assign \$1685  = sel_l12_s0[8] & \$1684 ;
-  assign \$1686  = \sel_l12_s0$866  == 1'h1;
-  assign \$1687  = sel_l12_s0[9] & \$1686 ;
-  assign \$1688  = \sel_l12_s0$858  == 2'h2;
-  assign \$1689  = sel_l12_s0[2] & \$1688 ;
-  assign \$1690  = \sel_l12_s0$859  == 2'h2;
-  assign \$1691  = sel_l12_s0[3] & \$1690 ;
-  assign \$1692  = \sel_l12_s0$860  == 2'h2;
-  assign \$1693  = sel_l12_s0[4] & \$1692 ;
-  assign \$1694  = \sel_l12_s0$861  == 2'h2;
-  assign \$1695  = sel_l12_s0[5] & \$1694 ;
-  assign \$1696  = \sel_l12_s0$862  == 2'h2;
-  assign \$1697  = sel_l12_s0[6] & \$1696 ;
-  assign \$1698  = \sel_l12_s0$863  == 2'h2;
-  assign \$1699  = sel_l12_s0[7] & \$1698 ;
-  assign \$1700  = \sel_l12_s0$864  == 2'h2;
-  assign \$1701  = sel_l12_s0[8] & \$1700 ;
-  assign \$1702  = \sel_l12_s0$866  == 2'h2;
-  assign \$1703  = sel_l12_s0[9] & \$1702 ;
-  assign \$1704  = \sel_l12_s0$868  == 2'h2;
-  assign \$1705  = sel_l12_s0[10] & \$1704 ;
-  assign \$1706  = \sel_l12_s0$859  == 2'h3;
-  assign \$1707  = sel_l12_s0[3] & \$1706 ;
-  assign \$1708  = \sel_l12_s0$860  == 2'h3;
-  assign \$1709  = sel_l12_s0[4] & \$1708 ;
-  assign \$1710  = \sel_l12_s0$861  == 2'h3;
-  assign \$1711  = sel_l12_s0[5] & \$1710 ;
-  assign \$1712  = \sel_l12_s0$862  == 2'h3;
-  assign \$1713  = sel_l12_s0[6] & \$1712 ;
-  assign \$1714  = \sel_l12_s0$863  == 2'h3;
-  assign \$1715  = sel_l12_s0[7] & \$1714 ;
-  assign \$1716  = \sel_l12_s0$864  == 2'h3;
-  assign \$1717  = sel_l12_s0[8] & \$1716 ;
-  assign \$1718  = \sel_l12_s0$866  == 2'h3;
-  assign \$1719  = sel_l12_s0[9] & \$1718 ;
-  assign \$1720  = \sel_l12_s0$868  == 2'h3;
-  assign \$1721  = sel_l12_s0[10] & \$1720 ;
-  assign \$1722  = \sel_l12_s0$870  == 2'h3;
-  assign \$1723  = sel_l12_s0[11] & \$1722 ;
-  assign \$1724  = \sel_l12_s0$860  == 3'h4;
-  assign \$1725  = sel_l12_s0[4] & \$1724 ;
-  assign \$1726  = \sel_l12_s0$861  == 3'h4;
-  assign \$1727  = sel_l12_s0[5] & \$1726 ;
-  assign \$1728  = \sel_l12_s0$862  == 3'h4;
-  assign \$1729  = sel_l12_s0[6] & \$1728 ;
-  assign \$1730  = \sel_l12_s0$863  == 3'h4;
-  assign \$1731  = sel_l12_s0[7] & \$1730 ;
-  assign \$1732  = \sel_l12_s0$864  == 3'h4;
-  assign \$1733  = sel_l12_s0[8] & \$1732 ;
-  assign \$1734  = \sel_l12_s0$866  == 3'h4;
-  assign \$1735  = sel_l12_s0[9] & \$1734 ;
-  assign \$1736  = \sel_l12_s0$868  == 3'h4;
-  assign \$1737  = sel_l12_s0[10] & \$1736 ;
-  assign \$1738  = \sel_l12_s0$870  == 3'h4;
-  assign \$1739  = sel_l12_s0[11] & \$1738 ;
-  assign \$1740  = \sel_l12_s0$872  == 3'h4;
-  assign \$1741  = sel_l12_s0[12] & \$1740 ;
-  assign \$1742  = \sel_l12_s0$861  == 3'h5;
-  assign \$1743  = sel_l12_s0[5] & \$1742 ;
-  assign \$1744  = \sel_l12_s0$862  == 3'h5;
-  assign \$1745  = sel_l12_s0[6] & \$1744 ;
-  assign \$1746  = \sel_l12_s0$863  == 3'h5;
-  assign \$1747  = sel_l12_s0[7] & \$1746 ;
-  assign \$1748  = \sel_l12_s0$864  == 3'h5;
-  assign \$1749  = sel_l12_s0[8] & \$1748 ;
-  assign \$1750  = \sel_l12_s0$866  == 3'h5;
-  assign \$1751  = sel_l12_s0[9] & \$1750 ;
-  assign \$1752  = \sel_l12_s0$868  == 3'h5;
-  assign \$1753  = sel_l12_s0[10] & \$1752 ;
-  assign \$1754  = \sel_l12_s0$870  == 3'h5;
-  assign \$1755  = sel_l12_s0[11] & \$1754 ;
-  assign \$1756  = \sel_l12_s0$872  == 3'h5;
-  assign \$1757  = sel_l12_s0[12] & \$1756 ;
-  assign \$1758  = \sel_l12_s0$874  == 3'h5;
-  assign \$1759  = sel_l12_s0[13] & \$1758 ;
-  assign \$1760  = \sel_l12_s0$862  == 3'h6;
-  assign \$1761  = sel_l12_s0[6] & \$1760 ;
-  assign \$1762  = \sel_l12_s0$863  == 3'h6;
-  assign \$1763  = sel_l12_s0[7] & \$1762 ;
-  assign \$1764  = \sel_l12_s0$864  == 3'h6;
-  assign \$1765  = sel_l12_s0[8] & \$1764 ;
-  assign \$1766  = \sel_l12_s0$866  == 3'h6;
-  assign \$1767  = sel_l12_s0[9] & \$1766 ;
-  assign \$1768  = \sel_l12_s0$868  == 3'h6;
-  assign \$1769  = sel_l12_s0[10] & \$1768 ;
-  assign \$1770  = \sel_l12_s0$870  == 3'h6;
-  assign \$1771  = sel_l12_s0[11] & \$1770 ;
-  assign \$1772  = \sel_l12_s0$872  == 3'h6;
-  assign \$1773  = sel_l12_s0[12] & \$1772 ;
-  assign \$1774  = \sel_l12_s0$874  == 3'h6;
-  assign \$1775  = sel_l12_s0[13] & \$1774 ;
-  assign \$1776  = \sel_l12_s0$876  == 3'h6;
-  assign \$1777  = sel_l12_s0[14] & \$1776 ;
-  assign \$1778  = \sel_l12_s0$863  == 3'h7;
-  assign \$1779  = sel_l12_s0[7] & \$1778 ;
-  assign \$1780  = \sel_l12_s0$864  == 3'h7;
-  assign \$1781  = sel_l12_s0[8] & \$1780 ;
-  assign \$1782  = \sel_l12_s0$866  == 3'h7;
-  assign \$1783  = sel_l12_s0[9] & \$1782 ;
-  assign \$1784  = \sel_l12_s0$868  == 3'h7;
-  assign \$1785  = sel_l12_s0[10] & \$1784 ;
-  assign \$1786  = \sel_l12_s0$870  == 3'h7;
-  assign \$1787  = sel_l12_s0[11] & \$1786 ;
-  assign \$1788  = \sel_l12_s0$872  == 3'h7;
-  assign \$1789  = sel_l12_s0[12] & \$1788 ;
-  assign \$1790  = \sel_l12_s0$874  == 3'h7;
-  assign \$1791  = sel_l12_s0[13] & \$1790 ;
-  assign \$1792  = \sel_l12_s0$876  == 3'h7;
-  assign \$1793  = sel_l12_s0[14] & \$1792 ;
-  assign \$1794  = \sel_l12_s0$878  == 3'h7;
-  assign \$1795  = sel_l12_s0[15] & \$1794 ;
-  assign \$1796  = sel_dl1_r0_q[7:0] & { sel_l12_s0[0], sel_l12_s0[0], sel_l12_s0[0], sel_l12_s0[0], sel_l12_s0[0], sel_l12_s0[0], sel_l12_s0[0], sel_l12_s0[0] };
-  assign \$1797  = sel_dl1_r0_q[15:8] & { \$1655 , \$1655 , \$1655 , \$1655 , \$1655 , \$1655 , \$1655 , \$1655  };
-  assign \$1798  = \$1796  | \$1797 ;
-  assign \$1799  = sel_dl1_r0_q[23:16] & { \$1657 , \$1657 , \$1657 , \$1657 , \$1657 , \$1657 , \$1657 , \$1657  };
-  assign sel_or0_0 = \$1798  | \$1799 ;
-  assign \$1800  = sel_dl1_r0_q[31:24] & { \$1659 , \$1659 , \$1659 , \$1659 , \$1659 , \$1659 , \$1659 , \$1659  };
-  assign \$1801  = sel_dl1_r0_q[39:32] & { \$1661 , \$1661 , \$1661 , \$1661 , \$1661 , \$1661 , \$1661 , \$1661  };
-  assign \$1802  = \$1800  | \$1801 ;
-  assign \$1803  = sel_dl1_r0_q[47:40] & { \$1663 , \$1663 , \$1663 , \$1663 , \$1663 , \$1663 , \$1663 , \$1663  };
-  assign sel_or0_3 = \$1802  | \$1803 ;
-  assign \$1804  = sel_dl1_r0_q[55:48] & { \$1665 , \$1665 , \$1665 , \$1665 , \$1665 , \$1665 , \$1665 , \$1665  };
-  assign \$1805  = sel_dl1_r0_q[63:56] & { \$1667 , \$1667 , \$1667 , \$1667 , \$1667 , \$1667 , \$1667 , \$1667  };
-  assign \$1806  = \$1804  | \$1805 ;
-  assign \$1807  = sel_dl1_r0_q[71:64] & { \$1669 , \$1669 , \$1669 , \$1669 , \$1669 , \$1669 , \$1669 , \$1669  };
-  assign sel_or0_6 = \$1806  | \$1807 ;
-  assign \$1808  = \$1655  | \$1659 ;
-  assign \$1809  = \$1663  | \$1667 ;
-  assign \$1810  = \$1808  | \$1809 ;
-  assign \$1811  = \$1657  | \$1659 ;
-  assign \$1812  = \$1665  | \$1667 ;
-  assign \$1813  = \$1811  | \$1812 ;
-  assign \$1814  = \$1661  | \$1663 ;
-  assign \$1815  = \$1665  | \$1667 ;
+  assign \$1643  = sel_p2_14_1_s ^ sel_p2_7_1_s;
+  assign sel_p3_14_1_s = \$1643  ^ sel_p3_14_0_c;
+  assign \$1644  = sel_p2_14_1_s & sel_p2_7_1_s;
+  assign \$1645  = sel_p2_14_1_s & sel_p3_14_0_c;
+  assign \$1646  = \$1644  | \$1645 ;
+  assign \$1647  = sel_p2_7_1_s & sel_p3_14_0_c;
+  assign sel_p3_14_1_c = \$1646  | \$1647 ;
+  assign \$1648  = sel_p2_14_2_s ^ sel_p2_7_2_s;
+  assign sel_p3_14_2_s = \$1648  ^ sel_p3_14_1_c;
+  assign \$1649  = sel_p2_14_2_s & sel_p2_7_2_s;
+  assign \$1650  = sel_p2_14_2_s & sel_p3_14_1_c;
+  assign \$1651  = \$1649  | \$1650 ;
+  assign \$1652  = sel_p2_7_2_s & sel_p3_14_1_c;
+  assign sel_p3_14_2_c = \$1651  | \$1652 ;
+  assign \$1653  = sel_p2_14_3_s ^ sel_p2_7_3_s;
+  assign sel_p3_14_3_s = \$1653  ^ sel_p3_14_2_c;
+  assign \$1654  = sel_p2_14_3_s & sel_p2_7_3_s;
+  assign \$1655  = sel_p2_14_3_s & sel_p3_14_2_c;
+  assign \$1656  = \$1654  | \$1655 ;
+  assign \$1657  = sel_p2_7_3_s & sel_p3_14_2_c;
+  assign sel_p3_14_3_c = \$1656  | \$1657 ;
+  assign \$1658  = ~ stall_adv4_valid;
+  assign stall_adv4 = \$1658  | o__ready;
+  assign \$1659  = ! \sel_l10_s0$752 ;
+  assign \$1660  = \sel_l10_s0$751 [1] & \$1659 ;
+  assign \$1661  = ! \sel_l10_s0$753 ;
+  assign \$1662  = \sel_l10_s0$751 [2] & \$1661 ;
+  assign \$1663  = ! \sel_l10_s0$754 ;
+  assign \$1664  = \sel_l10_s0$751 [3] & \$1663 ;
+  assign \$1665  = ! \sel_l10_s0$610 ;
+  assign \$1666  = \sel_l10_s0$751 [4] & \$1665 ;
+  assign \$1667  = ! { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
+  assign \$1668  = \sel_l10_s0$751 [5] & \$1667 ;
+  assign \$1669  = ! { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
+  assign \$1670  = \sel_l10_s0$751 [6] & \$1669 ;
+  assign \$1671  = ! { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
+  assign \$1672  = \sel_l10_s0$751 [7] & \$1671 ;
+  assign \$1673  = ! { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s };
+  assign \$1674  = \sel_l10_s0$751 [8] & \$1673 ;
+  assign \$1676  = \sel_l10_s0$751 [1] & \$1675 ;
+  assign \$1677  = \sel_l10_s0$753  == 1'h1;
+  assign \$1678  = \sel_l10_s0$751 [2] & \$1677 ;
+  assign \$1679  = \sel_l10_s0$754  == 1'h1;
+  assign \$1680  = \sel_l10_s0$751 [3] & \$1679 ;
+  assign \$1681  = \sel_l10_s0$610  == 1'h1;
+  assign \$1682  = \sel_l10_s0$751 [4] & \$1681 ;
+  assign \$1683  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s } == 1'h1;
+  assign \$1684  = \sel_l10_s0$751 [5] & \$1683 ;
+  assign \$1685  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 1'h1;
+  assign \$1686  = \sel_l10_s0$751 [6] & \$1685 ;
+  assign \$1687  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 1'h1;
+  assign \$1688  = \sel_l10_s0$751 [7] & \$1687 ;
+  assign \$1689  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 1'h1;
+  assign \$1690  = \sel_l10_s0$751 [8] & \$1689 ;
+  assign \$1691  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 1'h1;
+  assign \$1692  = \sel_l10_s0$751 [9] & \$1691 ;
+  assign \$1693  = \sel_l10_s0$753  == 2'h2;
+  assign \$1694  = \sel_l10_s0$751 [2] & \$1693 ;
+  assign \$1695  = \sel_l10_s0$754  == 2'h2;
+  assign \$1696  = \sel_l10_s0$751 [3] & \$1695 ;
+  assign \$1697  = \sel_l10_s0$610  == 2'h2;
+  assign \$1698  = \sel_l10_s0$751 [4] & \$1697 ;
+  assign \$1699  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s } == 2'h2;
+  assign \$1700  = \sel_l10_s0$751 [5] & \$1699 ;
+  assign \$1701  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 2'h2;
+  assign \$1702  = \sel_l10_s0$751 [6] & \$1701 ;
+  assign \$1703  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 2'h2;
+  assign \$1704  = \sel_l10_s0$751 [7] & \$1703 ;
+  assign \$1705  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 2'h2;
+  assign \$1706  = \sel_l10_s0$751 [8] & \$1705 ;
+  assign \$1707  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 2'h2;
+  assign \$1708  = \sel_l10_s0$751 [9] & \$1707 ;
+  assign \$1709  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 2'h2;
+  assign \$1710  = \sel_l10_s0$751 [10] & \$1709 ;
+  assign \$1711  = \sel_l10_s0$754  == 2'h3;
+  assign \$1712  = \sel_l10_s0$751 [3] & \$1711 ;
+  assign \$1713  = \sel_l10_s0$610  == 2'h3;
+  assign \$1714  = \sel_l10_s0$751 [4] & \$1713 ;
+  assign \$1715  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s } == 2'h3;
+  assign \$1716  = \sel_l10_s0$751 [5] & \$1715 ;
+  assign \$1717  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 2'h3;
+  assign \$1718  = \sel_l10_s0$751 [6] & \$1717 ;
+  assign \$1719  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 2'h3;
+  assign \$1720  = \sel_l10_s0$751 [7] & \$1719 ;
+  assign \$1721  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 2'h3;
+  assign \$1722  = \sel_l10_s0$751 [8] & \$1721 ;
+  assign \$1723  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 2'h3;
+  assign \$1724  = \sel_l10_s0$751 [9] & \$1723 ;
+  assign \$1725  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 2'h3;
+  assign \$1726  = \sel_l10_s0$751 [10] & \$1725 ;
+  assign \$1727  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 2'h3;
+  assign \$1728  = \sel_l10_s0$751 [11] & \$1727 ;
+  assign \$1729  = \sel_l10_s0$610  == 3'h4;
+  assign \$1730  = \sel_l10_s0$751 [4] & \$1729 ;
+  assign \$1731  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s } == 3'h4;
+  assign \$1732  = \sel_l10_s0$751 [5] & \$1731 ;
+  assign \$1733  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 3'h4;
+  assign \$1734  = \sel_l10_s0$751 [6] & \$1733 ;
+  assign \$1735  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 3'h4;
+  assign \$1736  = \sel_l10_s0$751 [7] & \$1735 ;
+  assign \$1737  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 3'h4;
+  assign \$1738  = \sel_l10_s0$751 [8] & \$1737 ;
+  assign \$1739  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h4;
+  assign \$1740  = \sel_l10_s0$751 [9] & \$1739 ;
+  assign \$1741  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h4;
+  assign \$1742  = \sel_l10_s0$751 [10] & \$1741 ;
+  assign \$1743  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h4;
+  assign \$1744  = \sel_l10_s0$751 [11] & \$1743 ;
+  assign \$1745  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h4;
+  assign \$1746  = \sel_l10_s0$751 [12] & \$1745 ;
+  assign \$1747  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s } == 3'h5;
+  assign \$1748  = \sel_l10_s0$751 [5] & \$1747 ;
+  assign \$1749  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 3'h5;
+  assign \$1750  = \sel_l10_s0$751 [6] & \$1749 ;
+  assign \$1751  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 3'h5;
+  assign \$1752  = \sel_l10_s0$751 [7] & \$1751 ;
+  assign \$1753  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 3'h5;
+  assign \$1754  = \sel_l10_s0$751 [8] & \$1753 ;
+  assign \$1755  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h5;
+  assign \$1756  = \sel_l10_s0$751 [9] & \$1755 ;
+  assign \$1757  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h5;
+  assign \$1758  = \sel_l10_s0$751 [10] & \$1757 ;
+  assign \$1759  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h5;
+  assign \$1760  = \sel_l10_s0$751 [11] & \$1759 ;
+  assign \$1761  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h5;
+  assign \$1762  = \sel_l10_s0$751 [12] & \$1761 ;
+  assign \$1763  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h5;
+  assign \$1764  = \sel_l10_s0$751 [13] & \$1763 ;
+  assign \$1765  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s } == 3'h6;
+  assign \$1766  = \sel_l10_s0$751 [6] & \$1765 ;
+  assign \$1767  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 3'h6;
+  assign \$1768  = \sel_l10_s0$751 [7] & \$1767 ;
+  assign \$1769  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 3'h6;
+  assign \$1770  = \sel_l10_s0$751 [8] & \$1769 ;
+  assign \$1771  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h6;
+  assign \$1772  = \sel_l10_s0$751 [9] & \$1771 ;
+  assign \$1773  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h6;
+  assign \$1774  = \sel_l10_s0$751 [10] & \$1773 ;
+  assign \$1775  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h6;
+  assign \$1776  = \sel_l10_s0$751 [11] & \$1775 ;
+  assign \$1777  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h6;
+  assign \$1778  = \sel_l10_s0$751 [12] & \$1777 ;
+  assign \$1779  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h6;
+  assign \$1780  = \sel_l10_s0$751 [13] & \$1779 ;
+  assign \$1781  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s } == 3'h6;
+  assign \$1782  = \sel_l10_s0$751 [14] & \$1781 ;
+  assign \$1783  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s } == 3'h7;
+  assign \$1784  = \sel_l10_s0$751 [7] & \$1783 ;
+  assign \$1785  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s } == 3'h7;
+  assign \$1786  = \sel_l10_s0$751 [8] & \$1785 ;
+  assign \$1787  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h7;
+  assign \$1788  = \sel_l10_s0$751 [9] & \$1787 ;
+  assign \$1789  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h7;
+  assign \$1790  = \sel_l10_s0$751 [10] & \$1789 ;
+  assign \$1791  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h7;
+  assign \$1792  = \sel_l10_s0$751 [11] & \$1791 ;
+  assign \$1793  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h7;
+  assign \$1794  = \sel_l10_s0$751 [12] & \$1793 ;
+  assign \$1795  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h7;
+  assign \$1796  = \sel_l10_s0$751 [13] & \$1795 ;
+  assign \$1797  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s } == 3'h7;
+  assign \$1798  = \sel_l10_s0$751 [14] & \$1797 ;
+  assign \$1799  = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s } == 3'h7;
+  assign \$1800  = \sel_l10_s0$751 [15] & \$1799 ;
+  assign \$1801  = ~ stall_adv5_valid;
+  assign stall_adv5 = \$1801  | o__ready;
+  assign \$1802  = sel_l13_s0 & { \sel_l13_s0$766 [0], \sel_l13_s0$766 [0], \sel_l13_s0$766 [0], \sel_l13_s0$766 [0], \sel_l13_s0$766 [0], \sel_l13_s0$766 [0], \sel_l13_s0$766 [0], \sel_l13_s0$766 [0] };
+  assign \$1803  = \sel_l13_s0$767  & { \sel_l13_s0$766 [1], \sel_l13_s0$766 [1], \sel_l13_s0$766 [1], \sel_l13_s0$766 [1], \sel_l13_s0$766 [1], \sel_l13_s0$766 [1], \sel_l13_s0$766 [1], \sel_l13_s0$766 [1] };
+  assign \$1804  = \$1802  | \$1803 ;
+  assign \$1805  = \sel_l13_s0$768  & { \sel_l13_s0$766 [2], \sel_l13_s0$766 [2], \sel_l13_s0$766 [2], \sel_l13_s0$766 [2], \sel_l13_s0$766 [2], \sel_l13_s0$766 [2], \sel_l13_s0$766 [2], \sel_l13_s0$766 [2] };
+  assign sel_or0_0 = \$1804  | \$1805 ;
+  assign \$1806  = \sel_l13_s0$770  & { \sel_l13_s0$766 [3], \sel_l13_s0$766 [3], \sel_l13_s0$766 [3], \sel_l13_s0$766 [3], \sel_l13_s0$766 [3], \sel_l13_s0$766 [3], \sel_l13_s0$766 [3], \sel_l13_s0$766 [3] };
+  assign \$1807  = \sel_l13_s0$771  & { \sel_l13_s0$766 [4], \sel_l13_s0$766 [4], \sel_l13_s0$766 [4], \sel_l13_s0$766 [4], \sel_l13_s0$766 [4], \sel_l13_s0$766 [4], \sel_l13_s0$766 [4], \sel_l13_s0$766 [4] };
+  assign \$1808  = \$1806  | \$1807 ;
+  assign \$1809  = \sel_l13_s0$772  & { \sel_l13_s0$766 [5], \sel_l13_s0$766 [5], \sel_l13_s0$766 [5], \sel_l13_s0$766 [5], \sel_l13_s0$766 [5], \sel_l13_s0$766 [5], \sel_l13_s0$766 [5], \sel_l13_s0$766 [5] };
+  assign sel_or0_3 = \$1808  | \$1809 ;
+  assign \$1810  = \sel_l13_s0$774  & { \sel_l13_s0$766 [6], \sel_l13_s0$766 [6], \sel_l13_s0$766 [6], \sel_l13_s0$766 [6], \sel_l13_s0$766 [6], \sel_l13_s0$766 [6], \sel_l13_s0$766 [6], \sel_l13_s0$766 [6] };
+  assign \$1811  = \sel_l13_s0$775  & { \sel_l13_s0$766 [7], \sel_l13_s0$766 [7], \sel_l13_s0$766 [7], \sel_l13_s0$766 [7], \sel_l13_s0$766 [7], \sel_l13_s0$766 [7], \sel_l13_s0$766 [7], \sel_l13_s0$766 [7] };
+  assign \$1812  = \$1810  | \$1811 ;
+  assign \$1813  = \sel_l13_s0$776  & { \sel_l13_s0$766 [8], \sel_l13_s0$766 [8], \sel_l13_s0$766 [8], \sel_l13_s0$766 [8], \sel_l13_s0$766 [8], \sel_l13_s0$766 [8], \sel_l13_s0$766 [8], \sel_l13_s0$766 [8] };
+  assign sel_or0_6 = \$1812  | \$1813 ;
+  assign \$1814  = \sel_l13_s0$766 [1] | \sel_l13_s0$766 [3];
+  assign \$1815  = \sel_l13_s0$766 [5] | \sel_l13_s0$766 [7];
   assign \$1816  = \$1814  | \$1815 ;
-  assign \$1817  = sel_dl1_r0_q[15:8] & { \$1671 , \$1671 , \$1671 , \$1671 , \$1671 , \$1671 , \$1671 , \$1671  };
-  assign \$1818  = sel_dl1_r0_q[23:16] & { \$1673 , \$1673 , \$1673 , \$1673 , \$1673 , \$1673 , \$1673 , \$1673  };
+  assign \$1817  = \sel_l13_s0$766 [2] | \sel_l13_s0$766 [3];
+  assign \$1818  = \sel_l13_s0$766 [6] | \sel_l13_s0$766 [7];
   assign \$1819  = \$1817  | \$1818 ;
-  assign \$1820  = sel_dl1_r0_q[31:24] & { \$1675 , \$1675 , \$1675 , \$1675 , \$1675 , \$1675 , \$1675 , \$1675  };
-  assign sel_or1_0 = \$1819  | \$1820 ;
-  assign \$1821  = sel_dl1_r0_q[39:32] & { \$1677 , \$1677 , \$1677 , \$1677 , \$1677 , \$1677 , \$1677 , \$1677  };
-  assign \$1822  = sel_dl1_r0_q[47:40] & { \$1679 , \$1679 , \$1679 , \$1679 , \$1679 , \$1679 , \$1679 , \$1679  };
-  assign \$1823  = \$1821  | \$1822 ;
-  assign \$1824  = sel_dl1_r0_q[55:48] & { \$1681 , \$1681 , \$1681 , \$1681 , \$1681 , \$1681 , \$1681 , \$1681  };
-  assign sel_or1_3 = \$1823  | \$1824 ;
-  assign \$1825  = sel_dl1_r0_q[63:56] & { \$1683 , \$1683 , \$1683 , \$1683 , \$1683 , \$1683 , \$1683 , \$1683  };
-  assign \$1826  = sel_dl1_r0_q[71:64] & { \$1685 , \$1685 , \$1685 , \$1685 , \$1685 , \$1685 , \$1685 , \$1685  };
-  assign \$1827  = \$1825  | \$1826 ;
-  assign \$1828  = sel_dl1_r0_q[79:72] & { \$1687 , \$1687 , \$1687 , \$1687 , \$1687 , \$1687 , \$1687 , \$1687  };
-  assign sel_or1_6 = \$1827  | \$1828 ;
-  assign \$1829  = \$1671  | \$1675 ;
-  assign \$1830  = \$1679  | \$1683 ;
-  assign \$1831  = \$1829  | \$1830 ;
-  assign \$1832  = \$1831  | \$1687 ;
-  assign \$1833  = \$1673  | \$1675 ;
-  assign \$1834  = \$1681  | \$1683 ;
-  assign \$1835  = \$1833  | \$1834 ;
-  assign \$1836  = \$1677  | \$1679 ;
-  assign \$1837  = \$1681  | \$1683 ;
-  assign \$1838  = \$1836  | \$1837 ;
-  assign \$1839  = \$1685  | \$1687 ;
-  assign \$1840  = sel_dl1_r0_q[23:16] & { \$1689 , \$1689 , \$1689 , \$1689 , \$1689 , \$1689 , \$1689 , \$1689  };
-  assign \$1841  = sel_dl1_r0_q[31:24] & { \$1691 , \$1691 , \$1691 , \$1691 , \$1691 , \$1691 , \$1691 , \$1691  };
-  assign \$1842  = \$1840  | \$1841 ;
-  assign \$1843  = sel_dl1_r0_q[39:32] & { \$1693 , \$1693 , \$1693 , \$1693 , \$1693 , \$1693 , \$1693 , \$1693  };
-  assign sel_or2_0 = \$1842  | \$1843 ;
-  assign \$1844  = sel_dl1_r0_q[47:40] & { \$1695 , \$1695 , \$1695 , \$1695 , \$1695 , \$1695 , \$1695 , \$1695  };
-  assign \$1845  = sel_dl1_r0_q[55:48] & { \$1697 , \$1697 , \$1697 , \$1697 , \$1697 , \$1697 , \$1697 , \$1697  };
-  assign \$1846  = \$1844  | \$1845 ;
-  assign \$1847  = sel_dl1_r0_q[63:56] & { \$1699 , \$1699 , \$1699 , \$1699 , \$1699 , \$1699 , \$1699 , \$1699  };
-  assign sel_or2_3 = \$1846  | \$1847 ;
-  assign \$1848  = sel_dl1_r0_q[71:64] & { \$1701 , \$1701 , \$1701 , \$1701 , \$1701 , \$1701 , \$1701 , \$1701  };
-  assign \$1849  = sel_dl1_r0_q[79:72] & { \$1703 , \$1703 , \$1703 , \$1703 , \$1703 , \$1703 , \$1703 , \$1703  };
-  assign \$1850  = \$1848  | \$1849 ;
-  assign \$1851  = sel_dl1_r0_q[87:80] & { \$1705 , \$1705 , \$1705 , \$1705 , \$1705 , \$1705 , \$1705 , \$1705  };
-  assign sel_or2_6 = \$1850  | \$1851 ;
-  assign \$1852  = \$1691  | \$1695 ;
-  assign \$1853  = \$1699  | \$1703 ;
-  assign \$1854  = \$1852  | \$1853 ;
-  assign \$1855  = \$1689  | \$1691 ;
-  assign \$1856  = \$1697  | \$1699 ;
-  assign \$1857  = \$1855  | \$1856 ;
-  assign \$1858  = \$1857  | \$1705 ;
-  assign \$1859  = \$1693  | \$1695 ;
-  assign \$1860  = \$1697  | \$1699 ;
-  assign \$1861  = \$1859  | \$1860 ;
-  assign \$1862  = \$1701  | \$1703 ;
-  assign \$1863  = \$1862  | \$1705 ;
-  assign \$1864  = sel_dl1_r0_q[31:24] & { \$1707 , \$1707 , \$1707 , \$1707 , \$1707 , \$1707 , \$1707 , \$1707  };
-  assign \$1865  = sel_dl1_r0_q[39:32] & { \$1709 , \$1709 , \$1709 , \$1709 , \$1709 , \$1709 , \$1709 , \$1709  };
-  assign \$1866  = \$1864  | \$1865 ;
-  assign \$1867  = sel_dl1_r0_q[47:40] & { \$1711 , \$1711 , \$1711 , \$1711 , \$1711 , \$1711 , \$1711 , \$1711  };
-  assign sel_or3_0 = \$1866  | \$1867 ;
-  assign \$1868  = sel_dl1_r0_q[55:48] & { \$1713 , \$1713 , \$1713 , \$1713 , \$1713 , \$1713 , \$1713 , \$1713  };
-  assign \$1869  = sel_dl1_r0_q[63:56] & { \$1715 , \$1715 , \$1715 , \$1715 , \$1715 , \$1715 , \$1715 , \$1715  };
-  assign \$1870  = \$1868  | \$1869 ;
-  assign \$1871  = sel_dl1_r0_q[71:64] & { \$1717 , \$1717 , \$1717 , \$1717 , \$1717 , \$1717 , \$1717 , \$1717  };
-  assign sel_or3_3 = \$1870  | \$1871 ;
-  assign \$1872  = sel_dl1_r0_q[79:72] & { \$1719 , \$1719 , \$1719 , \$1719 , \$1719 , \$1719 , \$1719 , \$1719  };
-  assign \$1873  = sel_dl1_r0_q[87:80] & { \$1721 , \$1721 , \$1721 , \$1721 , \$1721 , \$1721 , \$1721 , \$1721  };
-  assign \$1874  = \$1872  | \$1873 ;
-  assign \$1875  = sel_dl1_r0_q[95:88] & { \$1723 , \$1723 , \$1723 , \$1723 , \$1723 , \$1723 , \$1723 , \$1723  };
-  assign sel_or3_6 = \$1874  | \$1875 ;
-  assign \$1876  = \$1707  | \$1711 ;
-  assign \$1877  = \$1715  | \$1719 ;
-  assign \$1878  = \$1876  | \$1877 ;
-  assign \$1879  = \$1878  | \$1723 ;
-  assign \$1880  = \$1707  | \$1713 ;
-  assign \$1881  = \$1715  | \$1721 ;
-  assign \$1882  = \$1880  | \$1881 ;
-  assign \$1883  = \$1882  | \$1723 ;
-  assign \$1884  = \$1709  | \$1711 ;
-  assign \$1885  = \$1713  | \$1715 ;
-  assign \$1886  = \$1884  | \$1885 ;
-  assign \$1887  = \$1717  | \$1719 ;
-  assign \$1888  = \$1721  | \$1723 ;
-  assign \$1889  = \$1887  | \$1888 ;
-  assign \$1890  = sel_dl1_r0_q[39:32] & { \$1725 , \$1725 , \$1725 , \$1725 , \$1725 , \$1725 , \$1725 , \$1725  };
-  assign \$1891  = sel_dl1_r0_q[47:40] & { \$1727 , \$1727 , \$1727 , \$1727 , \$1727 , \$1727 , \$1727 , \$1727  };
+  assign \$1820  = \sel_l13_s0$766 [4] | \sel_l13_s0$766 [5];
+  assign \$1821  = \sel_l13_s0$766 [6] | \sel_l13_s0$766 [7];
+  assign \$1822  = \$1820  | \$1821 ;
+  assign \$1823  = \sel_l13_s0$767  & { \sel_l13_s0$779 [0], \sel_l13_s0$779 [0], \sel_l13_s0$779 [0], \sel_l13_s0$779 [0], \sel_l13_s0$779 [0], \sel_l13_s0$779 [0], \sel_l13_s0$779 [0], \sel_l13_s0$779 [0] };
+  assign \$1824  = \sel_l13_s0$768  & { \sel_l13_s0$779 [1], \sel_l13_s0$779 [1], \sel_l13_s0$779 [1], \sel_l13_s0$779 [1], \sel_l13_s0$779 [1], \sel_l13_s0$779 [1], \sel_l13_s0$779 [1], \sel_l13_s0$779 [1] };
+  assign \$1825  = \$1823  | \$1824 ;
+  assign \$1826  = \sel_l13_s0$770  & { \sel_l13_s0$779 [2], \sel_l13_s0$779 [2], \sel_l13_s0$779 [2], \sel_l13_s0$779 [2], \sel_l13_s0$779 [2], \sel_l13_s0$779 [2], \sel_l13_s0$779 [2], \sel_l13_s0$779 [2] };
+  assign sel_or1_0 = \$1825  | \$1826 ;
+  assign \$1827  = \sel_l13_s0$771  & { \sel_l13_s0$779 [3], \sel_l13_s0$779 [3], \sel_l13_s0$779 [3], \sel_l13_s0$779 [3], \sel_l13_s0$779 [3], \sel_l13_s0$779 [3], \sel_l13_s0$779 [3], \sel_l13_s0$779 [3] };
+  assign \$1828  = \sel_l13_s0$772  & { \sel_l13_s0$779 [4], \sel_l13_s0$779 [4], \sel_l13_s0$779 [4], \sel_l13_s0$779 [4], \sel_l13_s0$779 [4], \sel_l13_s0$779 [4], \sel_l13_s0$779 [4], \sel_l13_s0$779 [4] };
+  assign \$1829  = \$1827  | \$1828 ;
+  assign \$1830  = \sel_l13_s0$774  & { \sel_l13_s0$779 [5], \sel_l13_s0$779 [5], \sel_l13_s0$779 [5], \sel_l13_s0$779 [5], \sel_l13_s0$779 [5], \sel_l13_s0$779 [5], \sel_l13_s0$779 [5], \sel_l13_s0$779 [5] };
+  assign sel_or1_3 = \$1829  | \$1830 ;
+  assign \$1831  = \sel_l13_s0$775  & { \sel_l13_s0$779 [6], \sel_l13_s0$779 [6], \sel_l13_s0$779 [6], \sel_l13_s0$779 [6], \sel_l13_s0$779 [6], \sel_l13_s0$779 [6], \sel_l13_s0$779 [6], \sel_l13_s0$779 [6] };
+  assign \$1832  = \sel_l13_s0$776  & { \sel_l13_s0$779 [7], \sel_l13_s0$779 [7], \sel_l13_s0$779 [7], \sel_l13_s0$779 [7], \sel_l13_s0$779 [7], \sel_l13_s0$779 [7], \sel_l13_s0$779 [7], \sel_l13_s0$779 [7] };
+  assign \$1833  = \$1831  | \$1832 ;
+  assign \$1834  = \sel_l13_s0$782  & { \sel_l13_s0$779 [8], \sel_l13_s0$779 [8], \sel_l13_s0$779 [8], \sel_l13_s0$779 [8], \sel_l13_s0$779 [8], \sel_l13_s0$779 [8], \sel_l13_s0$779 [8], \sel_l13_s0$779 [8] };
+  assign sel_or1_6 = \$1833  | \$1834 ;
+  assign \$1835  = \sel_l13_s0$779 [0] | \sel_l13_s0$779 [2];
+  assign \$1836  = \sel_l13_s0$779 [4] | \sel_l13_s0$779 [6];
+  assign \$1837  = \$1835  | \$1836 ;
+  assign \$1838  = \$1837  | \sel_l13_s0$779 [8];
+  assign \$1839  = \sel_l13_s0$779 [1] | \sel_l13_s0$779 [2];
+  assign \$1840  = \sel_l13_s0$779 [5] | \sel_l13_s0$779 [6];
+  assign \$1841  = \$1839  | \$1840 ;
+  assign \$1842  = \sel_l13_s0$779 [3] | \sel_l13_s0$779 [4];
+  assign \$1843  = \sel_l13_s0$779 [5] | \sel_l13_s0$779 [6];
+  assign \$1844  = \$1842  | \$1843 ;
+  assign \$1845  = \sel_l13_s0$779 [7] | \sel_l13_s0$779 [8];
+  assign \$1846  = \sel_l13_s0$768  & { \sel_l13_s0$785 [0], \sel_l13_s0$785 [0], \sel_l13_s0$785 [0], \sel_l13_s0$785 [0], \sel_l13_s0$785 [0], \sel_l13_s0$785 [0], \sel_l13_s0$785 [0], \sel_l13_s0$785 [0] };
+  assign \$1847  = \sel_l13_s0$770  & { \sel_l13_s0$785 [1], \sel_l13_s0$785 [1], \sel_l13_s0$785 [1], \sel_l13_s0$785 [1], \sel_l13_s0$785 [1], \sel_l13_s0$785 [1], \sel_l13_s0$785 [1], \sel_l13_s0$785 [1] };
+  assign \$1848  = \$1846  | \$1847 ;
+  assign \$1849  = \sel_l13_s0$771  & { \sel_l13_s0$785 [2], \sel_l13_s0$785 [2], \sel_l13_s0$785 [2], \sel_l13_s0$785 [2], \sel_l13_s0$785 [2], \sel_l13_s0$785 [2], \sel_l13_s0$785 [2], \sel_l13_s0$785 [2] };
+  assign sel_or2_0 = \$1848  | \$1849 ;
+  assign \$1850  = \sel_l13_s0$772  & { \sel_l13_s0$785 [3], \sel_l13_s0$785 [3], \sel_l13_s0$785 [3], \sel_l13_s0$785 [3], \sel_l13_s0$785 [3], \sel_l13_s0$785 [3], \sel_l13_s0$785 [3], \sel_l13_s0$785 [3] };
+  assign \$1851  = \sel_l13_s0$774  & { \sel_l13_s0$785 [4], \sel_l13_s0$785 [4], \sel_l13_s0$785 [4], \sel_l13_s0$785 [4], \sel_l13_s0$785 [4], \sel_l13_s0$785 [4], \sel_l13_s0$785 [4], \sel_l13_s0$785 [4] };
+  assign \$1852  = \$1850  | \$1851 ;
+  assign \$1853  = \sel_l13_s0$775  & { \sel_l13_s0$785 [5], \sel_l13_s0$785 [5], \sel_l13_s0$785 [5], \sel_l13_s0$785 [5], \sel_l13_s0$785 [5], \sel_l13_s0$785 [5], \sel_l13_s0$785 [5], \sel_l13_s0$785 [5] };
+  assign sel_or2_3 = \$1852  | \$1853 ;
+  assign \$1854  = \sel_l13_s0$776  & { \sel_l13_s0$785 [6], \sel_l13_s0$785 [6], \sel_l13_s0$785 [6], \sel_l13_s0$785 [6], \sel_l13_s0$785 [6], \sel_l13_s0$785 [6], \sel_l13_s0$785 [6], \sel_l13_s0$785 [6] };
+  assign \$1855  = \sel_l13_s0$782  & { \sel_l13_s0$785 [7], \sel_l13_s0$785 [7], \sel_l13_s0$785 [7], \sel_l13_s0$785 [7], \sel_l13_s0$785 [7], \sel_l13_s0$785 [7], \sel_l13_s0$785 [7], \sel_l13_s0$785 [7] };
+  assign \$1856  = \$1854  | \$1855 ;
+  assign \$1857  = \sel_l13_s0$788  & { \sel_l13_s0$785 [8], \sel_l13_s0$785 [8], \sel_l13_s0$785 [8], \sel_l13_s0$785 [8], \sel_l13_s0$785 [8], \sel_l13_s0$785 [8], \sel_l13_s0$785 [8], \sel_l13_s0$785 [8] };
+  assign sel_or2_6 = \$1856  | \$1857 ;
+  assign \$1858  = \sel_l13_s0$785 [1] | \sel_l13_s0$785 [3];
+  assign \$1859  = \sel_l13_s0$785 [5] | \sel_l13_s0$785 [7];
+  assign \$1860  = \$1858  | \$1859 ;
+  assign \$1861  = \sel_l13_s0$785 [0] | \sel_l13_s0$785 [1];
+  assign \$1862  = \sel_l13_s0$785 [4] | \sel_l13_s0$785 [5];
+  assign \$1863  = \$1861  | \$1862 ;
+  assign \$1864  = \$1863  | \sel_l13_s0$785 [8];
+  assign \$1865  = \sel_l13_s0$785 [2] | \sel_l13_s0$785 [3];
+  assign \$1866  = \sel_l13_s0$785 [4] | \sel_l13_s0$785 [5];
+  assign \$1867  = \$1865  | \$1866 ;
+  assign \$1868  = \sel_l13_s0$785 [6] | \sel_l13_s0$785 [7];
+  assign \$1869  = \$1868  | \sel_l13_s0$785 [8];
+  assign \$1870  = \sel_l13_s0$770  & { \sel_l13_s0$791 [0], \sel_l13_s0$791 [0], \sel_l13_s0$791 [0], \sel_l13_s0$791 [0], \sel_l13_s0$791 [0], \sel_l13_s0$791 [0], \sel_l13_s0$791 [0], \sel_l13_s0$791 [0] };
+  assign \$1871  = \sel_l13_s0$771  & { \sel_l13_s0$791 [1], \sel_l13_s0$791 [1], \sel_l13_s0$791 [1], \sel_l13_s0$791 [1], \sel_l13_s0$791 [1], \sel_l13_s0$791 [1], \sel_l13_s0$791 [1], \sel_l13_s0$791 [1] };
+  assign \$1872  = \$1870  | \$1871 ;
+  assign \$1873  = \sel_l13_s0$772  & { \sel_l13_s0$791 [2], \sel_l13_s0$791 [2], \sel_l13_s0$791 [2], \sel_l13_s0$791 [2], \sel_l13_s0$791 [2], \sel_l13_s0$791 [2], \sel_l13_s0$791 [2], \sel_l13_s0$791 [2] };
+  assign sel_or3_0 = \$1872  | \$1873 ;
+  assign \$1874  = \sel_l13_s0$774  & { \sel_l13_s0$791 [3], \sel_l13_s0$791 [3], \sel_l13_s0$791 [3], \sel_l13_s0$791 [3], \sel_l13_s0$791 [3], \sel_l13_s0$791 [3], \sel_l13_s0$791 [3], \sel_l13_s0$791 [3] };
+  assign \$1875  = \sel_l13_s0$775  & { \sel_l13_s0$791 [4], \sel_l13_s0$791 [4], \sel_l13_s0$791 [4], \sel_l13_s0$791 [4], \sel_l13_s0$791 [4], \sel_l13_s0$791 [4], \sel_l13_s0$791 [4], \sel_l13_s0$791 [4] };
+  assign \$1876  = \$1874  | \$1875 ;
+  assign \$1877  = \sel_l13_s0$776  & { \sel_l13_s0$791 [5], \sel_l13_s0$791 [5], \sel_l13_s0$791 [5], \sel_l13_s0$791 [5], \sel_l13_s0$791 [5], \sel_l13_s0$791 [5], \sel_l13_s0$791 [5], \sel_l13_s0$791 [5] };
+  assign sel_or3_3 = \$1876  | \$1877 ;
+  assign \$1878  = \sel_l13_s0$782  & { \sel_l13_s0$791 [6], \sel_l13_s0$791 [6], \sel_l13_s0$791 [6], \sel_l13_s0$791 [6], \sel_l13_s0$791 [6], \sel_l13_s0$791 [6], \sel_l13_s0$791 [6], \sel_l13_s0$791 [6] };
+  assign \$1879  = \sel_l13_s0$788  & { \sel_l13_s0$791 [7], \sel_l13_s0$791 [7], \sel_l13_s0$791 [7], \sel_l13_s0$791 [7], \sel_l13_s0$791 [7], \sel_l13_s0$791 [7], \sel_l13_s0$791 [7], \sel_l13_s0$791 [7] };
+  assign \$1880  = \$1878  | \$1879 ;
+  assign \$1881  = \sel_l13_s0$794  & { \sel_l13_s0$791 [8], \sel_l13_s0$791 [8], \sel_l13_s0$791 [8], \sel_l13_s0$791 [8], \sel_l13_s0$791 [8], \sel_l13_s0$791 [8], \sel_l13_s0$791 [8], \sel_l13_s0$791 [8] };
+  assign sel_or3_6 = \$1880  | \$1881 ;
+  assign \$1882  = \sel_l13_s0$791 [0] | \sel_l13_s0$791 [2];
+  assign \$1883  = \sel_l13_s0$791 [4] | \sel_l13_s0$791 [6];
+  assign \$1884  = \$1882  | \$1883 ;
+  assign \$1885  = \$1884  | \sel_l13_s0$791 [8];
+  assign \$1886  = \sel_l13_s0$791 [0] | \sel_l13_s0$791 [3];
+  assign \$1887  = \sel_l13_s0$791 [4] | \sel_l13_s0$791 [7];
+  assign \$1888  = \$1886  | \$1887 ;
+  assign \$1889  = \$1888  | \sel_l13_s0$791 [8];
+  assign \$1890  = \sel_l13_s0$791 [1] | \sel_l13_s0$791 [2];
+  assign \$1891  = \sel_l13_s0$791 [3] | \sel_l13_s0$791 [4];
   assign \$1892  = \$1890  | \$1891 ;
-  assign \$1893  = sel_dl1_r0_q[55:48] & { \$1729 , \$1729 , \$1729 , \$1729 , \$1729 , \$1729 , \$1729 , \$1729  };
-  assign sel_or4_0 = \$1892  | \$1893 ;
-  assign \$1894  = sel_dl1_r0_q[63:56] & { \$1731 , \$1731 , \$1731 , \$1731 , \$1731 , \$1731 , \$1731 , \$1731  };
-  assign \$1895  = sel_dl1_r0_q[71:64] & { \$1733 , \$1733 , \$1733 , \$1733 , \$1733 , \$1733 , \$1733 , \$1733  };
-  assign \$1896  = \$1894  | \$1895 ;
-  assign \$1897  = sel_dl1_r0_q[79:72] & { \$1735 , \$1735 , \$1735 , \$1735 , \$1735 , \$1735 , \$1735 , \$1735  };
-  assign sel_or4_3 = \$1896  | \$1897 ;
-  assign \$1898  = sel_dl1_r0_q[87:80] & { \$1737 , \$1737 , \$1737 , \$1737 , \$1737 , \$1737 , \$1737 , \$1737  };
-  assign \$1899  = sel_dl1_r0_q[95:88] & { \$1739 , \$1739 , \$1739 , \$1739 , \$1739 , \$1739 , \$1739 , \$1739  };
-  assign \$1900  = \$1898  | \$1899 ;
-  assign \$1901  = sel_dl1_r0_q[103:96] & { \$1741 , \$1741 , \$1741 , \$1741 , \$1741 , \$1741 , \$1741 , \$1741  };
-  assign sel_or4_6 = \$1900  | \$1901 ;
-  assign \$1902  = \$1727  | \$1731 ;
-  assign \$1903  = \$1735  | \$1739 ;
-  assign \$1904  = \$1902  | \$1903 ;
-  assign \$1905  = \$1729  | \$1731 ;
-  assign \$1906  = \$1737  | \$1739 ;
-  assign \$1907  = \$1905  | \$1906 ;
-  assign \$1908  = \$1725  | \$1727 ;
-  assign \$1909  = \$1729  | \$1731 ;
+  assign \$1893  = \sel_l13_s0$791 [5] | \sel_l13_s0$791 [6];
+  assign \$1894  = \sel_l13_s0$791 [7] | \sel_l13_s0$791 [8];
+  assign \$1895  = \$1893  | \$1894 ;
+  assign \$1896  = \sel_l13_s0$771  & { \sel_l13_s0$797 [0], \sel_l13_s0$797 [0], \sel_l13_s0$797 [0], \sel_l13_s0$797 [0], \sel_l13_s0$797 [0], \sel_l13_s0$797 [0], \sel_l13_s0$797 [0], \sel_l13_s0$797 [0] };
+  assign \$1897  = \sel_l13_s0$772  & { \sel_l13_s0$797 [1], \sel_l13_s0$797 [1], \sel_l13_s0$797 [1], \sel_l13_s0$797 [1], \sel_l13_s0$797 [1], \sel_l13_s0$797 [1], \sel_l13_s0$797 [1], \sel_l13_s0$797 [1] };
+  assign \$1898  = \$1896  | \$1897 ;
+  assign \$1899  = \sel_l13_s0$774  & { \sel_l13_s0$797 [2], \sel_l13_s0$797 [2], \sel_l13_s0$797 [2], \sel_l13_s0$797 [2], \sel_l13_s0$797 [2], \sel_l13_s0$797 [2], \sel_l13_s0$797 [2], \sel_l13_s0$797 [2] };
+  assign sel_or4_0 = \$1898  | \$1899 ;
+  assign \$1900  = \sel_l13_s0$775  & { \sel_l13_s0$797 [3], \sel_l13_s0$797 [3], \sel_l13_s0$797 [3], \sel_l13_s0$797 [3], \sel_l13_s0$797 [3], \sel_l13_s0$797 [3], \sel_l13_s0$797 [3], \sel_l13_s0$797 [3] };
+  assign \$1901  = \sel_l13_s0$776  & { \sel_l13_s0$797 [4], \sel_l13_s0$797 [4], \sel_l13_s0$797 [4], \sel_l13_s0$797 [4], \sel_l13_s0$797 [4], \sel_l13_s0$797 [4], \sel_l13_s0$797 [4], \sel_l13_s0$797 [4] };
+  assign \$1902  = \$1900  | \$1901 ;
+  assign \$1903  = \sel_l13_s0$782  & { \sel_l13_s0$797 [5], \sel_l13_s0$797 [5], \sel_l13_s0$797 [5], \sel_l13_s0$797 [5], \sel_l13_s0$797 [5], \sel_l13_s0$797 [5], \sel_l13_s0$797 [5], \sel_l13_s0$797 [5] };
+  assign sel_or4_3 = \$1902  | \$1903 ;
+  assign \$1904  = \sel_l13_s0$788  & { \sel_l13_s0$797 [6], \sel_l13_s0$797 [6], \sel_l13_s0$797 [6], \sel_l13_s0$797 [6], \sel_l13_s0$797 [6], \sel_l13_s0$797 [6], \sel_l13_s0$797 [6], \sel_l13_s0$797 [6] };
+  assign \$1905  = \sel_l13_s0$794  & { \sel_l13_s0$797 [7], \sel_l13_s0$797 [7], \sel_l13_s0$797 [7], \sel_l13_s0$797 [7], \sel_l13_s0$797 [7], \sel_l13_s0$797 [7], \sel_l13_s0$797 [7], \sel_l13_s0$797 [7] };
+  assign \$1906  = \$1904  | \$1905 ;
+  assign \$1907  = \sel_l13_s0$800  & { \sel_l13_s0$797 [8], \sel_l13_s0$797 [8], \sel_l13_s0$797 [8], \sel_l13_s0$797 [8], \sel_l13_s0$797 [8], \sel_l13_s0$797 [8], \sel_l13_s0$797 [8], \sel_l13_s0$797 [8] };
+  assign sel_or4_6 = \$1906  | \$1907 ;
+  assign \$1908  = \sel_l13_s0$797 [1] | \sel_l13_s0$797 [3];
+  assign \$1909  = \sel_l13_s0$797 [5] | \sel_l13_s0$797 [7];
   assign \$1910  = \$1908  | \$1909 ;
-  assign \$1911  = \$1910  | \$1741 ;
-  assign \$1912  = \$1733  | \$1735 ;
-  assign \$1913  = \$1737  | \$1739 ;
-  assign \$1914  = \$1912  | \$1913 ;
-  assign \$1915  = \$1914  | \$1741 ;
-  assign \$1916  = sel_dl1_r0_q[47:40] & { \$1743 , \$1743 , \$1743 , \$1743 , \$1743 , \$1743 , \$1743 , \$1743  };
-  assign \$1917  = sel_dl1_r0_q[55:48] & { \$1745 , \$1745 , \$1745 , \$1745 , \$1745 , \$1745 , \$1745 , \$1745  };
-  assign \$1918  = \$1916  | \$1917 ;
-  assign \$1919  = sel_dl1_r0_q[63:56] & { \$1747 , \$1747 , \$1747 , \$1747 , \$1747 , \$1747 , \$1747 , \$1747  };
-  assign sel_or5_0 = \$1918  | \$1919 ;
-  assign \$1920  = sel_dl1_r0_q[71:64] & { \$1749 , \$1749 , \$1749 , \$1749 , \$1749 , \$1749 , \$1749 , \$1749  };
-  assign \$1921  = sel_dl1_r0_q[79:72] & { \$1751 , \$1751 , \$1751 , \$1751 , \$1751 , \$1751 , \$1751 , \$1751  };
-  assign \$1922  = \$1920  | \$1921 ;
-  assign \$1923  = sel_dl1_r0_q[87:80] & { \$1753 , \$1753 , \$1753 , \$1753 , \$1753 , \$1753 , \$1753 , \$1753  };
-  assign sel_or5_3 = \$1922  | \$1923 ;
-  assign \$1924  = sel_dl1_r0_q[95:88] & { \$1755 , \$1755 , \$1755 , \$1755 , \$1755 , \$1755 , \$1755 , \$1755  };
-  assign \$1925  = sel_dl1_r0_q[103:96] & { \$1757 , \$1757 , \$1757 , \$1757 , \$1757 , \$1757 , \$1757 , \$1757  };
-  assign \$1926  = \$1924  | \$1925 ;
-  assign \$1927  = sel_dl1_r0_q[111:104] & { \$1759 , \$1759 , \$1759 , \$1759 , \$1759 , \$1759 , \$1759 , \$1759  };
-  assign sel_or5_6 = \$1926  | \$1927 ;
-  assign \$1928  = \$1743  | \$1747 ;
-  assign \$1929  = \$1751  | \$1755 ;
-  assign \$1930  = \$1928  | \$1929 ;
-  assign \$1931  = \$1930  | \$1759 ;
-  assign \$1932  = \$1745  | \$1747 ;
-  assign \$1933  = \$1753  | \$1755 ;
-  assign \$1934  = \$1932  | \$1933 ;
-  assign \$1935  = \$1743  | \$1745 ;
-  assign \$1936  = \$1747  | \$1757 ;
-  assign \$1937  = \$1935  | \$1936 ;
-  assign \$1938  = \$1937  | \$1759 ;
-  assign \$1939  = \$1749  | \$1751 ;
-  assign \$1940  = \$1753  | \$1755 ;
-  assign \$1941  = \$1939  | \$1940 ;
-  assign \$1942  = \$1757  | \$1759 ;
+  assign \$1911  = \sel_l13_s0$797 [2] | \sel_l13_s0$797 [3];
+  assign \$1912  = \sel_l13_s0$797 [6] | \sel_l13_s0$797 [7];
+  assign \$1913  = \$1911  | \$1912 ;
+  assign \$1914  = \sel_l13_s0$797 [0] | \sel_l13_s0$797 [1];
+  assign \$1915  = \sel_l13_s0$797 [2] | \sel_l13_s0$797 [3];
+  assign \$1916  = \$1914  | \$1915 ;
+  assign \$1917  = \$1916  | \sel_l13_s0$797 [8];
+  assign \$1918  = \sel_l13_s0$797 [4] | \sel_l13_s0$797 [5];
+  assign \$1919  = \sel_l13_s0$797 [6] | \sel_l13_s0$797 [7];
+  assign \$1920  = \$1918  | \$1919 ;
+  assign \$1921  = \$1920  | \sel_l13_s0$797 [8];
+  assign \$1922  = \sel_l13_s0$772  & { \sel_l13_s0$803 [0], \sel_l13_s0$803 [0], \sel_l13_s0$803 [0], \sel_l13_s0$803 [0], \sel_l13_s0$803 [0], \sel_l13_s0$803 [0], \sel_l13_s0$803 [0], \sel_l13_s0$803 [0] };
+  assign \$1923  = \sel_l13_s0$774  & { \sel_l13_s0$803 [1], \sel_l13_s0$803 [1], \sel_l13_s0$803 [1], \sel_l13_s0$803 [1], \sel_l13_s0$803 [1], \sel_l13_s0$803 [1], \sel_l13_s0$803 [1], \sel_l13_s0$803 [1] };
+  assign \$1924  = \$1922  | \$1923 ;
+  assign \$1925  = \sel_l13_s0$775  & { \sel_l13_s0$803 [2], \sel_l13_s0$803 [2], \sel_l13_s0$803 [2], \sel_l13_s0$803 [2], \sel_l13_s0$803 [2], \sel_l13_s0$803 [2], \sel_l13_s0$803 [2], \sel_l13_s0$803 [2] };
+  assign sel_or5_0 = \$1924  | \$1925 ;
+  assign \$1926  = \sel_l13_s0$776  & { \sel_l13_s0$803 [3], \sel_l13_s0$803 [3], \sel_l13_s0$803 [3], \sel_l13_s0$803 [3], \sel_l13_s0$803 [3], \sel_l13_s0$803 [3], \sel_l13_s0$803 [3], \sel_l13_s0$803 [3] };
+  assign \$1927  = \sel_l13_s0$782  & { \sel_l13_s0$803 [4], \sel_l13_s0$803 [4], \sel_l13_s0$803 [4], \sel_l13_s0$803 [4], \sel_l13_s0$803 [4], \sel_l13_s0$803 [4], \sel_l13_s0$803 [4], \sel_l13_s0$803 [4] };
+  assign \$1928  = \$1926  | \$1927 ;
+  assign \$1929  = \sel_l13_s0$788  & { \sel_l13_s0$803 [5], \sel_l13_s0$803 [5], \sel_l13_s0$803 [5], \sel_l13_s0$803 [5], \sel_l13_s0$803 [5], \sel_l13_s0$803 [5], \sel_l13_s0$803 [5], \sel_l13_s0$803 [5] };
+  assign sel_or5_3 = \$1928  | \$1929 ;
+  assign \$1930  = \sel_l13_s0$794  & { \sel_l13_s0$803 [6], \sel_l13_s0$803 [6], \sel_l13_s0$803 [6], \sel_l13_s0$803 [6], \sel_l13_s0$803 [6], \sel_l13_s0$803 [6], \sel_l13_s0$803 [6], \sel_l13_s0$803 [6] };
+  assign \$1931  = \sel_l13_s0$800  & { \sel_l13_s0$803 [7], \sel_l13_s0$803 [7], \sel_l13_s0$803 [7], \sel_l13_s0$803 [7], \sel_l13_s0$803 [7], \sel_l13_s0$803 [7], \sel_l13_s0$803 [7], \sel_l13_s0$803 [7] };
+  assign \$1932  = \$1930  | \$1931 ;
+  assign \$1933  = \sel_l13_s0$806  & { \sel_l13_s0$803 [8], \sel_l13_s0$803 [8], \sel_l13_s0$803 [8], \sel_l13_s0$803 [8], \sel_l13_s0$803 [8], \sel_l13_s0$803 [8], \sel_l13_s0$803 [8], \sel_l13_s0$803 [8] };
+  assign sel_or5_6 = \$1932  | \$1933 ;
+  assign \$1934  = \sel_l13_s0$803 [0] | \sel_l13_s0$803 [2];
+  assign \$1935  = \sel_l13_s0$803 [4] | \sel_l13_s0$803 [6];
+  assign \$1936  = \$1934  | \$1935 ;
+  assign \$1937  = \$1936  | \sel_l13_s0$803 [8];
+  assign \$1938  = \sel_l13_s0$803 [1] | \sel_l13_s0$803 [2];
+  assign \$1939  = \sel_l13_s0$803 [5] | \sel_l13_s0$803 [6];
+  assign \$1940  = \$1938  | \$1939 ;
+  assign \$1941  = \sel_l13_s0$803 [0] | \sel_l13_s0$803 [1];
+  assign \$1942  = \sel_l13_s0$803 [2] | \sel_l13_s0$803 [7];
   assign \$1943  = \$1941  | \$1942 ;
-  assign \$1944  = sel_dl1_r0_q[55:48] & { \$1761 , \$1761 , \$1761 , \$1761 , \$1761 , \$1761 , \$1761 , \$1761  };
-  assign \$1945  = sel_dl1_r0_q[63:56] & { \$1763 , \$1763 , \$1763 , \$1763 , \$1763 , \$1763 , \$1763 , \$1763  };
-  assign \$1946  = \$1944  | \$1945 ;
-  assign \$1947  = sel_dl1_r0_q[71:64] & { \$1765 , \$1765 , \$1765 , \$1765 , \$1765 , \$1765 , \$1765 , \$1765  };
-  assign sel_or6_0 = \$1946  | \$1947 ;
-  assign \$1948  = sel_dl1_r0_q[79:72] & { \$1767 , \$1767 , \$1767 , \$1767 , \$1767 , \$1767 , \$1767 , \$1767  };
-  assign \$1949  = sel_dl1_r0_q[87:80] & { \$1769 , \$1769 , \$1769 , \$1769 , \$1769 , \$1769 , \$1769 , \$1769  };
-  assign \$1950  = \$1948  | \$1949 ;
-  assign \$1951  = sel_dl1_r0_q[95:88] & { \$1771 , \$1771 , \$1771 , \$1771 , \$1771 , \$1771 , \$1771 , \$1771  };
-  assign sel_or6_3 = \$1950  | \$1951 ;
-  assign \$1952  = sel_dl1_r0_q[103:96] & { \$1773 , \$1773 , \$1773 , \$1773 , \$1773 , \$1773 , \$1773 , \$1773  };
-  assign \$1953  = sel_dl1_r0_q[111:104] & { \$1775 , \$1775 , \$1775 , \$1775 , \$1775 , \$1775 , \$1775 , \$1775  };
-  assign \$1954  = \$1952  | \$1953 ;
-  assign \$1955  = sel_dl1_r0_q[119:112] & { \$1777 , \$1777 , \$1777 , \$1777 , \$1777 , \$1777 , \$1777 , \$1777  };
-  assign sel_or6_6 = \$1954  | \$1955 ;
-  assign \$1956  = \$1763  | \$1767 ;
-  assign \$1957  = \$1771  | \$1775 ;
-  assign \$1958  = \$1956  | \$1957 ;
-  assign \$1959  = \$1761  | \$1763 ;
-  assign \$1960  = \$1769  | \$1771 ;
-  assign \$1961  = \$1959  | \$1960 ;
-  assign \$1962  = \$1961  | \$1777 ;
-  assign \$1963  = \$1761  | \$1763 ;
-  assign \$1964  = \$1773  | \$1775 ;
-  assign \$1965  = \$1963  | \$1964 ;
-  assign \$1966  = \$1965  | \$1777 ;
-  assign \$1967  = \$1765  | \$1767 ;
-  assign \$1968  = \$1769  | \$1771 ;
-  assign \$1969  = \$1967  | \$1968 ;
-  assign \$1970  = \$1773  | \$1775 ;
-  assign \$1971  = \$1970  | \$1777 ;
-  assign \$1972  = \$1969  | \$1971 ;
-  assign \$1973  = sel_dl1_r0_q[63:56] & { \$1779 , \$1779 , \$1779 , \$1779 , \$1779 , \$1779 , \$1779 , \$1779  };
-  assign \$1974  = sel_dl1_r0_q[71:64] & { \$1781 , \$1781 , \$1781 , \$1781 , \$1781 , \$1781 , \$1781 , \$1781  };
+  assign \$1944  = \$1943  | \sel_l13_s0$803 [8];
+  assign \$1945  = \sel_l13_s0$803 [3] | \sel_l13_s0$803 [4];
+  assign \$1946  = \sel_l13_s0$803 [5] | \sel_l13_s0$803 [6];
+  assign \$1947  = \$1945  | \$1946 ;
+  assign \$1948  = \sel_l13_s0$803 [7] | \sel_l13_s0$803 [8];
+  assign \$1949  = \$1947  | \$1948 ;
+  assign \$1950  = \sel_l13_s0$774  & { \sel_l13_s0$809 [0], \sel_l13_s0$809 [0], \sel_l13_s0$809 [0], \sel_l13_s0$809 [0], \sel_l13_s0$809 [0], \sel_l13_s0$809 [0], \sel_l13_s0$809 [0], \sel_l13_s0$809 [0] };
+  assign \$1951  = \sel_l13_s0$775  & { \sel_l13_s0$809 [1], \sel_l13_s0$809 [1], \sel_l13_s0$809 [1], \sel_l13_s0$809 [1], \sel_l13_s0$809 [1], \sel_l13_s0$809 [1], \sel_l13_s0$809 [1], \sel_l13_s0$809 [1] };
+  assign \$1952  = \$1950  | \$1951 ;
+  assign \$1953  = \sel_l13_s0$776  & { \sel_l13_s0$809 [2], \sel_l13_s0$809 [2], \sel_l13_s0$809 [2], \sel_l13_s0$809 [2], \sel_l13_s0$809 [2], \sel_l13_s0$809 [2], \sel_l13_s0$809 [2], \sel_l13_s0$809 [2] };
+  assign sel_or6_0 = \$1952  | \$1953 ;
+  assign \$1954  = \sel_l13_s0$782  & { \sel_l13_s0$809 [3], \sel_l13_s0$809 [3], \sel_l13_s0$809 [3], \sel_l13_s0$809 [3], \sel_l13_s0$809 [3], \sel_l13_s0$809 [3], \sel_l13_s0$809 [3], \sel_l13_s0$809 [3] };
+  assign \$1955  = \sel_l13_s0$788  & { \sel_l13_s0$809 [4], \sel_l13_s0$809 [4], \sel_l13_s0$809 [4], \sel_l13_s0$809 [4], \sel_l13_s0$809 [4], \sel_l13_s0$809 [4], \sel_l13_s0$809 [4], \sel_l13_s0$809 [4] };
+  assign \$1956  = \$1954  | \$1955 ;
+  assign \$1957  = \sel_l13_s0$794  & { \sel_l13_s0$809 [5], \sel_l13_s0$809 [5], \sel_l13_s0$809 [5], \sel_l13_s0$809 [5], \sel_l13_s0$809 [5], \sel_l13_s0$809 [5], \sel_l13_s0$809 [5], \sel_l13_s0$809 [5] };
+  assign sel_or6_3 = \$1956  | \$1957 ;
+  assign \$1958  = \sel_l13_s0$800  & { \sel_l13_s0$809 [6], \sel_l13_s0$809 [6], \sel_l13_s0$809 [6], \sel_l13_s0$809 [6], \sel_l13_s0$809 [6], \sel_l13_s0$809 [6], \sel_l13_s0$809 [6], \sel_l13_s0$809 [6] };
+  assign \$1959  = \sel_l13_s0$806  & { \sel_l13_s0$809 [7], \sel_l13_s0$809 [7], \sel_l13_s0$809 [7], \sel_l13_s0$809 [7], \sel_l13_s0$809 [7], \sel_l13_s0$809 [7], \sel_l13_s0$809 [7], \sel_l13_s0$809 [7] };
+  assign \$1960  = \$1958  | \$1959 ;
+  assign \$1961  = \sel_l13_s0$812  & { \sel_l13_s0$809 [8], \sel_l13_s0$809 [8], \sel_l13_s0$809 [8], \sel_l13_s0$809 [8], \sel_l13_s0$809 [8], \sel_l13_s0$809 [8], \sel_l13_s0$809 [8], \sel_l13_s0$809 [8] };
+  assign sel_or6_6 = \$1960  | \$1961 ;
+  assign \$1962  = \sel_l13_s0$809 [1] | \sel_l13_s0$809 [3];
+  assign \$1963  = \sel_l13_s0$809 [5] | \sel_l13_s0$809 [7];
+  assign \$1964  = \$1962  | \$1963 ;
+  assign \$1965  = \sel_l13_s0$809 [0] | \sel_l13_s0$809 [1];
+  assign \$1966  = \sel_l13_s0$809 [4] | \sel_l13_s0$809 [5];
+  assign \$1967  = \$1965  | \$1966 ;
+  assign \$1968  = \$1967  | \sel_l13_s0$809 [8];
+  assign \$1969  = \sel_l13_s0$809 [0] | \sel_l13_s0$809 [1];
+  assign \$1970  = \sel_l13_s0$809 [6] | \sel_l13_s0$809 [7];
+  assign \$1971  = \$1969  | \$1970 ;
+  assign \$1972  = \$1971  | \sel_l13_s0$809 [8];
+  assign \$1973  = \sel_l13_s0$809 [2] | \sel_l13_s0$809 [3];
+  assign \$1974  = \sel_l13_s0$809 [4] | \sel_l13_s0$809 [5];
   assign \$1975  = \$1973  | \$1974 ;
-  assign \$1976  = sel_dl1_r0_q[79:72] & { \$1783 , \$1783 , \$1783 , \$1783 , \$1783 , \$1783 , \$1783 , \$1783  };
-  assign sel_or7_0 = \$1975  | \$1976 ;
-  assign \$1977  = sel_dl1_r0_q[87:80] & { \$1785 , \$1785 , \$1785 , \$1785 , \$1785 , \$1785 , \$1785 , \$1785  };
-  assign \$1978  = sel_dl1_r0_q[95:88] & { \$1787 , \$1787 , \$1787 , \$1787 , \$1787 , \$1787 , \$1787 , \$1787  };
-  assign \$1979  = \$1977  | \$1978 ;
-  assign \$1980  = sel_dl1_r0_q[103:96] & { \$1789 , \$1789 , \$1789 , \$1789 , \$1789 , \$1789 , \$1789 , \$1789  };
-  assign sel_or7_3 = \$1979  | \$1980 ;
-  assign \$1981  = sel_dl1_r0_q[111:104] & { \$1791 , \$1791 , \$1791 , \$1791 , \$1791 , \$1791 , \$1791 , \$1791  };
-  assign \$1982  = sel_dl1_r0_q[119:112] & { \$1793 , \$1793 , \$1793 , \$1793 , \$1793 , \$1793 , \$1793 , \$1793  };
-  assign \$1983  = \$1981  | \$1982 ;
-  assign \$1984  = sel_dl1_r0_q[127:120] & { \$1795 , \$1795 , \$1795 , \$1795 , \$1795 , \$1795 , \$1795 , \$1795  };
-  assign sel_or7_6 = \$1983  | \$1984 ;
-  assign \$1985  = \$1779  | \$1783 ;
-  assign \$1986  = \$1787  | \$1791 ;
-  assign \$1987  = \$1985  | \$1986 ;
-  assign \$1988  = \$1987  | \$1795 ;
-  assign \$1989  = \$1779  | \$1785 ;
-  assign \$1990  = \$1787  | \$1793 ;
-  assign \$1991  = \$1989  | \$1990 ;
-  assign \$1992  = \$1991  | \$1795 ;
-  assign \$1993  = \$1779  | \$1789 ;
-  assign \$1994  = \$1791  | \$1793 ;
-  assign \$1995  = \$1993  | \$1994 ;
-  assign \$1996  = \$1995  | \$1795 ;
-  assign \$1997  = \$1781  | \$1783 ;
-  assign \$1998  = \$1785  | \$1787 ;
-  assign \$1999  = \$1997  | \$1998 ;
-  assign \$2000  = \$1789  | \$1791 ;
-  assign \$2001  = \$1793  | \$1795 ;
-  assign \$2002  = \$2000  | \$2001 ;
-  assign \$2003  = \$1999  | \$2002 ;
-  assign \$2004  = sel_or0_0 | sel_or0_3;
-  assign sel_val0 = \$2004  | sel_or0_6;
-  assign \$2005  = sel_or1_0 | sel_or1_3;
-  assign sel_val1 = \$2005  | sel_or1_6;
-  assign \$2006  = sel_or2_0 | sel_or2_3;
-  assign sel_val2 = \$2006  | sel_or2_6;
-  assign \$2007  = sel_or3_0 | sel_or3_3;
-  assign sel_val3 = \$2007  | sel_or3_6;
-  assign \$2008  = sel_or4_0 | sel_or4_3;
-  assign sel_val4 = \$2008  | sel_or4_6;
-  assign \$2009  = sel_or5_0 | sel_or5_3;
-  assign sel_val5 = \$2009  | sel_or5_6;
-  assign \$2010  = sel_or6_0 | sel_or6_3;
-  assign sel_val6 = \$2010  | sel_or6_6;
-  assign \$2011  = sel_or7_0 | sel_or7_3;
-  assign sel_val7 = \$2011  | sel_or7_6;
+  assign \$1976  = \sel_l13_s0$809 [6] | \sel_l13_s0$809 [7];
+  assign \$1977  = \$1976  | \sel_l13_s0$809 [8];
+  assign \$1978  = \$1975  | \$1977 ;
+  assign \$1979  = \sel_l13_s0$775  & { \sel_l13_s0$815 [0], \sel_l13_s0$815 [0], \sel_l13_s0$815 [0], \sel_l13_s0$815 [0], \sel_l13_s0$815 [0], \sel_l13_s0$815 [0], \sel_l13_s0$815 [0], \sel_l13_s0$815 [0] };
+  assign \$1980  = \sel_l13_s0$776  & { \sel_l13_s0$815 [1], \sel_l13_s0$815 [1], \sel_l13_s0$815 [1], \sel_l13_s0$815 [1], \sel_l13_s0$815 [1], \sel_l13_s0$815 [1], \sel_l13_s0$815 [1], \sel_l13_s0$815 [1] };
+  assign \$1981  = \$1979  | \$1980 ;
+  assign \$1982  = \sel_l13_s0$782  & { \sel_l13_s0$815 [2], \sel_l13_s0$815 [2], \sel_l13_s0$815 [2], \sel_l13_s0$815 [2], \sel_l13_s0$815 [2], \sel_l13_s0$815 [2], \sel_l13_s0$815 [2], \sel_l13_s0$815 [2] };
+  assign sel_or7_0 = \$1981  | \$1982 ;
+  assign \$1983  = \sel_l13_s0$788  & { \sel_l13_s0$815 [3], \sel_l13_s0$815 [3], \sel_l13_s0$815 [3], \sel_l13_s0$815 [3], \sel_l13_s0$815 [3], \sel_l13_s0$815 [3], \sel_l13_s0$815 [3], \sel_l13_s0$815 [3] };
+  assign \$1984  = \sel_l13_s0$794  & { \sel_l13_s0$815 [4], \sel_l13_s0$815 [4], \sel_l13_s0$815 [4], \sel_l13_s0$815 [4], \sel_l13_s0$815 [4], \sel_l13_s0$815 [4], \sel_l13_s0$815 [4], \sel_l13_s0$815 [4] };
+  assign \$1985  = \$1983  | \$1984 ;
+  assign \$1986  = \sel_l13_s0$800  & { \sel_l13_s0$815 [5], \sel_l13_s0$815 [5], \sel_l13_s0$815 [5], \sel_l13_s0$815 [5], \sel_l13_s0$815 [5], \sel_l13_s0$815 [5], \sel_l13_s0$815 [5], \sel_l13_s0$815 [5] };
+  assign sel_or7_3 = \$1985  | \$1986 ;
+  assign \$1987  = \sel_l13_s0$806  & { \sel_l13_s0$815 [6], \sel_l13_s0$815 [6], \sel_l13_s0$815 [6], \sel_l13_s0$815 [6], \sel_l13_s0$815 [6], \sel_l13_s0$815 [6], \sel_l13_s0$815 [6], \sel_l13_s0$815 [6] };
+  assign \$1988  = \sel_l13_s0$812  & { \sel_l13_s0$815 [7], \sel_l13_s0$815 [7], \sel_l13_s0$815 [7], \sel_l13_s0$815 [7], \sel_l13_s0$815 [7], \sel_l13_s0$815 [7], \sel_l13_s0$815 [7], \sel_l13_s0$815 [7] };
+  assign \$1989  = \$1987  | \$1988 ;
+  assign \$1990  = \sel_l13_s0$818  & { \sel_l13_s0$815 [8], \sel_l13_s0$815 [8], \sel_l13_s0$815 [8], \sel_l13_s0$815 [8], \sel_l13_s0$815 [8], \sel_l13_s0$815 [8], \sel_l13_s0$815 [8], \sel_l13_s0$815 [8] };
+  assign sel_or7_6 = \$1989  | \$1990 ;
+  assign \$1991  = \sel_l13_s0$815 [0] | \sel_l13_s0$815 [2];
+  assign \$1992  = \sel_l13_s0$815 [4] | \sel_l13_s0$815 [6];
+  assign \$1993  = \$1991  | \$1992 ;
+  assign \$1994  = \$1993  | \sel_l13_s0$815 [8];
+  assign \$1995  = \sel_l13_s0$815 [0] | \sel_l13_s0$815 [3];
+  assign \$1996  = \sel_l13_s0$815 [4] | \sel_l13_s0$815 [7];
+  assign \$1997  = \$1995  | \$1996 ;
+  assign \$1998  = \$1997  | \sel_l13_s0$815 [8];
+  assign \$1999  = \sel_l13_s0$815 [0] | \sel_l13_s0$815 [5];
+  assign \$2000  = \sel_l13_s0$815 [6] | \sel_l13_s0$815 [7];
+  assign \$2001  = \$1999  | \$2000 ;
+  assign \$2002  = \$2001  | \sel_l13_s0$815 [8];
+  assign \$2003  = \sel_l13_s0$815 [1] | \sel_l13_s0$815 [2];
+  assign \$2004  = \sel_l13_s0$815 [3] | \sel_l13_s0$815 [4];
+  assign \$2005  = \$2003  | \$2004 ;
+  assign \$2006  = \sel_l13_s0$815 [5] | \sel_l13_s0$815 [6];
+  assign \$2007  = \sel_l13_s0$815 [7] | \sel_l13_s0$815 [8];
+  assign \$2008  = \$2006  | \$2007 ;
+  assign \$2009  = \$2005  | \$2008 ;
+  assign \$2010  = sel_or0_0 | sel_or0_3;
+  assign sel_val0 = \$2010  | sel_or0_6;
+  assign \$2011  = sel_or1_0 | sel_or1_3;
+  assign sel_val1 = \$2011  | sel_or1_6;
+  assign \$2012  = sel_or2_0 | sel_or2_3;
+  assign sel_val2 = \$2012  | sel_or2_6;
+  assign \$2013  = sel_or3_0 | sel_or3_3;
+  assign sel_val3 = \$2013  | sel_or3_6;
+  assign \$2014  = sel_or4_0 | sel_or4_3;
+  assign sel_val4 = \$2014  | sel_or4_6;
+  assign \$2015  = sel_or5_0 | sel_or5_3;
+  assign sel_val5 = \$2015  | sel_or5_6;
+  assign \$2016  = sel_or6_0 | sel_or6_3;
+  assign sel_val6 = \$2016  | sel_or6_6;
+  assign \$2017  = sel_or7_0 | sel_or7_3;
+  assign sel_val7 = \$2017  | sel_or7_6;
+  assign \$2018  = ~ stall_adv6_valid;
+  assign stall_adv6 = \$2018  | o__ready;
   assign shift_w0_e0_0_p0 = $signed(sel_l15_s0[7:0]) + $signed(sel_l15_s0[15:8]);
   assign shift_w0_e0_0_p1 = $signed(sel_l15_s0[23:16]) + $signed(sel_l15_s0[31:24]);
   assign shift_w0_e0_0_p2 = $signed(sel_l15_s0[39:32]) + $signed(sel_l15_s0[47:40]);
@@ -7347,7 +7586,7 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   assign shift_w0_e0_2_p0 = $signed(shift_w0_e0_1_p0) + $signed(shift_w0_e0_1_p1);
   assign shift_w0_e0_2_p1 = $signed(shift_w0_e0_1_p2) + $signed(shift_w0_e0_1_p3);
   assign shift_w0_e0_3_p0 = $signed(shift_w0_e0_2_p0) + $signed(shift_w0_e0_2_p1);
-  assign \$2012  = $signed(shift_w0_e0_3_p0) * $signed(3'h5);
+  assign \$2019  = $signed(shift_w0_e0_3_p0) * $signed(3'h5);
   assign shift_w1_e0_0_p0 = $signed(sel_l15_s0[135:128]) + $signed(sel_l15_s0[143:136]);
   assign shift_w1_e0_0_p1 = $signed(sel_l15_s0[151:144]) + $signed(sel_l15_s0[159:152]);
   assign shift_w1_e0_0_p2 = $signed(sel_l15_s0[167:160]) + $signed(sel_l15_s0[175:168]);
@@ -7363,7 +7602,7 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   assign shift_w1_e0_2_p0 = $signed(shift_w1_e0_1_p0) + $signed(shift_w1_e0_1_p1);
   assign shift_w1_e0_2_p1 = $signed(shift_w1_e0_1_p2) + $signed(shift_w1_e0_1_p3);
   assign shift_w1_e0_3_p0 = $signed(shift_w1_e0_2_p0) + $signed(shift_w1_e0_2_p1);
-  assign \$2013  = $signed(shift_w1_e0_3_p0) * $signed(3'h5);
+  assign \$2020  = $signed(shift_w1_e0_3_p0) * $signed(3'h5);
   assign shift_w2_e0_0_p0 = $signed(sel_l15_s0[263:256]) + $signed(sel_l15_s0[271:264]);
   assign shift_w2_e0_0_p1 = $signed(sel_l15_s0[279:272]) + $signed(sel_l15_s0[287:280]);
   assign shift_w2_e0_0_p2 = $signed(sel_l15_s0[295:288]) + $signed(sel_l15_s0[303:296]);
@@ -7379,7 +7618,7 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   assign shift_w2_e0_2_p0 = $signed(shift_w2_e0_1_p0) + $signed(shift_w2_e0_1_p1);
   assign shift_w2_e0_2_p1 = $signed(shift_w2_e0_1_p2) + $signed(shift_w2_e0_1_p3);
   assign shift_w2_e0_3_p0 = $signed(shift_w2_e0_2_p0) + $signed(shift_w2_e0_2_p1);
-  assign \$2014  = $signed(shift_w2_e0_3_p0) * $signed(3'h5);
+  assign \$2021  = $signed(shift_w2_e0_3_p0) * $signed(3'h5);
   assign shift_w3_e0_0_p0 = $signed(sel_l15_s0[391:384]) + $signed(sel_l15_s0[399:392]);
   assign shift_w3_e0_0_p1 = $signed(sel_l15_s0[407:400]) + $signed(sel_l15_s0[415:408]);
   assign shift_w3_e0_0_p2 = $signed(sel_l15_s0[423:416]) + $signed(sel_l15_s0[431:424]);
@@ -7395,4583 +7634,5594 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   assign shift_w3_e0_2_p0 = $signed(shift_w3_e0_1_p0) + $signed(shift_w3_e0_1_p1);
   assign shift_w3_e0_2_p1 = $signed(shift_w3_e0_1_p2) + $signed(shift_w3_e0_1_p3);
   assign shift_w3_e0_3_p0 = $signed(shift_w3_e0_2_p0) + $signed(shift_w3_e0_2_p1);
-  assign \$2015  = $signed(shift_w3_e0_3_p0) * $signed(3'h5);
-  assign mac_wmux_keep0 = ! \sel_l15_s0$985 ;
-  assign \$2016  = ! \sel_l15_s0$985 ;
-  assign \$2017  = ! \sel_l15_s0$985 ;
-  assign \$2018  = ! \sel_l15_s0$985 ;
-  assign \$2019  = ! \sel_l15_s0$985 ;
-  assign \$2020  = \sel_l15_s0$985  == 1'h1;
-  assign \$2021  = \sel_l15_s0$988  == 1'h1;
-  assign mac_wmux_keep1 = \$2020  | \$2021 ;
-  assign \$2022  = \sel_l15_s0$985  == 1'h1;
-  assign \$2023  = \sel_l15_s0$985  == 1'h1;
-  assign \$2024  = \sel_l15_s0$985  == 1'h1;
-  assign \$2025  = \sel_l15_s0$985  == 1'h1;
-  assign \$2027  = \sel_l15_s0$988  == 1'h1;
-  assign \$2028  = \sel_l15_s0$988  == 1'h1;
-  assign \$2029  = \sel_l15_s0$988  == 1'h1;
-  assign \$2030  = \sel_l15_s0$988  == 1'h1;
-  assign \$2032  = \sel_l15_s0$985  == 2'h2;
-  assign \$2033  = \sel_l15_s0$988  == 2'h2;
-  assign \$2034  = \$2032  | \$2033 ;
-  assign \$2035  = \sel_l15_s0$991  == 2'h2;
-  assign mac_wmux_keep2 = \$2034  | \$2035 ;
-  assign \$2036  = \sel_l15_s0$985  == 2'h2;
-  assign \$2037  = \sel_l15_s0$985  == 2'h2;
-  assign \$2038  = \sel_l15_s0$985  == 2'h2;
-  assign \$2039  = \sel_l15_s0$985  == 2'h2;
-  assign \$2041  = \sel_l15_s0$988  == 2'h2;
-  assign \$2042  = \sel_l15_s0$988  == 2'h2;
-  assign \$2043  = \sel_l15_s0$988  == 2'h2;
-  assign \$2044  = \sel_l15_s0$988  == 2'h2;
-  assign \$2046  = \$2040  | \$2045 ;
-  assign \$2047  = \sel_l15_s0$991  == 2'h2;
-  assign \$2048  = \sel_l15_s0$991  == 2'h2;
-  assign \$2049  = \sel_l15_s0$991  == 2'h2;
-  assign \$2050  = \sel_l15_s0$991  == 2'h2;
-  assign \$2052  = \sel_l15_s0$985  == 2'h3;
-  assign \$2053  = \sel_l15_s0$988  == 2'h3;
-  assign \$2054  = \$2052  | \$2053 ;
-  assign \$2055  = \sel_l15_s0$991  == 2'h3;
-  assign \$2056  = \sel_l15_s0$994  == 2'h3;
-  assign \$2057  = \$2055  | \$2056 ;
-  assign mac_wmux_keep3 = \$2054  | \$2057 ;
-  assign \$2058  = \sel_l15_s0$985  == 2'h3;
-  assign \$2059  = \sel_l15_s0$985  == 2'h3;
-  assign \$2060  = \sel_l15_s0$985  == 2'h3;
-  assign \$2061  = \sel_l15_s0$985  == 2'h3;
-  assign \$2063  = \sel_l15_s0$988  == 2'h3;
-  assign \$2064  = \sel_l15_s0$988  == 2'h3;
-  assign \$2065  = \sel_l15_s0$988  == 2'h3;
-  assign \$2066  = \sel_l15_s0$988  == 2'h3;
-  assign \$2068  = \$2062  | \$2067 ;
-  assign \$2069  = \sel_l15_s0$991  == 2'h3;
-  assign \$2070  = \sel_l15_s0$991  == 2'h3;
-  assign \$2071  = \sel_l15_s0$991  == 2'h3;
-  assign \$2072  = \sel_l15_s0$991  == 2'h3;
-  assign \$2074  = \sel_l15_s0$994  == 2'h3;
-  assign \$2075  = \sel_l15_s0$994  == 2'h3;
-  assign \$2076  = \sel_l15_s0$994  == 2'h3;
-  assign \$2077  = \sel_l15_s0$994  == 2'h3;
-  assign mac_wmux_drop3 = \$2068  | \$2079 ;
-  assign \$2080  = \sel_l15_s0$985  == 3'h4;
-  assign \$2081  = \sel_l15_s0$988  == 3'h4;
-  assign \$2082  = \$2080  | \$2081 ;
-  assign \$2083  = \sel_l15_s0$991  == 3'h4;
-  assign \$2084  = \sel_l15_s0$994  == 3'h4;
-  assign \$2085  = \$2083  | \$2084 ;
-  assign \$2086  = \$2082  | \$2085 ;
-  assign \$2087  = \sel_l15_s0$997  == 3'h4;
-  assign mac_wmux_keep4 = \$2086  | \$2087 ;
-  assign \$2088  = \sel_l15_s0$985  == 3'h4;
-  assign \$2089  = \sel_l15_s0$985  == 3'h4;
-  assign \$2090  = \sel_l15_s0$985  == 3'h4;
-  assign \$2091  = \sel_l15_s0$985  == 3'h4;
-  assign \$2093  = \sel_l15_s0$988  == 3'h4;
-  assign \$2094  = \sel_l15_s0$988  == 3'h4;
-  assign \$2095  = \sel_l15_s0$988  == 3'h4;
-  assign \$2096  = \sel_l15_s0$988  == 3'h4;
-  assign \$2098  = \$2092  | \$2097 ;
-  assign \$2099  = \sel_l15_s0$991  == 3'h4;
-  assign \$2100  = \sel_l15_s0$991  == 3'h4;
-  assign \$2101  = \sel_l15_s0$991  == 3'h4;
-  assign \$2102  = \sel_l15_s0$991  == 3'h4;
-  assign \$2104  = \sel_l15_s0$994  == 3'h4;
-  assign \$2105  = \sel_l15_s0$994  == 3'h4;
-  assign \$2106  = \sel_l15_s0$994  == 3'h4;
-  assign \$2107  = \sel_l15_s0$994  == 3'h4;
-  assign \$2109  = \$2103  | \$2108 ;
-  assign \$2110  = \$2098  | \$2109 ;
-  assign \$2111  = \sel_l15_s0$997  == 3'h4;
-  assign \$2112  = \sel_l15_s0$997  == 3'h4;
-  assign \$2113  = \sel_l15_s0$997  == 3'h4;
-  assign \$2114  = \sel_l15_s0$997  == 3'h4;
-  assign \$2116  = \sel_l15_s0$985  == 3'h5;
-  assign \$2117  = \sel_l15_s0$988  == 3'h5;
-  assign \$2118  = \$2116  | \$2117 ;
-  assign \$2119  = \sel_l15_s0$991  == 3'h5;
-  assign \$2120  = \sel_l15_s0$994  == 3'h5;
-  assign \$2121  = \$2119  | \$2120 ;
-  assign \$2122  = \$2118  | \$2121 ;
-  assign \$2123  = \sel_l15_s0$997  == 3'h5;
-  assign \$2124  = \sel_l15_s0$1000  == 3'h5;
+  assign \$2022  = $signed(shift_w3_e0_3_p0) * $signed(3'h5);
+  assign mac_wmux_keep0 = ! \sel_l15_s0$896 ;
+  assign \$2023  = ! \sel_l15_s0$896 ;
+  assign \$2024  = ! \sel_l15_s0$896 ;
+  assign \$2025  = ! \sel_l15_s0$896 ;
+  assign \$2026  = ! \sel_l15_s0$896 ;
+  assign \$2027  = \sel_l15_s0$896  == 1'h1;
+  assign \$2028  = \sel_l15_s0$899  == 1'h1;
+  assign mac_wmux_keep1 = \$2027  | \$2028 ;
+  assign \$2029  = \sel_l15_s0$896  == 1'h1;
+  assign \$2030  = \sel_l15_s0$896  == 1'h1;
+  assign \$2031  = \sel_l15_s0$896  == 1'h1;
+  assign \$2032  = \sel_l15_s0$896  == 1'h1;
+  assign \$2034  = \sel_l15_s0$899  == 1'h1;
+  assign \$2035  = \sel_l15_s0$899  == 1'h1;
+  assign \$2036  = \sel_l15_s0$899  == 1'h1;
+  assign \$2037  = \sel_l15_s0$899  == 1'h1;
+  assign \$2039  = \sel_l15_s0$896  == 2'h2;
+  assign \$2040  = \sel_l15_s0$899  == 2'h2;
+  assign \$2041  = \$2039  | \$2040 ;
+  assign \$2042  = \sel_l15_s0$902  == 2'h2;
+  assign mac_wmux_keep2 = \$2041  | \$2042 ;
+  assign \$2043  = \sel_l15_s0$896  == 2'h2;
+  assign \$2044  = \sel_l15_s0$896  == 2'h2;
+  assign \$2045  = \sel_l15_s0$896  == 2'h2;
+  assign \$2046  = \sel_l15_s0$896  == 2'h2;
+  assign \$2048  = \sel_l15_s0$899  == 2'h2;
+  assign \$2049  = \sel_l15_s0$899  == 2'h2;
+  assign \$2050  = \sel_l15_s0$899  == 2'h2;
+  assign \$2051  = \sel_l15_s0$899  == 2'h2;
+  assign \$2053  = \$2047  | \$2052 ;
+  assign \$2054  = \sel_l15_s0$902  == 2'h2;
+  assign \$2055  = \sel_l15_s0$902  == 2'h2;
+  assign \$2056  = \sel_l15_s0$902  == 2'h2;
+  assign \$2057  = \sel_l15_s0$902  == 2'h2;
+  assign \$2059  = \sel_l15_s0$896  == 2'h3;
+  assign \$2060  = \sel_l15_s0$899  == 2'h3;
+  assign \$2061  = \$2059  | \$2060 ;
+  assign \$2062  = \sel_l15_s0$902  == 2'h3;
+  assign \$2063  = \sel_l15_s0$905  == 2'h3;
+  assign \$2064  = \$2062  | \$2063 ;
+  assign mac_wmux_keep3 = \$2061  | \$2064 ;
+  assign \$2065  = \sel_l15_s0$896  == 2'h3;
+  assign \$2066  = \sel_l15_s0$896  == 2'h3;
+  assign \$2067  = \sel_l15_s0$896  == 2'h3;
+  assign \$2068  = \sel_l15_s0$896  == 2'h3;
+  assign \$2070  = \sel_l15_s0$899  == 2'h3;
+  assign \$2071  = \sel_l15_s0$899  == 2'h3;
+  assign \$2072  = \sel_l15_s0$899  == 2'h3;
+  assign \$2073  = \sel_l15_s0$899  == 2'h3;
+  assign \$2075  = \$2069  | \$2074 ;
+  assign \$2076  = \sel_l15_s0$902  == 2'h3;
+  assign \$2077  = \sel_l15_s0$902  == 2'h3;
+  assign \$2078  = \sel_l15_s0$902  == 2'h3;
+  assign \$2079  = \sel_l15_s0$902  == 2'h3;
+  assign \$2081  = \sel_l15_s0$905  == 2'h3;
+  assign \$2082  = \sel_l15_s0$905  == 2'h3;
+  assign \$2083  = \sel_l15_s0$905  == 2'h3;
+  assign \$2084  = \sel_l15_s0$905  == 2'h3;
+  assign mac_wmux_drop3 = \$2075  | \$2086 ;
+  assign \$2087  = \sel_l15_s0$896  == 3'h4;
+  assign \$2088  = \sel_l15_s0$899  == 3'h4;
+  assign \$2089  = \$2087  | \$2088 ;
+  assign \$2090  = \sel_l15_s0$902  == 3'h4;
+  assign \$2091  = \sel_l15_s0$905  == 3'h4;
+  assign \$2092  = \$2090  | \$2091 ;
+  assign \$2093  = \$2089  | \$2092 ;
+  assign \$2094  = \sel_l15_s0$908  == 3'h4;
+  assign mac_wmux_keep4 = \$2093  | \$2094 ;
+  assign \$2095  = \sel_l15_s0$896  == 3'h4;
+  assign \$2096  = \sel_l15_s0$896  == 3'h4;
+  assign \$2097  = \sel_l15_s0$896  == 3'h4;
+  assign \$2098  = \sel_l15_s0$896  == 3'h4;
+  assign \$2100  = \sel_l15_s0$899  == 3'h4;
+  assign \$2101  = \sel_l15_s0$899  == 3'h4;
+  assign \$2102  = \sel_l15_s0$899  == 3'h4;
+  assign \$2103  = \sel_l15_s0$899  == 3'h4;
+  assign \$2105  = \$2099  | \$2104 ;
+  assign \$2106  = \sel_l15_s0$902  == 3'h4;
+  assign \$2107  = \sel_l15_s0$902  == 3'h4;
+  assign \$2108  = \sel_l15_s0$902  == 3'h4;
+  assign \$2109  = \sel_l15_s0$902  == 3'h4;
+  assign \$2111  = \sel_l15_s0$905  == 3'h4;
+  assign \$2112  = \sel_l15_s0$905  == 3'h4;
+  assign \$2113  = \sel_l15_s0$905  == 3'h4;
+  assign \$2114  = \sel_l15_s0$905  == 3'h4;
+  assign \$2116  = \$2110  | \$2115 ;
+  assign \$2117  = \$2105  | \$2116 ;
+  assign \$2118  = \sel_l15_s0$908  == 3'h4;
+  assign \$2119  = \sel_l15_s0$908  == 3'h4;
+  assign \$2120  = \sel_l15_s0$908  == 3'h4;
+  assign \$2121  = \sel_l15_s0$908  == 3'h4;
+  assign \$2123  = \sel_l15_s0$896  == 3'h5;
+  assign \$2124  = \sel_l15_s0$899  == 3'h5;
   assign \$2125  = \$2123  | \$2124 ;
-  assign mac_wmux_keep5 = \$2122  | \$2125 ;
-  assign \$2126  = \sel_l15_s0$985  == 3'h5;
-  assign \$2127  = \sel_l15_s0$985  == 3'h5;
-  assign \$2128  = \sel_l15_s0$985  == 3'h5;
-  assign \$2129  = \sel_l15_s0$985  == 3'h5;
-  assign \$2131  = \sel_l15_s0$988  == 3'h5;
-  assign \$2132  = \sel_l15_s0$988  == 3'h5;
-  assign \$2133  = \sel_l15_s0$988  == 3'h5;
-  assign \$2134  = \sel_l15_s0$988  == 3'h5;
-  assign \$2136  = \$2130  | \$2135 ;
-  assign \$2137  = \sel_l15_s0$991  == 3'h5;
-  assign \$2138  = \sel_l15_s0$991  == 3'h5;
-  assign \$2139  = \sel_l15_s0$991  == 3'h5;
-  assign \$2140  = \sel_l15_s0$991  == 3'h5;
-  assign \$2142  = \sel_l15_s0$994  == 3'h5;
-  assign \$2143  = \sel_l15_s0$994  == 3'h5;
-  assign \$2144  = \sel_l15_s0$994  == 3'h5;
-  assign \$2145  = \sel_l15_s0$994  == 3'h5;
-  assign \$2147  = \$2141  | \$2146 ;
-  assign \$2148  = \$2136  | \$2147 ;
-  assign \$2149  = \sel_l15_s0$997  == 3'h5;
-  assign \$2150  = \sel_l15_s0$997  == 3'h5;
-  assign \$2151  = \sel_l15_s0$997  == 3'h5;
-  assign \$2152  = \sel_l15_s0$997  == 3'h5;
-  assign \$2154  = \sel_l15_s0$1000  == 3'h5;
-  assign \$2155  = \sel_l15_s0$1000  == 3'h5;
-  assign \$2156  = \sel_l15_s0$1000  == 3'h5;
-  assign \$2157  = \sel_l15_s0$1000  == 3'h5;
-  assign mac_wmux_drop5 = \$2148  | \$2159 ;
-  assign \$2160  = \sel_l15_s0$985  == 3'h6;
-  assign \$2161  = \sel_l15_s0$988  == 3'h6;
-  assign \$2162  = \$2160  | \$2161 ;
-  assign \$2163  = \sel_l15_s0$991  == 3'h6;
-  assign \$2164  = \sel_l15_s0$994  == 3'h6;
-  assign \$2165  = \$2163  | \$2164 ;
-  assign \$2166  = \$2162  | \$2165 ;
-  assign \$2167  = \sel_l15_s0$997  == 3'h6;
-  assign \$2168  = \sel_l15_s0$1000  == 3'h6;
+  assign \$2126  = \sel_l15_s0$902  == 3'h5;
+  assign \$2127  = \sel_l15_s0$905  == 3'h5;
+  assign \$2128  = \$2126  | \$2127 ;
+  assign \$2129  = \$2125  | \$2128 ;
+  assign \$2130  = \sel_l15_s0$908  == 3'h5;
+  assign \$2131  = \sel_l15_s0$911  == 3'h5;
+  assign \$2132  = \$2130  | \$2131 ;
+  assign mac_wmux_keep5 = \$2129  | \$2132 ;
+  assign \$2133  = \sel_l15_s0$896  == 3'h5;
+  assign \$2134  = \sel_l15_s0$896  == 3'h5;
+  assign \$2135  = \sel_l15_s0$896  == 3'h5;
+  assign \$2136  = \sel_l15_s0$896  == 3'h5;
+  assign \$2138  = \sel_l15_s0$899  == 3'h5;
+  assign \$2139  = \sel_l15_s0$899  == 3'h5;
+  assign \$2140  = \sel_l15_s0$899  == 3'h5;
+  assign \$2141  = \sel_l15_s0$899  == 3'h5;
+  assign \$2143  = \$2137  | \$2142 ;
+  assign \$2144  = \sel_l15_s0$902  == 3'h5;
+  assign \$2145  = \sel_l15_s0$902  == 3'h5;
+  assign \$2146  = \sel_l15_s0$902  == 3'h5;
+  assign \$2147  = \sel_l15_s0$902  == 3'h5;
+  assign \$2149  = \sel_l15_s0$905  == 3'h5;
+  assign \$2150  = \sel_l15_s0$905  == 3'h5;
+  assign \$2151  = \sel_l15_s0$905  == 3'h5;
+  assign \$2152  = \sel_l15_s0$905  == 3'h5;
+  assign \$2154  = \$2148  | \$2153 ;
+  assign \$2155  = \$2143  | \$2154 ;
+  assign \$2156  = \sel_l15_s0$908  == 3'h5;
+  assign \$2157  = \sel_l15_s0$908  == 3'h5;
+  assign \$2158  = \sel_l15_s0$908  == 3'h5;
+  assign \$2159  = \sel_l15_s0$908  == 3'h5;
+  assign \$2161  = \sel_l15_s0$911  == 3'h5;
+  assign \$2162  = \sel_l15_s0$911  == 3'h5;
+  assign \$2163  = \sel_l15_s0$911  == 3'h5;
+  assign \$2164  = \sel_l15_s0$911  == 3'h5;
+  assign mac_wmux_drop5 = \$2155  | \$2166 ;
+  assign \$2167  = \sel_l15_s0$896  == 3'h6;
+  assign \$2168  = \sel_l15_s0$899  == 3'h6;
   assign \$2169  = \$2167  | \$2168 ;
-  assign \$2170  = \sel_l15_s0$1003  == 3'h6;
-  assign \$2171  = \$2169  | \$2170 ;
-  assign mac_wmux_keep6 = \$2166  | \$2171 ;
-  assign \$2172  = \sel_l15_s0$985  == 3'h6;
-  assign \$2173  = \sel_l15_s0$985  == 3'h6;
-  assign \$2174  = \sel_l15_s0$985  == 3'h6;
-  assign \$2175  = \sel_l15_s0$985  == 3'h6;
-  assign \$2177  = \sel_l15_s0$988  == 3'h6;
-  assign \$2178  = \sel_l15_s0$988  == 3'h6;
-  assign \$2179  = \sel_l15_s0$988  == 3'h6;
-  assign \$2180  = \sel_l15_s0$988  == 3'h6;
-  assign \$2182  = \$2176  | \$2181 ;
-  assign \$2183  = \sel_l15_s0$991  == 3'h6;
-  assign \$2184  = \sel_l15_s0$991  == 3'h6;
-  assign \$2185  = \sel_l15_s0$991  == 3'h6;
-  assign \$2186  = \sel_l15_s0$991  == 3'h6;
-  assign \$2188  = \sel_l15_s0$994  == 3'h6;
-  assign \$2189  = \sel_l15_s0$994  == 3'h6;
-  assign \$2190  = \sel_l15_s0$994  == 3'h6;
-  assign \$2191  = \sel_l15_s0$994  == 3'h6;
-  assign \$2193  = \$2187  | \$2192 ;
-  assign \$2194  = \$2182  | \$2193 ;
-  assign \$2195  = \sel_l15_s0$997  == 3'h6;
-  assign \$2196  = \sel_l15_s0$997  == 3'h6;
-  assign \$2197  = \sel_l15_s0$997  == 3'h6;
-  assign \$2198  = \sel_l15_s0$997  == 3'h6;
-  assign \$2200  = \sel_l15_s0$1000  == 3'h6;
-  assign \$2201  = \sel_l15_s0$1000  == 3'h6;
-  assign \$2202  = \sel_l15_s0$1000  == 3'h6;
-  assign \$2203  = \sel_l15_s0$1000  == 3'h6;
-  assign \$2205  = \$2199  | \$2204 ;
-  assign \$2206  = \sel_l15_s0$1003  == 3'h6;
-  assign \$2207  = \sel_l15_s0$1003  == 3'h6;
-  assign \$2208  = \sel_l15_s0$1003  == 3'h6;
-  assign \$2209  = \sel_l15_s0$1003  == 3'h6;
-  assign mac_wmux_drop6 = \$2194  | \$2211 ;
-  assign \$2212  = \sel_l15_s0$985  == 3'h7;
-  assign \$2213  = \sel_l15_s0$988  == 3'h7;
-  assign \$2214  = \$2212  | \$2213 ;
-  assign \$2215  = \sel_l15_s0$991  == 3'h7;
-  assign \$2216  = \sel_l15_s0$994  == 3'h7;
-  assign \$2217  = \$2215  | \$2216 ;
-  assign \$2218  = \$2214  | \$2217 ;
-  assign \$2219  = \sel_l15_s0$997  == 3'h7;
-  assign \$2220  = \sel_l15_s0$1000  == 3'h7;
+  assign \$2170  = \sel_l15_s0$902  == 3'h6;
+  assign \$2171  = \sel_l15_s0$905  == 3'h6;
+  assign \$2172  = \$2170  | \$2171 ;
+  assign \$2173  = \$2169  | \$2172 ;
+  assign \$2174  = \sel_l15_s0$908  == 3'h6;
+  assign \$2175  = \sel_l15_s0$911  == 3'h6;
+  assign \$2176  = \$2174  | \$2175 ;
+  assign \$2177  = \sel_l15_s0$914  == 3'h6;
+  assign \$2178  = \$2176  | \$2177 ;
+  assign mac_wmux_keep6 = \$2173  | \$2178 ;
+  assign \$2179  = \sel_l15_s0$896  == 3'h6;
+  assign \$2180  = \sel_l15_s0$896  == 3'h6;
+  assign \$2181  = \sel_l15_s0$896  == 3'h6;
+  assign \$2182  = \sel_l15_s0$896  == 3'h6;
+  assign \$2184  = \sel_l15_s0$899  == 3'h6;
+  assign \$2185  = \sel_l15_s0$899  == 3'h6;
+  assign \$2186  = \sel_l15_s0$899  == 3'h6;
+  assign \$2187  = \sel_l15_s0$899  == 3'h6;
+  assign \$2189  = \$2183  | \$2188 ;
+  assign \$2190  = \sel_l15_s0$902  == 3'h6;
+  assign \$2191  = \sel_l15_s0$902  == 3'h6;
+  assign \$2192  = \sel_l15_s0$902  == 3'h6;
+  assign \$2193  = \sel_l15_s0$902  == 3'h6;
+  assign \$2195  = \sel_l15_s0$905  == 3'h6;
+  assign \$2196  = \sel_l15_s0$905  == 3'h6;
+  assign \$2197  = \sel_l15_s0$905  == 3'h6;
+  assign \$2198  = \sel_l15_s0$905  == 3'h6;
+  assign \$2200  = \$2194  | \$2199 ;
+  assign \$2201  = \$2189  | \$2200 ;
+  assign \$2202  = \sel_l15_s0$908  == 3'h6;
+  assign \$2203  = \sel_l15_s0$908  == 3'h6;
+  assign \$2204  = \sel_l15_s0$908  == 3'h6;
+  assign \$2205  = \sel_l15_s0$908  == 3'h6;
+  assign \$2207  = \sel_l15_s0$911  == 3'h6;
+  assign \$2208  = \sel_l15_s0$911  == 3'h6;
+  assign \$2209  = \sel_l15_s0$911  == 3'h6;
+  assign \$2210  = \sel_l15_s0$911  == 3'h6;
+  assign \$2212  = \$2206  | \$2211 ;
+  assign \$2213  = \sel_l15_s0$914  == 3'h6;
+  assign \$2214  = \sel_l15_s0$914  == 3'h6;
+  assign \$2215  = \sel_l15_s0$914  == 3'h6;
+  assign \$2216  = \sel_l15_s0$914  == 3'h6;
+  assign mac_wmux_drop6 = \$2201  | \$2218 ;
+  assign \$2219  = \sel_l15_s0$896  == 3'h7;
+  assign \$2220  = \sel_l15_s0$899  == 3'h7;
   assign \$2221  = \$2219  | \$2220 ;
-  assign \$2222  = \sel_l15_s0$1003  == 3'h7;
-  assign \$2223  = \sel_l15_s0$1006  == 3'h7;
+  assign \$2222  = \sel_l15_s0$902  == 3'h7;
+  assign \$2223  = \sel_l15_s0$905  == 3'h7;
   assign \$2224  = \$2222  | \$2223 ;
   assign \$2225  = \$2221  | \$2224 ;
-  assign mac_wmux_keep7 = \$2218  | \$2225 ;
-  assign \$2226  = \sel_l15_s0$985  == 3'h7;
-  assign \$2227  = \sel_l15_s0$985  == 3'h7;
-  assign \$2228  = \sel_l15_s0$985  == 3'h7;
-  assign \$2229  = \sel_l15_s0$985  == 3'h7;
-  assign \$2231  = \sel_l15_s0$988  == 3'h7;
-  assign \$2232  = \sel_l15_s0$988  == 3'h7;
-  assign \$2233  = \sel_l15_s0$988  == 3'h7;
-  assign \$2234  = \sel_l15_s0$988  == 3'h7;
-  assign \$2236  = \$2230  | \$2235 ;
-  assign \$2237  = \sel_l15_s0$991  == 3'h7;
-  assign \$2238  = \sel_l15_s0$991  == 3'h7;
-  assign \$2239  = \sel_l15_s0$991  == 3'h7;
-  assign \$2240  = \sel_l15_s0$991  == 3'h7;
-  assign \$2242  = \sel_l15_s0$994  == 3'h7;
-  assign \$2243  = \sel_l15_s0$994  == 3'h7;
-  assign \$2244  = \sel_l15_s0$994  == 3'h7;
-  assign \$2245  = \sel_l15_s0$994  == 3'h7;
-  assign \$2247  = \$2241  | \$2246 ;
-  assign \$2248  = \$2236  | \$2247 ;
-  assign \$2249  = \sel_l15_s0$997  == 3'h7;
-  assign \$2250  = \sel_l15_s0$997  == 3'h7;
-  assign \$2251  = \sel_l15_s0$997  == 3'h7;
-  assign \$2252  = \sel_l15_s0$997  == 3'h7;
-  assign \$2254  = \sel_l15_s0$1000  == 3'h7;
-  assign \$2255  = \sel_l15_s0$1000  == 3'h7;
-  assign \$2256  = \sel_l15_s0$1000  == 3'h7;
-  assign \$2257  = \sel_l15_s0$1000  == 3'h7;
-  assign \$2259  = \$2253  | \$2258 ;
-  assign \$2260  = \sel_l15_s0$1003  == 3'h7;
-  assign \$2261  = \sel_l15_s0$1003  == 3'h7;
-  assign \$2262  = \sel_l15_s0$1003  == 3'h7;
-  assign \$2263  = \sel_l15_s0$1003  == 3'h7;
-  assign \$2265  = \sel_l15_s0$1006  == 3'h7;
-  assign \$2266  = \sel_l15_s0$1006  == 3'h7;
-  assign \$2267  = \sel_l15_s0$1006  == 3'h7;
-  assign \$2268  = \sel_l15_s0$1006  == 3'h7;
-  assign \$2271  = \$2259  | \$2270 ;
-  assign mac_wmux_drop7 = \$2248  | \$2271 ;
-  assign \$2272  = \sel_l15_s0$985  == 4'h8;
-  assign \$2273  = \sel_l15_s0$988  == 4'h8;
-  assign \$2274  = \$2272  | \$2273 ;
-  assign \$2275  = \sel_l15_s0$991  == 4'h8;
-  assign \$2276  = \sel_l15_s0$994  == 4'h8;
-  assign \$2277  = \$2275  | \$2276 ;
-  assign \$2278  = \$2274  | \$2277 ;
-  assign \$2279  = \sel_l15_s0$997  == 4'h8;
-  assign \$2280  = \sel_l15_s0$1000  == 4'h8;
+  assign \$2226  = \sel_l15_s0$908  == 3'h7;
+  assign \$2227  = \sel_l15_s0$911  == 3'h7;
+  assign \$2228  = \$2226  | \$2227 ;
+  assign \$2229  = \sel_l15_s0$914  == 3'h7;
+  assign \$2230  = \sel_l15_s0$917  == 3'h7;
+  assign \$2231  = \$2229  | \$2230 ;
+  assign \$2232  = \$2228  | \$2231 ;
+  assign mac_wmux_keep7 = \$2225  | \$2232 ;
+  assign \$2233  = \sel_l15_s0$896  == 3'h7;
+  assign \$2234  = \sel_l15_s0$896  == 3'h7;
+  assign \$2235  = \sel_l15_s0$896  == 3'h7;
+  assign \$2236  = \sel_l15_s0$896  == 3'h7;
+  assign \$2238  = \sel_l15_s0$899  == 3'h7;
+  assign \$2239  = \sel_l15_s0$899  == 3'h7;
+  assign \$2240  = \sel_l15_s0$899  == 3'h7;
+  assign \$2241  = \sel_l15_s0$899  == 3'h7;
+  assign \$2243  = \$2237  | \$2242 ;
+  assign \$2244  = \sel_l15_s0$902  == 3'h7;
+  assign \$2245  = \sel_l15_s0$902  == 3'h7;
+  assign \$2246  = \sel_l15_s0$902  == 3'h7;
+  assign \$2247  = \sel_l15_s0$902  == 3'h7;
+  assign \$2249  = \sel_l15_s0$905  == 3'h7;
+  assign \$2250  = \sel_l15_s0$905  == 3'h7;
+  assign \$2251  = \sel_l15_s0$905  == 3'h7;
+  assign \$2252  = \sel_l15_s0$905  == 3'h7;
+  assign \$2254  = \$2248  | \$2253 ;
+  assign \$2255  = \$2243  | \$2254 ;
+  assign \$2256  = \sel_l15_s0$908  == 3'h7;
+  assign \$2257  = \sel_l15_s0$908  == 3'h7;
+  assign \$2258  = \sel_l15_s0$908  == 3'h7;
+  assign \$2259  = \sel_l15_s0$908  == 3'h7;
+  assign \$2261  = \sel_l15_s0$911  == 3'h7;
+  assign \$2262  = \sel_l15_s0$911  == 3'h7;
+  assign \$2263  = \sel_l15_s0$911  == 3'h7;
+  assign \$2264  = \sel_l15_s0$911  == 3'h7;
+  assign \$2266  = \$2260  | \$2265 ;
+  assign \$2267  = \sel_l15_s0$914  == 3'h7;
+  assign \$2268  = \sel_l15_s0$914  == 3'h7;
+  assign \$2269  = \sel_l15_s0$914  == 3'h7;
+  assign \$2270  = \sel_l15_s0$914  == 3'h7;
+  assign \$2272  = \sel_l15_s0$917  == 3'h7;
+  assign \$2273  = \sel_l15_s0$917  == 3'h7;
+  assign \$2274  = \sel_l15_s0$917  == 3'h7;
+  assign \$2275  = \sel_l15_s0$917  == 3'h7;
+  assign \$2278  = \$2266  | \$2277 ;
+  assign mac_wmux_drop7 = \$2255  | \$2278 ;
+  assign \$2279  = \sel_l15_s0$896  == 4'h8;
+  assign \$2280  = \sel_l15_s0$899  == 4'h8;
   assign \$2281  = \$2279  | \$2280 ;
-  assign \$2282  = \sel_l15_s0$1003  == 4'h8;
-  assign \$2283  = \sel_l15_s0$1006  == 4'h8;
+  assign \$2282  = \sel_l15_s0$902  == 4'h8;
+  assign \$2283  = \sel_l15_s0$905  == 4'h8;
   assign \$2284  = \$2282  | \$2283 ;
   assign \$2285  = \$2281  | \$2284 ;
-  assign mac_wmux_keep8 = \$2278  | \$2285 ;
-  assign \$2286  = \sel_l15_s0$985  == 4'h8;
-  assign \$2287  = \sel_l15_s0$985  == 4'h8;
-  assign \$2288  = \sel_l15_s0$985  == 4'h8;
-  assign \$2289  = \sel_l15_s0$985  == 4'h8;
-  assign \$2291  = \sel_l15_s0$988  == 4'h8;
-  assign \$2292  = \sel_l15_s0$988  == 4'h8;
-  assign \$2293  = \sel_l15_s0$988  == 4'h8;
-  assign \$2294  = \sel_l15_s0$988  == 4'h8;
-  assign \$2296  = \$2290  | \$2295 ;
-  assign \$2297  = \sel_l15_s0$991  == 4'h8;
-  assign \$2298  = \sel_l15_s0$991  == 4'h8;
-  assign \$2299  = \sel_l15_s0$991  == 4'h8;
-  assign \$2300  = \sel_l15_s0$991  == 4'h8;
-  assign \$2302  = \sel_l15_s0$994  == 4'h8;
-  assign \$2303  = \sel_l15_s0$994  == 4'h8;
-  assign \$2304  = \sel_l15_s0$994  == 4'h8;
-  assign \$2305  = \sel_l15_s0$994  == 4'h8;
-  assign \$2307  = \$2301  | \$2306 ;
-  assign \$2308  = \$2296  | \$2307 ;
-  assign \$2309  = \sel_l15_s0$997  == 4'h8;
-  assign \$2310  = \sel_l15_s0$997  == 4'h8;
-  assign \$2311  = \sel_l15_s0$997  == 4'h8;
-  assign \$2312  = \sel_l15_s0$997  == 4'h8;
-  assign \$2314  = \sel_l15_s0$1000  == 4'h8;
-  assign \$2315  = \sel_l15_s0$1000  == 4'h8;
-  assign \$2316  = \sel_l15_s0$1000  == 4'h8;
-  assign \$2317  = \sel_l15_s0$1000  == 4'h8;
-  assign \$2319  = \$2313  | \$2318 ;
-  assign \$2320  = \sel_l15_s0$1003  == 4'h8;
-  assign \$2321  = \sel_l15_s0$1003  == 4'h8;
-  assign \$2322  = \sel_l15_s0$1003  == 4'h8;
-  assign \$2323  = \sel_l15_s0$1003  == 4'h8;
-  assign \$2325  = \sel_l15_s0$1006  == 4'h8;
-  assign \$2326  = \sel_l15_s0$1006  == 4'h8;
-  assign \$2327  = \sel_l15_s0$1006  == 4'h8;
-  assign \$2328  = \sel_l15_s0$1006  == 4'h8;
-  assign \$2330  = \$2324  | \$2329 ;
-  assign \$2331  = \$2319  | \$2330 ;
-  assign mac_wmux_drop8 = \$2308  | \$2331 ;
-  assign \$2332  = \sel_l15_s0$988  == 4'h9;
-  assign \$2333  = \sel_l15_s0$991  == 4'h9;
-  assign \$2334  = \$2332  | \$2333 ;
-  assign \$2335  = \sel_l15_s0$994  == 4'h9;
-  assign \$2336  = \sel_l15_s0$997  == 4'h9;
-  assign \$2337  = \$2335  | \$2336 ;
-  assign \$2338  = \$2334  | \$2337 ;
-  assign \$2339  = \sel_l15_s0$1000  == 4'h9;
-  assign \$2340  = \sel_l15_s0$1003  == 4'h9;
+  assign \$2286  = \sel_l15_s0$908  == 4'h8;
+  assign \$2287  = \sel_l15_s0$911  == 4'h8;
+  assign \$2288  = \$2286  | \$2287 ;
+  assign \$2289  = \sel_l15_s0$914  == 4'h8;
+  assign \$2290  = \sel_l15_s0$917  == 4'h8;
+  assign \$2291  = \$2289  | \$2290 ;
+  assign \$2292  = \$2288  | \$2291 ;
+  assign mac_wmux_keep8 = \$2285  | \$2292 ;
+  assign \$2293  = \sel_l15_s0$896  == 4'h8;
+  assign \$2294  = \sel_l15_s0$896  == 4'h8;
+  assign \$2295  = \sel_l15_s0$896  == 4'h8;
+  assign \$2296  = \sel_l15_s0$896  == 4'h8;
+  assign \$2298  = \sel_l15_s0$899  == 4'h8;
+  assign \$2299  = \sel_l15_s0$899  == 4'h8;
+  assign \$2300  = \sel_l15_s0$899  == 4'h8;
+  assign \$2301  = \sel_l15_s0$899  == 4'h8;
+  assign \$2303  = \$2297  | \$2302 ;
+  assign \$2304  = \sel_l15_s0$902  == 4'h8;
+  assign \$2305  = \sel_l15_s0$902  == 4'h8;
+  assign \$2306  = \sel_l15_s0$902  == 4'h8;
+  assign \$2307  = \sel_l15_s0$902  == 4'h8;
+  assign \$2309  = \sel_l15_s0$905  == 4'h8;
+  assign \$2310  = \sel_l15_s0$905  == 4'h8;
+  assign \$2311  = \sel_l15_s0$905  == 4'h8;
+  assign \$2312  = \sel_l15_s0$905  == 4'h8;
+  assign \$2314  = \$2308  | \$2313 ;
+  assign \$2315  = \$2303  | \$2314 ;
+  assign \$2316  = \sel_l15_s0$908  == 4'h8;
+  assign \$2317  = \sel_l15_s0$908  == 4'h8;
+  assign \$2318  = \sel_l15_s0$908  == 4'h8;
+  assign \$2319  = \sel_l15_s0$908  == 4'h8;
+  assign \$2321  = \sel_l15_s0$911  == 4'h8;
+  assign \$2322  = \sel_l15_s0$911  == 4'h8;
+  assign \$2323  = \sel_l15_s0$911  == 4'h8;
+  assign \$2324  = \sel_l15_s0$911  == 4'h8;
+  assign \$2326  = \$2320  | \$2325 ;
+  assign \$2327  = \sel_l15_s0$914  == 4'h8;
+  assign \$2328  = \sel_l15_s0$914  == 4'h8;
+  assign \$2329  = \sel_l15_s0$914  == 4'h8;
+  assign \$2330  = \sel_l15_s0$914  == 4'h8;
+  assign \$2332  = \sel_l15_s0$917  == 4'h8;
+  assign \$2333  = \sel_l15_s0$917  == 4'h8;
+  assign \$2334  = \sel_l15_s0$917  == 4'h8;
+  assign \$2335  = \sel_l15_s0$917  == 4'h8;
+  assign \$2337  = \$2331  | \$2336 ;
+  assign \$2338  = \$2326  | \$2337 ;
+  assign mac_wmux_drop8 = \$2315  | \$2338 ;
+  assign \$2339  = \sel_l15_s0$899  == 4'h9;
+  assign \$2340  = \sel_l15_s0$902  == 4'h9;
   assign \$2341  = \$2339  | \$2340 ;
-  assign \$2342  = \sel_l15_s0$1006  == 4'h9;
-  assign \$2343  = \$2341  | \$2342 ;
-  assign mac_wmux_keep9 = \$2338  | \$2343 ;
-  assign \$2344  = \sel_l15_s0$988  == 4'h9;
-  assign \$2345  = \sel_l15_s0$988  == 4'h9;
-  assign \$2346  = \sel_l15_s0$988  == 4'h9;
-  assign \$2347  = \sel_l15_s0$988  == 4'h9;
-  assign \$2349  = \sel_l15_s0$991  == 4'h9;
-  assign \$2350  = \sel_l15_s0$991  == 4'h9;
-  assign \$2351  = \sel_l15_s0$991  == 4'h9;
-  assign \$2352  = \sel_l15_s0$991  == 4'h9;
-  assign \$2354  = \$2348  | \$2353 ;
-  assign \$2355  = \sel_l15_s0$994  == 4'h9;
-  assign \$2356  = \sel_l15_s0$994  == 4'h9;
-  assign \$2357  = \sel_l15_s0$994  == 4'h9;
-  assign \$2358  = \sel_l15_s0$994  == 4'h9;
-  assign \$2360  = \sel_l15_s0$997  == 4'h9;
-  assign \$2361  = \sel_l15_s0$997  == 4'h9;
-  assign \$2362  = \sel_l15_s0$997  == 4'h9;
-  assign \$2363  = \sel_l15_s0$997  == 4'h9;
-  assign \$2365  = \$2359  | \$2364 ;
-  assign \$2366  = \$2354  | \$2365 ;
-  assign \$2367  = \sel_l15_s0$1000  == 4'h9;
-  assign \$2368  = \sel_l15_s0$1000  == 4'h9;
-  assign \$2369  = \sel_l15_s0$1000  == 4'h9;
-  assign \$2370  = \sel_l15_s0$1000  == 4'h9;
-  assign \$2372  = \sel_l15_s0$1003  == 4'h9;
-  assign \$2373  = \sel_l15_s0$1003  == 4'h9;
-  assign \$2374  = \sel_l15_s0$1003  == 4'h9;
-  assign \$2375  = \sel_l15_s0$1003  == 4'h9;
-  assign \$2377  = \$2371  | \$2376 ;
-  assign \$2378  = \sel_l15_s0$1006  == 4'h9;
-  assign \$2379  = \sel_l15_s0$1006  == 4'h9;
-  assign \$2380  = \sel_l15_s0$1006  == 4'h9;
-  assign \$2381  = \sel_l15_s0$1006  == 4'h9;
-  assign \$2383  = \$2377  | \$2382 ;
-  assign mac_wmux_drop9 = \$2366  | \$2383 ;
-  assign \$2384  = \sel_l15_s0$991  == 4'ha;
-  assign \$2385  = \sel_l15_s0$994  == 4'ha;
-  assign \$2386  = \$2384  | \$2385 ;
-  assign \$2387  = \sel_l15_s0$997  == 4'ha;
-  assign \$2388  = \sel_l15_s0$1000  == 4'ha;
-  assign \$2389  = \$2387  | \$2388 ;
-  assign \$2390  = \$2386  | \$2389 ;
-  assign \$2391  = \sel_l15_s0$1003  == 4'ha;
-  assign \$2392  = \sel_l15_s0$1006  == 4'ha;
+  assign \$2342  = \sel_l15_s0$905  == 4'h9;
+  assign \$2343  = \sel_l15_s0$908  == 4'h9;
+  assign \$2344  = \$2342  | \$2343 ;
+  assign \$2345  = \$2341  | \$2344 ;
+  assign \$2346  = \sel_l15_s0$911  == 4'h9;
+  assign \$2347  = \sel_l15_s0$914  == 4'h9;
+  assign \$2348  = \$2346  | \$2347 ;
+  assign \$2349  = \sel_l15_s0$917  == 4'h9;
+  assign \$2350  = \$2348  | \$2349 ;
+  assign mac_wmux_keep9 = \$2345  | \$2350 ;
+  assign \$2351  = \sel_l15_s0$899  == 4'h9;
+  assign \$2352  = \sel_l15_s0$899  == 4'h9;
+  assign \$2353  = \sel_l15_s0$899  == 4'h9;
+  assign \$2354  = \sel_l15_s0$899  == 4'h9;
+  assign \$2356  = \sel_l15_s0$902  == 4'h9;
+  assign \$2357  = \sel_l15_s0$902  == 4'h9;
+  assign \$2358  = \sel_l15_s0$902  == 4'h9;
+  assign \$2359  = \sel_l15_s0$902  == 4'h9;
+  assign \$2361  = \$2355  | \$2360 ;
+  assign \$2362  = \sel_l15_s0$905  == 4'h9;
+  assign \$2363  = \sel_l15_s0$905  == 4'h9;
+  assign \$2364  = \sel_l15_s0$905  == 4'h9;
+  assign \$2365  = \sel_l15_s0$905  == 4'h9;
+  assign \$2367  = \sel_l15_s0$908  == 4'h9;
+  assign \$2368  = \sel_l15_s0$908  == 4'h9;
+  assign \$2369  = \sel_l15_s0$908  == 4'h9;
+  assign \$2370  = \sel_l15_s0$908  == 4'h9;
+  assign \$2372  = \$2366  | \$2371 ;
+  assign \$2373  = \$2361  | \$2372 ;
+  assign \$2374  = \sel_l15_s0$911  == 4'h9;
+  assign \$2375  = \sel_l15_s0$911  == 4'h9;
+  assign \$2376  = \sel_l15_s0$911  == 4'h9;
+  assign \$2377  = \sel_l15_s0$911  == 4'h9;
+  assign \$2379  = \sel_l15_s0$914  == 4'h9;
+  assign \$2380  = \sel_l15_s0$914  == 4'h9;
+  assign \$2381  = \sel_l15_s0$914  == 4'h9;
+  assign \$2382  = \sel_l15_s0$914  == 4'h9;
+  assign \$2384  = \$2378  | \$2383 ;
+  assign \$2385  = \sel_l15_s0$917  == 4'h9;
+  assign \$2386  = \sel_l15_s0$917  == 4'h9;
+  assign \$2387  = \sel_l15_s0$917  == 4'h9;
+  assign \$2388  = \sel_l15_s0$917  == 4'h9;
+  assign \$2390  = \$2384  | \$2389 ;
+  assign mac_wmux_drop9 = \$2373  | \$2390 ;
+  assign \$2391  = \sel_l15_s0$902  == 4'ha;
+  assign \$2392  = \sel_l15_s0$905  == 4'ha;
   assign \$2393  = \$2391  | \$2392 ;
-  assign mac_wmux_keep10 = \$2390  | \$2393 ;
-  assign \$2394  = \sel_l15_s0$991  == 4'ha;
-  assign \$2395  = \sel_l15_s0$991  == 4'ha;
-  assign \$2396  = \sel_l15_s0$991  == 4'ha;
-  assign \$2397  = \sel_l15_s0$991  == 4'ha;
-  assign \$2399  = \sel_l15_s0$994  == 4'ha;
-  assign \$2400  = \sel_l15_s0$994  == 4'ha;
-  assign \$2401  = \sel_l15_s0$994  == 4'ha;
-  assign \$2402  = \sel_l15_s0$994  == 4'ha;
-  assign \$2404  = \$2398  | \$2403 ;
-  assign \$2405  = \sel_l15_s0$997  == 4'ha;
-  assign \$2406  = \sel_l15_s0$997  == 4'ha;
-  assign \$2407  = \sel_l15_s0$997  == 4'ha;
-  assign \$2408  = \sel_l15_s0$997  == 4'ha;
-  assign \$2410  = \sel_l15_s0$1000  == 4'ha;
-  assign \$2411  = \sel_l15_s0$1000  == 4'ha;
-  assign \$2412  = \sel_l15_s0$1000  == 4'ha;
-  assign \$2413  = \sel_l15_s0$1000  == 4'ha;
-  assign \$2415  = \$2409  | \$2414 ;
-  assign \$2416  = \$2404  | \$2415 ;
-  assign \$2417  = \sel_l15_s0$1003  == 4'ha;
-  assign \$2418  = \sel_l15_s0$1003  == 4'ha;
-  assign \$2419  = \sel_l15_s0$1003  == 4'ha;
-  assign \$2420  = \sel_l15_s0$1003  == 4'ha;
-  assign \$2422  = \sel_l15_s0$1006  == 4'ha;
-  assign \$2423  = \sel_l15_s0$1006  == 4'ha;
-  assign \$2424  = \sel_l15_s0$1006  == 4'ha;
-  assign \$2425  = \sel_l15_s0$1006  == 4'ha;
-  assign \$2427  = \$2421  | \$2426 ;
-  assign mac_wmux_drop10 = \$2416  | \$2427 ;
-  assign \$2428  = \sel_l15_s0$994  == 4'hb;
-  assign \$2429  = \sel_l15_s0$997  == 4'hb;
-  assign \$2430  = \$2428  | \$2429 ;
-  assign \$2431  = \sel_l15_s0$1000  == 4'hb;
-  assign \$2432  = \sel_l15_s0$1003  == 4'hb;
-  assign \$2433  = \$2431  | \$2432 ;
-  assign \$2434  = \$2430  | \$2433 ;
-  assign \$2435  = \sel_l15_s0$1006  == 4'hb;
-  assign mac_wmux_keep11 = \$2434  | \$2435 ;
-  assign \$2436  = \sel_l15_s0$994  == 4'hb;
-  assign \$2437  = \sel_l15_s0$994  == 4'hb;
-  assign \$2438  = \sel_l15_s0$994  == 4'hb;
-  assign \$2439  = \sel_l15_s0$994  == 4'hb;
-  assign \$2441  = \sel_l15_s0$997  == 4'hb;
-  assign \$2442  = \sel_l15_s0$997  == 4'hb;
-  assign \$2443  = \sel_l15_s0$997  == 4'hb;
-  assign \$2444  = \sel_l15_s0$997  == 4'hb;
-  assign \$2446  = \$2440  | \$2445 ;
-  assign \$2447  = \sel_l15_s0$1000  == 4'hb;
-  assign \$2448  = \sel_l15_s0$1000  == 4'hb;
-  assign \$2449  = \sel_l15_s0$1000  == 4'hb;
-  assign \$2450  = \sel_l15_s0$1000  == 4'hb;
-  assign \$2452  = \sel_l15_s0$1003  == 4'hb;
-  assign \$2453  = \sel_l15_s0$1003  == 4'hb;
-  assign \$2454  = \sel_l15_s0$1003  == 4'hb;
-  assign \$2455  = \sel_l15_s0$1003  == 4'hb;
-  assign \$2457  = \$2451  | \$2456 ;
-  assign \$2458  = \$2446  | \$2457 ;
-  assign \$2459  = \sel_l15_s0$1006  == 4'hb;
-  assign \$2460  = \sel_l15_s0$1006  == 4'hb;
-  assign \$2461  = \sel_l15_s0$1006  == 4'hb;
-  assign \$2462  = \sel_l15_s0$1006  == 4'hb;
-  assign mac_wmux_drop11 = \$2458  | \$2463 ;
-  assign \$2464  = \sel_l15_s0$997  == 4'hc;
-  assign \$2465  = \sel_l15_s0$1000  == 4'hc;
-  assign \$2466  = \$2464  | \$2465 ;
-  assign \$2467  = \sel_l15_s0$1003  == 4'hc;
-  assign \$2468  = \sel_l15_s0$1006  == 4'hc;
-  assign \$2469  = \$2467  | \$2468 ;
-  assign mac_wmux_keep12 = \$2466  | \$2469 ;
-  assign \$2470  = \sel_l15_s0$997  == 4'hc;
-  assign \$2471  = \sel_l15_s0$997  == 4'hc;
-  assign \$2472  = \sel_l15_s0$997  == 4'hc;
-  assign \$2473  = \sel_l15_s0$997  == 4'hc;
-  assign \$2475  = \sel_l15_s0$1000  == 4'hc;
-  assign \$2476  = \sel_l15_s0$1000  == 4'hc;
-  assign \$2477  = \sel_l15_s0$1000  == 4'hc;
-  assign \$2478  = \sel_l15_s0$1000  == 4'hc;
-  assign \$2480  = \$2474  | \$2479 ;
-  assign \$2481  = \sel_l15_s0$1003  == 4'hc;
-  assign \$2482  = \sel_l15_s0$1003  == 4'hc;
-  assign \$2483  = \sel_l15_s0$1003  == 4'hc;
-  assign \$2484  = \sel_l15_s0$1003  == 4'hc;
-  assign \$2486  = \sel_l15_s0$1006  == 4'hc;
-  assign \$2487  = \sel_l15_s0$1006  == 4'hc;
-  assign \$2488  = \sel_l15_s0$1006  == 4'hc;
-  assign \$2489  = \sel_l15_s0$1006  == 4'hc;
-  assign \$2491  = \$2485  | \$2490 ;
-  assign mac_wmux_drop12 = \$2480  | \$2491 ;
-  assign \$2492  = \sel_l15_s0$1000  == 4'hd;
-  assign \$2493  = \sel_l15_s0$1003  == 4'hd;
-  assign \$2494  = \$2492  | \$2493 ;
-  assign \$2495  = \sel_l15_s0$1006  == 4'hd;
-  assign mac_wmux_keep13 = \$2494  | \$2495 ;
-  assign \$2496  = \sel_l15_s0$1000  == 4'hd;
-  assign \$2497  = \sel_l15_s0$1000  == 4'hd;
-  assign \$2498  = \sel_l15_s0$1000  == 4'hd;
-  assign \$2499  = \sel_l15_s0$1000  == 4'hd;
-  assign \$2501  = \sel_l15_s0$1003  == 4'hd;
-  assign \$2502  = \sel_l15_s0$1003  == 4'hd;
-  assign \$2503  = \sel_l15_s0$1003  == 4'hd;
-  assign \$2504  = \sel_l15_s0$1003  == 4'hd;
-  assign \$2506  = \$2500  | \$2505 ;
-  assign \$2507  = \sel_l15_s0$1006  == 4'hd;
-  assign \$2508  = \sel_l15_s0$1006  == 4'hd;
-  assign \$2509  = \sel_l15_s0$1006  == 4'hd;
-  assign \$2510  = \sel_l15_s0$1006  == 4'hd;
-  assign mac_wmux_drop13 = \$2506  | \$2511 ;
-  assign \$2512  = \sel_l15_s0$1003  == 4'he;
-  assign \$2513  = \sel_l15_s0$1006  == 4'he;
-  assign mac_wmux_keep14 = \$2512  | \$2513 ;
-  assign \$2514  = \sel_l15_s0$1003  == 4'he;
-  assign \$2515  = \sel_l15_s0$1003  == 4'he;
-  assign \$2516  = \sel_l15_s0$1003  == 4'he;
-  assign \$2517  = \sel_l15_s0$1003  == 4'he;
-  assign \$2519  = \sel_l15_s0$1006  == 4'he;
-  assign \$2520  = \sel_l15_s0$1006  == 4'he;
-  assign \$2521  = \sel_l15_s0$1006  == 4'he;
-  assign \$2522  = \sel_l15_s0$1006  == 4'he;
-  assign mac_wmux_drop14 = \$2518  | \$2523 ;
-  assign mac_wmux_keep15 = \sel_l15_s0$1006  == 4'hf;
-  assign \$2524  = \sel_l15_s0$1006  == 4'hf;
-  assign \$2525  = \sel_l15_s0$1006  == 4'hf;
-  assign \$2526  = \sel_l15_s0$1006  == 4'hf;
-  assign \$2527  = \sel_l15_s0$1006  == 4'hf;
+  assign \$2394  = \sel_l15_s0$908  == 4'ha;
+  assign \$2395  = \sel_l15_s0$911  == 4'ha;
+  assign \$2396  = \$2394  | \$2395 ;
+  assign \$2397  = \$2393  | \$2396 ;
+  assign \$2398  = \sel_l15_s0$914  == 4'ha;
+  assign \$2399  = \sel_l15_s0$917  == 4'ha;
+  assign \$2400  = \$2398  | \$2399 ;
+  assign mac_wmux_keep10 = \$2397  | \$2400 ;
+  assign \$2401  = \sel_l15_s0$902  == 4'ha;
+  assign \$2402  = \sel_l15_s0$902  == 4'ha;
+  assign \$2403  = \sel_l15_s0$902  == 4'ha;
+  assign \$2404  = \sel_l15_s0$902  == 4'ha;
+  assign \$2406  = \sel_l15_s0$905  == 4'ha;
+  assign \$2407  = \sel_l15_s0$905  == 4'ha;
+  assign \$2408  = \sel_l15_s0$905  == 4'ha;
+  assign \$2409  = \sel_l15_s0$905  == 4'ha;
+  assign \$2411  = \$2405  | \$2410 ;
+  assign \$2412  = \sel_l15_s0$908  == 4'ha;
+  assign \$2413  = \sel_l15_s0$908  == 4'ha;
+  assign \$2414  = \sel_l15_s0$908  == 4'ha;
+  assign \$2415  = \sel_l15_s0$908  == 4'ha;
+  assign \$2417  = \sel_l15_s0$911  == 4'ha;
+  assign \$2418  = \sel_l15_s0$911  == 4'ha;
+  assign \$2419  = \sel_l15_s0$911  == 4'ha;
+  assign \$2420  = \sel_l15_s0$911  == 4'ha;
+  assign \$2422  = \$2416  | \$2421 ;
+  assign \$2423  = \$2411  | \$2422 ;
+  assign \$2424  = \sel_l15_s0$914  == 4'ha;
+  assign \$2425  = \sel_l15_s0$914  == 4'ha;
+  assign \$2426  = \sel_l15_s0$914  == 4'ha;
+  assign \$2427  = \sel_l15_s0$914  == 4'ha;
+  assign \$2429  = \sel_l15_s0$917  == 4'ha;
+  assign \$2430  = \sel_l15_s0$917  == 4'ha;
+  assign \$2431  = \sel_l15_s0$917  == 4'ha;
+  assign \$2432  = \sel_l15_s0$917  == 4'ha;
+  assign \$2434  = \$2428  | \$2433 ;
+  assign mac_wmux_drop10 = \$2423  | \$2434 ;
+  assign \$2435  = \sel_l15_s0$905  == 4'hb;
+  assign \$2436  = \sel_l15_s0$908  == 4'hb;
+  assign \$2437  = \$2435  | \$2436 ;
+  assign \$2438  = \sel_l15_s0$911  == 4'hb;
+  assign \$2439  = \sel_l15_s0$914  == 4'hb;
+  assign \$2440  = \$2438  | \$2439 ;
+  assign \$2441  = \$2437  | \$2440 ;
+  assign \$2442  = \sel_l15_s0$917  == 4'hb;
+  assign mac_wmux_keep11 = \$2441  | \$2442 ;
+  assign \$2443  = \sel_l15_s0$905  == 4'hb;
+  assign \$2444  = \sel_l15_s0$905  == 4'hb;
+  assign \$2445  = \sel_l15_s0$905  == 4'hb;
+  assign \$2446  = \sel_l15_s0$905  == 4'hb;
+  assign \$2448  = \sel_l15_s0$908  == 4'hb;
+  assign \$2449  = \sel_l15_s0$908  == 4'hb;
+  assign \$2450  = \sel_l15_s0$908  == 4'hb;
+  assign \$2451  = \sel_l15_s0$908  == 4'hb;
+  assign \$2453  = \$2447  | \$2452 ;
+  assign \$2454  = \sel_l15_s0$911  == 4'hb;
+  assign \$2455  = \sel_l15_s0$911  == 4'hb;
+  assign \$2456  = \sel_l15_s0$911  == 4'hb;
+  assign \$2457  = \sel_l15_s0$911  == 4'hb;
+  assign \$2459  = \sel_l15_s0$914  == 4'hb;
+  assign \$2460  = \sel_l15_s0$914  == 4'hb;
+  assign \$2461  = \sel_l15_s0$914  == 4'hb;
+  assign \$2462  = \sel_l15_s0$914  == 4'hb;
+  assign \$2464  = \$2458  | \$2463 ;
+  assign \$2465  = \$2453  | \$2464 ;
+  assign \$2466  = \sel_l15_s0$917  == 4'hb;
+  assign \$2467  = \sel_l15_s0$917  == 4'hb;
+  assign \$2468  = \sel_l15_s0$917  == 4'hb;
+  assign \$2469  = \sel_l15_s0$917  == 4'hb;
+  assign mac_wmux_drop11 = \$2465  | \$2470 ;
+  assign \$2471  = \sel_l15_s0$908  == 4'hc;
+  assign \$2472  = \sel_l15_s0$911  == 4'hc;
+  assign \$2473  = \$2471  | \$2472 ;
+  assign \$2474  = \sel_l15_s0$914  == 4'hc;
+  assign \$2475  = \sel_l15_s0$917  == 4'hc;
+  assign \$2476  = \$2474  | \$2475 ;
+  assign mac_wmux_keep12 = \$2473  | \$2476 ;
+  assign \$2477  = \sel_l15_s0$908  == 4'hc;
+  assign \$2478  = \sel_l15_s0$908  == 4'hc;
+  assign \$2479  = \sel_l15_s0$908  == 4'hc;
+  assign \$2480  = \sel_l15_s0$908  == 4'hc;
+  assign \$2482  = \sel_l15_s0$911  == 4'hc;
+  assign \$2483  = \sel_l15_s0$911  == 4'hc;
+  assign \$2484  = \sel_l15_s0$911  == 4'hc;
+  assign \$2485  = \sel_l15_s0$911  == 4'hc;
+  assign \$2487  = \$2481  | \$2486 ;
+  assign \$2488  = \sel_l15_s0$914  == 4'hc;
+  assign \$2489  = \sel_l15_s0$914  == 4'hc;
+  assign \$2490  = \sel_l15_s0$914  == 4'hc;
+  assign \$2491  = \sel_l15_s0$914  == 4'hc;
+  assign \$2493  = \sel_l15_s0$917  == 4'hc;
+  assign \$2494  = \sel_l15_s0$917  == 4'hc;
+  assign \$2495  = \sel_l15_s0$917  == 4'hc;
+  assign \$2496  = \sel_l15_s0$917  == 4'hc;
+  assign \$2498  = \$2492  | \$2497 ;
+  assign mac_wmux_drop12 = \$2487  | \$2498 ;
+  assign \$2499  = \sel_l15_s0$911  == 4'hd;
+  assign \$2500  = \sel_l15_s0$914  == 4'hd;
+  assign \$2501  = \$2499  | \$2500 ;
+  assign \$2502  = \sel_l15_s0$917  == 4'hd;
+  assign mac_wmux_keep13 = \$2501  | \$2502 ;
+  assign \$2503  = \sel_l15_s0$911  == 4'hd;
+  assign \$2504  = \sel_l15_s0$911  == 4'hd;
+  assign \$2505  = \sel_l15_s0$911  == 4'hd;
+  assign \$2506  = \sel_l15_s0$911  == 4'hd;
+  assign \$2508  = \sel_l15_s0$914  == 4'hd;
+  assign \$2509  = \sel_l15_s0$914  == 4'hd;
+  assign \$2510  = \sel_l15_s0$914  == 4'hd;
+  assign \$2511  = \sel_l15_s0$914  == 4'hd;
+  assign \$2513  = \$2507  | \$2512 ;
+  assign \$2514  = \sel_l15_s0$917  == 4'hd;
+  assign \$2515  = \sel_l15_s0$917  == 4'hd;
+  assign \$2516  = \sel_l15_s0$917  == 4'hd;
+  assign \$2517  = \sel_l15_s0$917  == 4'hd;
+  assign mac_wmux_drop13 = \$2513  | \$2518 ;
+  assign \$2519  = \sel_l15_s0$914  == 4'he;
+  assign \$2520  = \sel_l15_s0$917  == 4'he;
+  assign mac_wmux_keep14 = \$2519  | \$2520 ;
+  assign \$2521  = \sel_l15_s0$914  == 4'he;
+  assign \$2522  = \sel_l15_s0$914  == 4'he;
+  assign \$2523  = \sel_l15_s0$914  == 4'he;
+  assign \$2524  = \sel_l15_s0$914  == 4'he;
+  assign \$2526  = \sel_l15_s0$917  == 4'he;
+  assign \$2527  = \sel_l15_s0$917  == 4'he;
+  assign \$2528  = \sel_l15_s0$917  == 4'he;
+  assign \$2529  = \sel_l15_s0$917  == 4'he;
+  assign mac_wmux_drop14 = \$2525  | \$2530 ;
+  assign mac_wmux_keep15 = \sel_l15_s0$917  == 4'hf;
+  assign \$2531  = \sel_l15_s0$917  == 4'hf;
+  assign \$2532  = \sel_l15_s0$917  == 4'hf;
+  assign \$2533  = \sel_l15_s0$917  == 4'hf;
+  assign \$2534  = \sel_l15_s0$917  == 4'hf;
   assign mac_wmux_s0_mv0 = mac_wmux_keep1 & mac_wmux_drop1[0];
-  assign mac_wmux_s0_v0 = mac_wmux_s0_mv0 | \$2529 ;
+  assign mac_wmux_s0_v0 = mac_wmux_s0_mv0 | \$2536 ;
   assign mac_wmux_s0_d0 = mac_wmux_s0_mv0 ? mac_wmux_drop1 : 4'h0;
   assign mac_wmux_s0_w0_0 = mac_wmux_s0_mv0 ? sel_l15_s0[15:8] : sel_l15_s0[7:0];
   assign mac_wmux_s0_w1_0 = mac_wmux_s0_mv0 ? sel_l15_s0[143:136] : sel_l15_s0[135:128];
   assign mac_wmux_s0_w2_0 = mac_wmux_s0_mv0 ? sel_l15_s0[271:264] : sel_l15_s0[263:256];
   assign mac_wmux_s0_w3_0 = mac_wmux_s0_mv0 ? sel_l15_s0[399:392] : sel_l15_s0[391:384];
   assign mac_wmux_s0_mv1 = mac_wmux_keep2 & mac_wmux_drop2[0];
-  assign \$2530  = ~ mac_wmux_drop1[0];
-  assign \$2531  = mac_wmux_keep1 & \$2530 ;
-  assign mac_wmux_s0_v1 = mac_wmux_s0_mv1 | \$2531 ;
+  assign \$2537  = ~ mac_wmux_drop1[0];
+  assign \$2538  = mac_wmux_keep1 & \$2537 ;
+  assign mac_wmux_s0_v1 = mac_wmux_s0_mv1 | \$2538 ;
   assign mac_wmux_s0_d1 = mac_wmux_s0_mv1 ? mac_wmux_drop2 : mac_wmux_drop1;
   assign mac_wmux_s0_w0_1 = mac_wmux_s0_mv1 ? sel_l15_s0[23:16] : sel_l15_s0[15:8];
   assign mac_wmux_s0_w1_1 = mac_wmux_s0_mv1 ? sel_l15_s0[151:144] : sel_l15_s0[143:136];
   assign mac_wmux_s0_w2_1 = mac_wmux_s0_mv1 ? sel_l15_s0[279:272] : sel_l15_s0[271:264];
   assign mac_wmux_s0_w3_1 = mac_wmux_s0_mv1 ? sel_l15_s0[407:400] : sel_l15_s0[399:392];
   assign mac_wmux_s0_mv2 = mac_wmux_keep3 & mac_wmux_drop3[0];
-  assign \$2532  = ~ mac_wmux_drop2[0];
-  assign \$2533  = mac_wmux_keep2 & \$2532 ;
-  assign mac_wmux_s0_v2 = mac_wmux_s0_mv2 | \$2533 ;
+  assign \$2539  = ~ mac_wmux_drop2[0];
+  assign \$2540  = mac_wmux_keep2 & \$2539 ;
+  assign mac_wmux_s0_v2 = mac_wmux_s0_mv2 | \$2540 ;
   assign mac_wmux_s0_d2 = mac_wmux_s0_mv2 ? mac_wmux_drop3 : mac_wmux_drop2;
   assign mac_wmux_s0_w0_2 = mac_wmux_s0_mv2 ? sel_l15_s0[31:24] : sel_l15_s0[23:16];
   assign mac_wmux_s0_w1_2 = mac_wmux_s0_mv2 ? sel_l15_s0[159:152] : sel_l15_s0[151:144];
   assign mac_wmux_s0_w2_2 = mac_wmux_s0_mv2 ? sel_l15_s0[287:280] : sel_l15_s0[279:272];
   assign mac_wmux_s0_w3_2 = mac_wmux_s0_mv2 ? sel_l15_s0[415:408] : sel_l15_s0[407:400];
   assign mac_wmux_s0_mv3 = mac_wmux_keep4 & mac_wmux_drop4[0];
-  assign \$2534  = ~ mac_wmux_drop3[0];
-  assign \$2535  = mac_wmux_keep3 & \$2534 ;
-  assign mac_wmux_s0_v3 = mac_wmux_s0_mv3 | \$2535 ;
+  assign \$2541  = ~ mac_wmux_drop3[0];
+  assign \$2542  = mac_wmux_keep3 & \$2541 ;
+  assign mac_wmux_s0_v3 = mac_wmux_s0_mv3 | \$2542 ;
   assign mac_wmux_s0_d3 = mac_wmux_s0_mv3 ? mac_wmux_drop4 : mac_wmux_drop3;
   assign mac_wmux_s0_w0_3 = mac_wmux_s0_mv3 ? sel_l15_s0[39:32] : sel_l15_s0[31:24];
   assign mac_wmux_s0_w1_3 = mac_wmux_s0_mv3 ? sel_l15_s0[167:160] : sel_l15_s0[159:152];
   assign mac_wmux_s0_w2_3 = mac_wmux_s0_mv3 ? sel_l15_s0[295:288] : sel_l15_s0[287:280];
   assign mac_wmux_s0_w3_3 = mac_wmux_s0_mv3 ? sel_l15_s0[423:416] : sel_l15_s0[415:408];
   assign mac_wmux_s0_mv4 = mac_wmux_keep5 & mac_wmux_drop5[0];
-  assign \$2536  = ~ mac_wmux_drop4[0];
-  assign \$2537  = mac_wmux_keep4 & \$2536 ;
-  assign mac_wmux_s0_v4 = mac_wmux_s0_mv4 | \$2537 ;
+  assign \$2543  = ~ mac_wmux_drop4[0];
+  assign \$2544  = mac_wmux_keep4 & \$2543 ;
+  assign mac_wmux_s0_v4 = mac_wmux_s0_mv4 | \$2544 ;
   assign mac_wmux_s0_d4 = mac_wmux_s0_mv4 ? mac_wmux_drop5 : mac_wmux_drop4;
   assign mac_wmux_s0_w0_4 = mac_wmux_s0_mv4 ? sel_l15_s0[47:40] : sel_l15_s0[39:32];
   assign mac_wmux_s0_w1_4 = mac_wmux_s0_mv4 ? sel_l15_s0[175:168] : sel_l15_s0[167:160];
   assign mac_wmux_s0_w2_4 = mac_wmux_s0_mv4 ? sel_l15_s0[303:296] : sel_l15_s0[295:288];
   assign mac_wmux_s0_w3_4 = mac_wmux_s0_mv4 ? sel_l15_s0[431:424] : sel_l15_s0[423:416];
   assign mac_wmux_s0_mv5 = mac_wmux_keep6 & mac_wmux_drop6[0];
-  assign \$2538  = ~ mac_wmux_drop5[0];
-  assign \$2539  = mac_wmux_keep5 & \$2538 ;
-  assign mac_wmux_s0_v5 = mac_wmux_s0_mv5 | \$2539 ;
+  assign \$2545  = ~ mac_wmux_drop5[0];
+  assign \$2546  = mac_wmux_keep5 & \$2545 ;
+  assign mac_wmux_s0_v5 = mac_wmux_s0_mv5 | \$2546 ;
   assign mac_wmux_s0_d5 = mac_wmux_s0_mv5 ? mac_wmux_drop6 : mac_wmux_drop5;
   assign mac_wmux_s0_w0_5 = mac_wmux_s0_mv5 ? sel_l15_s0[55:48] : sel_l15_s0[47:40];
   assign mac_wmux_s0_w1_5 = mac_wmux_s0_mv5 ? sel_l15_s0[183:176] : sel_l15_s0[175:168];
   assign mac_wmux_s0_w2_5 = mac_wmux_s0_mv5 ? sel_l15_s0[311:304] : sel_l15_s0[303:296];
   assign mac_wmux_s0_w3_5 = mac_wmux_s0_mv5 ? sel_l15_s0[439:432] : sel_l15_s0[431:424];
   assign mac_wmux_s0_mv6 = mac_wmux_keep7 & mac_wmux_drop7[0];
-  assign \$2540  = ~ mac_wmux_drop6[0];
-  assign \$2541  = mac_wmux_keep6 & \$2540 ;
-  assign mac_wmux_s0_v6 = mac_wmux_s0_mv6 | \$2541 ;
+  assign \$2547  = ~ mac_wmux_drop6[0];
+  assign \$2548  = mac_wmux_keep6 & \$2547 ;
+  assign mac_wmux_s0_v6 = mac_wmux_s0_mv6 | \$2548 ;
   assign mac_wmux_s0_d6 = mac_wmux_s0_mv6 ? mac_wmux_drop7 : mac_wmux_drop6;
   assign mac_wmux_s0_w0_6 = mac_wmux_s0_mv6 ? sel_l15_s0[63:56] : sel_l15_s0[55:48];
   assign mac_wmux_s0_w1_6 = mac_wmux_s0_mv6 ? sel_l15_s0[191:184] : sel_l15_s0[183:176];
   assign mac_wmux_s0_w2_6 = mac_wmux_s0_mv6 ? sel_l15_s0[319:312] : sel_l15_s0[311:304];
   assign mac_wmux_s0_w3_6 = mac_wmux_s0_mv6 ? sel_l15_s0[447:440] : sel_l15_s0[439:432];
   assign mac_wmux_s0_mv7 = mac_wmux_keep8 & mac_wmux_drop8[0];
-  assign \$2542  = ~ mac_wmux_drop7[0];
-  assign \$2543  = mac_wmux_keep7 & \$2542 ;
-  assign mac_wmux_s0_v7 = mac_wmux_s0_mv7 | \$2543 ;
+  assign \$2549  = ~ mac_wmux_drop7[0];
+  assign \$2550  = mac_wmux_keep7 & \$2549 ;
+  assign mac_wmux_s0_v7 = mac_wmux_s0_mv7 | \$2550 ;
   assign mac_wmux_s0_d7 = mac_wmux_s0_mv7 ? mac_wmux_drop8 : mac_wmux_drop7;
   assign mac_wmux_s0_w0_7 = mac_wmux_s0_mv7 ? sel_l15_s0[71:64] : sel_l15_s0[63:56];
   assign mac_wmux_s0_w1_7 = mac_wmux_s0_mv7 ? sel_l15_s0[199:192] : sel_l15_s0[191:184];
   assign mac_wmux_s0_w2_7 = mac_wmux_s0_mv7 ? sel_l15_s0[327:320] : sel_l15_s0[319:312];
   assign mac_wmux_s0_w3_7 = mac_wmux_s0_mv7 ? sel_l15_s0[455:448] : sel_l15_s0[447:440];
   assign mac_wmux_s0_mv8 = mac_wmux_keep9 & mac_wmux_drop9[0];
-  assign \$2544  = ~ mac_wmux_drop8[0];
-  assign \$2545  = mac_wmux_keep8 & \$2544 ;
-  assign mac_wmux_s0_v8 = mac_wmux_s0_mv8 | \$2545 ;
+  assign \$2551  = ~ mac_wmux_drop8[0];
+  assign \$2552  = mac_wmux_keep8 & \$2551 ;
+  assign mac_wmux_s0_v8 = mac_wmux_s0_mv8 | \$2552 ;
   assign mac_wmux_s0_d8 = mac_wmux_s0_mv8 ? mac_wmux_drop9 : mac_wmux_drop8;
   assign mac_wmux_s0_w0_8 = mac_wmux_s0_mv8 ? sel_l15_s0[79:72] : sel_l15_s0[71:64];
   assign mac_wmux_s0_w1_8 = mac_wmux_s0_mv8 ? sel_l15_s0[207:200] : sel_l15_s0[199:192];
   assign mac_wmux_s0_w2_8 = mac_wmux_s0_mv8 ? sel_l15_s0[335:328] : sel_l15_s0[327:320];
   assign mac_wmux_s0_w3_8 = mac_wmux_s0_mv8 ? sel_l15_s0[463:456] : sel_l15_s0[455:448];
   assign mac_wmux_s0_mv9 = mac_wmux_keep10 & mac_wmux_drop10[0];
-  assign \$2546  = ~ mac_wmux_drop9[0];
-  assign \$2547  = mac_wmux_keep9 & \$2546 ;
-  assign mac_wmux_s0_v9 = mac_wmux_s0_mv9 | \$2547 ;
+  assign \$2553  = ~ mac_wmux_drop9[0];
+  assign \$2554  = mac_wmux_keep9 & \$2553 ;
+  assign mac_wmux_s0_v9 = mac_wmux_s0_mv9 | \$2554 ;
   assign mac_wmux_s0_d9 = mac_wmux_s0_mv9 ? mac_wmux_drop10 : mac_wmux_drop9;
   assign mac_wmux_s0_w0_9 = mac_wmux_s0_mv9 ? sel_l15_s0[87:80] : sel_l15_s0[79:72];
   assign mac_wmux_s0_w1_9 = mac_wmux_s0_mv9 ? sel_l15_s0[215:208] : sel_l15_s0[207:200];
   assign mac_wmux_s0_w2_9 = mac_wmux_s0_mv9 ? sel_l15_s0[343:336] : sel_l15_s0[335:328];
   assign mac_wmux_s0_w3_9 = mac_wmux_s0_mv9 ? sel_l15_s0[471:464] : sel_l15_s0[463:456];
   assign mac_wmux_s0_mv10 = mac_wmux_keep11 & mac_wmux_drop11[0];
-  assign \$2548  = ~ mac_wmux_drop10[0];
-  assign \$2549  = mac_wmux_keep10 & \$2548 ;
-  assign mac_wmux_s0_v10 = mac_wmux_s0_mv10 | \$2549 ;
+  assign \$2555  = ~ mac_wmux_drop10[0];
+  assign \$2556  = mac_wmux_keep10 & \$2555 ;
+  assign mac_wmux_s0_v10 = mac_wmux_s0_mv10 | \$2556 ;
   assign mac_wmux_s0_d10 = mac_wmux_s0_mv10 ? mac_wmux_drop11 : mac_wmux_drop10;
   assign mac_wmux_s0_w0_10 = mac_wmux_s0_mv10 ? sel_l15_s0[95:88] : sel_l15_s0[87:80];
   assign mac_wmux_s0_w1_10 = mac_wmux_s0_mv10 ? sel_l15_s0[223:216] : sel_l15_s0[215:208];
   assign mac_wmux_s0_w2_10 = mac_wmux_s0_mv10 ? sel_l15_s0[351:344] : sel_l15_s0[343:336];
   assign mac_wmux_s0_w3_10 = mac_wmux_s0_mv10 ? sel_l15_s0[479:472] : sel_l15_s0[471:464];
   assign mac_wmux_s0_mv11 = mac_wmux_keep12 & mac_wmux_drop12[0];
-  assign \$2550  = ~ mac_wmux_drop11[0];
-  assign \$2551  = mac_wmux_keep11 & \$2550 ;
-  assign mac_wmux_s0_v11 = mac_wmux_s0_mv11 | \$2551 ;
+  assign \$2557  = ~ mac_wmux_drop11[0];
+  assign \$2558  = mac_wmux_keep11 & \$2557 ;
+  assign mac_wmux_s0_v11 = mac_wmux_s0_mv11 | \$2558 ;
   assign mac_wmux_s0_d11 = mac_wmux_s0_mv11 ? mac_wmux_drop12 : mac_wmux_drop11;
   assign mac_wmux_s0_w0_11 = mac_wmux_s0_mv11 ? sel_l15_s0[103:96] : sel_l15_s0[95:88];
   assign mac_wmux_s0_w1_11 = mac_wmux_s0_mv11 ? sel_l15_s0[231:224] : sel_l15_s0[223:216];
   assign mac_wmux_s0_w2_11 = mac_wmux_s0_mv11 ? sel_l15_s0[359:352] : sel_l15_s0[351:344];
   assign mac_wmux_s0_w3_11 = mac_wmux_s0_mv11 ? sel_l15_s0[487:480] : sel_l15_s0[479:472];
   assign mac_wmux_s0_mv12 = mac_wmux_keep13 & mac_wmux_drop13[0];
-  assign \$2552  = ~ mac_wmux_drop12[0];
-  assign \$2553  = mac_wmux_keep12 & \$2552 ;
-  assign mac_wmux_s0_v12 = mac_wmux_s0_mv12 | \$2553 ;
+  assign \$2559  = ~ mac_wmux_drop12[0];
+  assign \$2560  = mac_wmux_keep12 & \$2559 ;
+  assign mac_wmux_s0_v12 = mac_wmux_s0_mv12 | \$2560 ;
   assign mac_wmux_s0_d12 = mac_wmux_s0_mv12 ? mac_wmux_drop13 : mac_wmux_drop12;
   assign mac_wmux_s0_w0_12 = mac_wmux_s0_mv12 ? sel_l15_s0[111:104] : sel_l15_s0[103:96];
   assign mac_wmux_s0_w1_12 = mac_wmux_s0_mv12 ? sel_l15_s0[239:232] : sel_l15_s0[231:224];
   assign mac_wmux_s0_w2_12 = mac_wmux_s0_mv12 ? sel_l15_s0[367:360] : sel_l15_s0[359:352];
   assign mac_wmux_s0_w3_12 = mac_wmux_s0_mv12 ? sel_l15_s0[495:488] : sel_l15_s0[487:480];
   assign mac_wmux_s0_mv13 = mac_wmux_keep14 & mac_wmux_drop14[0];
-  assign \$2554  = ~ mac_wmux_drop13[0];
-  assign \$2555  = mac_wmux_keep13 & \$2554 ;
-  assign mac_wmux_s0_v13 = mac_wmux_s0_mv13 | \$2555 ;
+  assign \$2561  = ~ mac_wmux_drop13[0];
+  assign \$2562  = mac_wmux_keep13 & \$2561 ;
+  assign mac_wmux_s0_v13 = mac_wmux_s0_mv13 | \$2562 ;
   assign mac_wmux_s0_d13 = mac_wmux_s0_mv13 ? mac_wmux_drop14 : mac_wmux_drop13;
   assign mac_wmux_s0_w0_13 = mac_wmux_s0_mv13 ? sel_l15_s0[119:112] : sel_l15_s0[111:104];
   assign mac_wmux_s0_w1_13 = mac_wmux_s0_mv13 ? sel_l15_s0[247:240] : sel_l15_s0[239:232];
   assign mac_wmux_s0_w2_13 = mac_wmux_s0_mv13 ? sel_l15_s0[375:368] : sel_l15_s0[367:360];
   assign mac_wmux_s0_w3_13 = mac_wmux_s0_mv13 ? sel_l15_s0[503:496] : sel_l15_s0[495:488];
-  assign \$2556  = ~ mac_wmux_drop14[0];
-  assign \$2557  = mac_wmux_keep14 & \$2556 ;
-  assign mac_wmux_s1_mv0 = mac_wmux_s0_v2 & mac_wmux_s0_d2[1];
-  assign \$2558  = ~ mac_wmux_s0_d0[1];
-  assign \$2559  = mac_wmux_s0_v0 & \$2558 ;
-  assign mac_wmux_s1_v0 = mac_wmux_s1_mv0 | \$2559 ;
-  assign mac_wmux_s1_d0 = mac_wmux_s1_mv0 ? mac_wmux_s0_d2 : mac_wmux_s0_d0;
-  assign mac_wmux_s1_w0_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w0_2 : mac_wmux_s0_w0_0;
-  assign mac_wmux_s1_w1_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w1_2 : mac_wmux_s0_w1_0;
-  assign mac_wmux_s1_w2_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w2_2 : mac_wmux_s0_w2_0;
-  assign mac_wmux_s1_w3_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w3_2 : mac_wmux_s0_w3_0;
-  assign mac_wmux_s1_mv1 = mac_wmux_s0_v3 & mac_wmux_s0_d3[1];
-  assign \$2560  = ~ mac_wmux_s0_d1[1];
-  assign \$2561  = mac_wmux_s0_v1 & \$2560 ;
-  assign mac_wmux_s1_v1 = mac_wmux_s1_mv1 | \$2561 ;
-  assign mac_wmux_s1_d1 = mac_wmux_s1_mv1 ? mac_wmux_s0_d3 : mac_wmux_s0_d1;
-  assign mac_wmux_s1_w0_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w0_3 : mac_wmux_s0_w0_1;
-  assign mac_wmux_s1_w1_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w1_3 : mac_wmux_s0_w1_1;
-  assign mac_wmux_s1_w2_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w2_3 : mac_wmux_s0_w2_1;
-  assign mac_wmux_s1_w3_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w3_3 : mac_wmux_s0_w3_1;
-  assign mac_wmux_s1_mv2 = mac_wmux_s0_v4 & mac_wmux_s0_d4[1];
-  assign \$2562  = ~ mac_wmux_s0_d2[1];
-  assign \$2563  = mac_wmux_s0_v2 & \$2562 ;
-  assign mac_wmux_s1_v2 = mac_wmux_s1_mv2 | \$2563 ;
-  assign mac_wmux_s1_d2 = mac_wmux_s1_mv2 ? mac_wmux_s0_d4 : mac_wmux_s0_d2;
-  assign mac_wmux_s1_w0_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w0_4 : mac_wmux_s0_w0_2;
-  assign mac_wmux_s1_w1_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w1_4 : mac_wmux_s0_w1_2;
-  assign mac_wmux_s1_w2_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w2_4 : mac_wmux_s0_w2_2;
-  assign mac_wmux_s1_w3_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w3_4 : mac_wmux_s0_w3_2;
-  assign mac_wmux_s1_mv3 = mac_wmux_s0_v5 & mac_wmux_s0_d5[1];
-  assign \$2564  = ~ mac_wmux_s0_d3[1];
-  assign \$2565  = mac_wmux_s0_v3 & \$2564 ;
-  assign mac_wmux_s1_v3 = mac_wmux_s1_mv3 | \$2565 ;
-  assign mac_wmux_s1_d3 = mac_wmux_s1_mv3 ? mac_wmux_s0_d5 : mac_wmux_s0_d3;
-  assign mac_wmux_s1_w0_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w0_5 : mac_wmux_s0_w0_3;
-  assign mac_wmux_s1_w1_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w1_5 : mac_wmux_s0_w1_3;
-  assign mac_wmux_s1_w2_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w2_5 : mac_wmux_s0_w2_3;
-  assign mac_wmux_s1_w3_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w3_5 : mac_wmux_s0_w3_3;
-  assign mac_wmux_s1_mv4 = mac_wmux_s0_v6 & mac_wmux_s0_d6[1];
-  assign \$2566  = ~ mac_wmux_s0_d4[1];
-  assign \$2567  = mac_wmux_s0_v4 & \$2566 ;
-  assign mac_wmux_s1_v4 = mac_wmux_s1_mv4 | \$2567 ;
-  assign mac_wmux_s1_d4 = mac_wmux_s1_mv4 ? mac_wmux_s0_d6 : mac_wmux_s0_d4;
-  assign mac_wmux_s1_w0_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w0_6 : mac_wmux_s0_w0_4;
-  assign mac_wmux_s1_w1_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w1_6 : mac_wmux_s0_w1_4;
-  assign mac_wmux_s1_w2_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w2_6 : mac_wmux_s0_w2_4;
-  assign mac_wmux_s1_w3_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w3_6 : mac_wmux_s0_w3_4;
-  assign mac_wmux_s1_mv5 = mac_wmux_s0_v7 & mac_wmux_s0_d7[1];
-  assign \$2568  = ~ mac_wmux_s0_d5[1];
-  assign \$2569  = mac_wmux_s0_v5 & \$2568 ;
-  assign mac_wmux_s1_v5 = mac_wmux_s1_mv5 | \$2569 ;
-  assign mac_wmux_s1_d5 = mac_wmux_s1_mv5 ? mac_wmux_s0_d7 : mac_wmux_s0_d5;
-  assign mac_wmux_s1_w0_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w0_7 : mac_wmux_s0_w0_5;
-  assign mac_wmux_s1_w1_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w1_7 : mac_wmux_s0_w1_5;
-  assign mac_wmux_s1_w2_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w2_7 : mac_wmux_s0_w2_5;
-  assign mac_wmux_s1_w3_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w3_7 : mac_wmux_s0_w3_5;
-  assign mac_wmux_s1_mv6 = mac_wmux_s0_v8 & mac_wmux_s0_d8[1];
-  assign \$2570  = ~ mac_wmux_s0_d6[1];
-  assign \$2571  = mac_wmux_s0_v6 & \$2570 ;
-  assign mac_wmux_s1_v6 = mac_wmux_s1_mv6 | \$2571 ;
-  assign mac_wmux_s1_d6 = mac_wmux_s1_mv6 ? mac_wmux_s0_d8 : mac_wmux_s0_d6;
-  assign mac_wmux_s1_w0_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w0_8 : mac_wmux_s0_w0_6;
-  assign mac_wmux_s1_w1_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w1_8 : mac_wmux_s0_w1_6;
-  assign mac_wmux_s1_w2_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w2_8 : mac_wmux_s0_w2_6;
-  assign mac_wmux_s1_w3_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w3_8 : mac_wmux_s0_w3_6;
-  assign mac_wmux_s1_mv7 = mac_wmux_s0_v9 & mac_wmux_s0_d9[1];
-  assign \$2572  = ~ mac_wmux_s0_d7[1];
-  assign \$2573  = mac_wmux_s0_v7 & \$2572 ;
-  assign mac_wmux_s1_v7 = mac_wmux_s1_mv7 | \$2573 ;
-  assign mac_wmux_s1_d7 = mac_wmux_s1_mv7 ? mac_wmux_s0_d9 : mac_wmux_s0_d7;
-  assign mac_wmux_s1_w0_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w0_9 : mac_wmux_s0_w0_7;
-  assign mac_wmux_s1_w1_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w1_9 : mac_wmux_s0_w1_7;
-  assign mac_wmux_s1_w2_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w2_9 : mac_wmux_s0_w2_7;
-  assign mac_wmux_s1_w3_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w3_9 : mac_wmux_s0_w3_7;
-  assign mac_wmux_s1_mv8 = mac_wmux_s0_v10 & mac_wmux_s0_d10[1];
-  assign \$2574  = ~ mac_wmux_s0_d8[1];
-  assign \$2575  = mac_wmux_s0_v8 & \$2574 ;
-  assign mac_wmux_s1_v8 = mac_wmux_s1_mv8 | \$2575 ;
-  assign mac_wmux_s1_d8 = mac_wmux_s1_mv8 ? mac_wmux_s0_d10 : mac_wmux_s0_d8;
-  assign mac_wmux_s1_w0_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w0_10 : mac_wmux_s0_w0_8;
-  assign mac_wmux_s1_w1_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w1_10 : mac_wmux_s0_w1_8;
-  assign mac_wmux_s1_w2_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w2_10 : mac_wmux_s0_w2_8;
-  assign mac_wmux_s1_w3_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w3_10 : mac_wmux_s0_w3_8;
-  assign mac_wmux_s1_mv9 = mac_wmux_s0_v11 & mac_wmux_s0_d11[1];
-  assign \$2576  = ~ mac_wmux_s0_d9[1];
-  assign \$2577  = mac_wmux_s0_v9 & \$2576 ;
-  assign mac_wmux_s1_v9 = mac_wmux_s1_mv9 | \$2577 ;
-  assign mac_wmux_s1_d9 = mac_wmux_s1_mv9 ? mac_wmux_s0_d11 : mac_wmux_s0_d9;
-  assign mac_wmux_s1_w0_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w0_11 : mac_wmux_s0_w0_9;
-  assign mac_wmux_s1_w1_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w1_11 : mac_wmux_s0_w1_9;
-  assign mac_wmux_s1_w2_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w2_11 : mac_wmux_s0_w2_9;
-  assign mac_wmux_s1_w3_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w3_11 : mac_wmux_s0_w3_9;
-  assign mac_wmux_s1_mv10 = mac_wmux_s0_v12 & mac_wmux_s0_d12[1];
-  assign \$2578  = ~ mac_wmux_s0_d10[1];
-  assign \$2579  = mac_wmux_s0_v10 & \$2578 ;
-  assign mac_wmux_s1_v10 = mac_wmux_s1_mv10 | \$2579 ;
-  assign mac_wmux_s1_d10 = mac_wmux_s1_mv10 ? mac_wmux_s0_d12 : mac_wmux_s0_d10;
-  assign mac_wmux_s1_w0_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w0_12 : mac_wmux_s0_w0_10;
-  assign mac_wmux_s1_w1_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w1_12 : mac_wmux_s0_w1_10;
-  assign mac_wmux_s1_w2_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w2_12 : mac_wmux_s0_w2_10;
-  assign mac_wmux_s1_w3_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w3_12 : mac_wmux_s0_w3_10;
-  assign mac_wmux_s1_mv11 = mac_wmux_s0_v13 & mac_wmux_s0_d13[1];
-  assign \$2580  = ~ mac_wmux_s0_d11[1];
-  assign \$2581  = mac_wmux_s0_v11 & \$2580 ;
-  assign mac_wmux_s1_v11 = mac_wmux_s1_mv11 | \$2581 ;
-  assign mac_wmux_s1_d11 = mac_wmux_s1_mv11 ? mac_wmux_s0_d13 : mac_wmux_s0_d11;
-  assign mac_wmux_s1_w0_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w0_13 : mac_wmux_s0_w0_11;
-  assign mac_wmux_s1_w1_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w1_13 : mac_wmux_s0_w1_11;
-  assign mac_wmux_s1_w2_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w2_13 : mac_wmux_s0_w2_11;
-  assign mac_wmux_s1_w3_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w3_13 : mac_wmux_s0_w3_11;
-  assign mac_wmux_s1_mv12 = mac_wmux_s0_v14 & mac_wmux_s0_d14[1];
-  assign \$2582  = ~ mac_wmux_s0_d12[1];
-  assign \$2583  = mac_wmux_s0_v12 & \$2582 ;
-  assign mac_wmux_s1_v12 = mac_wmux_s1_mv12 | \$2583 ;
-  assign mac_wmux_s1_d12 = mac_wmux_s1_mv12 ? mac_wmux_s0_d14 : mac_wmux_s0_d12;
-  assign mac_wmux_s1_w0_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w0_14 : mac_wmux_s0_w0_12;
-  assign mac_wmux_s1_w1_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w1_14 : mac_wmux_s0_w1_12;
-  assign mac_wmux_s1_w2_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w2_14 : mac_wmux_s0_w2_12;
-  assign mac_wmux_s1_w3_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w3_14 : mac_wmux_s0_w3_12;
-  assign \$2586  = ~ mac_wmux_s0_d13[1];
-  assign \$2587  = mac_wmux_s0_v13 & \$2586 ;
+  assign \$2563  = ~ mac_wmux_drop14[0];
+  assign \$2564  = mac_wmux_keep14 & \$2563 ;
+  assign \$2565  = ~ stall_adv7_valid;
+  assign stall_adv7 = \$2565  | o__ready;
+  assign mac_wmux_s1_mv0 = mac_wmux1_s0 & \mac_wmux1_s0$1044 [1];
+  assign \$2566  = ~ \mac_wmux1_s0$1047 [1];
+  assign \$2567  = \mac_wmux1_s0$1046  & \$2566 ;
+  assign mac_wmux_s1_v0 = mac_wmux_s1_mv0 | \$2567 ;
+  assign mac_wmux_s1_d0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$1044  : \mac_wmux1_s0$1047 ;
+  assign mac_wmux_s1_w0_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$1051  : \mac_wmux1_s0$1050 ;
+  assign mac_wmux_s1_w1_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$1054  : \mac_wmux1_s0$1053 ;
+  assign mac_wmux_s1_w2_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$1057  : \mac_wmux1_s0$1056 ;
+  assign mac_wmux_s1_w3_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$1060  : \mac_wmux1_s0$1059 ;
+  assign mac_wmux_s1_mv1 = \mac_wmux1_s0$1062  & \mac_wmux1_s0$1063 [1];
+  assign \$2568  = ~ \mac_wmux1_s0$1066 [1];
+  assign \$2569  = \mac_wmux1_s0$1065  & \$2568 ;
+  assign mac_wmux_s1_v1 = mac_wmux_s1_mv1 | \$2569 ;
+  assign mac_wmux_s1_d1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$1063  : \mac_wmux1_s0$1066 ;
+  assign mac_wmux_s1_w0_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$1070  : \mac_wmux1_s0$1069 ;
+  assign mac_wmux_s1_w1_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$1073  : \mac_wmux1_s0$1072 ;
+  assign mac_wmux_s1_w2_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$1076  : \mac_wmux1_s0$1075 ;
+  assign mac_wmux_s1_w3_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$1079  : \mac_wmux1_s0$1078 ;
+  assign mac_wmux_s1_mv2 = \mac_wmux1_s0$1081  & \mac_wmux1_s0$1082 [1];
+  assign \$2570  = ~ \mac_wmux1_s0$1044 [1];
+  assign \$2571  = mac_wmux1_s0 & \$2570 ;
+  assign mac_wmux_s1_v2 = mac_wmux_s1_mv2 | \$2571 ;
+  assign mac_wmux_s1_d2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$1082  : \mac_wmux1_s0$1044 ;
+  assign mac_wmux_s1_w0_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$1086  : \mac_wmux1_s0$1051 ;
+  assign mac_wmux_s1_w1_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$1088  : \mac_wmux1_s0$1054 ;
+  assign mac_wmux_s1_w2_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$1090  : \mac_wmux1_s0$1057 ;
+  assign mac_wmux_s1_w3_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$1092  : \mac_wmux1_s0$1060 ;
+  assign mac_wmux_s1_mv3 = \mac_wmux1_s0$1094  & \mac_wmux1_s0$1095 [1];
+  assign \$2572  = ~ \mac_wmux1_s0$1063 [1];
+  assign \$2573  = \mac_wmux1_s0$1062  & \$2572 ;
+  assign mac_wmux_s1_v3 = mac_wmux_s1_mv3 | \$2573 ;
+  assign mac_wmux_s1_d3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$1095  : \mac_wmux1_s0$1063 ;
+  assign mac_wmux_s1_w0_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$1099  : \mac_wmux1_s0$1070 ;
+  assign mac_wmux_s1_w1_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$1101  : \mac_wmux1_s0$1073 ;
+  assign mac_wmux_s1_w2_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$1103  : \mac_wmux1_s0$1076 ;
+  assign mac_wmux_s1_w3_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$1105  : \mac_wmux1_s0$1079 ;
+  assign mac_wmux_s1_mv4 = \mac_wmux1_s0$1107  & \mac_wmux1_s0$1108 [1];
+  assign \$2574  = ~ \mac_wmux1_s0$1082 [1];
+  assign \$2575  = \mac_wmux1_s0$1081  & \$2574 ;
+  assign mac_wmux_s1_v4 = mac_wmux_s1_mv4 | \$2575 ;
+  assign mac_wmux_s1_d4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$1108  : \mac_wmux1_s0$1082 ;
+  assign mac_wmux_s1_w0_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$1112  : \mac_wmux1_s0$1086 ;
+  assign mac_wmux_s1_w1_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$1114  : \mac_wmux1_s0$1088 ;
+  assign mac_wmux_s1_w2_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$1116  : \mac_wmux1_s0$1090 ;
+  assign mac_wmux_s1_w3_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$1118  : \mac_wmux1_s0$1092 ;
+  assign mac_wmux_s1_mv5 = \mac_wmux1_s0$1120  & \mac_wmux1_s0$1121 [1];
+  assign \$2576  = ~ \mac_wmux1_s0$1095 [1];
+  assign \$2577  = \mac_wmux1_s0$1094  & \$2576 ;
+  assign mac_wmux_s1_v5 = mac_wmux_s1_mv5 | \$2577 ;
+  assign mac_wmux_s1_d5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$1121  : \mac_wmux1_s0$1095 ;
+  assign mac_wmux_s1_w0_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$1125  : \mac_wmux1_s0$1099 ;
+  assign mac_wmux_s1_w1_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$1127  : \mac_wmux1_s0$1101 ;
+  assign mac_wmux_s1_w2_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$1129  : \mac_wmux1_s0$1103 ;
+  assign mac_wmux_s1_w3_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$1131  : \mac_wmux1_s0$1105 ;
+  assign mac_wmux_s1_mv6 = \mac_wmux1_s0$1133  & \mac_wmux1_s0$1134 [1];
+  assign \$2578  = ~ \mac_wmux1_s0$1108 [1];
+  assign \$2579  = \mac_wmux1_s0$1107  & \$2578 ;
+  assign mac_wmux_s1_v6 = mac_wmux_s1_mv6 | \$2579 ;
+  assign mac_wmux_s1_d6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$1134  : \mac_wmux1_s0$1108 ;
+  assign mac_wmux_s1_w0_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$1138  : \mac_wmux1_s0$1112 ;
+  assign mac_wmux_s1_w1_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$1140  : \mac_wmux1_s0$1114 ;
+  assign mac_wmux_s1_w2_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$1142  : \mac_wmux1_s0$1116 ;
+  assign mac_wmux_s1_w3_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$1144  : \mac_wmux1_s0$1118 ;
+  assign mac_wmux_s1_mv7 = \mac_wmux1_s0$1146  & \mac_wmux1_s0$1147 [1];
+  assign \$2580  = ~ \mac_wmux1_s0$1121 [1];
+  assign \$2581  = \mac_wmux1_s0$1120  & \$2580 ;
+  assign mac_wmux_s1_v7 = mac_wmux_s1_mv7 | \$2581 ;
+  assign mac_wmux_s1_d7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$1147  : \mac_wmux1_s0$1121 ;
+  assign mac_wmux_s1_w0_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$1151  : \mac_wmux1_s0$1125 ;
+  assign mac_wmux_s1_w1_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$1153  : \mac_wmux1_s0$1127 ;
+  assign mac_wmux_s1_w2_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$1155  : \mac_wmux1_s0$1129 ;
+  assign mac_wmux_s1_w3_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$1157  : \mac_wmux1_s0$1131 ;
+  assign mac_wmux_s1_mv8 = \mac_wmux1_s0$1159  & \mac_wmux1_s0$1160 [1];
+  assign \$2582  = ~ \mac_wmux1_s0$1134 [1];
+  assign \$2583  = \mac_wmux1_s0$1133  & \$2582 ;
+  assign mac_wmux_s1_v8 = mac_wmux_s1_mv8 | \$2583 ;
+  assign mac_wmux_s1_d8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$1160  : \mac_wmux1_s0$1134 ;
+  assign mac_wmux_s1_w0_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$1164  : \mac_wmux1_s0$1138 ;
+  assign mac_wmux_s1_w1_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$1166  : \mac_wmux1_s0$1140 ;
+  assign mac_wmux_s1_w2_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$1168  : \mac_wmux1_s0$1142 ;
+  assign mac_wmux_s1_w3_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$1170  : \mac_wmux1_s0$1144 ;
+  assign mac_wmux_s1_mv9 = \mac_wmux1_s0$1172  & \mac_wmux1_s0$1173 [1];
+  assign \$2584  = ~ \mac_wmux1_s0$1147 [1];
+  assign \$2585  = \mac_wmux1_s0$1146  & \$2584 ;
+  assign mac_wmux_s1_v9 = mac_wmux_s1_mv9 | \$2585 ;
+  assign mac_wmux_s1_d9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$1173  : \mac_wmux1_s0$1147 ;
+  assign mac_wmux_s1_w0_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$1177  : \mac_wmux1_s0$1151 ;
+  assign mac_wmux_s1_w1_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$1179  : \mac_wmux1_s0$1153 ;
+  assign mac_wmux_s1_w2_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$1181  : \mac_wmux1_s0$1155 ;
+  assign mac_wmux_s1_w3_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$1183  : \mac_wmux1_s0$1157 ;
+  assign mac_wmux_s1_mv10 = \mac_wmux1_s0$1185  & \mac_wmux1_s0$1186 [1];
+  assign \$2586  = ~ \mac_wmux1_s0$1160 [1];
+  assign \$2587  = \mac_wmux1_s0$1159  & \$2586 ;
+  assign mac_wmux_s1_v10 = mac_wmux_s1_mv10 | \$2587 ;
+  assign mac_wmux_s1_d10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$1186  : \mac_wmux1_s0$1160 ;
+  assign mac_wmux_s1_w0_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$1190  : \mac_wmux1_s0$1164 ;
+  assign mac_wmux_s1_w1_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$1192  : \mac_wmux1_s0$1166 ;
+  assign mac_wmux_s1_w2_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$1194  : \mac_wmux1_s0$1168 ;
+  assign mac_wmux_s1_w3_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$1196  : \mac_wmux1_s0$1170 ;
+  assign mac_wmux_s1_mv11 = \mac_wmux1_s0$1198  & \mac_wmux1_s0$1199 [1];
+  assign \$2588  = ~ \mac_wmux1_s0$1173 [1];
+  assign \$2589  = \mac_wmux1_s0$1172  & \$2588 ;
+  assign mac_wmux_s1_v11 = mac_wmux_s1_mv11 | \$2589 ;
+  assign mac_wmux_s1_d11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$1199  : \mac_wmux1_s0$1173 ;
+  assign mac_wmux_s1_w0_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$1203  : \mac_wmux1_s0$1177 ;
+  assign mac_wmux_s1_w1_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$1205  : \mac_wmux1_s0$1179 ;
+  assign mac_wmux_s1_w2_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$1207  : \mac_wmux1_s0$1181 ;
+  assign mac_wmux_s1_w3_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$1209  : \mac_wmux1_s0$1183 ;
+  assign mac_wmux_s1_mv12 = \mac_wmux1_s0$1211  & \mac_wmux1_s0$1212 [1];
+  assign \$2590  = ~ \mac_wmux1_s0$1186 [1];
+  assign \$2591  = \mac_wmux1_s0$1185  & \$2590 ;
+  assign mac_wmux_s1_v12 = mac_wmux_s1_mv12 | \$2591 ;
+  assign mac_wmux_s1_d12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$1212  : \mac_wmux1_s0$1186 ;
+  assign mac_wmux_s1_w0_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$1216  : \mac_wmux1_s0$1190 ;
+  assign mac_wmux_s1_w1_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$1218  : \mac_wmux1_s0$1192 ;
+  assign mac_wmux_s1_w2_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$1220  : \mac_wmux1_s0$1194 ;
+  assign mac_wmux_s1_w3_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$1222  : \mac_wmux1_s0$1196 ;
+  assign mac_wmux_s1_mv13 = \mac_wmux1_s0$1224  & \mac_wmux1_s0$1225 [1];
+  assign \$2592  = ~ \mac_wmux1_s0$1199 [1];
+  assign \$2593  = \mac_wmux1_s0$1198  & \$2592 ;
+  assign mac_wmux_s1_v13 = mac_wmux_s1_mv13 | \$2593 ;
+  assign mac_wmux_s1_d13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$1225  : \mac_wmux1_s0$1199 ;
+  assign mac_wmux_s1_w0_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$1229  : \mac_wmux1_s0$1203 ;
+  assign mac_wmux_s1_w1_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$1231  : \mac_wmux1_s0$1205 ;
+  assign mac_wmux_s1_w2_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$1233  : \mac_wmux1_s0$1207 ;
+  assign mac_wmux_s1_w3_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$1235  : \mac_wmux1_s0$1209 ;
   assign mac_wmux_s2_mv0 = mac_wmux_s1_v4 & mac_wmux_s1_d4[2];
-  assign \$2588  = ~ mac_wmux_s1_d0[2];
-  assign \$2589  = mac_wmux_s1_v0 & \$2588 ;
-  assign mac_wmux_s2_v0 = mac_wmux_s2_mv0 | \$2589 ;
+  assign \$2594  = ~ mac_wmux_s1_d0[2];
+  assign \$2595  = mac_wmux_s1_v0 & \$2594 ;
+  assign mac_wmux_s2_v0 = mac_wmux_s2_mv0 | \$2595 ;
   assign mac_wmux_s2_d0 = mac_wmux_s2_mv0 ? mac_wmux_s1_d4 : mac_wmux_s1_d0;
   assign mac_wmux_s2_w0_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w0_4 : mac_wmux_s1_w0_0;
   assign mac_wmux_s2_w1_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w1_4 : mac_wmux_s1_w1_0;
   assign mac_wmux_s2_w2_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w2_4 : mac_wmux_s1_w2_0;
   assign mac_wmux_s2_w3_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w3_4 : mac_wmux_s1_w3_0;
   assign mac_wmux_s2_mv1 = mac_wmux_s1_v5 & mac_wmux_s1_d5[2];
-  assign \$2590  = ~ mac_wmux_s1_d1[2];
-  assign \$2591  = mac_wmux_s1_v1 & \$2590 ;
-  assign mac_wmux_s2_v1 = mac_wmux_s2_mv1 | \$2591 ;
+  assign \$2596  = ~ mac_wmux_s1_d1[2];
+  assign \$2597  = mac_wmux_s1_v1 & \$2596 ;
+  assign mac_wmux_s2_v1 = mac_wmux_s2_mv1 | \$2597 ;
   assign mac_wmux_s2_d1 = mac_wmux_s2_mv1 ? mac_wmux_s1_d5 : mac_wmux_s1_d1;
   assign mac_wmux_s2_w0_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w0_5 : mac_wmux_s1_w0_1;
   assign mac_wmux_s2_w1_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w1_5 : mac_wmux_s1_w1_1;
   assign mac_wmux_s2_w2_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w2_5 : mac_wmux_s1_w2_1;
   assign mac_wmux_s2_w3_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w3_5 : mac_wmux_s1_w3_1;
   assign mac_wmux_s2_mv2 = mac_wmux_s1_v6 & mac_wmux_s1_d6[2];
-  assign \$2592  = ~ mac_wmux_s1_d2[2];
-  assign \$2593  = mac_wmux_s1_v2 & \$2592 ;
-  assign mac_wmux_s2_v2 = mac_wmux_s2_mv2 | \$2593 ;
+  assign \$2598  = ~ mac_wmux_s1_d2[2];
+  assign \$2599  = mac_wmux_s1_v2 & \$2598 ;
+  assign mac_wmux_s2_v2 = mac_wmux_s2_mv2 | \$2599 ;
   assign mac_wmux_s2_d2 = mac_wmux_s2_mv2 ? mac_wmux_s1_d6 : mac_wmux_s1_d2;
   assign mac_wmux_s2_w0_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w0_6 : mac_wmux_s1_w0_2;
   assign mac_wmux_s2_w1_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w1_6 : mac_wmux_s1_w1_2;
   assign mac_wmux_s2_w2_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w2_6 : mac_wmux_s1_w2_2;
   assign mac_wmux_s2_w3_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w3_6 : mac_wmux_s1_w3_2;
   assign mac_wmux_s2_mv3 = mac_wmux_s1_v7 & mac_wmux_s1_d7[2];
-  assign \$2594  = ~ mac_wmux_s1_d3[2];
-  assign \$2595  = mac_wmux_s1_v3 & \$2594 ;
-  assign mac_wmux_s2_v3 = mac_wmux_s2_mv3 | \$2595 ;
+  assign \$2600  = ~ mac_wmux_s1_d3[2];
+  assign \$2601  = mac_wmux_s1_v3 & \$2600 ;
+  assign mac_wmux_s2_v3 = mac_wmux_s2_mv3 | \$2601 ;
   assign mac_wmux_s2_d3 = mac_wmux_s2_mv3 ? mac_wmux_s1_d7 : mac_wmux_s1_d3;
   assign mac_wmux_s2_w0_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w0_7 : mac_wmux_s1_w0_3;
   assign mac_wmux_s2_w1_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w1_7 : mac_wmux_s1_w1_3;
   assign mac_wmux_s2_w2_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w2_7 : mac_wmux_s1_w2_3;
   assign mac_wmux_s2_w3_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w3_7 : mac_wmux_s1_w3_3;
   assign mac_wmux_s2_mv4 = mac_wmux_s1_v8 & mac_wmux_s1_d8[2];
-  assign \$2596  = ~ mac_wmux_s1_d4[2];
-  assign \$2597  = mac_wmux_s1_v4 & \$2596 ;
-  assign mac_wmux_s2_v4 = mac_wmux_s2_mv4 | \$2597 ;
+  assign \$2602  = ~ mac_wmux_s1_d4[2];
+  assign \$2603  = mac_wmux_s1_v4 & \$2602 ;
+  assign mac_wmux_s2_v4 = mac_wmux_s2_mv4 | \$2603 ;
   assign mac_wmux_s2_d4 = mac_wmux_s2_mv4 ? mac_wmux_s1_d8 : mac_wmux_s1_d4;
   assign mac_wmux_s2_w0_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w0_8 : mac_wmux_s1_w0_4;
   assign mac_wmux_s2_w1_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w1_8 : mac_wmux_s1_w1_4;
   assign mac_wmux_s2_w2_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w2_8 : mac_wmux_s1_w2_4;
   assign mac_wmux_s2_w3_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w3_8 : mac_wmux_s1_w3_4;
   assign mac_wmux_s2_mv5 = mac_wmux_s1_v9 & mac_wmux_s1_d9[2];
-  assign \$2598  = ~ mac_wmux_s1_d5[2];
-  assign \$2599  = mac_wmux_s1_v5 & \$2598 ;
-  assign mac_wmux_s2_v5 = mac_wmux_s2_mv5 | \$2599 ;
+  assign \$2604  = ~ mac_wmux_s1_d5[2];
+  assign \$2605  = mac_wmux_s1_v5 & \$2604 ;
+  assign mac_wmux_s2_v5 = mac_wmux_s2_mv5 | \$2605 ;
   assign mac_wmux_s2_d5 = mac_wmux_s2_mv5 ? mac_wmux_s1_d9 : mac_wmux_s1_d5;
   assign mac_wmux_s2_w0_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w0_9 : mac_wmux_s1_w0_5;
   assign mac_wmux_s2_w1_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w1_9 : mac_wmux_s1_w1_5;
   assign mac_wmux_s2_w2_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w2_9 : mac_wmux_s1_w2_5;
   assign mac_wmux_s2_w3_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w3_9 : mac_wmux_s1_w3_5;
   assign mac_wmux_s2_mv6 = mac_wmux_s1_v10 & mac_wmux_s1_d10[2];
-  assign \$2600  = ~ mac_wmux_s1_d6[2];
-  assign \$2601  = mac_wmux_s1_v6 & \$2600 ;
-  assign mac_wmux_s2_v6 = mac_wmux_s2_mv6 | \$2601 ;
+  assign \$2606  = ~ mac_wmux_s1_d6[2];
+  assign \$2607  = mac_wmux_s1_v6 & \$2606 ;
+  assign mac_wmux_s2_v6 = mac_wmux_s2_mv6 | \$2607 ;
   assign mac_wmux_s2_d6 = mac_wmux_s2_mv6 ? mac_wmux_s1_d10 : mac_wmux_s1_d6;
   assign mac_wmux_s2_w0_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w0_10 : mac_wmux_s1_w0_6;
   assign mac_wmux_s2_w1_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w1_10 : mac_wmux_s1_w1_6;
   assign mac_wmux_s2_w2_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w2_10 : mac_wmux_s1_w2_6;
   assign mac_wmux_s2_w3_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w3_10 : mac_wmux_s1_w3_6;
   assign mac_wmux_s2_mv7 = mac_wmux_s1_v11 & mac_wmux_s1_d11[2];
-  assign \$2602  = ~ mac_wmux_s1_d7[2];
-  assign \$2603  = mac_wmux_s1_v7 & \$2602 ;
-  assign mac_wmux_s2_v7 = mac_wmux_s2_mv7 | \$2603 ;
+  assign \$2608  = ~ mac_wmux_s1_d7[2];
+  assign \$2609  = mac_wmux_s1_v7 & \$2608 ;
+  assign mac_wmux_s2_v7 = mac_wmux_s2_mv7 | \$2609 ;
   assign mac_wmux_s2_d7 = mac_wmux_s2_mv7 ? mac_wmux_s1_d11 : mac_wmux_s1_d7;
   assign mac_wmux_s2_w0_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w0_11 : mac_wmux_s1_w0_7;
   assign mac_wmux_s2_w1_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w1_11 : mac_wmux_s1_w1_7;
   assign mac_wmux_s2_w2_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w2_11 : mac_wmux_s1_w2_7;
   assign mac_wmux_s2_w3_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w3_11 : mac_wmux_s1_w3_7;
   assign mac_wmux_s2_mv8 = mac_wmux_s1_v12 & mac_wmux_s1_d12[2];
-  assign \$2604  = ~ mac_wmux_s1_d8[2];
-  assign \$2605  = mac_wmux_s1_v8 & \$2604 ;
-  assign mac_wmux_s2_v8 = mac_wmux_s2_mv8 | \$2605 ;
+  assign \$2610  = ~ mac_wmux_s1_d8[2];
+  assign \$2611  = mac_wmux_s1_v8 & \$2610 ;
+  assign mac_wmux_s2_v8 = mac_wmux_s2_mv8 | \$2611 ;
   assign mac_wmux_s2_d8 = mac_wmux_s2_mv8 ? mac_wmux_s1_d12 : mac_wmux_s1_d8;
   assign mac_wmux_s2_w0_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w0_12 : mac_wmux_s1_w0_8;
   assign mac_wmux_s2_w1_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w1_12 : mac_wmux_s1_w1_8;
   assign mac_wmux_s2_w2_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w2_12 : mac_wmux_s1_w2_8;
   assign mac_wmux_s2_w3_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w3_12 : mac_wmux_s1_w3_8;
   assign mac_wmux_s2_mv9 = mac_wmux_s1_v13 & mac_wmux_s1_d13[2];
-  assign \$2606  = ~ mac_wmux_s1_d9[2];
-  assign \$2607  = mac_wmux_s1_v9 & \$2606 ;
-  assign mac_wmux_s2_v9 = mac_wmux_s2_mv9 | \$2607 ;
+  assign \$2612  = ~ mac_wmux_s1_d9[2];
+  assign \$2613  = mac_wmux_s1_v9 & \$2612 ;
+  assign mac_wmux_s2_v9 = mac_wmux_s2_mv9 | \$2613 ;
   assign mac_wmux_s2_d9 = mac_wmux_s2_mv9 ? mac_wmux_s1_d13 : mac_wmux_s1_d9;
   assign mac_wmux_s2_w0_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w0_13 : mac_wmux_s1_w0_9;
   assign mac_wmux_s2_w1_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w1_13 : mac_wmux_s1_w1_9;
   assign mac_wmux_s2_w2_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w2_13 : mac_wmux_s1_w2_9;
   assign mac_wmux_s2_w3_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w3_13 : mac_wmux_s1_w3_9;
-  assign \$2608  = ~ mac_wmux_s0_d14[1];
-  assign \$2609  = mac_wmux_s0_v14 & \$2608 ;
-  assign mac_wmux_s2_mv10 = \$2609  & mac_wmux_s0_d14[2];
-  assign \$2610  = ~ mac_wmux_s1_d10[2];
-  assign \$2611  = mac_wmux_s1_v10 & \$2610 ;
-  assign mac_wmux_s2_v10 = mac_wmux_s2_mv10 | \$2611 ;
-  assign mac_wmux_s2_d10 = mac_wmux_s2_mv10 ? mac_wmux_s0_d14 : mac_wmux_s1_d10;
-  assign mac_wmux_s2_w0_10 = mac_wmux_s2_mv10 ? mac_wmux_s0_w0_14 : mac_wmux_s1_w0_10;
-  assign mac_wmux_s2_w1_10 = mac_wmux_s2_mv10 ? mac_wmux_s0_w1_14 : mac_wmux_s1_w1_10;
-  assign mac_wmux_s2_w2_10 = mac_wmux_s2_mv10 ? mac_wmux_s0_w2_14 : mac_wmux_s1_w2_10;
-  assign mac_wmux_s2_w3_10 = mac_wmux_s2_mv10 ? mac_wmux_s0_w3_14 : mac_wmux_s1_w3_10;
-  assign \$2616  = ~ mac_wmux_s1_d11[2];
-  assign \$2617  = mac_wmux_s1_v11 & \$2616 ;
+  assign \$2614  = ~ \mac_wmux1_s0$1212 [1];
+  assign \$2615  = \mac_wmux1_s0$1211  & \$2614 ;
+  assign mac_wmux_s2_mv10 = \$2615  & \mac_wmux1_s0$1212 [2];
+  assign \$2616  = ~ mac_wmux_s1_d10[2];
+  assign \$2617  = mac_wmux_s1_v10 & \$2616 ;
+  assign mac_wmux_s2_v10 = mac_wmux_s2_mv10 | \$2617 ;
+  assign mac_wmux_s2_d10 = mac_wmux_s2_mv10 ? \mac_wmux1_s0$1212  : mac_wmux_s1_d10;
+  assign mac_wmux_s2_w0_10 = mac_wmux_s2_mv10 ? \mac_wmux1_s0$1216  : mac_wmux_s1_w0_10;
+  assign mac_wmux_s2_w1_10 = mac_wmux_s2_mv10 ? \mac_wmux1_s0$1218  : mac_wmux_s1_w1_10;
+  assign mac_wmux_s2_w2_10 = mac_wmux_s2_mv10 ? \mac_wmux1_s0$1220  : mac_wmux_s1_w2_10;
+  assign mac_wmux_s2_w3_10 = mac_wmux_s2_mv10 ? \mac_wmux1_s0$1222  : mac_wmux_s1_w3_10;
+  assign \$2618  = ~ \mac_wmux1_s0$1225 [1];
+  assign \$2619  = \mac_wmux1_s0$1224  & \$2618 ;
+  assign mac_wmux_s2_mv11 = \$2619  & \mac_wmux1_s0$1225 [2];
+  assign \$2620  = ~ mac_wmux_s1_d11[2];
+  assign \$2621  = mac_wmux_s1_v11 & \$2620 ;
+  assign mac_wmux_s2_v11 = mac_wmux_s2_mv11 | \$2621 ;
+  assign mac_wmux_s2_d11 = mac_wmux_s2_mv11 ? \mac_wmux1_s0$1225  : mac_wmux_s1_d11;
+  assign mac_wmux_s2_w0_11 = mac_wmux_s2_mv11 ? \mac_wmux1_s0$1229  : mac_wmux_s1_w0_11;
+  assign mac_wmux_s2_w1_11 = mac_wmux_s2_mv11 ? \mac_wmux1_s0$1231  : mac_wmux_s1_w1_11;
+  assign mac_wmux_s2_w2_11 = mac_wmux_s2_mv11 ? \mac_wmux1_s0$1233  : mac_wmux_s1_w2_11;
+  assign mac_wmux_s2_w3_11 = mac_wmux_s2_mv11 ? \mac_wmux1_s0$1235  : mac_wmux_s1_w3_11;
   assign mac_wmux_s3_mv0 = mac_wmux_s2_v8 & mac_wmux_s2_d8[3];
-  assign \$2618  = ~ mac_wmux_s2_d0[3];
-  assign \$2619  = mac_wmux_s2_v0 & \$2618 ;
-  assign mac_wmux_s3_v0 = mac_wmux_s3_mv0 | \$2619 ;
+  assign \$2622  = ~ mac_wmux_s2_d0[3];
+  assign \$2623  = mac_wmux_s2_v0 & \$2622 ;
+  assign mac_wmux_s3_v0 = mac_wmux_s3_mv0 | \$2623 ;
   assign mac_wmux_s3_d0 = mac_wmux_s3_mv0 ? mac_wmux_s2_d8 : mac_wmux_s2_d0;
   assign mac_wmux_s3_w0_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w0_8 : mac_wmux_s2_w0_0;
   assign mac_wmux_s3_w1_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w1_8 : mac_wmux_s2_w1_0;
   assign mac_wmux_s3_w2_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w2_8 : mac_wmux_s2_w2_0;
   assign mac_wmux_s3_w3_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w3_8 : mac_wmux_s2_w3_0;
   assign mac_wmux_s3_mv1 = mac_wmux_s2_v9 & mac_wmux_s2_d9[3];
-  assign \$2620  = ~ mac_wmux_s2_d1[3];
-  assign \$2621  = mac_wmux_s2_v1 & \$2620 ;
-  assign mac_wmux_s3_v1 = mac_wmux_s3_mv1 | \$2621 ;
+  assign \$2624  = ~ mac_wmux_s2_d1[3];
+  assign \$2625  = mac_wmux_s2_v1 & \$2624 ;
+  assign mac_wmux_s3_v1 = mac_wmux_s3_mv1 | \$2625 ;
   assign mac_wmux_s3_d1 = mac_wmux_s3_mv1 ? mac_wmux_s2_d9 : mac_wmux_s2_d1;
   assign mac_wmux_s3_w0_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w0_9 : mac_wmux_s2_w0_1;
   assign mac_wmux_s3_w1_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w1_9 : mac_wmux_s2_w1_1;
   assign mac_wmux_s3_w2_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w2_9 : mac_wmux_s2_w2_1;
   assign mac_wmux_s3_w3_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w3_9 : mac_wmux_s2_w3_1;
   assign mac_wmux_s3_mv2 = mac_wmux_s2_v10 & mac_wmux_s2_d10[3];
-  assign \$2622  = ~ mac_wmux_s2_d2[3];
-  assign \$2623  = mac_wmux_s2_v2 & \$2622 ;
-  assign mac_wmux_s3_v2 = mac_wmux_s3_mv2 | \$2623 ;
+  assign \$2626  = ~ mac_wmux_s2_d2[3];
+  assign \$2627  = mac_wmux_s2_v2 & \$2626 ;
+  assign mac_wmux_s3_v2 = mac_wmux_s3_mv2 | \$2627 ;
   assign mac_wmux_s3_d2 = mac_wmux_s3_mv2 ? mac_wmux_s2_d10 : mac_wmux_s2_d2;
   assign mac_wmux_s3_w0_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w0_10 : mac_wmux_s2_w0_2;
   assign mac_wmux_s3_w1_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w1_10 : mac_wmux_s2_w1_2;
   assign mac_wmux_s3_w2_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w2_10 : mac_wmux_s2_w2_2;
   assign mac_wmux_s3_w3_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w3_10 : mac_wmux_s2_w3_2;
   assign mac_wmux_s3_mv3 = mac_wmux_s2_v11 & mac_wmux_s2_d11[3];
-  assign \$2624  = ~ mac_wmux_s2_d3[3];
-  assign \$2625  = mac_wmux_s2_v3 & \$2624 ;
-  assign mac_wmux_s3_v3 = mac_wmux_s3_mv3 | \$2625 ;
+  assign \$2628  = ~ mac_wmux_s2_d3[3];
+  assign \$2629  = mac_wmux_s2_v3 & \$2628 ;
+  assign mac_wmux_s3_v3 = mac_wmux_s3_mv3 | \$2629 ;
   assign mac_wmux_s3_d3 = mac_wmux_s3_mv3 ? mac_wmux_s2_d11 : mac_wmux_s2_d3;
   assign mac_wmux_s3_w0_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w0_11 : mac_wmux_s2_w0_3;
   assign mac_wmux_s3_w1_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w1_11 : mac_wmux_s2_w1_3;
   assign mac_wmux_s3_w2_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w2_11 : mac_wmux_s2_w2_3;
   assign mac_wmux_s3_w3_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w3_11 : mac_wmux_s2_w3_3;
-  assign \$2626  = ~ mac_wmux_s1_d12[2];
-  assign \$2627  = mac_wmux_s1_v12 & \$2626 ;
-  assign mac_wmux_s3_mv4 = \$2627  & mac_wmux_s1_d12[3];
-  assign \$2628  = ~ mac_wmux_s2_d4[3];
-  assign \$2629  = mac_wmux_s2_v4 & \$2628 ;
-  assign mac_wmux_s3_v4 = mac_wmux_s3_mv4 | \$2629 ;
+  assign \$2630  = ~ mac_wmux_s1_d12[2];
+  assign \$2631  = mac_wmux_s1_v12 & \$2630 ;
+  assign mac_wmux_s3_mv4 = \$2631  & mac_wmux_s1_d12[3];
+  assign \$2632  = ~ mac_wmux_s2_d4[3];
+  assign \$2633  = mac_wmux_s2_v4 & \$2632 ;
+  assign mac_wmux_s3_v4 = mac_wmux_s3_mv4 | \$2633 ;
   assign mac_wmux_s3_d4 = mac_wmux_s3_mv4 ? mac_wmux_s1_d12 : mac_wmux_s2_d4;
   assign mac_wmux_s3_w0_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w0_12 : mac_wmux_s2_w0_4;
   assign mac_wmux_s3_w1_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w1_12 : mac_wmux_s2_w1_4;
   assign mac_wmux_s3_w2_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w2_12 : mac_wmux_s2_w2_4;
   assign mac_wmux_s3_w3_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w3_12 : mac_wmux_s2_w3_4;
-  assign \$2630  = ~ mac_wmux_s1_d13[2];
-  assign \$2631  = mac_wmux_s1_v13 & \$2630 ;
-  assign mac_wmux_s3_mv5 = \$2631  & mac_wmux_s1_d13[3];
-  assign \$2632  = ~ mac_wmux_s2_d5[3];
-  assign \$2633  = mac_wmux_s2_v5 & \$2632 ;
-  assign mac_wmux_s3_v5 = mac_wmux_s3_mv5 | \$2633 ;
+  assign \$2634  = ~ mac_wmux_s1_d13[2];
+  assign \$2635  = mac_wmux_s1_v13 & \$2634 ;
+  assign mac_wmux_s3_mv5 = \$2635  & mac_wmux_s1_d13[3];
+  assign \$2636  = ~ mac_wmux_s2_d5[3];
+  assign \$2637  = mac_wmux_s2_v5 & \$2636 ;
+  assign mac_wmux_s3_v5 = mac_wmux_s3_mv5 | \$2637 ;
   assign mac_wmux_s3_d5 = mac_wmux_s3_mv5 ? mac_wmux_s1_d13 : mac_wmux_s2_d5;
   assign mac_wmux_s3_w0_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w0_13 : mac_wmux_s2_w0_5;
   assign mac_wmux_s3_w1_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w1_13 : mac_wmux_s2_w1_5;
   assign mac_wmux_s3_w2_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w2_13 : mac_wmux_s2_w2_5;
   assign mac_wmux_s3_w3_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w3_13 : mac_wmux_s2_w3_5;
-  assign \$2634  = ~ mac_wmux_s0_d14[1];
-  assign \$2635  = mac_wmux_s0_v14 & \$2634 ;
-  assign \$2636  = ~ mac_wmux_s0_d14[2];
-  assign \$2637  = \$2635  & \$2636 ;
-  assign mac_wmux_s3_mv6 = \$2637  & mac_wmux_s0_d14[3];
-  assign \$2638  = ~ mac_wmux_s2_d6[3];
-  assign \$2639  = mac_wmux_s2_v6 & \$2638 ;
-  assign mac_wmux_s3_v6 = mac_wmux_s3_mv6 | \$2639 ;
-  assign mac_wmux_s3_d6 = mac_wmux_s3_mv6 ? mac_wmux_s0_d14 : mac_wmux_s2_d6;
-  assign mac_wmux_s3_w0_6 = mac_wmux_s3_mv6 ? mac_wmux_s0_w0_14 : mac_wmux_s2_w0_6;
-  assign mac_wmux_s3_w1_6 = mac_wmux_s3_mv6 ? mac_wmux_s0_w1_14 : mac_wmux_s2_w1_6;
-  assign mac_wmux_s3_w2_6 = mac_wmux_s3_mv6 ? mac_wmux_s0_w2_14 : mac_wmux_s2_w2_6;
-  assign mac_wmux_s3_w3_6 = mac_wmux_s3_mv6 ? mac_wmux_s0_w3_14 : mac_wmux_s2_w3_6;
-  assign mac_wmux_s3_mv7 = \$2645  & mac_wmux_drop15[3];
-  assign \$2646  = ~ mac_wmux_s2_d7[3];
-  assign \$2647  = mac_wmux_s2_v7 & \$2646 ;
-  assign mac_wmux_s3_v7 = mac_wmux_s3_mv7 | \$2647 ;
-  assign mac_wmux_s3_d7 = mac_wmux_s3_mv7 ? mac_wmux_drop15 : mac_wmux_s2_d7;
-  assign mac_wmux_s3_w0_7 = mac_wmux_s3_mv7 ? sel_l15_s0[127:120] : mac_wmux_s2_w0_7;
-  assign mac_wmux_s3_w1_7 = mac_wmux_s3_mv7 ? sel_l15_s0[255:248] : mac_wmux_s2_w1_7;
-  assign mac_wmux_s3_w2_7 = mac_wmux_s3_mv7 ? sel_l15_s0[383:376] : mac_wmux_s2_w2_7;
-  assign mac_wmux_s3_w3_7 = mac_wmux_s3_mv7 ? sel_l15_s0[511:504] : mac_wmux_s2_w3_7;
-  assign mac_prod0_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1369 );
-  assign mac_prod0_1 = $signed(\mac_pre_s0$1371 ) * $signed(\mac_pre_s0$1372 );
-  assign mac_prod0_2 = $signed(\mac_pre_s0$1374 ) * $signed(\mac_pre_s0$1375 );
-  assign mac_prod0_3 = $signed(\mac_pre_s0$1377 ) * $signed(\mac_pre_s0$1378 );
-  assign mac_prod0_4 = $signed(\mac_pre_s0$1380 ) * $signed(\mac_pre_s0$1381 );
-  assign mac_prod0_5 = $signed(\mac_pre_s0$1383 ) * $signed(\mac_pre_s0$1384 );
-  assign mac_prod0_6 = $signed(\mac_pre_s0$1386 ) * $signed(\mac_pre_s0$1387 );
-  assign mac_prod0_7 = $signed(\mac_pre_s0$1389 ) * $signed(\mac_pre_s0$1390 );
-  assign mac_prod1_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1392 );
-  assign mac_prod1_1 = $signed(\mac_pre_s0$1371 ) * $signed(\mac_pre_s0$1394 );
-  assign mac_prod1_2 = $signed(\mac_pre_s0$1374 ) * $signed(\mac_pre_s0$1396 );
-  assign mac_prod1_3 = $signed(\mac_pre_s0$1377 ) * $signed(\mac_pre_s0$1398 );
-  assign mac_prod1_4 = $signed(\mac_pre_s0$1380 ) * $signed(\mac_pre_s0$1400 );
-  assign mac_prod1_5 = $signed(\mac_pre_s0$1383 ) * $signed(\mac_pre_s0$1402 );
-  assign mac_prod1_6 = $signed(\mac_pre_s0$1386 ) * $signed(\mac_pre_s0$1404 );
-  assign mac_prod1_7 = $signed(\mac_pre_s0$1389 ) * $signed(\mac_pre_s0$1406 );
-  assign mac_prod2_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1408 );
-  assign mac_prod2_1 = $signed(\mac_pre_s0$1371 ) * $signed(\mac_pre_s0$1410 );
-  assign mac_prod2_2 = $signed(\mac_pre_s0$1374 ) * $signed(\mac_pre_s0$1412 );
-  assign mac_prod2_3 = $signed(\mac_pre_s0$1377 ) * $signed(\mac_pre_s0$1414 );
-  assign mac_prod2_4 = $signed(\mac_pre_s0$1380 ) * $signed(\mac_pre_s0$1416 );
-  assign mac_prod2_5 = $signed(\mac_pre_s0$1383 ) * $signed(\mac_pre_s0$1418 );
-  assign mac_prod2_6 = $signed(\mac_pre_s0$1386 ) * $signed(\mac_pre_s0$1420 );
-  assign mac_prod2_7 = $signed(\mac_pre_s0$1389 ) * $signed(\mac_pre_s0$1422 );
-  assign mac_prod3_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1424 );
-  assign mac_prod3_1 = $signed(\mac_pre_s0$1371 ) * $signed(\mac_pre_s0$1426 );
-  assign mac_prod3_2 = $signed(\mac_pre_s0$1374 ) * $signed(\mac_pre_s0$1428 );
-  assign mac_prod3_3 = $signed(\mac_pre_s0$1377 ) * $signed(\mac_pre_s0$1430 );
-  assign mac_prod3_4 = $signed(\mac_pre_s0$1380 ) * $signed(\mac_pre_s0$1432 );
-  assign mac_prod3_5 = $signed(\mac_pre_s0$1383 ) * $signed(\mac_pre_s0$1434 );
-  assign mac_prod3_6 = $signed(\mac_pre_s0$1386 ) * $signed(\mac_pre_s0$1436 );
-  assign mac_prod3_7 = $signed(\mac_pre_s0$1389 ) * $signed(\mac_pre_s0$1438 );
-  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$1441 );
-  assign mac0_sum0_p1 = $signed(\mac_mul_s0$1443 ) + $signed(\mac_mul_s0$1444 );
-  assign mac0_sum0_p2 = $signed(\mac_mul_s0$1446 ) + $signed(\mac_mul_s0$1447 );
-  assign mac0_sum0_p3 = $signed(\mac_mul_s0$1449 ) + $signed(\mac_mul_s0$1450 );
-  assign mac1_sum0_p0 = $signed(\mac_mul_s0$1452 ) + $signed(\mac_mul_s0$1453 );
-  assign mac1_sum0_p1 = $signed(\mac_mul_s0$1455 ) + $signed(\mac_mul_s0$1456 );
-  assign mac1_sum0_p2 = $signed(\mac_mul_s0$1458 ) + $signed(\mac_mul_s0$1459 );
-  assign mac1_sum0_p3 = $signed(\mac_mul_s0$1461 ) + $signed(\mac_mul_s0$1462 );
-  assign mac2_sum0_p0 = $signed(\mac_mul_s0$1464 ) + $signed(\mac_mul_s0$1465 );
-  assign mac2_sum0_p1 = $signed(\mac_mul_s0$1467 ) + $signed(\mac_mul_s0$1468 );
-  assign mac2_sum0_p2 = $signed(\mac_mul_s0$1470 ) + $signed(\mac_mul_s0$1471 );
-  assign mac2_sum0_p3 = $signed(\mac_mul_s0$1473 ) + $signed(\mac_mul_s0$1474 );
-  assign mac3_sum0_p0 = $signed(\mac_mul_s0$1476 ) + $signed(\mac_mul_s0$1477 );
-  assign mac3_sum0_p1 = $signed(\mac_mul_s0$1479 ) + $signed(\mac_mul_s0$1480 );
-  assign mac3_sum0_p2 = $signed(\mac_mul_s0$1482 ) + $signed(\mac_mul_s0$1483 );
-  assign mac3_sum0_p3 = $signed(\mac_mul_s0$1485 ) + $signed(\mac_mul_s0$1486 );
-  assign mac0_sum1_p0 = $signed(mac0_sum0_p0) + $signed(mac0_sum0_p1);
-  assign mac0_sum1_p1 = $signed(mac0_sum0_p2) + $signed(mac0_sum0_p3);
-  assign mac1_sum1_p0 = $signed(mac1_sum0_p0) + $signed(mac1_sum0_p1);
-  assign mac1_sum1_p1 = $signed(mac1_sum0_p2) + $signed(mac1_sum0_p3);
-  assign mac2_sum1_p0 = $signed(mac2_sum0_p0) + $signed(mac2_sum0_p1);
-  assign mac2_sum1_p1 = $signed(mac2_sum0_p2) + $signed(mac2_sum0_p3);
-  assign mac3_sum1_p0 = $signed(mac3_sum0_p0) + $signed(mac3_sum0_p1);
-  assign mac3_sum1_p1 = $signed(mac3_sum0_p2) + $signed(mac3_sum0_p3);
-  assign mac0_sum2_p0 = $signed(mac0_sum1_p0) + $signed(mac0_sum1_p1);
-  assign mac1_sum2_p0 = $signed(mac1_sum1_p0) + $signed(mac1_sum1_p1);
-  assign mac2_sum2_p0 = $signed(mac2_sum1_p0) + $signed(mac2_sum1_p1);
-  assign mac3_sum2_p0 = $signed(mac3_sum1_p0) + $signed(mac3_sum1_p1);
-  assign \$2648  = $signed(mac_add2_s0) + $signed(\mac_add2_s0$1501 );
-  assign \$2649  = $signed(\mac_add2_s0$1503 ) + $signed(\mac_add2_s0$1504 );
-  assign \$2650  = $signed(\mac_add2_s0$1506 ) + $signed(\mac_add2_s0$1507 );
-  assign \$2651  = $signed(\mac_add2_s0$1509 ) + $signed(\mac_add2_s0$1510 );
-  assign \$2652  = $signed(mac_acc0) + $signed(\$2648 );
-  assign \$2653  = $signed(mac_acc1) + $signed(\$2649 );
-  assign \$2654  = $signed(mac_acc2) + $signed(\$2650 );
-  assign \$2655  = $signed(mac_acc3) + $signed(\$2651 );
-  assign \$2656  = wr__addr + 1'h1;
-  assign \$2657  = rd__addr + 1'h1;
-  assign \$2658  = mac_add2_valid_s0 & \mac_add2_s0$1559 ;
-  assign \$2659  = i__ready & mac_add2_valid_s0;
-  assign \$2660  = i__ready & mac_add2_valid_s0;
-  assign \$2661  = i__ready & mac_add2_valid_s0;
-  assign \$2662  = i__ready & mac_add2_valid_s0;
+  assign \$2638  = ~ \mac_wmux1_s0$1212 [1];
+  assign \$2639  = \mac_wmux1_s0$1211  & \$2638 ;
+  assign \$2640  = ~ \mac_wmux1_s0$1212 [2];
+  assign \$2641  = \$2639  & \$2640 ;
+  assign mac_wmux_s3_mv6 = \$2641  & \mac_wmux1_s0$1212 [3];
+  assign \$2642  = ~ mac_wmux_s2_d6[3];
+  assign \$2643  = mac_wmux_s2_v6 & \$2642 ;
+  assign mac_wmux_s3_v6 = mac_wmux_s3_mv6 | \$2643 ;
+  assign mac_wmux_s3_d6 = mac_wmux_s3_mv6 ? \mac_wmux1_s0$1212  : mac_wmux_s2_d6;
+  assign mac_wmux_s3_w0_6 = mac_wmux_s3_mv6 ? \mac_wmux1_s0$1216  : mac_wmux_s2_w0_6;
+  assign mac_wmux_s3_w1_6 = mac_wmux_s3_mv6 ? \mac_wmux1_s0$1218  : mac_wmux_s2_w1_6;
+  assign mac_wmux_s3_w2_6 = mac_wmux_s3_mv6 ? \mac_wmux1_s0$1220  : mac_wmux_s2_w2_6;
+  assign mac_wmux_s3_w3_6 = mac_wmux_s3_mv6 ? \mac_wmux1_s0$1222  : mac_wmux_s2_w3_6;
+  assign \$2644  = ~ \mac_wmux1_s0$1225 [1];
+  assign \$2645  = \mac_wmux1_s0$1224  & \$2644 ;
+  assign \$2646  = ~ \mac_wmux1_s0$1225 [2];
+  assign \$2647  = \$2645  & \$2646 ;
+  assign mac_wmux_s3_mv7 = \$2647  & \mac_wmux1_s0$1225 [3];
+  assign \$2648  = ~ mac_wmux_s2_d7[3];
+  assign \$2649  = mac_wmux_s2_v7 & \$2648 ;
+  assign mac_wmux_s3_v7 = mac_wmux_s3_mv7 | \$2649 ;
+  assign mac_wmux_s3_d7 = mac_wmux_s3_mv7 ? \mac_wmux1_s0$1225  : mac_wmux_s2_d7;
+  assign mac_wmux_s3_w0_7 = mac_wmux_s3_mv7 ? \mac_wmux1_s0$1229  : mac_wmux_s2_w0_7;
+  assign mac_wmux_s3_w1_7 = mac_wmux_s3_mv7 ? \mac_wmux1_s0$1231  : mac_wmux_s2_w1_7;
+  assign mac_wmux_s3_w2_7 = mac_wmux_s3_mv7 ? \mac_wmux1_s0$1233  : mac_wmux_s2_w2_7;
+  assign mac_wmux_s3_w3_7 = mac_wmux_s3_mv7 ? \mac_wmux1_s0$1235  : mac_wmux_s2_w3_7;
+  assign \$2650  = ~ stall_adv8_valid;
+  assign stall_adv8 = \$2650  | o__ready;
+  assign \$2651  = ~ stall_adv9_valid;
+  assign stall_adv9 = \$2651  | o__ready;
+  assign \$2652  = ~ stall_adv10_valid;
+  assign stall_adv10 = \$2652  | o__ready;
+  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$1384 );
+  assign mac0_sum0_p1 = $signed(\mac_mul_s0$1386 ) + $signed(\mac_mul_s0$1387 );
+  assign mac0_sum0_p2 = $signed(\mac_mul_s0$1389 ) + $signed(\mac_mul_s0$1390 );
+  assign mac0_sum0_p3 = $signed(\mac_mul_s0$1392 ) + $signed(\mac_mul_s0$1393 );
+  assign mac1_sum0_p0 = $signed(\mac_mul_s0$1395 ) + $signed(\mac_mul_s0$1396 );
+  assign mac1_sum0_p1 = $signed(\mac_mul_s0$1398 ) + $signed(\mac_mul_s0$1399 );
+  assign mac1_sum0_p2 = $signed(\mac_mul_s0$1401 ) + $signed(\mac_mul_s0$1402 );
+  assign mac1_sum0_p3 = $signed(\mac_mul_s0$1404 ) + $signed(\mac_mul_s0$1405 );
+  assign mac2_sum0_p0 = $signed(\mac_mul_s0$1407 ) + $signed(\mac_mul_s0$1408 );
+  assign mac2_sum0_p1 = $signed(\mac_mul_s0$1410 ) + $signed(\mac_mul_s0$1411 );
+  assign mac2_sum0_p2 = $signed(\mac_mul_s0$1413 ) + $signed(\mac_mul_s0$1414 );
+  assign mac2_sum0_p3 = $signed(\mac_mul_s0$1416 ) + $signed(\mac_mul_s0$1417 );
+  assign mac3_sum0_p0 = $signed(\mac_mul_s0$1419 ) + $signed(\mac_mul_s0$1420 );
+  assign mac3_sum0_p1 = $signed(\mac_mul_s0$1422 ) + $signed(\mac_mul_s0$1423 );
+  assign mac3_sum0_p2 = $signed(\mac_mul_s0$1425 ) + $signed(\mac_mul_s0$1426 );
+  assign mac3_sum0_p3 = $signed(\mac_mul_s0$1428 ) + $signed(\mac_mul_s0$1429 );
+  assign \$2653  = ~ stall_adv11_valid;
+  assign stall_adv11 = \$2653  | o__ready;
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$1434 );
+  assign mac0_sum1_p1 = $signed(\mac_add0_s0$1436 ) + $signed(\mac_add0_s0$1437 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$1439 ) + $signed(\mac_add0_s0$1440 );
+  assign mac1_sum1_p1 = $signed(\mac_add0_s0$1442 ) + $signed(\mac_add0_s0$1443 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$1445 ) + $signed(\mac_add0_s0$1446 );
+  assign mac2_sum1_p1 = $signed(\mac_add0_s0$1448 ) + $signed(\mac_add0_s0$1449 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$1451 ) + $signed(\mac_add0_s0$1452 );
+  assign mac3_sum1_p1 = $signed(\mac_add0_s0$1454 ) + $signed(\mac_add0_s0$1455 );
+  assign \$2654  = ~ stall_adv12_valid;
+  assign stall_adv12 = \$2654  | o__ready;
+  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$1460 );
+  assign mac1_sum2_p0 = $signed(\mac_add1_s0$1462 ) + $signed(\mac_add1_s0$1463 );
+  assign mac2_sum2_p0 = $signed(\mac_add1_s0$1465 ) + $signed(\mac_add1_s0$1466 );
+  assign mac3_sum2_p0 = $signed(\mac_add1_s0$1468 ) + $signed(\mac_add1_s0$1469 );
+  assign \$2655  = ~ stall_adv13_valid;
+  assign stall_adv13 = \$2655  | o__ready;
+  assign \$2656  = $signed(mac_add2_s0) + $signed(\mac_add2_s0$1474 );
+  assign \$2657  = $signed(\mac_add2_s0$1476 ) + $signed(\mac_add2_s0$1477 );
+  assign \$2658  = $signed(\mac_add2_s0$1479 ) + $signed(\mac_add2_s0$1480 );
+  assign \$2659  = $signed(\mac_add2_s0$1482 ) + $signed(\mac_add2_s0$1483 );
+  assign \$2660  = ~ stall_adv14_valid;
+  assign stall_adv14 = \$2660  | o__ready;
+  assign \$2661  = $signed(mac_acc0) + $signed(\$2656 );
+  assign \$2662  = $signed(mac_acc1) + $signed(\$2657 );
+  assign \$2663  = $signed(mac_acc2) + $signed(\$2658 );
+  assign \$2664  = $signed(mac_acc3) + $signed(\$2659 );
+  assign \$2665  = wr__addr + 1'h1;
+  assign \$2666  = rd__addr + 1'h1;
+  assign \$2669  = mac_add2_valid_s0 & \mac_add2_s0$1642 ;
+  assign \$2670  = mac_add2_valid_s0 & \mac_add2_s0$1642 ;
+  assign \$2671  = mac_add2_valid_s0 & \mac_add2_s0$1642 ;
+  assign \$2672  = mac_add2_valid_s0 & \mac_add2_s0$1642 ;
+  assign \$2673  = mac_add2_valid_s0 & \mac_add2_s0$1642 ;
+  assign \$2674  = mac_add2_valid_s0 & \mac_add2_s0$1642 ;
+  assign \$2675  = mac_add2_valid_s0 & \mac_add2_s0$1642 ;
+  assign \$2676  = mac_add2_valid_s0 & \mac_add2_s0$1642 ;
+  assign \$2677  = mac_add2_valid_s0 & \mac_add2_s0$1642 ;
+  assign \$2678  = mac_add2_valid_s0 & \mac_add2_s0$1642 ;
+  assign \$2679  = mac_add2_valid_s0 & \mac_add2_s0$1642 ;
+  assign \$2680  = mac_add2_valid_s0 & \mac_add2_s0$1642 ;
+  assign \$2681  = mac_add2_valid_s0 & \mac_add2_s0$1642 ;
+  assign \$2682  = mac_add2_valid_s0 & \mac_add2_s0$1642 ;
+  assign \$2683  = mac_add2_valid_s0 & \mac_add2_s0$1642 ;
+  assign \$2684  = mac_add2_valid_s0 & \mac_add2_s0$1642 ;
+  assign \$2685  = stall_adv14 & mac_add2_valid_s0;
+  assign \$2686  = stall_adv14 & mac_add2_valid_s0;
+  assign \$2687  = stall_adv14 & mac_add2_valid_s0;
+  assign \$2688  = stall_adv14 & mac_add2_valid_s0;
   always @(posedge clk)
-    sel_l1_s0 <= \$2663 ;
+    sel_l1_s0 <= \$2689 ;
   always @(posedge clk)
-    \sel_l1_s0$59  <= \$2664 ;
+    \sel_l1_s0$61  <= \$2690 ;
   always @(posedge clk)
-    \sel_l1_s0$60  <= \$2665 ;
+    \sel_l1_s0$62  <= \$2691 ;
   always @(posedge clk)
-    \sel_l1_s0$61  <= \$2666 ;
+    \sel_l1_s0$63  <= \$2692 ;
   always @(posedge clk)
-    \sel_l1_s0$62  <= \$2667 ;
+    \sel_l1_s0$64  <= \$2693 ;
   always @(posedge clk)
-    \sel_l1_s0$63  <= \$2668 ;
+    \sel_l1_s0$65  <= \$2694 ;
   always @(posedge clk)
-    \sel_l1_s0$64  <= \$2669 ;
+    \sel_l1_s0$66  <= \$2695 ;
   always @(posedge clk)
-    \sel_l1_s0$65  <= \$2670 ;
+    \sel_l1_s0$67  <= \$2696 ;
   always @(posedge clk)
-    \sel_l1_s0$66  <= \$2671 ;
+    \sel_l1_s0$68  <= \$2697 ;
   always @(posedge clk)
-    \sel_l1_s0$67  <= \$2672 ;
+    \sel_l1_s0$69  <= \$2698 ;
   always @(posedge clk)
-    \sel_l1_s0$68  <= \$2673 ;
+    \sel_l1_s0$70  <= \$2699 ;
   always @(posedge clk)
-    \sel_l1_s0$69  <= \$2674 ;
+    \sel_l1_s0$71  <= \$2700 ;
   always @(posedge clk)
-    \sel_l1_s0$70  <= \$2675 ;
+    \sel_l1_s0$72  <= \$2701 ;
   always @(posedge clk)
-    \sel_l1_s0$71  <= \$2676 ;
+    \sel_l1_s0$73  <= \$2702 ;
   always @(posedge clk)
-    \sel_l1_s0$72  <= \$2677 ;
+    \sel_l1_s0$74  <= \$2703 ;
   always @(posedge clk)
-    \sel_l1_s0$73  <= \$2678 ;
+    \sel_l1_s0$75  <= \$2704 ;
   always @(posedge clk)
-    \sel_l1_s0$1524  <= \$2679 ;
+    \sel_l1_s0$1499  <= \$2705 ;
   always @(posedge clk)
-    \sel_l1_s0$1525  <= \$2680 ;
+    \sel_l1_s0$1500  <= \$2706 ;
   always @(posedge clk)
-    sel_l3_s0 <= \$2681 ;
+    sel_l2_s0 <= \$2707 ;
   always @(posedge clk)
-    \sel_l3_s0$236  <= \$2682 ;
+    \sel_l2_s0$1501  <= \$2708 ;
   always @(posedge clk)
-    \sel_l3_s0$237  <= \$2683 ;
+    \sel_l2_s0$1502  <= \$2709 ;
   always @(posedge clk)
-    \sel_l3_s0$395  <= \$2684 ;
+    \sel_l5_s0$514  <= \$2710 ;
   always @(posedge clk)
-    \sel_l3_s0$396  <= \$2685 ;
+    sel_l5_s0 <= \$2711 ;
   always @(posedge clk)
-    \sel_l3_s0$240  <= \$2686 ;
+    \sel_l5_s0$371  <= \$2712 ;
   always @(posedge clk)
-    \sel_l3_s0$241  <= \$2687 ;
+    \sel_l5_s0$372  <= \$2713 ;
   always @(posedge clk)
-    \sel_l3_s0$242  <= \$2688 ;
+    \sel_l5_s0$450  <= \$2714 ;
   always @(posedge clk)
-    \sel_l3_s0$399  <= \$2689 ;
+    \sel_l5_s0$451  <= \$2715 ;
   always @(posedge clk)
-    \sel_l3_s0$507  <= \$2690 ;
+    \sel_l5_s0$515  <= \$2716 ;
   always @(posedge clk)
-    \sel_l3_s0$245  <= \$2691 ;
+    \sel_l5_s0$375  <= \$2717 ;
   always @(posedge clk)
-    \sel_l3_s0$246  <= \$2692 ;
+    \sel_l5_s0$376  <= \$2718 ;
   always @(posedge clk)
-    \sel_l3_s0$247  <= \$2693 ;
+    \sel_l5_s0$377  <= \$2719 ;
   always @(posedge clk)
-    \sel_l3_s0$402  <= \$2694 ;
+    \sel_l5_s0$454  <= \$2720 ;
   always @(posedge clk)
-    \sel_l3_s0$403  <= \$2695 ;
+    \sel_l5_s0$455  <= \$2721 ;
   always @(posedge clk)
-    \sel_l3_s0$250  <= \$2696 ;
+    \sel_l5_s0$516  <= \$2722 ;
   always @(posedge clk)
-    \sel_l3_s0$251  <= \$2697 ;
+    \sel_l5_s0$380  <= \$2723 ;
   always @(posedge clk)
-    \sel_l3_s0$252  <= \$2698 ;
+    \sel_l5_s0$381  <= \$2724 ;
   always @(posedge clk)
-    \sel_l3_s0$406  <= \$2699 ;
+    \sel_l5_s0$382  <= \$2725 ;
   always @(posedge clk)
-    \sel_l3_s0$510  <= \$2700 ;
+    \sel_l5_s0$458  <= \$2726 ;
   always @(posedge clk)
-    \sel_l3_s0$255  <= \$2701 ;
+    \sel_l5_s0$459  <= \$2727 ;
   always @(posedge clk)
-    \sel_l3_s0$256  <= \$2702 ;
+    \sel_l5_s0$517  <= \$2728 ;
   always @(posedge clk)
-    \sel_l3_s0$257  <= \$2703 ;
+    \sel_l5_s0$385  <= \$2729 ;
   always @(posedge clk)
-    \sel_l3_s0$409  <= \$2704 ;
+    \sel_l5_s0$386  <= \$2730 ;
   always @(posedge clk)
-    \sel_l3_s0$410  <= \$2705 ;
+    \sel_l5_s0$387  <= \$2731 ;
   always @(posedge clk)
-    \sel_l3_s0$260  <= \$2706 ;
+    \sel_l5_s0$462  <= \$2732 ;
   always @(posedge clk)
-    \sel_l3_s0$261  <= \$2707 ;
+    \sel_l5_s0$463  <= \$2733 ;
   always @(posedge clk)
-    \sel_l3_s0$262  <= \$2708 ;
+    \sel_l5_s0$518  <= \$2734 ;
   always @(posedge clk)
-    \sel_l3_s0$413  <= \$2709 ;
+    \sel_l5_s0$390  <= \$2735 ;
   always @(posedge clk)
-    \sel_l3_s0$513  <= \$2710 ;
+    \sel_l5_s0$391  <= \$2736 ;
   always @(posedge clk)
-    \sel_l3_s0$265  <= \$2711 ;
+    \sel_l5_s0$392  <= \$2737 ;
   always @(posedge clk)
-    \sel_l3_s0$266  <= \$2712 ;
+    \sel_l5_s0$466  <= \$2738 ;
   always @(posedge clk)
-    \sel_l3_s0$267  <= \$2713 ;
+    \sel_l5_s0$467  <= \$2739 ;
   always @(posedge clk)
-    \sel_l3_s0$416  <= \$2714 ;
+    \sel_l5_s0$519  <= \$2740 ;
   always @(posedge clk)
-    \sel_l3_s0$417  <= \$2715 ;
+    \sel_l5_s0$395  <= \$2741 ;
   always @(posedge clk)
-    \sel_l3_s0$270  <= \$2716 ;
+    \sel_l5_s0$396  <= \$2742 ;
   always @(posedge clk)
-    \sel_l3_s0$271  <= \$2717 ;
+    \sel_l5_s0$397  <= \$2743 ;
   always @(posedge clk)
-    \sel_l3_s0$272  <= \$2718 ;
+    \sel_l5_s0$470  <= \$2744 ;
   always @(posedge clk)
-    \sel_l3_s0$420  <= \$2719 ;
+    \sel_l5_s0$471  <= \$2745 ;
   always @(posedge clk)
-    \sel_l3_s0$516  <= \$2720 ;
+    \sel_l5_s0$520  <= \$2746 ;
   always @(posedge clk)
-    \sel_l3_s0$275  <= \$2721 ;
+    \sel_l5_s0$400  <= \$2747 ;
   always @(posedge clk)
-    \sel_l3_s0$276  <= \$2722 ;
+    \sel_l5_s0$401  <= \$2748 ;
   always @(posedge clk)
-    \sel_l3_s0$277  <= \$2723 ;
+    \sel_l5_s0$402  <= \$2749 ;
   always @(posedge clk)
-    \sel_l3_s0$423  <= \$2724 ;
+    \sel_l5_s0$474  <= \$2750 ;
   always @(posedge clk)
-    \sel_l3_s0$424  <= \$2725 ;
+    \sel_l5_s0$475  <= \$2751 ;
   always @(posedge clk)
-    \sel_l3_s0$280  <= \$2726 ;
+    \sel_l5_s0$521  <= \$2752 ;
   always @(posedge clk)
-    \sel_l3_s0$281  <= \$2727 ;
+    \sel_l5_s0$405  <= \$2753 ;
   always @(posedge clk)
-    \sel_l3_s0$282  <= \$2728 ;
+    \sel_l5_s0$406  <= \$2754 ;
   always @(posedge clk)
-    \sel_l3_s0$427  <= \$2729 ;
+    \sel_l5_s0$407  <= \$2755 ;
   always @(posedge clk)
-    \sel_l3_s0$519  <= \$2730 ;
+    \sel_l5_s0$478  <= \$2756 ;
   always @(posedge clk)
-    \sel_l3_s0$285  <= \$2731 ;
+    \sel_l5_s0$479  <= \$2757 ;
   always @(posedge clk)
-    \sel_l3_s0$286  <= \$2732 ;
+    \sel_l5_s0$522  <= \$2758 ;
   always @(posedge clk)
-    \sel_l3_s0$287  <= \$2733 ;
+    \sel_l5_s0$410  <= \$2759 ;
   always @(posedge clk)
-    \sel_l3_s0$430  <= \$2734 ;
+    \sel_l5_s0$411  <= \$2760 ;
   always @(posedge clk)
-    \sel_l3_s0$431  <= \$2735 ;
+    \sel_l5_s0$412  <= \$2761 ;
   always @(posedge clk)
-    \sel_l3_s0$290  <= \$2736 ;
+    \sel_l5_s0$482  <= \$2762 ;
   always @(posedge clk)
-    \sel_l3_s0$291  <= \$2737 ;
+    \sel_l5_s0$483  <= \$2763 ;
   always @(posedge clk)
-    \sel_l3_s0$292  <= \$2738 ;
+    \sel_l5_s0$523  <= \$2764 ;
   always @(posedge clk)
-    \sel_l3_s0$434  <= \$2739 ;
+    \sel_l5_s0$415  <= \$2765 ;
   always @(posedge clk)
-    \sel_l3_s0$522  <= \$2740 ;
+    \sel_l5_s0$416  <= \$2766 ;
   always @(posedge clk)
-    \sel_l3_s0$295  <= \$2741 ;
+    \sel_l5_s0$417  <= \$2767 ;
   always @(posedge clk)
-    \sel_l3_s0$296  <= \$2742 ;
+    \sel_l5_s0$486  <= \$2768 ;
   always @(posedge clk)
-    \sel_l3_s0$297  <= \$2743 ;
+    \sel_l5_s0$487  <= \$2769 ;
   always @(posedge clk)
-    \sel_l3_s0$437  <= \$2744 ;
+    \sel_l5_s0$524  <= \$2770 ;
   always @(posedge clk)
-    \sel_l3_s0$438  <= \$2745 ;
+    \sel_l5_s0$420  <= \$2771 ;
   always @(posedge clk)
-    \sel_l3_s0$300  <= \$2746 ;
+    \sel_l5_s0$421  <= \$2772 ;
   always @(posedge clk)
-    \sel_l3_s0$301  <= \$2747 ;
+    \sel_l5_s0$422  <= \$2773 ;
   always @(posedge clk)
-    \sel_l3_s0$302  <= \$2748 ;
+    \sel_l5_s0$490  <= \$2774 ;
   always @(posedge clk)
-    \sel_l3_s0$441  <= \$2749 ;
+    \sel_l5_s0$491  <= \$2775 ;
   always @(posedge clk)
-    \sel_l3_s0$525  <= \$2750 ;
+    \sel_l5_s0$525  <= \$2776 ;
   always @(posedge clk)
-    \sel_l3_s0$305  <= \$2751 ;
+    \sel_l5_s0$425  <= \$2777 ;
   always @(posedge clk)
-    \sel_l3_s0$306  <= \$2752 ;
+    \sel_l5_s0$426  <= \$2778 ;
   always @(posedge clk)
-    \sel_l3_s0$307  <= \$2753 ;
+    \sel_l5_s0$427  <= \$2779 ;
   always @(posedge clk)
-    \sel_l3_s0$444  <= \$2754 ;
+    \sel_l5_s0$494  <= \$2780 ;
   always @(posedge clk)
-    \sel_l3_s0$445  <= \$2755 ;
+    \sel_l5_s0$495  <= \$2781 ;
   always @(posedge clk)
-    \sel_l3_s0$310  <= \$2756 ;
+    \sel_l5_s0$526  <= \$2782 ;
   always @(posedge clk)
-    \sel_l3_s0$311  <= \$2757 ;
+    \sel_l5_s0$430  <= \$2783 ;
   always @(posedge clk)
-    \sel_l3_s0$312  <= \$2758 ;
+    \sel_l5_s0$431  <= \$2784 ;
   always @(posedge clk)
-    \sel_l3_s0$448  <= \$2759 ;
+    \sel_l5_s0$432  <= \$2785 ;
   always @(posedge clk)
-    \sel_l3_s0$528  <= \$2760 ;
+    \sel_l5_s0$498  <= \$2786 ;
   always @(posedge clk)
-    \sel_l3_s0$315  <= \$2761 ;
+    \sel_l5_s0$499  <= \$2787 ;
   always @(posedge clk)
-    \sel_l3_s0$316  <= \$2762 ;
+    \sel_l5_s0$527  <= \$2788 ;
   always @(posedge clk)
-    \sel_l3_s0$317  <= \$2763 ;
+    \sel_l5_s0$435  <= \$2789 ;
   always @(posedge clk)
-    \sel_l3_s0$451  <= \$2764 ;
+    \sel_l5_s0$436  <= \$2790 ;
   always @(posedge clk)
-    \sel_l3_s0$452  <= \$2765 ;
+    \sel_l5_s0$437  <= \$2791 ;
   always @(posedge clk)
-    \sel_l3_s0$320  <= \$2766 ;
+    \sel_l5_s0$502  <= \$2792 ;
   always @(posedge clk)
-    \sel_l3_s0$321  <= \$2767 ;
+    \sel_l5_s0$503  <= \$2793 ;
   always @(posedge clk)
-    \sel_l3_s0$322  <= \$2768 ;
+    \sel_l5_s0$528  <= \$2794 ;
   always @(posedge clk)
-    \sel_l3_s0$455  <= \$2769 ;
+    \sel_l5_s0$440  <= \$2795 ;
   always @(posedge clk)
-    \sel_l3_s0$531  <= \$2770 ;
+    \sel_l5_s0$441  <= \$2796 ;
   always @(posedge clk)
-    \sel_l3_s0$325  <= \$2771 ;
+    \sel_l5_s0$442  <= \$2797 ;
   always @(posedge clk)
-    \sel_l3_s0$326  <= \$2772 ;
+    \sel_l5_s0$506  <= \$2798 ;
   always @(posedge clk)
-    \sel_l3_s0$327  <= \$2773 ;
+    \sel_l5_s0$507  <= \$2799 ;
   always @(posedge clk)
-    \sel_l3_s0$458  <= \$2774 ;
+    \sel_l5_s0$529  <= \$2800 ;
   always @(posedge clk)
-    \sel_l3_s0$459  <= \$2775 ;
+    \sel_l5_s0$445  <= \$2801 ;
   always @(posedge clk)
-    \sel_l3_s0$330  <= \$2776 ;
+    \sel_l5_s0$446  <= \$2802 ;
   always @(posedge clk)
-    \sel_l3_s0$331  <= \$2777 ;
+    \sel_l5_s0$447  <= \$2803 ;
   always @(posedge clk)
-    \sel_l3_s0$332  <= \$2778 ;
+    \sel_l5_s0$510  <= \$2804 ;
   always @(posedge clk)
-    \sel_l3_s0$462  <= \$2779 ;
+    \sel_l5_s0$511  <= \$2805 ;
   always @(posedge clk)
-    \sel_l3_s0$534  <= \$2780 ;
+    \sel_l5_s0$1503  <= \$2806 ;
   always @(posedge clk)
-    \sel_l3_s0$335  <= \$2781 ;
+    \sel_l5_s0$1504  <= \$2807 ;
   always @(posedge clk)
-    \sel_l3_s0$336  <= \$2782 ;
+    \sel_l10_s0$751  <= \$2808 ;
   always @(posedge clk)
-    \sel_l3_s0$337  <= \$2783 ;
+    \sel_l10_s0$752  <= \$2809 ;
   always @(posedge clk)
-    \sel_l3_s0$465  <= \$2784 ;
+    \sel_l10_s0$753  <= \$2810 ;
   always @(posedge clk)
-    \sel_l3_s0$466  <= \$2785 ;
+    \sel_l10_s0$754  <= \$2811 ;
   always @(posedge clk)
-    \sel_l3_s0$340  <= \$2786 ;
+    \sel_l10_s0$610  <= \$2812 ;
   always @(posedge clk)
-    \sel_l3_s0$341  <= \$2787 ;
+    sel_l10_s0 <= \$2813 ;
   always @(posedge clk)
-    \sel_l3_s0$342  <= \$2788 ;
+    \sel_l10_s0$618  <= \$2814 ;
   always @(posedge clk)
-    \sel_l3_s0$469  <= \$2789 ;
+    \sel_l10_s0$626  <= \$2815 ;
   always @(posedge clk)
-    \sel_l3_s0$537  <= \$2790 ;
+    \sel_l10_s0$634  <= \$2816 ;
   always @(posedge clk)
-    \sel_l3_s0$345  <= \$2791 ;
+    \sel_l10_s0$675  <= \$2817 ;
   always @(posedge clk)
-    \sel_l3_s0$346  <= \$2792 ;
+    \sel_l10_s0$685  <= \$2818 ;
   always @(posedge clk)
-    \sel_l3_s0$347  <= \$2793 ;
+    \sel_l10_s0$695  <= \$2819 ;
   always @(posedge clk)
-    \sel_l3_s0$472  <= \$2794 ;
+    \sel_l10_s0$645  <= \$2820 ;
   always @(posedge clk)
-    \sel_l3_s0$473  <= \$2795 ;
+    \sel_l10_s0$644  <= \$2821 ;
   always @(posedge clk)
-    \sel_l3_s0$350  <= \$2796 ;
+    \sel_l10_s0$655  <= \$2822 ;
   always @(posedge clk)
-    \sel_l3_s0$351  <= \$2797 ;
+    \sel_l10_s0$665  <= \$2823 ;
   always @(posedge clk)
-    \sel_l3_s0$352  <= \$2798 ;
+    \sel_l10_s0$1505  <= \$2824 ;
   always @(posedge clk)
-    \sel_l3_s0$476  <= \$2799 ;
+    \sel_l10_s0$1506  <= \$2825 ;
   always @(posedge clk)
-    \sel_l3_s0$540  <= \$2800 ;
+    wr__addr <= \$2826 ;
   always @(posedge clk)
-    \sel_l3_s0$355  <= \$2801 ;
+    rd__addr <= \$2827 ;
   always @(posedge clk)
-    \sel_l3_s0$356  <= \$2802 ;
+    \sel_l13_s0$1507  <= \$2828 ;
   always @(posedge clk)
-    \sel_l3_s0$357  <= \$2803 ;
+    \sel_l13_s0$766  <= \$2829 ;
   always @(posedge clk)
-    \sel_l3_s0$479  <= \$2804 ;
+    \sel_l13_s0$779  <= \$2830 ;
   always @(posedge clk)
-    \sel_l3_s0$480  <= \$2805 ;
+    \sel_l13_s0$785  <= \$2831 ;
   always @(posedge clk)
-    \sel_l3_s0$360  <= \$2806 ;
+    \sel_l13_s0$791  <= \$2832 ;
   always @(posedge clk)
-    \sel_l3_s0$361  <= \$2807 ;
+    \sel_l13_s0$797  <= \$2833 ;
   always @(posedge clk)
-    \sel_l3_s0$362  <= \$2808 ;
+    \sel_l13_s0$803  <= \$2834 ;
   always @(posedge clk)
-    \sel_l3_s0$483  <= \$2809 ;
+    \sel_l13_s0$809  <= \$2835 ;
   always @(posedge clk)
-    \sel_l3_s0$543  <= \$2810 ;
+    \sel_l13_s0$815  <= \$2836 ;
   always @(posedge clk)
-    \sel_l3_s0$365  <= \$2811 ;
+    sel_l13_s0 <= \$2837 ;
   always @(posedge clk)
-    \sel_l3_s0$366  <= \$2812 ;
+    \sel_l13_s0$767  <= \$2838 ;
   always @(posedge clk)
-    \sel_l3_s0$367  <= \$2813 ;
+    \sel_l13_s0$768  <= \$2839 ;
   always @(posedge clk)
-    \sel_l3_s0$486  <= \$2814 ;
+    \sel_l13_s0$770  <= \$2840 ;
   always @(posedge clk)
-    \sel_l3_s0$487  <= \$2815 ;
+    \sel_l13_s0$771  <= \$2841 ;
   always @(posedge clk)
-    \sel_l3_s0$370  <= \$2816 ;
+    \sel_l13_s0$772  <= \$2842 ;
   always @(posedge clk)
-    \sel_l3_s0$371  <= \$2817 ;
+    \sel_l13_s0$774  <= \$2843 ;
   always @(posedge clk)
-    \sel_l3_s0$372  <= \$2818 ;
+    \sel_l13_s0$775  <= \$2844 ;
   always @(posedge clk)
-    \sel_l3_s0$490  <= \$2819 ;
+    \sel_l13_s0$776  <= \$2845 ;
   always @(posedge clk)
-    \sel_l3_s0$546  <= \$2820 ;
+    \sel_l13_s0$782  <= \$2846 ;
   always @(posedge clk)
-    \sel_l3_s0$375  <= \$2821 ;
+    \sel_l13_s0$788  <= \$2847 ;
   always @(posedge clk)
-    \sel_l3_s0$376  <= \$2822 ;
+    \sel_l13_s0$794  <= \$2848 ;
   always @(posedge clk)
-    \sel_l3_s0$377  <= \$2823 ;
+    \sel_l13_s0$800  <= \$2849 ;
   always @(posedge clk)
-    \sel_l3_s0$493  <= \$2824 ;
+    \sel_l13_s0$806  <= \$2850 ;
   always @(posedge clk)
-    \sel_l3_s0$494  <= \$2825 ;
+    \sel_l13_s0$812  <= \$2851 ;
   always @(posedge clk)
-    \sel_l3_s0$380  <= \$2826 ;
+    \sel_l13_s0$818  <= \$2852 ;
   always @(posedge clk)
-    \sel_l3_s0$381  <= \$2827 ;
+    \sel_l13_s0$1508  <= \$2853 ;
   always @(posedge clk)
-    \sel_l3_s0$382  <= \$2828 ;
+    \sel_l13_s0$1509  <= \$2854 ;
   always @(posedge clk)
-    \sel_l3_s0$497  <= \$2829 ;
+    \sel_l15_s0$1510  <= \$2855 ;
   always @(posedge clk)
-    \sel_l3_s0$549  <= \$2830 ;
+    \sel_l15_s0$1511  <= \$2856 ;
   always @(posedge clk)
-    \sel_l3_s0$385  <= \$2831 ;
+    \sel_l15_s0$1512  <= \$2857 ;
   always @(posedge clk)
-    \sel_l3_s0$386  <= \$2832 ;
+    \sel_l15_s0$1513  <= \$2858 ;
   always @(posedge clk)
-    \sel_l3_s0$387  <= \$2833 ;
+    \sel_l15_s0$1514  <= \$2859 ;
   always @(posedge clk)
-    \sel_l3_s0$500  <= \$2834 ;
+    \sel_l15_s0$1515  <= \$2860 ;
   always @(posedge clk)
-    \sel_l3_s0$501  <= \$2835 ;
+    \sel_l15_s0$1516  <= \$2861 ;
   always @(posedge clk)
-    \sel_l3_s0$390  <= \$2836 ;
+    \sel_l15_s0$1517  <= \$2862 ;
   always @(posedge clk)
-    \sel_l3_s0$391  <= \$2837 ;
+    \sel_l15_s0$1518  <= \$2863 ;
   always @(posedge clk)
-    \sel_l3_s0$392  <= \$2838 ;
+    \sel_l15_s0$896  <= \$2864 ;
   always @(posedge clk)
-    \sel_l3_s0$504  <= \$2839 ;
+    \sel_l15_s0$899  <= \$2865 ;
   always @(posedge clk)
-    \sel_l3_s0$552  <= \$2840 ;
+    \sel_l15_s0$902  <= \$2866 ;
   always @(posedge clk)
-    \sel_l3_s0$1526  <= \$2841 ;
+    \sel_l15_s0$905  <= \$2867 ;
   always @(posedge clk)
-    \sel_l3_s0$1527  <= \$2842 ;
+    \sel_l15_s0$908  <= \$2868 ;
   always @(posedge clk)
-    sel_l7_s0 <= \$2843 ;
+    \sel_l15_s0$911  <= \$2869 ;
   always @(posedge clk)
-    \sel_l7_s0$588  <= \$2844 ;
+    \sel_l15_s0$914  <= \$2870 ;
   always @(posedge clk)
-    \sel_l7_s0$589  <= \$2845 ;
+    \sel_l15_s0$917  <= \$2871 ;
   always @(posedge clk)
-    \sel_l7_s0$590  <= \$2846 ;
+    sel_l15_s0 <= \$2872 ;
   always @(posedge clk)
-    \sel_l7_s0$591  <= \$2847 ;
+    \sel_l15_s0$1519  <= \$2873 ;
   always @(posedge clk)
-    \sel_l7_s0$592  <= \$2848 ;
+    sel_valid_s0 <= \$2874 ;
   always @(posedge clk)
-    \sel_l7_s0$593  <= \$2849 ;
+    sel_valid_s1 <= \$2875 ;
   always @(posedge clk)
-    \sel_l7_s0$594  <= \$2850 ;
+    sel_valid_s2 <= \$2876 ;
   always @(posedge clk)
-    \sel_l7_s0$595  <= \$2851 ;
+    sel_valid_s3 <= \$2877 ;
   always @(posedge clk)
-    \sel_l7_s0$596  <= \$2852 ;
+    sel_valid_s4 <= \$2878 ;
   always @(posedge clk)
-    \sel_l7_s0$597  <= \$2853 ;
+    sel_valid_s5 <= \$2879 ;
   always @(posedge clk)
-    \sel_l7_s0$598  <= \$2854 ;
+    \mac_wmux1_s0$1046  <= \$2880 ;
   always @(posedge clk)
-    \sel_l7_s0$599  <= \$2855 ;
+    \mac_wmux1_s0$1065  <= \$2881 ;
   always @(posedge clk)
-    \sel_l7_s0$600  <= \$2856 ;
+    mac_wmux1_s0 <= \$2882 ;
   always @(posedge clk)
-    \sel_l7_s0$601  <= \$2857 ;
+    \mac_wmux1_s0$1062  <= \$2883 ;
   always @(posedge clk)
-    \sel_l7_s0$602  <= \$2858 ;
+    \mac_wmux1_s0$1081  <= \$2884 ;
   always @(posedge clk)
-    \sel_l7_s0$603  <= \$2859 ;
+    \mac_wmux1_s0$1094  <= \$2885 ;
   always @(posedge clk)
-    \sel_l7_s0$604  <= \$2860 ;
+    \mac_wmux1_s0$1107  <= \$2886 ;
   always @(posedge clk)
-    \sel_l7_s0$605  <= \$2861 ;
+    \mac_wmux1_s0$1120  <= \$2887 ;
   always @(posedge clk)
-    \sel_l7_s0$606  <= \$2862 ;
+    \mac_wmux1_s0$1133  <= \$2888 ;
   always @(posedge clk)
-    \sel_l7_s0$607  <= \$2863 ;
+    \mac_wmux1_s0$1146  <= \$2889 ;
   always @(posedge clk)
-    \sel_l7_s0$608  <= \$2864 ;
+    \mac_wmux1_s0$1159  <= \$2890 ;
   always @(posedge clk)
-    \sel_l7_s0$609  <= \$2865 ;
+    \mac_wmux1_s0$1172  <= \$2891 ;
   always @(posedge clk)
-    \sel_l7_s0$610  <= \$2866 ;
+    \mac_wmux1_s0$1185  <= \$2892 ;
   always @(posedge clk)
-    \sel_l7_s0$611  <= \$2867 ;
+    \mac_wmux1_s0$1198  <= \$2893 ;
   always @(posedge clk)
-    \sel_l7_s0$612  <= \$2868 ;
+    \mac_wmux1_s0$1211  <= \$2894 ;
   always @(posedge clk)
-    \sel_l7_s0$613  <= \$2869 ;
+    \mac_wmux1_s0$1224  <= \$2895 ;
   always @(posedge clk)
-    \sel_l7_s0$614  <= \$2870 ;
+    \mac_wmux1_s0$1047  <= \$2896 ;
   always @(posedge clk)
-    \sel_l7_s0$615  <= \$2871 ;
+    \mac_wmux1_s0$1066  <= \$2897 ;
   always @(posedge clk)
-    \sel_l7_s0$616  <= \$2872 ;
+    \mac_wmux1_s0$1044  <= \$2898 ;
   always @(posedge clk)
-    \sel_l7_s0$617  <= \$2873 ;
+    \mac_wmux1_s0$1063  <= \$2899 ;
   always @(posedge clk)
-    \sel_l7_s0$618  <= \$2874 ;
+    \mac_wmux1_s0$1082  <= \$2900 ;
   always @(posedge clk)
-    \sel_l7_s0$619  <= \$2875 ;
+    \mac_wmux1_s0$1095  <= \$2901 ;
   always @(posedge clk)
-    \sel_l7_s0$620  <= \$2876 ;
+    \mac_wmux1_s0$1108  <= \$2902 ;
   always @(posedge clk)
-    \sel_l7_s0$621  <= \$2877 ;
+    \mac_wmux1_s0$1121  <= \$2903 ;
   always @(posedge clk)
-    \sel_l7_s0$622  <= \$2878 ;
+    \mac_wmux1_s0$1134  <= \$2904 ;
   always @(posedge clk)
-    \sel_l7_s0$623  <= \$2879 ;
+    \mac_wmux1_s0$1147  <= \$2905 ;
   always @(posedge clk)
-    \sel_l7_s0$624  <= \$2880 ;
+    \mac_wmux1_s0$1160  <= \$2906 ;
   always @(posedge clk)
-    \sel_l7_s0$625  <= \$2881 ;
+    \mac_wmux1_s0$1173  <= \$2907 ;
   always @(posedge clk)
-    \sel_l7_s0$626  <= \$2882 ;
+    \mac_wmux1_s0$1186  <= \$2908 ;
   always @(posedge clk)
-    \sel_l7_s0$627  <= \$2883 ;
+    \mac_wmux1_s0$1199  <= \$2909 ;
   always @(posedge clk)
-    \sel_l7_s0$628  <= \$2884 ;
+    \mac_wmux1_s0$1212  <= \$2910 ;
   always @(posedge clk)
-    \sel_l7_s0$629  <= \$2885 ;
+    \mac_wmux1_s0$1225  <= \$2911 ;
   always @(posedge clk)
-    \sel_l7_s0$630  <= \$2886 ;
+    \mac_wmux1_s0$1050  <= \$2912 ;
   always @(posedge clk)
-    \sel_l7_s0$631  <= \$2887 ;
+    \mac_wmux1_s0$1053  <= \$2913 ;
   always @(posedge clk)
-    \sel_l7_s0$632  <= \$2888 ;
+    \mac_wmux1_s0$1056  <= \$2914 ;
   always @(posedge clk)
-    \sel_l7_s0$633  <= \$2889 ;
+    \mac_wmux1_s0$1059  <= \$2915 ;
   always @(posedge clk)
-    \sel_l7_s0$634  <= \$2890 ;
+    \mac_wmux1_s0$1069  <= \$2916 ;
   always @(posedge clk)
-    \sel_l7_s0$635  <= \$2891 ;
+    \mac_wmux1_s0$1072  <= \$2917 ;
   always @(posedge clk)
-    \sel_l7_s0$636  <= \$2892 ;
+    \mac_wmux1_s0$1075  <= \$2918 ;
   always @(posedge clk)
-    \sel_l7_s0$637  <= \$2893 ;
+    \mac_wmux1_s0$1078  <= \$2919 ;
   always @(posedge clk)
-    \sel_l7_s0$638  <= \$2894 ;
+    \mac_wmux1_s0$1051  <= \$2920 ;
   always @(posedge clk)
-    \sel_l7_s0$639  <= \$2895 ;
+    \mac_wmux1_s0$1054  <= \$2921 ;
   always @(posedge clk)
-    \sel_l7_s0$640  <= \$2896 ;
+    \mac_wmux1_s0$1057  <= \$2922 ;
   always @(posedge clk)
-    \sel_l7_s0$641  <= \$2897 ;
+    \mac_wmux1_s0$1060  <= \$2923 ;
   always @(posedge clk)
-    \sel_l7_s0$642  <= \$2898 ;
+    \mac_wmux1_s0$1070  <= \$2924 ;
   always @(posedge clk)
-    \sel_l7_s0$643  <= \$2899 ;
+    \mac_wmux1_s0$1073  <= \$2925 ;
   always @(posedge clk)
-    \sel_l7_s0$644  <= \$2900 ;
+    \mac_wmux1_s0$1076  <= \$2926 ;
   always @(posedge clk)
-    \sel_l7_s0$645  <= \$2901 ;
+    \mac_wmux1_s0$1079  <= \$2927 ;
   always @(posedge clk)
-    \sel_l7_s0$646  <= \$2902 ;
+    \mac_wmux1_s0$1086  <= \$2928 ;
   always @(posedge clk)
-    \sel_l7_s0$647  <= \$2903 ;
+    \mac_wmux1_s0$1088  <= \$2929 ;
   always @(posedge clk)
-    \sel_l7_s0$648  <= \$2904 ;
+    \mac_wmux1_s0$1090  <= \$2930 ;
   always @(posedge clk)
-    \sel_l7_s0$649  <= \$2905 ;
+    \mac_wmux1_s0$1092  <= \$2931 ;
   always @(posedge clk)
-    \sel_l7_s0$650  <= \$2906 ;
+    \mac_wmux1_s0$1099  <= \$2932 ;
   always @(posedge clk)
-    \sel_l7_s0$1528  <= \$2907 ;
+    \mac_wmux1_s0$1101  <= \$2933 ;
   always @(posedge clk)
-    \sel_l7_s0$1529  <= \$2908 ;
+    \mac_wmux1_s0$1103  <= \$2934 ;
   always @(posedge clk)
-    sel_l12_s0 <= \$2909 ;
+    \mac_wmux1_s0$1105  <= \$2935 ;
   always @(posedge clk)
-    \sel_l12_s0$857  <= \$2910 ;
+    \mac_wmux1_s0$1112  <= \$2936 ;
   always @(posedge clk)
-    \sel_l12_s0$858  <= \$2911 ;
+    \mac_wmux1_s0$1114  <= \$2937 ;
   always @(posedge clk)
-    \sel_l12_s0$859  <= \$2912 ;
+    \mac_wmux1_s0$1116  <= \$2938 ;
   always @(posedge clk)
-    \sel_l12_s0$860  <= \$2913 ;
+    \mac_wmux1_s0$1118  <= \$2939 ;
   always @(posedge clk)
-    \sel_l12_s0$861  <= \$2914 ;
+    \mac_wmux1_s0$1125  <= \$2940 ;
   always @(posedge clk)
-    \sel_l12_s0$862  <= \$2915 ;
+    \mac_wmux1_s0$1127  <= \$2941 ;
   always @(posedge clk)
-    \sel_l12_s0$863  <= \$2916 ;
+    \mac_wmux1_s0$1129  <= \$2942 ;
   always @(posedge clk)
-    \sel_l12_s0$864  <= \$2917 ;
+    \mac_wmux1_s0$1131  <= \$2943 ;
   always @(posedge clk)
-    \sel_l12_s0$866  <= \$2918 ;
+    \mac_wmux1_s0$1138  <= \$2944 ;
   always @(posedge clk)
-    \sel_l12_s0$868  <= \$2919 ;
+    \mac_wmux1_s0$1140  <= \$2945 ;
   always @(posedge clk)
-    \sel_l12_s0$870  <= \$2920 ;
+    \mac_wmux1_s0$1142  <= \$2946 ;
   always @(posedge clk)
-    \sel_l12_s0$872  <= \$2921 ;
+    \mac_wmux1_s0$1144  <= \$2947 ;
   always @(posedge clk)
-    \sel_l12_s0$874  <= \$2922 ;
+    \mac_wmux1_s0$1151  <= \$2948 ;
   always @(posedge clk)
-    \sel_l12_s0$876  <= \$2923 ;
+    \mac_wmux1_s0$1153  <= \$2949 ;
   always @(posedge clk)
-    \sel_l12_s0$878  <= \$2924 ;
+    \mac_wmux1_s0$1155  <= \$2950 ;
   always @(posedge clk)
-    \sel_l12_s0$1530  <= \$2925 ;
+    \mac_wmux1_s0$1157  <= \$2951 ;
   always @(posedge clk)
-    \sel_l12_s0$1531  <= \$2926 ;
+    \mac_wmux1_s0$1164  <= \$2952 ;
   always @(posedge clk)
-    wr__addr <= \$2927 ;
+    \mac_wmux1_s0$1166  <= \$2953 ;
   always @(posedge clk)
-    rd__addr <= \$2928 ;
+    \mac_wmux1_s0$1168  <= \$2954 ;
   always @(posedge clk)
-    \sel_l15_s0$1532  <= \$2929 ;
+    \mac_wmux1_s0$1170  <= \$2955 ;
   always @(posedge clk)
-    \sel_l15_s0$1533  <= \$2930 ;
+    \mac_wmux1_s0$1177  <= \$2956 ;
   always @(posedge clk)
-    \sel_l15_s0$1534  <= \$2931 ;
+    \mac_wmux1_s0$1179  <= \$2957 ;
   always @(posedge clk)
-    \sel_l15_s0$1535  <= \$2932 ;
+    \mac_wmux1_s0$1181  <= \$2958 ;
   always @(posedge clk)
-    \sel_l15_s0$1536  <= \$2933 ;
+    \mac_wmux1_s0$1183  <= \$2959 ;
   always @(posedge clk)
-    \sel_l15_s0$1537  <= \$2934 ;
+    \mac_wmux1_s0$1190  <= \$2960 ;
   always @(posedge clk)
-    \sel_l15_s0$1538  <= \$2935 ;
+    \mac_wmux1_s0$1192  <= \$2961 ;
   always @(posedge clk)
-    \sel_l15_s0$1539  <= \$2936 ;
+    \mac_wmux1_s0$1194  <= \$2962 ;
   always @(posedge clk)
-    \sel_l15_s0$1540  <= \$2937 ;
+    \mac_wmux1_s0$1196  <= \$2963 ;
   always @(posedge clk)
-    \sel_l15_s0$985  <= \$2938 ;
+    \mac_wmux1_s0$1203  <= \$2964 ;
   always @(posedge clk)
-    \sel_l15_s0$988  <= \$2939 ;
+    \mac_wmux1_s0$1205  <= \$2965 ;
   always @(posedge clk)
-    \sel_l15_s0$991  <= \$2940 ;
+    \mac_wmux1_s0$1207  <= \$2966 ;
   always @(posedge clk)
-    \sel_l15_s0$994  <= \$2941 ;
+    \mac_wmux1_s0$1209  <= \$2967 ;
   always @(posedge clk)
-    \sel_l15_s0$997  <= \$2942 ;
+    \mac_wmux1_s0$1216  <= \$2968 ;
   always @(posedge clk)
-    \sel_l15_s0$1000  <= \$2943 ;
+    \mac_wmux1_s0$1218  <= \$2969 ;
   always @(posedge clk)
-    \sel_l15_s0$1003  <= \$2944 ;
+    \mac_wmux1_s0$1220  <= \$2970 ;
   always @(posedge clk)
-    \sel_l15_s0$1006  <= \$2945 ;
+    \mac_wmux1_s0$1222  <= \$2971 ;
   always @(posedge clk)
-    sel_l15_s0 <= \$2946 ;
+    \mac_wmux1_s0$1229  <= \$2972 ;
   always @(posedge clk)
-    \sel_l15_s0$1541  <= \$2947 ;
+    \mac_wmux1_s0$1231  <= \$2973 ;
   always @(posedge clk)
-    sel_valid_s0 <= \$2948 ;
+    \mac_wmux1_s0$1233  <= \$2974 ;
   always @(posedge clk)
-    sel_valid_s1 <= \$2949 ;
+    \mac_wmux1_s0$1235  <= \$2975 ;
   always @(posedge clk)
-    sel_valid_s2 <= \$2950 ;
+    \mac_wmux1_s0$1526  <= \$2976 ;
   always @(posedge clk)
-    sel_valid_s3 <= \$2951 ;
+    \mac_wmux1_s0$1527  <= \$2977 ;
   always @(posedge clk)
-    sel_valid_s4 <= \$2952 ;
+    \mac_wmux1_s0$1528  <= \$2978 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$2953 ;
+    \mac_wmux1_s0$1529  <= \$2979 ;
   always @(posedge clk)
-    \mac_pre_s0$1371  <= \$2954 ;
+    \mac_wmux1_s0$1530  <= \$2980 ;
   always @(posedge clk)
-    \mac_pre_s0$1374  <= \$2955 ;
+    \mac_wmux1_s0$1531  <= \$2981 ;
   always @(posedge clk)
-    \mac_pre_s0$1377  <= \$2956 ;
+    \mac_wmux1_s0$1532  <= \$2982 ;
   always @(posedge clk)
-    \mac_pre_s0$1380  <= \$2957 ;
+    \mac_wmux1_s0$1533  <= \$2983 ;
   always @(posedge clk)
-    \mac_pre_s0$1383  <= \$2958 ;
+    \mac_wmux1_s0$1534  <= \$2984 ;
   always @(posedge clk)
-    \mac_pre_s0$1386  <= \$2959 ;
+    \mac_wmux1_s0$1535  <= \$2985 ;
   always @(posedge clk)
-    \mac_pre_s0$1389  <= \$2960 ;
+    \mac_wmux1_s0$1536  <= \$2986 ;
   always @(posedge clk)
-    \mac_pre_s0$1369  <= \$2961 ;
+    \mac_wmux1_s0$1537  <= \$2987 ;
   always @(posedge clk)
-    \mac_pre_s0$1372  <= \$2962 ;
+    \mac_wmux1_s0$1538  <= \$2988 ;
   always @(posedge clk)
-    \mac_pre_s0$1375  <= \$2963 ;
+    mac_wmux1_valid_s0 <= \$2989 ;
   always @(posedge clk)
-    \mac_pre_s0$1378  <= \$2964 ;
+    mac_pre_s0 <= \$2990 ;
   always @(posedge clk)
-    \mac_pre_s0$1381  <= \$2965 ;
+    \mac_pre_s0$1541  <= \$2991 ;
   always @(posedge clk)
-    \mac_pre_s0$1384  <= \$2966 ;
+    \mac_pre_s0$1542  <= \$2992 ;
   always @(posedge clk)
-    \mac_pre_s0$1387  <= \$2967 ;
+    \mac_pre_s0$1543  <= \$2993 ;
   always @(posedge clk)
-    \mac_pre_s0$1390  <= \$2968 ;
+    \mac_pre_s0$1544  <= \$2994 ;
   always @(posedge clk)
-    \mac_pre_s0$1392  <= \$2969 ;
+    \mac_pre_s0$1545  <= \$2995 ;
   always @(posedge clk)
-    \mac_pre_s0$1394  <= \$2970 ;
+    \mac_pre_s0$1546  <= \$2996 ;
   always @(posedge clk)
-    \mac_pre_s0$1396  <= \$2971 ;
+    \mac_pre_s0$1547  <= \$2997 ;
   always @(posedge clk)
-    \mac_pre_s0$1398  <= \$2972 ;
+    \mac_pre_s0$1548  <= \$2998 ;
   always @(posedge clk)
-    \mac_pre_s0$1400  <= \$2973 ;
+    \mac_pre_s0$1549  <= \$2999 ;
   always @(posedge clk)
-    \mac_pre_s0$1402  <= \$2974 ;
+    \mac_pre_s0$1550  <= \$3000 ;
   always @(posedge clk)
-    \mac_pre_s0$1404  <= \$2975 ;
+    \mac_pre_s0$1551  <= \$3001 ;
   always @(posedge clk)
-    \mac_pre_s0$1406  <= \$2976 ;
+    \mac_pre_s0$1552  <= \$3002 ;
   always @(posedge clk)
-    \mac_pre_s0$1408  <= \$2977 ;
+    \mac_pre_s0$1553  <= \$3003 ;
   always @(posedge clk)
-    \mac_pre_s0$1410  <= \$2978 ;
+    \mac_pre_s0$1554  <= \$3004 ;
   always @(posedge clk)
-    \mac_pre_s0$1412  <= \$2979 ;
+    \mac_pre_s0$1555  <= \$3005 ;
   always @(posedge clk)
-    \mac_pre_s0$1414  <= \$2980 ;
+    \mac_pre_s0$1556  <= \$3006 ;
   always @(posedge clk)
-    \mac_pre_s0$1416  <= \$2981 ;
+    \mac_pre_s0$1557  <= \$3007 ;
   always @(posedge clk)
-    \mac_pre_s0$1418  <= \$2982 ;
+    \mac_pre_s0$1558  <= \$3008 ;
   always @(posedge clk)
-    \mac_pre_s0$1420  <= \$2983 ;
+    \mac_pre_s0$1559  <= \$3009 ;
   always @(posedge clk)
-    \mac_pre_s0$1422  <= \$2984 ;
+    \mac_pre_s0$1560  <= \$3010 ;
   always @(posedge clk)
-    \mac_pre_s0$1424  <= \$2985 ;
+    \mac_pre_s0$1561  <= \$3011 ;
   always @(posedge clk)
-    \mac_pre_s0$1426  <= \$2986 ;
+    \mac_pre_s0$1562  <= \$3012 ;
   always @(posedge clk)
-    \mac_pre_s0$1428  <= \$2987 ;
+    \mac_pre_s0$1563  <= \$3013 ;
   always @(posedge clk)
-    \mac_pre_s0$1430  <= \$2988 ;
+    \mac_pre_s0$1564  <= \$3014 ;
   always @(posedge clk)
-    \mac_pre_s0$1432  <= \$2989 ;
+    \mac_pre_s0$1565  <= \$3015 ;
   always @(posedge clk)
-    \mac_pre_s0$1434  <= \$2990 ;
+    \mac_pre_s0$1566  <= \$3016 ;
   always @(posedge clk)
-    \mac_pre_s0$1436  <= \$2991 ;
+    \mac_pre_s0$1567  <= \$3017 ;
   always @(posedge clk)
-    \mac_pre_s0$1438  <= \$2992 ;
+    \mac_pre_s0$1568  <= \$3018 ;
   always @(posedge clk)
-    \mac_pre_s0$1547  <= \$2993 ;
+    \mac_pre_s0$1569  <= \$3019 ;
   always @(posedge clk)
-    \mac_pre_s0$1548  <= \$2994 ;
+    \mac_pre_s0$1570  <= \$3020 ;
   always @(posedge clk)
-    \mac_pre_s0$1549  <= \$2995 ;
+    \mac_pre_s0$1571  <= \$3021 ;
   always @(posedge clk)
-    \mac_pre_s0$1550  <= \$2996 ;
+    \mac_pre_s0$1572  <= \$3022 ;
   always @(posedge clk)
-    \mac_pre_s0$1551  <= \$2997 ;
+    \mac_pre_s0$1573  <= \$3023 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$2998 ;
+    \mac_pre_s0$1574  <= \$3024 ;
   always @(posedge clk)
-    mac_mul_s0 <= \$2999 ;
+    \mac_pre_s0$1575  <= \$3025 ;
   always @(posedge clk)
-    \mac_mul_s0$1441  <= \$3000 ;
+    \mac_pre_s0$1576  <= \$3026 ;
   always @(posedge clk)
-    \mac_mul_s0$1443  <= \$3001 ;
+    \mac_pre_s0$1577  <= \$3027 ;
   always @(posedge clk)
-    \mac_mul_s0$1444  <= \$3002 ;
+    \mac_pre_s0$1578  <= \$3028 ;
   always @(posedge clk)
-    \mac_mul_s0$1446  <= \$3003 ;
+    \mac_pre_s0$1579  <= \$3029 ;
   always @(posedge clk)
-    \mac_mul_s0$1447  <= \$3004 ;
+    \mac_pre_s0$1580  <= \$3030 ;
   always @(posedge clk)
-    \mac_mul_s0$1449  <= \$3005 ;
+    \mac_pre_s0$1581  <= \$3031 ;
   always @(posedge clk)
-    \mac_mul_s0$1450  <= \$3006 ;
+    \mac_pre_s0$1582  <= \$3032 ;
   always @(posedge clk)
-    \mac_mul_s0$1452  <= \$3007 ;
+    \mac_pre_s0$1583  <= \$3033 ;
   always @(posedge clk)
-    \mac_mul_s0$1453  <= \$3008 ;
+    \mac_pre_s0$1584  <= \$3034 ;
   always @(posedge clk)
-    \mac_mul_s0$1455  <= \$3009 ;
+    mac_pre_valid_s0 <= \$3035 ;
   always @(posedge clk)
-    \mac_mul_s0$1456  <= \$3010 ;
+    mac_dspin_s0 <= \$3036 ;
   always @(posedge clk)
-    \mac_mul_s0$1458  <= \$3011 ;
+    \mac_dspin_s0$1587  <= \$3037 ;
   always @(posedge clk)
-    \mac_mul_s0$1459  <= \$3012 ;
+    \mac_dspin_s0$1588  <= \$3038 ;
   always @(posedge clk)
-    \mac_mul_s0$1461  <= \$3013 ;
+    \mac_dspin_s0$1589  <= \$3039 ;
   always @(posedge clk)
-    \mac_mul_s0$1462  <= \$3014 ;
+    \mac_dspin_s0$1590  <= \$3040 ;
   always @(posedge clk)
-    \mac_mul_s0$1464  <= \$3015 ;
+    mac_dspin_valid_s0 <= \$3041 ;
   always @(posedge clk)
-    \mac_mul_s0$1465  <= \$3016 ;
+    mac_mul_s0 <= \$3042 ;
   always @(posedge clk)
-    \mac_mul_s0$1467  <= \$3017 ;
+    \mac_mul_s0$1384  <= \$3043 ;
   always @(posedge clk)
-    \mac_mul_s0$1468  <= \$3018 ;
+    \mac_mul_s0$1386  <= \$3044 ;
   always @(posedge clk)
-    \mac_mul_s0$1470  <= \$3019 ;
+    \mac_mul_s0$1387  <= \$3045 ;
   always @(posedge clk)
-    \mac_mul_s0$1471  <= \$3020 ;
+    \mac_mul_s0$1389  <= \$3046 ;
   always @(posedge clk)
-    \mac_mul_s0$1473  <= \$3021 ;
+    \mac_mul_s0$1390  <= \$3047 ;
   always @(posedge clk)
-    \mac_mul_s0$1474  <= \$3022 ;
+    \mac_mul_s0$1392  <= \$3048 ;
   always @(posedge clk)
-    \mac_mul_s0$1476  <= \$3023 ;
+    \mac_mul_s0$1393  <= \$3049 ;
   always @(posedge clk)
-    \mac_mul_s0$1477  <= \$3024 ;
+    \mac_mul_s0$1395  <= \$3050 ;
   always @(posedge clk)
-    \mac_mul_s0$1479  <= \$3025 ;
+    \mac_mul_s0$1396  <= \$3051 ;
   always @(posedge clk)
-    \mac_mul_s0$1480  <= \$3026 ;
+    \mac_mul_s0$1398  <= \$3052 ;
   always @(posedge clk)
-    \mac_mul_s0$1482  <= \$3027 ;
+    \mac_mul_s0$1399  <= \$3053 ;
   always @(posedge clk)
-    \mac_mul_s0$1483  <= \$3028 ;
+    \mac_mul_s0$1401  <= \$3054 ;
   always @(posedge clk)
-    \mac_mul_s0$1485  <= \$3029 ;
+    \mac_mul_s0$1402  <= \$3055 ;
   always @(posedge clk)
-    \mac_mul_s0$1486  <= \$3030 ;
+    \mac_mul_s0$1404  <= \$3056 ;
   always @(posedge clk)
-    \mac_mul_s0$1553  <= \$3031 ;
+    \mac_mul_s0$1405  <= \$3057 ;
   always @(posedge clk)
-    \mac_mul_s0$1554  <= \$3032 ;
+    \mac_mul_s0$1407  <= \$3058 ;
   always @(posedge clk)
-    \mac_mul_s0$1555  <= \$3033 ;
+    \mac_mul_s0$1408  <= \$3059 ;
   always @(posedge clk)
-    \mac_mul_s0$1556  <= \$3034 ;
+    \mac_mul_s0$1410  <= \$3060 ;
   always @(posedge clk)
-    \mac_mul_s0$1557  <= \$3035 ;
+    \mac_mul_s0$1411  <= \$3061 ;
   always @(posedge clk)
-    mac_mul_valid_s0 <= \$3036 ;
+    \mac_mul_s0$1413  <= \$3062 ;
   always @(posedge clk)
-    mac_add2_s0 <= \$3037 ;
+    \mac_mul_s0$1414  <= \$3063 ;
   always @(posedge clk)
-    \mac_add2_s0$1503  <= \$3038 ;
+    \mac_mul_s0$1416  <= \$3064 ;
   always @(posedge clk)
-    \mac_add2_s0$1506  <= \$3039 ;
+    \mac_mul_s0$1417  <= \$3065 ;
   always @(posedge clk)
-    \mac_add2_s0$1509  <= \$3040 ;
+    \mac_mul_s0$1419  <= \$3066 ;
   always @(posedge clk)
-    \mac_add2_s0$1501  <= \$3041 ;
+    \mac_mul_s0$1420  <= \$3067 ;
   always @(posedge clk)
-    \mac_add2_s0$1504  <= \$3042 ;
+    \mac_mul_s0$1422  <= \$3068 ;
   always @(posedge clk)
-    \mac_add2_s0$1507  <= \$3043 ;
+    \mac_mul_s0$1423  <= \$3069 ;
   always @(posedge clk)
-    \mac_add2_s0$1510  <= \$3044 ;
+    \mac_mul_s0$1425  <= \$3070 ;
   always @(posedge clk)
-    \mac_add2_s0$1559  <= \$3045 ;
+    \mac_mul_s0$1426  <= \$3071 ;
   always @(posedge clk)
-    mac_add2_valid_s0 <= \$3046 ;
+    \mac_mul_s0$1428  <= \$3072 ;
   always @(posedge clk)
-    o__valid <= \$3047 ;
+    \mac_mul_s0$1429  <= \$3073 ;
   always @(posedge clk)
-    mac_acc0_out <= \$3048 ;
+    \mac_mul_s0$1624  <= \$3074 ;
   always @(posedge clk)
-    mac_acc0 <= \$3049 ;
+    \mac_mul_s0$1625  <= \$3075 ;
   always @(posedge clk)
-    mac_acc1_out <= \$3050 ;
+    \mac_mul_s0$1626  <= \$3076 ;
   always @(posedge clk)
-    mac_acc1 <= \$3051 ;
+    \mac_mul_s0$1627  <= \$3077 ;
   always @(posedge clk)
-    mac_acc2_out <= \$3052 ;
+    \mac_mul_s0$1628  <= \$3078 ;
   always @(posedge clk)
-    mac_acc2 <= \$3053 ;
+    mac_mul_valid_s0 <= \$3079 ;
   always @(posedge clk)
-    mac_acc3_out <= \$3054 ;
+    mac_add0_s0 <= \$3080 ;
   always @(posedge clk)
-    mac_acc3 <= \$3055 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2663  = sel_l1_s0;
-    if (i__ready) begin
-      \$2663  = \$52 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2664  = \sel_l1_s0$59 ;
-    if (i__ready) begin
-      \$2664  = \$55 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2665  = \sel_l1_s0$60 ;
-    if (i__ready) begin
-      \$2665  = \$58 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2666  = \sel_l1_s0$61 ;
-    if (i__ready) begin
-      \$2666  = \$61 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2667  = \sel_l1_s0$62 ;
-    if (i__ready) begin
-      \$2667  = \$64 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2668  = \sel_l1_s0$63 ;
-    if (i__ready) begin
-      \$2668  = \$67 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2669  = \sel_l1_s0$64 ;
-    if (i__ready) begin
-      \$2669  = \$70 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2670  = \sel_l1_s0$65 ;
-    if (i__ready) begin
-      \$2670  = \$73 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2671  = \sel_l1_s0$66 ;
-    if (i__ready) begin
-      \$2671  = \$76 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2672  = \sel_l1_s0$67 ;
-    if (i__ready) begin
-      \$2672  = \$79 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2673  = \sel_l1_s0$68 ;
-    if (i__ready) begin
-      \$2673  = \$82 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2674  = \sel_l1_s0$69 ;
-    if (i__ready) begin
-      \$2674  = \$85 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2675  = \sel_l1_s0$70 ;
-    if (i__ready) begin
-      \$2675  = \$88 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2676  = \sel_l1_s0$71 ;
-    if (i__ready) begin
-      \$2676  = \$91 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2677  = \sel_l1_s0$72 ;
-    if (i__ready) begin
-      \$2677  = \$94 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2678  = \sel_l1_s0$73 ;
-    if (i__ready) begin
-      \$2678  = \$97 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2679  = \sel_l1_s0$1524 ;
-    if (i__ready) begin
-      \$2679  = i__payload[639:128];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2680  = \sel_l1_s0$1525 ;
-    if (i__ready) begin
-      \$2680  = i__payload[640];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2681  = sel_l3_s0;
-    if (i__ready) begin
-      \$2681  = sel_cs0_0_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2682  = \sel_l3_s0$236 ;
-    if (i__ready) begin
-      \$2682  = sel_cs0_0_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2683  = \sel_l3_s0$237 ;
-    if (i__ready) begin
-      \$2683  = sel_cs0_0_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2684  = \sel_l3_s0$395 ;
-    if (i__ready) begin
-      \$2684  = sel_cs0_0_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2685  = \sel_l3_s0$396 ;
-    if (i__ready) begin
-      \$2685  = sel_cs0_0_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2686  = \sel_l3_s0$240 ;
-    if (i__ready) begin
-      \$2686  = sel_cs0_0_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2687  = \sel_l3_s0$241 ;
-    if (i__ready) begin
-      \$2687  = sel_cs0_0_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2688  = \sel_l3_s0$242 ;
-    if (i__ready) begin
-      \$2688  = sel_cs0_0_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2689  = \sel_l3_s0$399 ;
-    if (i__ready) begin
-      \$2689  = sel_cs0_0_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2690  = \sel_l3_s0$507 ;
-    if (i__ready) begin
-      \$2690  = sel_cs0_0_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2691  = \sel_l3_s0$245 ;
-    if (i__ready) begin
-      \$2691  = sel_cs0_1_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2692  = \sel_l3_s0$246 ;
-    if (i__ready) begin
-      \$2692  = sel_cs0_1_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2693  = \sel_l3_s0$247 ;
-    if (i__ready) begin
-      \$2693  = sel_cs0_1_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2694  = \sel_l3_s0$402 ;
-    if (i__ready) begin
-      \$2694  = sel_cs0_1_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2695  = \sel_l3_s0$403 ;
-    if (i__ready) begin
-      \$2695  = sel_cs0_1_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2696  = \sel_l3_s0$250 ;
-    if (i__ready) begin
-      \$2696  = sel_cs0_1_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2697  = \sel_l3_s0$251 ;
-    if (i__ready) begin
-      \$2697  = sel_cs0_1_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2698  = \sel_l3_s0$252 ;
-    if (i__ready) begin
-      \$2698  = sel_cs0_1_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2699  = \sel_l3_s0$406 ;
-    if (i__ready) begin
-      \$2699  = sel_cs0_1_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2700  = \sel_l3_s0$510 ;
-    if (i__ready) begin
-      \$2700  = sel_cs0_1_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2701  = \sel_l3_s0$255 ;
-    if (i__ready) begin
-      \$2701  = sel_cs0_2_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2702  = \sel_l3_s0$256 ;
-    if (i__ready) begin
-      \$2702  = sel_cs0_2_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2703  = \sel_l3_s0$257 ;
-    if (i__ready) begin
-      \$2703  = sel_cs0_2_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2704  = \sel_l3_s0$409 ;
-    if (i__ready) begin
-      \$2704  = sel_cs0_2_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2705  = \sel_l3_s0$410 ;
-    if (i__ready) begin
-      \$2705  = sel_cs0_2_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2706  = \sel_l3_s0$260 ;
-    if (i__ready) begin
-      \$2706  = sel_cs0_2_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2707  = \sel_l3_s0$261 ;
-    if (i__ready) begin
-      \$2707  = sel_cs0_2_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2708  = \sel_l3_s0$262 ;
-    if (i__ready) begin
-      \$2708  = sel_cs0_2_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2709  = \sel_l3_s0$413 ;
-    if (i__ready) begin
-      \$2709  = sel_cs0_2_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2710  = \sel_l3_s0$513 ;
-    if (i__ready) begin
-      \$2710  = sel_cs0_2_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2711  = \sel_l3_s0$265 ;
-    if (i__ready) begin
-      \$2711  = sel_cs0_3_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2712  = \sel_l3_s0$266 ;
-    if (i__ready) begin
-      \$2712  = sel_cs0_3_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2713  = \sel_l3_s0$267 ;
-    if (i__ready) begin
-      \$2713  = sel_cs0_3_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2714  = \sel_l3_s0$416 ;
-    if (i__ready) begin
-      \$2714  = sel_cs0_3_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2715  = \sel_l3_s0$417 ;
-    if (i__ready) begin
-      \$2715  = sel_cs0_3_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2716  = \sel_l3_s0$270 ;
-    if (i__ready) begin
-      \$2716  = sel_cs0_3_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2717  = \sel_l3_s0$271 ;
-    if (i__ready) begin
-      \$2717  = sel_cs0_3_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2718  = \sel_l3_s0$272 ;
-    if (i__ready) begin
-      \$2718  = sel_cs0_3_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2719  = \sel_l3_s0$420 ;
-    if (i__ready) begin
-      \$2719  = sel_cs0_3_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2720  = \sel_l3_s0$516 ;
-    if (i__ready) begin
-      \$2720  = sel_cs0_3_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2721  = \sel_l3_s0$275 ;
-    if (i__ready) begin
-      \$2721  = sel_cs0_4_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2722  = \sel_l3_s0$276 ;
-    if (i__ready) begin
-      \$2722  = sel_cs0_4_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2723  = \sel_l3_s0$277 ;
-    if (i__ready) begin
-      \$2723  = sel_cs0_4_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2724  = \sel_l3_s0$423 ;
-    if (i__ready) begin
-      \$2724  = sel_cs0_4_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2725  = \sel_l3_s0$424 ;
-    if (i__ready) begin
-      \$2725  = sel_cs0_4_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2726  = \sel_l3_s0$280 ;
-    if (i__ready) begin
-      \$2726  = sel_cs0_4_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2727  = \sel_l3_s0$281 ;
-    if (i__ready) begin
-      \$2727  = sel_cs0_4_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2728  = \sel_l3_s0$282 ;
-    if (i__ready) begin
-      \$2728  = sel_cs0_4_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2729  = \sel_l3_s0$427 ;
-    if (i__ready) begin
-      \$2729  = sel_cs0_4_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2730  = \sel_l3_s0$519 ;
-    if (i__ready) begin
-      \$2730  = sel_cs0_4_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2731  = \sel_l3_s0$285 ;
-    if (i__ready) begin
-      \$2731  = sel_cs0_5_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2732  = \sel_l3_s0$286 ;
-    if (i__ready) begin
-      \$2732  = sel_cs0_5_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2733  = \sel_l3_s0$287 ;
-    if (i__ready) begin
-      \$2733  = sel_cs0_5_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2734  = \sel_l3_s0$430 ;
-    if (i__ready) begin
-      \$2734  = sel_cs0_5_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2735  = \sel_l3_s0$431 ;
-    if (i__ready) begin
-      \$2735  = sel_cs0_5_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2736  = \sel_l3_s0$290 ;
-    if (i__ready) begin
-      \$2736  = sel_cs0_5_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2737  = \sel_l3_s0$291 ;
-    if (i__ready) begin
-      \$2737  = sel_cs0_5_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2738  = \sel_l3_s0$292 ;
-    if (i__ready) begin
-      \$2738  = sel_cs0_5_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2739  = \sel_l3_s0$434 ;
-    if (i__ready) begin
-      \$2739  = sel_cs0_5_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2740  = \sel_l3_s0$522 ;
-    if (i__ready) begin
-      \$2740  = sel_cs0_5_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2741  = \sel_l3_s0$295 ;
-    if (i__ready) begin
-      \$2741  = sel_cs0_6_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2742  = \sel_l3_s0$296 ;
-    if (i__ready) begin
-      \$2742  = sel_cs0_6_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2743  = \sel_l3_s0$297 ;
-    if (i__ready) begin
-      \$2743  = sel_cs0_6_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2744  = \sel_l3_s0$437 ;
-    if (i__ready) begin
-      \$2744  = sel_cs0_6_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2745  = \sel_l3_s0$438 ;
-    if (i__ready) begin
-      \$2745  = sel_cs0_6_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2746  = \sel_l3_s0$300 ;
-    if (i__ready) begin
-      \$2746  = sel_cs0_6_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2747  = \sel_l3_s0$301 ;
-    if (i__ready) begin
-      \$2747  = sel_cs0_6_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2748  = \sel_l3_s0$302 ;
-    if (i__ready) begin
-      \$2748  = sel_cs0_6_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2749  = \sel_l3_s0$441 ;
-    if (i__ready) begin
-      \$2749  = sel_cs0_6_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2750  = \sel_l3_s0$525 ;
-    if (i__ready) begin
-      \$2750  = sel_cs0_6_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2751  = \sel_l3_s0$305 ;
-    if (i__ready) begin
-      \$2751  = sel_cs0_7_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2752  = \sel_l3_s0$306 ;
-    if (i__ready) begin
-      \$2752  = sel_cs0_7_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2753  = \sel_l3_s0$307 ;
-    if (i__ready) begin
-      \$2753  = sel_cs0_7_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2754  = \sel_l3_s0$444 ;
-    if (i__ready) begin
-      \$2754  = sel_cs0_7_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2755  = \sel_l3_s0$445 ;
-    if (i__ready) begin
-      \$2755  = sel_cs0_7_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2756  = \sel_l3_s0$310 ;
-    if (i__ready) begin
-      \$2756  = sel_cs0_7_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2757  = \sel_l3_s0$311 ;
-    if (i__ready) begin
-      \$2757  = sel_cs0_7_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2758  = \sel_l3_s0$312 ;
-    if (i__ready) begin
-      \$2758  = sel_cs0_7_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2759  = \sel_l3_s0$448 ;
-    if (i__ready) begin
-      \$2759  = sel_cs0_7_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2760  = \sel_l3_s0$528 ;
-    if (i__ready) begin
-      \$2760  = sel_cs0_7_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2761  = \sel_l3_s0$315 ;
-    if (i__ready) begin
-      \$2761  = sel_cs0_8_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2762  = \sel_l3_s0$316 ;
-    if (i__ready) begin
-      \$2762  = sel_cs0_8_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2763  = \sel_l3_s0$317 ;
-    if (i__ready) begin
-      \$2763  = sel_cs0_8_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2764  = \sel_l3_s0$451 ;
-    if (i__ready) begin
-      \$2764  = sel_cs0_8_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2765  = \sel_l3_s0$452 ;
-    if (i__ready) begin
-      \$2765  = sel_cs0_8_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2766  = \sel_l3_s0$320 ;
-    if (i__ready) begin
-      \$2766  = sel_cs0_8_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2767  = \sel_l3_s0$321 ;
-    if (i__ready) begin
-      \$2767  = sel_cs0_8_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2768  = \sel_l3_s0$322 ;
-    if (i__ready) begin
-      \$2768  = sel_cs0_8_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2769  = \sel_l3_s0$455 ;
-    if (i__ready) begin
-      \$2769  = sel_cs0_8_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2770  = \sel_l3_s0$531 ;
-    if (i__ready) begin
-      \$2770  = sel_cs0_8_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2771  = \sel_l3_s0$325 ;
-    if (i__ready) begin
-      \$2771  = sel_cs0_9_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2772  = \sel_l3_s0$326 ;
-    if (i__ready) begin
-      \$2772  = sel_cs0_9_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2773  = \sel_l3_s0$327 ;
-    if (i__ready) begin
-      \$2773  = sel_cs0_9_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2774  = \sel_l3_s0$458 ;
-    if (i__ready) begin
-      \$2774  = sel_cs0_9_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2775  = \sel_l3_s0$459 ;
-    if (i__ready) begin
-      \$2775  = sel_cs0_9_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2776  = \sel_l3_s0$330 ;
-    if (i__ready) begin
-      \$2776  = sel_cs0_9_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2777  = \sel_l3_s0$331 ;
-    if (i__ready) begin
-      \$2777  = sel_cs0_9_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2778  = \sel_l3_s0$332 ;
-    if (i__ready) begin
-      \$2778  = sel_cs0_9_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2779  = \sel_l3_s0$462 ;
-    if (i__ready) begin
-      \$2779  = sel_cs0_9_0_3c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2780  = \sel_l3_s0$534 ;
-    if (i__ready) begin
-      \$2780  = sel_cs0_9_0_4c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2781  = \sel_l3_s0$335 ;
-    if (i__ready) begin
-      \$2781  = sel_cs0_10_0_0s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2782  = \sel_l3_s0$336 ;
-    if (i__ready) begin
-      \$2782  = sel_cs0_10_0_1s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2783  = \sel_l3_s0$337 ;
-    if (i__ready) begin
-      \$2783  = sel_cs0_10_0_2s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2784  = \sel_l3_s0$465 ;
-    if (i__ready) begin
-      \$2784  = sel_cs0_10_0_3s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2785  = \sel_l3_s0$466 ;
-    if (i__ready) begin
-      \$2785  = sel_cs0_10_0_4s;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2786  = \sel_l3_s0$340 ;
-    if (i__ready) begin
-      \$2786  = sel_cs0_10_0_0c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2787  = \sel_l3_s0$341 ;
-    if (i__ready) begin
-      \$2787  = sel_cs0_10_0_1c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2788  = \sel_l3_s0$342 ;
-    if (i__ready) begin
-      \$2788  = sel_cs0_10_0_2c;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2789  = \sel_l3_s0$469 ;
-    if (i__ready) begin
-      \$2789  = sel_cs0_10_0_3c;
-    end
-  end
+    \mac_add0_s0$1434  <= \$3081 ;
+  always @(posedge clk)
+    \mac_add0_s0$1436  <= \$3082 ;
+  always @(posedge clk)
+    \mac_add0_s0$1437  <= \$3083 ;
+  always @(posedge clk)
+    \mac_add0_s0$1439  <= \$3084 ;
+  always @(posedge clk)
+    \mac_add0_s0$1440  <= \$3085 ;
+  always @(posedge clk)
+    \mac_add0_s0$1442  <= \$3086 ;
+  always @(posedge clk)
+    \mac_add0_s0$1443  <= \$3087 ;
+  always @(posedge clk)
+    \mac_add0_s0$1445  <= \$3088 ;
+  always @(posedge clk)
+    \mac_add0_s0$1446  <= \$3089 ;
+  always @(posedge clk)
+    \mac_add0_s0$1448  <= \$3090 ;
+  always @(posedge clk)
+    \mac_add0_s0$1449  <= \$3091 ;
+  always @(posedge clk)
+    \mac_add0_s0$1451  <= \$3092 ;
+  always @(posedge clk)
+    \mac_add0_s0$1452  <= \$3093 ;
+  always @(posedge clk)
+    \mac_add0_s0$1454  <= \$3094 ;
+  always @(posedge clk)
+    \mac_add0_s0$1455  <= \$3095 ;
+  always @(posedge clk)
+    \mac_add0_s0$1630  <= \$3096 ;
+  always @(posedge clk)
+    \mac_add0_s0$1631  <= \$3097 ;
+  always @(posedge clk)
+    \mac_add0_s0$1632  <= \$3098 ;
+  always @(posedge clk)
+    \mac_add0_s0$1633  <= \$3099 ;
+  always @(posedge clk)
+    \mac_add0_s0$1634  <= \$3100 ;
+  always @(posedge clk)
+    mac_add0_valid_s0 <= \$3101 ;
+  always @(posedge clk)
+    mac_add1_s0 <= \$3102 ;
+  always @(posedge clk)
+    \mac_add1_s0$1460  <= \$3103 ;
+  always @(posedge clk)
+    \mac_add1_s0$1462  <= \$3104 ;
+  always @(posedge clk)
+    \mac_add1_s0$1463  <= \$3105 ;
+  always @(posedge clk)
+    \mac_add1_s0$1465  <= \$3106 ;
+  always @(posedge clk)
+    \mac_add1_s0$1466  <= \$3107 ;
+  always @(posedge clk)
+    \mac_add1_s0$1468  <= \$3108 ;
+  always @(posedge clk)
+    \mac_add1_s0$1469  <= \$3109 ;
+  always @(posedge clk)
+    \mac_add1_s0$1636  <= \$3110 ;
+  always @(posedge clk)
+    \mac_add1_s0$1637  <= \$3111 ;
+  always @(posedge clk)
+    \mac_add1_s0$1638  <= \$3112 ;
+  always @(posedge clk)
+    \mac_add1_s0$1639  <= \$3113 ;
+  always @(posedge clk)
+    \mac_add1_s0$1640  <= \$3114 ;
+  always @(posedge clk)
+    mac_add1_valid_s0 <= \$3115 ;
+  always @(posedge clk)
+    mac_add2_s0 <= \$3116 ;
+  always @(posedge clk)
+    \mac_add2_s0$1476  <= \$3117 ;
+  always @(posedge clk)
+    \mac_add2_s0$1479  <= \$3118 ;
+  always @(posedge clk)
+    \mac_add2_s0$1482  <= \$3119 ;
+  always @(posedge clk)
+    \mac_add2_s0$1474  <= \$3120 ;
+  always @(posedge clk)
+    \mac_add2_s0$1477  <= \$3121 ;
+  always @(posedge clk)
+    \mac_add2_s0$1480  <= \$3122 ;
+  always @(posedge clk)
+    \mac_add2_s0$1483  <= \$3123 ;
+  always @(posedge clk)
+    \mac_add2_s0$1642  <= \$3124 ;
+  always @(posedge clk)
+    mac_add2_valid_s0 <= \$3125 ;
+  always @(posedge clk)
+    o__valid <= \$3126 ;
+  always @(posedge clk)
+    stall_adv0_valid <= \$3127 ;
+  always @(posedge clk)
+    stall_adv1_valid <= \$3128 ;
+  always @(posedge clk)
+    stall_adv2_valid <= \$3129 ;
+  always @(posedge clk)
+    stall_adv3_valid <= \$3130 ;
+  always @(posedge clk)
+    stall_adv4_valid <= \$3131 ;
+  always @(posedge clk)
+    stall_adv5_valid <= \$3132 ;
+  always @(posedge clk)
+    stall_adv6_valid <= \$3133 ;
+  always @(posedge clk)
+    stall_adv7_valid <= \$3134 ;
+  always @(posedge clk)
+    stall_adv8_valid <= \$3135 ;
+  always @(posedge clk)
+    stall_adv9_valid <= \$3136 ;
+  always @(posedge clk)
+    stall_adv10_valid <= \$3137 ;
+  always @(posedge clk)
+    stall_adv11_valid <= \$3138 ;
+  always @(posedge clk)
+    stall_adv12_valid <= \$3139 ;
+  always @(posedge clk)
+    stall_adv13_valid <= \$3140 ;
+  always @(posedge clk)
+    stall_adv14_valid <= \$3141 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$3142 ;
+  always @(posedge clk)
+    mac_acc0 <= \$3143 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$3144 ;
+  always @(posedge clk)
+    mac_acc1 <= \$3145 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$3146 ;
+  always @(posedge clk)
+    mac_acc2 <= \$3147 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$3148 ;
+  always @(posedge clk)
+    mac_acc3 <= \$3149 ;
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_0 (
+    .a(mac_pre_s0),
+    .b(\mac_pre_s0$1548 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod0_0)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_1 (
+    .a(\mac_pre_s0$1541 ),
+    .b(\mac_pre_s0$1549 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod0_1)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_2 (
+    .a(\mac_pre_s0$1542 ),
+    .b(\mac_pre_s0$1550 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod0_2)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_3 (
+    .a(\mac_pre_s0$1543 ),
+    .b(\mac_pre_s0$1551 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod0_3)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_4 (
+    .a(\mac_pre_s0$1544 ),
+    .b(\mac_pre_s0$1552 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod0_4)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_5 (
+    .a(\mac_pre_s0$1545 ),
+    .b(\mac_pre_s0$1553 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod0_5)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_6 (
+    .a(\mac_pre_s0$1546 ),
+    .b(\mac_pre_s0$1554 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod0_6)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_7 (
+    .a(\mac_pre_s0$1547 ),
+    .b(\mac_pre_s0$1555 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod0_7)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_0 (
+    .a(mac_pre_s0),
+    .b(\mac_pre_s0$1556 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod1_0)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_1 (
+    .a(\mac_pre_s0$1541 ),
+    .b(\mac_pre_s0$1557 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod1_1)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_2 (
+    .a(\mac_pre_s0$1542 ),
+    .b(\mac_pre_s0$1558 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod1_2)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_3 (
+    .a(\mac_pre_s0$1543 ),
+    .b(\mac_pre_s0$1559 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod1_3)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_4 (
+    .a(\mac_pre_s0$1544 ),
+    .b(\mac_pre_s0$1560 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod1_4)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_5 (
+    .a(\mac_pre_s0$1545 ),
+    .b(\mac_pre_s0$1561 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod1_5)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_6 (
+    .a(\mac_pre_s0$1546 ),
+    .b(\mac_pre_s0$1562 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod1_6)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_7 (
+    .a(\mac_pre_s0$1547 ),
+    .b(\mac_pre_s0$1563 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod1_7)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_0 (
+    .a(mac_pre_s0),
+    .b(\mac_pre_s0$1564 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod2_0)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_1 (
+    .a(\mac_pre_s0$1541 ),
+    .b(\mac_pre_s0$1565 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod2_1)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_2 (
+    .a(\mac_pre_s0$1542 ),
+    .b(\mac_pre_s0$1566 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod2_2)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_3 (
+    .a(\mac_pre_s0$1543 ),
+    .b(\mac_pre_s0$1567 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod2_3)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_4 (
+    .a(\mac_pre_s0$1544 ),
+    .b(\mac_pre_s0$1568 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod2_4)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_5 (
+    .a(\mac_pre_s0$1545 ),
+    .b(\mac_pre_s0$1569 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod2_5)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_6 (
+    .a(\mac_pre_s0$1546 ),
+    .b(\mac_pre_s0$1570 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod2_6)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_7 (
+    .a(\mac_pre_s0$1547 ),
+    .b(\mac_pre_s0$1571 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod2_7)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_0 (
+    .a(mac_pre_s0),
+    .b(\mac_pre_s0$1572 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod3_0)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_1 (
+    .a(\mac_pre_s0$1541 ),
+    .b(\mac_pre_s0$1573 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod3_1)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_2 (
+    .a(\mac_pre_s0$1542 ),
+    .b(\mac_pre_s0$1574 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod3_2)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_3 (
+    .a(\mac_pre_s0$1543 ),
+    .b(\mac_pre_s0$1575 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod3_3)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_4 (
+    .a(\mac_pre_s0$1544 ),
+    .b(\mac_pre_s0$1576 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod3_4)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_5 (
+    .a(\mac_pre_s0$1545 ),
+    .b(\mac_pre_s0$1577 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod3_5)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_6 (
+    .a(\mac_pre_s0$1546 ),
+    .b(\mac_pre_s0$1578 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod3_6)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_7 (
+    .a(\mac_pre_s0$1547 ),
+    .b(\mac_pre_s0$1579 ),
+    .ce(stall_adv9),
+    .clk(clk),
+    .p(mac_prod3_7)
+  );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2790  = \sel_l3_s0$537 ;
-    if (i__ready) begin
-      \$2790  = sel_cs0_10_0_4c;
+    \$2689  = sel_l1_s0;
+    if (stall_adv0) begin
+      \$2689  = \$52 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2791  = \sel_l3_s0$345 ;
-    if (i__ready) begin
-      \$2791  = sel_cs0_11_0_0s;
+    \$2690  = \sel_l1_s0$61 ;
+    if (stall_adv0) begin
+      \$2690  = \$55 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2792  = \sel_l3_s0$346 ;
-    if (i__ready) begin
-      \$2792  = sel_cs0_11_0_1s;
+    \$2691  = \sel_l1_s0$62 ;
+    if (stall_adv0) begin
+      \$2691  = \$58 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2793  = \sel_l3_s0$347 ;
-    if (i__ready) begin
-      \$2793  = sel_cs0_11_0_2s;
+    \$2692  = \sel_l1_s0$63 ;
+    if (stall_adv0) begin
+      \$2692  = \$61 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2794  = \sel_l3_s0$472 ;
-    if (i__ready) begin
-      \$2794  = sel_cs0_11_0_3s;
+    \$2693  = \sel_l1_s0$64 ;
+    if (stall_adv0) begin
+      \$2693  = \$64 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2795  = \sel_l3_s0$473 ;
-    if (i__ready) begin
-      \$2795  = sel_cs0_11_0_4s;
+    \$2694  = \sel_l1_s0$65 ;
+    if (stall_adv0) begin
+      \$2694  = \$67 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2796  = \sel_l3_s0$350 ;
-    if (i__ready) begin
-      \$2796  = sel_cs0_11_0_0c;
+    \$2695  = \sel_l1_s0$66 ;
+    if (stall_adv0) begin
+      \$2695  = \$70 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2797  = \sel_l3_s0$351 ;
-    if (i__ready) begin
-      \$2797  = sel_cs0_11_0_1c;
+    \$2696  = \sel_l1_s0$67 ;
+    if (stall_adv0) begin
+      \$2696  = \$73 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2798  = \sel_l3_s0$352 ;
-    if (i__ready) begin
-      \$2798  = sel_cs0_11_0_2c;
+    \$2697  = \sel_l1_s0$68 ;
+    if (stall_adv0) begin
+      \$2697  = \$76 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2799  = \sel_l3_s0$476 ;
-    if (i__ready) begin
-      \$2799  = sel_cs0_11_0_3c;
+    \$2698  = \sel_l1_s0$69 ;
+    if (stall_adv0) begin
+      \$2698  = \$79 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2800  = \sel_l3_s0$540 ;
-    if (i__ready) begin
-      \$2800  = sel_cs0_11_0_4c;
+    \$2699  = \sel_l1_s0$70 ;
+    if (stall_adv0) begin
+      \$2699  = \$82 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2801  = \sel_l3_s0$355 ;
-    if (i__ready) begin
-      \$2801  = sel_cs0_12_0_0s;
+    \$2700  = \sel_l1_s0$71 ;
+    if (stall_adv0) begin
+      \$2700  = \$85 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2802  = \sel_l3_s0$356 ;
-    if (i__ready) begin
-      \$2802  = sel_cs0_12_0_1s;
+    \$2701  = \sel_l1_s0$72 ;
+    if (stall_adv0) begin
+      \$2701  = \$88 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2803  = \sel_l3_s0$357 ;
-    if (i__ready) begin
-      \$2803  = sel_cs0_12_0_2s;
+    \$2702  = \sel_l1_s0$73 ;
+    if (stall_adv0) begin
+      \$2702  = \$91 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2804  = \sel_l3_s0$479 ;
-    if (i__ready) begin
-      \$2804  = sel_cs0_12_0_3s;
+    \$2703  = \sel_l1_s0$74 ;
+    if (stall_adv0) begin
+      \$2703  = \$94 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2805  = \sel_l3_s0$480 ;
-    if (i__ready) begin
-      \$2805  = sel_cs0_12_0_4s;
+    \$2704  = \sel_l1_s0$75 ;
+    if (stall_adv0) begin
+      \$2704  = \$97 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2806  = \sel_l3_s0$360 ;
-    if (i__ready) begin
-      \$2806  = sel_cs0_12_0_0c;
+    \$2705  = \sel_l1_s0$1499 ;
+    if (stall_adv0) begin
+      \$2705  = i__payload[639:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2807  = \sel_l3_s0$361 ;
-    if (i__ready) begin
-      \$2807  = sel_cs0_12_0_1c;
+    \$2706  = \sel_l1_s0$1500 ;
+    if (stall_adv0) begin
+      \$2706  = i__payload[640];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2808  = \sel_l3_s0$362 ;
-    if (i__ready) begin
-      \$2808  = sel_cs0_12_0_2c;
+    \$2707  = sel_l2_s0;
+    if (stall_adv1) begin
+      \$2707  = { \$218 , \$217 , \$216 , \$215 , \$214 , \$213 , \$212 , \$211 , \$210 , \$209 , \$208 , \$207 , \$206 , \$205 , \$204 , \$203 , \$202 , \$201 , \$200 , \$199 , \$198 , \$197 , \$196 , \$195 , \$194 , \$193 , \$192 , \$191 , \$190 , \$189 , \$188 , \$187 , \$186 , \$185 , \$184 , \$183 , \$182 , \$181 , \$180 , \$179 , \$178 , \$177 , \$176 , \$175 , \$174 , \$173 , \$172 , \$171 , \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2809  = \sel_l3_s0$483 ;
-    if (i__ready) begin
-      \$2809  = sel_cs0_12_0_3c;
+    \$2708  = \sel_l2_s0$1501 ;
+    if (stall_adv1) begin
+      \$2708  = \sel_l1_s0$1499 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2810  = \sel_l3_s0$543 ;
-    if (i__ready) begin
-      \$2810  = sel_cs0_12_0_4c;
+    \$2709  = \sel_l2_s0$1502 ;
+    if (stall_adv1) begin
+      \$2709  = \sel_l1_s0$1500 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2811  = \sel_l3_s0$365 ;
-    if (i__ready) begin
-      \$2811  = sel_cs0_13_0_0s;
+    \$2710  = \sel_l5_s0$514 ;
+    if (stall_adv2) begin
+      \$2710  = sel_cs2_0_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2812  = \sel_l3_s0$366 ;
-    if (i__ready) begin
-      \$2812  = sel_cs0_13_0_1s;
+    \$2711  = sel_l5_s0;
+    if (stall_adv2) begin
+      \$2711  = sel_cs2_0_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2813  = \sel_l3_s0$367 ;
-    if (i__ready) begin
-      \$2813  = sel_cs0_13_0_2s;
+    \$2712  = \sel_l5_s0$371 ;
+    if (stall_adv2) begin
+      \$2712  = sel_cs2_0_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2814  = \sel_l3_s0$486 ;
-    if (i__ready) begin
-      \$2814  = sel_cs0_13_0_3s;
+    \$2713  = \sel_l5_s0$372 ;
+    if (stall_adv2) begin
+      \$2713  = sel_cs0_0_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2815  = \sel_l3_s0$487 ;
-    if (i__ready) begin
-      \$2815  = sel_cs0_13_0_4s;
+    \$2714  = \sel_l5_s0$450 ;
+    if (stall_adv2) begin
+      \$2714  = sel_cs2_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2816  = \sel_l3_s0$370 ;
-    if (i__ready) begin
-      \$2816  = sel_cs0_13_0_0c;
+    \$2715  = \sel_l5_s0$451 ;
+    if (stall_adv2) begin
+      \$2715  = sel_cs1_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2817  = \sel_l3_s0$371 ;
-    if (i__ready) begin
-      \$2817  = sel_cs0_13_0_1c;
+    \$2716  = \sel_l5_s0$515 ;
+    if (stall_adv2) begin
+      \$2716  = sel_cs2_1_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2818  = \sel_l3_s0$372 ;
-    if (i__ready) begin
-      \$2818  = sel_cs0_13_0_2c;
+    \$2717  = \sel_l5_s0$375 ;
+    if (stall_adv2) begin
+      \$2717  = sel_cs2_1_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2819  = \sel_l3_s0$490 ;
-    if (i__ready) begin
-      \$2819  = sel_cs0_13_0_3c;
+    \$2718  = \sel_l5_s0$376 ;
+    if (stall_adv2) begin
+      \$2718  = sel_cs2_1_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2820  = \sel_l3_s0$546 ;
-    if (i__ready) begin
-      \$2820  = sel_cs0_13_0_4c;
+    \$2719  = \sel_l5_s0$377 ;
+    if (stall_adv2) begin
+      \$2719  = sel_cs0_1_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2821  = \sel_l3_s0$375 ;
-    if (i__ready) begin
-      \$2821  = sel_cs0_14_0_0s;
+    \$2720  = \sel_l5_s0$454 ;
+    if (stall_adv2) begin
+      \$2720  = sel_cs2_1_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2822  = \sel_l3_s0$376 ;
-    if (i__ready) begin
-      \$2822  = sel_cs0_14_0_1s;
+    \$2721  = \sel_l5_s0$455 ;
+    if (stall_adv2) begin
+      \$2721  = sel_cs1_1_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2823  = \sel_l3_s0$377 ;
-    if (i__ready) begin
-      \$2823  = sel_cs0_14_0_2s;
+    \$2722  = \sel_l5_s0$516 ;
+    if (stall_adv2) begin
+      \$2722  = sel_cs2_2_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2824  = \sel_l3_s0$493 ;
-    if (i__ready) begin
-      \$2824  = sel_cs0_14_0_3s;
+    \$2723  = \sel_l5_s0$380 ;
+    if (stall_adv2) begin
+      \$2723  = sel_cs2_2_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2825  = \sel_l3_s0$494 ;
-    if (i__ready) begin
-      \$2825  = sel_cs0_14_0_4s;
+    \$2724  = \sel_l5_s0$381 ;
+    if (stall_adv2) begin
+      \$2724  = sel_cs2_2_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2826  = \sel_l3_s0$380 ;
-    if (i__ready) begin
-      \$2826  = sel_cs0_14_0_0c;
+    \$2725  = \sel_l5_s0$382 ;
+    if (stall_adv2) begin
+      \$2725  = sel_cs0_2_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2827  = \sel_l3_s0$381 ;
-    if (i__ready) begin
-      \$2827  = sel_cs0_14_0_1c;
+    \$2726  = \sel_l5_s0$458 ;
+    if (stall_adv2) begin
+      \$2726  = sel_cs2_2_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2828  = \sel_l3_s0$382 ;
-    if (i__ready) begin
-      \$2828  = sel_cs0_14_0_2c;
+    \$2727  = \sel_l5_s0$459 ;
+    if (stall_adv2) begin
+      \$2727  = sel_cs1_2_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2829  = \sel_l3_s0$497 ;
-    if (i__ready) begin
-      \$2829  = sel_cs0_14_0_3c;
+    \$2728  = \sel_l5_s0$517 ;
+    if (stall_adv2) begin
+      \$2728  = sel_cs2_3_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2830  = \sel_l3_s0$549 ;
-    if (i__ready) begin
-      \$2830  = sel_cs0_14_0_4c;
+    \$2729  = \sel_l5_s0$385 ;
+    if (stall_adv2) begin
+      \$2729  = sel_cs2_3_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2831  = \sel_l3_s0$385 ;
-    if (i__ready) begin
-      \$2831  = sel_cs0_15_0_0s;
+    \$2730  = \sel_l5_s0$386 ;
+    if (stall_adv2) begin
+      \$2730  = sel_cs2_3_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2832  = \sel_l3_s0$386 ;
-    if (i__ready) begin
-      \$2832  = sel_cs0_15_0_1s;
+    \$2731  = \sel_l5_s0$387 ;
+    if (stall_adv2) begin
+      \$2731  = sel_cs0_3_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2833  = \sel_l3_s0$387 ;
-    if (i__ready) begin
-      \$2833  = sel_cs0_15_0_2s;
+    \$2732  = \sel_l5_s0$462 ;
+    if (stall_adv2) begin
+      \$2732  = sel_cs2_3_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2834  = \sel_l3_s0$500 ;
-    if (i__ready) begin
-      \$2834  = sel_cs0_15_0_3s;
+    \$2733  = \sel_l5_s0$463 ;
+    if (stall_adv2) begin
+      \$2733  = sel_cs1_3_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2835  = \sel_l3_s0$501 ;
-    if (i__ready) begin
-      \$2835  = sel_cs0_15_0_4s;
+    \$2734  = \sel_l5_s0$518 ;
+    if (stall_adv2) begin
+      \$2734  = sel_cs2_4_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2836  = \sel_l3_s0$390 ;
-    if (i__ready) begin
-      \$2836  = sel_cs0_15_0_0c;
+    \$2735  = \sel_l5_s0$390 ;
+    if (stall_adv2) begin
+      \$2735  = sel_cs2_4_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2837  = \sel_l3_s0$391 ;
-    if (i__ready) begin
-      \$2837  = sel_cs0_15_0_1c;
+    \$2736  = \sel_l5_s0$391 ;
+    if (stall_adv2) begin
+      \$2736  = sel_cs2_4_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2838  = \sel_l3_s0$392 ;
-    if (i__ready) begin
-      \$2838  = sel_cs0_15_0_2c;
+    \$2737  = \sel_l5_s0$392 ;
+    if (stall_adv2) begin
+      \$2737  = sel_cs0_4_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2839  = \sel_l3_s0$504 ;
-    if (i__ready) begin
-      \$2839  = sel_cs0_15_0_3c;
+    \$2738  = \sel_l5_s0$466 ;
+    if (stall_adv2) begin
+      \$2738  = sel_cs2_4_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2840  = \sel_l3_s0$552 ;
-    if (i__ready) begin
-      \$2840  = sel_cs0_15_0_4c;
+    \$2739  = \sel_l5_s0$467 ;
+    if (stall_adv2) begin
+      \$2739  = sel_cs1_4_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2841  = \sel_l3_s0$1526 ;
-    if (i__ready) begin
-      \$2841  = \sel_l1_s0$1524 ;
+    \$2740  = \sel_l5_s0$519 ;
+    if (stall_adv2) begin
+      \$2740  = sel_cs2_5_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2842  = \sel_l3_s0$1527 ;
-    if (i__ready) begin
-      \$2842  = \sel_l1_s0$1525 ;
+    \$2741  = \sel_l5_s0$395 ;
+    if (stall_adv2) begin
+      \$2741  = sel_cs2_5_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2843  = sel_l7_s0;
-    if (i__ready) begin
-      \$2843  = sel_cs2_0_0_0s;
+    \$2742  = \sel_l5_s0$396 ;
+    if (stall_adv2) begin
+      \$2742  = sel_cs2_5_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2844  = \sel_l7_s0$588 ;
-    if (i__ready) begin
-      \$2844  = sel_cs3_0_1_0s;
+    \$2743  = \sel_l5_s0$397 ;
+    if (stall_adv2) begin
+      \$2743  = sel_cs0_5_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2845  = \sel_l7_s0$589 ;
-    if (i__ready) begin
-      \$2845  = sel_cs4_0_2_0s;
+    \$2744  = \sel_l5_s0$470 ;
+    if (stall_adv2) begin
+      \$2744  = sel_cs2_5_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2846  = \sel_l7_s0$590 ;
-    if (i__ready) begin
-      \$2846  = sel_cs4_0_2_0c;
+    \$2745  = \sel_l5_s0$471 ;
+    if (stall_adv2) begin
+      \$2745  = sel_cs1_5_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2847  = \sel_l7_s0$591 ;
-    if (i__ready) begin
-      \$2847  = sel_cs2_1_0_0s;
+    \$2746  = \sel_l5_s0$520 ;
+    if (stall_adv2) begin
+      \$2746  = sel_cs2_6_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2848  = \sel_l7_s0$592 ;
-    if (i__ready) begin
-      \$2848  = sel_cs3_1_1_0s;
+    \$2747  = \sel_l5_s0$400 ;
+    if (stall_adv2) begin
+      \$2747  = sel_cs2_6_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2849  = \sel_l7_s0$593 ;
-    if (i__ready) begin
-      \$2849  = sel_cs4_1_2_0s;
+    \$2748  = \sel_l5_s0$401 ;
+    if (stall_adv2) begin
+      \$2748  = sel_cs2_6_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2850  = \sel_l7_s0$594 ;
-    if (i__ready) begin
-      \$2850  = sel_cs4_1_2_0c;
+    \$2749  = \sel_l5_s0$402 ;
+    if (stall_adv2) begin
+      \$2749  = sel_cs0_6_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2851  = \sel_l7_s0$595 ;
-    if (i__ready) begin
-      \$2851  = sel_cs2_2_0_0s;
+    \$2750  = \sel_l5_s0$474 ;
+    if (stall_adv2) begin
+      \$2750  = sel_cs2_6_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2852  = \sel_l7_s0$596 ;
-    if (i__ready) begin
-      \$2852  = sel_cs3_2_1_0s;
+    \$2751  = \sel_l5_s0$475 ;
+    if (stall_adv2) begin
+      \$2751  = sel_cs1_6_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2853  = \sel_l7_s0$597 ;
-    if (i__ready) begin
-      \$2853  = sel_cs4_2_2_0s;
+    \$2752  = \sel_l5_s0$521 ;
+    if (stall_adv2) begin
+      \$2752  = sel_cs2_7_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2854  = \sel_l7_s0$598 ;
-    if (i__ready) begin
-      \$2854  = sel_cs4_2_2_0c;
+    \$2753  = \sel_l5_s0$405 ;
+    if (stall_adv2) begin
+      \$2753  = sel_cs2_7_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2855  = \sel_l7_s0$599 ;
-    if (i__ready) begin
-      \$2855  = sel_cs2_3_0_0s;
+    \$2754  = \sel_l5_s0$406 ;
+    if (stall_adv2) begin
+      \$2754  = sel_cs2_7_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2856  = \sel_l7_s0$600 ;
-    if (i__ready) begin
-      \$2856  = sel_cs3_3_1_0s;
+    \$2755  = \sel_l5_s0$407 ;
+    if (stall_adv2) begin
+      \$2755  = sel_cs0_7_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2857  = \sel_l7_s0$601 ;
-    if (i__ready) begin
-      \$2857  = sel_cs4_3_2_0s;
+    \$2756  = \sel_l5_s0$478 ;
+    if (stall_adv2) begin
+      \$2756  = sel_cs2_7_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2858  = \sel_l7_s0$602 ;
-    if (i__ready) begin
-      \$2858  = sel_cs4_3_2_0c;
+    \$2757  = \sel_l5_s0$479 ;
+    if (stall_adv2) begin
+      \$2757  = sel_cs1_7_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2859  = \sel_l7_s0$603 ;
-    if (i__ready) begin
-      \$2859  = sel_cs2_4_0_0s;
+    \$2758  = \sel_l5_s0$522 ;
+    if (stall_adv2) begin
+      \$2758  = sel_cs2_8_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2860  = \sel_l7_s0$604 ;
-    if (i__ready) begin
-      \$2860  = sel_cs3_4_1_0s;
+    \$2759  = \sel_l5_s0$410 ;
+    if (stall_adv2) begin
+      \$2759  = sel_cs2_8_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2861  = \sel_l7_s0$605 ;
-    if (i__ready) begin
-      \$2861  = sel_cs4_4_2_0s;
+    \$2760  = \sel_l5_s0$411 ;
+    if (stall_adv2) begin
+      \$2760  = sel_cs2_8_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2862  = \sel_l7_s0$606 ;
-    if (i__ready) begin
-      \$2862  = sel_cs4_4_2_0c;
+    \$2761  = \sel_l5_s0$412 ;
+    if (stall_adv2) begin
+      \$2761  = sel_cs0_8_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2863  = \sel_l7_s0$607 ;
-    if (i__ready) begin
-      \$2863  = sel_cs2_5_0_0s;
+    \$2762  = \sel_l5_s0$482 ;
+    if (stall_adv2) begin
+      \$2762  = sel_cs2_8_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2864  = \sel_l7_s0$608 ;
-    if (i__ready) begin
-      \$2864  = sel_cs3_5_1_0s;
+    \$2763  = \sel_l5_s0$483 ;
+    if (stall_adv2) begin
+      \$2763  = sel_cs1_8_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2865  = \sel_l7_s0$609 ;
-    if (i__ready) begin
-      \$2865  = sel_cs4_5_2_0s;
+    \$2764  = \sel_l5_s0$523 ;
+    if (stall_adv2) begin
+      \$2764  = sel_cs2_9_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2866  = \sel_l7_s0$610 ;
-    if (i__ready) begin
-      \$2866  = sel_cs4_5_2_0c;
+    \$2765  = \sel_l5_s0$415 ;
+    if (stall_adv2) begin
+      \$2765  = sel_cs2_9_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2867  = \sel_l7_s0$611 ;
-    if (i__ready) begin
-      \$2867  = sel_cs2_6_0_0s;
+    \$2766  = \sel_l5_s0$416 ;
+    if (stall_adv2) begin
+      \$2766  = sel_cs2_9_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2868  = \sel_l7_s0$612 ;
-    if (i__ready) begin
-      \$2868  = sel_cs3_6_1_0s;
+    \$2767  = \sel_l5_s0$417 ;
+    if (stall_adv2) begin
+      \$2767  = sel_cs0_9_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2869  = \sel_l7_s0$613 ;
-    if (i__ready) begin
-      \$2869  = sel_cs4_6_2_0s;
+    \$2768  = \sel_l5_s0$486 ;
+    if (stall_adv2) begin
+      \$2768  = sel_cs2_9_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2870  = \sel_l7_s0$614 ;
-    if (i__ready) begin
-      \$2870  = sel_cs4_6_2_0c;
+    \$2769  = \sel_l5_s0$487 ;
+    if (stall_adv2) begin
+      \$2769  = sel_cs1_9_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2871  = \sel_l7_s0$615 ;
-    if (i__ready) begin
-      \$2871  = sel_cs2_7_0_0s;
+    \$2770  = \sel_l5_s0$524 ;
+    if (stall_adv2) begin
+      \$2770  = sel_cs2_10_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2872  = \sel_l7_s0$616 ;
-    if (i__ready) begin
-      \$2872  = sel_cs3_7_1_0s;
+    \$2771  = \sel_l5_s0$420 ;
+    if (stall_adv2) begin
+      \$2771  = sel_cs2_10_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2873  = \sel_l7_s0$617 ;
-    if (i__ready) begin
-      \$2873  = sel_cs4_7_2_0s;
+    \$2772  = \sel_l5_s0$421 ;
+    if (stall_adv2) begin
+      \$2772  = sel_cs2_10_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2874  = \sel_l7_s0$618 ;
-    if (i__ready) begin
-      \$2874  = sel_cs4_7_2_0c;
+    \$2773  = \sel_l5_s0$422 ;
+    if (stall_adv2) begin
+      \$2773  = sel_cs0_10_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2875  = \sel_l7_s0$619 ;
-    if (i__ready) begin
-      \$2875  = sel_cs2_8_0_0s;
+    \$2774  = \sel_l5_s0$490 ;
+    if (stall_adv2) begin
+      \$2774  = sel_cs2_10_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2876  = \sel_l7_s0$620 ;
-    if (i__ready) begin
-      \$2876  = sel_cs3_8_1_0s;
+    \$2775  = \sel_l5_s0$491 ;
+    if (stall_adv2) begin
+      \$2775  = sel_cs1_10_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2877  = \sel_l7_s0$621 ;
-    if (i__ready) begin
-      \$2877  = sel_cs4_8_2_0s;
+    \$2776  = \sel_l5_s0$525 ;
+    if (stall_adv2) begin
+      \$2776  = sel_cs2_11_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2878  = \sel_l7_s0$622 ;
-    if (i__ready) begin
-      \$2878  = sel_cs4_8_2_0c;
+    \$2777  = \sel_l5_s0$425 ;
+    if (stall_adv2) begin
+      \$2777  = sel_cs2_11_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2879  = \sel_l7_s0$623 ;
-    if (i__ready) begin
-      \$2879  = sel_cs2_9_0_0s;
+    \$2778  = \sel_l5_s0$426 ;
+    if (stall_adv2) begin
+      \$2778  = sel_cs2_11_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2880  = \sel_l7_s0$624 ;
-    if (i__ready) begin
-      \$2880  = sel_cs3_9_1_0s;
+    \$2779  = \sel_l5_s0$427 ;
+    if (stall_adv2) begin
+      \$2779  = sel_cs0_11_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2881  = \sel_l7_s0$625 ;
-    if (i__ready) begin
-      \$2881  = sel_cs4_9_2_0s;
+    \$2780  = \sel_l5_s0$494 ;
+    if (stall_adv2) begin
+      \$2780  = sel_cs2_11_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2882  = \sel_l7_s0$626 ;
-    if (i__ready) begin
-      \$2882  = sel_cs4_9_2_0c;
+    \$2781  = \sel_l5_s0$495 ;
+    if (stall_adv2) begin
+      \$2781  = sel_cs1_11_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2883  = \sel_l7_s0$627 ;
-    if (i__ready) begin
-      \$2883  = sel_cs2_10_0_0s;
+    \$2782  = \sel_l5_s0$526 ;
+    if (stall_adv2) begin
+      \$2782  = sel_cs2_12_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2884  = \sel_l7_s0$628 ;
-    if (i__ready) begin
-      \$2884  = sel_cs3_10_1_0s;
+    \$2783  = \sel_l5_s0$430 ;
+    if (stall_adv2) begin
+      \$2783  = sel_cs2_12_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2885  = \sel_l7_s0$629 ;
-    if (i__ready) begin
-      \$2885  = sel_cs4_10_2_0s;
+    \$2784  = \sel_l5_s0$431 ;
+    if (stall_adv2) begin
+      \$2784  = sel_cs2_12_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2886  = \sel_l7_s0$630 ;
-    if (i__ready) begin
-      \$2886  = sel_cs4_10_2_0c;
+    \$2785  = \sel_l5_s0$432 ;
+    if (stall_adv2) begin
+      \$2785  = sel_cs0_12_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2887  = \sel_l7_s0$631 ;
-    if (i__ready) begin
-      \$2887  = sel_cs2_11_0_0s;
+    \$2786  = \sel_l5_s0$498 ;
+    if (stall_adv2) begin
+      \$2786  = sel_cs2_12_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2888  = \sel_l7_s0$632 ;
-    if (i__ready) begin
-      \$2888  = sel_cs3_11_1_0s;
+    \$2787  = \sel_l5_s0$499 ;
+    if (stall_adv2) begin
+      \$2787  = sel_cs1_12_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2889  = \sel_l7_s0$633 ;
-    if (i__ready) begin
-      \$2889  = sel_cs4_11_2_0s;
+    \$2788  = \sel_l5_s0$527 ;
+    if (stall_adv2) begin
+      \$2788  = sel_cs2_13_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2890  = \sel_l7_s0$634 ;
-    if (i__ready) begin
-      \$2890  = sel_cs4_11_2_0c;
+    \$2789  = \sel_l5_s0$435 ;
+    if (stall_adv2) begin
+      \$2789  = sel_cs2_13_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2891  = \sel_l7_s0$635 ;
-    if (i__ready) begin
-      \$2891  = sel_cs2_12_0_0s;
+    \$2790  = \sel_l5_s0$436 ;
+    if (stall_adv2) begin
+      \$2790  = sel_cs2_13_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2892  = \sel_l7_s0$636 ;
-    if (i__ready) begin
-      \$2892  = sel_cs3_12_1_0s;
+    \$2791  = \sel_l5_s0$437 ;
+    if (stall_adv2) begin
+      \$2791  = sel_cs0_13_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2893  = \sel_l7_s0$637 ;
-    if (i__ready) begin
-      \$2893  = sel_cs4_12_2_0s;
+    \$2792  = \sel_l5_s0$502 ;
+    if (stall_adv2) begin
+      \$2792  = sel_cs2_13_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2894  = \sel_l7_s0$638 ;
-    if (i__ready) begin
-      \$2894  = sel_cs4_12_2_0c;
+    \$2793  = \sel_l5_s0$503 ;
+    if (stall_adv2) begin
+      \$2793  = sel_cs1_13_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2895  = \sel_l7_s0$639 ;
-    if (i__ready) begin
-      \$2895  = sel_cs2_13_0_0s;
+    \$2794  = \sel_l5_s0$528 ;
+    if (stall_adv2) begin
+      \$2794  = sel_cs2_14_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2896  = \sel_l7_s0$640 ;
-    if (i__ready) begin
-      \$2896  = sel_cs3_13_1_0s;
+    \$2795  = \sel_l5_s0$440 ;
+    if (stall_adv2) begin
+      \$2795  = sel_cs2_14_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2897  = \sel_l7_s0$641 ;
-    if (i__ready) begin
-      \$2897  = sel_cs4_13_2_0s;
+    \$2796  = \sel_l5_s0$441 ;
+    if (stall_adv2) begin
+      \$2796  = sel_cs2_14_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2898  = \sel_l7_s0$642 ;
-    if (i__ready) begin
-      \$2898  = sel_cs4_13_2_0c;
+    \$2797  = \sel_l5_s0$442 ;
+    if (stall_adv2) begin
+      \$2797  = sel_cs0_14_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2899  = \sel_l7_s0$643 ;
-    if (i__ready) begin
-      \$2899  = sel_cs2_14_0_0s;
+    \$2798  = \sel_l5_s0$506 ;
+    if (stall_adv2) begin
+      \$2798  = sel_cs2_14_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2900  = \sel_l7_s0$644 ;
-    if (i__ready) begin
-      \$2900  = sel_cs3_14_1_0s;
+    \$2799  = \sel_l5_s0$507 ;
+    if (stall_adv2) begin
+      \$2799  = sel_cs1_14_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2901  = \sel_l7_s0$645 ;
-    if (i__ready) begin
-      \$2901  = sel_cs4_14_2_0s;
+    \$2800  = \sel_l5_s0$529 ;
+    if (stall_adv2) begin
+      \$2800  = sel_cs2_15_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2902  = \sel_l7_s0$646 ;
-    if (i__ready) begin
-      \$2902  = sel_cs4_14_2_0c;
+    \$2801  = \sel_l5_s0$445 ;
+    if (stall_adv2) begin
+      \$2801  = sel_cs2_15_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2903  = \sel_l7_s0$647 ;
-    if (i__ready) begin
-      \$2903  = sel_cs2_15_0_0s;
+    \$2802  = \sel_l5_s0$446 ;
+    if (stall_adv2) begin
+      \$2802  = sel_cs2_15_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2904  = \sel_l7_s0$648 ;
-    if (i__ready) begin
-      \$2904  = sel_cs3_15_1_0s;
+    \$2803  = \sel_l5_s0$447 ;
+    if (stall_adv2) begin
+      \$2803  = sel_cs0_15_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2905  = \sel_l7_s0$649 ;
-    if (i__ready) begin
-      \$2905  = sel_cs4_15_2_0s;
+    \$2804  = \sel_l5_s0$510 ;
+    if (stall_adv2) begin
+      \$2804  = sel_cs2_15_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2906  = \sel_l7_s0$650 ;
-    if (i__ready) begin
-      \$2906  = sel_cs4_15_2_0c;
+    \$2805  = \sel_l5_s0$511 ;
+    if (stall_adv2) begin
+      \$2805  = sel_cs1_15_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2907  = \sel_l7_s0$1528 ;
-    if (i__ready) begin
-      \$2907  = \sel_l3_s0$1526 ;
+    \$2806  = \sel_l5_s0$1503 ;
+    if (stall_adv2) begin
+      \$2806  = \sel_l2_s0$1501 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2908  = \sel_l7_s0$1529 ;
-    if (i__ready) begin
-      \$2908  = \sel_l3_s0$1527 ;
+    \$2807  = \sel_l5_s0$1504 ;
+    if (stall_adv2) begin
+      \$2807  = \sel_l2_s0$1502 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2909  = sel_l12_s0;
-    if (i__ready) begin
-      \$2909  = { \$1473 , \$1472 , \$1471 , \$1470 , \$1469 , \$1468 , \$1467 , \$1466 , \$1465 , \$1464 , \$1463 , \$1462 , \$1461 , \$1460 , \$1459 , \$1458  };
+    \$2808  = \sel_l10_s0$751 ;
+    if (stall_adv3) begin
+      \$2808  = { \$1476 , \$1475 , \$1474 , \$1473 , \$1472 , \$1471 , \$1470 , \$1469 , \$1468 , \$1467 , \$1466 , \$1465 , \$1464 , \$1463 , \$1462 , \$1461  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2910  = \sel_l12_s0$857 ;
-    if (i__ready) begin
-      \$2910  = \$1458 ;
+    \$2809  = \sel_l10_s0$752 ;
+    if (stall_adv3) begin
+      \$2809  = \$1461 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2911  = \sel_l12_s0$858 ;
-    if (i__ready) begin
-      \$2911  = { sel_p0_1_0_c, sel_p0_1_0_s };
+    \$2810  = \sel_l10_s0$753 ;
+    if (stall_adv3) begin
+      \$2810  = { sel_p0_1_0_c, sel_p0_1_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2912  = \sel_l12_s0$859 ;
-    if (i__ready) begin
-      \$2912  = { sel_p1_2_1_s, sel_p1_2_0_s };
+    \$2811  = \sel_l10_s0$754 ;
+    if (stall_adv3) begin
+      \$2811  = { sel_p1_2_1_s, sel_p1_2_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2913  = \sel_l12_s0$860 ;
-    if (i__ready) begin
-      \$2913  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+    \$2812  = \sel_l10_s0$610 ;
+    if (stall_adv3) begin
+      \$2812  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2914  = \sel_l12_s0$861 ;
-    if (i__ready) begin
-      \$2914  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
+    \$2813  = sel_l10_s0;
+    if (stall_adv3) begin
+      \$2813  = \$1465 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2915  = \sel_l12_s0$862 ;
-    if (i__ready) begin
-      \$2915  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
+    \$2814  = \sel_l10_s0$618 ;
+    if (stall_adv3) begin
+      \$2814  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2916  = \sel_l12_s0$863 ;
-    if (i__ready) begin
-      \$2916  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
+    \$2815  = \sel_l10_s0$626 ;
+    if (stall_adv3) begin
+      \$2815  = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2917  = \sel_l12_s0$864 ;
-    if (i__ready) begin
-      \$2917  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s };
+    \$2816  = \sel_l10_s0$634 ;
+    if (stall_adv3) begin
+      \$2816  = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2918  = \sel_l12_s0$866 ;
-    if (i__ready) begin
-      \$2918  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s };
+    \$2817  = \sel_l10_s0$675 ;
+    if (stall_adv3) begin
+      \$2817  = \$1469 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2919  = \sel_l12_s0$868 ;
-    if (i__ready) begin
-      \$2919  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s };
+    \$2818  = \sel_l10_s0$685 ;
+    if (stall_adv3) begin
+      \$2818  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2920  = \sel_l12_s0$870 ;
-    if (i__ready) begin
-      \$2920  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s };
+    \$2819  = \sel_l10_s0$695 ;
+    if (stall_adv3) begin
+      \$2819  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2921  = \sel_l12_s0$872 ;
-    if (i__ready) begin
-      \$2921  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s };
+    \$2820  = \sel_l10_s0$645 ;
+    if (stall_adv3) begin
+      \$2820  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2922  = \sel_l12_s0$874 ;
-    if (i__ready) begin
-      \$2922  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s };
+    \$2821  = \sel_l10_s0$644 ;
+    if (stall_adv3) begin
+      \$2821  = \$1473 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2923  = \sel_l12_s0$876 ;
-    if (i__ready) begin
-      \$2923  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s };
+    \$2822  = \sel_l10_s0$655 ;
+    if (stall_adv3) begin
+      \$2822  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2924  = \sel_l12_s0$878 ;
-    if (i__ready) begin
-      \$2924  = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s };
+    \$2823  = \sel_l10_s0$665 ;
+    if (stall_adv3) begin
+      \$2823  = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2925  = \sel_l12_s0$1530 ;
-    if (i__ready) begin
-      \$2925  = \sel_l7_s0$1528 ;
+    \$2824  = \sel_l10_s0$1505 ;
+    if (stall_adv3) begin
+      \$2824  = \sel_l5_s0$1503 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2926  = \sel_l12_s0$1531 ;
-    if (i__ready) begin
-      \$2926  = \sel_l7_s0$1529 ;
+    \$2825  = \sel_l10_s0$1506 ;
+    if (stall_adv3) begin
+      \$2825  = \sel_l5_s0$1504 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2927  = wr__addr;
-    if (i__ready) begin
-      \$2927  = \$2656 [3:0];
+    \$2826  = wr__addr;
+    if (stall_adv4) begin
+      \$2826  = \$2665 [3:0];
     end
     if (rst) begin
-      \$2927  = 4'h0;
+      \$2826  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2928  = rd__addr;
-    if (i__ready) begin
-      \$2928  = \$2657 [3:0];
-    end
-    if (rst) begin
-      \$2928  = 4'hc;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2929  = \sel_l15_s0$1532 ;
-    if (i__ready) begin
-      \$2929  = sel_l12_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2930  = \sel_l15_s0$1533 ;
-    if (i__ready) begin
-      \$2930  = sel_val0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2931  = \sel_l15_s0$1534 ;
-    if (i__ready) begin
-      \$2931  = sel_val1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2932  = \sel_l15_s0$1535 ;
-    if (i__ready) begin
-      \$2932  = sel_val2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2933  = \sel_l15_s0$1536 ;
-    if (i__ready) begin
-      \$2933  = sel_val3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2934  = \sel_l15_s0$1537 ;
-    if (i__ready) begin
-      \$2934  = sel_val4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2935  = \sel_l15_s0$1538 ;
-    if (i__ready) begin
-      \$2935  = sel_val5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2936  = \sel_l15_s0$1539 ;
-    if (i__ready) begin
-      \$2936  = sel_val6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2937  = \sel_l15_s0$1540 ;
-    if (i__ready) begin
-      \$2937  = sel_val7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2938  = \sel_l15_s0$985 ;
-    if (i__ready) begin
-      \$2938  = { \$1669 , \$1816 , \$1813 , \$1810  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2939  = \sel_l15_s0$988 ;
-    if (i__ready) begin
-      \$2939  = { \$1839 , \$1838 , \$1835 , \$1832  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2940  = \sel_l15_s0$991 ;
-    if (i__ready) begin
-      \$2940  = { \$1863 , \$1861 , \$1858 , \$1854  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2941  = \sel_l15_s0$994 ;
-    if (i__ready) begin
-      \$2941  = { \$1889 , \$1886 , \$1883 , \$1879  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2942  = \sel_l15_s0$997 ;
-    if (i__ready) begin
-      \$2942  = { \$1915 , \$1911 , \$1907 , \$1904  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2943  = \sel_l15_s0$1000 ;
-    if (i__ready) begin
-      \$2943  = { \$1943 , \$1938 , \$1934 , \$1931  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2944  = \sel_l15_s0$1003 ;
-    if (i__ready) begin
-      \$2944  = { \$1972 , \$1966 , \$1962 , \$1958  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2945  = \sel_l15_s0$1006 ;
-    if (i__ready) begin
-      \$2945  = { \$2003 , \$1996 , \$1992 , \$1988  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2946  = sel_l15_s0;
-    if (i__ready) begin
-      \$2946  = \sel_l12_s0$1530 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2947  = \sel_l15_s0$1541 ;
-    if (i__ready) begin
-      \$2947  = \sel_l12_s0$1531 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2948  = sel_valid_s0;
-    if (i__ready) begin
-      \$2948  = i__valid;
+    \$2827  = rd__addr;
+    if (stall_adv4) begin
+      \$2827  = \$2666 [3:0];
     end
     if (rst) begin
-      \$2948  = 1'h0;
+      \$2827  = 4'hc;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2949  = sel_valid_s1;
-    if (i__ready) begin
-      \$2949  = sel_valid_s0;
-    end
-    if (rst) begin
-      \$2949  = 1'h0;
+    \$2828  = \sel_l13_s0$1507 ;
+    if (stall_adv5) begin
+      \$2828  = \sel_l10_s0$751 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2950  = sel_valid_s2;
-    if (i__ready) begin
-      \$2950  = sel_valid_s1;
-    end
-    if (rst) begin
-      \$2950  = 1'h0;
+    \$2829  = \sel_l13_s0$766 ;
+    if (stall_adv5) begin
+      \$2829  = { \$1674 , \$1672 , \$1670 , \$1668 , \$1666 , \$1664 , \$1662 , \$1660 , \sel_l10_s0$751 [0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2951  = sel_valid_s3;
-    if (i__ready) begin
-      \$2951  = sel_valid_s2;
-    end
-    if (rst) begin
-      \$2951  = 1'h0;
+    \$2830  = \sel_l13_s0$779 ;
+    if (stall_adv5) begin
+      \$2830  = { \$1692 , \$1690 , \$1688 , \$1686 , \$1684 , \$1682 , \$1680 , \$1678 , \$1676  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2952  = sel_valid_s4;
-    if (i__ready) begin
-      \$2952  = sel_valid_s3;
-    end
-    if (rst) begin
-      \$2952  = 1'h0;
+    \$2831  = \sel_l13_s0$785 ;
+    if (stall_adv5) begin
+      \$2831  = { \$1710 , \$1708 , \$1706 , \$1704 , \$1702 , \$1700 , \$1698 , \$1696 , \$1694  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2953  = mac_pre_s0;
-    if (i__ready) begin
-      \$2953  = \sel_l15_s0$1533 ;
+    \$2832  = \sel_l13_s0$791 ;
+    if (stall_adv5) begin
+      \$2832  = { \$1728 , \$1726 , \$1724 , \$1722 , \$1720 , \$1718 , \$1716 , \$1714 , \$1712  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2954  = \mac_pre_s0$1371 ;
-    if (i__ready) begin
-      \$2954  = \sel_l15_s0$1534 ;
+    \$2833  = \sel_l13_s0$797 ;
+    if (stall_adv5) begin
+      \$2833  = { \$1746 , \$1744 , \$1742 , \$1740 , \$1738 , \$1736 , \$1734 , \$1732 , \$1730  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2955  = \mac_pre_s0$1374 ;
-    if (i__ready) begin
-      \$2955  = \sel_l15_s0$1535 ;
+    \$2834  = \sel_l13_s0$803 ;
+    if (stall_adv5) begin
+      \$2834  = { \$1764 , \$1762 , \$1760 , \$1758 , \$1756 , \$1754 , \$1752 , \$1750 , \$1748  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2956  = \mac_pre_s0$1377 ;
-    if (i__ready) begin
-      \$2956  = \sel_l15_s0$1536 ;
+    \$2835  = \sel_l13_s0$809 ;
+    if (stall_adv5) begin
+      \$2835  = { \$1782 , \$1780 , \$1778 , \$1776 , \$1774 , \$1772 , \$1770 , \$1768 , \$1766  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2957  = \mac_pre_s0$1380 ;
-    if (i__ready) begin
-      \$2957  = \sel_l15_s0$1537 ;
+    \$2836  = \sel_l13_s0$815 ;
+    if (stall_adv5) begin
+      \$2836  = { \$1800 , \$1798 , \$1796 , \$1794 , \$1792 , \$1790 , \$1788 , \$1786 , \$1784  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2958  = \mac_pre_s0$1383 ;
-    if (i__ready) begin
-      \$2958  = \sel_l15_s0$1538 ;
+    \$2837  = sel_l13_s0;
+    if (stall_adv5) begin
+      \$2837  = sel_dl1_r0_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2959  = \mac_pre_s0$1386 ;
-    if (i__ready) begin
-      \$2959  = \sel_l15_s0$1539 ;
+    \$2838  = \sel_l13_s0$767 ;
+    if (stall_adv5) begin
+      \$2838  = sel_dl1_r0_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2960  = \mac_pre_s0$1389 ;
-    if (i__ready) begin
-      \$2960  = \sel_l15_s0$1540 ;
+    \$2839  = \sel_l13_s0$768 ;
+    if (stall_adv5) begin
+      \$2839  = sel_dl1_r0_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2961  = \mac_pre_s0$1369 ;
-    if (i__ready) begin
-      \$2961  = mac_wmux_s3_w0_0;
+    \$2840  = \sel_l13_s0$770 ;
+    if (stall_adv5) begin
+      \$2840  = sel_dl1_r0_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2962  = \mac_pre_s0$1372 ;
-    if (i__ready) begin
-      \$2962  = mac_wmux_s3_w0_1;
+    \$2841  = \sel_l13_s0$771 ;
+    if (stall_adv5) begin
+      \$2841  = sel_dl1_r0_q[39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2963  = \mac_pre_s0$1375 ;
-    if (i__ready) begin
-      \$2963  = mac_wmux_s3_w0_2;
+    \$2842  = \sel_l13_s0$772 ;
+    if (stall_adv5) begin
+      \$2842  = sel_dl1_r0_q[47:40];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2964  = \mac_pre_s0$1378 ;
-    if (i__ready) begin
-      \$2964  = mac_wmux_s3_w0_3;
+    \$2843  = \sel_l13_s0$774 ;
+    if (stall_adv5) begin
+      \$2843  = sel_dl1_r0_q[55:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2965  = \mac_pre_s0$1381 ;
-    if (i__ready) begin
-      \$2965  = mac_wmux_s3_w0_4;
+    \$2844  = \sel_l13_s0$775 ;
+    if (stall_adv5) begin
+      \$2844  = sel_dl1_r0_q[63:56];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2966  = \mac_pre_s0$1384 ;
-    if (i__ready) begin
-      \$2966  = mac_wmux_s3_w0_5;
+    \$2845  = \sel_l13_s0$776 ;
+    if (stall_adv5) begin
+      \$2845  = sel_dl1_r0_q[71:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2967  = \mac_pre_s0$1387 ;
-    if (i__ready) begin
-      \$2967  = mac_wmux_s3_w0_6;
+    \$2846  = \sel_l13_s0$782 ;
+    if (stall_adv5) begin
+      \$2846  = sel_dl1_r0_q[79:72];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2968  = \mac_pre_s0$1390 ;
-    if (i__ready) begin
-      \$2968  = mac_wmux_s3_w0_7;
+    \$2847  = \sel_l13_s0$788 ;
+    if (stall_adv5) begin
+      \$2847  = sel_dl1_r0_q[87:80];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2969  = \mac_pre_s0$1392 ;
-    if (i__ready) begin
-      \$2969  = mac_wmux_s3_w1_0;
+    \$2848  = \sel_l13_s0$794 ;
+    if (stall_adv5) begin
+      \$2848  = sel_dl1_r0_q[95:88];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2970  = \mac_pre_s0$1394 ;
-    if (i__ready) begin
-      \$2970  = mac_wmux_s3_w1_1;
+    \$2849  = \sel_l13_s0$800 ;
+    if (stall_adv5) begin
+      \$2849  = sel_dl1_r0_q[103:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2971  = \mac_pre_s0$1396 ;
-    if (i__ready) begin
-      \$2971  = mac_wmux_s3_w1_2;
+    \$2850  = \sel_l13_s0$806 ;
+    if (stall_adv5) begin
+      \$2850  = sel_dl1_r0_q[111:104];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2972  = \mac_pre_s0$1398 ;
-    if (i__ready) begin
-      \$2972  = mac_wmux_s3_w1_3;
+    \$2851  = \sel_l13_s0$812 ;
+    if (stall_adv5) begin
+      \$2851  = sel_dl1_r0_q[119:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2973  = \mac_pre_s0$1400 ;
-    if (i__ready) begin
-      \$2973  = mac_wmux_s3_w1_4;
+    \$2852  = \sel_l13_s0$818 ;
+    if (stall_adv5) begin
+      \$2852  = sel_dl1_r0_q[127:120];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2974  = \mac_pre_s0$1402 ;
-    if (i__ready) begin
-      \$2974  = mac_wmux_s3_w1_5;
+    \$2853  = \sel_l13_s0$1508 ;
+    if (stall_adv5) begin
+      \$2853  = \sel_l10_s0$1505 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2975  = \mac_pre_s0$1404 ;
-    if (i__ready) begin
-      \$2975  = mac_wmux_s3_w1_6;
+    \$2854  = \sel_l13_s0$1509 ;
+    if (stall_adv5) begin
+      \$2854  = \sel_l10_s0$1506 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2976  = \mac_pre_s0$1406 ;
-    if (i__ready) begin
-      \$2976  = mac_wmux_s3_w1_7;
+    \$2855  = \sel_l15_s0$1510 ;
+    if (stall_adv6) begin
+      \$2855  = \sel_l13_s0$1507 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2977  = \mac_pre_s0$1408 ;
-    if (i__ready) begin
-      \$2977  = mac_wmux_s3_w2_0;
+    \$2856  = \sel_l15_s0$1511 ;
+    if (stall_adv6) begin
+      \$2856  = sel_val0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2978  = \mac_pre_s0$1410 ;
-    if (i__ready) begin
-      \$2978  = mac_wmux_s3_w2_1;
+    \$2857  = \sel_l15_s0$1512 ;
+    if (stall_adv6) begin
+      \$2857  = sel_val1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2979  = \mac_pre_s0$1412 ;
-    if (i__ready) begin
-      \$2979  = mac_wmux_s3_w2_2;
+    \$2858  = \sel_l15_s0$1513 ;
+    if (stall_adv6) begin
+      \$2858  = sel_val2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2980  = \mac_pre_s0$1414 ;
-    if (i__ready) begin
-      \$2980  = mac_wmux_s3_w2_3;
+    \$2859  = \sel_l15_s0$1514 ;
+    if (stall_adv6) begin
+      \$2859  = sel_val3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2981  = \mac_pre_s0$1416 ;
-    if (i__ready) begin
-      \$2981  = mac_wmux_s3_w2_4;
+    \$2860  = \sel_l15_s0$1515 ;
+    if (stall_adv6) begin
+      \$2860  = sel_val4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2982  = \mac_pre_s0$1418 ;
-    if (i__ready) begin
-      \$2982  = mac_wmux_s3_w2_5;
+    \$2861  = \sel_l15_s0$1516 ;
+    if (stall_adv6) begin
+      \$2861  = sel_val5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2983  = \mac_pre_s0$1420 ;
-    if (i__ready) begin
-      \$2983  = mac_wmux_s3_w2_6;
+    \$2862  = \sel_l15_s0$1517 ;
+    if (stall_adv6) begin
+      \$2862  = sel_val6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2984  = \mac_pre_s0$1422 ;
-    if (i__ready) begin
-      \$2984  = mac_wmux_s3_w2_7;
+    \$2863  = \sel_l15_s0$1518 ;
+    if (stall_adv6) begin
+      \$2863  = sel_val7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2985  = \mac_pre_s0$1424 ;
-    if (i__ready) begin
-      \$2985  = mac_wmux_s3_w3_0;
+    \$2864  = \sel_l15_s0$896 ;
+    if (stall_adv6) begin
+      \$2864  = { \sel_l13_s0$766 [8], \$1822 , \$1819 , \$1816  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2986  = \mac_pre_s0$1426 ;
-    if (i__ready) begin
-      \$2986  = mac_wmux_s3_w3_1;
+    \$2865  = \sel_l15_s0$899 ;
+    if (stall_adv6) begin
+      \$2865  = { \$1845 , \$1844 , \$1841 , \$1838  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2987  = \mac_pre_s0$1428 ;
-    if (i__ready) begin
-      \$2987  = mac_wmux_s3_w3_2;
+    \$2866  = \sel_l15_s0$902 ;
+    if (stall_adv6) begin
+      \$2866  = { \$1869 , \$1867 , \$1864 , \$1860  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2988  = \mac_pre_s0$1430 ;
-    if (i__ready) begin
-      \$2988  = mac_wmux_s3_w3_3;
+    \$2867  = \sel_l15_s0$905 ;
+    if (stall_adv6) begin
+      \$2867  = { \$1895 , \$1892 , \$1889 , \$1885  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2989  = \mac_pre_s0$1432 ;
-    if (i__ready) begin
-      \$2989  = mac_wmux_s3_w3_4;
+    \$2868  = \sel_l15_s0$908 ;
+    if (stall_adv6) begin
+      \$2868  = { \$1921 , \$1917 , \$1913 , \$1910  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2990  = \mac_pre_s0$1434 ;
-    if (i__ready) begin
-      \$2990  = mac_wmux_s3_w3_5;
+    \$2869  = \sel_l15_s0$911 ;
+    if (stall_adv6) begin
+      \$2869  = { \$1949 , \$1944 , \$1940 , \$1937  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2991  = \mac_pre_s0$1436 ;
-    if (i__ready) begin
-      \$2991  = mac_wmux_s3_w3_6;
+    \$2870  = \sel_l15_s0$914 ;
+    if (stall_adv6) begin
+      \$2870  = { \$1978 , \$1972 , \$1968 , \$1964  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2992  = \mac_pre_s0$1438 ;
-    if (i__ready) begin
-      \$2992  = mac_wmux_s3_w3_7;
+    \$2871  = \sel_l15_s0$917 ;
+    if (stall_adv6) begin
+      \$2871  = { \$2009 , \$2002 , \$1998 , \$1994  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2993  = \mac_pre_s0$1547 ;
-    if (i__ready) begin
-      \$2993  = { \$2012 [14], \$2012  };
+    \$2872  = sel_l15_s0;
+    if (stall_adv6) begin
+      \$2872  = \sel_l13_s0$1508 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2994  = \mac_pre_s0$1548 ;
-    if (i__ready) begin
-      \$2994  = { \$2013 [14], \$2013  };
+    \$2873  = \sel_l15_s0$1519 ;
+    if (stall_adv6) begin
+      \$2873  = \sel_l13_s0$1509 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2995  = \mac_pre_s0$1549 ;
+    \$2874  = sel_valid_s0;
     if (i__ready) begin
-      \$2995  = { \$2014 [14], \$2014  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2996  = \mac_pre_s0$1550 ;
-    if (i__ready) begin
-      \$2996  = { \$2015 [14], \$2015  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2997  = \mac_pre_s0$1551 ;
-    if (i__ready) begin
-      \$2997  = \sel_l15_s0$1541 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2998  = mac_pre_valid_s0;
-    if (i__ready) begin
-      \$2998  = sel_valid_s4;
+      \$2874  = i__valid;
     end
     if (rst) begin
-      \$2998  = 1'h0;
+      \$2874  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2999  = mac_mul_s0;
+    \$2875  = sel_valid_s1;
     if (i__ready) begin
-      \$2999  = mac_prod0_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3000  = \mac_mul_s0$1441 ;
-    if (i__ready) begin
-      \$3000  = mac_prod0_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3001  = \mac_mul_s0$1443 ;
-    if (i__ready) begin
-      \$3001  = mac_prod0_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3002  = \mac_mul_s0$1444 ;
-    if (i__ready) begin
-      \$3002  = mac_prod0_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3003  = \mac_mul_s0$1446 ;
-    if (i__ready) begin
-      \$3003  = mac_prod0_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3004  = \mac_mul_s0$1447 ;
-    if (i__ready) begin
-      \$3004  = mac_prod0_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3005  = \mac_mul_s0$1449 ;
-    if (i__ready) begin
-      \$3005  = mac_prod0_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3006  = \mac_mul_s0$1450 ;
-    if (i__ready) begin
-      \$3006  = mac_prod0_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3007  = \mac_mul_s0$1452 ;
-    if (i__ready) begin
-      \$3007  = mac_prod1_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3008  = \mac_mul_s0$1453 ;
-    if (i__ready) begin
-      \$3008  = mac_prod1_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3009  = \mac_mul_s0$1455 ;
-    if (i__ready) begin
-      \$3009  = mac_prod1_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3010  = \mac_mul_s0$1456 ;
-    if (i__ready) begin
-      \$3010  = mac_prod1_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3011  = \mac_mul_s0$1458 ;
-    if (i__ready) begin
-      \$3011  = mac_prod1_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3012  = \mac_mul_s0$1459 ;
-    if (i__ready) begin
-      \$3012  = mac_prod1_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3013  = \mac_mul_s0$1461 ;
-    if (i__ready) begin
-      \$3013  = mac_prod1_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3014  = \mac_mul_s0$1462 ;
-    if (i__ready) begin
-      \$3014  = mac_prod1_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3015  = \mac_mul_s0$1464 ;
-    if (i__ready) begin
-      \$3015  = mac_prod2_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3016  = \mac_mul_s0$1465 ;
-    if (i__ready) begin
-      \$3016  = mac_prod2_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3017  = \mac_mul_s0$1467 ;
-    if (i__ready) begin
-      \$3017  = mac_prod2_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3018  = \mac_mul_s0$1468 ;
-    if (i__ready) begin
-      \$3018  = mac_prod2_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3019  = \mac_mul_s0$1470 ;
-    if (i__ready) begin
-      \$3019  = mac_prod2_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3020  = \mac_mul_s0$1471 ;
-    if (i__ready) begin
-      \$3020  = mac_prod2_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3021  = \mac_mul_s0$1473 ;
-    if (i__ready) begin
-      \$3021  = mac_prod2_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3022  = \mac_mul_s0$1474 ;
-    if (i__ready) begin
-      \$3022  = mac_prod2_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3023  = \mac_mul_s0$1476 ;
-    if (i__ready) begin
-      \$3023  = mac_prod3_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3024  = \mac_mul_s0$1477 ;
-    if (i__ready) begin
-      \$3024  = mac_prod3_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3025  = \mac_mul_s0$1479 ;
-    if (i__ready) begin
-      \$3025  = mac_prod3_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3026  = \mac_mul_s0$1480 ;
-    if (i__ready) begin
-      \$3026  = mac_prod3_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3027  = \mac_mul_s0$1482 ;
-    if (i__ready) begin
-      \$3027  = mac_prod3_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3028  = \mac_mul_s0$1483 ;
-    if (i__ready) begin
-      \$3028  = mac_prod3_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3029  = \mac_mul_s0$1485 ;
-    if (i__ready) begin
-      \$3029  = mac_prod3_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3030  = \mac_mul_s0$1486 ;
-    if (i__ready) begin
-      \$3030  = mac_prod3_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3031  = \mac_mul_s0$1553 ;
-    if (i__ready) begin
-      \$3031  = \mac_pre_s0$1547 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3032  = \mac_mul_s0$1554 ;
-    if (i__ready) begin
-      \$3032  = \mac_pre_s0$1548 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3033  = \mac_mul_s0$1555 ;
-    if (i__ready) begin
-      \$3033  = \mac_pre_s0$1549 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3034  = \mac_mul_s0$1556 ;
-    if (i__ready) begin
-      \$3034  = \mac_pre_s0$1550 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3035  = \mac_mul_s0$1557 ;
-    if (i__ready) begin
-      \$3035  = \mac_pre_s0$1551 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3036  = mac_mul_valid_s0;
-    if (i__ready) begin
-      \$3036  = mac_pre_valid_s0;
+      \$2875  = sel_valid_s0;
     end
     if (rst) begin
-      \$3036  = 1'h0;
+      \$2875  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3037  = mac_add2_s0;
+    \$2876  = sel_valid_s2;
     if (i__ready) begin
-      \$3037  = mac0_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3038  = \mac_add2_s0$1503 ;
-    if (i__ready) begin
-      \$3038  = mac1_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3039  = \mac_add2_s0$1506 ;
-    if (i__ready) begin
-      \$3039  = mac2_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3040  = \mac_add2_s0$1509 ;
-    if (i__ready) begin
-      \$3040  = mac3_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3041  = \mac_add2_s0$1501 ;
-    if (i__ready) begin
-      \$3041  = \mac_mul_s0$1553 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3042  = \mac_add2_s0$1504 ;
-    if (i__ready) begin
-      \$3042  = \mac_mul_s0$1554 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3043  = \mac_add2_s0$1507 ;
-    if (i__ready) begin
-      \$3043  = \mac_mul_s0$1555 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3044  = \mac_add2_s0$1510 ;
-    if (i__ready) begin
-      \$3044  = \mac_mul_s0$1556 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3045  = \mac_add2_s0$1559 ;
-    if (i__ready) begin
-      \$3045  = \mac_mul_s0$1557 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3046  = mac_add2_valid_s0;
-    if (i__ready) begin
-      \$3046  = mac_mul_valid_s0;
+      \$2876  = sel_valid_s1;
     end
     if (rst) begin
-      \$3046  = 1'h0;
+      \$2876  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3047  = o__valid;
+    \$2877  = sel_valid_s3;
     if (i__ready) begin
-      \$3047  = \$2658 ;
+      \$2877  = sel_valid_s2;
     end
     if (rst) begin
-      \$3047  = 1'h0;
+      \$2877  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3048  = mac_acc0_out;
-    if (\$2659 ) begin
-      if (\mac_add2_s0$1559 ) begin
-        \$3048  = \$2652 [31:0];
+    \$2878  = sel_valid_s4;
+    if (i__ready) begin
+      \$2878  = sel_valid_s3;
+    end
+    if (rst) begin
+      \$2878  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2879  = sel_valid_s5;
+    if (i__ready) begin
+      \$2879  = sel_valid_s4;
+    end
+    if (rst) begin
+      \$2879  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2880  = \mac_wmux1_s0$1046 ;
+    if (stall_adv7) begin
+      \$2880  = mac_wmux_s0_v0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2881  = \mac_wmux1_s0$1065 ;
+    if (stall_adv7) begin
+      \$2881  = mac_wmux_s0_v1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2882  = mac_wmux1_s0;
+    if (stall_adv7) begin
+      \$2882  = mac_wmux_s0_v2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2883  = \mac_wmux1_s0$1062 ;
+    if (stall_adv7) begin
+      \$2883  = mac_wmux_s0_v3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2884  = \mac_wmux1_s0$1081 ;
+    if (stall_adv7) begin
+      \$2884  = mac_wmux_s0_v4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2885  = \mac_wmux1_s0$1094 ;
+    if (stall_adv7) begin
+      \$2885  = mac_wmux_s0_v5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2886  = \mac_wmux1_s0$1107 ;
+    if (stall_adv7) begin
+      \$2886  = mac_wmux_s0_v6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2887  = \mac_wmux1_s0$1120 ;
+    if (stall_adv7) begin
+      \$2887  = mac_wmux_s0_v7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2888  = \mac_wmux1_s0$1133 ;
+    if (stall_adv7) begin
+      \$2888  = mac_wmux_s0_v8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2889  = \mac_wmux1_s0$1146 ;
+    if (stall_adv7) begin
+      \$2889  = mac_wmux_s0_v9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2890  = \mac_wmux1_s0$1159 ;
+    if (stall_adv7) begin
+      \$2890  = mac_wmux_s0_v10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2891  = \mac_wmux1_s0$1172 ;
+    if (stall_adv7) begin
+      \$2891  = mac_wmux_s0_v11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2892  = \mac_wmux1_s0$1185 ;
+    if (stall_adv7) begin
+      \$2892  = mac_wmux_s0_v12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2893  = \mac_wmux1_s0$1198 ;
+    if (stall_adv7) begin
+      \$2893  = mac_wmux_s0_v13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2894  = \mac_wmux1_s0$1211 ;
+    if (stall_adv7) begin
+      \$2894  = mac_wmux_s0_v14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2895  = \mac_wmux1_s0$1224 ;
+    if (stall_adv7) begin
+      \$2895  = \$2668 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2896  = \mac_wmux1_s0$1047 ;
+    if (stall_adv7) begin
+      \$2896  = mac_wmux_s0_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2897  = \mac_wmux1_s0$1066 ;
+    if (stall_adv7) begin
+      \$2897  = mac_wmux_s0_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2898  = \mac_wmux1_s0$1044 ;
+    if (stall_adv7) begin
+      \$2898  = mac_wmux_s0_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2899  = \mac_wmux1_s0$1063 ;
+    if (stall_adv7) begin
+      \$2899  = mac_wmux_s0_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2900  = \mac_wmux1_s0$1082 ;
+    if (stall_adv7) begin
+      \$2900  = mac_wmux_s0_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2901  = \mac_wmux1_s0$1095 ;
+    if (stall_adv7) begin
+      \$2901  = mac_wmux_s0_d5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2902  = \mac_wmux1_s0$1108 ;
+    if (stall_adv7) begin
+      \$2902  = mac_wmux_s0_d6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2903  = \mac_wmux1_s0$1121 ;
+    if (stall_adv7) begin
+      \$2903  = mac_wmux_s0_d7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2904  = \mac_wmux1_s0$1134 ;
+    if (stall_adv7) begin
+      \$2904  = mac_wmux_s0_d8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2905  = \mac_wmux1_s0$1147 ;
+    if (stall_adv7) begin
+      \$2905  = mac_wmux_s0_d9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2906  = \mac_wmux1_s0$1160 ;
+    if (stall_adv7) begin
+      \$2906  = mac_wmux_s0_d10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2907  = \mac_wmux1_s0$1173 ;
+    if (stall_adv7) begin
+      \$2907  = mac_wmux_s0_d11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2908  = \mac_wmux1_s0$1186 ;
+    if (stall_adv7) begin
+      \$2908  = mac_wmux_s0_d12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2909  = \mac_wmux1_s0$1199 ;
+    if (stall_adv7) begin
+      \$2909  = mac_wmux_s0_d13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2910  = \mac_wmux1_s0$1212 ;
+    if (stall_adv7) begin
+      \$2910  = mac_wmux_s0_d14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2911  = \mac_wmux1_s0$1225 ;
+    if (stall_adv7) begin
+      \$2911  = mac_wmux_drop15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2912  = \mac_wmux1_s0$1050 ;
+    if (stall_adv7) begin
+      \$2912  = mac_wmux_s0_w0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2913  = \mac_wmux1_s0$1053 ;
+    if (stall_adv7) begin
+      \$2913  = mac_wmux_s0_w1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2914  = \mac_wmux1_s0$1056 ;
+    if (stall_adv7) begin
+      \$2914  = mac_wmux_s0_w2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2915  = \mac_wmux1_s0$1059 ;
+    if (stall_adv7) begin
+      \$2915  = mac_wmux_s0_w3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2916  = \mac_wmux1_s0$1069 ;
+    if (stall_adv7) begin
+      \$2916  = mac_wmux_s0_w0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2917  = \mac_wmux1_s0$1072 ;
+    if (stall_adv7) begin
+      \$2917  = mac_wmux_s0_w1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2918  = \mac_wmux1_s0$1075 ;
+    if (stall_adv7) begin
+      \$2918  = mac_wmux_s0_w2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2919  = \mac_wmux1_s0$1078 ;
+    if (stall_adv7) begin
+      \$2919  = mac_wmux_s0_w3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2920  = \mac_wmux1_s0$1051 ;
+    if (stall_adv7) begin
+      \$2920  = mac_wmux_s0_w0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2921  = \mac_wmux1_s0$1054 ;
+    if (stall_adv7) begin
+      \$2921  = mac_wmux_s0_w1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2922  = \mac_wmux1_s0$1057 ;
+    if (stall_adv7) begin
+      \$2922  = mac_wmux_s0_w2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2923  = \mac_wmux1_s0$1060 ;
+    if (stall_adv7) begin
+      \$2923  = mac_wmux_s0_w3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2924  = \mac_wmux1_s0$1070 ;
+    if (stall_adv7) begin
+      \$2924  = mac_wmux_s0_w0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2925  = \mac_wmux1_s0$1073 ;
+    if (stall_adv7) begin
+      \$2925  = mac_wmux_s0_w1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2926  = \mac_wmux1_s0$1076 ;
+    if (stall_adv7) begin
+      \$2926  = mac_wmux_s0_w2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2927  = \mac_wmux1_s0$1079 ;
+    if (stall_adv7) begin
+      \$2927  = mac_wmux_s0_w3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2928  = \mac_wmux1_s0$1086 ;
+    if (stall_adv7) begin
+      \$2928  = mac_wmux_s0_w0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2929  = \mac_wmux1_s0$1088 ;
+    if (stall_adv7) begin
+      \$2929  = mac_wmux_s0_w1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2930  = \mac_wmux1_s0$1090 ;
+    if (stall_adv7) begin
+      \$2930  = mac_wmux_s0_w2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2931  = \mac_wmux1_s0$1092 ;
+    if (stall_adv7) begin
+      \$2931  = mac_wmux_s0_w3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2932  = \mac_wmux1_s0$1099 ;
+    if (stall_adv7) begin
+      \$2932  = mac_wmux_s0_w0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2933  = \mac_wmux1_s0$1101 ;
+    if (stall_adv7) begin
+      \$2933  = mac_wmux_s0_w1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2934  = \mac_wmux1_s0$1103 ;
+    if (stall_adv7) begin
+      \$2934  = mac_wmux_s0_w2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2935  = \mac_wmux1_s0$1105 ;
+    if (stall_adv7) begin
+      \$2935  = mac_wmux_s0_w3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2936  = \mac_wmux1_s0$1112 ;
+    if (stall_adv7) begin
+      \$2936  = mac_wmux_s0_w0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2937  = \mac_wmux1_s0$1114 ;
+    if (stall_adv7) begin
+      \$2937  = mac_wmux_s0_w1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2938  = \mac_wmux1_s0$1116 ;
+    if (stall_adv7) begin
+      \$2938  = mac_wmux_s0_w2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2939  = \mac_wmux1_s0$1118 ;
+    if (stall_adv7) begin
+      \$2939  = mac_wmux_s0_w3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2940  = \mac_wmux1_s0$1125 ;
+    if (stall_adv7) begin
+      \$2940  = mac_wmux_s0_w0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2941  = \mac_wmux1_s0$1127 ;
+    if (stall_adv7) begin
+      \$2941  = mac_wmux_s0_w1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2942  = \mac_wmux1_s0$1129 ;
+    if (stall_adv7) begin
+      \$2942  = mac_wmux_s0_w2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2943  = \mac_wmux1_s0$1131 ;
+    if (stall_adv7) begin
+      \$2943  = mac_wmux_s0_w3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2944  = \mac_wmux1_s0$1138 ;
+    if (stall_adv7) begin
+      \$2944  = mac_wmux_s0_w0_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2945  = \mac_wmux1_s0$1140 ;
+    if (stall_adv7) begin
+      \$2945  = mac_wmux_s0_w1_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2946  = \mac_wmux1_s0$1142 ;
+    if (stall_adv7) begin
+      \$2946  = mac_wmux_s0_w2_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2947  = \mac_wmux1_s0$1144 ;
+    if (stall_adv7) begin
+      \$2947  = mac_wmux_s0_w3_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2948  = \mac_wmux1_s0$1151 ;
+    if (stall_adv7) begin
+      \$2948  = mac_wmux_s0_w0_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2949  = \mac_wmux1_s0$1153 ;
+    if (stall_adv7) begin
+      \$2949  = mac_wmux_s0_w1_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2950  = \mac_wmux1_s0$1155 ;
+    if (stall_adv7) begin
+      \$2950  = mac_wmux_s0_w2_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2951  = \mac_wmux1_s0$1157 ;
+    if (stall_adv7) begin
+      \$2951  = mac_wmux_s0_w3_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2952  = \mac_wmux1_s0$1164 ;
+    if (stall_adv7) begin
+      \$2952  = mac_wmux_s0_w0_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2953  = \mac_wmux1_s0$1166 ;
+    if (stall_adv7) begin
+      \$2953  = mac_wmux_s0_w1_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2954  = \mac_wmux1_s0$1168 ;
+    if (stall_adv7) begin
+      \$2954  = mac_wmux_s0_w2_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2955  = \mac_wmux1_s0$1170 ;
+    if (stall_adv7) begin
+      \$2955  = mac_wmux_s0_w3_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2956  = \mac_wmux1_s0$1177 ;
+    if (stall_adv7) begin
+      \$2956  = mac_wmux_s0_w0_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2957  = \mac_wmux1_s0$1179 ;
+    if (stall_adv7) begin
+      \$2957  = mac_wmux_s0_w1_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2958  = \mac_wmux1_s0$1181 ;
+    if (stall_adv7) begin
+      \$2958  = mac_wmux_s0_w2_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2959  = \mac_wmux1_s0$1183 ;
+    if (stall_adv7) begin
+      \$2959  = mac_wmux_s0_w3_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2960  = \mac_wmux1_s0$1190 ;
+    if (stall_adv7) begin
+      \$2960  = mac_wmux_s0_w0_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2961  = \mac_wmux1_s0$1192 ;
+    if (stall_adv7) begin
+      \$2961  = mac_wmux_s0_w1_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2962  = \mac_wmux1_s0$1194 ;
+    if (stall_adv7) begin
+      \$2962  = mac_wmux_s0_w2_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2963  = \mac_wmux1_s0$1196 ;
+    if (stall_adv7) begin
+      \$2963  = mac_wmux_s0_w3_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2964  = \mac_wmux1_s0$1203 ;
+    if (stall_adv7) begin
+      \$2964  = mac_wmux_s0_w0_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2965  = \mac_wmux1_s0$1205 ;
+    if (stall_adv7) begin
+      \$2965  = mac_wmux_s0_w1_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2966  = \mac_wmux1_s0$1207 ;
+    if (stall_adv7) begin
+      \$2966  = mac_wmux_s0_w2_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2967  = \mac_wmux1_s0$1209 ;
+    if (stall_adv7) begin
+      \$2967  = mac_wmux_s0_w3_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2968  = \mac_wmux1_s0$1216 ;
+    if (stall_adv7) begin
+      \$2968  = mac_wmux_s0_w0_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2969  = \mac_wmux1_s0$1218 ;
+    if (stall_adv7) begin
+      \$2969  = mac_wmux_s0_w1_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2970  = \mac_wmux1_s0$1220 ;
+    if (stall_adv7) begin
+      \$2970  = mac_wmux_s0_w2_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2971  = \mac_wmux1_s0$1222 ;
+    if (stall_adv7) begin
+      \$2971  = mac_wmux_s0_w3_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2972  = \mac_wmux1_s0$1229 ;
+    if (stall_adv7) begin
+      \$2972  = sel_l15_s0[127:120];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2973  = \mac_wmux1_s0$1231 ;
+    if (stall_adv7) begin
+      \$2973  = sel_l15_s0[255:248];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2974  = \mac_wmux1_s0$1233 ;
+    if (stall_adv7) begin
+      \$2974  = sel_l15_s0[383:376];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2975  = \mac_wmux1_s0$1235 ;
+    if (stall_adv7) begin
+      \$2975  = sel_l15_s0[511:504];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2976  = \mac_wmux1_s0$1526 ;
+    if (stall_adv7) begin
+      \$2976  = \sel_l15_s0$1511 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2977  = \mac_wmux1_s0$1527 ;
+    if (stall_adv7) begin
+      \$2977  = \sel_l15_s0$1512 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2978  = \mac_wmux1_s0$1528 ;
+    if (stall_adv7) begin
+      \$2978  = \sel_l15_s0$1513 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2979  = \mac_wmux1_s0$1529 ;
+    if (stall_adv7) begin
+      \$2979  = \sel_l15_s0$1514 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2980  = \mac_wmux1_s0$1530 ;
+    if (stall_adv7) begin
+      \$2980  = \sel_l15_s0$1515 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2981  = \mac_wmux1_s0$1531 ;
+    if (stall_adv7) begin
+      \$2981  = \sel_l15_s0$1516 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2982  = \mac_wmux1_s0$1532 ;
+    if (stall_adv7) begin
+      \$2982  = \sel_l15_s0$1517 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2983  = \mac_wmux1_s0$1533 ;
+    if (stall_adv7) begin
+      \$2983  = \sel_l15_s0$1518 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2984  = \mac_wmux1_s0$1534 ;
+    if (stall_adv7) begin
+      \$2984  = { \$2019 [14], \$2019  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2985  = \mac_wmux1_s0$1535 ;
+    if (stall_adv7) begin
+      \$2985  = { \$2020 [14], \$2020  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2986  = \mac_wmux1_s0$1536 ;
+    if (stall_adv7) begin
+      \$2986  = { \$2021 [14], \$2021  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2987  = \mac_wmux1_s0$1537 ;
+    if (stall_adv7) begin
+      \$2987  = { \$2022 [14], \$2022  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2988  = \mac_wmux1_s0$1538 ;
+    if (stall_adv7) begin
+      \$2988  = \sel_l15_s0$1519 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2989  = mac_wmux1_valid_s0;
+    if (stall_adv7) begin
+      \$2989  = sel_valid_s5;
+    end
+    if (rst) begin
+      \$2989  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2990  = mac_pre_s0;
+    if (stall_adv8) begin
+      \$2990  = \mac_wmux1_s0$1526 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2991  = \mac_pre_s0$1541 ;
+    if (stall_adv8) begin
+      \$2991  = \mac_wmux1_s0$1527 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2992  = \mac_pre_s0$1542 ;
+    if (stall_adv8) begin
+      \$2992  = \mac_wmux1_s0$1528 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2993  = \mac_pre_s0$1543 ;
+    if (stall_adv8) begin
+      \$2993  = \mac_wmux1_s0$1529 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2994  = \mac_pre_s0$1544 ;
+    if (stall_adv8) begin
+      \$2994  = \mac_wmux1_s0$1530 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2995  = \mac_pre_s0$1545 ;
+    if (stall_adv8) begin
+      \$2995  = \mac_wmux1_s0$1531 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2996  = \mac_pre_s0$1546 ;
+    if (stall_adv8) begin
+      \$2996  = \mac_wmux1_s0$1532 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2997  = \mac_pre_s0$1547 ;
+    if (stall_adv8) begin
+      \$2997  = \mac_wmux1_s0$1533 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2998  = \mac_pre_s0$1548 ;
+    if (stall_adv8) begin
+      \$2998  = mac_wmux_s3_w0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2999  = \mac_pre_s0$1549 ;
+    if (stall_adv8) begin
+      \$2999  = mac_wmux_s3_w0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3000  = \mac_pre_s0$1550 ;
+    if (stall_adv8) begin
+      \$3000  = mac_wmux_s3_w0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3001  = \mac_pre_s0$1551 ;
+    if (stall_adv8) begin
+      \$3001  = mac_wmux_s3_w0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3002  = \mac_pre_s0$1552 ;
+    if (stall_adv8) begin
+      \$3002  = mac_wmux_s3_w0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3003  = \mac_pre_s0$1553 ;
+    if (stall_adv8) begin
+      \$3003  = mac_wmux_s3_w0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3004  = \mac_pre_s0$1554 ;
+    if (stall_adv8) begin
+      \$3004  = mac_wmux_s3_w0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3005  = \mac_pre_s0$1555 ;
+    if (stall_adv8) begin
+      \$3005  = mac_wmux_s3_w0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3006  = \mac_pre_s0$1556 ;
+    if (stall_adv8) begin
+      \$3006  = mac_wmux_s3_w1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3007  = \mac_pre_s0$1557 ;
+    if (stall_adv8) begin
+      \$3007  = mac_wmux_s3_w1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3008  = \mac_pre_s0$1558 ;
+    if (stall_adv8) begin
+      \$3008  = mac_wmux_s3_w1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3009  = \mac_pre_s0$1559 ;
+    if (stall_adv8) begin
+      \$3009  = mac_wmux_s3_w1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3010  = \mac_pre_s0$1560 ;
+    if (stall_adv8) begin
+      \$3010  = mac_wmux_s3_w1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3011  = \mac_pre_s0$1561 ;
+    if (stall_adv8) begin
+      \$3011  = mac_wmux_s3_w1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3012  = \mac_pre_s0$1562 ;
+    if (stall_adv8) begin
+      \$3012  = mac_wmux_s3_w1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3013  = \mac_pre_s0$1563 ;
+    if (stall_adv8) begin
+      \$3013  = mac_wmux_s3_w1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3014  = \mac_pre_s0$1564 ;
+    if (stall_adv8) begin
+      \$3014  = mac_wmux_s3_w2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3015  = \mac_pre_s0$1565 ;
+    if (stall_adv8) begin
+      \$3015  = mac_wmux_s3_w2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3016  = \mac_pre_s0$1566 ;
+    if (stall_adv8) begin
+      \$3016  = mac_wmux_s3_w2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3017  = \mac_pre_s0$1567 ;
+    if (stall_adv8) begin
+      \$3017  = mac_wmux_s3_w2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3018  = \mac_pre_s0$1568 ;
+    if (stall_adv8) begin
+      \$3018  = mac_wmux_s3_w2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3019  = \mac_pre_s0$1569 ;
+    if (stall_adv8) begin
+      \$3019  = mac_wmux_s3_w2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3020  = \mac_pre_s0$1570 ;
+    if (stall_adv8) begin
+      \$3020  = mac_wmux_s3_w2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3021  = \mac_pre_s0$1571 ;
+    if (stall_adv8) begin
+      \$3021  = mac_wmux_s3_w2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3022  = \mac_pre_s0$1572 ;
+    if (stall_adv8) begin
+      \$3022  = mac_wmux_s3_w3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3023  = \mac_pre_s0$1573 ;
+    if (stall_adv8) begin
+      \$3023  = mac_wmux_s3_w3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3024  = \mac_pre_s0$1574 ;
+    if (stall_adv8) begin
+      \$3024  = mac_wmux_s3_w3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3025  = \mac_pre_s0$1575 ;
+    if (stall_adv8) begin
+      \$3025  = mac_wmux_s3_w3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3026  = \mac_pre_s0$1576 ;
+    if (stall_adv8) begin
+      \$3026  = mac_wmux_s3_w3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3027  = \mac_pre_s0$1577 ;
+    if (stall_adv8) begin
+      \$3027  = mac_wmux_s3_w3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3028  = \mac_pre_s0$1578 ;
+    if (stall_adv8) begin
+      \$3028  = mac_wmux_s3_w3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3029  = \mac_pre_s0$1579 ;
+    if (stall_adv8) begin
+      \$3029  = mac_wmux_s3_w3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3030  = \mac_pre_s0$1580 ;
+    if (stall_adv8) begin
+      \$3030  = \mac_wmux1_s0$1534 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3031  = \mac_pre_s0$1581 ;
+    if (stall_adv8) begin
+      \$3031  = \mac_wmux1_s0$1535 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3032  = \mac_pre_s0$1582 ;
+    if (stall_adv8) begin
+      \$3032  = \mac_wmux1_s0$1536 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3033  = \mac_pre_s0$1583 ;
+    if (stall_adv8) begin
+      \$3033  = \mac_wmux1_s0$1537 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3034  = \mac_pre_s0$1584 ;
+    if (stall_adv8) begin
+      \$3034  = \mac_wmux1_s0$1538 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3035  = mac_pre_valid_s0;
+    if (stall_adv8) begin
+      \$3035  = mac_wmux1_valid_s0;
+    end
+    if (rst) begin
+      \$3035  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3036  = mac_dspin_s0;
+    if (stall_adv9) begin
+      \$3036  = \mac_pre_s0$1580 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3037  = \mac_dspin_s0$1587 ;
+    if (stall_adv9) begin
+      \$3037  = \mac_pre_s0$1581 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3038  = \mac_dspin_s0$1588 ;
+    if (stall_adv9) begin
+      \$3038  = \mac_pre_s0$1582 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3039  = \mac_dspin_s0$1589 ;
+    if (stall_adv9) begin
+      \$3039  = \mac_pre_s0$1583 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3040  = \mac_dspin_s0$1590 ;
+    if (stall_adv9) begin
+      \$3040  = \mac_pre_s0$1584 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3041  = mac_dspin_valid_s0;
+    if (stall_adv9) begin
+      \$3041  = mac_pre_valid_s0;
+    end
+    if (rst) begin
+      \$3041  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3042  = mac_mul_s0;
+    if (stall_adv10) begin
+      \$3042  = mac_prod0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3043  = \mac_mul_s0$1384 ;
+    if (stall_adv10) begin
+      \$3043  = mac_prod0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3044  = \mac_mul_s0$1386 ;
+    if (stall_adv10) begin
+      \$3044  = mac_prod0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3045  = \mac_mul_s0$1387 ;
+    if (stall_adv10) begin
+      \$3045  = mac_prod0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3046  = \mac_mul_s0$1389 ;
+    if (stall_adv10) begin
+      \$3046  = mac_prod0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3047  = \mac_mul_s0$1390 ;
+    if (stall_adv10) begin
+      \$3047  = mac_prod0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3048  = \mac_mul_s0$1392 ;
+    if (stall_adv10) begin
+      \$3048  = mac_prod0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3049  = \mac_mul_s0$1393 ;
+    if (stall_adv10) begin
+      \$3049  = mac_prod0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3050  = \mac_mul_s0$1395 ;
+    if (stall_adv10) begin
+      \$3050  = mac_prod1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3051  = \mac_mul_s0$1396 ;
+    if (stall_adv10) begin
+      \$3051  = mac_prod1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3052  = \mac_mul_s0$1398 ;
+    if (stall_adv10) begin
+      \$3052  = mac_prod1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3053  = \mac_mul_s0$1399 ;
+    if (stall_adv10) begin
+      \$3053  = mac_prod1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3054  = \mac_mul_s0$1401 ;
+    if (stall_adv10) begin
+      \$3054  = mac_prod1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3055  = \mac_mul_s0$1402 ;
+    if (stall_adv10) begin
+      \$3055  = mac_prod1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3056  = \mac_mul_s0$1404 ;
+    if (stall_adv10) begin
+      \$3056  = mac_prod1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3057  = \mac_mul_s0$1405 ;
+    if (stall_adv10) begin
+      \$3057  = mac_prod1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3058  = \mac_mul_s0$1407 ;
+    if (stall_adv10) begin
+      \$3058  = mac_prod2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3059  = \mac_mul_s0$1408 ;
+    if (stall_adv10) begin
+      \$3059  = mac_prod2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3060  = \mac_mul_s0$1410 ;
+    if (stall_adv10) begin
+      \$3060  = mac_prod2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3061  = \mac_mul_s0$1411 ;
+    if (stall_adv10) begin
+      \$3061  = mac_prod2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3062  = \mac_mul_s0$1413 ;
+    if (stall_adv10) begin
+      \$3062  = mac_prod2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3063  = \mac_mul_s0$1414 ;
+    if (stall_adv10) begin
+      \$3063  = mac_prod2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3064  = \mac_mul_s0$1416 ;
+    if (stall_adv10) begin
+      \$3064  = mac_prod2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3065  = \mac_mul_s0$1417 ;
+    if (stall_adv10) begin
+      \$3065  = mac_prod2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3066  = \mac_mul_s0$1419 ;
+    if (stall_adv10) begin
+      \$3066  = mac_prod3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3067  = \mac_mul_s0$1420 ;
+    if (stall_adv10) begin
+      \$3067  = mac_prod3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3068  = \mac_mul_s0$1422 ;
+    if (stall_adv10) begin
+      \$3068  = mac_prod3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3069  = \mac_mul_s0$1423 ;
+    if (stall_adv10) begin
+      \$3069  = mac_prod3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3070  = \mac_mul_s0$1425 ;
+    if (stall_adv10) begin
+      \$3070  = mac_prod3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3071  = \mac_mul_s0$1426 ;
+    if (stall_adv10) begin
+      \$3071  = mac_prod3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3072  = \mac_mul_s0$1428 ;
+    if (stall_adv10) begin
+      \$3072  = mac_prod3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3073  = \mac_mul_s0$1429 ;
+    if (stall_adv10) begin
+      \$3073  = mac_prod3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3074  = \mac_mul_s0$1624 ;
+    if (stall_adv10) begin
+      \$3074  = mac_dspin_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3075  = \mac_mul_s0$1625 ;
+    if (stall_adv10) begin
+      \$3075  = \mac_dspin_s0$1587 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3076  = \mac_mul_s0$1626 ;
+    if (stall_adv10) begin
+      \$3076  = \mac_dspin_s0$1588 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3077  = \mac_mul_s0$1627 ;
+    if (stall_adv10) begin
+      \$3077  = \mac_dspin_s0$1589 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3078  = \mac_mul_s0$1628 ;
+    if (stall_adv10) begin
+      \$3078  = \mac_dspin_s0$1590 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3079  = mac_mul_valid_s0;
+    if (stall_adv10) begin
+      \$3079  = mac_dspin_valid_s0;
+    end
+    if (rst) begin
+      \$3079  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3080  = mac_add0_s0;
+    if (stall_adv11) begin
+      \$3080  = mac0_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3081  = \mac_add0_s0$1434 ;
+    if (stall_adv11) begin
+      \$3081  = mac0_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3082  = \mac_add0_s0$1436 ;
+    if (stall_adv11) begin
+      \$3082  = mac0_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3083  = \mac_add0_s0$1437 ;
+    if (stall_adv11) begin
+      \$3083  = mac0_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3084  = \mac_add0_s0$1439 ;
+    if (stall_adv11) begin
+      \$3084  = mac1_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3085  = \mac_add0_s0$1440 ;
+    if (stall_adv11) begin
+      \$3085  = mac1_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3086  = \mac_add0_s0$1442 ;
+    if (stall_adv11) begin
+      \$3086  = mac1_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3087  = \mac_add0_s0$1443 ;
+    if (stall_adv11) begin
+      \$3087  = mac1_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3088  = \mac_add0_s0$1445 ;
+    if (stall_adv11) begin
+      \$3088  = mac2_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3089  = \mac_add0_s0$1446 ;
+    if (stall_adv11) begin
+      \$3089  = mac2_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3090  = \mac_add0_s0$1448 ;
+    if (stall_adv11) begin
+      \$3090  = mac2_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3091  = \mac_add0_s0$1449 ;
+    if (stall_adv11) begin
+      \$3091  = mac2_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3092  = \mac_add0_s0$1451 ;
+    if (stall_adv11) begin
+      \$3092  = mac3_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3093  = \mac_add0_s0$1452 ;
+    if (stall_adv11) begin
+      \$3093  = mac3_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3094  = \mac_add0_s0$1454 ;
+    if (stall_adv11) begin
+      \$3094  = mac3_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3095  = \mac_add0_s0$1455 ;
+    if (stall_adv11) begin
+      \$3095  = mac3_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3096  = \mac_add0_s0$1630 ;
+    if (stall_adv11) begin
+      \$3096  = \mac_mul_s0$1624 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3097  = \mac_add0_s0$1631 ;
+    if (stall_adv11) begin
+      \$3097  = \mac_mul_s0$1625 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3098  = \mac_add0_s0$1632 ;
+    if (stall_adv11) begin
+      \$3098  = \mac_mul_s0$1626 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3099  = \mac_add0_s0$1633 ;
+    if (stall_adv11) begin
+      \$3099  = \mac_mul_s0$1627 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3100  = \mac_add0_s0$1634 ;
+    if (stall_adv11) begin
+      \$3100  = \mac_mul_s0$1628 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3101  = mac_add0_valid_s0;
+    if (stall_adv11) begin
+      \$3101  = mac_mul_valid_s0;
+    end
+    if (rst) begin
+      \$3101  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3102  = mac_add1_s0;
+    if (stall_adv12) begin
+      \$3102  = mac0_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3103  = \mac_add1_s0$1460 ;
+    if (stall_adv12) begin
+      \$3103  = mac0_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3104  = \mac_add1_s0$1462 ;
+    if (stall_adv12) begin
+      \$3104  = mac1_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3105  = \mac_add1_s0$1463 ;
+    if (stall_adv12) begin
+      \$3105  = mac1_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3106  = \mac_add1_s0$1465 ;
+    if (stall_adv12) begin
+      \$3106  = mac2_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3107  = \mac_add1_s0$1466 ;
+    if (stall_adv12) begin
+      \$3107  = mac2_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3108  = \mac_add1_s0$1468 ;
+    if (stall_adv12) begin
+      \$3108  = mac3_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3109  = \mac_add1_s0$1469 ;
+    if (stall_adv12) begin
+      \$3109  = mac3_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3110  = \mac_add1_s0$1636 ;
+    if (stall_adv12) begin
+      \$3110  = \mac_add0_s0$1630 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3111  = \mac_add1_s0$1637 ;
+    if (stall_adv12) begin
+      \$3111  = \mac_add0_s0$1631 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3112  = \mac_add1_s0$1638 ;
+    if (stall_adv12) begin
+      \$3112  = \mac_add0_s0$1632 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3113  = \mac_add1_s0$1639 ;
+    if (stall_adv12) begin
+      \$3113  = \mac_add0_s0$1633 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3114  = \mac_add1_s0$1640 ;
+    if (stall_adv12) begin
+      \$3114  = \mac_add0_s0$1634 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3115  = mac_add1_valid_s0;
+    if (stall_adv12) begin
+      \$3115  = mac_add0_valid_s0;
+    end
+    if (rst) begin
+      \$3115  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3116  = mac_add2_s0;
+    if (stall_adv13) begin
+      \$3116  = mac0_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3117  = \mac_add2_s0$1476 ;
+    if (stall_adv13) begin
+      \$3117  = mac1_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3118  = \mac_add2_s0$1479 ;
+    if (stall_adv13) begin
+      \$3118  = mac2_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3119  = \mac_add2_s0$1482 ;
+    if (stall_adv13) begin
+      \$3119  = mac3_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3120  = \mac_add2_s0$1474 ;
+    if (stall_adv13) begin
+      \$3120  = \mac_add1_s0$1636 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3121  = \mac_add2_s0$1477 ;
+    if (stall_adv13) begin
+      \$3121  = \mac_add1_s0$1637 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3122  = \mac_add2_s0$1480 ;
+    if (stall_adv13) begin
+      \$3122  = \mac_add1_s0$1638 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3123  = \mac_add2_s0$1483 ;
+    if (stall_adv13) begin
+      \$3123  = \mac_add1_s0$1639 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3124  = \mac_add2_s0$1642 ;
+    if (stall_adv13) begin
+      \$3124  = \mac_add1_s0$1640 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3125  = mac_add2_valid_s0;
+    if (stall_adv13) begin
+      \$3125  = mac_add1_valid_s0;
+    end
+    if (rst) begin
+      \$3125  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3126  = o__valid;
+    if (i__ready) begin
+      \$3126  = \$2669 ;
+    end
+    if (rst) begin
+      \$3126  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3127  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$3127  = \$2670 ;
+    end
+    if (rst) begin
+      \$3127  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3128  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$3128  = \$2671 ;
+    end
+    if (rst) begin
+      \$3128  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3129  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$3129  = \$2672 ;
+    end
+    if (rst) begin
+      \$3129  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3130  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$3130  = \$2673 ;
+    end
+    if (rst) begin
+      \$3130  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3131  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$3131  = \$2674 ;
+    end
+    if (rst) begin
+      \$3131  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3132  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$3132  = \$2675 ;
+    end
+    if (rst) begin
+      \$3132  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3133  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$3133  = \$2676 ;
+    end
+    if (rst) begin
+      \$3133  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3134  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$3134  = \$2677 ;
+    end
+    if (rst) begin
+      \$3134  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3135  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$3135  = \$2678 ;
+    end
+    if (rst) begin
+      \$3135  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3136  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$3136  = \$2679 ;
+    end
+    if (rst) begin
+      \$3136  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3137  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$3137  = \$2680 ;
+    end
+    if (rst) begin
+      \$3137  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3138  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$3138  = \$2681 ;
+    end
+    if (rst) begin
+      \$3138  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3139  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$3139  = \$2682 ;
+    end
+    if (rst) begin
+      \$3139  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3140  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$3140  = \$2683 ;
+    end
+    if (rst) begin
+      \$3140  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3141  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$3141  = \$2684 ;
+    end
+    if (rst) begin
+      \$3141  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3142  = mac_acc0_out;
+    if (\$2685 ) begin
+      if (\mac_add2_s0$1642 ) begin
+        \$3142  = \$2661 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3049  = mac_acc0;
-    if (\$2659 ) begin
+    \$3143  = mac_acc0;
+    if (\$2685 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1559 ) begin
-        \$3049  = 32'd0;
+      if (\mac_add2_s0$1642 ) begin
+        \$3143  = 32'd0;
       end else begin
-        \$3049  = \$2652 [31:0];
+        \$3143  = \$2661 [31:0];
       end
     end
     if (rst) begin
-      \$3049  = 32'd0;
+      \$3143  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3050  = mac_acc1_out;
-    if (\$2660 ) begin
-      if (\mac_add2_s0$1559 ) begin
-        \$3050  = \$2653 [31:0];
+    \$3144  = mac_acc1_out;
+    if (\$2686 ) begin
+      if (\mac_add2_s0$1642 ) begin
+        \$3144  = \$2662 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3051  = mac_acc1;
-    if (\$2660 ) begin
+    \$3145  = mac_acc1;
+    if (\$2686 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1559 ) begin
-        \$3051  = 32'd0;
+      if (\mac_add2_s0$1642 ) begin
+        \$3145  = 32'd0;
       end else begin
-        \$3051  = \$2653 [31:0];
+        \$3145  = \$2662 [31:0];
       end
     end
     if (rst) begin
-      \$3051  = 32'd0;
+      \$3145  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3052  = mac_acc2_out;
-    if (\$2661 ) begin
-      if (\mac_add2_s0$1559 ) begin
-        \$3052  = \$2654 [31:0];
+    \$3146  = mac_acc2_out;
+    if (\$2687 ) begin
+      if (\mac_add2_s0$1642 ) begin
+        \$3146  = \$2663 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3053  = mac_acc2;
-    if (\$2661 ) begin
+    \$3147  = mac_acc2;
+    if (\$2687 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1559 ) begin
-        \$3053  = 32'd0;
+      if (\mac_add2_s0$1642 ) begin
+        \$3147  = 32'd0;
       end else begin
-        \$3053  = \$2654 [31:0];
+        \$3147  = \$2663 [31:0];
       end
     end
     if (rst) begin
-      \$3053  = 32'd0;
+      \$3147  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3054  = mac_acc3_out;
-    if (\$2662 ) begin
-      if (\mac_add2_s0$1559 ) begin
-        \$3054  = \$2655 [31:0];
+    \$3148  = mac_acc3_out;
+    if (\$2688 ) begin
+      if (\mac_add2_s0$1642 ) begin
+        \$3148  = \$2664 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3055  = mac_acc3;
-    if (\$2662 ) begin
+    \$3149  = mac_acc3;
+    if (\$2688 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1559 ) begin
-        \$3055  = 32'd0;
+      if (\mac_add2_s0$1642 ) begin
+        \$3149  = 32'd0;
       end else begin
-        \$3055  = \$2655 [31:0];
+        \$3149  = \$2664 [31:0];
       end
     end
     if (rst) begin
-      \$3055  = 32'd0;
+      \$3149  = 32'd0;
     end
   end
   assign advance = i__ready;
@@ -12007,8 +13257,8 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   assign sel_key13 = \$91 [7:0];
   assign sel_key14 = \$94 [7:0];
   assign sel_key15 = \$97 [7:0];
-  assign sel_beats = { \$217 , \$216 , \$215 , \$214 , \$213 , \$212 , \$211 , \$210 , \$209 , \$208 , \$207 , \$206 , \$205 , \$204 , \$203 , \$202 , \$201 , \$200 , \$199 , \$198 , \$197 , \$196 , \$195 , \$194 , \$193 , \$192 , \$191 , \$190 , \$189 , \$188 , \$187 , \$186 , \$185 , \$184 , \$183 , \$182 , \$181 , \$180 , \$179 , \$178 , \$177 , \$176 , \$175 , \$174 , \$173 , \$172 , \$171 , \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98  };
-  assign sel_keep = { \$1473 , \$1472 , \$1471 , \$1470 , \$1469 , \$1468 , \$1467 , \$1466 , \$1465 , \$1464 , \$1463 , \$1462 , \$1461 , \$1460 , \$1459 , \$1458  };
+  assign sel_beats = { \$218 , \$217 , \$216 , \$215 , \$214 , \$213 , \$212 , \$211 , \$210 , \$209 , \$208 , \$207 , \$206 , \$205 , \$204 , \$203 , \$202 , \$201 , \$200 , \$199 , \$198 , \$197 , \$196 , \$195 , \$194 , \$193 , \$192 , \$191 , \$190 , \$189 , \$188 , \$187 , \$186 , \$185 , \$184 , \$183 , \$182 , \$181 , \$180 , \$179 , \$178 , \$177 , \$176 , \$175 , \$174 , \$173 , \$172 , \$171 , \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99  };
+  assign sel_keep = { \$1476 , \$1475 , \$1474 , \$1473 , \$1472 , \$1471 , \$1470 , \$1469 , \$1468 , \$1467 , \$1466 , \$1465 , \$1464 , \$1463 , \$1462 , \$1461  };
   assign sel_pre0_1 = { sel_p0_1_0_c, sel_p0_1_0_s };
   assign sel_pre0_3 = { 1'h0, sel_p0_3_0_c, sel_p0_3_0_s };
   assign sel_pre0_5 = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
@@ -12039,37 +13289,37 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   assign sel_pre3_14 = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s };
   assign sel_dl1_r0_wp = wr__addr;
   assign wr__data = { \$49 [7:0], \$46 [7:0], \$43 [7:0], \$40 [7:0], \$37 [7:0], \$34 [7:0], \$31 [7:0], \$28 [7:0], \$25 [7:0], \$22 [7:0], \$19 [7:0], \$16 [7:0], \$13 [7:0], \$10 [7:0], \$7 [7:0], \$4 [7:0] };
-  assign wr__en = i__ready;
+  assign wr__en = stall_adv4;
   assign sel_dl1_r0_rp = rd__addr;
   assign rd__data = sel_dl1_r0_q;
-  assign sel_sel0 = { \$1669 , \$1667 , \$1665 , \$1663 , \$1661 , \$1659 , \$1657 , \$1655 , sel_l12_s0[0] };
-  assign sel_sel1 = { \$1687 , \$1685 , \$1683 , \$1681 , \$1679 , \$1677 , \$1675 , \$1673 , \$1671  };
-  assign sel_sel2 = { \$1705 , \$1703 , \$1701 , \$1699 , \$1697 , \$1695 , \$1693 , \$1691 , \$1689  };
-  assign sel_sel3 = { \$1723 , \$1721 , \$1719 , \$1717 , \$1715 , \$1713 , \$1711 , \$1709 , \$1707  };
-  assign sel_sel4 = { \$1741 , \$1739 , \$1737 , \$1735 , \$1733 , \$1731 , \$1729 , \$1727 , \$1725  };
-  assign sel_sel5 = { \$1759 , \$1757 , \$1755 , \$1753 , \$1751 , \$1749 , \$1747 , \$1745 , \$1743  };
-  assign sel_sel6 = { \$1777 , \$1775 , \$1773 , \$1771 , \$1769 , \$1767 , \$1765 , \$1763 , \$1761  };
-  assign sel_sel7 = { \$1795 , \$1793 , \$1791 , \$1789 , \$1787 , \$1785 , \$1783 , \$1781 , \$1779  };
-  assign sel_idx0 = { \$1669 , \$1816 , \$1813 , \$1810  };
-  assign sel_idx1 = { \$1839 , \$1838 , \$1835 , \$1832  };
-  assign sel_idx2 = { \$1863 , \$1861 , \$1858 , \$1854  };
-  assign sel_idx3 = { \$1889 , \$1886 , \$1883 , \$1879  };
-  assign sel_idx4 = { \$1915 , \$1911 , \$1907 , \$1904  };
-  assign sel_idx5 = { \$1943 , \$1938 , \$1934 , \$1931  };
-  assign sel_idx6 = { \$1972 , \$1966 , \$1962 , \$1958  };
-  assign sel_idx7 = { \$2003 , \$1996 , \$1992 , \$1988  };
-  assign shift_t0_0 = { \$2012 [14], \$2012  };
-  assign shift_t1_0 = { \$2013 [14], \$2013  };
-  assign shift_t2_0 = { \$2014 [14], \$2014  };
-  assign shift_t3_0 = { \$2015 [14], \$2015  };
-  assign mac_biased0 = { \$2648 [19], \$2648 [19], \$2648 [19], \$2648 [19], \$2648 [19], \$2648 [19], \$2648 [19], \$2648 [19], \$2648 [19], \$2648 [19], \$2648 [19], \$2648 [19], \$2648  };
-  assign mac_biased1 = { \$2649 [19], \$2649 [19], \$2649 [19], \$2649 [19], \$2649 [19], \$2649 [19], \$2649 [19], \$2649 [19], \$2649 [19], \$2649 [19], \$2649 [19], \$2649 [19], \$2649  };
-  assign mac_biased2 = { \$2650 [19], \$2650 [19], \$2650 [19], \$2650 [19], \$2650 [19], \$2650 [19], \$2650 [19], \$2650 [19], \$2650 [19], \$2650 [19], \$2650 [19], \$2650 [19], \$2650  };
-  assign mac_biased3 = { \$2651 [19], \$2651 [19], \$2651 [19], \$2651 [19], \$2651 [19], \$2651 [19], \$2651 [19], \$2651 [19], \$2651 [19], \$2651 [19], \$2651 [19], \$2651 [19], \$2651  };
-  assign mac_acc0_next = \$2652 [31:0];
-  assign mac_acc1_next = \$2653 [31:0];
-  assign mac_acc2_next = \$2654 [31:0];
-  assign mac_acc3_next = \$2655 [31:0];
+  assign sel_sel0 = { \$1674 , \$1672 , \$1670 , \$1668 , \$1666 , \$1664 , \$1662 , \$1660 , \sel_l10_s0$751 [0] };
+  assign sel_sel1 = { \$1692 , \$1690 , \$1688 , \$1686 , \$1684 , \$1682 , \$1680 , \$1678 , \$1676  };
+  assign sel_sel2 = { \$1710 , \$1708 , \$1706 , \$1704 , \$1702 , \$1700 , \$1698 , \$1696 , \$1694  };
+  assign sel_sel3 = { \$1728 , \$1726 , \$1724 , \$1722 , \$1720 , \$1718 , \$1716 , \$1714 , \$1712  };
+  assign sel_sel4 = { \$1746 , \$1744 , \$1742 , \$1740 , \$1738 , \$1736 , \$1734 , \$1732 , \$1730  };
+  assign sel_sel5 = { \$1764 , \$1762 , \$1760 , \$1758 , \$1756 , \$1754 , \$1752 , \$1750 , \$1748  };
+  assign sel_sel6 = { \$1782 , \$1780 , \$1778 , \$1776 , \$1774 , \$1772 , \$1770 , \$1768 , \$1766  };
+  assign sel_sel7 = { \$1800 , \$1798 , \$1796 , \$1794 , \$1792 , \$1790 , \$1788 , \$1786 , \$1784  };
+  assign sel_idx0 = { \sel_l13_s0$766 [8], \$1822 , \$1819 , \$1816  };
+  assign sel_idx1 = { \$1845 , \$1844 , \$1841 , \$1838  };
+  assign sel_idx2 = { \$1869 , \$1867 , \$1864 , \$1860  };
+  assign sel_idx3 = { \$1895 , \$1892 , \$1889 , \$1885  };
+  assign sel_idx4 = { \$1921 , \$1917 , \$1913 , \$1910  };
+  assign sel_idx5 = { \$1949 , \$1944 , \$1940 , \$1937  };
+  assign sel_idx6 = { \$1978 , \$1972 , \$1968 , \$1964  };
+  assign sel_idx7 = { \$2009 , \$2002 , \$1998 , \$1994  };
+  assign shift_t0_0 = { \$2019 [14], \$2019  };
+  assign shift_t1_0 = { \$2020 [14], \$2020  };
+  assign shift_t2_0 = { \$2021 [14], \$2021  };
+  assign shift_t3_0 = { \$2022 [14], \$2022  };
+  assign mac_biased0 = { \$2656 [19], \$2656 [19], \$2656 [19], \$2656 [19], \$2656 [19], \$2656 [19], \$2656 [19], \$2656 [19], \$2656 [19], \$2656 [19], \$2656 [19], \$2656 [19], \$2656  };
+  assign mac_biased1 = { \$2657 [19], \$2657 [19], \$2657 [19], \$2657 [19], \$2657 [19], \$2657 [19], \$2657 [19], \$2657 [19], \$2657 [19], \$2657 [19], \$2657 [19], \$2657 [19], \$2657  };
+  assign mac_biased2 = { \$2658 [19], \$2658 [19], \$2658 [19], \$2658 [19], \$2658 [19], \$2658 [19], \$2658 [19], \$2658 [19], \$2658 [19], \$2658 [19], \$2658 [19], \$2658 [19], \$2658  };
+  assign mac_biased3 = { \$2659 [19], \$2659 [19], \$2659 [19], \$2659 [19], \$2659 [19], \$2659 [19], \$2659 [19], \$2659 [19], \$2659 [19], \$2659 [19], \$2659 [19], \$2659 [19], \$2659  };
+  assign mac_acc0_next = \$2661 [31:0];
+  assign mac_acc1_next = \$2662 [31:0];
+  assign mac_acc2_next = \$2663 [31:0];
+  assign mac_acc3_next = \$2664 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];
@@ -12168,12 +13418,12 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   assign sel_p1_3_2_c = 1'h0;
   assign sel_p1_6_2_s = sel_p1_6_1_c;
   assign sel_p1_6_2_c = 1'h0;
-  assign \$1484  = 1'h0;
-  assign sel_p1_7_2_s = sel_p1_7_1_c;
-  assign \$1485  = 1'h0;
-  assign \$1486  = 1'h0;
   assign \$1487  = 1'h0;
+  assign sel_p1_7_2_s = sel_p1_7_1_c;
   assign \$1488  = 1'h0;
+  assign \$1489  = 1'h0;
+  assign \$1490  = 1'h0;
+  assign \$1491  = 1'h0;
   assign sel_p1_7_2_c = 1'h0;
   assign sel_p1_7_3_s = 1'h0;
   assign sel_p1_7_3_c = 1'h0;
@@ -12181,249 +13431,210 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   assign sel_p1_10_2_c = 1'h0;
   assign sel_p1_10_3_s = 1'h0;
   assign sel_p1_10_3_c = 1'h0;
-  assign \$1494  = 1'h0;
-  assign sel_p1_11_2_s = sel_p1_11_1_c;
-  assign \$1495  = 1'h0;
-  assign \$1496  = 1'h0;
   assign \$1497  = 1'h0;
+  assign sel_p1_11_2_s = sel_p1_11_1_c;
   assign \$1498  = 1'h0;
-  assign sel_p1_11_2_c = 1'h0;
   assign \$1499  = 1'h0;
-  assign sel_p1_11_3_s = 1'h0;
   assign \$1500  = 1'h0;
   assign \$1501  = 1'h0;
+  assign sel_p1_11_2_c = 1'h0;
   assign \$1502  = 1'h0;
+  assign sel_p1_11_3_s = 1'h0;
   assign \$1503  = 1'h0;
+  assign \$1504  = 1'h0;
+  assign \$1505  = 1'h0;
+  assign \$1506  = 1'h0;
   assign sel_p1_11_3_c = 1'h0;
   assign sel_p1_14_2_s = sel_p1_14_1_c;
   assign sel_p1_14_2_c = 1'h0;
   assign sel_p1_14_3_s = 1'h0;
   assign sel_p1_14_3_c = 1'h0;
-  assign \$1509  = sel_p1_3_1_c;
-  assign \$1510  = 1'h0;
-  assign \$1511  = 1'h0;
-  assign \$1512  = 1'h0;
-  assign sel_p2_5_2_c = \$1513 ;
-  assign sel_p2_7_3_s = sel_p2_7_2_c;
-  assign sel_p2_7_3_c = 1'h0;
-  assign sel_p2_12_3_s = sel_p2_12_2_c;
-  assign sel_p2_12_3_c = 1'h0;
-  assign \$1539  = sel_p1_11_1_c;
-  assign \$1540  = 1'h0;
-  assign \$1541  = 1'h0;
-  assign \$1542  = 1'h0;
-  assign sel_p2_13_2_c = \$1543 ;
-  assign \$1544  = 1'h0;
-  assign sel_p2_13_3_s = \$1543 ;
-  assign \$1545  = 1'h0;
-  assign \$1546  = 1'h0;
-  assign \$1547  = 1'h0;
-  assign \$1548  = 1'h0;
-  assign sel_p2_13_3_c = 1'h0;
-  assign \$1559  = 1'h0;
-  assign sel_p2_14_3_s = sel_p2_14_2_c;
-  assign \$1560  = 1'h0;
-  assign \$1561  = 1'h0;
-  assign \$1562  = 1'h0;
-  assign \$1563  = 1'h0;
-  assign sel_p2_14_3_c = 1'h0;
-  assign \$1569  = sel_p2_7_2_s;
-  assign \$1570  = 1'h0;
-  assign \$1571  = 1'h0;
-  assign \$1572  = 1'h0;
-  assign sel_p3_9_2_c = \$1573 ;
-  assign \$1574  = sel_p2_7_2_c;
-  assign \$1575  = 1'h0;
-  assign \$1576  = 1'h0;
-  assign \$1577  = 1'h0;
-  assign sel_p3_9_3_c = \$1578 ;
-  assign \$1589  = sel_p2_7_2_c;
-  assign \$1590  = 1'h0;
-  assign \$1591  = 1'h0;
-  assign \$1592  = 1'h0;
-  assign sel_p3_10_3_c = \$1593 ;
-  assign \$1604  = sel_p2_7_2_c;
-  assign \$1605  = 1'h0;
-  assign \$1606  = 1'h0;
-  assign \$1607  = 1'h0;
-  assign sel_p3_11_3_c = \$1608 ;
-  assign \$1670  = \sel_l12_s0$857 ;
+  assign \$1675  = \sel_l10_s0$752 ;
   assign mac_wmux_drop0 = 4'h0;
-  assign \$2026 [3:1] = 3'h0;
-  assign \$2026 [0] = \$2022 ;
-  assign \$2031  = 4'h0;
-  assign mac_wmux_drop1 = { 3'h0, \$2022  };
-  assign { \$2040 [3:2], \$2040 [0] } = 3'h0;
-  assign \$2040 [1] = \$2037 ;
-  assign \$2045 [3:1] = 3'h0;
-  assign \$2045 [0] = \$2041 ;
-  assign \$2051  = 4'h0;
-  assign mac_wmux_drop2 = \$2046 ;
-  assign \$2062 [3:2] = 2'h0;
-  assign \$2062 [1:0] = { \$2059 , \$2058  };
-  assign { \$2067 [3:2], \$2067 [0] } = 3'h0;
-  assign \$2067 [1] = \$2064 ;
-  assign \$2073 [3:1] = 3'h0;
-  assign \$2073 [0] = \$2069 ;
-  assign \$2078  = 4'h0;
-  assign \$2079  = { 3'h0, \$2069  };
-  assign { \$2092 [3], \$2092 [1:0] } = 3'h0;
-  assign \$2092 [2] = \$2090 ;
-  assign \$2097 [3:2] = 2'h0;
-  assign \$2097 [1:0] = { \$2094 , \$2093  };
-  assign { \$2103 [3:2], \$2103 [0] } = 3'h0;
-  assign \$2103 [1] = \$2100 ;
-  assign \$2108 [3:1] = 3'h0;
-  assign \$2108 [0] = \$2104 ;
-  assign \$2115  = 4'h0;
-  assign mac_wmux_drop4 = \$2110 ;
-  assign { \$2130 [3], \$2130 [1] } = 2'h0;
-  assign { \$2130 [2], \$2130 [0] } = { \$2128 , \$2126  };
-  assign { \$2135 [3], \$2135 [1:0] } = 3'h0;
-  assign \$2135 [2] = \$2133 ;
-  assign \$2141 [3:2] = 2'h0;
-  assign \$2141 [1:0] = { \$2138 , \$2137  };
-  assign { \$2146 [3:2], \$2146 [0] } = 3'h0;
-  assign \$2146 [1] = \$2143 ;
-  assign \$2153 [3:1] = 3'h0;
-  assign \$2153 [0] = \$2149 ;
-  assign \$2158  = 4'h0;
-  assign \$2159  = { 3'h0, \$2149  };
-  assign { \$2176 [3], \$2176 [0] } = 2'h0;
-  assign \$2176 [2:1] = { \$2174 , \$2173  };
-  assign { \$2181 [3], \$2181 [1] } = 2'h0;
-  assign { \$2181 [2], \$2181 [0] } = { \$2179 , \$2177  };
-  assign { \$2187 [3], \$2187 [1:0] } = 3'h0;
-  assign \$2187 [2] = \$2185 ;
-  assign \$2192 [3:2] = 2'h0;
-  assign \$2192 [1:0] = { \$2189 , \$2188  };
-  assign { \$2199 [3:2], \$2199 [0] } = 3'h0;
-  assign \$2199 [1] = \$2196 ;
-  assign \$2204 [3:1] = 3'h0;
-  assign \$2204 [0] = \$2200 ;
-  assign \$2210  = 4'h0;
-  assign \$2211  = \$2205 ;
-  assign \$2230 [3] = 1'h0;
-  assign \$2230 [2:0] = { \$2228 , \$2227 , \$2226  };
-  assign { \$2235 [3], \$2235 [0] } = 2'h0;
-  assign \$2235 [2:1] = { \$2233 , \$2232  };
-  assign { \$2241 [3], \$2241 [1] } = 2'h0;
-  assign { \$2241 [2], \$2241 [0] } = { \$2239 , \$2237  };
-  assign { \$2246 [3], \$2246 [1:0] } = 3'h0;
-  assign \$2246 [2] = \$2244 ;
-  assign \$2253 [3:2] = 2'h0;
-  assign \$2253 [1:0] = { \$2250 , \$2249  };
-  assign { \$2258 [3:2], \$2258 [0] } = 3'h0;
-  assign \$2258 [1] = \$2255 ;
-  assign \$2264 [3:1] = 3'h0;
-  assign \$2264 [0] = \$2260 ;
-  assign \$2269  = 4'h0;
-  assign \$2270  = { 3'h0, \$2260  };
-  assign \$2290 [2:0] = 3'h0;
-  assign \$2290 [3] = \$2289 ;
-  assign \$2295 [3] = 1'h0;
-  assign \$2295 [2:0] = { \$2293 , \$2292 , \$2291  };
-  assign { \$2301 [3], \$2301 [0] } = 2'h0;
-  assign \$2301 [2:1] = { \$2299 , \$2298  };
-  assign { \$2306 [3], \$2306 [1] } = 2'h0;
-  assign { \$2306 [2], \$2306 [0] } = { \$2304 , \$2302  };
-  assign { \$2313 [3], \$2313 [1:0] } = 3'h0;
-  assign \$2313 [2] = \$2311 ;
-  assign \$2318 [3:2] = 2'h0;
-  assign \$2318 [1:0] = { \$2315 , \$2314  };
-  assign { \$2324 [3:2], \$2324 [0] } = 3'h0;
-  assign \$2324 [1] = \$2321 ;
-  assign \$2329 [3:1] = 3'h0;
-  assign \$2329 [0] = \$2325 ;
-  assign \$2348 [2:0] = 3'h0;
-  assign \$2348 [3] = \$2347 ;
-  assign \$2353 [3] = 1'h0;
-  assign \$2353 [2:0] = { \$2351 , \$2350 , \$2349  };
-  assign { \$2359 [3], \$2359 [0] } = 2'h0;
-  assign \$2359 [2:1] = { \$2357 , \$2356  };
-  assign { \$2364 [3], \$2364 [1] } = 2'h0;
-  assign { \$2364 [2], \$2364 [0] } = { \$2362 , \$2360  };
-  assign { \$2371 [3], \$2371 [1:0] } = 3'h0;
-  assign \$2371 [2] = \$2369 ;
-  assign \$2376 [3:2] = 2'h0;
-  assign \$2376 [1:0] = { \$2373 , \$2372  };
-  assign { \$2382 [3:2], \$2382 [0] } = 3'h0;
-  assign \$2382 [1] = \$2379 ;
-  assign \$2398 [2:0] = 3'h0;
-  assign \$2398 [3] = \$2397 ;
-  assign \$2403 [3] = 1'h0;
-  assign \$2403 [2:0] = { \$2401 , \$2400 , \$2399  };
-  assign { \$2409 [3], \$2409 [0] } = 2'h0;
-  assign \$2409 [2:1] = { \$2407 , \$2406  };
-  assign { \$2414 [3], \$2414 [1] } = 2'h0;
-  assign { \$2414 [2], \$2414 [0] } = { \$2412 , \$2410  };
-  assign { \$2421 [3], \$2421 [1:0] } = 3'h0;
-  assign \$2421 [2] = \$2419 ;
-  assign \$2426 [3:2] = 2'h0;
-  assign \$2426 [1:0] = { \$2423 , \$2422  };
-  assign \$2440 [2:0] = 3'h0;
-  assign \$2440 [3] = \$2439 ;
-  assign \$2445 [3] = 1'h0;
-  assign \$2445 [2:0] = { \$2443 , \$2442 , \$2441  };
-  assign { \$2451 [3], \$2451 [0] } = 2'h0;
-  assign \$2451 [2:1] = { \$2449 , \$2448  };
-  assign { \$2456 [3], \$2456 [1] } = 2'h0;
-  assign { \$2456 [2], \$2456 [0] } = { \$2454 , \$2452  };
-  assign { \$2463 [3], \$2463 [1:0] } = 3'h0;
-  assign \$2463 [2] = \$2461 ;
-  assign \$2474 [2:0] = 3'h0;
-  assign \$2474 [3] = \$2473 ;
-  assign \$2479 [3] = 1'h0;
-  assign \$2479 [2:0] = { \$2477 , \$2476 , \$2475  };
-  assign { \$2485 [3], \$2485 [0] } = 2'h0;
-  assign \$2485 [2:1] = { \$2483 , \$2482  };
-  assign { \$2490 [3], \$2490 [1] } = 2'h0;
-  assign { \$2490 [2], \$2490 [0] } = { \$2488 , \$2486  };
-  assign \$2500 [2:0] = 3'h0;
-  assign \$2500 [3] = \$2499 ;
-  assign \$2505 [3] = 1'h0;
-  assign \$2505 [2:0] = { \$2503 , \$2502 , \$2501  };
-  assign { \$2511 [3], \$2511 [0] } = 2'h0;
-  assign \$2511 [2:1] = { \$2509 , \$2508  };
-  assign \$2518 [2:0] = 3'h0;
-  assign \$2518 [3] = \$2517 ;
-  assign \$2523 [3] = 1'h0;
-  assign \$2523 [2:0] = { \$2521 , \$2520 , \$2519  };
+  assign \$2033 [3:1] = 3'h0;
+  assign \$2033 [0] = \$2029 ;
+  assign \$2038  = 4'h0;
+  assign mac_wmux_drop1 = { 3'h0, \$2029  };
+  assign { \$2047 [3:2], \$2047 [0] } = 3'h0;
+  assign \$2047 [1] = \$2044 ;
+  assign \$2052 [3:1] = 3'h0;
+  assign \$2052 [0] = \$2048 ;
+  assign \$2058  = 4'h0;
+  assign mac_wmux_drop2 = \$2053 ;
+  assign \$2069 [3:2] = 2'h0;
+  assign \$2069 [1:0] = { \$2066 , \$2065  };
+  assign { \$2074 [3:2], \$2074 [0] } = 3'h0;
+  assign \$2074 [1] = \$2071 ;
+  assign \$2080 [3:1] = 3'h0;
+  assign \$2080 [0] = \$2076 ;
+  assign \$2085  = 4'h0;
+  assign \$2086  = { 3'h0, \$2076  };
+  assign { \$2099 [3], \$2099 [1:0] } = 3'h0;
+  assign \$2099 [2] = \$2097 ;
+  assign \$2104 [3:2] = 2'h0;
+  assign \$2104 [1:0] = { \$2101 , \$2100  };
+  assign { \$2110 [3:2], \$2110 [0] } = 3'h0;
+  assign \$2110 [1] = \$2107 ;
+  assign \$2115 [3:1] = 3'h0;
+  assign \$2115 [0] = \$2111 ;
+  assign \$2122  = 4'h0;
+  assign mac_wmux_drop4 = \$2117 ;
+  assign { \$2137 [3], \$2137 [1] } = 2'h0;
+  assign { \$2137 [2], \$2137 [0] } = { \$2135 , \$2133  };
+  assign { \$2142 [3], \$2142 [1:0] } = 3'h0;
+  assign \$2142 [2] = \$2140 ;
+  assign \$2148 [3:2] = 2'h0;
+  assign \$2148 [1:0] = { \$2145 , \$2144  };
+  assign { \$2153 [3:2], \$2153 [0] } = 3'h0;
+  assign \$2153 [1] = \$2150 ;
+  assign \$2160 [3:1] = 3'h0;
+  assign \$2160 [0] = \$2156 ;
+  assign \$2165  = 4'h0;
+  assign \$2166  = { 3'h0, \$2156  };
+  assign { \$2183 [3], \$2183 [0] } = 2'h0;
+  assign \$2183 [2:1] = { \$2181 , \$2180  };
+  assign { \$2188 [3], \$2188 [1] } = 2'h0;
+  assign { \$2188 [2], \$2188 [0] } = { \$2186 , \$2184  };
+  assign { \$2194 [3], \$2194 [1:0] } = 3'h0;
+  assign \$2194 [2] = \$2192 ;
+  assign \$2199 [3:2] = 2'h0;
+  assign \$2199 [1:0] = { \$2196 , \$2195  };
+  assign { \$2206 [3:2], \$2206 [0] } = 3'h0;
+  assign \$2206 [1] = \$2203 ;
+  assign \$2211 [3:1] = 3'h0;
+  assign \$2211 [0] = \$2207 ;
+  assign \$2217  = 4'h0;
+  assign \$2218  = \$2212 ;
+  assign \$2237 [3] = 1'h0;
+  assign \$2237 [2:0] = { \$2235 , \$2234 , \$2233  };
+  assign { \$2242 [3], \$2242 [0] } = 2'h0;
+  assign \$2242 [2:1] = { \$2240 , \$2239  };
+  assign { \$2248 [3], \$2248 [1] } = 2'h0;
+  assign { \$2248 [2], \$2248 [0] } = { \$2246 , \$2244  };
+  assign { \$2253 [3], \$2253 [1:0] } = 3'h0;
+  assign \$2253 [2] = \$2251 ;
+  assign \$2260 [3:2] = 2'h0;
+  assign \$2260 [1:0] = { \$2257 , \$2256  };
+  assign { \$2265 [3:2], \$2265 [0] } = 3'h0;
+  assign \$2265 [1] = \$2262 ;
+  assign \$2271 [3:1] = 3'h0;
+  assign \$2271 [0] = \$2267 ;
+  assign \$2276  = 4'h0;
+  assign \$2277  = { 3'h0, \$2267  };
+  assign \$2297 [2:0] = 3'h0;
+  assign \$2297 [3] = \$2296 ;
+  assign \$2302 [3] = 1'h0;
+  assign \$2302 [2:0] = { \$2300 , \$2299 , \$2298  };
+  assign { \$2308 [3], \$2308 [0] } = 2'h0;
+  assign \$2308 [2:1] = { \$2306 , \$2305  };
+  assign { \$2313 [3], \$2313 [1] } = 2'h0;
+  assign { \$2313 [2], \$2313 [0] } = { \$2311 , \$2309  };
+  assign { \$2320 [3], \$2320 [1:0] } = 3'h0;
+  assign \$2320 [2] = \$2318 ;
+  assign \$2325 [3:2] = 2'h0;
+  assign \$2325 [1:0] = { \$2322 , \$2321  };
+  assign { \$2331 [3:2], \$2331 [0] } = 3'h0;
+  assign \$2331 [1] = \$2328 ;
+  assign \$2336 [3:1] = 3'h0;
+  assign \$2336 [0] = \$2332 ;
+  assign \$2355 [2:0] = 3'h0;
+  assign \$2355 [3] = \$2354 ;
+  assign \$2360 [3] = 1'h0;
+  assign \$2360 [2:0] = { \$2358 , \$2357 , \$2356  };
+  assign { \$2366 [3], \$2366 [0] } = 2'h0;
+  assign \$2366 [2:1] = { \$2364 , \$2363  };
+  assign { \$2371 [3], \$2371 [1] } = 2'h0;
+  assign { \$2371 [2], \$2371 [0] } = { \$2369 , \$2367  };
+  assign { \$2378 [3], \$2378 [1:0] } = 3'h0;
+  assign \$2378 [2] = \$2376 ;
+  assign \$2383 [3:2] = 2'h0;
+  assign \$2383 [1:0] = { \$2380 , \$2379  };
+  assign { \$2389 [3:2], \$2389 [0] } = 3'h0;
+  assign \$2389 [1] = \$2386 ;
+  assign \$2405 [2:0] = 3'h0;
+  assign \$2405 [3] = \$2404 ;
+  assign \$2410 [3] = 1'h0;
+  assign \$2410 [2:0] = { \$2408 , \$2407 , \$2406  };
+  assign { \$2416 [3], \$2416 [0] } = 2'h0;
+  assign \$2416 [2:1] = { \$2414 , \$2413  };
+  assign { \$2421 [3], \$2421 [1] } = 2'h0;
+  assign { \$2421 [2], \$2421 [0] } = { \$2419 , \$2417  };
+  assign { \$2428 [3], \$2428 [1:0] } = 3'h0;
+  assign \$2428 [2] = \$2426 ;
+  assign \$2433 [3:2] = 2'h0;
+  assign \$2433 [1:0] = { \$2430 , \$2429  };
+  assign \$2447 [2:0] = 3'h0;
+  assign \$2447 [3] = \$2446 ;
+  assign \$2452 [3] = 1'h0;
+  assign \$2452 [2:0] = { \$2450 , \$2449 , \$2448  };
+  assign { \$2458 [3], \$2458 [0] } = 2'h0;
+  assign \$2458 [2:1] = { \$2456 , \$2455  };
+  assign { \$2463 [3], \$2463 [1] } = 2'h0;
+  assign { \$2463 [2], \$2463 [0] } = { \$2461 , \$2459  };
+  assign { \$2470 [3], \$2470 [1:0] } = 3'h0;
+  assign \$2470 [2] = \$2468 ;
+  assign \$2481 [2:0] = 3'h0;
+  assign \$2481 [3] = \$2480 ;
+  assign \$2486 [3] = 1'h0;
+  assign \$2486 [2:0] = { \$2484 , \$2483 , \$2482  };
+  assign { \$2492 [3], \$2492 [0] } = 2'h0;
+  assign \$2492 [2:1] = { \$2490 , \$2489  };
+  assign { \$2497 [3], \$2497 [1] } = 2'h0;
+  assign { \$2497 [2], \$2497 [0] } = { \$2495 , \$2493  };
+  assign \$2507 [2:0] = 3'h0;
+  assign \$2507 [3] = \$2506 ;
+  assign \$2512 [3] = 1'h0;
+  assign \$2512 [2:0] = { \$2510 , \$2509 , \$2508  };
+  assign { \$2518 [3], \$2518 [0] } = 2'h0;
+  assign \$2518 [2:1] = { \$2516 , \$2515  };
+  assign \$2525 [2:0] = 3'h0;
+  assign \$2525 [3] = \$2524 ;
+  assign \$2530 [3] = 1'h0;
+  assign \$2530 [2:0] = { \$2528 , \$2527 , \$2526  };
   assign mac_wmux_drop15[2:0] = 3'h0;
-  assign mac_wmux_drop15[3] = \$2527 ;
-  assign \$2528  = 1'h1;
-  assign \$2529  = mac_wmux_keep0;
+  assign mac_wmux_drop15[3] = \$2534 ;
+  assign \$2535  = 1'h1;
+  assign \$2536  = mac_wmux_keep0;
   assign mac_wmux_s0_mv14 = 1'h0;
-  assign mac_wmux_s0_v14 = \$2557 ;
+  assign mac_wmux_s0_v14 = \$2564 ;
   assign mac_wmux_s0_d14 = mac_wmux_drop14;
   assign mac_wmux_s0_w0_14 = sel_l15_s0[119:112];
   assign mac_wmux_s0_w1_14 = sel_l15_s0[247:240];
   assign mac_wmux_s0_w2_14 = sel_l15_s0[375:368];
   assign mac_wmux_s0_w3_14 = sel_l15_s0[503:496];
-  assign \$2584  = 1'h1;
-  assign \$2585  = mac_wmux_keep15;
-  assign mac_wmux_s1_mv13 = 1'h0;
-  assign mac_wmux_s1_v13 = \$2587 ;
-  assign mac_wmux_s1_d13 = mac_wmux_s0_d13;
-  assign mac_wmux_s1_w0_13 = mac_wmux_s0_w0_13;
-  assign mac_wmux_s1_w1_13 = mac_wmux_s0_w1_13;
-  assign mac_wmux_s1_w2_13 = mac_wmux_s0_w2_13;
-  assign mac_wmux_s1_w3_13 = mac_wmux_s0_w3_13;
-  assign \$2612  = 1'h1;
-  assign \$2613  = mac_wmux_keep15;
-  assign \$2614  = 1'h1;
-  assign \$2615  = mac_wmux_keep15;
-  assign mac_wmux_s2_mv11 = 1'h0;
-  assign mac_wmux_s2_v11 = \$2617 ;
-  assign mac_wmux_s2_d11 = mac_wmux_s1_d11;
-  assign mac_wmux_s2_w0_11 = mac_wmux_s1_w0_11;
-  assign mac_wmux_s2_w1_11 = mac_wmux_s1_w1_11;
-  assign mac_wmux_s2_w2_11 = mac_wmux_s1_w2_11;
-  assign mac_wmux_s2_w3_11 = mac_wmux_s1_w3_11;
-  assign \$2640  = 1'h1;
-  assign \$2641  = mac_wmux_keep15;
-  assign \$2642  = 1'h1;
-  assign \$2643  = mac_wmux_keep15;
-  assign \$2644  = 1'h1;
-  assign \$2645  = mac_wmux_keep15;
+  assign \$2667  = 1'h1;
+  assign \$2668  = mac_wmux_keep15;
 endmodule
+
+// nmsparse_mul_ireg: signed product of two registered operands.
+//
+// The operand registers load when ce is high and are not reset (no transfer is lost: the
+// valid bits beside them are). They are the input registers of a DSP block, written as a
+// module of their own so that a flow can map it onto its DSP primitive with those registers
+// inside (gen/prims/ecp5/nmsparse_mul_ireg.v: ECP5 MULT18X18D with REG_INPUTA/REG_INPUTB;
+// Yosys' synth_ecp5 does not move registers into the DSP by itself). Generated by nmsparse;
+// the include guard lets several emitted modules be compiled together.
+`ifndef NMSPARSE_MUL_IREG
+`define NMSPARSE_MUL_IREG
+// verilator lint_off DECLFILENAME
+module nmsparse_mul_ireg #(
+    parameter A_WIDTH = 8,
+    parameter B_WIDTH = 8
+) (
+    input wire clk,
+    input wire ce,
+    input wire signed [A_WIDTH-1:0] a,
+    input wire signed [B_WIDTH-1:0] b,
+    output wire signed [A_WIDTH+B_WIDTH-1:0] p
+);
+    reg signed [A_WIDTH-1:0] a_r = 0;
+    reg signed [B_WIDTH-1:0] b_r = 0;
+    always @(posedge clk)
+        if (ce) begin
+            a_r <= a;
+            b_r <= b;
+        end
+    assign p = a_r * b_r;
+endmodule
+// verilator lint_on DECLFILENAME
+`endif

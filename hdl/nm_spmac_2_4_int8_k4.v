@@ -7,52 +7,75 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire \$1 ;
   wire [7:0] \$10 ;
   wire [7:0] \$11 ;
-  wire [32:0] \$12 ;
-  wire [32:0] \$13 ;
-  wire [32:0] \$14 ;
-  wire [32:0] \$15 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
   wire \$16 ;
-  wire \$17 ;
-  wire \$18 ;
-  wire \$19 ;
+  wire [32:0] \$17 ;
+  wire [32:0] \$18 ;
+  wire [32:0] \$19 ;
   wire [2:0] \$2 ;
-  wire \$20 ;
-  reg [7:0] \$21 ;
-  reg [7:0] \$22 ;
-  reg [7:0] \$23 ;
-  reg [7:0] \$24 ;
-  reg [7:0] \$25 ;
-  reg [7:0] \$26 ;
-  reg [7:0] \$27 ;
-  reg [7:0] \$28 ;
-  reg [7:0] \$29 ;
+  wire [32:0] \$20 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
   wire [2:0] \$3 ;
-  reg [7:0] \$30 ;
-  reg \$31 ;
-  reg \$32 ;
-  reg [15:0] \$33 ;
-  reg [15:0] \$34 ;
-  reg [15:0] \$35 ;
-  reg [15:0] \$36 ;
-  reg [15:0] \$37 ;
-  reg [15:0] \$38 ;
-  reg [15:0] \$39 ;
+  wire \$30 ;
+  reg [7:0] \$31 ;
+  reg [7:0] \$32 ;
+  reg [7:0] \$33 ;
+  reg [7:0] \$34 ;
+  reg [7:0] \$35 ;
+  reg [7:0] \$36 ;
+  reg [7:0] \$37 ;
+  reg [7:0] \$38 ;
+  reg [7:0] \$39 ;
   wire [7:0] \$4 ;
-  reg [15:0] \$40 ;
+  reg [7:0] \$40 ;
   reg \$41 ;
   reg \$42 ;
   reg \$43 ;
-  reg [31:0] \$44 ;
-  reg [31:0] \$45 ;
-  reg [31:0] \$46 ;
-  reg [31:0] \$47 ;
-  reg [31:0] \$48 ;
-  reg [31:0] \$49 ;
+  reg \$44 ;
+  reg [15:0] \$45 ;
+  reg [15:0] \$46 ;
+  reg [15:0] \$47 ;
+  reg [15:0] \$48 ;
+  reg [15:0] \$49 ;
   wire [7:0] \$5 ;
-  reg [31:0] \$50 ;
-  reg [31:0] \$51 ;
+  reg [15:0] \$50 ;
+  reg [15:0] \$51 ;
+  reg [15:0] \$52 ;
+  reg \$53 ;
+  reg \$54 ;
+  reg [16:0] \$55 ;
+  reg [16:0] \$56 ;
+  reg [16:0] \$57 ;
+  reg [16:0] \$58 ;
+  reg \$59 ;
   wire [7:0] \$6 ;
+  reg \$60 ;
+  reg \$61 ;
+  reg \$62 ;
+  reg \$63 ;
+  reg \$64 ;
+  reg \$65 ;
+  reg \$66 ;
+  reg [31:0] \$67 ;
+  reg [31:0] \$68 ;
+  reg [31:0] \$69 ;
   wire [7:0] \$7 ;
+  reg [31:0] \$70 ;
+  reg [31:0] \$71 ;
+  reg [31:0] \$72 ;
+  reg [31:0] \$73 ;
+  reg [31:0] \$74 ;
   wire [7:0] \$8 ;
   wire [7:0] \$9 ;
   wire advance;
@@ -109,29 +132,37 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [31:0] mac_acc3 = 32'd0;
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
+  reg [16:0] mac_add0_s0 = 17'h00000;
+  reg [16:0] \mac_add0_s0$46  = 17'h00000;
+  reg [16:0] \mac_add0_s0$49  = 17'h00000;
+  reg [16:0] \mac_add0_s0$52  = 17'h00000;
+  reg \mac_add0_s0$82  = 1'h0;
+  reg mac_add0_valid_s0 = 1'h0;
+  reg mac_dspin_s0 = 1'h0;
+  reg mac_dspin_valid_s0 = 1'h0;
   reg [15:0] mac_mul_s0 = 16'h0000;
-  reg [15:0] \mac_mul_s0$39  = 16'h0000;
-  reg [15:0] \mac_mul_s0$41  = 16'h0000;
-  reg [15:0] \mac_mul_s0$42  = 16'h0000;
-  reg [15:0] \mac_mul_s0$44  = 16'h0000;
-  reg [15:0] \mac_mul_s0$45  = 16'h0000;
-  reg [15:0] \mac_mul_s0$47  = 16'h0000;
-  reg [15:0] \mac_mul_s0$48  = 16'h0000;
-  reg \mac_mul_s0$64  = 1'h0;
+  reg [15:0] \mac_mul_s0$27  = 16'h0000;
+  reg [15:0] \mac_mul_s0$29  = 16'h0000;
+  reg [15:0] \mac_mul_s0$30  = 16'h0000;
+  reg [15:0] \mac_mul_s0$32  = 16'h0000;
+  reg [15:0] \mac_mul_s0$33  = 16'h0000;
+  reg [15:0] \mac_mul_s0$35  = 16'h0000;
+  reg [15:0] \mac_mul_s0$36  = 16'h0000;
+  reg \mac_mul_s0$80  = 1'h0;
   reg mac_mul_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$21  = 8'h00;
-  reg [7:0] \mac_pre_s0$23  = 8'h00;
-  reg [7:0] \mac_pre_s0$24  = 8'h00;
-  reg [7:0] \mac_pre_s0$26  = 8'h00;
-  reg [7:0] \mac_pre_s0$28  = 8'h00;
-  reg [7:0] \mac_pre_s0$30  = 8'h00;
-  reg [7:0] \mac_pre_s0$32  = 8'h00;
-  reg [7:0] \mac_pre_s0$34  = 8'h00;
-  reg [7:0] \mac_pre_s0$36  = 8'h00;
-  reg \mac_pre_s0$62  = 1'h0;
+  reg [7:0] \mac_pre_s0$59  = 8'h00;
+  reg [7:0] \mac_pre_s0$60  = 8'h00;
+  reg [7:0] \mac_pre_s0$61  = 8'h00;
+  reg [7:0] \mac_pre_s0$62  = 8'h00;
+  reg [7:0] \mac_pre_s0$63  = 8'h00;
+  reg [7:0] \mac_pre_s0$64  = 8'h00;
+  reg [7:0] \mac_pre_s0$65  = 8'h00;
+  reg [7:0] \mac_pre_s0$66  = 8'h00;
+  reg [7:0] \mac_pre_s0$67  = 8'h00;
+  reg \mac_pre_s0$68  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -164,62 +195,127 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg o__valid = 1'h0;
   input rst;
   wire rst;
+  wire stall_adv0;
+  reg stall_adv0_valid = 1'h0;
+  wire stall_adv1;
+  reg stall_adv1_valid = 1'h0;
+  wire stall_adv2;
+  reg stall_adv2_valid = 1'h0;
+  wire stall_adv3;
+  reg stall_adv3_valid = 1'h0;
+  wire stall_adv4;
+  reg stall_adv4_valid = 1'h0;
+  assign stall_adv2 = \$14  | o__ready;
+  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$27 );
+  assign mac1_sum0_p0 = $signed(\mac_mul_s0$29 ) + $signed(\mac_mul_s0$30 );
+  assign mac2_sum0_p0 = $signed(\mac_mul_s0$32 ) + $signed(\mac_mul_s0$33 );
+  assign mac3_sum0_p0 = $signed(\mac_mul_s0$35 ) + $signed(\mac_mul_s0$36 );
+  assign \$15  = ~ stall_adv3_valid;
+  assign stall_adv3 = \$15  | o__ready;
+  assign \$16  = ~ stall_adv4_valid;
+  assign stall_adv4 = \$16  | o__ready;
+  assign \$17  = $signed(mac_acc0) + $signed(mac_add0_s0);
+  assign \$18  = $signed(mac_acc1) + $signed(\mac_add0_s0$46 );
+  assign \$19  = $signed(mac_acc2) + $signed(\mac_add0_s0$49 );
+  assign \$20  = $signed(mac_acc3) + $signed(\mac_add0_s0$52 );
+  assign \$21  = mac_add0_valid_s0 & \mac_add0_s0$82 ;
+  assign \$22  = mac_add0_valid_s0 & \mac_add0_s0$82 ;
+  assign \$23  = mac_add0_valid_s0 & \mac_add0_s0$82 ;
+  assign \$24  = mac_add0_valid_s0 & \mac_add0_s0$82 ;
+  assign \$25  = mac_add0_valid_s0 & \mac_add0_s0$82 ;
+  assign \$26  = mac_add0_valid_s0 & \mac_add0_s0$82 ;
+  assign \$27  = stall_adv4 & mac_add0_valid_s0;
+  assign \$28  = stall_adv4 & mac_add0_valid_s0;
+  assign \$29  = stall_adv4 & mac_add0_valid_s0;
+  assign \$30  = stall_adv4 & mac_add0_valid_s0;
   always @(posedge clk)
-    \mac_pre_s0$24  <= \$24 ;
+    mac_pre_s0 <= \$31 ;
   always @(posedge clk)
-    \mac_pre_s0$26  <= \$25 ;
+    \mac_pre_s0$59  <= \$32 ;
   always @(posedge clk)
-    \mac_pre_s0$28  <= \$26 ;
+    \mac_pre_s0$60  <= \$33 ;
   always @(posedge clk)
-    \mac_pre_s0$30  <= \$27 ;
+    \mac_pre_s0$61  <= \$34 ;
   always @(posedge clk)
-    \mac_pre_s0$32  <= \$28 ;
+    \mac_pre_s0$62  <= \$35 ;
   always @(posedge clk)
-    \mac_pre_s0$34  <= \$29 ;
+    \mac_pre_s0$63  <= \$36 ;
   always @(posedge clk)
-    \mac_pre_s0$36  <= \$30 ;
+    \mac_pre_s0$64  <= \$37 ;
   always @(posedge clk)
-    \mac_pre_s0$62  <= \$31 ;
+    \mac_pre_s0$65  <= \$38 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$32 ;
+    \mac_pre_s0$66  <= \$39 ;
   always @(posedge clk)
-    mac_mul_s0 <= \$33 ;
+    \mac_pre_s0$67  <= \$40 ;
   always @(posedge clk)
-    \mac_mul_s0$39  <= \$34 ;
+    \mac_pre_s0$68  <= \$41 ;
   always @(posedge clk)
-    \mac_mul_s0$41  <= \$35 ;
+    mac_pre_valid_s0 <= \$42 ;
   always @(posedge clk)
-    \mac_mul_s0$42  <= \$36 ;
+    mac_dspin_s0 <= \$43 ;
   always @(posedge clk)
-    \mac_mul_s0$44  <= \$37 ;
+    mac_dspin_valid_s0 <= \$44 ;
   always @(posedge clk)
-    \mac_mul_s0$45  <= \$38 ;
+    mac_mul_s0 <= \$45 ;
   always @(posedge clk)
-    \mac_mul_s0$47  <= \$39 ;
+    \mac_mul_s0$27  <= \$46 ;
   always @(posedge clk)
-    \mac_mul_s0$48  <= \$40 ;
+    \mac_mul_s0$29  <= \$47 ;
   always @(posedge clk)
-    \mac_mul_s0$64  <= \$41 ;
+    \mac_mul_s0$30  <= \$48 ;
   always @(posedge clk)
-    mac_mul_valid_s0 <= \$42 ;
+    \mac_mul_s0$32  <= \$49 ;
   always @(posedge clk)
-    o__valid <= \$43 ;
+    \mac_mul_s0$33  <= \$50 ;
   always @(posedge clk)
-    mac_acc0_out <= \$44 ;
+    \mac_mul_s0$35  <= \$51 ;
   always @(posedge clk)
-    mac_acc0 <= \$45 ;
+    \mac_mul_s0$36  <= \$52 ;
   always @(posedge clk)
-    mac_acc1_out <= \$46 ;
+    \mac_mul_s0$80  <= \$53 ;
   always @(posedge clk)
-    mac_acc1 <= \$47 ;
+    mac_mul_valid_s0 <= \$54 ;
   always @(posedge clk)
-    mac_acc2_out <= \$48 ;
+    mac_add0_s0 <= \$55 ;
   always @(posedge clk)
-    mac_acc2 <= \$49 ;
+    \mac_add0_s0$46  <= \$56 ;
   always @(posedge clk)
-    mac_acc3_out <= \$50 ;
+    \mac_add0_s0$49  <= \$57 ;
   always @(posedge clk)
-    mac_acc3 <= \$51 ;
+    \mac_add0_s0$52  <= \$58 ;
+  always @(posedge clk)
+    \mac_add0_s0$82  <= \$59 ;
+  always @(posedge clk)
+    mac_add0_valid_s0 <= \$60 ;
+  always @(posedge clk)
+    o__valid <= \$61 ;
+  always @(posedge clk)
+    stall_adv0_valid <= \$62 ;
+  always @(posedge clk)
+    stall_adv1_valid <= \$63 ;
+  always @(posedge clk)
+    stall_adv2_valid <= \$64 ;
+  always @(posedge clk)
+    stall_adv3_valid <= \$65 ;
+  always @(posedge clk)
+    stall_adv4_valid <= \$66 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$67 ;
+  always @(posedge clk)
+    mac_acc0 <= \$68 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$69 ;
+  always @(posedge clk)
+    mac_acc1 <= \$70 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$71 ;
+  always @(posedge clk)
+    mac_acc2 <= \$72 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$73 ;
+  always @(posedge clk)
+    mac_acc3 <= \$74 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = i__payload[17:16] - 1'h0;
@@ -240,167 +336,173 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   assign mac_wmux_w3_0 = \$2 [1] ? i__payload[139:132] : \$10 ;
   assign \$11  = \$3 [0] ? i__payload[139:132] : i__payload[131:124];
   assign mac_wmux_w3_1 = \$3 [1] ? i__payload[147:140] : \$11 ;
-  assign mac_prod0_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$21 );
-  assign mac_prod0_1 = $signed(\mac_pre_s0$23 ) * $signed(\mac_pre_s0$24 );
-  assign mac_prod1_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$26 );
-  assign mac_prod1_1 = $signed(\mac_pre_s0$23 ) * $signed(\mac_pre_s0$28 );
-  assign mac_prod2_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$30 );
-  assign mac_prod2_1 = $signed(\mac_pre_s0$23 ) * $signed(\mac_pre_s0$32 );
-  assign mac_prod3_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$34 );
-  assign mac_prod3_1 = $signed(\mac_pre_s0$23 ) * $signed(\mac_pre_s0$36 );
-  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$39 );
-  assign mac1_sum0_p0 = $signed(\mac_mul_s0$41 ) + $signed(\mac_mul_s0$42 );
-  assign mac2_sum0_p0 = $signed(\mac_mul_s0$44 ) + $signed(\mac_mul_s0$45 );
-  assign mac3_sum0_p0 = $signed(\mac_mul_s0$47 ) + $signed(\mac_mul_s0$48 );
-  assign \$12  = $signed(mac_acc0) + $signed(mac0_sum0_p0);
-  assign \$13  = $signed(mac_acc1) + $signed(mac1_sum0_p0);
-  assign \$14  = $signed(mac_acc2) + $signed(mac2_sum0_p0);
-  assign \$15  = $signed(mac_acc3) + $signed(mac3_sum0_p0);
-  assign \$16  = mac_mul_valid_s0 & \mac_mul_s0$64 ;
-  assign \$17  = i__ready & mac_mul_valid_s0;
-  assign \$18  = i__ready & mac_mul_valid_s0;
-  assign \$19  = i__ready & mac_mul_valid_s0;
-  assign \$20  = i__ready & mac_mul_valid_s0;
-  always @(posedge clk)
-    mac_pre_s0 <= \$21 ;
-  always @(posedge clk)
-    \mac_pre_s0$23  <= \$22 ;
-  always @(posedge clk)
-    \mac_pre_s0$21  <= \$23 ;
+  assign \$12  = ~ stall_adv0_valid;
+  assign stall_adv0 = \$12  | o__ready;
+  assign \$13  = ~ stall_adv1_valid;
+  assign stall_adv1 = \$13  | o__ready;
+  assign \$14  = ~ stall_adv2_valid;
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_0 (
+    .a(mac_pre_s0),
+    .b(\mac_pre_s0$60 ),
+    .ce(stall_adv1),
+    .clk(clk),
+    .p(mac_prod0_0)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_1 (
+    .a(\mac_pre_s0$59 ),
+    .b(\mac_pre_s0$61 ),
+    .ce(stall_adv1),
+    .clk(clk),
+    .p(mac_prod0_1)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_0 (
+    .a(mac_pre_s0),
+    .b(\mac_pre_s0$62 ),
+    .ce(stall_adv1),
+    .clk(clk),
+    .p(mac_prod1_0)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_1 (
+    .a(\mac_pre_s0$59 ),
+    .b(\mac_pre_s0$63 ),
+    .ce(stall_adv1),
+    .clk(clk),
+    .p(mac_prod1_1)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_0 (
+    .a(mac_pre_s0),
+    .b(\mac_pre_s0$64 ),
+    .ce(stall_adv1),
+    .clk(clk),
+    .p(mac_prod2_0)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_1 (
+    .a(\mac_pre_s0$59 ),
+    .b(\mac_pre_s0$65 ),
+    .ce(stall_adv1),
+    .clk(clk),
+    .p(mac_prod2_1)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_0 (
+    .a(mac_pre_s0),
+    .b(\mac_pre_s0$66 ),
+    .ce(stall_adv1),
+    .clk(clk),
+    .p(mac_prod3_0)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_1 (
+    .a(\mac_pre_s0$59 ),
+    .b(\mac_pre_s0$67 ),
+    .ce(stall_adv1),
+    .clk(clk),
+    .p(mac_prod3_1)
+  );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$24  = \mac_pre_s0$24 ;
-    if (i__ready) begin
-      \$24  = mac_wmux_w0_1;
+    \$31  = mac_pre_s0;
+    if (stall_adv0) begin
+      \$31  = i__payload[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$25  = \mac_pre_s0$26 ;
-    if (i__ready) begin
-      \$25  = mac_wmux_w1_0;
+    \$32  = \mac_pre_s0$59 ;
+    if (stall_adv0) begin
+      \$32  = i__payload[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$26  = \mac_pre_s0$28 ;
-    if (i__ready) begin
-      \$26  = mac_wmux_w1_1;
+    \$33  = \mac_pre_s0$60 ;
+    if (stall_adv0) begin
+      \$33  = mac_wmux_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$27  = \mac_pre_s0$30 ;
-    if (i__ready) begin
-      \$27  = mac_wmux_w2_0;
+    \$34  = \mac_pre_s0$61 ;
+    if (stall_adv0) begin
+      \$34  = mac_wmux_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$28  = \mac_pre_s0$32 ;
-    if (i__ready) begin
-      \$28  = mac_wmux_w2_1;
+    \$35  = \mac_pre_s0$62 ;
+    if (stall_adv0) begin
+      \$35  = mac_wmux_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$29  = \mac_pre_s0$34 ;
-    if (i__ready) begin
-      \$29  = mac_wmux_w3_0;
+    \$36  = \mac_pre_s0$63 ;
+    if (stall_adv0) begin
+      \$36  = mac_wmux_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$30  = \mac_pre_s0$36 ;
-    if (i__ready) begin
-      \$30  = mac_wmux_w3_1;
+    \$37  = \mac_pre_s0$64 ;
+    if (stall_adv0) begin
+      \$37  = mac_wmux_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$31  = \mac_pre_s0$62 ;
-    if (i__ready) begin
-      \$31  = i__payload[148];
+    \$38  = \mac_pre_s0$65 ;
+    if (stall_adv0) begin
+      \$38  = mac_wmux_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$32  = mac_pre_valid_s0;
-    if (i__ready) begin
-      \$32  = i__valid;
-    end
-    if (rst) begin
-      \$32  = 1'h0;
+    \$39  = \mac_pre_s0$66 ;
+    if (stall_adv0) begin
+      \$39  = mac_wmux_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$33  = mac_mul_s0;
-    if (i__ready) begin
-      \$33  = mac_prod0_0;
+    \$40  = \mac_pre_s0$67 ;
+    if (stall_adv0) begin
+      \$40  = mac_wmux_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$34  = \mac_mul_s0$39 ;
-    if (i__ready) begin
-      \$34  = mac_prod0_1;
+    \$41  = \mac_pre_s0$68 ;
+    if (stall_adv0) begin
+      \$41  = i__payload[148];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$35  = \mac_mul_s0$41 ;
-    if (i__ready) begin
-      \$35  = mac_prod1_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$36  = \mac_mul_s0$42 ;
-    if (i__ready) begin
-      \$36  = mac_prod1_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$37  = \mac_mul_s0$44 ;
-    if (i__ready) begin
-      \$37  = mac_prod2_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$38  = \mac_mul_s0$45 ;
-    if (i__ready) begin
-      \$38  = mac_prod2_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$39  = \mac_mul_s0$47 ;
-    if (i__ready) begin
-      \$39  = mac_prod3_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$40  = \mac_mul_s0$48 ;
-    if (i__ready) begin
-      \$40  = mac_prod3_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$41  = \mac_mul_s0$64 ;
-    if (i__ready) begin
-      \$41  = \mac_pre_s0$62 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$42  = mac_mul_valid_s0;
-    if (i__ready) begin
-      \$42  = mac_pre_valid_s0;
+    \$42  = mac_pre_valid_s0;
+    if (stall_adv0) begin
+      \$42  = i__valid;
     end
     if (rst) begin
       \$42  = 1'h0;
@@ -408,138 +510,302 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$43  = o__valid;
+    \$43  = mac_dspin_s0;
+    if (stall_adv1) begin
+      \$43  = \mac_pre_s0$68 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$44  = mac_dspin_valid_s0;
+    if (stall_adv1) begin
+      \$44  = mac_pre_valid_s0;
+    end
+    if (rst) begin
+      \$44  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$45  = mac_mul_s0;
+    if (stall_adv2) begin
+      \$45  = mac_prod0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$46  = \mac_mul_s0$27 ;
+    if (stall_adv2) begin
+      \$46  = mac_prod0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$47  = \mac_mul_s0$29 ;
+    if (stall_adv2) begin
+      \$47  = mac_prod1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$48  = \mac_mul_s0$30 ;
+    if (stall_adv2) begin
+      \$48  = mac_prod1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$49  = \mac_mul_s0$32 ;
+    if (stall_adv2) begin
+      \$49  = mac_prod2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$50  = \mac_mul_s0$33 ;
+    if (stall_adv2) begin
+      \$50  = mac_prod2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$51  = \mac_mul_s0$35 ;
+    if (stall_adv2) begin
+      \$51  = mac_prod3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$52  = \mac_mul_s0$36 ;
+    if (stall_adv2) begin
+      \$52  = mac_prod3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$53  = \mac_mul_s0$80 ;
+    if (stall_adv2) begin
+      \$53  = mac_dspin_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$54  = mac_mul_valid_s0;
+    if (stall_adv2) begin
+      \$54  = mac_dspin_valid_s0;
+    end
+    if (rst) begin
+      \$54  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$55  = mac_add0_s0;
+    if (stall_adv3) begin
+      \$55  = mac0_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$56  = \mac_add0_s0$46 ;
+    if (stall_adv3) begin
+      \$56  = mac1_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$57  = \mac_add0_s0$49 ;
+    if (stall_adv3) begin
+      \$57  = mac2_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$58  = \mac_add0_s0$52 ;
+    if (stall_adv3) begin
+      \$58  = mac3_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$59  = \mac_add0_s0$82 ;
+    if (stall_adv3) begin
+      \$59  = \mac_mul_s0$80 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$60  = mac_add0_valid_s0;
+    if (stall_adv3) begin
+      \$60  = mac_mul_valid_s0;
+    end
+    if (rst) begin
+      \$60  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$61  = o__valid;
     if (i__ready) begin
-      \$43  = \$16 ;
+      \$61  = \$21 ;
     end
     if (rst) begin
-      \$43  = 1'h0;
+      \$61  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$44  = mac_acc0_out;
-    if (\$17 ) begin
-      if (\mac_mul_s0$64 ) begin
-        \$44  = \$12 [31:0];
+    \$62  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$62  = \$22 ;
+    end
+    if (rst) begin
+      \$62  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$63  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$63  = \$23 ;
+    end
+    if (rst) begin
+      \$63  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$64  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$64  = \$24 ;
+    end
+    if (rst) begin
+      \$64  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$65  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$65  = \$25 ;
+    end
+    if (rst) begin
+      \$65  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$66  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$66  = \$26 ;
+    end
+    if (rst) begin
+      \$66  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$67  = mac_acc0_out;
+    if (\$27 ) begin
+      if (\mac_add0_s0$82 ) begin
+        \$67  = \$17 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$45  = mac_acc0;
-    if (\$17 ) begin
+    \$68  = mac_acc0;
+    if (\$27 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_mul_s0$64 ) begin
-        \$45  = 32'd0;
+      if (\mac_add0_s0$82 ) begin
+        \$68  = 32'd0;
       end else begin
-        \$45  = \$12 [31:0];
+        \$68  = \$17 [31:0];
       end
     end
     if (rst) begin
-      \$45  = 32'd0;
+      \$68  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$46  = mac_acc1_out;
-    if (\$18 ) begin
-      if (\mac_mul_s0$64 ) begin
-        \$46  = \$13 [31:0];
+    \$69  = mac_acc1_out;
+    if (\$28 ) begin
+      if (\mac_add0_s0$82 ) begin
+        \$69  = \$18 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$47  = mac_acc1;
-    if (\$18 ) begin
+    \$70  = mac_acc1;
+    if (\$28 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_mul_s0$64 ) begin
-        \$47  = 32'd0;
+      if (\mac_add0_s0$82 ) begin
+        \$70  = 32'd0;
       end else begin
-        \$47  = \$13 [31:0];
+        \$70  = \$18 [31:0];
       end
     end
     if (rst) begin
-      \$47  = 32'd0;
+      \$70  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$48  = mac_acc2_out;
-    if (\$19 ) begin
-      if (\mac_mul_s0$64 ) begin
-        \$48  = \$14 [31:0];
+    \$71  = mac_acc2_out;
+    if (\$29 ) begin
+      if (\mac_add0_s0$82 ) begin
+        \$71  = \$19 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$49  = mac_acc2;
-    if (\$19 ) begin
+    \$72  = mac_acc2;
+    if (\$29 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_mul_s0$64 ) begin
-        \$49  = 32'd0;
+      if (\mac_add0_s0$82 ) begin
+        \$72  = 32'd0;
       end else begin
-        \$49  = \$14 [31:0];
+        \$72  = \$19 [31:0];
       end
     end
     if (rst) begin
-      \$49  = 32'd0;
+      \$72  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$50  = mac_acc3_out;
-    if (\$20 ) begin
-      if (\mac_mul_s0$64 ) begin
-        \$50  = \$15 [31:0];
+    \$73  = mac_acc3_out;
+    if (\$30 ) begin
+      if (\mac_add0_s0$82 ) begin
+        \$73  = \$20 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$51  = mac_acc3;
-    if (\$20 ) begin
+    \$74  = mac_acc3;
+    if (\$30 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_mul_s0$64 ) begin
-        \$51  = 32'd0;
+      if (\mac_add0_s0$82 ) begin
+        \$74  = 32'd0;
       end else begin
-        \$51  = \$15 [31:0];
+        \$74  = \$20 [31:0];
       end
     end
     if (rst) begin
-      \$51  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$21  = mac_pre_s0;
-    if (i__ready) begin
-      \$21  = i__payload[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$22  = \mac_pre_s0$23 ;
-    if (i__ready) begin
-      \$22  = i__payload[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$23  = \mac_pre_s0$21 ;
-    if (i__ready) begin
-      \$23  = mac_wmux_w0_0;
+      \$74  = 32'd0;
     end
   end
   assign advance = i__ready;
   assign mac_wmux_off0 = \$2 [1:0];
   assign mac_wmux_off1 = \$3 [1:0];
-  assign mac_acc0_next = \$12 [31:0];
-  assign mac_acc1_next = \$13 [31:0];
-  assign mac_acc2_next = \$14 [31:0];
-  assign mac_acc3_next = \$15 [31:0];
+  assign mac_acc0_next = \$17 [31:0];
+  assign mac_acc1_next = \$18 [31:0];
+  assign mac_acc2_next = \$19 [31:0];
+  assign mac_acc3_next = \$20 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.values  = i__payload[15:0];
   assign \i__payload.values[0]  = i__payload[7:0];
@@ -576,3 +842,36 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   assign o__payload[63:32] = mac_acc1_out;
   assign o__payload[31:0] = mac_acc0_out;
 endmodule
+
+// nmsparse_mul_ireg: signed product of two registered operands.
+//
+// The operand registers load when ce is high and are not reset (no transfer is lost: the
+// valid bits beside them are). They are the input registers of a DSP block, written as a
+// module of their own so that a flow can map it onto its DSP primitive with those registers
+// inside (gen/prims/ecp5/nmsparse_mul_ireg.v: ECP5 MULT18X18D with REG_INPUTA/REG_INPUTB;
+// Yosys' synth_ecp5 does not move registers into the DSP by itself). Generated by nmsparse;
+// the include guard lets several emitted modules be compiled together.
+`ifndef NMSPARSE_MUL_IREG
+`define NMSPARSE_MUL_IREG
+// verilator lint_off DECLFILENAME
+module nmsparse_mul_ireg #(
+    parameter A_WIDTH = 8,
+    parameter B_WIDTH = 8
+) (
+    input wire clk,
+    input wire ce,
+    input wire signed [A_WIDTH-1:0] a,
+    input wire signed [B_WIDTH-1:0] b,
+    output wire signed [A_WIDTH+B_WIDTH-1:0] p
+);
+    reg signed [A_WIDTH-1:0] a_r = 0;
+    reg signed [B_WIDTH-1:0] b_r = 0;
+    always @(posedge clk)
+        if (ce) begin
+            a_r <= a;
+            b_r <= b;
+        end
+    assign p = a_r * b_r;
+endmodule
+// verilator lint_on DECLFILENAME
+`endif

@@ -598,133 +598,289 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$631 ;
   wire \$632 ;
   wire \$633 ;
-  wire [32:0] \$634 ;
-  wire [32:0] \$635 ;
+  wire \$634 ;
+  wire \$635 ;
   wire [32:0] \$636 ;
   wire [32:0] \$637 ;
-  wire \$638 ;
-  wire \$639 ;
+  wire [32:0] \$638 ;
+  wire [32:0] \$639 ;
   wire [3:0] \$64 ;
   wire \$640 ;
   wire \$641 ;
   wire \$642 ;
-  reg [7:0] \$643 ;
-  reg [7:0] \$644 ;
-  reg [7:0] \$645 ;
-  reg [7:0] \$646 ;
-  reg [7:0] \$647 ;
-  reg [7:0] \$648 ;
-  reg [7:0] \$649 ;
+  wire \$643 ;
+  wire \$644 ;
+  wire \$645 ;
+  wire \$646 ;
+  wire \$647 ;
+  wire \$648 ;
+  wire \$649 ;
   wire [3:0] \$65 ;
-  reg [7:0] \$650 ;
-  reg [7:0] \$651 ;
-  reg [7:0] \$652 ;
-  reg [7:0] \$653 ;
-  reg [7:0] \$654 ;
-  reg [7:0] \$655 ;
-  reg [7:0] \$656 ;
-  reg [7:0] \$657 ;
-  reg [7:0] \$658 ;
-  reg [7:0] \$659 ;
+  wire \$650 ;
+  wire \$651 ;
+  wire \$652 ;
+  wire \$653 ;
+  wire \$654 ;
+  reg \$655 ;
+  reg \$656 ;
+  reg \$657 ;
+  reg \$658 ;
+  reg \$659 ;
   wire \$66 ;
-  reg [7:0] \$660 ;
-  reg [7:0] \$661 ;
-  reg [7:0] \$662 ;
-  reg [7:0] \$663 ;
-  reg [7:0] \$664 ;
-  reg [7:0] \$665 ;
-  reg [7:0] \$666 ;
-  reg [7:0] \$667 ;
-  reg [7:0] \$668 ;
-  reg [7:0] \$669 ;
+  reg \$660 ;
+  reg \$661 ;
+  reg \$662 ;
+  reg \$663 ;
+  reg \$664 ;
+  reg \$665 ;
+  reg \$666 ;
+  reg \$667 ;
+  reg \$668 ;
+  reg \$669 ;
   wire \$67 ;
-  reg [7:0] \$670 ;
-  reg [7:0] \$671 ;
-  reg [7:0] \$672 ;
-  reg [7:0] \$673 ;
-  reg [7:0] \$674 ;
-  reg [7:0] \$675 ;
-  reg [7:0] \$676 ;
-  reg [7:0] \$677 ;
-  reg [7:0] \$678 ;
-  reg [7:0] \$679 ;
+  reg \$670 ;
+  reg [3:0] \$671 ;
+  reg [3:0] \$672 ;
+  reg [3:0] \$673 ;
+  reg [3:0] \$674 ;
+  reg [3:0] \$675 ;
+  reg [3:0] \$676 ;
+  reg [3:0] \$677 ;
+  reg [3:0] \$678 ;
+  reg [3:0] \$679 ;
   wire \$68 ;
-  reg [7:0] \$680 ;
-  reg [7:0] \$681 ;
-  reg [7:0] \$682 ;
-  reg \$683 ;
-  reg \$684 ;
-  reg [15:0] \$685 ;
-  reg [15:0] \$686 ;
-  reg [15:0] \$687 ;
-  reg [15:0] \$688 ;
-  reg [15:0] \$689 ;
+  reg [3:0] \$680 ;
+  reg [3:0] \$681 ;
+  reg [3:0] \$682 ;
+  reg [3:0] \$683 ;
+  reg [3:0] \$684 ;
+  reg [3:0] \$685 ;
+  reg [3:0] \$686 ;
+  reg [7:0] \$687 ;
+  reg [7:0] \$688 ;
+  reg [7:0] \$689 ;
   wire \$69 ;
-  reg [15:0] \$690 ;
-  reg [15:0] \$691 ;
-  reg [15:0] \$692 ;
-  reg [15:0] \$693 ;
-  reg [15:0] \$694 ;
-  reg [15:0] \$695 ;
-  reg [15:0] \$696 ;
-  reg [15:0] \$697 ;
-  reg [15:0] \$698 ;
-  reg [15:0] \$699 ;
+  reg [7:0] \$690 ;
+  reg [7:0] \$691 ;
+  reg [7:0] \$692 ;
+  reg [7:0] \$693 ;
+  reg [7:0] \$694 ;
+  reg [7:0] \$695 ;
+  reg [7:0] \$696 ;
+  reg [7:0] \$697 ;
+  reg [7:0] \$698 ;
+  reg [7:0] \$699 ;
   wire \$7 ;
   wire \$70 ;
-  reg [15:0] \$700 ;
-  reg [15:0] \$701 ;
-  reg [15:0] \$702 ;
-  reg [15:0] \$703 ;
-  reg [15:0] \$704 ;
-  reg [15:0] \$705 ;
-  reg [15:0] \$706 ;
-  reg [15:0] \$707 ;
-  reg [15:0] \$708 ;
-  reg [15:0] \$709 ;
+  reg [7:0] \$700 ;
+  reg [7:0] \$701 ;
+  reg [7:0] \$702 ;
+  reg [7:0] \$703 ;
+  reg [7:0] \$704 ;
+  reg [7:0] \$705 ;
+  reg [7:0] \$706 ;
+  reg [7:0] \$707 ;
+  reg [7:0] \$708 ;
+  reg [7:0] \$709 ;
   wire \$71 ;
-  reg [15:0] \$710 ;
-  reg [15:0] \$711 ;
-  reg [15:0] \$712 ;
-  reg [15:0] \$713 ;
-  reg [15:0] \$714 ;
-  reg [15:0] \$715 ;
-  reg [15:0] \$716 ;
-  reg \$717 ;
-  reg \$718 ;
-  reg [18:0] \$719 ;
+  reg [7:0] \$710 ;
+  reg [7:0] \$711 ;
+  reg [7:0] \$712 ;
+  reg [7:0] \$713 ;
+  reg [7:0] \$714 ;
+  reg [7:0] \$715 ;
+  reg [7:0] \$716 ;
+  reg [7:0] \$717 ;
+  reg [7:0] \$718 ;
+  reg [7:0] \$719 ;
   wire \$72 ;
-  reg [18:0] \$720 ;
-  reg [18:0] \$721 ;
-  reg [18:0] \$722 ;
-  reg \$723 ;
-  reg \$724 ;
-  reg \$725 ;
-  reg [31:0] \$726 ;
-  reg [31:0] \$727 ;
-  reg [31:0] \$728 ;
-  reg [31:0] \$729 ;
+  reg [7:0] \$720 ;
+  reg [7:0] \$721 ;
+  reg [7:0] \$722 ;
+  reg [7:0] \$723 ;
+  reg [7:0] \$724 ;
+  reg [7:0] \$725 ;
+  reg [7:0] \$726 ;
+  reg [7:0] \$727 ;
+  reg [7:0] \$728 ;
+  reg [7:0] \$729 ;
   wire \$73 ;
-  reg [31:0] \$730 ;
-  reg [31:0] \$731 ;
-  reg [31:0] \$732 ;
-  reg [31:0] \$733 ;
+  reg [7:0] \$730 ;
+  reg [7:0] \$731 ;
+  reg [7:0] \$732 ;
+  reg [7:0] \$733 ;
+  reg [7:0] \$734 ;
+  reg [7:0] \$735 ;
+  reg [7:0] \$736 ;
+  reg [7:0] \$737 ;
+  reg [7:0] \$738 ;
+  reg [7:0] \$739 ;
   wire \$74 ;
+  reg [7:0] \$740 ;
+  reg [7:0] \$741 ;
+  reg [7:0] \$742 ;
+  reg [7:0] \$743 ;
+  reg [7:0] \$744 ;
+  reg [7:0] \$745 ;
+  reg [7:0] \$746 ;
+  reg [7:0] \$747 ;
+  reg [7:0] \$748 ;
+  reg [7:0] \$749 ;
   wire \$75 ;
+  reg [7:0] \$750 ;
+  reg [7:0] \$751 ;
+  reg [7:0] \$752 ;
+  reg [7:0] \$753 ;
+  reg [7:0] \$754 ;
+  reg [7:0] \$755 ;
+  reg [7:0] \$756 ;
+  reg [7:0] \$757 ;
+  reg [7:0] \$758 ;
+  reg \$759 ;
   wire \$76 ;
+  reg \$760 ;
+  reg [7:0] \$761 ;
+  reg [7:0] \$762 ;
+  reg [7:0] \$763 ;
+  reg [7:0] \$764 ;
+  reg [7:0] \$765 ;
+  reg [7:0] \$766 ;
+  reg [7:0] \$767 ;
+  reg [7:0] \$768 ;
+  reg [7:0] \$769 ;
   wire \$77 ;
+  reg [7:0] \$770 ;
+  reg [7:0] \$771 ;
+  reg [7:0] \$772 ;
+  reg [7:0] \$773 ;
+  reg [7:0] \$774 ;
+  reg [7:0] \$775 ;
+  reg [7:0] \$776 ;
+  reg [7:0] \$777 ;
+  reg [7:0] \$778 ;
+  reg [7:0] \$779 ;
   wire [3:0] \$78 ;
+  reg [7:0] \$780 ;
+  reg [7:0] \$781 ;
+  reg [7:0] \$782 ;
+  reg [7:0] \$783 ;
+  reg [7:0] \$784 ;
+  reg [7:0] \$785 ;
+  reg [7:0] \$786 ;
+  reg [7:0] \$787 ;
+  reg [7:0] \$788 ;
+  reg [7:0] \$789 ;
   wire \$79 ;
+  reg [7:0] \$790 ;
+  reg [7:0] \$791 ;
+  reg [7:0] \$792 ;
+  reg [7:0] \$793 ;
+  reg [7:0] \$794 ;
+  reg [7:0] \$795 ;
+  reg [7:0] \$796 ;
+  reg [7:0] \$797 ;
+  reg [7:0] \$798 ;
+  reg [7:0] \$799 ;
   wire \$8 ;
   wire \$80 ;
+  reg [7:0] \$800 ;
+  reg \$801 ;
+  reg \$802 ;
+  reg \$803 ;
+  reg \$804 ;
+  reg [15:0] \$805 ;
+  reg [15:0] \$806 ;
+  reg [15:0] \$807 ;
+  reg [15:0] \$808 ;
+  reg [15:0] \$809 ;
   wire \$81 ;
+  reg [15:0] \$810 ;
+  reg [15:0] \$811 ;
+  reg [15:0] \$812 ;
+  reg [15:0] \$813 ;
+  reg [15:0] \$814 ;
+  reg [15:0] \$815 ;
+  reg [15:0] \$816 ;
+  reg [15:0] \$817 ;
+  reg [15:0] \$818 ;
+  reg [15:0] \$819 ;
   wire \$82 ;
+  reg [15:0] \$820 ;
+  reg [15:0] \$821 ;
+  reg [15:0] \$822 ;
+  reg [15:0] \$823 ;
+  reg [15:0] \$824 ;
+  reg [15:0] \$825 ;
+  reg [15:0] \$826 ;
+  reg [15:0] \$827 ;
+  reg [15:0] \$828 ;
+  reg [15:0] \$829 ;
   wire [3:0] \$83 ;
+  reg [15:0] \$830 ;
+  reg [15:0] \$831 ;
+  reg [15:0] \$832 ;
+  reg [15:0] \$833 ;
+  reg [15:0] \$834 ;
+  reg [15:0] \$835 ;
+  reg [15:0] \$836 ;
+  reg \$837 ;
+  reg \$838 ;
+  reg [16:0] \$839 ;
   wire [3:0] \$84 ;
+  reg [16:0] \$840 ;
+  reg [16:0] \$841 ;
+  reg [16:0] \$842 ;
+  reg [16:0] \$843 ;
+  reg [16:0] \$844 ;
+  reg [16:0] \$845 ;
+  reg [16:0] \$846 ;
+  reg [16:0] \$847 ;
+  reg [16:0] \$848 ;
+  reg [16:0] \$849 ;
   wire \$85 ;
+  reg [16:0] \$850 ;
+  reg [16:0] \$851 ;
+  reg [16:0] \$852 ;
+  reg [16:0] \$853 ;
+  reg [16:0] \$854 ;
+  reg \$855 ;
+  reg \$856 ;
+  reg [17:0] \$857 ;
+  reg [17:0] \$858 ;
+  reg [17:0] \$859 ;
   wire \$86 ;
+  reg [17:0] \$860 ;
+  reg [17:0] \$861 ;
+  reg [17:0] \$862 ;
+  reg [17:0] \$863 ;
+  reg [17:0] \$864 ;
+  reg \$865 ;
+  reg \$866 ;
+  reg [18:0] \$867 ;
+  reg [18:0] \$868 ;
+  reg [18:0] \$869 ;
   wire \$87 ;
+  reg [18:0] \$870 ;
+  reg \$871 ;
+  reg \$872 ;
+  reg \$873 ;
+  reg \$874 ;
+  reg \$875 ;
+  reg \$876 ;
+  reg \$877 ;
+  reg \$878 ;
+  reg \$879 ;
   wire \$88 ;
+  reg \$880 ;
+  reg \$881 ;
+  reg [31:0] \$882 ;
+  reg [31:0] \$883 ;
+  reg [31:0] \$884 ;
+  reg [31:0] \$885 ;
+  reg [31:0] \$886 ;
+  reg [31:0] \$887 ;
+  reg [31:0] \$888 ;
+  reg [31:0] \$889 ;
   wire [3:0] \$89 ;
   wire \$9 ;
   wire \$90 ;
@@ -899,89 +1055,119 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [31:0] mac_acc3 = 32'd0;
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
+  reg [16:0] mac_add0_s0 = 17'h00000;
+  reg [16:0] \mac_add0_s0$540  = 17'h00000;
+  reg [16:0] \mac_add0_s0$542  = 17'h00000;
+  reg [16:0] \mac_add0_s0$543  = 17'h00000;
+  reg [16:0] \mac_add0_s0$545  = 17'h00000;
+  reg [16:0] \mac_add0_s0$546  = 17'h00000;
+  reg [16:0] \mac_add0_s0$548  = 17'h00000;
+  reg [16:0] \mac_add0_s0$549  = 17'h00000;
+  reg [16:0] \mac_add0_s0$551  = 17'h00000;
+  reg [16:0] \mac_add0_s0$552  = 17'h00000;
+  reg [16:0] \mac_add0_s0$554  = 17'h00000;
+  reg [16:0] \mac_add0_s0$555  = 17'h00000;
+  reg [16:0] \mac_add0_s0$557  = 17'h00000;
+  reg [16:0] \mac_add0_s0$558  = 17'h00000;
+  reg [16:0] \mac_add0_s0$560  = 17'h00000;
+  reg [16:0] \mac_add0_s0$561  = 17'h00000;
+  reg \mac_add0_s0$685  = 1'h0;
+  reg mac_add0_valid_s0 = 1'h0;
+  reg [17:0] mac_add1_s0 = 18'h00000;
+  reg [17:0] \mac_add1_s0$566  = 18'h00000;
+  reg [17:0] \mac_add1_s0$568  = 18'h00000;
+  reg [17:0] \mac_add1_s0$569  = 18'h00000;
+  reg [17:0] \mac_add1_s0$571  = 18'h00000;
+  reg [17:0] \mac_add1_s0$572  = 18'h00000;
+  reg [17:0] \mac_add1_s0$574  = 18'h00000;
+  reg [17:0] \mac_add1_s0$575  = 18'h00000;
+  reg \mac_add1_s0$687  = 1'h0;
+  reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg [18:0] \mac_add2_s0$521  = 19'h00000;
-  reg [18:0] \mac_add2_s0$524  = 19'h00000;
-  reg [18:0] \mac_add2_s0$527  = 19'h00000;
-  reg \mac_add2_s0$537  = 1'h0;
+  reg [18:0] \mac_add2_s0$585  = 19'h00000;
+  reg [18:0] \mac_add2_s0$588  = 19'h00000;
+  reg [18:0] \mac_add2_s0$591  = 19'h00000;
+  reg \mac_add2_s0$689  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
+  reg mac_dspin_s0 = 1'h0;
+  reg mac_dspin_valid_s0 = 1'h0;
   reg [15:0] mac_mul_s0 = 16'h0000;
-  reg [15:0] \mac_mul_s0$458  = 16'h0000;
-  reg [15:0] \mac_mul_s0$460  = 16'h0000;
-  reg [15:0] \mac_mul_s0$461  = 16'h0000;
-  reg [15:0] \mac_mul_s0$463  = 16'h0000;
-  reg [15:0] \mac_mul_s0$464  = 16'h0000;
-  reg [15:0] \mac_mul_s0$466  = 16'h0000;
-  reg [15:0] \mac_mul_s0$467  = 16'h0000;
-  reg [15:0] \mac_mul_s0$469  = 16'h0000;
-  reg [15:0] \mac_mul_s0$470  = 16'h0000;
-  reg [15:0] \mac_mul_s0$472  = 16'h0000;
-  reg [15:0] \mac_mul_s0$473  = 16'h0000;
-  reg [15:0] \mac_mul_s0$475  = 16'h0000;
-  reg [15:0] \mac_mul_s0$476  = 16'h0000;
-  reg [15:0] \mac_mul_s0$478  = 16'h0000;
-  reg [15:0] \mac_mul_s0$479  = 16'h0000;
-  reg [15:0] \mac_mul_s0$481  = 16'h0000;
-  reg [15:0] \mac_mul_s0$482  = 16'h0000;
-  reg [15:0] \mac_mul_s0$484  = 16'h0000;
-  reg [15:0] \mac_mul_s0$485  = 16'h0000;
-  reg [15:0] \mac_mul_s0$487  = 16'h0000;
-  reg [15:0] \mac_mul_s0$488  = 16'h0000;
   reg [15:0] \mac_mul_s0$490  = 16'h0000;
-  reg [15:0] \mac_mul_s0$491  = 16'h0000;
+  reg [15:0] \mac_mul_s0$492  = 16'h0000;
   reg [15:0] \mac_mul_s0$493  = 16'h0000;
-  reg [15:0] \mac_mul_s0$494  = 16'h0000;
+  reg [15:0] \mac_mul_s0$495  = 16'h0000;
   reg [15:0] \mac_mul_s0$496  = 16'h0000;
-  reg [15:0] \mac_mul_s0$497  = 16'h0000;
+  reg [15:0] \mac_mul_s0$498  = 16'h0000;
   reg [15:0] \mac_mul_s0$499  = 16'h0000;
-  reg [15:0] \mac_mul_s0$500  = 16'h0000;
+  reg [15:0] \mac_mul_s0$501  = 16'h0000;
   reg [15:0] \mac_mul_s0$502  = 16'h0000;
-  reg [15:0] \mac_mul_s0$503  = 16'h0000;
-  reg \mac_mul_s0$535  = 1'h0;
+  reg [15:0] \mac_mul_s0$504  = 16'h0000;
+  reg [15:0] \mac_mul_s0$505  = 16'h0000;
+  reg [15:0] \mac_mul_s0$507  = 16'h0000;
+  reg [15:0] \mac_mul_s0$508  = 16'h0000;
+  reg [15:0] \mac_mul_s0$510  = 16'h0000;
+  reg [15:0] \mac_mul_s0$511  = 16'h0000;
+  reg [15:0] \mac_mul_s0$513  = 16'h0000;
+  reg [15:0] \mac_mul_s0$514  = 16'h0000;
+  reg [15:0] \mac_mul_s0$516  = 16'h0000;
+  reg [15:0] \mac_mul_s0$517  = 16'h0000;
+  reg [15:0] \mac_mul_s0$519  = 16'h0000;
+  reg [15:0] \mac_mul_s0$520  = 16'h0000;
+  reg [15:0] \mac_mul_s0$522  = 16'h0000;
+  reg [15:0] \mac_mul_s0$523  = 16'h0000;
+  reg [15:0] \mac_mul_s0$525  = 16'h0000;
+  reg [15:0] \mac_mul_s0$526  = 16'h0000;
+  reg [15:0] \mac_mul_s0$528  = 16'h0000;
+  reg [15:0] \mac_mul_s0$529  = 16'h0000;
+  reg [15:0] \mac_mul_s0$531  = 16'h0000;
+  reg [15:0] \mac_mul_s0$532  = 16'h0000;
+  reg [15:0] \mac_mul_s0$534  = 16'h0000;
+  reg [15:0] \mac_mul_s0$535  = 16'h0000;
+  reg \mac_mul_s0$683  = 1'h0;
   reg mac_mul_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$386  = 8'h00;
-  reg [7:0] \mac_pre_s0$388  = 8'h00;
-  reg [7:0] \mac_pre_s0$389  = 8'h00;
-  reg [7:0] \mac_pre_s0$391  = 8'h00;
-  reg [7:0] \mac_pre_s0$392  = 8'h00;
-  reg [7:0] \mac_pre_s0$394  = 8'h00;
-  reg [7:0] \mac_pre_s0$395  = 8'h00;
-  reg [7:0] \mac_pre_s0$397  = 8'h00;
-  reg [7:0] \mac_pre_s0$398  = 8'h00;
-  reg [7:0] \mac_pre_s0$400  = 8'h00;
-  reg [7:0] \mac_pre_s0$401  = 8'h00;
-  reg [7:0] \mac_pre_s0$403  = 8'h00;
-  reg [7:0] \mac_pre_s0$404  = 8'h00;
-  reg [7:0] \mac_pre_s0$406  = 8'h00;
-  reg [7:0] \mac_pre_s0$407  = 8'h00;
-  reg [7:0] \mac_pre_s0$409  = 8'h00;
-  reg [7:0] \mac_pre_s0$411  = 8'h00;
-  reg [7:0] \mac_pre_s0$413  = 8'h00;
-  reg [7:0] \mac_pre_s0$415  = 8'h00;
-  reg [7:0] \mac_pre_s0$417  = 8'h00;
-  reg [7:0] \mac_pre_s0$419  = 8'h00;
-  reg [7:0] \mac_pre_s0$421  = 8'h00;
-  reg [7:0] \mac_pre_s0$423  = 8'h00;
-  reg [7:0] \mac_pre_s0$425  = 8'h00;
-  reg [7:0] \mac_pre_s0$427  = 8'h00;
-  reg [7:0] \mac_pre_s0$429  = 8'h00;
-  reg [7:0] \mac_pre_s0$431  = 8'h00;
-  reg [7:0] \mac_pre_s0$433  = 8'h00;
-  reg [7:0] \mac_pre_s0$435  = 8'h00;
-  reg [7:0] \mac_pre_s0$437  = 8'h00;
-  reg [7:0] \mac_pre_s0$439  = 8'h00;
-  reg [7:0] \mac_pre_s0$441  = 8'h00;
-  reg [7:0] \mac_pre_s0$443  = 8'h00;
-  reg [7:0] \mac_pre_s0$445  = 8'h00;
-  reg [7:0] \mac_pre_s0$447  = 8'h00;
-  reg [7:0] \mac_pre_s0$449  = 8'h00;
-  reg [7:0] \mac_pre_s0$451  = 8'h00;
-  reg [7:0] \mac_pre_s0$453  = 8'h00;
-  reg [7:0] \mac_pre_s0$455  = 8'h00;
-  reg \mac_pre_s0$533  = 1'h0;
+  reg [7:0] \mac_pre_s0$608  = 8'h00;
+  reg [7:0] \mac_pre_s0$609  = 8'h00;
+  reg [7:0] \mac_pre_s0$610  = 8'h00;
+  reg [7:0] \mac_pre_s0$611  = 8'h00;
+  reg [7:0] \mac_pre_s0$612  = 8'h00;
+  reg [7:0] \mac_pre_s0$613  = 8'h00;
+  reg [7:0] \mac_pre_s0$614  = 8'h00;
+  reg [7:0] \mac_pre_s0$615  = 8'h00;
+  reg [7:0] \mac_pre_s0$616  = 8'h00;
+  reg [7:0] \mac_pre_s0$617  = 8'h00;
+  reg [7:0] \mac_pre_s0$618  = 8'h00;
+  reg [7:0] \mac_pre_s0$619  = 8'h00;
+  reg [7:0] \mac_pre_s0$620  = 8'h00;
+  reg [7:0] \mac_pre_s0$621  = 8'h00;
+  reg [7:0] \mac_pre_s0$622  = 8'h00;
+  reg [7:0] \mac_pre_s0$623  = 8'h00;
+  reg [7:0] \mac_pre_s0$624  = 8'h00;
+  reg [7:0] \mac_pre_s0$625  = 8'h00;
+  reg [7:0] \mac_pre_s0$626  = 8'h00;
+  reg [7:0] \mac_pre_s0$627  = 8'h00;
+  reg [7:0] \mac_pre_s0$628  = 8'h00;
+  reg [7:0] \mac_pre_s0$629  = 8'h00;
+  reg [7:0] \mac_pre_s0$630  = 8'h00;
+  reg [7:0] \mac_pre_s0$631  = 8'h00;
+  reg [7:0] \mac_pre_s0$632  = 8'h00;
+  reg [7:0] \mac_pre_s0$633  = 8'h00;
+  reg [7:0] \mac_pre_s0$634  = 8'h00;
+  reg [7:0] \mac_pre_s0$635  = 8'h00;
+  reg [7:0] \mac_pre_s0$636  = 8'h00;
+  reg [7:0] \mac_pre_s0$637  = 8'h00;
+  reg [7:0] \mac_pre_s0$638  = 8'h00;
+  reg [7:0] \mac_pre_s0$639  = 8'h00;
+  reg [7:0] \mac_pre_s0$640  = 8'h00;
+  reg [7:0] \mac_pre_s0$641  = 8'h00;
+  reg [7:0] \mac_pre_s0$642  = 8'h00;
+  reg [7:0] \mac_pre_s0$643  = 8'h00;
+  reg [7:0] \mac_pre_s0$644  = 8'h00;
+  reg [7:0] \mac_pre_s0$645  = 8'h00;
+  reg [7:0] \mac_pre_s0$646  = 8'h00;
+  reg \mac_pre_s0$647  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -1015,6 +1201,112 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire [15:0] mac_prod3_5;
   wire [15:0] mac_prod3_6;
   wire [15:0] mac_prod3_7;
+  reg mac_wmux1_s0 = 1'h0;
+  reg [3:0] \mac_wmux1_s0$150  = 4'h0;
+  reg \mac_wmux1_s0$152  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$153  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$156  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$157  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$159  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$160  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$162  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$163  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$165  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$166  = 8'h00;
+  reg \mac_wmux1_s0$168  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$169  = 4'h0;
+  reg \mac_wmux1_s0$171  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$172  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$175  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$176  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$178  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$179  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$181  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$182  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$184  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$185  = 8'h00;
+  reg \mac_wmux1_s0$187  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$188  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$192  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$194  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$196  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$198  = 8'h00;
+  reg \mac_wmux1_s0$200  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$201  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$205  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$207  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$209  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$211  = 8'h00;
+  reg \mac_wmux1_s0$213  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$214  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$218  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$220  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$222  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$224  = 8'h00;
+  reg \mac_wmux1_s0$226  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$227  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$231  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$233  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$235  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$237  = 8'h00;
+  reg \mac_wmux1_s0$239  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$240  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$244  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$246  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$248  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$250  = 8'h00;
+  reg \mac_wmux1_s0$252  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$253  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$257  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$259  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$261  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$263  = 8'h00;
+  reg \mac_wmux1_s0$265  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$266  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$270  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$272  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$274  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$276  = 8'h00;
+  reg \mac_wmux1_s0$278  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$279  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$283  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$285  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$287  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$289  = 8'h00;
+  reg \mac_wmux1_s0$291  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$292  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$296  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$298  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$300  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$302  = 8'h00;
+  reg \mac_wmux1_s0$304  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$305  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$309  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$311  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$313  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$315  = 8'h00;
+  reg \mac_wmux1_s0$317  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$318  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$322  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$324  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$326  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$328  = 8'h00;
+  reg \mac_wmux1_s0$330  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$331  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$335  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$337  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$339  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$341  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$597  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$598  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$599  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$600  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$601  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$602  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$603  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$604  = 8'h00;
+  reg \mac_wmux1_s0$605  = 1'h0;
+  reg mac_wmux1_valid_s0 = 1'h0;
   wire [3:0] mac_wmux_drop0;
   wire [3:0] mac_wmux_drop1;
   wire [3:0] mac_wmux_drop10;
@@ -1403,6 +1695,154 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg o__valid = 1'h0;
   input rst;
   wire rst;
+  wire stall_adv0;
+  reg stall_adv0_valid = 1'h0;
+  wire stall_adv1;
+  reg stall_adv1_valid = 1'h0;
+  wire stall_adv2;
+  reg stall_adv2_valid = 1'h0;
+  wire stall_adv3;
+  reg stall_adv3_valid = 1'h0;
+  wire stall_adv4;
+  reg stall_adv4_valid = 1'h0;
+  wire stall_adv5;
+  reg stall_adv5_valid = 1'h0;
+  wire stall_adv6;
+  reg stall_adv6_valid = 1'h0;
+  wire stall_adv7;
+  reg stall_adv7_valid = 1'h0;
+  assign \$102  = i__payload[67:64] == 3'h5;
+  assign \$103  = i__payload[71:68] == 3'h5;
+  assign \$104  = \$102  | \$103 ;
+  assign \$105  = i__payload[75:72] == 3'h5;
+  assign \$106  = i__payload[79:76] == 3'h5;
+  assign \$107  = \$105  | \$106 ;
+  assign \$108  = \$104  | \$107 ;
+  assign \$109  = i__payload[83:80] == 3'h5;
+  assign \$110  = i__payload[87:84] == 3'h5;
+  assign \$111  = \$109  | \$110 ;
+  assign mac_wmux_keep5 = \$108  | \$111 ;
+  assign \$112  = i__payload[67:64] == 3'h5;
+  assign \$113  = i__payload[67:64] == 3'h5;
+  assign \$114  = i__payload[67:64] == 3'h5;
+  assign \$115  = i__payload[67:64] == 3'h5;
+  assign \$117  = i__payload[71:68] == 3'h5;
+  assign \$118  = i__payload[71:68] == 3'h5;
+  assign \$119  = i__payload[71:68] == 3'h5;
+  assign \$120  = i__payload[71:68] == 3'h5;
+  assign \$122  = \$116  | \$121 ;
+  assign \$123  = i__payload[75:72] == 3'h5;
+  assign \$124  = i__payload[75:72] == 3'h5;
+  assign \$125  = i__payload[75:72] == 3'h5;
+  assign \$126  = i__payload[75:72] == 3'h5;
+  assign \$128  = i__payload[79:76] == 3'h5;
+  assign \$129  = i__payload[79:76] == 3'h5;
+  assign \$130  = i__payload[79:76] == 3'h5;
+  assign \$131  = i__payload[79:76] == 3'h5;
+  assign \$133  = \$127  | \$132 ;
+  assign \$134  = \$122  | \$133 ;
+  assign \$135  = i__payload[83:80] == 3'h5;
+  assign \$136  = i__payload[83:80] == 3'h5;
+  assign \$137  = i__payload[83:80] == 3'h5;
+  assign \$138  = i__payload[83:80] == 3'h5;
+  assign \$140  = i__payload[87:84] == 3'h5;
+  assign \$141  = i__payload[87:84] == 3'h5;
+  assign \$142  = i__payload[87:84] == 3'h5;
+  assign \$143  = i__payload[87:84] == 3'h5;
+  assign mac_wmux_drop5 = \$134  | \$145 ;
+  assign \$146  = i__payload[67:64] == 3'h6;
+  assign \$147  = i__payload[71:68] == 3'h6;
+  assign \$148  = \$146  | \$147 ;
+  assign \$149  = i__payload[75:72] == 3'h6;
+  assign \$150  = i__payload[79:76] == 3'h6;
+  assign \$151  = \$149  | \$150 ;
+  assign \$152  = \$148  | \$151 ;
+  assign \$153  = i__payload[83:80] == 3'h6;
+  assign \$154  = i__payload[87:84] == 3'h6;
+  assign \$155  = \$153  | \$154 ;
+  assign \$156  = i__payload[91:88] == 3'h6;
+  assign \$157  = \$155  | \$156 ;
+  assign mac_wmux_keep6 = \$152  | \$157 ;
+  assign \$158  = i__payload[67:64] == 3'h6;
+  assign \$159  = i__payload[67:64] == 3'h6;
+  assign \$160  = i__payload[67:64] == 3'h6;
+  assign \$161  = i__payload[67:64] == 3'h6;
+  assign \$163  = i__payload[71:68] == 3'h6;
+  assign \$164  = i__payload[71:68] == 3'h6;
+  assign \$165  = i__payload[71:68] == 3'h6;
+  assign \$166  = i__payload[71:68] == 3'h6;
+  assign \$168  = \$162  | \$167 ;
+  assign \$169  = i__payload[75:72] == 3'h6;
+  assign \$170  = i__payload[75:72] == 3'h6;
+  assign \$171  = i__payload[75:72] == 3'h6;
+  assign \$172  = i__payload[75:72] == 3'h6;
+  assign \$174  = i__payload[79:76] == 3'h6;
+  assign \$175  = i__payload[79:76] == 3'h6;
+  assign \$176  = i__payload[79:76] == 3'h6;
+  assign \$177  = i__payload[79:76] == 3'h6;
+  assign \$179  = \$173  | \$178 ;
+  assign \$180  = \$168  | \$179 ;
+  assign \$181  = i__payload[83:80] == 3'h6;
+  assign \$182  = i__payload[83:80] == 3'h6;
+  assign \$183  = i__payload[83:80] == 3'h6;
+  assign \$184  = i__payload[83:80] == 3'h6;
+  assign \$186  = i__payload[87:84] == 3'h6;
+  assign \$187  = i__payload[87:84] == 3'h6;
+  assign \$188  = i__payload[87:84] == 3'h6;
+  assign \$189  = i__payload[87:84] == 3'h6;
+  assign \$191  = \$185  | \$190 ;
+  assign \$192  = i__payload[91:88] == 3'h6;
+  assign \$193  = i__payload[91:88] == 3'h6;
+  assign \$194  = i__payload[91:88] == 3'h6;
+  assign \$195  = i__payload[91:88] == 3'h6;
+  assign mac_wmux_drop6 = \$180  | \$197 ;
+  assign \$198  = i__payload[67:64] == 3'h7;
+  assign \$199  = i__payload[71:68] == 3'h7;
+  assign \$200  = \$198  | \$199 ;
+  assign \$201  = i__payload[75:72] == 3'h7;
+  assign \$202  = i__payload[79:76] == 3'h7;
+  assign \$203  = \$201  | \$202 ;
+  assign \$204  = \$200  | \$203 ;
+  assign \$205  = i__payload[83:80] == 3'h7;
+  assign \$206  = i__payload[87:84] == 3'h7;
+  assign \$207  = \$205  | \$206 ;
+  assign \$208  = i__payload[91:88] == 3'h7;
+  assign \$209  = i__payload[95:92] == 3'h7;
+  assign \$210  = \$208  | \$209 ;
+  assign \$211  = \$207  | \$210 ;
+  assign mac_wmux_keep7 = \$204  | \$211 ;
+  assign \$212  = i__payload[67:64] == 3'h7;
+  assign \$213  = i__payload[67:64] == 3'h7;
+  assign \$214  = i__payload[67:64] == 3'h7;
+  assign \$215  = i__payload[67:64] == 3'h7;
+  assign \$217  = i__payload[71:68] == 3'h7;
+  assign \$218  = i__payload[71:68] == 3'h7;
+  assign \$219  = i__payload[71:68] == 3'h7;
+  assign \$220  = i__payload[71:68] == 3'h7;
+  assign \$222  = \$216  | \$221 ;
+  assign \$223  = i__payload[75:72] == 3'h7;
+  assign \$224  = i__payload[75:72] == 3'h7;
+  assign \$225  = i__payload[75:72] == 3'h7;
+  assign \$226  = i__payload[75:72] == 3'h7;
+  assign \$228  = i__payload[79:76] == 3'h7;
+  assign \$229  = i__payload[79:76] == 3'h7;
+  assign \$230  = i__payload[79:76] == 3'h7;
+  assign \$231  = i__payload[79:76] == 3'h7;
+  assign \$233  = \$227  | \$232 ;
+  assign \$234  = \$222  | \$233 ;
+  assign \$235  = i__payload[83:80] == 3'h7;
+  assign \$236  = i__payload[83:80] == 3'h7;
+  assign \$237  = i__payload[83:80] == 3'h7;
+  assign \$238  = i__payload[83:80] == 3'h7;
+  assign \$240  = i__payload[87:84] == 3'h7;
+  assign \$241  = i__payload[87:84] == 3'h7;
+  assign \$242  = i__payload[87:84] == 3'h7;
+  assign \$243  = i__payload[87:84] == 3'h7;
+  assign \$245  = \$239  | \$244 ;
+  assign \$246  = i__payload[91:88] == 3'h7;
+  assign \$247  = i__payload[91:88] == 3'h7;
+  assign \$248  = i__payload[91:88] == 3'h7;
+  assign \$249  = i__payload[91:88] == 3'h7;
   assign \$251  = i__payload[95:92] == 3'h7;
   assign \$252  = i__payload[95:92] == 3'h7;
   assign \$253  = i__payload[95:92] == 3'h7;
@@ -1771,559 +2211,859 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign mac_wmux_s0_w3_13 = mac_wmux_s0_mv13 ? i__payload[599:592] : i__payload[591:584];
   assign \$542  = ~ mac_wmux_drop14[0];
   assign \$543  = mac_wmux_keep14 & \$542 ;
-  assign mac_wmux_s1_mv0 = mac_wmux_s0_v2 & mac_wmux_s0_d2[1];
-  assign \$544  = ~ mac_wmux_s0_d0[1];
-  assign \$545  = mac_wmux_s0_v0 & \$544 ;
-  assign mac_wmux_s1_v0 = mac_wmux_s1_mv0 | \$545 ;
-  assign mac_wmux_s1_d0 = mac_wmux_s1_mv0 ? mac_wmux_s0_d2 : mac_wmux_s0_d0;
-  assign mac_wmux_s1_w0_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w0_2 : mac_wmux_s0_w0_0;
-  assign mac_wmux_s1_w1_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w1_2 : mac_wmux_s0_w1_0;
-  assign mac_wmux_s1_w2_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w2_2 : mac_wmux_s0_w2_0;
-  assign mac_wmux_s1_w3_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w3_2 : mac_wmux_s0_w3_0;
-  assign mac_wmux_s1_mv1 = mac_wmux_s0_v3 & mac_wmux_s0_d3[1];
-  assign \$546  = ~ mac_wmux_s0_d1[1];
-  assign \$547  = mac_wmux_s0_v1 & \$546 ;
-  assign mac_wmux_s1_v1 = mac_wmux_s1_mv1 | \$547 ;
-  assign mac_wmux_s1_d1 = mac_wmux_s1_mv1 ? mac_wmux_s0_d3 : mac_wmux_s0_d1;
-  assign mac_wmux_s1_w0_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w0_3 : mac_wmux_s0_w0_1;
-  assign mac_wmux_s1_w1_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w1_3 : mac_wmux_s0_w1_1;
-  assign mac_wmux_s1_w2_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w2_3 : mac_wmux_s0_w2_1;
-  assign mac_wmux_s1_w3_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w3_3 : mac_wmux_s0_w3_1;
-  assign mac_wmux_s1_mv2 = mac_wmux_s0_v4 & mac_wmux_s0_d4[1];
-  assign \$548  = ~ mac_wmux_s0_d2[1];
-  assign \$549  = mac_wmux_s0_v2 & \$548 ;
-  assign mac_wmux_s1_v2 = mac_wmux_s1_mv2 | \$549 ;
-  assign mac_wmux_s1_d2 = mac_wmux_s1_mv2 ? mac_wmux_s0_d4 : mac_wmux_s0_d2;
-  assign mac_wmux_s1_w0_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w0_4 : mac_wmux_s0_w0_2;
-  assign mac_wmux_s1_w1_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w1_4 : mac_wmux_s0_w1_2;
-  assign mac_wmux_s1_w2_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w2_4 : mac_wmux_s0_w2_2;
-  assign mac_wmux_s1_w3_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w3_4 : mac_wmux_s0_w3_2;
-  assign mac_wmux_s1_mv3 = mac_wmux_s0_v5 & mac_wmux_s0_d5[1];
-  assign \$550  = ~ mac_wmux_s0_d3[1];
-  assign \$551  = mac_wmux_s0_v3 & \$550 ;
-  assign mac_wmux_s1_v3 = mac_wmux_s1_mv3 | \$551 ;
-  assign mac_wmux_s1_d3 = mac_wmux_s1_mv3 ? mac_wmux_s0_d5 : mac_wmux_s0_d3;
-  assign mac_wmux_s1_w0_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w0_5 : mac_wmux_s0_w0_3;
-  assign mac_wmux_s1_w1_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w1_5 : mac_wmux_s0_w1_3;
-  assign mac_wmux_s1_w2_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w2_5 : mac_wmux_s0_w2_3;
-  assign mac_wmux_s1_w3_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w3_5 : mac_wmux_s0_w3_3;
-  assign mac_wmux_s1_mv4 = mac_wmux_s0_v6 & mac_wmux_s0_d6[1];
-  assign \$552  = ~ mac_wmux_s0_d4[1];
-  assign \$553  = mac_wmux_s0_v4 & \$552 ;
-  assign mac_wmux_s1_v4 = mac_wmux_s1_mv4 | \$553 ;
-  assign mac_wmux_s1_d4 = mac_wmux_s1_mv4 ? mac_wmux_s0_d6 : mac_wmux_s0_d4;
-  assign mac_wmux_s1_w0_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w0_6 : mac_wmux_s0_w0_4;
-  assign mac_wmux_s1_w1_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w1_6 : mac_wmux_s0_w1_4;
-  assign mac_wmux_s1_w2_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w2_6 : mac_wmux_s0_w2_4;
-  assign mac_wmux_s1_w3_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w3_6 : mac_wmux_s0_w3_4;
-  assign mac_wmux_s1_mv5 = mac_wmux_s0_v7 & mac_wmux_s0_d7[1];
-  assign \$554  = ~ mac_wmux_s0_d5[1];
-  assign \$555  = mac_wmux_s0_v5 & \$554 ;
-  assign mac_wmux_s1_v5 = mac_wmux_s1_mv5 | \$555 ;
-  assign mac_wmux_s1_d5 = mac_wmux_s1_mv5 ? mac_wmux_s0_d7 : mac_wmux_s0_d5;
-  assign mac_wmux_s1_w0_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w0_7 : mac_wmux_s0_w0_5;
-  assign mac_wmux_s1_w1_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w1_7 : mac_wmux_s0_w1_5;
-  assign mac_wmux_s1_w2_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w2_7 : mac_wmux_s0_w2_5;
-  assign mac_wmux_s1_w3_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w3_7 : mac_wmux_s0_w3_5;
-  assign mac_wmux_s1_mv6 = mac_wmux_s0_v8 & mac_wmux_s0_d8[1];
-  assign \$556  = ~ mac_wmux_s0_d6[1];
-  assign \$557  = mac_wmux_s0_v6 & \$556 ;
-  assign mac_wmux_s1_v6 = mac_wmux_s1_mv6 | \$557 ;
-  assign mac_wmux_s1_d6 = mac_wmux_s1_mv6 ? mac_wmux_s0_d8 : mac_wmux_s0_d6;
-  assign mac_wmux_s1_w0_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w0_8 : mac_wmux_s0_w0_6;
-  assign mac_wmux_s1_w1_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w1_8 : mac_wmux_s0_w1_6;
-  assign mac_wmux_s1_w2_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w2_8 : mac_wmux_s0_w2_6;
-  assign mac_wmux_s1_w3_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w3_8 : mac_wmux_s0_w3_6;
-  assign mac_wmux_s1_mv7 = mac_wmux_s0_v9 & mac_wmux_s0_d9[1];
-  assign \$558  = ~ mac_wmux_s0_d7[1];
-  assign \$559  = mac_wmux_s0_v7 & \$558 ;
-  assign mac_wmux_s1_v7 = mac_wmux_s1_mv7 | \$559 ;
-  assign mac_wmux_s1_d7 = mac_wmux_s1_mv7 ? mac_wmux_s0_d9 : mac_wmux_s0_d7;
-  assign mac_wmux_s1_w0_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w0_9 : mac_wmux_s0_w0_7;
-  assign mac_wmux_s1_w1_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w1_9 : mac_wmux_s0_w1_7;
-  assign mac_wmux_s1_w2_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w2_9 : mac_wmux_s0_w2_7;
-  assign mac_wmux_s1_w3_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w3_9 : mac_wmux_s0_w3_7;
-  assign mac_wmux_s1_mv8 = mac_wmux_s0_v10 & mac_wmux_s0_d10[1];
-  assign \$560  = ~ mac_wmux_s0_d8[1];
-  assign \$561  = mac_wmux_s0_v8 & \$560 ;
-  assign mac_wmux_s1_v8 = mac_wmux_s1_mv8 | \$561 ;
-  assign mac_wmux_s1_d8 = mac_wmux_s1_mv8 ? mac_wmux_s0_d10 : mac_wmux_s0_d8;
-  assign mac_wmux_s1_w0_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w0_10 : mac_wmux_s0_w0_8;
-  assign mac_wmux_s1_w1_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w1_10 : mac_wmux_s0_w1_8;
-  assign mac_wmux_s1_w2_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w2_10 : mac_wmux_s0_w2_8;
-  assign mac_wmux_s1_w3_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w3_10 : mac_wmux_s0_w3_8;
-  assign mac_wmux_s1_mv9 = mac_wmux_s0_v11 & mac_wmux_s0_d11[1];
-  assign \$562  = ~ mac_wmux_s0_d9[1];
-  assign \$563  = mac_wmux_s0_v9 & \$562 ;
-  assign mac_wmux_s1_v9 = mac_wmux_s1_mv9 | \$563 ;
-  assign mac_wmux_s1_d9 = mac_wmux_s1_mv9 ? mac_wmux_s0_d11 : mac_wmux_s0_d9;
-  assign mac_wmux_s1_w0_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w0_11 : mac_wmux_s0_w0_9;
-  assign mac_wmux_s1_w1_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w1_11 : mac_wmux_s0_w1_9;
-  assign mac_wmux_s1_w2_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w2_11 : mac_wmux_s0_w2_9;
-  assign mac_wmux_s1_w3_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w3_11 : mac_wmux_s0_w3_9;
-  assign mac_wmux_s1_mv10 = mac_wmux_s0_v12 & mac_wmux_s0_d12[1];
-  assign \$564  = ~ mac_wmux_s0_d10[1];
-  assign \$565  = mac_wmux_s0_v10 & \$564 ;
-  assign mac_wmux_s1_v10 = mac_wmux_s1_mv10 | \$565 ;
-  assign mac_wmux_s1_d10 = mac_wmux_s1_mv10 ? mac_wmux_s0_d12 : mac_wmux_s0_d10;
-  assign mac_wmux_s1_w0_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w0_12 : mac_wmux_s0_w0_10;
-  assign mac_wmux_s1_w1_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w1_12 : mac_wmux_s0_w1_10;
-  assign mac_wmux_s1_w2_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w2_12 : mac_wmux_s0_w2_10;
-  assign mac_wmux_s1_w3_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w3_12 : mac_wmux_s0_w3_10;
-  assign mac_wmux_s1_mv11 = mac_wmux_s0_v13 & mac_wmux_s0_d13[1];
-  assign \$566  = ~ mac_wmux_s0_d11[1];
-  assign \$567  = mac_wmux_s0_v11 & \$566 ;
-  assign mac_wmux_s1_v11 = mac_wmux_s1_mv11 | \$567 ;
-  assign mac_wmux_s1_d11 = mac_wmux_s1_mv11 ? mac_wmux_s0_d13 : mac_wmux_s0_d11;
-  assign mac_wmux_s1_w0_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w0_13 : mac_wmux_s0_w0_11;
-  assign mac_wmux_s1_w1_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w1_13 : mac_wmux_s0_w1_11;
-  assign mac_wmux_s1_w2_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w2_13 : mac_wmux_s0_w2_11;
-  assign mac_wmux_s1_w3_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w3_13 : mac_wmux_s0_w3_11;
-  assign mac_wmux_s1_mv12 = mac_wmux_s0_v14 & mac_wmux_s0_d14[1];
-  assign \$568  = ~ mac_wmux_s0_d12[1];
-  assign \$569  = mac_wmux_s0_v12 & \$568 ;
-  assign mac_wmux_s1_v12 = mac_wmux_s1_mv12 | \$569 ;
-  assign mac_wmux_s1_d12 = mac_wmux_s1_mv12 ? mac_wmux_s0_d14 : mac_wmux_s0_d12;
-  assign mac_wmux_s1_w0_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w0_14 : mac_wmux_s0_w0_12;
-  assign mac_wmux_s1_w1_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w1_14 : mac_wmux_s0_w1_12;
-  assign mac_wmux_s1_w2_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w2_14 : mac_wmux_s0_w2_12;
-  assign mac_wmux_s1_w3_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w3_14 : mac_wmux_s0_w3_12;
-  assign \$572  = ~ mac_wmux_s0_d13[1];
-  assign \$573  = mac_wmux_s0_v13 & \$572 ;
+  assign \$544  = ~ stall_adv0_valid;
+  assign stall_adv0 = \$544  | o__ready;
+  assign mac_wmux_s1_mv0 = mac_wmux1_s0 & \mac_wmux1_s0$150 [1];
+  assign \$545  = ~ \mac_wmux1_s0$153 [1];
+  assign \$546  = \mac_wmux1_s0$152  & \$545 ;
+  assign mac_wmux_s1_v0 = mac_wmux_s1_mv0 | \$546 ;
+  assign mac_wmux_s1_d0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$150  : \mac_wmux1_s0$153 ;
+  assign mac_wmux_s1_w0_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$157  : \mac_wmux1_s0$156 ;
+  assign mac_wmux_s1_w1_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$160  : \mac_wmux1_s0$159 ;
+  assign mac_wmux_s1_w2_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$163  : \mac_wmux1_s0$162 ;
+  assign mac_wmux_s1_w3_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$166  : \mac_wmux1_s0$165 ;
+  assign mac_wmux_s1_mv1 = \mac_wmux1_s0$168  & \mac_wmux1_s0$169 [1];
+  assign \$547  = ~ \mac_wmux1_s0$172 [1];
+  assign \$548  = \mac_wmux1_s0$171  & \$547 ;
+  assign mac_wmux_s1_v1 = mac_wmux_s1_mv1 | \$548 ;
+  assign mac_wmux_s1_d1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$169  : \mac_wmux1_s0$172 ;
+  assign mac_wmux_s1_w0_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$176  : \mac_wmux1_s0$175 ;
+  assign mac_wmux_s1_w1_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$179  : \mac_wmux1_s0$178 ;
+  assign mac_wmux_s1_w2_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$182  : \mac_wmux1_s0$181 ;
+  assign mac_wmux_s1_w3_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$185  : \mac_wmux1_s0$184 ;
+  assign mac_wmux_s1_mv2 = \mac_wmux1_s0$187  & \mac_wmux1_s0$188 [1];
+  assign \$549  = ~ \mac_wmux1_s0$150 [1];
+  assign \$550  = mac_wmux1_s0 & \$549 ;
+  assign mac_wmux_s1_v2 = mac_wmux_s1_mv2 | \$550 ;
+  assign mac_wmux_s1_d2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$188  : \mac_wmux1_s0$150 ;
+  assign mac_wmux_s1_w0_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$192  : \mac_wmux1_s0$157 ;
+  assign mac_wmux_s1_w1_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$194  : \mac_wmux1_s0$160 ;
+  assign mac_wmux_s1_w2_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$196  : \mac_wmux1_s0$163 ;
+  assign mac_wmux_s1_w3_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$198  : \mac_wmux1_s0$166 ;
+  assign mac_wmux_s1_mv3 = \mac_wmux1_s0$200  & \mac_wmux1_s0$201 [1];
+  assign \$551  = ~ \mac_wmux1_s0$169 [1];
+  assign \$552  = \mac_wmux1_s0$168  & \$551 ;
+  assign mac_wmux_s1_v3 = mac_wmux_s1_mv3 | \$552 ;
+  assign mac_wmux_s1_d3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$201  : \mac_wmux1_s0$169 ;
+  assign mac_wmux_s1_w0_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$205  : \mac_wmux1_s0$176 ;
+  assign mac_wmux_s1_w1_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$207  : \mac_wmux1_s0$179 ;
+  assign mac_wmux_s1_w2_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$209  : \mac_wmux1_s0$182 ;
+  assign mac_wmux_s1_w3_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$211  : \mac_wmux1_s0$185 ;
+  assign mac_wmux_s1_mv4 = \mac_wmux1_s0$213  & \mac_wmux1_s0$214 [1];
+  assign \$553  = ~ \mac_wmux1_s0$188 [1];
+  assign \$554  = \mac_wmux1_s0$187  & \$553 ;
+  assign mac_wmux_s1_v4 = mac_wmux_s1_mv4 | \$554 ;
+  assign mac_wmux_s1_d4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$214  : \mac_wmux1_s0$188 ;
+  assign mac_wmux_s1_w0_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$218  : \mac_wmux1_s0$192 ;
+  assign mac_wmux_s1_w1_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$220  : \mac_wmux1_s0$194 ;
+  assign mac_wmux_s1_w2_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$222  : \mac_wmux1_s0$196 ;
+  assign mac_wmux_s1_w3_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$224  : \mac_wmux1_s0$198 ;
+  assign mac_wmux_s1_mv5 = \mac_wmux1_s0$226  & \mac_wmux1_s0$227 [1];
+  assign \$555  = ~ \mac_wmux1_s0$201 [1];
+  assign \$556  = \mac_wmux1_s0$200  & \$555 ;
+  assign mac_wmux_s1_v5 = mac_wmux_s1_mv5 | \$556 ;
+  assign mac_wmux_s1_d5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$227  : \mac_wmux1_s0$201 ;
+  assign mac_wmux_s1_w0_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$231  : \mac_wmux1_s0$205 ;
+  assign mac_wmux_s1_w1_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$233  : \mac_wmux1_s0$207 ;
+  assign mac_wmux_s1_w2_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$235  : \mac_wmux1_s0$209 ;
+  assign mac_wmux_s1_w3_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$237  : \mac_wmux1_s0$211 ;
+  assign mac_wmux_s1_mv6 = \mac_wmux1_s0$239  & \mac_wmux1_s0$240 [1];
+  assign \$557  = ~ \mac_wmux1_s0$214 [1];
+  assign \$558  = \mac_wmux1_s0$213  & \$557 ;
+  assign mac_wmux_s1_v6 = mac_wmux_s1_mv6 | \$558 ;
+  assign mac_wmux_s1_d6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$240  : \mac_wmux1_s0$214 ;
+  assign mac_wmux_s1_w0_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$244  : \mac_wmux1_s0$218 ;
+  assign mac_wmux_s1_w1_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$246  : \mac_wmux1_s0$220 ;
+  assign mac_wmux_s1_w2_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$248  : \mac_wmux1_s0$222 ;
+  assign mac_wmux_s1_w3_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$250  : \mac_wmux1_s0$224 ;
+  assign mac_wmux_s1_mv7 = \mac_wmux1_s0$252  & \mac_wmux1_s0$253 [1];
+  assign \$559  = ~ \mac_wmux1_s0$227 [1];
+  assign \$560  = \mac_wmux1_s0$226  & \$559 ;
+  assign mac_wmux_s1_v7 = mac_wmux_s1_mv7 | \$560 ;
+  assign mac_wmux_s1_d7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$253  : \mac_wmux1_s0$227 ;
+  assign mac_wmux_s1_w0_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$257  : \mac_wmux1_s0$231 ;
+  assign mac_wmux_s1_w1_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$259  : \mac_wmux1_s0$233 ;
+  assign mac_wmux_s1_w2_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$261  : \mac_wmux1_s0$235 ;
+  assign mac_wmux_s1_w3_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$263  : \mac_wmux1_s0$237 ;
+  assign mac_wmux_s1_mv8 = \mac_wmux1_s0$265  & \mac_wmux1_s0$266 [1];
+  assign \$561  = ~ \mac_wmux1_s0$240 [1];
+  assign \$562  = \mac_wmux1_s0$239  & \$561 ;
+  assign mac_wmux_s1_v8 = mac_wmux_s1_mv8 | \$562 ;
+  assign mac_wmux_s1_d8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$266  : \mac_wmux1_s0$240 ;
+  assign mac_wmux_s1_w0_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$270  : \mac_wmux1_s0$244 ;
+  assign mac_wmux_s1_w1_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$272  : \mac_wmux1_s0$246 ;
+  assign mac_wmux_s1_w2_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$274  : \mac_wmux1_s0$248 ;
+  assign mac_wmux_s1_w3_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$276  : \mac_wmux1_s0$250 ;
+  assign mac_wmux_s1_mv9 = \mac_wmux1_s0$278  & \mac_wmux1_s0$279 [1];
+  assign \$563  = ~ \mac_wmux1_s0$253 [1];
+  assign \$564  = \mac_wmux1_s0$252  & \$563 ;
+  assign mac_wmux_s1_v9 = mac_wmux_s1_mv9 | \$564 ;
+  assign mac_wmux_s1_d9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$279  : \mac_wmux1_s0$253 ;
+  assign mac_wmux_s1_w0_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$283  : \mac_wmux1_s0$257 ;
+  assign mac_wmux_s1_w1_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$285  : \mac_wmux1_s0$259 ;
+  assign mac_wmux_s1_w2_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$287  : \mac_wmux1_s0$261 ;
+  assign mac_wmux_s1_w3_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$289  : \mac_wmux1_s0$263 ;
+  assign mac_wmux_s1_mv10 = \mac_wmux1_s0$291  & \mac_wmux1_s0$292 [1];
+  assign \$565  = ~ \mac_wmux1_s0$266 [1];
+  assign \$566  = \mac_wmux1_s0$265  & \$565 ;
+  assign mac_wmux_s1_v10 = mac_wmux_s1_mv10 | \$566 ;
+  assign mac_wmux_s1_d10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$292  : \mac_wmux1_s0$266 ;
+  assign mac_wmux_s1_w0_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$296  : \mac_wmux1_s0$270 ;
+  assign mac_wmux_s1_w1_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$298  : \mac_wmux1_s0$272 ;
+  assign mac_wmux_s1_w2_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$300  : \mac_wmux1_s0$274 ;
+  assign mac_wmux_s1_w3_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$302  : \mac_wmux1_s0$276 ;
+  assign mac_wmux_s1_mv11 = \mac_wmux1_s0$304  & \mac_wmux1_s0$305 [1];
+  assign \$567  = ~ \mac_wmux1_s0$279 [1];
+  assign \$568  = \mac_wmux1_s0$278  & \$567 ;
+  assign mac_wmux_s1_v11 = mac_wmux_s1_mv11 | \$568 ;
+  assign mac_wmux_s1_d11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$305  : \mac_wmux1_s0$279 ;
+  assign mac_wmux_s1_w0_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$309  : \mac_wmux1_s0$283 ;
+  assign mac_wmux_s1_w1_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$311  : \mac_wmux1_s0$285 ;
+  assign mac_wmux_s1_w2_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$313  : \mac_wmux1_s0$287 ;
+  assign mac_wmux_s1_w3_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$315  : \mac_wmux1_s0$289 ;
+  assign mac_wmux_s1_mv12 = \mac_wmux1_s0$317  & \mac_wmux1_s0$318 [1];
+  assign \$569  = ~ \mac_wmux1_s0$292 [1];
+  assign \$570  = \mac_wmux1_s0$291  & \$569 ;
+  assign mac_wmux_s1_v12 = mac_wmux_s1_mv12 | \$570 ;
+  assign mac_wmux_s1_d12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$318  : \mac_wmux1_s0$292 ;
+  assign mac_wmux_s1_w0_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$322  : \mac_wmux1_s0$296 ;
+  assign mac_wmux_s1_w1_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$324  : \mac_wmux1_s0$298 ;
+  assign mac_wmux_s1_w2_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$326  : \mac_wmux1_s0$300 ;
+  assign mac_wmux_s1_w3_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$328  : \mac_wmux1_s0$302 ;
+  assign mac_wmux_s1_mv13 = \mac_wmux1_s0$330  & \mac_wmux1_s0$331 [1];
+  assign \$571  = ~ \mac_wmux1_s0$305 [1];
+  assign \$572  = \mac_wmux1_s0$304  & \$571 ;
+  assign mac_wmux_s1_v13 = mac_wmux_s1_mv13 | \$572 ;
+  assign mac_wmux_s1_d13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$331  : \mac_wmux1_s0$305 ;
+  assign mac_wmux_s1_w0_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$335  : \mac_wmux1_s0$309 ;
+  assign mac_wmux_s1_w1_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$337  : \mac_wmux1_s0$311 ;
+  assign mac_wmux_s1_w2_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$339  : \mac_wmux1_s0$313 ;
+  assign mac_wmux_s1_w3_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$341  : \mac_wmux1_s0$315 ;
   assign mac_wmux_s2_mv0 = mac_wmux_s1_v4 & mac_wmux_s1_d4[2];
-  assign \$574  = ~ mac_wmux_s1_d0[2];
-  assign \$575  = mac_wmux_s1_v0 & \$574 ;
-  assign mac_wmux_s2_v0 = mac_wmux_s2_mv0 | \$575 ;
+  assign \$573  = ~ mac_wmux_s1_d0[2];
+  assign \$574  = mac_wmux_s1_v0 & \$573 ;
+  assign mac_wmux_s2_v0 = mac_wmux_s2_mv0 | \$574 ;
   assign mac_wmux_s2_d0 = mac_wmux_s2_mv0 ? mac_wmux_s1_d4 : mac_wmux_s1_d0;
   assign mac_wmux_s2_w0_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w0_4 : mac_wmux_s1_w0_0;
   assign mac_wmux_s2_w1_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w1_4 : mac_wmux_s1_w1_0;
   assign mac_wmux_s2_w2_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w2_4 : mac_wmux_s1_w2_0;
   assign mac_wmux_s2_w3_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w3_4 : mac_wmux_s1_w3_0;
   assign mac_wmux_s2_mv1 = mac_wmux_s1_v5 & mac_wmux_s1_d5[2];
-  assign \$576  = ~ mac_wmux_s1_d1[2];
-  assign \$577  = mac_wmux_s1_v1 & \$576 ;
-  assign mac_wmux_s2_v1 = mac_wmux_s2_mv1 | \$577 ;
+  assign \$575  = ~ mac_wmux_s1_d1[2];
+  assign \$576  = mac_wmux_s1_v1 & \$575 ;
+  assign mac_wmux_s2_v1 = mac_wmux_s2_mv1 | \$576 ;
   assign mac_wmux_s2_d1 = mac_wmux_s2_mv1 ? mac_wmux_s1_d5 : mac_wmux_s1_d1;
   assign mac_wmux_s2_w0_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w0_5 : mac_wmux_s1_w0_1;
   assign mac_wmux_s2_w1_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w1_5 : mac_wmux_s1_w1_1;
   assign mac_wmux_s2_w2_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w2_5 : mac_wmux_s1_w2_1;
   assign mac_wmux_s2_w3_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w3_5 : mac_wmux_s1_w3_1;
   assign mac_wmux_s2_mv2 = mac_wmux_s1_v6 & mac_wmux_s1_d6[2];
-  assign \$578  = ~ mac_wmux_s1_d2[2];
-  assign \$579  = mac_wmux_s1_v2 & \$578 ;
-  assign mac_wmux_s2_v2 = mac_wmux_s2_mv2 | \$579 ;
+  assign \$577  = ~ mac_wmux_s1_d2[2];
+  assign \$578  = mac_wmux_s1_v2 & \$577 ;
+  assign mac_wmux_s2_v2 = mac_wmux_s2_mv2 | \$578 ;
   assign mac_wmux_s2_d2 = mac_wmux_s2_mv2 ? mac_wmux_s1_d6 : mac_wmux_s1_d2;
   assign mac_wmux_s2_w0_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w0_6 : mac_wmux_s1_w0_2;
   assign mac_wmux_s2_w1_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w1_6 : mac_wmux_s1_w1_2;
   assign mac_wmux_s2_w2_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w2_6 : mac_wmux_s1_w2_2;
   assign mac_wmux_s2_w3_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w3_6 : mac_wmux_s1_w3_2;
   assign mac_wmux_s2_mv3 = mac_wmux_s1_v7 & mac_wmux_s1_d7[2];
-  assign \$580  = ~ mac_wmux_s1_d3[2];
-  assign \$581  = mac_wmux_s1_v3 & \$580 ;
-  assign mac_wmux_s2_v3 = mac_wmux_s2_mv3 | \$581 ;
+  assign \$579  = ~ mac_wmux_s1_d3[2];
+  assign \$580  = mac_wmux_s1_v3 & \$579 ;
+  assign mac_wmux_s2_v3 = mac_wmux_s2_mv3 | \$580 ;
   assign mac_wmux_s2_d3 = mac_wmux_s2_mv3 ? mac_wmux_s1_d7 : mac_wmux_s1_d3;
   assign mac_wmux_s2_w0_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w0_7 : mac_wmux_s1_w0_3;
   assign mac_wmux_s2_w1_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w1_7 : mac_wmux_s1_w1_3;
   assign mac_wmux_s2_w2_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w2_7 : mac_wmux_s1_w2_3;
   assign mac_wmux_s2_w3_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w3_7 : mac_wmux_s1_w3_3;
   assign mac_wmux_s2_mv4 = mac_wmux_s1_v8 & mac_wmux_s1_d8[2];
-  assign \$582  = ~ mac_wmux_s1_d4[2];
-  assign \$583  = mac_wmux_s1_v4 & \$582 ;
-  assign mac_wmux_s2_v4 = mac_wmux_s2_mv4 | \$583 ;
+  assign \$581  = ~ mac_wmux_s1_d4[2];
+  assign \$582  = mac_wmux_s1_v4 & \$581 ;
+  assign mac_wmux_s2_v4 = mac_wmux_s2_mv4 | \$582 ;
   assign mac_wmux_s2_d4 = mac_wmux_s2_mv4 ? mac_wmux_s1_d8 : mac_wmux_s1_d4;
   assign mac_wmux_s2_w0_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w0_8 : mac_wmux_s1_w0_4;
   assign mac_wmux_s2_w1_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w1_8 : mac_wmux_s1_w1_4;
   assign mac_wmux_s2_w2_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w2_8 : mac_wmux_s1_w2_4;
   assign mac_wmux_s2_w3_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w3_8 : mac_wmux_s1_w3_4;
   assign mac_wmux_s2_mv5 = mac_wmux_s1_v9 & mac_wmux_s1_d9[2];
-  assign \$584  = ~ mac_wmux_s1_d5[2];
-  assign \$585  = mac_wmux_s1_v5 & \$584 ;
-  assign mac_wmux_s2_v5 = mac_wmux_s2_mv5 | \$585 ;
+  assign \$583  = ~ mac_wmux_s1_d5[2];
+  assign \$584  = mac_wmux_s1_v5 & \$583 ;
+  assign mac_wmux_s2_v5 = mac_wmux_s2_mv5 | \$584 ;
   assign mac_wmux_s2_d5 = mac_wmux_s2_mv5 ? mac_wmux_s1_d9 : mac_wmux_s1_d5;
   assign mac_wmux_s2_w0_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w0_9 : mac_wmux_s1_w0_5;
   assign mac_wmux_s2_w1_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w1_9 : mac_wmux_s1_w1_5;
   assign mac_wmux_s2_w2_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w2_9 : mac_wmux_s1_w2_5;
   assign mac_wmux_s2_w3_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w3_9 : mac_wmux_s1_w3_5;
   assign mac_wmux_s2_mv6 = mac_wmux_s1_v10 & mac_wmux_s1_d10[2];
-  assign \$586  = ~ mac_wmux_s1_d6[2];
-  assign \$587  = mac_wmux_s1_v6 & \$586 ;
-  assign mac_wmux_s2_v6 = mac_wmux_s2_mv6 | \$587 ;
+  assign \$585  = ~ mac_wmux_s1_d6[2];
+  assign \$586  = mac_wmux_s1_v6 & \$585 ;
+  assign mac_wmux_s2_v6 = mac_wmux_s2_mv6 | \$586 ;
   assign mac_wmux_s2_d6 = mac_wmux_s2_mv6 ? mac_wmux_s1_d10 : mac_wmux_s1_d6;
   assign mac_wmux_s2_w0_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w0_10 : mac_wmux_s1_w0_6;
   assign mac_wmux_s2_w1_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w1_10 : mac_wmux_s1_w1_6;
   assign mac_wmux_s2_w2_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w2_10 : mac_wmux_s1_w2_6;
   assign mac_wmux_s2_w3_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w3_10 : mac_wmux_s1_w3_6;
   assign mac_wmux_s2_mv7 = mac_wmux_s1_v11 & mac_wmux_s1_d11[2];
-  assign \$588  = ~ mac_wmux_s1_d7[2];
-  assign \$589  = mac_wmux_s1_v7 & \$588 ;
-  assign mac_wmux_s2_v7 = mac_wmux_s2_mv7 | \$589 ;
+  assign \$587  = ~ mac_wmux_s1_d7[2];
+  assign \$588  = mac_wmux_s1_v7 & \$587 ;
+  assign mac_wmux_s2_v7 = mac_wmux_s2_mv7 | \$588 ;
   assign mac_wmux_s2_d7 = mac_wmux_s2_mv7 ? mac_wmux_s1_d11 : mac_wmux_s1_d7;
   assign mac_wmux_s2_w0_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w0_11 : mac_wmux_s1_w0_7;
   assign mac_wmux_s2_w1_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w1_11 : mac_wmux_s1_w1_7;
   assign mac_wmux_s2_w2_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w2_11 : mac_wmux_s1_w2_7;
   assign mac_wmux_s2_w3_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w3_11 : mac_wmux_s1_w3_7;
   assign mac_wmux_s2_mv8 = mac_wmux_s1_v12 & mac_wmux_s1_d12[2];
-  assign \$590  = ~ mac_wmux_s1_d8[2];
-  assign \$591  = mac_wmux_s1_v8 & \$590 ;
-  assign mac_wmux_s2_v8 = mac_wmux_s2_mv8 | \$591 ;
+  assign \$589  = ~ mac_wmux_s1_d8[2];
+  assign \$590  = mac_wmux_s1_v8 & \$589 ;
+  assign mac_wmux_s2_v8 = mac_wmux_s2_mv8 | \$590 ;
   assign mac_wmux_s2_d8 = mac_wmux_s2_mv8 ? mac_wmux_s1_d12 : mac_wmux_s1_d8;
   assign mac_wmux_s2_w0_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w0_12 : mac_wmux_s1_w0_8;
   assign mac_wmux_s2_w1_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w1_12 : mac_wmux_s1_w1_8;
   assign mac_wmux_s2_w2_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w2_12 : mac_wmux_s1_w2_8;
   assign mac_wmux_s2_w3_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w3_12 : mac_wmux_s1_w3_8;
   assign mac_wmux_s2_mv9 = mac_wmux_s1_v13 & mac_wmux_s1_d13[2];
-  assign \$592  = ~ mac_wmux_s1_d9[2];
-  assign \$593  = mac_wmux_s1_v9 & \$592 ;
-  assign mac_wmux_s2_v9 = mac_wmux_s2_mv9 | \$593 ;
+  assign \$591  = ~ mac_wmux_s1_d9[2];
+  assign \$592  = mac_wmux_s1_v9 & \$591 ;
+  assign mac_wmux_s2_v9 = mac_wmux_s2_mv9 | \$592 ;
   assign mac_wmux_s2_d9 = mac_wmux_s2_mv9 ? mac_wmux_s1_d13 : mac_wmux_s1_d9;
   assign mac_wmux_s2_w0_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w0_13 : mac_wmux_s1_w0_9;
   assign mac_wmux_s2_w1_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w1_13 : mac_wmux_s1_w1_9;
   assign mac_wmux_s2_w2_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w2_13 : mac_wmux_s1_w2_9;
   assign mac_wmux_s2_w3_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w3_13 : mac_wmux_s1_w3_9;
-  assign \$594  = ~ mac_wmux_s0_d14[1];
-  assign \$595  = mac_wmux_s0_v14 & \$594 ;
-  assign mac_wmux_s2_mv10 = \$595  & mac_wmux_s0_d14[2];
-  assign \$596  = ~ mac_wmux_s1_d10[2];
-  assign \$597  = mac_wmux_s1_v10 & \$596 ;
-  assign mac_wmux_s2_v10 = mac_wmux_s2_mv10 | \$597 ;
-  assign mac_wmux_s2_d10 = mac_wmux_s2_mv10 ? mac_wmux_s0_d14 : mac_wmux_s1_d10;
-  assign mac_wmux_s2_w0_10 = mac_wmux_s2_mv10 ? mac_wmux_s0_w0_14 : mac_wmux_s1_w0_10;
-  assign mac_wmux_s2_w1_10 = mac_wmux_s2_mv10 ? mac_wmux_s0_w1_14 : mac_wmux_s1_w1_10;
-  assign mac_wmux_s2_w2_10 = mac_wmux_s2_mv10 ? mac_wmux_s0_w2_14 : mac_wmux_s1_w2_10;
-  assign mac_wmux_s2_w3_10 = mac_wmux_s2_mv10 ? mac_wmux_s0_w3_14 : mac_wmux_s1_w3_10;
-  assign \$602  = ~ mac_wmux_s1_d11[2];
-  assign \$603  = mac_wmux_s1_v11 & \$602 ;
+  assign \$593  = ~ \mac_wmux1_s0$318 [1];
+  assign \$594  = \mac_wmux1_s0$317  & \$593 ;
+  assign mac_wmux_s2_mv10 = \$594  & \mac_wmux1_s0$318 [2];
+  assign \$595  = ~ mac_wmux_s1_d10[2];
+  assign \$596  = mac_wmux_s1_v10 & \$595 ;
+  assign mac_wmux_s2_v10 = mac_wmux_s2_mv10 | \$596 ;
+  assign mac_wmux_s2_d10 = mac_wmux_s2_mv10 ? \mac_wmux1_s0$318  : mac_wmux_s1_d10;
+  assign mac_wmux_s2_w0_10 = mac_wmux_s2_mv10 ? \mac_wmux1_s0$322  : mac_wmux_s1_w0_10;
+  assign mac_wmux_s2_w1_10 = mac_wmux_s2_mv10 ? \mac_wmux1_s0$324  : mac_wmux_s1_w1_10;
+  assign mac_wmux_s2_w2_10 = mac_wmux_s2_mv10 ? \mac_wmux1_s0$326  : mac_wmux_s1_w2_10;
+  assign mac_wmux_s2_w3_10 = mac_wmux_s2_mv10 ? \mac_wmux1_s0$328  : mac_wmux_s1_w3_10;
+  assign \$597  = ~ \mac_wmux1_s0$331 [1];
+  assign \$598  = \mac_wmux1_s0$330  & \$597 ;
+  assign mac_wmux_s2_mv11 = \$598  & \mac_wmux1_s0$331 [2];
+  assign \$599  = ~ mac_wmux_s1_d11[2];
+  assign \$600  = mac_wmux_s1_v11 & \$599 ;
+  assign mac_wmux_s2_v11 = mac_wmux_s2_mv11 | \$600 ;
+  assign mac_wmux_s2_d11 = mac_wmux_s2_mv11 ? \mac_wmux1_s0$331  : mac_wmux_s1_d11;
+  assign mac_wmux_s2_w0_11 = mac_wmux_s2_mv11 ? \mac_wmux1_s0$335  : mac_wmux_s1_w0_11;
+  assign mac_wmux_s2_w1_11 = mac_wmux_s2_mv11 ? \mac_wmux1_s0$337  : mac_wmux_s1_w1_11;
+  assign mac_wmux_s2_w2_11 = mac_wmux_s2_mv11 ? \mac_wmux1_s0$339  : mac_wmux_s1_w2_11;
+  assign mac_wmux_s2_w3_11 = mac_wmux_s2_mv11 ? \mac_wmux1_s0$341  : mac_wmux_s1_w3_11;
   assign mac_wmux_s3_mv0 = mac_wmux_s2_v8 & mac_wmux_s2_d8[3];
-  assign \$604  = ~ mac_wmux_s2_d0[3];
-  assign \$605  = mac_wmux_s2_v0 & \$604 ;
-  assign mac_wmux_s3_v0 = mac_wmux_s3_mv0 | \$605 ;
+  assign \$601  = ~ mac_wmux_s2_d0[3];
+  assign \$602  = mac_wmux_s2_v0 & \$601 ;
+  assign mac_wmux_s3_v0 = mac_wmux_s3_mv0 | \$602 ;
   assign mac_wmux_s3_d0 = mac_wmux_s3_mv0 ? mac_wmux_s2_d8 : mac_wmux_s2_d0;
   assign mac_wmux_s3_w0_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w0_8 : mac_wmux_s2_w0_0;
   assign mac_wmux_s3_w1_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w1_8 : mac_wmux_s2_w1_0;
   assign mac_wmux_s3_w2_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w2_8 : mac_wmux_s2_w2_0;
   assign mac_wmux_s3_w3_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w3_8 : mac_wmux_s2_w3_0;
   assign mac_wmux_s3_mv1 = mac_wmux_s2_v9 & mac_wmux_s2_d9[3];
-  assign \$606  = ~ mac_wmux_s2_d1[3];
-  assign \$607  = mac_wmux_s2_v1 & \$606 ;
-  assign mac_wmux_s3_v1 = mac_wmux_s3_mv1 | \$607 ;
+  assign \$603  = ~ mac_wmux_s2_d1[3];
+  assign \$604  = mac_wmux_s2_v1 & \$603 ;
+  assign mac_wmux_s3_v1 = mac_wmux_s3_mv1 | \$604 ;
   assign mac_wmux_s3_d1 = mac_wmux_s3_mv1 ? mac_wmux_s2_d9 : mac_wmux_s2_d1;
   assign mac_wmux_s3_w0_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w0_9 : mac_wmux_s2_w0_1;
   assign mac_wmux_s3_w1_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w1_9 : mac_wmux_s2_w1_1;
   assign mac_wmux_s3_w2_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w2_9 : mac_wmux_s2_w2_1;
   assign mac_wmux_s3_w3_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w3_9 : mac_wmux_s2_w3_1;
   assign mac_wmux_s3_mv2 = mac_wmux_s2_v10 & mac_wmux_s2_d10[3];
-  assign \$608  = ~ mac_wmux_s2_d2[3];
-  assign \$609  = mac_wmux_s2_v2 & \$608 ;
-  assign mac_wmux_s3_v2 = mac_wmux_s3_mv2 | \$609 ;
+  assign \$605  = ~ mac_wmux_s2_d2[3];
+  assign \$606  = mac_wmux_s2_v2 & \$605 ;
+  assign mac_wmux_s3_v2 = mac_wmux_s3_mv2 | \$606 ;
   assign mac_wmux_s3_d2 = mac_wmux_s3_mv2 ? mac_wmux_s2_d10 : mac_wmux_s2_d2;
   assign mac_wmux_s3_w0_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w0_10 : mac_wmux_s2_w0_2;
   assign mac_wmux_s3_w1_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w1_10 : mac_wmux_s2_w1_2;
   assign mac_wmux_s3_w2_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w2_10 : mac_wmux_s2_w2_2;
   assign mac_wmux_s3_w3_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w3_10 : mac_wmux_s2_w3_2;
   assign mac_wmux_s3_mv3 = mac_wmux_s2_v11 & mac_wmux_s2_d11[3];
-  assign \$610  = ~ mac_wmux_s2_d3[3];
-  assign \$611  = mac_wmux_s2_v3 & \$610 ;
-  assign mac_wmux_s3_v3 = mac_wmux_s3_mv3 | \$611 ;
+  assign \$607  = ~ mac_wmux_s2_d3[3];
+  assign \$608  = mac_wmux_s2_v3 & \$607 ;
+  assign mac_wmux_s3_v3 = mac_wmux_s3_mv3 | \$608 ;
   assign mac_wmux_s3_d3 = mac_wmux_s3_mv3 ? mac_wmux_s2_d11 : mac_wmux_s2_d3;
   assign mac_wmux_s3_w0_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w0_11 : mac_wmux_s2_w0_3;
   assign mac_wmux_s3_w1_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w1_11 : mac_wmux_s2_w1_3;
   assign mac_wmux_s3_w2_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w2_11 : mac_wmux_s2_w2_3;
   assign mac_wmux_s3_w3_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w3_11 : mac_wmux_s2_w3_3;
-  assign \$612  = ~ mac_wmux_s1_d12[2];
-  assign \$613  = mac_wmux_s1_v12 & \$612 ;
-  assign mac_wmux_s3_mv4 = \$613  & mac_wmux_s1_d12[3];
-  assign \$614  = ~ mac_wmux_s2_d4[3];
-  assign \$615  = mac_wmux_s2_v4 & \$614 ;
-  assign mac_wmux_s3_v4 = mac_wmux_s3_mv4 | \$615 ;
+  assign \$609  = ~ mac_wmux_s1_d12[2];
+  assign \$610  = mac_wmux_s1_v12 & \$609 ;
+  assign mac_wmux_s3_mv4 = \$610  & mac_wmux_s1_d12[3];
+  assign \$611  = ~ mac_wmux_s2_d4[3];
+  assign \$612  = mac_wmux_s2_v4 & \$611 ;
+  assign mac_wmux_s3_v4 = mac_wmux_s3_mv4 | \$612 ;
   assign mac_wmux_s3_d4 = mac_wmux_s3_mv4 ? mac_wmux_s1_d12 : mac_wmux_s2_d4;
   assign mac_wmux_s3_w0_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w0_12 : mac_wmux_s2_w0_4;
   assign mac_wmux_s3_w1_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w1_12 : mac_wmux_s2_w1_4;
   assign mac_wmux_s3_w2_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w2_12 : mac_wmux_s2_w2_4;
   assign mac_wmux_s3_w3_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w3_12 : mac_wmux_s2_w3_4;
-  assign \$616  = ~ mac_wmux_s1_d13[2];
-  assign \$617  = mac_wmux_s1_v13 & \$616 ;
-  assign mac_wmux_s3_mv5 = \$617  & mac_wmux_s1_d13[3];
-  assign \$618  = ~ mac_wmux_s2_d5[3];
-  assign \$619  = mac_wmux_s2_v5 & \$618 ;
-  assign mac_wmux_s3_v5 = mac_wmux_s3_mv5 | \$619 ;
+  assign \$613  = ~ mac_wmux_s1_d13[2];
+  assign \$614  = mac_wmux_s1_v13 & \$613 ;
+  assign mac_wmux_s3_mv5 = \$614  & mac_wmux_s1_d13[3];
+  assign \$615  = ~ mac_wmux_s2_d5[3];
+  assign \$616  = mac_wmux_s2_v5 & \$615 ;
+  assign mac_wmux_s3_v5 = mac_wmux_s3_mv5 | \$616 ;
   assign mac_wmux_s3_d5 = mac_wmux_s3_mv5 ? mac_wmux_s1_d13 : mac_wmux_s2_d5;
   assign mac_wmux_s3_w0_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w0_13 : mac_wmux_s2_w0_5;
   assign mac_wmux_s3_w1_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w1_13 : mac_wmux_s2_w1_5;
   assign mac_wmux_s3_w2_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w2_13 : mac_wmux_s2_w2_5;
   assign mac_wmux_s3_w3_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w3_13 : mac_wmux_s2_w3_5;
-  assign \$620  = ~ mac_wmux_s0_d14[1];
-  assign \$621  = mac_wmux_s0_v14 & \$620 ;
-  assign \$622  = ~ mac_wmux_s0_d14[2];
-  assign \$623  = \$621  & \$622 ;
-  assign mac_wmux_s3_mv6 = \$623  & mac_wmux_s0_d14[3];
-  assign \$624  = ~ mac_wmux_s2_d6[3];
-  assign \$625  = mac_wmux_s2_v6 & \$624 ;
-  assign mac_wmux_s3_v6 = mac_wmux_s3_mv6 | \$625 ;
-  assign mac_wmux_s3_d6 = mac_wmux_s3_mv6 ? mac_wmux_s0_d14 : mac_wmux_s2_d6;
-  assign mac_wmux_s3_w0_6 = mac_wmux_s3_mv6 ? mac_wmux_s0_w0_14 : mac_wmux_s2_w0_6;
-  assign mac_wmux_s3_w1_6 = mac_wmux_s3_mv6 ? mac_wmux_s0_w1_14 : mac_wmux_s2_w1_6;
-  assign mac_wmux_s3_w2_6 = mac_wmux_s3_mv6 ? mac_wmux_s0_w2_14 : mac_wmux_s2_w2_6;
-  assign mac_wmux_s3_w3_6 = mac_wmux_s3_mv6 ? mac_wmux_s0_w3_14 : mac_wmux_s2_w3_6;
-  assign mac_wmux_s3_mv7 = \$631  & mac_wmux_drop15[3];
-  assign \$632  = ~ mac_wmux_s2_d7[3];
-  assign \$633  = mac_wmux_s2_v7 & \$632 ;
-  assign mac_wmux_s3_v7 = mac_wmux_s3_mv7 | \$633 ;
-  assign mac_wmux_s3_d7 = mac_wmux_s3_mv7 ? mac_wmux_drop15 : mac_wmux_s2_d7;
-  assign mac_wmux_s3_w0_7 = mac_wmux_s3_mv7 ? i__payload[223:216] : mac_wmux_s2_w0_7;
-  assign mac_wmux_s3_w1_7 = mac_wmux_s3_mv7 ? i__payload[351:344] : mac_wmux_s2_w1_7;
-  assign mac_wmux_s3_w2_7 = mac_wmux_s3_mv7 ? i__payload[479:472] : mac_wmux_s2_w2_7;
-  assign mac_wmux_s3_w3_7 = mac_wmux_s3_mv7 ? i__payload[607:600] : mac_wmux_s2_w3_7;
-  assign mac_prod0_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$386 );
-  assign mac_prod0_1 = $signed(\mac_pre_s0$388 ) * $signed(\mac_pre_s0$389 );
-  assign mac_prod0_2 = $signed(\mac_pre_s0$391 ) * $signed(\mac_pre_s0$392 );
-  assign mac_prod0_3 = $signed(\mac_pre_s0$394 ) * $signed(\mac_pre_s0$395 );
-  assign mac_prod0_4 = $signed(\mac_pre_s0$397 ) * $signed(\mac_pre_s0$398 );
-  assign mac_prod0_5 = $signed(\mac_pre_s0$400 ) * $signed(\mac_pre_s0$401 );
-  assign mac_prod0_6 = $signed(\mac_pre_s0$403 ) * $signed(\mac_pre_s0$404 );
-  assign mac_prod0_7 = $signed(\mac_pre_s0$406 ) * $signed(\mac_pre_s0$407 );
-  assign mac_prod1_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$409 );
-  assign mac_prod1_1 = $signed(\mac_pre_s0$388 ) * $signed(\mac_pre_s0$411 );
-  assign mac_prod1_2 = $signed(\mac_pre_s0$391 ) * $signed(\mac_pre_s0$413 );
-  assign mac_prod1_3 = $signed(\mac_pre_s0$394 ) * $signed(\mac_pre_s0$415 );
-  assign mac_prod1_4 = $signed(\mac_pre_s0$397 ) * $signed(\mac_pre_s0$417 );
-  assign mac_prod1_5 = $signed(\mac_pre_s0$400 ) * $signed(\mac_pre_s0$419 );
-  assign mac_prod1_6 = $signed(\mac_pre_s0$403 ) * $signed(\mac_pre_s0$421 );
-  assign mac_prod1_7 = $signed(\mac_pre_s0$406 ) * $signed(\mac_pre_s0$423 );
-  assign mac_prod2_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$425 );
-  assign mac_prod2_1 = $signed(\mac_pre_s0$388 ) * $signed(\mac_pre_s0$427 );
-  assign mac_prod2_2 = $signed(\mac_pre_s0$391 ) * $signed(\mac_pre_s0$429 );
-  assign mac_prod2_3 = $signed(\mac_pre_s0$394 ) * $signed(\mac_pre_s0$431 );
-  assign mac_prod2_4 = $signed(\mac_pre_s0$397 ) * $signed(\mac_pre_s0$433 );
-  assign mac_prod2_5 = $signed(\mac_pre_s0$400 ) * $signed(\mac_pre_s0$435 );
-  assign mac_prod2_6 = $signed(\mac_pre_s0$403 ) * $signed(\mac_pre_s0$437 );
-  assign mac_prod2_7 = $signed(\mac_pre_s0$406 ) * $signed(\mac_pre_s0$439 );
-  assign mac_prod3_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$441 );
-  assign mac_prod3_1 = $signed(\mac_pre_s0$388 ) * $signed(\mac_pre_s0$443 );
-  assign mac_prod3_2 = $signed(\mac_pre_s0$391 ) * $signed(\mac_pre_s0$445 );
-  assign mac_prod3_3 = $signed(\mac_pre_s0$394 ) * $signed(\mac_pre_s0$447 );
-  assign mac_prod3_4 = $signed(\mac_pre_s0$397 ) * $signed(\mac_pre_s0$449 );
-  assign mac_prod3_5 = $signed(\mac_pre_s0$400 ) * $signed(\mac_pre_s0$451 );
-  assign mac_prod3_6 = $signed(\mac_pre_s0$403 ) * $signed(\mac_pre_s0$453 );
-  assign mac_prod3_7 = $signed(\mac_pre_s0$406 ) * $signed(\mac_pre_s0$455 );
-  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$458 );
-  assign mac0_sum0_p1 = $signed(\mac_mul_s0$460 ) + $signed(\mac_mul_s0$461 );
-  assign mac0_sum0_p2 = $signed(\mac_mul_s0$463 ) + $signed(\mac_mul_s0$464 );
-  assign mac0_sum0_p3 = $signed(\mac_mul_s0$466 ) + $signed(\mac_mul_s0$467 );
-  assign mac1_sum0_p0 = $signed(\mac_mul_s0$469 ) + $signed(\mac_mul_s0$470 );
-  assign mac1_sum0_p1 = $signed(\mac_mul_s0$472 ) + $signed(\mac_mul_s0$473 );
-  assign mac1_sum0_p2 = $signed(\mac_mul_s0$475 ) + $signed(\mac_mul_s0$476 );
-  assign mac1_sum0_p3 = $signed(\mac_mul_s0$478 ) + $signed(\mac_mul_s0$479 );
-  assign mac2_sum0_p0 = $signed(\mac_mul_s0$481 ) + $signed(\mac_mul_s0$482 );
-  assign mac2_sum0_p1 = $signed(\mac_mul_s0$484 ) + $signed(\mac_mul_s0$485 );
-  assign mac2_sum0_p2 = $signed(\mac_mul_s0$487 ) + $signed(\mac_mul_s0$488 );
-  assign mac2_sum0_p3 = $signed(\mac_mul_s0$490 ) + $signed(\mac_mul_s0$491 );
-  assign mac3_sum0_p0 = $signed(\mac_mul_s0$493 ) + $signed(\mac_mul_s0$494 );
-  assign mac3_sum0_p1 = $signed(\mac_mul_s0$496 ) + $signed(\mac_mul_s0$497 );
-  assign mac3_sum0_p2 = $signed(\mac_mul_s0$499 ) + $signed(\mac_mul_s0$500 );
-  assign mac3_sum0_p3 = $signed(\mac_mul_s0$502 ) + $signed(\mac_mul_s0$503 );
-  assign mac0_sum1_p0 = $signed(mac0_sum0_p0) + $signed(mac0_sum0_p1);
-  assign mac0_sum1_p1 = $signed(mac0_sum0_p2) + $signed(mac0_sum0_p3);
-  assign mac1_sum1_p0 = $signed(mac1_sum0_p0) + $signed(mac1_sum0_p1);
-  assign mac1_sum1_p1 = $signed(mac1_sum0_p2) + $signed(mac1_sum0_p3);
-  assign mac2_sum1_p0 = $signed(mac2_sum0_p0) + $signed(mac2_sum0_p1);
-  assign mac2_sum1_p1 = $signed(mac2_sum0_p2) + $signed(mac2_sum0_p3);
-  assign mac3_sum1_p0 = $signed(mac3_sum0_p0) + $signed(mac3_sum0_p1);
-  assign mac3_sum1_p1 = $signed(mac3_sum0_p2) + $signed(mac3_sum0_p3);
-  assign mac0_sum2_p0 = $signed(mac0_sum1_p0) + $signed(mac0_sum1_p1);
-  assign mac1_sum2_p0 = $signed(mac1_sum1_p0) + $signed(mac1_sum1_p1);
-  assign mac2_sum2_p0 = $signed(mac2_sum1_p0) + $signed(mac2_sum1_p1);
-  assign mac3_sum2_p0 = $signed(mac3_sum1_p0) + $signed(mac3_sum1_p1);
-  assign \$634  = $signed(mac_acc0) + $signed(mac_add2_s0);
-  assign \$635  = $signed(mac_acc1) + $signed(\mac_add2_s0$521 );
-  assign \$636  = $signed(mac_acc2) + $signed(\mac_add2_s0$524 );
-  assign \$637  = $signed(mac_acc3) + $signed(\mac_add2_s0$527 );
-  assign \$638  = mac_add2_valid_s0 & \mac_add2_s0$537 ;
-  assign \$639  = i__ready & mac_add2_valid_s0;
-  assign \$640  = i__ready & mac_add2_valid_s0;
-  assign \$641  = i__ready & mac_add2_valid_s0;
-  assign \$642  = i__ready & mac_add2_valid_s0;
+  assign \$617  = ~ \mac_wmux1_s0$318 [1];
+  assign \$618  = \mac_wmux1_s0$317  & \$617 ;
+  assign \$619  = ~ \mac_wmux1_s0$318 [2];
+  assign \$620  = \$618  & \$619 ;
+  assign mac_wmux_s3_mv6 = \$620  & \mac_wmux1_s0$318 [3];
+  assign \$621  = ~ mac_wmux_s2_d6[3];
+  assign \$622  = mac_wmux_s2_v6 & \$621 ;
+  assign mac_wmux_s3_v6 = mac_wmux_s3_mv6 | \$622 ;
+  assign mac_wmux_s3_d6 = mac_wmux_s3_mv6 ? \mac_wmux1_s0$318  : mac_wmux_s2_d6;
+  assign mac_wmux_s3_w0_6 = mac_wmux_s3_mv6 ? \mac_wmux1_s0$322  : mac_wmux_s2_w0_6;
+  assign mac_wmux_s3_w1_6 = mac_wmux_s3_mv6 ? \mac_wmux1_s0$324  : mac_wmux_s2_w1_6;
+  assign mac_wmux_s3_w2_6 = mac_wmux_s3_mv6 ? \mac_wmux1_s0$326  : mac_wmux_s2_w2_6;
+  assign mac_wmux_s3_w3_6 = mac_wmux_s3_mv6 ? \mac_wmux1_s0$328  : mac_wmux_s2_w3_6;
+  assign \$623  = ~ \mac_wmux1_s0$331 [1];
+  assign \$624  = \mac_wmux1_s0$330  & \$623 ;
+  assign \$625  = ~ \mac_wmux1_s0$331 [2];
+  assign \$626  = \$624  & \$625 ;
+  assign mac_wmux_s3_mv7 = \$626  & \mac_wmux1_s0$331 [3];
+  assign \$627  = ~ mac_wmux_s2_d7[3];
+  assign \$628  = mac_wmux_s2_v7 & \$627 ;
+  assign mac_wmux_s3_v7 = mac_wmux_s3_mv7 | \$628 ;
+  assign mac_wmux_s3_d7 = mac_wmux_s3_mv7 ? \mac_wmux1_s0$331  : mac_wmux_s2_d7;
+  assign mac_wmux_s3_w0_7 = mac_wmux_s3_mv7 ? \mac_wmux1_s0$335  : mac_wmux_s2_w0_7;
+  assign mac_wmux_s3_w1_7 = mac_wmux_s3_mv7 ? \mac_wmux1_s0$337  : mac_wmux_s2_w1_7;
+  assign mac_wmux_s3_w2_7 = mac_wmux_s3_mv7 ? \mac_wmux1_s0$339  : mac_wmux_s2_w2_7;
+  assign mac_wmux_s3_w3_7 = mac_wmux_s3_mv7 ? \mac_wmux1_s0$341  : mac_wmux_s2_w3_7;
+  assign \$629  = ~ stall_adv1_valid;
+  assign stall_adv1 = \$629  | o__ready;
+  assign \$630  = ~ stall_adv2_valid;
+  assign stall_adv2 = \$630  | o__ready;
+  assign \$631  = ~ stall_adv3_valid;
+  assign stall_adv3 = \$631  | o__ready;
+  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$490 );
+  assign mac0_sum0_p1 = $signed(\mac_mul_s0$492 ) + $signed(\mac_mul_s0$493 );
+  assign mac0_sum0_p2 = $signed(\mac_mul_s0$495 ) + $signed(\mac_mul_s0$496 );
+  assign mac0_sum0_p3 = $signed(\mac_mul_s0$498 ) + $signed(\mac_mul_s0$499 );
+  assign mac1_sum0_p0 = $signed(\mac_mul_s0$501 ) + $signed(\mac_mul_s0$502 );
+  assign mac1_sum0_p1 = $signed(\mac_mul_s0$504 ) + $signed(\mac_mul_s0$505 );
+  assign mac1_sum0_p2 = $signed(\mac_mul_s0$507 ) + $signed(\mac_mul_s0$508 );
+  assign mac1_sum0_p3 = $signed(\mac_mul_s0$510 ) + $signed(\mac_mul_s0$511 );
+  assign mac2_sum0_p0 = $signed(\mac_mul_s0$513 ) + $signed(\mac_mul_s0$514 );
+  assign mac2_sum0_p1 = $signed(\mac_mul_s0$516 ) + $signed(\mac_mul_s0$517 );
+  assign mac2_sum0_p2 = $signed(\mac_mul_s0$519 ) + $signed(\mac_mul_s0$520 );
+  assign mac2_sum0_p3 = $signed(\mac_mul_s0$522 ) + $signed(\mac_mul_s0$523 );
+  assign mac3_sum0_p0 = $signed(\mac_mul_s0$525 ) + $signed(\mac_mul_s0$526 );
+  assign mac3_sum0_p1 = $signed(\mac_mul_s0$528 ) + $signed(\mac_mul_s0$529 );
+  assign mac3_sum0_p2 = $signed(\mac_mul_s0$531 ) + $signed(\mac_mul_s0$532 );
+  assign mac3_sum0_p3 = $signed(\mac_mul_s0$534 ) + $signed(\mac_mul_s0$535 );
+  assign \$632  = ~ stall_adv4_valid;
+  assign stall_adv4 = \$632  | o__ready;
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$540 );
+  assign mac0_sum1_p1 = $signed(\mac_add0_s0$542 ) + $signed(\mac_add0_s0$543 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$545 ) + $signed(\mac_add0_s0$546 );
+  assign mac1_sum1_p1 = $signed(\mac_add0_s0$548 ) + $signed(\mac_add0_s0$549 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$551 ) + $signed(\mac_add0_s0$552 );
+  assign mac2_sum1_p1 = $signed(\mac_add0_s0$554 ) + $signed(\mac_add0_s0$555 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$557 ) + $signed(\mac_add0_s0$558 );
+  assign mac3_sum1_p1 = $signed(\mac_add0_s0$560 ) + $signed(\mac_add0_s0$561 );
+  assign \$633  = ~ stall_adv5_valid;
+  assign stall_adv5 = \$633  | o__ready;
+  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$566 );
+  assign mac1_sum2_p0 = $signed(\mac_add1_s0$568 ) + $signed(\mac_add1_s0$569 );
+  assign mac2_sum2_p0 = $signed(\mac_add1_s0$571 ) + $signed(\mac_add1_s0$572 );
+  assign mac3_sum2_p0 = $signed(\mac_add1_s0$574 ) + $signed(\mac_add1_s0$575 );
+  assign \$634  = ~ stall_adv6_valid;
+  assign stall_adv6 = \$634  | o__ready;
+  assign \$635  = ~ stall_adv7_valid;
+  assign stall_adv7 = \$635  | o__ready;
+  assign \$636  = $signed(mac_acc0) + $signed(mac_add2_s0);
+  assign \$637  = $signed(mac_acc1) + $signed(\mac_add2_s0$585 );
+  assign \$638  = $signed(mac_acc2) + $signed(\mac_add2_s0$588 );
+  assign \$639  = $signed(mac_acc3) + $signed(\mac_add2_s0$591 );
+  assign \$642  = mac_add2_valid_s0 & \mac_add2_s0$689 ;
+  assign \$643  = mac_add2_valid_s0 & \mac_add2_s0$689 ;
+  assign \$644  = mac_add2_valid_s0 & \mac_add2_s0$689 ;
+  assign \$645  = mac_add2_valid_s0 & \mac_add2_s0$689 ;
+  assign \$646  = mac_add2_valid_s0 & \mac_add2_s0$689 ;
+  assign \$647  = mac_add2_valid_s0 & \mac_add2_s0$689 ;
+  assign \$648  = mac_add2_valid_s0 & \mac_add2_s0$689 ;
+  assign \$649  = mac_add2_valid_s0 & \mac_add2_s0$689 ;
+  assign \$650  = mac_add2_valid_s0 & \mac_add2_s0$689 ;
+  assign \$651  = stall_adv7 & mac_add2_valid_s0;
+  assign \$652  = stall_adv7 & mac_add2_valid_s0;
+  assign \$653  = stall_adv7 & mac_add2_valid_s0;
+  assign \$654  = stall_adv7 & mac_add2_valid_s0;
   always @(posedge clk)
-    mac_pre_s0 <= \$643 ;
+    \mac_wmux1_s0$152  <= \$655 ;
   always @(posedge clk)
-    \mac_pre_s0$388  <= \$644 ;
+    \mac_wmux1_s0$171  <= \$656 ;
   always @(posedge clk)
-    \mac_pre_s0$391  <= \$645 ;
+    mac_wmux1_s0 <= \$657 ;
   always @(posedge clk)
-    \mac_pre_s0$394  <= \$646 ;
+    \mac_wmux1_s0$168  <= \$658 ;
   always @(posedge clk)
-    \mac_pre_s0$397  <= \$647 ;
+    \mac_wmux1_s0$187  <= \$659 ;
   always @(posedge clk)
-    \mac_pre_s0$400  <= \$648 ;
+    \mac_wmux1_s0$200  <= \$660 ;
   always @(posedge clk)
-    \mac_pre_s0$403  <= \$649 ;
+    \mac_wmux1_s0$213  <= \$661 ;
   always @(posedge clk)
-    \mac_pre_s0$406  <= \$650 ;
+    \mac_wmux1_s0$226  <= \$662 ;
   always @(posedge clk)
-    \mac_pre_s0$386  <= \$651 ;
+    \mac_wmux1_s0$239  <= \$663 ;
   always @(posedge clk)
-    \mac_pre_s0$389  <= \$652 ;
+    \mac_wmux1_s0$252  <= \$664 ;
   always @(posedge clk)
-    \mac_pre_s0$392  <= \$653 ;
+    \mac_wmux1_s0$265  <= \$665 ;
   always @(posedge clk)
-    \mac_pre_s0$395  <= \$654 ;
+    \mac_wmux1_s0$278  <= \$666 ;
   always @(posedge clk)
-    \mac_pre_s0$398  <= \$655 ;
+    \mac_wmux1_s0$291  <= \$667 ;
   always @(posedge clk)
-    \mac_pre_s0$401  <= \$656 ;
+    \mac_wmux1_s0$304  <= \$668 ;
   always @(posedge clk)
-    \mac_pre_s0$404  <= \$657 ;
+    \mac_wmux1_s0$317  <= \$669 ;
   always @(posedge clk)
-    \mac_pre_s0$407  <= \$658 ;
+    \mac_wmux1_s0$330  <= \$670 ;
   always @(posedge clk)
-    \mac_pre_s0$409  <= \$659 ;
+    \mac_wmux1_s0$153  <= \$671 ;
   always @(posedge clk)
-    \mac_pre_s0$411  <= \$660 ;
+    \mac_wmux1_s0$172  <= \$672 ;
   always @(posedge clk)
-    \mac_pre_s0$413  <= \$661 ;
+    \mac_wmux1_s0$150  <= \$673 ;
   always @(posedge clk)
-    \mac_pre_s0$415  <= \$662 ;
+    \mac_wmux1_s0$169  <= \$674 ;
   always @(posedge clk)
-    \mac_pre_s0$417  <= \$663 ;
+    \mac_wmux1_s0$188  <= \$675 ;
   always @(posedge clk)
-    \mac_pre_s0$419  <= \$664 ;
+    \mac_wmux1_s0$201  <= \$676 ;
   always @(posedge clk)
-    \mac_pre_s0$421  <= \$665 ;
+    \mac_wmux1_s0$214  <= \$677 ;
   always @(posedge clk)
-    \mac_pre_s0$423  <= \$666 ;
+    \mac_wmux1_s0$227  <= \$678 ;
   always @(posedge clk)
-    \mac_pre_s0$425  <= \$667 ;
+    \mac_wmux1_s0$240  <= \$679 ;
   always @(posedge clk)
-    \mac_pre_s0$427  <= \$668 ;
+    \mac_wmux1_s0$253  <= \$680 ;
   always @(posedge clk)
-    \mac_pre_s0$429  <= \$669 ;
+    \mac_wmux1_s0$266  <= \$681 ;
   always @(posedge clk)
-    \mac_pre_s0$431  <= \$670 ;
+    \mac_wmux1_s0$279  <= \$682 ;
   always @(posedge clk)
-    \mac_pre_s0$433  <= \$671 ;
+    \mac_wmux1_s0$292  <= \$683 ;
   always @(posedge clk)
-    \mac_pre_s0$435  <= \$672 ;
+    \mac_wmux1_s0$305  <= \$684 ;
   always @(posedge clk)
-    \mac_pre_s0$437  <= \$673 ;
+    \mac_wmux1_s0$318  <= \$685 ;
   always @(posedge clk)
-    \mac_pre_s0$439  <= \$674 ;
+    \mac_wmux1_s0$331  <= \$686 ;
   always @(posedge clk)
-    \mac_pre_s0$441  <= \$675 ;
+    \mac_wmux1_s0$156  <= \$687 ;
   always @(posedge clk)
-    \mac_pre_s0$443  <= \$676 ;
+    \mac_wmux1_s0$159  <= \$688 ;
   always @(posedge clk)
-    \mac_pre_s0$445  <= \$677 ;
+    \mac_wmux1_s0$162  <= \$689 ;
   always @(posedge clk)
-    \mac_pre_s0$447  <= \$678 ;
+    \mac_wmux1_s0$165  <= \$690 ;
   always @(posedge clk)
-    \mac_pre_s0$449  <= \$679 ;
+    \mac_wmux1_s0$175  <= \$691 ;
   always @(posedge clk)
-    \mac_pre_s0$451  <= \$680 ;
+    \mac_wmux1_s0$178  <= \$692 ;
   always @(posedge clk)
-    \mac_pre_s0$453  <= \$681 ;
+    \mac_wmux1_s0$181  <= \$693 ;
   always @(posedge clk)
-    \mac_pre_s0$455  <= \$682 ;
+    \mac_wmux1_s0$184  <= \$694 ;
   always @(posedge clk)
-    \mac_pre_s0$533  <= \$683 ;
+    \mac_wmux1_s0$157  <= \$695 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$684 ;
+    \mac_wmux1_s0$160  <= \$696 ;
   always @(posedge clk)
-    mac_mul_s0 <= \$685 ;
+    \mac_wmux1_s0$163  <= \$697 ;
   always @(posedge clk)
-    \mac_mul_s0$458  <= \$686 ;
+    \mac_wmux1_s0$166  <= \$698 ;
   always @(posedge clk)
-    \mac_mul_s0$460  <= \$687 ;
+    \mac_wmux1_s0$176  <= \$699 ;
   always @(posedge clk)
-    \mac_mul_s0$461  <= \$688 ;
+    \mac_wmux1_s0$179  <= \$700 ;
   always @(posedge clk)
-    \mac_mul_s0$463  <= \$689 ;
+    \mac_wmux1_s0$182  <= \$701 ;
   always @(posedge clk)
-    \mac_mul_s0$464  <= \$690 ;
+    \mac_wmux1_s0$185  <= \$702 ;
   always @(posedge clk)
-    \mac_mul_s0$466  <= \$691 ;
+    \mac_wmux1_s0$192  <= \$703 ;
   always @(posedge clk)
-    \mac_mul_s0$467  <= \$692 ;
+    \mac_wmux1_s0$194  <= \$704 ;
   always @(posedge clk)
-    \mac_mul_s0$469  <= \$693 ;
+    \mac_wmux1_s0$196  <= \$705 ;
   always @(posedge clk)
-    \mac_mul_s0$470  <= \$694 ;
+    \mac_wmux1_s0$198  <= \$706 ;
   always @(posedge clk)
-    \mac_mul_s0$472  <= \$695 ;
+    \mac_wmux1_s0$205  <= \$707 ;
   always @(posedge clk)
-    \mac_mul_s0$473  <= \$696 ;
+    \mac_wmux1_s0$207  <= \$708 ;
   always @(posedge clk)
-    \mac_mul_s0$475  <= \$697 ;
+    \mac_wmux1_s0$209  <= \$709 ;
   always @(posedge clk)
-    \mac_mul_s0$476  <= \$698 ;
+    \mac_wmux1_s0$211  <= \$710 ;
   always @(posedge clk)
-    \mac_mul_s0$478  <= \$699 ;
+    \mac_wmux1_s0$218  <= \$711 ;
   always @(posedge clk)
-    \mac_mul_s0$479  <= \$700 ;
+    \mac_wmux1_s0$220  <= \$712 ;
   always @(posedge clk)
-    \mac_mul_s0$481  <= \$701 ;
+    \mac_wmux1_s0$222  <= \$713 ;
   always @(posedge clk)
-    \mac_mul_s0$482  <= \$702 ;
+    \mac_wmux1_s0$224  <= \$714 ;
   always @(posedge clk)
-    \mac_mul_s0$484  <= \$703 ;
+    \mac_wmux1_s0$231  <= \$715 ;
   always @(posedge clk)
-    \mac_mul_s0$485  <= \$704 ;
+    \mac_wmux1_s0$233  <= \$716 ;
   always @(posedge clk)
-    \mac_mul_s0$487  <= \$705 ;
+    \mac_wmux1_s0$235  <= \$717 ;
   always @(posedge clk)
-    \mac_mul_s0$488  <= \$706 ;
+    \mac_wmux1_s0$237  <= \$718 ;
   always @(posedge clk)
-    \mac_mul_s0$490  <= \$707 ;
+    \mac_wmux1_s0$244  <= \$719 ;
   always @(posedge clk)
-    \mac_mul_s0$491  <= \$708 ;
+    \mac_wmux1_s0$246  <= \$720 ;
   always @(posedge clk)
-    \mac_mul_s0$493  <= \$709 ;
+    \mac_wmux1_s0$248  <= \$721 ;
   always @(posedge clk)
-    \mac_mul_s0$494  <= \$710 ;
+    \mac_wmux1_s0$250  <= \$722 ;
   always @(posedge clk)
-    \mac_mul_s0$496  <= \$711 ;
+    \mac_wmux1_s0$257  <= \$723 ;
   always @(posedge clk)
-    \mac_mul_s0$497  <= \$712 ;
+    \mac_wmux1_s0$259  <= \$724 ;
   always @(posedge clk)
-    \mac_mul_s0$499  <= \$713 ;
+    \mac_wmux1_s0$261  <= \$725 ;
   always @(posedge clk)
-    \mac_mul_s0$500  <= \$714 ;
+    \mac_wmux1_s0$263  <= \$726 ;
   always @(posedge clk)
-    \mac_mul_s0$502  <= \$715 ;
+    \mac_wmux1_s0$270  <= \$727 ;
   always @(posedge clk)
-    \mac_mul_s0$503  <= \$716 ;
+    \mac_wmux1_s0$272  <= \$728 ;
   always @(posedge clk)
-    \mac_mul_s0$535  <= \$717 ;
+    \mac_wmux1_s0$274  <= \$729 ;
   always @(posedge clk)
-    mac_mul_valid_s0 <= \$718 ;
+    \mac_wmux1_s0$276  <= \$730 ;
   always @(posedge clk)
-    mac_add2_s0 <= \$719 ;
+    \mac_wmux1_s0$283  <= \$731 ;
   always @(posedge clk)
-    \mac_add2_s0$521  <= \$720 ;
+    \mac_wmux1_s0$285  <= \$732 ;
   always @(posedge clk)
-    \mac_add2_s0$524  <= \$721 ;
+    \mac_wmux1_s0$287  <= \$733 ;
   always @(posedge clk)
-    \mac_add2_s0$527  <= \$722 ;
+    \mac_wmux1_s0$289  <= \$734 ;
   always @(posedge clk)
-    \mac_add2_s0$537  <= \$723 ;
+    \mac_wmux1_s0$296  <= \$735 ;
   always @(posedge clk)
-    mac_add2_valid_s0 <= \$724 ;
+    \mac_wmux1_s0$298  <= \$736 ;
   always @(posedge clk)
-    o__valid <= \$725 ;
+    \mac_wmux1_s0$300  <= \$737 ;
   always @(posedge clk)
-    mac_acc0_out <= \$726 ;
+    \mac_wmux1_s0$302  <= \$738 ;
   always @(posedge clk)
-    mac_acc0 <= \$727 ;
+    \mac_wmux1_s0$309  <= \$739 ;
   always @(posedge clk)
-    mac_acc1_out <= \$728 ;
+    \mac_wmux1_s0$311  <= \$740 ;
   always @(posedge clk)
-    mac_acc1 <= \$729 ;
+    \mac_wmux1_s0$313  <= \$741 ;
   always @(posedge clk)
-    mac_acc2_out <= \$730 ;
+    \mac_wmux1_s0$315  <= \$742 ;
   always @(posedge clk)
-    mac_acc2 <= \$731 ;
+    \mac_wmux1_s0$322  <= \$743 ;
   always @(posedge clk)
-    mac_acc3_out <= \$732 ;
+    \mac_wmux1_s0$324  <= \$744 ;
   always @(posedge clk)
-    mac_acc3 <= \$733 ;
+    \mac_wmux1_s0$326  <= \$745 ;
+  always @(posedge clk)
+    \mac_wmux1_s0$328  <= \$746 ;
+  always @(posedge clk)
+    \mac_wmux1_s0$335  <= \$747 ;
+  always @(posedge clk)
+    \mac_wmux1_s0$337  <= \$748 ;
+  always @(posedge clk)
+    \mac_wmux1_s0$339  <= \$749 ;
+  always @(posedge clk)
+    \mac_wmux1_s0$341  <= \$750 ;
+  always @(posedge clk)
+    \mac_wmux1_s0$597  <= \$751 ;
+  always @(posedge clk)
+    \mac_wmux1_s0$598  <= \$752 ;
+  always @(posedge clk)
+    \mac_wmux1_s0$599  <= \$753 ;
+  always @(posedge clk)
+    \mac_wmux1_s0$600  <= \$754 ;
+  always @(posedge clk)
+    \mac_wmux1_s0$601  <= \$755 ;
+  always @(posedge clk)
+    \mac_wmux1_s0$602  <= \$756 ;
+  always @(posedge clk)
+    \mac_wmux1_s0$603  <= \$757 ;
+  always @(posedge clk)
+    \mac_wmux1_s0$604  <= \$758 ;
+  always @(posedge clk)
+    \mac_wmux1_s0$605  <= \$759 ;
+  always @(posedge clk)
+    mac_wmux1_valid_s0 <= \$760 ;
+  always @(posedge clk)
+    mac_pre_s0 <= \$761 ;
+  always @(posedge clk)
+    \mac_pre_s0$608  <= \$762 ;
+  always @(posedge clk)
+    \mac_pre_s0$609  <= \$763 ;
+  always @(posedge clk)
+    \mac_pre_s0$610  <= \$764 ;
+  always @(posedge clk)
+    \mac_pre_s0$611  <= \$765 ;
+  always @(posedge clk)
+    \mac_pre_s0$612  <= \$766 ;
+  always @(posedge clk)
+    \mac_pre_s0$613  <= \$767 ;
+  always @(posedge clk)
+    \mac_pre_s0$614  <= \$768 ;
+  always @(posedge clk)
+    \mac_pre_s0$615  <= \$769 ;
+  always @(posedge clk)
+    \mac_pre_s0$616  <= \$770 ;
+  always @(posedge clk)
+    \mac_pre_s0$617  <= \$771 ;
+  always @(posedge clk)
+    \mac_pre_s0$618  <= \$772 ;
+  always @(posedge clk)
+    \mac_pre_s0$619  <= \$773 ;
+  always @(posedge clk)
+    \mac_pre_s0$620  <= \$774 ;
+  always @(posedge clk)
+    \mac_pre_s0$621  <= \$775 ;
+  always @(posedge clk)
+    \mac_pre_s0$622  <= \$776 ;
+  always @(posedge clk)
+    \mac_pre_s0$623  <= \$777 ;
+  always @(posedge clk)
+    \mac_pre_s0$624  <= \$778 ;
+  always @(posedge clk)
+    \mac_pre_s0$625  <= \$779 ;
+  always @(posedge clk)
+    \mac_pre_s0$626  <= \$780 ;
+  always @(posedge clk)
+    \mac_pre_s0$627  <= \$781 ;
+  always @(posedge clk)
+    \mac_pre_s0$628  <= \$782 ;
+  always @(posedge clk)
+    \mac_pre_s0$629  <= \$783 ;
+  always @(posedge clk)
+    \mac_pre_s0$630  <= \$784 ;
+  always @(posedge clk)
+    \mac_pre_s0$631  <= \$785 ;
+  always @(posedge clk)
+    \mac_pre_s0$632  <= \$786 ;
+  always @(posedge clk)
+    \mac_pre_s0$633  <= \$787 ;
+  always @(posedge clk)
+    \mac_pre_s0$634  <= \$788 ;
+  always @(posedge clk)
+    \mac_pre_s0$635  <= \$789 ;
+  always @(posedge clk)
+    \mac_pre_s0$636  <= \$790 ;
+  always @(posedge clk)
+    \mac_pre_s0$637  <= \$791 ;
+  always @(posedge clk)
+    \mac_pre_s0$638  <= \$792 ;
+  always @(posedge clk)
+    \mac_pre_s0$639  <= \$793 ;
+  always @(posedge clk)
+    \mac_pre_s0$640  <= \$794 ;
+  always @(posedge clk)
+    \mac_pre_s0$641  <= \$795 ;
+  always @(posedge clk)
+    \mac_pre_s0$642  <= \$796 ;
+  always @(posedge clk)
+    \mac_pre_s0$643  <= \$797 ;
+  always @(posedge clk)
+    \mac_pre_s0$644  <= \$798 ;
+  always @(posedge clk)
+    \mac_pre_s0$645  <= \$799 ;
+  always @(posedge clk)
+    \mac_pre_s0$646  <= \$800 ;
+  always @(posedge clk)
+    \mac_pre_s0$647  <= \$801 ;
+  always @(posedge clk)
+    mac_pre_valid_s0 <= \$802 ;
+  always @(posedge clk)
+    mac_dspin_s0 <= \$803 ;
+  always @(posedge clk)
+    mac_dspin_valid_s0 <= \$804 ;
+  always @(posedge clk)
+    mac_mul_s0 <= \$805 ;
+  always @(posedge clk)
+    \mac_mul_s0$490  <= \$806 ;
+  always @(posedge clk)
+    \mac_mul_s0$492  <= \$807 ;
+  always @(posedge clk)
+    \mac_mul_s0$493  <= \$808 ;
+  always @(posedge clk)
+    \mac_mul_s0$495  <= \$809 ;
+  always @(posedge clk)
+    \mac_mul_s0$496  <= \$810 ;
+  always @(posedge clk)
+    \mac_mul_s0$498  <= \$811 ;
+  always @(posedge clk)
+    \mac_mul_s0$499  <= \$812 ;
+  always @(posedge clk)
+    \mac_mul_s0$501  <= \$813 ;
+  always @(posedge clk)
+    \mac_mul_s0$502  <= \$814 ;
+  always @(posedge clk)
+    \mac_mul_s0$504  <= \$815 ;
+  always @(posedge clk)
+    \mac_mul_s0$505  <= \$816 ;
+  always @(posedge clk)
+    \mac_mul_s0$507  <= \$817 ;
+  always @(posedge clk)
+    \mac_mul_s0$508  <= \$818 ;
+  always @(posedge clk)
+    \mac_mul_s0$510  <= \$819 ;
+  always @(posedge clk)
+    \mac_mul_s0$511  <= \$820 ;
+  always @(posedge clk)
+    \mac_mul_s0$513  <= \$821 ;
+  always @(posedge clk)
+    \mac_mul_s0$514  <= \$822 ;
+  always @(posedge clk)
+    \mac_mul_s0$516  <= \$823 ;
+  always @(posedge clk)
+    \mac_mul_s0$517  <= \$824 ;
+  always @(posedge clk)
+    \mac_mul_s0$519  <= \$825 ;
+  always @(posedge clk)
+    \mac_mul_s0$520  <= \$826 ;
+  always @(posedge clk)
+    \mac_mul_s0$522  <= \$827 ;
+  always @(posedge clk)
+    \mac_mul_s0$523  <= \$828 ;
+  always @(posedge clk)
+    \mac_mul_s0$525  <= \$829 ;
+  always @(posedge clk)
+    \mac_mul_s0$526  <= \$830 ;
+  always @(posedge clk)
+    \mac_mul_s0$528  <= \$831 ;
+  always @(posedge clk)
+    \mac_mul_s0$529  <= \$832 ;
+  always @(posedge clk)
+    \mac_mul_s0$531  <= \$833 ;
+  always @(posedge clk)
+    \mac_mul_s0$532  <= \$834 ;
+  always @(posedge clk)
+    \mac_mul_s0$534  <= \$835 ;
+  always @(posedge clk)
+    \mac_mul_s0$535  <= \$836 ;
+  always @(posedge clk)
+    \mac_mul_s0$683  <= \$837 ;
+  always @(posedge clk)
+    mac_mul_valid_s0 <= \$838 ;
+  always @(posedge clk)
+    mac_add0_s0 <= \$839 ;
+  always @(posedge clk)
+    \mac_add0_s0$540  <= \$840 ;
+  always @(posedge clk)
+    \mac_add0_s0$542  <= \$841 ;
+  always @(posedge clk)
+    \mac_add0_s0$543  <= \$842 ;
+  always @(posedge clk)
+    \mac_add0_s0$545  <= \$843 ;
+  always @(posedge clk)
+    \mac_add0_s0$546  <= \$844 ;
+  always @(posedge clk)
+    \mac_add0_s0$548  <= \$845 ;
+  always @(posedge clk)
+    \mac_add0_s0$549  <= \$846 ;
+  always @(posedge clk)
+    \mac_add0_s0$551  <= \$847 ;
+  always @(posedge clk)
+    \mac_add0_s0$552  <= \$848 ;
+  always @(posedge clk)
+    \mac_add0_s0$554  <= \$849 ;
+  always @(posedge clk)
+    \mac_add0_s0$555  <= \$850 ;
+  always @(posedge clk)
+    \mac_add0_s0$557  <= \$851 ;
+  always @(posedge clk)
+    \mac_add0_s0$558  <= \$852 ;
+  always @(posedge clk)
+    \mac_add0_s0$560  <= \$853 ;
+  always @(posedge clk)
+    \mac_add0_s0$561  <= \$854 ;
+  always @(posedge clk)
+    \mac_add0_s0$685  <= \$855 ;
+  always @(posedge clk)
+    mac_add0_valid_s0 <= \$856 ;
+  always @(posedge clk)
+    mac_add1_s0 <= \$857 ;
+  always @(posedge clk)
+    \mac_add1_s0$566  <= \$858 ;
+  always @(posedge clk)
+    \mac_add1_s0$568  <= \$859 ;
+  always @(posedge clk)
+    \mac_add1_s0$569  <= \$860 ;
+  always @(posedge clk)
+    \mac_add1_s0$571  <= \$861 ;
+  always @(posedge clk)
+    \mac_add1_s0$572  <= \$862 ;
+  always @(posedge clk)
+    \mac_add1_s0$574  <= \$863 ;
+  always @(posedge clk)
+    \mac_add1_s0$575  <= \$864 ;
+  always @(posedge clk)
+    \mac_add1_s0$687  <= \$865 ;
+  always @(posedge clk)
+    mac_add1_valid_s0 <= \$866 ;
+  always @(posedge clk)
+    mac_add2_s0 <= \$867 ;
+  always @(posedge clk)
+    \mac_add2_s0$585  <= \$868 ;
+  always @(posedge clk)
+    \mac_add2_s0$588  <= \$869 ;
+  always @(posedge clk)
+    \mac_add2_s0$591  <= \$870 ;
+  always @(posedge clk)
+    \mac_add2_s0$689  <= \$871 ;
+  always @(posedge clk)
+    mac_add2_valid_s0 <= \$872 ;
+  always @(posedge clk)
+    o__valid <= \$873 ;
+  always @(posedge clk)
+    stall_adv0_valid <= \$874 ;
+  always @(posedge clk)
+    stall_adv1_valid <= \$875 ;
+  always @(posedge clk)
+    stall_adv2_valid <= \$876 ;
+  always @(posedge clk)
+    stall_adv3_valid <= \$877 ;
+  always @(posedge clk)
+    stall_adv4_valid <= \$878 ;
+  always @(posedge clk)
+    stall_adv5_valid <= \$879 ;
+  always @(posedge clk)
+    stall_adv6_valid <= \$880 ;
+  always @(posedge clk)
+    stall_adv7_valid <= \$881 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$882 ;
+  always @(posedge clk)
+    mac_acc0 <= \$883 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$884 ;
+  always @(posedge clk)
+    mac_acc1 <= \$885 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$886 ;
+  always @(posedge clk)
+    mac_acc2 <= \$887 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$888 ;
+  always @(posedge clk)
+    mac_acc3 <= \$889 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign mac_wmux_keep0 = ! i__payload[67:64];
@@ -2417,832 +3157,2064 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$98  = i__payload[83:80] == 3'h4;
   assign \$99  = i__payload[83:80] == 3'h4;
   assign \$100  = i__payload[83:80] == 3'h4;
-  assign \$102  = i__payload[67:64] == 3'h5;
-  assign \$103  = i__payload[71:68] == 3'h5;
-  assign \$104  = \$102  | \$103 ;
-  assign \$105  = i__payload[75:72] == 3'h5;
-  assign \$106  = i__payload[79:76] == 3'h5;
-  assign \$107  = \$105  | \$106 ;
-  assign \$108  = \$104  | \$107 ;
-  assign \$109  = i__payload[83:80] == 3'h5;
-  assign \$110  = i__payload[87:84] == 3'h5;
-  assign \$111  = \$109  | \$110 ;
-  assign mac_wmux_keep5 = \$108  | \$111 ;
-  assign \$112  = i__payload[67:64] == 3'h5;
-  assign \$113  = i__payload[67:64] == 3'h5;
-  assign \$114  = i__payload[67:64] == 3'h5;
-  assign \$115  = i__payload[67:64] == 3'h5;
-  assign \$117  = i__payload[71:68] == 3'h5;
-  assign \$118  = i__payload[71:68] == 3'h5;
-  assign \$119  = i__payload[71:68] == 3'h5;
-  assign \$120  = i__payload[71:68] == 3'h5;
-  assign \$122  = \$116  | \$121 ;
-  assign \$123  = i__payload[75:72] == 3'h5;
-  assign \$124  = i__payload[75:72] == 3'h5;
-  assign \$125  = i__payload[75:72] == 3'h5;
-  assign \$126  = i__payload[75:72] == 3'h5;
-  assign \$128  = i__payload[79:76] == 3'h5;
-  assign \$129  = i__payload[79:76] == 3'h5;
-  assign \$130  = i__payload[79:76] == 3'h5;
-  assign \$131  = i__payload[79:76] == 3'h5;
-  assign \$133  = \$127  | \$132 ;
-  assign \$134  = \$122  | \$133 ;
-  assign \$135  = i__payload[83:80] == 3'h5;
-  assign \$136  = i__payload[83:80] == 3'h5;
-  assign \$137  = i__payload[83:80] == 3'h5;
-  assign \$138  = i__payload[83:80] == 3'h5;
-  assign \$140  = i__payload[87:84] == 3'h5;
-  assign \$141  = i__payload[87:84] == 3'h5;
-  assign \$142  = i__payload[87:84] == 3'h5;
-  assign \$143  = i__payload[87:84] == 3'h5;
-  assign mac_wmux_drop5 = \$134  | \$145 ;
-  assign \$146  = i__payload[67:64] == 3'h6;
-  assign \$147  = i__payload[71:68] == 3'h6;
-  assign \$148  = \$146  | \$147 ;
-  assign \$149  = i__payload[75:72] == 3'h6;
-  assign \$150  = i__payload[79:76] == 3'h6;
-  assign \$151  = \$149  | \$150 ;
-  assign \$152  = \$148  | \$151 ;
-  assign \$153  = i__payload[83:80] == 3'h6;
-  assign \$154  = i__payload[87:84] == 3'h6;
-  assign \$155  = \$153  | \$154 ;
-  assign \$156  = i__payload[91:88] == 3'h6;
-  assign \$157  = \$155  | \$156 ;
-  assign mac_wmux_keep6 = \$152  | \$157 ;
-  assign \$158  = i__payload[67:64] == 3'h6;
-  assign \$159  = i__payload[67:64] == 3'h6;
-  assign \$160  = i__payload[67:64] == 3'h6;
-  assign \$161  = i__payload[67:64] == 3'h6;
-  assign \$163  = i__payload[71:68] == 3'h6;
-  assign \$164  = i__payload[71:68] == 3'h6;
-  assign \$165  = i__payload[71:68] == 3'h6;
-  assign \$166  = i__payload[71:68] == 3'h6;
-  assign \$168  = \$162  | \$167 ;
-  assign \$169  = i__payload[75:72] == 3'h6;
-  assign \$170  = i__payload[75:72] == 3'h6;
-  assign \$171  = i__payload[75:72] == 3'h6;
-  assign \$172  = i__payload[75:72] == 3'h6;
-  assign \$174  = i__payload[79:76] == 3'h6;
-  assign \$175  = i__payload[79:76] == 3'h6;
-  assign \$176  = i__payload[79:76] == 3'h6;
-  assign \$177  = i__payload[79:76] == 3'h6;
-  assign \$179  = \$173  | \$178 ;
-  assign \$180  = \$168  | \$179 ;
-  assign \$181  = i__payload[83:80] == 3'h6;
-  assign \$182  = i__payload[83:80] == 3'h6;
-  assign \$183  = i__payload[83:80] == 3'h6;
-  assign \$184  = i__payload[83:80] == 3'h6;
-  assign \$186  = i__payload[87:84] == 3'h6;
-  assign \$187  = i__payload[87:84] == 3'h6;
-  assign \$188  = i__payload[87:84] == 3'h6;
-  assign \$189  = i__payload[87:84] == 3'h6;
-  assign \$191  = \$185  | \$190 ;
-  assign \$192  = i__payload[91:88] == 3'h6;
-  assign \$193  = i__payload[91:88] == 3'h6;
-  assign \$194  = i__payload[91:88] == 3'h6;
-  assign \$195  = i__payload[91:88] == 3'h6;
-  assign mac_wmux_drop6 = \$180  | \$197 ;
-  assign \$198  = i__payload[67:64] == 3'h7;
-  assign \$199  = i__payload[71:68] == 3'h7;
-  assign \$200  = \$198  | \$199 ;
-  assign \$201  = i__payload[75:72] == 3'h7;
-  assign \$202  = i__payload[79:76] == 3'h7;
-  assign \$203  = \$201  | \$202 ;
-  assign \$204  = \$200  | \$203 ;
-  assign \$205  = i__payload[83:80] == 3'h7;
-  assign \$206  = i__payload[87:84] == 3'h7;
-  assign \$207  = \$205  | \$206 ;
-  assign \$208  = i__payload[91:88] == 3'h7;
-  assign \$209  = i__payload[95:92] == 3'h7;
-  assign \$210  = \$208  | \$209 ;
-  assign \$211  = \$207  | \$210 ;
-  assign mac_wmux_keep7 = \$204  | \$211 ;
-  assign \$212  = i__payload[67:64] == 3'h7;
-  assign \$213  = i__payload[67:64] == 3'h7;
-  assign \$214  = i__payload[67:64] == 3'h7;
-  assign \$215  = i__payload[67:64] == 3'h7;
-  assign \$217  = i__payload[71:68] == 3'h7;
-  assign \$218  = i__payload[71:68] == 3'h7;
-  assign \$219  = i__payload[71:68] == 3'h7;
-  assign \$220  = i__payload[71:68] == 3'h7;
-  assign \$222  = \$216  | \$221 ;
-  assign \$223  = i__payload[75:72] == 3'h7;
-  assign \$224  = i__payload[75:72] == 3'h7;
-  assign \$225  = i__payload[75:72] == 3'h7;
-  assign \$226  = i__payload[75:72] == 3'h7;
-  assign \$228  = i__payload[79:76] == 3'h7;
-  assign \$229  = i__payload[79:76] == 3'h7;
-  assign \$230  = i__payload[79:76] == 3'h7;
-  assign \$231  = i__payload[79:76] == 3'h7;
-  assign \$233  = \$227  | \$232 ;
-  assign \$234  = \$222  | \$233 ;
-  assign \$235  = i__payload[83:80] == 3'h7;
-  assign \$236  = i__payload[83:80] == 3'h7;
-  assign \$237  = i__payload[83:80] == 3'h7;
-  assign \$238  = i__payload[83:80] == 3'h7;
-  assign \$240  = i__payload[87:84] == 3'h7;
-  assign \$241  = i__payload[87:84] == 3'h7;
-  assign \$242  = i__payload[87:84] == 3'h7;
-  assign \$243  = i__payload[87:84] == 3'h7;
-  assign \$245  = \$239  | \$244 ;
-  assign \$246  = i__payload[91:88] == 3'h7;
-  assign \$247  = i__payload[91:88] == 3'h7;
-  assign \$248  = i__payload[91:88] == 3'h7;
-  assign \$249  = i__payload[91:88] == 3'h7;
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_0 (
+    .a(mac_pre_s0),
+    .b(\mac_pre_s0$615 ),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod0_0)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_1 (
+    .a(\mac_pre_s0$608 ),
+    .b(\mac_pre_s0$616 ),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod0_1)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_2 (
+    .a(\mac_pre_s0$609 ),
+    .b(\mac_pre_s0$617 ),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod0_2)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_3 (
+    .a(\mac_pre_s0$610 ),
+    .b(\mac_pre_s0$618 ),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod0_3)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_4 (
+    .a(\mac_pre_s0$611 ),
+    .b(\mac_pre_s0$619 ),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod0_4)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_5 (
+    .a(\mac_pre_s0$612 ),
+    .b(\mac_pre_s0$620 ),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod0_5)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_6 (
+    .a(\mac_pre_s0$613 ),
+    .b(\mac_pre_s0$621 ),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod0_6)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul0_7 (
+    .a(\mac_pre_s0$614 ),
+    .b(\mac_pre_s0$622 ),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod0_7)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_0 (
+    .a(mac_pre_s0),
+    .b(\mac_pre_s0$623 ),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod1_0)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_1 (
+    .a(\mac_pre_s0$608 ),
+    .b(\mac_pre_s0$624 ),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod1_1)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_2 (
+    .a(\mac_pre_s0$609 ),
+    .b(\mac_pre_s0$625 ),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod1_2)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_3 (
+    .a(\mac_pre_s0$610 ),
+    .b(\mac_pre_s0$626 ),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod1_3)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_4 (
+    .a(\mac_pre_s0$611 ),
+    .b(\mac_pre_s0$627 ),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod1_4)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_5 (
+    .a(\mac_pre_s0$612 ),
+    .b(\mac_pre_s0$628 ),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod1_5)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_6 (
+    .a(\mac_pre_s0$613 ),
+    .b(\mac_pre_s0$629 ),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod1_6)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul1_7 (
+    .a(\mac_pre_s0$614 ),
+    .b(\mac_pre_s0$630 ),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod1_7)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_0 (
+    .a(mac_pre_s0),
+    .b(\mac_pre_s0$631 ),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod2_0)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_1 (
+    .a(\mac_pre_s0$608 ),
+    .b(\mac_pre_s0$632 ),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod2_1)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_2 (
+    .a(\mac_pre_s0$609 ),
+    .b(\mac_pre_s0$633 ),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod2_2)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_3 (
+    .a(\mac_pre_s0$610 ),
+    .b(\mac_pre_s0$634 ),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod2_3)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_4 (
+    .a(\mac_pre_s0$611 ),
+    .b(\mac_pre_s0$635 ),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod2_4)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_5 (
+    .a(\mac_pre_s0$612 ),
+    .b(\mac_pre_s0$636 ),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod2_5)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_6 (
+    .a(\mac_pre_s0$613 ),
+    .b(\mac_pre_s0$637 ),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod2_6)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul2_7 (
+    .a(\mac_pre_s0$614 ),
+    .b(\mac_pre_s0$638 ),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod2_7)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_0 (
+    .a(mac_pre_s0),
+    .b(\mac_pre_s0$639 ),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod3_0)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_1 (
+    .a(\mac_pre_s0$608 ),
+    .b(\mac_pre_s0$640 ),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod3_1)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_2 (
+    .a(\mac_pre_s0$609 ),
+    .b(\mac_pre_s0$641 ),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod3_2)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_3 (
+    .a(\mac_pre_s0$610 ),
+    .b(\mac_pre_s0$642 ),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod3_3)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_4 (
+    .a(\mac_pre_s0$611 ),
+    .b(\mac_pre_s0$643 ),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod3_4)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_5 (
+    .a(\mac_pre_s0$612 ),
+    .b(\mac_pre_s0$644 ),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod3_5)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_6 (
+    .a(\mac_pre_s0$613 ),
+    .b(\mac_pre_s0$645 ),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod3_6)
+  );
+  nmsparse_mul_ireg #(
+    .A_WIDTH(32'd8),
+    .B_WIDTH(32'd8)
+  ) mac_mul3_7 (
+    .a(\mac_pre_s0$614 ),
+    .b(\mac_pre_s0$646 ),
+    .ce(stall_adv2),
+    .clk(clk),
+    .p(mac_prod3_7)
+  );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$643  = mac_pre_s0;
-    if (i__ready) begin
-      \$643  = i__payload[7:0];
+    \$655  = \mac_wmux1_s0$152 ;
+    if (stall_adv0) begin
+      \$655  = mac_wmux_s0_v0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$644  = \mac_pre_s0$388 ;
-    if (i__ready) begin
-      \$644  = i__payload[15:8];
+    \$656  = \mac_wmux1_s0$171 ;
+    if (stall_adv0) begin
+      \$656  = mac_wmux_s0_v1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$645  = \mac_pre_s0$391 ;
-    if (i__ready) begin
-      \$645  = i__payload[23:16];
+    \$657  = mac_wmux1_s0;
+    if (stall_adv0) begin
+      \$657  = mac_wmux_s0_v2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$646  = \mac_pre_s0$394 ;
-    if (i__ready) begin
-      \$646  = i__payload[31:24];
+    \$658  = \mac_wmux1_s0$168 ;
+    if (stall_adv0) begin
+      \$658  = mac_wmux_s0_v3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$647  = \mac_pre_s0$397 ;
-    if (i__ready) begin
-      \$647  = i__payload[39:32];
+    \$659  = \mac_wmux1_s0$187 ;
+    if (stall_adv0) begin
+      \$659  = mac_wmux_s0_v4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$648  = \mac_pre_s0$400 ;
-    if (i__ready) begin
-      \$648  = i__payload[47:40];
+    \$660  = \mac_wmux1_s0$200 ;
+    if (stall_adv0) begin
+      \$660  = mac_wmux_s0_v5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$649  = \mac_pre_s0$403 ;
-    if (i__ready) begin
-      \$649  = i__payload[55:48];
+    \$661  = \mac_wmux1_s0$213 ;
+    if (stall_adv0) begin
+      \$661  = mac_wmux_s0_v6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$650  = \mac_pre_s0$406 ;
-    if (i__ready) begin
-      \$650  = i__payload[63:56];
+    \$662  = \mac_wmux1_s0$226 ;
+    if (stall_adv0) begin
+      \$662  = mac_wmux_s0_v7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$651  = \mac_pre_s0$386 ;
-    if (i__ready) begin
-      \$651  = mac_wmux_s3_w0_0;
+    \$663  = \mac_wmux1_s0$239 ;
+    if (stall_adv0) begin
+      \$663  = mac_wmux_s0_v8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$652  = \mac_pre_s0$389 ;
-    if (i__ready) begin
-      \$652  = mac_wmux_s3_w0_1;
+    \$664  = \mac_wmux1_s0$252 ;
+    if (stall_adv0) begin
+      \$664  = mac_wmux_s0_v9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$653  = \mac_pre_s0$392 ;
-    if (i__ready) begin
-      \$653  = mac_wmux_s3_w0_2;
+    \$665  = \mac_wmux1_s0$265 ;
+    if (stall_adv0) begin
+      \$665  = mac_wmux_s0_v10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$654  = \mac_pre_s0$395 ;
-    if (i__ready) begin
-      \$654  = mac_wmux_s3_w0_3;
+    \$666  = \mac_wmux1_s0$278 ;
+    if (stall_adv0) begin
+      \$666  = mac_wmux_s0_v11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$655  = \mac_pre_s0$398 ;
-    if (i__ready) begin
-      \$655  = mac_wmux_s3_w0_4;
+    \$667  = \mac_wmux1_s0$291 ;
+    if (stall_adv0) begin
+      \$667  = mac_wmux_s0_v12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$656  = \mac_pre_s0$401 ;
-    if (i__ready) begin
-      \$656  = mac_wmux_s3_w0_5;
+    \$668  = \mac_wmux1_s0$304 ;
+    if (stall_adv0) begin
+      \$668  = mac_wmux_s0_v13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$657  = \mac_pre_s0$404 ;
-    if (i__ready) begin
-      \$657  = mac_wmux_s3_w0_6;
+    \$669  = \mac_wmux1_s0$317 ;
+    if (stall_adv0) begin
+      \$669  = mac_wmux_s0_v14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$658  = \mac_pre_s0$407 ;
-    if (i__ready) begin
-      \$658  = mac_wmux_s3_w0_7;
+    \$670  = \mac_wmux1_s0$330 ;
+    if (stall_adv0) begin
+      \$670  = \$641 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$659  = \mac_pre_s0$409 ;
-    if (i__ready) begin
-      \$659  = mac_wmux_s3_w1_0;
+    \$671  = \mac_wmux1_s0$153 ;
+    if (stall_adv0) begin
+      \$671  = mac_wmux_s0_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$660  = \mac_pre_s0$411 ;
-    if (i__ready) begin
-      \$660  = mac_wmux_s3_w1_1;
+    \$672  = \mac_wmux1_s0$172 ;
+    if (stall_adv0) begin
+      \$672  = mac_wmux_s0_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$661  = \mac_pre_s0$413 ;
-    if (i__ready) begin
-      \$661  = mac_wmux_s3_w1_2;
+    \$673  = \mac_wmux1_s0$150 ;
+    if (stall_adv0) begin
+      \$673  = mac_wmux_s0_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$662  = \mac_pre_s0$415 ;
-    if (i__ready) begin
-      \$662  = mac_wmux_s3_w1_3;
+    \$674  = \mac_wmux1_s0$169 ;
+    if (stall_adv0) begin
+      \$674  = mac_wmux_s0_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$663  = \mac_pre_s0$417 ;
-    if (i__ready) begin
-      \$663  = mac_wmux_s3_w1_4;
+    \$675  = \mac_wmux1_s0$188 ;
+    if (stall_adv0) begin
+      \$675  = mac_wmux_s0_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$664  = \mac_pre_s0$419 ;
-    if (i__ready) begin
-      \$664  = mac_wmux_s3_w1_5;
+    \$676  = \mac_wmux1_s0$201 ;
+    if (stall_adv0) begin
+      \$676  = mac_wmux_s0_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$665  = \mac_pre_s0$421 ;
-    if (i__ready) begin
-      \$665  = mac_wmux_s3_w1_6;
+    \$677  = \mac_wmux1_s0$214 ;
+    if (stall_adv0) begin
+      \$677  = mac_wmux_s0_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$666  = \mac_pre_s0$423 ;
-    if (i__ready) begin
-      \$666  = mac_wmux_s3_w1_7;
+    \$678  = \mac_wmux1_s0$227 ;
+    if (stall_adv0) begin
+      \$678  = mac_wmux_s0_d7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$667  = \mac_pre_s0$425 ;
-    if (i__ready) begin
-      \$667  = mac_wmux_s3_w2_0;
+    \$679  = \mac_wmux1_s0$240 ;
+    if (stall_adv0) begin
+      \$679  = mac_wmux_s0_d8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$668  = \mac_pre_s0$427 ;
-    if (i__ready) begin
-      \$668  = mac_wmux_s3_w2_1;
+    \$680  = \mac_wmux1_s0$253 ;
+    if (stall_adv0) begin
+      \$680  = mac_wmux_s0_d9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$669  = \mac_pre_s0$429 ;
-    if (i__ready) begin
-      \$669  = mac_wmux_s3_w2_2;
+    \$681  = \mac_wmux1_s0$266 ;
+    if (stall_adv0) begin
+      \$681  = mac_wmux_s0_d10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$670  = \mac_pre_s0$431 ;
-    if (i__ready) begin
-      \$670  = mac_wmux_s3_w2_3;
+    \$682  = \mac_wmux1_s0$279 ;
+    if (stall_adv0) begin
+      \$682  = mac_wmux_s0_d11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$671  = \mac_pre_s0$433 ;
-    if (i__ready) begin
-      \$671  = mac_wmux_s3_w2_4;
+    \$683  = \mac_wmux1_s0$292 ;
+    if (stall_adv0) begin
+      \$683  = mac_wmux_s0_d12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$672  = \mac_pre_s0$435 ;
-    if (i__ready) begin
-      \$672  = mac_wmux_s3_w2_5;
+    \$684  = \mac_wmux1_s0$305 ;
+    if (stall_adv0) begin
+      \$684  = mac_wmux_s0_d13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$673  = \mac_pre_s0$437 ;
-    if (i__ready) begin
-      \$673  = mac_wmux_s3_w2_6;
+    \$685  = \mac_wmux1_s0$318 ;
+    if (stall_adv0) begin
+      \$685  = mac_wmux_s0_d14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$674  = \mac_pre_s0$439 ;
-    if (i__ready) begin
-      \$674  = mac_wmux_s3_w2_7;
+    \$686  = \mac_wmux1_s0$331 ;
+    if (stall_adv0) begin
+      \$686  = mac_wmux_drop15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$675  = \mac_pre_s0$441 ;
-    if (i__ready) begin
-      \$675  = mac_wmux_s3_w3_0;
+    \$687  = \mac_wmux1_s0$156 ;
+    if (stall_adv0) begin
+      \$687  = mac_wmux_s0_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$676  = \mac_pre_s0$443 ;
-    if (i__ready) begin
-      \$676  = mac_wmux_s3_w3_1;
+    \$688  = \mac_wmux1_s0$159 ;
+    if (stall_adv0) begin
+      \$688  = mac_wmux_s0_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$677  = \mac_pre_s0$445 ;
-    if (i__ready) begin
-      \$677  = mac_wmux_s3_w3_2;
+    \$689  = \mac_wmux1_s0$162 ;
+    if (stall_adv0) begin
+      \$689  = mac_wmux_s0_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$678  = \mac_pre_s0$447 ;
-    if (i__ready) begin
-      \$678  = mac_wmux_s3_w3_3;
+    \$690  = \mac_wmux1_s0$165 ;
+    if (stall_adv0) begin
+      \$690  = mac_wmux_s0_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$679  = \mac_pre_s0$449 ;
-    if (i__ready) begin
-      \$679  = mac_wmux_s3_w3_4;
+    \$691  = \mac_wmux1_s0$175 ;
+    if (stall_adv0) begin
+      \$691  = mac_wmux_s0_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$680  = \mac_pre_s0$451 ;
-    if (i__ready) begin
-      \$680  = mac_wmux_s3_w3_5;
+    \$692  = \mac_wmux1_s0$178 ;
+    if (stall_adv0) begin
+      \$692  = mac_wmux_s0_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$681  = \mac_pre_s0$453 ;
-    if (i__ready) begin
-      \$681  = mac_wmux_s3_w3_6;
+    \$693  = \mac_wmux1_s0$181 ;
+    if (stall_adv0) begin
+      \$693  = mac_wmux_s0_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$682  = \mac_pre_s0$455 ;
-    if (i__ready) begin
-      \$682  = mac_wmux_s3_w3_7;
+    \$694  = \mac_wmux1_s0$184 ;
+    if (stall_adv0) begin
+      \$694  = mac_wmux_s0_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$683  = \mac_pre_s0$533 ;
-    if (i__ready) begin
-      \$683  = i__payload[608];
+    \$695  = \mac_wmux1_s0$157 ;
+    if (stall_adv0) begin
+      \$695  = mac_wmux_s0_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$684  = mac_pre_valid_s0;
-    if (i__ready) begin
-      \$684  = i__valid;
+    \$696  = \mac_wmux1_s0$160 ;
+    if (stall_adv0) begin
+      \$696  = mac_wmux_s0_w1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$697  = \mac_wmux1_s0$163 ;
+    if (stall_adv0) begin
+      \$697  = mac_wmux_s0_w2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$698  = \mac_wmux1_s0$166 ;
+    if (stall_adv0) begin
+      \$698  = mac_wmux_s0_w3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$699  = \mac_wmux1_s0$176 ;
+    if (stall_adv0) begin
+      \$699  = mac_wmux_s0_w0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$700  = \mac_wmux1_s0$179 ;
+    if (stall_adv0) begin
+      \$700  = mac_wmux_s0_w1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$701  = \mac_wmux1_s0$182 ;
+    if (stall_adv0) begin
+      \$701  = mac_wmux_s0_w2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$702  = \mac_wmux1_s0$185 ;
+    if (stall_adv0) begin
+      \$702  = mac_wmux_s0_w3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$703  = \mac_wmux1_s0$192 ;
+    if (stall_adv0) begin
+      \$703  = mac_wmux_s0_w0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$704  = \mac_wmux1_s0$194 ;
+    if (stall_adv0) begin
+      \$704  = mac_wmux_s0_w1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$705  = \mac_wmux1_s0$196 ;
+    if (stall_adv0) begin
+      \$705  = mac_wmux_s0_w2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$706  = \mac_wmux1_s0$198 ;
+    if (stall_adv0) begin
+      \$706  = mac_wmux_s0_w3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$707  = \mac_wmux1_s0$205 ;
+    if (stall_adv0) begin
+      \$707  = mac_wmux_s0_w0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$708  = \mac_wmux1_s0$207 ;
+    if (stall_adv0) begin
+      \$708  = mac_wmux_s0_w1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$709  = \mac_wmux1_s0$209 ;
+    if (stall_adv0) begin
+      \$709  = mac_wmux_s0_w2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$710  = \mac_wmux1_s0$211 ;
+    if (stall_adv0) begin
+      \$710  = mac_wmux_s0_w3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$711  = \mac_wmux1_s0$218 ;
+    if (stall_adv0) begin
+      \$711  = mac_wmux_s0_w0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$712  = \mac_wmux1_s0$220 ;
+    if (stall_adv0) begin
+      \$712  = mac_wmux_s0_w1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$713  = \mac_wmux1_s0$222 ;
+    if (stall_adv0) begin
+      \$713  = mac_wmux_s0_w2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$714  = \mac_wmux1_s0$224 ;
+    if (stall_adv0) begin
+      \$714  = mac_wmux_s0_w3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$715  = \mac_wmux1_s0$231 ;
+    if (stall_adv0) begin
+      \$715  = mac_wmux_s0_w0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$716  = \mac_wmux1_s0$233 ;
+    if (stall_adv0) begin
+      \$716  = mac_wmux_s0_w1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$717  = \mac_wmux1_s0$235 ;
+    if (stall_adv0) begin
+      \$717  = mac_wmux_s0_w2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$718  = \mac_wmux1_s0$237 ;
+    if (stall_adv0) begin
+      \$718  = mac_wmux_s0_w3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$719  = \mac_wmux1_s0$244 ;
+    if (stall_adv0) begin
+      \$719  = mac_wmux_s0_w0_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$720  = \mac_wmux1_s0$246 ;
+    if (stall_adv0) begin
+      \$720  = mac_wmux_s0_w1_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$721  = \mac_wmux1_s0$248 ;
+    if (stall_adv0) begin
+      \$721  = mac_wmux_s0_w2_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$722  = \mac_wmux1_s0$250 ;
+    if (stall_adv0) begin
+      \$722  = mac_wmux_s0_w3_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$723  = \mac_wmux1_s0$257 ;
+    if (stall_adv0) begin
+      \$723  = mac_wmux_s0_w0_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$724  = \mac_wmux1_s0$259 ;
+    if (stall_adv0) begin
+      \$724  = mac_wmux_s0_w1_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$725  = \mac_wmux1_s0$261 ;
+    if (stall_adv0) begin
+      \$725  = mac_wmux_s0_w2_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$726  = \mac_wmux1_s0$263 ;
+    if (stall_adv0) begin
+      \$726  = mac_wmux_s0_w3_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$727  = \mac_wmux1_s0$270 ;
+    if (stall_adv0) begin
+      \$727  = mac_wmux_s0_w0_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$728  = \mac_wmux1_s0$272 ;
+    if (stall_adv0) begin
+      \$728  = mac_wmux_s0_w1_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$729  = \mac_wmux1_s0$274 ;
+    if (stall_adv0) begin
+      \$729  = mac_wmux_s0_w2_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$730  = \mac_wmux1_s0$276 ;
+    if (stall_adv0) begin
+      \$730  = mac_wmux_s0_w3_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$731  = \mac_wmux1_s0$283 ;
+    if (stall_adv0) begin
+      \$731  = mac_wmux_s0_w0_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$732  = \mac_wmux1_s0$285 ;
+    if (stall_adv0) begin
+      \$732  = mac_wmux_s0_w1_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$733  = \mac_wmux1_s0$287 ;
+    if (stall_adv0) begin
+      \$733  = mac_wmux_s0_w2_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$734  = \mac_wmux1_s0$289 ;
+    if (stall_adv0) begin
+      \$734  = mac_wmux_s0_w3_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$735  = \mac_wmux1_s0$296 ;
+    if (stall_adv0) begin
+      \$735  = mac_wmux_s0_w0_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$736  = \mac_wmux1_s0$298 ;
+    if (stall_adv0) begin
+      \$736  = mac_wmux_s0_w1_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$737  = \mac_wmux1_s0$300 ;
+    if (stall_adv0) begin
+      \$737  = mac_wmux_s0_w2_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$738  = \mac_wmux1_s0$302 ;
+    if (stall_adv0) begin
+      \$738  = mac_wmux_s0_w3_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$739  = \mac_wmux1_s0$309 ;
+    if (stall_adv0) begin
+      \$739  = mac_wmux_s0_w0_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$740  = \mac_wmux1_s0$311 ;
+    if (stall_adv0) begin
+      \$740  = mac_wmux_s0_w1_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$741  = \mac_wmux1_s0$313 ;
+    if (stall_adv0) begin
+      \$741  = mac_wmux_s0_w2_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$742  = \mac_wmux1_s0$315 ;
+    if (stall_adv0) begin
+      \$742  = mac_wmux_s0_w3_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$743  = \mac_wmux1_s0$322 ;
+    if (stall_adv0) begin
+      \$743  = mac_wmux_s0_w0_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$744  = \mac_wmux1_s0$324 ;
+    if (stall_adv0) begin
+      \$744  = mac_wmux_s0_w1_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$745  = \mac_wmux1_s0$326 ;
+    if (stall_adv0) begin
+      \$745  = mac_wmux_s0_w2_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$746  = \mac_wmux1_s0$328 ;
+    if (stall_adv0) begin
+      \$746  = mac_wmux_s0_w3_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$747  = \mac_wmux1_s0$335 ;
+    if (stall_adv0) begin
+      \$747  = i__payload[223:216];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$748  = \mac_wmux1_s0$337 ;
+    if (stall_adv0) begin
+      \$748  = i__payload[351:344];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$749  = \mac_wmux1_s0$339 ;
+    if (stall_adv0) begin
+      \$749  = i__payload[479:472];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$750  = \mac_wmux1_s0$341 ;
+    if (stall_adv0) begin
+      \$750  = i__payload[607:600];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$751  = \mac_wmux1_s0$597 ;
+    if (stall_adv0) begin
+      \$751  = i__payload[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$752  = \mac_wmux1_s0$598 ;
+    if (stall_adv0) begin
+      \$752  = i__payload[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$753  = \mac_wmux1_s0$599 ;
+    if (stall_adv0) begin
+      \$753  = i__payload[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$754  = \mac_wmux1_s0$600 ;
+    if (stall_adv0) begin
+      \$754  = i__payload[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$755  = \mac_wmux1_s0$601 ;
+    if (stall_adv0) begin
+      \$755  = i__payload[39:32];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$756  = \mac_wmux1_s0$602 ;
+    if (stall_adv0) begin
+      \$756  = i__payload[47:40];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$757  = \mac_wmux1_s0$603 ;
+    if (stall_adv0) begin
+      \$757  = i__payload[55:48];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$758  = \mac_wmux1_s0$604 ;
+    if (stall_adv0) begin
+      \$758  = i__payload[63:56];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$759  = \mac_wmux1_s0$605 ;
+    if (stall_adv0) begin
+      \$759  = i__payload[608];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$760  = mac_wmux1_valid_s0;
+    if (stall_adv0) begin
+      \$760  = i__valid;
     end
     if (rst) begin
-      \$684  = 1'h0;
+      \$760  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$685  = mac_mul_s0;
-    if (i__ready) begin
-      \$685  = mac_prod0_0;
+    \$761  = mac_pre_s0;
+    if (stall_adv1) begin
+      \$761  = \mac_wmux1_s0$597 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$686  = \mac_mul_s0$458 ;
-    if (i__ready) begin
-      \$686  = mac_prod0_1;
+    \$762  = \mac_pre_s0$608 ;
+    if (stall_adv1) begin
+      \$762  = \mac_wmux1_s0$598 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$687  = \mac_mul_s0$460 ;
-    if (i__ready) begin
-      \$687  = mac_prod0_2;
+    \$763  = \mac_pre_s0$609 ;
+    if (stall_adv1) begin
+      \$763  = \mac_wmux1_s0$599 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$688  = \mac_mul_s0$461 ;
-    if (i__ready) begin
-      \$688  = mac_prod0_3;
+    \$764  = \mac_pre_s0$610 ;
+    if (stall_adv1) begin
+      \$764  = \mac_wmux1_s0$600 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$689  = \mac_mul_s0$463 ;
-    if (i__ready) begin
-      \$689  = mac_prod0_4;
+    \$765  = \mac_pre_s0$611 ;
+    if (stall_adv1) begin
+      \$765  = \mac_wmux1_s0$601 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$690  = \mac_mul_s0$464 ;
-    if (i__ready) begin
-      \$690  = mac_prod0_5;
+    \$766  = \mac_pre_s0$612 ;
+    if (stall_adv1) begin
+      \$766  = \mac_wmux1_s0$602 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$691  = \mac_mul_s0$466 ;
-    if (i__ready) begin
-      \$691  = mac_prod0_6;
+    \$767  = \mac_pre_s0$613 ;
+    if (stall_adv1) begin
+      \$767  = \mac_wmux1_s0$603 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$692  = \mac_mul_s0$467 ;
-    if (i__ready) begin
-      \$692  = mac_prod0_7;
+    \$768  = \mac_pre_s0$614 ;
+    if (stall_adv1) begin
+      \$768  = \mac_wmux1_s0$604 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$693  = \mac_mul_s0$469 ;
-    if (i__ready) begin
-      \$693  = mac_prod1_0;
+    \$769  = \mac_pre_s0$615 ;
+    if (stall_adv1) begin
+      \$769  = mac_wmux_s3_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$694  = \mac_mul_s0$470 ;
-    if (i__ready) begin
-      \$694  = mac_prod1_1;
+    \$770  = \mac_pre_s0$616 ;
+    if (stall_adv1) begin
+      \$770  = mac_wmux_s3_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$695  = \mac_mul_s0$472 ;
-    if (i__ready) begin
-      \$695  = mac_prod1_2;
+    \$771  = \mac_pre_s0$617 ;
+    if (stall_adv1) begin
+      \$771  = mac_wmux_s3_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$696  = \mac_mul_s0$473 ;
-    if (i__ready) begin
-      \$696  = mac_prod1_3;
+    \$772  = \mac_pre_s0$618 ;
+    if (stall_adv1) begin
+      \$772  = mac_wmux_s3_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$697  = \mac_mul_s0$475 ;
-    if (i__ready) begin
-      \$697  = mac_prod1_4;
+    \$773  = \mac_pre_s0$619 ;
+    if (stall_adv1) begin
+      \$773  = mac_wmux_s3_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$698  = \mac_mul_s0$476 ;
-    if (i__ready) begin
-      \$698  = mac_prod1_5;
+    \$774  = \mac_pre_s0$620 ;
+    if (stall_adv1) begin
+      \$774  = mac_wmux_s3_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$699  = \mac_mul_s0$478 ;
-    if (i__ready) begin
-      \$699  = mac_prod1_6;
+    \$775  = \mac_pre_s0$621 ;
+    if (stall_adv1) begin
+      \$775  = mac_wmux_s3_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$700  = \mac_mul_s0$479 ;
-    if (i__ready) begin
-      \$700  = mac_prod1_7;
+    \$776  = \mac_pre_s0$622 ;
+    if (stall_adv1) begin
+      \$776  = mac_wmux_s3_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$701  = \mac_mul_s0$481 ;
-    if (i__ready) begin
-      \$701  = mac_prod2_0;
+    \$777  = \mac_pre_s0$623 ;
+    if (stall_adv1) begin
+      \$777  = mac_wmux_s3_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = \mac_mul_s0$482 ;
-    if (i__ready) begin
-      \$702  = mac_prod2_1;
+    \$778  = \mac_pre_s0$624 ;
+    if (stall_adv1) begin
+      \$778  = mac_wmux_s3_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$703  = \mac_mul_s0$484 ;
-    if (i__ready) begin
-      \$703  = mac_prod2_2;
+    \$779  = \mac_pre_s0$625 ;
+    if (stall_adv1) begin
+      \$779  = mac_wmux_s3_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = \mac_mul_s0$485 ;
-    if (i__ready) begin
-      \$704  = mac_prod2_3;
+    \$780  = \mac_pre_s0$626 ;
+    if (stall_adv1) begin
+      \$780  = mac_wmux_s3_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$705  = \mac_mul_s0$487 ;
-    if (i__ready) begin
-      \$705  = mac_prod2_4;
+    \$781  = \mac_pre_s0$627 ;
+    if (stall_adv1) begin
+      \$781  = mac_wmux_s3_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$706  = \mac_mul_s0$488 ;
-    if (i__ready) begin
-      \$706  = mac_prod2_5;
+    \$782  = \mac_pre_s0$628 ;
+    if (stall_adv1) begin
+      \$782  = mac_wmux_s3_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$707  = \mac_mul_s0$490 ;
-    if (i__ready) begin
-      \$707  = mac_prod2_6;
+    \$783  = \mac_pre_s0$629 ;
+    if (stall_adv1) begin
+      \$783  = mac_wmux_s3_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$708  = \mac_mul_s0$491 ;
-    if (i__ready) begin
-      \$708  = mac_prod2_7;
+    \$784  = \mac_pre_s0$630 ;
+    if (stall_adv1) begin
+      \$784  = mac_wmux_s3_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$709  = \mac_mul_s0$493 ;
-    if (i__ready) begin
-      \$709  = mac_prod3_0;
+    \$785  = \mac_pre_s0$631 ;
+    if (stall_adv1) begin
+      \$785  = mac_wmux_s3_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$710  = \mac_mul_s0$494 ;
-    if (i__ready) begin
-      \$710  = mac_prod3_1;
+    \$786  = \mac_pre_s0$632 ;
+    if (stall_adv1) begin
+      \$786  = mac_wmux_s3_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$711  = \mac_mul_s0$496 ;
-    if (i__ready) begin
-      \$711  = mac_prod3_2;
+    \$787  = \mac_pre_s0$633 ;
+    if (stall_adv1) begin
+      \$787  = mac_wmux_s3_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$712  = \mac_mul_s0$497 ;
-    if (i__ready) begin
-      \$712  = mac_prod3_3;
+    \$788  = \mac_pre_s0$634 ;
+    if (stall_adv1) begin
+      \$788  = mac_wmux_s3_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$713  = \mac_mul_s0$499 ;
-    if (i__ready) begin
-      \$713  = mac_prod3_4;
+    \$789  = \mac_pre_s0$635 ;
+    if (stall_adv1) begin
+      \$789  = mac_wmux_s3_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$714  = \mac_mul_s0$500 ;
-    if (i__ready) begin
-      \$714  = mac_prod3_5;
+    \$790  = \mac_pre_s0$636 ;
+    if (stall_adv1) begin
+      \$790  = mac_wmux_s3_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$715  = \mac_mul_s0$502 ;
-    if (i__ready) begin
-      \$715  = mac_prod3_6;
+    \$791  = \mac_pre_s0$637 ;
+    if (stall_adv1) begin
+      \$791  = mac_wmux_s3_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$716  = \mac_mul_s0$503 ;
-    if (i__ready) begin
-      \$716  = mac_prod3_7;
+    \$792  = \mac_pre_s0$638 ;
+    if (stall_adv1) begin
+      \$792  = mac_wmux_s3_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$717  = \mac_mul_s0$535 ;
-    if (i__ready) begin
-      \$717  = \mac_pre_s0$533 ;
+    \$793  = \mac_pre_s0$639 ;
+    if (stall_adv1) begin
+      \$793  = mac_wmux_s3_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$718  = mac_mul_valid_s0;
-    if (i__ready) begin
-      \$718  = mac_pre_valid_s0;
+    \$794  = \mac_pre_s0$640 ;
+    if (stall_adv1) begin
+      \$794  = mac_wmux_s3_w3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$795  = \mac_pre_s0$641 ;
+    if (stall_adv1) begin
+      \$795  = mac_wmux_s3_w3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$796  = \mac_pre_s0$642 ;
+    if (stall_adv1) begin
+      \$796  = mac_wmux_s3_w3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$797  = \mac_pre_s0$643 ;
+    if (stall_adv1) begin
+      \$797  = mac_wmux_s3_w3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$798  = \mac_pre_s0$644 ;
+    if (stall_adv1) begin
+      \$798  = mac_wmux_s3_w3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$799  = \mac_pre_s0$645 ;
+    if (stall_adv1) begin
+      \$799  = mac_wmux_s3_w3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$800  = \mac_pre_s0$646 ;
+    if (stall_adv1) begin
+      \$800  = mac_wmux_s3_w3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$801  = \mac_pre_s0$647 ;
+    if (stall_adv1) begin
+      \$801  = \mac_wmux1_s0$605 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$802  = mac_pre_valid_s0;
+    if (stall_adv1) begin
+      \$802  = mac_wmux1_valid_s0;
     end
     if (rst) begin
-      \$718  = 1'h0;
+      \$802  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$719  = mac_add2_s0;
-    if (i__ready) begin
-      \$719  = mac0_sum2_p0;
+    \$803  = mac_dspin_s0;
+    if (stall_adv2) begin
+      \$803  = \mac_pre_s0$647 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$720  = \mac_add2_s0$521 ;
-    if (i__ready) begin
-      \$720  = mac1_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$721  = \mac_add2_s0$524 ;
-    if (i__ready) begin
-      \$721  = mac2_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$722  = \mac_add2_s0$527 ;
-    if (i__ready) begin
-      \$722  = mac3_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$723  = \mac_add2_s0$537 ;
-    if (i__ready) begin
-      \$723  = \mac_mul_s0$535 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$724  = mac_add2_valid_s0;
-    if (i__ready) begin
-      \$724  = mac_mul_valid_s0;
+    \$804  = mac_dspin_valid_s0;
+    if (stall_adv2) begin
+      \$804  = mac_pre_valid_s0;
     end
     if (rst) begin
-      \$724  = 1'h0;
+      \$804  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$725  = o__valid;
-    if (i__ready) begin
-      \$725  = \$638 ;
+    \$805  = mac_mul_s0;
+    if (stall_adv3) begin
+      \$805  = mac_prod0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$806  = \mac_mul_s0$490 ;
+    if (stall_adv3) begin
+      \$806  = mac_prod0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$807  = \mac_mul_s0$492 ;
+    if (stall_adv3) begin
+      \$807  = mac_prod0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$808  = \mac_mul_s0$493 ;
+    if (stall_adv3) begin
+      \$808  = mac_prod0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$809  = \mac_mul_s0$495 ;
+    if (stall_adv3) begin
+      \$809  = mac_prod0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$810  = \mac_mul_s0$496 ;
+    if (stall_adv3) begin
+      \$810  = mac_prod0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$811  = \mac_mul_s0$498 ;
+    if (stall_adv3) begin
+      \$811  = mac_prod0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$812  = \mac_mul_s0$499 ;
+    if (stall_adv3) begin
+      \$812  = mac_prod0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$813  = \mac_mul_s0$501 ;
+    if (stall_adv3) begin
+      \$813  = mac_prod1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$814  = \mac_mul_s0$502 ;
+    if (stall_adv3) begin
+      \$814  = mac_prod1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$815  = \mac_mul_s0$504 ;
+    if (stall_adv3) begin
+      \$815  = mac_prod1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$816  = \mac_mul_s0$505 ;
+    if (stall_adv3) begin
+      \$816  = mac_prod1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$817  = \mac_mul_s0$507 ;
+    if (stall_adv3) begin
+      \$817  = mac_prod1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$818  = \mac_mul_s0$508 ;
+    if (stall_adv3) begin
+      \$818  = mac_prod1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$819  = \mac_mul_s0$510 ;
+    if (stall_adv3) begin
+      \$819  = mac_prod1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$820  = \mac_mul_s0$511 ;
+    if (stall_adv3) begin
+      \$820  = mac_prod1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$821  = \mac_mul_s0$513 ;
+    if (stall_adv3) begin
+      \$821  = mac_prod2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$822  = \mac_mul_s0$514 ;
+    if (stall_adv3) begin
+      \$822  = mac_prod2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$823  = \mac_mul_s0$516 ;
+    if (stall_adv3) begin
+      \$823  = mac_prod2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$824  = \mac_mul_s0$517 ;
+    if (stall_adv3) begin
+      \$824  = mac_prod2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$825  = \mac_mul_s0$519 ;
+    if (stall_adv3) begin
+      \$825  = mac_prod2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$826  = \mac_mul_s0$520 ;
+    if (stall_adv3) begin
+      \$826  = mac_prod2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$827  = \mac_mul_s0$522 ;
+    if (stall_adv3) begin
+      \$827  = mac_prod2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$828  = \mac_mul_s0$523 ;
+    if (stall_adv3) begin
+      \$828  = mac_prod2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$829  = \mac_mul_s0$525 ;
+    if (stall_adv3) begin
+      \$829  = mac_prod3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$830  = \mac_mul_s0$526 ;
+    if (stall_adv3) begin
+      \$830  = mac_prod3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$831  = \mac_mul_s0$528 ;
+    if (stall_adv3) begin
+      \$831  = mac_prod3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$832  = \mac_mul_s0$529 ;
+    if (stall_adv3) begin
+      \$832  = mac_prod3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$833  = \mac_mul_s0$531 ;
+    if (stall_adv3) begin
+      \$833  = mac_prod3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$834  = \mac_mul_s0$532 ;
+    if (stall_adv3) begin
+      \$834  = mac_prod3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$835  = \mac_mul_s0$534 ;
+    if (stall_adv3) begin
+      \$835  = mac_prod3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$836  = \mac_mul_s0$535 ;
+    if (stall_adv3) begin
+      \$836  = mac_prod3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$837  = \mac_mul_s0$683 ;
+    if (stall_adv3) begin
+      \$837  = mac_dspin_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$838  = mac_mul_valid_s0;
+    if (stall_adv3) begin
+      \$838  = mac_dspin_valid_s0;
     end
     if (rst) begin
-      \$725  = 1'h0;
+      \$838  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$726  = mac_acc0_out;
-    if (\$639 ) begin
-      if (\mac_add2_s0$537 ) begin
-        \$726  = \$634 [31:0];
+    \$839  = mac_add0_s0;
+    if (stall_adv4) begin
+      \$839  = mac0_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$840  = \mac_add0_s0$540 ;
+    if (stall_adv4) begin
+      \$840  = mac0_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$841  = \mac_add0_s0$542 ;
+    if (stall_adv4) begin
+      \$841  = mac0_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$842  = \mac_add0_s0$543 ;
+    if (stall_adv4) begin
+      \$842  = mac0_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$843  = \mac_add0_s0$545 ;
+    if (stall_adv4) begin
+      \$843  = mac1_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$844  = \mac_add0_s0$546 ;
+    if (stall_adv4) begin
+      \$844  = mac1_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$845  = \mac_add0_s0$548 ;
+    if (stall_adv4) begin
+      \$845  = mac1_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$846  = \mac_add0_s0$549 ;
+    if (stall_adv4) begin
+      \$846  = mac1_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$847  = \mac_add0_s0$551 ;
+    if (stall_adv4) begin
+      \$847  = mac2_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$848  = \mac_add0_s0$552 ;
+    if (stall_adv4) begin
+      \$848  = mac2_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$849  = \mac_add0_s0$554 ;
+    if (stall_adv4) begin
+      \$849  = mac2_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$850  = \mac_add0_s0$555 ;
+    if (stall_adv4) begin
+      \$850  = mac2_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$851  = \mac_add0_s0$557 ;
+    if (stall_adv4) begin
+      \$851  = mac3_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$852  = \mac_add0_s0$558 ;
+    if (stall_adv4) begin
+      \$852  = mac3_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$853  = \mac_add0_s0$560 ;
+    if (stall_adv4) begin
+      \$853  = mac3_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$854  = \mac_add0_s0$561 ;
+    if (stall_adv4) begin
+      \$854  = mac3_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$855  = \mac_add0_s0$685 ;
+    if (stall_adv4) begin
+      \$855  = \mac_mul_s0$683 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$856  = mac_add0_valid_s0;
+    if (stall_adv4) begin
+      \$856  = mac_mul_valid_s0;
+    end
+    if (rst) begin
+      \$856  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$857  = mac_add1_s0;
+    if (stall_adv5) begin
+      \$857  = mac0_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$858  = \mac_add1_s0$566 ;
+    if (stall_adv5) begin
+      \$858  = mac0_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$859  = \mac_add1_s0$568 ;
+    if (stall_adv5) begin
+      \$859  = mac1_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$860  = \mac_add1_s0$569 ;
+    if (stall_adv5) begin
+      \$860  = mac1_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$861  = \mac_add1_s0$571 ;
+    if (stall_adv5) begin
+      \$861  = mac2_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$862  = \mac_add1_s0$572 ;
+    if (stall_adv5) begin
+      \$862  = mac2_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$863  = \mac_add1_s0$574 ;
+    if (stall_adv5) begin
+      \$863  = mac3_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$864  = \mac_add1_s0$575 ;
+    if (stall_adv5) begin
+      \$864  = mac3_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$865  = \mac_add1_s0$687 ;
+    if (stall_adv5) begin
+      \$865  = \mac_add0_s0$685 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$866  = mac_add1_valid_s0;
+    if (stall_adv5) begin
+      \$866  = mac_add0_valid_s0;
+    end
+    if (rst) begin
+      \$866  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$867  = mac_add2_s0;
+    if (stall_adv6) begin
+      \$867  = mac0_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$868  = \mac_add2_s0$585 ;
+    if (stall_adv6) begin
+      \$868  = mac1_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$869  = \mac_add2_s0$588 ;
+    if (stall_adv6) begin
+      \$869  = mac2_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$870  = \mac_add2_s0$591 ;
+    if (stall_adv6) begin
+      \$870  = mac3_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$871  = \mac_add2_s0$689 ;
+    if (stall_adv6) begin
+      \$871  = \mac_add1_s0$687 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$872  = mac_add2_valid_s0;
+    if (stall_adv6) begin
+      \$872  = mac_add1_valid_s0;
+    end
+    if (rst) begin
+      \$872  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$873  = o__valid;
+    if (i__ready) begin
+      \$873  = \$642 ;
+    end
+    if (rst) begin
+      \$873  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$874  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$874  = \$643 ;
+    end
+    if (rst) begin
+      \$874  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$875  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$875  = \$644 ;
+    end
+    if (rst) begin
+      \$875  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$876  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$876  = \$645 ;
+    end
+    if (rst) begin
+      \$876  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$877  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$877  = \$646 ;
+    end
+    if (rst) begin
+      \$877  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$878  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$878  = \$647 ;
+    end
+    if (rst) begin
+      \$878  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$879  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$879  = \$648 ;
+    end
+    if (rst) begin
+      \$879  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$880  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$880  = \$649 ;
+    end
+    if (rst) begin
+      \$880  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$881  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$881  = \$650 ;
+    end
+    if (rst) begin
+      \$881  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$882  = mac_acc0_out;
+    if (\$651 ) begin
+      if (\mac_add2_s0$689 ) begin
+        \$882  = \$636 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$727  = mac_acc0;
-    if (\$639 ) begin
+    \$883  = mac_acc0;
+    if (\$651 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$537 ) begin
-        \$727  = 32'd0;
+      if (\mac_add2_s0$689 ) begin
+        \$883  = 32'd0;
       end else begin
-        \$727  = \$634 [31:0];
+        \$883  = \$636 [31:0];
       end
     end
     if (rst) begin
-      \$727  = 32'd0;
+      \$883  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$728  = mac_acc1_out;
-    if (\$640 ) begin
-      if (\mac_add2_s0$537 ) begin
-        \$728  = \$635 [31:0];
+    \$884  = mac_acc1_out;
+    if (\$652 ) begin
+      if (\mac_add2_s0$689 ) begin
+        \$884  = \$637 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$729  = mac_acc1;
-    if (\$640 ) begin
+    \$885  = mac_acc1;
+    if (\$652 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$537 ) begin
-        \$729  = 32'd0;
+      if (\mac_add2_s0$689 ) begin
+        \$885  = 32'd0;
       end else begin
-        \$729  = \$635 [31:0];
+        \$885  = \$637 [31:0];
       end
     end
     if (rst) begin
-      \$729  = 32'd0;
+      \$885  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$730  = mac_acc2_out;
-    if (\$641 ) begin
-      if (\mac_add2_s0$537 ) begin
-        \$730  = \$636 [31:0];
+    \$886  = mac_acc2_out;
+    if (\$653 ) begin
+      if (\mac_add2_s0$689 ) begin
+        \$886  = \$638 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$731  = mac_acc2;
-    if (\$641 ) begin
+    \$887  = mac_acc2;
+    if (\$653 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$537 ) begin
-        \$731  = 32'd0;
+      if (\mac_add2_s0$689 ) begin
+        \$887  = 32'd0;
       end else begin
-        \$731  = \$636 [31:0];
+        \$887  = \$638 [31:0];
       end
     end
     if (rst) begin
-      \$731  = 32'd0;
+      \$887  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$732  = mac_acc3_out;
-    if (\$642 ) begin
-      if (\mac_add2_s0$537 ) begin
-        \$732  = \$637 [31:0];
+    \$888  = mac_acc3_out;
+    if (\$654 ) begin
+      if (\mac_add2_s0$689 ) begin
+        \$888  = \$639 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$733  = mac_acc3;
-    if (\$642 ) begin
+    \$889  = mac_acc3;
+    if (\$654 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$537 ) begin
-        \$733  = 32'd0;
+      if (\mac_add2_s0$689 ) begin
+        \$889  = 32'd0;
       end else begin
-        \$733  = \$637 [31:0];
+        \$889  = \$639 [31:0];
       end
     end
     if (rst) begin
-      \$733  = 32'd0;
+      \$889  = 32'd0;
     end
   end
   assign advance = i__ready;
-  assign mac_acc0_next = \$634 [31:0];
-  assign mac_acc1_next = \$635 [31:0];
-  assign mac_acc2_next = \$636 [31:0];
-  assign mac_acc3_next = \$637 [31:0];
+  assign mac_acc0_next = \$636 [31:0];
+  assign mac_acc1_next = \$637 [31:0];
+  assign mac_acc2_next = \$638 [31:0];
+  assign mac_acc3_next = \$639 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.values  = i__payload[63:0];
   assign \i__payload.values[0]  = i__payload[7:0];
@@ -3490,30 +5462,39 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign mac_wmux_s0_w1_14 = i__payload[343:336];
   assign mac_wmux_s0_w2_14 = i__payload[471:464];
   assign mac_wmux_s0_w3_14 = i__payload[599:592];
-  assign \$570  = 1'h1;
-  assign \$571  = mac_wmux_keep15;
-  assign mac_wmux_s1_mv13 = 1'h0;
-  assign mac_wmux_s1_v13 = \$573 ;
-  assign mac_wmux_s1_d13 = mac_wmux_s0_d13;
-  assign mac_wmux_s1_w0_13 = mac_wmux_s0_w0_13;
-  assign mac_wmux_s1_w1_13 = mac_wmux_s0_w1_13;
-  assign mac_wmux_s1_w2_13 = mac_wmux_s0_w2_13;
-  assign mac_wmux_s1_w3_13 = mac_wmux_s0_w3_13;
-  assign \$598  = 1'h1;
-  assign \$599  = mac_wmux_keep15;
-  assign \$600  = 1'h1;
-  assign \$601  = mac_wmux_keep15;
-  assign mac_wmux_s2_mv11 = 1'h0;
-  assign mac_wmux_s2_v11 = \$603 ;
-  assign mac_wmux_s2_d11 = mac_wmux_s1_d11;
-  assign mac_wmux_s2_w0_11 = mac_wmux_s1_w0_11;
-  assign mac_wmux_s2_w1_11 = mac_wmux_s1_w1_11;
-  assign mac_wmux_s2_w2_11 = mac_wmux_s1_w2_11;
-  assign mac_wmux_s2_w3_11 = mac_wmux_s1_w3_11;
-  assign \$626  = 1'h1;
-  assign \$627  = mac_wmux_keep15;
-  assign \$628  = 1'h1;
-  assign \$629  = mac_wmux_keep15;
-  assign \$630  = 1'h1;
-  assign \$631  = mac_wmux_keep15;
+  assign \$640  = 1'h1;
+  assign \$641  = mac_wmux_keep15;
 endmodule
+
+// nmsparse_mul_ireg: signed product of two registered operands.
+//
+// The operand registers load when ce is high and are not reset (no transfer is lost: the
+// valid bits beside them are). They are the input registers of a DSP block, written as a
+// module of their own so that a flow can map it onto its DSP primitive with those registers
+// inside (gen/prims/ecp5/nmsparse_mul_ireg.v: ECP5 MULT18X18D with REG_INPUTA/REG_INPUTB;
+// Yosys' synth_ecp5 does not move registers into the DSP by itself). Generated by nmsparse;
+// the include guard lets several emitted modules be compiled together.
+`ifndef NMSPARSE_MUL_IREG
+`define NMSPARSE_MUL_IREG
+// verilator lint_off DECLFILENAME
+module nmsparse_mul_ireg #(
+    parameter A_WIDTH = 8,
+    parameter B_WIDTH = 8
+) (
+    input wire clk,
+    input wire ce,
+    input wire signed [A_WIDTH-1:0] a,
+    input wire signed [B_WIDTH-1:0] b,
+    output wire signed [A_WIDTH+B_WIDTH-1:0] p
+);
+    reg signed [A_WIDTH-1:0] a_r = 0;
+    reg signed [B_WIDTH-1:0] b_r = 0;
+    always @(posedge clk)
+        if (ce) begin
+            a_r <= a;
+            b_r <= b;
+        end
+    assign p = a_r * b_r;
+endmodule
+// verilator lint_on DECLFILENAME
+`endif

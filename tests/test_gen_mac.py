@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import random
 
 import pytest
@@ -359,7 +361,7 @@ def test_schedule_specs_and_errors() -> None:
     assert parse_schedule("pre=1, tree=2") == MACSchedule(pre=1, mul=1, tree=2)
     assert parse_schedule("auto") is None and parse_schedule(None) is None
     assert SparseMACConfig(n=2, m=4, mac_pipeline="tree=1").mac_pipeline == "pre=0,mul=1,tree=1"
-    for spec, exc, needle in (("wmux=1", ValueError, "'wmux=1' is not <part>=<stages>"),
+    for spec, exc, needle in (("lut=1", ValueError, "'lut=1' is not <part>=<stages>"),
                               ("mul=x", ValueError, "mul must be an integer, not 'x'"),
                               ("mul=1,mul=2", ValueError, "gives mul twice"),
                               ("tree=9", ValueError, "tree must be in \\[0, 8\\], not 9"),
@@ -368,7 +370,7 @@ def test_schedule_specs_and_errors() -> None:
             SparseMACConfig(n=2, m=4, mac_pipeline=spec)
     with pytest.raises(ValueError, match="'auto' needs target_mhz"):
         DenseMACConfig(m=4, mac_pipeline="auto")
-    with pytest.raises(ValueError, match="out of reach: the mul layer alone"):
+    with pytest.raises(ValueError, match=r"out of reach: the multiplier \(operands registered in the DSP\) layer alone"):
         DenseMACConfig(m=4, target_mhz=400)
     with pytest.raises(TypeError, match="target_mhz must be a number"):
         DenseMACConfig(m=4, target_mhz="fast")
@@ -377,18 +379,29 @@ def test_schedule_specs_and_errors() -> None:
 def test_auto_schedule_meets_the_model_with_fewest_bits() -> None:
     """Faster clocks never need fewer register bits; every segment of the chosen schedule fits
     the period in the model; at a slow clock nothing but the accumulator is registered."""
-    from gen.macsched import _meets, auto_schedule, layer_delays, register_bits
+    from gen.macsched import ECP5_DELAYS_NS, _meets, auto_schedule, layer_delays, register_bits
 
-    for cfg in (LinearConfig(n=8, m=16, outputs=16), DenseMACConfig(m=32, outputs=4)):
+    for cfg in (LinearConfig(n=8, m=16, outputs=16), DenseMACConfig(m=32, outputs=4),
+                LinearConfig(n=16, m=32, outputs=16, weights="memory")):
         shape = cfg.mac_shape()
         prev = -1
-        for mhz in (20, 50, 70, 90):
+        for mhz in (20, 50, 70, 90, 120, 150):
             sched = auto_schedule(shape, mhz, 32)
             assert register_bits(shape, sched) >= prev
             prev = register_bits(shape, sched)
             budget = 1000 / mhz - 0.8
-            assert _meets(shape, sched, layer_delays(shape, 32), budget)
+            assert _meets(shape, sched, layer_delays(shape, 32), budget, ECP5_DELAYS_NS)
+            # one stage fewer anywhere misses the clock (the schedule is not padded)
+            for part in ("wmux", "pre", "tree"):
+                if getattr(sched, part):
+                    fewer = dataclasses.replace(sched, **{part: getattr(sched, part) - 1})
+                    assert (not _meets(shape, fewer, layer_delays(shape, 32), budget,
+                                       ECP5_DELAYS_NS)
+                            or register_bits(shape, fewer) >= register_bits(shape, sched))
         assert auto_schedule(shape, 20, 32).stages == 1
+        # at 150 MHz the multipliers' operands sit in the DSP's input registers
+        fast = auto_schedule(shape, 150, 32)
+        assert fast.pre >= 1 and fast.mul == 1
     # a register after the weight multiplexers (8 bits per product) beats one after the
     # multipliers (16 bits) when either meets the clock
     assert LinearConfig(n=2, m=4, outputs=8, target_mhz=90).mac_pipeline.startswith("pre=1")

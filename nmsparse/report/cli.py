@@ -118,12 +118,15 @@ def build(points: list[records.Point], out_dir: Path, *, jobs: int = 1, place: b
     """
     say = _say if progress else (lambda _m: None)
     cache_root = out_dir / ".cache"
-    flows = {mem: synth.flow_signature(memories=mem) for mem in (False, True)}
+    flows = {(mem, prim): synth.flow_signature(memories=mem, primitives=prim)
+             for mem in (False, True) for prim in (False, True)}
     sources = {p.module: p.verilog.read_bytes() for p in points}
+    flow_of = {p.module: flows[synth.keeps_memories(p.sidecar),
+                               synth.uses_primitives(sources[p.module])] for p in points}
     # a module whose multipliers exceed the device's DSP blocks is synthesized only
     placing = {p.module: place and synth.fits_device(p.sidecar) for p in points}
     keys = {p.module: cache.point_key(sources[p.module], p.sidecar,
-                                      flows[synth.keeps_memories(p.sidecar)],
+                                      flow_of[p.module],
                                       place=placing[p.module])
             for p in points}
     results: dict[str, dict | None] = {}
@@ -136,7 +139,7 @@ def build(points: list[records.Point], out_dir: Path, *, jobs: int = 1, place: b
             # post-synthesis figures, no Fmax
             hit = cache.load(cache_root, p.module,
                              cache.point_key(sources[p.module], p.sidecar,
-                                             flows[synth.keeps_memories(p.sidecar)],
+                                             flow_of[p.module],
                                              place=False))
         failed = (cache.load_failure(cache_root, p.module, keys[p.module], timeout,
                                      any_timeout=cached_only)

@@ -48,6 +48,7 @@ __all__ = [
     "timing_wrapper",
     "flow_signature",
     "keeps_memories",
+    "uses_primitives",
     "measure",
     "collect",
 ]
@@ -155,8 +156,23 @@ NOABC9_NOTE = ("classic ABC LUT mapping (abc -lut 4:7) in place of synth_ecp5's 
                f"which fails on this module in Yosys 0.70 (assertion at {ABC9_BUG})")
 
 
+#: ECP5 forms of the primitive modules (gen/prims/ecp5/), read in place of the generic ones the
+#: emitted Verilog carries; the file name they get in a work directory.
+ECP5_PRIMS = Path(__file__).resolve().parents[2] / "gen" / "prims" / "ecp5"
+PRIMS_FILE = "prims_ecp5.v"
+
+
+def uses_primitives(source: bytes) -> bool:
+    """Whether a module's Verilog instantiates a primitive with an ECP5 form (gen/prims)."""
+    return b"nmsparse_mul_ireg #(" in source
+
+
+def _prims_text() -> str:
+    return "".join(p.read_text() for p in sorted(ECP5_PRIMS.glob("*.v")))
+
+
 def _yosys_script(module: str, verilog: str, wrapper: str, memories: bool = False,
-                  classic_abc: bool = False) -> str:
+                  classic_abc: bool = False, primitives: bool = False) -> str:
     asic = ([f"synth -flatten -top {module} -run :fine", *_SYNTH_KEEP_MEMORIES] if memories
             else [f"synth -flatten -top {module}"])
     return "\n".join([
@@ -164,6 +180,9 @@ def _yosys_script(module: str, verilog: str, wrapper: str, memories: bool = Fals
         # submodules are flattened into it), so that `stat` counts the module alone and the
         # wrapper's registers apart, from one synthesis.
         f"read_verilog -defer {verilog}",
+        # the DSP-registered multipliers as MULT18X18D with input registers (the ASIC proxy
+        # below keeps the generic form)
+        *([f"read_verilog -defer -overwrite {PRIMS_FILE}"] if primitives else []),
         f"read_verilog -defer {wrapper}",
         f"hierarchy -top {WRAPPER}",
         f"setattr -mod -set keep_hierarchy 1 {module}",
@@ -193,7 +212,7 @@ def _nextpnr_args() -> list[str]:
             "--timing-allow-fail", "--log", "pnr.log", "--quiet"]
 
 
-def flow_signature(memories: bool = False) -> str:
+def flow_signature(memories: bool = False, primitives: bool = False) -> str:
     """A digest of this flow (scripts, options, tool versions): part of every cache key.
 
     The parsers are not part of it: cached measurements keep the raw tool outputs and are
@@ -204,6 +223,9 @@ def flow_signature(memories: bool = False) -> str:
     h.update(_yosys_script("M", "M.v", "W.v").encode())
     if memories:
         h.update(_yosys_script("M", "M.v", "W.v", memories=True).encode())
+    if primitives:
+        h.update(_yosys_script("M", "M.v", "W.v", primitives=True).encode())
+        h.update(_prims_text().encode())
     h.update(" ".join(_nextpnr_args()).encode())
     h.update(timing_wrapper("M", {"clk": ("in", 1), "a": ("in", 2), "y": ("out", 3)})[0].encode())
     h.update(json.dumps(toolchain.tool_versions(), sort_keys=True).encode())
@@ -315,9 +337,14 @@ def measure(verilog: str | Path, sidecar: Sidecar, workdir: str | Path, *,
     wrapper, wrapper_ff = timing_wrapper(module, _ports(sidecar))
     (work / "wrapper.v").write_text(wrapper)
     # Tools run in WebAssembly where /tmp is private: give them relative paths only.
-    (work / "design.v").write_bytes(verilog.read_bytes() if source is None else source)
+    text = verilog.read_bytes() if source is None else source
+    (work / "design.v").write_bytes(text)
+    prims = uses_primitives(text)
+    if prims:
+        (work / PRIMS_FILE).write_text(_prims_text())
     (work / "flow.ys").write_text(_yosys_script(module, "design.v", "wrapper.v",
-                                                memories=keeps_memories(sidecar)))
+                                                memories=keeps_memories(sidecar),
+                                                primitives=prims))
 
     for stale in ("meta.json", "synth_stat.json", "asic_stat.json", "ltp.txt", "pnr.json"):
         (work / stale).unlink(missing_ok=True)
@@ -333,7 +360,7 @@ def measure(verilog: str | Path, sidecar: Sidecar, workdir: str | Path, *,
             raise
         (work / "flow.ys").write_text(_yosys_script(module, "design.v", "wrapper.v",
                                                     memories=keeps_memories(sidecar),
-                                                    classic_abc=True))
+                                                    classic_abc=True, primitives=prims))
         t_yosys, c_yosys = _run(yosys, work, work / "yosys.log", "Yosys synthesis (classic ABC)",
                                 module, timeout, transcript=work / "yosys.transcript")
         fallback = NOABC9_NOTE
