@@ -27,6 +27,7 @@ from nmsparse.contract.units import UNITS
 
 from .arch import ARCHITECTURES, Architecture
 from .macsched import (
+    READ_STAGES,
     MACSchedule,
     MACShape,
     auto_schedule,
@@ -524,7 +525,7 @@ class LinearConfig(_MACConfig):
     or ``"auto"``: placed for ``target_mhz`` by the selector's own delay model, as
     :class:`TopKConfig`; ``None`` with a ``target_mhz`` means ``"auto"``); ``mac_pipeline``
     and ``target_mhz`` the MAC datapath (as :class:`SparseMACConfig`), so one ``target_mhz``
-    schedules the whole engine and ``latency = pipeline + MAC stages`` (+ 1 bank-read stage
+    schedules the whole engine and ``latency = pipeline + MAC stages`` (+ READ_STAGES from memory
     with weights from memory).
     ``weights``: ``"stream"`` (K x M weights with every group, carried through the selector
     stages) or ``"memory"`` (M banks of ``depth`` words, loaded through the input stream,
@@ -584,7 +585,7 @@ class LinearConfig(_MACConfig):
 
     @property
     def latency(self) -> int:
-        read = 1 if self.weights == "memory" else 0
+        read = READ_STAGES if self.weights == "memory" else 0
         return self.pipeline + read + self.schedule.stages  # type: ignore[operator]
 
     def input_layout(self) -> data.Layout:
@@ -643,7 +644,7 @@ class DenseMACConfig(_MACConfig):
 
     @property
     def latency(self) -> int:
-        return self.schedule.stages + (1 if self.weights == "memory" else 0)
+        return self.schedule.stages + (READ_STAGES if self.weights == "memory" else 0)
 
     def input_layout(self) -> data.Layout:
         if self.weights == "memory":

@@ -16,7 +16,8 @@ sideband, so each group meets its own weights at the multipliers: P x K x M x we
 register bits, which grow with K like the MAC itself. From memory, no weight travels: the
 kept mask enables the reads of N of the M banks, at the stage where the selector's result
 arrives, so only N weight columns are read per group. ``latency = P + MAC stages`` (plus one
-bank-read stage from memory), counted from the transfer of the ``last`` group. One group per
+the bank read and a register on its data from memory), counted from the transfer of the
+``last`` group. One group per
 clock while the consumer is ready; a stalled output freezes every stage.
 
 With a static shift (S-PTS, ``shift=eta``, DESIGN.md section 2; stream form only)::
@@ -41,7 +42,7 @@ from amaranth.hdl import Module, Mux, Signal, Value, signed
 from .config import LinearConfig
 from .mac import (
     MACPipe,
-    adder_tree,
+    StagedSum,
     build_mac,
     group_counter,
     load_port,
@@ -126,7 +127,10 @@ class NMLinear(StreamUnit):
                 read_word=read_word, read_en=[rd & valid & mask[j] for j in range(cfg.m)])
             pipe = MACPipe(m, advance, valid, last, "mac", copies)
             values, index = pipe.cut((values, index), 1, "read")
-            cand = lambda k, j: Value.cast(rdata[j][k])  # noqa: E731
+            # the read data into a register of its own (gen.macsched.READ_STAGES)
+            rows = [[Value.cast(rdata[j][k]) for k in range(cfg.outputs)] for j in range(cfg.m)]
+            rows, values, index = pipe.cut((rows, values, index), 1, "rdreg")
+            cand = lambda k, j: rows[j][k]  # noqa: E731
         outs, out_valid = build_mac(m, pipe, values, cand, cfg.schedule, index=index,
                                     m_=cfg.m, outputs=cfg.outputs,
                                     weight_width=cfg.weight_width, acc_width=cfg.acc_width,
@@ -156,24 +160,16 @@ def _shift_lanes(m: Module, data: list[Value], eta: tuple[int, ...], width: int)
     return out
 
 
-def _shift_bias(m: Module, cand, eta: tuple[int, ...], outputs: int) -> list[Value] | None:
+def _shift_bias(m: Module, cand, eta: tuple[int, ...], outputs: int) -> StagedSum | None:
     """``b[k] = sum_j eta_j W[k, j]`` of one group: per distinct nonzero eta, the sum of its
-    weights times that constant (one product per output when eta is per layer)."""
+    weights times that constant (one product per output when eta is per layer), built level
+    by level across the MAC's register stages (:class:`gen.mac.StagedSum`)."""
     by_eta: dict[int, list[int]] = {}
     for j, e in enumerate(eta):
         if e:
             by_eta.setdefault(e, []).append(j)
     if not by_eta:
         return None
-    out = []
-    for k in range(outputs):
-        terms = []
-        for e, js in by_eta.items():
-            wsum = adder_tree(m, [cand(k, j).as_signed() for j in js], f"shift_w{k}_e{len(terms)}_")
-            t = Signal(signed(len(wsum) + Value.cast(e).shape().width + 1),
-                       name=f"shift_t{k}_{len(terms)}")
-            m.d.comb += t.eq(wsum * e)
-            terms.append(t)
-        b = adder_tree(m, terms, f"shift_b{k}_") if len(terms) > 1 else terms[0]
-        out.append(b)
-    return out
+    terms = [[[cand(k, j).as_signed() for j in js] for js in by_eta.values()]
+             for k in range(outputs)]
+    return StagedSum(m, terms, list(by_eta), "shift_b")

@@ -46,7 +46,8 @@ from .macsched import (
 from .pipeline import StallCopies, register, tree_or
 from .unit import StreamUnit
 
-__all__ = ["NMSparseMAC", "DenseMAC", "MACPipe", "build_mac", "weight_banks", "valid_stages",
+__all__ = ["NMSparseMAC", "DenseMAC", "MACPipe", "StagedSum", "build_mac", "weight_banks",
+           "valid_stages",
            "MUL_IREG", "EmitPlatform", "uses_primitives"]
 
 #: The registered-operand multiplier module (gen/prims/nmsparse_mul_ireg.v): the last ``pre``
@@ -82,6 +83,7 @@ class MACPipe:
                  copies: StallCopies | None = None):
         self.m, self.advance, self.valid, self.last, self.name = m, advance, valid, last, name
         self.copies = copies
+        self.bias: StagedSum | None = None
 
     def enable(self) -> Value:
         """A copy of ``advance`` for one stage (:class:`gen.pipeline.StallCopies`), or
@@ -94,9 +96,66 @@ class MACPipe:
         for stage in range(count):
             adv = enable if enable is not None else self.enable()
             sfx = f"{self.name}_{tag}" + (f"_{stage}" if count > 1 else "")
-            tree, self.last = register(self.m, adv, (tree, self.last), sfx)
+            if self.bias is not None:  # one more level of the bias sum before this register
+                self.bias.step()
+                tree, self.last, self.bias.state = register(
+                    self.m, adv, (tree, self.last, self.bias.state), sfx)
+            else:
+                tree, self.last = register(self.m, adv, (tree, self.last), sfx)
             self.valid = valid_stages(self.m, adv, self.valid, 1, f"{sfx}_valid")[-1]
         return tree
+
+
+class StagedSum:
+    """``b[k] = sum_g c_g * sum_j x[k][g][j]`` per output k, built one level per register
+    stage of the datapath it travels with (:attr:`MACPipe.bias`): the adder trees of each
+    group, then the products by the constants ``c_g``, then the sum of the groups.
+
+    Parameters
+    ----------
+    terms : list (per output) of list (per group) of list of Value
+        The signed summands.
+    consts : list of int
+        The constant of each group.
+    """
+
+    def __init__(self, m: Module, terms: list[list[list[Value]]], consts: Sequence[int],
+                 name: str):
+        self.m, self.consts, self.name = m, list(consts), name
+        self.state: Any = [[list(g) for g in row] for row in terms]
+        self.phase = 0  # 0: group sums, 1: the groups' products, summed; 2: done
+        self.level = 0
+
+    def step(self) -> None:
+        """Build one level of logic on :attr:`state` (nothing once it is done)."""
+        m, name = self.m, f"{self.name}{self.level}"
+        if self.phase == 0:
+            if all(len(g) == 1 for g in self.state[0]):
+                self.state = [[self._product(g[0], c, f"{name}_k{k}_g{i}")
+                               for i, (g, c) in enumerate(zip(row, self.consts, strict=True))]
+                              for k, row in enumerate(self.state)]
+                self.phase = 1
+            else:
+                self.state = [[_tree_level(m, g, f"{name}_k{k}_g{i}") if len(g) > 1 else g
+                               for i, g in enumerate(row)] for k, row in enumerate(self.state)]
+        elif self.phase == 1:
+            if len(self.state[0]) == 1:
+                self.phase = 2
+            else:
+                self.state = [_tree_level(m, row, f"{name}_k{k}")
+                              for k, row in enumerate(self.state)]
+        self.level += 1
+
+    def _product(self, v: Value, c: int, name: str) -> Value:
+        t = Signal(signed(len(v) + Value.cast(c).shape().width + 1), name=name)
+        self.m.d.comb += t.eq(v * c)
+        return t
+
+    def finish(self) -> list[Value]:
+        """The per-output sums, the levels not yet built added combinationally."""
+        while self.phase < 2:
+            self.step()
+        return [row[0] for row in self.state]
 
 
 def valid_stages(m: Module, advance: Value, valid: Value, count: int,
@@ -230,21 +289,10 @@ def _tree_level(m: Module, vals: list[Value], name: str) -> list[Value]:
     return nxt
 
 
-def adder_tree(m: Module, vals: Sequence[Value], name: str) -> Value:
-    """Balanced tree of kept two-operand adders over ``vals`` (exact: each level one bit
-    wider)."""
-    vals = list(vals)
-    lvl = 0
-    while len(vals) > 1:
-        vals = _tree_level(m, vals, f"{name}{lvl}")
-        lvl += 1
-    return vals[0]
-
-
 def build_mac(m: Module, pipe: MACPipe, values: Sequence[Value], cand: Candidate,
               schedule: MACSchedule, *, index: Sequence[Value] | None, m_: int, outputs: int,
               weight_width: int, acc_width: int, name: str = "mac",
-              bias: Sequence[Value] | None = None,
+              bias: StagedSum | None = None,
               primitives: bool = False) -> tuple[list[Value], Value]:
     """The MAC datapath from (values, weights) to the output registers.
 
@@ -258,9 +306,9 @@ def build_mac(m: Module, pipe: MACPipe, values: Sequence[Value], cand: Candidate
         ``cand(k, j)``: output k's weight of group position j.
     schedule : MACSchedule
         Register stages per part.
-    bias : list of Value, optional
+    bias : StagedSum, optional
         One signed term per output added to the accumulator with this group (the S-PTS
-        bias of :mod:`gen.linear`); it travels through the same register stages.
+        bias of :mod:`gen.linear`), built level by level across the same register stages.
     primitives : bool
         Where the schedule registers the DSP's operands (:func:`gen.macsched.dsp_registered`),
         build each product as a :data:`MUL_IREG` instance holding the last ``pre`` stage
@@ -273,31 +321,31 @@ def build_mac(m: Module, pipe: MACPipe, values: Sequence[Value], cand: Candidate
         The K output registers and their valid bit.
     """
     vals = [Value.cast(v).as_signed() for v in values]
-    extra = list(bias) if bias is not None else []
+    pipe.bias = bias
     if index is not None:
         select = (_select_weights if weight_select(len(index), m_) == "tree"
                   else _compact_weights)
         steps = len(wmux_steps(len(index), m_))
-        carry = [vals, extra]
+        carry = [vals]
 
         def cut(tree: Any, tag: str) -> Any:
-            # a register inside the weight selection: the activations and bias travel along
-            tree, carry[0], carry[1] = pipe.cut((tree, carry[0], carry[1]), 1, tag)
+            # a register inside the weight selection: the activations travel along
+            tree, carry[0] = pipe.cut((tree, carry[0]), 1, tag)
             return tree
 
         w = select(m, index, cand, m_=m_, outputs=outputs, weight_width=weight_width,
                    name=f"{name}_wmux", after=wmux_cut_after(steps, schedule.wmux), cut=cut)
-        vals, extra = carry
+        vals = carry[0]
     else:
         if schedule.wmux:
             raise ValueError(f"MAC pipeline wmux={schedule.wmux}: the dense baseline has no "
                              f"weight selection")
         w = [[cand(k, j) for j in range(len(vals))] for k in range(outputs)]
     in_dsp = primitives and dsp_registered(schedule, max(len(v) for v in vals), weight_width)
-    vals, w, extra = pipe.cut((vals, w, extra), schedule.pre - in_dsp, "pre")
+    vals, w = pipe.cut((vals, w), schedule.pre - in_dsp, "pre")
     ce = pipe.enable() if in_dsp else pipe.advance
     if in_dsp:  # the last pre stage is the operand registers inside each multiplier
-        extra = pipe.cut(extra, 1, "dspin", enable=ce)
+        pipe.cut([], 1, "dspin", enable=ce)
     prods = []
     for k in range(outputs):
         row = []
@@ -311,15 +359,17 @@ def build_mac(m: Module, pipe: MACPipe, values: Sequence[Value], cand: Candidate
                 m.d.comb += p.eq(v * w[k][t])
             row.append(p)
         prods.append(row)
-    prods, extra = pipe.cut((prods, extra), schedule.mul, "mul")
+    prods = pipe.cut(prods, schedule.mul, "mul")
     levels = max(0, (len(vals) - 1).bit_length())
     if levels == 0:
-        prods, extra = pipe.cut((prods, extra), schedule.tree, "tree")
+        prods = pipe.cut(prods, schedule.tree, "tree")
     for lvl, count in enumerate(tree_cuts(levels, schedule.tree)):
         prods = [_tree_level(m, row, f"{name}{k}_sum{lvl}") for k, row in enumerate(prods)]
-        prods, extra = pipe.cut((prods, extra), count, f"add{lvl}")
+        prods = pipe.cut(prods, count, f"add{lvl}")
     sums = [row[0] for row in prods]
-    if extra:
+    if bias is not None:
+        extra = bias.finish()
+        pipe.bias = None
         biased = []
         for k, (sm, b) in enumerate(zip(sums, extra, strict=True)):
             # keep: the accumulator loop stays one two-operand adder
@@ -338,10 +388,12 @@ def _accumulate(m: Module, pipe: MACPipe, sums: list[Value], acc_width: int,
     out_valid = Signal(name=f"{name}_out_valid")
     with m.If(advance):
         m.d.sync += out_valid.eq(valid & last)
-    adv = pipe.enable()  # the accumulators' and output registers' own copy
+    # each output's accumulator and output register load on a copy of their own
+    advs = [pipe.enable() for _ in sums]
     if pipe.copies is not None:
         pipe.copies.close(valid & last)
     for k, total_sum in enumerate(sums):
+        adv = advs[k]
         acc = Signal(signed(acc_width), name=f"{name}_acc{k}")
         out = Signal(signed(acc_width), name=f"{name}_acc{k}_out", reset_less=True)
         total = Signal(signed(acc_width), name=f"{name}_acc{k}_next")
@@ -494,7 +546,10 @@ class DenseMAC(_MACBase):
                 read_word=read_word, read_en=[rd & compute] * cfg.m)
             pipe = MACPipe(m, advance, compute, last, "mac", copies)
             values = pipe.cut(values, 1, "read")
-            cand = lambda k, j: Value.cast(rdata[j][k])  # noqa: E731
+            # the read data into a register of its own (gen.macsched.READ_STAGES)
+            rows = [[Value.cast(rdata[j][k]) for k in range(cfg.outputs)] for j in range(cfg.m)]
+            rows, values = pipe.cut((rows, values), 1, "rdreg")
+            cand = lambda k, j: rows[j][k]  # noqa: E731
         outs, out_valid = build_mac(m, pipe, values, cand, cfg.schedule, index=None, m_=cfg.m,
                                     outputs=cfg.outputs, weight_width=cfg.weight_width,
                                     acc_width=cfg.acc_width, primitives=uses_primitives(platform))

@@ -46,6 +46,7 @@ __all__ = [
     "DSP_MAX_WIDTH",
     "wmux_steps",
     "wmux_cut_after",
+    "READ_STAGES",
     "MAX_STAGES",
 ]
 
@@ -76,7 +77,7 @@ ECP5_DELAYS_NS: dict[str, float] = {
     "add": 2.3,
     "carry_bit": 0.05,
     "acc": 1.6,
-    "read": 2.5,
+    "read": 5.4,
     "dsp_setup": 0.1,
     "dsp_out": 3.4,
 }
@@ -85,6 +86,12 @@ ECP5_DELAYS_NS: dict[str, float] = {
 #: ``fanout`` + ``dsp_setup``), and the product leaves it ``dsp_out`` later than a flip-flop's
 #: output would (MULT18X18D clock-to-P 3.86 ns against 0.52 ns; nextpnr's model, seed 1: 16
 #: multipliers between fabric registers run at 143.3 MHz, with REG_INPUTA/B at 197.6 MHz).
+
+#: Cycles from the bank read's address to the MAC datapath with weights from memory: the
+#: synchronous read, and a register on its data (an ECP5 block RAM's read data leaves it
+#: 5.83 ns after the clock in nextpnr's model, and Yosys maps no output register into it;
+#: ``read``: that clock-to-out beyond a flip-flop's, with the route to the register).
+READ_STAGES = 2
 
 #: Widest operand the DSP-registered multiplier maps onto one MULT18X18D (sign-extended to 18).
 DSP_MAX_WIDTH = 17
@@ -229,16 +236,19 @@ def weight_select(n: int, m: int) -> str:
 def wmux_steps(n: int, m: int, model: dict[str, float] | None = None) -> list[float]:
     """Modeled delay (ns) of each step of the weight selection of N:M, in order; registers
     (``MACSchedule.wmux``) can go between steps. Per-slot trees: the offsets ``index - s``,
-    then one 2:1 level per select bit; compaction: the index decode (two levels), then one
+    then one 2:1 level per select bit; compaction: the index decode (three levels: the
+    compare of every index with each position, and the ORs of its hits), then one
     stage per bit of the dropped-column count (:func:`gen.mac`)."""
     p = ECP5_DELAYS_NS if model is None else model
     if weight_select(n, m) == "tree":
         return [0.0] + [p["wmux_level"]] * max(1, (m - n).bit_length())
-    return [2 * p["wmux_level"]] + [p["wmux_level"]] * max(1, (m - n).bit_length())
+    return [3 * p["wmux_level"]] + [p["wmux_level"]] * max(1, (m - n).bit_length())
 
 
 def wmux_cut_after(steps: int, cuts: int) -> list[int]:
-    """Steps (0-based) after which the ``cuts`` weight-selection registers go, evenly spread.
+    """Steps (0-based) after which the ``cuts`` weight-selection registers go: the first
+    after step 0 (the offsets or the index decode, whose few bits fan out to every
+    multiplexer), the others evenly spread over the rest.
 
     Raises
     ------
@@ -248,7 +258,9 @@ def wmux_cut_after(steps: int, cuts: int) -> list[int]:
     if not 0 <= cuts <= steps - 1:
         raise ValueError(f"MAC pipeline wmux={cuts}: the weight selection has {steps} steps, "
                          f"so at most {steps - 1} stages fit between them")
-    return [(k * steps) // (cuts + 1) - 1 for k in range(1, cuts + 1)]
+    if cuts == 0:
+        return []
+    return [0] + [(k * (steps - 1)) // cuts for k in range(1, cuts)]
 
 
 def layer_delays(shape: MACShape, acc_width: int,
@@ -271,11 +283,6 @@ def layer_delays(shape: MACShape, acc_width: int,
         bits = shape.width + shape.weight_width + i + 1
         out[f"add{i}"] = p["add"] + p["carry_bit"] * bits
     out["acc"] = p["acc"] + p["carry_bit"] * acc_width
-    if shape.memory:
-        first = shape.layers()[0]
-        out[first] += p["read"]
-        if first == "mul":  # the dense baseline reads straight into its multipliers
-            out["dspin"] += p["read"]
     return out
 
 
@@ -422,15 +429,14 @@ def _segments(shape: MACShape, sched: MACSchedule, delays: dict[str, float],
         steps = wmux_steps(shape.terms, shape.terms + shape.span - 1, p)
         after = set(wmux_cut_after(len(steps), sched.wmux))
         fan = p["wmux_fanout"] * lg_k  # the select bits drive K x weight_width multiplexers
-        if shape.memory:  # the bank read runs beside the first step (which needs the index only)
-            steps[0] = max(steps[0], p["read"])
-        run = 0.0
+        run, muxes = 0.0, False  # step 0 (offsets, decode) drives no multiplexer select
         for i, d in enumerate(steps):
             run += d
+            muxes = muxes or i > 0
             if i in after:
-                chain.append((run + fan, 1))
-                run = 0.0
-        chain.append((run + fan, sched.pre - in_dsp))
+                chain.append((run + fan * muxes, 1))
+                run, muxes = 0.0, False
+        chain.append((run + fan * muxes, sched.pre - in_dsp))
     else:
         chain.append((0.0, sched.pre - in_dsp))  # the operands arrive registered
     if in_dsp:
@@ -443,8 +449,8 @@ def _segments(shape: MACShape, sched: MACSchedule, delays: dict[str, float],
     if shape.levels == 0:
         chain.append((0.0, sched.tree))
     chain.append((delays["acc"], 1))
-    if shape.memory and not shape.sparse:
-        chain[0] = (chain[0][0] + p["read"], chain[0][1])
+    if shape.memory:  # the bank read into its data register (READ_STAGES)
+        chain.insert(0, (p["read"], 1))
     return chain
 
 

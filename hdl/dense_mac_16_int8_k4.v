@@ -5,7 +5,7 @@
 module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire [32:0] \$10 ;
+  wire \$10 ;
   reg [16:0] \$100 ;
   reg [16:0] \$101 ;
   reg [16:0] \$102 ;
@@ -16,7 +16,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [16:0] \$107 ;
   reg [16:0] \$108 ;
   reg [16:0] \$109 ;
-  wire [32:0] \$11 ;
+  wire \$11 ;
   reg [16:0] \$110 ;
   reg [16:0] \$111 ;
   reg [16:0] \$112 ;
@@ -33,15 +33,15 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [16:0] \$122 ;
   reg [16:0] \$123 ;
   reg [16:0] \$124 ;
-  reg \$125 ;
-  reg \$126 ;
-  reg [17:0] \$127 ;
-  reg [17:0] \$128 ;
-  reg [17:0] \$129 ;
-  wire \$13 ;
-  reg [17:0] \$130 ;
-  reg [17:0] \$131 ;
-  reg [17:0] \$132 ;
+  reg [16:0] \$125 ;
+  reg [16:0] \$126 ;
+  reg [16:0] \$127 ;
+  reg [16:0] \$128 ;
+  reg [16:0] \$129 ;
+  wire [32:0] \$13 ;
+  reg [16:0] \$130 ;
+  reg \$131 ;
+  reg \$132 ;
   reg [17:0] \$133 ;
   reg [17:0] \$134 ;
   reg [17:0] \$135 ;
@@ -49,48 +49,57 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [17:0] \$137 ;
   reg [17:0] \$138 ;
   reg [17:0] \$139 ;
-  wire \$14 ;
+  wire [32:0] \$14 ;
   reg [17:0] \$140 ;
   reg [17:0] \$141 ;
   reg [17:0] \$142 ;
-  reg \$143 ;
-  reg \$144 ;
-  reg [18:0] \$145 ;
-  reg [18:0] \$146 ;
-  reg [18:0] \$147 ;
-  reg [18:0] \$148 ;
-  reg [18:0] \$149 ;
-  wire \$15 ;
-  reg [18:0] \$150 ;
+  reg [17:0] \$143 ;
+  reg [17:0] \$144 ;
+  reg [17:0] \$145 ;
+  reg [17:0] \$146 ;
+  reg [17:0] \$147 ;
+  reg [17:0] \$148 ;
+  reg \$149 ;
+  wire [32:0] \$15 ;
+  reg \$150 ;
   reg [18:0] \$151 ;
   reg [18:0] \$152 ;
-  reg \$153 ;
-  reg \$154 ;
-  reg [19:0] \$155 ;
-  reg [19:0] \$156 ;
-  reg [19:0] \$157 ;
-  reg [19:0] \$158 ;
+  reg [18:0] \$153 ;
+  reg [18:0] \$154 ;
+  reg [18:0] \$155 ;
+  reg [18:0] \$156 ;
+  reg [18:0] \$157 ;
+  reg [18:0] \$158 ;
   reg \$159 ;
   wire \$16 ;
   reg \$160 ;
-  reg \$161 ;
-  reg \$162 ;
-  reg \$163 ;
-  reg \$164 ;
+  reg [19:0] \$161 ;
+  reg [19:0] \$162 ;
+  reg [19:0] \$163 ;
+  reg [19:0] \$164 ;
   reg \$165 ;
   reg \$166 ;
   reg \$167 ;
   reg \$168 ;
-  reg [31:0] \$169 ;
+  reg \$169 ;
   wire \$17 ;
-  reg [31:0] \$170 ;
-  reg [31:0] \$171 ;
-  reg [31:0] \$172 ;
-  reg [31:0] \$173 ;
-  reg [31:0] \$174 ;
-  reg [31:0] \$175 ;
-  reg [31:0] \$176 ;
+  reg \$170 ;
+  reg \$171 ;
+  reg \$172 ;
+  reg \$173 ;
+  reg \$174 ;
+  reg \$175 ;
+  reg \$176 ;
+  reg \$177 ;
+  reg [31:0] \$178 ;
+  reg [31:0] \$179 ;
   wire \$18 ;
+  reg [31:0] \$180 ;
+  reg [31:0] \$181 ;
+  reg [31:0] \$182 ;
+  reg [31:0] \$183 ;
+  reg [31:0] \$184 ;
+  reg [31:0] \$185 ;
   wire \$19 ;
   wire \$2 ;
   wire \$20 ;
@@ -98,15 +107,15 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
-  reg \$25 ;
-  reg \$26 ;
-  reg [15:0] \$27 ;
-  reg [15:0] \$28 ;
-  reg [15:0] \$29 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
   wire \$3 ;
-  reg [15:0] \$30 ;
-  reg [15:0] \$31 ;
-  reg [15:0] \$32 ;
+  wire \$30 ;
+  reg \$31 ;
+  reg \$32 ;
   reg [15:0] \$33 ;
   reg [15:0] \$34 ;
   reg [15:0] \$35 ;
@@ -169,16 +178,16 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [15:0] \$87 ;
   reg [15:0] \$88 ;
   reg [15:0] \$89 ;
-  wire [32:0] \$9 ;
+  wire \$9 ;
   reg [15:0] \$90 ;
-  reg \$91 ;
-  reg \$92 ;
-  reg [16:0] \$93 ;
-  reg [16:0] \$94 ;
-  reg [16:0] \$95 ;
-  reg [16:0] \$96 ;
-  reg [16:0] \$97 ;
-  reg [16:0] \$98 ;
+  reg [15:0] \$91 ;
+  reg [15:0] \$92 ;
+  reg [15:0] \$93 ;
+  reg [15:0] \$94 ;
+  reg [15:0] \$95 ;
+  reg [15:0] \$96 ;
+  reg \$97 ;
+  reg \$98 ;
   reg [16:0] \$99 ;
   wire advance;
   input clk;
@@ -437,7 +446,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [16:0] \mac_add0_s0$155  = 17'h00000;
   reg [16:0] \mac_add0_s0$157  = 17'h00000;
   reg [16:0] \mac_add0_s0$158  = 17'h00000;
-  reg \mac_add0_s0$288  = 1'h0;
+  reg \mac_add0_s0$294  = 1'h0;
   reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
   reg [17:0] \mac_add1_s0$163  = 18'h00000;
@@ -455,7 +464,7 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [17:0] \mac_add1_s0$181  = 18'h00000;
   reg [17:0] \mac_add1_s0$183  = 18'h00000;
   reg [17:0] \mac_add1_s0$184  = 18'h00000;
-  reg \mac_add1_s0$290  = 1'h0;
+  reg \mac_add1_s0$296  = 1'h0;
   reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
   reg [18:0] \mac_add2_s0$189  = 19'h00000;
@@ -465,13 +474,13 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [18:0] \mac_add2_s0$195  = 19'h00000;
   reg [18:0] \mac_add2_s0$197  = 19'h00000;
   reg [18:0] \mac_add2_s0$198  = 19'h00000;
-  reg \mac_add2_s0$292  = 1'h0;
+  reg \mac_add2_s0$298  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
   reg [19:0] mac_add3_s0 = 20'h00000;
-  reg [19:0] \mac_add3_s0$208  = 20'h00000;
-  reg [19:0] \mac_add3_s0$211  = 20'h00000;
   reg [19:0] \mac_add3_s0$214  = 20'h00000;
-  reg \mac_add3_s0$294  = 1'h0;
+  reg [19:0] \mac_add3_s0$217  = 20'h00000;
+  reg [19:0] \mac_add3_s0$220  = 20'h00000;
+  reg \mac_add3_s0$300  = 1'h0;
   reg mac_add3_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
@@ -491,8 +500,8 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [15:0] \mac_mul_s0$24  = 16'h0000;
   reg [15:0] \mac_mul_s0$26  = 16'h0000;
   reg [15:0] \mac_mul_s0$27  = 16'h0000;
-  reg \mac_mul_s0$286  = 1'h0;
   reg [15:0] \mac_mul_s0$29  = 16'h0000;
+  reg \mac_mul_s0$292  = 1'h0;
   reg [15:0] \mac_mul_s0$30  = 16'h0000;
   reg [15:0] \mac_mul_s0$32  = 16'h0000;
   reg [15:0] \mac_mul_s0$33  = 16'h0000;
@@ -634,6 +643,12 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg stall_adv5_valid = 1'h0;
   wire stall_adv6;
   reg stall_adv6_valid = 1'h0;
+  wire stall_adv7;
+  reg stall_adv7_valid = 1'h0;
+  wire stall_adv8;
+  reg stall_adv8_valid = 1'h0;
+  wire stall_adv9;
+  reg stall_adv9_valid = 1'h0;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = ~ stall_adv0_valid;
@@ -710,326 +725,341 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   assign stall_adv5 = \$7  | o__ready;
   assign \$8  = ~ stall_adv6_valid;
   assign stall_adv6 = \$8  | o__ready;
-  assign \$9  = $signed(mac_acc0) + $signed(mac_add3_s0);
-  assign \$10  = $signed(mac_acc1) + $signed(\mac_add3_s0$208 );
-  assign \$11  = $signed(mac_acc2) + $signed(\mac_add3_s0$211 );
-  assign \$12  = $signed(mac_acc3) + $signed(\mac_add3_s0$214 );
-  assign \$13  = mac_add3_valid_s0 & \mac_add3_s0$294 ;
-  assign \$14  = mac_add3_valid_s0 & \mac_add3_s0$294 ;
-  assign \$15  = mac_add3_valid_s0 & \mac_add3_s0$294 ;
-  assign \$16  = mac_add3_valid_s0 & \mac_add3_s0$294 ;
-  assign \$17  = mac_add3_valid_s0 & \mac_add3_s0$294 ;
-  assign \$18  = mac_add3_valid_s0 & \mac_add3_s0$294 ;
-  assign \$19  = mac_add3_valid_s0 & \mac_add3_s0$294 ;
-  assign \$20  = mac_add3_valid_s0 & \mac_add3_s0$294 ;
-  assign \$21  = stall_adv6 & mac_add3_valid_s0;
-  assign \$22  = stall_adv6 & mac_add3_valid_s0;
-  assign \$23  = stall_adv6 & mac_add3_valid_s0;
-  assign \$24  = stall_adv6 & mac_add3_valid_s0;
+  assign \$9  = ~ stall_adv7_valid;
+  assign stall_adv7 = \$9  | o__ready;
+  assign \$10  = ~ stall_adv8_valid;
+  assign stall_adv8 = \$10  | o__ready;
+  assign \$11  = ~ stall_adv9_valid;
+  assign stall_adv9 = \$11  | o__ready;
+  assign \$12  = $signed(mac_acc0) + $signed(mac_add3_s0);
+  assign \$13  = $signed(mac_acc1) + $signed(\mac_add3_s0$214 );
+  assign \$14  = $signed(mac_acc2) + $signed(\mac_add3_s0$217 );
+  assign \$15  = $signed(mac_acc3) + $signed(\mac_add3_s0$220 );
+  assign \$16  = mac_add3_valid_s0 & \mac_add3_s0$300 ;
+  assign \$17  = mac_add3_valid_s0 & \mac_add3_s0$300 ;
+  assign \$18  = mac_add3_valid_s0 & \mac_add3_s0$300 ;
+  assign \$19  = mac_add3_valid_s0 & \mac_add3_s0$300 ;
+  assign \$20  = mac_add3_valid_s0 & \mac_add3_s0$300 ;
+  assign \$21  = mac_add3_valid_s0 & \mac_add3_s0$300 ;
+  assign \$22  = mac_add3_valid_s0 & \mac_add3_s0$300 ;
+  assign \$23  = mac_add3_valid_s0 & \mac_add3_s0$300 ;
+  assign \$24  = mac_add3_valid_s0 & \mac_add3_s0$300 ;
+  assign \$25  = mac_add3_valid_s0 & \mac_add3_s0$300 ;
+  assign \$26  = mac_add3_valid_s0 & \mac_add3_s0$300 ;
+  assign \$27  = stall_adv6 & mac_add3_valid_s0;
+  assign \$28  = stall_adv7 & mac_add3_valid_s0;
+  assign \$29  = stall_adv8 & mac_add3_valid_s0;
+  assign \$30  = stall_adv9 & mac_add3_valid_s0;
   always @(posedge clk)
-    mac_dspin_s0 <= \$25 ;
+    mac_dspin_s0 <= \$31 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$26 ;
+    mac_dspin_valid_s0 <= \$32 ;
   always @(posedge clk)
-    mac_mul_s0 <= \$27 ;
+    mac_mul_s0 <= \$33 ;
   always @(posedge clk)
-    \mac_mul_s0$15  <= \$28 ;
+    \mac_mul_s0$15  <= \$34 ;
   always @(posedge clk)
-    \mac_mul_s0$17  <= \$29 ;
+    \mac_mul_s0$17  <= \$35 ;
   always @(posedge clk)
-    \mac_mul_s0$18  <= \$30 ;
+    \mac_mul_s0$18  <= \$36 ;
   always @(posedge clk)
-    \mac_mul_s0$20  <= \$31 ;
+    \mac_mul_s0$20  <= \$37 ;
   always @(posedge clk)
-    \mac_mul_s0$21  <= \$32 ;
+    \mac_mul_s0$21  <= \$38 ;
   always @(posedge clk)
-    \mac_mul_s0$23  <= \$33 ;
+    \mac_mul_s0$23  <= \$39 ;
   always @(posedge clk)
-    \mac_mul_s0$24  <= \$34 ;
+    \mac_mul_s0$24  <= \$40 ;
   always @(posedge clk)
-    \mac_mul_s0$26  <= \$35 ;
+    \mac_mul_s0$26  <= \$41 ;
   always @(posedge clk)
-    \mac_mul_s0$27  <= \$36 ;
+    \mac_mul_s0$27  <= \$42 ;
   always @(posedge clk)
-    \mac_mul_s0$29  <= \$37 ;
+    \mac_mul_s0$29  <= \$43 ;
   always @(posedge clk)
-    \mac_mul_s0$30  <= \$38 ;
+    \mac_mul_s0$30  <= \$44 ;
   always @(posedge clk)
-    \mac_mul_s0$32  <= \$39 ;
+    \mac_mul_s0$32  <= \$45 ;
   always @(posedge clk)
-    \mac_mul_s0$33  <= \$40 ;
+    \mac_mul_s0$33  <= \$46 ;
   always @(posedge clk)
-    \mac_mul_s0$35  <= \$41 ;
+    \mac_mul_s0$35  <= \$47 ;
   always @(posedge clk)
-    \mac_mul_s0$36  <= \$42 ;
+    \mac_mul_s0$36  <= \$48 ;
   always @(posedge clk)
-    \mac_mul_s0$38  <= \$43 ;
+    \mac_mul_s0$38  <= \$49 ;
   always @(posedge clk)
-    \mac_mul_s0$39  <= \$44 ;
+    \mac_mul_s0$39  <= \$50 ;
   always @(posedge clk)
-    \mac_mul_s0$41  <= \$45 ;
+    \mac_mul_s0$41  <= \$51 ;
   always @(posedge clk)
-    \mac_mul_s0$42  <= \$46 ;
+    \mac_mul_s0$42  <= \$52 ;
   always @(posedge clk)
-    \mac_mul_s0$44  <= \$47 ;
+    \mac_mul_s0$44  <= \$53 ;
   always @(posedge clk)
-    \mac_mul_s0$45  <= \$48 ;
+    \mac_mul_s0$45  <= \$54 ;
   always @(posedge clk)
-    \mac_mul_s0$47  <= \$49 ;
+    \mac_mul_s0$47  <= \$55 ;
   always @(posedge clk)
-    \mac_mul_s0$48  <= \$50 ;
+    \mac_mul_s0$48  <= \$56 ;
   always @(posedge clk)
-    \mac_mul_s0$50  <= \$51 ;
+    \mac_mul_s0$50  <= \$57 ;
   always @(posedge clk)
-    \mac_mul_s0$51  <= \$52 ;
+    \mac_mul_s0$51  <= \$58 ;
   always @(posedge clk)
-    \mac_mul_s0$53  <= \$53 ;
+    \mac_mul_s0$53  <= \$59 ;
   always @(posedge clk)
-    \mac_mul_s0$54  <= \$54 ;
+    \mac_mul_s0$54  <= \$60 ;
   always @(posedge clk)
-    \mac_mul_s0$56  <= \$55 ;
+    \mac_mul_s0$56  <= \$61 ;
   always @(posedge clk)
-    \mac_mul_s0$57  <= \$56 ;
+    \mac_mul_s0$57  <= \$62 ;
   always @(posedge clk)
-    \mac_mul_s0$59  <= \$57 ;
+    \mac_mul_s0$59  <= \$63 ;
   always @(posedge clk)
-    \mac_mul_s0$60  <= \$58 ;
+    \mac_mul_s0$60  <= \$64 ;
   always @(posedge clk)
-    \mac_mul_s0$62  <= \$59 ;
+    \mac_mul_s0$62  <= \$65 ;
   always @(posedge clk)
-    \mac_mul_s0$63  <= \$60 ;
+    \mac_mul_s0$63  <= \$66 ;
   always @(posedge clk)
-    \mac_mul_s0$65  <= \$61 ;
+    \mac_mul_s0$65  <= \$67 ;
   always @(posedge clk)
-    \mac_mul_s0$66  <= \$62 ;
+    \mac_mul_s0$66  <= \$68 ;
   always @(posedge clk)
-    \mac_mul_s0$68  <= \$63 ;
+    \mac_mul_s0$68  <= \$69 ;
   always @(posedge clk)
-    \mac_mul_s0$69  <= \$64 ;
+    \mac_mul_s0$69  <= \$70 ;
   always @(posedge clk)
-    \mac_mul_s0$71  <= \$65 ;
+    \mac_mul_s0$71  <= \$71 ;
   always @(posedge clk)
-    \mac_mul_s0$72  <= \$66 ;
+    \mac_mul_s0$72  <= \$72 ;
   always @(posedge clk)
-    \mac_mul_s0$74  <= \$67 ;
+    \mac_mul_s0$74  <= \$73 ;
   always @(posedge clk)
-    \mac_mul_s0$75  <= \$68 ;
+    \mac_mul_s0$75  <= \$74 ;
   always @(posedge clk)
-    \mac_mul_s0$77  <= \$69 ;
+    \mac_mul_s0$77  <= \$75 ;
   always @(posedge clk)
-    \mac_mul_s0$78  <= \$70 ;
+    \mac_mul_s0$78  <= \$76 ;
   always @(posedge clk)
-    \mac_mul_s0$80  <= \$71 ;
+    \mac_mul_s0$80  <= \$77 ;
   always @(posedge clk)
-    \mac_mul_s0$81  <= \$72 ;
+    \mac_mul_s0$81  <= \$78 ;
   always @(posedge clk)
-    \mac_mul_s0$83  <= \$73 ;
+    \mac_mul_s0$83  <= \$79 ;
   always @(posedge clk)
-    \mac_mul_s0$84  <= \$74 ;
+    \mac_mul_s0$84  <= \$80 ;
   always @(posedge clk)
-    \mac_mul_s0$86  <= \$75 ;
+    \mac_mul_s0$86  <= \$81 ;
   always @(posedge clk)
-    \mac_mul_s0$87  <= \$76 ;
+    \mac_mul_s0$87  <= \$82 ;
   always @(posedge clk)
-    \mac_mul_s0$89  <= \$77 ;
+    \mac_mul_s0$89  <= \$83 ;
   always @(posedge clk)
-    \mac_mul_s0$90  <= \$78 ;
+    \mac_mul_s0$90  <= \$84 ;
   always @(posedge clk)
-    \mac_mul_s0$92  <= \$79 ;
+    \mac_mul_s0$92  <= \$85 ;
   always @(posedge clk)
-    \mac_mul_s0$93  <= \$80 ;
+    \mac_mul_s0$93  <= \$86 ;
   always @(posedge clk)
-    \mac_mul_s0$95  <= \$81 ;
+    \mac_mul_s0$95  <= \$87 ;
   always @(posedge clk)
-    \mac_mul_s0$96  <= \$82 ;
+    \mac_mul_s0$96  <= \$88 ;
   always @(posedge clk)
-    \mac_mul_s0$98  <= \$83 ;
+    \mac_mul_s0$98  <= \$89 ;
   always @(posedge clk)
-    \mac_mul_s0$99  <= \$84 ;
+    \mac_mul_s0$99  <= \$90 ;
   always @(posedge clk)
-    \mac_mul_s0$101  <= \$85 ;
+    \mac_mul_s0$101  <= \$91 ;
   always @(posedge clk)
-    \mac_mul_s0$102  <= \$86 ;
+    \mac_mul_s0$102  <= \$92 ;
   always @(posedge clk)
-    \mac_mul_s0$104  <= \$87 ;
+    \mac_mul_s0$104  <= \$93 ;
   always @(posedge clk)
-    \mac_mul_s0$105  <= \$88 ;
+    \mac_mul_s0$105  <= \$94 ;
   always @(posedge clk)
-    \mac_mul_s0$107  <= \$89 ;
+    \mac_mul_s0$107  <= \$95 ;
   always @(posedge clk)
-    \mac_mul_s0$108  <= \$90 ;
+    \mac_mul_s0$108  <= \$96 ;
   always @(posedge clk)
-    \mac_mul_s0$286  <= \$91 ;
+    \mac_mul_s0$292  <= \$97 ;
   always @(posedge clk)
-    mac_mul_valid_s0 <= \$92 ;
+    mac_mul_valid_s0 <= \$98 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$93 ;
+    mac_add0_s0 <= \$99 ;
   always @(posedge clk)
-    \mac_add0_s0$113  <= \$94 ;
+    \mac_add0_s0$113  <= \$100 ;
   always @(posedge clk)
-    \mac_add0_s0$115  <= \$95 ;
+    \mac_add0_s0$115  <= \$101 ;
   always @(posedge clk)
-    \mac_add0_s0$116  <= \$96 ;
+    \mac_add0_s0$116  <= \$102 ;
   always @(posedge clk)
-    \mac_add0_s0$118  <= \$97 ;
+    \mac_add0_s0$118  <= \$103 ;
   always @(posedge clk)
-    \mac_add0_s0$119  <= \$98 ;
+    \mac_add0_s0$119  <= \$104 ;
   always @(posedge clk)
-    \mac_add0_s0$121  <= \$99 ;
+    \mac_add0_s0$121  <= \$105 ;
   always @(posedge clk)
-    \mac_add0_s0$122  <= \$100 ;
+    \mac_add0_s0$122  <= \$106 ;
   always @(posedge clk)
-    \mac_add0_s0$124  <= \$101 ;
+    \mac_add0_s0$124  <= \$107 ;
   always @(posedge clk)
-    \mac_add0_s0$125  <= \$102 ;
+    \mac_add0_s0$125  <= \$108 ;
   always @(posedge clk)
-    \mac_add0_s0$127  <= \$103 ;
+    \mac_add0_s0$127  <= \$109 ;
   always @(posedge clk)
-    \mac_add0_s0$128  <= \$104 ;
+    \mac_add0_s0$128  <= \$110 ;
   always @(posedge clk)
-    \mac_add0_s0$130  <= \$105 ;
+    \mac_add0_s0$130  <= \$111 ;
   always @(posedge clk)
-    \mac_add0_s0$131  <= \$106 ;
+    \mac_add0_s0$131  <= \$112 ;
   always @(posedge clk)
-    \mac_add0_s0$133  <= \$107 ;
+    \mac_add0_s0$133  <= \$113 ;
   always @(posedge clk)
-    \mac_add0_s0$134  <= \$108 ;
+    \mac_add0_s0$134  <= \$114 ;
   always @(posedge clk)
-    \mac_add0_s0$136  <= \$109 ;
+    \mac_add0_s0$136  <= \$115 ;
   always @(posedge clk)
-    \mac_add0_s0$137  <= \$110 ;
+    \mac_add0_s0$137  <= \$116 ;
   always @(posedge clk)
-    \mac_add0_s0$139  <= \$111 ;
+    \mac_add0_s0$139  <= \$117 ;
   always @(posedge clk)
-    \mac_add0_s0$140  <= \$112 ;
+    \mac_add0_s0$140  <= \$118 ;
   always @(posedge clk)
-    \mac_add0_s0$142  <= \$113 ;
+    \mac_add0_s0$142  <= \$119 ;
   always @(posedge clk)
-    \mac_add0_s0$143  <= \$114 ;
+    \mac_add0_s0$143  <= \$120 ;
   always @(posedge clk)
-    \mac_add0_s0$145  <= \$115 ;
+    \mac_add0_s0$145  <= \$121 ;
   always @(posedge clk)
-    \mac_add0_s0$146  <= \$116 ;
+    \mac_add0_s0$146  <= \$122 ;
   always @(posedge clk)
-    \mac_add0_s0$148  <= \$117 ;
+    \mac_add0_s0$148  <= \$123 ;
   always @(posedge clk)
-    \mac_add0_s0$149  <= \$118 ;
+    \mac_add0_s0$149  <= \$124 ;
   always @(posedge clk)
-    \mac_add0_s0$151  <= \$119 ;
+    \mac_add0_s0$151  <= \$125 ;
   always @(posedge clk)
-    \mac_add0_s0$152  <= \$120 ;
+    \mac_add0_s0$152  <= \$126 ;
   always @(posedge clk)
-    \mac_add0_s0$154  <= \$121 ;
+    \mac_add0_s0$154  <= \$127 ;
   always @(posedge clk)
-    \mac_add0_s0$155  <= \$122 ;
+    \mac_add0_s0$155  <= \$128 ;
   always @(posedge clk)
-    \mac_add0_s0$157  <= \$123 ;
+    \mac_add0_s0$157  <= \$129 ;
   always @(posedge clk)
-    \mac_add0_s0$158  <= \$124 ;
+    \mac_add0_s0$158  <= \$130 ;
   always @(posedge clk)
-    \mac_add0_s0$288  <= \$125 ;
+    \mac_add0_s0$294  <= \$131 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$126 ;
+    mac_add0_valid_s0 <= \$132 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$127 ;
+    mac_add1_s0 <= \$133 ;
   always @(posedge clk)
-    \mac_add1_s0$163  <= \$128 ;
+    \mac_add1_s0$163  <= \$134 ;
   always @(posedge clk)
-    \mac_add1_s0$165  <= \$129 ;
+    \mac_add1_s0$165  <= \$135 ;
   always @(posedge clk)
-    \mac_add1_s0$166  <= \$130 ;
+    \mac_add1_s0$166  <= \$136 ;
   always @(posedge clk)
-    \mac_add1_s0$168  <= \$131 ;
+    \mac_add1_s0$168  <= \$137 ;
   always @(posedge clk)
-    \mac_add1_s0$169  <= \$132 ;
+    \mac_add1_s0$169  <= \$138 ;
   always @(posedge clk)
-    \mac_add1_s0$171  <= \$133 ;
+    \mac_add1_s0$171  <= \$139 ;
   always @(posedge clk)
-    \mac_add1_s0$172  <= \$134 ;
+    \mac_add1_s0$172  <= \$140 ;
   always @(posedge clk)
-    \mac_add1_s0$174  <= \$135 ;
+    \mac_add1_s0$174  <= \$141 ;
   always @(posedge clk)
-    \mac_add1_s0$175  <= \$136 ;
+    \mac_add1_s0$175  <= \$142 ;
   always @(posedge clk)
-    \mac_add1_s0$177  <= \$137 ;
+    \mac_add1_s0$177  <= \$143 ;
   always @(posedge clk)
-    \mac_add1_s0$178  <= \$138 ;
+    \mac_add1_s0$178  <= \$144 ;
   always @(posedge clk)
-    \mac_add1_s0$180  <= \$139 ;
+    \mac_add1_s0$180  <= \$145 ;
   always @(posedge clk)
-    \mac_add1_s0$181  <= \$140 ;
+    \mac_add1_s0$181  <= \$146 ;
   always @(posedge clk)
-    \mac_add1_s0$183  <= \$141 ;
+    \mac_add1_s0$183  <= \$147 ;
   always @(posedge clk)
-    \mac_add1_s0$184  <= \$142 ;
+    \mac_add1_s0$184  <= \$148 ;
   always @(posedge clk)
-    \mac_add1_s0$290  <= \$143 ;
+    \mac_add1_s0$296  <= \$149 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$144 ;
+    mac_add1_valid_s0 <= \$150 ;
   always @(posedge clk)
-    mac_add2_s0 <= \$145 ;
+    mac_add2_s0 <= \$151 ;
   always @(posedge clk)
-    \mac_add2_s0$189  <= \$146 ;
+    \mac_add2_s0$189  <= \$152 ;
   always @(posedge clk)
-    \mac_add2_s0$191  <= \$147 ;
+    \mac_add2_s0$191  <= \$153 ;
   always @(posedge clk)
-    \mac_add2_s0$192  <= \$148 ;
+    \mac_add2_s0$192  <= \$154 ;
   always @(posedge clk)
-    \mac_add2_s0$194  <= \$149 ;
+    \mac_add2_s0$194  <= \$155 ;
   always @(posedge clk)
-    \mac_add2_s0$195  <= \$150 ;
+    \mac_add2_s0$195  <= \$156 ;
   always @(posedge clk)
-    \mac_add2_s0$197  <= \$151 ;
+    \mac_add2_s0$197  <= \$157 ;
   always @(posedge clk)
-    \mac_add2_s0$198  <= \$152 ;
+    \mac_add2_s0$198  <= \$158 ;
   always @(posedge clk)
-    \mac_add2_s0$292  <= \$153 ;
+    \mac_add2_s0$298  <= \$159 ;
   always @(posedge clk)
-    mac_add2_valid_s0 <= \$154 ;
+    mac_add2_valid_s0 <= \$160 ;
   always @(posedge clk)
-    mac_add3_s0 <= \$155 ;
+    mac_add3_s0 <= \$161 ;
   always @(posedge clk)
-    \mac_add3_s0$208  <= \$156 ;
+    \mac_add3_s0$214  <= \$162 ;
   always @(posedge clk)
-    \mac_add3_s0$211  <= \$157 ;
+    \mac_add3_s0$217  <= \$163 ;
   always @(posedge clk)
-    \mac_add3_s0$214  <= \$158 ;
+    \mac_add3_s0$220  <= \$164 ;
   always @(posedge clk)
-    \mac_add3_s0$294  <= \$159 ;
+    \mac_add3_s0$300  <= \$165 ;
   always @(posedge clk)
-    mac_add3_valid_s0 <= \$160 ;
+    mac_add3_valid_s0 <= \$166 ;
   always @(posedge clk)
-    o__valid <= \$161 ;
+    o__valid <= \$167 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$162 ;
+    stall_adv0_valid <= \$168 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$163 ;
+    stall_adv1_valid <= \$169 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$164 ;
+    stall_adv2_valid <= \$170 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$165 ;
+    stall_adv3_valid <= \$171 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$166 ;
+    stall_adv4_valid <= \$172 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$167 ;
+    stall_adv5_valid <= \$173 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$168 ;
+    stall_adv6_valid <= \$174 ;
   always @(posedge clk)
-    mac_acc0_out <= \$169 ;
+    stall_adv7_valid <= \$175 ;
   always @(posedge clk)
-    mac_acc0 <= \$170 ;
+    stall_adv8_valid <= \$176 ;
   always @(posedge clk)
-    mac_acc1_out <= \$171 ;
+    stall_adv9_valid <= \$177 ;
   always @(posedge clk)
-    mac_acc1 <= \$172 ;
+    mac_acc0_out <= \$178 ;
   always @(posedge clk)
-    mac_acc2_out <= \$173 ;
+    mac_acc0 <= \$179 ;
   always @(posedge clk)
-    mac_acc2 <= \$174 ;
+    mac_acc1_out <= \$180 ;
   always @(posedge clk)
-    mac_acc3_out <= \$175 ;
+    mac_acc1 <= \$181 ;
   always @(posedge clk)
-    mac_acc3 <= \$176 ;
+    mac_acc2_out <= \$182 ;
+  always @(posedge clk)
+    mac_acc2 <= \$183 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$184 ;
+  always @(posedge clk)
+    mac_acc3 <= \$185 ;
   nmsparse_mul_ireg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
@@ -1672,969 +1702,924 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$25  = mac_dspin_s0;
+    \$31  = mac_dspin_s0;
     if (stall_adv0) begin
-      \$25  = i__payload[640];
+      \$31  = i__payload[640];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$26  = mac_dspin_valid_s0;
+    \$32  = mac_dspin_valid_s0;
     if (stall_adv0) begin
-      \$26  = i__valid;
+      \$32  = i__valid;
     end
     if (rst) begin
-      \$26  = 1'h0;
+      \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$27  = mac_mul_s0;
+    \$33  = mac_mul_s0;
     if (stall_adv1) begin
-      \$27  = mac_prod0_0;
+      \$33  = mac_prod0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$28  = \mac_mul_s0$15 ;
+    \$34  = \mac_mul_s0$15 ;
     if (stall_adv1) begin
-      \$28  = mac_prod0_1;
+      \$34  = mac_prod0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$29  = \mac_mul_s0$17 ;
+    \$35  = \mac_mul_s0$17 ;
     if (stall_adv1) begin
-      \$29  = mac_prod0_2;
+      \$35  = mac_prod0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$30  = \mac_mul_s0$18 ;
+    \$36  = \mac_mul_s0$18 ;
     if (stall_adv1) begin
-      \$30  = mac_prod0_3;
+      \$36  = mac_prod0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$31  = \mac_mul_s0$20 ;
+    \$37  = \mac_mul_s0$20 ;
     if (stall_adv1) begin
-      \$31  = mac_prod0_4;
+      \$37  = mac_prod0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$32  = \mac_mul_s0$21 ;
+    \$38  = \mac_mul_s0$21 ;
     if (stall_adv1) begin
-      \$32  = mac_prod0_5;
+      \$38  = mac_prod0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$33  = \mac_mul_s0$23 ;
+    \$39  = \mac_mul_s0$23 ;
     if (stall_adv1) begin
-      \$33  = mac_prod0_6;
+      \$39  = mac_prod0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$34  = \mac_mul_s0$24 ;
+    \$40  = \mac_mul_s0$24 ;
     if (stall_adv1) begin
-      \$34  = mac_prod0_7;
+      \$40  = mac_prod0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$35  = \mac_mul_s0$26 ;
+    \$41  = \mac_mul_s0$26 ;
     if (stall_adv1) begin
-      \$35  = mac_prod0_8;
+      \$41  = mac_prod0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$36  = \mac_mul_s0$27 ;
+    \$42  = \mac_mul_s0$27 ;
     if (stall_adv1) begin
-      \$36  = mac_prod0_9;
+      \$42  = mac_prod0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$37  = \mac_mul_s0$29 ;
+    \$43  = \mac_mul_s0$29 ;
     if (stall_adv1) begin
-      \$37  = mac_prod0_10;
+      \$43  = mac_prod0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$38  = \mac_mul_s0$30 ;
+    \$44  = \mac_mul_s0$30 ;
     if (stall_adv1) begin
-      \$38  = mac_prod0_11;
+      \$44  = mac_prod0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$39  = \mac_mul_s0$32 ;
+    \$45  = \mac_mul_s0$32 ;
     if (stall_adv1) begin
-      \$39  = mac_prod0_12;
+      \$45  = mac_prod0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$40  = \mac_mul_s0$33 ;
+    \$46  = \mac_mul_s0$33 ;
     if (stall_adv1) begin
-      \$40  = mac_prod0_13;
+      \$46  = mac_prod0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$41  = \mac_mul_s0$35 ;
+    \$47  = \mac_mul_s0$35 ;
     if (stall_adv1) begin
-      \$41  = mac_prod0_14;
+      \$47  = mac_prod0_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$42  = \mac_mul_s0$36 ;
+    \$48  = \mac_mul_s0$36 ;
     if (stall_adv1) begin
-      \$42  = mac_prod0_15;
+      \$48  = mac_prod0_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$43  = \mac_mul_s0$38 ;
+    \$49  = \mac_mul_s0$38 ;
     if (stall_adv1) begin
-      \$43  = mac_prod1_0;
+      \$49  = mac_prod1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$44  = \mac_mul_s0$39 ;
+    \$50  = \mac_mul_s0$39 ;
     if (stall_adv1) begin
-      \$44  = mac_prod1_1;
+      \$50  = mac_prod1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$45  = \mac_mul_s0$41 ;
+    \$51  = \mac_mul_s0$41 ;
     if (stall_adv1) begin
-      \$45  = mac_prod1_2;
+      \$51  = mac_prod1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$46  = \mac_mul_s0$42 ;
+    \$52  = \mac_mul_s0$42 ;
     if (stall_adv1) begin
-      \$46  = mac_prod1_3;
+      \$52  = mac_prod1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$47  = \mac_mul_s0$44 ;
+    \$53  = \mac_mul_s0$44 ;
     if (stall_adv1) begin
-      \$47  = mac_prod1_4;
+      \$53  = mac_prod1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$48  = \mac_mul_s0$45 ;
+    \$54  = \mac_mul_s0$45 ;
     if (stall_adv1) begin
-      \$48  = mac_prod1_5;
+      \$54  = mac_prod1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$49  = \mac_mul_s0$47 ;
+    \$55  = \mac_mul_s0$47 ;
     if (stall_adv1) begin
-      \$49  = mac_prod1_6;
+      \$55  = mac_prod1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$50  = \mac_mul_s0$48 ;
+    \$56  = \mac_mul_s0$48 ;
     if (stall_adv1) begin
-      \$50  = mac_prod1_7;
+      \$56  = mac_prod1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$51  = \mac_mul_s0$50 ;
+    \$57  = \mac_mul_s0$50 ;
     if (stall_adv1) begin
-      \$51  = mac_prod1_8;
+      \$57  = mac_prod1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$52  = \mac_mul_s0$51 ;
+    \$58  = \mac_mul_s0$51 ;
     if (stall_adv1) begin
-      \$52  = mac_prod1_9;
+      \$58  = mac_prod1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$53  = \mac_mul_s0$53 ;
+    \$59  = \mac_mul_s0$53 ;
     if (stall_adv1) begin
-      \$53  = mac_prod1_10;
+      \$59  = mac_prod1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$54  = \mac_mul_s0$54 ;
+    \$60  = \mac_mul_s0$54 ;
     if (stall_adv1) begin
-      \$54  = mac_prod1_11;
+      \$60  = mac_prod1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$55  = \mac_mul_s0$56 ;
+    \$61  = \mac_mul_s0$56 ;
     if (stall_adv1) begin
-      \$55  = mac_prod1_12;
+      \$61  = mac_prod1_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$56  = \mac_mul_s0$57 ;
+    \$62  = \mac_mul_s0$57 ;
     if (stall_adv1) begin
-      \$56  = mac_prod1_13;
+      \$62  = mac_prod1_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$57  = \mac_mul_s0$59 ;
+    \$63  = \mac_mul_s0$59 ;
     if (stall_adv1) begin
-      \$57  = mac_prod1_14;
+      \$63  = mac_prod1_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$58  = \mac_mul_s0$60 ;
+    \$64  = \mac_mul_s0$60 ;
     if (stall_adv1) begin
-      \$58  = mac_prod1_15;
+      \$64  = mac_prod1_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$59  = \mac_mul_s0$62 ;
+    \$65  = \mac_mul_s0$62 ;
     if (stall_adv1) begin
-      \$59  = mac_prod2_0;
+      \$65  = mac_prod2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$60  = \mac_mul_s0$63 ;
+    \$66  = \mac_mul_s0$63 ;
     if (stall_adv1) begin
-      \$60  = mac_prod2_1;
+      \$66  = mac_prod2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$61  = \mac_mul_s0$65 ;
+    \$67  = \mac_mul_s0$65 ;
     if (stall_adv1) begin
-      \$61  = mac_prod2_2;
+      \$67  = mac_prod2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$62  = \mac_mul_s0$66 ;
+    \$68  = \mac_mul_s0$66 ;
     if (stall_adv1) begin
-      \$62  = mac_prod2_3;
+      \$68  = mac_prod2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$63  = \mac_mul_s0$68 ;
+    \$69  = \mac_mul_s0$68 ;
     if (stall_adv1) begin
-      \$63  = mac_prod2_4;
+      \$69  = mac_prod2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$64  = \mac_mul_s0$69 ;
+    \$70  = \mac_mul_s0$69 ;
     if (stall_adv1) begin
-      \$64  = mac_prod2_5;
+      \$70  = mac_prod2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$65  = \mac_mul_s0$71 ;
+    \$71  = \mac_mul_s0$71 ;
     if (stall_adv1) begin
-      \$65  = mac_prod2_6;
+      \$71  = mac_prod2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$66  = \mac_mul_s0$72 ;
+    \$72  = \mac_mul_s0$72 ;
     if (stall_adv1) begin
-      \$66  = mac_prod2_7;
+      \$72  = mac_prod2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$67  = \mac_mul_s0$74 ;
+    \$73  = \mac_mul_s0$74 ;
     if (stall_adv1) begin
-      \$67  = mac_prod2_8;
+      \$73  = mac_prod2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$68  = \mac_mul_s0$75 ;
+    \$74  = \mac_mul_s0$75 ;
     if (stall_adv1) begin
-      \$68  = mac_prod2_9;
+      \$74  = mac_prod2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$69  = \mac_mul_s0$77 ;
+    \$75  = \mac_mul_s0$77 ;
     if (stall_adv1) begin
-      \$69  = mac_prod2_10;
+      \$75  = mac_prod2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = \mac_mul_s0$78 ;
+    \$76  = \mac_mul_s0$78 ;
     if (stall_adv1) begin
-      \$70  = mac_prod2_11;
+      \$76  = mac_prod2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = \mac_mul_s0$80 ;
+    \$77  = \mac_mul_s0$80 ;
     if (stall_adv1) begin
-      \$71  = mac_prod2_12;
+      \$77  = mac_prod2_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = \mac_mul_s0$81 ;
+    \$78  = \mac_mul_s0$81 ;
     if (stall_adv1) begin
-      \$72  = mac_prod2_13;
+      \$78  = mac_prod2_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = \mac_mul_s0$83 ;
+    \$79  = \mac_mul_s0$83 ;
     if (stall_adv1) begin
-      \$73  = mac_prod2_14;
+      \$79  = mac_prod2_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = \mac_mul_s0$84 ;
+    \$80  = \mac_mul_s0$84 ;
     if (stall_adv1) begin
-      \$74  = mac_prod2_15;
+      \$80  = mac_prod2_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = \mac_mul_s0$86 ;
+    \$81  = \mac_mul_s0$86 ;
     if (stall_adv1) begin
-      \$75  = mac_prod3_0;
+      \$81  = mac_prod3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = \mac_mul_s0$87 ;
+    \$82  = \mac_mul_s0$87 ;
     if (stall_adv1) begin
-      \$76  = mac_prod3_1;
+      \$82  = mac_prod3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = \mac_mul_s0$89 ;
+    \$83  = \mac_mul_s0$89 ;
     if (stall_adv1) begin
-      \$77  = mac_prod3_2;
+      \$83  = mac_prod3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = \mac_mul_s0$90 ;
+    \$84  = \mac_mul_s0$90 ;
     if (stall_adv1) begin
-      \$78  = mac_prod3_3;
+      \$84  = mac_prod3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = \mac_mul_s0$92 ;
+    \$85  = \mac_mul_s0$92 ;
     if (stall_adv1) begin
-      \$79  = mac_prod3_4;
+      \$85  = mac_prod3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = \mac_mul_s0$93 ;
+    \$86  = \mac_mul_s0$93 ;
     if (stall_adv1) begin
-      \$80  = mac_prod3_5;
+      \$86  = mac_prod3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = \mac_mul_s0$95 ;
+    \$87  = \mac_mul_s0$95 ;
     if (stall_adv1) begin
-      \$81  = mac_prod3_6;
+      \$87  = mac_prod3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$82  = \mac_mul_s0$96 ;
+    \$88  = \mac_mul_s0$96 ;
     if (stall_adv1) begin
-      \$82  = mac_prod3_7;
+      \$88  = mac_prod3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = \mac_mul_s0$98 ;
+    \$89  = \mac_mul_s0$98 ;
     if (stall_adv1) begin
-      \$83  = mac_prod3_8;
+      \$89  = mac_prod3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = \mac_mul_s0$99 ;
+    \$90  = \mac_mul_s0$99 ;
     if (stall_adv1) begin
-      \$84  = mac_prod3_9;
+      \$90  = mac_prod3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = \mac_mul_s0$101 ;
+    \$91  = \mac_mul_s0$101 ;
     if (stall_adv1) begin
-      \$85  = mac_prod3_10;
+      \$91  = mac_prod3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = \mac_mul_s0$102 ;
+    \$92  = \mac_mul_s0$102 ;
     if (stall_adv1) begin
-      \$86  = mac_prod3_11;
+      \$92  = mac_prod3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = \mac_mul_s0$104 ;
+    \$93  = \mac_mul_s0$104 ;
     if (stall_adv1) begin
-      \$87  = mac_prod3_12;
+      \$93  = mac_prod3_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$88  = \mac_mul_s0$105 ;
+    \$94  = \mac_mul_s0$105 ;
     if (stall_adv1) begin
-      \$88  = mac_prod3_13;
+      \$94  = mac_prod3_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = \mac_mul_s0$107 ;
+    \$95  = \mac_mul_s0$107 ;
     if (stall_adv1) begin
-      \$89  = mac_prod3_14;
+      \$95  = mac_prod3_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$90  = \mac_mul_s0$108 ;
+    \$96  = \mac_mul_s0$108 ;
     if (stall_adv1) begin
-      \$90  = mac_prod3_15;
+      \$96  = mac_prod3_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$91  = \mac_mul_s0$286 ;
+    \$97  = \mac_mul_s0$292 ;
     if (stall_adv1) begin
-      \$91  = mac_dspin_s0;
+      \$97  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$92  = mac_mul_valid_s0;
+    \$98  = mac_mul_valid_s0;
     if (stall_adv1) begin
-      \$92  = mac_dspin_valid_s0;
+      \$98  = mac_dspin_valid_s0;
     end
     if (rst) begin
-      \$92  = 1'h0;
+      \$98  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$93  = mac_add0_s0;
+    \$99  = mac_add0_s0;
     if (stall_adv2) begin
-      \$93  = mac0_sum0_p0;
+      \$99  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$94  = \mac_add0_s0$113 ;
+    \$100  = \mac_add0_s0$113 ;
     if (stall_adv2) begin
-      \$94  = mac0_sum0_p1;
+      \$100  = mac0_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$95  = \mac_add0_s0$115 ;
+    \$101  = \mac_add0_s0$115 ;
     if (stall_adv2) begin
-      \$95  = mac0_sum0_p2;
+      \$101  = mac0_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$96  = \mac_add0_s0$116 ;
+    \$102  = \mac_add0_s0$116 ;
     if (stall_adv2) begin
-      \$96  = mac0_sum0_p3;
+      \$102  = mac0_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = \mac_add0_s0$118 ;
+    \$103  = \mac_add0_s0$118 ;
     if (stall_adv2) begin
-      \$97  = mac0_sum0_p4;
+      \$103  = mac0_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$98  = \mac_add0_s0$119 ;
+    \$104  = \mac_add0_s0$119 ;
     if (stall_adv2) begin
-      \$98  = mac0_sum0_p5;
+      \$104  = mac0_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$99  = \mac_add0_s0$121 ;
+    \$105  = \mac_add0_s0$121 ;
     if (stall_adv2) begin
-      \$99  = mac0_sum0_p6;
+      \$105  = mac0_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$100  = \mac_add0_s0$122 ;
+    \$106  = \mac_add0_s0$122 ;
     if (stall_adv2) begin
-      \$100  = mac0_sum0_p7;
+      \$106  = mac0_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$101  = \mac_add0_s0$124 ;
+    \$107  = \mac_add0_s0$124 ;
     if (stall_adv2) begin
-      \$101  = mac1_sum0_p0;
+      \$107  = mac1_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = \mac_add0_s0$125 ;
+    \$108  = \mac_add0_s0$125 ;
     if (stall_adv2) begin
-      \$102  = mac1_sum0_p1;
+      \$108  = mac1_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = \mac_add0_s0$127 ;
+    \$109  = \mac_add0_s0$127 ;
     if (stall_adv2) begin
-      \$103  = mac1_sum0_p2;
+      \$109  = mac1_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = \mac_add0_s0$128 ;
+    \$110  = \mac_add0_s0$128 ;
     if (stall_adv2) begin
-      \$104  = mac1_sum0_p3;
+      \$110  = mac1_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = \mac_add0_s0$130 ;
+    \$111  = \mac_add0_s0$130 ;
     if (stall_adv2) begin
-      \$105  = mac1_sum0_p4;
+      \$111  = mac1_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = \mac_add0_s0$131 ;
+    \$112  = \mac_add0_s0$131 ;
     if (stall_adv2) begin
-      \$106  = mac1_sum0_p5;
+      \$112  = mac1_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = \mac_add0_s0$133 ;
+    \$113  = \mac_add0_s0$133 ;
     if (stall_adv2) begin
-      \$107  = mac1_sum0_p6;
+      \$113  = mac1_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = \mac_add0_s0$134 ;
+    \$114  = \mac_add0_s0$134 ;
     if (stall_adv2) begin
-      \$108  = mac1_sum0_p7;
+      \$114  = mac1_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = \mac_add0_s0$136 ;
+    \$115  = \mac_add0_s0$136 ;
     if (stall_adv2) begin
-      \$109  = mac2_sum0_p0;
+      \$115  = mac2_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = \mac_add0_s0$137 ;
+    \$116  = \mac_add0_s0$137 ;
     if (stall_adv2) begin
-      \$110  = mac2_sum0_p1;
+      \$116  = mac2_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = \mac_add0_s0$139 ;
+    \$117  = \mac_add0_s0$139 ;
     if (stall_adv2) begin
-      \$111  = mac2_sum0_p2;
+      \$117  = mac2_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = \mac_add0_s0$140 ;
+    \$118  = \mac_add0_s0$140 ;
     if (stall_adv2) begin
-      \$112  = mac2_sum0_p3;
+      \$118  = mac2_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = \mac_add0_s0$142 ;
+    \$119  = \mac_add0_s0$142 ;
     if (stall_adv2) begin
-      \$113  = mac2_sum0_p4;
+      \$119  = mac2_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = \mac_add0_s0$143 ;
+    \$120  = \mac_add0_s0$143 ;
     if (stall_adv2) begin
-      \$114  = mac2_sum0_p5;
+      \$120  = mac2_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = \mac_add0_s0$145 ;
+    \$121  = \mac_add0_s0$145 ;
     if (stall_adv2) begin
-      \$115  = mac2_sum0_p6;
+      \$121  = mac2_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = \mac_add0_s0$146 ;
+    \$122  = \mac_add0_s0$146 ;
     if (stall_adv2) begin
-      \$116  = mac2_sum0_p7;
+      \$122  = mac2_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = \mac_add0_s0$148 ;
+    \$123  = \mac_add0_s0$148 ;
     if (stall_adv2) begin
-      \$117  = mac3_sum0_p0;
+      \$123  = mac3_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = \mac_add0_s0$149 ;
+    \$124  = \mac_add0_s0$149 ;
     if (stall_adv2) begin
-      \$118  = mac3_sum0_p1;
+      \$124  = mac3_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = \mac_add0_s0$151 ;
+    \$125  = \mac_add0_s0$151 ;
     if (stall_adv2) begin
-      \$119  = mac3_sum0_p2;
+      \$125  = mac3_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = \mac_add0_s0$152 ;
+    \$126  = \mac_add0_s0$152 ;
     if (stall_adv2) begin
-      \$120  = mac3_sum0_p3;
+      \$126  = mac3_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = \mac_add0_s0$154 ;
+    \$127  = \mac_add0_s0$154 ;
     if (stall_adv2) begin
-      \$121  = mac3_sum0_p4;
+      \$127  = mac3_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = \mac_add0_s0$155 ;
+    \$128  = \mac_add0_s0$155 ;
     if (stall_adv2) begin
-      \$122  = mac3_sum0_p5;
+      \$128  = mac3_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = \mac_add0_s0$157 ;
+    \$129  = \mac_add0_s0$157 ;
     if (stall_adv2) begin
-      \$123  = mac3_sum0_p6;
+      \$129  = mac3_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = \mac_add0_s0$158 ;
+    \$130  = \mac_add0_s0$158 ;
     if (stall_adv2) begin
-      \$124  = mac3_sum0_p7;
+      \$130  = mac3_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = \mac_add0_s0$288 ;
+    \$131  = \mac_add0_s0$294 ;
     if (stall_adv2) begin
-      \$125  = \mac_mul_s0$286 ;
+      \$131  = \mac_mul_s0$292 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = mac_add0_valid_s0;
+    \$132  = mac_add0_valid_s0;
     if (stall_adv2) begin
-      \$126  = mac_mul_valid_s0;
+      \$132  = mac_mul_valid_s0;
     end
     if (rst) begin
-      \$126  = 1'h0;
+      \$132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = mac_add1_s0;
+    \$133  = mac_add1_s0;
     if (stall_adv3) begin
-      \$127  = mac0_sum1_p0;
+      \$133  = mac0_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = \mac_add1_s0$163 ;
+    \$134  = \mac_add1_s0$163 ;
     if (stall_adv3) begin
-      \$128  = mac0_sum1_p1;
+      \$134  = mac0_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = \mac_add1_s0$165 ;
+    \$135  = \mac_add1_s0$165 ;
     if (stall_adv3) begin
-      \$129  = mac0_sum1_p2;
+      \$135  = mac0_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = \mac_add1_s0$166 ;
+    \$136  = \mac_add1_s0$166 ;
     if (stall_adv3) begin
-      \$130  = mac0_sum1_p3;
+      \$136  = mac0_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = \mac_add1_s0$168 ;
+    \$137  = \mac_add1_s0$168 ;
     if (stall_adv3) begin
-      \$131  = mac1_sum1_p0;
+      \$137  = mac1_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = \mac_add1_s0$169 ;
+    \$138  = \mac_add1_s0$169 ;
     if (stall_adv3) begin
-      \$132  = mac1_sum1_p1;
+      \$138  = mac1_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = \mac_add1_s0$171 ;
+    \$139  = \mac_add1_s0$171 ;
     if (stall_adv3) begin
-      \$133  = mac1_sum1_p2;
+      \$139  = mac1_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = \mac_add1_s0$172 ;
+    \$140  = \mac_add1_s0$172 ;
     if (stall_adv3) begin
-      \$134  = mac1_sum1_p3;
+      \$140  = mac1_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = \mac_add1_s0$174 ;
+    \$141  = \mac_add1_s0$174 ;
     if (stall_adv3) begin
-      \$135  = mac2_sum1_p0;
+      \$141  = mac2_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$136  = \mac_add1_s0$175 ;
+    \$142  = \mac_add1_s0$175 ;
     if (stall_adv3) begin
-      \$136  = mac2_sum1_p1;
+      \$142  = mac2_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = \mac_add1_s0$177 ;
+    \$143  = \mac_add1_s0$177 ;
     if (stall_adv3) begin
-      \$137  = mac2_sum1_p2;
+      \$143  = mac2_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = \mac_add1_s0$178 ;
+    \$144  = \mac_add1_s0$178 ;
     if (stall_adv3) begin
-      \$138  = mac2_sum1_p3;
+      \$144  = mac2_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$139  = \mac_add1_s0$180 ;
+    \$145  = \mac_add1_s0$180 ;
     if (stall_adv3) begin
-      \$139  = mac3_sum1_p0;
+      \$145  = mac3_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = \mac_add1_s0$181 ;
+    \$146  = \mac_add1_s0$181 ;
     if (stall_adv3) begin
-      \$140  = mac3_sum1_p1;
+      \$146  = mac3_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = \mac_add1_s0$183 ;
+    \$147  = \mac_add1_s0$183 ;
     if (stall_adv3) begin
-      \$141  = mac3_sum1_p2;
+      \$147  = mac3_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = \mac_add1_s0$184 ;
+    \$148  = \mac_add1_s0$184 ;
     if (stall_adv3) begin
-      \$142  = mac3_sum1_p3;
+      \$148  = mac3_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = \mac_add1_s0$290 ;
+    \$149  = \mac_add1_s0$296 ;
     if (stall_adv3) begin
-      \$143  = \mac_add0_s0$288 ;
+      \$149  = \mac_add0_s0$294 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = mac_add1_valid_s0;
+    \$150  = mac_add1_valid_s0;
     if (stall_adv3) begin
-      \$144  = mac_add0_valid_s0;
+      \$150  = mac_add0_valid_s0;
     end
     if (rst) begin
-      \$144  = 1'h0;
+      \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = mac_add2_s0;
+    \$151  = mac_add2_s0;
     if (stall_adv4) begin
-      \$145  = mac0_sum2_p0;
+      \$151  = mac0_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = \mac_add2_s0$189 ;
+    \$152  = \mac_add2_s0$189 ;
     if (stall_adv4) begin
-      \$146  = mac0_sum2_p1;
+      \$152  = mac0_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = \mac_add2_s0$191 ;
+    \$153  = \mac_add2_s0$191 ;
     if (stall_adv4) begin
-      \$147  = mac1_sum2_p0;
+      \$153  = mac1_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = \mac_add2_s0$192 ;
+    \$154  = \mac_add2_s0$192 ;
     if (stall_adv4) begin
-      \$148  = mac1_sum2_p1;
+      \$154  = mac1_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = \mac_add2_s0$194 ;
+    \$155  = \mac_add2_s0$194 ;
     if (stall_adv4) begin
-      \$149  = mac2_sum2_p0;
+      \$155  = mac2_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = \mac_add2_s0$195 ;
+    \$156  = \mac_add2_s0$195 ;
     if (stall_adv4) begin
-      \$150  = mac2_sum2_p1;
+      \$156  = mac2_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = \mac_add2_s0$197 ;
+    \$157  = \mac_add2_s0$197 ;
     if (stall_adv4) begin
-      \$151  = mac3_sum2_p0;
+      \$157  = mac3_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = \mac_add2_s0$198 ;
+    \$158  = \mac_add2_s0$198 ;
     if (stall_adv4) begin
-      \$152  = mac3_sum2_p1;
+      \$158  = mac3_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = \mac_add2_s0$292 ;
+    \$159  = \mac_add2_s0$298 ;
     if (stall_adv4) begin
-      \$153  = \mac_add1_s0$290 ;
+      \$159  = \mac_add1_s0$296 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = mac_add2_valid_s0;
+    \$160  = mac_add2_valid_s0;
     if (stall_adv4) begin
-      \$154  = mac_add1_valid_s0;
-    end
-    if (rst) begin
-      \$154  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = mac_add3_s0;
-    if (stall_adv5) begin
-      \$155  = mac0_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$156  = \mac_add3_s0$208 ;
-    if (stall_adv5) begin
-      \$156  = mac1_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = \mac_add3_s0$211 ;
-    if (stall_adv5) begin
-      \$157  = mac2_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = \mac_add3_s0$214 ;
-    if (stall_adv5) begin
-      \$158  = mac3_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = \mac_add3_s0$294 ;
-    if (stall_adv5) begin
-      \$159  = \mac_add2_s0$292 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = mac_add3_valid_s0;
-    if (stall_adv5) begin
-      \$160  = mac_add2_valid_s0;
+      \$160  = mac_add1_valid_s0;
     end
     if (rst) begin
       \$160  = 1'h0;
@@ -2642,59 +2627,44 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = o__valid;
-    if (i__ready) begin
-      \$161  = \$13 ;
-    end
-    if (rst) begin
-      \$161  = 1'h0;
+    \$161  = mac_add3_s0;
+    if (stall_adv5) begin
+      \$161  = mac0_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$162  = \$14 ;
-    end
-    if (rst) begin
-      \$162  = 1'h0;
+    \$162  = \mac_add3_s0$214 ;
+    if (stall_adv5) begin
+      \$162  = mac1_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$163  = \$15 ;
-    end
-    if (rst) begin
-      \$163  = 1'h0;
+    \$163  = \mac_add3_s0$217 ;
+    if (stall_adv5) begin
+      \$163  = mac2_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$164  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$164  = \$16 ;
-    end
-    if (rst) begin
-      \$164  = 1'h0;
+    \$164  = \mac_add3_s0$220 ;
+    if (stall_adv5) begin
+      \$164  = mac3_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$165  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$165  = \$17 ;
-    end
-    if (rst) begin
-      \$165  = 1'h0;
+    \$165  = \mac_add3_s0$300 ;
+    if (stall_adv5) begin
+      \$165  = \mac_add2_s0$298 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$166  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$166  = \$18 ;
+    \$166  = mac_add3_valid_s0;
+    if (stall_adv5) begin
+      \$166  = mac_add2_valid_s0;
     end
     if (rst) begin
       \$166  = 1'h0;
@@ -2702,9 +2672,9 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$167  = \$19 ;
+    \$167  = o__valid;
+    if (i__ready) begin
+      \$167  = \$16 ;
     end
     if (rst) begin
       \$167  = 1'h0;
@@ -2712,9 +2682,9 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$168  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$168  = \$20 ;
+    \$168  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$168  = \$17 ;
     end
     if (rst) begin
       \$168  = 1'h0;
@@ -2722,105 +2692,195 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = mac_acc0_out;
-    if (\$21 ) begin
-      if (\mac_add3_s0$294 ) begin
-        \$169  = \$9 [31:0];
+    \$169  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$169  = \$18 ;
+    end
+    if (rst) begin
+      \$169  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$170  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$170  = \$19 ;
+    end
+    if (rst) begin
+      \$170  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$171  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$171  = \$20 ;
+    end
+    if (rst) begin
+      \$171  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$172  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$172  = \$21 ;
+    end
+    if (rst) begin
+      \$172  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$173  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$173  = \$22 ;
+    end
+    if (rst) begin
+      \$173  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$174  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$174  = \$23 ;
+    end
+    if (rst) begin
+      \$174  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$175  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$175  = \$24 ;
+    end
+    if (rst) begin
+      \$175  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$176  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$176  = \$25 ;
+    end
+    if (rst) begin
+      \$176  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$177  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$177  = \$26 ;
+    end
+    if (rst) begin
+      \$177  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$178  = mac_acc0_out;
+    if (\$27 ) begin
+      if (\mac_add3_s0$300 ) begin
+        \$178  = \$12 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = mac_acc0;
-    if (\$21 ) begin
+    \$179  = mac_acc0;
+    if (\$27 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add3_s0$294 ) begin
-        \$170  = 32'd0;
+      if (\mac_add3_s0$300 ) begin
+        \$179  = 32'd0;
       end else begin
-        \$170  = \$9 [31:0];
+        \$179  = \$12 [31:0];
       end
     end
     if (rst) begin
-      \$170  = 32'd0;
+      \$179  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = mac_acc1_out;
-    if (\$22 ) begin
-      if (\mac_add3_s0$294 ) begin
-        \$171  = \$10 [31:0];
+    \$180  = mac_acc1_out;
+    if (\$28 ) begin
+      if (\mac_add3_s0$300 ) begin
+        \$180  = \$13 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = mac_acc1;
-    if (\$22 ) begin
+    \$181  = mac_acc1;
+    if (\$28 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add3_s0$294 ) begin
-        \$172  = 32'd0;
+      if (\mac_add3_s0$300 ) begin
+        \$181  = 32'd0;
       end else begin
-        \$172  = \$10 [31:0];
+        \$181  = \$13 [31:0];
       end
     end
     if (rst) begin
-      \$172  = 32'd0;
+      \$181  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = mac_acc2_out;
-    if (\$23 ) begin
-      if (\mac_add3_s0$294 ) begin
-        \$173  = \$11 [31:0];
+    \$182  = mac_acc2_out;
+    if (\$29 ) begin
+      if (\mac_add3_s0$300 ) begin
+        \$182  = \$14 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$174  = mac_acc2;
-    if (\$23 ) begin
+    \$183  = mac_acc2;
+    if (\$29 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add3_s0$294 ) begin
-        \$174  = 32'd0;
+      if (\mac_add3_s0$300 ) begin
+        \$183  = 32'd0;
       end else begin
-        \$174  = \$11 [31:0];
+        \$183  = \$14 [31:0];
       end
     end
     if (rst) begin
-      \$174  = 32'd0;
+      \$183  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$175  = mac_acc3_out;
-    if (\$24 ) begin
-      if (\mac_add3_s0$294 ) begin
-        \$175  = \$12 [31:0];
+    \$184  = mac_acc3_out;
+    if (\$30 ) begin
+      if (\mac_add3_s0$300 ) begin
+        \$184  = \$15 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$176  = mac_acc3;
-    if (\$24 ) begin
+    \$185  = mac_acc3;
+    if (\$30 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add3_s0$294 ) begin
-        \$176  = 32'd0;
+      if (\mac_add3_s0$300 ) begin
+        \$185  = 32'd0;
       end else begin
-        \$176  = \$12 [31:0];
+        \$185  = \$15 [31:0];
       end
     end
     if (rst) begin
-      \$176  = 32'd0;
+      \$185  = 32'd0;
     end
   end
   assign advance = i__ready;
-  assign mac_acc0_next = \$9 [31:0];
-  assign mac_acc1_next = \$10 [31:0];
-  assign mac_acc2_next = \$11 [31:0];
-  assign mac_acc3_next = \$12 [31:0];
+  assign mac_acc0_next = \$12 [31:0];
+  assign mac_acc1_next = \$13 [31:0];
+  assign mac_acc2_next = \$14 [31:0];
+  assign mac_acc3_next = \$15 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];

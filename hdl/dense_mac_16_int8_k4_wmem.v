@@ -13,22 +13,22 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
-  wire [32:0] \$107 ;
-  wire [32:0] \$108 ;
-  wire [32:0] \$109 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
   wire \$11 ;
-  wire [32:0] \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
+  wire \$110 ;
+  wire [32:0] \$111 ;
+  wire [32:0] \$112 ;
+  wire [32:0] \$113 ;
+  wire [32:0] \$114 ;
   wire \$115 ;
-  wire [6:0] \$116 ;
+  wire \$116 ;
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
-  wire \$120 ;
+  wire [6:0] \$120 ;
   wire \$121 ;
   wire \$122 ;
   wire \$123 ;
@@ -42,16 +42,16 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire \$130 ;
   wire \$131 ;
   wire \$132 ;
-  reg [5:0] \$133 ;
-  reg [7:0] \$134 ;
-  reg [7:0] \$135 ;
-  reg [7:0] \$136 ;
-  reg [7:0] \$137 ;
-  reg [7:0] \$138 ;
-  reg [7:0] \$139 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
   wire \$14 ;
-  reg [7:0] \$140 ;
-  reg [7:0] \$141 ;
+  wire \$140 ;
+  reg [5:0] \$141 ;
   reg [7:0] \$142 ;
   reg [7:0] \$143 ;
   reg [7:0] \$144 ;
@@ -61,188 +61,282 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [7:0] \$148 ;
   reg [7:0] \$149 ;
   wire \$15 ;
-  reg \$150 ;
-  reg \$151 ;
-  reg \$152 ;
-  reg \$153 ;
-  reg [15:0] \$154 ;
-  reg [15:0] \$155 ;
-  reg [15:0] \$156 ;
-  reg [15:0] \$157 ;
-  reg [15:0] \$158 ;
-  reg [15:0] \$159 ;
+  reg [7:0] \$150 ;
+  reg [7:0] \$151 ;
+  reg [7:0] \$152 ;
+  reg [7:0] \$153 ;
+  reg [7:0] \$154 ;
+  reg [7:0] \$155 ;
+  reg [7:0] \$156 ;
+  reg [7:0] \$157 ;
+  reg \$158 ;
+  reg \$159 ;
   wire \$16 ;
-  reg [15:0] \$160 ;
-  reg [15:0] \$161 ;
-  reg [15:0] \$162 ;
-  reg [15:0] \$163 ;
-  reg [15:0] \$164 ;
-  reg [15:0] \$165 ;
-  reg [15:0] \$166 ;
-  reg [15:0] \$167 ;
-  reg [15:0] \$168 ;
-  reg [15:0] \$169 ;
+  reg [7:0] \$160 ;
+  reg [7:0] \$161 ;
+  reg [7:0] \$162 ;
+  reg [7:0] \$163 ;
+  reg [7:0] \$164 ;
+  reg [7:0] \$165 ;
+  reg [7:0] \$166 ;
+  reg [7:0] \$167 ;
+  reg [7:0] \$168 ;
+  reg [7:0] \$169 ;
   wire \$17 ;
-  reg [15:0] \$170 ;
-  reg [15:0] \$171 ;
-  reg [15:0] \$172 ;
-  reg [15:0] \$173 ;
-  reg [15:0] \$174 ;
-  reg [15:0] \$175 ;
-  reg [15:0] \$176 ;
-  reg [15:0] \$177 ;
-  reg [15:0] \$178 ;
-  reg [15:0] \$179 ;
+  reg [7:0] \$170 ;
+  reg [7:0] \$171 ;
+  reg [7:0] \$172 ;
+  reg [7:0] \$173 ;
+  reg [7:0] \$174 ;
+  reg [7:0] \$175 ;
+  reg [7:0] \$176 ;
+  reg [7:0] \$177 ;
+  reg [7:0] \$178 ;
+  reg [7:0] \$179 ;
   wire \$18 ;
-  reg [15:0] \$180 ;
-  reg [15:0] \$181 ;
-  reg [15:0] \$182 ;
-  reg [15:0] \$183 ;
-  reg [15:0] \$184 ;
-  reg [15:0] \$185 ;
-  reg [15:0] \$186 ;
-  reg [15:0] \$187 ;
-  reg [15:0] \$188 ;
-  reg [15:0] \$189 ;
+  reg [7:0] \$180 ;
+  reg [7:0] \$181 ;
+  reg [7:0] \$182 ;
+  reg [7:0] \$183 ;
+  reg [7:0] \$184 ;
+  reg [7:0] \$185 ;
+  reg [7:0] \$186 ;
+  reg [7:0] \$187 ;
+  reg [7:0] \$188 ;
+  reg [7:0] \$189 ;
   wire \$19 ;
-  reg [15:0] \$190 ;
-  reg [15:0] \$191 ;
-  reg [15:0] \$192 ;
-  reg [15:0] \$193 ;
-  reg [15:0] \$194 ;
-  reg [15:0] \$195 ;
-  reg [15:0] \$196 ;
-  reg [15:0] \$197 ;
-  reg [15:0] \$198 ;
-  reg [15:0] \$199 ;
+  reg [7:0] \$190 ;
+  reg [7:0] \$191 ;
+  reg [7:0] \$192 ;
+  reg [7:0] \$193 ;
+  reg [7:0] \$194 ;
+  reg [7:0] \$195 ;
+  reg [7:0] \$196 ;
+  reg [7:0] \$197 ;
+  reg [7:0] \$198 ;
+  reg [7:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  reg [15:0] \$200 ;
-  reg [15:0] \$201 ;
-  reg [15:0] \$202 ;
-  reg [15:0] \$203 ;
-  reg [15:0] \$204 ;
-  reg [15:0] \$205 ;
-  reg [15:0] \$206 ;
-  reg [15:0] \$207 ;
-  reg [15:0] \$208 ;
-  reg [15:0] \$209 ;
+  reg [7:0] \$200 ;
+  reg [7:0] \$201 ;
+  reg [7:0] \$202 ;
+  reg [7:0] \$203 ;
+  reg [7:0] \$204 ;
+  reg [7:0] \$205 ;
+  reg [7:0] \$206 ;
+  reg [7:0] \$207 ;
+  reg [7:0] \$208 ;
+  reg [7:0] \$209 ;
   wire \$21 ;
-  reg [15:0] \$210 ;
-  reg [15:0] \$211 ;
-  reg [15:0] \$212 ;
-  reg [15:0] \$213 ;
-  reg [15:0] \$214 ;
-  reg [15:0] \$215 ;
-  reg [15:0] \$216 ;
-  reg [15:0] \$217 ;
-  reg \$218 ;
-  reg \$219 ;
+  reg [7:0] \$210 ;
+  reg [7:0] \$211 ;
+  reg [7:0] \$212 ;
+  reg [7:0] \$213 ;
+  reg [7:0] \$214 ;
+  reg [7:0] \$215 ;
+  reg [7:0] \$216 ;
+  reg [7:0] \$217 ;
+  reg [7:0] \$218 ;
+  reg [7:0] \$219 ;
   wire \$22 ;
-  reg [16:0] \$220 ;
-  reg [16:0] \$221 ;
-  reg [16:0] \$222 ;
-  reg [16:0] \$223 ;
-  reg [16:0] \$224 ;
-  reg [16:0] \$225 ;
-  reg [16:0] \$226 ;
-  reg [16:0] \$227 ;
-  reg [16:0] \$228 ;
-  reg [16:0] \$229 ;
+  reg [7:0] \$220 ;
+  reg [7:0] \$221 ;
+  reg [7:0] \$222 ;
+  reg [7:0] \$223 ;
+  reg [7:0] \$224 ;
+  reg [7:0] \$225 ;
+  reg [7:0] \$226 ;
+  reg [7:0] \$227 ;
+  reg [7:0] \$228 ;
+  reg [7:0] \$229 ;
   wire \$23 ;
-  reg [16:0] \$230 ;
-  reg [16:0] \$231 ;
-  reg [16:0] \$232 ;
-  reg [16:0] \$233 ;
-  reg [16:0] \$234 ;
-  reg [16:0] \$235 ;
-  reg [16:0] \$236 ;
-  reg [16:0] \$237 ;
-  reg [16:0] \$238 ;
-  reg [16:0] \$239 ;
+  reg [7:0] \$230 ;
+  reg [7:0] \$231 ;
+  reg [7:0] \$232 ;
+  reg [7:0] \$233 ;
+  reg [7:0] \$234 ;
+  reg [7:0] \$235 ;
+  reg [7:0] \$236 ;
+  reg [7:0] \$237 ;
+  reg [7:0] \$238 ;
+  reg [7:0] \$239 ;
   wire \$24 ;
-  reg [16:0] \$240 ;
-  reg [16:0] \$241 ;
-  reg [16:0] \$242 ;
-  reg [16:0] \$243 ;
-  reg [16:0] \$244 ;
-  reg [16:0] \$245 ;
-  reg [16:0] \$246 ;
-  reg [16:0] \$247 ;
-  reg [16:0] \$248 ;
-  reg [16:0] \$249 ;
+  reg \$240 ;
+  reg \$241 ;
+  reg \$242 ;
+  reg \$243 ;
+  reg [15:0] \$244 ;
+  reg [15:0] \$245 ;
+  reg [15:0] \$246 ;
+  reg [15:0] \$247 ;
+  reg [15:0] \$248 ;
+  reg [15:0] \$249 ;
   wire \$25 ;
-  reg [16:0] \$250 ;
-  reg [16:0] \$251 ;
-  reg \$252 ;
-  reg \$253 ;
-  reg [17:0] \$254 ;
-  reg [17:0] \$255 ;
-  reg [17:0] \$256 ;
-  reg [17:0] \$257 ;
-  reg [17:0] \$258 ;
-  reg [17:0] \$259 ;
+  reg [15:0] \$250 ;
+  reg [15:0] \$251 ;
+  reg [15:0] \$252 ;
+  reg [15:0] \$253 ;
+  reg [15:0] \$254 ;
+  reg [15:0] \$255 ;
+  reg [15:0] \$256 ;
+  reg [15:0] \$257 ;
+  reg [15:0] \$258 ;
+  reg [15:0] \$259 ;
   wire \$26 ;
-  reg [17:0] \$260 ;
-  reg [17:0] \$261 ;
-  reg [17:0] \$262 ;
-  reg [17:0] \$263 ;
-  reg [17:0] \$264 ;
-  reg [17:0] \$265 ;
-  reg [17:0] \$266 ;
-  reg [17:0] \$267 ;
-  reg [17:0] \$268 ;
-  reg [17:0] \$269 ;
+  reg [15:0] \$260 ;
+  reg [15:0] \$261 ;
+  reg [15:0] \$262 ;
+  reg [15:0] \$263 ;
+  reg [15:0] \$264 ;
+  reg [15:0] \$265 ;
+  reg [15:0] \$266 ;
+  reg [15:0] \$267 ;
+  reg [15:0] \$268 ;
+  reg [15:0] \$269 ;
   wire \$27 ;
-  reg \$270 ;
-  reg \$271 ;
-  reg [18:0] \$272 ;
-  reg [18:0] \$273 ;
-  reg [18:0] \$274 ;
-  reg [18:0] \$275 ;
-  reg [18:0] \$276 ;
-  reg [18:0] \$277 ;
-  reg [18:0] \$278 ;
-  reg [18:0] \$279 ;
+  reg [15:0] \$270 ;
+  reg [15:0] \$271 ;
+  reg [15:0] \$272 ;
+  reg [15:0] \$273 ;
+  reg [15:0] \$274 ;
+  reg [15:0] \$275 ;
+  reg [15:0] \$276 ;
+  reg [15:0] \$277 ;
+  reg [15:0] \$278 ;
+  reg [15:0] \$279 ;
   wire \$28 ;
-  reg \$280 ;
-  reg \$281 ;
-  reg [19:0] \$282 ;
-  reg [19:0] \$283 ;
-  reg [19:0] \$284 ;
-  reg [19:0] \$285 ;
-  reg \$286 ;
-  reg \$287 ;
-  reg \$288 ;
-  reg \$289 ;
+  reg [15:0] \$280 ;
+  reg [15:0] \$281 ;
+  reg [15:0] \$282 ;
+  reg [15:0] \$283 ;
+  reg [15:0] \$284 ;
+  reg [15:0] \$285 ;
+  reg [15:0] \$286 ;
+  reg [15:0] \$287 ;
+  reg [15:0] \$288 ;
+  reg [15:0] \$289 ;
   wire \$29 ;
-  reg \$290 ;
-  reg \$291 ;
-  reg \$292 ;
-  reg \$293 ;
-  reg \$294 ;
-  reg \$295 ;
-  reg \$296 ;
-  reg \$297 ;
-  reg [31:0] \$298 ;
-  reg [31:0] \$299 ;
+  reg [15:0] \$290 ;
+  reg [15:0] \$291 ;
+  reg [15:0] \$292 ;
+  reg [15:0] \$293 ;
+  reg [15:0] \$294 ;
+  reg [15:0] \$295 ;
+  reg [15:0] \$296 ;
+  reg [15:0] \$297 ;
+  reg [15:0] \$298 ;
+  reg [15:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
-  reg [31:0] \$300 ;
-  reg [31:0] \$301 ;
-  reg [31:0] \$302 ;
-  reg [31:0] \$303 ;
-  reg [31:0] \$304 ;
-  reg [31:0] \$305 ;
+  reg [15:0] \$300 ;
+  reg [15:0] \$301 ;
+  reg [15:0] \$302 ;
+  reg [15:0] \$303 ;
+  reg [15:0] \$304 ;
+  reg [15:0] \$305 ;
+  reg [15:0] \$306 ;
+  reg [15:0] \$307 ;
+  reg \$308 ;
+  reg \$309 ;
   wire \$31 ;
+  reg [16:0] \$310 ;
+  reg [16:0] \$311 ;
+  reg [16:0] \$312 ;
+  reg [16:0] \$313 ;
+  reg [16:0] \$314 ;
+  reg [16:0] \$315 ;
+  reg [16:0] \$316 ;
+  reg [16:0] \$317 ;
+  reg [16:0] \$318 ;
+  reg [16:0] \$319 ;
   wire \$32 ;
+  reg [16:0] \$320 ;
+  reg [16:0] \$321 ;
+  reg [16:0] \$322 ;
+  reg [16:0] \$323 ;
+  reg [16:0] \$324 ;
+  reg [16:0] \$325 ;
+  reg [16:0] \$326 ;
+  reg [16:0] \$327 ;
+  reg [16:0] \$328 ;
+  reg [16:0] \$329 ;
   wire \$33 ;
+  reg [16:0] \$330 ;
+  reg [16:0] \$331 ;
+  reg [16:0] \$332 ;
+  reg [16:0] \$333 ;
+  reg [16:0] \$334 ;
+  reg [16:0] \$335 ;
+  reg [16:0] \$336 ;
+  reg [16:0] \$337 ;
+  reg [16:0] \$338 ;
+  reg [16:0] \$339 ;
   wire \$34 ;
+  reg [16:0] \$340 ;
+  reg [16:0] \$341 ;
+  reg \$342 ;
+  reg \$343 ;
+  reg [17:0] \$344 ;
+  reg [17:0] \$345 ;
+  reg [17:0] \$346 ;
+  reg [17:0] \$347 ;
+  reg [17:0] \$348 ;
+  reg [17:0] \$349 ;
   wire \$35 ;
+  reg [17:0] \$350 ;
+  reg [17:0] \$351 ;
+  reg [17:0] \$352 ;
+  reg [17:0] \$353 ;
+  reg [17:0] \$354 ;
+  reg [17:0] \$355 ;
+  reg [17:0] \$356 ;
+  reg [17:0] \$357 ;
+  reg [17:0] \$358 ;
+  reg [17:0] \$359 ;
   wire \$36 ;
+  reg \$360 ;
+  reg \$361 ;
+  reg [18:0] \$362 ;
+  reg [18:0] \$363 ;
+  reg [18:0] \$364 ;
+  reg [18:0] \$365 ;
+  reg [18:0] \$366 ;
+  reg [18:0] \$367 ;
+  reg [18:0] \$368 ;
+  reg [18:0] \$369 ;
   wire \$37 ;
+  reg \$370 ;
+  reg \$371 ;
+  reg [19:0] \$372 ;
+  reg [19:0] \$373 ;
+  reg [19:0] \$374 ;
+  reg [19:0] \$375 ;
+  reg \$376 ;
+  reg \$377 ;
+  reg \$378 ;
+  reg \$379 ;
   wire \$38 ;
+  reg \$380 ;
+  reg \$381 ;
+  reg \$382 ;
+  reg \$383 ;
+  reg \$384 ;
+  reg \$385 ;
+  reg \$386 ;
+  reg \$387 ;
+  reg \$388 ;
+  reg \$389 ;
   wire \$39 ;
+  reg \$390 ;
+  reg \$391 ;
+  reg [31:0] \$392 ;
+  reg [31:0] \$393 ;
+  reg [31:0] \$394 ;
+  reg [31:0] \$395 ;
+  reg [31:0] \$396 ;
+  reg [31:0] \$397 ;
+  reg [31:0] \$398 ;
+  reg [31:0] \$399 ;
   wire \$4 ;
   wire \$40 ;
   wire \$41 ;
@@ -479,142 +573,142 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
-  reg [16:0] \mac_add0_s0$198  = 17'h00000;
   reg [16:0] \mac_add0_s0$200  = 17'h00000;
-  reg [16:0] \mac_add0_s0$201  = 17'h00000;
+  reg [16:0] \mac_add0_s0$202  = 17'h00000;
   reg [16:0] \mac_add0_s0$203  = 17'h00000;
-  reg [16:0] \mac_add0_s0$204  = 17'h00000;
+  reg [16:0] \mac_add0_s0$205  = 17'h00000;
   reg [16:0] \mac_add0_s0$206  = 17'h00000;
-  reg [16:0] \mac_add0_s0$207  = 17'h00000;
+  reg [16:0] \mac_add0_s0$208  = 17'h00000;
   reg [16:0] \mac_add0_s0$209  = 17'h00000;
-  reg [16:0] \mac_add0_s0$210  = 17'h00000;
+  reg [16:0] \mac_add0_s0$211  = 17'h00000;
   reg [16:0] \mac_add0_s0$212  = 17'h00000;
-  reg [16:0] \mac_add0_s0$213  = 17'h00000;
+  reg [16:0] \mac_add0_s0$214  = 17'h00000;
   reg [16:0] \mac_add0_s0$215  = 17'h00000;
-  reg [16:0] \mac_add0_s0$216  = 17'h00000;
+  reg [16:0] \mac_add0_s0$217  = 17'h00000;
   reg [16:0] \mac_add0_s0$218  = 17'h00000;
-  reg [16:0] \mac_add0_s0$219  = 17'h00000;
+  reg [16:0] \mac_add0_s0$220  = 17'h00000;
   reg [16:0] \mac_add0_s0$221  = 17'h00000;
-  reg [16:0] \mac_add0_s0$222  = 17'h00000;
+  reg [16:0] \mac_add0_s0$223  = 17'h00000;
   reg [16:0] \mac_add0_s0$224  = 17'h00000;
-  reg [16:0] \mac_add0_s0$225  = 17'h00000;
+  reg [16:0] \mac_add0_s0$226  = 17'h00000;
   reg [16:0] \mac_add0_s0$227  = 17'h00000;
-  reg [16:0] \mac_add0_s0$228  = 17'h00000;
+  reg [16:0] \mac_add0_s0$229  = 17'h00000;
   reg [16:0] \mac_add0_s0$230  = 17'h00000;
-  reg [16:0] \mac_add0_s0$231  = 17'h00000;
+  reg [16:0] \mac_add0_s0$232  = 17'h00000;
   reg [16:0] \mac_add0_s0$233  = 17'h00000;
-  reg [16:0] \mac_add0_s0$234  = 17'h00000;
+  reg [16:0] \mac_add0_s0$235  = 17'h00000;
   reg [16:0] \mac_add0_s0$236  = 17'h00000;
-  reg [16:0] \mac_add0_s0$237  = 17'h00000;
+  reg [16:0] \mac_add0_s0$238  = 17'h00000;
   reg [16:0] \mac_add0_s0$239  = 17'h00000;
-  reg [16:0] \mac_add0_s0$240  = 17'h00000;
+  reg [16:0] \mac_add0_s0$241  = 17'h00000;
   reg [16:0] \mac_add0_s0$242  = 17'h00000;
-  reg [16:0] \mac_add0_s0$243  = 17'h00000;
-  reg \mac_add0_s0$391  = 1'h0;
+  reg [16:0] \mac_add0_s0$244  = 17'h00000;
+  reg [16:0] \mac_add0_s0$245  = 17'h00000;
+  reg \mac_add0_s0$497  = 1'h0;
   reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
-  reg [17:0] \mac_add1_s0$248  = 18'h00000;
   reg [17:0] \mac_add1_s0$250  = 18'h00000;
-  reg [17:0] \mac_add1_s0$251  = 18'h00000;
+  reg [17:0] \mac_add1_s0$252  = 18'h00000;
   reg [17:0] \mac_add1_s0$253  = 18'h00000;
-  reg [17:0] \mac_add1_s0$254  = 18'h00000;
+  reg [17:0] \mac_add1_s0$255  = 18'h00000;
   reg [17:0] \mac_add1_s0$256  = 18'h00000;
-  reg [17:0] \mac_add1_s0$257  = 18'h00000;
+  reg [17:0] \mac_add1_s0$258  = 18'h00000;
   reg [17:0] \mac_add1_s0$259  = 18'h00000;
-  reg [17:0] \mac_add1_s0$260  = 18'h00000;
+  reg [17:0] \mac_add1_s0$261  = 18'h00000;
   reg [17:0] \mac_add1_s0$262  = 18'h00000;
-  reg [17:0] \mac_add1_s0$263  = 18'h00000;
+  reg [17:0] \mac_add1_s0$264  = 18'h00000;
   reg [17:0] \mac_add1_s0$265  = 18'h00000;
-  reg [17:0] \mac_add1_s0$266  = 18'h00000;
+  reg [17:0] \mac_add1_s0$267  = 18'h00000;
   reg [17:0] \mac_add1_s0$268  = 18'h00000;
-  reg [17:0] \mac_add1_s0$269  = 18'h00000;
-  reg \mac_add1_s0$393  = 1'h0;
+  reg [17:0] \mac_add1_s0$270  = 18'h00000;
+  reg [17:0] \mac_add1_s0$271  = 18'h00000;
+  reg \mac_add1_s0$499  = 1'h0;
   reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg [18:0] \mac_add2_s0$274  = 19'h00000;
   reg [18:0] \mac_add2_s0$276  = 19'h00000;
-  reg [18:0] \mac_add2_s0$277  = 19'h00000;
+  reg [18:0] \mac_add2_s0$278  = 19'h00000;
   reg [18:0] \mac_add2_s0$279  = 19'h00000;
-  reg [18:0] \mac_add2_s0$280  = 19'h00000;
+  reg [18:0] \mac_add2_s0$281  = 19'h00000;
   reg [18:0] \mac_add2_s0$282  = 19'h00000;
-  reg [18:0] \mac_add2_s0$283  = 19'h00000;
-  reg \mac_add2_s0$395  = 1'h0;
+  reg [18:0] \mac_add2_s0$284  = 19'h00000;
+  reg [18:0] \mac_add2_s0$285  = 19'h00000;
+  reg \mac_add2_s0$501  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
   reg [19:0] mac_add3_s0 = 20'h00000;
-  reg [19:0] \mac_add3_s0$293  = 20'h00000;
-  reg [19:0] \mac_add3_s0$296  = 20'h00000;
-  reg [19:0] \mac_add3_s0$299  = 20'h00000;
-  reg \mac_add3_s0$397  = 1'h0;
+  reg [19:0] \mac_add3_s0$301  = 20'h00000;
+  reg [19:0] \mac_add3_s0$304  = 20'h00000;
+  reg [19:0] \mac_add3_s0$307  = 20'h00000;
+  reg \mac_add3_s0$503  = 1'h0;
   reg mac_add3_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
   (* init = 6'h00 *)
   wire [5:0] mac_group;
   reg [15:0] mac_mul_s0 = 16'h0000;
-  reg [15:0] \mac_mul_s0$100  = 16'h0000;
   reg [15:0] \mac_mul_s0$102  = 16'h0000;
-  reg [15:0] \mac_mul_s0$103  = 16'h0000;
+  reg [15:0] \mac_mul_s0$104  = 16'h0000;
   reg [15:0] \mac_mul_s0$105  = 16'h0000;
-  reg [15:0] \mac_mul_s0$106  = 16'h0000;
+  reg [15:0] \mac_mul_s0$107  = 16'h0000;
   reg [15:0] \mac_mul_s0$108  = 16'h0000;
-  reg [15:0] \mac_mul_s0$109  = 16'h0000;
+  reg [15:0] \mac_mul_s0$110  = 16'h0000;
   reg [15:0] \mac_mul_s0$111  = 16'h0000;
-  reg [15:0] \mac_mul_s0$112  = 16'h0000;
+  reg [15:0] \mac_mul_s0$113  = 16'h0000;
   reg [15:0] \mac_mul_s0$114  = 16'h0000;
-  reg [15:0] \mac_mul_s0$115  = 16'h0000;
+  reg [15:0] \mac_mul_s0$116  = 16'h0000;
   reg [15:0] \mac_mul_s0$117  = 16'h0000;
-  reg [15:0] \mac_mul_s0$118  = 16'h0000;
+  reg [15:0] \mac_mul_s0$119  = 16'h0000;
   reg [15:0] \mac_mul_s0$120  = 16'h0000;
-  reg [15:0] \mac_mul_s0$121  = 16'h0000;
+  reg [15:0] \mac_mul_s0$122  = 16'h0000;
   reg [15:0] \mac_mul_s0$123  = 16'h0000;
-  reg [15:0] \mac_mul_s0$124  = 16'h0000;
+  reg [15:0] \mac_mul_s0$125  = 16'h0000;
   reg [15:0] \mac_mul_s0$126  = 16'h0000;
-  reg [15:0] \mac_mul_s0$127  = 16'h0000;
+  reg [15:0] \mac_mul_s0$128  = 16'h0000;
   reg [15:0] \mac_mul_s0$129  = 16'h0000;
-  reg [15:0] \mac_mul_s0$130  = 16'h0000;
+  reg [15:0] \mac_mul_s0$131  = 16'h0000;
   reg [15:0] \mac_mul_s0$132  = 16'h0000;
-  reg [15:0] \mac_mul_s0$133  = 16'h0000;
+  reg [15:0] \mac_mul_s0$134  = 16'h0000;
   reg [15:0] \mac_mul_s0$135  = 16'h0000;
-  reg [15:0] \mac_mul_s0$136  = 16'h0000;
+  reg [15:0] \mac_mul_s0$137  = 16'h0000;
   reg [15:0] \mac_mul_s0$138  = 16'h0000;
-  reg [15:0] \mac_mul_s0$139  = 16'h0000;
+  reg [15:0] \mac_mul_s0$140  = 16'h0000;
   reg [15:0] \mac_mul_s0$141  = 16'h0000;
-  reg [15:0] \mac_mul_s0$142  = 16'h0000;
+  reg [15:0] \mac_mul_s0$143  = 16'h0000;
   reg [15:0] \mac_mul_s0$144  = 16'h0000;
-  reg [15:0] \mac_mul_s0$145  = 16'h0000;
+  reg [15:0] \mac_mul_s0$146  = 16'h0000;
   reg [15:0] \mac_mul_s0$147  = 16'h0000;
-  reg [15:0] \mac_mul_s0$148  = 16'h0000;
+  reg [15:0] \mac_mul_s0$149  = 16'h0000;
   reg [15:0] \mac_mul_s0$150  = 16'h0000;
-  reg [15:0] \mac_mul_s0$151  = 16'h0000;
+  reg [15:0] \mac_mul_s0$152  = 16'h0000;
   reg [15:0] \mac_mul_s0$153  = 16'h0000;
-  reg [15:0] \mac_mul_s0$154  = 16'h0000;
+  reg [15:0] \mac_mul_s0$155  = 16'h0000;
   reg [15:0] \mac_mul_s0$156  = 16'h0000;
-  reg [15:0] \mac_mul_s0$157  = 16'h0000;
+  reg [15:0] \mac_mul_s0$158  = 16'h0000;
   reg [15:0] \mac_mul_s0$159  = 16'h0000;
-  reg [15:0] \mac_mul_s0$160  = 16'h0000;
+  reg [15:0] \mac_mul_s0$161  = 16'h0000;
   reg [15:0] \mac_mul_s0$162  = 16'h0000;
-  reg [15:0] \mac_mul_s0$163  = 16'h0000;
+  reg [15:0] \mac_mul_s0$164  = 16'h0000;
   reg [15:0] \mac_mul_s0$165  = 16'h0000;
-  reg [15:0] \mac_mul_s0$166  = 16'h0000;
+  reg [15:0] \mac_mul_s0$167  = 16'h0000;
   reg [15:0] \mac_mul_s0$168  = 16'h0000;
-  reg [15:0] \mac_mul_s0$169  = 16'h0000;
+  reg [15:0] \mac_mul_s0$170  = 16'h0000;
   reg [15:0] \mac_mul_s0$171  = 16'h0000;
-  reg [15:0] \mac_mul_s0$172  = 16'h0000;
+  reg [15:0] \mac_mul_s0$173  = 16'h0000;
   reg [15:0] \mac_mul_s0$174  = 16'h0000;
-  reg [15:0] \mac_mul_s0$175  = 16'h0000;
+  reg [15:0] \mac_mul_s0$176  = 16'h0000;
   reg [15:0] \mac_mul_s0$177  = 16'h0000;
-  reg [15:0] \mac_mul_s0$178  = 16'h0000;
+  reg [15:0] \mac_mul_s0$179  = 16'h0000;
   reg [15:0] \mac_mul_s0$180  = 16'h0000;
-  reg [15:0] \mac_mul_s0$181  = 16'h0000;
+  reg [15:0] \mac_mul_s0$182  = 16'h0000;
   reg [15:0] \mac_mul_s0$183  = 16'h0000;
-  reg [15:0] \mac_mul_s0$184  = 16'h0000;
+  reg [15:0] \mac_mul_s0$185  = 16'h0000;
   reg [15:0] \mac_mul_s0$186  = 16'h0000;
-  reg [15:0] \mac_mul_s0$187  = 16'h0000;
+  reg [15:0] \mac_mul_s0$188  = 16'h0000;
   reg [15:0] \mac_mul_s0$189  = 16'h0000;
-  reg [15:0] \mac_mul_s0$190  = 16'h0000;
+  reg [15:0] \mac_mul_s0$191  = 16'h0000;
   reg [15:0] \mac_mul_s0$192  = 16'h0000;
-  reg [15:0] \mac_mul_s0$193  = 16'h0000;
-  reg \mac_mul_s0$389  = 1'h0;
+  reg [15:0] \mac_mul_s0$194  = 16'h0000;
+  reg [15:0] \mac_mul_s0$195  = 16'h0000;
+  reg \mac_mul_s0$495  = 1'h0;
   reg mac_mul_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
@@ -682,15 +776,89 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire [15:0] mac_prod3_7;
   wire [15:0] mac_prod3_8;
   wire [15:0] mac_prod3_9;
+  reg [7:0] mac_rdreg_s0 = 8'h00;
+  reg [7:0] \mac_rdreg_s0$333  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$334  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$335  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$336  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$338  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$339  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$340  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$341  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$343  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$344  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$345  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$346  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$348  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$349  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$350  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$351  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$353  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$354  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$355  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$356  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$358  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$359  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$360  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$361  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$363  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$364  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$365  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$366  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$368  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$369  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$370  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$371  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$373  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$374  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$375  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$376  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$378  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$379  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$380  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$381  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$383  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$384  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$385  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$386  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$388  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$389  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$390  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$391  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$393  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$394  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$395  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$396  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$398  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$399  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$400  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$401  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$403  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$404  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$405  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$406  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$408  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$409  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$410  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$411  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$412  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$413  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$414  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$415  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$416  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$417  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$418  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$419  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$420  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$421  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$422  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$423  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$424  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$425  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$426  = 8'h00;
+  reg \mac_rdreg_s0$427  = 1'h0;
+  reg mac_rdreg_valid_s0 = 1'h0;
   reg [7:0] mac_read_s0 = 8'h00;
-  reg [7:0] \mac_read_s0$306  = 8'h00;
-  reg [7:0] \mac_read_s0$307  = 8'h00;
-  reg [7:0] \mac_read_s0$308  = 8'h00;
-  reg [7:0] \mac_read_s0$309  = 8'h00;
-  reg [7:0] \mac_read_s0$310  = 8'h00;
-  reg [7:0] \mac_read_s0$311  = 8'h00;
-  reg [7:0] \mac_read_s0$312  = 8'h00;
-  reg [7:0] \mac_read_s0$313  = 8'h00;
   reg [7:0] \mac_read_s0$314  = 8'h00;
   reg [7:0] \mac_read_s0$315  = 8'h00;
   reg [7:0] \mac_read_s0$316  = 8'h00;
@@ -698,7 +866,15 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [7:0] \mac_read_s0$318  = 8'h00;
   reg [7:0] \mac_read_s0$319  = 8'h00;
   reg [7:0] \mac_read_s0$320  = 8'h00;
-  reg \mac_read_s0$321  = 1'h0;
+  reg [7:0] \mac_read_s0$321  = 8'h00;
+  reg [7:0] \mac_read_s0$322  = 8'h00;
+  reg [7:0] \mac_read_s0$323  = 8'h00;
+  reg [7:0] \mac_read_s0$324  = 8'h00;
+  reg [7:0] \mac_read_s0$325  = 8'h00;
+  reg [7:0] \mac_read_s0$326  = 8'h00;
+  reg [7:0] \mac_read_s0$327  = 8'h00;
+  reg [7:0] \mac_read_s0$328  = 8'h00;
+  reg \mac_read_s0$329  = 1'h0;
   reg mac_read_valid_s0 = 1'h0;
   output [127:0] o__payload;
   wire [127:0] o__payload;
@@ -743,81 +919,81 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   (* init = 6'h00 *)
   wire [5:0] \rp__addr$90 ;
   wire [31:0] rp__data;
-  wire [31:0] \rp__data$400 ;
-  wire [7:0] \rp__data$400[0] ;
-  wire [7:0] \rp__data$400[1] ;
-  wire [7:0] \rp__data$400[2] ;
-  wire [7:0] \rp__data$400[3] ;
-  wire [31:0] \rp__data$401 ;
-  wire [7:0] \rp__data$401[0] ;
-  wire [7:0] \rp__data$401[1] ;
-  wire [7:0] \rp__data$401[2] ;
-  wire [7:0] \rp__data$401[3] ;
+  wire [31:0] \rp__data$337 ;
+  wire [7:0] \rp__data$337[0] ;
+  wire [7:0] \rp__data$337[1] ;
+  wire [7:0] \rp__data$337[2] ;
+  wire [7:0] \rp__data$337[3] ;
+  wire [31:0] \rp__data$342 ;
+  wire [7:0] \rp__data$342[0] ;
+  wire [7:0] \rp__data$342[1] ;
+  wire [7:0] \rp__data$342[2] ;
+  wire [7:0] \rp__data$342[3] ;
+  wire [31:0] \rp__data$347 ;
+  wire [7:0] \rp__data$347[0] ;
+  wire [7:0] \rp__data$347[1] ;
+  wire [7:0] \rp__data$347[2] ;
+  wire [7:0] \rp__data$347[3] ;
+  wire [31:0] \rp__data$352 ;
+  wire [7:0] \rp__data$352[0] ;
+  wire [7:0] \rp__data$352[1] ;
+  wire [7:0] \rp__data$352[2] ;
+  wire [7:0] \rp__data$352[3] ;
+  wire [31:0] \rp__data$357 ;
+  wire [7:0] \rp__data$357[0] ;
+  wire [7:0] \rp__data$357[1] ;
+  wire [7:0] \rp__data$357[2] ;
+  wire [7:0] \rp__data$357[3] ;
+  wire [31:0] \rp__data$362 ;
+  wire [7:0] \rp__data$362[0] ;
+  wire [7:0] \rp__data$362[1] ;
+  wire [7:0] \rp__data$362[2] ;
+  wire [7:0] \rp__data$362[3] ;
+  wire [31:0] \rp__data$367 ;
+  wire [7:0] \rp__data$367[0] ;
+  wire [7:0] \rp__data$367[1] ;
+  wire [7:0] \rp__data$367[2] ;
+  wire [7:0] \rp__data$367[3] ;
+  wire [31:0] \rp__data$372 ;
+  wire [7:0] \rp__data$372[0] ;
+  wire [7:0] \rp__data$372[1] ;
+  wire [7:0] \rp__data$372[2] ;
+  wire [7:0] \rp__data$372[3] ;
+  wire [31:0] \rp__data$377 ;
+  wire [7:0] \rp__data$377[0] ;
+  wire [7:0] \rp__data$377[1] ;
+  wire [7:0] \rp__data$377[2] ;
+  wire [7:0] \rp__data$377[3] ;
+  wire [31:0] \rp__data$382 ;
+  wire [7:0] \rp__data$382[0] ;
+  wire [7:0] \rp__data$382[1] ;
+  wire [7:0] \rp__data$382[2] ;
+  wire [7:0] \rp__data$382[3] ;
+  wire [31:0] \rp__data$387 ;
+  wire [7:0] \rp__data$387[0] ;
+  wire [7:0] \rp__data$387[1] ;
+  wire [7:0] \rp__data$387[2] ;
+  wire [7:0] \rp__data$387[3] ;
+  wire [31:0] \rp__data$392 ;
+  wire [7:0] \rp__data$392[0] ;
+  wire [7:0] \rp__data$392[1] ;
+  wire [7:0] \rp__data$392[2] ;
+  wire [7:0] \rp__data$392[3] ;
+  wire [31:0] \rp__data$397 ;
+  wire [7:0] \rp__data$397[0] ;
+  wire [7:0] \rp__data$397[1] ;
+  wire [7:0] \rp__data$397[2] ;
+  wire [7:0] \rp__data$397[3] ;
   wire [31:0] \rp__data$402 ;
   wire [7:0] \rp__data$402[0] ;
   wire [7:0] \rp__data$402[1] ;
   wire [7:0] \rp__data$402[2] ;
   wire [7:0] \rp__data$402[3] ;
-  wire [31:0] \rp__data$403 ;
-  wire [7:0] \rp__data$403[0] ;
-  wire [7:0] \rp__data$403[1] ;
-  wire [7:0] \rp__data$403[2] ;
-  wire [7:0] \rp__data$403[3] ;
-  wire [31:0] \rp__data$404 ;
-  wire [7:0] \rp__data$404[0] ;
-  wire [7:0] \rp__data$404[1] ;
-  wire [7:0] \rp__data$404[2] ;
-  wire [7:0] \rp__data$404[3] ;
-  wire [31:0] \rp__data$405 ;
-  wire [7:0] \rp__data$405[0] ;
-  wire [7:0] \rp__data$405[1] ;
-  wire [7:0] \rp__data$405[2] ;
-  wire [7:0] \rp__data$405[3] ;
-  wire [31:0] \rp__data$406 ;
-  wire [7:0] \rp__data$406[0] ;
-  wire [7:0] \rp__data$406[1] ;
-  wire [7:0] \rp__data$406[2] ;
-  wire [7:0] \rp__data$406[3] ;
   wire [31:0] \rp__data$407 ;
   wire [7:0] \rp__data$407[0] ;
   wire [7:0] \rp__data$407[1] ;
   wire [7:0] \rp__data$407[2] ;
   wire [7:0] \rp__data$407[3] ;
-  wire [31:0] \rp__data$408 ;
-  wire [7:0] \rp__data$408[0] ;
-  wire [7:0] \rp__data$408[1] ;
-  wire [7:0] \rp__data$408[2] ;
-  wire [7:0] \rp__data$408[3] ;
-  wire [31:0] \rp__data$409 ;
-  wire [7:0] \rp__data$409[0] ;
-  wire [7:0] \rp__data$409[1] ;
-  wire [7:0] \rp__data$409[2] ;
-  wire [7:0] \rp__data$409[3] ;
-  wire [31:0] \rp__data$410 ;
-  wire [7:0] \rp__data$410[0] ;
-  wire [7:0] \rp__data$410[1] ;
-  wire [7:0] \rp__data$410[2] ;
-  wire [7:0] \rp__data$410[3] ;
-  wire [31:0] \rp__data$411 ;
-  wire [7:0] \rp__data$411[0] ;
-  wire [7:0] \rp__data$411[1] ;
-  wire [7:0] \rp__data$411[2] ;
-  wire [7:0] \rp__data$411[3] ;
-  wire [31:0] \rp__data$412 ;
-  wire [7:0] \rp__data$412[0] ;
-  wire [7:0] \rp__data$412[1] ;
-  wire [7:0] \rp__data$412[2] ;
-  wire [7:0] \rp__data$412[3] ;
-  wire [31:0] \rp__data$413 ;
-  wire [7:0] \rp__data$413[0] ;
-  wire [7:0] \rp__data$413[1] ;
-  wire [7:0] \rp__data$413[2] ;
-  wire [7:0] \rp__data$413[3] ;
-  wire [31:0] \rp__data$414 ;
-  wire [7:0] \rp__data$414[0] ;
-  wire [7:0] \rp__data$414[1] ;
-  wire [7:0] \rp__data$414[2] ;
-  wire [7:0] \rp__data$414[3] ;
   wire [7:0] \rp__data[0] ;
   wire [7:0] \rp__data[1] ;
   wire [7:0] \rp__data[2] ;
@@ -843,6 +1019,12 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire stall_adv0;
   reg stall_adv0_valid = 1'h0;
   wire stall_adv1;
+  wire stall_adv10;
+  reg stall_adv10_valid = 1'h0;
+  wire stall_adv11;
+  reg stall_adv11_valid = 1'h0;
+  wire stall_adv12;
+  reg stall_adv12_valid = 1'h0;
   reg stall_adv1_valid = 1'h0;
   wire stall_adv2;
   reg stall_adv2_valid = 1'h0;
@@ -858,6 +1040,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg stall_adv7_valid = 1'h0;
   wire stall_adv8;
   reg stall_adv8_valid = 1'h0;
+  wire stall_adv9;
+  reg stall_adv9_valid = 1'h0;
   wire [5:0] wp__addr;
   wire [5:0] \wp__addr$17 ;
   wire [5:0] \wp__addr$22 ;
@@ -1125,7 +1309,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _1_ <= wbank1[rp__addr];
     end
   end
-  assign \rp__data$400  = _1_;
+  assign \rp__data$337  = _1_;
   reg [31:0] wbank10 [63:0];
   initial begin
     wbank10[0] = 32'd0;
@@ -1203,7 +1387,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _2_ <= wbank10[rp__addr];
     end
   end
-  assign \rp__data$409  = _2_;
+  assign \rp__data$382  = _2_;
   reg [31:0] wbank11 [63:0];
   initial begin
     wbank11[0] = 32'd0;
@@ -1281,7 +1465,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _3_ <= wbank11[rp__addr];
     end
   end
-  assign \rp__data$410  = _3_;
+  assign \rp__data$387  = _3_;
   reg [31:0] wbank12 [63:0];
   initial begin
     wbank12[0] = 32'd0;
@@ -1359,7 +1543,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _4_ <= wbank12[rp__addr];
     end
   end
-  assign \rp__data$411  = _4_;
+  assign \rp__data$392  = _4_;
   reg [31:0] wbank13 [63:0];
   initial begin
     wbank13[0] = 32'd0;
@@ -1437,7 +1621,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _5_ <= wbank13[rp__addr];
     end
   end
-  assign \rp__data$412  = _5_;
+  assign \rp__data$397  = _5_;
   reg [31:0] wbank14 [63:0];
   initial begin
     wbank14[0] = 32'd0;
@@ -1515,7 +1699,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _6_ <= wbank14[rp__addr];
     end
   end
-  assign \rp__data$413  = _6_;
+  assign \rp__data$402  = _6_;
   reg [31:0] wbank15 [63:0];
   initial begin
     wbank15[0] = 32'd0;
@@ -1593,7 +1777,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _7_ <= wbank15[rp__addr];
     end
   end
-  assign \rp__data$414  = _7_;
+  assign \rp__data$407  = _7_;
   reg [31:0] wbank2 [63:0];
   initial begin
     wbank2[0] = 32'd0;
@@ -1671,7 +1855,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _8_ <= wbank2[rp__addr];
     end
   end
-  assign \rp__data$401  = _8_;
+  assign \rp__data$342  = _8_;
   reg [31:0] wbank3 [63:0];
   initial begin
     wbank3[0] = 32'd0;
@@ -1749,7 +1933,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _9_ <= wbank3[rp__addr];
     end
   end
-  assign \rp__data$402  = _9_;
+  assign \rp__data$347  = _9_;
   reg [31:0] wbank4 [63:0];
   initial begin
     wbank4[0] = 32'd0;
@@ -1827,7 +2011,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _10_ <= wbank4[rp__addr];
     end
   end
-  assign \rp__data$403  = _10_;
+  assign \rp__data$352  = _10_;
   reg [31:0] wbank5 [63:0];
   initial begin
     wbank5[0] = 32'd0;
@@ -1905,7 +2089,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _11_ <= wbank5[rp__addr];
     end
   end
-  assign \rp__data$404  = _11_;
+  assign \rp__data$357  = _11_;
   reg [31:0] wbank6 [63:0];
   initial begin
     wbank6[0] = 32'd0;
@@ -1983,7 +2167,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _12_ <= wbank6[rp__addr];
     end
   end
-  assign \rp__data$405  = _12_;
+  assign \rp__data$362  = _12_;
   reg [31:0] wbank7 [63:0];
   initial begin
     wbank7[0] = 32'd0;
@@ -2061,7 +2245,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _13_ <= wbank7[rp__addr];
     end
   end
-  assign \rp__data$406  = _13_;
+  assign \rp__data$367  = _13_;
   reg [31:0] wbank8 [63:0];
   initial begin
     wbank8[0] = 32'd0;
@@ -2139,7 +2323,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _14_ <= wbank8[rp__addr];
     end
   end
-  assign \rp__data$407  = _14_;
+  assign \rp__data$372  = _14_;
   reg [31:0] wbank9 [63:0];
   initial begin
     wbank9[0] = 32'd0;
@@ -2217,7 +2401,221 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _15_ <= wbank9[rp__addr];
     end
   end
-  assign \rp__data$408  = _15_;
+  assign \rp__data$377  = _15_;
+  always @(posedge clk)
+    \mac_mul_s0$174  <= \$293 ;
+  always @(posedge clk)
+    \mac_mul_s0$176  <= \$294 ;
+  always @(posedge clk)
+    \mac_mul_s0$177  <= \$295 ;
+  always @(posedge clk)
+    \mac_mul_s0$179  <= \$296 ;
+  always @(posedge clk)
+    \mac_mul_s0$180  <= \$297 ;
+  always @(posedge clk)
+    \mac_mul_s0$182  <= \$298 ;
+  always @(posedge clk)
+    \mac_mul_s0$183  <= \$299 ;
+  always @(posedge clk)
+    \mac_mul_s0$185  <= \$300 ;
+  always @(posedge clk)
+    \mac_mul_s0$186  <= \$301 ;
+  always @(posedge clk)
+    \mac_mul_s0$188  <= \$302 ;
+  always @(posedge clk)
+    \mac_mul_s0$189  <= \$303 ;
+  always @(posedge clk)
+    \mac_mul_s0$191  <= \$304 ;
+  always @(posedge clk)
+    \mac_mul_s0$192  <= \$305 ;
+  always @(posedge clk)
+    \mac_mul_s0$194  <= \$306 ;
+  always @(posedge clk)
+    \mac_mul_s0$195  <= \$307 ;
+  always @(posedge clk)
+    \mac_mul_s0$495  <= \$308 ;
+  always @(posedge clk)
+    mac_mul_valid_s0 <= \$309 ;
+  always @(posedge clk)
+    mac_add0_s0 <= \$310 ;
+  always @(posedge clk)
+    \mac_add0_s0$200  <= \$311 ;
+  always @(posedge clk)
+    \mac_add0_s0$202  <= \$312 ;
+  always @(posedge clk)
+    \mac_add0_s0$203  <= \$313 ;
+  always @(posedge clk)
+    \mac_add0_s0$205  <= \$314 ;
+  always @(posedge clk)
+    \mac_add0_s0$206  <= \$315 ;
+  always @(posedge clk)
+    \mac_add0_s0$208  <= \$316 ;
+  always @(posedge clk)
+    \mac_add0_s0$209  <= \$317 ;
+  always @(posedge clk)
+    \mac_add0_s0$211  <= \$318 ;
+  always @(posedge clk)
+    \mac_add0_s0$212  <= \$319 ;
+  always @(posedge clk)
+    \mac_add0_s0$214  <= \$320 ;
+  always @(posedge clk)
+    \mac_add0_s0$215  <= \$321 ;
+  always @(posedge clk)
+    \mac_add0_s0$217  <= \$322 ;
+  always @(posedge clk)
+    \mac_add0_s0$218  <= \$323 ;
+  always @(posedge clk)
+    \mac_add0_s0$220  <= \$324 ;
+  always @(posedge clk)
+    \mac_add0_s0$221  <= \$325 ;
+  always @(posedge clk)
+    \mac_add0_s0$223  <= \$326 ;
+  always @(posedge clk)
+    \mac_add0_s0$224  <= \$327 ;
+  always @(posedge clk)
+    \mac_add0_s0$226  <= \$328 ;
+  always @(posedge clk)
+    \mac_add0_s0$227  <= \$329 ;
+  always @(posedge clk)
+    \mac_add0_s0$229  <= \$330 ;
+  always @(posedge clk)
+    \mac_add0_s0$230  <= \$331 ;
+  always @(posedge clk)
+    \mac_add0_s0$232  <= \$332 ;
+  always @(posedge clk)
+    \mac_add0_s0$233  <= \$333 ;
+  always @(posedge clk)
+    \mac_add0_s0$235  <= \$334 ;
+  always @(posedge clk)
+    \mac_add0_s0$236  <= \$335 ;
+  always @(posedge clk)
+    \mac_add0_s0$238  <= \$336 ;
+  always @(posedge clk)
+    \mac_add0_s0$239  <= \$337 ;
+  always @(posedge clk)
+    \mac_add0_s0$241  <= \$338 ;
+  always @(posedge clk)
+    \mac_add0_s0$242  <= \$339 ;
+  always @(posedge clk)
+    \mac_add0_s0$244  <= \$340 ;
+  always @(posedge clk)
+    \mac_add0_s0$245  <= \$341 ;
+  always @(posedge clk)
+    \mac_add0_s0$497  <= \$342 ;
+  always @(posedge clk)
+    mac_add0_valid_s0 <= \$343 ;
+  always @(posedge clk)
+    mac_add1_s0 <= \$344 ;
+  always @(posedge clk)
+    \mac_add1_s0$250  <= \$345 ;
+  always @(posedge clk)
+    \mac_add1_s0$252  <= \$346 ;
+  always @(posedge clk)
+    \mac_add1_s0$253  <= \$347 ;
+  always @(posedge clk)
+    \mac_add1_s0$255  <= \$348 ;
+  always @(posedge clk)
+    \mac_add1_s0$256  <= \$349 ;
+  always @(posedge clk)
+    \mac_add1_s0$258  <= \$350 ;
+  always @(posedge clk)
+    \mac_add1_s0$259  <= \$351 ;
+  always @(posedge clk)
+    \mac_add1_s0$261  <= \$352 ;
+  always @(posedge clk)
+    \mac_add1_s0$262  <= \$353 ;
+  always @(posedge clk)
+    \mac_add1_s0$264  <= \$354 ;
+  always @(posedge clk)
+    \mac_add1_s0$265  <= \$355 ;
+  always @(posedge clk)
+    \mac_add1_s0$267  <= \$356 ;
+  always @(posedge clk)
+    \mac_add1_s0$268  <= \$357 ;
+  always @(posedge clk)
+    \mac_add1_s0$270  <= \$358 ;
+  always @(posedge clk)
+    \mac_add1_s0$271  <= \$359 ;
+  always @(posedge clk)
+    \mac_add1_s0$499  <= \$360 ;
+  always @(posedge clk)
+    mac_add1_valid_s0 <= \$361 ;
+  always @(posedge clk)
+    mac_add2_s0 <= \$362 ;
+  always @(posedge clk)
+    \mac_add2_s0$276  <= \$363 ;
+  always @(posedge clk)
+    \mac_add2_s0$278  <= \$364 ;
+  always @(posedge clk)
+    \mac_add2_s0$279  <= \$365 ;
+  always @(posedge clk)
+    \mac_add2_s0$281  <= \$366 ;
+  always @(posedge clk)
+    \mac_add2_s0$282  <= \$367 ;
+  always @(posedge clk)
+    \mac_add2_s0$284  <= \$368 ;
+  always @(posedge clk)
+    \mac_add2_s0$285  <= \$369 ;
+  always @(posedge clk)
+    \mac_add2_s0$501  <= \$370 ;
+  always @(posedge clk)
+    mac_add2_valid_s0 <= \$371 ;
+  always @(posedge clk)
+    mac_add3_s0 <= \$372 ;
+  always @(posedge clk)
+    \mac_add3_s0$301  <= \$373 ;
+  always @(posedge clk)
+    \mac_add3_s0$304  <= \$374 ;
+  always @(posedge clk)
+    \mac_add3_s0$307  <= \$375 ;
+  always @(posedge clk)
+    \mac_add3_s0$503  <= \$376 ;
+  always @(posedge clk)
+    mac_add3_valid_s0 <= \$377 ;
+  always @(posedge clk)
+    o__valid <= \$378 ;
+  always @(posedge clk)
+    stall_adv0_valid <= \$379 ;
+  always @(posedge clk)
+    stall_adv1_valid <= \$380 ;
+  always @(posedge clk)
+    stall_adv2_valid <= \$381 ;
+  always @(posedge clk)
+    stall_adv3_valid <= \$382 ;
+  always @(posedge clk)
+    stall_adv4_valid <= \$383 ;
+  always @(posedge clk)
+    stall_adv5_valid <= \$384 ;
+  always @(posedge clk)
+    stall_adv6_valid <= \$385 ;
+  always @(posedge clk)
+    stall_adv7_valid <= \$386 ;
+  always @(posedge clk)
+    stall_adv8_valid <= \$387 ;
+  always @(posedge clk)
+    stall_adv9_valid <= \$388 ;
+  always @(posedge clk)
+    stall_adv10_valid <= \$389 ;
+  always @(posedge clk)
+    stall_adv11_valid <= \$390 ;
+  always @(posedge clk)
+    stall_adv12_valid <= \$391 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$392 ;
+  always @(posedge clk)
+    mac_acc0 <= \$393 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$394 ;
+  always @(posedge clk)
+    mac_acc1 <= \$395 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$396 ;
+  always @(posedge clk)
+    mac_acc2 <= \$397 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$398 ;
+  always @(posedge clk)
+    mac_acc3 <= \$399 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = ~ stall_adv0_valid;
@@ -2356,122 +2754,118 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign stall_adv2 = \$100  | o__ready;
   assign \$101  = ~ stall_adv3_valid;
   assign stall_adv3 = \$101  | o__ready;
-  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$100 );
-  assign mac0_sum0_p1 = $signed(\mac_mul_s0$102 ) + $signed(\mac_mul_s0$103 );
-  assign mac0_sum0_p2 = $signed(\mac_mul_s0$105 ) + $signed(\mac_mul_s0$106 );
-  assign mac0_sum0_p3 = $signed(\mac_mul_s0$108 ) + $signed(\mac_mul_s0$109 );
-  assign mac0_sum0_p4 = $signed(\mac_mul_s0$111 ) + $signed(\mac_mul_s0$112 );
-  assign mac0_sum0_p5 = $signed(\mac_mul_s0$114 ) + $signed(\mac_mul_s0$115 );
-  assign mac0_sum0_p6 = $signed(\mac_mul_s0$117 ) + $signed(\mac_mul_s0$118 );
-  assign mac0_sum0_p7 = $signed(\mac_mul_s0$120 ) + $signed(\mac_mul_s0$121 );
-  assign mac1_sum0_p0 = $signed(\mac_mul_s0$123 ) + $signed(\mac_mul_s0$124 );
-  assign mac1_sum0_p1 = $signed(\mac_mul_s0$126 ) + $signed(\mac_mul_s0$127 );
-  assign mac1_sum0_p2 = $signed(\mac_mul_s0$129 ) + $signed(\mac_mul_s0$130 );
-  assign mac1_sum0_p3 = $signed(\mac_mul_s0$132 ) + $signed(\mac_mul_s0$133 );
-  assign mac1_sum0_p4 = $signed(\mac_mul_s0$135 ) + $signed(\mac_mul_s0$136 );
-  assign mac1_sum0_p5 = $signed(\mac_mul_s0$138 ) + $signed(\mac_mul_s0$139 );
-  assign mac1_sum0_p6 = $signed(\mac_mul_s0$141 ) + $signed(\mac_mul_s0$142 );
-  assign mac1_sum0_p7 = $signed(\mac_mul_s0$144 ) + $signed(\mac_mul_s0$145 );
-  assign mac2_sum0_p0 = $signed(\mac_mul_s0$147 ) + $signed(\mac_mul_s0$148 );
-  assign mac2_sum0_p1 = $signed(\mac_mul_s0$150 ) + $signed(\mac_mul_s0$151 );
-  assign mac2_sum0_p2 = $signed(\mac_mul_s0$153 ) + $signed(\mac_mul_s0$154 );
-  assign mac2_sum0_p3 = $signed(\mac_mul_s0$156 ) + $signed(\mac_mul_s0$157 );
-  assign mac2_sum0_p4 = $signed(\mac_mul_s0$159 ) + $signed(\mac_mul_s0$160 );
-  assign mac2_sum0_p5 = $signed(\mac_mul_s0$162 ) + $signed(\mac_mul_s0$163 );
-  assign mac2_sum0_p6 = $signed(\mac_mul_s0$165 ) + $signed(\mac_mul_s0$166 );
-  assign mac2_sum0_p7 = $signed(\mac_mul_s0$168 ) + $signed(\mac_mul_s0$169 );
-  assign mac3_sum0_p0 = $signed(\mac_mul_s0$171 ) + $signed(\mac_mul_s0$172 );
-  assign mac3_sum0_p1 = $signed(\mac_mul_s0$174 ) + $signed(\mac_mul_s0$175 );
-  assign mac3_sum0_p2 = $signed(\mac_mul_s0$177 ) + $signed(\mac_mul_s0$178 );
-  assign mac3_sum0_p3 = $signed(\mac_mul_s0$180 ) + $signed(\mac_mul_s0$181 );
-  assign mac3_sum0_p4 = $signed(\mac_mul_s0$183 ) + $signed(\mac_mul_s0$184 );
-  assign mac3_sum0_p5 = $signed(\mac_mul_s0$186 ) + $signed(\mac_mul_s0$187 );
-  assign mac3_sum0_p6 = $signed(\mac_mul_s0$189 ) + $signed(\mac_mul_s0$190 );
-  assign mac3_sum0_p7 = $signed(\mac_mul_s0$192 ) + $signed(\mac_mul_s0$193 );
   assign \$102  = ~ stall_adv4_valid;
   assign stall_adv4 = \$102  | o__ready;
-  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$198 );
-  assign mac0_sum1_p1 = $signed(\mac_add0_s0$200 ) + $signed(\mac_add0_s0$201 );
-  assign mac0_sum1_p2 = $signed(\mac_add0_s0$203 ) + $signed(\mac_add0_s0$204 );
-  assign mac0_sum1_p3 = $signed(\mac_add0_s0$206 ) + $signed(\mac_add0_s0$207 );
-  assign mac1_sum1_p0 = $signed(\mac_add0_s0$209 ) + $signed(\mac_add0_s0$210 );
-  assign mac1_sum1_p1 = $signed(\mac_add0_s0$212 ) + $signed(\mac_add0_s0$213 );
-  assign mac1_sum1_p2 = $signed(\mac_add0_s0$215 ) + $signed(\mac_add0_s0$216 );
-  assign mac1_sum1_p3 = $signed(\mac_add0_s0$218 ) + $signed(\mac_add0_s0$219 );
-  assign mac2_sum1_p0 = $signed(\mac_add0_s0$221 ) + $signed(\mac_add0_s0$222 );
-  assign mac2_sum1_p1 = $signed(\mac_add0_s0$224 ) + $signed(\mac_add0_s0$225 );
-  assign mac2_sum1_p2 = $signed(\mac_add0_s0$227 ) + $signed(\mac_add0_s0$228 );
-  assign mac2_sum1_p3 = $signed(\mac_add0_s0$230 ) + $signed(\mac_add0_s0$231 );
-  assign mac3_sum1_p0 = $signed(\mac_add0_s0$233 ) + $signed(\mac_add0_s0$234 );
-  assign mac3_sum1_p1 = $signed(\mac_add0_s0$236 ) + $signed(\mac_add0_s0$237 );
-  assign mac3_sum1_p2 = $signed(\mac_add0_s0$239 ) + $signed(\mac_add0_s0$240 );
-  assign mac3_sum1_p3 = $signed(\mac_add0_s0$242 ) + $signed(\mac_add0_s0$243 );
+  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$102 );
+  assign mac0_sum0_p1 = $signed(\mac_mul_s0$104 ) + $signed(\mac_mul_s0$105 );
+  assign mac0_sum0_p2 = $signed(\mac_mul_s0$107 ) + $signed(\mac_mul_s0$108 );
+  assign mac0_sum0_p3 = $signed(\mac_mul_s0$110 ) + $signed(\mac_mul_s0$111 );
+  assign mac0_sum0_p4 = $signed(\mac_mul_s0$113 ) + $signed(\mac_mul_s0$114 );
+  assign mac0_sum0_p5 = $signed(\mac_mul_s0$116 ) + $signed(\mac_mul_s0$117 );
+  assign mac0_sum0_p6 = $signed(\mac_mul_s0$119 ) + $signed(\mac_mul_s0$120 );
+  assign mac0_sum0_p7 = $signed(\mac_mul_s0$122 ) + $signed(\mac_mul_s0$123 );
+  assign mac1_sum0_p0 = $signed(\mac_mul_s0$125 ) + $signed(\mac_mul_s0$126 );
+  assign mac1_sum0_p1 = $signed(\mac_mul_s0$128 ) + $signed(\mac_mul_s0$129 );
+  assign mac1_sum0_p2 = $signed(\mac_mul_s0$131 ) + $signed(\mac_mul_s0$132 );
+  assign mac1_sum0_p3 = $signed(\mac_mul_s0$134 ) + $signed(\mac_mul_s0$135 );
+  assign mac1_sum0_p4 = $signed(\mac_mul_s0$137 ) + $signed(\mac_mul_s0$138 );
+  assign mac1_sum0_p5 = $signed(\mac_mul_s0$140 ) + $signed(\mac_mul_s0$141 );
+  assign mac1_sum0_p6 = $signed(\mac_mul_s0$143 ) + $signed(\mac_mul_s0$144 );
+  assign mac1_sum0_p7 = $signed(\mac_mul_s0$146 ) + $signed(\mac_mul_s0$147 );
+  assign mac2_sum0_p0 = $signed(\mac_mul_s0$149 ) + $signed(\mac_mul_s0$150 );
+  assign mac2_sum0_p1 = $signed(\mac_mul_s0$152 ) + $signed(\mac_mul_s0$153 );
+  assign mac2_sum0_p2 = $signed(\mac_mul_s0$155 ) + $signed(\mac_mul_s0$156 );
+  assign mac2_sum0_p3 = $signed(\mac_mul_s0$158 ) + $signed(\mac_mul_s0$159 );
+  assign mac2_sum0_p4 = $signed(\mac_mul_s0$161 ) + $signed(\mac_mul_s0$162 );
+  assign mac2_sum0_p5 = $signed(\mac_mul_s0$164 ) + $signed(\mac_mul_s0$165 );
+  assign mac2_sum0_p6 = $signed(\mac_mul_s0$167 ) + $signed(\mac_mul_s0$168 );
+  assign mac2_sum0_p7 = $signed(\mac_mul_s0$170 ) + $signed(\mac_mul_s0$171 );
+  assign mac3_sum0_p0 = $signed(\mac_mul_s0$173 ) + $signed(\mac_mul_s0$174 );
+  assign mac3_sum0_p1 = $signed(\mac_mul_s0$176 ) + $signed(\mac_mul_s0$177 );
+  assign mac3_sum0_p2 = $signed(\mac_mul_s0$179 ) + $signed(\mac_mul_s0$180 );
+  assign mac3_sum0_p3 = $signed(\mac_mul_s0$182 ) + $signed(\mac_mul_s0$183 );
+  assign mac3_sum0_p4 = $signed(\mac_mul_s0$185 ) + $signed(\mac_mul_s0$186 );
+  assign mac3_sum0_p5 = $signed(\mac_mul_s0$188 ) + $signed(\mac_mul_s0$189 );
+  assign mac3_sum0_p6 = $signed(\mac_mul_s0$191 ) + $signed(\mac_mul_s0$192 );
+  assign mac3_sum0_p7 = $signed(\mac_mul_s0$194 ) + $signed(\mac_mul_s0$195 );
   assign \$103  = ~ stall_adv5_valid;
   assign stall_adv5 = \$103  | o__ready;
-  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$248 );
-  assign mac0_sum2_p1 = $signed(\mac_add1_s0$250 ) + $signed(\mac_add1_s0$251 );
-  assign mac1_sum2_p0 = $signed(\mac_add1_s0$253 ) + $signed(\mac_add1_s0$254 );
-  assign mac1_sum2_p1 = $signed(\mac_add1_s0$256 ) + $signed(\mac_add1_s0$257 );
-  assign mac2_sum2_p0 = $signed(\mac_add1_s0$259 ) + $signed(\mac_add1_s0$260 );
-  assign mac2_sum2_p1 = $signed(\mac_add1_s0$262 ) + $signed(\mac_add1_s0$263 );
-  assign mac3_sum2_p0 = $signed(\mac_add1_s0$265 ) + $signed(\mac_add1_s0$266 );
-  assign mac3_sum2_p1 = $signed(\mac_add1_s0$268 ) + $signed(\mac_add1_s0$269 );
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$200 );
+  assign mac0_sum1_p1 = $signed(\mac_add0_s0$202 ) + $signed(\mac_add0_s0$203 );
+  assign mac0_sum1_p2 = $signed(\mac_add0_s0$205 ) + $signed(\mac_add0_s0$206 );
+  assign mac0_sum1_p3 = $signed(\mac_add0_s0$208 ) + $signed(\mac_add0_s0$209 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$211 ) + $signed(\mac_add0_s0$212 );
+  assign mac1_sum1_p1 = $signed(\mac_add0_s0$214 ) + $signed(\mac_add0_s0$215 );
+  assign mac1_sum1_p2 = $signed(\mac_add0_s0$217 ) + $signed(\mac_add0_s0$218 );
+  assign mac1_sum1_p3 = $signed(\mac_add0_s0$220 ) + $signed(\mac_add0_s0$221 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$223 ) + $signed(\mac_add0_s0$224 );
+  assign mac2_sum1_p1 = $signed(\mac_add0_s0$226 ) + $signed(\mac_add0_s0$227 );
+  assign mac2_sum1_p2 = $signed(\mac_add0_s0$229 ) + $signed(\mac_add0_s0$230 );
+  assign mac2_sum1_p3 = $signed(\mac_add0_s0$232 ) + $signed(\mac_add0_s0$233 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$235 ) + $signed(\mac_add0_s0$236 );
+  assign mac3_sum1_p1 = $signed(\mac_add0_s0$238 ) + $signed(\mac_add0_s0$239 );
+  assign mac3_sum1_p2 = $signed(\mac_add0_s0$241 ) + $signed(\mac_add0_s0$242 );
+  assign mac3_sum1_p3 = $signed(\mac_add0_s0$244 ) + $signed(\mac_add0_s0$245 );
   assign \$104  = ~ stall_adv6_valid;
   assign stall_adv6 = \$104  | o__ready;
-  assign mac0_sum3_p0 = $signed(mac_add2_s0) + $signed(\mac_add2_s0$274 );
-  assign mac1_sum3_p0 = $signed(\mac_add2_s0$276 ) + $signed(\mac_add2_s0$277 );
-  assign mac2_sum3_p0 = $signed(\mac_add2_s0$279 ) + $signed(\mac_add2_s0$280 );
-  assign mac3_sum3_p0 = $signed(\mac_add2_s0$282 ) + $signed(\mac_add2_s0$283 );
+  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$250 );
+  assign mac0_sum2_p1 = $signed(\mac_add1_s0$252 ) + $signed(\mac_add1_s0$253 );
+  assign mac1_sum2_p0 = $signed(\mac_add1_s0$255 ) + $signed(\mac_add1_s0$256 );
+  assign mac1_sum2_p1 = $signed(\mac_add1_s0$258 ) + $signed(\mac_add1_s0$259 );
+  assign mac2_sum2_p0 = $signed(\mac_add1_s0$261 ) + $signed(\mac_add1_s0$262 );
+  assign mac2_sum2_p1 = $signed(\mac_add1_s0$264 ) + $signed(\mac_add1_s0$265 );
+  assign mac3_sum2_p0 = $signed(\mac_add1_s0$267 ) + $signed(\mac_add1_s0$268 );
+  assign mac3_sum2_p1 = $signed(\mac_add1_s0$270 ) + $signed(\mac_add1_s0$271 );
   assign \$105  = ~ stall_adv7_valid;
   assign stall_adv7 = \$105  | o__ready;
+  assign mac0_sum3_p0 = $signed(mac_add2_s0) + $signed(\mac_add2_s0$276 );
+  assign mac1_sum3_p0 = $signed(\mac_add2_s0$278 ) + $signed(\mac_add2_s0$279 );
+  assign mac2_sum3_p0 = $signed(\mac_add2_s0$281 ) + $signed(\mac_add2_s0$282 );
+  assign mac3_sum3_p0 = $signed(\mac_add2_s0$284 ) + $signed(\mac_add2_s0$285 );
   assign \$106  = ~ stall_adv8_valid;
   assign stall_adv8 = \$106  | o__ready;
-  assign \$107  = $signed(mac_acc0) + $signed(mac_add3_s0);
-  assign \$108  = $signed(mac_acc1) + $signed(\mac_add3_s0$293 );
-  assign \$109  = $signed(mac_acc2) + $signed(\mac_add3_s0$296 );
-  assign \$110  = $signed(mac_acc3) + $signed(\mac_add3_s0$299 );
-  assign \$111  = ~ i__payload[161];
-  assign \$112  = i__valid & \$111 ;
-  assign \$113  = i__ready & \$112 ;
-  assign \$114  = rp__addr == 6'h3f;
-  assign \$115  = i__payload[160] | \$114 ;
-  assign \$116  = rp__addr + 1'h1;
-  assign \$117  = ~ i__payload[161];
-  assign \$118  = i__valid & \$117 ;
-  assign \$119  = mac_add3_valid_s0 & \mac_add3_s0$397 ;
-  assign \$120  = mac_add3_valid_s0 & \mac_add3_s0$397 ;
-  assign \$121  = mac_add3_valid_s0 & \mac_add3_s0$397 ;
-  assign \$122  = mac_add3_valid_s0 & \mac_add3_s0$397 ;
-  assign \$123  = mac_add3_valid_s0 & \mac_add3_s0$397 ;
-  assign \$124  = mac_add3_valid_s0 & \mac_add3_s0$397 ;
-  assign \$125  = mac_add3_valid_s0 & \mac_add3_s0$397 ;
-  assign \$126  = mac_add3_valid_s0 & \mac_add3_s0$397 ;
-  assign \$127  = mac_add3_valid_s0 & \mac_add3_s0$397 ;
-  assign \$128  = mac_add3_valid_s0 & \mac_add3_s0$397 ;
-  assign \$129  = stall_adv8 & mac_add3_valid_s0;
-  assign \$130  = stall_adv8 & mac_add3_valid_s0;
-  assign \$131  = stall_adv8 & mac_add3_valid_s0;
-  assign \$132  = stall_adv8 & mac_add3_valid_s0;
+  assign \$107  = ~ stall_adv9_valid;
+  assign stall_adv9 = \$107  | o__ready;
+  assign \$108  = ~ stall_adv10_valid;
+  assign stall_adv10 = \$108  | o__ready;
+  assign \$109  = ~ stall_adv11_valid;
+  assign stall_adv11 = \$109  | o__ready;
+  assign \$110  = ~ stall_adv12_valid;
+  assign stall_adv12 = \$110  | o__ready;
+  assign \$111  = $signed(mac_acc0) + $signed(mac_add3_s0);
+  assign \$112  = $signed(mac_acc1) + $signed(\mac_add3_s0$301 );
+  assign \$113  = $signed(mac_acc2) + $signed(\mac_add3_s0$304 );
+  assign \$114  = $signed(mac_acc3) + $signed(\mac_add3_s0$307 );
+  assign \$115  = ~ i__payload[161];
+  assign \$116  = i__valid & \$115 ;
+  assign \$117  = i__ready & \$116 ;
+  assign \$118  = rp__addr == 6'h3f;
+  assign \$119  = i__payload[160] | \$118 ;
+  assign \$120  = rp__addr + 1'h1;
+  assign \$121  = ~ i__payload[161];
+  assign \$122  = i__valid & \$121 ;
+  assign \$123  = mac_add3_valid_s0 & \mac_add3_s0$503 ;
+  assign \$124  = mac_add3_valid_s0 & \mac_add3_s0$503 ;
+  assign \$125  = mac_add3_valid_s0 & \mac_add3_s0$503 ;
+  assign \$126  = mac_add3_valid_s0 & \mac_add3_s0$503 ;
+  assign \$127  = mac_add3_valid_s0 & \mac_add3_s0$503 ;
+  assign \$128  = mac_add3_valid_s0 & \mac_add3_s0$503 ;
+  assign \$129  = mac_add3_valid_s0 & \mac_add3_s0$503 ;
+  assign \$130  = mac_add3_valid_s0 & \mac_add3_s0$503 ;
+  assign \$131  = mac_add3_valid_s0 & \mac_add3_s0$503 ;
+  assign \$132  = mac_add3_valid_s0 & \mac_add3_s0$503 ;
+  assign \$133  = mac_add3_valid_s0 & \mac_add3_s0$503 ;
+  assign \$134  = mac_add3_valid_s0 & \mac_add3_s0$503 ;
+  assign \$135  = mac_add3_valid_s0 & \mac_add3_s0$503 ;
+  assign \$136  = mac_add3_valid_s0 & \mac_add3_s0$503 ;
+  assign \$137  = stall_adv9 & mac_add3_valid_s0;
+  assign \$138  = stall_adv10 & mac_add3_valid_s0;
+  assign \$139  = stall_adv11 & mac_add3_valid_s0;
+  assign \$140  = stall_adv12 & mac_add3_valid_s0;
   always @(posedge clk)
-    rp__addr <= \$133 ;
+    rp__addr <= \$141 ;
   always @(posedge clk)
-    mac_read_s0 <= \$134 ;
-  always @(posedge clk)
-    \mac_read_s0$306  <= \$135 ;
-  always @(posedge clk)
-    \mac_read_s0$307  <= \$136 ;
-  always @(posedge clk)
-    \mac_read_s0$308  <= \$137 ;
-  always @(posedge clk)
-    \mac_read_s0$309  <= \$138 ;
-  always @(posedge clk)
-    \mac_read_s0$310  <= \$139 ;
-  always @(posedge clk)
-    \mac_read_s0$311  <= \$140 ;
-  always @(posedge clk)
-    \mac_read_s0$312  <= \$141 ;
-  always @(posedge clk)
-    \mac_read_s0$313  <= \$142 ;
+    mac_read_s0 <= \$142 ;
   always @(posedge clk)
     \mac_read_s0$314  <= \$143 ;
   always @(posedge clk)
@@ -2489,322 +2883,296 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   always @(posedge clk)
     \mac_read_s0$321  <= \$150 ;
   always @(posedge clk)
-    mac_read_valid_s0 <= \$151 ;
+    \mac_read_s0$322  <= \$151 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$152 ;
+    \mac_read_s0$323  <= \$152 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$153 ;
+    \mac_read_s0$324  <= \$153 ;
   always @(posedge clk)
-    mac_mul_s0 <= \$154 ;
+    \mac_read_s0$325  <= \$154 ;
   always @(posedge clk)
-    \mac_mul_s0$100  <= \$155 ;
+    \mac_read_s0$326  <= \$155 ;
   always @(posedge clk)
-    \mac_mul_s0$102  <= \$156 ;
+    \mac_read_s0$327  <= \$156 ;
   always @(posedge clk)
-    \mac_mul_s0$103  <= \$157 ;
+    \mac_read_s0$328  <= \$157 ;
   always @(posedge clk)
-    \mac_mul_s0$105  <= \$158 ;
+    \mac_read_s0$329  <= \$158 ;
   always @(posedge clk)
-    \mac_mul_s0$106  <= \$159 ;
+    mac_read_valid_s0 <= \$159 ;
   always @(posedge clk)
-    \mac_mul_s0$108  <= \$160 ;
+    mac_rdreg_s0 <= \$160 ;
   always @(posedge clk)
-    \mac_mul_s0$109  <= \$161 ;
+    \mac_rdreg_s0$333  <= \$161 ;
   always @(posedge clk)
-    \mac_mul_s0$111  <= \$162 ;
+    \mac_rdreg_s0$334  <= \$162 ;
   always @(posedge clk)
-    \mac_mul_s0$112  <= \$163 ;
+    \mac_rdreg_s0$335  <= \$163 ;
   always @(posedge clk)
-    \mac_mul_s0$114  <= \$164 ;
+    \mac_rdreg_s0$336  <= \$164 ;
   always @(posedge clk)
-    \mac_mul_s0$115  <= \$165 ;
+    \mac_rdreg_s0$338  <= \$165 ;
   always @(posedge clk)
-    \mac_mul_s0$117  <= \$166 ;
+    \mac_rdreg_s0$339  <= \$166 ;
   always @(posedge clk)
-    \mac_mul_s0$118  <= \$167 ;
+    \mac_rdreg_s0$340  <= \$167 ;
   always @(posedge clk)
-    \mac_mul_s0$120  <= \$168 ;
+    \mac_rdreg_s0$341  <= \$168 ;
   always @(posedge clk)
-    \mac_mul_s0$121  <= \$169 ;
+    \mac_rdreg_s0$343  <= \$169 ;
   always @(posedge clk)
-    \mac_mul_s0$123  <= \$170 ;
+    \mac_rdreg_s0$344  <= \$170 ;
   always @(posedge clk)
-    \mac_mul_s0$124  <= \$171 ;
+    \mac_rdreg_s0$345  <= \$171 ;
   always @(posedge clk)
-    \mac_mul_s0$126  <= \$172 ;
+    \mac_rdreg_s0$346  <= \$172 ;
   always @(posedge clk)
-    \mac_mul_s0$127  <= \$173 ;
+    \mac_rdreg_s0$348  <= \$173 ;
   always @(posedge clk)
-    \mac_mul_s0$129  <= \$174 ;
+    \mac_rdreg_s0$349  <= \$174 ;
   always @(posedge clk)
-    \mac_mul_s0$130  <= \$175 ;
+    \mac_rdreg_s0$350  <= \$175 ;
   always @(posedge clk)
-    \mac_mul_s0$132  <= \$176 ;
+    \mac_rdreg_s0$351  <= \$176 ;
   always @(posedge clk)
-    \mac_mul_s0$133  <= \$177 ;
+    \mac_rdreg_s0$353  <= \$177 ;
   always @(posedge clk)
-    \mac_mul_s0$135  <= \$178 ;
+    \mac_rdreg_s0$354  <= \$178 ;
   always @(posedge clk)
-    \mac_mul_s0$136  <= \$179 ;
+    \mac_rdreg_s0$355  <= \$179 ;
   always @(posedge clk)
-    \mac_mul_s0$138  <= \$180 ;
+    \mac_rdreg_s0$356  <= \$180 ;
   always @(posedge clk)
-    \mac_mul_s0$139  <= \$181 ;
+    \mac_rdreg_s0$358  <= \$181 ;
   always @(posedge clk)
-    \mac_mul_s0$141  <= \$182 ;
+    \mac_rdreg_s0$359  <= \$182 ;
   always @(posedge clk)
-    \mac_mul_s0$142  <= \$183 ;
+    \mac_rdreg_s0$360  <= \$183 ;
   always @(posedge clk)
-    \mac_mul_s0$144  <= \$184 ;
+    \mac_rdreg_s0$361  <= \$184 ;
   always @(posedge clk)
-    \mac_mul_s0$145  <= \$185 ;
+    \mac_rdreg_s0$363  <= \$185 ;
   always @(posedge clk)
-    \mac_mul_s0$147  <= \$186 ;
+    \mac_rdreg_s0$364  <= \$186 ;
   always @(posedge clk)
-    \mac_mul_s0$148  <= \$187 ;
+    \mac_rdreg_s0$365  <= \$187 ;
   always @(posedge clk)
-    \mac_mul_s0$150  <= \$188 ;
+    \mac_rdreg_s0$366  <= \$188 ;
   always @(posedge clk)
-    \mac_mul_s0$151  <= \$189 ;
+    \mac_rdreg_s0$368  <= \$189 ;
   always @(posedge clk)
-    \mac_mul_s0$153  <= \$190 ;
+    \mac_rdreg_s0$369  <= \$190 ;
   always @(posedge clk)
-    \mac_mul_s0$154  <= \$191 ;
+    \mac_rdreg_s0$370  <= \$191 ;
   always @(posedge clk)
-    \mac_mul_s0$156  <= \$192 ;
+    \mac_rdreg_s0$371  <= \$192 ;
   always @(posedge clk)
-    \mac_mul_s0$157  <= \$193 ;
+    \mac_rdreg_s0$373  <= \$193 ;
   always @(posedge clk)
-    \mac_mul_s0$159  <= \$194 ;
+    \mac_rdreg_s0$374  <= \$194 ;
   always @(posedge clk)
-    \mac_mul_s0$160  <= \$195 ;
+    \mac_rdreg_s0$375  <= \$195 ;
   always @(posedge clk)
-    \mac_mul_s0$162  <= \$196 ;
+    \mac_rdreg_s0$376  <= \$196 ;
   always @(posedge clk)
-    \mac_mul_s0$163  <= \$197 ;
+    \mac_rdreg_s0$378  <= \$197 ;
   always @(posedge clk)
-    \mac_mul_s0$165  <= \$198 ;
+    \mac_rdreg_s0$379  <= \$198 ;
   always @(posedge clk)
-    \mac_mul_s0$166  <= \$199 ;
+    \mac_rdreg_s0$380  <= \$199 ;
   always @(posedge clk)
-    \mac_mul_s0$168  <= \$200 ;
+    \mac_rdreg_s0$381  <= \$200 ;
   always @(posedge clk)
-    \mac_mul_s0$169  <= \$201 ;
+    \mac_rdreg_s0$383  <= \$201 ;
   always @(posedge clk)
-    \mac_mul_s0$171  <= \$202 ;
+    \mac_rdreg_s0$384  <= \$202 ;
   always @(posedge clk)
-    \mac_mul_s0$172  <= \$203 ;
+    \mac_rdreg_s0$385  <= \$203 ;
   always @(posedge clk)
-    \mac_mul_s0$174  <= \$204 ;
+    \mac_rdreg_s0$386  <= \$204 ;
   always @(posedge clk)
-    \mac_mul_s0$175  <= \$205 ;
+    \mac_rdreg_s0$388  <= \$205 ;
   always @(posedge clk)
-    \mac_mul_s0$177  <= \$206 ;
+    \mac_rdreg_s0$389  <= \$206 ;
   always @(posedge clk)
-    \mac_mul_s0$178  <= \$207 ;
+    \mac_rdreg_s0$390  <= \$207 ;
   always @(posedge clk)
-    \mac_mul_s0$180  <= \$208 ;
+    \mac_rdreg_s0$391  <= \$208 ;
   always @(posedge clk)
-    \mac_mul_s0$181  <= \$209 ;
+    \mac_rdreg_s0$393  <= \$209 ;
   always @(posedge clk)
-    \mac_mul_s0$183  <= \$210 ;
+    \mac_rdreg_s0$394  <= \$210 ;
   always @(posedge clk)
-    \mac_mul_s0$184  <= \$211 ;
+    \mac_rdreg_s0$395  <= \$211 ;
   always @(posedge clk)
-    \mac_mul_s0$186  <= \$212 ;
+    \mac_rdreg_s0$396  <= \$212 ;
   always @(posedge clk)
-    \mac_mul_s0$187  <= \$213 ;
+    \mac_rdreg_s0$398  <= \$213 ;
   always @(posedge clk)
-    \mac_mul_s0$189  <= \$214 ;
+    \mac_rdreg_s0$399  <= \$214 ;
   always @(posedge clk)
-    \mac_mul_s0$190  <= \$215 ;
+    \mac_rdreg_s0$400  <= \$215 ;
   always @(posedge clk)
-    \mac_mul_s0$192  <= \$216 ;
+    \mac_rdreg_s0$401  <= \$216 ;
   always @(posedge clk)
-    \mac_mul_s0$193  <= \$217 ;
+    \mac_rdreg_s0$403  <= \$217 ;
   always @(posedge clk)
-    \mac_mul_s0$389  <= \$218 ;
+    \mac_rdreg_s0$404  <= \$218 ;
   always @(posedge clk)
-    mac_mul_valid_s0 <= \$219 ;
+    \mac_rdreg_s0$405  <= \$219 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$220 ;
+    \mac_rdreg_s0$406  <= \$220 ;
   always @(posedge clk)
-    \mac_add0_s0$198  <= \$221 ;
+    \mac_rdreg_s0$408  <= \$221 ;
   always @(posedge clk)
-    \mac_add0_s0$200  <= \$222 ;
+    \mac_rdreg_s0$409  <= \$222 ;
   always @(posedge clk)
-    \mac_add0_s0$201  <= \$223 ;
+    \mac_rdreg_s0$410  <= \$223 ;
   always @(posedge clk)
-    \mac_add0_s0$203  <= \$224 ;
+    \mac_rdreg_s0$411  <= \$224 ;
   always @(posedge clk)
-    \mac_add0_s0$204  <= \$225 ;
+    \mac_rdreg_s0$412  <= \$225 ;
   always @(posedge clk)
-    \mac_add0_s0$206  <= \$226 ;
+    \mac_rdreg_s0$413  <= \$226 ;
   always @(posedge clk)
-    \mac_add0_s0$207  <= \$227 ;
+    \mac_rdreg_s0$414  <= \$227 ;
   always @(posedge clk)
-    \mac_add0_s0$209  <= \$228 ;
+    \mac_rdreg_s0$415  <= \$228 ;
   always @(posedge clk)
-    \mac_add0_s0$210  <= \$229 ;
+    \mac_rdreg_s0$416  <= \$229 ;
   always @(posedge clk)
-    \mac_add0_s0$212  <= \$230 ;
+    \mac_rdreg_s0$417  <= \$230 ;
   always @(posedge clk)
-    \mac_add0_s0$213  <= \$231 ;
+    \mac_rdreg_s0$418  <= \$231 ;
   always @(posedge clk)
-    \mac_add0_s0$215  <= \$232 ;
+    \mac_rdreg_s0$419  <= \$232 ;
   always @(posedge clk)
-    \mac_add0_s0$216  <= \$233 ;
+    \mac_rdreg_s0$420  <= \$233 ;
   always @(posedge clk)
-    \mac_add0_s0$218  <= \$234 ;
+    \mac_rdreg_s0$421  <= \$234 ;
   always @(posedge clk)
-    \mac_add0_s0$219  <= \$235 ;
+    \mac_rdreg_s0$422  <= \$235 ;
   always @(posedge clk)
-    \mac_add0_s0$221  <= \$236 ;
+    \mac_rdreg_s0$423  <= \$236 ;
   always @(posedge clk)
-    \mac_add0_s0$222  <= \$237 ;
+    \mac_rdreg_s0$424  <= \$237 ;
   always @(posedge clk)
-    \mac_add0_s0$224  <= \$238 ;
+    \mac_rdreg_s0$425  <= \$238 ;
   always @(posedge clk)
-    \mac_add0_s0$225  <= \$239 ;
+    \mac_rdreg_s0$426  <= \$239 ;
   always @(posedge clk)
-    \mac_add0_s0$227  <= \$240 ;
+    \mac_rdreg_s0$427  <= \$240 ;
   always @(posedge clk)
-    \mac_add0_s0$228  <= \$241 ;
+    mac_rdreg_valid_s0 <= \$241 ;
   always @(posedge clk)
-    \mac_add0_s0$230  <= \$242 ;
+    mac_dspin_s0 <= \$242 ;
   always @(posedge clk)
-    \mac_add0_s0$231  <= \$243 ;
+    mac_dspin_valid_s0 <= \$243 ;
   always @(posedge clk)
-    \mac_add0_s0$233  <= \$244 ;
+    mac_mul_s0 <= \$244 ;
   always @(posedge clk)
-    \mac_add0_s0$234  <= \$245 ;
+    \mac_mul_s0$102  <= \$245 ;
   always @(posedge clk)
-    \mac_add0_s0$236  <= \$246 ;
+    \mac_mul_s0$104  <= \$246 ;
   always @(posedge clk)
-    \mac_add0_s0$237  <= \$247 ;
+    \mac_mul_s0$105  <= \$247 ;
   always @(posedge clk)
-    \mac_add0_s0$239  <= \$248 ;
+    \mac_mul_s0$107  <= \$248 ;
   always @(posedge clk)
-    \mac_add0_s0$240  <= \$249 ;
+    \mac_mul_s0$108  <= \$249 ;
   always @(posedge clk)
-    \mac_add0_s0$242  <= \$250 ;
+    \mac_mul_s0$110  <= \$250 ;
   always @(posedge clk)
-    \mac_add0_s0$243  <= \$251 ;
+    \mac_mul_s0$111  <= \$251 ;
   always @(posedge clk)
-    \mac_add0_s0$391  <= \$252 ;
+    \mac_mul_s0$113  <= \$252 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$253 ;
+    \mac_mul_s0$114  <= \$253 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$254 ;
+    \mac_mul_s0$116  <= \$254 ;
   always @(posedge clk)
-    \mac_add1_s0$248  <= \$255 ;
+    \mac_mul_s0$117  <= \$255 ;
   always @(posedge clk)
-    \mac_add1_s0$250  <= \$256 ;
+    \mac_mul_s0$119  <= \$256 ;
   always @(posedge clk)
-    \mac_add1_s0$251  <= \$257 ;
+    \mac_mul_s0$120  <= \$257 ;
   always @(posedge clk)
-    \mac_add1_s0$253  <= \$258 ;
+    \mac_mul_s0$122  <= \$258 ;
   always @(posedge clk)
-    \mac_add1_s0$254  <= \$259 ;
+    \mac_mul_s0$123  <= \$259 ;
   always @(posedge clk)
-    \mac_add1_s0$256  <= \$260 ;
+    \mac_mul_s0$125  <= \$260 ;
   always @(posedge clk)
-    \mac_add1_s0$257  <= \$261 ;
+    \mac_mul_s0$126  <= \$261 ;
   always @(posedge clk)
-    \mac_add1_s0$259  <= \$262 ;
+    \mac_mul_s0$128  <= \$262 ;
   always @(posedge clk)
-    \mac_add1_s0$260  <= \$263 ;
+    \mac_mul_s0$129  <= \$263 ;
   always @(posedge clk)
-    \mac_add1_s0$262  <= \$264 ;
+    \mac_mul_s0$131  <= \$264 ;
   always @(posedge clk)
-    \mac_add1_s0$263  <= \$265 ;
+    \mac_mul_s0$132  <= \$265 ;
   always @(posedge clk)
-    \mac_add1_s0$265  <= \$266 ;
+    \mac_mul_s0$134  <= \$266 ;
   always @(posedge clk)
-    \mac_add1_s0$266  <= \$267 ;
+    \mac_mul_s0$135  <= \$267 ;
   always @(posedge clk)
-    \mac_add1_s0$268  <= \$268 ;
+    \mac_mul_s0$137  <= \$268 ;
   always @(posedge clk)
-    \mac_add1_s0$269  <= \$269 ;
+    \mac_mul_s0$138  <= \$269 ;
   always @(posedge clk)
-    \mac_add1_s0$393  <= \$270 ;
+    \mac_mul_s0$140  <= \$270 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$271 ;
+    \mac_mul_s0$141  <= \$271 ;
   always @(posedge clk)
-    mac_add2_s0 <= \$272 ;
+    \mac_mul_s0$143  <= \$272 ;
   always @(posedge clk)
-    \mac_add2_s0$274  <= \$273 ;
+    \mac_mul_s0$144  <= \$273 ;
   always @(posedge clk)
-    \mac_add2_s0$276  <= \$274 ;
+    \mac_mul_s0$146  <= \$274 ;
   always @(posedge clk)
-    \mac_add2_s0$277  <= \$275 ;
+    \mac_mul_s0$147  <= \$275 ;
   always @(posedge clk)
-    \mac_add2_s0$279  <= \$276 ;
+    \mac_mul_s0$149  <= \$276 ;
   always @(posedge clk)
-    \mac_add2_s0$280  <= \$277 ;
+    \mac_mul_s0$150  <= \$277 ;
   always @(posedge clk)
-    \mac_add2_s0$282  <= \$278 ;
+    \mac_mul_s0$152  <= \$278 ;
   always @(posedge clk)
-    \mac_add2_s0$283  <= \$279 ;
+    \mac_mul_s0$153  <= \$279 ;
   always @(posedge clk)
-    \mac_add2_s0$395  <= \$280 ;
+    \mac_mul_s0$155  <= \$280 ;
   always @(posedge clk)
-    mac_add2_valid_s0 <= \$281 ;
+    \mac_mul_s0$156  <= \$281 ;
   always @(posedge clk)
-    mac_add3_s0 <= \$282 ;
+    \mac_mul_s0$158  <= \$282 ;
   always @(posedge clk)
-    \mac_add3_s0$293  <= \$283 ;
+    \mac_mul_s0$159  <= \$283 ;
   always @(posedge clk)
-    \mac_add3_s0$296  <= \$284 ;
+    \mac_mul_s0$161  <= \$284 ;
   always @(posedge clk)
-    \mac_add3_s0$299  <= \$285 ;
+    \mac_mul_s0$162  <= \$285 ;
   always @(posedge clk)
-    \mac_add3_s0$397  <= \$286 ;
+    \mac_mul_s0$164  <= \$286 ;
   always @(posedge clk)
-    mac_add3_valid_s0 <= \$287 ;
+    \mac_mul_s0$165  <= \$287 ;
   always @(posedge clk)
-    o__valid <= \$288 ;
+    \mac_mul_s0$167  <= \$288 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$289 ;
+    \mac_mul_s0$168  <= \$289 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$290 ;
+    \mac_mul_s0$170  <= \$290 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$291 ;
+    \mac_mul_s0$171  <= \$291 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$292 ;
-  always @(posedge clk)
-    stall_adv4_valid <= \$293 ;
-  always @(posedge clk)
-    stall_adv5_valid <= \$294 ;
-  always @(posedge clk)
-    stall_adv6_valid <= \$295 ;
-  always @(posedge clk)
-    stall_adv7_valid <= \$296 ;
-  always @(posedge clk)
-    stall_adv8_valid <= \$297 ;
-  always @(posedge clk)
-    mac_acc0_out <= \$298 ;
-  always @(posedge clk)
-    mac_acc0 <= \$299 ;
-  always @(posedge clk)
-    mac_acc1_out <= \$300 ;
-  always @(posedge clk)
-    mac_acc1 <= \$301 ;
-  always @(posedge clk)
-    mac_acc2_out <= \$302 ;
-  always @(posedge clk)
-    mac_acc2 <= \$303 ;
-  always @(posedge clk)
-    mac_acc3_out <= \$304 ;
-  always @(posedge clk)
-    mac_acc3 <= \$305 ;
+    \mac_mul_s0$173  <= \$292 ;
   nmsparse_mul_ireg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
-    .a(mac_read_s0),
-    .b(rp__data[7:0]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$411 ),
+    .b(mac_rdreg_s0),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_0)
   );
@@ -2812,9 +3180,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_read_s0$306 ),
-    .b(\rp__data$400 [7:0]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$412 ),
+    .b(\mac_rdreg_s0$336 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_1)
   );
@@ -2822,9 +3190,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_10 (
-    .a(\mac_read_s0$315 ),
-    .b(\rp__data$409 [7:0]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$421 ),
+    .b(\mac_rdreg_s0$381 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_10)
   );
@@ -2832,9 +3200,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_11 (
-    .a(\mac_read_s0$316 ),
-    .b(\rp__data$410 [7:0]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$422 ),
+    .b(\mac_rdreg_s0$386 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_11)
   );
@@ -2842,9 +3210,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_12 (
-    .a(\mac_read_s0$317 ),
-    .b(\rp__data$411 [7:0]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$423 ),
+    .b(\mac_rdreg_s0$391 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_12)
   );
@@ -2852,9 +3220,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_13 (
-    .a(\mac_read_s0$318 ),
-    .b(\rp__data$412 [7:0]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$424 ),
+    .b(\mac_rdreg_s0$396 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_13)
   );
@@ -2862,9 +3230,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_14 (
-    .a(\mac_read_s0$319 ),
-    .b(\rp__data$413 [7:0]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$425 ),
+    .b(\mac_rdreg_s0$401 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_14)
   );
@@ -2872,9 +3240,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_15 (
-    .a(\mac_read_s0$320 ),
-    .b(\rp__data$414 [7:0]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$426 ),
+    .b(\mac_rdreg_s0$406 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_15)
   );
@@ -2882,9 +3250,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_2 (
-    .a(\mac_read_s0$307 ),
-    .b(\rp__data$401 [7:0]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$413 ),
+    .b(\mac_rdreg_s0$341 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_2)
   );
@@ -2892,9 +3260,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_3 (
-    .a(\mac_read_s0$308 ),
-    .b(\rp__data$402 [7:0]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$414 ),
+    .b(\mac_rdreg_s0$346 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_3)
   );
@@ -2902,9 +3270,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_4 (
-    .a(\mac_read_s0$309 ),
-    .b(\rp__data$403 [7:0]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$415 ),
+    .b(\mac_rdreg_s0$351 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_4)
   );
@@ -2912,9 +3280,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_5 (
-    .a(\mac_read_s0$310 ),
-    .b(\rp__data$404 [7:0]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$416 ),
+    .b(\mac_rdreg_s0$356 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_5)
   );
@@ -2922,9 +3290,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_6 (
-    .a(\mac_read_s0$311 ),
-    .b(\rp__data$405 [7:0]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$417 ),
+    .b(\mac_rdreg_s0$361 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_6)
   );
@@ -2932,9 +3300,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_7 (
-    .a(\mac_read_s0$312 ),
-    .b(\rp__data$406 [7:0]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$418 ),
+    .b(\mac_rdreg_s0$366 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_7)
   );
@@ -2942,9 +3310,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_8 (
-    .a(\mac_read_s0$313 ),
-    .b(\rp__data$407 [7:0]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$419 ),
+    .b(\mac_rdreg_s0$371 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_8)
   );
@@ -2952,9 +3320,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_9 (
-    .a(\mac_read_s0$314 ),
-    .b(\rp__data$408 [7:0]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$420 ),
+    .b(\mac_rdreg_s0$376 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_9)
   );
@@ -2962,9 +3330,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
-    .a(mac_read_s0),
-    .b(rp__data[15:8]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$411 ),
+    .b(\mac_rdreg_s0$333 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_0)
   );
@@ -2972,9 +3340,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_read_s0$306 ),
-    .b(\rp__data$400 [15:8]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$412 ),
+    .b(\mac_rdreg_s0$338 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_1)
   );
@@ -2982,9 +3350,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_10 (
-    .a(\mac_read_s0$315 ),
-    .b(\rp__data$409 [15:8]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$421 ),
+    .b(\mac_rdreg_s0$383 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_10)
   );
@@ -2992,9 +3360,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_11 (
-    .a(\mac_read_s0$316 ),
-    .b(\rp__data$410 [15:8]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$422 ),
+    .b(\mac_rdreg_s0$388 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_11)
   );
@@ -3002,9 +3370,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_12 (
-    .a(\mac_read_s0$317 ),
-    .b(\rp__data$411 [15:8]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$423 ),
+    .b(\mac_rdreg_s0$393 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_12)
   );
@@ -3012,9 +3380,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_13 (
-    .a(\mac_read_s0$318 ),
-    .b(\rp__data$412 [15:8]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$424 ),
+    .b(\mac_rdreg_s0$398 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_13)
   );
@@ -3022,9 +3390,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_14 (
-    .a(\mac_read_s0$319 ),
-    .b(\rp__data$413 [15:8]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$425 ),
+    .b(\mac_rdreg_s0$403 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_14)
   );
@@ -3032,9 +3400,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_15 (
-    .a(\mac_read_s0$320 ),
-    .b(\rp__data$414 [15:8]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$426 ),
+    .b(\mac_rdreg_s0$408 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_15)
   );
@@ -3042,9 +3410,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_2 (
-    .a(\mac_read_s0$307 ),
-    .b(\rp__data$401 [15:8]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$413 ),
+    .b(\mac_rdreg_s0$343 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_2)
   );
@@ -3052,9 +3420,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_3 (
-    .a(\mac_read_s0$308 ),
-    .b(\rp__data$402 [15:8]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$414 ),
+    .b(\mac_rdreg_s0$348 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_3)
   );
@@ -3062,9 +3430,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_4 (
-    .a(\mac_read_s0$309 ),
-    .b(\rp__data$403 [15:8]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$415 ),
+    .b(\mac_rdreg_s0$353 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_4)
   );
@@ -3072,9 +3440,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_5 (
-    .a(\mac_read_s0$310 ),
-    .b(\rp__data$404 [15:8]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$416 ),
+    .b(\mac_rdreg_s0$358 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_5)
   );
@@ -3082,9 +3450,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_6 (
-    .a(\mac_read_s0$311 ),
-    .b(\rp__data$405 [15:8]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$417 ),
+    .b(\mac_rdreg_s0$363 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_6)
   );
@@ -3092,9 +3460,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_7 (
-    .a(\mac_read_s0$312 ),
-    .b(\rp__data$406 [15:8]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$418 ),
+    .b(\mac_rdreg_s0$368 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_7)
   );
@@ -3102,9 +3470,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_8 (
-    .a(\mac_read_s0$313 ),
-    .b(\rp__data$407 [15:8]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$419 ),
+    .b(\mac_rdreg_s0$373 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_8)
   );
@@ -3112,9 +3480,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_9 (
-    .a(\mac_read_s0$314 ),
-    .b(\rp__data$408 [15:8]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$420 ),
+    .b(\mac_rdreg_s0$378 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_9)
   );
@@ -3122,9 +3490,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
-    .a(mac_read_s0),
-    .b(rp__data[23:16]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$411 ),
+    .b(\mac_rdreg_s0$334 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_0)
   );
@@ -3132,9 +3500,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_read_s0$306 ),
-    .b(\rp__data$400 [23:16]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$412 ),
+    .b(\mac_rdreg_s0$339 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_1)
   );
@@ -3142,9 +3510,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_10 (
-    .a(\mac_read_s0$315 ),
-    .b(\rp__data$409 [23:16]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$421 ),
+    .b(\mac_rdreg_s0$384 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_10)
   );
@@ -3152,9 +3520,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_11 (
-    .a(\mac_read_s0$316 ),
-    .b(\rp__data$410 [23:16]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$422 ),
+    .b(\mac_rdreg_s0$389 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_11)
   );
@@ -3162,9 +3530,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_12 (
-    .a(\mac_read_s0$317 ),
-    .b(\rp__data$411 [23:16]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$423 ),
+    .b(\mac_rdreg_s0$394 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_12)
   );
@@ -3172,9 +3540,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_13 (
-    .a(\mac_read_s0$318 ),
-    .b(\rp__data$412 [23:16]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$424 ),
+    .b(\mac_rdreg_s0$399 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_13)
   );
@@ -3182,9 +3550,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_14 (
-    .a(\mac_read_s0$319 ),
-    .b(\rp__data$413 [23:16]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$425 ),
+    .b(\mac_rdreg_s0$404 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_14)
   );
@@ -3192,9 +3560,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_15 (
-    .a(\mac_read_s0$320 ),
-    .b(\rp__data$414 [23:16]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$426 ),
+    .b(\mac_rdreg_s0$409 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_15)
   );
@@ -3202,9 +3570,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_2 (
-    .a(\mac_read_s0$307 ),
-    .b(\rp__data$401 [23:16]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$413 ),
+    .b(\mac_rdreg_s0$344 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_2)
   );
@@ -3212,9 +3580,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_3 (
-    .a(\mac_read_s0$308 ),
-    .b(\rp__data$402 [23:16]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$414 ),
+    .b(\mac_rdreg_s0$349 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_3)
   );
@@ -3222,9 +3590,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_4 (
-    .a(\mac_read_s0$309 ),
-    .b(\rp__data$403 [23:16]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$415 ),
+    .b(\mac_rdreg_s0$354 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_4)
   );
@@ -3232,9 +3600,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_5 (
-    .a(\mac_read_s0$310 ),
-    .b(\rp__data$404 [23:16]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$416 ),
+    .b(\mac_rdreg_s0$359 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_5)
   );
@@ -3242,9 +3610,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_6 (
-    .a(\mac_read_s0$311 ),
-    .b(\rp__data$405 [23:16]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$417 ),
+    .b(\mac_rdreg_s0$364 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_6)
   );
@@ -3252,9 +3620,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_7 (
-    .a(\mac_read_s0$312 ),
-    .b(\rp__data$406 [23:16]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$418 ),
+    .b(\mac_rdreg_s0$369 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_7)
   );
@@ -3262,9 +3630,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_8 (
-    .a(\mac_read_s0$313 ),
-    .b(\rp__data$407 [23:16]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$419 ),
+    .b(\mac_rdreg_s0$374 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_8)
   );
@@ -3272,9 +3640,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_9 (
-    .a(\mac_read_s0$314 ),
-    .b(\rp__data$408 [23:16]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$420 ),
+    .b(\mac_rdreg_s0$379 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_9)
   );
@@ -3282,9 +3650,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
-    .a(mac_read_s0),
-    .b(rp__data[31:24]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$411 ),
+    .b(\mac_rdreg_s0$335 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_0)
   );
@@ -3292,9 +3660,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_read_s0$306 ),
-    .b(\rp__data$400 [31:24]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$412 ),
+    .b(\mac_rdreg_s0$340 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_1)
   );
@@ -3302,9 +3670,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_10 (
-    .a(\mac_read_s0$315 ),
-    .b(\rp__data$409 [31:24]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$421 ),
+    .b(\mac_rdreg_s0$385 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_10)
   );
@@ -3312,9 +3680,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_11 (
-    .a(\mac_read_s0$316 ),
-    .b(\rp__data$410 [31:24]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$422 ),
+    .b(\mac_rdreg_s0$390 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_11)
   );
@@ -3322,9 +3690,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_12 (
-    .a(\mac_read_s0$317 ),
-    .b(\rp__data$411 [31:24]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$423 ),
+    .b(\mac_rdreg_s0$395 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_12)
   );
@@ -3332,9 +3700,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_13 (
-    .a(\mac_read_s0$318 ),
-    .b(\rp__data$412 [31:24]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$424 ),
+    .b(\mac_rdreg_s0$400 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_13)
   );
@@ -3342,9 +3710,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_14 (
-    .a(\mac_read_s0$319 ),
-    .b(\rp__data$413 [31:24]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$425 ),
+    .b(\mac_rdreg_s0$405 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_14)
   );
@@ -3352,9 +3720,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_15 (
-    .a(\mac_read_s0$320 ),
-    .b(\rp__data$414 [31:24]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$426 ),
+    .b(\mac_rdreg_s0$410 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_15)
   );
@@ -3362,9 +3730,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_2 (
-    .a(\mac_read_s0$307 ),
-    .b(\rp__data$401 [31:24]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$413 ),
+    .b(\mac_rdreg_s0$345 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_2)
   );
@@ -3372,9 +3740,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_3 (
-    .a(\mac_read_s0$308 ),
-    .b(\rp__data$402 [31:24]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$414 ),
+    .b(\mac_rdreg_s0$350 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_3)
   );
@@ -3382,9 +3750,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_4 (
-    .a(\mac_read_s0$309 ),
-    .b(\rp__data$403 [31:24]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$415 ),
+    .b(\mac_rdreg_s0$355 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_4)
   );
@@ -3392,9 +3760,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_5 (
-    .a(\mac_read_s0$310 ),
-    .b(\rp__data$404 [31:24]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$416 ),
+    .b(\mac_rdreg_s0$360 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_5)
   );
@@ -3402,9 +3770,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_6 (
-    .a(\mac_read_s0$311 ),
-    .b(\rp__data$405 [31:24]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$417 ),
+    .b(\mac_rdreg_s0$365 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_6)
   );
@@ -3412,9 +3780,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_7 (
-    .a(\mac_read_s0$312 ),
-    .b(\rp__data$406 [31:24]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$418 ),
+    .b(\mac_rdreg_s0$370 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_7)
   );
@@ -3422,9 +3790,9 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_8 (
-    .a(\mac_read_s0$313 ),
-    .b(\rp__data$407 [31:24]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$419 ),
+    .b(\mac_rdreg_s0$375 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_8)
   );
@@ -3432,1320 +3800,1937 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_9 (
-    .a(\mac_read_s0$314 ),
-    .b(\rp__data$408 [31:24]),
-    .ce(stall_adv2),
+    .a(\mac_rdreg_s0$420 ),
+    .b(\mac_rdreg_s0$380 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_9)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = rp__addr;
-    if (\$113 ) begin
+    \$294  = \mac_mul_s0$176 ;
+    if (stall_adv4) begin
+      \$294  = mac_prod3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$295  = \mac_mul_s0$177 ;
+    if (stall_adv4) begin
+      \$295  = mac_prod3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$296  = \mac_mul_s0$179 ;
+    if (stall_adv4) begin
+      \$296  = mac_prod3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$297  = \mac_mul_s0$180 ;
+    if (stall_adv4) begin
+      \$297  = mac_prod3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$298  = \mac_mul_s0$182 ;
+    if (stall_adv4) begin
+      \$298  = mac_prod3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$299  = \mac_mul_s0$183 ;
+    if (stall_adv4) begin
+      \$299  = mac_prod3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$300  = \mac_mul_s0$185 ;
+    if (stall_adv4) begin
+      \$300  = mac_prod3_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$301  = \mac_mul_s0$186 ;
+    if (stall_adv4) begin
+      \$301  = mac_prod3_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$302  = \mac_mul_s0$188 ;
+    if (stall_adv4) begin
+      \$302  = mac_prod3_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$303  = \mac_mul_s0$189 ;
+    if (stall_adv4) begin
+      \$303  = mac_prod3_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$304  = \mac_mul_s0$191 ;
+    if (stall_adv4) begin
+      \$304  = mac_prod3_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$305  = \mac_mul_s0$192 ;
+    if (stall_adv4) begin
+      \$305  = mac_prod3_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$306  = \mac_mul_s0$194 ;
+    if (stall_adv4) begin
+      \$306  = mac_prod3_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$307  = \mac_mul_s0$195 ;
+    if (stall_adv4) begin
+      \$307  = mac_prod3_15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$308  = \mac_mul_s0$495 ;
+    if (stall_adv4) begin
+      \$308  = mac_dspin_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$309  = mac_mul_valid_s0;
+    if (stall_adv4) begin
+      \$309  = mac_dspin_valid_s0;
+    end
+    if (rst) begin
+      \$309  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$310  = mac_add0_s0;
+    if (stall_adv5) begin
+      \$310  = mac0_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$311  = \mac_add0_s0$200 ;
+    if (stall_adv5) begin
+      \$311  = mac0_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$312  = \mac_add0_s0$202 ;
+    if (stall_adv5) begin
+      \$312  = mac0_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$313  = \mac_add0_s0$203 ;
+    if (stall_adv5) begin
+      \$313  = mac0_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$314  = \mac_add0_s0$205 ;
+    if (stall_adv5) begin
+      \$314  = mac0_sum0_p4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$315  = \mac_add0_s0$206 ;
+    if (stall_adv5) begin
+      \$315  = mac0_sum0_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$316  = \mac_add0_s0$208 ;
+    if (stall_adv5) begin
+      \$316  = mac0_sum0_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$317  = \mac_add0_s0$209 ;
+    if (stall_adv5) begin
+      \$317  = mac0_sum0_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$318  = \mac_add0_s0$211 ;
+    if (stall_adv5) begin
+      \$318  = mac1_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$319  = \mac_add0_s0$212 ;
+    if (stall_adv5) begin
+      \$319  = mac1_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$320  = \mac_add0_s0$214 ;
+    if (stall_adv5) begin
+      \$320  = mac1_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$321  = \mac_add0_s0$215 ;
+    if (stall_adv5) begin
+      \$321  = mac1_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$322  = \mac_add0_s0$217 ;
+    if (stall_adv5) begin
+      \$322  = mac1_sum0_p4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$323  = \mac_add0_s0$218 ;
+    if (stall_adv5) begin
+      \$323  = mac1_sum0_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$324  = \mac_add0_s0$220 ;
+    if (stall_adv5) begin
+      \$324  = mac1_sum0_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$325  = \mac_add0_s0$221 ;
+    if (stall_adv5) begin
+      \$325  = mac1_sum0_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$326  = \mac_add0_s0$223 ;
+    if (stall_adv5) begin
+      \$326  = mac2_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$327  = \mac_add0_s0$224 ;
+    if (stall_adv5) begin
+      \$327  = mac2_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$328  = \mac_add0_s0$226 ;
+    if (stall_adv5) begin
+      \$328  = mac2_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$329  = \mac_add0_s0$227 ;
+    if (stall_adv5) begin
+      \$329  = mac2_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$330  = \mac_add0_s0$229 ;
+    if (stall_adv5) begin
+      \$330  = mac2_sum0_p4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$331  = \mac_add0_s0$230 ;
+    if (stall_adv5) begin
+      \$331  = mac2_sum0_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$332  = \mac_add0_s0$232 ;
+    if (stall_adv5) begin
+      \$332  = mac2_sum0_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$333  = \mac_add0_s0$233 ;
+    if (stall_adv5) begin
+      \$333  = mac2_sum0_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$334  = \mac_add0_s0$235 ;
+    if (stall_adv5) begin
+      \$334  = mac3_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$335  = \mac_add0_s0$236 ;
+    if (stall_adv5) begin
+      \$335  = mac3_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$336  = \mac_add0_s0$238 ;
+    if (stall_adv5) begin
+      \$336  = mac3_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$337  = \mac_add0_s0$239 ;
+    if (stall_adv5) begin
+      \$337  = mac3_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$338  = \mac_add0_s0$241 ;
+    if (stall_adv5) begin
+      \$338  = mac3_sum0_p4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$339  = \mac_add0_s0$242 ;
+    if (stall_adv5) begin
+      \$339  = mac3_sum0_p5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$340  = \mac_add0_s0$244 ;
+    if (stall_adv5) begin
+      \$340  = mac3_sum0_p6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$341  = \mac_add0_s0$245 ;
+    if (stall_adv5) begin
+      \$341  = mac3_sum0_p7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$342  = \mac_add0_s0$497 ;
+    if (stall_adv5) begin
+      \$342  = \mac_mul_s0$495 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$343  = mac_add0_valid_s0;
+    if (stall_adv5) begin
+      \$343  = mac_mul_valid_s0;
+    end
+    if (rst) begin
+      \$343  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$344  = mac_add1_s0;
+    if (stall_adv6) begin
+      \$344  = mac0_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$345  = \mac_add1_s0$250 ;
+    if (stall_adv6) begin
+      \$345  = mac0_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$346  = \mac_add1_s0$252 ;
+    if (stall_adv6) begin
+      \$346  = mac0_sum1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$347  = \mac_add1_s0$253 ;
+    if (stall_adv6) begin
+      \$347  = mac0_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$348  = \mac_add1_s0$255 ;
+    if (stall_adv6) begin
+      \$348  = mac1_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$349  = \mac_add1_s0$256 ;
+    if (stall_adv6) begin
+      \$349  = mac1_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$350  = \mac_add1_s0$258 ;
+    if (stall_adv6) begin
+      \$350  = mac1_sum1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$351  = \mac_add1_s0$259 ;
+    if (stall_adv6) begin
+      \$351  = mac1_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$352  = \mac_add1_s0$261 ;
+    if (stall_adv6) begin
+      \$352  = mac2_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$353  = \mac_add1_s0$262 ;
+    if (stall_adv6) begin
+      \$353  = mac2_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$354  = \mac_add1_s0$264 ;
+    if (stall_adv6) begin
+      \$354  = mac2_sum1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$355  = \mac_add1_s0$265 ;
+    if (stall_adv6) begin
+      \$355  = mac2_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$356  = \mac_add1_s0$267 ;
+    if (stall_adv6) begin
+      \$356  = mac3_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$357  = \mac_add1_s0$268 ;
+    if (stall_adv6) begin
+      \$357  = mac3_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$358  = \mac_add1_s0$270 ;
+    if (stall_adv6) begin
+      \$358  = mac3_sum1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$359  = \mac_add1_s0$271 ;
+    if (stall_adv6) begin
+      \$359  = mac3_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$360  = \mac_add1_s0$499 ;
+    if (stall_adv6) begin
+      \$360  = \mac_add0_s0$497 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$361  = mac_add1_valid_s0;
+    if (stall_adv6) begin
+      \$361  = mac_add0_valid_s0;
+    end
+    if (rst) begin
+      \$361  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$362  = mac_add2_s0;
+    if (stall_adv7) begin
+      \$362  = mac0_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$363  = \mac_add2_s0$276 ;
+    if (stall_adv7) begin
+      \$363  = mac0_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$364  = \mac_add2_s0$278 ;
+    if (stall_adv7) begin
+      \$364  = mac1_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$365  = \mac_add2_s0$279 ;
+    if (stall_adv7) begin
+      \$365  = mac1_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$366  = \mac_add2_s0$281 ;
+    if (stall_adv7) begin
+      \$366  = mac2_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$367  = \mac_add2_s0$282 ;
+    if (stall_adv7) begin
+      \$367  = mac2_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$368  = \mac_add2_s0$284 ;
+    if (stall_adv7) begin
+      \$368  = mac3_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$369  = \mac_add2_s0$285 ;
+    if (stall_adv7) begin
+      \$369  = mac3_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$370  = \mac_add2_s0$501 ;
+    if (stall_adv7) begin
+      \$370  = \mac_add1_s0$499 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$371  = mac_add2_valid_s0;
+    if (stall_adv7) begin
+      \$371  = mac_add1_valid_s0;
+    end
+    if (rst) begin
+      \$371  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$372  = mac_add3_s0;
+    if (stall_adv8) begin
+      \$372  = mac0_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$373  = \mac_add3_s0$301 ;
+    if (stall_adv8) begin
+      \$373  = mac1_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$374  = \mac_add3_s0$304 ;
+    if (stall_adv8) begin
+      \$374  = mac2_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$375  = \mac_add3_s0$307 ;
+    if (stall_adv8) begin
+      \$375  = mac3_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$376  = \mac_add3_s0$503 ;
+    if (stall_adv8) begin
+      \$376  = \mac_add2_s0$501 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$377  = mac_add3_valid_s0;
+    if (stall_adv8) begin
+      \$377  = mac_add2_valid_s0;
+    end
+    if (rst) begin
+      \$377  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$378  = o__valid;
+    if (i__ready) begin
+      \$378  = \$123 ;
+    end
+    if (rst) begin
+      \$378  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$379  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$379  = \$124 ;
+    end
+    if (rst) begin
+      \$379  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$380  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$380  = \$125 ;
+    end
+    if (rst) begin
+      \$380  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$381  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$381  = \$126 ;
+    end
+    if (rst) begin
+      \$381  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$382  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$382  = \$127 ;
+    end
+    if (rst) begin
+      \$382  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$383  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$383  = \$128 ;
+    end
+    if (rst) begin
+      \$383  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$384  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$384  = \$129 ;
+    end
+    if (rst) begin
+      \$384  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$385  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$385  = \$130 ;
+    end
+    if (rst) begin
+      \$385  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$386  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$386  = \$131 ;
+    end
+    if (rst) begin
+      \$386  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$387  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$387  = \$132 ;
+    end
+    if (rst) begin
+      \$387  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$388  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$388  = \$133 ;
+    end
+    if (rst) begin
+      \$388  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$389  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$389  = \$134 ;
+    end
+    if (rst) begin
+      \$389  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$390  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$390  = \$135 ;
+    end
+    if (rst) begin
+      \$390  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$391  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$391  = \$136 ;
+    end
+    if (rst) begin
+      \$391  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$392  = mac_acc0_out;
+    if (\$137 ) begin
+      if (\mac_add3_s0$503 ) begin
+        \$392  = \$111 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$393  = mac_acc0;
+    if (\$137 ) begin
       (* full_case = 32'd1 *)
-      if (\$115 ) begin
-        \$133  = 6'h00;
+      if (\mac_add3_s0$503 ) begin
+        \$393  = 32'd0;
       end else begin
-        \$133  = \$116 [5:0];
+        \$393  = \$111 [31:0];
       end
     end
     if (rst) begin
-      \$133  = 6'h00;
+      \$393  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = mac_read_s0;
-    if (stall_adv1) begin
-      \$134  = i__payload[7:0];
+    \$394  = mac_acc1_out;
+    if (\$138 ) begin
+      if (\mac_add3_s0$503 ) begin
+        \$394  = \$112 [31:0];
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = \mac_read_s0$306 ;
-    if (stall_adv1) begin
-      \$135  = i__payload[15:8];
+    \$395  = mac_acc1;
+    if (\$138 ) begin
+      (* full_case = 32'd1 *)
+      if (\mac_add3_s0$503 ) begin
+        \$395  = 32'd0;
+      end else begin
+        \$395  = \$112 [31:0];
+      end
+    end
+    if (rst) begin
+      \$395  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$136  = \mac_read_s0$307 ;
-    if (stall_adv1) begin
-      \$136  = i__payload[23:16];
+    \$396  = mac_acc2_out;
+    if (\$139 ) begin
+      if (\mac_add3_s0$503 ) begin
+        \$396  = \$113 [31:0];
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = \mac_read_s0$308 ;
-    if (stall_adv1) begin
-      \$137  = i__payload[31:24];
+    \$397  = mac_acc2;
+    if (\$139 ) begin
+      (* full_case = 32'd1 *)
+      if (\mac_add3_s0$503 ) begin
+        \$397  = 32'd0;
+      end else begin
+        \$397  = \$113 [31:0];
+      end
+    end
+    if (rst) begin
+      \$397  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = \mac_read_s0$309 ;
-    if (stall_adv1) begin
-      \$138  = i__payload[39:32];
+    \$398  = mac_acc3_out;
+    if (\$140 ) begin
+      if (\mac_add3_s0$503 ) begin
+        \$398  = \$114 [31:0];
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$139  = \mac_read_s0$310 ;
-    if (stall_adv1) begin
-      \$139  = i__payload[47:40];
+    \$399  = mac_acc3;
+    if (\$140 ) begin
+      (* full_case = 32'd1 *)
+      if (\mac_add3_s0$503 ) begin
+        \$399  = 32'd0;
+      end else begin
+        \$399  = \$114 [31:0];
+      end
+    end
+    if (rst) begin
+      \$399  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = \mac_read_s0$311 ;
-    if (stall_adv1) begin
-      \$140  = i__payload[55:48];
+    \$141  = rp__addr;
+    if (\$117 ) begin
+      (* full_case = 32'd1 *)
+      if (\$119 ) begin
+        \$141  = 6'h00;
+      end else begin
+        \$141  = \$120 [5:0];
+      end
+    end
+    if (rst) begin
+      \$141  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = \mac_read_s0$312 ;
+    \$142  = mac_read_s0;
     if (stall_adv1) begin
-      \$141  = i__payload[63:56];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = \mac_read_s0$313 ;
-    if (stall_adv1) begin
-      \$142  = i__payload[71:64];
+      \$142  = i__payload[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$143  = \mac_read_s0$314 ;
     if (stall_adv1) begin
-      \$143  = i__payload[79:72];
+      \$143  = i__payload[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$144  = \mac_read_s0$315 ;
     if (stall_adv1) begin
-      \$144  = i__payload[87:80];
+      \$144  = i__payload[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$145  = \mac_read_s0$316 ;
     if (stall_adv1) begin
-      \$145  = i__payload[95:88];
+      \$145  = i__payload[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$146  = \mac_read_s0$317 ;
     if (stall_adv1) begin
-      \$146  = i__payload[103:96];
+      \$146  = i__payload[39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$147  = \mac_read_s0$318 ;
     if (stall_adv1) begin
-      \$147  = i__payload[111:104];
+      \$147  = i__payload[47:40];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$148  = \mac_read_s0$319 ;
     if (stall_adv1) begin
-      \$148  = i__payload[119:112];
+      \$148  = i__payload[55:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$149  = \mac_read_s0$320 ;
     if (stall_adv1) begin
-      \$149  = i__payload[127:120];
+      \$149  = i__payload[63:56];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$150  = \mac_read_s0$321 ;
     if (stall_adv1) begin
-      \$150  = i__payload[160];
+      \$150  = i__payload[71:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = mac_read_valid_s0;
+    \$151  = \mac_read_s0$322 ;
     if (stall_adv1) begin
-      \$151  = \$118 ;
+      \$151  = i__payload[79:72];
     end
-    if (rst) begin
-      \$151  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = mac_dspin_s0;
-    if (stall_adv2) begin
-      \$152  = \mac_read_s0$321 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = mac_dspin_valid_s0;
-    if (stall_adv2) begin
-      \$153  = mac_read_valid_s0;
-    end
-    if (rst) begin
-      \$153  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = mac_mul_s0;
-    if (stall_adv3) begin
-      \$154  = mac_prod0_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = \mac_mul_s0$100 ;
-    if (stall_adv3) begin
-      \$155  = mac_prod0_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$156  = \mac_mul_s0$102 ;
-    if (stall_adv3) begin
-      \$156  = mac_prod0_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = \mac_mul_s0$103 ;
-    if (stall_adv3) begin
-      \$157  = mac_prod0_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = \mac_mul_s0$105 ;
-    if (stall_adv3) begin
-      \$158  = mac_prod0_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = \mac_mul_s0$106 ;
-    if (stall_adv3) begin
-      \$159  = mac_prod0_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = \mac_mul_s0$108 ;
-    if (stall_adv3) begin
-      \$160  = mac_prod0_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = \mac_mul_s0$109 ;
-    if (stall_adv3) begin
-      \$161  = mac_prod0_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = \mac_mul_s0$111 ;
-    if (stall_adv3) begin
-      \$162  = mac_prod0_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = \mac_mul_s0$112 ;
-    if (stall_adv3) begin
-      \$163  = mac_prod0_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$164  = \mac_mul_s0$114 ;
-    if (stall_adv3) begin
-      \$164  = mac_prod0_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$165  = \mac_mul_s0$115 ;
-    if (stall_adv3) begin
-      \$165  = mac_prod0_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$166  = \mac_mul_s0$117 ;
-    if (stall_adv3) begin
-      \$166  = mac_prod0_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = \mac_mul_s0$118 ;
-    if (stall_adv3) begin
-      \$167  = mac_prod0_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$168  = \mac_mul_s0$120 ;
-    if (stall_adv3) begin
-      \$168  = mac_prod0_14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = \mac_mul_s0$121 ;
-    if (stall_adv3) begin
-      \$169  = mac_prod0_15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = \mac_mul_s0$123 ;
-    if (stall_adv3) begin
-      \$170  = mac_prod1_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = \mac_mul_s0$124 ;
-    if (stall_adv3) begin
-      \$171  = mac_prod1_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = \mac_mul_s0$126 ;
-    if (stall_adv3) begin
-      \$172  = mac_prod1_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = \mac_mul_s0$127 ;
-    if (stall_adv3) begin
-      \$173  = mac_prod1_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$174  = \mac_mul_s0$129 ;
-    if (stall_adv3) begin
-      \$174  = mac_prod1_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$175  = \mac_mul_s0$130 ;
-    if (stall_adv3) begin
-      \$175  = mac_prod1_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$176  = \mac_mul_s0$132 ;
-    if (stall_adv3) begin
-      \$176  = mac_prod1_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$177  = \mac_mul_s0$133 ;
-    if (stall_adv3) begin
-      \$177  = mac_prod1_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$178  = \mac_mul_s0$135 ;
-    if (stall_adv3) begin
-      \$178  = mac_prod1_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$179  = \mac_mul_s0$136 ;
-    if (stall_adv3) begin
-      \$179  = mac_prod1_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$180  = \mac_mul_s0$138 ;
-    if (stall_adv3) begin
-      \$180  = mac_prod1_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$181  = \mac_mul_s0$139 ;
-    if (stall_adv3) begin
-      \$181  = mac_prod1_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$182  = \mac_mul_s0$141 ;
-    if (stall_adv3) begin
-      \$182  = mac_prod1_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$183  = \mac_mul_s0$142 ;
-    if (stall_adv3) begin
-      \$183  = mac_prod1_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$184  = \mac_mul_s0$144 ;
-    if (stall_adv3) begin
-      \$184  = mac_prod1_14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$185  = \mac_mul_s0$145 ;
-    if (stall_adv3) begin
-      \$185  = mac_prod1_15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$186  = \mac_mul_s0$147 ;
-    if (stall_adv3) begin
-      \$186  = mac_prod2_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$187  = \mac_mul_s0$148 ;
-    if (stall_adv3) begin
-      \$187  = mac_prod2_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$188  = \mac_mul_s0$150 ;
-    if (stall_adv3) begin
-      \$188  = mac_prod2_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$189  = \mac_mul_s0$151 ;
-    if (stall_adv3) begin
-      \$189  = mac_prod2_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$190  = \mac_mul_s0$153 ;
-    if (stall_adv3) begin
-      \$190  = mac_prod2_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$191  = \mac_mul_s0$154 ;
-    if (stall_adv3) begin
-      \$191  = mac_prod2_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$192  = \mac_mul_s0$156 ;
-    if (stall_adv3) begin
-      \$192  = mac_prod2_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$193  = \mac_mul_s0$157 ;
-    if (stall_adv3) begin
-      \$193  = mac_prod2_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$194  = \mac_mul_s0$159 ;
-    if (stall_adv3) begin
-      \$194  = mac_prod2_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$195  = \mac_mul_s0$160 ;
-    if (stall_adv3) begin
-      \$195  = mac_prod2_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$196  = \mac_mul_s0$162 ;
-    if (stall_adv3) begin
-      \$196  = mac_prod2_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$197  = \mac_mul_s0$163 ;
-    if (stall_adv3) begin
-      \$197  = mac_prod2_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$198  = \mac_mul_s0$165 ;
-    if (stall_adv3) begin
-      \$198  = mac_prod2_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$199  = \mac_mul_s0$166 ;
-    if (stall_adv3) begin
-      \$199  = mac_prod2_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$200  = \mac_mul_s0$168 ;
-    if (stall_adv3) begin
-      \$200  = mac_prod2_14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$201  = \mac_mul_s0$169 ;
-    if (stall_adv3) begin
-      \$201  = mac_prod2_15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$202  = \mac_mul_s0$171 ;
-    if (stall_adv3) begin
-      \$202  = mac_prod3_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$203  = \mac_mul_s0$172 ;
-    if (stall_adv3) begin
-      \$203  = mac_prod3_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$204  = \mac_mul_s0$174 ;
-    if (stall_adv3) begin
-      \$204  = mac_prod3_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$205  = \mac_mul_s0$175 ;
-    if (stall_adv3) begin
-      \$205  = mac_prod3_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$206  = \mac_mul_s0$177 ;
-    if (stall_adv3) begin
-      \$206  = mac_prod3_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$207  = \mac_mul_s0$178 ;
-    if (stall_adv3) begin
-      \$207  = mac_prod3_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$208  = \mac_mul_s0$180 ;
-    if (stall_adv3) begin
-      \$208  = mac_prod3_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$209  = \mac_mul_s0$181 ;
-    if (stall_adv3) begin
-      \$209  = mac_prod3_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$210  = \mac_mul_s0$183 ;
-    if (stall_adv3) begin
-      \$210  = mac_prod3_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$211  = \mac_mul_s0$184 ;
-    if (stall_adv3) begin
-      \$211  = mac_prod3_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$212  = \mac_mul_s0$186 ;
-    if (stall_adv3) begin
-      \$212  = mac_prod3_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$213  = \mac_mul_s0$187 ;
-    if (stall_adv3) begin
-      \$213  = mac_prod3_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$214  = \mac_mul_s0$189 ;
-    if (stall_adv3) begin
-      \$214  = mac_prod3_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$215  = \mac_mul_s0$190 ;
-    if (stall_adv3) begin
-      \$215  = mac_prod3_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$216  = \mac_mul_s0$192 ;
-    if (stall_adv3) begin
-      \$216  = mac_prod3_14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$217  = \mac_mul_s0$193 ;
-    if (stall_adv3) begin
-      \$217  = mac_prod3_15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$218  = \mac_mul_s0$389 ;
-    if (stall_adv3) begin
-      \$218  = mac_dspin_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$219  = mac_mul_valid_s0;
-    if (stall_adv3) begin
-      \$219  = mac_dspin_valid_s0;
-    end
-    if (rst) begin
-      \$219  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$220  = mac_add0_s0;
-    if (stall_adv4) begin
-      \$220  = mac0_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$221  = \mac_add0_s0$198 ;
-    if (stall_adv4) begin
-      \$221  = mac0_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$222  = \mac_add0_s0$200 ;
-    if (stall_adv4) begin
-      \$222  = mac0_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$223  = \mac_add0_s0$201 ;
-    if (stall_adv4) begin
-      \$223  = mac0_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$224  = \mac_add0_s0$203 ;
-    if (stall_adv4) begin
-      \$224  = mac0_sum0_p4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$225  = \mac_add0_s0$204 ;
-    if (stall_adv4) begin
-      \$225  = mac0_sum0_p5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$226  = \mac_add0_s0$206 ;
-    if (stall_adv4) begin
-      \$226  = mac0_sum0_p6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$227  = \mac_add0_s0$207 ;
-    if (stall_adv4) begin
-      \$227  = mac0_sum0_p7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$228  = \mac_add0_s0$209 ;
-    if (stall_adv4) begin
-      \$228  = mac1_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$229  = \mac_add0_s0$210 ;
-    if (stall_adv4) begin
-      \$229  = mac1_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$230  = \mac_add0_s0$212 ;
-    if (stall_adv4) begin
-      \$230  = mac1_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$231  = \mac_add0_s0$213 ;
-    if (stall_adv4) begin
-      \$231  = mac1_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$232  = \mac_add0_s0$215 ;
-    if (stall_adv4) begin
-      \$232  = mac1_sum0_p4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$233  = \mac_add0_s0$216 ;
-    if (stall_adv4) begin
-      \$233  = mac1_sum0_p5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$234  = \mac_add0_s0$218 ;
-    if (stall_adv4) begin
-      \$234  = mac1_sum0_p6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$235  = \mac_add0_s0$219 ;
-    if (stall_adv4) begin
-      \$235  = mac1_sum0_p7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$236  = \mac_add0_s0$221 ;
-    if (stall_adv4) begin
-      \$236  = mac2_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$237  = \mac_add0_s0$222 ;
-    if (stall_adv4) begin
-      \$237  = mac2_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$238  = \mac_add0_s0$224 ;
-    if (stall_adv4) begin
-      \$238  = mac2_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$239  = \mac_add0_s0$225 ;
-    if (stall_adv4) begin
-      \$239  = mac2_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$240  = \mac_add0_s0$227 ;
-    if (stall_adv4) begin
-      \$240  = mac2_sum0_p4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$241  = \mac_add0_s0$228 ;
-    if (stall_adv4) begin
-      \$241  = mac2_sum0_p5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$242  = \mac_add0_s0$230 ;
-    if (stall_adv4) begin
-      \$242  = mac2_sum0_p6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$243  = \mac_add0_s0$231 ;
-    if (stall_adv4) begin
-      \$243  = mac2_sum0_p7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$244  = \mac_add0_s0$233 ;
-    if (stall_adv4) begin
-      \$244  = mac3_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$245  = \mac_add0_s0$234 ;
-    if (stall_adv4) begin
-      \$245  = mac3_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$246  = \mac_add0_s0$236 ;
-    if (stall_adv4) begin
-      \$246  = mac3_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$247  = \mac_add0_s0$237 ;
-    if (stall_adv4) begin
-      \$247  = mac3_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$248  = \mac_add0_s0$239 ;
-    if (stall_adv4) begin
-      \$248  = mac3_sum0_p4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$249  = \mac_add0_s0$240 ;
-    if (stall_adv4) begin
-      \$249  = mac3_sum0_p5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$250  = \mac_add0_s0$242 ;
-    if (stall_adv4) begin
-      \$250  = mac3_sum0_p6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$251  = \mac_add0_s0$243 ;
-    if (stall_adv4) begin
-      \$251  = mac3_sum0_p7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$252  = \mac_add0_s0$391 ;
-    if (stall_adv4) begin
-      \$252  = \mac_mul_s0$389 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$253  = mac_add0_valid_s0;
-    if (stall_adv4) begin
-      \$253  = mac_mul_valid_s0;
-    end
-    if (rst) begin
-      \$253  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$254  = mac_add1_s0;
-    if (stall_adv5) begin
-      \$254  = mac0_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$255  = \mac_add1_s0$248 ;
-    if (stall_adv5) begin
-      \$255  = mac0_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$256  = \mac_add1_s0$250 ;
-    if (stall_adv5) begin
-      \$256  = mac0_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$257  = \mac_add1_s0$251 ;
-    if (stall_adv5) begin
-      \$257  = mac0_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$258  = \mac_add1_s0$253 ;
-    if (stall_adv5) begin
-      \$258  = mac1_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$259  = \mac_add1_s0$254 ;
-    if (stall_adv5) begin
-      \$259  = mac1_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$260  = \mac_add1_s0$256 ;
-    if (stall_adv5) begin
-      \$260  = mac1_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$261  = \mac_add1_s0$257 ;
-    if (stall_adv5) begin
-      \$261  = mac1_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$262  = \mac_add1_s0$259 ;
-    if (stall_adv5) begin
-      \$262  = mac2_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$263  = \mac_add1_s0$260 ;
-    if (stall_adv5) begin
-      \$263  = mac2_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$264  = \mac_add1_s0$262 ;
-    if (stall_adv5) begin
-      \$264  = mac2_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$265  = \mac_add1_s0$263 ;
-    if (stall_adv5) begin
-      \$265  = mac2_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$266  = \mac_add1_s0$265 ;
-    if (stall_adv5) begin
-      \$266  = mac3_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$267  = \mac_add1_s0$266 ;
-    if (stall_adv5) begin
-      \$267  = mac3_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$268  = \mac_add1_s0$268 ;
-    if (stall_adv5) begin
-      \$268  = mac3_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$269  = \mac_add1_s0$269 ;
-    if (stall_adv5) begin
-      \$269  = mac3_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$270  = \mac_add1_s0$393 ;
-    if (stall_adv5) begin
-      \$270  = \mac_add0_s0$391 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$271  = mac_add1_valid_s0;
-    if (stall_adv5) begin
-      \$271  = mac_add0_valid_s0;
-    end
-    if (rst) begin
-      \$271  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$272  = mac_add2_s0;
-    if (stall_adv6) begin
-      \$272  = mac0_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$273  = \mac_add2_s0$274 ;
-    if (stall_adv6) begin
-      \$273  = mac0_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$274  = \mac_add2_s0$276 ;
-    if (stall_adv6) begin
-      \$274  = mac1_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$275  = \mac_add2_s0$277 ;
-    if (stall_adv6) begin
-      \$275  = mac1_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$276  = \mac_add2_s0$279 ;
-    if (stall_adv6) begin
-      \$276  = mac2_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$277  = \mac_add2_s0$280 ;
-    if (stall_adv6) begin
-      \$277  = mac2_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$278  = \mac_add2_s0$282 ;
-    if (stall_adv6) begin
-      \$278  = mac3_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$279  = \mac_add2_s0$283 ;
-    if (stall_adv6) begin
-      \$279  = mac3_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$280  = \mac_add2_s0$395 ;
-    if (stall_adv6) begin
-      \$280  = \mac_add1_s0$393 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$281  = mac_add2_valid_s0;
-    if (stall_adv6) begin
-      \$281  = mac_add1_valid_s0;
-    end
-    if (rst) begin
-      \$281  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$282  = mac_add3_s0;
-    if (stall_adv7) begin
-      \$282  = mac0_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$283  = \mac_add3_s0$293 ;
-    if (stall_adv7) begin
-      \$283  = mac1_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$284  = \mac_add3_s0$296 ;
-    if (stall_adv7) begin
-      \$284  = mac2_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$285  = \mac_add3_s0$299 ;
-    if (stall_adv7) begin
-      \$285  = mac3_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$286  = \mac_add3_s0$397 ;
-    if (stall_adv7) begin
-      \$286  = \mac_add2_s0$395 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$287  = mac_add3_valid_s0;
-    if (stall_adv7) begin
-      \$287  = mac_add2_valid_s0;
-    end
-    if (rst) begin
-      \$287  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$288  = o__valid;
-    if (i__ready) begin
-      \$288  = \$119 ;
-    end
-    if (rst) begin
-      \$288  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$289  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$289  = \$120 ;
-    end
-    if (rst) begin
-      \$289  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$290  = stall_adv1_valid;
+    \$152  = \mac_read_s0$323 ;
     if (stall_adv1) begin
-      \$290  = \$121 ;
-    end
-    if (rst) begin
-      \$290  = 1'h0;
+      \$152  = i__payload[87:80];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$291  = stall_adv2_valid;
+    \$153  = \mac_read_s0$324 ;
+    if (stall_adv1) begin
+      \$153  = i__payload[95:88];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$154  = \mac_read_s0$325 ;
+    if (stall_adv1) begin
+      \$154  = i__payload[103:96];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$155  = \mac_read_s0$326 ;
+    if (stall_adv1) begin
+      \$155  = i__payload[111:104];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$156  = \mac_read_s0$327 ;
+    if (stall_adv1) begin
+      \$156  = i__payload[119:112];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$157  = \mac_read_s0$328 ;
+    if (stall_adv1) begin
+      \$157  = i__payload[127:120];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$158  = \mac_read_s0$329 ;
+    if (stall_adv1) begin
+      \$158  = i__payload[160];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$159  = mac_read_valid_s0;
+    if (stall_adv1) begin
+      \$159  = \$122 ;
+    end
+    if (rst) begin
+      \$159  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$160  = mac_rdreg_s0;
     if (stall_adv2) begin
-      \$291  = \$122 ;
-    end
-    if (rst) begin
-      \$291  = 1'h0;
+      \$160  = rp__data[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$292  = stall_adv3_valid;
+    \$161  = \mac_rdreg_s0$333 ;
+    if (stall_adv2) begin
+      \$161  = rp__data[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$162  = \mac_rdreg_s0$334 ;
+    if (stall_adv2) begin
+      \$162  = rp__data[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$163  = \mac_rdreg_s0$335 ;
+    if (stall_adv2) begin
+      \$163  = rp__data[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$164  = \mac_rdreg_s0$336 ;
+    if (stall_adv2) begin
+      \$164  = \rp__data$337 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$165  = \mac_rdreg_s0$338 ;
+    if (stall_adv2) begin
+      \$165  = \rp__data$337 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$166  = \mac_rdreg_s0$339 ;
+    if (stall_adv2) begin
+      \$166  = \rp__data$337 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$167  = \mac_rdreg_s0$340 ;
+    if (stall_adv2) begin
+      \$167  = \rp__data$337 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$168  = \mac_rdreg_s0$341 ;
+    if (stall_adv2) begin
+      \$168  = \rp__data$342 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$169  = \mac_rdreg_s0$343 ;
+    if (stall_adv2) begin
+      \$169  = \rp__data$342 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$170  = \mac_rdreg_s0$344 ;
+    if (stall_adv2) begin
+      \$170  = \rp__data$342 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$171  = \mac_rdreg_s0$345 ;
+    if (stall_adv2) begin
+      \$171  = \rp__data$342 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$172  = \mac_rdreg_s0$346 ;
+    if (stall_adv2) begin
+      \$172  = \rp__data$347 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$173  = \mac_rdreg_s0$348 ;
+    if (stall_adv2) begin
+      \$173  = \rp__data$347 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$174  = \mac_rdreg_s0$349 ;
+    if (stall_adv2) begin
+      \$174  = \rp__data$347 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$175  = \mac_rdreg_s0$350 ;
+    if (stall_adv2) begin
+      \$175  = \rp__data$347 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$176  = \mac_rdreg_s0$351 ;
+    if (stall_adv2) begin
+      \$176  = \rp__data$352 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$177  = \mac_rdreg_s0$353 ;
+    if (stall_adv2) begin
+      \$177  = \rp__data$352 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$178  = \mac_rdreg_s0$354 ;
+    if (stall_adv2) begin
+      \$178  = \rp__data$352 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$179  = \mac_rdreg_s0$355 ;
+    if (stall_adv2) begin
+      \$179  = \rp__data$352 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$180  = \mac_rdreg_s0$356 ;
+    if (stall_adv2) begin
+      \$180  = \rp__data$357 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$181  = \mac_rdreg_s0$358 ;
+    if (stall_adv2) begin
+      \$181  = \rp__data$357 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$182  = \mac_rdreg_s0$359 ;
+    if (stall_adv2) begin
+      \$182  = \rp__data$357 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$183  = \mac_rdreg_s0$360 ;
+    if (stall_adv2) begin
+      \$183  = \rp__data$357 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$184  = \mac_rdreg_s0$361 ;
+    if (stall_adv2) begin
+      \$184  = \rp__data$362 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$185  = \mac_rdreg_s0$363 ;
+    if (stall_adv2) begin
+      \$185  = \rp__data$362 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$186  = \mac_rdreg_s0$364 ;
+    if (stall_adv2) begin
+      \$186  = \rp__data$362 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$187  = \mac_rdreg_s0$365 ;
+    if (stall_adv2) begin
+      \$187  = \rp__data$362 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$188  = \mac_rdreg_s0$366 ;
+    if (stall_adv2) begin
+      \$188  = \rp__data$367 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$189  = \mac_rdreg_s0$368 ;
+    if (stall_adv2) begin
+      \$189  = \rp__data$367 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$190  = \mac_rdreg_s0$369 ;
+    if (stall_adv2) begin
+      \$190  = \rp__data$367 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$191  = \mac_rdreg_s0$370 ;
+    if (stall_adv2) begin
+      \$191  = \rp__data$367 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$192  = \mac_rdreg_s0$371 ;
+    if (stall_adv2) begin
+      \$192  = \rp__data$372 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$193  = \mac_rdreg_s0$373 ;
+    if (stall_adv2) begin
+      \$193  = \rp__data$372 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$194  = \mac_rdreg_s0$374 ;
+    if (stall_adv2) begin
+      \$194  = \rp__data$372 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$195  = \mac_rdreg_s0$375 ;
+    if (stall_adv2) begin
+      \$195  = \rp__data$372 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$196  = \mac_rdreg_s0$376 ;
+    if (stall_adv2) begin
+      \$196  = \rp__data$377 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$197  = \mac_rdreg_s0$378 ;
+    if (stall_adv2) begin
+      \$197  = \rp__data$377 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$198  = \mac_rdreg_s0$379 ;
+    if (stall_adv2) begin
+      \$198  = \rp__data$377 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$199  = \mac_rdreg_s0$380 ;
+    if (stall_adv2) begin
+      \$199  = \rp__data$377 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$200  = \mac_rdreg_s0$381 ;
+    if (stall_adv2) begin
+      \$200  = \rp__data$382 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$201  = \mac_rdreg_s0$383 ;
+    if (stall_adv2) begin
+      \$201  = \rp__data$382 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$202  = \mac_rdreg_s0$384 ;
+    if (stall_adv2) begin
+      \$202  = \rp__data$382 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$203  = \mac_rdreg_s0$385 ;
+    if (stall_adv2) begin
+      \$203  = \rp__data$382 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$204  = \mac_rdreg_s0$386 ;
+    if (stall_adv2) begin
+      \$204  = \rp__data$387 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$205  = \mac_rdreg_s0$388 ;
+    if (stall_adv2) begin
+      \$205  = \rp__data$387 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$206  = \mac_rdreg_s0$389 ;
+    if (stall_adv2) begin
+      \$206  = \rp__data$387 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$207  = \mac_rdreg_s0$390 ;
+    if (stall_adv2) begin
+      \$207  = \rp__data$387 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$208  = \mac_rdreg_s0$391 ;
+    if (stall_adv2) begin
+      \$208  = \rp__data$392 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$209  = \mac_rdreg_s0$393 ;
+    if (stall_adv2) begin
+      \$209  = \rp__data$392 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$210  = \mac_rdreg_s0$394 ;
+    if (stall_adv2) begin
+      \$210  = \rp__data$392 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$211  = \mac_rdreg_s0$395 ;
+    if (stall_adv2) begin
+      \$211  = \rp__data$392 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$212  = \mac_rdreg_s0$396 ;
+    if (stall_adv2) begin
+      \$212  = \rp__data$397 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$213  = \mac_rdreg_s0$398 ;
+    if (stall_adv2) begin
+      \$213  = \rp__data$397 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$214  = \mac_rdreg_s0$399 ;
+    if (stall_adv2) begin
+      \$214  = \rp__data$397 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$215  = \mac_rdreg_s0$400 ;
+    if (stall_adv2) begin
+      \$215  = \rp__data$397 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$216  = \mac_rdreg_s0$401 ;
+    if (stall_adv2) begin
+      \$216  = \rp__data$402 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$217  = \mac_rdreg_s0$403 ;
+    if (stall_adv2) begin
+      \$217  = \rp__data$402 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$218  = \mac_rdreg_s0$404 ;
+    if (stall_adv2) begin
+      \$218  = \rp__data$402 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$219  = \mac_rdreg_s0$405 ;
+    if (stall_adv2) begin
+      \$219  = \rp__data$402 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$220  = \mac_rdreg_s0$406 ;
+    if (stall_adv2) begin
+      \$220  = \rp__data$407 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$221  = \mac_rdreg_s0$408 ;
+    if (stall_adv2) begin
+      \$221  = \rp__data$407 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$222  = \mac_rdreg_s0$409 ;
+    if (stall_adv2) begin
+      \$222  = \rp__data$407 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$223  = \mac_rdreg_s0$410 ;
+    if (stall_adv2) begin
+      \$223  = \rp__data$407 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$224  = \mac_rdreg_s0$411 ;
+    if (stall_adv2) begin
+      \$224  = mac_read_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$225  = \mac_rdreg_s0$412 ;
+    if (stall_adv2) begin
+      \$225  = \mac_read_s0$314 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$226  = \mac_rdreg_s0$413 ;
+    if (stall_adv2) begin
+      \$226  = \mac_read_s0$315 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$227  = \mac_rdreg_s0$414 ;
+    if (stall_adv2) begin
+      \$227  = \mac_read_s0$316 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$228  = \mac_rdreg_s0$415 ;
+    if (stall_adv2) begin
+      \$228  = \mac_read_s0$317 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$229  = \mac_rdreg_s0$416 ;
+    if (stall_adv2) begin
+      \$229  = \mac_read_s0$318 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$230  = \mac_rdreg_s0$417 ;
+    if (stall_adv2) begin
+      \$230  = \mac_read_s0$319 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$231  = \mac_rdreg_s0$418 ;
+    if (stall_adv2) begin
+      \$231  = \mac_read_s0$320 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$232  = \mac_rdreg_s0$419 ;
+    if (stall_adv2) begin
+      \$232  = \mac_read_s0$321 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$233  = \mac_rdreg_s0$420 ;
+    if (stall_adv2) begin
+      \$233  = \mac_read_s0$322 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$234  = \mac_rdreg_s0$421 ;
+    if (stall_adv2) begin
+      \$234  = \mac_read_s0$323 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$235  = \mac_rdreg_s0$422 ;
+    if (stall_adv2) begin
+      \$235  = \mac_read_s0$324 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$236  = \mac_rdreg_s0$423 ;
+    if (stall_adv2) begin
+      \$236  = \mac_read_s0$325 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$237  = \mac_rdreg_s0$424 ;
+    if (stall_adv2) begin
+      \$237  = \mac_read_s0$326 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$238  = \mac_rdreg_s0$425 ;
+    if (stall_adv2) begin
+      \$238  = \mac_read_s0$327 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$239  = \mac_rdreg_s0$426 ;
+    if (stall_adv2) begin
+      \$239  = \mac_read_s0$328 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$240  = \mac_rdreg_s0$427 ;
+    if (stall_adv2) begin
+      \$240  = \mac_read_s0$329 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$241  = mac_rdreg_valid_s0;
+    if (stall_adv2) begin
+      \$241  = mac_read_valid_s0;
+    end
+    if (rst) begin
+      \$241  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$242  = mac_dspin_s0;
     if (stall_adv3) begin
-      \$292  = \$123 ;
-    end
-    if (rst) begin
-      \$292  = 1'h0;
+      \$242  = \mac_rdreg_s0$427 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$293  = stall_adv4_valid;
+    \$243  = mac_dspin_valid_s0;
+    if (stall_adv3) begin
+      \$243  = mac_rdreg_valid_s0;
+    end
+    if (rst) begin
+      \$243  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$244  = mac_mul_s0;
     if (stall_adv4) begin
-      \$293  = \$124 ;
-    end
-    if (rst) begin
-      \$293  = 1'h0;
+      \$244  = mac_prod0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$294  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$294  = \$125 ;
-    end
-    if (rst) begin
-      \$294  = 1'h0;
+    \$245  = \mac_mul_s0$102 ;
+    if (stall_adv4) begin
+      \$245  = mac_prod0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$295  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$295  = \$126 ;
-    end
-    if (rst) begin
-      \$295  = 1'h0;
+    \$246  = \mac_mul_s0$104 ;
+    if (stall_adv4) begin
+      \$246  = mac_prod0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$296  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$296  = \$127 ;
-    end
-    if (rst) begin
-      \$296  = 1'h0;
+    \$247  = \mac_mul_s0$105 ;
+    if (stall_adv4) begin
+      \$247  = mac_prod0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$297  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$297  = \$128 ;
-    end
-    if (rst) begin
-      \$297  = 1'h0;
+    \$248  = \mac_mul_s0$107 ;
+    if (stall_adv4) begin
+      \$248  = mac_prod0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$298  = mac_acc0_out;
-    if (\$129 ) begin
-      if (\mac_add3_s0$397 ) begin
-        \$298  = \$107 [31:0];
-      end
+    \$249  = \mac_mul_s0$108 ;
+    if (stall_adv4) begin
+      \$249  = mac_prod0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$299  = mac_acc0;
-    if (\$129 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add3_s0$397 ) begin
-        \$299  = 32'd0;
-      end else begin
-        \$299  = \$107 [31:0];
-      end
-    end
-    if (rst) begin
-      \$299  = 32'd0;
+    \$250  = \mac_mul_s0$110 ;
+    if (stall_adv4) begin
+      \$250  = mac_prod0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$300  = mac_acc1_out;
-    if (\$130 ) begin
-      if (\mac_add3_s0$397 ) begin
-        \$300  = \$108 [31:0];
-      end
+    \$251  = \mac_mul_s0$111 ;
+    if (stall_adv4) begin
+      \$251  = mac_prod0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$301  = mac_acc1;
-    if (\$130 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add3_s0$397 ) begin
-        \$301  = 32'd0;
-      end else begin
-        \$301  = \$108 [31:0];
-      end
-    end
-    if (rst) begin
-      \$301  = 32'd0;
+    \$252  = \mac_mul_s0$113 ;
+    if (stall_adv4) begin
+      \$252  = mac_prod0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$302  = mac_acc2_out;
-    if (\$131 ) begin
-      if (\mac_add3_s0$397 ) begin
-        \$302  = \$109 [31:0];
-      end
+    \$253  = \mac_mul_s0$114 ;
+    if (stall_adv4) begin
+      \$253  = mac_prod0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$303  = mac_acc2;
-    if (\$131 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add3_s0$397 ) begin
-        \$303  = 32'd0;
-      end else begin
-        \$303  = \$109 [31:0];
-      end
-    end
-    if (rst) begin
-      \$303  = 32'd0;
+    \$254  = \mac_mul_s0$116 ;
+    if (stall_adv4) begin
+      \$254  = mac_prod0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$304  = mac_acc3_out;
-    if (\$132 ) begin
-      if (\mac_add3_s0$397 ) begin
-        \$304  = \$110 [31:0];
-      end
+    \$255  = \mac_mul_s0$117 ;
+    if (stall_adv4) begin
+      \$255  = mac_prod0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$305  = mac_acc3;
-    if (\$132 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add3_s0$397 ) begin
-        \$305  = 32'd0;
-      end else begin
-        \$305  = \$110 [31:0];
-      end
+    \$256  = \mac_mul_s0$119 ;
+    if (stall_adv4) begin
+      \$256  = mac_prod0_12;
     end
-    if (rst) begin
-      \$305  = 32'd0;
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$257  = \mac_mul_s0$120 ;
+    if (stall_adv4) begin
+      \$257  = mac_prod0_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$258  = \mac_mul_s0$122 ;
+    if (stall_adv4) begin
+      \$258  = mac_prod0_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$259  = \mac_mul_s0$123 ;
+    if (stall_adv4) begin
+      \$259  = mac_prod0_15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$260  = \mac_mul_s0$125 ;
+    if (stall_adv4) begin
+      \$260  = mac_prod1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$261  = \mac_mul_s0$126 ;
+    if (stall_adv4) begin
+      \$261  = mac_prod1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$262  = \mac_mul_s0$128 ;
+    if (stall_adv4) begin
+      \$262  = mac_prod1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$263  = \mac_mul_s0$129 ;
+    if (stall_adv4) begin
+      \$263  = mac_prod1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$264  = \mac_mul_s0$131 ;
+    if (stall_adv4) begin
+      \$264  = mac_prod1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$265  = \mac_mul_s0$132 ;
+    if (stall_adv4) begin
+      \$265  = mac_prod1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$266  = \mac_mul_s0$134 ;
+    if (stall_adv4) begin
+      \$266  = mac_prod1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$267  = \mac_mul_s0$135 ;
+    if (stall_adv4) begin
+      \$267  = mac_prod1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$268  = \mac_mul_s0$137 ;
+    if (stall_adv4) begin
+      \$268  = mac_prod1_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$269  = \mac_mul_s0$138 ;
+    if (stall_adv4) begin
+      \$269  = mac_prod1_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$270  = \mac_mul_s0$140 ;
+    if (stall_adv4) begin
+      \$270  = mac_prod1_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$271  = \mac_mul_s0$141 ;
+    if (stall_adv4) begin
+      \$271  = mac_prod1_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$272  = \mac_mul_s0$143 ;
+    if (stall_adv4) begin
+      \$272  = mac_prod1_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$273  = \mac_mul_s0$144 ;
+    if (stall_adv4) begin
+      \$273  = mac_prod1_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$274  = \mac_mul_s0$146 ;
+    if (stall_adv4) begin
+      \$274  = mac_prod1_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$275  = \mac_mul_s0$147 ;
+    if (stall_adv4) begin
+      \$275  = mac_prod1_15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$276  = \mac_mul_s0$149 ;
+    if (stall_adv4) begin
+      \$276  = mac_prod2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$277  = \mac_mul_s0$150 ;
+    if (stall_adv4) begin
+      \$277  = mac_prod2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$278  = \mac_mul_s0$152 ;
+    if (stall_adv4) begin
+      \$278  = mac_prod2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$279  = \mac_mul_s0$153 ;
+    if (stall_adv4) begin
+      \$279  = mac_prod2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$280  = \mac_mul_s0$155 ;
+    if (stall_adv4) begin
+      \$280  = mac_prod2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$281  = \mac_mul_s0$156 ;
+    if (stall_adv4) begin
+      \$281  = mac_prod2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$282  = \mac_mul_s0$158 ;
+    if (stall_adv4) begin
+      \$282  = mac_prod2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$283  = \mac_mul_s0$159 ;
+    if (stall_adv4) begin
+      \$283  = mac_prod2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$284  = \mac_mul_s0$161 ;
+    if (stall_adv4) begin
+      \$284  = mac_prod2_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$285  = \mac_mul_s0$162 ;
+    if (stall_adv4) begin
+      \$285  = mac_prod2_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$286  = \mac_mul_s0$164 ;
+    if (stall_adv4) begin
+      \$286  = mac_prod2_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$287  = \mac_mul_s0$165 ;
+    if (stall_adv4) begin
+      \$287  = mac_prod2_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$288  = \mac_mul_s0$167 ;
+    if (stall_adv4) begin
+      \$288  = mac_prod2_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$289  = \mac_mul_s0$168 ;
+    if (stall_adv4) begin
+      \$289  = mac_prod2_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$290  = \mac_mul_s0$170 ;
+    if (stall_adv4) begin
+      \$290  = mac_prod2_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$291  = \mac_mul_s0$171 ;
+    if (stall_adv4) begin
+      \$291  = mac_prod2_15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$292  = \mac_mul_s0$173 ;
+    if (stall_adv4) begin
+      \$292  = mac_prod3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$293  = \mac_mul_s0$174 ;
+    if (stall_adv4) begin
+      \$293  = mac_prod3_1;
     end
   end
   assign advance = i__ready;
@@ -4797,10 +5782,10 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \wp__addr$87  = i__payload[171:166];
   assign \wp__data$88  = i__payload[159:128];
   assign \rp__addr$90  = rp__addr;
-  assign mac_acc0_next = \$107 [31:0];
-  assign mac_acc1_next = \$108 [31:0];
-  assign mac_acc2_next = \$109 [31:0];
-  assign mac_acc3_next = \$110 [31:0];
+  assign mac_acc0_next = \$111 [31:0];
+  assign mac_acc1_next = \$112 [31:0];
+  assign mac_acc2_next = \$113 [31:0];
+  assign mac_acc3_next = \$114 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];
@@ -4903,66 +5888,66 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \rp__data[1]  = rp__data[15:8];
   assign \rp__data[2]  = rp__data[23:16];
   assign \rp__data[3]  = rp__data[31:24];
-  assign \rp__data$400[0]  = \rp__data$400 [7:0];
-  assign \rp__data$400[1]  = \rp__data$400 [15:8];
-  assign \rp__data$400[2]  = \rp__data$400 [23:16];
-  assign \rp__data$400[3]  = \rp__data$400 [31:24];
-  assign \rp__data$401[0]  = \rp__data$401 [7:0];
-  assign \rp__data$401[1]  = \rp__data$401 [15:8];
-  assign \rp__data$401[2]  = \rp__data$401 [23:16];
-  assign \rp__data$401[3]  = \rp__data$401 [31:24];
+  assign \rp__data$337[0]  = \rp__data$337 [7:0];
+  assign \rp__data$337[1]  = \rp__data$337 [15:8];
+  assign \rp__data$337[2]  = \rp__data$337 [23:16];
+  assign \rp__data$337[3]  = \rp__data$337 [31:24];
+  assign \rp__data$342[0]  = \rp__data$342 [7:0];
+  assign \rp__data$342[1]  = \rp__data$342 [15:8];
+  assign \rp__data$342[2]  = \rp__data$342 [23:16];
+  assign \rp__data$342[3]  = \rp__data$342 [31:24];
+  assign \rp__data$347[0]  = \rp__data$347 [7:0];
+  assign \rp__data$347[1]  = \rp__data$347 [15:8];
+  assign \rp__data$347[2]  = \rp__data$347 [23:16];
+  assign \rp__data$347[3]  = \rp__data$347 [31:24];
+  assign \rp__data$352[0]  = \rp__data$352 [7:0];
+  assign \rp__data$352[1]  = \rp__data$352 [15:8];
+  assign \rp__data$352[2]  = \rp__data$352 [23:16];
+  assign \rp__data$352[3]  = \rp__data$352 [31:24];
+  assign \rp__data$357[0]  = \rp__data$357 [7:0];
+  assign \rp__data$357[1]  = \rp__data$357 [15:8];
+  assign \rp__data$357[2]  = \rp__data$357 [23:16];
+  assign \rp__data$357[3]  = \rp__data$357 [31:24];
+  assign \rp__data$362[0]  = \rp__data$362 [7:0];
+  assign \rp__data$362[1]  = \rp__data$362 [15:8];
+  assign \rp__data$362[2]  = \rp__data$362 [23:16];
+  assign \rp__data$362[3]  = \rp__data$362 [31:24];
+  assign \rp__data$367[0]  = \rp__data$367 [7:0];
+  assign \rp__data$367[1]  = \rp__data$367 [15:8];
+  assign \rp__data$367[2]  = \rp__data$367 [23:16];
+  assign \rp__data$367[3]  = \rp__data$367 [31:24];
+  assign \rp__data$372[0]  = \rp__data$372 [7:0];
+  assign \rp__data$372[1]  = \rp__data$372 [15:8];
+  assign \rp__data$372[2]  = \rp__data$372 [23:16];
+  assign \rp__data$372[3]  = \rp__data$372 [31:24];
+  assign \rp__data$377[0]  = \rp__data$377 [7:0];
+  assign \rp__data$377[1]  = \rp__data$377 [15:8];
+  assign \rp__data$377[2]  = \rp__data$377 [23:16];
+  assign \rp__data$377[3]  = \rp__data$377 [31:24];
+  assign \rp__data$382[0]  = \rp__data$382 [7:0];
+  assign \rp__data$382[1]  = \rp__data$382 [15:8];
+  assign \rp__data$382[2]  = \rp__data$382 [23:16];
+  assign \rp__data$382[3]  = \rp__data$382 [31:24];
+  assign \rp__data$387[0]  = \rp__data$387 [7:0];
+  assign \rp__data$387[1]  = \rp__data$387 [15:8];
+  assign \rp__data$387[2]  = \rp__data$387 [23:16];
+  assign \rp__data$387[3]  = \rp__data$387 [31:24];
+  assign \rp__data$392[0]  = \rp__data$392 [7:0];
+  assign \rp__data$392[1]  = \rp__data$392 [15:8];
+  assign \rp__data$392[2]  = \rp__data$392 [23:16];
+  assign \rp__data$392[3]  = \rp__data$392 [31:24];
+  assign \rp__data$397[0]  = \rp__data$397 [7:0];
+  assign \rp__data$397[1]  = \rp__data$397 [15:8];
+  assign \rp__data$397[2]  = \rp__data$397 [23:16];
+  assign \rp__data$397[3]  = \rp__data$397 [31:24];
   assign \rp__data$402[0]  = \rp__data$402 [7:0];
   assign \rp__data$402[1]  = \rp__data$402 [15:8];
   assign \rp__data$402[2]  = \rp__data$402 [23:16];
   assign \rp__data$402[3]  = \rp__data$402 [31:24];
-  assign \rp__data$403[0]  = \rp__data$403 [7:0];
-  assign \rp__data$403[1]  = \rp__data$403 [15:8];
-  assign \rp__data$403[2]  = \rp__data$403 [23:16];
-  assign \rp__data$403[3]  = \rp__data$403 [31:24];
-  assign \rp__data$404[0]  = \rp__data$404 [7:0];
-  assign \rp__data$404[1]  = \rp__data$404 [15:8];
-  assign \rp__data$404[2]  = \rp__data$404 [23:16];
-  assign \rp__data$404[3]  = \rp__data$404 [31:24];
-  assign \rp__data$405[0]  = \rp__data$405 [7:0];
-  assign \rp__data$405[1]  = \rp__data$405 [15:8];
-  assign \rp__data$405[2]  = \rp__data$405 [23:16];
-  assign \rp__data$405[3]  = \rp__data$405 [31:24];
-  assign \rp__data$406[0]  = \rp__data$406 [7:0];
-  assign \rp__data$406[1]  = \rp__data$406 [15:8];
-  assign \rp__data$406[2]  = \rp__data$406 [23:16];
-  assign \rp__data$406[3]  = \rp__data$406 [31:24];
   assign \rp__data$407[0]  = \rp__data$407 [7:0];
   assign \rp__data$407[1]  = \rp__data$407 [15:8];
   assign \rp__data$407[2]  = \rp__data$407 [23:16];
   assign \rp__data$407[3]  = \rp__data$407 [31:24];
-  assign \rp__data$408[0]  = \rp__data$408 [7:0];
-  assign \rp__data$408[1]  = \rp__data$408 [15:8];
-  assign \rp__data$408[2]  = \rp__data$408 [23:16];
-  assign \rp__data$408[3]  = \rp__data$408 [31:24];
-  assign \rp__data$409[0]  = \rp__data$409 [7:0];
-  assign \rp__data$409[1]  = \rp__data$409 [15:8];
-  assign \rp__data$409[2]  = \rp__data$409 [23:16];
-  assign \rp__data$409[3]  = \rp__data$409 [31:24];
-  assign \rp__data$410[0]  = \rp__data$410 [7:0];
-  assign \rp__data$410[1]  = \rp__data$410 [15:8];
-  assign \rp__data$410[2]  = \rp__data$410 [23:16];
-  assign \rp__data$410[3]  = \rp__data$410 [31:24];
-  assign \rp__data$411[0]  = \rp__data$411 [7:0];
-  assign \rp__data$411[1]  = \rp__data$411 [15:8];
-  assign \rp__data$411[2]  = \rp__data$411 [23:16];
-  assign \rp__data$411[3]  = \rp__data$411 [31:24];
-  assign \rp__data$412[0]  = \rp__data$412 [7:0];
-  assign \rp__data$412[1]  = \rp__data$412 [15:8];
-  assign \rp__data$412[2]  = \rp__data$412 [23:16];
-  assign \rp__data$412[3]  = \rp__data$412 [31:24];
-  assign \rp__data$413[0]  = \rp__data$413 [7:0];
-  assign \rp__data$413[1]  = \rp__data$413 [15:8];
-  assign \rp__data$413[2]  = \rp__data$413 [23:16];
-  assign \rp__data$413[3]  = \rp__data$413 [31:24];
-  assign \rp__data$414[0]  = \rp__data$414 [7:0];
-  assign \rp__data$414[1]  = \rp__data$414 [15:8];
-  assign \rp__data$414[2]  = \rp__data$414 [23:16];
-  assign \rp__data$414[3]  = \rp__data$414 [31:24];
   assign o__payload[127:96] = mac_acc3_out;
   assign o__payload[95:64] = mac_acc2_out;
   assign o__payload[63:32] = mac_acc1_out;

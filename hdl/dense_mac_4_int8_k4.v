@@ -6,9 +6,9 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire [32:0] \$10 ;
-  wire \$11 ;
-  wire \$12 ;
-  wire \$13 ;
+  wire [32:0] \$11 ;
+  wire [32:0] \$12 ;
+  wire [32:0] \$13 ;
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
@@ -17,14 +17,14 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire \$19 ;
   wire \$2 ;
   wire \$20 ;
-  reg \$21 ;
-  reg \$22 ;
-  reg [15:0] \$23 ;
-  reg [15:0] \$24 ;
-  reg [15:0] \$25 ;
-  reg [15:0] \$26 ;
-  reg [15:0] \$27 ;
-  reg [15:0] \$28 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  reg \$27 ;
+  reg \$28 ;
   reg [15:0] \$29 ;
   wire \$3 ;
   reg [15:0] \$30 ;
@@ -36,44 +36,53 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg [15:0] \$36 ;
   reg [15:0] \$37 ;
   reg [15:0] \$38 ;
-  reg \$39 ;
+  reg [15:0] \$39 ;
   wire \$4 ;
-  reg \$40 ;
-  reg [16:0] \$41 ;
-  reg [16:0] \$42 ;
-  reg [16:0] \$43 ;
-  reg [16:0] \$44 ;
-  reg [16:0] \$45 ;
-  reg [16:0] \$46 ;
+  reg [15:0] \$40 ;
+  reg [15:0] \$41 ;
+  reg [15:0] \$42 ;
+  reg [15:0] \$43 ;
+  reg [15:0] \$44 ;
+  reg \$45 ;
+  reg \$46 ;
   reg [16:0] \$47 ;
   reg [16:0] \$48 ;
-  reg \$49 ;
+  reg [16:0] \$49 ;
   wire \$5 ;
-  reg \$50 ;
-  reg [17:0] \$51 ;
-  reg [17:0] \$52 ;
-  reg [17:0] \$53 ;
-  reg [17:0] \$54 ;
+  reg [16:0] \$50 ;
+  reg [16:0] \$51 ;
+  reg [16:0] \$52 ;
+  reg [16:0] \$53 ;
+  reg [16:0] \$54 ;
   reg \$55 ;
   reg \$56 ;
-  reg \$57 ;
-  reg \$58 ;
-  reg \$59 ;
+  reg [17:0] \$57 ;
+  reg [17:0] \$58 ;
+  reg [17:0] \$59 ;
   wire \$6 ;
-  reg \$60 ;
+  reg [17:0] \$60 ;
   reg \$61 ;
   reg \$62 ;
-  reg [31:0] \$63 ;
-  reg [31:0] \$64 ;
-  reg [31:0] \$65 ;
-  reg [31:0] \$66 ;
-  reg [31:0] \$67 ;
-  reg [31:0] \$68 ;
-  reg [31:0] \$69 ;
-  wire [32:0] \$7 ;
-  reg [31:0] \$70 ;
-  wire [32:0] \$8 ;
-  wire [32:0] \$9 ;
+  reg \$63 ;
+  reg \$64 ;
+  reg \$65 ;
+  reg \$66 ;
+  reg \$67 ;
+  reg \$68 ;
+  reg \$69 ;
+  wire \$7 ;
+  reg \$70 ;
+  reg \$71 ;
+  reg [31:0] \$72 ;
+  reg [31:0] \$73 ;
+  reg [31:0] \$74 ;
+  reg [31:0] \$75 ;
+  reg [31:0] \$76 ;
+  reg [31:0] \$77 ;
+  reg [31:0] \$78 ;
+  reg [31:0] \$79 ;
+  wire \$8 ;
+  wire \$9 ;
   wire advance;
   input clk;
   wire clk;
@@ -151,13 +160,13 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg [16:0] \mac_add0_s0$47  = 17'h00000;
   reg [16:0] \mac_add0_s0$49  = 17'h00000;
   reg [16:0] \mac_add0_s0$50  = 17'h00000;
-  reg \mac_add0_s0$92  = 1'h0;
+  reg \mac_add0_s0$98  = 1'h0;
   reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
-  reg [17:0] \mac_add1_s0$60  = 18'h00000;
-  reg [17:0] \mac_add1_s0$63  = 18'h00000;
+  reg \mac_add1_s0$100  = 1'h0;
   reg [17:0] \mac_add1_s0$66  = 18'h00000;
-  reg \mac_add1_s0$94  = 1'h0;
+  reg [17:0] \mac_add1_s0$69  = 18'h00000;
+  reg [17:0] \mac_add1_s0$72  = 18'h00000;
   reg mac_add1_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
@@ -177,7 +186,7 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg [15:0] \mac_mul_s0$33  = 16'h0000;
   reg [15:0] \mac_mul_s0$35  = 16'h0000;
   reg [15:0] \mac_mul_s0$36  = 16'h0000;
-  reg \mac_mul_s0$90  = 1'h0;
+  reg \mac_mul_s0$96  = 1'h0;
   reg mac_mul_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
@@ -220,115 +229,145 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   reg stall_adv3_valid = 1'h0;
   wire stall_adv4;
   reg stall_adv4_valid = 1'h0;
-  assign \$12  = mac_add1_valid_s0 & \mac_add1_s0$94 ;
-  assign \$13  = mac_add1_valid_s0 & \mac_add1_s0$94 ;
-  assign \$14  = mac_add1_valid_s0 & \mac_add1_s0$94 ;
-  assign \$15  = mac_add1_valid_s0 & \mac_add1_s0$94 ;
-  assign \$16  = mac_add1_valid_s0 & \mac_add1_s0$94 ;
-  assign \$17  = stall_adv4 & mac_add1_valid_s0;
-  assign \$18  = stall_adv4 & mac_add1_valid_s0;
-  assign \$19  = stall_adv4 & mac_add1_valid_s0;
-  assign \$20  = stall_adv4 & mac_add1_valid_s0;
+  wire stall_adv5;
+  reg stall_adv5_valid = 1'h0;
+  wire stall_adv6;
+  reg stall_adv6_valid = 1'h0;
+  wire stall_adv7;
+  reg stall_adv7_valid = 1'h0;
+  assign \$5  = ~ stall_adv3_valid;
+  assign stall_adv3 = \$5  | o__ready;
+  assign \$6  = ~ stall_adv4_valid;
+  assign stall_adv4 = \$6  | o__ready;
+  assign \$7  = ~ stall_adv5_valid;
+  assign stall_adv5 = \$7  | o__ready;
+  assign \$8  = ~ stall_adv6_valid;
+  assign stall_adv6 = \$8  | o__ready;
+  assign \$9  = ~ stall_adv7_valid;
+  assign stall_adv7 = \$9  | o__ready;
+  assign \$10  = $signed(mac_acc0) + $signed(mac_add1_s0);
+  assign \$11  = $signed(mac_acc1) + $signed(\mac_add1_s0$66 );
+  assign \$12  = $signed(mac_acc2) + $signed(\mac_add1_s0$69 );
+  assign \$13  = $signed(mac_acc3) + $signed(\mac_add1_s0$72 );
+  assign \$14  = mac_add1_valid_s0 & \mac_add1_s0$100 ;
+  assign \$15  = mac_add1_valid_s0 & \mac_add1_s0$100 ;
+  assign \$16  = mac_add1_valid_s0 & \mac_add1_s0$100 ;
+  assign \$17  = mac_add1_valid_s0 & \mac_add1_s0$100 ;
+  assign \$18  = mac_add1_valid_s0 & \mac_add1_s0$100 ;
+  assign \$19  = mac_add1_valid_s0 & \mac_add1_s0$100 ;
+  assign \$20  = mac_add1_valid_s0 & \mac_add1_s0$100 ;
+  assign \$21  = mac_add1_valid_s0 & \mac_add1_s0$100 ;
+  assign \$22  = mac_add1_valid_s0 & \mac_add1_s0$100 ;
+  assign \$23  = stall_adv4 & mac_add1_valid_s0;
+  assign \$24  = stall_adv5 & mac_add1_valid_s0;
+  assign \$25  = stall_adv6 & mac_add1_valid_s0;
+  assign \$26  = stall_adv7 & mac_add1_valid_s0;
   always @(posedge clk)
-    mac_dspin_s0 <= \$21 ;
+    mac_dspin_s0 <= \$27 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$22 ;
+    mac_dspin_valid_s0 <= \$28 ;
   always @(posedge clk)
-    mac_mul_s0 <= \$23 ;
+    mac_mul_s0 <= \$29 ;
   always @(posedge clk)
-    \mac_mul_s0$15  <= \$24 ;
+    \mac_mul_s0$15  <= \$30 ;
   always @(posedge clk)
-    \mac_mul_s0$17  <= \$25 ;
+    \mac_mul_s0$17  <= \$31 ;
   always @(posedge clk)
-    \mac_mul_s0$18  <= \$26 ;
+    \mac_mul_s0$18  <= \$32 ;
   always @(posedge clk)
-    \mac_mul_s0$20  <= \$27 ;
+    \mac_mul_s0$20  <= \$33 ;
   always @(posedge clk)
-    \mac_mul_s0$21  <= \$28 ;
+    \mac_mul_s0$21  <= \$34 ;
   always @(posedge clk)
-    \mac_mul_s0$23  <= \$29 ;
+    \mac_mul_s0$23  <= \$35 ;
   always @(posedge clk)
-    \mac_mul_s0$24  <= \$30 ;
+    \mac_mul_s0$24  <= \$36 ;
   always @(posedge clk)
-    \mac_mul_s0$26  <= \$31 ;
+    \mac_mul_s0$26  <= \$37 ;
   always @(posedge clk)
-    \mac_mul_s0$27  <= \$32 ;
+    \mac_mul_s0$27  <= \$38 ;
   always @(posedge clk)
-    \mac_mul_s0$29  <= \$33 ;
+    \mac_mul_s0$29  <= \$39 ;
   always @(posedge clk)
-    \mac_mul_s0$30  <= \$34 ;
+    \mac_mul_s0$30  <= \$40 ;
   always @(posedge clk)
-    \mac_mul_s0$32  <= \$35 ;
+    \mac_mul_s0$32  <= \$41 ;
   always @(posedge clk)
-    \mac_mul_s0$33  <= \$36 ;
+    \mac_mul_s0$33  <= \$42 ;
   always @(posedge clk)
-    \mac_mul_s0$35  <= \$37 ;
+    \mac_mul_s0$35  <= \$43 ;
   always @(posedge clk)
-    \mac_mul_s0$36  <= \$38 ;
+    \mac_mul_s0$36  <= \$44 ;
   always @(posedge clk)
-    \mac_mul_s0$90  <= \$39 ;
+    \mac_mul_s0$96  <= \$45 ;
   always @(posedge clk)
-    mac_mul_valid_s0 <= \$40 ;
+    mac_mul_valid_s0 <= \$46 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$41 ;
+    mac_add0_s0 <= \$47 ;
   always @(posedge clk)
-    \mac_add0_s0$41  <= \$42 ;
+    \mac_add0_s0$41  <= \$48 ;
   always @(posedge clk)
-    \mac_add0_s0$43  <= \$43 ;
+    \mac_add0_s0$43  <= \$49 ;
   always @(posedge clk)
-    \mac_add0_s0$44  <= \$44 ;
+    \mac_add0_s0$44  <= \$50 ;
   always @(posedge clk)
-    \mac_add0_s0$46  <= \$45 ;
+    \mac_add0_s0$46  <= \$51 ;
   always @(posedge clk)
-    \mac_add0_s0$47  <= \$46 ;
+    \mac_add0_s0$47  <= \$52 ;
   always @(posedge clk)
-    \mac_add0_s0$49  <= \$47 ;
+    \mac_add0_s0$49  <= \$53 ;
   always @(posedge clk)
-    \mac_add0_s0$50  <= \$48 ;
+    \mac_add0_s0$50  <= \$54 ;
   always @(posedge clk)
-    \mac_add0_s0$92  <= \$49 ;
+    \mac_add0_s0$98  <= \$55 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$50 ;
+    mac_add0_valid_s0 <= \$56 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$51 ;
+    mac_add1_s0 <= \$57 ;
   always @(posedge clk)
-    \mac_add1_s0$60  <= \$52 ;
+    \mac_add1_s0$66  <= \$58 ;
   always @(posedge clk)
-    \mac_add1_s0$63  <= \$53 ;
+    \mac_add1_s0$69  <= \$59 ;
   always @(posedge clk)
-    \mac_add1_s0$66  <= \$54 ;
+    \mac_add1_s0$72  <= \$60 ;
   always @(posedge clk)
-    \mac_add1_s0$94  <= \$55 ;
+    \mac_add1_s0$100  <= \$61 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$56 ;
+    mac_add1_valid_s0 <= \$62 ;
   always @(posedge clk)
-    o__valid <= \$57 ;
+    o__valid <= \$63 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$58 ;
+    stall_adv0_valid <= \$64 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$59 ;
+    stall_adv1_valid <= \$65 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$60 ;
+    stall_adv2_valid <= \$66 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$61 ;
+    stall_adv3_valid <= \$67 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$62 ;
+    stall_adv4_valid <= \$68 ;
   always @(posedge clk)
-    mac_acc0_out <= \$63 ;
+    stall_adv5_valid <= \$69 ;
   always @(posedge clk)
-    mac_acc0 <= \$64 ;
+    stall_adv6_valid <= \$70 ;
   always @(posedge clk)
-    mac_acc1_out <= \$65 ;
+    stall_adv7_valid <= \$71 ;
   always @(posedge clk)
-    mac_acc1 <= \$66 ;
+    mac_acc0_out <= \$72 ;
   always @(posedge clk)
-    mac_acc2_out <= \$67 ;
+    mac_acc0 <= \$73 ;
   always @(posedge clk)
-    mac_acc2 <= \$68 ;
+    mac_acc1_out <= \$74 ;
   always @(posedge clk)
-    mac_acc3_out <= \$69 ;
+    mac_acc1 <= \$75 ;
   always @(posedge clk)
-    mac_acc3 <= \$70 ;
+    mac_acc2_out <= \$76 ;
+  always @(posedge clk)
+    mac_acc2 <= \$77 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$78 ;
+  always @(posedge clk)
+    mac_acc3 <= \$79 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = ~ stall_adv0_valid;
@@ -349,15 +388,6 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   assign mac1_sum1_p0 = $signed(\mac_add0_s0$43 ) + $signed(\mac_add0_s0$44 );
   assign mac2_sum1_p0 = $signed(\mac_add0_s0$46 ) + $signed(\mac_add0_s0$47 );
   assign mac3_sum1_p0 = $signed(\mac_add0_s0$49 ) + $signed(\mac_add0_s0$50 );
-  assign \$5  = ~ stall_adv3_valid;
-  assign stall_adv3 = \$5  | o__ready;
-  assign \$6  = ~ stall_adv4_valid;
-  assign stall_adv4 = \$6  | o__ready;
-  assign \$7  = $signed(mac_acc0) + $signed(mac_add1_s0);
-  assign \$8  = $signed(mac_acc1) + $signed(\mac_add1_s0$60 );
-  assign \$9  = $signed(mac_acc2) + $signed(\mac_add1_s0$63 );
-  assign \$10  = $signed(mac_acc3) + $signed(\mac_add1_s0$66 );
-  assign \$11  = mac_add1_valid_s0 & \mac_add1_s0$94 ;
   nmsparse_mul_ireg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
@@ -520,263 +550,218 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$21  = mac_dspin_s0;
+    \$27  = mac_dspin_s0;
     if (stall_adv0) begin
-      \$21  = i__payload[160];
+      \$27  = i__payload[160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$22  = mac_dspin_valid_s0;
+    \$28  = mac_dspin_valid_s0;
     if (stall_adv0) begin
-      \$22  = i__valid;
+      \$28  = i__valid;
     end
     if (rst) begin
-      \$22  = 1'h0;
+      \$28  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$23  = mac_mul_s0;
+    \$29  = mac_mul_s0;
     if (stall_adv1) begin
-      \$23  = mac_prod0_0;
+      \$29  = mac_prod0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$24  = \mac_mul_s0$15 ;
+    \$30  = \mac_mul_s0$15 ;
     if (stall_adv1) begin
-      \$24  = mac_prod0_1;
+      \$30  = mac_prod0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$25  = \mac_mul_s0$17 ;
+    \$31  = \mac_mul_s0$17 ;
     if (stall_adv1) begin
-      \$25  = mac_prod0_2;
+      \$31  = mac_prod0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$26  = \mac_mul_s0$18 ;
+    \$32  = \mac_mul_s0$18 ;
     if (stall_adv1) begin
-      \$26  = mac_prod0_3;
+      \$32  = mac_prod0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$27  = \mac_mul_s0$20 ;
+    \$33  = \mac_mul_s0$20 ;
     if (stall_adv1) begin
-      \$27  = mac_prod1_0;
+      \$33  = mac_prod1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$28  = \mac_mul_s0$21 ;
+    \$34  = \mac_mul_s0$21 ;
     if (stall_adv1) begin
-      \$28  = mac_prod1_1;
+      \$34  = mac_prod1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$29  = \mac_mul_s0$23 ;
+    \$35  = \mac_mul_s0$23 ;
     if (stall_adv1) begin
-      \$29  = mac_prod1_2;
+      \$35  = mac_prod1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$30  = \mac_mul_s0$24 ;
+    \$36  = \mac_mul_s0$24 ;
     if (stall_adv1) begin
-      \$30  = mac_prod1_3;
+      \$36  = mac_prod1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$31  = \mac_mul_s0$26 ;
+    \$37  = \mac_mul_s0$26 ;
     if (stall_adv1) begin
-      \$31  = mac_prod2_0;
+      \$37  = mac_prod2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$32  = \mac_mul_s0$27 ;
+    \$38  = \mac_mul_s0$27 ;
     if (stall_adv1) begin
-      \$32  = mac_prod2_1;
+      \$38  = mac_prod2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$33  = \mac_mul_s0$29 ;
+    \$39  = \mac_mul_s0$29 ;
     if (stall_adv1) begin
-      \$33  = mac_prod2_2;
+      \$39  = mac_prod2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$34  = \mac_mul_s0$30 ;
+    \$40  = \mac_mul_s0$30 ;
     if (stall_adv1) begin
-      \$34  = mac_prod2_3;
+      \$40  = mac_prod2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$35  = \mac_mul_s0$32 ;
+    \$41  = \mac_mul_s0$32 ;
     if (stall_adv1) begin
-      \$35  = mac_prod3_0;
+      \$41  = mac_prod3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$36  = \mac_mul_s0$33 ;
+    \$42  = \mac_mul_s0$33 ;
     if (stall_adv1) begin
-      \$36  = mac_prod3_1;
+      \$42  = mac_prod3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$37  = \mac_mul_s0$35 ;
+    \$43  = \mac_mul_s0$35 ;
     if (stall_adv1) begin
-      \$37  = mac_prod3_2;
+      \$43  = mac_prod3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$38  = \mac_mul_s0$36 ;
+    \$44  = \mac_mul_s0$36 ;
     if (stall_adv1) begin
-      \$38  = mac_prod3_3;
+      \$44  = mac_prod3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$39  = \mac_mul_s0$90 ;
+    \$45  = \mac_mul_s0$96 ;
     if (stall_adv1) begin
-      \$39  = mac_dspin_s0;
+      \$45  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$40  = mac_mul_valid_s0;
+    \$46  = mac_mul_valid_s0;
     if (stall_adv1) begin
-      \$40  = mac_dspin_valid_s0;
+      \$46  = mac_dspin_valid_s0;
     end
     if (rst) begin
-      \$40  = 1'h0;
+      \$46  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$41  = mac_add0_s0;
+    \$47  = mac_add0_s0;
     if (stall_adv2) begin
-      \$41  = mac0_sum0_p0;
+      \$47  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$42  = \mac_add0_s0$41 ;
+    \$48  = \mac_add0_s0$41 ;
     if (stall_adv2) begin
-      \$42  = mac0_sum0_p1;
+      \$48  = mac0_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$43  = \mac_add0_s0$43 ;
+    \$49  = \mac_add0_s0$43 ;
     if (stall_adv2) begin
-      \$43  = mac1_sum0_p0;
+      \$49  = mac1_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$44  = \mac_add0_s0$44 ;
+    \$50  = \mac_add0_s0$44 ;
     if (stall_adv2) begin
-      \$44  = mac1_sum0_p1;
+      \$50  = mac1_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$45  = \mac_add0_s0$46 ;
+    \$51  = \mac_add0_s0$46 ;
     if (stall_adv2) begin
-      \$45  = mac2_sum0_p0;
+      \$51  = mac2_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$46  = \mac_add0_s0$47 ;
+    \$52  = \mac_add0_s0$47 ;
     if (stall_adv2) begin
-      \$46  = mac2_sum0_p1;
+      \$52  = mac2_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$47  = \mac_add0_s0$49 ;
+    \$53  = \mac_add0_s0$49 ;
     if (stall_adv2) begin
-      \$47  = mac3_sum0_p0;
+      \$53  = mac3_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$48  = \mac_add0_s0$50 ;
+    \$54  = \mac_add0_s0$50 ;
     if (stall_adv2) begin
-      \$48  = mac3_sum0_p1;
+      \$54  = mac3_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$49  = \mac_add0_s0$92 ;
+    \$55  = \mac_add0_s0$98 ;
     if (stall_adv2) begin
-      \$49  = \mac_mul_s0$90 ;
+      \$55  = \mac_mul_s0$96 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$50  = mac_add0_valid_s0;
+    \$56  = mac_add0_valid_s0;
     if (stall_adv2) begin
-      \$50  = mac_mul_valid_s0;
-    end
-    if (rst) begin
-      \$50  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$51  = mac_add1_s0;
-    if (stall_adv3) begin
-      \$51  = mac0_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$52  = \mac_add1_s0$60 ;
-    if (stall_adv3) begin
-      \$52  = mac1_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$53  = \mac_add1_s0$63 ;
-    if (stall_adv3) begin
-      \$53  = mac2_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$54  = \mac_add1_s0$66 ;
-    if (stall_adv3) begin
-      \$54  = mac3_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$55  = \mac_add1_s0$94 ;
-    if (stall_adv3) begin
-      \$55  = \mac_add0_s0$92 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$56  = mac_add1_valid_s0;
-    if (stall_adv3) begin
-      \$56  = mac_add0_valid_s0;
+      \$56  = mac_mul_valid_s0;
     end
     if (rst) begin
       \$56  = 1'h0;
@@ -784,59 +769,44 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$57  = o__valid;
-    if (i__ready) begin
-      \$57  = \$11 ;
-    end
-    if (rst) begin
-      \$57  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$58  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$58  = \$12 ;
-    end
-    if (rst) begin
-      \$58  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$59  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$59  = \$13 ;
-    end
-    if (rst) begin
-      \$59  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$60  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$60  = \$14 ;
-    end
-    if (rst) begin
-      \$60  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$61  = stall_adv3_valid;
+    \$57  = mac_add1_s0;
     if (stall_adv3) begin
-      \$61  = \$15 ;
-    end
-    if (rst) begin
-      \$61  = 1'h0;
+      \$57  = mac0_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$62  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$62  = \$16 ;
+    \$58  = \mac_add1_s0$66 ;
+    if (stall_adv3) begin
+      \$58  = mac1_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$59  = \mac_add1_s0$69 ;
+    if (stall_adv3) begin
+      \$59  = mac2_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$60  = \mac_add1_s0$72 ;
+    if (stall_adv3) begin
+      \$60  = mac3_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$61  = \mac_add1_s0$100 ;
+    if (stall_adv3) begin
+      \$61  = \mac_add0_s0$98 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$62  = mac_add1_valid_s0;
+    if (stall_adv3) begin
+      \$62  = mac_add0_valid_s0;
     end
     if (rst) begin
       \$62  = 1'h0;
@@ -844,105 +814,195 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$63  = mac_acc0_out;
-    if (\$17 ) begin
-      if (\mac_add1_s0$94 ) begin
-        \$63  = \$7 [31:0];
+    \$63  = o__valid;
+    if (i__ready) begin
+      \$63  = \$14 ;
+    end
+    if (rst) begin
+      \$63  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$64  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$64  = \$15 ;
+    end
+    if (rst) begin
+      \$64  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$65  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$65  = \$16 ;
+    end
+    if (rst) begin
+      \$65  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$66  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$66  = \$17 ;
+    end
+    if (rst) begin
+      \$66  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$67  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$67  = \$18 ;
+    end
+    if (rst) begin
+      \$67  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$68  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$68  = \$19 ;
+    end
+    if (rst) begin
+      \$68  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$69  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$69  = \$20 ;
+    end
+    if (rst) begin
+      \$69  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$70  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$70  = \$21 ;
+    end
+    if (rst) begin
+      \$70  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$71  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$71  = \$22 ;
+    end
+    if (rst) begin
+      \$71  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$72  = mac_acc0_out;
+    if (\$23 ) begin
+      if (\mac_add1_s0$100 ) begin
+        \$72  = \$10 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$64  = mac_acc0;
-    if (\$17 ) begin
+    \$73  = mac_acc0;
+    if (\$23 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add1_s0$94 ) begin
-        \$64  = 32'd0;
+      if (\mac_add1_s0$100 ) begin
+        \$73  = 32'd0;
       end else begin
-        \$64  = \$7 [31:0];
+        \$73  = \$10 [31:0];
       end
     end
     if (rst) begin
-      \$64  = 32'd0;
+      \$73  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$65  = mac_acc1_out;
-    if (\$18 ) begin
-      if (\mac_add1_s0$94 ) begin
-        \$65  = \$8 [31:0];
+    \$74  = mac_acc1_out;
+    if (\$24 ) begin
+      if (\mac_add1_s0$100 ) begin
+        \$74  = \$11 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$66  = mac_acc1;
-    if (\$18 ) begin
+    \$75  = mac_acc1;
+    if (\$24 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add1_s0$94 ) begin
-        \$66  = 32'd0;
+      if (\mac_add1_s0$100 ) begin
+        \$75  = 32'd0;
       end else begin
-        \$66  = \$8 [31:0];
+        \$75  = \$11 [31:0];
       end
     end
     if (rst) begin
-      \$66  = 32'd0;
+      \$75  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$67  = mac_acc2_out;
-    if (\$19 ) begin
-      if (\mac_add1_s0$94 ) begin
-        \$67  = \$9 [31:0];
+    \$76  = mac_acc2_out;
+    if (\$25 ) begin
+      if (\mac_add1_s0$100 ) begin
+        \$76  = \$12 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$68  = mac_acc2;
-    if (\$19 ) begin
+    \$77  = mac_acc2;
+    if (\$25 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add1_s0$94 ) begin
-        \$68  = 32'd0;
+      if (\mac_add1_s0$100 ) begin
+        \$77  = 32'd0;
       end else begin
-        \$68  = \$9 [31:0];
+        \$77  = \$12 [31:0];
       end
     end
     if (rst) begin
-      \$68  = 32'd0;
+      \$77  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$69  = mac_acc3_out;
-    if (\$20 ) begin
-      if (\mac_add1_s0$94 ) begin
-        \$69  = \$10 [31:0];
+    \$78  = mac_acc3_out;
+    if (\$26 ) begin
+      if (\mac_add1_s0$100 ) begin
+        \$78  = \$13 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = mac_acc3;
-    if (\$20 ) begin
+    \$79  = mac_acc3;
+    if (\$26 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add1_s0$94 ) begin
-        \$70  = 32'd0;
+      if (\mac_add1_s0$100 ) begin
+        \$79  = 32'd0;
       end else begin
-        \$70  = \$10 [31:0];
+        \$79  = \$13 [31:0];
       end
     end
     if (rst) begin
-      \$70  = 32'd0;
+      \$79  = 32'd0;
     end
   end
   assign advance = i__ready;
-  assign mac_acc0_next = \$7 [31:0];
-  assign mac_acc1_next = \$8 [31:0];
-  assign mac_acc2_next = \$9 [31:0];
-  assign mac_acc3_next = \$10 [31:0];
+  assign mac_acc0_next = \$10 [31:0];
+  assign mac_acc1_next = \$11 [31:0];
+  assign mac_acc2_next = \$12 [31:0];
+  assign mac_acc3_next = \$13 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[31:0];
   assign \i__payload.data[0]  = i__payload[7:0];

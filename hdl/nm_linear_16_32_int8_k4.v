@@ -1275,10 +1275,10 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   wire \$11139 ;
   wire \$1114 ;
   wire \$11140 ;
-  wire [32:0] \$11141 ;
-  wire [32:0] \$11142 ;
-  wire [32:0] \$11143 ;
-  wire [32:0] \$11144 ;
+  wire \$11141 ;
+  wire \$11142 ;
+  wire \$11143 ;
+  wire \$11144 ;
   wire \$11145 ;
   wire \$11146 ;
   wire \$11147 ;
@@ -1293,11 +1293,11 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   wire \$11155 ;
   wire \$11156 ;
   wire \$11157 ;
-  wire \$11158 ;
-  wire \$11159 ;
+  wire [32:0] \$11158 ;
+  wire [32:0] \$11159 ;
   wire \$1116 ;
-  wire \$11160 ;
-  wire \$11161 ;
+  wire [32:0] \$11160 ;
+  wire [32:0] \$11161 ;
   wire \$11162 ;
   wire \$11163 ;
   wire \$11164 ;
@@ -1313,8 +1313,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   wire \$11173 ;
   wire \$11174 ;
   wire \$11175 ;
-  wire [4:0] \$11176 ;
-  wire [4:0] \$11177 ;
+  wire \$11176 ;
+  wire \$11177 ;
   wire \$11178 ;
   wire \$11179 ;
   wire \$1118 ;
@@ -1332,8 +1332,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   wire \$11190 ;
   wire \$11191 ;
   wire \$11192 ;
-  wire \$11193 ;
-  wire \$11194 ;
+  wire [4:0] \$11193 ;
+  wire [4:0] \$11194 ;
   wire \$11195 ;
   wire \$11196 ;
   wire \$11197 ;
@@ -1358,19 +1358,19 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   wire \$11213 ;
   wire \$11214 ;
   wire \$11215 ;
-  reg [7:0] \$11216 ;
-  reg [7:0] \$11217 ;
-  reg [7:0] \$11218 ;
-  reg [7:0] \$11219 ;
+  wire \$11216 ;
+  wire \$11217 ;
+  wire \$11218 ;
+  wire \$11219 ;
   wire \$1122 ;
-  reg [7:0] \$11220 ;
-  reg [7:0] \$11221 ;
-  reg [7:0] \$11222 ;
-  reg [7:0] \$11223 ;
-  reg [7:0] \$11224 ;
-  reg [7:0] \$11225 ;
-  reg [7:0] \$11226 ;
-  reg [7:0] \$11227 ;
+  wire \$11220 ;
+  wire \$11221 ;
+  wire \$11222 ;
+  wire \$11223 ;
+  wire \$11224 ;
+  wire \$11225 ;
+  wire \$11226 ;
+  wire \$11227 ;
   reg [7:0] \$11228 ;
   reg [7:0] \$11229 ;
   wire \$1123 ;
@@ -1393,24 +1393,24 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg [7:0] \$11245 ;
   reg [7:0] \$11246 ;
   reg [7:0] \$11247 ;
-  reg [1023:0] \$11248 ;
-  reg \$11249 ;
+  reg [7:0] \$11248 ;
+  reg [7:0] \$11249 ;
   wire \$1125 ;
-  reg [495:0] \$11250 ;
-  reg [1023:0] \$11251 ;
-  reg \$11252 ;
-  reg \$11253 ;
-  reg \$11254 ;
-  reg \$11255 ;
-  reg \$11256 ;
-  reg \$11257 ;
-  reg \$11258 ;
-  reg \$11259 ;
+  reg [7:0] \$11250 ;
+  reg [7:0] \$11251 ;
+  reg [7:0] \$11252 ;
+  reg [7:0] \$11253 ;
+  reg [7:0] \$11254 ;
+  reg [7:0] \$11255 ;
+  reg [7:0] \$11256 ;
+  reg [7:0] \$11257 ;
+  reg [7:0] \$11258 ;
+  reg [7:0] \$11259 ;
   wire \$1126 ;
-  reg \$11260 ;
+  reg [1023:0] \$11260 ;
   reg \$11261 ;
-  reg \$11262 ;
-  reg \$11263 ;
+  reg [495:0] \$11262 ;
+  reg [1023:0] \$11263 ;
   reg \$11264 ;
   reg \$11265 ;
   reg \$11266 ;
@@ -1790,7 +1790,7 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg \$11602 ;
   reg \$11603 ;
   reg \$11604 ;
-  reg [1023:0] \$11605 ;
+  reg \$11605 ;
   reg \$11606 ;
   reg \$11607 ;
   reg \$11608 ;
@@ -1803,7 +1803,7 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg \$11614 ;
   reg \$11615 ;
   reg \$11616 ;
-  reg \$11617 ;
+  reg [1023:0] \$11617 ;
   reg \$11618 ;
   reg \$11619 ;
   wire \$1162 ;
@@ -1969,38 +1969,38 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg \$11764 ;
   reg \$11765 ;
   reg \$11766 ;
-  reg [1023:0] \$11767 ;
+  reg \$11767 ;
   reg \$11768 ;
-  reg [31:0] \$11769 ;
+  reg \$11769 ;
   wire \$1177 ;
   reg \$11770 ;
-  reg [1:0] \$11771 ;
+  reg \$11771 ;
   reg \$11772 ;
-  reg [2:0] \$11773 ;
+  reg \$11773 ;
   reg \$11774 ;
-  reg [2:0] \$11775 ;
+  reg \$11775 ;
   reg \$11776 ;
-  reg [3:0] \$11777 ;
+  reg \$11777 ;
   reg \$11778 ;
-  reg [3:0] \$11779 ;
+  reg [1023:0] \$11779 ;
   wire \$1178 ;
   reg \$11780 ;
-  reg [3:0] \$11781 ;
+  reg [31:0] \$11781 ;
   reg \$11782 ;
-  reg [3:0] \$11783 ;
+  reg [1:0] \$11783 ;
   reg \$11784 ;
-  reg [4:0] \$11785 ;
+  reg [2:0] \$11785 ;
   reg \$11786 ;
-  reg [4:0] \$11787 ;
+  reg [2:0] \$11787 ;
   reg \$11788 ;
-  reg [4:0] \$11789 ;
+  reg [3:0] \$11789 ;
   wire \$1179 ;
   reg \$11790 ;
-  reg [4:0] \$11791 ;
+  reg [3:0] \$11791 ;
   reg \$11792 ;
-  reg [4:0] \$11793 ;
+  reg [3:0] \$11793 ;
   reg \$11794 ;
-  reg [4:0] \$11795 ;
+  reg [3:0] \$11795 ;
   reg \$11796 ;
   reg [4:0] \$11797 ;
   reg \$11798 ;
@@ -2008,79 +2008,79 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   wire \$118 ;
   wire \$1180 ;
   reg \$11800 ;
-  reg [1023:0] \$11801 ;
+  reg [4:0] \$11801 ;
   reg \$11802 ;
-  reg [31:0] \$11803 ;
+  reg [4:0] \$11803 ;
   reg \$11804 ;
-  reg [1:0] \$11805 ;
-  reg [1:0] \$11806 ;
-  reg [2:0] \$11807 ;
-  reg [2:0] \$11808 ;
-  reg [2:0] \$11809 ;
+  reg [4:0] \$11805 ;
+  reg \$11806 ;
+  reg [4:0] \$11807 ;
+  reg \$11808 ;
+  reg [4:0] \$11809 ;
   wire \$1181 ;
-  reg [2:0] \$11810 ;
-  reg [3:0] \$11811 ;
-  reg [3:0] \$11812 ;
-  reg [3:0] \$11813 ;
-  reg [3:0] \$11814 ;
-  reg [3:0] \$11815 ;
-  reg [3:0] \$11816 ;
-  reg [3:0] \$11817 ;
-  reg [3:0] \$11818 ;
-  reg [4:0] \$11819 ;
+  reg \$11810 ;
+  reg [4:0] \$11811 ;
+  reg \$11812 ;
+  reg [1023:0] \$11813 ;
+  reg \$11814 ;
+  reg [31:0] \$11815 ;
+  reg \$11816 ;
+  reg [1:0] \$11817 ;
+  reg [1:0] \$11818 ;
+  reg [2:0] \$11819 ;
   wire \$1182 ;
-  reg \$11820 ;
-  reg [4:0] \$11821 ;
-  reg [4:0] \$11822 ;
-  reg [4:0] \$11823 ;
-  reg [4:0] \$11824 ;
-  reg [4:0] \$11825 ;
-  reg [4:0] \$11826 ;
-  reg [4:0] \$11827 ;
-  reg [4:0] \$11828 ;
-  reg [4:0] \$11829 ;
+  reg [2:0] \$11820 ;
+  reg [2:0] \$11821 ;
+  reg [2:0] \$11822 ;
+  reg [3:0] \$11823 ;
+  reg [3:0] \$11824 ;
+  reg [3:0] \$11825 ;
+  reg [3:0] \$11826 ;
+  reg [3:0] \$11827 ;
+  reg [3:0] \$11828 ;
+  reg [3:0] \$11829 ;
   wire \$1183 ;
-  reg [4:0] \$11830 ;
+  reg [3:0] \$11830 ;
   reg [4:0] \$11831 ;
-  reg [4:0] \$11832 ;
+  reg \$11832 ;
   reg [4:0] \$11833 ;
   reg [4:0] \$11834 ;
-  reg [1023:0] \$11835 ;
-  reg \$11836 ;
-  reg [3:0] \$11837 ;
-  reg [3:0] \$11838 ;
-  reg [31:0] \$11839 ;
+  reg [4:0] \$11835 ;
+  reg [4:0] \$11836 ;
+  reg [4:0] \$11837 ;
+  reg [4:0] \$11838 ;
+  reg [4:0] \$11839 ;
   wire \$1184 ;
-  reg [16:0] \$11840 ;
-  reg [16:0] \$11841 ;
-  reg [16:0] \$11842 ;
-  reg [16:0] \$11843 ;
-  reg [16:0] \$11844 ;
-  reg [16:0] \$11845 ;
-  reg [16:0] \$11846 ;
-  reg [16:0] \$11847 ;
-  reg [16:0] \$11848 ;
-  reg [16:0] \$11849 ;
+  reg [4:0] \$11840 ;
+  reg [4:0] \$11841 ;
+  reg [4:0] \$11842 ;
+  reg [4:0] \$11843 ;
+  reg [4:0] \$11844 ;
+  reg [4:0] \$11845 ;
+  reg [4:0] \$11846 ;
+  reg [1023:0] \$11847 ;
+  reg \$11848 ;
+  reg [3:0] \$11849 ;
   wire \$1185 ;
-  reg [16:0] \$11850 ;
-  reg [16:0] \$11851 ;
+  reg [3:0] \$11850 ;
+  reg [31:0] \$11851 ;
   reg [16:0] \$11852 ;
   reg [16:0] \$11853 ;
   reg [16:0] \$11854 ;
   reg [16:0] \$11855 ;
-  reg [7:0] \$11856 ;
-  reg [7:0] \$11857 ;
-  reg [7:0] \$11858 ;
-  reg [7:0] \$11859 ;
+  reg [16:0] \$11856 ;
+  reg [16:0] \$11857 ;
+  reg [16:0] \$11858 ;
+  reg [16:0] \$11859 ;
   wire \$1186 ;
-  reg [7:0] \$11860 ;
-  reg [7:0] \$11861 ;
-  reg [7:0] \$11862 ;
-  reg [7:0] \$11863 ;
-  reg [7:0] \$11864 ;
-  reg [7:0] \$11865 ;
-  reg [7:0] \$11866 ;
-  reg [7:0] \$11867 ;
+  reg [16:0] \$11860 ;
+  reg [16:0] \$11861 ;
+  reg [16:0] \$11862 ;
+  reg [16:0] \$11863 ;
+  reg [16:0] \$11864 ;
+  reg [16:0] \$11865 ;
+  reg [16:0] \$11866 ;
+  reg [16:0] \$11867 ;
   reg [7:0] \$11868 ;
   reg [7:0] \$11869 ;
   wire \$1187 ;
@@ -2103,10 +2103,10 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg [7:0] \$11885 ;
   reg [7:0] \$11886 ;
   reg [7:0] \$11887 ;
-  reg [1023:0] \$11888 ;
-  reg \$11889 ;
+  reg [7:0] \$11888 ;
+  reg [7:0] \$11889 ;
   wire \$1189 ;
-  reg [31:0] \$11890 ;
+  reg [7:0] \$11890 ;
   reg [7:0] \$11891 ;
   reg [7:0] \$11892 ;
   reg [7:0] \$11893 ;
@@ -2118,45 +2118,45 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg [7:0] \$11899 ;
   wire \$119 ;
   wire \$1190 ;
-  reg [7:0] \$11900 ;
-  reg [7:0] \$11901 ;
-  reg [7:0] \$11902 ;
+  reg [1023:0] \$11900 ;
+  reg \$11901 ;
+  reg [31:0] \$11902 ;
   reg [7:0] \$11903 ;
   reg [7:0] \$11904 ;
   reg [7:0] \$11905 ;
   reg [7:0] \$11906 ;
-  reg [4:0] \$11907 ;
-  reg [4:0] \$11908 ;
-  reg [4:0] \$11909 ;
+  reg [7:0] \$11907 ;
+  reg [7:0] \$11908 ;
+  reg [7:0] \$11909 ;
   wire \$1191 ;
-  reg [4:0] \$11910 ;
-  reg [4:0] \$11911 ;
-  reg [4:0] \$11912 ;
-  reg [4:0] \$11913 ;
-  reg [4:0] \$11914 ;
-  reg [4:0] \$11915 ;
-  reg [4:0] \$11916 ;
-  reg [4:0] \$11917 ;
-  reg [4:0] \$11918 ;
+  reg [7:0] \$11910 ;
+  reg [7:0] \$11911 ;
+  reg [7:0] \$11912 ;
+  reg [7:0] \$11913 ;
+  reg [7:0] \$11914 ;
+  reg [7:0] \$11915 ;
+  reg [7:0] \$11916 ;
+  reg [7:0] \$11917 ;
+  reg [7:0] \$11918 ;
   reg [4:0] \$11919 ;
   wire \$1192 ;
   reg [4:0] \$11920 ;
   reg [4:0] \$11921 ;
   reg [4:0] \$11922 ;
-  reg [1023:0] \$11923 ;
-  reg \$11924 ;
-  reg \$11925 ;
-  reg \$11926 ;
-  reg \$11927 ;
-  reg \$11928 ;
-  reg \$11929 ;
+  reg [4:0] \$11923 ;
+  reg [4:0] \$11924 ;
+  reg [4:0] \$11925 ;
+  reg [4:0] \$11926 ;
+  reg [4:0] \$11927 ;
+  reg [4:0] \$11928 ;
+  reg [4:0] \$11929 ;
   wire \$1193 ;
-  reg \$11930 ;
-  reg \$11931 ;
-  reg \$11932 ;
-  reg \$11933 ;
-  reg \$11934 ;
-  reg \$11935 ;
+  reg [4:0] \$11930 ;
+  reg [4:0] \$11931 ;
+  reg [4:0] \$11932 ;
+  reg [4:0] \$11933 ;
+  reg [4:0] \$11934 ;
+  reg [1023:0] \$11935 ;
   reg \$11936 ;
   reg \$11937 ;
   reg \$11938 ;
@@ -2189,19 +2189,19 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg \$11962 ;
   reg \$11963 ;
   reg \$11964 ;
-  reg [4:0] \$11965 ;
-  reg [4:0] \$11966 ;
-  reg [4:0] \$11967 ;
-  reg [4:0] \$11968 ;
-  reg [4:0] \$11969 ;
+  reg \$11965 ;
+  reg \$11966 ;
+  reg \$11967 ;
+  reg \$11968 ;
+  reg \$11969 ;
   wire \$1197 ;
-  reg [4:0] \$11970 ;
-  reg [4:0] \$11971 ;
-  reg [4:0] \$11972 ;
-  reg [4:0] \$11973 ;
-  reg [4:0] \$11974 ;
-  reg [4:0] \$11975 ;
-  reg [4:0] \$11976 ;
+  reg \$11970 ;
+  reg \$11971 ;
+  reg \$11972 ;
+  reg \$11973 ;
+  reg \$11974 ;
+  reg \$11975 ;
+  reg \$11976 ;
   reg [4:0] \$11977 ;
   reg [4:0] \$11978 ;
   reg [4:0] \$11979 ;
@@ -2224,21 +2224,21 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg [4:0] \$11994 ;
   reg [4:0] \$11995 ;
   reg [4:0] \$11996 ;
-  reg [7:0] \$11997 ;
-  reg [7:0] \$11998 ;
-  reg [7:0] \$11999 ;
+  reg [4:0] \$11997 ;
+  reg [4:0] \$11998 ;
+  reg [4:0] \$11999 ;
   wire [8:0] \$12 ;
   wire \$120 ;
   wire \$1200 ;
-  reg [7:0] \$12000 ;
-  reg [7:0] \$12001 ;
-  reg [7:0] \$12002 ;
-  reg [7:0] \$12003 ;
-  reg [7:0] \$12004 ;
-  reg [7:0] \$12005 ;
-  reg [7:0] \$12006 ;
-  reg [7:0] \$12007 ;
-  reg [7:0] \$12008 ;
+  reg [4:0] \$12000 ;
+  reg [4:0] \$12001 ;
+  reg [4:0] \$12002 ;
+  reg [4:0] \$12003 ;
+  reg [4:0] \$12004 ;
+  reg [4:0] \$12005 ;
+  reg [4:0] \$12006 ;
+  reg [4:0] \$12007 ;
+  reg [4:0] \$12008 ;
   reg [7:0] \$12009 ;
   wire \$1201 ;
   reg [7:0] \$12010 ;
@@ -2386,19 +2386,19 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg [7:0] \$12139 ;
   wire \$1214 ;
   reg [7:0] \$12140 ;
-  reg \$12141 ;
-  reg \$12142 ;
-  reg \$12143 ;
-  reg \$12144 ;
-  reg \$12145 ;
-  reg \$12146 ;
-  reg \$12147 ;
-  reg \$12148 ;
-  reg \$12149 ;
+  reg [7:0] \$12141 ;
+  reg [7:0] \$12142 ;
+  reg [7:0] \$12143 ;
+  reg [7:0] \$12144 ;
+  reg [7:0] \$12145 ;
+  reg [7:0] \$12146 ;
+  reg [7:0] \$12147 ;
+  reg [7:0] \$12148 ;
+  reg [7:0] \$12149 ;
   wire \$1215 ;
-  reg \$12150 ;
-  reg \$12151 ;
-  reg \$12152 ;
+  reg [7:0] \$12150 ;
+  reg [7:0] \$12151 ;
+  reg [7:0] \$12152 ;
   reg \$12153 ;
   reg \$12154 ;
   reg \$12155 ;
@@ -2423,19 +2423,19 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg \$12172 ;
   reg \$12173 ;
   reg \$12174 ;
-  reg [4:0] \$12175 ;
-  reg [4:0] \$12176 ;
-  reg [4:0] \$12177 ;
-  reg [4:0] \$12178 ;
-  reg [4:0] \$12179 ;
+  reg \$12175 ;
+  reg \$12176 ;
+  reg \$12177 ;
+  reg \$12178 ;
+  reg \$12179 ;
   wire \$1218 ;
-  reg [4:0] \$12180 ;
-  reg [4:0] \$12181 ;
-  reg [4:0] \$12182 ;
-  reg [4:0] \$12183 ;
-  reg [4:0] \$12184 ;
-  reg [4:0] \$12185 ;
-  reg [4:0] \$12186 ;
+  reg \$12180 ;
+  reg \$12181 ;
+  reg \$12182 ;
+  reg \$12183 ;
+  reg \$12184 ;
+  reg \$12185 ;
+  reg \$12186 ;
   reg [4:0] \$12187 ;
   reg [4:0] \$12188 ;
   reg [4:0] \$12189 ;
@@ -2459,19 +2459,19 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg [4:0] \$12204 ;
   reg [4:0] \$12205 ;
   reg [4:0] \$12206 ;
-  reg [7:0] \$12207 ;
-  reg [7:0] \$12208 ;
-  reg [7:0] \$12209 ;
+  reg [4:0] \$12207 ;
+  reg [4:0] \$12208 ;
+  reg [4:0] \$12209 ;
   wire \$1221 ;
-  reg [7:0] \$12210 ;
-  reg [7:0] \$12211 ;
-  reg [7:0] \$12212 ;
-  reg [7:0] \$12213 ;
-  reg [7:0] \$12214 ;
-  reg [7:0] \$12215 ;
-  reg [7:0] \$12216 ;
-  reg [7:0] \$12217 ;
-  reg [7:0] \$12218 ;
+  reg [4:0] \$12210 ;
+  reg [4:0] \$12211 ;
+  reg [4:0] \$12212 ;
+  reg [4:0] \$12213 ;
+  reg [4:0] \$12214 ;
+  reg [4:0] \$12215 ;
+  reg [4:0] \$12216 ;
+  reg [4:0] \$12217 ;
+  reg [4:0] \$12218 ;
   reg [7:0] \$12219 ;
   wire \$1222 ;
   reg [7:0] \$12220 ;
@@ -2619,8 +2619,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg [7:0] \$12349 ;
   wire \$1235 ;
   reg [7:0] \$12350 ;
-  reg \$12351 ;
-  reg \$12352 ;
+  reg [7:0] \$12351 ;
+  reg [7:0] \$12352 ;
   reg [7:0] \$12353 ;
   reg [7:0] \$12354 ;
   reg [7:0] \$12355 ;
@@ -2632,8 +2632,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg [7:0] \$12360 ;
   reg [7:0] \$12361 ;
   reg [7:0] \$12362 ;
-  reg [7:0] \$12363 ;
-  reg [7:0] \$12364 ;
+  reg \$12363 ;
+  reg \$12364 ;
   reg [7:0] \$12365 ;
   reg [7:0] \$12366 ;
   reg [7:0] \$12367 ;
@@ -2710,23 +2710,23 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg [7:0] \$12430 ;
   reg [7:0] \$12431 ;
   reg [7:0] \$12432 ;
-  reg \$12433 ;
-  reg \$12434 ;
-  reg \$12435 ;
-  reg \$12436 ;
-  reg [15:0] \$12437 ;
-  reg [15:0] \$12438 ;
-  reg [15:0] \$12439 ;
+  reg [7:0] \$12433 ;
+  reg [7:0] \$12434 ;
+  reg [7:0] \$12435 ;
+  reg [7:0] \$12436 ;
+  reg [7:0] \$12437 ;
+  reg [7:0] \$12438 ;
+  reg [7:0] \$12439 ;
   wire \$1244 ;
-  reg [15:0] \$12440 ;
-  reg [15:0] \$12441 ;
-  reg [15:0] \$12442 ;
-  reg [15:0] \$12443 ;
-  reg [15:0] \$12444 ;
-  reg [15:0] \$12445 ;
-  reg [15:0] \$12446 ;
-  reg [15:0] \$12447 ;
-  reg [15:0] \$12448 ;
+  reg [7:0] \$12440 ;
+  reg [7:0] \$12441 ;
+  reg [7:0] \$12442 ;
+  reg [7:0] \$12443 ;
+  reg [7:0] \$12444 ;
+  reg \$12445 ;
+  reg \$12446 ;
+  reg \$12447 ;
+  reg \$12448 ;
   reg [15:0] \$12449 ;
   wire \$1245 ;
   reg [15:0] \$12450 ;
@@ -2786,21 +2786,21 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   wire \$125 ;
   wire \$1250 ;
   reg [15:0] \$12500 ;
-  reg \$12501 ;
-  reg \$12502 ;
-  reg [16:0] \$12503 ;
-  reg [16:0] \$12504 ;
-  reg [16:0] \$12505 ;
-  reg [16:0] \$12506 ;
-  reg [16:0] \$12507 ;
-  reg [16:0] \$12508 ;
-  reg [16:0] \$12509 ;
+  reg [15:0] \$12501 ;
+  reg [15:0] \$12502 ;
+  reg [15:0] \$12503 ;
+  reg [15:0] \$12504 ;
+  reg [15:0] \$12505 ;
+  reg [15:0] \$12506 ;
+  reg [15:0] \$12507 ;
+  reg [15:0] \$12508 ;
+  reg [15:0] \$12509 ;
   wire \$1251 ;
-  reg [16:0] \$12510 ;
-  reg [16:0] \$12511 ;
-  reg [16:0] \$12512 ;
-  reg [16:0] \$12513 ;
-  reg [16:0] \$12514 ;
+  reg [15:0] \$12510 ;
+  reg [15:0] \$12511 ;
+  reg [15:0] \$12512 ;
+  reg \$12513 ;
+  reg \$12514 ;
   reg [16:0] \$12515 ;
   reg [16:0] \$12516 ;
   reg [16:0] \$12517 ;
@@ -2823,57 +2823,57 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg [16:0] \$12532 ;
   reg [16:0] \$12533 ;
   reg [16:0] \$12534 ;
-  reg \$12535 ;
-  reg \$12536 ;
-  reg [17:0] \$12537 ;
-  reg [17:0] \$12538 ;
-  reg [17:0] \$12539 ;
+  reg [16:0] \$12535 ;
+  reg [16:0] \$12536 ;
+  reg [16:0] \$12537 ;
+  reg [16:0] \$12538 ;
+  reg [16:0] \$12539 ;
   wire \$1254 ;
-  reg [17:0] \$12540 ;
-  reg [17:0] \$12541 ;
-  reg [17:0] \$12542 ;
-  reg [17:0] \$12543 ;
-  reg [17:0] \$12544 ;
-  reg [17:0] \$12545 ;
-  reg [17:0] \$12546 ;
-  reg [17:0] \$12547 ;
-  reg [17:0] \$12548 ;
+  reg [16:0] \$12540 ;
+  reg [16:0] \$12541 ;
+  reg [16:0] \$12542 ;
+  reg [16:0] \$12543 ;
+  reg [16:0] \$12544 ;
+  reg [16:0] \$12545 ;
+  reg [16:0] \$12546 ;
+  reg \$12547 ;
+  reg \$12548 ;
   reg [17:0] \$12549 ;
   wire \$1255 ;
   reg [17:0] \$12550 ;
   reg [17:0] \$12551 ;
   reg [17:0] \$12552 ;
-  reg \$12553 ;
-  reg \$12554 ;
-  reg [18:0] \$12555 ;
-  reg [18:0] \$12556 ;
-  reg [18:0] \$12557 ;
-  reg [18:0] \$12558 ;
-  reg [18:0] \$12559 ;
+  reg [17:0] \$12553 ;
+  reg [17:0] \$12554 ;
+  reg [17:0] \$12555 ;
+  reg [17:0] \$12556 ;
+  reg [17:0] \$12557 ;
+  reg [17:0] \$12558 ;
+  reg [17:0] \$12559 ;
   wire \$1256 ;
-  reg [18:0] \$12560 ;
-  reg [18:0] \$12561 ;
-  reg [18:0] \$12562 ;
-  reg \$12563 ;
-  reg \$12564 ;
-  reg [19:0] \$12565 ;
-  reg [19:0] \$12566 ;
-  reg [19:0] \$12567 ;
-  reg [19:0] \$12568 ;
-  reg \$12569 ;
+  reg [17:0] \$12560 ;
+  reg [17:0] \$12561 ;
+  reg [17:0] \$12562 ;
+  reg [17:0] \$12563 ;
+  reg [17:0] \$12564 ;
+  reg \$12565 ;
+  reg \$12566 ;
+  reg [18:0] \$12567 ;
+  reg [18:0] \$12568 ;
+  reg [18:0] \$12569 ;
   wire \$1257 ;
-  reg \$12570 ;
-  reg \$12571 ;
-  reg \$12572 ;
-  reg \$12573 ;
-  reg \$12574 ;
+  reg [18:0] \$12570 ;
+  reg [18:0] \$12571 ;
+  reg [18:0] \$12572 ;
+  reg [18:0] \$12573 ;
+  reg [18:0] \$12574 ;
   reg \$12575 ;
   reg \$12576 ;
-  reg \$12577 ;
-  reg \$12578 ;
-  reg \$12579 ;
+  reg [19:0] \$12577 ;
+  reg [19:0] \$12578 ;
+  reg [19:0] \$12579 ;
   wire \$1258 ;
-  reg \$12580 ;
+  reg [19:0] \$12580 ;
   reg \$12581 ;
   reg \$12582 ;
   reg \$12583 ;
@@ -2885,17 +2885,32 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg \$12589 ;
   wire \$1259 ;
   reg \$12590 ;
-  reg [31:0] \$12591 ;
-  reg [31:0] \$12592 ;
-  reg [31:0] \$12593 ;
-  reg [31:0] \$12594 ;
-  reg [31:0] \$12595 ;
-  reg [31:0] \$12596 ;
-  reg [31:0] \$12597 ;
-  reg [31:0] \$12598 ;
+  reg \$12591 ;
+  reg \$12592 ;
+  reg \$12593 ;
+  reg \$12594 ;
+  reg \$12595 ;
+  reg \$12596 ;
+  reg \$12597 ;
+  reg \$12598 ;
+  reg \$12599 ;
   wire \$126 ;
   wire \$1260 ;
+  reg \$12600 ;
+  reg \$12601 ;
+  reg \$12602 ;
+  reg \$12603 ;
+  reg \$12604 ;
+  reg \$12605 ;
+  reg [31:0] \$12606 ;
+  reg [31:0] \$12607 ;
+  reg [31:0] \$12608 ;
+  reg [31:0] \$12609 ;
   wire \$1261 ;
+  reg [31:0] \$12610 ;
+  reg [31:0] \$12611 ;
+  reg [31:0] \$12612 ;
+  reg [31:0] \$12613 ;
   wire \$1262 ;
   wire \$1263 ;
   wire \$1264 ;
@@ -12908,150 +12923,144 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
-  reg [16:0] \mac_add0_s0$4658  = 17'h00000;
+  reg [16:0] \mac_add0_s0$4657  = 17'h00000;
+  reg [16:0] \mac_add0_s0$4659  = 17'h00000;
   reg [16:0] \mac_add0_s0$4660  = 17'h00000;
-  reg [16:0] \mac_add0_s0$4661  = 17'h00000;
+  reg [16:0] \mac_add0_s0$4662  = 17'h00000;
   reg [16:0] \mac_add0_s0$4663  = 17'h00000;
-  reg [16:0] \mac_add0_s0$4664  = 17'h00000;
+  reg [16:0] \mac_add0_s0$4665  = 17'h00000;
   reg [16:0] \mac_add0_s0$4666  = 17'h00000;
-  reg [16:0] \mac_add0_s0$4667  = 17'h00000;
+  reg [16:0] \mac_add0_s0$4668  = 17'h00000;
   reg [16:0] \mac_add0_s0$4669  = 17'h00000;
-  reg [16:0] \mac_add0_s0$4670  = 17'h00000;
+  reg [16:0] \mac_add0_s0$4671  = 17'h00000;
   reg [16:0] \mac_add0_s0$4672  = 17'h00000;
-  reg [16:0] \mac_add0_s0$4673  = 17'h00000;
+  reg [16:0] \mac_add0_s0$4674  = 17'h00000;
   reg [16:0] \mac_add0_s0$4675  = 17'h00000;
-  reg [16:0] \mac_add0_s0$4676  = 17'h00000;
+  reg [16:0] \mac_add0_s0$4677  = 17'h00000;
   reg [16:0] \mac_add0_s0$4678  = 17'h00000;
-  reg [16:0] \mac_add0_s0$4679  = 17'h00000;
+  reg [16:0] \mac_add0_s0$4680  = 17'h00000;
   reg [16:0] \mac_add0_s0$4681  = 17'h00000;
-  reg [16:0] \mac_add0_s0$4682  = 17'h00000;
+  reg [16:0] \mac_add0_s0$4683  = 17'h00000;
   reg [16:0] \mac_add0_s0$4684  = 17'h00000;
-  reg [16:0] \mac_add0_s0$4685  = 17'h00000;
+  reg [16:0] \mac_add0_s0$4686  = 17'h00000;
   reg [16:0] \mac_add0_s0$4687  = 17'h00000;
-  reg [16:0] \mac_add0_s0$4688  = 17'h00000;
+  reg [16:0] \mac_add0_s0$4689  = 17'h00000;
   reg [16:0] \mac_add0_s0$4690  = 17'h00000;
-  reg [16:0] \mac_add0_s0$4691  = 17'h00000;
+  reg [16:0] \mac_add0_s0$4692  = 17'h00000;
   reg [16:0] \mac_add0_s0$4693  = 17'h00000;
-  reg [16:0] \mac_add0_s0$4694  = 17'h00000;
+  reg [16:0] \mac_add0_s0$4695  = 17'h00000;
   reg [16:0] \mac_add0_s0$4696  = 17'h00000;
-  reg [16:0] \mac_add0_s0$4697  = 17'h00000;
+  reg [16:0] \mac_add0_s0$4698  = 17'h00000;
   reg [16:0] \mac_add0_s0$4699  = 17'h00000;
-  reg [16:0] \mac_add0_s0$4700  = 17'h00000;
+  reg [16:0] \mac_add0_s0$4701  = 17'h00000;
   reg [16:0] \mac_add0_s0$4702  = 17'h00000;
-  reg [16:0] \mac_add0_s0$4703  = 17'h00000;
-  reg \mac_add0_s0$4995  = 1'h0;
+  reg \mac_add0_s0$5001  = 1'h0;
   reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
-  reg [17:0] \mac_add1_s0$4708  = 18'h00000;
+  reg [17:0] \mac_add1_s0$4707  = 18'h00000;
+  reg [17:0] \mac_add1_s0$4709  = 18'h00000;
   reg [17:0] \mac_add1_s0$4710  = 18'h00000;
-  reg [17:0] \mac_add1_s0$4711  = 18'h00000;
+  reg [17:0] \mac_add1_s0$4712  = 18'h00000;
   reg [17:0] \mac_add1_s0$4713  = 18'h00000;
-  reg [17:0] \mac_add1_s0$4714  = 18'h00000;
+  reg [17:0] \mac_add1_s0$4715  = 18'h00000;
   reg [17:0] \mac_add1_s0$4716  = 18'h00000;
-  reg [17:0] \mac_add1_s0$4717  = 18'h00000;
+  reg [17:0] \mac_add1_s0$4718  = 18'h00000;
   reg [17:0] \mac_add1_s0$4719  = 18'h00000;
-  reg [17:0] \mac_add1_s0$4720  = 18'h00000;
+  reg [17:0] \mac_add1_s0$4721  = 18'h00000;
   reg [17:0] \mac_add1_s0$4722  = 18'h00000;
-  reg [17:0] \mac_add1_s0$4723  = 18'h00000;
+  reg [17:0] \mac_add1_s0$4724  = 18'h00000;
   reg [17:0] \mac_add1_s0$4725  = 18'h00000;
-  reg [17:0] \mac_add1_s0$4726  = 18'h00000;
+  reg [17:0] \mac_add1_s0$4727  = 18'h00000;
   reg [17:0] \mac_add1_s0$4728  = 18'h00000;
-  reg [17:0] \mac_add1_s0$4729  = 18'h00000;
-  reg \mac_add1_s0$4997  = 1'h0;
+  reg \mac_add1_s0$5003  = 1'h0;
   reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg [18:0] \mac_add2_s0$4734  = 19'h00000;
+  reg [18:0] \mac_add2_s0$4733  = 19'h00000;
+  reg [18:0] \mac_add2_s0$4735  = 19'h00000;
   reg [18:0] \mac_add2_s0$4736  = 19'h00000;
-  reg [18:0] \mac_add2_s0$4737  = 19'h00000;
+  reg [18:0] \mac_add2_s0$4738  = 19'h00000;
   reg [18:0] \mac_add2_s0$4739  = 19'h00000;
-  reg [18:0] \mac_add2_s0$4740  = 19'h00000;
+  reg [18:0] \mac_add2_s0$4741  = 19'h00000;
   reg [18:0] \mac_add2_s0$4742  = 19'h00000;
-  reg [18:0] \mac_add2_s0$4743  = 19'h00000;
-  reg \mac_add2_s0$4999  = 1'h0;
+  reg \mac_add2_s0$5005  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
   reg [19:0] mac_add3_s0 = 20'h00000;
-  reg [19:0] \mac_add3_s0$4753  = 20'h00000;
-  reg [19:0] \mac_add3_s0$4756  = 20'h00000;
-  reg [19:0] \mac_add3_s0$4759  = 20'h00000;
-  reg \mac_add3_s0$5001  = 1'h0;
+  reg [19:0] \mac_add3_s0$4758  = 20'h00000;
+  reg [19:0] \mac_add3_s0$4761  = 20'h00000;
+  reg [19:0] \mac_add3_s0$4764  = 20'h00000;
+  reg \mac_add3_s0$5007  = 1'h0;
   reg mac_add3_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
   reg [15:0] mac_mul_s0 = 16'h0000;
-  reg [15:0] \mac_mul_s0$4560  = 16'h0000;
+  reg [15:0] \mac_mul_s0$4559  = 16'h0000;
+  reg [15:0] \mac_mul_s0$4561  = 16'h0000;
   reg [15:0] \mac_mul_s0$4562  = 16'h0000;
-  reg [15:0] \mac_mul_s0$4563  = 16'h0000;
+  reg [15:0] \mac_mul_s0$4564  = 16'h0000;
   reg [15:0] \mac_mul_s0$4565  = 16'h0000;
-  reg [15:0] \mac_mul_s0$4566  = 16'h0000;
+  reg [15:0] \mac_mul_s0$4567  = 16'h0000;
   reg [15:0] \mac_mul_s0$4568  = 16'h0000;
-  reg [15:0] \mac_mul_s0$4569  = 16'h0000;
+  reg [15:0] \mac_mul_s0$4570  = 16'h0000;
   reg [15:0] \mac_mul_s0$4571  = 16'h0000;
-  reg [15:0] \mac_mul_s0$4572  = 16'h0000;
+  reg [15:0] \mac_mul_s0$4573  = 16'h0000;
   reg [15:0] \mac_mul_s0$4574  = 16'h0000;
-  reg [15:0] \mac_mul_s0$4575  = 16'h0000;
+  reg [15:0] \mac_mul_s0$4576  = 16'h0000;
   reg [15:0] \mac_mul_s0$4577  = 16'h0000;
-  reg [15:0] \mac_mul_s0$4578  = 16'h0000;
+  reg [15:0] \mac_mul_s0$4579  = 16'h0000;
   reg [15:0] \mac_mul_s0$4580  = 16'h0000;
-  reg [15:0] \mac_mul_s0$4581  = 16'h0000;
+  reg [15:0] \mac_mul_s0$4582  = 16'h0000;
   reg [15:0] \mac_mul_s0$4583  = 16'h0000;
-  reg [15:0] \mac_mul_s0$4584  = 16'h0000;
+  reg [15:0] \mac_mul_s0$4585  = 16'h0000;
   reg [15:0] \mac_mul_s0$4586  = 16'h0000;
-  reg [15:0] \mac_mul_s0$4587  = 16'h0000;
+  reg [15:0] \mac_mul_s0$4588  = 16'h0000;
   reg [15:0] \mac_mul_s0$4589  = 16'h0000;
-  reg [15:0] \mac_mul_s0$4590  = 16'h0000;
+  reg [15:0] \mac_mul_s0$4591  = 16'h0000;
   reg [15:0] \mac_mul_s0$4592  = 16'h0000;
-  reg [15:0] \mac_mul_s0$4593  = 16'h0000;
+  reg [15:0] \mac_mul_s0$4594  = 16'h0000;
   reg [15:0] \mac_mul_s0$4595  = 16'h0000;
-  reg [15:0] \mac_mul_s0$4596  = 16'h0000;
+  reg [15:0] \mac_mul_s0$4597  = 16'h0000;
   reg [15:0] \mac_mul_s0$4598  = 16'h0000;
-  reg [15:0] \mac_mul_s0$4599  = 16'h0000;
+  reg [15:0] \mac_mul_s0$4600  = 16'h0000;
   reg [15:0] \mac_mul_s0$4601  = 16'h0000;
-  reg [15:0] \mac_mul_s0$4602  = 16'h0000;
+  reg [15:0] \mac_mul_s0$4603  = 16'h0000;
   reg [15:0] \mac_mul_s0$4604  = 16'h0000;
-  reg [15:0] \mac_mul_s0$4605  = 16'h0000;
+  reg [15:0] \mac_mul_s0$4606  = 16'h0000;
   reg [15:0] \mac_mul_s0$4607  = 16'h0000;
-  reg [15:0] \mac_mul_s0$4608  = 16'h0000;
+  reg [15:0] \mac_mul_s0$4609  = 16'h0000;
   reg [15:0] \mac_mul_s0$4610  = 16'h0000;
-  reg [15:0] \mac_mul_s0$4611  = 16'h0000;
+  reg [15:0] \mac_mul_s0$4612  = 16'h0000;
   reg [15:0] \mac_mul_s0$4613  = 16'h0000;
-  reg [15:0] \mac_mul_s0$4614  = 16'h0000;
+  reg [15:0] \mac_mul_s0$4615  = 16'h0000;
   reg [15:0] \mac_mul_s0$4616  = 16'h0000;
-  reg [15:0] \mac_mul_s0$4617  = 16'h0000;
+  reg [15:0] \mac_mul_s0$4618  = 16'h0000;
   reg [15:0] \mac_mul_s0$4619  = 16'h0000;
-  reg [15:0] \mac_mul_s0$4620  = 16'h0000;
+  reg [15:0] \mac_mul_s0$4621  = 16'h0000;
   reg [15:0] \mac_mul_s0$4622  = 16'h0000;
-  reg [15:0] \mac_mul_s0$4623  = 16'h0000;
+  reg [15:0] \mac_mul_s0$4624  = 16'h0000;
   reg [15:0] \mac_mul_s0$4625  = 16'h0000;
-  reg [15:0] \mac_mul_s0$4626  = 16'h0000;
+  reg [15:0] \mac_mul_s0$4627  = 16'h0000;
   reg [15:0] \mac_mul_s0$4628  = 16'h0000;
-  reg [15:0] \mac_mul_s0$4629  = 16'h0000;
+  reg [15:0] \mac_mul_s0$4630  = 16'h0000;
   reg [15:0] \mac_mul_s0$4631  = 16'h0000;
-  reg [15:0] \mac_mul_s0$4632  = 16'h0000;
+  reg [15:0] \mac_mul_s0$4633  = 16'h0000;
   reg [15:0] \mac_mul_s0$4634  = 16'h0000;
-  reg [15:0] \mac_mul_s0$4635  = 16'h0000;
+  reg [15:0] \mac_mul_s0$4636  = 16'h0000;
   reg [15:0] \mac_mul_s0$4637  = 16'h0000;
-  reg [15:0] \mac_mul_s0$4638  = 16'h0000;
+  reg [15:0] \mac_mul_s0$4639  = 16'h0000;
   reg [15:0] \mac_mul_s0$4640  = 16'h0000;
-  reg [15:0] \mac_mul_s0$4641  = 16'h0000;
+  reg [15:0] \mac_mul_s0$4642  = 16'h0000;
   reg [15:0] \mac_mul_s0$4643  = 16'h0000;
-  reg [15:0] \mac_mul_s0$4644  = 16'h0000;
+  reg [15:0] \mac_mul_s0$4645  = 16'h0000;
   reg [15:0] \mac_mul_s0$4646  = 16'h0000;
-  reg [15:0] \mac_mul_s0$4647  = 16'h0000;
+  reg [15:0] \mac_mul_s0$4648  = 16'h0000;
   reg [15:0] \mac_mul_s0$4649  = 16'h0000;
-  reg [15:0] \mac_mul_s0$4650  = 16'h0000;
+  reg [15:0] \mac_mul_s0$4651  = 16'h0000;
   reg [15:0] \mac_mul_s0$4652  = 16'h0000;
-  reg [15:0] \mac_mul_s0$4653  = 16'h0000;
-  reg \mac_mul_s0$4993  = 1'h0;
+  reg \mac_mul_s0$4999  = 1'h0;
   reg mac_mul_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$4846  = 8'h00;
-  reg [7:0] \mac_pre_s0$4847  = 8'h00;
-  reg [7:0] \mac_pre_s0$4848  = 8'h00;
-  reg [7:0] \mac_pre_s0$4849  = 8'h00;
-  reg [7:0] \mac_pre_s0$4850  = 8'h00;
-  reg [7:0] \mac_pre_s0$4851  = 8'h00;
   reg [7:0] \mac_pre_s0$4852  = 8'h00;
   reg [7:0] \mac_pre_s0$4853  = 8'h00;
   reg [7:0] \mac_pre_s0$4854  = 8'h00;
@@ -13125,7 +13134,13 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg [7:0] \mac_pre_s0$4922  = 8'h00;
   reg [7:0] \mac_pre_s0$4923  = 8'h00;
   reg [7:0] \mac_pre_s0$4924  = 8'h00;
-  reg \mac_pre_s0$4925  = 1'h0;
+  reg [7:0] \mac_pre_s0$4925  = 8'h00;
+  reg [7:0] \mac_pre_s0$4926  = 8'h00;
+  reg [7:0] \mac_pre_s0$4927  = 8'h00;
+  reg [7:0] \mac_pre_s0$4928  = 8'h00;
+  reg [7:0] \mac_pre_s0$4929  = 8'h00;
+  reg [7:0] \mac_pre_s0$4930  = 8'h00;
+  reg \mac_pre_s0$4931  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -13191,426 +13206,426 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   wire [15:0] mac_prod3_7;
   wire [15:0] mac_prod3_8;
   wire [15:0] mac_prod3_9;
-  reg mac_wmux1_s0 = 1'h0;
-  reg [4:0] \mac_wmux1_s0$3482  = 5'h00;
-  reg \mac_wmux1_s0$3484  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$3485  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$3488  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3489  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3491  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3492  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3494  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3495  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3497  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3498  = 8'h00;
-  reg \mac_wmux1_s0$3500  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$3501  = 5'h00;
-  reg \mac_wmux1_s0$3503  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$3504  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$3507  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3508  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3510  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3511  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3513  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3514  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3516  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3517  = 8'h00;
-  reg \mac_wmux1_s0$3519  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$3520  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$3524  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3526  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3528  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3530  = 8'h00;
-  reg \mac_wmux1_s0$3532  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$3533  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$3537  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3539  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3541  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3543  = 8'h00;
-  reg \mac_wmux1_s0$3545  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$3546  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$3550  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3552  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3554  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3556  = 8'h00;
-  reg \mac_wmux1_s0$3558  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$3559  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$3563  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3565  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3567  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3569  = 8'h00;
-  reg \mac_wmux1_s0$3571  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$3572  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$3576  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3578  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3580  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3582  = 8'h00;
-  reg \mac_wmux1_s0$3584  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$3585  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$3589  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3591  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3593  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3595  = 8'h00;
-  reg \mac_wmux1_s0$3597  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$3598  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$3602  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3604  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3606  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3608  = 8'h00;
-  reg \mac_wmux1_s0$3610  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$3611  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$3615  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3617  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3619  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3621  = 8'h00;
-  reg \mac_wmux1_s0$3623  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$3624  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$3628  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3630  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3632  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3634  = 8'h00;
-  reg \mac_wmux1_s0$3636  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$3637  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$3641  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3643  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3645  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3647  = 8'h00;
-  reg \mac_wmux1_s0$3649  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$3650  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$3654  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3656  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3658  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3660  = 8'h00;
-  reg \mac_wmux1_s0$3662  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$3663  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$3667  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3669  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3671  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3673  = 8'h00;
-  reg \mac_wmux1_s0$3675  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$3676  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$3680  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3682  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3684  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3686  = 8'h00;
-  reg \mac_wmux1_s0$3688  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$3689  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$3693  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3695  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3697  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3699  = 8'h00;
-  reg \mac_wmux1_s0$3701  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$3702  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$3706  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3708  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3710  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3712  = 8'h00;
-  reg \mac_wmux1_s0$3714  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$3715  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$3719  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3721  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3723  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3725  = 8'h00;
-  reg \mac_wmux1_s0$3727  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$3728  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$3732  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3734  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3736  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3738  = 8'h00;
-  reg \mac_wmux1_s0$3740  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$3741  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$3745  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3747  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3749  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3751  = 8'h00;
-  reg \mac_wmux1_s0$3753  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$3754  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$3758  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3760  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3762  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3764  = 8'h00;
-  reg \mac_wmux1_s0$3766  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$3767  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$3771  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3773  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3775  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3777  = 8'h00;
-  reg \mac_wmux1_s0$3779  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$3780  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$3784  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3786  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3788  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3790  = 8'h00;
-  reg \mac_wmux1_s0$3792  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$3793  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$3797  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3799  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3801  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3803  = 8'h00;
-  reg \mac_wmux1_s0$3805  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$3806  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$3810  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3812  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3814  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3816  = 8'h00;
-  reg \mac_wmux1_s0$3818  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$3819  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$3823  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3825  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3827  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3829  = 8'h00;
-  reg \mac_wmux1_s0$3831  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$3832  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$3836  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3838  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3840  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3842  = 8'h00;
-  reg \mac_wmux1_s0$3844  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$3845  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$3849  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3851  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3853  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3855  = 8'h00;
-  reg \mac_wmux1_s0$3857  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$3858  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$3862  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3864  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3866  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3868  = 8'h00;
-  reg \mac_wmux1_s0$3870  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$3871  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$3875  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3877  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3879  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$3881  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$4809  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$4810  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$4811  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$4812  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$4813  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$4814  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$4815  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$4816  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$4817  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$4818  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$4819  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$4820  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$4821  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$4822  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$4823  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$4824  = 8'h00;
-  reg \mac_wmux1_s0$4825  = 1'h0;
-  reg mac_wmux1_valid_s0 = 1'h0;
-  reg mac_wmux3_s0 = 1'h0;
-  reg [4:0] \mac_wmux3_s0$4082  = 5'h00;
-  reg \mac_wmux3_s0$4084  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$4085  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$4088  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4089  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4091  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4092  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4094  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4095  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4097  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4098  = 8'h00;
-  reg \mac_wmux3_s0$4100  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$4101  = 5'h00;
-  reg \mac_wmux3_s0$4103  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$4104  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$4107  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4108  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4110  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4111  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4113  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4114  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4116  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4117  = 8'h00;
-  reg \mac_wmux3_s0$4119  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$4120  = 5'h00;
-  reg \mac_wmux3_s0$4122  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$4123  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$4126  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4127  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4129  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4130  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4132  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4133  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4135  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4136  = 8'h00;
-  reg \mac_wmux3_s0$4138  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$4139  = 5'h00;
-  reg \mac_wmux3_s0$4141  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$4142  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$4145  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4146  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4148  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4149  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4151  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4152  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4154  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4155  = 8'h00;
-  reg \mac_wmux3_s0$4157  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$4158  = 5'h00;
-  reg \mac_wmux3_s0$4160  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$4161  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$4164  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4165  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4167  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4168  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4170  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4171  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4173  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4174  = 8'h00;
-  reg \mac_wmux3_s0$4176  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$4177  = 5'h00;
-  reg \mac_wmux3_s0$4179  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$4180  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$4183  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4184  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4186  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4187  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4189  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4190  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4192  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4193  = 8'h00;
-  reg \mac_wmux3_s0$4195  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$4196  = 5'h00;
-  reg \mac_wmux3_s0$4198  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$4199  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$4202  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4203  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4205  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4206  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4208  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4209  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4211  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4212  = 8'h00;
-  reg \mac_wmux3_s0$4214  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$4215  = 5'h00;
-  reg \mac_wmux3_s0$4217  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$4218  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$4221  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4222  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4224  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4225  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4227  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4228  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4230  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4231  = 8'h00;
-  reg \mac_wmux3_s0$4233  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$4234  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$4238  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4240  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4242  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4244  = 8'h00;
-  reg \mac_wmux3_s0$4246  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$4247  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$4251  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4253  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4255  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4257  = 8'h00;
-  reg \mac_wmux3_s0$4259  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$4260  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$4264  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4266  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4268  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4270  = 8'h00;
-  reg \mac_wmux3_s0$4272  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$4273  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$4277  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4279  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4281  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4283  = 8'h00;
-  reg \mac_wmux3_s0$4285  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$4286  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$4290  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4292  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4294  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4296  = 8'h00;
-  reg \mac_wmux3_s0$4298  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$4299  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$4303  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4305  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4307  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4309  = 8'h00;
-  reg \mac_wmux3_s0$4311  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$4312  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$4316  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4318  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4320  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4322  = 8'h00;
-  reg \mac_wmux3_s0$4324  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$4325  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$4329  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4331  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4333  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4335  = 8'h00;
-  reg \mac_wmux3_s0$4337  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$4338  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$4342  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4344  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4346  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4348  = 8'h00;
-  reg \mac_wmux3_s0$4350  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$4351  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$4355  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4357  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4359  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4361  = 8'h00;
-  reg \mac_wmux3_s0$4363  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$4364  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$4368  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4370  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4372  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4374  = 8'h00;
-  reg \mac_wmux3_s0$4376  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$4377  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$4381  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4383  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4385  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4387  = 8'h00;
-  reg \mac_wmux3_s0$4389  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$4390  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$4394  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4396  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4398  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4400  = 8'h00;
-  reg \mac_wmux3_s0$4402  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$4403  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$4407  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4409  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4411  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4413  = 8'h00;
-  reg \mac_wmux3_s0$4415  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$4416  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$4420  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4422  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4424  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4426  = 8'h00;
-  reg \mac_wmux3_s0$4428  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$4429  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$4433  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4435  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4437  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4439  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4827  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4828  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4829  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4830  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4831  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4832  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4833  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4834  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4835  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4836  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4837  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4838  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4839  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4840  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4841  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$4842  = 8'h00;
-  reg \mac_wmux3_s0$4843  = 1'h0;
-  reg mac_wmux3_valid_s0 = 1'h0;
+  reg mac_wmux0_s0 = 1'h0;
+  reg [4:0] \mac_wmux0_s0$3264  = 5'h00;
+  reg \mac_wmux0_s0$3266  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$3267  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$3270  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3271  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3273  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3274  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3276  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3277  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3279  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3280  = 8'h00;
+  reg \mac_wmux0_s0$3282  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$3283  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$3287  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3289  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3291  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3293  = 8'h00;
+  reg \mac_wmux0_s0$3295  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$3296  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$3300  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3302  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3304  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3306  = 8'h00;
+  reg \mac_wmux0_s0$3308  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$3309  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$3313  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3315  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3317  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3319  = 8'h00;
+  reg \mac_wmux0_s0$3321  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$3322  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$3326  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3328  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3330  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3332  = 8'h00;
+  reg \mac_wmux0_s0$3334  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$3335  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$3339  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3341  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3343  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3345  = 8'h00;
+  reg \mac_wmux0_s0$3347  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$3348  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$3352  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3354  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3356  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3358  = 8'h00;
+  reg \mac_wmux0_s0$3360  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$3361  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$3365  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3367  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3369  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3371  = 8'h00;
+  reg \mac_wmux0_s0$3373  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$3374  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$3378  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3380  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3382  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3384  = 8'h00;
+  reg \mac_wmux0_s0$3386  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$3387  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$3391  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3393  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3395  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3397  = 8'h00;
+  reg \mac_wmux0_s0$3399  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$3400  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$3404  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3406  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3408  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3410  = 8'h00;
+  reg \mac_wmux0_s0$3412  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$3413  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$3417  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3419  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3421  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3423  = 8'h00;
+  reg \mac_wmux0_s0$3425  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$3426  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$3430  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3432  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3434  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3436  = 8'h00;
+  reg \mac_wmux0_s0$3438  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$3439  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$3443  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3445  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3447  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3449  = 8'h00;
+  reg \mac_wmux0_s0$3451  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$3452  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$3456  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3458  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3460  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3462  = 8'h00;
+  reg \mac_wmux0_s0$3464  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$3465  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$3469  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3471  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3473  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3475  = 8'h00;
+  reg \mac_wmux0_s0$3477  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$3478  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$3482  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3484  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3486  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3488  = 8'h00;
+  reg \mac_wmux0_s0$3490  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$3491  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$3495  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3497  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3499  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3501  = 8'h00;
+  reg \mac_wmux0_s0$3503  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$3504  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$3508  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3510  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3512  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3514  = 8'h00;
+  reg \mac_wmux0_s0$3516  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$3517  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$3521  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3523  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3525  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3527  = 8'h00;
+  reg \mac_wmux0_s0$3529  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$3530  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$3534  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3536  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3538  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3540  = 8'h00;
+  reg \mac_wmux0_s0$3542  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$3543  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$3547  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3549  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3551  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3553  = 8'h00;
+  reg \mac_wmux0_s0$3555  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$3556  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$3560  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3562  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3564  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3566  = 8'h00;
+  reg \mac_wmux0_s0$3568  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$3569  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$3573  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3575  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3577  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3579  = 8'h00;
+  reg \mac_wmux0_s0$3581  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$3582  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$3586  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3588  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3590  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3592  = 8'h00;
+  reg \mac_wmux0_s0$3594  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$3595  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$3599  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3601  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3603  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3605  = 8'h00;
+  reg \mac_wmux0_s0$3607  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$3608  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$3612  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3614  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3616  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3618  = 8'h00;
+  reg \mac_wmux0_s0$3620  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$3621  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$3625  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3627  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3629  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3631  = 8'h00;
+  reg \mac_wmux0_s0$3633  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$3634  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$3638  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3640  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3642  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3644  = 8'h00;
+  reg \mac_wmux0_s0$3646  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$3647  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$3651  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3653  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3655  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3657  = 8'h00;
+  reg \mac_wmux0_s0$3659  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$3660  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$3664  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3666  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3668  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$3670  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$4815  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$4816  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$4817  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$4818  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$4819  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$4820  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$4821  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$4822  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$4823  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$4824  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$4825  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$4826  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$4827  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$4828  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$4829  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$4830  = 8'h00;
+  reg \mac_wmux0_s0$4831  = 1'h0;
+  reg mac_wmux0_valid_s0 = 1'h0;
+  reg mac_wmux2_s0 = 1'h0;
+  reg [4:0] \mac_wmux2_s0$3885  = 5'h00;
+  reg \mac_wmux2_s0$3887  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$3888  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$3891  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$3892  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$3894  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$3895  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$3897  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$3898  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$3900  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$3901  = 8'h00;
+  reg \mac_wmux2_s0$3903  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$3904  = 5'h00;
+  reg \mac_wmux2_s0$3906  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$3907  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$3910  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$3911  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$3913  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$3914  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$3916  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$3917  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$3919  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$3920  = 8'h00;
+  reg \mac_wmux2_s0$3922  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$3923  = 5'h00;
+  reg \mac_wmux2_s0$3925  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$3926  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$3929  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$3930  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$3932  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$3933  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$3935  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$3936  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$3938  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$3939  = 8'h00;
+  reg \mac_wmux2_s0$3941  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$3942  = 5'h00;
+  reg \mac_wmux2_s0$3944  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$3945  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$3948  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$3949  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$3951  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$3952  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$3954  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$3955  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$3957  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$3958  = 8'h00;
+  reg \mac_wmux2_s0$3960  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$3961  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$3965  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$3967  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$3969  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$3971  = 8'h00;
+  reg \mac_wmux2_s0$3973  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$3974  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$3978  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$3980  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$3982  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$3984  = 8'h00;
+  reg \mac_wmux2_s0$3986  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$3987  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$3991  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$3993  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$3995  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$3997  = 8'h00;
+  reg \mac_wmux2_s0$3999  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$4000  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$4004  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4006  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4008  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4010  = 8'h00;
+  reg \mac_wmux2_s0$4012  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$4013  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$4017  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4019  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4021  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4023  = 8'h00;
+  reg \mac_wmux2_s0$4025  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$4026  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$4030  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4032  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4034  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4036  = 8'h00;
+  reg \mac_wmux2_s0$4038  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$4039  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$4043  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4045  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4047  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4049  = 8'h00;
+  reg \mac_wmux2_s0$4051  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$4052  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$4056  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4058  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4060  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4062  = 8'h00;
+  reg \mac_wmux2_s0$4064  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$4065  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$4069  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4071  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4073  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4075  = 8'h00;
+  reg \mac_wmux2_s0$4077  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$4078  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$4082  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4084  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4086  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4088  = 8'h00;
+  reg \mac_wmux2_s0$4090  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$4091  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$4095  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4097  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4099  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4101  = 8'h00;
+  reg \mac_wmux2_s0$4103  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$4104  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$4108  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4110  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4112  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4114  = 8'h00;
+  reg \mac_wmux2_s0$4116  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$4117  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$4121  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4123  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4125  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4127  = 8'h00;
+  reg \mac_wmux2_s0$4129  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$4130  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$4134  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4136  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4138  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4140  = 8'h00;
+  reg \mac_wmux2_s0$4142  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$4143  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$4147  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4149  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4151  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4153  = 8'h00;
+  reg \mac_wmux2_s0$4155  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$4156  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$4160  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4162  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4164  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4166  = 8'h00;
+  reg \mac_wmux2_s0$4168  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$4169  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$4173  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4175  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4177  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4179  = 8'h00;
+  reg \mac_wmux2_s0$4181  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$4182  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$4186  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4188  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4190  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4192  = 8'h00;
+  reg \mac_wmux2_s0$4194  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$4195  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$4199  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4201  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4203  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4205  = 8'h00;
+  reg \mac_wmux2_s0$4207  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$4208  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$4212  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4214  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4216  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4218  = 8'h00;
+  reg \mac_wmux2_s0$4220  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$4221  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$4225  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4227  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4229  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4231  = 8'h00;
+  reg \mac_wmux2_s0$4233  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$4234  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$4238  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4240  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4242  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4244  = 8'h00;
+  reg \mac_wmux2_s0$4246  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$4247  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$4251  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4253  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4255  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4257  = 8'h00;
+  reg \mac_wmux2_s0$4259  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$4260  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$4264  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4266  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4268  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4270  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4833  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4834  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4835  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4836  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4837  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4838  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4839  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4840  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4841  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4842  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4843  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4844  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4845  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4846  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4847  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$4848  = 8'h00;
+  reg \mac_wmux2_s0$4849  = 1'h0;
+  reg mac_wmux2_valid_s0 = 1'h0;
   wire [4:0] mac_wmux_drop0;
   wire [4:0] mac_wmux_drop1;
   wire [4:0] mac_wmux_drop10;
@@ -16341,11 +16356,11 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg \sel_l11_s0$2589  = 1'h0;
   reg \sel_l11_s0$2623  = 1'h0;
   reg \sel_l11_s0$2698  = 1'h0;
-  reg [31:0] \sel_l11_s0$4773  = 32'd0;
-  reg \sel_l11_s0$4774  = 1'h0;
-  reg \sel_l11_s0$4775  = 1'h0;
-  reg [1023:0] \sel_l11_s0$4776  = 1024'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l11_s0$4777  = 1'h0;
+  reg [31:0] \sel_l11_s0$4778  = 32'd0;
+  reg \sel_l11_s0$4779  = 1'h0;
+  reg \sel_l11_s0$4780  = 1'h0;
+  reg [1023:0] \sel_l11_s0$4781  = 1024'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l11_s0$4782  = 1'h0;
   reg sel_l14_s0 = 1'h0;
   reg [4:0] \sel_l14_s0$2779  = 5'h00;
   reg [4:0] \sel_l14_s0$2791  = 5'h00;
@@ -16378,8 +16393,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg [3:0] \sel_l14_s0$2982  = 4'h0;
   reg [3:0] \sel_l14_s0$2983  = 4'h0;
   reg [3:0] \sel_l14_s0$2984  = 4'h0;
-  reg [1023:0] \sel_l14_s0$4778  = 1024'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l14_s0$4779  = 1'h0;
+  reg [1023:0] \sel_l14_s0$4783  = 1024'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l14_s0$4784  = 1'h0;
   reg [7:0] sel_l16_s0 = 8'h00;
   reg [16:0] \sel_l16_s0$3004  = 17'h00000;
   reg [7:0] \sel_l16_s0$3005  = 8'h00;
@@ -16428,9 +16443,9 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg [7:0] \sel_l16_s0$3151  = 8'h00;
   reg [16:0] \sel_l16_s0$3154  = 17'h00000;
   reg [7:0] \sel_l16_s0$3160  = 8'h00;
-  reg [31:0] \sel_l16_s0$4780  = 32'd0;
-  reg [1023:0] \sel_l16_s0$4781  = 1024'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l16_s0$4782  = 1'h0;
+  reg [31:0] \sel_l16_s0$4785  = 32'd0;
+  reg [1023:0] \sel_l16_s0$4786  = 1024'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l16_s0$4787  = 1'h0;
   reg [4:0] sel_l18_s0 = 5'h00;
   reg [4:0] \sel_l18_s0$3184  = 5'h00;
   reg [4:0] \sel_l18_s0$3187  = 5'h00;
@@ -16447,13 +16462,7 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg [4:0] \sel_l18_s0$3220  = 5'h00;
   reg [4:0] \sel_l18_s0$3223  = 5'h00;
   reg [4:0] \sel_l18_s0$3226  = 5'h00;
-  reg [1023:0] \sel_l18_s0$3264  = 1024'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg [31:0] \sel_l18_s0$4783  = 32'd0;
-  reg [7:0] \sel_l18_s0$4784  = 8'h00;
-  reg [7:0] \sel_l18_s0$4785  = 8'h00;
-  reg [7:0] \sel_l18_s0$4786  = 8'h00;
-  reg [7:0] \sel_l18_s0$4787  = 8'h00;
-  reg [7:0] \sel_l18_s0$4788  = 8'h00;
+  reg [31:0] \sel_l18_s0$4788  = 32'd0;
   reg [7:0] \sel_l18_s0$4789  = 8'h00;
   reg [7:0] \sel_l18_s0$4790  = 8'h00;
   reg [7:0] \sel_l18_s0$4791  = 8'h00;
@@ -16465,13 +16474,19 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg [7:0] \sel_l18_s0$4797  = 8'h00;
   reg [7:0] \sel_l18_s0$4798  = 8'h00;
   reg [7:0] \sel_l18_s0$4799  = 8'h00;
-  reg \sel_l18_s0$4800  = 1'h0;
+  reg [7:0] \sel_l18_s0$4800  = 8'h00;
+  reg [7:0] \sel_l18_s0$4801  = 8'h00;
+  reg [7:0] \sel_l18_s0$4802  = 8'h00;
+  reg [7:0] \sel_l18_s0$4803  = 8'h00;
+  reg [7:0] \sel_l18_s0$4804  = 8'h00;
+  reg [1023:0] \sel_l18_s0$4805  = 1024'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l18_s0$4806  = 1'h0;
   reg [7:0] sel_l1_s0 = 8'h00;
   reg [7:0] \sel_l1_s0$45  = 8'h00;
   reg [7:0] \sel_l1_s0$46  = 8'h00;
   reg [7:0] \sel_l1_s0$47  = 8'h00;
-  reg [1023:0] \sel_l1_s0$4765  = 1024'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l1_s0$4766  = 1'h0;
+  reg [1023:0] \sel_l1_s0$4770  = 1024'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l1_s0$4771  = 1'h0;
   reg [7:0] \sel_l1_s0$48  = 8'h00;
   reg [7:0] \sel_l1_s0$49  = 8'h00;
   reg [7:0] \sel_l1_s0$50  = 8'h00;
@@ -16501,8 +16516,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg [7:0] \sel_l1_s0$74  = 8'h00;
   reg [7:0] \sel_l1_s0$75  = 8'h00;
   reg [495:0] sel_l2_s0 = 496'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg [1023:0] \sel_l2_s0$4767  = 1024'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l2_s0$4768  = 1'h0;
+  reg [1023:0] \sel_l2_s0$4772  = 1024'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l2_s0$4773  = 1'h0;
   reg sel_l5_s0 = 1'h0;
   reg \sel_l5_s0$1363  = 1'h0;
   reg \sel_l5_s0$1364  = 1'h0;
@@ -16855,8 +16870,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg \sel_l5_s0$2089  = 1'h0;
   reg \sel_l5_s0$2092  = 1'h0;
   reg \sel_l5_s0$2095  = 1'h0;
-  reg [1023:0] \sel_l5_s0$4769  = 1024'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l5_s0$4770  = 1'h0;
+  reg [1023:0] \sel_l5_s0$4774  = 1024'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l5_s0$4775  = 1'h0;
   reg sel_l9_s0 = 1'h0;
   reg \sel_l9_s0$2101  = 1'h0;
   reg \sel_l9_s0$2102  = 1'h0;
@@ -17017,8 +17032,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg \sel_l9_s0$2257  = 1'h0;
   reg \sel_l9_s0$2258  = 1'h0;
   reg \sel_l9_s0$2259  = 1'h0;
-  reg [1023:0] \sel_l9_s0$4771  = 1024'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l9_s0$4772  = 1'h0;
+  reg [1023:0] \sel_l9_s0$4776  = 1024'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l9_s0$4777  = 1'h0;
   wire [7:0] sel_or0_0;
   wire [7:0] sel_or0_12;
   wire [7:0] sel_or0_15;
@@ -17825,8 +17840,14 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg stall_adv17_valid = 1'h0;
   wire stall_adv18;
   reg stall_adv18_valid = 1'h0;
+  wire stall_adv19;
+  reg stall_adv19_valid = 1'h0;
   reg stall_adv1_valid = 1'h0;
   wire stall_adv2;
+  wire stall_adv20;
+  reg stall_adv20_valid = 1'h0;
+  wire stall_adv21;
+  reg stall_adv21_valid = 1'h0;
   reg stall_adv2_valid = 1'h0;
   wire stall_adv3;
   reg stall_adv3_valid = 1'h0;
@@ -30857,4103 +30878,4135 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   assign \$10850  = \sel_l18_s0$3226  == 5'h1f;
   assign \$10851  = \sel_l18_s0$3226  == 5'h1f;
   assign \$10852  = \sel_l18_s0$3226  == 5'h1f;
-  assign mac_wmux_s0_mv0 = mac_wmux_keep1 & mac_wmux_drop1[0];
-  assign mac_wmux_s0_v0 = mac_wmux_s0_mv0 | \$10854 ;
-  assign mac_wmux_s0_d0 = mac_wmux_s0_mv0 ? mac_wmux_drop1 : 5'h00;
-  assign mac_wmux_s0_w0_0 = mac_wmux_s0_mv0 ? \sel_l18_s0$3264 [15:8] : \sel_l18_s0$3264 [7:0];
-  assign mac_wmux_s0_w1_0 = mac_wmux_s0_mv0 ? \sel_l18_s0$3264 [271:264] : \sel_l18_s0$3264 [263:256];
-  assign mac_wmux_s0_w2_0 = mac_wmux_s0_mv0 ? \sel_l18_s0$3264 [527:520] : \sel_l18_s0$3264 [519:512];
-  assign mac_wmux_s0_w3_0 = mac_wmux_s0_mv0 ? \sel_l18_s0$3264 [783:776] : \sel_l18_s0$3264 [775:768];
-  assign mac_wmux_s0_mv1 = mac_wmux_keep2 & mac_wmux_drop2[0];
-  assign \$10855  = ~ mac_wmux_drop1[0];
-  assign \$10856  = mac_wmux_keep1 & \$10855 ;
-  assign mac_wmux_s0_v1 = mac_wmux_s0_mv1 | \$10856 ;
-  assign mac_wmux_s0_d1 = mac_wmux_s0_mv1 ? mac_wmux_drop2 : mac_wmux_drop1;
-  assign mac_wmux_s0_w0_1 = mac_wmux_s0_mv1 ? \sel_l18_s0$3264 [23:16] : \sel_l18_s0$3264 [15:8];
-  assign mac_wmux_s0_w1_1 = mac_wmux_s0_mv1 ? \sel_l18_s0$3264 [279:272] : \sel_l18_s0$3264 [271:264];
-  assign mac_wmux_s0_w2_1 = mac_wmux_s0_mv1 ? \sel_l18_s0$3264 [535:528] : \sel_l18_s0$3264 [527:520];
-  assign mac_wmux_s0_w3_1 = mac_wmux_s0_mv1 ? \sel_l18_s0$3264 [791:784] : \sel_l18_s0$3264 [783:776];
-  assign mac_wmux_s0_mv2 = mac_wmux_keep3 & mac_wmux_drop3[0];
-  assign \$10857  = ~ mac_wmux_drop2[0];
-  assign \$10858  = mac_wmux_keep2 & \$10857 ;
-  assign mac_wmux_s0_v2 = mac_wmux_s0_mv2 | \$10858 ;
-  assign mac_wmux_s0_d2 = mac_wmux_s0_mv2 ? mac_wmux_drop3 : mac_wmux_drop2;
-  assign mac_wmux_s0_w0_2 = mac_wmux_s0_mv2 ? \sel_l18_s0$3264 [31:24] : \sel_l18_s0$3264 [23:16];
-  assign mac_wmux_s0_w1_2 = mac_wmux_s0_mv2 ? \sel_l18_s0$3264 [287:280] : \sel_l18_s0$3264 [279:272];
-  assign mac_wmux_s0_w2_2 = mac_wmux_s0_mv2 ? \sel_l18_s0$3264 [543:536] : \sel_l18_s0$3264 [535:528];
-  assign mac_wmux_s0_w3_2 = mac_wmux_s0_mv2 ? \sel_l18_s0$3264 [799:792] : \sel_l18_s0$3264 [791:784];
-  assign mac_wmux_s0_mv3 = mac_wmux_keep4 & mac_wmux_drop4[0];
-  assign \$10859  = ~ mac_wmux_drop3[0];
-  assign \$10860  = mac_wmux_keep3 & \$10859 ;
-  assign mac_wmux_s0_v3 = mac_wmux_s0_mv3 | \$10860 ;
-  assign mac_wmux_s0_d3 = mac_wmux_s0_mv3 ? mac_wmux_drop4 : mac_wmux_drop3;
-  assign mac_wmux_s0_w0_3 = mac_wmux_s0_mv3 ? \sel_l18_s0$3264 [39:32] : \sel_l18_s0$3264 [31:24];
-  assign mac_wmux_s0_w1_3 = mac_wmux_s0_mv3 ? \sel_l18_s0$3264 [295:288] : \sel_l18_s0$3264 [287:280];
-  assign mac_wmux_s0_w2_3 = mac_wmux_s0_mv3 ? \sel_l18_s0$3264 [551:544] : \sel_l18_s0$3264 [543:536];
-  assign mac_wmux_s0_w3_3 = mac_wmux_s0_mv3 ? \sel_l18_s0$3264 [807:800] : \sel_l18_s0$3264 [799:792];
-  assign mac_wmux_s0_mv4 = mac_wmux_keep5 & mac_wmux_drop5[0];
-  assign \$10861  = ~ mac_wmux_drop4[0];
-  assign \$10862  = mac_wmux_keep4 & \$10861 ;
-  assign mac_wmux_s0_v4 = mac_wmux_s0_mv4 | \$10862 ;
-  assign mac_wmux_s0_d4 = mac_wmux_s0_mv4 ? mac_wmux_drop5 : mac_wmux_drop4;
-  assign mac_wmux_s0_w0_4 = mac_wmux_s0_mv4 ? \sel_l18_s0$3264 [47:40] : \sel_l18_s0$3264 [39:32];
-  assign mac_wmux_s0_w1_4 = mac_wmux_s0_mv4 ? \sel_l18_s0$3264 [303:296] : \sel_l18_s0$3264 [295:288];
-  assign mac_wmux_s0_w2_4 = mac_wmux_s0_mv4 ? \sel_l18_s0$3264 [559:552] : \sel_l18_s0$3264 [551:544];
-  assign mac_wmux_s0_w3_4 = mac_wmux_s0_mv4 ? \sel_l18_s0$3264 [815:808] : \sel_l18_s0$3264 [807:800];
-  assign mac_wmux_s0_mv5 = mac_wmux_keep6 & mac_wmux_drop6[0];
-  assign \$10863  = ~ mac_wmux_drop5[0];
-  assign \$10864  = mac_wmux_keep5 & \$10863 ;
-  assign mac_wmux_s0_v5 = mac_wmux_s0_mv5 | \$10864 ;
-  assign mac_wmux_s0_d5 = mac_wmux_s0_mv5 ? mac_wmux_drop6 : mac_wmux_drop5;
-  assign mac_wmux_s0_w0_5 = mac_wmux_s0_mv5 ? \sel_l18_s0$3264 [55:48] : \sel_l18_s0$3264 [47:40];
-  assign mac_wmux_s0_w1_5 = mac_wmux_s0_mv5 ? \sel_l18_s0$3264 [311:304] : \sel_l18_s0$3264 [303:296];
-  assign mac_wmux_s0_w2_5 = mac_wmux_s0_mv5 ? \sel_l18_s0$3264 [567:560] : \sel_l18_s0$3264 [559:552];
-  assign mac_wmux_s0_w3_5 = mac_wmux_s0_mv5 ? \sel_l18_s0$3264 [823:816] : \sel_l18_s0$3264 [815:808];
-  assign mac_wmux_s0_mv6 = mac_wmux_keep7 & mac_wmux_drop7[0];
-  assign \$10865  = ~ mac_wmux_drop6[0];
-  assign \$10866  = mac_wmux_keep6 & \$10865 ;
-  assign mac_wmux_s0_v6 = mac_wmux_s0_mv6 | \$10866 ;
-  assign mac_wmux_s0_d6 = mac_wmux_s0_mv6 ? mac_wmux_drop7 : mac_wmux_drop6;
-  assign mac_wmux_s0_w0_6 = mac_wmux_s0_mv6 ? \sel_l18_s0$3264 [63:56] : \sel_l18_s0$3264 [55:48];
-  assign mac_wmux_s0_w1_6 = mac_wmux_s0_mv6 ? \sel_l18_s0$3264 [319:312] : \sel_l18_s0$3264 [311:304];
-  assign mac_wmux_s0_w2_6 = mac_wmux_s0_mv6 ? \sel_l18_s0$3264 [575:568] : \sel_l18_s0$3264 [567:560];
-  assign mac_wmux_s0_w3_6 = mac_wmux_s0_mv6 ? \sel_l18_s0$3264 [831:824] : \sel_l18_s0$3264 [823:816];
-  assign mac_wmux_s0_mv7 = mac_wmux_keep8 & mac_wmux_drop8[0];
-  assign \$10867  = ~ mac_wmux_drop7[0];
-  assign \$10868  = mac_wmux_keep7 & \$10867 ;
-  assign mac_wmux_s0_v7 = mac_wmux_s0_mv7 | \$10868 ;
-  assign mac_wmux_s0_d7 = mac_wmux_s0_mv7 ? mac_wmux_drop8 : mac_wmux_drop7;
-  assign mac_wmux_s0_w0_7 = mac_wmux_s0_mv7 ? \sel_l18_s0$3264 [71:64] : \sel_l18_s0$3264 [63:56];
-  assign mac_wmux_s0_w1_7 = mac_wmux_s0_mv7 ? \sel_l18_s0$3264 [327:320] : \sel_l18_s0$3264 [319:312];
-  assign mac_wmux_s0_w2_7 = mac_wmux_s0_mv7 ? \sel_l18_s0$3264 [583:576] : \sel_l18_s0$3264 [575:568];
-  assign mac_wmux_s0_w3_7 = mac_wmux_s0_mv7 ? \sel_l18_s0$3264 [839:832] : \sel_l18_s0$3264 [831:824];
-  assign mac_wmux_s0_mv8 = mac_wmux_keep9 & mac_wmux_drop9[0];
-  assign \$10869  = ~ mac_wmux_drop8[0];
-  assign \$10870  = mac_wmux_keep8 & \$10869 ;
-  assign mac_wmux_s0_v8 = mac_wmux_s0_mv8 | \$10870 ;
-  assign mac_wmux_s0_d8 = mac_wmux_s0_mv8 ? mac_wmux_drop9 : mac_wmux_drop8;
-  assign mac_wmux_s0_w0_8 = mac_wmux_s0_mv8 ? \sel_l18_s0$3264 [79:72] : \sel_l18_s0$3264 [71:64];
-  assign mac_wmux_s0_w1_8 = mac_wmux_s0_mv8 ? \sel_l18_s0$3264 [335:328] : \sel_l18_s0$3264 [327:320];
-  assign mac_wmux_s0_w2_8 = mac_wmux_s0_mv8 ? \sel_l18_s0$3264 [591:584] : \sel_l18_s0$3264 [583:576];
-  assign mac_wmux_s0_w3_8 = mac_wmux_s0_mv8 ? \sel_l18_s0$3264 [847:840] : \sel_l18_s0$3264 [839:832];
-  assign mac_wmux_s0_mv9 = mac_wmux_keep10 & mac_wmux_drop10[0];
-  assign \$10871  = ~ mac_wmux_drop9[0];
-  assign \$10872  = mac_wmux_keep9 & \$10871 ;
-  assign mac_wmux_s0_v9 = mac_wmux_s0_mv9 | \$10872 ;
-  assign mac_wmux_s0_d9 = mac_wmux_s0_mv9 ? mac_wmux_drop10 : mac_wmux_drop9;
-  assign mac_wmux_s0_w0_9 = mac_wmux_s0_mv9 ? \sel_l18_s0$3264 [87:80] : \sel_l18_s0$3264 [79:72];
-  assign mac_wmux_s0_w1_9 = mac_wmux_s0_mv9 ? \sel_l18_s0$3264 [343:336] : \sel_l18_s0$3264 [335:328];
-  assign mac_wmux_s0_w2_9 = mac_wmux_s0_mv9 ? \sel_l18_s0$3264 [599:592] : \sel_l18_s0$3264 [591:584];
-  assign mac_wmux_s0_w3_9 = mac_wmux_s0_mv9 ? \sel_l18_s0$3264 [855:848] : \sel_l18_s0$3264 [847:840];
-  assign mac_wmux_s0_mv10 = mac_wmux_keep11 & mac_wmux_drop11[0];
-  assign \$10873  = ~ mac_wmux_drop10[0];
-  assign \$10874  = mac_wmux_keep10 & \$10873 ;
-  assign mac_wmux_s0_v10 = mac_wmux_s0_mv10 | \$10874 ;
-  assign mac_wmux_s0_d10 = mac_wmux_s0_mv10 ? mac_wmux_drop11 : mac_wmux_drop10;
-  assign mac_wmux_s0_w0_10 = mac_wmux_s0_mv10 ? \sel_l18_s0$3264 [95:88] : \sel_l18_s0$3264 [87:80];
-  assign mac_wmux_s0_w1_10 = mac_wmux_s0_mv10 ? \sel_l18_s0$3264 [351:344] : \sel_l18_s0$3264 [343:336];
-  assign mac_wmux_s0_w2_10 = mac_wmux_s0_mv10 ? \sel_l18_s0$3264 [607:600] : \sel_l18_s0$3264 [599:592];
-  assign mac_wmux_s0_w3_10 = mac_wmux_s0_mv10 ? \sel_l18_s0$3264 [863:856] : \sel_l18_s0$3264 [855:848];
-  assign mac_wmux_s0_mv11 = mac_wmux_keep12 & mac_wmux_drop12[0];
-  assign \$10875  = ~ mac_wmux_drop11[0];
-  assign \$10876  = mac_wmux_keep11 & \$10875 ;
-  assign mac_wmux_s0_v11 = mac_wmux_s0_mv11 | \$10876 ;
-  assign mac_wmux_s0_d11 = mac_wmux_s0_mv11 ? mac_wmux_drop12 : mac_wmux_drop11;
-  assign mac_wmux_s0_w0_11 = mac_wmux_s0_mv11 ? \sel_l18_s0$3264 [103:96] : \sel_l18_s0$3264 [95:88];
-  assign mac_wmux_s0_w1_11 = mac_wmux_s0_mv11 ? \sel_l18_s0$3264 [359:352] : \sel_l18_s0$3264 [351:344];
-  assign mac_wmux_s0_w2_11 = mac_wmux_s0_mv11 ? \sel_l18_s0$3264 [615:608] : \sel_l18_s0$3264 [607:600];
-  assign mac_wmux_s0_w3_11 = mac_wmux_s0_mv11 ? \sel_l18_s0$3264 [871:864] : \sel_l18_s0$3264 [863:856];
-  assign mac_wmux_s0_mv12 = mac_wmux_keep13 & mac_wmux_drop13[0];
-  assign \$10877  = ~ mac_wmux_drop12[0];
-  assign \$10878  = mac_wmux_keep12 & \$10877 ;
-  assign mac_wmux_s0_v12 = mac_wmux_s0_mv12 | \$10878 ;
-  assign mac_wmux_s0_d12 = mac_wmux_s0_mv12 ? mac_wmux_drop13 : mac_wmux_drop12;
-  assign mac_wmux_s0_w0_12 = mac_wmux_s0_mv12 ? \sel_l18_s0$3264 [111:104] : \sel_l18_s0$3264 [103:96];
-  assign mac_wmux_s0_w1_12 = mac_wmux_s0_mv12 ? \sel_l18_s0$3264 [367:360] : \sel_l18_s0$3264 [359:352];
-  assign mac_wmux_s0_w2_12 = mac_wmux_s0_mv12 ? \sel_l18_s0$3264 [623:616] : \sel_l18_s0$3264 [615:608];
-  assign mac_wmux_s0_w3_12 = mac_wmux_s0_mv12 ? \sel_l18_s0$3264 [879:872] : \sel_l18_s0$3264 [871:864];
-  assign mac_wmux_s0_mv13 = mac_wmux_keep14 & mac_wmux_drop14[0];
-  assign \$10879  = ~ mac_wmux_drop13[0];
-  assign \$10880  = mac_wmux_keep13 & \$10879 ;
-  assign mac_wmux_s0_v13 = mac_wmux_s0_mv13 | \$10880 ;
-  assign mac_wmux_s0_d13 = mac_wmux_s0_mv13 ? mac_wmux_drop14 : mac_wmux_drop13;
-  assign mac_wmux_s0_w0_13 = mac_wmux_s0_mv13 ? \sel_l18_s0$3264 [119:112] : \sel_l18_s0$3264 [111:104];
-  assign mac_wmux_s0_w1_13 = mac_wmux_s0_mv13 ? \sel_l18_s0$3264 [375:368] : \sel_l18_s0$3264 [367:360];
-  assign mac_wmux_s0_w2_13 = mac_wmux_s0_mv13 ? \sel_l18_s0$3264 [631:624] : \sel_l18_s0$3264 [623:616];
-  assign mac_wmux_s0_w3_13 = mac_wmux_s0_mv13 ? \sel_l18_s0$3264 [887:880] : \sel_l18_s0$3264 [879:872];
-  assign mac_wmux_s0_mv14 = mac_wmux_keep15 & mac_wmux_drop15[0];
-  assign \$10881  = ~ mac_wmux_drop14[0];
-  assign \$10882  = mac_wmux_keep14 & \$10881 ;
-  assign mac_wmux_s0_v14 = mac_wmux_s0_mv14 | \$10882 ;
-  assign mac_wmux_s0_d14 = mac_wmux_s0_mv14 ? mac_wmux_drop15 : mac_wmux_drop14;
-  assign mac_wmux_s0_w0_14 = mac_wmux_s0_mv14 ? \sel_l18_s0$3264 [127:120] : \sel_l18_s0$3264 [119:112];
-  assign mac_wmux_s0_w1_14 = mac_wmux_s0_mv14 ? \sel_l18_s0$3264 [383:376] : \sel_l18_s0$3264 [375:368];
-  assign mac_wmux_s0_w2_14 = mac_wmux_s0_mv14 ? \sel_l18_s0$3264 [639:632] : \sel_l18_s0$3264 [631:624];
-  assign mac_wmux_s0_w3_14 = mac_wmux_s0_mv14 ? \sel_l18_s0$3264 [895:888] : \sel_l18_s0$3264 [887:880];
-  assign mac_wmux_s0_mv15 = mac_wmux_keep16 & mac_wmux_drop16[0];
-  assign \$10883  = ~ mac_wmux_drop15[0];
-  assign \$10884  = mac_wmux_keep15 & \$10883 ;
-  assign mac_wmux_s0_v15 = mac_wmux_s0_mv15 | \$10884 ;
-  assign mac_wmux_s0_d15 = mac_wmux_s0_mv15 ? mac_wmux_drop16 : mac_wmux_drop15;
-  assign mac_wmux_s0_w0_15 = mac_wmux_s0_mv15 ? \sel_l18_s0$3264 [135:128] : \sel_l18_s0$3264 [127:120];
-  assign mac_wmux_s0_w1_15 = mac_wmux_s0_mv15 ? \sel_l18_s0$3264 [391:384] : \sel_l18_s0$3264 [383:376];
-  assign mac_wmux_s0_w2_15 = mac_wmux_s0_mv15 ? \sel_l18_s0$3264 [647:640] : \sel_l18_s0$3264 [639:632];
-  assign mac_wmux_s0_w3_15 = mac_wmux_s0_mv15 ? \sel_l18_s0$3264 [903:896] : \sel_l18_s0$3264 [895:888];
-  assign mac_wmux_s0_mv16 = mac_wmux_keep17 & mac_wmux_drop17[0];
-  assign \$10885  = ~ mac_wmux_drop16[0];
-  assign \$10886  = mac_wmux_keep16 & \$10885 ;
-  assign mac_wmux_s0_v16 = mac_wmux_s0_mv16 | \$10886 ;
-  assign mac_wmux_s0_d16 = mac_wmux_s0_mv16 ? mac_wmux_drop17 : mac_wmux_drop16;
-  assign mac_wmux_s0_w0_16 = mac_wmux_s0_mv16 ? \sel_l18_s0$3264 [143:136] : \sel_l18_s0$3264 [135:128];
-  assign mac_wmux_s0_w1_16 = mac_wmux_s0_mv16 ? \sel_l18_s0$3264 [399:392] : \sel_l18_s0$3264 [391:384];
-  assign mac_wmux_s0_w2_16 = mac_wmux_s0_mv16 ? \sel_l18_s0$3264 [655:648] : \sel_l18_s0$3264 [647:640];
-  assign mac_wmux_s0_w3_16 = mac_wmux_s0_mv16 ? \sel_l18_s0$3264 [911:904] : \sel_l18_s0$3264 [903:896];
-  assign mac_wmux_s0_mv17 = mac_wmux_keep18 & mac_wmux_drop18[0];
-  assign \$10887  = ~ mac_wmux_drop17[0];
-  assign \$10888  = mac_wmux_keep17 & \$10887 ;
-  assign mac_wmux_s0_v17 = mac_wmux_s0_mv17 | \$10888 ;
-  assign mac_wmux_s0_d17 = mac_wmux_s0_mv17 ? mac_wmux_drop18 : mac_wmux_drop17;
-  assign mac_wmux_s0_w0_17 = mac_wmux_s0_mv17 ? \sel_l18_s0$3264 [151:144] : \sel_l18_s0$3264 [143:136];
-  assign mac_wmux_s0_w1_17 = mac_wmux_s0_mv17 ? \sel_l18_s0$3264 [407:400] : \sel_l18_s0$3264 [399:392];
-  assign mac_wmux_s0_w2_17 = mac_wmux_s0_mv17 ? \sel_l18_s0$3264 [663:656] : \sel_l18_s0$3264 [655:648];
-  assign mac_wmux_s0_w3_17 = mac_wmux_s0_mv17 ? \sel_l18_s0$3264 [919:912] : \sel_l18_s0$3264 [911:904];
-  assign mac_wmux_s0_mv18 = mac_wmux_keep19 & mac_wmux_drop19[0];
-  assign \$10889  = ~ mac_wmux_drop18[0];
-  assign \$10890  = mac_wmux_keep18 & \$10889 ;
-  assign mac_wmux_s0_v18 = mac_wmux_s0_mv18 | \$10890 ;
-  assign mac_wmux_s0_d18 = mac_wmux_s0_mv18 ? mac_wmux_drop19 : mac_wmux_drop18;
-  assign mac_wmux_s0_w0_18 = mac_wmux_s0_mv18 ? \sel_l18_s0$3264 [159:152] : \sel_l18_s0$3264 [151:144];
-  assign mac_wmux_s0_w1_18 = mac_wmux_s0_mv18 ? \sel_l18_s0$3264 [415:408] : \sel_l18_s0$3264 [407:400];
-  assign mac_wmux_s0_w2_18 = mac_wmux_s0_mv18 ? \sel_l18_s0$3264 [671:664] : \sel_l18_s0$3264 [663:656];
-  assign mac_wmux_s0_w3_18 = mac_wmux_s0_mv18 ? \sel_l18_s0$3264 [927:920] : \sel_l18_s0$3264 [919:912];
-  assign mac_wmux_s0_mv19 = mac_wmux_keep20 & mac_wmux_drop20[0];
-  assign \$10891  = ~ mac_wmux_drop19[0];
-  assign \$10892  = mac_wmux_keep19 & \$10891 ;
-  assign mac_wmux_s0_v19 = mac_wmux_s0_mv19 | \$10892 ;
-  assign mac_wmux_s0_d19 = mac_wmux_s0_mv19 ? mac_wmux_drop20 : mac_wmux_drop19;
-  assign mac_wmux_s0_w0_19 = mac_wmux_s0_mv19 ? \sel_l18_s0$3264 [167:160] : \sel_l18_s0$3264 [159:152];
-  assign mac_wmux_s0_w1_19 = mac_wmux_s0_mv19 ? \sel_l18_s0$3264 [423:416] : \sel_l18_s0$3264 [415:408];
-  assign mac_wmux_s0_w2_19 = mac_wmux_s0_mv19 ? \sel_l18_s0$3264 [679:672] : \sel_l18_s0$3264 [671:664];
-  assign mac_wmux_s0_w3_19 = mac_wmux_s0_mv19 ? \sel_l18_s0$3264 [935:928] : \sel_l18_s0$3264 [927:920];
-  assign mac_wmux_s0_mv20 = mac_wmux_keep21 & mac_wmux_drop21[0];
-  assign \$10893  = ~ mac_wmux_drop20[0];
-  assign \$10894  = mac_wmux_keep20 & \$10893 ;
-  assign mac_wmux_s0_v20 = mac_wmux_s0_mv20 | \$10894 ;
-  assign mac_wmux_s0_d20 = mac_wmux_s0_mv20 ? mac_wmux_drop21 : mac_wmux_drop20;
-  assign mac_wmux_s0_w0_20 = mac_wmux_s0_mv20 ? \sel_l18_s0$3264 [175:168] : \sel_l18_s0$3264 [167:160];
-  assign mac_wmux_s0_w1_20 = mac_wmux_s0_mv20 ? \sel_l18_s0$3264 [431:424] : \sel_l18_s0$3264 [423:416];
-  assign mac_wmux_s0_w2_20 = mac_wmux_s0_mv20 ? \sel_l18_s0$3264 [687:680] : \sel_l18_s0$3264 [679:672];
-  assign mac_wmux_s0_w3_20 = mac_wmux_s0_mv20 ? \sel_l18_s0$3264 [943:936] : \sel_l18_s0$3264 [935:928];
-  assign mac_wmux_s0_mv21 = mac_wmux_keep22 & mac_wmux_drop22[0];
-  assign \$10895  = ~ mac_wmux_drop21[0];
-  assign \$10896  = mac_wmux_keep21 & \$10895 ;
-  assign mac_wmux_s0_v21 = mac_wmux_s0_mv21 | \$10896 ;
-  assign mac_wmux_s0_d21 = mac_wmux_s0_mv21 ? mac_wmux_drop22 : mac_wmux_drop21;
-  assign mac_wmux_s0_w0_21 = mac_wmux_s0_mv21 ? \sel_l18_s0$3264 [183:176] : \sel_l18_s0$3264 [175:168];
-  assign mac_wmux_s0_w1_21 = mac_wmux_s0_mv21 ? \sel_l18_s0$3264 [439:432] : \sel_l18_s0$3264 [431:424];
-  assign mac_wmux_s0_w2_21 = mac_wmux_s0_mv21 ? \sel_l18_s0$3264 [695:688] : \sel_l18_s0$3264 [687:680];
-  assign mac_wmux_s0_w3_21 = mac_wmux_s0_mv21 ? \sel_l18_s0$3264 [951:944] : \sel_l18_s0$3264 [943:936];
-  assign mac_wmux_s0_mv22 = mac_wmux_keep23 & mac_wmux_drop23[0];
-  assign \$10897  = ~ mac_wmux_drop22[0];
-  assign \$10898  = mac_wmux_keep22 & \$10897 ;
-  assign mac_wmux_s0_v22 = mac_wmux_s0_mv22 | \$10898 ;
-  assign mac_wmux_s0_d22 = mac_wmux_s0_mv22 ? mac_wmux_drop23 : mac_wmux_drop22;
-  assign mac_wmux_s0_w0_22 = mac_wmux_s0_mv22 ? \sel_l18_s0$3264 [191:184] : \sel_l18_s0$3264 [183:176];
-  assign mac_wmux_s0_w1_22 = mac_wmux_s0_mv22 ? \sel_l18_s0$3264 [447:440] : \sel_l18_s0$3264 [439:432];
-  assign mac_wmux_s0_w2_22 = mac_wmux_s0_mv22 ? \sel_l18_s0$3264 [703:696] : \sel_l18_s0$3264 [695:688];
-  assign mac_wmux_s0_w3_22 = mac_wmux_s0_mv22 ? \sel_l18_s0$3264 [959:952] : \sel_l18_s0$3264 [951:944];
-  assign mac_wmux_s0_mv23 = mac_wmux_keep24 & mac_wmux_drop24[0];
-  assign \$10899  = ~ mac_wmux_drop23[0];
-  assign \$10900  = mac_wmux_keep23 & \$10899 ;
-  assign mac_wmux_s0_v23 = mac_wmux_s0_mv23 | \$10900 ;
-  assign mac_wmux_s0_d23 = mac_wmux_s0_mv23 ? mac_wmux_drop24 : mac_wmux_drop23;
-  assign mac_wmux_s0_w0_23 = mac_wmux_s0_mv23 ? \sel_l18_s0$3264 [199:192] : \sel_l18_s0$3264 [191:184];
-  assign mac_wmux_s0_w1_23 = mac_wmux_s0_mv23 ? \sel_l18_s0$3264 [455:448] : \sel_l18_s0$3264 [447:440];
-  assign mac_wmux_s0_w2_23 = mac_wmux_s0_mv23 ? \sel_l18_s0$3264 [711:704] : \sel_l18_s0$3264 [703:696];
-  assign mac_wmux_s0_w3_23 = mac_wmux_s0_mv23 ? \sel_l18_s0$3264 [967:960] : \sel_l18_s0$3264 [959:952];
-  assign mac_wmux_s0_mv24 = mac_wmux_keep25 & mac_wmux_drop25[0];
-  assign \$10901  = ~ mac_wmux_drop24[0];
-  assign \$10902  = mac_wmux_keep24 & \$10901 ;
-  assign mac_wmux_s0_v24 = mac_wmux_s0_mv24 | \$10902 ;
-  assign mac_wmux_s0_d24 = mac_wmux_s0_mv24 ? mac_wmux_drop25 : mac_wmux_drop24;
-  assign mac_wmux_s0_w0_24 = mac_wmux_s0_mv24 ? \sel_l18_s0$3264 [207:200] : \sel_l18_s0$3264 [199:192];
-  assign mac_wmux_s0_w1_24 = mac_wmux_s0_mv24 ? \sel_l18_s0$3264 [463:456] : \sel_l18_s0$3264 [455:448];
-  assign mac_wmux_s0_w2_24 = mac_wmux_s0_mv24 ? \sel_l18_s0$3264 [719:712] : \sel_l18_s0$3264 [711:704];
-  assign mac_wmux_s0_w3_24 = mac_wmux_s0_mv24 ? \sel_l18_s0$3264 [975:968] : \sel_l18_s0$3264 [967:960];
-  assign mac_wmux_s0_mv25 = mac_wmux_keep26 & mac_wmux_drop26[0];
-  assign \$10903  = ~ mac_wmux_drop25[0];
-  assign \$10904  = mac_wmux_keep25 & \$10903 ;
-  assign mac_wmux_s0_v25 = mac_wmux_s0_mv25 | \$10904 ;
-  assign mac_wmux_s0_d25 = mac_wmux_s0_mv25 ? mac_wmux_drop26 : mac_wmux_drop25;
-  assign mac_wmux_s0_w0_25 = mac_wmux_s0_mv25 ? \sel_l18_s0$3264 [215:208] : \sel_l18_s0$3264 [207:200];
-  assign mac_wmux_s0_w1_25 = mac_wmux_s0_mv25 ? \sel_l18_s0$3264 [471:464] : \sel_l18_s0$3264 [463:456];
-  assign mac_wmux_s0_w2_25 = mac_wmux_s0_mv25 ? \sel_l18_s0$3264 [727:720] : \sel_l18_s0$3264 [719:712];
-  assign mac_wmux_s0_w3_25 = mac_wmux_s0_mv25 ? \sel_l18_s0$3264 [983:976] : \sel_l18_s0$3264 [975:968];
-  assign mac_wmux_s0_mv26 = mac_wmux_keep27 & mac_wmux_drop27[0];
-  assign \$10905  = ~ mac_wmux_drop26[0];
-  assign \$10906  = mac_wmux_keep26 & \$10905 ;
-  assign mac_wmux_s0_v26 = mac_wmux_s0_mv26 | \$10906 ;
-  assign mac_wmux_s0_d26 = mac_wmux_s0_mv26 ? mac_wmux_drop27 : mac_wmux_drop26;
-  assign mac_wmux_s0_w0_26 = mac_wmux_s0_mv26 ? \sel_l18_s0$3264 [223:216] : \sel_l18_s0$3264 [215:208];
-  assign mac_wmux_s0_w1_26 = mac_wmux_s0_mv26 ? \sel_l18_s0$3264 [479:472] : \sel_l18_s0$3264 [471:464];
-  assign mac_wmux_s0_w2_26 = mac_wmux_s0_mv26 ? \sel_l18_s0$3264 [735:728] : \sel_l18_s0$3264 [727:720];
-  assign mac_wmux_s0_w3_26 = mac_wmux_s0_mv26 ? \sel_l18_s0$3264 [991:984] : \sel_l18_s0$3264 [983:976];
-  assign mac_wmux_s0_mv27 = mac_wmux_keep28 & mac_wmux_drop28[0];
-  assign \$10907  = ~ mac_wmux_drop27[0];
-  assign \$10908  = mac_wmux_keep27 & \$10907 ;
-  assign mac_wmux_s0_v27 = mac_wmux_s0_mv27 | \$10908 ;
-  assign mac_wmux_s0_d27 = mac_wmux_s0_mv27 ? mac_wmux_drop28 : mac_wmux_drop27;
-  assign mac_wmux_s0_w0_27 = mac_wmux_s0_mv27 ? \sel_l18_s0$3264 [231:224] : \sel_l18_s0$3264 [223:216];
-  assign mac_wmux_s0_w1_27 = mac_wmux_s0_mv27 ? \sel_l18_s0$3264 [487:480] : \sel_l18_s0$3264 [479:472];
-  assign mac_wmux_s0_w2_27 = mac_wmux_s0_mv27 ? \sel_l18_s0$3264 [743:736] : \sel_l18_s0$3264 [735:728];
-  assign mac_wmux_s0_w3_27 = mac_wmux_s0_mv27 ? \sel_l18_s0$3264 [999:992] : \sel_l18_s0$3264 [991:984];
-  assign mac_wmux_s0_mv28 = mac_wmux_keep29 & mac_wmux_drop29[0];
-  assign \$10909  = ~ mac_wmux_drop28[0];
-  assign \$10910  = mac_wmux_keep28 & \$10909 ;
-  assign mac_wmux_s0_v28 = mac_wmux_s0_mv28 | \$10910 ;
-  assign mac_wmux_s0_d28 = mac_wmux_s0_mv28 ? mac_wmux_drop29 : mac_wmux_drop28;
-  assign mac_wmux_s0_w0_28 = mac_wmux_s0_mv28 ? \sel_l18_s0$3264 [239:232] : \sel_l18_s0$3264 [231:224];
-  assign mac_wmux_s0_w1_28 = mac_wmux_s0_mv28 ? \sel_l18_s0$3264 [495:488] : \sel_l18_s0$3264 [487:480];
-  assign mac_wmux_s0_w2_28 = mac_wmux_s0_mv28 ? \sel_l18_s0$3264 [751:744] : \sel_l18_s0$3264 [743:736];
-  assign mac_wmux_s0_w3_28 = mac_wmux_s0_mv28 ? \sel_l18_s0$3264 [1007:1000] : \sel_l18_s0$3264 [999:992];
-  assign mac_wmux_s0_mv29 = mac_wmux_keep30 & mac_wmux_drop30[0];
-  assign \$10911  = ~ mac_wmux_drop29[0];
-  assign \$10912  = mac_wmux_keep29 & \$10911 ;
-  assign mac_wmux_s0_v29 = mac_wmux_s0_mv29 | \$10912 ;
-  assign mac_wmux_s0_d29 = mac_wmux_s0_mv29 ? mac_wmux_drop30 : mac_wmux_drop29;
-  assign mac_wmux_s0_w0_29 = mac_wmux_s0_mv29 ? \sel_l18_s0$3264 [247:240] : \sel_l18_s0$3264 [239:232];
-  assign mac_wmux_s0_w1_29 = mac_wmux_s0_mv29 ? \sel_l18_s0$3264 [503:496] : \sel_l18_s0$3264 [495:488];
-  assign mac_wmux_s0_w2_29 = mac_wmux_s0_mv29 ? \sel_l18_s0$3264 [759:752] : \sel_l18_s0$3264 [751:744];
-  assign mac_wmux_s0_w3_29 = mac_wmux_s0_mv29 ? \sel_l18_s0$3264 [1015:1008] : \sel_l18_s0$3264 [1007:1000];
-  assign \$10913  = ~ mac_wmux_drop30[0];
-  assign \$10914  = mac_wmux_keep30 & \$10913 ;
-  assign \$10915  = ~ stall_adv9_valid;
-  assign stall_adv9 = \$10915  | o__ready;
-  assign mac_wmux_s1_mv0 = mac_wmux1_s0 & \mac_wmux1_s0$3482 [1];
-  assign \$10916  = ~ \mac_wmux1_s0$3485 [1];
-  assign \$10917  = \mac_wmux1_s0$3484  & \$10916 ;
+  assign \$10853  = ~ stall_adv9_valid;
+  assign stall_adv9 = \$10853  | o__ready;
+  assign mac_wmux_s0_mv0 = mac_wmux0_s0 & \mac_wmux0_s0$3264 [0];
+  assign \$10854  = ~ \mac_wmux0_s0$3267 [0];
+  assign \$10855  = \mac_wmux0_s0$3266  & \$10854 ;
+  assign mac_wmux_s0_v0 = mac_wmux_s0_mv0 | \$10855 ;
+  assign mac_wmux_s0_d0 = mac_wmux_s0_mv0 ? \mac_wmux0_s0$3264  : \mac_wmux0_s0$3267 ;
+  assign mac_wmux_s0_w0_0 = mac_wmux_s0_mv0 ? \mac_wmux0_s0$3271  : \mac_wmux0_s0$3270 ;
+  assign mac_wmux_s0_w1_0 = mac_wmux_s0_mv0 ? \mac_wmux0_s0$3274  : \mac_wmux0_s0$3273 ;
+  assign mac_wmux_s0_w2_0 = mac_wmux_s0_mv0 ? \mac_wmux0_s0$3277  : \mac_wmux0_s0$3276 ;
+  assign mac_wmux_s0_w3_0 = mac_wmux_s0_mv0 ? \mac_wmux0_s0$3280  : \mac_wmux0_s0$3279 ;
+  assign mac_wmux_s0_mv1 = \mac_wmux0_s0$3282  & \mac_wmux0_s0$3283 [0];
+  assign \$10856  = ~ \mac_wmux0_s0$3264 [0];
+  assign \$10857  = mac_wmux0_s0 & \$10856 ;
+  assign mac_wmux_s0_v1 = mac_wmux_s0_mv1 | \$10857 ;
+  assign mac_wmux_s0_d1 = mac_wmux_s0_mv1 ? \mac_wmux0_s0$3283  : \mac_wmux0_s0$3264 ;
+  assign mac_wmux_s0_w0_1 = mac_wmux_s0_mv1 ? \mac_wmux0_s0$3287  : \mac_wmux0_s0$3271 ;
+  assign mac_wmux_s0_w1_1 = mac_wmux_s0_mv1 ? \mac_wmux0_s0$3289  : \mac_wmux0_s0$3274 ;
+  assign mac_wmux_s0_w2_1 = mac_wmux_s0_mv1 ? \mac_wmux0_s0$3291  : \mac_wmux0_s0$3277 ;
+  assign mac_wmux_s0_w3_1 = mac_wmux_s0_mv1 ? \mac_wmux0_s0$3293  : \mac_wmux0_s0$3280 ;
+  assign mac_wmux_s0_mv2 = \mac_wmux0_s0$3295  & \mac_wmux0_s0$3296 [0];
+  assign \$10858  = ~ \mac_wmux0_s0$3283 [0];
+  assign \$10859  = \mac_wmux0_s0$3282  & \$10858 ;
+  assign mac_wmux_s0_v2 = mac_wmux_s0_mv2 | \$10859 ;
+  assign mac_wmux_s0_d2 = mac_wmux_s0_mv2 ? \mac_wmux0_s0$3296  : \mac_wmux0_s0$3283 ;
+  assign mac_wmux_s0_w0_2 = mac_wmux_s0_mv2 ? \mac_wmux0_s0$3300  : \mac_wmux0_s0$3287 ;
+  assign mac_wmux_s0_w1_2 = mac_wmux_s0_mv2 ? \mac_wmux0_s0$3302  : \mac_wmux0_s0$3289 ;
+  assign mac_wmux_s0_w2_2 = mac_wmux_s0_mv2 ? \mac_wmux0_s0$3304  : \mac_wmux0_s0$3291 ;
+  assign mac_wmux_s0_w3_2 = mac_wmux_s0_mv2 ? \mac_wmux0_s0$3306  : \mac_wmux0_s0$3293 ;
+  assign mac_wmux_s0_mv3 = \mac_wmux0_s0$3308  & \mac_wmux0_s0$3309 [0];
+  assign \$10860  = ~ \mac_wmux0_s0$3296 [0];
+  assign \$10861  = \mac_wmux0_s0$3295  & \$10860 ;
+  assign mac_wmux_s0_v3 = mac_wmux_s0_mv3 | \$10861 ;
+  assign mac_wmux_s0_d3 = mac_wmux_s0_mv3 ? \mac_wmux0_s0$3309  : \mac_wmux0_s0$3296 ;
+  assign mac_wmux_s0_w0_3 = mac_wmux_s0_mv3 ? \mac_wmux0_s0$3313  : \mac_wmux0_s0$3300 ;
+  assign mac_wmux_s0_w1_3 = mac_wmux_s0_mv3 ? \mac_wmux0_s0$3315  : \mac_wmux0_s0$3302 ;
+  assign mac_wmux_s0_w2_3 = mac_wmux_s0_mv3 ? \mac_wmux0_s0$3317  : \mac_wmux0_s0$3304 ;
+  assign mac_wmux_s0_w3_3 = mac_wmux_s0_mv3 ? \mac_wmux0_s0$3319  : \mac_wmux0_s0$3306 ;
+  assign mac_wmux_s0_mv4 = \mac_wmux0_s0$3321  & \mac_wmux0_s0$3322 [0];
+  assign \$10862  = ~ \mac_wmux0_s0$3309 [0];
+  assign \$10863  = \mac_wmux0_s0$3308  & \$10862 ;
+  assign mac_wmux_s0_v4 = mac_wmux_s0_mv4 | \$10863 ;
+  assign mac_wmux_s0_d4 = mac_wmux_s0_mv4 ? \mac_wmux0_s0$3322  : \mac_wmux0_s0$3309 ;
+  assign mac_wmux_s0_w0_4 = mac_wmux_s0_mv4 ? \mac_wmux0_s0$3326  : \mac_wmux0_s0$3313 ;
+  assign mac_wmux_s0_w1_4 = mac_wmux_s0_mv4 ? \mac_wmux0_s0$3328  : \mac_wmux0_s0$3315 ;
+  assign mac_wmux_s0_w2_4 = mac_wmux_s0_mv4 ? \mac_wmux0_s0$3330  : \mac_wmux0_s0$3317 ;
+  assign mac_wmux_s0_w3_4 = mac_wmux_s0_mv4 ? \mac_wmux0_s0$3332  : \mac_wmux0_s0$3319 ;
+  assign mac_wmux_s0_mv5 = \mac_wmux0_s0$3334  & \mac_wmux0_s0$3335 [0];
+  assign \$10864  = ~ \mac_wmux0_s0$3322 [0];
+  assign \$10865  = \mac_wmux0_s0$3321  & \$10864 ;
+  assign mac_wmux_s0_v5 = mac_wmux_s0_mv5 | \$10865 ;
+  assign mac_wmux_s0_d5 = mac_wmux_s0_mv5 ? \mac_wmux0_s0$3335  : \mac_wmux0_s0$3322 ;
+  assign mac_wmux_s0_w0_5 = mac_wmux_s0_mv5 ? \mac_wmux0_s0$3339  : \mac_wmux0_s0$3326 ;
+  assign mac_wmux_s0_w1_5 = mac_wmux_s0_mv5 ? \mac_wmux0_s0$3341  : \mac_wmux0_s0$3328 ;
+  assign mac_wmux_s0_w2_5 = mac_wmux_s0_mv5 ? \mac_wmux0_s0$3343  : \mac_wmux0_s0$3330 ;
+  assign mac_wmux_s0_w3_5 = mac_wmux_s0_mv5 ? \mac_wmux0_s0$3345  : \mac_wmux0_s0$3332 ;
+  assign mac_wmux_s0_mv6 = \mac_wmux0_s0$3347  & \mac_wmux0_s0$3348 [0];
+  assign \$10866  = ~ \mac_wmux0_s0$3335 [0];
+  assign \$10867  = \mac_wmux0_s0$3334  & \$10866 ;
+  assign mac_wmux_s0_v6 = mac_wmux_s0_mv6 | \$10867 ;
+  assign mac_wmux_s0_d6 = mac_wmux_s0_mv6 ? \mac_wmux0_s0$3348  : \mac_wmux0_s0$3335 ;
+  assign mac_wmux_s0_w0_6 = mac_wmux_s0_mv6 ? \mac_wmux0_s0$3352  : \mac_wmux0_s0$3339 ;
+  assign mac_wmux_s0_w1_6 = mac_wmux_s0_mv6 ? \mac_wmux0_s0$3354  : \mac_wmux0_s0$3341 ;
+  assign mac_wmux_s0_w2_6 = mac_wmux_s0_mv6 ? \mac_wmux0_s0$3356  : \mac_wmux0_s0$3343 ;
+  assign mac_wmux_s0_w3_6 = mac_wmux_s0_mv6 ? \mac_wmux0_s0$3358  : \mac_wmux0_s0$3345 ;
+  assign mac_wmux_s0_mv7 = \mac_wmux0_s0$3360  & \mac_wmux0_s0$3361 [0];
+  assign \$10868  = ~ \mac_wmux0_s0$3348 [0];
+  assign \$10869  = \mac_wmux0_s0$3347  & \$10868 ;
+  assign mac_wmux_s0_v7 = mac_wmux_s0_mv7 | \$10869 ;
+  assign mac_wmux_s0_d7 = mac_wmux_s0_mv7 ? \mac_wmux0_s0$3361  : \mac_wmux0_s0$3348 ;
+  assign mac_wmux_s0_w0_7 = mac_wmux_s0_mv7 ? \mac_wmux0_s0$3365  : \mac_wmux0_s0$3352 ;
+  assign mac_wmux_s0_w1_7 = mac_wmux_s0_mv7 ? \mac_wmux0_s0$3367  : \mac_wmux0_s0$3354 ;
+  assign mac_wmux_s0_w2_7 = mac_wmux_s0_mv7 ? \mac_wmux0_s0$3369  : \mac_wmux0_s0$3356 ;
+  assign mac_wmux_s0_w3_7 = mac_wmux_s0_mv7 ? \mac_wmux0_s0$3371  : \mac_wmux0_s0$3358 ;
+  assign mac_wmux_s0_mv8 = \mac_wmux0_s0$3373  & \mac_wmux0_s0$3374 [0];
+  assign \$10870  = ~ \mac_wmux0_s0$3361 [0];
+  assign \$10871  = \mac_wmux0_s0$3360  & \$10870 ;
+  assign mac_wmux_s0_v8 = mac_wmux_s0_mv8 | \$10871 ;
+  assign mac_wmux_s0_d8 = mac_wmux_s0_mv8 ? \mac_wmux0_s0$3374  : \mac_wmux0_s0$3361 ;
+  assign mac_wmux_s0_w0_8 = mac_wmux_s0_mv8 ? \mac_wmux0_s0$3378  : \mac_wmux0_s0$3365 ;
+  assign mac_wmux_s0_w1_8 = mac_wmux_s0_mv8 ? \mac_wmux0_s0$3380  : \mac_wmux0_s0$3367 ;
+  assign mac_wmux_s0_w2_8 = mac_wmux_s0_mv8 ? \mac_wmux0_s0$3382  : \mac_wmux0_s0$3369 ;
+  assign mac_wmux_s0_w3_8 = mac_wmux_s0_mv8 ? \mac_wmux0_s0$3384  : \mac_wmux0_s0$3371 ;
+  assign mac_wmux_s0_mv9 = \mac_wmux0_s0$3386  & \mac_wmux0_s0$3387 [0];
+  assign \$10872  = ~ \mac_wmux0_s0$3374 [0];
+  assign \$10873  = \mac_wmux0_s0$3373  & \$10872 ;
+  assign mac_wmux_s0_v9 = mac_wmux_s0_mv9 | \$10873 ;
+  assign mac_wmux_s0_d9 = mac_wmux_s0_mv9 ? \mac_wmux0_s0$3387  : \mac_wmux0_s0$3374 ;
+  assign mac_wmux_s0_w0_9 = mac_wmux_s0_mv9 ? \mac_wmux0_s0$3391  : \mac_wmux0_s0$3378 ;
+  assign mac_wmux_s0_w1_9 = mac_wmux_s0_mv9 ? \mac_wmux0_s0$3393  : \mac_wmux0_s0$3380 ;
+  assign mac_wmux_s0_w2_9 = mac_wmux_s0_mv9 ? \mac_wmux0_s0$3395  : \mac_wmux0_s0$3382 ;
+  assign mac_wmux_s0_w3_9 = mac_wmux_s0_mv9 ? \mac_wmux0_s0$3397  : \mac_wmux0_s0$3384 ;
+  assign mac_wmux_s0_mv10 = \mac_wmux0_s0$3399  & \mac_wmux0_s0$3400 [0];
+  assign \$10874  = ~ \mac_wmux0_s0$3387 [0];
+  assign \$10875  = \mac_wmux0_s0$3386  & \$10874 ;
+  assign mac_wmux_s0_v10 = mac_wmux_s0_mv10 | \$10875 ;
+  assign mac_wmux_s0_d10 = mac_wmux_s0_mv10 ? \mac_wmux0_s0$3400  : \mac_wmux0_s0$3387 ;
+  assign mac_wmux_s0_w0_10 = mac_wmux_s0_mv10 ? \mac_wmux0_s0$3404  : \mac_wmux0_s0$3391 ;
+  assign mac_wmux_s0_w1_10 = mac_wmux_s0_mv10 ? \mac_wmux0_s0$3406  : \mac_wmux0_s0$3393 ;
+  assign mac_wmux_s0_w2_10 = mac_wmux_s0_mv10 ? \mac_wmux0_s0$3408  : \mac_wmux0_s0$3395 ;
+  assign mac_wmux_s0_w3_10 = mac_wmux_s0_mv10 ? \mac_wmux0_s0$3410  : \mac_wmux0_s0$3397 ;
+  assign mac_wmux_s0_mv11 = \mac_wmux0_s0$3412  & \mac_wmux0_s0$3413 [0];
+  assign \$10876  = ~ \mac_wmux0_s0$3400 [0];
+  assign \$10877  = \mac_wmux0_s0$3399  & \$10876 ;
+  assign mac_wmux_s0_v11 = mac_wmux_s0_mv11 | \$10877 ;
+  assign mac_wmux_s0_d11 = mac_wmux_s0_mv11 ? \mac_wmux0_s0$3413  : \mac_wmux0_s0$3400 ;
+  assign mac_wmux_s0_w0_11 = mac_wmux_s0_mv11 ? \mac_wmux0_s0$3417  : \mac_wmux0_s0$3404 ;
+  assign mac_wmux_s0_w1_11 = mac_wmux_s0_mv11 ? \mac_wmux0_s0$3419  : \mac_wmux0_s0$3406 ;
+  assign mac_wmux_s0_w2_11 = mac_wmux_s0_mv11 ? \mac_wmux0_s0$3421  : \mac_wmux0_s0$3408 ;
+  assign mac_wmux_s0_w3_11 = mac_wmux_s0_mv11 ? \mac_wmux0_s0$3423  : \mac_wmux0_s0$3410 ;
+  assign mac_wmux_s0_mv12 = \mac_wmux0_s0$3425  & \mac_wmux0_s0$3426 [0];
+  assign \$10878  = ~ \mac_wmux0_s0$3413 [0];
+  assign \$10879  = \mac_wmux0_s0$3412  & \$10878 ;
+  assign mac_wmux_s0_v12 = mac_wmux_s0_mv12 | \$10879 ;
+  assign mac_wmux_s0_d12 = mac_wmux_s0_mv12 ? \mac_wmux0_s0$3426  : \mac_wmux0_s0$3413 ;
+  assign mac_wmux_s0_w0_12 = mac_wmux_s0_mv12 ? \mac_wmux0_s0$3430  : \mac_wmux0_s0$3417 ;
+  assign mac_wmux_s0_w1_12 = mac_wmux_s0_mv12 ? \mac_wmux0_s0$3432  : \mac_wmux0_s0$3419 ;
+  assign mac_wmux_s0_w2_12 = mac_wmux_s0_mv12 ? \mac_wmux0_s0$3434  : \mac_wmux0_s0$3421 ;
+  assign mac_wmux_s0_w3_12 = mac_wmux_s0_mv12 ? \mac_wmux0_s0$3436  : \mac_wmux0_s0$3423 ;
+  assign mac_wmux_s0_mv13 = \mac_wmux0_s0$3438  & \mac_wmux0_s0$3439 [0];
+  assign \$10880  = ~ \mac_wmux0_s0$3426 [0];
+  assign \$10881  = \mac_wmux0_s0$3425  & \$10880 ;
+  assign mac_wmux_s0_v13 = mac_wmux_s0_mv13 | \$10881 ;
+  assign mac_wmux_s0_d13 = mac_wmux_s0_mv13 ? \mac_wmux0_s0$3439  : \mac_wmux0_s0$3426 ;
+  assign mac_wmux_s0_w0_13 = mac_wmux_s0_mv13 ? \mac_wmux0_s0$3443  : \mac_wmux0_s0$3430 ;
+  assign mac_wmux_s0_w1_13 = mac_wmux_s0_mv13 ? \mac_wmux0_s0$3445  : \mac_wmux0_s0$3432 ;
+  assign mac_wmux_s0_w2_13 = mac_wmux_s0_mv13 ? \mac_wmux0_s0$3447  : \mac_wmux0_s0$3434 ;
+  assign mac_wmux_s0_w3_13 = mac_wmux_s0_mv13 ? \mac_wmux0_s0$3449  : \mac_wmux0_s0$3436 ;
+  assign mac_wmux_s0_mv14 = \mac_wmux0_s0$3451  & \mac_wmux0_s0$3452 [0];
+  assign \$10882  = ~ \mac_wmux0_s0$3439 [0];
+  assign \$10883  = \mac_wmux0_s0$3438  & \$10882 ;
+  assign mac_wmux_s0_v14 = mac_wmux_s0_mv14 | \$10883 ;
+  assign mac_wmux_s0_d14 = mac_wmux_s0_mv14 ? \mac_wmux0_s0$3452  : \mac_wmux0_s0$3439 ;
+  assign mac_wmux_s0_w0_14 = mac_wmux_s0_mv14 ? \mac_wmux0_s0$3456  : \mac_wmux0_s0$3443 ;
+  assign mac_wmux_s0_w1_14 = mac_wmux_s0_mv14 ? \mac_wmux0_s0$3458  : \mac_wmux0_s0$3445 ;
+  assign mac_wmux_s0_w2_14 = mac_wmux_s0_mv14 ? \mac_wmux0_s0$3460  : \mac_wmux0_s0$3447 ;
+  assign mac_wmux_s0_w3_14 = mac_wmux_s0_mv14 ? \mac_wmux0_s0$3462  : \mac_wmux0_s0$3449 ;
+  assign mac_wmux_s0_mv15 = \mac_wmux0_s0$3464  & \mac_wmux0_s0$3465 [0];
+  assign \$10884  = ~ \mac_wmux0_s0$3452 [0];
+  assign \$10885  = \mac_wmux0_s0$3451  & \$10884 ;
+  assign mac_wmux_s0_v15 = mac_wmux_s0_mv15 | \$10885 ;
+  assign mac_wmux_s0_d15 = mac_wmux_s0_mv15 ? \mac_wmux0_s0$3465  : \mac_wmux0_s0$3452 ;
+  assign mac_wmux_s0_w0_15 = mac_wmux_s0_mv15 ? \mac_wmux0_s0$3469  : \mac_wmux0_s0$3456 ;
+  assign mac_wmux_s0_w1_15 = mac_wmux_s0_mv15 ? \mac_wmux0_s0$3471  : \mac_wmux0_s0$3458 ;
+  assign mac_wmux_s0_w2_15 = mac_wmux_s0_mv15 ? \mac_wmux0_s0$3473  : \mac_wmux0_s0$3460 ;
+  assign mac_wmux_s0_w3_15 = mac_wmux_s0_mv15 ? \mac_wmux0_s0$3475  : \mac_wmux0_s0$3462 ;
+  assign mac_wmux_s0_mv16 = \mac_wmux0_s0$3477  & \mac_wmux0_s0$3478 [0];
+  assign \$10886  = ~ \mac_wmux0_s0$3465 [0];
+  assign \$10887  = \mac_wmux0_s0$3464  & \$10886 ;
+  assign mac_wmux_s0_v16 = mac_wmux_s0_mv16 | \$10887 ;
+  assign mac_wmux_s0_d16 = mac_wmux_s0_mv16 ? \mac_wmux0_s0$3478  : \mac_wmux0_s0$3465 ;
+  assign mac_wmux_s0_w0_16 = mac_wmux_s0_mv16 ? \mac_wmux0_s0$3482  : \mac_wmux0_s0$3469 ;
+  assign mac_wmux_s0_w1_16 = mac_wmux_s0_mv16 ? \mac_wmux0_s0$3484  : \mac_wmux0_s0$3471 ;
+  assign mac_wmux_s0_w2_16 = mac_wmux_s0_mv16 ? \mac_wmux0_s0$3486  : \mac_wmux0_s0$3473 ;
+  assign mac_wmux_s0_w3_16 = mac_wmux_s0_mv16 ? \mac_wmux0_s0$3488  : \mac_wmux0_s0$3475 ;
+  assign mac_wmux_s0_mv17 = \mac_wmux0_s0$3490  & \mac_wmux0_s0$3491 [0];
+  assign \$10888  = ~ \mac_wmux0_s0$3478 [0];
+  assign \$10889  = \mac_wmux0_s0$3477  & \$10888 ;
+  assign mac_wmux_s0_v17 = mac_wmux_s0_mv17 | \$10889 ;
+  assign mac_wmux_s0_d17 = mac_wmux_s0_mv17 ? \mac_wmux0_s0$3491  : \mac_wmux0_s0$3478 ;
+  assign mac_wmux_s0_w0_17 = mac_wmux_s0_mv17 ? \mac_wmux0_s0$3495  : \mac_wmux0_s0$3482 ;
+  assign mac_wmux_s0_w1_17 = mac_wmux_s0_mv17 ? \mac_wmux0_s0$3497  : \mac_wmux0_s0$3484 ;
+  assign mac_wmux_s0_w2_17 = mac_wmux_s0_mv17 ? \mac_wmux0_s0$3499  : \mac_wmux0_s0$3486 ;
+  assign mac_wmux_s0_w3_17 = mac_wmux_s0_mv17 ? \mac_wmux0_s0$3501  : \mac_wmux0_s0$3488 ;
+  assign mac_wmux_s0_mv18 = \mac_wmux0_s0$3503  & \mac_wmux0_s0$3504 [0];
+  assign \$10890  = ~ \mac_wmux0_s0$3491 [0];
+  assign \$10891  = \mac_wmux0_s0$3490  & \$10890 ;
+  assign mac_wmux_s0_v18 = mac_wmux_s0_mv18 | \$10891 ;
+  assign mac_wmux_s0_d18 = mac_wmux_s0_mv18 ? \mac_wmux0_s0$3504  : \mac_wmux0_s0$3491 ;
+  assign mac_wmux_s0_w0_18 = mac_wmux_s0_mv18 ? \mac_wmux0_s0$3508  : \mac_wmux0_s0$3495 ;
+  assign mac_wmux_s0_w1_18 = mac_wmux_s0_mv18 ? \mac_wmux0_s0$3510  : \mac_wmux0_s0$3497 ;
+  assign mac_wmux_s0_w2_18 = mac_wmux_s0_mv18 ? \mac_wmux0_s0$3512  : \mac_wmux0_s0$3499 ;
+  assign mac_wmux_s0_w3_18 = mac_wmux_s0_mv18 ? \mac_wmux0_s0$3514  : \mac_wmux0_s0$3501 ;
+  assign mac_wmux_s0_mv19 = \mac_wmux0_s0$3516  & \mac_wmux0_s0$3517 [0];
+  assign \$10892  = ~ \mac_wmux0_s0$3504 [0];
+  assign \$10893  = \mac_wmux0_s0$3503  & \$10892 ;
+  assign mac_wmux_s0_v19 = mac_wmux_s0_mv19 | \$10893 ;
+  assign mac_wmux_s0_d19 = mac_wmux_s0_mv19 ? \mac_wmux0_s0$3517  : \mac_wmux0_s0$3504 ;
+  assign mac_wmux_s0_w0_19 = mac_wmux_s0_mv19 ? \mac_wmux0_s0$3521  : \mac_wmux0_s0$3508 ;
+  assign mac_wmux_s0_w1_19 = mac_wmux_s0_mv19 ? \mac_wmux0_s0$3523  : \mac_wmux0_s0$3510 ;
+  assign mac_wmux_s0_w2_19 = mac_wmux_s0_mv19 ? \mac_wmux0_s0$3525  : \mac_wmux0_s0$3512 ;
+  assign mac_wmux_s0_w3_19 = mac_wmux_s0_mv19 ? \mac_wmux0_s0$3527  : \mac_wmux0_s0$3514 ;
+  assign mac_wmux_s0_mv20 = \mac_wmux0_s0$3529  & \mac_wmux0_s0$3530 [0];
+  assign \$10894  = ~ \mac_wmux0_s0$3517 [0];
+  assign \$10895  = \mac_wmux0_s0$3516  & \$10894 ;
+  assign mac_wmux_s0_v20 = mac_wmux_s0_mv20 | \$10895 ;
+  assign mac_wmux_s0_d20 = mac_wmux_s0_mv20 ? \mac_wmux0_s0$3530  : \mac_wmux0_s0$3517 ;
+  assign mac_wmux_s0_w0_20 = mac_wmux_s0_mv20 ? \mac_wmux0_s0$3534  : \mac_wmux0_s0$3521 ;
+  assign mac_wmux_s0_w1_20 = mac_wmux_s0_mv20 ? \mac_wmux0_s0$3536  : \mac_wmux0_s0$3523 ;
+  assign mac_wmux_s0_w2_20 = mac_wmux_s0_mv20 ? \mac_wmux0_s0$3538  : \mac_wmux0_s0$3525 ;
+  assign mac_wmux_s0_w3_20 = mac_wmux_s0_mv20 ? \mac_wmux0_s0$3540  : \mac_wmux0_s0$3527 ;
+  assign mac_wmux_s0_mv21 = \mac_wmux0_s0$3542  & \mac_wmux0_s0$3543 [0];
+  assign \$10896  = ~ \mac_wmux0_s0$3530 [0];
+  assign \$10897  = \mac_wmux0_s0$3529  & \$10896 ;
+  assign mac_wmux_s0_v21 = mac_wmux_s0_mv21 | \$10897 ;
+  assign mac_wmux_s0_d21 = mac_wmux_s0_mv21 ? \mac_wmux0_s0$3543  : \mac_wmux0_s0$3530 ;
+  assign mac_wmux_s0_w0_21 = mac_wmux_s0_mv21 ? \mac_wmux0_s0$3547  : \mac_wmux0_s0$3534 ;
+  assign mac_wmux_s0_w1_21 = mac_wmux_s0_mv21 ? \mac_wmux0_s0$3549  : \mac_wmux0_s0$3536 ;
+  assign mac_wmux_s0_w2_21 = mac_wmux_s0_mv21 ? \mac_wmux0_s0$3551  : \mac_wmux0_s0$3538 ;
+  assign mac_wmux_s0_w3_21 = mac_wmux_s0_mv21 ? \mac_wmux0_s0$3553  : \mac_wmux0_s0$3540 ;
+  assign mac_wmux_s0_mv22 = \mac_wmux0_s0$3555  & \mac_wmux0_s0$3556 [0];
+  assign \$10898  = ~ \mac_wmux0_s0$3543 [0];
+  assign \$10899  = \mac_wmux0_s0$3542  & \$10898 ;
+  assign mac_wmux_s0_v22 = mac_wmux_s0_mv22 | \$10899 ;
+  assign mac_wmux_s0_d22 = mac_wmux_s0_mv22 ? \mac_wmux0_s0$3556  : \mac_wmux0_s0$3543 ;
+  assign mac_wmux_s0_w0_22 = mac_wmux_s0_mv22 ? \mac_wmux0_s0$3560  : \mac_wmux0_s0$3547 ;
+  assign mac_wmux_s0_w1_22 = mac_wmux_s0_mv22 ? \mac_wmux0_s0$3562  : \mac_wmux0_s0$3549 ;
+  assign mac_wmux_s0_w2_22 = mac_wmux_s0_mv22 ? \mac_wmux0_s0$3564  : \mac_wmux0_s0$3551 ;
+  assign mac_wmux_s0_w3_22 = mac_wmux_s0_mv22 ? \mac_wmux0_s0$3566  : \mac_wmux0_s0$3553 ;
+  assign mac_wmux_s0_mv23 = \mac_wmux0_s0$3568  & \mac_wmux0_s0$3569 [0];
+  assign \$10900  = ~ \mac_wmux0_s0$3556 [0];
+  assign \$10901  = \mac_wmux0_s0$3555  & \$10900 ;
+  assign mac_wmux_s0_v23 = mac_wmux_s0_mv23 | \$10901 ;
+  assign mac_wmux_s0_d23 = mac_wmux_s0_mv23 ? \mac_wmux0_s0$3569  : \mac_wmux0_s0$3556 ;
+  assign mac_wmux_s0_w0_23 = mac_wmux_s0_mv23 ? \mac_wmux0_s0$3573  : \mac_wmux0_s0$3560 ;
+  assign mac_wmux_s0_w1_23 = mac_wmux_s0_mv23 ? \mac_wmux0_s0$3575  : \mac_wmux0_s0$3562 ;
+  assign mac_wmux_s0_w2_23 = mac_wmux_s0_mv23 ? \mac_wmux0_s0$3577  : \mac_wmux0_s0$3564 ;
+  assign mac_wmux_s0_w3_23 = mac_wmux_s0_mv23 ? \mac_wmux0_s0$3579  : \mac_wmux0_s0$3566 ;
+  assign mac_wmux_s0_mv24 = \mac_wmux0_s0$3581  & \mac_wmux0_s0$3582 [0];
+  assign \$10902  = ~ \mac_wmux0_s0$3569 [0];
+  assign \$10903  = \mac_wmux0_s0$3568  & \$10902 ;
+  assign mac_wmux_s0_v24 = mac_wmux_s0_mv24 | \$10903 ;
+  assign mac_wmux_s0_d24 = mac_wmux_s0_mv24 ? \mac_wmux0_s0$3582  : \mac_wmux0_s0$3569 ;
+  assign mac_wmux_s0_w0_24 = mac_wmux_s0_mv24 ? \mac_wmux0_s0$3586  : \mac_wmux0_s0$3573 ;
+  assign mac_wmux_s0_w1_24 = mac_wmux_s0_mv24 ? \mac_wmux0_s0$3588  : \mac_wmux0_s0$3575 ;
+  assign mac_wmux_s0_w2_24 = mac_wmux_s0_mv24 ? \mac_wmux0_s0$3590  : \mac_wmux0_s0$3577 ;
+  assign mac_wmux_s0_w3_24 = mac_wmux_s0_mv24 ? \mac_wmux0_s0$3592  : \mac_wmux0_s0$3579 ;
+  assign mac_wmux_s0_mv25 = \mac_wmux0_s0$3594  & \mac_wmux0_s0$3595 [0];
+  assign \$10904  = ~ \mac_wmux0_s0$3582 [0];
+  assign \$10905  = \mac_wmux0_s0$3581  & \$10904 ;
+  assign mac_wmux_s0_v25 = mac_wmux_s0_mv25 | \$10905 ;
+  assign mac_wmux_s0_d25 = mac_wmux_s0_mv25 ? \mac_wmux0_s0$3595  : \mac_wmux0_s0$3582 ;
+  assign mac_wmux_s0_w0_25 = mac_wmux_s0_mv25 ? \mac_wmux0_s0$3599  : \mac_wmux0_s0$3586 ;
+  assign mac_wmux_s0_w1_25 = mac_wmux_s0_mv25 ? \mac_wmux0_s0$3601  : \mac_wmux0_s0$3588 ;
+  assign mac_wmux_s0_w2_25 = mac_wmux_s0_mv25 ? \mac_wmux0_s0$3603  : \mac_wmux0_s0$3590 ;
+  assign mac_wmux_s0_w3_25 = mac_wmux_s0_mv25 ? \mac_wmux0_s0$3605  : \mac_wmux0_s0$3592 ;
+  assign mac_wmux_s0_mv26 = \mac_wmux0_s0$3607  & \mac_wmux0_s0$3608 [0];
+  assign \$10906  = ~ \mac_wmux0_s0$3595 [0];
+  assign \$10907  = \mac_wmux0_s0$3594  & \$10906 ;
+  assign mac_wmux_s0_v26 = mac_wmux_s0_mv26 | \$10907 ;
+  assign mac_wmux_s0_d26 = mac_wmux_s0_mv26 ? \mac_wmux0_s0$3608  : \mac_wmux0_s0$3595 ;
+  assign mac_wmux_s0_w0_26 = mac_wmux_s0_mv26 ? \mac_wmux0_s0$3612  : \mac_wmux0_s0$3599 ;
+  assign mac_wmux_s0_w1_26 = mac_wmux_s0_mv26 ? \mac_wmux0_s0$3614  : \mac_wmux0_s0$3601 ;
+  assign mac_wmux_s0_w2_26 = mac_wmux_s0_mv26 ? \mac_wmux0_s0$3616  : \mac_wmux0_s0$3603 ;
+  assign mac_wmux_s0_w3_26 = mac_wmux_s0_mv26 ? \mac_wmux0_s0$3618  : \mac_wmux0_s0$3605 ;
+  assign mac_wmux_s0_mv27 = \mac_wmux0_s0$3620  & \mac_wmux0_s0$3621 [0];
+  assign \$10908  = ~ \mac_wmux0_s0$3608 [0];
+  assign \$10909  = \mac_wmux0_s0$3607  & \$10908 ;
+  assign mac_wmux_s0_v27 = mac_wmux_s0_mv27 | \$10909 ;
+  assign mac_wmux_s0_d27 = mac_wmux_s0_mv27 ? \mac_wmux0_s0$3621  : \mac_wmux0_s0$3608 ;
+  assign mac_wmux_s0_w0_27 = mac_wmux_s0_mv27 ? \mac_wmux0_s0$3625  : \mac_wmux0_s0$3612 ;
+  assign mac_wmux_s0_w1_27 = mac_wmux_s0_mv27 ? \mac_wmux0_s0$3627  : \mac_wmux0_s0$3614 ;
+  assign mac_wmux_s0_w2_27 = mac_wmux_s0_mv27 ? \mac_wmux0_s0$3629  : \mac_wmux0_s0$3616 ;
+  assign mac_wmux_s0_w3_27 = mac_wmux_s0_mv27 ? \mac_wmux0_s0$3631  : \mac_wmux0_s0$3618 ;
+  assign mac_wmux_s0_mv28 = \mac_wmux0_s0$3633  & \mac_wmux0_s0$3634 [0];
+  assign \$10910  = ~ \mac_wmux0_s0$3621 [0];
+  assign \$10911  = \mac_wmux0_s0$3620  & \$10910 ;
+  assign mac_wmux_s0_v28 = mac_wmux_s0_mv28 | \$10911 ;
+  assign mac_wmux_s0_d28 = mac_wmux_s0_mv28 ? \mac_wmux0_s0$3634  : \mac_wmux0_s0$3621 ;
+  assign mac_wmux_s0_w0_28 = mac_wmux_s0_mv28 ? \mac_wmux0_s0$3638  : \mac_wmux0_s0$3625 ;
+  assign mac_wmux_s0_w1_28 = mac_wmux_s0_mv28 ? \mac_wmux0_s0$3640  : \mac_wmux0_s0$3627 ;
+  assign mac_wmux_s0_w2_28 = mac_wmux_s0_mv28 ? \mac_wmux0_s0$3642  : \mac_wmux0_s0$3629 ;
+  assign mac_wmux_s0_w3_28 = mac_wmux_s0_mv28 ? \mac_wmux0_s0$3644  : \mac_wmux0_s0$3631 ;
+  assign mac_wmux_s0_mv29 = \mac_wmux0_s0$3646  & \mac_wmux0_s0$3647 [0];
+  assign \$10912  = ~ \mac_wmux0_s0$3634 [0];
+  assign \$10913  = \mac_wmux0_s0$3633  & \$10912 ;
+  assign mac_wmux_s0_v29 = mac_wmux_s0_mv29 | \$10913 ;
+  assign mac_wmux_s0_d29 = mac_wmux_s0_mv29 ? \mac_wmux0_s0$3647  : \mac_wmux0_s0$3634 ;
+  assign mac_wmux_s0_w0_29 = mac_wmux_s0_mv29 ? \mac_wmux0_s0$3651  : \mac_wmux0_s0$3638 ;
+  assign mac_wmux_s0_w1_29 = mac_wmux_s0_mv29 ? \mac_wmux0_s0$3653  : \mac_wmux0_s0$3640 ;
+  assign mac_wmux_s0_w2_29 = mac_wmux_s0_mv29 ? \mac_wmux0_s0$3655  : \mac_wmux0_s0$3642 ;
+  assign mac_wmux_s0_w3_29 = mac_wmux_s0_mv29 ? \mac_wmux0_s0$3657  : \mac_wmux0_s0$3644 ;
+  assign mac_wmux_s0_mv30 = \mac_wmux0_s0$3659  & \mac_wmux0_s0$3660 [0];
+  assign \$10914  = ~ \mac_wmux0_s0$3647 [0];
+  assign \$10915  = \mac_wmux0_s0$3646  & \$10914 ;
+  assign mac_wmux_s0_v30 = mac_wmux_s0_mv30 | \$10915 ;
+  assign mac_wmux_s0_d30 = mac_wmux_s0_mv30 ? \mac_wmux0_s0$3660  : \mac_wmux0_s0$3647 ;
+  assign mac_wmux_s0_w0_30 = mac_wmux_s0_mv30 ? \mac_wmux0_s0$3664  : \mac_wmux0_s0$3651 ;
+  assign mac_wmux_s0_w1_30 = mac_wmux_s0_mv30 ? \mac_wmux0_s0$3666  : \mac_wmux0_s0$3653 ;
+  assign mac_wmux_s0_w2_30 = mac_wmux_s0_mv30 ? \mac_wmux0_s0$3668  : \mac_wmux0_s0$3655 ;
+  assign mac_wmux_s0_w3_30 = mac_wmux_s0_mv30 ? \mac_wmux0_s0$3670  : \mac_wmux0_s0$3657 ;
+  assign mac_wmux_s1_mv0 = mac_wmux_s0_v2 & mac_wmux_s0_d2[1];
+  assign \$10916  = ~ mac_wmux_s0_d0[1];
+  assign \$10917  = mac_wmux_s0_v0 & \$10916 ;
   assign mac_wmux_s1_v0 = mac_wmux_s1_mv0 | \$10917 ;
-  assign mac_wmux_s1_d0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$3482  : \mac_wmux1_s0$3485 ;
-  assign mac_wmux_s1_w0_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$3489  : \mac_wmux1_s0$3488 ;
-  assign mac_wmux_s1_w1_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$3492  : \mac_wmux1_s0$3491 ;
-  assign mac_wmux_s1_w2_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$3495  : \mac_wmux1_s0$3494 ;
-  assign mac_wmux_s1_w3_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$3498  : \mac_wmux1_s0$3497 ;
-  assign mac_wmux_s1_mv1 = \mac_wmux1_s0$3500  & \mac_wmux1_s0$3501 [1];
-  assign \$10918  = ~ \mac_wmux1_s0$3504 [1];
-  assign \$10919  = \mac_wmux1_s0$3503  & \$10918 ;
+  assign mac_wmux_s1_d0 = mac_wmux_s1_mv0 ? mac_wmux_s0_d2 : mac_wmux_s0_d0;
+  assign mac_wmux_s1_w0_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w0_2 : mac_wmux_s0_w0_0;
+  assign mac_wmux_s1_w1_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w1_2 : mac_wmux_s0_w1_0;
+  assign mac_wmux_s1_w2_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w2_2 : mac_wmux_s0_w2_0;
+  assign mac_wmux_s1_w3_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w3_2 : mac_wmux_s0_w3_0;
+  assign mac_wmux_s1_mv1 = mac_wmux_s0_v3 & mac_wmux_s0_d3[1];
+  assign \$10918  = ~ mac_wmux_s0_d1[1];
+  assign \$10919  = mac_wmux_s0_v1 & \$10918 ;
   assign mac_wmux_s1_v1 = mac_wmux_s1_mv1 | \$10919 ;
-  assign mac_wmux_s1_d1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$3501  : \mac_wmux1_s0$3504 ;
-  assign mac_wmux_s1_w0_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$3508  : \mac_wmux1_s0$3507 ;
-  assign mac_wmux_s1_w1_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$3511  : \mac_wmux1_s0$3510 ;
-  assign mac_wmux_s1_w2_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$3514  : \mac_wmux1_s0$3513 ;
-  assign mac_wmux_s1_w3_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$3517  : \mac_wmux1_s0$3516 ;
-  assign mac_wmux_s1_mv2 = \mac_wmux1_s0$3519  & \mac_wmux1_s0$3520 [1];
-  assign \$10920  = ~ \mac_wmux1_s0$3482 [1];
-  assign \$10921  = mac_wmux1_s0 & \$10920 ;
+  assign mac_wmux_s1_d1 = mac_wmux_s1_mv1 ? mac_wmux_s0_d3 : mac_wmux_s0_d1;
+  assign mac_wmux_s1_w0_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w0_3 : mac_wmux_s0_w0_1;
+  assign mac_wmux_s1_w1_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w1_3 : mac_wmux_s0_w1_1;
+  assign mac_wmux_s1_w2_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w2_3 : mac_wmux_s0_w2_1;
+  assign mac_wmux_s1_w3_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w3_3 : mac_wmux_s0_w3_1;
+  assign mac_wmux_s1_mv2 = mac_wmux_s0_v4 & mac_wmux_s0_d4[1];
+  assign \$10920  = ~ mac_wmux_s0_d2[1];
+  assign \$10921  = mac_wmux_s0_v2 & \$10920 ;
   assign mac_wmux_s1_v2 = mac_wmux_s1_mv2 | \$10921 ;
-  assign mac_wmux_s1_d2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$3520  : \mac_wmux1_s0$3482 ;
-  assign mac_wmux_s1_w0_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$3524  : \mac_wmux1_s0$3489 ;
-  assign mac_wmux_s1_w1_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$3526  : \mac_wmux1_s0$3492 ;
-  assign mac_wmux_s1_w2_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$3528  : \mac_wmux1_s0$3495 ;
-  assign mac_wmux_s1_w3_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$3530  : \mac_wmux1_s0$3498 ;
-  assign mac_wmux_s1_mv3 = \mac_wmux1_s0$3532  & \mac_wmux1_s0$3533 [1];
-  assign \$10922  = ~ \mac_wmux1_s0$3501 [1];
-  assign \$10923  = \mac_wmux1_s0$3500  & \$10922 ;
+  assign mac_wmux_s1_d2 = mac_wmux_s1_mv2 ? mac_wmux_s0_d4 : mac_wmux_s0_d2;
+  assign mac_wmux_s1_w0_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w0_4 : mac_wmux_s0_w0_2;
+  assign mac_wmux_s1_w1_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w1_4 : mac_wmux_s0_w1_2;
+  assign mac_wmux_s1_w2_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w2_4 : mac_wmux_s0_w2_2;
+  assign mac_wmux_s1_w3_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w3_4 : mac_wmux_s0_w3_2;
+  assign mac_wmux_s1_mv3 = mac_wmux_s0_v5 & mac_wmux_s0_d5[1];
+  assign \$10922  = ~ mac_wmux_s0_d3[1];
+  assign \$10923  = mac_wmux_s0_v3 & \$10922 ;
   assign mac_wmux_s1_v3 = mac_wmux_s1_mv3 | \$10923 ;
-  assign mac_wmux_s1_d3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$3533  : \mac_wmux1_s0$3501 ;
-  assign mac_wmux_s1_w0_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$3537  : \mac_wmux1_s0$3508 ;
-  assign mac_wmux_s1_w1_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$3539  : \mac_wmux1_s0$3511 ;
-  assign mac_wmux_s1_w2_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$3541  : \mac_wmux1_s0$3514 ;
-  assign mac_wmux_s1_w3_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$3543  : \mac_wmux1_s0$3517 ;
-  assign mac_wmux_s1_mv4 = \mac_wmux1_s0$3545  & \mac_wmux1_s0$3546 [1];
-  assign \$10924  = ~ \mac_wmux1_s0$3520 [1];
-  assign \$10925  = \mac_wmux1_s0$3519  & \$10924 ;
+  assign mac_wmux_s1_d3 = mac_wmux_s1_mv3 ? mac_wmux_s0_d5 : mac_wmux_s0_d3;
+  assign mac_wmux_s1_w0_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w0_5 : mac_wmux_s0_w0_3;
+  assign mac_wmux_s1_w1_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w1_5 : mac_wmux_s0_w1_3;
+  assign mac_wmux_s1_w2_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w2_5 : mac_wmux_s0_w2_3;
+  assign mac_wmux_s1_w3_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w3_5 : mac_wmux_s0_w3_3;
+  assign mac_wmux_s1_mv4 = mac_wmux_s0_v6 & mac_wmux_s0_d6[1];
+  assign \$10924  = ~ mac_wmux_s0_d4[1];
+  assign \$10925  = mac_wmux_s0_v4 & \$10924 ;
   assign mac_wmux_s1_v4 = mac_wmux_s1_mv4 | \$10925 ;
-  assign mac_wmux_s1_d4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$3546  : \mac_wmux1_s0$3520 ;
-  assign mac_wmux_s1_w0_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$3550  : \mac_wmux1_s0$3524 ;
-  assign mac_wmux_s1_w1_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$3552  : \mac_wmux1_s0$3526 ;
-  assign mac_wmux_s1_w2_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$3554  : \mac_wmux1_s0$3528 ;
-  assign mac_wmux_s1_w3_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$3556  : \mac_wmux1_s0$3530 ;
-  assign mac_wmux_s1_mv5 = \mac_wmux1_s0$3558  & \mac_wmux1_s0$3559 [1];
-  assign \$10926  = ~ \mac_wmux1_s0$3533 [1];
-  assign \$10927  = \mac_wmux1_s0$3532  & \$10926 ;
+  assign mac_wmux_s1_d4 = mac_wmux_s1_mv4 ? mac_wmux_s0_d6 : mac_wmux_s0_d4;
+  assign mac_wmux_s1_w0_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w0_6 : mac_wmux_s0_w0_4;
+  assign mac_wmux_s1_w1_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w1_6 : mac_wmux_s0_w1_4;
+  assign mac_wmux_s1_w2_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w2_6 : mac_wmux_s0_w2_4;
+  assign mac_wmux_s1_w3_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w3_6 : mac_wmux_s0_w3_4;
+  assign mac_wmux_s1_mv5 = mac_wmux_s0_v7 & mac_wmux_s0_d7[1];
+  assign \$10926  = ~ mac_wmux_s0_d5[1];
+  assign \$10927  = mac_wmux_s0_v5 & \$10926 ;
   assign mac_wmux_s1_v5 = mac_wmux_s1_mv5 | \$10927 ;
-  assign mac_wmux_s1_d5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$3559  : \mac_wmux1_s0$3533 ;
-  assign mac_wmux_s1_w0_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$3563  : \mac_wmux1_s0$3537 ;
-  assign mac_wmux_s1_w1_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$3565  : \mac_wmux1_s0$3539 ;
-  assign mac_wmux_s1_w2_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$3567  : \mac_wmux1_s0$3541 ;
-  assign mac_wmux_s1_w3_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$3569  : \mac_wmux1_s0$3543 ;
-  assign mac_wmux_s1_mv6 = \mac_wmux1_s0$3571  & \mac_wmux1_s0$3572 [1];
-  assign \$10928  = ~ \mac_wmux1_s0$3546 [1];
-  assign \$10929  = \mac_wmux1_s0$3545  & \$10928 ;
+  assign mac_wmux_s1_d5 = mac_wmux_s1_mv5 ? mac_wmux_s0_d7 : mac_wmux_s0_d5;
+  assign mac_wmux_s1_w0_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w0_7 : mac_wmux_s0_w0_5;
+  assign mac_wmux_s1_w1_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w1_7 : mac_wmux_s0_w1_5;
+  assign mac_wmux_s1_w2_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w2_7 : mac_wmux_s0_w2_5;
+  assign mac_wmux_s1_w3_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w3_7 : mac_wmux_s0_w3_5;
+  assign mac_wmux_s1_mv6 = mac_wmux_s0_v8 & mac_wmux_s0_d8[1];
+  assign \$10928  = ~ mac_wmux_s0_d6[1];
+  assign \$10929  = mac_wmux_s0_v6 & \$10928 ;
   assign mac_wmux_s1_v6 = mac_wmux_s1_mv6 | \$10929 ;
-  assign mac_wmux_s1_d6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$3572  : \mac_wmux1_s0$3546 ;
-  assign mac_wmux_s1_w0_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$3576  : \mac_wmux1_s0$3550 ;
-  assign mac_wmux_s1_w1_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$3578  : \mac_wmux1_s0$3552 ;
-  assign mac_wmux_s1_w2_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$3580  : \mac_wmux1_s0$3554 ;
-  assign mac_wmux_s1_w3_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$3582  : \mac_wmux1_s0$3556 ;
-  assign mac_wmux_s1_mv7 = \mac_wmux1_s0$3584  & \mac_wmux1_s0$3585 [1];
-  assign \$10930  = ~ \mac_wmux1_s0$3559 [1];
-  assign \$10931  = \mac_wmux1_s0$3558  & \$10930 ;
+  assign mac_wmux_s1_d6 = mac_wmux_s1_mv6 ? mac_wmux_s0_d8 : mac_wmux_s0_d6;
+  assign mac_wmux_s1_w0_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w0_8 : mac_wmux_s0_w0_6;
+  assign mac_wmux_s1_w1_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w1_8 : mac_wmux_s0_w1_6;
+  assign mac_wmux_s1_w2_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w2_8 : mac_wmux_s0_w2_6;
+  assign mac_wmux_s1_w3_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w3_8 : mac_wmux_s0_w3_6;
+  assign mac_wmux_s1_mv7 = mac_wmux_s0_v9 & mac_wmux_s0_d9[1];
+  assign \$10930  = ~ mac_wmux_s0_d7[1];
+  assign \$10931  = mac_wmux_s0_v7 & \$10930 ;
   assign mac_wmux_s1_v7 = mac_wmux_s1_mv7 | \$10931 ;
-  assign mac_wmux_s1_d7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$3585  : \mac_wmux1_s0$3559 ;
-  assign mac_wmux_s1_w0_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$3589  : \mac_wmux1_s0$3563 ;
-  assign mac_wmux_s1_w1_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$3591  : \mac_wmux1_s0$3565 ;
-  assign mac_wmux_s1_w2_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$3593  : \mac_wmux1_s0$3567 ;
-  assign mac_wmux_s1_w3_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$3595  : \mac_wmux1_s0$3569 ;
-  assign mac_wmux_s1_mv8 = \mac_wmux1_s0$3597  & \mac_wmux1_s0$3598 [1];
-  assign \$10932  = ~ \mac_wmux1_s0$3572 [1];
-  assign \$10933  = \mac_wmux1_s0$3571  & \$10932 ;
+  assign mac_wmux_s1_d7 = mac_wmux_s1_mv7 ? mac_wmux_s0_d9 : mac_wmux_s0_d7;
+  assign mac_wmux_s1_w0_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w0_9 : mac_wmux_s0_w0_7;
+  assign mac_wmux_s1_w1_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w1_9 : mac_wmux_s0_w1_7;
+  assign mac_wmux_s1_w2_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w2_9 : mac_wmux_s0_w2_7;
+  assign mac_wmux_s1_w3_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w3_9 : mac_wmux_s0_w3_7;
+  assign mac_wmux_s1_mv8 = mac_wmux_s0_v10 & mac_wmux_s0_d10[1];
+  assign \$10932  = ~ mac_wmux_s0_d8[1];
+  assign \$10933  = mac_wmux_s0_v8 & \$10932 ;
   assign mac_wmux_s1_v8 = mac_wmux_s1_mv8 | \$10933 ;
-  assign mac_wmux_s1_d8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$3598  : \mac_wmux1_s0$3572 ;
-  assign mac_wmux_s1_w0_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$3602  : \mac_wmux1_s0$3576 ;
-  assign mac_wmux_s1_w1_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$3604  : \mac_wmux1_s0$3578 ;
-  assign mac_wmux_s1_w2_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$3606  : \mac_wmux1_s0$3580 ;
-  assign mac_wmux_s1_w3_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$3608  : \mac_wmux1_s0$3582 ;
-  assign mac_wmux_s1_mv9 = \mac_wmux1_s0$3610  & \mac_wmux1_s0$3611 [1];
-  assign \$10934  = ~ \mac_wmux1_s0$3585 [1];
-  assign \$10935  = \mac_wmux1_s0$3584  & \$10934 ;
+  assign mac_wmux_s1_d8 = mac_wmux_s1_mv8 ? mac_wmux_s0_d10 : mac_wmux_s0_d8;
+  assign mac_wmux_s1_w0_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w0_10 : mac_wmux_s0_w0_8;
+  assign mac_wmux_s1_w1_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w1_10 : mac_wmux_s0_w1_8;
+  assign mac_wmux_s1_w2_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w2_10 : mac_wmux_s0_w2_8;
+  assign mac_wmux_s1_w3_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w3_10 : mac_wmux_s0_w3_8;
+  assign mac_wmux_s1_mv9 = mac_wmux_s0_v11 & mac_wmux_s0_d11[1];
+  assign \$10934  = ~ mac_wmux_s0_d9[1];
+  assign \$10935  = mac_wmux_s0_v9 & \$10934 ;
   assign mac_wmux_s1_v9 = mac_wmux_s1_mv9 | \$10935 ;
-  assign mac_wmux_s1_d9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$3611  : \mac_wmux1_s0$3585 ;
-  assign mac_wmux_s1_w0_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$3615  : \mac_wmux1_s0$3589 ;
-  assign mac_wmux_s1_w1_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$3617  : \mac_wmux1_s0$3591 ;
-  assign mac_wmux_s1_w2_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$3619  : \mac_wmux1_s0$3593 ;
-  assign mac_wmux_s1_w3_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$3621  : \mac_wmux1_s0$3595 ;
-  assign mac_wmux_s1_mv10 = \mac_wmux1_s0$3623  & \mac_wmux1_s0$3624 [1];
-  assign \$10936  = ~ \mac_wmux1_s0$3598 [1];
-  assign \$10937  = \mac_wmux1_s0$3597  & \$10936 ;
+  assign mac_wmux_s1_d9 = mac_wmux_s1_mv9 ? mac_wmux_s0_d11 : mac_wmux_s0_d9;
+  assign mac_wmux_s1_w0_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w0_11 : mac_wmux_s0_w0_9;
+  assign mac_wmux_s1_w1_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w1_11 : mac_wmux_s0_w1_9;
+  assign mac_wmux_s1_w2_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w2_11 : mac_wmux_s0_w2_9;
+  assign mac_wmux_s1_w3_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w3_11 : mac_wmux_s0_w3_9;
+  assign mac_wmux_s1_mv10 = mac_wmux_s0_v12 & mac_wmux_s0_d12[1];
+  assign \$10936  = ~ mac_wmux_s0_d10[1];
+  assign \$10937  = mac_wmux_s0_v10 & \$10936 ;
   assign mac_wmux_s1_v10 = mac_wmux_s1_mv10 | \$10937 ;
-  assign mac_wmux_s1_d10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$3624  : \mac_wmux1_s0$3598 ;
-  assign mac_wmux_s1_w0_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$3628  : \mac_wmux1_s0$3602 ;
-  assign mac_wmux_s1_w1_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$3630  : \mac_wmux1_s0$3604 ;
-  assign mac_wmux_s1_w2_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$3632  : \mac_wmux1_s0$3606 ;
-  assign mac_wmux_s1_w3_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$3634  : \mac_wmux1_s0$3608 ;
-  assign mac_wmux_s1_mv11 = \mac_wmux1_s0$3636  & \mac_wmux1_s0$3637 [1];
-  assign \$10938  = ~ \mac_wmux1_s0$3611 [1];
-  assign \$10939  = \mac_wmux1_s0$3610  & \$10938 ;
+  assign mac_wmux_s1_d10 = mac_wmux_s1_mv10 ? mac_wmux_s0_d12 : mac_wmux_s0_d10;
+  assign mac_wmux_s1_w0_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w0_12 : mac_wmux_s0_w0_10;
+  assign mac_wmux_s1_w1_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w1_12 : mac_wmux_s0_w1_10;
+  assign mac_wmux_s1_w2_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w2_12 : mac_wmux_s0_w2_10;
+  assign mac_wmux_s1_w3_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w3_12 : mac_wmux_s0_w3_10;
+  assign mac_wmux_s1_mv11 = mac_wmux_s0_v13 & mac_wmux_s0_d13[1];
+  assign \$10938  = ~ mac_wmux_s0_d11[1];
+  assign \$10939  = mac_wmux_s0_v11 & \$10938 ;
   assign mac_wmux_s1_v11 = mac_wmux_s1_mv11 | \$10939 ;
-  assign mac_wmux_s1_d11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$3637  : \mac_wmux1_s0$3611 ;
-  assign mac_wmux_s1_w0_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$3641  : \mac_wmux1_s0$3615 ;
-  assign mac_wmux_s1_w1_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$3643  : \mac_wmux1_s0$3617 ;
-  assign mac_wmux_s1_w2_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$3645  : \mac_wmux1_s0$3619 ;
-  assign mac_wmux_s1_w3_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$3647  : \mac_wmux1_s0$3621 ;
-  assign mac_wmux_s1_mv12 = \mac_wmux1_s0$3649  & \mac_wmux1_s0$3650 [1];
-  assign \$10940  = ~ \mac_wmux1_s0$3624 [1];
-  assign \$10941  = \mac_wmux1_s0$3623  & \$10940 ;
+  assign mac_wmux_s1_d11 = mac_wmux_s1_mv11 ? mac_wmux_s0_d13 : mac_wmux_s0_d11;
+  assign mac_wmux_s1_w0_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w0_13 : mac_wmux_s0_w0_11;
+  assign mac_wmux_s1_w1_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w1_13 : mac_wmux_s0_w1_11;
+  assign mac_wmux_s1_w2_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w2_13 : mac_wmux_s0_w2_11;
+  assign mac_wmux_s1_w3_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w3_13 : mac_wmux_s0_w3_11;
+  assign mac_wmux_s1_mv12 = mac_wmux_s0_v14 & mac_wmux_s0_d14[1];
+  assign \$10940  = ~ mac_wmux_s0_d12[1];
+  assign \$10941  = mac_wmux_s0_v12 & \$10940 ;
   assign mac_wmux_s1_v12 = mac_wmux_s1_mv12 | \$10941 ;
-  assign mac_wmux_s1_d12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$3650  : \mac_wmux1_s0$3624 ;
-  assign mac_wmux_s1_w0_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$3654  : \mac_wmux1_s0$3628 ;
-  assign mac_wmux_s1_w1_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$3656  : \mac_wmux1_s0$3630 ;
-  assign mac_wmux_s1_w2_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$3658  : \mac_wmux1_s0$3632 ;
-  assign mac_wmux_s1_w3_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$3660  : \mac_wmux1_s0$3634 ;
-  assign mac_wmux_s1_mv13 = \mac_wmux1_s0$3662  & \mac_wmux1_s0$3663 [1];
-  assign \$10942  = ~ \mac_wmux1_s0$3637 [1];
-  assign \$10943  = \mac_wmux1_s0$3636  & \$10942 ;
+  assign mac_wmux_s1_d12 = mac_wmux_s1_mv12 ? mac_wmux_s0_d14 : mac_wmux_s0_d12;
+  assign mac_wmux_s1_w0_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w0_14 : mac_wmux_s0_w0_12;
+  assign mac_wmux_s1_w1_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w1_14 : mac_wmux_s0_w1_12;
+  assign mac_wmux_s1_w2_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w2_14 : mac_wmux_s0_w2_12;
+  assign mac_wmux_s1_w3_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w3_14 : mac_wmux_s0_w3_12;
+  assign mac_wmux_s1_mv13 = mac_wmux_s0_v15 & mac_wmux_s0_d15[1];
+  assign \$10942  = ~ mac_wmux_s0_d13[1];
+  assign \$10943  = mac_wmux_s0_v13 & \$10942 ;
   assign mac_wmux_s1_v13 = mac_wmux_s1_mv13 | \$10943 ;
-  assign mac_wmux_s1_d13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$3663  : \mac_wmux1_s0$3637 ;
-  assign mac_wmux_s1_w0_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$3667  : \mac_wmux1_s0$3641 ;
-  assign mac_wmux_s1_w1_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$3669  : \mac_wmux1_s0$3643 ;
-  assign mac_wmux_s1_w2_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$3671  : \mac_wmux1_s0$3645 ;
-  assign mac_wmux_s1_w3_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$3673  : \mac_wmux1_s0$3647 ;
-  assign mac_wmux_s1_mv14 = \mac_wmux1_s0$3675  & \mac_wmux1_s0$3676 [1];
-  assign \$10944  = ~ \mac_wmux1_s0$3650 [1];
-  assign \$10945  = \mac_wmux1_s0$3649  & \$10944 ;
+  assign mac_wmux_s1_d13 = mac_wmux_s1_mv13 ? mac_wmux_s0_d15 : mac_wmux_s0_d13;
+  assign mac_wmux_s1_w0_13 = mac_wmux_s1_mv13 ? mac_wmux_s0_w0_15 : mac_wmux_s0_w0_13;
+  assign mac_wmux_s1_w1_13 = mac_wmux_s1_mv13 ? mac_wmux_s0_w1_15 : mac_wmux_s0_w1_13;
+  assign mac_wmux_s1_w2_13 = mac_wmux_s1_mv13 ? mac_wmux_s0_w2_15 : mac_wmux_s0_w2_13;
+  assign mac_wmux_s1_w3_13 = mac_wmux_s1_mv13 ? mac_wmux_s0_w3_15 : mac_wmux_s0_w3_13;
+  assign mac_wmux_s1_mv14 = mac_wmux_s0_v16 & mac_wmux_s0_d16[1];
+  assign \$10944  = ~ mac_wmux_s0_d14[1];
+  assign \$10945  = mac_wmux_s0_v14 & \$10944 ;
   assign mac_wmux_s1_v14 = mac_wmux_s1_mv14 | \$10945 ;
-  assign mac_wmux_s1_d14 = mac_wmux_s1_mv14 ? \mac_wmux1_s0$3676  : \mac_wmux1_s0$3650 ;
-  assign mac_wmux_s1_w0_14 = mac_wmux_s1_mv14 ? \mac_wmux1_s0$3680  : \mac_wmux1_s0$3654 ;
-  assign mac_wmux_s1_w1_14 = mac_wmux_s1_mv14 ? \mac_wmux1_s0$3682  : \mac_wmux1_s0$3656 ;
-  assign mac_wmux_s1_w2_14 = mac_wmux_s1_mv14 ? \mac_wmux1_s0$3684  : \mac_wmux1_s0$3658 ;
-  assign mac_wmux_s1_w3_14 = mac_wmux_s1_mv14 ? \mac_wmux1_s0$3686  : \mac_wmux1_s0$3660 ;
-  assign mac_wmux_s1_mv15 = \mac_wmux1_s0$3688  & \mac_wmux1_s0$3689 [1];
-  assign \$10946  = ~ \mac_wmux1_s0$3663 [1];
-  assign \$10947  = \mac_wmux1_s0$3662  & \$10946 ;
+  assign mac_wmux_s1_d14 = mac_wmux_s1_mv14 ? mac_wmux_s0_d16 : mac_wmux_s0_d14;
+  assign mac_wmux_s1_w0_14 = mac_wmux_s1_mv14 ? mac_wmux_s0_w0_16 : mac_wmux_s0_w0_14;
+  assign mac_wmux_s1_w1_14 = mac_wmux_s1_mv14 ? mac_wmux_s0_w1_16 : mac_wmux_s0_w1_14;
+  assign mac_wmux_s1_w2_14 = mac_wmux_s1_mv14 ? mac_wmux_s0_w2_16 : mac_wmux_s0_w2_14;
+  assign mac_wmux_s1_w3_14 = mac_wmux_s1_mv14 ? mac_wmux_s0_w3_16 : mac_wmux_s0_w3_14;
+  assign mac_wmux_s1_mv15 = mac_wmux_s0_v17 & mac_wmux_s0_d17[1];
+  assign \$10946  = ~ mac_wmux_s0_d15[1];
+  assign \$10947  = mac_wmux_s0_v15 & \$10946 ;
   assign mac_wmux_s1_v15 = mac_wmux_s1_mv15 | \$10947 ;
-  assign mac_wmux_s1_d15 = mac_wmux_s1_mv15 ? \mac_wmux1_s0$3689  : \mac_wmux1_s0$3663 ;
-  assign mac_wmux_s1_w0_15 = mac_wmux_s1_mv15 ? \mac_wmux1_s0$3693  : \mac_wmux1_s0$3667 ;
-  assign mac_wmux_s1_w1_15 = mac_wmux_s1_mv15 ? \mac_wmux1_s0$3695  : \mac_wmux1_s0$3669 ;
-  assign mac_wmux_s1_w2_15 = mac_wmux_s1_mv15 ? \mac_wmux1_s0$3697  : \mac_wmux1_s0$3671 ;
-  assign mac_wmux_s1_w3_15 = mac_wmux_s1_mv15 ? \mac_wmux1_s0$3699  : \mac_wmux1_s0$3673 ;
-  assign mac_wmux_s1_mv16 = \mac_wmux1_s0$3701  & \mac_wmux1_s0$3702 [1];
-  assign \$10948  = ~ \mac_wmux1_s0$3676 [1];
-  assign \$10949  = \mac_wmux1_s0$3675  & \$10948 ;
+  assign mac_wmux_s1_d15 = mac_wmux_s1_mv15 ? mac_wmux_s0_d17 : mac_wmux_s0_d15;
+  assign mac_wmux_s1_w0_15 = mac_wmux_s1_mv15 ? mac_wmux_s0_w0_17 : mac_wmux_s0_w0_15;
+  assign mac_wmux_s1_w1_15 = mac_wmux_s1_mv15 ? mac_wmux_s0_w1_17 : mac_wmux_s0_w1_15;
+  assign mac_wmux_s1_w2_15 = mac_wmux_s1_mv15 ? mac_wmux_s0_w2_17 : mac_wmux_s0_w2_15;
+  assign mac_wmux_s1_w3_15 = mac_wmux_s1_mv15 ? mac_wmux_s0_w3_17 : mac_wmux_s0_w3_15;
+  assign mac_wmux_s1_mv16 = mac_wmux_s0_v18 & mac_wmux_s0_d18[1];
+  assign \$10948  = ~ mac_wmux_s0_d16[1];
+  assign \$10949  = mac_wmux_s0_v16 & \$10948 ;
   assign mac_wmux_s1_v16 = mac_wmux_s1_mv16 | \$10949 ;
-  assign mac_wmux_s1_d16 = mac_wmux_s1_mv16 ? \mac_wmux1_s0$3702  : \mac_wmux1_s0$3676 ;
-  assign mac_wmux_s1_w0_16 = mac_wmux_s1_mv16 ? \mac_wmux1_s0$3706  : \mac_wmux1_s0$3680 ;
-  assign mac_wmux_s1_w1_16 = mac_wmux_s1_mv16 ? \mac_wmux1_s0$3708  : \mac_wmux1_s0$3682 ;
-  assign mac_wmux_s1_w2_16 = mac_wmux_s1_mv16 ? \mac_wmux1_s0$3710  : \mac_wmux1_s0$3684 ;
-  assign mac_wmux_s1_w3_16 = mac_wmux_s1_mv16 ? \mac_wmux1_s0$3712  : \mac_wmux1_s0$3686 ;
-  assign mac_wmux_s1_mv17 = \mac_wmux1_s0$3714  & \mac_wmux1_s0$3715 [1];
-  assign \$10950  = ~ \mac_wmux1_s0$3689 [1];
-  assign \$10951  = \mac_wmux1_s0$3688  & \$10950 ;
+  assign mac_wmux_s1_d16 = mac_wmux_s1_mv16 ? mac_wmux_s0_d18 : mac_wmux_s0_d16;
+  assign mac_wmux_s1_w0_16 = mac_wmux_s1_mv16 ? mac_wmux_s0_w0_18 : mac_wmux_s0_w0_16;
+  assign mac_wmux_s1_w1_16 = mac_wmux_s1_mv16 ? mac_wmux_s0_w1_18 : mac_wmux_s0_w1_16;
+  assign mac_wmux_s1_w2_16 = mac_wmux_s1_mv16 ? mac_wmux_s0_w2_18 : mac_wmux_s0_w2_16;
+  assign mac_wmux_s1_w3_16 = mac_wmux_s1_mv16 ? mac_wmux_s0_w3_18 : mac_wmux_s0_w3_16;
+  assign mac_wmux_s1_mv17 = mac_wmux_s0_v19 & mac_wmux_s0_d19[1];
+  assign \$10950  = ~ mac_wmux_s0_d17[1];
+  assign \$10951  = mac_wmux_s0_v17 & \$10950 ;
   assign mac_wmux_s1_v17 = mac_wmux_s1_mv17 | \$10951 ;
-  assign mac_wmux_s1_d17 = mac_wmux_s1_mv17 ? \mac_wmux1_s0$3715  : \mac_wmux1_s0$3689 ;
-  assign mac_wmux_s1_w0_17 = mac_wmux_s1_mv17 ? \mac_wmux1_s0$3719  : \mac_wmux1_s0$3693 ;
-  assign mac_wmux_s1_w1_17 = mac_wmux_s1_mv17 ? \mac_wmux1_s0$3721  : \mac_wmux1_s0$3695 ;
-  assign mac_wmux_s1_w2_17 = mac_wmux_s1_mv17 ? \mac_wmux1_s0$3723  : \mac_wmux1_s0$3697 ;
-  assign mac_wmux_s1_w3_17 = mac_wmux_s1_mv17 ? \mac_wmux1_s0$3725  : \mac_wmux1_s0$3699 ;
-  assign mac_wmux_s1_mv18 = \mac_wmux1_s0$3727  & \mac_wmux1_s0$3728 [1];
-  assign \$10952  = ~ \mac_wmux1_s0$3702 [1];
-  assign \$10953  = \mac_wmux1_s0$3701  & \$10952 ;
+  assign mac_wmux_s1_d17 = mac_wmux_s1_mv17 ? mac_wmux_s0_d19 : mac_wmux_s0_d17;
+  assign mac_wmux_s1_w0_17 = mac_wmux_s1_mv17 ? mac_wmux_s0_w0_19 : mac_wmux_s0_w0_17;
+  assign mac_wmux_s1_w1_17 = mac_wmux_s1_mv17 ? mac_wmux_s0_w1_19 : mac_wmux_s0_w1_17;
+  assign mac_wmux_s1_w2_17 = mac_wmux_s1_mv17 ? mac_wmux_s0_w2_19 : mac_wmux_s0_w2_17;
+  assign mac_wmux_s1_w3_17 = mac_wmux_s1_mv17 ? mac_wmux_s0_w3_19 : mac_wmux_s0_w3_17;
+  assign mac_wmux_s1_mv18 = mac_wmux_s0_v20 & mac_wmux_s0_d20[1];
+  assign \$10952  = ~ mac_wmux_s0_d18[1];
+  assign \$10953  = mac_wmux_s0_v18 & \$10952 ;
   assign mac_wmux_s1_v18 = mac_wmux_s1_mv18 | \$10953 ;
-  assign mac_wmux_s1_d18 = mac_wmux_s1_mv18 ? \mac_wmux1_s0$3728  : \mac_wmux1_s0$3702 ;
-  assign mac_wmux_s1_w0_18 = mac_wmux_s1_mv18 ? \mac_wmux1_s0$3732  : \mac_wmux1_s0$3706 ;
-  assign mac_wmux_s1_w1_18 = mac_wmux_s1_mv18 ? \mac_wmux1_s0$3734  : \mac_wmux1_s0$3708 ;
-  assign mac_wmux_s1_w2_18 = mac_wmux_s1_mv18 ? \mac_wmux1_s0$3736  : \mac_wmux1_s0$3710 ;
-  assign mac_wmux_s1_w3_18 = mac_wmux_s1_mv18 ? \mac_wmux1_s0$3738  : \mac_wmux1_s0$3712 ;
-  assign mac_wmux_s1_mv19 = \mac_wmux1_s0$3740  & \mac_wmux1_s0$3741 [1];
-  assign \$10954  = ~ \mac_wmux1_s0$3715 [1];
-  assign \$10955  = \mac_wmux1_s0$3714  & \$10954 ;
+  assign mac_wmux_s1_d18 = mac_wmux_s1_mv18 ? mac_wmux_s0_d20 : mac_wmux_s0_d18;
+  assign mac_wmux_s1_w0_18 = mac_wmux_s1_mv18 ? mac_wmux_s0_w0_20 : mac_wmux_s0_w0_18;
+  assign mac_wmux_s1_w1_18 = mac_wmux_s1_mv18 ? mac_wmux_s0_w1_20 : mac_wmux_s0_w1_18;
+  assign mac_wmux_s1_w2_18 = mac_wmux_s1_mv18 ? mac_wmux_s0_w2_20 : mac_wmux_s0_w2_18;
+  assign mac_wmux_s1_w3_18 = mac_wmux_s1_mv18 ? mac_wmux_s0_w3_20 : mac_wmux_s0_w3_18;
+  assign mac_wmux_s1_mv19 = mac_wmux_s0_v21 & mac_wmux_s0_d21[1];
+  assign \$10954  = ~ mac_wmux_s0_d19[1];
+  assign \$10955  = mac_wmux_s0_v19 & \$10954 ;
   assign mac_wmux_s1_v19 = mac_wmux_s1_mv19 | \$10955 ;
-  assign mac_wmux_s1_d19 = mac_wmux_s1_mv19 ? \mac_wmux1_s0$3741  : \mac_wmux1_s0$3715 ;
-  assign mac_wmux_s1_w0_19 = mac_wmux_s1_mv19 ? \mac_wmux1_s0$3745  : \mac_wmux1_s0$3719 ;
-  assign mac_wmux_s1_w1_19 = mac_wmux_s1_mv19 ? \mac_wmux1_s0$3747  : \mac_wmux1_s0$3721 ;
-  assign mac_wmux_s1_w2_19 = mac_wmux_s1_mv19 ? \mac_wmux1_s0$3749  : \mac_wmux1_s0$3723 ;
-  assign mac_wmux_s1_w3_19 = mac_wmux_s1_mv19 ? \mac_wmux1_s0$3751  : \mac_wmux1_s0$3725 ;
-  assign mac_wmux_s1_mv20 = \mac_wmux1_s0$3753  & \mac_wmux1_s0$3754 [1];
-  assign \$10956  = ~ \mac_wmux1_s0$3728 [1];
-  assign \$10957  = \mac_wmux1_s0$3727  & \$10956 ;
+  assign mac_wmux_s1_d19 = mac_wmux_s1_mv19 ? mac_wmux_s0_d21 : mac_wmux_s0_d19;
+  assign mac_wmux_s1_w0_19 = mac_wmux_s1_mv19 ? mac_wmux_s0_w0_21 : mac_wmux_s0_w0_19;
+  assign mac_wmux_s1_w1_19 = mac_wmux_s1_mv19 ? mac_wmux_s0_w1_21 : mac_wmux_s0_w1_19;
+  assign mac_wmux_s1_w2_19 = mac_wmux_s1_mv19 ? mac_wmux_s0_w2_21 : mac_wmux_s0_w2_19;
+  assign mac_wmux_s1_w3_19 = mac_wmux_s1_mv19 ? mac_wmux_s0_w3_21 : mac_wmux_s0_w3_19;
+  assign mac_wmux_s1_mv20 = mac_wmux_s0_v22 & mac_wmux_s0_d22[1];
+  assign \$10956  = ~ mac_wmux_s0_d20[1];
+  assign \$10957  = mac_wmux_s0_v20 & \$10956 ;
   assign mac_wmux_s1_v20 = mac_wmux_s1_mv20 | \$10957 ;
-  assign mac_wmux_s1_d20 = mac_wmux_s1_mv20 ? \mac_wmux1_s0$3754  : \mac_wmux1_s0$3728 ;
-  assign mac_wmux_s1_w0_20 = mac_wmux_s1_mv20 ? \mac_wmux1_s0$3758  : \mac_wmux1_s0$3732 ;
-  assign mac_wmux_s1_w1_20 = mac_wmux_s1_mv20 ? \mac_wmux1_s0$3760  : \mac_wmux1_s0$3734 ;
-  assign mac_wmux_s1_w2_20 = mac_wmux_s1_mv20 ? \mac_wmux1_s0$3762  : \mac_wmux1_s0$3736 ;
-  assign mac_wmux_s1_w3_20 = mac_wmux_s1_mv20 ? \mac_wmux1_s0$3764  : \mac_wmux1_s0$3738 ;
-  assign mac_wmux_s1_mv21 = \mac_wmux1_s0$3766  & \mac_wmux1_s0$3767 [1];
-  assign \$10958  = ~ \mac_wmux1_s0$3741 [1];
-  assign \$10959  = \mac_wmux1_s0$3740  & \$10958 ;
+  assign mac_wmux_s1_d20 = mac_wmux_s1_mv20 ? mac_wmux_s0_d22 : mac_wmux_s0_d20;
+  assign mac_wmux_s1_w0_20 = mac_wmux_s1_mv20 ? mac_wmux_s0_w0_22 : mac_wmux_s0_w0_20;
+  assign mac_wmux_s1_w1_20 = mac_wmux_s1_mv20 ? mac_wmux_s0_w1_22 : mac_wmux_s0_w1_20;
+  assign mac_wmux_s1_w2_20 = mac_wmux_s1_mv20 ? mac_wmux_s0_w2_22 : mac_wmux_s0_w2_20;
+  assign mac_wmux_s1_w3_20 = mac_wmux_s1_mv20 ? mac_wmux_s0_w3_22 : mac_wmux_s0_w3_20;
+  assign mac_wmux_s1_mv21 = mac_wmux_s0_v23 & mac_wmux_s0_d23[1];
+  assign \$10958  = ~ mac_wmux_s0_d21[1];
+  assign \$10959  = mac_wmux_s0_v21 & \$10958 ;
   assign mac_wmux_s1_v21 = mac_wmux_s1_mv21 | \$10959 ;
-  assign mac_wmux_s1_d21 = mac_wmux_s1_mv21 ? \mac_wmux1_s0$3767  : \mac_wmux1_s0$3741 ;
-  assign mac_wmux_s1_w0_21 = mac_wmux_s1_mv21 ? \mac_wmux1_s0$3771  : \mac_wmux1_s0$3745 ;
-  assign mac_wmux_s1_w1_21 = mac_wmux_s1_mv21 ? \mac_wmux1_s0$3773  : \mac_wmux1_s0$3747 ;
-  assign mac_wmux_s1_w2_21 = mac_wmux_s1_mv21 ? \mac_wmux1_s0$3775  : \mac_wmux1_s0$3749 ;
-  assign mac_wmux_s1_w3_21 = mac_wmux_s1_mv21 ? \mac_wmux1_s0$3777  : \mac_wmux1_s0$3751 ;
-  assign mac_wmux_s1_mv22 = \mac_wmux1_s0$3779  & \mac_wmux1_s0$3780 [1];
-  assign \$10960  = ~ \mac_wmux1_s0$3754 [1];
-  assign \$10961  = \mac_wmux1_s0$3753  & \$10960 ;
+  assign mac_wmux_s1_d21 = mac_wmux_s1_mv21 ? mac_wmux_s0_d23 : mac_wmux_s0_d21;
+  assign mac_wmux_s1_w0_21 = mac_wmux_s1_mv21 ? mac_wmux_s0_w0_23 : mac_wmux_s0_w0_21;
+  assign mac_wmux_s1_w1_21 = mac_wmux_s1_mv21 ? mac_wmux_s0_w1_23 : mac_wmux_s0_w1_21;
+  assign mac_wmux_s1_w2_21 = mac_wmux_s1_mv21 ? mac_wmux_s0_w2_23 : mac_wmux_s0_w2_21;
+  assign mac_wmux_s1_w3_21 = mac_wmux_s1_mv21 ? mac_wmux_s0_w3_23 : mac_wmux_s0_w3_21;
+  assign mac_wmux_s1_mv22 = mac_wmux_s0_v24 & mac_wmux_s0_d24[1];
+  assign \$10960  = ~ mac_wmux_s0_d22[1];
+  assign \$10961  = mac_wmux_s0_v22 & \$10960 ;
   assign mac_wmux_s1_v22 = mac_wmux_s1_mv22 | \$10961 ;
-  assign mac_wmux_s1_d22 = mac_wmux_s1_mv22 ? \mac_wmux1_s0$3780  : \mac_wmux1_s0$3754 ;
-  assign mac_wmux_s1_w0_22 = mac_wmux_s1_mv22 ? \mac_wmux1_s0$3784  : \mac_wmux1_s0$3758 ;
-  assign mac_wmux_s1_w1_22 = mac_wmux_s1_mv22 ? \mac_wmux1_s0$3786  : \mac_wmux1_s0$3760 ;
-  assign mac_wmux_s1_w2_22 = mac_wmux_s1_mv22 ? \mac_wmux1_s0$3788  : \mac_wmux1_s0$3762 ;
-  assign mac_wmux_s1_w3_22 = mac_wmux_s1_mv22 ? \mac_wmux1_s0$3790  : \mac_wmux1_s0$3764 ;
-  assign mac_wmux_s1_mv23 = \mac_wmux1_s0$3792  & \mac_wmux1_s0$3793 [1];
-  assign \$10962  = ~ \mac_wmux1_s0$3767 [1];
-  assign \$10963  = \mac_wmux1_s0$3766  & \$10962 ;
+  assign mac_wmux_s1_d22 = mac_wmux_s1_mv22 ? mac_wmux_s0_d24 : mac_wmux_s0_d22;
+  assign mac_wmux_s1_w0_22 = mac_wmux_s1_mv22 ? mac_wmux_s0_w0_24 : mac_wmux_s0_w0_22;
+  assign mac_wmux_s1_w1_22 = mac_wmux_s1_mv22 ? mac_wmux_s0_w1_24 : mac_wmux_s0_w1_22;
+  assign mac_wmux_s1_w2_22 = mac_wmux_s1_mv22 ? mac_wmux_s0_w2_24 : mac_wmux_s0_w2_22;
+  assign mac_wmux_s1_w3_22 = mac_wmux_s1_mv22 ? mac_wmux_s0_w3_24 : mac_wmux_s0_w3_22;
+  assign mac_wmux_s1_mv23 = mac_wmux_s0_v25 & mac_wmux_s0_d25[1];
+  assign \$10962  = ~ mac_wmux_s0_d23[1];
+  assign \$10963  = mac_wmux_s0_v23 & \$10962 ;
   assign mac_wmux_s1_v23 = mac_wmux_s1_mv23 | \$10963 ;
-  assign mac_wmux_s1_d23 = mac_wmux_s1_mv23 ? \mac_wmux1_s0$3793  : \mac_wmux1_s0$3767 ;
-  assign mac_wmux_s1_w0_23 = mac_wmux_s1_mv23 ? \mac_wmux1_s0$3797  : \mac_wmux1_s0$3771 ;
-  assign mac_wmux_s1_w1_23 = mac_wmux_s1_mv23 ? \mac_wmux1_s0$3799  : \mac_wmux1_s0$3773 ;
-  assign mac_wmux_s1_w2_23 = mac_wmux_s1_mv23 ? \mac_wmux1_s0$3801  : \mac_wmux1_s0$3775 ;
-  assign mac_wmux_s1_w3_23 = mac_wmux_s1_mv23 ? \mac_wmux1_s0$3803  : \mac_wmux1_s0$3777 ;
-  assign mac_wmux_s1_mv24 = \mac_wmux1_s0$3805  & \mac_wmux1_s0$3806 [1];
-  assign \$10964  = ~ \mac_wmux1_s0$3780 [1];
-  assign \$10965  = \mac_wmux1_s0$3779  & \$10964 ;
+  assign mac_wmux_s1_d23 = mac_wmux_s1_mv23 ? mac_wmux_s0_d25 : mac_wmux_s0_d23;
+  assign mac_wmux_s1_w0_23 = mac_wmux_s1_mv23 ? mac_wmux_s0_w0_25 : mac_wmux_s0_w0_23;
+  assign mac_wmux_s1_w1_23 = mac_wmux_s1_mv23 ? mac_wmux_s0_w1_25 : mac_wmux_s0_w1_23;
+  assign mac_wmux_s1_w2_23 = mac_wmux_s1_mv23 ? mac_wmux_s0_w2_25 : mac_wmux_s0_w2_23;
+  assign mac_wmux_s1_w3_23 = mac_wmux_s1_mv23 ? mac_wmux_s0_w3_25 : mac_wmux_s0_w3_23;
+  assign mac_wmux_s1_mv24 = mac_wmux_s0_v26 & mac_wmux_s0_d26[1];
+  assign \$10964  = ~ mac_wmux_s0_d24[1];
+  assign \$10965  = mac_wmux_s0_v24 & \$10964 ;
   assign mac_wmux_s1_v24 = mac_wmux_s1_mv24 | \$10965 ;
-  assign mac_wmux_s1_d24 = mac_wmux_s1_mv24 ? \mac_wmux1_s0$3806  : \mac_wmux1_s0$3780 ;
-  assign mac_wmux_s1_w0_24 = mac_wmux_s1_mv24 ? \mac_wmux1_s0$3810  : \mac_wmux1_s0$3784 ;
-  assign mac_wmux_s1_w1_24 = mac_wmux_s1_mv24 ? \mac_wmux1_s0$3812  : \mac_wmux1_s0$3786 ;
-  assign mac_wmux_s1_w2_24 = mac_wmux_s1_mv24 ? \mac_wmux1_s0$3814  : \mac_wmux1_s0$3788 ;
-  assign mac_wmux_s1_w3_24 = mac_wmux_s1_mv24 ? \mac_wmux1_s0$3816  : \mac_wmux1_s0$3790 ;
-  assign mac_wmux_s1_mv25 = \mac_wmux1_s0$3818  & \mac_wmux1_s0$3819 [1];
-  assign \$10966  = ~ \mac_wmux1_s0$3793 [1];
-  assign \$10967  = \mac_wmux1_s0$3792  & \$10966 ;
+  assign mac_wmux_s1_d24 = mac_wmux_s1_mv24 ? mac_wmux_s0_d26 : mac_wmux_s0_d24;
+  assign mac_wmux_s1_w0_24 = mac_wmux_s1_mv24 ? mac_wmux_s0_w0_26 : mac_wmux_s0_w0_24;
+  assign mac_wmux_s1_w1_24 = mac_wmux_s1_mv24 ? mac_wmux_s0_w1_26 : mac_wmux_s0_w1_24;
+  assign mac_wmux_s1_w2_24 = mac_wmux_s1_mv24 ? mac_wmux_s0_w2_26 : mac_wmux_s0_w2_24;
+  assign mac_wmux_s1_w3_24 = mac_wmux_s1_mv24 ? mac_wmux_s0_w3_26 : mac_wmux_s0_w3_24;
+  assign mac_wmux_s1_mv25 = mac_wmux_s0_v27 & mac_wmux_s0_d27[1];
+  assign \$10966  = ~ mac_wmux_s0_d25[1];
+  assign \$10967  = mac_wmux_s0_v25 & \$10966 ;
   assign mac_wmux_s1_v25 = mac_wmux_s1_mv25 | \$10967 ;
-  assign mac_wmux_s1_d25 = mac_wmux_s1_mv25 ? \mac_wmux1_s0$3819  : \mac_wmux1_s0$3793 ;
-  assign mac_wmux_s1_w0_25 = mac_wmux_s1_mv25 ? \mac_wmux1_s0$3823  : \mac_wmux1_s0$3797 ;
-  assign mac_wmux_s1_w1_25 = mac_wmux_s1_mv25 ? \mac_wmux1_s0$3825  : \mac_wmux1_s0$3799 ;
-  assign mac_wmux_s1_w2_25 = mac_wmux_s1_mv25 ? \mac_wmux1_s0$3827  : \mac_wmux1_s0$3801 ;
-  assign mac_wmux_s1_w3_25 = mac_wmux_s1_mv25 ? \mac_wmux1_s0$3829  : \mac_wmux1_s0$3803 ;
-  assign mac_wmux_s1_mv26 = \mac_wmux1_s0$3831  & \mac_wmux1_s0$3832 [1];
-  assign \$10968  = ~ \mac_wmux1_s0$3806 [1];
-  assign \$10969  = \mac_wmux1_s0$3805  & \$10968 ;
+  assign mac_wmux_s1_d25 = mac_wmux_s1_mv25 ? mac_wmux_s0_d27 : mac_wmux_s0_d25;
+  assign mac_wmux_s1_w0_25 = mac_wmux_s1_mv25 ? mac_wmux_s0_w0_27 : mac_wmux_s0_w0_25;
+  assign mac_wmux_s1_w1_25 = mac_wmux_s1_mv25 ? mac_wmux_s0_w1_27 : mac_wmux_s0_w1_25;
+  assign mac_wmux_s1_w2_25 = mac_wmux_s1_mv25 ? mac_wmux_s0_w2_27 : mac_wmux_s0_w2_25;
+  assign mac_wmux_s1_w3_25 = mac_wmux_s1_mv25 ? mac_wmux_s0_w3_27 : mac_wmux_s0_w3_25;
+  assign mac_wmux_s1_mv26 = mac_wmux_s0_v28 & mac_wmux_s0_d28[1];
+  assign \$10968  = ~ mac_wmux_s0_d26[1];
+  assign \$10969  = mac_wmux_s0_v26 & \$10968 ;
   assign mac_wmux_s1_v26 = mac_wmux_s1_mv26 | \$10969 ;
-  assign mac_wmux_s1_d26 = mac_wmux_s1_mv26 ? \mac_wmux1_s0$3832  : \mac_wmux1_s0$3806 ;
-  assign mac_wmux_s1_w0_26 = mac_wmux_s1_mv26 ? \mac_wmux1_s0$3836  : \mac_wmux1_s0$3810 ;
-  assign mac_wmux_s1_w1_26 = mac_wmux_s1_mv26 ? \mac_wmux1_s0$3838  : \mac_wmux1_s0$3812 ;
-  assign mac_wmux_s1_w2_26 = mac_wmux_s1_mv26 ? \mac_wmux1_s0$3840  : \mac_wmux1_s0$3814 ;
-  assign mac_wmux_s1_w3_26 = mac_wmux_s1_mv26 ? \mac_wmux1_s0$3842  : \mac_wmux1_s0$3816 ;
-  assign mac_wmux_s1_mv27 = \mac_wmux1_s0$3844  & \mac_wmux1_s0$3845 [1];
-  assign \$10970  = ~ \mac_wmux1_s0$3819 [1];
-  assign \$10971  = \mac_wmux1_s0$3818  & \$10970 ;
+  assign mac_wmux_s1_d26 = mac_wmux_s1_mv26 ? mac_wmux_s0_d28 : mac_wmux_s0_d26;
+  assign mac_wmux_s1_w0_26 = mac_wmux_s1_mv26 ? mac_wmux_s0_w0_28 : mac_wmux_s0_w0_26;
+  assign mac_wmux_s1_w1_26 = mac_wmux_s1_mv26 ? mac_wmux_s0_w1_28 : mac_wmux_s0_w1_26;
+  assign mac_wmux_s1_w2_26 = mac_wmux_s1_mv26 ? mac_wmux_s0_w2_28 : mac_wmux_s0_w2_26;
+  assign mac_wmux_s1_w3_26 = mac_wmux_s1_mv26 ? mac_wmux_s0_w3_28 : mac_wmux_s0_w3_26;
+  assign mac_wmux_s1_mv27 = mac_wmux_s0_v29 & mac_wmux_s0_d29[1];
+  assign \$10970  = ~ mac_wmux_s0_d27[1];
+  assign \$10971  = mac_wmux_s0_v27 & \$10970 ;
   assign mac_wmux_s1_v27 = mac_wmux_s1_mv27 | \$10971 ;
-  assign mac_wmux_s1_d27 = mac_wmux_s1_mv27 ? \mac_wmux1_s0$3845  : \mac_wmux1_s0$3819 ;
-  assign mac_wmux_s1_w0_27 = mac_wmux_s1_mv27 ? \mac_wmux1_s0$3849  : \mac_wmux1_s0$3823 ;
-  assign mac_wmux_s1_w1_27 = mac_wmux_s1_mv27 ? \mac_wmux1_s0$3851  : \mac_wmux1_s0$3825 ;
-  assign mac_wmux_s1_w2_27 = mac_wmux_s1_mv27 ? \mac_wmux1_s0$3853  : \mac_wmux1_s0$3827 ;
-  assign mac_wmux_s1_w3_27 = mac_wmux_s1_mv27 ? \mac_wmux1_s0$3855  : \mac_wmux1_s0$3829 ;
-  assign mac_wmux_s1_mv28 = \mac_wmux1_s0$3857  & \mac_wmux1_s0$3858 [1];
-  assign \$10972  = ~ \mac_wmux1_s0$3832 [1];
-  assign \$10973  = \mac_wmux1_s0$3831  & \$10972 ;
+  assign mac_wmux_s1_d27 = mac_wmux_s1_mv27 ? mac_wmux_s0_d29 : mac_wmux_s0_d27;
+  assign mac_wmux_s1_w0_27 = mac_wmux_s1_mv27 ? mac_wmux_s0_w0_29 : mac_wmux_s0_w0_27;
+  assign mac_wmux_s1_w1_27 = mac_wmux_s1_mv27 ? mac_wmux_s0_w1_29 : mac_wmux_s0_w1_27;
+  assign mac_wmux_s1_w2_27 = mac_wmux_s1_mv27 ? mac_wmux_s0_w2_29 : mac_wmux_s0_w2_27;
+  assign mac_wmux_s1_w3_27 = mac_wmux_s1_mv27 ? mac_wmux_s0_w3_29 : mac_wmux_s0_w3_27;
+  assign mac_wmux_s1_mv28 = mac_wmux_s0_v30 & mac_wmux_s0_d30[1];
+  assign \$10972  = ~ mac_wmux_s0_d28[1];
+  assign \$10973  = mac_wmux_s0_v28 & \$10972 ;
   assign mac_wmux_s1_v28 = mac_wmux_s1_mv28 | \$10973 ;
-  assign mac_wmux_s1_d28 = mac_wmux_s1_mv28 ? \mac_wmux1_s0$3858  : \mac_wmux1_s0$3832 ;
-  assign mac_wmux_s1_w0_28 = mac_wmux_s1_mv28 ? \mac_wmux1_s0$3862  : \mac_wmux1_s0$3836 ;
-  assign mac_wmux_s1_w1_28 = mac_wmux_s1_mv28 ? \mac_wmux1_s0$3864  : \mac_wmux1_s0$3838 ;
-  assign mac_wmux_s1_w2_28 = mac_wmux_s1_mv28 ? \mac_wmux1_s0$3866  : \mac_wmux1_s0$3840 ;
-  assign mac_wmux_s1_w3_28 = mac_wmux_s1_mv28 ? \mac_wmux1_s0$3868  : \mac_wmux1_s0$3842 ;
-  assign mac_wmux_s1_mv29 = \mac_wmux1_s0$3870  & \mac_wmux1_s0$3871 [1];
-  assign \$10974  = ~ \mac_wmux1_s0$3845 [1];
-  assign \$10975  = \mac_wmux1_s0$3844  & \$10974 ;
-  assign mac_wmux_s1_v29 = mac_wmux_s1_mv29 | \$10975 ;
-  assign mac_wmux_s1_d29 = mac_wmux_s1_mv29 ? \mac_wmux1_s0$3871  : \mac_wmux1_s0$3845 ;
-  assign mac_wmux_s1_w0_29 = mac_wmux_s1_mv29 ? \mac_wmux1_s0$3875  : \mac_wmux1_s0$3849 ;
-  assign mac_wmux_s1_w1_29 = mac_wmux_s1_mv29 ? \mac_wmux1_s0$3877  : \mac_wmux1_s0$3851 ;
-  assign mac_wmux_s1_w2_29 = mac_wmux_s1_mv29 ? \mac_wmux1_s0$3879  : \mac_wmux1_s0$3853 ;
-  assign mac_wmux_s1_w3_29 = mac_wmux_s1_mv29 ? \mac_wmux1_s0$3881  : \mac_wmux1_s0$3855 ;
-  assign mac_wmux_s2_mv0 = mac_wmux_s1_v4 & mac_wmux_s1_d4[2];
-  assign \$10976  = ~ mac_wmux_s1_d0[2];
-  assign \$10977  = mac_wmux_s1_v0 & \$10976 ;
-  assign mac_wmux_s2_v0 = mac_wmux_s2_mv0 | \$10977 ;
-  assign mac_wmux_s2_d0 = mac_wmux_s2_mv0 ? mac_wmux_s1_d4 : mac_wmux_s1_d0;
-  assign mac_wmux_s2_w0_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w0_4 : mac_wmux_s1_w0_0;
-  assign mac_wmux_s2_w1_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w1_4 : mac_wmux_s1_w1_0;
-  assign mac_wmux_s2_w2_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w2_4 : mac_wmux_s1_w2_0;
-  assign mac_wmux_s2_w3_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w3_4 : mac_wmux_s1_w3_0;
-  assign mac_wmux_s2_mv1 = mac_wmux_s1_v5 & mac_wmux_s1_d5[2];
-  assign \$10978  = ~ mac_wmux_s1_d1[2];
-  assign \$10979  = mac_wmux_s1_v1 & \$10978 ;
-  assign mac_wmux_s2_v1 = mac_wmux_s2_mv1 | \$10979 ;
-  assign mac_wmux_s2_d1 = mac_wmux_s2_mv1 ? mac_wmux_s1_d5 : mac_wmux_s1_d1;
-  assign mac_wmux_s2_w0_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w0_5 : mac_wmux_s1_w0_1;
-  assign mac_wmux_s2_w1_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w1_5 : mac_wmux_s1_w1_1;
-  assign mac_wmux_s2_w2_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w2_5 : mac_wmux_s1_w2_1;
-  assign mac_wmux_s2_w3_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w3_5 : mac_wmux_s1_w3_1;
-  assign mac_wmux_s2_mv2 = mac_wmux_s1_v6 & mac_wmux_s1_d6[2];
-  assign \$10980  = ~ mac_wmux_s1_d2[2];
-  assign \$10981  = mac_wmux_s1_v2 & \$10980 ;
-  assign mac_wmux_s2_v2 = mac_wmux_s2_mv2 | \$10981 ;
-  assign mac_wmux_s2_d2 = mac_wmux_s2_mv2 ? mac_wmux_s1_d6 : mac_wmux_s1_d2;
-  assign mac_wmux_s2_w0_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w0_6 : mac_wmux_s1_w0_2;
-  assign mac_wmux_s2_w1_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w1_6 : mac_wmux_s1_w1_2;
-  assign mac_wmux_s2_w2_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w2_6 : mac_wmux_s1_w2_2;
-  assign mac_wmux_s2_w3_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w3_6 : mac_wmux_s1_w3_2;
-  assign mac_wmux_s2_mv3 = mac_wmux_s1_v7 & mac_wmux_s1_d7[2];
-  assign \$10982  = ~ mac_wmux_s1_d3[2];
-  assign \$10983  = mac_wmux_s1_v3 & \$10982 ;
-  assign mac_wmux_s2_v3 = mac_wmux_s2_mv3 | \$10983 ;
-  assign mac_wmux_s2_d3 = mac_wmux_s2_mv3 ? mac_wmux_s1_d7 : mac_wmux_s1_d3;
-  assign mac_wmux_s2_w0_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w0_7 : mac_wmux_s1_w0_3;
-  assign mac_wmux_s2_w1_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w1_7 : mac_wmux_s1_w1_3;
-  assign mac_wmux_s2_w2_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w2_7 : mac_wmux_s1_w2_3;
-  assign mac_wmux_s2_w3_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w3_7 : mac_wmux_s1_w3_3;
-  assign mac_wmux_s2_mv4 = mac_wmux_s1_v8 & mac_wmux_s1_d8[2];
-  assign \$10984  = ~ mac_wmux_s1_d4[2];
-  assign \$10985  = mac_wmux_s1_v4 & \$10984 ;
-  assign mac_wmux_s2_v4 = mac_wmux_s2_mv4 | \$10985 ;
-  assign mac_wmux_s2_d4 = mac_wmux_s2_mv4 ? mac_wmux_s1_d8 : mac_wmux_s1_d4;
-  assign mac_wmux_s2_w0_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w0_8 : mac_wmux_s1_w0_4;
-  assign mac_wmux_s2_w1_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w1_8 : mac_wmux_s1_w1_4;
-  assign mac_wmux_s2_w2_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w2_8 : mac_wmux_s1_w2_4;
-  assign mac_wmux_s2_w3_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w3_8 : mac_wmux_s1_w3_4;
-  assign mac_wmux_s2_mv5 = mac_wmux_s1_v9 & mac_wmux_s1_d9[2];
-  assign \$10986  = ~ mac_wmux_s1_d5[2];
-  assign \$10987  = mac_wmux_s1_v5 & \$10986 ;
-  assign mac_wmux_s2_v5 = mac_wmux_s2_mv5 | \$10987 ;
-  assign mac_wmux_s2_d5 = mac_wmux_s2_mv5 ? mac_wmux_s1_d9 : mac_wmux_s1_d5;
-  assign mac_wmux_s2_w0_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w0_9 : mac_wmux_s1_w0_5;
-  assign mac_wmux_s2_w1_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w1_9 : mac_wmux_s1_w1_5;
-  assign mac_wmux_s2_w2_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w2_9 : mac_wmux_s1_w2_5;
-  assign mac_wmux_s2_w3_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w3_9 : mac_wmux_s1_w3_5;
-  assign mac_wmux_s2_mv6 = mac_wmux_s1_v10 & mac_wmux_s1_d10[2];
-  assign \$10988  = ~ mac_wmux_s1_d6[2];
-  assign \$10989  = mac_wmux_s1_v6 & \$10988 ;
-  assign mac_wmux_s2_v6 = mac_wmux_s2_mv6 | \$10989 ;
-  assign mac_wmux_s2_d6 = mac_wmux_s2_mv6 ? mac_wmux_s1_d10 : mac_wmux_s1_d6;
-  assign mac_wmux_s2_w0_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w0_10 : mac_wmux_s1_w0_6;
-  assign mac_wmux_s2_w1_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w1_10 : mac_wmux_s1_w1_6;
-  assign mac_wmux_s2_w2_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w2_10 : mac_wmux_s1_w2_6;
-  assign mac_wmux_s2_w3_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w3_10 : mac_wmux_s1_w3_6;
-  assign mac_wmux_s2_mv7 = mac_wmux_s1_v11 & mac_wmux_s1_d11[2];
-  assign \$10990  = ~ mac_wmux_s1_d7[2];
-  assign \$10991  = mac_wmux_s1_v7 & \$10990 ;
-  assign mac_wmux_s2_v7 = mac_wmux_s2_mv7 | \$10991 ;
-  assign mac_wmux_s2_d7 = mac_wmux_s2_mv7 ? mac_wmux_s1_d11 : mac_wmux_s1_d7;
-  assign mac_wmux_s2_w0_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w0_11 : mac_wmux_s1_w0_7;
-  assign mac_wmux_s2_w1_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w1_11 : mac_wmux_s1_w1_7;
-  assign mac_wmux_s2_w2_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w2_11 : mac_wmux_s1_w2_7;
-  assign mac_wmux_s2_w3_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w3_11 : mac_wmux_s1_w3_7;
-  assign mac_wmux_s2_mv8 = mac_wmux_s1_v12 & mac_wmux_s1_d12[2];
-  assign \$10992  = ~ mac_wmux_s1_d8[2];
-  assign \$10993  = mac_wmux_s1_v8 & \$10992 ;
-  assign mac_wmux_s2_v8 = mac_wmux_s2_mv8 | \$10993 ;
-  assign mac_wmux_s2_d8 = mac_wmux_s2_mv8 ? mac_wmux_s1_d12 : mac_wmux_s1_d8;
-  assign mac_wmux_s2_w0_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w0_12 : mac_wmux_s1_w0_8;
-  assign mac_wmux_s2_w1_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w1_12 : mac_wmux_s1_w1_8;
-  assign mac_wmux_s2_w2_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w2_12 : mac_wmux_s1_w2_8;
-  assign mac_wmux_s2_w3_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w3_12 : mac_wmux_s1_w3_8;
-  assign mac_wmux_s2_mv9 = mac_wmux_s1_v13 & mac_wmux_s1_d13[2];
-  assign \$10994  = ~ mac_wmux_s1_d9[2];
-  assign \$10995  = mac_wmux_s1_v9 & \$10994 ;
-  assign mac_wmux_s2_v9 = mac_wmux_s2_mv9 | \$10995 ;
-  assign mac_wmux_s2_d9 = mac_wmux_s2_mv9 ? mac_wmux_s1_d13 : mac_wmux_s1_d9;
-  assign mac_wmux_s2_w0_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w0_13 : mac_wmux_s1_w0_9;
-  assign mac_wmux_s2_w1_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w1_13 : mac_wmux_s1_w1_9;
-  assign mac_wmux_s2_w2_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w2_13 : mac_wmux_s1_w2_9;
-  assign mac_wmux_s2_w3_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w3_13 : mac_wmux_s1_w3_9;
-  assign mac_wmux_s2_mv10 = mac_wmux_s1_v14 & mac_wmux_s1_d14[2];
-  assign \$10996  = ~ mac_wmux_s1_d10[2];
-  assign \$10997  = mac_wmux_s1_v10 & \$10996 ;
-  assign mac_wmux_s2_v10 = mac_wmux_s2_mv10 | \$10997 ;
-  assign mac_wmux_s2_d10 = mac_wmux_s2_mv10 ? mac_wmux_s1_d14 : mac_wmux_s1_d10;
-  assign mac_wmux_s2_w0_10 = mac_wmux_s2_mv10 ? mac_wmux_s1_w0_14 : mac_wmux_s1_w0_10;
-  assign mac_wmux_s2_w1_10 = mac_wmux_s2_mv10 ? mac_wmux_s1_w1_14 : mac_wmux_s1_w1_10;
-  assign mac_wmux_s2_w2_10 = mac_wmux_s2_mv10 ? mac_wmux_s1_w2_14 : mac_wmux_s1_w2_10;
-  assign mac_wmux_s2_w3_10 = mac_wmux_s2_mv10 ? mac_wmux_s1_w3_14 : mac_wmux_s1_w3_10;
-  assign mac_wmux_s2_mv11 = mac_wmux_s1_v15 & mac_wmux_s1_d15[2];
-  assign \$10998  = ~ mac_wmux_s1_d11[2];
-  assign \$10999  = mac_wmux_s1_v11 & \$10998 ;
-  assign mac_wmux_s2_v11 = mac_wmux_s2_mv11 | \$10999 ;
-  assign mac_wmux_s2_d11 = mac_wmux_s2_mv11 ? mac_wmux_s1_d15 : mac_wmux_s1_d11;
-  assign mac_wmux_s2_w0_11 = mac_wmux_s2_mv11 ? mac_wmux_s1_w0_15 : mac_wmux_s1_w0_11;
-  assign mac_wmux_s2_w1_11 = mac_wmux_s2_mv11 ? mac_wmux_s1_w1_15 : mac_wmux_s1_w1_11;
-  assign mac_wmux_s2_w2_11 = mac_wmux_s2_mv11 ? mac_wmux_s1_w2_15 : mac_wmux_s1_w2_11;
-  assign mac_wmux_s2_w3_11 = mac_wmux_s2_mv11 ? mac_wmux_s1_w3_15 : mac_wmux_s1_w3_11;
-  assign mac_wmux_s2_mv12 = mac_wmux_s1_v16 & mac_wmux_s1_d16[2];
-  assign \$11000  = ~ mac_wmux_s1_d12[2];
-  assign \$11001  = mac_wmux_s1_v12 & \$11000 ;
-  assign mac_wmux_s2_v12 = mac_wmux_s2_mv12 | \$11001 ;
-  assign mac_wmux_s2_d12 = mac_wmux_s2_mv12 ? mac_wmux_s1_d16 : mac_wmux_s1_d12;
-  assign mac_wmux_s2_w0_12 = mac_wmux_s2_mv12 ? mac_wmux_s1_w0_16 : mac_wmux_s1_w0_12;
-  assign mac_wmux_s2_w1_12 = mac_wmux_s2_mv12 ? mac_wmux_s1_w1_16 : mac_wmux_s1_w1_12;
-  assign mac_wmux_s2_w2_12 = mac_wmux_s2_mv12 ? mac_wmux_s1_w2_16 : mac_wmux_s1_w2_12;
-  assign mac_wmux_s2_w3_12 = mac_wmux_s2_mv12 ? mac_wmux_s1_w3_16 : mac_wmux_s1_w3_12;
-  assign mac_wmux_s2_mv13 = mac_wmux_s1_v17 & mac_wmux_s1_d17[2];
-  assign \$11002  = ~ mac_wmux_s1_d13[2];
-  assign \$11003  = mac_wmux_s1_v13 & \$11002 ;
-  assign mac_wmux_s2_v13 = mac_wmux_s2_mv13 | \$11003 ;
-  assign mac_wmux_s2_d13 = mac_wmux_s2_mv13 ? mac_wmux_s1_d17 : mac_wmux_s1_d13;
-  assign mac_wmux_s2_w0_13 = mac_wmux_s2_mv13 ? mac_wmux_s1_w0_17 : mac_wmux_s1_w0_13;
-  assign mac_wmux_s2_w1_13 = mac_wmux_s2_mv13 ? mac_wmux_s1_w1_17 : mac_wmux_s1_w1_13;
-  assign mac_wmux_s2_w2_13 = mac_wmux_s2_mv13 ? mac_wmux_s1_w2_17 : mac_wmux_s1_w2_13;
-  assign mac_wmux_s2_w3_13 = mac_wmux_s2_mv13 ? mac_wmux_s1_w3_17 : mac_wmux_s1_w3_13;
-  assign mac_wmux_s2_mv14 = mac_wmux_s1_v18 & mac_wmux_s1_d18[2];
-  assign \$11004  = ~ mac_wmux_s1_d14[2];
-  assign \$11005  = mac_wmux_s1_v14 & \$11004 ;
-  assign mac_wmux_s2_v14 = mac_wmux_s2_mv14 | \$11005 ;
-  assign mac_wmux_s2_d14 = mac_wmux_s2_mv14 ? mac_wmux_s1_d18 : mac_wmux_s1_d14;
-  assign mac_wmux_s2_w0_14 = mac_wmux_s2_mv14 ? mac_wmux_s1_w0_18 : mac_wmux_s1_w0_14;
-  assign mac_wmux_s2_w1_14 = mac_wmux_s2_mv14 ? mac_wmux_s1_w1_18 : mac_wmux_s1_w1_14;
-  assign mac_wmux_s2_w2_14 = mac_wmux_s2_mv14 ? mac_wmux_s1_w2_18 : mac_wmux_s1_w2_14;
-  assign mac_wmux_s2_w3_14 = mac_wmux_s2_mv14 ? mac_wmux_s1_w3_18 : mac_wmux_s1_w3_14;
-  assign mac_wmux_s2_mv15 = mac_wmux_s1_v19 & mac_wmux_s1_d19[2];
-  assign \$11006  = ~ mac_wmux_s1_d15[2];
-  assign \$11007  = mac_wmux_s1_v15 & \$11006 ;
-  assign mac_wmux_s2_v15 = mac_wmux_s2_mv15 | \$11007 ;
-  assign mac_wmux_s2_d15 = mac_wmux_s2_mv15 ? mac_wmux_s1_d19 : mac_wmux_s1_d15;
-  assign mac_wmux_s2_w0_15 = mac_wmux_s2_mv15 ? mac_wmux_s1_w0_19 : mac_wmux_s1_w0_15;
-  assign mac_wmux_s2_w1_15 = mac_wmux_s2_mv15 ? mac_wmux_s1_w1_19 : mac_wmux_s1_w1_15;
-  assign mac_wmux_s2_w2_15 = mac_wmux_s2_mv15 ? mac_wmux_s1_w2_19 : mac_wmux_s1_w2_15;
-  assign mac_wmux_s2_w3_15 = mac_wmux_s2_mv15 ? mac_wmux_s1_w3_19 : mac_wmux_s1_w3_15;
-  assign mac_wmux_s2_mv16 = mac_wmux_s1_v20 & mac_wmux_s1_d20[2];
-  assign \$11008  = ~ mac_wmux_s1_d16[2];
-  assign \$11009  = mac_wmux_s1_v16 & \$11008 ;
-  assign mac_wmux_s2_v16 = mac_wmux_s2_mv16 | \$11009 ;
-  assign mac_wmux_s2_d16 = mac_wmux_s2_mv16 ? mac_wmux_s1_d20 : mac_wmux_s1_d16;
-  assign mac_wmux_s2_w0_16 = mac_wmux_s2_mv16 ? mac_wmux_s1_w0_20 : mac_wmux_s1_w0_16;
-  assign mac_wmux_s2_w1_16 = mac_wmux_s2_mv16 ? mac_wmux_s1_w1_20 : mac_wmux_s1_w1_16;
-  assign mac_wmux_s2_w2_16 = mac_wmux_s2_mv16 ? mac_wmux_s1_w2_20 : mac_wmux_s1_w2_16;
-  assign mac_wmux_s2_w3_16 = mac_wmux_s2_mv16 ? mac_wmux_s1_w3_20 : mac_wmux_s1_w3_16;
-  assign mac_wmux_s2_mv17 = mac_wmux_s1_v21 & mac_wmux_s1_d21[2];
-  assign \$11010  = ~ mac_wmux_s1_d17[2];
-  assign \$11011  = mac_wmux_s1_v17 & \$11010 ;
-  assign mac_wmux_s2_v17 = mac_wmux_s2_mv17 | \$11011 ;
-  assign mac_wmux_s2_d17 = mac_wmux_s2_mv17 ? mac_wmux_s1_d21 : mac_wmux_s1_d17;
-  assign mac_wmux_s2_w0_17 = mac_wmux_s2_mv17 ? mac_wmux_s1_w0_21 : mac_wmux_s1_w0_17;
-  assign mac_wmux_s2_w1_17 = mac_wmux_s2_mv17 ? mac_wmux_s1_w1_21 : mac_wmux_s1_w1_17;
-  assign mac_wmux_s2_w2_17 = mac_wmux_s2_mv17 ? mac_wmux_s1_w2_21 : mac_wmux_s1_w2_17;
-  assign mac_wmux_s2_w3_17 = mac_wmux_s2_mv17 ? mac_wmux_s1_w3_21 : mac_wmux_s1_w3_17;
-  assign mac_wmux_s2_mv18 = mac_wmux_s1_v22 & mac_wmux_s1_d22[2];
-  assign \$11012  = ~ mac_wmux_s1_d18[2];
-  assign \$11013  = mac_wmux_s1_v18 & \$11012 ;
-  assign mac_wmux_s2_v18 = mac_wmux_s2_mv18 | \$11013 ;
-  assign mac_wmux_s2_d18 = mac_wmux_s2_mv18 ? mac_wmux_s1_d22 : mac_wmux_s1_d18;
-  assign mac_wmux_s2_w0_18 = mac_wmux_s2_mv18 ? mac_wmux_s1_w0_22 : mac_wmux_s1_w0_18;
-  assign mac_wmux_s2_w1_18 = mac_wmux_s2_mv18 ? mac_wmux_s1_w1_22 : mac_wmux_s1_w1_18;
-  assign mac_wmux_s2_w2_18 = mac_wmux_s2_mv18 ? mac_wmux_s1_w2_22 : mac_wmux_s1_w2_18;
-  assign mac_wmux_s2_w3_18 = mac_wmux_s2_mv18 ? mac_wmux_s1_w3_22 : mac_wmux_s1_w3_18;
-  assign mac_wmux_s2_mv19 = mac_wmux_s1_v23 & mac_wmux_s1_d23[2];
-  assign \$11014  = ~ mac_wmux_s1_d19[2];
-  assign \$11015  = mac_wmux_s1_v19 & \$11014 ;
-  assign mac_wmux_s2_v19 = mac_wmux_s2_mv19 | \$11015 ;
-  assign mac_wmux_s2_d19 = mac_wmux_s2_mv19 ? mac_wmux_s1_d23 : mac_wmux_s1_d19;
-  assign mac_wmux_s2_w0_19 = mac_wmux_s2_mv19 ? mac_wmux_s1_w0_23 : mac_wmux_s1_w0_19;
-  assign mac_wmux_s2_w1_19 = mac_wmux_s2_mv19 ? mac_wmux_s1_w1_23 : mac_wmux_s1_w1_19;
-  assign mac_wmux_s2_w2_19 = mac_wmux_s2_mv19 ? mac_wmux_s1_w2_23 : mac_wmux_s1_w2_19;
-  assign mac_wmux_s2_w3_19 = mac_wmux_s2_mv19 ? mac_wmux_s1_w3_23 : mac_wmux_s1_w3_19;
-  assign mac_wmux_s2_mv20 = mac_wmux_s1_v24 & mac_wmux_s1_d24[2];
-  assign \$11016  = ~ mac_wmux_s1_d20[2];
-  assign \$11017  = mac_wmux_s1_v20 & \$11016 ;
-  assign mac_wmux_s2_v20 = mac_wmux_s2_mv20 | \$11017 ;
-  assign mac_wmux_s2_d20 = mac_wmux_s2_mv20 ? mac_wmux_s1_d24 : mac_wmux_s1_d20;
-  assign mac_wmux_s2_w0_20 = mac_wmux_s2_mv20 ? mac_wmux_s1_w0_24 : mac_wmux_s1_w0_20;
-  assign mac_wmux_s2_w1_20 = mac_wmux_s2_mv20 ? mac_wmux_s1_w1_24 : mac_wmux_s1_w1_20;
-  assign mac_wmux_s2_w2_20 = mac_wmux_s2_mv20 ? mac_wmux_s1_w2_24 : mac_wmux_s1_w2_20;
-  assign mac_wmux_s2_w3_20 = mac_wmux_s2_mv20 ? mac_wmux_s1_w3_24 : mac_wmux_s1_w3_20;
-  assign mac_wmux_s2_mv21 = mac_wmux_s1_v25 & mac_wmux_s1_d25[2];
-  assign \$11018  = ~ mac_wmux_s1_d21[2];
-  assign \$11019  = mac_wmux_s1_v21 & \$11018 ;
-  assign mac_wmux_s2_v21 = mac_wmux_s2_mv21 | \$11019 ;
-  assign mac_wmux_s2_d21 = mac_wmux_s2_mv21 ? mac_wmux_s1_d25 : mac_wmux_s1_d21;
-  assign mac_wmux_s2_w0_21 = mac_wmux_s2_mv21 ? mac_wmux_s1_w0_25 : mac_wmux_s1_w0_21;
-  assign mac_wmux_s2_w1_21 = mac_wmux_s2_mv21 ? mac_wmux_s1_w1_25 : mac_wmux_s1_w1_21;
-  assign mac_wmux_s2_w2_21 = mac_wmux_s2_mv21 ? mac_wmux_s1_w2_25 : mac_wmux_s1_w2_21;
-  assign mac_wmux_s2_w3_21 = mac_wmux_s2_mv21 ? mac_wmux_s1_w3_25 : mac_wmux_s1_w3_21;
-  assign mac_wmux_s2_mv22 = mac_wmux_s1_v26 & mac_wmux_s1_d26[2];
-  assign \$11020  = ~ mac_wmux_s1_d22[2];
-  assign \$11021  = mac_wmux_s1_v22 & \$11020 ;
-  assign mac_wmux_s2_v22 = mac_wmux_s2_mv22 | \$11021 ;
-  assign mac_wmux_s2_d22 = mac_wmux_s2_mv22 ? mac_wmux_s1_d26 : mac_wmux_s1_d22;
-  assign mac_wmux_s2_w0_22 = mac_wmux_s2_mv22 ? mac_wmux_s1_w0_26 : mac_wmux_s1_w0_22;
-  assign mac_wmux_s2_w1_22 = mac_wmux_s2_mv22 ? mac_wmux_s1_w1_26 : mac_wmux_s1_w1_22;
-  assign mac_wmux_s2_w2_22 = mac_wmux_s2_mv22 ? mac_wmux_s1_w2_26 : mac_wmux_s1_w2_22;
-  assign mac_wmux_s2_w3_22 = mac_wmux_s2_mv22 ? mac_wmux_s1_w3_26 : mac_wmux_s1_w3_22;
-  assign mac_wmux_s2_mv23 = mac_wmux_s1_v27 & mac_wmux_s1_d27[2];
-  assign \$11022  = ~ mac_wmux_s1_d23[2];
-  assign \$11023  = mac_wmux_s1_v23 & \$11022 ;
-  assign mac_wmux_s2_v23 = mac_wmux_s2_mv23 | \$11023 ;
-  assign mac_wmux_s2_d23 = mac_wmux_s2_mv23 ? mac_wmux_s1_d27 : mac_wmux_s1_d23;
-  assign mac_wmux_s2_w0_23 = mac_wmux_s2_mv23 ? mac_wmux_s1_w0_27 : mac_wmux_s1_w0_23;
-  assign mac_wmux_s2_w1_23 = mac_wmux_s2_mv23 ? mac_wmux_s1_w1_27 : mac_wmux_s1_w1_23;
-  assign mac_wmux_s2_w2_23 = mac_wmux_s2_mv23 ? mac_wmux_s1_w2_27 : mac_wmux_s1_w2_23;
-  assign mac_wmux_s2_w3_23 = mac_wmux_s2_mv23 ? mac_wmux_s1_w3_27 : mac_wmux_s1_w3_23;
-  assign mac_wmux_s2_mv24 = mac_wmux_s1_v28 & mac_wmux_s1_d28[2];
-  assign \$11024  = ~ mac_wmux_s1_d24[2];
-  assign \$11025  = mac_wmux_s1_v24 & \$11024 ;
-  assign mac_wmux_s2_v24 = mac_wmux_s2_mv24 | \$11025 ;
-  assign mac_wmux_s2_d24 = mac_wmux_s2_mv24 ? mac_wmux_s1_d28 : mac_wmux_s1_d24;
-  assign mac_wmux_s2_w0_24 = mac_wmux_s2_mv24 ? mac_wmux_s1_w0_28 : mac_wmux_s1_w0_24;
-  assign mac_wmux_s2_w1_24 = mac_wmux_s2_mv24 ? mac_wmux_s1_w1_28 : mac_wmux_s1_w1_24;
-  assign mac_wmux_s2_w2_24 = mac_wmux_s2_mv24 ? mac_wmux_s1_w2_28 : mac_wmux_s1_w2_24;
-  assign mac_wmux_s2_w3_24 = mac_wmux_s2_mv24 ? mac_wmux_s1_w3_28 : mac_wmux_s1_w3_24;
-  assign mac_wmux_s2_mv25 = mac_wmux_s1_v29 & mac_wmux_s1_d29[2];
-  assign \$11026  = ~ mac_wmux_s1_d25[2];
-  assign \$11027  = mac_wmux_s1_v25 & \$11026 ;
-  assign mac_wmux_s2_v25 = mac_wmux_s2_mv25 | \$11027 ;
-  assign mac_wmux_s2_d25 = mac_wmux_s2_mv25 ? mac_wmux_s1_d29 : mac_wmux_s1_d25;
-  assign mac_wmux_s2_w0_25 = mac_wmux_s2_mv25 ? mac_wmux_s1_w0_29 : mac_wmux_s1_w0_25;
-  assign mac_wmux_s2_w1_25 = mac_wmux_s2_mv25 ? mac_wmux_s1_w1_29 : mac_wmux_s1_w1_25;
-  assign mac_wmux_s2_w2_25 = mac_wmux_s2_mv25 ? mac_wmux_s1_w2_29 : mac_wmux_s1_w2_25;
-  assign mac_wmux_s2_w3_25 = mac_wmux_s2_mv25 ? mac_wmux_s1_w3_29 : mac_wmux_s1_w3_25;
-  assign \$11028  = ~ \mac_wmux1_s0$3858 [1];
-  assign \$11029  = \mac_wmux1_s0$3857  & \$11028 ;
-  assign mac_wmux_s2_mv26 = \$11029  & \mac_wmux1_s0$3858 [2];
-  assign \$11030  = ~ mac_wmux_s1_d26[2];
-  assign \$11031  = mac_wmux_s1_v26 & \$11030 ;
-  assign mac_wmux_s2_v26 = mac_wmux_s2_mv26 | \$11031 ;
-  assign mac_wmux_s2_d26 = mac_wmux_s2_mv26 ? \mac_wmux1_s0$3858  : mac_wmux_s1_d26;
-  assign mac_wmux_s2_w0_26 = mac_wmux_s2_mv26 ? \mac_wmux1_s0$3862  : mac_wmux_s1_w0_26;
-  assign mac_wmux_s2_w1_26 = mac_wmux_s2_mv26 ? \mac_wmux1_s0$3864  : mac_wmux_s1_w1_26;
-  assign mac_wmux_s2_w2_26 = mac_wmux_s2_mv26 ? \mac_wmux1_s0$3866  : mac_wmux_s1_w2_26;
-  assign mac_wmux_s2_w3_26 = mac_wmux_s2_mv26 ? \mac_wmux1_s0$3868  : mac_wmux_s1_w3_26;
-  assign \$11032  = ~ \mac_wmux1_s0$3871 [1];
-  assign \$11033  = \mac_wmux1_s0$3870  & \$11032 ;
-  assign mac_wmux_s2_mv27 = \$11033  & \mac_wmux1_s0$3871 [2];
-  assign \$11034  = ~ mac_wmux_s1_d27[2];
-  assign \$11035  = mac_wmux_s1_v27 & \$11034 ;
-  assign mac_wmux_s2_v27 = mac_wmux_s2_mv27 | \$11035 ;
-  assign mac_wmux_s2_d27 = mac_wmux_s2_mv27 ? \mac_wmux1_s0$3871  : mac_wmux_s1_d27;
-  assign mac_wmux_s2_w0_27 = mac_wmux_s2_mv27 ? \mac_wmux1_s0$3875  : mac_wmux_s1_w0_27;
-  assign mac_wmux_s2_w1_27 = mac_wmux_s2_mv27 ? \mac_wmux1_s0$3877  : mac_wmux_s1_w1_27;
-  assign mac_wmux_s2_w2_27 = mac_wmux_s2_mv27 ? \mac_wmux1_s0$3879  : mac_wmux_s1_w2_27;
-  assign mac_wmux_s2_w3_27 = mac_wmux_s2_mv27 ? \mac_wmux1_s0$3881  : mac_wmux_s1_w3_27;
-  assign \$11036  = ~ stall_adv10_valid;
-  assign stall_adv10 = \$11036  | o__ready;
-  assign mac_wmux_s3_mv0 = mac_wmux3_s0 & \mac_wmux3_s0$4082 [3];
-  assign \$11037  = ~ \mac_wmux3_s0$4085 [3];
-  assign \$11038  = \mac_wmux3_s0$4084  & \$11037 ;
-  assign mac_wmux_s3_v0 = mac_wmux_s3_mv0 | \$11038 ;
-  assign mac_wmux_s3_d0 = mac_wmux_s3_mv0 ? \mac_wmux3_s0$4082  : \mac_wmux3_s0$4085 ;
-  assign mac_wmux_s3_w0_0 = mac_wmux_s3_mv0 ? \mac_wmux3_s0$4089  : \mac_wmux3_s0$4088 ;
-  assign mac_wmux_s3_w1_0 = mac_wmux_s3_mv0 ? \mac_wmux3_s0$4092  : \mac_wmux3_s0$4091 ;
-  assign mac_wmux_s3_w2_0 = mac_wmux_s3_mv0 ? \mac_wmux3_s0$4095  : \mac_wmux3_s0$4094 ;
-  assign mac_wmux_s3_w3_0 = mac_wmux_s3_mv0 ? \mac_wmux3_s0$4098  : \mac_wmux3_s0$4097 ;
-  assign mac_wmux_s3_mv1 = \mac_wmux3_s0$4100  & \mac_wmux3_s0$4101 [3];
-  assign \$11039  = ~ \mac_wmux3_s0$4104 [3];
-  assign \$11040  = \mac_wmux3_s0$4103  & \$11039 ;
-  assign mac_wmux_s3_v1 = mac_wmux_s3_mv1 | \$11040 ;
-  assign mac_wmux_s3_d1 = mac_wmux_s3_mv1 ? \mac_wmux3_s0$4101  : \mac_wmux3_s0$4104 ;
-  assign mac_wmux_s3_w0_1 = mac_wmux_s3_mv1 ? \mac_wmux3_s0$4108  : \mac_wmux3_s0$4107 ;
-  assign mac_wmux_s3_w1_1 = mac_wmux_s3_mv1 ? \mac_wmux3_s0$4111  : \mac_wmux3_s0$4110 ;
-  assign mac_wmux_s3_w2_1 = mac_wmux_s3_mv1 ? \mac_wmux3_s0$4114  : \mac_wmux3_s0$4113 ;
-  assign mac_wmux_s3_w3_1 = mac_wmux_s3_mv1 ? \mac_wmux3_s0$4117  : \mac_wmux3_s0$4116 ;
-  assign mac_wmux_s3_mv2 = \mac_wmux3_s0$4119  & \mac_wmux3_s0$4120 [3];
-  assign \$11041  = ~ \mac_wmux3_s0$4123 [3];
-  assign \$11042  = \mac_wmux3_s0$4122  & \$11041 ;
-  assign mac_wmux_s3_v2 = mac_wmux_s3_mv2 | \$11042 ;
-  assign mac_wmux_s3_d2 = mac_wmux_s3_mv2 ? \mac_wmux3_s0$4120  : \mac_wmux3_s0$4123 ;
-  assign mac_wmux_s3_w0_2 = mac_wmux_s3_mv2 ? \mac_wmux3_s0$4127  : \mac_wmux3_s0$4126 ;
-  assign mac_wmux_s3_w1_2 = mac_wmux_s3_mv2 ? \mac_wmux3_s0$4130  : \mac_wmux3_s0$4129 ;
-  assign mac_wmux_s3_w2_2 = mac_wmux_s3_mv2 ? \mac_wmux3_s0$4133  : \mac_wmux3_s0$4132 ;
-  assign mac_wmux_s3_w3_2 = mac_wmux_s3_mv2 ? \mac_wmux3_s0$4136  : \mac_wmux3_s0$4135 ;
-  assign mac_wmux_s3_mv3 = \mac_wmux3_s0$4138  & \mac_wmux3_s0$4139 [3];
-  assign \$11043  = ~ \mac_wmux3_s0$4142 [3];
-  assign \$11044  = \mac_wmux3_s0$4141  & \$11043 ;
-  assign mac_wmux_s3_v3 = mac_wmux_s3_mv3 | \$11044 ;
-  assign mac_wmux_s3_d3 = mac_wmux_s3_mv3 ? \mac_wmux3_s0$4139  : \mac_wmux3_s0$4142 ;
-  assign mac_wmux_s3_w0_3 = mac_wmux_s3_mv3 ? \mac_wmux3_s0$4146  : \mac_wmux3_s0$4145 ;
-  assign mac_wmux_s3_w1_3 = mac_wmux_s3_mv3 ? \mac_wmux3_s0$4149  : \mac_wmux3_s0$4148 ;
-  assign mac_wmux_s3_w2_3 = mac_wmux_s3_mv3 ? \mac_wmux3_s0$4152  : \mac_wmux3_s0$4151 ;
-  assign mac_wmux_s3_w3_3 = mac_wmux_s3_mv3 ? \mac_wmux3_s0$4155  : \mac_wmux3_s0$4154 ;
-  assign mac_wmux_s3_mv4 = \mac_wmux3_s0$4157  & \mac_wmux3_s0$4158 [3];
-  assign \$11045  = ~ \mac_wmux3_s0$4161 [3];
-  assign \$11046  = \mac_wmux3_s0$4160  & \$11045 ;
-  assign mac_wmux_s3_v4 = mac_wmux_s3_mv4 | \$11046 ;
-  assign mac_wmux_s3_d4 = mac_wmux_s3_mv4 ? \mac_wmux3_s0$4158  : \mac_wmux3_s0$4161 ;
-  assign mac_wmux_s3_w0_4 = mac_wmux_s3_mv4 ? \mac_wmux3_s0$4165  : \mac_wmux3_s0$4164 ;
-  assign mac_wmux_s3_w1_4 = mac_wmux_s3_mv4 ? \mac_wmux3_s0$4168  : \mac_wmux3_s0$4167 ;
-  assign mac_wmux_s3_w2_4 = mac_wmux_s3_mv4 ? \mac_wmux3_s0$4171  : \mac_wmux3_s0$4170 ;
-  assign mac_wmux_s3_w3_4 = mac_wmux_s3_mv4 ? \mac_wmux3_s0$4174  : \mac_wmux3_s0$4173 ;
-  assign mac_wmux_s3_mv5 = \mac_wmux3_s0$4176  & \mac_wmux3_s0$4177 [3];
-  assign \$11047  = ~ \mac_wmux3_s0$4180 [3];
-  assign \$11048  = \mac_wmux3_s0$4179  & \$11047 ;
-  assign mac_wmux_s3_v5 = mac_wmux_s3_mv5 | \$11048 ;
-  assign mac_wmux_s3_d5 = mac_wmux_s3_mv5 ? \mac_wmux3_s0$4177  : \mac_wmux3_s0$4180 ;
-  assign mac_wmux_s3_w0_5 = mac_wmux_s3_mv5 ? \mac_wmux3_s0$4184  : \mac_wmux3_s0$4183 ;
-  assign mac_wmux_s3_w1_5 = mac_wmux_s3_mv5 ? \mac_wmux3_s0$4187  : \mac_wmux3_s0$4186 ;
-  assign mac_wmux_s3_w2_5 = mac_wmux_s3_mv5 ? \mac_wmux3_s0$4190  : \mac_wmux3_s0$4189 ;
-  assign mac_wmux_s3_w3_5 = mac_wmux_s3_mv5 ? \mac_wmux3_s0$4193  : \mac_wmux3_s0$4192 ;
-  assign mac_wmux_s3_mv6 = \mac_wmux3_s0$4195  & \mac_wmux3_s0$4196 [3];
-  assign \$11049  = ~ \mac_wmux3_s0$4199 [3];
-  assign \$11050  = \mac_wmux3_s0$4198  & \$11049 ;
-  assign mac_wmux_s3_v6 = mac_wmux_s3_mv6 | \$11050 ;
-  assign mac_wmux_s3_d6 = mac_wmux_s3_mv6 ? \mac_wmux3_s0$4196  : \mac_wmux3_s0$4199 ;
-  assign mac_wmux_s3_w0_6 = mac_wmux_s3_mv6 ? \mac_wmux3_s0$4203  : \mac_wmux3_s0$4202 ;
-  assign mac_wmux_s3_w1_6 = mac_wmux_s3_mv6 ? \mac_wmux3_s0$4206  : \mac_wmux3_s0$4205 ;
-  assign mac_wmux_s3_w2_6 = mac_wmux_s3_mv6 ? \mac_wmux3_s0$4209  : \mac_wmux3_s0$4208 ;
-  assign mac_wmux_s3_w3_6 = mac_wmux_s3_mv6 ? \mac_wmux3_s0$4212  : \mac_wmux3_s0$4211 ;
-  assign mac_wmux_s3_mv7 = \mac_wmux3_s0$4214  & \mac_wmux3_s0$4215 [3];
-  assign \$11051  = ~ \mac_wmux3_s0$4218 [3];
-  assign \$11052  = \mac_wmux3_s0$4217  & \$11051 ;
-  assign mac_wmux_s3_v7 = mac_wmux_s3_mv7 | \$11052 ;
-  assign mac_wmux_s3_d7 = mac_wmux_s3_mv7 ? \mac_wmux3_s0$4215  : \mac_wmux3_s0$4218 ;
-  assign mac_wmux_s3_w0_7 = mac_wmux_s3_mv7 ? \mac_wmux3_s0$4222  : \mac_wmux3_s0$4221 ;
-  assign mac_wmux_s3_w1_7 = mac_wmux_s3_mv7 ? \mac_wmux3_s0$4225  : \mac_wmux3_s0$4224 ;
-  assign mac_wmux_s3_w2_7 = mac_wmux_s3_mv7 ? \mac_wmux3_s0$4228  : \mac_wmux3_s0$4227 ;
-  assign mac_wmux_s3_w3_7 = mac_wmux_s3_mv7 ? \mac_wmux3_s0$4231  : \mac_wmux3_s0$4230 ;
-  assign mac_wmux_s3_mv8 = \mac_wmux3_s0$4233  & \mac_wmux3_s0$4234 [3];
-  assign \$11053  = ~ \mac_wmux3_s0$4082 [3];
-  assign \$11054  = mac_wmux3_s0 & \$11053 ;
-  assign mac_wmux_s3_v8 = mac_wmux_s3_mv8 | \$11054 ;
-  assign mac_wmux_s3_d8 = mac_wmux_s3_mv8 ? \mac_wmux3_s0$4234  : \mac_wmux3_s0$4082 ;
-  assign mac_wmux_s3_w0_8 = mac_wmux_s3_mv8 ? \mac_wmux3_s0$4238  : \mac_wmux3_s0$4089 ;
-  assign mac_wmux_s3_w1_8 = mac_wmux_s3_mv8 ? \mac_wmux3_s0$4240  : \mac_wmux3_s0$4092 ;
-  assign mac_wmux_s3_w2_8 = mac_wmux_s3_mv8 ? \mac_wmux3_s0$4242  : \mac_wmux3_s0$4095 ;
-  assign mac_wmux_s3_w3_8 = mac_wmux_s3_mv8 ? \mac_wmux3_s0$4244  : \mac_wmux3_s0$4098 ;
-  assign mac_wmux_s3_mv9 = \mac_wmux3_s0$4246  & \mac_wmux3_s0$4247 [3];
-  assign \$11055  = ~ \mac_wmux3_s0$4101 [3];
-  assign \$11056  = \mac_wmux3_s0$4100  & \$11055 ;
-  assign mac_wmux_s3_v9 = mac_wmux_s3_mv9 | \$11056 ;
-  assign mac_wmux_s3_d9 = mac_wmux_s3_mv9 ? \mac_wmux3_s0$4247  : \mac_wmux3_s0$4101 ;
-  assign mac_wmux_s3_w0_9 = mac_wmux_s3_mv9 ? \mac_wmux3_s0$4251  : \mac_wmux3_s0$4108 ;
-  assign mac_wmux_s3_w1_9 = mac_wmux_s3_mv9 ? \mac_wmux3_s0$4253  : \mac_wmux3_s0$4111 ;
-  assign mac_wmux_s3_w2_9 = mac_wmux_s3_mv9 ? \mac_wmux3_s0$4255  : \mac_wmux3_s0$4114 ;
-  assign mac_wmux_s3_w3_9 = mac_wmux_s3_mv9 ? \mac_wmux3_s0$4257  : \mac_wmux3_s0$4117 ;
-  assign mac_wmux_s3_mv10 = \mac_wmux3_s0$4259  & \mac_wmux3_s0$4260 [3];
-  assign \$11057  = ~ \mac_wmux3_s0$4120 [3];
-  assign \$11058  = \mac_wmux3_s0$4119  & \$11057 ;
-  assign mac_wmux_s3_v10 = mac_wmux_s3_mv10 | \$11058 ;
-  assign mac_wmux_s3_d10 = mac_wmux_s3_mv10 ? \mac_wmux3_s0$4260  : \mac_wmux3_s0$4120 ;
-  assign mac_wmux_s3_w0_10 = mac_wmux_s3_mv10 ? \mac_wmux3_s0$4264  : \mac_wmux3_s0$4127 ;
-  assign mac_wmux_s3_w1_10 = mac_wmux_s3_mv10 ? \mac_wmux3_s0$4266  : \mac_wmux3_s0$4130 ;
-  assign mac_wmux_s3_w2_10 = mac_wmux_s3_mv10 ? \mac_wmux3_s0$4268  : \mac_wmux3_s0$4133 ;
-  assign mac_wmux_s3_w3_10 = mac_wmux_s3_mv10 ? \mac_wmux3_s0$4270  : \mac_wmux3_s0$4136 ;
-  assign mac_wmux_s3_mv11 = \mac_wmux3_s0$4272  & \mac_wmux3_s0$4273 [3];
-  assign \$11059  = ~ \mac_wmux3_s0$4139 [3];
-  assign \$11060  = \mac_wmux3_s0$4138  & \$11059 ;
-  assign mac_wmux_s3_v11 = mac_wmux_s3_mv11 | \$11060 ;
-  assign mac_wmux_s3_d11 = mac_wmux_s3_mv11 ? \mac_wmux3_s0$4273  : \mac_wmux3_s0$4139 ;
-  assign mac_wmux_s3_w0_11 = mac_wmux_s3_mv11 ? \mac_wmux3_s0$4277  : \mac_wmux3_s0$4146 ;
-  assign mac_wmux_s3_w1_11 = mac_wmux_s3_mv11 ? \mac_wmux3_s0$4279  : \mac_wmux3_s0$4149 ;
-  assign mac_wmux_s3_w2_11 = mac_wmux_s3_mv11 ? \mac_wmux3_s0$4281  : \mac_wmux3_s0$4152 ;
-  assign mac_wmux_s3_w3_11 = mac_wmux_s3_mv11 ? \mac_wmux3_s0$4283  : \mac_wmux3_s0$4155 ;
-  assign mac_wmux_s3_mv12 = \mac_wmux3_s0$4285  & \mac_wmux3_s0$4286 [3];
-  assign \$11061  = ~ \mac_wmux3_s0$4158 [3];
-  assign \$11062  = \mac_wmux3_s0$4157  & \$11061 ;
-  assign mac_wmux_s3_v12 = mac_wmux_s3_mv12 | \$11062 ;
-  assign mac_wmux_s3_d12 = mac_wmux_s3_mv12 ? \mac_wmux3_s0$4286  : \mac_wmux3_s0$4158 ;
-  assign mac_wmux_s3_w0_12 = mac_wmux_s3_mv12 ? \mac_wmux3_s0$4290  : \mac_wmux3_s0$4165 ;
-  assign mac_wmux_s3_w1_12 = mac_wmux_s3_mv12 ? \mac_wmux3_s0$4292  : \mac_wmux3_s0$4168 ;
-  assign mac_wmux_s3_w2_12 = mac_wmux_s3_mv12 ? \mac_wmux3_s0$4294  : \mac_wmux3_s0$4171 ;
-  assign mac_wmux_s3_w3_12 = mac_wmux_s3_mv12 ? \mac_wmux3_s0$4296  : \mac_wmux3_s0$4174 ;
-  assign mac_wmux_s3_mv13 = \mac_wmux3_s0$4298  & \mac_wmux3_s0$4299 [3];
-  assign \$11063  = ~ \mac_wmux3_s0$4177 [3];
-  assign \$11064  = \mac_wmux3_s0$4176  & \$11063 ;
-  assign mac_wmux_s3_v13 = mac_wmux_s3_mv13 | \$11064 ;
-  assign mac_wmux_s3_d13 = mac_wmux_s3_mv13 ? \mac_wmux3_s0$4299  : \mac_wmux3_s0$4177 ;
-  assign mac_wmux_s3_w0_13 = mac_wmux_s3_mv13 ? \mac_wmux3_s0$4303  : \mac_wmux3_s0$4184 ;
-  assign mac_wmux_s3_w1_13 = mac_wmux_s3_mv13 ? \mac_wmux3_s0$4305  : \mac_wmux3_s0$4187 ;
-  assign mac_wmux_s3_w2_13 = mac_wmux_s3_mv13 ? \mac_wmux3_s0$4307  : \mac_wmux3_s0$4190 ;
-  assign mac_wmux_s3_w3_13 = mac_wmux_s3_mv13 ? \mac_wmux3_s0$4309  : \mac_wmux3_s0$4193 ;
-  assign mac_wmux_s3_mv14 = \mac_wmux3_s0$4311  & \mac_wmux3_s0$4312 [3];
-  assign \$11065  = ~ \mac_wmux3_s0$4196 [3];
-  assign \$11066  = \mac_wmux3_s0$4195  & \$11065 ;
-  assign mac_wmux_s3_v14 = mac_wmux_s3_mv14 | \$11066 ;
-  assign mac_wmux_s3_d14 = mac_wmux_s3_mv14 ? \mac_wmux3_s0$4312  : \mac_wmux3_s0$4196 ;
-  assign mac_wmux_s3_w0_14 = mac_wmux_s3_mv14 ? \mac_wmux3_s0$4316  : \mac_wmux3_s0$4203 ;
-  assign mac_wmux_s3_w1_14 = mac_wmux_s3_mv14 ? \mac_wmux3_s0$4318  : \mac_wmux3_s0$4206 ;
-  assign mac_wmux_s3_w2_14 = mac_wmux_s3_mv14 ? \mac_wmux3_s0$4320  : \mac_wmux3_s0$4209 ;
-  assign mac_wmux_s3_w3_14 = mac_wmux_s3_mv14 ? \mac_wmux3_s0$4322  : \mac_wmux3_s0$4212 ;
-  assign mac_wmux_s3_mv15 = \mac_wmux3_s0$4324  & \mac_wmux3_s0$4325 [3];
-  assign \$11067  = ~ \mac_wmux3_s0$4215 [3];
-  assign \$11068  = \mac_wmux3_s0$4214  & \$11067 ;
-  assign mac_wmux_s3_v15 = mac_wmux_s3_mv15 | \$11068 ;
-  assign mac_wmux_s3_d15 = mac_wmux_s3_mv15 ? \mac_wmux3_s0$4325  : \mac_wmux3_s0$4215 ;
-  assign mac_wmux_s3_w0_15 = mac_wmux_s3_mv15 ? \mac_wmux3_s0$4329  : \mac_wmux3_s0$4222 ;
-  assign mac_wmux_s3_w1_15 = mac_wmux_s3_mv15 ? \mac_wmux3_s0$4331  : \mac_wmux3_s0$4225 ;
-  assign mac_wmux_s3_w2_15 = mac_wmux_s3_mv15 ? \mac_wmux3_s0$4333  : \mac_wmux3_s0$4228 ;
-  assign mac_wmux_s3_w3_15 = mac_wmux_s3_mv15 ? \mac_wmux3_s0$4335  : \mac_wmux3_s0$4231 ;
-  assign mac_wmux_s3_mv16 = \mac_wmux3_s0$4337  & \mac_wmux3_s0$4338 [3];
-  assign \$11069  = ~ \mac_wmux3_s0$4234 [3];
-  assign \$11070  = \mac_wmux3_s0$4233  & \$11069 ;
-  assign mac_wmux_s3_v16 = mac_wmux_s3_mv16 | \$11070 ;
-  assign mac_wmux_s3_d16 = mac_wmux_s3_mv16 ? \mac_wmux3_s0$4338  : \mac_wmux3_s0$4234 ;
-  assign mac_wmux_s3_w0_16 = mac_wmux_s3_mv16 ? \mac_wmux3_s0$4342  : \mac_wmux3_s0$4238 ;
-  assign mac_wmux_s3_w1_16 = mac_wmux_s3_mv16 ? \mac_wmux3_s0$4344  : \mac_wmux3_s0$4240 ;
-  assign mac_wmux_s3_w2_16 = mac_wmux_s3_mv16 ? \mac_wmux3_s0$4346  : \mac_wmux3_s0$4242 ;
-  assign mac_wmux_s3_w3_16 = mac_wmux_s3_mv16 ? \mac_wmux3_s0$4348  : \mac_wmux3_s0$4244 ;
-  assign mac_wmux_s3_mv17 = \mac_wmux3_s0$4350  & \mac_wmux3_s0$4351 [3];
-  assign \$11071  = ~ \mac_wmux3_s0$4247 [3];
-  assign \$11072  = \mac_wmux3_s0$4246  & \$11071 ;
-  assign mac_wmux_s3_v17 = mac_wmux_s3_mv17 | \$11072 ;
-  assign mac_wmux_s3_d17 = mac_wmux_s3_mv17 ? \mac_wmux3_s0$4351  : \mac_wmux3_s0$4247 ;
-  assign mac_wmux_s3_w0_17 = mac_wmux_s3_mv17 ? \mac_wmux3_s0$4355  : \mac_wmux3_s0$4251 ;
-  assign mac_wmux_s3_w1_17 = mac_wmux_s3_mv17 ? \mac_wmux3_s0$4357  : \mac_wmux3_s0$4253 ;
-  assign mac_wmux_s3_w2_17 = mac_wmux_s3_mv17 ? \mac_wmux3_s0$4359  : \mac_wmux3_s0$4255 ;
-  assign mac_wmux_s3_w3_17 = mac_wmux_s3_mv17 ? \mac_wmux3_s0$4361  : \mac_wmux3_s0$4257 ;
-  assign mac_wmux_s3_mv18 = \mac_wmux3_s0$4363  & \mac_wmux3_s0$4364 [3];
-  assign \$11073  = ~ \mac_wmux3_s0$4260 [3];
-  assign \$11074  = \mac_wmux3_s0$4259  & \$11073 ;
-  assign mac_wmux_s3_v18 = mac_wmux_s3_mv18 | \$11074 ;
-  assign mac_wmux_s3_d18 = mac_wmux_s3_mv18 ? \mac_wmux3_s0$4364  : \mac_wmux3_s0$4260 ;
-  assign mac_wmux_s3_w0_18 = mac_wmux_s3_mv18 ? \mac_wmux3_s0$4368  : \mac_wmux3_s0$4264 ;
-  assign mac_wmux_s3_w1_18 = mac_wmux_s3_mv18 ? \mac_wmux3_s0$4370  : \mac_wmux3_s0$4266 ;
-  assign mac_wmux_s3_w2_18 = mac_wmux_s3_mv18 ? \mac_wmux3_s0$4372  : \mac_wmux3_s0$4268 ;
-  assign mac_wmux_s3_w3_18 = mac_wmux_s3_mv18 ? \mac_wmux3_s0$4374  : \mac_wmux3_s0$4270 ;
-  assign mac_wmux_s3_mv19 = \mac_wmux3_s0$4376  & \mac_wmux3_s0$4377 [3];
-  assign \$11075  = ~ \mac_wmux3_s0$4273 [3];
-  assign \$11076  = \mac_wmux3_s0$4272  & \$11075 ;
-  assign mac_wmux_s3_v19 = mac_wmux_s3_mv19 | \$11076 ;
-  assign mac_wmux_s3_d19 = mac_wmux_s3_mv19 ? \mac_wmux3_s0$4377  : \mac_wmux3_s0$4273 ;
-  assign mac_wmux_s3_w0_19 = mac_wmux_s3_mv19 ? \mac_wmux3_s0$4381  : \mac_wmux3_s0$4277 ;
-  assign mac_wmux_s3_w1_19 = mac_wmux_s3_mv19 ? \mac_wmux3_s0$4383  : \mac_wmux3_s0$4279 ;
-  assign mac_wmux_s3_w2_19 = mac_wmux_s3_mv19 ? \mac_wmux3_s0$4385  : \mac_wmux3_s0$4281 ;
-  assign mac_wmux_s3_w3_19 = mac_wmux_s3_mv19 ? \mac_wmux3_s0$4387  : \mac_wmux3_s0$4283 ;
-  assign mac_wmux_s3_mv20 = \mac_wmux3_s0$4389  & \mac_wmux3_s0$4390 [3];
-  assign \$11077  = ~ \mac_wmux3_s0$4286 [3];
-  assign \$11078  = \mac_wmux3_s0$4285  & \$11077 ;
+  assign mac_wmux_s1_d28 = mac_wmux_s1_mv28 ? mac_wmux_s0_d30 : mac_wmux_s0_d28;
+  assign mac_wmux_s1_w0_28 = mac_wmux_s1_mv28 ? mac_wmux_s0_w0_30 : mac_wmux_s0_w0_28;
+  assign mac_wmux_s1_w1_28 = mac_wmux_s1_mv28 ? mac_wmux_s0_w1_30 : mac_wmux_s0_w1_28;
+  assign mac_wmux_s1_w2_28 = mac_wmux_s1_mv28 ? mac_wmux_s0_w2_30 : mac_wmux_s0_w2_28;
+  assign mac_wmux_s1_w3_28 = mac_wmux_s1_mv28 ? mac_wmux_s0_w3_30 : mac_wmux_s0_w3_28;
+  assign \$10974  = ~ \mac_wmux0_s0$3660 [0];
+  assign \$10975  = \mac_wmux0_s0$3659  & \$10974 ;
+  assign mac_wmux_s1_mv29 = \$10975  & \mac_wmux0_s0$3660 [1];
+  assign \$10976  = ~ mac_wmux_s0_d29[1];
+  assign \$10977  = mac_wmux_s0_v29 & \$10976 ;
+  assign mac_wmux_s1_v29 = mac_wmux_s1_mv29 | \$10977 ;
+  assign mac_wmux_s1_d29 = mac_wmux_s1_mv29 ? \mac_wmux0_s0$3660  : mac_wmux_s0_d29;
+  assign mac_wmux_s1_w0_29 = mac_wmux_s1_mv29 ? \mac_wmux0_s0$3664  : mac_wmux_s0_w0_29;
+  assign mac_wmux_s1_w1_29 = mac_wmux_s1_mv29 ? \mac_wmux0_s0$3666  : mac_wmux_s0_w1_29;
+  assign mac_wmux_s1_w2_29 = mac_wmux_s1_mv29 ? \mac_wmux0_s0$3668  : mac_wmux_s0_w2_29;
+  assign mac_wmux_s1_w3_29 = mac_wmux_s1_mv29 ? \mac_wmux0_s0$3670  : mac_wmux_s0_w3_29;
+  assign \$10978  = ~ stall_adv10_valid;
+  assign stall_adv10 = \$10978  | o__ready;
+  assign mac_wmux_s2_mv0 = mac_wmux2_s0 & \mac_wmux2_s0$3885 [2];
+  assign \$10979  = ~ \mac_wmux2_s0$3888 [2];
+  assign \$10980  = \mac_wmux2_s0$3887  & \$10979 ;
+  assign mac_wmux_s2_v0 = mac_wmux_s2_mv0 | \$10980 ;
+  assign mac_wmux_s2_d0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$3885  : \mac_wmux2_s0$3888 ;
+  assign mac_wmux_s2_w0_0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$3892  : \mac_wmux2_s0$3891 ;
+  assign mac_wmux_s2_w1_0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$3895  : \mac_wmux2_s0$3894 ;
+  assign mac_wmux_s2_w2_0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$3898  : \mac_wmux2_s0$3897 ;
+  assign mac_wmux_s2_w3_0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$3901  : \mac_wmux2_s0$3900 ;
+  assign mac_wmux_s2_mv1 = \mac_wmux2_s0$3903  & \mac_wmux2_s0$3904 [2];
+  assign \$10981  = ~ \mac_wmux2_s0$3907 [2];
+  assign \$10982  = \mac_wmux2_s0$3906  & \$10981 ;
+  assign mac_wmux_s2_v1 = mac_wmux_s2_mv1 | \$10982 ;
+  assign mac_wmux_s2_d1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$3904  : \mac_wmux2_s0$3907 ;
+  assign mac_wmux_s2_w0_1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$3911  : \mac_wmux2_s0$3910 ;
+  assign mac_wmux_s2_w1_1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$3914  : \mac_wmux2_s0$3913 ;
+  assign mac_wmux_s2_w2_1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$3917  : \mac_wmux2_s0$3916 ;
+  assign mac_wmux_s2_w3_1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$3920  : \mac_wmux2_s0$3919 ;
+  assign mac_wmux_s2_mv2 = \mac_wmux2_s0$3922  & \mac_wmux2_s0$3923 [2];
+  assign \$10983  = ~ \mac_wmux2_s0$3926 [2];
+  assign \$10984  = \mac_wmux2_s0$3925  & \$10983 ;
+  assign mac_wmux_s2_v2 = mac_wmux_s2_mv2 | \$10984 ;
+  assign mac_wmux_s2_d2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$3923  : \mac_wmux2_s0$3926 ;
+  assign mac_wmux_s2_w0_2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$3930  : \mac_wmux2_s0$3929 ;
+  assign mac_wmux_s2_w1_2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$3933  : \mac_wmux2_s0$3932 ;
+  assign mac_wmux_s2_w2_2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$3936  : \mac_wmux2_s0$3935 ;
+  assign mac_wmux_s2_w3_2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$3939  : \mac_wmux2_s0$3938 ;
+  assign mac_wmux_s2_mv3 = \mac_wmux2_s0$3941  & \mac_wmux2_s0$3942 [2];
+  assign \$10985  = ~ \mac_wmux2_s0$3945 [2];
+  assign \$10986  = \mac_wmux2_s0$3944  & \$10985 ;
+  assign mac_wmux_s2_v3 = mac_wmux_s2_mv3 | \$10986 ;
+  assign mac_wmux_s2_d3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$3942  : \mac_wmux2_s0$3945 ;
+  assign mac_wmux_s2_w0_3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$3949  : \mac_wmux2_s0$3948 ;
+  assign mac_wmux_s2_w1_3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$3952  : \mac_wmux2_s0$3951 ;
+  assign mac_wmux_s2_w2_3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$3955  : \mac_wmux2_s0$3954 ;
+  assign mac_wmux_s2_w3_3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$3958  : \mac_wmux2_s0$3957 ;
+  assign mac_wmux_s2_mv4 = \mac_wmux2_s0$3960  & \mac_wmux2_s0$3961 [2];
+  assign \$10987  = ~ \mac_wmux2_s0$3885 [2];
+  assign \$10988  = mac_wmux2_s0 & \$10987 ;
+  assign mac_wmux_s2_v4 = mac_wmux_s2_mv4 | \$10988 ;
+  assign mac_wmux_s2_d4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$3961  : \mac_wmux2_s0$3885 ;
+  assign mac_wmux_s2_w0_4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$3965  : \mac_wmux2_s0$3892 ;
+  assign mac_wmux_s2_w1_4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$3967  : \mac_wmux2_s0$3895 ;
+  assign mac_wmux_s2_w2_4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$3969  : \mac_wmux2_s0$3898 ;
+  assign mac_wmux_s2_w3_4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$3971  : \mac_wmux2_s0$3901 ;
+  assign mac_wmux_s2_mv5 = \mac_wmux2_s0$3973  & \mac_wmux2_s0$3974 [2];
+  assign \$10989  = ~ \mac_wmux2_s0$3904 [2];
+  assign \$10990  = \mac_wmux2_s0$3903  & \$10989 ;
+  assign mac_wmux_s2_v5 = mac_wmux_s2_mv5 | \$10990 ;
+  assign mac_wmux_s2_d5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$3974  : \mac_wmux2_s0$3904 ;
+  assign mac_wmux_s2_w0_5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$3978  : \mac_wmux2_s0$3911 ;
+  assign mac_wmux_s2_w1_5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$3980  : \mac_wmux2_s0$3914 ;
+  assign mac_wmux_s2_w2_5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$3982  : \mac_wmux2_s0$3917 ;
+  assign mac_wmux_s2_w3_5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$3984  : \mac_wmux2_s0$3920 ;
+  assign mac_wmux_s2_mv6 = \mac_wmux2_s0$3986  & \mac_wmux2_s0$3987 [2];
+  assign \$10991  = ~ \mac_wmux2_s0$3923 [2];
+  assign \$10992  = \mac_wmux2_s0$3922  & \$10991 ;
+  assign mac_wmux_s2_v6 = mac_wmux_s2_mv6 | \$10992 ;
+  assign mac_wmux_s2_d6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$3987  : \mac_wmux2_s0$3923 ;
+  assign mac_wmux_s2_w0_6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$3991  : \mac_wmux2_s0$3930 ;
+  assign mac_wmux_s2_w1_6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$3993  : \mac_wmux2_s0$3933 ;
+  assign mac_wmux_s2_w2_6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$3995  : \mac_wmux2_s0$3936 ;
+  assign mac_wmux_s2_w3_6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$3997  : \mac_wmux2_s0$3939 ;
+  assign mac_wmux_s2_mv7 = \mac_wmux2_s0$3999  & \mac_wmux2_s0$4000 [2];
+  assign \$10993  = ~ \mac_wmux2_s0$3942 [2];
+  assign \$10994  = \mac_wmux2_s0$3941  & \$10993 ;
+  assign mac_wmux_s2_v7 = mac_wmux_s2_mv7 | \$10994 ;
+  assign mac_wmux_s2_d7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$4000  : \mac_wmux2_s0$3942 ;
+  assign mac_wmux_s2_w0_7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$4004  : \mac_wmux2_s0$3949 ;
+  assign mac_wmux_s2_w1_7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$4006  : \mac_wmux2_s0$3952 ;
+  assign mac_wmux_s2_w2_7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$4008  : \mac_wmux2_s0$3955 ;
+  assign mac_wmux_s2_w3_7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$4010  : \mac_wmux2_s0$3958 ;
+  assign mac_wmux_s2_mv8 = \mac_wmux2_s0$4012  & \mac_wmux2_s0$4013 [2];
+  assign \$10995  = ~ \mac_wmux2_s0$3961 [2];
+  assign \$10996  = \mac_wmux2_s0$3960  & \$10995 ;
+  assign mac_wmux_s2_v8 = mac_wmux_s2_mv8 | \$10996 ;
+  assign mac_wmux_s2_d8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$4013  : \mac_wmux2_s0$3961 ;
+  assign mac_wmux_s2_w0_8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$4017  : \mac_wmux2_s0$3965 ;
+  assign mac_wmux_s2_w1_8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$4019  : \mac_wmux2_s0$3967 ;
+  assign mac_wmux_s2_w2_8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$4021  : \mac_wmux2_s0$3969 ;
+  assign mac_wmux_s2_w3_8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$4023  : \mac_wmux2_s0$3971 ;
+  assign mac_wmux_s2_mv9 = \mac_wmux2_s0$4025  & \mac_wmux2_s0$4026 [2];
+  assign \$10997  = ~ \mac_wmux2_s0$3974 [2];
+  assign \$10998  = \mac_wmux2_s0$3973  & \$10997 ;
+  assign mac_wmux_s2_v9 = mac_wmux_s2_mv9 | \$10998 ;
+  assign mac_wmux_s2_d9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$4026  : \mac_wmux2_s0$3974 ;
+  assign mac_wmux_s2_w0_9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$4030  : \mac_wmux2_s0$3978 ;
+  assign mac_wmux_s2_w1_9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$4032  : \mac_wmux2_s0$3980 ;
+  assign mac_wmux_s2_w2_9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$4034  : \mac_wmux2_s0$3982 ;
+  assign mac_wmux_s2_w3_9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$4036  : \mac_wmux2_s0$3984 ;
+  assign mac_wmux_s2_mv10 = \mac_wmux2_s0$4038  & \mac_wmux2_s0$4039 [2];
+  assign \$10999  = ~ \mac_wmux2_s0$3987 [2];
+  assign \$11000  = \mac_wmux2_s0$3986  & \$10999 ;
+  assign mac_wmux_s2_v10 = mac_wmux_s2_mv10 | \$11000 ;
+  assign mac_wmux_s2_d10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$4039  : \mac_wmux2_s0$3987 ;
+  assign mac_wmux_s2_w0_10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$4043  : \mac_wmux2_s0$3991 ;
+  assign mac_wmux_s2_w1_10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$4045  : \mac_wmux2_s0$3993 ;
+  assign mac_wmux_s2_w2_10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$4047  : \mac_wmux2_s0$3995 ;
+  assign mac_wmux_s2_w3_10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$4049  : \mac_wmux2_s0$3997 ;
+  assign mac_wmux_s2_mv11 = \mac_wmux2_s0$4051  & \mac_wmux2_s0$4052 [2];
+  assign \$11001  = ~ \mac_wmux2_s0$4000 [2];
+  assign \$11002  = \mac_wmux2_s0$3999  & \$11001 ;
+  assign mac_wmux_s2_v11 = mac_wmux_s2_mv11 | \$11002 ;
+  assign mac_wmux_s2_d11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$4052  : \mac_wmux2_s0$4000 ;
+  assign mac_wmux_s2_w0_11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$4056  : \mac_wmux2_s0$4004 ;
+  assign mac_wmux_s2_w1_11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$4058  : \mac_wmux2_s0$4006 ;
+  assign mac_wmux_s2_w2_11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$4060  : \mac_wmux2_s0$4008 ;
+  assign mac_wmux_s2_w3_11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$4062  : \mac_wmux2_s0$4010 ;
+  assign mac_wmux_s2_mv12 = \mac_wmux2_s0$4064  & \mac_wmux2_s0$4065 [2];
+  assign \$11003  = ~ \mac_wmux2_s0$4013 [2];
+  assign \$11004  = \mac_wmux2_s0$4012  & \$11003 ;
+  assign mac_wmux_s2_v12 = mac_wmux_s2_mv12 | \$11004 ;
+  assign mac_wmux_s2_d12 = mac_wmux_s2_mv12 ? \mac_wmux2_s0$4065  : \mac_wmux2_s0$4013 ;
+  assign mac_wmux_s2_w0_12 = mac_wmux_s2_mv12 ? \mac_wmux2_s0$4069  : \mac_wmux2_s0$4017 ;
+  assign mac_wmux_s2_w1_12 = mac_wmux_s2_mv12 ? \mac_wmux2_s0$4071  : \mac_wmux2_s0$4019 ;
+  assign mac_wmux_s2_w2_12 = mac_wmux_s2_mv12 ? \mac_wmux2_s0$4073  : \mac_wmux2_s0$4021 ;
+  assign mac_wmux_s2_w3_12 = mac_wmux_s2_mv12 ? \mac_wmux2_s0$4075  : \mac_wmux2_s0$4023 ;
+  assign mac_wmux_s2_mv13 = \mac_wmux2_s0$4077  & \mac_wmux2_s0$4078 [2];
+  assign \$11005  = ~ \mac_wmux2_s0$4026 [2];
+  assign \$11006  = \mac_wmux2_s0$4025  & \$11005 ;
+  assign mac_wmux_s2_v13 = mac_wmux_s2_mv13 | \$11006 ;
+  assign mac_wmux_s2_d13 = mac_wmux_s2_mv13 ? \mac_wmux2_s0$4078  : \mac_wmux2_s0$4026 ;
+  assign mac_wmux_s2_w0_13 = mac_wmux_s2_mv13 ? \mac_wmux2_s0$4082  : \mac_wmux2_s0$4030 ;
+  assign mac_wmux_s2_w1_13 = mac_wmux_s2_mv13 ? \mac_wmux2_s0$4084  : \mac_wmux2_s0$4032 ;
+  assign mac_wmux_s2_w2_13 = mac_wmux_s2_mv13 ? \mac_wmux2_s0$4086  : \mac_wmux2_s0$4034 ;
+  assign mac_wmux_s2_w3_13 = mac_wmux_s2_mv13 ? \mac_wmux2_s0$4088  : \mac_wmux2_s0$4036 ;
+  assign mac_wmux_s2_mv14 = \mac_wmux2_s0$4090  & \mac_wmux2_s0$4091 [2];
+  assign \$11007  = ~ \mac_wmux2_s0$4039 [2];
+  assign \$11008  = \mac_wmux2_s0$4038  & \$11007 ;
+  assign mac_wmux_s2_v14 = mac_wmux_s2_mv14 | \$11008 ;
+  assign mac_wmux_s2_d14 = mac_wmux_s2_mv14 ? \mac_wmux2_s0$4091  : \mac_wmux2_s0$4039 ;
+  assign mac_wmux_s2_w0_14 = mac_wmux_s2_mv14 ? \mac_wmux2_s0$4095  : \mac_wmux2_s0$4043 ;
+  assign mac_wmux_s2_w1_14 = mac_wmux_s2_mv14 ? \mac_wmux2_s0$4097  : \mac_wmux2_s0$4045 ;
+  assign mac_wmux_s2_w2_14 = mac_wmux_s2_mv14 ? \mac_wmux2_s0$4099  : \mac_wmux2_s0$4047 ;
+  assign mac_wmux_s2_w3_14 = mac_wmux_s2_mv14 ? \mac_wmux2_s0$4101  : \mac_wmux2_s0$4049 ;
+  assign mac_wmux_s2_mv15 = \mac_wmux2_s0$4103  & \mac_wmux2_s0$4104 [2];
+  assign \$11009  = ~ \mac_wmux2_s0$4052 [2];
+  assign \$11010  = \mac_wmux2_s0$4051  & \$11009 ;
+  assign mac_wmux_s2_v15 = mac_wmux_s2_mv15 | \$11010 ;
+  assign mac_wmux_s2_d15 = mac_wmux_s2_mv15 ? \mac_wmux2_s0$4104  : \mac_wmux2_s0$4052 ;
+  assign mac_wmux_s2_w0_15 = mac_wmux_s2_mv15 ? \mac_wmux2_s0$4108  : \mac_wmux2_s0$4056 ;
+  assign mac_wmux_s2_w1_15 = mac_wmux_s2_mv15 ? \mac_wmux2_s0$4110  : \mac_wmux2_s0$4058 ;
+  assign mac_wmux_s2_w2_15 = mac_wmux_s2_mv15 ? \mac_wmux2_s0$4112  : \mac_wmux2_s0$4060 ;
+  assign mac_wmux_s2_w3_15 = mac_wmux_s2_mv15 ? \mac_wmux2_s0$4114  : \mac_wmux2_s0$4062 ;
+  assign mac_wmux_s2_mv16 = \mac_wmux2_s0$4116  & \mac_wmux2_s0$4117 [2];
+  assign \$11011  = ~ \mac_wmux2_s0$4065 [2];
+  assign \$11012  = \mac_wmux2_s0$4064  & \$11011 ;
+  assign mac_wmux_s2_v16 = mac_wmux_s2_mv16 | \$11012 ;
+  assign mac_wmux_s2_d16 = mac_wmux_s2_mv16 ? \mac_wmux2_s0$4117  : \mac_wmux2_s0$4065 ;
+  assign mac_wmux_s2_w0_16 = mac_wmux_s2_mv16 ? \mac_wmux2_s0$4121  : \mac_wmux2_s0$4069 ;
+  assign mac_wmux_s2_w1_16 = mac_wmux_s2_mv16 ? \mac_wmux2_s0$4123  : \mac_wmux2_s0$4071 ;
+  assign mac_wmux_s2_w2_16 = mac_wmux_s2_mv16 ? \mac_wmux2_s0$4125  : \mac_wmux2_s0$4073 ;
+  assign mac_wmux_s2_w3_16 = mac_wmux_s2_mv16 ? \mac_wmux2_s0$4127  : \mac_wmux2_s0$4075 ;
+  assign mac_wmux_s2_mv17 = \mac_wmux2_s0$4129  & \mac_wmux2_s0$4130 [2];
+  assign \$11013  = ~ \mac_wmux2_s0$4078 [2];
+  assign \$11014  = \mac_wmux2_s0$4077  & \$11013 ;
+  assign mac_wmux_s2_v17 = mac_wmux_s2_mv17 | \$11014 ;
+  assign mac_wmux_s2_d17 = mac_wmux_s2_mv17 ? \mac_wmux2_s0$4130  : \mac_wmux2_s0$4078 ;
+  assign mac_wmux_s2_w0_17 = mac_wmux_s2_mv17 ? \mac_wmux2_s0$4134  : \mac_wmux2_s0$4082 ;
+  assign mac_wmux_s2_w1_17 = mac_wmux_s2_mv17 ? \mac_wmux2_s0$4136  : \mac_wmux2_s0$4084 ;
+  assign mac_wmux_s2_w2_17 = mac_wmux_s2_mv17 ? \mac_wmux2_s0$4138  : \mac_wmux2_s0$4086 ;
+  assign mac_wmux_s2_w3_17 = mac_wmux_s2_mv17 ? \mac_wmux2_s0$4140  : \mac_wmux2_s0$4088 ;
+  assign mac_wmux_s2_mv18 = \mac_wmux2_s0$4142  & \mac_wmux2_s0$4143 [2];
+  assign \$11015  = ~ \mac_wmux2_s0$4091 [2];
+  assign \$11016  = \mac_wmux2_s0$4090  & \$11015 ;
+  assign mac_wmux_s2_v18 = mac_wmux_s2_mv18 | \$11016 ;
+  assign mac_wmux_s2_d18 = mac_wmux_s2_mv18 ? \mac_wmux2_s0$4143  : \mac_wmux2_s0$4091 ;
+  assign mac_wmux_s2_w0_18 = mac_wmux_s2_mv18 ? \mac_wmux2_s0$4147  : \mac_wmux2_s0$4095 ;
+  assign mac_wmux_s2_w1_18 = mac_wmux_s2_mv18 ? \mac_wmux2_s0$4149  : \mac_wmux2_s0$4097 ;
+  assign mac_wmux_s2_w2_18 = mac_wmux_s2_mv18 ? \mac_wmux2_s0$4151  : \mac_wmux2_s0$4099 ;
+  assign mac_wmux_s2_w3_18 = mac_wmux_s2_mv18 ? \mac_wmux2_s0$4153  : \mac_wmux2_s0$4101 ;
+  assign mac_wmux_s2_mv19 = \mac_wmux2_s0$4155  & \mac_wmux2_s0$4156 [2];
+  assign \$11017  = ~ \mac_wmux2_s0$4104 [2];
+  assign \$11018  = \mac_wmux2_s0$4103  & \$11017 ;
+  assign mac_wmux_s2_v19 = mac_wmux_s2_mv19 | \$11018 ;
+  assign mac_wmux_s2_d19 = mac_wmux_s2_mv19 ? \mac_wmux2_s0$4156  : \mac_wmux2_s0$4104 ;
+  assign mac_wmux_s2_w0_19 = mac_wmux_s2_mv19 ? \mac_wmux2_s0$4160  : \mac_wmux2_s0$4108 ;
+  assign mac_wmux_s2_w1_19 = mac_wmux_s2_mv19 ? \mac_wmux2_s0$4162  : \mac_wmux2_s0$4110 ;
+  assign mac_wmux_s2_w2_19 = mac_wmux_s2_mv19 ? \mac_wmux2_s0$4164  : \mac_wmux2_s0$4112 ;
+  assign mac_wmux_s2_w3_19 = mac_wmux_s2_mv19 ? \mac_wmux2_s0$4166  : \mac_wmux2_s0$4114 ;
+  assign mac_wmux_s2_mv20 = \mac_wmux2_s0$4168  & \mac_wmux2_s0$4169 [2];
+  assign \$11019  = ~ \mac_wmux2_s0$4117 [2];
+  assign \$11020  = \mac_wmux2_s0$4116  & \$11019 ;
+  assign mac_wmux_s2_v20 = mac_wmux_s2_mv20 | \$11020 ;
+  assign mac_wmux_s2_d20 = mac_wmux_s2_mv20 ? \mac_wmux2_s0$4169  : \mac_wmux2_s0$4117 ;
+  assign mac_wmux_s2_w0_20 = mac_wmux_s2_mv20 ? \mac_wmux2_s0$4173  : \mac_wmux2_s0$4121 ;
+  assign mac_wmux_s2_w1_20 = mac_wmux_s2_mv20 ? \mac_wmux2_s0$4175  : \mac_wmux2_s0$4123 ;
+  assign mac_wmux_s2_w2_20 = mac_wmux_s2_mv20 ? \mac_wmux2_s0$4177  : \mac_wmux2_s0$4125 ;
+  assign mac_wmux_s2_w3_20 = mac_wmux_s2_mv20 ? \mac_wmux2_s0$4179  : \mac_wmux2_s0$4127 ;
+  assign mac_wmux_s2_mv21 = \mac_wmux2_s0$4181  & \mac_wmux2_s0$4182 [2];
+  assign \$11021  = ~ \mac_wmux2_s0$4130 [2];
+  assign \$11022  = \mac_wmux2_s0$4129  & \$11021 ;
+  assign mac_wmux_s2_v21 = mac_wmux_s2_mv21 | \$11022 ;
+  assign mac_wmux_s2_d21 = mac_wmux_s2_mv21 ? \mac_wmux2_s0$4182  : \mac_wmux2_s0$4130 ;
+  assign mac_wmux_s2_w0_21 = mac_wmux_s2_mv21 ? \mac_wmux2_s0$4186  : \mac_wmux2_s0$4134 ;
+  assign mac_wmux_s2_w1_21 = mac_wmux_s2_mv21 ? \mac_wmux2_s0$4188  : \mac_wmux2_s0$4136 ;
+  assign mac_wmux_s2_w2_21 = mac_wmux_s2_mv21 ? \mac_wmux2_s0$4190  : \mac_wmux2_s0$4138 ;
+  assign mac_wmux_s2_w3_21 = mac_wmux_s2_mv21 ? \mac_wmux2_s0$4192  : \mac_wmux2_s0$4140 ;
+  assign mac_wmux_s2_mv22 = \mac_wmux2_s0$4194  & \mac_wmux2_s0$4195 [2];
+  assign \$11023  = ~ \mac_wmux2_s0$4143 [2];
+  assign \$11024  = \mac_wmux2_s0$4142  & \$11023 ;
+  assign mac_wmux_s2_v22 = mac_wmux_s2_mv22 | \$11024 ;
+  assign mac_wmux_s2_d22 = mac_wmux_s2_mv22 ? \mac_wmux2_s0$4195  : \mac_wmux2_s0$4143 ;
+  assign mac_wmux_s2_w0_22 = mac_wmux_s2_mv22 ? \mac_wmux2_s0$4199  : \mac_wmux2_s0$4147 ;
+  assign mac_wmux_s2_w1_22 = mac_wmux_s2_mv22 ? \mac_wmux2_s0$4201  : \mac_wmux2_s0$4149 ;
+  assign mac_wmux_s2_w2_22 = mac_wmux_s2_mv22 ? \mac_wmux2_s0$4203  : \mac_wmux2_s0$4151 ;
+  assign mac_wmux_s2_w3_22 = mac_wmux_s2_mv22 ? \mac_wmux2_s0$4205  : \mac_wmux2_s0$4153 ;
+  assign mac_wmux_s2_mv23 = \mac_wmux2_s0$4207  & \mac_wmux2_s0$4208 [2];
+  assign \$11025  = ~ \mac_wmux2_s0$4156 [2];
+  assign \$11026  = \mac_wmux2_s0$4155  & \$11025 ;
+  assign mac_wmux_s2_v23 = mac_wmux_s2_mv23 | \$11026 ;
+  assign mac_wmux_s2_d23 = mac_wmux_s2_mv23 ? \mac_wmux2_s0$4208  : \mac_wmux2_s0$4156 ;
+  assign mac_wmux_s2_w0_23 = mac_wmux_s2_mv23 ? \mac_wmux2_s0$4212  : \mac_wmux2_s0$4160 ;
+  assign mac_wmux_s2_w1_23 = mac_wmux_s2_mv23 ? \mac_wmux2_s0$4214  : \mac_wmux2_s0$4162 ;
+  assign mac_wmux_s2_w2_23 = mac_wmux_s2_mv23 ? \mac_wmux2_s0$4216  : \mac_wmux2_s0$4164 ;
+  assign mac_wmux_s2_w3_23 = mac_wmux_s2_mv23 ? \mac_wmux2_s0$4218  : \mac_wmux2_s0$4166 ;
+  assign mac_wmux_s2_mv24 = \mac_wmux2_s0$4220  & \mac_wmux2_s0$4221 [2];
+  assign \$11027  = ~ \mac_wmux2_s0$4169 [2];
+  assign \$11028  = \mac_wmux2_s0$4168  & \$11027 ;
+  assign mac_wmux_s2_v24 = mac_wmux_s2_mv24 | \$11028 ;
+  assign mac_wmux_s2_d24 = mac_wmux_s2_mv24 ? \mac_wmux2_s0$4221  : \mac_wmux2_s0$4169 ;
+  assign mac_wmux_s2_w0_24 = mac_wmux_s2_mv24 ? \mac_wmux2_s0$4225  : \mac_wmux2_s0$4173 ;
+  assign mac_wmux_s2_w1_24 = mac_wmux_s2_mv24 ? \mac_wmux2_s0$4227  : \mac_wmux2_s0$4175 ;
+  assign mac_wmux_s2_w2_24 = mac_wmux_s2_mv24 ? \mac_wmux2_s0$4229  : \mac_wmux2_s0$4177 ;
+  assign mac_wmux_s2_w3_24 = mac_wmux_s2_mv24 ? \mac_wmux2_s0$4231  : \mac_wmux2_s0$4179 ;
+  assign mac_wmux_s2_mv25 = \mac_wmux2_s0$4233  & \mac_wmux2_s0$4234 [2];
+  assign \$11029  = ~ \mac_wmux2_s0$4182 [2];
+  assign \$11030  = \mac_wmux2_s0$4181  & \$11029 ;
+  assign mac_wmux_s2_v25 = mac_wmux_s2_mv25 | \$11030 ;
+  assign mac_wmux_s2_d25 = mac_wmux_s2_mv25 ? \mac_wmux2_s0$4234  : \mac_wmux2_s0$4182 ;
+  assign mac_wmux_s2_w0_25 = mac_wmux_s2_mv25 ? \mac_wmux2_s0$4238  : \mac_wmux2_s0$4186 ;
+  assign mac_wmux_s2_w1_25 = mac_wmux_s2_mv25 ? \mac_wmux2_s0$4240  : \mac_wmux2_s0$4188 ;
+  assign mac_wmux_s2_w2_25 = mac_wmux_s2_mv25 ? \mac_wmux2_s0$4242  : \mac_wmux2_s0$4190 ;
+  assign mac_wmux_s2_w3_25 = mac_wmux_s2_mv25 ? \mac_wmux2_s0$4244  : \mac_wmux2_s0$4192 ;
+  assign mac_wmux_s2_mv26 = \mac_wmux2_s0$4246  & \mac_wmux2_s0$4247 [2];
+  assign \$11031  = ~ \mac_wmux2_s0$4195 [2];
+  assign \$11032  = \mac_wmux2_s0$4194  & \$11031 ;
+  assign mac_wmux_s2_v26 = mac_wmux_s2_mv26 | \$11032 ;
+  assign mac_wmux_s2_d26 = mac_wmux_s2_mv26 ? \mac_wmux2_s0$4247  : \mac_wmux2_s0$4195 ;
+  assign mac_wmux_s2_w0_26 = mac_wmux_s2_mv26 ? \mac_wmux2_s0$4251  : \mac_wmux2_s0$4199 ;
+  assign mac_wmux_s2_w1_26 = mac_wmux_s2_mv26 ? \mac_wmux2_s0$4253  : \mac_wmux2_s0$4201 ;
+  assign mac_wmux_s2_w2_26 = mac_wmux_s2_mv26 ? \mac_wmux2_s0$4255  : \mac_wmux2_s0$4203 ;
+  assign mac_wmux_s2_w3_26 = mac_wmux_s2_mv26 ? \mac_wmux2_s0$4257  : \mac_wmux2_s0$4205 ;
+  assign mac_wmux_s2_mv27 = \mac_wmux2_s0$4259  & \mac_wmux2_s0$4260 [2];
+  assign \$11033  = ~ \mac_wmux2_s0$4208 [2];
+  assign \$11034  = \mac_wmux2_s0$4207  & \$11033 ;
+  assign mac_wmux_s2_v27 = mac_wmux_s2_mv27 | \$11034 ;
+  assign mac_wmux_s2_d27 = mac_wmux_s2_mv27 ? \mac_wmux2_s0$4260  : \mac_wmux2_s0$4208 ;
+  assign mac_wmux_s2_w0_27 = mac_wmux_s2_mv27 ? \mac_wmux2_s0$4264  : \mac_wmux2_s0$4212 ;
+  assign mac_wmux_s2_w1_27 = mac_wmux_s2_mv27 ? \mac_wmux2_s0$4266  : \mac_wmux2_s0$4214 ;
+  assign mac_wmux_s2_w2_27 = mac_wmux_s2_mv27 ? \mac_wmux2_s0$4268  : \mac_wmux2_s0$4216 ;
+  assign mac_wmux_s2_w3_27 = mac_wmux_s2_mv27 ? \mac_wmux2_s0$4270  : \mac_wmux2_s0$4218 ;
+  assign mac_wmux_s3_mv0 = mac_wmux_s2_v8 & mac_wmux_s2_d8[3];
+  assign \$11035  = ~ mac_wmux_s2_d0[3];
+  assign \$11036  = mac_wmux_s2_v0 & \$11035 ;
+  assign mac_wmux_s3_v0 = mac_wmux_s3_mv0 | \$11036 ;
+  assign mac_wmux_s3_d0 = mac_wmux_s3_mv0 ? mac_wmux_s2_d8 : mac_wmux_s2_d0;
+  assign mac_wmux_s3_w0_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w0_8 : mac_wmux_s2_w0_0;
+  assign mac_wmux_s3_w1_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w1_8 : mac_wmux_s2_w1_0;
+  assign mac_wmux_s3_w2_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w2_8 : mac_wmux_s2_w2_0;
+  assign mac_wmux_s3_w3_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w3_8 : mac_wmux_s2_w3_0;
+  assign mac_wmux_s3_mv1 = mac_wmux_s2_v9 & mac_wmux_s2_d9[3];
+  assign \$11037  = ~ mac_wmux_s2_d1[3];
+  assign \$11038  = mac_wmux_s2_v1 & \$11037 ;
+  assign mac_wmux_s3_v1 = mac_wmux_s3_mv1 | \$11038 ;
+  assign mac_wmux_s3_d1 = mac_wmux_s3_mv1 ? mac_wmux_s2_d9 : mac_wmux_s2_d1;
+  assign mac_wmux_s3_w0_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w0_9 : mac_wmux_s2_w0_1;
+  assign mac_wmux_s3_w1_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w1_9 : mac_wmux_s2_w1_1;
+  assign mac_wmux_s3_w2_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w2_9 : mac_wmux_s2_w2_1;
+  assign mac_wmux_s3_w3_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w3_9 : mac_wmux_s2_w3_1;
+  assign mac_wmux_s3_mv2 = mac_wmux_s2_v10 & mac_wmux_s2_d10[3];
+  assign \$11039  = ~ mac_wmux_s2_d2[3];
+  assign \$11040  = mac_wmux_s2_v2 & \$11039 ;
+  assign mac_wmux_s3_v2 = mac_wmux_s3_mv2 | \$11040 ;
+  assign mac_wmux_s3_d2 = mac_wmux_s3_mv2 ? mac_wmux_s2_d10 : mac_wmux_s2_d2;
+  assign mac_wmux_s3_w0_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w0_10 : mac_wmux_s2_w0_2;
+  assign mac_wmux_s3_w1_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w1_10 : mac_wmux_s2_w1_2;
+  assign mac_wmux_s3_w2_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w2_10 : mac_wmux_s2_w2_2;
+  assign mac_wmux_s3_w3_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w3_10 : mac_wmux_s2_w3_2;
+  assign mac_wmux_s3_mv3 = mac_wmux_s2_v11 & mac_wmux_s2_d11[3];
+  assign \$11041  = ~ mac_wmux_s2_d3[3];
+  assign \$11042  = mac_wmux_s2_v3 & \$11041 ;
+  assign mac_wmux_s3_v3 = mac_wmux_s3_mv3 | \$11042 ;
+  assign mac_wmux_s3_d3 = mac_wmux_s3_mv3 ? mac_wmux_s2_d11 : mac_wmux_s2_d3;
+  assign mac_wmux_s3_w0_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w0_11 : mac_wmux_s2_w0_3;
+  assign mac_wmux_s3_w1_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w1_11 : mac_wmux_s2_w1_3;
+  assign mac_wmux_s3_w2_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w2_11 : mac_wmux_s2_w2_3;
+  assign mac_wmux_s3_w3_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w3_11 : mac_wmux_s2_w3_3;
+  assign mac_wmux_s3_mv4 = mac_wmux_s2_v12 & mac_wmux_s2_d12[3];
+  assign \$11043  = ~ mac_wmux_s2_d4[3];
+  assign \$11044  = mac_wmux_s2_v4 & \$11043 ;
+  assign mac_wmux_s3_v4 = mac_wmux_s3_mv4 | \$11044 ;
+  assign mac_wmux_s3_d4 = mac_wmux_s3_mv4 ? mac_wmux_s2_d12 : mac_wmux_s2_d4;
+  assign mac_wmux_s3_w0_4 = mac_wmux_s3_mv4 ? mac_wmux_s2_w0_12 : mac_wmux_s2_w0_4;
+  assign mac_wmux_s3_w1_4 = mac_wmux_s3_mv4 ? mac_wmux_s2_w1_12 : mac_wmux_s2_w1_4;
+  assign mac_wmux_s3_w2_4 = mac_wmux_s3_mv4 ? mac_wmux_s2_w2_12 : mac_wmux_s2_w2_4;
+  assign mac_wmux_s3_w3_4 = mac_wmux_s3_mv4 ? mac_wmux_s2_w3_12 : mac_wmux_s2_w3_4;
+  assign mac_wmux_s3_mv5 = mac_wmux_s2_v13 & mac_wmux_s2_d13[3];
+  assign \$11045  = ~ mac_wmux_s2_d5[3];
+  assign \$11046  = mac_wmux_s2_v5 & \$11045 ;
+  assign mac_wmux_s3_v5 = mac_wmux_s3_mv5 | \$11046 ;
+  assign mac_wmux_s3_d5 = mac_wmux_s3_mv5 ? mac_wmux_s2_d13 : mac_wmux_s2_d5;
+  assign mac_wmux_s3_w0_5 = mac_wmux_s3_mv5 ? mac_wmux_s2_w0_13 : mac_wmux_s2_w0_5;
+  assign mac_wmux_s3_w1_5 = mac_wmux_s3_mv5 ? mac_wmux_s2_w1_13 : mac_wmux_s2_w1_5;
+  assign mac_wmux_s3_w2_5 = mac_wmux_s3_mv5 ? mac_wmux_s2_w2_13 : mac_wmux_s2_w2_5;
+  assign mac_wmux_s3_w3_5 = mac_wmux_s3_mv5 ? mac_wmux_s2_w3_13 : mac_wmux_s2_w3_5;
+  assign mac_wmux_s3_mv6 = mac_wmux_s2_v14 & mac_wmux_s2_d14[3];
+  assign \$11047  = ~ mac_wmux_s2_d6[3];
+  assign \$11048  = mac_wmux_s2_v6 & \$11047 ;
+  assign mac_wmux_s3_v6 = mac_wmux_s3_mv6 | \$11048 ;
+  assign mac_wmux_s3_d6 = mac_wmux_s3_mv6 ? mac_wmux_s2_d14 : mac_wmux_s2_d6;
+  assign mac_wmux_s3_w0_6 = mac_wmux_s3_mv6 ? mac_wmux_s2_w0_14 : mac_wmux_s2_w0_6;
+  assign mac_wmux_s3_w1_6 = mac_wmux_s3_mv6 ? mac_wmux_s2_w1_14 : mac_wmux_s2_w1_6;
+  assign mac_wmux_s3_w2_6 = mac_wmux_s3_mv6 ? mac_wmux_s2_w2_14 : mac_wmux_s2_w2_6;
+  assign mac_wmux_s3_w3_6 = mac_wmux_s3_mv6 ? mac_wmux_s2_w3_14 : mac_wmux_s2_w3_6;
+  assign mac_wmux_s3_mv7 = mac_wmux_s2_v15 & mac_wmux_s2_d15[3];
+  assign \$11049  = ~ mac_wmux_s2_d7[3];
+  assign \$11050  = mac_wmux_s2_v7 & \$11049 ;
+  assign mac_wmux_s3_v7 = mac_wmux_s3_mv7 | \$11050 ;
+  assign mac_wmux_s3_d7 = mac_wmux_s3_mv7 ? mac_wmux_s2_d15 : mac_wmux_s2_d7;
+  assign mac_wmux_s3_w0_7 = mac_wmux_s3_mv7 ? mac_wmux_s2_w0_15 : mac_wmux_s2_w0_7;
+  assign mac_wmux_s3_w1_7 = mac_wmux_s3_mv7 ? mac_wmux_s2_w1_15 : mac_wmux_s2_w1_7;
+  assign mac_wmux_s3_w2_7 = mac_wmux_s3_mv7 ? mac_wmux_s2_w2_15 : mac_wmux_s2_w2_7;
+  assign mac_wmux_s3_w3_7 = mac_wmux_s3_mv7 ? mac_wmux_s2_w3_15 : mac_wmux_s2_w3_7;
+  assign mac_wmux_s3_mv8 = mac_wmux_s2_v16 & mac_wmux_s2_d16[3];
+  assign \$11051  = ~ mac_wmux_s2_d8[3];
+  assign \$11052  = mac_wmux_s2_v8 & \$11051 ;
+  assign mac_wmux_s3_v8 = mac_wmux_s3_mv8 | \$11052 ;
+  assign mac_wmux_s3_d8 = mac_wmux_s3_mv8 ? mac_wmux_s2_d16 : mac_wmux_s2_d8;
+  assign mac_wmux_s3_w0_8 = mac_wmux_s3_mv8 ? mac_wmux_s2_w0_16 : mac_wmux_s2_w0_8;
+  assign mac_wmux_s3_w1_8 = mac_wmux_s3_mv8 ? mac_wmux_s2_w1_16 : mac_wmux_s2_w1_8;
+  assign mac_wmux_s3_w2_8 = mac_wmux_s3_mv8 ? mac_wmux_s2_w2_16 : mac_wmux_s2_w2_8;
+  assign mac_wmux_s3_w3_8 = mac_wmux_s3_mv8 ? mac_wmux_s2_w3_16 : mac_wmux_s2_w3_8;
+  assign mac_wmux_s3_mv9 = mac_wmux_s2_v17 & mac_wmux_s2_d17[3];
+  assign \$11053  = ~ mac_wmux_s2_d9[3];
+  assign \$11054  = mac_wmux_s2_v9 & \$11053 ;
+  assign mac_wmux_s3_v9 = mac_wmux_s3_mv9 | \$11054 ;
+  assign mac_wmux_s3_d9 = mac_wmux_s3_mv9 ? mac_wmux_s2_d17 : mac_wmux_s2_d9;
+  assign mac_wmux_s3_w0_9 = mac_wmux_s3_mv9 ? mac_wmux_s2_w0_17 : mac_wmux_s2_w0_9;
+  assign mac_wmux_s3_w1_9 = mac_wmux_s3_mv9 ? mac_wmux_s2_w1_17 : mac_wmux_s2_w1_9;
+  assign mac_wmux_s3_w2_9 = mac_wmux_s3_mv9 ? mac_wmux_s2_w2_17 : mac_wmux_s2_w2_9;
+  assign mac_wmux_s3_w3_9 = mac_wmux_s3_mv9 ? mac_wmux_s2_w3_17 : mac_wmux_s2_w3_9;
+  assign mac_wmux_s3_mv10 = mac_wmux_s2_v18 & mac_wmux_s2_d18[3];
+  assign \$11055  = ~ mac_wmux_s2_d10[3];
+  assign \$11056  = mac_wmux_s2_v10 & \$11055 ;
+  assign mac_wmux_s3_v10 = mac_wmux_s3_mv10 | \$11056 ;
+  assign mac_wmux_s3_d10 = mac_wmux_s3_mv10 ? mac_wmux_s2_d18 : mac_wmux_s2_d10;
+  assign mac_wmux_s3_w0_10 = mac_wmux_s3_mv10 ? mac_wmux_s2_w0_18 : mac_wmux_s2_w0_10;
+  assign mac_wmux_s3_w1_10 = mac_wmux_s3_mv10 ? mac_wmux_s2_w1_18 : mac_wmux_s2_w1_10;
+  assign mac_wmux_s3_w2_10 = mac_wmux_s3_mv10 ? mac_wmux_s2_w2_18 : mac_wmux_s2_w2_10;
+  assign mac_wmux_s3_w3_10 = mac_wmux_s3_mv10 ? mac_wmux_s2_w3_18 : mac_wmux_s2_w3_10;
+  assign mac_wmux_s3_mv11 = mac_wmux_s2_v19 & mac_wmux_s2_d19[3];
+  assign \$11057  = ~ mac_wmux_s2_d11[3];
+  assign \$11058  = mac_wmux_s2_v11 & \$11057 ;
+  assign mac_wmux_s3_v11 = mac_wmux_s3_mv11 | \$11058 ;
+  assign mac_wmux_s3_d11 = mac_wmux_s3_mv11 ? mac_wmux_s2_d19 : mac_wmux_s2_d11;
+  assign mac_wmux_s3_w0_11 = mac_wmux_s3_mv11 ? mac_wmux_s2_w0_19 : mac_wmux_s2_w0_11;
+  assign mac_wmux_s3_w1_11 = mac_wmux_s3_mv11 ? mac_wmux_s2_w1_19 : mac_wmux_s2_w1_11;
+  assign mac_wmux_s3_w2_11 = mac_wmux_s3_mv11 ? mac_wmux_s2_w2_19 : mac_wmux_s2_w2_11;
+  assign mac_wmux_s3_w3_11 = mac_wmux_s3_mv11 ? mac_wmux_s2_w3_19 : mac_wmux_s2_w3_11;
+  assign mac_wmux_s3_mv12 = mac_wmux_s2_v20 & mac_wmux_s2_d20[3];
+  assign \$11059  = ~ mac_wmux_s2_d12[3];
+  assign \$11060  = mac_wmux_s2_v12 & \$11059 ;
+  assign mac_wmux_s3_v12 = mac_wmux_s3_mv12 | \$11060 ;
+  assign mac_wmux_s3_d12 = mac_wmux_s3_mv12 ? mac_wmux_s2_d20 : mac_wmux_s2_d12;
+  assign mac_wmux_s3_w0_12 = mac_wmux_s3_mv12 ? mac_wmux_s2_w0_20 : mac_wmux_s2_w0_12;
+  assign mac_wmux_s3_w1_12 = mac_wmux_s3_mv12 ? mac_wmux_s2_w1_20 : mac_wmux_s2_w1_12;
+  assign mac_wmux_s3_w2_12 = mac_wmux_s3_mv12 ? mac_wmux_s2_w2_20 : mac_wmux_s2_w2_12;
+  assign mac_wmux_s3_w3_12 = mac_wmux_s3_mv12 ? mac_wmux_s2_w3_20 : mac_wmux_s2_w3_12;
+  assign mac_wmux_s3_mv13 = mac_wmux_s2_v21 & mac_wmux_s2_d21[3];
+  assign \$11061  = ~ mac_wmux_s2_d13[3];
+  assign \$11062  = mac_wmux_s2_v13 & \$11061 ;
+  assign mac_wmux_s3_v13 = mac_wmux_s3_mv13 | \$11062 ;
+  assign mac_wmux_s3_d13 = mac_wmux_s3_mv13 ? mac_wmux_s2_d21 : mac_wmux_s2_d13;
+  assign mac_wmux_s3_w0_13 = mac_wmux_s3_mv13 ? mac_wmux_s2_w0_21 : mac_wmux_s2_w0_13;
+  assign mac_wmux_s3_w1_13 = mac_wmux_s3_mv13 ? mac_wmux_s2_w1_21 : mac_wmux_s2_w1_13;
+  assign mac_wmux_s3_w2_13 = mac_wmux_s3_mv13 ? mac_wmux_s2_w2_21 : mac_wmux_s2_w2_13;
+  assign mac_wmux_s3_w3_13 = mac_wmux_s3_mv13 ? mac_wmux_s2_w3_21 : mac_wmux_s2_w3_13;
+  assign mac_wmux_s3_mv14 = mac_wmux_s2_v22 & mac_wmux_s2_d22[3];
+  assign \$11063  = ~ mac_wmux_s2_d14[3];
+  assign \$11064  = mac_wmux_s2_v14 & \$11063 ;
+  assign mac_wmux_s3_v14 = mac_wmux_s3_mv14 | \$11064 ;
+  assign mac_wmux_s3_d14 = mac_wmux_s3_mv14 ? mac_wmux_s2_d22 : mac_wmux_s2_d14;
+  assign mac_wmux_s3_w0_14 = mac_wmux_s3_mv14 ? mac_wmux_s2_w0_22 : mac_wmux_s2_w0_14;
+  assign mac_wmux_s3_w1_14 = mac_wmux_s3_mv14 ? mac_wmux_s2_w1_22 : mac_wmux_s2_w1_14;
+  assign mac_wmux_s3_w2_14 = mac_wmux_s3_mv14 ? mac_wmux_s2_w2_22 : mac_wmux_s2_w2_14;
+  assign mac_wmux_s3_w3_14 = mac_wmux_s3_mv14 ? mac_wmux_s2_w3_22 : mac_wmux_s2_w3_14;
+  assign mac_wmux_s3_mv15 = mac_wmux_s2_v23 & mac_wmux_s2_d23[3];
+  assign \$11065  = ~ mac_wmux_s2_d15[3];
+  assign \$11066  = mac_wmux_s2_v15 & \$11065 ;
+  assign mac_wmux_s3_v15 = mac_wmux_s3_mv15 | \$11066 ;
+  assign mac_wmux_s3_d15 = mac_wmux_s3_mv15 ? mac_wmux_s2_d23 : mac_wmux_s2_d15;
+  assign mac_wmux_s3_w0_15 = mac_wmux_s3_mv15 ? mac_wmux_s2_w0_23 : mac_wmux_s2_w0_15;
+  assign mac_wmux_s3_w1_15 = mac_wmux_s3_mv15 ? mac_wmux_s2_w1_23 : mac_wmux_s2_w1_15;
+  assign mac_wmux_s3_w2_15 = mac_wmux_s3_mv15 ? mac_wmux_s2_w2_23 : mac_wmux_s2_w2_15;
+  assign mac_wmux_s3_w3_15 = mac_wmux_s3_mv15 ? mac_wmux_s2_w3_23 : mac_wmux_s2_w3_15;
+  assign mac_wmux_s3_mv16 = mac_wmux_s2_v24 & mac_wmux_s2_d24[3];
+  assign \$11067  = ~ mac_wmux_s2_d16[3];
+  assign \$11068  = mac_wmux_s2_v16 & \$11067 ;
+  assign mac_wmux_s3_v16 = mac_wmux_s3_mv16 | \$11068 ;
+  assign mac_wmux_s3_d16 = mac_wmux_s3_mv16 ? mac_wmux_s2_d24 : mac_wmux_s2_d16;
+  assign mac_wmux_s3_w0_16 = mac_wmux_s3_mv16 ? mac_wmux_s2_w0_24 : mac_wmux_s2_w0_16;
+  assign mac_wmux_s3_w1_16 = mac_wmux_s3_mv16 ? mac_wmux_s2_w1_24 : mac_wmux_s2_w1_16;
+  assign mac_wmux_s3_w2_16 = mac_wmux_s3_mv16 ? mac_wmux_s2_w2_24 : mac_wmux_s2_w2_16;
+  assign mac_wmux_s3_w3_16 = mac_wmux_s3_mv16 ? mac_wmux_s2_w3_24 : mac_wmux_s2_w3_16;
+  assign mac_wmux_s3_mv17 = mac_wmux_s2_v25 & mac_wmux_s2_d25[3];
+  assign \$11069  = ~ mac_wmux_s2_d17[3];
+  assign \$11070  = mac_wmux_s2_v17 & \$11069 ;
+  assign mac_wmux_s3_v17 = mac_wmux_s3_mv17 | \$11070 ;
+  assign mac_wmux_s3_d17 = mac_wmux_s3_mv17 ? mac_wmux_s2_d25 : mac_wmux_s2_d17;
+  assign mac_wmux_s3_w0_17 = mac_wmux_s3_mv17 ? mac_wmux_s2_w0_25 : mac_wmux_s2_w0_17;
+  assign mac_wmux_s3_w1_17 = mac_wmux_s3_mv17 ? mac_wmux_s2_w1_25 : mac_wmux_s2_w1_17;
+  assign mac_wmux_s3_w2_17 = mac_wmux_s3_mv17 ? mac_wmux_s2_w2_25 : mac_wmux_s2_w2_17;
+  assign mac_wmux_s3_w3_17 = mac_wmux_s3_mv17 ? mac_wmux_s2_w3_25 : mac_wmux_s2_w3_17;
+  assign mac_wmux_s3_mv18 = mac_wmux_s2_v26 & mac_wmux_s2_d26[3];
+  assign \$11071  = ~ mac_wmux_s2_d18[3];
+  assign \$11072  = mac_wmux_s2_v18 & \$11071 ;
+  assign mac_wmux_s3_v18 = mac_wmux_s3_mv18 | \$11072 ;
+  assign mac_wmux_s3_d18 = mac_wmux_s3_mv18 ? mac_wmux_s2_d26 : mac_wmux_s2_d18;
+  assign mac_wmux_s3_w0_18 = mac_wmux_s3_mv18 ? mac_wmux_s2_w0_26 : mac_wmux_s2_w0_18;
+  assign mac_wmux_s3_w1_18 = mac_wmux_s3_mv18 ? mac_wmux_s2_w1_26 : mac_wmux_s2_w1_18;
+  assign mac_wmux_s3_w2_18 = mac_wmux_s3_mv18 ? mac_wmux_s2_w2_26 : mac_wmux_s2_w2_18;
+  assign mac_wmux_s3_w3_18 = mac_wmux_s3_mv18 ? mac_wmux_s2_w3_26 : mac_wmux_s2_w3_18;
+  assign mac_wmux_s3_mv19 = mac_wmux_s2_v27 & mac_wmux_s2_d27[3];
+  assign \$11073  = ~ mac_wmux_s2_d19[3];
+  assign \$11074  = mac_wmux_s2_v19 & \$11073 ;
+  assign mac_wmux_s3_v19 = mac_wmux_s3_mv19 | \$11074 ;
+  assign mac_wmux_s3_d19 = mac_wmux_s3_mv19 ? mac_wmux_s2_d27 : mac_wmux_s2_d19;
+  assign mac_wmux_s3_w0_19 = mac_wmux_s3_mv19 ? mac_wmux_s2_w0_27 : mac_wmux_s2_w0_19;
+  assign mac_wmux_s3_w1_19 = mac_wmux_s3_mv19 ? mac_wmux_s2_w1_27 : mac_wmux_s2_w1_19;
+  assign mac_wmux_s3_w2_19 = mac_wmux_s3_mv19 ? mac_wmux_s2_w2_27 : mac_wmux_s2_w2_19;
+  assign mac_wmux_s3_w3_19 = mac_wmux_s3_mv19 ? mac_wmux_s2_w3_27 : mac_wmux_s2_w3_19;
+  assign \$11075  = ~ \mac_wmux2_s0$4221 [2];
+  assign \$11076  = \mac_wmux2_s0$4220  & \$11075 ;
+  assign mac_wmux_s3_mv20 = \$11076  & \mac_wmux2_s0$4221 [3];
+  assign \$11077  = ~ mac_wmux_s2_d20[3];
+  assign \$11078  = mac_wmux_s2_v20 & \$11077 ;
   assign mac_wmux_s3_v20 = mac_wmux_s3_mv20 | \$11078 ;
-  assign mac_wmux_s3_d20 = mac_wmux_s3_mv20 ? \mac_wmux3_s0$4390  : \mac_wmux3_s0$4286 ;
-  assign mac_wmux_s3_w0_20 = mac_wmux_s3_mv20 ? \mac_wmux3_s0$4394  : \mac_wmux3_s0$4290 ;
-  assign mac_wmux_s3_w1_20 = mac_wmux_s3_mv20 ? \mac_wmux3_s0$4396  : \mac_wmux3_s0$4292 ;
-  assign mac_wmux_s3_w2_20 = mac_wmux_s3_mv20 ? \mac_wmux3_s0$4398  : \mac_wmux3_s0$4294 ;
-  assign mac_wmux_s3_w3_20 = mac_wmux_s3_mv20 ? \mac_wmux3_s0$4400  : \mac_wmux3_s0$4296 ;
-  assign mac_wmux_s3_mv21 = \mac_wmux3_s0$4402  & \mac_wmux3_s0$4403 [3];
-  assign \$11079  = ~ \mac_wmux3_s0$4299 [3];
-  assign \$11080  = \mac_wmux3_s0$4298  & \$11079 ;
-  assign mac_wmux_s3_v21 = mac_wmux_s3_mv21 | \$11080 ;
-  assign mac_wmux_s3_d21 = mac_wmux_s3_mv21 ? \mac_wmux3_s0$4403  : \mac_wmux3_s0$4299 ;
-  assign mac_wmux_s3_w0_21 = mac_wmux_s3_mv21 ? \mac_wmux3_s0$4407  : \mac_wmux3_s0$4303 ;
-  assign mac_wmux_s3_w1_21 = mac_wmux_s3_mv21 ? \mac_wmux3_s0$4409  : \mac_wmux3_s0$4305 ;
-  assign mac_wmux_s3_w2_21 = mac_wmux_s3_mv21 ? \mac_wmux3_s0$4411  : \mac_wmux3_s0$4307 ;
-  assign mac_wmux_s3_w3_21 = mac_wmux_s3_mv21 ? \mac_wmux3_s0$4413  : \mac_wmux3_s0$4309 ;
-  assign mac_wmux_s3_mv22 = \mac_wmux3_s0$4415  & \mac_wmux3_s0$4416 [3];
-  assign \$11081  = ~ \mac_wmux3_s0$4312 [3];
-  assign \$11082  = \mac_wmux3_s0$4311  & \$11081 ;
-  assign mac_wmux_s3_v22 = mac_wmux_s3_mv22 | \$11082 ;
-  assign mac_wmux_s3_d22 = mac_wmux_s3_mv22 ? \mac_wmux3_s0$4416  : \mac_wmux3_s0$4312 ;
-  assign mac_wmux_s3_w0_22 = mac_wmux_s3_mv22 ? \mac_wmux3_s0$4420  : \mac_wmux3_s0$4316 ;
-  assign mac_wmux_s3_w1_22 = mac_wmux_s3_mv22 ? \mac_wmux3_s0$4422  : \mac_wmux3_s0$4318 ;
-  assign mac_wmux_s3_w2_22 = mac_wmux_s3_mv22 ? \mac_wmux3_s0$4424  : \mac_wmux3_s0$4320 ;
-  assign mac_wmux_s3_w3_22 = mac_wmux_s3_mv22 ? \mac_wmux3_s0$4426  : \mac_wmux3_s0$4322 ;
-  assign mac_wmux_s3_mv23 = \mac_wmux3_s0$4428  & \mac_wmux3_s0$4429 [3];
-  assign \$11083  = ~ \mac_wmux3_s0$4325 [3];
-  assign \$11084  = \mac_wmux3_s0$4324  & \$11083 ;
-  assign mac_wmux_s3_v23 = mac_wmux_s3_mv23 | \$11084 ;
-  assign mac_wmux_s3_d23 = mac_wmux_s3_mv23 ? \mac_wmux3_s0$4429  : \mac_wmux3_s0$4325 ;
-  assign mac_wmux_s3_w0_23 = mac_wmux_s3_mv23 ? \mac_wmux3_s0$4433  : \mac_wmux3_s0$4329 ;
-  assign mac_wmux_s3_w1_23 = mac_wmux_s3_mv23 ? \mac_wmux3_s0$4435  : \mac_wmux3_s0$4331 ;
-  assign mac_wmux_s3_w2_23 = mac_wmux_s3_mv23 ? \mac_wmux3_s0$4437  : \mac_wmux3_s0$4333 ;
-  assign mac_wmux_s3_w3_23 = mac_wmux_s3_mv23 ? \mac_wmux3_s0$4439  : \mac_wmux3_s0$4335 ;
+  assign mac_wmux_s3_d20 = mac_wmux_s3_mv20 ? \mac_wmux2_s0$4221  : mac_wmux_s2_d20;
+  assign mac_wmux_s3_w0_20 = mac_wmux_s3_mv20 ? \mac_wmux2_s0$4225  : mac_wmux_s2_w0_20;
+  assign mac_wmux_s3_w1_20 = mac_wmux_s3_mv20 ? \mac_wmux2_s0$4227  : mac_wmux_s2_w1_20;
+  assign mac_wmux_s3_w2_20 = mac_wmux_s3_mv20 ? \mac_wmux2_s0$4229  : mac_wmux_s2_w2_20;
+  assign mac_wmux_s3_w3_20 = mac_wmux_s3_mv20 ? \mac_wmux2_s0$4231  : mac_wmux_s2_w3_20;
+  assign \$11079  = ~ \mac_wmux2_s0$4234 [2];
+  assign \$11080  = \mac_wmux2_s0$4233  & \$11079 ;
+  assign mac_wmux_s3_mv21 = \$11080  & \mac_wmux2_s0$4234 [3];
+  assign \$11081  = ~ mac_wmux_s2_d21[3];
+  assign \$11082  = mac_wmux_s2_v21 & \$11081 ;
+  assign mac_wmux_s3_v21 = mac_wmux_s3_mv21 | \$11082 ;
+  assign mac_wmux_s3_d21 = mac_wmux_s3_mv21 ? \mac_wmux2_s0$4234  : mac_wmux_s2_d21;
+  assign mac_wmux_s3_w0_21 = mac_wmux_s3_mv21 ? \mac_wmux2_s0$4238  : mac_wmux_s2_w0_21;
+  assign mac_wmux_s3_w1_21 = mac_wmux_s3_mv21 ? \mac_wmux2_s0$4240  : mac_wmux_s2_w1_21;
+  assign mac_wmux_s3_w2_21 = mac_wmux_s3_mv21 ? \mac_wmux2_s0$4242  : mac_wmux_s2_w2_21;
+  assign mac_wmux_s3_w3_21 = mac_wmux_s3_mv21 ? \mac_wmux2_s0$4244  : mac_wmux_s2_w3_21;
+  assign \$11083  = ~ \mac_wmux2_s0$4247 [2];
+  assign \$11084  = \mac_wmux2_s0$4246  & \$11083 ;
+  assign mac_wmux_s3_mv22 = \$11084  & \mac_wmux2_s0$4247 [3];
+  assign \$11085  = ~ mac_wmux_s2_d22[3];
+  assign \$11086  = mac_wmux_s2_v22 & \$11085 ;
+  assign mac_wmux_s3_v22 = mac_wmux_s3_mv22 | \$11086 ;
+  assign mac_wmux_s3_d22 = mac_wmux_s3_mv22 ? \mac_wmux2_s0$4247  : mac_wmux_s2_d22;
+  assign mac_wmux_s3_w0_22 = mac_wmux_s3_mv22 ? \mac_wmux2_s0$4251  : mac_wmux_s2_w0_22;
+  assign mac_wmux_s3_w1_22 = mac_wmux_s3_mv22 ? \mac_wmux2_s0$4253  : mac_wmux_s2_w1_22;
+  assign mac_wmux_s3_w2_22 = mac_wmux_s3_mv22 ? \mac_wmux2_s0$4255  : mac_wmux_s2_w2_22;
+  assign mac_wmux_s3_w3_22 = mac_wmux_s3_mv22 ? \mac_wmux2_s0$4257  : mac_wmux_s2_w3_22;
+  assign \$11087  = ~ \mac_wmux2_s0$4260 [2];
+  assign \$11088  = \mac_wmux2_s0$4259  & \$11087 ;
+  assign mac_wmux_s3_mv23 = \$11088  & \mac_wmux2_s0$4260 [3];
+  assign \$11089  = ~ mac_wmux_s2_d23[3];
+  assign \$11090  = mac_wmux_s2_v23 & \$11089 ;
+  assign mac_wmux_s3_v23 = mac_wmux_s3_mv23 | \$11090 ;
+  assign mac_wmux_s3_d23 = mac_wmux_s3_mv23 ? \mac_wmux2_s0$4260  : mac_wmux_s2_d23;
+  assign mac_wmux_s3_w0_23 = mac_wmux_s3_mv23 ? \mac_wmux2_s0$4264  : mac_wmux_s2_w0_23;
+  assign mac_wmux_s3_w1_23 = mac_wmux_s3_mv23 ? \mac_wmux2_s0$4266  : mac_wmux_s2_w1_23;
+  assign mac_wmux_s3_w2_23 = mac_wmux_s3_mv23 ? \mac_wmux2_s0$4268  : mac_wmux_s2_w2_23;
+  assign mac_wmux_s3_w3_23 = mac_wmux_s3_mv23 ? \mac_wmux2_s0$4270  : mac_wmux_s2_w3_23;
   assign mac_wmux_s4_mv0 = mac_wmux_s3_v16 & mac_wmux_s3_d16[4];
-  assign \$11085  = ~ mac_wmux_s3_d0[4];
-  assign \$11086  = mac_wmux_s3_v0 & \$11085 ;
-  assign mac_wmux_s4_v0 = mac_wmux_s4_mv0 | \$11086 ;
+  assign \$11091  = ~ mac_wmux_s3_d0[4];
+  assign \$11092  = mac_wmux_s3_v0 & \$11091 ;
+  assign mac_wmux_s4_v0 = mac_wmux_s4_mv0 | \$11092 ;
   assign mac_wmux_s4_d0 = mac_wmux_s4_mv0 ? mac_wmux_s3_d16 : mac_wmux_s3_d0;
   assign mac_wmux_s4_w0_0 = mac_wmux_s4_mv0 ? mac_wmux_s3_w0_16 : mac_wmux_s3_w0_0;
   assign mac_wmux_s4_w1_0 = mac_wmux_s4_mv0 ? mac_wmux_s3_w1_16 : mac_wmux_s3_w1_0;
   assign mac_wmux_s4_w2_0 = mac_wmux_s4_mv0 ? mac_wmux_s3_w2_16 : mac_wmux_s3_w2_0;
   assign mac_wmux_s4_w3_0 = mac_wmux_s4_mv0 ? mac_wmux_s3_w3_16 : mac_wmux_s3_w3_0;
   assign mac_wmux_s4_mv1 = mac_wmux_s3_v17 & mac_wmux_s3_d17[4];
-  assign \$11087  = ~ mac_wmux_s3_d1[4];
-  assign \$11088  = mac_wmux_s3_v1 & \$11087 ;
-  assign mac_wmux_s4_v1 = mac_wmux_s4_mv1 | \$11088 ;
+  assign \$11093  = ~ mac_wmux_s3_d1[4];
+  assign \$11094  = mac_wmux_s3_v1 & \$11093 ;
+  assign mac_wmux_s4_v1 = mac_wmux_s4_mv1 | \$11094 ;
   assign mac_wmux_s4_d1 = mac_wmux_s4_mv1 ? mac_wmux_s3_d17 : mac_wmux_s3_d1;
   assign mac_wmux_s4_w0_1 = mac_wmux_s4_mv1 ? mac_wmux_s3_w0_17 : mac_wmux_s3_w0_1;
   assign mac_wmux_s4_w1_1 = mac_wmux_s4_mv1 ? mac_wmux_s3_w1_17 : mac_wmux_s3_w1_1;
   assign mac_wmux_s4_w2_1 = mac_wmux_s4_mv1 ? mac_wmux_s3_w2_17 : mac_wmux_s3_w2_1;
   assign mac_wmux_s4_w3_1 = mac_wmux_s4_mv1 ? mac_wmux_s3_w3_17 : mac_wmux_s3_w3_1;
   assign mac_wmux_s4_mv2 = mac_wmux_s3_v18 & mac_wmux_s3_d18[4];
-  assign \$11089  = ~ mac_wmux_s3_d2[4];
-  assign \$11090  = mac_wmux_s3_v2 & \$11089 ;
-  assign mac_wmux_s4_v2 = mac_wmux_s4_mv2 | \$11090 ;
+  assign \$11095  = ~ mac_wmux_s3_d2[4];
+  assign \$11096  = mac_wmux_s3_v2 & \$11095 ;
+  assign mac_wmux_s4_v2 = mac_wmux_s4_mv2 | \$11096 ;
   assign mac_wmux_s4_d2 = mac_wmux_s4_mv2 ? mac_wmux_s3_d18 : mac_wmux_s3_d2;
   assign mac_wmux_s4_w0_2 = mac_wmux_s4_mv2 ? mac_wmux_s3_w0_18 : mac_wmux_s3_w0_2;
   assign mac_wmux_s4_w1_2 = mac_wmux_s4_mv2 ? mac_wmux_s3_w1_18 : mac_wmux_s3_w1_2;
   assign mac_wmux_s4_w2_2 = mac_wmux_s4_mv2 ? mac_wmux_s3_w2_18 : mac_wmux_s3_w2_2;
   assign mac_wmux_s4_w3_2 = mac_wmux_s4_mv2 ? mac_wmux_s3_w3_18 : mac_wmux_s3_w3_2;
   assign mac_wmux_s4_mv3 = mac_wmux_s3_v19 & mac_wmux_s3_d19[4];
-  assign \$11091  = ~ mac_wmux_s3_d3[4];
-  assign \$11092  = mac_wmux_s3_v3 & \$11091 ;
-  assign mac_wmux_s4_v3 = mac_wmux_s4_mv3 | \$11092 ;
+  assign \$11097  = ~ mac_wmux_s3_d3[4];
+  assign \$11098  = mac_wmux_s3_v3 & \$11097 ;
+  assign mac_wmux_s4_v3 = mac_wmux_s4_mv3 | \$11098 ;
   assign mac_wmux_s4_d3 = mac_wmux_s4_mv3 ? mac_wmux_s3_d19 : mac_wmux_s3_d3;
   assign mac_wmux_s4_w0_3 = mac_wmux_s4_mv3 ? mac_wmux_s3_w0_19 : mac_wmux_s3_w0_3;
   assign mac_wmux_s4_w1_3 = mac_wmux_s4_mv3 ? mac_wmux_s3_w1_19 : mac_wmux_s3_w1_3;
   assign mac_wmux_s4_w2_3 = mac_wmux_s4_mv3 ? mac_wmux_s3_w2_19 : mac_wmux_s3_w2_3;
   assign mac_wmux_s4_w3_3 = mac_wmux_s4_mv3 ? mac_wmux_s3_w3_19 : mac_wmux_s3_w3_3;
   assign mac_wmux_s4_mv4 = mac_wmux_s3_v20 & mac_wmux_s3_d20[4];
-  assign \$11093  = ~ mac_wmux_s3_d4[4];
-  assign \$11094  = mac_wmux_s3_v4 & \$11093 ;
-  assign mac_wmux_s4_v4 = mac_wmux_s4_mv4 | \$11094 ;
+  assign \$11099  = ~ mac_wmux_s3_d4[4];
+  assign \$11100  = mac_wmux_s3_v4 & \$11099 ;
+  assign mac_wmux_s4_v4 = mac_wmux_s4_mv4 | \$11100 ;
   assign mac_wmux_s4_d4 = mac_wmux_s4_mv4 ? mac_wmux_s3_d20 : mac_wmux_s3_d4;
   assign mac_wmux_s4_w0_4 = mac_wmux_s4_mv4 ? mac_wmux_s3_w0_20 : mac_wmux_s3_w0_4;
   assign mac_wmux_s4_w1_4 = mac_wmux_s4_mv4 ? mac_wmux_s3_w1_20 : mac_wmux_s3_w1_4;
   assign mac_wmux_s4_w2_4 = mac_wmux_s4_mv4 ? mac_wmux_s3_w2_20 : mac_wmux_s3_w2_4;
   assign mac_wmux_s4_w3_4 = mac_wmux_s4_mv4 ? mac_wmux_s3_w3_20 : mac_wmux_s3_w3_4;
   assign mac_wmux_s4_mv5 = mac_wmux_s3_v21 & mac_wmux_s3_d21[4];
-  assign \$11095  = ~ mac_wmux_s3_d5[4];
-  assign \$11096  = mac_wmux_s3_v5 & \$11095 ;
-  assign mac_wmux_s4_v5 = mac_wmux_s4_mv5 | \$11096 ;
+  assign \$11101  = ~ mac_wmux_s3_d5[4];
+  assign \$11102  = mac_wmux_s3_v5 & \$11101 ;
+  assign mac_wmux_s4_v5 = mac_wmux_s4_mv5 | \$11102 ;
   assign mac_wmux_s4_d5 = mac_wmux_s4_mv5 ? mac_wmux_s3_d21 : mac_wmux_s3_d5;
   assign mac_wmux_s4_w0_5 = mac_wmux_s4_mv5 ? mac_wmux_s3_w0_21 : mac_wmux_s3_w0_5;
   assign mac_wmux_s4_w1_5 = mac_wmux_s4_mv5 ? mac_wmux_s3_w1_21 : mac_wmux_s3_w1_5;
   assign mac_wmux_s4_w2_5 = mac_wmux_s4_mv5 ? mac_wmux_s3_w2_21 : mac_wmux_s3_w2_5;
   assign mac_wmux_s4_w3_5 = mac_wmux_s4_mv5 ? mac_wmux_s3_w3_21 : mac_wmux_s3_w3_5;
   assign mac_wmux_s4_mv6 = mac_wmux_s3_v22 & mac_wmux_s3_d22[4];
-  assign \$11097  = ~ mac_wmux_s3_d6[4];
-  assign \$11098  = mac_wmux_s3_v6 & \$11097 ;
-  assign mac_wmux_s4_v6 = mac_wmux_s4_mv6 | \$11098 ;
+  assign \$11103  = ~ mac_wmux_s3_d6[4];
+  assign \$11104  = mac_wmux_s3_v6 & \$11103 ;
+  assign mac_wmux_s4_v6 = mac_wmux_s4_mv6 | \$11104 ;
   assign mac_wmux_s4_d6 = mac_wmux_s4_mv6 ? mac_wmux_s3_d22 : mac_wmux_s3_d6;
   assign mac_wmux_s4_w0_6 = mac_wmux_s4_mv6 ? mac_wmux_s3_w0_22 : mac_wmux_s3_w0_6;
   assign mac_wmux_s4_w1_6 = mac_wmux_s4_mv6 ? mac_wmux_s3_w1_22 : mac_wmux_s3_w1_6;
   assign mac_wmux_s4_w2_6 = mac_wmux_s4_mv6 ? mac_wmux_s3_w2_22 : mac_wmux_s3_w2_6;
   assign mac_wmux_s4_w3_6 = mac_wmux_s4_mv6 ? mac_wmux_s3_w3_22 : mac_wmux_s3_w3_6;
   assign mac_wmux_s4_mv7 = mac_wmux_s3_v23 & mac_wmux_s3_d23[4];
-  assign \$11099  = ~ mac_wmux_s3_d7[4];
-  assign \$11100  = mac_wmux_s3_v7 & \$11099 ;
-  assign mac_wmux_s4_v7 = mac_wmux_s4_mv7 | \$11100 ;
+  assign \$11105  = ~ mac_wmux_s3_d7[4];
+  assign \$11106  = mac_wmux_s3_v7 & \$11105 ;
+  assign mac_wmux_s4_v7 = mac_wmux_s4_mv7 | \$11106 ;
   assign mac_wmux_s4_d7 = mac_wmux_s4_mv7 ? mac_wmux_s3_d23 : mac_wmux_s3_d7;
   assign mac_wmux_s4_w0_7 = mac_wmux_s4_mv7 ? mac_wmux_s3_w0_23 : mac_wmux_s3_w0_7;
   assign mac_wmux_s4_w1_7 = mac_wmux_s4_mv7 ? mac_wmux_s3_w1_23 : mac_wmux_s3_w1_7;
   assign mac_wmux_s4_w2_7 = mac_wmux_s4_mv7 ? mac_wmux_s3_w2_23 : mac_wmux_s3_w2_7;
   assign mac_wmux_s4_w3_7 = mac_wmux_s4_mv7 ? mac_wmux_s3_w3_23 : mac_wmux_s3_w3_7;
-  assign \$11101  = ~ \mac_wmux3_s0$4338 [3];
-  assign \$11102  = \mac_wmux3_s0$4337  & \$11101 ;
-  assign mac_wmux_s4_mv8 = \$11102  & \mac_wmux3_s0$4338 [4];
-  assign \$11103  = ~ mac_wmux_s3_d8[4];
-  assign \$11104  = mac_wmux_s3_v8 & \$11103 ;
-  assign mac_wmux_s4_v8 = mac_wmux_s4_mv8 | \$11104 ;
-  assign mac_wmux_s4_d8 = mac_wmux_s4_mv8 ? \mac_wmux3_s0$4338  : mac_wmux_s3_d8;
-  assign mac_wmux_s4_w0_8 = mac_wmux_s4_mv8 ? \mac_wmux3_s0$4342  : mac_wmux_s3_w0_8;
-  assign mac_wmux_s4_w1_8 = mac_wmux_s4_mv8 ? \mac_wmux3_s0$4344  : mac_wmux_s3_w1_8;
-  assign mac_wmux_s4_w2_8 = mac_wmux_s4_mv8 ? \mac_wmux3_s0$4346  : mac_wmux_s3_w2_8;
-  assign mac_wmux_s4_w3_8 = mac_wmux_s4_mv8 ? \mac_wmux3_s0$4348  : mac_wmux_s3_w3_8;
-  assign \$11105  = ~ \mac_wmux3_s0$4351 [3];
-  assign \$11106  = \mac_wmux3_s0$4350  & \$11105 ;
-  assign mac_wmux_s4_mv9 = \$11106  & \mac_wmux3_s0$4351 [4];
-  assign \$11107  = ~ mac_wmux_s3_d9[4];
-  assign \$11108  = mac_wmux_s3_v9 & \$11107 ;
-  assign mac_wmux_s4_v9 = mac_wmux_s4_mv9 | \$11108 ;
-  assign mac_wmux_s4_d9 = mac_wmux_s4_mv9 ? \mac_wmux3_s0$4351  : mac_wmux_s3_d9;
-  assign mac_wmux_s4_w0_9 = mac_wmux_s4_mv9 ? \mac_wmux3_s0$4355  : mac_wmux_s3_w0_9;
-  assign mac_wmux_s4_w1_9 = mac_wmux_s4_mv9 ? \mac_wmux3_s0$4357  : mac_wmux_s3_w1_9;
-  assign mac_wmux_s4_w2_9 = mac_wmux_s4_mv9 ? \mac_wmux3_s0$4359  : mac_wmux_s3_w2_9;
-  assign mac_wmux_s4_w3_9 = mac_wmux_s4_mv9 ? \mac_wmux3_s0$4361  : mac_wmux_s3_w3_9;
-  assign \$11109  = ~ \mac_wmux3_s0$4364 [3];
-  assign \$11110  = \mac_wmux3_s0$4363  & \$11109 ;
-  assign mac_wmux_s4_mv10 = \$11110  & \mac_wmux3_s0$4364 [4];
-  assign \$11111  = ~ mac_wmux_s3_d10[4];
-  assign \$11112  = mac_wmux_s3_v10 & \$11111 ;
-  assign mac_wmux_s4_v10 = mac_wmux_s4_mv10 | \$11112 ;
-  assign mac_wmux_s4_d10 = mac_wmux_s4_mv10 ? \mac_wmux3_s0$4364  : mac_wmux_s3_d10;
-  assign mac_wmux_s4_w0_10 = mac_wmux_s4_mv10 ? \mac_wmux3_s0$4368  : mac_wmux_s3_w0_10;
-  assign mac_wmux_s4_w1_10 = mac_wmux_s4_mv10 ? \mac_wmux3_s0$4370  : mac_wmux_s3_w1_10;
-  assign mac_wmux_s4_w2_10 = mac_wmux_s4_mv10 ? \mac_wmux3_s0$4372  : mac_wmux_s3_w2_10;
-  assign mac_wmux_s4_w3_10 = mac_wmux_s4_mv10 ? \mac_wmux3_s0$4374  : mac_wmux_s3_w3_10;
-  assign \$11113  = ~ \mac_wmux3_s0$4377 [3];
-  assign \$11114  = \mac_wmux3_s0$4376  & \$11113 ;
-  assign mac_wmux_s4_mv11 = \$11114  & \mac_wmux3_s0$4377 [4];
-  assign \$11115  = ~ mac_wmux_s3_d11[4];
-  assign \$11116  = mac_wmux_s3_v11 & \$11115 ;
-  assign mac_wmux_s4_v11 = mac_wmux_s4_mv11 | \$11116 ;
-  assign mac_wmux_s4_d11 = mac_wmux_s4_mv11 ? \mac_wmux3_s0$4377  : mac_wmux_s3_d11;
-  assign mac_wmux_s4_w0_11 = mac_wmux_s4_mv11 ? \mac_wmux3_s0$4381  : mac_wmux_s3_w0_11;
-  assign mac_wmux_s4_w1_11 = mac_wmux_s4_mv11 ? \mac_wmux3_s0$4383  : mac_wmux_s3_w1_11;
-  assign mac_wmux_s4_w2_11 = mac_wmux_s4_mv11 ? \mac_wmux3_s0$4385  : mac_wmux_s3_w2_11;
-  assign mac_wmux_s4_w3_11 = mac_wmux_s4_mv11 ? \mac_wmux3_s0$4387  : mac_wmux_s3_w3_11;
-  assign \$11117  = ~ \mac_wmux3_s0$4390 [3];
-  assign \$11118  = \mac_wmux3_s0$4389  & \$11117 ;
-  assign mac_wmux_s4_mv12 = \$11118  & \mac_wmux3_s0$4390 [4];
-  assign \$11119  = ~ mac_wmux_s3_d12[4];
-  assign \$11120  = mac_wmux_s3_v12 & \$11119 ;
-  assign mac_wmux_s4_v12 = mac_wmux_s4_mv12 | \$11120 ;
-  assign mac_wmux_s4_d12 = mac_wmux_s4_mv12 ? \mac_wmux3_s0$4390  : mac_wmux_s3_d12;
-  assign mac_wmux_s4_w0_12 = mac_wmux_s4_mv12 ? \mac_wmux3_s0$4394  : mac_wmux_s3_w0_12;
-  assign mac_wmux_s4_w1_12 = mac_wmux_s4_mv12 ? \mac_wmux3_s0$4396  : mac_wmux_s3_w1_12;
-  assign mac_wmux_s4_w2_12 = mac_wmux_s4_mv12 ? \mac_wmux3_s0$4398  : mac_wmux_s3_w2_12;
-  assign mac_wmux_s4_w3_12 = mac_wmux_s4_mv12 ? \mac_wmux3_s0$4400  : mac_wmux_s3_w3_12;
-  assign \$11121  = ~ \mac_wmux3_s0$4403 [3];
-  assign \$11122  = \mac_wmux3_s0$4402  & \$11121 ;
-  assign mac_wmux_s4_mv13 = \$11122  & \mac_wmux3_s0$4403 [4];
-  assign \$11123  = ~ mac_wmux_s3_d13[4];
-  assign \$11124  = mac_wmux_s3_v13 & \$11123 ;
-  assign mac_wmux_s4_v13 = mac_wmux_s4_mv13 | \$11124 ;
-  assign mac_wmux_s4_d13 = mac_wmux_s4_mv13 ? \mac_wmux3_s0$4403  : mac_wmux_s3_d13;
-  assign mac_wmux_s4_w0_13 = mac_wmux_s4_mv13 ? \mac_wmux3_s0$4407  : mac_wmux_s3_w0_13;
-  assign mac_wmux_s4_w1_13 = mac_wmux_s4_mv13 ? \mac_wmux3_s0$4409  : mac_wmux_s3_w1_13;
-  assign mac_wmux_s4_w2_13 = mac_wmux_s4_mv13 ? \mac_wmux3_s0$4411  : mac_wmux_s3_w2_13;
-  assign mac_wmux_s4_w3_13 = mac_wmux_s4_mv13 ? \mac_wmux3_s0$4413  : mac_wmux_s3_w3_13;
-  assign \$11125  = ~ \mac_wmux3_s0$4416 [3];
-  assign \$11126  = \mac_wmux3_s0$4415  & \$11125 ;
-  assign mac_wmux_s4_mv14 = \$11126  & \mac_wmux3_s0$4416 [4];
-  assign \$11127  = ~ mac_wmux_s3_d14[4];
-  assign \$11128  = mac_wmux_s3_v14 & \$11127 ;
-  assign mac_wmux_s4_v14 = mac_wmux_s4_mv14 | \$11128 ;
-  assign mac_wmux_s4_d14 = mac_wmux_s4_mv14 ? \mac_wmux3_s0$4416  : mac_wmux_s3_d14;
-  assign mac_wmux_s4_w0_14 = mac_wmux_s4_mv14 ? \mac_wmux3_s0$4420  : mac_wmux_s3_w0_14;
-  assign mac_wmux_s4_w1_14 = mac_wmux_s4_mv14 ? \mac_wmux3_s0$4422  : mac_wmux_s3_w1_14;
-  assign mac_wmux_s4_w2_14 = mac_wmux_s4_mv14 ? \mac_wmux3_s0$4424  : mac_wmux_s3_w2_14;
-  assign mac_wmux_s4_w3_14 = mac_wmux_s4_mv14 ? \mac_wmux3_s0$4426  : mac_wmux_s3_w3_14;
-  assign \$11129  = ~ \mac_wmux3_s0$4429 [3];
-  assign \$11130  = \mac_wmux3_s0$4428  & \$11129 ;
-  assign mac_wmux_s4_mv15 = \$11130  & \mac_wmux3_s0$4429 [4];
-  assign \$11131  = ~ mac_wmux_s3_d15[4];
-  assign \$11132  = mac_wmux_s3_v15 & \$11131 ;
-  assign mac_wmux_s4_v15 = mac_wmux_s4_mv15 | \$11132 ;
-  assign mac_wmux_s4_d15 = mac_wmux_s4_mv15 ? \mac_wmux3_s0$4429  : mac_wmux_s3_d15;
-  assign mac_wmux_s4_w0_15 = mac_wmux_s4_mv15 ? \mac_wmux3_s0$4433  : mac_wmux_s3_w0_15;
-  assign mac_wmux_s4_w1_15 = mac_wmux_s4_mv15 ? \mac_wmux3_s0$4435  : mac_wmux_s3_w1_15;
-  assign mac_wmux_s4_w2_15 = mac_wmux_s4_mv15 ? \mac_wmux3_s0$4437  : mac_wmux_s3_w2_15;
-  assign mac_wmux_s4_w3_15 = mac_wmux_s4_mv15 ? \mac_wmux3_s0$4439  : mac_wmux_s3_w3_15;
-  assign \$11133  = ~ stall_adv11_valid;
-  assign stall_adv11 = \$11133  | o__ready;
-  assign \$11134  = ~ stall_adv12_valid;
-  assign stall_adv12 = \$11134  | o__ready;
-  assign \$11135  = ~ stall_adv13_valid;
-  assign stall_adv13 = \$11135  | o__ready;
-  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$4560 );
-  assign mac0_sum0_p1 = $signed(\mac_mul_s0$4562 ) + $signed(\mac_mul_s0$4563 );
-  assign mac0_sum0_p2 = $signed(\mac_mul_s0$4565 ) + $signed(\mac_mul_s0$4566 );
-  assign mac0_sum0_p3 = $signed(\mac_mul_s0$4568 ) + $signed(\mac_mul_s0$4569 );
-  assign mac0_sum0_p4 = $signed(\mac_mul_s0$4571 ) + $signed(\mac_mul_s0$4572 );
-  assign mac0_sum0_p5 = $signed(\mac_mul_s0$4574 ) + $signed(\mac_mul_s0$4575 );
-  assign mac0_sum0_p6 = $signed(\mac_mul_s0$4577 ) + $signed(\mac_mul_s0$4578 );
-  assign mac0_sum0_p7 = $signed(\mac_mul_s0$4580 ) + $signed(\mac_mul_s0$4581 );
-  assign mac1_sum0_p0 = $signed(\mac_mul_s0$4583 ) + $signed(\mac_mul_s0$4584 );
-  assign mac1_sum0_p1 = $signed(\mac_mul_s0$4586 ) + $signed(\mac_mul_s0$4587 );
-  assign mac1_sum0_p2 = $signed(\mac_mul_s0$4589 ) + $signed(\mac_mul_s0$4590 );
-  assign mac1_sum0_p3 = $signed(\mac_mul_s0$4592 ) + $signed(\mac_mul_s0$4593 );
-  assign mac1_sum0_p4 = $signed(\mac_mul_s0$4595 ) + $signed(\mac_mul_s0$4596 );
-  assign mac1_sum0_p5 = $signed(\mac_mul_s0$4598 ) + $signed(\mac_mul_s0$4599 );
-  assign mac1_sum0_p6 = $signed(\mac_mul_s0$4601 ) + $signed(\mac_mul_s0$4602 );
-  assign mac1_sum0_p7 = $signed(\mac_mul_s0$4604 ) + $signed(\mac_mul_s0$4605 );
-  assign mac2_sum0_p0 = $signed(\mac_mul_s0$4607 ) + $signed(\mac_mul_s0$4608 );
-  assign mac2_sum0_p1 = $signed(\mac_mul_s0$4610 ) + $signed(\mac_mul_s0$4611 );
-  assign mac2_sum0_p2 = $signed(\mac_mul_s0$4613 ) + $signed(\mac_mul_s0$4614 );
-  assign mac2_sum0_p3 = $signed(\mac_mul_s0$4616 ) + $signed(\mac_mul_s0$4617 );
-  assign mac2_sum0_p4 = $signed(\mac_mul_s0$4619 ) + $signed(\mac_mul_s0$4620 );
-  assign mac2_sum0_p5 = $signed(\mac_mul_s0$4622 ) + $signed(\mac_mul_s0$4623 );
-  assign mac2_sum0_p6 = $signed(\mac_mul_s0$4625 ) + $signed(\mac_mul_s0$4626 );
-  assign mac2_sum0_p7 = $signed(\mac_mul_s0$4628 ) + $signed(\mac_mul_s0$4629 );
-  assign mac3_sum0_p0 = $signed(\mac_mul_s0$4631 ) + $signed(\mac_mul_s0$4632 );
-  assign mac3_sum0_p1 = $signed(\mac_mul_s0$4634 ) + $signed(\mac_mul_s0$4635 );
-  assign mac3_sum0_p2 = $signed(\mac_mul_s0$4637 ) + $signed(\mac_mul_s0$4638 );
-  assign mac3_sum0_p3 = $signed(\mac_mul_s0$4640 ) + $signed(\mac_mul_s0$4641 );
-  assign mac3_sum0_p4 = $signed(\mac_mul_s0$4643 ) + $signed(\mac_mul_s0$4644 );
-  assign mac3_sum0_p5 = $signed(\mac_mul_s0$4646 ) + $signed(\mac_mul_s0$4647 );
-  assign mac3_sum0_p6 = $signed(\mac_mul_s0$4649 ) + $signed(\mac_mul_s0$4650 );
-  assign mac3_sum0_p7 = $signed(\mac_mul_s0$4652 ) + $signed(\mac_mul_s0$4653 );
-  assign \$11136  = ~ stall_adv14_valid;
-  assign stall_adv14 = \$11136  | o__ready;
-  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$4658 );
-  assign mac0_sum1_p1 = $signed(\mac_add0_s0$4660 ) + $signed(\mac_add0_s0$4661 );
-  assign mac0_sum1_p2 = $signed(\mac_add0_s0$4663 ) + $signed(\mac_add0_s0$4664 );
-  assign mac0_sum1_p3 = $signed(\mac_add0_s0$4666 ) + $signed(\mac_add0_s0$4667 );
-  assign mac1_sum1_p0 = $signed(\mac_add0_s0$4669 ) + $signed(\mac_add0_s0$4670 );
-  assign mac1_sum1_p1 = $signed(\mac_add0_s0$4672 ) + $signed(\mac_add0_s0$4673 );
-  assign mac1_sum1_p2 = $signed(\mac_add0_s0$4675 ) + $signed(\mac_add0_s0$4676 );
-  assign mac1_sum1_p3 = $signed(\mac_add0_s0$4678 ) + $signed(\mac_add0_s0$4679 );
-  assign mac2_sum1_p0 = $signed(\mac_add0_s0$4681 ) + $signed(\mac_add0_s0$4682 );
-  assign mac2_sum1_p1 = $signed(\mac_add0_s0$4684 ) + $signed(\mac_add0_s0$4685 );
-  assign mac2_sum1_p2 = $signed(\mac_add0_s0$4687 ) + $signed(\mac_add0_s0$4688 );
-  assign mac2_sum1_p3 = $signed(\mac_add0_s0$4690 ) + $signed(\mac_add0_s0$4691 );
-  assign mac3_sum1_p0 = $signed(\mac_add0_s0$4693 ) + $signed(\mac_add0_s0$4694 );
-  assign mac3_sum1_p1 = $signed(\mac_add0_s0$4696 ) + $signed(\mac_add0_s0$4697 );
-  assign mac3_sum1_p2 = $signed(\mac_add0_s0$4699 ) + $signed(\mac_add0_s0$4700 );
-  assign mac3_sum1_p3 = $signed(\mac_add0_s0$4702 ) + $signed(\mac_add0_s0$4703 );
-  assign \$11137  = ~ stall_adv15_valid;
-  assign stall_adv15 = \$11137  | o__ready;
-  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$4708 );
-  assign mac0_sum2_p1 = $signed(\mac_add1_s0$4710 ) + $signed(\mac_add1_s0$4711 );
-  assign mac1_sum2_p0 = $signed(\mac_add1_s0$4713 ) + $signed(\mac_add1_s0$4714 );
-  assign mac1_sum2_p1 = $signed(\mac_add1_s0$4716 ) + $signed(\mac_add1_s0$4717 );
-  assign mac2_sum2_p0 = $signed(\mac_add1_s0$4719 ) + $signed(\mac_add1_s0$4720 );
-  assign mac2_sum2_p1 = $signed(\mac_add1_s0$4722 ) + $signed(\mac_add1_s0$4723 );
-  assign mac3_sum2_p0 = $signed(\mac_add1_s0$4725 ) + $signed(\mac_add1_s0$4726 );
-  assign mac3_sum2_p1 = $signed(\mac_add1_s0$4728 ) + $signed(\mac_add1_s0$4729 );
-  assign \$11138  = ~ stall_adv16_valid;
-  assign stall_adv16 = \$11138  | o__ready;
-  assign mac0_sum3_p0 = $signed(mac_add2_s0) + $signed(\mac_add2_s0$4734 );
-  assign mac1_sum3_p0 = $signed(\mac_add2_s0$4736 ) + $signed(\mac_add2_s0$4737 );
-  assign mac2_sum3_p0 = $signed(\mac_add2_s0$4739 ) + $signed(\mac_add2_s0$4740 );
-  assign mac3_sum3_p0 = $signed(\mac_add2_s0$4742 ) + $signed(\mac_add2_s0$4743 );
-  assign \$11139  = ~ stall_adv17_valid;
-  assign stall_adv17 = \$11139  | o__ready;
-  assign \$11140  = ~ stall_adv18_valid;
-  assign stall_adv18 = \$11140  | o__ready;
-  assign \$11141  = $signed(mac_acc0) + $signed(mac_add3_s0);
-  assign \$11142  = $signed(mac_acc1) + $signed(\mac_add3_s0$4753 );
-  assign \$11143  = $signed(mac_acc2) + $signed(\mac_add3_s0$4756 );
-  assign \$11144  = $signed(mac_acc3) + $signed(\mac_add3_s0$4759 );
-  assign \$11145  = ~ sel_l2_s0[30];
-  assign \$11146  = ~ sel_l2_s0[60];
-  assign \$11147  = ~ sel_l2_s0[89];
-  assign \$11148  = ~ sel_l2_s0[117];
-  assign \$11149  = ~ sel_l2_s0[144];
-  assign \$11150  = ~ sel_l2_s0[170];
-  assign \$11151  = ~ sel_l2_s0[195];
-  assign \$11152  = ~ sel_l2_s0[219];
-  assign \$11153  = ~ sel_l2_s0[242];
-  assign \$11154  = ~ sel_l2_s0[264];
-  assign \$11155  = ~ sel_l2_s0[285];
-  assign \$11156  = ~ sel_l2_s0[305];
-  assign \$11157  = ~ sel_l2_s0[324];
-  assign \$11158  = ~ sel_l2_s0[342];
-  assign \$11159  = ~ sel_l2_s0[359];
-  assign \$11160  = ~ sel_l2_s0[375];
-  assign \$11161  = ~ sel_l2_s0[390];
-  assign \$11162  = ~ sel_l2_s0[404];
-  assign \$11163  = ~ sel_l2_s0[417];
-  assign \$11164  = ~ sel_l2_s0[429];
-  assign \$11165  = ~ sel_l2_s0[440];
-  assign \$11166  = ~ sel_l2_s0[450];
-  assign \$11167  = ~ sel_l2_s0[459];
-  assign \$11168  = ~ sel_l2_s0[467];
-  assign \$11169  = ~ sel_l2_s0[474];
-  assign \$11170  = ~ sel_l2_s0[480];
-  assign \$11171  = ~ sel_l2_s0[485];
-  assign \$11172  = ~ sel_l2_s0[489];
-  assign \$11173  = ~ sel_l2_s0[492];
-  assign \$11174  = ~ sel_l2_s0[494];
-  assign \$11175  = ~ sel_l2_s0[495];
-  assign \$11176  = wr__addr + 1'h1;
-  assign \$11177  = rd__addr + 1'h1;
-  assign \$11180  = ~ mac_wmux_s1_d28[2];
-  assign \$11181  = mac_wmux_s1_v28 & \$11180 ;
-  assign \$11182  = ~ mac_wmux_s1_d29[2];
-  assign \$11183  = mac_wmux_s1_v29 & \$11182 ;
-  assign \$11184  = ~ \mac_wmux1_s0$3858 [1];
-  assign \$11185  = \mac_wmux1_s0$3857  & \$11184 ;
-  assign \$11186  = ~ \mac_wmux1_s0$3858 [2];
-  assign \$11187  = \$11185  & \$11186 ;
-  assign \$11188  = ~ \mac_wmux1_s0$3871 [1];
-  assign \$11189  = \mac_wmux1_s0$3870  & \$11188 ;
-  assign \$11190  = ~ \mac_wmux1_s0$3871 [2];
-  assign \$11191  = \$11189  & \$11190 ;
-  assign \$11192  = mac_add3_valid_s0 & \mac_add3_s0$5001 ;
-  assign \$11193  = mac_add3_valid_s0 & \mac_add3_s0$5001 ;
-  assign \$11194  = mac_add3_valid_s0 & \mac_add3_s0$5001 ;
-  assign \$11195  = mac_add3_valid_s0 & \mac_add3_s0$5001 ;
-  assign \$11196  = mac_add3_valid_s0 & \mac_add3_s0$5001 ;
-  assign \$11197  = mac_add3_valid_s0 & \mac_add3_s0$5001 ;
-  assign \$11198  = mac_add3_valid_s0 & \mac_add3_s0$5001 ;
-  assign \$11199  = mac_add3_valid_s0 & \mac_add3_s0$5001 ;
-  assign \$11200  = mac_add3_valid_s0 & \mac_add3_s0$5001 ;
-  assign \$11201  = mac_add3_valid_s0 & \mac_add3_s0$5001 ;
-  assign \$11202  = mac_add3_valid_s0 & \mac_add3_s0$5001 ;
-  assign \$11203  = mac_add3_valid_s0 & \mac_add3_s0$5001 ;
-  assign \$11204  = mac_add3_valid_s0 & \mac_add3_s0$5001 ;
-  assign \$11205  = mac_add3_valid_s0 & \mac_add3_s0$5001 ;
-  assign \$11206  = mac_add3_valid_s0 & \mac_add3_s0$5001 ;
-  assign \$11207  = mac_add3_valid_s0 & \mac_add3_s0$5001 ;
-  assign \$11208  = mac_add3_valid_s0 & \mac_add3_s0$5001 ;
-  assign \$11209  = mac_add3_valid_s0 & \mac_add3_s0$5001 ;
-  assign \$11210  = mac_add3_valid_s0 & \mac_add3_s0$5001 ;
-  assign \$11211  = mac_add3_valid_s0 & \mac_add3_s0$5001 ;
-  assign \$11212  = stall_adv18 & mac_add3_valid_s0;
-  assign \$11213  = stall_adv18 & mac_add3_valid_s0;
-  assign \$11214  = stall_adv18 & mac_add3_valid_s0;
-  assign \$11215  = stall_adv18 & mac_add3_valid_s0;
-  always @(posedge clk)
-    sel_l1_s0 <= \$11216 ;
-  always @(posedge clk)
-    \sel_l1_s0$45  <= \$11217 ;
-  always @(posedge clk)
-    \sel_l1_s0$46  <= \$11218 ;
-  always @(posedge clk)
-    \sel_l1_s0$47  <= \$11219 ;
-  always @(posedge clk)
-    \sel_l1_s0$48  <= \$11220 ;
-  always @(posedge clk)
-    \sel_l1_s0$49  <= \$11221 ;
-  always @(posedge clk)
-    \sel_l1_s0$50  <= \$11222 ;
-  always @(posedge clk)
-    \sel_l1_s0$51  <= \$11223 ;
-  always @(posedge clk)
-    \sel_l1_s0$52  <= \$11224 ;
-  always @(posedge clk)
-    \sel_l1_s0$53  <= \$11225 ;
-  always @(posedge clk)
-    \sel_l1_s0$54  <= \$11226 ;
-  always @(posedge clk)
-    \sel_l1_s0$55  <= \$11227 ;
-  always @(posedge clk)
-    \sel_l1_s0$56  <= \$11228 ;
-  always @(posedge clk)
-    \sel_l1_s0$57  <= \$11229 ;
-  always @(posedge clk)
-    \sel_l1_s0$58  <= \$11230 ;
-  always @(posedge clk)
-    \sel_l1_s0$59  <= \$11231 ;
-  always @(posedge clk)
-    \sel_l1_s0$60  <= \$11232 ;
-  always @(posedge clk)
-    \sel_l1_s0$61  <= \$11233 ;
-  always @(posedge clk)
-    \sel_l1_s0$62  <= \$11234 ;
+  assign \$11107  = ~ mac_wmux_s2_d24[3];
+  assign \$11108  = mac_wmux_s2_v24 & \$11107 ;
+  assign mac_wmux_s4_mv8 = \$11108  & mac_wmux_s2_d24[4];
+  assign \$11109  = ~ mac_wmux_s3_d8[4];
+  assign \$11110  = mac_wmux_s3_v8 & \$11109 ;
+  assign mac_wmux_s4_v8 = mac_wmux_s4_mv8 | \$11110 ;
+  assign mac_wmux_s4_d8 = mac_wmux_s4_mv8 ? mac_wmux_s2_d24 : mac_wmux_s3_d8;
+  assign mac_wmux_s4_w0_8 = mac_wmux_s4_mv8 ? mac_wmux_s2_w0_24 : mac_wmux_s3_w0_8;
+  assign mac_wmux_s4_w1_8 = mac_wmux_s4_mv8 ? mac_wmux_s2_w1_24 : mac_wmux_s3_w1_8;
+  assign mac_wmux_s4_w2_8 = mac_wmux_s4_mv8 ? mac_wmux_s2_w2_24 : mac_wmux_s3_w2_8;
+  assign mac_wmux_s4_w3_8 = mac_wmux_s4_mv8 ? mac_wmux_s2_w3_24 : mac_wmux_s3_w3_8;
+  assign \$11111  = ~ mac_wmux_s2_d25[3];
+  assign \$11112  = mac_wmux_s2_v25 & \$11111 ;
+  assign mac_wmux_s4_mv9 = \$11112  & mac_wmux_s2_d25[4];
+  assign \$11113  = ~ mac_wmux_s3_d9[4];
+  assign \$11114  = mac_wmux_s3_v9 & \$11113 ;
+  assign mac_wmux_s4_v9 = mac_wmux_s4_mv9 | \$11114 ;
+  assign mac_wmux_s4_d9 = mac_wmux_s4_mv9 ? mac_wmux_s2_d25 : mac_wmux_s3_d9;
+  assign mac_wmux_s4_w0_9 = mac_wmux_s4_mv9 ? mac_wmux_s2_w0_25 : mac_wmux_s3_w0_9;
+  assign mac_wmux_s4_w1_9 = mac_wmux_s4_mv9 ? mac_wmux_s2_w1_25 : mac_wmux_s3_w1_9;
+  assign mac_wmux_s4_w2_9 = mac_wmux_s4_mv9 ? mac_wmux_s2_w2_25 : mac_wmux_s3_w2_9;
+  assign mac_wmux_s4_w3_9 = mac_wmux_s4_mv9 ? mac_wmux_s2_w3_25 : mac_wmux_s3_w3_9;
+  assign \$11115  = ~ mac_wmux_s2_d26[3];
+  assign \$11116  = mac_wmux_s2_v26 & \$11115 ;
+  assign mac_wmux_s4_mv10 = \$11116  & mac_wmux_s2_d26[4];
+  assign \$11117  = ~ mac_wmux_s3_d10[4];
+  assign \$11118  = mac_wmux_s3_v10 & \$11117 ;
+  assign mac_wmux_s4_v10 = mac_wmux_s4_mv10 | \$11118 ;
+  assign mac_wmux_s4_d10 = mac_wmux_s4_mv10 ? mac_wmux_s2_d26 : mac_wmux_s3_d10;
+  assign mac_wmux_s4_w0_10 = mac_wmux_s4_mv10 ? mac_wmux_s2_w0_26 : mac_wmux_s3_w0_10;
+  assign mac_wmux_s4_w1_10 = mac_wmux_s4_mv10 ? mac_wmux_s2_w1_26 : mac_wmux_s3_w1_10;
+  assign mac_wmux_s4_w2_10 = mac_wmux_s4_mv10 ? mac_wmux_s2_w2_26 : mac_wmux_s3_w2_10;
+  assign mac_wmux_s4_w3_10 = mac_wmux_s4_mv10 ? mac_wmux_s2_w3_26 : mac_wmux_s3_w3_10;
+  assign \$11119  = ~ mac_wmux_s2_d27[3];
+  assign \$11120  = mac_wmux_s2_v27 & \$11119 ;
+  assign mac_wmux_s4_mv11 = \$11120  & mac_wmux_s2_d27[4];
+  assign \$11121  = ~ mac_wmux_s3_d11[4];
+  assign \$11122  = mac_wmux_s3_v11 & \$11121 ;
+  assign mac_wmux_s4_v11 = mac_wmux_s4_mv11 | \$11122 ;
+  assign mac_wmux_s4_d11 = mac_wmux_s4_mv11 ? mac_wmux_s2_d27 : mac_wmux_s3_d11;
+  assign mac_wmux_s4_w0_11 = mac_wmux_s4_mv11 ? mac_wmux_s2_w0_27 : mac_wmux_s3_w0_11;
+  assign mac_wmux_s4_w1_11 = mac_wmux_s4_mv11 ? mac_wmux_s2_w1_27 : mac_wmux_s3_w1_11;
+  assign mac_wmux_s4_w2_11 = mac_wmux_s4_mv11 ? mac_wmux_s2_w2_27 : mac_wmux_s3_w2_11;
+  assign mac_wmux_s4_w3_11 = mac_wmux_s4_mv11 ? mac_wmux_s2_w3_27 : mac_wmux_s3_w3_11;
+  assign \$11123  = ~ \mac_wmux2_s0$4221 [2];
+  assign \$11124  = \mac_wmux2_s0$4220  & \$11123 ;
+  assign \$11125  = ~ \mac_wmux2_s0$4221 [3];
+  assign \$11126  = \$11124  & \$11125 ;
+  assign mac_wmux_s4_mv12 = \$11126  & \mac_wmux2_s0$4221 [4];
+  assign \$11127  = ~ mac_wmux_s3_d12[4];
+  assign \$11128  = mac_wmux_s3_v12 & \$11127 ;
+  assign mac_wmux_s4_v12 = mac_wmux_s4_mv12 | \$11128 ;
+  assign mac_wmux_s4_d12 = mac_wmux_s4_mv12 ? \mac_wmux2_s0$4221  : mac_wmux_s3_d12;
+  assign mac_wmux_s4_w0_12 = mac_wmux_s4_mv12 ? \mac_wmux2_s0$4225  : mac_wmux_s3_w0_12;
+  assign mac_wmux_s4_w1_12 = mac_wmux_s4_mv12 ? \mac_wmux2_s0$4227  : mac_wmux_s3_w1_12;
+  assign mac_wmux_s4_w2_12 = mac_wmux_s4_mv12 ? \mac_wmux2_s0$4229  : mac_wmux_s3_w2_12;
+  assign mac_wmux_s4_w3_12 = mac_wmux_s4_mv12 ? \mac_wmux2_s0$4231  : mac_wmux_s3_w3_12;
+  assign \$11129  = ~ \mac_wmux2_s0$4234 [2];
+  assign \$11130  = \mac_wmux2_s0$4233  & \$11129 ;
+  assign \$11131  = ~ \mac_wmux2_s0$4234 [3];
+  assign \$11132  = \$11130  & \$11131 ;
+  assign mac_wmux_s4_mv13 = \$11132  & \mac_wmux2_s0$4234 [4];
+  assign \$11133  = ~ mac_wmux_s3_d13[4];
+  assign \$11134  = mac_wmux_s3_v13 & \$11133 ;
+  assign mac_wmux_s4_v13 = mac_wmux_s4_mv13 | \$11134 ;
+  assign mac_wmux_s4_d13 = mac_wmux_s4_mv13 ? \mac_wmux2_s0$4234  : mac_wmux_s3_d13;
+  assign mac_wmux_s4_w0_13 = mac_wmux_s4_mv13 ? \mac_wmux2_s0$4238  : mac_wmux_s3_w0_13;
+  assign mac_wmux_s4_w1_13 = mac_wmux_s4_mv13 ? \mac_wmux2_s0$4240  : mac_wmux_s3_w1_13;
+  assign mac_wmux_s4_w2_13 = mac_wmux_s4_mv13 ? \mac_wmux2_s0$4242  : mac_wmux_s3_w2_13;
+  assign mac_wmux_s4_w3_13 = mac_wmux_s4_mv13 ? \mac_wmux2_s0$4244  : mac_wmux_s3_w3_13;
+  assign \$11135  = ~ \mac_wmux2_s0$4247 [2];
+  assign \$11136  = \mac_wmux2_s0$4246  & \$11135 ;
+  assign \$11137  = ~ \mac_wmux2_s0$4247 [3];
+  assign \$11138  = \$11136  & \$11137 ;
+  assign mac_wmux_s4_mv14 = \$11138  & \mac_wmux2_s0$4247 [4];
+  assign \$11139  = ~ mac_wmux_s3_d14[4];
+  assign \$11140  = mac_wmux_s3_v14 & \$11139 ;
+  assign mac_wmux_s4_v14 = mac_wmux_s4_mv14 | \$11140 ;
+  assign mac_wmux_s4_d14 = mac_wmux_s4_mv14 ? \mac_wmux2_s0$4247  : mac_wmux_s3_d14;
+  assign mac_wmux_s4_w0_14 = mac_wmux_s4_mv14 ? \mac_wmux2_s0$4251  : mac_wmux_s3_w0_14;
+  assign mac_wmux_s4_w1_14 = mac_wmux_s4_mv14 ? \mac_wmux2_s0$4253  : mac_wmux_s3_w1_14;
+  assign mac_wmux_s4_w2_14 = mac_wmux_s4_mv14 ? \mac_wmux2_s0$4255  : mac_wmux_s3_w2_14;
+  assign mac_wmux_s4_w3_14 = mac_wmux_s4_mv14 ? \mac_wmux2_s0$4257  : mac_wmux_s3_w3_14;
+  assign \$11141  = ~ \mac_wmux2_s0$4260 [2];
+  assign \$11142  = \mac_wmux2_s0$4259  & \$11141 ;
+  assign \$11143  = ~ \mac_wmux2_s0$4260 [3];
+  assign \$11144  = \$11142  & \$11143 ;
+  assign mac_wmux_s4_mv15 = \$11144  & \mac_wmux2_s0$4260 [4];
+  assign \$11145  = ~ mac_wmux_s3_d15[4];
+  assign \$11146  = mac_wmux_s3_v15 & \$11145 ;
+  assign mac_wmux_s4_v15 = mac_wmux_s4_mv15 | \$11146 ;
+  assign mac_wmux_s4_d15 = mac_wmux_s4_mv15 ? \mac_wmux2_s0$4260  : mac_wmux_s3_d15;
+  assign mac_wmux_s4_w0_15 = mac_wmux_s4_mv15 ? \mac_wmux2_s0$4264  : mac_wmux_s3_w0_15;
+  assign mac_wmux_s4_w1_15 = mac_wmux_s4_mv15 ? \mac_wmux2_s0$4266  : mac_wmux_s3_w1_15;
+  assign mac_wmux_s4_w2_15 = mac_wmux_s4_mv15 ? \mac_wmux2_s0$4268  : mac_wmux_s3_w2_15;
+  assign mac_wmux_s4_w3_15 = mac_wmux_s4_mv15 ? \mac_wmux2_s0$4270  : mac_wmux_s3_w3_15;
+  assign \$11147  = ~ stall_adv11_valid;
+  assign stall_adv11 = \$11147  | o__ready;
+  assign \$11148  = ~ stall_adv12_valid;
+  assign stall_adv12 = \$11148  | o__ready;
+  assign \$11149  = ~ stall_adv13_valid;
+  assign stall_adv13 = \$11149  | o__ready;
+  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$4559 );
+  assign mac0_sum0_p1 = $signed(\mac_mul_s0$4561 ) + $signed(\mac_mul_s0$4562 );
+  assign mac0_sum0_p2 = $signed(\mac_mul_s0$4564 ) + $signed(\mac_mul_s0$4565 );
+  assign mac0_sum0_p3 = $signed(\mac_mul_s0$4567 ) + $signed(\mac_mul_s0$4568 );
+  assign mac0_sum0_p4 = $signed(\mac_mul_s0$4570 ) + $signed(\mac_mul_s0$4571 );
+  assign mac0_sum0_p5 = $signed(\mac_mul_s0$4573 ) + $signed(\mac_mul_s0$4574 );
+  assign mac0_sum0_p6 = $signed(\mac_mul_s0$4576 ) + $signed(\mac_mul_s0$4577 );
+  assign mac0_sum0_p7 = $signed(\mac_mul_s0$4579 ) + $signed(\mac_mul_s0$4580 );
+  assign mac1_sum0_p0 = $signed(\mac_mul_s0$4582 ) + $signed(\mac_mul_s0$4583 );
+  assign mac1_sum0_p1 = $signed(\mac_mul_s0$4585 ) + $signed(\mac_mul_s0$4586 );
+  assign mac1_sum0_p2 = $signed(\mac_mul_s0$4588 ) + $signed(\mac_mul_s0$4589 );
+  assign mac1_sum0_p3 = $signed(\mac_mul_s0$4591 ) + $signed(\mac_mul_s0$4592 );
+  assign mac1_sum0_p4 = $signed(\mac_mul_s0$4594 ) + $signed(\mac_mul_s0$4595 );
+  assign mac1_sum0_p5 = $signed(\mac_mul_s0$4597 ) + $signed(\mac_mul_s0$4598 );
+  assign mac1_sum0_p6 = $signed(\mac_mul_s0$4600 ) + $signed(\mac_mul_s0$4601 );
+  assign mac1_sum0_p7 = $signed(\mac_mul_s0$4603 ) + $signed(\mac_mul_s0$4604 );
+  assign mac2_sum0_p0 = $signed(\mac_mul_s0$4606 ) + $signed(\mac_mul_s0$4607 );
+  assign mac2_sum0_p1 = $signed(\mac_mul_s0$4609 ) + $signed(\mac_mul_s0$4610 );
+  assign mac2_sum0_p2 = $signed(\mac_mul_s0$4612 ) + $signed(\mac_mul_s0$4613 );
+  assign mac2_sum0_p3 = $signed(\mac_mul_s0$4615 ) + $signed(\mac_mul_s0$4616 );
+  assign mac2_sum0_p4 = $signed(\mac_mul_s0$4618 ) + $signed(\mac_mul_s0$4619 );
+  assign mac2_sum0_p5 = $signed(\mac_mul_s0$4621 ) + $signed(\mac_mul_s0$4622 );
+  assign mac2_sum0_p6 = $signed(\mac_mul_s0$4624 ) + $signed(\mac_mul_s0$4625 );
+  assign mac2_sum0_p7 = $signed(\mac_mul_s0$4627 ) + $signed(\mac_mul_s0$4628 );
+  assign mac3_sum0_p0 = $signed(\mac_mul_s0$4630 ) + $signed(\mac_mul_s0$4631 );
+  assign mac3_sum0_p1 = $signed(\mac_mul_s0$4633 ) + $signed(\mac_mul_s0$4634 );
+  assign mac3_sum0_p2 = $signed(\mac_mul_s0$4636 ) + $signed(\mac_mul_s0$4637 );
+  assign mac3_sum0_p3 = $signed(\mac_mul_s0$4639 ) + $signed(\mac_mul_s0$4640 );
+  assign mac3_sum0_p4 = $signed(\mac_mul_s0$4642 ) + $signed(\mac_mul_s0$4643 );
+  assign mac3_sum0_p5 = $signed(\mac_mul_s0$4645 ) + $signed(\mac_mul_s0$4646 );
+  assign mac3_sum0_p6 = $signed(\mac_mul_s0$4648 ) + $signed(\mac_mul_s0$4649 );
+  assign mac3_sum0_p7 = $signed(\mac_mul_s0$4651 ) + $signed(\mac_mul_s0$4652 );
+  assign \$11150  = ~ stall_adv14_valid;
+  assign stall_adv14 = \$11150  | o__ready;
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$4657 );
+  assign mac0_sum1_p1 = $signed(\mac_add0_s0$4659 ) + $signed(\mac_add0_s0$4660 );
+  assign mac0_sum1_p2 = $signed(\mac_add0_s0$4662 ) + $signed(\mac_add0_s0$4663 );
+  assign mac0_sum1_p3 = $signed(\mac_add0_s0$4665 ) + $signed(\mac_add0_s0$4666 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$4668 ) + $signed(\mac_add0_s0$4669 );
+  assign mac1_sum1_p1 = $signed(\mac_add0_s0$4671 ) + $signed(\mac_add0_s0$4672 );
+  assign mac1_sum1_p2 = $signed(\mac_add0_s0$4674 ) + $signed(\mac_add0_s0$4675 );
+  assign mac1_sum1_p3 = $signed(\mac_add0_s0$4677 ) + $signed(\mac_add0_s0$4678 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$4680 ) + $signed(\mac_add0_s0$4681 );
+  assign mac2_sum1_p1 = $signed(\mac_add0_s0$4683 ) + $signed(\mac_add0_s0$4684 );
+  assign mac2_sum1_p2 = $signed(\mac_add0_s0$4686 ) + $signed(\mac_add0_s0$4687 );
+  assign mac2_sum1_p3 = $signed(\mac_add0_s0$4689 ) + $signed(\mac_add0_s0$4690 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$4692 ) + $signed(\mac_add0_s0$4693 );
+  assign mac3_sum1_p1 = $signed(\mac_add0_s0$4695 ) + $signed(\mac_add0_s0$4696 );
+  assign mac3_sum1_p2 = $signed(\mac_add0_s0$4698 ) + $signed(\mac_add0_s0$4699 );
+  assign mac3_sum1_p3 = $signed(\mac_add0_s0$4701 ) + $signed(\mac_add0_s0$4702 );
+  assign \$11151  = ~ stall_adv15_valid;
+  assign stall_adv15 = \$11151  | o__ready;
+  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$4707 );
+  assign mac0_sum2_p1 = $signed(\mac_add1_s0$4709 ) + $signed(\mac_add1_s0$4710 );
+  assign mac1_sum2_p0 = $signed(\mac_add1_s0$4712 ) + $signed(\mac_add1_s0$4713 );
+  assign mac1_sum2_p1 = $signed(\mac_add1_s0$4715 ) + $signed(\mac_add1_s0$4716 );
+  assign mac2_sum2_p0 = $signed(\mac_add1_s0$4718 ) + $signed(\mac_add1_s0$4719 );
+  assign mac2_sum2_p1 = $signed(\mac_add1_s0$4721 ) + $signed(\mac_add1_s0$4722 );
+  assign mac3_sum2_p0 = $signed(\mac_add1_s0$4724 ) + $signed(\mac_add1_s0$4725 );
+  assign mac3_sum2_p1 = $signed(\mac_add1_s0$4727 ) + $signed(\mac_add1_s0$4728 );
+  assign \$11152  = ~ stall_adv16_valid;
+  assign stall_adv16 = \$11152  | o__ready;
+  assign mac0_sum3_p0 = $signed(mac_add2_s0) + $signed(\mac_add2_s0$4733 );
+  assign mac1_sum3_p0 = $signed(\mac_add2_s0$4735 ) + $signed(\mac_add2_s0$4736 );
+  assign mac2_sum3_p0 = $signed(\mac_add2_s0$4738 ) + $signed(\mac_add2_s0$4739 );
+  assign mac3_sum3_p0 = $signed(\mac_add2_s0$4741 ) + $signed(\mac_add2_s0$4742 );
+  assign \$11153  = ~ stall_adv17_valid;
+  assign stall_adv17 = \$11153  | o__ready;
+  assign \$11154  = ~ stall_adv18_valid;
+  assign stall_adv18 = \$11154  | o__ready;
+  assign \$11155  = ~ stall_adv19_valid;
+  assign stall_adv19 = \$11155  | o__ready;
+  assign \$11156  = ~ stall_adv20_valid;
+  assign stall_adv20 = \$11156  | o__ready;
+  assign \$11157  = ~ stall_adv21_valid;
+  assign stall_adv21 = \$11157  | o__ready;
+  assign \$11158  = $signed(mac_acc0) + $signed(mac_add3_s0);
+  assign \$11159  = $signed(mac_acc1) + $signed(\mac_add3_s0$4758 );
+  assign \$11160  = $signed(mac_acc2) + $signed(\mac_add3_s0$4761 );
+  assign \$11161  = $signed(mac_acc3) + $signed(\mac_add3_s0$4764 );
+  assign \$11162  = ~ sel_l2_s0[30];
+  assign \$11163  = ~ sel_l2_s0[60];
+  assign \$11164  = ~ sel_l2_s0[89];
+  assign \$11165  = ~ sel_l2_s0[117];
+  assign \$11166  = ~ sel_l2_s0[144];
+  assign \$11167  = ~ sel_l2_s0[170];
+  assign \$11168  = ~ sel_l2_s0[195];
+  assign \$11169  = ~ sel_l2_s0[219];
+  assign \$11170  = ~ sel_l2_s0[242];
+  assign \$11171  = ~ sel_l2_s0[264];
+  assign \$11172  = ~ sel_l2_s0[285];
+  assign \$11173  = ~ sel_l2_s0[305];
+  assign \$11174  = ~ sel_l2_s0[324];
+  assign \$11175  = ~ sel_l2_s0[342];
+  assign \$11176  = ~ sel_l2_s0[359];
+  assign \$11177  = ~ sel_l2_s0[375];
+  assign \$11178  = ~ sel_l2_s0[390];
+  assign \$11179  = ~ sel_l2_s0[404];
+  assign \$11180  = ~ sel_l2_s0[417];
+  assign \$11181  = ~ sel_l2_s0[429];
+  assign \$11182  = ~ sel_l2_s0[440];
+  assign \$11183  = ~ sel_l2_s0[450];
+  assign \$11184  = ~ sel_l2_s0[459];
+  assign \$11185  = ~ sel_l2_s0[467];
+  assign \$11186  = ~ sel_l2_s0[474];
+  assign \$11187  = ~ sel_l2_s0[480];
+  assign \$11188  = ~ sel_l2_s0[485];
+  assign \$11189  = ~ sel_l2_s0[489];
+  assign \$11190  = ~ sel_l2_s0[492];
+  assign \$11191  = ~ sel_l2_s0[494];
+  assign \$11192  = ~ sel_l2_s0[495];
+  assign \$11193  = wr__addr + 1'h1;
+  assign \$11194  = rd__addr + 1'h1;
+  assign \$11195  = ~ mac_wmux_s0_d30[1];
+  assign \$11196  = mac_wmux_s0_v30 & \$11195 ;
+  assign \$11197  = ~ \mac_wmux0_s0$3660 [0];
+  assign \$11198  = \mac_wmux0_s0$3659  & \$11197 ;
+  assign \$11199  = ~ \mac_wmux0_s0$3660 [1];
+  assign \$11200  = \$11198  & \$11199 ;
+  assign \$11201  = mac_add3_valid_s0 & \mac_add3_s0$5007 ;
+  assign \$11202  = mac_add3_valid_s0 & \mac_add3_s0$5007 ;
+  assign \$11203  = mac_add3_valid_s0 & \mac_add3_s0$5007 ;
+  assign \$11204  = mac_add3_valid_s0 & \mac_add3_s0$5007 ;
+  assign \$11205  = mac_add3_valid_s0 & \mac_add3_s0$5007 ;
+  assign \$11206  = mac_add3_valid_s0 & \mac_add3_s0$5007 ;
+  assign \$11207  = mac_add3_valid_s0 & \mac_add3_s0$5007 ;
+  assign \$11208  = mac_add3_valid_s0 & \mac_add3_s0$5007 ;
+  assign \$11209  = mac_add3_valid_s0 & \mac_add3_s0$5007 ;
+  assign \$11210  = mac_add3_valid_s0 & \mac_add3_s0$5007 ;
+  assign \$11211  = mac_add3_valid_s0 & \mac_add3_s0$5007 ;
+  assign \$11212  = mac_add3_valid_s0 & \mac_add3_s0$5007 ;
+  assign \$11213  = mac_add3_valid_s0 & \mac_add3_s0$5007 ;
+  assign \$11214  = mac_add3_valid_s0 & \mac_add3_s0$5007 ;
+  assign \$11215  = mac_add3_valid_s0 & \mac_add3_s0$5007 ;
+  assign \$11216  = mac_add3_valid_s0 & \mac_add3_s0$5007 ;
+  assign \$11217  = mac_add3_valid_s0 & \mac_add3_s0$5007 ;
+  assign \$11218  = mac_add3_valid_s0 & \mac_add3_s0$5007 ;
+  assign \$11219  = mac_add3_valid_s0 & \mac_add3_s0$5007 ;
+  assign \$11220  = mac_add3_valid_s0 & \mac_add3_s0$5007 ;
+  assign \$11221  = mac_add3_valid_s0 & \mac_add3_s0$5007 ;
+  assign \$11222  = mac_add3_valid_s0 & \mac_add3_s0$5007 ;
+  assign \$11223  = mac_add3_valid_s0 & \mac_add3_s0$5007 ;
+  assign \$11224  = stall_adv18 & mac_add3_valid_s0;
+  assign \$11225  = stall_adv19 & mac_add3_valid_s0;
+  assign \$11226  = stall_adv20 & mac_add3_valid_s0;
+  assign \$11227  = stall_adv21 & mac_add3_valid_s0;
+  always @(posedge clk)
+    sel_l1_s0 <= \$11228 ;
+  always @(posedge clk)
+    \sel_l1_s0$45  <= \$11229 ;
+  always @(posedge clk)
+    \sel_l1_s0$46  <= \$11230 ;
+  always @(posedge clk)
+    \sel_l1_s0$47  <= \$11231 ;
+  always @(posedge clk)
+    \sel_l1_s0$48  <= \$11232 ;
+  always @(posedge clk)
+    \sel_l1_s0$49  <= \$11233 ;
+  always @(posedge clk)
+    \sel_l1_s0$50  <= \$11234 ;
+  always @(posedge clk)
+    \sel_l1_s0$51  <= \$11235 ;
+  always @(posedge clk)
+    \sel_l1_s0$52  <= \$11236 ;
+  always @(posedge clk)
+    \sel_l1_s0$53  <= \$11237 ;
+  always @(posedge clk)
+    \sel_l1_s0$54  <= \$11238 ;
+  always @(posedge clk)
+    \sel_l1_s0$55  <= \$11239 ;
+  always @(posedge clk)
+    \sel_l1_s0$56  <= \$11240 ;
+  always @(posedge clk)
+    \sel_l1_s0$57  <= \$11241 ;
+  always @(posedge clk)
+    \sel_l1_s0$58  <= \$11242 ;
+  always @(posedge clk)
+    \sel_l1_s0$59  <= \$11243 ;
+  always @(posedge clk)
+    \sel_l1_s0$60  <= \$11244 ;
+  always @(posedge clk)
+    \sel_l1_s0$61  <= \$11245 ;
+  always @(posedge clk)
+    \sel_l1_s0$62  <= \$11246 ;
+  always @(posedge clk)
+    \sel_l1_s0$63  <= \$11247 ;
+  always @(posedge clk)
+    \sel_l1_s0$64  <= \$11248 ;
+  always @(posedge clk)
+    \sel_l1_s0$65  <= \$11249 ;
+  always @(posedge clk)
+    \sel_l1_s0$66  <= \$11250 ;
+  always @(posedge clk)
+    \sel_l1_s0$67  <= \$11251 ;
   always @(posedge clk)
-    \sel_l1_s0$63  <= \$11235 ;
+    \sel_l1_s0$68  <= \$11252 ;
   always @(posedge clk)
-    \sel_l1_s0$64  <= \$11236 ;
+    \sel_l1_s0$69  <= \$11253 ;
   always @(posedge clk)
-    \sel_l1_s0$65  <= \$11237 ;
+    \sel_l1_s0$70  <= \$11254 ;
   always @(posedge clk)
-    \sel_l1_s0$66  <= \$11238 ;
+    \sel_l1_s0$71  <= \$11255 ;
   always @(posedge clk)
-    \sel_l1_s0$67  <= \$11239 ;
+    \sel_l1_s0$72  <= \$11256 ;
   always @(posedge clk)
-    \sel_l1_s0$68  <= \$11240 ;
+    \sel_l1_s0$73  <= \$11257 ;
   always @(posedge clk)
-    \sel_l1_s0$69  <= \$11241 ;
+    \sel_l1_s0$74  <= \$11258 ;
   always @(posedge clk)
-    \sel_l1_s0$70  <= \$11242 ;
+    \sel_l1_s0$75  <= \$11259 ;
   always @(posedge clk)
-    \sel_l1_s0$71  <= \$11243 ;
+    \sel_l1_s0$4770  <= \$11260 ;
   always @(posedge clk)
-    \sel_l1_s0$72  <= \$11244 ;
+    \sel_l1_s0$4771  <= \$11261 ;
   always @(posedge clk)
-    \sel_l1_s0$73  <= \$11245 ;
+    sel_l2_s0 <= \$11262 ;
   always @(posedge clk)
-    \sel_l1_s0$74  <= \$11246 ;
+    \sel_l2_s0$4772  <= \$11263 ;
   always @(posedge clk)
-    \sel_l1_s0$75  <= \$11247 ;
+    \sel_l2_s0$4773  <= \$11264 ;
   always @(posedge clk)
-    \sel_l1_s0$4765  <= \$11248 ;
+    sel_l5_s0 <= \$11265 ;
   always @(posedge clk)
-    \sel_l1_s0$4766  <= \$11249 ;
+    \sel_l5_s0$1363  <= \$11266 ;
   always @(posedge clk)
-    sel_l2_s0 <= \$11250 ;
+    \sel_l5_s0$1364  <= \$11267 ;
   always @(posedge clk)
-    \sel_l2_s0$4767  <= \$11251 ;
+    \sel_l5_s0$1367  <= \$11268 ;
   always @(posedge clk)
-    \sel_l2_s0$4768  <= \$11252 ;
+    \sel_l5_s0$1368  <= \$11269 ;
   always @(posedge clk)
-    sel_l5_s0 <= \$11253 ;
+    \sel_l5_s0$1369  <= \$11270 ;
   always @(posedge clk)
-    \sel_l5_s0$1363  <= \$11254 ;
+    \sel_l5_s0$1842  <= \$11271 ;
   always @(posedge clk)
-    \sel_l5_s0$1364  <= \$11255 ;
+    \sel_l5_s0$1372  <= \$11272 ;
   always @(posedge clk)
-    \sel_l5_s0$1367  <= \$11256 ;
+    \sel_l5_s0$1373  <= \$11273 ;
   always @(posedge clk)
-    \sel_l5_s0$1368  <= \$11257 ;
+    \sel_l5_s0$1374  <= \$11274 ;
   always @(posedge clk)
-    \sel_l5_s0$1369  <= \$11258 ;
+    \sel_l5_s0$2002  <= \$11275 ;
   always @(posedge clk)
-    \sel_l5_s0$1842  <= \$11259 ;
+    \sel_l5_s0$1377  <= \$11276 ;
   always @(posedge clk)
-    \sel_l5_s0$1372  <= \$11260 ;
+    \sel_l5_s0$1378  <= \$11277 ;
   always @(posedge clk)
-    \sel_l5_s0$1373  <= \$11261 ;
+    \sel_l5_s0$1379  <= \$11278 ;
   always @(posedge clk)
-    \sel_l5_s0$1374  <= \$11262 ;
+    \sel_l5_s0$1382  <= \$11279 ;
   always @(posedge clk)
-    \sel_l5_s0$2002  <= \$11263 ;
+    \sel_l5_s0$1383  <= \$11280 ;
   always @(posedge clk)
-    \sel_l5_s0$1377  <= \$11264 ;
+    \sel_l5_s0$1384  <= \$11281 ;
   always @(posedge clk)
-    \sel_l5_s0$1378  <= \$11265 ;
+    \sel_l5_s0$1845  <= \$11282 ;
   always @(posedge clk)
-    \sel_l5_s0$1379  <= \$11266 ;
+    \sel_l5_s0$1387  <= \$11283 ;
   always @(posedge clk)
-    \sel_l5_s0$1382  <= \$11267 ;
+    \sel_l5_s0$1388  <= \$11284 ;
   always @(posedge clk)
-    \sel_l5_s0$1383  <= \$11268 ;
+    \sel_l5_s0$1389  <= \$11285 ;
   always @(posedge clk)
-    \sel_l5_s0$1384  <= \$11269 ;
+    \sel_l5_s0$2005  <= \$11286 ;
   always @(posedge clk)
-    \sel_l5_s0$1845  <= \$11270 ;
+    \sel_l5_s0$1392  <= \$11287 ;
   always @(posedge clk)
-    \sel_l5_s0$1387  <= \$11271 ;
+    \sel_l5_s0$1393  <= \$11288 ;
   always @(posedge clk)
-    \sel_l5_s0$1388  <= \$11272 ;
+    \sel_l5_s0$1394  <= \$11289 ;
   always @(posedge clk)
-    \sel_l5_s0$1389  <= \$11273 ;
+    \sel_l5_s0$1397  <= \$11290 ;
   always @(posedge clk)
-    \sel_l5_s0$2005  <= \$11274 ;
+    \sel_l5_s0$1398  <= \$11291 ;
   always @(posedge clk)
-    \sel_l5_s0$1392  <= \$11275 ;
+    \sel_l5_s0$1399  <= \$11292 ;
   always @(posedge clk)
-    \sel_l5_s0$1393  <= \$11276 ;
+    \sel_l5_s0$1848  <= \$11293 ;
   always @(posedge clk)
-    \sel_l5_s0$1394  <= \$11277 ;
+    \sel_l5_s0$1402  <= \$11294 ;
   always @(posedge clk)
-    \sel_l5_s0$1397  <= \$11278 ;
+    \sel_l5_s0$1403  <= \$11295 ;
   always @(posedge clk)
-    \sel_l5_s0$1398  <= \$11279 ;
+    \sel_l5_s0$1404  <= \$11296 ;
   always @(posedge clk)
-    \sel_l5_s0$1399  <= \$11280 ;
+    \sel_l5_s0$2008  <= \$11297 ;
   always @(posedge clk)
-    \sel_l5_s0$1848  <= \$11281 ;
+    \sel_l5_s0$1407  <= \$11298 ;
   always @(posedge clk)
-    \sel_l5_s0$1402  <= \$11282 ;
+    \sel_l5_s0$1408  <= \$11299 ;
   always @(posedge clk)
-    \sel_l5_s0$1403  <= \$11283 ;
+    \sel_l5_s0$1409  <= \$11300 ;
   always @(posedge clk)
-    \sel_l5_s0$1404  <= \$11284 ;
+    \sel_l5_s0$1412  <= \$11301 ;
   always @(posedge clk)
-    \sel_l5_s0$2008  <= \$11285 ;
+    \sel_l5_s0$1413  <= \$11302 ;
   always @(posedge clk)
-    \sel_l5_s0$1407  <= \$11286 ;
+    \sel_l5_s0$1414  <= \$11303 ;
   always @(posedge clk)
-    \sel_l5_s0$1408  <= \$11287 ;
+    \sel_l5_s0$1851  <= \$11304 ;
   always @(posedge clk)
-    \sel_l5_s0$1409  <= \$11288 ;
+    \sel_l5_s0$1417  <= \$11305 ;
   always @(posedge clk)
-    \sel_l5_s0$1412  <= \$11289 ;
+    \sel_l5_s0$1418  <= \$11306 ;
   always @(posedge clk)
-    \sel_l5_s0$1413  <= \$11290 ;
+    \sel_l5_s0$1419  <= \$11307 ;
   always @(posedge clk)
-    \sel_l5_s0$1414  <= \$11291 ;
+    \sel_l5_s0$2011  <= \$11308 ;
   always @(posedge clk)
-    \sel_l5_s0$1851  <= \$11292 ;
+    \sel_l5_s0$1422  <= \$11309 ;
   always @(posedge clk)
-    \sel_l5_s0$1417  <= \$11293 ;
+    \sel_l5_s0$1423  <= \$11310 ;
   always @(posedge clk)
-    \sel_l5_s0$1418  <= \$11294 ;
+    \sel_l5_s0$1424  <= \$11311 ;
   always @(posedge clk)
-    \sel_l5_s0$1419  <= \$11295 ;
+    \sel_l5_s0$1427  <= \$11312 ;
   always @(posedge clk)
-    \sel_l5_s0$2011  <= \$11296 ;
+    \sel_l5_s0$1428  <= \$11313 ;
   always @(posedge clk)
-    \sel_l5_s0$1422  <= \$11297 ;
+    \sel_l5_s0$1429  <= \$11314 ;
   always @(posedge clk)
-    \sel_l5_s0$1423  <= \$11298 ;
+    \sel_l5_s0$1854  <= \$11315 ;
   always @(posedge clk)
-    \sel_l5_s0$1424  <= \$11299 ;
+    \sel_l5_s0$1432  <= \$11316 ;
   always @(posedge clk)
-    \sel_l5_s0$1427  <= \$11300 ;
+    \sel_l5_s0$1433  <= \$11317 ;
   always @(posedge clk)
-    \sel_l5_s0$1428  <= \$11301 ;
+    \sel_l5_s0$1434  <= \$11318 ;
   always @(posedge clk)
-    \sel_l5_s0$1429  <= \$11302 ;
+    \sel_l5_s0$2014  <= \$11319 ;
   always @(posedge clk)
-    \sel_l5_s0$1854  <= \$11303 ;
+    \sel_l5_s0$1437  <= \$11320 ;
   always @(posedge clk)
-    \sel_l5_s0$1432  <= \$11304 ;
+    \sel_l5_s0$1438  <= \$11321 ;
   always @(posedge clk)
-    \sel_l5_s0$1433  <= \$11305 ;
+    \sel_l5_s0$1439  <= \$11322 ;
   always @(posedge clk)
-    \sel_l5_s0$1434  <= \$11306 ;
+    \sel_l5_s0$1442  <= \$11323 ;
   always @(posedge clk)
-    \sel_l5_s0$2014  <= \$11307 ;
+    \sel_l5_s0$1443  <= \$11324 ;
   always @(posedge clk)
-    \sel_l5_s0$1437  <= \$11308 ;
+    \sel_l5_s0$1444  <= \$11325 ;
   always @(posedge clk)
-    \sel_l5_s0$1438  <= \$11309 ;
+    \sel_l5_s0$1857  <= \$11326 ;
   always @(posedge clk)
-    \sel_l5_s0$1439  <= \$11310 ;
+    \sel_l5_s0$1447  <= \$11327 ;
   always @(posedge clk)
-    \sel_l5_s0$1442  <= \$11311 ;
+    \sel_l5_s0$1448  <= \$11328 ;
   always @(posedge clk)
-    \sel_l5_s0$1443  <= \$11312 ;
+    \sel_l5_s0$1449  <= \$11329 ;
   always @(posedge clk)
-    \sel_l5_s0$1444  <= \$11313 ;
+    \sel_l5_s0$2017  <= \$11330 ;
   always @(posedge clk)
-    \sel_l5_s0$1857  <= \$11314 ;
+    \sel_l5_s0$1452  <= \$11331 ;
   always @(posedge clk)
-    \sel_l5_s0$1447  <= \$11315 ;
+    \sel_l5_s0$1453  <= \$11332 ;
   always @(posedge clk)
-    \sel_l5_s0$1448  <= \$11316 ;
+    \sel_l5_s0$1454  <= \$11333 ;
   always @(posedge clk)
-    \sel_l5_s0$1449  <= \$11317 ;
+    \sel_l5_s0$1457  <= \$11334 ;
   always @(posedge clk)
-    \sel_l5_s0$2017  <= \$11318 ;
+    \sel_l5_s0$1458  <= \$11335 ;
   always @(posedge clk)
-    \sel_l5_s0$1452  <= \$11319 ;
+    \sel_l5_s0$1459  <= \$11336 ;
   always @(posedge clk)
-    \sel_l5_s0$1453  <= \$11320 ;
+    \sel_l5_s0$1860  <= \$11337 ;
   always @(posedge clk)
-    \sel_l5_s0$1454  <= \$11321 ;
+    \sel_l5_s0$1462  <= \$11338 ;
   always @(posedge clk)
-    \sel_l5_s0$1457  <= \$11322 ;
+    \sel_l5_s0$1463  <= \$11339 ;
   always @(posedge clk)
-    \sel_l5_s0$1458  <= \$11323 ;
+    \sel_l5_s0$1464  <= \$11340 ;
   always @(posedge clk)
-    \sel_l5_s0$1459  <= \$11324 ;
+    \sel_l5_s0$2020  <= \$11341 ;
   always @(posedge clk)
-    \sel_l5_s0$1860  <= \$11325 ;
+    \sel_l5_s0$1467  <= \$11342 ;
   always @(posedge clk)
-    \sel_l5_s0$1462  <= \$11326 ;
+    \sel_l5_s0$1468  <= \$11343 ;
   always @(posedge clk)
-    \sel_l5_s0$1463  <= \$11327 ;
+    \sel_l5_s0$1469  <= \$11344 ;
   always @(posedge clk)
-    \sel_l5_s0$1464  <= \$11328 ;
+    \sel_l5_s0$1472  <= \$11345 ;
   always @(posedge clk)
-    \sel_l5_s0$2020  <= \$11329 ;
+    \sel_l5_s0$1473  <= \$11346 ;
   always @(posedge clk)
-    \sel_l5_s0$1467  <= \$11330 ;
+    \sel_l5_s0$1474  <= \$11347 ;
   always @(posedge clk)
-    \sel_l5_s0$1468  <= \$11331 ;
+    \sel_l5_s0$1863  <= \$11348 ;
   always @(posedge clk)
-    \sel_l5_s0$1469  <= \$11332 ;
+    \sel_l5_s0$1477  <= \$11349 ;
   always @(posedge clk)
-    \sel_l5_s0$1472  <= \$11333 ;
+    \sel_l5_s0$1478  <= \$11350 ;
   always @(posedge clk)
-    \sel_l5_s0$1473  <= \$11334 ;
+    \sel_l5_s0$1479  <= \$11351 ;
   always @(posedge clk)
-    \sel_l5_s0$1474  <= \$11335 ;
+    \sel_l5_s0$2023  <= \$11352 ;
   always @(posedge clk)
-    \sel_l5_s0$1863  <= \$11336 ;
+    \sel_l5_s0$1482  <= \$11353 ;
   always @(posedge clk)
-    \sel_l5_s0$1477  <= \$11337 ;
+    \sel_l5_s0$1483  <= \$11354 ;
   always @(posedge clk)
-    \sel_l5_s0$1478  <= \$11338 ;
+    \sel_l5_s0$1484  <= \$11355 ;
   always @(posedge clk)
-    \sel_l5_s0$1479  <= \$11339 ;
+    \sel_l5_s0$1487  <= \$11356 ;
   always @(posedge clk)
-    \sel_l5_s0$2023  <= \$11340 ;
+    \sel_l5_s0$1488  <= \$11357 ;
   always @(posedge clk)
-    \sel_l5_s0$1482  <= \$11341 ;
+    \sel_l5_s0$1489  <= \$11358 ;
   always @(posedge clk)
-    \sel_l5_s0$1483  <= \$11342 ;
+    \sel_l5_s0$1866  <= \$11359 ;
   always @(posedge clk)
-    \sel_l5_s0$1484  <= \$11343 ;
+    \sel_l5_s0$1492  <= \$11360 ;
   always @(posedge clk)
-    \sel_l5_s0$1487  <= \$11344 ;
+    \sel_l5_s0$1493  <= \$11361 ;
   always @(posedge clk)
-    \sel_l5_s0$1488  <= \$11345 ;
+    \sel_l5_s0$1494  <= \$11362 ;
   always @(posedge clk)
-    \sel_l5_s0$1489  <= \$11346 ;
+    \sel_l5_s0$2026  <= \$11363 ;
   always @(posedge clk)
-    \sel_l5_s0$1866  <= \$11347 ;
+    \sel_l5_s0$1497  <= \$11364 ;
   always @(posedge clk)
-    \sel_l5_s0$1492  <= \$11348 ;
+    \sel_l5_s0$1498  <= \$11365 ;
   always @(posedge clk)
-    \sel_l5_s0$1493  <= \$11349 ;
+    \sel_l5_s0$1499  <= \$11366 ;
   always @(posedge clk)
-    \sel_l5_s0$1494  <= \$11350 ;
+    \sel_l5_s0$1502  <= \$11367 ;
   always @(posedge clk)
-    \sel_l5_s0$2026  <= \$11351 ;
+    \sel_l5_s0$1503  <= \$11368 ;
   always @(posedge clk)
-    \sel_l5_s0$1497  <= \$11352 ;
+    \sel_l5_s0$1504  <= \$11369 ;
   always @(posedge clk)
-    \sel_l5_s0$1498  <= \$11353 ;
+    \sel_l5_s0$1869  <= \$11370 ;
   always @(posedge clk)
-    \sel_l5_s0$1499  <= \$11354 ;
+    \sel_l5_s0$1507  <= \$11371 ;
   always @(posedge clk)
-    \sel_l5_s0$1502  <= \$11355 ;
+    \sel_l5_s0$1508  <= \$11372 ;
   always @(posedge clk)
-    \sel_l5_s0$1503  <= \$11356 ;
+    \sel_l5_s0$1509  <= \$11373 ;
   always @(posedge clk)
-    \sel_l5_s0$1504  <= \$11357 ;
+    \sel_l5_s0$2029  <= \$11374 ;
   always @(posedge clk)
-    \sel_l5_s0$1869  <= \$11358 ;
+    \sel_l5_s0$1512  <= \$11375 ;
   always @(posedge clk)
-    \sel_l5_s0$1507  <= \$11359 ;
+    \sel_l5_s0$1513  <= \$11376 ;
   always @(posedge clk)
-    \sel_l5_s0$1508  <= \$11360 ;
+    \sel_l5_s0$1514  <= \$11377 ;
   always @(posedge clk)
-    \sel_l5_s0$1509  <= \$11361 ;
+    \sel_l5_s0$1517  <= \$11378 ;
   always @(posedge clk)
-    \sel_l5_s0$2029  <= \$11362 ;
+    \sel_l5_s0$1518  <= \$11379 ;
   always @(posedge clk)
-    \sel_l5_s0$1512  <= \$11363 ;
+    \sel_l5_s0$1519  <= \$11380 ;
   always @(posedge clk)
-    \sel_l5_s0$1513  <= \$11364 ;
+    \sel_l5_s0$1872  <= \$11381 ;
   always @(posedge clk)
-    \sel_l5_s0$1514  <= \$11365 ;
+    \sel_l5_s0$1522  <= \$11382 ;
   always @(posedge clk)
-    \sel_l5_s0$1517  <= \$11366 ;
+    \sel_l5_s0$1523  <= \$11383 ;
   always @(posedge clk)
-    \sel_l5_s0$1518  <= \$11367 ;
+    \sel_l5_s0$1524  <= \$11384 ;
   always @(posedge clk)
-    \sel_l5_s0$1519  <= \$11368 ;
+    \sel_l5_s0$2032  <= \$11385 ;
   always @(posedge clk)
-    \sel_l5_s0$1872  <= \$11369 ;
+    \sel_l5_s0$1527  <= \$11386 ;
   always @(posedge clk)
-    \sel_l5_s0$1522  <= \$11370 ;
+    \sel_l5_s0$1528  <= \$11387 ;
   always @(posedge clk)
-    \sel_l5_s0$1523  <= \$11371 ;
+    \sel_l5_s0$1529  <= \$11388 ;
   always @(posedge clk)
-    \sel_l5_s0$1524  <= \$11372 ;
+    \sel_l5_s0$1532  <= \$11389 ;
   always @(posedge clk)
-    \sel_l5_s0$2032  <= \$11373 ;
+    \sel_l5_s0$1533  <= \$11390 ;
   always @(posedge clk)
-    \sel_l5_s0$1527  <= \$11374 ;
+    \sel_l5_s0$1534  <= \$11391 ;
   always @(posedge clk)
-    \sel_l5_s0$1528  <= \$11375 ;
+    \sel_l5_s0$1875  <= \$11392 ;
   always @(posedge clk)
-    \sel_l5_s0$1529  <= \$11376 ;
+    \sel_l5_s0$1537  <= \$11393 ;
   always @(posedge clk)
-    \sel_l5_s0$1532  <= \$11377 ;
+    \sel_l5_s0$1538  <= \$11394 ;
   always @(posedge clk)
-    \sel_l5_s0$1533  <= \$11378 ;
+    \sel_l5_s0$1539  <= \$11395 ;
   always @(posedge clk)
-    \sel_l5_s0$1534  <= \$11379 ;
+    \sel_l5_s0$2035  <= \$11396 ;
   always @(posedge clk)
-    \sel_l5_s0$1875  <= \$11380 ;
+    \sel_l5_s0$1542  <= \$11397 ;
   always @(posedge clk)
-    \sel_l5_s0$1537  <= \$11381 ;
+    \sel_l5_s0$1543  <= \$11398 ;
   always @(posedge clk)
-    \sel_l5_s0$1538  <= \$11382 ;
+    \sel_l5_s0$1544  <= \$11399 ;
   always @(posedge clk)
-    \sel_l5_s0$1539  <= \$11383 ;
+    \sel_l5_s0$1547  <= \$11400 ;
   always @(posedge clk)
-    \sel_l5_s0$2035  <= \$11384 ;
+    \sel_l5_s0$1548  <= \$11401 ;
   always @(posedge clk)
-    \sel_l5_s0$1542  <= \$11385 ;
+    \sel_l5_s0$1549  <= \$11402 ;
   always @(posedge clk)
-    \sel_l5_s0$1543  <= \$11386 ;
+    \sel_l5_s0$1878  <= \$11403 ;
   always @(posedge clk)
-    \sel_l5_s0$1544  <= \$11387 ;
+    \sel_l5_s0$1552  <= \$11404 ;
   always @(posedge clk)
-    \sel_l5_s0$1547  <= \$11388 ;
+    \sel_l5_s0$1553  <= \$11405 ;
   always @(posedge clk)
-    \sel_l5_s0$1548  <= \$11389 ;
+    \sel_l5_s0$1554  <= \$11406 ;
   always @(posedge clk)
-    \sel_l5_s0$1549  <= \$11390 ;
+    \sel_l5_s0$2038  <= \$11407 ;
   always @(posedge clk)
-    \sel_l5_s0$1878  <= \$11391 ;
+    \sel_l5_s0$1557  <= \$11408 ;
   always @(posedge clk)
-    \sel_l5_s0$1552  <= \$11392 ;
+    \sel_l5_s0$1558  <= \$11409 ;
   always @(posedge clk)
-    \sel_l5_s0$1553  <= \$11393 ;
+    \sel_l5_s0$1559  <= \$11410 ;
   always @(posedge clk)
-    \sel_l5_s0$1554  <= \$11394 ;
+    \sel_l5_s0$1562  <= \$11411 ;
   always @(posedge clk)
-    \sel_l5_s0$2038  <= \$11395 ;
+    \sel_l5_s0$1563  <= \$11412 ;
   always @(posedge clk)
-    \sel_l5_s0$1557  <= \$11396 ;
+    \sel_l5_s0$1564  <= \$11413 ;
   always @(posedge clk)
-    \sel_l5_s0$1558  <= \$11397 ;
+    \sel_l5_s0$1881  <= \$11414 ;
   always @(posedge clk)
-    \sel_l5_s0$1559  <= \$11398 ;
+    \sel_l5_s0$1567  <= \$11415 ;
   always @(posedge clk)
-    \sel_l5_s0$1562  <= \$11399 ;
+    \sel_l5_s0$1568  <= \$11416 ;
   always @(posedge clk)
-    \sel_l5_s0$1563  <= \$11400 ;
+    \sel_l5_s0$1569  <= \$11417 ;
   always @(posedge clk)
-    \sel_l5_s0$1564  <= \$11401 ;
+    \sel_l5_s0$2041  <= \$11418 ;
   always @(posedge clk)
-    \sel_l5_s0$1881  <= \$11402 ;
+    \sel_l5_s0$1572  <= \$11419 ;
   always @(posedge clk)
-    \sel_l5_s0$1567  <= \$11403 ;
+    \sel_l5_s0$1573  <= \$11420 ;
   always @(posedge clk)
-    \sel_l5_s0$1568  <= \$11404 ;
+    \sel_l5_s0$1574  <= \$11421 ;
   always @(posedge clk)
-    \sel_l5_s0$1569  <= \$11405 ;
+    \sel_l5_s0$1577  <= \$11422 ;
   always @(posedge clk)
-    \sel_l5_s0$2041  <= \$11406 ;
+    \sel_l5_s0$1578  <= \$11423 ;
   always @(posedge clk)
-    \sel_l5_s0$1572  <= \$11407 ;
+    \sel_l5_s0$1579  <= \$11424 ;
   always @(posedge clk)
-    \sel_l5_s0$1573  <= \$11408 ;
+    \sel_l5_s0$1884  <= \$11425 ;
   always @(posedge clk)
-    \sel_l5_s0$1574  <= \$11409 ;
+    \sel_l5_s0$1582  <= \$11426 ;
   always @(posedge clk)
-    \sel_l5_s0$1577  <= \$11410 ;
+    \sel_l5_s0$1583  <= \$11427 ;
   always @(posedge clk)
-    \sel_l5_s0$1578  <= \$11411 ;
+    \sel_l5_s0$1584  <= \$11428 ;
   always @(posedge clk)
-    \sel_l5_s0$1579  <= \$11412 ;
+    \sel_l5_s0$2044  <= \$11429 ;
   always @(posedge clk)
-    \sel_l5_s0$1884  <= \$11413 ;
+    \sel_l5_s0$1587  <= \$11430 ;
   always @(posedge clk)
-    \sel_l5_s0$1582  <= \$11414 ;
+    \sel_l5_s0$1588  <= \$11431 ;
   always @(posedge clk)
-    \sel_l5_s0$1583  <= \$11415 ;
+    \sel_l5_s0$1589  <= \$11432 ;
   always @(posedge clk)
-    \sel_l5_s0$1584  <= \$11416 ;
+    \sel_l5_s0$1592  <= \$11433 ;
   always @(posedge clk)
-    \sel_l5_s0$2044  <= \$11417 ;
+    \sel_l5_s0$1593  <= \$11434 ;
   always @(posedge clk)
-    \sel_l5_s0$1587  <= \$11418 ;
+    \sel_l5_s0$1594  <= \$11435 ;
   always @(posedge clk)
-    \sel_l5_s0$1588  <= \$11419 ;
+    \sel_l5_s0$1887  <= \$11436 ;
   always @(posedge clk)
-    \sel_l5_s0$1589  <= \$11420 ;
+    \sel_l5_s0$1597  <= \$11437 ;
   always @(posedge clk)
-    \sel_l5_s0$1592  <= \$11421 ;
+    \sel_l5_s0$1598  <= \$11438 ;
   always @(posedge clk)
-    \sel_l5_s0$1593  <= \$11422 ;
+    \sel_l5_s0$1599  <= \$11439 ;
   always @(posedge clk)
-    \sel_l5_s0$1594  <= \$11423 ;
+    \sel_l5_s0$2047  <= \$11440 ;
   always @(posedge clk)
-    \sel_l5_s0$1887  <= \$11424 ;
+    \sel_l5_s0$1602  <= \$11441 ;
   always @(posedge clk)
-    \sel_l5_s0$1597  <= \$11425 ;
+    \sel_l5_s0$1603  <= \$11442 ;
   always @(posedge clk)
-    \sel_l5_s0$1598  <= \$11426 ;
+    \sel_l5_s0$1604  <= \$11443 ;
   always @(posedge clk)
-    \sel_l5_s0$1599  <= \$11427 ;
+    \sel_l5_s0$1607  <= \$11444 ;
   always @(posedge clk)
-    \sel_l5_s0$2047  <= \$11428 ;
+    \sel_l5_s0$1608  <= \$11445 ;
   always @(posedge clk)
-    \sel_l5_s0$1602  <= \$11429 ;
+    \sel_l5_s0$1609  <= \$11446 ;
   always @(posedge clk)
-    \sel_l5_s0$1603  <= \$11430 ;
+    \sel_l5_s0$1890  <= \$11447 ;
   always @(posedge clk)
-    \sel_l5_s0$1604  <= \$11431 ;
+    \sel_l5_s0$1612  <= \$11448 ;
   always @(posedge clk)
-    \sel_l5_s0$1607  <= \$11432 ;
+    \sel_l5_s0$1613  <= \$11449 ;
   always @(posedge clk)
-    \sel_l5_s0$1608  <= \$11433 ;
+    \sel_l5_s0$1614  <= \$11450 ;
   always @(posedge clk)
-    \sel_l5_s0$1609  <= \$11434 ;
+    \sel_l5_s0$2050  <= \$11451 ;
   always @(posedge clk)
-    \sel_l5_s0$1890  <= \$11435 ;
+    \sel_l5_s0$1617  <= \$11452 ;
   always @(posedge clk)
-    \sel_l5_s0$1612  <= \$11436 ;
+    \sel_l5_s0$1618  <= \$11453 ;
   always @(posedge clk)
-    \sel_l5_s0$1613  <= \$11437 ;
+    \sel_l5_s0$1619  <= \$11454 ;
   always @(posedge clk)
-    \sel_l5_s0$1614  <= \$11438 ;
+    \sel_l5_s0$1622  <= \$11455 ;
   always @(posedge clk)
-    \sel_l5_s0$2050  <= \$11439 ;
+    \sel_l5_s0$1623  <= \$11456 ;
   always @(posedge clk)
-    \sel_l5_s0$1617  <= \$11440 ;
+    \sel_l5_s0$1624  <= \$11457 ;
   always @(posedge clk)
-    \sel_l5_s0$1618  <= \$11441 ;
+    \sel_l5_s0$1893  <= \$11458 ;
   always @(posedge clk)
-    \sel_l5_s0$1619  <= \$11442 ;
+    \sel_l5_s0$1627  <= \$11459 ;
   always @(posedge clk)
-    \sel_l5_s0$1622  <= \$11443 ;
+    \sel_l5_s0$1628  <= \$11460 ;
   always @(posedge clk)
-    \sel_l5_s0$1623  <= \$11444 ;
+    \sel_l5_s0$1629  <= \$11461 ;
   always @(posedge clk)
-    \sel_l5_s0$1624  <= \$11445 ;
+    \sel_l5_s0$2053  <= \$11462 ;
   always @(posedge clk)
-    \sel_l5_s0$1893  <= \$11446 ;
+    \sel_l5_s0$1632  <= \$11463 ;
   always @(posedge clk)
-    \sel_l5_s0$1627  <= \$11447 ;
+    \sel_l5_s0$1633  <= \$11464 ;
   always @(posedge clk)
-    \sel_l5_s0$1628  <= \$11448 ;
+    \sel_l5_s0$1634  <= \$11465 ;
   always @(posedge clk)
-    \sel_l5_s0$1629  <= \$11449 ;
+    \sel_l5_s0$1637  <= \$11466 ;
   always @(posedge clk)
-    \sel_l5_s0$2053  <= \$11450 ;
+    \sel_l5_s0$1638  <= \$11467 ;
   always @(posedge clk)
-    \sel_l5_s0$1632  <= \$11451 ;
+    \sel_l5_s0$1639  <= \$11468 ;
   always @(posedge clk)
-    \sel_l5_s0$1633  <= \$11452 ;
+    \sel_l5_s0$1896  <= \$11469 ;
   always @(posedge clk)
-    \sel_l5_s0$1634  <= \$11453 ;
+    \sel_l5_s0$1642  <= \$11470 ;
   always @(posedge clk)
-    \sel_l5_s0$1637  <= \$11454 ;
+    \sel_l5_s0$1643  <= \$11471 ;
   always @(posedge clk)
-    \sel_l5_s0$1638  <= \$11455 ;
+    \sel_l5_s0$1644  <= \$11472 ;
   always @(posedge clk)
-    \sel_l5_s0$1639  <= \$11456 ;
+    \sel_l5_s0$2056  <= \$11473 ;
   always @(posedge clk)
-    \sel_l5_s0$1896  <= \$11457 ;
+    \sel_l5_s0$1647  <= \$11474 ;
   always @(posedge clk)
-    \sel_l5_s0$1642  <= \$11458 ;
+    \sel_l5_s0$1648  <= \$11475 ;
   always @(posedge clk)
-    \sel_l5_s0$1643  <= \$11459 ;
+    \sel_l5_s0$1649  <= \$11476 ;
   always @(posedge clk)
-    \sel_l5_s0$1644  <= \$11460 ;
+    \sel_l5_s0$1652  <= \$11477 ;
   always @(posedge clk)
-    \sel_l5_s0$2056  <= \$11461 ;
+    \sel_l5_s0$1653  <= \$11478 ;
   always @(posedge clk)
-    \sel_l5_s0$1647  <= \$11462 ;
+    \sel_l5_s0$1654  <= \$11479 ;
   always @(posedge clk)
-    \sel_l5_s0$1648  <= \$11463 ;
+    \sel_l5_s0$1899  <= \$11480 ;
   always @(posedge clk)
-    \sel_l5_s0$1649  <= \$11464 ;
+    \sel_l5_s0$1657  <= \$11481 ;
   always @(posedge clk)
-    \sel_l5_s0$1652  <= \$11465 ;
+    \sel_l5_s0$1658  <= \$11482 ;
   always @(posedge clk)
-    \sel_l5_s0$1653  <= \$11466 ;
+    \sel_l5_s0$1659  <= \$11483 ;
   always @(posedge clk)
-    \sel_l5_s0$1654  <= \$11467 ;
+    \sel_l5_s0$2059  <= \$11484 ;
   always @(posedge clk)
-    \sel_l5_s0$1899  <= \$11468 ;
+    \sel_l5_s0$1662  <= \$11485 ;
   always @(posedge clk)
-    \sel_l5_s0$1657  <= \$11469 ;
+    \sel_l5_s0$1663  <= \$11486 ;
   always @(posedge clk)
-    \sel_l5_s0$1658  <= \$11470 ;
+    \sel_l5_s0$1664  <= \$11487 ;
   always @(posedge clk)
-    \sel_l5_s0$1659  <= \$11471 ;
+    \sel_l5_s0$1667  <= \$11488 ;
   always @(posedge clk)
-    \sel_l5_s0$2059  <= \$11472 ;
+    \sel_l5_s0$1668  <= \$11489 ;
   always @(posedge clk)
-    \sel_l5_s0$1662  <= \$11473 ;
+    \sel_l5_s0$1669  <= \$11490 ;
   always @(posedge clk)
-    \sel_l5_s0$1663  <= \$11474 ;
+    \sel_l5_s0$1902  <= \$11491 ;
   always @(posedge clk)
-    \sel_l5_s0$1664  <= \$11475 ;
+    \sel_l5_s0$1672  <= \$11492 ;
   always @(posedge clk)
-    \sel_l5_s0$1667  <= \$11476 ;
+    \sel_l5_s0$1673  <= \$11493 ;
   always @(posedge clk)
-    \sel_l5_s0$1668  <= \$11477 ;
+    \sel_l5_s0$1674  <= \$11494 ;
   always @(posedge clk)
-    \sel_l5_s0$1669  <= \$11478 ;
+    \sel_l5_s0$2062  <= \$11495 ;
   always @(posedge clk)
-    \sel_l5_s0$1902  <= \$11479 ;
+    \sel_l5_s0$1677  <= \$11496 ;
   always @(posedge clk)
-    \sel_l5_s0$1672  <= \$11480 ;
+    \sel_l5_s0$1678  <= \$11497 ;
   always @(posedge clk)
-    \sel_l5_s0$1673  <= \$11481 ;
+    \sel_l5_s0$1679  <= \$11498 ;
   always @(posedge clk)
-    \sel_l5_s0$1674  <= \$11482 ;
+    \sel_l5_s0$1682  <= \$11499 ;
   always @(posedge clk)
-    \sel_l5_s0$2062  <= \$11483 ;
+    \sel_l5_s0$1683  <= \$11500 ;
   always @(posedge clk)
-    \sel_l5_s0$1677  <= \$11484 ;
+    \sel_l5_s0$1684  <= \$11501 ;
   always @(posedge clk)
-    \sel_l5_s0$1678  <= \$11485 ;
+    \sel_l5_s0$1905  <= \$11502 ;
   always @(posedge clk)
-    \sel_l5_s0$1679  <= \$11486 ;
+    \sel_l5_s0$1687  <= \$11503 ;
   always @(posedge clk)
-    \sel_l5_s0$1682  <= \$11487 ;
+    \sel_l5_s0$1688  <= \$11504 ;
   always @(posedge clk)
-    \sel_l5_s0$1683  <= \$11488 ;
+    \sel_l5_s0$1689  <= \$11505 ;
   always @(posedge clk)
-    \sel_l5_s0$1684  <= \$11489 ;
+    \sel_l5_s0$2065  <= \$11506 ;
   always @(posedge clk)
-    \sel_l5_s0$1905  <= \$11490 ;
+    \sel_l5_s0$1692  <= \$11507 ;
   always @(posedge clk)
-    \sel_l5_s0$1687  <= \$11491 ;
+    \sel_l5_s0$1693  <= \$11508 ;
   always @(posedge clk)
-    \sel_l5_s0$1688  <= \$11492 ;
+    \sel_l5_s0$1694  <= \$11509 ;
   always @(posedge clk)
-    \sel_l5_s0$1689  <= \$11493 ;
+    \sel_l5_s0$1697  <= \$11510 ;
   always @(posedge clk)
-    \sel_l5_s0$2065  <= \$11494 ;
+    \sel_l5_s0$1698  <= \$11511 ;
   always @(posedge clk)
-    \sel_l5_s0$1692  <= \$11495 ;
+    \sel_l5_s0$1699  <= \$11512 ;
   always @(posedge clk)
-    \sel_l5_s0$1693  <= \$11496 ;
+    \sel_l5_s0$1908  <= \$11513 ;
   always @(posedge clk)
-    \sel_l5_s0$1694  <= \$11497 ;
+    \sel_l5_s0$1702  <= \$11514 ;
   always @(posedge clk)
-    \sel_l5_s0$1697  <= \$11498 ;
+    \sel_l5_s0$1703  <= \$11515 ;
   always @(posedge clk)
-    \sel_l5_s0$1698  <= \$11499 ;
+    \sel_l5_s0$1704  <= \$11516 ;
   always @(posedge clk)
-    \sel_l5_s0$1699  <= \$11500 ;
+    \sel_l5_s0$2068  <= \$11517 ;
   always @(posedge clk)
-    \sel_l5_s0$1908  <= \$11501 ;
+    \sel_l5_s0$1707  <= \$11518 ;
   always @(posedge clk)
-    \sel_l5_s0$1702  <= \$11502 ;
+    \sel_l5_s0$1708  <= \$11519 ;
   always @(posedge clk)
-    \sel_l5_s0$1703  <= \$11503 ;
+    \sel_l5_s0$1709  <= \$11520 ;
   always @(posedge clk)
-    \sel_l5_s0$1704  <= \$11504 ;
+    \sel_l5_s0$1712  <= \$11521 ;
   always @(posedge clk)
-    \sel_l5_s0$2068  <= \$11505 ;
+    \sel_l5_s0$1713  <= \$11522 ;
   always @(posedge clk)
-    \sel_l5_s0$1707  <= \$11506 ;
+    \sel_l5_s0$1714  <= \$11523 ;
   always @(posedge clk)
-    \sel_l5_s0$1708  <= \$11507 ;
+    \sel_l5_s0$1911  <= \$11524 ;
   always @(posedge clk)
-    \sel_l5_s0$1709  <= \$11508 ;
+    \sel_l5_s0$1717  <= \$11525 ;
   always @(posedge clk)
-    \sel_l5_s0$1712  <= \$11509 ;
+    \sel_l5_s0$1718  <= \$11526 ;
   always @(posedge clk)
-    \sel_l5_s0$1713  <= \$11510 ;
+    \sel_l5_s0$1719  <= \$11527 ;
   always @(posedge clk)
-    \sel_l5_s0$1714  <= \$11511 ;
+    \sel_l5_s0$2071  <= \$11528 ;
   always @(posedge clk)
-    \sel_l5_s0$1911  <= \$11512 ;
+    \sel_l5_s0$1722  <= \$11529 ;
   always @(posedge clk)
-    \sel_l5_s0$1717  <= \$11513 ;
+    \sel_l5_s0$1723  <= \$11530 ;
   always @(posedge clk)
-    \sel_l5_s0$1718  <= \$11514 ;
+    \sel_l5_s0$1724  <= \$11531 ;
   always @(posedge clk)
-    \sel_l5_s0$1719  <= \$11515 ;
+    \sel_l5_s0$1727  <= \$11532 ;
   always @(posedge clk)
-    \sel_l5_s0$2071  <= \$11516 ;
+    \sel_l5_s0$1728  <= \$11533 ;
   always @(posedge clk)
-    \sel_l5_s0$1722  <= \$11517 ;
+    \sel_l5_s0$1729  <= \$11534 ;
   always @(posedge clk)
-    \sel_l5_s0$1723  <= \$11518 ;
+    \sel_l5_s0$1914  <= \$11535 ;
   always @(posedge clk)
-    \sel_l5_s0$1724  <= \$11519 ;
+    \sel_l5_s0$1732  <= \$11536 ;
   always @(posedge clk)
-    \sel_l5_s0$1727  <= \$11520 ;
+    \sel_l5_s0$1733  <= \$11537 ;
   always @(posedge clk)
-    \sel_l5_s0$1728  <= \$11521 ;
+    \sel_l5_s0$1734  <= \$11538 ;
   always @(posedge clk)
-    \sel_l5_s0$1729  <= \$11522 ;
+    \sel_l5_s0$2074  <= \$11539 ;
   always @(posedge clk)
-    \sel_l5_s0$1914  <= \$11523 ;
+    \sel_l5_s0$1737  <= \$11540 ;
   always @(posedge clk)
-    \sel_l5_s0$1732  <= \$11524 ;
+    \sel_l5_s0$1738  <= \$11541 ;
   always @(posedge clk)
-    \sel_l5_s0$1733  <= \$11525 ;
+    \sel_l5_s0$1739  <= \$11542 ;
   always @(posedge clk)
-    \sel_l5_s0$1734  <= \$11526 ;
+    \sel_l5_s0$1742  <= \$11543 ;
   always @(posedge clk)
-    \sel_l5_s0$2074  <= \$11527 ;
+    \sel_l5_s0$1743  <= \$11544 ;
   always @(posedge clk)
-    \sel_l5_s0$1737  <= \$11528 ;
+    \sel_l5_s0$1744  <= \$11545 ;
   always @(posedge clk)
-    \sel_l5_s0$1738  <= \$11529 ;
+    \sel_l5_s0$1917  <= \$11546 ;
   always @(posedge clk)
-    \sel_l5_s0$1739  <= \$11530 ;
+    \sel_l5_s0$1747  <= \$11547 ;
   always @(posedge clk)
-    \sel_l5_s0$1742  <= \$11531 ;
+    \sel_l5_s0$1748  <= \$11548 ;
   always @(posedge clk)
-    \sel_l5_s0$1743  <= \$11532 ;
+    \sel_l5_s0$1749  <= \$11549 ;
   always @(posedge clk)
-    \sel_l5_s0$1744  <= \$11533 ;
+    \sel_l5_s0$2077  <= \$11550 ;
   always @(posedge clk)
-    \sel_l5_s0$1917  <= \$11534 ;
+    \sel_l5_s0$1752  <= \$11551 ;
   always @(posedge clk)
-    \sel_l5_s0$1747  <= \$11535 ;
+    \sel_l5_s0$1753  <= \$11552 ;
   always @(posedge clk)
-    \sel_l5_s0$1748  <= \$11536 ;
+    \sel_l5_s0$1754  <= \$11553 ;
   always @(posedge clk)
-    \sel_l5_s0$1749  <= \$11537 ;
+    \sel_l5_s0$1757  <= \$11554 ;
   always @(posedge clk)
-    \sel_l5_s0$2077  <= \$11538 ;
+    \sel_l5_s0$1758  <= \$11555 ;
   always @(posedge clk)
-    \sel_l5_s0$1752  <= \$11539 ;
+    \sel_l5_s0$1759  <= \$11556 ;
   always @(posedge clk)
-    \sel_l5_s0$1753  <= \$11540 ;
+    \sel_l5_s0$1920  <= \$11557 ;
   always @(posedge clk)
-    \sel_l5_s0$1754  <= \$11541 ;
+    \sel_l5_s0$1762  <= \$11558 ;
   always @(posedge clk)
-    \sel_l5_s0$1757  <= \$11542 ;
+    \sel_l5_s0$1763  <= \$11559 ;
   always @(posedge clk)
-    \sel_l5_s0$1758  <= \$11543 ;
+    \sel_l5_s0$1764  <= \$11560 ;
   always @(posedge clk)
-    \sel_l5_s0$1759  <= \$11544 ;
+    \sel_l5_s0$2080  <= \$11561 ;
   always @(posedge clk)
-    \sel_l5_s0$1920  <= \$11545 ;
+    \sel_l5_s0$1767  <= \$11562 ;
   always @(posedge clk)
-    \sel_l5_s0$1762  <= \$11546 ;
+    \sel_l5_s0$1768  <= \$11563 ;
   always @(posedge clk)
-    \sel_l5_s0$1763  <= \$11547 ;
+    \sel_l5_s0$1769  <= \$11564 ;
   always @(posedge clk)
-    \sel_l5_s0$1764  <= \$11548 ;
+    \sel_l5_s0$1772  <= \$11565 ;
   always @(posedge clk)
-    \sel_l5_s0$2080  <= \$11549 ;
+    \sel_l5_s0$1773  <= \$11566 ;
   always @(posedge clk)
-    \sel_l5_s0$1767  <= \$11550 ;
+    \sel_l5_s0$1774  <= \$11567 ;
   always @(posedge clk)
-    \sel_l5_s0$1768  <= \$11551 ;
+    \sel_l5_s0$1923  <= \$11568 ;
   always @(posedge clk)
-    \sel_l5_s0$1769  <= \$11552 ;
+    \sel_l5_s0$1777  <= \$11569 ;
   always @(posedge clk)
-    \sel_l5_s0$1772  <= \$11553 ;
+    \sel_l5_s0$1778  <= \$11570 ;
   always @(posedge clk)
-    \sel_l5_s0$1773  <= \$11554 ;
+    \sel_l5_s0$1779  <= \$11571 ;
   always @(posedge clk)
-    \sel_l5_s0$1774  <= \$11555 ;
+    \sel_l5_s0$2083  <= \$11572 ;
   always @(posedge clk)
-    \sel_l5_s0$1923  <= \$11556 ;
+    \sel_l5_s0$1782  <= \$11573 ;
   always @(posedge clk)
-    \sel_l5_s0$1777  <= \$11557 ;
+    \sel_l5_s0$1783  <= \$11574 ;
   always @(posedge clk)
-    \sel_l5_s0$1778  <= \$11558 ;
+    \sel_l5_s0$1784  <= \$11575 ;
   always @(posedge clk)
-    \sel_l5_s0$1779  <= \$11559 ;
+    \sel_l5_s0$1787  <= \$11576 ;
   always @(posedge clk)
-    \sel_l5_s0$2083  <= \$11560 ;
+    \sel_l5_s0$1788  <= \$11577 ;
   always @(posedge clk)
-    \sel_l5_s0$1782  <= \$11561 ;
+    \sel_l5_s0$1789  <= \$11578 ;
   always @(posedge clk)
-    \sel_l5_s0$1783  <= \$11562 ;
+    \sel_l5_s0$1926  <= \$11579 ;
   always @(posedge clk)
-    \sel_l5_s0$1784  <= \$11563 ;
+    \sel_l5_s0$1792  <= \$11580 ;
   always @(posedge clk)
-    \sel_l5_s0$1787  <= \$11564 ;
+    \sel_l5_s0$1793  <= \$11581 ;
   always @(posedge clk)
-    \sel_l5_s0$1788  <= \$11565 ;
+    \sel_l5_s0$1794  <= \$11582 ;
   always @(posedge clk)
-    \sel_l5_s0$1789  <= \$11566 ;
+    \sel_l5_s0$2086  <= \$11583 ;
   always @(posedge clk)
-    \sel_l5_s0$1926  <= \$11567 ;
+    \sel_l5_s0$1797  <= \$11584 ;
   always @(posedge clk)
-    \sel_l5_s0$1792  <= \$11568 ;
+    \sel_l5_s0$1798  <= \$11585 ;
   always @(posedge clk)
-    \sel_l5_s0$1793  <= \$11569 ;
+    \sel_l5_s0$1799  <= \$11586 ;
   always @(posedge clk)
-    \sel_l5_s0$1794  <= \$11570 ;
+    \sel_l5_s0$1802  <= \$11587 ;
   always @(posedge clk)
-    \sel_l5_s0$2086  <= \$11571 ;
+    \sel_l5_s0$1803  <= \$11588 ;
   always @(posedge clk)
-    \sel_l5_s0$1797  <= \$11572 ;
+    \sel_l5_s0$1804  <= \$11589 ;
   always @(posedge clk)
-    \sel_l5_s0$1798  <= \$11573 ;
+    \sel_l5_s0$1929  <= \$11590 ;
   always @(posedge clk)
-    \sel_l5_s0$1799  <= \$11574 ;
+    \sel_l5_s0$1807  <= \$11591 ;
   always @(posedge clk)
-    \sel_l5_s0$1802  <= \$11575 ;
+    \sel_l5_s0$1808  <= \$11592 ;
   always @(posedge clk)
-    \sel_l5_s0$1803  <= \$11576 ;
+    \sel_l5_s0$1809  <= \$11593 ;
   always @(posedge clk)
-    \sel_l5_s0$1804  <= \$11577 ;
+    \sel_l5_s0$2089  <= \$11594 ;
   always @(posedge clk)
-    \sel_l5_s0$1929  <= \$11578 ;
+    \sel_l5_s0$1812  <= \$11595 ;
   always @(posedge clk)
-    \sel_l5_s0$1807  <= \$11579 ;
+    \sel_l5_s0$1813  <= \$11596 ;
   always @(posedge clk)
-    \sel_l5_s0$1808  <= \$11580 ;
+    \sel_l5_s0$1814  <= \$11597 ;
   always @(posedge clk)
-    \sel_l5_s0$1809  <= \$11581 ;
+    \sel_l5_s0$1817  <= \$11598 ;
   always @(posedge clk)
-    \sel_l5_s0$2089  <= \$11582 ;
+    \sel_l5_s0$1818  <= \$11599 ;
   always @(posedge clk)
-    \sel_l5_s0$1812  <= \$11583 ;
+    \sel_l5_s0$1819  <= \$11600 ;
   always @(posedge clk)
-    \sel_l5_s0$1813  <= \$11584 ;
+    \sel_l5_s0$1932  <= \$11601 ;
   always @(posedge clk)
-    \sel_l5_s0$1814  <= \$11585 ;
+    \sel_l5_s0$1822  <= \$11602 ;
   always @(posedge clk)
-    \sel_l5_s0$1817  <= \$11586 ;
+    \sel_l5_s0$1823  <= \$11603 ;
   always @(posedge clk)
-    \sel_l5_s0$1818  <= \$11587 ;
+    \sel_l5_s0$1824  <= \$11604 ;
   always @(posedge clk)
-    \sel_l5_s0$1819  <= \$11588 ;
+    \sel_l5_s0$2092  <= \$11605 ;
   always @(posedge clk)
-    \sel_l5_s0$1932  <= \$11589 ;
+    \sel_l5_s0$1827  <= \$11606 ;
   always @(posedge clk)
-    \sel_l5_s0$1822  <= \$11590 ;
+    \sel_l5_s0$1828  <= \$11607 ;
   always @(posedge clk)
-    \sel_l5_s0$1823  <= \$11591 ;
+    \sel_l5_s0$1829  <= \$11608 ;
   always @(posedge clk)
-    \sel_l5_s0$1824  <= \$11592 ;
+    \sel_l5_s0$1832  <= \$11609 ;
   always @(posedge clk)
-    \sel_l5_s0$2092  <= \$11593 ;
+    \sel_l5_s0$1833  <= \$11610 ;
   always @(posedge clk)
-    \sel_l5_s0$1827  <= \$11594 ;
+    \sel_l5_s0$1834  <= \$11611 ;
   always @(posedge clk)
-    \sel_l5_s0$1828  <= \$11595 ;
+    \sel_l5_s0$1935  <= \$11612 ;
   always @(posedge clk)
-    \sel_l5_s0$1829  <= \$11596 ;
+    \sel_l5_s0$1837  <= \$11613 ;
   always @(posedge clk)
-    \sel_l5_s0$1832  <= \$11597 ;
+    \sel_l5_s0$1838  <= \$11614 ;
   always @(posedge clk)
-    \sel_l5_s0$1833  <= \$11598 ;
+    \sel_l5_s0$1839  <= \$11615 ;
   always @(posedge clk)
-    \sel_l5_s0$1834  <= \$11599 ;
+    \sel_l5_s0$2095  <= \$11616 ;
   always @(posedge clk)
-    \sel_l5_s0$1935  <= \$11600 ;
+    \sel_l5_s0$4774  <= \$11617 ;
   always @(posedge clk)
-    \sel_l5_s0$1837  <= \$11601 ;
+    \sel_l5_s0$4775  <= \$11618 ;
   always @(posedge clk)
-    \sel_l5_s0$1838  <= \$11602 ;
+    sel_l9_s0 <= \$11619 ;
   always @(posedge clk)
-    \sel_l5_s0$1839  <= \$11603 ;
+    \sel_l9_s0$2101  <= \$11620 ;
   always @(posedge clk)
-    \sel_l5_s0$2095  <= \$11604 ;
+    \sel_l9_s0$2102  <= \$11621 ;
   always @(posedge clk)
-    \sel_l5_s0$4769  <= \$11605 ;
+    \sel_l9_s0$2103  <= \$11622 ;
   always @(posedge clk)
-    \sel_l5_s0$4770  <= \$11606 ;
+    \sel_l9_s0$2104  <= \$11623 ;
   always @(posedge clk)
-    sel_l9_s0 <= \$11607 ;
+    \sel_l9_s0$2105  <= \$11624 ;
   always @(posedge clk)
-    \sel_l9_s0$2101  <= \$11608 ;
+    \sel_l9_s0$2106  <= \$11625 ;
   always @(posedge clk)
-    \sel_l9_s0$2102  <= \$11609 ;
+    \sel_l9_s0$2107  <= \$11626 ;
   always @(posedge clk)
-    \sel_l9_s0$2103  <= \$11610 ;
+    \sel_l9_s0$2108  <= \$11627 ;
   always @(posedge clk)
-    \sel_l9_s0$2104  <= \$11611 ;
+    \sel_l9_s0$2109  <= \$11628 ;
   always @(posedge clk)
-    \sel_l9_s0$2105  <= \$11612 ;
+    \sel_l9_s0$2110  <= \$11629 ;
   always @(posedge clk)
-    \sel_l9_s0$2106  <= \$11613 ;
+    \sel_l9_s0$2111  <= \$11630 ;
   always @(posedge clk)
-    \sel_l9_s0$2107  <= \$11614 ;
+    \sel_l9_s0$2112  <= \$11631 ;
   always @(posedge clk)
-    \sel_l9_s0$2108  <= \$11615 ;
+    \sel_l9_s0$2113  <= \$11632 ;
   always @(posedge clk)
-    \sel_l9_s0$2109  <= \$11616 ;
+    \sel_l9_s0$2114  <= \$11633 ;
   always @(posedge clk)
-    \sel_l9_s0$2110  <= \$11617 ;
+    \sel_l9_s0$2115  <= \$11634 ;
   always @(posedge clk)
-    \sel_l9_s0$2111  <= \$11618 ;
+    \sel_l9_s0$2116  <= \$11635 ;
   always @(posedge clk)
-    \sel_l9_s0$2112  <= \$11619 ;
+    \sel_l9_s0$2117  <= \$11636 ;
   always @(posedge clk)
-    \sel_l9_s0$2113  <= \$11620 ;
+    \sel_l9_s0$2118  <= \$11637 ;
   always @(posedge clk)
-    \sel_l9_s0$2114  <= \$11621 ;
+    \sel_l9_s0$2119  <= \$11638 ;
   always @(posedge clk)
-    \sel_l9_s0$2115  <= \$11622 ;
+    \sel_l9_s0$2120  <= \$11639 ;
   always @(posedge clk)
-    \sel_l9_s0$2116  <= \$11623 ;
+    \sel_l9_s0$2121  <= \$11640 ;
   always @(posedge clk)
-    \sel_l9_s0$2117  <= \$11624 ;
+    \sel_l9_s0$2122  <= \$11641 ;
   always @(posedge clk)
-    \sel_l9_s0$2118  <= \$11625 ;
+    \sel_l9_s0$2123  <= \$11642 ;
   always @(posedge clk)
-    \sel_l9_s0$2119  <= \$11626 ;
+    \sel_l9_s0$2124  <= \$11643 ;
   always @(posedge clk)
-    \sel_l9_s0$2120  <= \$11627 ;
+    \sel_l9_s0$2125  <= \$11644 ;
   always @(posedge clk)
-    \sel_l9_s0$2121  <= \$11628 ;
+    \sel_l9_s0$2126  <= \$11645 ;
   always @(posedge clk)
-    \sel_l9_s0$2122  <= \$11629 ;
+    \sel_l9_s0$2127  <= \$11646 ;
   always @(posedge clk)
-    \sel_l9_s0$2123  <= \$11630 ;
+    \sel_l9_s0$2128  <= \$11647 ;
   always @(posedge clk)
-    \sel_l9_s0$2124  <= \$11631 ;
+    \sel_l9_s0$2129  <= \$11648 ;
   always @(posedge clk)
-    \sel_l9_s0$2125  <= \$11632 ;
+    \sel_l9_s0$2130  <= \$11649 ;
   always @(posedge clk)
-    \sel_l9_s0$2126  <= \$11633 ;
+    \sel_l9_s0$2131  <= \$11650 ;
   always @(posedge clk)
-    \sel_l9_s0$2127  <= \$11634 ;
+    \sel_l9_s0$2132  <= \$11651 ;
   always @(posedge clk)
-    \sel_l9_s0$2128  <= \$11635 ;
+    \sel_l9_s0$2133  <= \$11652 ;
   always @(posedge clk)
-    \sel_l9_s0$2129  <= \$11636 ;
+    \sel_l9_s0$2134  <= \$11653 ;
   always @(posedge clk)
-    \sel_l9_s0$2130  <= \$11637 ;
+    \sel_l9_s0$2135  <= \$11654 ;
   always @(posedge clk)
-    \sel_l9_s0$2131  <= \$11638 ;
+    \sel_l9_s0$2136  <= \$11655 ;
   always @(posedge clk)
-    \sel_l9_s0$2132  <= \$11639 ;
+    \sel_l9_s0$2137  <= \$11656 ;
   always @(posedge clk)
-    \sel_l9_s0$2133  <= \$11640 ;
+    \sel_l9_s0$2138  <= \$11657 ;
   always @(posedge clk)
-    \sel_l9_s0$2134  <= \$11641 ;
+    \sel_l9_s0$2139  <= \$11658 ;
   always @(posedge clk)
-    \sel_l9_s0$2135  <= \$11642 ;
+    \sel_l9_s0$2140  <= \$11659 ;
   always @(posedge clk)
-    \sel_l9_s0$2136  <= \$11643 ;
+    \sel_l9_s0$2141  <= \$11660 ;
   always @(posedge clk)
-    \sel_l9_s0$2137  <= \$11644 ;
+    \sel_l9_s0$2142  <= \$11661 ;
   always @(posedge clk)
-    \sel_l9_s0$2138  <= \$11645 ;
+    \sel_l9_s0$2143  <= \$11662 ;
   always @(posedge clk)
-    \sel_l9_s0$2139  <= \$11646 ;
+    \sel_l9_s0$2144  <= \$11663 ;
   always @(posedge clk)
-    \sel_l9_s0$2140  <= \$11647 ;
+    \sel_l9_s0$2145  <= \$11664 ;
   always @(posedge clk)
-    \sel_l9_s0$2141  <= \$11648 ;
+    \sel_l9_s0$2146  <= \$11665 ;
   always @(posedge clk)
-    \sel_l9_s0$2142  <= \$11649 ;
+    \sel_l9_s0$2147  <= \$11666 ;
   always @(posedge clk)
-    \sel_l9_s0$2143  <= \$11650 ;
+    \sel_l9_s0$2148  <= \$11667 ;
   always @(posedge clk)
-    \sel_l9_s0$2144  <= \$11651 ;
+    \sel_l9_s0$2149  <= \$11668 ;
   always @(posedge clk)
-    \sel_l9_s0$2145  <= \$11652 ;
+    \sel_l9_s0$2150  <= \$11669 ;
   always @(posedge clk)
-    \sel_l9_s0$2146  <= \$11653 ;
+    \sel_l9_s0$2151  <= \$11670 ;
   always @(posedge clk)
-    \sel_l9_s0$2147  <= \$11654 ;
+    \sel_l9_s0$2152  <= \$11671 ;
   always @(posedge clk)
-    \sel_l9_s0$2148  <= \$11655 ;
+    \sel_l9_s0$2153  <= \$11672 ;
   always @(posedge clk)
-    \sel_l9_s0$2149  <= \$11656 ;
+    \sel_l9_s0$2154  <= \$11673 ;
   always @(posedge clk)
-    \sel_l9_s0$2150  <= \$11657 ;
+    \sel_l9_s0$2155  <= \$11674 ;
   always @(posedge clk)
-    \sel_l9_s0$2151  <= \$11658 ;
+    \sel_l9_s0$2156  <= \$11675 ;
   always @(posedge clk)
-    \sel_l9_s0$2152  <= \$11659 ;
+    \sel_l9_s0$2157  <= \$11676 ;
   always @(posedge clk)
-    \sel_l9_s0$2153  <= \$11660 ;
+    \sel_l9_s0$2158  <= \$11677 ;
   always @(posedge clk)
-    \sel_l9_s0$2154  <= \$11661 ;
+    \sel_l9_s0$2159  <= \$11678 ;
   always @(posedge clk)
-    \sel_l9_s0$2155  <= \$11662 ;
+    \sel_l9_s0$2160  <= \$11679 ;
   always @(posedge clk)
-    \sel_l9_s0$2156  <= \$11663 ;
+    \sel_l9_s0$2161  <= \$11680 ;
   always @(posedge clk)
-    \sel_l9_s0$2157  <= \$11664 ;
+    \sel_l9_s0$2162  <= \$11681 ;
   always @(posedge clk)
-    \sel_l9_s0$2158  <= \$11665 ;
+    \sel_l9_s0$2163  <= \$11682 ;
   always @(posedge clk)
-    \sel_l9_s0$2159  <= \$11666 ;
+    \sel_l9_s0$2164  <= \$11683 ;
   always @(posedge clk)
-    \sel_l9_s0$2160  <= \$11667 ;
+    \sel_l9_s0$2165  <= \$11684 ;
   always @(posedge clk)
-    \sel_l9_s0$2161  <= \$11668 ;
+    \sel_l9_s0$2166  <= \$11685 ;
   always @(posedge clk)
-    \sel_l9_s0$2162  <= \$11669 ;
+    \sel_l9_s0$2167  <= \$11686 ;
   always @(posedge clk)
-    \sel_l9_s0$2163  <= \$11670 ;
+    \sel_l9_s0$2168  <= \$11687 ;
   always @(posedge clk)
-    \sel_l9_s0$2164  <= \$11671 ;
+    \sel_l9_s0$2169  <= \$11688 ;
   always @(posedge clk)
-    \sel_l9_s0$2165  <= \$11672 ;
+    \sel_l9_s0$2170  <= \$11689 ;
   always @(posedge clk)
-    \sel_l9_s0$2166  <= \$11673 ;
+    \sel_l9_s0$2171  <= \$11690 ;
   always @(posedge clk)
-    \sel_l9_s0$2167  <= \$11674 ;
+    \sel_l9_s0$2172  <= \$11691 ;
   always @(posedge clk)
-    \sel_l9_s0$2168  <= \$11675 ;
+    \sel_l9_s0$2173  <= \$11692 ;
   always @(posedge clk)
-    \sel_l9_s0$2169  <= \$11676 ;
+    \sel_l9_s0$2174  <= \$11693 ;
   always @(posedge clk)
-    \sel_l9_s0$2170  <= \$11677 ;
+    \sel_l9_s0$2175  <= \$11694 ;
   always @(posedge clk)
-    \sel_l9_s0$2171  <= \$11678 ;
+    \sel_l9_s0$2176  <= \$11695 ;
   always @(posedge clk)
-    \sel_l9_s0$2172  <= \$11679 ;
+    \sel_l9_s0$2177  <= \$11696 ;
   always @(posedge clk)
-    \sel_l9_s0$2173  <= \$11680 ;
+    \sel_l9_s0$2178  <= \$11697 ;
   always @(posedge clk)
-    \sel_l9_s0$2174  <= \$11681 ;
+    \sel_l9_s0$2179  <= \$11698 ;
   always @(posedge clk)
-    \sel_l9_s0$2175  <= \$11682 ;
+    \sel_l9_s0$2180  <= \$11699 ;
   always @(posedge clk)
-    \sel_l9_s0$2176  <= \$11683 ;
+    \sel_l9_s0$2181  <= \$11700 ;
   always @(posedge clk)
-    \sel_l9_s0$2177  <= \$11684 ;
+    \sel_l9_s0$2182  <= \$11701 ;
   always @(posedge clk)
-    \sel_l9_s0$2178  <= \$11685 ;
+    \sel_l9_s0$2183  <= \$11702 ;
   always @(posedge clk)
-    \sel_l9_s0$2179  <= \$11686 ;
+    \sel_l9_s0$2184  <= \$11703 ;
   always @(posedge clk)
-    \sel_l9_s0$2180  <= \$11687 ;
+    \sel_l9_s0$2185  <= \$11704 ;
   always @(posedge clk)
-    \sel_l9_s0$2181  <= \$11688 ;
+    \sel_l9_s0$2186  <= \$11705 ;
   always @(posedge clk)
-    \sel_l9_s0$2182  <= \$11689 ;
+    \sel_l9_s0$2187  <= \$11706 ;
   always @(posedge clk)
-    \sel_l9_s0$2183  <= \$11690 ;
+    \sel_l9_s0$2188  <= \$11707 ;
   always @(posedge clk)
-    \sel_l9_s0$2184  <= \$11691 ;
+    \sel_l9_s0$2189  <= \$11708 ;
   always @(posedge clk)
-    \sel_l9_s0$2185  <= \$11692 ;
+    \sel_l9_s0$2190  <= \$11709 ;
   always @(posedge clk)
-    \sel_l9_s0$2186  <= \$11693 ;
+    \sel_l9_s0$2191  <= \$11710 ;
   always @(posedge clk)
-    \sel_l9_s0$2187  <= \$11694 ;
+    \sel_l9_s0$2192  <= \$11711 ;
   always @(posedge clk)
-    \sel_l9_s0$2188  <= \$11695 ;
+    \sel_l9_s0$2193  <= \$11712 ;
   always @(posedge clk)
-    \sel_l9_s0$2189  <= \$11696 ;
+    \sel_l9_s0$2194  <= \$11713 ;
   always @(posedge clk)
-    \sel_l9_s0$2190  <= \$11697 ;
+    \sel_l9_s0$2195  <= \$11714 ;
   always @(posedge clk)
-    \sel_l9_s0$2191  <= \$11698 ;
+    \sel_l9_s0$2196  <= \$11715 ;
   always @(posedge clk)
-    \sel_l9_s0$2192  <= \$11699 ;
+    \sel_l9_s0$2197  <= \$11716 ;
   always @(posedge clk)
-    \sel_l9_s0$2193  <= \$11700 ;
+    \sel_l9_s0$2198  <= \$11717 ;
   always @(posedge clk)
-    \sel_l9_s0$2194  <= \$11701 ;
+    \sel_l9_s0$2199  <= \$11718 ;
   always @(posedge clk)
-    \sel_l9_s0$2195  <= \$11702 ;
+    \sel_l9_s0$2200  <= \$11719 ;
   always @(posedge clk)
-    \sel_l9_s0$2196  <= \$11703 ;
+    \sel_l9_s0$2201  <= \$11720 ;
   always @(posedge clk)
-    \sel_l9_s0$2197  <= \$11704 ;
+    \sel_l9_s0$2202  <= \$11721 ;
   always @(posedge clk)
-    \sel_l9_s0$2198  <= \$11705 ;
+    \sel_l9_s0$2203  <= \$11722 ;
   always @(posedge clk)
-    \sel_l9_s0$2199  <= \$11706 ;
+    \sel_l9_s0$2204  <= \$11723 ;
   always @(posedge clk)
-    \sel_l9_s0$2200  <= \$11707 ;
+    \sel_l9_s0$2205  <= \$11724 ;
   always @(posedge clk)
-    \sel_l9_s0$2201  <= \$11708 ;
+    \sel_l9_s0$2206  <= \$11725 ;
   always @(posedge clk)
-    \sel_l9_s0$2202  <= \$11709 ;
+    \sel_l9_s0$2207  <= \$11726 ;
   always @(posedge clk)
-    \sel_l9_s0$2203  <= \$11710 ;
+    \sel_l9_s0$2208  <= \$11727 ;
   always @(posedge clk)
-    \sel_l9_s0$2204  <= \$11711 ;
+    \sel_l9_s0$2209  <= \$11728 ;
   always @(posedge clk)
-    \sel_l9_s0$2205  <= \$11712 ;
+    \sel_l9_s0$2210  <= \$11729 ;
   always @(posedge clk)
-    \sel_l9_s0$2206  <= \$11713 ;
+    \sel_l9_s0$2211  <= \$11730 ;
   always @(posedge clk)
-    \sel_l9_s0$2207  <= \$11714 ;
+    \sel_l9_s0$2212  <= \$11731 ;
   always @(posedge clk)
-    \sel_l9_s0$2208  <= \$11715 ;
+    \sel_l9_s0$2213  <= \$11732 ;
   always @(posedge clk)
-    \sel_l9_s0$2209  <= \$11716 ;
+    \sel_l9_s0$2214  <= \$11733 ;
   always @(posedge clk)
-    \sel_l9_s0$2210  <= \$11717 ;
+    \sel_l9_s0$2215  <= \$11734 ;
   always @(posedge clk)
-    \sel_l9_s0$2211  <= \$11718 ;
+    \sel_l9_s0$2216  <= \$11735 ;
   always @(posedge clk)
-    \sel_l9_s0$2212  <= \$11719 ;
+    \sel_l9_s0$2217  <= \$11736 ;
   always @(posedge clk)
-    \sel_l9_s0$2213  <= \$11720 ;
+    \sel_l9_s0$2218  <= \$11737 ;
   always @(posedge clk)
-    \sel_l9_s0$2214  <= \$11721 ;
+    \sel_l9_s0$2219  <= \$11738 ;
   always @(posedge clk)
-    \sel_l9_s0$2215  <= \$11722 ;
+    \sel_l9_s0$2220  <= \$11739 ;
   always @(posedge clk)
-    \sel_l9_s0$2216  <= \$11723 ;
+    \sel_l9_s0$2221  <= \$11740 ;
   always @(posedge clk)
-    \sel_l9_s0$2217  <= \$11724 ;
+    \sel_l9_s0$2222  <= \$11741 ;
   always @(posedge clk)
-    \sel_l9_s0$2218  <= \$11725 ;
+    \sel_l9_s0$2223  <= \$11742 ;
   always @(posedge clk)
-    \sel_l9_s0$2219  <= \$11726 ;
+    \sel_l9_s0$2224  <= \$11743 ;
   always @(posedge clk)
-    \sel_l9_s0$2220  <= \$11727 ;
+    \sel_l9_s0$2225  <= \$11744 ;
   always @(posedge clk)
-    \sel_l9_s0$2221  <= \$11728 ;
+    \sel_l9_s0$2226  <= \$11745 ;
   always @(posedge clk)
-    \sel_l9_s0$2222  <= \$11729 ;
+    \sel_l9_s0$2227  <= \$11746 ;
   always @(posedge clk)
-    \sel_l9_s0$2223  <= \$11730 ;
+    \sel_l9_s0$2228  <= \$11747 ;
   always @(posedge clk)
-    \sel_l9_s0$2224  <= \$11731 ;
+    \sel_l9_s0$2229  <= \$11748 ;
   always @(posedge clk)
-    \sel_l9_s0$2225  <= \$11732 ;
+    \sel_l9_s0$2230  <= \$11749 ;
   always @(posedge clk)
-    \sel_l9_s0$2226  <= \$11733 ;
+    \sel_l9_s0$2231  <= \$11750 ;
   always @(posedge clk)
-    \sel_l9_s0$2227  <= \$11734 ;
+    \sel_l9_s0$2232  <= \$11751 ;
   always @(posedge clk)
-    \sel_l9_s0$2228  <= \$11735 ;
+    \sel_l9_s0$2233  <= \$11752 ;
   always @(posedge clk)
-    \sel_l9_s0$2229  <= \$11736 ;
+    \sel_l9_s0$2234  <= \$11753 ;
   always @(posedge clk)
-    \sel_l9_s0$2230  <= \$11737 ;
+    \sel_l9_s0$2235  <= \$11754 ;
   always @(posedge clk)
-    \sel_l9_s0$2231  <= \$11738 ;
+    \sel_l9_s0$2236  <= \$11755 ;
   always @(posedge clk)
-    \sel_l9_s0$2232  <= \$11739 ;
+    \sel_l9_s0$2237  <= \$11756 ;
   always @(posedge clk)
-    \sel_l9_s0$2233  <= \$11740 ;
+    \sel_l9_s0$2238  <= \$11757 ;
   always @(posedge clk)
-    \sel_l9_s0$2234  <= \$11741 ;
+    \sel_l9_s0$2239  <= \$11758 ;
   always @(posedge clk)
-    \sel_l9_s0$2235  <= \$11742 ;
+    \sel_l9_s0$2240  <= \$11759 ;
   always @(posedge clk)
-    \sel_l9_s0$2236  <= \$11743 ;
+    \sel_l9_s0$2241  <= \$11760 ;
   always @(posedge clk)
-    \sel_l9_s0$2237  <= \$11744 ;
+    \sel_l9_s0$2242  <= \$11761 ;
   always @(posedge clk)
-    \sel_l9_s0$2238  <= \$11745 ;
+    \sel_l9_s0$2243  <= \$11762 ;
   always @(posedge clk)
-    \sel_l9_s0$2239  <= \$11746 ;
+    \sel_l9_s0$2244  <= \$11763 ;
   always @(posedge clk)
-    \sel_l9_s0$2240  <= \$11747 ;
+    \sel_l9_s0$2245  <= \$11764 ;
   always @(posedge clk)
-    \sel_l9_s0$2241  <= \$11748 ;
+    \sel_l9_s0$2246  <= \$11765 ;
   always @(posedge clk)
-    \sel_l9_s0$2242  <= \$11749 ;
+    \sel_l9_s0$2247  <= \$11766 ;
   always @(posedge clk)
-    \sel_l9_s0$2243  <= \$11750 ;
+    \sel_l9_s0$2248  <= \$11767 ;
   always @(posedge clk)
-    \sel_l9_s0$2244  <= \$11751 ;
+    \sel_l9_s0$2249  <= \$11768 ;
   always @(posedge clk)
-    \sel_l9_s0$2245  <= \$11752 ;
+    \sel_l9_s0$2250  <= \$11769 ;
   always @(posedge clk)
-    \sel_l9_s0$2246  <= \$11753 ;
+    \sel_l9_s0$2251  <= \$11770 ;
   always @(posedge clk)
-    \sel_l9_s0$2247  <= \$11754 ;
+    \sel_l9_s0$2252  <= \$11771 ;
   always @(posedge clk)
-    \sel_l9_s0$2248  <= \$11755 ;
+    \sel_l9_s0$2253  <= \$11772 ;
   always @(posedge clk)
-    \sel_l9_s0$2249  <= \$11756 ;
+    \sel_l9_s0$2254  <= \$11773 ;
   always @(posedge clk)
-    \sel_l9_s0$2250  <= \$11757 ;
+    \sel_l9_s0$2255  <= \$11774 ;
   always @(posedge clk)
-    \sel_l9_s0$2251  <= \$11758 ;
+    \sel_l9_s0$2256  <= \$11775 ;
   always @(posedge clk)
-    \sel_l9_s0$2252  <= \$11759 ;
+    \sel_l9_s0$2257  <= \$11776 ;
   always @(posedge clk)
-    \sel_l9_s0$2253  <= \$11760 ;
+    \sel_l9_s0$2258  <= \$11777 ;
   always @(posedge clk)
-    \sel_l9_s0$2254  <= \$11761 ;
+    \sel_l9_s0$2259  <= \$11778 ;
   always @(posedge clk)
-    \sel_l9_s0$2255  <= \$11762 ;
+    \sel_l9_s0$4776  <= \$11779 ;
   always @(posedge clk)
-    \sel_l9_s0$2256  <= \$11763 ;
+    \sel_l9_s0$4777  <= \$11780 ;
   always @(posedge clk)
-    \sel_l9_s0$2257  <= \$11764 ;
+    \sel_l11_s0$4778  <= \$11781 ;
   always @(posedge clk)
-    \sel_l9_s0$2258  <= \$11765 ;
+    \sel_l11_s0$4779  <= \$11782 ;
   always @(posedge clk)
-    \sel_l9_s0$2259  <= \$11766 ;
+    \sel_l11_s0$2309  <= \$11783 ;
   always @(posedge clk)
-    \sel_l9_s0$4771  <= \$11767 ;
+    sel_l11_s0 <= \$11784 ;
   always @(posedge clk)
-    \sel_l9_s0$4772  <= \$11768 ;
+    \sel_l11_s0$2315  <= \$11785 ;
   always @(posedge clk)
-    \sel_l11_s0$4773  <= \$11769 ;
+    \sel_l11_s0$2474  <= \$11786 ;
   always @(posedge clk)
-    \sel_l11_s0$4774  <= \$11770 ;
+    \sel_l11_s0$2324  <= \$11787 ;
   always @(posedge clk)
-    \sel_l11_s0$2309  <= \$11771 ;
+    \sel_l11_s0$2323  <= \$11788 ;
   always @(posedge clk)
-    sel_l11_s0 <= \$11772 ;
+    \sel_l11_s0$2332  <= \$11789 ;
   always @(posedge clk)
-    \sel_l11_s0$2315  <= \$11773 ;
+    \sel_l11_s0$2623  <= \$11790 ;
   always @(posedge clk)
-    \sel_l11_s0$2474  <= \$11774 ;
+    \sel_l11_s0$2343  <= \$11791 ;
   always @(posedge clk)
-    \sel_l11_s0$2324  <= \$11775 ;
+    \sel_l11_s0$2342  <= \$11792 ;
   always @(posedge clk)
-    \sel_l11_s0$2323  <= \$11776 ;
+    \sel_l11_s0$2353  <= \$11793 ;
   always @(posedge clk)
-    \sel_l11_s0$2332  <= \$11777 ;
+    \sel_l11_s0$2505  <= \$11794 ;
   always @(posedge clk)
-    \sel_l11_s0$2623  <= \$11778 ;
+    \sel_l11_s0$2364  <= \$11795 ;
   always @(posedge clk)
-    \sel_l11_s0$2343  <= \$11779 ;
+    \sel_l11_s0$2363  <= \$11796 ;
   always @(posedge clk)
-    \sel_l11_s0$2342  <= \$11780 ;
+    \sel_l11_s0$2374  <= \$11797 ;
   always @(posedge clk)
-    \sel_l11_s0$2353  <= \$11781 ;
+    \sel_l11_s0$4780  <= \$11798 ;
   always @(posedge clk)
-    \sel_l11_s0$2505  <= \$11782 ;
+    \sel_l11_s0$2387  <= \$11799 ;
   always @(posedge clk)
-    \sel_l11_s0$2364  <= \$11783 ;
+    \sel_l11_s0$2386  <= \$11800 ;
   always @(posedge clk)
-    \sel_l11_s0$2363  <= \$11784 ;
+    \sel_l11_s0$2399  <= \$11801 ;
   always @(posedge clk)
-    \sel_l11_s0$2374  <= \$11785 ;
+    \sel_l11_s0$2544  <= \$11802 ;
   always @(posedge clk)
-    \sel_l11_s0$4775  <= \$11786 ;
+    \sel_l11_s0$2412  <= \$11803 ;
   always @(posedge clk)
-    \sel_l11_s0$2387  <= \$11787 ;
+    \sel_l11_s0$2411  <= \$11804 ;
   always @(posedge clk)
-    \sel_l11_s0$2386  <= \$11788 ;
+    \sel_l11_s0$2424  <= \$11805 ;
   always @(posedge clk)
-    \sel_l11_s0$2399  <= \$11789 ;
+    \sel_l11_s0$2698  <= \$11806 ;
   always @(posedge clk)
-    \sel_l11_s0$2544  <= \$11790 ;
+    \sel_l11_s0$2437  <= \$11807 ;
   always @(posedge clk)
-    \sel_l11_s0$2412  <= \$11791 ;
+    \sel_l11_s0$2436  <= \$11808 ;
   always @(posedge clk)
-    \sel_l11_s0$2411  <= \$11792 ;
+    \sel_l11_s0$2449  <= \$11809 ;
   always @(posedge clk)
-    \sel_l11_s0$2424  <= \$11793 ;
+    \sel_l11_s0$2589  <= \$11810 ;
   always @(posedge clk)
-    \sel_l11_s0$2698  <= \$11794 ;
+    \sel_l11_s0$2462  <= \$11811 ;
   always @(posedge clk)
-    \sel_l11_s0$2437  <= \$11795 ;
+    \sel_l11_s0$2461  <= \$11812 ;
   always @(posedge clk)
-    \sel_l11_s0$2436  <= \$11796 ;
+    \sel_l11_s0$4781  <= \$11813 ;
   always @(posedge clk)
-    \sel_l11_s0$2449  <= \$11797 ;
+    \sel_l11_s0$4782  <= \$11814 ;
   always @(posedge clk)
-    \sel_l11_s0$2589  <= \$11798 ;
+    \sel_l14_s0$2969  <= \$11815 ;
   always @(posedge clk)
-    \sel_l11_s0$2462  <= \$11799 ;
+    \sel_l14_s0$2970  <= \$11816 ;
   always @(posedge clk)
-    \sel_l11_s0$2461  <= \$11800 ;
+    \sel_l14_s0$2971  <= \$11817 ;
   always @(posedge clk)
-    \sel_l11_s0$4776  <= \$11801 ;
+    \sel_l14_s0$2972  <= \$11818 ;
   always @(posedge clk)
-    \sel_l11_s0$4777  <= \$11802 ;
+    \sel_l14_s0$2973  <= \$11819 ;
   always @(posedge clk)
-    \sel_l14_s0$2969  <= \$11803 ;
+    \sel_l14_s0$2974  <= \$11820 ;
   always @(posedge clk)
-    \sel_l14_s0$2970  <= \$11804 ;
+    \sel_l14_s0$2975  <= \$11821 ;
   always @(posedge clk)
-    \sel_l14_s0$2971  <= \$11805 ;
+    \sel_l14_s0$2976  <= \$11822 ;
   always @(posedge clk)
-    \sel_l14_s0$2972  <= \$11806 ;
+    \sel_l14_s0$2977  <= \$11823 ;
   always @(posedge clk)
-    \sel_l14_s0$2973  <= \$11807 ;
+    \sel_l14_s0$2978  <= \$11824 ;
   always @(posedge clk)
-    \sel_l14_s0$2974  <= \$11808 ;
+    \sel_l14_s0$2979  <= \$11825 ;
   always @(posedge clk)
-    \sel_l14_s0$2975  <= \$11809 ;
+    \sel_l14_s0$2980  <= \$11826 ;
   always @(posedge clk)
-    \sel_l14_s0$2976  <= \$11810 ;
+    \sel_l14_s0$2981  <= \$11827 ;
   always @(posedge clk)
-    \sel_l14_s0$2977  <= \$11811 ;
+    \sel_l14_s0$2982  <= \$11828 ;
   always @(posedge clk)
-    \sel_l14_s0$2978  <= \$11812 ;
+    \sel_l14_s0$2983  <= \$11829 ;
   always @(posedge clk)
-    \sel_l14_s0$2979  <= \$11813 ;
+    \sel_l14_s0$2984  <= \$11830 ;
   always @(posedge clk)
-    \sel_l14_s0$2980  <= \$11814 ;
+    \sel_l14_s0$2779  <= \$11831 ;
   always @(posedge clk)
-    \sel_l14_s0$2981  <= \$11815 ;
+    sel_l14_s0 <= \$11832 ;
   always @(posedge clk)
-    \sel_l14_s0$2982  <= \$11816 ;
+    \sel_l14_s0$2791  <= \$11833 ;
   always @(posedge clk)
-    \sel_l14_s0$2983  <= \$11817 ;
+    \sel_l14_s0$2803  <= \$11834 ;
   always @(posedge clk)
-    \sel_l14_s0$2984  <= \$11818 ;
+    \sel_l14_s0$2815  <= \$11835 ;
   always @(posedge clk)
-    \sel_l14_s0$2779  <= \$11819 ;
+    \sel_l14_s0$2827  <= \$11836 ;
   always @(posedge clk)
-    sel_l14_s0 <= \$11820 ;
+    \sel_l14_s0$2839  <= \$11837 ;
   always @(posedge clk)
-    \sel_l14_s0$2791  <= \$11821 ;
+    \sel_l14_s0$2851  <= \$11838 ;
   always @(posedge clk)
-    \sel_l14_s0$2803  <= \$11822 ;
+    \sel_l14_s0$2863  <= \$11839 ;
   always @(posedge clk)
-    \sel_l14_s0$2815  <= \$11823 ;
+    \sel_l14_s0$2875  <= \$11840 ;
   always @(posedge clk)
-    \sel_l14_s0$2827  <= \$11824 ;
+    \sel_l14_s0$2887  <= \$11841 ;
   always @(posedge clk)
-    \sel_l14_s0$2839  <= \$11825 ;
+    \sel_l14_s0$2899  <= \$11842 ;
   always @(posedge clk)
-    \sel_l14_s0$2851  <= \$11826 ;
+    \sel_l14_s0$2911  <= \$11843 ;
   always @(posedge clk)
-    \sel_l14_s0$2863  <= \$11827 ;
+    \sel_l14_s0$2923  <= \$11844 ;
   always @(posedge clk)
-    \sel_l14_s0$2875  <= \$11828 ;
+    \sel_l14_s0$2935  <= \$11845 ;
   always @(posedge clk)
-    \sel_l14_s0$2887  <= \$11829 ;
+    \sel_l14_s0$2947  <= \$11846 ;
   always @(posedge clk)
-    \sel_l14_s0$2899  <= \$11830 ;
+    \sel_l14_s0$4783  <= \$11847 ;
   always @(posedge clk)
-    \sel_l14_s0$2911  <= \$11831 ;
+    \sel_l14_s0$4784  <= \$11848 ;
   always @(posedge clk)
-    \sel_l14_s0$2923  <= \$11832 ;
+    wr__addr <= \$11849 ;
   always @(posedge clk)
-    \sel_l14_s0$2935  <= \$11833 ;
+    rd__addr <= \$11850 ;
   always @(posedge clk)
-    \sel_l14_s0$2947  <= \$11834 ;
+    \sel_l16_s0$4785  <= \$11851 ;
   always @(posedge clk)
-    \sel_l14_s0$4778  <= \$11835 ;
+    \sel_l16_s0$3004  <= \$11852 ;
   always @(posedge clk)
-    \sel_l14_s0$4779  <= \$11836 ;
+    \sel_l16_s0$3028  <= \$11853 ;
   always @(posedge clk)
-    wr__addr <= \$11837 ;
+    \sel_l16_s0$3037  <= \$11854 ;
   always @(posedge clk)
-    rd__addr <= \$11838 ;
+    \sel_l16_s0$3046  <= \$11855 ;
   always @(posedge clk)
-    \sel_l16_s0$4780  <= \$11839 ;
+    \sel_l16_s0$3055  <= \$11856 ;
   always @(posedge clk)
-    \sel_l16_s0$3004  <= \$11840 ;
+    \sel_l16_s0$3064  <= \$11857 ;
   always @(posedge clk)
-    \sel_l16_s0$3028  <= \$11841 ;
+    \sel_l16_s0$3073  <= \$11858 ;
   always @(posedge clk)
-    \sel_l16_s0$3037  <= \$11842 ;
+    \sel_l16_s0$3082  <= \$11859 ;
   always @(posedge clk)
-    \sel_l16_s0$3046  <= \$11843 ;
+    \sel_l16_s0$3091  <= \$11860 ;
   always @(posedge clk)
-    \sel_l16_s0$3055  <= \$11844 ;
+    \sel_l16_s0$3100  <= \$11861 ;
   always @(posedge clk)
-    \sel_l16_s0$3064  <= \$11845 ;
+    \sel_l16_s0$3109  <= \$11862 ;
   always @(posedge clk)
-    \sel_l16_s0$3073  <= \$11846 ;
+    \sel_l16_s0$3118  <= \$11863 ;
   always @(posedge clk)
-    \sel_l16_s0$3082  <= \$11847 ;
+    \sel_l16_s0$3127  <= \$11864 ;
   always @(posedge clk)
-    \sel_l16_s0$3091  <= \$11848 ;
+    \sel_l16_s0$3136  <= \$11865 ;
   always @(posedge clk)
-    \sel_l16_s0$3100  <= \$11849 ;
+    \sel_l16_s0$3145  <= \$11866 ;
   always @(posedge clk)
-    \sel_l16_s0$3109  <= \$11850 ;
+    \sel_l16_s0$3154  <= \$11867 ;
   always @(posedge clk)
-    \sel_l16_s0$3118  <= \$11851 ;
+    sel_l16_s0 <= \$11868 ;
   always @(posedge clk)
-    \sel_l16_s0$3127  <= \$11852 ;
+    \sel_l16_s0$3005  <= \$11869 ;
   always @(posedge clk)
-    \sel_l16_s0$3136  <= \$11853 ;
+    \sel_l16_s0$3006  <= \$11870 ;
   always @(posedge clk)
-    \sel_l16_s0$3145  <= \$11854 ;
+    \sel_l16_s0$3008  <= \$11871 ;
   always @(posedge clk)
-    \sel_l16_s0$3154  <= \$11855 ;
+    \sel_l16_s0$3009  <= \$11872 ;
   always @(posedge clk)
-    sel_l16_s0 <= \$11856 ;
+    \sel_l16_s0$3010  <= \$11873 ;
   always @(posedge clk)
-    \sel_l16_s0$3005  <= \$11857 ;
+    \sel_l16_s0$3012  <= \$11874 ;
   always @(posedge clk)
-    \sel_l16_s0$3006  <= \$11858 ;
+    \sel_l16_s0$3013  <= \$11875 ;
   always @(posedge clk)
-    \sel_l16_s0$3008  <= \$11859 ;
+    \sel_l16_s0$3014  <= \$11876 ;
   always @(posedge clk)
-    \sel_l16_s0$3009  <= \$11860 ;
+    \sel_l16_s0$3016  <= \$11877 ;
   always @(posedge clk)
-    \sel_l16_s0$3010  <= \$11861 ;
+    \sel_l16_s0$3017  <= \$11878 ;
   always @(posedge clk)
-    \sel_l16_s0$3012  <= \$11862 ;
+    \sel_l16_s0$3018  <= \$11879 ;
   always @(posedge clk)
-    \sel_l16_s0$3013  <= \$11863 ;
+    \sel_l16_s0$3020  <= \$11880 ;
   always @(posedge clk)
-    \sel_l16_s0$3014  <= \$11864 ;
+    \sel_l16_s0$3021  <= \$11881 ;
   always @(posedge clk)
-    \sel_l16_s0$3016  <= \$11865 ;
+    \sel_l16_s0$3022  <= \$11882 ;
   always @(posedge clk)
-    \sel_l16_s0$3017  <= \$11866 ;
+    \sel_l16_s0$3024  <= \$11883 ;
   always @(posedge clk)
-    \sel_l16_s0$3018  <= \$11867 ;
+    \sel_l16_s0$3025  <= \$11884 ;
   always @(posedge clk)
-    \sel_l16_s0$3020  <= \$11868 ;
+    \sel_l16_s0$3034  <= \$11885 ;
   always @(posedge clk)
-    \sel_l16_s0$3021  <= \$11869 ;
+    \sel_l16_s0$3043  <= \$11886 ;
   always @(posedge clk)
-    \sel_l16_s0$3022  <= \$11870 ;
+    \sel_l16_s0$3052  <= \$11887 ;
   always @(posedge clk)
-    \sel_l16_s0$3024  <= \$11871 ;
+    \sel_l16_s0$3061  <= \$11888 ;
   always @(posedge clk)
-    \sel_l16_s0$3025  <= \$11872 ;
+    \sel_l16_s0$3070  <= \$11889 ;
   always @(posedge clk)
-    \sel_l16_s0$3034  <= \$11873 ;
+    \sel_l16_s0$3079  <= \$11890 ;
   always @(posedge clk)
-    \sel_l16_s0$3043  <= \$11874 ;
+    \sel_l16_s0$3088  <= \$11891 ;
   always @(posedge clk)
-    \sel_l16_s0$3052  <= \$11875 ;
+    \sel_l16_s0$3097  <= \$11892 ;
   always @(posedge clk)
-    \sel_l16_s0$3061  <= \$11876 ;
+    \sel_l16_s0$3106  <= \$11893 ;
   always @(posedge clk)
-    \sel_l16_s0$3070  <= \$11877 ;
+    \sel_l16_s0$3115  <= \$11894 ;
   always @(posedge clk)
-    \sel_l16_s0$3079  <= \$11878 ;
+    \sel_l16_s0$3124  <= \$11895 ;
   always @(posedge clk)
-    \sel_l16_s0$3088  <= \$11879 ;
+    \sel_l16_s0$3133  <= \$11896 ;
   always @(posedge clk)
-    \sel_l16_s0$3097  <= \$11880 ;
+    \sel_l16_s0$3142  <= \$11897 ;
   always @(posedge clk)
-    \sel_l16_s0$3106  <= \$11881 ;
+    \sel_l16_s0$3151  <= \$11898 ;
   always @(posedge clk)
-    \sel_l16_s0$3115  <= \$11882 ;
+    \sel_l16_s0$3160  <= \$11899 ;
   always @(posedge clk)
-    \sel_l16_s0$3124  <= \$11883 ;
+    \sel_l16_s0$4786  <= \$11900 ;
   always @(posedge clk)
-    \sel_l16_s0$3133  <= \$11884 ;
+    \sel_l16_s0$4787  <= \$11901 ;
   always @(posedge clk)
-    \sel_l16_s0$3142  <= \$11885 ;
+    \sel_l18_s0$4788  <= \$11902 ;
   always @(posedge clk)
-    \sel_l16_s0$3151  <= \$11886 ;
+    \sel_l18_s0$4789  <= \$11903 ;
   always @(posedge clk)
-    \sel_l16_s0$3160  <= \$11887 ;
+    \sel_l18_s0$4790  <= \$11904 ;
   always @(posedge clk)
-    \sel_l16_s0$4781  <= \$11888 ;
+    \sel_l18_s0$4791  <= \$11905 ;
   always @(posedge clk)
-    \sel_l16_s0$4782  <= \$11889 ;
+    \sel_l18_s0$4792  <= \$11906 ;
   always @(posedge clk)
-    \sel_l18_s0$4783  <= \$11890 ;
+    \sel_l18_s0$4793  <= \$11907 ;
   always @(posedge clk)
-    \sel_l18_s0$4784  <= \$11891 ;
+    \sel_l18_s0$4794  <= \$11908 ;
   always @(posedge clk)
-    \sel_l18_s0$4785  <= \$11892 ;
+    \sel_l18_s0$4795  <= \$11909 ;
   always @(posedge clk)
-    \sel_l18_s0$4786  <= \$11893 ;
+    \sel_l18_s0$4796  <= \$11910 ;
   always @(posedge clk)
-    \sel_l18_s0$4787  <= \$11894 ;
+    \sel_l18_s0$4797  <= \$11911 ;
   always @(posedge clk)
-    \sel_l18_s0$4788  <= \$11895 ;
+    \sel_l18_s0$4798  <= \$11912 ;
   always @(posedge clk)
-    \sel_l18_s0$4789  <= \$11896 ;
+    \sel_l18_s0$4799  <= \$11913 ;
   always @(posedge clk)
-    \sel_l18_s0$4790  <= \$11897 ;
+    \sel_l18_s0$4800  <= \$11914 ;
   always @(posedge clk)
-    \sel_l18_s0$4791  <= \$11898 ;
+    \sel_l18_s0$4801  <= \$11915 ;
   always @(posedge clk)
-    \sel_l18_s0$4792  <= \$11899 ;
+    \sel_l18_s0$4802  <= \$11916 ;
   always @(posedge clk)
-    \sel_l18_s0$4793  <= \$11900 ;
+    \sel_l18_s0$4803  <= \$11917 ;
   always @(posedge clk)
-    \sel_l18_s0$4794  <= \$11901 ;
+    \sel_l18_s0$4804  <= \$11918 ;
   always @(posedge clk)
-    \sel_l18_s0$4795  <= \$11902 ;
+    sel_l18_s0 <= \$11919 ;
   always @(posedge clk)
-    \sel_l18_s0$4796  <= \$11903 ;
+    \sel_l18_s0$3184  <= \$11920 ;
   always @(posedge clk)
-    \sel_l18_s0$4797  <= \$11904 ;
+    \sel_l18_s0$3187  <= \$11921 ;
   always @(posedge clk)
-    \sel_l18_s0$4798  <= \$11905 ;
+    \sel_l18_s0$3190  <= \$11922 ;
   always @(posedge clk)
-    \sel_l18_s0$4799  <= \$11906 ;
+    \sel_l18_s0$3193  <= \$11923 ;
   always @(posedge clk)
-    sel_l18_s0 <= \$11907 ;
+    \sel_l18_s0$3196  <= \$11924 ;
   always @(posedge clk)
-    \sel_l18_s0$3184  <= \$11908 ;
+    \sel_l18_s0$3199  <= \$11925 ;
   always @(posedge clk)
-    \sel_l18_s0$3187  <= \$11909 ;
+    \sel_l18_s0$3202  <= \$11926 ;
   always @(posedge clk)
-    \sel_l18_s0$3190  <= \$11910 ;
+    \sel_l18_s0$3205  <= \$11927 ;
   always @(posedge clk)
-    \sel_l18_s0$3193  <= \$11911 ;
+    \sel_l18_s0$3208  <= \$11928 ;
   always @(posedge clk)
-    \sel_l18_s0$3196  <= \$11912 ;
+    \sel_l18_s0$3211  <= \$11929 ;
   always @(posedge clk)
-    \sel_l18_s0$3199  <= \$11913 ;
+    \sel_l18_s0$3214  <= \$11930 ;
   always @(posedge clk)
-    \sel_l18_s0$3202  <= \$11914 ;
+    \sel_l18_s0$3217  <= \$11931 ;
   always @(posedge clk)
-    \sel_l18_s0$3205  <= \$11915 ;
+    \sel_l18_s0$3220  <= \$11932 ;
   always @(posedge clk)
-    \sel_l18_s0$3208  <= \$11916 ;
+    \sel_l18_s0$3223  <= \$11933 ;
   always @(posedge clk)
-    \sel_l18_s0$3211  <= \$11917 ;
+    \sel_l18_s0$3226  <= \$11934 ;
   always @(posedge clk)
-    \sel_l18_s0$3214  <= \$11918 ;
+    \sel_l18_s0$4805  <= \$11935 ;
   always @(posedge clk)
-    \sel_l18_s0$3217  <= \$11919 ;
+    \sel_l18_s0$4806  <= \$11936 ;
   always @(posedge clk)
-    \sel_l18_s0$3220  <= \$11920 ;
+    sel_valid_s0 <= \$11937 ;
   always @(posedge clk)
-    \sel_l18_s0$3223  <= \$11921 ;
+    sel_valid_s1 <= \$11938 ;
   always @(posedge clk)
-    \sel_l18_s0$3226  <= \$11922 ;
+    sel_valid_s2 <= \$11939 ;
   always @(posedge clk)
-    \sel_l18_s0$3264  <= \$11923 ;
+    sel_valid_s3 <= \$11940 ;
   always @(posedge clk)
-    \sel_l18_s0$4800  <= \$11924 ;
+    sel_valid_s4 <= \$11941 ;
   always @(posedge clk)
-    sel_valid_s0 <= \$11925 ;
+    sel_valid_s5 <= \$11942 ;
   always @(posedge clk)
-    sel_valid_s1 <= \$11926 ;
+    sel_valid_s6 <= \$11943 ;
   always @(posedge clk)
-    sel_valid_s2 <= \$11927 ;
+    sel_valid_s7 <= \$11944 ;
   always @(posedge clk)
-    sel_valid_s3 <= \$11928 ;
+    \mac_wmux0_s0$3266  <= \$11945 ;
   always @(posedge clk)
-    sel_valid_s4 <= \$11929 ;
+    mac_wmux0_s0 <= \$11946 ;
   always @(posedge clk)
-    sel_valid_s5 <= \$11930 ;
+    \mac_wmux0_s0$3282  <= \$11947 ;
   always @(posedge clk)
-    sel_valid_s6 <= \$11931 ;
+    \mac_wmux0_s0$3295  <= \$11948 ;
   always @(posedge clk)
-    sel_valid_s7 <= \$11932 ;
+    \mac_wmux0_s0$3308  <= \$11949 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3484  <= \$11933 ;
+    \mac_wmux0_s0$3321  <= \$11950 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3503  <= \$11934 ;
+    \mac_wmux0_s0$3334  <= \$11951 ;
   always @(posedge clk)
-    mac_wmux1_s0 <= \$11935 ;
+    \mac_wmux0_s0$3347  <= \$11952 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3500  <= \$11936 ;
+    \mac_wmux0_s0$3360  <= \$11953 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3519  <= \$11937 ;
+    \mac_wmux0_s0$3373  <= \$11954 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3532  <= \$11938 ;
+    \mac_wmux0_s0$3386  <= \$11955 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3545  <= \$11939 ;
+    \mac_wmux0_s0$3399  <= \$11956 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3558  <= \$11940 ;
+    \mac_wmux0_s0$3412  <= \$11957 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3571  <= \$11941 ;
+    \mac_wmux0_s0$3425  <= \$11958 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3584  <= \$11942 ;
+    \mac_wmux0_s0$3438  <= \$11959 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3597  <= \$11943 ;
+    \mac_wmux0_s0$3451  <= \$11960 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3610  <= \$11944 ;
+    \mac_wmux0_s0$3464  <= \$11961 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3623  <= \$11945 ;
+    \mac_wmux0_s0$3477  <= \$11962 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3636  <= \$11946 ;
+    \mac_wmux0_s0$3490  <= \$11963 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3649  <= \$11947 ;
+    \mac_wmux0_s0$3503  <= \$11964 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3662  <= \$11948 ;
+    \mac_wmux0_s0$3516  <= \$11965 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3675  <= \$11949 ;
+    \mac_wmux0_s0$3529  <= \$11966 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3688  <= \$11950 ;
+    \mac_wmux0_s0$3542  <= \$11967 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3701  <= \$11951 ;
+    \mac_wmux0_s0$3555  <= \$11968 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3714  <= \$11952 ;
+    \mac_wmux0_s0$3568  <= \$11969 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3727  <= \$11953 ;
+    \mac_wmux0_s0$3581  <= \$11970 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3740  <= \$11954 ;
+    \mac_wmux0_s0$3594  <= \$11971 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3753  <= \$11955 ;
+    \mac_wmux0_s0$3607  <= \$11972 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3766  <= \$11956 ;
+    \mac_wmux0_s0$3620  <= \$11973 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3779  <= \$11957 ;
+    \mac_wmux0_s0$3633  <= \$11974 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3792  <= \$11958 ;
+    \mac_wmux0_s0$3646  <= \$11975 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3805  <= \$11959 ;
+    \mac_wmux0_s0$3659  <= \$11976 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3818  <= \$11960 ;
+    \mac_wmux0_s0$3267  <= \$11977 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3831  <= \$11961 ;
+    \mac_wmux0_s0$3264  <= \$11978 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3844  <= \$11962 ;
+    \mac_wmux0_s0$3283  <= \$11979 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3857  <= \$11963 ;
+    \mac_wmux0_s0$3296  <= \$11980 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3870  <= \$11964 ;
+    \mac_wmux0_s0$3309  <= \$11981 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3485  <= \$11965 ;
+    \mac_wmux0_s0$3322  <= \$11982 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3504  <= \$11966 ;
+    \mac_wmux0_s0$3335  <= \$11983 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3482  <= \$11967 ;
+    \mac_wmux0_s0$3348  <= \$11984 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3501  <= \$11968 ;
+    \mac_wmux0_s0$3361  <= \$11985 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3520  <= \$11969 ;
+    \mac_wmux0_s0$3374  <= \$11986 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3533  <= \$11970 ;
+    \mac_wmux0_s0$3387  <= \$11987 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3546  <= \$11971 ;
+    \mac_wmux0_s0$3400  <= \$11988 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3559  <= \$11972 ;
+    \mac_wmux0_s0$3413  <= \$11989 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3572  <= \$11973 ;
+    \mac_wmux0_s0$3426  <= \$11990 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3585  <= \$11974 ;
+    \mac_wmux0_s0$3439  <= \$11991 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3598  <= \$11975 ;
+    \mac_wmux0_s0$3452  <= \$11992 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3611  <= \$11976 ;
+    \mac_wmux0_s0$3465  <= \$11993 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3624  <= \$11977 ;
+    \mac_wmux0_s0$3478  <= \$11994 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3637  <= \$11978 ;
+    \mac_wmux0_s0$3491  <= \$11995 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3650  <= \$11979 ;
+    \mac_wmux0_s0$3504  <= \$11996 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3663  <= \$11980 ;
+    \mac_wmux0_s0$3517  <= \$11997 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3676  <= \$11981 ;
+    \mac_wmux0_s0$3530  <= \$11998 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3689  <= \$11982 ;
+    \mac_wmux0_s0$3543  <= \$11999 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3702  <= \$11983 ;
+    \mac_wmux0_s0$3556  <= \$12000 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3715  <= \$11984 ;
+    \mac_wmux0_s0$3569  <= \$12001 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3728  <= \$11985 ;
+    \mac_wmux0_s0$3582  <= \$12002 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3741  <= \$11986 ;
+    \mac_wmux0_s0$3595  <= \$12003 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3754  <= \$11987 ;
+    \mac_wmux0_s0$3608  <= \$12004 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3767  <= \$11988 ;
+    \mac_wmux0_s0$3621  <= \$12005 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3780  <= \$11989 ;
+    \mac_wmux0_s0$3634  <= \$12006 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3793  <= \$11990 ;
+    \mac_wmux0_s0$3647  <= \$12007 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3806  <= \$11991 ;
+    \mac_wmux0_s0$3660  <= \$12008 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3819  <= \$11992 ;
+    \mac_wmux0_s0$3270  <= \$12009 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3832  <= \$11993 ;
+    \mac_wmux0_s0$3273  <= \$12010 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3845  <= \$11994 ;
+    \mac_wmux0_s0$3276  <= \$12011 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3858  <= \$11995 ;
+    \mac_wmux0_s0$3279  <= \$12012 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3871  <= \$11996 ;
+    \mac_wmux0_s0$3271  <= \$12013 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3488  <= \$11997 ;
+    \mac_wmux0_s0$3274  <= \$12014 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3491  <= \$11998 ;
+    \mac_wmux0_s0$3277  <= \$12015 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3494  <= \$11999 ;
+    \mac_wmux0_s0$3280  <= \$12016 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3497  <= \$12000 ;
+    \mac_wmux0_s0$3287  <= \$12017 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3507  <= \$12001 ;
+    \mac_wmux0_s0$3289  <= \$12018 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3510  <= \$12002 ;
+    \mac_wmux0_s0$3291  <= \$12019 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3513  <= \$12003 ;
+    \mac_wmux0_s0$3293  <= \$12020 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3516  <= \$12004 ;
+    \mac_wmux0_s0$3300  <= \$12021 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3489  <= \$12005 ;
+    \mac_wmux0_s0$3302  <= \$12022 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3492  <= \$12006 ;
+    \mac_wmux0_s0$3304  <= \$12023 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3495  <= \$12007 ;
+    \mac_wmux0_s0$3306  <= \$12024 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3498  <= \$12008 ;
+    \mac_wmux0_s0$3313  <= \$12025 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3508  <= \$12009 ;
+    \mac_wmux0_s0$3315  <= \$12026 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3511  <= \$12010 ;
+    \mac_wmux0_s0$3317  <= \$12027 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3514  <= \$12011 ;
+    \mac_wmux0_s0$3319  <= \$12028 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3517  <= \$12012 ;
+    \mac_wmux0_s0$3326  <= \$12029 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3524  <= \$12013 ;
+    \mac_wmux0_s0$3328  <= \$12030 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3526  <= \$12014 ;
+    \mac_wmux0_s0$3330  <= \$12031 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3528  <= \$12015 ;
+    \mac_wmux0_s0$3332  <= \$12032 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3530  <= \$12016 ;
+    \mac_wmux0_s0$3339  <= \$12033 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3537  <= \$12017 ;
+    \mac_wmux0_s0$3341  <= \$12034 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3539  <= \$12018 ;
+    \mac_wmux0_s0$3343  <= \$12035 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3541  <= \$12019 ;
+    \mac_wmux0_s0$3345  <= \$12036 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3543  <= \$12020 ;
+    \mac_wmux0_s0$3352  <= \$12037 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3550  <= \$12021 ;
+    \mac_wmux0_s0$3354  <= \$12038 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3552  <= \$12022 ;
+    \mac_wmux0_s0$3356  <= \$12039 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3554  <= \$12023 ;
+    \mac_wmux0_s0$3358  <= \$12040 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3556  <= \$12024 ;
+    \mac_wmux0_s0$3365  <= \$12041 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3563  <= \$12025 ;
+    \mac_wmux0_s0$3367  <= \$12042 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3565  <= \$12026 ;
+    \mac_wmux0_s0$3369  <= \$12043 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3567  <= \$12027 ;
+    \mac_wmux0_s0$3371  <= \$12044 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3569  <= \$12028 ;
+    \mac_wmux0_s0$3378  <= \$12045 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3576  <= \$12029 ;
+    \mac_wmux0_s0$3380  <= \$12046 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3578  <= \$12030 ;
+    \mac_wmux0_s0$3382  <= \$12047 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3580  <= \$12031 ;
+    \mac_wmux0_s0$3384  <= \$12048 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3582  <= \$12032 ;
+    \mac_wmux0_s0$3391  <= \$12049 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3589  <= \$12033 ;
+    \mac_wmux0_s0$3393  <= \$12050 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3591  <= \$12034 ;
+    \mac_wmux0_s0$3395  <= \$12051 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3593  <= \$12035 ;
+    \mac_wmux0_s0$3397  <= \$12052 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3595  <= \$12036 ;
+    \mac_wmux0_s0$3404  <= \$12053 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3602  <= \$12037 ;
+    \mac_wmux0_s0$3406  <= \$12054 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3604  <= \$12038 ;
+    \mac_wmux0_s0$3408  <= \$12055 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3606  <= \$12039 ;
+    \mac_wmux0_s0$3410  <= \$12056 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3608  <= \$12040 ;
+    \mac_wmux0_s0$3417  <= \$12057 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3615  <= \$12041 ;
+    \mac_wmux0_s0$3419  <= \$12058 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3617  <= \$12042 ;
+    \mac_wmux0_s0$3421  <= \$12059 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3619  <= \$12043 ;
+    \mac_wmux0_s0$3423  <= \$12060 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3621  <= \$12044 ;
+    \mac_wmux0_s0$3430  <= \$12061 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3628  <= \$12045 ;
+    \mac_wmux0_s0$3432  <= \$12062 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3630  <= \$12046 ;
+    \mac_wmux0_s0$3434  <= \$12063 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3632  <= \$12047 ;
+    \mac_wmux0_s0$3436  <= \$12064 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3634  <= \$12048 ;
+    \mac_wmux0_s0$3443  <= \$12065 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3641  <= \$12049 ;
+    \mac_wmux0_s0$3445  <= \$12066 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3643  <= \$12050 ;
+    \mac_wmux0_s0$3447  <= \$12067 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3645  <= \$12051 ;
+    \mac_wmux0_s0$3449  <= \$12068 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3647  <= \$12052 ;
+    \mac_wmux0_s0$3456  <= \$12069 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3654  <= \$12053 ;
+    \mac_wmux0_s0$3458  <= \$12070 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3656  <= \$12054 ;
+    \mac_wmux0_s0$3460  <= \$12071 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3658  <= \$12055 ;
+    \mac_wmux0_s0$3462  <= \$12072 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3660  <= \$12056 ;
+    \mac_wmux0_s0$3469  <= \$12073 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3667  <= \$12057 ;
+    \mac_wmux0_s0$3471  <= \$12074 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3669  <= \$12058 ;
+    \mac_wmux0_s0$3473  <= \$12075 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3671  <= \$12059 ;
+    \mac_wmux0_s0$3475  <= \$12076 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3673  <= \$12060 ;
+    \mac_wmux0_s0$3482  <= \$12077 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3680  <= \$12061 ;
+    \mac_wmux0_s0$3484  <= \$12078 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3682  <= \$12062 ;
+    \mac_wmux0_s0$3486  <= \$12079 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3684  <= \$12063 ;
+    \mac_wmux0_s0$3488  <= \$12080 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3686  <= \$12064 ;
+    \mac_wmux0_s0$3495  <= \$12081 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3693  <= \$12065 ;
+    \mac_wmux0_s0$3497  <= \$12082 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3695  <= \$12066 ;
+    \mac_wmux0_s0$3499  <= \$12083 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3697  <= \$12067 ;
+    \mac_wmux0_s0$3501  <= \$12084 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3699  <= \$12068 ;
+    \mac_wmux0_s0$3508  <= \$12085 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3706  <= \$12069 ;
+    \mac_wmux0_s0$3510  <= \$12086 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3708  <= \$12070 ;
+    \mac_wmux0_s0$3512  <= \$12087 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3710  <= \$12071 ;
+    \mac_wmux0_s0$3514  <= \$12088 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3712  <= \$12072 ;
+    \mac_wmux0_s0$3521  <= \$12089 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3719  <= \$12073 ;
+    \mac_wmux0_s0$3523  <= \$12090 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3721  <= \$12074 ;
+    \mac_wmux0_s0$3525  <= \$12091 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3723  <= \$12075 ;
+    \mac_wmux0_s0$3527  <= \$12092 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3725  <= \$12076 ;
+    \mac_wmux0_s0$3534  <= \$12093 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3732  <= \$12077 ;
+    \mac_wmux0_s0$3536  <= \$12094 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3734  <= \$12078 ;
+    \mac_wmux0_s0$3538  <= \$12095 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3736  <= \$12079 ;
+    \mac_wmux0_s0$3540  <= \$12096 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3738  <= \$12080 ;
+    \mac_wmux0_s0$3547  <= \$12097 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3745  <= \$12081 ;
+    \mac_wmux0_s0$3549  <= \$12098 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3747  <= \$12082 ;
+    \mac_wmux0_s0$3551  <= \$12099 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3749  <= \$12083 ;
+    \mac_wmux0_s0$3553  <= \$12100 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3751  <= \$12084 ;
+    \mac_wmux0_s0$3560  <= \$12101 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3758  <= \$12085 ;
+    \mac_wmux0_s0$3562  <= \$12102 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3760  <= \$12086 ;
+    \mac_wmux0_s0$3564  <= \$12103 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3762  <= \$12087 ;
+    \mac_wmux0_s0$3566  <= \$12104 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3764  <= \$12088 ;
+    \mac_wmux0_s0$3573  <= \$12105 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3771  <= \$12089 ;
+    \mac_wmux0_s0$3575  <= \$12106 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3773  <= \$12090 ;
+    \mac_wmux0_s0$3577  <= \$12107 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3775  <= \$12091 ;
+    \mac_wmux0_s0$3579  <= \$12108 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3777  <= \$12092 ;
+    \mac_wmux0_s0$3586  <= \$12109 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3784  <= \$12093 ;
+    \mac_wmux0_s0$3588  <= \$12110 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3786  <= \$12094 ;
+    \mac_wmux0_s0$3590  <= \$12111 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3788  <= \$12095 ;
+    \mac_wmux0_s0$3592  <= \$12112 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3790  <= \$12096 ;
+    \mac_wmux0_s0$3599  <= \$12113 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3797  <= \$12097 ;
+    \mac_wmux0_s0$3601  <= \$12114 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3799  <= \$12098 ;
+    \mac_wmux0_s0$3603  <= \$12115 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3801  <= \$12099 ;
+    \mac_wmux0_s0$3605  <= \$12116 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3803  <= \$12100 ;
+    \mac_wmux0_s0$3612  <= \$12117 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3810  <= \$12101 ;
+    \mac_wmux0_s0$3614  <= \$12118 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3812  <= \$12102 ;
+    \mac_wmux0_s0$3616  <= \$12119 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3814  <= \$12103 ;
+    \mac_wmux0_s0$3618  <= \$12120 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3816  <= \$12104 ;
+    \mac_wmux0_s0$3625  <= \$12121 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3823  <= \$12105 ;
+    \mac_wmux0_s0$3627  <= \$12122 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3825  <= \$12106 ;
+    \mac_wmux0_s0$3629  <= \$12123 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3827  <= \$12107 ;
+    \mac_wmux0_s0$3631  <= \$12124 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3829  <= \$12108 ;
+    \mac_wmux0_s0$3638  <= \$12125 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3836  <= \$12109 ;
+    \mac_wmux0_s0$3640  <= \$12126 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3838  <= \$12110 ;
+    \mac_wmux0_s0$3642  <= \$12127 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3840  <= \$12111 ;
+    \mac_wmux0_s0$3644  <= \$12128 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3842  <= \$12112 ;
+    \mac_wmux0_s0$3651  <= \$12129 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3849  <= \$12113 ;
+    \mac_wmux0_s0$3653  <= \$12130 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3851  <= \$12114 ;
+    \mac_wmux0_s0$3655  <= \$12131 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3853  <= \$12115 ;
+    \mac_wmux0_s0$3657  <= \$12132 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3855  <= \$12116 ;
+    \mac_wmux0_s0$3664  <= \$12133 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3862  <= \$12117 ;
+    \mac_wmux0_s0$3666  <= \$12134 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3864  <= \$12118 ;
+    \mac_wmux0_s0$3668  <= \$12135 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3866  <= \$12119 ;
+    \mac_wmux0_s0$3670  <= \$12136 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3868  <= \$12120 ;
+    \mac_wmux0_s0$4815  <= \$12137 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3875  <= \$12121 ;
+    \mac_wmux0_s0$4816  <= \$12138 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3877  <= \$12122 ;
+    \mac_wmux0_s0$4817  <= \$12139 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3879  <= \$12123 ;
+    \mac_wmux0_s0$4818  <= \$12140 ;
   always @(posedge clk)
-    \mac_wmux1_s0$3881  <= \$12124 ;
+    \mac_wmux0_s0$4819  <= \$12141 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4809  <= \$12125 ;
+    \mac_wmux0_s0$4820  <= \$12142 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4810  <= \$12126 ;
+    \mac_wmux0_s0$4821  <= \$12143 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4811  <= \$12127 ;
+    \mac_wmux0_s0$4822  <= \$12144 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4812  <= \$12128 ;
+    \mac_wmux0_s0$4823  <= \$12145 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4813  <= \$12129 ;
+    \mac_wmux0_s0$4824  <= \$12146 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4814  <= \$12130 ;
+    \mac_wmux0_s0$4825  <= \$12147 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4815  <= \$12131 ;
+    \mac_wmux0_s0$4826  <= \$12148 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4816  <= \$12132 ;
+    \mac_wmux0_s0$4827  <= \$12149 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4817  <= \$12133 ;
+    \mac_wmux0_s0$4828  <= \$12150 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4818  <= \$12134 ;
+    \mac_wmux0_s0$4829  <= \$12151 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4819  <= \$12135 ;
+    \mac_wmux0_s0$4830  <= \$12152 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4820  <= \$12136 ;
+    \mac_wmux0_s0$4831  <= \$12153 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4821  <= \$12137 ;
+    mac_wmux0_valid_s0 <= \$12154 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4822  <= \$12138 ;
+    \mac_wmux2_s0$3887  <= \$12155 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4823  <= \$12139 ;
+    \mac_wmux2_s0$3906  <= \$12156 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4824  <= \$12140 ;
+    \mac_wmux2_s0$3925  <= \$12157 ;
   always @(posedge clk)
-    \mac_wmux1_s0$4825  <= \$12141 ;
+    \mac_wmux2_s0$3944  <= \$12158 ;
   always @(posedge clk)
-    mac_wmux1_valid_s0 <= \$12142 ;
+    mac_wmux2_s0 <= \$12159 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4084  <= \$12143 ;
+    \mac_wmux2_s0$3903  <= \$12160 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4103  <= \$12144 ;
+    \mac_wmux2_s0$3922  <= \$12161 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4122  <= \$12145 ;
+    \mac_wmux2_s0$3941  <= \$12162 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4141  <= \$12146 ;
+    \mac_wmux2_s0$3960  <= \$12163 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4160  <= \$12147 ;
+    \mac_wmux2_s0$3973  <= \$12164 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4179  <= \$12148 ;
+    \mac_wmux2_s0$3986  <= \$12165 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4198  <= \$12149 ;
+    \mac_wmux2_s0$3999  <= \$12166 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4217  <= \$12150 ;
+    \mac_wmux2_s0$4012  <= \$12167 ;
   always @(posedge clk)
-    mac_wmux3_s0 <= \$12151 ;
+    \mac_wmux2_s0$4025  <= \$12168 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4100  <= \$12152 ;
+    \mac_wmux2_s0$4038  <= \$12169 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4119  <= \$12153 ;
+    \mac_wmux2_s0$4051  <= \$12170 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4138  <= \$12154 ;
+    \mac_wmux2_s0$4064  <= \$12171 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4157  <= \$12155 ;
+    \mac_wmux2_s0$4077  <= \$12172 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4176  <= \$12156 ;
+    \mac_wmux2_s0$4090  <= \$12173 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4195  <= \$12157 ;
+    \mac_wmux2_s0$4103  <= \$12174 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4214  <= \$12158 ;
+    \mac_wmux2_s0$4116  <= \$12175 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4233  <= \$12159 ;
+    \mac_wmux2_s0$4129  <= \$12176 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4246  <= \$12160 ;
+    \mac_wmux2_s0$4142  <= \$12177 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4259  <= \$12161 ;
+    \mac_wmux2_s0$4155  <= \$12178 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4272  <= \$12162 ;
+    \mac_wmux2_s0$4168  <= \$12179 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4285  <= \$12163 ;
+    \mac_wmux2_s0$4181  <= \$12180 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4298  <= \$12164 ;
+    \mac_wmux2_s0$4194  <= \$12181 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4311  <= \$12165 ;
+    \mac_wmux2_s0$4207  <= \$12182 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4324  <= \$12166 ;
+    \mac_wmux2_s0$4220  <= \$12183 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4337  <= \$12167 ;
+    \mac_wmux2_s0$4233  <= \$12184 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4350  <= \$12168 ;
+    \mac_wmux2_s0$4246  <= \$12185 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4363  <= \$12169 ;
+    \mac_wmux2_s0$4259  <= \$12186 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4376  <= \$12170 ;
+    \mac_wmux2_s0$3888  <= \$12187 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4389  <= \$12171 ;
+    \mac_wmux2_s0$3907  <= \$12188 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4402  <= \$12172 ;
+    \mac_wmux2_s0$3926  <= \$12189 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4415  <= \$12173 ;
+    \mac_wmux2_s0$3945  <= \$12190 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4428  <= \$12174 ;
+    \mac_wmux2_s0$3885  <= \$12191 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4085  <= \$12175 ;
+    \mac_wmux2_s0$3904  <= \$12192 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4104  <= \$12176 ;
+    \mac_wmux2_s0$3923  <= \$12193 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4123  <= \$12177 ;
+    \mac_wmux2_s0$3942  <= \$12194 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4142  <= \$12178 ;
+    \mac_wmux2_s0$3961  <= \$12195 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4161  <= \$12179 ;
+    \mac_wmux2_s0$3974  <= \$12196 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4180  <= \$12180 ;
+    \mac_wmux2_s0$3987  <= \$12197 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4199  <= \$12181 ;
+    \mac_wmux2_s0$4000  <= \$12198 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4218  <= \$12182 ;
+    \mac_wmux2_s0$4013  <= \$12199 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4082  <= \$12183 ;
+    \mac_wmux2_s0$4026  <= \$12200 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4101  <= \$12184 ;
+    \mac_wmux2_s0$4039  <= \$12201 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4120  <= \$12185 ;
+    \mac_wmux2_s0$4052  <= \$12202 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4139  <= \$12186 ;
+    \mac_wmux2_s0$4065  <= \$12203 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4158  <= \$12187 ;
+    \mac_wmux2_s0$4078  <= \$12204 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4177  <= \$12188 ;
+    \mac_wmux2_s0$4091  <= \$12205 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4196  <= \$12189 ;
+    \mac_wmux2_s0$4104  <= \$12206 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4215  <= \$12190 ;
+    \mac_wmux2_s0$4117  <= \$12207 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4234  <= \$12191 ;
+    \mac_wmux2_s0$4130  <= \$12208 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4247  <= \$12192 ;
+    \mac_wmux2_s0$4143  <= \$12209 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4260  <= \$12193 ;
+    \mac_wmux2_s0$4156  <= \$12210 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4273  <= \$12194 ;
+    \mac_wmux2_s0$4169  <= \$12211 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4286  <= \$12195 ;
+    \mac_wmux2_s0$4182  <= \$12212 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4299  <= \$12196 ;
+    \mac_wmux2_s0$4195  <= \$12213 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4312  <= \$12197 ;
+    \mac_wmux2_s0$4208  <= \$12214 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4325  <= \$12198 ;
+    \mac_wmux2_s0$4221  <= \$12215 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4338  <= \$12199 ;
+    \mac_wmux2_s0$4234  <= \$12216 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4351  <= \$12200 ;
+    \mac_wmux2_s0$4247  <= \$12217 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4364  <= \$12201 ;
+    \mac_wmux2_s0$4260  <= \$12218 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4377  <= \$12202 ;
+    \mac_wmux2_s0$3891  <= \$12219 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4390  <= \$12203 ;
+    \mac_wmux2_s0$3894  <= \$12220 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4403  <= \$12204 ;
+    \mac_wmux2_s0$3897  <= \$12221 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4416  <= \$12205 ;
+    \mac_wmux2_s0$3900  <= \$12222 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4429  <= \$12206 ;
+    \mac_wmux2_s0$3910  <= \$12223 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4088  <= \$12207 ;
+    \mac_wmux2_s0$3913  <= \$12224 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4091  <= \$12208 ;
+    \mac_wmux2_s0$3916  <= \$12225 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4094  <= \$12209 ;
+    \mac_wmux2_s0$3919  <= \$12226 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4097  <= \$12210 ;
+    \mac_wmux2_s0$3929  <= \$12227 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4107  <= \$12211 ;
+    \mac_wmux2_s0$3932  <= \$12228 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4110  <= \$12212 ;
+    \mac_wmux2_s0$3935  <= \$12229 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4113  <= \$12213 ;
+    \mac_wmux2_s0$3938  <= \$12230 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4116  <= \$12214 ;
+    \mac_wmux2_s0$3948  <= \$12231 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4126  <= \$12215 ;
+    \mac_wmux2_s0$3951  <= \$12232 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4129  <= \$12216 ;
+    \mac_wmux2_s0$3954  <= \$12233 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4132  <= \$12217 ;
+    \mac_wmux2_s0$3957  <= \$12234 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4135  <= \$12218 ;
+    \mac_wmux2_s0$3892  <= \$12235 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4145  <= \$12219 ;
+    \mac_wmux2_s0$3895  <= \$12236 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4148  <= \$12220 ;
+    \mac_wmux2_s0$3898  <= \$12237 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4151  <= \$12221 ;
+    \mac_wmux2_s0$3901  <= \$12238 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4154  <= \$12222 ;
+    \mac_wmux2_s0$3911  <= \$12239 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4164  <= \$12223 ;
+    \mac_wmux2_s0$3914  <= \$12240 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4167  <= \$12224 ;
+    \mac_wmux2_s0$3917  <= \$12241 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4170  <= \$12225 ;
+    \mac_wmux2_s0$3920  <= \$12242 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4173  <= \$12226 ;
+    \mac_wmux2_s0$3930  <= \$12243 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4183  <= \$12227 ;
+    \mac_wmux2_s0$3933  <= \$12244 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4186  <= \$12228 ;
+    \mac_wmux2_s0$3936  <= \$12245 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4189  <= \$12229 ;
+    \mac_wmux2_s0$3939  <= \$12246 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4192  <= \$12230 ;
+    \mac_wmux2_s0$3949  <= \$12247 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4202  <= \$12231 ;
+    \mac_wmux2_s0$3952  <= \$12248 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4205  <= \$12232 ;
+    \mac_wmux2_s0$3955  <= \$12249 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4208  <= \$12233 ;
+    \mac_wmux2_s0$3958  <= \$12250 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4211  <= \$12234 ;
+    \mac_wmux2_s0$3965  <= \$12251 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4221  <= \$12235 ;
+    \mac_wmux2_s0$3967  <= \$12252 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4224  <= \$12236 ;
+    \mac_wmux2_s0$3969  <= \$12253 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4227  <= \$12237 ;
+    \mac_wmux2_s0$3971  <= \$12254 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4230  <= \$12238 ;
+    \mac_wmux2_s0$3978  <= \$12255 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4089  <= \$12239 ;
+    \mac_wmux2_s0$3980  <= \$12256 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4092  <= \$12240 ;
+    \mac_wmux2_s0$3982  <= \$12257 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4095  <= \$12241 ;
+    \mac_wmux2_s0$3984  <= \$12258 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4098  <= \$12242 ;
+    \mac_wmux2_s0$3991  <= \$12259 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4108  <= \$12243 ;
+    \mac_wmux2_s0$3993  <= \$12260 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4111  <= \$12244 ;
+    \mac_wmux2_s0$3995  <= \$12261 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4114  <= \$12245 ;
+    \mac_wmux2_s0$3997  <= \$12262 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4117  <= \$12246 ;
+    \mac_wmux2_s0$4004  <= \$12263 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4127  <= \$12247 ;
+    \mac_wmux2_s0$4006  <= \$12264 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4130  <= \$12248 ;
+    \mac_wmux2_s0$4008  <= \$12265 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4133  <= \$12249 ;
+    \mac_wmux2_s0$4010  <= \$12266 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4136  <= \$12250 ;
+    \mac_wmux2_s0$4017  <= \$12267 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4146  <= \$12251 ;
+    \mac_wmux2_s0$4019  <= \$12268 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4149  <= \$12252 ;
+    \mac_wmux2_s0$4021  <= \$12269 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4152  <= \$12253 ;
+    \mac_wmux2_s0$4023  <= \$12270 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4155  <= \$12254 ;
+    \mac_wmux2_s0$4030  <= \$12271 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4165  <= \$12255 ;
+    \mac_wmux2_s0$4032  <= \$12272 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4168  <= \$12256 ;
+    \mac_wmux2_s0$4034  <= \$12273 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4171  <= \$12257 ;
+    \mac_wmux2_s0$4036  <= \$12274 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4174  <= \$12258 ;
+    \mac_wmux2_s0$4043  <= \$12275 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4184  <= \$12259 ;
+    \mac_wmux2_s0$4045  <= \$12276 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4187  <= \$12260 ;
+    \mac_wmux2_s0$4047  <= \$12277 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4190  <= \$12261 ;
+    \mac_wmux2_s0$4049  <= \$12278 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4193  <= \$12262 ;
+    \mac_wmux2_s0$4056  <= \$12279 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4203  <= \$12263 ;
+    \mac_wmux2_s0$4058  <= \$12280 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4206  <= \$12264 ;
+    \mac_wmux2_s0$4060  <= \$12281 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4209  <= \$12265 ;
+    \mac_wmux2_s0$4062  <= \$12282 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4212  <= \$12266 ;
+    \mac_wmux2_s0$4069  <= \$12283 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4222  <= \$12267 ;
+    \mac_wmux2_s0$4071  <= \$12284 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4225  <= \$12268 ;
+    \mac_wmux2_s0$4073  <= \$12285 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4228  <= \$12269 ;
+    \mac_wmux2_s0$4075  <= \$12286 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4231  <= \$12270 ;
+    \mac_wmux2_s0$4082  <= \$12287 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4238  <= \$12271 ;
+    \mac_wmux2_s0$4084  <= \$12288 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4240  <= \$12272 ;
+    \mac_wmux2_s0$4086  <= \$12289 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4242  <= \$12273 ;
+    \mac_wmux2_s0$4088  <= \$12290 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4244  <= \$12274 ;
+    \mac_wmux2_s0$4095  <= \$12291 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4251  <= \$12275 ;
+    \mac_wmux2_s0$4097  <= \$12292 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4253  <= \$12276 ;
+    \mac_wmux2_s0$4099  <= \$12293 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4255  <= \$12277 ;
+    \mac_wmux2_s0$4101  <= \$12294 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4257  <= \$12278 ;
+    \mac_wmux2_s0$4108  <= \$12295 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4264  <= \$12279 ;
+    \mac_wmux2_s0$4110  <= \$12296 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4266  <= \$12280 ;
+    \mac_wmux2_s0$4112  <= \$12297 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4268  <= \$12281 ;
+    \mac_wmux2_s0$4114  <= \$12298 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4270  <= \$12282 ;
+    \mac_wmux2_s0$4121  <= \$12299 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4277  <= \$12283 ;
+    \mac_wmux2_s0$4123  <= \$12300 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4279  <= \$12284 ;
+    \mac_wmux2_s0$4125  <= \$12301 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4281  <= \$12285 ;
+    \mac_wmux2_s0$4127  <= \$12302 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4283  <= \$12286 ;
+    \mac_wmux2_s0$4134  <= \$12303 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4290  <= \$12287 ;
+    \mac_wmux2_s0$4136  <= \$12304 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4292  <= \$12288 ;
+    \mac_wmux2_s0$4138  <= \$12305 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4294  <= \$12289 ;
+    \mac_wmux2_s0$4140  <= \$12306 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4296  <= \$12290 ;
+    \mac_wmux2_s0$4147  <= \$12307 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4303  <= \$12291 ;
+    \mac_wmux2_s0$4149  <= \$12308 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4305  <= \$12292 ;
+    \mac_wmux2_s0$4151  <= \$12309 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4307  <= \$12293 ;
+    \mac_wmux2_s0$4153  <= \$12310 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4309  <= \$12294 ;
+    \mac_wmux2_s0$4160  <= \$12311 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4316  <= \$12295 ;
+    \mac_wmux2_s0$4162  <= \$12312 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4318  <= \$12296 ;
+    \mac_wmux2_s0$4164  <= \$12313 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4320  <= \$12297 ;
+    \mac_wmux2_s0$4166  <= \$12314 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4322  <= \$12298 ;
+    \mac_wmux2_s0$4173  <= \$12315 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4329  <= \$12299 ;
+    \mac_wmux2_s0$4175  <= \$12316 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4331  <= \$12300 ;
+    \mac_wmux2_s0$4177  <= \$12317 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4333  <= \$12301 ;
+    \mac_wmux2_s0$4179  <= \$12318 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4335  <= \$12302 ;
+    \mac_wmux2_s0$4186  <= \$12319 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4342  <= \$12303 ;
+    \mac_wmux2_s0$4188  <= \$12320 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4344  <= \$12304 ;
+    \mac_wmux2_s0$4190  <= \$12321 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4346  <= \$12305 ;
+    \mac_wmux2_s0$4192  <= \$12322 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4348  <= \$12306 ;
+    \mac_wmux2_s0$4199  <= \$12323 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4355  <= \$12307 ;
+    \mac_wmux2_s0$4201  <= \$12324 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4357  <= \$12308 ;
+    \mac_wmux2_s0$4203  <= \$12325 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4359  <= \$12309 ;
+    \mac_wmux2_s0$4205  <= \$12326 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4361  <= \$12310 ;
+    \mac_wmux2_s0$4212  <= \$12327 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4368  <= \$12311 ;
+    \mac_wmux2_s0$4214  <= \$12328 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4370  <= \$12312 ;
+    \mac_wmux2_s0$4216  <= \$12329 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4372  <= \$12313 ;
+    \mac_wmux2_s0$4218  <= \$12330 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4374  <= \$12314 ;
+    \mac_wmux2_s0$4225  <= \$12331 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4381  <= \$12315 ;
+    \mac_wmux2_s0$4227  <= \$12332 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4383  <= \$12316 ;
+    \mac_wmux2_s0$4229  <= \$12333 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4385  <= \$12317 ;
+    \mac_wmux2_s0$4231  <= \$12334 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4387  <= \$12318 ;
+    \mac_wmux2_s0$4238  <= \$12335 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4394  <= \$12319 ;
+    \mac_wmux2_s0$4240  <= \$12336 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4396  <= \$12320 ;
+    \mac_wmux2_s0$4242  <= \$12337 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4398  <= \$12321 ;
+    \mac_wmux2_s0$4244  <= \$12338 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4400  <= \$12322 ;
+    \mac_wmux2_s0$4251  <= \$12339 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4407  <= \$12323 ;
+    \mac_wmux2_s0$4253  <= \$12340 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4409  <= \$12324 ;
+    \mac_wmux2_s0$4255  <= \$12341 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4411  <= \$12325 ;
+    \mac_wmux2_s0$4257  <= \$12342 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4413  <= \$12326 ;
+    \mac_wmux2_s0$4264  <= \$12343 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4420  <= \$12327 ;
+    \mac_wmux2_s0$4266  <= \$12344 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4422  <= \$12328 ;
+    \mac_wmux2_s0$4268  <= \$12345 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4424  <= \$12329 ;
+    \mac_wmux2_s0$4270  <= \$12346 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4426  <= \$12330 ;
+    \mac_wmux2_s0$4833  <= \$12347 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4433  <= \$12331 ;
+    \mac_wmux2_s0$4834  <= \$12348 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4435  <= \$12332 ;
+    \mac_wmux2_s0$4835  <= \$12349 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4437  <= \$12333 ;
+    \mac_wmux2_s0$4836  <= \$12350 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4439  <= \$12334 ;
+    \mac_wmux2_s0$4837  <= \$12351 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4827  <= \$12335 ;
+    \mac_wmux2_s0$4838  <= \$12352 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4828  <= \$12336 ;
+    \mac_wmux2_s0$4839  <= \$12353 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4829  <= \$12337 ;
+    \mac_wmux2_s0$4840  <= \$12354 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4830  <= \$12338 ;
+    \mac_wmux2_s0$4841  <= \$12355 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4831  <= \$12339 ;
+    \mac_wmux2_s0$4842  <= \$12356 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4832  <= \$12340 ;
+    \mac_wmux2_s0$4843  <= \$12357 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4833  <= \$12341 ;
+    \mac_wmux2_s0$4844  <= \$12358 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4834  <= \$12342 ;
+    \mac_wmux2_s0$4845  <= \$12359 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4835  <= \$12343 ;
+    \mac_wmux2_s0$4846  <= \$12360 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4836  <= \$12344 ;
+    \mac_wmux2_s0$4847  <= \$12361 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4837  <= \$12345 ;
+    \mac_wmux2_s0$4848  <= \$12362 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4838  <= \$12346 ;
+    \mac_wmux2_s0$4849  <= \$12363 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4839  <= \$12347 ;
+    mac_wmux2_valid_s0 <= \$12364 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4840  <= \$12348 ;
+    mac_pre_s0 <= \$12365 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4841  <= \$12349 ;
+    \mac_pre_s0$4852  <= \$12366 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4842  <= \$12350 ;
+    \mac_pre_s0$4853  <= \$12367 ;
   always @(posedge clk)
-    \mac_wmux3_s0$4843  <= \$12351 ;
+    \mac_pre_s0$4854  <= \$12368 ;
   always @(posedge clk)
-    mac_wmux3_valid_s0 <= \$12352 ;
+    \mac_pre_s0$4855  <= \$12369 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$12353 ;
+    \mac_pre_s0$4856  <= \$12370 ;
   always @(posedge clk)
-    \mac_pre_s0$4846  <= \$12354 ;
+    \mac_pre_s0$4857  <= \$12371 ;
   always @(posedge clk)
-    \mac_pre_s0$4847  <= \$12355 ;
+    \mac_pre_s0$4858  <= \$12372 ;
   always @(posedge clk)
-    \mac_pre_s0$4848  <= \$12356 ;
+    \mac_pre_s0$4859  <= \$12373 ;
   always @(posedge clk)
-    \mac_pre_s0$4849  <= \$12357 ;
+    \mac_pre_s0$4860  <= \$12374 ;
   always @(posedge clk)
-    \mac_pre_s0$4850  <= \$12358 ;
+    \mac_pre_s0$4861  <= \$12375 ;
   always @(posedge clk)
-    \mac_pre_s0$4851  <= \$12359 ;
+    \mac_pre_s0$4862  <= \$12376 ;
   always @(posedge clk)
-    \mac_pre_s0$4852  <= \$12360 ;
+    \mac_pre_s0$4863  <= \$12377 ;
   always @(posedge clk)
-    \mac_pre_s0$4853  <= \$12361 ;
+    \mac_pre_s0$4864  <= \$12378 ;
   always @(posedge clk)
-    \mac_pre_s0$4854  <= \$12362 ;
+    \mac_pre_s0$4865  <= \$12379 ;
   always @(posedge clk)
-    \mac_pre_s0$4855  <= \$12363 ;
+    \mac_pre_s0$4866  <= \$12380 ;
   always @(posedge clk)
-    \mac_pre_s0$4856  <= \$12364 ;
+    \mac_pre_s0$4867  <= \$12381 ;
   always @(posedge clk)
-    \mac_pre_s0$4857  <= \$12365 ;
+    \mac_pre_s0$4868  <= \$12382 ;
   always @(posedge clk)
-    \mac_pre_s0$4858  <= \$12366 ;
+    \mac_pre_s0$4869  <= \$12383 ;
   always @(posedge clk)
-    \mac_pre_s0$4859  <= \$12367 ;
+    \mac_pre_s0$4870  <= \$12384 ;
   always @(posedge clk)
-    \mac_pre_s0$4860  <= \$12368 ;
+    \mac_pre_s0$4871  <= \$12385 ;
   always @(posedge clk)
-    \mac_pre_s0$4861  <= \$12369 ;
+    \mac_pre_s0$4872  <= \$12386 ;
   always @(posedge clk)
-    \mac_pre_s0$4862  <= \$12370 ;
+    \mac_pre_s0$4873  <= \$12387 ;
   always @(posedge clk)
-    \mac_pre_s0$4863  <= \$12371 ;
+    \mac_pre_s0$4874  <= \$12388 ;
   always @(posedge clk)
-    \mac_pre_s0$4864  <= \$12372 ;
+    \mac_pre_s0$4875  <= \$12389 ;
   always @(posedge clk)
-    \mac_pre_s0$4865  <= \$12373 ;
+    \mac_pre_s0$4876  <= \$12390 ;
   always @(posedge clk)
-    \mac_pre_s0$4866  <= \$12374 ;
+    \mac_pre_s0$4877  <= \$12391 ;
   always @(posedge clk)
-    \mac_pre_s0$4867  <= \$12375 ;
+    \mac_pre_s0$4878  <= \$12392 ;
   always @(posedge clk)
-    \mac_pre_s0$4868  <= \$12376 ;
+    \mac_pre_s0$4879  <= \$12393 ;
   always @(posedge clk)
-    \mac_pre_s0$4869  <= \$12377 ;
+    \mac_pre_s0$4880  <= \$12394 ;
   always @(posedge clk)
-    \mac_pre_s0$4870  <= \$12378 ;
+    \mac_pre_s0$4881  <= \$12395 ;
   always @(posedge clk)
-    \mac_pre_s0$4871  <= \$12379 ;
+    \mac_pre_s0$4882  <= \$12396 ;
   always @(posedge clk)
-    \mac_pre_s0$4872  <= \$12380 ;
+    \mac_pre_s0$4883  <= \$12397 ;
   always @(posedge clk)
-    \mac_pre_s0$4873  <= \$12381 ;
+    \mac_pre_s0$4884  <= \$12398 ;
   always @(posedge clk)
-    \mac_pre_s0$4874  <= \$12382 ;
+    \mac_pre_s0$4885  <= \$12399 ;
   always @(posedge clk)
-    \mac_pre_s0$4875  <= \$12383 ;
+    \mac_pre_s0$4886  <= \$12400 ;
   always @(posedge clk)
-    \mac_pre_s0$4876  <= \$12384 ;
+    \mac_pre_s0$4887  <= \$12401 ;
   always @(posedge clk)
-    \mac_pre_s0$4877  <= \$12385 ;
+    \mac_pre_s0$4888  <= \$12402 ;
   always @(posedge clk)
-    \mac_pre_s0$4878  <= \$12386 ;
+    \mac_pre_s0$4889  <= \$12403 ;
   always @(posedge clk)
-    \mac_pre_s0$4879  <= \$12387 ;
+    \mac_pre_s0$4890  <= \$12404 ;
   always @(posedge clk)
-    \mac_pre_s0$4880  <= \$12388 ;
+    \mac_pre_s0$4891  <= \$12405 ;
   always @(posedge clk)
-    \mac_pre_s0$4881  <= \$12389 ;
+    \mac_pre_s0$4892  <= \$12406 ;
   always @(posedge clk)
-    \mac_pre_s0$4882  <= \$12390 ;
+    \mac_pre_s0$4893  <= \$12407 ;
   always @(posedge clk)
-    \mac_pre_s0$4883  <= \$12391 ;
+    \mac_pre_s0$4894  <= \$12408 ;
   always @(posedge clk)
-    \mac_pre_s0$4884  <= \$12392 ;
+    \mac_pre_s0$4895  <= \$12409 ;
   always @(posedge clk)
-    \mac_pre_s0$4885  <= \$12393 ;
+    \mac_pre_s0$4896  <= \$12410 ;
   always @(posedge clk)
-    \mac_pre_s0$4886  <= \$12394 ;
+    \mac_pre_s0$4897  <= \$12411 ;
   always @(posedge clk)
-    \mac_pre_s0$4887  <= \$12395 ;
+    \mac_pre_s0$4898  <= \$12412 ;
   always @(posedge clk)
-    \mac_pre_s0$4888  <= \$12396 ;
+    \mac_pre_s0$4899  <= \$12413 ;
   always @(posedge clk)
-    \mac_pre_s0$4889  <= \$12397 ;
+    \mac_pre_s0$4900  <= \$12414 ;
   always @(posedge clk)
-    \mac_pre_s0$4890  <= \$12398 ;
+    \mac_pre_s0$4901  <= \$12415 ;
   always @(posedge clk)
-    \mac_pre_s0$4891  <= \$12399 ;
+    \mac_pre_s0$4902  <= \$12416 ;
   always @(posedge clk)
-    \mac_pre_s0$4892  <= \$12400 ;
+    \mac_pre_s0$4903  <= \$12417 ;
   always @(posedge clk)
-    \mac_pre_s0$4893  <= \$12401 ;
+    \mac_pre_s0$4904  <= \$12418 ;
   always @(posedge clk)
-    \mac_pre_s0$4894  <= \$12402 ;
+    \mac_pre_s0$4905  <= \$12419 ;
   always @(posedge clk)
-    \mac_pre_s0$4895  <= \$12403 ;
+    \mac_pre_s0$4906  <= \$12420 ;
   always @(posedge clk)
-    \mac_pre_s0$4896  <= \$12404 ;
+    \mac_pre_s0$4907  <= \$12421 ;
   always @(posedge clk)
-    \mac_pre_s0$4897  <= \$12405 ;
+    \mac_pre_s0$4908  <= \$12422 ;
   always @(posedge clk)
-    \mac_pre_s0$4898  <= \$12406 ;
+    \mac_pre_s0$4909  <= \$12423 ;
   always @(posedge clk)
-    \mac_pre_s0$4899  <= \$12407 ;
+    \mac_pre_s0$4910  <= \$12424 ;
   always @(posedge clk)
-    \mac_pre_s0$4900  <= \$12408 ;
+    \mac_pre_s0$4911  <= \$12425 ;
   always @(posedge clk)
-    \mac_pre_s0$4901  <= \$12409 ;
+    \mac_pre_s0$4912  <= \$12426 ;
   always @(posedge clk)
-    \mac_pre_s0$4902  <= \$12410 ;
+    \mac_pre_s0$4913  <= \$12427 ;
   always @(posedge clk)
-    \mac_pre_s0$4903  <= \$12411 ;
+    \mac_pre_s0$4914  <= \$12428 ;
   always @(posedge clk)
-    \mac_pre_s0$4904  <= \$12412 ;
+    \mac_pre_s0$4915  <= \$12429 ;
   always @(posedge clk)
-    \mac_pre_s0$4905  <= \$12413 ;
+    \mac_pre_s0$4916  <= \$12430 ;
   always @(posedge clk)
-    \mac_pre_s0$4906  <= \$12414 ;
+    \mac_pre_s0$4917  <= \$12431 ;
   always @(posedge clk)
-    \mac_pre_s0$4907  <= \$12415 ;
+    \mac_pre_s0$4918  <= \$12432 ;
   always @(posedge clk)
-    \mac_pre_s0$4908  <= \$12416 ;
+    \mac_pre_s0$4919  <= \$12433 ;
   always @(posedge clk)
-    \mac_pre_s0$4909  <= \$12417 ;
+    \mac_pre_s0$4920  <= \$12434 ;
   always @(posedge clk)
-    \mac_pre_s0$4910  <= \$12418 ;
+    \mac_pre_s0$4921  <= \$12435 ;
   always @(posedge clk)
-    \mac_pre_s0$4911  <= \$12419 ;
+    \mac_pre_s0$4922  <= \$12436 ;
   always @(posedge clk)
-    \mac_pre_s0$4912  <= \$12420 ;
+    \mac_pre_s0$4923  <= \$12437 ;
   always @(posedge clk)
-    \mac_pre_s0$4913  <= \$12421 ;
+    \mac_pre_s0$4924  <= \$12438 ;
   always @(posedge clk)
-    \mac_pre_s0$4914  <= \$12422 ;
+    \mac_pre_s0$4925  <= \$12439 ;
   always @(posedge clk)
-    \mac_pre_s0$4915  <= \$12423 ;
+    \mac_pre_s0$4926  <= \$12440 ;
   always @(posedge clk)
-    \mac_pre_s0$4916  <= \$12424 ;
+    \mac_pre_s0$4927  <= \$12441 ;
   always @(posedge clk)
-    \mac_pre_s0$4917  <= \$12425 ;
+    \mac_pre_s0$4928  <= \$12442 ;
   always @(posedge clk)
-    \mac_pre_s0$4918  <= \$12426 ;
+    \mac_pre_s0$4929  <= \$12443 ;
   always @(posedge clk)
-    \mac_pre_s0$4919  <= \$12427 ;
+    \mac_pre_s0$4930  <= \$12444 ;
   always @(posedge clk)
-    \mac_pre_s0$4920  <= \$12428 ;
+    \mac_pre_s0$4931  <= \$12445 ;
   always @(posedge clk)
-    \mac_pre_s0$4921  <= \$12429 ;
+    mac_pre_valid_s0 <= \$12446 ;
   always @(posedge clk)
-    \mac_pre_s0$4922  <= \$12430 ;
+    mac_dspin_s0 <= \$12447 ;
   always @(posedge clk)
-    \mac_pre_s0$4923  <= \$12431 ;
+    mac_dspin_valid_s0 <= \$12448 ;
   always @(posedge clk)
-    \mac_pre_s0$4924  <= \$12432 ;
+    mac_mul_s0 <= \$12449 ;
   always @(posedge clk)
-    \mac_pre_s0$4925  <= \$12433 ;
+    \mac_mul_s0$4559  <= \$12450 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$12434 ;
+    \mac_mul_s0$4561  <= \$12451 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$12435 ;
+    \mac_mul_s0$4562  <= \$12452 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$12436 ;
+    \mac_mul_s0$4564  <= \$12453 ;
   always @(posedge clk)
-    mac_mul_s0 <= \$12437 ;
+    \mac_mul_s0$4565  <= \$12454 ;
   always @(posedge clk)
-    \mac_mul_s0$4560  <= \$12438 ;
+    \mac_mul_s0$4567  <= \$12455 ;
   always @(posedge clk)
-    \mac_mul_s0$4562  <= \$12439 ;
+    \mac_mul_s0$4568  <= \$12456 ;
   always @(posedge clk)
-    \mac_mul_s0$4563  <= \$12440 ;
+    \mac_mul_s0$4570  <= \$12457 ;
   always @(posedge clk)
-    \mac_mul_s0$4565  <= \$12441 ;
+    \mac_mul_s0$4571  <= \$12458 ;
   always @(posedge clk)
-    \mac_mul_s0$4566  <= \$12442 ;
+    \mac_mul_s0$4573  <= \$12459 ;
   always @(posedge clk)
-    \mac_mul_s0$4568  <= \$12443 ;
+    \mac_mul_s0$4574  <= \$12460 ;
   always @(posedge clk)
-    \mac_mul_s0$4569  <= \$12444 ;
+    \mac_mul_s0$4576  <= \$12461 ;
   always @(posedge clk)
-    \mac_mul_s0$4571  <= \$12445 ;
+    \mac_mul_s0$4577  <= \$12462 ;
   always @(posedge clk)
-    \mac_mul_s0$4572  <= \$12446 ;
+    \mac_mul_s0$4579  <= \$12463 ;
   always @(posedge clk)
-    \mac_mul_s0$4574  <= \$12447 ;
+    \mac_mul_s0$4580  <= \$12464 ;
   always @(posedge clk)
-    \mac_mul_s0$4575  <= \$12448 ;
+    \mac_mul_s0$4582  <= \$12465 ;
   always @(posedge clk)
-    \mac_mul_s0$4577  <= \$12449 ;
+    \mac_mul_s0$4583  <= \$12466 ;
   always @(posedge clk)
-    \mac_mul_s0$4578  <= \$12450 ;
+    \mac_mul_s0$4585  <= \$12467 ;
   always @(posedge clk)
-    \mac_mul_s0$4580  <= \$12451 ;
+    \mac_mul_s0$4586  <= \$12468 ;
   always @(posedge clk)
-    \mac_mul_s0$4581  <= \$12452 ;
+    \mac_mul_s0$4588  <= \$12469 ;
   always @(posedge clk)
-    \mac_mul_s0$4583  <= \$12453 ;
+    \mac_mul_s0$4589  <= \$12470 ;
   always @(posedge clk)
-    \mac_mul_s0$4584  <= \$12454 ;
+    \mac_mul_s0$4591  <= \$12471 ;
   always @(posedge clk)
-    \mac_mul_s0$4586  <= \$12455 ;
+    \mac_mul_s0$4592  <= \$12472 ;
   always @(posedge clk)
-    \mac_mul_s0$4587  <= \$12456 ;
+    \mac_mul_s0$4594  <= \$12473 ;
   always @(posedge clk)
-    \mac_mul_s0$4589  <= \$12457 ;
+    \mac_mul_s0$4595  <= \$12474 ;
   always @(posedge clk)
-    \mac_mul_s0$4590  <= \$12458 ;
+    \mac_mul_s0$4597  <= \$12475 ;
   always @(posedge clk)
-    \mac_mul_s0$4592  <= \$12459 ;
+    \mac_mul_s0$4598  <= \$12476 ;
   always @(posedge clk)
-    \mac_mul_s0$4593  <= \$12460 ;
+    \mac_mul_s0$4600  <= \$12477 ;
   always @(posedge clk)
-    \mac_mul_s0$4595  <= \$12461 ;
+    \mac_mul_s0$4601  <= \$12478 ;
   always @(posedge clk)
-    \mac_mul_s0$4596  <= \$12462 ;
+    \mac_mul_s0$4603  <= \$12479 ;
   always @(posedge clk)
-    \mac_mul_s0$4598  <= \$12463 ;
+    \mac_mul_s0$4604  <= \$12480 ;
   always @(posedge clk)
-    \mac_mul_s0$4599  <= \$12464 ;
+    \mac_mul_s0$4606  <= \$12481 ;
   always @(posedge clk)
-    \mac_mul_s0$4601  <= \$12465 ;
+    \mac_mul_s0$4607  <= \$12482 ;
   always @(posedge clk)
-    \mac_mul_s0$4602  <= \$12466 ;
+    \mac_mul_s0$4609  <= \$12483 ;
   always @(posedge clk)
-    \mac_mul_s0$4604  <= \$12467 ;
+    \mac_mul_s0$4610  <= \$12484 ;
   always @(posedge clk)
-    \mac_mul_s0$4605  <= \$12468 ;
+    \mac_mul_s0$4612  <= \$12485 ;
   always @(posedge clk)
-    \mac_mul_s0$4607  <= \$12469 ;
+    \mac_mul_s0$4613  <= \$12486 ;
   always @(posedge clk)
-    \mac_mul_s0$4608  <= \$12470 ;
+    \mac_mul_s0$4615  <= \$12487 ;
   always @(posedge clk)
-    \mac_mul_s0$4610  <= \$12471 ;
+    \mac_mul_s0$4616  <= \$12488 ;
   always @(posedge clk)
-    \mac_mul_s0$4611  <= \$12472 ;
+    \mac_mul_s0$4618  <= \$12489 ;
   always @(posedge clk)
-    \mac_mul_s0$4613  <= \$12473 ;
+    \mac_mul_s0$4619  <= \$12490 ;
   always @(posedge clk)
-    \mac_mul_s0$4614  <= \$12474 ;
+    \mac_mul_s0$4621  <= \$12491 ;
   always @(posedge clk)
-    \mac_mul_s0$4616  <= \$12475 ;
+    \mac_mul_s0$4622  <= \$12492 ;
   always @(posedge clk)
-    \mac_mul_s0$4617  <= \$12476 ;
+    \mac_mul_s0$4624  <= \$12493 ;
   always @(posedge clk)
-    \mac_mul_s0$4619  <= \$12477 ;
+    \mac_mul_s0$4625  <= \$12494 ;
   always @(posedge clk)
-    \mac_mul_s0$4620  <= \$12478 ;
+    \mac_mul_s0$4627  <= \$12495 ;
   always @(posedge clk)
-    \mac_mul_s0$4622  <= \$12479 ;
+    \mac_mul_s0$4628  <= \$12496 ;
   always @(posedge clk)
-    \mac_mul_s0$4623  <= \$12480 ;
+    \mac_mul_s0$4630  <= \$12497 ;
   always @(posedge clk)
-    \mac_mul_s0$4625  <= \$12481 ;
+    \mac_mul_s0$4631  <= \$12498 ;
   always @(posedge clk)
-    \mac_mul_s0$4626  <= \$12482 ;
+    \mac_mul_s0$4633  <= \$12499 ;
   always @(posedge clk)
-    \mac_mul_s0$4628  <= \$12483 ;
+    \mac_mul_s0$4634  <= \$12500 ;
   always @(posedge clk)
-    \mac_mul_s0$4629  <= \$12484 ;
+    \mac_mul_s0$4636  <= \$12501 ;
   always @(posedge clk)
-    \mac_mul_s0$4631  <= \$12485 ;
+    \mac_mul_s0$4637  <= \$12502 ;
   always @(posedge clk)
-    \mac_mul_s0$4632  <= \$12486 ;
+    \mac_mul_s0$4639  <= \$12503 ;
   always @(posedge clk)
-    \mac_mul_s0$4634  <= \$12487 ;
+    \mac_mul_s0$4640  <= \$12504 ;
   always @(posedge clk)
-    \mac_mul_s0$4635  <= \$12488 ;
+    \mac_mul_s0$4642  <= \$12505 ;
   always @(posedge clk)
-    \mac_mul_s0$4637  <= \$12489 ;
+    \mac_mul_s0$4643  <= \$12506 ;
   always @(posedge clk)
-    \mac_mul_s0$4638  <= \$12490 ;
+    \mac_mul_s0$4645  <= \$12507 ;
   always @(posedge clk)
-    \mac_mul_s0$4640  <= \$12491 ;
+    \mac_mul_s0$4646  <= \$12508 ;
   always @(posedge clk)
-    \mac_mul_s0$4641  <= \$12492 ;
+    \mac_mul_s0$4648  <= \$12509 ;
   always @(posedge clk)
-    \mac_mul_s0$4643  <= \$12493 ;
+    \mac_mul_s0$4649  <= \$12510 ;
   always @(posedge clk)
-    \mac_mul_s0$4644  <= \$12494 ;
+    \mac_mul_s0$4651  <= \$12511 ;
   always @(posedge clk)
-    \mac_mul_s0$4646  <= \$12495 ;
+    \mac_mul_s0$4652  <= \$12512 ;
   always @(posedge clk)
-    \mac_mul_s0$4647  <= \$12496 ;
+    \mac_mul_s0$4999  <= \$12513 ;
   always @(posedge clk)
-    \mac_mul_s0$4649  <= \$12497 ;
+    mac_mul_valid_s0 <= \$12514 ;
   always @(posedge clk)
-    \mac_mul_s0$4650  <= \$12498 ;
+    mac_add0_s0 <= \$12515 ;
   always @(posedge clk)
-    \mac_mul_s0$4652  <= \$12499 ;
+    \mac_add0_s0$4657  <= \$12516 ;
   always @(posedge clk)
-    \mac_mul_s0$4653  <= \$12500 ;
+    \mac_add0_s0$4659  <= \$12517 ;
   always @(posedge clk)
-    \mac_mul_s0$4993  <= \$12501 ;
+    \mac_add0_s0$4660  <= \$12518 ;
   always @(posedge clk)
-    mac_mul_valid_s0 <= \$12502 ;
+    \mac_add0_s0$4662  <= \$12519 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$12503 ;
+    \mac_add0_s0$4663  <= \$12520 ;
   always @(posedge clk)
-    \mac_add0_s0$4658  <= \$12504 ;
+    \mac_add0_s0$4665  <= \$12521 ;
   always @(posedge clk)
-    \mac_add0_s0$4660  <= \$12505 ;
+    \mac_add0_s0$4666  <= \$12522 ;
   always @(posedge clk)
-    \mac_add0_s0$4661  <= \$12506 ;
+    \mac_add0_s0$4668  <= \$12523 ;
   always @(posedge clk)
-    \mac_add0_s0$4663  <= \$12507 ;
+    \mac_add0_s0$4669  <= \$12524 ;
   always @(posedge clk)
-    \mac_add0_s0$4664  <= \$12508 ;
+    \mac_add0_s0$4671  <= \$12525 ;
   always @(posedge clk)
-    \mac_add0_s0$4666  <= \$12509 ;
+    \mac_add0_s0$4672  <= \$12526 ;
   always @(posedge clk)
-    \mac_add0_s0$4667  <= \$12510 ;
+    \mac_add0_s0$4674  <= \$12527 ;
   always @(posedge clk)
-    \mac_add0_s0$4669  <= \$12511 ;
+    \mac_add0_s0$4675  <= \$12528 ;
   always @(posedge clk)
-    \mac_add0_s0$4670  <= \$12512 ;
+    \mac_add0_s0$4677  <= \$12529 ;
   always @(posedge clk)
-    \mac_add0_s0$4672  <= \$12513 ;
+    \mac_add0_s0$4678  <= \$12530 ;
   always @(posedge clk)
-    \mac_add0_s0$4673  <= \$12514 ;
+    \mac_add0_s0$4680  <= \$12531 ;
   always @(posedge clk)
-    \mac_add0_s0$4675  <= \$12515 ;
+    \mac_add0_s0$4681  <= \$12532 ;
   always @(posedge clk)
-    \mac_add0_s0$4676  <= \$12516 ;
+    \mac_add0_s0$4683  <= \$12533 ;
   always @(posedge clk)
-    \mac_add0_s0$4678  <= \$12517 ;
+    \mac_add0_s0$4684  <= \$12534 ;
   always @(posedge clk)
-    \mac_add0_s0$4679  <= \$12518 ;
+    \mac_add0_s0$4686  <= \$12535 ;
   always @(posedge clk)
-    \mac_add0_s0$4681  <= \$12519 ;
+    \mac_add0_s0$4687  <= \$12536 ;
   always @(posedge clk)
-    \mac_add0_s0$4682  <= \$12520 ;
+    \mac_add0_s0$4689  <= \$12537 ;
   always @(posedge clk)
-    \mac_add0_s0$4684  <= \$12521 ;
+    \mac_add0_s0$4690  <= \$12538 ;
   always @(posedge clk)
-    \mac_add0_s0$4685  <= \$12522 ;
+    \mac_add0_s0$4692  <= \$12539 ;
   always @(posedge clk)
-    \mac_add0_s0$4687  <= \$12523 ;
+    \mac_add0_s0$4693  <= \$12540 ;
   always @(posedge clk)
-    \mac_add0_s0$4688  <= \$12524 ;
+    \mac_add0_s0$4695  <= \$12541 ;
   always @(posedge clk)
-    \mac_add0_s0$4690  <= \$12525 ;
+    \mac_add0_s0$4696  <= \$12542 ;
   always @(posedge clk)
-    \mac_add0_s0$4691  <= \$12526 ;
+    \mac_add0_s0$4698  <= \$12543 ;
   always @(posedge clk)
-    \mac_add0_s0$4693  <= \$12527 ;
+    \mac_add0_s0$4699  <= \$12544 ;
   always @(posedge clk)
-    \mac_add0_s0$4694  <= \$12528 ;
+    \mac_add0_s0$4701  <= \$12545 ;
   always @(posedge clk)
-    \mac_add0_s0$4696  <= \$12529 ;
+    \mac_add0_s0$4702  <= \$12546 ;
   always @(posedge clk)
-    \mac_add0_s0$4697  <= \$12530 ;
+    \mac_add0_s0$5001  <= \$12547 ;
   always @(posedge clk)
-    \mac_add0_s0$4699  <= \$12531 ;
+    mac_add0_valid_s0 <= \$12548 ;
   always @(posedge clk)
-    \mac_add0_s0$4700  <= \$12532 ;
+    mac_add1_s0 <= \$12549 ;
   always @(posedge clk)
-    \mac_add0_s0$4702  <= \$12533 ;
+    \mac_add1_s0$4707  <= \$12550 ;
   always @(posedge clk)
-    \mac_add0_s0$4703  <= \$12534 ;
+    \mac_add1_s0$4709  <= \$12551 ;
   always @(posedge clk)
-    \mac_add0_s0$4995  <= \$12535 ;
+    \mac_add1_s0$4710  <= \$12552 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$12536 ;
+    \mac_add1_s0$4712  <= \$12553 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$12537 ;
+    \mac_add1_s0$4713  <= \$12554 ;
   always @(posedge clk)
-    \mac_add1_s0$4708  <= \$12538 ;
+    \mac_add1_s0$4715  <= \$12555 ;
   always @(posedge clk)
-    \mac_add1_s0$4710  <= \$12539 ;
+    \mac_add1_s0$4716  <= \$12556 ;
   always @(posedge clk)
-    \mac_add1_s0$4711  <= \$12540 ;
+    \mac_add1_s0$4718  <= \$12557 ;
   always @(posedge clk)
-    \mac_add1_s0$4713  <= \$12541 ;
+    \mac_add1_s0$4719  <= \$12558 ;
   always @(posedge clk)
-    \mac_add1_s0$4714  <= \$12542 ;
+    \mac_add1_s0$4721  <= \$12559 ;
   always @(posedge clk)
-    \mac_add1_s0$4716  <= \$12543 ;
+    \mac_add1_s0$4722  <= \$12560 ;
   always @(posedge clk)
-    \mac_add1_s0$4717  <= \$12544 ;
+    \mac_add1_s0$4724  <= \$12561 ;
   always @(posedge clk)
-    \mac_add1_s0$4719  <= \$12545 ;
+    \mac_add1_s0$4725  <= \$12562 ;
   always @(posedge clk)
-    \mac_add1_s0$4720  <= \$12546 ;
+    \mac_add1_s0$4727  <= \$12563 ;
   always @(posedge clk)
-    \mac_add1_s0$4722  <= \$12547 ;
+    \mac_add1_s0$4728  <= \$12564 ;
   always @(posedge clk)
-    \mac_add1_s0$4723  <= \$12548 ;
+    \mac_add1_s0$5003  <= \$12565 ;
   always @(posedge clk)
-    \mac_add1_s0$4725  <= \$12549 ;
+    mac_add1_valid_s0 <= \$12566 ;
   always @(posedge clk)
-    \mac_add1_s0$4726  <= \$12550 ;
+    mac_add2_s0 <= \$12567 ;
   always @(posedge clk)
-    \mac_add1_s0$4728  <= \$12551 ;
+    \mac_add2_s0$4733  <= \$12568 ;
   always @(posedge clk)
-    \mac_add1_s0$4729  <= \$12552 ;
+    \mac_add2_s0$4735  <= \$12569 ;
   always @(posedge clk)
-    \mac_add1_s0$4997  <= \$12553 ;
+    \mac_add2_s0$4736  <= \$12570 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$12554 ;
+    \mac_add2_s0$4738  <= \$12571 ;
   always @(posedge clk)
-    mac_add2_s0 <= \$12555 ;
+    \mac_add2_s0$4739  <= \$12572 ;
   always @(posedge clk)
-    \mac_add2_s0$4734  <= \$12556 ;
+    \mac_add2_s0$4741  <= \$12573 ;
   always @(posedge clk)
-    \mac_add2_s0$4736  <= \$12557 ;
+    \mac_add2_s0$4742  <= \$12574 ;
   always @(posedge clk)
-    \mac_add2_s0$4737  <= \$12558 ;
+    \mac_add2_s0$5005  <= \$12575 ;
   always @(posedge clk)
-    \mac_add2_s0$4739  <= \$12559 ;
+    mac_add2_valid_s0 <= \$12576 ;
   always @(posedge clk)
-    \mac_add2_s0$4740  <= \$12560 ;
+    mac_add3_s0 <= \$12577 ;
   always @(posedge clk)
-    \mac_add2_s0$4742  <= \$12561 ;
+    \mac_add3_s0$4758  <= \$12578 ;
   always @(posedge clk)
-    \mac_add2_s0$4743  <= \$12562 ;
+    \mac_add3_s0$4761  <= \$12579 ;
   always @(posedge clk)
-    \mac_add2_s0$4999  <= \$12563 ;
+    \mac_add3_s0$4764  <= \$12580 ;
   always @(posedge clk)
-    mac_add2_valid_s0 <= \$12564 ;
+    \mac_add3_s0$5007  <= \$12581 ;
   always @(posedge clk)
-    mac_add3_s0 <= \$12565 ;
+    mac_add3_valid_s0 <= \$12582 ;
   always @(posedge clk)
-    \mac_add3_s0$4753  <= \$12566 ;
+    o__valid <= \$12583 ;
   always @(posedge clk)
-    \mac_add3_s0$4756  <= \$12567 ;
+    stall_adv0_valid <= \$12584 ;
   always @(posedge clk)
-    \mac_add3_s0$4759  <= \$12568 ;
+    stall_adv1_valid <= \$12585 ;
   always @(posedge clk)
-    \mac_add3_s0$5001  <= \$12569 ;
+    stall_adv2_valid <= \$12586 ;
   always @(posedge clk)
-    mac_add3_valid_s0 <= \$12570 ;
+    stall_adv3_valid <= \$12587 ;
   always @(posedge clk)
-    o__valid <= \$12571 ;
+    stall_adv4_valid <= \$12588 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$12572 ;
+    stall_adv5_valid <= \$12589 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$12573 ;
+    stall_adv6_valid <= \$12590 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$12574 ;
+    stall_adv7_valid <= \$12591 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$12575 ;
+    stall_adv8_valid <= \$12592 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$12576 ;
+    stall_adv9_valid <= \$12593 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$12577 ;
+    stall_adv10_valid <= \$12594 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$12578 ;
+    stall_adv11_valid <= \$12595 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$12579 ;
+    stall_adv12_valid <= \$12596 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$12580 ;
+    stall_adv13_valid <= \$12597 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$12581 ;
+    stall_adv14_valid <= \$12598 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$12582 ;
+    stall_adv15_valid <= \$12599 ;
   always @(posedge clk)
-    stall_adv11_valid <= \$12583 ;
+    stall_adv16_valid <= \$12600 ;
   always @(posedge clk)
-    stall_adv12_valid <= \$12584 ;
+    stall_adv17_valid <= \$12601 ;
   always @(posedge clk)
-    stall_adv13_valid <= \$12585 ;
+    stall_adv18_valid <= \$12602 ;
   always @(posedge clk)
-    stall_adv14_valid <= \$12586 ;
+    stall_adv19_valid <= \$12603 ;
   always @(posedge clk)
-    stall_adv15_valid <= \$12587 ;
+    stall_adv20_valid <= \$12604 ;
   always @(posedge clk)
-    stall_adv16_valid <= \$12588 ;
+    stall_adv21_valid <= \$12605 ;
   always @(posedge clk)
-    stall_adv17_valid <= \$12589 ;
+    mac_acc0_out <= \$12606 ;
   always @(posedge clk)
-    stall_adv18_valid <= \$12590 ;
+    mac_acc0 <= \$12607 ;
   always @(posedge clk)
-    mac_acc0_out <= \$12591 ;
+    mac_acc1_out <= \$12608 ;
   always @(posedge clk)
-    mac_acc0 <= \$12592 ;
+    mac_acc1 <= \$12609 ;
   always @(posedge clk)
-    mac_acc1_out <= \$12593 ;
+    mac_acc2_out <= \$12610 ;
   always @(posedge clk)
-    mac_acc1 <= \$12594 ;
+    mac_acc2 <= \$12611 ;
   always @(posedge clk)
-    mac_acc2_out <= \$12595 ;
+    mac_acc3_out <= \$12612 ;
   always @(posedge clk)
-    mac_acc2 <= \$12596 ;
-  always @(posedge clk)
-    mac_acc3_out <= \$12597 ;
-  always @(posedge clk)
-    mac_acc3 <= \$12598 ;
+    mac_acc3 <= \$12613 ;
   nmsparse_mul_ireg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$4861 ),
+    .b(\mac_pre_s0$4867 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_0)
@@ -34962,8 +35015,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_pre_s0$4846 ),
-    .b(\mac_pre_s0$4862 ),
+    .a(\mac_pre_s0$4852 ),
+    .b(\mac_pre_s0$4868 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_1)
@@ -34972,8 +35025,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_10 (
-    .a(\mac_pre_s0$4855 ),
-    .b(\mac_pre_s0$4871 ),
+    .a(\mac_pre_s0$4861 ),
+    .b(\mac_pre_s0$4877 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_10)
@@ -34982,8 +35035,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_11 (
-    .a(\mac_pre_s0$4856 ),
-    .b(\mac_pre_s0$4872 ),
+    .a(\mac_pre_s0$4862 ),
+    .b(\mac_pre_s0$4878 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_11)
@@ -34992,8 +35045,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_12 (
-    .a(\mac_pre_s0$4857 ),
-    .b(\mac_pre_s0$4873 ),
+    .a(\mac_pre_s0$4863 ),
+    .b(\mac_pre_s0$4879 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_12)
@@ -35002,8 +35055,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_13 (
-    .a(\mac_pre_s0$4858 ),
-    .b(\mac_pre_s0$4874 ),
+    .a(\mac_pre_s0$4864 ),
+    .b(\mac_pre_s0$4880 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_13)
@@ -35012,8 +35065,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_14 (
-    .a(\mac_pre_s0$4859 ),
-    .b(\mac_pre_s0$4875 ),
+    .a(\mac_pre_s0$4865 ),
+    .b(\mac_pre_s0$4881 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_14)
@@ -35022,8 +35075,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_15 (
-    .a(\mac_pre_s0$4860 ),
-    .b(\mac_pre_s0$4876 ),
+    .a(\mac_pre_s0$4866 ),
+    .b(\mac_pre_s0$4882 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_15)
@@ -35032,8 +35085,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_2 (
-    .a(\mac_pre_s0$4847 ),
-    .b(\mac_pre_s0$4863 ),
+    .a(\mac_pre_s0$4853 ),
+    .b(\mac_pre_s0$4869 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_2)
@@ -35042,8 +35095,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_3 (
-    .a(\mac_pre_s0$4848 ),
-    .b(\mac_pre_s0$4864 ),
+    .a(\mac_pre_s0$4854 ),
+    .b(\mac_pre_s0$4870 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_3)
@@ -35052,8 +35105,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_4 (
-    .a(\mac_pre_s0$4849 ),
-    .b(\mac_pre_s0$4865 ),
+    .a(\mac_pre_s0$4855 ),
+    .b(\mac_pre_s0$4871 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_4)
@@ -35062,8 +35115,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_5 (
-    .a(\mac_pre_s0$4850 ),
-    .b(\mac_pre_s0$4866 ),
+    .a(\mac_pre_s0$4856 ),
+    .b(\mac_pre_s0$4872 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_5)
@@ -35072,8 +35125,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_6 (
-    .a(\mac_pre_s0$4851 ),
-    .b(\mac_pre_s0$4867 ),
+    .a(\mac_pre_s0$4857 ),
+    .b(\mac_pre_s0$4873 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_6)
@@ -35082,8 +35135,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_7 (
-    .a(\mac_pre_s0$4852 ),
-    .b(\mac_pre_s0$4868 ),
+    .a(\mac_pre_s0$4858 ),
+    .b(\mac_pre_s0$4874 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_7)
@@ -35092,8 +35145,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_8 (
-    .a(\mac_pre_s0$4853 ),
-    .b(\mac_pre_s0$4869 ),
+    .a(\mac_pre_s0$4859 ),
+    .b(\mac_pre_s0$4875 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_8)
@@ -35102,8 +35155,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_9 (
-    .a(\mac_pre_s0$4854 ),
-    .b(\mac_pre_s0$4870 ),
+    .a(\mac_pre_s0$4860 ),
+    .b(\mac_pre_s0$4876 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_9)
@@ -35113,7 +35166,7 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$4877 ),
+    .b(\mac_pre_s0$4883 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_0)
@@ -35122,8 +35175,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_pre_s0$4846 ),
-    .b(\mac_pre_s0$4878 ),
+    .a(\mac_pre_s0$4852 ),
+    .b(\mac_pre_s0$4884 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_1)
@@ -35132,8 +35185,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_10 (
-    .a(\mac_pre_s0$4855 ),
-    .b(\mac_pre_s0$4887 ),
+    .a(\mac_pre_s0$4861 ),
+    .b(\mac_pre_s0$4893 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_10)
@@ -35142,8 +35195,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_11 (
-    .a(\mac_pre_s0$4856 ),
-    .b(\mac_pre_s0$4888 ),
+    .a(\mac_pre_s0$4862 ),
+    .b(\mac_pre_s0$4894 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_11)
@@ -35152,8 +35205,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_12 (
-    .a(\mac_pre_s0$4857 ),
-    .b(\mac_pre_s0$4889 ),
+    .a(\mac_pre_s0$4863 ),
+    .b(\mac_pre_s0$4895 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_12)
@@ -35162,8 +35215,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_13 (
-    .a(\mac_pre_s0$4858 ),
-    .b(\mac_pre_s0$4890 ),
+    .a(\mac_pre_s0$4864 ),
+    .b(\mac_pre_s0$4896 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_13)
@@ -35172,8 +35225,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_14 (
-    .a(\mac_pre_s0$4859 ),
-    .b(\mac_pre_s0$4891 ),
+    .a(\mac_pre_s0$4865 ),
+    .b(\mac_pre_s0$4897 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_14)
@@ -35182,8 +35235,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_15 (
-    .a(\mac_pre_s0$4860 ),
-    .b(\mac_pre_s0$4892 ),
+    .a(\mac_pre_s0$4866 ),
+    .b(\mac_pre_s0$4898 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_15)
@@ -35192,8 +35245,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_2 (
-    .a(\mac_pre_s0$4847 ),
-    .b(\mac_pre_s0$4879 ),
+    .a(\mac_pre_s0$4853 ),
+    .b(\mac_pre_s0$4885 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_2)
@@ -35202,8 +35255,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_3 (
-    .a(\mac_pre_s0$4848 ),
-    .b(\mac_pre_s0$4880 ),
+    .a(\mac_pre_s0$4854 ),
+    .b(\mac_pre_s0$4886 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_3)
@@ -35212,8 +35265,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_4 (
-    .a(\mac_pre_s0$4849 ),
-    .b(\mac_pre_s0$4881 ),
+    .a(\mac_pre_s0$4855 ),
+    .b(\mac_pre_s0$4887 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_4)
@@ -35222,8 +35275,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_5 (
-    .a(\mac_pre_s0$4850 ),
-    .b(\mac_pre_s0$4882 ),
+    .a(\mac_pre_s0$4856 ),
+    .b(\mac_pre_s0$4888 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_5)
@@ -35232,8 +35285,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_6 (
-    .a(\mac_pre_s0$4851 ),
-    .b(\mac_pre_s0$4883 ),
+    .a(\mac_pre_s0$4857 ),
+    .b(\mac_pre_s0$4889 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_6)
@@ -35242,8 +35295,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_7 (
-    .a(\mac_pre_s0$4852 ),
-    .b(\mac_pre_s0$4884 ),
+    .a(\mac_pre_s0$4858 ),
+    .b(\mac_pre_s0$4890 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_7)
@@ -35252,8 +35305,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_8 (
-    .a(\mac_pre_s0$4853 ),
-    .b(\mac_pre_s0$4885 ),
+    .a(\mac_pre_s0$4859 ),
+    .b(\mac_pre_s0$4891 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_8)
@@ -35262,8 +35315,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_9 (
-    .a(\mac_pre_s0$4854 ),
-    .b(\mac_pre_s0$4886 ),
+    .a(\mac_pre_s0$4860 ),
+    .b(\mac_pre_s0$4892 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_9)
@@ -35273,7 +35326,7 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$4893 ),
+    .b(\mac_pre_s0$4899 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_0)
@@ -35282,8 +35335,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_pre_s0$4846 ),
-    .b(\mac_pre_s0$4894 ),
+    .a(\mac_pre_s0$4852 ),
+    .b(\mac_pre_s0$4900 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_1)
@@ -35292,8 +35345,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_10 (
-    .a(\mac_pre_s0$4855 ),
-    .b(\mac_pre_s0$4903 ),
+    .a(\mac_pre_s0$4861 ),
+    .b(\mac_pre_s0$4909 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_10)
@@ -35302,8 +35355,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_11 (
-    .a(\mac_pre_s0$4856 ),
-    .b(\mac_pre_s0$4904 ),
+    .a(\mac_pre_s0$4862 ),
+    .b(\mac_pre_s0$4910 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_11)
@@ -35312,8 +35365,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_12 (
-    .a(\mac_pre_s0$4857 ),
-    .b(\mac_pre_s0$4905 ),
+    .a(\mac_pre_s0$4863 ),
+    .b(\mac_pre_s0$4911 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_12)
@@ -35322,8 +35375,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_13 (
-    .a(\mac_pre_s0$4858 ),
-    .b(\mac_pre_s0$4906 ),
+    .a(\mac_pre_s0$4864 ),
+    .b(\mac_pre_s0$4912 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_13)
@@ -35332,8 +35385,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_14 (
-    .a(\mac_pre_s0$4859 ),
-    .b(\mac_pre_s0$4907 ),
+    .a(\mac_pre_s0$4865 ),
+    .b(\mac_pre_s0$4913 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_14)
@@ -35342,8 +35395,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_15 (
-    .a(\mac_pre_s0$4860 ),
-    .b(\mac_pre_s0$4908 ),
+    .a(\mac_pre_s0$4866 ),
+    .b(\mac_pre_s0$4914 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_15)
@@ -35352,8 +35405,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_2 (
-    .a(\mac_pre_s0$4847 ),
-    .b(\mac_pre_s0$4895 ),
+    .a(\mac_pre_s0$4853 ),
+    .b(\mac_pre_s0$4901 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_2)
@@ -35362,8 +35415,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_3 (
-    .a(\mac_pre_s0$4848 ),
-    .b(\mac_pre_s0$4896 ),
+    .a(\mac_pre_s0$4854 ),
+    .b(\mac_pre_s0$4902 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_3)
@@ -35372,8 +35425,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_4 (
-    .a(\mac_pre_s0$4849 ),
-    .b(\mac_pre_s0$4897 ),
+    .a(\mac_pre_s0$4855 ),
+    .b(\mac_pre_s0$4903 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_4)
@@ -35382,8 +35435,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_5 (
-    .a(\mac_pre_s0$4850 ),
-    .b(\mac_pre_s0$4898 ),
+    .a(\mac_pre_s0$4856 ),
+    .b(\mac_pre_s0$4904 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_5)
@@ -35392,8 +35445,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_6 (
-    .a(\mac_pre_s0$4851 ),
-    .b(\mac_pre_s0$4899 ),
+    .a(\mac_pre_s0$4857 ),
+    .b(\mac_pre_s0$4905 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_6)
@@ -35402,8 +35455,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_7 (
-    .a(\mac_pre_s0$4852 ),
-    .b(\mac_pre_s0$4900 ),
+    .a(\mac_pre_s0$4858 ),
+    .b(\mac_pre_s0$4906 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_7)
@@ -35412,8 +35465,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_8 (
-    .a(\mac_pre_s0$4853 ),
-    .b(\mac_pre_s0$4901 ),
+    .a(\mac_pre_s0$4859 ),
+    .b(\mac_pre_s0$4907 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_8)
@@ -35422,8 +35475,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_9 (
-    .a(\mac_pre_s0$4854 ),
-    .b(\mac_pre_s0$4902 ),
+    .a(\mac_pre_s0$4860 ),
+    .b(\mac_pre_s0$4908 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_9)
@@ -35433,7 +35486,7 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$4909 ),
+    .b(\mac_pre_s0$4915 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_0)
@@ -35442,8 +35495,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_pre_s0$4846 ),
-    .b(\mac_pre_s0$4910 ),
+    .a(\mac_pre_s0$4852 ),
+    .b(\mac_pre_s0$4916 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_1)
@@ -35452,8 +35505,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_10 (
-    .a(\mac_pre_s0$4855 ),
-    .b(\mac_pre_s0$4919 ),
+    .a(\mac_pre_s0$4861 ),
+    .b(\mac_pre_s0$4925 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_10)
@@ -35462,8 +35515,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_11 (
-    .a(\mac_pre_s0$4856 ),
-    .b(\mac_pre_s0$4920 ),
+    .a(\mac_pre_s0$4862 ),
+    .b(\mac_pre_s0$4926 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_11)
@@ -35472,8 +35525,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_12 (
-    .a(\mac_pre_s0$4857 ),
-    .b(\mac_pre_s0$4921 ),
+    .a(\mac_pre_s0$4863 ),
+    .b(\mac_pre_s0$4927 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_12)
@@ -35482,8 +35535,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_13 (
-    .a(\mac_pre_s0$4858 ),
-    .b(\mac_pre_s0$4922 ),
+    .a(\mac_pre_s0$4864 ),
+    .b(\mac_pre_s0$4928 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_13)
@@ -35492,8 +35545,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_14 (
-    .a(\mac_pre_s0$4859 ),
-    .b(\mac_pre_s0$4923 ),
+    .a(\mac_pre_s0$4865 ),
+    .b(\mac_pre_s0$4929 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_14)
@@ -35502,8 +35555,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_15 (
-    .a(\mac_pre_s0$4860 ),
-    .b(\mac_pre_s0$4924 ),
+    .a(\mac_pre_s0$4866 ),
+    .b(\mac_pre_s0$4930 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_15)
@@ -35512,8 +35565,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_2 (
-    .a(\mac_pre_s0$4847 ),
-    .b(\mac_pre_s0$4911 ),
+    .a(\mac_pre_s0$4853 ),
+    .b(\mac_pre_s0$4917 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_2)
@@ -35522,8 +35575,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_3 (
-    .a(\mac_pre_s0$4848 ),
-    .b(\mac_pre_s0$4912 ),
+    .a(\mac_pre_s0$4854 ),
+    .b(\mac_pre_s0$4918 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_3)
@@ -35532,8 +35585,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_4 (
-    .a(\mac_pre_s0$4849 ),
-    .b(\mac_pre_s0$4913 ),
+    .a(\mac_pre_s0$4855 ),
+    .b(\mac_pre_s0$4919 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_4)
@@ -35542,8 +35595,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_5 (
-    .a(\mac_pre_s0$4850 ),
-    .b(\mac_pre_s0$4914 ),
+    .a(\mac_pre_s0$4856 ),
+    .b(\mac_pre_s0$4920 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_5)
@@ -35552,8 +35605,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_6 (
-    .a(\mac_pre_s0$4851 ),
-    .b(\mac_pre_s0$4915 ),
+    .a(\mac_pre_s0$4857 ),
+    .b(\mac_pre_s0$4921 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_6)
@@ -35562,8 +35615,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_7 (
-    .a(\mac_pre_s0$4852 ),
-    .b(\mac_pre_s0$4916 ),
+    .a(\mac_pre_s0$4858 ),
+    .b(\mac_pre_s0$4922 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_7)
@@ -35572,8 +35625,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_8 (
-    .a(\mac_pre_s0$4853 ),
-    .b(\mac_pre_s0$4917 ),
+    .a(\mac_pre_s0$4859 ),
+    .b(\mac_pre_s0$4923 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_8)
@@ -35582,9609 +35635,9504 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_9 (
-    .a(\mac_pre_s0$4854 ),
-    .b(\mac_pre_s0$4918 ),
+    .a(\mac_pre_s0$4860 ),
+    .b(\mac_pre_s0$4924 ),
     .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_9)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11216  = sel_l1_s0;
+    \$11228  = sel_l1_s0;
     if (stall_adv0) begin
-      \$11216  = \$4 [7:0];
+      \$11228  = \$4 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11217  = \sel_l1_s0$45 ;
+    \$11229  = \sel_l1_s0$45 ;
     if (stall_adv0) begin
-      \$11217  = \$7 [7:0];
+      \$11229  = \$7 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11218  = \sel_l1_s0$46 ;
+    \$11230  = \sel_l1_s0$46 ;
     if (stall_adv0) begin
-      \$11218  = \$10 [7:0];
+      \$11230  = \$10 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11219  = \sel_l1_s0$47 ;
+    \$11231  = \sel_l1_s0$47 ;
     if (stall_adv0) begin
-      \$11219  = \$13 [7:0];
+      \$11231  = \$13 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11220  = \sel_l1_s0$48 ;
+    \$11232  = \sel_l1_s0$48 ;
     if (stall_adv0) begin
-      \$11220  = \$16 [7:0];
+      \$11232  = \$16 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11221  = \sel_l1_s0$49 ;
+    \$11233  = \sel_l1_s0$49 ;
     if (stall_adv0) begin
-      \$11221  = \$19 [7:0];
+      \$11233  = \$19 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11222  = \sel_l1_s0$50 ;
+    \$11234  = \sel_l1_s0$50 ;
     if (stall_adv0) begin
-      \$11222  = \$22 [7:0];
+      \$11234  = \$22 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11223  = \sel_l1_s0$51 ;
+    \$11235  = \sel_l1_s0$51 ;
     if (stall_adv0) begin
-      \$11223  = \$25 [7:0];
+      \$11235  = \$25 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11224  = \sel_l1_s0$52 ;
+    \$11236  = \sel_l1_s0$52 ;
     if (stall_adv0) begin
-      \$11224  = \$28 [7:0];
+      \$11236  = \$28 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11225  = \sel_l1_s0$53 ;
+    \$11237  = \sel_l1_s0$53 ;
     if (stall_adv0) begin
-      \$11225  = \$31 [7:0];
+      \$11237  = \$31 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11226  = \sel_l1_s0$54 ;
+    \$11238  = \sel_l1_s0$54 ;
     if (stall_adv0) begin
-      \$11226  = \$34 [7:0];
+      \$11238  = \$34 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11227  = \sel_l1_s0$55 ;
+    \$11239  = \sel_l1_s0$55 ;
     if (stall_adv0) begin
-      \$11227  = \$37 [7:0];
+      \$11239  = \$37 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11228  = \sel_l1_s0$56 ;
+    \$11240  = \sel_l1_s0$56 ;
     if (stall_adv0) begin
-      \$11228  = \$40 [7:0];
+      \$11240  = \$40 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11229  = \sel_l1_s0$57 ;
+    \$11241  = \sel_l1_s0$57 ;
     if (stall_adv0) begin
-      \$11229  = \$43 [7:0];
+      \$11241  = \$43 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11230  = \sel_l1_s0$58 ;
+    \$11242  = \sel_l1_s0$58 ;
     if (stall_adv0) begin
-      \$11230  = \$46 [7:0];
+      \$11242  = \$46 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11231  = \sel_l1_s0$59 ;
+    \$11243  = \sel_l1_s0$59 ;
     if (stall_adv0) begin
-      \$11231  = \$49 [7:0];
+      \$11243  = \$49 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11232  = \sel_l1_s0$60 ;
+    \$11244  = \sel_l1_s0$60 ;
     if (stall_adv0) begin
-      \$11232  = \$52 [7:0];
+      \$11244  = \$52 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11233  = \sel_l1_s0$61 ;
+    \$11245  = \sel_l1_s0$61 ;
     if (stall_adv0) begin
-      \$11233  = \$55 [7:0];
+      \$11245  = \$55 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11234  = \sel_l1_s0$62 ;
+    \$11246  = \sel_l1_s0$62 ;
     if (stall_adv0) begin
-      \$11234  = \$58 [7:0];
+      \$11246  = \$58 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11235  = \sel_l1_s0$63 ;
+    \$11247  = \sel_l1_s0$63 ;
     if (stall_adv0) begin
-      \$11235  = \$61 [7:0];
+      \$11247  = \$61 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11236  = \sel_l1_s0$64 ;
+    \$11248  = \sel_l1_s0$64 ;
     if (stall_adv0) begin
-      \$11236  = \$64 [7:0];
+      \$11248  = \$64 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11237  = \sel_l1_s0$65 ;
+    \$11249  = \sel_l1_s0$65 ;
     if (stall_adv0) begin
-      \$11237  = \$67 [7:0];
+      \$11249  = \$67 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11238  = \sel_l1_s0$66 ;
+    \$11250  = \sel_l1_s0$66 ;
     if (stall_adv0) begin
-      \$11238  = \$70 [7:0];
+      \$11250  = \$70 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11239  = \sel_l1_s0$67 ;
+    \$11251  = \sel_l1_s0$67 ;
     if (stall_adv0) begin
-      \$11239  = \$73 [7:0];
+      \$11251  = \$73 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11240  = \sel_l1_s0$68 ;
+    \$11252  = \sel_l1_s0$68 ;
     if (stall_adv0) begin
-      \$11240  = \$76 [7:0];
+      \$11252  = \$76 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11241  = \sel_l1_s0$69 ;
+    \$11253  = \sel_l1_s0$69 ;
     if (stall_adv0) begin
-      \$11241  = \$79 [7:0];
+      \$11253  = \$79 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11242  = \sel_l1_s0$70 ;
+    \$11254  = \sel_l1_s0$70 ;
     if (stall_adv0) begin
-      \$11242  = \$82 [7:0];
+      \$11254  = \$82 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11243  = \sel_l1_s0$71 ;
+    \$11255  = \sel_l1_s0$71 ;
     if (stall_adv0) begin
-      \$11243  = \$85 [7:0];
+      \$11255  = \$85 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11244  = \sel_l1_s0$72 ;
+    \$11256  = \sel_l1_s0$72 ;
     if (stall_adv0) begin
-      \$11244  = \$88 [7:0];
+      \$11256  = \$88 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11245  = \sel_l1_s0$73 ;
+    \$11257  = \sel_l1_s0$73 ;
     if (stall_adv0) begin
-      \$11245  = \$91 [7:0];
+      \$11257  = \$91 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11246  = \sel_l1_s0$74 ;
+    \$11258  = \sel_l1_s0$74 ;
     if (stall_adv0) begin
-      \$11246  = \$94 [7:0];
+      \$11258  = \$94 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11247  = \sel_l1_s0$75 ;
+    \$11259  = \sel_l1_s0$75 ;
     if (stall_adv0) begin
-      \$11247  = \$97 [7:0];
+      \$11259  = \$97 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11248  = \sel_l1_s0$4765 ;
+    \$11260  = \sel_l1_s0$4770 ;
     if (stall_adv0) begin
-      \$11248  = i__payload[1279:256];
+      \$11260  = i__payload[1279:256];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11249  = \sel_l1_s0$4766 ;
+    \$11261  = \sel_l1_s0$4771 ;
     if (stall_adv0) begin
-      \$11249  = i__payload[1280];
+      \$11261  = i__payload[1280];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11250  = sel_l2_s0;
+    \$11262  = sel_l2_s0;
     if (stall_adv1) begin
-      \$11250  = { \$594 , \$593 , \$592 , \$591 , \$590 , \$589 , \$588 , \$587 , \$586 , \$585 , \$584 , \$583 , \$582 , \$581 , \$580 , \$579 , \$578 , \$577 , \$576 , \$575 , \$574 , \$573 , \$572 , \$571 , \$570 , \$569 , \$568 , \$567 , \$566 , \$565 , \$564 , \$563 , \$562 , \$561 , \$560 , \$559 , \$558 , \$557 , \$556 , \$555 , \$554 , \$553 , \$552 , \$551 , \$550 , \$549 , \$548 , \$547 , \$546 , \$545 , \$544 , \$543 , \$542 , \$541 , \$540 , \$539 , \$538 , \$537 , \$536 , \$535 , \$534 , \$533 , \$532 , \$531 , \$530 , \$529 , \$528 , \$527 , \$526 , \$525 , \$524 , \$523 , \$522 , \$521 , \$520 , \$519 , \$518 , \$517 , \$516 , \$515 , \$514 , \$513 , \$512 , \$511 , \$510 , \$509 , \$508 , \$507 , \$506 , \$505 , \$504 , \$503 , \$502 , \$501 , \$500 , \$499 , \$498 , \$497 , \$496 , \$495 , \$494 , \$493 , \$492 , \$491 , \$490 , \$489 , \$488 , \$487 , \$486 , \$485 , \$484 , \$483 , \$482 , \$481 , \$480 , \$479 , \$478 , \$477 , \$476 , \$475 , \$474 , \$473 , \$472 , \$471 , \$470 , \$469 , \$468 , \$467 , \$466 , \$465 , \$464 , \$463 , \$462 , \$461 , \$460 , \$459 , \$458 , \$457 , \$456 , \$455 , \$454 , \$453 , \$452 , \$451 , \$450 , \$449 , \$448 , \$447 , \$446 , \$445 , \$444 , \$443 , \$442 , \$441 , \$440 , \$439 , \$438 , \$437 , \$436 , \$435 , \$434 , \$433 , \$432 , \$431 , \$430 , \$429 , \$428 , \$427 , \$426 , \$425 , \$424 , \$423 , \$422 , \$421 , \$420 , \$419 , \$418 , \$417 , \$416 , \$415 , \$414 , \$413 , \$412 , \$411 , \$410 , \$409 , \$408 , \$407 , \$406 , \$405 , \$404 , \$403 , \$402 , \$401 , \$400 , \$399 , \$398 , \$397 , \$396 , \$395 , \$394 , \$393 , \$392 , \$391 , \$390 , \$389 , \$388 , \$387 , \$386 , \$385 , \$384 , \$383 , \$382 , \$381 , \$380 , \$379 , \$378 , \$377 , \$376 , \$375 , \$374 , \$373 , \$372 , \$371 , \$370 , \$369 , \$368 , \$367 , \$366 , \$365 , \$364 , \$363 , \$362 , \$361 , \$360 , \$359 , \$358 , \$357 , \$356 , \$355 , \$354 , \$353 , \$352 , \$351 , \$350 , \$349 , \$348 , \$347 , \$346 , \$345 , \$344 , \$343 , \$342 , \$341 , \$340 , \$339 , \$338 , \$337 , \$336 , \$335 , \$334 , \$333 , \$332 , \$331 , \$330 , \$329 , \$328 , \$327 , \$326 , \$325 , \$324 , \$323 , \$322 , \$321 , \$320 , \$319 , \$318 , \$317 , \$316 , \$315 , \$314 , \$313 , \$312 , \$311 , \$310 , \$309 , \$308 , \$307 , \$306 , \$305 , \$304 , \$303 , \$302 , \$301 , \$300 , \$299 , \$298 , \$297 , \$296 , \$295 , \$294 , \$293 , \$292 , \$291 , \$290 , \$289 , \$288 , \$287 , \$286 , \$285 , \$284 , \$283 , \$282 , \$281 , \$280 , \$279 , \$278 , \$277 , \$276 , \$275 , \$274 , \$273 , \$272 , \$271 , \$270 , \$269 , \$268 , \$267 , \$266 , \$265 , \$264 , \$263 , \$262 , \$261 , \$260 , \$259 , \$258 , \$257 , \$256 , \$255 , \$254 , \$253 , \$252 , \$251 , \$250 , \$249 , \$248 , \$247 , \$246 , \$245 , \$244 , \$243 , \$242 , \$241 , \$240 , \$239 , \$238 , \$237 , \$236 , \$235 , \$234 , \$233 , \$232 , \$231 , \$230 , \$229 , \$228 , \$227 , \$226 , \$225 , \$224 , \$223 , \$222 , \$221 , \$220 , \$219 , \$218 , \$217 , \$216 , \$215 , \$214 , \$213 , \$212 , \$211 , \$210 , \$209 , \$208 , \$207 , \$206 , \$205 , \$204 , \$203 , \$202 , \$201 , \$200 , \$199 , \$198 , \$197 , \$196 , \$195 , \$194 , \$193 , \$192 , \$191 , \$190 , \$189 , \$188 , \$187 , \$186 , \$185 , \$184 , \$183 , \$182 , \$181 , \$180 , \$179 , \$178 , \$177 , \$176 , \$175 , \$174 , \$173 , \$172 , \$171 , \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99  };
+      \$11262  = { \$594 , \$593 , \$592 , \$591 , \$590 , \$589 , \$588 , \$587 , \$586 , \$585 , \$584 , \$583 , \$582 , \$581 , \$580 , \$579 , \$578 , \$577 , \$576 , \$575 , \$574 , \$573 , \$572 , \$571 , \$570 , \$569 , \$568 , \$567 , \$566 , \$565 , \$564 , \$563 , \$562 , \$561 , \$560 , \$559 , \$558 , \$557 , \$556 , \$555 , \$554 , \$553 , \$552 , \$551 , \$550 , \$549 , \$548 , \$547 , \$546 , \$545 , \$544 , \$543 , \$542 , \$541 , \$540 , \$539 , \$538 , \$537 , \$536 , \$535 , \$534 , \$533 , \$532 , \$531 , \$530 , \$529 , \$528 , \$527 , \$526 , \$525 , \$524 , \$523 , \$522 , \$521 , \$520 , \$519 , \$518 , \$517 , \$516 , \$515 , \$514 , \$513 , \$512 , \$511 , \$510 , \$509 , \$508 , \$507 , \$506 , \$505 , \$504 , \$503 , \$502 , \$501 , \$500 , \$499 , \$498 , \$497 , \$496 , \$495 , \$494 , \$493 , \$492 , \$491 , \$490 , \$489 , \$488 , \$487 , \$486 , \$485 , \$484 , \$483 , \$482 , \$481 , \$480 , \$479 , \$478 , \$477 , \$476 , \$475 , \$474 , \$473 , \$472 , \$471 , \$470 , \$469 , \$468 , \$467 , \$466 , \$465 , \$464 , \$463 , \$462 , \$461 , \$460 , \$459 , \$458 , \$457 , \$456 , \$455 , \$454 , \$453 , \$452 , \$451 , \$450 , \$449 , \$448 , \$447 , \$446 , \$445 , \$444 , \$443 , \$442 , \$441 , \$440 , \$439 , \$438 , \$437 , \$436 , \$435 , \$434 , \$433 , \$432 , \$431 , \$430 , \$429 , \$428 , \$427 , \$426 , \$425 , \$424 , \$423 , \$422 , \$421 , \$420 , \$419 , \$418 , \$417 , \$416 , \$415 , \$414 , \$413 , \$412 , \$411 , \$410 , \$409 , \$408 , \$407 , \$406 , \$405 , \$404 , \$403 , \$402 , \$401 , \$400 , \$399 , \$398 , \$397 , \$396 , \$395 , \$394 , \$393 , \$392 , \$391 , \$390 , \$389 , \$388 , \$387 , \$386 , \$385 , \$384 , \$383 , \$382 , \$381 , \$380 , \$379 , \$378 , \$377 , \$376 , \$375 , \$374 , \$373 , \$372 , \$371 , \$370 , \$369 , \$368 , \$367 , \$366 , \$365 , \$364 , \$363 , \$362 , \$361 , \$360 , \$359 , \$358 , \$357 , \$356 , \$355 , \$354 , \$353 , \$352 , \$351 , \$350 , \$349 , \$348 , \$347 , \$346 , \$345 , \$344 , \$343 , \$342 , \$341 , \$340 , \$339 , \$338 , \$337 , \$336 , \$335 , \$334 , \$333 , \$332 , \$331 , \$330 , \$329 , \$328 , \$327 , \$326 , \$325 , \$324 , \$323 , \$322 , \$321 , \$320 , \$319 , \$318 , \$317 , \$316 , \$315 , \$314 , \$313 , \$312 , \$311 , \$310 , \$309 , \$308 , \$307 , \$306 , \$305 , \$304 , \$303 , \$302 , \$301 , \$300 , \$299 , \$298 , \$297 , \$296 , \$295 , \$294 , \$293 , \$292 , \$291 , \$290 , \$289 , \$288 , \$287 , \$286 , \$285 , \$284 , \$283 , \$282 , \$281 , \$280 , \$279 , \$278 , \$277 , \$276 , \$275 , \$274 , \$273 , \$272 , \$271 , \$270 , \$269 , \$268 , \$267 , \$266 , \$265 , \$264 , \$263 , \$262 , \$261 , \$260 , \$259 , \$258 , \$257 , \$256 , \$255 , \$254 , \$253 , \$252 , \$251 , \$250 , \$249 , \$248 , \$247 , \$246 , \$245 , \$244 , \$243 , \$242 , \$241 , \$240 , \$239 , \$238 , \$237 , \$236 , \$235 , \$234 , \$233 , \$232 , \$231 , \$230 , \$229 , \$228 , \$227 , \$226 , \$225 , \$224 , \$223 , \$222 , \$221 , \$220 , \$219 , \$218 , \$217 , \$216 , \$215 , \$214 , \$213 , \$212 , \$211 , \$210 , \$209 , \$208 , \$207 , \$206 , \$205 , \$204 , \$203 , \$202 , \$201 , \$200 , \$199 , \$198 , \$197 , \$196 , \$195 , \$194 , \$193 , \$192 , \$191 , \$190 , \$189 , \$188 , \$187 , \$186 , \$185 , \$184 , \$183 , \$182 , \$181 , \$180 , \$179 , \$178 , \$177 , \$176 , \$175 , \$174 , \$173 , \$172 , \$171 , \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11251  = \sel_l2_s0$4767 ;
+    \$11263  = \sel_l2_s0$4772 ;
     if (stall_adv1) begin
-      \$11251  = \sel_l1_s0$4765 ;
+      \$11263  = \sel_l1_s0$4770 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11252  = \sel_l2_s0$4768 ;
+    \$11264  = \sel_l2_s0$4773 ;
     if (stall_adv1) begin
-      \$11252  = \sel_l1_s0$4766 ;
+      \$11264  = \sel_l1_s0$4771 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11253  = sel_l5_s0;
+    \$11265  = sel_l5_s0;
     if (stall_adv2) begin
-      \$11253  = sel_cs2_0_0_0s;
+      \$11265  = sel_cs2_0_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11254  = \sel_l5_s0$1363 ;
+    \$11266  = \sel_l5_s0$1363 ;
     if (stall_adv2) begin
-      \$11254  = sel_cs0_0_0_9s;
+      \$11266  = sel_cs0_0_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11255  = \sel_l5_s0$1364 ;
+    \$11267  = \sel_l5_s0$1364 ;
     if (stall_adv2) begin
-      \$11255  = \$11145 ;
+      \$11267  = \$11162 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11256  = \sel_l5_s0$1367 ;
+    \$11268  = \sel_l5_s0$1367 ;
     if (stall_adv2) begin
-      \$11256  = sel_cs2_0_0_0c;
+      \$11268  = sel_cs2_0_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11257  = \sel_l5_s0$1368 ;
+    \$11269  = \sel_l5_s0$1368 ;
     if (stall_adv2) begin
-      \$11257  = sel_cs2_0_1_0s;
+      \$11269  = sel_cs2_0_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11258  = \sel_l5_s0$1369 ;
+    \$11270  = \sel_l5_s0$1369 ;
     if (stall_adv2) begin
-      \$11258  = sel_cs2_0_1_1s;
+      \$11270  = sel_cs2_0_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11259  = \sel_l5_s0$1842 ;
+    \$11271  = \sel_l5_s0$1842 ;
     if (stall_adv2) begin
-      \$11259  = sel_cs0_0_0_9c;
+      \$11271  = sel_cs0_0_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11260  = \sel_l5_s0$1372 ;
+    \$11272  = \sel_l5_s0$1372 ;
     if (stall_adv2) begin
-      \$11260  = sel_cs2_0_1_0c;
+      \$11272  = sel_cs2_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11261  = \sel_l5_s0$1373 ;
+    \$11273  = \sel_l5_s0$1373 ;
     if (stall_adv2) begin
-      \$11261  = sel_cs2_0_1_1c;
+      \$11273  = sel_cs2_0_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11262  = \sel_l5_s0$1374 ;
+    \$11274  = \sel_l5_s0$1374 ;
     if (stall_adv2) begin
-      \$11262  = sel_cs2_0_2_0s;
+      \$11274  = sel_cs2_0_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11263  = \sel_l5_s0$2002 ;
+    \$11275  = \sel_l5_s0$2002 ;
     if (stall_adv2) begin
-      \$11263  = sel_cs2_0_2_0c;
+      \$11275  = sel_cs2_0_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11264  = \sel_l5_s0$1377 ;
+    \$11276  = \sel_l5_s0$1377 ;
     if (stall_adv2) begin
-      \$11264  = sel_cs2_1_0_0s;
+      \$11276  = sel_cs2_1_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11265  = \sel_l5_s0$1378 ;
+    \$11277  = \sel_l5_s0$1378 ;
     if (stall_adv2) begin
-      \$11265  = sel_cs0_1_0_9s;
+      \$11277  = sel_cs0_1_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11266  = \sel_l5_s0$1379 ;
+    \$11278  = \sel_l5_s0$1379 ;
     if (stall_adv2) begin
-      \$11266  = \$11146 ;
+      \$11278  = \$11163 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11267  = \sel_l5_s0$1382 ;
+    \$11279  = \sel_l5_s0$1382 ;
     if (stall_adv2) begin
-      \$11267  = sel_cs2_1_0_0c;
+      \$11279  = sel_cs2_1_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11268  = \sel_l5_s0$1383 ;
+    \$11280  = \sel_l5_s0$1383 ;
     if (stall_adv2) begin
-      \$11268  = sel_cs2_1_1_0s;
+      \$11280  = sel_cs2_1_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11269  = \sel_l5_s0$1384 ;
+    \$11281  = \sel_l5_s0$1384 ;
     if (stall_adv2) begin
-      \$11269  = sel_cs2_1_1_1s;
+      \$11281  = sel_cs2_1_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11270  = \sel_l5_s0$1845 ;
+    \$11282  = \sel_l5_s0$1845 ;
     if (stall_adv2) begin
-      \$11270  = sel_cs0_1_0_9c;
+      \$11282  = sel_cs0_1_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11271  = \sel_l5_s0$1387 ;
+    \$11283  = \sel_l5_s0$1387 ;
     if (stall_adv2) begin
-      \$11271  = sel_cs2_1_1_0c;
+      \$11283  = sel_cs2_1_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11272  = \sel_l5_s0$1388 ;
+    \$11284  = \sel_l5_s0$1388 ;
     if (stall_adv2) begin
-      \$11272  = sel_cs2_1_1_1c;
+      \$11284  = sel_cs2_1_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11273  = \sel_l5_s0$1389 ;
+    \$11285  = \sel_l5_s0$1389 ;
     if (stall_adv2) begin
-      \$11273  = sel_cs2_1_2_0s;
+      \$11285  = sel_cs2_1_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11274  = \sel_l5_s0$2005 ;
+    \$11286  = \sel_l5_s0$2005 ;
     if (stall_adv2) begin
-      \$11274  = sel_cs2_1_2_0c;
+      \$11286  = sel_cs2_1_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11275  = \sel_l5_s0$1392 ;
+    \$11287  = \sel_l5_s0$1392 ;
     if (stall_adv2) begin
-      \$11275  = sel_cs2_2_0_0s;
+      \$11287  = sel_cs2_2_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11276  = \sel_l5_s0$1393 ;
+    \$11288  = \sel_l5_s0$1393 ;
     if (stall_adv2) begin
-      \$11276  = sel_cs0_2_0_9s;
+      \$11288  = sel_cs0_2_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11277  = \sel_l5_s0$1394 ;
+    \$11289  = \sel_l5_s0$1394 ;
     if (stall_adv2) begin
-      \$11277  = \$11147 ;
+      \$11289  = \$11164 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11278  = \sel_l5_s0$1397 ;
+    \$11290  = \sel_l5_s0$1397 ;
     if (stall_adv2) begin
-      \$11278  = sel_cs2_2_0_0c;
+      \$11290  = sel_cs2_2_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11279  = \sel_l5_s0$1398 ;
+    \$11291  = \sel_l5_s0$1398 ;
     if (stall_adv2) begin
-      \$11279  = sel_cs2_2_1_0s;
+      \$11291  = sel_cs2_2_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11280  = \sel_l5_s0$1399 ;
+    \$11292  = \sel_l5_s0$1399 ;
     if (stall_adv2) begin
-      \$11280  = sel_cs2_2_1_1s;
+      \$11292  = sel_cs2_2_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11281  = \sel_l5_s0$1848 ;
+    \$11293  = \sel_l5_s0$1848 ;
     if (stall_adv2) begin
-      \$11281  = sel_cs0_2_0_9c;
+      \$11293  = sel_cs0_2_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11282  = \sel_l5_s0$1402 ;
+    \$11294  = \sel_l5_s0$1402 ;
     if (stall_adv2) begin
-      \$11282  = sel_cs2_2_1_0c;
+      \$11294  = sel_cs2_2_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11283  = \sel_l5_s0$1403 ;
+    \$11295  = \sel_l5_s0$1403 ;
     if (stall_adv2) begin
-      \$11283  = sel_cs2_2_1_1c;
+      \$11295  = sel_cs2_2_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11284  = \sel_l5_s0$1404 ;
+    \$11296  = \sel_l5_s0$1404 ;
     if (stall_adv2) begin
-      \$11284  = sel_cs2_2_2_0s;
+      \$11296  = sel_cs2_2_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11285  = \sel_l5_s0$2008 ;
+    \$11297  = \sel_l5_s0$2008 ;
     if (stall_adv2) begin
-      \$11285  = sel_cs2_2_2_0c;
+      \$11297  = sel_cs2_2_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11286  = \sel_l5_s0$1407 ;
+    \$11298  = \sel_l5_s0$1407 ;
     if (stall_adv2) begin
-      \$11286  = sel_cs2_3_0_0s;
+      \$11298  = sel_cs2_3_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11287  = \sel_l5_s0$1408 ;
+    \$11299  = \sel_l5_s0$1408 ;
     if (stall_adv2) begin
-      \$11287  = sel_cs0_3_0_9s;
+      \$11299  = sel_cs0_3_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11288  = \sel_l5_s0$1409 ;
+    \$11300  = \sel_l5_s0$1409 ;
     if (stall_adv2) begin
-      \$11288  = \$11148 ;
+      \$11300  = \$11165 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11289  = \sel_l5_s0$1412 ;
+    \$11301  = \sel_l5_s0$1412 ;
     if (stall_adv2) begin
-      \$11289  = sel_cs2_3_0_0c;
+      \$11301  = sel_cs2_3_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11290  = \sel_l5_s0$1413 ;
+    \$11302  = \sel_l5_s0$1413 ;
     if (stall_adv2) begin
-      \$11290  = sel_cs2_3_1_0s;
+      \$11302  = sel_cs2_3_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11291  = \sel_l5_s0$1414 ;
+    \$11303  = \sel_l5_s0$1414 ;
     if (stall_adv2) begin
-      \$11291  = sel_cs2_3_1_1s;
+      \$11303  = sel_cs2_3_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11292  = \sel_l5_s0$1851 ;
+    \$11304  = \sel_l5_s0$1851 ;
     if (stall_adv2) begin
-      \$11292  = sel_cs0_3_0_9c;
+      \$11304  = sel_cs0_3_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11293  = \sel_l5_s0$1417 ;
+    \$11305  = \sel_l5_s0$1417 ;
     if (stall_adv2) begin
-      \$11293  = sel_cs2_3_1_0c;
+      \$11305  = sel_cs2_3_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11294  = \sel_l5_s0$1418 ;
+    \$11306  = \sel_l5_s0$1418 ;
     if (stall_adv2) begin
-      \$11294  = sel_cs2_3_1_1c;
+      \$11306  = sel_cs2_3_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11295  = \sel_l5_s0$1419 ;
+    \$11307  = \sel_l5_s0$1419 ;
     if (stall_adv2) begin
-      \$11295  = sel_cs2_3_2_0s;
+      \$11307  = sel_cs2_3_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11296  = \sel_l5_s0$2011 ;
+    \$11308  = \sel_l5_s0$2011 ;
     if (stall_adv2) begin
-      \$11296  = sel_cs2_3_2_0c;
+      \$11308  = sel_cs2_3_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11297  = \sel_l5_s0$1422 ;
+    \$11309  = \sel_l5_s0$1422 ;
     if (stall_adv2) begin
-      \$11297  = sel_cs2_4_0_0s;
+      \$11309  = sel_cs2_4_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11298  = \sel_l5_s0$1423 ;
+    \$11310  = \sel_l5_s0$1423 ;
     if (stall_adv2) begin
-      \$11298  = sel_cs0_4_0_9s;
+      \$11310  = sel_cs0_4_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11299  = \sel_l5_s0$1424 ;
+    \$11311  = \sel_l5_s0$1424 ;
     if (stall_adv2) begin
-      \$11299  = \$11149 ;
+      \$11311  = \$11166 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11300  = \sel_l5_s0$1427 ;
+    \$11312  = \sel_l5_s0$1427 ;
     if (stall_adv2) begin
-      \$11300  = sel_cs2_4_0_0c;
+      \$11312  = sel_cs2_4_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11301  = \sel_l5_s0$1428 ;
+    \$11313  = \sel_l5_s0$1428 ;
     if (stall_adv2) begin
-      \$11301  = sel_cs2_4_1_0s;
+      \$11313  = sel_cs2_4_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11302  = \sel_l5_s0$1429 ;
+    \$11314  = \sel_l5_s0$1429 ;
     if (stall_adv2) begin
-      \$11302  = sel_cs2_4_1_1s;
+      \$11314  = sel_cs2_4_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11303  = \sel_l5_s0$1854 ;
+    \$11315  = \sel_l5_s0$1854 ;
     if (stall_adv2) begin
-      \$11303  = sel_cs0_4_0_9c;
+      \$11315  = sel_cs0_4_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11304  = \sel_l5_s0$1432 ;
+    \$11316  = \sel_l5_s0$1432 ;
     if (stall_adv2) begin
-      \$11304  = sel_cs2_4_1_0c;
+      \$11316  = sel_cs2_4_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11305  = \sel_l5_s0$1433 ;
+    \$11317  = \sel_l5_s0$1433 ;
     if (stall_adv2) begin
-      \$11305  = sel_cs2_4_1_1c;
+      \$11317  = sel_cs2_4_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11306  = \sel_l5_s0$1434 ;
+    \$11318  = \sel_l5_s0$1434 ;
     if (stall_adv2) begin
-      \$11306  = sel_cs2_4_2_0s;
+      \$11318  = sel_cs2_4_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11307  = \sel_l5_s0$2014 ;
+    \$11319  = \sel_l5_s0$2014 ;
     if (stall_adv2) begin
-      \$11307  = sel_cs2_4_2_0c;
+      \$11319  = sel_cs2_4_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11308  = \sel_l5_s0$1437 ;
+    \$11320  = \sel_l5_s0$1437 ;
     if (stall_adv2) begin
-      \$11308  = sel_cs2_5_0_0s;
+      \$11320  = sel_cs2_5_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11309  = \sel_l5_s0$1438 ;
+    \$11321  = \sel_l5_s0$1438 ;
     if (stall_adv2) begin
-      \$11309  = sel_cs0_5_0_9s;
+      \$11321  = sel_cs0_5_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11310  = \sel_l5_s0$1439 ;
+    \$11322  = \sel_l5_s0$1439 ;
     if (stall_adv2) begin
-      \$11310  = \$11150 ;
+      \$11322  = \$11167 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11311  = \sel_l5_s0$1442 ;
+    \$11323  = \sel_l5_s0$1442 ;
     if (stall_adv2) begin
-      \$11311  = sel_cs2_5_0_0c;
+      \$11323  = sel_cs2_5_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11312  = \sel_l5_s0$1443 ;
+    \$11324  = \sel_l5_s0$1443 ;
     if (stall_adv2) begin
-      \$11312  = sel_cs2_5_1_0s;
+      \$11324  = sel_cs2_5_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11313  = \sel_l5_s0$1444 ;
+    \$11325  = \sel_l5_s0$1444 ;
     if (stall_adv2) begin
-      \$11313  = sel_cs2_5_1_1s;
+      \$11325  = sel_cs2_5_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11314  = \sel_l5_s0$1857 ;
+    \$11326  = \sel_l5_s0$1857 ;
     if (stall_adv2) begin
-      \$11314  = sel_cs0_5_0_9c;
+      \$11326  = sel_cs0_5_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11315  = \sel_l5_s0$1447 ;
+    \$11327  = \sel_l5_s0$1447 ;
     if (stall_adv2) begin
-      \$11315  = sel_cs2_5_1_0c;
+      \$11327  = sel_cs2_5_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11316  = \sel_l5_s0$1448 ;
+    \$11328  = \sel_l5_s0$1448 ;
     if (stall_adv2) begin
-      \$11316  = sel_cs2_5_1_1c;
+      \$11328  = sel_cs2_5_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11317  = \sel_l5_s0$1449 ;
+    \$11329  = \sel_l5_s0$1449 ;
     if (stall_adv2) begin
-      \$11317  = sel_cs2_5_2_0s;
+      \$11329  = sel_cs2_5_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11318  = \sel_l5_s0$2017 ;
+    \$11330  = \sel_l5_s0$2017 ;
     if (stall_adv2) begin
-      \$11318  = sel_cs2_5_2_0c;
+      \$11330  = sel_cs2_5_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11319  = \sel_l5_s0$1452 ;
+    \$11331  = \sel_l5_s0$1452 ;
     if (stall_adv2) begin
-      \$11319  = sel_cs2_6_0_0s;
+      \$11331  = sel_cs2_6_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11320  = \sel_l5_s0$1453 ;
+    \$11332  = \sel_l5_s0$1453 ;
     if (stall_adv2) begin
-      \$11320  = sel_cs0_6_0_9s;
+      \$11332  = sel_cs0_6_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11321  = \sel_l5_s0$1454 ;
+    \$11333  = \sel_l5_s0$1454 ;
     if (stall_adv2) begin
-      \$11321  = \$11151 ;
+      \$11333  = \$11168 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11322  = \sel_l5_s0$1457 ;
+    \$11334  = \sel_l5_s0$1457 ;
     if (stall_adv2) begin
-      \$11322  = sel_cs2_6_0_0c;
+      \$11334  = sel_cs2_6_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11323  = \sel_l5_s0$1458 ;
+    \$11335  = \sel_l5_s0$1458 ;
     if (stall_adv2) begin
-      \$11323  = sel_cs2_6_1_0s;
+      \$11335  = sel_cs2_6_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11324  = \sel_l5_s0$1459 ;
+    \$11336  = \sel_l5_s0$1459 ;
     if (stall_adv2) begin
-      \$11324  = sel_cs2_6_1_1s;
+      \$11336  = sel_cs2_6_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11325  = \sel_l5_s0$1860 ;
+    \$11337  = \sel_l5_s0$1860 ;
     if (stall_adv2) begin
-      \$11325  = sel_cs0_6_0_9c;
+      \$11337  = sel_cs0_6_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11326  = \sel_l5_s0$1462 ;
+    \$11338  = \sel_l5_s0$1462 ;
     if (stall_adv2) begin
-      \$11326  = sel_cs2_6_1_0c;
+      \$11338  = sel_cs2_6_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11327  = \sel_l5_s0$1463 ;
+    \$11339  = \sel_l5_s0$1463 ;
     if (stall_adv2) begin
-      \$11327  = sel_cs2_6_1_1c;
+      \$11339  = sel_cs2_6_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11328  = \sel_l5_s0$1464 ;
+    \$11340  = \sel_l5_s0$1464 ;
     if (stall_adv2) begin
-      \$11328  = sel_cs2_6_2_0s;
+      \$11340  = sel_cs2_6_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11329  = \sel_l5_s0$2020 ;
+    \$11341  = \sel_l5_s0$2020 ;
     if (stall_adv2) begin
-      \$11329  = sel_cs2_6_2_0c;
+      \$11341  = sel_cs2_6_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11330  = \sel_l5_s0$1467 ;
+    \$11342  = \sel_l5_s0$1467 ;
     if (stall_adv2) begin
-      \$11330  = sel_cs2_7_0_0s;
+      \$11342  = sel_cs2_7_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11331  = \sel_l5_s0$1468 ;
+    \$11343  = \sel_l5_s0$1468 ;
     if (stall_adv2) begin
-      \$11331  = sel_cs0_7_0_9s;
+      \$11343  = sel_cs0_7_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11332  = \sel_l5_s0$1469 ;
+    \$11344  = \sel_l5_s0$1469 ;
     if (stall_adv2) begin
-      \$11332  = \$11152 ;
+      \$11344  = \$11169 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11333  = \sel_l5_s0$1472 ;
+    \$11345  = \sel_l5_s0$1472 ;
     if (stall_adv2) begin
-      \$11333  = sel_cs2_7_0_0c;
+      \$11345  = sel_cs2_7_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11334  = \sel_l5_s0$1473 ;
+    \$11346  = \sel_l5_s0$1473 ;
     if (stall_adv2) begin
-      \$11334  = sel_cs2_7_1_0s;
+      \$11346  = sel_cs2_7_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11335  = \sel_l5_s0$1474 ;
+    \$11347  = \sel_l5_s0$1474 ;
     if (stall_adv2) begin
-      \$11335  = sel_cs2_7_1_1s;
+      \$11347  = sel_cs2_7_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11336  = \sel_l5_s0$1863 ;
+    \$11348  = \sel_l5_s0$1863 ;
     if (stall_adv2) begin
-      \$11336  = sel_cs0_7_0_9c;
+      \$11348  = sel_cs0_7_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11337  = \sel_l5_s0$1477 ;
+    \$11349  = \sel_l5_s0$1477 ;
     if (stall_adv2) begin
-      \$11337  = sel_cs2_7_1_0c;
+      \$11349  = sel_cs2_7_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11338  = \sel_l5_s0$1478 ;
+    \$11350  = \sel_l5_s0$1478 ;
     if (stall_adv2) begin
-      \$11338  = sel_cs2_7_1_1c;
+      \$11350  = sel_cs2_7_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11339  = \sel_l5_s0$1479 ;
+    \$11351  = \sel_l5_s0$1479 ;
     if (stall_adv2) begin
-      \$11339  = sel_cs2_7_2_0s;
+      \$11351  = sel_cs2_7_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11340  = \sel_l5_s0$2023 ;
+    \$11352  = \sel_l5_s0$2023 ;
     if (stall_adv2) begin
-      \$11340  = sel_cs2_7_2_0c;
+      \$11352  = sel_cs2_7_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11341  = \sel_l5_s0$1482 ;
+    \$11353  = \sel_l5_s0$1482 ;
     if (stall_adv2) begin
-      \$11341  = sel_cs2_8_0_0s;
+      \$11353  = sel_cs2_8_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11342  = \sel_l5_s0$1483 ;
+    \$11354  = \sel_l5_s0$1483 ;
     if (stall_adv2) begin
-      \$11342  = sel_cs0_8_0_9s;
+      \$11354  = sel_cs0_8_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11343  = \sel_l5_s0$1484 ;
+    \$11355  = \sel_l5_s0$1484 ;
     if (stall_adv2) begin
-      \$11343  = \$11153 ;
+      \$11355  = \$11170 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11344  = \sel_l5_s0$1487 ;
+    \$11356  = \sel_l5_s0$1487 ;
     if (stall_adv2) begin
-      \$11344  = sel_cs2_8_0_0c;
+      \$11356  = sel_cs2_8_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11345  = \sel_l5_s0$1488 ;
+    \$11357  = \sel_l5_s0$1488 ;
     if (stall_adv2) begin
-      \$11345  = sel_cs2_8_1_0s;
+      \$11357  = sel_cs2_8_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11346  = \sel_l5_s0$1489 ;
+    \$11358  = \sel_l5_s0$1489 ;
     if (stall_adv2) begin
-      \$11346  = sel_cs2_8_1_1s;
+      \$11358  = sel_cs2_8_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11347  = \sel_l5_s0$1866 ;
+    \$11359  = \sel_l5_s0$1866 ;
     if (stall_adv2) begin
-      \$11347  = sel_cs0_8_0_9c;
+      \$11359  = sel_cs0_8_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11348  = \sel_l5_s0$1492 ;
+    \$11360  = \sel_l5_s0$1492 ;
     if (stall_adv2) begin
-      \$11348  = sel_cs2_8_1_0c;
+      \$11360  = sel_cs2_8_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11349  = \sel_l5_s0$1493 ;
+    \$11361  = \sel_l5_s0$1493 ;
     if (stall_adv2) begin
-      \$11349  = sel_cs2_8_1_1c;
+      \$11361  = sel_cs2_8_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11350  = \sel_l5_s0$1494 ;
+    \$11362  = \sel_l5_s0$1494 ;
     if (stall_adv2) begin
-      \$11350  = sel_cs2_8_2_0s;
+      \$11362  = sel_cs2_8_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11351  = \sel_l5_s0$2026 ;
+    \$11363  = \sel_l5_s0$2026 ;
     if (stall_adv2) begin
-      \$11351  = sel_cs2_8_2_0c;
+      \$11363  = sel_cs2_8_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11352  = \sel_l5_s0$1497 ;
+    \$11364  = \sel_l5_s0$1497 ;
     if (stall_adv2) begin
-      \$11352  = sel_cs2_9_0_0s;
+      \$11364  = sel_cs2_9_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11353  = \sel_l5_s0$1498 ;
+    \$11365  = \sel_l5_s0$1498 ;
     if (stall_adv2) begin
-      \$11353  = sel_cs0_9_0_9s;
+      \$11365  = sel_cs0_9_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11354  = \sel_l5_s0$1499 ;
+    \$11366  = \sel_l5_s0$1499 ;
     if (stall_adv2) begin
-      \$11354  = \$11154 ;
+      \$11366  = \$11171 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11355  = \sel_l5_s0$1502 ;
+    \$11367  = \sel_l5_s0$1502 ;
     if (stall_adv2) begin
-      \$11355  = sel_cs2_9_0_0c;
+      \$11367  = sel_cs2_9_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11356  = \sel_l5_s0$1503 ;
+    \$11368  = \sel_l5_s0$1503 ;
     if (stall_adv2) begin
-      \$11356  = sel_cs2_9_1_0s;
+      \$11368  = sel_cs2_9_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11357  = \sel_l5_s0$1504 ;
+    \$11369  = \sel_l5_s0$1504 ;
     if (stall_adv2) begin
-      \$11357  = sel_cs2_9_1_1s;
+      \$11369  = sel_cs2_9_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11358  = \sel_l5_s0$1869 ;
+    \$11370  = \sel_l5_s0$1869 ;
     if (stall_adv2) begin
-      \$11358  = sel_cs0_9_0_9c;
+      \$11370  = sel_cs0_9_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11359  = \sel_l5_s0$1507 ;
+    \$11371  = \sel_l5_s0$1507 ;
     if (stall_adv2) begin
-      \$11359  = sel_cs2_9_1_0c;
+      \$11371  = sel_cs2_9_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11360  = \sel_l5_s0$1508 ;
+    \$11372  = \sel_l5_s0$1508 ;
     if (stall_adv2) begin
-      \$11360  = sel_cs2_9_1_1c;
+      \$11372  = sel_cs2_9_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11361  = \sel_l5_s0$1509 ;
+    \$11373  = \sel_l5_s0$1509 ;
     if (stall_adv2) begin
-      \$11361  = sel_cs2_9_2_0s;
+      \$11373  = sel_cs2_9_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11362  = \sel_l5_s0$2029 ;
+    \$11374  = \sel_l5_s0$2029 ;
     if (stall_adv2) begin
-      \$11362  = sel_cs2_9_2_0c;
+      \$11374  = sel_cs2_9_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11363  = \sel_l5_s0$1512 ;
+    \$11375  = \sel_l5_s0$1512 ;
     if (stall_adv2) begin
-      \$11363  = sel_cs2_10_0_0s;
+      \$11375  = sel_cs2_10_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11364  = \sel_l5_s0$1513 ;
+    \$11376  = \sel_l5_s0$1513 ;
     if (stall_adv2) begin
-      \$11364  = sel_cs0_10_0_9s;
+      \$11376  = sel_cs0_10_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11365  = \sel_l5_s0$1514 ;
+    \$11377  = \sel_l5_s0$1514 ;
     if (stall_adv2) begin
-      \$11365  = \$11155 ;
+      \$11377  = \$11172 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11366  = \sel_l5_s0$1517 ;
+    \$11378  = \sel_l5_s0$1517 ;
     if (stall_adv2) begin
-      \$11366  = sel_cs2_10_0_0c;
+      \$11378  = sel_cs2_10_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11367  = \sel_l5_s0$1518 ;
+    \$11379  = \sel_l5_s0$1518 ;
     if (stall_adv2) begin
-      \$11367  = sel_cs2_10_1_0s;
+      \$11379  = sel_cs2_10_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11368  = \sel_l5_s0$1519 ;
+    \$11380  = \sel_l5_s0$1519 ;
     if (stall_adv2) begin
-      \$11368  = sel_cs2_10_1_1s;
+      \$11380  = sel_cs2_10_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11369  = \sel_l5_s0$1872 ;
+    \$11381  = \sel_l5_s0$1872 ;
     if (stall_adv2) begin
-      \$11369  = sel_cs0_10_0_9c;
+      \$11381  = sel_cs0_10_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11370  = \sel_l5_s0$1522 ;
+    \$11382  = \sel_l5_s0$1522 ;
     if (stall_adv2) begin
-      \$11370  = sel_cs2_10_1_0c;
+      \$11382  = sel_cs2_10_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11371  = \sel_l5_s0$1523 ;
+    \$11383  = \sel_l5_s0$1523 ;
     if (stall_adv2) begin
-      \$11371  = sel_cs2_10_1_1c;
+      \$11383  = sel_cs2_10_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11372  = \sel_l5_s0$1524 ;
+    \$11384  = \sel_l5_s0$1524 ;
     if (stall_adv2) begin
-      \$11372  = sel_cs2_10_2_0s;
+      \$11384  = sel_cs2_10_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11373  = \sel_l5_s0$2032 ;
+    \$11385  = \sel_l5_s0$2032 ;
     if (stall_adv2) begin
-      \$11373  = sel_cs2_10_2_0c;
+      \$11385  = sel_cs2_10_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11374  = \sel_l5_s0$1527 ;
+    \$11386  = \sel_l5_s0$1527 ;
     if (stall_adv2) begin
-      \$11374  = sel_cs2_11_0_0s;
+      \$11386  = sel_cs2_11_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11375  = \sel_l5_s0$1528 ;
+    \$11387  = \sel_l5_s0$1528 ;
     if (stall_adv2) begin
-      \$11375  = sel_cs0_11_0_9s;
+      \$11387  = sel_cs0_11_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11376  = \sel_l5_s0$1529 ;
+    \$11388  = \sel_l5_s0$1529 ;
     if (stall_adv2) begin
-      \$11376  = \$11156 ;
+      \$11388  = \$11173 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11377  = \sel_l5_s0$1532 ;
+    \$11389  = \sel_l5_s0$1532 ;
     if (stall_adv2) begin
-      \$11377  = sel_cs2_11_0_0c;
+      \$11389  = sel_cs2_11_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11378  = \sel_l5_s0$1533 ;
+    \$11390  = \sel_l5_s0$1533 ;
     if (stall_adv2) begin
-      \$11378  = sel_cs2_11_1_0s;
+      \$11390  = sel_cs2_11_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11379  = \sel_l5_s0$1534 ;
+    \$11391  = \sel_l5_s0$1534 ;
     if (stall_adv2) begin
-      \$11379  = sel_cs2_11_1_1s;
+      \$11391  = sel_cs2_11_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11380  = \sel_l5_s0$1875 ;
+    \$11392  = \sel_l5_s0$1875 ;
     if (stall_adv2) begin
-      \$11380  = sel_cs0_11_0_9c;
+      \$11392  = sel_cs0_11_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11381  = \sel_l5_s0$1537 ;
+    \$11393  = \sel_l5_s0$1537 ;
     if (stall_adv2) begin
-      \$11381  = sel_cs2_11_1_0c;
+      \$11393  = sel_cs2_11_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11382  = \sel_l5_s0$1538 ;
+    \$11394  = \sel_l5_s0$1538 ;
     if (stall_adv2) begin
-      \$11382  = sel_cs2_11_1_1c;
+      \$11394  = sel_cs2_11_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11383  = \sel_l5_s0$1539 ;
+    \$11395  = \sel_l5_s0$1539 ;
     if (stall_adv2) begin
-      \$11383  = sel_cs2_11_2_0s;
+      \$11395  = sel_cs2_11_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11384  = \sel_l5_s0$2035 ;
+    \$11396  = \sel_l5_s0$2035 ;
     if (stall_adv2) begin
-      \$11384  = sel_cs2_11_2_0c;
+      \$11396  = sel_cs2_11_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11385  = \sel_l5_s0$1542 ;
+    \$11397  = \sel_l5_s0$1542 ;
     if (stall_adv2) begin
-      \$11385  = sel_cs2_12_0_0s;
+      \$11397  = sel_cs2_12_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11386  = \sel_l5_s0$1543 ;
+    \$11398  = \sel_l5_s0$1543 ;
     if (stall_adv2) begin
-      \$11386  = sel_cs0_12_0_9s;
+      \$11398  = sel_cs0_12_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11387  = \sel_l5_s0$1544 ;
+    \$11399  = \sel_l5_s0$1544 ;
     if (stall_adv2) begin
-      \$11387  = \$11157 ;
+      \$11399  = \$11174 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11388  = \sel_l5_s0$1547 ;
+    \$11400  = \sel_l5_s0$1547 ;
     if (stall_adv2) begin
-      \$11388  = sel_cs2_12_0_0c;
+      \$11400  = sel_cs2_12_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11389  = \sel_l5_s0$1548 ;
+    \$11401  = \sel_l5_s0$1548 ;
     if (stall_adv2) begin
-      \$11389  = sel_cs2_12_1_0s;
+      \$11401  = sel_cs2_12_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11390  = \sel_l5_s0$1549 ;
+    \$11402  = \sel_l5_s0$1549 ;
     if (stall_adv2) begin
-      \$11390  = sel_cs2_12_1_1s;
+      \$11402  = sel_cs2_12_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11391  = \sel_l5_s0$1878 ;
+    \$11403  = \sel_l5_s0$1878 ;
     if (stall_adv2) begin
-      \$11391  = sel_cs0_12_0_9c;
+      \$11403  = sel_cs0_12_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11392  = \sel_l5_s0$1552 ;
+    \$11404  = \sel_l5_s0$1552 ;
     if (stall_adv2) begin
-      \$11392  = sel_cs2_12_1_0c;
+      \$11404  = sel_cs2_12_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11393  = \sel_l5_s0$1553 ;
+    \$11405  = \sel_l5_s0$1553 ;
     if (stall_adv2) begin
-      \$11393  = sel_cs2_12_1_1c;
+      \$11405  = sel_cs2_12_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11394  = \sel_l5_s0$1554 ;
+    \$11406  = \sel_l5_s0$1554 ;
     if (stall_adv2) begin
-      \$11394  = sel_cs2_12_2_0s;
+      \$11406  = sel_cs2_12_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11395  = \sel_l5_s0$2038 ;
+    \$11407  = \sel_l5_s0$2038 ;
     if (stall_adv2) begin
-      \$11395  = sel_cs2_12_2_0c;
+      \$11407  = sel_cs2_12_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11396  = \sel_l5_s0$1557 ;
+    \$11408  = \sel_l5_s0$1557 ;
     if (stall_adv2) begin
-      \$11396  = sel_cs2_13_0_0s;
+      \$11408  = sel_cs2_13_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11397  = \sel_l5_s0$1558 ;
+    \$11409  = \sel_l5_s0$1558 ;
     if (stall_adv2) begin
-      \$11397  = sel_cs0_13_0_9s;
+      \$11409  = sel_cs0_13_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11398  = \sel_l5_s0$1559 ;
+    \$11410  = \sel_l5_s0$1559 ;
     if (stall_adv2) begin
-      \$11398  = \$11158 ;
+      \$11410  = \$11175 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11399  = \sel_l5_s0$1562 ;
+    \$11411  = \sel_l5_s0$1562 ;
     if (stall_adv2) begin
-      \$11399  = sel_cs2_13_0_0c;
+      \$11411  = sel_cs2_13_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11400  = \sel_l5_s0$1563 ;
+    \$11412  = \sel_l5_s0$1563 ;
     if (stall_adv2) begin
-      \$11400  = sel_cs2_13_1_0s;
+      \$11412  = sel_cs2_13_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11401  = \sel_l5_s0$1564 ;
+    \$11413  = \sel_l5_s0$1564 ;
     if (stall_adv2) begin
-      \$11401  = sel_cs2_13_1_1s;
+      \$11413  = sel_cs2_13_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11402  = \sel_l5_s0$1881 ;
+    \$11414  = \sel_l5_s0$1881 ;
     if (stall_adv2) begin
-      \$11402  = sel_cs0_13_0_9c;
+      \$11414  = sel_cs0_13_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11403  = \sel_l5_s0$1567 ;
+    \$11415  = \sel_l5_s0$1567 ;
     if (stall_adv2) begin
-      \$11403  = sel_cs2_13_1_0c;
+      \$11415  = sel_cs2_13_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11404  = \sel_l5_s0$1568 ;
+    \$11416  = \sel_l5_s0$1568 ;
     if (stall_adv2) begin
-      \$11404  = sel_cs2_13_1_1c;
+      \$11416  = sel_cs2_13_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11405  = \sel_l5_s0$1569 ;
+    \$11417  = \sel_l5_s0$1569 ;
     if (stall_adv2) begin
-      \$11405  = sel_cs2_13_2_0s;
+      \$11417  = sel_cs2_13_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11406  = \sel_l5_s0$2041 ;
+    \$11418  = \sel_l5_s0$2041 ;
     if (stall_adv2) begin
-      \$11406  = sel_cs2_13_2_0c;
+      \$11418  = sel_cs2_13_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11407  = \sel_l5_s0$1572 ;
+    \$11419  = \sel_l5_s0$1572 ;
     if (stall_adv2) begin
-      \$11407  = sel_cs2_14_0_0s;
+      \$11419  = sel_cs2_14_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11408  = \sel_l5_s0$1573 ;
+    \$11420  = \sel_l5_s0$1573 ;
     if (stall_adv2) begin
-      \$11408  = sel_cs0_14_0_9s;
+      \$11420  = sel_cs0_14_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11409  = \sel_l5_s0$1574 ;
+    \$11421  = \sel_l5_s0$1574 ;
     if (stall_adv2) begin
-      \$11409  = \$11159 ;
+      \$11421  = \$11176 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11410  = \sel_l5_s0$1577 ;
+    \$11422  = \sel_l5_s0$1577 ;
     if (stall_adv2) begin
-      \$11410  = sel_cs2_14_0_0c;
+      \$11422  = sel_cs2_14_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11411  = \sel_l5_s0$1578 ;
+    \$11423  = \sel_l5_s0$1578 ;
     if (stall_adv2) begin
-      \$11411  = sel_cs2_14_1_0s;
+      \$11423  = sel_cs2_14_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11412  = \sel_l5_s0$1579 ;
+    \$11424  = \sel_l5_s0$1579 ;
     if (stall_adv2) begin
-      \$11412  = sel_cs2_14_1_1s;
+      \$11424  = sel_cs2_14_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11413  = \sel_l5_s0$1884 ;
+    \$11425  = \sel_l5_s0$1884 ;
     if (stall_adv2) begin
-      \$11413  = sel_cs0_14_0_9c;
+      \$11425  = sel_cs0_14_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11414  = \sel_l5_s0$1582 ;
+    \$11426  = \sel_l5_s0$1582 ;
     if (stall_adv2) begin
-      \$11414  = sel_cs2_14_1_0c;
+      \$11426  = sel_cs2_14_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11415  = \sel_l5_s0$1583 ;
+    \$11427  = \sel_l5_s0$1583 ;
     if (stall_adv2) begin
-      \$11415  = sel_cs2_14_1_1c;
+      \$11427  = sel_cs2_14_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11416  = \sel_l5_s0$1584 ;
+    \$11428  = \sel_l5_s0$1584 ;
     if (stall_adv2) begin
-      \$11416  = sel_cs2_14_2_0s;
+      \$11428  = sel_cs2_14_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11417  = \sel_l5_s0$2044 ;
+    \$11429  = \sel_l5_s0$2044 ;
     if (stall_adv2) begin
-      \$11417  = sel_cs2_14_2_0c;
+      \$11429  = sel_cs2_14_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11418  = \sel_l5_s0$1587 ;
+    \$11430  = \sel_l5_s0$1587 ;
     if (stall_adv2) begin
-      \$11418  = sel_cs2_15_0_0s;
+      \$11430  = sel_cs2_15_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11419  = \sel_l5_s0$1588 ;
+    \$11431  = \sel_l5_s0$1588 ;
     if (stall_adv2) begin
-      \$11419  = sel_cs0_15_0_9s;
+      \$11431  = sel_cs0_15_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11420  = \sel_l5_s0$1589 ;
+    \$11432  = \sel_l5_s0$1589 ;
     if (stall_adv2) begin
-      \$11420  = \$11160 ;
+      \$11432  = \$11177 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11421  = \sel_l5_s0$1592 ;
+    \$11433  = \sel_l5_s0$1592 ;
     if (stall_adv2) begin
-      \$11421  = sel_cs2_15_0_0c;
+      \$11433  = sel_cs2_15_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11422  = \sel_l5_s0$1593 ;
+    \$11434  = \sel_l5_s0$1593 ;
     if (stall_adv2) begin
-      \$11422  = sel_cs2_15_1_0s;
+      \$11434  = sel_cs2_15_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11423  = \sel_l5_s0$1594 ;
+    \$11435  = \sel_l5_s0$1594 ;
     if (stall_adv2) begin
-      \$11423  = sel_cs2_15_1_1s;
+      \$11435  = sel_cs2_15_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11424  = \sel_l5_s0$1887 ;
+    \$11436  = \sel_l5_s0$1887 ;
     if (stall_adv2) begin
-      \$11424  = sel_cs0_15_0_9c;
+      \$11436  = sel_cs0_15_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11425  = \sel_l5_s0$1597 ;
+    \$11437  = \sel_l5_s0$1597 ;
     if (stall_adv2) begin
-      \$11425  = sel_cs2_15_1_0c;
+      \$11437  = sel_cs2_15_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11426  = \sel_l5_s0$1598 ;
+    \$11438  = \sel_l5_s0$1598 ;
     if (stall_adv2) begin
-      \$11426  = sel_cs2_15_1_1c;
+      \$11438  = sel_cs2_15_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11427  = \sel_l5_s0$1599 ;
+    \$11439  = \sel_l5_s0$1599 ;
     if (stall_adv2) begin
-      \$11427  = sel_cs2_15_2_0s;
+      \$11439  = sel_cs2_15_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11428  = \sel_l5_s0$2047 ;
+    \$11440  = \sel_l5_s0$2047 ;
     if (stall_adv2) begin
-      \$11428  = sel_cs2_15_2_0c;
+      \$11440  = sel_cs2_15_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11429  = \sel_l5_s0$1602 ;
+    \$11441  = \sel_l5_s0$1602 ;
     if (stall_adv2) begin
-      \$11429  = sel_cs2_16_0_0s;
+      \$11441  = sel_cs2_16_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11430  = \sel_l5_s0$1603 ;
+    \$11442  = \sel_l5_s0$1603 ;
     if (stall_adv2) begin
-      \$11430  = sel_cs0_16_0_9s;
+      \$11442  = sel_cs0_16_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11431  = \sel_l5_s0$1604 ;
+    \$11443  = \sel_l5_s0$1604 ;
     if (stall_adv2) begin
-      \$11431  = \$11161 ;
+      \$11443  = \$11178 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11432  = \sel_l5_s0$1607 ;
+    \$11444  = \sel_l5_s0$1607 ;
     if (stall_adv2) begin
-      \$11432  = sel_cs2_16_0_0c;
+      \$11444  = sel_cs2_16_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11433  = \sel_l5_s0$1608 ;
+    \$11445  = \sel_l5_s0$1608 ;
     if (stall_adv2) begin
-      \$11433  = sel_cs2_16_1_0s;
+      \$11445  = sel_cs2_16_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11434  = \sel_l5_s0$1609 ;
+    \$11446  = \sel_l5_s0$1609 ;
     if (stall_adv2) begin
-      \$11434  = sel_cs2_16_1_1s;
+      \$11446  = sel_cs2_16_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11435  = \sel_l5_s0$1890 ;
+    \$11447  = \sel_l5_s0$1890 ;
     if (stall_adv2) begin
-      \$11435  = sel_cs0_16_0_9c;
+      \$11447  = sel_cs0_16_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11436  = \sel_l5_s0$1612 ;
+    \$11448  = \sel_l5_s0$1612 ;
     if (stall_adv2) begin
-      \$11436  = sel_cs2_16_1_0c;
+      \$11448  = sel_cs2_16_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11437  = \sel_l5_s0$1613 ;
+    \$11449  = \sel_l5_s0$1613 ;
     if (stall_adv2) begin
-      \$11437  = sel_cs2_16_1_1c;
+      \$11449  = sel_cs2_16_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11438  = \sel_l5_s0$1614 ;
+    \$11450  = \sel_l5_s0$1614 ;
     if (stall_adv2) begin
-      \$11438  = sel_cs2_16_2_0s;
+      \$11450  = sel_cs2_16_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11439  = \sel_l5_s0$2050 ;
+    \$11451  = \sel_l5_s0$2050 ;
     if (stall_adv2) begin
-      \$11439  = sel_cs2_16_2_0c;
+      \$11451  = sel_cs2_16_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11440  = \sel_l5_s0$1617 ;
+    \$11452  = \sel_l5_s0$1617 ;
     if (stall_adv2) begin
-      \$11440  = sel_cs2_17_0_0s;
+      \$11452  = sel_cs2_17_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11441  = \sel_l5_s0$1618 ;
+    \$11453  = \sel_l5_s0$1618 ;
     if (stall_adv2) begin
-      \$11441  = sel_cs0_17_0_9s;
+      \$11453  = sel_cs0_17_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11442  = \sel_l5_s0$1619 ;
+    \$11454  = \sel_l5_s0$1619 ;
     if (stall_adv2) begin
-      \$11442  = \$11162 ;
+      \$11454  = \$11179 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11443  = \sel_l5_s0$1622 ;
+    \$11455  = \sel_l5_s0$1622 ;
     if (stall_adv2) begin
-      \$11443  = sel_cs2_17_0_0c;
+      \$11455  = sel_cs2_17_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11444  = \sel_l5_s0$1623 ;
+    \$11456  = \sel_l5_s0$1623 ;
     if (stall_adv2) begin
-      \$11444  = sel_cs2_17_1_0s;
+      \$11456  = sel_cs2_17_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11445  = \sel_l5_s0$1624 ;
+    \$11457  = \sel_l5_s0$1624 ;
     if (stall_adv2) begin
-      \$11445  = sel_cs2_17_1_1s;
+      \$11457  = sel_cs2_17_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11446  = \sel_l5_s0$1893 ;
+    \$11458  = \sel_l5_s0$1893 ;
     if (stall_adv2) begin
-      \$11446  = sel_cs0_17_0_9c;
+      \$11458  = sel_cs0_17_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11447  = \sel_l5_s0$1627 ;
+    \$11459  = \sel_l5_s0$1627 ;
     if (stall_adv2) begin
-      \$11447  = sel_cs2_17_1_0c;
+      \$11459  = sel_cs2_17_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11448  = \sel_l5_s0$1628 ;
+    \$11460  = \sel_l5_s0$1628 ;
     if (stall_adv2) begin
-      \$11448  = sel_cs2_17_1_1c;
+      \$11460  = sel_cs2_17_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11449  = \sel_l5_s0$1629 ;
+    \$11461  = \sel_l5_s0$1629 ;
     if (stall_adv2) begin
-      \$11449  = sel_cs2_17_2_0s;
+      \$11461  = sel_cs2_17_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11450  = \sel_l5_s0$2053 ;
+    \$11462  = \sel_l5_s0$2053 ;
     if (stall_adv2) begin
-      \$11450  = sel_cs2_17_2_0c;
+      \$11462  = sel_cs2_17_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11451  = \sel_l5_s0$1632 ;
+    \$11463  = \sel_l5_s0$1632 ;
     if (stall_adv2) begin
-      \$11451  = sel_cs2_18_0_0s;
+      \$11463  = sel_cs2_18_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11452  = \sel_l5_s0$1633 ;
+    \$11464  = \sel_l5_s0$1633 ;
     if (stall_adv2) begin
-      \$11452  = sel_cs0_18_0_9s;
+      \$11464  = sel_cs0_18_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11453  = \sel_l5_s0$1634 ;
+    \$11465  = \sel_l5_s0$1634 ;
     if (stall_adv2) begin
-      \$11453  = \$11163 ;
+      \$11465  = \$11180 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11454  = \sel_l5_s0$1637 ;
+    \$11466  = \sel_l5_s0$1637 ;
     if (stall_adv2) begin
-      \$11454  = sel_cs2_18_0_0c;
+      \$11466  = sel_cs2_18_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11455  = \sel_l5_s0$1638 ;
+    \$11467  = \sel_l5_s0$1638 ;
     if (stall_adv2) begin
-      \$11455  = sel_cs2_18_1_0s;
+      \$11467  = sel_cs2_18_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11456  = \sel_l5_s0$1639 ;
+    \$11468  = \sel_l5_s0$1639 ;
     if (stall_adv2) begin
-      \$11456  = sel_cs2_18_1_1s;
+      \$11468  = sel_cs2_18_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11457  = \sel_l5_s0$1896 ;
+    \$11469  = \sel_l5_s0$1896 ;
     if (stall_adv2) begin
-      \$11457  = sel_cs0_18_0_9c;
+      \$11469  = sel_cs0_18_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11458  = \sel_l5_s0$1642 ;
+    \$11470  = \sel_l5_s0$1642 ;
     if (stall_adv2) begin
-      \$11458  = sel_cs2_18_1_0c;
+      \$11470  = sel_cs2_18_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11459  = \sel_l5_s0$1643 ;
+    \$11471  = \sel_l5_s0$1643 ;
     if (stall_adv2) begin
-      \$11459  = sel_cs2_18_1_1c;
+      \$11471  = sel_cs2_18_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11460  = \sel_l5_s0$1644 ;
+    \$11472  = \sel_l5_s0$1644 ;
     if (stall_adv2) begin
-      \$11460  = sel_cs2_18_2_0s;
+      \$11472  = sel_cs2_18_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11461  = \sel_l5_s0$2056 ;
+    \$11473  = \sel_l5_s0$2056 ;
     if (stall_adv2) begin
-      \$11461  = sel_cs2_18_2_0c;
+      \$11473  = sel_cs2_18_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11462  = \sel_l5_s0$1647 ;
+    \$11474  = \sel_l5_s0$1647 ;
     if (stall_adv2) begin
-      \$11462  = sel_cs2_19_0_0s;
+      \$11474  = sel_cs2_19_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11463  = \sel_l5_s0$1648 ;
+    \$11475  = \sel_l5_s0$1648 ;
     if (stall_adv2) begin
-      \$11463  = sel_cs0_19_0_9s;
+      \$11475  = sel_cs0_19_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11464  = \sel_l5_s0$1649 ;
+    \$11476  = \sel_l5_s0$1649 ;
     if (stall_adv2) begin
-      \$11464  = \$11164 ;
+      \$11476  = \$11181 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11465  = \sel_l5_s0$1652 ;
+    \$11477  = \sel_l5_s0$1652 ;
     if (stall_adv2) begin
-      \$11465  = sel_cs2_19_0_0c;
+      \$11477  = sel_cs2_19_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11466  = \sel_l5_s0$1653 ;
+    \$11478  = \sel_l5_s0$1653 ;
     if (stall_adv2) begin
-      \$11466  = sel_cs2_19_1_0s;
+      \$11478  = sel_cs2_19_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11467  = \sel_l5_s0$1654 ;
+    \$11479  = \sel_l5_s0$1654 ;
     if (stall_adv2) begin
-      \$11467  = sel_cs2_19_1_1s;
+      \$11479  = sel_cs2_19_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11468  = \sel_l5_s0$1899 ;
+    \$11480  = \sel_l5_s0$1899 ;
     if (stall_adv2) begin
-      \$11468  = sel_cs0_19_0_9c;
+      \$11480  = sel_cs0_19_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11469  = \sel_l5_s0$1657 ;
+    \$11481  = \sel_l5_s0$1657 ;
     if (stall_adv2) begin
-      \$11469  = sel_cs2_19_1_0c;
+      \$11481  = sel_cs2_19_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11470  = \sel_l5_s0$1658 ;
+    \$11482  = \sel_l5_s0$1658 ;
     if (stall_adv2) begin
-      \$11470  = sel_cs2_19_1_1c;
+      \$11482  = sel_cs2_19_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11471  = \sel_l5_s0$1659 ;
+    \$11483  = \sel_l5_s0$1659 ;
     if (stall_adv2) begin
-      \$11471  = sel_cs2_19_2_0s;
+      \$11483  = sel_cs2_19_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11472  = \sel_l5_s0$2059 ;
+    \$11484  = \sel_l5_s0$2059 ;
     if (stall_adv2) begin
-      \$11472  = sel_cs2_19_2_0c;
+      \$11484  = sel_cs2_19_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11473  = \sel_l5_s0$1662 ;
+    \$11485  = \sel_l5_s0$1662 ;
     if (stall_adv2) begin
-      \$11473  = sel_cs2_20_0_0s;
+      \$11485  = sel_cs2_20_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11474  = \sel_l5_s0$1663 ;
+    \$11486  = \sel_l5_s0$1663 ;
     if (stall_adv2) begin
-      \$11474  = sel_cs0_20_0_9s;
+      \$11486  = sel_cs0_20_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11475  = \sel_l5_s0$1664 ;
+    \$11487  = \sel_l5_s0$1664 ;
     if (stall_adv2) begin
-      \$11475  = \$11165 ;
+      \$11487  = \$11182 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11476  = \sel_l5_s0$1667 ;
+    \$11488  = \sel_l5_s0$1667 ;
     if (stall_adv2) begin
-      \$11476  = sel_cs2_20_0_0c;
+      \$11488  = sel_cs2_20_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11477  = \sel_l5_s0$1668 ;
+    \$11489  = \sel_l5_s0$1668 ;
     if (stall_adv2) begin
-      \$11477  = sel_cs2_20_1_0s;
+      \$11489  = sel_cs2_20_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11478  = \sel_l5_s0$1669 ;
+    \$11490  = \sel_l5_s0$1669 ;
     if (stall_adv2) begin
-      \$11478  = sel_cs2_20_1_1s;
+      \$11490  = sel_cs2_20_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11479  = \sel_l5_s0$1902 ;
+    \$11491  = \sel_l5_s0$1902 ;
     if (stall_adv2) begin
-      \$11479  = sel_cs0_20_0_9c;
+      \$11491  = sel_cs0_20_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11480  = \sel_l5_s0$1672 ;
+    \$11492  = \sel_l5_s0$1672 ;
     if (stall_adv2) begin
-      \$11480  = sel_cs2_20_1_0c;
+      \$11492  = sel_cs2_20_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11481  = \sel_l5_s0$1673 ;
+    \$11493  = \sel_l5_s0$1673 ;
     if (stall_adv2) begin
-      \$11481  = sel_cs2_20_1_1c;
+      \$11493  = sel_cs2_20_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11482  = \sel_l5_s0$1674 ;
+    \$11494  = \sel_l5_s0$1674 ;
     if (stall_adv2) begin
-      \$11482  = sel_cs2_20_2_0s;
+      \$11494  = sel_cs2_20_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11483  = \sel_l5_s0$2062 ;
+    \$11495  = \sel_l5_s0$2062 ;
     if (stall_adv2) begin
-      \$11483  = sel_cs2_20_2_0c;
+      \$11495  = sel_cs2_20_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11484  = \sel_l5_s0$1677 ;
+    \$11496  = \sel_l5_s0$1677 ;
     if (stall_adv2) begin
-      \$11484  = sel_cs2_21_0_0s;
+      \$11496  = sel_cs2_21_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11485  = \sel_l5_s0$1678 ;
+    \$11497  = \sel_l5_s0$1678 ;
     if (stall_adv2) begin
-      \$11485  = sel_cs0_21_0_9s;
+      \$11497  = sel_cs0_21_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11486  = \sel_l5_s0$1679 ;
+    \$11498  = \sel_l5_s0$1679 ;
     if (stall_adv2) begin
-      \$11486  = \$11166 ;
+      \$11498  = \$11183 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11487  = \sel_l5_s0$1682 ;
+    \$11499  = \sel_l5_s0$1682 ;
     if (stall_adv2) begin
-      \$11487  = sel_cs2_21_0_0c;
+      \$11499  = sel_cs2_21_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11488  = \sel_l5_s0$1683 ;
+    \$11500  = \sel_l5_s0$1683 ;
     if (stall_adv2) begin
-      \$11488  = sel_cs2_21_1_0s;
+      \$11500  = sel_cs2_21_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11489  = \sel_l5_s0$1684 ;
+    \$11501  = \sel_l5_s0$1684 ;
     if (stall_adv2) begin
-      \$11489  = sel_cs2_21_1_1s;
+      \$11501  = sel_cs2_21_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11490  = \sel_l5_s0$1905 ;
+    \$11502  = \sel_l5_s0$1905 ;
     if (stall_adv2) begin
-      \$11490  = sel_cs0_21_0_9c;
+      \$11502  = sel_cs0_21_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11491  = \sel_l5_s0$1687 ;
+    \$11503  = \sel_l5_s0$1687 ;
     if (stall_adv2) begin
-      \$11491  = sel_cs2_21_1_0c;
+      \$11503  = sel_cs2_21_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11492  = \sel_l5_s0$1688 ;
+    \$11504  = \sel_l5_s0$1688 ;
     if (stall_adv2) begin
-      \$11492  = sel_cs2_21_1_1c;
+      \$11504  = sel_cs2_21_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11493  = \sel_l5_s0$1689 ;
+    \$11505  = \sel_l5_s0$1689 ;
     if (stall_adv2) begin
-      \$11493  = sel_cs2_21_2_0s;
+      \$11505  = sel_cs2_21_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11494  = \sel_l5_s0$2065 ;
+    \$11506  = \sel_l5_s0$2065 ;
     if (stall_adv2) begin
-      \$11494  = sel_cs2_21_2_0c;
+      \$11506  = sel_cs2_21_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11495  = \sel_l5_s0$1692 ;
+    \$11507  = \sel_l5_s0$1692 ;
     if (stall_adv2) begin
-      \$11495  = sel_cs2_22_0_0s;
+      \$11507  = sel_cs2_22_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11496  = \sel_l5_s0$1693 ;
+    \$11508  = \sel_l5_s0$1693 ;
     if (stall_adv2) begin
-      \$11496  = sel_cs0_22_0_9s;
+      \$11508  = sel_cs0_22_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11497  = \sel_l5_s0$1694 ;
+    \$11509  = \sel_l5_s0$1694 ;
     if (stall_adv2) begin
-      \$11497  = \$11167 ;
+      \$11509  = \$11184 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11498  = \sel_l5_s0$1697 ;
+    \$11510  = \sel_l5_s0$1697 ;
     if (stall_adv2) begin
-      \$11498  = sel_cs2_22_0_0c;
+      \$11510  = sel_cs2_22_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11499  = \sel_l5_s0$1698 ;
+    \$11511  = \sel_l5_s0$1698 ;
     if (stall_adv2) begin
-      \$11499  = sel_cs2_22_1_0s;
+      \$11511  = sel_cs2_22_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11500  = \sel_l5_s0$1699 ;
+    \$11512  = \sel_l5_s0$1699 ;
     if (stall_adv2) begin
-      \$11500  = sel_cs2_22_1_1s;
+      \$11512  = sel_cs2_22_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11501  = \sel_l5_s0$1908 ;
+    \$11513  = \sel_l5_s0$1908 ;
     if (stall_adv2) begin
-      \$11501  = sel_cs0_22_0_9c;
+      \$11513  = sel_cs0_22_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11502  = \sel_l5_s0$1702 ;
+    \$11514  = \sel_l5_s0$1702 ;
     if (stall_adv2) begin
-      \$11502  = sel_cs2_22_1_0c;
+      \$11514  = sel_cs2_22_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11503  = \sel_l5_s0$1703 ;
+    \$11515  = \sel_l5_s0$1703 ;
     if (stall_adv2) begin
-      \$11503  = sel_cs2_22_1_1c;
+      \$11515  = sel_cs2_22_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11504  = \sel_l5_s0$1704 ;
+    \$11516  = \sel_l5_s0$1704 ;
     if (stall_adv2) begin
-      \$11504  = sel_cs2_22_2_0s;
+      \$11516  = sel_cs2_22_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11505  = \sel_l5_s0$2068 ;
+    \$11517  = \sel_l5_s0$2068 ;
     if (stall_adv2) begin
-      \$11505  = sel_cs2_22_2_0c;
+      \$11517  = sel_cs2_22_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11506  = \sel_l5_s0$1707 ;
+    \$11518  = \sel_l5_s0$1707 ;
     if (stall_adv2) begin
-      \$11506  = sel_cs2_23_0_0s;
+      \$11518  = sel_cs2_23_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11507  = \sel_l5_s0$1708 ;
+    \$11519  = \sel_l5_s0$1708 ;
     if (stall_adv2) begin
-      \$11507  = sel_cs0_23_0_9s;
+      \$11519  = sel_cs0_23_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11508  = \sel_l5_s0$1709 ;
+    \$11520  = \sel_l5_s0$1709 ;
     if (stall_adv2) begin
-      \$11508  = \$11168 ;
+      \$11520  = \$11185 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11509  = \sel_l5_s0$1712 ;
+    \$11521  = \sel_l5_s0$1712 ;
     if (stall_adv2) begin
-      \$11509  = sel_cs2_23_0_0c;
+      \$11521  = sel_cs2_23_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11510  = \sel_l5_s0$1713 ;
+    \$11522  = \sel_l5_s0$1713 ;
     if (stall_adv2) begin
-      \$11510  = sel_cs2_23_1_0s;
+      \$11522  = sel_cs2_23_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11511  = \sel_l5_s0$1714 ;
+    \$11523  = \sel_l5_s0$1714 ;
     if (stall_adv2) begin
-      \$11511  = sel_cs2_23_1_1s;
+      \$11523  = sel_cs2_23_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11512  = \sel_l5_s0$1911 ;
+    \$11524  = \sel_l5_s0$1911 ;
     if (stall_adv2) begin
-      \$11512  = sel_cs0_23_0_9c;
+      \$11524  = sel_cs0_23_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11513  = \sel_l5_s0$1717 ;
+    \$11525  = \sel_l5_s0$1717 ;
     if (stall_adv2) begin
-      \$11513  = sel_cs2_23_1_0c;
+      \$11525  = sel_cs2_23_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11514  = \sel_l5_s0$1718 ;
+    \$11526  = \sel_l5_s0$1718 ;
     if (stall_adv2) begin
-      \$11514  = sel_cs2_23_1_1c;
+      \$11526  = sel_cs2_23_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11515  = \sel_l5_s0$1719 ;
+    \$11527  = \sel_l5_s0$1719 ;
     if (stall_adv2) begin
-      \$11515  = sel_cs2_23_2_0s;
+      \$11527  = sel_cs2_23_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11516  = \sel_l5_s0$2071 ;
+    \$11528  = \sel_l5_s0$2071 ;
     if (stall_adv2) begin
-      \$11516  = sel_cs2_23_2_0c;
+      \$11528  = sel_cs2_23_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11517  = \sel_l5_s0$1722 ;
+    \$11529  = \sel_l5_s0$1722 ;
     if (stall_adv2) begin
-      \$11517  = sel_cs2_24_0_0s;
+      \$11529  = sel_cs2_24_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11518  = \sel_l5_s0$1723 ;
+    \$11530  = \sel_l5_s0$1723 ;
     if (stall_adv2) begin
-      \$11518  = sel_cs0_24_0_9s;
+      \$11530  = sel_cs0_24_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11519  = \sel_l5_s0$1724 ;
+    \$11531  = \sel_l5_s0$1724 ;
     if (stall_adv2) begin
-      \$11519  = \$11169 ;
+      \$11531  = \$11186 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11520  = \sel_l5_s0$1727 ;
+    \$11532  = \sel_l5_s0$1727 ;
     if (stall_adv2) begin
-      \$11520  = sel_cs2_24_0_0c;
+      \$11532  = sel_cs2_24_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11521  = \sel_l5_s0$1728 ;
+    \$11533  = \sel_l5_s0$1728 ;
     if (stall_adv2) begin
-      \$11521  = sel_cs2_24_1_0s;
+      \$11533  = sel_cs2_24_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11522  = \sel_l5_s0$1729 ;
+    \$11534  = \sel_l5_s0$1729 ;
     if (stall_adv2) begin
-      \$11522  = sel_cs2_24_1_1s;
+      \$11534  = sel_cs2_24_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11523  = \sel_l5_s0$1914 ;
+    \$11535  = \sel_l5_s0$1914 ;
     if (stall_adv2) begin
-      \$11523  = sel_cs0_24_0_9c;
+      \$11535  = sel_cs0_24_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11524  = \sel_l5_s0$1732 ;
+    \$11536  = \sel_l5_s0$1732 ;
     if (stall_adv2) begin
-      \$11524  = sel_cs2_24_1_0c;
+      \$11536  = sel_cs2_24_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11525  = \sel_l5_s0$1733 ;
+    \$11537  = \sel_l5_s0$1733 ;
     if (stall_adv2) begin
-      \$11525  = sel_cs2_24_1_1c;
+      \$11537  = sel_cs2_24_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11526  = \sel_l5_s0$1734 ;
+    \$11538  = \sel_l5_s0$1734 ;
     if (stall_adv2) begin
-      \$11526  = sel_cs2_24_2_0s;
+      \$11538  = sel_cs2_24_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11527  = \sel_l5_s0$2074 ;
+    \$11539  = \sel_l5_s0$2074 ;
     if (stall_adv2) begin
-      \$11527  = sel_cs2_24_2_0c;
+      \$11539  = sel_cs2_24_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11528  = \sel_l5_s0$1737 ;
+    \$11540  = \sel_l5_s0$1737 ;
     if (stall_adv2) begin
-      \$11528  = sel_cs2_25_0_0s;
+      \$11540  = sel_cs2_25_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11529  = \sel_l5_s0$1738 ;
+    \$11541  = \sel_l5_s0$1738 ;
     if (stall_adv2) begin
-      \$11529  = sel_cs0_25_0_9s;
+      \$11541  = sel_cs0_25_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11530  = \sel_l5_s0$1739 ;
+    \$11542  = \sel_l5_s0$1739 ;
     if (stall_adv2) begin
-      \$11530  = \$11170 ;
+      \$11542  = \$11187 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11531  = \sel_l5_s0$1742 ;
+    \$11543  = \sel_l5_s0$1742 ;
     if (stall_adv2) begin
-      \$11531  = sel_cs2_25_0_0c;
+      \$11543  = sel_cs2_25_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11532  = \sel_l5_s0$1743 ;
+    \$11544  = \sel_l5_s0$1743 ;
     if (stall_adv2) begin
-      \$11532  = sel_cs2_25_1_0s;
+      \$11544  = sel_cs2_25_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11533  = \sel_l5_s0$1744 ;
+    \$11545  = \sel_l5_s0$1744 ;
     if (stall_adv2) begin
-      \$11533  = sel_cs2_25_1_1s;
+      \$11545  = sel_cs2_25_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11534  = \sel_l5_s0$1917 ;
+    \$11546  = \sel_l5_s0$1917 ;
     if (stall_adv2) begin
-      \$11534  = sel_cs0_25_0_9c;
+      \$11546  = sel_cs0_25_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11535  = \sel_l5_s0$1747 ;
+    \$11547  = \sel_l5_s0$1747 ;
     if (stall_adv2) begin
-      \$11535  = sel_cs2_25_1_0c;
+      \$11547  = sel_cs2_25_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11536  = \sel_l5_s0$1748 ;
+    \$11548  = \sel_l5_s0$1748 ;
     if (stall_adv2) begin
-      \$11536  = sel_cs2_25_1_1c;
+      \$11548  = sel_cs2_25_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11537  = \sel_l5_s0$1749 ;
+    \$11549  = \sel_l5_s0$1749 ;
     if (stall_adv2) begin
-      \$11537  = sel_cs2_25_2_0s;
+      \$11549  = sel_cs2_25_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11538  = \sel_l5_s0$2077 ;
+    \$11550  = \sel_l5_s0$2077 ;
     if (stall_adv2) begin
-      \$11538  = sel_cs2_25_2_0c;
+      \$11550  = sel_cs2_25_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11539  = \sel_l5_s0$1752 ;
+    \$11551  = \sel_l5_s0$1752 ;
     if (stall_adv2) begin
-      \$11539  = sel_cs2_26_0_0s;
+      \$11551  = sel_cs2_26_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11540  = \sel_l5_s0$1753 ;
+    \$11552  = \sel_l5_s0$1753 ;
     if (stall_adv2) begin
-      \$11540  = sel_cs0_26_0_9s;
+      \$11552  = sel_cs0_26_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11541  = \sel_l5_s0$1754 ;
+    \$11553  = \sel_l5_s0$1754 ;
     if (stall_adv2) begin
-      \$11541  = \$11171 ;
+      \$11553  = \$11188 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11542  = \sel_l5_s0$1757 ;
+    \$11554  = \sel_l5_s0$1757 ;
     if (stall_adv2) begin
-      \$11542  = sel_cs2_26_0_0c;
+      \$11554  = sel_cs2_26_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11543  = \sel_l5_s0$1758 ;
+    \$11555  = \sel_l5_s0$1758 ;
     if (stall_adv2) begin
-      \$11543  = sel_cs2_26_1_0s;
+      \$11555  = sel_cs2_26_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11544  = \sel_l5_s0$1759 ;
+    \$11556  = \sel_l5_s0$1759 ;
     if (stall_adv2) begin
-      \$11544  = sel_cs2_26_1_1s;
+      \$11556  = sel_cs2_26_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11545  = \sel_l5_s0$1920 ;
+    \$11557  = \sel_l5_s0$1920 ;
     if (stall_adv2) begin
-      \$11545  = sel_cs0_26_0_9c;
+      \$11557  = sel_cs0_26_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11546  = \sel_l5_s0$1762 ;
+    \$11558  = \sel_l5_s0$1762 ;
     if (stall_adv2) begin
-      \$11546  = sel_cs2_26_1_0c;
+      \$11558  = sel_cs2_26_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11547  = \sel_l5_s0$1763 ;
+    \$11559  = \sel_l5_s0$1763 ;
     if (stall_adv2) begin
-      \$11547  = sel_cs2_26_1_1c;
+      \$11559  = sel_cs2_26_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11548  = \sel_l5_s0$1764 ;
+    \$11560  = \sel_l5_s0$1764 ;
     if (stall_adv2) begin
-      \$11548  = sel_cs2_26_2_0s;
+      \$11560  = sel_cs2_26_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11549  = \sel_l5_s0$2080 ;
+    \$11561  = \sel_l5_s0$2080 ;
     if (stall_adv2) begin
-      \$11549  = sel_cs2_26_2_0c;
+      \$11561  = sel_cs2_26_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11550  = \sel_l5_s0$1767 ;
+    \$11562  = \sel_l5_s0$1767 ;
     if (stall_adv2) begin
-      \$11550  = sel_cs2_27_0_0s;
+      \$11562  = sel_cs2_27_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11551  = \sel_l5_s0$1768 ;
+    \$11563  = \sel_l5_s0$1768 ;
     if (stall_adv2) begin
-      \$11551  = sel_cs0_27_0_9s;
+      \$11563  = sel_cs0_27_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11552  = \sel_l5_s0$1769 ;
+    \$11564  = \sel_l5_s0$1769 ;
     if (stall_adv2) begin
-      \$11552  = \$11172 ;
+      \$11564  = \$11189 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11553  = \sel_l5_s0$1772 ;
+    \$11565  = \sel_l5_s0$1772 ;
     if (stall_adv2) begin
-      \$11553  = sel_cs2_27_0_0c;
+      \$11565  = sel_cs2_27_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11554  = \sel_l5_s0$1773 ;
+    \$11566  = \sel_l5_s0$1773 ;
     if (stall_adv2) begin
-      \$11554  = sel_cs2_27_1_0s;
+      \$11566  = sel_cs2_27_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11555  = \sel_l5_s0$1774 ;
+    \$11567  = \sel_l5_s0$1774 ;
     if (stall_adv2) begin
-      \$11555  = sel_cs2_27_1_1s;
+      \$11567  = sel_cs2_27_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11556  = \sel_l5_s0$1923 ;
+    \$11568  = \sel_l5_s0$1923 ;
     if (stall_adv2) begin
-      \$11556  = sel_cs0_27_0_9c;
+      \$11568  = sel_cs0_27_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11557  = \sel_l5_s0$1777 ;
+    \$11569  = \sel_l5_s0$1777 ;
     if (stall_adv2) begin
-      \$11557  = sel_cs2_27_1_0c;
+      \$11569  = sel_cs2_27_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11558  = \sel_l5_s0$1778 ;
+    \$11570  = \sel_l5_s0$1778 ;
     if (stall_adv2) begin
-      \$11558  = sel_cs2_27_1_1c;
+      \$11570  = sel_cs2_27_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11559  = \sel_l5_s0$1779 ;
+    \$11571  = \sel_l5_s0$1779 ;
     if (stall_adv2) begin
-      \$11559  = sel_cs2_27_2_0s;
+      \$11571  = sel_cs2_27_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11560  = \sel_l5_s0$2083 ;
+    \$11572  = \sel_l5_s0$2083 ;
     if (stall_adv2) begin
-      \$11560  = sel_cs2_27_2_0c;
+      \$11572  = sel_cs2_27_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11561  = \sel_l5_s0$1782 ;
+    \$11573  = \sel_l5_s0$1782 ;
     if (stall_adv2) begin
-      \$11561  = sel_cs2_28_0_0s;
+      \$11573  = sel_cs2_28_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11562  = \sel_l5_s0$1783 ;
+    \$11574  = \sel_l5_s0$1783 ;
     if (stall_adv2) begin
-      \$11562  = sel_cs0_28_0_9s;
+      \$11574  = sel_cs0_28_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11563  = \sel_l5_s0$1784 ;
+    \$11575  = \sel_l5_s0$1784 ;
     if (stall_adv2) begin
-      \$11563  = \$11173 ;
+      \$11575  = \$11190 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11564  = \sel_l5_s0$1787 ;
+    \$11576  = \sel_l5_s0$1787 ;
     if (stall_adv2) begin
-      \$11564  = sel_cs2_28_0_0c;
+      \$11576  = sel_cs2_28_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11565  = \sel_l5_s0$1788 ;
+    \$11577  = \sel_l5_s0$1788 ;
     if (stall_adv2) begin
-      \$11565  = sel_cs2_28_1_0s;
+      \$11577  = sel_cs2_28_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11566  = \sel_l5_s0$1789 ;
+    \$11578  = \sel_l5_s0$1789 ;
     if (stall_adv2) begin
-      \$11566  = sel_cs2_28_1_1s;
+      \$11578  = sel_cs2_28_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11567  = \sel_l5_s0$1926 ;
+    \$11579  = \sel_l5_s0$1926 ;
     if (stall_adv2) begin
-      \$11567  = sel_cs0_28_0_9c;
+      \$11579  = sel_cs0_28_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11568  = \sel_l5_s0$1792 ;
+    \$11580  = \sel_l5_s0$1792 ;
     if (stall_adv2) begin
-      \$11568  = sel_cs2_28_1_0c;
+      \$11580  = sel_cs2_28_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11569  = \sel_l5_s0$1793 ;
+    \$11581  = \sel_l5_s0$1793 ;
     if (stall_adv2) begin
-      \$11569  = sel_cs2_28_1_1c;
+      \$11581  = sel_cs2_28_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11570  = \sel_l5_s0$1794 ;
+    \$11582  = \sel_l5_s0$1794 ;
     if (stall_adv2) begin
-      \$11570  = sel_cs2_28_2_0s;
+      \$11582  = sel_cs2_28_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11571  = \sel_l5_s0$2086 ;
+    \$11583  = \sel_l5_s0$2086 ;
     if (stall_adv2) begin
-      \$11571  = sel_cs2_28_2_0c;
+      \$11583  = sel_cs2_28_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11572  = \sel_l5_s0$1797 ;
+    \$11584  = \sel_l5_s0$1797 ;
     if (stall_adv2) begin
-      \$11572  = sel_cs2_29_0_0s;
+      \$11584  = sel_cs2_29_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11573  = \sel_l5_s0$1798 ;
+    \$11585  = \sel_l5_s0$1798 ;
     if (stall_adv2) begin
-      \$11573  = sel_cs0_29_0_9s;
+      \$11585  = sel_cs0_29_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11574  = \sel_l5_s0$1799 ;
+    \$11586  = \sel_l5_s0$1799 ;
     if (stall_adv2) begin
-      \$11574  = \$11174 ;
+      \$11586  = \$11191 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11575  = \sel_l5_s0$1802 ;
+    \$11587  = \sel_l5_s0$1802 ;
     if (stall_adv2) begin
-      \$11575  = sel_cs2_29_0_0c;
+      \$11587  = sel_cs2_29_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11576  = \sel_l5_s0$1803 ;
+    \$11588  = \sel_l5_s0$1803 ;
     if (stall_adv2) begin
-      \$11576  = sel_cs2_29_1_0s;
+      \$11588  = sel_cs2_29_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11577  = \sel_l5_s0$1804 ;
+    \$11589  = \sel_l5_s0$1804 ;
     if (stall_adv2) begin
-      \$11577  = sel_cs2_29_1_1s;
+      \$11589  = sel_cs2_29_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11578  = \sel_l5_s0$1929 ;
+    \$11590  = \sel_l5_s0$1929 ;
     if (stall_adv2) begin
-      \$11578  = sel_cs0_29_0_9c;
+      \$11590  = sel_cs0_29_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11579  = \sel_l5_s0$1807 ;
+    \$11591  = \sel_l5_s0$1807 ;
     if (stall_adv2) begin
-      \$11579  = sel_cs2_29_1_0c;
+      \$11591  = sel_cs2_29_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11580  = \sel_l5_s0$1808 ;
+    \$11592  = \sel_l5_s0$1808 ;
     if (stall_adv2) begin
-      \$11580  = sel_cs2_29_1_1c;
+      \$11592  = sel_cs2_29_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11581  = \sel_l5_s0$1809 ;
+    \$11593  = \sel_l5_s0$1809 ;
     if (stall_adv2) begin
-      \$11581  = sel_cs2_29_2_0s;
+      \$11593  = sel_cs2_29_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11582  = \sel_l5_s0$2089 ;
+    \$11594  = \sel_l5_s0$2089 ;
     if (stall_adv2) begin
-      \$11582  = sel_cs2_29_2_0c;
+      \$11594  = sel_cs2_29_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11583  = \sel_l5_s0$1812 ;
+    \$11595  = \sel_l5_s0$1812 ;
     if (stall_adv2) begin
-      \$11583  = sel_cs2_30_0_0s;
+      \$11595  = sel_cs2_30_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11584  = \sel_l5_s0$1813 ;
+    \$11596  = \sel_l5_s0$1813 ;
     if (stall_adv2) begin
-      \$11584  = sel_cs0_30_0_9s;
+      \$11596  = sel_cs0_30_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11585  = \sel_l5_s0$1814 ;
+    \$11597  = \sel_l5_s0$1814 ;
     if (stall_adv2) begin
-      \$11585  = \$11175 ;
+      \$11597  = \$11192 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11586  = \sel_l5_s0$1817 ;
+    \$11598  = \sel_l5_s0$1817 ;
     if (stall_adv2) begin
-      \$11586  = sel_cs2_30_0_0c;
+      \$11598  = sel_cs2_30_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11587  = \sel_l5_s0$1818 ;
+    \$11599  = \sel_l5_s0$1818 ;
     if (stall_adv2) begin
-      \$11587  = sel_cs2_30_1_0s;
+      \$11599  = sel_cs2_30_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11588  = \sel_l5_s0$1819 ;
+    \$11600  = \sel_l5_s0$1819 ;
     if (stall_adv2) begin
-      \$11588  = sel_cs2_30_1_1s;
+      \$11600  = sel_cs2_30_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11589  = \sel_l5_s0$1932 ;
+    \$11601  = \sel_l5_s0$1932 ;
     if (stall_adv2) begin
-      \$11589  = sel_cs0_30_0_9c;
+      \$11601  = sel_cs0_30_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11590  = \sel_l5_s0$1822 ;
+    \$11602  = \sel_l5_s0$1822 ;
     if (stall_adv2) begin
-      \$11590  = sel_cs2_30_1_0c;
+      \$11602  = sel_cs2_30_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11591  = \sel_l5_s0$1823 ;
+    \$11603  = \sel_l5_s0$1823 ;
     if (stall_adv2) begin
-      \$11591  = sel_cs2_30_1_1c;
+      \$11603  = sel_cs2_30_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11592  = \sel_l5_s0$1824 ;
+    \$11604  = \sel_l5_s0$1824 ;
     if (stall_adv2) begin
-      \$11592  = sel_cs2_30_2_0s;
+      \$11604  = sel_cs2_30_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11593  = \sel_l5_s0$2092 ;
+    \$11605  = \sel_l5_s0$2092 ;
     if (stall_adv2) begin
-      \$11593  = sel_cs2_30_2_0c;
+      \$11605  = sel_cs2_30_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11594  = \sel_l5_s0$1827 ;
+    \$11606  = \sel_l5_s0$1827 ;
     if (stall_adv2) begin
-      \$11594  = sel_cs2_31_0_0s;
+      \$11606  = sel_cs2_31_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11595  = \sel_l5_s0$1828 ;
+    \$11607  = \sel_l5_s0$1828 ;
     if (stall_adv2) begin
-      \$11595  = sel_cs0_31_0_9s;
+      \$11607  = sel_cs0_31_0_9s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11596  = \sel_l5_s0$1829 ;
+    \$11608  = \sel_l5_s0$1829 ;
     if (stall_adv2) begin
-      \$11596  = sel_l2_s0[495];
+      \$11608  = sel_l2_s0[495];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11597  = \sel_l5_s0$1832 ;
+    \$11609  = \sel_l5_s0$1832 ;
     if (stall_adv2) begin
-      \$11597  = sel_cs2_31_0_0c;
+      \$11609  = sel_cs2_31_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11598  = \sel_l5_s0$1833 ;
+    \$11610  = \sel_l5_s0$1833 ;
     if (stall_adv2) begin
-      \$11598  = sel_cs2_31_1_0s;
+      \$11610  = sel_cs2_31_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11599  = \sel_l5_s0$1834 ;
+    \$11611  = \sel_l5_s0$1834 ;
     if (stall_adv2) begin
-      \$11599  = sel_cs2_31_1_1s;
+      \$11611  = sel_cs2_31_1_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11600  = \sel_l5_s0$1935 ;
+    \$11612  = \sel_l5_s0$1935 ;
     if (stall_adv2) begin
-      \$11600  = sel_cs0_31_0_9c;
+      \$11612  = sel_cs0_31_0_9c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11601  = \sel_l5_s0$1837 ;
+    \$11613  = \sel_l5_s0$1837 ;
     if (stall_adv2) begin
-      \$11601  = sel_cs2_31_1_0c;
+      \$11613  = sel_cs2_31_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11602  = \sel_l5_s0$1838 ;
+    \$11614  = \sel_l5_s0$1838 ;
     if (stall_adv2) begin
-      \$11602  = sel_cs2_31_1_1c;
+      \$11614  = sel_cs2_31_1_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11603  = \sel_l5_s0$1839 ;
+    \$11615  = \sel_l5_s0$1839 ;
     if (stall_adv2) begin
-      \$11603  = sel_cs2_31_2_0s;
+      \$11615  = sel_cs2_31_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11604  = \sel_l5_s0$2095 ;
+    \$11616  = \sel_l5_s0$2095 ;
     if (stall_adv2) begin
-      \$11604  = sel_cs2_31_2_0c;
+      \$11616  = sel_cs2_31_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11605  = \sel_l5_s0$4769 ;
+    \$11617  = \sel_l5_s0$4774 ;
     if (stall_adv2) begin
-      \$11605  = \sel_l2_s0$4767 ;
+      \$11617  = \sel_l2_s0$4772 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11606  = \sel_l5_s0$4770 ;
+    \$11618  = \sel_l5_s0$4775 ;
     if (stall_adv2) begin
-      \$11606  = \sel_l2_s0$4768 ;
+      \$11618  = \sel_l2_s0$4773 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11607  = sel_l9_s0;
+    \$11619  = sel_l9_s0;
     if (stall_adv3) begin
-      \$11607  = sel_cs3_0_0_0s;
+      \$11619  = sel_cs3_0_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11608  = \sel_l9_s0$2101 ;
+    \$11620  = \sel_l9_s0$2101 ;
     if (stall_adv3) begin
-      \$11608  = sel_cs4_0_1_0s;
+      \$11620  = sel_cs4_0_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11609  = \sel_l9_s0$2102 ;
+    \$11621  = \sel_l9_s0$2102 ;
     if (stall_adv3) begin
-      \$11609  = sel_cs5_0_2_0s;
+      \$11621  = sel_cs5_0_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11610  = \sel_l9_s0$2103 ;
+    \$11622  = \sel_l9_s0$2103 ;
     if (stall_adv3) begin
-      \$11610  = sel_cs6_0_3_0s;
+      \$11622  = sel_cs6_0_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11611  = \sel_l9_s0$2104 ;
+    \$11623  = \sel_l9_s0$2104 ;
     if (stall_adv3) begin
-      \$11611  = sel_cs6_0_3_0c;
+      \$11623  = sel_cs6_0_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11612  = \sel_l9_s0$2105 ;
+    \$11624  = \sel_l9_s0$2105 ;
     if (stall_adv3) begin
-      \$11612  = sel_cs3_1_0_0s;
+      \$11624  = sel_cs3_1_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11613  = \sel_l9_s0$2106 ;
+    \$11625  = \sel_l9_s0$2106 ;
     if (stall_adv3) begin
-      \$11613  = sel_cs4_1_1_0s;
+      \$11625  = sel_cs4_1_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11614  = \sel_l9_s0$2107 ;
+    \$11626  = \sel_l9_s0$2107 ;
     if (stall_adv3) begin
-      \$11614  = sel_cs5_1_2_0s;
+      \$11626  = sel_cs5_1_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11615  = \sel_l9_s0$2108 ;
+    \$11627  = \sel_l9_s0$2108 ;
     if (stall_adv3) begin
-      \$11615  = sel_cs6_1_3_0s;
+      \$11627  = sel_cs6_1_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11616  = \sel_l9_s0$2109 ;
+    \$11628  = \sel_l9_s0$2109 ;
     if (stall_adv3) begin
-      \$11616  = sel_cs6_1_3_0c;
+      \$11628  = sel_cs6_1_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11617  = \sel_l9_s0$2110 ;
+    \$11629  = \sel_l9_s0$2110 ;
     if (stall_adv3) begin
-      \$11617  = sel_cs3_2_0_0s;
+      \$11629  = sel_cs3_2_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11618  = \sel_l9_s0$2111 ;
+    \$11630  = \sel_l9_s0$2111 ;
     if (stall_adv3) begin
-      \$11618  = sel_cs4_2_1_0s;
+      \$11630  = sel_cs4_2_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11619  = \sel_l9_s0$2112 ;
+    \$11631  = \sel_l9_s0$2112 ;
     if (stall_adv3) begin
-      \$11619  = sel_cs5_2_2_0s;
+      \$11631  = sel_cs5_2_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11620  = \sel_l9_s0$2113 ;
+    \$11632  = \sel_l9_s0$2113 ;
     if (stall_adv3) begin
-      \$11620  = sel_cs6_2_3_0s;
+      \$11632  = sel_cs6_2_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11621  = \sel_l9_s0$2114 ;
+    \$11633  = \sel_l9_s0$2114 ;
     if (stall_adv3) begin
-      \$11621  = sel_cs6_2_3_0c;
+      \$11633  = sel_cs6_2_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11622  = \sel_l9_s0$2115 ;
+    \$11634  = \sel_l9_s0$2115 ;
     if (stall_adv3) begin
-      \$11622  = sel_cs3_3_0_0s;
+      \$11634  = sel_cs3_3_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11623  = \sel_l9_s0$2116 ;
+    \$11635  = \sel_l9_s0$2116 ;
     if (stall_adv3) begin
-      \$11623  = sel_cs4_3_1_0s;
+      \$11635  = sel_cs4_3_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11624  = \sel_l9_s0$2117 ;
+    \$11636  = \sel_l9_s0$2117 ;
     if (stall_adv3) begin
-      \$11624  = sel_cs5_3_2_0s;
+      \$11636  = sel_cs5_3_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11625  = \sel_l9_s0$2118 ;
+    \$11637  = \sel_l9_s0$2118 ;
     if (stall_adv3) begin
-      \$11625  = sel_cs6_3_3_0s;
+      \$11637  = sel_cs6_3_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11626  = \sel_l9_s0$2119 ;
+    \$11638  = \sel_l9_s0$2119 ;
     if (stall_adv3) begin
-      \$11626  = sel_cs6_3_3_0c;
+      \$11638  = sel_cs6_3_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11627  = \sel_l9_s0$2120 ;
+    \$11639  = \sel_l9_s0$2120 ;
     if (stall_adv3) begin
-      \$11627  = sel_cs3_4_0_0s;
+      \$11639  = sel_cs3_4_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11628  = \sel_l9_s0$2121 ;
+    \$11640  = \sel_l9_s0$2121 ;
     if (stall_adv3) begin
-      \$11628  = sel_cs4_4_1_0s;
+      \$11640  = sel_cs4_4_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11629  = \sel_l9_s0$2122 ;
+    \$11641  = \sel_l9_s0$2122 ;
     if (stall_adv3) begin
-      \$11629  = sel_cs5_4_2_0s;
+      \$11641  = sel_cs5_4_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11630  = \sel_l9_s0$2123 ;
+    \$11642  = \sel_l9_s0$2123 ;
     if (stall_adv3) begin
-      \$11630  = sel_cs6_4_3_0s;
+      \$11642  = sel_cs6_4_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11631  = \sel_l9_s0$2124 ;
+    \$11643  = \sel_l9_s0$2124 ;
     if (stall_adv3) begin
-      \$11631  = sel_cs6_4_3_0c;
+      \$11643  = sel_cs6_4_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11632  = \sel_l9_s0$2125 ;
+    \$11644  = \sel_l9_s0$2125 ;
     if (stall_adv3) begin
-      \$11632  = sel_cs3_5_0_0s;
+      \$11644  = sel_cs3_5_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11633  = \sel_l9_s0$2126 ;
+    \$11645  = \sel_l9_s0$2126 ;
     if (stall_adv3) begin
-      \$11633  = sel_cs4_5_1_0s;
+      \$11645  = sel_cs4_5_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11634  = \sel_l9_s0$2127 ;
+    \$11646  = \sel_l9_s0$2127 ;
     if (stall_adv3) begin
-      \$11634  = sel_cs5_5_2_0s;
+      \$11646  = sel_cs5_5_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11635  = \sel_l9_s0$2128 ;
+    \$11647  = \sel_l9_s0$2128 ;
     if (stall_adv3) begin
-      \$11635  = sel_cs6_5_3_0s;
+      \$11647  = sel_cs6_5_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11636  = \sel_l9_s0$2129 ;
+    \$11648  = \sel_l9_s0$2129 ;
     if (stall_adv3) begin
-      \$11636  = sel_cs6_5_3_0c;
+      \$11648  = sel_cs6_5_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11637  = \sel_l9_s0$2130 ;
+    \$11649  = \sel_l9_s0$2130 ;
     if (stall_adv3) begin
-      \$11637  = sel_cs3_6_0_0s;
+      \$11649  = sel_cs3_6_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11638  = \sel_l9_s0$2131 ;
+    \$11650  = \sel_l9_s0$2131 ;
     if (stall_adv3) begin
-      \$11638  = sel_cs4_6_1_0s;
+      \$11650  = sel_cs4_6_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11639  = \sel_l9_s0$2132 ;
+    \$11651  = \sel_l9_s0$2132 ;
     if (stall_adv3) begin
-      \$11639  = sel_cs5_6_2_0s;
+      \$11651  = sel_cs5_6_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11640  = \sel_l9_s0$2133 ;
+    \$11652  = \sel_l9_s0$2133 ;
     if (stall_adv3) begin
-      \$11640  = sel_cs6_6_3_0s;
+      \$11652  = sel_cs6_6_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11641  = \sel_l9_s0$2134 ;
+    \$11653  = \sel_l9_s0$2134 ;
     if (stall_adv3) begin
-      \$11641  = sel_cs6_6_3_0c;
+      \$11653  = sel_cs6_6_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11642  = \sel_l9_s0$2135 ;
+    \$11654  = \sel_l9_s0$2135 ;
     if (stall_adv3) begin
-      \$11642  = sel_cs3_7_0_0s;
+      \$11654  = sel_cs3_7_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11643  = \sel_l9_s0$2136 ;
+    \$11655  = \sel_l9_s0$2136 ;
     if (stall_adv3) begin
-      \$11643  = sel_cs4_7_1_0s;
+      \$11655  = sel_cs4_7_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11644  = \sel_l9_s0$2137 ;
+    \$11656  = \sel_l9_s0$2137 ;
     if (stall_adv3) begin
-      \$11644  = sel_cs5_7_2_0s;
+      \$11656  = sel_cs5_7_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11645  = \sel_l9_s0$2138 ;
+    \$11657  = \sel_l9_s0$2138 ;
     if (stall_adv3) begin
-      \$11645  = sel_cs6_7_3_0s;
+      \$11657  = sel_cs6_7_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11646  = \sel_l9_s0$2139 ;
+    \$11658  = \sel_l9_s0$2139 ;
     if (stall_adv3) begin
-      \$11646  = sel_cs6_7_3_0c;
+      \$11658  = sel_cs6_7_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11647  = \sel_l9_s0$2140 ;
+    \$11659  = \sel_l9_s0$2140 ;
     if (stall_adv3) begin
-      \$11647  = sel_cs3_8_0_0s;
+      \$11659  = sel_cs3_8_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11648  = \sel_l9_s0$2141 ;
+    \$11660  = \sel_l9_s0$2141 ;
     if (stall_adv3) begin
-      \$11648  = sel_cs4_8_1_0s;
+      \$11660  = sel_cs4_8_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11649  = \sel_l9_s0$2142 ;
+    \$11661  = \sel_l9_s0$2142 ;
     if (stall_adv3) begin
-      \$11649  = sel_cs5_8_2_0s;
+      \$11661  = sel_cs5_8_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11650  = \sel_l9_s0$2143 ;
+    \$11662  = \sel_l9_s0$2143 ;
     if (stall_adv3) begin
-      \$11650  = sel_cs6_8_3_0s;
+      \$11662  = sel_cs6_8_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11651  = \sel_l9_s0$2144 ;
+    \$11663  = \sel_l9_s0$2144 ;
     if (stall_adv3) begin
-      \$11651  = sel_cs6_8_3_0c;
+      \$11663  = sel_cs6_8_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11652  = \sel_l9_s0$2145 ;
+    \$11664  = \sel_l9_s0$2145 ;
     if (stall_adv3) begin
-      \$11652  = sel_cs3_9_0_0s;
+      \$11664  = sel_cs3_9_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11653  = \sel_l9_s0$2146 ;
+    \$11665  = \sel_l9_s0$2146 ;
     if (stall_adv3) begin
-      \$11653  = sel_cs4_9_1_0s;
+      \$11665  = sel_cs4_9_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11654  = \sel_l9_s0$2147 ;
+    \$11666  = \sel_l9_s0$2147 ;
     if (stall_adv3) begin
-      \$11654  = sel_cs5_9_2_0s;
+      \$11666  = sel_cs5_9_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11655  = \sel_l9_s0$2148 ;
+    \$11667  = \sel_l9_s0$2148 ;
     if (stall_adv3) begin
-      \$11655  = sel_cs6_9_3_0s;
+      \$11667  = sel_cs6_9_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11656  = \sel_l9_s0$2149 ;
+    \$11668  = \sel_l9_s0$2149 ;
     if (stall_adv3) begin
-      \$11656  = sel_cs6_9_3_0c;
+      \$11668  = sel_cs6_9_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11657  = \sel_l9_s0$2150 ;
+    \$11669  = \sel_l9_s0$2150 ;
     if (stall_adv3) begin
-      \$11657  = sel_cs3_10_0_0s;
+      \$11669  = sel_cs3_10_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11658  = \sel_l9_s0$2151 ;
+    \$11670  = \sel_l9_s0$2151 ;
     if (stall_adv3) begin
-      \$11658  = sel_cs4_10_1_0s;
+      \$11670  = sel_cs4_10_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11659  = \sel_l9_s0$2152 ;
+    \$11671  = \sel_l9_s0$2152 ;
     if (stall_adv3) begin
-      \$11659  = sel_cs5_10_2_0s;
+      \$11671  = sel_cs5_10_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11660  = \sel_l9_s0$2153 ;
+    \$11672  = \sel_l9_s0$2153 ;
     if (stall_adv3) begin
-      \$11660  = sel_cs6_10_3_0s;
+      \$11672  = sel_cs6_10_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11661  = \sel_l9_s0$2154 ;
+    \$11673  = \sel_l9_s0$2154 ;
     if (stall_adv3) begin
-      \$11661  = sel_cs6_10_3_0c;
+      \$11673  = sel_cs6_10_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11662  = \sel_l9_s0$2155 ;
+    \$11674  = \sel_l9_s0$2155 ;
     if (stall_adv3) begin
-      \$11662  = sel_cs3_11_0_0s;
+      \$11674  = sel_cs3_11_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11663  = \sel_l9_s0$2156 ;
+    \$11675  = \sel_l9_s0$2156 ;
     if (stall_adv3) begin
-      \$11663  = sel_cs4_11_1_0s;
+      \$11675  = sel_cs4_11_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11664  = \sel_l9_s0$2157 ;
+    \$11676  = \sel_l9_s0$2157 ;
     if (stall_adv3) begin
-      \$11664  = sel_cs5_11_2_0s;
+      \$11676  = sel_cs5_11_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11665  = \sel_l9_s0$2158 ;
+    \$11677  = \sel_l9_s0$2158 ;
     if (stall_adv3) begin
-      \$11665  = sel_cs6_11_3_0s;
+      \$11677  = sel_cs6_11_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11666  = \sel_l9_s0$2159 ;
+    \$11678  = \sel_l9_s0$2159 ;
     if (stall_adv3) begin
-      \$11666  = sel_cs6_11_3_0c;
+      \$11678  = sel_cs6_11_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11667  = \sel_l9_s0$2160 ;
+    \$11679  = \sel_l9_s0$2160 ;
     if (stall_adv3) begin
-      \$11667  = sel_cs3_12_0_0s;
+      \$11679  = sel_cs3_12_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11668  = \sel_l9_s0$2161 ;
+    \$11680  = \sel_l9_s0$2161 ;
     if (stall_adv3) begin
-      \$11668  = sel_cs4_12_1_0s;
+      \$11680  = sel_cs4_12_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11669  = \sel_l9_s0$2162 ;
+    \$11681  = \sel_l9_s0$2162 ;
     if (stall_adv3) begin
-      \$11669  = sel_cs5_12_2_0s;
+      \$11681  = sel_cs5_12_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11670  = \sel_l9_s0$2163 ;
+    \$11682  = \sel_l9_s0$2163 ;
     if (stall_adv3) begin
-      \$11670  = sel_cs6_12_3_0s;
+      \$11682  = sel_cs6_12_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11671  = \sel_l9_s0$2164 ;
+    \$11683  = \sel_l9_s0$2164 ;
     if (stall_adv3) begin
-      \$11671  = sel_cs6_12_3_0c;
+      \$11683  = sel_cs6_12_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11672  = \sel_l9_s0$2165 ;
+    \$11684  = \sel_l9_s0$2165 ;
     if (stall_adv3) begin
-      \$11672  = sel_cs3_13_0_0s;
+      \$11684  = sel_cs3_13_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11673  = \sel_l9_s0$2166 ;
+    \$11685  = \sel_l9_s0$2166 ;
     if (stall_adv3) begin
-      \$11673  = sel_cs4_13_1_0s;
+      \$11685  = sel_cs4_13_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11674  = \sel_l9_s0$2167 ;
+    \$11686  = \sel_l9_s0$2167 ;
     if (stall_adv3) begin
-      \$11674  = sel_cs5_13_2_0s;
+      \$11686  = sel_cs5_13_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11675  = \sel_l9_s0$2168 ;
+    \$11687  = \sel_l9_s0$2168 ;
     if (stall_adv3) begin
-      \$11675  = sel_cs6_13_3_0s;
+      \$11687  = sel_cs6_13_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11676  = \sel_l9_s0$2169 ;
+    \$11688  = \sel_l9_s0$2169 ;
     if (stall_adv3) begin
-      \$11676  = sel_cs6_13_3_0c;
+      \$11688  = sel_cs6_13_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11677  = \sel_l9_s0$2170 ;
+    \$11689  = \sel_l9_s0$2170 ;
     if (stall_adv3) begin
-      \$11677  = sel_cs3_14_0_0s;
+      \$11689  = sel_cs3_14_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11678  = \sel_l9_s0$2171 ;
+    \$11690  = \sel_l9_s0$2171 ;
     if (stall_adv3) begin
-      \$11678  = sel_cs4_14_1_0s;
+      \$11690  = sel_cs4_14_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11679  = \sel_l9_s0$2172 ;
+    \$11691  = \sel_l9_s0$2172 ;
     if (stall_adv3) begin
-      \$11679  = sel_cs5_14_2_0s;
+      \$11691  = sel_cs5_14_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11680  = \sel_l9_s0$2173 ;
+    \$11692  = \sel_l9_s0$2173 ;
     if (stall_adv3) begin
-      \$11680  = sel_cs6_14_3_0s;
+      \$11692  = sel_cs6_14_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11681  = \sel_l9_s0$2174 ;
+    \$11693  = \sel_l9_s0$2174 ;
     if (stall_adv3) begin
-      \$11681  = sel_cs6_14_3_0c;
+      \$11693  = sel_cs6_14_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11682  = \sel_l9_s0$2175 ;
+    \$11694  = \sel_l9_s0$2175 ;
     if (stall_adv3) begin
-      \$11682  = sel_cs3_15_0_0s;
+      \$11694  = sel_cs3_15_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11683  = \sel_l9_s0$2176 ;
+    \$11695  = \sel_l9_s0$2176 ;
     if (stall_adv3) begin
-      \$11683  = sel_cs4_15_1_0s;
+      \$11695  = sel_cs4_15_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11684  = \sel_l9_s0$2177 ;
+    \$11696  = \sel_l9_s0$2177 ;
     if (stall_adv3) begin
-      \$11684  = sel_cs5_15_2_0s;
+      \$11696  = sel_cs5_15_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11685  = \sel_l9_s0$2178 ;
+    \$11697  = \sel_l9_s0$2178 ;
     if (stall_adv3) begin
-      \$11685  = sel_cs6_15_3_0s;
+      \$11697  = sel_cs6_15_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11686  = \sel_l9_s0$2179 ;
+    \$11698  = \sel_l9_s0$2179 ;
     if (stall_adv3) begin
-      \$11686  = sel_cs6_15_3_0c;
+      \$11698  = sel_cs6_15_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11687  = \sel_l9_s0$2180 ;
+    \$11699  = \sel_l9_s0$2180 ;
     if (stall_adv3) begin
-      \$11687  = sel_cs3_16_0_0s;
+      \$11699  = sel_cs3_16_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11688  = \sel_l9_s0$2181 ;
+    \$11700  = \sel_l9_s0$2181 ;
     if (stall_adv3) begin
-      \$11688  = sel_cs4_16_1_0s;
+      \$11700  = sel_cs4_16_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11689  = \sel_l9_s0$2182 ;
+    \$11701  = \sel_l9_s0$2182 ;
     if (stall_adv3) begin
-      \$11689  = sel_cs5_16_2_0s;
+      \$11701  = sel_cs5_16_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11690  = \sel_l9_s0$2183 ;
+    \$11702  = \sel_l9_s0$2183 ;
     if (stall_adv3) begin
-      \$11690  = sel_cs6_16_3_0s;
+      \$11702  = sel_cs6_16_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11691  = \sel_l9_s0$2184 ;
+    \$11703  = \sel_l9_s0$2184 ;
     if (stall_adv3) begin
-      \$11691  = sel_cs6_16_3_0c;
+      \$11703  = sel_cs6_16_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11692  = \sel_l9_s0$2185 ;
+    \$11704  = \sel_l9_s0$2185 ;
     if (stall_adv3) begin
-      \$11692  = sel_cs3_17_0_0s;
+      \$11704  = sel_cs3_17_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11693  = \sel_l9_s0$2186 ;
+    \$11705  = \sel_l9_s0$2186 ;
     if (stall_adv3) begin
-      \$11693  = sel_cs4_17_1_0s;
+      \$11705  = sel_cs4_17_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11694  = \sel_l9_s0$2187 ;
+    \$11706  = \sel_l9_s0$2187 ;
     if (stall_adv3) begin
-      \$11694  = sel_cs5_17_2_0s;
+      \$11706  = sel_cs5_17_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11695  = \sel_l9_s0$2188 ;
+    \$11707  = \sel_l9_s0$2188 ;
     if (stall_adv3) begin
-      \$11695  = sel_cs6_17_3_0s;
+      \$11707  = sel_cs6_17_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11696  = \sel_l9_s0$2189 ;
+    \$11708  = \sel_l9_s0$2189 ;
     if (stall_adv3) begin
-      \$11696  = sel_cs6_17_3_0c;
+      \$11708  = sel_cs6_17_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11697  = \sel_l9_s0$2190 ;
+    \$11709  = \sel_l9_s0$2190 ;
     if (stall_adv3) begin
-      \$11697  = sel_cs3_18_0_0s;
+      \$11709  = sel_cs3_18_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11698  = \sel_l9_s0$2191 ;
+    \$11710  = \sel_l9_s0$2191 ;
     if (stall_adv3) begin
-      \$11698  = sel_cs4_18_1_0s;
+      \$11710  = sel_cs4_18_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11699  = \sel_l9_s0$2192 ;
+    \$11711  = \sel_l9_s0$2192 ;
     if (stall_adv3) begin
-      \$11699  = sel_cs5_18_2_0s;
+      \$11711  = sel_cs5_18_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11700  = \sel_l9_s0$2193 ;
+    \$11712  = \sel_l9_s0$2193 ;
     if (stall_adv3) begin
-      \$11700  = sel_cs6_18_3_0s;
+      \$11712  = sel_cs6_18_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11701  = \sel_l9_s0$2194 ;
+    \$11713  = \sel_l9_s0$2194 ;
     if (stall_adv3) begin
-      \$11701  = sel_cs6_18_3_0c;
+      \$11713  = sel_cs6_18_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11702  = \sel_l9_s0$2195 ;
+    \$11714  = \sel_l9_s0$2195 ;
     if (stall_adv3) begin
-      \$11702  = sel_cs3_19_0_0s;
+      \$11714  = sel_cs3_19_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11703  = \sel_l9_s0$2196 ;
+    \$11715  = \sel_l9_s0$2196 ;
     if (stall_adv3) begin
-      \$11703  = sel_cs4_19_1_0s;
+      \$11715  = sel_cs4_19_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11704  = \sel_l9_s0$2197 ;
+    \$11716  = \sel_l9_s0$2197 ;
     if (stall_adv3) begin
-      \$11704  = sel_cs5_19_2_0s;
+      \$11716  = sel_cs5_19_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11705  = \sel_l9_s0$2198 ;
+    \$11717  = \sel_l9_s0$2198 ;
     if (stall_adv3) begin
-      \$11705  = sel_cs6_19_3_0s;
+      \$11717  = sel_cs6_19_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11706  = \sel_l9_s0$2199 ;
+    \$11718  = \sel_l9_s0$2199 ;
     if (stall_adv3) begin
-      \$11706  = sel_cs6_19_3_0c;
+      \$11718  = sel_cs6_19_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11707  = \sel_l9_s0$2200 ;
+    \$11719  = \sel_l9_s0$2200 ;
     if (stall_adv3) begin
-      \$11707  = sel_cs3_20_0_0s;
+      \$11719  = sel_cs3_20_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11708  = \sel_l9_s0$2201 ;
+    \$11720  = \sel_l9_s0$2201 ;
     if (stall_adv3) begin
-      \$11708  = sel_cs4_20_1_0s;
+      \$11720  = sel_cs4_20_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11709  = \sel_l9_s0$2202 ;
+    \$11721  = \sel_l9_s0$2202 ;
     if (stall_adv3) begin
-      \$11709  = sel_cs5_20_2_0s;
+      \$11721  = sel_cs5_20_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11710  = \sel_l9_s0$2203 ;
+    \$11722  = \sel_l9_s0$2203 ;
     if (stall_adv3) begin
-      \$11710  = sel_cs6_20_3_0s;
+      \$11722  = sel_cs6_20_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11711  = \sel_l9_s0$2204 ;
+    \$11723  = \sel_l9_s0$2204 ;
     if (stall_adv3) begin
-      \$11711  = sel_cs6_20_3_0c;
+      \$11723  = sel_cs6_20_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11712  = \sel_l9_s0$2205 ;
+    \$11724  = \sel_l9_s0$2205 ;
     if (stall_adv3) begin
-      \$11712  = sel_cs3_21_0_0s;
+      \$11724  = sel_cs3_21_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11713  = \sel_l9_s0$2206 ;
+    \$11725  = \sel_l9_s0$2206 ;
     if (stall_adv3) begin
-      \$11713  = sel_cs4_21_1_0s;
+      \$11725  = sel_cs4_21_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11714  = \sel_l9_s0$2207 ;
+    \$11726  = \sel_l9_s0$2207 ;
     if (stall_adv3) begin
-      \$11714  = sel_cs5_21_2_0s;
+      \$11726  = sel_cs5_21_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11715  = \sel_l9_s0$2208 ;
+    \$11727  = \sel_l9_s0$2208 ;
     if (stall_adv3) begin
-      \$11715  = sel_cs6_21_3_0s;
+      \$11727  = sel_cs6_21_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11716  = \sel_l9_s0$2209 ;
+    \$11728  = \sel_l9_s0$2209 ;
     if (stall_adv3) begin
-      \$11716  = sel_cs6_21_3_0c;
+      \$11728  = sel_cs6_21_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11717  = \sel_l9_s0$2210 ;
+    \$11729  = \sel_l9_s0$2210 ;
     if (stall_adv3) begin
-      \$11717  = sel_cs3_22_0_0s;
+      \$11729  = sel_cs3_22_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11718  = \sel_l9_s0$2211 ;
+    \$11730  = \sel_l9_s0$2211 ;
     if (stall_adv3) begin
-      \$11718  = sel_cs4_22_1_0s;
+      \$11730  = sel_cs4_22_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11719  = \sel_l9_s0$2212 ;
+    \$11731  = \sel_l9_s0$2212 ;
     if (stall_adv3) begin
-      \$11719  = sel_cs5_22_2_0s;
+      \$11731  = sel_cs5_22_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11720  = \sel_l9_s0$2213 ;
+    \$11732  = \sel_l9_s0$2213 ;
     if (stall_adv3) begin
-      \$11720  = sel_cs6_22_3_0s;
+      \$11732  = sel_cs6_22_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11721  = \sel_l9_s0$2214 ;
+    \$11733  = \sel_l9_s0$2214 ;
     if (stall_adv3) begin
-      \$11721  = sel_cs6_22_3_0c;
+      \$11733  = sel_cs6_22_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11722  = \sel_l9_s0$2215 ;
+    \$11734  = \sel_l9_s0$2215 ;
     if (stall_adv3) begin
-      \$11722  = sel_cs3_23_0_0s;
+      \$11734  = sel_cs3_23_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11723  = \sel_l9_s0$2216 ;
+    \$11735  = \sel_l9_s0$2216 ;
     if (stall_adv3) begin
-      \$11723  = sel_cs4_23_1_0s;
+      \$11735  = sel_cs4_23_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11724  = \sel_l9_s0$2217 ;
+    \$11736  = \sel_l9_s0$2217 ;
     if (stall_adv3) begin
-      \$11724  = sel_cs5_23_2_0s;
+      \$11736  = sel_cs5_23_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11725  = \sel_l9_s0$2218 ;
+    \$11737  = \sel_l9_s0$2218 ;
     if (stall_adv3) begin
-      \$11725  = sel_cs6_23_3_0s;
+      \$11737  = sel_cs6_23_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11726  = \sel_l9_s0$2219 ;
+    \$11738  = \sel_l9_s0$2219 ;
     if (stall_adv3) begin
-      \$11726  = sel_cs6_23_3_0c;
+      \$11738  = sel_cs6_23_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11727  = \sel_l9_s0$2220 ;
+    \$11739  = \sel_l9_s0$2220 ;
     if (stall_adv3) begin
-      \$11727  = sel_cs3_24_0_0s;
+      \$11739  = sel_cs3_24_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11728  = \sel_l9_s0$2221 ;
+    \$11740  = \sel_l9_s0$2221 ;
     if (stall_adv3) begin
-      \$11728  = sel_cs4_24_1_0s;
+      \$11740  = sel_cs4_24_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11729  = \sel_l9_s0$2222 ;
+    \$11741  = \sel_l9_s0$2222 ;
     if (stall_adv3) begin
-      \$11729  = sel_cs5_24_2_0s;
+      \$11741  = sel_cs5_24_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11730  = \sel_l9_s0$2223 ;
+    \$11742  = \sel_l9_s0$2223 ;
     if (stall_adv3) begin
-      \$11730  = sel_cs6_24_3_0s;
+      \$11742  = sel_cs6_24_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11731  = \sel_l9_s0$2224 ;
+    \$11743  = \sel_l9_s0$2224 ;
     if (stall_adv3) begin
-      \$11731  = sel_cs6_24_3_0c;
+      \$11743  = sel_cs6_24_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11732  = \sel_l9_s0$2225 ;
+    \$11744  = \sel_l9_s0$2225 ;
     if (stall_adv3) begin
-      \$11732  = sel_cs3_25_0_0s;
+      \$11744  = sel_cs3_25_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11733  = \sel_l9_s0$2226 ;
+    \$11745  = \sel_l9_s0$2226 ;
     if (stall_adv3) begin
-      \$11733  = sel_cs4_25_1_0s;
+      \$11745  = sel_cs4_25_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11734  = \sel_l9_s0$2227 ;
+    \$11746  = \sel_l9_s0$2227 ;
     if (stall_adv3) begin
-      \$11734  = sel_cs5_25_2_0s;
+      \$11746  = sel_cs5_25_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11735  = \sel_l9_s0$2228 ;
+    \$11747  = \sel_l9_s0$2228 ;
     if (stall_adv3) begin
-      \$11735  = sel_cs6_25_3_0s;
+      \$11747  = sel_cs6_25_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11736  = \sel_l9_s0$2229 ;
+    \$11748  = \sel_l9_s0$2229 ;
     if (stall_adv3) begin
-      \$11736  = sel_cs6_25_3_0c;
+      \$11748  = sel_cs6_25_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11737  = \sel_l9_s0$2230 ;
+    \$11749  = \sel_l9_s0$2230 ;
     if (stall_adv3) begin
-      \$11737  = sel_cs3_26_0_0s;
+      \$11749  = sel_cs3_26_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11738  = \sel_l9_s0$2231 ;
+    \$11750  = \sel_l9_s0$2231 ;
     if (stall_adv3) begin
-      \$11738  = sel_cs4_26_1_0s;
+      \$11750  = sel_cs4_26_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11739  = \sel_l9_s0$2232 ;
+    \$11751  = \sel_l9_s0$2232 ;
     if (stall_adv3) begin
-      \$11739  = sel_cs5_26_2_0s;
+      \$11751  = sel_cs5_26_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11740  = \sel_l9_s0$2233 ;
+    \$11752  = \sel_l9_s0$2233 ;
     if (stall_adv3) begin
-      \$11740  = sel_cs6_26_3_0s;
+      \$11752  = sel_cs6_26_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11741  = \sel_l9_s0$2234 ;
+    \$11753  = \sel_l9_s0$2234 ;
     if (stall_adv3) begin
-      \$11741  = sel_cs6_26_3_0c;
+      \$11753  = sel_cs6_26_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11742  = \sel_l9_s0$2235 ;
+    \$11754  = \sel_l9_s0$2235 ;
     if (stall_adv3) begin
-      \$11742  = sel_cs3_27_0_0s;
+      \$11754  = sel_cs3_27_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11743  = \sel_l9_s0$2236 ;
+    \$11755  = \sel_l9_s0$2236 ;
     if (stall_adv3) begin
-      \$11743  = sel_cs4_27_1_0s;
+      \$11755  = sel_cs4_27_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11744  = \sel_l9_s0$2237 ;
+    \$11756  = \sel_l9_s0$2237 ;
     if (stall_adv3) begin
-      \$11744  = sel_cs5_27_2_0s;
+      \$11756  = sel_cs5_27_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11745  = \sel_l9_s0$2238 ;
+    \$11757  = \sel_l9_s0$2238 ;
     if (stall_adv3) begin
-      \$11745  = sel_cs6_27_3_0s;
+      \$11757  = sel_cs6_27_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11746  = \sel_l9_s0$2239 ;
+    \$11758  = \sel_l9_s0$2239 ;
     if (stall_adv3) begin
-      \$11746  = sel_cs6_27_3_0c;
+      \$11758  = sel_cs6_27_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11747  = \sel_l9_s0$2240 ;
+    \$11759  = \sel_l9_s0$2240 ;
     if (stall_adv3) begin
-      \$11747  = sel_cs3_28_0_0s;
+      \$11759  = sel_cs3_28_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11748  = \sel_l9_s0$2241 ;
+    \$11760  = \sel_l9_s0$2241 ;
     if (stall_adv3) begin
-      \$11748  = sel_cs4_28_1_0s;
+      \$11760  = sel_cs4_28_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11749  = \sel_l9_s0$2242 ;
+    \$11761  = \sel_l9_s0$2242 ;
     if (stall_adv3) begin
-      \$11749  = sel_cs5_28_2_0s;
+      \$11761  = sel_cs5_28_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11750  = \sel_l9_s0$2243 ;
+    \$11762  = \sel_l9_s0$2243 ;
     if (stall_adv3) begin
-      \$11750  = sel_cs6_28_3_0s;
+      \$11762  = sel_cs6_28_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11751  = \sel_l9_s0$2244 ;
+    \$11763  = \sel_l9_s0$2244 ;
     if (stall_adv3) begin
-      \$11751  = sel_cs6_28_3_0c;
+      \$11763  = sel_cs6_28_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11752  = \sel_l9_s0$2245 ;
+    \$11764  = \sel_l9_s0$2245 ;
     if (stall_adv3) begin
-      \$11752  = sel_cs3_29_0_0s;
+      \$11764  = sel_cs3_29_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11753  = \sel_l9_s0$2246 ;
+    \$11765  = \sel_l9_s0$2246 ;
     if (stall_adv3) begin
-      \$11753  = sel_cs4_29_1_0s;
+      \$11765  = sel_cs4_29_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11754  = \sel_l9_s0$2247 ;
+    \$11766  = \sel_l9_s0$2247 ;
     if (stall_adv3) begin
-      \$11754  = sel_cs5_29_2_0s;
+      \$11766  = sel_cs5_29_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11755  = \sel_l9_s0$2248 ;
+    \$11767  = \sel_l9_s0$2248 ;
     if (stall_adv3) begin
-      \$11755  = sel_cs6_29_3_0s;
+      \$11767  = sel_cs6_29_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11756  = \sel_l9_s0$2249 ;
+    \$11768  = \sel_l9_s0$2249 ;
     if (stall_adv3) begin
-      \$11756  = sel_cs6_29_3_0c;
+      \$11768  = sel_cs6_29_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11757  = \sel_l9_s0$2250 ;
+    \$11769  = \sel_l9_s0$2250 ;
     if (stall_adv3) begin
-      \$11757  = sel_cs3_30_0_0s;
+      \$11769  = sel_cs3_30_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11758  = \sel_l9_s0$2251 ;
+    \$11770  = \sel_l9_s0$2251 ;
     if (stall_adv3) begin
-      \$11758  = sel_cs4_30_1_0s;
+      \$11770  = sel_cs4_30_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11759  = \sel_l9_s0$2252 ;
+    \$11771  = \sel_l9_s0$2252 ;
     if (stall_adv3) begin
-      \$11759  = sel_cs5_30_2_0s;
+      \$11771  = sel_cs5_30_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11760  = \sel_l9_s0$2253 ;
+    \$11772  = \sel_l9_s0$2253 ;
     if (stall_adv3) begin
-      \$11760  = sel_cs6_30_3_0s;
+      \$11772  = sel_cs6_30_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11761  = \sel_l9_s0$2254 ;
+    \$11773  = \sel_l9_s0$2254 ;
     if (stall_adv3) begin
-      \$11761  = sel_cs6_30_3_0c;
+      \$11773  = sel_cs6_30_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11762  = \sel_l9_s0$2255 ;
+    \$11774  = \sel_l9_s0$2255 ;
     if (stall_adv3) begin
-      \$11762  = sel_cs3_31_0_0s;
+      \$11774  = sel_cs3_31_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11763  = \sel_l9_s0$2256 ;
+    \$11775  = \sel_l9_s0$2256 ;
     if (stall_adv3) begin
-      \$11763  = sel_cs4_31_1_0s;
+      \$11775  = sel_cs4_31_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11764  = \sel_l9_s0$2257 ;
+    \$11776  = \sel_l9_s0$2257 ;
     if (stall_adv3) begin
-      \$11764  = sel_cs5_31_2_0s;
+      \$11776  = sel_cs5_31_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11765  = \sel_l9_s0$2258 ;
+    \$11777  = \sel_l9_s0$2258 ;
     if (stall_adv3) begin
-      \$11765  = sel_cs6_31_3_0s;
+      \$11777  = sel_cs6_31_3_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11766  = \sel_l9_s0$2259 ;
+    \$11778  = \sel_l9_s0$2259 ;
     if (stall_adv3) begin
-      \$11766  = sel_cs6_31_3_0c;
+      \$11778  = sel_cs6_31_3_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11767  = \sel_l9_s0$4771 ;
+    \$11779  = \sel_l9_s0$4776 ;
     if (stall_adv3) begin
-      \$11767  = \sel_l5_s0$4769 ;
+      \$11779  = \sel_l5_s0$4774 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11768  = \sel_l9_s0$4772 ;
+    \$11780  = \sel_l9_s0$4777 ;
     if (stall_adv3) begin
-      \$11768  = \sel_l5_s0$4770 ;
+      \$11780  = \sel_l5_s0$4775 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11769  = \sel_l11_s0$4773 ;
+    \$11781  = \sel_l11_s0$4778 ;
     if (stall_adv4) begin
-      \$11769  = { \$6184 , \$6183 , \$6182 , \$6181 , \$6180 , \$6179 , \$6178 , \$6177 , \$6176 , \$6175 , \$6174 , \$6173 , \$6172 , \$6171 , \$6170 , \$6169 , \$6168 , \$6167 , \$6166 , \$6165 , \$6164 , \$6163 , \$6162 , \$6161 , \$6160 , \$6159 , \$6158 , \$6157 , \$6156 , \$6155 , \$6154 , \$6153  };
+      \$11781  = { \$6184 , \$6183 , \$6182 , \$6181 , \$6180 , \$6179 , \$6178 , \$6177 , \$6176 , \$6175 , \$6174 , \$6173 , \$6172 , \$6171 , \$6170 , \$6169 , \$6168 , \$6167 , \$6166 , \$6165 , \$6164 , \$6163 , \$6162 , \$6161 , \$6160 , \$6159 , \$6158 , \$6157 , \$6156 , \$6155 , \$6154 , \$6153  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11770  = \sel_l11_s0$4774 ;
+    \$11782  = \sel_l11_s0$4779 ;
     if (stall_adv4) begin
-      \$11770  = \$6153 ;
+      \$11782  = \$6153 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11771  = \sel_l11_s0$2309 ;
+    \$11783  = \sel_l11_s0$2309 ;
     if (stall_adv4) begin
-      \$11771  = { sel_p0_1_0_c, sel_p0_1_0_s };
+      \$11783  = { sel_p0_1_0_c, sel_p0_1_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11772  = sel_l11_s0;
+    \$11784  = sel_l11_s0;
     if (stall_adv4) begin
-      \$11772  = \$6155 ;
+      \$11784  = \$6155 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11773  = \sel_l11_s0$2315 ;
+    \$11785  = \sel_l11_s0$2315 ;
     if (stall_adv4) begin
-      \$11773  = { 1'h0, sel_p0_3_0_c, sel_p0_3_0_s };
+      \$11785  = { 1'h0, sel_p0_3_0_c, sel_p0_3_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11774  = \sel_l11_s0$2474 ;
+    \$11786  = \sel_l11_s0$2474 ;
     if (stall_adv4) begin
-      \$11774  = \$6157 ;
+      \$11786  = \$6157 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11775  = \sel_l11_s0$2324 ;
+    \$11787  = \sel_l11_s0$2324 ;
     if (stall_adv4) begin
-      \$11775  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
+      \$11787  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11776  = \sel_l11_s0$2323 ;
+    \$11788  = \sel_l11_s0$2323 ;
     if (stall_adv4) begin
-      \$11776  = \$6159 ;
+      \$11788  = \$6159 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11777  = \sel_l11_s0$2332 ;
+    \$11789  = \sel_l11_s0$2332 ;
     if (stall_adv4) begin
-      \$11777  = { 2'h0, sel_p0_7_0_c, sel_p0_7_0_s };
+      \$11789  = { 2'h0, sel_p0_7_0_c, sel_p0_7_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11778  = \sel_l11_s0$2623 ;
+    \$11790  = \sel_l11_s0$2623 ;
     if (stall_adv4) begin
-      \$11778  = \$6161 ;
+      \$11790  = \$6161 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11779  = \sel_l11_s0$2343 ;
+    \$11791  = \sel_l11_s0$2343 ;
     if (stall_adv4) begin
-      \$11779  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
+      \$11791  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11780  = \sel_l11_s0$2342 ;
+    \$11792  = \sel_l11_s0$2342 ;
     if (stall_adv4) begin
-      \$11780  = \$6163 ;
+      \$11792  = \$6163 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11781  = \sel_l11_s0$2353 ;
+    \$11793  = \sel_l11_s0$2353 ;
     if (stall_adv4) begin
-      \$11781  = { 2'h0, sel_p0_11_0_c, sel_p0_11_0_s };
+      \$11793  = { 2'h0, sel_p0_11_0_c, sel_p0_11_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11782  = \sel_l11_s0$2505 ;
+    \$11794  = \sel_l11_s0$2505 ;
     if (stall_adv4) begin
-      \$11782  = \$6165 ;
+      \$11794  = \$6165 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11783  = \sel_l11_s0$2364 ;
+    \$11795  = \sel_l11_s0$2364 ;
     if (stall_adv4) begin
-      \$11783  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
+      \$11795  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11784  = \sel_l11_s0$2363 ;
+    \$11796  = \sel_l11_s0$2363 ;
     if (stall_adv4) begin
-      \$11784  = \$6167 ;
+      \$11796  = \$6167 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11785  = \sel_l11_s0$2374 ;
+    \$11797  = \sel_l11_s0$2374 ;
     if (stall_adv4) begin
-      \$11785  = { 3'h0, sel_p0_15_0_c, sel_p0_15_0_s };
+      \$11797  = { 3'h0, sel_p0_15_0_c, sel_p0_15_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11786  = \sel_l11_s0$4775 ;
+    \$11798  = \sel_l11_s0$4780 ;
     if (stall_adv4) begin
-      \$11786  = \$6169 ;
+      \$11798  = \$6169 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11787  = \sel_l11_s0$2387 ;
+    \$11799  = \sel_l11_s0$2387 ;
     if (stall_adv4) begin
-      \$11787  = { 3'h0, sel_p0_17_0_c, sel_p0_17_0_s };
+      \$11799  = { 3'h0, sel_p0_17_0_c, sel_p0_17_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11788  = \sel_l11_s0$2386 ;
+    \$11800  = \sel_l11_s0$2386 ;
     if (stall_adv4) begin
-      \$11788  = \$6171 ;
+      \$11800  = \$6171 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11789  = \sel_l11_s0$2399 ;
+    \$11801  = \sel_l11_s0$2399 ;
     if (stall_adv4) begin
-      \$11789  = { 3'h0, sel_p0_19_0_c, sel_p0_19_0_s };
+      \$11801  = { 3'h0, sel_p0_19_0_c, sel_p0_19_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11790  = \sel_l11_s0$2544 ;
+    \$11802  = \sel_l11_s0$2544 ;
     if (stall_adv4) begin
-      \$11790  = \$6173 ;
+      \$11802  = \$6173 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11791  = \sel_l11_s0$2412 ;
+    \$11803  = \sel_l11_s0$2412 ;
     if (stall_adv4) begin
-      \$11791  = { 3'h0, sel_p0_21_0_c, sel_p0_21_0_s };
+      \$11803  = { 3'h0, sel_p0_21_0_c, sel_p0_21_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11792  = \sel_l11_s0$2411 ;
+    \$11804  = \sel_l11_s0$2411 ;
     if (stall_adv4) begin
-      \$11792  = \$6175 ;
+      \$11804  = \$6175 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11793  = \sel_l11_s0$2424 ;
+    \$11805  = \sel_l11_s0$2424 ;
     if (stall_adv4) begin
-      \$11793  = { 3'h0, sel_p0_23_0_c, sel_p0_23_0_s };
+      \$11805  = { 3'h0, sel_p0_23_0_c, sel_p0_23_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11794  = \sel_l11_s0$2698 ;
+    \$11806  = \sel_l11_s0$2698 ;
     if (stall_adv4) begin
-      \$11794  = \$6177 ;
+      \$11806  = \$6177 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11795  = \sel_l11_s0$2437 ;
+    \$11807  = \sel_l11_s0$2437 ;
     if (stall_adv4) begin
-      \$11795  = { 3'h0, sel_p0_25_0_c, sel_p0_25_0_s };
+      \$11807  = { 3'h0, sel_p0_25_0_c, sel_p0_25_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11796  = \sel_l11_s0$2436 ;
+    \$11808  = \sel_l11_s0$2436 ;
     if (stall_adv4) begin
-      \$11796  = \$6179 ;
+      \$11808  = \$6179 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11797  = \sel_l11_s0$2449 ;
+    \$11809  = \sel_l11_s0$2449 ;
     if (stall_adv4) begin
-      \$11797  = { 3'h0, sel_p0_27_0_c, sel_p0_27_0_s };
+      \$11809  = { 3'h0, sel_p0_27_0_c, sel_p0_27_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11798  = \sel_l11_s0$2589 ;
+    \$11810  = \sel_l11_s0$2589 ;
     if (stall_adv4) begin
-      \$11798  = \$6181 ;
+      \$11810  = \$6181 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11799  = \sel_l11_s0$2462 ;
+    \$11811  = \sel_l11_s0$2462 ;
     if (stall_adv4) begin
-      \$11799  = { 3'h0, sel_p0_29_0_c, sel_p0_29_0_s };
+      \$11811  = { 3'h0, sel_p0_29_0_c, sel_p0_29_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11800  = \sel_l11_s0$2461 ;
+    \$11812  = \sel_l11_s0$2461 ;
     if (stall_adv4) begin
-      \$11800  = \$6183 ;
+      \$11812  = \$6183 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11801  = \sel_l11_s0$4776 ;
+    \$11813  = \sel_l11_s0$4781 ;
     if (stall_adv4) begin
-      \$11801  = \sel_l9_s0$4771 ;
+      \$11813  = \sel_l9_s0$4776 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11802  = \sel_l11_s0$4777 ;
+    \$11814  = \sel_l11_s0$4782 ;
     if (stall_adv4) begin
-      \$11802  = \sel_l9_s0$4772 ;
+      \$11814  = \sel_l9_s0$4777 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11803  = \sel_l14_s0$2969 ;
+    \$11815  = \sel_l14_s0$2969 ;
     if (stall_adv5) begin
-      \$11803  = \sel_l11_s0$4773 ;
+      \$11815  = \sel_l11_s0$4778 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11804  = \sel_l14_s0$2970 ;
+    \$11816  = \sel_l14_s0$2970 ;
     if (stall_adv5) begin
-      \$11804  = \sel_l11_s0$4774 ;
+      \$11816  = \sel_l11_s0$4779 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11805  = \sel_l14_s0$2971 ;
+    \$11817  = \sel_l14_s0$2971 ;
     if (stall_adv5) begin
-      \$11805  = \sel_l11_s0$2309 ;
+      \$11817  = \sel_l11_s0$2309 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11806  = \sel_l14_s0$2972 ;
+    \$11818  = \sel_l14_s0$2972 ;
     if (stall_adv5) begin
-      \$11806  = { sel_p1_2_1_s, sel_p1_2_0_s };
+      \$11818  = { sel_p1_2_1_s, sel_p1_2_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11807  = \sel_l14_s0$2973 ;
+    \$11819  = \sel_l14_s0$2973 ;
     if (stall_adv5) begin
-      \$11807  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+      \$11819  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11808  = \sel_l14_s0$2974 ;
+    \$11820  = \sel_l14_s0$2974 ;
     if (stall_adv5) begin
-      \$11808  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
+      \$11820  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11809  = \sel_l14_s0$2975 ;
+    \$11821  = \sel_l14_s0$2975 ;
     if (stall_adv5) begin
-      \$11809  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
+      \$11821  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11810  = \sel_l14_s0$2976 ;
+    \$11822  = \sel_l14_s0$2976 ;
     if (stall_adv5) begin
-      \$11810  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
+      \$11822  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11811  = \sel_l14_s0$2977 ;
+    \$11823  = \sel_l14_s0$2977 ;
     if (stall_adv5) begin
-      \$11811  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s };
+      \$11823  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11812  = \sel_l14_s0$2978 ;
+    \$11824  = \sel_l14_s0$2978 ;
     if (stall_adv5) begin
-      \$11812  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s };
+      \$11824  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11813  = \sel_l14_s0$2979 ;
+    \$11825  = \sel_l14_s0$2979 ;
     if (stall_adv5) begin
-      \$11813  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s };
+      \$11825  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11814  = \sel_l14_s0$2980 ;
+    \$11826  = \sel_l14_s0$2980 ;
     if (stall_adv5) begin
-      \$11814  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s };
+      \$11826  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11815  = \sel_l14_s0$2981 ;
+    \$11827  = \sel_l14_s0$2981 ;
     if (stall_adv5) begin
-      \$11815  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s };
+      \$11827  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11816  = \sel_l14_s0$2982 ;
+    \$11828  = \sel_l14_s0$2982 ;
     if (stall_adv5) begin
-      \$11816  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s };
+      \$11828  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11817  = \sel_l14_s0$2983 ;
+    \$11829  = \sel_l14_s0$2983 ;
     if (stall_adv5) begin
-      \$11817  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s };
+      \$11829  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11818  = \sel_l14_s0$2984 ;
+    \$11830  = \sel_l14_s0$2984 ;
     if (stall_adv5) begin
-      \$11818  = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s };
+      \$11830  = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11819  = \sel_l14_s0$2779 ;
+    \$11831  = \sel_l14_s0$2779 ;
     if (stall_adv5) begin
-      \$11819  = { sel_p3_15_4_s, sel_p3_15_3_s, sel_p3_15_2_s, sel_p3_15_1_s, sel_p3_15_0_s };
+      \$11831  = { sel_p3_15_4_s, sel_p3_15_3_s, sel_p3_15_2_s, sel_p3_15_1_s, sel_p3_15_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11820  = sel_l14_s0;
+    \$11832  = sel_l14_s0;
     if (stall_adv5) begin
-      \$11820  = \sel_l11_s0$4775 ;
+      \$11832  = \sel_l11_s0$4780 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11821  = \sel_l14_s0$2791 ;
+    \$11833  = \sel_l14_s0$2791 ;
     if (stall_adv5) begin
-      \$11821  = \sel_l11_s0$2387 ;
+      \$11833  = \sel_l11_s0$2387 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11822  = \sel_l14_s0$2803 ;
+    \$11834  = \sel_l14_s0$2803 ;
     if (stall_adv5) begin
-      \$11822  = { sel_p1_18_4_s, sel_p1_18_3_s, sel_p1_18_2_s, sel_p1_18_1_s, sel_p1_18_0_s };
+      \$11834  = { sel_p1_18_4_s, sel_p1_18_3_s, sel_p1_18_2_s, sel_p1_18_1_s, sel_p1_18_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11823  = \sel_l14_s0$2815 ;
+    \$11835  = \sel_l14_s0$2815 ;
     if (stall_adv5) begin
-      \$11823  = { sel_p1_19_4_s, sel_p1_19_3_s, sel_p1_19_2_s, sel_p1_19_1_s, sel_p1_19_0_s };
+      \$11835  = { sel_p1_19_4_s, sel_p1_19_3_s, sel_p1_19_2_s, sel_p1_19_1_s, sel_p1_19_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11824  = \sel_l14_s0$2827 ;
+    \$11836  = \sel_l14_s0$2827 ;
     if (stall_adv5) begin
-      \$11824  = { sel_p2_20_4_s, sel_p2_20_3_s, sel_p2_20_2_s, sel_p2_20_1_s, sel_p2_20_0_s };
+      \$11836  = { sel_p2_20_4_s, sel_p2_20_3_s, sel_p2_20_2_s, sel_p2_20_1_s, sel_p2_20_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11825  = \sel_l14_s0$2839 ;
+    \$11837  = \sel_l14_s0$2839 ;
     if (stall_adv5) begin
-      \$11825  = { sel_p2_21_4_s, sel_p2_21_3_s, sel_p2_21_2_s, sel_p2_21_1_s, sel_p2_21_0_s };
+      \$11837  = { sel_p2_21_4_s, sel_p2_21_3_s, sel_p2_21_2_s, sel_p2_21_1_s, sel_p2_21_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11826  = \sel_l14_s0$2851 ;
+    \$11838  = \sel_l14_s0$2851 ;
     if (stall_adv5) begin
-      \$11826  = { sel_p2_22_4_s, sel_p2_22_3_s, sel_p2_22_2_s, sel_p2_22_1_s, sel_p2_22_0_s };
+      \$11838  = { sel_p2_22_4_s, sel_p2_22_3_s, sel_p2_22_2_s, sel_p2_22_1_s, sel_p2_22_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11827  = \sel_l14_s0$2863 ;
+    \$11839  = \sel_l14_s0$2863 ;
     if (stall_adv5) begin
-      \$11827  = { sel_p2_23_4_s, sel_p2_23_3_s, sel_p2_23_2_s, sel_p2_23_1_s, sel_p2_23_0_s };
+      \$11839  = { sel_p2_23_4_s, sel_p2_23_3_s, sel_p2_23_2_s, sel_p2_23_1_s, sel_p2_23_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11828  = \sel_l14_s0$2875 ;
+    \$11840  = \sel_l14_s0$2875 ;
     if (stall_adv5) begin
-      \$11828  = { sel_p3_24_4_s, sel_p3_24_3_s, sel_p3_24_2_s, sel_p3_24_1_s, sel_p3_24_0_s };
+      \$11840  = { sel_p3_24_4_s, sel_p3_24_3_s, sel_p3_24_2_s, sel_p3_24_1_s, sel_p3_24_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11829  = \sel_l14_s0$2887 ;
+    \$11841  = \sel_l14_s0$2887 ;
     if (stall_adv5) begin
-      \$11829  = { sel_p3_25_4_s, sel_p3_25_3_s, sel_p3_25_2_s, sel_p3_25_1_s, sel_p3_25_0_s };
+      \$11841  = { sel_p3_25_4_s, sel_p3_25_3_s, sel_p3_25_2_s, sel_p3_25_1_s, sel_p3_25_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11830  = \sel_l14_s0$2899 ;
+    \$11842  = \sel_l14_s0$2899 ;
     if (stall_adv5) begin
-      \$11830  = { sel_p3_26_4_s, sel_p3_26_3_s, sel_p3_26_2_s, sel_p3_26_1_s, sel_p3_26_0_s };
+      \$11842  = { sel_p3_26_4_s, sel_p3_26_3_s, sel_p3_26_2_s, sel_p3_26_1_s, sel_p3_26_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11831  = \sel_l14_s0$2911 ;
+    \$11843  = \sel_l14_s0$2911 ;
     if (stall_adv5) begin
-      \$11831  = { sel_p3_27_4_s, sel_p3_27_3_s, sel_p3_27_2_s, sel_p3_27_1_s, sel_p3_27_0_s };
+      \$11843  = { sel_p3_27_4_s, sel_p3_27_3_s, sel_p3_27_2_s, sel_p3_27_1_s, sel_p3_27_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11832  = \sel_l14_s0$2923 ;
+    \$11844  = \sel_l14_s0$2923 ;
     if (stall_adv5) begin
-      \$11832  = { sel_p3_28_4_s, sel_p3_28_3_s, sel_p3_28_2_s, sel_p3_28_1_s, sel_p3_28_0_s };
+      \$11844  = { sel_p3_28_4_s, sel_p3_28_3_s, sel_p3_28_2_s, sel_p3_28_1_s, sel_p3_28_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11833  = \sel_l14_s0$2935 ;
+    \$11845  = \sel_l14_s0$2935 ;
     if (stall_adv5) begin
-      \$11833  = { sel_p3_29_4_s, sel_p3_29_3_s, sel_p3_29_2_s, sel_p3_29_1_s, sel_p3_29_0_s };
+      \$11845  = { sel_p3_29_4_s, sel_p3_29_3_s, sel_p3_29_2_s, sel_p3_29_1_s, sel_p3_29_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11834  = \sel_l14_s0$2947 ;
+    \$11846  = \sel_l14_s0$2947 ;
     if (stall_adv5) begin
-      \$11834  = { sel_p3_30_4_s, sel_p3_30_3_s, sel_p3_30_2_s, sel_p3_30_1_s, sel_p3_30_0_s };
+      \$11846  = { sel_p3_30_4_s, sel_p3_30_3_s, sel_p3_30_2_s, sel_p3_30_1_s, sel_p3_30_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11835  = \sel_l14_s0$4778 ;
+    \$11847  = \sel_l14_s0$4783 ;
     if (stall_adv5) begin
-      \$11835  = \sel_l11_s0$4776 ;
+      \$11847  = \sel_l11_s0$4781 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11836  = \sel_l14_s0$4779 ;
+    \$11848  = \sel_l14_s0$4784 ;
     if (stall_adv5) begin
-      \$11836  = \sel_l11_s0$4777 ;
+      \$11848  = \sel_l11_s0$4782 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11837  = wr__addr;
+    \$11849  = wr__addr;
     if (stall_adv6) begin
-      \$11837  = \$11176 [3:0];
+      \$11849  = \$11193 [3:0];
     end
     if (rst) begin
-      \$11837  = 4'h0;
+      \$11849  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11838  = rd__addr;
+    \$11850  = rd__addr;
     if (stall_adv6) begin
-      \$11838  = \$11177 [3:0];
+      \$11850  = \$11194 [3:0];
     end
     if (rst) begin
-      \$11838  = 4'ha;
+      \$11850  = 4'ha;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11839  = \sel_l16_s0$4780 ;
+    \$11851  = \sel_l16_s0$4785 ;
     if (stall_adv7) begin
-      \$11839  = \sel_l14_s0$2969 ;
+      \$11851  = \sel_l14_s0$2969 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11840  = \sel_l16_s0$3004 ;
+    \$11852  = \sel_l16_s0$3004 ;
     if (stall_adv7) begin
-      \$11840  = { \$7004 , \$7002 , \$7000 , \$6998 , \$6996 , \$6994 , \$6992 , \$6990 , \$6988 , \$6986 , \$6984 , \$6982 , \$6980 , \$6978 , \$6976 , \$6974 , \sel_l14_s0$2969 [0] };
+      \$11852  = { \$7004 , \$7002 , \$7000 , \$6998 , \$6996 , \$6994 , \$6992 , \$6990 , \$6988 , \$6986 , \$6984 , \$6982 , \$6980 , \$6978 , \$6976 , \$6974 , \sel_l14_s0$2969 [0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11841  = \sel_l16_s0$3028 ;
+    \$11853  = \sel_l16_s0$3028 ;
     if (stall_adv7) begin
-      \$11841  = { \$7038 , \$7036 , \$7034 , \$7032 , \$7030 , \$7028 , \$7026 , \$7024 , \$7022 , \$7020 , \$7018 , \$7016 , \$7014 , \$7012 , \$7010 , \$7008 , \$7006  };
+      \$11853  = { \$7038 , \$7036 , \$7034 , \$7032 , \$7030 , \$7028 , \$7026 , \$7024 , \$7022 , \$7020 , \$7018 , \$7016 , \$7014 , \$7012 , \$7010 , \$7008 , \$7006  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11842  = \sel_l16_s0$3037 ;
+    \$11854  = \sel_l16_s0$3037 ;
     if (stall_adv7) begin
-      \$11842  = { \$7072 , \$7070 , \$7068 , \$7066 , \$7064 , \$7062 , \$7060 , \$7058 , \$7056 , \$7054 , \$7052 , \$7050 , \$7048 , \$7046 , \$7044 , \$7042 , \$7040  };
+      \$11854  = { \$7072 , \$7070 , \$7068 , \$7066 , \$7064 , \$7062 , \$7060 , \$7058 , \$7056 , \$7054 , \$7052 , \$7050 , \$7048 , \$7046 , \$7044 , \$7042 , \$7040  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11843  = \sel_l16_s0$3046 ;
+    \$11855  = \sel_l16_s0$3046 ;
     if (stall_adv7) begin
-      \$11843  = { \$7106 , \$7104 , \$7102 , \$7100 , \$7098 , \$7096 , \$7094 , \$7092 , \$7090 , \$7088 , \$7086 , \$7084 , \$7082 , \$7080 , \$7078 , \$7076 , \$7074  };
+      \$11855  = { \$7106 , \$7104 , \$7102 , \$7100 , \$7098 , \$7096 , \$7094 , \$7092 , \$7090 , \$7088 , \$7086 , \$7084 , \$7082 , \$7080 , \$7078 , \$7076 , \$7074  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11844  = \sel_l16_s0$3055 ;
+    \$11856  = \sel_l16_s0$3055 ;
     if (stall_adv7) begin
-      \$11844  = { \$7140 , \$7138 , \$7136 , \$7134 , \$7132 , \$7130 , \$7128 , \$7126 , \$7124 , \$7122 , \$7120 , \$7118 , \$7116 , \$7114 , \$7112 , \$7110 , \$7108  };
+      \$11856  = { \$7140 , \$7138 , \$7136 , \$7134 , \$7132 , \$7130 , \$7128 , \$7126 , \$7124 , \$7122 , \$7120 , \$7118 , \$7116 , \$7114 , \$7112 , \$7110 , \$7108  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11845  = \sel_l16_s0$3064 ;
+    \$11857  = \sel_l16_s0$3064 ;
     if (stall_adv7) begin
-      \$11845  = { \$7174 , \$7172 , \$7170 , \$7168 , \$7166 , \$7164 , \$7162 , \$7160 , \$7158 , \$7156 , \$7154 , \$7152 , \$7150 , \$7148 , \$7146 , \$7144 , \$7142  };
+      \$11857  = { \$7174 , \$7172 , \$7170 , \$7168 , \$7166 , \$7164 , \$7162 , \$7160 , \$7158 , \$7156 , \$7154 , \$7152 , \$7150 , \$7148 , \$7146 , \$7144 , \$7142  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11846  = \sel_l16_s0$3073 ;
+    \$11858  = \sel_l16_s0$3073 ;
     if (stall_adv7) begin
-      \$11846  = { \$7208 , \$7206 , \$7204 , \$7202 , \$7200 , \$7198 , \$7196 , \$7194 , \$7192 , \$7190 , \$7188 , \$7186 , \$7184 , \$7182 , \$7180 , \$7178 , \$7176  };
+      \$11858  = { \$7208 , \$7206 , \$7204 , \$7202 , \$7200 , \$7198 , \$7196 , \$7194 , \$7192 , \$7190 , \$7188 , \$7186 , \$7184 , \$7182 , \$7180 , \$7178 , \$7176  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11847  = \sel_l16_s0$3082 ;
+    \$11859  = \sel_l16_s0$3082 ;
     if (stall_adv7) begin
-      \$11847  = { \$7242 , \$7240 , \$7238 , \$7236 , \$7234 , \$7232 , \$7230 , \$7228 , \$7226 , \$7224 , \$7222 , \$7220 , \$7218 , \$7216 , \$7214 , \$7212 , \$7210  };
+      \$11859  = { \$7242 , \$7240 , \$7238 , \$7236 , \$7234 , \$7232 , \$7230 , \$7228 , \$7226 , \$7224 , \$7222 , \$7220 , \$7218 , \$7216 , \$7214 , \$7212 , \$7210  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11848  = \sel_l16_s0$3091 ;
+    \$11860  = \sel_l16_s0$3091 ;
     if (stall_adv7) begin
-      \$11848  = { \$7276 , \$7274 , \$7272 , \$7270 , \$7268 , \$7266 , \$7264 , \$7262 , \$7260 , \$7258 , \$7256 , \$7254 , \$7252 , \$7250 , \$7248 , \$7246 , \$7244  };
+      \$11860  = { \$7276 , \$7274 , \$7272 , \$7270 , \$7268 , \$7266 , \$7264 , \$7262 , \$7260 , \$7258 , \$7256 , \$7254 , \$7252 , \$7250 , \$7248 , \$7246 , \$7244  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11849  = \sel_l16_s0$3100 ;
+    \$11861  = \sel_l16_s0$3100 ;
     if (stall_adv7) begin
-      \$11849  = { \$7310 , \$7308 , \$7306 , \$7304 , \$7302 , \$7300 , \$7298 , \$7296 , \$7294 , \$7292 , \$7290 , \$7288 , \$7286 , \$7284 , \$7282 , \$7280 , \$7278  };
+      \$11861  = { \$7310 , \$7308 , \$7306 , \$7304 , \$7302 , \$7300 , \$7298 , \$7296 , \$7294 , \$7292 , \$7290 , \$7288 , \$7286 , \$7284 , \$7282 , \$7280 , \$7278  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11850  = \sel_l16_s0$3109 ;
+    \$11862  = \sel_l16_s0$3109 ;
     if (stall_adv7) begin
-      \$11850  = { \$7344 , \$7342 , \$7340 , \$7338 , \$7336 , \$7334 , \$7332 , \$7330 , \$7328 , \$7326 , \$7324 , \$7322 , \$7320 , \$7318 , \$7316 , \$7314 , \$7312  };
+      \$11862  = { \$7344 , \$7342 , \$7340 , \$7338 , \$7336 , \$7334 , \$7332 , \$7330 , \$7328 , \$7326 , \$7324 , \$7322 , \$7320 , \$7318 , \$7316 , \$7314 , \$7312  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11851  = \sel_l16_s0$3118 ;
+    \$11863  = \sel_l16_s0$3118 ;
     if (stall_adv7) begin
-      \$11851  = { \$7378 , \$7376 , \$7374 , \$7372 , \$7370 , \$7368 , \$7366 , \$7364 , \$7362 , \$7360 , \$7358 , \$7356 , \$7354 , \$7352 , \$7350 , \$7348 , \$7346  };
+      \$11863  = { \$7378 , \$7376 , \$7374 , \$7372 , \$7370 , \$7368 , \$7366 , \$7364 , \$7362 , \$7360 , \$7358 , \$7356 , \$7354 , \$7352 , \$7350 , \$7348 , \$7346  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11852  = \sel_l16_s0$3127 ;
+    \$11864  = \sel_l16_s0$3127 ;
     if (stall_adv7) begin
-      \$11852  = { \$7412 , \$7410 , \$7408 , \$7406 , \$7404 , \$7402 , \$7400 , \$7398 , \$7396 , \$7394 , \$7392 , \$7390 , \$7388 , \$7386 , \$7384 , \$7382 , \$7380  };
+      \$11864  = { \$7412 , \$7410 , \$7408 , \$7406 , \$7404 , \$7402 , \$7400 , \$7398 , \$7396 , \$7394 , \$7392 , \$7390 , \$7388 , \$7386 , \$7384 , \$7382 , \$7380  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11853  = \sel_l16_s0$3136 ;
+    \$11865  = \sel_l16_s0$3136 ;
     if (stall_adv7) begin
-      \$11853  = { \$7446 , \$7444 , \$7442 , \$7440 , \$7438 , \$7436 , \$7434 , \$7432 , \$7430 , \$7428 , \$7426 , \$7424 , \$7422 , \$7420 , \$7418 , \$7416 , \$7414  };
+      \$11865  = { \$7446 , \$7444 , \$7442 , \$7440 , \$7438 , \$7436 , \$7434 , \$7432 , \$7430 , \$7428 , \$7426 , \$7424 , \$7422 , \$7420 , \$7418 , \$7416 , \$7414  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11854  = \sel_l16_s0$3145 ;
+    \$11866  = \sel_l16_s0$3145 ;
     if (stall_adv7) begin
-      \$11854  = { \$7480 , \$7478 , \$7476 , \$7474 , \$7472 , \$7470 , \$7468 , \$7466 , \$7464 , \$7462 , \$7460 , \$7458 , \$7456 , \$7454 , \$7452 , \$7450 , \$7448  };
+      \$11866  = { \$7480 , \$7478 , \$7476 , \$7474 , \$7472 , \$7470 , \$7468 , \$7466 , \$7464 , \$7462 , \$7460 , \$7458 , \$7456 , \$7454 , \$7452 , \$7450 , \$7448  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11855  = \sel_l16_s0$3154 ;
+    \$11867  = \sel_l16_s0$3154 ;
     if (stall_adv7) begin
-      \$11855  = { \$7514 , \$7512 , \$7510 , \$7508 , \$7506 , \$7504 , \$7502 , \$7500 , \$7498 , \$7496 , \$7494 , \$7492 , \$7490 , \$7488 , \$7486 , \$7484 , \$7482  };
+      \$11867  = { \$7514 , \$7512 , \$7510 , \$7508 , \$7506 , \$7504 , \$7502 , \$7500 , \$7498 , \$7496 , \$7494 , \$7492 , \$7490 , \$7488 , \$7486 , \$7484 , \$7482  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11856  = sel_l16_s0;
+    \$11868  = sel_l16_s0;
     if (stall_adv7) begin
-      \$11856  = sel_dl1_r0_q[7:0];
+      \$11868  = sel_dl1_r0_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11857  = \sel_l16_s0$3005 ;
+    \$11869  = \sel_l16_s0$3005 ;
     if (stall_adv7) begin
-      \$11857  = sel_dl1_r0_q[15:8];
+      \$11869  = sel_dl1_r0_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11858  = \sel_l16_s0$3006 ;
+    \$11870  = \sel_l16_s0$3006 ;
     if (stall_adv7) begin
-      \$11858  = sel_dl1_r0_q[23:16];
+      \$11870  = sel_dl1_r0_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11859  = \sel_l16_s0$3008 ;
+    \$11871  = \sel_l16_s0$3008 ;
     if (stall_adv7) begin
-      \$11859  = sel_dl1_r0_q[31:24];
+      \$11871  = sel_dl1_r0_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11860  = \sel_l16_s0$3009 ;
+    \$11872  = \sel_l16_s0$3009 ;
     if (stall_adv7) begin
-      \$11860  = sel_dl1_r0_q[39:32];
+      \$11872  = sel_dl1_r0_q[39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11861  = \sel_l16_s0$3010 ;
+    \$11873  = \sel_l16_s0$3010 ;
     if (stall_adv7) begin
-      \$11861  = sel_dl1_r0_q[47:40];
+      \$11873  = sel_dl1_r0_q[47:40];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11862  = \sel_l16_s0$3012 ;
+    \$11874  = \sel_l16_s0$3012 ;
     if (stall_adv7) begin
-      \$11862  = sel_dl1_r0_q[55:48];
+      \$11874  = sel_dl1_r0_q[55:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11863  = \sel_l16_s0$3013 ;
+    \$11875  = \sel_l16_s0$3013 ;
     if (stall_adv7) begin
-      \$11863  = sel_dl1_r0_q[63:56];
+      \$11875  = sel_dl1_r0_q[63:56];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11864  = \sel_l16_s0$3014 ;
+    \$11876  = \sel_l16_s0$3014 ;
     if (stall_adv7) begin
-      \$11864  = sel_dl1_r0_q[71:64];
+      \$11876  = sel_dl1_r0_q[71:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11865  = \sel_l16_s0$3016 ;
+    \$11877  = \sel_l16_s0$3016 ;
     if (stall_adv7) begin
-      \$11865  = sel_dl1_r0_q[79:72];
+      \$11877  = sel_dl1_r0_q[79:72];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11866  = \sel_l16_s0$3017 ;
+    \$11878  = \sel_l16_s0$3017 ;
     if (stall_adv7) begin
-      \$11866  = sel_dl1_r0_q[87:80];
+      \$11878  = sel_dl1_r0_q[87:80];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11867  = \sel_l16_s0$3018 ;
+    \$11879  = \sel_l16_s0$3018 ;
     if (stall_adv7) begin
-      \$11867  = sel_dl1_r0_q[95:88];
+      \$11879  = sel_dl1_r0_q[95:88];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11868  = \sel_l16_s0$3020 ;
+    \$11880  = \sel_l16_s0$3020 ;
     if (stall_adv7) begin
-      \$11868  = sel_dl1_r0_q[103:96];
+      \$11880  = sel_dl1_r0_q[103:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11869  = \sel_l16_s0$3021 ;
+    \$11881  = \sel_l16_s0$3021 ;
     if (stall_adv7) begin
-      \$11869  = sel_dl1_r0_q[111:104];
+      \$11881  = sel_dl1_r0_q[111:104];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11870  = \sel_l16_s0$3022 ;
+    \$11882  = \sel_l16_s0$3022 ;
     if (stall_adv7) begin
-      \$11870  = sel_dl1_r0_q[119:112];
+      \$11882  = sel_dl1_r0_q[119:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11871  = \sel_l16_s0$3024 ;
+    \$11883  = \sel_l16_s0$3024 ;
     if (stall_adv7) begin
-      \$11871  = sel_dl1_r0_q[127:120];
+      \$11883  = sel_dl1_r0_q[127:120];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11872  = \sel_l16_s0$3025 ;
+    \$11884  = \sel_l16_s0$3025 ;
     if (stall_adv7) begin
-      \$11872  = sel_dl1_r0_q[135:128];
+      \$11884  = sel_dl1_r0_q[135:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11873  = \sel_l16_s0$3034 ;
+    \$11885  = \sel_l16_s0$3034 ;
     if (stall_adv7) begin
-      \$11873  = sel_dl1_r0_q[143:136];
+      \$11885  = sel_dl1_r0_q[143:136];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11874  = \sel_l16_s0$3043 ;
+    \$11886  = \sel_l16_s0$3043 ;
     if (stall_adv7) begin
-      \$11874  = sel_dl1_r0_q[151:144];
+      \$11886  = sel_dl1_r0_q[151:144];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11875  = \sel_l16_s0$3052 ;
+    \$11887  = \sel_l16_s0$3052 ;
     if (stall_adv7) begin
-      \$11875  = sel_dl1_r0_q[159:152];
+      \$11887  = sel_dl1_r0_q[159:152];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11876  = \sel_l16_s0$3061 ;
+    \$11888  = \sel_l16_s0$3061 ;
     if (stall_adv7) begin
-      \$11876  = sel_dl1_r0_q[167:160];
+      \$11888  = sel_dl1_r0_q[167:160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11877  = \sel_l16_s0$3070 ;
+    \$11889  = \sel_l16_s0$3070 ;
     if (stall_adv7) begin
-      \$11877  = sel_dl1_r0_q[175:168];
+      \$11889  = sel_dl1_r0_q[175:168];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11878  = \sel_l16_s0$3079 ;
+    \$11890  = \sel_l16_s0$3079 ;
     if (stall_adv7) begin
-      \$11878  = sel_dl1_r0_q[183:176];
+      \$11890  = sel_dl1_r0_q[183:176];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11879  = \sel_l16_s0$3088 ;
+    \$11891  = \sel_l16_s0$3088 ;
     if (stall_adv7) begin
-      \$11879  = sel_dl1_r0_q[191:184];
+      \$11891  = sel_dl1_r0_q[191:184];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11880  = \sel_l16_s0$3097 ;
+    \$11892  = \sel_l16_s0$3097 ;
     if (stall_adv7) begin
-      \$11880  = sel_dl1_r0_q[199:192];
+      \$11892  = sel_dl1_r0_q[199:192];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11881  = \sel_l16_s0$3106 ;
+    \$11893  = \sel_l16_s0$3106 ;
     if (stall_adv7) begin
-      \$11881  = sel_dl1_r0_q[207:200];
+      \$11893  = sel_dl1_r0_q[207:200];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11882  = \sel_l16_s0$3115 ;
+    \$11894  = \sel_l16_s0$3115 ;
     if (stall_adv7) begin
-      \$11882  = sel_dl1_r0_q[215:208];
+      \$11894  = sel_dl1_r0_q[215:208];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11883  = \sel_l16_s0$3124 ;
+    \$11895  = \sel_l16_s0$3124 ;
     if (stall_adv7) begin
-      \$11883  = sel_dl1_r0_q[223:216];
+      \$11895  = sel_dl1_r0_q[223:216];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11884  = \sel_l16_s0$3133 ;
+    \$11896  = \sel_l16_s0$3133 ;
     if (stall_adv7) begin
-      \$11884  = sel_dl1_r0_q[231:224];
+      \$11896  = sel_dl1_r0_q[231:224];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11885  = \sel_l16_s0$3142 ;
+    \$11897  = \sel_l16_s0$3142 ;
     if (stall_adv7) begin
-      \$11885  = sel_dl1_r0_q[239:232];
+      \$11897  = sel_dl1_r0_q[239:232];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11886  = \sel_l16_s0$3151 ;
+    \$11898  = \sel_l16_s0$3151 ;
     if (stall_adv7) begin
-      \$11886  = sel_dl1_r0_q[247:240];
+      \$11898  = sel_dl1_r0_q[247:240];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11887  = \sel_l16_s0$3160 ;
+    \$11899  = \sel_l16_s0$3160 ;
     if (stall_adv7) begin
-      \$11887  = sel_dl1_r0_q[255:248];
+      \$11899  = sel_dl1_r0_q[255:248];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11888  = \sel_l16_s0$4781 ;
+    \$11900  = \sel_l16_s0$4786 ;
     if (stall_adv7) begin
-      \$11888  = \sel_l14_s0$4778 ;
+      \$11900  = \sel_l14_s0$4783 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11889  = \sel_l16_s0$4782 ;
+    \$11901  = \sel_l16_s0$4787 ;
     if (stall_adv7) begin
-      \$11889  = \sel_l14_s0$4779 ;
+      \$11901  = \sel_l14_s0$4784 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11890  = \sel_l18_s0$4783 ;
+    \$11902  = \sel_l18_s0$4788 ;
     if (stall_adv8) begin
-      \$11890  = \sel_l16_s0$4780 ;
+      \$11902  = \sel_l16_s0$4785 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11891  = \sel_l18_s0$4784 ;
+    \$11903  = \sel_l18_s0$4789 ;
     if (stall_adv8) begin
-      \$11891  = sel_val0;
+      \$11903  = sel_val0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11892  = \sel_l18_s0$4785 ;
+    \$11904  = \sel_l18_s0$4790 ;
     if (stall_adv8) begin
-      \$11892  = sel_val1;
+      \$11904  = sel_val1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11893  = \sel_l18_s0$4786 ;
+    \$11905  = \sel_l18_s0$4791 ;
     if (stall_adv8) begin
-      \$11893  = sel_val2;
+      \$11905  = sel_val2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11894  = \sel_l18_s0$4787 ;
+    \$11906  = \sel_l18_s0$4792 ;
     if (stall_adv8) begin
-      \$11894  = sel_val3;
+      \$11906  = sel_val3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11895  = \sel_l18_s0$4788 ;
+    \$11907  = \sel_l18_s0$4793 ;
     if (stall_adv8) begin
-      \$11895  = sel_val4;
+      \$11907  = sel_val4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11896  = \sel_l18_s0$4789 ;
+    \$11908  = \sel_l18_s0$4794 ;
     if (stall_adv8) begin
-      \$11896  = sel_val5;
+      \$11908  = sel_val5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11897  = \sel_l18_s0$4790 ;
+    \$11909  = \sel_l18_s0$4795 ;
     if (stall_adv8) begin
-      \$11897  = sel_val6;
+      \$11909  = sel_val6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11898  = \sel_l18_s0$4791 ;
+    \$11910  = \sel_l18_s0$4796 ;
     if (stall_adv8) begin
-      \$11898  = sel_val7;
+      \$11910  = sel_val7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11899  = \sel_l18_s0$4792 ;
+    \$11911  = \sel_l18_s0$4797 ;
     if (stall_adv8) begin
-      \$11899  = sel_val8;
+      \$11911  = sel_val8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11900  = \sel_l18_s0$4793 ;
+    \$11912  = \sel_l18_s0$4798 ;
     if (stall_adv8) begin
-      \$11900  = sel_val9;
+      \$11912  = sel_val9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11901  = \sel_l18_s0$4794 ;
+    \$11913  = \sel_l18_s0$4799 ;
     if (stall_adv8) begin
-      \$11901  = sel_val10;
+      \$11913  = sel_val10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11902  = \sel_l18_s0$4795 ;
+    \$11914  = \sel_l18_s0$4800 ;
     if (stall_adv8) begin
-      \$11902  = sel_val11;
+      \$11914  = sel_val11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11903  = \sel_l18_s0$4796 ;
+    \$11915  = \sel_l18_s0$4801 ;
     if (stall_adv8) begin
-      \$11903  = sel_val12;
+      \$11915  = sel_val12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11904  = \sel_l18_s0$4797 ;
+    \$11916  = \sel_l18_s0$4802 ;
     if (stall_adv8) begin
-      \$11904  = sel_val13;
+      \$11916  = sel_val13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11905  = \sel_l18_s0$4798 ;
+    \$11917  = \sel_l18_s0$4803 ;
     if (stall_adv8) begin
-      \$11905  = sel_val14;
+      \$11917  = sel_val14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11906  = \sel_l18_s0$4799 ;
+    \$11918  = \sel_l18_s0$4804 ;
     if (stall_adv8) begin
-      \$11906  = sel_val15;
+      \$11918  = sel_val15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11907  = sel_l18_s0;
+    \$11919  = sel_l18_s0;
     if (stall_adv8) begin
-      \$11907  = { \sel_l16_s0$3004 [16], \$7565 , \$7558 , \$7551 , \$7544  };
+      \$11919  = { \sel_l16_s0$3004 [16], \$7565 , \$7558 , \$7551 , \$7544  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11908  = \sel_l18_s0$3184 ;
+    \$11920  = \sel_l18_s0$3184 ;
     if (stall_adv8) begin
-      \$11908  = { \$7617 , \$7616 , \$7609 , \$7602 , \$7595  };
+      \$11920  = { \$7617 , \$7616 , \$7609 , \$7602 , \$7595  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11909  = \sel_l18_s0$3187 ;
+    \$11921  = \sel_l18_s0$3187 ;
     if (stall_adv8) begin
-      \$11909  = { \$7670 , \$7668 , \$7661 , \$7654 , \$7646  };
+      \$11921  = { \$7670 , \$7668 , \$7661 , \$7654 , \$7646  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11910  = \sel_l18_s0$3190 ;
+    \$11922  = \sel_l18_s0$3190 ;
     if (stall_adv8) begin
-      \$11910  = { \$7725 , \$7722 , \$7715 , \$7708 , \$7700  };
+      \$11922  = { \$7725 , \$7722 , \$7715 , \$7708 , \$7700  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11911  = \sel_l18_s0$3193 ;
+    \$11923  = \sel_l18_s0$3193 ;
     if (stall_adv8) begin
-      \$11911  = { \$7780 , \$7776 , \$7769 , \$7761 , \$7754  };
+      \$11923  = { \$7780 , \$7776 , \$7769 , \$7761 , \$7754  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11912  = \sel_l18_s0$3196 ;
+    \$11924  = \sel_l18_s0$3196 ;
     if (stall_adv8) begin
-      \$11912  = { \$7837 , \$7832 , \$7825 , \$7817 , \$7810  };
+      \$11924  = { \$7837 , \$7832 , \$7825 , \$7817 , \$7810  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11913  = \sel_l18_s0$3199 ;
+    \$11925  = \sel_l18_s0$3199 ;
     if (stall_adv8) begin
-      \$11913  = { \$7895 , \$7889 , \$7882 , \$7874 , \$7866  };
+      \$11925  = { \$7895 , \$7889 , \$7882 , \$7874 , \$7866  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11914  = \sel_l18_s0$3202 ;
+    \$11926  = \sel_l18_s0$3202 ;
     if (stall_adv8) begin
-      \$11914  = { \$7955 , \$7948 , \$7941 , \$7933 , \$7925  };
+      \$11926  = { \$7955 , \$7948 , \$7941 , \$7933 , \$7925  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11915  = \sel_l18_s0$3205 ;
+    \$11927  = \sel_l18_s0$3205 ;
     if (stall_adv8) begin
-      \$11915  = { \$8014 , \$8006 , \$7998 , \$7991 , \$7984  };
+      \$11927  = { \$8014 , \$8006 , \$7998 , \$7991 , \$7984  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11916  = \sel_l18_s0$3208 ;
+    \$11928  = \sel_l18_s0$3208 ;
     if (stall_adv8) begin
-      \$11916  = { \$8075 , \$8066 , \$8058 , \$8051 , \$8044  };
+      \$11928  = { \$8075 , \$8066 , \$8058 , \$8051 , \$8044  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11917  = \sel_l18_s0$3211 ;
+    \$11929  = \sel_l18_s0$3211 ;
     if (stall_adv8) begin
-      \$11917  = { \$8137 , \$8127 , \$8119 , \$8112 , \$8104  };
+      \$11929  = { \$8137 , \$8127 , \$8119 , \$8112 , \$8104  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11918  = \sel_l18_s0$3214 ;
+    \$11930  = \sel_l18_s0$3214 ;
     if (stall_adv8) begin
-      \$11918  = { \$8201 , \$8190 , \$8182 , \$8175 , \$8167  };
+      \$11930  = { \$8201 , \$8190 , \$8182 , \$8175 , \$8167  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11919  = \sel_l18_s0$3217 ;
+    \$11931  = \sel_l18_s0$3217 ;
     if (stall_adv8) begin
-      \$11919  = { \$8265 , \$8253 , \$8245 , \$8237 , \$8230  };
+      \$11931  = { \$8265 , \$8253 , \$8245 , \$8237 , \$8230  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11920  = \sel_l18_s0$3220 ;
+    \$11932  = \sel_l18_s0$3220 ;
     if (stall_adv8) begin
-      \$11920  = { \$8331 , \$8318 , \$8310 , \$8302 , \$8295  };
+      \$11932  = { \$8331 , \$8318 , \$8310 , \$8302 , \$8295  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11921  = \sel_l18_s0$3223 ;
+    \$11933  = \sel_l18_s0$3223 ;
     if (stall_adv8) begin
-      \$11921  = { \$8398 , \$8384 , \$8376 , \$8368 , \$8360  };
+      \$11933  = { \$8398 , \$8384 , \$8376 , \$8368 , \$8360  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11922  = \sel_l18_s0$3226 ;
+    \$11934  = \sel_l18_s0$3226 ;
     if (stall_adv8) begin
-      \$11922  = { \$8467 , \$8452 , \$8444 , \$8436 , \$8428  };
+      \$11934  = { \$8467 , \$8452 , \$8444 , \$8436 , \$8428  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11923  = \sel_l18_s0$3264 ;
+    \$11935  = \sel_l18_s0$4805 ;
     if (stall_adv8) begin
-      \$11923  = \sel_l16_s0$4781 ;
+      \$11935  = \sel_l16_s0$4786 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11924  = \sel_l18_s0$4800 ;
+    \$11936  = \sel_l18_s0$4806 ;
     if (stall_adv8) begin
-      \$11924  = \sel_l16_s0$4782 ;
+      \$11936  = \sel_l16_s0$4787 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11925  = sel_valid_s0;
+    \$11937  = sel_valid_s0;
     if (i__ready) begin
-      \$11925  = i__valid;
+      \$11937  = i__valid;
     end
     if (rst) begin
-      \$11925  = 1'h0;
+      \$11937  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11926  = sel_valid_s1;
+    \$11938  = sel_valid_s1;
     if (i__ready) begin
-      \$11926  = sel_valid_s0;
+      \$11938  = sel_valid_s0;
     end
     if (rst) begin
-      \$11926  = 1'h0;
+      \$11938  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11927  = sel_valid_s2;
+    \$11939  = sel_valid_s2;
     if (i__ready) begin
-      \$11927  = sel_valid_s1;
+      \$11939  = sel_valid_s1;
     end
     if (rst) begin
-      \$11927  = 1'h0;
+      \$11939  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11928  = sel_valid_s3;
+    \$11940  = sel_valid_s3;
     if (i__ready) begin
-      \$11928  = sel_valid_s2;
+      \$11940  = sel_valid_s2;
     end
     if (rst) begin
-      \$11928  = 1'h0;
+      \$11940  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11929  = sel_valid_s4;
+    \$11941  = sel_valid_s4;
     if (i__ready) begin
-      \$11929  = sel_valid_s3;
+      \$11941  = sel_valid_s3;
     end
     if (rst) begin
-      \$11929  = 1'h0;
+      \$11941  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11930  = sel_valid_s5;
+    \$11942  = sel_valid_s5;
     if (i__ready) begin
-      \$11930  = sel_valid_s4;
+      \$11942  = sel_valid_s4;
     end
     if (rst) begin
-      \$11930  = 1'h0;
+      \$11942  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11931  = sel_valid_s6;
+    \$11943  = sel_valid_s6;
     if (i__ready) begin
-      \$11931  = sel_valid_s5;
+      \$11943  = sel_valid_s5;
     end
     if (rst) begin
-      \$11931  = 1'h0;
+      \$11943  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11932  = sel_valid_s7;
+    \$11944  = sel_valid_s7;
     if (i__ready) begin
-      \$11932  = sel_valid_s6;
+      \$11944  = sel_valid_s6;
     end
     if (rst) begin
-      \$11932  = 1'h0;
+      \$11944  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11933  = \mac_wmux1_s0$3484 ;
+    \$11945  = \mac_wmux0_s0$3266 ;
     if (stall_adv9) begin
-      \$11933  = mac_wmux_s0_v0;
+      \$11945  = mac_wmux_keep0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11934  = \mac_wmux1_s0$3503 ;
+    \$11946  = mac_wmux0_s0;
     if (stall_adv9) begin
-      \$11934  = mac_wmux_s0_v1;
+      \$11946  = mac_wmux_keep1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11935  = mac_wmux1_s0;
+    \$11947  = \mac_wmux0_s0$3282 ;
     if (stall_adv9) begin
-      \$11935  = mac_wmux_s0_v2;
+      \$11947  = mac_wmux_keep2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11936  = \mac_wmux1_s0$3500 ;
+    \$11948  = \mac_wmux0_s0$3295 ;
     if (stall_adv9) begin
-      \$11936  = mac_wmux_s0_v3;
+      \$11948  = mac_wmux_keep3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11937  = \mac_wmux1_s0$3519 ;
+    \$11949  = \mac_wmux0_s0$3308 ;
     if (stall_adv9) begin
-      \$11937  = mac_wmux_s0_v4;
+      \$11949  = mac_wmux_keep4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11938  = \mac_wmux1_s0$3532 ;
+    \$11950  = \mac_wmux0_s0$3321 ;
     if (stall_adv9) begin
-      \$11938  = mac_wmux_s0_v5;
+      \$11950  = mac_wmux_keep5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11939  = \mac_wmux1_s0$3545 ;
+    \$11951  = \mac_wmux0_s0$3334 ;
     if (stall_adv9) begin
-      \$11939  = mac_wmux_s0_v6;
+      \$11951  = mac_wmux_keep6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11940  = \mac_wmux1_s0$3558 ;
+    \$11952  = \mac_wmux0_s0$3347 ;
     if (stall_adv9) begin
-      \$11940  = mac_wmux_s0_v7;
+      \$11952  = mac_wmux_keep7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11941  = \mac_wmux1_s0$3571 ;
+    \$11953  = \mac_wmux0_s0$3360 ;
     if (stall_adv9) begin
-      \$11941  = mac_wmux_s0_v8;
+      \$11953  = mac_wmux_keep8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11942  = \mac_wmux1_s0$3584 ;
+    \$11954  = \mac_wmux0_s0$3373 ;
     if (stall_adv9) begin
-      \$11942  = mac_wmux_s0_v9;
+      \$11954  = mac_wmux_keep9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11943  = \mac_wmux1_s0$3597 ;
+    \$11955  = \mac_wmux0_s0$3386 ;
     if (stall_adv9) begin
-      \$11943  = mac_wmux_s0_v10;
+      \$11955  = mac_wmux_keep10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11944  = \mac_wmux1_s0$3610 ;
+    \$11956  = \mac_wmux0_s0$3399 ;
     if (stall_adv9) begin
-      \$11944  = mac_wmux_s0_v11;
+      \$11956  = mac_wmux_keep11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11945  = \mac_wmux1_s0$3623 ;
+    \$11957  = \mac_wmux0_s0$3412 ;
     if (stall_adv9) begin
-      \$11945  = mac_wmux_s0_v12;
+      \$11957  = mac_wmux_keep12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11946  = \mac_wmux1_s0$3636 ;
+    \$11958  = \mac_wmux0_s0$3425 ;
     if (stall_adv9) begin
-      \$11946  = mac_wmux_s0_v13;
+      \$11958  = mac_wmux_keep13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11947  = \mac_wmux1_s0$3649 ;
+    \$11959  = \mac_wmux0_s0$3438 ;
     if (stall_adv9) begin
-      \$11947  = mac_wmux_s0_v14;
+      \$11959  = mac_wmux_keep14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11948  = \mac_wmux1_s0$3662 ;
+    \$11960  = \mac_wmux0_s0$3451 ;
     if (stall_adv9) begin
-      \$11948  = mac_wmux_s0_v15;
+      \$11960  = mac_wmux_keep15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11949  = \mac_wmux1_s0$3675 ;
+    \$11961  = \mac_wmux0_s0$3464 ;
     if (stall_adv9) begin
-      \$11949  = mac_wmux_s0_v16;
+      \$11961  = mac_wmux_keep16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11950  = \mac_wmux1_s0$3688 ;
+    \$11962  = \mac_wmux0_s0$3477 ;
     if (stall_adv9) begin
-      \$11950  = mac_wmux_s0_v17;
+      \$11962  = mac_wmux_keep17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11951  = \mac_wmux1_s0$3701 ;
+    \$11963  = \mac_wmux0_s0$3490 ;
     if (stall_adv9) begin
-      \$11951  = mac_wmux_s0_v18;
+      \$11963  = mac_wmux_keep18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11952  = \mac_wmux1_s0$3714 ;
+    \$11964  = \mac_wmux0_s0$3503 ;
     if (stall_adv9) begin
-      \$11952  = mac_wmux_s0_v19;
+      \$11964  = mac_wmux_keep19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11953  = \mac_wmux1_s0$3727 ;
+    \$11965  = \mac_wmux0_s0$3516 ;
     if (stall_adv9) begin
-      \$11953  = mac_wmux_s0_v20;
+      \$11965  = mac_wmux_keep20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11954  = \mac_wmux1_s0$3740 ;
+    \$11966  = \mac_wmux0_s0$3529 ;
     if (stall_adv9) begin
-      \$11954  = mac_wmux_s0_v21;
+      \$11966  = mac_wmux_keep21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11955  = \mac_wmux1_s0$3753 ;
+    \$11967  = \mac_wmux0_s0$3542 ;
     if (stall_adv9) begin
-      \$11955  = mac_wmux_s0_v22;
+      \$11967  = mac_wmux_keep22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11956  = \mac_wmux1_s0$3766 ;
+    \$11968  = \mac_wmux0_s0$3555 ;
     if (stall_adv9) begin
-      \$11956  = mac_wmux_s0_v23;
+      \$11968  = mac_wmux_keep23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11957  = \mac_wmux1_s0$3779 ;
+    \$11969  = \mac_wmux0_s0$3568 ;
     if (stall_adv9) begin
-      \$11957  = mac_wmux_s0_v24;
+      \$11969  = mac_wmux_keep24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11958  = \mac_wmux1_s0$3792 ;
+    \$11970  = \mac_wmux0_s0$3581 ;
     if (stall_adv9) begin
-      \$11958  = mac_wmux_s0_v25;
+      \$11970  = mac_wmux_keep25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11959  = \mac_wmux1_s0$3805 ;
+    \$11971  = \mac_wmux0_s0$3594 ;
     if (stall_adv9) begin
-      \$11959  = mac_wmux_s0_v26;
+      \$11971  = mac_wmux_keep26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11960  = \mac_wmux1_s0$3818 ;
+    \$11972  = \mac_wmux0_s0$3607 ;
     if (stall_adv9) begin
-      \$11960  = mac_wmux_s0_v27;
+      \$11972  = mac_wmux_keep27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11961  = \mac_wmux1_s0$3831 ;
+    \$11973  = \mac_wmux0_s0$3620 ;
     if (stall_adv9) begin
-      \$11961  = mac_wmux_s0_v28;
+      \$11973  = mac_wmux_keep28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11962  = \mac_wmux1_s0$3844 ;
+    \$11974  = \mac_wmux0_s0$3633 ;
     if (stall_adv9) begin
-      \$11962  = mac_wmux_s0_v29;
+      \$11974  = mac_wmux_keep29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11963  = \mac_wmux1_s0$3857 ;
+    \$11975  = \mac_wmux0_s0$3646 ;
     if (stall_adv9) begin
-      \$11963  = mac_wmux_s0_v30;
+      \$11975  = mac_wmux_keep30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11964  = \mac_wmux1_s0$3870 ;
+    \$11976  = \mac_wmux0_s0$3659 ;
     if (stall_adv9) begin
-      \$11964  = \$11179 ;
+      \$11976  = mac_wmux_keep31;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11965  = \mac_wmux1_s0$3485 ;
+    \$11977  = \mac_wmux0_s0$3267 ;
     if (stall_adv9) begin
-      \$11965  = mac_wmux_s0_d0;
+      \$11977  = mac_wmux_drop0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11966  = \mac_wmux1_s0$3504 ;
+    \$11978  = \mac_wmux0_s0$3264 ;
     if (stall_adv9) begin
-      \$11966  = mac_wmux_s0_d1;
+      \$11978  = mac_wmux_drop1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11967  = \mac_wmux1_s0$3482 ;
+    \$11979  = \mac_wmux0_s0$3283 ;
     if (stall_adv9) begin
-      \$11967  = mac_wmux_s0_d2;
+      \$11979  = mac_wmux_drop2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11968  = \mac_wmux1_s0$3501 ;
+    \$11980  = \mac_wmux0_s0$3296 ;
     if (stall_adv9) begin
-      \$11968  = mac_wmux_s0_d3;
+      \$11980  = mac_wmux_drop3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11969  = \mac_wmux1_s0$3520 ;
+    \$11981  = \mac_wmux0_s0$3309 ;
     if (stall_adv9) begin
-      \$11969  = mac_wmux_s0_d4;
+      \$11981  = mac_wmux_drop4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11970  = \mac_wmux1_s0$3533 ;
+    \$11982  = \mac_wmux0_s0$3322 ;
     if (stall_adv9) begin
-      \$11970  = mac_wmux_s0_d5;
+      \$11982  = mac_wmux_drop5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11971  = \mac_wmux1_s0$3546 ;
+    \$11983  = \mac_wmux0_s0$3335 ;
     if (stall_adv9) begin
-      \$11971  = mac_wmux_s0_d6;
+      \$11983  = mac_wmux_drop6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11972  = \mac_wmux1_s0$3559 ;
+    \$11984  = \mac_wmux0_s0$3348 ;
     if (stall_adv9) begin
-      \$11972  = mac_wmux_s0_d7;
+      \$11984  = mac_wmux_drop7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11973  = \mac_wmux1_s0$3572 ;
+    \$11985  = \mac_wmux0_s0$3361 ;
     if (stall_adv9) begin
-      \$11973  = mac_wmux_s0_d8;
+      \$11985  = mac_wmux_drop8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11974  = \mac_wmux1_s0$3585 ;
+    \$11986  = \mac_wmux0_s0$3374 ;
     if (stall_adv9) begin
-      \$11974  = mac_wmux_s0_d9;
+      \$11986  = mac_wmux_drop9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11975  = \mac_wmux1_s0$3598 ;
+    \$11987  = \mac_wmux0_s0$3387 ;
     if (stall_adv9) begin
-      \$11975  = mac_wmux_s0_d10;
+      \$11987  = mac_wmux_drop10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11976  = \mac_wmux1_s0$3611 ;
+    \$11988  = \mac_wmux0_s0$3400 ;
     if (stall_adv9) begin
-      \$11976  = mac_wmux_s0_d11;
+      \$11988  = mac_wmux_drop11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11977  = \mac_wmux1_s0$3624 ;
+    \$11989  = \mac_wmux0_s0$3413 ;
     if (stall_adv9) begin
-      \$11977  = mac_wmux_s0_d12;
+      \$11989  = mac_wmux_drop12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11978  = \mac_wmux1_s0$3637 ;
+    \$11990  = \mac_wmux0_s0$3426 ;
     if (stall_adv9) begin
-      \$11978  = mac_wmux_s0_d13;
+      \$11990  = mac_wmux_drop13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11979  = \mac_wmux1_s0$3650 ;
+    \$11991  = \mac_wmux0_s0$3439 ;
     if (stall_adv9) begin
-      \$11979  = mac_wmux_s0_d14;
+      \$11991  = mac_wmux_drop14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11980  = \mac_wmux1_s0$3663 ;
+    \$11992  = \mac_wmux0_s0$3452 ;
     if (stall_adv9) begin
-      \$11980  = mac_wmux_s0_d15;
+      \$11992  = mac_wmux_drop15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11981  = \mac_wmux1_s0$3676 ;
+    \$11993  = \mac_wmux0_s0$3465 ;
     if (stall_adv9) begin
-      \$11981  = mac_wmux_s0_d16;
+      \$11993  = mac_wmux_drop16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11982  = \mac_wmux1_s0$3689 ;
+    \$11994  = \mac_wmux0_s0$3478 ;
     if (stall_adv9) begin
-      \$11982  = mac_wmux_s0_d17;
+      \$11994  = mac_wmux_drop17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11983  = \mac_wmux1_s0$3702 ;
+    \$11995  = \mac_wmux0_s0$3491 ;
     if (stall_adv9) begin
-      \$11983  = mac_wmux_s0_d18;
+      \$11995  = mac_wmux_drop18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11984  = \mac_wmux1_s0$3715 ;
+    \$11996  = \mac_wmux0_s0$3504 ;
     if (stall_adv9) begin
-      \$11984  = mac_wmux_s0_d19;
+      \$11996  = mac_wmux_drop19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11985  = \mac_wmux1_s0$3728 ;
+    \$11997  = \mac_wmux0_s0$3517 ;
     if (stall_adv9) begin
-      \$11985  = mac_wmux_s0_d20;
+      \$11997  = mac_wmux_drop20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11986  = \mac_wmux1_s0$3741 ;
+    \$11998  = \mac_wmux0_s0$3530 ;
     if (stall_adv9) begin
-      \$11986  = mac_wmux_s0_d21;
+      \$11998  = mac_wmux_drop21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11987  = \mac_wmux1_s0$3754 ;
+    \$11999  = \mac_wmux0_s0$3543 ;
     if (stall_adv9) begin
-      \$11987  = mac_wmux_s0_d22;
+      \$11999  = mac_wmux_drop22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11988  = \mac_wmux1_s0$3767 ;
+    \$12000  = \mac_wmux0_s0$3556 ;
     if (stall_adv9) begin
-      \$11988  = mac_wmux_s0_d23;
+      \$12000  = mac_wmux_drop23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11989  = \mac_wmux1_s0$3780 ;
+    \$12001  = \mac_wmux0_s0$3569 ;
     if (stall_adv9) begin
-      \$11989  = mac_wmux_s0_d24;
+      \$12001  = mac_wmux_drop24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11990  = \mac_wmux1_s0$3793 ;
+    \$12002  = \mac_wmux0_s0$3582 ;
     if (stall_adv9) begin
-      \$11990  = mac_wmux_s0_d25;
+      \$12002  = mac_wmux_drop25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11991  = \mac_wmux1_s0$3806 ;
+    \$12003  = \mac_wmux0_s0$3595 ;
     if (stall_adv9) begin
-      \$11991  = mac_wmux_s0_d26;
+      \$12003  = mac_wmux_drop26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11992  = \mac_wmux1_s0$3819 ;
+    \$12004  = \mac_wmux0_s0$3608 ;
     if (stall_adv9) begin
-      \$11992  = mac_wmux_s0_d27;
+      \$12004  = mac_wmux_drop27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11993  = \mac_wmux1_s0$3832 ;
+    \$12005  = \mac_wmux0_s0$3621 ;
     if (stall_adv9) begin
-      \$11993  = mac_wmux_s0_d28;
+      \$12005  = mac_wmux_drop28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11994  = \mac_wmux1_s0$3845 ;
+    \$12006  = \mac_wmux0_s0$3634 ;
     if (stall_adv9) begin
-      \$11994  = mac_wmux_s0_d29;
+      \$12006  = mac_wmux_drop29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11995  = \mac_wmux1_s0$3858 ;
+    \$12007  = \mac_wmux0_s0$3647 ;
     if (stall_adv9) begin
-      \$11995  = mac_wmux_s0_d30;
+      \$12007  = mac_wmux_drop30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11996  = \mac_wmux1_s0$3871 ;
+    \$12008  = \mac_wmux0_s0$3660 ;
     if (stall_adv9) begin
-      \$11996  = mac_wmux_drop31;
+      \$12008  = mac_wmux_drop31;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11997  = \mac_wmux1_s0$3488 ;
+    \$12009  = \mac_wmux0_s0$3270 ;
     if (stall_adv9) begin
-      \$11997  = mac_wmux_s0_w0_0;
+      \$12009  = \sel_l18_s0$4805 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11998  = \mac_wmux1_s0$3491 ;
+    \$12010  = \mac_wmux0_s0$3273 ;
     if (stall_adv9) begin
-      \$11998  = mac_wmux_s0_w1_0;
+      \$12010  = \sel_l18_s0$4805 [263:256];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11999  = \mac_wmux1_s0$3494 ;
+    \$12011  = \mac_wmux0_s0$3276 ;
     if (stall_adv9) begin
-      \$11999  = mac_wmux_s0_w2_0;
+      \$12011  = \sel_l18_s0$4805 [519:512];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12000  = \mac_wmux1_s0$3497 ;
+    \$12012  = \mac_wmux0_s0$3279 ;
     if (stall_adv9) begin
-      \$12000  = mac_wmux_s0_w3_0;
+      \$12012  = \sel_l18_s0$4805 [775:768];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12001  = \mac_wmux1_s0$3507 ;
+    \$12013  = \mac_wmux0_s0$3271 ;
     if (stall_adv9) begin
-      \$12001  = mac_wmux_s0_w0_1;
+      \$12013  = \sel_l18_s0$4805 [15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12002  = \mac_wmux1_s0$3510 ;
+    \$12014  = \mac_wmux0_s0$3274 ;
     if (stall_adv9) begin
-      \$12002  = mac_wmux_s0_w1_1;
+      \$12014  = \sel_l18_s0$4805 [271:264];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12003  = \mac_wmux1_s0$3513 ;
+    \$12015  = \mac_wmux0_s0$3277 ;
     if (stall_adv9) begin
-      \$12003  = mac_wmux_s0_w2_1;
+      \$12015  = \sel_l18_s0$4805 [527:520];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12004  = \mac_wmux1_s0$3516 ;
+    \$12016  = \mac_wmux0_s0$3280 ;
     if (stall_adv9) begin
-      \$12004  = mac_wmux_s0_w3_1;
+      \$12016  = \sel_l18_s0$4805 [783:776];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12005  = \mac_wmux1_s0$3489 ;
+    \$12017  = \mac_wmux0_s0$3287 ;
     if (stall_adv9) begin
-      \$12005  = mac_wmux_s0_w0_2;
+      \$12017  = \sel_l18_s0$4805 [23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12006  = \mac_wmux1_s0$3492 ;
+    \$12018  = \mac_wmux0_s0$3289 ;
     if (stall_adv9) begin
-      \$12006  = mac_wmux_s0_w1_2;
+      \$12018  = \sel_l18_s0$4805 [279:272];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12007  = \mac_wmux1_s0$3495 ;
+    \$12019  = \mac_wmux0_s0$3291 ;
     if (stall_adv9) begin
-      \$12007  = mac_wmux_s0_w2_2;
+      \$12019  = \sel_l18_s0$4805 [535:528];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12008  = \mac_wmux1_s0$3498 ;
+    \$12020  = \mac_wmux0_s0$3293 ;
     if (stall_adv9) begin
-      \$12008  = mac_wmux_s0_w3_2;
+      \$12020  = \sel_l18_s0$4805 [791:784];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12009  = \mac_wmux1_s0$3508 ;
+    \$12021  = \mac_wmux0_s0$3300 ;
     if (stall_adv9) begin
-      \$12009  = mac_wmux_s0_w0_3;
+      \$12021  = \sel_l18_s0$4805 [31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12010  = \mac_wmux1_s0$3511 ;
+    \$12022  = \mac_wmux0_s0$3302 ;
     if (stall_adv9) begin
-      \$12010  = mac_wmux_s0_w1_3;
+      \$12022  = \sel_l18_s0$4805 [287:280];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12011  = \mac_wmux1_s0$3514 ;
+    \$12023  = \mac_wmux0_s0$3304 ;
     if (stall_adv9) begin
-      \$12011  = mac_wmux_s0_w2_3;
+      \$12023  = \sel_l18_s0$4805 [543:536];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12012  = \mac_wmux1_s0$3517 ;
+    \$12024  = \mac_wmux0_s0$3306 ;
     if (stall_adv9) begin
-      \$12012  = mac_wmux_s0_w3_3;
+      \$12024  = \sel_l18_s0$4805 [799:792];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12013  = \mac_wmux1_s0$3524 ;
+    \$12025  = \mac_wmux0_s0$3313 ;
     if (stall_adv9) begin
-      \$12013  = mac_wmux_s0_w0_4;
+      \$12025  = \sel_l18_s0$4805 [39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12014  = \mac_wmux1_s0$3526 ;
+    \$12026  = \mac_wmux0_s0$3315 ;
     if (stall_adv9) begin
-      \$12014  = mac_wmux_s0_w1_4;
+      \$12026  = \sel_l18_s0$4805 [295:288];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12015  = \mac_wmux1_s0$3528 ;
+    \$12027  = \mac_wmux0_s0$3317 ;
     if (stall_adv9) begin
-      \$12015  = mac_wmux_s0_w2_4;
+      \$12027  = \sel_l18_s0$4805 [551:544];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12016  = \mac_wmux1_s0$3530 ;
+    \$12028  = \mac_wmux0_s0$3319 ;
     if (stall_adv9) begin
-      \$12016  = mac_wmux_s0_w3_4;
+      \$12028  = \sel_l18_s0$4805 [807:800];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12017  = \mac_wmux1_s0$3537 ;
+    \$12029  = \mac_wmux0_s0$3326 ;
     if (stall_adv9) begin
-      \$12017  = mac_wmux_s0_w0_5;
+      \$12029  = \sel_l18_s0$4805 [47:40];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12018  = \mac_wmux1_s0$3539 ;
+    \$12030  = \mac_wmux0_s0$3328 ;
     if (stall_adv9) begin
-      \$12018  = mac_wmux_s0_w1_5;
+      \$12030  = \sel_l18_s0$4805 [303:296];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12019  = \mac_wmux1_s0$3541 ;
+    \$12031  = \mac_wmux0_s0$3330 ;
     if (stall_adv9) begin
-      \$12019  = mac_wmux_s0_w2_5;
+      \$12031  = \sel_l18_s0$4805 [559:552];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12020  = \mac_wmux1_s0$3543 ;
+    \$12032  = \mac_wmux0_s0$3332 ;
     if (stall_adv9) begin
-      \$12020  = mac_wmux_s0_w3_5;
+      \$12032  = \sel_l18_s0$4805 [815:808];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12021  = \mac_wmux1_s0$3550 ;
+    \$12033  = \mac_wmux0_s0$3339 ;
     if (stall_adv9) begin
-      \$12021  = mac_wmux_s0_w0_6;
+      \$12033  = \sel_l18_s0$4805 [55:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12022  = \mac_wmux1_s0$3552 ;
+    \$12034  = \mac_wmux0_s0$3341 ;
     if (stall_adv9) begin
-      \$12022  = mac_wmux_s0_w1_6;
+      \$12034  = \sel_l18_s0$4805 [311:304];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12023  = \mac_wmux1_s0$3554 ;
+    \$12035  = \mac_wmux0_s0$3343 ;
     if (stall_adv9) begin
-      \$12023  = mac_wmux_s0_w2_6;
+      \$12035  = \sel_l18_s0$4805 [567:560];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12024  = \mac_wmux1_s0$3556 ;
+    \$12036  = \mac_wmux0_s0$3345 ;
     if (stall_adv9) begin
-      \$12024  = mac_wmux_s0_w3_6;
+      \$12036  = \sel_l18_s0$4805 [823:816];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12025  = \mac_wmux1_s0$3563 ;
+    \$12037  = \mac_wmux0_s0$3352 ;
     if (stall_adv9) begin
-      \$12025  = mac_wmux_s0_w0_7;
+      \$12037  = \sel_l18_s0$4805 [63:56];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12026  = \mac_wmux1_s0$3565 ;
+    \$12038  = \mac_wmux0_s0$3354 ;
     if (stall_adv9) begin
-      \$12026  = mac_wmux_s0_w1_7;
+      \$12038  = \sel_l18_s0$4805 [319:312];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12027  = \mac_wmux1_s0$3567 ;
+    \$12039  = \mac_wmux0_s0$3356 ;
     if (stall_adv9) begin
-      \$12027  = mac_wmux_s0_w2_7;
+      \$12039  = \sel_l18_s0$4805 [575:568];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12028  = \mac_wmux1_s0$3569 ;
+    \$12040  = \mac_wmux0_s0$3358 ;
     if (stall_adv9) begin
-      \$12028  = mac_wmux_s0_w3_7;
+      \$12040  = \sel_l18_s0$4805 [831:824];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12029  = \mac_wmux1_s0$3576 ;
+    \$12041  = \mac_wmux0_s0$3365 ;
     if (stall_adv9) begin
-      \$12029  = mac_wmux_s0_w0_8;
+      \$12041  = \sel_l18_s0$4805 [71:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12030  = \mac_wmux1_s0$3578 ;
+    \$12042  = \mac_wmux0_s0$3367 ;
     if (stall_adv9) begin
-      \$12030  = mac_wmux_s0_w1_8;
+      \$12042  = \sel_l18_s0$4805 [327:320];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12031  = \mac_wmux1_s0$3580 ;
+    \$12043  = \mac_wmux0_s0$3369 ;
     if (stall_adv9) begin
-      \$12031  = mac_wmux_s0_w2_8;
+      \$12043  = \sel_l18_s0$4805 [583:576];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12032  = \mac_wmux1_s0$3582 ;
+    \$12044  = \mac_wmux0_s0$3371 ;
     if (stall_adv9) begin
-      \$12032  = mac_wmux_s0_w3_8;
+      \$12044  = \sel_l18_s0$4805 [839:832];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12033  = \mac_wmux1_s0$3589 ;
+    \$12045  = \mac_wmux0_s0$3378 ;
     if (stall_adv9) begin
-      \$12033  = mac_wmux_s0_w0_9;
+      \$12045  = \sel_l18_s0$4805 [79:72];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12034  = \mac_wmux1_s0$3591 ;
+    \$12046  = \mac_wmux0_s0$3380 ;
     if (stall_adv9) begin
-      \$12034  = mac_wmux_s0_w1_9;
+      \$12046  = \sel_l18_s0$4805 [335:328];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12035  = \mac_wmux1_s0$3593 ;
+    \$12047  = \mac_wmux0_s0$3382 ;
     if (stall_adv9) begin
-      \$12035  = mac_wmux_s0_w2_9;
+      \$12047  = \sel_l18_s0$4805 [591:584];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12036  = \mac_wmux1_s0$3595 ;
+    \$12048  = \mac_wmux0_s0$3384 ;
     if (stall_adv9) begin
-      \$12036  = mac_wmux_s0_w3_9;
+      \$12048  = \sel_l18_s0$4805 [847:840];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12037  = \mac_wmux1_s0$3602 ;
+    \$12049  = \mac_wmux0_s0$3391 ;
     if (stall_adv9) begin
-      \$12037  = mac_wmux_s0_w0_10;
+      \$12049  = \sel_l18_s0$4805 [87:80];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12038  = \mac_wmux1_s0$3604 ;
+    \$12050  = \mac_wmux0_s0$3393 ;
     if (stall_adv9) begin
-      \$12038  = mac_wmux_s0_w1_10;
+      \$12050  = \sel_l18_s0$4805 [343:336];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12039  = \mac_wmux1_s0$3606 ;
+    \$12051  = \mac_wmux0_s0$3395 ;
     if (stall_adv9) begin
-      \$12039  = mac_wmux_s0_w2_10;
+      \$12051  = \sel_l18_s0$4805 [599:592];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12040  = \mac_wmux1_s0$3608 ;
+    \$12052  = \mac_wmux0_s0$3397 ;
     if (stall_adv9) begin
-      \$12040  = mac_wmux_s0_w3_10;
+      \$12052  = \sel_l18_s0$4805 [855:848];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12041  = \mac_wmux1_s0$3615 ;
+    \$12053  = \mac_wmux0_s0$3404 ;
     if (stall_adv9) begin
-      \$12041  = mac_wmux_s0_w0_11;
+      \$12053  = \sel_l18_s0$4805 [95:88];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12042  = \mac_wmux1_s0$3617 ;
+    \$12054  = \mac_wmux0_s0$3406 ;
     if (stall_adv9) begin
-      \$12042  = mac_wmux_s0_w1_11;
+      \$12054  = \sel_l18_s0$4805 [351:344];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12043  = \mac_wmux1_s0$3619 ;
+    \$12055  = \mac_wmux0_s0$3408 ;
     if (stall_adv9) begin
-      \$12043  = mac_wmux_s0_w2_11;
+      \$12055  = \sel_l18_s0$4805 [607:600];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12044  = \mac_wmux1_s0$3621 ;
+    \$12056  = \mac_wmux0_s0$3410 ;
     if (stall_adv9) begin
-      \$12044  = mac_wmux_s0_w3_11;
+      \$12056  = \sel_l18_s0$4805 [863:856];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12045  = \mac_wmux1_s0$3628 ;
+    \$12057  = \mac_wmux0_s0$3417 ;
     if (stall_adv9) begin
-      \$12045  = mac_wmux_s0_w0_12;
+      \$12057  = \sel_l18_s0$4805 [103:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12046  = \mac_wmux1_s0$3630 ;
+    \$12058  = \mac_wmux0_s0$3419 ;
     if (stall_adv9) begin
-      \$12046  = mac_wmux_s0_w1_12;
+      \$12058  = \sel_l18_s0$4805 [359:352];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12047  = \mac_wmux1_s0$3632 ;
+    \$12059  = \mac_wmux0_s0$3421 ;
     if (stall_adv9) begin
-      \$12047  = mac_wmux_s0_w2_12;
+      \$12059  = \sel_l18_s0$4805 [615:608];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12048  = \mac_wmux1_s0$3634 ;
+    \$12060  = \mac_wmux0_s0$3423 ;
     if (stall_adv9) begin
-      \$12048  = mac_wmux_s0_w3_12;
+      \$12060  = \sel_l18_s0$4805 [871:864];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12049  = \mac_wmux1_s0$3641 ;
+    \$12061  = \mac_wmux0_s0$3430 ;
     if (stall_adv9) begin
-      \$12049  = mac_wmux_s0_w0_13;
+      \$12061  = \sel_l18_s0$4805 [111:104];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12050  = \mac_wmux1_s0$3643 ;
+    \$12062  = \mac_wmux0_s0$3432 ;
     if (stall_adv9) begin
-      \$12050  = mac_wmux_s0_w1_13;
+      \$12062  = \sel_l18_s0$4805 [367:360];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12051  = \mac_wmux1_s0$3645 ;
+    \$12063  = \mac_wmux0_s0$3434 ;
     if (stall_adv9) begin
-      \$12051  = mac_wmux_s0_w2_13;
+      \$12063  = \sel_l18_s0$4805 [623:616];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12052  = \mac_wmux1_s0$3647 ;
+    \$12064  = \mac_wmux0_s0$3436 ;
     if (stall_adv9) begin
-      \$12052  = mac_wmux_s0_w3_13;
+      \$12064  = \sel_l18_s0$4805 [879:872];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12053  = \mac_wmux1_s0$3654 ;
+    \$12065  = \mac_wmux0_s0$3443 ;
     if (stall_adv9) begin
-      \$12053  = mac_wmux_s0_w0_14;
+      \$12065  = \sel_l18_s0$4805 [119:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12054  = \mac_wmux1_s0$3656 ;
+    \$12066  = \mac_wmux0_s0$3445 ;
     if (stall_adv9) begin
-      \$12054  = mac_wmux_s0_w1_14;
+      \$12066  = \sel_l18_s0$4805 [375:368];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12055  = \mac_wmux1_s0$3658 ;
+    \$12067  = \mac_wmux0_s0$3447 ;
     if (stall_adv9) begin
-      \$12055  = mac_wmux_s0_w2_14;
+      \$12067  = \sel_l18_s0$4805 [631:624];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12056  = \mac_wmux1_s0$3660 ;
+    \$12068  = \mac_wmux0_s0$3449 ;
     if (stall_adv9) begin
-      \$12056  = mac_wmux_s0_w3_14;
+      \$12068  = \sel_l18_s0$4805 [887:880];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12057  = \mac_wmux1_s0$3667 ;
+    \$12069  = \mac_wmux0_s0$3456 ;
     if (stall_adv9) begin
-      \$12057  = mac_wmux_s0_w0_15;
+      \$12069  = \sel_l18_s0$4805 [127:120];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12058  = \mac_wmux1_s0$3669 ;
+    \$12070  = \mac_wmux0_s0$3458 ;
     if (stall_adv9) begin
-      \$12058  = mac_wmux_s0_w1_15;
+      \$12070  = \sel_l18_s0$4805 [383:376];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12059  = \mac_wmux1_s0$3671 ;
+    \$12071  = \mac_wmux0_s0$3460 ;
     if (stall_adv9) begin
-      \$12059  = mac_wmux_s0_w2_15;
+      \$12071  = \sel_l18_s0$4805 [639:632];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12060  = \mac_wmux1_s0$3673 ;
+    \$12072  = \mac_wmux0_s0$3462 ;
     if (stall_adv9) begin
-      \$12060  = mac_wmux_s0_w3_15;
+      \$12072  = \sel_l18_s0$4805 [895:888];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12061  = \mac_wmux1_s0$3680 ;
+    \$12073  = \mac_wmux0_s0$3469 ;
     if (stall_adv9) begin
-      \$12061  = mac_wmux_s0_w0_16;
+      \$12073  = \sel_l18_s0$4805 [135:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12062  = \mac_wmux1_s0$3682 ;
+    \$12074  = \mac_wmux0_s0$3471 ;
     if (stall_adv9) begin
-      \$12062  = mac_wmux_s0_w1_16;
+      \$12074  = \sel_l18_s0$4805 [391:384];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12063  = \mac_wmux1_s0$3684 ;
+    \$12075  = \mac_wmux0_s0$3473 ;
     if (stall_adv9) begin
-      \$12063  = mac_wmux_s0_w2_16;
+      \$12075  = \sel_l18_s0$4805 [647:640];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12064  = \mac_wmux1_s0$3686 ;
+    \$12076  = \mac_wmux0_s0$3475 ;
     if (stall_adv9) begin
-      \$12064  = mac_wmux_s0_w3_16;
+      \$12076  = \sel_l18_s0$4805 [903:896];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12065  = \mac_wmux1_s0$3693 ;
+    \$12077  = \mac_wmux0_s0$3482 ;
     if (stall_adv9) begin
-      \$12065  = mac_wmux_s0_w0_17;
+      \$12077  = \sel_l18_s0$4805 [143:136];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12066  = \mac_wmux1_s0$3695 ;
+    \$12078  = \mac_wmux0_s0$3484 ;
     if (stall_adv9) begin
-      \$12066  = mac_wmux_s0_w1_17;
+      \$12078  = \sel_l18_s0$4805 [399:392];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12067  = \mac_wmux1_s0$3697 ;
+    \$12079  = \mac_wmux0_s0$3486 ;
     if (stall_adv9) begin
-      \$12067  = mac_wmux_s0_w2_17;
+      \$12079  = \sel_l18_s0$4805 [655:648];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12068  = \mac_wmux1_s0$3699 ;
+    \$12080  = \mac_wmux0_s0$3488 ;
     if (stall_adv9) begin
-      \$12068  = mac_wmux_s0_w3_17;
+      \$12080  = \sel_l18_s0$4805 [911:904];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12069  = \mac_wmux1_s0$3706 ;
+    \$12081  = \mac_wmux0_s0$3495 ;
     if (stall_adv9) begin
-      \$12069  = mac_wmux_s0_w0_18;
+      \$12081  = \sel_l18_s0$4805 [151:144];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12070  = \mac_wmux1_s0$3708 ;
+    \$12082  = \mac_wmux0_s0$3497 ;
     if (stall_adv9) begin
-      \$12070  = mac_wmux_s0_w1_18;
+      \$12082  = \sel_l18_s0$4805 [407:400];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12071  = \mac_wmux1_s0$3710 ;
+    \$12083  = \mac_wmux0_s0$3499 ;
     if (stall_adv9) begin
-      \$12071  = mac_wmux_s0_w2_18;
+      \$12083  = \sel_l18_s0$4805 [663:656];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12072  = \mac_wmux1_s0$3712 ;
+    \$12084  = \mac_wmux0_s0$3501 ;
     if (stall_adv9) begin
-      \$12072  = mac_wmux_s0_w3_18;
+      \$12084  = \sel_l18_s0$4805 [919:912];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12073  = \mac_wmux1_s0$3719 ;
+    \$12085  = \mac_wmux0_s0$3508 ;
     if (stall_adv9) begin
-      \$12073  = mac_wmux_s0_w0_19;
+      \$12085  = \sel_l18_s0$4805 [159:152];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12074  = \mac_wmux1_s0$3721 ;
+    \$12086  = \mac_wmux0_s0$3510 ;
     if (stall_adv9) begin
-      \$12074  = mac_wmux_s0_w1_19;
+      \$12086  = \sel_l18_s0$4805 [415:408];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12075  = \mac_wmux1_s0$3723 ;
+    \$12087  = \mac_wmux0_s0$3512 ;
     if (stall_adv9) begin
-      \$12075  = mac_wmux_s0_w2_19;
+      \$12087  = \sel_l18_s0$4805 [671:664];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12076  = \mac_wmux1_s0$3725 ;
+    \$12088  = \mac_wmux0_s0$3514 ;
     if (stall_adv9) begin
-      \$12076  = mac_wmux_s0_w3_19;
+      \$12088  = \sel_l18_s0$4805 [927:920];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12077  = \mac_wmux1_s0$3732 ;
+    \$12089  = \mac_wmux0_s0$3521 ;
     if (stall_adv9) begin
-      \$12077  = mac_wmux_s0_w0_20;
+      \$12089  = \sel_l18_s0$4805 [167:160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12078  = \mac_wmux1_s0$3734 ;
+    \$12090  = \mac_wmux0_s0$3523 ;
     if (stall_adv9) begin
-      \$12078  = mac_wmux_s0_w1_20;
+      \$12090  = \sel_l18_s0$4805 [423:416];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12079  = \mac_wmux1_s0$3736 ;
+    \$12091  = \mac_wmux0_s0$3525 ;
     if (stall_adv9) begin
-      \$12079  = mac_wmux_s0_w2_20;
+      \$12091  = \sel_l18_s0$4805 [679:672];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12080  = \mac_wmux1_s0$3738 ;
+    \$12092  = \mac_wmux0_s0$3527 ;
     if (stall_adv9) begin
-      \$12080  = mac_wmux_s0_w3_20;
+      \$12092  = \sel_l18_s0$4805 [935:928];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12081  = \mac_wmux1_s0$3745 ;
+    \$12093  = \mac_wmux0_s0$3534 ;
     if (stall_adv9) begin
-      \$12081  = mac_wmux_s0_w0_21;
+      \$12093  = \sel_l18_s0$4805 [175:168];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12082  = \mac_wmux1_s0$3747 ;
+    \$12094  = \mac_wmux0_s0$3536 ;
     if (stall_adv9) begin
-      \$12082  = mac_wmux_s0_w1_21;
+      \$12094  = \sel_l18_s0$4805 [431:424];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12083  = \mac_wmux1_s0$3749 ;
+    \$12095  = \mac_wmux0_s0$3538 ;
     if (stall_adv9) begin
-      \$12083  = mac_wmux_s0_w2_21;
+      \$12095  = \sel_l18_s0$4805 [687:680];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12084  = \mac_wmux1_s0$3751 ;
+    \$12096  = \mac_wmux0_s0$3540 ;
     if (stall_adv9) begin
-      \$12084  = mac_wmux_s0_w3_21;
+      \$12096  = \sel_l18_s0$4805 [943:936];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12085  = \mac_wmux1_s0$3758 ;
+    \$12097  = \mac_wmux0_s0$3547 ;
     if (stall_adv9) begin
-      \$12085  = mac_wmux_s0_w0_22;
+      \$12097  = \sel_l18_s0$4805 [183:176];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12086  = \mac_wmux1_s0$3760 ;
+    \$12098  = \mac_wmux0_s0$3549 ;
     if (stall_adv9) begin
-      \$12086  = mac_wmux_s0_w1_22;
+      \$12098  = \sel_l18_s0$4805 [439:432];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12087  = \mac_wmux1_s0$3762 ;
+    \$12099  = \mac_wmux0_s0$3551 ;
     if (stall_adv9) begin
-      \$12087  = mac_wmux_s0_w2_22;
+      \$12099  = \sel_l18_s0$4805 [695:688];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12088  = \mac_wmux1_s0$3764 ;
+    \$12100  = \mac_wmux0_s0$3553 ;
     if (stall_adv9) begin
-      \$12088  = mac_wmux_s0_w3_22;
+      \$12100  = \sel_l18_s0$4805 [951:944];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12089  = \mac_wmux1_s0$3771 ;
+    \$12101  = \mac_wmux0_s0$3560 ;
     if (stall_adv9) begin
-      \$12089  = mac_wmux_s0_w0_23;
+      \$12101  = \sel_l18_s0$4805 [191:184];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12090  = \mac_wmux1_s0$3773 ;
+    \$12102  = \mac_wmux0_s0$3562 ;
     if (stall_adv9) begin
-      \$12090  = mac_wmux_s0_w1_23;
+      \$12102  = \sel_l18_s0$4805 [447:440];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12091  = \mac_wmux1_s0$3775 ;
+    \$12103  = \mac_wmux0_s0$3564 ;
     if (stall_adv9) begin
-      \$12091  = mac_wmux_s0_w2_23;
+      \$12103  = \sel_l18_s0$4805 [703:696];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12092  = \mac_wmux1_s0$3777 ;
+    \$12104  = \mac_wmux0_s0$3566 ;
     if (stall_adv9) begin
-      \$12092  = mac_wmux_s0_w3_23;
+      \$12104  = \sel_l18_s0$4805 [959:952];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12093  = \mac_wmux1_s0$3784 ;
+    \$12105  = \mac_wmux0_s0$3573 ;
     if (stall_adv9) begin
-      \$12093  = mac_wmux_s0_w0_24;
+      \$12105  = \sel_l18_s0$4805 [199:192];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12094  = \mac_wmux1_s0$3786 ;
+    \$12106  = \mac_wmux0_s0$3575 ;
     if (stall_adv9) begin
-      \$12094  = mac_wmux_s0_w1_24;
+      \$12106  = \sel_l18_s0$4805 [455:448];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12095  = \mac_wmux1_s0$3788 ;
+    \$12107  = \mac_wmux0_s0$3577 ;
     if (stall_adv9) begin
-      \$12095  = mac_wmux_s0_w2_24;
+      \$12107  = \sel_l18_s0$4805 [711:704];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12096  = \mac_wmux1_s0$3790 ;
+    \$12108  = \mac_wmux0_s0$3579 ;
     if (stall_adv9) begin
-      \$12096  = mac_wmux_s0_w3_24;
+      \$12108  = \sel_l18_s0$4805 [967:960];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12097  = \mac_wmux1_s0$3797 ;
+    \$12109  = \mac_wmux0_s0$3586 ;
     if (stall_adv9) begin
-      \$12097  = mac_wmux_s0_w0_25;
+      \$12109  = \sel_l18_s0$4805 [207:200];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12098  = \mac_wmux1_s0$3799 ;
+    \$12110  = \mac_wmux0_s0$3588 ;
     if (stall_adv9) begin
-      \$12098  = mac_wmux_s0_w1_25;
+      \$12110  = \sel_l18_s0$4805 [463:456];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12099  = \mac_wmux1_s0$3801 ;
+    \$12111  = \mac_wmux0_s0$3590 ;
     if (stall_adv9) begin
-      \$12099  = mac_wmux_s0_w2_25;
+      \$12111  = \sel_l18_s0$4805 [719:712];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12100  = \mac_wmux1_s0$3803 ;
+    \$12112  = \mac_wmux0_s0$3592 ;
     if (stall_adv9) begin
-      \$12100  = mac_wmux_s0_w3_25;
+      \$12112  = \sel_l18_s0$4805 [975:968];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12101  = \mac_wmux1_s0$3810 ;
+    \$12113  = \mac_wmux0_s0$3599 ;
     if (stall_adv9) begin
-      \$12101  = mac_wmux_s0_w0_26;
+      \$12113  = \sel_l18_s0$4805 [215:208];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12102  = \mac_wmux1_s0$3812 ;
+    \$12114  = \mac_wmux0_s0$3601 ;
     if (stall_adv9) begin
-      \$12102  = mac_wmux_s0_w1_26;
+      \$12114  = \sel_l18_s0$4805 [471:464];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12103  = \mac_wmux1_s0$3814 ;
+    \$12115  = \mac_wmux0_s0$3603 ;
     if (stall_adv9) begin
-      \$12103  = mac_wmux_s0_w2_26;
+      \$12115  = \sel_l18_s0$4805 [727:720];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12104  = \mac_wmux1_s0$3816 ;
+    \$12116  = \mac_wmux0_s0$3605 ;
     if (stall_adv9) begin
-      \$12104  = mac_wmux_s0_w3_26;
+      \$12116  = \sel_l18_s0$4805 [983:976];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12105  = \mac_wmux1_s0$3823 ;
+    \$12117  = \mac_wmux0_s0$3612 ;
     if (stall_adv9) begin
-      \$12105  = mac_wmux_s0_w0_27;
+      \$12117  = \sel_l18_s0$4805 [223:216];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12106  = \mac_wmux1_s0$3825 ;
+    \$12118  = \mac_wmux0_s0$3614 ;
     if (stall_adv9) begin
-      \$12106  = mac_wmux_s0_w1_27;
+      \$12118  = \sel_l18_s0$4805 [479:472];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12107  = \mac_wmux1_s0$3827 ;
+    \$12119  = \mac_wmux0_s0$3616 ;
     if (stall_adv9) begin
-      \$12107  = mac_wmux_s0_w2_27;
+      \$12119  = \sel_l18_s0$4805 [735:728];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12108  = \mac_wmux1_s0$3829 ;
+    \$12120  = \mac_wmux0_s0$3618 ;
     if (stall_adv9) begin
-      \$12108  = mac_wmux_s0_w3_27;
+      \$12120  = \sel_l18_s0$4805 [991:984];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12109  = \mac_wmux1_s0$3836 ;
+    \$12121  = \mac_wmux0_s0$3625 ;
     if (stall_adv9) begin
-      \$12109  = mac_wmux_s0_w0_28;
+      \$12121  = \sel_l18_s0$4805 [231:224];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12110  = \mac_wmux1_s0$3838 ;
+    \$12122  = \mac_wmux0_s0$3627 ;
     if (stall_adv9) begin
-      \$12110  = mac_wmux_s0_w1_28;
+      \$12122  = \sel_l18_s0$4805 [487:480];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12111  = \mac_wmux1_s0$3840 ;
+    \$12123  = \mac_wmux0_s0$3629 ;
     if (stall_adv9) begin
-      \$12111  = mac_wmux_s0_w2_28;
+      \$12123  = \sel_l18_s0$4805 [743:736];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12112  = \mac_wmux1_s0$3842 ;
+    \$12124  = \mac_wmux0_s0$3631 ;
     if (stall_adv9) begin
-      \$12112  = mac_wmux_s0_w3_28;
+      \$12124  = \sel_l18_s0$4805 [999:992];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12113  = \mac_wmux1_s0$3849 ;
+    \$12125  = \mac_wmux0_s0$3638 ;
     if (stall_adv9) begin
-      \$12113  = mac_wmux_s0_w0_29;
+      \$12125  = \sel_l18_s0$4805 [239:232];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12114  = \mac_wmux1_s0$3851 ;
+    \$12126  = \mac_wmux0_s0$3640 ;
     if (stall_adv9) begin
-      \$12114  = mac_wmux_s0_w1_29;
+      \$12126  = \sel_l18_s0$4805 [495:488];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12115  = \mac_wmux1_s0$3853 ;
+    \$12127  = \mac_wmux0_s0$3642 ;
     if (stall_adv9) begin
-      \$12115  = mac_wmux_s0_w2_29;
+      \$12127  = \sel_l18_s0$4805 [751:744];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12116  = \mac_wmux1_s0$3855 ;
+    \$12128  = \mac_wmux0_s0$3644 ;
     if (stall_adv9) begin
-      \$12116  = mac_wmux_s0_w3_29;
+      \$12128  = \sel_l18_s0$4805 [1007:1000];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12117  = \mac_wmux1_s0$3862 ;
+    \$12129  = \mac_wmux0_s0$3651 ;
     if (stall_adv9) begin
-      \$12117  = mac_wmux_s0_w0_30;
+      \$12129  = \sel_l18_s0$4805 [247:240];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12118  = \mac_wmux1_s0$3864 ;
+    \$12130  = \mac_wmux0_s0$3653 ;
     if (stall_adv9) begin
-      \$12118  = mac_wmux_s0_w1_30;
+      \$12130  = \sel_l18_s0$4805 [503:496];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12119  = \mac_wmux1_s0$3866 ;
+    \$12131  = \mac_wmux0_s0$3655 ;
     if (stall_adv9) begin
-      \$12119  = mac_wmux_s0_w2_30;
+      \$12131  = \sel_l18_s0$4805 [759:752];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12120  = \mac_wmux1_s0$3868 ;
+    \$12132  = \mac_wmux0_s0$3657 ;
     if (stall_adv9) begin
-      \$12120  = mac_wmux_s0_w3_30;
+      \$12132  = \sel_l18_s0$4805 [1015:1008];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12121  = \mac_wmux1_s0$3875 ;
+    \$12133  = \mac_wmux0_s0$3664 ;
     if (stall_adv9) begin
-      \$12121  = \sel_l18_s0$3264 [255:248];
+      \$12133  = \sel_l18_s0$4805 [255:248];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12122  = \mac_wmux1_s0$3877 ;
+    \$12134  = \mac_wmux0_s0$3666 ;
     if (stall_adv9) begin
-      \$12122  = \sel_l18_s0$3264 [511:504];
+      \$12134  = \sel_l18_s0$4805 [511:504];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12123  = \mac_wmux1_s0$3879 ;
+    \$12135  = \mac_wmux0_s0$3668 ;
     if (stall_adv9) begin
-      \$12123  = \sel_l18_s0$3264 [767:760];
+      \$12135  = \sel_l18_s0$4805 [767:760];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12124  = \mac_wmux1_s0$3881 ;
+    \$12136  = \mac_wmux0_s0$3670 ;
     if (stall_adv9) begin
-      \$12124  = \sel_l18_s0$3264 [1023:1016];
+      \$12136  = \sel_l18_s0$4805 [1023:1016];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12125  = \mac_wmux1_s0$4809 ;
+    \$12137  = \mac_wmux0_s0$4815 ;
     if (stall_adv9) begin
-      \$12125  = \sel_l18_s0$4784 ;
+      \$12137  = \sel_l18_s0$4789 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12126  = \mac_wmux1_s0$4810 ;
+    \$12138  = \mac_wmux0_s0$4816 ;
     if (stall_adv9) begin
-      \$12126  = \sel_l18_s0$4785 ;
+      \$12138  = \sel_l18_s0$4790 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12127  = \mac_wmux1_s0$4811 ;
+    \$12139  = \mac_wmux0_s0$4817 ;
     if (stall_adv9) begin
-      \$12127  = \sel_l18_s0$4786 ;
+      \$12139  = \sel_l18_s0$4791 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12128  = \mac_wmux1_s0$4812 ;
+    \$12140  = \mac_wmux0_s0$4818 ;
     if (stall_adv9) begin
-      \$12128  = \sel_l18_s0$4787 ;
+      \$12140  = \sel_l18_s0$4792 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12129  = \mac_wmux1_s0$4813 ;
+    \$12141  = \mac_wmux0_s0$4819 ;
     if (stall_adv9) begin
-      \$12129  = \sel_l18_s0$4788 ;
+      \$12141  = \sel_l18_s0$4793 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12130  = \mac_wmux1_s0$4814 ;
+    \$12142  = \mac_wmux0_s0$4820 ;
     if (stall_adv9) begin
-      \$12130  = \sel_l18_s0$4789 ;
+      \$12142  = \sel_l18_s0$4794 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12131  = \mac_wmux1_s0$4815 ;
+    \$12143  = \mac_wmux0_s0$4821 ;
     if (stall_adv9) begin
-      \$12131  = \sel_l18_s0$4790 ;
+      \$12143  = \sel_l18_s0$4795 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12132  = \mac_wmux1_s0$4816 ;
+    \$12144  = \mac_wmux0_s0$4822 ;
     if (stall_adv9) begin
-      \$12132  = \sel_l18_s0$4791 ;
+      \$12144  = \sel_l18_s0$4796 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12133  = \mac_wmux1_s0$4817 ;
+    \$12145  = \mac_wmux0_s0$4823 ;
     if (stall_adv9) begin
-      \$12133  = \sel_l18_s0$4792 ;
+      \$12145  = \sel_l18_s0$4797 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12134  = \mac_wmux1_s0$4818 ;
+    \$12146  = \mac_wmux0_s0$4824 ;
     if (stall_adv9) begin
-      \$12134  = \sel_l18_s0$4793 ;
+      \$12146  = \sel_l18_s0$4798 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12135  = \mac_wmux1_s0$4819 ;
+    \$12147  = \mac_wmux0_s0$4825 ;
     if (stall_adv9) begin
-      \$12135  = \sel_l18_s0$4794 ;
+      \$12147  = \sel_l18_s0$4799 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12136  = \mac_wmux1_s0$4820 ;
+    \$12148  = \mac_wmux0_s0$4826 ;
     if (stall_adv9) begin
-      \$12136  = \sel_l18_s0$4795 ;
+      \$12148  = \sel_l18_s0$4800 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12137  = \mac_wmux1_s0$4821 ;
+    \$12149  = \mac_wmux0_s0$4827 ;
     if (stall_adv9) begin
-      \$12137  = \sel_l18_s0$4796 ;
+      \$12149  = \sel_l18_s0$4801 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12138  = \mac_wmux1_s0$4822 ;
+    \$12150  = \mac_wmux0_s0$4828 ;
     if (stall_adv9) begin
-      \$12138  = \sel_l18_s0$4797 ;
+      \$12150  = \sel_l18_s0$4802 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12139  = \mac_wmux1_s0$4823 ;
+    \$12151  = \mac_wmux0_s0$4829 ;
     if (stall_adv9) begin
-      \$12139  = \sel_l18_s0$4798 ;
+      \$12151  = \sel_l18_s0$4803 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12140  = \mac_wmux1_s0$4824 ;
+    \$12152  = \mac_wmux0_s0$4830 ;
     if (stall_adv9) begin
-      \$12140  = \sel_l18_s0$4799 ;
+      \$12152  = \sel_l18_s0$4804 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12141  = \mac_wmux1_s0$4825 ;
+    \$12153  = \mac_wmux0_s0$4831 ;
     if (stall_adv9) begin
-      \$12141  = \sel_l18_s0$4800 ;
+      \$12153  = \sel_l18_s0$4806 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12142  = mac_wmux1_valid_s0;
+    \$12154  = mac_wmux0_valid_s0;
     if (stall_adv9) begin
-      \$12142  = sel_valid_s7;
+      \$12154  = sel_valid_s7;
     end
     if (rst) begin
-      \$12142  = 1'h0;
+      \$12154  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12143  = \mac_wmux3_s0$4084 ;
+    \$12155  = \mac_wmux2_s0$3887 ;
     if (stall_adv10) begin
-      \$12143  = mac_wmux_s2_v0;
+      \$12155  = mac_wmux_s1_v0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12144  = \mac_wmux3_s0$4103 ;
+    \$12156  = \mac_wmux2_s0$3906 ;
     if (stall_adv10) begin
-      \$12144  = mac_wmux_s2_v1;
+      \$12156  = mac_wmux_s1_v1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12145  = \mac_wmux3_s0$4122 ;
+    \$12157  = \mac_wmux2_s0$3925 ;
     if (stall_adv10) begin
-      \$12145  = mac_wmux_s2_v2;
+      \$12157  = mac_wmux_s1_v2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12146  = \mac_wmux3_s0$4141 ;
+    \$12158  = \mac_wmux2_s0$3944 ;
     if (stall_adv10) begin
-      \$12146  = mac_wmux_s2_v3;
+      \$12158  = mac_wmux_s1_v3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12147  = \mac_wmux3_s0$4160 ;
+    \$12159  = mac_wmux2_s0;
     if (stall_adv10) begin
-      \$12147  = mac_wmux_s2_v4;
+      \$12159  = mac_wmux_s1_v4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12148  = \mac_wmux3_s0$4179 ;
+    \$12160  = \mac_wmux2_s0$3903 ;
     if (stall_adv10) begin
-      \$12148  = mac_wmux_s2_v5;
+      \$12160  = mac_wmux_s1_v5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12149  = \mac_wmux3_s0$4198 ;
+    \$12161  = \mac_wmux2_s0$3922 ;
     if (stall_adv10) begin
-      \$12149  = mac_wmux_s2_v6;
+      \$12161  = mac_wmux_s1_v6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12150  = \mac_wmux3_s0$4217 ;
+    \$12162  = \mac_wmux2_s0$3941 ;
     if (stall_adv10) begin
-      \$12150  = mac_wmux_s2_v7;
+      \$12162  = mac_wmux_s1_v7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12151  = mac_wmux3_s0;
+    \$12163  = \mac_wmux2_s0$3960 ;
     if (stall_adv10) begin
-      \$12151  = mac_wmux_s2_v8;
+      \$12163  = mac_wmux_s1_v8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12152  = \mac_wmux3_s0$4100 ;
+    \$12164  = \mac_wmux2_s0$3973 ;
     if (stall_adv10) begin
-      \$12152  = mac_wmux_s2_v9;
+      \$12164  = mac_wmux_s1_v9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12153  = \mac_wmux3_s0$4119 ;
+    \$12165  = \mac_wmux2_s0$3986 ;
     if (stall_adv10) begin
-      \$12153  = mac_wmux_s2_v10;
+      \$12165  = mac_wmux_s1_v10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12154  = \mac_wmux3_s0$4138 ;
+    \$12166  = \mac_wmux2_s0$3999 ;
     if (stall_adv10) begin
-      \$12154  = mac_wmux_s2_v11;
+      \$12166  = mac_wmux_s1_v11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12155  = \mac_wmux3_s0$4157 ;
+    \$12167  = \mac_wmux2_s0$4012 ;
     if (stall_adv10) begin
-      \$12155  = mac_wmux_s2_v12;
+      \$12167  = mac_wmux_s1_v12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12156  = \mac_wmux3_s0$4176 ;
+    \$12168  = \mac_wmux2_s0$4025 ;
     if (stall_adv10) begin
-      \$12156  = mac_wmux_s2_v13;
+      \$12168  = mac_wmux_s1_v13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12157  = \mac_wmux3_s0$4195 ;
+    \$12169  = \mac_wmux2_s0$4038 ;
     if (stall_adv10) begin
-      \$12157  = mac_wmux_s2_v14;
+      \$12169  = mac_wmux_s1_v14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12158  = \mac_wmux3_s0$4214 ;
+    \$12170  = \mac_wmux2_s0$4051 ;
     if (stall_adv10) begin
-      \$12158  = mac_wmux_s2_v15;
+      \$12170  = mac_wmux_s1_v15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12159  = \mac_wmux3_s0$4233 ;
+    \$12171  = \mac_wmux2_s0$4064 ;
     if (stall_adv10) begin
-      \$12159  = mac_wmux_s2_v16;
+      \$12171  = mac_wmux_s1_v16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12160  = \mac_wmux3_s0$4246 ;
+    \$12172  = \mac_wmux2_s0$4077 ;
     if (stall_adv10) begin
-      \$12160  = mac_wmux_s2_v17;
+      \$12172  = mac_wmux_s1_v17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12161  = \mac_wmux3_s0$4259 ;
+    \$12173  = \mac_wmux2_s0$4090 ;
     if (stall_adv10) begin
-      \$12161  = mac_wmux_s2_v18;
+      \$12173  = mac_wmux_s1_v18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12162  = \mac_wmux3_s0$4272 ;
+    \$12174  = \mac_wmux2_s0$4103 ;
     if (stall_adv10) begin
-      \$12162  = mac_wmux_s2_v19;
+      \$12174  = mac_wmux_s1_v19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12163  = \mac_wmux3_s0$4285 ;
+    \$12175  = \mac_wmux2_s0$4116 ;
     if (stall_adv10) begin
-      \$12163  = mac_wmux_s2_v20;
+      \$12175  = mac_wmux_s1_v20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12164  = \mac_wmux3_s0$4298 ;
+    \$12176  = \mac_wmux2_s0$4129 ;
     if (stall_adv10) begin
-      \$12164  = mac_wmux_s2_v21;
+      \$12176  = mac_wmux_s1_v21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12165  = \mac_wmux3_s0$4311 ;
+    \$12177  = \mac_wmux2_s0$4142 ;
     if (stall_adv10) begin
-      \$12165  = mac_wmux_s2_v22;
+      \$12177  = mac_wmux_s1_v22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12166  = \mac_wmux3_s0$4324 ;
+    \$12178  = \mac_wmux2_s0$4155 ;
     if (stall_adv10) begin
-      \$12166  = mac_wmux_s2_v23;
+      \$12178  = mac_wmux_s1_v23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12167  = \mac_wmux3_s0$4337 ;
+    \$12179  = \mac_wmux2_s0$4168 ;
     if (stall_adv10) begin
-      \$12167  = mac_wmux_s2_v24;
+      \$12179  = mac_wmux_s1_v24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12168  = \mac_wmux3_s0$4350 ;
+    \$12180  = \mac_wmux2_s0$4181 ;
     if (stall_adv10) begin
-      \$12168  = mac_wmux_s2_v25;
+      \$12180  = mac_wmux_s1_v25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12169  = \mac_wmux3_s0$4363 ;
+    \$12181  = \mac_wmux2_s0$4194 ;
     if (stall_adv10) begin
-      \$12169  = mac_wmux_s2_v26;
+      \$12181  = mac_wmux_s1_v26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12170  = \mac_wmux3_s0$4376 ;
+    \$12182  = \mac_wmux2_s0$4207 ;
     if (stall_adv10) begin
-      \$12170  = mac_wmux_s2_v27;
+      \$12182  = mac_wmux_s1_v27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12171  = \mac_wmux3_s0$4389 ;
+    \$12183  = \mac_wmux2_s0$4220 ;
     if (stall_adv10) begin
-      \$12171  = \$11181 ;
+      \$12183  = mac_wmux_s1_v28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12172  = \mac_wmux3_s0$4402 ;
+    \$12184  = \mac_wmux2_s0$4233 ;
     if (stall_adv10) begin
-      \$12172  = \$11183 ;
+      \$12184  = mac_wmux_s1_v29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12173  = \mac_wmux3_s0$4415 ;
+    \$12185  = \mac_wmux2_s0$4246 ;
     if (stall_adv10) begin
-      \$12173  = \$11187 ;
+      \$12185  = \$11196 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12174  = \mac_wmux3_s0$4428 ;
+    \$12186  = \mac_wmux2_s0$4259 ;
     if (stall_adv10) begin
-      \$12174  = \$11191 ;
+      \$12186  = \$11200 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12175  = \mac_wmux3_s0$4085 ;
+    \$12187  = \mac_wmux2_s0$3888 ;
     if (stall_adv10) begin
-      \$12175  = mac_wmux_s2_d0;
+      \$12187  = mac_wmux_s1_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12176  = \mac_wmux3_s0$4104 ;
+    \$12188  = \mac_wmux2_s0$3907 ;
     if (stall_adv10) begin
-      \$12176  = mac_wmux_s2_d1;
+      \$12188  = mac_wmux_s1_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12177  = \mac_wmux3_s0$4123 ;
+    \$12189  = \mac_wmux2_s0$3926 ;
     if (stall_adv10) begin
-      \$12177  = mac_wmux_s2_d2;
+      \$12189  = mac_wmux_s1_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12178  = \mac_wmux3_s0$4142 ;
+    \$12190  = \mac_wmux2_s0$3945 ;
     if (stall_adv10) begin
-      \$12178  = mac_wmux_s2_d3;
+      \$12190  = mac_wmux_s1_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12179  = \mac_wmux3_s0$4161 ;
+    \$12191  = \mac_wmux2_s0$3885 ;
     if (stall_adv10) begin
-      \$12179  = mac_wmux_s2_d4;
+      \$12191  = mac_wmux_s1_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12180  = \mac_wmux3_s0$4180 ;
+    \$12192  = \mac_wmux2_s0$3904 ;
     if (stall_adv10) begin
-      \$12180  = mac_wmux_s2_d5;
+      \$12192  = mac_wmux_s1_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12181  = \mac_wmux3_s0$4199 ;
+    \$12193  = \mac_wmux2_s0$3923 ;
     if (stall_adv10) begin
-      \$12181  = mac_wmux_s2_d6;
+      \$12193  = mac_wmux_s1_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12182  = \mac_wmux3_s0$4218 ;
+    \$12194  = \mac_wmux2_s0$3942 ;
     if (stall_adv10) begin
-      \$12182  = mac_wmux_s2_d7;
+      \$12194  = mac_wmux_s1_d7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12183  = \mac_wmux3_s0$4082 ;
+    \$12195  = \mac_wmux2_s0$3961 ;
     if (stall_adv10) begin
-      \$12183  = mac_wmux_s2_d8;
+      \$12195  = mac_wmux_s1_d8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12184  = \mac_wmux3_s0$4101 ;
+    \$12196  = \mac_wmux2_s0$3974 ;
     if (stall_adv10) begin
-      \$12184  = mac_wmux_s2_d9;
+      \$12196  = mac_wmux_s1_d9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12185  = \mac_wmux3_s0$4120 ;
+    \$12197  = \mac_wmux2_s0$3987 ;
     if (stall_adv10) begin
-      \$12185  = mac_wmux_s2_d10;
+      \$12197  = mac_wmux_s1_d10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12186  = \mac_wmux3_s0$4139 ;
+    \$12198  = \mac_wmux2_s0$4000 ;
     if (stall_adv10) begin
-      \$12186  = mac_wmux_s2_d11;
+      \$12198  = mac_wmux_s1_d11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12187  = \mac_wmux3_s0$4158 ;
+    \$12199  = \mac_wmux2_s0$4013 ;
     if (stall_adv10) begin
-      \$12187  = mac_wmux_s2_d12;
+      \$12199  = mac_wmux_s1_d12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12188  = \mac_wmux3_s0$4177 ;
+    \$12200  = \mac_wmux2_s0$4026 ;
     if (stall_adv10) begin
-      \$12188  = mac_wmux_s2_d13;
+      \$12200  = mac_wmux_s1_d13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12189  = \mac_wmux3_s0$4196 ;
+    \$12201  = \mac_wmux2_s0$4039 ;
     if (stall_adv10) begin
-      \$12189  = mac_wmux_s2_d14;
+      \$12201  = mac_wmux_s1_d14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12190  = \mac_wmux3_s0$4215 ;
+    \$12202  = \mac_wmux2_s0$4052 ;
     if (stall_adv10) begin
-      \$12190  = mac_wmux_s2_d15;
+      \$12202  = mac_wmux_s1_d15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12191  = \mac_wmux3_s0$4234 ;
+    \$12203  = \mac_wmux2_s0$4065 ;
     if (stall_adv10) begin
-      \$12191  = mac_wmux_s2_d16;
+      \$12203  = mac_wmux_s1_d16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12192  = \mac_wmux3_s0$4247 ;
+    \$12204  = \mac_wmux2_s0$4078 ;
     if (stall_adv10) begin
-      \$12192  = mac_wmux_s2_d17;
+      \$12204  = mac_wmux_s1_d17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12193  = \mac_wmux3_s0$4260 ;
+    \$12205  = \mac_wmux2_s0$4091 ;
     if (stall_adv10) begin
-      \$12193  = mac_wmux_s2_d18;
+      \$12205  = mac_wmux_s1_d18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12194  = \mac_wmux3_s0$4273 ;
+    \$12206  = \mac_wmux2_s0$4104 ;
     if (stall_adv10) begin
-      \$12194  = mac_wmux_s2_d19;
+      \$12206  = mac_wmux_s1_d19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12195  = \mac_wmux3_s0$4286 ;
+    \$12207  = \mac_wmux2_s0$4117 ;
     if (stall_adv10) begin
-      \$12195  = mac_wmux_s2_d20;
+      \$12207  = mac_wmux_s1_d20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12196  = \mac_wmux3_s0$4299 ;
+    \$12208  = \mac_wmux2_s0$4130 ;
     if (stall_adv10) begin
-      \$12196  = mac_wmux_s2_d21;
+      \$12208  = mac_wmux_s1_d21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12197  = \mac_wmux3_s0$4312 ;
+    \$12209  = \mac_wmux2_s0$4143 ;
     if (stall_adv10) begin
-      \$12197  = mac_wmux_s2_d22;
+      \$12209  = mac_wmux_s1_d22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12198  = \mac_wmux3_s0$4325 ;
+    \$12210  = \mac_wmux2_s0$4156 ;
     if (stall_adv10) begin
-      \$12198  = mac_wmux_s2_d23;
+      \$12210  = mac_wmux_s1_d23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12199  = \mac_wmux3_s0$4338 ;
+    \$12211  = \mac_wmux2_s0$4169 ;
     if (stall_adv10) begin
-      \$12199  = mac_wmux_s2_d24;
+      \$12211  = mac_wmux_s1_d24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12200  = \mac_wmux3_s0$4351 ;
+    \$12212  = \mac_wmux2_s0$4182 ;
     if (stall_adv10) begin
-      \$12200  = mac_wmux_s2_d25;
+      \$12212  = mac_wmux_s1_d25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12201  = \mac_wmux3_s0$4364 ;
+    \$12213  = \mac_wmux2_s0$4195 ;
     if (stall_adv10) begin
-      \$12201  = mac_wmux_s2_d26;
+      \$12213  = mac_wmux_s1_d26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12202  = \mac_wmux3_s0$4377 ;
+    \$12214  = \mac_wmux2_s0$4208 ;
     if (stall_adv10) begin
-      \$12202  = mac_wmux_s2_d27;
+      \$12214  = mac_wmux_s1_d27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12203  = \mac_wmux3_s0$4390 ;
+    \$12215  = \mac_wmux2_s0$4221 ;
     if (stall_adv10) begin
-      \$12203  = mac_wmux_s1_d28;
+      \$12215  = mac_wmux_s1_d28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12204  = \mac_wmux3_s0$4403 ;
+    \$12216  = \mac_wmux2_s0$4234 ;
     if (stall_adv10) begin
-      \$12204  = mac_wmux_s1_d29;
+      \$12216  = mac_wmux_s1_d29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12205  = \mac_wmux3_s0$4416 ;
+    \$12217  = \mac_wmux2_s0$4247 ;
     if (stall_adv10) begin
-      \$12205  = \mac_wmux1_s0$3858 ;
+      \$12217  = mac_wmux_s0_d30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12206  = \mac_wmux3_s0$4429 ;
+    \$12218  = \mac_wmux2_s0$4260 ;
     if (stall_adv10) begin
-      \$12206  = \mac_wmux1_s0$3871 ;
+      \$12218  = \mac_wmux0_s0$3660 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12207  = \mac_wmux3_s0$4088 ;
+    \$12219  = \mac_wmux2_s0$3891 ;
     if (stall_adv10) begin
-      \$12207  = mac_wmux_s2_w0_0;
+      \$12219  = mac_wmux_s1_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12208  = \mac_wmux3_s0$4091 ;
+    \$12220  = \mac_wmux2_s0$3894 ;
     if (stall_adv10) begin
-      \$12208  = mac_wmux_s2_w1_0;
+      \$12220  = mac_wmux_s1_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12209  = \mac_wmux3_s0$4094 ;
+    \$12221  = \mac_wmux2_s0$3897 ;
     if (stall_adv10) begin
-      \$12209  = mac_wmux_s2_w2_0;
+      \$12221  = mac_wmux_s1_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12210  = \mac_wmux3_s0$4097 ;
+    \$12222  = \mac_wmux2_s0$3900 ;
     if (stall_adv10) begin
-      \$12210  = mac_wmux_s2_w3_0;
+      \$12222  = mac_wmux_s1_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12211  = \mac_wmux3_s0$4107 ;
+    \$12223  = \mac_wmux2_s0$3910 ;
     if (stall_adv10) begin
-      \$12211  = mac_wmux_s2_w0_1;
+      \$12223  = mac_wmux_s1_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12212  = \mac_wmux3_s0$4110 ;
+    \$12224  = \mac_wmux2_s0$3913 ;
     if (stall_adv10) begin
-      \$12212  = mac_wmux_s2_w1_1;
+      \$12224  = mac_wmux_s1_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12213  = \mac_wmux3_s0$4113 ;
+    \$12225  = \mac_wmux2_s0$3916 ;
     if (stall_adv10) begin
-      \$12213  = mac_wmux_s2_w2_1;
+      \$12225  = mac_wmux_s1_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12214  = \mac_wmux3_s0$4116 ;
+    \$12226  = \mac_wmux2_s0$3919 ;
     if (stall_adv10) begin
-      \$12214  = mac_wmux_s2_w3_1;
+      \$12226  = mac_wmux_s1_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12215  = \mac_wmux3_s0$4126 ;
+    \$12227  = \mac_wmux2_s0$3929 ;
     if (stall_adv10) begin
-      \$12215  = mac_wmux_s2_w0_2;
+      \$12227  = mac_wmux_s1_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12216  = \mac_wmux3_s0$4129 ;
+    \$12228  = \mac_wmux2_s0$3932 ;
     if (stall_adv10) begin
-      \$12216  = mac_wmux_s2_w1_2;
+      \$12228  = mac_wmux_s1_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12217  = \mac_wmux3_s0$4132 ;
+    \$12229  = \mac_wmux2_s0$3935 ;
     if (stall_adv10) begin
-      \$12217  = mac_wmux_s2_w2_2;
+      \$12229  = mac_wmux_s1_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12218  = \mac_wmux3_s0$4135 ;
+    \$12230  = \mac_wmux2_s0$3938 ;
     if (stall_adv10) begin
-      \$12218  = mac_wmux_s2_w3_2;
+      \$12230  = mac_wmux_s1_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12219  = \mac_wmux3_s0$4145 ;
+    \$12231  = \mac_wmux2_s0$3948 ;
     if (stall_adv10) begin
-      \$12219  = mac_wmux_s2_w0_3;
+      \$12231  = mac_wmux_s1_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12220  = \mac_wmux3_s0$4148 ;
+    \$12232  = \mac_wmux2_s0$3951 ;
     if (stall_adv10) begin
-      \$12220  = mac_wmux_s2_w1_3;
+      \$12232  = mac_wmux_s1_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12221  = \mac_wmux3_s0$4151 ;
+    \$12233  = \mac_wmux2_s0$3954 ;
     if (stall_adv10) begin
-      \$12221  = mac_wmux_s2_w2_3;
+      \$12233  = mac_wmux_s1_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12222  = \mac_wmux3_s0$4154 ;
+    \$12234  = \mac_wmux2_s0$3957 ;
     if (stall_adv10) begin
-      \$12222  = mac_wmux_s2_w3_3;
+      \$12234  = mac_wmux_s1_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12223  = \mac_wmux3_s0$4164 ;
+    \$12235  = \mac_wmux2_s0$3892 ;
     if (stall_adv10) begin
-      \$12223  = mac_wmux_s2_w0_4;
+      \$12235  = mac_wmux_s1_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12224  = \mac_wmux3_s0$4167 ;
+    \$12236  = \mac_wmux2_s0$3895 ;
     if (stall_adv10) begin
-      \$12224  = mac_wmux_s2_w1_4;
+      \$12236  = mac_wmux_s1_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12225  = \mac_wmux3_s0$4170 ;
+    \$12237  = \mac_wmux2_s0$3898 ;
     if (stall_adv10) begin
-      \$12225  = mac_wmux_s2_w2_4;
+      \$12237  = mac_wmux_s1_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12226  = \mac_wmux3_s0$4173 ;
+    \$12238  = \mac_wmux2_s0$3901 ;
     if (stall_adv10) begin
-      \$12226  = mac_wmux_s2_w3_4;
+      \$12238  = mac_wmux_s1_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12227  = \mac_wmux3_s0$4183 ;
+    \$12239  = \mac_wmux2_s0$3911 ;
     if (stall_adv10) begin
-      \$12227  = mac_wmux_s2_w0_5;
+      \$12239  = mac_wmux_s1_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12228  = \mac_wmux3_s0$4186 ;
+    \$12240  = \mac_wmux2_s0$3914 ;
     if (stall_adv10) begin
-      \$12228  = mac_wmux_s2_w1_5;
+      \$12240  = mac_wmux_s1_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12229  = \mac_wmux3_s0$4189 ;
+    \$12241  = \mac_wmux2_s0$3917 ;
     if (stall_adv10) begin
-      \$12229  = mac_wmux_s2_w2_5;
+      \$12241  = mac_wmux_s1_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12230  = \mac_wmux3_s0$4192 ;
+    \$12242  = \mac_wmux2_s0$3920 ;
     if (stall_adv10) begin
-      \$12230  = mac_wmux_s2_w3_5;
+      \$12242  = mac_wmux_s1_w3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12231  = \mac_wmux3_s0$4202 ;
+    \$12243  = \mac_wmux2_s0$3930 ;
     if (stall_adv10) begin
-      \$12231  = mac_wmux_s2_w0_6;
+      \$12243  = mac_wmux_s1_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12232  = \mac_wmux3_s0$4205 ;
+    \$12244  = \mac_wmux2_s0$3933 ;
     if (stall_adv10) begin
-      \$12232  = mac_wmux_s2_w1_6;
+      \$12244  = mac_wmux_s1_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12233  = \mac_wmux3_s0$4208 ;
+    \$12245  = \mac_wmux2_s0$3936 ;
     if (stall_adv10) begin
-      \$12233  = mac_wmux_s2_w2_6;
+      \$12245  = mac_wmux_s1_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12234  = \mac_wmux3_s0$4211 ;
+    \$12246  = \mac_wmux2_s0$3939 ;
     if (stall_adv10) begin
-      \$12234  = mac_wmux_s2_w3_6;
+      \$12246  = mac_wmux_s1_w3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12235  = \mac_wmux3_s0$4221 ;
+    \$12247  = \mac_wmux2_s0$3949 ;
     if (stall_adv10) begin
-      \$12235  = mac_wmux_s2_w0_7;
+      \$12247  = mac_wmux_s1_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12236  = \mac_wmux3_s0$4224 ;
+    \$12248  = \mac_wmux2_s0$3952 ;
     if (stall_adv10) begin
-      \$12236  = mac_wmux_s2_w1_7;
+      \$12248  = mac_wmux_s1_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12237  = \mac_wmux3_s0$4227 ;
+    \$12249  = \mac_wmux2_s0$3955 ;
     if (stall_adv10) begin
-      \$12237  = mac_wmux_s2_w2_7;
+      \$12249  = mac_wmux_s1_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12238  = \mac_wmux3_s0$4230 ;
+    \$12250  = \mac_wmux2_s0$3958 ;
     if (stall_adv10) begin
-      \$12238  = mac_wmux_s2_w3_7;
+      \$12250  = mac_wmux_s1_w3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12239  = \mac_wmux3_s0$4089 ;
+    \$12251  = \mac_wmux2_s0$3965 ;
     if (stall_adv10) begin
-      \$12239  = mac_wmux_s2_w0_8;
+      \$12251  = mac_wmux_s1_w0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12240  = \mac_wmux3_s0$4092 ;
+    \$12252  = \mac_wmux2_s0$3967 ;
     if (stall_adv10) begin
-      \$12240  = mac_wmux_s2_w1_8;
+      \$12252  = mac_wmux_s1_w1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12241  = \mac_wmux3_s0$4095 ;
+    \$12253  = \mac_wmux2_s0$3969 ;
     if (stall_adv10) begin
-      \$12241  = mac_wmux_s2_w2_8;
+      \$12253  = mac_wmux_s1_w2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12242  = \mac_wmux3_s0$4098 ;
+    \$12254  = \mac_wmux2_s0$3971 ;
     if (stall_adv10) begin
-      \$12242  = mac_wmux_s2_w3_8;
+      \$12254  = mac_wmux_s1_w3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12243  = \mac_wmux3_s0$4108 ;
+    \$12255  = \mac_wmux2_s0$3978 ;
     if (stall_adv10) begin
-      \$12243  = mac_wmux_s2_w0_9;
+      \$12255  = mac_wmux_s1_w0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12244  = \mac_wmux3_s0$4111 ;
+    \$12256  = \mac_wmux2_s0$3980 ;
     if (stall_adv10) begin
-      \$12244  = mac_wmux_s2_w1_9;
+      \$12256  = mac_wmux_s1_w1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12245  = \mac_wmux3_s0$4114 ;
+    \$12257  = \mac_wmux2_s0$3982 ;
     if (stall_adv10) begin
-      \$12245  = mac_wmux_s2_w2_9;
+      \$12257  = mac_wmux_s1_w2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12246  = \mac_wmux3_s0$4117 ;
+    \$12258  = \mac_wmux2_s0$3984 ;
     if (stall_adv10) begin
-      \$12246  = mac_wmux_s2_w3_9;
+      \$12258  = mac_wmux_s1_w3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12247  = \mac_wmux3_s0$4127 ;
+    \$12259  = \mac_wmux2_s0$3991 ;
     if (stall_adv10) begin
-      \$12247  = mac_wmux_s2_w0_10;
+      \$12259  = mac_wmux_s1_w0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12248  = \mac_wmux3_s0$4130 ;
+    \$12260  = \mac_wmux2_s0$3993 ;
     if (stall_adv10) begin
-      \$12248  = mac_wmux_s2_w1_10;
+      \$12260  = mac_wmux_s1_w1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12249  = \mac_wmux3_s0$4133 ;
+    \$12261  = \mac_wmux2_s0$3995 ;
     if (stall_adv10) begin
-      \$12249  = mac_wmux_s2_w2_10;
+      \$12261  = mac_wmux_s1_w2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12250  = \mac_wmux3_s0$4136 ;
+    \$12262  = \mac_wmux2_s0$3997 ;
     if (stall_adv10) begin
-      \$12250  = mac_wmux_s2_w3_10;
+      \$12262  = mac_wmux_s1_w3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12251  = \mac_wmux3_s0$4146 ;
+    \$12263  = \mac_wmux2_s0$4004 ;
     if (stall_adv10) begin
-      \$12251  = mac_wmux_s2_w0_11;
+      \$12263  = mac_wmux_s1_w0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12252  = \mac_wmux3_s0$4149 ;
+    \$12264  = \mac_wmux2_s0$4006 ;
     if (stall_adv10) begin
-      \$12252  = mac_wmux_s2_w1_11;
+      \$12264  = mac_wmux_s1_w1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12253  = \mac_wmux3_s0$4152 ;
+    \$12265  = \mac_wmux2_s0$4008 ;
     if (stall_adv10) begin
-      \$12253  = mac_wmux_s2_w2_11;
+      \$12265  = mac_wmux_s1_w2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12254  = \mac_wmux3_s0$4155 ;
+    \$12266  = \mac_wmux2_s0$4010 ;
     if (stall_adv10) begin
-      \$12254  = mac_wmux_s2_w3_11;
+      \$12266  = mac_wmux_s1_w3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12255  = \mac_wmux3_s0$4165 ;
+    \$12267  = \mac_wmux2_s0$4017 ;
     if (stall_adv10) begin
-      \$12255  = mac_wmux_s2_w0_12;
+      \$12267  = mac_wmux_s1_w0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12256  = \mac_wmux3_s0$4168 ;
+    \$12268  = \mac_wmux2_s0$4019 ;
     if (stall_adv10) begin
-      \$12256  = mac_wmux_s2_w1_12;
+      \$12268  = mac_wmux_s1_w1_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12257  = \mac_wmux3_s0$4171 ;
+    \$12269  = \mac_wmux2_s0$4021 ;
     if (stall_adv10) begin
-      \$12257  = mac_wmux_s2_w2_12;
+      \$12269  = mac_wmux_s1_w2_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12258  = \mac_wmux3_s0$4174 ;
+    \$12270  = \mac_wmux2_s0$4023 ;
     if (stall_adv10) begin
-      \$12258  = mac_wmux_s2_w3_12;
+      \$12270  = mac_wmux_s1_w3_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12259  = \mac_wmux3_s0$4184 ;
+    \$12271  = \mac_wmux2_s0$4030 ;
     if (stall_adv10) begin
-      \$12259  = mac_wmux_s2_w0_13;
+      \$12271  = mac_wmux_s1_w0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12260  = \mac_wmux3_s0$4187 ;
+    \$12272  = \mac_wmux2_s0$4032 ;
     if (stall_adv10) begin
-      \$12260  = mac_wmux_s2_w1_13;
+      \$12272  = mac_wmux_s1_w1_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12261  = \mac_wmux3_s0$4190 ;
+    \$12273  = \mac_wmux2_s0$4034 ;
     if (stall_adv10) begin
-      \$12261  = mac_wmux_s2_w2_13;
+      \$12273  = mac_wmux_s1_w2_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12262  = \mac_wmux3_s0$4193 ;
+    \$12274  = \mac_wmux2_s0$4036 ;
     if (stall_adv10) begin
-      \$12262  = mac_wmux_s2_w3_13;
+      \$12274  = mac_wmux_s1_w3_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12263  = \mac_wmux3_s0$4203 ;
+    \$12275  = \mac_wmux2_s0$4043 ;
     if (stall_adv10) begin
-      \$12263  = mac_wmux_s2_w0_14;
+      \$12275  = mac_wmux_s1_w0_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12264  = \mac_wmux3_s0$4206 ;
+    \$12276  = \mac_wmux2_s0$4045 ;
     if (stall_adv10) begin
-      \$12264  = mac_wmux_s2_w1_14;
+      \$12276  = mac_wmux_s1_w1_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12265  = \mac_wmux3_s0$4209 ;
+    \$12277  = \mac_wmux2_s0$4047 ;
     if (stall_adv10) begin
-      \$12265  = mac_wmux_s2_w2_14;
+      \$12277  = mac_wmux_s1_w2_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12266  = \mac_wmux3_s0$4212 ;
+    \$12278  = \mac_wmux2_s0$4049 ;
     if (stall_adv10) begin
-      \$12266  = mac_wmux_s2_w3_14;
+      \$12278  = mac_wmux_s1_w3_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12267  = \mac_wmux3_s0$4222 ;
+    \$12279  = \mac_wmux2_s0$4056 ;
     if (stall_adv10) begin
-      \$12267  = mac_wmux_s2_w0_15;
+      \$12279  = mac_wmux_s1_w0_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12268  = \mac_wmux3_s0$4225 ;
+    \$12280  = \mac_wmux2_s0$4058 ;
     if (stall_adv10) begin
-      \$12268  = mac_wmux_s2_w1_15;
+      \$12280  = mac_wmux_s1_w1_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12269  = \mac_wmux3_s0$4228 ;
+    \$12281  = \mac_wmux2_s0$4060 ;
     if (stall_adv10) begin
-      \$12269  = mac_wmux_s2_w2_15;
+      \$12281  = mac_wmux_s1_w2_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12270  = \mac_wmux3_s0$4231 ;
+    \$12282  = \mac_wmux2_s0$4062 ;
     if (stall_adv10) begin
-      \$12270  = mac_wmux_s2_w3_15;
+      \$12282  = mac_wmux_s1_w3_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12271  = \mac_wmux3_s0$4238 ;
+    \$12283  = \mac_wmux2_s0$4069 ;
     if (stall_adv10) begin
-      \$12271  = mac_wmux_s2_w0_16;
+      \$12283  = mac_wmux_s1_w0_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12272  = \mac_wmux3_s0$4240 ;
+    \$12284  = \mac_wmux2_s0$4071 ;
     if (stall_adv10) begin
-      \$12272  = mac_wmux_s2_w1_16;
+      \$12284  = mac_wmux_s1_w1_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12273  = \mac_wmux3_s0$4242 ;
+    \$12285  = \mac_wmux2_s0$4073 ;
     if (stall_adv10) begin
-      \$12273  = mac_wmux_s2_w2_16;
+      \$12285  = mac_wmux_s1_w2_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12274  = \mac_wmux3_s0$4244 ;
+    \$12286  = \mac_wmux2_s0$4075 ;
     if (stall_adv10) begin
-      \$12274  = mac_wmux_s2_w3_16;
+      \$12286  = mac_wmux_s1_w3_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12275  = \mac_wmux3_s0$4251 ;
+    \$12287  = \mac_wmux2_s0$4082 ;
     if (stall_adv10) begin
-      \$12275  = mac_wmux_s2_w0_17;
+      \$12287  = mac_wmux_s1_w0_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12276  = \mac_wmux3_s0$4253 ;
+    \$12288  = \mac_wmux2_s0$4084 ;
     if (stall_adv10) begin
-      \$12276  = mac_wmux_s2_w1_17;
+      \$12288  = mac_wmux_s1_w1_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12277  = \mac_wmux3_s0$4255 ;
+    \$12289  = \mac_wmux2_s0$4086 ;
     if (stall_adv10) begin
-      \$12277  = mac_wmux_s2_w2_17;
+      \$12289  = mac_wmux_s1_w2_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12278  = \mac_wmux3_s0$4257 ;
+    \$12290  = \mac_wmux2_s0$4088 ;
     if (stall_adv10) begin
-      \$12278  = mac_wmux_s2_w3_17;
+      \$12290  = mac_wmux_s1_w3_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12279  = \mac_wmux3_s0$4264 ;
+    \$12291  = \mac_wmux2_s0$4095 ;
     if (stall_adv10) begin
-      \$12279  = mac_wmux_s2_w0_18;
+      \$12291  = mac_wmux_s1_w0_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12280  = \mac_wmux3_s0$4266 ;
+    \$12292  = \mac_wmux2_s0$4097 ;
     if (stall_adv10) begin
-      \$12280  = mac_wmux_s2_w1_18;
+      \$12292  = mac_wmux_s1_w1_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12281  = \mac_wmux3_s0$4268 ;
+    \$12293  = \mac_wmux2_s0$4099 ;
     if (stall_adv10) begin
-      \$12281  = mac_wmux_s2_w2_18;
+      \$12293  = mac_wmux_s1_w2_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12282  = \mac_wmux3_s0$4270 ;
+    \$12294  = \mac_wmux2_s0$4101 ;
     if (stall_adv10) begin
-      \$12282  = mac_wmux_s2_w3_18;
+      \$12294  = mac_wmux_s1_w3_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12283  = \mac_wmux3_s0$4277 ;
+    \$12295  = \mac_wmux2_s0$4108 ;
     if (stall_adv10) begin
-      \$12283  = mac_wmux_s2_w0_19;
+      \$12295  = mac_wmux_s1_w0_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12284  = \mac_wmux3_s0$4279 ;
+    \$12296  = \mac_wmux2_s0$4110 ;
     if (stall_adv10) begin
-      \$12284  = mac_wmux_s2_w1_19;
+      \$12296  = mac_wmux_s1_w1_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12285  = \mac_wmux3_s0$4281 ;
+    \$12297  = \mac_wmux2_s0$4112 ;
     if (stall_adv10) begin
-      \$12285  = mac_wmux_s2_w2_19;
+      \$12297  = mac_wmux_s1_w2_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12286  = \mac_wmux3_s0$4283 ;
+    \$12298  = \mac_wmux2_s0$4114 ;
     if (stall_adv10) begin
-      \$12286  = mac_wmux_s2_w3_19;
+      \$12298  = mac_wmux_s1_w3_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12287  = \mac_wmux3_s0$4290 ;
+    \$12299  = \mac_wmux2_s0$4121 ;
     if (stall_adv10) begin
-      \$12287  = mac_wmux_s2_w0_20;
+      \$12299  = mac_wmux_s1_w0_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12288  = \mac_wmux3_s0$4292 ;
+    \$12300  = \mac_wmux2_s0$4123 ;
     if (stall_adv10) begin
-      \$12288  = mac_wmux_s2_w1_20;
+      \$12300  = mac_wmux_s1_w1_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12289  = \mac_wmux3_s0$4294 ;
+    \$12301  = \mac_wmux2_s0$4125 ;
     if (stall_adv10) begin
-      \$12289  = mac_wmux_s2_w2_20;
+      \$12301  = mac_wmux_s1_w2_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12290  = \mac_wmux3_s0$4296 ;
+    \$12302  = \mac_wmux2_s0$4127 ;
     if (stall_adv10) begin
-      \$12290  = mac_wmux_s2_w3_20;
+      \$12302  = mac_wmux_s1_w3_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12291  = \mac_wmux3_s0$4303 ;
+    \$12303  = \mac_wmux2_s0$4134 ;
     if (stall_adv10) begin
-      \$12291  = mac_wmux_s2_w0_21;
+      \$12303  = mac_wmux_s1_w0_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12292  = \mac_wmux3_s0$4305 ;
+    \$12304  = \mac_wmux2_s0$4136 ;
     if (stall_adv10) begin
-      \$12292  = mac_wmux_s2_w1_21;
+      \$12304  = mac_wmux_s1_w1_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12293  = \mac_wmux3_s0$4307 ;
+    \$12305  = \mac_wmux2_s0$4138 ;
     if (stall_adv10) begin
-      \$12293  = mac_wmux_s2_w2_21;
+      \$12305  = mac_wmux_s1_w2_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12294  = \mac_wmux3_s0$4309 ;
+    \$12306  = \mac_wmux2_s0$4140 ;
     if (stall_adv10) begin
-      \$12294  = mac_wmux_s2_w3_21;
+      \$12306  = mac_wmux_s1_w3_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12295  = \mac_wmux3_s0$4316 ;
+    \$12307  = \mac_wmux2_s0$4147 ;
     if (stall_adv10) begin
-      \$12295  = mac_wmux_s2_w0_22;
+      \$12307  = mac_wmux_s1_w0_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12296  = \mac_wmux3_s0$4318 ;
+    \$12308  = \mac_wmux2_s0$4149 ;
     if (stall_adv10) begin
-      \$12296  = mac_wmux_s2_w1_22;
+      \$12308  = mac_wmux_s1_w1_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12297  = \mac_wmux3_s0$4320 ;
+    \$12309  = \mac_wmux2_s0$4151 ;
     if (stall_adv10) begin
-      \$12297  = mac_wmux_s2_w2_22;
+      \$12309  = mac_wmux_s1_w2_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12298  = \mac_wmux3_s0$4322 ;
+    \$12310  = \mac_wmux2_s0$4153 ;
     if (stall_adv10) begin
-      \$12298  = mac_wmux_s2_w3_22;
+      \$12310  = mac_wmux_s1_w3_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12299  = \mac_wmux3_s0$4329 ;
+    \$12311  = \mac_wmux2_s0$4160 ;
     if (stall_adv10) begin
-      \$12299  = mac_wmux_s2_w0_23;
+      \$12311  = mac_wmux_s1_w0_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12300  = \mac_wmux3_s0$4331 ;
+    \$12312  = \mac_wmux2_s0$4162 ;
     if (stall_adv10) begin
-      \$12300  = mac_wmux_s2_w1_23;
+      \$12312  = mac_wmux_s1_w1_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12301  = \mac_wmux3_s0$4333 ;
+    \$12313  = \mac_wmux2_s0$4164 ;
     if (stall_adv10) begin
-      \$12301  = mac_wmux_s2_w2_23;
+      \$12313  = mac_wmux_s1_w2_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12302  = \mac_wmux3_s0$4335 ;
+    \$12314  = \mac_wmux2_s0$4166 ;
     if (stall_adv10) begin
-      \$12302  = mac_wmux_s2_w3_23;
+      \$12314  = mac_wmux_s1_w3_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12303  = \mac_wmux3_s0$4342 ;
+    \$12315  = \mac_wmux2_s0$4173 ;
     if (stall_adv10) begin
-      \$12303  = mac_wmux_s2_w0_24;
+      \$12315  = mac_wmux_s1_w0_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12304  = \mac_wmux3_s0$4344 ;
+    \$12316  = \mac_wmux2_s0$4175 ;
     if (stall_adv10) begin
-      \$12304  = mac_wmux_s2_w1_24;
+      \$12316  = mac_wmux_s1_w1_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12305  = \mac_wmux3_s0$4346 ;
+    \$12317  = \mac_wmux2_s0$4177 ;
     if (stall_adv10) begin
-      \$12305  = mac_wmux_s2_w2_24;
+      \$12317  = mac_wmux_s1_w2_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12306  = \mac_wmux3_s0$4348 ;
+    \$12318  = \mac_wmux2_s0$4179 ;
     if (stall_adv10) begin
-      \$12306  = mac_wmux_s2_w3_24;
+      \$12318  = mac_wmux_s1_w3_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12307  = \mac_wmux3_s0$4355 ;
+    \$12319  = \mac_wmux2_s0$4186 ;
     if (stall_adv10) begin
-      \$12307  = mac_wmux_s2_w0_25;
+      \$12319  = mac_wmux_s1_w0_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12308  = \mac_wmux3_s0$4357 ;
+    \$12320  = \mac_wmux2_s0$4188 ;
     if (stall_adv10) begin
-      \$12308  = mac_wmux_s2_w1_25;
+      \$12320  = mac_wmux_s1_w1_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12309  = \mac_wmux3_s0$4359 ;
+    \$12321  = \mac_wmux2_s0$4190 ;
     if (stall_adv10) begin
-      \$12309  = mac_wmux_s2_w2_25;
+      \$12321  = mac_wmux_s1_w2_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12310  = \mac_wmux3_s0$4361 ;
+    \$12322  = \mac_wmux2_s0$4192 ;
     if (stall_adv10) begin
-      \$12310  = mac_wmux_s2_w3_25;
+      \$12322  = mac_wmux_s1_w3_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12311  = \mac_wmux3_s0$4368 ;
+    \$12323  = \mac_wmux2_s0$4199 ;
     if (stall_adv10) begin
-      \$12311  = mac_wmux_s2_w0_26;
+      \$12323  = mac_wmux_s1_w0_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12312  = \mac_wmux3_s0$4370 ;
+    \$12324  = \mac_wmux2_s0$4201 ;
     if (stall_adv10) begin
-      \$12312  = mac_wmux_s2_w1_26;
+      \$12324  = mac_wmux_s1_w1_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12313  = \mac_wmux3_s0$4372 ;
+    \$12325  = \mac_wmux2_s0$4203 ;
     if (stall_adv10) begin
-      \$12313  = mac_wmux_s2_w2_26;
+      \$12325  = mac_wmux_s1_w2_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12314  = \mac_wmux3_s0$4374 ;
+    \$12326  = \mac_wmux2_s0$4205 ;
     if (stall_adv10) begin
-      \$12314  = mac_wmux_s2_w3_26;
+      \$12326  = mac_wmux_s1_w3_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12315  = \mac_wmux3_s0$4381 ;
+    \$12327  = \mac_wmux2_s0$4212 ;
     if (stall_adv10) begin
-      \$12315  = mac_wmux_s2_w0_27;
+      \$12327  = mac_wmux_s1_w0_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12316  = \mac_wmux3_s0$4383 ;
+    \$12328  = \mac_wmux2_s0$4214 ;
     if (stall_adv10) begin
-      \$12316  = mac_wmux_s2_w1_27;
+      \$12328  = mac_wmux_s1_w1_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12317  = \mac_wmux3_s0$4385 ;
+    \$12329  = \mac_wmux2_s0$4216 ;
     if (stall_adv10) begin
-      \$12317  = mac_wmux_s2_w2_27;
+      \$12329  = mac_wmux_s1_w2_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12318  = \mac_wmux3_s0$4387 ;
+    \$12330  = \mac_wmux2_s0$4218 ;
     if (stall_adv10) begin
-      \$12318  = mac_wmux_s2_w3_27;
+      \$12330  = mac_wmux_s1_w3_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12319  = \mac_wmux3_s0$4394 ;
+    \$12331  = \mac_wmux2_s0$4225 ;
     if (stall_adv10) begin
-      \$12319  = mac_wmux_s1_w0_28;
+      \$12331  = mac_wmux_s1_w0_28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12320  = \mac_wmux3_s0$4396 ;
+    \$12332  = \mac_wmux2_s0$4227 ;
     if (stall_adv10) begin
-      \$12320  = mac_wmux_s1_w1_28;
+      \$12332  = mac_wmux_s1_w1_28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12321  = \mac_wmux3_s0$4398 ;
+    \$12333  = \mac_wmux2_s0$4229 ;
     if (stall_adv10) begin
-      \$12321  = mac_wmux_s1_w2_28;
+      \$12333  = mac_wmux_s1_w2_28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12322  = \mac_wmux3_s0$4400 ;
+    \$12334  = \mac_wmux2_s0$4231 ;
     if (stall_adv10) begin
-      \$12322  = mac_wmux_s1_w3_28;
+      \$12334  = mac_wmux_s1_w3_28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12323  = \mac_wmux3_s0$4407 ;
+    \$12335  = \mac_wmux2_s0$4238 ;
     if (stall_adv10) begin
-      \$12323  = mac_wmux_s1_w0_29;
+      \$12335  = mac_wmux_s1_w0_29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12324  = \mac_wmux3_s0$4409 ;
+    \$12336  = \mac_wmux2_s0$4240 ;
     if (stall_adv10) begin
-      \$12324  = mac_wmux_s1_w1_29;
+      \$12336  = mac_wmux_s1_w1_29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12325  = \mac_wmux3_s0$4411 ;
+    \$12337  = \mac_wmux2_s0$4242 ;
     if (stall_adv10) begin
-      \$12325  = mac_wmux_s1_w2_29;
+      \$12337  = mac_wmux_s1_w2_29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12326  = \mac_wmux3_s0$4413 ;
+    \$12338  = \mac_wmux2_s0$4244 ;
     if (stall_adv10) begin
-      \$12326  = mac_wmux_s1_w3_29;
+      \$12338  = mac_wmux_s1_w3_29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12327  = \mac_wmux3_s0$4420 ;
+    \$12339  = \mac_wmux2_s0$4251 ;
     if (stall_adv10) begin
-      \$12327  = \mac_wmux1_s0$3862 ;
+      \$12339  = mac_wmux_s0_w0_30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12328  = \mac_wmux3_s0$4422 ;
+    \$12340  = \mac_wmux2_s0$4253 ;
     if (stall_adv10) begin
-      \$12328  = \mac_wmux1_s0$3864 ;
+      \$12340  = mac_wmux_s0_w1_30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12329  = \mac_wmux3_s0$4424 ;
+    \$12341  = \mac_wmux2_s0$4255 ;
     if (stall_adv10) begin
-      \$12329  = \mac_wmux1_s0$3866 ;
+      \$12341  = mac_wmux_s0_w2_30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12330  = \mac_wmux3_s0$4426 ;
+    \$12342  = \mac_wmux2_s0$4257 ;
     if (stall_adv10) begin
-      \$12330  = \mac_wmux1_s0$3868 ;
+      \$12342  = mac_wmux_s0_w3_30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12331  = \mac_wmux3_s0$4433 ;
+    \$12343  = \mac_wmux2_s0$4264 ;
     if (stall_adv10) begin
-      \$12331  = \mac_wmux1_s0$3875 ;
+      \$12343  = \mac_wmux0_s0$3664 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12332  = \mac_wmux3_s0$4435 ;
+    \$12344  = \mac_wmux2_s0$4266 ;
     if (stall_adv10) begin
-      \$12332  = \mac_wmux1_s0$3877 ;
+      \$12344  = \mac_wmux0_s0$3666 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12333  = \mac_wmux3_s0$4437 ;
+    \$12345  = \mac_wmux2_s0$4268 ;
     if (stall_adv10) begin
-      \$12333  = \mac_wmux1_s0$3879 ;
+      \$12345  = \mac_wmux0_s0$3668 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12334  = \mac_wmux3_s0$4439 ;
+    \$12346  = \mac_wmux2_s0$4270 ;
     if (stall_adv10) begin
-      \$12334  = \mac_wmux1_s0$3881 ;
+      \$12346  = \mac_wmux0_s0$3670 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12335  = \mac_wmux3_s0$4827 ;
+    \$12347  = \mac_wmux2_s0$4833 ;
     if (stall_adv10) begin
-      \$12335  = \mac_wmux1_s0$4809 ;
+      \$12347  = \mac_wmux0_s0$4815 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12336  = \mac_wmux3_s0$4828 ;
+    \$12348  = \mac_wmux2_s0$4834 ;
     if (stall_adv10) begin
-      \$12336  = \mac_wmux1_s0$4810 ;
+      \$12348  = \mac_wmux0_s0$4816 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12337  = \mac_wmux3_s0$4829 ;
+    \$12349  = \mac_wmux2_s0$4835 ;
     if (stall_adv10) begin
-      \$12337  = \mac_wmux1_s0$4811 ;
+      \$12349  = \mac_wmux0_s0$4817 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12338  = \mac_wmux3_s0$4830 ;
+    \$12350  = \mac_wmux2_s0$4836 ;
     if (stall_adv10) begin
-      \$12338  = \mac_wmux1_s0$4812 ;
+      \$12350  = \mac_wmux0_s0$4818 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12339  = \mac_wmux3_s0$4831 ;
+    \$12351  = \mac_wmux2_s0$4837 ;
     if (stall_adv10) begin
-      \$12339  = \mac_wmux1_s0$4813 ;
+      \$12351  = \mac_wmux0_s0$4819 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12340  = \mac_wmux3_s0$4832 ;
+    \$12352  = \mac_wmux2_s0$4838 ;
     if (stall_adv10) begin
-      \$12340  = \mac_wmux1_s0$4814 ;
+      \$12352  = \mac_wmux0_s0$4820 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12341  = \mac_wmux3_s0$4833 ;
+    \$12353  = \mac_wmux2_s0$4839 ;
     if (stall_adv10) begin
-      \$12341  = \mac_wmux1_s0$4815 ;
+      \$12353  = \mac_wmux0_s0$4821 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12342  = \mac_wmux3_s0$4834 ;
+    \$12354  = \mac_wmux2_s0$4840 ;
     if (stall_adv10) begin
-      \$12342  = \mac_wmux1_s0$4816 ;
+      \$12354  = \mac_wmux0_s0$4822 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12343  = \mac_wmux3_s0$4835 ;
+    \$12355  = \mac_wmux2_s0$4841 ;
     if (stall_adv10) begin
-      \$12343  = \mac_wmux1_s0$4817 ;
+      \$12355  = \mac_wmux0_s0$4823 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12344  = \mac_wmux3_s0$4836 ;
+    \$12356  = \mac_wmux2_s0$4842 ;
     if (stall_adv10) begin
-      \$12344  = \mac_wmux1_s0$4818 ;
+      \$12356  = \mac_wmux0_s0$4824 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12345  = \mac_wmux3_s0$4837 ;
+    \$12357  = \mac_wmux2_s0$4843 ;
     if (stall_adv10) begin
-      \$12345  = \mac_wmux1_s0$4819 ;
+      \$12357  = \mac_wmux0_s0$4825 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12346  = \mac_wmux3_s0$4838 ;
+    \$12358  = \mac_wmux2_s0$4844 ;
     if (stall_adv10) begin
-      \$12346  = \mac_wmux1_s0$4820 ;
+      \$12358  = \mac_wmux0_s0$4826 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12347  = \mac_wmux3_s0$4839 ;
+    \$12359  = \mac_wmux2_s0$4845 ;
     if (stall_adv10) begin
-      \$12347  = \mac_wmux1_s0$4821 ;
+      \$12359  = \mac_wmux0_s0$4827 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12348  = \mac_wmux3_s0$4840 ;
+    \$12360  = \mac_wmux2_s0$4846 ;
     if (stall_adv10) begin
-      \$12348  = \mac_wmux1_s0$4822 ;
+      \$12360  = \mac_wmux0_s0$4828 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12349  = \mac_wmux3_s0$4841 ;
+    \$12361  = \mac_wmux2_s0$4847 ;
     if (stall_adv10) begin
-      \$12349  = \mac_wmux1_s0$4823 ;
+      \$12361  = \mac_wmux0_s0$4829 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12350  = \mac_wmux3_s0$4842 ;
+    \$12362  = \mac_wmux2_s0$4848 ;
     if (stall_adv10) begin
-      \$12350  = \mac_wmux1_s0$4824 ;
+      \$12362  = \mac_wmux0_s0$4830 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12351  = \mac_wmux3_s0$4843 ;
+    \$12363  = \mac_wmux2_s0$4849 ;
     if (stall_adv10) begin
-      \$12351  = \mac_wmux1_s0$4825 ;
+      \$12363  = \mac_wmux0_s0$4831 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12352  = mac_wmux3_valid_s0;
+    \$12364  = mac_wmux2_valid_s0;
     if (stall_adv10) begin
-      \$12352  = mac_wmux1_valid_s0;
+      \$12364  = mac_wmux0_valid_s0;
     end
     if (rst) begin
-      \$12352  = 1'h0;
+      \$12364  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12353  = mac_pre_s0;
+    \$12365  = mac_pre_s0;
     if (stall_adv11) begin
-      \$12353  = \mac_wmux3_s0$4827 ;
+      \$12365  = \mac_wmux2_s0$4833 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12354  = \mac_pre_s0$4846 ;
+    \$12366  = \mac_pre_s0$4852 ;
     if (stall_adv11) begin
-      \$12354  = \mac_wmux3_s0$4828 ;
+      \$12366  = \mac_wmux2_s0$4834 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12355  = \mac_pre_s0$4847 ;
+    \$12367  = \mac_pre_s0$4853 ;
     if (stall_adv11) begin
-      \$12355  = \mac_wmux3_s0$4829 ;
+      \$12367  = \mac_wmux2_s0$4835 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12356  = \mac_pre_s0$4848 ;
+    \$12368  = \mac_pre_s0$4854 ;
     if (stall_adv11) begin
-      \$12356  = \mac_wmux3_s0$4830 ;
+      \$12368  = \mac_wmux2_s0$4836 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12357  = \mac_pre_s0$4849 ;
+    \$12369  = \mac_pre_s0$4855 ;
     if (stall_adv11) begin
-      \$12357  = \mac_wmux3_s0$4831 ;
+      \$12369  = \mac_wmux2_s0$4837 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12358  = \mac_pre_s0$4850 ;
+    \$12370  = \mac_pre_s0$4856 ;
     if (stall_adv11) begin
-      \$12358  = \mac_wmux3_s0$4832 ;
+      \$12370  = \mac_wmux2_s0$4838 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12359  = \mac_pre_s0$4851 ;
+    \$12371  = \mac_pre_s0$4857 ;
     if (stall_adv11) begin
-      \$12359  = \mac_wmux3_s0$4833 ;
+      \$12371  = \mac_wmux2_s0$4839 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12360  = \mac_pre_s0$4852 ;
+    \$12372  = \mac_pre_s0$4858 ;
     if (stall_adv11) begin
-      \$12360  = \mac_wmux3_s0$4834 ;
+      \$12372  = \mac_wmux2_s0$4840 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12361  = \mac_pre_s0$4853 ;
+    \$12373  = \mac_pre_s0$4859 ;
     if (stall_adv11) begin
-      \$12361  = \mac_wmux3_s0$4835 ;
+      \$12373  = \mac_wmux2_s0$4841 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12362  = \mac_pre_s0$4854 ;
+    \$12374  = \mac_pre_s0$4860 ;
     if (stall_adv11) begin
-      \$12362  = \mac_wmux3_s0$4836 ;
+      \$12374  = \mac_wmux2_s0$4842 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12363  = \mac_pre_s0$4855 ;
+    \$12375  = \mac_pre_s0$4861 ;
     if (stall_adv11) begin
-      \$12363  = \mac_wmux3_s0$4837 ;
+      \$12375  = \mac_wmux2_s0$4843 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12364  = \mac_pre_s0$4856 ;
+    \$12376  = \mac_pre_s0$4862 ;
     if (stall_adv11) begin
-      \$12364  = \mac_wmux3_s0$4838 ;
+      \$12376  = \mac_wmux2_s0$4844 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12365  = \mac_pre_s0$4857 ;
+    \$12377  = \mac_pre_s0$4863 ;
     if (stall_adv11) begin
-      \$12365  = \mac_wmux3_s0$4839 ;
+      \$12377  = \mac_wmux2_s0$4845 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12366  = \mac_pre_s0$4858 ;
+    \$12378  = \mac_pre_s0$4864 ;
     if (stall_adv11) begin
-      \$12366  = \mac_wmux3_s0$4840 ;
+      \$12378  = \mac_wmux2_s0$4846 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12367  = \mac_pre_s0$4859 ;
+    \$12379  = \mac_pre_s0$4865 ;
     if (stall_adv11) begin
-      \$12367  = \mac_wmux3_s0$4841 ;
+      \$12379  = \mac_wmux2_s0$4847 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12368  = \mac_pre_s0$4860 ;
+    \$12380  = \mac_pre_s0$4866 ;
     if (stall_adv11) begin
-      \$12368  = \mac_wmux3_s0$4842 ;
+      \$12380  = \mac_wmux2_s0$4848 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12369  = \mac_pre_s0$4861 ;
+    \$12381  = \mac_pre_s0$4867 ;
     if (stall_adv11) begin
-      \$12369  = mac_wmux_s4_w0_0;
+      \$12381  = mac_wmux_s4_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12370  = \mac_pre_s0$4862 ;
+    \$12382  = \mac_pre_s0$4868 ;
     if (stall_adv11) begin
-      \$12370  = mac_wmux_s4_w0_1;
+      \$12382  = mac_wmux_s4_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12371  = \mac_pre_s0$4863 ;
+    \$12383  = \mac_pre_s0$4869 ;
     if (stall_adv11) begin
-      \$12371  = mac_wmux_s4_w0_2;
+      \$12383  = mac_wmux_s4_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12372  = \mac_pre_s0$4864 ;
+    \$12384  = \mac_pre_s0$4870 ;
     if (stall_adv11) begin
-      \$12372  = mac_wmux_s4_w0_3;
+      \$12384  = mac_wmux_s4_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12373  = \mac_pre_s0$4865 ;
+    \$12385  = \mac_pre_s0$4871 ;
     if (stall_adv11) begin
-      \$12373  = mac_wmux_s4_w0_4;
+      \$12385  = mac_wmux_s4_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12374  = \mac_pre_s0$4866 ;
+    \$12386  = \mac_pre_s0$4872 ;
     if (stall_adv11) begin
-      \$12374  = mac_wmux_s4_w0_5;
+      \$12386  = mac_wmux_s4_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12375  = \mac_pre_s0$4867 ;
+    \$12387  = \mac_pre_s0$4873 ;
     if (stall_adv11) begin
-      \$12375  = mac_wmux_s4_w0_6;
+      \$12387  = mac_wmux_s4_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12376  = \mac_pre_s0$4868 ;
+    \$12388  = \mac_pre_s0$4874 ;
     if (stall_adv11) begin
-      \$12376  = mac_wmux_s4_w0_7;
+      \$12388  = mac_wmux_s4_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12377  = \mac_pre_s0$4869 ;
+    \$12389  = \mac_pre_s0$4875 ;
     if (stall_adv11) begin
-      \$12377  = mac_wmux_s4_w0_8;
+      \$12389  = mac_wmux_s4_w0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12378  = \mac_pre_s0$4870 ;
+    \$12390  = \mac_pre_s0$4876 ;
     if (stall_adv11) begin
-      \$12378  = mac_wmux_s4_w0_9;
+      \$12390  = mac_wmux_s4_w0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12379  = \mac_pre_s0$4871 ;
+    \$12391  = \mac_pre_s0$4877 ;
     if (stall_adv11) begin
-      \$12379  = mac_wmux_s4_w0_10;
+      \$12391  = mac_wmux_s4_w0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12380  = \mac_pre_s0$4872 ;
+    \$12392  = \mac_pre_s0$4878 ;
     if (stall_adv11) begin
-      \$12380  = mac_wmux_s4_w0_11;
+      \$12392  = mac_wmux_s4_w0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12381  = \mac_pre_s0$4873 ;
+    \$12393  = \mac_pre_s0$4879 ;
     if (stall_adv11) begin
-      \$12381  = mac_wmux_s4_w0_12;
+      \$12393  = mac_wmux_s4_w0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12382  = \mac_pre_s0$4874 ;
+    \$12394  = \mac_pre_s0$4880 ;
     if (stall_adv11) begin
-      \$12382  = mac_wmux_s4_w0_13;
+      \$12394  = mac_wmux_s4_w0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12383  = \mac_pre_s0$4875 ;
+    \$12395  = \mac_pre_s0$4881 ;
     if (stall_adv11) begin
-      \$12383  = mac_wmux_s4_w0_14;
+      \$12395  = mac_wmux_s4_w0_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12384  = \mac_pre_s0$4876 ;
+    \$12396  = \mac_pre_s0$4882 ;
     if (stall_adv11) begin
-      \$12384  = mac_wmux_s4_w0_15;
+      \$12396  = mac_wmux_s4_w0_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12385  = \mac_pre_s0$4877 ;
+    \$12397  = \mac_pre_s0$4883 ;
     if (stall_adv11) begin
-      \$12385  = mac_wmux_s4_w1_0;
+      \$12397  = mac_wmux_s4_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12386  = \mac_pre_s0$4878 ;
+    \$12398  = \mac_pre_s0$4884 ;
     if (stall_adv11) begin
-      \$12386  = mac_wmux_s4_w1_1;
+      \$12398  = mac_wmux_s4_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12387  = \mac_pre_s0$4879 ;
+    \$12399  = \mac_pre_s0$4885 ;
     if (stall_adv11) begin
-      \$12387  = mac_wmux_s4_w1_2;
+      \$12399  = mac_wmux_s4_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12388  = \mac_pre_s0$4880 ;
+    \$12400  = \mac_pre_s0$4886 ;
     if (stall_adv11) begin
-      \$12388  = mac_wmux_s4_w1_3;
+      \$12400  = mac_wmux_s4_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12389  = \mac_pre_s0$4881 ;
+    \$12401  = \mac_pre_s0$4887 ;
     if (stall_adv11) begin
-      \$12389  = mac_wmux_s4_w1_4;
+      \$12401  = mac_wmux_s4_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12390  = \mac_pre_s0$4882 ;
+    \$12402  = \mac_pre_s0$4888 ;
     if (stall_adv11) begin
-      \$12390  = mac_wmux_s4_w1_5;
+      \$12402  = mac_wmux_s4_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12391  = \mac_pre_s0$4883 ;
+    \$12403  = \mac_pre_s0$4889 ;
     if (stall_adv11) begin
-      \$12391  = mac_wmux_s4_w1_6;
+      \$12403  = mac_wmux_s4_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12392  = \mac_pre_s0$4884 ;
+    \$12404  = \mac_pre_s0$4890 ;
     if (stall_adv11) begin
-      \$12392  = mac_wmux_s4_w1_7;
+      \$12404  = mac_wmux_s4_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12393  = \mac_pre_s0$4885 ;
+    \$12405  = \mac_pre_s0$4891 ;
     if (stall_adv11) begin
-      \$12393  = mac_wmux_s4_w1_8;
+      \$12405  = mac_wmux_s4_w1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12394  = \mac_pre_s0$4886 ;
+    \$12406  = \mac_pre_s0$4892 ;
     if (stall_adv11) begin
-      \$12394  = mac_wmux_s4_w1_9;
+      \$12406  = mac_wmux_s4_w1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12395  = \mac_pre_s0$4887 ;
+    \$12407  = \mac_pre_s0$4893 ;
     if (stall_adv11) begin
-      \$12395  = mac_wmux_s4_w1_10;
+      \$12407  = mac_wmux_s4_w1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12396  = \mac_pre_s0$4888 ;
+    \$12408  = \mac_pre_s0$4894 ;
     if (stall_adv11) begin
-      \$12396  = mac_wmux_s4_w1_11;
+      \$12408  = mac_wmux_s4_w1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12397  = \mac_pre_s0$4889 ;
+    \$12409  = \mac_pre_s0$4895 ;
     if (stall_adv11) begin
-      \$12397  = mac_wmux_s4_w1_12;
+      \$12409  = mac_wmux_s4_w1_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12398  = \mac_pre_s0$4890 ;
+    \$12410  = \mac_pre_s0$4896 ;
     if (stall_adv11) begin
-      \$12398  = mac_wmux_s4_w1_13;
+      \$12410  = mac_wmux_s4_w1_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12399  = \mac_pre_s0$4891 ;
+    \$12411  = \mac_pre_s0$4897 ;
     if (stall_adv11) begin
-      \$12399  = mac_wmux_s4_w1_14;
+      \$12411  = mac_wmux_s4_w1_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12400  = \mac_pre_s0$4892 ;
+    \$12412  = \mac_pre_s0$4898 ;
     if (stall_adv11) begin
-      \$12400  = mac_wmux_s4_w1_15;
+      \$12412  = mac_wmux_s4_w1_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12401  = \mac_pre_s0$4893 ;
+    \$12413  = \mac_pre_s0$4899 ;
     if (stall_adv11) begin
-      \$12401  = mac_wmux_s4_w2_0;
+      \$12413  = mac_wmux_s4_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12402  = \mac_pre_s0$4894 ;
+    \$12414  = \mac_pre_s0$4900 ;
     if (stall_adv11) begin
-      \$12402  = mac_wmux_s4_w2_1;
+      \$12414  = mac_wmux_s4_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12403  = \mac_pre_s0$4895 ;
+    \$12415  = \mac_pre_s0$4901 ;
     if (stall_adv11) begin
-      \$12403  = mac_wmux_s4_w2_2;
+      \$12415  = mac_wmux_s4_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12404  = \mac_pre_s0$4896 ;
+    \$12416  = \mac_pre_s0$4902 ;
     if (stall_adv11) begin
-      \$12404  = mac_wmux_s4_w2_3;
+      \$12416  = mac_wmux_s4_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12405  = \mac_pre_s0$4897 ;
+    \$12417  = \mac_pre_s0$4903 ;
     if (stall_adv11) begin
-      \$12405  = mac_wmux_s4_w2_4;
+      \$12417  = mac_wmux_s4_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12406  = \mac_pre_s0$4898 ;
+    \$12418  = \mac_pre_s0$4904 ;
     if (stall_adv11) begin
-      \$12406  = mac_wmux_s4_w2_5;
+      \$12418  = mac_wmux_s4_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12407  = \mac_pre_s0$4899 ;
+    \$12419  = \mac_pre_s0$4905 ;
     if (stall_adv11) begin
-      \$12407  = mac_wmux_s4_w2_6;
+      \$12419  = mac_wmux_s4_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12408  = \mac_pre_s0$4900 ;
+    \$12420  = \mac_pre_s0$4906 ;
     if (stall_adv11) begin
-      \$12408  = mac_wmux_s4_w2_7;
+      \$12420  = mac_wmux_s4_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12409  = \mac_pre_s0$4901 ;
+    \$12421  = \mac_pre_s0$4907 ;
     if (stall_adv11) begin
-      \$12409  = mac_wmux_s4_w2_8;
+      \$12421  = mac_wmux_s4_w2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12410  = \mac_pre_s0$4902 ;
+    \$12422  = \mac_pre_s0$4908 ;
     if (stall_adv11) begin
-      \$12410  = mac_wmux_s4_w2_9;
+      \$12422  = mac_wmux_s4_w2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12411  = \mac_pre_s0$4903 ;
+    \$12423  = \mac_pre_s0$4909 ;
     if (stall_adv11) begin
-      \$12411  = mac_wmux_s4_w2_10;
+      \$12423  = mac_wmux_s4_w2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12412  = \mac_pre_s0$4904 ;
+    \$12424  = \mac_pre_s0$4910 ;
     if (stall_adv11) begin
-      \$12412  = mac_wmux_s4_w2_11;
+      \$12424  = mac_wmux_s4_w2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12413  = \mac_pre_s0$4905 ;
+    \$12425  = \mac_pre_s0$4911 ;
     if (stall_adv11) begin
-      \$12413  = mac_wmux_s4_w2_12;
+      \$12425  = mac_wmux_s4_w2_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12414  = \mac_pre_s0$4906 ;
+    \$12426  = \mac_pre_s0$4912 ;
     if (stall_adv11) begin
-      \$12414  = mac_wmux_s4_w2_13;
+      \$12426  = mac_wmux_s4_w2_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12415  = \mac_pre_s0$4907 ;
+    \$12427  = \mac_pre_s0$4913 ;
     if (stall_adv11) begin
-      \$12415  = mac_wmux_s4_w2_14;
+      \$12427  = mac_wmux_s4_w2_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12416  = \mac_pre_s0$4908 ;
+    \$12428  = \mac_pre_s0$4914 ;
     if (stall_adv11) begin
-      \$12416  = mac_wmux_s4_w2_15;
+      \$12428  = mac_wmux_s4_w2_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12417  = \mac_pre_s0$4909 ;
+    \$12429  = \mac_pre_s0$4915 ;
     if (stall_adv11) begin
-      \$12417  = mac_wmux_s4_w3_0;
+      \$12429  = mac_wmux_s4_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12418  = \mac_pre_s0$4910 ;
+    \$12430  = \mac_pre_s0$4916 ;
     if (stall_adv11) begin
-      \$12418  = mac_wmux_s4_w3_1;
+      \$12430  = mac_wmux_s4_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12419  = \mac_pre_s0$4911 ;
+    \$12431  = \mac_pre_s0$4917 ;
     if (stall_adv11) begin
-      \$12419  = mac_wmux_s4_w3_2;
+      \$12431  = mac_wmux_s4_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12420  = \mac_pre_s0$4912 ;
+    \$12432  = \mac_pre_s0$4918 ;
     if (stall_adv11) begin
-      \$12420  = mac_wmux_s4_w3_3;
+      \$12432  = mac_wmux_s4_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12421  = \mac_pre_s0$4913 ;
+    \$12433  = \mac_pre_s0$4919 ;
     if (stall_adv11) begin
-      \$12421  = mac_wmux_s4_w3_4;
+      \$12433  = mac_wmux_s4_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12422  = \mac_pre_s0$4914 ;
+    \$12434  = \mac_pre_s0$4920 ;
     if (stall_adv11) begin
-      \$12422  = mac_wmux_s4_w3_5;
+      \$12434  = mac_wmux_s4_w3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12423  = \mac_pre_s0$4915 ;
+    \$12435  = \mac_pre_s0$4921 ;
     if (stall_adv11) begin
-      \$12423  = mac_wmux_s4_w3_6;
+      \$12435  = mac_wmux_s4_w3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12424  = \mac_pre_s0$4916 ;
+    \$12436  = \mac_pre_s0$4922 ;
     if (stall_adv11) begin
-      \$12424  = mac_wmux_s4_w3_7;
+      \$12436  = mac_wmux_s4_w3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12425  = \mac_pre_s0$4917 ;
+    \$12437  = \mac_pre_s0$4923 ;
     if (stall_adv11) begin
-      \$12425  = mac_wmux_s4_w3_8;
+      \$12437  = mac_wmux_s4_w3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12426  = \mac_pre_s0$4918 ;
+    \$12438  = \mac_pre_s0$4924 ;
     if (stall_adv11) begin
-      \$12426  = mac_wmux_s4_w3_9;
+      \$12438  = mac_wmux_s4_w3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12427  = \mac_pre_s0$4919 ;
+    \$12439  = \mac_pre_s0$4925 ;
     if (stall_adv11) begin
-      \$12427  = mac_wmux_s4_w3_10;
+      \$12439  = mac_wmux_s4_w3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12428  = \mac_pre_s0$4920 ;
+    \$12440  = \mac_pre_s0$4926 ;
     if (stall_adv11) begin
-      \$12428  = mac_wmux_s4_w3_11;
+      \$12440  = mac_wmux_s4_w3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12429  = \mac_pre_s0$4921 ;
+    \$12441  = \mac_pre_s0$4927 ;
     if (stall_adv11) begin
-      \$12429  = mac_wmux_s4_w3_12;
+      \$12441  = mac_wmux_s4_w3_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12430  = \mac_pre_s0$4922 ;
+    \$12442  = \mac_pre_s0$4928 ;
     if (stall_adv11) begin
-      \$12430  = mac_wmux_s4_w3_13;
+      \$12442  = mac_wmux_s4_w3_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12431  = \mac_pre_s0$4923 ;
+    \$12443  = \mac_pre_s0$4929 ;
     if (stall_adv11) begin
-      \$12431  = mac_wmux_s4_w3_14;
+      \$12443  = mac_wmux_s4_w3_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12432  = \mac_pre_s0$4924 ;
+    \$12444  = \mac_pre_s0$4930 ;
     if (stall_adv11) begin
-      \$12432  = mac_wmux_s4_w3_15;
+      \$12444  = mac_wmux_s4_w3_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12433  = \mac_pre_s0$4925 ;
+    \$12445  = \mac_pre_s0$4931 ;
     if (stall_adv11) begin
-      \$12433  = \mac_wmux3_s0$4843 ;
+      \$12445  = \mac_wmux2_s0$4849 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12434  = mac_pre_valid_s0;
+    \$12446  = mac_pre_valid_s0;
     if (stall_adv11) begin
-      \$12434  = mac_wmux3_valid_s0;
+      \$12446  = mac_wmux2_valid_s0;
     end
     if (rst) begin
-      \$12434  = 1'h0;
+      \$12446  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12435  = mac_dspin_s0;
+    \$12447  = mac_dspin_s0;
     if (stall_adv12) begin
-      \$12435  = \mac_pre_s0$4925 ;
+      \$12447  = \mac_pre_s0$4931 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12436  = mac_dspin_valid_s0;
+    \$12448  = mac_dspin_valid_s0;
     if (stall_adv12) begin
-      \$12436  = mac_pre_valid_s0;
+      \$12448  = mac_pre_valid_s0;
     end
     if (rst) begin
-      \$12436  = 1'h0;
+      \$12448  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12437  = mac_mul_s0;
+    \$12449  = mac_mul_s0;
     if (stall_adv13) begin
-      \$12437  = mac_prod0_0;
+      \$12449  = mac_prod0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12438  = \mac_mul_s0$4560 ;
+    \$12450  = \mac_mul_s0$4559 ;
     if (stall_adv13) begin
-      \$12438  = mac_prod0_1;
+      \$12450  = mac_prod0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12439  = \mac_mul_s0$4562 ;
+    \$12451  = \mac_mul_s0$4561 ;
     if (stall_adv13) begin
-      \$12439  = mac_prod0_2;
+      \$12451  = mac_prod0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12440  = \mac_mul_s0$4563 ;
+    \$12452  = \mac_mul_s0$4562 ;
     if (stall_adv13) begin
-      \$12440  = mac_prod0_3;
+      \$12452  = mac_prod0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12441  = \mac_mul_s0$4565 ;
+    \$12453  = \mac_mul_s0$4564 ;
     if (stall_adv13) begin
-      \$12441  = mac_prod0_4;
+      \$12453  = mac_prod0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12442  = \mac_mul_s0$4566 ;
+    \$12454  = \mac_mul_s0$4565 ;
     if (stall_adv13) begin
-      \$12442  = mac_prod0_5;
+      \$12454  = mac_prod0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12443  = \mac_mul_s0$4568 ;
+    \$12455  = \mac_mul_s0$4567 ;
     if (stall_adv13) begin
-      \$12443  = mac_prod0_6;
+      \$12455  = mac_prod0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12444  = \mac_mul_s0$4569 ;
+    \$12456  = \mac_mul_s0$4568 ;
     if (stall_adv13) begin
-      \$12444  = mac_prod0_7;
+      \$12456  = mac_prod0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12445  = \mac_mul_s0$4571 ;
+    \$12457  = \mac_mul_s0$4570 ;
     if (stall_adv13) begin
-      \$12445  = mac_prod0_8;
+      \$12457  = mac_prod0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12446  = \mac_mul_s0$4572 ;
+    \$12458  = \mac_mul_s0$4571 ;
     if (stall_adv13) begin
-      \$12446  = mac_prod0_9;
+      \$12458  = mac_prod0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12447  = \mac_mul_s0$4574 ;
+    \$12459  = \mac_mul_s0$4573 ;
     if (stall_adv13) begin
-      \$12447  = mac_prod0_10;
+      \$12459  = mac_prod0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12448  = \mac_mul_s0$4575 ;
+    \$12460  = \mac_mul_s0$4574 ;
     if (stall_adv13) begin
-      \$12448  = mac_prod0_11;
+      \$12460  = mac_prod0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12449  = \mac_mul_s0$4577 ;
+    \$12461  = \mac_mul_s0$4576 ;
     if (stall_adv13) begin
-      \$12449  = mac_prod0_12;
+      \$12461  = mac_prod0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12450  = \mac_mul_s0$4578 ;
+    \$12462  = \mac_mul_s0$4577 ;
     if (stall_adv13) begin
-      \$12450  = mac_prod0_13;
+      \$12462  = mac_prod0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12451  = \mac_mul_s0$4580 ;
+    \$12463  = \mac_mul_s0$4579 ;
     if (stall_adv13) begin
-      \$12451  = mac_prod0_14;
+      \$12463  = mac_prod0_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12452  = \mac_mul_s0$4581 ;
+    \$12464  = \mac_mul_s0$4580 ;
     if (stall_adv13) begin
-      \$12452  = mac_prod0_15;
+      \$12464  = mac_prod0_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12453  = \mac_mul_s0$4583 ;
+    \$12465  = \mac_mul_s0$4582 ;
     if (stall_adv13) begin
-      \$12453  = mac_prod1_0;
+      \$12465  = mac_prod1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12454  = \mac_mul_s0$4584 ;
+    \$12466  = \mac_mul_s0$4583 ;
     if (stall_adv13) begin
-      \$12454  = mac_prod1_1;
+      \$12466  = mac_prod1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12455  = \mac_mul_s0$4586 ;
+    \$12467  = \mac_mul_s0$4585 ;
     if (stall_adv13) begin
-      \$12455  = mac_prod1_2;
+      \$12467  = mac_prod1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12456  = \mac_mul_s0$4587 ;
+    \$12468  = \mac_mul_s0$4586 ;
     if (stall_adv13) begin
-      \$12456  = mac_prod1_3;
+      \$12468  = mac_prod1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12457  = \mac_mul_s0$4589 ;
+    \$12469  = \mac_mul_s0$4588 ;
     if (stall_adv13) begin
-      \$12457  = mac_prod1_4;
+      \$12469  = mac_prod1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12458  = \mac_mul_s0$4590 ;
+    \$12470  = \mac_mul_s0$4589 ;
     if (stall_adv13) begin
-      \$12458  = mac_prod1_5;
+      \$12470  = mac_prod1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12459  = \mac_mul_s0$4592 ;
+    \$12471  = \mac_mul_s0$4591 ;
     if (stall_adv13) begin
-      \$12459  = mac_prod1_6;
+      \$12471  = mac_prod1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12460  = \mac_mul_s0$4593 ;
+    \$12472  = \mac_mul_s0$4592 ;
     if (stall_adv13) begin
-      \$12460  = mac_prod1_7;
+      \$12472  = mac_prod1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12461  = \mac_mul_s0$4595 ;
+    \$12473  = \mac_mul_s0$4594 ;
     if (stall_adv13) begin
-      \$12461  = mac_prod1_8;
+      \$12473  = mac_prod1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12462  = \mac_mul_s0$4596 ;
+    \$12474  = \mac_mul_s0$4595 ;
     if (stall_adv13) begin
-      \$12462  = mac_prod1_9;
+      \$12474  = mac_prod1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12463  = \mac_mul_s0$4598 ;
+    \$12475  = \mac_mul_s0$4597 ;
     if (stall_adv13) begin
-      \$12463  = mac_prod1_10;
+      \$12475  = mac_prod1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12464  = \mac_mul_s0$4599 ;
+    \$12476  = \mac_mul_s0$4598 ;
     if (stall_adv13) begin
-      \$12464  = mac_prod1_11;
+      \$12476  = mac_prod1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12465  = \mac_mul_s0$4601 ;
+    \$12477  = \mac_mul_s0$4600 ;
     if (stall_adv13) begin
-      \$12465  = mac_prod1_12;
+      \$12477  = mac_prod1_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12466  = \mac_mul_s0$4602 ;
+    \$12478  = \mac_mul_s0$4601 ;
     if (stall_adv13) begin
-      \$12466  = mac_prod1_13;
+      \$12478  = mac_prod1_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12467  = \mac_mul_s0$4604 ;
+    \$12479  = \mac_mul_s0$4603 ;
     if (stall_adv13) begin
-      \$12467  = mac_prod1_14;
+      \$12479  = mac_prod1_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12468  = \mac_mul_s0$4605 ;
+    \$12480  = \mac_mul_s0$4604 ;
     if (stall_adv13) begin
-      \$12468  = mac_prod1_15;
+      \$12480  = mac_prod1_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12469  = \mac_mul_s0$4607 ;
+    \$12481  = \mac_mul_s0$4606 ;
     if (stall_adv13) begin
-      \$12469  = mac_prod2_0;
+      \$12481  = mac_prod2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12470  = \mac_mul_s0$4608 ;
+    \$12482  = \mac_mul_s0$4607 ;
     if (stall_adv13) begin
-      \$12470  = mac_prod2_1;
+      \$12482  = mac_prod2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12471  = \mac_mul_s0$4610 ;
+    \$12483  = \mac_mul_s0$4609 ;
     if (stall_adv13) begin
-      \$12471  = mac_prod2_2;
+      \$12483  = mac_prod2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12472  = \mac_mul_s0$4611 ;
+    \$12484  = \mac_mul_s0$4610 ;
     if (stall_adv13) begin
-      \$12472  = mac_prod2_3;
+      \$12484  = mac_prod2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12473  = \mac_mul_s0$4613 ;
+    \$12485  = \mac_mul_s0$4612 ;
     if (stall_adv13) begin
-      \$12473  = mac_prod2_4;
+      \$12485  = mac_prod2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12474  = \mac_mul_s0$4614 ;
+    \$12486  = \mac_mul_s0$4613 ;
     if (stall_adv13) begin
-      \$12474  = mac_prod2_5;
+      \$12486  = mac_prod2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12475  = \mac_mul_s0$4616 ;
+    \$12487  = \mac_mul_s0$4615 ;
     if (stall_adv13) begin
-      \$12475  = mac_prod2_6;
+      \$12487  = mac_prod2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12476  = \mac_mul_s0$4617 ;
+    \$12488  = \mac_mul_s0$4616 ;
     if (stall_adv13) begin
-      \$12476  = mac_prod2_7;
+      \$12488  = mac_prod2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12477  = \mac_mul_s0$4619 ;
+    \$12489  = \mac_mul_s0$4618 ;
     if (stall_adv13) begin
-      \$12477  = mac_prod2_8;
+      \$12489  = mac_prod2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12478  = \mac_mul_s0$4620 ;
+    \$12490  = \mac_mul_s0$4619 ;
     if (stall_adv13) begin
-      \$12478  = mac_prod2_9;
+      \$12490  = mac_prod2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12479  = \mac_mul_s0$4622 ;
+    \$12491  = \mac_mul_s0$4621 ;
     if (stall_adv13) begin
-      \$12479  = mac_prod2_10;
+      \$12491  = mac_prod2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12480  = \mac_mul_s0$4623 ;
+    \$12492  = \mac_mul_s0$4622 ;
     if (stall_adv13) begin
-      \$12480  = mac_prod2_11;
+      \$12492  = mac_prod2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12481  = \mac_mul_s0$4625 ;
+    \$12493  = \mac_mul_s0$4624 ;
     if (stall_adv13) begin
-      \$12481  = mac_prod2_12;
+      \$12493  = mac_prod2_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12482  = \mac_mul_s0$4626 ;
+    \$12494  = \mac_mul_s0$4625 ;
     if (stall_adv13) begin
-      \$12482  = mac_prod2_13;
+      \$12494  = mac_prod2_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12483  = \mac_mul_s0$4628 ;
+    \$12495  = \mac_mul_s0$4627 ;
     if (stall_adv13) begin
-      \$12483  = mac_prod2_14;
+      \$12495  = mac_prod2_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12484  = \mac_mul_s0$4629 ;
+    \$12496  = \mac_mul_s0$4628 ;
     if (stall_adv13) begin
-      \$12484  = mac_prod2_15;
+      \$12496  = mac_prod2_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12485  = \mac_mul_s0$4631 ;
+    \$12497  = \mac_mul_s0$4630 ;
     if (stall_adv13) begin
-      \$12485  = mac_prod3_0;
+      \$12497  = mac_prod3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12486  = \mac_mul_s0$4632 ;
+    \$12498  = \mac_mul_s0$4631 ;
     if (stall_adv13) begin
-      \$12486  = mac_prod3_1;
+      \$12498  = mac_prod3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12487  = \mac_mul_s0$4634 ;
+    \$12499  = \mac_mul_s0$4633 ;
     if (stall_adv13) begin
-      \$12487  = mac_prod3_2;
+      \$12499  = mac_prod3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12488  = \mac_mul_s0$4635 ;
+    \$12500  = \mac_mul_s0$4634 ;
     if (stall_adv13) begin
-      \$12488  = mac_prod3_3;
+      \$12500  = mac_prod3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12489  = \mac_mul_s0$4637 ;
+    \$12501  = \mac_mul_s0$4636 ;
     if (stall_adv13) begin
-      \$12489  = mac_prod3_4;
+      \$12501  = mac_prod3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12490  = \mac_mul_s0$4638 ;
+    \$12502  = \mac_mul_s0$4637 ;
     if (stall_adv13) begin
-      \$12490  = mac_prod3_5;
+      \$12502  = mac_prod3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12491  = \mac_mul_s0$4640 ;
+    \$12503  = \mac_mul_s0$4639 ;
     if (stall_adv13) begin
-      \$12491  = mac_prod3_6;
+      \$12503  = mac_prod3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12492  = \mac_mul_s0$4641 ;
+    \$12504  = \mac_mul_s0$4640 ;
     if (stall_adv13) begin
-      \$12492  = mac_prod3_7;
+      \$12504  = mac_prod3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12493  = \mac_mul_s0$4643 ;
+    \$12505  = \mac_mul_s0$4642 ;
     if (stall_adv13) begin
-      \$12493  = mac_prod3_8;
+      \$12505  = mac_prod3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12494  = \mac_mul_s0$4644 ;
+    \$12506  = \mac_mul_s0$4643 ;
     if (stall_adv13) begin
-      \$12494  = mac_prod3_9;
+      \$12506  = mac_prod3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12495  = \mac_mul_s0$4646 ;
+    \$12507  = \mac_mul_s0$4645 ;
     if (stall_adv13) begin
-      \$12495  = mac_prod3_10;
+      \$12507  = mac_prod3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12496  = \mac_mul_s0$4647 ;
+    \$12508  = \mac_mul_s0$4646 ;
     if (stall_adv13) begin
-      \$12496  = mac_prod3_11;
+      \$12508  = mac_prod3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12497  = \mac_mul_s0$4649 ;
+    \$12509  = \mac_mul_s0$4648 ;
     if (stall_adv13) begin
-      \$12497  = mac_prod3_12;
+      \$12509  = mac_prod3_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12498  = \mac_mul_s0$4650 ;
+    \$12510  = \mac_mul_s0$4649 ;
     if (stall_adv13) begin
-      \$12498  = mac_prod3_13;
+      \$12510  = mac_prod3_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12499  = \mac_mul_s0$4652 ;
+    \$12511  = \mac_mul_s0$4651 ;
     if (stall_adv13) begin
-      \$12499  = mac_prod3_14;
+      \$12511  = mac_prod3_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12500  = \mac_mul_s0$4653 ;
+    \$12512  = \mac_mul_s0$4652 ;
     if (stall_adv13) begin
-      \$12500  = mac_prod3_15;
+      \$12512  = mac_prod3_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12501  = \mac_mul_s0$4993 ;
+    \$12513  = \mac_mul_s0$4999 ;
     if (stall_adv13) begin
-      \$12501  = mac_dspin_s0;
+      \$12513  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12502  = mac_mul_valid_s0;
+    \$12514  = mac_mul_valid_s0;
     if (stall_adv13) begin
-      \$12502  = mac_dspin_valid_s0;
+      \$12514  = mac_dspin_valid_s0;
     end
     if (rst) begin
-      \$12502  = 1'h0;
+      \$12514  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12503  = mac_add0_s0;
+    \$12515  = mac_add0_s0;
     if (stall_adv14) begin
-      \$12503  = mac0_sum0_p0;
+      \$12515  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12504  = \mac_add0_s0$4658 ;
+    \$12516  = \mac_add0_s0$4657 ;
     if (stall_adv14) begin
-      \$12504  = mac0_sum0_p1;
+      \$12516  = mac0_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12505  = \mac_add0_s0$4660 ;
+    \$12517  = \mac_add0_s0$4659 ;
     if (stall_adv14) begin
-      \$12505  = mac0_sum0_p2;
+      \$12517  = mac0_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12506  = \mac_add0_s0$4661 ;
+    \$12518  = \mac_add0_s0$4660 ;
     if (stall_adv14) begin
-      \$12506  = mac0_sum0_p3;
+      \$12518  = mac0_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12507  = \mac_add0_s0$4663 ;
+    \$12519  = \mac_add0_s0$4662 ;
     if (stall_adv14) begin
-      \$12507  = mac0_sum0_p4;
+      \$12519  = mac0_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12508  = \mac_add0_s0$4664 ;
+    \$12520  = \mac_add0_s0$4663 ;
     if (stall_adv14) begin
-      \$12508  = mac0_sum0_p5;
+      \$12520  = mac0_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12509  = \mac_add0_s0$4666 ;
+    \$12521  = \mac_add0_s0$4665 ;
     if (stall_adv14) begin
-      \$12509  = mac0_sum0_p6;
+      \$12521  = mac0_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12510  = \mac_add0_s0$4667 ;
+    \$12522  = \mac_add0_s0$4666 ;
     if (stall_adv14) begin
-      \$12510  = mac0_sum0_p7;
+      \$12522  = mac0_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12511  = \mac_add0_s0$4669 ;
+    \$12523  = \mac_add0_s0$4668 ;
     if (stall_adv14) begin
-      \$12511  = mac1_sum0_p0;
+      \$12523  = mac1_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12512  = \mac_add0_s0$4670 ;
+    \$12524  = \mac_add0_s0$4669 ;
     if (stall_adv14) begin
-      \$12512  = mac1_sum0_p1;
+      \$12524  = mac1_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12513  = \mac_add0_s0$4672 ;
+    \$12525  = \mac_add0_s0$4671 ;
     if (stall_adv14) begin
-      \$12513  = mac1_sum0_p2;
+      \$12525  = mac1_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12514  = \mac_add0_s0$4673 ;
+    \$12526  = \mac_add0_s0$4672 ;
     if (stall_adv14) begin
-      \$12514  = mac1_sum0_p3;
+      \$12526  = mac1_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12515  = \mac_add0_s0$4675 ;
+    \$12527  = \mac_add0_s0$4674 ;
     if (stall_adv14) begin
-      \$12515  = mac1_sum0_p4;
+      \$12527  = mac1_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12516  = \mac_add0_s0$4676 ;
+    \$12528  = \mac_add0_s0$4675 ;
     if (stall_adv14) begin
-      \$12516  = mac1_sum0_p5;
+      \$12528  = mac1_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12517  = \mac_add0_s0$4678 ;
+    \$12529  = \mac_add0_s0$4677 ;
     if (stall_adv14) begin
-      \$12517  = mac1_sum0_p6;
+      \$12529  = mac1_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12518  = \mac_add0_s0$4679 ;
+    \$12530  = \mac_add0_s0$4678 ;
     if (stall_adv14) begin
-      \$12518  = mac1_sum0_p7;
+      \$12530  = mac1_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12519  = \mac_add0_s0$4681 ;
+    \$12531  = \mac_add0_s0$4680 ;
     if (stall_adv14) begin
-      \$12519  = mac2_sum0_p0;
+      \$12531  = mac2_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12520  = \mac_add0_s0$4682 ;
+    \$12532  = \mac_add0_s0$4681 ;
     if (stall_adv14) begin
-      \$12520  = mac2_sum0_p1;
+      \$12532  = mac2_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12521  = \mac_add0_s0$4684 ;
+    \$12533  = \mac_add0_s0$4683 ;
     if (stall_adv14) begin
-      \$12521  = mac2_sum0_p2;
+      \$12533  = mac2_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12522  = \mac_add0_s0$4685 ;
+    \$12534  = \mac_add0_s0$4684 ;
     if (stall_adv14) begin
-      \$12522  = mac2_sum0_p3;
+      \$12534  = mac2_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12523  = \mac_add0_s0$4687 ;
+    \$12535  = \mac_add0_s0$4686 ;
     if (stall_adv14) begin
-      \$12523  = mac2_sum0_p4;
+      \$12535  = mac2_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12524  = \mac_add0_s0$4688 ;
+    \$12536  = \mac_add0_s0$4687 ;
     if (stall_adv14) begin
-      \$12524  = mac2_sum0_p5;
+      \$12536  = mac2_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12525  = \mac_add0_s0$4690 ;
+    \$12537  = \mac_add0_s0$4689 ;
     if (stall_adv14) begin
-      \$12525  = mac2_sum0_p6;
+      \$12537  = mac2_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12526  = \mac_add0_s0$4691 ;
+    \$12538  = \mac_add0_s0$4690 ;
     if (stall_adv14) begin
-      \$12526  = mac2_sum0_p7;
+      \$12538  = mac2_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12527  = \mac_add0_s0$4693 ;
+    \$12539  = \mac_add0_s0$4692 ;
     if (stall_adv14) begin
-      \$12527  = mac3_sum0_p0;
+      \$12539  = mac3_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12528  = \mac_add0_s0$4694 ;
+    \$12540  = \mac_add0_s0$4693 ;
     if (stall_adv14) begin
-      \$12528  = mac3_sum0_p1;
+      \$12540  = mac3_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12529  = \mac_add0_s0$4696 ;
+    \$12541  = \mac_add0_s0$4695 ;
     if (stall_adv14) begin
-      \$12529  = mac3_sum0_p2;
+      \$12541  = mac3_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12530  = \mac_add0_s0$4697 ;
+    \$12542  = \mac_add0_s0$4696 ;
     if (stall_adv14) begin
-      \$12530  = mac3_sum0_p3;
+      \$12542  = mac3_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12531  = \mac_add0_s0$4699 ;
+    \$12543  = \mac_add0_s0$4698 ;
     if (stall_adv14) begin
-      \$12531  = mac3_sum0_p4;
+      \$12543  = mac3_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12532  = \mac_add0_s0$4700 ;
+    \$12544  = \mac_add0_s0$4699 ;
     if (stall_adv14) begin
-      \$12532  = mac3_sum0_p5;
+      \$12544  = mac3_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12533  = \mac_add0_s0$4702 ;
+    \$12545  = \mac_add0_s0$4701 ;
     if (stall_adv14) begin
-      \$12533  = mac3_sum0_p6;
+      \$12545  = mac3_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12534  = \mac_add0_s0$4703 ;
+    \$12546  = \mac_add0_s0$4702 ;
     if (stall_adv14) begin
-      \$12534  = mac3_sum0_p7;
+      \$12546  = mac3_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12535  = \mac_add0_s0$4995 ;
+    \$12547  = \mac_add0_s0$5001 ;
     if (stall_adv14) begin
-      \$12535  = \mac_mul_s0$4993 ;
+      \$12547  = \mac_mul_s0$4999 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12536  = mac_add0_valid_s0;
+    \$12548  = mac_add0_valid_s0;
     if (stall_adv14) begin
-      \$12536  = mac_mul_valid_s0;
+      \$12548  = mac_mul_valid_s0;
     end
     if (rst) begin
-      \$12536  = 1'h0;
+      \$12548  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12537  = mac_add1_s0;
+    \$12549  = mac_add1_s0;
     if (stall_adv15) begin
-      \$12537  = mac0_sum1_p0;
+      \$12549  = mac0_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12538  = \mac_add1_s0$4708 ;
+    \$12550  = \mac_add1_s0$4707 ;
     if (stall_adv15) begin
-      \$12538  = mac0_sum1_p1;
+      \$12550  = mac0_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12539  = \mac_add1_s0$4710 ;
+    \$12551  = \mac_add1_s0$4709 ;
     if (stall_adv15) begin
-      \$12539  = mac0_sum1_p2;
+      \$12551  = mac0_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12540  = \mac_add1_s0$4711 ;
+    \$12552  = \mac_add1_s0$4710 ;
     if (stall_adv15) begin
-      \$12540  = mac0_sum1_p3;
+      \$12552  = mac0_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12541  = \mac_add1_s0$4713 ;
+    \$12553  = \mac_add1_s0$4712 ;
     if (stall_adv15) begin
-      \$12541  = mac1_sum1_p0;
+      \$12553  = mac1_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12542  = \mac_add1_s0$4714 ;
+    \$12554  = \mac_add1_s0$4713 ;
     if (stall_adv15) begin
-      \$12542  = mac1_sum1_p1;
+      \$12554  = mac1_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12543  = \mac_add1_s0$4716 ;
+    \$12555  = \mac_add1_s0$4715 ;
     if (stall_adv15) begin
-      \$12543  = mac1_sum1_p2;
+      \$12555  = mac1_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12544  = \mac_add1_s0$4717 ;
+    \$12556  = \mac_add1_s0$4716 ;
     if (stall_adv15) begin
-      \$12544  = mac1_sum1_p3;
+      \$12556  = mac1_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12545  = \mac_add1_s0$4719 ;
+    \$12557  = \mac_add1_s0$4718 ;
     if (stall_adv15) begin
-      \$12545  = mac2_sum1_p0;
+      \$12557  = mac2_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12546  = \mac_add1_s0$4720 ;
+    \$12558  = \mac_add1_s0$4719 ;
     if (stall_adv15) begin
-      \$12546  = mac2_sum1_p1;
+      \$12558  = mac2_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12547  = \mac_add1_s0$4722 ;
+    \$12559  = \mac_add1_s0$4721 ;
     if (stall_adv15) begin
-      \$12547  = mac2_sum1_p2;
+      \$12559  = mac2_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12548  = \mac_add1_s0$4723 ;
+    \$12560  = \mac_add1_s0$4722 ;
     if (stall_adv15) begin
-      \$12548  = mac2_sum1_p3;
+      \$12560  = mac2_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12549  = \mac_add1_s0$4725 ;
+    \$12561  = \mac_add1_s0$4724 ;
     if (stall_adv15) begin
-      \$12549  = mac3_sum1_p0;
+      \$12561  = mac3_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12550  = \mac_add1_s0$4726 ;
+    \$12562  = \mac_add1_s0$4725 ;
     if (stall_adv15) begin
-      \$12550  = mac3_sum1_p1;
+      \$12562  = mac3_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12551  = \mac_add1_s0$4728 ;
+    \$12563  = \mac_add1_s0$4727 ;
     if (stall_adv15) begin
-      \$12551  = mac3_sum1_p2;
+      \$12563  = mac3_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12552  = \mac_add1_s0$4729 ;
+    \$12564  = \mac_add1_s0$4728 ;
     if (stall_adv15) begin
-      \$12552  = mac3_sum1_p3;
+      \$12564  = mac3_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12553  = \mac_add1_s0$4997 ;
+    \$12565  = \mac_add1_s0$5003 ;
     if (stall_adv15) begin
-      \$12553  = \mac_add0_s0$4995 ;
+      \$12565  = \mac_add0_s0$5001 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12554  = mac_add1_valid_s0;
+    \$12566  = mac_add1_valid_s0;
     if (stall_adv15) begin
-      \$12554  = mac_add0_valid_s0;
+      \$12566  = mac_add0_valid_s0;
     end
     if (rst) begin
-      \$12554  = 1'h0;
+      \$12566  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12555  = mac_add2_s0;
+    \$12567  = mac_add2_s0;
     if (stall_adv16) begin
-      \$12555  = mac0_sum2_p0;
+      \$12567  = mac0_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12556  = \mac_add2_s0$4734 ;
+    \$12568  = \mac_add2_s0$4733 ;
     if (stall_adv16) begin
-      \$12556  = mac0_sum2_p1;
+      \$12568  = mac0_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12557  = \mac_add2_s0$4736 ;
+    \$12569  = \mac_add2_s0$4735 ;
     if (stall_adv16) begin
-      \$12557  = mac1_sum2_p0;
+      \$12569  = mac1_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12558  = \mac_add2_s0$4737 ;
+    \$12570  = \mac_add2_s0$4736 ;
     if (stall_adv16) begin
-      \$12558  = mac1_sum2_p1;
+      \$12570  = mac1_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12559  = \mac_add2_s0$4739 ;
+    \$12571  = \mac_add2_s0$4738 ;
     if (stall_adv16) begin
-      \$12559  = mac2_sum2_p0;
+      \$12571  = mac2_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12560  = \mac_add2_s0$4740 ;
+    \$12572  = \mac_add2_s0$4739 ;
     if (stall_adv16) begin
-      \$12560  = mac2_sum2_p1;
+      \$12572  = mac2_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12561  = \mac_add2_s0$4742 ;
+    \$12573  = \mac_add2_s0$4741 ;
     if (stall_adv16) begin
-      \$12561  = mac3_sum2_p0;
+      \$12573  = mac3_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12562  = \mac_add2_s0$4743 ;
+    \$12574  = \mac_add2_s0$4742 ;
     if (stall_adv16) begin
-      \$12562  = mac3_sum2_p1;
+      \$12574  = mac3_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12563  = \mac_add2_s0$4999 ;
+    \$12575  = \mac_add2_s0$5005 ;
     if (stall_adv16) begin
-      \$12563  = \mac_add1_s0$4997 ;
+      \$12575  = \mac_add1_s0$5003 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12564  = mac_add2_valid_s0;
+    \$12576  = mac_add2_valid_s0;
     if (stall_adv16) begin
-      \$12564  = mac_add1_valid_s0;
-    end
-    if (rst) begin
-      \$12564  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12565  = mac_add3_s0;
-    if (stall_adv17) begin
-      \$12565  = mac0_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12566  = \mac_add3_s0$4753 ;
-    if (stall_adv17) begin
-      \$12566  = mac1_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12567  = \mac_add3_s0$4756 ;
-    if (stall_adv17) begin
-      \$12567  = mac2_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12568  = \mac_add3_s0$4759 ;
-    if (stall_adv17) begin
-      \$12568  = mac3_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12569  = \mac_add3_s0$5001 ;
-    if (stall_adv17) begin
-      \$12569  = \mac_add2_s0$4999 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12570  = mac_add3_valid_s0;
-    if (stall_adv17) begin
-      \$12570  = mac_add2_valid_s0;
-    end
-    if (rst) begin
-      \$12570  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12571  = o__valid;
-    if (i__ready) begin
-      \$12571  = \$11192 ;
-    end
-    if (rst) begin
-      \$12571  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12572  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$12572  = \$11193 ;
-    end
-    if (rst) begin
-      \$12572  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12573  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$12573  = \$11194 ;
-    end
-    if (rst) begin
-      \$12573  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12574  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$12574  = \$11195 ;
-    end
-    if (rst) begin
-      \$12574  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12575  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$12575  = \$11196 ;
-    end
-    if (rst) begin
-      \$12575  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12576  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$12576  = \$11197 ;
+      \$12576  = mac_add1_valid_s0;
     end
     if (rst) begin
       \$12576  = 1'h0;
@@ -45192,59 +45140,44 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12577  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$12577  = \$11198 ;
-    end
-    if (rst) begin
-      \$12577  = 1'h0;
+    \$12577  = mac_add3_s0;
+    if (stall_adv17) begin
+      \$12577  = mac0_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12578  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$12578  = \$11199 ;
-    end
-    if (rst) begin
-      \$12578  = 1'h0;
+    \$12578  = \mac_add3_s0$4758 ;
+    if (stall_adv17) begin
+      \$12578  = mac1_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12579  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$12579  = \$11200 ;
-    end
-    if (rst) begin
-      \$12579  = 1'h0;
+    \$12579  = \mac_add3_s0$4761 ;
+    if (stall_adv17) begin
+      \$12579  = mac2_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12580  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$12580  = \$11201 ;
-    end
-    if (rst) begin
-      \$12580  = 1'h0;
+    \$12580  = \mac_add3_s0$4764 ;
+    if (stall_adv17) begin
+      \$12580  = mac3_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12581  = stall_adv9_valid;
-    if (stall_adv9) begin
-      \$12581  = \$11202 ;
-    end
-    if (rst) begin
-      \$12581  = 1'h0;
+    \$12581  = \mac_add3_s0$5007 ;
+    if (stall_adv17) begin
+      \$12581  = \mac_add2_s0$5005 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12582  = stall_adv10_valid;
-    if (stall_adv10) begin
-      \$12582  = \$11203 ;
+    \$12582  = mac_add3_valid_s0;
+    if (stall_adv17) begin
+      \$12582  = mac_add2_valid_s0;
     end
     if (rst) begin
       \$12582  = 1'h0;
@@ -45252,9 +45185,9 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12583  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$12583  = \$11204 ;
+    \$12583  = o__valid;
+    if (i__ready) begin
+      \$12583  = \$11201 ;
     end
     if (rst) begin
       \$12583  = 1'h0;
@@ -45262,9 +45195,9 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12584  = stall_adv12_valid;
-    if (stall_adv12) begin
-      \$12584  = \$11205 ;
+    \$12584  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$12584  = \$11202 ;
     end
     if (rst) begin
       \$12584  = 1'h0;
@@ -45272,9 +45205,9 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12585  = stall_adv13_valid;
-    if (stall_adv13) begin
-      \$12585  = \$11206 ;
+    \$12585  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$12585  = \$11203 ;
     end
     if (rst) begin
       \$12585  = 1'h0;
@@ -45282,9 +45215,9 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12586  = stall_adv14_valid;
-    if (stall_adv14) begin
-      \$12586  = \$11207 ;
+    \$12586  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$12586  = \$11204 ;
     end
     if (rst) begin
       \$12586  = 1'h0;
@@ -45292,9 +45225,9 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12587  = stall_adv15_valid;
-    if (stall_adv15) begin
-      \$12587  = \$11208 ;
+    \$12587  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$12587  = \$11205 ;
     end
     if (rst) begin
       \$12587  = 1'h0;
@@ -45302,9 +45235,9 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12588  = stall_adv16_valid;
-    if (stall_adv16) begin
-      \$12588  = \$11209 ;
+    \$12588  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$12588  = \$11206 ;
     end
     if (rst) begin
       \$12588  = 1'h0;
@@ -45312,9 +45245,9 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12589  = stall_adv17_valid;
-    if (stall_adv17) begin
-      \$12589  = \$11210 ;
+    \$12589  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$12589  = \$11207 ;
     end
     if (rst) begin
       \$12589  = 1'h0;
@@ -45322,9 +45255,9 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12590  = stall_adv18_valid;
-    if (stall_adv18) begin
-      \$12590  = \$11211 ;
+    \$12590  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$12590  = \$11208 ;
     end
     if (rst) begin
       \$12590  = 1'h0;
@@ -45332,98 +45265,248 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12591  = mac_acc0_out;
-    if (\$11212 ) begin
-      if (\mac_add3_s0$5001 ) begin
-        \$12591  = \$11141 [31:0];
+    \$12591  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$12591  = \$11209 ;
+    end
+    if (rst) begin
+      \$12591  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$12592  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$12592  = \$11210 ;
+    end
+    if (rst) begin
+      \$12592  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$12593  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$12593  = \$11211 ;
+    end
+    if (rst) begin
+      \$12593  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$12594  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$12594  = \$11212 ;
+    end
+    if (rst) begin
+      \$12594  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$12595  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$12595  = \$11213 ;
+    end
+    if (rst) begin
+      \$12595  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$12596  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$12596  = \$11214 ;
+    end
+    if (rst) begin
+      \$12596  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$12597  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$12597  = \$11215 ;
+    end
+    if (rst) begin
+      \$12597  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$12598  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$12598  = \$11216 ;
+    end
+    if (rst) begin
+      \$12598  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$12599  = stall_adv15_valid;
+    if (stall_adv15) begin
+      \$12599  = \$11217 ;
+    end
+    if (rst) begin
+      \$12599  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$12600  = stall_adv16_valid;
+    if (stall_adv16) begin
+      \$12600  = \$11218 ;
+    end
+    if (rst) begin
+      \$12600  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$12601  = stall_adv17_valid;
+    if (stall_adv17) begin
+      \$12601  = \$11219 ;
+    end
+    if (rst) begin
+      \$12601  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$12602  = stall_adv18_valid;
+    if (stall_adv18) begin
+      \$12602  = \$11220 ;
+    end
+    if (rst) begin
+      \$12602  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$12603  = stall_adv19_valid;
+    if (stall_adv19) begin
+      \$12603  = \$11221 ;
+    end
+    if (rst) begin
+      \$12603  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$12604  = stall_adv20_valid;
+    if (stall_adv20) begin
+      \$12604  = \$11222 ;
+    end
+    if (rst) begin
+      \$12604  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$12605  = stall_adv21_valid;
+    if (stall_adv21) begin
+      \$12605  = \$11223 ;
+    end
+    if (rst) begin
+      \$12605  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$12606  = mac_acc0_out;
+    if (\$11224 ) begin
+      if (\mac_add3_s0$5007 ) begin
+        \$12606  = \$11158 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12592  = mac_acc0;
-    if (\$11212 ) begin
+    \$12607  = mac_acc0;
+    if (\$11224 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add3_s0$5001 ) begin
-        \$12592  = 32'd0;
+      if (\mac_add3_s0$5007 ) begin
+        \$12607  = 32'd0;
       end else begin
-        \$12592  = \$11141 [31:0];
+        \$12607  = \$11158 [31:0];
       end
     end
     if (rst) begin
-      \$12592  = 32'd0;
+      \$12607  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12593  = mac_acc1_out;
-    if (\$11213 ) begin
-      if (\mac_add3_s0$5001 ) begin
-        \$12593  = \$11142 [31:0];
+    \$12608  = mac_acc1_out;
+    if (\$11225 ) begin
+      if (\mac_add3_s0$5007 ) begin
+        \$12608  = \$11159 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12594  = mac_acc1;
-    if (\$11213 ) begin
+    \$12609  = mac_acc1;
+    if (\$11225 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add3_s0$5001 ) begin
-        \$12594  = 32'd0;
+      if (\mac_add3_s0$5007 ) begin
+        \$12609  = 32'd0;
       end else begin
-        \$12594  = \$11142 [31:0];
+        \$12609  = \$11159 [31:0];
       end
     end
     if (rst) begin
-      \$12594  = 32'd0;
+      \$12609  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12595  = mac_acc2_out;
-    if (\$11214 ) begin
-      if (\mac_add3_s0$5001 ) begin
-        \$12595  = \$11143 [31:0];
+    \$12610  = mac_acc2_out;
+    if (\$11226 ) begin
+      if (\mac_add3_s0$5007 ) begin
+        \$12610  = \$11160 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12596  = mac_acc2;
-    if (\$11214 ) begin
+    \$12611  = mac_acc2;
+    if (\$11226 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add3_s0$5001 ) begin
-        \$12596  = 32'd0;
+      if (\mac_add3_s0$5007 ) begin
+        \$12611  = 32'd0;
       end else begin
-        \$12596  = \$11143 [31:0];
+        \$12611  = \$11160 [31:0];
       end
     end
     if (rst) begin
-      \$12596  = 32'd0;
+      \$12611  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12597  = mac_acc3_out;
-    if (\$11215 ) begin
-      if (\mac_add3_s0$5001 ) begin
-        \$12597  = \$11144 [31:0];
+    \$12612  = mac_acc3_out;
+    if (\$11227 ) begin
+      if (\mac_add3_s0$5007 ) begin
+        \$12612  = \$11161 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$12598  = mac_acc3;
-    if (\$11215 ) begin
+    \$12613  = mac_acc3;
+    if (\$11227 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add3_s0$5001 ) begin
-        \$12598  = 32'd0;
+      if (\mac_add3_s0$5007 ) begin
+        \$12613  = 32'd0;
       end else begin
-        \$12598  = \$11144 [31:0];
+        \$12613  = \$11161 [31:0];
       end
     end
     if (rst) begin
-      \$12598  = 32'd0;
+      \$12613  = 32'd0;
     end
   end
   assign advance = i__ready;
@@ -45573,10 +45656,10 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   assign sel_idx13 = { \$8331 , \$8318 , \$8310 , \$8302 , \$8295  };
   assign sel_idx14 = { \$8398 , \$8384 , \$8376 , \$8368 , \$8360  };
   assign sel_idx15 = { \$8467 , \$8452 , \$8444 , \$8436 , \$8428  };
-  assign mac_acc0_next = \$11141 [31:0];
-  assign mac_acc1_next = \$11142 [31:0];
-  assign mac_acc2_next = \$11143 [31:0];
-  assign mac_acc3_next = \$11144 [31:0];
+  assign mac_acc0_next = \$11158 [31:0];
+  assign mac_acc1_next = \$11159 [31:0];
+  assign mac_acc2_next = \$11160 [31:0];
+  assign mac_acc3_next = \$11161 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[255:0];
   assign \i__payload.data[0]  = i__payload[7:0];
@@ -46295,17 +46378,6 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   assign \$10847 [3:0] = { \$10845 , \$10844 , \$10843 , \$10842  };
   assign mac_wmux_drop31[3:0] = 4'h0;
   assign mac_wmux_drop31[4] = \$10852 ;
-  assign \$10853  = 1'h1;
-  assign \$10854  = mac_wmux_keep0;
-  assign mac_wmux_s0_mv30 = 1'h0;
-  assign mac_wmux_s0_v30 = \$10914 ;
-  assign mac_wmux_s0_d30 = mac_wmux_drop30;
-  assign mac_wmux_s0_w0_30 = \sel_l18_s0$3264 [247:240];
-  assign mac_wmux_s0_w1_30 = \sel_l18_s0$3264 [503:496];
-  assign mac_wmux_s0_w2_30 = \sel_l18_s0$3264 [759:752];
-  assign mac_wmux_s0_w3_30 = \sel_l18_s0$3264 [1015:1008];
-  assign \$11178  = 1'h1;
-  assign \$11179  = mac_wmux_keep31;
 endmodule
 
 // nmsparse_mul_ireg: signed product of two registered operands.

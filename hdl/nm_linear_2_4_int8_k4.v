@@ -6,59 +6,68 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire [8:0] \$10 ;
-  reg \$100 ;
-  reg [7:0] \$101 ;
-  reg [7:0] \$102 ;
-  reg [7:0] \$103 ;
-  reg [7:0] \$104 ;
-  reg [7:0] \$105 ;
-  reg [7:0] \$106 ;
+  reg [7:0] \$100 ;
+  reg [1:0] \$101 ;
+  reg [1:0] \$102 ;
+  reg [127:0] \$103 ;
+  reg \$104 ;
+  reg \$105 ;
+  reg \$106 ;
   reg [7:0] \$107 ;
   reg [7:0] \$108 ;
   reg [7:0] \$109 ;
   wire \$11 ;
   reg [7:0] \$110 ;
-  reg \$111 ;
-  reg \$112 ;
-  reg \$113 ;
-  reg \$114 ;
-  reg [15:0] \$115 ;
-  reg [15:0] \$116 ;
-  reg [15:0] \$117 ;
-  reg [15:0] \$118 ;
-  reg [15:0] \$119 ;
+  reg [7:0] \$111 ;
+  reg [7:0] \$112 ;
+  reg [7:0] \$113 ;
+  reg [7:0] \$114 ;
+  reg [7:0] \$115 ;
+  reg [7:0] \$116 ;
+  reg \$117 ;
+  reg \$118 ;
+  reg \$119 ;
   wire [8:0] \$12 ;
-  reg [15:0] \$120 ;
+  reg \$120 ;
   reg [15:0] \$121 ;
   reg [15:0] \$122 ;
-  reg \$123 ;
-  reg \$124 ;
-  reg [16:0] \$125 ;
-  reg [16:0] \$126 ;
-  reg [16:0] \$127 ;
-  reg [16:0] \$128 ;
+  reg [15:0] \$123 ;
+  reg [15:0] \$124 ;
+  reg [15:0] \$125 ;
+  reg [15:0] \$126 ;
+  reg [15:0] \$127 ;
+  reg [15:0] \$128 ;
   reg \$129 ;
   wire [8:0] \$13 ;
   reg \$130 ;
-  reg \$131 ;
-  reg \$132 ;
-  reg \$133 ;
-  reg \$134 ;
+  reg [16:0] \$131 ;
+  reg [16:0] \$132 ;
+  reg [16:0] \$133 ;
+  reg [16:0] \$134 ;
   reg \$135 ;
   reg \$136 ;
   reg \$137 ;
   reg \$138 ;
   reg \$139 ;
   wire \$14 ;
-  reg [31:0] \$140 ;
-  reg [31:0] \$141 ;
-  reg [31:0] \$142 ;
-  reg [31:0] \$143 ;
-  reg [31:0] \$144 ;
-  reg [31:0] \$145 ;
-  reg [31:0] \$146 ;
-  reg [31:0] \$147 ;
+  reg \$140 ;
+  reg \$141 ;
+  reg \$142 ;
+  reg \$143 ;
+  reg \$144 ;
+  reg \$145 ;
+  reg \$146 ;
+  reg \$147 ;
+  reg \$148 ;
+  reg [31:0] \$149 ;
   wire \$15 ;
+  reg [31:0] \$150 ;
+  reg [31:0] \$151 ;
+  reg [31:0] \$152 ;
+  reg [31:0] \$153 ;
+  reg [31:0] \$154 ;
+  reg [31:0] \$155 ;
+  reg [31:0] \$156 ;
   wire \$16 ;
   wire \$17 ;
   wire \$18 ;
@@ -116,14 +125,14 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
-  wire [32:0] \$68 ;
-  wire [32:0] \$69 ;
+  wire \$68 ;
+  wire \$69 ;
   wire [8:0] \$7 ;
-  wire [32:0] \$70 ;
+  wire \$70 ;
   wire [32:0] \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire \$74 ;
+  wire [32:0] \$72 ;
+  wire [32:0] \$73 ;
+  wire [32:0] \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
@@ -135,22 +144,22 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
-  reg [3:0] \$85 ;
-  reg [127:0] \$86 ;
-  reg \$87 ;
-  reg [7:0] \$88 ;
-  reg [7:0] \$89 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
   wire [8:0] \$9 ;
-  reg [7:0] \$90 ;
-  reg [7:0] \$91 ;
-  reg [3:0] \$92 ;
-  reg [7:0] \$93 ;
+  wire \$90 ;
+  reg [3:0] \$91 ;
+  reg [127:0] \$92 ;
+  reg \$93 ;
   reg [7:0] \$94 ;
-  reg [1:0] \$95 ;
-  reg [1:0] \$96 ;
-  reg [127:0] \$97 ;
-  reg \$98 ;
-  reg \$99 ;
+  reg [7:0] \$95 ;
+  reg [7:0] \$96 ;
+  reg [7:0] \$97 ;
+  reg [3:0] \$98 ;
+  reg [7:0] \$99 ;
   wire advance;
   input clk;
   wire clk;
@@ -205,15 +214,15 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
-  reg \mac_add0_s0$126  = 1'h0;
-  reg [16:0] \mac_add0_s0$82  = 17'h00000;
-  reg [16:0] \mac_add0_s0$85  = 17'h00000;
+  reg \mac_add0_s0$132  = 1'h0;
   reg [16:0] \mac_add0_s0$88  = 17'h00000;
+  reg [16:0] \mac_add0_s0$91  = 17'h00000;
+  reg [16:0] \mac_add0_s0$94  = 17'h00000;
   reg mac_add0_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
   reg [15:0] mac_mul_s0 = 16'h0000;
-  reg \mac_mul_s0$124  = 1'h0;
+  reg \mac_mul_s0$130  = 1'h0;
   reg [15:0] \mac_mul_s0$63  = 16'h0000;
   reg [15:0] \mac_mul_s0$65  = 16'h0000;
   reg [15:0] \mac_mul_s0$66  = 16'h0000;
@@ -225,16 +234,16 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   (* init = 1'h0 *)
   wire mac_out_valid;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$103  = 8'h00;
-  reg [7:0] \mac_pre_s0$104  = 8'h00;
-  reg [7:0] \mac_pre_s0$105  = 8'h00;
-  reg [7:0] \mac_pre_s0$106  = 8'h00;
-  reg [7:0] \mac_pre_s0$107  = 8'h00;
-  reg [7:0] \mac_pre_s0$108  = 8'h00;
   reg [7:0] \mac_pre_s0$109  = 8'h00;
   reg [7:0] \mac_pre_s0$110  = 8'h00;
   reg [7:0] \mac_pre_s0$111  = 8'h00;
-  reg \mac_pre_s0$112  = 1'h0;
+  reg [7:0] \mac_pre_s0$112  = 8'h00;
+  reg [7:0] \mac_pre_s0$113  = 8'h00;
+  reg [7:0] \mac_pre_s0$114  = 8'h00;
+  reg [7:0] \mac_pre_s0$115  = 8'h00;
+  reg [7:0] \mac_pre_s0$116  = 8'h00;
+  reg [7:0] \mac_pre_s0$117  = 8'h00;
+  reg \mac_pre_s0$118  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -280,15 +289,15 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire [7:0] sel_key2;
   wire [7:0] sel_key3;
   reg [3:0] sel_l3_s0 = 4'h0;
-  reg [127:0] \sel_l3_s0$94  = 128'h00000000000000000000000000000000;
-  reg \sel_l3_s0$95  = 1'h0;
+  reg [127:0] \sel_l3_s0$100  = 128'h00000000000000000000000000000000;
+  reg \sel_l3_s0$101  = 1'h0;
   reg [1:0] sel_l8_s0 = 2'h0;
+  reg [3:0] \sel_l8_s0$102  = 4'h0;
+  reg [7:0] \sel_l8_s0$103  = 8'h00;
+  reg [7:0] \sel_l8_s0$104  = 8'h00;
+  reg \sel_l8_s0$105  = 1'h0;
   reg [1:0] \sel_l8_s0$45  = 2'h0;
   reg [127:0] \sel_l8_s0$47  = 128'h00000000000000000000000000000000;
-  reg [3:0] \sel_l8_s0$96  = 4'h0;
-  reg [7:0] \sel_l8_s0$97  = 8'h00;
-  reg [7:0] \sel_l8_s0$98  = 8'h00;
-  reg \sel_l8_s0$99  = 1'h0;
   wire [7:0] sel_or0_0;
   wire [7:0] sel_or1_0;
   wire sel_p0_1_0_c;
@@ -308,6 +317,8 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire stall_adv0;
   reg stall_adv0_valid = 1'h0;
   wire stall_adv1;
+  wire stall_adv10;
+  reg stall_adv10_valid = 1'h0;
   reg stall_adv1_valid = 1'h0;
   wire stall_adv2;
   reg stall_adv2_valid = 1'h0;
@@ -321,6 +332,10 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg stall_adv6_valid = 1'h0;
   wire stall_adv7;
   reg stall_adv7_valid = 1'h0;
+  wire stall_adv8;
+  reg stall_adv8_valid = 1'h0;
+  wire stall_adv9;
+  reg stall_adv9_valid = 1'h0;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = $signed(i__payload[7:0]) >= $signed(1'h0);
@@ -416,69 +431,66 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign stall_adv6 = \$66  | o__ready;
   assign \$67  = ~ stall_adv7_valid;
   assign stall_adv7 = \$67  | o__ready;
-  assign \$68  = $signed(mac_acc0) + $signed(mac_add0_s0);
-  assign \$69  = $signed(mac_acc1) + $signed(\mac_add0_s0$82 );
-  assign \$70  = $signed(mac_acc2) + $signed(\mac_add0_s0$85 );
-  assign \$71  = $signed(mac_acc3) + $signed(\mac_add0_s0$88 );
-  assign \$72  = mac_add0_valid_s0 & \mac_add0_s0$126 ;
-  assign \$73  = mac_add0_valid_s0 & \mac_add0_s0$126 ;
-  assign \$74  = mac_add0_valid_s0 & \mac_add0_s0$126 ;
-  assign \$75  = mac_add0_valid_s0 & \mac_add0_s0$126 ;
-  assign \$76  = mac_add0_valid_s0 & \mac_add0_s0$126 ;
-  assign \$77  = mac_add0_valid_s0 & \mac_add0_s0$126 ;
-  assign \$78  = mac_add0_valid_s0 & \mac_add0_s0$126 ;
-  assign \$79  = mac_add0_valid_s0 & \mac_add0_s0$126 ;
-  assign \$80  = mac_add0_valid_s0 & \mac_add0_s0$126 ;
-  assign \$81  = stall_adv7 & mac_add0_valid_s0;
-  assign \$82  = stall_adv7 & mac_add0_valid_s0;
-  assign \$83  = stall_adv7 & mac_add0_valid_s0;
-  assign \$84  = stall_adv7 & mac_add0_valid_s0;
+  assign \$68  = ~ stall_adv8_valid;
+  assign stall_adv8 = \$68  | o__ready;
+  assign \$69  = ~ stall_adv9_valid;
+  assign stall_adv9 = \$69  | o__ready;
+  assign \$70  = ~ stall_adv10_valid;
+  assign stall_adv10 = \$70  | o__ready;
+  assign \$71  = $signed(mac_acc0) + $signed(mac_add0_s0);
+  assign \$72  = $signed(mac_acc1) + $signed(\mac_add0_s0$88 );
+  assign \$73  = $signed(mac_acc2) + $signed(\mac_add0_s0$91 );
+  assign \$74  = $signed(mac_acc3) + $signed(\mac_add0_s0$94 );
+  assign \$75  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
+  assign \$76  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
+  assign \$77  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
+  assign \$78  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
+  assign \$79  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
+  assign \$80  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
+  assign \$81  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
+  assign \$82  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
+  assign \$83  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
+  assign \$84  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
+  assign \$85  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
+  assign \$86  = mac_add0_valid_s0 & \mac_add0_s0$132 ;
+  assign \$87  = stall_adv7 & mac_add0_valid_s0;
+  assign \$88  = stall_adv8 & mac_add0_valid_s0;
+  assign \$89  = stall_adv9 & mac_add0_valid_s0;
+  assign \$90  = stall_adv10 & mac_add0_valid_s0;
   always @(posedge clk)
-    sel_l3_s0 <= \$85 ;
+    sel_l3_s0 <= \$91 ;
   always @(posedge clk)
-    \sel_l3_s0$94  <= \$86 ;
+    \sel_l3_s0$100  <= \$92 ;
   always @(posedge clk)
-    \sel_l3_s0$95  <= \$87 ;
+    \sel_l3_s0$101  <= \$93 ;
   always @(posedge clk)
-    sel_dl1_s0 <= \$88 ;
+    sel_dl1_s0 <= \$94 ;
   always @(posedge clk)
-    \sel_dl1_s0$32  <= \$89 ;
+    \sel_dl1_s0$32  <= \$95 ;
   always @(posedge clk)
-    \sel_dl1_s0$33  <= \$90 ;
+    \sel_dl1_s0$33  <= \$96 ;
   always @(posedge clk)
-    \sel_dl1_s0$36  <= \$91 ;
+    \sel_dl1_s0$36  <= \$97 ;
   always @(posedge clk)
-    \sel_l8_s0$96  <= \$92 ;
+    \sel_l8_s0$102  <= \$98 ;
   always @(posedge clk)
-    \sel_l8_s0$97  <= \$93 ;
+    \sel_l8_s0$103  <= \$99 ;
   always @(posedge clk)
-    \sel_l8_s0$98  <= \$94 ;
+    \sel_l8_s0$104  <= \$100 ;
   always @(posedge clk)
-    sel_l8_s0 <= \$95 ;
+    sel_l8_s0 <= \$101 ;
   always @(posedge clk)
-    \sel_l8_s0$45  <= \$96 ;
+    \sel_l8_s0$45  <= \$102 ;
   always @(posedge clk)
-    \sel_l8_s0$47  <= \$97 ;
+    \sel_l8_s0$47  <= \$103 ;
   always @(posedge clk)
-    \sel_l8_s0$99  <= \$98 ;
+    \sel_l8_s0$105  <= \$104 ;
   always @(posedge clk)
-    sel_valid_s0 <= \$99 ;
+    sel_valid_s0 <= \$105 ;
   always @(posedge clk)
-    sel_valid_s1 <= \$100 ;
+    sel_valid_s1 <= \$106 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$101 ;
-  always @(posedge clk)
-    \mac_pre_s0$103  <= \$102 ;
-  always @(posedge clk)
-    \mac_pre_s0$104  <= \$103 ;
-  always @(posedge clk)
-    \mac_pre_s0$105  <= \$104 ;
-  always @(posedge clk)
-    \mac_pre_s0$106  <= \$105 ;
-  always @(posedge clk)
-    \mac_pre_s0$107  <= \$106 ;
-  always @(posedge clk)
-    \mac_pre_s0$108  <= \$107 ;
+    mac_pre_s0 <= \$107 ;
   always @(posedge clk)
     \mac_pre_s0$109  <= \$108 ;
   always @(posedge clk)
@@ -488,83 +500,101 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   always @(posedge clk)
     \mac_pre_s0$112  <= \$111 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$112 ;
+    \mac_pre_s0$113  <= \$112 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$113 ;
+    \mac_pre_s0$114  <= \$113 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$114 ;
+    \mac_pre_s0$115  <= \$114 ;
   always @(posedge clk)
-    mac_mul_s0 <= \$115 ;
+    \mac_pre_s0$116  <= \$115 ;
   always @(posedge clk)
-    \mac_mul_s0$63  <= \$116 ;
+    \mac_pre_s0$117  <= \$116 ;
   always @(posedge clk)
-    \mac_mul_s0$65  <= \$117 ;
+    \mac_pre_s0$118  <= \$117 ;
   always @(posedge clk)
-    \mac_mul_s0$66  <= \$118 ;
+    mac_pre_valid_s0 <= \$118 ;
   always @(posedge clk)
-    \mac_mul_s0$68  <= \$119 ;
+    mac_dspin_s0 <= \$119 ;
   always @(posedge clk)
-    \mac_mul_s0$69  <= \$120 ;
+    mac_dspin_valid_s0 <= \$120 ;
   always @(posedge clk)
-    \mac_mul_s0$71  <= \$121 ;
+    mac_mul_s0 <= \$121 ;
   always @(posedge clk)
-    \mac_mul_s0$72  <= \$122 ;
+    \mac_mul_s0$63  <= \$122 ;
   always @(posedge clk)
-    \mac_mul_s0$124  <= \$123 ;
+    \mac_mul_s0$65  <= \$123 ;
   always @(posedge clk)
-    mac_mul_valid_s0 <= \$124 ;
+    \mac_mul_s0$66  <= \$124 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$125 ;
+    \mac_mul_s0$68  <= \$125 ;
   always @(posedge clk)
-    \mac_add0_s0$82  <= \$126 ;
+    \mac_mul_s0$69  <= \$126 ;
   always @(posedge clk)
-    \mac_add0_s0$85  <= \$127 ;
+    \mac_mul_s0$71  <= \$127 ;
   always @(posedge clk)
-    \mac_add0_s0$88  <= \$128 ;
+    \mac_mul_s0$72  <= \$128 ;
   always @(posedge clk)
-    \mac_add0_s0$126  <= \$129 ;
+    \mac_mul_s0$130  <= \$129 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$130 ;
+    mac_mul_valid_s0 <= \$130 ;
   always @(posedge clk)
-    o__valid <= \$131 ;
+    mac_add0_s0 <= \$131 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$132 ;
+    \mac_add0_s0$88  <= \$132 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$133 ;
+    \mac_add0_s0$91  <= \$133 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$134 ;
+    \mac_add0_s0$94  <= \$134 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$135 ;
+    \mac_add0_s0$132  <= \$135 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$136 ;
+    mac_add0_valid_s0 <= \$136 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$137 ;
+    o__valid <= \$137 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$138 ;
+    stall_adv0_valid <= \$138 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$139 ;
+    stall_adv1_valid <= \$139 ;
   always @(posedge clk)
-    mac_acc0_out <= \$140 ;
+    stall_adv2_valid <= \$140 ;
   always @(posedge clk)
-    mac_acc0 <= \$141 ;
+    stall_adv3_valid <= \$141 ;
   always @(posedge clk)
-    mac_acc1_out <= \$142 ;
+    stall_adv4_valid <= \$142 ;
   always @(posedge clk)
-    mac_acc1 <= \$143 ;
+    stall_adv5_valid <= \$143 ;
   always @(posedge clk)
-    mac_acc2_out <= \$144 ;
+    stall_adv6_valid <= \$144 ;
   always @(posedge clk)
-    mac_acc2 <= \$145 ;
+    stall_adv7_valid <= \$145 ;
   always @(posedge clk)
-    mac_acc3_out <= \$146 ;
+    stall_adv8_valid <= \$146 ;
   always @(posedge clk)
-    mac_acc3 <= \$147 ;
+    stall_adv9_valid <= \$147 ;
+  always @(posedge clk)
+    stall_adv10_valid <= \$148 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$149 ;
+  always @(posedge clk)
+    mac_acc0 <= \$150 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$151 ;
+  always @(posedge clk)
+    mac_acc1 <= \$152 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$153 ;
+  always @(posedge clk)
+    mac_acc2 <= \$154 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$155 ;
+  always @(posedge clk)
+    mac_acc3 <= \$156 ;
   nmsparse_mul_ireg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$104 ),
+    .b(\mac_pre_s0$110 ),
     .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod0_0)
@@ -573,8 +603,8 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_pre_s0$103 ),
-    .b(\mac_pre_s0$105 ),
+    .a(\mac_pre_s0$109 ),
+    .b(\mac_pre_s0$111 ),
     .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod0_1)
@@ -584,7 +614,7 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$106 ),
+    .b(\mac_pre_s0$112 ),
     .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod1_0)
@@ -593,8 +623,8 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_pre_s0$103 ),
-    .b(\mac_pre_s0$107 ),
+    .a(\mac_pre_s0$109 ),
+    .b(\mac_pre_s0$113 ),
     .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod1_1)
@@ -604,7 +634,7 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$108 ),
+    .b(\mac_pre_s0$114 ),
     .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod2_0)
@@ -613,8 +643,8 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_pre_s0$103 ),
-    .b(\mac_pre_s0$109 ),
+    .a(\mac_pre_s0$109 ),
+    .b(\mac_pre_s0$115 ),
     .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod2_1)
@@ -624,7 +654,7 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$110 ),
+    .b(\mac_pre_s0$116 ),
     .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod3_0)
@@ -633,347 +663,302 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_pre_s0$103 ),
-    .b(\mac_pre_s0$111 ),
+    .a(\mac_pre_s0$109 ),
+    .b(\mac_pre_s0$117 ),
     .ce(stall_adv4),
     .clk(clk),
     .p(mac_prod3_1)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = sel_l3_s0;
+    \$91  = sel_l3_s0;
     if (stall_adv0) begin
-      \$85  = { \$29 , \$28 , \$26 , \$23  };
+      \$91  = { \$29 , \$28 , \$26 , \$23  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = \sel_l3_s0$94 ;
+    \$92  = \sel_l3_s0$100 ;
     if (stall_adv0) begin
-      \$86  = i__payload[159:32];
+      \$92  = i__payload[159:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = \sel_l3_s0$95 ;
+    \$93  = \sel_l3_s0$101 ;
     if (stall_adv0) begin
-      \$87  = i__payload[160];
+      \$93  = i__payload[160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$88  = sel_dl1_s0;
+    \$94  = sel_dl1_s0;
     if (stall_adv1) begin
-      \$88  = i__payload[7:0];
+      \$94  = i__payload[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = \sel_dl1_s0$32 ;
+    \$95  = \sel_dl1_s0$32 ;
     if (stall_adv1) begin
-      \$89  = i__payload[15:8];
+      \$95  = i__payload[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$90  = \sel_dl1_s0$33 ;
+    \$96  = \sel_dl1_s0$33 ;
     if (stall_adv1) begin
-      \$90  = i__payload[23:16];
+      \$96  = i__payload[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$91  = \sel_dl1_s0$36 ;
+    \$97  = \sel_dl1_s0$36 ;
     if (stall_adv1) begin
-      \$91  = i__payload[31:24];
+      \$97  = i__payload[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$92  = \sel_l8_s0$96 ;
+    \$98  = \sel_l8_s0$102 ;
     if (stall_adv2) begin
-      \$92  = sel_l3_s0;
+      \$98  = sel_l3_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$93  = \sel_l8_s0$97 ;
+    \$99  = \sel_l8_s0$103 ;
     if (stall_adv2) begin
-      \$93  = sel_or0_0;
+      \$99  = sel_or0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$94  = \sel_l8_s0$98 ;
+    \$100  = \sel_l8_s0$104 ;
     if (stall_adv2) begin
-      \$94  = sel_or1_0;
+      \$100  = sel_or1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$95  = sel_l8_s0;
+    \$101  = sel_l8_s0;
     if (stall_adv2) begin
-      \$95  = { \$35 , \$33  };
+      \$101  = { \$35 , \$33  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$96  = \sel_l8_s0$45 ;
+    \$102  = \sel_l8_s0$45 ;
     if (stall_adv2) begin
-      \$96  = { \$51 , \$50  };
+      \$102  = { \$51 , \$50  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = \sel_l8_s0$47 ;
+    \$103  = \sel_l8_s0$47 ;
     if (stall_adv2) begin
-      \$97  = \sel_l3_s0$94 ;
+      \$103  = \sel_l3_s0$100 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$98  = \sel_l8_s0$99 ;
+    \$104  = \sel_l8_s0$105 ;
     if (stall_adv2) begin
-      \$98  = \sel_l3_s0$95 ;
+      \$104  = \sel_l3_s0$101 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$99  = sel_valid_s0;
+    \$105  = sel_valid_s0;
     if (i__ready) begin
-      \$99  = i__valid;
+      \$105  = i__valid;
     end
     if (rst) begin
-      \$99  = 1'h0;
+      \$105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$100  = sel_valid_s1;
+    \$106  = sel_valid_s1;
     if (i__ready) begin
-      \$100  = sel_valid_s0;
+      \$106  = sel_valid_s0;
     end
     if (rst) begin
-      \$100  = 1'h0;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$101  = mac_pre_s0;
+    \$107  = mac_pre_s0;
     if (stall_adv3) begin
-      \$101  = \sel_l8_s0$97 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = \mac_pre_s0$103 ;
-    if (stall_adv3) begin
-      \$102  = \sel_l8_s0$98 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = \mac_pre_s0$104 ;
-    if (stall_adv3) begin
-      \$103  = mac_wmux_w0_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = \mac_pre_s0$105 ;
-    if (stall_adv3) begin
-      \$104  = mac_wmux_w0_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = \mac_pre_s0$106 ;
-    if (stall_adv3) begin
-      \$105  = mac_wmux_w1_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = \mac_pre_s0$107 ;
-    if (stall_adv3) begin
-      \$106  = mac_wmux_w1_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = \mac_pre_s0$108 ;
-    if (stall_adv3) begin
-      \$107  = mac_wmux_w2_0;
+      \$107  = \sel_l8_s0$103 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$108  = \mac_pre_s0$109 ;
     if (stall_adv3) begin
-      \$108  = mac_wmux_w2_1;
+      \$108  = \sel_l8_s0$104 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$109  = \mac_pre_s0$110 ;
     if (stall_adv3) begin
-      \$109  = mac_wmux_w3_0;
+      \$109  = mac_wmux_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$110  = \mac_pre_s0$111 ;
     if (stall_adv3) begin
-      \$110  = mac_wmux_w3_1;
+      \$110  = mac_wmux_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$111  = \mac_pre_s0$112 ;
     if (stall_adv3) begin
-      \$111  = \sel_l8_s0$99 ;
+      \$111  = mac_wmux_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = mac_pre_valid_s0;
+    \$112  = \mac_pre_s0$113 ;
     if (stall_adv3) begin
-      \$112  = sel_valid_s1;
-    end
-    if (rst) begin
-      \$112  = 1'h0;
+      \$112  = mac_wmux_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = mac_dspin_s0;
+    \$113  = \mac_pre_s0$114 ;
+    if (stall_adv3) begin
+      \$113  = mac_wmux_w2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$114  = \mac_pre_s0$115 ;
+    if (stall_adv3) begin
+      \$114  = mac_wmux_w2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$115  = \mac_pre_s0$116 ;
+    if (stall_adv3) begin
+      \$115  = mac_wmux_w3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$116  = \mac_pre_s0$117 ;
+    if (stall_adv3) begin
+      \$116  = mac_wmux_w3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$117  = \mac_pre_s0$118 ;
+    if (stall_adv3) begin
+      \$117  = \sel_l8_s0$105 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$118  = mac_pre_valid_s0;
+    if (stall_adv3) begin
+      \$118  = sel_valid_s1;
+    end
+    if (rst) begin
+      \$118  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$119  = mac_dspin_s0;
     if (stall_adv4) begin
-      \$113  = \mac_pre_s0$112 ;
+      \$119  = \mac_pre_s0$118 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = mac_dspin_valid_s0;
+    \$120  = mac_dspin_valid_s0;
     if (stall_adv4) begin
-      \$114  = mac_pre_valid_s0;
+      \$120  = mac_pre_valid_s0;
     end
     if (rst) begin
-      \$114  = 1'h0;
+      \$120  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = mac_mul_s0;
+    \$121  = mac_mul_s0;
     if (stall_adv5) begin
-      \$115  = mac_prod0_0;
+      \$121  = mac_prod0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = \mac_mul_s0$63 ;
+    \$122  = \mac_mul_s0$63 ;
     if (stall_adv5) begin
-      \$116  = mac_prod0_1;
+      \$122  = mac_prod0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = \mac_mul_s0$65 ;
+    \$123  = \mac_mul_s0$65 ;
     if (stall_adv5) begin
-      \$117  = mac_prod1_0;
+      \$123  = mac_prod1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = \mac_mul_s0$66 ;
+    \$124  = \mac_mul_s0$66 ;
     if (stall_adv5) begin
-      \$118  = mac_prod1_1;
+      \$124  = mac_prod1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = \mac_mul_s0$68 ;
+    \$125  = \mac_mul_s0$68 ;
     if (stall_adv5) begin
-      \$119  = mac_prod2_0;
+      \$125  = mac_prod2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = \mac_mul_s0$69 ;
+    \$126  = \mac_mul_s0$69 ;
     if (stall_adv5) begin
-      \$120  = mac_prod2_1;
+      \$126  = mac_prod2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = \mac_mul_s0$71 ;
+    \$127  = \mac_mul_s0$71 ;
     if (stall_adv5) begin
-      \$121  = mac_prod3_0;
+      \$127  = mac_prod3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = \mac_mul_s0$72 ;
+    \$128  = \mac_mul_s0$72 ;
     if (stall_adv5) begin
-      \$122  = mac_prod3_1;
+      \$128  = mac_prod3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = \mac_mul_s0$124 ;
+    \$129  = \mac_mul_s0$130 ;
     if (stall_adv5) begin
-      \$123  = mac_dspin_s0;
+      \$129  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = mac_mul_valid_s0;
+    \$130  = mac_mul_valid_s0;
     if (stall_adv5) begin
-      \$124  = mac_dspin_valid_s0;
-    end
-    if (rst) begin
-      \$124  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = mac_add0_s0;
-    if (stall_adv6) begin
-      \$125  = mac0_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = \mac_add0_s0$82 ;
-    if (stall_adv6) begin
-      \$126  = mac1_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = \mac_add0_s0$85 ;
-    if (stall_adv6) begin
-      \$127  = mac2_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = \mac_add0_s0$88 ;
-    if (stall_adv6) begin
-      \$128  = mac3_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = \mac_add0_s0$126 ;
-    if (stall_adv6) begin
-      \$129  = \mac_mul_s0$124 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = mac_add0_valid_s0;
-    if (stall_adv6) begin
-      \$130  = mac_mul_valid_s0;
+      \$130  = mac_dspin_valid_s0;
     end
     if (rst) begin
       \$130  = 1'h0;
@@ -981,59 +966,44 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = o__valid;
-    if (i__ready) begin
-      \$131  = \$72 ;
-    end
-    if (rst) begin
-      \$131  = 1'h0;
+    \$131  = mac_add0_s0;
+    if (stall_adv6) begin
+      \$131  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$132  = \$73 ;
-    end
-    if (rst) begin
-      \$132  = 1'h0;
+    \$132  = \mac_add0_s0$88 ;
+    if (stall_adv6) begin
+      \$132  = mac1_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$133  = \$74 ;
-    end
-    if (rst) begin
-      \$133  = 1'h0;
+    \$133  = \mac_add0_s0$91 ;
+    if (stall_adv6) begin
+      \$133  = mac2_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$134  = \$75 ;
-    end
-    if (rst) begin
-      \$134  = 1'h0;
+    \$134  = \mac_add0_s0$94 ;
+    if (stall_adv6) begin
+      \$134  = mac3_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$135  = \$76 ;
-    end
-    if (rst) begin
-      \$135  = 1'h0;
+    \$135  = \mac_add0_s0$132 ;
+    if (stall_adv6) begin
+      \$135  = \mac_mul_s0$130 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$136  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$136  = \$77 ;
+    \$136  = mac_add0_valid_s0;
+    if (stall_adv6) begin
+      \$136  = mac_mul_valid_s0;
     end
     if (rst) begin
       \$136  = 1'h0;
@@ -1041,9 +1011,9 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$137  = \$78 ;
+    \$137  = o__valid;
+    if (i__ready) begin
+      \$137  = \$75 ;
     end
     if (rst) begin
       \$137  = 1'h0;
@@ -1051,9 +1021,9 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$138  = \$79 ;
+    \$138  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$138  = \$76 ;
     end
     if (rst) begin
       \$138  = 1'h0;
@@ -1061,9 +1031,9 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$139  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$139  = \$80 ;
+    \$139  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$139  = \$77 ;
     end
     if (rst) begin
       \$139  = 1'h0;
@@ -1071,98 +1041,188 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = mac_acc0_out;
-    if (\$81 ) begin
-      if (\mac_add0_s0$126 ) begin
-        \$140  = \$68 [31:0];
+    \$140  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$140  = \$78 ;
+    end
+    if (rst) begin
+      \$140  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$141  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$141  = \$79 ;
+    end
+    if (rst) begin
+      \$141  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$142  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$142  = \$80 ;
+    end
+    if (rst) begin
+      \$142  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$143  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$143  = \$81 ;
+    end
+    if (rst) begin
+      \$143  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$144  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$144  = \$82 ;
+    end
+    if (rst) begin
+      \$144  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$145  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$145  = \$83 ;
+    end
+    if (rst) begin
+      \$145  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$146  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$146  = \$84 ;
+    end
+    if (rst) begin
+      \$146  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$147  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$147  = \$85 ;
+    end
+    if (rst) begin
+      \$147  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$148  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$148  = \$86 ;
+    end
+    if (rst) begin
+      \$148  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$149  = mac_acc0_out;
+    if (\$87 ) begin
+      if (\mac_add0_s0$132 ) begin
+        \$149  = \$71 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = mac_acc0;
-    if (\$81 ) begin
+    \$150  = mac_acc0;
+    if (\$87 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add0_s0$126 ) begin
-        \$141  = 32'd0;
+      if (\mac_add0_s0$132 ) begin
+        \$150  = 32'd0;
       end else begin
-        \$141  = \$68 [31:0];
+        \$150  = \$71 [31:0];
       end
     end
     if (rst) begin
-      \$141  = 32'd0;
+      \$150  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = mac_acc1_out;
-    if (\$82 ) begin
-      if (\mac_add0_s0$126 ) begin
-        \$142  = \$69 [31:0];
+    \$151  = mac_acc1_out;
+    if (\$88 ) begin
+      if (\mac_add0_s0$132 ) begin
+        \$151  = \$72 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = mac_acc1;
-    if (\$82 ) begin
+    \$152  = mac_acc1;
+    if (\$88 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add0_s0$126 ) begin
-        \$143  = 32'd0;
+      if (\mac_add0_s0$132 ) begin
+        \$152  = 32'd0;
       end else begin
-        \$143  = \$69 [31:0];
+        \$152  = \$72 [31:0];
       end
     end
     if (rst) begin
-      \$143  = 32'd0;
+      \$152  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = mac_acc2_out;
-    if (\$83 ) begin
-      if (\mac_add0_s0$126 ) begin
-        \$144  = \$70 [31:0];
+    \$153  = mac_acc2_out;
+    if (\$89 ) begin
+      if (\mac_add0_s0$132 ) begin
+        \$153  = \$73 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = mac_acc2;
-    if (\$83 ) begin
+    \$154  = mac_acc2;
+    if (\$89 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add0_s0$126 ) begin
-        \$145  = 32'd0;
+      if (\mac_add0_s0$132 ) begin
+        \$154  = 32'd0;
       end else begin
-        \$145  = \$70 [31:0];
+        \$154  = \$73 [31:0];
       end
     end
     if (rst) begin
-      \$145  = 32'd0;
+      \$154  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = mac_acc3_out;
-    if (\$84 ) begin
-      if (\mac_add0_s0$126 ) begin
-        \$146  = \$71 [31:0];
+    \$155  = mac_acc3_out;
+    if (\$90 ) begin
+      if (\mac_add0_s0$132 ) begin
+        \$155  = \$74 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = mac_acc3;
-    if (\$84 ) begin
+    \$156  = mac_acc3;
+    if (\$90 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add0_s0$126 ) begin
-        \$147  = 32'd0;
+      if (\mac_add0_s0$132 ) begin
+        \$156  = 32'd0;
       end else begin
-        \$147  = \$71 [31:0];
+        \$156  = \$74 [31:0];
       end
     end
     if (rst) begin
-      \$147  = 32'd0;
+      \$156  = 32'd0;
     end
   end
   assign advance = i__ready;
@@ -1182,10 +1242,10 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign sel_val1 = sel_or1_0;
   assign mac_wmux_off0 = \$53 [1:0];
   assign mac_wmux_off1 = \$54 [1:0];
-  assign mac_acc0_next = \$68 [31:0];
-  assign mac_acc1_next = \$69 [31:0];
-  assign mac_acc2_next = \$70 [31:0];
-  assign mac_acc3_next = \$71 [31:0];
+  assign mac_acc0_next = \$71 [31:0];
+  assign mac_acc1_next = \$72 [31:0];
+  assign mac_acc2_next = \$73 [31:0];
+  assign mac_acc3_next = \$74 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[31:0];
   assign \i__payload.data[0]  = i__payload[7:0];

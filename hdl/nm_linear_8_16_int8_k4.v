@@ -1787,15 +1787,15 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2600 ;
   wire \$2601 ;
   wire \$2602 ;
-  wire \$2603 ;
-  wire \$2604 ;
+  wire [32:0] \$2603 ;
+  wire [32:0] \$2604 ;
   wire [32:0] \$2605 ;
   wire [32:0] \$2606 ;
-  wire [32:0] \$2607 ;
-  wire [32:0] \$2608 ;
-  wire [4:0] \$2609 ;
+  wire [4:0] \$2607 ;
+  wire [4:0] \$2608 ;
+  wire \$2609 ;
   wire \$261 ;
-  wire [4:0] \$2610 ;
+  wire \$2610 ;
   wire \$2611 ;
   wire \$2612 ;
   wire \$2613 ;
@@ -1820,12 +1820,12 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2630 ;
   wire \$2631 ;
   wire \$2632 ;
-  reg [7:0] \$2633 ;
-  reg [7:0] \$2634 ;
-  reg [7:0] \$2635 ;
-  reg [7:0] \$2636 ;
-  reg [7:0] \$2637 ;
-  reg [7:0] \$2638 ;
+  wire \$2633 ;
+  wire \$2634 ;
+  wire \$2635 ;
+  wire \$2636 ;
+  wire \$2637 ;
+  wire \$2638 ;
   reg [7:0] \$2639 ;
   wire \$264 ;
   reg [7:0] \$2640 ;
@@ -1837,17 +1837,17 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$2646 ;
   reg [7:0] \$2647 ;
   reg [7:0] \$2648 ;
-  reg [511:0] \$2649 ;
+  reg [7:0] \$2649 ;
   wire \$265 ;
-  reg \$2650 ;
-  reg [119:0] \$2651 ;
-  reg [511:0] \$2652 ;
-  reg \$2653 ;
-  reg \$2654 ;
-  reg \$2655 ;
+  reg [7:0] \$2650 ;
+  reg [7:0] \$2651 ;
+  reg [7:0] \$2652 ;
+  reg [7:0] \$2653 ;
+  reg [7:0] \$2654 ;
+  reg [511:0] \$2655 ;
   reg \$2656 ;
-  reg \$2657 ;
-  reg \$2658 ;
+  reg [119:0] \$2657 ;
+  reg [511:0] \$2658 ;
   reg \$2659 ;
   wire \$266 ;
   reg \$2660 ;
@@ -1950,46 +1950,46 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \$2748 ;
   reg \$2749 ;
   wire \$275 ;
-  reg [511:0] \$2750 ;
+  reg \$2750 ;
   reg \$2751 ;
-  reg [15:0] \$2752 ;
+  reg \$2752 ;
   reg \$2753 ;
-  reg [1:0] \$2754 ;
-  reg [1:0] \$2755 ;
-  reg [2:0] \$2756 ;
+  reg \$2754 ;
+  reg \$2755 ;
+  reg [511:0] \$2756 ;
   reg \$2757 ;
-  reg [2:0] \$2758 ;
-  reg [2:0] \$2759 ;
+  reg [15:0] \$2758 ;
+  reg \$2759 ;
   wire \$276 ;
-  reg [3:0] \$2760 ;
-  reg \$2761 ;
-  reg [3:0] \$2762 ;
-  reg [3:0] \$2763 ;
-  reg [3:0] \$2764 ;
-  reg \$2765 ;
+  reg [1:0] \$2760 ;
+  reg [1:0] \$2761 ;
+  reg [2:0] \$2762 ;
+  reg \$2763 ;
+  reg [2:0] \$2764 ;
+  reg [2:0] \$2765 ;
   reg [3:0] \$2766 ;
-  reg [3:0] \$2767 ;
-  reg [511:0] \$2768 ;
-  reg \$2769 ;
+  reg \$2767 ;
+  reg [3:0] \$2768 ;
+  reg [3:0] \$2769 ;
   wire \$277 ;
   reg [3:0] \$2770 ;
-  reg [3:0] \$2771 ;
-  reg [15:0] \$2772 ;
-  reg [8:0] \$2773 ;
-  reg [8:0] \$2774 ;
-  reg [8:0] \$2775 ;
-  reg [8:0] \$2776 ;
-  reg [8:0] \$2777 ;
-  reg [8:0] \$2778 ;
+  reg \$2771 ;
+  reg [3:0] \$2772 ;
+  reg [3:0] \$2773 ;
+  reg [511:0] \$2774 ;
+  reg \$2775 ;
+  reg [3:0] \$2776 ;
+  reg [3:0] \$2777 ;
+  reg [15:0] \$2778 ;
   reg [8:0] \$2779 ;
   wire \$278 ;
   reg [8:0] \$2780 ;
-  reg [7:0] \$2781 ;
-  reg [7:0] \$2782 ;
-  reg [7:0] \$2783 ;
-  reg [7:0] \$2784 ;
-  reg [7:0] \$2785 ;
-  reg [7:0] \$2786 ;
+  reg [8:0] \$2781 ;
+  reg [8:0] \$2782 ;
+  reg [8:0] \$2783 ;
+  reg [8:0] \$2784 ;
+  reg [8:0] \$2785 ;
+  reg [8:0] \$2786 ;
   reg [7:0] \$2787 ;
   reg [7:0] \$2788 ;
   reg [7:0] \$2789 ;
@@ -2001,36 +2001,36 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$2794 ;
   reg [7:0] \$2795 ;
   reg [7:0] \$2796 ;
-  reg [511:0] \$2797 ;
-  reg \$2798 ;
-  reg [15:0] \$2799 ;
+  reg [7:0] \$2797 ;
+  reg [7:0] \$2798 ;
+  reg [7:0] \$2799 ;
   wire [8:0] \$28 ;
   wire \$280 ;
   reg [7:0] \$2800 ;
   reg [7:0] \$2801 ;
   reg [7:0] \$2802 ;
-  reg [7:0] \$2803 ;
-  reg [7:0] \$2804 ;
-  reg [7:0] \$2805 ;
+  reg [511:0] \$2803 ;
+  reg \$2804 ;
+  reg [15:0] \$2805 ;
   reg [7:0] \$2806 ;
   reg [7:0] \$2807 ;
-  reg [3:0] \$2808 ;
-  reg [3:0] \$2809 ;
+  reg [7:0] \$2808 ;
+  reg [7:0] \$2809 ;
   wire \$281 ;
-  reg [3:0] \$2810 ;
-  reg [3:0] \$2811 ;
-  reg [3:0] \$2812 ;
-  reg [3:0] \$2813 ;
+  reg [7:0] \$2810 ;
+  reg [7:0] \$2811 ;
+  reg [7:0] \$2812 ;
+  reg [7:0] \$2813 ;
   reg [3:0] \$2814 ;
   reg [3:0] \$2815 ;
-  reg [511:0] \$2816 ;
-  reg \$2817 ;
-  reg \$2818 ;
-  reg \$2819 ;
+  reg [3:0] \$2816 ;
+  reg [3:0] \$2817 ;
+  reg [3:0] \$2818 ;
+  reg [3:0] \$2819 ;
   wire \$282 ;
-  reg \$2820 ;
-  reg \$2821 ;
-  reg \$2822 ;
+  reg [3:0] \$2820 ;
+  reg [3:0] \$2821 ;
+  reg [511:0] \$2822 ;
   reg \$2823 ;
   reg \$2824 ;
   reg \$2825 ;
@@ -2050,12 +2050,12 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \$2838 ;
   reg \$2839 ;
   wire \$284 ;
-  reg [3:0] \$2840 ;
-  reg [3:0] \$2841 ;
-  reg [3:0] \$2842 ;
-  reg [3:0] \$2843 ;
-  reg [3:0] \$2844 ;
-  reg [3:0] \$2845 ;
+  reg \$2840 ;
+  reg \$2841 ;
+  reg \$2842 ;
+  reg \$2843 ;
+  reg \$2844 ;
+  reg \$2845 ;
   reg [3:0] \$2846 ;
   reg [3:0] \$2847 ;
   reg [3:0] \$2848 ;
@@ -2067,13 +2067,13 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [3:0] \$2853 ;
   reg [3:0] \$2854 ;
   reg [3:0] \$2855 ;
-  reg [7:0] \$2856 ;
-  reg [7:0] \$2857 ;
-  reg [7:0] \$2858 ;
-  reg [7:0] \$2859 ;
+  reg [3:0] \$2856 ;
+  reg [3:0] \$2857 ;
+  reg [3:0] \$2858 ;
+  reg [3:0] \$2859 ;
   wire \$286 ;
-  reg [7:0] \$2860 ;
-  reg [7:0] \$2861 ;
+  reg [3:0] \$2860 ;
+  reg [3:0] \$2861 ;
   reg [7:0] \$2862 ;
   reg [7:0] \$2863 ;
   reg [7:0] \$2864 ;
@@ -2147,173 +2147,289 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$2925 ;
   reg [7:0] \$2926 ;
   reg [7:0] \$2927 ;
-  reg \$2928 ;
-  reg \$2929 ;
+  reg [7:0] \$2928 ;
+  reg [7:0] \$2929 ;
   wire \$293 ;
   reg [7:0] \$2930 ;
   reg [7:0] \$2931 ;
   reg [7:0] \$2932 ;
   reg [7:0] \$2933 ;
-  reg [7:0] \$2934 ;
-  reg [7:0] \$2935 ;
-  reg [7:0] \$2936 ;
-  reg [7:0] \$2937 ;
-  reg [7:0] \$2938 ;
-  reg [7:0] \$2939 ;
+  reg \$2934 ;
+  reg \$2935 ;
+  reg \$2936 ;
+  reg \$2937 ;
+  reg \$2938 ;
+  reg \$2939 ;
   wire \$294 ;
-  reg [7:0] \$2940 ;
-  reg [7:0] \$2941 ;
-  reg [7:0] \$2942 ;
-  reg [7:0] \$2943 ;
-  reg [7:0] \$2944 ;
-  reg [7:0] \$2945 ;
-  reg [7:0] \$2946 ;
-  reg [7:0] \$2947 ;
-  reg [7:0] \$2948 ;
-  reg [7:0] \$2949 ;
+  reg \$2940 ;
+  reg \$2941 ;
+  reg \$2942 ;
+  reg \$2943 ;
+  reg \$2944 ;
+  reg \$2945 ;
+  reg \$2946 ;
+  reg \$2947 ;
+  reg \$2948 ;
+  reg \$2949 ;
   wire \$295 ;
-  reg [7:0] \$2950 ;
-  reg [7:0] \$2951 ;
-  reg [7:0] \$2952 ;
-  reg [7:0] \$2953 ;
-  reg [7:0] \$2954 ;
-  reg [7:0] \$2955 ;
-  reg [7:0] \$2956 ;
-  reg [7:0] \$2957 ;
-  reg [7:0] \$2958 ;
-  reg [7:0] \$2959 ;
+  reg \$2950 ;
+  reg \$2951 ;
+  reg [3:0] \$2952 ;
+  reg [3:0] \$2953 ;
+  reg [3:0] \$2954 ;
+  reg [3:0] \$2955 ;
+  reg [3:0] \$2956 ;
+  reg [3:0] \$2957 ;
+  reg [3:0] \$2958 ;
+  reg [3:0] \$2959 ;
   wire \$296 ;
-  reg [7:0] \$2960 ;
-  reg [7:0] \$2961 ;
-  reg [7:0] \$2962 ;
-  reg [7:0] \$2963 ;
-  reg [7:0] \$2964 ;
-  reg [7:0] \$2965 ;
-  reg [7:0] \$2966 ;
-  reg [7:0] \$2967 ;
+  reg [3:0] \$2960 ;
+  reg [3:0] \$2961 ;
+  reg [3:0] \$2962 ;
+  reg [3:0] \$2963 ;
+  reg [3:0] \$2964 ;
+  reg [3:0] \$2965 ;
+  reg [3:0] \$2966 ;
+  reg [3:0] \$2967 ;
   reg [7:0] \$2968 ;
   reg [7:0] \$2969 ;
   wire \$297 ;
-  reg \$2970 ;
-  reg \$2971 ;
-  reg \$2972 ;
-  reg \$2973 ;
-  reg [15:0] \$2974 ;
-  reg [15:0] \$2975 ;
-  reg [15:0] \$2976 ;
-  reg [15:0] \$2977 ;
-  reg [15:0] \$2978 ;
-  reg [15:0] \$2979 ;
+  reg [7:0] \$2970 ;
+  reg [7:0] \$2971 ;
+  reg [7:0] \$2972 ;
+  reg [7:0] \$2973 ;
+  reg [7:0] \$2974 ;
+  reg [7:0] \$2975 ;
+  reg [7:0] \$2976 ;
+  reg [7:0] \$2977 ;
+  reg [7:0] \$2978 ;
+  reg [7:0] \$2979 ;
   wire \$298 ;
-  reg [15:0] \$2980 ;
-  reg [15:0] \$2981 ;
-  reg [15:0] \$2982 ;
-  reg [15:0] \$2983 ;
-  reg [15:0] \$2984 ;
-  reg [15:0] \$2985 ;
-  reg [15:0] \$2986 ;
-  reg [15:0] \$2987 ;
-  reg [15:0] \$2988 ;
-  reg [15:0] \$2989 ;
+  reg [7:0] \$2980 ;
+  reg [7:0] \$2981 ;
+  reg [7:0] \$2982 ;
+  reg [7:0] \$2983 ;
+  reg [7:0] \$2984 ;
+  reg [7:0] \$2985 ;
+  reg [7:0] \$2986 ;
+  reg [7:0] \$2987 ;
+  reg [7:0] \$2988 ;
+  reg [7:0] \$2989 ;
   wire \$299 ;
-  reg [15:0] \$2990 ;
-  reg [15:0] \$2991 ;
-  reg [15:0] \$2992 ;
-  reg [15:0] \$2993 ;
-  reg [15:0] \$2994 ;
-  reg [15:0] \$2995 ;
-  reg [15:0] \$2996 ;
-  reg [15:0] \$2997 ;
-  reg [15:0] \$2998 ;
-  reg [15:0] \$2999 ;
+  reg [7:0] \$2990 ;
+  reg [7:0] \$2991 ;
+  reg [7:0] \$2992 ;
+  reg [7:0] \$2993 ;
+  reg [7:0] \$2994 ;
+  reg [7:0] \$2995 ;
+  reg [7:0] \$2996 ;
+  reg [7:0] \$2997 ;
+  reg [7:0] \$2998 ;
+  reg [7:0] \$2999 ;
   wire [8:0] \$3 ;
   wire [8:0] \$30 ;
   wire \$300 ;
-  reg [15:0] \$3000 ;
-  reg [15:0] \$3001 ;
-  reg [15:0] \$3002 ;
-  reg [15:0] \$3003 ;
-  reg [15:0] \$3004 ;
-  reg [15:0] \$3005 ;
-  reg \$3006 ;
-  reg \$3007 ;
-  reg [16:0] \$3008 ;
-  reg [16:0] \$3009 ;
+  reg [7:0] \$3000 ;
+  reg [7:0] \$3001 ;
+  reg [7:0] \$3002 ;
+  reg [7:0] \$3003 ;
+  reg [7:0] \$3004 ;
+  reg [7:0] \$3005 ;
+  reg [7:0] \$3006 ;
+  reg [7:0] \$3007 ;
+  reg [7:0] \$3008 ;
+  reg [7:0] \$3009 ;
   wire \$301 ;
-  reg [16:0] \$3010 ;
-  reg [16:0] \$3011 ;
-  reg [16:0] \$3012 ;
-  reg [16:0] \$3013 ;
-  reg [16:0] \$3014 ;
-  reg [16:0] \$3015 ;
-  reg [16:0] \$3016 ;
-  reg [16:0] \$3017 ;
-  reg [16:0] \$3018 ;
-  reg [16:0] \$3019 ;
+  reg [7:0] \$3010 ;
+  reg [7:0] \$3011 ;
+  reg [7:0] \$3012 ;
+  reg [7:0] \$3013 ;
+  reg [7:0] \$3014 ;
+  reg [7:0] \$3015 ;
+  reg [7:0] \$3016 ;
+  reg [7:0] \$3017 ;
+  reg [7:0] \$3018 ;
+  reg [7:0] \$3019 ;
   wire \$302 ;
-  reg [16:0] \$3020 ;
-  reg [16:0] \$3021 ;
-  reg [16:0] \$3022 ;
-  reg [16:0] \$3023 ;
-  reg \$3024 ;
-  reg \$3025 ;
-  reg [17:0] \$3026 ;
-  reg [17:0] \$3027 ;
-  reg [17:0] \$3028 ;
-  reg [17:0] \$3029 ;
+  reg [7:0] \$3020 ;
+  reg [7:0] \$3021 ;
+  reg [7:0] \$3022 ;
+  reg [7:0] \$3023 ;
+  reg [7:0] \$3024 ;
+  reg [7:0] \$3025 ;
+  reg [7:0] \$3026 ;
+  reg [7:0] \$3027 ;
+  reg [7:0] \$3028 ;
+  reg [7:0] \$3029 ;
   wire \$303 ;
-  reg [17:0] \$3030 ;
-  reg [17:0] \$3031 ;
-  reg [17:0] \$3032 ;
-  reg [17:0] \$3033 ;
-  reg \$3034 ;
-  reg \$3035 ;
-  reg [18:0] \$3036 ;
-  reg [18:0] \$3037 ;
-  reg [18:0] \$3038 ;
-  reg [18:0] \$3039 ;
+  reg [7:0] \$3030 ;
+  reg [7:0] \$3031 ;
+  reg [7:0] \$3032 ;
+  reg [7:0] \$3033 ;
+  reg [7:0] \$3034 ;
+  reg [7:0] \$3035 ;
+  reg [7:0] \$3036 ;
+  reg [7:0] \$3037 ;
+  reg [7:0] \$3038 ;
+  reg [7:0] \$3039 ;
   wire \$304 ;
   reg \$3040 ;
   reg \$3041 ;
-  reg \$3042 ;
-  reg \$3043 ;
-  reg \$3044 ;
-  reg \$3045 ;
-  reg \$3046 ;
-  reg \$3047 ;
-  reg \$3048 ;
-  reg \$3049 ;
+  reg [7:0] \$3042 ;
+  reg [7:0] \$3043 ;
+  reg [7:0] \$3044 ;
+  reg [7:0] \$3045 ;
+  reg [7:0] \$3046 ;
+  reg [7:0] \$3047 ;
+  reg [7:0] \$3048 ;
+  reg [7:0] \$3049 ;
   wire \$305 ;
-  reg \$3050 ;
-  reg \$3051 ;
-  reg \$3052 ;
-  reg \$3053 ;
-  reg \$3054 ;
-  reg \$3055 ;
-  reg \$3056 ;
-  reg \$3057 ;
-  reg [31:0] \$3058 ;
-  reg [31:0] \$3059 ;
+  reg [7:0] \$3050 ;
+  reg [7:0] \$3051 ;
+  reg [7:0] \$3052 ;
+  reg [7:0] \$3053 ;
+  reg [7:0] \$3054 ;
+  reg [7:0] \$3055 ;
+  reg [7:0] \$3056 ;
+  reg [7:0] \$3057 ;
+  reg [7:0] \$3058 ;
+  reg [7:0] \$3059 ;
   wire \$306 ;
-  reg [31:0] \$3060 ;
-  reg [31:0] \$3061 ;
-  reg [31:0] \$3062 ;
-  reg [31:0] \$3063 ;
-  reg [31:0] \$3064 ;
-  reg [31:0] \$3065 ;
+  reg [7:0] \$3060 ;
+  reg [7:0] \$3061 ;
+  reg [7:0] \$3062 ;
+  reg [7:0] \$3063 ;
+  reg [7:0] \$3064 ;
+  reg [7:0] \$3065 ;
+  reg [7:0] \$3066 ;
+  reg [7:0] \$3067 ;
+  reg [7:0] \$3068 ;
+  reg [7:0] \$3069 ;
   wire \$307 ;
+  reg [7:0] \$3070 ;
+  reg [7:0] \$3071 ;
+  reg [7:0] \$3072 ;
+  reg [7:0] \$3073 ;
+  reg [7:0] \$3074 ;
+  reg [7:0] \$3075 ;
+  reg [7:0] \$3076 ;
+  reg [7:0] \$3077 ;
+  reg [7:0] \$3078 ;
+  reg [7:0] \$3079 ;
   wire \$308 ;
+  reg [7:0] \$3080 ;
+  reg [7:0] \$3081 ;
+  reg \$3082 ;
+  reg \$3083 ;
+  reg \$3084 ;
+  reg \$3085 ;
+  reg [15:0] \$3086 ;
+  reg [15:0] \$3087 ;
+  reg [15:0] \$3088 ;
+  reg [15:0] \$3089 ;
   wire \$309 ;
+  reg [15:0] \$3090 ;
+  reg [15:0] \$3091 ;
+  reg [15:0] \$3092 ;
+  reg [15:0] \$3093 ;
+  reg [15:0] \$3094 ;
+  reg [15:0] \$3095 ;
+  reg [15:0] \$3096 ;
+  reg [15:0] \$3097 ;
+  reg [15:0] \$3098 ;
+  reg [15:0] \$3099 ;
   wire [8:0] \$31 ;
   wire \$310 ;
+  reg [15:0] \$3100 ;
+  reg [15:0] \$3101 ;
+  reg [15:0] \$3102 ;
+  reg [15:0] \$3103 ;
+  reg [15:0] \$3104 ;
+  reg [15:0] \$3105 ;
+  reg [15:0] \$3106 ;
+  reg [15:0] \$3107 ;
+  reg [15:0] \$3108 ;
+  reg [15:0] \$3109 ;
   wire \$311 ;
+  reg [15:0] \$3110 ;
+  reg [15:0] \$3111 ;
+  reg [15:0] \$3112 ;
+  reg [15:0] \$3113 ;
+  reg [15:0] \$3114 ;
+  reg [15:0] \$3115 ;
+  reg [15:0] \$3116 ;
+  reg [15:0] \$3117 ;
+  reg \$3118 ;
+  reg \$3119 ;
   wire \$312 ;
+  reg [16:0] \$3120 ;
+  reg [16:0] \$3121 ;
+  reg [16:0] \$3122 ;
+  reg [16:0] \$3123 ;
+  reg [16:0] \$3124 ;
+  reg [16:0] \$3125 ;
+  reg [16:0] \$3126 ;
+  reg [16:0] \$3127 ;
+  reg [16:0] \$3128 ;
+  reg [16:0] \$3129 ;
   wire \$313 ;
+  reg [16:0] \$3130 ;
+  reg [16:0] \$3131 ;
+  reg [16:0] \$3132 ;
+  reg [16:0] \$3133 ;
+  reg [16:0] \$3134 ;
+  reg [16:0] \$3135 ;
+  reg \$3136 ;
+  reg \$3137 ;
+  reg [17:0] \$3138 ;
+  reg [17:0] \$3139 ;
   wire \$314 ;
+  reg [17:0] \$3140 ;
+  reg [17:0] \$3141 ;
+  reg [17:0] \$3142 ;
+  reg [17:0] \$3143 ;
+  reg [17:0] \$3144 ;
+  reg [17:0] \$3145 ;
+  reg \$3146 ;
+  reg \$3147 ;
+  reg [18:0] \$3148 ;
+  reg [18:0] \$3149 ;
   wire \$315 ;
+  reg [18:0] \$3150 ;
+  reg [18:0] \$3151 ;
+  reg \$3152 ;
+  reg \$3153 ;
+  reg \$3154 ;
+  reg \$3155 ;
+  reg \$3156 ;
+  reg \$3157 ;
+  reg \$3158 ;
+  reg \$3159 ;
   wire \$316 ;
+  reg \$3160 ;
+  reg \$3161 ;
+  reg \$3162 ;
+  reg \$3163 ;
+  reg \$3164 ;
+  reg \$3165 ;
+  reg \$3166 ;
+  reg \$3167 ;
+  reg \$3168 ;
+  reg \$3169 ;
   wire \$317 ;
+  reg \$3170 ;
+  reg \$3171 ;
+  reg \$3172 ;
+  reg \$3173 ;
+  reg [31:0] \$3174 ;
+  reg [31:0] \$3175 ;
+  reg [31:0] \$3176 ;
+  reg [31:0] \$3177 ;
+  reg [31:0] \$3178 ;
+  reg [31:0] \$3179 ;
   wire \$318 ;
+  reg [31:0] \$3180 ;
+  reg [31:0] \$3181 ;
   wire \$319 ;
   wire \$32 ;
   wire \$320 ;
@@ -3231,118 +3347,118 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
-  reg [16:0] \mac_add0_s0$1338  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1340  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1341  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1343  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1344  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1346  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1347  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1349  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1350  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1352  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1353  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1355  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1356  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1358  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1359  = 17'h00000;
-  reg \mac_add0_s0$1510  = 1'h0;
+  reg [16:0] \mac_add0_s0$1435  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1437  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1438  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1440  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1441  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1443  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1444  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1446  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1447  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1449  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1450  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1452  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1453  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1455  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1456  = 17'h00000;
+  reg \mac_add0_s0$1624  = 1'h0;
   reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
-  reg [17:0] \mac_add1_s0$1364  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1366  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1367  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1369  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1370  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1372  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1373  = 18'h00000;
-  reg \mac_add1_s0$1512  = 1'h0;
+  reg [17:0] \mac_add1_s0$1461  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1463  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1464  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1466  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1467  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1469  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1470  = 18'h00000;
+  reg \mac_add1_s0$1626  = 1'h0;
   reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg [18:0] \mac_add2_s0$1383  = 19'h00000;
-  reg [18:0] \mac_add2_s0$1386  = 19'h00000;
-  reg [18:0] \mac_add2_s0$1389  = 19'h00000;
-  reg \mac_add2_s0$1514  = 1'h0;
+  reg [18:0] \mac_add2_s0$1486  = 19'h00000;
+  reg [18:0] \mac_add2_s0$1489  = 19'h00000;
+  reg [18:0] \mac_add2_s0$1492  = 19'h00000;
+  reg \mac_add2_s0$1628  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
   reg [15:0] mac_mul_s0 = 16'h0000;
-  reg [15:0] \mac_mul_s0$1288  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1290  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1291  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1293  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1294  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1296  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1297  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1299  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1300  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1302  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1303  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1305  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1306  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1308  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1309  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1311  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1312  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1314  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1315  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1317  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1318  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1320  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1321  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1323  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1324  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1326  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1327  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1329  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1330  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1332  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1333  = 16'h0000;
-  reg \mac_mul_s0$1508  = 1'h0;
+  reg [15:0] \mac_mul_s0$1385  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1387  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1388  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1390  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1391  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1393  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1394  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1396  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1397  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1399  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1400  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1402  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1403  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1405  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1406  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1408  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1409  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1411  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1412  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1414  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1415  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1417  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1418  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1420  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1421  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1423  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1424  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1426  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1427  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1429  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1430  = 16'h0000;
+  reg \mac_mul_s0$1622  = 1'h0;
   reg mac_mul_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$1433  = 8'h00;
-  reg [7:0] \mac_pre_s0$1434  = 8'h00;
-  reg [7:0] \mac_pre_s0$1435  = 8'h00;
-  reg [7:0] \mac_pre_s0$1436  = 8'h00;
-  reg [7:0] \mac_pre_s0$1437  = 8'h00;
-  reg [7:0] \mac_pre_s0$1438  = 8'h00;
-  reg [7:0] \mac_pre_s0$1439  = 8'h00;
-  reg [7:0] \mac_pre_s0$1440  = 8'h00;
-  reg [7:0] \mac_pre_s0$1441  = 8'h00;
-  reg [7:0] \mac_pre_s0$1442  = 8'h00;
-  reg [7:0] \mac_pre_s0$1443  = 8'h00;
-  reg [7:0] \mac_pre_s0$1444  = 8'h00;
-  reg [7:0] \mac_pre_s0$1445  = 8'h00;
-  reg [7:0] \mac_pre_s0$1446  = 8'h00;
-  reg [7:0] \mac_pre_s0$1447  = 8'h00;
-  reg [7:0] \mac_pre_s0$1448  = 8'h00;
-  reg [7:0] \mac_pre_s0$1449  = 8'h00;
-  reg [7:0] \mac_pre_s0$1450  = 8'h00;
-  reg [7:0] \mac_pre_s0$1451  = 8'h00;
-  reg [7:0] \mac_pre_s0$1452  = 8'h00;
-  reg [7:0] \mac_pre_s0$1453  = 8'h00;
-  reg [7:0] \mac_pre_s0$1454  = 8'h00;
-  reg [7:0] \mac_pre_s0$1455  = 8'h00;
-  reg [7:0] \mac_pre_s0$1456  = 8'h00;
-  reg [7:0] \mac_pre_s0$1457  = 8'h00;
-  reg [7:0] \mac_pre_s0$1458  = 8'h00;
-  reg [7:0] \mac_pre_s0$1459  = 8'h00;
-  reg [7:0] \mac_pre_s0$1460  = 8'h00;
-  reg [7:0] \mac_pre_s0$1461  = 8'h00;
-  reg [7:0] \mac_pre_s0$1462  = 8'h00;
-  reg [7:0] \mac_pre_s0$1463  = 8'h00;
-  reg [7:0] \mac_pre_s0$1464  = 8'h00;
-  reg [7:0] \mac_pre_s0$1465  = 8'h00;
-  reg [7:0] \mac_pre_s0$1466  = 8'h00;
-  reg [7:0] \mac_pre_s0$1467  = 8'h00;
-  reg [7:0] \mac_pre_s0$1468  = 8'h00;
-  reg [7:0] \mac_pre_s0$1469  = 8'h00;
-  reg [7:0] \mac_pre_s0$1470  = 8'h00;
-  reg [7:0] \mac_pre_s0$1471  = 8'h00;
-  reg \mac_pre_s0$1472  = 1'h0;
+  reg [7:0] \mac_pre_s0$1547  = 8'h00;
+  reg [7:0] \mac_pre_s0$1548  = 8'h00;
+  reg [7:0] \mac_pre_s0$1549  = 8'h00;
+  reg [7:0] \mac_pre_s0$1550  = 8'h00;
+  reg [7:0] \mac_pre_s0$1551  = 8'h00;
+  reg [7:0] \mac_pre_s0$1552  = 8'h00;
+  reg [7:0] \mac_pre_s0$1553  = 8'h00;
+  reg [7:0] \mac_pre_s0$1554  = 8'h00;
+  reg [7:0] \mac_pre_s0$1555  = 8'h00;
+  reg [7:0] \mac_pre_s0$1556  = 8'h00;
+  reg [7:0] \mac_pre_s0$1557  = 8'h00;
+  reg [7:0] \mac_pre_s0$1558  = 8'h00;
+  reg [7:0] \mac_pre_s0$1559  = 8'h00;
+  reg [7:0] \mac_pre_s0$1560  = 8'h00;
+  reg [7:0] \mac_pre_s0$1561  = 8'h00;
+  reg [7:0] \mac_pre_s0$1562  = 8'h00;
+  reg [7:0] \mac_pre_s0$1563  = 8'h00;
+  reg [7:0] \mac_pre_s0$1564  = 8'h00;
+  reg [7:0] \mac_pre_s0$1565  = 8'h00;
+  reg [7:0] \mac_pre_s0$1566  = 8'h00;
+  reg [7:0] \mac_pre_s0$1567  = 8'h00;
+  reg [7:0] \mac_pre_s0$1568  = 8'h00;
+  reg [7:0] \mac_pre_s0$1569  = 8'h00;
+  reg [7:0] \mac_pre_s0$1570  = 8'h00;
+  reg [7:0] \mac_pre_s0$1571  = 8'h00;
+  reg [7:0] \mac_pre_s0$1572  = 8'h00;
+  reg [7:0] \mac_pre_s0$1573  = 8'h00;
+  reg [7:0] \mac_pre_s0$1574  = 8'h00;
+  reg [7:0] \mac_pre_s0$1575  = 8'h00;
+  reg [7:0] \mac_pre_s0$1576  = 8'h00;
+  reg [7:0] \mac_pre_s0$1577  = 8'h00;
+  reg [7:0] \mac_pre_s0$1578  = 8'h00;
+  reg [7:0] \mac_pre_s0$1579  = 8'h00;
+  reg [7:0] \mac_pre_s0$1580  = 8'h00;
+  reg [7:0] \mac_pre_s0$1581  = 8'h00;
+  reg [7:0] \mac_pre_s0$1582  = 8'h00;
+  reg [7:0] \mac_pre_s0$1583  = 8'h00;
+  reg [7:0] \mac_pre_s0$1584  = 8'h00;
+  reg [7:0] \mac_pre_s0$1585  = 8'h00;
+  reg \mac_pre_s0$1586  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -3376,112 +3492,218 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [15:0] mac_prod3_5;
   wire [15:0] mac_prod3_6;
   wire [15:0] mac_prod3_7;
-  reg mac_wmux1_s0 = 1'h0;
-  reg [7:0] \mac_wmux1_s0$1003  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1005  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1007  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1009  = 8'h00;
-  reg \mac_wmux1_s0$1011  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$1012  = 4'h0;
-  reg [7:0] \mac_wmux1_s0$1016  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1018  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1020  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1022  = 8'h00;
-  reg \mac_wmux1_s0$1024  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$1025  = 4'h0;
-  reg [7:0] \mac_wmux1_s0$1029  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1031  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1033  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1035  = 8'h00;
-  reg \mac_wmux1_s0$1037  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$1038  = 4'h0;
-  reg [7:0] \mac_wmux1_s0$1042  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1044  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1046  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1048  = 8'h00;
-  reg \mac_wmux1_s0$1050  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$1051  = 4'h0;
-  reg [7:0] \mac_wmux1_s0$1055  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1057  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1059  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1061  = 8'h00;
-  reg \mac_wmux1_s0$1063  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$1064  = 4'h0;
-  reg [7:0] \mac_wmux1_s0$1068  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1070  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1072  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1074  = 8'h00;
-  reg \mac_wmux1_s0$1076  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$1077  = 4'h0;
-  reg [7:0] \mac_wmux1_s0$1081  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1083  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1085  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1087  = 8'h00;
-  reg \mac_wmux1_s0$1089  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$1090  = 4'h0;
-  reg [7:0] \mac_wmux1_s0$1094  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1096  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1098  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1100  = 8'h00;
-  reg \mac_wmux1_s0$1102  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$1103  = 4'h0;
-  reg [7:0] \mac_wmux1_s0$1107  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1109  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1111  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1113  = 8'h00;
-  reg \mac_wmux1_s0$1115  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$1116  = 4'h0;
-  reg [7:0] \mac_wmux1_s0$1120  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1122  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1124  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1126  = 8'h00;
-  reg \mac_wmux1_s0$1128  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$1129  = 4'h0;
-  reg [7:0] \mac_wmux1_s0$1133  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1135  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1137  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1139  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1422  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1423  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1424  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1425  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1426  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1427  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1428  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1429  = 8'h00;
-  reg \mac_wmux1_s0$1430  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$948  = 4'h0;
-  reg \mac_wmux1_s0$950  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$951  = 4'h0;
-  reg [7:0] \mac_wmux1_s0$954  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$955  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$957  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$958  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$960  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$961  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$963  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$964  = 8'h00;
-  reg \mac_wmux1_s0$966  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$967  = 4'h0;
-  reg \mac_wmux1_s0$969  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$970  = 4'h0;
-  reg [7:0] \mac_wmux1_s0$973  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$974  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$976  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$977  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$979  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$980  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$982  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$983  = 8'h00;
-  reg \mac_wmux1_s0$985  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$986  = 4'h0;
-  reg [7:0] \mac_wmux1_s0$990  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$992  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$994  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$996  = 8'h00;
-  reg \mac_wmux1_s0$998  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$999  = 4'h0;
-  reg mac_wmux1_valid_s0 = 1'h0;
+  reg mac_wmux0_s0 = 1'h0;
+  reg [7:0] \mac_wmux0_s0$1001  = 8'h00;
+  reg \mac_wmux0_s0$1003  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$1004  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$1008  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1010  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1012  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1014  = 8'h00;
+  reg \mac_wmux0_s0$1016  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$1017  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$1021  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1023  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1025  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1027  = 8'h00;
+  reg \mac_wmux0_s0$1029  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$1030  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$1034  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1036  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1038  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1040  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1526  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1527  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1528  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1529  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1530  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1531  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1532  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1533  = 8'h00;
+  reg \mac_wmux0_s0$1534  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$842  = 4'h0;
+  reg \mac_wmux0_s0$844  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$845  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$848  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$849  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$851  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$852  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$854  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$855  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$857  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$858  = 8'h00;
+  reg \mac_wmux0_s0$860  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$861  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$865  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$867  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$869  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$871  = 8'h00;
+  reg \mac_wmux0_s0$873  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$874  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$878  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$880  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$882  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$884  = 8'h00;
+  reg \mac_wmux0_s0$886  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$887  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$891  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$893  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$895  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$897  = 8'h00;
+  reg \mac_wmux0_s0$899  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$900  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$904  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$906  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$908  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$910  = 8'h00;
+  reg \mac_wmux0_s0$912  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$913  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$917  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$919  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$921  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$923  = 8'h00;
+  reg \mac_wmux0_s0$925  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$926  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$930  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$932  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$934  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$936  = 8'h00;
+  reg \mac_wmux0_s0$938  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$939  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$943  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$945  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$947  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$949  = 8'h00;
+  reg \mac_wmux0_s0$951  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$952  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$956  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$958  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$960  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$962  = 8'h00;
+  reg \mac_wmux0_s0$964  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$965  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$969  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$971  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$973  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$975  = 8'h00;
+  reg \mac_wmux0_s0$977  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$978  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$982  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$984  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$986  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$988  = 8'h00;
+  reg \mac_wmux0_s0$990  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$991  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$995  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$997  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$999  = 8'h00;
+  reg mac_wmux0_valid_s0 = 1'h0;
+  reg mac_wmux2_s0 = 1'h0;
+  reg [3:0] \mac_wmux2_s0$1143  = 4'h0;
+  reg \mac_wmux2_s0$1145  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$1146  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$1149  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1150  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1152  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1153  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1155  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1156  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1158  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1159  = 8'h00;
+  reg \mac_wmux2_s0$1161  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$1162  = 4'h0;
+  reg \mac_wmux2_s0$1164  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$1165  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$1168  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1169  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1171  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1172  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1174  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1175  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1177  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1178  = 8'h00;
+  reg \mac_wmux2_s0$1180  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$1181  = 4'h0;
+  reg \mac_wmux2_s0$1183  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$1184  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$1187  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1188  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1190  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1191  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1193  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1194  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1196  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1197  = 8'h00;
+  reg \mac_wmux2_s0$1199  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$1200  = 4'h0;
+  reg \mac_wmux2_s0$1202  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$1203  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$1206  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1207  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1209  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1210  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1212  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1213  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1215  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1216  = 8'h00;
+  reg \mac_wmux2_s0$1218  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$1219  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$1223  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1225  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1227  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1229  = 8'h00;
+  reg \mac_wmux2_s0$1231  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$1232  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$1236  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1238  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1240  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1242  = 8'h00;
+  reg \mac_wmux2_s0$1244  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$1245  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$1249  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1251  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1253  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1255  = 8'h00;
+  reg \mac_wmux2_s0$1257  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$1258  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$1262  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1264  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1266  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1268  = 8'h00;
+  reg \mac_wmux2_s0$1270  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$1271  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$1275  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1277  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1279  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1281  = 8'h00;
+  reg \mac_wmux2_s0$1283  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$1284  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$1288  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1290  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1292  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1294  = 8'h00;
+  reg \mac_wmux2_s0$1296  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$1297  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$1301  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1303  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1305  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1307  = 8'h00;
+  reg \mac_wmux2_s0$1309  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$1310  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$1314  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1316  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1318  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1320  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1536  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1537  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1538  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1539  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1540  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1541  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1542  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1543  = 8'h00;
+  reg \mac_wmux2_s0$1544  = 1'h0;
+  reg mac_wmux2_valid_s0 = 1'h0;
   wire [3:0] mac_wmux_drop0;
   wire [3:0] mac_wmux_drop1;
   wire [3:0] mac_wmux_drop10;
@@ -4256,8 +4478,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [7:0] sel_key8;
   wire [7:0] sel_key9;
   reg sel_l10_s0 = 1'h0;
-  reg [511:0] \sel_l10_s0$1401  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l10_s0$1402  = 1'h0;
+  reg [511:0] \sel_l10_s0$1504  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l10_s0$1505  = 1'h0;
   reg [2:0] \sel_l10_s0$578  = 3'h0;
   reg [2:0] \sel_l10_s0$586  = 3'h0;
   reg [2:0] \sel_l10_s0$594  = 3'h0;
@@ -4274,9 +4496,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [1:0] \sel_l10_s0$721  = 2'h0;
   reg [1:0] \sel_l10_s0$722  = 2'h0;
   reg [7:0] sel_l13_s0 = 8'h00;
-  reg [15:0] \sel_l13_s0$1403  = 16'h0000;
-  reg [511:0] \sel_l13_s0$1404  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l13_s0$1405  = 1'h0;
+  reg [15:0] \sel_l13_s0$1506  = 16'h0000;
+  reg [511:0] \sel_l13_s0$1507  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l13_s0$1508  = 1'h0;
   reg [8:0] \sel_l13_s0$734  = 9'h000;
   reg [7:0] \sel_l13_s0$735  = 8'h00;
   reg [7:0] \sel_l13_s0$736  = 8'h00;
@@ -4301,16 +4523,17 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [8:0] \sel_l13_s0$783  = 9'h000;
   reg [7:0] \sel_l13_s0$786  = 8'h00;
   reg [3:0] sel_l15_s0 = 4'h0;
-  reg [15:0] \sel_l15_s0$1406  = 16'h0000;
-  reg [7:0] \sel_l15_s0$1407  = 8'h00;
-  reg [7:0] \sel_l15_s0$1408  = 8'h00;
-  reg [7:0] \sel_l15_s0$1409  = 8'h00;
-  reg [7:0] \sel_l15_s0$1410  = 8'h00;
-  reg [7:0] \sel_l15_s0$1411  = 8'h00;
-  reg [7:0] \sel_l15_s0$1412  = 8'h00;
-  reg [7:0] \sel_l15_s0$1413  = 8'h00;
-  reg [7:0] \sel_l15_s0$1414  = 8'h00;
-  reg \sel_l15_s0$1415  = 1'h0;
+  reg [15:0] \sel_l15_s0$1509  = 16'h0000;
+  reg [7:0] \sel_l15_s0$1510  = 8'h00;
+  reg [7:0] \sel_l15_s0$1511  = 8'h00;
+  reg [7:0] \sel_l15_s0$1512  = 8'h00;
+  reg [7:0] \sel_l15_s0$1513  = 8'h00;
+  reg [7:0] \sel_l15_s0$1514  = 8'h00;
+  reg [7:0] \sel_l15_s0$1515  = 8'h00;
+  reg [7:0] \sel_l15_s0$1516  = 8'h00;
+  reg [7:0] \sel_l15_s0$1517  = 8'h00;
+  reg [511:0] \sel_l15_s0$1518  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l15_s0$1519  = 1'h0;
   reg [3:0] \sel_l15_s0$802  = 4'h0;
   reg [3:0] \sel_l15_s0$805  = 4'h0;
   reg [3:0] \sel_l15_s0$808  = 4'h0;
@@ -4318,10 +4541,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [3:0] \sel_l15_s0$814  = 4'h0;
   reg [3:0] \sel_l15_s0$817  = 4'h0;
   reg [3:0] \sel_l15_s0$820  = 4'h0;
-  reg [511:0] \sel_l15_s0$842  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   reg [7:0] sel_l1_s0 = 8'h00;
-  reg [511:0] \sel_l1_s0$1395  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l1_s0$1396  = 1'h0;
+  reg [511:0] \sel_l1_s0$1498  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l1_s0$1499  = 1'h0;
   reg [7:0] \sel_l1_s0$29  = 8'h00;
   reg [7:0] \sel_l1_s0$30  = 8'h00;
   reg [7:0] \sel_l1_s0$31  = 8'h00;
@@ -4338,11 +4560,11 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \sel_l1_s0$42  = 8'h00;
   reg [7:0] \sel_l1_s0$43  = 8'h00;
   reg [119:0] sel_l2_s0 = 120'h000000000000000000000000000000;
-  reg [511:0] \sel_l2_s0$1397  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l2_s0$1398  = 1'h0;
+  reg [511:0] \sel_l2_s0$1500  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l2_s0$1501  = 1'h0;
   reg sel_l5_s0 = 1'h0;
-  reg [511:0] \sel_l5_s0$1399  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l5_s0$1400  = 1'h0;
+  reg [511:0] \sel_l5_s0$1502  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l5_s0$1503  = 1'h0;
   reg \sel_l5_s0$339  = 1'h0;
   reg \sel_l5_s0$340  = 1'h0;
   reg \sel_l5_s0$343  = 1'h0;
@@ -4693,6 +4915,14 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg stall_adv13_valid = 1'h0;
   wire stall_adv14;
   reg stall_adv14_valid = 1'h0;
+  wire stall_adv15;
+  reg stall_adv15_valid = 1'h0;
+  wire stall_adv16;
+  reg stall_adv16_valid = 1'h0;
+  wire stall_adv17;
+  reg stall_adv17_valid = 1'h0;
+  wire stall_adv18;
+  reg stall_adv18_valid = 1'h0;
   reg stall_adv1_valid = 1'h0;
   wire stall_adv2;
   reg stall_adv2_valid = 1'h0;
@@ -7696,1397 +7926,1638 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$2480  = \sel_l15_s0$820  == 4'hf;
   assign \$2481  = \sel_l15_s0$820  == 4'hf;
   assign \$2482  = \sel_l15_s0$820  == 4'hf;
-  assign mac_wmux_s0_mv0 = mac_wmux_keep1 & mac_wmux_drop1[0];
-  assign mac_wmux_s0_v0 = mac_wmux_s0_mv0 | \$2484 ;
-  assign mac_wmux_s0_d0 = mac_wmux_s0_mv0 ? mac_wmux_drop1 : 4'h0;
-  assign mac_wmux_s0_w0_0 = mac_wmux_s0_mv0 ? \sel_l15_s0$842 [15:8] : \sel_l15_s0$842 [7:0];
-  assign mac_wmux_s0_w1_0 = mac_wmux_s0_mv0 ? \sel_l15_s0$842 [143:136] : \sel_l15_s0$842 [135:128];
-  assign mac_wmux_s0_w2_0 = mac_wmux_s0_mv0 ? \sel_l15_s0$842 [271:264] : \sel_l15_s0$842 [263:256];
-  assign mac_wmux_s0_w3_0 = mac_wmux_s0_mv0 ? \sel_l15_s0$842 [399:392] : \sel_l15_s0$842 [391:384];
-  assign mac_wmux_s0_mv1 = mac_wmux_keep2 & mac_wmux_drop2[0];
-  assign \$2485  = ~ mac_wmux_drop1[0];
-  assign \$2486  = mac_wmux_keep1 & \$2485 ;
-  assign mac_wmux_s0_v1 = mac_wmux_s0_mv1 | \$2486 ;
-  assign mac_wmux_s0_d1 = mac_wmux_s0_mv1 ? mac_wmux_drop2 : mac_wmux_drop1;
-  assign mac_wmux_s0_w0_1 = mac_wmux_s0_mv1 ? \sel_l15_s0$842 [23:16] : \sel_l15_s0$842 [15:8];
-  assign mac_wmux_s0_w1_1 = mac_wmux_s0_mv1 ? \sel_l15_s0$842 [151:144] : \sel_l15_s0$842 [143:136];
-  assign mac_wmux_s0_w2_1 = mac_wmux_s0_mv1 ? \sel_l15_s0$842 [279:272] : \sel_l15_s0$842 [271:264];
-  assign mac_wmux_s0_w3_1 = mac_wmux_s0_mv1 ? \sel_l15_s0$842 [407:400] : \sel_l15_s0$842 [399:392];
-  assign mac_wmux_s0_mv2 = mac_wmux_keep3 & mac_wmux_drop3[0];
-  assign \$2487  = ~ mac_wmux_drop2[0];
-  assign \$2488  = mac_wmux_keep2 & \$2487 ;
-  assign mac_wmux_s0_v2 = mac_wmux_s0_mv2 | \$2488 ;
-  assign mac_wmux_s0_d2 = mac_wmux_s0_mv2 ? mac_wmux_drop3 : mac_wmux_drop2;
-  assign mac_wmux_s0_w0_2 = mac_wmux_s0_mv2 ? \sel_l15_s0$842 [31:24] : \sel_l15_s0$842 [23:16];
-  assign mac_wmux_s0_w1_2 = mac_wmux_s0_mv2 ? \sel_l15_s0$842 [159:152] : \sel_l15_s0$842 [151:144];
-  assign mac_wmux_s0_w2_2 = mac_wmux_s0_mv2 ? \sel_l15_s0$842 [287:280] : \sel_l15_s0$842 [279:272];
-  assign mac_wmux_s0_w3_2 = mac_wmux_s0_mv2 ? \sel_l15_s0$842 [415:408] : \sel_l15_s0$842 [407:400];
-  assign mac_wmux_s0_mv3 = mac_wmux_keep4 & mac_wmux_drop4[0];
-  assign \$2489  = ~ mac_wmux_drop3[0];
-  assign \$2490  = mac_wmux_keep3 & \$2489 ;
-  assign mac_wmux_s0_v3 = mac_wmux_s0_mv3 | \$2490 ;
-  assign mac_wmux_s0_d3 = mac_wmux_s0_mv3 ? mac_wmux_drop4 : mac_wmux_drop3;
-  assign mac_wmux_s0_w0_3 = mac_wmux_s0_mv3 ? \sel_l15_s0$842 [39:32] : \sel_l15_s0$842 [31:24];
-  assign mac_wmux_s0_w1_3 = mac_wmux_s0_mv3 ? \sel_l15_s0$842 [167:160] : \sel_l15_s0$842 [159:152];
-  assign mac_wmux_s0_w2_3 = mac_wmux_s0_mv3 ? \sel_l15_s0$842 [295:288] : \sel_l15_s0$842 [287:280];
-  assign mac_wmux_s0_w3_3 = mac_wmux_s0_mv3 ? \sel_l15_s0$842 [423:416] : \sel_l15_s0$842 [415:408];
-  assign mac_wmux_s0_mv4 = mac_wmux_keep5 & mac_wmux_drop5[0];
-  assign \$2491  = ~ mac_wmux_drop4[0];
-  assign \$2492  = mac_wmux_keep4 & \$2491 ;
-  assign mac_wmux_s0_v4 = mac_wmux_s0_mv4 | \$2492 ;
-  assign mac_wmux_s0_d4 = mac_wmux_s0_mv4 ? mac_wmux_drop5 : mac_wmux_drop4;
-  assign mac_wmux_s0_w0_4 = mac_wmux_s0_mv4 ? \sel_l15_s0$842 [47:40] : \sel_l15_s0$842 [39:32];
-  assign mac_wmux_s0_w1_4 = mac_wmux_s0_mv4 ? \sel_l15_s0$842 [175:168] : \sel_l15_s0$842 [167:160];
-  assign mac_wmux_s0_w2_4 = mac_wmux_s0_mv4 ? \sel_l15_s0$842 [303:296] : \sel_l15_s0$842 [295:288];
-  assign mac_wmux_s0_w3_4 = mac_wmux_s0_mv4 ? \sel_l15_s0$842 [431:424] : \sel_l15_s0$842 [423:416];
-  assign mac_wmux_s0_mv5 = mac_wmux_keep6 & mac_wmux_drop6[0];
-  assign \$2493  = ~ mac_wmux_drop5[0];
-  assign \$2494  = mac_wmux_keep5 & \$2493 ;
-  assign mac_wmux_s0_v5 = mac_wmux_s0_mv5 | \$2494 ;
-  assign mac_wmux_s0_d5 = mac_wmux_s0_mv5 ? mac_wmux_drop6 : mac_wmux_drop5;
-  assign mac_wmux_s0_w0_5 = mac_wmux_s0_mv5 ? \sel_l15_s0$842 [55:48] : \sel_l15_s0$842 [47:40];
-  assign mac_wmux_s0_w1_5 = mac_wmux_s0_mv5 ? \sel_l15_s0$842 [183:176] : \sel_l15_s0$842 [175:168];
-  assign mac_wmux_s0_w2_5 = mac_wmux_s0_mv5 ? \sel_l15_s0$842 [311:304] : \sel_l15_s0$842 [303:296];
-  assign mac_wmux_s0_w3_5 = mac_wmux_s0_mv5 ? \sel_l15_s0$842 [439:432] : \sel_l15_s0$842 [431:424];
-  assign mac_wmux_s0_mv6 = mac_wmux_keep7 & mac_wmux_drop7[0];
-  assign \$2495  = ~ mac_wmux_drop6[0];
-  assign \$2496  = mac_wmux_keep6 & \$2495 ;
-  assign mac_wmux_s0_v6 = mac_wmux_s0_mv6 | \$2496 ;
-  assign mac_wmux_s0_d6 = mac_wmux_s0_mv6 ? mac_wmux_drop7 : mac_wmux_drop6;
-  assign mac_wmux_s0_w0_6 = mac_wmux_s0_mv6 ? \sel_l15_s0$842 [63:56] : \sel_l15_s0$842 [55:48];
-  assign mac_wmux_s0_w1_6 = mac_wmux_s0_mv6 ? \sel_l15_s0$842 [191:184] : \sel_l15_s0$842 [183:176];
-  assign mac_wmux_s0_w2_6 = mac_wmux_s0_mv6 ? \sel_l15_s0$842 [319:312] : \sel_l15_s0$842 [311:304];
-  assign mac_wmux_s0_w3_6 = mac_wmux_s0_mv6 ? \sel_l15_s0$842 [447:440] : \sel_l15_s0$842 [439:432];
-  assign mac_wmux_s0_mv7 = mac_wmux_keep8 & mac_wmux_drop8[0];
-  assign \$2497  = ~ mac_wmux_drop7[0];
-  assign \$2498  = mac_wmux_keep7 & \$2497 ;
-  assign mac_wmux_s0_v7 = mac_wmux_s0_mv7 | \$2498 ;
-  assign mac_wmux_s0_d7 = mac_wmux_s0_mv7 ? mac_wmux_drop8 : mac_wmux_drop7;
-  assign mac_wmux_s0_w0_7 = mac_wmux_s0_mv7 ? \sel_l15_s0$842 [71:64] : \sel_l15_s0$842 [63:56];
-  assign mac_wmux_s0_w1_7 = mac_wmux_s0_mv7 ? \sel_l15_s0$842 [199:192] : \sel_l15_s0$842 [191:184];
-  assign mac_wmux_s0_w2_7 = mac_wmux_s0_mv7 ? \sel_l15_s0$842 [327:320] : \sel_l15_s0$842 [319:312];
-  assign mac_wmux_s0_w3_7 = mac_wmux_s0_mv7 ? \sel_l15_s0$842 [455:448] : \sel_l15_s0$842 [447:440];
-  assign mac_wmux_s0_mv8 = mac_wmux_keep9 & mac_wmux_drop9[0];
-  assign \$2499  = ~ mac_wmux_drop8[0];
-  assign \$2500  = mac_wmux_keep8 & \$2499 ;
-  assign mac_wmux_s0_v8 = mac_wmux_s0_mv8 | \$2500 ;
-  assign mac_wmux_s0_d8 = mac_wmux_s0_mv8 ? mac_wmux_drop9 : mac_wmux_drop8;
-  assign mac_wmux_s0_w0_8 = mac_wmux_s0_mv8 ? \sel_l15_s0$842 [79:72] : \sel_l15_s0$842 [71:64];
-  assign mac_wmux_s0_w1_8 = mac_wmux_s0_mv8 ? \sel_l15_s0$842 [207:200] : \sel_l15_s0$842 [199:192];
-  assign mac_wmux_s0_w2_8 = mac_wmux_s0_mv8 ? \sel_l15_s0$842 [335:328] : \sel_l15_s0$842 [327:320];
-  assign mac_wmux_s0_w3_8 = mac_wmux_s0_mv8 ? \sel_l15_s0$842 [463:456] : \sel_l15_s0$842 [455:448];
-  assign mac_wmux_s0_mv9 = mac_wmux_keep10 & mac_wmux_drop10[0];
-  assign \$2501  = ~ mac_wmux_drop9[0];
-  assign \$2502  = mac_wmux_keep9 & \$2501 ;
-  assign mac_wmux_s0_v9 = mac_wmux_s0_mv9 | \$2502 ;
-  assign mac_wmux_s0_d9 = mac_wmux_s0_mv9 ? mac_wmux_drop10 : mac_wmux_drop9;
-  assign mac_wmux_s0_w0_9 = mac_wmux_s0_mv9 ? \sel_l15_s0$842 [87:80] : \sel_l15_s0$842 [79:72];
-  assign mac_wmux_s0_w1_9 = mac_wmux_s0_mv9 ? \sel_l15_s0$842 [215:208] : \sel_l15_s0$842 [207:200];
-  assign mac_wmux_s0_w2_9 = mac_wmux_s0_mv9 ? \sel_l15_s0$842 [343:336] : \sel_l15_s0$842 [335:328];
-  assign mac_wmux_s0_w3_9 = mac_wmux_s0_mv9 ? \sel_l15_s0$842 [471:464] : \sel_l15_s0$842 [463:456];
-  assign mac_wmux_s0_mv10 = mac_wmux_keep11 & mac_wmux_drop11[0];
-  assign \$2503  = ~ mac_wmux_drop10[0];
-  assign \$2504  = mac_wmux_keep10 & \$2503 ;
-  assign mac_wmux_s0_v10 = mac_wmux_s0_mv10 | \$2504 ;
-  assign mac_wmux_s0_d10 = mac_wmux_s0_mv10 ? mac_wmux_drop11 : mac_wmux_drop10;
-  assign mac_wmux_s0_w0_10 = mac_wmux_s0_mv10 ? \sel_l15_s0$842 [95:88] : \sel_l15_s0$842 [87:80];
-  assign mac_wmux_s0_w1_10 = mac_wmux_s0_mv10 ? \sel_l15_s0$842 [223:216] : \sel_l15_s0$842 [215:208];
-  assign mac_wmux_s0_w2_10 = mac_wmux_s0_mv10 ? \sel_l15_s0$842 [351:344] : \sel_l15_s0$842 [343:336];
-  assign mac_wmux_s0_w3_10 = mac_wmux_s0_mv10 ? \sel_l15_s0$842 [479:472] : \sel_l15_s0$842 [471:464];
-  assign mac_wmux_s0_mv11 = mac_wmux_keep12 & mac_wmux_drop12[0];
-  assign \$2505  = ~ mac_wmux_drop11[0];
-  assign \$2506  = mac_wmux_keep11 & \$2505 ;
-  assign mac_wmux_s0_v11 = mac_wmux_s0_mv11 | \$2506 ;
-  assign mac_wmux_s0_d11 = mac_wmux_s0_mv11 ? mac_wmux_drop12 : mac_wmux_drop11;
-  assign mac_wmux_s0_w0_11 = mac_wmux_s0_mv11 ? \sel_l15_s0$842 [103:96] : \sel_l15_s0$842 [95:88];
-  assign mac_wmux_s0_w1_11 = mac_wmux_s0_mv11 ? \sel_l15_s0$842 [231:224] : \sel_l15_s0$842 [223:216];
-  assign mac_wmux_s0_w2_11 = mac_wmux_s0_mv11 ? \sel_l15_s0$842 [359:352] : \sel_l15_s0$842 [351:344];
-  assign mac_wmux_s0_w3_11 = mac_wmux_s0_mv11 ? \sel_l15_s0$842 [487:480] : \sel_l15_s0$842 [479:472];
-  assign mac_wmux_s0_mv12 = mac_wmux_keep13 & mac_wmux_drop13[0];
-  assign \$2507  = ~ mac_wmux_drop12[0];
-  assign \$2508  = mac_wmux_keep12 & \$2507 ;
-  assign mac_wmux_s0_v12 = mac_wmux_s0_mv12 | \$2508 ;
-  assign mac_wmux_s0_d12 = mac_wmux_s0_mv12 ? mac_wmux_drop13 : mac_wmux_drop12;
-  assign mac_wmux_s0_w0_12 = mac_wmux_s0_mv12 ? \sel_l15_s0$842 [111:104] : \sel_l15_s0$842 [103:96];
-  assign mac_wmux_s0_w1_12 = mac_wmux_s0_mv12 ? \sel_l15_s0$842 [239:232] : \sel_l15_s0$842 [231:224];
-  assign mac_wmux_s0_w2_12 = mac_wmux_s0_mv12 ? \sel_l15_s0$842 [367:360] : \sel_l15_s0$842 [359:352];
-  assign mac_wmux_s0_w3_12 = mac_wmux_s0_mv12 ? \sel_l15_s0$842 [495:488] : \sel_l15_s0$842 [487:480];
-  assign mac_wmux_s0_mv13 = mac_wmux_keep14 & mac_wmux_drop14[0];
-  assign \$2509  = ~ mac_wmux_drop13[0];
-  assign \$2510  = mac_wmux_keep13 & \$2509 ;
-  assign mac_wmux_s0_v13 = mac_wmux_s0_mv13 | \$2510 ;
-  assign mac_wmux_s0_d13 = mac_wmux_s0_mv13 ? mac_wmux_drop14 : mac_wmux_drop13;
-  assign mac_wmux_s0_w0_13 = mac_wmux_s0_mv13 ? \sel_l15_s0$842 [119:112] : \sel_l15_s0$842 [111:104];
-  assign mac_wmux_s0_w1_13 = mac_wmux_s0_mv13 ? \sel_l15_s0$842 [247:240] : \sel_l15_s0$842 [239:232];
-  assign mac_wmux_s0_w2_13 = mac_wmux_s0_mv13 ? \sel_l15_s0$842 [375:368] : \sel_l15_s0$842 [367:360];
-  assign mac_wmux_s0_w3_13 = mac_wmux_s0_mv13 ? \sel_l15_s0$842 [503:496] : \sel_l15_s0$842 [495:488];
-  assign \$2511  = ~ mac_wmux_drop14[0];
-  assign \$2512  = mac_wmux_keep14 & \$2511 ;
-  assign \$2513  = ~ stall_adv7_valid;
-  assign stall_adv7 = \$2513  | o__ready;
-  assign mac_wmux_s1_mv0 = mac_wmux1_s0 & \mac_wmux1_s0$948 [1];
-  assign \$2514  = ~ \mac_wmux1_s0$951 [1];
-  assign \$2515  = \mac_wmux1_s0$950  & \$2514 ;
+  assign \$2483  = ~ stall_adv7_valid;
+  assign stall_adv7 = \$2483  | o__ready;
+  assign mac_wmux_s0_mv0 = mac_wmux0_s0 & \mac_wmux0_s0$842 [0];
+  assign \$2484  = ~ \mac_wmux0_s0$845 [0];
+  assign \$2485  = \mac_wmux0_s0$844  & \$2484 ;
+  assign mac_wmux_s0_v0 = mac_wmux_s0_mv0 | \$2485 ;
+  assign mac_wmux_s0_d0 = mac_wmux_s0_mv0 ? \mac_wmux0_s0$842  : \mac_wmux0_s0$845 ;
+  assign mac_wmux_s0_w0_0 = mac_wmux_s0_mv0 ? \mac_wmux0_s0$849  : \mac_wmux0_s0$848 ;
+  assign mac_wmux_s0_w1_0 = mac_wmux_s0_mv0 ? \mac_wmux0_s0$852  : \mac_wmux0_s0$851 ;
+  assign mac_wmux_s0_w2_0 = mac_wmux_s0_mv0 ? \mac_wmux0_s0$855  : \mac_wmux0_s0$854 ;
+  assign mac_wmux_s0_w3_0 = mac_wmux_s0_mv0 ? \mac_wmux0_s0$858  : \mac_wmux0_s0$857 ;
+  assign mac_wmux_s0_mv1 = \mac_wmux0_s0$860  & \mac_wmux0_s0$861 [0];
+  assign \$2486  = ~ \mac_wmux0_s0$842 [0];
+  assign \$2487  = mac_wmux0_s0 & \$2486 ;
+  assign mac_wmux_s0_v1 = mac_wmux_s0_mv1 | \$2487 ;
+  assign mac_wmux_s0_d1 = mac_wmux_s0_mv1 ? \mac_wmux0_s0$861  : \mac_wmux0_s0$842 ;
+  assign mac_wmux_s0_w0_1 = mac_wmux_s0_mv1 ? \mac_wmux0_s0$865  : \mac_wmux0_s0$849 ;
+  assign mac_wmux_s0_w1_1 = mac_wmux_s0_mv1 ? \mac_wmux0_s0$867  : \mac_wmux0_s0$852 ;
+  assign mac_wmux_s0_w2_1 = mac_wmux_s0_mv1 ? \mac_wmux0_s0$869  : \mac_wmux0_s0$855 ;
+  assign mac_wmux_s0_w3_1 = mac_wmux_s0_mv1 ? \mac_wmux0_s0$871  : \mac_wmux0_s0$858 ;
+  assign mac_wmux_s0_mv2 = \mac_wmux0_s0$873  & \mac_wmux0_s0$874 [0];
+  assign \$2488  = ~ \mac_wmux0_s0$861 [0];
+  assign \$2489  = \mac_wmux0_s0$860  & \$2488 ;
+  assign mac_wmux_s0_v2 = mac_wmux_s0_mv2 | \$2489 ;
+  assign mac_wmux_s0_d2 = mac_wmux_s0_mv2 ? \mac_wmux0_s0$874  : \mac_wmux0_s0$861 ;
+  assign mac_wmux_s0_w0_2 = mac_wmux_s0_mv2 ? \mac_wmux0_s0$878  : \mac_wmux0_s0$865 ;
+  assign mac_wmux_s0_w1_2 = mac_wmux_s0_mv2 ? \mac_wmux0_s0$880  : \mac_wmux0_s0$867 ;
+  assign mac_wmux_s0_w2_2 = mac_wmux_s0_mv2 ? \mac_wmux0_s0$882  : \mac_wmux0_s0$869 ;
+  assign mac_wmux_s0_w3_2 = mac_wmux_s0_mv2 ? \mac_wmux0_s0$884  : \mac_wmux0_s0$871 ;
+  assign mac_wmux_s0_mv3 = \mac_wmux0_s0$886  & \mac_wmux0_s0$887 [0];
+  assign \$2490  = ~ \mac_wmux0_s0$874 [0];
+  assign \$2491  = \mac_wmux0_s0$873  & \$2490 ;
+  assign mac_wmux_s0_v3 = mac_wmux_s0_mv3 | \$2491 ;
+  assign mac_wmux_s0_d3 = mac_wmux_s0_mv3 ? \mac_wmux0_s0$887  : \mac_wmux0_s0$874 ;
+  assign mac_wmux_s0_w0_3 = mac_wmux_s0_mv3 ? \mac_wmux0_s0$891  : \mac_wmux0_s0$878 ;
+  assign mac_wmux_s0_w1_3 = mac_wmux_s0_mv3 ? \mac_wmux0_s0$893  : \mac_wmux0_s0$880 ;
+  assign mac_wmux_s0_w2_3 = mac_wmux_s0_mv3 ? \mac_wmux0_s0$895  : \mac_wmux0_s0$882 ;
+  assign mac_wmux_s0_w3_3 = mac_wmux_s0_mv3 ? \mac_wmux0_s0$897  : \mac_wmux0_s0$884 ;
+  assign mac_wmux_s0_mv4 = \mac_wmux0_s0$899  & \mac_wmux0_s0$900 [0];
+  assign \$2492  = ~ \mac_wmux0_s0$887 [0];
+  assign \$2493  = \mac_wmux0_s0$886  & \$2492 ;
+  assign mac_wmux_s0_v4 = mac_wmux_s0_mv4 | \$2493 ;
+  assign mac_wmux_s0_d4 = mac_wmux_s0_mv4 ? \mac_wmux0_s0$900  : \mac_wmux0_s0$887 ;
+  assign mac_wmux_s0_w0_4 = mac_wmux_s0_mv4 ? \mac_wmux0_s0$904  : \mac_wmux0_s0$891 ;
+  assign mac_wmux_s0_w1_4 = mac_wmux_s0_mv4 ? \mac_wmux0_s0$906  : \mac_wmux0_s0$893 ;
+  assign mac_wmux_s0_w2_4 = mac_wmux_s0_mv4 ? \mac_wmux0_s0$908  : \mac_wmux0_s0$895 ;
+  assign mac_wmux_s0_w3_4 = mac_wmux_s0_mv4 ? \mac_wmux0_s0$910  : \mac_wmux0_s0$897 ;
+  assign mac_wmux_s0_mv5 = \mac_wmux0_s0$912  & \mac_wmux0_s0$913 [0];
+  assign \$2494  = ~ \mac_wmux0_s0$900 [0];
+  assign \$2495  = \mac_wmux0_s0$899  & \$2494 ;
+  assign mac_wmux_s0_v5 = mac_wmux_s0_mv5 | \$2495 ;
+  assign mac_wmux_s0_d5 = mac_wmux_s0_mv5 ? \mac_wmux0_s0$913  : \mac_wmux0_s0$900 ;
+  assign mac_wmux_s0_w0_5 = mac_wmux_s0_mv5 ? \mac_wmux0_s0$917  : \mac_wmux0_s0$904 ;
+  assign mac_wmux_s0_w1_5 = mac_wmux_s0_mv5 ? \mac_wmux0_s0$919  : \mac_wmux0_s0$906 ;
+  assign mac_wmux_s0_w2_5 = mac_wmux_s0_mv5 ? \mac_wmux0_s0$921  : \mac_wmux0_s0$908 ;
+  assign mac_wmux_s0_w3_5 = mac_wmux_s0_mv5 ? \mac_wmux0_s0$923  : \mac_wmux0_s0$910 ;
+  assign mac_wmux_s0_mv6 = \mac_wmux0_s0$925  & \mac_wmux0_s0$926 [0];
+  assign \$2496  = ~ \mac_wmux0_s0$913 [0];
+  assign \$2497  = \mac_wmux0_s0$912  & \$2496 ;
+  assign mac_wmux_s0_v6 = mac_wmux_s0_mv6 | \$2497 ;
+  assign mac_wmux_s0_d6 = mac_wmux_s0_mv6 ? \mac_wmux0_s0$926  : \mac_wmux0_s0$913 ;
+  assign mac_wmux_s0_w0_6 = mac_wmux_s0_mv6 ? \mac_wmux0_s0$930  : \mac_wmux0_s0$917 ;
+  assign mac_wmux_s0_w1_6 = mac_wmux_s0_mv6 ? \mac_wmux0_s0$932  : \mac_wmux0_s0$919 ;
+  assign mac_wmux_s0_w2_6 = mac_wmux_s0_mv6 ? \mac_wmux0_s0$934  : \mac_wmux0_s0$921 ;
+  assign mac_wmux_s0_w3_6 = mac_wmux_s0_mv6 ? \mac_wmux0_s0$936  : \mac_wmux0_s0$923 ;
+  assign mac_wmux_s0_mv7 = \mac_wmux0_s0$938  & \mac_wmux0_s0$939 [0];
+  assign \$2498  = ~ \mac_wmux0_s0$926 [0];
+  assign \$2499  = \mac_wmux0_s0$925  & \$2498 ;
+  assign mac_wmux_s0_v7 = mac_wmux_s0_mv7 | \$2499 ;
+  assign mac_wmux_s0_d7 = mac_wmux_s0_mv7 ? \mac_wmux0_s0$939  : \mac_wmux0_s0$926 ;
+  assign mac_wmux_s0_w0_7 = mac_wmux_s0_mv7 ? \mac_wmux0_s0$943  : \mac_wmux0_s0$930 ;
+  assign mac_wmux_s0_w1_7 = mac_wmux_s0_mv7 ? \mac_wmux0_s0$945  : \mac_wmux0_s0$932 ;
+  assign mac_wmux_s0_w2_7 = mac_wmux_s0_mv7 ? \mac_wmux0_s0$947  : \mac_wmux0_s0$934 ;
+  assign mac_wmux_s0_w3_7 = mac_wmux_s0_mv7 ? \mac_wmux0_s0$949  : \mac_wmux0_s0$936 ;
+  assign mac_wmux_s0_mv8 = \mac_wmux0_s0$951  & \mac_wmux0_s0$952 [0];
+  assign \$2500  = ~ \mac_wmux0_s0$939 [0];
+  assign \$2501  = \mac_wmux0_s0$938  & \$2500 ;
+  assign mac_wmux_s0_v8 = mac_wmux_s0_mv8 | \$2501 ;
+  assign mac_wmux_s0_d8 = mac_wmux_s0_mv8 ? \mac_wmux0_s0$952  : \mac_wmux0_s0$939 ;
+  assign mac_wmux_s0_w0_8 = mac_wmux_s0_mv8 ? \mac_wmux0_s0$956  : \mac_wmux0_s0$943 ;
+  assign mac_wmux_s0_w1_8 = mac_wmux_s0_mv8 ? \mac_wmux0_s0$958  : \mac_wmux0_s0$945 ;
+  assign mac_wmux_s0_w2_8 = mac_wmux_s0_mv8 ? \mac_wmux0_s0$960  : \mac_wmux0_s0$947 ;
+  assign mac_wmux_s0_w3_8 = mac_wmux_s0_mv8 ? \mac_wmux0_s0$962  : \mac_wmux0_s0$949 ;
+  assign mac_wmux_s0_mv9 = \mac_wmux0_s0$964  & \mac_wmux0_s0$965 [0];
+  assign \$2502  = ~ \mac_wmux0_s0$952 [0];
+  assign \$2503  = \mac_wmux0_s0$951  & \$2502 ;
+  assign mac_wmux_s0_v9 = mac_wmux_s0_mv9 | \$2503 ;
+  assign mac_wmux_s0_d9 = mac_wmux_s0_mv9 ? \mac_wmux0_s0$965  : \mac_wmux0_s0$952 ;
+  assign mac_wmux_s0_w0_9 = mac_wmux_s0_mv9 ? \mac_wmux0_s0$969  : \mac_wmux0_s0$956 ;
+  assign mac_wmux_s0_w1_9 = mac_wmux_s0_mv9 ? \mac_wmux0_s0$971  : \mac_wmux0_s0$958 ;
+  assign mac_wmux_s0_w2_9 = mac_wmux_s0_mv9 ? \mac_wmux0_s0$973  : \mac_wmux0_s0$960 ;
+  assign mac_wmux_s0_w3_9 = mac_wmux_s0_mv9 ? \mac_wmux0_s0$975  : \mac_wmux0_s0$962 ;
+  assign mac_wmux_s0_mv10 = \mac_wmux0_s0$977  & \mac_wmux0_s0$978 [0];
+  assign \$2504  = ~ \mac_wmux0_s0$965 [0];
+  assign \$2505  = \mac_wmux0_s0$964  & \$2504 ;
+  assign mac_wmux_s0_v10 = mac_wmux_s0_mv10 | \$2505 ;
+  assign mac_wmux_s0_d10 = mac_wmux_s0_mv10 ? \mac_wmux0_s0$978  : \mac_wmux0_s0$965 ;
+  assign mac_wmux_s0_w0_10 = mac_wmux_s0_mv10 ? \mac_wmux0_s0$982  : \mac_wmux0_s0$969 ;
+  assign mac_wmux_s0_w1_10 = mac_wmux_s0_mv10 ? \mac_wmux0_s0$984  : \mac_wmux0_s0$971 ;
+  assign mac_wmux_s0_w2_10 = mac_wmux_s0_mv10 ? \mac_wmux0_s0$986  : \mac_wmux0_s0$973 ;
+  assign mac_wmux_s0_w3_10 = mac_wmux_s0_mv10 ? \mac_wmux0_s0$988  : \mac_wmux0_s0$975 ;
+  assign mac_wmux_s0_mv11 = \mac_wmux0_s0$990  & \mac_wmux0_s0$991 [0];
+  assign \$2506  = ~ \mac_wmux0_s0$978 [0];
+  assign \$2507  = \mac_wmux0_s0$977  & \$2506 ;
+  assign mac_wmux_s0_v11 = mac_wmux_s0_mv11 | \$2507 ;
+  assign mac_wmux_s0_d11 = mac_wmux_s0_mv11 ? \mac_wmux0_s0$991  : \mac_wmux0_s0$978 ;
+  assign mac_wmux_s0_w0_11 = mac_wmux_s0_mv11 ? \mac_wmux0_s0$995  : \mac_wmux0_s0$982 ;
+  assign mac_wmux_s0_w1_11 = mac_wmux_s0_mv11 ? \mac_wmux0_s0$997  : \mac_wmux0_s0$984 ;
+  assign mac_wmux_s0_w2_11 = mac_wmux_s0_mv11 ? \mac_wmux0_s0$999  : \mac_wmux0_s0$986 ;
+  assign mac_wmux_s0_w3_11 = mac_wmux_s0_mv11 ? \mac_wmux0_s0$1001  : \mac_wmux0_s0$988 ;
+  assign mac_wmux_s0_mv12 = \mac_wmux0_s0$1003  & \mac_wmux0_s0$1004 [0];
+  assign \$2508  = ~ \mac_wmux0_s0$991 [0];
+  assign \$2509  = \mac_wmux0_s0$990  & \$2508 ;
+  assign mac_wmux_s0_v12 = mac_wmux_s0_mv12 | \$2509 ;
+  assign mac_wmux_s0_d12 = mac_wmux_s0_mv12 ? \mac_wmux0_s0$1004  : \mac_wmux0_s0$991 ;
+  assign mac_wmux_s0_w0_12 = mac_wmux_s0_mv12 ? \mac_wmux0_s0$1008  : \mac_wmux0_s0$995 ;
+  assign mac_wmux_s0_w1_12 = mac_wmux_s0_mv12 ? \mac_wmux0_s0$1010  : \mac_wmux0_s0$997 ;
+  assign mac_wmux_s0_w2_12 = mac_wmux_s0_mv12 ? \mac_wmux0_s0$1012  : \mac_wmux0_s0$999 ;
+  assign mac_wmux_s0_w3_12 = mac_wmux_s0_mv12 ? \mac_wmux0_s0$1014  : \mac_wmux0_s0$1001 ;
+  assign mac_wmux_s0_mv13 = \mac_wmux0_s0$1016  & \mac_wmux0_s0$1017 [0];
+  assign \$2510  = ~ \mac_wmux0_s0$1004 [0];
+  assign \$2511  = \mac_wmux0_s0$1003  & \$2510 ;
+  assign mac_wmux_s0_v13 = mac_wmux_s0_mv13 | \$2511 ;
+  assign mac_wmux_s0_d13 = mac_wmux_s0_mv13 ? \mac_wmux0_s0$1017  : \mac_wmux0_s0$1004 ;
+  assign mac_wmux_s0_w0_13 = mac_wmux_s0_mv13 ? \mac_wmux0_s0$1021  : \mac_wmux0_s0$1008 ;
+  assign mac_wmux_s0_w1_13 = mac_wmux_s0_mv13 ? \mac_wmux0_s0$1023  : \mac_wmux0_s0$1010 ;
+  assign mac_wmux_s0_w2_13 = mac_wmux_s0_mv13 ? \mac_wmux0_s0$1025  : \mac_wmux0_s0$1012 ;
+  assign mac_wmux_s0_w3_13 = mac_wmux_s0_mv13 ? \mac_wmux0_s0$1027  : \mac_wmux0_s0$1014 ;
+  assign mac_wmux_s0_mv14 = \mac_wmux0_s0$1029  & \mac_wmux0_s0$1030 [0];
+  assign \$2512  = ~ \mac_wmux0_s0$1017 [0];
+  assign \$2513  = \mac_wmux0_s0$1016  & \$2512 ;
+  assign mac_wmux_s0_v14 = mac_wmux_s0_mv14 | \$2513 ;
+  assign mac_wmux_s0_d14 = mac_wmux_s0_mv14 ? \mac_wmux0_s0$1030  : \mac_wmux0_s0$1017 ;
+  assign mac_wmux_s0_w0_14 = mac_wmux_s0_mv14 ? \mac_wmux0_s0$1034  : \mac_wmux0_s0$1021 ;
+  assign mac_wmux_s0_w1_14 = mac_wmux_s0_mv14 ? \mac_wmux0_s0$1036  : \mac_wmux0_s0$1023 ;
+  assign mac_wmux_s0_w2_14 = mac_wmux_s0_mv14 ? \mac_wmux0_s0$1038  : \mac_wmux0_s0$1025 ;
+  assign mac_wmux_s0_w3_14 = mac_wmux_s0_mv14 ? \mac_wmux0_s0$1040  : \mac_wmux0_s0$1027 ;
+  assign mac_wmux_s1_mv0 = mac_wmux_s0_v2 & mac_wmux_s0_d2[1];
+  assign \$2514  = ~ mac_wmux_s0_d0[1];
+  assign \$2515  = mac_wmux_s0_v0 & \$2514 ;
   assign mac_wmux_s1_v0 = mac_wmux_s1_mv0 | \$2515 ;
-  assign mac_wmux_s1_d0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$948  : \mac_wmux1_s0$951 ;
-  assign mac_wmux_s1_w0_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$955  : \mac_wmux1_s0$954 ;
-  assign mac_wmux_s1_w1_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$958  : \mac_wmux1_s0$957 ;
-  assign mac_wmux_s1_w2_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$961  : \mac_wmux1_s0$960 ;
-  assign mac_wmux_s1_w3_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$964  : \mac_wmux1_s0$963 ;
-  assign mac_wmux_s1_mv1 = \mac_wmux1_s0$966  & \mac_wmux1_s0$967 [1];
-  assign \$2516  = ~ \mac_wmux1_s0$970 [1];
-  assign \$2517  = \mac_wmux1_s0$969  & \$2516 ;
+  assign mac_wmux_s1_d0 = mac_wmux_s1_mv0 ? mac_wmux_s0_d2 : mac_wmux_s0_d0;
+  assign mac_wmux_s1_w0_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w0_2 : mac_wmux_s0_w0_0;
+  assign mac_wmux_s1_w1_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w1_2 : mac_wmux_s0_w1_0;
+  assign mac_wmux_s1_w2_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w2_2 : mac_wmux_s0_w2_0;
+  assign mac_wmux_s1_w3_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w3_2 : mac_wmux_s0_w3_0;
+  assign mac_wmux_s1_mv1 = mac_wmux_s0_v3 & mac_wmux_s0_d3[1];
+  assign \$2516  = ~ mac_wmux_s0_d1[1];
+  assign \$2517  = mac_wmux_s0_v1 & \$2516 ;
   assign mac_wmux_s1_v1 = mac_wmux_s1_mv1 | \$2517 ;
-  assign mac_wmux_s1_d1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$967  : \mac_wmux1_s0$970 ;
-  assign mac_wmux_s1_w0_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$974  : \mac_wmux1_s0$973 ;
-  assign mac_wmux_s1_w1_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$977  : \mac_wmux1_s0$976 ;
-  assign mac_wmux_s1_w2_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$980  : \mac_wmux1_s0$979 ;
-  assign mac_wmux_s1_w3_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$983  : \mac_wmux1_s0$982 ;
-  assign mac_wmux_s1_mv2 = \mac_wmux1_s0$985  & \mac_wmux1_s0$986 [1];
-  assign \$2518  = ~ \mac_wmux1_s0$948 [1];
-  assign \$2519  = mac_wmux1_s0 & \$2518 ;
+  assign mac_wmux_s1_d1 = mac_wmux_s1_mv1 ? mac_wmux_s0_d3 : mac_wmux_s0_d1;
+  assign mac_wmux_s1_w0_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w0_3 : mac_wmux_s0_w0_1;
+  assign mac_wmux_s1_w1_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w1_3 : mac_wmux_s0_w1_1;
+  assign mac_wmux_s1_w2_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w2_3 : mac_wmux_s0_w2_1;
+  assign mac_wmux_s1_w3_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w3_3 : mac_wmux_s0_w3_1;
+  assign mac_wmux_s1_mv2 = mac_wmux_s0_v4 & mac_wmux_s0_d4[1];
+  assign \$2518  = ~ mac_wmux_s0_d2[1];
+  assign \$2519  = mac_wmux_s0_v2 & \$2518 ;
   assign mac_wmux_s1_v2 = mac_wmux_s1_mv2 | \$2519 ;
-  assign mac_wmux_s1_d2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$986  : \mac_wmux1_s0$948 ;
-  assign mac_wmux_s1_w0_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$990  : \mac_wmux1_s0$955 ;
-  assign mac_wmux_s1_w1_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$992  : \mac_wmux1_s0$958 ;
-  assign mac_wmux_s1_w2_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$994  : \mac_wmux1_s0$961 ;
-  assign mac_wmux_s1_w3_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$996  : \mac_wmux1_s0$964 ;
-  assign mac_wmux_s1_mv3 = \mac_wmux1_s0$998  & \mac_wmux1_s0$999 [1];
-  assign \$2520  = ~ \mac_wmux1_s0$967 [1];
-  assign \$2521  = \mac_wmux1_s0$966  & \$2520 ;
+  assign mac_wmux_s1_d2 = mac_wmux_s1_mv2 ? mac_wmux_s0_d4 : mac_wmux_s0_d2;
+  assign mac_wmux_s1_w0_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w0_4 : mac_wmux_s0_w0_2;
+  assign mac_wmux_s1_w1_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w1_4 : mac_wmux_s0_w1_2;
+  assign mac_wmux_s1_w2_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w2_4 : mac_wmux_s0_w2_2;
+  assign mac_wmux_s1_w3_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w3_4 : mac_wmux_s0_w3_2;
+  assign mac_wmux_s1_mv3 = mac_wmux_s0_v5 & mac_wmux_s0_d5[1];
+  assign \$2520  = ~ mac_wmux_s0_d3[1];
+  assign \$2521  = mac_wmux_s0_v3 & \$2520 ;
   assign mac_wmux_s1_v3 = mac_wmux_s1_mv3 | \$2521 ;
-  assign mac_wmux_s1_d3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$999  : \mac_wmux1_s0$967 ;
-  assign mac_wmux_s1_w0_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$1003  : \mac_wmux1_s0$974 ;
-  assign mac_wmux_s1_w1_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$1005  : \mac_wmux1_s0$977 ;
-  assign mac_wmux_s1_w2_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$1007  : \mac_wmux1_s0$980 ;
-  assign mac_wmux_s1_w3_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$1009  : \mac_wmux1_s0$983 ;
-  assign mac_wmux_s1_mv4 = \mac_wmux1_s0$1011  & \mac_wmux1_s0$1012 [1];
-  assign \$2522  = ~ \mac_wmux1_s0$986 [1];
-  assign \$2523  = \mac_wmux1_s0$985  & \$2522 ;
+  assign mac_wmux_s1_d3 = mac_wmux_s1_mv3 ? mac_wmux_s0_d5 : mac_wmux_s0_d3;
+  assign mac_wmux_s1_w0_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w0_5 : mac_wmux_s0_w0_3;
+  assign mac_wmux_s1_w1_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w1_5 : mac_wmux_s0_w1_3;
+  assign mac_wmux_s1_w2_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w2_5 : mac_wmux_s0_w2_3;
+  assign mac_wmux_s1_w3_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w3_5 : mac_wmux_s0_w3_3;
+  assign mac_wmux_s1_mv4 = mac_wmux_s0_v6 & mac_wmux_s0_d6[1];
+  assign \$2522  = ~ mac_wmux_s0_d4[1];
+  assign \$2523  = mac_wmux_s0_v4 & \$2522 ;
   assign mac_wmux_s1_v4 = mac_wmux_s1_mv4 | \$2523 ;
-  assign mac_wmux_s1_d4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$1012  : \mac_wmux1_s0$986 ;
-  assign mac_wmux_s1_w0_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$1016  : \mac_wmux1_s0$990 ;
-  assign mac_wmux_s1_w1_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$1018  : \mac_wmux1_s0$992 ;
-  assign mac_wmux_s1_w2_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$1020  : \mac_wmux1_s0$994 ;
-  assign mac_wmux_s1_w3_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$1022  : \mac_wmux1_s0$996 ;
-  assign mac_wmux_s1_mv5 = \mac_wmux1_s0$1024  & \mac_wmux1_s0$1025 [1];
-  assign \$2524  = ~ \mac_wmux1_s0$999 [1];
-  assign \$2525  = \mac_wmux1_s0$998  & \$2524 ;
+  assign mac_wmux_s1_d4 = mac_wmux_s1_mv4 ? mac_wmux_s0_d6 : mac_wmux_s0_d4;
+  assign mac_wmux_s1_w0_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w0_6 : mac_wmux_s0_w0_4;
+  assign mac_wmux_s1_w1_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w1_6 : mac_wmux_s0_w1_4;
+  assign mac_wmux_s1_w2_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w2_6 : mac_wmux_s0_w2_4;
+  assign mac_wmux_s1_w3_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w3_6 : mac_wmux_s0_w3_4;
+  assign mac_wmux_s1_mv5 = mac_wmux_s0_v7 & mac_wmux_s0_d7[1];
+  assign \$2524  = ~ mac_wmux_s0_d5[1];
+  assign \$2525  = mac_wmux_s0_v5 & \$2524 ;
   assign mac_wmux_s1_v5 = mac_wmux_s1_mv5 | \$2525 ;
-  assign mac_wmux_s1_d5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$1025  : \mac_wmux1_s0$999 ;
-  assign mac_wmux_s1_w0_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$1029  : \mac_wmux1_s0$1003 ;
-  assign mac_wmux_s1_w1_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$1031  : \mac_wmux1_s0$1005 ;
-  assign mac_wmux_s1_w2_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$1033  : \mac_wmux1_s0$1007 ;
-  assign mac_wmux_s1_w3_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$1035  : \mac_wmux1_s0$1009 ;
-  assign mac_wmux_s1_mv6 = \mac_wmux1_s0$1037  & \mac_wmux1_s0$1038 [1];
-  assign \$2526  = ~ \mac_wmux1_s0$1012 [1];
-  assign \$2527  = \mac_wmux1_s0$1011  & \$2526 ;
+  assign mac_wmux_s1_d5 = mac_wmux_s1_mv5 ? mac_wmux_s0_d7 : mac_wmux_s0_d5;
+  assign mac_wmux_s1_w0_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w0_7 : mac_wmux_s0_w0_5;
+  assign mac_wmux_s1_w1_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w1_7 : mac_wmux_s0_w1_5;
+  assign mac_wmux_s1_w2_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w2_7 : mac_wmux_s0_w2_5;
+  assign mac_wmux_s1_w3_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w3_7 : mac_wmux_s0_w3_5;
+  assign mac_wmux_s1_mv6 = mac_wmux_s0_v8 & mac_wmux_s0_d8[1];
+  assign \$2526  = ~ mac_wmux_s0_d6[1];
+  assign \$2527  = mac_wmux_s0_v6 & \$2526 ;
   assign mac_wmux_s1_v6 = mac_wmux_s1_mv6 | \$2527 ;
-  assign mac_wmux_s1_d6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$1038  : \mac_wmux1_s0$1012 ;
-  assign mac_wmux_s1_w0_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$1042  : \mac_wmux1_s0$1016 ;
-  assign mac_wmux_s1_w1_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$1044  : \mac_wmux1_s0$1018 ;
-  assign mac_wmux_s1_w2_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$1046  : \mac_wmux1_s0$1020 ;
-  assign mac_wmux_s1_w3_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$1048  : \mac_wmux1_s0$1022 ;
-  assign mac_wmux_s1_mv7 = \mac_wmux1_s0$1050  & \mac_wmux1_s0$1051 [1];
-  assign \$2528  = ~ \mac_wmux1_s0$1025 [1];
-  assign \$2529  = \mac_wmux1_s0$1024  & \$2528 ;
+  assign mac_wmux_s1_d6 = mac_wmux_s1_mv6 ? mac_wmux_s0_d8 : mac_wmux_s0_d6;
+  assign mac_wmux_s1_w0_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w0_8 : mac_wmux_s0_w0_6;
+  assign mac_wmux_s1_w1_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w1_8 : mac_wmux_s0_w1_6;
+  assign mac_wmux_s1_w2_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w2_8 : mac_wmux_s0_w2_6;
+  assign mac_wmux_s1_w3_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w3_8 : mac_wmux_s0_w3_6;
+  assign mac_wmux_s1_mv7 = mac_wmux_s0_v9 & mac_wmux_s0_d9[1];
+  assign \$2528  = ~ mac_wmux_s0_d7[1];
+  assign \$2529  = mac_wmux_s0_v7 & \$2528 ;
   assign mac_wmux_s1_v7 = mac_wmux_s1_mv7 | \$2529 ;
-  assign mac_wmux_s1_d7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$1051  : \mac_wmux1_s0$1025 ;
-  assign mac_wmux_s1_w0_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$1055  : \mac_wmux1_s0$1029 ;
-  assign mac_wmux_s1_w1_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$1057  : \mac_wmux1_s0$1031 ;
-  assign mac_wmux_s1_w2_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$1059  : \mac_wmux1_s0$1033 ;
-  assign mac_wmux_s1_w3_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$1061  : \mac_wmux1_s0$1035 ;
-  assign mac_wmux_s1_mv8 = \mac_wmux1_s0$1063  & \mac_wmux1_s0$1064 [1];
-  assign \$2530  = ~ \mac_wmux1_s0$1038 [1];
-  assign \$2531  = \mac_wmux1_s0$1037  & \$2530 ;
+  assign mac_wmux_s1_d7 = mac_wmux_s1_mv7 ? mac_wmux_s0_d9 : mac_wmux_s0_d7;
+  assign mac_wmux_s1_w0_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w0_9 : mac_wmux_s0_w0_7;
+  assign mac_wmux_s1_w1_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w1_9 : mac_wmux_s0_w1_7;
+  assign mac_wmux_s1_w2_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w2_9 : mac_wmux_s0_w2_7;
+  assign mac_wmux_s1_w3_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w3_9 : mac_wmux_s0_w3_7;
+  assign mac_wmux_s1_mv8 = mac_wmux_s0_v10 & mac_wmux_s0_d10[1];
+  assign \$2530  = ~ mac_wmux_s0_d8[1];
+  assign \$2531  = mac_wmux_s0_v8 & \$2530 ;
   assign mac_wmux_s1_v8 = mac_wmux_s1_mv8 | \$2531 ;
-  assign mac_wmux_s1_d8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$1064  : \mac_wmux1_s0$1038 ;
-  assign mac_wmux_s1_w0_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$1068  : \mac_wmux1_s0$1042 ;
-  assign mac_wmux_s1_w1_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$1070  : \mac_wmux1_s0$1044 ;
-  assign mac_wmux_s1_w2_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$1072  : \mac_wmux1_s0$1046 ;
-  assign mac_wmux_s1_w3_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$1074  : \mac_wmux1_s0$1048 ;
-  assign mac_wmux_s1_mv9 = \mac_wmux1_s0$1076  & \mac_wmux1_s0$1077 [1];
-  assign \$2532  = ~ \mac_wmux1_s0$1051 [1];
-  assign \$2533  = \mac_wmux1_s0$1050  & \$2532 ;
+  assign mac_wmux_s1_d8 = mac_wmux_s1_mv8 ? mac_wmux_s0_d10 : mac_wmux_s0_d8;
+  assign mac_wmux_s1_w0_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w0_10 : mac_wmux_s0_w0_8;
+  assign mac_wmux_s1_w1_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w1_10 : mac_wmux_s0_w1_8;
+  assign mac_wmux_s1_w2_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w2_10 : mac_wmux_s0_w2_8;
+  assign mac_wmux_s1_w3_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w3_10 : mac_wmux_s0_w3_8;
+  assign mac_wmux_s1_mv9 = mac_wmux_s0_v11 & mac_wmux_s0_d11[1];
+  assign \$2532  = ~ mac_wmux_s0_d9[1];
+  assign \$2533  = mac_wmux_s0_v9 & \$2532 ;
   assign mac_wmux_s1_v9 = mac_wmux_s1_mv9 | \$2533 ;
-  assign mac_wmux_s1_d9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$1077  : \mac_wmux1_s0$1051 ;
-  assign mac_wmux_s1_w0_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$1081  : \mac_wmux1_s0$1055 ;
-  assign mac_wmux_s1_w1_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$1083  : \mac_wmux1_s0$1057 ;
-  assign mac_wmux_s1_w2_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$1085  : \mac_wmux1_s0$1059 ;
-  assign mac_wmux_s1_w3_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$1087  : \mac_wmux1_s0$1061 ;
-  assign mac_wmux_s1_mv10 = \mac_wmux1_s0$1089  & \mac_wmux1_s0$1090 [1];
-  assign \$2534  = ~ \mac_wmux1_s0$1064 [1];
-  assign \$2535  = \mac_wmux1_s0$1063  & \$2534 ;
+  assign mac_wmux_s1_d9 = mac_wmux_s1_mv9 ? mac_wmux_s0_d11 : mac_wmux_s0_d9;
+  assign mac_wmux_s1_w0_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w0_11 : mac_wmux_s0_w0_9;
+  assign mac_wmux_s1_w1_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w1_11 : mac_wmux_s0_w1_9;
+  assign mac_wmux_s1_w2_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w2_11 : mac_wmux_s0_w2_9;
+  assign mac_wmux_s1_w3_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w3_11 : mac_wmux_s0_w3_9;
+  assign mac_wmux_s1_mv10 = mac_wmux_s0_v12 & mac_wmux_s0_d12[1];
+  assign \$2534  = ~ mac_wmux_s0_d10[1];
+  assign \$2535  = mac_wmux_s0_v10 & \$2534 ;
   assign mac_wmux_s1_v10 = mac_wmux_s1_mv10 | \$2535 ;
-  assign mac_wmux_s1_d10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$1090  : \mac_wmux1_s0$1064 ;
-  assign mac_wmux_s1_w0_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$1094  : \mac_wmux1_s0$1068 ;
-  assign mac_wmux_s1_w1_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$1096  : \mac_wmux1_s0$1070 ;
-  assign mac_wmux_s1_w2_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$1098  : \mac_wmux1_s0$1072 ;
-  assign mac_wmux_s1_w3_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$1100  : \mac_wmux1_s0$1074 ;
-  assign mac_wmux_s1_mv11 = \mac_wmux1_s0$1102  & \mac_wmux1_s0$1103 [1];
-  assign \$2536  = ~ \mac_wmux1_s0$1077 [1];
-  assign \$2537  = \mac_wmux1_s0$1076  & \$2536 ;
+  assign mac_wmux_s1_d10 = mac_wmux_s1_mv10 ? mac_wmux_s0_d12 : mac_wmux_s0_d10;
+  assign mac_wmux_s1_w0_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w0_12 : mac_wmux_s0_w0_10;
+  assign mac_wmux_s1_w1_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w1_12 : mac_wmux_s0_w1_10;
+  assign mac_wmux_s1_w2_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w2_12 : mac_wmux_s0_w2_10;
+  assign mac_wmux_s1_w3_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w3_12 : mac_wmux_s0_w3_10;
+  assign mac_wmux_s1_mv11 = mac_wmux_s0_v13 & mac_wmux_s0_d13[1];
+  assign \$2536  = ~ mac_wmux_s0_d11[1];
+  assign \$2537  = mac_wmux_s0_v11 & \$2536 ;
   assign mac_wmux_s1_v11 = mac_wmux_s1_mv11 | \$2537 ;
-  assign mac_wmux_s1_d11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$1103  : \mac_wmux1_s0$1077 ;
-  assign mac_wmux_s1_w0_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$1107  : \mac_wmux1_s0$1081 ;
-  assign mac_wmux_s1_w1_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$1109  : \mac_wmux1_s0$1083 ;
-  assign mac_wmux_s1_w2_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$1111  : \mac_wmux1_s0$1085 ;
-  assign mac_wmux_s1_w3_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$1113  : \mac_wmux1_s0$1087 ;
-  assign mac_wmux_s1_mv12 = \mac_wmux1_s0$1115  & \mac_wmux1_s0$1116 [1];
-  assign \$2538  = ~ \mac_wmux1_s0$1090 [1];
-  assign \$2539  = \mac_wmux1_s0$1089  & \$2538 ;
+  assign mac_wmux_s1_d11 = mac_wmux_s1_mv11 ? mac_wmux_s0_d13 : mac_wmux_s0_d11;
+  assign mac_wmux_s1_w0_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w0_13 : mac_wmux_s0_w0_11;
+  assign mac_wmux_s1_w1_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w1_13 : mac_wmux_s0_w1_11;
+  assign mac_wmux_s1_w2_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w2_13 : mac_wmux_s0_w2_11;
+  assign mac_wmux_s1_w3_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w3_13 : mac_wmux_s0_w3_11;
+  assign mac_wmux_s1_mv12 = mac_wmux_s0_v14 & mac_wmux_s0_d14[1];
+  assign \$2538  = ~ mac_wmux_s0_d12[1];
+  assign \$2539  = mac_wmux_s0_v12 & \$2538 ;
   assign mac_wmux_s1_v12 = mac_wmux_s1_mv12 | \$2539 ;
-  assign mac_wmux_s1_d12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$1116  : \mac_wmux1_s0$1090 ;
-  assign mac_wmux_s1_w0_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$1120  : \mac_wmux1_s0$1094 ;
-  assign mac_wmux_s1_w1_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$1122  : \mac_wmux1_s0$1096 ;
-  assign mac_wmux_s1_w2_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$1124  : \mac_wmux1_s0$1098 ;
-  assign mac_wmux_s1_w3_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$1126  : \mac_wmux1_s0$1100 ;
-  assign mac_wmux_s1_mv13 = \mac_wmux1_s0$1128  & \mac_wmux1_s0$1129 [1];
-  assign \$2540  = ~ \mac_wmux1_s0$1103 [1];
-  assign \$2541  = \mac_wmux1_s0$1102  & \$2540 ;
-  assign mac_wmux_s1_v13 = mac_wmux_s1_mv13 | \$2541 ;
-  assign mac_wmux_s1_d13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$1129  : \mac_wmux1_s0$1103 ;
-  assign mac_wmux_s1_w0_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$1133  : \mac_wmux1_s0$1107 ;
-  assign mac_wmux_s1_w1_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$1135  : \mac_wmux1_s0$1109 ;
-  assign mac_wmux_s1_w2_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$1137  : \mac_wmux1_s0$1111 ;
-  assign mac_wmux_s1_w3_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$1139  : \mac_wmux1_s0$1113 ;
-  assign mac_wmux_s2_mv0 = mac_wmux_s1_v4 & mac_wmux_s1_d4[2];
-  assign \$2542  = ~ mac_wmux_s1_d0[2];
-  assign \$2543  = mac_wmux_s1_v0 & \$2542 ;
-  assign mac_wmux_s2_v0 = mac_wmux_s2_mv0 | \$2543 ;
-  assign mac_wmux_s2_d0 = mac_wmux_s2_mv0 ? mac_wmux_s1_d4 : mac_wmux_s1_d0;
-  assign mac_wmux_s2_w0_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w0_4 : mac_wmux_s1_w0_0;
-  assign mac_wmux_s2_w1_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w1_4 : mac_wmux_s1_w1_0;
-  assign mac_wmux_s2_w2_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w2_4 : mac_wmux_s1_w2_0;
-  assign mac_wmux_s2_w3_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w3_4 : mac_wmux_s1_w3_0;
-  assign mac_wmux_s2_mv1 = mac_wmux_s1_v5 & mac_wmux_s1_d5[2];
-  assign \$2544  = ~ mac_wmux_s1_d1[2];
-  assign \$2545  = mac_wmux_s1_v1 & \$2544 ;
-  assign mac_wmux_s2_v1 = mac_wmux_s2_mv1 | \$2545 ;
-  assign mac_wmux_s2_d1 = mac_wmux_s2_mv1 ? mac_wmux_s1_d5 : mac_wmux_s1_d1;
-  assign mac_wmux_s2_w0_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w0_5 : mac_wmux_s1_w0_1;
-  assign mac_wmux_s2_w1_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w1_5 : mac_wmux_s1_w1_1;
-  assign mac_wmux_s2_w2_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w2_5 : mac_wmux_s1_w2_1;
-  assign mac_wmux_s2_w3_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w3_5 : mac_wmux_s1_w3_1;
-  assign mac_wmux_s2_mv2 = mac_wmux_s1_v6 & mac_wmux_s1_d6[2];
-  assign \$2546  = ~ mac_wmux_s1_d2[2];
-  assign \$2547  = mac_wmux_s1_v2 & \$2546 ;
-  assign mac_wmux_s2_v2 = mac_wmux_s2_mv2 | \$2547 ;
-  assign mac_wmux_s2_d2 = mac_wmux_s2_mv2 ? mac_wmux_s1_d6 : mac_wmux_s1_d2;
-  assign mac_wmux_s2_w0_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w0_6 : mac_wmux_s1_w0_2;
-  assign mac_wmux_s2_w1_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w1_6 : mac_wmux_s1_w1_2;
-  assign mac_wmux_s2_w2_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w2_6 : mac_wmux_s1_w2_2;
-  assign mac_wmux_s2_w3_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w3_6 : mac_wmux_s1_w3_2;
-  assign mac_wmux_s2_mv3 = mac_wmux_s1_v7 & mac_wmux_s1_d7[2];
-  assign \$2548  = ~ mac_wmux_s1_d3[2];
-  assign \$2549  = mac_wmux_s1_v3 & \$2548 ;
-  assign mac_wmux_s2_v3 = mac_wmux_s2_mv3 | \$2549 ;
-  assign mac_wmux_s2_d3 = mac_wmux_s2_mv3 ? mac_wmux_s1_d7 : mac_wmux_s1_d3;
-  assign mac_wmux_s2_w0_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w0_7 : mac_wmux_s1_w0_3;
-  assign mac_wmux_s2_w1_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w1_7 : mac_wmux_s1_w1_3;
-  assign mac_wmux_s2_w2_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w2_7 : mac_wmux_s1_w2_3;
-  assign mac_wmux_s2_w3_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w3_7 : mac_wmux_s1_w3_3;
-  assign mac_wmux_s2_mv4 = mac_wmux_s1_v8 & mac_wmux_s1_d8[2];
-  assign \$2550  = ~ mac_wmux_s1_d4[2];
-  assign \$2551  = mac_wmux_s1_v4 & \$2550 ;
-  assign mac_wmux_s2_v4 = mac_wmux_s2_mv4 | \$2551 ;
-  assign mac_wmux_s2_d4 = mac_wmux_s2_mv4 ? mac_wmux_s1_d8 : mac_wmux_s1_d4;
-  assign mac_wmux_s2_w0_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w0_8 : mac_wmux_s1_w0_4;
-  assign mac_wmux_s2_w1_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w1_8 : mac_wmux_s1_w1_4;
-  assign mac_wmux_s2_w2_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w2_8 : mac_wmux_s1_w2_4;
-  assign mac_wmux_s2_w3_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w3_8 : mac_wmux_s1_w3_4;
-  assign mac_wmux_s2_mv5 = mac_wmux_s1_v9 & mac_wmux_s1_d9[2];
-  assign \$2552  = ~ mac_wmux_s1_d5[2];
-  assign \$2553  = mac_wmux_s1_v5 & \$2552 ;
-  assign mac_wmux_s2_v5 = mac_wmux_s2_mv5 | \$2553 ;
-  assign mac_wmux_s2_d5 = mac_wmux_s2_mv5 ? mac_wmux_s1_d9 : mac_wmux_s1_d5;
-  assign mac_wmux_s2_w0_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w0_9 : mac_wmux_s1_w0_5;
-  assign mac_wmux_s2_w1_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w1_9 : mac_wmux_s1_w1_5;
-  assign mac_wmux_s2_w2_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w2_9 : mac_wmux_s1_w2_5;
-  assign mac_wmux_s2_w3_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w3_9 : mac_wmux_s1_w3_5;
-  assign mac_wmux_s2_mv6 = mac_wmux_s1_v10 & mac_wmux_s1_d10[2];
-  assign \$2554  = ~ mac_wmux_s1_d6[2];
-  assign \$2555  = mac_wmux_s1_v6 & \$2554 ;
-  assign mac_wmux_s2_v6 = mac_wmux_s2_mv6 | \$2555 ;
-  assign mac_wmux_s2_d6 = mac_wmux_s2_mv6 ? mac_wmux_s1_d10 : mac_wmux_s1_d6;
-  assign mac_wmux_s2_w0_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w0_10 : mac_wmux_s1_w0_6;
-  assign mac_wmux_s2_w1_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w1_10 : mac_wmux_s1_w1_6;
-  assign mac_wmux_s2_w2_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w2_10 : mac_wmux_s1_w2_6;
-  assign mac_wmux_s2_w3_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w3_10 : mac_wmux_s1_w3_6;
-  assign mac_wmux_s2_mv7 = mac_wmux_s1_v11 & mac_wmux_s1_d11[2];
-  assign \$2556  = ~ mac_wmux_s1_d7[2];
-  assign \$2557  = mac_wmux_s1_v7 & \$2556 ;
-  assign mac_wmux_s2_v7 = mac_wmux_s2_mv7 | \$2557 ;
-  assign mac_wmux_s2_d7 = mac_wmux_s2_mv7 ? mac_wmux_s1_d11 : mac_wmux_s1_d7;
-  assign mac_wmux_s2_w0_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w0_11 : mac_wmux_s1_w0_7;
-  assign mac_wmux_s2_w1_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w1_11 : mac_wmux_s1_w1_7;
-  assign mac_wmux_s2_w2_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w2_11 : mac_wmux_s1_w2_7;
-  assign mac_wmux_s2_w3_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w3_11 : mac_wmux_s1_w3_7;
-  assign mac_wmux_s2_mv8 = mac_wmux_s1_v12 & mac_wmux_s1_d12[2];
-  assign \$2558  = ~ mac_wmux_s1_d8[2];
-  assign \$2559  = mac_wmux_s1_v8 & \$2558 ;
-  assign mac_wmux_s2_v8 = mac_wmux_s2_mv8 | \$2559 ;
-  assign mac_wmux_s2_d8 = mac_wmux_s2_mv8 ? mac_wmux_s1_d12 : mac_wmux_s1_d8;
-  assign mac_wmux_s2_w0_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w0_12 : mac_wmux_s1_w0_8;
-  assign mac_wmux_s2_w1_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w1_12 : mac_wmux_s1_w1_8;
-  assign mac_wmux_s2_w2_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w2_12 : mac_wmux_s1_w2_8;
-  assign mac_wmux_s2_w3_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w3_12 : mac_wmux_s1_w3_8;
-  assign mac_wmux_s2_mv9 = mac_wmux_s1_v13 & mac_wmux_s1_d13[2];
-  assign \$2560  = ~ mac_wmux_s1_d9[2];
-  assign \$2561  = mac_wmux_s1_v9 & \$2560 ;
-  assign mac_wmux_s2_v9 = mac_wmux_s2_mv9 | \$2561 ;
-  assign mac_wmux_s2_d9 = mac_wmux_s2_mv9 ? mac_wmux_s1_d13 : mac_wmux_s1_d9;
-  assign mac_wmux_s2_w0_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w0_13 : mac_wmux_s1_w0_9;
-  assign mac_wmux_s2_w1_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w1_13 : mac_wmux_s1_w1_9;
-  assign mac_wmux_s2_w2_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w2_13 : mac_wmux_s1_w2_9;
-  assign mac_wmux_s2_w3_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w3_13 : mac_wmux_s1_w3_9;
-  assign \$2562  = ~ \mac_wmux1_s0$1116 [1];
-  assign \$2563  = \mac_wmux1_s0$1115  & \$2562 ;
-  assign mac_wmux_s2_mv10 = \$2563  & \mac_wmux1_s0$1116 [2];
-  assign \$2564  = ~ mac_wmux_s1_d10[2];
-  assign \$2565  = mac_wmux_s1_v10 & \$2564 ;
-  assign mac_wmux_s2_v10 = mac_wmux_s2_mv10 | \$2565 ;
-  assign mac_wmux_s2_d10 = mac_wmux_s2_mv10 ? \mac_wmux1_s0$1116  : mac_wmux_s1_d10;
-  assign mac_wmux_s2_w0_10 = mac_wmux_s2_mv10 ? \mac_wmux1_s0$1120  : mac_wmux_s1_w0_10;
-  assign mac_wmux_s2_w1_10 = mac_wmux_s2_mv10 ? \mac_wmux1_s0$1122  : mac_wmux_s1_w1_10;
-  assign mac_wmux_s2_w2_10 = mac_wmux_s2_mv10 ? \mac_wmux1_s0$1124  : mac_wmux_s1_w2_10;
-  assign mac_wmux_s2_w3_10 = mac_wmux_s2_mv10 ? \mac_wmux1_s0$1126  : mac_wmux_s1_w3_10;
-  assign \$2566  = ~ \mac_wmux1_s0$1129 [1];
-  assign \$2567  = \mac_wmux1_s0$1128  & \$2566 ;
-  assign mac_wmux_s2_mv11 = \$2567  & \mac_wmux1_s0$1129 [2];
-  assign \$2568  = ~ mac_wmux_s1_d11[2];
-  assign \$2569  = mac_wmux_s1_v11 & \$2568 ;
-  assign mac_wmux_s2_v11 = mac_wmux_s2_mv11 | \$2569 ;
-  assign mac_wmux_s2_d11 = mac_wmux_s2_mv11 ? \mac_wmux1_s0$1129  : mac_wmux_s1_d11;
-  assign mac_wmux_s2_w0_11 = mac_wmux_s2_mv11 ? \mac_wmux1_s0$1133  : mac_wmux_s1_w0_11;
-  assign mac_wmux_s2_w1_11 = mac_wmux_s2_mv11 ? \mac_wmux1_s0$1135  : mac_wmux_s1_w1_11;
-  assign mac_wmux_s2_w2_11 = mac_wmux_s2_mv11 ? \mac_wmux1_s0$1137  : mac_wmux_s1_w2_11;
-  assign mac_wmux_s2_w3_11 = mac_wmux_s2_mv11 ? \mac_wmux1_s0$1139  : mac_wmux_s1_w3_11;
+  assign mac_wmux_s1_d12 = mac_wmux_s1_mv12 ? mac_wmux_s0_d14 : mac_wmux_s0_d12;
+  assign mac_wmux_s1_w0_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w0_14 : mac_wmux_s0_w0_12;
+  assign mac_wmux_s1_w1_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w1_14 : mac_wmux_s0_w1_12;
+  assign mac_wmux_s1_w2_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w2_14 : mac_wmux_s0_w2_12;
+  assign mac_wmux_s1_w3_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w3_14 : mac_wmux_s0_w3_12;
+  assign \$2540  = ~ \mac_wmux0_s0$1030 [0];
+  assign \$2541  = \mac_wmux0_s0$1029  & \$2540 ;
+  assign mac_wmux_s1_mv13 = \$2541  & \mac_wmux0_s0$1030 [1];
+  assign \$2542  = ~ mac_wmux_s0_d13[1];
+  assign \$2543  = mac_wmux_s0_v13 & \$2542 ;
+  assign mac_wmux_s1_v13 = mac_wmux_s1_mv13 | \$2543 ;
+  assign mac_wmux_s1_d13 = mac_wmux_s1_mv13 ? \mac_wmux0_s0$1030  : mac_wmux_s0_d13;
+  assign mac_wmux_s1_w0_13 = mac_wmux_s1_mv13 ? \mac_wmux0_s0$1034  : mac_wmux_s0_w0_13;
+  assign mac_wmux_s1_w1_13 = mac_wmux_s1_mv13 ? \mac_wmux0_s0$1036  : mac_wmux_s0_w1_13;
+  assign mac_wmux_s1_w2_13 = mac_wmux_s1_mv13 ? \mac_wmux0_s0$1038  : mac_wmux_s0_w2_13;
+  assign mac_wmux_s1_w3_13 = mac_wmux_s1_mv13 ? \mac_wmux0_s0$1040  : mac_wmux_s0_w3_13;
+  assign \$2544  = ~ stall_adv8_valid;
+  assign stall_adv8 = \$2544  | o__ready;
+  assign mac_wmux_s2_mv0 = mac_wmux2_s0 & \mac_wmux2_s0$1143 [2];
+  assign \$2545  = ~ \mac_wmux2_s0$1146 [2];
+  assign \$2546  = \mac_wmux2_s0$1145  & \$2545 ;
+  assign mac_wmux_s2_v0 = mac_wmux_s2_mv0 | \$2546 ;
+  assign mac_wmux_s2_d0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$1143  : \mac_wmux2_s0$1146 ;
+  assign mac_wmux_s2_w0_0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$1150  : \mac_wmux2_s0$1149 ;
+  assign mac_wmux_s2_w1_0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$1153  : \mac_wmux2_s0$1152 ;
+  assign mac_wmux_s2_w2_0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$1156  : \mac_wmux2_s0$1155 ;
+  assign mac_wmux_s2_w3_0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$1159  : \mac_wmux2_s0$1158 ;
+  assign mac_wmux_s2_mv1 = \mac_wmux2_s0$1161  & \mac_wmux2_s0$1162 [2];
+  assign \$2547  = ~ \mac_wmux2_s0$1165 [2];
+  assign \$2548  = \mac_wmux2_s0$1164  & \$2547 ;
+  assign mac_wmux_s2_v1 = mac_wmux_s2_mv1 | \$2548 ;
+  assign mac_wmux_s2_d1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$1162  : \mac_wmux2_s0$1165 ;
+  assign mac_wmux_s2_w0_1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$1169  : \mac_wmux2_s0$1168 ;
+  assign mac_wmux_s2_w1_1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$1172  : \mac_wmux2_s0$1171 ;
+  assign mac_wmux_s2_w2_1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$1175  : \mac_wmux2_s0$1174 ;
+  assign mac_wmux_s2_w3_1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$1178  : \mac_wmux2_s0$1177 ;
+  assign mac_wmux_s2_mv2 = \mac_wmux2_s0$1180  & \mac_wmux2_s0$1181 [2];
+  assign \$2549  = ~ \mac_wmux2_s0$1184 [2];
+  assign \$2550  = \mac_wmux2_s0$1183  & \$2549 ;
+  assign mac_wmux_s2_v2 = mac_wmux_s2_mv2 | \$2550 ;
+  assign mac_wmux_s2_d2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$1181  : \mac_wmux2_s0$1184 ;
+  assign mac_wmux_s2_w0_2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$1188  : \mac_wmux2_s0$1187 ;
+  assign mac_wmux_s2_w1_2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$1191  : \mac_wmux2_s0$1190 ;
+  assign mac_wmux_s2_w2_2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$1194  : \mac_wmux2_s0$1193 ;
+  assign mac_wmux_s2_w3_2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$1197  : \mac_wmux2_s0$1196 ;
+  assign mac_wmux_s2_mv3 = \mac_wmux2_s0$1199  & \mac_wmux2_s0$1200 [2];
+  assign \$2551  = ~ \mac_wmux2_s0$1203 [2];
+  assign \$2552  = \mac_wmux2_s0$1202  & \$2551 ;
+  assign mac_wmux_s2_v3 = mac_wmux_s2_mv3 | \$2552 ;
+  assign mac_wmux_s2_d3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$1200  : \mac_wmux2_s0$1203 ;
+  assign mac_wmux_s2_w0_3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$1207  : \mac_wmux2_s0$1206 ;
+  assign mac_wmux_s2_w1_3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$1210  : \mac_wmux2_s0$1209 ;
+  assign mac_wmux_s2_w2_3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$1213  : \mac_wmux2_s0$1212 ;
+  assign mac_wmux_s2_w3_3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$1216  : \mac_wmux2_s0$1215 ;
+  assign mac_wmux_s2_mv4 = \mac_wmux2_s0$1218  & \mac_wmux2_s0$1219 [2];
+  assign \$2553  = ~ \mac_wmux2_s0$1143 [2];
+  assign \$2554  = mac_wmux2_s0 & \$2553 ;
+  assign mac_wmux_s2_v4 = mac_wmux_s2_mv4 | \$2554 ;
+  assign mac_wmux_s2_d4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$1219  : \mac_wmux2_s0$1143 ;
+  assign mac_wmux_s2_w0_4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$1223  : \mac_wmux2_s0$1150 ;
+  assign mac_wmux_s2_w1_4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$1225  : \mac_wmux2_s0$1153 ;
+  assign mac_wmux_s2_w2_4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$1227  : \mac_wmux2_s0$1156 ;
+  assign mac_wmux_s2_w3_4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$1229  : \mac_wmux2_s0$1159 ;
+  assign mac_wmux_s2_mv5 = \mac_wmux2_s0$1231  & \mac_wmux2_s0$1232 [2];
+  assign \$2555  = ~ \mac_wmux2_s0$1162 [2];
+  assign \$2556  = \mac_wmux2_s0$1161  & \$2555 ;
+  assign mac_wmux_s2_v5 = mac_wmux_s2_mv5 | \$2556 ;
+  assign mac_wmux_s2_d5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$1232  : \mac_wmux2_s0$1162 ;
+  assign mac_wmux_s2_w0_5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$1236  : \mac_wmux2_s0$1169 ;
+  assign mac_wmux_s2_w1_5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$1238  : \mac_wmux2_s0$1172 ;
+  assign mac_wmux_s2_w2_5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$1240  : \mac_wmux2_s0$1175 ;
+  assign mac_wmux_s2_w3_5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$1242  : \mac_wmux2_s0$1178 ;
+  assign mac_wmux_s2_mv6 = \mac_wmux2_s0$1244  & \mac_wmux2_s0$1245 [2];
+  assign \$2557  = ~ \mac_wmux2_s0$1181 [2];
+  assign \$2558  = \mac_wmux2_s0$1180  & \$2557 ;
+  assign mac_wmux_s2_v6 = mac_wmux_s2_mv6 | \$2558 ;
+  assign mac_wmux_s2_d6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$1245  : \mac_wmux2_s0$1181 ;
+  assign mac_wmux_s2_w0_6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$1249  : \mac_wmux2_s0$1188 ;
+  assign mac_wmux_s2_w1_6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$1251  : \mac_wmux2_s0$1191 ;
+  assign mac_wmux_s2_w2_6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$1253  : \mac_wmux2_s0$1194 ;
+  assign mac_wmux_s2_w3_6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$1255  : \mac_wmux2_s0$1197 ;
+  assign mac_wmux_s2_mv7 = \mac_wmux2_s0$1257  & \mac_wmux2_s0$1258 [2];
+  assign \$2559  = ~ \mac_wmux2_s0$1200 [2];
+  assign \$2560  = \mac_wmux2_s0$1199  & \$2559 ;
+  assign mac_wmux_s2_v7 = mac_wmux_s2_mv7 | \$2560 ;
+  assign mac_wmux_s2_d7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$1258  : \mac_wmux2_s0$1200 ;
+  assign mac_wmux_s2_w0_7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$1262  : \mac_wmux2_s0$1207 ;
+  assign mac_wmux_s2_w1_7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$1264  : \mac_wmux2_s0$1210 ;
+  assign mac_wmux_s2_w2_7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$1266  : \mac_wmux2_s0$1213 ;
+  assign mac_wmux_s2_w3_7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$1268  : \mac_wmux2_s0$1216 ;
+  assign mac_wmux_s2_mv8 = \mac_wmux2_s0$1270  & \mac_wmux2_s0$1271 [2];
+  assign \$2561  = ~ \mac_wmux2_s0$1219 [2];
+  assign \$2562  = \mac_wmux2_s0$1218  & \$2561 ;
+  assign mac_wmux_s2_v8 = mac_wmux_s2_mv8 | \$2562 ;
+  assign mac_wmux_s2_d8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$1271  : \mac_wmux2_s0$1219 ;
+  assign mac_wmux_s2_w0_8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$1275  : \mac_wmux2_s0$1223 ;
+  assign mac_wmux_s2_w1_8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$1277  : \mac_wmux2_s0$1225 ;
+  assign mac_wmux_s2_w2_8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$1279  : \mac_wmux2_s0$1227 ;
+  assign mac_wmux_s2_w3_8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$1281  : \mac_wmux2_s0$1229 ;
+  assign mac_wmux_s2_mv9 = \mac_wmux2_s0$1283  & \mac_wmux2_s0$1284 [2];
+  assign \$2563  = ~ \mac_wmux2_s0$1232 [2];
+  assign \$2564  = \mac_wmux2_s0$1231  & \$2563 ;
+  assign mac_wmux_s2_v9 = mac_wmux_s2_mv9 | \$2564 ;
+  assign mac_wmux_s2_d9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$1284  : \mac_wmux2_s0$1232 ;
+  assign mac_wmux_s2_w0_9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$1288  : \mac_wmux2_s0$1236 ;
+  assign mac_wmux_s2_w1_9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$1290  : \mac_wmux2_s0$1238 ;
+  assign mac_wmux_s2_w2_9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$1292  : \mac_wmux2_s0$1240 ;
+  assign mac_wmux_s2_w3_9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$1294  : \mac_wmux2_s0$1242 ;
+  assign mac_wmux_s2_mv10 = \mac_wmux2_s0$1296  & \mac_wmux2_s0$1297 [2];
+  assign \$2565  = ~ \mac_wmux2_s0$1245 [2];
+  assign \$2566  = \mac_wmux2_s0$1244  & \$2565 ;
+  assign mac_wmux_s2_v10 = mac_wmux_s2_mv10 | \$2566 ;
+  assign mac_wmux_s2_d10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$1297  : \mac_wmux2_s0$1245 ;
+  assign mac_wmux_s2_w0_10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$1301  : \mac_wmux2_s0$1249 ;
+  assign mac_wmux_s2_w1_10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$1303  : \mac_wmux2_s0$1251 ;
+  assign mac_wmux_s2_w2_10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$1305  : \mac_wmux2_s0$1253 ;
+  assign mac_wmux_s2_w3_10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$1307  : \mac_wmux2_s0$1255 ;
+  assign mac_wmux_s2_mv11 = \mac_wmux2_s0$1309  & \mac_wmux2_s0$1310 [2];
+  assign \$2567  = ~ \mac_wmux2_s0$1258 [2];
+  assign \$2568  = \mac_wmux2_s0$1257  & \$2567 ;
+  assign mac_wmux_s2_v11 = mac_wmux_s2_mv11 | \$2568 ;
+  assign mac_wmux_s2_d11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$1310  : \mac_wmux2_s0$1258 ;
+  assign mac_wmux_s2_w0_11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$1314  : \mac_wmux2_s0$1262 ;
+  assign mac_wmux_s2_w1_11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$1316  : \mac_wmux2_s0$1264 ;
+  assign mac_wmux_s2_w2_11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$1318  : \mac_wmux2_s0$1266 ;
+  assign mac_wmux_s2_w3_11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$1320  : \mac_wmux2_s0$1268 ;
   assign mac_wmux_s3_mv0 = mac_wmux_s2_v8 & mac_wmux_s2_d8[3];
-  assign \$2570  = ~ mac_wmux_s2_d0[3];
-  assign \$2571  = mac_wmux_s2_v0 & \$2570 ;
-  assign mac_wmux_s3_v0 = mac_wmux_s3_mv0 | \$2571 ;
+  assign \$2569  = ~ mac_wmux_s2_d0[3];
+  assign \$2570  = mac_wmux_s2_v0 & \$2569 ;
+  assign mac_wmux_s3_v0 = mac_wmux_s3_mv0 | \$2570 ;
   assign mac_wmux_s3_d0 = mac_wmux_s3_mv0 ? mac_wmux_s2_d8 : mac_wmux_s2_d0;
   assign mac_wmux_s3_w0_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w0_8 : mac_wmux_s2_w0_0;
   assign mac_wmux_s3_w1_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w1_8 : mac_wmux_s2_w1_0;
   assign mac_wmux_s3_w2_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w2_8 : mac_wmux_s2_w2_0;
   assign mac_wmux_s3_w3_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w3_8 : mac_wmux_s2_w3_0;
   assign mac_wmux_s3_mv1 = mac_wmux_s2_v9 & mac_wmux_s2_d9[3];
-  assign \$2572  = ~ mac_wmux_s2_d1[3];
-  assign \$2573  = mac_wmux_s2_v1 & \$2572 ;
-  assign mac_wmux_s3_v1 = mac_wmux_s3_mv1 | \$2573 ;
+  assign \$2571  = ~ mac_wmux_s2_d1[3];
+  assign \$2572  = mac_wmux_s2_v1 & \$2571 ;
+  assign mac_wmux_s3_v1 = mac_wmux_s3_mv1 | \$2572 ;
   assign mac_wmux_s3_d1 = mac_wmux_s3_mv1 ? mac_wmux_s2_d9 : mac_wmux_s2_d1;
   assign mac_wmux_s3_w0_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w0_9 : mac_wmux_s2_w0_1;
   assign mac_wmux_s3_w1_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w1_9 : mac_wmux_s2_w1_1;
   assign mac_wmux_s3_w2_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w2_9 : mac_wmux_s2_w2_1;
   assign mac_wmux_s3_w3_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w3_9 : mac_wmux_s2_w3_1;
   assign mac_wmux_s3_mv2 = mac_wmux_s2_v10 & mac_wmux_s2_d10[3];
-  assign \$2574  = ~ mac_wmux_s2_d2[3];
-  assign \$2575  = mac_wmux_s2_v2 & \$2574 ;
-  assign mac_wmux_s3_v2 = mac_wmux_s3_mv2 | \$2575 ;
+  assign \$2573  = ~ mac_wmux_s2_d2[3];
+  assign \$2574  = mac_wmux_s2_v2 & \$2573 ;
+  assign mac_wmux_s3_v2 = mac_wmux_s3_mv2 | \$2574 ;
   assign mac_wmux_s3_d2 = mac_wmux_s3_mv2 ? mac_wmux_s2_d10 : mac_wmux_s2_d2;
   assign mac_wmux_s3_w0_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w0_10 : mac_wmux_s2_w0_2;
   assign mac_wmux_s3_w1_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w1_10 : mac_wmux_s2_w1_2;
   assign mac_wmux_s3_w2_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w2_10 : mac_wmux_s2_w2_2;
   assign mac_wmux_s3_w3_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w3_10 : mac_wmux_s2_w3_2;
   assign mac_wmux_s3_mv3 = mac_wmux_s2_v11 & mac_wmux_s2_d11[3];
-  assign \$2576  = ~ mac_wmux_s2_d3[3];
-  assign \$2577  = mac_wmux_s2_v3 & \$2576 ;
-  assign mac_wmux_s3_v3 = mac_wmux_s3_mv3 | \$2577 ;
+  assign \$2575  = ~ mac_wmux_s2_d3[3];
+  assign \$2576  = mac_wmux_s2_v3 & \$2575 ;
+  assign mac_wmux_s3_v3 = mac_wmux_s3_mv3 | \$2576 ;
   assign mac_wmux_s3_d3 = mac_wmux_s3_mv3 ? mac_wmux_s2_d11 : mac_wmux_s2_d3;
   assign mac_wmux_s3_w0_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w0_11 : mac_wmux_s2_w0_3;
   assign mac_wmux_s3_w1_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w1_11 : mac_wmux_s2_w1_3;
   assign mac_wmux_s3_w2_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w2_11 : mac_wmux_s2_w2_3;
   assign mac_wmux_s3_w3_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w3_11 : mac_wmux_s2_w3_3;
-  assign \$2578  = ~ mac_wmux_s1_d12[2];
-  assign \$2579  = mac_wmux_s1_v12 & \$2578 ;
-  assign mac_wmux_s3_mv4 = \$2579  & mac_wmux_s1_d12[3];
-  assign \$2580  = ~ mac_wmux_s2_d4[3];
-  assign \$2581  = mac_wmux_s2_v4 & \$2580 ;
-  assign mac_wmux_s3_v4 = mac_wmux_s3_mv4 | \$2581 ;
-  assign mac_wmux_s3_d4 = mac_wmux_s3_mv4 ? mac_wmux_s1_d12 : mac_wmux_s2_d4;
-  assign mac_wmux_s3_w0_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w0_12 : mac_wmux_s2_w0_4;
-  assign mac_wmux_s3_w1_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w1_12 : mac_wmux_s2_w1_4;
-  assign mac_wmux_s3_w2_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w2_12 : mac_wmux_s2_w2_4;
-  assign mac_wmux_s3_w3_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w3_12 : mac_wmux_s2_w3_4;
-  assign \$2582  = ~ mac_wmux_s1_d13[2];
-  assign \$2583  = mac_wmux_s1_v13 & \$2582 ;
-  assign mac_wmux_s3_mv5 = \$2583  & mac_wmux_s1_d13[3];
-  assign \$2584  = ~ mac_wmux_s2_d5[3];
-  assign \$2585  = mac_wmux_s2_v5 & \$2584 ;
-  assign mac_wmux_s3_v5 = mac_wmux_s3_mv5 | \$2585 ;
-  assign mac_wmux_s3_d5 = mac_wmux_s3_mv5 ? mac_wmux_s1_d13 : mac_wmux_s2_d5;
-  assign mac_wmux_s3_w0_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w0_13 : mac_wmux_s2_w0_5;
-  assign mac_wmux_s3_w1_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w1_13 : mac_wmux_s2_w1_5;
-  assign mac_wmux_s3_w2_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w2_13 : mac_wmux_s2_w2_5;
-  assign mac_wmux_s3_w3_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w3_13 : mac_wmux_s2_w3_5;
-  assign \$2586  = ~ \mac_wmux1_s0$1116 [1];
-  assign \$2587  = \mac_wmux1_s0$1115  & \$2586 ;
-  assign \$2588  = ~ \mac_wmux1_s0$1116 [2];
-  assign \$2589  = \$2587  & \$2588 ;
-  assign mac_wmux_s3_mv6 = \$2589  & \mac_wmux1_s0$1116 [3];
-  assign \$2590  = ~ mac_wmux_s2_d6[3];
-  assign \$2591  = mac_wmux_s2_v6 & \$2590 ;
-  assign mac_wmux_s3_v6 = mac_wmux_s3_mv6 | \$2591 ;
-  assign mac_wmux_s3_d6 = mac_wmux_s3_mv6 ? \mac_wmux1_s0$1116  : mac_wmux_s2_d6;
-  assign mac_wmux_s3_w0_6 = mac_wmux_s3_mv6 ? \mac_wmux1_s0$1120  : mac_wmux_s2_w0_6;
-  assign mac_wmux_s3_w1_6 = mac_wmux_s3_mv6 ? \mac_wmux1_s0$1122  : mac_wmux_s2_w1_6;
-  assign mac_wmux_s3_w2_6 = mac_wmux_s3_mv6 ? \mac_wmux1_s0$1124  : mac_wmux_s2_w2_6;
-  assign mac_wmux_s3_w3_6 = mac_wmux_s3_mv6 ? \mac_wmux1_s0$1126  : mac_wmux_s2_w3_6;
-  assign \$2592  = ~ \mac_wmux1_s0$1129 [1];
-  assign \$2593  = \mac_wmux1_s0$1128  & \$2592 ;
-  assign \$2594  = ~ \mac_wmux1_s0$1129 [2];
-  assign \$2595  = \$2593  & \$2594 ;
-  assign mac_wmux_s3_mv7 = \$2595  & \mac_wmux1_s0$1129 [3];
-  assign \$2596  = ~ mac_wmux_s2_d7[3];
-  assign \$2597  = mac_wmux_s2_v7 & \$2596 ;
-  assign mac_wmux_s3_v7 = mac_wmux_s3_mv7 | \$2597 ;
-  assign mac_wmux_s3_d7 = mac_wmux_s3_mv7 ? \mac_wmux1_s0$1129  : mac_wmux_s2_d7;
-  assign mac_wmux_s3_w0_7 = mac_wmux_s3_mv7 ? \mac_wmux1_s0$1133  : mac_wmux_s2_w0_7;
-  assign mac_wmux_s3_w1_7 = mac_wmux_s3_mv7 ? \mac_wmux1_s0$1135  : mac_wmux_s2_w1_7;
-  assign mac_wmux_s3_w2_7 = mac_wmux_s3_mv7 ? \mac_wmux1_s0$1137  : mac_wmux_s2_w2_7;
-  assign mac_wmux_s3_w3_7 = mac_wmux_s3_mv7 ? \mac_wmux1_s0$1139  : mac_wmux_s2_w3_7;
-  assign \$2598  = ~ stall_adv8_valid;
-  assign stall_adv8 = \$2598  | o__ready;
-  assign \$2599  = ~ stall_adv9_valid;
-  assign stall_adv9 = \$2599  | o__ready;
-  assign \$2600  = ~ stall_adv10_valid;
-  assign stall_adv10 = \$2600  | o__ready;
-  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$1288 );
-  assign mac0_sum0_p1 = $signed(\mac_mul_s0$1290 ) + $signed(\mac_mul_s0$1291 );
-  assign mac0_sum0_p2 = $signed(\mac_mul_s0$1293 ) + $signed(\mac_mul_s0$1294 );
-  assign mac0_sum0_p3 = $signed(\mac_mul_s0$1296 ) + $signed(\mac_mul_s0$1297 );
-  assign mac1_sum0_p0 = $signed(\mac_mul_s0$1299 ) + $signed(\mac_mul_s0$1300 );
-  assign mac1_sum0_p1 = $signed(\mac_mul_s0$1302 ) + $signed(\mac_mul_s0$1303 );
-  assign mac1_sum0_p2 = $signed(\mac_mul_s0$1305 ) + $signed(\mac_mul_s0$1306 );
-  assign mac1_sum0_p3 = $signed(\mac_mul_s0$1308 ) + $signed(\mac_mul_s0$1309 );
-  assign mac2_sum0_p0 = $signed(\mac_mul_s0$1311 ) + $signed(\mac_mul_s0$1312 );
-  assign mac2_sum0_p1 = $signed(\mac_mul_s0$1314 ) + $signed(\mac_mul_s0$1315 );
-  assign mac2_sum0_p2 = $signed(\mac_mul_s0$1317 ) + $signed(\mac_mul_s0$1318 );
-  assign mac2_sum0_p3 = $signed(\mac_mul_s0$1320 ) + $signed(\mac_mul_s0$1321 );
-  assign mac3_sum0_p0 = $signed(\mac_mul_s0$1323 ) + $signed(\mac_mul_s0$1324 );
-  assign mac3_sum0_p1 = $signed(\mac_mul_s0$1326 ) + $signed(\mac_mul_s0$1327 );
-  assign mac3_sum0_p2 = $signed(\mac_mul_s0$1329 ) + $signed(\mac_mul_s0$1330 );
-  assign mac3_sum0_p3 = $signed(\mac_mul_s0$1332 ) + $signed(\mac_mul_s0$1333 );
-  assign \$2601  = ~ stall_adv11_valid;
-  assign stall_adv11 = \$2601  | o__ready;
-  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$1338 );
-  assign mac0_sum1_p1 = $signed(\mac_add0_s0$1340 ) + $signed(\mac_add0_s0$1341 );
-  assign mac1_sum1_p0 = $signed(\mac_add0_s0$1343 ) + $signed(\mac_add0_s0$1344 );
-  assign mac1_sum1_p1 = $signed(\mac_add0_s0$1346 ) + $signed(\mac_add0_s0$1347 );
-  assign mac2_sum1_p0 = $signed(\mac_add0_s0$1349 ) + $signed(\mac_add0_s0$1350 );
-  assign mac2_sum1_p1 = $signed(\mac_add0_s0$1352 ) + $signed(\mac_add0_s0$1353 );
-  assign mac3_sum1_p0 = $signed(\mac_add0_s0$1355 ) + $signed(\mac_add0_s0$1356 );
-  assign mac3_sum1_p1 = $signed(\mac_add0_s0$1358 ) + $signed(\mac_add0_s0$1359 );
-  assign \$2602  = ~ stall_adv12_valid;
-  assign stall_adv12 = \$2602  | o__ready;
-  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$1364 );
-  assign mac1_sum2_p0 = $signed(\mac_add1_s0$1366 ) + $signed(\mac_add1_s0$1367 );
-  assign mac2_sum2_p0 = $signed(\mac_add1_s0$1369 ) + $signed(\mac_add1_s0$1370 );
-  assign mac3_sum2_p0 = $signed(\mac_add1_s0$1372 ) + $signed(\mac_add1_s0$1373 );
-  assign \$2603  = ~ stall_adv13_valid;
-  assign stall_adv13 = \$2603  | o__ready;
-  assign \$2604  = ~ stall_adv14_valid;
-  assign stall_adv14 = \$2604  | o__ready;
-  assign \$2605  = $signed(mac_acc0) + $signed(mac_add2_s0);
-  assign \$2606  = $signed(mac_acc1) + $signed(\mac_add2_s0$1383 );
-  assign \$2607  = $signed(mac_acc2) + $signed(\mac_add2_s0$1386 );
-  assign \$2608  = $signed(mac_acc3) + $signed(\mac_add2_s0$1389 );
-  assign \$2609  = wr__addr + 1'h1;
-  assign \$2610  = rd__addr + 1'h1;
-  assign \$2613  = mac_add2_valid_s0 & \mac_add2_s0$1514 ;
-  assign \$2614  = mac_add2_valid_s0 & \mac_add2_s0$1514 ;
-  assign \$2615  = mac_add2_valid_s0 & \mac_add2_s0$1514 ;
-  assign \$2616  = mac_add2_valid_s0 & \mac_add2_s0$1514 ;
-  assign \$2617  = mac_add2_valid_s0 & \mac_add2_s0$1514 ;
-  assign \$2618  = mac_add2_valid_s0 & \mac_add2_s0$1514 ;
-  assign \$2619  = mac_add2_valid_s0 & \mac_add2_s0$1514 ;
-  assign \$2620  = mac_add2_valid_s0 & \mac_add2_s0$1514 ;
-  assign \$2621  = mac_add2_valid_s0 & \mac_add2_s0$1514 ;
-  assign \$2622  = mac_add2_valid_s0 & \mac_add2_s0$1514 ;
-  assign \$2623  = mac_add2_valid_s0 & \mac_add2_s0$1514 ;
-  assign \$2624  = mac_add2_valid_s0 & \mac_add2_s0$1514 ;
-  assign \$2625  = mac_add2_valid_s0 & \mac_add2_s0$1514 ;
-  assign \$2626  = mac_add2_valid_s0 & \mac_add2_s0$1514 ;
-  assign \$2627  = mac_add2_valid_s0 & \mac_add2_s0$1514 ;
-  assign \$2628  = mac_add2_valid_s0 & \mac_add2_s0$1514 ;
-  assign \$2629  = stall_adv14 & mac_add2_valid_s0;
-  assign \$2630  = stall_adv14 & mac_add2_valid_s0;
-  assign \$2631  = stall_adv14 & mac_add2_valid_s0;
-  assign \$2632  = stall_adv14 & mac_add2_valid_s0;
+  assign \$2577  = ~ \mac_wmux2_s0$1271 [2];
+  assign \$2578  = \mac_wmux2_s0$1270  & \$2577 ;
+  assign mac_wmux_s3_mv4 = \$2578  & \mac_wmux2_s0$1271 [3];
+  assign \$2579  = ~ mac_wmux_s2_d4[3];
+  assign \$2580  = mac_wmux_s2_v4 & \$2579 ;
+  assign mac_wmux_s3_v4 = mac_wmux_s3_mv4 | \$2580 ;
+  assign mac_wmux_s3_d4 = mac_wmux_s3_mv4 ? \mac_wmux2_s0$1271  : mac_wmux_s2_d4;
+  assign mac_wmux_s3_w0_4 = mac_wmux_s3_mv4 ? \mac_wmux2_s0$1275  : mac_wmux_s2_w0_4;
+  assign mac_wmux_s3_w1_4 = mac_wmux_s3_mv4 ? \mac_wmux2_s0$1277  : mac_wmux_s2_w1_4;
+  assign mac_wmux_s3_w2_4 = mac_wmux_s3_mv4 ? \mac_wmux2_s0$1279  : mac_wmux_s2_w2_4;
+  assign mac_wmux_s3_w3_4 = mac_wmux_s3_mv4 ? \mac_wmux2_s0$1281  : mac_wmux_s2_w3_4;
+  assign \$2581  = ~ \mac_wmux2_s0$1284 [2];
+  assign \$2582  = \mac_wmux2_s0$1283  & \$2581 ;
+  assign mac_wmux_s3_mv5 = \$2582  & \mac_wmux2_s0$1284 [3];
+  assign \$2583  = ~ mac_wmux_s2_d5[3];
+  assign \$2584  = mac_wmux_s2_v5 & \$2583 ;
+  assign mac_wmux_s3_v5 = mac_wmux_s3_mv5 | \$2584 ;
+  assign mac_wmux_s3_d5 = mac_wmux_s3_mv5 ? \mac_wmux2_s0$1284  : mac_wmux_s2_d5;
+  assign mac_wmux_s3_w0_5 = mac_wmux_s3_mv5 ? \mac_wmux2_s0$1288  : mac_wmux_s2_w0_5;
+  assign mac_wmux_s3_w1_5 = mac_wmux_s3_mv5 ? \mac_wmux2_s0$1290  : mac_wmux_s2_w1_5;
+  assign mac_wmux_s3_w2_5 = mac_wmux_s3_mv5 ? \mac_wmux2_s0$1292  : mac_wmux_s2_w2_5;
+  assign mac_wmux_s3_w3_5 = mac_wmux_s3_mv5 ? \mac_wmux2_s0$1294  : mac_wmux_s2_w3_5;
+  assign \$2585  = ~ \mac_wmux2_s0$1297 [2];
+  assign \$2586  = \mac_wmux2_s0$1296  & \$2585 ;
+  assign mac_wmux_s3_mv6 = \$2586  & \mac_wmux2_s0$1297 [3];
+  assign \$2587  = ~ mac_wmux_s2_d6[3];
+  assign \$2588  = mac_wmux_s2_v6 & \$2587 ;
+  assign mac_wmux_s3_v6 = mac_wmux_s3_mv6 | \$2588 ;
+  assign mac_wmux_s3_d6 = mac_wmux_s3_mv6 ? \mac_wmux2_s0$1297  : mac_wmux_s2_d6;
+  assign mac_wmux_s3_w0_6 = mac_wmux_s3_mv6 ? \mac_wmux2_s0$1301  : mac_wmux_s2_w0_6;
+  assign mac_wmux_s3_w1_6 = mac_wmux_s3_mv6 ? \mac_wmux2_s0$1303  : mac_wmux_s2_w1_6;
+  assign mac_wmux_s3_w2_6 = mac_wmux_s3_mv6 ? \mac_wmux2_s0$1305  : mac_wmux_s2_w2_6;
+  assign mac_wmux_s3_w3_6 = mac_wmux_s3_mv6 ? \mac_wmux2_s0$1307  : mac_wmux_s2_w3_6;
+  assign \$2589  = ~ \mac_wmux2_s0$1310 [2];
+  assign \$2590  = \mac_wmux2_s0$1309  & \$2589 ;
+  assign mac_wmux_s3_mv7 = \$2590  & \mac_wmux2_s0$1310 [3];
+  assign \$2591  = ~ mac_wmux_s2_d7[3];
+  assign \$2592  = mac_wmux_s2_v7 & \$2591 ;
+  assign mac_wmux_s3_v7 = mac_wmux_s3_mv7 | \$2592 ;
+  assign mac_wmux_s3_d7 = mac_wmux_s3_mv7 ? \mac_wmux2_s0$1310  : mac_wmux_s2_d7;
+  assign mac_wmux_s3_w0_7 = mac_wmux_s3_mv7 ? \mac_wmux2_s0$1314  : mac_wmux_s2_w0_7;
+  assign mac_wmux_s3_w1_7 = mac_wmux_s3_mv7 ? \mac_wmux2_s0$1316  : mac_wmux_s2_w1_7;
+  assign mac_wmux_s3_w2_7 = mac_wmux_s3_mv7 ? \mac_wmux2_s0$1318  : mac_wmux_s2_w2_7;
+  assign mac_wmux_s3_w3_7 = mac_wmux_s3_mv7 ? \mac_wmux2_s0$1320  : mac_wmux_s2_w3_7;
+  assign \$2593  = ~ stall_adv9_valid;
+  assign stall_adv9 = \$2593  | o__ready;
+  assign \$2594  = ~ stall_adv10_valid;
+  assign stall_adv10 = \$2594  | o__ready;
+  assign \$2595  = ~ stall_adv11_valid;
+  assign stall_adv11 = \$2595  | o__ready;
+  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$1385 );
+  assign mac0_sum0_p1 = $signed(\mac_mul_s0$1387 ) + $signed(\mac_mul_s0$1388 );
+  assign mac0_sum0_p2 = $signed(\mac_mul_s0$1390 ) + $signed(\mac_mul_s0$1391 );
+  assign mac0_sum0_p3 = $signed(\mac_mul_s0$1393 ) + $signed(\mac_mul_s0$1394 );
+  assign mac1_sum0_p0 = $signed(\mac_mul_s0$1396 ) + $signed(\mac_mul_s0$1397 );
+  assign mac1_sum0_p1 = $signed(\mac_mul_s0$1399 ) + $signed(\mac_mul_s0$1400 );
+  assign mac1_sum0_p2 = $signed(\mac_mul_s0$1402 ) + $signed(\mac_mul_s0$1403 );
+  assign mac1_sum0_p3 = $signed(\mac_mul_s0$1405 ) + $signed(\mac_mul_s0$1406 );
+  assign mac2_sum0_p0 = $signed(\mac_mul_s0$1408 ) + $signed(\mac_mul_s0$1409 );
+  assign mac2_sum0_p1 = $signed(\mac_mul_s0$1411 ) + $signed(\mac_mul_s0$1412 );
+  assign mac2_sum0_p2 = $signed(\mac_mul_s0$1414 ) + $signed(\mac_mul_s0$1415 );
+  assign mac2_sum0_p3 = $signed(\mac_mul_s0$1417 ) + $signed(\mac_mul_s0$1418 );
+  assign mac3_sum0_p0 = $signed(\mac_mul_s0$1420 ) + $signed(\mac_mul_s0$1421 );
+  assign mac3_sum0_p1 = $signed(\mac_mul_s0$1423 ) + $signed(\mac_mul_s0$1424 );
+  assign mac3_sum0_p2 = $signed(\mac_mul_s0$1426 ) + $signed(\mac_mul_s0$1427 );
+  assign mac3_sum0_p3 = $signed(\mac_mul_s0$1429 ) + $signed(\mac_mul_s0$1430 );
+  assign \$2596  = ~ stall_adv12_valid;
+  assign stall_adv12 = \$2596  | o__ready;
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$1435 );
+  assign mac0_sum1_p1 = $signed(\mac_add0_s0$1437 ) + $signed(\mac_add0_s0$1438 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$1440 ) + $signed(\mac_add0_s0$1441 );
+  assign mac1_sum1_p1 = $signed(\mac_add0_s0$1443 ) + $signed(\mac_add0_s0$1444 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$1446 ) + $signed(\mac_add0_s0$1447 );
+  assign mac2_sum1_p1 = $signed(\mac_add0_s0$1449 ) + $signed(\mac_add0_s0$1450 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$1452 ) + $signed(\mac_add0_s0$1453 );
+  assign mac3_sum1_p1 = $signed(\mac_add0_s0$1455 ) + $signed(\mac_add0_s0$1456 );
+  assign \$2597  = ~ stall_adv13_valid;
+  assign stall_adv13 = \$2597  | o__ready;
+  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$1461 );
+  assign mac1_sum2_p0 = $signed(\mac_add1_s0$1463 ) + $signed(\mac_add1_s0$1464 );
+  assign mac2_sum2_p0 = $signed(\mac_add1_s0$1466 ) + $signed(\mac_add1_s0$1467 );
+  assign mac3_sum2_p0 = $signed(\mac_add1_s0$1469 ) + $signed(\mac_add1_s0$1470 );
+  assign \$2598  = ~ stall_adv14_valid;
+  assign stall_adv14 = \$2598  | o__ready;
+  assign \$2599  = ~ stall_adv15_valid;
+  assign stall_adv15 = \$2599  | o__ready;
+  assign \$2600  = ~ stall_adv16_valid;
+  assign stall_adv16 = \$2600  | o__ready;
+  assign \$2601  = ~ stall_adv17_valid;
+  assign stall_adv17 = \$2601  | o__ready;
+  assign \$2602  = ~ stall_adv18_valid;
+  assign stall_adv18 = \$2602  | o__ready;
+  assign \$2603  = $signed(mac_acc0) + $signed(mac_add2_s0);
+  assign \$2604  = $signed(mac_acc1) + $signed(\mac_add2_s0$1486 );
+  assign \$2605  = $signed(mac_acc2) + $signed(\mac_add2_s0$1489 );
+  assign \$2606  = $signed(mac_acc3) + $signed(\mac_add2_s0$1492 );
+  assign \$2607  = wr__addr + 1'h1;
+  assign \$2608  = rd__addr + 1'h1;
+  assign \$2609  = ~ mac_wmux_s0_d14[1];
+  assign \$2610  = mac_wmux_s0_v14 & \$2609 ;
+  assign \$2611  = ~ \mac_wmux0_s0$1030 [0];
+  assign \$2612  = \mac_wmux0_s0$1029  & \$2611 ;
+  assign \$2613  = ~ \mac_wmux0_s0$1030 [1];
+  assign \$2614  = \$2612  & \$2613 ;
+  assign \$2615  = mac_add2_valid_s0 & \mac_add2_s0$1628 ;
+  assign \$2616  = mac_add2_valid_s0 & \mac_add2_s0$1628 ;
+  assign \$2617  = mac_add2_valid_s0 & \mac_add2_s0$1628 ;
+  assign \$2618  = mac_add2_valid_s0 & \mac_add2_s0$1628 ;
+  assign \$2619  = mac_add2_valid_s0 & \mac_add2_s0$1628 ;
+  assign \$2620  = mac_add2_valid_s0 & \mac_add2_s0$1628 ;
+  assign \$2621  = mac_add2_valid_s0 & \mac_add2_s0$1628 ;
+  assign \$2622  = mac_add2_valid_s0 & \mac_add2_s0$1628 ;
+  assign \$2623  = mac_add2_valid_s0 & \mac_add2_s0$1628 ;
+  assign \$2624  = mac_add2_valid_s0 & \mac_add2_s0$1628 ;
+  assign \$2625  = mac_add2_valid_s0 & \mac_add2_s0$1628 ;
+  assign \$2626  = mac_add2_valid_s0 & \mac_add2_s0$1628 ;
+  assign \$2627  = mac_add2_valid_s0 & \mac_add2_s0$1628 ;
+  assign \$2628  = mac_add2_valid_s0 & \mac_add2_s0$1628 ;
+  assign \$2629  = mac_add2_valid_s0 & \mac_add2_s0$1628 ;
+  assign \$2630  = mac_add2_valid_s0 & \mac_add2_s0$1628 ;
+  assign \$2631  = mac_add2_valid_s0 & \mac_add2_s0$1628 ;
+  assign \$2632  = mac_add2_valid_s0 & \mac_add2_s0$1628 ;
+  assign \$2633  = mac_add2_valid_s0 & \mac_add2_s0$1628 ;
+  assign \$2634  = mac_add2_valid_s0 & \mac_add2_s0$1628 ;
+  assign \$2635  = stall_adv15 & mac_add2_valid_s0;
+  assign \$2636  = stall_adv16 & mac_add2_valid_s0;
+  assign \$2637  = stall_adv17 & mac_add2_valid_s0;
+  assign \$2638  = stall_adv18 & mac_add2_valid_s0;
   always @(posedge clk)
-    sel_l1_s0 <= \$2633 ;
+    sel_l1_s0 <= \$2639 ;
   always @(posedge clk)
-    \sel_l1_s0$29  <= \$2634 ;
+    \sel_l1_s0$29  <= \$2640 ;
   always @(posedge clk)
-    \sel_l1_s0$30  <= \$2635 ;
+    \sel_l1_s0$30  <= \$2641 ;
   always @(posedge clk)
-    \sel_l1_s0$31  <= \$2636 ;
+    \sel_l1_s0$31  <= \$2642 ;
   always @(posedge clk)
-    \sel_l1_s0$32  <= \$2637 ;
+    \sel_l1_s0$32  <= \$2643 ;
   always @(posedge clk)
-    \sel_l1_s0$33  <= \$2638 ;
+    \sel_l1_s0$33  <= \$2644 ;
   always @(posedge clk)
-    \sel_l1_s0$34  <= \$2639 ;
+    \sel_l1_s0$34  <= \$2645 ;
   always @(posedge clk)
-    \sel_l1_s0$35  <= \$2640 ;
+    \sel_l1_s0$35  <= \$2646 ;
   always @(posedge clk)
-    \sel_l1_s0$36  <= \$2641 ;
+    \sel_l1_s0$36  <= \$2647 ;
   always @(posedge clk)
-    \sel_l1_s0$37  <= \$2642 ;
+    \sel_l1_s0$37  <= \$2648 ;
   always @(posedge clk)
-    \sel_l1_s0$38  <= \$2643 ;
+    \sel_l1_s0$38  <= \$2649 ;
   always @(posedge clk)
-    \sel_l1_s0$39  <= \$2644 ;
+    \sel_l1_s0$39  <= \$2650 ;
   always @(posedge clk)
-    \sel_l1_s0$40  <= \$2645 ;
+    \sel_l1_s0$40  <= \$2651 ;
   always @(posedge clk)
-    \sel_l1_s0$41  <= \$2646 ;
+    \sel_l1_s0$41  <= \$2652 ;
   always @(posedge clk)
-    \sel_l1_s0$42  <= \$2647 ;
+    \sel_l1_s0$42  <= \$2653 ;
   always @(posedge clk)
-    \sel_l1_s0$43  <= \$2648 ;
+    \sel_l1_s0$43  <= \$2654 ;
   always @(posedge clk)
-    \sel_l1_s0$1395  <= \$2649 ;
+    \sel_l1_s0$1498  <= \$2655 ;
   always @(posedge clk)
-    \sel_l1_s0$1396  <= \$2650 ;
+    \sel_l1_s0$1499  <= \$2656 ;
   always @(posedge clk)
-    sel_l2_s0 <= \$2651 ;
+    sel_l2_s0 <= \$2657 ;
   always @(posedge clk)
-    \sel_l2_s0$1397  <= \$2652 ;
+    \sel_l2_s0$1500  <= \$2658 ;
   always @(posedge clk)
-    \sel_l2_s0$1398  <= \$2653 ;
+    \sel_l2_s0$1501  <= \$2659 ;
   always @(posedge clk)
-    \sel_l5_s0$482  <= \$2654 ;
+    \sel_l5_s0$482  <= \$2660 ;
   always @(posedge clk)
-    sel_l5_s0 <= \$2655 ;
+    sel_l5_s0 <= \$2661 ;
   always @(posedge clk)
-    \sel_l5_s0$339  <= \$2656 ;
+    \sel_l5_s0$339  <= \$2662 ;
   always @(posedge clk)
-    \sel_l5_s0$340  <= \$2657 ;
+    \sel_l5_s0$340  <= \$2663 ;
   always @(posedge clk)
-    \sel_l5_s0$418  <= \$2658 ;
+    \sel_l5_s0$418  <= \$2664 ;
   always @(posedge clk)
-    \sel_l5_s0$419  <= \$2659 ;
+    \sel_l5_s0$419  <= \$2665 ;
   always @(posedge clk)
-    \sel_l5_s0$483  <= \$2660 ;
+    \sel_l5_s0$483  <= \$2666 ;
   always @(posedge clk)
-    \sel_l5_s0$343  <= \$2661 ;
+    \sel_l5_s0$343  <= \$2667 ;
   always @(posedge clk)
-    \sel_l5_s0$344  <= \$2662 ;
+    \sel_l5_s0$344  <= \$2668 ;
   always @(posedge clk)
-    \sel_l5_s0$345  <= \$2663 ;
+    \sel_l5_s0$345  <= \$2669 ;
   always @(posedge clk)
-    \sel_l5_s0$422  <= \$2664 ;
+    \sel_l5_s0$422  <= \$2670 ;
   always @(posedge clk)
-    \sel_l5_s0$423  <= \$2665 ;
+    \sel_l5_s0$423  <= \$2671 ;
   always @(posedge clk)
-    \sel_l5_s0$484  <= \$2666 ;
+    \sel_l5_s0$484  <= \$2672 ;
   always @(posedge clk)
-    \sel_l5_s0$348  <= \$2667 ;
+    \sel_l5_s0$348  <= \$2673 ;
   always @(posedge clk)
-    \sel_l5_s0$349  <= \$2668 ;
+    \sel_l5_s0$349  <= \$2674 ;
   always @(posedge clk)
-    \sel_l5_s0$350  <= \$2669 ;
+    \sel_l5_s0$350  <= \$2675 ;
   always @(posedge clk)
-    \sel_l5_s0$426  <= \$2670 ;
+    \sel_l5_s0$426  <= \$2676 ;
   always @(posedge clk)
-    \sel_l5_s0$427  <= \$2671 ;
+    \sel_l5_s0$427  <= \$2677 ;
   always @(posedge clk)
-    \sel_l5_s0$485  <= \$2672 ;
+    \sel_l5_s0$485  <= \$2678 ;
   always @(posedge clk)
-    \sel_l5_s0$353  <= \$2673 ;
+    \sel_l5_s0$353  <= \$2679 ;
   always @(posedge clk)
-    \sel_l5_s0$354  <= \$2674 ;
+    \sel_l5_s0$354  <= \$2680 ;
   always @(posedge clk)
-    \sel_l5_s0$355  <= \$2675 ;
+    \sel_l5_s0$355  <= \$2681 ;
   always @(posedge clk)
-    \sel_l5_s0$430  <= \$2676 ;
+    \sel_l5_s0$430  <= \$2682 ;
   always @(posedge clk)
-    \sel_l5_s0$431  <= \$2677 ;
+    \sel_l5_s0$431  <= \$2683 ;
   always @(posedge clk)
-    \sel_l5_s0$486  <= \$2678 ;
+    \sel_l5_s0$486  <= \$2684 ;
   always @(posedge clk)
-    \sel_l5_s0$358  <= \$2679 ;
+    \sel_l5_s0$358  <= \$2685 ;
   always @(posedge clk)
-    \sel_l5_s0$359  <= \$2680 ;
+    \sel_l5_s0$359  <= \$2686 ;
   always @(posedge clk)
-    \sel_l5_s0$360  <= \$2681 ;
+    \sel_l5_s0$360  <= \$2687 ;
   always @(posedge clk)
-    \sel_l5_s0$434  <= \$2682 ;
+    \sel_l5_s0$434  <= \$2688 ;
   always @(posedge clk)
-    \sel_l5_s0$435  <= \$2683 ;
+    \sel_l5_s0$435  <= \$2689 ;
   always @(posedge clk)
-    \sel_l5_s0$487  <= \$2684 ;
+    \sel_l5_s0$487  <= \$2690 ;
   always @(posedge clk)
-    \sel_l5_s0$363  <= \$2685 ;
+    \sel_l5_s0$363  <= \$2691 ;
   always @(posedge clk)
-    \sel_l5_s0$364  <= \$2686 ;
+    \sel_l5_s0$364  <= \$2692 ;
   always @(posedge clk)
-    \sel_l5_s0$365  <= \$2687 ;
+    \sel_l5_s0$365  <= \$2693 ;
   always @(posedge clk)
-    \sel_l5_s0$438  <= \$2688 ;
+    \sel_l5_s0$438  <= \$2694 ;
   always @(posedge clk)
-    \sel_l5_s0$439  <= \$2689 ;
+    \sel_l5_s0$439  <= \$2695 ;
   always @(posedge clk)
-    \sel_l5_s0$488  <= \$2690 ;
+    \sel_l5_s0$488  <= \$2696 ;
   always @(posedge clk)
-    \sel_l5_s0$368  <= \$2691 ;
+    \sel_l5_s0$368  <= \$2697 ;
   always @(posedge clk)
-    \sel_l5_s0$369  <= \$2692 ;
+    \sel_l5_s0$369  <= \$2698 ;
   always @(posedge clk)
-    \sel_l5_s0$370  <= \$2693 ;
+    \sel_l5_s0$370  <= \$2699 ;
   always @(posedge clk)
-    \sel_l5_s0$442  <= \$2694 ;
+    \sel_l5_s0$442  <= \$2700 ;
   always @(posedge clk)
-    \sel_l5_s0$443  <= \$2695 ;
+    \sel_l5_s0$443  <= \$2701 ;
   always @(posedge clk)
-    \sel_l5_s0$489  <= \$2696 ;
+    \sel_l5_s0$489  <= \$2702 ;
   always @(posedge clk)
-    \sel_l5_s0$373  <= \$2697 ;
+    \sel_l5_s0$373  <= \$2703 ;
   always @(posedge clk)
-    \sel_l5_s0$374  <= \$2698 ;
+    \sel_l5_s0$374  <= \$2704 ;
   always @(posedge clk)
-    \sel_l5_s0$375  <= \$2699 ;
+    \sel_l5_s0$375  <= \$2705 ;
   always @(posedge clk)
-    \sel_l5_s0$446  <= \$2700 ;
+    \sel_l5_s0$446  <= \$2706 ;
   always @(posedge clk)
-    \sel_l5_s0$447  <= \$2701 ;
+    \sel_l5_s0$447  <= \$2707 ;
   always @(posedge clk)
-    \sel_l5_s0$490  <= \$2702 ;
+    \sel_l5_s0$490  <= \$2708 ;
   always @(posedge clk)
-    \sel_l5_s0$378  <= \$2703 ;
+    \sel_l5_s0$378  <= \$2709 ;
   always @(posedge clk)
-    \sel_l5_s0$379  <= \$2704 ;
+    \sel_l5_s0$379  <= \$2710 ;
   always @(posedge clk)
-    \sel_l5_s0$380  <= \$2705 ;
+    \sel_l5_s0$380  <= \$2711 ;
   always @(posedge clk)
-    \sel_l5_s0$450  <= \$2706 ;
+    \sel_l5_s0$450  <= \$2712 ;
   always @(posedge clk)
-    \sel_l5_s0$451  <= \$2707 ;
+    \sel_l5_s0$451  <= \$2713 ;
   always @(posedge clk)
-    \sel_l5_s0$491  <= \$2708 ;
+    \sel_l5_s0$491  <= \$2714 ;
   always @(posedge clk)
-    \sel_l5_s0$383  <= \$2709 ;
+    \sel_l5_s0$383  <= \$2715 ;
   always @(posedge clk)
-    \sel_l5_s0$384  <= \$2710 ;
+    \sel_l5_s0$384  <= \$2716 ;
   always @(posedge clk)
-    \sel_l5_s0$385  <= \$2711 ;
+    \sel_l5_s0$385  <= \$2717 ;
   always @(posedge clk)
-    \sel_l5_s0$454  <= \$2712 ;
+    \sel_l5_s0$454  <= \$2718 ;
   always @(posedge clk)
-    \sel_l5_s0$455  <= \$2713 ;
+    \sel_l5_s0$455  <= \$2719 ;
   always @(posedge clk)
-    \sel_l5_s0$492  <= \$2714 ;
+    \sel_l5_s0$492  <= \$2720 ;
   always @(posedge clk)
-    \sel_l5_s0$388  <= \$2715 ;
+    \sel_l5_s0$388  <= \$2721 ;
   always @(posedge clk)
-    \sel_l5_s0$389  <= \$2716 ;
+    \sel_l5_s0$389  <= \$2722 ;
   always @(posedge clk)
-    \sel_l5_s0$390  <= \$2717 ;
+    \sel_l5_s0$390  <= \$2723 ;
   always @(posedge clk)
-    \sel_l5_s0$458  <= \$2718 ;
+    \sel_l5_s0$458  <= \$2724 ;
   always @(posedge clk)
-    \sel_l5_s0$459  <= \$2719 ;
+    \sel_l5_s0$459  <= \$2725 ;
   always @(posedge clk)
-    \sel_l5_s0$493  <= \$2720 ;
+    \sel_l5_s0$493  <= \$2726 ;
   always @(posedge clk)
-    \sel_l5_s0$393  <= \$2721 ;
+    \sel_l5_s0$393  <= \$2727 ;
   always @(posedge clk)
-    \sel_l5_s0$394  <= \$2722 ;
+    \sel_l5_s0$394  <= \$2728 ;
   always @(posedge clk)
-    \sel_l5_s0$395  <= \$2723 ;
+    \sel_l5_s0$395  <= \$2729 ;
   always @(posedge clk)
-    \sel_l5_s0$462  <= \$2724 ;
+    \sel_l5_s0$462  <= \$2730 ;
   always @(posedge clk)
-    \sel_l5_s0$463  <= \$2725 ;
+    \sel_l5_s0$463  <= \$2731 ;
   always @(posedge clk)
-    \sel_l5_s0$494  <= \$2726 ;
+    \sel_l5_s0$494  <= \$2732 ;
   always @(posedge clk)
-    \sel_l5_s0$398  <= \$2727 ;
+    \sel_l5_s0$398  <= \$2733 ;
   always @(posedge clk)
-    \sel_l5_s0$399  <= \$2728 ;
+    \sel_l5_s0$399  <= \$2734 ;
   always @(posedge clk)
-    \sel_l5_s0$400  <= \$2729 ;
+    \sel_l5_s0$400  <= \$2735 ;
   always @(posedge clk)
-    \sel_l5_s0$466  <= \$2730 ;
+    \sel_l5_s0$466  <= \$2736 ;
   always @(posedge clk)
-    \sel_l5_s0$467  <= \$2731 ;
+    \sel_l5_s0$467  <= \$2737 ;
   always @(posedge clk)
-    \sel_l5_s0$495  <= \$2732 ;
+    \sel_l5_s0$495  <= \$2738 ;
   always @(posedge clk)
-    \sel_l5_s0$403  <= \$2733 ;
+    \sel_l5_s0$403  <= \$2739 ;
   always @(posedge clk)
-    \sel_l5_s0$404  <= \$2734 ;
+    \sel_l5_s0$404  <= \$2740 ;
   always @(posedge clk)
-    \sel_l5_s0$405  <= \$2735 ;
+    \sel_l5_s0$405  <= \$2741 ;
   always @(posedge clk)
-    \sel_l5_s0$470  <= \$2736 ;
+    \sel_l5_s0$470  <= \$2742 ;
   always @(posedge clk)
-    \sel_l5_s0$471  <= \$2737 ;
+    \sel_l5_s0$471  <= \$2743 ;
   always @(posedge clk)
-    \sel_l5_s0$496  <= \$2738 ;
+    \sel_l5_s0$496  <= \$2744 ;
   always @(posedge clk)
-    \sel_l5_s0$408  <= \$2739 ;
+    \sel_l5_s0$408  <= \$2745 ;
   always @(posedge clk)
-    \sel_l5_s0$409  <= \$2740 ;
+    \sel_l5_s0$409  <= \$2746 ;
   always @(posedge clk)
-    \sel_l5_s0$410  <= \$2741 ;
+    \sel_l5_s0$410  <= \$2747 ;
   always @(posedge clk)
-    \sel_l5_s0$474  <= \$2742 ;
+    \sel_l5_s0$474  <= \$2748 ;
   always @(posedge clk)
-    \sel_l5_s0$475  <= \$2743 ;
+    \sel_l5_s0$475  <= \$2749 ;
   always @(posedge clk)
-    \sel_l5_s0$497  <= \$2744 ;
+    \sel_l5_s0$497  <= \$2750 ;
   always @(posedge clk)
-    \sel_l5_s0$413  <= \$2745 ;
+    \sel_l5_s0$413  <= \$2751 ;
   always @(posedge clk)
-    \sel_l5_s0$414  <= \$2746 ;
+    \sel_l5_s0$414  <= \$2752 ;
   always @(posedge clk)
-    \sel_l5_s0$415  <= \$2747 ;
+    \sel_l5_s0$415  <= \$2753 ;
   always @(posedge clk)
-    \sel_l5_s0$478  <= \$2748 ;
+    \sel_l5_s0$478  <= \$2754 ;
   always @(posedge clk)
-    \sel_l5_s0$479  <= \$2749 ;
+    \sel_l5_s0$479  <= \$2755 ;
   always @(posedge clk)
-    \sel_l5_s0$1399  <= \$2750 ;
+    \sel_l5_s0$1502  <= \$2756 ;
   always @(posedge clk)
-    \sel_l5_s0$1400  <= \$2751 ;
+    \sel_l5_s0$1503  <= \$2757 ;
   always @(posedge clk)
-    \sel_l10_s0$719  <= \$2752 ;
+    \sel_l10_s0$719  <= \$2758 ;
   always @(posedge clk)
-    \sel_l10_s0$720  <= \$2753 ;
+    \sel_l10_s0$720  <= \$2759 ;
   always @(posedge clk)
-    \sel_l10_s0$721  <= \$2754 ;
+    \sel_l10_s0$721  <= \$2760 ;
   always @(posedge clk)
-    \sel_l10_s0$722  <= \$2755 ;
+    \sel_l10_s0$722  <= \$2761 ;
   always @(posedge clk)
-    \sel_l10_s0$578  <= \$2756 ;
+    \sel_l10_s0$578  <= \$2762 ;
   always @(posedge clk)
-    sel_l10_s0 <= \$2757 ;
+    sel_l10_s0 <= \$2763 ;
   always @(posedge clk)
-    \sel_l10_s0$586  <= \$2758 ;
+    \sel_l10_s0$586  <= \$2764 ;
   always @(posedge clk)
-    \sel_l10_s0$594  <= \$2759 ;
+    \sel_l10_s0$594  <= \$2765 ;
   always @(posedge clk)
-    \sel_l10_s0$602  <= \$2760 ;
+    \sel_l10_s0$602  <= \$2766 ;
   always @(posedge clk)
-    \sel_l10_s0$643  <= \$2761 ;
+    \sel_l10_s0$643  <= \$2767 ;
   always @(posedge clk)
-    \sel_l10_s0$653  <= \$2762 ;
+    \sel_l10_s0$653  <= \$2768 ;
   always @(posedge clk)
-    \sel_l10_s0$663  <= \$2763 ;
+    \sel_l10_s0$663  <= \$2769 ;
   always @(posedge clk)
-    \sel_l10_s0$613  <= \$2764 ;
+    \sel_l10_s0$613  <= \$2770 ;
   always @(posedge clk)
-    \sel_l10_s0$612  <= \$2765 ;
+    \sel_l10_s0$612  <= \$2771 ;
   always @(posedge clk)
-    \sel_l10_s0$623  <= \$2766 ;
+    \sel_l10_s0$623  <= \$2772 ;
   always @(posedge clk)
-    \sel_l10_s0$633  <= \$2767 ;
+    \sel_l10_s0$633  <= \$2773 ;
   always @(posedge clk)
-    \sel_l10_s0$1401  <= \$2768 ;
+    \sel_l10_s0$1504  <= \$2774 ;
   always @(posedge clk)
-    \sel_l10_s0$1402  <= \$2769 ;
+    \sel_l10_s0$1505  <= \$2775 ;
   always @(posedge clk)
-    wr__addr <= \$2770 ;
+    wr__addr <= \$2776 ;
   always @(posedge clk)
-    rd__addr <= \$2771 ;
+    rd__addr <= \$2777 ;
   always @(posedge clk)
-    \sel_l13_s0$1403  <= \$2772 ;
+    \sel_l13_s0$1506  <= \$2778 ;
   always @(posedge clk)
-    \sel_l13_s0$734  <= \$2773 ;
+    \sel_l13_s0$734  <= \$2779 ;
   always @(posedge clk)
-    \sel_l13_s0$747  <= \$2774 ;
+    \sel_l13_s0$747  <= \$2780 ;
   always @(posedge clk)
-    \sel_l13_s0$753  <= \$2775 ;
+    \sel_l13_s0$753  <= \$2781 ;
   always @(posedge clk)
-    \sel_l13_s0$759  <= \$2776 ;
+    \sel_l13_s0$759  <= \$2782 ;
   always @(posedge clk)
-    \sel_l13_s0$765  <= \$2777 ;
+    \sel_l13_s0$765  <= \$2783 ;
   always @(posedge clk)
-    \sel_l13_s0$771  <= \$2778 ;
+    \sel_l13_s0$771  <= \$2784 ;
   always @(posedge clk)
-    \sel_l13_s0$777  <= \$2779 ;
+    \sel_l13_s0$777  <= \$2785 ;
   always @(posedge clk)
-    \sel_l13_s0$783  <= \$2780 ;
+    \sel_l13_s0$783  <= \$2786 ;
   always @(posedge clk)
-    sel_l13_s0 <= \$2781 ;
+    sel_l13_s0 <= \$2787 ;
   always @(posedge clk)
-    \sel_l13_s0$735  <= \$2782 ;
+    \sel_l13_s0$735  <= \$2788 ;
   always @(posedge clk)
-    \sel_l13_s0$736  <= \$2783 ;
+    \sel_l13_s0$736  <= \$2789 ;
   always @(posedge clk)
-    \sel_l13_s0$738  <= \$2784 ;
+    \sel_l13_s0$738  <= \$2790 ;
   always @(posedge clk)
-    \sel_l13_s0$739  <= \$2785 ;
+    \sel_l13_s0$739  <= \$2791 ;
   always @(posedge clk)
-    \sel_l13_s0$740  <= \$2786 ;
+    \sel_l13_s0$740  <= \$2792 ;
   always @(posedge clk)
-    \sel_l13_s0$742  <= \$2787 ;
+    \sel_l13_s0$742  <= \$2793 ;
   always @(posedge clk)
-    \sel_l13_s0$743  <= \$2788 ;
+    \sel_l13_s0$743  <= \$2794 ;
   always @(posedge clk)
-    \sel_l13_s0$744  <= \$2789 ;
+    \sel_l13_s0$744  <= \$2795 ;
   always @(posedge clk)
-    \sel_l13_s0$750  <= \$2790 ;
+    \sel_l13_s0$750  <= \$2796 ;
   always @(posedge clk)
-    \sel_l13_s0$756  <= \$2791 ;
+    \sel_l13_s0$756  <= \$2797 ;
   always @(posedge clk)
-    \sel_l13_s0$762  <= \$2792 ;
+    \sel_l13_s0$762  <= \$2798 ;
   always @(posedge clk)
-    \sel_l13_s0$768  <= \$2793 ;
+    \sel_l13_s0$768  <= \$2799 ;
   always @(posedge clk)
-    \sel_l13_s0$774  <= \$2794 ;
+    \sel_l13_s0$774  <= \$2800 ;
   always @(posedge clk)
-    \sel_l13_s0$780  <= \$2795 ;
+    \sel_l13_s0$780  <= \$2801 ;
   always @(posedge clk)
-    \sel_l13_s0$786  <= \$2796 ;
+    \sel_l13_s0$786  <= \$2802 ;
   always @(posedge clk)
-    \sel_l13_s0$1404  <= \$2797 ;
+    \sel_l13_s0$1507  <= \$2803 ;
   always @(posedge clk)
-    \sel_l13_s0$1405  <= \$2798 ;
+    \sel_l13_s0$1508  <= \$2804 ;
   always @(posedge clk)
-    \sel_l15_s0$1406  <= \$2799 ;
+    \sel_l15_s0$1509  <= \$2805 ;
   always @(posedge clk)
-    \sel_l15_s0$1407  <= \$2800 ;
+    \sel_l15_s0$1510  <= \$2806 ;
   always @(posedge clk)
-    \sel_l15_s0$1408  <= \$2801 ;
+    \sel_l15_s0$1511  <= \$2807 ;
   always @(posedge clk)
-    \sel_l15_s0$1409  <= \$2802 ;
+    \sel_l15_s0$1512  <= \$2808 ;
   always @(posedge clk)
-    \sel_l15_s0$1410  <= \$2803 ;
+    \sel_l15_s0$1513  <= \$2809 ;
   always @(posedge clk)
-    \sel_l15_s0$1411  <= \$2804 ;
+    \sel_l15_s0$1514  <= \$2810 ;
   always @(posedge clk)
-    \sel_l15_s0$1412  <= \$2805 ;
+    \sel_l15_s0$1515  <= \$2811 ;
   always @(posedge clk)
-    \sel_l15_s0$1413  <= \$2806 ;
+    \sel_l15_s0$1516  <= \$2812 ;
   always @(posedge clk)
-    \sel_l15_s0$1414  <= \$2807 ;
+    \sel_l15_s0$1517  <= \$2813 ;
   always @(posedge clk)
-    sel_l15_s0 <= \$2808 ;
+    sel_l15_s0 <= \$2814 ;
   always @(posedge clk)
-    \sel_l15_s0$802  <= \$2809 ;
+    \sel_l15_s0$802  <= \$2815 ;
   always @(posedge clk)
-    \sel_l15_s0$805  <= \$2810 ;
+    \sel_l15_s0$805  <= \$2816 ;
   always @(posedge clk)
-    \sel_l15_s0$808  <= \$2811 ;
+    \sel_l15_s0$808  <= \$2817 ;
   always @(posedge clk)
-    \sel_l15_s0$811  <= \$2812 ;
+    \sel_l15_s0$811  <= \$2818 ;
   always @(posedge clk)
-    \sel_l15_s0$814  <= \$2813 ;
+    \sel_l15_s0$814  <= \$2819 ;
   always @(posedge clk)
-    \sel_l15_s0$817  <= \$2814 ;
+    \sel_l15_s0$817  <= \$2820 ;
   always @(posedge clk)
-    \sel_l15_s0$820  <= \$2815 ;
+    \sel_l15_s0$820  <= \$2821 ;
   always @(posedge clk)
-    \sel_l15_s0$842  <= \$2816 ;
+    \sel_l15_s0$1518  <= \$2822 ;
   always @(posedge clk)
-    \sel_l15_s0$1415  <= \$2817 ;
+    \sel_l15_s0$1519  <= \$2823 ;
   always @(posedge clk)
-    sel_valid_s0 <= \$2818 ;
+    sel_valid_s0 <= \$2824 ;
   always @(posedge clk)
-    sel_valid_s1 <= \$2819 ;
+    sel_valid_s1 <= \$2825 ;
   always @(posedge clk)
-    sel_valid_s2 <= \$2820 ;
+    sel_valid_s2 <= \$2826 ;
   always @(posedge clk)
-    sel_valid_s3 <= \$2821 ;
+    sel_valid_s3 <= \$2827 ;
   always @(posedge clk)
-    sel_valid_s4 <= \$2822 ;
+    sel_valid_s4 <= \$2828 ;
   always @(posedge clk)
-    sel_valid_s5 <= \$2823 ;
+    sel_valid_s5 <= \$2829 ;
   always @(posedge clk)
-    \mac_wmux1_s0$950  <= \$2824 ;
+    \mac_wmux0_s0$844  <= \$2830 ;
   always @(posedge clk)
-    \mac_wmux1_s0$969  <= \$2825 ;
+    mac_wmux0_s0 <= \$2831 ;
   always @(posedge clk)
-    mac_wmux1_s0 <= \$2826 ;
+    \mac_wmux0_s0$860  <= \$2832 ;
   always @(posedge clk)
-    \mac_wmux1_s0$966  <= \$2827 ;
+    \mac_wmux0_s0$873  <= \$2833 ;
   always @(posedge clk)
-    \mac_wmux1_s0$985  <= \$2828 ;
+    \mac_wmux0_s0$886  <= \$2834 ;
   always @(posedge clk)
-    \mac_wmux1_s0$998  <= \$2829 ;
+    \mac_wmux0_s0$899  <= \$2835 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1011  <= \$2830 ;
+    \mac_wmux0_s0$912  <= \$2836 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1024  <= \$2831 ;
+    \mac_wmux0_s0$925  <= \$2837 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1037  <= \$2832 ;
+    \mac_wmux0_s0$938  <= \$2838 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1050  <= \$2833 ;
+    \mac_wmux0_s0$951  <= \$2839 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1063  <= \$2834 ;
+    \mac_wmux0_s0$964  <= \$2840 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1076  <= \$2835 ;
+    \mac_wmux0_s0$977  <= \$2841 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1089  <= \$2836 ;
+    \mac_wmux0_s0$990  <= \$2842 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1102  <= \$2837 ;
+    \mac_wmux0_s0$1003  <= \$2843 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1115  <= \$2838 ;
+    \mac_wmux0_s0$1016  <= \$2844 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1128  <= \$2839 ;
+    \mac_wmux0_s0$1029  <= \$2845 ;
   always @(posedge clk)
-    \mac_wmux1_s0$951  <= \$2840 ;
+    \mac_wmux0_s0$845  <= \$2846 ;
   always @(posedge clk)
-    \mac_wmux1_s0$970  <= \$2841 ;
+    \mac_wmux0_s0$842  <= \$2847 ;
   always @(posedge clk)
-    \mac_wmux1_s0$948  <= \$2842 ;
+    \mac_wmux0_s0$861  <= \$2848 ;
   always @(posedge clk)
-    \mac_wmux1_s0$967  <= \$2843 ;
+    \mac_wmux0_s0$874  <= \$2849 ;
   always @(posedge clk)
-    \mac_wmux1_s0$986  <= \$2844 ;
+    \mac_wmux0_s0$887  <= \$2850 ;
   always @(posedge clk)
-    \mac_wmux1_s0$999  <= \$2845 ;
+    \mac_wmux0_s0$900  <= \$2851 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1012  <= \$2846 ;
+    \mac_wmux0_s0$913  <= \$2852 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1025  <= \$2847 ;
+    \mac_wmux0_s0$926  <= \$2853 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1038  <= \$2848 ;
+    \mac_wmux0_s0$939  <= \$2854 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1051  <= \$2849 ;
+    \mac_wmux0_s0$952  <= \$2855 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1064  <= \$2850 ;
+    \mac_wmux0_s0$965  <= \$2856 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1077  <= \$2851 ;
+    \mac_wmux0_s0$978  <= \$2857 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1090  <= \$2852 ;
+    \mac_wmux0_s0$991  <= \$2858 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1103  <= \$2853 ;
+    \mac_wmux0_s0$1004  <= \$2859 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1116  <= \$2854 ;
+    \mac_wmux0_s0$1017  <= \$2860 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1129  <= \$2855 ;
+    \mac_wmux0_s0$1030  <= \$2861 ;
   always @(posedge clk)
-    \mac_wmux1_s0$954  <= \$2856 ;
+    \mac_wmux0_s0$848  <= \$2862 ;
   always @(posedge clk)
-    \mac_wmux1_s0$957  <= \$2857 ;
+    \mac_wmux0_s0$851  <= \$2863 ;
   always @(posedge clk)
-    \mac_wmux1_s0$960  <= \$2858 ;
+    \mac_wmux0_s0$854  <= \$2864 ;
   always @(posedge clk)
-    \mac_wmux1_s0$963  <= \$2859 ;
+    \mac_wmux0_s0$857  <= \$2865 ;
   always @(posedge clk)
-    \mac_wmux1_s0$973  <= \$2860 ;
+    \mac_wmux0_s0$849  <= \$2866 ;
   always @(posedge clk)
-    \mac_wmux1_s0$976  <= \$2861 ;
+    \mac_wmux0_s0$852  <= \$2867 ;
   always @(posedge clk)
-    \mac_wmux1_s0$979  <= \$2862 ;
+    \mac_wmux0_s0$855  <= \$2868 ;
   always @(posedge clk)
-    \mac_wmux1_s0$982  <= \$2863 ;
+    \mac_wmux0_s0$858  <= \$2869 ;
   always @(posedge clk)
-    \mac_wmux1_s0$955  <= \$2864 ;
+    \mac_wmux0_s0$865  <= \$2870 ;
   always @(posedge clk)
-    \mac_wmux1_s0$958  <= \$2865 ;
+    \mac_wmux0_s0$867  <= \$2871 ;
   always @(posedge clk)
-    \mac_wmux1_s0$961  <= \$2866 ;
+    \mac_wmux0_s0$869  <= \$2872 ;
   always @(posedge clk)
-    \mac_wmux1_s0$964  <= \$2867 ;
+    \mac_wmux0_s0$871  <= \$2873 ;
   always @(posedge clk)
-    \mac_wmux1_s0$974  <= \$2868 ;
+    \mac_wmux0_s0$878  <= \$2874 ;
   always @(posedge clk)
-    \mac_wmux1_s0$977  <= \$2869 ;
+    \mac_wmux0_s0$880  <= \$2875 ;
   always @(posedge clk)
-    \mac_wmux1_s0$980  <= \$2870 ;
+    \mac_wmux0_s0$882  <= \$2876 ;
   always @(posedge clk)
-    \mac_wmux1_s0$983  <= \$2871 ;
+    \mac_wmux0_s0$884  <= \$2877 ;
   always @(posedge clk)
-    \mac_wmux1_s0$990  <= \$2872 ;
+    \mac_wmux0_s0$891  <= \$2878 ;
   always @(posedge clk)
-    \mac_wmux1_s0$992  <= \$2873 ;
+    \mac_wmux0_s0$893  <= \$2879 ;
   always @(posedge clk)
-    \mac_wmux1_s0$994  <= \$2874 ;
+    \mac_wmux0_s0$895  <= \$2880 ;
   always @(posedge clk)
-    \mac_wmux1_s0$996  <= \$2875 ;
+    \mac_wmux0_s0$897  <= \$2881 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1003  <= \$2876 ;
+    \mac_wmux0_s0$904  <= \$2882 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1005  <= \$2877 ;
+    \mac_wmux0_s0$906  <= \$2883 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1007  <= \$2878 ;
+    \mac_wmux0_s0$908  <= \$2884 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1009  <= \$2879 ;
+    \mac_wmux0_s0$910  <= \$2885 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1016  <= \$2880 ;
+    \mac_wmux0_s0$917  <= \$2886 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1018  <= \$2881 ;
+    \mac_wmux0_s0$919  <= \$2887 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1020  <= \$2882 ;
+    \mac_wmux0_s0$921  <= \$2888 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1022  <= \$2883 ;
+    \mac_wmux0_s0$923  <= \$2889 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1029  <= \$2884 ;
+    \mac_wmux0_s0$930  <= \$2890 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1031  <= \$2885 ;
+    \mac_wmux0_s0$932  <= \$2891 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1033  <= \$2886 ;
+    \mac_wmux0_s0$934  <= \$2892 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1035  <= \$2887 ;
+    \mac_wmux0_s0$936  <= \$2893 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1042  <= \$2888 ;
+    \mac_wmux0_s0$943  <= \$2894 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1044  <= \$2889 ;
+    \mac_wmux0_s0$945  <= \$2895 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1046  <= \$2890 ;
+    \mac_wmux0_s0$947  <= \$2896 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1048  <= \$2891 ;
+    \mac_wmux0_s0$949  <= \$2897 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1055  <= \$2892 ;
+    \mac_wmux0_s0$956  <= \$2898 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1057  <= \$2893 ;
+    \mac_wmux0_s0$958  <= \$2899 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1059  <= \$2894 ;
+    \mac_wmux0_s0$960  <= \$2900 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1061  <= \$2895 ;
+    \mac_wmux0_s0$962  <= \$2901 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1068  <= \$2896 ;
+    \mac_wmux0_s0$969  <= \$2902 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1070  <= \$2897 ;
+    \mac_wmux0_s0$971  <= \$2903 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1072  <= \$2898 ;
+    \mac_wmux0_s0$973  <= \$2904 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1074  <= \$2899 ;
+    \mac_wmux0_s0$975  <= \$2905 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1081  <= \$2900 ;
+    \mac_wmux0_s0$982  <= \$2906 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1083  <= \$2901 ;
+    \mac_wmux0_s0$984  <= \$2907 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1085  <= \$2902 ;
+    \mac_wmux0_s0$986  <= \$2908 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1087  <= \$2903 ;
+    \mac_wmux0_s0$988  <= \$2909 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1094  <= \$2904 ;
+    \mac_wmux0_s0$995  <= \$2910 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1096  <= \$2905 ;
+    \mac_wmux0_s0$997  <= \$2911 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1098  <= \$2906 ;
+    \mac_wmux0_s0$999  <= \$2912 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1100  <= \$2907 ;
+    \mac_wmux0_s0$1001  <= \$2913 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1107  <= \$2908 ;
+    \mac_wmux0_s0$1008  <= \$2914 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1109  <= \$2909 ;
+    \mac_wmux0_s0$1010  <= \$2915 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1111  <= \$2910 ;
+    \mac_wmux0_s0$1012  <= \$2916 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1113  <= \$2911 ;
+    \mac_wmux0_s0$1014  <= \$2917 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1120  <= \$2912 ;
+    \mac_wmux0_s0$1021  <= \$2918 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1122  <= \$2913 ;
+    \mac_wmux0_s0$1023  <= \$2919 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1124  <= \$2914 ;
+    \mac_wmux0_s0$1025  <= \$2920 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1126  <= \$2915 ;
+    \mac_wmux0_s0$1027  <= \$2921 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1133  <= \$2916 ;
+    \mac_wmux0_s0$1034  <= \$2922 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1135  <= \$2917 ;
+    \mac_wmux0_s0$1036  <= \$2923 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1137  <= \$2918 ;
+    \mac_wmux0_s0$1038  <= \$2924 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1139  <= \$2919 ;
+    \mac_wmux0_s0$1040  <= \$2925 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1422  <= \$2920 ;
+    \mac_wmux0_s0$1526  <= \$2926 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1423  <= \$2921 ;
+    \mac_wmux0_s0$1527  <= \$2927 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1424  <= \$2922 ;
+    \mac_wmux0_s0$1528  <= \$2928 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1425  <= \$2923 ;
+    \mac_wmux0_s0$1529  <= \$2929 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1426  <= \$2924 ;
+    \mac_wmux0_s0$1530  <= \$2930 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1427  <= \$2925 ;
+    \mac_wmux0_s0$1531  <= \$2931 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1428  <= \$2926 ;
+    \mac_wmux0_s0$1532  <= \$2932 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1429  <= \$2927 ;
+    \mac_wmux0_s0$1533  <= \$2933 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1430  <= \$2928 ;
+    \mac_wmux0_s0$1534  <= \$2934 ;
   always @(posedge clk)
-    mac_wmux1_valid_s0 <= \$2929 ;
+    mac_wmux0_valid_s0 <= \$2935 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$2930 ;
+    \mac_wmux2_s0$1145  <= \$2936 ;
   always @(posedge clk)
-    \mac_pre_s0$1433  <= \$2931 ;
+    \mac_wmux2_s0$1164  <= \$2937 ;
   always @(posedge clk)
-    \mac_pre_s0$1434  <= \$2932 ;
+    \mac_wmux2_s0$1183  <= \$2938 ;
   always @(posedge clk)
-    \mac_pre_s0$1435  <= \$2933 ;
+    \mac_wmux2_s0$1202  <= \$2939 ;
   always @(posedge clk)
-    \mac_pre_s0$1436  <= \$2934 ;
+    mac_wmux2_s0 <= \$2940 ;
   always @(posedge clk)
-    \mac_pre_s0$1437  <= \$2935 ;
+    \mac_wmux2_s0$1161  <= \$2941 ;
   always @(posedge clk)
-    \mac_pre_s0$1438  <= \$2936 ;
+    \mac_wmux2_s0$1180  <= \$2942 ;
   always @(posedge clk)
-    \mac_pre_s0$1439  <= \$2937 ;
+    \mac_wmux2_s0$1199  <= \$2943 ;
   always @(posedge clk)
-    \mac_pre_s0$1440  <= \$2938 ;
+    \mac_wmux2_s0$1218  <= \$2944 ;
   always @(posedge clk)
-    \mac_pre_s0$1441  <= \$2939 ;
+    \mac_wmux2_s0$1231  <= \$2945 ;
   always @(posedge clk)
-    \mac_pre_s0$1442  <= \$2940 ;
+    \mac_wmux2_s0$1244  <= \$2946 ;
   always @(posedge clk)
-    \mac_pre_s0$1443  <= \$2941 ;
+    \mac_wmux2_s0$1257  <= \$2947 ;
   always @(posedge clk)
-    \mac_pre_s0$1444  <= \$2942 ;
+    \mac_wmux2_s0$1270  <= \$2948 ;
   always @(posedge clk)
-    \mac_pre_s0$1445  <= \$2943 ;
+    \mac_wmux2_s0$1283  <= \$2949 ;
   always @(posedge clk)
-    \mac_pre_s0$1446  <= \$2944 ;
+    \mac_wmux2_s0$1296  <= \$2950 ;
   always @(posedge clk)
-    \mac_pre_s0$1447  <= \$2945 ;
+    \mac_wmux2_s0$1309  <= \$2951 ;
   always @(posedge clk)
-    \mac_pre_s0$1448  <= \$2946 ;
+    \mac_wmux2_s0$1146  <= \$2952 ;
   always @(posedge clk)
-    \mac_pre_s0$1449  <= \$2947 ;
+    \mac_wmux2_s0$1165  <= \$2953 ;
   always @(posedge clk)
-    \mac_pre_s0$1450  <= \$2948 ;
+    \mac_wmux2_s0$1184  <= \$2954 ;
   always @(posedge clk)
-    \mac_pre_s0$1451  <= \$2949 ;
+    \mac_wmux2_s0$1203  <= \$2955 ;
   always @(posedge clk)
-    \mac_pre_s0$1452  <= \$2950 ;
+    \mac_wmux2_s0$1143  <= \$2956 ;
   always @(posedge clk)
-    \mac_pre_s0$1453  <= \$2951 ;
+    \mac_wmux2_s0$1162  <= \$2957 ;
   always @(posedge clk)
-    \mac_pre_s0$1454  <= \$2952 ;
+    \mac_wmux2_s0$1181  <= \$2958 ;
   always @(posedge clk)
-    \mac_pre_s0$1455  <= \$2953 ;
+    \mac_wmux2_s0$1200  <= \$2959 ;
   always @(posedge clk)
-    \mac_pre_s0$1456  <= \$2954 ;
+    \mac_wmux2_s0$1219  <= \$2960 ;
   always @(posedge clk)
-    \mac_pre_s0$1457  <= \$2955 ;
+    \mac_wmux2_s0$1232  <= \$2961 ;
   always @(posedge clk)
-    \mac_pre_s0$1458  <= \$2956 ;
+    \mac_wmux2_s0$1245  <= \$2962 ;
   always @(posedge clk)
-    \mac_pre_s0$1459  <= \$2957 ;
+    \mac_wmux2_s0$1258  <= \$2963 ;
   always @(posedge clk)
-    \mac_pre_s0$1460  <= \$2958 ;
+    \mac_wmux2_s0$1271  <= \$2964 ;
   always @(posedge clk)
-    \mac_pre_s0$1461  <= \$2959 ;
+    \mac_wmux2_s0$1284  <= \$2965 ;
   always @(posedge clk)
-    \mac_pre_s0$1462  <= \$2960 ;
+    \mac_wmux2_s0$1297  <= \$2966 ;
   always @(posedge clk)
-    \mac_pre_s0$1463  <= \$2961 ;
+    \mac_wmux2_s0$1310  <= \$2967 ;
   always @(posedge clk)
-    \mac_pre_s0$1464  <= \$2962 ;
+    \mac_wmux2_s0$1149  <= \$2968 ;
   always @(posedge clk)
-    \mac_pre_s0$1465  <= \$2963 ;
+    \mac_wmux2_s0$1152  <= \$2969 ;
   always @(posedge clk)
-    \mac_pre_s0$1466  <= \$2964 ;
+    \mac_wmux2_s0$1155  <= \$2970 ;
   always @(posedge clk)
-    \mac_pre_s0$1467  <= \$2965 ;
+    \mac_wmux2_s0$1158  <= \$2971 ;
   always @(posedge clk)
-    \mac_pre_s0$1468  <= \$2966 ;
+    \mac_wmux2_s0$1168  <= \$2972 ;
   always @(posedge clk)
-    \mac_pre_s0$1469  <= \$2967 ;
+    \mac_wmux2_s0$1171  <= \$2973 ;
   always @(posedge clk)
-    \mac_pre_s0$1470  <= \$2968 ;
+    \mac_wmux2_s0$1174  <= \$2974 ;
   always @(posedge clk)
-    \mac_pre_s0$1471  <= \$2969 ;
+    \mac_wmux2_s0$1177  <= \$2975 ;
   always @(posedge clk)
-    \mac_pre_s0$1472  <= \$2970 ;
+    \mac_wmux2_s0$1187  <= \$2976 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$2971 ;
+    \mac_wmux2_s0$1190  <= \$2977 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$2972 ;
+    \mac_wmux2_s0$1193  <= \$2978 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$2973 ;
+    \mac_wmux2_s0$1196  <= \$2979 ;
   always @(posedge clk)
-    mac_mul_s0 <= \$2974 ;
+    \mac_wmux2_s0$1206  <= \$2980 ;
   always @(posedge clk)
-    \mac_mul_s0$1288  <= \$2975 ;
+    \mac_wmux2_s0$1209  <= \$2981 ;
   always @(posedge clk)
-    \mac_mul_s0$1290  <= \$2976 ;
+    \mac_wmux2_s0$1212  <= \$2982 ;
   always @(posedge clk)
-    \mac_mul_s0$1291  <= \$2977 ;
+    \mac_wmux2_s0$1215  <= \$2983 ;
   always @(posedge clk)
-    \mac_mul_s0$1293  <= \$2978 ;
+    \mac_wmux2_s0$1150  <= \$2984 ;
   always @(posedge clk)
-    \mac_mul_s0$1294  <= \$2979 ;
+    \mac_wmux2_s0$1153  <= \$2985 ;
   always @(posedge clk)
-    \mac_mul_s0$1296  <= \$2980 ;
+    \mac_wmux2_s0$1156  <= \$2986 ;
   always @(posedge clk)
-    \mac_mul_s0$1297  <= \$2981 ;
+    \mac_wmux2_s0$1159  <= \$2987 ;
   always @(posedge clk)
-    \mac_mul_s0$1299  <= \$2982 ;
+    \mac_wmux2_s0$1169  <= \$2988 ;
   always @(posedge clk)
-    \mac_mul_s0$1300  <= \$2983 ;
+    \mac_wmux2_s0$1172  <= \$2989 ;
   always @(posedge clk)
-    \mac_mul_s0$1302  <= \$2984 ;
+    \mac_wmux2_s0$1175  <= \$2990 ;
   always @(posedge clk)
-    \mac_mul_s0$1303  <= \$2985 ;
+    \mac_wmux2_s0$1178  <= \$2991 ;
   always @(posedge clk)
-    \mac_mul_s0$1305  <= \$2986 ;
+    \mac_wmux2_s0$1188  <= \$2992 ;
   always @(posedge clk)
-    \mac_mul_s0$1306  <= \$2987 ;
+    \mac_wmux2_s0$1191  <= \$2993 ;
   always @(posedge clk)
-    \mac_mul_s0$1308  <= \$2988 ;
+    \mac_wmux2_s0$1194  <= \$2994 ;
   always @(posedge clk)
-    \mac_mul_s0$1309  <= \$2989 ;
+    \mac_wmux2_s0$1197  <= \$2995 ;
   always @(posedge clk)
-    \mac_mul_s0$1311  <= \$2990 ;
+    \mac_wmux2_s0$1207  <= \$2996 ;
   always @(posedge clk)
-    \mac_mul_s0$1312  <= \$2991 ;
+    \mac_wmux2_s0$1210  <= \$2997 ;
   always @(posedge clk)
-    \mac_mul_s0$1314  <= \$2992 ;
+    \mac_wmux2_s0$1213  <= \$2998 ;
   always @(posedge clk)
-    \mac_mul_s0$1315  <= \$2993 ;
+    \mac_wmux2_s0$1216  <= \$2999 ;
   always @(posedge clk)
-    \mac_mul_s0$1317  <= \$2994 ;
+    \mac_wmux2_s0$1223  <= \$3000 ;
   always @(posedge clk)
-    \mac_mul_s0$1318  <= \$2995 ;
+    \mac_wmux2_s0$1225  <= \$3001 ;
   always @(posedge clk)
-    \mac_mul_s0$1320  <= \$2996 ;
+    \mac_wmux2_s0$1227  <= \$3002 ;
   always @(posedge clk)
-    \mac_mul_s0$1321  <= \$2997 ;
+    \mac_wmux2_s0$1229  <= \$3003 ;
   always @(posedge clk)
-    \mac_mul_s0$1323  <= \$2998 ;
+    \mac_wmux2_s0$1236  <= \$3004 ;
   always @(posedge clk)
-    \mac_mul_s0$1324  <= \$2999 ;
+    \mac_wmux2_s0$1238  <= \$3005 ;
   always @(posedge clk)
-    \mac_mul_s0$1326  <= \$3000 ;
+    \mac_wmux2_s0$1240  <= \$3006 ;
   always @(posedge clk)
-    \mac_mul_s0$1327  <= \$3001 ;
+    \mac_wmux2_s0$1242  <= \$3007 ;
   always @(posedge clk)
-    \mac_mul_s0$1329  <= \$3002 ;
+    \mac_wmux2_s0$1249  <= \$3008 ;
   always @(posedge clk)
-    \mac_mul_s0$1330  <= \$3003 ;
+    \mac_wmux2_s0$1251  <= \$3009 ;
   always @(posedge clk)
-    \mac_mul_s0$1332  <= \$3004 ;
+    \mac_wmux2_s0$1253  <= \$3010 ;
   always @(posedge clk)
-    \mac_mul_s0$1333  <= \$3005 ;
+    \mac_wmux2_s0$1255  <= \$3011 ;
   always @(posedge clk)
-    \mac_mul_s0$1508  <= \$3006 ;
+    \mac_wmux2_s0$1262  <= \$3012 ;
   always @(posedge clk)
-    mac_mul_valid_s0 <= \$3007 ;
+    \mac_wmux2_s0$1264  <= \$3013 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$3008 ;
+    \mac_wmux2_s0$1266  <= \$3014 ;
   always @(posedge clk)
-    \mac_add0_s0$1338  <= \$3009 ;
+    \mac_wmux2_s0$1268  <= \$3015 ;
   always @(posedge clk)
-    \mac_add0_s0$1340  <= \$3010 ;
+    \mac_wmux2_s0$1275  <= \$3016 ;
   always @(posedge clk)
-    \mac_add0_s0$1341  <= \$3011 ;
+    \mac_wmux2_s0$1277  <= \$3017 ;
   always @(posedge clk)
-    \mac_add0_s0$1343  <= \$3012 ;
+    \mac_wmux2_s0$1279  <= \$3018 ;
   always @(posedge clk)
-    \mac_add0_s0$1344  <= \$3013 ;
+    \mac_wmux2_s0$1281  <= \$3019 ;
   always @(posedge clk)
-    \mac_add0_s0$1346  <= \$3014 ;
+    \mac_wmux2_s0$1288  <= \$3020 ;
   always @(posedge clk)
-    \mac_add0_s0$1347  <= \$3015 ;
+    \mac_wmux2_s0$1290  <= \$3021 ;
   always @(posedge clk)
-    \mac_add0_s0$1349  <= \$3016 ;
+    \mac_wmux2_s0$1292  <= \$3022 ;
   always @(posedge clk)
-    \mac_add0_s0$1350  <= \$3017 ;
+    \mac_wmux2_s0$1294  <= \$3023 ;
   always @(posedge clk)
-    \mac_add0_s0$1352  <= \$3018 ;
+    \mac_wmux2_s0$1301  <= \$3024 ;
   always @(posedge clk)
-    \mac_add0_s0$1353  <= \$3019 ;
+    \mac_wmux2_s0$1303  <= \$3025 ;
   always @(posedge clk)
-    \mac_add0_s0$1355  <= \$3020 ;
+    \mac_wmux2_s0$1305  <= \$3026 ;
   always @(posedge clk)
-    \mac_add0_s0$1356  <= \$3021 ;
+    \mac_wmux2_s0$1307  <= \$3027 ;
   always @(posedge clk)
-    \mac_add0_s0$1358  <= \$3022 ;
+    \mac_wmux2_s0$1314  <= \$3028 ;
   always @(posedge clk)
-    \mac_add0_s0$1359  <= \$3023 ;
+    \mac_wmux2_s0$1316  <= \$3029 ;
   always @(posedge clk)
-    \mac_add0_s0$1510  <= \$3024 ;
+    \mac_wmux2_s0$1318  <= \$3030 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$3025 ;
+    \mac_wmux2_s0$1320  <= \$3031 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$3026 ;
+    \mac_wmux2_s0$1536  <= \$3032 ;
   always @(posedge clk)
-    \mac_add1_s0$1364  <= \$3027 ;
+    \mac_wmux2_s0$1537  <= \$3033 ;
   always @(posedge clk)
-    \mac_add1_s0$1366  <= \$3028 ;
+    \mac_wmux2_s0$1538  <= \$3034 ;
   always @(posedge clk)
-    \mac_add1_s0$1367  <= \$3029 ;
+    \mac_wmux2_s0$1539  <= \$3035 ;
   always @(posedge clk)
-    \mac_add1_s0$1369  <= \$3030 ;
+    \mac_wmux2_s0$1540  <= \$3036 ;
   always @(posedge clk)
-    \mac_add1_s0$1370  <= \$3031 ;
+    \mac_wmux2_s0$1541  <= \$3037 ;
   always @(posedge clk)
-    \mac_add1_s0$1372  <= \$3032 ;
+    \mac_wmux2_s0$1542  <= \$3038 ;
   always @(posedge clk)
-    \mac_add1_s0$1373  <= \$3033 ;
+    \mac_wmux2_s0$1543  <= \$3039 ;
   always @(posedge clk)
-    \mac_add1_s0$1512  <= \$3034 ;
+    \mac_wmux2_s0$1544  <= \$3040 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$3035 ;
+    mac_wmux2_valid_s0 <= \$3041 ;
   always @(posedge clk)
-    mac_add2_s0 <= \$3036 ;
+    mac_pre_s0 <= \$3042 ;
   always @(posedge clk)
-    \mac_add2_s0$1383  <= \$3037 ;
+    \mac_pre_s0$1547  <= \$3043 ;
   always @(posedge clk)
-    \mac_add2_s0$1386  <= \$3038 ;
+    \mac_pre_s0$1548  <= \$3044 ;
   always @(posedge clk)
-    \mac_add2_s0$1389  <= \$3039 ;
+    \mac_pre_s0$1549  <= \$3045 ;
   always @(posedge clk)
-    \mac_add2_s0$1514  <= \$3040 ;
+    \mac_pre_s0$1550  <= \$3046 ;
   always @(posedge clk)
-    mac_add2_valid_s0 <= \$3041 ;
+    \mac_pre_s0$1551  <= \$3047 ;
   always @(posedge clk)
-    o__valid <= \$3042 ;
+    \mac_pre_s0$1552  <= \$3048 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$3043 ;
+    \mac_pre_s0$1553  <= \$3049 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$3044 ;
+    \mac_pre_s0$1554  <= \$3050 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$3045 ;
+    \mac_pre_s0$1555  <= \$3051 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$3046 ;
+    \mac_pre_s0$1556  <= \$3052 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$3047 ;
+    \mac_pre_s0$1557  <= \$3053 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$3048 ;
+    \mac_pre_s0$1558  <= \$3054 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$3049 ;
+    \mac_pre_s0$1559  <= \$3055 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$3050 ;
+    \mac_pre_s0$1560  <= \$3056 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$3051 ;
+    \mac_pre_s0$1561  <= \$3057 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$3052 ;
+    \mac_pre_s0$1562  <= \$3058 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$3053 ;
+    \mac_pre_s0$1563  <= \$3059 ;
   always @(posedge clk)
-    stall_adv11_valid <= \$3054 ;
+    \mac_pre_s0$1564  <= \$3060 ;
   always @(posedge clk)
-    stall_adv12_valid <= \$3055 ;
+    \mac_pre_s0$1565  <= \$3061 ;
   always @(posedge clk)
-    stall_adv13_valid <= \$3056 ;
+    \mac_pre_s0$1566  <= \$3062 ;
   always @(posedge clk)
-    stall_adv14_valid <= \$3057 ;
+    \mac_pre_s0$1567  <= \$3063 ;
   always @(posedge clk)
-    mac_acc0_out <= \$3058 ;
+    \mac_pre_s0$1568  <= \$3064 ;
   always @(posedge clk)
-    mac_acc0 <= \$3059 ;
+    \mac_pre_s0$1569  <= \$3065 ;
   always @(posedge clk)
-    mac_acc1_out <= \$3060 ;
+    \mac_pre_s0$1570  <= \$3066 ;
   always @(posedge clk)
-    mac_acc1 <= \$3061 ;
+    \mac_pre_s0$1571  <= \$3067 ;
   always @(posedge clk)
-    mac_acc2_out <= \$3062 ;
+    \mac_pre_s0$1572  <= \$3068 ;
   always @(posedge clk)
-    mac_acc2 <= \$3063 ;
+    \mac_pre_s0$1573  <= \$3069 ;
   always @(posedge clk)
-    mac_acc3_out <= \$3064 ;
+    \mac_pre_s0$1574  <= \$3070 ;
   always @(posedge clk)
-    mac_acc3 <= \$3065 ;
+    \mac_pre_s0$1575  <= \$3071 ;
+  always @(posedge clk)
+    \mac_pre_s0$1576  <= \$3072 ;
+  always @(posedge clk)
+    \mac_pre_s0$1577  <= \$3073 ;
+  always @(posedge clk)
+    \mac_pre_s0$1578  <= \$3074 ;
+  always @(posedge clk)
+    \mac_pre_s0$1579  <= \$3075 ;
+  always @(posedge clk)
+    \mac_pre_s0$1580  <= \$3076 ;
+  always @(posedge clk)
+    \mac_pre_s0$1581  <= \$3077 ;
+  always @(posedge clk)
+    \mac_pre_s0$1582  <= \$3078 ;
+  always @(posedge clk)
+    \mac_pre_s0$1583  <= \$3079 ;
+  always @(posedge clk)
+    \mac_pre_s0$1584  <= \$3080 ;
+  always @(posedge clk)
+    \mac_pre_s0$1585  <= \$3081 ;
+  always @(posedge clk)
+    \mac_pre_s0$1586  <= \$3082 ;
+  always @(posedge clk)
+    mac_pre_valid_s0 <= \$3083 ;
+  always @(posedge clk)
+    mac_dspin_s0 <= \$3084 ;
+  always @(posedge clk)
+    mac_dspin_valid_s0 <= \$3085 ;
+  always @(posedge clk)
+    mac_mul_s0 <= \$3086 ;
+  always @(posedge clk)
+    \mac_mul_s0$1385  <= \$3087 ;
+  always @(posedge clk)
+    \mac_mul_s0$1387  <= \$3088 ;
+  always @(posedge clk)
+    \mac_mul_s0$1388  <= \$3089 ;
+  always @(posedge clk)
+    \mac_mul_s0$1390  <= \$3090 ;
+  always @(posedge clk)
+    \mac_mul_s0$1391  <= \$3091 ;
+  always @(posedge clk)
+    \mac_mul_s0$1393  <= \$3092 ;
+  always @(posedge clk)
+    \mac_mul_s0$1394  <= \$3093 ;
+  always @(posedge clk)
+    \mac_mul_s0$1396  <= \$3094 ;
+  always @(posedge clk)
+    \mac_mul_s0$1397  <= \$3095 ;
+  always @(posedge clk)
+    \mac_mul_s0$1399  <= \$3096 ;
+  always @(posedge clk)
+    \mac_mul_s0$1400  <= \$3097 ;
+  always @(posedge clk)
+    \mac_mul_s0$1402  <= \$3098 ;
+  always @(posedge clk)
+    \mac_mul_s0$1403  <= \$3099 ;
+  always @(posedge clk)
+    \mac_mul_s0$1405  <= \$3100 ;
+  always @(posedge clk)
+    \mac_mul_s0$1406  <= \$3101 ;
+  always @(posedge clk)
+    \mac_mul_s0$1408  <= \$3102 ;
+  always @(posedge clk)
+    \mac_mul_s0$1409  <= \$3103 ;
+  always @(posedge clk)
+    \mac_mul_s0$1411  <= \$3104 ;
+  always @(posedge clk)
+    \mac_mul_s0$1412  <= \$3105 ;
+  always @(posedge clk)
+    \mac_mul_s0$1414  <= \$3106 ;
+  always @(posedge clk)
+    \mac_mul_s0$1415  <= \$3107 ;
+  always @(posedge clk)
+    \mac_mul_s0$1417  <= \$3108 ;
+  always @(posedge clk)
+    \mac_mul_s0$1418  <= \$3109 ;
+  always @(posedge clk)
+    \mac_mul_s0$1420  <= \$3110 ;
+  always @(posedge clk)
+    \mac_mul_s0$1421  <= \$3111 ;
+  always @(posedge clk)
+    \mac_mul_s0$1423  <= \$3112 ;
+  always @(posedge clk)
+    \mac_mul_s0$1424  <= \$3113 ;
+  always @(posedge clk)
+    \mac_mul_s0$1426  <= \$3114 ;
+  always @(posedge clk)
+    \mac_mul_s0$1427  <= \$3115 ;
+  always @(posedge clk)
+    \mac_mul_s0$1429  <= \$3116 ;
+  always @(posedge clk)
+    \mac_mul_s0$1430  <= \$3117 ;
+  always @(posedge clk)
+    \mac_mul_s0$1622  <= \$3118 ;
+  always @(posedge clk)
+    mac_mul_valid_s0 <= \$3119 ;
+  always @(posedge clk)
+    mac_add0_s0 <= \$3120 ;
+  always @(posedge clk)
+    \mac_add0_s0$1435  <= \$3121 ;
+  always @(posedge clk)
+    \mac_add0_s0$1437  <= \$3122 ;
+  always @(posedge clk)
+    \mac_add0_s0$1438  <= \$3123 ;
+  always @(posedge clk)
+    \mac_add0_s0$1440  <= \$3124 ;
+  always @(posedge clk)
+    \mac_add0_s0$1441  <= \$3125 ;
+  always @(posedge clk)
+    \mac_add0_s0$1443  <= \$3126 ;
+  always @(posedge clk)
+    \mac_add0_s0$1444  <= \$3127 ;
+  always @(posedge clk)
+    \mac_add0_s0$1446  <= \$3128 ;
+  always @(posedge clk)
+    \mac_add0_s0$1447  <= \$3129 ;
+  always @(posedge clk)
+    \mac_add0_s0$1449  <= \$3130 ;
+  always @(posedge clk)
+    \mac_add0_s0$1450  <= \$3131 ;
+  always @(posedge clk)
+    \mac_add0_s0$1452  <= \$3132 ;
+  always @(posedge clk)
+    \mac_add0_s0$1453  <= \$3133 ;
+  always @(posedge clk)
+    \mac_add0_s0$1455  <= \$3134 ;
+  always @(posedge clk)
+    \mac_add0_s0$1456  <= \$3135 ;
+  always @(posedge clk)
+    \mac_add0_s0$1624  <= \$3136 ;
+  always @(posedge clk)
+    mac_add0_valid_s0 <= \$3137 ;
+  always @(posedge clk)
+    mac_add1_s0 <= \$3138 ;
+  always @(posedge clk)
+    \mac_add1_s0$1461  <= \$3139 ;
+  always @(posedge clk)
+    \mac_add1_s0$1463  <= \$3140 ;
+  always @(posedge clk)
+    \mac_add1_s0$1464  <= \$3141 ;
+  always @(posedge clk)
+    \mac_add1_s0$1466  <= \$3142 ;
+  always @(posedge clk)
+    \mac_add1_s0$1467  <= \$3143 ;
+  always @(posedge clk)
+    \mac_add1_s0$1469  <= \$3144 ;
+  always @(posedge clk)
+    \mac_add1_s0$1470  <= \$3145 ;
+  always @(posedge clk)
+    \mac_add1_s0$1626  <= \$3146 ;
+  always @(posedge clk)
+    mac_add1_valid_s0 <= \$3147 ;
+  always @(posedge clk)
+    mac_add2_s0 <= \$3148 ;
+  always @(posedge clk)
+    \mac_add2_s0$1486  <= \$3149 ;
+  always @(posedge clk)
+    \mac_add2_s0$1489  <= \$3150 ;
+  always @(posedge clk)
+    \mac_add2_s0$1492  <= \$3151 ;
+  always @(posedge clk)
+    \mac_add2_s0$1628  <= \$3152 ;
+  always @(posedge clk)
+    mac_add2_valid_s0 <= \$3153 ;
+  always @(posedge clk)
+    o__valid <= \$3154 ;
+  always @(posedge clk)
+    stall_adv0_valid <= \$3155 ;
+  always @(posedge clk)
+    stall_adv1_valid <= \$3156 ;
+  always @(posedge clk)
+    stall_adv2_valid <= \$3157 ;
+  always @(posedge clk)
+    stall_adv3_valid <= \$3158 ;
+  always @(posedge clk)
+    stall_adv4_valid <= \$3159 ;
+  always @(posedge clk)
+    stall_adv5_valid <= \$3160 ;
+  always @(posedge clk)
+    stall_adv6_valid <= \$3161 ;
+  always @(posedge clk)
+    stall_adv7_valid <= \$3162 ;
+  always @(posedge clk)
+    stall_adv8_valid <= \$3163 ;
+  always @(posedge clk)
+    stall_adv9_valid <= \$3164 ;
+  always @(posedge clk)
+    stall_adv10_valid <= \$3165 ;
+  always @(posedge clk)
+    stall_adv11_valid <= \$3166 ;
+  always @(posedge clk)
+    stall_adv12_valid <= \$3167 ;
+  always @(posedge clk)
+    stall_adv13_valid <= \$3168 ;
+  always @(posedge clk)
+    stall_adv14_valid <= \$3169 ;
+  always @(posedge clk)
+    stall_adv15_valid <= \$3170 ;
+  always @(posedge clk)
+    stall_adv16_valid <= \$3171 ;
+  always @(posedge clk)
+    stall_adv17_valid <= \$3172 ;
+  always @(posedge clk)
+    stall_adv18_valid <= \$3173 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$3174 ;
+  always @(posedge clk)
+    mac_acc0 <= \$3175 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$3176 ;
+  always @(posedge clk)
+    mac_acc1 <= \$3177 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$3178 ;
+  always @(posedge clk)
+    mac_acc2 <= \$3179 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$3180 ;
+  always @(posedge clk)
+    mac_acc3 <= \$3181 ;
   nmsparse_mul_ireg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1440 ),
-    .ce(stall_adv9),
+    .b(\mac_pre_s0$1554 ),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod0_0)
   );
@@ -9094,9 +9565,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_pre_s0$1433 ),
-    .b(\mac_pre_s0$1441 ),
-    .ce(stall_adv9),
+    .a(\mac_pre_s0$1547 ),
+    .b(\mac_pre_s0$1555 ),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod0_1)
   );
@@ -9104,9 +9575,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_2 (
-    .a(\mac_pre_s0$1434 ),
-    .b(\mac_pre_s0$1442 ),
-    .ce(stall_adv9),
+    .a(\mac_pre_s0$1548 ),
+    .b(\mac_pre_s0$1556 ),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod0_2)
   );
@@ -9114,9 +9585,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_3 (
-    .a(\mac_pre_s0$1435 ),
-    .b(\mac_pre_s0$1443 ),
-    .ce(stall_adv9),
+    .a(\mac_pre_s0$1549 ),
+    .b(\mac_pre_s0$1557 ),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod0_3)
   );
@@ -9124,9 +9595,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_4 (
-    .a(\mac_pre_s0$1436 ),
-    .b(\mac_pre_s0$1444 ),
-    .ce(stall_adv9),
+    .a(\mac_pre_s0$1550 ),
+    .b(\mac_pre_s0$1558 ),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod0_4)
   );
@@ -9134,9 +9605,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_5 (
-    .a(\mac_pre_s0$1437 ),
-    .b(\mac_pre_s0$1445 ),
-    .ce(stall_adv9),
+    .a(\mac_pre_s0$1551 ),
+    .b(\mac_pre_s0$1559 ),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod0_5)
   );
@@ -9144,9 +9615,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_6 (
-    .a(\mac_pre_s0$1438 ),
-    .b(\mac_pre_s0$1446 ),
-    .ce(stall_adv9),
+    .a(\mac_pre_s0$1552 ),
+    .b(\mac_pre_s0$1560 ),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod0_6)
   );
@@ -9154,9 +9625,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_7 (
-    .a(\mac_pre_s0$1439 ),
-    .b(\mac_pre_s0$1447 ),
-    .ce(stall_adv9),
+    .a(\mac_pre_s0$1553 ),
+    .b(\mac_pre_s0$1561 ),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod0_7)
   );
@@ -9165,8 +9636,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1448 ),
-    .ce(stall_adv9),
+    .b(\mac_pre_s0$1562 ),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod1_0)
   );
@@ -9174,9 +9645,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_pre_s0$1433 ),
-    .b(\mac_pre_s0$1449 ),
-    .ce(stall_adv9),
+    .a(\mac_pre_s0$1547 ),
+    .b(\mac_pre_s0$1563 ),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod1_1)
   );
@@ -9184,9 +9655,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_2 (
-    .a(\mac_pre_s0$1434 ),
-    .b(\mac_pre_s0$1450 ),
-    .ce(stall_adv9),
+    .a(\mac_pre_s0$1548 ),
+    .b(\mac_pre_s0$1564 ),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod1_2)
   );
@@ -9194,9 +9665,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_3 (
-    .a(\mac_pre_s0$1435 ),
-    .b(\mac_pre_s0$1451 ),
-    .ce(stall_adv9),
+    .a(\mac_pre_s0$1549 ),
+    .b(\mac_pre_s0$1565 ),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod1_3)
   );
@@ -9204,9 +9675,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_4 (
-    .a(\mac_pre_s0$1436 ),
-    .b(\mac_pre_s0$1452 ),
-    .ce(stall_adv9),
+    .a(\mac_pre_s0$1550 ),
+    .b(\mac_pre_s0$1566 ),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod1_4)
   );
@@ -9214,9 +9685,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_5 (
-    .a(\mac_pre_s0$1437 ),
-    .b(\mac_pre_s0$1453 ),
-    .ce(stall_adv9),
+    .a(\mac_pre_s0$1551 ),
+    .b(\mac_pre_s0$1567 ),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod1_5)
   );
@@ -9224,9 +9695,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_6 (
-    .a(\mac_pre_s0$1438 ),
-    .b(\mac_pre_s0$1454 ),
-    .ce(stall_adv9),
+    .a(\mac_pre_s0$1552 ),
+    .b(\mac_pre_s0$1568 ),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod1_6)
   );
@@ -9234,9 +9705,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_7 (
-    .a(\mac_pre_s0$1439 ),
-    .b(\mac_pre_s0$1455 ),
-    .ce(stall_adv9),
+    .a(\mac_pre_s0$1553 ),
+    .b(\mac_pre_s0$1569 ),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod1_7)
   );
@@ -9245,8 +9716,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1456 ),
-    .ce(stall_adv9),
+    .b(\mac_pre_s0$1570 ),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod2_0)
   );
@@ -9254,9 +9725,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_pre_s0$1433 ),
-    .b(\mac_pre_s0$1457 ),
-    .ce(stall_adv9),
+    .a(\mac_pre_s0$1547 ),
+    .b(\mac_pre_s0$1571 ),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod2_1)
   );
@@ -9264,9 +9735,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_2 (
-    .a(\mac_pre_s0$1434 ),
-    .b(\mac_pre_s0$1458 ),
-    .ce(stall_adv9),
+    .a(\mac_pre_s0$1548 ),
+    .b(\mac_pre_s0$1572 ),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod2_2)
   );
@@ -9274,9 +9745,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_3 (
-    .a(\mac_pre_s0$1435 ),
-    .b(\mac_pre_s0$1459 ),
-    .ce(stall_adv9),
+    .a(\mac_pre_s0$1549 ),
+    .b(\mac_pre_s0$1573 ),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod2_3)
   );
@@ -9284,9 +9755,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_4 (
-    .a(\mac_pre_s0$1436 ),
-    .b(\mac_pre_s0$1460 ),
-    .ce(stall_adv9),
+    .a(\mac_pre_s0$1550 ),
+    .b(\mac_pre_s0$1574 ),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod2_4)
   );
@@ -9294,9 +9765,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_5 (
-    .a(\mac_pre_s0$1437 ),
-    .b(\mac_pre_s0$1461 ),
-    .ce(stall_adv9),
+    .a(\mac_pre_s0$1551 ),
+    .b(\mac_pre_s0$1575 ),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod2_5)
   );
@@ -9304,9 +9775,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_6 (
-    .a(\mac_pre_s0$1438 ),
-    .b(\mac_pre_s0$1462 ),
-    .ce(stall_adv9),
+    .a(\mac_pre_s0$1552 ),
+    .b(\mac_pre_s0$1576 ),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod2_6)
   );
@@ -9314,9 +9785,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_7 (
-    .a(\mac_pre_s0$1439 ),
-    .b(\mac_pre_s0$1463 ),
-    .ce(stall_adv9),
+    .a(\mac_pre_s0$1553 ),
+    .b(\mac_pre_s0$1577 ),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod2_7)
   );
@@ -9325,8 +9796,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1464 ),
-    .ce(stall_adv9),
+    .b(\mac_pre_s0$1578 ),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod3_0)
   );
@@ -9334,9 +9805,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_pre_s0$1433 ),
-    .b(\mac_pre_s0$1465 ),
-    .ce(stall_adv9),
+    .a(\mac_pre_s0$1547 ),
+    .b(\mac_pre_s0$1579 ),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod3_1)
   );
@@ -9344,9 +9815,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_2 (
-    .a(\mac_pre_s0$1434 ),
-    .b(\mac_pre_s0$1466 ),
-    .ce(stall_adv9),
+    .a(\mac_pre_s0$1548 ),
+    .b(\mac_pre_s0$1580 ),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod3_2)
   );
@@ -9354,9 +9825,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_3 (
-    .a(\mac_pre_s0$1435 ),
-    .b(\mac_pre_s0$1467 ),
-    .ce(stall_adv9),
+    .a(\mac_pre_s0$1549 ),
+    .b(\mac_pre_s0$1581 ),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod3_3)
   );
@@ -9364,9 +9835,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_4 (
-    .a(\mac_pre_s0$1436 ),
-    .b(\mac_pre_s0$1468 ),
-    .ce(stall_adv9),
+    .a(\mac_pre_s0$1550 ),
+    .b(\mac_pre_s0$1582 ),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod3_4)
   );
@@ -9374,9 +9845,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_5 (
-    .a(\mac_pre_s0$1437 ),
-    .b(\mac_pre_s0$1469 ),
-    .ce(stall_adv9),
+    .a(\mac_pre_s0$1551 ),
+    .b(\mac_pre_s0$1583 ),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod3_5)
   );
@@ -9384,9 +9855,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_6 (
-    .a(\mac_pre_s0$1438 ),
-    .b(\mac_pre_s0$1470 ),
-    .ce(stall_adv9),
+    .a(\mac_pre_s0$1552 ),
+    .b(\mac_pre_s0$1584 ),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod3_6)
   );
@@ -9394,2915 +9865,2858 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_7 (
-    .a(\mac_pre_s0$1439 ),
-    .b(\mac_pre_s0$1471 ),
-    .ce(stall_adv9),
+    .a(\mac_pre_s0$1553 ),
+    .b(\mac_pre_s0$1585 ),
+    .ce(stall_adv10),
     .clk(clk),
     .p(mac_prod3_7)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2633  = sel_l1_s0;
+    \$2639  = sel_l1_s0;
     if (stall_adv0) begin
-      \$2633  = \$4 [7:0];
+      \$2639  = \$4 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2634  = \sel_l1_s0$29 ;
+    \$2640  = \sel_l1_s0$29 ;
     if (stall_adv0) begin
-      \$2634  = \$7 [7:0];
+      \$2640  = \$7 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2635  = \sel_l1_s0$30 ;
+    \$2641  = \sel_l1_s0$30 ;
     if (stall_adv0) begin
-      \$2635  = \$10 [7:0];
+      \$2641  = \$10 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2636  = \sel_l1_s0$31 ;
+    \$2642  = \sel_l1_s0$31 ;
     if (stall_adv0) begin
-      \$2636  = \$13 [7:0];
+      \$2642  = \$13 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2637  = \sel_l1_s0$32 ;
+    \$2643  = \sel_l1_s0$32 ;
     if (stall_adv0) begin
-      \$2637  = \$16 [7:0];
+      \$2643  = \$16 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2638  = \sel_l1_s0$33 ;
+    \$2644  = \sel_l1_s0$33 ;
     if (stall_adv0) begin
-      \$2638  = \$19 [7:0];
+      \$2644  = \$19 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2639  = \sel_l1_s0$34 ;
+    \$2645  = \sel_l1_s0$34 ;
     if (stall_adv0) begin
-      \$2639  = \$22 [7:0];
+      \$2645  = \$22 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2640  = \sel_l1_s0$35 ;
+    \$2646  = \sel_l1_s0$35 ;
     if (stall_adv0) begin
-      \$2640  = \$25 [7:0];
+      \$2646  = \$25 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2641  = \sel_l1_s0$36 ;
+    \$2647  = \sel_l1_s0$36 ;
     if (stall_adv0) begin
-      \$2641  = \$28 [7:0];
+      \$2647  = \$28 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2642  = \sel_l1_s0$37 ;
+    \$2648  = \sel_l1_s0$37 ;
     if (stall_adv0) begin
-      \$2642  = \$31 [7:0];
+      \$2648  = \$31 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2643  = \sel_l1_s0$38 ;
+    \$2649  = \sel_l1_s0$38 ;
     if (stall_adv0) begin
-      \$2643  = \$34 [7:0];
+      \$2649  = \$34 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2644  = \sel_l1_s0$39 ;
+    \$2650  = \sel_l1_s0$39 ;
     if (stall_adv0) begin
-      \$2644  = \$37 [7:0];
+      \$2650  = \$37 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2645  = \sel_l1_s0$40 ;
+    \$2651  = \sel_l1_s0$40 ;
     if (stall_adv0) begin
-      \$2645  = \$40 [7:0];
+      \$2651  = \$40 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2646  = \sel_l1_s0$41 ;
+    \$2652  = \sel_l1_s0$41 ;
     if (stall_adv0) begin
-      \$2646  = \$43 [7:0];
+      \$2652  = \$43 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2647  = \sel_l1_s0$42 ;
+    \$2653  = \sel_l1_s0$42 ;
     if (stall_adv0) begin
-      \$2647  = \$46 [7:0];
+      \$2653  = \$46 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2648  = \sel_l1_s0$43 ;
+    \$2654  = \sel_l1_s0$43 ;
     if (stall_adv0) begin
-      \$2648  = \$49 [7:0];
+      \$2654  = \$49 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2649  = \sel_l1_s0$1395 ;
+    \$2655  = \sel_l1_s0$1498 ;
     if (stall_adv0) begin
-      \$2649  = i__payload[639:128];
+      \$2655  = i__payload[639:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2650  = \sel_l1_s0$1396 ;
+    \$2656  = \sel_l1_s0$1499 ;
     if (stall_adv0) begin
-      \$2650  = i__payload[640];
+      \$2656  = i__payload[640];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2651  = sel_l2_s0;
+    \$2657  = sel_l2_s0;
     if (stall_adv1) begin
-      \$2651  = { \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51  };
+      \$2657  = { \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2652  = \sel_l2_s0$1397 ;
+    \$2658  = \sel_l2_s0$1500 ;
     if (stall_adv1) begin
-      \$2652  = \sel_l1_s0$1395 ;
+      \$2658  = \sel_l1_s0$1498 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2653  = \sel_l2_s0$1398 ;
+    \$2659  = \sel_l2_s0$1501 ;
     if (stall_adv1) begin
-      \$2653  = \sel_l1_s0$1396 ;
+      \$2659  = \sel_l1_s0$1499 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2654  = \sel_l5_s0$482 ;
+    \$2660  = \sel_l5_s0$482 ;
     if (stall_adv2) begin
-      \$2654  = sel_cs2_0_0_0s;
+      \$2660  = sel_cs2_0_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2655  = sel_l5_s0;
+    \$2661  = sel_l5_s0;
     if (stall_adv2) begin
-      \$2655  = sel_cs2_0_0_0c;
+      \$2661  = sel_cs2_0_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2656  = \sel_l5_s0$339 ;
+    \$2662  = \sel_l5_s0$339 ;
     if (stall_adv2) begin
-      \$2656  = sel_cs2_0_1_0s;
+      \$2662  = sel_cs2_0_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2657  = \sel_l5_s0$340 ;
+    \$2663  = \sel_l5_s0$340 ;
     if (stall_adv2) begin
-      \$2657  = sel_cs0_0_0_4c;
+      \$2663  = sel_cs0_0_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2658  = \sel_l5_s0$418 ;
+    \$2664  = \sel_l5_s0$418 ;
     if (stall_adv2) begin
-      \$2658  = sel_cs2_0_1_0c;
+      \$2664  = sel_cs2_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2659  = \sel_l5_s0$419 ;
+    \$2665  = \sel_l5_s0$419 ;
     if (stall_adv2) begin
-      \$2659  = sel_cs1_0_1_0c;
+      \$2665  = sel_cs1_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2660  = \sel_l5_s0$483 ;
+    \$2666  = \sel_l5_s0$483 ;
     if (stall_adv2) begin
-      \$2660  = sel_cs2_1_0_0s;
+      \$2666  = sel_cs2_1_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2661  = \sel_l5_s0$343 ;
+    \$2667  = \sel_l5_s0$343 ;
     if (stall_adv2) begin
-      \$2661  = sel_cs2_1_0_0c;
+      \$2667  = sel_cs2_1_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2662  = \sel_l5_s0$344 ;
+    \$2668  = \sel_l5_s0$344 ;
     if (stall_adv2) begin
-      \$2662  = sel_cs2_1_1_0s;
+      \$2668  = sel_cs2_1_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2663  = \sel_l5_s0$345 ;
+    \$2669  = \sel_l5_s0$345 ;
     if (stall_adv2) begin
-      \$2663  = sel_cs0_1_0_4c;
+      \$2669  = sel_cs0_1_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2664  = \sel_l5_s0$422 ;
+    \$2670  = \sel_l5_s0$422 ;
     if (stall_adv2) begin
-      \$2664  = sel_cs2_1_1_0c;
+      \$2670  = sel_cs2_1_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2665  = \sel_l5_s0$423 ;
+    \$2671  = \sel_l5_s0$423 ;
     if (stall_adv2) begin
-      \$2665  = sel_cs1_1_1_0c;
+      \$2671  = sel_cs1_1_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2666  = \sel_l5_s0$484 ;
+    \$2672  = \sel_l5_s0$484 ;
     if (stall_adv2) begin
-      \$2666  = sel_cs2_2_0_0s;
+      \$2672  = sel_cs2_2_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2667  = \sel_l5_s0$348 ;
+    \$2673  = \sel_l5_s0$348 ;
     if (stall_adv2) begin
-      \$2667  = sel_cs2_2_0_0c;
+      \$2673  = sel_cs2_2_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2668  = \sel_l5_s0$349 ;
+    \$2674  = \sel_l5_s0$349 ;
     if (stall_adv2) begin
-      \$2668  = sel_cs2_2_1_0s;
+      \$2674  = sel_cs2_2_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2669  = \sel_l5_s0$350 ;
+    \$2675  = \sel_l5_s0$350 ;
     if (stall_adv2) begin
-      \$2669  = sel_cs0_2_0_4c;
+      \$2675  = sel_cs0_2_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2670  = \sel_l5_s0$426 ;
+    \$2676  = \sel_l5_s0$426 ;
     if (stall_adv2) begin
-      \$2670  = sel_cs2_2_1_0c;
+      \$2676  = sel_cs2_2_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2671  = \sel_l5_s0$427 ;
+    \$2677  = \sel_l5_s0$427 ;
     if (stall_adv2) begin
-      \$2671  = sel_cs1_2_1_0c;
+      \$2677  = sel_cs1_2_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2672  = \sel_l5_s0$485 ;
+    \$2678  = \sel_l5_s0$485 ;
     if (stall_adv2) begin
-      \$2672  = sel_cs2_3_0_0s;
+      \$2678  = sel_cs2_3_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2673  = \sel_l5_s0$353 ;
+    \$2679  = \sel_l5_s0$353 ;
     if (stall_adv2) begin
-      \$2673  = sel_cs2_3_0_0c;
+      \$2679  = sel_cs2_3_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2674  = \sel_l5_s0$354 ;
+    \$2680  = \sel_l5_s0$354 ;
     if (stall_adv2) begin
-      \$2674  = sel_cs2_3_1_0s;
+      \$2680  = sel_cs2_3_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2675  = \sel_l5_s0$355 ;
+    \$2681  = \sel_l5_s0$355 ;
     if (stall_adv2) begin
-      \$2675  = sel_cs0_3_0_4c;
+      \$2681  = sel_cs0_3_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2676  = \sel_l5_s0$430 ;
+    \$2682  = \sel_l5_s0$430 ;
     if (stall_adv2) begin
-      \$2676  = sel_cs2_3_1_0c;
+      \$2682  = sel_cs2_3_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2677  = \sel_l5_s0$431 ;
+    \$2683  = \sel_l5_s0$431 ;
     if (stall_adv2) begin
-      \$2677  = sel_cs1_3_1_0c;
+      \$2683  = sel_cs1_3_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2678  = \sel_l5_s0$486 ;
+    \$2684  = \sel_l5_s0$486 ;
     if (stall_adv2) begin
-      \$2678  = sel_cs2_4_0_0s;
+      \$2684  = sel_cs2_4_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2679  = \sel_l5_s0$358 ;
+    \$2685  = \sel_l5_s0$358 ;
     if (stall_adv2) begin
-      \$2679  = sel_cs2_4_0_0c;
+      \$2685  = sel_cs2_4_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2680  = \sel_l5_s0$359 ;
+    \$2686  = \sel_l5_s0$359 ;
     if (stall_adv2) begin
-      \$2680  = sel_cs2_4_1_0s;
+      \$2686  = sel_cs2_4_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2681  = \sel_l5_s0$360 ;
+    \$2687  = \sel_l5_s0$360 ;
     if (stall_adv2) begin
-      \$2681  = sel_cs0_4_0_4c;
+      \$2687  = sel_cs0_4_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2682  = \sel_l5_s0$434 ;
+    \$2688  = \sel_l5_s0$434 ;
     if (stall_adv2) begin
-      \$2682  = sel_cs2_4_1_0c;
+      \$2688  = sel_cs2_4_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2683  = \sel_l5_s0$435 ;
+    \$2689  = \sel_l5_s0$435 ;
     if (stall_adv2) begin
-      \$2683  = sel_cs1_4_1_0c;
+      \$2689  = sel_cs1_4_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2684  = \sel_l5_s0$487 ;
+    \$2690  = \sel_l5_s0$487 ;
     if (stall_adv2) begin
-      \$2684  = sel_cs2_5_0_0s;
+      \$2690  = sel_cs2_5_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2685  = \sel_l5_s0$363 ;
+    \$2691  = \sel_l5_s0$363 ;
     if (stall_adv2) begin
-      \$2685  = sel_cs2_5_0_0c;
+      \$2691  = sel_cs2_5_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2686  = \sel_l5_s0$364 ;
+    \$2692  = \sel_l5_s0$364 ;
     if (stall_adv2) begin
-      \$2686  = sel_cs2_5_1_0s;
+      \$2692  = sel_cs2_5_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2687  = \sel_l5_s0$365 ;
+    \$2693  = \sel_l5_s0$365 ;
     if (stall_adv2) begin
-      \$2687  = sel_cs0_5_0_4c;
+      \$2693  = sel_cs0_5_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2688  = \sel_l5_s0$438 ;
+    \$2694  = \sel_l5_s0$438 ;
     if (stall_adv2) begin
-      \$2688  = sel_cs2_5_1_0c;
+      \$2694  = sel_cs2_5_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2689  = \sel_l5_s0$439 ;
+    \$2695  = \sel_l5_s0$439 ;
     if (stall_adv2) begin
-      \$2689  = sel_cs1_5_1_0c;
+      \$2695  = sel_cs1_5_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2690  = \sel_l5_s0$488 ;
+    \$2696  = \sel_l5_s0$488 ;
     if (stall_adv2) begin
-      \$2690  = sel_cs2_6_0_0s;
+      \$2696  = sel_cs2_6_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2691  = \sel_l5_s0$368 ;
+    \$2697  = \sel_l5_s0$368 ;
     if (stall_adv2) begin
-      \$2691  = sel_cs2_6_0_0c;
+      \$2697  = sel_cs2_6_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2692  = \sel_l5_s0$369 ;
+    \$2698  = \sel_l5_s0$369 ;
     if (stall_adv2) begin
-      \$2692  = sel_cs2_6_1_0s;
+      \$2698  = sel_cs2_6_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2693  = \sel_l5_s0$370 ;
+    \$2699  = \sel_l5_s0$370 ;
     if (stall_adv2) begin
-      \$2693  = sel_cs0_6_0_4c;
+      \$2699  = sel_cs0_6_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2694  = \sel_l5_s0$442 ;
+    \$2700  = \sel_l5_s0$442 ;
     if (stall_adv2) begin
-      \$2694  = sel_cs2_6_1_0c;
+      \$2700  = sel_cs2_6_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2695  = \sel_l5_s0$443 ;
+    \$2701  = \sel_l5_s0$443 ;
     if (stall_adv2) begin
-      \$2695  = sel_cs1_6_1_0c;
+      \$2701  = sel_cs1_6_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2696  = \sel_l5_s0$489 ;
+    \$2702  = \sel_l5_s0$489 ;
     if (stall_adv2) begin
-      \$2696  = sel_cs2_7_0_0s;
+      \$2702  = sel_cs2_7_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2697  = \sel_l5_s0$373 ;
+    \$2703  = \sel_l5_s0$373 ;
     if (stall_adv2) begin
-      \$2697  = sel_cs2_7_0_0c;
+      \$2703  = sel_cs2_7_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2698  = \sel_l5_s0$374 ;
+    \$2704  = \sel_l5_s0$374 ;
     if (stall_adv2) begin
-      \$2698  = sel_cs2_7_1_0s;
+      \$2704  = sel_cs2_7_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2699  = \sel_l5_s0$375 ;
+    \$2705  = \sel_l5_s0$375 ;
     if (stall_adv2) begin
-      \$2699  = sel_cs0_7_0_4c;
+      \$2705  = sel_cs0_7_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2700  = \sel_l5_s0$446 ;
+    \$2706  = \sel_l5_s0$446 ;
     if (stall_adv2) begin
-      \$2700  = sel_cs2_7_1_0c;
+      \$2706  = sel_cs2_7_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2701  = \sel_l5_s0$447 ;
+    \$2707  = \sel_l5_s0$447 ;
     if (stall_adv2) begin
-      \$2701  = sel_cs1_7_1_0c;
+      \$2707  = sel_cs1_7_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2702  = \sel_l5_s0$490 ;
+    \$2708  = \sel_l5_s0$490 ;
     if (stall_adv2) begin
-      \$2702  = sel_cs2_8_0_0s;
+      \$2708  = sel_cs2_8_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2703  = \sel_l5_s0$378 ;
+    \$2709  = \sel_l5_s0$378 ;
     if (stall_adv2) begin
-      \$2703  = sel_cs2_8_0_0c;
+      \$2709  = sel_cs2_8_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2704  = \sel_l5_s0$379 ;
+    \$2710  = \sel_l5_s0$379 ;
     if (stall_adv2) begin
-      \$2704  = sel_cs2_8_1_0s;
+      \$2710  = sel_cs2_8_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2705  = \sel_l5_s0$380 ;
+    \$2711  = \sel_l5_s0$380 ;
     if (stall_adv2) begin
-      \$2705  = sel_cs0_8_0_4c;
+      \$2711  = sel_cs0_8_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2706  = \sel_l5_s0$450 ;
+    \$2712  = \sel_l5_s0$450 ;
     if (stall_adv2) begin
-      \$2706  = sel_cs2_8_1_0c;
+      \$2712  = sel_cs2_8_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2707  = \sel_l5_s0$451 ;
+    \$2713  = \sel_l5_s0$451 ;
     if (stall_adv2) begin
-      \$2707  = sel_cs1_8_1_0c;
+      \$2713  = sel_cs1_8_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2708  = \sel_l5_s0$491 ;
+    \$2714  = \sel_l5_s0$491 ;
     if (stall_adv2) begin
-      \$2708  = sel_cs2_9_0_0s;
+      \$2714  = sel_cs2_9_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2709  = \sel_l5_s0$383 ;
+    \$2715  = \sel_l5_s0$383 ;
     if (stall_adv2) begin
-      \$2709  = sel_cs2_9_0_0c;
+      \$2715  = sel_cs2_9_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2710  = \sel_l5_s0$384 ;
+    \$2716  = \sel_l5_s0$384 ;
     if (stall_adv2) begin
-      \$2710  = sel_cs2_9_1_0s;
+      \$2716  = sel_cs2_9_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2711  = \sel_l5_s0$385 ;
+    \$2717  = \sel_l5_s0$385 ;
     if (stall_adv2) begin
-      \$2711  = sel_cs0_9_0_4c;
+      \$2717  = sel_cs0_9_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2712  = \sel_l5_s0$454 ;
+    \$2718  = \sel_l5_s0$454 ;
     if (stall_adv2) begin
-      \$2712  = sel_cs2_9_1_0c;
+      \$2718  = sel_cs2_9_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2713  = \sel_l5_s0$455 ;
+    \$2719  = \sel_l5_s0$455 ;
     if (stall_adv2) begin
-      \$2713  = sel_cs1_9_1_0c;
+      \$2719  = sel_cs1_9_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2714  = \sel_l5_s0$492 ;
+    \$2720  = \sel_l5_s0$492 ;
     if (stall_adv2) begin
-      \$2714  = sel_cs2_10_0_0s;
+      \$2720  = sel_cs2_10_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2715  = \sel_l5_s0$388 ;
+    \$2721  = \sel_l5_s0$388 ;
     if (stall_adv2) begin
-      \$2715  = sel_cs2_10_0_0c;
+      \$2721  = sel_cs2_10_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2716  = \sel_l5_s0$389 ;
+    \$2722  = \sel_l5_s0$389 ;
     if (stall_adv2) begin
-      \$2716  = sel_cs2_10_1_0s;
+      \$2722  = sel_cs2_10_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2717  = \sel_l5_s0$390 ;
+    \$2723  = \sel_l5_s0$390 ;
     if (stall_adv2) begin
-      \$2717  = sel_cs0_10_0_4c;
+      \$2723  = sel_cs0_10_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2718  = \sel_l5_s0$458 ;
+    \$2724  = \sel_l5_s0$458 ;
     if (stall_adv2) begin
-      \$2718  = sel_cs2_10_1_0c;
+      \$2724  = sel_cs2_10_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2719  = \sel_l5_s0$459 ;
+    \$2725  = \sel_l5_s0$459 ;
     if (stall_adv2) begin
-      \$2719  = sel_cs1_10_1_0c;
+      \$2725  = sel_cs1_10_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2720  = \sel_l5_s0$493 ;
+    \$2726  = \sel_l5_s0$493 ;
     if (stall_adv2) begin
-      \$2720  = sel_cs2_11_0_0s;
+      \$2726  = sel_cs2_11_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2721  = \sel_l5_s0$393 ;
+    \$2727  = \sel_l5_s0$393 ;
     if (stall_adv2) begin
-      \$2721  = sel_cs2_11_0_0c;
+      \$2727  = sel_cs2_11_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2722  = \sel_l5_s0$394 ;
+    \$2728  = \sel_l5_s0$394 ;
     if (stall_adv2) begin
-      \$2722  = sel_cs2_11_1_0s;
+      \$2728  = sel_cs2_11_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2723  = \sel_l5_s0$395 ;
+    \$2729  = \sel_l5_s0$395 ;
     if (stall_adv2) begin
-      \$2723  = sel_cs0_11_0_4c;
+      \$2729  = sel_cs0_11_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2724  = \sel_l5_s0$462 ;
+    \$2730  = \sel_l5_s0$462 ;
     if (stall_adv2) begin
-      \$2724  = sel_cs2_11_1_0c;
+      \$2730  = sel_cs2_11_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2725  = \sel_l5_s0$463 ;
+    \$2731  = \sel_l5_s0$463 ;
     if (stall_adv2) begin
-      \$2725  = sel_cs1_11_1_0c;
+      \$2731  = sel_cs1_11_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2726  = \sel_l5_s0$494 ;
+    \$2732  = \sel_l5_s0$494 ;
     if (stall_adv2) begin
-      \$2726  = sel_cs2_12_0_0s;
+      \$2732  = sel_cs2_12_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2727  = \sel_l5_s0$398 ;
+    \$2733  = \sel_l5_s0$398 ;
     if (stall_adv2) begin
-      \$2727  = sel_cs2_12_0_0c;
+      \$2733  = sel_cs2_12_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2728  = \sel_l5_s0$399 ;
+    \$2734  = \sel_l5_s0$399 ;
     if (stall_adv2) begin
-      \$2728  = sel_cs2_12_1_0s;
+      \$2734  = sel_cs2_12_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2729  = \sel_l5_s0$400 ;
+    \$2735  = \sel_l5_s0$400 ;
     if (stall_adv2) begin
-      \$2729  = sel_cs0_12_0_4c;
+      \$2735  = sel_cs0_12_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2730  = \sel_l5_s0$466 ;
+    \$2736  = \sel_l5_s0$466 ;
     if (stall_adv2) begin
-      \$2730  = sel_cs2_12_1_0c;
+      \$2736  = sel_cs2_12_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2731  = \sel_l5_s0$467 ;
+    \$2737  = \sel_l5_s0$467 ;
     if (stall_adv2) begin
-      \$2731  = sel_cs1_12_1_0c;
+      \$2737  = sel_cs1_12_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2732  = \sel_l5_s0$495 ;
+    \$2738  = \sel_l5_s0$495 ;
     if (stall_adv2) begin
-      \$2732  = sel_cs2_13_0_0s;
+      \$2738  = sel_cs2_13_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2733  = \sel_l5_s0$403 ;
+    \$2739  = \sel_l5_s0$403 ;
     if (stall_adv2) begin
-      \$2733  = sel_cs2_13_0_0c;
+      \$2739  = sel_cs2_13_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2734  = \sel_l5_s0$404 ;
+    \$2740  = \sel_l5_s0$404 ;
     if (stall_adv2) begin
-      \$2734  = sel_cs2_13_1_0s;
+      \$2740  = sel_cs2_13_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2735  = \sel_l5_s0$405 ;
+    \$2741  = \sel_l5_s0$405 ;
     if (stall_adv2) begin
-      \$2735  = sel_cs0_13_0_4c;
+      \$2741  = sel_cs0_13_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2736  = \sel_l5_s0$470 ;
+    \$2742  = \sel_l5_s0$470 ;
     if (stall_adv2) begin
-      \$2736  = sel_cs2_13_1_0c;
+      \$2742  = sel_cs2_13_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2737  = \sel_l5_s0$471 ;
+    \$2743  = \sel_l5_s0$471 ;
     if (stall_adv2) begin
-      \$2737  = sel_cs1_13_1_0c;
+      \$2743  = sel_cs1_13_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2738  = \sel_l5_s0$496 ;
+    \$2744  = \sel_l5_s0$496 ;
     if (stall_adv2) begin
-      \$2738  = sel_cs2_14_0_0s;
+      \$2744  = sel_cs2_14_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2739  = \sel_l5_s0$408 ;
+    \$2745  = \sel_l5_s0$408 ;
     if (stall_adv2) begin
-      \$2739  = sel_cs2_14_0_0c;
+      \$2745  = sel_cs2_14_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2740  = \sel_l5_s0$409 ;
+    \$2746  = \sel_l5_s0$409 ;
     if (stall_adv2) begin
-      \$2740  = sel_cs2_14_1_0s;
+      \$2746  = sel_cs2_14_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2741  = \sel_l5_s0$410 ;
+    \$2747  = \sel_l5_s0$410 ;
     if (stall_adv2) begin
-      \$2741  = sel_cs0_14_0_4c;
+      \$2747  = sel_cs0_14_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2742  = \sel_l5_s0$474 ;
+    \$2748  = \sel_l5_s0$474 ;
     if (stall_adv2) begin
-      \$2742  = sel_cs2_14_1_0c;
+      \$2748  = sel_cs2_14_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2743  = \sel_l5_s0$475 ;
+    \$2749  = \sel_l5_s0$475 ;
     if (stall_adv2) begin
-      \$2743  = sel_cs1_14_1_0c;
+      \$2749  = sel_cs1_14_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2744  = \sel_l5_s0$497 ;
+    \$2750  = \sel_l5_s0$497 ;
     if (stall_adv2) begin
-      \$2744  = sel_cs2_15_0_0s;
+      \$2750  = sel_cs2_15_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2745  = \sel_l5_s0$413 ;
+    \$2751  = \sel_l5_s0$413 ;
     if (stall_adv2) begin
-      \$2745  = sel_cs2_15_0_0c;
+      \$2751  = sel_cs2_15_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2746  = \sel_l5_s0$414 ;
+    \$2752  = \sel_l5_s0$414 ;
     if (stall_adv2) begin
-      \$2746  = sel_cs2_15_1_0s;
+      \$2752  = sel_cs2_15_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2747  = \sel_l5_s0$415 ;
+    \$2753  = \sel_l5_s0$415 ;
     if (stall_adv2) begin
-      \$2747  = sel_cs0_15_0_4c;
+      \$2753  = sel_cs0_15_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2748  = \sel_l5_s0$478 ;
+    \$2754  = \sel_l5_s0$478 ;
     if (stall_adv2) begin
-      \$2748  = sel_cs2_15_1_0c;
+      \$2754  = sel_cs2_15_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2749  = \sel_l5_s0$479 ;
+    \$2755  = \sel_l5_s0$479 ;
     if (stall_adv2) begin
-      \$2749  = sel_cs1_15_1_0c;
+      \$2755  = sel_cs1_15_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2750  = \sel_l5_s0$1399 ;
+    \$2756  = \sel_l5_s0$1502 ;
     if (stall_adv2) begin
-      \$2750  = \sel_l2_s0$1397 ;
+      \$2756  = \sel_l2_s0$1500 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2751  = \sel_l5_s0$1400 ;
+    \$2757  = \sel_l5_s0$1503 ;
     if (stall_adv2) begin
-      \$2751  = \sel_l2_s0$1398 ;
+      \$2757  = \sel_l2_s0$1501 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2752  = \sel_l10_s0$719 ;
+    \$2758  = \sel_l10_s0$719 ;
     if (stall_adv3) begin
-      \$2752  = { \$1428 , \$1427 , \$1426 , \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413  };
+      \$2758  = { \$1428 , \$1427 , \$1426 , \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2753  = \sel_l10_s0$720 ;
+    \$2759  = \sel_l10_s0$720 ;
     if (stall_adv3) begin
-      \$2753  = \$1413 ;
+      \$2759  = \$1413 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2754  = \sel_l10_s0$721 ;
+    \$2760  = \sel_l10_s0$721 ;
     if (stall_adv3) begin
-      \$2754  = { sel_p0_1_0_c, sel_p0_1_0_s };
+      \$2760  = { sel_p0_1_0_c, sel_p0_1_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2755  = \sel_l10_s0$722 ;
+    \$2761  = \sel_l10_s0$722 ;
     if (stall_adv3) begin
-      \$2755  = { sel_p1_2_1_s, sel_p1_2_0_s };
+      \$2761  = { sel_p1_2_1_s, sel_p1_2_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2756  = \sel_l10_s0$578 ;
+    \$2762  = \sel_l10_s0$578 ;
     if (stall_adv3) begin
-      \$2756  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+      \$2762  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2757  = sel_l10_s0;
+    \$2763  = sel_l10_s0;
     if (stall_adv3) begin
-      \$2757  = \$1417 ;
+      \$2763  = \$1417 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2758  = \sel_l10_s0$586 ;
+    \$2764  = \sel_l10_s0$586 ;
     if (stall_adv3) begin
-      \$2758  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
+      \$2764  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2759  = \sel_l10_s0$594 ;
+    \$2765  = \sel_l10_s0$594 ;
     if (stall_adv3) begin
-      \$2759  = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
+      \$2765  = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2760  = \sel_l10_s0$602 ;
+    \$2766  = \sel_l10_s0$602 ;
     if (stall_adv3) begin
-      \$2760  = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
+      \$2766  = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2761  = \sel_l10_s0$643 ;
+    \$2767  = \sel_l10_s0$643 ;
     if (stall_adv3) begin
-      \$2761  = \$1421 ;
+      \$2767  = \$1421 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2762  = \sel_l10_s0$653 ;
+    \$2768  = \sel_l10_s0$653 ;
     if (stall_adv3) begin
-      \$2762  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
+      \$2768  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2763  = \sel_l10_s0$663 ;
+    \$2769  = \sel_l10_s0$663 ;
     if (stall_adv3) begin
-      \$2763  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
+      \$2769  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2764  = \sel_l10_s0$613 ;
+    \$2770  = \sel_l10_s0$613 ;
     if (stall_adv3) begin
-      \$2764  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
+      \$2770  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2765  = \sel_l10_s0$612 ;
+    \$2771  = \sel_l10_s0$612 ;
     if (stall_adv3) begin
-      \$2765  = \$1425 ;
+      \$2771  = \$1425 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2766  = \sel_l10_s0$623 ;
+    \$2772  = \sel_l10_s0$623 ;
     if (stall_adv3) begin
-      \$2766  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
+      \$2772  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2767  = \sel_l10_s0$633 ;
+    \$2773  = \sel_l10_s0$633 ;
     if (stall_adv3) begin
-      \$2767  = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
+      \$2773  = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2768  = \sel_l10_s0$1401 ;
+    \$2774  = \sel_l10_s0$1504 ;
     if (stall_adv3) begin
-      \$2768  = \sel_l5_s0$1399 ;
+      \$2774  = \sel_l5_s0$1502 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2769  = \sel_l10_s0$1402 ;
+    \$2775  = \sel_l10_s0$1505 ;
     if (stall_adv3) begin
-      \$2769  = \sel_l5_s0$1400 ;
+      \$2775  = \sel_l5_s0$1503 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2770  = wr__addr;
+    \$2776  = wr__addr;
     if (stall_adv4) begin
-      \$2770  = \$2609 [3:0];
+      \$2776  = \$2607 [3:0];
     end
     if (rst) begin
-      \$2770  = 4'h0;
+      \$2776  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2771  = rd__addr;
+    \$2777  = rd__addr;
     if (stall_adv4) begin
-      \$2771  = \$2610 [3:0];
+      \$2777  = \$2608 [3:0];
     end
     if (rst) begin
-      \$2771  = 4'hc;
+      \$2777  = 4'hc;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2772  = \sel_l13_s0$1403 ;
+    \$2778  = \sel_l13_s0$1506 ;
     if (stall_adv5) begin
-      \$2772  = \sel_l10_s0$719 ;
+      \$2778  = \sel_l10_s0$719 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2773  = \sel_l13_s0$734 ;
+    \$2779  = \sel_l13_s0$734 ;
     if (stall_adv5) begin
-      \$2773  = { \$1626 , \$1624 , \$1622 , \$1620 , \$1618 , \$1616 , \$1614 , \$1612 , \sel_l10_s0$719 [0] };
+      \$2779  = { \$1626 , \$1624 , \$1622 , \$1620 , \$1618 , \$1616 , \$1614 , \$1612 , \sel_l10_s0$719 [0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2774  = \sel_l13_s0$747 ;
+    \$2780  = \sel_l13_s0$747 ;
     if (stall_adv5) begin
-      \$2774  = { \$1644 , \$1642 , \$1640 , \$1638 , \$1636 , \$1634 , \$1632 , \$1630 , \$1628  };
+      \$2780  = { \$1644 , \$1642 , \$1640 , \$1638 , \$1636 , \$1634 , \$1632 , \$1630 , \$1628  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2775  = \sel_l13_s0$753 ;
+    \$2781  = \sel_l13_s0$753 ;
     if (stall_adv5) begin
-      \$2775  = { \$1662 , \$1660 , \$1658 , \$1656 , \$1654 , \$1652 , \$1650 , \$1648 , \$1646  };
+      \$2781  = { \$1662 , \$1660 , \$1658 , \$1656 , \$1654 , \$1652 , \$1650 , \$1648 , \$1646  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2776  = \sel_l13_s0$759 ;
+    \$2782  = \sel_l13_s0$759 ;
     if (stall_adv5) begin
-      \$2776  = { \$1680 , \$1678 , \$1676 , \$1674 , \$1672 , \$1670 , \$1668 , \$1666 , \$1664  };
+      \$2782  = { \$1680 , \$1678 , \$1676 , \$1674 , \$1672 , \$1670 , \$1668 , \$1666 , \$1664  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2777  = \sel_l13_s0$765 ;
+    \$2783  = \sel_l13_s0$765 ;
     if (stall_adv5) begin
-      \$2777  = { \$1698 , \$1696 , \$1694 , \$1692 , \$1690 , \$1688 , \$1686 , \$1684 , \$1682  };
+      \$2783  = { \$1698 , \$1696 , \$1694 , \$1692 , \$1690 , \$1688 , \$1686 , \$1684 , \$1682  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2778  = \sel_l13_s0$771 ;
+    \$2784  = \sel_l13_s0$771 ;
     if (stall_adv5) begin
-      \$2778  = { \$1716 , \$1714 , \$1712 , \$1710 , \$1708 , \$1706 , \$1704 , \$1702 , \$1700  };
+      \$2784  = { \$1716 , \$1714 , \$1712 , \$1710 , \$1708 , \$1706 , \$1704 , \$1702 , \$1700  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2779  = \sel_l13_s0$777 ;
+    \$2785  = \sel_l13_s0$777 ;
     if (stall_adv5) begin
-      \$2779  = { \$1734 , \$1732 , \$1730 , \$1728 , \$1726 , \$1724 , \$1722 , \$1720 , \$1718  };
+      \$2785  = { \$1734 , \$1732 , \$1730 , \$1728 , \$1726 , \$1724 , \$1722 , \$1720 , \$1718  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2780  = \sel_l13_s0$783 ;
+    \$2786  = \sel_l13_s0$783 ;
     if (stall_adv5) begin
-      \$2780  = { \$1752 , \$1750 , \$1748 , \$1746 , \$1744 , \$1742 , \$1740 , \$1738 , \$1736  };
+      \$2786  = { \$1752 , \$1750 , \$1748 , \$1746 , \$1744 , \$1742 , \$1740 , \$1738 , \$1736  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2781  = sel_l13_s0;
+    \$2787  = sel_l13_s0;
     if (stall_adv5) begin
-      \$2781  = sel_dl1_r0_q[7:0];
+      \$2787  = sel_dl1_r0_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2782  = \sel_l13_s0$735 ;
+    \$2788  = \sel_l13_s0$735 ;
     if (stall_adv5) begin
-      \$2782  = sel_dl1_r0_q[15:8];
+      \$2788  = sel_dl1_r0_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2783  = \sel_l13_s0$736 ;
+    \$2789  = \sel_l13_s0$736 ;
     if (stall_adv5) begin
-      \$2783  = sel_dl1_r0_q[23:16];
+      \$2789  = sel_dl1_r0_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2784  = \sel_l13_s0$738 ;
+    \$2790  = \sel_l13_s0$738 ;
     if (stall_adv5) begin
-      \$2784  = sel_dl1_r0_q[31:24];
+      \$2790  = sel_dl1_r0_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2785  = \sel_l13_s0$739 ;
+    \$2791  = \sel_l13_s0$739 ;
     if (stall_adv5) begin
-      \$2785  = sel_dl1_r0_q[39:32];
+      \$2791  = sel_dl1_r0_q[39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2786  = \sel_l13_s0$740 ;
+    \$2792  = \sel_l13_s0$740 ;
     if (stall_adv5) begin
-      \$2786  = sel_dl1_r0_q[47:40];
+      \$2792  = sel_dl1_r0_q[47:40];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2787  = \sel_l13_s0$742 ;
+    \$2793  = \sel_l13_s0$742 ;
     if (stall_adv5) begin
-      \$2787  = sel_dl1_r0_q[55:48];
+      \$2793  = sel_dl1_r0_q[55:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2788  = \sel_l13_s0$743 ;
+    \$2794  = \sel_l13_s0$743 ;
     if (stall_adv5) begin
-      \$2788  = sel_dl1_r0_q[63:56];
+      \$2794  = sel_dl1_r0_q[63:56];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2789  = \sel_l13_s0$744 ;
+    \$2795  = \sel_l13_s0$744 ;
     if (stall_adv5) begin
-      \$2789  = sel_dl1_r0_q[71:64];
+      \$2795  = sel_dl1_r0_q[71:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2790  = \sel_l13_s0$750 ;
+    \$2796  = \sel_l13_s0$750 ;
     if (stall_adv5) begin
-      \$2790  = sel_dl1_r0_q[79:72];
+      \$2796  = sel_dl1_r0_q[79:72];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2791  = \sel_l13_s0$756 ;
+    \$2797  = \sel_l13_s0$756 ;
     if (stall_adv5) begin
-      \$2791  = sel_dl1_r0_q[87:80];
+      \$2797  = sel_dl1_r0_q[87:80];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2792  = \sel_l13_s0$762 ;
+    \$2798  = \sel_l13_s0$762 ;
     if (stall_adv5) begin
-      \$2792  = sel_dl1_r0_q[95:88];
+      \$2798  = sel_dl1_r0_q[95:88];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2793  = \sel_l13_s0$768 ;
+    \$2799  = \sel_l13_s0$768 ;
     if (stall_adv5) begin
-      \$2793  = sel_dl1_r0_q[103:96];
+      \$2799  = sel_dl1_r0_q[103:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2794  = \sel_l13_s0$774 ;
+    \$2800  = \sel_l13_s0$774 ;
     if (stall_adv5) begin
-      \$2794  = sel_dl1_r0_q[111:104];
+      \$2800  = sel_dl1_r0_q[111:104];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2795  = \sel_l13_s0$780 ;
+    \$2801  = \sel_l13_s0$780 ;
     if (stall_adv5) begin
-      \$2795  = sel_dl1_r0_q[119:112];
+      \$2801  = sel_dl1_r0_q[119:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2796  = \sel_l13_s0$786 ;
+    \$2802  = \sel_l13_s0$786 ;
     if (stall_adv5) begin
-      \$2796  = sel_dl1_r0_q[127:120];
+      \$2802  = sel_dl1_r0_q[127:120];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2797  = \sel_l13_s0$1404 ;
+    \$2803  = \sel_l13_s0$1507 ;
     if (stall_adv5) begin
-      \$2797  = \sel_l10_s0$1401 ;
+      \$2803  = \sel_l10_s0$1504 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2798  = \sel_l13_s0$1405 ;
+    \$2804  = \sel_l13_s0$1508 ;
     if (stall_adv5) begin
-      \$2798  = \sel_l10_s0$1402 ;
+      \$2804  = \sel_l10_s0$1505 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2799  = \sel_l15_s0$1406 ;
+    \$2805  = \sel_l15_s0$1509 ;
     if (stall_adv6) begin
-      \$2799  = \sel_l13_s0$1403 ;
+      \$2805  = \sel_l13_s0$1506 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2800  = \sel_l15_s0$1407 ;
+    \$2806  = \sel_l15_s0$1510 ;
     if (stall_adv6) begin
-      \$2800  = sel_val0;
+      \$2806  = sel_val0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2801  = \sel_l15_s0$1408 ;
+    \$2807  = \sel_l15_s0$1511 ;
     if (stall_adv6) begin
-      \$2801  = sel_val1;
+      \$2807  = sel_val1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2802  = \sel_l15_s0$1409 ;
+    \$2808  = \sel_l15_s0$1512 ;
     if (stall_adv6) begin
-      \$2802  = sel_val2;
+      \$2808  = sel_val2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2803  = \sel_l15_s0$1410 ;
+    \$2809  = \sel_l15_s0$1513 ;
     if (stall_adv6) begin
-      \$2803  = sel_val3;
+      \$2809  = sel_val3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2804  = \sel_l15_s0$1411 ;
+    \$2810  = \sel_l15_s0$1514 ;
     if (stall_adv6) begin
-      \$2804  = sel_val4;
+      \$2810  = sel_val4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2805  = \sel_l15_s0$1412 ;
+    \$2811  = \sel_l15_s0$1515 ;
     if (stall_adv6) begin
-      \$2805  = sel_val5;
+      \$2811  = sel_val5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2806  = \sel_l15_s0$1413 ;
+    \$2812  = \sel_l15_s0$1516 ;
     if (stall_adv6) begin
-      \$2806  = sel_val6;
+      \$2812  = sel_val6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2807  = \sel_l15_s0$1414 ;
+    \$2813  = \sel_l15_s0$1517 ;
     if (stall_adv6) begin
-      \$2807  = sel_val7;
+      \$2813  = sel_val7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2808  = sel_l15_s0;
+    \$2814  = sel_l15_s0;
     if (stall_adv6) begin
-      \$2808  = { \sel_l13_s0$734 [8], \$1774 , \$1771 , \$1768  };
+      \$2814  = { \sel_l13_s0$734 [8], \$1774 , \$1771 , \$1768  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2809  = \sel_l15_s0$802 ;
+    \$2815  = \sel_l15_s0$802 ;
     if (stall_adv6) begin
-      \$2809  = { \$1797 , \$1796 , \$1793 , \$1790  };
+      \$2815  = { \$1797 , \$1796 , \$1793 , \$1790  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2810  = \sel_l15_s0$805 ;
+    \$2816  = \sel_l15_s0$805 ;
     if (stall_adv6) begin
-      \$2810  = { \$1821 , \$1819 , \$1816 , \$1812  };
+      \$2816  = { \$1821 , \$1819 , \$1816 , \$1812  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2811  = \sel_l15_s0$808 ;
+    \$2817  = \sel_l15_s0$808 ;
     if (stall_adv6) begin
-      \$2811  = { \$1847 , \$1844 , \$1841 , \$1837  };
+      \$2817  = { \$1847 , \$1844 , \$1841 , \$1837  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2812  = \sel_l15_s0$811 ;
+    \$2818  = \sel_l15_s0$811 ;
     if (stall_adv6) begin
-      \$2812  = { \$1873 , \$1869 , \$1865 , \$1862  };
+      \$2818  = { \$1873 , \$1869 , \$1865 , \$1862  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2813  = \sel_l15_s0$814 ;
+    \$2819  = \sel_l15_s0$814 ;
     if (stall_adv6) begin
-      \$2813  = { \$1901 , \$1896 , \$1892 , \$1889  };
+      \$2819  = { \$1901 , \$1896 , \$1892 , \$1889  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2814  = \sel_l15_s0$817 ;
+    \$2820  = \sel_l15_s0$817 ;
     if (stall_adv6) begin
-      \$2814  = { \$1930 , \$1924 , \$1920 , \$1916  };
+      \$2820  = { \$1930 , \$1924 , \$1920 , \$1916  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2815  = \sel_l15_s0$820 ;
+    \$2821  = \sel_l15_s0$820 ;
     if (stall_adv6) begin
-      \$2815  = { \$1961 , \$1954 , \$1950 , \$1946  };
+      \$2821  = { \$1961 , \$1954 , \$1950 , \$1946  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2816  = \sel_l15_s0$842 ;
+    \$2822  = \sel_l15_s0$1518 ;
     if (stall_adv6) begin
-      \$2816  = \sel_l13_s0$1404 ;
+      \$2822  = \sel_l13_s0$1507 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2817  = \sel_l15_s0$1415 ;
+    \$2823  = \sel_l15_s0$1519 ;
     if (stall_adv6) begin
-      \$2817  = \sel_l13_s0$1405 ;
+      \$2823  = \sel_l13_s0$1508 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2818  = sel_valid_s0;
+    \$2824  = sel_valid_s0;
     if (i__ready) begin
-      \$2818  = i__valid;
+      \$2824  = i__valid;
     end
     if (rst) begin
-      \$2818  = 1'h0;
+      \$2824  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2819  = sel_valid_s1;
+    \$2825  = sel_valid_s1;
     if (i__ready) begin
-      \$2819  = sel_valid_s0;
+      \$2825  = sel_valid_s0;
     end
     if (rst) begin
-      \$2819  = 1'h0;
+      \$2825  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2820  = sel_valid_s2;
+    \$2826  = sel_valid_s2;
     if (i__ready) begin
-      \$2820  = sel_valid_s1;
+      \$2826  = sel_valid_s1;
     end
     if (rst) begin
-      \$2820  = 1'h0;
+      \$2826  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2821  = sel_valid_s3;
+    \$2827  = sel_valid_s3;
     if (i__ready) begin
-      \$2821  = sel_valid_s2;
+      \$2827  = sel_valid_s2;
     end
     if (rst) begin
-      \$2821  = 1'h0;
+      \$2827  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2822  = sel_valid_s4;
+    \$2828  = sel_valid_s4;
     if (i__ready) begin
-      \$2822  = sel_valid_s3;
+      \$2828  = sel_valid_s3;
     end
     if (rst) begin
-      \$2822  = 1'h0;
+      \$2828  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2823  = sel_valid_s5;
+    \$2829  = sel_valid_s5;
     if (i__ready) begin
-      \$2823  = sel_valid_s4;
+      \$2829  = sel_valid_s4;
     end
     if (rst) begin
-      \$2823  = 1'h0;
+      \$2829  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2824  = \mac_wmux1_s0$950 ;
+    \$2830  = \mac_wmux0_s0$844 ;
     if (stall_adv7) begin
-      \$2824  = mac_wmux_s0_v0;
+      \$2830  = mac_wmux_keep0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2825  = \mac_wmux1_s0$969 ;
+    \$2831  = mac_wmux0_s0;
     if (stall_adv7) begin
-      \$2825  = mac_wmux_s0_v1;
+      \$2831  = mac_wmux_keep1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2826  = mac_wmux1_s0;
+    \$2832  = \mac_wmux0_s0$860 ;
     if (stall_adv7) begin
-      \$2826  = mac_wmux_s0_v2;
+      \$2832  = mac_wmux_keep2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2827  = \mac_wmux1_s0$966 ;
+    \$2833  = \mac_wmux0_s0$873 ;
     if (stall_adv7) begin
-      \$2827  = mac_wmux_s0_v3;
+      \$2833  = mac_wmux_keep3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2828  = \mac_wmux1_s0$985 ;
+    \$2834  = \mac_wmux0_s0$886 ;
     if (stall_adv7) begin
-      \$2828  = mac_wmux_s0_v4;
+      \$2834  = mac_wmux_keep4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2829  = \mac_wmux1_s0$998 ;
+    \$2835  = \mac_wmux0_s0$899 ;
     if (stall_adv7) begin
-      \$2829  = mac_wmux_s0_v5;
+      \$2835  = mac_wmux_keep5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2830  = \mac_wmux1_s0$1011 ;
+    \$2836  = \mac_wmux0_s0$912 ;
     if (stall_adv7) begin
-      \$2830  = mac_wmux_s0_v6;
+      \$2836  = mac_wmux_keep6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2831  = \mac_wmux1_s0$1024 ;
+    \$2837  = \mac_wmux0_s0$925 ;
     if (stall_adv7) begin
-      \$2831  = mac_wmux_s0_v7;
+      \$2837  = mac_wmux_keep7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2832  = \mac_wmux1_s0$1037 ;
+    \$2838  = \mac_wmux0_s0$938 ;
     if (stall_adv7) begin
-      \$2832  = mac_wmux_s0_v8;
+      \$2838  = mac_wmux_keep8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2833  = \mac_wmux1_s0$1050 ;
+    \$2839  = \mac_wmux0_s0$951 ;
     if (stall_adv7) begin
-      \$2833  = mac_wmux_s0_v9;
+      \$2839  = mac_wmux_keep9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2834  = \mac_wmux1_s0$1063 ;
+    \$2840  = \mac_wmux0_s0$964 ;
     if (stall_adv7) begin
-      \$2834  = mac_wmux_s0_v10;
+      \$2840  = mac_wmux_keep10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2835  = \mac_wmux1_s0$1076 ;
+    \$2841  = \mac_wmux0_s0$977 ;
     if (stall_adv7) begin
-      \$2835  = mac_wmux_s0_v11;
+      \$2841  = mac_wmux_keep11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2836  = \mac_wmux1_s0$1089 ;
+    \$2842  = \mac_wmux0_s0$990 ;
     if (stall_adv7) begin
-      \$2836  = mac_wmux_s0_v12;
+      \$2842  = mac_wmux_keep12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2837  = \mac_wmux1_s0$1102 ;
+    \$2843  = \mac_wmux0_s0$1003 ;
     if (stall_adv7) begin
-      \$2837  = mac_wmux_s0_v13;
+      \$2843  = mac_wmux_keep13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2838  = \mac_wmux1_s0$1115 ;
+    \$2844  = \mac_wmux0_s0$1016 ;
     if (stall_adv7) begin
-      \$2838  = mac_wmux_s0_v14;
+      \$2844  = mac_wmux_keep14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2839  = \mac_wmux1_s0$1128 ;
+    \$2845  = \mac_wmux0_s0$1029 ;
     if (stall_adv7) begin
-      \$2839  = \$2612 ;
+      \$2845  = mac_wmux_keep15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2840  = \mac_wmux1_s0$951 ;
+    \$2846  = \mac_wmux0_s0$845 ;
     if (stall_adv7) begin
-      \$2840  = mac_wmux_s0_d0;
+      \$2846  = mac_wmux_drop0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2841  = \mac_wmux1_s0$970 ;
+    \$2847  = \mac_wmux0_s0$842 ;
     if (stall_adv7) begin
-      \$2841  = mac_wmux_s0_d1;
+      \$2847  = mac_wmux_drop1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2842  = \mac_wmux1_s0$948 ;
+    \$2848  = \mac_wmux0_s0$861 ;
     if (stall_adv7) begin
-      \$2842  = mac_wmux_s0_d2;
+      \$2848  = mac_wmux_drop2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2843  = \mac_wmux1_s0$967 ;
+    \$2849  = \mac_wmux0_s0$874 ;
     if (stall_adv7) begin
-      \$2843  = mac_wmux_s0_d3;
+      \$2849  = mac_wmux_drop3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2844  = \mac_wmux1_s0$986 ;
+    \$2850  = \mac_wmux0_s0$887 ;
     if (stall_adv7) begin
-      \$2844  = mac_wmux_s0_d4;
+      \$2850  = mac_wmux_drop4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2845  = \mac_wmux1_s0$999 ;
+    \$2851  = \mac_wmux0_s0$900 ;
     if (stall_adv7) begin
-      \$2845  = mac_wmux_s0_d5;
+      \$2851  = mac_wmux_drop5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2846  = \mac_wmux1_s0$1012 ;
+    \$2852  = \mac_wmux0_s0$913 ;
     if (stall_adv7) begin
-      \$2846  = mac_wmux_s0_d6;
+      \$2852  = mac_wmux_drop6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2847  = \mac_wmux1_s0$1025 ;
+    \$2853  = \mac_wmux0_s0$926 ;
     if (stall_adv7) begin
-      \$2847  = mac_wmux_s0_d7;
+      \$2853  = mac_wmux_drop7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2848  = \mac_wmux1_s0$1038 ;
+    \$2854  = \mac_wmux0_s0$939 ;
     if (stall_adv7) begin
-      \$2848  = mac_wmux_s0_d8;
+      \$2854  = mac_wmux_drop8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2849  = \mac_wmux1_s0$1051 ;
+    \$2855  = \mac_wmux0_s0$952 ;
     if (stall_adv7) begin
-      \$2849  = mac_wmux_s0_d9;
+      \$2855  = mac_wmux_drop9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2850  = \mac_wmux1_s0$1064 ;
+    \$2856  = \mac_wmux0_s0$965 ;
     if (stall_adv7) begin
-      \$2850  = mac_wmux_s0_d10;
+      \$2856  = mac_wmux_drop10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2851  = \mac_wmux1_s0$1077 ;
+    \$2857  = \mac_wmux0_s0$978 ;
     if (stall_adv7) begin
-      \$2851  = mac_wmux_s0_d11;
+      \$2857  = mac_wmux_drop11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2852  = \mac_wmux1_s0$1090 ;
+    \$2858  = \mac_wmux0_s0$991 ;
     if (stall_adv7) begin
-      \$2852  = mac_wmux_s0_d12;
+      \$2858  = mac_wmux_drop12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2853  = \mac_wmux1_s0$1103 ;
+    \$2859  = \mac_wmux0_s0$1004 ;
     if (stall_adv7) begin
-      \$2853  = mac_wmux_s0_d13;
+      \$2859  = mac_wmux_drop13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2854  = \mac_wmux1_s0$1116 ;
+    \$2860  = \mac_wmux0_s0$1017 ;
     if (stall_adv7) begin
-      \$2854  = mac_wmux_s0_d14;
+      \$2860  = mac_wmux_drop14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2855  = \mac_wmux1_s0$1129 ;
+    \$2861  = \mac_wmux0_s0$1030 ;
     if (stall_adv7) begin
-      \$2855  = mac_wmux_drop15;
+      \$2861  = mac_wmux_drop15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2856  = \mac_wmux1_s0$954 ;
+    \$2862  = \mac_wmux0_s0$848 ;
     if (stall_adv7) begin
-      \$2856  = mac_wmux_s0_w0_0;
+      \$2862  = \sel_l15_s0$1518 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2857  = \mac_wmux1_s0$957 ;
+    \$2863  = \mac_wmux0_s0$851 ;
     if (stall_adv7) begin
-      \$2857  = mac_wmux_s0_w1_0;
+      \$2863  = \sel_l15_s0$1518 [135:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2858  = \mac_wmux1_s0$960 ;
+    \$2864  = \mac_wmux0_s0$854 ;
     if (stall_adv7) begin
-      \$2858  = mac_wmux_s0_w2_0;
+      \$2864  = \sel_l15_s0$1518 [263:256];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2859  = \mac_wmux1_s0$963 ;
+    \$2865  = \mac_wmux0_s0$857 ;
     if (stall_adv7) begin
-      \$2859  = mac_wmux_s0_w3_0;
+      \$2865  = \sel_l15_s0$1518 [391:384];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2860  = \mac_wmux1_s0$973 ;
+    \$2866  = \mac_wmux0_s0$849 ;
     if (stall_adv7) begin
-      \$2860  = mac_wmux_s0_w0_1;
+      \$2866  = \sel_l15_s0$1518 [15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2861  = \mac_wmux1_s0$976 ;
+    \$2867  = \mac_wmux0_s0$852 ;
     if (stall_adv7) begin
-      \$2861  = mac_wmux_s0_w1_1;
+      \$2867  = \sel_l15_s0$1518 [143:136];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2862  = \mac_wmux1_s0$979 ;
+    \$2868  = \mac_wmux0_s0$855 ;
     if (stall_adv7) begin
-      \$2862  = mac_wmux_s0_w2_1;
+      \$2868  = \sel_l15_s0$1518 [271:264];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2863  = \mac_wmux1_s0$982 ;
+    \$2869  = \mac_wmux0_s0$858 ;
     if (stall_adv7) begin
-      \$2863  = mac_wmux_s0_w3_1;
+      \$2869  = \sel_l15_s0$1518 [399:392];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2864  = \mac_wmux1_s0$955 ;
+    \$2870  = \mac_wmux0_s0$865 ;
     if (stall_adv7) begin
-      \$2864  = mac_wmux_s0_w0_2;
+      \$2870  = \sel_l15_s0$1518 [23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2865  = \mac_wmux1_s0$958 ;
+    \$2871  = \mac_wmux0_s0$867 ;
     if (stall_adv7) begin
-      \$2865  = mac_wmux_s0_w1_2;
+      \$2871  = \sel_l15_s0$1518 [151:144];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2866  = \mac_wmux1_s0$961 ;
+    \$2872  = \mac_wmux0_s0$869 ;
     if (stall_adv7) begin
-      \$2866  = mac_wmux_s0_w2_2;
+      \$2872  = \sel_l15_s0$1518 [279:272];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2867  = \mac_wmux1_s0$964 ;
+    \$2873  = \mac_wmux0_s0$871 ;
     if (stall_adv7) begin
-      \$2867  = mac_wmux_s0_w3_2;
+      \$2873  = \sel_l15_s0$1518 [407:400];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2868  = \mac_wmux1_s0$974 ;
+    \$2874  = \mac_wmux0_s0$878 ;
     if (stall_adv7) begin
-      \$2868  = mac_wmux_s0_w0_3;
+      \$2874  = \sel_l15_s0$1518 [31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2869  = \mac_wmux1_s0$977 ;
+    \$2875  = \mac_wmux0_s0$880 ;
     if (stall_adv7) begin
-      \$2869  = mac_wmux_s0_w1_3;
+      \$2875  = \sel_l15_s0$1518 [159:152];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2870  = \mac_wmux1_s0$980 ;
+    \$2876  = \mac_wmux0_s0$882 ;
     if (stall_adv7) begin
-      \$2870  = mac_wmux_s0_w2_3;
+      \$2876  = \sel_l15_s0$1518 [287:280];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2871  = \mac_wmux1_s0$983 ;
+    \$2877  = \mac_wmux0_s0$884 ;
     if (stall_adv7) begin
-      \$2871  = mac_wmux_s0_w3_3;
+      \$2877  = \sel_l15_s0$1518 [415:408];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2872  = \mac_wmux1_s0$990 ;
+    \$2878  = \mac_wmux0_s0$891 ;
     if (stall_adv7) begin
-      \$2872  = mac_wmux_s0_w0_4;
+      \$2878  = \sel_l15_s0$1518 [39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2873  = \mac_wmux1_s0$992 ;
+    \$2879  = \mac_wmux0_s0$893 ;
     if (stall_adv7) begin
-      \$2873  = mac_wmux_s0_w1_4;
+      \$2879  = \sel_l15_s0$1518 [167:160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2874  = \mac_wmux1_s0$994 ;
+    \$2880  = \mac_wmux0_s0$895 ;
     if (stall_adv7) begin
-      \$2874  = mac_wmux_s0_w2_4;
+      \$2880  = \sel_l15_s0$1518 [295:288];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2875  = \mac_wmux1_s0$996 ;
+    \$2881  = \mac_wmux0_s0$897 ;
     if (stall_adv7) begin
-      \$2875  = mac_wmux_s0_w3_4;
+      \$2881  = \sel_l15_s0$1518 [423:416];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2876  = \mac_wmux1_s0$1003 ;
+    \$2882  = \mac_wmux0_s0$904 ;
     if (stall_adv7) begin
-      \$2876  = mac_wmux_s0_w0_5;
+      \$2882  = \sel_l15_s0$1518 [47:40];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2877  = \mac_wmux1_s0$1005 ;
+    \$2883  = \mac_wmux0_s0$906 ;
     if (stall_adv7) begin
-      \$2877  = mac_wmux_s0_w1_5;
+      \$2883  = \sel_l15_s0$1518 [175:168];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2878  = \mac_wmux1_s0$1007 ;
+    \$2884  = \mac_wmux0_s0$908 ;
     if (stall_adv7) begin
-      \$2878  = mac_wmux_s0_w2_5;
+      \$2884  = \sel_l15_s0$1518 [303:296];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2879  = \mac_wmux1_s0$1009 ;
+    \$2885  = \mac_wmux0_s0$910 ;
     if (stall_adv7) begin
-      \$2879  = mac_wmux_s0_w3_5;
+      \$2885  = \sel_l15_s0$1518 [431:424];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2880  = \mac_wmux1_s0$1016 ;
+    \$2886  = \mac_wmux0_s0$917 ;
     if (stall_adv7) begin
-      \$2880  = mac_wmux_s0_w0_6;
+      \$2886  = \sel_l15_s0$1518 [55:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2881  = \mac_wmux1_s0$1018 ;
+    \$2887  = \mac_wmux0_s0$919 ;
     if (stall_adv7) begin
-      \$2881  = mac_wmux_s0_w1_6;
+      \$2887  = \sel_l15_s0$1518 [183:176];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2882  = \mac_wmux1_s0$1020 ;
+    \$2888  = \mac_wmux0_s0$921 ;
     if (stall_adv7) begin
-      \$2882  = mac_wmux_s0_w2_6;
+      \$2888  = \sel_l15_s0$1518 [311:304];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2883  = \mac_wmux1_s0$1022 ;
+    \$2889  = \mac_wmux0_s0$923 ;
     if (stall_adv7) begin
-      \$2883  = mac_wmux_s0_w3_6;
+      \$2889  = \sel_l15_s0$1518 [439:432];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2884  = \mac_wmux1_s0$1029 ;
+    \$2890  = \mac_wmux0_s0$930 ;
     if (stall_adv7) begin
-      \$2884  = mac_wmux_s0_w0_7;
+      \$2890  = \sel_l15_s0$1518 [63:56];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2885  = \mac_wmux1_s0$1031 ;
+    \$2891  = \mac_wmux0_s0$932 ;
     if (stall_adv7) begin
-      \$2885  = mac_wmux_s0_w1_7;
+      \$2891  = \sel_l15_s0$1518 [191:184];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2886  = \mac_wmux1_s0$1033 ;
+    \$2892  = \mac_wmux0_s0$934 ;
     if (stall_adv7) begin
-      \$2886  = mac_wmux_s0_w2_7;
+      \$2892  = \sel_l15_s0$1518 [319:312];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2887  = \mac_wmux1_s0$1035 ;
+    \$2893  = \mac_wmux0_s0$936 ;
     if (stall_adv7) begin
-      \$2887  = mac_wmux_s0_w3_7;
+      \$2893  = \sel_l15_s0$1518 [447:440];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2888  = \mac_wmux1_s0$1042 ;
+    \$2894  = \mac_wmux0_s0$943 ;
     if (stall_adv7) begin
-      \$2888  = mac_wmux_s0_w0_8;
+      \$2894  = \sel_l15_s0$1518 [71:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2889  = \mac_wmux1_s0$1044 ;
+    \$2895  = \mac_wmux0_s0$945 ;
     if (stall_adv7) begin
-      \$2889  = mac_wmux_s0_w1_8;
+      \$2895  = \sel_l15_s0$1518 [199:192];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2890  = \mac_wmux1_s0$1046 ;
+    \$2896  = \mac_wmux0_s0$947 ;
     if (stall_adv7) begin
-      \$2890  = mac_wmux_s0_w2_8;
+      \$2896  = \sel_l15_s0$1518 [327:320];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2891  = \mac_wmux1_s0$1048 ;
+    \$2897  = \mac_wmux0_s0$949 ;
     if (stall_adv7) begin
-      \$2891  = mac_wmux_s0_w3_8;
+      \$2897  = \sel_l15_s0$1518 [455:448];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2892  = \mac_wmux1_s0$1055 ;
+    \$2898  = \mac_wmux0_s0$956 ;
     if (stall_adv7) begin
-      \$2892  = mac_wmux_s0_w0_9;
+      \$2898  = \sel_l15_s0$1518 [79:72];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2893  = \mac_wmux1_s0$1057 ;
+    \$2899  = \mac_wmux0_s0$958 ;
     if (stall_adv7) begin
-      \$2893  = mac_wmux_s0_w1_9;
+      \$2899  = \sel_l15_s0$1518 [207:200];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2894  = \mac_wmux1_s0$1059 ;
+    \$2900  = \mac_wmux0_s0$960 ;
     if (stall_adv7) begin
-      \$2894  = mac_wmux_s0_w2_9;
+      \$2900  = \sel_l15_s0$1518 [335:328];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2895  = \mac_wmux1_s0$1061 ;
+    \$2901  = \mac_wmux0_s0$962 ;
     if (stall_adv7) begin
-      \$2895  = mac_wmux_s0_w3_9;
+      \$2901  = \sel_l15_s0$1518 [463:456];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2896  = \mac_wmux1_s0$1068 ;
+    \$2902  = \mac_wmux0_s0$969 ;
     if (stall_adv7) begin
-      \$2896  = mac_wmux_s0_w0_10;
+      \$2902  = \sel_l15_s0$1518 [87:80];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2897  = \mac_wmux1_s0$1070 ;
+    \$2903  = \mac_wmux0_s0$971 ;
     if (stall_adv7) begin
-      \$2897  = mac_wmux_s0_w1_10;
+      \$2903  = \sel_l15_s0$1518 [215:208];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2898  = \mac_wmux1_s0$1072 ;
+    \$2904  = \mac_wmux0_s0$973 ;
     if (stall_adv7) begin
-      \$2898  = mac_wmux_s0_w2_10;
+      \$2904  = \sel_l15_s0$1518 [343:336];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2899  = \mac_wmux1_s0$1074 ;
+    \$2905  = \mac_wmux0_s0$975 ;
     if (stall_adv7) begin
-      \$2899  = mac_wmux_s0_w3_10;
+      \$2905  = \sel_l15_s0$1518 [471:464];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2900  = \mac_wmux1_s0$1081 ;
+    \$2906  = \mac_wmux0_s0$982 ;
     if (stall_adv7) begin
-      \$2900  = mac_wmux_s0_w0_11;
+      \$2906  = \sel_l15_s0$1518 [95:88];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2901  = \mac_wmux1_s0$1083 ;
+    \$2907  = \mac_wmux0_s0$984 ;
     if (stall_adv7) begin
-      \$2901  = mac_wmux_s0_w1_11;
+      \$2907  = \sel_l15_s0$1518 [223:216];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2902  = \mac_wmux1_s0$1085 ;
+    \$2908  = \mac_wmux0_s0$986 ;
     if (stall_adv7) begin
-      \$2902  = mac_wmux_s0_w2_11;
+      \$2908  = \sel_l15_s0$1518 [351:344];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2903  = \mac_wmux1_s0$1087 ;
+    \$2909  = \mac_wmux0_s0$988 ;
     if (stall_adv7) begin
-      \$2903  = mac_wmux_s0_w3_11;
+      \$2909  = \sel_l15_s0$1518 [479:472];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2904  = \mac_wmux1_s0$1094 ;
+    \$2910  = \mac_wmux0_s0$995 ;
     if (stall_adv7) begin
-      \$2904  = mac_wmux_s0_w0_12;
+      \$2910  = \sel_l15_s0$1518 [103:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2905  = \mac_wmux1_s0$1096 ;
+    \$2911  = \mac_wmux0_s0$997 ;
     if (stall_adv7) begin
-      \$2905  = mac_wmux_s0_w1_12;
+      \$2911  = \sel_l15_s0$1518 [231:224];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2906  = \mac_wmux1_s0$1098 ;
+    \$2912  = \mac_wmux0_s0$999 ;
     if (stall_adv7) begin
-      \$2906  = mac_wmux_s0_w2_12;
+      \$2912  = \sel_l15_s0$1518 [359:352];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2907  = \mac_wmux1_s0$1100 ;
+    \$2913  = \mac_wmux0_s0$1001 ;
     if (stall_adv7) begin
-      \$2907  = mac_wmux_s0_w3_12;
+      \$2913  = \sel_l15_s0$1518 [487:480];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2908  = \mac_wmux1_s0$1107 ;
+    \$2914  = \mac_wmux0_s0$1008 ;
     if (stall_adv7) begin
-      \$2908  = mac_wmux_s0_w0_13;
+      \$2914  = \sel_l15_s0$1518 [111:104];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2909  = \mac_wmux1_s0$1109 ;
+    \$2915  = \mac_wmux0_s0$1010 ;
     if (stall_adv7) begin
-      \$2909  = mac_wmux_s0_w1_13;
+      \$2915  = \sel_l15_s0$1518 [239:232];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2910  = \mac_wmux1_s0$1111 ;
+    \$2916  = \mac_wmux0_s0$1012 ;
     if (stall_adv7) begin
-      \$2910  = mac_wmux_s0_w2_13;
+      \$2916  = \sel_l15_s0$1518 [367:360];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2911  = \mac_wmux1_s0$1113 ;
+    \$2917  = \mac_wmux0_s0$1014 ;
     if (stall_adv7) begin
-      \$2911  = mac_wmux_s0_w3_13;
+      \$2917  = \sel_l15_s0$1518 [495:488];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2912  = \mac_wmux1_s0$1120 ;
+    \$2918  = \mac_wmux0_s0$1021 ;
     if (stall_adv7) begin
-      \$2912  = mac_wmux_s0_w0_14;
+      \$2918  = \sel_l15_s0$1518 [119:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2913  = \mac_wmux1_s0$1122 ;
+    \$2919  = \mac_wmux0_s0$1023 ;
     if (stall_adv7) begin
-      \$2913  = mac_wmux_s0_w1_14;
+      \$2919  = \sel_l15_s0$1518 [247:240];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2914  = \mac_wmux1_s0$1124 ;
+    \$2920  = \mac_wmux0_s0$1025 ;
     if (stall_adv7) begin
-      \$2914  = mac_wmux_s0_w2_14;
+      \$2920  = \sel_l15_s0$1518 [375:368];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2915  = \mac_wmux1_s0$1126 ;
+    \$2921  = \mac_wmux0_s0$1027 ;
     if (stall_adv7) begin
-      \$2915  = mac_wmux_s0_w3_14;
+      \$2921  = \sel_l15_s0$1518 [503:496];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2916  = \mac_wmux1_s0$1133 ;
+    \$2922  = \mac_wmux0_s0$1034 ;
     if (stall_adv7) begin
-      \$2916  = \sel_l15_s0$842 [127:120];
+      \$2922  = \sel_l15_s0$1518 [127:120];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2917  = \mac_wmux1_s0$1135 ;
+    \$2923  = \mac_wmux0_s0$1036 ;
     if (stall_adv7) begin
-      \$2917  = \sel_l15_s0$842 [255:248];
+      \$2923  = \sel_l15_s0$1518 [255:248];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2918  = \mac_wmux1_s0$1137 ;
+    \$2924  = \mac_wmux0_s0$1038 ;
     if (stall_adv7) begin
-      \$2918  = \sel_l15_s0$842 [383:376];
+      \$2924  = \sel_l15_s0$1518 [383:376];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2919  = \mac_wmux1_s0$1139 ;
+    \$2925  = \mac_wmux0_s0$1040 ;
     if (stall_adv7) begin
-      \$2919  = \sel_l15_s0$842 [511:504];
+      \$2925  = \sel_l15_s0$1518 [511:504];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2920  = \mac_wmux1_s0$1422 ;
+    \$2926  = \mac_wmux0_s0$1526 ;
     if (stall_adv7) begin
-      \$2920  = \sel_l15_s0$1407 ;
+      \$2926  = \sel_l15_s0$1510 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2921  = \mac_wmux1_s0$1423 ;
+    \$2927  = \mac_wmux0_s0$1527 ;
     if (stall_adv7) begin
-      \$2921  = \sel_l15_s0$1408 ;
+      \$2927  = \sel_l15_s0$1511 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2922  = \mac_wmux1_s0$1424 ;
+    \$2928  = \mac_wmux0_s0$1528 ;
     if (stall_adv7) begin
-      \$2922  = \sel_l15_s0$1409 ;
+      \$2928  = \sel_l15_s0$1512 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2923  = \mac_wmux1_s0$1425 ;
+    \$2929  = \mac_wmux0_s0$1529 ;
     if (stall_adv7) begin
-      \$2923  = \sel_l15_s0$1410 ;
+      \$2929  = \sel_l15_s0$1513 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2924  = \mac_wmux1_s0$1426 ;
+    \$2930  = \mac_wmux0_s0$1530 ;
     if (stall_adv7) begin
-      \$2924  = \sel_l15_s0$1411 ;
+      \$2930  = \sel_l15_s0$1514 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2925  = \mac_wmux1_s0$1427 ;
+    \$2931  = \mac_wmux0_s0$1531 ;
     if (stall_adv7) begin
-      \$2925  = \sel_l15_s0$1412 ;
+      \$2931  = \sel_l15_s0$1515 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2926  = \mac_wmux1_s0$1428 ;
+    \$2932  = \mac_wmux0_s0$1532 ;
     if (stall_adv7) begin
-      \$2926  = \sel_l15_s0$1413 ;
+      \$2932  = \sel_l15_s0$1516 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2927  = \mac_wmux1_s0$1429 ;
+    \$2933  = \mac_wmux0_s0$1533 ;
     if (stall_adv7) begin
-      \$2927  = \sel_l15_s0$1414 ;
+      \$2933  = \sel_l15_s0$1517 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2928  = \mac_wmux1_s0$1430 ;
+    \$2934  = \mac_wmux0_s0$1534 ;
     if (stall_adv7) begin
-      \$2928  = \sel_l15_s0$1415 ;
+      \$2934  = \sel_l15_s0$1519 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2929  = mac_wmux1_valid_s0;
+    \$2935  = mac_wmux0_valid_s0;
     if (stall_adv7) begin
-      \$2929  = sel_valid_s5;
+      \$2935  = sel_valid_s5;
     end
     if (rst) begin
-      \$2929  = 1'h0;
+      \$2935  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2930  = mac_pre_s0;
+    \$2936  = \mac_wmux2_s0$1145 ;
     if (stall_adv8) begin
-      \$2930  = \mac_wmux1_s0$1422 ;
+      \$2936  = mac_wmux_s1_v0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2931  = \mac_pre_s0$1433 ;
+    \$2937  = \mac_wmux2_s0$1164 ;
     if (stall_adv8) begin
-      \$2931  = \mac_wmux1_s0$1423 ;
+      \$2937  = mac_wmux_s1_v1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2932  = \mac_pre_s0$1434 ;
+    \$2938  = \mac_wmux2_s0$1183 ;
     if (stall_adv8) begin
-      \$2932  = \mac_wmux1_s0$1424 ;
+      \$2938  = mac_wmux_s1_v2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2933  = \mac_pre_s0$1435 ;
+    \$2939  = \mac_wmux2_s0$1202 ;
     if (stall_adv8) begin
-      \$2933  = \mac_wmux1_s0$1425 ;
+      \$2939  = mac_wmux_s1_v3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2934  = \mac_pre_s0$1436 ;
+    \$2940  = mac_wmux2_s0;
     if (stall_adv8) begin
-      \$2934  = \mac_wmux1_s0$1426 ;
+      \$2940  = mac_wmux_s1_v4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2935  = \mac_pre_s0$1437 ;
+    \$2941  = \mac_wmux2_s0$1161 ;
     if (stall_adv8) begin
-      \$2935  = \mac_wmux1_s0$1427 ;
+      \$2941  = mac_wmux_s1_v5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2936  = \mac_pre_s0$1438 ;
+    \$2942  = \mac_wmux2_s0$1180 ;
     if (stall_adv8) begin
-      \$2936  = \mac_wmux1_s0$1428 ;
+      \$2942  = mac_wmux_s1_v6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2937  = \mac_pre_s0$1439 ;
+    \$2943  = \mac_wmux2_s0$1199 ;
     if (stall_adv8) begin
-      \$2937  = \mac_wmux1_s0$1429 ;
+      \$2943  = mac_wmux_s1_v7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2938  = \mac_pre_s0$1440 ;
+    \$2944  = \mac_wmux2_s0$1218 ;
     if (stall_adv8) begin
-      \$2938  = mac_wmux_s3_w0_0;
+      \$2944  = mac_wmux_s1_v8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2939  = \mac_pre_s0$1441 ;
+    \$2945  = \mac_wmux2_s0$1231 ;
     if (stall_adv8) begin
-      \$2939  = mac_wmux_s3_w0_1;
+      \$2945  = mac_wmux_s1_v9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2940  = \mac_pre_s0$1442 ;
+    \$2946  = \mac_wmux2_s0$1244 ;
     if (stall_adv8) begin
-      \$2940  = mac_wmux_s3_w0_2;
+      \$2946  = mac_wmux_s1_v10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2941  = \mac_pre_s0$1443 ;
+    \$2947  = \mac_wmux2_s0$1257 ;
     if (stall_adv8) begin
-      \$2941  = mac_wmux_s3_w0_3;
+      \$2947  = mac_wmux_s1_v11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2942  = \mac_pre_s0$1444 ;
+    \$2948  = \mac_wmux2_s0$1270 ;
     if (stall_adv8) begin
-      \$2942  = mac_wmux_s3_w0_4;
+      \$2948  = mac_wmux_s1_v12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2943  = \mac_pre_s0$1445 ;
+    \$2949  = \mac_wmux2_s0$1283 ;
     if (stall_adv8) begin
-      \$2943  = mac_wmux_s3_w0_5;
+      \$2949  = mac_wmux_s1_v13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2944  = \mac_pre_s0$1446 ;
+    \$2950  = \mac_wmux2_s0$1296 ;
     if (stall_adv8) begin
-      \$2944  = mac_wmux_s3_w0_6;
+      \$2950  = \$2610 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2945  = \mac_pre_s0$1447 ;
+    \$2951  = \mac_wmux2_s0$1309 ;
     if (stall_adv8) begin
-      \$2945  = mac_wmux_s3_w0_7;
+      \$2951  = \$2614 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2946  = \mac_pre_s0$1448 ;
+    \$2952  = \mac_wmux2_s0$1146 ;
     if (stall_adv8) begin
-      \$2946  = mac_wmux_s3_w1_0;
+      \$2952  = mac_wmux_s1_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2947  = \mac_pre_s0$1449 ;
+    \$2953  = \mac_wmux2_s0$1165 ;
     if (stall_adv8) begin
-      \$2947  = mac_wmux_s3_w1_1;
+      \$2953  = mac_wmux_s1_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2948  = \mac_pre_s0$1450 ;
+    \$2954  = \mac_wmux2_s0$1184 ;
     if (stall_adv8) begin
-      \$2948  = mac_wmux_s3_w1_2;
+      \$2954  = mac_wmux_s1_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2949  = \mac_pre_s0$1451 ;
+    \$2955  = \mac_wmux2_s0$1203 ;
     if (stall_adv8) begin
-      \$2949  = mac_wmux_s3_w1_3;
+      \$2955  = mac_wmux_s1_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2950  = \mac_pre_s0$1452 ;
+    \$2956  = \mac_wmux2_s0$1143 ;
     if (stall_adv8) begin
-      \$2950  = mac_wmux_s3_w1_4;
+      \$2956  = mac_wmux_s1_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2951  = \mac_pre_s0$1453 ;
+    \$2957  = \mac_wmux2_s0$1162 ;
     if (stall_adv8) begin
-      \$2951  = mac_wmux_s3_w1_5;
+      \$2957  = mac_wmux_s1_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2952  = \mac_pre_s0$1454 ;
+    \$2958  = \mac_wmux2_s0$1181 ;
     if (stall_adv8) begin
-      \$2952  = mac_wmux_s3_w1_6;
+      \$2958  = mac_wmux_s1_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2953  = \mac_pre_s0$1455 ;
+    \$2959  = \mac_wmux2_s0$1200 ;
     if (stall_adv8) begin
-      \$2953  = mac_wmux_s3_w1_7;
+      \$2959  = mac_wmux_s1_d7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2954  = \mac_pre_s0$1456 ;
+    \$2960  = \mac_wmux2_s0$1219 ;
     if (stall_adv8) begin
-      \$2954  = mac_wmux_s3_w2_0;
+      \$2960  = mac_wmux_s1_d8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2955  = \mac_pre_s0$1457 ;
+    \$2961  = \mac_wmux2_s0$1232 ;
     if (stall_adv8) begin
-      \$2955  = mac_wmux_s3_w2_1;
+      \$2961  = mac_wmux_s1_d9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2956  = \mac_pre_s0$1458 ;
+    \$2962  = \mac_wmux2_s0$1245 ;
     if (stall_adv8) begin
-      \$2956  = mac_wmux_s3_w2_2;
+      \$2962  = mac_wmux_s1_d10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2957  = \mac_pre_s0$1459 ;
+    \$2963  = \mac_wmux2_s0$1258 ;
     if (stall_adv8) begin
-      \$2957  = mac_wmux_s3_w2_3;
+      \$2963  = mac_wmux_s1_d11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2958  = \mac_pre_s0$1460 ;
+    \$2964  = \mac_wmux2_s0$1271 ;
     if (stall_adv8) begin
-      \$2958  = mac_wmux_s3_w2_4;
+      \$2964  = mac_wmux_s1_d12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2959  = \mac_pre_s0$1461 ;
+    \$2965  = \mac_wmux2_s0$1284 ;
     if (stall_adv8) begin
-      \$2959  = mac_wmux_s3_w2_5;
+      \$2965  = mac_wmux_s1_d13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2960  = \mac_pre_s0$1462 ;
+    \$2966  = \mac_wmux2_s0$1297 ;
     if (stall_adv8) begin
-      \$2960  = mac_wmux_s3_w2_6;
+      \$2966  = mac_wmux_s0_d14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2961  = \mac_pre_s0$1463 ;
+    \$2967  = \mac_wmux2_s0$1310 ;
     if (stall_adv8) begin
-      \$2961  = mac_wmux_s3_w2_7;
+      \$2967  = \mac_wmux0_s0$1030 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2962  = \mac_pre_s0$1464 ;
+    \$2968  = \mac_wmux2_s0$1149 ;
     if (stall_adv8) begin
-      \$2962  = mac_wmux_s3_w3_0;
+      \$2968  = mac_wmux_s1_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2963  = \mac_pre_s0$1465 ;
+    \$2969  = \mac_wmux2_s0$1152 ;
     if (stall_adv8) begin
-      \$2963  = mac_wmux_s3_w3_1;
+      \$2969  = mac_wmux_s1_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2964  = \mac_pre_s0$1466 ;
+    \$2970  = \mac_wmux2_s0$1155 ;
     if (stall_adv8) begin
-      \$2964  = mac_wmux_s3_w3_2;
+      \$2970  = mac_wmux_s1_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2965  = \mac_pre_s0$1467 ;
+    \$2971  = \mac_wmux2_s0$1158 ;
     if (stall_adv8) begin
-      \$2965  = mac_wmux_s3_w3_3;
+      \$2971  = mac_wmux_s1_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2966  = \mac_pre_s0$1468 ;
+    \$2972  = \mac_wmux2_s0$1168 ;
     if (stall_adv8) begin
-      \$2966  = mac_wmux_s3_w3_4;
+      \$2972  = mac_wmux_s1_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2967  = \mac_pre_s0$1469 ;
+    \$2973  = \mac_wmux2_s0$1171 ;
     if (stall_adv8) begin
-      \$2967  = mac_wmux_s3_w3_5;
+      \$2973  = mac_wmux_s1_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2968  = \mac_pre_s0$1470 ;
+    \$2974  = \mac_wmux2_s0$1174 ;
     if (stall_adv8) begin
-      \$2968  = mac_wmux_s3_w3_6;
+      \$2974  = mac_wmux_s1_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2969  = \mac_pre_s0$1471 ;
+    \$2975  = \mac_wmux2_s0$1177 ;
     if (stall_adv8) begin
-      \$2969  = mac_wmux_s3_w3_7;
+      \$2975  = mac_wmux_s1_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2970  = \mac_pre_s0$1472 ;
+    \$2976  = \mac_wmux2_s0$1187 ;
     if (stall_adv8) begin
-      \$2970  = \mac_wmux1_s0$1430 ;
+      \$2976  = mac_wmux_s1_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2971  = mac_pre_valid_s0;
+    \$2977  = \mac_wmux2_s0$1190 ;
     if (stall_adv8) begin
-      \$2971  = mac_wmux1_valid_s0;
+      \$2977  = mac_wmux_s1_w1_2;
     end
-    if (rst) begin
-      \$2971  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2972  = mac_dspin_s0;
-    if (stall_adv9) begin
-      \$2972  = \mac_pre_s0$1472 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2973  = mac_dspin_valid_s0;
-    if (stall_adv9) begin
-      \$2973  = mac_pre_valid_s0;
-    end
-    if (rst) begin
-      \$2973  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2974  = mac_mul_s0;
-    if (stall_adv10) begin
-      \$2974  = mac_prod0_0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2975  = \mac_mul_s0$1288 ;
-    if (stall_adv10) begin
-      \$2975  = mac_prod0_1;
+    \$2978  = \mac_wmux2_s0$1193 ;
+    if (stall_adv8) begin
+      \$2978  = mac_wmux_s1_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2976  = \mac_mul_s0$1290 ;
-    if (stall_adv10) begin
-      \$2976  = mac_prod0_2;
+    \$2979  = \mac_wmux2_s0$1196 ;
+    if (stall_adv8) begin
+      \$2979  = mac_wmux_s1_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2977  = \mac_mul_s0$1291 ;
-    if (stall_adv10) begin
-      \$2977  = mac_prod0_3;
+    \$2980  = \mac_wmux2_s0$1206 ;
+    if (stall_adv8) begin
+      \$2980  = mac_wmux_s1_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2978  = \mac_mul_s0$1293 ;
-    if (stall_adv10) begin
-      \$2978  = mac_prod0_4;
+    \$2981  = \mac_wmux2_s0$1209 ;
+    if (stall_adv8) begin
+      \$2981  = mac_wmux_s1_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2979  = \mac_mul_s0$1294 ;
-    if (stall_adv10) begin
-      \$2979  = mac_prod0_5;
+    \$2982  = \mac_wmux2_s0$1212 ;
+    if (stall_adv8) begin
+      \$2982  = mac_wmux_s1_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2980  = \mac_mul_s0$1296 ;
-    if (stall_adv10) begin
-      \$2980  = mac_prod0_6;
+    \$2983  = \mac_wmux2_s0$1215 ;
+    if (stall_adv8) begin
+      \$2983  = mac_wmux_s1_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2981  = \mac_mul_s0$1297 ;
-    if (stall_adv10) begin
-      \$2981  = mac_prod0_7;
+    \$2984  = \mac_wmux2_s0$1150 ;
+    if (stall_adv8) begin
+      \$2984  = mac_wmux_s1_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2982  = \mac_mul_s0$1299 ;
-    if (stall_adv10) begin
-      \$2982  = mac_prod1_0;
+    \$2985  = \mac_wmux2_s0$1153 ;
+    if (stall_adv8) begin
+      \$2985  = mac_wmux_s1_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2983  = \mac_mul_s0$1300 ;
-    if (stall_adv10) begin
-      \$2983  = mac_prod1_1;
+    \$2986  = \mac_wmux2_s0$1156 ;
+    if (stall_adv8) begin
+      \$2986  = mac_wmux_s1_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2984  = \mac_mul_s0$1302 ;
-    if (stall_adv10) begin
-      \$2984  = mac_prod1_2;
+    \$2987  = \mac_wmux2_s0$1159 ;
+    if (stall_adv8) begin
+      \$2987  = mac_wmux_s1_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2985  = \mac_mul_s0$1303 ;
-    if (stall_adv10) begin
-      \$2985  = mac_prod1_3;
+    \$2988  = \mac_wmux2_s0$1169 ;
+    if (stall_adv8) begin
+      \$2988  = mac_wmux_s1_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2986  = \mac_mul_s0$1305 ;
-    if (stall_adv10) begin
-      \$2986  = mac_prod1_4;
+    \$2989  = \mac_wmux2_s0$1172 ;
+    if (stall_adv8) begin
+      \$2989  = mac_wmux_s1_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2987  = \mac_mul_s0$1306 ;
-    if (stall_adv10) begin
-      \$2987  = mac_prod1_5;
+    \$2990  = \mac_wmux2_s0$1175 ;
+    if (stall_adv8) begin
+      \$2990  = mac_wmux_s1_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2988  = \mac_mul_s0$1308 ;
-    if (stall_adv10) begin
-      \$2988  = mac_prod1_6;
+    \$2991  = \mac_wmux2_s0$1178 ;
+    if (stall_adv8) begin
+      \$2991  = mac_wmux_s1_w3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2989  = \mac_mul_s0$1309 ;
-    if (stall_adv10) begin
-      \$2989  = mac_prod1_7;
+    \$2992  = \mac_wmux2_s0$1188 ;
+    if (stall_adv8) begin
+      \$2992  = mac_wmux_s1_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2990  = \mac_mul_s0$1311 ;
-    if (stall_adv10) begin
-      \$2990  = mac_prod2_0;
+    \$2993  = \mac_wmux2_s0$1191 ;
+    if (stall_adv8) begin
+      \$2993  = mac_wmux_s1_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2991  = \mac_mul_s0$1312 ;
-    if (stall_adv10) begin
-      \$2991  = mac_prod2_1;
+    \$2994  = \mac_wmux2_s0$1194 ;
+    if (stall_adv8) begin
+      \$2994  = mac_wmux_s1_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2992  = \mac_mul_s0$1314 ;
-    if (stall_adv10) begin
-      \$2992  = mac_prod2_2;
+    \$2995  = \mac_wmux2_s0$1197 ;
+    if (stall_adv8) begin
+      \$2995  = mac_wmux_s1_w3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2993  = \mac_mul_s0$1315 ;
-    if (stall_adv10) begin
-      \$2993  = mac_prod2_3;
+    \$2996  = \mac_wmux2_s0$1207 ;
+    if (stall_adv8) begin
+      \$2996  = mac_wmux_s1_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2994  = \mac_mul_s0$1317 ;
-    if (stall_adv10) begin
-      \$2994  = mac_prod2_4;
+    \$2997  = \mac_wmux2_s0$1210 ;
+    if (stall_adv8) begin
+      \$2997  = mac_wmux_s1_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2995  = \mac_mul_s0$1318 ;
-    if (stall_adv10) begin
-      \$2995  = mac_prod2_5;
+    \$2998  = \mac_wmux2_s0$1213 ;
+    if (stall_adv8) begin
+      \$2998  = mac_wmux_s1_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2996  = \mac_mul_s0$1320 ;
-    if (stall_adv10) begin
-      \$2996  = mac_prod2_6;
+    \$2999  = \mac_wmux2_s0$1216 ;
+    if (stall_adv8) begin
+      \$2999  = mac_wmux_s1_w3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2997  = \mac_mul_s0$1321 ;
-    if (stall_adv10) begin
-      \$2997  = mac_prod2_7;
+    \$3000  = \mac_wmux2_s0$1223 ;
+    if (stall_adv8) begin
+      \$3000  = mac_wmux_s1_w0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2998  = \mac_mul_s0$1323 ;
-    if (stall_adv10) begin
-      \$2998  = mac_prod3_0;
+    \$3001  = \mac_wmux2_s0$1225 ;
+    if (stall_adv8) begin
+      \$3001  = mac_wmux_s1_w1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2999  = \mac_mul_s0$1324 ;
-    if (stall_adv10) begin
-      \$2999  = mac_prod3_1;
+    \$3002  = \mac_wmux2_s0$1227 ;
+    if (stall_adv8) begin
+      \$3002  = mac_wmux_s1_w2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3000  = \mac_mul_s0$1326 ;
-    if (stall_adv10) begin
-      \$3000  = mac_prod3_2;
+    \$3003  = \mac_wmux2_s0$1229 ;
+    if (stall_adv8) begin
+      \$3003  = mac_wmux_s1_w3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3001  = \mac_mul_s0$1327 ;
-    if (stall_adv10) begin
-      \$3001  = mac_prod3_3;
+    \$3004  = \mac_wmux2_s0$1236 ;
+    if (stall_adv8) begin
+      \$3004  = mac_wmux_s1_w0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3002  = \mac_mul_s0$1329 ;
-    if (stall_adv10) begin
-      \$3002  = mac_prod3_4;
+    \$3005  = \mac_wmux2_s0$1238 ;
+    if (stall_adv8) begin
+      \$3005  = mac_wmux_s1_w1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3003  = \mac_mul_s0$1330 ;
-    if (stall_adv10) begin
-      \$3003  = mac_prod3_5;
+    \$3006  = \mac_wmux2_s0$1240 ;
+    if (stall_adv8) begin
+      \$3006  = mac_wmux_s1_w2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3004  = \mac_mul_s0$1332 ;
-    if (stall_adv10) begin
-      \$3004  = mac_prod3_6;
+    \$3007  = \mac_wmux2_s0$1242 ;
+    if (stall_adv8) begin
+      \$3007  = mac_wmux_s1_w3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3005  = \mac_mul_s0$1333 ;
-    if (stall_adv10) begin
-      \$3005  = mac_prod3_7;
+    \$3008  = \mac_wmux2_s0$1249 ;
+    if (stall_adv8) begin
+      \$3008  = mac_wmux_s1_w0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3006  = \mac_mul_s0$1508 ;
-    if (stall_adv10) begin
-      \$3006  = mac_dspin_s0;
+    \$3009  = \mac_wmux2_s0$1251 ;
+    if (stall_adv8) begin
+      \$3009  = mac_wmux_s1_w1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3007  = mac_mul_valid_s0;
-    if (stall_adv10) begin
-      \$3007  = mac_dspin_valid_s0;
+    \$3010  = \mac_wmux2_s0$1253 ;
+    if (stall_adv8) begin
+      \$3010  = mac_wmux_s1_w2_10;
     end
-    if (rst) begin
-      \$3007  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3008  = mac_add0_s0;
-    if (stall_adv11) begin
-      \$3008  = mac0_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3009  = \mac_add0_s0$1338 ;
-    if (stall_adv11) begin
-      \$3009  = mac0_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3010  = \mac_add0_s0$1340 ;
-    if (stall_adv11) begin
-      \$3010  = mac0_sum0_p2;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3011  = \mac_add0_s0$1341 ;
-    if (stall_adv11) begin
-      \$3011  = mac0_sum0_p3;
+    \$3011  = \mac_wmux2_s0$1255 ;
+    if (stall_adv8) begin
+      \$3011  = mac_wmux_s1_w3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3012  = \mac_add0_s0$1343 ;
-    if (stall_adv11) begin
-      \$3012  = mac1_sum0_p0;
+    \$3012  = \mac_wmux2_s0$1262 ;
+    if (stall_adv8) begin
+      \$3012  = mac_wmux_s1_w0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3013  = \mac_add0_s0$1344 ;
-    if (stall_adv11) begin
-      \$3013  = mac1_sum0_p1;
+    \$3013  = \mac_wmux2_s0$1264 ;
+    if (stall_adv8) begin
+      \$3013  = mac_wmux_s1_w1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3014  = \mac_add0_s0$1346 ;
-    if (stall_adv11) begin
-      \$3014  = mac1_sum0_p2;
+    \$3014  = \mac_wmux2_s0$1266 ;
+    if (stall_adv8) begin
+      \$3014  = mac_wmux_s1_w2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3015  = \mac_add0_s0$1347 ;
-    if (stall_adv11) begin
-      \$3015  = mac1_sum0_p3;
+    \$3015  = \mac_wmux2_s0$1268 ;
+    if (stall_adv8) begin
+      \$3015  = mac_wmux_s1_w3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3016  = \mac_add0_s0$1349 ;
-    if (stall_adv11) begin
-      \$3016  = mac2_sum0_p0;
+    \$3016  = \mac_wmux2_s0$1275 ;
+    if (stall_adv8) begin
+      \$3016  = mac_wmux_s1_w0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3017  = \mac_add0_s0$1350 ;
-    if (stall_adv11) begin
-      \$3017  = mac2_sum0_p1;
+    \$3017  = \mac_wmux2_s0$1277 ;
+    if (stall_adv8) begin
+      \$3017  = mac_wmux_s1_w1_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3018  = \mac_add0_s0$1352 ;
-    if (stall_adv11) begin
-      \$3018  = mac2_sum0_p2;
+    \$3018  = \mac_wmux2_s0$1279 ;
+    if (stall_adv8) begin
+      \$3018  = mac_wmux_s1_w2_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3019  = \mac_add0_s0$1353 ;
-    if (stall_adv11) begin
-      \$3019  = mac2_sum0_p3;
+    \$3019  = \mac_wmux2_s0$1281 ;
+    if (stall_adv8) begin
+      \$3019  = mac_wmux_s1_w3_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3020  = \mac_add0_s0$1355 ;
-    if (stall_adv11) begin
-      \$3020  = mac3_sum0_p0;
+    \$3020  = \mac_wmux2_s0$1288 ;
+    if (stall_adv8) begin
+      \$3020  = mac_wmux_s1_w0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3021  = \mac_add0_s0$1356 ;
-    if (stall_adv11) begin
-      \$3021  = mac3_sum0_p1;
+    \$3021  = \mac_wmux2_s0$1290 ;
+    if (stall_adv8) begin
+      \$3021  = mac_wmux_s1_w1_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3022  = \mac_add0_s0$1358 ;
-    if (stall_adv11) begin
-      \$3022  = mac3_sum0_p2;
+    \$3022  = \mac_wmux2_s0$1292 ;
+    if (stall_adv8) begin
+      \$3022  = mac_wmux_s1_w2_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3023  = \mac_add0_s0$1359 ;
-    if (stall_adv11) begin
-      \$3023  = mac3_sum0_p3;
+    \$3023  = \mac_wmux2_s0$1294 ;
+    if (stall_adv8) begin
+      \$3023  = mac_wmux_s1_w3_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3024  = \mac_add0_s0$1510 ;
-    if (stall_adv11) begin
-      \$3024  = \mac_mul_s0$1508 ;
+    \$3024  = \mac_wmux2_s0$1301 ;
+    if (stall_adv8) begin
+      \$3024  = mac_wmux_s0_w0_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3025  = mac_add0_valid_s0;
-    if (stall_adv11) begin
-      \$3025  = mac_mul_valid_s0;
+    \$3025  = \mac_wmux2_s0$1303 ;
+    if (stall_adv8) begin
+      \$3025  = mac_wmux_s0_w1_14;
     end
-    if (rst) begin
-      \$3025  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3026  = mac_add1_s0;
-    if (stall_adv12) begin
-      \$3026  = mac0_sum1_p0;
+    \$3026  = \mac_wmux2_s0$1305 ;
+    if (stall_adv8) begin
+      \$3026  = mac_wmux_s0_w2_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3027  = \mac_add1_s0$1364 ;
-    if (stall_adv12) begin
-      \$3027  = mac0_sum1_p1;
+    \$3027  = \mac_wmux2_s0$1307 ;
+    if (stall_adv8) begin
+      \$3027  = mac_wmux_s0_w3_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3028  = \mac_add1_s0$1366 ;
-    if (stall_adv12) begin
-      \$3028  = mac1_sum1_p0;
+    \$3028  = \mac_wmux2_s0$1314 ;
+    if (stall_adv8) begin
+      \$3028  = \mac_wmux0_s0$1034 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3029  = \mac_add1_s0$1367 ;
-    if (stall_adv12) begin
-      \$3029  = mac1_sum1_p1;
+    \$3029  = \mac_wmux2_s0$1316 ;
+    if (stall_adv8) begin
+      \$3029  = \mac_wmux0_s0$1036 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3030  = \mac_add1_s0$1369 ;
-    if (stall_adv12) begin
-      \$3030  = mac2_sum1_p0;
+    \$3030  = \mac_wmux2_s0$1318 ;
+    if (stall_adv8) begin
+      \$3030  = \mac_wmux0_s0$1038 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3031  = \mac_add1_s0$1370 ;
-    if (stall_adv12) begin
-      \$3031  = mac2_sum1_p1;
+    \$3031  = \mac_wmux2_s0$1320 ;
+    if (stall_adv8) begin
+      \$3031  = \mac_wmux0_s0$1040 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3032  = \mac_add1_s0$1372 ;
-    if (stall_adv12) begin
-      \$3032  = mac3_sum1_p0;
+    \$3032  = \mac_wmux2_s0$1536 ;
+    if (stall_adv8) begin
+      \$3032  = \mac_wmux0_s0$1526 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3033  = \mac_add1_s0$1373 ;
-    if (stall_adv12) begin
-      \$3033  = mac3_sum1_p1;
+    \$3033  = \mac_wmux2_s0$1537 ;
+    if (stall_adv8) begin
+      \$3033  = \mac_wmux0_s0$1527 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3034  = \mac_add1_s0$1512 ;
-    if (stall_adv12) begin
-      \$3034  = \mac_add0_s0$1510 ;
+    \$3034  = \mac_wmux2_s0$1538 ;
+    if (stall_adv8) begin
+      \$3034  = \mac_wmux0_s0$1528 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3035  = mac_add1_valid_s0;
-    if (stall_adv12) begin
-      \$3035  = mac_add0_valid_s0;
-    end
-    if (rst) begin
-      \$3035  = 1'h0;
+    \$3035  = \mac_wmux2_s0$1539 ;
+    if (stall_adv8) begin
+      \$3035  = \mac_wmux0_s0$1529 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3036  = mac_add2_s0;
-    if (stall_adv13) begin
-      \$3036  = mac0_sum2_p0;
+    \$3036  = \mac_wmux2_s0$1540 ;
+    if (stall_adv8) begin
+      \$3036  = \mac_wmux0_s0$1530 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3037  = \mac_add2_s0$1383 ;
-    if (stall_adv13) begin
-      \$3037  = mac1_sum2_p0;
+    \$3037  = \mac_wmux2_s0$1541 ;
+    if (stall_adv8) begin
+      \$3037  = \mac_wmux0_s0$1531 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3038  = \mac_add2_s0$1386 ;
-    if (stall_adv13) begin
-      \$3038  = mac2_sum2_p0;
+    \$3038  = \mac_wmux2_s0$1542 ;
+    if (stall_adv8) begin
+      \$3038  = \mac_wmux0_s0$1532 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3039  = \mac_add2_s0$1389 ;
-    if (stall_adv13) begin
-      \$3039  = mac3_sum2_p0;
+    \$3039  = \mac_wmux2_s0$1543 ;
+    if (stall_adv8) begin
+      \$3039  = \mac_wmux0_s0$1533 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3040  = \mac_add2_s0$1514 ;
-    if (stall_adv13) begin
-      \$3040  = \mac_add1_s0$1512 ;
+    \$3040  = \mac_wmux2_s0$1544 ;
+    if (stall_adv8) begin
+      \$3040  = \mac_wmux0_s0$1534 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3041  = mac_add2_valid_s0;
-    if (stall_adv13) begin
-      \$3041  = mac_add1_valid_s0;
+    \$3041  = mac_wmux2_valid_s0;
+    if (stall_adv8) begin
+      \$3041  = mac_wmux0_valid_s0;
     end
     if (rst) begin
       \$3041  = 1'h0;
@@ -12310,258 +12724,1100 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3042  = o__valid;
-    if (i__ready) begin
-      \$3042  = \$2613 ;
-    end
-    if (rst) begin
-      \$3042  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3043  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$3043  = \$2614 ;
-    end
-    if (rst) begin
-      \$3043  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3044  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$3044  = \$2615 ;
-    end
-    if (rst) begin
-      \$3044  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3045  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$3045  = \$2616 ;
-    end
-    if (rst) begin
-      \$3045  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3046  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$3046  = \$2617 ;
-    end
-    if (rst) begin
-      \$3046  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3047  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$3047  = \$2618 ;
-    end
-    if (rst) begin
-      \$3047  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3048  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$3048  = \$2619 ;
-    end
-    if (rst) begin
-      \$3048  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3049  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$3049  = \$2620 ;
-    end
-    if (rst) begin
-      \$3049  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3050  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$3050  = \$2621 ;
-    end
-    if (rst) begin
-      \$3050  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3051  = stall_adv8_valid;
-    if (stall_adv8) begin
-      \$3051  = \$2622 ;
-    end
-    if (rst) begin
-      \$3051  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3052  = stall_adv9_valid;
+    \$3042  = mac_pre_s0;
     if (stall_adv9) begin
-      \$3052  = \$2623 ;
-    end
-    if (rst) begin
-      \$3052  = 1'h0;
+      \$3042  = \mac_wmux2_s0$1536 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3053  = stall_adv10_valid;
+    \$3043  = \mac_pre_s0$1547 ;
+    if (stall_adv9) begin
+      \$3043  = \mac_wmux2_s0$1537 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3044  = \mac_pre_s0$1548 ;
+    if (stall_adv9) begin
+      \$3044  = \mac_wmux2_s0$1538 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3045  = \mac_pre_s0$1549 ;
+    if (stall_adv9) begin
+      \$3045  = \mac_wmux2_s0$1539 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3046  = \mac_pre_s0$1550 ;
+    if (stall_adv9) begin
+      \$3046  = \mac_wmux2_s0$1540 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3047  = \mac_pre_s0$1551 ;
+    if (stall_adv9) begin
+      \$3047  = \mac_wmux2_s0$1541 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3048  = \mac_pre_s0$1552 ;
+    if (stall_adv9) begin
+      \$3048  = \mac_wmux2_s0$1542 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3049  = \mac_pre_s0$1553 ;
+    if (stall_adv9) begin
+      \$3049  = \mac_wmux2_s0$1543 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3050  = \mac_pre_s0$1554 ;
+    if (stall_adv9) begin
+      \$3050  = mac_wmux_s3_w0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3051  = \mac_pre_s0$1555 ;
+    if (stall_adv9) begin
+      \$3051  = mac_wmux_s3_w0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3052  = \mac_pre_s0$1556 ;
+    if (stall_adv9) begin
+      \$3052  = mac_wmux_s3_w0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3053  = \mac_pre_s0$1557 ;
+    if (stall_adv9) begin
+      \$3053  = mac_wmux_s3_w0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3054  = \mac_pre_s0$1558 ;
+    if (stall_adv9) begin
+      \$3054  = mac_wmux_s3_w0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3055  = \mac_pre_s0$1559 ;
+    if (stall_adv9) begin
+      \$3055  = mac_wmux_s3_w0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3056  = \mac_pre_s0$1560 ;
+    if (stall_adv9) begin
+      \$3056  = mac_wmux_s3_w0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3057  = \mac_pre_s0$1561 ;
+    if (stall_adv9) begin
+      \$3057  = mac_wmux_s3_w0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3058  = \mac_pre_s0$1562 ;
+    if (stall_adv9) begin
+      \$3058  = mac_wmux_s3_w1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3059  = \mac_pre_s0$1563 ;
+    if (stall_adv9) begin
+      \$3059  = mac_wmux_s3_w1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3060  = \mac_pre_s0$1564 ;
+    if (stall_adv9) begin
+      \$3060  = mac_wmux_s3_w1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3061  = \mac_pre_s0$1565 ;
+    if (stall_adv9) begin
+      \$3061  = mac_wmux_s3_w1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3062  = \mac_pre_s0$1566 ;
+    if (stall_adv9) begin
+      \$3062  = mac_wmux_s3_w1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3063  = \mac_pre_s0$1567 ;
+    if (stall_adv9) begin
+      \$3063  = mac_wmux_s3_w1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3064  = \mac_pre_s0$1568 ;
+    if (stall_adv9) begin
+      \$3064  = mac_wmux_s3_w1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3065  = \mac_pre_s0$1569 ;
+    if (stall_adv9) begin
+      \$3065  = mac_wmux_s3_w1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3066  = \mac_pre_s0$1570 ;
+    if (stall_adv9) begin
+      \$3066  = mac_wmux_s3_w2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3067  = \mac_pre_s0$1571 ;
+    if (stall_adv9) begin
+      \$3067  = mac_wmux_s3_w2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3068  = \mac_pre_s0$1572 ;
+    if (stall_adv9) begin
+      \$3068  = mac_wmux_s3_w2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3069  = \mac_pre_s0$1573 ;
+    if (stall_adv9) begin
+      \$3069  = mac_wmux_s3_w2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3070  = \mac_pre_s0$1574 ;
+    if (stall_adv9) begin
+      \$3070  = mac_wmux_s3_w2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3071  = \mac_pre_s0$1575 ;
+    if (stall_adv9) begin
+      \$3071  = mac_wmux_s3_w2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3072  = \mac_pre_s0$1576 ;
+    if (stall_adv9) begin
+      \$3072  = mac_wmux_s3_w2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3073  = \mac_pre_s0$1577 ;
+    if (stall_adv9) begin
+      \$3073  = mac_wmux_s3_w2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3074  = \mac_pre_s0$1578 ;
+    if (stall_adv9) begin
+      \$3074  = mac_wmux_s3_w3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3075  = \mac_pre_s0$1579 ;
+    if (stall_adv9) begin
+      \$3075  = mac_wmux_s3_w3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3076  = \mac_pre_s0$1580 ;
+    if (stall_adv9) begin
+      \$3076  = mac_wmux_s3_w3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3077  = \mac_pre_s0$1581 ;
+    if (stall_adv9) begin
+      \$3077  = mac_wmux_s3_w3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3078  = \mac_pre_s0$1582 ;
+    if (stall_adv9) begin
+      \$3078  = mac_wmux_s3_w3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3079  = \mac_pre_s0$1583 ;
+    if (stall_adv9) begin
+      \$3079  = mac_wmux_s3_w3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3080  = \mac_pre_s0$1584 ;
+    if (stall_adv9) begin
+      \$3080  = mac_wmux_s3_w3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3081  = \mac_pre_s0$1585 ;
+    if (stall_adv9) begin
+      \$3081  = mac_wmux_s3_w3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3082  = \mac_pre_s0$1586 ;
+    if (stall_adv9) begin
+      \$3082  = \mac_wmux2_s0$1544 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3083  = mac_pre_valid_s0;
+    if (stall_adv9) begin
+      \$3083  = mac_wmux2_valid_s0;
+    end
+    if (rst) begin
+      \$3083  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3084  = mac_dspin_s0;
     if (stall_adv10) begin
-      \$3053  = \$2624 ;
-    end
-    if (rst) begin
-      \$3053  = 1'h0;
+      \$3084  = \mac_pre_s0$1586 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3054  = stall_adv11_valid;
+    \$3085  = mac_dspin_valid_s0;
+    if (stall_adv10) begin
+      \$3085  = mac_pre_valid_s0;
+    end
+    if (rst) begin
+      \$3085  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3086  = mac_mul_s0;
     if (stall_adv11) begin
-      \$3054  = \$2625 ;
-    end
-    if (rst) begin
-      \$3054  = 1'h0;
+      \$3086  = mac_prod0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3055  = stall_adv12_valid;
+    \$3087  = \mac_mul_s0$1385 ;
+    if (stall_adv11) begin
+      \$3087  = mac_prod0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3088  = \mac_mul_s0$1387 ;
+    if (stall_adv11) begin
+      \$3088  = mac_prod0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3089  = \mac_mul_s0$1388 ;
+    if (stall_adv11) begin
+      \$3089  = mac_prod0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3090  = \mac_mul_s0$1390 ;
+    if (stall_adv11) begin
+      \$3090  = mac_prod0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3091  = \mac_mul_s0$1391 ;
+    if (stall_adv11) begin
+      \$3091  = mac_prod0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3092  = \mac_mul_s0$1393 ;
+    if (stall_adv11) begin
+      \$3092  = mac_prod0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3093  = \mac_mul_s0$1394 ;
+    if (stall_adv11) begin
+      \$3093  = mac_prod0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3094  = \mac_mul_s0$1396 ;
+    if (stall_adv11) begin
+      \$3094  = mac_prod1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3095  = \mac_mul_s0$1397 ;
+    if (stall_adv11) begin
+      \$3095  = mac_prod1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3096  = \mac_mul_s0$1399 ;
+    if (stall_adv11) begin
+      \$3096  = mac_prod1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3097  = \mac_mul_s0$1400 ;
+    if (stall_adv11) begin
+      \$3097  = mac_prod1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3098  = \mac_mul_s0$1402 ;
+    if (stall_adv11) begin
+      \$3098  = mac_prod1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3099  = \mac_mul_s0$1403 ;
+    if (stall_adv11) begin
+      \$3099  = mac_prod1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3100  = \mac_mul_s0$1405 ;
+    if (stall_adv11) begin
+      \$3100  = mac_prod1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3101  = \mac_mul_s0$1406 ;
+    if (stall_adv11) begin
+      \$3101  = mac_prod1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3102  = \mac_mul_s0$1408 ;
+    if (stall_adv11) begin
+      \$3102  = mac_prod2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3103  = \mac_mul_s0$1409 ;
+    if (stall_adv11) begin
+      \$3103  = mac_prod2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3104  = \mac_mul_s0$1411 ;
+    if (stall_adv11) begin
+      \$3104  = mac_prod2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3105  = \mac_mul_s0$1412 ;
+    if (stall_adv11) begin
+      \$3105  = mac_prod2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3106  = \mac_mul_s0$1414 ;
+    if (stall_adv11) begin
+      \$3106  = mac_prod2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3107  = \mac_mul_s0$1415 ;
+    if (stall_adv11) begin
+      \$3107  = mac_prod2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3108  = \mac_mul_s0$1417 ;
+    if (stall_adv11) begin
+      \$3108  = mac_prod2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3109  = \mac_mul_s0$1418 ;
+    if (stall_adv11) begin
+      \$3109  = mac_prod2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3110  = \mac_mul_s0$1420 ;
+    if (stall_adv11) begin
+      \$3110  = mac_prod3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3111  = \mac_mul_s0$1421 ;
+    if (stall_adv11) begin
+      \$3111  = mac_prod3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3112  = \mac_mul_s0$1423 ;
+    if (stall_adv11) begin
+      \$3112  = mac_prod3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3113  = \mac_mul_s0$1424 ;
+    if (stall_adv11) begin
+      \$3113  = mac_prod3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3114  = \mac_mul_s0$1426 ;
+    if (stall_adv11) begin
+      \$3114  = mac_prod3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3115  = \mac_mul_s0$1427 ;
+    if (stall_adv11) begin
+      \$3115  = mac_prod3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3116  = \mac_mul_s0$1429 ;
+    if (stall_adv11) begin
+      \$3116  = mac_prod3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3117  = \mac_mul_s0$1430 ;
+    if (stall_adv11) begin
+      \$3117  = mac_prod3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3118  = \mac_mul_s0$1622 ;
+    if (stall_adv11) begin
+      \$3118  = mac_dspin_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3119  = mac_mul_valid_s0;
+    if (stall_adv11) begin
+      \$3119  = mac_dspin_valid_s0;
+    end
+    if (rst) begin
+      \$3119  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3120  = mac_add0_s0;
     if (stall_adv12) begin
-      \$3055  = \$2626 ;
-    end
-    if (rst) begin
-      \$3055  = 1'h0;
+      \$3120  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3056  = stall_adv13_valid;
+    \$3121  = \mac_add0_s0$1435 ;
+    if (stall_adv12) begin
+      \$3121  = mac0_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3122  = \mac_add0_s0$1437 ;
+    if (stall_adv12) begin
+      \$3122  = mac0_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3123  = \mac_add0_s0$1438 ;
+    if (stall_adv12) begin
+      \$3123  = mac0_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3124  = \mac_add0_s0$1440 ;
+    if (stall_adv12) begin
+      \$3124  = mac1_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3125  = \mac_add0_s0$1441 ;
+    if (stall_adv12) begin
+      \$3125  = mac1_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3126  = \mac_add0_s0$1443 ;
+    if (stall_adv12) begin
+      \$3126  = mac1_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3127  = \mac_add0_s0$1444 ;
+    if (stall_adv12) begin
+      \$3127  = mac1_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3128  = \mac_add0_s0$1446 ;
+    if (stall_adv12) begin
+      \$3128  = mac2_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3129  = \mac_add0_s0$1447 ;
+    if (stall_adv12) begin
+      \$3129  = mac2_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3130  = \mac_add0_s0$1449 ;
+    if (stall_adv12) begin
+      \$3130  = mac2_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3131  = \mac_add0_s0$1450 ;
+    if (stall_adv12) begin
+      \$3131  = mac2_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3132  = \mac_add0_s0$1452 ;
+    if (stall_adv12) begin
+      \$3132  = mac3_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3133  = \mac_add0_s0$1453 ;
+    if (stall_adv12) begin
+      \$3133  = mac3_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3134  = \mac_add0_s0$1455 ;
+    if (stall_adv12) begin
+      \$3134  = mac3_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3135  = \mac_add0_s0$1456 ;
+    if (stall_adv12) begin
+      \$3135  = mac3_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3136  = \mac_add0_s0$1624 ;
+    if (stall_adv12) begin
+      \$3136  = \mac_mul_s0$1622 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3137  = mac_add0_valid_s0;
+    if (stall_adv12) begin
+      \$3137  = mac_mul_valid_s0;
+    end
+    if (rst) begin
+      \$3137  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3138  = mac_add1_s0;
     if (stall_adv13) begin
-      \$3056  = \$2627 ;
-    end
-    if (rst) begin
-      \$3056  = 1'h0;
+      \$3138  = mac0_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3057  = stall_adv14_valid;
+    \$3139  = \mac_add1_s0$1461 ;
+    if (stall_adv13) begin
+      \$3139  = mac0_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3140  = \mac_add1_s0$1463 ;
+    if (stall_adv13) begin
+      \$3140  = mac1_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3141  = \mac_add1_s0$1464 ;
+    if (stall_adv13) begin
+      \$3141  = mac1_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3142  = \mac_add1_s0$1466 ;
+    if (stall_adv13) begin
+      \$3142  = mac2_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3143  = \mac_add1_s0$1467 ;
+    if (stall_adv13) begin
+      \$3143  = mac2_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3144  = \mac_add1_s0$1469 ;
+    if (stall_adv13) begin
+      \$3144  = mac3_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3145  = \mac_add1_s0$1470 ;
+    if (stall_adv13) begin
+      \$3145  = mac3_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3146  = \mac_add1_s0$1626 ;
+    if (stall_adv13) begin
+      \$3146  = \mac_add0_s0$1624 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3147  = mac_add1_valid_s0;
+    if (stall_adv13) begin
+      \$3147  = mac_add0_valid_s0;
+    end
+    if (rst) begin
+      \$3147  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3148  = mac_add2_s0;
     if (stall_adv14) begin
-      \$3057  = \$2628 ;
-    end
-    if (rst) begin
-      \$3057  = 1'h0;
+      \$3148  = mac0_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3058  = mac_acc0_out;
-    if (\$2629 ) begin
-      if (\mac_add2_s0$1514 ) begin
-        \$3058  = \$2605 [31:0];
+    \$3149  = \mac_add2_s0$1486 ;
+    if (stall_adv14) begin
+      \$3149  = mac1_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3150  = \mac_add2_s0$1489 ;
+    if (stall_adv14) begin
+      \$3150  = mac2_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3151  = \mac_add2_s0$1492 ;
+    if (stall_adv14) begin
+      \$3151  = mac3_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3152  = \mac_add2_s0$1628 ;
+    if (stall_adv14) begin
+      \$3152  = \mac_add1_s0$1626 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3153  = mac_add2_valid_s0;
+    if (stall_adv14) begin
+      \$3153  = mac_add1_valid_s0;
+    end
+    if (rst) begin
+      \$3153  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3154  = o__valid;
+    if (i__ready) begin
+      \$3154  = \$2615 ;
+    end
+    if (rst) begin
+      \$3154  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3155  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$3155  = \$2616 ;
+    end
+    if (rst) begin
+      \$3155  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3156  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$3156  = \$2617 ;
+    end
+    if (rst) begin
+      \$3156  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3157  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$3157  = \$2618 ;
+    end
+    if (rst) begin
+      \$3157  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3158  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$3158  = \$2619 ;
+    end
+    if (rst) begin
+      \$3158  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3159  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$3159  = \$2620 ;
+    end
+    if (rst) begin
+      \$3159  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3160  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$3160  = \$2621 ;
+    end
+    if (rst) begin
+      \$3160  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3161  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$3161  = \$2622 ;
+    end
+    if (rst) begin
+      \$3161  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3162  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$3162  = \$2623 ;
+    end
+    if (rst) begin
+      \$3162  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3163  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$3163  = \$2624 ;
+    end
+    if (rst) begin
+      \$3163  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3164  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$3164  = \$2625 ;
+    end
+    if (rst) begin
+      \$3164  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3165  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$3165  = \$2626 ;
+    end
+    if (rst) begin
+      \$3165  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3166  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$3166  = \$2627 ;
+    end
+    if (rst) begin
+      \$3166  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3167  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$3167  = \$2628 ;
+    end
+    if (rst) begin
+      \$3167  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3168  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$3168  = \$2629 ;
+    end
+    if (rst) begin
+      \$3168  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3169  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$3169  = \$2630 ;
+    end
+    if (rst) begin
+      \$3169  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3170  = stall_adv15_valid;
+    if (stall_adv15) begin
+      \$3170  = \$2631 ;
+    end
+    if (rst) begin
+      \$3170  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3171  = stall_adv16_valid;
+    if (stall_adv16) begin
+      \$3171  = \$2632 ;
+    end
+    if (rst) begin
+      \$3171  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3172  = stall_adv17_valid;
+    if (stall_adv17) begin
+      \$3172  = \$2633 ;
+    end
+    if (rst) begin
+      \$3172  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3173  = stall_adv18_valid;
+    if (stall_adv18) begin
+      \$3173  = \$2634 ;
+    end
+    if (rst) begin
+      \$3173  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3174  = mac_acc0_out;
+    if (\$2635 ) begin
+      if (\mac_add2_s0$1628 ) begin
+        \$3174  = \$2603 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3059  = mac_acc0;
-    if (\$2629 ) begin
+    \$3175  = mac_acc0;
+    if (\$2635 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1514 ) begin
-        \$3059  = 32'd0;
+      if (\mac_add2_s0$1628 ) begin
+        \$3175  = 32'd0;
       end else begin
-        \$3059  = \$2605 [31:0];
+        \$3175  = \$2603 [31:0];
       end
     end
     if (rst) begin
-      \$3059  = 32'd0;
+      \$3175  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3060  = mac_acc1_out;
-    if (\$2630 ) begin
-      if (\mac_add2_s0$1514 ) begin
-        \$3060  = \$2606 [31:0];
+    \$3176  = mac_acc1_out;
+    if (\$2636 ) begin
+      if (\mac_add2_s0$1628 ) begin
+        \$3176  = \$2604 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3061  = mac_acc1;
-    if (\$2630 ) begin
+    \$3177  = mac_acc1;
+    if (\$2636 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1514 ) begin
-        \$3061  = 32'd0;
+      if (\mac_add2_s0$1628 ) begin
+        \$3177  = 32'd0;
       end else begin
-        \$3061  = \$2606 [31:0];
+        \$3177  = \$2604 [31:0];
       end
     end
     if (rst) begin
-      \$3061  = 32'd0;
+      \$3177  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3062  = mac_acc2_out;
-    if (\$2631 ) begin
-      if (\mac_add2_s0$1514 ) begin
-        \$3062  = \$2607 [31:0];
+    \$3178  = mac_acc2_out;
+    if (\$2637 ) begin
+      if (\mac_add2_s0$1628 ) begin
+        \$3178  = \$2605 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3063  = mac_acc2;
-    if (\$2631 ) begin
+    \$3179  = mac_acc2;
+    if (\$2637 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1514 ) begin
-        \$3063  = 32'd0;
+      if (\mac_add2_s0$1628 ) begin
+        \$3179  = 32'd0;
       end else begin
-        \$3063  = \$2607 [31:0];
+        \$3179  = \$2605 [31:0];
       end
     end
     if (rst) begin
-      \$3063  = 32'd0;
+      \$3179  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3064  = mac_acc3_out;
-    if (\$2632 ) begin
-      if (\mac_add2_s0$1514 ) begin
-        \$3064  = \$2608 [31:0];
+    \$3180  = mac_acc3_out;
+    if (\$2638 ) begin
+      if (\mac_add2_s0$1628 ) begin
+        \$3180  = \$2606 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3065  = mac_acc3;
-    if (\$2632 ) begin
+    \$3181  = mac_acc3;
+    if (\$2638 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1514 ) begin
-        \$3065  = 32'd0;
+      if (\mac_add2_s0$1628 ) begin
+        \$3181  = 32'd0;
       end else begin
-        \$3065  = \$2608 [31:0];
+        \$3181  = \$2606 [31:0];
       end
     end
     if (rst) begin
-      \$3065  = 32'd0;
+      \$3181  = 32'd0;
     end
   end
   assign advance = i__ready;
@@ -12632,10 +13888,10 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign sel_idx5 = { \$1901 , \$1896 , \$1892 , \$1889  };
   assign sel_idx6 = { \$1930 , \$1924 , \$1920 , \$1916  };
   assign sel_idx7 = { \$1961 , \$1954 , \$1950 , \$1946  };
-  assign mac_acc0_next = \$2605 [31:0];
-  assign mac_acc1_next = \$2606 [31:0];
-  assign mac_acc2_next = \$2607 [31:0];
-  assign mac_acc3_next = \$2608 [31:0];
+  assign mac_acc0_next = \$2603 [31:0];
+  assign mac_acc1_next = \$2604 [31:0];
+  assign mac_acc2_next = \$2605 [31:0];
+  assign mac_acc3_next = \$2606 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];
@@ -12909,17 +14165,6 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$2478 [2:0] = { \$2476 , \$2475 , \$2474  };
   assign mac_wmux_drop15[2:0] = 3'h0;
   assign mac_wmux_drop15[3] = \$2482 ;
-  assign \$2483  = 1'h1;
-  assign \$2484  = mac_wmux_keep0;
-  assign mac_wmux_s0_mv14 = 1'h0;
-  assign mac_wmux_s0_v14 = \$2512 ;
-  assign mac_wmux_s0_d14 = mac_wmux_drop14;
-  assign mac_wmux_s0_w0_14 = \sel_l15_s0$842 [119:112];
-  assign mac_wmux_s0_w1_14 = \sel_l15_s0$842 [247:240];
-  assign mac_wmux_s0_w2_14 = \sel_l15_s0$842 [375:368];
-  assign mac_wmux_s0_w3_14 = \sel_l15_s0$842 [503:496];
-  assign \$2611  = 1'h1;
-  assign \$2612  = mac_wmux_keep15;
 endmodule
 
 // nmsparse_mul_ireg: signed product of two registered operands.

@@ -1795,10 +1795,10 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2608 ;
   wire \$2609 ;
   wire \$261 ;
-  wire [32:0] \$2610 ;
-  wire [32:0] \$2611 ;
-  wire [32:0] \$2612 ;
-  wire [32:0] \$2613 ;
+  wire \$2610 ;
+  wire \$2611 ;
+  wire \$2612 ;
+  wire \$2613 ;
   wire \$2614 ;
   wire \$2615 ;
   wire \$2616 ;
@@ -1813,11 +1813,11 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2624 ;
   wire \$2625 ;
   wire \$2626 ;
-  wire \$2627 ;
-  wire \$2628 ;
-  wire \$2629 ;
+  wire [32:0] \$2627 ;
+  wire [32:0] \$2628 ;
+  wire [32:0] \$2629 ;
   wire \$263 ;
-  wire \$2630 ;
+  wire [32:0] \$2630 ;
   wire \$2631 ;
   wire \$2632 ;
   wire \$2633 ;
@@ -1831,19 +1831,19 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2640 ;
   wire \$2641 ;
   wire \$2642 ;
-  reg \$2643 ;
-  reg \$2644 ;
-  reg \$2645 ;
-  reg \$2646 ;
-  reg \$2647 ;
-  reg \$2648 ;
-  reg \$2649 ;
+  wire \$2643 ;
+  wire \$2644 ;
+  wire \$2645 ;
+  wire \$2646 ;
+  wire \$2647 ;
+  wire \$2648 ;
+  wire \$2649 ;
   wire [4:0] \$265 ;
-  reg \$2650 ;
-  reg \$2651 ;
-  reg \$2652 ;
-  reg \$2653 ;
-  reg \$2654 ;
+  wire \$2650 ;
+  wire \$2651 ;
+  wire \$2652 ;
+  wire \$2653 ;
+  wire \$2654 ;
   reg \$2655 ;
   reg \$2656 ;
   reg \$2657 ;
@@ -1866,19 +1866,19 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \$2672 ;
   reg \$2673 ;
   reg \$2674 ;
-  reg [4:0] \$2675 ;
-  reg [4:0] \$2676 ;
-  reg [4:0] \$2677 ;
-  reg [4:0] \$2678 ;
-  reg [4:0] \$2679 ;
+  reg \$2675 ;
+  reg \$2676 ;
+  reg \$2677 ;
+  reg \$2678 ;
+  reg \$2679 ;
   wire \$268 ;
-  reg [4:0] \$2680 ;
-  reg [4:0] \$2681 ;
-  reg [4:0] \$2682 ;
-  reg [4:0] \$2683 ;
-  reg [4:0] \$2684 ;
-  reg [4:0] \$2685 ;
-  reg [4:0] \$2686 ;
+  reg \$2680 ;
+  reg \$2681 ;
+  reg \$2682 ;
+  reg \$2683 ;
+  reg \$2684 ;
+  reg \$2685 ;
+  reg \$2686 ;
   reg [4:0] \$2687 ;
   reg [4:0] \$2688 ;
   reg [4:0] \$2689 ;
@@ -1902,19 +1902,19 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [4:0] \$2704 ;
   reg [4:0] \$2705 ;
   reg [4:0] \$2706 ;
-  reg [7:0] \$2707 ;
-  reg [7:0] \$2708 ;
-  reg [7:0] \$2709 ;
+  reg [4:0] \$2707 ;
+  reg [4:0] \$2708 ;
+  reg [4:0] \$2709 ;
   wire \$271 ;
-  reg [7:0] \$2710 ;
-  reg [7:0] \$2711 ;
-  reg [7:0] \$2712 ;
-  reg [7:0] \$2713 ;
-  reg [7:0] \$2714 ;
-  reg [7:0] \$2715 ;
-  reg [7:0] \$2716 ;
-  reg [7:0] \$2717 ;
-  reg [7:0] \$2718 ;
+  reg [4:0] \$2710 ;
+  reg [4:0] \$2711 ;
+  reg [4:0] \$2712 ;
+  reg [4:0] \$2713 ;
+  reg [4:0] \$2714 ;
+  reg [4:0] \$2715 ;
+  reg [4:0] \$2716 ;
+  reg [4:0] \$2717 ;
+  reg [4:0] \$2718 ;
   reg [7:0] \$2719 ;
   wire [4:0] \$272 ;
   reg [7:0] \$2720 ;
@@ -2062,19 +2062,19 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$2849 ;
   wire [4:0] \$285 ;
   reg [7:0] \$2850 ;
-  reg \$2851 ;
-  reg \$2852 ;
-  reg \$2853 ;
-  reg \$2854 ;
-  reg \$2855 ;
-  reg \$2856 ;
-  reg \$2857 ;
-  reg \$2858 ;
-  reg \$2859 ;
+  reg [7:0] \$2851 ;
+  reg [7:0] \$2852 ;
+  reg [7:0] \$2853 ;
+  reg [7:0] \$2854 ;
+  reg [7:0] \$2855 ;
+  reg [7:0] \$2856 ;
+  reg [7:0] \$2857 ;
+  reg [7:0] \$2858 ;
+  reg [7:0] \$2859 ;
   wire \$286 ;
-  reg \$2860 ;
-  reg \$2861 ;
-  reg \$2862 ;
+  reg [7:0] \$2860 ;
+  reg [7:0] \$2861 ;
+  reg [7:0] \$2862 ;
   reg \$2863 ;
   reg \$2864 ;
   reg \$2865 ;
@@ -2099,19 +2099,19 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \$2882 ;
   reg \$2883 ;
   reg \$2884 ;
-  reg [4:0] \$2885 ;
-  reg [4:0] \$2886 ;
-  reg [4:0] \$2887 ;
-  reg [4:0] \$2888 ;
-  reg [4:0] \$2889 ;
+  reg \$2885 ;
+  reg \$2886 ;
+  reg \$2887 ;
+  reg \$2888 ;
+  reg \$2889 ;
   wire \$289 ;
-  reg [4:0] \$2890 ;
-  reg [4:0] \$2891 ;
-  reg [4:0] \$2892 ;
-  reg [4:0] \$2893 ;
-  reg [4:0] \$2894 ;
-  reg [4:0] \$2895 ;
-  reg [4:0] \$2896 ;
+  reg \$2890 ;
+  reg \$2891 ;
+  reg \$2892 ;
+  reg \$2893 ;
+  reg \$2894 ;
+  reg \$2895 ;
+  reg \$2896 ;
   reg [4:0] \$2897 ;
   reg [4:0] \$2898 ;
   reg [4:0] \$2899 ;
@@ -2135,19 +2135,19 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [4:0] \$2914 ;
   reg [4:0] \$2915 ;
   reg [4:0] \$2916 ;
-  reg [7:0] \$2917 ;
-  reg [7:0] \$2918 ;
-  reg [7:0] \$2919 ;
+  reg [4:0] \$2917 ;
+  reg [4:0] \$2918 ;
+  reg [4:0] \$2919 ;
   wire [4:0] \$292 ;
-  reg [7:0] \$2920 ;
-  reg [7:0] \$2921 ;
-  reg [7:0] \$2922 ;
-  reg [7:0] \$2923 ;
-  reg [7:0] \$2924 ;
-  reg [7:0] \$2925 ;
-  reg [7:0] \$2926 ;
-  reg [7:0] \$2927 ;
-  reg [7:0] \$2928 ;
+  reg [4:0] \$2920 ;
+  reg [4:0] \$2921 ;
+  reg [4:0] \$2922 ;
+  reg [4:0] \$2923 ;
+  reg [4:0] \$2924 ;
+  reg [4:0] \$2925 ;
+  reg [4:0] \$2926 ;
+  reg [4:0] \$2927 ;
+  reg [4:0] \$2928 ;
   reg [7:0] \$2929 ;
   wire [4:0] \$293 ;
   reg [7:0] \$2930 ;
@@ -2296,8 +2296,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$3059 ;
   wire \$306 ;
   reg [7:0] \$3060 ;
-  reg \$3061 ;
-  reg \$3062 ;
+  reg [7:0] \$3061 ;
+  reg [7:0] \$3062 ;
   reg [7:0] \$3063 ;
   reg [7:0] \$3064 ;
   reg [7:0] \$3065 ;
@@ -2309,8 +2309,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$3070 ;
   reg [7:0] \$3071 ;
   reg [7:0] \$3072 ;
-  reg [7:0] \$3073 ;
-  reg [7:0] \$3074 ;
+  reg \$3073 ;
+  reg \$3074 ;
   reg [7:0] \$3075 ;
   reg [7:0] \$3076 ;
   reg [7:0] \$3077 ;
@@ -2387,23 +2387,23 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$3140 ;
   reg [7:0] \$3141 ;
   reg [7:0] \$3142 ;
-  reg \$3143 ;
-  reg \$3144 ;
-  reg \$3145 ;
-  reg \$3146 ;
-  reg [15:0] \$3147 ;
-  reg [15:0] \$3148 ;
-  reg [15:0] \$3149 ;
+  reg [7:0] \$3143 ;
+  reg [7:0] \$3144 ;
+  reg [7:0] \$3145 ;
+  reg [7:0] \$3146 ;
+  reg [7:0] \$3147 ;
+  reg [7:0] \$3148 ;
+  reg [7:0] \$3149 ;
   wire [4:0] \$315 ;
-  reg [15:0] \$3150 ;
-  reg [15:0] \$3151 ;
-  reg [15:0] \$3152 ;
-  reg [15:0] \$3153 ;
-  reg [15:0] \$3154 ;
-  reg [15:0] \$3155 ;
-  reg [15:0] \$3156 ;
-  reg [15:0] \$3157 ;
-  reg [15:0] \$3158 ;
+  reg [7:0] \$3150 ;
+  reg [7:0] \$3151 ;
+  reg [7:0] \$3152 ;
+  reg [7:0] \$3153 ;
+  reg [7:0] \$3154 ;
+  reg \$3155 ;
+  reg \$3156 ;
+  reg \$3157 ;
+  reg \$3158 ;
   reg [15:0] \$3159 ;
   wire \$316 ;
   reg [15:0] \$3160 ;
@@ -2463,21 +2463,21 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [15:0] \$3209 ;
   wire [4:0] \$321 ;
   reg [15:0] \$3210 ;
-  reg \$3211 ;
-  reg \$3212 ;
-  reg [16:0] \$3213 ;
-  reg [16:0] \$3214 ;
-  reg [16:0] \$3215 ;
-  reg [16:0] \$3216 ;
-  reg [16:0] \$3217 ;
-  reg [16:0] \$3218 ;
-  reg [16:0] \$3219 ;
+  reg [15:0] \$3211 ;
+  reg [15:0] \$3212 ;
+  reg [15:0] \$3213 ;
+  reg [15:0] \$3214 ;
+  reg [15:0] \$3215 ;
+  reg [15:0] \$3216 ;
+  reg [15:0] \$3217 ;
+  reg [15:0] \$3218 ;
+  reg [15:0] \$3219 ;
   wire [4:0] \$322 ;
-  reg [16:0] \$3220 ;
-  reg [16:0] \$3221 ;
-  reg [16:0] \$3222 ;
-  reg [16:0] \$3223 ;
-  reg [16:0] \$3224 ;
+  reg [15:0] \$3220 ;
+  reg [15:0] \$3221 ;
+  reg [15:0] \$3222 ;
+  reg \$3223 ;
+  reg \$3224 ;
   reg [16:0] \$3225 ;
   reg [16:0] \$3226 ;
   reg [16:0] \$3227 ;
@@ -2500,69 +2500,84 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [16:0] \$3242 ;
   reg [16:0] \$3243 ;
   reg [16:0] \$3244 ;
-  reg \$3245 ;
-  reg \$3246 ;
-  reg [17:0] \$3247 ;
-  reg [17:0] \$3248 ;
-  reg [17:0] \$3249 ;
+  reg [16:0] \$3245 ;
+  reg [16:0] \$3246 ;
+  reg [16:0] \$3247 ;
+  reg [16:0] \$3248 ;
+  reg [16:0] \$3249 ;
   wire \$325 ;
-  reg [17:0] \$3250 ;
-  reg [17:0] \$3251 ;
-  reg [17:0] \$3252 ;
-  reg [17:0] \$3253 ;
-  reg [17:0] \$3254 ;
-  reg [17:0] \$3255 ;
-  reg [17:0] \$3256 ;
-  reg [17:0] \$3257 ;
-  reg [17:0] \$3258 ;
+  reg [16:0] \$3250 ;
+  reg [16:0] \$3251 ;
+  reg [16:0] \$3252 ;
+  reg [16:0] \$3253 ;
+  reg [16:0] \$3254 ;
+  reg [16:0] \$3255 ;
+  reg [16:0] \$3256 ;
+  reg \$3257 ;
+  reg \$3258 ;
   reg [17:0] \$3259 ;
   wire \$326 ;
   reg [17:0] \$3260 ;
   reg [17:0] \$3261 ;
   reg [17:0] \$3262 ;
-  reg \$3263 ;
-  reg \$3264 ;
-  reg [18:0] \$3265 ;
-  reg [18:0] \$3266 ;
-  reg [18:0] \$3267 ;
-  reg [18:0] \$3268 ;
-  reg [18:0] \$3269 ;
+  reg [17:0] \$3263 ;
+  reg [17:0] \$3264 ;
+  reg [17:0] \$3265 ;
+  reg [17:0] \$3266 ;
+  reg [17:0] \$3267 ;
+  reg [17:0] \$3268 ;
+  reg [17:0] \$3269 ;
   wire \$327 ;
-  reg [18:0] \$3270 ;
-  reg [18:0] \$3271 ;
-  reg [18:0] \$3272 ;
-  reg \$3273 ;
-  reg \$3274 ;
-  reg [19:0] \$3275 ;
-  reg [19:0] \$3276 ;
-  reg [19:0] \$3277 ;
-  reg [19:0] \$3278 ;
-  reg \$3279 ;
+  reg [17:0] \$3270 ;
+  reg [17:0] \$3271 ;
+  reg [17:0] \$3272 ;
+  reg [17:0] \$3273 ;
+  reg [17:0] \$3274 ;
+  reg \$3275 ;
+  reg \$3276 ;
+  reg [18:0] \$3277 ;
+  reg [18:0] \$3278 ;
+  reg [18:0] \$3279 ;
   wire [4:0] \$328 ;
-  reg \$3280 ;
-  reg \$3281 ;
-  reg \$3282 ;
-  reg \$3283 ;
-  reg \$3284 ;
+  reg [18:0] \$3280 ;
+  reg [18:0] \$3281 ;
+  reg [18:0] \$3282 ;
+  reg [18:0] \$3283 ;
+  reg [18:0] \$3284 ;
   reg \$3285 ;
   reg \$3286 ;
-  reg \$3287 ;
-  reg \$3288 ;
-  reg \$3289 ;
+  reg [19:0] \$3287 ;
+  reg [19:0] \$3288 ;
+  reg [19:0] \$3289 ;
   wire \$329 ;
-  reg \$3290 ;
+  reg [19:0] \$3290 ;
   reg \$3291 ;
-  reg [31:0] \$3292 ;
-  reg [31:0] \$3293 ;
-  reg [31:0] \$3294 ;
-  reg [31:0] \$3295 ;
-  reg [31:0] \$3296 ;
-  reg [31:0] \$3297 ;
-  reg [31:0] \$3298 ;
-  reg [31:0] \$3299 ;
+  reg \$3292 ;
+  reg \$3293 ;
+  reg \$3294 ;
+  reg \$3295 ;
+  reg \$3296 ;
+  reg \$3297 ;
+  reg \$3298 ;
+  reg \$3299 ;
   wire \$33 ;
   wire \$330 ;
+  reg \$3300 ;
+  reg \$3301 ;
+  reg \$3302 ;
+  reg \$3303 ;
+  reg \$3304 ;
+  reg \$3305 ;
+  reg \$3306 ;
+  reg [31:0] \$3307 ;
+  reg [31:0] \$3308 ;
+  reg [31:0] \$3309 ;
   wire \$331 ;
+  reg [31:0] \$3310 ;
+  reg [31:0] \$3311 ;
+  reg [31:0] \$3312 ;
+  reg [31:0] \$3313 ;
+  reg [31:0] \$3314 ;
   wire \$332 ;
   wire \$333 ;
   wire [4:0] \$334 ;
@@ -3641,7 +3656,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [16:0] \mac_add0_s0$1512  = 17'h00000;
   reg [16:0] \mac_add0_s0$1514  = 17'h00000;
   reg [16:0] \mac_add0_s0$1515  = 17'h00000;
-  reg \mac_add0_s0$1763  = 1'h0;
+  reg \mac_add0_s0$1769  = 1'h0;
   reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
   reg [17:0] \mac_add1_s0$1520  = 18'h00000;
@@ -3659,7 +3674,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [17:0] \mac_add1_s0$1538  = 18'h00000;
   reg [17:0] \mac_add1_s0$1540  = 18'h00000;
   reg [17:0] \mac_add1_s0$1541  = 18'h00000;
-  reg \mac_add1_s0$1765  = 1'h0;
+  reg \mac_add1_s0$1771  = 1'h0;
   reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
   reg [18:0] \mac_add2_s0$1546  = 19'h00000;
@@ -3669,13 +3684,13 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [18:0] \mac_add2_s0$1552  = 19'h00000;
   reg [18:0] \mac_add2_s0$1554  = 19'h00000;
   reg [18:0] \mac_add2_s0$1555  = 19'h00000;
-  reg \mac_add2_s0$1767  = 1'h0;
+  reg \mac_add2_s0$1773  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
   reg [19:0] mac_add3_s0 = 20'h00000;
-  reg [19:0] \mac_add3_s0$1565  = 20'h00000;
-  reg [19:0] \mac_add3_s0$1568  = 20'h00000;
   reg [19:0] \mac_add3_s0$1571  = 20'h00000;
-  reg \mac_add3_s0$1769  = 1'h0;
+  reg [19:0] \mac_add3_s0$1574  = 20'h00000;
+  reg [19:0] \mac_add3_s0$1577  = 20'h00000;
+  reg \mac_add3_s0$1775  = 1'h0;
   reg mac_add3_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
@@ -3743,17 +3758,11 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [15:0] \mac_mul_s0$1462  = 16'h0000;
   reg [15:0] \mac_mul_s0$1464  = 16'h0000;
   reg [15:0] \mac_mul_s0$1465  = 16'h0000;
-  reg \mac_mul_s0$1761  = 1'h0;
+  reg \mac_mul_s0$1767  = 1'h0;
   reg mac_mul_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$1614  = 8'h00;
-  reg [7:0] \mac_pre_s0$1615  = 8'h00;
-  reg [7:0] \mac_pre_s0$1616  = 8'h00;
-  reg [7:0] \mac_pre_s0$1617  = 8'h00;
-  reg [7:0] \mac_pre_s0$1618  = 8'h00;
-  reg [7:0] \mac_pre_s0$1619  = 8'h00;
   reg [7:0] \mac_pre_s0$1620  = 8'h00;
   reg [7:0] \mac_pre_s0$1621  = 8'h00;
   reg [7:0] \mac_pre_s0$1622  = 8'h00;
@@ -3827,7 +3836,13 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \mac_pre_s0$1690  = 8'h00;
   reg [7:0] \mac_pre_s0$1691  = 8'h00;
   reg [7:0] \mac_pre_s0$1692  = 8'h00;
-  reg \mac_pre_s0$1693  = 1'h0;
+  reg [7:0] \mac_pre_s0$1693  = 8'h00;
+  reg [7:0] \mac_pre_s0$1694  = 8'h00;
+  reg [7:0] \mac_pre_s0$1695  = 8'h00;
+  reg [7:0] \mac_pre_s0$1696  = 8'h00;
+  reg [7:0] \mac_pre_s0$1697  = 8'h00;
+  reg [7:0] \mac_pre_s0$1698  = 8'h00;
+  reg \mac_pre_s0$1699  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -3893,426 +3908,426 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [15:0] mac_prod3_7;
   wire [15:0] mac_prod3_8;
   wire [15:0] mac_prod3_9;
-  reg mac_wmux1_s0 = 1'h0;
-  reg [7:0] \mac_wmux1_s0$1577  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1578  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1579  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1580  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1581  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1582  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1583  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1584  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1585  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1586  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1587  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1588  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1589  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1590  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1591  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$1592  = 8'h00;
-  reg \mac_wmux1_s0$1593  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$294  = 5'h00;
-  reg \mac_wmux1_s0$296  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$297  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$300  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$301  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$303  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$304  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$306  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$307  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$309  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$310  = 8'h00;
-  reg \mac_wmux1_s0$312  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$313  = 5'h00;
-  reg \mac_wmux1_s0$315  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$316  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$319  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$320  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$322  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$323  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$325  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$326  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$328  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$329  = 8'h00;
-  reg \mac_wmux1_s0$331  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$332  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$336  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$338  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$340  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$342  = 8'h00;
-  reg \mac_wmux1_s0$344  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$345  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$349  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$351  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$353  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$355  = 8'h00;
-  reg \mac_wmux1_s0$357  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$358  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$362  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$364  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$366  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$368  = 8'h00;
-  reg \mac_wmux1_s0$370  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$371  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$375  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$377  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$379  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$381  = 8'h00;
-  reg \mac_wmux1_s0$383  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$384  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$388  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$390  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$392  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$394  = 8'h00;
-  reg \mac_wmux1_s0$396  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$397  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$401  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$403  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$405  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$407  = 8'h00;
-  reg \mac_wmux1_s0$409  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$410  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$414  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$416  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$418  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$420  = 8'h00;
-  reg \mac_wmux1_s0$422  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$423  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$427  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$429  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$431  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$433  = 8'h00;
-  reg \mac_wmux1_s0$435  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$436  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$440  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$442  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$444  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$446  = 8'h00;
-  reg \mac_wmux1_s0$448  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$449  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$453  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$455  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$457  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$459  = 8'h00;
-  reg \mac_wmux1_s0$461  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$462  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$466  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$468  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$470  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$472  = 8'h00;
-  reg \mac_wmux1_s0$474  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$475  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$479  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$481  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$483  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$485  = 8'h00;
-  reg \mac_wmux1_s0$487  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$488  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$492  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$494  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$496  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$498  = 8'h00;
-  reg \mac_wmux1_s0$500  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$501  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$505  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$507  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$509  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$511  = 8'h00;
-  reg \mac_wmux1_s0$513  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$514  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$518  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$520  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$522  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$524  = 8'h00;
-  reg \mac_wmux1_s0$526  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$527  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$531  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$533  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$535  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$537  = 8'h00;
-  reg \mac_wmux1_s0$539  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$540  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$544  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$546  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$548  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$550  = 8'h00;
-  reg \mac_wmux1_s0$552  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$553  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$557  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$559  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$561  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$563  = 8'h00;
-  reg \mac_wmux1_s0$565  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$566  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$570  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$572  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$574  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$576  = 8'h00;
-  reg \mac_wmux1_s0$578  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$579  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$583  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$585  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$587  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$589  = 8'h00;
-  reg \mac_wmux1_s0$591  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$592  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$596  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$598  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$600  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$602  = 8'h00;
-  reg \mac_wmux1_s0$604  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$605  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$609  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$611  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$613  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$615  = 8'h00;
-  reg \mac_wmux1_s0$617  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$618  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$622  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$624  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$626  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$628  = 8'h00;
-  reg \mac_wmux1_s0$630  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$631  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$635  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$637  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$639  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$641  = 8'h00;
-  reg \mac_wmux1_s0$643  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$644  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$648  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$650  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$652  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$654  = 8'h00;
-  reg \mac_wmux1_s0$656  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$657  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$661  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$663  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$665  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$667  = 8'h00;
-  reg \mac_wmux1_s0$669  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$670  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$674  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$676  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$678  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$680  = 8'h00;
-  reg \mac_wmux1_s0$682  = 1'h0;
-  reg [4:0] \mac_wmux1_s0$683  = 5'h00;
-  reg [7:0] \mac_wmux1_s0$687  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$689  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$691  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$693  = 8'h00;
-  reg mac_wmux1_valid_s0 = 1'h0;
-  reg mac_wmux3_s0 = 1'h0;
-  reg [7:0] \mac_wmux3_s0$1001  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1002  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1004  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1005  = 8'h00;
-  reg \mac_wmux3_s0$1007  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$1008  = 5'h00;
-  reg \mac_wmux3_s0$1010  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$1011  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$1014  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1015  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1017  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1018  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1020  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1021  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1023  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1024  = 8'h00;
-  reg \mac_wmux3_s0$1026  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$1027  = 5'h00;
-  reg \mac_wmux3_s0$1029  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$1030  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$1033  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1034  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1036  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1037  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1039  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1040  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1042  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1043  = 8'h00;
-  reg \mac_wmux3_s0$1045  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$1046  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$1050  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1052  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1054  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1056  = 8'h00;
-  reg \mac_wmux3_s0$1058  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$1059  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$1063  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1065  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1067  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1069  = 8'h00;
-  reg \mac_wmux3_s0$1071  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$1072  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$1076  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1078  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1080  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1082  = 8'h00;
-  reg \mac_wmux3_s0$1084  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$1085  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$1089  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1091  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1093  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1095  = 8'h00;
-  reg \mac_wmux3_s0$1097  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$1098  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$1102  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1104  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1106  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1108  = 8'h00;
-  reg \mac_wmux3_s0$1110  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$1111  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$1115  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1117  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1119  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1121  = 8'h00;
-  reg \mac_wmux3_s0$1123  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$1124  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$1128  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1130  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1132  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1134  = 8'h00;
-  reg \mac_wmux3_s0$1136  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$1137  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$1141  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1143  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1145  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1147  = 8'h00;
-  reg \mac_wmux3_s0$1149  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$1150  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$1154  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1156  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1158  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1160  = 8'h00;
-  reg \mac_wmux3_s0$1162  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$1163  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$1167  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1169  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1171  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1173  = 8'h00;
-  reg \mac_wmux3_s0$1175  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$1176  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$1180  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1182  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1184  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1186  = 8'h00;
-  reg \mac_wmux3_s0$1188  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$1189  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$1193  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1195  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1197  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1199  = 8'h00;
-  reg \mac_wmux3_s0$1201  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$1202  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$1206  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1208  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1210  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1212  = 8'h00;
-  reg \mac_wmux3_s0$1214  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$1215  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$1219  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1221  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1223  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1225  = 8'h00;
-  reg \mac_wmux3_s0$1227  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$1228  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$1232  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1234  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1236  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1238  = 8'h00;
-  reg \mac_wmux3_s0$1240  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$1241  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$1245  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1247  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1249  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1251  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1595  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1596  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1597  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1598  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1599  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1600  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1601  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1602  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1603  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1604  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1605  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1606  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1607  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1608  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1609  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$1610  = 8'h00;
-  reg \mac_wmux3_s0$1611  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$894  = 5'h00;
-  reg \mac_wmux3_s0$896  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$897  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$900  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$901  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$903  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$904  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$906  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$907  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$909  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$910  = 8'h00;
-  reg \mac_wmux3_s0$912  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$913  = 5'h00;
-  reg \mac_wmux3_s0$915  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$916  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$919  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$920  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$922  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$923  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$925  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$926  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$928  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$929  = 8'h00;
-  reg \mac_wmux3_s0$931  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$932  = 5'h00;
-  reg \mac_wmux3_s0$934  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$935  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$938  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$939  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$941  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$942  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$944  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$945  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$947  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$948  = 8'h00;
-  reg \mac_wmux3_s0$950  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$951  = 5'h00;
-  reg \mac_wmux3_s0$953  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$954  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$957  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$958  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$960  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$961  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$963  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$964  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$966  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$967  = 8'h00;
-  reg \mac_wmux3_s0$969  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$970  = 5'h00;
-  reg \mac_wmux3_s0$972  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$973  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$976  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$977  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$979  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$980  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$982  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$983  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$985  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$986  = 8'h00;
-  reg \mac_wmux3_s0$988  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$989  = 5'h00;
-  reg \mac_wmux3_s0$991  = 1'h0;
-  reg [4:0] \mac_wmux3_s0$992  = 5'h00;
-  reg [7:0] \mac_wmux3_s0$995  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$996  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$998  = 8'h00;
-  reg [7:0] \mac_wmux3_s0$999  = 8'h00;
-  reg mac_wmux3_valid_s0 = 1'h0;
+  reg mac_wmux0_s0 = 1'h0;
+  reg [7:0] \mac_wmux0_s0$100  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$102  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$104  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$106  = 8'h00;
+  reg \mac_wmux0_s0$108  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$109  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$113  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$115  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$117  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$119  = 8'h00;
+  reg \mac_wmux0_s0$121  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$122  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$126  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$128  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$130  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$132  = 8'h00;
+  reg \mac_wmux0_s0$134  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$135  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$139  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$141  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$143  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$145  = 8'h00;
+  reg \mac_wmux0_s0$147  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$148  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$152  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$154  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$156  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$158  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1583  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1584  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1585  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1586  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1587  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1588  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1589  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1590  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1591  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1592  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1593  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1594  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1595  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1596  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1597  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1598  = 8'h00;
+  reg \mac_wmux0_s0$1599  = 1'h0;
+  reg \mac_wmux0_s0$160  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$161  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$165  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$167  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$169  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$171  = 8'h00;
+  reg \mac_wmux0_s0$173  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$174  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$178  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$180  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$182  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$184  = 8'h00;
+  reg \mac_wmux0_s0$186  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$187  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$191  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$193  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$195  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$197  = 8'h00;
+  reg \mac_wmux0_s0$199  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$200  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$204  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$206  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$208  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$210  = 8'h00;
+  reg \mac_wmux0_s0$212  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$213  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$217  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$219  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$221  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$223  = 8'h00;
+  reg \mac_wmux0_s0$225  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$226  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$230  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$232  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$234  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$236  = 8'h00;
+  reg \mac_wmux0_s0$238  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$239  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$243  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$245  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$247  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$249  = 8'h00;
+  reg \mac_wmux0_s0$251  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$252  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$256  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$258  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$260  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$262  = 8'h00;
+  reg \mac_wmux0_s0$264  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$265  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$269  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$271  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$273  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$275  = 8'h00;
+  reg \mac_wmux0_s0$277  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$278  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$282  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$284  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$286  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$288  = 8'h00;
+  reg \mac_wmux0_s0$290  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$291  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$295  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$297  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$299  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$301  = 8'h00;
+  reg \mac_wmux0_s0$303  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$304  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$308  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$310  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$312  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$314  = 8'h00;
+  reg \mac_wmux0_s0$316  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$317  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$321  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$323  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$325  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$327  = 8'h00;
+  reg \mac_wmux0_s0$329  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$330  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$334  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$336  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$338  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$340  = 8'h00;
+  reg \mac_wmux0_s0$342  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$343  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$347  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$349  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$351  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$353  = 8'h00;
+  reg \mac_wmux0_s0$355  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$356  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$360  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$362  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$364  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$366  = 8'h00;
+  reg \mac_wmux0_s0$368  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$369  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$373  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$375  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$377  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$379  = 8'h00;
+  reg \mac_wmux0_s0$381  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$382  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$386  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$388  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$390  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$392  = 8'h00;
+  reg \mac_wmux0_s0$394  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$395  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$399  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$401  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$403  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$405  = 8'h00;
+  reg \mac_wmux0_s0$407  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$408  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$412  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$414  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$416  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$418  = 8'h00;
+  reg \mac_wmux0_s0$420  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$421  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$425  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$427  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$429  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$431  = 8'h00;
+  reg \mac_wmux0_s0$433  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$434  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$438  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$440  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$442  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$444  = 8'h00;
+  reg \mac_wmux0_s0$446  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$447  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$451  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$453  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$455  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$457  = 8'h00;
+  reg \mac_wmux0_s0$459  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$460  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$464  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$466  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$468  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$470  = 8'h00;
+  reg \mac_wmux0_s0$472  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$473  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$477  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$479  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$481  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$483  = 8'h00;
+  reg [4:0] \mac_wmux0_s0$77  = 5'h00;
+  reg \mac_wmux0_s0$79  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$80  = 5'h00;
+  reg [7:0] \mac_wmux0_s0$83  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$84  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$86  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$87  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$89  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$90  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$92  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$93  = 8'h00;
+  reg \mac_wmux0_s0$95  = 1'h0;
+  reg [4:0] \mac_wmux0_s0$96  = 5'h00;
+  reg mac_wmux0_valid_s0 = 1'h0;
+  reg mac_wmux2_s0 = 1'h0;
+  reg [7:0] \mac_wmux2_s0$1001  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1003  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1005  = 8'h00;
+  reg \mac_wmux2_s0$1007  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$1008  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$1012  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1014  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1016  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1018  = 8'h00;
+  reg \mac_wmux2_s0$1020  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$1021  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$1025  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1027  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1029  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1031  = 8'h00;
+  reg \mac_wmux2_s0$1033  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$1034  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$1038  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1040  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1042  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1044  = 8'h00;
+  reg \mac_wmux2_s0$1046  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$1047  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$1051  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1053  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1055  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1057  = 8'h00;
+  reg \mac_wmux2_s0$1059  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$1060  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$1064  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1066  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1068  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1070  = 8'h00;
+  reg \mac_wmux2_s0$1072  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$1073  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$1077  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1079  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1081  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1083  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1601  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1602  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1603  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1604  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1605  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1606  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1607  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1608  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1609  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1610  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1611  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1612  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1613  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1614  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1615  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1616  = 8'h00;
+  reg \mac_wmux2_s0$1617  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$698  = 5'h00;
+  reg \mac_wmux2_s0$700  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$701  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$704  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$705  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$707  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$708  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$710  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$711  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$713  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$714  = 8'h00;
+  reg \mac_wmux2_s0$716  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$717  = 5'h00;
+  reg \mac_wmux2_s0$719  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$720  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$723  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$724  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$726  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$727  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$729  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$730  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$732  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$733  = 8'h00;
+  reg \mac_wmux2_s0$735  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$736  = 5'h00;
+  reg \mac_wmux2_s0$738  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$739  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$742  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$743  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$745  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$746  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$748  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$749  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$751  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$752  = 8'h00;
+  reg \mac_wmux2_s0$754  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$755  = 5'h00;
+  reg \mac_wmux2_s0$757  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$758  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$761  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$762  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$764  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$765  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$767  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$768  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$770  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$771  = 8'h00;
+  reg \mac_wmux2_s0$773  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$774  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$778  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$780  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$782  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$784  = 8'h00;
+  reg \mac_wmux2_s0$786  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$787  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$791  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$793  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$795  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$797  = 8'h00;
+  reg \mac_wmux2_s0$799  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$800  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$804  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$806  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$808  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$810  = 8'h00;
+  reg \mac_wmux2_s0$812  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$813  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$817  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$819  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$821  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$823  = 8'h00;
+  reg \mac_wmux2_s0$825  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$826  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$830  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$832  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$834  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$836  = 8'h00;
+  reg \mac_wmux2_s0$838  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$839  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$843  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$845  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$847  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$849  = 8'h00;
+  reg \mac_wmux2_s0$851  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$852  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$856  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$858  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$860  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$862  = 8'h00;
+  reg \mac_wmux2_s0$864  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$865  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$869  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$871  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$873  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$875  = 8'h00;
+  reg \mac_wmux2_s0$877  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$878  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$882  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$884  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$886  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$888  = 8'h00;
+  reg \mac_wmux2_s0$890  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$891  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$895  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$897  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$899  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$901  = 8'h00;
+  reg \mac_wmux2_s0$903  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$904  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$908  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$910  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$912  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$914  = 8'h00;
+  reg \mac_wmux2_s0$916  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$917  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$921  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$923  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$925  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$927  = 8'h00;
+  reg \mac_wmux2_s0$929  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$930  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$934  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$936  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$938  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$940  = 8'h00;
+  reg \mac_wmux2_s0$942  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$943  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$947  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$949  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$951  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$953  = 8'h00;
+  reg \mac_wmux2_s0$955  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$956  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$960  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$962  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$964  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$966  = 8'h00;
+  reg \mac_wmux2_s0$968  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$969  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$973  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$975  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$977  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$979  = 8'h00;
+  reg \mac_wmux2_s0$981  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$982  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$986  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$988  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$990  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$992  = 8'h00;
+  reg \mac_wmux2_s0$994  = 1'h0;
+  reg [4:0] \mac_wmux2_s0$995  = 5'h00;
+  reg [7:0] \mac_wmux2_s0$999  = 8'h00;
+  reg mac_wmux2_valid_s0 = 1'h0;
   wire [4:0] mac_wmux_drop0;
   wire [4:0] mac_wmux_drop1;
   wire [4:0] mac_wmux_drop10;
@@ -5296,6 +5311,12 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire stall_adv0;
   reg stall_adv0_valid = 1'h0;
   wire stall_adv1;
+  wire stall_adv10;
+  reg stall_adv10_valid = 1'h0;
+  wire stall_adv11;
+  reg stall_adv11_valid = 1'h0;
+  wire stall_adv12;
+  reg stall_adv12_valid = 1'h0;
   reg stall_adv1_valid = 1'h0;
   wire stall_adv2;
   reg stall_adv2_valid = 1'h0;
@@ -7412,1188 +7433,1211 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$2319  = i__payload[207:203] == 5'h1f;
   assign \$2320  = i__payload[207:203] == 5'h1f;
   assign \$2321  = i__payload[207:203] == 5'h1f;
-  assign mac_wmux_s0_mv0 = mac_wmux_keep1 & mac_wmux_drop1[0];
-  assign mac_wmux_s0_v0 = mac_wmux_s0_mv0 | \$2323 ;
-  assign mac_wmux_s0_d0 = mac_wmux_s0_mv0 ? mac_wmux_drop1 : 5'h00;
-  assign mac_wmux_s0_w0_0 = mac_wmux_s0_mv0 ? i__payload[223:216] : i__payload[215:208];
-  assign mac_wmux_s0_w1_0 = mac_wmux_s0_mv0 ? i__payload[479:472] : i__payload[471:464];
-  assign mac_wmux_s0_w2_0 = mac_wmux_s0_mv0 ? i__payload[735:728] : i__payload[727:720];
-  assign mac_wmux_s0_w3_0 = mac_wmux_s0_mv0 ? i__payload[991:984] : i__payload[983:976];
-  assign mac_wmux_s0_mv1 = mac_wmux_keep2 & mac_wmux_drop2[0];
-  assign \$2324  = ~ mac_wmux_drop1[0];
-  assign \$2325  = mac_wmux_keep1 & \$2324 ;
-  assign mac_wmux_s0_v1 = mac_wmux_s0_mv1 | \$2325 ;
-  assign mac_wmux_s0_d1 = mac_wmux_s0_mv1 ? mac_wmux_drop2 : mac_wmux_drop1;
-  assign mac_wmux_s0_w0_1 = mac_wmux_s0_mv1 ? i__payload[231:224] : i__payload[223:216];
-  assign mac_wmux_s0_w1_1 = mac_wmux_s0_mv1 ? i__payload[487:480] : i__payload[479:472];
-  assign mac_wmux_s0_w2_1 = mac_wmux_s0_mv1 ? i__payload[743:736] : i__payload[735:728];
-  assign mac_wmux_s0_w3_1 = mac_wmux_s0_mv1 ? i__payload[999:992] : i__payload[991:984];
-  assign mac_wmux_s0_mv2 = mac_wmux_keep3 & mac_wmux_drop3[0];
-  assign \$2326  = ~ mac_wmux_drop2[0];
-  assign \$2327  = mac_wmux_keep2 & \$2326 ;
-  assign mac_wmux_s0_v2 = mac_wmux_s0_mv2 | \$2327 ;
-  assign mac_wmux_s0_d2 = mac_wmux_s0_mv2 ? mac_wmux_drop3 : mac_wmux_drop2;
-  assign mac_wmux_s0_w0_2 = mac_wmux_s0_mv2 ? i__payload[239:232] : i__payload[231:224];
-  assign mac_wmux_s0_w1_2 = mac_wmux_s0_mv2 ? i__payload[495:488] : i__payload[487:480];
-  assign mac_wmux_s0_w2_2 = mac_wmux_s0_mv2 ? i__payload[751:744] : i__payload[743:736];
-  assign mac_wmux_s0_w3_2 = mac_wmux_s0_mv2 ? i__payload[1007:1000] : i__payload[999:992];
-  assign mac_wmux_s0_mv3 = mac_wmux_keep4 & mac_wmux_drop4[0];
-  assign \$2328  = ~ mac_wmux_drop3[0];
-  assign \$2329  = mac_wmux_keep3 & \$2328 ;
-  assign mac_wmux_s0_v3 = mac_wmux_s0_mv3 | \$2329 ;
-  assign mac_wmux_s0_d3 = mac_wmux_s0_mv3 ? mac_wmux_drop4 : mac_wmux_drop3;
-  assign mac_wmux_s0_w0_3 = mac_wmux_s0_mv3 ? i__payload[247:240] : i__payload[239:232];
-  assign mac_wmux_s0_w1_3 = mac_wmux_s0_mv3 ? i__payload[503:496] : i__payload[495:488];
-  assign mac_wmux_s0_w2_3 = mac_wmux_s0_mv3 ? i__payload[759:752] : i__payload[751:744];
-  assign mac_wmux_s0_w3_3 = mac_wmux_s0_mv3 ? i__payload[1015:1008] : i__payload[1007:1000];
-  assign mac_wmux_s0_mv4 = mac_wmux_keep5 & mac_wmux_drop5[0];
-  assign \$2330  = ~ mac_wmux_drop4[0];
-  assign \$2331  = mac_wmux_keep4 & \$2330 ;
-  assign mac_wmux_s0_v4 = mac_wmux_s0_mv4 | \$2331 ;
-  assign mac_wmux_s0_d4 = mac_wmux_s0_mv4 ? mac_wmux_drop5 : mac_wmux_drop4;
-  assign mac_wmux_s0_w0_4 = mac_wmux_s0_mv4 ? i__payload[255:248] : i__payload[247:240];
-  assign mac_wmux_s0_w1_4 = mac_wmux_s0_mv4 ? i__payload[511:504] : i__payload[503:496];
-  assign mac_wmux_s0_w2_4 = mac_wmux_s0_mv4 ? i__payload[767:760] : i__payload[759:752];
-  assign mac_wmux_s0_w3_4 = mac_wmux_s0_mv4 ? i__payload[1023:1016] : i__payload[1015:1008];
-  assign mac_wmux_s0_mv5 = mac_wmux_keep6 & mac_wmux_drop6[0];
-  assign \$2332  = ~ mac_wmux_drop5[0];
-  assign \$2333  = mac_wmux_keep5 & \$2332 ;
-  assign mac_wmux_s0_v5 = mac_wmux_s0_mv5 | \$2333 ;
-  assign mac_wmux_s0_d5 = mac_wmux_s0_mv5 ? mac_wmux_drop6 : mac_wmux_drop5;
-  assign mac_wmux_s0_w0_5 = mac_wmux_s0_mv5 ? i__payload[263:256] : i__payload[255:248];
-  assign mac_wmux_s0_w1_5 = mac_wmux_s0_mv5 ? i__payload[519:512] : i__payload[511:504];
-  assign mac_wmux_s0_w2_5 = mac_wmux_s0_mv5 ? i__payload[775:768] : i__payload[767:760];
-  assign mac_wmux_s0_w3_5 = mac_wmux_s0_mv5 ? i__payload[1031:1024] : i__payload[1023:1016];
-  assign mac_wmux_s0_mv6 = mac_wmux_keep7 & mac_wmux_drop7[0];
-  assign \$2334  = ~ mac_wmux_drop6[0];
-  assign \$2335  = mac_wmux_keep6 & \$2334 ;
-  assign mac_wmux_s0_v6 = mac_wmux_s0_mv6 | \$2335 ;
-  assign mac_wmux_s0_d6 = mac_wmux_s0_mv6 ? mac_wmux_drop7 : mac_wmux_drop6;
-  assign mac_wmux_s0_w0_6 = mac_wmux_s0_mv6 ? i__payload[271:264] : i__payload[263:256];
-  assign mac_wmux_s0_w1_6 = mac_wmux_s0_mv6 ? i__payload[527:520] : i__payload[519:512];
-  assign mac_wmux_s0_w2_6 = mac_wmux_s0_mv6 ? i__payload[783:776] : i__payload[775:768];
-  assign mac_wmux_s0_w3_6 = mac_wmux_s0_mv6 ? i__payload[1039:1032] : i__payload[1031:1024];
-  assign mac_wmux_s0_mv7 = mac_wmux_keep8 & mac_wmux_drop8[0];
-  assign \$2336  = ~ mac_wmux_drop7[0];
-  assign \$2337  = mac_wmux_keep7 & \$2336 ;
-  assign mac_wmux_s0_v7 = mac_wmux_s0_mv7 | \$2337 ;
-  assign mac_wmux_s0_d7 = mac_wmux_s0_mv7 ? mac_wmux_drop8 : mac_wmux_drop7;
-  assign mac_wmux_s0_w0_7 = mac_wmux_s0_mv7 ? i__payload[279:272] : i__payload[271:264];
-  assign mac_wmux_s0_w1_7 = mac_wmux_s0_mv7 ? i__payload[535:528] : i__payload[527:520];
-  assign mac_wmux_s0_w2_7 = mac_wmux_s0_mv7 ? i__payload[791:784] : i__payload[783:776];
-  assign mac_wmux_s0_w3_7 = mac_wmux_s0_mv7 ? i__payload[1047:1040] : i__payload[1039:1032];
-  assign mac_wmux_s0_mv8 = mac_wmux_keep9 & mac_wmux_drop9[0];
-  assign \$2338  = ~ mac_wmux_drop8[0];
-  assign \$2339  = mac_wmux_keep8 & \$2338 ;
-  assign mac_wmux_s0_v8 = mac_wmux_s0_mv8 | \$2339 ;
-  assign mac_wmux_s0_d8 = mac_wmux_s0_mv8 ? mac_wmux_drop9 : mac_wmux_drop8;
-  assign mac_wmux_s0_w0_8 = mac_wmux_s0_mv8 ? i__payload[287:280] : i__payload[279:272];
-  assign mac_wmux_s0_w1_8 = mac_wmux_s0_mv8 ? i__payload[543:536] : i__payload[535:528];
-  assign mac_wmux_s0_w2_8 = mac_wmux_s0_mv8 ? i__payload[799:792] : i__payload[791:784];
-  assign mac_wmux_s0_w3_8 = mac_wmux_s0_mv8 ? i__payload[1055:1048] : i__payload[1047:1040];
-  assign mac_wmux_s0_mv9 = mac_wmux_keep10 & mac_wmux_drop10[0];
-  assign \$2340  = ~ mac_wmux_drop9[0];
-  assign \$2341  = mac_wmux_keep9 & \$2340 ;
-  assign mac_wmux_s0_v9 = mac_wmux_s0_mv9 | \$2341 ;
-  assign mac_wmux_s0_d9 = mac_wmux_s0_mv9 ? mac_wmux_drop10 : mac_wmux_drop9;
-  assign mac_wmux_s0_w0_9 = mac_wmux_s0_mv9 ? i__payload[295:288] : i__payload[287:280];
-  assign mac_wmux_s0_w1_9 = mac_wmux_s0_mv9 ? i__payload[551:544] : i__payload[543:536];
-  assign mac_wmux_s0_w2_9 = mac_wmux_s0_mv9 ? i__payload[807:800] : i__payload[799:792];
-  assign mac_wmux_s0_w3_9 = mac_wmux_s0_mv9 ? i__payload[1063:1056] : i__payload[1055:1048];
-  assign mac_wmux_s0_mv10 = mac_wmux_keep11 & mac_wmux_drop11[0];
-  assign \$2342  = ~ mac_wmux_drop10[0];
-  assign \$2343  = mac_wmux_keep10 & \$2342 ;
-  assign mac_wmux_s0_v10 = mac_wmux_s0_mv10 | \$2343 ;
-  assign mac_wmux_s0_d10 = mac_wmux_s0_mv10 ? mac_wmux_drop11 : mac_wmux_drop10;
-  assign mac_wmux_s0_w0_10 = mac_wmux_s0_mv10 ? i__payload[303:296] : i__payload[295:288];
-  assign mac_wmux_s0_w1_10 = mac_wmux_s0_mv10 ? i__payload[559:552] : i__payload[551:544];
-  assign mac_wmux_s0_w2_10 = mac_wmux_s0_mv10 ? i__payload[815:808] : i__payload[807:800];
-  assign mac_wmux_s0_w3_10 = mac_wmux_s0_mv10 ? i__payload[1071:1064] : i__payload[1063:1056];
-  assign mac_wmux_s0_mv11 = mac_wmux_keep12 & mac_wmux_drop12[0];
-  assign \$2344  = ~ mac_wmux_drop11[0];
-  assign \$2345  = mac_wmux_keep11 & \$2344 ;
-  assign mac_wmux_s0_v11 = mac_wmux_s0_mv11 | \$2345 ;
-  assign mac_wmux_s0_d11 = mac_wmux_s0_mv11 ? mac_wmux_drop12 : mac_wmux_drop11;
-  assign mac_wmux_s0_w0_11 = mac_wmux_s0_mv11 ? i__payload[311:304] : i__payload[303:296];
-  assign mac_wmux_s0_w1_11 = mac_wmux_s0_mv11 ? i__payload[567:560] : i__payload[559:552];
-  assign mac_wmux_s0_w2_11 = mac_wmux_s0_mv11 ? i__payload[823:816] : i__payload[815:808];
-  assign mac_wmux_s0_w3_11 = mac_wmux_s0_mv11 ? i__payload[1079:1072] : i__payload[1071:1064];
-  assign mac_wmux_s0_mv12 = mac_wmux_keep13 & mac_wmux_drop13[0];
-  assign \$2346  = ~ mac_wmux_drop12[0];
-  assign \$2347  = mac_wmux_keep12 & \$2346 ;
-  assign mac_wmux_s0_v12 = mac_wmux_s0_mv12 | \$2347 ;
-  assign mac_wmux_s0_d12 = mac_wmux_s0_mv12 ? mac_wmux_drop13 : mac_wmux_drop12;
-  assign mac_wmux_s0_w0_12 = mac_wmux_s0_mv12 ? i__payload[319:312] : i__payload[311:304];
-  assign mac_wmux_s0_w1_12 = mac_wmux_s0_mv12 ? i__payload[575:568] : i__payload[567:560];
-  assign mac_wmux_s0_w2_12 = mac_wmux_s0_mv12 ? i__payload[831:824] : i__payload[823:816];
-  assign mac_wmux_s0_w3_12 = mac_wmux_s0_mv12 ? i__payload[1087:1080] : i__payload[1079:1072];
-  assign mac_wmux_s0_mv13 = mac_wmux_keep14 & mac_wmux_drop14[0];
-  assign \$2348  = ~ mac_wmux_drop13[0];
-  assign \$2349  = mac_wmux_keep13 & \$2348 ;
-  assign mac_wmux_s0_v13 = mac_wmux_s0_mv13 | \$2349 ;
-  assign mac_wmux_s0_d13 = mac_wmux_s0_mv13 ? mac_wmux_drop14 : mac_wmux_drop13;
-  assign mac_wmux_s0_w0_13 = mac_wmux_s0_mv13 ? i__payload[327:320] : i__payload[319:312];
-  assign mac_wmux_s0_w1_13 = mac_wmux_s0_mv13 ? i__payload[583:576] : i__payload[575:568];
-  assign mac_wmux_s0_w2_13 = mac_wmux_s0_mv13 ? i__payload[839:832] : i__payload[831:824];
-  assign mac_wmux_s0_w3_13 = mac_wmux_s0_mv13 ? i__payload[1095:1088] : i__payload[1087:1080];
-  assign mac_wmux_s0_mv14 = mac_wmux_keep15 & mac_wmux_drop15[0];
-  assign \$2350  = ~ mac_wmux_drop14[0];
-  assign \$2351  = mac_wmux_keep14 & \$2350 ;
-  assign mac_wmux_s0_v14 = mac_wmux_s0_mv14 | \$2351 ;
-  assign mac_wmux_s0_d14 = mac_wmux_s0_mv14 ? mac_wmux_drop15 : mac_wmux_drop14;
-  assign mac_wmux_s0_w0_14 = mac_wmux_s0_mv14 ? i__payload[335:328] : i__payload[327:320];
-  assign mac_wmux_s0_w1_14 = mac_wmux_s0_mv14 ? i__payload[591:584] : i__payload[583:576];
-  assign mac_wmux_s0_w2_14 = mac_wmux_s0_mv14 ? i__payload[847:840] : i__payload[839:832];
-  assign mac_wmux_s0_w3_14 = mac_wmux_s0_mv14 ? i__payload[1103:1096] : i__payload[1095:1088];
-  assign mac_wmux_s0_mv15 = mac_wmux_keep16 & mac_wmux_drop16[0];
-  assign \$2352  = ~ mac_wmux_drop15[0];
-  assign \$2353  = mac_wmux_keep15 & \$2352 ;
-  assign mac_wmux_s0_v15 = mac_wmux_s0_mv15 | \$2353 ;
-  assign mac_wmux_s0_d15 = mac_wmux_s0_mv15 ? mac_wmux_drop16 : mac_wmux_drop15;
-  assign mac_wmux_s0_w0_15 = mac_wmux_s0_mv15 ? i__payload[343:336] : i__payload[335:328];
-  assign mac_wmux_s0_w1_15 = mac_wmux_s0_mv15 ? i__payload[599:592] : i__payload[591:584];
-  assign mac_wmux_s0_w2_15 = mac_wmux_s0_mv15 ? i__payload[855:848] : i__payload[847:840];
-  assign mac_wmux_s0_w3_15 = mac_wmux_s0_mv15 ? i__payload[1111:1104] : i__payload[1103:1096];
-  assign mac_wmux_s0_mv16 = mac_wmux_keep17 & mac_wmux_drop17[0];
-  assign \$2354  = ~ mac_wmux_drop16[0];
-  assign \$2355  = mac_wmux_keep16 & \$2354 ;
-  assign mac_wmux_s0_v16 = mac_wmux_s0_mv16 | \$2355 ;
-  assign mac_wmux_s0_d16 = mac_wmux_s0_mv16 ? mac_wmux_drop17 : mac_wmux_drop16;
-  assign mac_wmux_s0_w0_16 = mac_wmux_s0_mv16 ? i__payload[351:344] : i__payload[343:336];
-  assign mac_wmux_s0_w1_16 = mac_wmux_s0_mv16 ? i__payload[607:600] : i__payload[599:592];
-  assign mac_wmux_s0_w2_16 = mac_wmux_s0_mv16 ? i__payload[863:856] : i__payload[855:848];
-  assign mac_wmux_s0_w3_16 = mac_wmux_s0_mv16 ? i__payload[1119:1112] : i__payload[1111:1104];
-  assign mac_wmux_s0_mv17 = mac_wmux_keep18 & mac_wmux_drop18[0];
-  assign \$2356  = ~ mac_wmux_drop17[0];
-  assign \$2357  = mac_wmux_keep17 & \$2356 ;
-  assign mac_wmux_s0_v17 = mac_wmux_s0_mv17 | \$2357 ;
-  assign mac_wmux_s0_d17 = mac_wmux_s0_mv17 ? mac_wmux_drop18 : mac_wmux_drop17;
-  assign mac_wmux_s0_w0_17 = mac_wmux_s0_mv17 ? i__payload[359:352] : i__payload[351:344];
-  assign mac_wmux_s0_w1_17 = mac_wmux_s0_mv17 ? i__payload[615:608] : i__payload[607:600];
-  assign mac_wmux_s0_w2_17 = mac_wmux_s0_mv17 ? i__payload[871:864] : i__payload[863:856];
-  assign mac_wmux_s0_w3_17 = mac_wmux_s0_mv17 ? i__payload[1127:1120] : i__payload[1119:1112];
-  assign mac_wmux_s0_mv18 = mac_wmux_keep19 & mac_wmux_drop19[0];
-  assign \$2358  = ~ mac_wmux_drop18[0];
-  assign \$2359  = mac_wmux_keep18 & \$2358 ;
-  assign mac_wmux_s0_v18 = mac_wmux_s0_mv18 | \$2359 ;
-  assign mac_wmux_s0_d18 = mac_wmux_s0_mv18 ? mac_wmux_drop19 : mac_wmux_drop18;
-  assign mac_wmux_s0_w0_18 = mac_wmux_s0_mv18 ? i__payload[367:360] : i__payload[359:352];
-  assign mac_wmux_s0_w1_18 = mac_wmux_s0_mv18 ? i__payload[623:616] : i__payload[615:608];
-  assign mac_wmux_s0_w2_18 = mac_wmux_s0_mv18 ? i__payload[879:872] : i__payload[871:864];
-  assign mac_wmux_s0_w3_18 = mac_wmux_s0_mv18 ? i__payload[1135:1128] : i__payload[1127:1120];
-  assign mac_wmux_s0_mv19 = mac_wmux_keep20 & mac_wmux_drop20[0];
-  assign \$2360  = ~ mac_wmux_drop19[0];
-  assign \$2361  = mac_wmux_keep19 & \$2360 ;
-  assign mac_wmux_s0_v19 = mac_wmux_s0_mv19 | \$2361 ;
-  assign mac_wmux_s0_d19 = mac_wmux_s0_mv19 ? mac_wmux_drop20 : mac_wmux_drop19;
-  assign mac_wmux_s0_w0_19 = mac_wmux_s0_mv19 ? i__payload[375:368] : i__payload[367:360];
-  assign mac_wmux_s0_w1_19 = mac_wmux_s0_mv19 ? i__payload[631:624] : i__payload[623:616];
-  assign mac_wmux_s0_w2_19 = mac_wmux_s0_mv19 ? i__payload[887:880] : i__payload[879:872];
-  assign mac_wmux_s0_w3_19 = mac_wmux_s0_mv19 ? i__payload[1143:1136] : i__payload[1135:1128];
-  assign mac_wmux_s0_mv20 = mac_wmux_keep21 & mac_wmux_drop21[0];
-  assign \$2362  = ~ mac_wmux_drop20[0];
-  assign \$2363  = mac_wmux_keep20 & \$2362 ;
-  assign mac_wmux_s0_v20 = mac_wmux_s0_mv20 | \$2363 ;
-  assign mac_wmux_s0_d20 = mac_wmux_s0_mv20 ? mac_wmux_drop21 : mac_wmux_drop20;
-  assign mac_wmux_s0_w0_20 = mac_wmux_s0_mv20 ? i__payload[383:376] : i__payload[375:368];
-  assign mac_wmux_s0_w1_20 = mac_wmux_s0_mv20 ? i__payload[639:632] : i__payload[631:624];
-  assign mac_wmux_s0_w2_20 = mac_wmux_s0_mv20 ? i__payload[895:888] : i__payload[887:880];
-  assign mac_wmux_s0_w3_20 = mac_wmux_s0_mv20 ? i__payload[1151:1144] : i__payload[1143:1136];
-  assign mac_wmux_s0_mv21 = mac_wmux_keep22 & mac_wmux_drop22[0];
-  assign \$2364  = ~ mac_wmux_drop21[0];
-  assign \$2365  = mac_wmux_keep21 & \$2364 ;
-  assign mac_wmux_s0_v21 = mac_wmux_s0_mv21 | \$2365 ;
-  assign mac_wmux_s0_d21 = mac_wmux_s0_mv21 ? mac_wmux_drop22 : mac_wmux_drop21;
-  assign mac_wmux_s0_w0_21 = mac_wmux_s0_mv21 ? i__payload[391:384] : i__payload[383:376];
-  assign mac_wmux_s0_w1_21 = mac_wmux_s0_mv21 ? i__payload[647:640] : i__payload[639:632];
-  assign mac_wmux_s0_w2_21 = mac_wmux_s0_mv21 ? i__payload[903:896] : i__payload[895:888];
-  assign mac_wmux_s0_w3_21 = mac_wmux_s0_mv21 ? i__payload[1159:1152] : i__payload[1151:1144];
-  assign mac_wmux_s0_mv22 = mac_wmux_keep23 & mac_wmux_drop23[0];
-  assign \$2366  = ~ mac_wmux_drop22[0];
-  assign \$2367  = mac_wmux_keep22 & \$2366 ;
-  assign mac_wmux_s0_v22 = mac_wmux_s0_mv22 | \$2367 ;
-  assign mac_wmux_s0_d22 = mac_wmux_s0_mv22 ? mac_wmux_drop23 : mac_wmux_drop22;
-  assign mac_wmux_s0_w0_22 = mac_wmux_s0_mv22 ? i__payload[399:392] : i__payload[391:384];
-  assign mac_wmux_s0_w1_22 = mac_wmux_s0_mv22 ? i__payload[655:648] : i__payload[647:640];
-  assign mac_wmux_s0_w2_22 = mac_wmux_s0_mv22 ? i__payload[911:904] : i__payload[903:896];
-  assign mac_wmux_s0_w3_22 = mac_wmux_s0_mv22 ? i__payload[1167:1160] : i__payload[1159:1152];
-  assign mac_wmux_s0_mv23 = mac_wmux_keep24 & mac_wmux_drop24[0];
-  assign \$2368  = ~ mac_wmux_drop23[0];
-  assign \$2369  = mac_wmux_keep23 & \$2368 ;
-  assign mac_wmux_s0_v23 = mac_wmux_s0_mv23 | \$2369 ;
-  assign mac_wmux_s0_d23 = mac_wmux_s0_mv23 ? mac_wmux_drop24 : mac_wmux_drop23;
-  assign mac_wmux_s0_w0_23 = mac_wmux_s0_mv23 ? i__payload[407:400] : i__payload[399:392];
-  assign mac_wmux_s0_w1_23 = mac_wmux_s0_mv23 ? i__payload[663:656] : i__payload[655:648];
-  assign mac_wmux_s0_w2_23 = mac_wmux_s0_mv23 ? i__payload[919:912] : i__payload[911:904];
-  assign mac_wmux_s0_w3_23 = mac_wmux_s0_mv23 ? i__payload[1175:1168] : i__payload[1167:1160];
-  assign mac_wmux_s0_mv24 = mac_wmux_keep25 & mac_wmux_drop25[0];
-  assign \$2370  = ~ mac_wmux_drop24[0];
-  assign \$2371  = mac_wmux_keep24 & \$2370 ;
-  assign mac_wmux_s0_v24 = mac_wmux_s0_mv24 | \$2371 ;
-  assign mac_wmux_s0_d24 = mac_wmux_s0_mv24 ? mac_wmux_drop25 : mac_wmux_drop24;
-  assign mac_wmux_s0_w0_24 = mac_wmux_s0_mv24 ? i__payload[415:408] : i__payload[407:400];
-  assign mac_wmux_s0_w1_24 = mac_wmux_s0_mv24 ? i__payload[671:664] : i__payload[663:656];
-  assign mac_wmux_s0_w2_24 = mac_wmux_s0_mv24 ? i__payload[927:920] : i__payload[919:912];
-  assign mac_wmux_s0_w3_24 = mac_wmux_s0_mv24 ? i__payload[1183:1176] : i__payload[1175:1168];
-  assign mac_wmux_s0_mv25 = mac_wmux_keep26 & mac_wmux_drop26[0];
-  assign \$2372  = ~ mac_wmux_drop25[0];
-  assign \$2373  = mac_wmux_keep25 & \$2372 ;
-  assign mac_wmux_s0_v25 = mac_wmux_s0_mv25 | \$2373 ;
-  assign mac_wmux_s0_d25 = mac_wmux_s0_mv25 ? mac_wmux_drop26 : mac_wmux_drop25;
-  assign mac_wmux_s0_w0_25 = mac_wmux_s0_mv25 ? i__payload[423:416] : i__payload[415:408];
-  assign mac_wmux_s0_w1_25 = mac_wmux_s0_mv25 ? i__payload[679:672] : i__payload[671:664];
-  assign mac_wmux_s0_w2_25 = mac_wmux_s0_mv25 ? i__payload[935:928] : i__payload[927:920];
-  assign mac_wmux_s0_w3_25 = mac_wmux_s0_mv25 ? i__payload[1191:1184] : i__payload[1183:1176];
-  assign mac_wmux_s0_mv26 = mac_wmux_keep27 & mac_wmux_drop27[0];
-  assign \$2374  = ~ mac_wmux_drop26[0];
-  assign \$2375  = mac_wmux_keep26 & \$2374 ;
-  assign mac_wmux_s0_v26 = mac_wmux_s0_mv26 | \$2375 ;
-  assign mac_wmux_s0_d26 = mac_wmux_s0_mv26 ? mac_wmux_drop27 : mac_wmux_drop26;
-  assign mac_wmux_s0_w0_26 = mac_wmux_s0_mv26 ? i__payload[431:424] : i__payload[423:416];
-  assign mac_wmux_s0_w1_26 = mac_wmux_s0_mv26 ? i__payload[687:680] : i__payload[679:672];
-  assign mac_wmux_s0_w2_26 = mac_wmux_s0_mv26 ? i__payload[943:936] : i__payload[935:928];
-  assign mac_wmux_s0_w3_26 = mac_wmux_s0_mv26 ? i__payload[1199:1192] : i__payload[1191:1184];
-  assign mac_wmux_s0_mv27 = mac_wmux_keep28 & mac_wmux_drop28[0];
-  assign \$2376  = ~ mac_wmux_drop27[0];
-  assign \$2377  = mac_wmux_keep27 & \$2376 ;
-  assign mac_wmux_s0_v27 = mac_wmux_s0_mv27 | \$2377 ;
-  assign mac_wmux_s0_d27 = mac_wmux_s0_mv27 ? mac_wmux_drop28 : mac_wmux_drop27;
-  assign mac_wmux_s0_w0_27 = mac_wmux_s0_mv27 ? i__payload[439:432] : i__payload[431:424];
-  assign mac_wmux_s0_w1_27 = mac_wmux_s0_mv27 ? i__payload[695:688] : i__payload[687:680];
-  assign mac_wmux_s0_w2_27 = mac_wmux_s0_mv27 ? i__payload[951:944] : i__payload[943:936];
-  assign mac_wmux_s0_w3_27 = mac_wmux_s0_mv27 ? i__payload[1207:1200] : i__payload[1199:1192];
-  assign mac_wmux_s0_mv28 = mac_wmux_keep29 & mac_wmux_drop29[0];
-  assign \$2378  = ~ mac_wmux_drop28[0];
-  assign \$2379  = mac_wmux_keep28 & \$2378 ;
-  assign mac_wmux_s0_v28 = mac_wmux_s0_mv28 | \$2379 ;
-  assign mac_wmux_s0_d28 = mac_wmux_s0_mv28 ? mac_wmux_drop29 : mac_wmux_drop28;
-  assign mac_wmux_s0_w0_28 = mac_wmux_s0_mv28 ? i__payload[447:440] : i__payload[439:432];
-  assign mac_wmux_s0_w1_28 = mac_wmux_s0_mv28 ? i__payload[703:696] : i__payload[695:688];
-  assign mac_wmux_s0_w2_28 = mac_wmux_s0_mv28 ? i__payload[959:952] : i__payload[951:944];
-  assign mac_wmux_s0_w3_28 = mac_wmux_s0_mv28 ? i__payload[1215:1208] : i__payload[1207:1200];
-  assign mac_wmux_s0_mv29 = mac_wmux_keep30 & mac_wmux_drop30[0];
-  assign \$2380  = ~ mac_wmux_drop29[0];
-  assign \$2381  = mac_wmux_keep29 & \$2380 ;
-  assign mac_wmux_s0_v29 = mac_wmux_s0_mv29 | \$2381 ;
-  assign mac_wmux_s0_d29 = mac_wmux_s0_mv29 ? mac_wmux_drop30 : mac_wmux_drop29;
-  assign mac_wmux_s0_w0_29 = mac_wmux_s0_mv29 ? i__payload[455:448] : i__payload[447:440];
-  assign mac_wmux_s0_w1_29 = mac_wmux_s0_mv29 ? i__payload[711:704] : i__payload[703:696];
-  assign mac_wmux_s0_w2_29 = mac_wmux_s0_mv29 ? i__payload[967:960] : i__payload[959:952];
-  assign mac_wmux_s0_w3_29 = mac_wmux_s0_mv29 ? i__payload[1223:1216] : i__payload[1215:1208];
-  assign \$2382  = ~ mac_wmux_drop30[0];
-  assign \$2383  = mac_wmux_keep30 & \$2382 ;
-  assign \$2384  = ~ stall_adv0_valid;
-  assign stall_adv0 = \$2384  | o__ready;
-  assign mac_wmux_s1_mv0 = mac_wmux1_s0 & \mac_wmux1_s0$294 [1];
-  assign \$2385  = ~ \mac_wmux1_s0$297 [1];
-  assign \$2386  = \mac_wmux1_s0$296  & \$2385 ;
+  assign \$2322  = ~ stall_adv0_valid;
+  assign stall_adv0 = \$2322  | o__ready;
+  assign mac_wmux_s0_mv0 = mac_wmux0_s0 & \mac_wmux0_s0$77 [0];
+  assign \$2323  = ~ \mac_wmux0_s0$80 [0];
+  assign \$2324  = \mac_wmux0_s0$79  & \$2323 ;
+  assign mac_wmux_s0_v0 = mac_wmux_s0_mv0 | \$2324 ;
+  assign mac_wmux_s0_d0 = mac_wmux_s0_mv0 ? \mac_wmux0_s0$77  : \mac_wmux0_s0$80 ;
+  assign mac_wmux_s0_w0_0 = mac_wmux_s0_mv0 ? \mac_wmux0_s0$84  : \mac_wmux0_s0$83 ;
+  assign mac_wmux_s0_w1_0 = mac_wmux_s0_mv0 ? \mac_wmux0_s0$87  : \mac_wmux0_s0$86 ;
+  assign mac_wmux_s0_w2_0 = mac_wmux_s0_mv0 ? \mac_wmux0_s0$90  : \mac_wmux0_s0$89 ;
+  assign mac_wmux_s0_w3_0 = mac_wmux_s0_mv0 ? \mac_wmux0_s0$93  : \mac_wmux0_s0$92 ;
+  assign mac_wmux_s0_mv1 = \mac_wmux0_s0$95  & \mac_wmux0_s0$96 [0];
+  assign \$2325  = ~ \mac_wmux0_s0$77 [0];
+  assign \$2326  = mac_wmux0_s0 & \$2325 ;
+  assign mac_wmux_s0_v1 = mac_wmux_s0_mv1 | \$2326 ;
+  assign mac_wmux_s0_d1 = mac_wmux_s0_mv1 ? \mac_wmux0_s0$96  : \mac_wmux0_s0$77 ;
+  assign mac_wmux_s0_w0_1 = mac_wmux_s0_mv1 ? \mac_wmux0_s0$100  : \mac_wmux0_s0$84 ;
+  assign mac_wmux_s0_w1_1 = mac_wmux_s0_mv1 ? \mac_wmux0_s0$102  : \mac_wmux0_s0$87 ;
+  assign mac_wmux_s0_w2_1 = mac_wmux_s0_mv1 ? \mac_wmux0_s0$104  : \mac_wmux0_s0$90 ;
+  assign mac_wmux_s0_w3_1 = mac_wmux_s0_mv1 ? \mac_wmux0_s0$106  : \mac_wmux0_s0$93 ;
+  assign mac_wmux_s0_mv2 = \mac_wmux0_s0$108  & \mac_wmux0_s0$109 [0];
+  assign \$2327  = ~ \mac_wmux0_s0$96 [0];
+  assign \$2328  = \mac_wmux0_s0$95  & \$2327 ;
+  assign mac_wmux_s0_v2 = mac_wmux_s0_mv2 | \$2328 ;
+  assign mac_wmux_s0_d2 = mac_wmux_s0_mv2 ? \mac_wmux0_s0$109  : \mac_wmux0_s0$96 ;
+  assign mac_wmux_s0_w0_2 = mac_wmux_s0_mv2 ? \mac_wmux0_s0$113  : \mac_wmux0_s0$100 ;
+  assign mac_wmux_s0_w1_2 = mac_wmux_s0_mv2 ? \mac_wmux0_s0$115  : \mac_wmux0_s0$102 ;
+  assign mac_wmux_s0_w2_2 = mac_wmux_s0_mv2 ? \mac_wmux0_s0$117  : \mac_wmux0_s0$104 ;
+  assign mac_wmux_s0_w3_2 = mac_wmux_s0_mv2 ? \mac_wmux0_s0$119  : \mac_wmux0_s0$106 ;
+  assign mac_wmux_s0_mv3 = \mac_wmux0_s0$121  & \mac_wmux0_s0$122 [0];
+  assign \$2329  = ~ \mac_wmux0_s0$109 [0];
+  assign \$2330  = \mac_wmux0_s0$108  & \$2329 ;
+  assign mac_wmux_s0_v3 = mac_wmux_s0_mv3 | \$2330 ;
+  assign mac_wmux_s0_d3 = mac_wmux_s0_mv3 ? \mac_wmux0_s0$122  : \mac_wmux0_s0$109 ;
+  assign mac_wmux_s0_w0_3 = mac_wmux_s0_mv3 ? \mac_wmux0_s0$126  : \mac_wmux0_s0$113 ;
+  assign mac_wmux_s0_w1_3 = mac_wmux_s0_mv3 ? \mac_wmux0_s0$128  : \mac_wmux0_s0$115 ;
+  assign mac_wmux_s0_w2_3 = mac_wmux_s0_mv3 ? \mac_wmux0_s0$130  : \mac_wmux0_s0$117 ;
+  assign mac_wmux_s0_w3_3 = mac_wmux_s0_mv3 ? \mac_wmux0_s0$132  : \mac_wmux0_s0$119 ;
+  assign mac_wmux_s0_mv4 = \mac_wmux0_s0$134  & \mac_wmux0_s0$135 [0];
+  assign \$2331  = ~ \mac_wmux0_s0$122 [0];
+  assign \$2332  = \mac_wmux0_s0$121  & \$2331 ;
+  assign mac_wmux_s0_v4 = mac_wmux_s0_mv4 | \$2332 ;
+  assign mac_wmux_s0_d4 = mac_wmux_s0_mv4 ? \mac_wmux0_s0$135  : \mac_wmux0_s0$122 ;
+  assign mac_wmux_s0_w0_4 = mac_wmux_s0_mv4 ? \mac_wmux0_s0$139  : \mac_wmux0_s0$126 ;
+  assign mac_wmux_s0_w1_4 = mac_wmux_s0_mv4 ? \mac_wmux0_s0$141  : \mac_wmux0_s0$128 ;
+  assign mac_wmux_s0_w2_4 = mac_wmux_s0_mv4 ? \mac_wmux0_s0$143  : \mac_wmux0_s0$130 ;
+  assign mac_wmux_s0_w3_4 = mac_wmux_s0_mv4 ? \mac_wmux0_s0$145  : \mac_wmux0_s0$132 ;
+  assign mac_wmux_s0_mv5 = \mac_wmux0_s0$147  & \mac_wmux0_s0$148 [0];
+  assign \$2333  = ~ \mac_wmux0_s0$135 [0];
+  assign \$2334  = \mac_wmux0_s0$134  & \$2333 ;
+  assign mac_wmux_s0_v5 = mac_wmux_s0_mv5 | \$2334 ;
+  assign mac_wmux_s0_d5 = mac_wmux_s0_mv5 ? \mac_wmux0_s0$148  : \mac_wmux0_s0$135 ;
+  assign mac_wmux_s0_w0_5 = mac_wmux_s0_mv5 ? \mac_wmux0_s0$152  : \mac_wmux0_s0$139 ;
+  assign mac_wmux_s0_w1_5 = mac_wmux_s0_mv5 ? \mac_wmux0_s0$154  : \mac_wmux0_s0$141 ;
+  assign mac_wmux_s0_w2_5 = mac_wmux_s0_mv5 ? \mac_wmux0_s0$156  : \mac_wmux0_s0$143 ;
+  assign mac_wmux_s0_w3_5 = mac_wmux_s0_mv5 ? \mac_wmux0_s0$158  : \mac_wmux0_s0$145 ;
+  assign mac_wmux_s0_mv6 = \mac_wmux0_s0$160  & \mac_wmux0_s0$161 [0];
+  assign \$2335  = ~ \mac_wmux0_s0$148 [0];
+  assign \$2336  = \mac_wmux0_s0$147  & \$2335 ;
+  assign mac_wmux_s0_v6 = mac_wmux_s0_mv6 | \$2336 ;
+  assign mac_wmux_s0_d6 = mac_wmux_s0_mv6 ? \mac_wmux0_s0$161  : \mac_wmux0_s0$148 ;
+  assign mac_wmux_s0_w0_6 = mac_wmux_s0_mv6 ? \mac_wmux0_s0$165  : \mac_wmux0_s0$152 ;
+  assign mac_wmux_s0_w1_6 = mac_wmux_s0_mv6 ? \mac_wmux0_s0$167  : \mac_wmux0_s0$154 ;
+  assign mac_wmux_s0_w2_6 = mac_wmux_s0_mv6 ? \mac_wmux0_s0$169  : \mac_wmux0_s0$156 ;
+  assign mac_wmux_s0_w3_6 = mac_wmux_s0_mv6 ? \mac_wmux0_s0$171  : \mac_wmux0_s0$158 ;
+  assign mac_wmux_s0_mv7 = \mac_wmux0_s0$173  & \mac_wmux0_s0$174 [0];
+  assign \$2337  = ~ \mac_wmux0_s0$161 [0];
+  assign \$2338  = \mac_wmux0_s0$160  & \$2337 ;
+  assign mac_wmux_s0_v7 = mac_wmux_s0_mv7 | \$2338 ;
+  assign mac_wmux_s0_d7 = mac_wmux_s0_mv7 ? \mac_wmux0_s0$174  : \mac_wmux0_s0$161 ;
+  assign mac_wmux_s0_w0_7 = mac_wmux_s0_mv7 ? \mac_wmux0_s0$178  : \mac_wmux0_s0$165 ;
+  assign mac_wmux_s0_w1_7 = mac_wmux_s0_mv7 ? \mac_wmux0_s0$180  : \mac_wmux0_s0$167 ;
+  assign mac_wmux_s0_w2_7 = mac_wmux_s0_mv7 ? \mac_wmux0_s0$182  : \mac_wmux0_s0$169 ;
+  assign mac_wmux_s0_w3_7 = mac_wmux_s0_mv7 ? \mac_wmux0_s0$184  : \mac_wmux0_s0$171 ;
+  assign mac_wmux_s0_mv8 = \mac_wmux0_s0$186  & \mac_wmux0_s0$187 [0];
+  assign \$2339  = ~ \mac_wmux0_s0$174 [0];
+  assign \$2340  = \mac_wmux0_s0$173  & \$2339 ;
+  assign mac_wmux_s0_v8 = mac_wmux_s0_mv8 | \$2340 ;
+  assign mac_wmux_s0_d8 = mac_wmux_s0_mv8 ? \mac_wmux0_s0$187  : \mac_wmux0_s0$174 ;
+  assign mac_wmux_s0_w0_8 = mac_wmux_s0_mv8 ? \mac_wmux0_s0$191  : \mac_wmux0_s0$178 ;
+  assign mac_wmux_s0_w1_8 = mac_wmux_s0_mv8 ? \mac_wmux0_s0$193  : \mac_wmux0_s0$180 ;
+  assign mac_wmux_s0_w2_8 = mac_wmux_s0_mv8 ? \mac_wmux0_s0$195  : \mac_wmux0_s0$182 ;
+  assign mac_wmux_s0_w3_8 = mac_wmux_s0_mv8 ? \mac_wmux0_s0$197  : \mac_wmux0_s0$184 ;
+  assign mac_wmux_s0_mv9 = \mac_wmux0_s0$199  & \mac_wmux0_s0$200 [0];
+  assign \$2341  = ~ \mac_wmux0_s0$187 [0];
+  assign \$2342  = \mac_wmux0_s0$186  & \$2341 ;
+  assign mac_wmux_s0_v9 = mac_wmux_s0_mv9 | \$2342 ;
+  assign mac_wmux_s0_d9 = mac_wmux_s0_mv9 ? \mac_wmux0_s0$200  : \mac_wmux0_s0$187 ;
+  assign mac_wmux_s0_w0_9 = mac_wmux_s0_mv9 ? \mac_wmux0_s0$204  : \mac_wmux0_s0$191 ;
+  assign mac_wmux_s0_w1_9 = mac_wmux_s0_mv9 ? \mac_wmux0_s0$206  : \mac_wmux0_s0$193 ;
+  assign mac_wmux_s0_w2_9 = mac_wmux_s0_mv9 ? \mac_wmux0_s0$208  : \mac_wmux0_s0$195 ;
+  assign mac_wmux_s0_w3_9 = mac_wmux_s0_mv9 ? \mac_wmux0_s0$210  : \mac_wmux0_s0$197 ;
+  assign mac_wmux_s0_mv10 = \mac_wmux0_s0$212  & \mac_wmux0_s0$213 [0];
+  assign \$2343  = ~ \mac_wmux0_s0$200 [0];
+  assign \$2344  = \mac_wmux0_s0$199  & \$2343 ;
+  assign mac_wmux_s0_v10 = mac_wmux_s0_mv10 | \$2344 ;
+  assign mac_wmux_s0_d10 = mac_wmux_s0_mv10 ? \mac_wmux0_s0$213  : \mac_wmux0_s0$200 ;
+  assign mac_wmux_s0_w0_10 = mac_wmux_s0_mv10 ? \mac_wmux0_s0$217  : \mac_wmux0_s0$204 ;
+  assign mac_wmux_s0_w1_10 = mac_wmux_s0_mv10 ? \mac_wmux0_s0$219  : \mac_wmux0_s0$206 ;
+  assign mac_wmux_s0_w2_10 = mac_wmux_s0_mv10 ? \mac_wmux0_s0$221  : \mac_wmux0_s0$208 ;
+  assign mac_wmux_s0_w3_10 = mac_wmux_s0_mv10 ? \mac_wmux0_s0$223  : \mac_wmux0_s0$210 ;
+  assign mac_wmux_s0_mv11 = \mac_wmux0_s0$225  & \mac_wmux0_s0$226 [0];
+  assign \$2345  = ~ \mac_wmux0_s0$213 [0];
+  assign \$2346  = \mac_wmux0_s0$212  & \$2345 ;
+  assign mac_wmux_s0_v11 = mac_wmux_s0_mv11 | \$2346 ;
+  assign mac_wmux_s0_d11 = mac_wmux_s0_mv11 ? \mac_wmux0_s0$226  : \mac_wmux0_s0$213 ;
+  assign mac_wmux_s0_w0_11 = mac_wmux_s0_mv11 ? \mac_wmux0_s0$230  : \mac_wmux0_s0$217 ;
+  assign mac_wmux_s0_w1_11 = mac_wmux_s0_mv11 ? \mac_wmux0_s0$232  : \mac_wmux0_s0$219 ;
+  assign mac_wmux_s0_w2_11 = mac_wmux_s0_mv11 ? \mac_wmux0_s0$234  : \mac_wmux0_s0$221 ;
+  assign mac_wmux_s0_w3_11 = mac_wmux_s0_mv11 ? \mac_wmux0_s0$236  : \mac_wmux0_s0$223 ;
+  assign mac_wmux_s0_mv12 = \mac_wmux0_s0$238  & \mac_wmux0_s0$239 [0];
+  assign \$2347  = ~ \mac_wmux0_s0$226 [0];
+  assign \$2348  = \mac_wmux0_s0$225  & \$2347 ;
+  assign mac_wmux_s0_v12 = mac_wmux_s0_mv12 | \$2348 ;
+  assign mac_wmux_s0_d12 = mac_wmux_s0_mv12 ? \mac_wmux0_s0$239  : \mac_wmux0_s0$226 ;
+  assign mac_wmux_s0_w0_12 = mac_wmux_s0_mv12 ? \mac_wmux0_s0$243  : \mac_wmux0_s0$230 ;
+  assign mac_wmux_s0_w1_12 = mac_wmux_s0_mv12 ? \mac_wmux0_s0$245  : \mac_wmux0_s0$232 ;
+  assign mac_wmux_s0_w2_12 = mac_wmux_s0_mv12 ? \mac_wmux0_s0$247  : \mac_wmux0_s0$234 ;
+  assign mac_wmux_s0_w3_12 = mac_wmux_s0_mv12 ? \mac_wmux0_s0$249  : \mac_wmux0_s0$236 ;
+  assign mac_wmux_s0_mv13 = \mac_wmux0_s0$251  & \mac_wmux0_s0$252 [0];
+  assign \$2349  = ~ \mac_wmux0_s0$239 [0];
+  assign \$2350  = \mac_wmux0_s0$238  & \$2349 ;
+  assign mac_wmux_s0_v13 = mac_wmux_s0_mv13 | \$2350 ;
+  assign mac_wmux_s0_d13 = mac_wmux_s0_mv13 ? \mac_wmux0_s0$252  : \mac_wmux0_s0$239 ;
+  assign mac_wmux_s0_w0_13 = mac_wmux_s0_mv13 ? \mac_wmux0_s0$256  : \mac_wmux0_s0$243 ;
+  assign mac_wmux_s0_w1_13 = mac_wmux_s0_mv13 ? \mac_wmux0_s0$258  : \mac_wmux0_s0$245 ;
+  assign mac_wmux_s0_w2_13 = mac_wmux_s0_mv13 ? \mac_wmux0_s0$260  : \mac_wmux0_s0$247 ;
+  assign mac_wmux_s0_w3_13 = mac_wmux_s0_mv13 ? \mac_wmux0_s0$262  : \mac_wmux0_s0$249 ;
+  assign mac_wmux_s0_mv14 = \mac_wmux0_s0$264  & \mac_wmux0_s0$265 [0];
+  assign \$2351  = ~ \mac_wmux0_s0$252 [0];
+  assign \$2352  = \mac_wmux0_s0$251  & \$2351 ;
+  assign mac_wmux_s0_v14 = mac_wmux_s0_mv14 | \$2352 ;
+  assign mac_wmux_s0_d14 = mac_wmux_s0_mv14 ? \mac_wmux0_s0$265  : \mac_wmux0_s0$252 ;
+  assign mac_wmux_s0_w0_14 = mac_wmux_s0_mv14 ? \mac_wmux0_s0$269  : \mac_wmux0_s0$256 ;
+  assign mac_wmux_s0_w1_14 = mac_wmux_s0_mv14 ? \mac_wmux0_s0$271  : \mac_wmux0_s0$258 ;
+  assign mac_wmux_s0_w2_14 = mac_wmux_s0_mv14 ? \mac_wmux0_s0$273  : \mac_wmux0_s0$260 ;
+  assign mac_wmux_s0_w3_14 = mac_wmux_s0_mv14 ? \mac_wmux0_s0$275  : \mac_wmux0_s0$262 ;
+  assign mac_wmux_s0_mv15 = \mac_wmux0_s0$277  & \mac_wmux0_s0$278 [0];
+  assign \$2353  = ~ \mac_wmux0_s0$265 [0];
+  assign \$2354  = \mac_wmux0_s0$264  & \$2353 ;
+  assign mac_wmux_s0_v15 = mac_wmux_s0_mv15 | \$2354 ;
+  assign mac_wmux_s0_d15 = mac_wmux_s0_mv15 ? \mac_wmux0_s0$278  : \mac_wmux0_s0$265 ;
+  assign mac_wmux_s0_w0_15 = mac_wmux_s0_mv15 ? \mac_wmux0_s0$282  : \mac_wmux0_s0$269 ;
+  assign mac_wmux_s0_w1_15 = mac_wmux_s0_mv15 ? \mac_wmux0_s0$284  : \mac_wmux0_s0$271 ;
+  assign mac_wmux_s0_w2_15 = mac_wmux_s0_mv15 ? \mac_wmux0_s0$286  : \mac_wmux0_s0$273 ;
+  assign mac_wmux_s0_w3_15 = mac_wmux_s0_mv15 ? \mac_wmux0_s0$288  : \mac_wmux0_s0$275 ;
+  assign mac_wmux_s0_mv16 = \mac_wmux0_s0$290  & \mac_wmux0_s0$291 [0];
+  assign \$2355  = ~ \mac_wmux0_s0$278 [0];
+  assign \$2356  = \mac_wmux0_s0$277  & \$2355 ;
+  assign mac_wmux_s0_v16 = mac_wmux_s0_mv16 | \$2356 ;
+  assign mac_wmux_s0_d16 = mac_wmux_s0_mv16 ? \mac_wmux0_s0$291  : \mac_wmux0_s0$278 ;
+  assign mac_wmux_s0_w0_16 = mac_wmux_s0_mv16 ? \mac_wmux0_s0$295  : \mac_wmux0_s0$282 ;
+  assign mac_wmux_s0_w1_16 = mac_wmux_s0_mv16 ? \mac_wmux0_s0$297  : \mac_wmux0_s0$284 ;
+  assign mac_wmux_s0_w2_16 = mac_wmux_s0_mv16 ? \mac_wmux0_s0$299  : \mac_wmux0_s0$286 ;
+  assign mac_wmux_s0_w3_16 = mac_wmux_s0_mv16 ? \mac_wmux0_s0$301  : \mac_wmux0_s0$288 ;
+  assign mac_wmux_s0_mv17 = \mac_wmux0_s0$303  & \mac_wmux0_s0$304 [0];
+  assign \$2357  = ~ \mac_wmux0_s0$291 [0];
+  assign \$2358  = \mac_wmux0_s0$290  & \$2357 ;
+  assign mac_wmux_s0_v17 = mac_wmux_s0_mv17 | \$2358 ;
+  assign mac_wmux_s0_d17 = mac_wmux_s0_mv17 ? \mac_wmux0_s0$304  : \mac_wmux0_s0$291 ;
+  assign mac_wmux_s0_w0_17 = mac_wmux_s0_mv17 ? \mac_wmux0_s0$308  : \mac_wmux0_s0$295 ;
+  assign mac_wmux_s0_w1_17 = mac_wmux_s0_mv17 ? \mac_wmux0_s0$310  : \mac_wmux0_s0$297 ;
+  assign mac_wmux_s0_w2_17 = mac_wmux_s0_mv17 ? \mac_wmux0_s0$312  : \mac_wmux0_s0$299 ;
+  assign mac_wmux_s0_w3_17 = mac_wmux_s0_mv17 ? \mac_wmux0_s0$314  : \mac_wmux0_s0$301 ;
+  assign mac_wmux_s0_mv18 = \mac_wmux0_s0$316  & \mac_wmux0_s0$317 [0];
+  assign \$2359  = ~ \mac_wmux0_s0$304 [0];
+  assign \$2360  = \mac_wmux0_s0$303  & \$2359 ;
+  assign mac_wmux_s0_v18 = mac_wmux_s0_mv18 | \$2360 ;
+  assign mac_wmux_s0_d18 = mac_wmux_s0_mv18 ? \mac_wmux0_s0$317  : \mac_wmux0_s0$304 ;
+  assign mac_wmux_s0_w0_18 = mac_wmux_s0_mv18 ? \mac_wmux0_s0$321  : \mac_wmux0_s0$308 ;
+  assign mac_wmux_s0_w1_18 = mac_wmux_s0_mv18 ? \mac_wmux0_s0$323  : \mac_wmux0_s0$310 ;
+  assign mac_wmux_s0_w2_18 = mac_wmux_s0_mv18 ? \mac_wmux0_s0$325  : \mac_wmux0_s0$312 ;
+  assign mac_wmux_s0_w3_18 = mac_wmux_s0_mv18 ? \mac_wmux0_s0$327  : \mac_wmux0_s0$314 ;
+  assign mac_wmux_s0_mv19 = \mac_wmux0_s0$329  & \mac_wmux0_s0$330 [0];
+  assign \$2361  = ~ \mac_wmux0_s0$317 [0];
+  assign \$2362  = \mac_wmux0_s0$316  & \$2361 ;
+  assign mac_wmux_s0_v19 = mac_wmux_s0_mv19 | \$2362 ;
+  assign mac_wmux_s0_d19 = mac_wmux_s0_mv19 ? \mac_wmux0_s0$330  : \mac_wmux0_s0$317 ;
+  assign mac_wmux_s0_w0_19 = mac_wmux_s0_mv19 ? \mac_wmux0_s0$334  : \mac_wmux0_s0$321 ;
+  assign mac_wmux_s0_w1_19 = mac_wmux_s0_mv19 ? \mac_wmux0_s0$336  : \mac_wmux0_s0$323 ;
+  assign mac_wmux_s0_w2_19 = mac_wmux_s0_mv19 ? \mac_wmux0_s0$338  : \mac_wmux0_s0$325 ;
+  assign mac_wmux_s0_w3_19 = mac_wmux_s0_mv19 ? \mac_wmux0_s0$340  : \mac_wmux0_s0$327 ;
+  assign mac_wmux_s0_mv20 = \mac_wmux0_s0$342  & \mac_wmux0_s0$343 [0];
+  assign \$2363  = ~ \mac_wmux0_s0$330 [0];
+  assign \$2364  = \mac_wmux0_s0$329  & \$2363 ;
+  assign mac_wmux_s0_v20 = mac_wmux_s0_mv20 | \$2364 ;
+  assign mac_wmux_s0_d20 = mac_wmux_s0_mv20 ? \mac_wmux0_s0$343  : \mac_wmux0_s0$330 ;
+  assign mac_wmux_s0_w0_20 = mac_wmux_s0_mv20 ? \mac_wmux0_s0$347  : \mac_wmux0_s0$334 ;
+  assign mac_wmux_s0_w1_20 = mac_wmux_s0_mv20 ? \mac_wmux0_s0$349  : \mac_wmux0_s0$336 ;
+  assign mac_wmux_s0_w2_20 = mac_wmux_s0_mv20 ? \mac_wmux0_s0$351  : \mac_wmux0_s0$338 ;
+  assign mac_wmux_s0_w3_20 = mac_wmux_s0_mv20 ? \mac_wmux0_s0$353  : \mac_wmux0_s0$340 ;
+  assign mac_wmux_s0_mv21 = \mac_wmux0_s0$355  & \mac_wmux0_s0$356 [0];
+  assign \$2365  = ~ \mac_wmux0_s0$343 [0];
+  assign \$2366  = \mac_wmux0_s0$342  & \$2365 ;
+  assign mac_wmux_s0_v21 = mac_wmux_s0_mv21 | \$2366 ;
+  assign mac_wmux_s0_d21 = mac_wmux_s0_mv21 ? \mac_wmux0_s0$356  : \mac_wmux0_s0$343 ;
+  assign mac_wmux_s0_w0_21 = mac_wmux_s0_mv21 ? \mac_wmux0_s0$360  : \mac_wmux0_s0$347 ;
+  assign mac_wmux_s0_w1_21 = mac_wmux_s0_mv21 ? \mac_wmux0_s0$362  : \mac_wmux0_s0$349 ;
+  assign mac_wmux_s0_w2_21 = mac_wmux_s0_mv21 ? \mac_wmux0_s0$364  : \mac_wmux0_s0$351 ;
+  assign mac_wmux_s0_w3_21 = mac_wmux_s0_mv21 ? \mac_wmux0_s0$366  : \mac_wmux0_s0$353 ;
+  assign mac_wmux_s0_mv22 = \mac_wmux0_s0$368  & \mac_wmux0_s0$369 [0];
+  assign \$2367  = ~ \mac_wmux0_s0$356 [0];
+  assign \$2368  = \mac_wmux0_s0$355  & \$2367 ;
+  assign mac_wmux_s0_v22 = mac_wmux_s0_mv22 | \$2368 ;
+  assign mac_wmux_s0_d22 = mac_wmux_s0_mv22 ? \mac_wmux0_s0$369  : \mac_wmux0_s0$356 ;
+  assign mac_wmux_s0_w0_22 = mac_wmux_s0_mv22 ? \mac_wmux0_s0$373  : \mac_wmux0_s0$360 ;
+  assign mac_wmux_s0_w1_22 = mac_wmux_s0_mv22 ? \mac_wmux0_s0$375  : \mac_wmux0_s0$362 ;
+  assign mac_wmux_s0_w2_22 = mac_wmux_s0_mv22 ? \mac_wmux0_s0$377  : \mac_wmux0_s0$364 ;
+  assign mac_wmux_s0_w3_22 = mac_wmux_s0_mv22 ? \mac_wmux0_s0$379  : \mac_wmux0_s0$366 ;
+  assign mac_wmux_s0_mv23 = \mac_wmux0_s0$381  & \mac_wmux0_s0$382 [0];
+  assign \$2369  = ~ \mac_wmux0_s0$369 [0];
+  assign \$2370  = \mac_wmux0_s0$368  & \$2369 ;
+  assign mac_wmux_s0_v23 = mac_wmux_s0_mv23 | \$2370 ;
+  assign mac_wmux_s0_d23 = mac_wmux_s0_mv23 ? \mac_wmux0_s0$382  : \mac_wmux0_s0$369 ;
+  assign mac_wmux_s0_w0_23 = mac_wmux_s0_mv23 ? \mac_wmux0_s0$386  : \mac_wmux0_s0$373 ;
+  assign mac_wmux_s0_w1_23 = mac_wmux_s0_mv23 ? \mac_wmux0_s0$388  : \mac_wmux0_s0$375 ;
+  assign mac_wmux_s0_w2_23 = mac_wmux_s0_mv23 ? \mac_wmux0_s0$390  : \mac_wmux0_s0$377 ;
+  assign mac_wmux_s0_w3_23 = mac_wmux_s0_mv23 ? \mac_wmux0_s0$392  : \mac_wmux0_s0$379 ;
+  assign mac_wmux_s0_mv24 = \mac_wmux0_s0$394  & \mac_wmux0_s0$395 [0];
+  assign \$2371  = ~ \mac_wmux0_s0$382 [0];
+  assign \$2372  = \mac_wmux0_s0$381  & \$2371 ;
+  assign mac_wmux_s0_v24 = mac_wmux_s0_mv24 | \$2372 ;
+  assign mac_wmux_s0_d24 = mac_wmux_s0_mv24 ? \mac_wmux0_s0$395  : \mac_wmux0_s0$382 ;
+  assign mac_wmux_s0_w0_24 = mac_wmux_s0_mv24 ? \mac_wmux0_s0$399  : \mac_wmux0_s0$386 ;
+  assign mac_wmux_s0_w1_24 = mac_wmux_s0_mv24 ? \mac_wmux0_s0$401  : \mac_wmux0_s0$388 ;
+  assign mac_wmux_s0_w2_24 = mac_wmux_s0_mv24 ? \mac_wmux0_s0$403  : \mac_wmux0_s0$390 ;
+  assign mac_wmux_s0_w3_24 = mac_wmux_s0_mv24 ? \mac_wmux0_s0$405  : \mac_wmux0_s0$392 ;
+  assign mac_wmux_s0_mv25 = \mac_wmux0_s0$407  & \mac_wmux0_s0$408 [0];
+  assign \$2373  = ~ \mac_wmux0_s0$395 [0];
+  assign \$2374  = \mac_wmux0_s0$394  & \$2373 ;
+  assign mac_wmux_s0_v25 = mac_wmux_s0_mv25 | \$2374 ;
+  assign mac_wmux_s0_d25 = mac_wmux_s0_mv25 ? \mac_wmux0_s0$408  : \mac_wmux0_s0$395 ;
+  assign mac_wmux_s0_w0_25 = mac_wmux_s0_mv25 ? \mac_wmux0_s0$412  : \mac_wmux0_s0$399 ;
+  assign mac_wmux_s0_w1_25 = mac_wmux_s0_mv25 ? \mac_wmux0_s0$414  : \mac_wmux0_s0$401 ;
+  assign mac_wmux_s0_w2_25 = mac_wmux_s0_mv25 ? \mac_wmux0_s0$416  : \mac_wmux0_s0$403 ;
+  assign mac_wmux_s0_w3_25 = mac_wmux_s0_mv25 ? \mac_wmux0_s0$418  : \mac_wmux0_s0$405 ;
+  assign mac_wmux_s0_mv26 = \mac_wmux0_s0$420  & \mac_wmux0_s0$421 [0];
+  assign \$2375  = ~ \mac_wmux0_s0$408 [0];
+  assign \$2376  = \mac_wmux0_s0$407  & \$2375 ;
+  assign mac_wmux_s0_v26 = mac_wmux_s0_mv26 | \$2376 ;
+  assign mac_wmux_s0_d26 = mac_wmux_s0_mv26 ? \mac_wmux0_s0$421  : \mac_wmux0_s0$408 ;
+  assign mac_wmux_s0_w0_26 = mac_wmux_s0_mv26 ? \mac_wmux0_s0$425  : \mac_wmux0_s0$412 ;
+  assign mac_wmux_s0_w1_26 = mac_wmux_s0_mv26 ? \mac_wmux0_s0$427  : \mac_wmux0_s0$414 ;
+  assign mac_wmux_s0_w2_26 = mac_wmux_s0_mv26 ? \mac_wmux0_s0$429  : \mac_wmux0_s0$416 ;
+  assign mac_wmux_s0_w3_26 = mac_wmux_s0_mv26 ? \mac_wmux0_s0$431  : \mac_wmux0_s0$418 ;
+  assign mac_wmux_s0_mv27 = \mac_wmux0_s0$433  & \mac_wmux0_s0$434 [0];
+  assign \$2377  = ~ \mac_wmux0_s0$421 [0];
+  assign \$2378  = \mac_wmux0_s0$420  & \$2377 ;
+  assign mac_wmux_s0_v27 = mac_wmux_s0_mv27 | \$2378 ;
+  assign mac_wmux_s0_d27 = mac_wmux_s0_mv27 ? \mac_wmux0_s0$434  : \mac_wmux0_s0$421 ;
+  assign mac_wmux_s0_w0_27 = mac_wmux_s0_mv27 ? \mac_wmux0_s0$438  : \mac_wmux0_s0$425 ;
+  assign mac_wmux_s0_w1_27 = mac_wmux_s0_mv27 ? \mac_wmux0_s0$440  : \mac_wmux0_s0$427 ;
+  assign mac_wmux_s0_w2_27 = mac_wmux_s0_mv27 ? \mac_wmux0_s0$442  : \mac_wmux0_s0$429 ;
+  assign mac_wmux_s0_w3_27 = mac_wmux_s0_mv27 ? \mac_wmux0_s0$444  : \mac_wmux0_s0$431 ;
+  assign mac_wmux_s0_mv28 = \mac_wmux0_s0$446  & \mac_wmux0_s0$447 [0];
+  assign \$2379  = ~ \mac_wmux0_s0$434 [0];
+  assign \$2380  = \mac_wmux0_s0$433  & \$2379 ;
+  assign mac_wmux_s0_v28 = mac_wmux_s0_mv28 | \$2380 ;
+  assign mac_wmux_s0_d28 = mac_wmux_s0_mv28 ? \mac_wmux0_s0$447  : \mac_wmux0_s0$434 ;
+  assign mac_wmux_s0_w0_28 = mac_wmux_s0_mv28 ? \mac_wmux0_s0$451  : \mac_wmux0_s0$438 ;
+  assign mac_wmux_s0_w1_28 = mac_wmux_s0_mv28 ? \mac_wmux0_s0$453  : \mac_wmux0_s0$440 ;
+  assign mac_wmux_s0_w2_28 = mac_wmux_s0_mv28 ? \mac_wmux0_s0$455  : \mac_wmux0_s0$442 ;
+  assign mac_wmux_s0_w3_28 = mac_wmux_s0_mv28 ? \mac_wmux0_s0$457  : \mac_wmux0_s0$444 ;
+  assign mac_wmux_s0_mv29 = \mac_wmux0_s0$459  & \mac_wmux0_s0$460 [0];
+  assign \$2381  = ~ \mac_wmux0_s0$447 [0];
+  assign \$2382  = \mac_wmux0_s0$446  & \$2381 ;
+  assign mac_wmux_s0_v29 = mac_wmux_s0_mv29 | \$2382 ;
+  assign mac_wmux_s0_d29 = mac_wmux_s0_mv29 ? \mac_wmux0_s0$460  : \mac_wmux0_s0$447 ;
+  assign mac_wmux_s0_w0_29 = mac_wmux_s0_mv29 ? \mac_wmux0_s0$464  : \mac_wmux0_s0$451 ;
+  assign mac_wmux_s0_w1_29 = mac_wmux_s0_mv29 ? \mac_wmux0_s0$466  : \mac_wmux0_s0$453 ;
+  assign mac_wmux_s0_w2_29 = mac_wmux_s0_mv29 ? \mac_wmux0_s0$468  : \mac_wmux0_s0$455 ;
+  assign mac_wmux_s0_w3_29 = mac_wmux_s0_mv29 ? \mac_wmux0_s0$470  : \mac_wmux0_s0$457 ;
+  assign mac_wmux_s0_mv30 = \mac_wmux0_s0$472  & \mac_wmux0_s0$473 [0];
+  assign \$2383  = ~ \mac_wmux0_s0$460 [0];
+  assign \$2384  = \mac_wmux0_s0$459  & \$2383 ;
+  assign mac_wmux_s0_v30 = mac_wmux_s0_mv30 | \$2384 ;
+  assign mac_wmux_s0_d30 = mac_wmux_s0_mv30 ? \mac_wmux0_s0$473  : \mac_wmux0_s0$460 ;
+  assign mac_wmux_s0_w0_30 = mac_wmux_s0_mv30 ? \mac_wmux0_s0$477  : \mac_wmux0_s0$464 ;
+  assign mac_wmux_s0_w1_30 = mac_wmux_s0_mv30 ? \mac_wmux0_s0$479  : \mac_wmux0_s0$466 ;
+  assign mac_wmux_s0_w2_30 = mac_wmux_s0_mv30 ? \mac_wmux0_s0$481  : \mac_wmux0_s0$468 ;
+  assign mac_wmux_s0_w3_30 = mac_wmux_s0_mv30 ? \mac_wmux0_s0$483  : \mac_wmux0_s0$470 ;
+  assign mac_wmux_s1_mv0 = mac_wmux_s0_v2 & mac_wmux_s0_d2[1];
+  assign \$2385  = ~ mac_wmux_s0_d0[1];
+  assign \$2386  = mac_wmux_s0_v0 & \$2385 ;
   assign mac_wmux_s1_v0 = mac_wmux_s1_mv0 | \$2386 ;
-  assign mac_wmux_s1_d0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$294  : \mac_wmux1_s0$297 ;
-  assign mac_wmux_s1_w0_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$301  : \mac_wmux1_s0$300 ;
-  assign mac_wmux_s1_w1_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$304  : \mac_wmux1_s0$303 ;
-  assign mac_wmux_s1_w2_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$307  : \mac_wmux1_s0$306 ;
-  assign mac_wmux_s1_w3_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$310  : \mac_wmux1_s0$309 ;
-  assign mac_wmux_s1_mv1 = \mac_wmux1_s0$312  & \mac_wmux1_s0$313 [1];
-  assign \$2387  = ~ \mac_wmux1_s0$316 [1];
-  assign \$2388  = \mac_wmux1_s0$315  & \$2387 ;
+  assign mac_wmux_s1_d0 = mac_wmux_s1_mv0 ? mac_wmux_s0_d2 : mac_wmux_s0_d0;
+  assign mac_wmux_s1_w0_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w0_2 : mac_wmux_s0_w0_0;
+  assign mac_wmux_s1_w1_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w1_2 : mac_wmux_s0_w1_0;
+  assign mac_wmux_s1_w2_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w2_2 : mac_wmux_s0_w2_0;
+  assign mac_wmux_s1_w3_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w3_2 : mac_wmux_s0_w3_0;
+  assign mac_wmux_s1_mv1 = mac_wmux_s0_v3 & mac_wmux_s0_d3[1];
+  assign \$2387  = ~ mac_wmux_s0_d1[1];
+  assign \$2388  = mac_wmux_s0_v1 & \$2387 ;
   assign mac_wmux_s1_v1 = mac_wmux_s1_mv1 | \$2388 ;
-  assign mac_wmux_s1_d1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$313  : \mac_wmux1_s0$316 ;
-  assign mac_wmux_s1_w0_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$320  : \mac_wmux1_s0$319 ;
-  assign mac_wmux_s1_w1_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$323  : \mac_wmux1_s0$322 ;
-  assign mac_wmux_s1_w2_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$326  : \mac_wmux1_s0$325 ;
-  assign mac_wmux_s1_w3_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$329  : \mac_wmux1_s0$328 ;
-  assign mac_wmux_s1_mv2 = \mac_wmux1_s0$331  & \mac_wmux1_s0$332 [1];
-  assign \$2389  = ~ \mac_wmux1_s0$294 [1];
-  assign \$2390  = mac_wmux1_s0 & \$2389 ;
+  assign mac_wmux_s1_d1 = mac_wmux_s1_mv1 ? mac_wmux_s0_d3 : mac_wmux_s0_d1;
+  assign mac_wmux_s1_w0_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w0_3 : mac_wmux_s0_w0_1;
+  assign mac_wmux_s1_w1_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w1_3 : mac_wmux_s0_w1_1;
+  assign mac_wmux_s1_w2_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w2_3 : mac_wmux_s0_w2_1;
+  assign mac_wmux_s1_w3_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w3_3 : mac_wmux_s0_w3_1;
+  assign mac_wmux_s1_mv2 = mac_wmux_s0_v4 & mac_wmux_s0_d4[1];
+  assign \$2389  = ~ mac_wmux_s0_d2[1];
+  assign \$2390  = mac_wmux_s0_v2 & \$2389 ;
   assign mac_wmux_s1_v2 = mac_wmux_s1_mv2 | \$2390 ;
-  assign mac_wmux_s1_d2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$332  : \mac_wmux1_s0$294 ;
-  assign mac_wmux_s1_w0_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$336  : \mac_wmux1_s0$301 ;
-  assign mac_wmux_s1_w1_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$338  : \mac_wmux1_s0$304 ;
-  assign mac_wmux_s1_w2_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$340  : \mac_wmux1_s0$307 ;
-  assign mac_wmux_s1_w3_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$342  : \mac_wmux1_s0$310 ;
-  assign mac_wmux_s1_mv3 = \mac_wmux1_s0$344  & \mac_wmux1_s0$345 [1];
-  assign \$2391  = ~ \mac_wmux1_s0$313 [1];
-  assign \$2392  = \mac_wmux1_s0$312  & \$2391 ;
+  assign mac_wmux_s1_d2 = mac_wmux_s1_mv2 ? mac_wmux_s0_d4 : mac_wmux_s0_d2;
+  assign mac_wmux_s1_w0_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w0_4 : mac_wmux_s0_w0_2;
+  assign mac_wmux_s1_w1_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w1_4 : mac_wmux_s0_w1_2;
+  assign mac_wmux_s1_w2_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w2_4 : mac_wmux_s0_w2_2;
+  assign mac_wmux_s1_w3_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w3_4 : mac_wmux_s0_w3_2;
+  assign mac_wmux_s1_mv3 = mac_wmux_s0_v5 & mac_wmux_s0_d5[1];
+  assign \$2391  = ~ mac_wmux_s0_d3[1];
+  assign \$2392  = mac_wmux_s0_v3 & \$2391 ;
   assign mac_wmux_s1_v3 = mac_wmux_s1_mv3 | \$2392 ;
-  assign mac_wmux_s1_d3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$345  : \mac_wmux1_s0$313 ;
-  assign mac_wmux_s1_w0_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$349  : \mac_wmux1_s0$320 ;
-  assign mac_wmux_s1_w1_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$351  : \mac_wmux1_s0$323 ;
-  assign mac_wmux_s1_w2_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$353  : \mac_wmux1_s0$326 ;
-  assign mac_wmux_s1_w3_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$355  : \mac_wmux1_s0$329 ;
-  assign mac_wmux_s1_mv4 = \mac_wmux1_s0$357  & \mac_wmux1_s0$358 [1];
-  assign \$2393  = ~ \mac_wmux1_s0$332 [1];
-  assign \$2394  = \mac_wmux1_s0$331  & \$2393 ;
+  assign mac_wmux_s1_d3 = mac_wmux_s1_mv3 ? mac_wmux_s0_d5 : mac_wmux_s0_d3;
+  assign mac_wmux_s1_w0_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w0_5 : mac_wmux_s0_w0_3;
+  assign mac_wmux_s1_w1_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w1_5 : mac_wmux_s0_w1_3;
+  assign mac_wmux_s1_w2_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w2_5 : mac_wmux_s0_w2_3;
+  assign mac_wmux_s1_w3_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w3_5 : mac_wmux_s0_w3_3;
+  assign mac_wmux_s1_mv4 = mac_wmux_s0_v6 & mac_wmux_s0_d6[1];
+  assign \$2393  = ~ mac_wmux_s0_d4[1];
+  assign \$2394  = mac_wmux_s0_v4 & \$2393 ;
   assign mac_wmux_s1_v4 = mac_wmux_s1_mv4 | \$2394 ;
-  assign mac_wmux_s1_d4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$358  : \mac_wmux1_s0$332 ;
-  assign mac_wmux_s1_w0_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$362  : \mac_wmux1_s0$336 ;
-  assign mac_wmux_s1_w1_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$364  : \mac_wmux1_s0$338 ;
-  assign mac_wmux_s1_w2_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$366  : \mac_wmux1_s0$340 ;
-  assign mac_wmux_s1_w3_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$368  : \mac_wmux1_s0$342 ;
-  assign mac_wmux_s1_mv5 = \mac_wmux1_s0$370  & \mac_wmux1_s0$371 [1];
-  assign \$2395  = ~ \mac_wmux1_s0$345 [1];
-  assign \$2396  = \mac_wmux1_s0$344  & \$2395 ;
+  assign mac_wmux_s1_d4 = mac_wmux_s1_mv4 ? mac_wmux_s0_d6 : mac_wmux_s0_d4;
+  assign mac_wmux_s1_w0_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w0_6 : mac_wmux_s0_w0_4;
+  assign mac_wmux_s1_w1_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w1_6 : mac_wmux_s0_w1_4;
+  assign mac_wmux_s1_w2_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w2_6 : mac_wmux_s0_w2_4;
+  assign mac_wmux_s1_w3_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w3_6 : mac_wmux_s0_w3_4;
+  assign mac_wmux_s1_mv5 = mac_wmux_s0_v7 & mac_wmux_s0_d7[1];
+  assign \$2395  = ~ mac_wmux_s0_d5[1];
+  assign \$2396  = mac_wmux_s0_v5 & \$2395 ;
   assign mac_wmux_s1_v5 = mac_wmux_s1_mv5 | \$2396 ;
-  assign mac_wmux_s1_d5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$371  : \mac_wmux1_s0$345 ;
-  assign mac_wmux_s1_w0_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$375  : \mac_wmux1_s0$349 ;
-  assign mac_wmux_s1_w1_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$377  : \mac_wmux1_s0$351 ;
-  assign mac_wmux_s1_w2_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$379  : \mac_wmux1_s0$353 ;
-  assign mac_wmux_s1_w3_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$381  : \mac_wmux1_s0$355 ;
-  assign mac_wmux_s1_mv6 = \mac_wmux1_s0$383  & \mac_wmux1_s0$384 [1];
-  assign \$2397  = ~ \mac_wmux1_s0$358 [1];
-  assign \$2398  = \mac_wmux1_s0$357  & \$2397 ;
+  assign mac_wmux_s1_d5 = mac_wmux_s1_mv5 ? mac_wmux_s0_d7 : mac_wmux_s0_d5;
+  assign mac_wmux_s1_w0_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w0_7 : mac_wmux_s0_w0_5;
+  assign mac_wmux_s1_w1_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w1_7 : mac_wmux_s0_w1_5;
+  assign mac_wmux_s1_w2_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w2_7 : mac_wmux_s0_w2_5;
+  assign mac_wmux_s1_w3_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w3_7 : mac_wmux_s0_w3_5;
+  assign mac_wmux_s1_mv6 = mac_wmux_s0_v8 & mac_wmux_s0_d8[1];
+  assign \$2397  = ~ mac_wmux_s0_d6[1];
+  assign \$2398  = mac_wmux_s0_v6 & \$2397 ;
   assign mac_wmux_s1_v6 = mac_wmux_s1_mv6 | \$2398 ;
-  assign mac_wmux_s1_d6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$384  : \mac_wmux1_s0$358 ;
-  assign mac_wmux_s1_w0_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$388  : \mac_wmux1_s0$362 ;
-  assign mac_wmux_s1_w1_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$390  : \mac_wmux1_s0$364 ;
-  assign mac_wmux_s1_w2_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$392  : \mac_wmux1_s0$366 ;
-  assign mac_wmux_s1_w3_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$394  : \mac_wmux1_s0$368 ;
-  assign mac_wmux_s1_mv7 = \mac_wmux1_s0$396  & \mac_wmux1_s0$397 [1];
-  assign \$2399  = ~ \mac_wmux1_s0$371 [1];
-  assign \$2400  = \mac_wmux1_s0$370  & \$2399 ;
+  assign mac_wmux_s1_d6 = mac_wmux_s1_mv6 ? mac_wmux_s0_d8 : mac_wmux_s0_d6;
+  assign mac_wmux_s1_w0_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w0_8 : mac_wmux_s0_w0_6;
+  assign mac_wmux_s1_w1_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w1_8 : mac_wmux_s0_w1_6;
+  assign mac_wmux_s1_w2_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w2_8 : mac_wmux_s0_w2_6;
+  assign mac_wmux_s1_w3_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w3_8 : mac_wmux_s0_w3_6;
+  assign mac_wmux_s1_mv7 = mac_wmux_s0_v9 & mac_wmux_s0_d9[1];
+  assign \$2399  = ~ mac_wmux_s0_d7[1];
+  assign \$2400  = mac_wmux_s0_v7 & \$2399 ;
   assign mac_wmux_s1_v7 = mac_wmux_s1_mv7 | \$2400 ;
-  assign mac_wmux_s1_d7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$397  : \mac_wmux1_s0$371 ;
-  assign mac_wmux_s1_w0_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$401  : \mac_wmux1_s0$375 ;
-  assign mac_wmux_s1_w1_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$403  : \mac_wmux1_s0$377 ;
-  assign mac_wmux_s1_w2_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$405  : \mac_wmux1_s0$379 ;
-  assign mac_wmux_s1_w3_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$407  : \mac_wmux1_s0$381 ;
-  assign mac_wmux_s1_mv8 = \mac_wmux1_s0$409  & \mac_wmux1_s0$410 [1];
-  assign \$2401  = ~ \mac_wmux1_s0$384 [1];
-  assign \$2402  = \mac_wmux1_s0$383  & \$2401 ;
+  assign mac_wmux_s1_d7 = mac_wmux_s1_mv7 ? mac_wmux_s0_d9 : mac_wmux_s0_d7;
+  assign mac_wmux_s1_w0_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w0_9 : mac_wmux_s0_w0_7;
+  assign mac_wmux_s1_w1_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w1_9 : mac_wmux_s0_w1_7;
+  assign mac_wmux_s1_w2_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w2_9 : mac_wmux_s0_w2_7;
+  assign mac_wmux_s1_w3_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w3_9 : mac_wmux_s0_w3_7;
+  assign mac_wmux_s1_mv8 = mac_wmux_s0_v10 & mac_wmux_s0_d10[1];
+  assign \$2401  = ~ mac_wmux_s0_d8[1];
+  assign \$2402  = mac_wmux_s0_v8 & \$2401 ;
   assign mac_wmux_s1_v8 = mac_wmux_s1_mv8 | \$2402 ;
-  assign mac_wmux_s1_d8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$410  : \mac_wmux1_s0$384 ;
-  assign mac_wmux_s1_w0_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$414  : \mac_wmux1_s0$388 ;
-  assign mac_wmux_s1_w1_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$416  : \mac_wmux1_s0$390 ;
-  assign mac_wmux_s1_w2_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$418  : \mac_wmux1_s0$392 ;
-  assign mac_wmux_s1_w3_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$420  : \mac_wmux1_s0$394 ;
-  assign mac_wmux_s1_mv9 = \mac_wmux1_s0$422  & \mac_wmux1_s0$423 [1];
-  assign \$2403  = ~ \mac_wmux1_s0$397 [1];
-  assign \$2404  = \mac_wmux1_s0$396  & \$2403 ;
+  assign mac_wmux_s1_d8 = mac_wmux_s1_mv8 ? mac_wmux_s0_d10 : mac_wmux_s0_d8;
+  assign mac_wmux_s1_w0_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w0_10 : mac_wmux_s0_w0_8;
+  assign mac_wmux_s1_w1_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w1_10 : mac_wmux_s0_w1_8;
+  assign mac_wmux_s1_w2_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w2_10 : mac_wmux_s0_w2_8;
+  assign mac_wmux_s1_w3_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w3_10 : mac_wmux_s0_w3_8;
+  assign mac_wmux_s1_mv9 = mac_wmux_s0_v11 & mac_wmux_s0_d11[1];
+  assign \$2403  = ~ mac_wmux_s0_d9[1];
+  assign \$2404  = mac_wmux_s0_v9 & \$2403 ;
   assign mac_wmux_s1_v9 = mac_wmux_s1_mv9 | \$2404 ;
-  assign mac_wmux_s1_d9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$423  : \mac_wmux1_s0$397 ;
-  assign mac_wmux_s1_w0_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$427  : \mac_wmux1_s0$401 ;
-  assign mac_wmux_s1_w1_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$429  : \mac_wmux1_s0$403 ;
-  assign mac_wmux_s1_w2_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$431  : \mac_wmux1_s0$405 ;
-  assign mac_wmux_s1_w3_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$433  : \mac_wmux1_s0$407 ;
-  assign mac_wmux_s1_mv10 = \mac_wmux1_s0$435  & \mac_wmux1_s0$436 [1];
-  assign \$2405  = ~ \mac_wmux1_s0$410 [1];
-  assign \$2406  = \mac_wmux1_s0$409  & \$2405 ;
+  assign mac_wmux_s1_d9 = mac_wmux_s1_mv9 ? mac_wmux_s0_d11 : mac_wmux_s0_d9;
+  assign mac_wmux_s1_w0_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w0_11 : mac_wmux_s0_w0_9;
+  assign mac_wmux_s1_w1_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w1_11 : mac_wmux_s0_w1_9;
+  assign mac_wmux_s1_w2_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w2_11 : mac_wmux_s0_w2_9;
+  assign mac_wmux_s1_w3_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w3_11 : mac_wmux_s0_w3_9;
+  assign mac_wmux_s1_mv10 = mac_wmux_s0_v12 & mac_wmux_s0_d12[1];
+  assign \$2405  = ~ mac_wmux_s0_d10[1];
+  assign \$2406  = mac_wmux_s0_v10 & \$2405 ;
   assign mac_wmux_s1_v10 = mac_wmux_s1_mv10 | \$2406 ;
-  assign mac_wmux_s1_d10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$436  : \mac_wmux1_s0$410 ;
-  assign mac_wmux_s1_w0_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$440  : \mac_wmux1_s0$414 ;
-  assign mac_wmux_s1_w1_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$442  : \mac_wmux1_s0$416 ;
-  assign mac_wmux_s1_w2_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$444  : \mac_wmux1_s0$418 ;
-  assign mac_wmux_s1_w3_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$446  : \mac_wmux1_s0$420 ;
-  assign mac_wmux_s1_mv11 = \mac_wmux1_s0$448  & \mac_wmux1_s0$449 [1];
-  assign \$2407  = ~ \mac_wmux1_s0$423 [1];
-  assign \$2408  = \mac_wmux1_s0$422  & \$2407 ;
+  assign mac_wmux_s1_d10 = mac_wmux_s1_mv10 ? mac_wmux_s0_d12 : mac_wmux_s0_d10;
+  assign mac_wmux_s1_w0_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w0_12 : mac_wmux_s0_w0_10;
+  assign mac_wmux_s1_w1_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w1_12 : mac_wmux_s0_w1_10;
+  assign mac_wmux_s1_w2_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w2_12 : mac_wmux_s0_w2_10;
+  assign mac_wmux_s1_w3_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w3_12 : mac_wmux_s0_w3_10;
+  assign mac_wmux_s1_mv11 = mac_wmux_s0_v13 & mac_wmux_s0_d13[1];
+  assign \$2407  = ~ mac_wmux_s0_d11[1];
+  assign \$2408  = mac_wmux_s0_v11 & \$2407 ;
   assign mac_wmux_s1_v11 = mac_wmux_s1_mv11 | \$2408 ;
-  assign mac_wmux_s1_d11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$449  : \mac_wmux1_s0$423 ;
-  assign mac_wmux_s1_w0_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$453  : \mac_wmux1_s0$427 ;
-  assign mac_wmux_s1_w1_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$455  : \mac_wmux1_s0$429 ;
-  assign mac_wmux_s1_w2_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$457  : \mac_wmux1_s0$431 ;
-  assign mac_wmux_s1_w3_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$459  : \mac_wmux1_s0$433 ;
-  assign mac_wmux_s1_mv12 = \mac_wmux1_s0$461  & \mac_wmux1_s0$462 [1];
-  assign \$2409  = ~ \mac_wmux1_s0$436 [1];
-  assign \$2410  = \mac_wmux1_s0$435  & \$2409 ;
+  assign mac_wmux_s1_d11 = mac_wmux_s1_mv11 ? mac_wmux_s0_d13 : mac_wmux_s0_d11;
+  assign mac_wmux_s1_w0_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w0_13 : mac_wmux_s0_w0_11;
+  assign mac_wmux_s1_w1_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w1_13 : mac_wmux_s0_w1_11;
+  assign mac_wmux_s1_w2_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w2_13 : mac_wmux_s0_w2_11;
+  assign mac_wmux_s1_w3_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w3_13 : mac_wmux_s0_w3_11;
+  assign mac_wmux_s1_mv12 = mac_wmux_s0_v14 & mac_wmux_s0_d14[1];
+  assign \$2409  = ~ mac_wmux_s0_d12[1];
+  assign \$2410  = mac_wmux_s0_v12 & \$2409 ;
   assign mac_wmux_s1_v12 = mac_wmux_s1_mv12 | \$2410 ;
-  assign mac_wmux_s1_d12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$462  : \mac_wmux1_s0$436 ;
-  assign mac_wmux_s1_w0_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$466  : \mac_wmux1_s0$440 ;
-  assign mac_wmux_s1_w1_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$468  : \mac_wmux1_s0$442 ;
-  assign mac_wmux_s1_w2_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$470  : \mac_wmux1_s0$444 ;
-  assign mac_wmux_s1_w3_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$472  : \mac_wmux1_s0$446 ;
-  assign mac_wmux_s1_mv13 = \mac_wmux1_s0$474  & \mac_wmux1_s0$475 [1];
-  assign \$2411  = ~ \mac_wmux1_s0$449 [1];
-  assign \$2412  = \mac_wmux1_s0$448  & \$2411 ;
+  assign mac_wmux_s1_d12 = mac_wmux_s1_mv12 ? mac_wmux_s0_d14 : mac_wmux_s0_d12;
+  assign mac_wmux_s1_w0_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w0_14 : mac_wmux_s0_w0_12;
+  assign mac_wmux_s1_w1_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w1_14 : mac_wmux_s0_w1_12;
+  assign mac_wmux_s1_w2_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w2_14 : mac_wmux_s0_w2_12;
+  assign mac_wmux_s1_w3_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w3_14 : mac_wmux_s0_w3_12;
+  assign mac_wmux_s1_mv13 = mac_wmux_s0_v15 & mac_wmux_s0_d15[1];
+  assign \$2411  = ~ mac_wmux_s0_d13[1];
+  assign \$2412  = mac_wmux_s0_v13 & \$2411 ;
   assign mac_wmux_s1_v13 = mac_wmux_s1_mv13 | \$2412 ;
-  assign mac_wmux_s1_d13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$475  : \mac_wmux1_s0$449 ;
-  assign mac_wmux_s1_w0_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$479  : \mac_wmux1_s0$453 ;
-  assign mac_wmux_s1_w1_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$481  : \mac_wmux1_s0$455 ;
-  assign mac_wmux_s1_w2_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$483  : \mac_wmux1_s0$457 ;
-  assign mac_wmux_s1_w3_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$485  : \mac_wmux1_s0$459 ;
-  assign mac_wmux_s1_mv14 = \mac_wmux1_s0$487  & \mac_wmux1_s0$488 [1];
-  assign \$2413  = ~ \mac_wmux1_s0$462 [1];
-  assign \$2414  = \mac_wmux1_s0$461  & \$2413 ;
+  assign mac_wmux_s1_d13 = mac_wmux_s1_mv13 ? mac_wmux_s0_d15 : mac_wmux_s0_d13;
+  assign mac_wmux_s1_w0_13 = mac_wmux_s1_mv13 ? mac_wmux_s0_w0_15 : mac_wmux_s0_w0_13;
+  assign mac_wmux_s1_w1_13 = mac_wmux_s1_mv13 ? mac_wmux_s0_w1_15 : mac_wmux_s0_w1_13;
+  assign mac_wmux_s1_w2_13 = mac_wmux_s1_mv13 ? mac_wmux_s0_w2_15 : mac_wmux_s0_w2_13;
+  assign mac_wmux_s1_w3_13 = mac_wmux_s1_mv13 ? mac_wmux_s0_w3_15 : mac_wmux_s0_w3_13;
+  assign mac_wmux_s1_mv14 = mac_wmux_s0_v16 & mac_wmux_s0_d16[1];
+  assign \$2413  = ~ mac_wmux_s0_d14[1];
+  assign \$2414  = mac_wmux_s0_v14 & \$2413 ;
   assign mac_wmux_s1_v14 = mac_wmux_s1_mv14 | \$2414 ;
-  assign mac_wmux_s1_d14 = mac_wmux_s1_mv14 ? \mac_wmux1_s0$488  : \mac_wmux1_s0$462 ;
-  assign mac_wmux_s1_w0_14 = mac_wmux_s1_mv14 ? \mac_wmux1_s0$492  : \mac_wmux1_s0$466 ;
-  assign mac_wmux_s1_w1_14 = mac_wmux_s1_mv14 ? \mac_wmux1_s0$494  : \mac_wmux1_s0$468 ;
-  assign mac_wmux_s1_w2_14 = mac_wmux_s1_mv14 ? \mac_wmux1_s0$496  : \mac_wmux1_s0$470 ;
-  assign mac_wmux_s1_w3_14 = mac_wmux_s1_mv14 ? \mac_wmux1_s0$498  : \mac_wmux1_s0$472 ;
-  assign mac_wmux_s1_mv15 = \mac_wmux1_s0$500  & \mac_wmux1_s0$501 [1];
-  assign \$2415  = ~ \mac_wmux1_s0$475 [1];
-  assign \$2416  = \mac_wmux1_s0$474  & \$2415 ;
+  assign mac_wmux_s1_d14 = mac_wmux_s1_mv14 ? mac_wmux_s0_d16 : mac_wmux_s0_d14;
+  assign mac_wmux_s1_w0_14 = mac_wmux_s1_mv14 ? mac_wmux_s0_w0_16 : mac_wmux_s0_w0_14;
+  assign mac_wmux_s1_w1_14 = mac_wmux_s1_mv14 ? mac_wmux_s0_w1_16 : mac_wmux_s0_w1_14;
+  assign mac_wmux_s1_w2_14 = mac_wmux_s1_mv14 ? mac_wmux_s0_w2_16 : mac_wmux_s0_w2_14;
+  assign mac_wmux_s1_w3_14 = mac_wmux_s1_mv14 ? mac_wmux_s0_w3_16 : mac_wmux_s0_w3_14;
+  assign mac_wmux_s1_mv15 = mac_wmux_s0_v17 & mac_wmux_s0_d17[1];
+  assign \$2415  = ~ mac_wmux_s0_d15[1];
+  assign \$2416  = mac_wmux_s0_v15 & \$2415 ;
   assign mac_wmux_s1_v15 = mac_wmux_s1_mv15 | \$2416 ;
-  assign mac_wmux_s1_d15 = mac_wmux_s1_mv15 ? \mac_wmux1_s0$501  : \mac_wmux1_s0$475 ;
-  assign mac_wmux_s1_w0_15 = mac_wmux_s1_mv15 ? \mac_wmux1_s0$505  : \mac_wmux1_s0$479 ;
-  assign mac_wmux_s1_w1_15 = mac_wmux_s1_mv15 ? \mac_wmux1_s0$507  : \mac_wmux1_s0$481 ;
-  assign mac_wmux_s1_w2_15 = mac_wmux_s1_mv15 ? \mac_wmux1_s0$509  : \mac_wmux1_s0$483 ;
-  assign mac_wmux_s1_w3_15 = mac_wmux_s1_mv15 ? \mac_wmux1_s0$511  : \mac_wmux1_s0$485 ;
-  assign mac_wmux_s1_mv16 = \mac_wmux1_s0$513  & \mac_wmux1_s0$514 [1];
-  assign \$2417  = ~ \mac_wmux1_s0$488 [1];
-  assign \$2418  = \mac_wmux1_s0$487  & \$2417 ;
+  assign mac_wmux_s1_d15 = mac_wmux_s1_mv15 ? mac_wmux_s0_d17 : mac_wmux_s0_d15;
+  assign mac_wmux_s1_w0_15 = mac_wmux_s1_mv15 ? mac_wmux_s0_w0_17 : mac_wmux_s0_w0_15;
+  assign mac_wmux_s1_w1_15 = mac_wmux_s1_mv15 ? mac_wmux_s0_w1_17 : mac_wmux_s0_w1_15;
+  assign mac_wmux_s1_w2_15 = mac_wmux_s1_mv15 ? mac_wmux_s0_w2_17 : mac_wmux_s0_w2_15;
+  assign mac_wmux_s1_w3_15 = mac_wmux_s1_mv15 ? mac_wmux_s0_w3_17 : mac_wmux_s0_w3_15;
+  assign mac_wmux_s1_mv16 = mac_wmux_s0_v18 & mac_wmux_s0_d18[1];
+  assign \$2417  = ~ mac_wmux_s0_d16[1];
+  assign \$2418  = mac_wmux_s0_v16 & \$2417 ;
   assign mac_wmux_s1_v16 = mac_wmux_s1_mv16 | \$2418 ;
-  assign mac_wmux_s1_d16 = mac_wmux_s1_mv16 ? \mac_wmux1_s0$514  : \mac_wmux1_s0$488 ;
-  assign mac_wmux_s1_w0_16 = mac_wmux_s1_mv16 ? \mac_wmux1_s0$518  : \mac_wmux1_s0$492 ;
-  assign mac_wmux_s1_w1_16 = mac_wmux_s1_mv16 ? \mac_wmux1_s0$520  : \mac_wmux1_s0$494 ;
-  assign mac_wmux_s1_w2_16 = mac_wmux_s1_mv16 ? \mac_wmux1_s0$522  : \mac_wmux1_s0$496 ;
-  assign mac_wmux_s1_w3_16 = mac_wmux_s1_mv16 ? \mac_wmux1_s0$524  : \mac_wmux1_s0$498 ;
-  assign mac_wmux_s1_mv17 = \mac_wmux1_s0$526  & \mac_wmux1_s0$527 [1];
-  assign \$2419  = ~ \mac_wmux1_s0$501 [1];
-  assign \$2420  = \mac_wmux1_s0$500  & \$2419 ;
+  assign mac_wmux_s1_d16 = mac_wmux_s1_mv16 ? mac_wmux_s0_d18 : mac_wmux_s0_d16;
+  assign mac_wmux_s1_w0_16 = mac_wmux_s1_mv16 ? mac_wmux_s0_w0_18 : mac_wmux_s0_w0_16;
+  assign mac_wmux_s1_w1_16 = mac_wmux_s1_mv16 ? mac_wmux_s0_w1_18 : mac_wmux_s0_w1_16;
+  assign mac_wmux_s1_w2_16 = mac_wmux_s1_mv16 ? mac_wmux_s0_w2_18 : mac_wmux_s0_w2_16;
+  assign mac_wmux_s1_w3_16 = mac_wmux_s1_mv16 ? mac_wmux_s0_w3_18 : mac_wmux_s0_w3_16;
+  assign mac_wmux_s1_mv17 = mac_wmux_s0_v19 & mac_wmux_s0_d19[1];
+  assign \$2419  = ~ mac_wmux_s0_d17[1];
+  assign \$2420  = mac_wmux_s0_v17 & \$2419 ;
   assign mac_wmux_s1_v17 = mac_wmux_s1_mv17 | \$2420 ;
-  assign mac_wmux_s1_d17 = mac_wmux_s1_mv17 ? \mac_wmux1_s0$527  : \mac_wmux1_s0$501 ;
-  assign mac_wmux_s1_w0_17 = mac_wmux_s1_mv17 ? \mac_wmux1_s0$531  : \mac_wmux1_s0$505 ;
-  assign mac_wmux_s1_w1_17 = mac_wmux_s1_mv17 ? \mac_wmux1_s0$533  : \mac_wmux1_s0$507 ;
-  assign mac_wmux_s1_w2_17 = mac_wmux_s1_mv17 ? \mac_wmux1_s0$535  : \mac_wmux1_s0$509 ;
-  assign mac_wmux_s1_w3_17 = mac_wmux_s1_mv17 ? \mac_wmux1_s0$537  : \mac_wmux1_s0$511 ;
-  assign mac_wmux_s1_mv18 = \mac_wmux1_s0$539  & \mac_wmux1_s0$540 [1];
-  assign \$2421  = ~ \mac_wmux1_s0$514 [1];
-  assign \$2422  = \mac_wmux1_s0$513  & \$2421 ;
+  assign mac_wmux_s1_d17 = mac_wmux_s1_mv17 ? mac_wmux_s0_d19 : mac_wmux_s0_d17;
+  assign mac_wmux_s1_w0_17 = mac_wmux_s1_mv17 ? mac_wmux_s0_w0_19 : mac_wmux_s0_w0_17;
+  assign mac_wmux_s1_w1_17 = mac_wmux_s1_mv17 ? mac_wmux_s0_w1_19 : mac_wmux_s0_w1_17;
+  assign mac_wmux_s1_w2_17 = mac_wmux_s1_mv17 ? mac_wmux_s0_w2_19 : mac_wmux_s0_w2_17;
+  assign mac_wmux_s1_w3_17 = mac_wmux_s1_mv17 ? mac_wmux_s0_w3_19 : mac_wmux_s0_w3_17;
+  assign mac_wmux_s1_mv18 = mac_wmux_s0_v20 & mac_wmux_s0_d20[1];
+  assign \$2421  = ~ mac_wmux_s0_d18[1];
+  assign \$2422  = mac_wmux_s0_v18 & \$2421 ;
   assign mac_wmux_s1_v18 = mac_wmux_s1_mv18 | \$2422 ;
-  assign mac_wmux_s1_d18 = mac_wmux_s1_mv18 ? \mac_wmux1_s0$540  : \mac_wmux1_s0$514 ;
-  assign mac_wmux_s1_w0_18 = mac_wmux_s1_mv18 ? \mac_wmux1_s0$544  : \mac_wmux1_s0$518 ;
-  assign mac_wmux_s1_w1_18 = mac_wmux_s1_mv18 ? \mac_wmux1_s0$546  : \mac_wmux1_s0$520 ;
-  assign mac_wmux_s1_w2_18 = mac_wmux_s1_mv18 ? \mac_wmux1_s0$548  : \mac_wmux1_s0$522 ;
-  assign mac_wmux_s1_w3_18 = mac_wmux_s1_mv18 ? \mac_wmux1_s0$550  : \mac_wmux1_s0$524 ;
-  assign mac_wmux_s1_mv19 = \mac_wmux1_s0$552  & \mac_wmux1_s0$553 [1];
-  assign \$2423  = ~ \mac_wmux1_s0$527 [1];
-  assign \$2424  = \mac_wmux1_s0$526  & \$2423 ;
+  assign mac_wmux_s1_d18 = mac_wmux_s1_mv18 ? mac_wmux_s0_d20 : mac_wmux_s0_d18;
+  assign mac_wmux_s1_w0_18 = mac_wmux_s1_mv18 ? mac_wmux_s0_w0_20 : mac_wmux_s0_w0_18;
+  assign mac_wmux_s1_w1_18 = mac_wmux_s1_mv18 ? mac_wmux_s0_w1_20 : mac_wmux_s0_w1_18;
+  assign mac_wmux_s1_w2_18 = mac_wmux_s1_mv18 ? mac_wmux_s0_w2_20 : mac_wmux_s0_w2_18;
+  assign mac_wmux_s1_w3_18 = mac_wmux_s1_mv18 ? mac_wmux_s0_w3_20 : mac_wmux_s0_w3_18;
+  assign mac_wmux_s1_mv19 = mac_wmux_s0_v21 & mac_wmux_s0_d21[1];
+  assign \$2423  = ~ mac_wmux_s0_d19[1];
+  assign \$2424  = mac_wmux_s0_v19 & \$2423 ;
   assign mac_wmux_s1_v19 = mac_wmux_s1_mv19 | \$2424 ;
-  assign mac_wmux_s1_d19 = mac_wmux_s1_mv19 ? \mac_wmux1_s0$553  : \mac_wmux1_s0$527 ;
-  assign mac_wmux_s1_w0_19 = mac_wmux_s1_mv19 ? \mac_wmux1_s0$557  : \mac_wmux1_s0$531 ;
-  assign mac_wmux_s1_w1_19 = mac_wmux_s1_mv19 ? \mac_wmux1_s0$559  : \mac_wmux1_s0$533 ;
-  assign mac_wmux_s1_w2_19 = mac_wmux_s1_mv19 ? \mac_wmux1_s0$561  : \mac_wmux1_s0$535 ;
-  assign mac_wmux_s1_w3_19 = mac_wmux_s1_mv19 ? \mac_wmux1_s0$563  : \mac_wmux1_s0$537 ;
-  assign mac_wmux_s1_mv20 = \mac_wmux1_s0$565  & \mac_wmux1_s0$566 [1];
-  assign \$2425  = ~ \mac_wmux1_s0$540 [1];
-  assign \$2426  = \mac_wmux1_s0$539  & \$2425 ;
+  assign mac_wmux_s1_d19 = mac_wmux_s1_mv19 ? mac_wmux_s0_d21 : mac_wmux_s0_d19;
+  assign mac_wmux_s1_w0_19 = mac_wmux_s1_mv19 ? mac_wmux_s0_w0_21 : mac_wmux_s0_w0_19;
+  assign mac_wmux_s1_w1_19 = mac_wmux_s1_mv19 ? mac_wmux_s0_w1_21 : mac_wmux_s0_w1_19;
+  assign mac_wmux_s1_w2_19 = mac_wmux_s1_mv19 ? mac_wmux_s0_w2_21 : mac_wmux_s0_w2_19;
+  assign mac_wmux_s1_w3_19 = mac_wmux_s1_mv19 ? mac_wmux_s0_w3_21 : mac_wmux_s0_w3_19;
+  assign mac_wmux_s1_mv20 = mac_wmux_s0_v22 & mac_wmux_s0_d22[1];
+  assign \$2425  = ~ mac_wmux_s0_d20[1];
+  assign \$2426  = mac_wmux_s0_v20 & \$2425 ;
   assign mac_wmux_s1_v20 = mac_wmux_s1_mv20 | \$2426 ;
-  assign mac_wmux_s1_d20 = mac_wmux_s1_mv20 ? \mac_wmux1_s0$566  : \mac_wmux1_s0$540 ;
-  assign mac_wmux_s1_w0_20 = mac_wmux_s1_mv20 ? \mac_wmux1_s0$570  : \mac_wmux1_s0$544 ;
-  assign mac_wmux_s1_w1_20 = mac_wmux_s1_mv20 ? \mac_wmux1_s0$572  : \mac_wmux1_s0$546 ;
-  assign mac_wmux_s1_w2_20 = mac_wmux_s1_mv20 ? \mac_wmux1_s0$574  : \mac_wmux1_s0$548 ;
-  assign mac_wmux_s1_w3_20 = mac_wmux_s1_mv20 ? \mac_wmux1_s0$576  : \mac_wmux1_s0$550 ;
-  assign mac_wmux_s1_mv21 = \mac_wmux1_s0$578  & \mac_wmux1_s0$579 [1];
-  assign \$2427  = ~ \mac_wmux1_s0$553 [1];
-  assign \$2428  = \mac_wmux1_s0$552  & \$2427 ;
+  assign mac_wmux_s1_d20 = mac_wmux_s1_mv20 ? mac_wmux_s0_d22 : mac_wmux_s0_d20;
+  assign mac_wmux_s1_w0_20 = mac_wmux_s1_mv20 ? mac_wmux_s0_w0_22 : mac_wmux_s0_w0_20;
+  assign mac_wmux_s1_w1_20 = mac_wmux_s1_mv20 ? mac_wmux_s0_w1_22 : mac_wmux_s0_w1_20;
+  assign mac_wmux_s1_w2_20 = mac_wmux_s1_mv20 ? mac_wmux_s0_w2_22 : mac_wmux_s0_w2_20;
+  assign mac_wmux_s1_w3_20 = mac_wmux_s1_mv20 ? mac_wmux_s0_w3_22 : mac_wmux_s0_w3_20;
+  assign mac_wmux_s1_mv21 = mac_wmux_s0_v23 & mac_wmux_s0_d23[1];
+  assign \$2427  = ~ mac_wmux_s0_d21[1];
+  assign \$2428  = mac_wmux_s0_v21 & \$2427 ;
   assign mac_wmux_s1_v21 = mac_wmux_s1_mv21 | \$2428 ;
-  assign mac_wmux_s1_d21 = mac_wmux_s1_mv21 ? \mac_wmux1_s0$579  : \mac_wmux1_s0$553 ;
-  assign mac_wmux_s1_w0_21 = mac_wmux_s1_mv21 ? \mac_wmux1_s0$583  : \mac_wmux1_s0$557 ;
-  assign mac_wmux_s1_w1_21 = mac_wmux_s1_mv21 ? \mac_wmux1_s0$585  : \mac_wmux1_s0$559 ;
-  assign mac_wmux_s1_w2_21 = mac_wmux_s1_mv21 ? \mac_wmux1_s0$587  : \mac_wmux1_s0$561 ;
-  assign mac_wmux_s1_w3_21 = mac_wmux_s1_mv21 ? \mac_wmux1_s0$589  : \mac_wmux1_s0$563 ;
-  assign mac_wmux_s1_mv22 = \mac_wmux1_s0$591  & \mac_wmux1_s0$592 [1];
-  assign \$2429  = ~ \mac_wmux1_s0$566 [1];
-  assign \$2430  = \mac_wmux1_s0$565  & \$2429 ;
+  assign mac_wmux_s1_d21 = mac_wmux_s1_mv21 ? mac_wmux_s0_d23 : mac_wmux_s0_d21;
+  assign mac_wmux_s1_w0_21 = mac_wmux_s1_mv21 ? mac_wmux_s0_w0_23 : mac_wmux_s0_w0_21;
+  assign mac_wmux_s1_w1_21 = mac_wmux_s1_mv21 ? mac_wmux_s0_w1_23 : mac_wmux_s0_w1_21;
+  assign mac_wmux_s1_w2_21 = mac_wmux_s1_mv21 ? mac_wmux_s0_w2_23 : mac_wmux_s0_w2_21;
+  assign mac_wmux_s1_w3_21 = mac_wmux_s1_mv21 ? mac_wmux_s0_w3_23 : mac_wmux_s0_w3_21;
+  assign mac_wmux_s1_mv22 = mac_wmux_s0_v24 & mac_wmux_s0_d24[1];
+  assign \$2429  = ~ mac_wmux_s0_d22[1];
+  assign \$2430  = mac_wmux_s0_v22 & \$2429 ;
   assign mac_wmux_s1_v22 = mac_wmux_s1_mv22 | \$2430 ;
-  assign mac_wmux_s1_d22 = mac_wmux_s1_mv22 ? \mac_wmux1_s0$592  : \mac_wmux1_s0$566 ;
-  assign mac_wmux_s1_w0_22 = mac_wmux_s1_mv22 ? \mac_wmux1_s0$596  : \mac_wmux1_s0$570 ;
-  assign mac_wmux_s1_w1_22 = mac_wmux_s1_mv22 ? \mac_wmux1_s0$598  : \mac_wmux1_s0$572 ;
-  assign mac_wmux_s1_w2_22 = mac_wmux_s1_mv22 ? \mac_wmux1_s0$600  : \mac_wmux1_s0$574 ;
-  assign mac_wmux_s1_w3_22 = mac_wmux_s1_mv22 ? \mac_wmux1_s0$602  : \mac_wmux1_s0$576 ;
-  assign mac_wmux_s1_mv23 = \mac_wmux1_s0$604  & \mac_wmux1_s0$605 [1];
-  assign \$2431  = ~ \mac_wmux1_s0$579 [1];
-  assign \$2432  = \mac_wmux1_s0$578  & \$2431 ;
+  assign mac_wmux_s1_d22 = mac_wmux_s1_mv22 ? mac_wmux_s0_d24 : mac_wmux_s0_d22;
+  assign mac_wmux_s1_w0_22 = mac_wmux_s1_mv22 ? mac_wmux_s0_w0_24 : mac_wmux_s0_w0_22;
+  assign mac_wmux_s1_w1_22 = mac_wmux_s1_mv22 ? mac_wmux_s0_w1_24 : mac_wmux_s0_w1_22;
+  assign mac_wmux_s1_w2_22 = mac_wmux_s1_mv22 ? mac_wmux_s0_w2_24 : mac_wmux_s0_w2_22;
+  assign mac_wmux_s1_w3_22 = mac_wmux_s1_mv22 ? mac_wmux_s0_w3_24 : mac_wmux_s0_w3_22;
+  assign mac_wmux_s1_mv23 = mac_wmux_s0_v25 & mac_wmux_s0_d25[1];
+  assign \$2431  = ~ mac_wmux_s0_d23[1];
+  assign \$2432  = mac_wmux_s0_v23 & \$2431 ;
   assign mac_wmux_s1_v23 = mac_wmux_s1_mv23 | \$2432 ;
-  assign mac_wmux_s1_d23 = mac_wmux_s1_mv23 ? \mac_wmux1_s0$605  : \mac_wmux1_s0$579 ;
-  assign mac_wmux_s1_w0_23 = mac_wmux_s1_mv23 ? \mac_wmux1_s0$609  : \mac_wmux1_s0$583 ;
-  assign mac_wmux_s1_w1_23 = mac_wmux_s1_mv23 ? \mac_wmux1_s0$611  : \mac_wmux1_s0$585 ;
-  assign mac_wmux_s1_w2_23 = mac_wmux_s1_mv23 ? \mac_wmux1_s0$613  : \mac_wmux1_s0$587 ;
-  assign mac_wmux_s1_w3_23 = mac_wmux_s1_mv23 ? \mac_wmux1_s0$615  : \mac_wmux1_s0$589 ;
-  assign mac_wmux_s1_mv24 = \mac_wmux1_s0$617  & \mac_wmux1_s0$618 [1];
-  assign \$2433  = ~ \mac_wmux1_s0$592 [1];
-  assign \$2434  = \mac_wmux1_s0$591  & \$2433 ;
+  assign mac_wmux_s1_d23 = mac_wmux_s1_mv23 ? mac_wmux_s0_d25 : mac_wmux_s0_d23;
+  assign mac_wmux_s1_w0_23 = mac_wmux_s1_mv23 ? mac_wmux_s0_w0_25 : mac_wmux_s0_w0_23;
+  assign mac_wmux_s1_w1_23 = mac_wmux_s1_mv23 ? mac_wmux_s0_w1_25 : mac_wmux_s0_w1_23;
+  assign mac_wmux_s1_w2_23 = mac_wmux_s1_mv23 ? mac_wmux_s0_w2_25 : mac_wmux_s0_w2_23;
+  assign mac_wmux_s1_w3_23 = mac_wmux_s1_mv23 ? mac_wmux_s0_w3_25 : mac_wmux_s0_w3_23;
+  assign mac_wmux_s1_mv24 = mac_wmux_s0_v26 & mac_wmux_s0_d26[1];
+  assign \$2433  = ~ mac_wmux_s0_d24[1];
+  assign \$2434  = mac_wmux_s0_v24 & \$2433 ;
   assign mac_wmux_s1_v24 = mac_wmux_s1_mv24 | \$2434 ;
-  assign mac_wmux_s1_d24 = mac_wmux_s1_mv24 ? \mac_wmux1_s0$618  : \mac_wmux1_s0$592 ;
-  assign mac_wmux_s1_w0_24 = mac_wmux_s1_mv24 ? \mac_wmux1_s0$622  : \mac_wmux1_s0$596 ;
-  assign mac_wmux_s1_w1_24 = mac_wmux_s1_mv24 ? \mac_wmux1_s0$624  : \mac_wmux1_s0$598 ;
-  assign mac_wmux_s1_w2_24 = mac_wmux_s1_mv24 ? \mac_wmux1_s0$626  : \mac_wmux1_s0$600 ;
-  assign mac_wmux_s1_w3_24 = mac_wmux_s1_mv24 ? \mac_wmux1_s0$628  : \mac_wmux1_s0$602 ;
-  assign mac_wmux_s1_mv25 = \mac_wmux1_s0$630  & \mac_wmux1_s0$631 [1];
-  assign \$2435  = ~ \mac_wmux1_s0$605 [1];
-  assign \$2436  = \mac_wmux1_s0$604  & \$2435 ;
+  assign mac_wmux_s1_d24 = mac_wmux_s1_mv24 ? mac_wmux_s0_d26 : mac_wmux_s0_d24;
+  assign mac_wmux_s1_w0_24 = mac_wmux_s1_mv24 ? mac_wmux_s0_w0_26 : mac_wmux_s0_w0_24;
+  assign mac_wmux_s1_w1_24 = mac_wmux_s1_mv24 ? mac_wmux_s0_w1_26 : mac_wmux_s0_w1_24;
+  assign mac_wmux_s1_w2_24 = mac_wmux_s1_mv24 ? mac_wmux_s0_w2_26 : mac_wmux_s0_w2_24;
+  assign mac_wmux_s1_w3_24 = mac_wmux_s1_mv24 ? mac_wmux_s0_w3_26 : mac_wmux_s0_w3_24;
+  assign mac_wmux_s1_mv25 = mac_wmux_s0_v27 & mac_wmux_s0_d27[1];
+  assign \$2435  = ~ mac_wmux_s0_d25[1];
+  assign \$2436  = mac_wmux_s0_v25 & \$2435 ;
   assign mac_wmux_s1_v25 = mac_wmux_s1_mv25 | \$2436 ;
-  assign mac_wmux_s1_d25 = mac_wmux_s1_mv25 ? \mac_wmux1_s0$631  : \mac_wmux1_s0$605 ;
-  assign mac_wmux_s1_w0_25 = mac_wmux_s1_mv25 ? \mac_wmux1_s0$635  : \mac_wmux1_s0$609 ;
-  assign mac_wmux_s1_w1_25 = mac_wmux_s1_mv25 ? \mac_wmux1_s0$637  : \mac_wmux1_s0$611 ;
-  assign mac_wmux_s1_w2_25 = mac_wmux_s1_mv25 ? \mac_wmux1_s0$639  : \mac_wmux1_s0$613 ;
-  assign mac_wmux_s1_w3_25 = mac_wmux_s1_mv25 ? \mac_wmux1_s0$641  : \mac_wmux1_s0$615 ;
-  assign mac_wmux_s1_mv26 = \mac_wmux1_s0$643  & \mac_wmux1_s0$644 [1];
-  assign \$2437  = ~ \mac_wmux1_s0$618 [1];
-  assign \$2438  = \mac_wmux1_s0$617  & \$2437 ;
+  assign mac_wmux_s1_d25 = mac_wmux_s1_mv25 ? mac_wmux_s0_d27 : mac_wmux_s0_d25;
+  assign mac_wmux_s1_w0_25 = mac_wmux_s1_mv25 ? mac_wmux_s0_w0_27 : mac_wmux_s0_w0_25;
+  assign mac_wmux_s1_w1_25 = mac_wmux_s1_mv25 ? mac_wmux_s0_w1_27 : mac_wmux_s0_w1_25;
+  assign mac_wmux_s1_w2_25 = mac_wmux_s1_mv25 ? mac_wmux_s0_w2_27 : mac_wmux_s0_w2_25;
+  assign mac_wmux_s1_w3_25 = mac_wmux_s1_mv25 ? mac_wmux_s0_w3_27 : mac_wmux_s0_w3_25;
+  assign mac_wmux_s1_mv26 = mac_wmux_s0_v28 & mac_wmux_s0_d28[1];
+  assign \$2437  = ~ mac_wmux_s0_d26[1];
+  assign \$2438  = mac_wmux_s0_v26 & \$2437 ;
   assign mac_wmux_s1_v26 = mac_wmux_s1_mv26 | \$2438 ;
-  assign mac_wmux_s1_d26 = mac_wmux_s1_mv26 ? \mac_wmux1_s0$644  : \mac_wmux1_s0$618 ;
-  assign mac_wmux_s1_w0_26 = mac_wmux_s1_mv26 ? \mac_wmux1_s0$648  : \mac_wmux1_s0$622 ;
-  assign mac_wmux_s1_w1_26 = mac_wmux_s1_mv26 ? \mac_wmux1_s0$650  : \mac_wmux1_s0$624 ;
-  assign mac_wmux_s1_w2_26 = mac_wmux_s1_mv26 ? \mac_wmux1_s0$652  : \mac_wmux1_s0$626 ;
-  assign mac_wmux_s1_w3_26 = mac_wmux_s1_mv26 ? \mac_wmux1_s0$654  : \mac_wmux1_s0$628 ;
-  assign mac_wmux_s1_mv27 = \mac_wmux1_s0$656  & \mac_wmux1_s0$657 [1];
-  assign \$2439  = ~ \mac_wmux1_s0$631 [1];
-  assign \$2440  = \mac_wmux1_s0$630  & \$2439 ;
+  assign mac_wmux_s1_d26 = mac_wmux_s1_mv26 ? mac_wmux_s0_d28 : mac_wmux_s0_d26;
+  assign mac_wmux_s1_w0_26 = mac_wmux_s1_mv26 ? mac_wmux_s0_w0_28 : mac_wmux_s0_w0_26;
+  assign mac_wmux_s1_w1_26 = mac_wmux_s1_mv26 ? mac_wmux_s0_w1_28 : mac_wmux_s0_w1_26;
+  assign mac_wmux_s1_w2_26 = mac_wmux_s1_mv26 ? mac_wmux_s0_w2_28 : mac_wmux_s0_w2_26;
+  assign mac_wmux_s1_w3_26 = mac_wmux_s1_mv26 ? mac_wmux_s0_w3_28 : mac_wmux_s0_w3_26;
+  assign mac_wmux_s1_mv27 = mac_wmux_s0_v29 & mac_wmux_s0_d29[1];
+  assign \$2439  = ~ mac_wmux_s0_d27[1];
+  assign \$2440  = mac_wmux_s0_v27 & \$2439 ;
   assign mac_wmux_s1_v27 = mac_wmux_s1_mv27 | \$2440 ;
-  assign mac_wmux_s1_d27 = mac_wmux_s1_mv27 ? \mac_wmux1_s0$657  : \mac_wmux1_s0$631 ;
-  assign mac_wmux_s1_w0_27 = mac_wmux_s1_mv27 ? \mac_wmux1_s0$661  : \mac_wmux1_s0$635 ;
-  assign mac_wmux_s1_w1_27 = mac_wmux_s1_mv27 ? \mac_wmux1_s0$663  : \mac_wmux1_s0$637 ;
-  assign mac_wmux_s1_w2_27 = mac_wmux_s1_mv27 ? \mac_wmux1_s0$665  : \mac_wmux1_s0$639 ;
-  assign mac_wmux_s1_w3_27 = mac_wmux_s1_mv27 ? \mac_wmux1_s0$667  : \mac_wmux1_s0$641 ;
-  assign mac_wmux_s1_mv28 = \mac_wmux1_s0$669  & \mac_wmux1_s0$670 [1];
-  assign \$2441  = ~ \mac_wmux1_s0$644 [1];
-  assign \$2442  = \mac_wmux1_s0$643  & \$2441 ;
+  assign mac_wmux_s1_d27 = mac_wmux_s1_mv27 ? mac_wmux_s0_d29 : mac_wmux_s0_d27;
+  assign mac_wmux_s1_w0_27 = mac_wmux_s1_mv27 ? mac_wmux_s0_w0_29 : mac_wmux_s0_w0_27;
+  assign mac_wmux_s1_w1_27 = mac_wmux_s1_mv27 ? mac_wmux_s0_w1_29 : mac_wmux_s0_w1_27;
+  assign mac_wmux_s1_w2_27 = mac_wmux_s1_mv27 ? mac_wmux_s0_w2_29 : mac_wmux_s0_w2_27;
+  assign mac_wmux_s1_w3_27 = mac_wmux_s1_mv27 ? mac_wmux_s0_w3_29 : mac_wmux_s0_w3_27;
+  assign mac_wmux_s1_mv28 = mac_wmux_s0_v30 & mac_wmux_s0_d30[1];
+  assign \$2441  = ~ mac_wmux_s0_d28[1];
+  assign \$2442  = mac_wmux_s0_v28 & \$2441 ;
   assign mac_wmux_s1_v28 = mac_wmux_s1_mv28 | \$2442 ;
-  assign mac_wmux_s1_d28 = mac_wmux_s1_mv28 ? \mac_wmux1_s0$670  : \mac_wmux1_s0$644 ;
-  assign mac_wmux_s1_w0_28 = mac_wmux_s1_mv28 ? \mac_wmux1_s0$674  : \mac_wmux1_s0$648 ;
-  assign mac_wmux_s1_w1_28 = mac_wmux_s1_mv28 ? \mac_wmux1_s0$676  : \mac_wmux1_s0$650 ;
-  assign mac_wmux_s1_w2_28 = mac_wmux_s1_mv28 ? \mac_wmux1_s0$678  : \mac_wmux1_s0$652 ;
-  assign mac_wmux_s1_w3_28 = mac_wmux_s1_mv28 ? \mac_wmux1_s0$680  : \mac_wmux1_s0$654 ;
-  assign mac_wmux_s1_mv29 = \mac_wmux1_s0$682  & \mac_wmux1_s0$683 [1];
-  assign \$2443  = ~ \mac_wmux1_s0$657 [1];
-  assign \$2444  = \mac_wmux1_s0$656  & \$2443 ;
-  assign mac_wmux_s1_v29 = mac_wmux_s1_mv29 | \$2444 ;
-  assign mac_wmux_s1_d29 = mac_wmux_s1_mv29 ? \mac_wmux1_s0$683  : \mac_wmux1_s0$657 ;
-  assign mac_wmux_s1_w0_29 = mac_wmux_s1_mv29 ? \mac_wmux1_s0$687  : \mac_wmux1_s0$661 ;
-  assign mac_wmux_s1_w1_29 = mac_wmux_s1_mv29 ? \mac_wmux1_s0$689  : \mac_wmux1_s0$663 ;
-  assign mac_wmux_s1_w2_29 = mac_wmux_s1_mv29 ? \mac_wmux1_s0$691  : \mac_wmux1_s0$665 ;
-  assign mac_wmux_s1_w3_29 = mac_wmux_s1_mv29 ? \mac_wmux1_s0$693  : \mac_wmux1_s0$667 ;
-  assign mac_wmux_s2_mv0 = mac_wmux_s1_v4 & mac_wmux_s1_d4[2];
-  assign \$2445  = ~ mac_wmux_s1_d0[2];
-  assign \$2446  = mac_wmux_s1_v0 & \$2445 ;
-  assign mac_wmux_s2_v0 = mac_wmux_s2_mv0 | \$2446 ;
-  assign mac_wmux_s2_d0 = mac_wmux_s2_mv0 ? mac_wmux_s1_d4 : mac_wmux_s1_d0;
-  assign mac_wmux_s2_w0_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w0_4 : mac_wmux_s1_w0_0;
-  assign mac_wmux_s2_w1_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w1_4 : mac_wmux_s1_w1_0;
-  assign mac_wmux_s2_w2_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w2_4 : mac_wmux_s1_w2_0;
-  assign mac_wmux_s2_w3_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w3_4 : mac_wmux_s1_w3_0;
-  assign mac_wmux_s2_mv1 = mac_wmux_s1_v5 & mac_wmux_s1_d5[2];
-  assign \$2447  = ~ mac_wmux_s1_d1[2];
-  assign \$2448  = mac_wmux_s1_v1 & \$2447 ;
-  assign mac_wmux_s2_v1 = mac_wmux_s2_mv1 | \$2448 ;
-  assign mac_wmux_s2_d1 = mac_wmux_s2_mv1 ? mac_wmux_s1_d5 : mac_wmux_s1_d1;
-  assign mac_wmux_s2_w0_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w0_5 : mac_wmux_s1_w0_1;
-  assign mac_wmux_s2_w1_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w1_5 : mac_wmux_s1_w1_1;
-  assign mac_wmux_s2_w2_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w2_5 : mac_wmux_s1_w2_1;
-  assign mac_wmux_s2_w3_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w3_5 : mac_wmux_s1_w3_1;
-  assign mac_wmux_s2_mv2 = mac_wmux_s1_v6 & mac_wmux_s1_d6[2];
-  assign \$2449  = ~ mac_wmux_s1_d2[2];
-  assign \$2450  = mac_wmux_s1_v2 & \$2449 ;
-  assign mac_wmux_s2_v2 = mac_wmux_s2_mv2 | \$2450 ;
-  assign mac_wmux_s2_d2 = mac_wmux_s2_mv2 ? mac_wmux_s1_d6 : mac_wmux_s1_d2;
-  assign mac_wmux_s2_w0_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w0_6 : mac_wmux_s1_w0_2;
-  assign mac_wmux_s2_w1_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w1_6 : mac_wmux_s1_w1_2;
-  assign mac_wmux_s2_w2_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w2_6 : mac_wmux_s1_w2_2;
-  assign mac_wmux_s2_w3_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w3_6 : mac_wmux_s1_w3_2;
-  assign mac_wmux_s2_mv3 = mac_wmux_s1_v7 & mac_wmux_s1_d7[2];
-  assign \$2451  = ~ mac_wmux_s1_d3[2];
-  assign \$2452  = mac_wmux_s1_v3 & \$2451 ;
-  assign mac_wmux_s2_v3 = mac_wmux_s2_mv3 | \$2452 ;
-  assign mac_wmux_s2_d3 = mac_wmux_s2_mv3 ? mac_wmux_s1_d7 : mac_wmux_s1_d3;
-  assign mac_wmux_s2_w0_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w0_7 : mac_wmux_s1_w0_3;
-  assign mac_wmux_s2_w1_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w1_7 : mac_wmux_s1_w1_3;
-  assign mac_wmux_s2_w2_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w2_7 : mac_wmux_s1_w2_3;
-  assign mac_wmux_s2_w3_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w3_7 : mac_wmux_s1_w3_3;
-  assign mac_wmux_s2_mv4 = mac_wmux_s1_v8 & mac_wmux_s1_d8[2];
-  assign \$2453  = ~ mac_wmux_s1_d4[2];
-  assign \$2454  = mac_wmux_s1_v4 & \$2453 ;
-  assign mac_wmux_s2_v4 = mac_wmux_s2_mv4 | \$2454 ;
-  assign mac_wmux_s2_d4 = mac_wmux_s2_mv4 ? mac_wmux_s1_d8 : mac_wmux_s1_d4;
-  assign mac_wmux_s2_w0_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w0_8 : mac_wmux_s1_w0_4;
-  assign mac_wmux_s2_w1_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w1_8 : mac_wmux_s1_w1_4;
-  assign mac_wmux_s2_w2_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w2_8 : mac_wmux_s1_w2_4;
-  assign mac_wmux_s2_w3_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w3_8 : mac_wmux_s1_w3_4;
-  assign mac_wmux_s2_mv5 = mac_wmux_s1_v9 & mac_wmux_s1_d9[2];
-  assign \$2455  = ~ mac_wmux_s1_d5[2];
-  assign \$2456  = mac_wmux_s1_v5 & \$2455 ;
-  assign mac_wmux_s2_v5 = mac_wmux_s2_mv5 | \$2456 ;
-  assign mac_wmux_s2_d5 = mac_wmux_s2_mv5 ? mac_wmux_s1_d9 : mac_wmux_s1_d5;
-  assign mac_wmux_s2_w0_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w0_9 : mac_wmux_s1_w0_5;
-  assign mac_wmux_s2_w1_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w1_9 : mac_wmux_s1_w1_5;
-  assign mac_wmux_s2_w2_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w2_9 : mac_wmux_s1_w2_5;
-  assign mac_wmux_s2_w3_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w3_9 : mac_wmux_s1_w3_5;
-  assign mac_wmux_s2_mv6 = mac_wmux_s1_v10 & mac_wmux_s1_d10[2];
-  assign \$2457  = ~ mac_wmux_s1_d6[2];
-  assign \$2458  = mac_wmux_s1_v6 & \$2457 ;
-  assign mac_wmux_s2_v6 = mac_wmux_s2_mv6 | \$2458 ;
-  assign mac_wmux_s2_d6 = mac_wmux_s2_mv6 ? mac_wmux_s1_d10 : mac_wmux_s1_d6;
-  assign mac_wmux_s2_w0_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w0_10 : mac_wmux_s1_w0_6;
-  assign mac_wmux_s2_w1_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w1_10 : mac_wmux_s1_w1_6;
-  assign mac_wmux_s2_w2_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w2_10 : mac_wmux_s1_w2_6;
-  assign mac_wmux_s2_w3_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w3_10 : mac_wmux_s1_w3_6;
-  assign mac_wmux_s2_mv7 = mac_wmux_s1_v11 & mac_wmux_s1_d11[2];
-  assign \$2459  = ~ mac_wmux_s1_d7[2];
-  assign \$2460  = mac_wmux_s1_v7 & \$2459 ;
-  assign mac_wmux_s2_v7 = mac_wmux_s2_mv7 | \$2460 ;
-  assign mac_wmux_s2_d7 = mac_wmux_s2_mv7 ? mac_wmux_s1_d11 : mac_wmux_s1_d7;
-  assign mac_wmux_s2_w0_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w0_11 : mac_wmux_s1_w0_7;
-  assign mac_wmux_s2_w1_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w1_11 : mac_wmux_s1_w1_7;
-  assign mac_wmux_s2_w2_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w2_11 : mac_wmux_s1_w2_7;
-  assign mac_wmux_s2_w3_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w3_11 : mac_wmux_s1_w3_7;
-  assign mac_wmux_s2_mv8 = mac_wmux_s1_v12 & mac_wmux_s1_d12[2];
-  assign \$2461  = ~ mac_wmux_s1_d8[2];
-  assign \$2462  = mac_wmux_s1_v8 & \$2461 ;
-  assign mac_wmux_s2_v8 = mac_wmux_s2_mv8 | \$2462 ;
-  assign mac_wmux_s2_d8 = mac_wmux_s2_mv8 ? mac_wmux_s1_d12 : mac_wmux_s1_d8;
-  assign mac_wmux_s2_w0_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w0_12 : mac_wmux_s1_w0_8;
-  assign mac_wmux_s2_w1_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w1_12 : mac_wmux_s1_w1_8;
-  assign mac_wmux_s2_w2_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w2_12 : mac_wmux_s1_w2_8;
-  assign mac_wmux_s2_w3_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w3_12 : mac_wmux_s1_w3_8;
-  assign mac_wmux_s2_mv9 = mac_wmux_s1_v13 & mac_wmux_s1_d13[2];
-  assign \$2463  = ~ mac_wmux_s1_d9[2];
-  assign \$2464  = mac_wmux_s1_v9 & \$2463 ;
-  assign mac_wmux_s2_v9 = mac_wmux_s2_mv9 | \$2464 ;
-  assign mac_wmux_s2_d9 = mac_wmux_s2_mv9 ? mac_wmux_s1_d13 : mac_wmux_s1_d9;
-  assign mac_wmux_s2_w0_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w0_13 : mac_wmux_s1_w0_9;
-  assign mac_wmux_s2_w1_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w1_13 : mac_wmux_s1_w1_9;
-  assign mac_wmux_s2_w2_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w2_13 : mac_wmux_s1_w2_9;
-  assign mac_wmux_s2_w3_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w3_13 : mac_wmux_s1_w3_9;
-  assign mac_wmux_s2_mv10 = mac_wmux_s1_v14 & mac_wmux_s1_d14[2];
-  assign \$2465  = ~ mac_wmux_s1_d10[2];
-  assign \$2466  = mac_wmux_s1_v10 & \$2465 ;
-  assign mac_wmux_s2_v10 = mac_wmux_s2_mv10 | \$2466 ;
-  assign mac_wmux_s2_d10 = mac_wmux_s2_mv10 ? mac_wmux_s1_d14 : mac_wmux_s1_d10;
-  assign mac_wmux_s2_w0_10 = mac_wmux_s2_mv10 ? mac_wmux_s1_w0_14 : mac_wmux_s1_w0_10;
-  assign mac_wmux_s2_w1_10 = mac_wmux_s2_mv10 ? mac_wmux_s1_w1_14 : mac_wmux_s1_w1_10;
-  assign mac_wmux_s2_w2_10 = mac_wmux_s2_mv10 ? mac_wmux_s1_w2_14 : mac_wmux_s1_w2_10;
-  assign mac_wmux_s2_w3_10 = mac_wmux_s2_mv10 ? mac_wmux_s1_w3_14 : mac_wmux_s1_w3_10;
-  assign mac_wmux_s2_mv11 = mac_wmux_s1_v15 & mac_wmux_s1_d15[2];
-  assign \$2467  = ~ mac_wmux_s1_d11[2];
-  assign \$2468  = mac_wmux_s1_v11 & \$2467 ;
-  assign mac_wmux_s2_v11 = mac_wmux_s2_mv11 | \$2468 ;
-  assign mac_wmux_s2_d11 = mac_wmux_s2_mv11 ? mac_wmux_s1_d15 : mac_wmux_s1_d11;
-  assign mac_wmux_s2_w0_11 = mac_wmux_s2_mv11 ? mac_wmux_s1_w0_15 : mac_wmux_s1_w0_11;
-  assign mac_wmux_s2_w1_11 = mac_wmux_s2_mv11 ? mac_wmux_s1_w1_15 : mac_wmux_s1_w1_11;
-  assign mac_wmux_s2_w2_11 = mac_wmux_s2_mv11 ? mac_wmux_s1_w2_15 : mac_wmux_s1_w2_11;
-  assign mac_wmux_s2_w3_11 = mac_wmux_s2_mv11 ? mac_wmux_s1_w3_15 : mac_wmux_s1_w3_11;
-  assign mac_wmux_s2_mv12 = mac_wmux_s1_v16 & mac_wmux_s1_d16[2];
-  assign \$2469  = ~ mac_wmux_s1_d12[2];
-  assign \$2470  = mac_wmux_s1_v12 & \$2469 ;
-  assign mac_wmux_s2_v12 = mac_wmux_s2_mv12 | \$2470 ;
-  assign mac_wmux_s2_d12 = mac_wmux_s2_mv12 ? mac_wmux_s1_d16 : mac_wmux_s1_d12;
-  assign mac_wmux_s2_w0_12 = mac_wmux_s2_mv12 ? mac_wmux_s1_w0_16 : mac_wmux_s1_w0_12;
-  assign mac_wmux_s2_w1_12 = mac_wmux_s2_mv12 ? mac_wmux_s1_w1_16 : mac_wmux_s1_w1_12;
-  assign mac_wmux_s2_w2_12 = mac_wmux_s2_mv12 ? mac_wmux_s1_w2_16 : mac_wmux_s1_w2_12;
-  assign mac_wmux_s2_w3_12 = mac_wmux_s2_mv12 ? mac_wmux_s1_w3_16 : mac_wmux_s1_w3_12;
-  assign mac_wmux_s2_mv13 = mac_wmux_s1_v17 & mac_wmux_s1_d17[2];
-  assign \$2471  = ~ mac_wmux_s1_d13[2];
-  assign \$2472  = mac_wmux_s1_v13 & \$2471 ;
-  assign mac_wmux_s2_v13 = mac_wmux_s2_mv13 | \$2472 ;
-  assign mac_wmux_s2_d13 = mac_wmux_s2_mv13 ? mac_wmux_s1_d17 : mac_wmux_s1_d13;
-  assign mac_wmux_s2_w0_13 = mac_wmux_s2_mv13 ? mac_wmux_s1_w0_17 : mac_wmux_s1_w0_13;
-  assign mac_wmux_s2_w1_13 = mac_wmux_s2_mv13 ? mac_wmux_s1_w1_17 : mac_wmux_s1_w1_13;
-  assign mac_wmux_s2_w2_13 = mac_wmux_s2_mv13 ? mac_wmux_s1_w2_17 : mac_wmux_s1_w2_13;
-  assign mac_wmux_s2_w3_13 = mac_wmux_s2_mv13 ? mac_wmux_s1_w3_17 : mac_wmux_s1_w3_13;
-  assign mac_wmux_s2_mv14 = mac_wmux_s1_v18 & mac_wmux_s1_d18[2];
-  assign \$2473  = ~ mac_wmux_s1_d14[2];
-  assign \$2474  = mac_wmux_s1_v14 & \$2473 ;
-  assign mac_wmux_s2_v14 = mac_wmux_s2_mv14 | \$2474 ;
-  assign mac_wmux_s2_d14 = mac_wmux_s2_mv14 ? mac_wmux_s1_d18 : mac_wmux_s1_d14;
-  assign mac_wmux_s2_w0_14 = mac_wmux_s2_mv14 ? mac_wmux_s1_w0_18 : mac_wmux_s1_w0_14;
-  assign mac_wmux_s2_w1_14 = mac_wmux_s2_mv14 ? mac_wmux_s1_w1_18 : mac_wmux_s1_w1_14;
-  assign mac_wmux_s2_w2_14 = mac_wmux_s2_mv14 ? mac_wmux_s1_w2_18 : mac_wmux_s1_w2_14;
-  assign mac_wmux_s2_w3_14 = mac_wmux_s2_mv14 ? mac_wmux_s1_w3_18 : mac_wmux_s1_w3_14;
-  assign mac_wmux_s2_mv15 = mac_wmux_s1_v19 & mac_wmux_s1_d19[2];
-  assign \$2475  = ~ mac_wmux_s1_d15[2];
-  assign \$2476  = mac_wmux_s1_v15 & \$2475 ;
-  assign mac_wmux_s2_v15 = mac_wmux_s2_mv15 | \$2476 ;
-  assign mac_wmux_s2_d15 = mac_wmux_s2_mv15 ? mac_wmux_s1_d19 : mac_wmux_s1_d15;
-  assign mac_wmux_s2_w0_15 = mac_wmux_s2_mv15 ? mac_wmux_s1_w0_19 : mac_wmux_s1_w0_15;
-  assign mac_wmux_s2_w1_15 = mac_wmux_s2_mv15 ? mac_wmux_s1_w1_19 : mac_wmux_s1_w1_15;
-  assign mac_wmux_s2_w2_15 = mac_wmux_s2_mv15 ? mac_wmux_s1_w2_19 : mac_wmux_s1_w2_15;
-  assign mac_wmux_s2_w3_15 = mac_wmux_s2_mv15 ? mac_wmux_s1_w3_19 : mac_wmux_s1_w3_15;
-  assign mac_wmux_s2_mv16 = mac_wmux_s1_v20 & mac_wmux_s1_d20[2];
-  assign \$2477  = ~ mac_wmux_s1_d16[2];
-  assign \$2478  = mac_wmux_s1_v16 & \$2477 ;
-  assign mac_wmux_s2_v16 = mac_wmux_s2_mv16 | \$2478 ;
-  assign mac_wmux_s2_d16 = mac_wmux_s2_mv16 ? mac_wmux_s1_d20 : mac_wmux_s1_d16;
-  assign mac_wmux_s2_w0_16 = mac_wmux_s2_mv16 ? mac_wmux_s1_w0_20 : mac_wmux_s1_w0_16;
-  assign mac_wmux_s2_w1_16 = mac_wmux_s2_mv16 ? mac_wmux_s1_w1_20 : mac_wmux_s1_w1_16;
-  assign mac_wmux_s2_w2_16 = mac_wmux_s2_mv16 ? mac_wmux_s1_w2_20 : mac_wmux_s1_w2_16;
-  assign mac_wmux_s2_w3_16 = mac_wmux_s2_mv16 ? mac_wmux_s1_w3_20 : mac_wmux_s1_w3_16;
-  assign mac_wmux_s2_mv17 = mac_wmux_s1_v21 & mac_wmux_s1_d21[2];
-  assign \$2479  = ~ mac_wmux_s1_d17[2];
-  assign \$2480  = mac_wmux_s1_v17 & \$2479 ;
-  assign mac_wmux_s2_v17 = mac_wmux_s2_mv17 | \$2480 ;
-  assign mac_wmux_s2_d17 = mac_wmux_s2_mv17 ? mac_wmux_s1_d21 : mac_wmux_s1_d17;
-  assign mac_wmux_s2_w0_17 = mac_wmux_s2_mv17 ? mac_wmux_s1_w0_21 : mac_wmux_s1_w0_17;
-  assign mac_wmux_s2_w1_17 = mac_wmux_s2_mv17 ? mac_wmux_s1_w1_21 : mac_wmux_s1_w1_17;
-  assign mac_wmux_s2_w2_17 = mac_wmux_s2_mv17 ? mac_wmux_s1_w2_21 : mac_wmux_s1_w2_17;
-  assign mac_wmux_s2_w3_17 = mac_wmux_s2_mv17 ? mac_wmux_s1_w3_21 : mac_wmux_s1_w3_17;
-  assign mac_wmux_s2_mv18 = mac_wmux_s1_v22 & mac_wmux_s1_d22[2];
-  assign \$2481  = ~ mac_wmux_s1_d18[2];
-  assign \$2482  = mac_wmux_s1_v18 & \$2481 ;
-  assign mac_wmux_s2_v18 = mac_wmux_s2_mv18 | \$2482 ;
-  assign mac_wmux_s2_d18 = mac_wmux_s2_mv18 ? mac_wmux_s1_d22 : mac_wmux_s1_d18;
-  assign mac_wmux_s2_w0_18 = mac_wmux_s2_mv18 ? mac_wmux_s1_w0_22 : mac_wmux_s1_w0_18;
-  assign mac_wmux_s2_w1_18 = mac_wmux_s2_mv18 ? mac_wmux_s1_w1_22 : mac_wmux_s1_w1_18;
-  assign mac_wmux_s2_w2_18 = mac_wmux_s2_mv18 ? mac_wmux_s1_w2_22 : mac_wmux_s1_w2_18;
-  assign mac_wmux_s2_w3_18 = mac_wmux_s2_mv18 ? mac_wmux_s1_w3_22 : mac_wmux_s1_w3_18;
-  assign mac_wmux_s2_mv19 = mac_wmux_s1_v23 & mac_wmux_s1_d23[2];
-  assign \$2483  = ~ mac_wmux_s1_d19[2];
-  assign \$2484  = mac_wmux_s1_v19 & \$2483 ;
-  assign mac_wmux_s2_v19 = mac_wmux_s2_mv19 | \$2484 ;
-  assign mac_wmux_s2_d19 = mac_wmux_s2_mv19 ? mac_wmux_s1_d23 : mac_wmux_s1_d19;
-  assign mac_wmux_s2_w0_19 = mac_wmux_s2_mv19 ? mac_wmux_s1_w0_23 : mac_wmux_s1_w0_19;
-  assign mac_wmux_s2_w1_19 = mac_wmux_s2_mv19 ? mac_wmux_s1_w1_23 : mac_wmux_s1_w1_19;
-  assign mac_wmux_s2_w2_19 = mac_wmux_s2_mv19 ? mac_wmux_s1_w2_23 : mac_wmux_s1_w2_19;
-  assign mac_wmux_s2_w3_19 = mac_wmux_s2_mv19 ? mac_wmux_s1_w3_23 : mac_wmux_s1_w3_19;
-  assign mac_wmux_s2_mv20 = mac_wmux_s1_v24 & mac_wmux_s1_d24[2];
-  assign \$2485  = ~ mac_wmux_s1_d20[2];
-  assign \$2486  = mac_wmux_s1_v20 & \$2485 ;
-  assign mac_wmux_s2_v20 = mac_wmux_s2_mv20 | \$2486 ;
-  assign mac_wmux_s2_d20 = mac_wmux_s2_mv20 ? mac_wmux_s1_d24 : mac_wmux_s1_d20;
-  assign mac_wmux_s2_w0_20 = mac_wmux_s2_mv20 ? mac_wmux_s1_w0_24 : mac_wmux_s1_w0_20;
-  assign mac_wmux_s2_w1_20 = mac_wmux_s2_mv20 ? mac_wmux_s1_w1_24 : mac_wmux_s1_w1_20;
-  assign mac_wmux_s2_w2_20 = mac_wmux_s2_mv20 ? mac_wmux_s1_w2_24 : mac_wmux_s1_w2_20;
-  assign mac_wmux_s2_w3_20 = mac_wmux_s2_mv20 ? mac_wmux_s1_w3_24 : mac_wmux_s1_w3_20;
-  assign mac_wmux_s2_mv21 = mac_wmux_s1_v25 & mac_wmux_s1_d25[2];
-  assign \$2487  = ~ mac_wmux_s1_d21[2];
-  assign \$2488  = mac_wmux_s1_v21 & \$2487 ;
-  assign mac_wmux_s2_v21 = mac_wmux_s2_mv21 | \$2488 ;
-  assign mac_wmux_s2_d21 = mac_wmux_s2_mv21 ? mac_wmux_s1_d25 : mac_wmux_s1_d21;
-  assign mac_wmux_s2_w0_21 = mac_wmux_s2_mv21 ? mac_wmux_s1_w0_25 : mac_wmux_s1_w0_21;
-  assign mac_wmux_s2_w1_21 = mac_wmux_s2_mv21 ? mac_wmux_s1_w1_25 : mac_wmux_s1_w1_21;
-  assign mac_wmux_s2_w2_21 = mac_wmux_s2_mv21 ? mac_wmux_s1_w2_25 : mac_wmux_s1_w2_21;
-  assign mac_wmux_s2_w3_21 = mac_wmux_s2_mv21 ? mac_wmux_s1_w3_25 : mac_wmux_s1_w3_21;
-  assign mac_wmux_s2_mv22 = mac_wmux_s1_v26 & mac_wmux_s1_d26[2];
-  assign \$2489  = ~ mac_wmux_s1_d22[2];
-  assign \$2490  = mac_wmux_s1_v22 & \$2489 ;
-  assign mac_wmux_s2_v22 = mac_wmux_s2_mv22 | \$2490 ;
-  assign mac_wmux_s2_d22 = mac_wmux_s2_mv22 ? mac_wmux_s1_d26 : mac_wmux_s1_d22;
-  assign mac_wmux_s2_w0_22 = mac_wmux_s2_mv22 ? mac_wmux_s1_w0_26 : mac_wmux_s1_w0_22;
-  assign mac_wmux_s2_w1_22 = mac_wmux_s2_mv22 ? mac_wmux_s1_w1_26 : mac_wmux_s1_w1_22;
-  assign mac_wmux_s2_w2_22 = mac_wmux_s2_mv22 ? mac_wmux_s1_w2_26 : mac_wmux_s1_w2_22;
-  assign mac_wmux_s2_w3_22 = mac_wmux_s2_mv22 ? mac_wmux_s1_w3_26 : mac_wmux_s1_w3_22;
-  assign mac_wmux_s2_mv23 = mac_wmux_s1_v27 & mac_wmux_s1_d27[2];
-  assign \$2491  = ~ mac_wmux_s1_d23[2];
-  assign \$2492  = mac_wmux_s1_v23 & \$2491 ;
-  assign mac_wmux_s2_v23 = mac_wmux_s2_mv23 | \$2492 ;
-  assign mac_wmux_s2_d23 = mac_wmux_s2_mv23 ? mac_wmux_s1_d27 : mac_wmux_s1_d23;
-  assign mac_wmux_s2_w0_23 = mac_wmux_s2_mv23 ? mac_wmux_s1_w0_27 : mac_wmux_s1_w0_23;
-  assign mac_wmux_s2_w1_23 = mac_wmux_s2_mv23 ? mac_wmux_s1_w1_27 : mac_wmux_s1_w1_23;
-  assign mac_wmux_s2_w2_23 = mac_wmux_s2_mv23 ? mac_wmux_s1_w2_27 : mac_wmux_s1_w2_23;
-  assign mac_wmux_s2_w3_23 = mac_wmux_s2_mv23 ? mac_wmux_s1_w3_27 : mac_wmux_s1_w3_23;
-  assign mac_wmux_s2_mv24 = mac_wmux_s1_v28 & mac_wmux_s1_d28[2];
-  assign \$2493  = ~ mac_wmux_s1_d24[2];
-  assign \$2494  = mac_wmux_s1_v24 & \$2493 ;
-  assign mac_wmux_s2_v24 = mac_wmux_s2_mv24 | \$2494 ;
-  assign mac_wmux_s2_d24 = mac_wmux_s2_mv24 ? mac_wmux_s1_d28 : mac_wmux_s1_d24;
-  assign mac_wmux_s2_w0_24 = mac_wmux_s2_mv24 ? mac_wmux_s1_w0_28 : mac_wmux_s1_w0_24;
-  assign mac_wmux_s2_w1_24 = mac_wmux_s2_mv24 ? mac_wmux_s1_w1_28 : mac_wmux_s1_w1_24;
-  assign mac_wmux_s2_w2_24 = mac_wmux_s2_mv24 ? mac_wmux_s1_w2_28 : mac_wmux_s1_w2_24;
-  assign mac_wmux_s2_w3_24 = mac_wmux_s2_mv24 ? mac_wmux_s1_w3_28 : mac_wmux_s1_w3_24;
-  assign mac_wmux_s2_mv25 = mac_wmux_s1_v29 & mac_wmux_s1_d29[2];
-  assign \$2495  = ~ mac_wmux_s1_d25[2];
-  assign \$2496  = mac_wmux_s1_v25 & \$2495 ;
-  assign mac_wmux_s2_v25 = mac_wmux_s2_mv25 | \$2496 ;
-  assign mac_wmux_s2_d25 = mac_wmux_s2_mv25 ? mac_wmux_s1_d29 : mac_wmux_s1_d25;
-  assign mac_wmux_s2_w0_25 = mac_wmux_s2_mv25 ? mac_wmux_s1_w0_29 : mac_wmux_s1_w0_25;
-  assign mac_wmux_s2_w1_25 = mac_wmux_s2_mv25 ? mac_wmux_s1_w1_29 : mac_wmux_s1_w1_25;
-  assign mac_wmux_s2_w2_25 = mac_wmux_s2_mv25 ? mac_wmux_s1_w2_29 : mac_wmux_s1_w2_25;
-  assign mac_wmux_s2_w3_25 = mac_wmux_s2_mv25 ? mac_wmux_s1_w3_29 : mac_wmux_s1_w3_25;
-  assign \$2497  = ~ \mac_wmux1_s0$670 [1];
-  assign \$2498  = \mac_wmux1_s0$669  & \$2497 ;
-  assign mac_wmux_s2_mv26 = \$2498  & \mac_wmux1_s0$670 [2];
-  assign \$2499  = ~ mac_wmux_s1_d26[2];
-  assign \$2500  = mac_wmux_s1_v26 & \$2499 ;
-  assign mac_wmux_s2_v26 = mac_wmux_s2_mv26 | \$2500 ;
-  assign mac_wmux_s2_d26 = mac_wmux_s2_mv26 ? \mac_wmux1_s0$670  : mac_wmux_s1_d26;
-  assign mac_wmux_s2_w0_26 = mac_wmux_s2_mv26 ? \mac_wmux1_s0$674  : mac_wmux_s1_w0_26;
-  assign mac_wmux_s2_w1_26 = mac_wmux_s2_mv26 ? \mac_wmux1_s0$676  : mac_wmux_s1_w1_26;
-  assign mac_wmux_s2_w2_26 = mac_wmux_s2_mv26 ? \mac_wmux1_s0$678  : mac_wmux_s1_w2_26;
-  assign mac_wmux_s2_w3_26 = mac_wmux_s2_mv26 ? \mac_wmux1_s0$680  : mac_wmux_s1_w3_26;
-  assign \$2501  = ~ \mac_wmux1_s0$683 [1];
-  assign \$2502  = \mac_wmux1_s0$682  & \$2501 ;
-  assign mac_wmux_s2_mv27 = \$2502  & \mac_wmux1_s0$683 [2];
-  assign \$2503  = ~ mac_wmux_s1_d27[2];
-  assign \$2504  = mac_wmux_s1_v27 & \$2503 ;
-  assign mac_wmux_s2_v27 = mac_wmux_s2_mv27 | \$2504 ;
-  assign mac_wmux_s2_d27 = mac_wmux_s2_mv27 ? \mac_wmux1_s0$683  : mac_wmux_s1_d27;
-  assign mac_wmux_s2_w0_27 = mac_wmux_s2_mv27 ? \mac_wmux1_s0$687  : mac_wmux_s1_w0_27;
-  assign mac_wmux_s2_w1_27 = mac_wmux_s2_mv27 ? \mac_wmux1_s0$689  : mac_wmux_s1_w1_27;
-  assign mac_wmux_s2_w2_27 = mac_wmux_s2_mv27 ? \mac_wmux1_s0$691  : mac_wmux_s1_w2_27;
-  assign mac_wmux_s2_w3_27 = mac_wmux_s2_mv27 ? \mac_wmux1_s0$693  : mac_wmux_s1_w3_27;
-  assign \$2505  = ~ stall_adv1_valid;
-  assign stall_adv1 = \$2505  | o__ready;
-  assign mac_wmux_s3_mv0 = mac_wmux3_s0 & \mac_wmux3_s0$894 [3];
-  assign \$2506  = ~ \mac_wmux3_s0$897 [3];
-  assign \$2507  = \mac_wmux3_s0$896  & \$2506 ;
-  assign mac_wmux_s3_v0 = mac_wmux_s3_mv0 | \$2507 ;
-  assign mac_wmux_s3_d0 = mac_wmux_s3_mv0 ? \mac_wmux3_s0$894  : \mac_wmux3_s0$897 ;
-  assign mac_wmux_s3_w0_0 = mac_wmux_s3_mv0 ? \mac_wmux3_s0$901  : \mac_wmux3_s0$900 ;
-  assign mac_wmux_s3_w1_0 = mac_wmux_s3_mv0 ? \mac_wmux3_s0$904  : \mac_wmux3_s0$903 ;
-  assign mac_wmux_s3_w2_0 = mac_wmux_s3_mv0 ? \mac_wmux3_s0$907  : \mac_wmux3_s0$906 ;
-  assign mac_wmux_s3_w3_0 = mac_wmux_s3_mv0 ? \mac_wmux3_s0$910  : \mac_wmux3_s0$909 ;
-  assign mac_wmux_s3_mv1 = \mac_wmux3_s0$912  & \mac_wmux3_s0$913 [3];
-  assign \$2508  = ~ \mac_wmux3_s0$916 [3];
-  assign \$2509  = \mac_wmux3_s0$915  & \$2508 ;
-  assign mac_wmux_s3_v1 = mac_wmux_s3_mv1 | \$2509 ;
-  assign mac_wmux_s3_d1 = mac_wmux_s3_mv1 ? \mac_wmux3_s0$913  : \mac_wmux3_s0$916 ;
-  assign mac_wmux_s3_w0_1 = mac_wmux_s3_mv1 ? \mac_wmux3_s0$920  : \mac_wmux3_s0$919 ;
-  assign mac_wmux_s3_w1_1 = mac_wmux_s3_mv1 ? \mac_wmux3_s0$923  : \mac_wmux3_s0$922 ;
-  assign mac_wmux_s3_w2_1 = mac_wmux_s3_mv1 ? \mac_wmux3_s0$926  : \mac_wmux3_s0$925 ;
-  assign mac_wmux_s3_w3_1 = mac_wmux_s3_mv1 ? \mac_wmux3_s0$929  : \mac_wmux3_s0$928 ;
-  assign mac_wmux_s3_mv2 = \mac_wmux3_s0$931  & \mac_wmux3_s0$932 [3];
-  assign \$2510  = ~ \mac_wmux3_s0$935 [3];
-  assign \$2511  = \mac_wmux3_s0$934  & \$2510 ;
-  assign mac_wmux_s3_v2 = mac_wmux_s3_mv2 | \$2511 ;
-  assign mac_wmux_s3_d2 = mac_wmux_s3_mv2 ? \mac_wmux3_s0$932  : \mac_wmux3_s0$935 ;
-  assign mac_wmux_s3_w0_2 = mac_wmux_s3_mv2 ? \mac_wmux3_s0$939  : \mac_wmux3_s0$938 ;
-  assign mac_wmux_s3_w1_2 = mac_wmux_s3_mv2 ? \mac_wmux3_s0$942  : \mac_wmux3_s0$941 ;
-  assign mac_wmux_s3_w2_2 = mac_wmux_s3_mv2 ? \mac_wmux3_s0$945  : \mac_wmux3_s0$944 ;
-  assign mac_wmux_s3_w3_2 = mac_wmux_s3_mv2 ? \mac_wmux3_s0$948  : \mac_wmux3_s0$947 ;
-  assign mac_wmux_s3_mv3 = \mac_wmux3_s0$950  & \mac_wmux3_s0$951 [3];
-  assign \$2512  = ~ \mac_wmux3_s0$954 [3];
-  assign \$2513  = \mac_wmux3_s0$953  & \$2512 ;
-  assign mac_wmux_s3_v3 = mac_wmux_s3_mv3 | \$2513 ;
-  assign mac_wmux_s3_d3 = mac_wmux_s3_mv3 ? \mac_wmux3_s0$951  : \mac_wmux3_s0$954 ;
-  assign mac_wmux_s3_w0_3 = mac_wmux_s3_mv3 ? \mac_wmux3_s0$958  : \mac_wmux3_s0$957 ;
-  assign mac_wmux_s3_w1_3 = mac_wmux_s3_mv3 ? \mac_wmux3_s0$961  : \mac_wmux3_s0$960 ;
-  assign mac_wmux_s3_w2_3 = mac_wmux_s3_mv3 ? \mac_wmux3_s0$964  : \mac_wmux3_s0$963 ;
-  assign mac_wmux_s3_w3_3 = mac_wmux_s3_mv3 ? \mac_wmux3_s0$967  : \mac_wmux3_s0$966 ;
-  assign mac_wmux_s3_mv4 = \mac_wmux3_s0$969  & \mac_wmux3_s0$970 [3];
-  assign \$2514  = ~ \mac_wmux3_s0$973 [3];
-  assign \$2515  = \mac_wmux3_s0$972  & \$2514 ;
-  assign mac_wmux_s3_v4 = mac_wmux_s3_mv4 | \$2515 ;
-  assign mac_wmux_s3_d4 = mac_wmux_s3_mv4 ? \mac_wmux3_s0$970  : \mac_wmux3_s0$973 ;
-  assign mac_wmux_s3_w0_4 = mac_wmux_s3_mv4 ? \mac_wmux3_s0$977  : \mac_wmux3_s0$976 ;
-  assign mac_wmux_s3_w1_4 = mac_wmux_s3_mv4 ? \mac_wmux3_s0$980  : \mac_wmux3_s0$979 ;
-  assign mac_wmux_s3_w2_4 = mac_wmux_s3_mv4 ? \mac_wmux3_s0$983  : \mac_wmux3_s0$982 ;
-  assign mac_wmux_s3_w3_4 = mac_wmux_s3_mv4 ? \mac_wmux3_s0$986  : \mac_wmux3_s0$985 ;
-  assign mac_wmux_s3_mv5 = \mac_wmux3_s0$988  & \mac_wmux3_s0$989 [3];
-  assign \$2516  = ~ \mac_wmux3_s0$992 [3];
-  assign \$2517  = \mac_wmux3_s0$991  & \$2516 ;
-  assign mac_wmux_s3_v5 = mac_wmux_s3_mv5 | \$2517 ;
-  assign mac_wmux_s3_d5 = mac_wmux_s3_mv5 ? \mac_wmux3_s0$989  : \mac_wmux3_s0$992 ;
-  assign mac_wmux_s3_w0_5 = mac_wmux_s3_mv5 ? \mac_wmux3_s0$996  : \mac_wmux3_s0$995 ;
-  assign mac_wmux_s3_w1_5 = mac_wmux_s3_mv5 ? \mac_wmux3_s0$999  : \mac_wmux3_s0$998 ;
-  assign mac_wmux_s3_w2_5 = mac_wmux_s3_mv5 ? \mac_wmux3_s0$1002  : \mac_wmux3_s0$1001 ;
-  assign mac_wmux_s3_w3_5 = mac_wmux_s3_mv5 ? \mac_wmux3_s0$1005  : \mac_wmux3_s0$1004 ;
-  assign mac_wmux_s3_mv6 = \mac_wmux3_s0$1007  & \mac_wmux3_s0$1008 [3];
-  assign \$2518  = ~ \mac_wmux3_s0$1011 [3];
-  assign \$2519  = \mac_wmux3_s0$1010  & \$2518 ;
-  assign mac_wmux_s3_v6 = mac_wmux_s3_mv6 | \$2519 ;
-  assign mac_wmux_s3_d6 = mac_wmux_s3_mv6 ? \mac_wmux3_s0$1008  : \mac_wmux3_s0$1011 ;
-  assign mac_wmux_s3_w0_6 = mac_wmux_s3_mv6 ? \mac_wmux3_s0$1015  : \mac_wmux3_s0$1014 ;
-  assign mac_wmux_s3_w1_6 = mac_wmux_s3_mv6 ? \mac_wmux3_s0$1018  : \mac_wmux3_s0$1017 ;
-  assign mac_wmux_s3_w2_6 = mac_wmux_s3_mv6 ? \mac_wmux3_s0$1021  : \mac_wmux3_s0$1020 ;
-  assign mac_wmux_s3_w3_6 = mac_wmux_s3_mv6 ? \mac_wmux3_s0$1024  : \mac_wmux3_s0$1023 ;
-  assign mac_wmux_s3_mv7 = \mac_wmux3_s0$1026  & \mac_wmux3_s0$1027 [3];
-  assign \$2520  = ~ \mac_wmux3_s0$1030 [3];
-  assign \$2521  = \mac_wmux3_s0$1029  & \$2520 ;
-  assign mac_wmux_s3_v7 = mac_wmux_s3_mv7 | \$2521 ;
-  assign mac_wmux_s3_d7 = mac_wmux_s3_mv7 ? \mac_wmux3_s0$1027  : \mac_wmux3_s0$1030 ;
-  assign mac_wmux_s3_w0_7 = mac_wmux_s3_mv7 ? \mac_wmux3_s0$1034  : \mac_wmux3_s0$1033 ;
-  assign mac_wmux_s3_w1_7 = mac_wmux_s3_mv7 ? \mac_wmux3_s0$1037  : \mac_wmux3_s0$1036 ;
-  assign mac_wmux_s3_w2_7 = mac_wmux_s3_mv7 ? \mac_wmux3_s0$1040  : \mac_wmux3_s0$1039 ;
-  assign mac_wmux_s3_w3_7 = mac_wmux_s3_mv7 ? \mac_wmux3_s0$1043  : \mac_wmux3_s0$1042 ;
-  assign mac_wmux_s3_mv8 = \mac_wmux3_s0$1045  & \mac_wmux3_s0$1046 [3];
-  assign \$2522  = ~ \mac_wmux3_s0$894 [3];
-  assign \$2523  = mac_wmux3_s0 & \$2522 ;
-  assign mac_wmux_s3_v8 = mac_wmux_s3_mv8 | \$2523 ;
-  assign mac_wmux_s3_d8 = mac_wmux_s3_mv8 ? \mac_wmux3_s0$1046  : \mac_wmux3_s0$894 ;
-  assign mac_wmux_s3_w0_8 = mac_wmux_s3_mv8 ? \mac_wmux3_s0$1050  : \mac_wmux3_s0$901 ;
-  assign mac_wmux_s3_w1_8 = mac_wmux_s3_mv8 ? \mac_wmux3_s0$1052  : \mac_wmux3_s0$904 ;
-  assign mac_wmux_s3_w2_8 = mac_wmux_s3_mv8 ? \mac_wmux3_s0$1054  : \mac_wmux3_s0$907 ;
-  assign mac_wmux_s3_w3_8 = mac_wmux_s3_mv8 ? \mac_wmux3_s0$1056  : \mac_wmux3_s0$910 ;
-  assign mac_wmux_s3_mv9 = \mac_wmux3_s0$1058  & \mac_wmux3_s0$1059 [3];
-  assign \$2524  = ~ \mac_wmux3_s0$913 [3];
-  assign \$2525  = \mac_wmux3_s0$912  & \$2524 ;
-  assign mac_wmux_s3_v9 = mac_wmux_s3_mv9 | \$2525 ;
-  assign mac_wmux_s3_d9 = mac_wmux_s3_mv9 ? \mac_wmux3_s0$1059  : \mac_wmux3_s0$913 ;
-  assign mac_wmux_s3_w0_9 = mac_wmux_s3_mv9 ? \mac_wmux3_s0$1063  : \mac_wmux3_s0$920 ;
-  assign mac_wmux_s3_w1_9 = mac_wmux_s3_mv9 ? \mac_wmux3_s0$1065  : \mac_wmux3_s0$923 ;
-  assign mac_wmux_s3_w2_9 = mac_wmux_s3_mv9 ? \mac_wmux3_s0$1067  : \mac_wmux3_s0$926 ;
-  assign mac_wmux_s3_w3_9 = mac_wmux_s3_mv9 ? \mac_wmux3_s0$1069  : \mac_wmux3_s0$929 ;
-  assign mac_wmux_s3_mv10 = \mac_wmux3_s0$1071  & \mac_wmux3_s0$1072 [3];
-  assign \$2526  = ~ \mac_wmux3_s0$932 [3];
-  assign \$2527  = \mac_wmux3_s0$931  & \$2526 ;
-  assign mac_wmux_s3_v10 = mac_wmux_s3_mv10 | \$2527 ;
-  assign mac_wmux_s3_d10 = mac_wmux_s3_mv10 ? \mac_wmux3_s0$1072  : \mac_wmux3_s0$932 ;
-  assign mac_wmux_s3_w0_10 = mac_wmux_s3_mv10 ? \mac_wmux3_s0$1076  : \mac_wmux3_s0$939 ;
-  assign mac_wmux_s3_w1_10 = mac_wmux_s3_mv10 ? \mac_wmux3_s0$1078  : \mac_wmux3_s0$942 ;
-  assign mac_wmux_s3_w2_10 = mac_wmux_s3_mv10 ? \mac_wmux3_s0$1080  : \mac_wmux3_s0$945 ;
-  assign mac_wmux_s3_w3_10 = mac_wmux_s3_mv10 ? \mac_wmux3_s0$1082  : \mac_wmux3_s0$948 ;
-  assign mac_wmux_s3_mv11 = \mac_wmux3_s0$1084  & \mac_wmux3_s0$1085 [3];
-  assign \$2528  = ~ \mac_wmux3_s0$951 [3];
-  assign \$2529  = \mac_wmux3_s0$950  & \$2528 ;
-  assign mac_wmux_s3_v11 = mac_wmux_s3_mv11 | \$2529 ;
-  assign mac_wmux_s3_d11 = mac_wmux_s3_mv11 ? \mac_wmux3_s0$1085  : \mac_wmux3_s0$951 ;
-  assign mac_wmux_s3_w0_11 = mac_wmux_s3_mv11 ? \mac_wmux3_s0$1089  : \mac_wmux3_s0$958 ;
-  assign mac_wmux_s3_w1_11 = mac_wmux_s3_mv11 ? \mac_wmux3_s0$1091  : \mac_wmux3_s0$961 ;
-  assign mac_wmux_s3_w2_11 = mac_wmux_s3_mv11 ? \mac_wmux3_s0$1093  : \mac_wmux3_s0$964 ;
-  assign mac_wmux_s3_w3_11 = mac_wmux_s3_mv11 ? \mac_wmux3_s0$1095  : \mac_wmux3_s0$967 ;
-  assign mac_wmux_s3_mv12 = \mac_wmux3_s0$1097  & \mac_wmux3_s0$1098 [3];
-  assign \$2530  = ~ \mac_wmux3_s0$970 [3];
-  assign \$2531  = \mac_wmux3_s0$969  & \$2530 ;
-  assign mac_wmux_s3_v12 = mac_wmux_s3_mv12 | \$2531 ;
-  assign mac_wmux_s3_d12 = mac_wmux_s3_mv12 ? \mac_wmux3_s0$1098  : \mac_wmux3_s0$970 ;
-  assign mac_wmux_s3_w0_12 = mac_wmux_s3_mv12 ? \mac_wmux3_s0$1102  : \mac_wmux3_s0$977 ;
-  assign mac_wmux_s3_w1_12 = mac_wmux_s3_mv12 ? \mac_wmux3_s0$1104  : \mac_wmux3_s0$980 ;
-  assign mac_wmux_s3_w2_12 = mac_wmux_s3_mv12 ? \mac_wmux3_s0$1106  : \mac_wmux3_s0$983 ;
-  assign mac_wmux_s3_w3_12 = mac_wmux_s3_mv12 ? \mac_wmux3_s0$1108  : \mac_wmux3_s0$986 ;
-  assign mac_wmux_s3_mv13 = \mac_wmux3_s0$1110  & \mac_wmux3_s0$1111 [3];
-  assign \$2532  = ~ \mac_wmux3_s0$989 [3];
-  assign \$2533  = \mac_wmux3_s0$988  & \$2532 ;
-  assign mac_wmux_s3_v13 = mac_wmux_s3_mv13 | \$2533 ;
-  assign mac_wmux_s3_d13 = mac_wmux_s3_mv13 ? \mac_wmux3_s0$1111  : \mac_wmux3_s0$989 ;
-  assign mac_wmux_s3_w0_13 = mac_wmux_s3_mv13 ? \mac_wmux3_s0$1115  : \mac_wmux3_s0$996 ;
-  assign mac_wmux_s3_w1_13 = mac_wmux_s3_mv13 ? \mac_wmux3_s0$1117  : \mac_wmux3_s0$999 ;
-  assign mac_wmux_s3_w2_13 = mac_wmux_s3_mv13 ? \mac_wmux3_s0$1119  : \mac_wmux3_s0$1002 ;
-  assign mac_wmux_s3_w3_13 = mac_wmux_s3_mv13 ? \mac_wmux3_s0$1121  : \mac_wmux3_s0$1005 ;
-  assign mac_wmux_s3_mv14 = \mac_wmux3_s0$1123  & \mac_wmux3_s0$1124 [3];
-  assign \$2534  = ~ \mac_wmux3_s0$1008 [3];
-  assign \$2535  = \mac_wmux3_s0$1007  & \$2534 ;
-  assign mac_wmux_s3_v14 = mac_wmux_s3_mv14 | \$2535 ;
-  assign mac_wmux_s3_d14 = mac_wmux_s3_mv14 ? \mac_wmux3_s0$1124  : \mac_wmux3_s0$1008 ;
-  assign mac_wmux_s3_w0_14 = mac_wmux_s3_mv14 ? \mac_wmux3_s0$1128  : \mac_wmux3_s0$1015 ;
-  assign mac_wmux_s3_w1_14 = mac_wmux_s3_mv14 ? \mac_wmux3_s0$1130  : \mac_wmux3_s0$1018 ;
-  assign mac_wmux_s3_w2_14 = mac_wmux_s3_mv14 ? \mac_wmux3_s0$1132  : \mac_wmux3_s0$1021 ;
-  assign mac_wmux_s3_w3_14 = mac_wmux_s3_mv14 ? \mac_wmux3_s0$1134  : \mac_wmux3_s0$1024 ;
-  assign mac_wmux_s3_mv15 = \mac_wmux3_s0$1136  & \mac_wmux3_s0$1137 [3];
-  assign \$2536  = ~ \mac_wmux3_s0$1027 [3];
-  assign \$2537  = \mac_wmux3_s0$1026  & \$2536 ;
-  assign mac_wmux_s3_v15 = mac_wmux_s3_mv15 | \$2537 ;
-  assign mac_wmux_s3_d15 = mac_wmux_s3_mv15 ? \mac_wmux3_s0$1137  : \mac_wmux3_s0$1027 ;
-  assign mac_wmux_s3_w0_15 = mac_wmux_s3_mv15 ? \mac_wmux3_s0$1141  : \mac_wmux3_s0$1034 ;
-  assign mac_wmux_s3_w1_15 = mac_wmux_s3_mv15 ? \mac_wmux3_s0$1143  : \mac_wmux3_s0$1037 ;
-  assign mac_wmux_s3_w2_15 = mac_wmux_s3_mv15 ? \mac_wmux3_s0$1145  : \mac_wmux3_s0$1040 ;
-  assign mac_wmux_s3_w3_15 = mac_wmux_s3_mv15 ? \mac_wmux3_s0$1147  : \mac_wmux3_s0$1043 ;
-  assign mac_wmux_s3_mv16 = \mac_wmux3_s0$1149  & \mac_wmux3_s0$1150 [3];
-  assign \$2538  = ~ \mac_wmux3_s0$1046 [3];
-  assign \$2539  = \mac_wmux3_s0$1045  & \$2538 ;
-  assign mac_wmux_s3_v16 = mac_wmux_s3_mv16 | \$2539 ;
-  assign mac_wmux_s3_d16 = mac_wmux_s3_mv16 ? \mac_wmux3_s0$1150  : \mac_wmux3_s0$1046 ;
-  assign mac_wmux_s3_w0_16 = mac_wmux_s3_mv16 ? \mac_wmux3_s0$1154  : \mac_wmux3_s0$1050 ;
-  assign mac_wmux_s3_w1_16 = mac_wmux_s3_mv16 ? \mac_wmux3_s0$1156  : \mac_wmux3_s0$1052 ;
-  assign mac_wmux_s3_w2_16 = mac_wmux_s3_mv16 ? \mac_wmux3_s0$1158  : \mac_wmux3_s0$1054 ;
-  assign mac_wmux_s3_w3_16 = mac_wmux_s3_mv16 ? \mac_wmux3_s0$1160  : \mac_wmux3_s0$1056 ;
-  assign mac_wmux_s3_mv17 = \mac_wmux3_s0$1162  & \mac_wmux3_s0$1163 [3];
-  assign \$2540  = ~ \mac_wmux3_s0$1059 [3];
-  assign \$2541  = \mac_wmux3_s0$1058  & \$2540 ;
-  assign mac_wmux_s3_v17 = mac_wmux_s3_mv17 | \$2541 ;
-  assign mac_wmux_s3_d17 = mac_wmux_s3_mv17 ? \mac_wmux3_s0$1163  : \mac_wmux3_s0$1059 ;
-  assign mac_wmux_s3_w0_17 = mac_wmux_s3_mv17 ? \mac_wmux3_s0$1167  : \mac_wmux3_s0$1063 ;
-  assign mac_wmux_s3_w1_17 = mac_wmux_s3_mv17 ? \mac_wmux3_s0$1169  : \mac_wmux3_s0$1065 ;
-  assign mac_wmux_s3_w2_17 = mac_wmux_s3_mv17 ? \mac_wmux3_s0$1171  : \mac_wmux3_s0$1067 ;
-  assign mac_wmux_s3_w3_17 = mac_wmux_s3_mv17 ? \mac_wmux3_s0$1173  : \mac_wmux3_s0$1069 ;
-  assign mac_wmux_s3_mv18 = \mac_wmux3_s0$1175  & \mac_wmux3_s0$1176 [3];
-  assign \$2542  = ~ \mac_wmux3_s0$1072 [3];
-  assign \$2543  = \mac_wmux3_s0$1071  & \$2542 ;
-  assign mac_wmux_s3_v18 = mac_wmux_s3_mv18 | \$2543 ;
-  assign mac_wmux_s3_d18 = mac_wmux_s3_mv18 ? \mac_wmux3_s0$1176  : \mac_wmux3_s0$1072 ;
-  assign mac_wmux_s3_w0_18 = mac_wmux_s3_mv18 ? \mac_wmux3_s0$1180  : \mac_wmux3_s0$1076 ;
-  assign mac_wmux_s3_w1_18 = mac_wmux_s3_mv18 ? \mac_wmux3_s0$1182  : \mac_wmux3_s0$1078 ;
-  assign mac_wmux_s3_w2_18 = mac_wmux_s3_mv18 ? \mac_wmux3_s0$1184  : \mac_wmux3_s0$1080 ;
-  assign mac_wmux_s3_w3_18 = mac_wmux_s3_mv18 ? \mac_wmux3_s0$1186  : \mac_wmux3_s0$1082 ;
-  assign mac_wmux_s3_mv19 = \mac_wmux3_s0$1188  & \mac_wmux3_s0$1189 [3];
-  assign \$2544  = ~ \mac_wmux3_s0$1085 [3];
-  assign \$2545  = \mac_wmux3_s0$1084  & \$2544 ;
-  assign mac_wmux_s3_v19 = mac_wmux_s3_mv19 | \$2545 ;
-  assign mac_wmux_s3_d19 = mac_wmux_s3_mv19 ? \mac_wmux3_s0$1189  : \mac_wmux3_s0$1085 ;
-  assign mac_wmux_s3_w0_19 = mac_wmux_s3_mv19 ? \mac_wmux3_s0$1193  : \mac_wmux3_s0$1089 ;
-  assign mac_wmux_s3_w1_19 = mac_wmux_s3_mv19 ? \mac_wmux3_s0$1195  : \mac_wmux3_s0$1091 ;
-  assign mac_wmux_s3_w2_19 = mac_wmux_s3_mv19 ? \mac_wmux3_s0$1197  : \mac_wmux3_s0$1093 ;
-  assign mac_wmux_s3_w3_19 = mac_wmux_s3_mv19 ? \mac_wmux3_s0$1199  : \mac_wmux3_s0$1095 ;
-  assign mac_wmux_s3_mv20 = \mac_wmux3_s0$1201  & \mac_wmux3_s0$1202 [3];
-  assign \$2546  = ~ \mac_wmux3_s0$1098 [3];
-  assign \$2547  = \mac_wmux3_s0$1097  & \$2546 ;
+  assign mac_wmux_s1_d28 = mac_wmux_s1_mv28 ? mac_wmux_s0_d30 : mac_wmux_s0_d28;
+  assign mac_wmux_s1_w0_28 = mac_wmux_s1_mv28 ? mac_wmux_s0_w0_30 : mac_wmux_s0_w0_28;
+  assign mac_wmux_s1_w1_28 = mac_wmux_s1_mv28 ? mac_wmux_s0_w1_30 : mac_wmux_s0_w1_28;
+  assign mac_wmux_s1_w2_28 = mac_wmux_s1_mv28 ? mac_wmux_s0_w2_30 : mac_wmux_s0_w2_28;
+  assign mac_wmux_s1_w3_28 = mac_wmux_s1_mv28 ? mac_wmux_s0_w3_30 : mac_wmux_s0_w3_28;
+  assign \$2443  = ~ \mac_wmux0_s0$473 [0];
+  assign \$2444  = \mac_wmux0_s0$472  & \$2443 ;
+  assign mac_wmux_s1_mv29 = \$2444  & \mac_wmux0_s0$473 [1];
+  assign \$2445  = ~ mac_wmux_s0_d29[1];
+  assign \$2446  = mac_wmux_s0_v29 & \$2445 ;
+  assign mac_wmux_s1_v29 = mac_wmux_s1_mv29 | \$2446 ;
+  assign mac_wmux_s1_d29 = mac_wmux_s1_mv29 ? \mac_wmux0_s0$473  : mac_wmux_s0_d29;
+  assign mac_wmux_s1_w0_29 = mac_wmux_s1_mv29 ? \mac_wmux0_s0$477  : mac_wmux_s0_w0_29;
+  assign mac_wmux_s1_w1_29 = mac_wmux_s1_mv29 ? \mac_wmux0_s0$479  : mac_wmux_s0_w1_29;
+  assign mac_wmux_s1_w2_29 = mac_wmux_s1_mv29 ? \mac_wmux0_s0$481  : mac_wmux_s0_w2_29;
+  assign mac_wmux_s1_w3_29 = mac_wmux_s1_mv29 ? \mac_wmux0_s0$483  : mac_wmux_s0_w3_29;
+  assign \$2447  = ~ stall_adv1_valid;
+  assign stall_adv1 = \$2447  | o__ready;
+  assign mac_wmux_s2_mv0 = mac_wmux2_s0 & \mac_wmux2_s0$698 [2];
+  assign \$2448  = ~ \mac_wmux2_s0$701 [2];
+  assign \$2449  = \mac_wmux2_s0$700  & \$2448 ;
+  assign mac_wmux_s2_v0 = mac_wmux_s2_mv0 | \$2449 ;
+  assign mac_wmux_s2_d0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$698  : \mac_wmux2_s0$701 ;
+  assign mac_wmux_s2_w0_0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$705  : \mac_wmux2_s0$704 ;
+  assign mac_wmux_s2_w1_0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$708  : \mac_wmux2_s0$707 ;
+  assign mac_wmux_s2_w2_0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$711  : \mac_wmux2_s0$710 ;
+  assign mac_wmux_s2_w3_0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$714  : \mac_wmux2_s0$713 ;
+  assign mac_wmux_s2_mv1 = \mac_wmux2_s0$716  & \mac_wmux2_s0$717 [2];
+  assign \$2450  = ~ \mac_wmux2_s0$720 [2];
+  assign \$2451  = \mac_wmux2_s0$719  & \$2450 ;
+  assign mac_wmux_s2_v1 = mac_wmux_s2_mv1 | \$2451 ;
+  assign mac_wmux_s2_d1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$717  : \mac_wmux2_s0$720 ;
+  assign mac_wmux_s2_w0_1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$724  : \mac_wmux2_s0$723 ;
+  assign mac_wmux_s2_w1_1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$727  : \mac_wmux2_s0$726 ;
+  assign mac_wmux_s2_w2_1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$730  : \mac_wmux2_s0$729 ;
+  assign mac_wmux_s2_w3_1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$733  : \mac_wmux2_s0$732 ;
+  assign mac_wmux_s2_mv2 = \mac_wmux2_s0$735  & \mac_wmux2_s0$736 [2];
+  assign \$2452  = ~ \mac_wmux2_s0$739 [2];
+  assign \$2453  = \mac_wmux2_s0$738  & \$2452 ;
+  assign mac_wmux_s2_v2 = mac_wmux_s2_mv2 | \$2453 ;
+  assign mac_wmux_s2_d2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$736  : \mac_wmux2_s0$739 ;
+  assign mac_wmux_s2_w0_2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$743  : \mac_wmux2_s0$742 ;
+  assign mac_wmux_s2_w1_2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$746  : \mac_wmux2_s0$745 ;
+  assign mac_wmux_s2_w2_2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$749  : \mac_wmux2_s0$748 ;
+  assign mac_wmux_s2_w3_2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$752  : \mac_wmux2_s0$751 ;
+  assign mac_wmux_s2_mv3 = \mac_wmux2_s0$754  & \mac_wmux2_s0$755 [2];
+  assign \$2454  = ~ \mac_wmux2_s0$758 [2];
+  assign \$2455  = \mac_wmux2_s0$757  & \$2454 ;
+  assign mac_wmux_s2_v3 = mac_wmux_s2_mv3 | \$2455 ;
+  assign mac_wmux_s2_d3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$755  : \mac_wmux2_s0$758 ;
+  assign mac_wmux_s2_w0_3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$762  : \mac_wmux2_s0$761 ;
+  assign mac_wmux_s2_w1_3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$765  : \mac_wmux2_s0$764 ;
+  assign mac_wmux_s2_w2_3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$768  : \mac_wmux2_s0$767 ;
+  assign mac_wmux_s2_w3_3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$771  : \mac_wmux2_s0$770 ;
+  assign mac_wmux_s2_mv4 = \mac_wmux2_s0$773  & \mac_wmux2_s0$774 [2];
+  assign \$2456  = ~ \mac_wmux2_s0$698 [2];
+  assign \$2457  = mac_wmux2_s0 & \$2456 ;
+  assign mac_wmux_s2_v4 = mac_wmux_s2_mv4 | \$2457 ;
+  assign mac_wmux_s2_d4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$774  : \mac_wmux2_s0$698 ;
+  assign mac_wmux_s2_w0_4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$778  : \mac_wmux2_s0$705 ;
+  assign mac_wmux_s2_w1_4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$780  : \mac_wmux2_s0$708 ;
+  assign mac_wmux_s2_w2_4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$782  : \mac_wmux2_s0$711 ;
+  assign mac_wmux_s2_w3_4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$784  : \mac_wmux2_s0$714 ;
+  assign mac_wmux_s2_mv5 = \mac_wmux2_s0$786  & \mac_wmux2_s0$787 [2];
+  assign \$2458  = ~ \mac_wmux2_s0$717 [2];
+  assign \$2459  = \mac_wmux2_s0$716  & \$2458 ;
+  assign mac_wmux_s2_v5 = mac_wmux_s2_mv5 | \$2459 ;
+  assign mac_wmux_s2_d5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$787  : \mac_wmux2_s0$717 ;
+  assign mac_wmux_s2_w0_5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$791  : \mac_wmux2_s0$724 ;
+  assign mac_wmux_s2_w1_5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$793  : \mac_wmux2_s0$727 ;
+  assign mac_wmux_s2_w2_5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$795  : \mac_wmux2_s0$730 ;
+  assign mac_wmux_s2_w3_5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$797  : \mac_wmux2_s0$733 ;
+  assign mac_wmux_s2_mv6 = \mac_wmux2_s0$799  & \mac_wmux2_s0$800 [2];
+  assign \$2460  = ~ \mac_wmux2_s0$736 [2];
+  assign \$2461  = \mac_wmux2_s0$735  & \$2460 ;
+  assign mac_wmux_s2_v6 = mac_wmux_s2_mv6 | \$2461 ;
+  assign mac_wmux_s2_d6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$800  : \mac_wmux2_s0$736 ;
+  assign mac_wmux_s2_w0_6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$804  : \mac_wmux2_s0$743 ;
+  assign mac_wmux_s2_w1_6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$806  : \mac_wmux2_s0$746 ;
+  assign mac_wmux_s2_w2_6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$808  : \mac_wmux2_s0$749 ;
+  assign mac_wmux_s2_w3_6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$810  : \mac_wmux2_s0$752 ;
+  assign mac_wmux_s2_mv7 = \mac_wmux2_s0$812  & \mac_wmux2_s0$813 [2];
+  assign \$2462  = ~ \mac_wmux2_s0$755 [2];
+  assign \$2463  = \mac_wmux2_s0$754  & \$2462 ;
+  assign mac_wmux_s2_v7 = mac_wmux_s2_mv7 | \$2463 ;
+  assign mac_wmux_s2_d7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$813  : \mac_wmux2_s0$755 ;
+  assign mac_wmux_s2_w0_7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$817  : \mac_wmux2_s0$762 ;
+  assign mac_wmux_s2_w1_7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$819  : \mac_wmux2_s0$765 ;
+  assign mac_wmux_s2_w2_7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$821  : \mac_wmux2_s0$768 ;
+  assign mac_wmux_s2_w3_7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$823  : \mac_wmux2_s0$771 ;
+  assign mac_wmux_s2_mv8 = \mac_wmux2_s0$825  & \mac_wmux2_s0$826 [2];
+  assign \$2464  = ~ \mac_wmux2_s0$774 [2];
+  assign \$2465  = \mac_wmux2_s0$773  & \$2464 ;
+  assign mac_wmux_s2_v8 = mac_wmux_s2_mv8 | \$2465 ;
+  assign mac_wmux_s2_d8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$826  : \mac_wmux2_s0$774 ;
+  assign mac_wmux_s2_w0_8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$830  : \mac_wmux2_s0$778 ;
+  assign mac_wmux_s2_w1_8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$832  : \mac_wmux2_s0$780 ;
+  assign mac_wmux_s2_w2_8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$834  : \mac_wmux2_s0$782 ;
+  assign mac_wmux_s2_w3_8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$836  : \mac_wmux2_s0$784 ;
+  assign mac_wmux_s2_mv9 = \mac_wmux2_s0$838  & \mac_wmux2_s0$839 [2];
+  assign \$2466  = ~ \mac_wmux2_s0$787 [2];
+  assign \$2467  = \mac_wmux2_s0$786  & \$2466 ;
+  assign mac_wmux_s2_v9 = mac_wmux_s2_mv9 | \$2467 ;
+  assign mac_wmux_s2_d9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$839  : \mac_wmux2_s0$787 ;
+  assign mac_wmux_s2_w0_9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$843  : \mac_wmux2_s0$791 ;
+  assign mac_wmux_s2_w1_9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$845  : \mac_wmux2_s0$793 ;
+  assign mac_wmux_s2_w2_9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$847  : \mac_wmux2_s0$795 ;
+  assign mac_wmux_s2_w3_9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$849  : \mac_wmux2_s0$797 ;
+  assign mac_wmux_s2_mv10 = \mac_wmux2_s0$851  & \mac_wmux2_s0$852 [2];
+  assign \$2468  = ~ \mac_wmux2_s0$800 [2];
+  assign \$2469  = \mac_wmux2_s0$799  & \$2468 ;
+  assign mac_wmux_s2_v10 = mac_wmux_s2_mv10 | \$2469 ;
+  assign mac_wmux_s2_d10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$852  : \mac_wmux2_s0$800 ;
+  assign mac_wmux_s2_w0_10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$856  : \mac_wmux2_s0$804 ;
+  assign mac_wmux_s2_w1_10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$858  : \mac_wmux2_s0$806 ;
+  assign mac_wmux_s2_w2_10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$860  : \mac_wmux2_s0$808 ;
+  assign mac_wmux_s2_w3_10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$862  : \mac_wmux2_s0$810 ;
+  assign mac_wmux_s2_mv11 = \mac_wmux2_s0$864  & \mac_wmux2_s0$865 [2];
+  assign \$2470  = ~ \mac_wmux2_s0$813 [2];
+  assign \$2471  = \mac_wmux2_s0$812  & \$2470 ;
+  assign mac_wmux_s2_v11 = mac_wmux_s2_mv11 | \$2471 ;
+  assign mac_wmux_s2_d11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$865  : \mac_wmux2_s0$813 ;
+  assign mac_wmux_s2_w0_11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$869  : \mac_wmux2_s0$817 ;
+  assign mac_wmux_s2_w1_11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$871  : \mac_wmux2_s0$819 ;
+  assign mac_wmux_s2_w2_11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$873  : \mac_wmux2_s0$821 ;
+  assign mac_wmux_s2_w3_11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$875  : \mac_wmux2_s0$823 ;
+  assign mac_wmux_s2_mv12 = \mac_wmux2_s0$877  & \mac_wmux2_s0$878 [2];
+  assign \$2472  = ~ \mac_wmux2_s0$826 [2];
+  assign \$2473  = \mac_wmux2_s0$825  & \$2472 ;
+  assign mac_wmux_s2_v12 = mac_wmux_s2_mv12 | \$2473 ;
+  assign mac_wmux_s2_d12 = mac_wmux_s2_mv12 ? \mac_wmux2_s0$878  : \mac_wmux2_s0$826 ;
+  assign mac_wmux_s2_w0_12 = mac_wmux_s2_mv12 ? \mac_wmux2_s0$882  : \mac_wmux2_s0$830 ;
+  assign mac_wmux_s2_w1_12 = mac_wmux_s2_mv12 ? \mac_wmux2_s0$884  : \mac_wmux2_s0$832 ;
+  assign mac_wmux_s2_w2_12 = mac_wmux_s2_mv12 ? \mac_wmux2_s0$886  : \mac_wmux2_s0$834 ;
+  assign mac_wmux_s2_w3_12 = mac_wmux_s2_mv12 ? \mac_wmux2_s0$888  : \mac_wmux2_s0$836 ;
+  assign mac_wmux_s2_mv13 = \mac_wmux2_s0$890  & \mac_wmux2_s0$891 [2];
+  assign \$2474  = ~ \mac_wmux2_s0$839 [2];
+  assign \$2475  = \mac_wmux2_s0$838  & \$2474 ;
+  assign mac_wmux_s2_v13 = mac_wmux_s2_mv13 | \$2475 ;
+  assign mac_wmux_s2_d13 = mac_wmux_s2_mv13 ? \mac_wmux2_s0$891  : \mac_wmux2_s0$839 ;
+  assign mac_wmux_s2_w0_13 = mac_wmux_s2_mv13 ? \mac_wmux2_s0$895  : \mac_wmux2_s0$843 ;
+  assign mac_wmux_s2_w1_13 = mac_wmux_s2_mv13 ? \mac_wmux2_s0$897  : \mac_wmux2_s0$845 ;
+  assign mac_wmux_s2_w2_13 = mac_wmux_s2_mv13 ? \mac_wmux2_s0$899  : \mac_wmux2_s0$847 ;
+  assign mac_wmux_s2_w3_13 = mac_wmux_s2_mv13 ? \mac_wmux2_s0$901  : \mac_wmux2_s0$849 ;
+  assign mac_wmux_s2_mv14 = \mac_wmux2_s0$903  & \mac_wmux2_s0$904 [2];
+  assign \$2476  = ~ \mac_wmux2_s0$852 [2];
+  assign \$2477  = \mac_wmux2_s0$851  & \$2476 ;
+  assign mac_wmux_s2_v14 = mac_wmux_s2_mv14 | \$2477 ;
+  assign mac_wmux_s2_d14 = mac_wmux_s2_mv14 ? \mac_wmux2_s0$904  : \mac_wmux2_s0$852 ;
+  assign mac_wmux_s2_w0_14 = mac_wmux_s2_mv14 ? \mac_wmux2_s0$908  : \mac_wmux2_s0$856 ;
+  assign mac_wmux_s2_w1_14 = mac_wmux_s2_mv14 ? \mac_wmux2_s0$910  : \mac_wmux2_s0$858 ;
+  assign mac_wmux_s2_w2_14 = mac_wmux_s2_mv14 ? \mac_wmux2_s0$912  : \mac_wmux2_s0$860 ;
+  assign mac_wmux_s2_w3_14 = mac_wmux_s2_mv14 ? \mac_wmux2_s0$914  : \mac_wmux2_s0$862 ;
+  assign mac_wmux_s2_mv15 = \mac_wmux2_s0$916  & \mac_wmux2_s0$917 [2];
+  assign \$2478  = ~ \mac_wmux2_s0$865 [2];
+  assign \$2479  = \mac_wmux2_s0$864  & \$2478 ;
+  assign mac_wmux_s2_v15 = mac_wmux_s2_mv15 | \$2479 ;
+  assign mac_wmux_s2_d15 = mac_wmux_s2_mv15 ? \mac_wmux2_s0$917  : \mac_wmux2_s0$865 ;
+  assign mac_wmux_s2_w0_15 = mac_wmux_s2_mv15 ? \mac_wmux2_s0$921  : \mac_wmux2_s0$869 ;
+  assign mac_wmux_s2_w1_15 = mac_wmux_s2_mv15 ? \mac_wmux2_s0$923  : \mac_wmux2_s0$871 ;
+  assign mac_wmux_s2_w2_15 = mac_wmux_s2_mv15 ? \mac_wmux2_s0$925  : \mac_wmux2_s0$873 ;
+  assign mac_wmux_s2_w3_15 = mac_wmux_s2_mv15 ? \mac_wmux2_s0$927  : \mac_wmux2_s0$875 ;
+  assign mac_wmux_s2_mv16 = \mac_wmux2_s0$929  & \mac_wmux2_s0$930 [2];
+  assign \$2480  = ~ \mac_wmux2_s0$878 [2];
+  assign \$2481  = \mac_wmux2_s0$877  & \$2480 ;
+  assign mac_wmux_s2_v16 = mac_wmux_s2_mv16 | \$2481 ;
+  assign mac_wmux_s2_d16 = mac_wmux_s2_mv16 ? \mac_wmux2_s0$930  : \mac_wmux2_s0$878 ;
+  assign mac_wmux_s2_w0_16 = mac_wmux_s2_mv16 ? \mac_wmux2_s0$934  : \mac_wmux2_s0$882 ;
+  assign mac_wmux_s2_w1_16 = mac_wmux_s2_mv16 ? \mac_wmux2_s0$936  : \mac_wmux2_s0$884 ;
+  assign mac_wmux_s2_w2_16 = mac_wmux_s2_mv16 ? \mac_wmux2_s0$938  : \mac_wmux2_s0$886 ;
+  assign mac_wmux_s2_w3_16 = mac_wmux_s2_mv16 ? \mac_wmux2_s0$940  : \mac_wmux2_s0$888 ;
+  assign mac_wmux_s2_mv17 = \mac_wmux2_s0$942  & \mac_wmux2_s0$943 [2];
+  assign \$2482  = ~ \mac_wmux2_s0$891 [2];
+  assign \$2483  = \mac_wmux2_s0$890  & \$2482 ;
+  assign mac_wmux_s2_v17 = mac_wmux_s2_mv17 | \$2483 ;
+  assign mac_wmux_s2_d17 = mac_wmux_s2_mv17 ? \mac_wmux2_s0$943  : \mac_wmux2_s0$891 ;
+  assign mac_wmux_s2_w0_17 = mac_wmux_s2_mv17 ? \mac_wmux2_s0$947  : \mac_wmux2_s0$895 ;
+  assign mac_wmux_s2_w1_17 = mac_wmux_s2_mv17 ? \mac_wmux2_s0$949  : \mac_wmux2_s0$897 ;
+  assign mac_wmux_s2_w2_17 = mac_wmux_s2_mv17 ? \mac_wmux2_s0$951  : \mac_wmux2_s0$899 ;
+  assign mac_wmux_s2_w3_17 = mac_wmux_s2_mv17 ? \mac_wmux2_s0$953  : \mac_wmux2_s0$901 ;
+  assign mac_wmux_s2_mv18 = \mac_wmux2_s0$955  & \mac_wmux2_s0$956 [2];
+  assign \$2484  = ~ \mac_wmux2_s0$904 [2];
+  assign \$2485  = \mac_wmux2_s0$903  & \$2484 ;
+  assign mac_wmux_s2_v18 = mac_wmux_s2_mv18 | \$2485 ;
+  assign mac_wmux_s2_d18 = mac_wmux_s2_mv18 ? \mac_wmux2_s0$956  : \mac_wmux2_s0$904 ;
+  assign mac_wmux_s2_w0_18 = mac_wmux_s2_mv18 ? \mac_wmux2_s0$960  : \mac_wmux2_s0$908 ;
+  assign mac_wmux_s2_w1_18 = mac_wmux_s2_mv18 ? \mac_wmux2_s0$962  : \mac_wmux2_s0$910 ;
+  assign mac_wmux_s2_w2_18 = mac_wmux_s2_mv18 ? \mac_wmux2_s0$964  : \mac_wmux2_s0$912 ;
+  assign mac_wmux_s2_w3_18 = mac_wmux_s2_mv18 ? \mac_wmux2_s0$966  : \mac_wmux2_s0$914 ;
+  assign mac_wmux_s2_mv19 = \mac_wmux2_s0$968  & \mac_wmux2_s0$969 [2];
+  assign \$2486  = ~ \mac_wmux2_s0$917 [2];
+  assign \$2487  = \mac_wmux2_s0$916  & \$2486 ;
+  assign mac_wmux_s2_v19 = mac_wmux_s2_mv19 | \$2487 ;
+  assign mac_wmux_s2_d19 = mac_wmux_s2_mv19 ? \mac_wmux2_s0$969  : \mac_wmux2_s0$917 ;
+  assign mac_wmux_s2_w0_19 = mac_wmux_s2_mv19 ? \mac_wmux2_s0$973  : \mac_wmux2_s0$921 ;
+  assign mac_wmux_s2_w1_19 = mac_wmux_s2_mv19 ? \mac_wmux2_s0$975  : \mac_wmux2_s0$923 ;
+  assign mac_wmux_s2_w2_19 = mac_wmux_s2_mv19 ? \mac_wmux2_s0$977  : \mac_wmux2_s0$925 ;
+  assign mac_wmux_s2_w3_19 = mac_wmux_s2_mv19 ? \mac_wmux2_s0$979  : \mac_wmux2_s0$927 ;
+  assign mac_wmux_s2_mv20 = \mac_wmux2_s0$981  & \mac_wmux2_s0$982 [2];
+  assign \$2488  = ~ \mac_wmux2_s0$930 [2];
+  assign \$2489  = \mac_wmux2_s0$929  & \$2488 ;
+  assign mac_wmux_s2_v20 = mac_wmux_s2_mv20 | \$2489 ;
+  assign mac_wmux_s2_d20 = mac_wmux_s2_mv20 ? \mac_wmux2_s0$982  : \mac_wmux2_s0$930 ;
+  assign mac_wmux_s2_w0_20 = mac_wmux_s2_mv20 ? \mac_wmux2_s0$986  : \mac_wmux2_s0$934 ;
+  assign mac_wmux_s2_w1_20 = mac_wmux_s2_mv20 ? \mac_wmux2_s0$988  : \mac_wmux2_s0$936 ;
+  assign mac_wmux_s2_w2_20 = mac_wmux_s2_mv20 ? \mac_wmux2_s0$990  : \mac_wmux2_s0$938 ;
+  assign mac_wmux_s2_w3_20 = mac_wmux_s2_mv20 ? \mac_wmux2_s0$992  : \mac_wmux2_s0$940 ;
+  assign mac_wmux_s2_mv21 = \mac_wmux2_s0$994  & \mac_wmux2_s0$995 [2];
+  assign \$2490  = ~ \mac_wmux2_s0$943 [2];
+  assign \$2491  = \mac_wmux2_s0$942  & \$2490 ;
+  assign mac_wmux_s2_v21 = mac_wmux_s2_mv21 | \$2491 ;
+  assign mac_wmux_s2_d21 = mac_wmux_s2_mv21 ? \mac_wmux2_s0$995  : \mac_wmux2_s0$943 ;
+  assign mac_wmux_s2_w0_21 = mac_wmux_s2_mv21 ? \mac_wmux2_s0$999  : \mac_wmux2_s0$947 ;
+  assign mac_wmux_s2_w1_21 = mac_wmux_s2_mv21 ? \mac_wmux2_s0$1001  : \mac_wmux2_s0$949 ;
+  assign mac_wmux_s2_w2_21 = mac_wmux_s2_mv21 ? \mac_wmux2_s0$1003  : \mac_wmux2_s0$951 ;
+  assign mac_wmux_s2_w3_21 = mac_wmux_s2_mv21 ? \mac_wmux2_s0$1005  : \mac_wmux2_s0$953 ;
+  assign mac_wmux_s2_mv22 = \mac_wmux2_s0$1007  & \mac_wmux2_s0$1008 [2];
+  assign \$2492  = ~ \mac_wmux2_s0$956 [2];
+  assign \$2493  = \mac_wmux2_s0$955  & \$2492 ;
+  assign mac_wmux_s2_v22 = mac_wmux_s2_mv22 | \$2493 ;
+  assign mac_wmux_s2_d22 = mac_wmux_s2_mv22 ? \mac_wmux2_s0$1008  : \mac_wmux2_s0$956 ;
+  assign mac_wmux_s2_w0_22 = mac_wmux_s2_mv22 ? \mac_wmux2_s0$1012  : \mac_wmux2_s0$960 ;
+  assign mac_wmux_s2_w1_22 = mac_wmux_s2_mv22 ? \mac_wmux2_s0$1014  : \mac_wmux2_s0$962 ;
+  assign mac_wmux_s2_w2_22 = mac_wmux_s2_mv22 ? \mac_wmux2_s0$1016  : \mac_wmux2_s0$964 ;
+  assign mac_wmux_s2_w3_22 = mac_wmux_s2_mv22 ? \mac_wmux2_s0$1018  : \mac_wmux2_s0$966 ;
+  assign mac_wmux_s2_mv23 = \mac_wmux2_s0$1020  & \mac_wmux2_s0$1021 [2];
+  assign \$2494  = ~ \mac_wmux2_s0$969 [2];
+  assign \$2495  = \mac_wmux2_s0$968  & \$2494 ;
+  assign mac_wmux_s2_v23 = mac_wmux_s2_mv23 | \$2495 ;
+  assign mac_wmux_s2_d23 = mac_wmux_s2_mv23 ? \mac_wmux2_s0$1021  : \mac_wmux2_s0$969 ;
+  assign mac_wmux_s2_w0_23 = mac_wmux_s2_mv23 ? \mac_wmux2_s0$1025  : \mac_wmux2_s0$973 ;
+  assign mac_wmux_s2_w1_23 = mac_wmux_s2_mv23 ? \mac_wmux2_s0$1027  : \mac_wmux2_s0$975 ;
+  assign mac_wmux_s2_w2_23 = mac_wmux_s2_mv23 ? \mac_wmux2_s0$1029  : \mac_wmux2_s0$977 ;
+  assign mac_wmux_s2_w3_23 = mac_wmux_s2_mv23 ? \mac_wmux2_s0$1031  : \mac_wmux2_s0$979 ;
+  assign mac_wmux_s2_mv24 = \mac_wmux2_s0$1033  & \mac_wmux2_s0$1034 [2];
+  assign \$2496  = ~ \mac_wmux2_s0$982 [2];
+  assign \$2497  = \mac_wmux2_s0$981  & \$2496 ;
+  assign mac_wmux_s2_v24 = mac_wmux_s2_mv24 | \$2497 ;
+  assign mac_wmux_s2_d24 = mac_wmux_s2_mv24 ? \mac_wmux2_s0$1034  : \mac_wmux2_s0$982 ;
+  assign mac_wmux_s2_w0_24 = mac_wmux_s2_mv24 ? \mac_wmux2_s0$1038  : \mac_wmux2_s0$986 ;
+  assign mac_wmux_s2_w1_24 = mac_wmux_s2_mv24 ? \mac_wmux2_s0$1040  : \mac_wmux2_s0$988 ;
+  assign mac_wmux_s2_w2_24 = mac_wmux_s2_mv24 ? \mac_wmux2_s0$1042  : \mac_wmux2_s0$990 ;
+  assign mac_wmux_s2_w3_24 = mac_wmux_s2_mv24 ? \mac_wmux2_s0$1044  : \mac_wmux2_s0$992 ;
+  assign mac_wmux_s2_mv25 = \mac_wmux2_s0$1046  & \mac_wmux2_s0$1047 [2];
+  assign \$2498  = ~ \mac_wmux2_s0$995 [2];
+  assign \$2499  = \mac_wmux2_s0$994  & \$2498 ;
+  assign mac_wmux_s2_v25 = mac_wmux_s2_mv25 | \$2499 ;
+  assign mac_wmux_s2_d25 = mac_wmux_s2_mv25 ? \mac_wmux2_s0$1047  : \mac_wmux2_s0$995 ;
+  assign mac_wmux_s2_w0_25 = mac_wmux_s2_mv25 ? \mac_wmux2_s0$1051  : \mac_wmux2_s0$999 ;
+  assign mac_wmux_s2_w1_25 = mac_wmux_s2_mv25 ? \mac_wmux2_s0$1053  : \mac_wmux2_s0$1001 ;
+  assign mac_wmux_s2_w2_25 = mac_wmux_s2_mv25 ? \mac_wmux2_s0$1055  : \mac_wmux2_s0$1003 ;
+  assign mac_wmux_s2_w3_25 = mac_wmux_s2_mv25 ? \mac_wmux2_s0$1057  : \mac_wmux2_s0$1005 ;
+  assign mac_wmux_s2_mv26 = \mac_wmux2_s0$1059  & \mac_wmux2_s0$1060 [2];
+  assign \$2500  = ~ \mac_wmux2_s0$1008 [2];
+  assign \$2501  = \mac_wmux2_s0$1007  & \$2500 ;
+  assign mac_wmux_s2_v26 = mac_wmux_s2_mv26 | \$2501 ;
+  assign mac_wmux_s2_d26 = mac_wmux_s2_mv26 ? \mac_wmux2_s0$1060  : \mac_wmux2_s0$1008 ;
+  assign mac_wmux_s2_w0_26 = mac_wmux_s2_mv26 ? \mac_wmux2_s0$1064  : \mac_wmux2_s0$1012 ;
+  assign mac_wmux_s2_w1_26 = mac_wmux_s2_mv26 ? \mac_wmux2_s0$1066  : \mac_wmux2_s0$1014 ;
+  assign mac_wmux_s2_w2_26 = mac_wmux_s2_mv26 ? \mac_wmux2_s0$1068  : \mac_wmux2_s0$1016 ;
+  assign mac_wmux_s2_w3_26 = mac_wmux_s2_mv26 ? \mac_wmux2_s0$1070  : \mac_wmux2_s0$1018 ;
+  assign mac_wmux_s2_mv27 = \mac_wmux2_s0$1072  & \mac_wmux2_s0$1073 [2];
+  assign \$2502  = ~ \mac_wmux2_s0$1021 [2];
+  assign \$2503  = \mac_wmux2_s0$1020  & \$2502 ;
+  assign mac_wmux_s2_v27 = mac_wmux_s2_mv27 | \$2503 ;
+  assign mac_wmux_s2_d27 = mac_wmux_s2_mv27 ? \mac_wmux2_s0$1073  : \mac_wmux2_s0$1021 ;
+  assign mac_wmux_s2_w0_27 = mac_wmux_s2_mv27 ? \mac_wmux2_s0$1077  : \mac_wmux2_s0$1025 ;
+  assign mac_wmux_s2_w1_27 = mac_wmux_s2_mv27 ? \mac_wmux2_s0$1079  : \mac_wmux2_s0$1027 ;
+  assign mac_wmux_s2_w2_27 = mac_wmux_s2_mv27 ? \mac_wmux2_s0$1081  : \mac_wmux2_s0$1029 ;
+  assign mac_wmux_s2_w3_27 = mac_wmux_s2_mv27 ? \mac_wmux2_s0$1083  : \mac_wmux2_s0$1031 ;
+  assign mac_wmux_s3_mv0 = mac_wmux_s2_v8 & mac_wmux_s2_d8[3];
+  assign \$2504  = ~ mac_wmux_s2_d0[3];
+  assign \$2505  = mac_wmux_s2_v0 & \$2504 ;
+  assign mac_wmux_s3_v0 = mac_wmux_s3_mv0 | \$2505 ;
+  assign mac_wmux_s3_d0 = mac_wmux_s3_mv0 ? mac_wmux_s2_d8 : mac_wmux_s2_d0;
+  assign mac_wmux_s3_w0_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w0_8 : mac_wmux_s2_w0_0;
+  assign mac_wmux_s3_w1_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w1_8 : mac_wmux_s2_w1_0;
+  assign mac_wmux_s3_w2_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w2_8 : mac_wmux_s2_w2_0;
+  assign mac_wmux_s3_w3_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w3_8 : mac_wmux_s2_w3_0;
+  assign mac_wmux_s3_mv1 = mac_wmux_s2_v9 & mac_wmux_s2_d9[3];
+  assign \$2506  = ~ mac_wmux_s2_d1[3];
+  assign \$2507  = mac_wmux_s2_v1 & \$2506 ;
+  assign mac_wmux_s3_v1 = mac_wmux_s3_mv1 | \$2507 ;
+  assign mac_wmux_s3_d1 = mac_wmux_s3_mv1 ? mac_wmux_s2_d9 : mac_wmux_s2_d1;
+  assign mac_wmux_s3_w0_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w0_9 : mac_wmux_s2_w0_1;
+  assign mac_wmux_s3_w1_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w1_9 : mac_wmux_s2_w1_1;
+  assign mac_wmux_s3_w2_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w2_9 : mac_wmux_s2_w2_1;
+  assign mac_wmux_s3_w3_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w3_9 : mac_wmux_s2_w3_1;
+  assign mac_wmux_s3_mv2 = mac_wmux_s2_v10 & mac_wmux_s2_d10[3];
+  assign \$2508  = ~ mac_wmux_s2_d2[3];
+  assign \$2509  = mac_wmux_s2_v2 & \$2508 ;
+  assign mac_wmux_s3_v2 = mac_wmux_s3_mv2 | \$2509 ;
+  assign mac_wmux_s3_d2 = mac_wmux_s3_mv2 ? mac_wmux_s2_d10 : mac_wmux_s2_d2;
+  assign mac_wmux_s3_w0_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w0_10 : mac_wmux_s2_w0_2;
+  assign mac_wmux_s3_w1_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w1_10 : mac_wmux_s2_w1_2;
+  assign mac_wmux_s3_w2_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w2_10 : mac_wmux_s2_w2_2;
+  assign mac_wmux_s3_w3_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w3_10 : mac_wmux_s2_w3_2;
+  assign mac_wmux_s3_mv3 = mac_wmux_s2_v11 & mac_wmux_s2_d11[3];
+  assign \$2510  = ~ mac_wmux_s2_d3[3];
+  assign \$2511  = mac_wmux_s2_v3 & \$2510 ;
+  assign mac_wmux_s3_v3 = mac_wmux_s3_mv3 | \$2511 ;
+  assign mac_wmux_s3_d3 = mac_wmux_s3_mv3 ? mac_wmux_s2_d11 : mac_wmux_s2_d3;
+  assign mac_wmux_s3_w0_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w0_11 : mac_wmux_s2_w0_3;
+  assign mac_wmux_s3_w1_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w1_11 : mac_wmux_s2_w1_3;
+  assign mac_wmux_s3_w2_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w2_11 : mac_wmux_s2_w2_3;
+  assign mac_wmux_s3_w3_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w3_11 : mac_wmux_s2_w3_3;
+  assign mac_wmux_s3_mv4 = mac_wmux_s2_v12 & mac_wmux_s2_d12[3];
+  assign \$2512  = ~ mac_wmux_s2_d4[3];
+  assign \$2513  = mac_wmux_s2_v4 & \$2512 ;
+  assign mac_wmux_s3_v4 = mac_wmux_s3_mv4 | \$2513 ;
+  assign mac_wmux_s3_d4 = mac_wmux_s3_mv4 ? mac_wmux_s2_d12 : mac_wmux_s2_d4;
+  assign mac_wmux_s3_w0_4 = mac_wmux_s3_mv4 ? mac_wmux_s2_w0_12 : mac_wmux_s2_w0_4;
+  assign mac_wmux_s3_w1_4 = mac_wmux_s3_mv4 ? mac_wmux_s2_w1_12 : mac_wmux_s2_w1_4;
+  assign mac_wmux_s3_w2_4 = mac_wmux_s3_mv4 ? mac_wmux_s2_w2_12 : mac_wmux_s2_w2_4;
+  assign mac_wmux_s3_w3_4 = mac_wmux_s3_mv4 ? mac_wmux_s2_w3_12 : mac_wmux_s2_w3_4;
+  assign mac_wmux_s3_mv5 = mac_wmux_s2_v13 & mac_wmux_s2_d13[3];
+  assign \$2514  = ~ mac_wmux_s2_d5[3];
+  assign \$2515  = mac_wmux_s2_v5 & \$2514 ;
+  assign mac_wmux_s3_v5 = mac_wmux_s3_mv5 | \$2515 ;
+  assign mac_wmux_s3_d5 = mac_wmux_s3_mv5 ? mac_wmux_s2_d13 : mac_wmux_s2_d5;
+  assign mac_wmux_s3_w0_5 = mac_wmux_s3_mv5 ? mac_wmux_s2_w0_13 : mac_wmux_s2_w0_5;
+  assign mac_wmux_s3_w1_5 = mac_wmux_s3_mv5 ? mac_wmux_s2_w1_13 : mac_wmux_s2_w1_5;
+  assign mac_wmux_s3_w2_5 = mac_wmux_s3_mv5 ? mac_wmux_s2_w2_13 : mac_wmux_s2_w2_5;
+  assign mac_wmux_s3_w3_5 = mac_wmux_s3_mv5 ? mac_wmux_s2_w3_13 : mac_wmux_s2_w3_5;
+  assign mac_wmux_s3_mv6 = mac_wmux_s2_v14 & mac_wmux_s2_d14[3];
+  assign \$2516  = ~ mac_wmux_s2_d6[3];
+  assign \$2517  = mac_wmux_s2_v6 & \$2516 ;
+  assign mac_wmux_s3_v6 = mac_wmux_s3_mv6 | \$2517 ;
+  assign mac_wmux_s3_d6 = mac_wmux_s3_mv6 ? mac_wmux_s2_d14 : mac_wmux_s2_d6;
+  assign mac_wmux_s3_w0_6 = mac_wmux_s3_mv6 ? mac_wmux_s2_w0_14 : mac_wmux_s2_w0_6;
+  assign mac_wmux_s3_w1_6 = mac_wmux_s3_mv6 ? mac_wmux_s2_w1_14 : mac_wmux_s2_w1_6;
+  assign mac_wmux_s3_w2_6 = mac_wmux_s3_mv6 ? mac_wmux_s2_w2_14 : mac_wmux_s2_w2_6;
+  assign mac_wmux_s3_w3_6 = mac_wmux_s3_mv6 ? mac_wmux_s2_w3_14 : mac_wmux_s2_w3_6;
+  assign mac_wmux_s3_mv7 = mac_wmux_s2_v15 & mac_wmux_s2_d15[3];
+  assign \$2518  = ~ mac_wmux_s2_d7[3];
+  assign \$2519  = mac_wmux_s2_v7 & \$2518 ;
+  assign mac_wmux_s3_v7 = mac_wmux_s3_mv7 | \$2519 ;
+  assign mac_wmux_s3_d7 = mac_wmux_s3_mv7 ? mac_wmux_s2_d15 : mac_wmux_s2_d7;
+  assign mac_wmux_s3_w0_7 = mac_wmux_s3_mv7 ? mac_wmux_s2_w0_15 : mac_wmux_s2_w0_7;
+  assign mac_wmux_s3_w1_7 = mac_wmux_s3_mv7 ? mac_wmux_s2_w1_15 : mac_wmux_s2_w1_7;
+  assign mac_wmux_s3_w2_7 = mac_wmux_s3_mv7 ? mac_wmux_s2_w2_15 : mac_wmux_s2_w2_7;
+  assign mac_wmux_s3_w3_7 = mac_wmux_s3_mv7 ? mac_wmux_s2_w3_15 : mac_wmux_s2_w3_7;
+  assign mac_wmux_s3_mv8 = mac_wmux_s2_v16 & mac_wmux_s2_d16[3];
+  assign \$2520  = ~ mac_wmux_s2_d8[3];
+  assign \$2521  = mac_wmux_s2_v8 & \$2520 ;
+  assign mac_wmux_s3_v8 = mac_wmux_s3_mv8 | \$2521 ;
+  assign mac_wmux_s3_d8 = mac_wmux_s3_mv8 ? mac_wmux_s2_d16 : mac_wmux_s2_d8;
+  assign mac_wmux_s3_w0_8 = mac_wmux_s3_mv8 ? mac_wmux_s2_w0_16 : mac_wmux_s2_w0_8;
+  assign mac_wmux_s3_w1_8 = mac_wmux_s3_mv8 ? mac_wmux_s2_w1_16 : mac_wmux_s2_w1_8;
+  assign mac_wmux_s3_w2_8 = mac_wmux_s3_mv8 ? mac_wmux_s2_w2_16 : mac_wmux_s2_w2_8;
+  assign mac_wmux_s3_w3_8 = mac_wmux_s3_mv8 ? mac_wmux_s2_w3_16 : mac_wmux_s2_w3_8;
+  assign mac_wmux_s3_mv9 = mac_wmux_s2_v17 & mac_wmux_s2_d17[3];
+  assign \$2522  = ~ mac_wmux_s2_d9[3];
+  assign \$2523  = mac_wmux_s2_v9 & \$2522 ;
+  assign mac_wmux_s3_v9 = mac_wmux_s3_mv9 | \$2523 ;
+  assign mac_wmux_s3_d9 = mac_wmux_s3_mv9 ? mac_wmux_s2_d17 : mac_wmux_s2_d9;
+  assign mac_wmux_s3_w0_9 = mac_wmux_s3_mv9 ? mac_wmux_s2_w0_17 : mac_wmux_s2_w0_9;
+  assign mac_wmux_s3_w1_9 = mac_wmux_s3_mv9 ? mac_wmux_s2_w1_17 : mac_wmux_s2_w1_9;
+  assign mac_wmux_s3_w2_9 = mac_wmux_s3_mv9 ? mac_wmux_s2_w2_17 : mac_wmux_s2_w2_9;
+  assign mac_wmux_s3_w3_9 = mac_wmux_s3_mv9 ? mac_wmux_s2_w3_17 : mac_wmux_s2_w3_9;
+  assign mac_wmux_s3_mv10 = mac_wmux_s2_v18 & mac_wmux_s2_d18[3];
+  assign \$2524  = ~ mac_wmux_s2_d10[3];
+  assign \$2525  = mac_wmux_s2_v10 & \$2524 ;
+  assign mac_wmux_s3_v10 = mac_wmux_s3_mv10 | \$2525 ;
+  assign mac_wmux_s3_d10 = mac_wmux_s3_mv10 ? mac_wmux_s2_d18 : mac_wmux_s2_d10;
+  assign mac_wmux_s3_w0_10 = mac_wmux_s3_mv10 ? mac_wmux_s2_w0_18 : mac_wmux_s2_w0_10;
+  assign mac_wmux_s3_w1_10 = mac_wmux_s3_mv10 ? mac_wmux_s2_w1_18 : mac_wmux_s2_w1_10;
+  assign mac_wmux_s3_w2_10 = mac_wmux_s3_mv10 ? mac_wmux_s2_w2_18 : mac_wmux_s2_w2_10;
+  assign mac_wmux_s3_w3_10 = mac_wmux_s3_mv10 ? mac_wmux_s2_w3_18 : mac_wmux_s2_w3_10;
+  assign mac_wmux_s3_mv11 = mac_wmux_s2_v19 & mac_wmux_s2_d19[3];
+  assign \$2526  = ~ mac_wmux_s2_d11[3];
+  assign \$2527  = mac_wmux_s2_v11 & \$2526 ;
+  assign mac_wmux_s3_v11 = mac_wmux_s3_mv11 | \$2527 ;
+  assign mac_wmux_s3_d11 = mac_wmux_s3_mv11 ? mac_wmux_s2_d19 : mac_wmux_s2_d11;
+  assign mac_wmux_s3_w0_11 = mac_wmux_s3_mv11 ? mac_wmux_s2_w0_19 : mac_wmux_s2_w0_11;
+  assign mac_wmux_s3_w1_11 = mac_wmux_s3_mv11 ? mac_wmux_s2_w1_19 : mac_wmux_s2_w1_11;
+  assign mac_wmux_s3_w2_11 = mac_wmux_s3_mv11 ? mac_wmux_s2_w2_19 : mac_wmux_s2_w2_11;
+  assign mac_wmux_s3_w3_11 = mac_wmux_s3_mv11 ? mac_wmux_s2_w3_19 : mac_wmux_s2_w3_11;
+  assign mac_wmux_s3_mv12 = mac_wmux_s2_v20 & mac_wmux_s2_d20[3];
+  assign \$2528  = ~ mac_wmux_s2_d12[3];
+  assign \$2529  = mac_wmux_s2_v12 & \$2528 ;
+  assign mac_wmux_s3_v12 = mac_wmux_s3_mv12 | \$2529 ;
+  assign mac_wmux_s3_d12 = mac_wmux_s3_mv12 ? mac_wmux_s2_d20 : mac_wmux_s2_d12;
+  assign mac_wmux_s3_w0_12 = mac_wmux_s3_mv12 ? mac_wmux_s2_w0_20 : mac_wmux_s2_w0_12;
+  assign mac_wmux_s3_w1_12 = mac_wmux_s3_mv12 ? mac_wmux_s2_w1_20 : mac_wmux_s2_w1_12;
+  assign mac_wmux_s3_w2_12 = mac_wmux_s3_mv12 ? mac_wmux_s2_w2_20 : mac_wmux_s2_w2_12;
+  assign mac_wmux_s3_w3_12 = mac_wmux_s3_mv12 ? mac_wmux_s2_w3_20 : mac_wmux_s2_w3_12;
+  assign mac_wmux_s3_mv13 = mac_wmux_s2_v21 & mac_wmux_s2_d21[3];
+  assign \$2530  = ~ mac_wmux_s2_d13[3];
+  assign \$2531  = mac_wmux_s2_v13 & \$2530 ;
+  assign mac_wmux_s3_v13 = mac_wmux_s3_mv13 | \$2531 ;
+  assign mac_wmux_s3_d13 = mac_wmux_s3_mv13 ? mac_wmux_s2_d21 : mac_wmux_s2_d13;
+  assign mac_wmux_s3_w0_13 = mac_wmux_s3_mv13 ? mac_wmux_s2_w0_21 : mac_wmux_s2_w0_13;
+  assign mac_wmux_s3_w1_13 = mac_wmux_s3_mv13 ? mac_wmux_s2_w1_21 : mac_wmux_s2_w1_13;
+  assign mac_wmux_s3_w2_13 = mac_wmux_s3_mv13 ? mac_wmux_s2_w2_21 : mac_wmux_s2_w2_13;
+  assign mac_wmux_s3_w3_13 = mac_wmux_s3_mv13 ? mac_wmux_s2_w3_21 : mac_wmux_s2_w3_13;
+  assign mac_wmux_s3_mv14 = mac_wmux_s2_v22 & mac_wmux_s2_d22[3];
+  assign \$2532  = ~ mac_wmux_s2_d14[3];
+  assign \$2533  = mac_wmux_s2_v14 & \$2532 ;
+  assign mac_wmux_s3_v14 = mac_wmux_s3_mv14 | \$2533 ;
+  assign mac_wmux_s3_d14 = mac_wmux_s3_mv14 ? mac_wmux_s2_d22 : mac_wmux_s2_d14;
+  assign mac_wmux_s3_w0_14 = mac_wmux_s3_mv14 ? mac_wmux_s2_w0_22 : mac_wmux_s2_w0_14;
+  assign mac_wmux_s3_w1_14 = mac_wmux_s3_mv14 ? mac_wmux_s2_w1_22 : mac_wmux_s2_w1_14;
+  assign mac_wmux_s3_w2_14 = mac_wmux_s3_mv14 ? mac_wmux_s2_w2_22 : mac_wmux_s2_w2_14;
+  assign mac_wmux_s3_w3_14 = mac_wmux_s3_mv14 ? mac_wmux_s2_w3_22 : mac_wmux_s2_w3_14;
+  assign mac_wmux_s3_mv15 = mac_wmux_s2_v23 & mac_wmux_s2_d23[3];
+  assign \$2534  = ~ mac_wmux_s2_d15[3];
+  assign \$2535  = mac_wmux_s2_v15 & \$2534 ;
+  assign mac_wmux_s3_v15 = mac_wmux_s3_mv15 | \$2535 ;
+  assign mac_wmux_s3_d15 = mac_wmux_s3_mv15 ? mac_wmux_s2_d23 : mac_wmux_s2_d15;
+  assign mac_wmux_s3_w0_15 = mac_wmux_s3_mv15 ? mac_wmux_s2_w0_23 : mac_wmux_s2_w0_15;
+  assign mac_wmux_s3_w1_15 = mac_wmux_s3_mv15 ? mac_wmux_s2_w1_23 : mac_wmux_s2_w1_15;
+  assign mac_wmux_s3_w2_15 = mac_wmux_s3_mv15 ? mac_wmux_s2_w2_23 : mac_wmux_s2_w2_15;
+  assign mac_wmux_s3_w3_15 = mac_wmux_s3_mv15 ? mac_wmux_s2_w3_23 : mac_wmux_s2_w3_15;
+  assign mac_wmux_s3_mv16 = mac_wmux_s2_v24 & mac_wmux_s2_d24[3];
+  assign \$2536  = ~ mac_wmux_s2_d16[3];
+  assign \$2537  = mac_wmux_s2_v16 & \$2536 ;
+  assign mac_wmux_s3_v16 = mac_wmux_s3_mv16 | \$2537 ;
+  assign mac_wmux_s3_d16 = mac_wmux_s3_mv16 ? mac_wmux_s2_d24 : mac_wmux_s2_d16;
+  assign mac_wmux_s3_w0_16 = mac_wmux_s3_mv16 ? mac_wmux_s2_w0_24 : mac_wmux_s2_w0_16;
+  assign mac_wmux_s3_w1_16 = mac_wmux_s3_mv16 ? mac_wmux_s2_w1_24 : mac_wmux_s2_w1_16;
+  assign mac_wmux_s3_w2_16 = mac_wmux_s3_mv16 ? mac_wmux_s2_w2_24 : mac_wmux_s2_w2_16;
+  assign mac_wmux_s3_w3_16 = mac_wmux_s3_mv16 ? mac_wmux_s2_w3_24 : mac_wmux_s2_w3_16;
+  assign mac_wmux_s3_mv17 = mac_wmux_s2_v25 & mac_wmux_s2_d25[3];
+  assign \$2538  = ~ mac_wmux_s2_d17[3];
+  assign \$2539  = mac_wmux_s2_v17 & \$2538 ;
+  assign mac_wmux_s3_v17 = mac_wmux_s3_mv17 | \$2539 ;
+  assign mac_wmux_s3_d17 = mac_wmux_s3_mv17 ? mac_wmux_s2_d25 : mac_wmux_s2_d17;
+  assign mac_wmux_s3_w0_17 = mac_wmux_s3_mv17 ? mac_wmux_s2_w0_25 : mac_wmux_s2_w0_17;
+  assign mac_wmux_s3_w1_17 = mac_wmux_s3_mv17 ? mac_wmux_s2_w1_25 : mac_wmux_s2_w1_17;
+  assign mac_wmux_s3_w2_17 = mac_wmux_s3_mv17 ? mac_wmux_s2_w2_25 : mac_wmux_s2_w2_17;
+  assign mac_wmux_s3_w3_17 = mac_wmux_s3_mv17 ? mac_wmux_s2_w3_25 : mac_wmux_s2_w3_17;
+  assign mac_wmux_s3_mv18 = mac_wmux_s2_v26 & mac_wmux_s2_d26[3];
+  assign \$2540  = ~ mac_wmux_s2_d18[3];
+  assign \$2541  = mac_wmux_s2_v18 & \$2540 ;
+  assign mac_wmux_s3_v18 = mac_wmux_s3_mv18 | \$2541 ;
+  assign mac_wmux_s3_d18 = mac_wmux_s3_mv18 ? mac_wmux_s2_d26 : mac_wmux_s2_d18;
+  assign mac_wmux_s3_w0_18 = mac_wmux_s3_mv18 ? mac_wmux_s2_w0_26 : mac_wmux_s2_w0_18;
+  assign mac_wmux_s3_w1_18 = mac_wmux_s3_mv18 ? mac_wmux_s2_w1_26 : mac_wmux_s2_w1_18;
+  assign mac_wmux_s3_w2_18 = mac_wmux_s3_mv18 ? mac_wmux_s2_w2_26 : mac_wmux_s2_w2_18;
+  assign mac_wmux_s3_w3_18 = mac_wmux_s3_mv18 ? mac_wmux_s2_w3_26 : mac_wmux_s2_w3_18;
+  assign mac_wmux_s3_mv19 = mac_wmux_s2_v27 & mac_wmux_s2_d27[3];
+  assign \$2542  = ~ mac_wmux_s2_d19[3];
+  assign \$2543  = mac_wmux_s2_v19 & \$2542 ;
+  assign mac_wmux_s3_v19 = mac_wmux_s3_mv19 | \$2543 ;
+  assign mac_wmux_s3_d19 = mac_wmux_s3_mv19 ? mac_wmux_s2_d27 : mac_wmux_s2_d19;
+  assign mac_wmux_s3_w0_19 = mac_wmux_s3_mv19 ? mac_wmux_s2_w0_27 : mac_wmux_s2_w0_19;
+  assign mac_wmux_s3_w1_19 = mac_wmux_s3_mv19 ? mac_wmux_s2_w1_27 : mac_wmux_s2_w1_19;
+  assign mac_wmux_s3_w2_19 = mac_wmux_s3_mv19 ? mac_wmux_s2_w2_27 : mac_wmux_s2_w2_19;
+  assign mac_wmux_s3_w3_19 = mac_wmux_s3_mv19 ? mac_wmux_s2_w3_27 : mac_wmux_s2_w3_19;
+  assign \$2544  = ~ \mac_wmux2_s0$1034 [2];
+  assign \$2545  = \mac_wmux2_s0$1033  & \$2544 ;
+  assign mac_wmux_s3_mv20 = \$2545  & \mac_wmux2_s0$1034 [3];
+  assign \$2546  = ~ mac_wmux_s2_d20[3];
+  assign \$2547  = mac_wmux_s2_v20 & \$2546 ;
   assign mac_wmux_s3_v20 = mac_wmux_s3_mv20 | \$2547 ;
-  assign mac_wmux_s3_d20 = mac_wmux_s3_mv20 ? \mac_wmux3_s0$1202  : \mac_wmux3_s0$1098 ;
-  assign mac_wmux_s3_w0_20 = mac_wmux_s3_mv20 ? \mac_wmux3_s0$1206  : \mac_wmux3_s0$1102 ;
-  assign mac_wmux_s3_w1_20 = mac_wmux_s3_mv20 ? \mac_wmux3_s0$1208  : \mac_wmux3_s0$1104 ;
-  assign mac_wmux_s3_w2_20 = mac_wmux_s3_mv20 ? \mac_wmux3_s0$1210  : \mac_wmux3_s0$1106 ;
-  assign mac_wmux_s3_w3_20 = mac_wmux_s3_mv20 ? \mac_wmux3_s0$1212  : \mac_wmux3_s0$1108 ;
-  assign mac_wmux_s3_mv21 = \mac_wmux3_s0$1214  & \mac_wmux3_s0$1215 [3];
-  assign \$2548  = ~ \mac_wmux3_s0$1111 [3];
-  assign \$2549  = \mac_wmux3_s0$1110  & \$2548 ;
-  assign mac_wmux_s3_v21 = mac_wmux_s3_mv21 | \$2549 ;
-  assign mac_wmux_s3_d21 = mac_wmux_s3_mv21 ? \mac_wmux3_s0$1215  : \mac_wmux3_s0$1111 ;
-  assign mac_wmux_s3_w0_21 = mac_wmux_s3_mv21 ? \mac_wmux3_s0$1219  : \mac_wmux3_s0$1115 ;
-  assign mac_wmux_s3_w1_21 = mac_wmux_s3_mv21 ? \mac_wmux3_s0$1221  : \mac_wmux3_s0$1117 ;
-  assign mac_wmux_s3_w2_21 = mac_wmux_s3_mv21 ? \mac_wmux3_s0$1223  : \mac_wmux3_s0$1119 ;
-  assign mac_wmux_s3_w3_21 = mac_wmux_s3_mv21 ? \mac_wmux3_s0$1225  : \mac_wmux3_s0$1121 ;
-  assign mac_wmux_s3_mv22 = \mac_wmux3_s0$1227  & \mac_wmux3_s0$1228 [3];
-  assign \$2550  = ~ \mac_wmux3_s0$1124 [3];
-  assign \$2551  = \mac_wmux3_s0$1123  & \$2550 ;
-  assign mac_wmux_s3_v22 = mac_wmux_s3_mv22 | \$2551 ;
-  assign mac_wmux_s3_d22 = mac_wmux_s3_mv22 ? \mac_wmux3_s0$1228  : \mac_wmux3_s0$1124 ;
-  assign mac_wmux_s3_w0_22 = mac_wmux_s3_mv22 ? \mac_wmux3_s0$1232  : \mac_wmux3_s0$1128 ;
-  assign mac_wmux_s3_w1_22 = mac_wmux_s3_mv22 ? \mac_wmux3_s0$1234  : \mac_wmux3_s0$1130 ;
-  assign mac_wmux_s3_w2_22 = mac_wmux_s3_mv22 ? \mac_wmux3_s0$1236  : \mac_wmux3_s0$1132 ;
-  assign mac_wmux_s3_w3_22 = mac_wmux_s3_mv22 ? \mac_wmux3_s0$1238  : \mac_wmux3_s0$1134 ;
-  assign mac_wmux_s3_mv23 = \mac_wmux3_s0$1240  & \mac_wmux3_s0$1241 [3];
-  assign \$2552  = ~ \mac_wmux3_s0$1137 [3];
-  assign \$2553  = \mac_wmux3_s0$1136  & \$2552 ;
-  assign mac_wmux_s3_v23 = mac_wmux_s3_mv23 | \$2553 ;
-  assign mac_wmux_s3_d23 = mac_wmux_s3_mv23 ? \mac_wmux3_s0$1241  : \mac_wmux3_s0$1137 ;
-  assign mac_wmux_s3_w0_23 = mac_wmux_s3_mv23 ? \mac_wmux3_s0$1245  : \mac_wmux3_s0$1141 ;
-  assign mac_wmux_s3_w1_23 = mac_wmux_s3_mv23 ? \mac_wmux3_s0$1247  : \mac_wmux3_s0$1143 ;
-  assign mac_wmux_s3_w2_23 = mac_wmux_s3_mv23 ? \mac_wmux3_s0$1249  : \mac_wmux3_s0$1145 ;
-  assign mac_wmux_s3_w3_23 = mac_wmux_s3_mv23 ? \mac_wmux3_s0$1251  : \mac_wmux3_s0$1147 ;
+  assign mac_wmux_s3_d20 = mac_wmux_s3_mv20 ? \mac_wmux2_s0$1034  : mac_wmux_s2_d20;
+  assign mac_wmux_s3_w0_20 = mac_wmux_s3_mv20 ? \mac_wmux2_s0$1038  : mac_wmux_s2_w0_20;
+  assign mac_wmux_s3_w1_20 = mac_wmux_s3_mv20 ? \mac_wmux2_s0$1040  : mac_wmux_s2_w1_20;
+  assign mac_wmux_s3_w2_20 = mac_wmux_s3_mv20 ? \mac_wmux2_s0$1042  : mac_wmux_s2_w2_20;
+  assign mac_wmux_s3_w3_20 = mac_wmux_s3_mv20 ? \mac_wmux2_s0$1044  : mac_wmux_s2_w3_20;
+  assign \$2548  = ~ \mac_wmux2_s0$1047 [2];
+  assign \$2549  = \mac_wmux2_s0$1046  & \$2548 ;
+  assign mac_wmux_s3_mv21 = \$2549  & \mac_wmux2_s0$1047 [3];
+  assign \$2550  = ~ mac_wmux_s2_d21[3];
+  assign \$2551  = mac_wmux_s2_v21 & \$2550 ;
+  assign mac_wmux_s3_v21 = mac_wmux_s3_mv21 | \$2551 ;
+  assign mac_wmux_s3_d21 = mac_wmux_s3_mv21 ? \mac_wmux2_s0$1047  : mac_wmux_s2_d21;
+  assign mac_wmux_s3_w0_21 = mac_wmux_s3_mv21 ? \mac_wmux2_s0$1051  : mac_wmux_s2_w0_21;
+  assign mac_wmux_s3_w1_21 = mac_wmux_s3_mv21 ? \mac_wmux2_s0$1053  : mac_wmux_s2_w1_21;
+  assign mac_wmux_s3_w2_21 = mac_wmux_s3_mv21 ? \mac_wmux2_s0$1055  : mac_wmux_s2_w2_21;
+  assign mac_wmux_s3_w3_21 = mac_wmux_s3_mv21 ? \mac_wmux2_s0$1057  : mac_wmux_s2_w3_21;
+  assign \$2552  = ~ \mac_wmux2_s0$1060 [2];
+  assign \$2553  = \mac_wmux2_s0$1059  & \$2552 ;
+  assign mac_wmux_s3_mv22 = \$2553  & \mac_wmux2_s0$1060 [3];
+  assign \$2554  = ~ mac_wmux_s2_d22[3];
+  assign \$2555  = mac_wmux_s2_v22 & \$2554 ;
+  assign mac_wmux_s3_v22 = mac_wmux_s3_mv22 | \$2555 ;
+  assign mac_wmux_s3_d22 = mac_wmux_s3_mv22 ? \mac_wmux2_s0$1060  : mac_wmux_s2_d22;
+  assign mac_wmux_s3_w0_22 = mac_wmux_s3_mv22 ? \mac_wmux2_s0$1064  : mac_wmux_s2_w0_22;
+  assign mac_wmux_s3_w1_22 = mac_wmux_s3_mv22 ? \mac_wmux2_s0$1066  : mac_wmux_s2_w1_22;
+  assign mac_wmux_s3_w2_22 = mac_wmux_s3_mv22 ? \mac_wmux2_s0$1068  : mac_wmux_s2_w2_22;
+  assign mac_wmux_s3_w3_22 = mac_wmux_s3_mv22 ? \mac_wmux2_s0$1070  : mac_wmux_s2_w3_22;
+  assign \$2556  = ~ \mac_wmux2_s0$1073 [2];
+  assign \$2557  = \mac_wmux2_s0$1072  & \$2556 ;
+  assign mac_wmux_s3_mv23 = \$2557  & \mac_wmux2_s0$1073 [3];
+  assign \$2558  = ~ mac_wmux_s2_d23[3];
+  assign \$2559  = mac_wmux_s2_v23 & \$2558 ;
+  assign mac_wmux_s3_v23 = mac_wmux_s3_mv23 | \$2559 ;
+  assign mac_wmux_s3_d23 = mac_wmux_s3_mv23 ? \mac_wmux2_s0$1073  : mac_wmux_s2_d23;
+  assign mac_wmux_s3_w0_23 = mac_wmux_s3_mv23 ? \mac_wmux2_s0$1077  : mac_wmux_s2_w0_23;
+  assign mac_wmux_s3_w1_23 = mac_wmux_s3_mv23 ? \mac_wmux2_s0$1079  : mac_wmux_s2_w1_23;
+  assign mac_wmux_s3_w2_23 = mac_wmux_s3_mv23 ? \mac_wmux2_s0$1081  : mac_wmux_s2_w2_23;
+  assign mac_wmux_s3_w3_23 = mac_wmux_s3_mv23 ? \mac_wmux2_s0$1083  : mac_wmux_s2_w3_23;
   assign mac_wmux_s4_mv0 = mac_wmux_s3_v16 & mac_wmux_s3_d16[4];
-  assign \$2554  = ~ mac_wmux_s3_d0[4];
-  assign \$2555  = mac_wmux_s3_v0 & \$2554 ;
-  assign mac_wmux_s4_v0 = mac_wmux_s4_mv0 | \$2555 ;
+  assign \$2560  = ~ mac_wmux_s3_d0[4];
+  assign \$2561  = mac_wmux_s3_v0 & \$2560 ;
+  assign mac_wmux_s4_v0 = mac_wmux_s4_mv0 | \$2561 ;
   assign mac_wmux_s4_d0 = mac_wmux_s4_mv0 ? mac_wmux_s3_d16 : mac_wmux_s3_d0;
   assign mac_wmux_s4_w0_0 = mac_wmux_s4_mv0 ? mac_wmux_s3_w0_16 : mac_wmux_s3_w0_0;
   assign mac_wmux_s4_w1_0 = mac_wmux_s4_mv0 ? mac_wmux_s3_w1_16 : mac_wmux_s3_w1_0;
   assign mac_wmux_s4_w2_0 = mac_wmux_s4_mv0 ? mac_wmux_s3_w2_16 : mac_wmux_s3_w2_0;
   assign mac_wmux_s4_w3_0 = mac_wmux_s4_mv0 ? mac_wmux_s3_w3_16 : mac_wmux_s3_w3_0;
   assign mac_wmux_s4_mv1 = mac_wmux_s3_v17 & mac_wmux_s3_d17[4];
-  assign \$2556  = ~ mac_wmux_s3_d1[4];
-  assign \$2557  = mac_wmux_s3_v1 & \$2556 ;
-  assign mac_wmux_s4_v1 = mac_wmux_s4_mv1 | \$2557 ;
+  assign \$2562  = ~ mac_wmux_s3_d1[4];
+  assign \$2563  = mac_wmux_s3_v1 & \$2562 ;
+  assign mac_wmux_s4_v1 = mac_wmux_s4_mv1 | \$2563 ;
   assign mac_wmux_s4_d1 = mac_wmux_s4_mv1 ? mac_wmux_s3_d17 : mac_wmux_s3_d1;
   assign mac_wmux_s4_w0_1 = mac_wmux_s4_mv1 ? mac_wmux_s3_w0_17 : mac_wmux_s3_w0_1;
   assign mac_wmux_s4_w1_1 = mac_wmux_s4_mv1 ? mac_wmux_s3_w1_17 : mac_wmux_s3_w1_1;
   assign mac_wmux_s4_w2_1 = mac_wmux_s4_mv1 ? mac_wmux_s3_w2_17 : mac_wmux_s3_w2_1;
   assign mac_wmux_s4_w3_1 = mac_wmux_s4_mv1 ? mac_wmux_s3_w3_17 : mac_wmux_s3_w3_1;
   assign mac_wmux_s4_mv2 = mac_wmux_s3_v18 & mac_wmux_s3_d18[4];
-  assign \$2558  = ~ mac_wmux_s3_d2[4];
-  assign \$2559  = mac_wmux_s3_v2 & \$2558 ;
-  assign mac_wmux_s4_v2 = mac_wmux_s4_mv2 | \$2559 ;
+  assign \$2564  = ~ mac_wmux_s3_d2[4];
+  assign \$2565  = mac_wmux_s3_v2 & \$2564 ;
+  assign mac_wmux_s4_v2 = mac_wmux_s4_mv2 | \$2565 ;
   assign mac_wmux_s4_d2 = mac_wmux_s4_mv2 ? mac_wmux_s3_d18 : mac_wmux_s3_d2;
   assign mac_wmux_s4_w0_2 = mac_wmux_s4_mv2 ? mac_wmux_s3_w0_18 : mac_wmux_s3_w0_2;
   assign mac_wmux_s4_w1_2 = mac_wmux_s4_mv2 ? mac_wmux_s3_w1_18 : mac_wmux_s3_w1_2;
   assign mac_wmux_s4_w2_2 = mac_wmux_s4_mv2 ? mac_wmux_s3_w2_18 : mac_wmux_s3_w2_2;
   assign mac_wmux_s4_w3_2 = mac_wmux_s4_mv2 ? mac_wmux_s3_w3_18 : mac_wmux_s3_w3_2;
   assign mac_wmux_s4_mv3 = mac_wmux_s3_v19 & mac_wmux_s3_d19[4];
-  assign \$2560  = ~ mac_wmux_s3_d3[4];
-  assign \$2561  = mac_wmux_s3_v3 & \$2560 ;
-  assign mac_wmux_s4_v3 = mac_wmux_s4_mv3 | \$2561 ;
+  assign \$2566  = ~ mac_wmux_s3_d3[4];
+  assign \$2567  = mac_wmux_s3_v3 & \$2566 ;
+  assign mac_wmux_s4_v3 = mac_wmux_s4_mv3 | \$2567 ;
   assign mac_wmux_s4_d3 = mac_wmux_s4_mv3 ? mac_wmux_s3_d19 : mac_wmux_s3_d3;
   assign mac_wmux_s4_w0_3 = mac_wmux_s4_mv3 ? mac_wmux_s3_w0_19 : mac_wmux_s3_w0_3;
   assign mac_wmux_s4_w1_3 = mac_wmux_s4_mv3 ? mac_wmux_s3_w1_19 : mac_wmux_s3_w1_3;
   assign mac_wmux_s4_w2_3 = mac_wmux_s4_mv3 ? mac_wmux_s3_w2_19 : mac_wmux_s3_w2_3;
   assign mac_wmux_s4_w3_3 = mac_wmux_s4_mv3 ? mac_wmux_s3_w3_19 : mac_wmux_s3_w3_3;
   assign mac_wmux_s4_mv4 = mac_wmux_s3_v20 & mac_wmux_s3_d20[4];
-  assign \$2562  = ~ mac_wmux_s3_d4[4];
-  assign \$2563  = mac_wmux_s3_v4 & \$2562 ;
-  assign mac_wmux_s4_v4 = mac_wmux_s4_mv4 | \$2563 ;
+  assign \$2568  = ~ mac_wmux_s3_d4[4];
+  assign \$2569  = mac_wmux_s3_v4 & \$2568 ;
+  assign mac_wmux_s4_v4 = mac_wmux_s4_mv4 | \$2569 ;
   assign mac_wmux_s4_d4 = mac_wmux_s4_mv4 ? mac_wmux_s3_d20 : mac_wmux_s3_d4;
   assign mac_wmux_s4_w0_4 = mac_wmux_s4_mv4 ? mac_wmux_s3_w0_20 : mac_wmux_s3_w0_4;
   assign mac_wmux_s4_w1_4 = mac_wmux_s4_mv4 ? mac_wmux_s3_w1_20 : mac_wmux_s3_w1_4;
   assign mac_wmux_s4_w2_4 = mac_wmux_s4_mv4 ? mac_wmux_s3_w2_20 : mac_wmux_s3_w2_4;
   assign mac_wmux_s4_w3_4 = mac_wmux_s4_mv4 ? mac_wmux_s3_w3_20 : mac_wmux_s3_w3_4;
   assign mac_wmux_s4_mv5 = mac_wmux_s3_v21 & mac_wmux_s3_d21[4];
-  assign \$2564  = ~ mac_wmux_s3_d5[4];
-  assign \$2565  = mac_wmux_s3_v5 & \$2564 ;
-  assign mac_wmux_s4_v5 = mac_wmux_s4_mv5 | \$2565 ;
+  assign \$2570  = ~ mac_wmux_s3_d5[4];
+  assign \$2571  = mac_wmux_s3_v5 & \$2570 ;
+  assign mac_wmux_s4_v5 = mac_wmux_s4_mv5 | \$2571 ;
   assign mac_wmux_s4_d5 = mac_wmux_s4_mv5 ? mac_wmux_s3_d21 : mac_wmux_s3_d5;
   assign mac_wmux_s4_w0_5 = mac_wmux_s4_mv5 ? mac_wmux_s3_w0_21 : mac_wmux_s3_w0_5;
   assign mac_wmux_s4_w1_5 = mac_wmux_s4_mv5 ? mac_wmux_s3_w1_21 : mac_wmux_s3_w1_5;
   assign mac_wmux_s4_w2_5 = mac_wmux_s4_mv5 ? mac_wmux_s3_w2_21 : mac_wmux_s3_w2_5;
   assign mac_wmux_s4_w3_5 = mac_wmux_s4_mv5 ? mac_wmux_s3_w3_21 : mac_wmux_s3_w3_5;
   assign mac_wmux_s4_mv6 = mac_wmux_s3_v22 & mac_wmux_s3_d22[4];
-  assign \$2566  = ~ mac_wmux_s3_d6[4];
-  assign \$2567  = mac_wmux_s3_v6 & \$2566 ;
-  assign mac_wmux_s4_v6 = mac_wmux_s4_mv6 | \$2567 ;
+  assign \$2572  = ~ mac_wmux_s3_d6[4];
+  assign \$2573  = mac_wmux_s3_v6 & \$2572 ;
+  assign mac_wmux_s4_v6 = mac_wmux_s4_mv6 | \$2573 ;
   assign mac_wmux_s4_d6 = mac_wmux_s4_mv6 ? mac_wmux_s3_d22 : mac_wmux_s3_d6;
   assign mac_wmux_s4_w0_6 = mac_wmux_s4_mv6 ? mac_wmux_s3_w0_22 : mac_wmux_s3_w0_6;
   assign mac_wmux_s4_w1_6 = mac_wmux_s4_mv6 ? mac_wmux_s3_w1_22 : mac_wmux_s3_w1_6;
   assign mac_wmux_s4_w2_6 = mac_wmux_s4_mv6 ? mac_wmux_s3_w2_22 : mac_wmux_s3_w2_6;
   assign mac_wmux_s4_w3_6 = mac_wmux_s4_mv6 ? mac_wmux_s3_w3_22 : mac_wmux_s3_w3_6;
   assign mac_wmux_s4_mv7 = mac_wmux_s3_v23 & mac_wmux_s3_d23[4];
-  assign \$2568  = ~ mac_wmux_s3_d7[4];
-  assign \$2569  = mac_wmux_s3_v7 & \$2568 ;
-  assign mac_wmux_s4_v7 = mac_wmux_s4_mv7 | \$2569 ;
+  assign \$2574  = ~ mac_wmux_s3_d7[4];
+  assign \$2575  = mac_wmux_s3_v7 & \$2574 ;
+  assign mac_wmux_s4_v7 = mac_wmux_s4_mv7 | \$2575 ;
   assign mac_wmux_s4_d7 = mac_wmux_s4_mv7 ? mac_wmux_s3_d23 : mac_wmux_s3_d7;
   assign mac_wmux_s4_w0_7 = mac_wmux_s4_mv7 ? mac_wmux_s3_w0_23 : mac_wmux_s3_w0_7;
   assign mac_wmux_s4_w1_7 = mac_wmux_s4_mv7 ? mac_wmux_s3_w1_23 : mac_wmux_s3_w1_7;
   assign mac_wmux_s4_w2_7 = mac_wmux_s4_mv7 ? mac_wmux_s3_w2_23 : mac_wmux_s3_w2_7;
   assign mac_wmux_s4_w3_7 = mac_wmux_s4_mv7 ? mac_wmux_s3_w3_23 : mac_wmux_s3_w3_7;
-  assign \$2570  = ~ \mac_wmux3_s0$1150 [3];
-  assign \$2571  = \mac_wmux3_s0$1149  & \$2570 ;
-  assign mac_wmux_s4_mv8 = \$2571  & \mac_wmux3_s0$1150 [4];
-  assign \$2572  = ~ mac_wmux_s3_d8[4];
-  assign \$2573  = mac_wmux_s3_v8 & \$2572 ;
-  assign mac_wmux_s4_v8 = mac_wmux_s4_mv8 | \$2573 ;
-  assign mac_wmux_s4_d8 = mac_wmux_s4_mv8 ? \mac_wmux3_s0$1150  : mac_wmux_s3_d8;
-  assign mac_wmux_s4_w0_8 = mac_wmux_s4_mv8 ? \mac_wmux3_s0$1154  : mac_wmux_s3_w0_8;
-  assign mac_wmux_s4_w1_8 = mac_wmux_s4_mv8 ? \mac_wmux3_s0$1156  : mac_wmux_s3_w1_8;
-  assign mac_wmux_s4_w2_8 = mac_wmux_s4_mv8 ? \mac_wmux3_s0$1158  : mac_wmux_s3_w2_8;
-  assign mac_wmux_s4_w3_8 = mac_wmux_s4_mv8 ? \mac_wmux3_s0$1160  : mac_wmux_s3_w3_8;
-  assign \$2574  = ~ \mac_wmux3_s0$1163 [3];
-  assign \$2575  = \mac_wmux3_s0$1162  & \$2574 ;
-  assign mac_wmux_s4_mv9 = \$2575  & \mac_wmux3_s0$1163 [4];
-  assign \$2576  = ~ mac_wmux_s3_d9[4];
-  assign \$2577  = mac_wmux_s3_v9 & \$2576 ;
-  assign mac_wmux_s4_v9 = mac_wmux_s4_mv9 | \$2577 ;
-  assign mac_wmux_s4_d9 = mac_wmux_s4_mv9 ? \mac_wmux3_s0$1163  : mac_wmux_s3_d9;
-  assign mac_wmux_s4_w0_9 = mac_wmux_s4_mv9 ? \mac_wmux3_s0$1167  : mac_wmux_s3_w0_9;
-  assign mac_wmux_s4_w1_9 = mac_wmux_s4_mv9 ? \mac_wmux3_s0$1169  : mac_wmux_s3_w1_9;
-  assign mac_wmux_s4_w2_9 = mac_wmux_s4_mv9 ? \mac_wmux3_s0$1171  : mac_wmux_s3_w2_9;
-  assign mac_wmux_s4_w3_9 = mac_wmux_s4_mv9 ? \mac_wmux3_s0$1173  : mac_wmux_s3_w3_9;
-  assign \$2578  = ~ \mac_wmux3_s0$1176 [3];
-  assign \$2579  = \mac_wmux3_s0$1175  & \$2578 ;
-  assign mac_wmux_s4_mv10 = \$2579  & \mac_wmux3_s0$1176 [4];
-  assign \$2580  = ~ mac_wmux_s3_d10[4];
-  assign \$2581  = mac_wmux_s3_v10 & \$2580 ;
-  assign mac_wmux_s4_v10 = mac_wmux_s4_mv10 | \$2581 ;
-  assign mac_wmux_s4_d10 = mac_wmux_s4_mv10 ? \mac_wmux3_s0$1176  : mac_wmux_s3_d10;
-  assign mac_wmux_s4_w0_10 = mac_wmux_s4_mv10 ? \mac_wmux3_s0$1180  : mac_wmux_s3_w0_10;
-  assign mac_wmux_s4_w1_10 = mac_wmux_s4_mv10 ? \mac_wmux3_s0$1182  : mac_wmux_s3_w1_10;
-  assign mac_wmux_s4_w2_10 = mac_wmux_s4_mv10 ? \mac_wmux3_s0$1184  : mac_wmux_s3_w2_10;
-  assign mac_wmux_s4_w3_10 = mac_wmux_s4_mv10 ? \mac_wmux3_s0$1186  : mac_wmux_s3_w3_10;
-  assign \$2582  = ~ \mac_wmux3_s0$1189 [3];
-  assign \$2583  = \mac_wmux3_s0$1188  & \$2582 ;
-  assign mac_wmux_s4_mv11 = \$2583  & \mac_wmux3_s0$1189 [4];
-  assign \$2584  = ~ mac_wmux_s3_d11[4];
-  assign \$2585  = mac_wmux_s3_v11 & \$2584 ;
-  assign mac_wmux_s4_v11 = mac_wmux_s4_mv11 | \$2585 ;
-  assign mac_wmux_s4_d11 = mac_wmux_s4_mv11 ? \mac_wmux3_s0$1189  : mac_wmux_s3_d11;
-  assign mac_wmux_s4_w0_11 = mac_wmux_s4_mv11 ? \mac_wmux3_s0$1193  : mac_wmux_s3_w0_11;
-  assign mac_wmux_s4_w1_11 = mac_wmux_s4_mv11 ? \mac_wmux3_s0$1195  : mac_wmux_s3_w1_11;
-  assign mac_wmux_s4_w2_11 = mac_wmux_s4_mv11 ? \mac_wmux3_s0$1197  : mac_wmux_s3_w2_11;
-  assign mac_wmux_s4_w3_11 = mac_wmux_s4_mv11 ? \mac_wmux3_s0$1199  : mac_wmux_s3_w3_11;
-  assign \$2586  = ~ \mac_wmux3_s0$1202 [3];
-  assign \$2587  = \mac_wmux3_s0$1201  & \$2586 ;
-  assign mac_wmux_s4_mv12 = \$2587  & \mac_wmux3_s0$1202 [4];
-  assign \$2588  = ~ mac_wmux_s3_d12[4];
-  assign \$2589  = mac_wmux_s3_v12 & \$2588 ;
-  assign mac_wmux_s4_v12 = mac_wmux_s4_mv12 | \$2589 ;
-  assign mac_wmux_s4_d12 = mac_wmux_s4_mv12 ? \mac_wmux3_s0$1202  : mac_wmux_s3_d12;
-  assign mac_wmux_s4_w0_12 = mac_wmux_s4_mv12 ? \mac_wmux3_s0$1206  : mac_wmux_s3_w0_12;
-  assign mac_wmux_s4_w1_12 = mac_wmux_s4_mv12 ? \mac_wmux3_s0$1208  : mac_wmux_s3_w1_12;
-  assign mac_wmux_s4_w2_12 = mac_wmux_s4_mv12 ? \mac_wmux3_s0$1210  : mac_wmux_s3_w2_12;
-  assign mac_wmux_s4_w3_12 = mac_wmux_s4_mv12 ? \mac_wmux3_s0$1212  : mac_wmux_s3_w3_12;
-  assign \$2590  = ~ \mac_wmux3_s0$1215 [3];
-  assign \$2591  = \mac_wmux3_s0$1214  & \$2590 ;
-  assign mac_wmux_s4_mv13 = \$2591  & \mac_wmux3_s0$1215 [4];
-  assign \$2592  = ~ mac_wmux_s3_d13[4];
-  assign \$2593  = mac_wmux_s3_v13 & \$2592 ;
-  assign mac_wmux_s4_v13 = mac_wmux_s4_mv13 | \$2593 ;
-  assign mac_wmux_s4_d13 = mac_wmux_s4_mv13 ? \mac_wmux3_s0$1215  : mac_wmux_s3_d13;
-  assign mac_wmux_s4_w0_13 = mac_wmux_s4_mv13 ? \mac_wmux3_s0$1219  : mac_wmux_s3_w0_13;
-  assign mac_wmux_s4_w1_13 = mac_wmux_s4_mv13 ? \mac_wmux3_s0$1221  : mac_wmux_s3_w1_13;
-  assign mac_wmux_s4_w2_13 = mac_wmux_s4_mv13 ? \mac_wmux3_s0$1223  : mac_wmux_s3_w2_13;
-  assign mac_wmux_s4_w3_13 = mac_wmux_s4_mv13 ? \mac_wmux3_s0$1225  : mac_wmux_s3_w3_13;
-  assign \$2594  = ~ \mac_wmux3_s0$1228 [3];
-  assign \$2595  = \mac_wmux3_s0$1227  & \$2594 ;
-  assign mac_wmux_s4_mv14 = \$2595  & \mac_wmux3_s0$1228 [4];
-  assign \$2596  = ~ mac_wmux_s3_d14[4];
-  assign \$2597  = mac_wmux_s3_v14 & \$2596 ;
-  assign mac_wmux_s4_v14 = mac_wmux_s4_mv14 | \$2597 ;
-  assign mac_wmux_s4_d14 = mac_wmux_s4_mv14 ? \mac_wmux3_s0$1228  : mac_wmux_s3_d14;
-  assign mac_wmux_s4_w0_14 = mac_wmux_s4_mv14 ? \mac_wmux3_s0$1232  : mac_wmux_s3_w0_14;
-  assign mac_wmux_s4_w1_14 = mac_wmux_s4_mv14 ? \mac_wmux3_s0$1234  : mac_wmux_s3_w1_14;
-  assign mac_wmux_s4_w2_14 = mac_wmux_s4_mv14 ? \mac_wmux3_s0$1236  : mac_wmux_s3_w2_14;
-  assign mac_wmux_s4_w3_14 = mac_wmux_s4_mv14 ? \mac_wmux3_s0$1238  : mac_wmux_s3_w3_14;
-  assign \$2598  = ~ \mac_wmux3_s0$1241 [3];
-  assign \$2599  = \mac_wmux3_s0$1240  & \$2598 ;
-  assign mac_wmux_s4_mv15 = \$2599  & \mac_wmux3_s0$1241 [4];
-  assign \$2600  = ~ mac_wmux_s3_d15[4];
-  assign \$2601  = mac_wmux_s3_v15 & \$2600 ;
-  assign mac_wmux_s4_v15 = mac_wmux_s4_mv15 | \$2601 ;
-  assign mac_wmux_s4_d15 = mac_wmux_s4_mv15 ? \mac_wmux3_s0$1241  : mac_wmux_s3_d15;
-  assign mac_wmux_s4_w0_15 = mac_wmux_s4_mv15 ? \mac_wmux3_s0$1245  : mac_wmux_s3_w0_15;
-  assign mac_wmux_s4_w1_15 = mac_wmux_s4_mv15 ? \mac_wmux3_s0$1247  : mac_wmux_s3_w1_15;
-  assign mac_wmux_s4_w2_15 = mac_wmux_s4_mv15 ? \mac_wmux3_s0$1249  : mac_wmux_s3_w2_15;
-  assign mac_wmux_s4_w3_15 = mac_wmux_s4_mv15 ? \mac_wmux3_s0$1251  : mac_wmux_s3_w3_15;
-  assign \$2602  = ~ stall_adv2_valid;
-  assign stall_adv2 = \$2602  | o__ready;
-  assign \$2603  = ~ stall_adv3_valid;
-  assign stall_adv3 = \$2603  | o__ready;
-  assign \$2604  = ~ stall_adv4_valid;
-  assign stall_adv4 = \$2604  | o__ready;
+  assign \$2576  = ~ mac_wmux_s2_d24[3];
+  assign \$2577  = mac_wmux_s2_v24 & \$2576 ;
+  assign mac_wmux_s4_mv8 = \$2577  & mac_wmux_s2_d24[4];
+  assign \$2578  = ~ mac_wmux_s3_d8[4];
+  assign \$2579  = mac_wmux_s3_v8 & \$2578 ;
+  assign mac_wmux_s4_v8 = mac_wmux_s4_mv8 | \$2579 ;
+  assign mac_wmux_s4_d8 = mac_wmux_s4_mv8 ? mac_wmux_s2_d24 : mac_wmux_s3_d8;
+  assign mac_wmux_s4_w0_8 = mac_wmux_s4_mv8 ? mac_wmux_s2_w0_24 : mac_wmux_s3_w0_8;
+  assign mac_wmux_s4_w1_8 = mac_wmux_s4_mv8 ? mac_wmux_s2_w1_24 : mac_wmux_s3_w1_8;
+  assign mac_wmux_s4_w2_8 = mac_wmux_s4_mv8 ? mac_wmux_s2_w2_24 : mac_wmux_s3_w2_8;
+  assign mac_wmux_s4_w3_8 = mac_wmux_s4_mv8 ? mac_wmux_s2_w3_24 : mac_wmux_s3_w3_8;
+  assign \$2580  = ~ mac_wmux_s2_d25[3];
+  assign \$2581  = mac_wmux_s2_v25 & \$2580 ;
+  assign mac_wmux_s4_mv9 = \$2581  & mac_wmux_s2_d25[4];
+  assign \$2582  = ~ mac_wmux_s3_d9[4];
+  assign \$2583  = mac_wmux_s3_v9 & \$2582 ;
+  assign mac_wmux_s4_v9 = mac_wmux_s4_mv9 | \$2583 ;
+  assign mac_wmux_s4_d9 = mac_wmux_s4_mv9 ? mac_wmux_s2_d25 : mac_wmux_s3_d9;
+  assign mac_wmux_s4_w0_9 = mac_wmux_s4_mv9 ? mac_wmux_s2_w0_25 : mac_wmux_s3_w0_9;
+  assign mac_wmux_s4_w1_9 = mac_wmux_s4_mv9 ? mac_wmux_s2_w1_25 : mac_wmux_s3_w1_9;
+  assign mac_wmux_s4_w2_9 = mac_wmux_s4_mv9 ? mac_wmux_s2_w2_25 : mac_wmux_s3_w2_9;
+  assign mac_wmux_s4_w3_9 = mac_wmux_s4_mv9 ? mac_wmux_s2_w3_25 : mac_wmux_s3_w3_9;
+  assign \$2584  = ~ mac_wmux_s2_d26[3];
+  assign \$2585  = mac_wmux_s2_v26 & \$2584 ;
+  assign mac_wmux_s4_mv10 = \$2585  & mac_wmux_s2_d26[4];
+  assign \$2586  = ~ mac_wmux_s3_d10[4];
+  assign \$2587  = mac_wmux_s3_v10 & \$2586 ;
+  assign mac_wmux_s4_v10 = mac_wmux_s4_mv10 | \$2587 ;
+  assign mac_wmux_s4_d10 = mac_wmux_s4_mv10 ? mac_wmux_s2_d26 : mac_wmux_s3_d10;
+  assign mac_wmux_s4_w0_10 = mac_wmux_s4_mv10 ? mac_wmux_s2_w0_26 : mac_wmux_s3_w0_10;
+  assign mac_wmux_s4_w1_10 = mac_wmux_s4_mv10 ? mac_wmux_s2_w1_26 : mac_wmux_s3_w1_10;
+  assign mac_wmux_s4_w2_10 = mac_wmux_s4_mv10 ? mac_wmux_s2_w2_26 : mac_wmux_s3_w2_10;
+  assign mac_wmux_s4_w3_10 = mac_wmux_s4_mv10 ? mac_wmux_s2_w3_26 : mac_wmux_s3_w3_10;
+  assign \$2588  = ~ mac_wmux_s2_d27[3];
+  assign \$2589  = mac_wmux_s2_v27 & \$2588 ;
+  assign mac_wmux_s4_mv11 = \$2589  & mac_wmux_s2_d27[4];
+  assign \$2590  = ~ mac_wmux_s3_d11[4];
+  assign \$2591  = mac_wmux_s3_v11 & \$2590 ;
+  assign mac_wmux_s4_v11 = mac_wmux_s4_mv11 | \$2591 ;
+  assign mac_wmux_s4_d11 = mac_wmux_s4_mv11 ? mac_wmux_s2_d27 : mac_wmux_s3_d11;
+  assign mac_wmux_s4_w0_11 = mac_wmux_s4_mv11 ? mac_wmux_s2_w0_27 : mac_wmux_s3_w0_11;
+  assign mac_wmux_s4_w1_11 = mac_wmux_s4_mv11 ? mac_wmux_s2_w1_27 : mac_wmux_s3_w1_11;
+  assign mac_wmux_s4_w2_11 = mac_wmux_s4_mv11 ? mac_wmux_s2_w2_27 : mac_wmux_s3_w2_11;
+  assign mac_wmux_s4_w3_11 = mac_wmux_s4_mv11 ? mac_wmux_s2_w3_27 : mac_wmux_s3_w3_11;
+  assign \$2592  = ~ \mac_wmux2_s0$1034 [2];
+  assign \$2593  = \mac_wmux2_s0$1033  & \$2592 ;
+  assign \$2594  = ~ \mac_wmux2_s0$1034 [3];
+  assign \$2595  = \$2593  & \$2594 ;
+  assign mac_wmux_s4_mv12 = \$2595  & \mac_wmux2_s0$1034 [4];
+  assign \$2596  = ~ mac_wmux_s3_d12[4];
+  assign \$2597  = mac_wmux_s3_v12 & \$2596 ;
+  assign mac_wmux_s4_v12 = mac_wmux_s4_mv12 | \$2597 ;
+  assign mac_wmux_s4_d12 = mac_wmux_s4_mv12 ? \mac_wmux2_s0$1034  : mac_wmux_s3_d12;
+  assign mac_wmux_s4_w0_12 = mac_wmux_s4_mv12 ? \mac_wmux2_s0$1038  : mac_wmux_s3_w0_12;
+  assign mac_wmux_s4_w1_12 = mac_wmux_s4_mv12 ? \mac_wmux2_s0$1040  : mac_wmux_s3_w1_12;
+  assign mac_wmux_s4_w2_12 = mac_wmux_s4_mv12 ? \mac_wmux2_s0$1042  : mac_wmux_s3_w2_12;
+  assign mac_wmux_s4_w3_12 = mac_wmux_s4_mv12 ? \mac_wmux2_s0$1044  : mac_wmux_s3_w3_12;
+  assign \$2598  = ~ \mac_wmux2_s0$1047 [2];
+  assign \$2599  = \mac_wmux2_s0$1046  & \$2598 ;
+  assign \$2600  = ~ \mac_wmux2_s0$1047 [3];
+  assign \$2601  = \$2599  & \$2600 ;
+  assign mac_wmux_s4_mv13 = \$2601  & \mac_wmux2_s0$1047 [4];
+  assign \$2602  = ~ mac_wmux_s3_d13[4];
+  assign \$2603  = mac_wmux_s3_v13 & \$2602 ;
+  assign mac_wmux_s4_v13 = mac_wmux_s4_mv13 | \$2603 ;
+  assign mac_wmux_s4_d13 = mac_wmux_s4_mv13 ? \mac_wmux2_s0$1047  : mac_wmux_s3_d13;
+  assign mac_wmux_s4_w0_13 = mac_wmux_s4_mv13 ? \mac_wmux2_s0$1051  : mac_wmux_s3_w0_13;
+  assign mac_wmux_s4_w1_13 = mac_wmux_s4_mv13 ? \mac_wmux2_s0$1053  : mac_wmux_s3_w1_13;
+  assign mac_wmux_s4_w2_13 = mac_wmux_s4_mv13 ? \mac_wmux2_s0$1055  : mac_wmux_s3_w2_13;
+  assign mac_wmux_s4_w3_13 = mac_wmux_s4_mv13 ? \mac_wmux2_s0$1057  : mac_wmux_s3_w3_13;
+  assign \$2604  = ~ \mac_wmux2_s0$1060 [2];
+  assign \$2605  = \mac_wmux2_s0$1059  & \$2604 ;
+  assign \$2606  = ~ \mac_wmux2_s0$1060 [3];
+  assign \$2607  = \$2605  & \$2606 ;
+  assign mac_wmux_s4_mv14 = \$2607  & \mac_wmux2_s0$1060 [4];
+  assign \$2608  = ~ mac_wmux_s3_d14[4];
+  assign \$2609  = mac_wmux_s3_v14 & \$2608 ;
+  assign mac_wmux_s4_v14 = mac_wmux_s4_mv14 | \$2609 ;
+  assign mac_wmux_s4_d14 = mac_wmux_s4_mv14 ? \mac_wmux2_s0$1060  : mac_wmux_s3_d14;
+  assign mac_wmux_s4_w0_14 = mac_wmux_s4_mv14 ? \mac_wmux2_s0$1064  : mac_wmux_s3_w0_14;
+  assign mac_wmux_s4_w1_14 = mac_wmux_s4_mv14 ? \mac_wmux2_s0$1066  : mac_wmux_s3_w1_14;
+  assign mac_wmux_s4_w2_14 = mac_wmux_s4_mv14 ? \mac_wmux2_s0$1068  : mac_wmux_s3_w2_14;
+  assign mac_wmux_s4_w3_14 = mac_wmux_s4_mv14 ? \mac_wmux2_s0$1070  : mac_wmux_s3_w3_14;
+  assign \$2610  = ~ \mac_wmux2_s0$1073 [2];
+  assign \$2611  = \mac_wmux2_s0$1072  & \$2610 ;
+  assign \$2612  = ~ \mac_wmux2_s0$1073 [3];
+  assign \$2613  = \$2611  & \$2612 ;
+  assign mac_wmux_s4_mv15 = \$2613  & \mac_wmux2_s0$1073 [4];
+  assign \$2614  = ~ mac_wmux_s3_d15[4];
+  assign \$2615  = mac_wmux_s3_v15 & \$2614 ;
+  assign mac_wmux_s4_v15 = mac_wmux_s4_mv15 | \$2615 ;
+  assign mac_wmux_s4_d15 = mac_wmux_s4_mv15 ? \mac_wmux2_s0$1073  : mac_wmux_s3_d15;
+  assign mac_wmux_s4_w0_15 = mac_wmux_s4_mv15 ? \mac_wmux2_s0$1077  : mac_wmux_s3_w0_15;
+  assign mac_wmux_s4_w1_15 = mac_wmux_s4_mv15 ? \mac_wmux2_s0$1079  : mac_wmux_s3_w1_15;
+  assign mac_wmux_s4_w2_15 = mac_wmux_s4_mv15 ? \mac_wmux2_s0$1081  : mac_wmux_s3_w2_15;
+  assign mac_wmux_s4_w3_15 = mac_wmux_s4_mv15 ? \mac_wmux2_s0$1083  : mac_wmux_s3_w3_15;
+  assign \$2616  = ~ stall_adv2_valid;
+  assign stall_adv2 = \$2616  | o__ready;
+  assign \$2617  = ~ stall_adv3_valid;
+  assign stall_adv3 = \$2617  | o__ready;
+  assign \$2618  = ~ stall_adv4_valid;
+  assign stall_adv4 = \$2618  | o__ready;
   assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$1372 );
   assign mac0_sum0_p1 = $signed(\mac_mul_s0$1374 ) + $signed(\mac_mul_s0$1375 );
   assign mac0_sum0_p2 = $signed(\mac_mul_s0$1377 ) + $signed(\mac_mul_s0$1378 );
@@ -8626,8 +8670,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign mac3_sum0_p5 = $signed(\mac_mul_s0$1458 ) + $signed(\mac_mul_s0$1459 );
   assign mac3_sum0_p6 = $signed(\mac_mul_s0$1461 ) + $signed(\mac_mul_s0$1462 );
   assign mac3_sum0_p7 = $signed(\mac_mul_s0$1464 ) + $signed(\mac_mul_s0$1465 );
-  assign \$2605  = ~ stall_adv5_valid;
-  assign stall_adv5 = \$2605  | o__ready;
+  assign \$2619  = ~ stall_adv5_valid;
+  assign stall_adv5 = \$2619  | o__ready;
   assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$1470 );
   assign mac0_sum1_p1 = $signed(\mac_add0_s0$1472 ) + $signed(\mac_add0_s0$1473 );
   assign mac0_sum1_p2 = $signed(\mac_add0_s0$1475 ) + $signed(\mac_add0_s0$1476 );
@@ -8644,8 +8688,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign mac3_sum1_p1 = $signed(\mac_add0_s0$1508 ) + $signed(\mac_add0_s0$1509 );
   assign mac3_sum1_p2 = $signed(\mac_add0_s0$1511 ) + $signed(\mac_add0_s0$1512 );
   assign mac3_sum1_p3 = $signed(\mac_add0_s0$1514 ) + $signed(\mac_add0_s0$1515 );
-  assign \$2606  = ~ stall_adv6_valid;
-  assign stall_adv6 = \$2606  | o__ready;
+  assign \$2620  = ~ stall_adv6_valid;
+  assign stall_adv6 = \$2620  | o__ready;
   assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$1520 );
   assign mac0_sum2_p1 = $signed(\mac_add1_s0$1522 ) + $signed(\mac_add1_s0$1523 );
   assign mac1_sum2_p0 = $signed(\mac_add1_s0$1525 ) + $signed(\mac_add1_s0$1526 );
@@ -8654,1367 +8698,1376 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign mac2_sum2_p1 = $signed(\mac_add1_s0$1534 ) + $signed(\mac_add1_s0$1535 );
   assign mac3_sum2_p0 = $signed(\mac_add1_s0$1537 ) + $signed(\mac_add1_s0$1538 );
   assign mac3_sum2_p1 = $signed(\mac_add1_s0$1540 ) + $signed(\mac_add1_s0$1541 );
-  assign \$2607  = ~ stall_adv7_valid;
-  assign stall_adv7 = \$2607  | o__ready;
+  assign \$2621  = ~ stall_adv7_valid;
+  assign stall_adv7 = \$2621  | o__ready;
   assign mac0_sum3_p0 = $signed(mac_add2_s0) + $signed(\mac_add2_s0$1546 );
   assign mac1_sum3_p0 = $signed(\mac_add2_s0$1548 ) + $signed(\mac_add2_s0$1549 );
   assign mac2_sum3_p0 = $signed(\mac_add2_s0$1551 ) + $signed(\mac_add2_s0$1552 );
   assign mac3_sum3_p0 = $signed(\mac_add2_s0$1554 ) + $signed(\mac_add2_s0$1555 );
-  assign \$2608  = ~ stall_adv8_valid;
-  assign stall_adv8 = \$2608  | o__ready;
-  assign \$2609  = ~ stall_adv9_valid;
-  assign stall_adv9 = \$2609  | o__ready;
-  assign \$2610  = $signed(mac_acc0) + $signed(mac_add3_s0);
-  assign \$2611  = $signed(mac_acc1) + $signed(\mac_add3_s0$1565 );
-  assign \$2612  = $signed(mac_acc2) + $signed(\mac_add3_s0$1568 );
-  assign \$2613  = $signed(mac_acc3) + $signed(\mac_add3_s0$1571 );
-  assign \$2616  = ~ mac_wmux_s1_d28[2];
-  assign \$2617  = mac_wmux_s1_v28 & \$2616 ;
-  assign \$2618  = ~ mac_wmux_s1_d29[2];
-  assign \$2619  = mac_wmux_s1_v29 & \$2618 ;
-  assign \$2620  = ~ \mac_wmux1_s0$670 [1];
-  assign \$2621  = \mac_wmux1_s0$669  & \$2620 ;
-  assign \$2622  = ~ \mac_wmux1_s0$670 [2];
-  assign \$2623  = \$2621  & \$2622 ;
-  assign \$2624  = ~ \mac_wmux1_s0$683 [1];
-  assign \$2625  = \mac_wmux1_s0$682  & \$2624 ;
-  assign \$2626  = ~ \mac_wmux1_s0$683 [2];
-  assign \$2627  = \$2625  & \$2626 ;
-  assign \$2628  = mac_add3_valid_s0 & \mac_add3_s0$1769 ;
-  assign \$2629  = mac_add3_valid_s0 & \mac_add3_s0$1769 ;
-  assign \$2630  = mac_add3_valid_s0 & \mac_add3_s0$1769 ;
-  assign \$2631  = mac_add3_valid_s0 & \mac_add3_s0$1769 ;
-  assign \$2632  = mac_add3_valid_s0 & \mac_add3_s0$1769 ;
-  assign \$2633  = mac_add3_valid_s0 & \mac_add3_s0$1769 ;
-  assign \$2634  = mac_add3_valid_s0 & \mac_add3_s0$1769 ;
-  assign \$2635  = mac_add3_valid_s0 & \mac_add3_s0$1769 ;
-  assign \$2636  = mac_add3_valid_s0 & \mac_add3_s0$1769 ;
-  assign \$2637  = mac_add3_valid_s0 & \mac_add3_s0$1769 ;
-  assign \$2638  = mac_add3_valid_s0 & \mac_add3_s0$1769 ;
-  assign \$2639  = stall_adv9 & mac_add3_valid_s0;
-  assign \$2640  = stall_adv9 & mac_add3_valid_s0;
-  assign \$2641  = stall_adv9 & mac_add3_valid_s0;
-  assign \$2642  = stall_adv9 & mac_add3_valid_s0;
+  assign \$2622  = ~ stall_adv8_valid;
+  assign stall_adv8 = \$2622  | o__ready;
+  assign \$2623  = ~ stall_adv9_valid;
+  assign stall_adv9 = \$2623  | o__ready;
+  assign \$2624  = ~ stall_adv10_valid;
+  assign stall_adv10 = \$2624  | o__ready;
+  assign \$2625  = ~ stall_adv11_valid;
+  assign stall_adv11 = \$2625  | o__ready;
+  assign \$2626  = ~ stall_adv12_valid;
+  assign stall_adv12 = \$2626  | o__ready;
+  assign \$2627  = $signed(mac_acc0) + $signed(mac_add3_s0);
+  assign \$2628  = $signed(mac_acc1) + $signed(\mac_add3_s0$1571 );
+  assign \$2629  = $signed(mac_acc2) + $signed(\mac_add3_s0$1574 );
+  assign \$2630  = $signed(mac_acc3) + $signed(\mac_add3_s0$1577 );
+  assign \$2631  = ~ mac_wmux_s0_d30[1];
+  assign \$2632  = mac_wmux_s0_v30 & \$2631 ;
+  assign \$2633  = ~ \mac_wmux0_s0$473 [0];
+  assign \$2634  = \mac_wmux0_s0$472  & \$2633 ;
+  assign \$2635  = ~ \mac_wmux0_s0$473 [1];
+  assign \$2636  = \$2634  & \$2635 ;
+  assign \$2637  = mac_add3_valid_s0 & \mac_add3_s0$1775 ;
+  assign \$2638  = mac_add3_valid_s0 & \mac_add3_s0$1775 ;
+  assign \$2639  = mac_add3_valid_s0 & \mac_add3_s0$1775 ;
+  assign \$2640  = mac_add3_valid_s0 & \mac_add3_s0$1775 ;
+  assign \$2641  = mac_add3_valid_s0 & \mac_add3_s0$1775 ;
+  assign \$2642  = mac_add3_valid_s0 & \mac_add3_s0$1775 ;
+  assign \$2643  = mac_add3_valid_s0 & \mac_add3_s0$1775 ;
+  assign \$2644  = mac_add3_valid_s0 & \mac_add3_s0$1775 ;
+  assign \$2645  = mac_add3_valid_s0 & \mac_add3_s0$1775 ;
+  assign \$2646  = mac_add3_valid_s0 & \mac_add3_s0$1775 ;
+  assign \$2647  = mac_add3_valid_s0 & \mac_add3_s0$1775 ;
+  assign \$2648  = mac_add3_valid_s0 & \mac_add3_s0$1775 ;
+  assign \$2649  = mac_add3_valid_s0 & \mac_add3_s0$1775 ;
+  assign \$2650  = mac_add3_valid_s0 & \mac_add3_s0$1775 ;
+  assign \$2651  = stall_adv9 & mac_add3_valid_s0;
+  assign \$2652  = stall_adv10 & mac_add3_valid_s0;
+  assign \$2653  = stall_adv11 & mac_add3_valid_s0;
+  assign \$2654  = stall_adv12 & mac_add3_valid_s0;
   always @(posedge clk)
-    \mac_wmux1_s0$296  <= \$2643 ;
+    \mac_wmux0_s0$79  <= \$2655 ;
   always @(posedge clk)
-    \mac_wmux1_s0$315  <= \$2644 ;
+    mac_wmux0_s0 <= \$2656 ;
   always @(posedge clk)
-    mac_wmux1_s0 <= \$2645 ;
+    \mac_wmux0_s0$95  <= \$2657 ;
   always @(posedge clk)
-    \mac_wmux1_s0$312  <= \$2646 ;
+    \mac_wmux0_s0$108  <= \$2658 ;
   always @(posedge clk)
-    \mac_wmux1_s0$331  <= \$2647 ;
+    \mac_wmux0_s0$121  <= \$2659 ;
   always @(posedge clk)
-    \mac_wmux1_s0$344  <= \$2648 ;
+    \mac_wmux0_s0$134  <= \$2660 ;
   always @(posedge clk)
-    \mac_wmux1_s0$357  <= \$2649 ;
+    \mac_wmux0_s0$147  <= \$2661 ;
   always @(posedge clk)
-    \mac_wmux1_s0$370  <= \$2650 ;
+    \mac_wmux0_s0$160  <= \$2662 ;
   always @(posedge clk)
-    \mac_wmux1_s0$383  <= \$2651 ;
+    \mac_wmux0_s0$173  <= \$2663 ;
   always @(posedge clk)
-    \mac_wmux1_s0$396  <= \$2652 ;
+    \mac_wmux0_s0$186  <= \$2664 ;
   always @(posedge clk)
-    \mac_wmux1_s0$409  <= \$2653 ;
+    \mac_wmux0_s0$199  <= \$2665 ;
   always @(posedge clk)
-    \mac_wmux1_s0$422  <= \$2654 ;
+    \mac_wmux0_s0$212  <= \$2666 ;
   always @(posedge clk)
-    \mac_wmux1_s0$435  <= \$2655 ;
+    \mac_wmux0_s0$225  <= \$2667 ;
   always @(posedge clk)
-    \mac_wmux1_s0$448  <= \$2656 ;
+    \mac_wmux0_s0$238  <= \$2668 ;
   always @(posedge clk)
-    \mac_wmux1_s0$461  <= \$2657 ;
+    \mac_wmux0_s0$251  <= \$2669 ;
   always @(posedge clk)
-    \mac_wmux1_s0$474  <= \$2658 ;
+    \mac_wmux0_s0$264  <= \$2670 ;
   always @(posedge clk)
-    \mac_wmux1_s0$487  <= \$2659 ;
+    \mac_wmux0_s0$277  <= \$2671 ;
   always @(posedge clk)
-    \mac_wmux1_s0$500  <= \$2660 ;
+    \mac_wmux0_s0$290  <= \$2672 ;
   always @(posedge clk)
-    \mac_wmux1_s0$513  <= \$2661 ;
+    \mac_wmux0_s0$303  <= \$2673 ;
   always @(posedge clk)
-    \mac_wmux1_s0$526  <= \$2662 ;
+    \mac_wmux0_s0$316  <= \$2674 ;
   always @(posedge clk)
-    \mac_wmux1_s0$539  <= \$2663 ;
+    \mac_wmux0_s0$329  <= \$2675 ;
   always @(posedge clk)
-    \mac_wmux1_s0$552  <= \$2664 ;
+    \mac_wmux0_s0$342  <= \$2676 ;
   always @(posedge clk)
-    \mac_wmux1_s0$565  <= \$2665 ;
+    \mac_wmux0_s0$355  <= \$2677 ;
   always @(posedge clk)
-    \mac_wmux1_s0$578  <= \$2666 ;
+    \mac_wmux0_s0$368  <= \$2678 ;
   always @(posedge clk)
-    \mac_wmux1_s0$591  <= \$2667 ;
+    \mac_wmux0_s0$381  <= \$2679 ;
   always @(posedge clk)
-    \mac_wmux1_s0$604  <= \$2668 ;
+    \mac_wmux0_s0$394  <= \$2680 ;
   always @(posedge clk)
-    \mac_wmux1_s0$617  <= \$2669 ;
+    \mac_wmux0_s0$407  <= \$2681 ;
   always @(posedge clk)
-    \mac_wmux1_s0$630  <= \$2670 ;
+    \mac_wmux0_s0$420  <= \$2682 ;
   always @(posedge clk)
-    \mac_wmux1_s0$643  <= \$2671 ;
+    \mac_wmux0_s0$433  <= \$2683 ;
   always @(posedge clk)
-    \mac_wmux1_s0$656  <= \$2672 ;
+    \mac_wmux0_s0$446  <= \$2684 ;
   always @(posedge clk)
-    \mac_wmux1_s0$669  <= \$2673 ;
+    \mac_wmux0_s0$459  <= \$2685 ;
   always @(posedge clk)
-    \mac_wmux1_s0$682  <= \$2674 ;
+    \mac_wmux0_s0$472  <= \$2686 ;
   always @(posedge clk)
-    \mac_wmux1_s0$297  <= \$2675 ;
+    \mac_wmux0_s0$80  <= \$2687 ;
   always @(posedge clk)
-    \mac_wmux1_s0$316  <= \$2676 ;
+    \mac_wmux0_s0$77  <= \$2688 ;
   always @(posedge clk)
-    \mac_wmux1_s0$294  <= \$2677 ;
+    \mac_wmux0_s0$96  <= \$2689 ;
   always @(posedge clk)
-    \mac_wmux1_s0$313  <= \$2678 ;
+    \mac_wmux0_s0$109  <= \$2690 ;
   always @(posedge clk)
-    \mac_wmux1_s0$332  <= \$2679 ;
+    \mac_wmux0_s0$122  <= \$2691 ;
   always @(posedge clk)
-    \mac_wmux1_s0$345  <= \$2680 ;
+    \mac_wmux0_s0$135  <= \$2692 ;
   always @(posedge clk)
-    \mac_wmux1_s0$358  <= \$2681 ;
+    \mac_wmux0_s0$148  <= \$2693 ;
   always @(posedge clk)
-    \mac_wmux1_s0$371  <= \$2682 ;
+    \mac_wmux0_s0$161  <= \$2694 ;
   always @(posedge clk)
-    \mac_wmux1_s0$384  <= \$2683 ;
+    \mac_wmux0_s0$174  <= \$2695 ;
   always @(posedge clk)
-    \mac_wmux1_s0$397  <= \$2684 ;
+    \mac_wmux0_s0$187  <= \$2696 ;
   always @(posedge clk)
-    \mac_wmux1_s0$410  <= \$2685 ;
+    \mac_wmux0_s0$200  <= \$2697 ;
   always @(posedge clk)
-    \mac_wmux1_s0$423  <= \$2686 ;
+    \mac_wmux0_s0$213  <= \$2698 ;
   always @(posedge clk)
-    \mac_wmux1_s0$436  <= \$2687 ;
+    \mac_wmux0_s0$226  <= \$2699 ;
   always @(posedge clk)
-    \mac_wmux1_s0$449  <= \$2688 ;
+    \mac_wmux0_s0$239  <= \$2700 ;
   always @(posedge clk)
-    \mac_wmux1_s0$462  <= \$2689 ;
+    \mac_wmux0_s0$252  <= \$2701 ;
   always @(posedge clk)
-    \mac_wmux1_s0$475  <= \$2690 ;
+    \mac_wmux0_s0$265  <= \$2702 ;
   always @(posedge clk)
-    \mac_wmux1_s0$488  <= \$2691 ;
+    \mac_wmux0_s0$278  <= \$2703 ;
   always @(posedge clk)
-    \mac_wmux1_s0$501  <= \$2692 ;
+    \mac_wmux0_s0$291  <= \$2704 ;
   always @(posedge clk)
-    \mac_wmux1_s0$514  <= \$2693 ;
+    \mac_wmux0_s0$304  <= \$2705 ;
   always @(posedge clk)
-    \mac_wmux1_s0$527  <= \$2694 ;
+    \mac_wmux0_s0$317  <= \$2706 ;
   always @(posedge clk)
-    \mac_wmux1_s0$540  <= \$2695 ;
+    \mac_wmux0_s0$330  <= \$2707 ;
   always @(posedge clk)
-    \mac_wmux1_s0$553  <= \$2696 ;
+    \mac_wmux0_s0$343  <= \$2708 ;
   always @(posedge clk)
-    \mac_wmux1_s0$566  <= \$2697 ;
+    \mac_wmux0_s0$356  <= \$2709 ;
   always @(posedge clk)
-    \mac_wmux1_s0$579  <= \$2698 ;
+    \mac_wmux0_s0$369  <= \$2710 ;
   always @(posedge clk)
-    \mac_wmux1_s0$592  <= \$2699 ;
+    \mac_wmux0_s0$382  <= \$2711 ;
   always @(posedge clk)
-    \mac_wmux1_s0$605  <= \$2700 ;
+    \mac_wmux0_s0$395  <= \$2712 ;
   always @(posedge clk)
-    \mac_wmux1_s0$618  <= \$2701 ;
+    \mac_wmux0_s0$408  <= \$2713 ;
   always @(posedge clk)
-    \mac_wmux1_s0$631  <= \$2702 ;
+    \mac_wmux0_s0$421  <= \$2714 ;
   always @(posedge clk)
-    \mac_wmux1_s0$644  <= \$2703 ;
+    \mac_wmux0_s0$434  <= \$2715 ;
   always @(posedge clk)
-    \mac_wmux1_s0$657  <= \$2704 ;
+    \mac_wmux0_s0$447  <= \$2716 ;
   always @(posedge clk)
-    \mac_wmux1_s0$670  <= \$2705 ;
+    \mac_wmux0_s0$460  <= \$2717 ;
   always @(posedge clk)
-    \mac_wmux1_s0$683  <= \$2706 ;
+    \mac_wmux0_s0$473  <= \$2718 ;
   always @(posedge clk)
-    \mac_wmux1_s0$300  <= \$2707 ;
+    \mac_wmux0_s0$83  <= \$2719 ;
   always @(posedge clk)
-    \mac_wmux1_s0$303  <= \$2708 ;
+    \mac_wmux0_s0$86  <= \$2720 ;
   always @(posedge clk)
-    \mac_wmux1_s0$306  <= \$2709 ;
+    \mac_wmux0_s0$89  <= \$2721 ;
   always @(posedge clk)
-    \mac_wmux1_s0$309  <= \$2710 ;
+    \mac_wmux0_s0$92  <= \$2722 ;
   always @(posedge clk)
-    \mac_wmux1_s0$319  <= \$2711 ;
+    \mac_wmux0_s0$84  <= \$2723 ;
   always @(posedge clk)
-    \mac_wmux1_s0$322  <= \$2712 ;
+    \mac_wmux0_s0$87  <= \$2724 ;
   always @(posedge clk)
-    \mac_wmux1_s0$325  <= \$2713 ;
+    \mac_wmux0_s0$90  <= \$2725 ;
   always @(posedge clk)
-    \mac_wmux1_s0$328  <= \$2714 ;
+    \mac_wmux0_s0$93  <= \$2726 ;
   always @(posedge clk)
-    \mac_wmux1_s0$301  <= \$2715 ;
+    \mac_wmux0_s0$100  <= \$2727 ;
   always @(posedge clk)
-    \mac_wmux1_s0$304  <= \$2716 ;
+    \mac_wmux0_s0$102  <= \$2728 ;
   always @(posedge clk)
-    \mac_wmux1_s0$307  <= \$2717 ;
+    \mac_wmux0_s0$104  <= \$2729 ;
   always @(posedge clk)
-    \mac_wmux1_s0$310  <= \$2718 ;
+    \mac_wmux0_s0$106  <= \$2730 ;
   always @(posedge clk)
-    \mac_wmux1_s0$320  <= \$2719 ;
+    \mac_wmux0_s0$113  <= \$2731 ;
   always @(posedge clk)
-    \mac_wmux1_s0$323  <= \$2720 ;
+    \mac_wmux0_s0$115  <= \$2732 ;
   always @(posedge clk)
-    \mac_wmux1_s0$326  <= \$2721 ;
+    \mac_wmux0_s0$117  <= \$2733 ;
   always @(posedge clk)
-    \mac_wmux1_s0$329  <= \$2722 ;
+    \mac_wmux0_s0$119  <= \$2734 ;
   always @(posedge clk)
-    \mac_wmux1_s0$336  <= \$2723 ;
+    \mac_wmux0_s0$126  <= \$2735 ;
   always @(posedge clk)
-    \mac_wmux1_s0$338  <= \$2724 ;
+    \mac_wmux0_s0$128  <= \$2736 ;
   always @(posedge clk)
-    \mac_wmux1_s0$340  <= \$2725 ;
+    \mac_wmux0_s0$130  <= \$2737 ;
   always @(posedge clk)
-    \mac_wmux1_s0$342  <= \$2726 ;
+    \mac_wmux0_s0$132  <= \$2738 ;
   always @(posedge clk)
-    \mac_wmux1_s0$349  <= \$2727 ;
+    \mac_wmux0_s0$139  <= \$2739 ;
   always @(posedge clk)
-    \mac_wmux1_s0$351  <= \$2728 ;
+    \mac_wmux0_s0$141  <= \$2740 ;
   always @(posedge clk)
-    \mac_wmux1_s0$353  <= \$2729 ;
+    \mac_wmux0_s0$143  <= \$2741 ;
   always @(posedge clk)
-    \mac_wmux1_s0$355  <= \$2730 ;
+    \mac_wmux0_s0$145  <= \$2742 ;
   always @(posedge clk)
-    \mac_wmux1_s0$362  <= \$2731 ;
+    \mac_wmux0_s0$152  <= \$2743 ;
   always @(posedge clk)
-    \mac_wmux1_s0$364  <= \$2732 ;
+    \mac_wmux0_s0$154  <= \$2744 ;
   always @(posedge clk)
-    \mac_wmux1_s0$366  <= \$2733 ;
+    \mac_wmux0_s0$156  <= \$2745 ;
   always @(posedge clk)
-    \mac_wmux1_s0$368  <= \$2734 ;
+    \mac_wmux0_s0$158  <= \$2746 ;
   always @(posedge clk)
-    \mac_wmux1_s0$375  <= \$2735 ;
+    \mac_wmux0_s0$165  <= \$2747 ;
   always @(posedge clk)
-    \mac_wmux1_s0$377  <= \$2736 ;
+    \mac_wmux0_s0$167  <= \$2748 ;
   always @(posedge clk)
-    \mac_wmux1_s0$379  <= \$2737 ;
+    \mac_wmux0_s0$169  <= \$2749 ;
   always @(posedge clk)
-    \mac_wmux1_s0$381  <= \$2738 ;
+    \mac_wmux0_s0$171  <= \$2750 ;
   always @(posedge clk)
-    \mac_wmux1_s0$388  <= \$2739 ;
+    \mac_wmux0_s0$178  <= \$2751 ;
   always @(posedge clk)
-    \mac_wmux1_s0$390  <= \$2740 ;
+    \mac_wmux0_s0$180  <= \$2752 ;
   always @(posedge clk)
-    \mac_wmux1_s0$392  <= \$2741 ;
+    \mac_wmux0_s0$182  <= \$2753 ;
   always @(posedge clk)
-    \mac_wmux1_s0$394  <= \$2742 ;
+    \mac_wmux0_s0$184  <= \$2754 ;
   always @(posedge clk)
-    \mac_wmux1_s0$401  <= \$2743 ;
+    \mac_wmux0_s0$191  <= \$2755 ;
   always @(posedge clk)
-    \mac_wmux1_s0$403  <= \$2744 ;
+    \mac_wmux0_s0$193  <= \$2756 ;
   always @(posedge clk)
-    \mac_wmux1_s0$405  <= \$2745 ;
+    \mac_wmux0_s0$195  <= \$2757 ;
   always @(posedge clk)
-    \mac_wmux1_s0$407  <= \$2746 ;
+    \mac_wmux0_s0$197  <= \$2758 ;
   always @(posedge clk)
-    \mac_wmux1_s0$414  <= \$2747 ;
+    \mac_wmux0_s0$204  <= \$2759 ;
   always @(posedge clk)
-    \mac_wmux1_s0$416  <= \$2748 ;
+    \mac_wmux0_s0$206  <= \$2760 ;
   always @(posedge clk)
-    \mac_wmux1_s0$418  <= \$2749 ;
+    \mac_wmux0_s0$208  <= \$2761 ;
   always @(posedge clk)
-    \mac_wmux1_s0$420  <= \$2750 ;
+    \mac_wmux0_s0$210  <= \$2762 ;
   always @(posedge clk)
-    \mac_wmux1_s0$427  <= \$2751 ;
+    \mac_wmux0_s0$217  <= \$2763 ;
   always @(posedge clk)
-    \mac_wmux1_s0$429  <= \$2752 ;
+    \mac_wmux0_s0$219  <= \$2764 ;
   always @(posedge clk)
-    \mac_wmux1_s0$431  <= \$2753 ;
+    \mac_wmux0_s0$221  <= \$2765 ;
   always @(posedge clk)
-    \mac_wmux1_s0$433  <= \$2754 ;
+    \mac_wmux0_s0$223  <= \$2766 ;
   always @(posedge clk)
-    \mac_wmux1_s0$440  <= \$2755 ;
+    \mac_wmux0_s0$230  <= \$2767 ;
   always @(posedge clk)
-    \mac_wmux1_s0$442  <= \$2756 ;
+    \mac_wmux0_s0$232  <= \$2768 ;
   always @(posedge clk)
-    \mac_wmux1_s0$444  <= \$2757 ;
+    \mac_wmux0_s0$234  <= \$2769 ;
   always @(posedge clk)
-    \mac_wmux1_s0$446  <= \$2758 ;
+    \mac_wmux0_s0$236  <= \$2770 ;
   always @(posedge clk)
-    \mac_wmux1_s0$453  <= \$2759 ;
+    \mac_wmux0_s0$243  <= \$2771 ;
   always @(posedge clk)
-    \mac_wmux1_s0$455  <= \$2760 ;
+    \mac_wmux0_s0$245  <= \$2772 ;
   always @(posedge clk)
-    \mac_wmux1_s0$457  <= \$2761 ;
+    \mac_wmux0_s0$247  <= \$2773 ;
   always @(posedge clk)
-    \mac_wmux1_s0$459  <= \$2762 ;
+    \mac_wmux0_s0$249  <= \$2774 ;
   always @(posedge clk)
-    \mac_wmux1_s0$466  <= \$2763 ;
+    \mac_wmux0_s0$256  <= \$2775 ;
   always @(posedge clk)
-    \mac_wmux1_s0$468  <= \$2764 ;
+    \mac_wmux0_s0$258  <= \$2776 ;
   always @(posedge clk)
-    \mac_wmux1_s0$470  <= \$2765 ;
+    \mac_wmux0_s0$260  <= \$2777 ;
   always @(posedge clk)
-    \mac_wmux1_s0$472  <= \$2766 ;
+    \mac_wmux0_s0$262  <= \$2778 ;
   always @(posedge clk)
-    \mac_wmux1_s0$479  <= \$2767 ;
+    \mac_wmux0_s0$269  <= \$2779 ;
   always @(posedge clk)
-    \mac_wmux1_s0$481  <= \$2768 ;
+    \mac_wmux0_s0$271  <= \$2780 ;
   always @(posedge clk)
-    \mac_wmux1_s0$483  <= \$2769 ;
+    \mac_wmux0_s0$273  <= \$2781 ;
   always @(posedge clk)
-    \mac_wmux1_s0$485  <= \$2770 ;
+    \mac_wmux0_s0$275  <= \$2782 ;
   always @(posedge clk)
-    \mac_wmux1_s0$492  <= \$2771 ;
+    \mac_wmux0_s0$282  <= \$2783 ;
   always @(posedge clk)
-    \mac_wmux1_s0$494  <= \$2772 ;
+    \mac_wmux0_s0$284  <= \$2784 ;
   always @(posedge clk)
-    \mac_wmux1_s0$496  <= \$2773 ;
+    \mac_wmux0_s0$286  <= \$2785 ;
   always @(posedge clk)
-    \mac_wmux1_s0$498  <= \$2774 ;
+    \mac_wmux0_s0$288  <= \$2786 ;
   always @(posedge clk)
-    \mac_wmux1_s0$505  <= \$2775 ;
+    \mac_wmux0_s0$295  <= \$2787 ;
   always @(posedge clk)
-    \mac_wmux1_s0$507  <= \$2776 ;
+    \mac_wmux0_s0$297  <= \$2788 ;
   always @(posedge clk)
-    \mac_wmux1_s0$509  <= \$2777 ;
+    \mac_wmux0_s0$299  <= \$2789 ;
   always @(posedge clk)
-    \mac_wmux1_s0$511  <= \$2778 ;
+    \mac_wmux0_s0$301  <= \$2790 ;
   always @(posedge clk)
-    \mac_wmux1_s0$518  <= \$2779 ;
+    \mac_wmux0_s0$308  <= \$2791 ;
   always @(posedge clk)
-    \mac_wmux1_s0$520  <= \$2780 ;
+    \mac_wmux0_s0$310  <= \$2792 ;
   always @(posedge clk)
-    \mac_wmux1_s0$522  <= \$2781 ;
+    \mac_wmux0_s0$312  <= \$2793 ;
   always @(posedge clk)
-    \mac_wmux1_s0$524  <= \$2782 ;
+    \mac_wmux0_s0$314  <= \$2794 ;
   always @(posedge clk)
-    \mac_wmux1_s0$531  <= \$2783 ;
+    \mac_wmux0_s0$321  <= \$2795 ;
   always @(posedge clk)
-    \mac_wmux1_s0$533  <= \$2784 ;
+    \mac_wmux0_s0$323  <= \$2796 ;
   always @(posedge clk)
-    \mac_wmux1_s0$535  <= \$2785 ;
+    \mac_wmux0_s0$325  <= \$2797 ;
   always @(posedge clk)
-    \mac_wmux1_s0$537  <= \$2786 ;
+    \mac_wmux0_s0$327  <= \$2798 ;
   always @(posedge clk)
-    \mac_wmux1_s0$544  <= \$2787 ;
+    \mac_wmux0_s0$334  <= \$2799 ;
   always @(posedge clk)
-    \mac_wmux1_s0$546  <= \$2788 ;
+    \mac_wmux0_s0$336  <= \$2800 ;
   always @(posedge clk)
-    \mac_wmux1_s0$548  <= \$2789 ;
+    \mac_wmux0_s0$338  <= \$2801 ;
   always @(posedge clk)
-    \mac_wmux1_s0$550  <= \$2790 ;
+    \mac_wmux0_s0$340  <= \$2802 ;
   always @(posedge clk)
-    \mac_wmux1_s0$557  <= \$2791 ;
+    \mac_wmux0_s0$347  <= \$2803 ;
   always @(posedge clk)
-    \mac_wmux1_s0$559  <= \$2792 ;
+    \mac_wmux0_s0$349  <= \$2804 ;
   always @(posedge clk)
-    \mac_wmux1_s0$561  <= \$2793 ;
+    \mac_wmux0_s0$351  <= \$2805 ;
   always @(posedge clk)
-    \mac_wmux1_s0$563  <= \$2794 ;
+    \mac_wmux0_s0$353  <= \$2806 ;
   always @(posedge clk)
-    \mac_wmux1_s0$570  <= \$2795 ;
+    \mac_wmux0_s0$360  <= \$2807 ;
   always @(posedge clk)
-    \mac_wmux1_s0$572  <= \$2796 ;
+    \mac_wmux0_s0$362  <= \$2808 ;
   always @(posedge clk)
-    \mac_wmux1_s0$574  <= \$2797 ;
+    \mac_wmux0_s0$364  <= \$2809 ;
   always @(posedge clk)
-    \mac_wmux1_s0$576  <= \$2798 ;
+    \mac_wmux0_s0$366  <= \$2810 ;
   always @(posedge clk)
-    \mac_wmux1_s0$583  <= \$2799 ;
+    \mac_wmux0_s0$373  <= \$2811 ;
   always @(posedge clk)
-    \mac_wmux1_s0$585  <= \$2800 ;
+    \mac_wmux0_s0$375  <= \$2812 ;
   always @(posedge clk)
-    \mac_wmux1_s0$587  <= \$2801 ;
+    \mac_wmux0_s0$377  <= \$2813 ;
   always @(posedge clk)
-    \mac_wmux1_s0$589  <= \$2802 ;
+    \mac_wmux0_s0$379  <= \$2814 ;
   always @(posedge clk)
-    \mac_wmux1_s0$596  <= \$2803 ;
+    \mac_wmux0_s0$386  <= \$2815 ;
   always @(posedge clk)
-    \mac_wmux1_s0$598  <= \$2804 ;
+    \mac_wmux0_s0$388  <= \$2816 ;
   always @(posedge clk)
-    \mac_wmux1_s0$600  <= \$2805 ;
+    \mac_wmux0_s0$390  <= \$2817 ;
   always @(posedge clk)
-    \mac_wmux1_s0$602  <= \$2806 ;
+    \mac_wmux0_s0$392  <= \$2818 ;
   always @(posedge clk)
-    \mac_wmux1_s0$609  <= \$2807 ;
+    \mac_wmux0_s0$399  <= \$2819 ;
   always @(posedge clk)
-    \mac_wmux1_s0$611  <= \$2808 ;
+    \mac_wmux0_s0$401  <= \$2820 ;
   always @(posedge clk)
-    \mac_wmux1_s0$613  <= \$2809 ;
+    \mac_wmux0_s0$403  <= \$2821 ;
   always @(posedge clk)
-    \mac_wmux1_s0$615  <= \$2810 ;
+    \mac_wmux0_s0$405  <= \$2822 ;
   always @(posedge clk)
-    \mac_wmux1_s0$622  <= \$2811 ;
+    \mac_wmux0_s0$412  <= \$2823 ;
   always @(posedge clk)
-    \mac_wmux1_s0$624  <= \$2812 ;
+    \mac_wmux0_s0$414  <= \$2824 ;
   always @(posedge clk)
-    \mac_wmux1_s0$626  <= \$2813 ;
+    \mac_wmux0_s0$416  <= \$2825 ;
   always @(posedge clk)
-    \mac_wmux1_s0$628  <= \$2814 ;
+    \mac_wmux0_s0$418  <= \$2826 ;
   always @(posedge clk)
-    \mac_wmux1_s0$635  <= \$2815 ;
+    \mac_wmux0_s0$425  <= \$2827 ;
   always @(posedge clk)
-    \mac_wmux1_s0$637  <= \$2816 ;
+    \mac_wmux0_s0$427  <= \$2828 ;
   always @(posedge clk)
-    \mac_wmux1_s0$639  <= \$2817 ;
+    \mac_wmux0_s0$429  <= \$2829 ;
   always @(posedge clk)
-    \mac_wmux1_s0$641  <= \$2818 ;
+    \mac_wmux0_s0$431  <= \$2830 ;
   always @(posedge clk)
-    \mac_wmux1_s0$648  <= \$2819 ;
+    \mac_wmux0_s0$438  <= \$2831 ;
   always @(posedge clk)
-    \mac_wmux1_s0$650  <= \$2820 ;
+    \mac_wmux0_s0$440  <= \$2832 ;
   always @(posedge clk)
-    \mac_wmux1_s0$652  <= \$2821 ;
+    \mac_wmux0_s0$442  <= \$2833 ;
   always @(posedge clk)
-    \mac_wmux1_s0$654  <= \$2822 ;
+    \mac_wmux0_s0$444  <= \$2834 ;
   always @(posedge clk)
-    \mac_wmux1_s0$661  <= \$2823 ;
+    \mac_wmux0_s0$451  <= \$2835 ;
   always @(posedge clk)
-    \mac_wmux1_s0$663  <= \$2824 ;
+    \mac_wmux0_s0$453  <= \$2836 ;
   always @(posedge clk)
-    \mac_wmux1_s0$665  <= \$2825 ;
+    \mac_wmux0_s0$455  <= \$2837 ;
   always @(posedge clk)
-    \mac_wmux1_s0$667  <= \$2826 ;
+    \mac_wmux0_s0$457  <= \$2838 ;
   always @(posedge clk)
-    \mac_wmux1_s0$674  <= \$2827 ;
+    \mac_wmux0_s0$464  <= \$2839 ;
   always @(posedge clk)
-    \mac_wmux1_s0$676  <= \$2828 ;
+    \mac_wmux0_s0$466  <= \$2840 ;
   always @(posedge clk)
-    \mac_wmux1_s0$678  <= \$2829 ;
+    \mac_wmux0_s0$468  <= \$2841 ;
   always @(posedge clk)
-    \mac_wmux1_s0$680  <= \$2830 ;
+    \mac_wmux0_s0$470  <= \$2842 ;
   always @(posedge clk)
-    \mac_wmux1_s0$687  <= \$2831 ;
+    \mac_wmux0_s0$477  <= \$2843 ;
   always @(posedge clk)
-    \mac_wmux1_s0$689  <= \$2832 ;
+    \mac_wmux0_s0$479  <= \$2844 ;
   always @(posedge clk)
-    \mac_wmux1_s0$691  <= \$2833 ;
+    \mac_wmux0_s0$481  <= \$2845 ;
   always @(posedge clk)
-    \mac_wmux1_s0$693  <= \$2834 ;
+    \mac_wmux0_s0$483  <= \$2846 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1577  <= \$2835 ;
+    \mac_wmux0_s0$1583  <= \$2847 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1578  <= \$2836 ;
+    \mac_wmux0_s0$1584  <= \$2848 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1579  <= \$2837 ;
+    \mac_wmux0_s0$1585  <= \$2849 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1580  <= \$2838 ;
+    \mac_wmux0_s0$1586  <= \$2850 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1581  <= \$2839 ;
+    \mac_wmux0_s0$1587  <= \$2851 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1582  <= \$2840 ;
+    \mac_wmux0_s0$1588  <= \$2852 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1583  <= \$2841 ;
+    \mac_wmux0_s0$1589  <= \$2853 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1584  <= \$2842 ;
+    \mac_wmux0_s0$1590  <= \$2854 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1585  <= \$2843 ;
+    \mac_wmux0_s0$1591  <= \$2855 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1586  <= \$2844 ;
+    \mac_wmux0_s0$1592  <= \$2856 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1587  <= \$2845 ;
+    \mac_wmux0_s0$1593  <= \$2857 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1588  <= \$2846 ;
+    \mac_wmux0_s0$1594  <= \$2858 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1589  <= \$2847 ;
+    \mac_wmux0_s0$1595  <= \$2859 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1590  <= \$2848 ;
+    \mac_wmux0_s0$1596  <= \$2860 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1591  <= \$2849 ;
+    \mac_wmux0_s0$1597  <= \$2861 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1592  <= \$2850 ;
+    \mac_wmux0_s0$1598  <= \$2862 ;
   always @(posedge clk)
-    \mac_wmux1_s0$1593  <= \$2851 ;
+    \mac_wmux0_s0$1599  <= \$2863 ;
   always @(posedge clk)
-    mac_wmux1_valid_s0 <= \$2852 ;
+    mac_wmux0_valid_s0 <= \$2864 ;
   always @(posedge clk)
-    \mac_wmux3_s0$896  <= \$2853 ;
+    \mac_wmux2_s0$700  <= \$2865 ;
   always @(posedge clk)
-    \mac_wmux3_s0$915  <= \$2854 ;
+    \mac_wmux2_s0$719  <= \$2866 ;
   always @(posedge clk)
-    \mac_wmux3_s0$934  <= \$2855 ;
+    \mac_wmux2_s0$738  <= \$2867 ;
   always @(posedge clk)
-    \mac_wmux3_s0$953  <= \$2856 ;
+    \mac_wmux2_s0$757  <= \$2868 ;
   always @(posedge clk)
-    \mac_wmux3_s0$972  <= \$2857 ;
+    mac_wmux2_s0 <= \$2869 ;
   always @(posedge clk)
-    \mac_wmux3_s0$991  <= \$2858 ;
+    \mac_wmux2_s0$716  <= \$2870 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1010  <= \$2859 ;
+    \mac_wmux2_s0$735  <= \$2871 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1029  <= \$2860 ;
+    \mac_wmux2_s0$754  <= \$2872 ;
   always @(posedge clk)
-    mac_wmux3_s0 <= \$2861 ;
+    \mac_wmux2_s0$773  <= \$2873 ;
   always @(posedge clk)
-    \mac_wmux3_s0$912  <= \$2862 ;
+    \mac_wmux2_s0$786  <= \$2874 ;
   always @(posedge clk)
-    \mac_wmux3_s0$931  <= \$2863 ;
+    \mac_wmux2_s0$799  <= \$2875 ;
   always @(posedge clk)
-    \mac_wmux3_s0$950  <= \$2864 ;
+    \mac_wmux2_s0$812  <= \$2876 ;
   always @(posedge clk)
-    \mac_wmux3_s0$969  <= \$2865 ;
+    \mac_wmux2_s0$825  <= \$2877 ;
   always @(posedge clk)
-    \mac_wmux3_s0$988  <= \$2866 ;
+    \mac_wmux2_s0$838  <= \$2878 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1007  <= \$2867 ;
+    \mac_wmux2_s0$851  <= \$2879 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1026  <= \$2868 ;
+    \mac_wmux2_s0$864  <= \$2880 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1045  <= \$2869 ;
+    \mac_wmux2_s0$877  <= \$2881 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1058  <= \$2870 ;
+    \mac_wmux2_s0$890  <= \$2882 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1071  <= \$2871 ;
+    \mac_wmux2_s0$903  <= \$2883 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1084  <= \$2872 ;
+    \mac_wmux2_s0$916  <= \$2884 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1097  <= \$2873 ;
+    \mac_wmux2_s0$929  <= \$2885 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1110  <= \$2874 ;
+    \mac_wmux2_s0$942  <= \$2886 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1123  <= \$2875 ;
+    \mac_wmux2_s0$955  <= \$2887 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1136  <= \$2876 ;
+    \mac_wmux2_s0$968  <= \$2888 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1149  <= \$2877 ;
+    \mac_wmux2_s0$981  <= \$2889 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1162  <= \$2878 ;
+    \mac_wmux2_s0$994  <= \$2890 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1175  <= \$2879 ;
+    \mac_wmux2_s0$1007  <= \$2891 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1188  <= \$2880 ;
+    \mac_wmux2_s0$1020  <= \$2892 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1201  <= \$2881 ;
+    \mac_wmux2_s0$1033  <= \$2893 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1214  <= \$2882 ;
+    \mac_wmux2_s0$1046  <= \$2894 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1227  <= \$2883 ;
+    \mac_wmux2_s0$1059  <= \$2895 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1240  <= \$2884 ;
+    \mac_wmux2_s0$1072  <= \$2896 ;
   always @(posedge clk)
-    \mac_wmux3_s0$897  <= \$2885 ;
+    \mac_wmux2_s0$701  <= \$2897 ;
   always @(posedge clk)
-    \mac_wmux3_s0$916  <= \$2886 ;
+    \mac_wmux2_s0$720  <= \$2898 ;
   always @(posedge clk)
-    \mac_wmux3_s0$935  <= \$2887 ;
+    \mac_wmux2_s0$739  <= \$2899 ;
   always @(posedge clk)
-    \mac_wmux3_s0$954  <= \$2888 ;
+    \mac_wmux2_s0$758  <= \$2900 ;
   always @(posedge clk)
-    \mac_wmux3_s0$973  <= \$2889 ;
+    \mac_wmux2_s0$698  <= \$2901 ;
   always @(posedge clk)
-    \mac_wmux3_s0$992  <= \$2890 ;
+    \mac_wmux2_s0$717  <= \$2902 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1011  <= \$2891 ;
+    \mac_wmux2_s0$736  <= \$2903 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1030  <= \$2892 ;
+    \mac_wmux2_s0$755  <= \$2904 ;
   always @(posedge clk)
-    \mac_wmux3_s0$894  <= \$2893 ;
+    \mac_wmux2_s0$774  <= \$2905 ;
   always @(posedge clk)
-    \mac_wmux3_s0$913  <= \$2894 ;
+    \mac_wmux2_s0$787  <= \$2906 ;
   always @(posedge clk)
-    \mac_wmux3_s0$932  <= \$2895 ;
+    \mac_wmux2_s0$800  <= \$2907 ;
   always @(posedge clk)
-    \mac_wmux3_s0$951  <= \$2896 ;
+    \mac_wmux2_s0$813  <= \$2908 ;
   always @(posedge clk)
-    \mac_wmux3_s0$970  <= \$2897 ;
+    \mac_wmux2_s0$826  <= \$2909 ;
   always @(posedge clk)
-    \mac_wmux3_s0$989  <= \$2898 ;
+    \mac_wmux2_s0$839  <= \$2910 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1008  <= \$2899 ;
+    \mac_wmux2_s0$852  <= \$2911 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1027  <= \$2900 ;
+    \mac_wmux2_s0$865  <= \$2912 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1046  <= \$2901 ;
+    \mac_wmux2_s0$878  <= \$2913 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1059  <= \$2902 ;
+    \mac_wmux2_s0$891  <= \$2914 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1072  <= \$2903 ;
+    \mac_wmux2_s0$904  <= \$2915 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1085  <= \$2904 ;
+    \mac_wmux2_s0$917  <= \$2916 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1098  <= \$2905 ;
+    \mac_wmux2_s0$930  <= \$2917 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1111  <= \$2906 ;
+    \mac_wmux2_s0$943  <= \$2918 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1124  <= \$2907 ;
+    \mac_wmux2_s0$956  <= \$2919 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1137  <= \$2908 ;
+    \mac_wmux2_s0$969  <= \$2920 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1150  <= \$2909 ;
+    \mac_wmux2_s0$982  <= \$2921 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1163  <= \$2910 ;
+    \mac_wmux2_s0$995  <= \$2922 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1176  <= \$2911 ;
+    \mac_wmux2_s0$1008  <= \$2923 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1189  <= \$2912 ;
+    \mac_wmux2_s0$1021  <= \$2924 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1202  <= \$2913 ;
+    \mac_wmux2_s0$1034  <= \$2925 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1215  <= \$2914 ;
+    \mac_wmux2_s0$1047  <= \$2926 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1228  <= \$2915 ;
+    \mac_wmux2_s0$1060  <= \$2927 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1241  <= \$2916 ;
+    \mac_wmux2_s0$1073  <= \$2928 ;
   always @(posedge clk)
-    \mac_wmux3_s0$900  <= \$2917 ;
+    \mac_wmux2_s0$704  <= \$2929 ;
   always @(posedge clk)
-    \mac_wmux3_s0$903  <= \$2918 ;
+    \mac_wmux2_s0$707  <= \$2930 ;
   always @(posedge clk)
-    \mac_wmux3_s0$906  <= \$2919 ;
+    \mac_wmux2_s0$710  <= \$2931 ;
   always @(posedge clk)
-    \mac_wmux3_s0$909  <= \$2920 ;
+    \mac_wmux2_s0$713  <= \$2932 ;
   always @(posedge clk)
-    \mac_wmux3_s0$919  <= \$2921 ;
+    \mac_wmux2_s0$723  <= \$2933 ;
   always @(posedge clk)
-    \mac_wmux3_s0$922  <= \$2922 ;
+    \mac_wmux2_s0$726  <= \$2934 ;
   always @(posedge clk)
-    \mac_wmux3_s0$925  <= \$2923 ;
+    \mac_wmux2_s0$729  <= \$2935 ;
   always @(posedge clk)
-    \mac_wmux3_s0$928  <= \$2924 ;
+    \mac_wmux2_s0$732  <= \$2936 ;
   always @(posedge clk)
-    \mac_wmux3_s0$938  <= \$2925 ;
+    \mac_wmux2_s0$742  <= \$2937 ;
   always @(posedge clk)
-    \mac_wmux3_s0$941  <= \$2926 ;
+    \mac_wmux2_s0$745  <= \$2938 ;
   always @(posedge clk)
-    \mac_wmux3_s0$944  <= \$2927 ;
+    \mac_wmux2_s0$748  <= \$2939 ;
   always @(posedge clk)
-    \mac_wmux3_s0$947  <= \$2928 ;
+    \mac_wmux2_s0$751  <= \$2940 ;
   always @(posedge clk)
-    \mac_wmux3_s0$957  <= \$2929 ;
+    \mac_wmux2_s0$761  <= \$2941 ;
   always @(posedge clk)
-    \mac_wmux3_s0$960  <= \$2930 ;
+    \mac_wmux2_s0$764  <= \$2942 ;
   always @(posedge clk)
-    \mac_wmux3_s0$963  <= \$2931 ;
+    \mac_wmux2_s0$767  <= \$2943 ;
   always @(posedge clk)
-    \mac_wmux3_s0$966  <= \$2932 ;
+    \mac_wmux2_s0$770  <= \$2944 ;
   always @(posedge clk)
-    \mac_wmux3_s0$976  <= \$2933 ;
+    \mac_wmux2_s0$705  <= \$2945 ;
   always @(posedge clk)
-    \mac_wmux3_s0$979  <= \$2934 ;
+    \mac_wmux2_s0$708  <= \$2946 ;
   always @(posedge clk)
-    \mac_wmux3_s0$982  <= \$2935 ;
+    \mac_wmux2_s0$711  <= \$2947 ;
   always @(posedge clk)
-    \mac_wmux3_s0$985  <= \$2936 ;
+    \mac_wmux2_s0$714  <= \$2948 ;
   always @(posedge clk)
-    \mac_wmux3_s0$995  <= \$2937 ;
+    \mac_wmux2_s0$724  <= \$2949 ;
   always @(posedge clk)
-    \mac_wmux3_s0$998  <= \$2938 ;
+    \mac_wmux2_s0$727  <= \$2950 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1001  <= \$2939 ;
+    \mac_wmux2_s0$730  <= \$2951 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1004  <= \$2940 ;
+    \mac_wmux2_s0$733  <= \$2952 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1014  <= \$2941 ;
+    \mac_wmux2_s0$743  <= \$2953 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1017  <= \$2942 ;
+    \mac_wmux2_s0$746  <= \$2954 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1020  <= \$2943 ;
+    \mac_wmux2_s0$749  <= \$2955 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1023  <= \$2944 ;
+    \mac_wmux2_s0$752  <= \$2956 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1033  <= \$2945 ;
+    \mac_wmux2_s0$762  <= \$2957 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1036  <= \$2946 ;
+    \mac_wmux2_s0$765  <= \$2958 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1039  <= \$2947 ;
+    \mac_wmux2_s0$768  <= \$2959 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1042  <= \$2948 ;
+    \mac_wmux2_s0$771  <= \$2960 ;
   always @(posedge clk)
-    \mac_wmux3_s0$901  <= \$2949 ;
+    \mac_wmux2_s0$778  <= \$2961 ;
   always @(posedge clk)
-    \mac_wmux3_s0$904  <= \$2950 ;
+    \mac_wmux2_s0$780  <= \$2962 ;
   always @(posedge clk)
-    \mac_wmux3_s0$907  <= \$2951 ;
+    \mac_wmux2_s0$782  <= \$2963 ;
   always @(posedge clk)
-    \mac_wmux3_s0$910  <= \$2952 ;
+    \mac_wmux2_s0$784  <= \$2964 ;
   always @(posedge clk)
-    \mac_wmux3_s0$920  <= \$2953 ;
+    \mac_wmux2_s0$791  <= \$2965 ;
   always @(posedge clk)
-    \mac_wmux3_s0$923  <= \$2954 ;
+    \mac_wmux2_s0$793  <= \$2966 ;
   always @(posedge clk)
-    \mac_wmux3_s0$926  <= \$2955 ;
+    \mac_wmux2_s0$795  <= \$2967 ;
   always @(posedge clk)
-    \mac_wmux3_s0$929  <= \$2956 ;
+    \mac_wmux2_s0$797  <= \$2968 ;
   always @(posedge clk)
-    \mac_wmux3_s0$939  <= \$2957 ;
+    \mac_wmux2_s0$804  <= \$2969 ;
   always @(posedge clk)
-    \mac_wmux3_s0$942  <= \$2958 ;
+    \mac_wmux2_s0$806  <= \$2970 ;
   always @(posedge clk)
-    \mac_wmux3_s0$945  <= \$2959 ;
+    \mac_wmux2_s0$808  <= \$2971 ;
   always @(posedge clk)
-    \mac_wmux3_s0$948  <= \$2960 ;
+    \mac_wmux2_s0$810  <= \$2972 ;
   always @(posedge clk)
-    \mac_wmux3_s0$958  <= \$2961 ;
+    \mac_wmux2_s0$817  <= \$2973 ;
   always @(posedge clk)
-    \mac_wmux3_s0$961  <= \$2962 ;
+    \mac_wmux2_s0$819  <= \$2974 ;
   always @(posedge clk)
-    \mac_wmux3_s0$964  <= \$2963 ;
+    \mac_wmux2_s0$821  <= \$2975 ;
   always @(posedge clk)
-    \mac_wmux3_s0$967  <= \$2964 ;
+    \mac_wmux2_s0$823  <= \$2976 ;
   always @(posedge clk)
-    \mac_wmux3_s0$977  <= \$2965 ;
+    \mac_wmux2_s0$830  <= \$2977 ;
   always @(posedge clk)
-    \mac_wmux3_s0$980  <= \$2966 ;
+    \mac_wmux2_s0$832  <= \$2978 ;
   always @(posedge clk)
-    \mac_wmux3_s0$983  <= \$2967 ;
+    \mac_wmux2_s0$834  <= \$2979 ;
   always @(posedge clk)
-    \mac_wmux3_s0$986  <= \$2968 ;
+    \mac_wmux2_s0$836  <= \$2980 ;
   always @(posedge clk)
-    \mac_wmux3_s0$996  <= \$2969 ;
+    \mac_wmux2_s0$843  <= \$2981 ;
   always @(posedge clk)
-    \mac_wmux3_s0$999  <= \$2970 ;
+    \mac_wmux2_s0$845  <= \$2982 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1002  <= \$2971 ;
+    \mac_wmux2_s0$847  <= \$2983 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1005  <= \$2972 ;
+    \mac_wmux2_s0$849  <= \$2984 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1015  <= \$2973 ;
+    \mac_wmux2_s0$856  <= \$2985 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1018  <= \$2974 ;
+    \mac_wmux2_s0$858  <= \$2986 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1021  <= \$2975 ;
+    \mac_wmux2_s0$860  <= \$2987 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1024  <= \$2976 ;
+    \mac_wmux2_s0$862  <= \$2988 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1034  <= \$2977 ;
+    \mac_wmux2_s0$869  <= \$2989 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1037  <= \$2978 ;
+    \mac_wmux2_s0$871  <= \$2990 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1040  <= \$2979 ;
+    \mac_wmux2_s0$873  <= \$2991 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1043  <= \$2980 ;
+    \mac_wmux2_s0$875  <= \$2992 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1050  <= \$2981 ;
+    \mac_wmux2_s0$882  <= \$2993 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1052  <= \$2982 ;
+    \mac_wmux2_s0$884  <= \$2994 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1054  <= \$2983 ;
+    \mac_wmux2_s0$886  <= \$2995 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1056  <= \$2984 ;
+    \mac_wmux2_s0$888  <= \$2996 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1063  <= \$2985 ;
+    \mac_wmux2_s0$895  <= \$2997 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1065  <= \$2986 ;
+    \mac_wmux2_s0$897  <= \$2998 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1067  <= \$2987 ;
+    \mac_wmux2_s0$899  <= \$2999 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1069  <= \$2988 ;
+    \mac_wmux2_s0$901  <= \$3000 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1076  <= \$2989 ;
+    \mac_wmux2_s0$908  <= \$3001 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1078  <= \$2990 ;
+    \mac_wmux2_s0$910  <= \$3002 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1080  <= \$2991 ;
+    \mac_wmux2_s0$912  <= \$3003 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1082  <= \$2992 ;
+    \mac_wmux2_s0$914  <= \$3004 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1089  <= \$2993 ;
+    \mac_wmux2_s0$921  <= \$3005 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1091  <= \$2994 ;
+    \mac_wmux2_s0$923  <= \$3006 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1093  <= \$2995 ;
+    \mac_wmux2_s0$925  <= \$3007 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1095  <= \$2996 ;
+    \mac_wmux2_s0$927  <= \$3008 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1102  <= \$2997 ;
+    \mac_wmux2_s0$934  <= \$3009 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1104  <= \$2998 ;
+    \mac_wmux2_s0$936  <= \$3010 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1106  <= \$2999 ;
+    \mac_wmux2_s0$938  <= \$3011 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1108  <= \$3000 ;
+    \mac_wmux2_s0$940  <= \$3012 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1115  <= \$3001 ;
+    \mac_wmux2_s0$947  <= \$3013 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1117  <= \$3002 ;
+    \mac_wmux2_s0$949  <= \$3014 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1119  <= \$3003 ;
+    \mac_wmux2_s0$951  <= \$3015 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1121  <= \$3004 ;
+    \mac_wmux2_s0$953  <= \$3016 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1128  <= \$3005 ;
+    \mac_wmux2_s0$960  <= \$3017 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1130  <= \$3006 ;
+    \mac_wmux2_s0$962  <= \$3018 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1132  <= \$3007 ;
+    \mac_wmux2_s0$964  <= \$3019 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1134  <= \$3008 ;
+    \mac_wmux2_s0$966  <= \$3020 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1141  <= \$3009 ;
+    \mac_wmux2_s0$973  <= \$3021 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1143  <= \$3010 ;
+    \mac_wmux2_s0$975  <= \$3022 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1145  <= \$3011 ;
+    \mac_wmux2_s0$977  <= \$3023 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1147  <= \$3012 ;
+    \mac_wmux2_s0$979  <= \$3024 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1154  <= \$3013 ;
+    \mac_wmux2_s0$986  <= \$3025 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1156  <= \$3014 ;
+    \mac_wmux2_s0$988  <= \$3026 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1158  <= \$3015 ;
+    \mac_wmux2_s0$990  <= \$3027 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1160  <= \$3016 ;
+    \mac_wmux2_s0$992  <= \$3028 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1167  <= \$3017 ;
+    \mac_wmux2_s0$999  <= \$3029 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1169  <= \$3018 ;
+    \mac_wmux2_s0$1001  <= \$3030 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1171  <= \$3019 ;
+    \mac_wmux2_s0$1003  <= \$3031 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1173  <= \$3020 ;
+    \mac_wmux2_s0$1005  <= \$3032 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1180  <= \$3021 ;
+    \mac_wmux2_s0$1012  <= \$3033 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1182  <= \$3022 ;
+    \mac_wmux2_s0$1014  <= \$3034 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1184  <= \$3023 ;
+    \mac_wmux2_s0$1016  <= \$3035 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1186  <= \$3024 ;
+    \mac_wmux2_s0$1018  <= \$3036 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1193  <= \$3025 ;
+    \mac_wmux2_s0$1025  <= \$3037 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1195  <= \$3026 ;
+    \mac_wmux2_s0$1027  <= \$3038 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1197  <= \$3027 ;
+    \mac_wmux2_s0$1029  <= \$3039 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1199  <= \$3028 ;
+    \mac_wmux2_s0$1031  <= \$3040 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1206  <= \$3029 ;
+    \mac_wmux2_s0$1038  <= \$3041 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1208  <= \$3030 ;
+    \mac_wmux2_s0$1040  <= \$3042 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1210  <= \$3031 ;
+    \mac_wmux2_s0$1042  <= \$3043 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1212  <= \$3032 ;
+    \mac_wmux2_s0$1044  <= \$3044 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1219  <= \$3033 ;
+    \mac_wmux2_s0$1051  <= \$3045 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1221  <= \$3034 ;
+    \mac_wmux2_s0$1053  <= \$3046 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1223  <= \$3035 ;
+    \mac_wmux2_s0$1055  <= \$3047 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1225  <= \$3036 ;
+    \mac_wmux2_s0$1057  <= \$3048 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1232  <= \$3037 ;
+    \mac_wmux2_s0$1064  <= \$3049 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1234  <= \$3038 ;
+    \mac_wmux2_s0$1066  <= \$3050 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1236  <= \$3039 ;
+    \mac_wmux2_s0$1068  <= \$3051 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1238  <= \$3040 ;
+    \mac_wmux2_s0$1070  <= \$3052 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1245  <= \$3041 ;
+    \mac_wmux2_s0$1077  <= \$3053 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1247  <= \$3042 ;
+    \mac_wmux2_s0$1079  <= \$3054 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1249  <= \$3043 ;
+    \mac_wmux2_s0$1081  <= \$3055 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1251  <= \$3044 ;
+    \mac_wmux2_s0$1083  <= \$3056 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1595  <= \$3045 ;
+    \mac_wmux2_s0$1601  <= \$3057 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1596  <= \$3046 ;
+    \mac_wmux2_s0$1602  <= \$3058 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1597  <= \$3047 ;
+    \mac_wmux2_s0$1603  <= \$3059 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1598  <= \$3048 ;
+    \mac_wmux2_s0$1604  <= \$3060 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1599  <= \$3049 ;
+    \mac_wmux2_s0$1605  <= \$3061 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1600  <= \$3050 ;
+    \mac_wmux2_s0$1606  <= \$3062 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1601  <= \$3051 ;
+    \mac_wmux2_s0$1607  <= \$3063 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1602  <= \$3052 ;
+    \mac_wmux2_s0$1608  <= \$3064 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1603  <= \$3053 ;
+    \mac_wmux2_s0$1609  <= \$3065 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1604  <= \$3054 ;
+    \mac_wmux2_s0$1610  <= \$3066 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1605  <= \$3055 ;
+    \mac_wmux2_s0$1611  <= \$3067 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1606  <= \$3056 ;
+    \mac_wmux2_s0$1612  <= \$3068 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1607  <= \$3057 ;
+    \mac_wmux2_s0$1613  <= \$3069 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1608  <= \$3058 ;
+    \mac_wmux2_s0$1614  <= \$3070 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1609  <= \$3059 ;
+    \mac_wmux2_s0$1615  <= \$3071 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1610  <= \$3060 ;
+    \mac_wmux2_s0$1616  <= \$3072 ;
   always @(posedge clk)
-    \mac_wmux3_s0$1611  <= \$3061 ;
+    \mac_wmux2_s0$1617  <= \$3073 ;
   always @(posedge clk)
-    mac_wmux3_valid_s0 <= \$3062 ;
+    mac_wmux2_valid_s0 <= \$3074 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$3063 ;
+    mac_pre_s0 <= \$3075 ;
   always @(posedge clk)
-    \mac_pre_s0$1614  <= \$3064 ;
+    \mac_pre_s0$1620  <= \$3076 ;
   always @(posedge clk)
-    \mac_pre_s0$1615  <= \$3065 ;
+    \mac_pre_s0$1621  <= \$3077 ;
   always @(posedge clk)
-    \mac_pre_s0$1616  <= \$3066 ;
+    \mac_pre_s0$1622  <= \$3078 ;
   always @(posedge clk)
-    \mac_pre_s0$1617  <= \$3067 ;
+    \mac_pre_s0$1623  <= \$3079 ;
   always @(posedge clk)
-    \mac_pre_s0$1618  <= \$3068 ;
+    \mac_pre_s0$1624  <= \$3080 ;
   always @(posedge clk)
-    \mac_pre_s0$1619  <= \$3069 ;
+    \mac_pre_s0$1625  <= \$3081 ;
   always @(posedge clk)
-    \mac_pre_s0$1620  <= \$3070 ;
+    \mac_pre_s0$1626  <= \$3082 ;
   always @(posedge clk)
-    \mac_pre_s0$1621  <= \$3071 ;
+    \mac_pre_s0$1627  <= \$3083 ;
   always @(posedge clk)
-    \mac_pre_s0$1622  <= \$3072 ;
+    \mac_pre_s0$1628  <= \$3084 ;
   always @(posedge clk)
-    \mac_pre_s0$1623  <= \$3073 ;
+    \mac_pre_s0$1629  <= \$3085 ;
   always @(posedge clk)
-    \mac_pre_s0$1624  <= \$3074 ;
+    \mac_pre_s0$1630  <= \$3086 ;
   always @(posedge clk)
-    \mac_pre_s0$1625  <= \$3075 ;
+    \mac_pre_s0$1631  <= \$3087 ;
   always @(posedge clk)
-    \mac_pre_s0$1626  <= \$3076 ;
+    \mac_pre_s0$1632  <= \$3088 ;
   always @(posedge clk)
-    \mac_pre_s0$1627  <= \$3077 ;
+    \mac_pre_s0$1633  <= \$3089 ;
   always @(posedge clk)
-    \mac_pre_s0$1628  <= \$3078 ;
+    \mac_pre_s0$1634  <= \$3090 ;
   always @(posedge clk)
-    \mac_pre_s0$1629  <= \$3079 ;
+    \mac_pre_s0$1635  <= \$3091 ;
   always @(posedge clk)
-    \mac_pre_s0$1630  <= \$3080 ;
+    \mac_pre_s0$1636  <= \$3092 ;
   always @(posedge clk)
-    \mac_pre_s0$1631  <= \$3081 ;
+    \mac_pre_s0$1637  <= \$3093 ;
   always @(posedge clk)
-    \mac_pre_s0$1632  <= \$3082 ;
+    \mac_pre_s0$1638  <= \$3094 ;
   always @(posedge clk)
-    \mac_pre_s0$1633  <= \$3083 ;
+    \mac_pre_s0$1639  <= \$3095 ;
   always @(posedge clk)
-    \mac_pre_s0$1634  <= \$3084 ;
+    \mac_pre_s0$1640  <= \$3096 ;
   always @(posedge clk)
-    \mac_pre_s0$1635  <= \$3085 ;
+    \mac_pre_s0$1641  <= \$3097 ;
   always @(posedge clk)
-    \mac_pre_s0$1636  <= \$3086 ;
+    \mac_pre_s0$1642  <= \$3098 ;
   always @(posedge clk)
-    \mac_pre_s0$1637  <= \$3087 ;
+    \mac_pre_s0$1643  <= \$3099 ;
   always @(posedge clk)
-    \mac_pre_s0$1638  <= \$3088 ;
+    \mac_pre_s0$1644  <= \$3100 ;
   always @(posedge clk)
-    \mac_pre_s0$1639  <= \$3089 ;
+    \mac_pre_s0$1645  <= \$3101 ;
   always @(posedge clk)
-    \mac_pre_s0$1640  <= \$3090 ;
+    \mac_pre_s0$1646  <= \$3102 ;
   always @(posedge clk)
-    \mac_pre_s0$1641  <= \$3091 ;
+    \mac_pre_s0$1647  <= \$3103 ;
   always @(posedge clk)
-    \mac_pre_s0$1642  <= \$3092 ;
+    \mac_pre_s0$1648  <= \$3104 ;
   always @(posedge clk)
-    \mac_pre_s0$1643  <= \$3093 ;
+    \mac_pre_s0$1649  <= \$3105 ;
   always @(posedge clk)
-    \mac_pre_s0$1644  <= \$3094 ;
+    \mac_pre_s0$1650  <= \$3106 ;
   always @(posedge clk)
-    \mac_pre_s0$1645  <= \$3095 ;
+    \mac_pre_s0$1651  <= \$3107 ;
   always @(posedge clk)
-    \mac_pre_s0$1646  <= \$3096 ;
+    \mac_pre_s0$1652  <= \$3108 ;
   always @(posedge clk)
-    \mac_pre_s0$1647  <= \$3097 ;
+    \mac_pre_s0$1653  <= \$3109 ;
   always @(posedge clk)
-    \mac_pre_s0$1648  <= \$3098 ;
+    \mac_pre_s0$1654  <= \$3110 ;
   always @(posedge clk)
-    \mac_pre_s0$1649  <= \$3099 ;
+    \mac_pre_s0$1655  <= \$3111 ;
   always @(posedge clk)
-    \mac_pre_s0$1650  <= \$3100 ;
+    \mac_pre_s0$1656  <= \$3112 ;
   always @(posedge clk)
-    \mac_pre_s0$1651  <= \$3101 ;
+    \mac_pre_s0$1657  <= \$3113 ;
   always @(posedge clk)
-    \mac_pre_s0$1652  <= \$3102 ;
+    \mac_pre_s0$1658  <= \$3114 ;
   always @(posedge clk)
-    \mac_pre_s0$1653  <= \$3103 ;
+    \mac_pre_s0$1659  <= \$3115 ;
   always @(posedge clk)
-    \mac_pre_s0$1654  <= \$3104 ;
+    \mac_pre_s0$1660  <= \$3116 ;
   always @(posedge clk)
-    \mac_pre_s0$1655  <= \$3105 ;
+    \mac_pre_s0$1661  <= \$3117 ;
   always @(posedge clk)
-    \mac_pre_s0$1656  <= \$3106 ;
+    \mac_pre_s0$1662  <= \$3118 ;
   always @(posedge clk)
-    \mac_pre_s0$1657  <= \$3107 ;
+    \mac_pre_s0$1663  <= \$3119 ;
   always @(posedge clk)
-    \mac_pre_s0$1658  <= \$3108 ;
+    \mac_pre_s0$1664  <= \$3120 ;
   always @(posedge clk)
-    \mac_pre_s0$1659  <= \$3109 ;
+    \mac_pre_s0$1665  <= \$3121 ;
   always @(posedge clk)
-    \mac_pre_s0$1660  <= \$3110 ;
+    \mac_pre_s0$1666  <= \$3122 ;
   always @(posedge clk)
-    \mac_pre_s0$1661  <= \$3111 ;
+    \mac_pre_s0$1667  <= \$3123 ;
   always @(posedge clk)
-    \mac_pre_s0$1662  <= \$3112 ;
+    \mac_pre_s0$1668  <= \$3124 ;
   always @(posedge clk)
-    \mac_pre_s0$1663  <= \$3113 ;
+    \mac_pre_s0$1669  <= \$3125 ;
   always @(posedge clk)
-    \mac_pre_s0$1664  <= \$3114 ;
+    \mac_pre_s0$1670  <= \$3126 ;
   always @(posedge clk)
-    \mac_pre_s0$1665  <= \$3115 ;
+    \mac_pre_s0$1671  <= \$3127 ;
   always @(posedge clk)
-    \mac_pre_s0$1666  <= \$3116 ;
+    \mac_pre_s0$1672  <= \$3128 ;
   always @(posedge clk)
-    \mac_pre_s0$1667  <= \$3117 ;
+    \mac_pre_s0$1673  <= \$3129 ;
   always @(posedge clk)
-    \mac_pre_s0$1668  <= \$3118 ;
+    \mac_pre_s0$1674  <= \$3130 ;
   always @(posedge clk)
-    \mac_pre_s0$1669  <= \$3119 ;
+    \mac_pre_s0$1675  <= \$3131 ;
   always @(posedge clk)
-    \mac_pre_s0$1670  <= \$3120 ;
+    \mac_pre_s0$1676  <= \$3132 ;
   always @(posedge clk)
-    \mac_pre_s0$1671  <= \$3121 ;
+    \mac_pre_s0$1677  <= \$3133 ;
   always @(posedge clk)
-    \mac_pre_s0$1672  <= \$3122 ;
+    \mac_pre_s0$1678  <= \$3134 ;
   always @(posedge clk)
-    \mac_pre_s0$1673  <= \$3123 ;
+    \mac_pre_s0$1679  <= \$3135 ;
   always @(posedge clk)
-    \mac_pre_s0$1674  <= \$3124 ;
+    \mac_pre_s0$1680  <= \$3136 ;
   always @(posedge clk)
-    \mac_pre_s0$1675  <= \$3125 ;
+    \mac_pre_s0$1681  <= \$3137 ;
   always @(posedge clk)
-    \mac_pre_s0$1676  <= \$3126 ;
+    \mac_pre_s0$1682  <= \$3138 ;
   always @(posedge clk)
-    \mac_pre_s0$1677  <= \$3127 ;
+    \mac_pre_s0$1683  <= \$3139 ;
   always @(posedge clk)
-    \mac_pre_s0$1678  <= \$3128 ;
+    \mac_pre_s0$1684  <= \$3140 ;
   always @(posedge clk)
-    \mac_pre_s0$1679  <= \$3129 ;
+    \mac_pre_s0$1685  <= \$3141 ;
   always @(posedge clk)
-    \mac_pre_s0$1680  <= \$3130 ;
+    \mac_pre_s0$1686  <= \$3142 ;
   always @(posedge clk)
-    \mac_pre_s0$1681  <= \$3131 ;
+    \mac_pre_s0$1687  <= \$3143 ;
   always @(posedge clk)
-    \mac_pre_s0$1682  <= \$3132 ;
+    \mac_pre_s0$1688  <= \$3144 ;
   always @(posedge clk)
-    \mac_pre_s0$1683  <= \$3133 ;
+    \mac_pre_s0$1689  <= \$3145 ;
   always @(posedge clk)
-    \mac_pre_s0$1684  <= \$3134 ;
+    \mac_pre_s0$1690  <= \$3146 ;
   always @(posedge clk)
-    \mac_pre_s0$1685  <= \$3135 ;
+    \mac_pre_s0$1691  <= \$3147 ;
   always @(posedge clk)
-    \mac_pre_s0$1686  <= \$3136 ;
+    \mac_pre_s0$1692  <= \$3148 ;
   always @(posedge clk)
-    \mac_pre_s0$1687  <= \$3137 ;
+    \mac_pre_s0$1693  <= \$3149 ;
   always @(posedge clk)
-    \mac_pre_s0$1688  <= \$3138 ;
+    \mac_pre_s0$1694  <= \$3150 ;
   always @(posedge clk)
-    \mac_pre_s0$1689  <= \$3139 ;
+    \mac_pre_s0$1695  <= \$3151 ;
   always @(posedge clk)
-    \mac_pre_s0$1690  <= \$3140 ;
+    \mac_pre_s0$1696  <= \$3152 ;
   always @(posedge clk)
-    \mac_pre_s0$1691  <= \$3141 ;
+    \mac_pre_s0$1697  <= \$3153 ;
   always @(posedge clk)
-    \mac_pre_s0$1692  <= \$3142 ;
+    \mac_pre_s0$1698  <= \$3154 ;
   always @(posedge clk)
-    \mac_pre_s0$1693  <= \$3143 ;
+    \mac_pre_s0$1699  <= \$3155 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$3144 ;
+    mac_pre_valid_s0 <= \$3156 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$3145 ;
+    mac_dspin_s0 <= \$3157 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$3146 ;
+    mac_dspin_valid_s0 <= \$3158 ;
   always @(posedge clk)
-    mac_mul_s0 <= \$3147 ;
+    mac_mul_s0 <= \$3159 ;
   always @(posedge clk)
-    \mac_mul_s0$1372  <= \$3148 ;
+    \mac_mul_s0$1372  <= \$3160 ;
   always @(posedge clk)
-    \mac_mul_s0$1374  <= \$3149 ;
+    \mac_mul_s0$1374  <= \$3161 ;
   always @(posedge clk)
-    \mac_mul_s0$1375  <= \$3150 ;
+    \mac_mul_s0$1375  <= \$3162 ;
   always @(posedge clk)
-    \mac_mul_s0$1377  <= \$3151 ;
+    \mac_mul_s0$1377  <= \$3163 ;
   always @(posedge clk)
-    \mac_mul_s0$1378  <= \$3152 ;
+    \mac_mul_s0$1378  <= \$3164 ;
   always @(posedge clk)
-    \mac_mul_s0$1380  <= \$3153 ;
+    \mac_mul_s0$1380  <= \$3165 ;
   always @(posedge clk)
-    \mac_mul_s0$1381  <= \$3154 ;
+    \mac_mul_s0$1381  <= \$3166 ;
   always @(posedge clk)
-    \mac_mul_s0$1383  <= \$3155 ;
+    \mac_mul_s0$1383  <= \$3167 ;
   always @(posedge clk)
-    \mac_mul_s0$1384  <= \$3156 ;
+    \mac_mul_s0$1384  <= \$3168 ;
   always @(posedge clk)
-    \mac_mul_s0$1386  <= \$3157 ;
+    \mac_mul_s0$1386  <= \$3169 ;
   always @(posedge clk)
-    \mac_mul_s0$1387  <= \$3158 ;
+    \mac_mul_s0$1387  <= \$3170 ;
   always @(posedge clk)
-    \mac_mul_s0$1389  <= \$3159 ;
+    \mac_mul_s0$1389  <= \$3171 ;
   always @(posedge clk)
-    \mac_mul_s0$1390  <= \$3160 ;
+    \mac_mul_s0$1390  <= \$3172 ;
   always @(posedge clk)
-    \mac_mul_s0$1392  <= \$3161 ;
+    \mac_mul_s0$1392  <= \$3173 ;
   always @(posedge clk)
-    \mac_mul_s0$1393  <= \$3162 ;
+    \mac_mul_s0$1393  <= \$3174 ;
   always @(posedge clk)
-    \mac_mul_s0$1395  <= \$3163 ;
+    \mac_mul_s0$1395  <= \$3175 ;
   always @(posedge clk)
-    \mac_mul_s0$1396  <= \$3164 ;
+    \mac_mul_s0$1396  <= \$3176 ;
   always @(posedge clk)
-    \mac_mul_s0$1398  <= \$3165 ;
+    \mac_mul_s0$1398  <= \$3177 ;
   always @(posedge clk)
-    \mac_mul_s0$1399  <= \$3166 ;
+    \mac_mul_s0$1399  <= \$3178 ;
   always @(posedge clk)
-    \mac_mul_s0$1401  <= \$3167 ;
+    \mac_mul_s0$1401  <= \$3179 ;
   always @(posedge clk)
-    \mac_mul_s0$1402  <= \$3168 ;
+    \mac_mul_s0$1402  <= \$3180 ;
   always @(posedge clk)
-    \mac_mul_s0$1404  <= \$3169 ;
+    \mac_mul_s0$1404  <= \$3181 ;
   always @(posedge clk)
-    \mac_mul_s0$1405  <= \$3170 ;
+    \mac_mul_s0$1405  <= \$3182 ;
   always @(posedge clk)
-    \mac_mul_s0$1407  <= \$3171 ;
+    \mac_mul_s0$1407  <= \$3183 ;
   always @(posedge clk)
-    \mac_mul_s0$1408  <= \$3172 ;
+    \mac_mul_s0$1408  <= \$3184 ;
   always @(posedge clk)
-    \mac_mul_s0$1410  <= \$3173 ;
+    \mac_mul_s0$1410  <= \$3185 ;
   always @(posedge clk)
-    \mac_mul_s0$1411  <= \$3174 ;
+    \mac_mul_s0$1411  <= \$3186 ;
   always @(posedge clk)
-    \mac_mul_s0$1413  <= \$3175 ;
+    \mac_mul_s0$1413  <= \$3187 ;
   always @(posedge clk)
-    \mac_mul_s0$1414  <= \$3176 ;
+    \mac_mul_s0$1414  <= \$3188 ;
   always @(posedge clk)
-    \mac_mul_s0$1416  <= \$3177 ;
+    \mac_mul_s0$1416  <= \$3189 ;
   always @(posedge clk)
-    \mac_mul_s0$1417  <= \$3178 ;
+    \mac_mul_s0$1417  <= \$3190 ;
   always @(posedge clk)
-    \mac_mul_s0$1419  <= \$3179 ;
+    \mac_mul_s0$1419  <= \$3191 ;
   always @(posedge clk)
-    \mac_mul_s0$1420  <= \$3180 ;
+    \mac_mul_s0$1420  <= \$3192 ;
   always @(posedge clk)
-    \mac_mul_s0$1422  <= \$3181 ;
+    \mac_mul_s0$1422  <= \$3193 ;
   always @(posedge clk)
-    \mac_mul_s0$1423  <= \$3182 ;
+    \mac_mul_s0$1423  <= \$3194 ;
   always @(posedge clk)
-    \mac_mul_s0$1425  <= \$3183 ;
+    \mac_mul_s0$1425  <= \$3195 ;
   always @(posedge clk)
-    \mac_mul_s0$1426  <= \$3184 ;
+    \mac_mul_s0$1426  <= \$3196 ;
   always @(posedge clk)
-    \mac_mul_s0$1428  <= \$3185 ;
+    \mac_mul_s0$1428  <= \$3197 ;
   always @(posedge clk)
-    \mac_mul_s0$1429  <= \$3186 ;
+    \mac_mul_s0$1429  <= \$3198 ;
   always @(posedge clk)
-    \mac_mul_s0$1431  <= \$3187 ;
+    \mac_mul_s0$1431  <= \$3199 ;
   always @(posedge clk)
-    \mac_mul_s0$1432  <= \$3188 ;
+    \mac_mul_s0$1432  <= \$3200 ;
   always @(posedge clk)
-    \mac_mul_s0$1434  <= \$3189 ;
+    \mac_mul_s0$1434  <= \$3201 ;
   always @(posedge clk)
-    \mac_mul_s0$1435  <= \$3190 ;
+    \mac_mul_s0$1435  <= \$3202 ;
   always @(posedge clk)
-    \mac_mul_s0$1437  <= \$3191 ;
+    \mac_mul_s0$1437  <= \$3203 ;
   always @(posedge clk)
-    \mac_mul_s0$1438  <= \$3192 ;
+    \mac_mul_s0$1438  <= \$3204 ;
   always @(posedge clk)
-    \mac_mul_s0$1440  <= \$3193 ;
+    \mac_mul_s0$1440  <= \$3205 ;
   always @(posedge clk)
-    \mac_mul_s0$1441  <= \$3194 ;
+    \mac_mul_s0$1441  <= \$3206 ;
   always @(posedge clk)
-    \mac_mul_s0$1443  <= \$3195 ;
+    \mac_mul_s0$1443  <= \$3207 ;
   always @(posedge clk)
-    \mac_mul_s0$1444  <= \$3196 ;
+    \mac_mul_s0$1444  <= \$3208 ;
   always @(posedge clk)
-    \mac_mul_s0$1446  <= \$3197 ;
+    \mac_mul_s0$1446  <= \$3209 ;
   always @(posedge clk)
-    \mac_mul_s0$1447  <= \$3198 ;
+    \mac_mul_s0$1447  <= \$3210 ;
   always @(posedge clk)
-    \mac_mul_s0$1449  <= \$3199 ;
+    \mac_mul_s0$1449  <= \$3211 ;
   always @(posedge clk)
-    \mac_mul_s0$1450  <= \$3200 ;
+    \mac_mul_s0$1450  <= \$3212 ;
   always @(posedge clk)
-    \mac_mul_s0$1452  <= \$3201 ;
+    \mac_mul_s0$1452  <= \$3213 ;
   always @(posedge clk)
-    \mac_mul_s0$1453  <= \$3202 ;
+    \mac_mul_s0$1453  <= \$3214 ;
   always @(posedge clk)
-    \mac_mul_s0$1455  <= \$3203 ;
+    \mac_mul_s0$1455  <= \$3215 ;
   always @(posedge clk)
-    \mac_mul_s0$1456  <= \$3204 ;
+    \mac_mul_s0$1456  <= \$3216 ;
   always @(posedge clk)
-    \mac_mul_s0$1458  <= \$3205 ;
+    \mac_mul_s0$1458  <= \$3217 ;
   always @(posedge clk)
-    \mac_mul_s0$1459  <= \$3206 ;
+    \mac_mul_s0$1459  <= \$3218 ;
   always @(posedge clk)
-    \mac_mul_s0$1461  <= \$3207 ;
+    \mac_mul_s0$1461  <= \$3219 ;
   always @(posedge clk)
-    \mac_mul_s0$1462  <= \$3208 ;
+    \mac_mul_s0$1462  <= \$3220 ;
   always @(posedge clk)
-    \mac_mul_s0$1464  <= \$3209 ;
+    \mac_mul_s0$1464  <= \$3221 ;
   always @(posedge clk)
-    \mac_mul_s0$1465  <= \$3210 ;
+    \mac_mul_s0$1465  <= \$3222 ;
   always @(posedge clk)
-    \mac_mul_s0$1761  <= \$3211 ;
+    \mac_mul_s0$1767  <= \$3223 ;
   always @(posedge clk)
-    mac_mul_valid_s0 <= \$3212 ;
+    mac_mul_valid_s0 <= \$3224 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$3213 ;
+    mac_add0_s0 <= \$3225 ;
   always @(posedge clk)
-    \mac_add0_s0$1470  <= \$3214 ;
+    \mac_add0_s0$1470  <= \$3226 ;
   always @(posedge clk)
-    \mac_add0_s0$1472  <= \$3215 ;
+    \mac_add0_s0$1472  <= \$3227 ;
   always @(posedge clk)
-    \mac_add0_s0$1473  <= \$3216 ;
+    \mac_add0_s0$1473  <= \$3228 ;
   always @(posedge clk)
-    \mac_add0_s0$1475  <= \$3217 ;
+    \mac_add0_s0$1475  <= \$3229 ;
   always @(posedge clk)
-    \mac_add0_s0$1476  <= \$3218 ;
+    \mac_add0_s0$1476  <= \$3230 ;
   always @(posedge clk)
-    \mac_add0_s0$1478  <= \$3219 ;
+    \mac_add0_s0$1478  <= \$3231 ;
   always @(posedge clk)
-    \mac_add0_s0$1479  <= \$3220 ;
+    \mac_add0_s0$1479  <= \$3232 ;
   always @(posedge clk)
-    \mac_add0_s0$1481  <= \$3221 ;
+    \mac_add0_s0$1481  <= \$3233 ;
   always @(posedge clk)
-    \mac_add0_s0$1482  <= \$3222 ;
+    \mac_add0_s0$1482  <= \$3234 ;
   always @(posedge clk)
-    \mac_add0_s0$1484  <= \$3223 ;
+    \mac_add0_s0$1484  <= \$3235 ;
   always @(posedge clk)
-    \mac_add0_s0$1485  <= \$3224 ;
+    \mac_add0_s0$1485  <= \$3236 ;
   always @(posedge clk)
-    \mac_add0_s0$1487  <= \$3225 ;
+    \mac_add0_s0$1487  <= \$3237 ;
   always @(posedge clk)
-    \mac_add0_s0$1488  <= \$3226 ;
+    \mac_add0_s0$1488  <= \$3238 ;
   always @(posedge clk)
-    \mac_add0_s0$1490  <= \$3227 ;
+    \mac_add0_s0$1490  <= \$3239 ;
   always @(posedge clk)
-    \mac_add0_s0$1491  <= \$3228 ;
+    \mac_add0_s0$1491  <= \$3240 ;
   always @(posedge clk)
-    \mac_add0_s0$1493  <= \$3229 ;
+    \mac_add0_s0$1493  <= \$3241 ;
   always @(posedge clk)
-    \mac_add0_s0$1494  <= \$3230 ;
+    \mac_add0_s0$1494  <= \$3242 ;
   always @(posedge clk)
-    \mac_add0_s0$1496  <= \$3231 ;
+    \mac_add0_s0$1496  <= \$3243 ;
   always @(posedge clk)
-    \mac_add0_s0$1497  <= \$3232 ;
+    \mac_add0_s0$1497  <= \$3244 ;
   always @(posedge clk)
-    \mac_add0_s0$1499  <= \$3233 ;
+    \mac_add0_s0$1499  <= \$3245 ;
   always @(posedge clk)
-    \mac_add0_s0$1500  <= \$3234 ;
+    \mac_add0_s0$1500  <= \$3246 ;
   always @(posedge clk)
-    \mac_add0_s0$1502  <= \$3235 ;
+    \mac_add0_s0$1502  <= \$3247 ;
   always @(posedge clk)
-    \mac_add0_s0$1503  <= \$3236 ;
+    \mac_add0_s0$1503  <= \$3248 ;
   always @(posedge clk)
-    \mac_add0_s0$1505  <= \$3237 ;
+    \mac_add0_s0$1505  <= \$3249 ;
   always @(posedge clk)
-    \mac_add0_s0$1506  <= \$3238 ;
+    \mac_add0_s0$1506  <= \$3250 ;
   always @(posedge clk)
-    \mac_add0_s0$1508  <= \$3239 ;
+    \mac_add0_s0$1508  <= \$3251 ;
   always @(posedge clk)
-    \mac_add0_s0$1509  <= \$3240 ;
+    \mac_add0_s0$1509  <= \$3252 ;
   always @(posedge clk)
-    \mac_add0_s0$1511  <= \$3241 ;
+    \mac_add0_s0$1511  <= \$3253 ;
   always @(posedge clk)
-    \mac_add0_s0$1512  <= \$3242 ;
+    \mac_add0_s0$1512  <= \$3254 ;
   always @(posedge clk)
-    \mac_add0_s0$1514  <= \$3243 ;
+    \mac_add0_s0$1514  <= \$3255 ;
   always @(posedge clk)
-    \mac_add0_s0$1515  <= \$3244 ;
+    \mac_add0_s0$1515  <= \$3256 ;
   always @(posedge clk)
-    \mac_add0_s0$1763  <= \$3245 ;
+    \mac_add0_s0$1769  <= \$3257 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$3246 ;
+    mac_add0_valid_s0 <= \$3258 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$3247 ;
+    mac_add1_s0 <= \$3259 ;
   always @(posedge clk)
-    \mac_add1_s0$1520  <= \$3248 ;
+    \mac_add1_s0$1520  <= \$3260 ;
   always @(posedge clk)
-    \mac_add1_s0$1522  <= \$3249 ;
+    \mac_add1_s0$1522  <= \$3261 ;
   always @(posedge clk)
-    \mac_add1_s0$1523  <= \$3250 ;
+    \mac_add1_s0$1523  <= \$3262 ;
   always @(posedge clk)
-    \mac_add1_s0$1525  <= \$3251 ;
+    \mac_add1_s0$1525  <= \$3263 ;
   always @(posedge clk)
-    \mac_add1_s0$1526  <= \$3252 ;
+    \mac_add1_s0$1526  <= \$3264 ;
   always @(posedge clk)
-    \mac_add1_s0$1528  <= \$3253 ;
+    \mac_add1_s0$1528  <= \$3265 ;
   always @(posedge clk)
-    \mac_add1_s0$1529  <= \$3254 ;
+    \mac_add1_s0$1529  <= \$3266 ;
   always @(posedge clk)
-    \mac_add1_s0$1531  <= \$3255 ;
+    \mac_add1_s0$1531  <= \$3267 ;
   always @(posedge clk)
-    \mac_add1_s0$1532  <= \$3256 ;
+    \mac_add1_s0$1532  <= \$3268 ;
   always @(posedge clk)
-    \mac_add1_s0$1534  <= \$3257 ;
+    \mac_add1_s0$1534  <= \$3269 ;
   always @(posedge clk)
-    \mac_add1_s0$1535  <= \$3258 ;
+    \mac_add1_s0$1535  <= \$3270 ;
   always @(posedge clk)
-    \mac_add1_s0$1537  <= \$3259 ;
+    \mac_add1_s0$1537  <= \$3271 ;
   always @(posedge clk)
-    \mac_add1_s0$1538  <= \$3260 ;
+    \mac_add1_s0$1538  <= \$3272 ;
   always @(posedge clk)
-    \mac_add1_s0$1540  <= \$3261 ;
+    \mac_add1_s0$1540  <= \$3273 ;
   always @(posedge clk)
-    \mac_add1_s0$1541  <= \$3262 ;
+    \mac_add1_s0$1541  <= \$3274 ;
   always @(posedge clk)
-    \mac_add1_s0$1765  <= \$3263 ;
+    \mac_add1_s0$1771  <= \$3275 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$3264 ;
+    mac_add1_valid_s0 <= \$3276 ;
   always @(posedge clk)
-    mac_add2_s0 <= \$3265 ;
+    mac_add2_s0 <= \$3277 ;
   always @(posedge clk)
-    \mac_add2_s0$1546  <= \$3266 ;
+    \mac_add2_s0$1546  <= \$3278 ;
   always @(posedge clk)
-    \mac_add2_s0$1548  <= \$3267 ;
+    \mac_add2_s0$1548  <= \$3279 ;
   always @(posedge clk)
-    \mac_add2_s0$1549  <= \$3268 ;
+    \mac_add2_s0$1549  <= \$3280 ;
   always @(posedge clk)
-    \mac_add2_s0$1551  <= \$3269 ;
+    \mac_add2_s0$1551  <= \$3281 ;
   always @(posedge clk)
-    \mac_add2_s0$1552  <= \$3270 ;
+    \mac_add2_s0$1552  <= \$3282 ;
   always @(posedge clk)
-    \mac_add2_s0$1554  <= \$3271 ;
+    \mac_add2_s0$1554  <= \$3283 ;
   always @(posedge clk)
-    \mac_add2_s0$1555  <= \$3272 ;
+    \mac_add2_s0$1555  <= \$3284 ;
   always @(posedge clk)
-    \mac_add2_s0$1767  <= \$3273 ;
+    \mac_add2_s0$1773  <= \$3285 ;
   always @(posedge clk)
-    mac_add2_valid_s0 <= \$3274 ;
+    mac_add2_valid_s0 <= \$3286 ;
   always @(posedge clk)
-    mac_add3_s0 <= \$3275 ;
+    mac_add3_s0 <= \$3287 ;
   always @(posedge clk)
-    \mac_add3_s0$1565  <= \$3276 ;
+    \mac_add3_s0$1571  <= \$3288 ;
   always @(posedge clk)
-    \mac_add3_s0$1568  <= \$3277 ;
+    \mac_add3_s0$1574  <= \$3289 ;
   always @(posedge clk)
-    \mac_add3_s0$1571  <= \$3278 ;
+    \mac_add3_s0$1577  <= \$3290 ;
   always @(posedge clk)
-    \mac_add3_s0$1769  <= \$3279 ;
+    \mac_add3_s0$1775  <= \$3291 ;
   always @(posedge clk)
-    mac_add3_valid_s0 <= \$3280 ;
+    mac_add3_valid_s0 <= \$3292 ;
   always @(posedge clk)
-    o__valid <= \$3281 ;
+    o__valid <= \$3293 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$3282 ;
+    stall_adv0_valid <= \$3294 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$3283 ;
+    stall_adv1_valid <= \$3295 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$3284 ;
+    stall_adv2_valid <= \$3296 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$3285 ;
+    stall_adv3_valid <= \$3297 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$3286 ;
+    stall_adv4_valid <= \$3298 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$3287 ;
+    stall_adv5_valid <= \$3299 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$3288 ;
+    stall_adv6_valid <= \$3300 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$3289 ;
+    stall_adv7_valid <= \$3301 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$3290 ;
+    stall_adv8_valid <= \$3302 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$3291 ;
+    stall_adv9_valid <= \$3303 ;
   always @(posedge clk)
-    mac_acc0_out <= \$3292 ;
+    stall_adv10_valid <= \$3304 ;
   always @(posedge clk)
-    mac_acc0 <= \$3293 ;
+    stall_adv11_valid <= \$3305 ;
   always @(posedge clk)
-    mac_acc1_out <= \$3294 ;
+    stall_adv12_valid <= \$3306 ;
   always @(posedge clk)
-    mac_acc1 <= \$3295 ;
+    mac_acc0_out <= \$3307 ;
   always @(posedge clk)
-    mac_acc2_out <= \$3296 ;
+    mac_acc0 <= \$3308 ;
   always @(posedge clk)
-    mac_acc2 <= \$3297 ;
+    mac_acc1_out <= \$3309 ;
   always @(posedge clk)
-    mac_acc3_out <= \$3298 ;
+    mac_acc1 <= \$3310 ;
   always @(posedge clk)
-    mac_acc3 <= \$3299 ;
+    mac_acc2_out <= \$3311 ;
+  always @(posedge clk)
+    mac_acc2 <= \$3312 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$3313 ;
+  always @(posedge clk)
+    mac_acc3 <= \$3314 ;
   nmsparse_mul_ireg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1629 ),
+    .b(\mac_pre_s0$1635 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_0)
@@ -10023,8 +10076,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_pre_s0$1614 ),
-    .b(\mac_pre_s0$1630 ),
+    .a(\mac_pre_s0$1620 ),
+    .b(\mac_pre_s0$1636 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_1)
@@ -10033,8 +10086,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_10 (
-    .a(\mac_pre_s0$1623 ),
-    .b(\mac_pre_s0$1639 ),
+    .a(\mac_pre_s0$1629 ),
+    .b(\mac_pre_s0$1645 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_10)
@@ -10043,8 +10096,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_11 (
-    .a(\mac_pre_s0$1624 ),
-    .b(\mac_pre_s0$1640 ),
+    .a(\mac_pre_s0$1630 ),
+    .b(\mac_pre_s0$1646 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_11)
@@ -10053,8 +10106,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_12 (
-    .a(\mac_pre_s0$1625 ),
-    .b(\mac_pre_s0$1641 ),
+    .a(\mac_pre_s0$1631 ),
+    .b(\mac_pre_s0$1647 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_12)
@@ -10063,8 +10116,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_13 (
-    .a(\mac_pre_s0$1626 ),
-    .b(\mac_pre_s0$1642 ),
+    .a(\mac_pre_s0$1632 ),
+    .b(\mac_pre_s0$1648 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_13)
@@ -10073,8 +10126,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_14 (
-    .a(\mac_pre_s0$1627 ),
-    .b(\mac_pre_s0$1643 ),
+    .a(\mac_pre_s0$1633 ),
+    .b(\mac_pre_s0$1649 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_14)
@@ -10083,8 +10136,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_15 (
-    .a(\mac_pre_s0$1628 ),
-    .b(\mac_pre_s0$1644 ),
+    .a(\mac_pre_s0$1634 ),
+    .b(\mac_pre_s0$1650 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_15)
@@ -10093,8 +10146,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_2 (
-    .a(\mac_pre_s0$1615 ),
-    .b(\mac_pre_s0$1631 ),
+    .a(\mac_pre_s0$1621 ),
+    .b(\mac_pre_s0$1637 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_2)
@@ -10103,8 +10156,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_3 (
-    .a(\mac_pre_s0$1616 ),
-    .b(\mac_pre_s0$1632 ),
+    .a(\mac_pre_s0$1622 ),
+    .b(\mac_pre_s0$1638 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_3)
@@ -10113,8 +10166,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_4 (
-    .a(\mac_pre_s0$1617 ),
-    .b(\mac_pre_s0$1633 ),
+    .a(\mac_pre_s0$1623 ),
+    .b(\mac_pre_s0$1639 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_4)
@@ -10123,8 +10176,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_5 (
-    .a(\mac_pre_s0$1618 ),
-    .b(\mac_pre_s0$1634 ),
+    .a(\mac_pre_s0$1624 ),
+    .b(\mac_pre_s0$1640 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_5)
@@ -10133,8 +10186,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_6 (
-    .a(\mac_pre_s0$1619 ),
-    .b(\mac_pre_s0$1635 ),
+    .a(\mac_pre_s0$1625 ),
+    .b(\mac_pre_s0$1641 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_6)
@@ -10143,8 +10196,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_7 (
-    .a(\mac_pre_s0$1620 ),
-    .b(\mac_pre_s0$1636 ),
+    .a(\mac_pre_s0$1626 ),
+    .b(\mac_pre_s0$1642 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_7)
@@ -10153,8 +10206,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_8 (
-    .a(\mac_pre_s0$1621 ),
-    .b(\mac_pre_s0$1637 ),
+    .a(\mac_pre_s0$1627 ),
+    .b(\mac_pre_s0$1643 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_8)
@@ -10163,8 +10216,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_9 (
-    .a(\mac_pre_s0$1622 ),
-    .b(\mac_pre_s0$1638 ),
+    .a(\mac_pre_s0$1628 ),
+    .b(\mac_pre_s0$1644 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_9)
@@ -10174,7 +10227,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1645 ),
+    .b(\mac_pre_s0$1651 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_0)
@@ -10183,8 +10236,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_pre_s0$1614 ),
-    .b(\mac_pre_s0$1646 ),
+    .a(\mac_pre_s0$1620 ),
+    .b(\mac_pre_s0$1652 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_1)
@@ -10193,8 +10246,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_10 (
-    .a(\mac_pre_s0$1623 ),
-    .b(\mac_pre_s0$1655 ),
+    .a(\mac_pre_s0$1629 ),
+    .b(\mac_pre_s0$1661 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_10)
@@ -10203,8 +10256,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_11 (
-    .a(\mac_pre_s0$1624 ),
-    .b(\mac_pre_s0$1656 ),
+    .a(\mac_pre_s0$1630 ),
+    .b(\mac_pre_s0$1662 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_11)
@@ -10213,8 +10266,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_12 (
-    .a(\mac_pre_s0$1625 ),
-    .b(\mac_pre_s0$1657 ),
+    .a(\mac_pre_s0$1631 ),
+    .b(\mac_pre_s0$1663 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_12)
@@ -10223,8 +10276,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_13 (
-    .a(\mac_pre_s0$1626 ),
-    .b(\mac_pre_s0$1658 ),
+    .a(\mac_pre_s0$1632 ),
+    .b(\mac_pre_s0$1664 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_13)
@@ -10233,8 +10286,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_14 (
-    .a(\mac_pre_s0$1627 ),
-    .b(\mac_pre_s0$1659 ),
+    .a(\mac_pre_s0$1633 ),
+    .b(\mac_pre_s0$1665 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_14)
@@ -10243,8 +10296,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_15 (
-    .a(\mac_pre_s0$1628 ),
-    .b(\mac_pre_s0$1660 ),
+    .a(\mac_pre_s0$1634 ),
+    .b(\mac_pre_s0$1666 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_15)
@@ -10253,8 +10306,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_2 (
-    .a(\mac_pre_s0$1615 ),
-    .b(\mac_pre_s0$1647 ),
+    .a(\mac_pre_s0$1621 ),
+    .b(\mac_pre_s0$1653 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_2)
@@ -10263,8 +10316,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_3 (
-    .a(\mac_pre_s0$1616 ),
-    .b(\mac_pre_s0$1648 ),
+    .a(\mac_pre_s0$1622 ),
+    .b(\mac_pre_s0$1654 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_3)
@@ -10273,8 +10326,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_4 (
-    .a(\mac_pre_s0$1617 ),
-    .b(\mac_pre_s0$1649 ),
+    .a(\mac_pre_s0$1623 ),
+    .b(\mac_pre_s0$1655 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_4)
@@ -10283,8 +10336,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_5 (
-    .a(\mac_pre_s0$1618 ),
-    .b(\mac_pre_s0$1650 ),
+    .a(\mac_pre_s0$1624 ),
+    .b(\mac_pre_s0$1656 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_5)
@@ -10293,8 +10346,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_6 (
-    .a(\mac_pre_s0$1619 ),
-    .b(\mac_pre_s0$1651 ),
+    .a(\mac_pre_s0$1625 ),
+    .b(\mac_pre_s0$1657 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_6)
@@ -10303,8 +10356,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_7 (
-    .a(\mac_pre_s0$1620 ),
-    .b(\mac_pre_s0$1652 ),
+    .a(\mac_pre_s0$1626 ),
+    .b(\mac_pre_s0$1658 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_7)
@@ -10313,8 +10366,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_8 (
-    .a(\mac_pre_s0$1621 ),
-    .b(\mac_pre_s0$1653 ),
+    .a(\mac_pre_s0$1627 ),
+    .b(\mac_pre_s0$1659 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_8)
@@ -10323,8 +10376,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_9 (
-    .a(\mac_pre_s0$1622 ),
-    .b(\mac_pre_s0$1654 ),
+    .a(\mac_pre_s0$1628 ),
+    .b(\mac_pre_s0$1660 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_9)
@@ -10334,7 +10387,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1661 ),
+    .b(\mac_pre_s0$1667 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_0)
@@ -10343,8 +10396,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_pre_s0$1614 ),
-    .b(\mac_pre_s0$1662 ),
+    .a(\mac_pre_s0$1620 ),
+    .b(\mac_pre_s0$1668 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_1)
@@ -10353,8 +10406,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_10 (
-    .a(\mac_pre_s0$1623 ),
-    .b(\mac_pre_s0$1671 ),
+    .a(\mac_pre_s0$1629 ),
+    .b(\mac_pre_s0$1677 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_10)
@@ -10363,8 +10416,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_11 (
-    .a(\mac_pre_s0$1624 ),
-    .b(\mac_pre_s0$1672 ),
+    .a(\mac_pre_s0$1630 ),
+    .b(\mac_pre_s0$1678 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_11)
@@ -10373,8 +10426,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_12 (
-    .a(\mac_pre_s0$1625 ),
-    .b(\mac_pre_s0$1673 ),
+    .a(\mac_pre_s0$1631 ),
+    .b(\mac_pre_s0$1679 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_12)
@@ -10383,8 +10436,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_13 (
-    .a(\mac_pre_s0$1626 ),
-    .b(\mac_pre_s0$1674 ),
+    .a(\mac_pre_s0$1632 ),
+    .b(\mac_pre_s0$1680 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_13)
@@ -10393,8 +10446,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_14 (
-    .a(\mac_pre_s0$1627 ),
-    .b(\mac_pre_s0$1675 ),
+    .a(\mac_pre_s0$1633 ),
+    .b(\mac_pre_s0$1681 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_14)
@@ -10403,8 +10456,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_15 (
-    .a(\mac_pre_s0$1628 ),
-    .b(\mac_pre_s0$1676 ),
+    .a(\mac_pre_s0$1634 ),
+    .b(\mac_pre_s0$1682 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_15)
@@ -10413,8 +10466,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_2 (
-    .a(\mac_pre_s0$1615 ),
-    .b(\mac_pre_s0$1663 ),
+    .a(\mac_pre_s0$1621 ),
+    .b(\mac_pre_s0$1669 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_2)
@@ -10423,8 +10476,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_3 (
-    .a(\mac_pre_s0$1616 ),
-    .b(\mac_pre_s0$1664 ),
+    .a(\mac_pre_s0$1622 ),
+    .b(\mac_pre_s0$1670 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_3)
@@ -10433,8 +10486,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_4 (
-    .a(\mac_pre_s0$1617 ),
-    .b(\mac_pre_s0$1665 ),
+    .a(\mac_pre_s0$1623 ),
+    .b(\mac_pre_s0$1671 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_4)
@@ -10443,8 +10496,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_5 (
-    .a(\mac_pre_s0$1618 ),
-    .b(\mac_pre_s0$1666 ),
+    .a(\mac_pre_s0$1624 ),
+    .b(\mac_pre_s0$1672 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_5)
@@ -10453,8 +10506,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_6 (
-    .a(\mac_pre_s0$1619 ),
-    .b(\mac_pre_s0$1667 ),
+    .a(\mac_pre_s0$1625 ),
+    .b(\mac_pre_s0$1673 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_6)
@@ -10463,8 +10516,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_7 (
-    .a(\mac_pre_s0$1620 ),
-    .b(\mac_pre_s0$1668 ),
+    .a(\mac_pre_s0$1626 ),
+    .b(\mac_pre_s0$1674 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_7)
@@ -10473,8 +10526,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_8 (
-    .a(\mac_pre_s0$1621 ),
-    .b(\mac_pre_s0$1669 ),
+    .a(\mac_pre_s0$1627 ),
+    .b(\mac_pre_s0$1675 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_8)
@@ -10483,8 +10536,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_9 (
-    .a(\mac_pre_s0$1622 ),
-    .b(\mac_pre_s0$1670 ),
+    .a(\mac_pre_s0$1628 ),
+    .b(\mac_pre_s0$1676 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_9)
@@ -10494,7 +10547,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1677 ),
+    .b(\mac_pre_s0$1683 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_0)
@@ -10503,8 +10556,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_pre_s0$1614 ),
-    .b(\mac_pre_s0$1678 ),
+    .a(\mac_pre_s0$1620 ),
+    .b(\mac_pre_s0$1684 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_1)
@@ -10513,8 +10566,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_10 (
-    .a(\mac_pre_s0$1623 ),
-    .b(\mac_pre_s0$1687 ),
+    .a(\mac_pre_s0$1629 ),
+    .b(\mac_pre_s0$1693 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_10)
@@ -10523,8 +10576,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_11 (
-    .a(\mac_pre_s0$1624 ),
-    .b(\mac_pre_s0$1688 ),
+    .a(\mac_pre_s0$1630 ),
+    .b(\mac_pre_s0$1694 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_11)
@@ -10533,8 +10586,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_12 (
-    .a(\mac_pre_s0$1625 ),
-    .b(\mac_pre_s0$1689 ),
+    .a(\mac_pre_s0$1631 ),
+    .b(\mac_pre_s0$1695 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_12)
@@ -10543,8 +10596,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_13 (
-    .a(\mac_pre_s0$1626 ),
-    .b(\mac_pre_s0$1690 ),
+    .a(\mac_pre_s0$1632 ),
+    .b(\mac_pre_s0$1696 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_13)
@@ -10553,8 +10606,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_14 (
-    .a(\mac_pre_s0$1627 ),
-    .b(\mac_pre_s0$1691 ),
+    .a(\mac_pre_s0$1633 ),
+    .b(\mac_pre_s0$1697 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_14)
@@ -10563,8 +10616,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_15 (
-    .a(\mac_pre_s0$1628 ),
-    .b(\mac_pre_s0$1692 ),
+    .a(\mac_pre_s0$1634 ),
+    .b(\mac_pre_s0$1698 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_15)
@@ -10573,8 +10626,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_2 (
-    .a(\mac_pre_s0$1615 ),
-    .b(\mac_pre_s0$1679 ),
+    .a(\mac_pre_s0$1621 ),
+    .b(\mac_pre_s0$1685 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_2)
@@ -10583,8 +10636,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_3 (
-    .a(\mac_pre_s0$1616 ),
-    .b(\mac_pre_s0$1680 ),
+    .a(\mac_pre_s0$1622 ),
+    .b(\mac_pre_s0$1686 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_3)
@@ -10593,8 +10646,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_4 (
-    .a(\mac_pre_s0$1617 ),
-    .b(\mac_pre_s0$1681 ),
+    .a(\mac_pre_s0$1623 ),
+    .b(\mac_pre_s0$1687 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_4)
@@ -10603,8 +10656,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_5 (
-    .a(\mac_pre_s0$1618 ),
-    .b(\mac_pre_s0$1682 ),
+    .a(\mac_pre_s0$1624 ),
+    .b(\mac_pre_s0$1688 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_5)
@@ -10613,8 +10666,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_6 (
-    .a(\mac_pre_s0$1619 ),
-    .b(\mac_pre_s0$1683 ),
+    .a(\mac_pre_s0$1625 ),
+    .b(\mac_pre_s0$1689 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_6)
@@ -10623,8 +10676,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_7 (
-    .a(\mac_pre_s0$1620 ),
-    .b(\mac_pre_s0$1684 ),
+    .a(\mac_pre_s0$1626 ),
+    .b(\mac_pre_s0$1690 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_7)
@@ -10633,8 +10686,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_8 (
-    .a(\mac_pre_s0$1621 ),
-    .b(\mac_pre_s0$1685 ),
+    .a(\mac_pre_s0$1627 ),
+    .b(\mac_pre_s0$1691 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_8)
@@ -10643,4560 +10696,4455 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_9 (
-    .a(\mac_pre_s0$1622 ),
-    .b(\mac_pre_s0$1686 ),
+    .a(\mac_pre_s0$1628 ),
+    .b(\mac_pre_s0$1692 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_9)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2643  = \mac_wmux1_s0$296 ;
+    \$2655  = \mac_wmux0_s0$79 ;
     if (stall_adv0) begin
-      \$2643  = mac_wmux_s0_v0;
+      \$2655  = mac_wmux_keep0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2644  = \mac_wmux1_s0$315 ;
+    \$2656  = mac_wmux0_s0;
     if (stall_adv0) begin
-      \$2644  = mac_wmux_s0_v1;
+      \$2656  = mac_wmux_keep1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2645  = mac_wmux1_s0;
+    \$2657  = \mac_wmux0_s0$95 ;
     if (stall_adv0) begin
-      \$2645  = mac_wmux_s0_v2;
+      \$2657  = mac_wmux_keep2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2646  = \mac_wmux1_s0$312 ;
+    \$2658  = \mac_wmux0_s0$108 ;
     if (stall_adv0) begin
-      \$2646  = mac_wmux_s0_v3;
+      \$2658  = mac_wmux_keep3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2647  = \mac_wmux1_s0$331 ;
+    \$2659  = \mac_wmux0_s0$121 ;
     if (stall_adv0) begin
-      \$2647  = mac_wmux_s0_v4;
+      \$2659  = mac_wmux_keep4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2648  = \mac_wmux1_s0$344 ;
+    \$2660  = \mac_wmux0_s0$134 ;
     if (stall_adv0) begin
-      \$2648  = mac_wmux_s0_v5;
+      \$2660  = mac_wmux_keep5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2649  = \mac_wmux1_s0$357 ;
+    \$2661  = \mac_wmux0_s0$147 ;
     if (stall_adv0) begin
-      \$2649  = mac_wmux_s0_v6;
+      \$2661  = mac_wmux_keep6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2650  = \mac_wmux1_s0$370 ;
+    \$2662  = \mac_wmux0_s0$160 ;
     if (stall_adv0) begin
-      \$2650  = mac_wmux_s0_v7;
+      \$2662  = mac_wmux_keep7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2651  = \mac_wmux1_s0$383 ;
+    \$2663  = \mac_wmux0_s0$173 ;
     if (stall_adv0) begin
-      \$2651  = mac_wmux_s0_v8;
+      \$2663  = mac_wmux_keep8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2652  = \mac_wmux1_s0$396 ;
+    \$2664  = \mac_wmux0_s0$186 ;
     if (stall_adv0) begin
-      \$2652  = mac_wmux_s0_v9;
+      \$2664  = mac_wmux_keep9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2653  = \mac_wmux1_s0$409 ;
+    \$2665  = \mac_wmux0_s0$199 ;
     if (stall_adv0) begin
-      \$2653  = mac_wmux_s0_v10;
+      \$2665  = mac_wmux_keep10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2654  = \mac_wmux1_s0$422 ;
+    \$2666  = \mac_wmux0_s0$212 ;
     if (stall_adv0) begin
-      \$2654  = mac_wmux_s0_v11;
+      \$2666  = mac_wmux_keep11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2655  = \mac_wmux1_s0$435 ;
+    \$2667  = \mac_wmux0_s0$225 ;
     if (stall_adv0) begin
-      \$2655  = mac_wmux_s0_v12;
+      \$2667  = mac_wmux_keep12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2656  = \mac_wmux1_s0$448 ;
+    \$2668  = \mac_wmux0_s0$238 ;
     if (stall_adv0) begin
-      \$2656  = mac_wmux_s0_v13;
+      \$2668  = mac_wmux_keep13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2657  = \mac_wmux1_s0$461 ;
+    \$2669  = \mac_wmux0_s0$251 ;
     if (stall_adv0) begin
-      \$2657  = mac_wmux_s0_v14;
+      \$2669  = mac_wmux_keep14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2658  = \mac_wmux1_s0$474 ;
+    \$2670  = \mac_wmux0_s0$264 ;
     if (stall_adv0) begin
-      \$2658  = mac_wmux_s0_v15;
+      \$2670  = mac_wmux_keep15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2659  = \mac_wmux1_s0$487 ;
+    \$2671  = \mac_wmux0_s0$277 ;
     if (stall_adv0) begin
-      \$2659  = mac_wmux_s0_v16;
+      \$2671  = mac_wmux_keep16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2660  = \mac_wmux1_s0$500 ;
+    \$2672  = \mac_wmux0_s0$290 ;
     if (stall_adv0) begin
-      \$2660  = mac_wmux_s0_v17;
+      \$2672  = mac_wmux_keep17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2661  = \mac_wmux1_s0$513 ;
+    \$2673  = \mac_wmux0_s0$303 ;
     if (stall_adv0) begin
-      \$2661  = mac_wmux_s0_v18;
+      \$2673  = mac_wmux_keep18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2662  = \mac_wmux1_s0$526 ;
+    \$2674  = \mac_wmux0_s0$316 ;
     if (stall_adv0) begin
-      \$2662  = mac_wmux_s0_v19;
+      \$2674  = mac_wmux_keep19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2663  = \mac_wmux1_s0$539 ;
+    \$2675  = \mac_wmux0_s0$329 ;
     if (stall_adv0) begin
-      \$2663  = mac_wmux_s0_v20;
+      \$2675  = mac_wmux_keep20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2664  = \mac_wmux1_s0$552 ;
+    \$2676  = \mac_wmux0_s0$342 ;
     if (stall_adv0) begin
-      \$2664  = mac_wmux_s0_v21;
+      \$2676  = mac_wmux_keep21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2665  = \mac_wmux1_s0$565 ;
+    \$2677  = \mac_wmux0_s0$355 ;
     if (stall_adv0) begin
-      \$2665  = mac_wmux_s0_v22;
+      \$2677  = mac_wmux_keep22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2666  = \mac_wmux1_s0$578 ;
+    \$2678  = \mac_wmux0_s0$368 ;
     if (stall_adv0) begin
-      \$2666  = mac_wmux_s0_v23;
+      \$2678  = mac_wmux_keep23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2667  = \mac_wmux1_s0$591 ;
+    \$2679  = \mac_wmux0_s0$381 ;
     if (stall_adv0) begin
-      \$2667  = mac_wmux_s0_v24;
+      \$2679  = mac_wmux_keep24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2668  = \mac_wmux1_s0$604 ;
+    \$2680  = \mac_wmux0_s0$394 ;
     if (stall_adv0) begin
-      \$2668  = mac_wmux_s0_v25;
+      \$2680  = mac_wmux_keep25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2669  = \mac_wmux1_s0$617 ;
+    \$2681  = \mac_wmux0_s0$407 ;
     if (stall_adv0) begin
-      \$2669  = mac_wmux_s0_v26;
+      \$2681  = mac_wmux_keep26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2670  = \mac_wmux1_s0$630 ;
+    \$2682  = \mac_wmux0_s0$420 ;
     if (stall_adv0) begin
-      \$2670  = mac_wmux_s0_v27;
+      \$2682  = mac_wmux_keep27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2671  = \mac_wmux1_s0$643 ;
+    \$2683  = \mac_wmux0_s0$433 ;
     if (stall_adv0) begin
-      \$2671  = mac_wmux_s0_v28;
+      \$2683  = mac_wmux_keep28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2672  = \mac_wmux1_s0$656 ;
+    \$2684  = \mac_wmux0_s0$446 ;
     if (stall_adv0) begin
-      \$2672  = mac_wmux_s0_v29;
+      \$2684  = mac_wmux_keep29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2673  = \mac_wmux1_s0$669 ;
+    \$2685  = \mac_wmux0_s0$459 ;
     if (stall_adv0) begin
-      \$2673  = mac_wmux_s0_v30;
+      \$2685  = mac_wmux_keep30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2674  = \mac_wmux1_s0$682 ;
+    \$2686  = \mac_wmux0_s0$472 ;
     if (stall_adv0) begin
-      \$2674  = \$2615 ;
+      \$2686  = mac_wmux_keep31;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2675  = \mac_wmux1_s0$297 ;
+    \$2687  = \mac_wmux0_s0$80 ;
     if (stall_adv0) begin
-      \$2675  = mac_wmux_s0_d0;
+      \$2687  = mac_wmux_drop0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2676  = \mac_wmux1_s0$316 ;
+    \$2688  = \mac_wmux0_s0$77 ;
     if (stall_adv0) begin
-      \$2676  = mac_wmux_s0_d1;
+      \$2688  = mac_wmux_drop1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2677  = \mac_wmux1_s0$294 ;
+    \$2689  = \mac_wmux0_s0$96 ;
     if (stall_adv0) begin
-      \$2677  = mac_wmux_s0_d2;
+      \$2689  = mac_wmux_drop2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2678  = \mac_wmux1_s0$313 ;
+    \$2690  = \mac_wmux0_s0$109 ;
     if (stall_adv0) begin
-      \$2678  = mac_wmux_s0_d3;
+      \$2690  = mac_wmux_drop3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2679  = \mac_wmux1_s0$332 ;
+    \$2691  = \mac_wmux0_s0$122 ;
     if (stall_adv0) begin
-      \$2679  = mac_wmux_s0_d4;
+      \$2691  = mac_wmux_drop4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2680  = \mac_wmux1_s0$345 ;
+    \$2692  = \mac_wmux0_s0$135 ;
     if (stall_adv0) begin
-      \$2680  = mac_wmux_s0_d5;
+      \$2692  = mac_wmux_drop5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2681  = \mac_wmux1_s0$358 ;
+    \$2693  = \mac_wmux0_s0$148 ;
     if (stall_adv0) begin
-      \$2681  = mac_wmux_s0_d6;
+      \$2693  = mac_wmux_drop6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2682  = \mac_wmux1_s0$371 ;
+    \$2694  = \mac_wmux0_s0$161 ;
     if (stall_adv0) begin
-      \$2682  = mac_wmux_s0_d7;
+      \$2694  = mac_wmux_drop7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2683  = \mac_wmux1_s0$384 ;
+    \$2695  = \mac_wmux0_s0$174 ;
     if (stall_adv0) begin
-      \$2683  = mac_wmux_s0_d8;
+      \$2695  = mac_wmux_drop8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2684  = \mac_wmux1_s0$397 ;
+    \$2696  = \mac_wmux0_s0$187 ;
     if (stall_adv0) begin
-      \$2684  = mac_wmux_s0_d9;
+      \$2696  = mac_wmux_drop9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2685  = \mac_wmux1_s0$410 ;
+    \$2697  = \mac_wmux0_s0$200 ;
     if (stall_adv0) begin
-      \$2685  = mac_wmux_s0_d10;
+      \$2697  = mac_wmux_drop10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2686  = \mac_wmux1_s0$423 ;
+    \$2698  = \mac_wmux0_s0$213 ;
     if (stall_adv0) begin
-      \$2686  = mac_wmux_s0_d11;
+      \$2698  = mac_wmux_drop11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2687  = \mac_wmux1_s0$436 ;
+    \$2699  = \mac_wmux0_s0$226 ;
     if (stall_adv0) begin
-      \$2687  = mac_wmux_s0_d12;
+      \$2699  = mac_wmux_drop12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2688  = \mac_wmux1_s0$449 ;
+    \$2700  = \mac_wmux0_s0$239 ;
     if (stall_adv0) begin
-      \$2688  = mac_wmux_s0_d13;
+      \$2700  = mac_wmux_drop13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2689  = \mac_wmux1_s0$462 ;
+    \$2701  = \mac_wmux0_s0$252 ;
     if (stall_adv0) begin
-      \$2689  = mac_wmux_s0_d14;
+      \$2701  = mac_wmux_drop14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2690  = \mac_wmux1_s0$475 ;
+    \$2702  = \mac_wmux0_s0$265 ;
     if (stall_adv0) begin
-      \$2690  = mac_wmux_s0_d15;
+      \$2702  = mac_wmux_drop15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2691  = \mac_wmux1_s0$488 ;
+    \$2703  = \mac_wmux0_s0$278 ;
     if (stall_adv0) begin
-      \$2691  = mac_wmux_s0_d16;
+      \$2703  = mac_wmux_drop16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2692  = \mac_wmux1_s0$501 ;
+    \$2704  = \mac_wmux0_s0$291 ;
     if (stall_adv0) begin
-      \$2692  = mac_wmux_s0_d17;
+      \$2704  = mac_wmux_drop17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2693  = \mac_wmux1_s0$514 ;
+    \$2705  = \mac_wmux0_s0$304 ;
     if (stall_adv0) begin
-      \$2693  = mac_wmux_s0_d18;
+      \$2705  = mac_wmux_drop18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2694  = \mac_wmux1_s0$527 ;
+    \$2706  = \mac_wmux0_s0$317 ;
     if (stall_adv0) begin
-      \$2694  = mac_wmux_s0_d19;
+      \$2706  = mac_wmux_drop19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2695  = \mac_wmux1_s0$540 ;
+    \$2707  = \mac_wmux0_s0$330 ;
     if (stall_adv0) begin
-      \$2695  = mac_wmux_s0_d20;
+      \$2707  = mac_wmux_drop20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2696  = \mac_wmux1_s0$553 ;
+    \$2708  = \mac_wmux0_s0$343 ;
     if (stall_adv0) begin
-      \$2696  = mac_wmux_s0_d21;
+      \$2708  = mac_wmux_drop21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2697  = \mac_wmux1_s0$566 ;
+    \$2709  = \mac_wmux0_s0$356 ;
     if (stall_adv0) begin
-      \$2697  = mac_wmux_s0_d22;
+      \$2709  = mac_wmux_drop22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2698  = \mac_wmux1_s0$579 ;
+    \$2710  = \mac_wmux0_s0$369 ;
     if (stall_adv0) begin
-      \$2698  = mac_wmux_s0_d23;
+      \$2710  = mac_wmux_drop23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2699  = \mac_wmux1_s0$592 ;
+    \$2711  = \mac_wmux0_s0$382 ;
     if (stall_adv0) begin
-      \$2699  = mac_wmux_s0_d24;
+      \$2711  = mac_wmux_drop24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2700  = \mac_wmux1_s0$605 ;
+    \$2712  = \mac_wmux0_s0$395 ;
     if (stall_adv0) begin
-      \$2700  = mac_wmux_s0_d25;
+      \$2712  = mac_wmux_drop25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2701  = \mac_wmux1_s0$618 ;
+    \$2713  = \mac_wmux0_s0$408 ;
     if (stall_adv0) begin
-      \$2701  = mac_wmux_s0_d26;
+      \$2713  = mac_wmux_drop26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2702  = \mac_wmux1_s0$631 ;
+    \$2714  = \mac_wmux0_s0$421 ;
     if (stall_adv0) begin
-      \$2702  = mac_wmux_s0_d27;
+      \$2714  = mac_wmux_drop27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2703  = \mac_wmux1_s0$644 ;
+    \$2715  = \mac_wmux0_s0$434 ;
     if (stall_adv0) begin
-      \$2703  = mac_wmux_s0_d28;
+      \$2715  = mac_wmux_drop28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2704  = \mac_wmux1_s0$657 ;
+    \$2716  = \mac_wmux0_s0$447 ;
     if (stall_adv0) begin
-      \$2704  = mac_wmux_s0_d29;
+      \$2716  = mac_wmux_drop29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2705  = \mac_wmux1_s0$670 ;
+    \$2717  = \mac_wmux0_s0$460 ;
     if (stall_adv0) begin
-      \$2705  = mac_wmux_s0_d30;
+      \$2717  = mac_wmux_drop30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2706  = \mac_wmux1_s0$683 ;
+    \$2718  = \mac_wmux0_s0$473 ;
     if (stall_adv0) begin
-      \$2706  = mac_wmux_drop31;
+      \$2718  = mac_wmux_drop31;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2707  = \mac_wmux1_s0$300 ;
+    \$2719  = \mac_wmux0_s0$83 ;
     if (stall_adv0) begin
-      \$2707  = mac_wmux_s0_w0_0;
+      \$2719  = i__payload[215:208];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2708  = \mac_wmux1_s0$303 ;
+    \$2720  = \mac_wmux0_s0$86 ;
     if (stall_adv0) begin
-      \$2708  = mac_wmux_s0_w1_0;
+      \$2720  = i__payload[471:464];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2709  = \mac_wmux1_s0$306 ;
+    \$2721  = \mac_wmux0_s0$89 ;
     if (stall_adv0) begin
-      \$2709  = mac_wmux_s0_w2_0;
+      \$2721  = i__payload[727:720];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2710  = \mac_wmux1_s0$309 ;
+    \$2722  = \mac_wmux0_s0$92 ;
     if (stall_adv0) begin
-      \$2710  = mac_wmux_s0_w3_0;
+      \$2722  = i__payload[983:976];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2711  = \mac_wmux1_s0$319 ;
+    \$2723  = \mac_wmux0_s0$84 ;
     if (stall_adv0) begin
-      \$2711  = mac_wmux_s0_w0_1;
+      \$2723  = i__payload[223:216];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2712  = \mac_wmux1_s0$322 ;
+    \$2724  = \mac_wmux0_s0$87 ;
     if (stall_adv0) begin
-      \$2712  = mac_wmux_s0_w1_1;
+      \$2724  = i__payload[479:472];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2713  = \mac_wmux1_s0$325 ;
+    \$2725  = \mac_wmux0_s0$90 ;
     if (stall_adv0) begin
-      \$2713  = mac_wmux_s0_w2_1;
+      \$2725  = i__payload[735:728];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2714  = \mac_wmux1_s0$328 ;
+    \$2726  = \mac_wmux0_s0$93 ;
     if (stall_adv0) begin
-      \$2714  = mac_wmux_s0_w3_1;
+      \$2726  = i__payload[991:984];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2715  = \mac_wmux1_s0$301 ;
+    \$2727  = \mac_wmux0_s0$100 ;
     if (stall_adv0) begin
-      \$2715  = mac_wmux_s0_w0_2;
+      \$2727  = i__payload[231:224];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2716  = \mac_wmux1_s0$304 ;
+    \$2728  = \mac_wmux0_s0$102 ;
     if (stall_adv0) begin
-      \$2716  = mac_wmux_s0_w1_2;
+      \$2728  = i__payload[487:480];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2717  = \mac_wmux1_s0$307 ;
+    \$2729  = \mac_wmux0_s0$104 ;
     if (stall_adv0) begin
-      \$2717  = mac_wmux_s0_w2_2;
+      \$2729  = i__payload[743:736];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2718  = \mac_wmux1_s0$310 ;
+    \$2730  = \mac_wmux0_s0$106 ;
     if (stall_adv0) begin
-      \$2718  = mac_wmux_s0_w3_2;
+      \$2730  = i__payload[999:992];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2719  = \mac_wmux1_s0$320 ;
+    \$2731  = \mac_wmux0_s0$113 ;
     if (stall_adv0) begin
-      \$2719  = mac_wmux_s0_w0_3;
+      \$2731  = i__payload[239:232];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2720  = \mac_wmux1_s0$323 ;
+    \$2732  = \mac_wmux0_s0$115 ;
     if (stall_adv0) begin
-      \$2720  = mac_wmux_s0_w1_3;
+      \$2732  = i__payload[495:488];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2721  = \mac_wmux1_s0$326 ;
+    \$2733  = \mac_wmux0_s0$117 ;
     if (stall_adv0) begin
-      \$2721  = mac_wmux_s0_w2_3;
+      \$2733  = i__payload[751:744];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2722  = \mac_wmux1_s0$329 ;
+    \$2734  = \mac_wmux0_s0$119 ;
     if (stall_adv0) begin
-      \$2722  = mac_wmux_s0_w3_3;
+      \$2734  = i__payload[1007:1000];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2723  = \mac_wmux1_s0$336 ;
+    \$2735  = \mac_wmux0_s0$126 ;
     if (stall_adv0) begin
-      \$2723  = mac_wmux_s0_w0_4;
+      \$2735  = i__payload[247:240];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2724  = \mac_wmux1_s0$338 ;
+    \$2736  = \mac_wmux0_s0$128 ;
     if (stall_adv0) begin
-      \$2724  = mac_wmux_s0_w1_4;
+      \$2736  = i__payload[503:496];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2725  = \mac_wmux1_s0$340 ;
+    \$2737  = \mac_wmux0_s0$130 ;
     if (stall_adv0) begin
-      \$2725  = mac_wmux_s0_w2_4;
+      \$2737  = i__payload[759:752];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2726  = \mac_wmux1_s0$342 ;
+    \$2738  = \mac_wmux0_s0$132 ;
     if (stall_adv0) begin
-      \$2726  = mac_wmux_s0_w3_4;
+      \$2738  = i__payload[1015:1008];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2727  = \mac_wmux1_s0$349 ;
+    \$2739  = \mac_wmux0_s0$139 ;
     if (stall_adv0) begin
-      \$2727  = mac_wmux_s0_w0_5;
+      \$2739  = i__payload[255:248];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2728  = \mac_wmux1_s0$351 ;
+    \$2740  = \mac_wmux0_s0$141 ;
     if (stall_adv0) begin
-      \$2728  = mac_wmux_s0_w1_5;
+      \$2740  = i__payload[511:504];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2729  = \mac_wmux1_s0$353 ;
+    \$2741  = \mac_wmux0_s0$143 ;
     if (stall_adv0) begin
-      \$2729  = mac_wmux_s0_w2_5;
+      \$2741  = i__payload[767:760];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2730  = \mac_wmux1_s0$355 ;
+    \$2742  = \mac_wmux0_s0$145 ;
     if (stall_adv0) begin
-      \$2730  = mac_wmux_s0_w3_5;
+      \$2742  = i__payload[1023:1016];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2731  = \mac_wmux1_s0$362 ;
+    \$2743  = \mac_wmux0_s0$152 ;
     if (stall_adv0) begin
-      \$2731  = mac_wmux_s0_w0_6;
+      \$2743  = i__payload[263:256];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2732  = \mac_wmux1_s0$364 ;
+    \$2744  = \mac_wmux0_s0$154 ;
     if (stall_adv0) begin
-      \$2732  = mac_wmux_s0_w1_6;
+      \$2744  = i__payload[519:512];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2733  = \mac_wmux1_s0$366 ;
+    \$2745  = \mac_wmux0_s0$156 ;
     if (stall_adv0) begin
-      \$2733  = mac_wmux_s0_w2_6;
+      \$2745  = i__payload[775:768];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2734  = \mac_wmux1_s0$368 ;
+    \$2746  = \mac_wmux0_s0$158 ;
     if (stall_adv0) begin
-      \$2734  = mac_wmux_s0_w3_6;
+      \$2746  = i__payload[1031:1024];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2735  = \mac_wmux1_s0$375 ;
+    \$2747  = \mac_wmux0_s0$165 ;
     if (stall_adv0) begin
-      \$2735  = mac_wmux_s0_w0_7;
+      \$2747  = i__payload[271:264];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2736  = \mac_wmux1_s0$377 ;
+    \$2748  = \mac_wmux0_s0$167 ;
     if (stall_adv0) begin
-      \$2736  = mac_wmux_s0_w1_7;
+      \$2748  = i__payload[527:520];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2737  = \mac_wmux1_s0$379 ;
+    \$2749  = \mac_wmux0_s0$169 ;
     if (stall_adv0) begin
-      \$2737  = mac_wmux_s0_w2_7;
+      \$2749  = i__payload[783:776];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2738  = \mac_wmux1_s0$381 ;
+    \$2750  = \mac_wmux0_s0$171 ;
     if (stall_adv0) begin
-      \$2738  = mac_wmux_s0_w3_7;
+      \$2750  = i__payload[1039:1032];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2739  = \mac_wmux1_s0$388 ;
+    \$2751  = \mac_wmux0_s0$178 ;
     if (stall_adv0) begin
-      \$2739  = mac_wmux_s0_w0_8;
+      \$2751  = i__payload[279:272];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2740  = \mac_wmux1_s0$390 ;
+    \$2752  = \mac_wmux0_s0$180 ;
     if (stall_adv0) begin
-      \$2740  = mac_wmux_s0_w1_8;
+      \$2752  = i__payload[535:528];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2741  = \mac_wmux1_s0$392 ;
+    \$2753  = \mac_wmux0_s0$182 ;
     if (stall_adv0) begin
-      \$2741  = mac_wmux_s0_w2_8;
+      \$2753  = i__payload[791:784];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2742  = \mac_wmux1_s0$394 ;
+    \$2754  = \mac_wmux0_s0$184 ;
     if (stall_adv0) begin
-      \$2742  = mac_wmux_s0_w3_8;
+      \$2754  = i__payload[1047:1040];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2743  = \mac_wmux1_s0$401 ;
+    \$2755  = \mac_wmux0_s0$191 ;
     if (stall_adv0) begin
-      \$2743  = mac_wmux_s0_w0_9;
+      \$2755  = i__payload[287:280];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2744  = \mac_wmux1_s0$403 ;
+    \$2756  = \mac_wmux0_s0$193 ;
     if (stall_adv0) begin
-      \$2744  = mac_wmux_s0_w1_9;
+      \$2756  = i__payload[543:536];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2745  = \mac_wmux1_s0$405 ;
+    \$2757  = \mac_wmux0_s0$195 ;
     if (stall_adv0) begin
-      \$2745  = mac_wmux_s0_w2_9;
+      \$2757  = i__payload[799:792];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2746  = \mac_wmux1_s0$407 ;
+    \$2758  = \mac_wmux0_s0$197 ;
     if (stall_adv0) begin
-      \$2746  = mac_wmux_s0_w3_9;
+      \$2758  = i__payload[1055:1048];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2747  = \mac_wmux1_s0$414 ;
+    \$2759  = \mac_wmux0_s0$204 ;
     if (stall_adv0) begin
-      \$2747  = mac_wmux_s0_w0_10;
+      \$2759  = i__payload[295:288];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2748  = \mac_wmux1_s0$416 ;
+    \$2760  = \mac_wmux0_s0$206 ;
     if (stall_adv0) begin
-      \$2748  = mac_wmux_s0_w1_10;
+      \$2760  = i__payload[551:544];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2749  = \mac_wmux1_s0$418 ;
+    \$2761  = \mac_wmux0_s0$208 ;
     if (stall_adv0) begin
-      \$2749  = mac_wmux_s0_w2_10;
+      \$2761  = i__payload[807:800];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2750  = \mac_wmux1_s0$420 ;
+    \$2762  = \mac_wmux0_s0$210 ;
     if (stall_adv0) begin
-      \$2750  = mac_wmux_s0_w3_10;
+      \$2762  = i__payload[1063:1056];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2751  = \mac_wmux1_s0$427 ;
+    \$2763  = \mac_wmux0_s0$217 ;
     if (stall_adv0) begin
-      \$2751  = mac_wmux_s0_w0_11;
+      \$2763  = i__payload[303:296];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2752  = \mac_wmux1_s0$429 ;
+    \$2764  = \mac_wmux0_s0$219 ;
     if (stall_adv0) begin
-      \$2752  = mac_wmux_s0_w1_11;
+      \$2764  = i__payload[559:552];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2753  = \mac_wmux1_s0$431 ;
+    \$2765  = \mac_wmux0_s0$221 ;
     if (stall_adv0) begin
-      \$2753  = mac_wmux_s0_w2_11;
+      \$2765  = i__payload[815:808];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2754  = \mac_wmux1_s0$433 ;
+    \$2766  = \mac_wmux0_s0$223 ;
     if (stall_adv0) begin
-      \$2754  = mac_wmux_s0_w3_11;
+      \$2766  = i__payload[1071:1064];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2755  = \mac_wmux1_s0$440 ;
+    \$2767  = \mac_wmux0_s0$230 ;
     if (stall_adv0) begin
-      \$2755  = mac_wmux_s0_w0_12;
+      \$2767  = i__payload[311:304];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2756  = \mac_wmux1_s0$442 ;
+    \$2768  = \mac_wmux0_s0$232 ;
     if (stall_adv0) begin
-      \$2756  = mac_wmux_s0_w1_12;
+      \$2768  = i__payload[567:560];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2757  = \mac_wmux1_s0$444 ;
+    \$2769  = \mac_wmux0_s0$234 ;
     if (stall_adv0) begin
-      \$2757  = mac_wmux_s0_w2_12;
+      \$2769  = i__payload[823:816];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2758  = \mac_wmux1_s0$446 ;
+    \$2770  = \mac_wmux0_s0$236 ;
     if (stall_adv0) begin
-      \$2758  = mac_wmux_s0_w3_12;
+      \$2770  = i__payload[1079:1072];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2759  = \mac_wmux1_s0$453 ;
+    \$2771  = \mac_wmux0_s0$243 ;
     if (stall_adv0) begin
-      \$2759  = mac_wmux_s0_w0_13;
+      \$2771  = i__payload[319:312];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2760  = \mac_wmux1_s0$455 ;
+    \$2772  = \mac_wmux0_s0$245 ;
     if (stall_adv0) begin
-      \$2760  = mac_wmux_s0_w1_13;
+      \$2772  = i__payload[575:568];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2761  = \mac_wmux1_s0$457 ;
+    \$2773  = \mac_wmux0_s0$247 ;
     if (stall_adv0) begin
-      \$2761  = mac_wmux_s0_w2_13;
+      \$2773  = i__payload[831:824];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2762  = \mac_wmux1_s0$459 ;
+    \$2774  = \mac_wmux0_s0$249 ;
     if (stall_adv0) begin
-      \$2762  = mac_wmux_s0_w3_13;
+      \$2774  = i__payload[1087:1080];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2763  = \mac_wmux1_s0$466 ;
+    \$2775  = \mac_wmux0_s0$256 ;
     if (stall_adv0) begin
-      \$2763  = mac_wmux_s0_w0_14;
+      \$2775  = i__payload[327:320];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2764  = \mac_wmux1_s0$468 ;
+    \$2776  = \mac_wmux0_s0$258 ;
     if (stall_adv0) begin
-      \$2764  = mac_wmux_s0_w1_14;
+      \$2776  = i__payload[583:576];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2765  = \mac_wmux1_s0$470 ;
+    \$2777  = \mac_wmux0_s0$260 ;
     if (stall_adv0) begin
-      \$2765  = mac_wmux_s0_w2_14;
+      \$2777  = i__payload[839:832];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2766  = \mac_wmux1_s0$472 ;
+    \$2778  = \mac_wmux0_s0$262 ;
     if (stall_adv0) begin
-      \$2766  = mac_wmux_s0_w3_14;
+      \$2778  = i__payload[1095:1088];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2767  = \mac_wmux1_s0$479 ;
+    \$2779  = \mac_wmux0_s0$269 ;
     if (stall_adv0) begin
-      \$2767  = mac_wmux_s0_w0_15;
+      \$2779  = i__payload[335:328];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2768  = \mac_wmux1_s0$481 ;
+    \$2780  = \mac_wmux0_s0$271 ;
     if (stall_adv0) begin
-      \$2768  = mac_wmux_s0_w1_15;
+      \$2780  = i__payload[591:584];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2769  = \mac_wmux1_s0$483 ;
+    \$2781  = \mac_wmux0_s0$273 ;
     if (stall_adv0) begin
-      \$2769  = mac_wmux_s0_w2_15;
+      \$2781  = i__payload[847:840];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2770  = \mac_wmux1_s0$485 ;
+    \$2782  = \mac_wmux0_s0$275 ;
     if (stall_adv0) begin
-      \$2770  = mac_wmux_s0_w3_15;
+      \$2782  = i__payload[1103:1096];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2771  = \mac_wmux1_s0$492 ;
+    \$2783  = \mac_wmux0_s0$282 ;
     if (stall_adv0) begin
-      \$2771  = mac_wmux_s0_w0_16;
+      \$2783  = i__payload[343:336];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2772  = \mac_wmux1_s0$494 ;
+    \$2784  = \mac_wmux0_s0$284 ;
     if (stall_adv0) begin
-      \$2772  = mac_wmux_s0_w1_16;
+      \$2784  = i__payload[599:592];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2773  = \mac_wmux1_s0$496 ;
+    \$2785  = \mac_wmux0_s0$286 ;
     if (stall_adv0) begin
-      \$2773  = mac_wmux_s0_w2_16;
+      \$2785  = i__payload[855:848];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2774  = \mac_wmux1_s0$498 ;
+    \$2786  = \mac_wmux0_s0$288 ;
     if (stall_adv0) begin
-      \$2774  = mac_wmux_s0_w3_16;
+      \$2786  = i__payload[1111:1104];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2775  = \mac_wmux1_s0$505 ;
+    \$2787  = \mac_wmux0_s0$295 ;
     if (stall_adv0) begin
-      \$2775  = mac_wmux_s0_w0_17;
+      \$2787  = i__payload[351:344];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2776  = \mac_wmux1_s0$507 ;
+    \$2788  = \mac_wmux0_s0$297 ;
     if (stall_adv0) begin
-      \$2776  = mac_wmux_s0_w1_17;
+      \$2788  = i__payload[607:600];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2777  = \mac_wmux1_s0$509 ;
+    \$2789  = \mac_wmux0_s0$299 ;
     if (stall_adv0) begin
-      \$2777  = mac_wmux_s0_w2_17;
+      \$2789  = i__payload[863:856];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2778  = \mac_wmux1_s0$511 ;
+    \$2790  = \mac_wmux0_s0$301 ;
     if (stall_adv0) begin
-      \$2778  = mac_wmux_s0_w3_17;
+      \$2790  = i__payload[1119:1112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2779  = \mac_wmux1_s0$518 ;
+    \$2791  = \mac_wmux0_s0$308 ;
     if (stall_adv0) begin
-      \$2779  = mac_wmux_s0_w0_18;
+      \$2791  = i__payload[359:352];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2780  = \mac_wmux1_s0$520 ;
+    \$2792  = \mac_wmux0_s0$310 ;
     if (stall_adv0) begin
-      \$2780  = mac_wmux_s0_w1_18;
+      \$2792  = i__payload[615:608];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2781  = \mac_wmux1_s0$522 ;
+    \$2793  = \mac_wmux0_s0$312 ;
     if (stall_adv0) begin
-      \$2781  = mac_wmux_s0_w2_18;
+      \$2793  = i__payload[871:864];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2782  = \mac_wmux1_s0$524 ;
+    \$2794  = \mac_wmux0_s0$314 ;
     if (stall_adv0) begin
-      \$2782  = mac_wmux_s0_w3_18;
+      \$2794  = i__payload[1127:1120];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2783  = \mac_wmux1_s0$531 ;
+    \$2795  = \mac_wmux0_s0$321 ;
     if (stall_adv0) begin
-      \$2783  = mac_wmux_s0_w0_19;
+      \$2795  = i__payload[367:360];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2784  = \mac_wmux1_s0$533 ;
+    \$2796  = \mac_wmux0_s0$323 ;
     if (stall_adv0) begin
-      \$2784  = mac_wmux_s0_w1_19;
+      \$2796  = i__payload[623:616];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2785  = \mac_wmux1_s0$535 ;
+    \$2797  = \mac_wmux0_s0$325 ;
     if (stall_adv0) begin
-      \$2785  = mac_wmux_s0_w2_19;
+      \$2797  = i__payload[879:872];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2786  = \mac_wmux1_s0$537 ;
+    \$2798  = \mac_wmux0_s0$327 ;
     if (stall_adv0) begin
-      \$2786  = mac_wmux_s0_w3_19;
+      \$2798  = i__payload[1135:1128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2787  = \mac_wmux1_s0$544 ;
+    \$2799  = \mac_wmux0_s0$334 ;
     if (stall_adv0) begin
-      \$2787  = mac_wmux_s0_w0_20;
+      \$2799  = i__payload[375:368];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2788  = \mac_wmux1_s0$546 ;
+    \$2800  = \mac_wmux0_s0$336 ;
     if (stall_adv0) begin
-      \$2788  = mac_wmux_s0_w1_20;
+      \$2800  = i__payload[631:624];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2789  = \mac_wmux1_s0$548 ;
+    \$2801  = \mac_wmux0_s0$338 ;
     if (stall_adv0) begin
-      \$2789  = mac_wmux_s0_w2_20;
+      \$2801  = i__payload[887:880];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2790  = \mac_wmux1_s0$550 ;
+    \$2802  = \mac_wmux0_s0$340 ;
     if (stall_adv0) begin
-      \$2790  = mac_wmux_s0_w3_20;
+      \$2802  = i__payload[1143:1136];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2791  = \mac_wmux1_s0$557 ;
+    \$2803  = \mac_wmux0_s0$347 ;
     if (stall_adv0) begin
-      \$2791  = mac_wmux_s0_w0_21;
+      \$2803  = i__payload[383:376];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2792  = \mac_wmux1_s0$559 ;
+    \$2804  = \mac_wmux0_s0$349 ;
     if (stall_adv0) begin
-      \$2792  = mac_wmux_s0_w1_21;
+      \$2804  = i__payload[639:632];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2793  = \mac_wmux1_s0$561 ;
+    \$2805  = \mac_wmux0_s0$351 ;
     if (stall_adv0) begin
-      \$2793  = mac_wmux_s0_w2_21;
+      \$2805  = i__payload[895:888];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2794  = \mac_wmux1_s0$563 ;
+    \$2806  = \mac_wmux0_s0$353 ;
     if (stall_adv0) begin
-      \$2794  = mac_wmux_s0_w3_21;
+      \$2806  = i__payload[1151:1144];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2795  = \mac_wmux1_s0$570 ;
+    \$2807  = \mac_wmux0_s0$360 ;
     if (stall_adv0) begin
-      \$2795  = mac_wmux_s0_w0_22;
+      \$2807  = i__payload[391:384];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2796  = \mac_wmux1_s0$572 ;
+    \$2808  = \mac_wmux0_s0$362 ;
     if (stall_adv0) begin
-      \$2796  = mac_wmux_s0_w1_22;
+      \$2808  = i__payload[647:640];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2797  = \mac_wmux1_s0$574 ;
+    \$2809  = \mac_wmux0_s0$364 ;
     if (stall_adv0) begin
-      \$2797  = mac_wmux_s0_w2_22;
+      \$2809  = i__payload[903:896];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2798  = \mac_wmux1_s0$576 ;
+    \$2810  = \mac_wmux0_s0$366 ;
     if (stall_adv0) begin
-      \$2798  = mac_wmux_s0_w3_22;
+      \$2810  = i__payload[1159:1152];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2799  = \mac_wmux1_s0$583 ;
+    \$2811  = \mac_wmux0_s0$373 ;
     if (stall_adv0) begin
-      \$2799  = mac_wmux_s0_w0_23;
+      \$2811  = i__payload[399:392];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2800  = \mac_wmux1_s0$585 ;
+    \$2812  = \mac_wmux0_s0$375 ;
     if (stall_adv0) begin
-      \$2800  = mac_wmux_s0_w1_23;
+      \$2812  = i__payload[655:648];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2801  = \mac_wmux1_s0$587 ;
+    \$2813  = \mac_wmux0_s0$377 ;
     if (stall_adv0) begin
-      \$2801  = mac_wmux_s0_w2_23;
+      \$2813  = i__payload[911:904];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2802  = \mac_wmux1_s0$589 ;
+    \$2814  = \mac_wmux0_s0$379 ;
     if (stall_adv0) begin
-      \$2802  = mac_wmux_s0_w3_23;
+      \$2814  = i__payload[1167:1160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2803  = \mac_wmux1_s0$596 ;
+    \$2815  = \mac_wmux0_s0$386 ;
     if (stall_adv0) begin
-      \$2803  = mac_wmux_s0_w0_24;
+      \$2815  = i__payload[407:400];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2804  = \mac_wmux1_s0$598 ;
+    \$2816  = \mac_wmux0_s0$388 ;
     if (stall_adv0) begin
-      \$2804  = mac_wmux_s0_w1_24;
+      \$2816  = i__payload[663:656];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2805  = \mac_wmux1_s0$600 ;
+    \$2817  = \mac_wmux0_s0$390 ;
     if (stall_adv0) begin
-      \$2805  = mac_wmux_s0_w2_24;
+      \$2817  = i__payload[919:912];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2806  = \mac_wmux1_s0$602 ;
+    \$2818  = \mac_wmux0_s0$392 ;
     if (stall_adv0) begin
-      \$2806  = mac_wmux_s0_w3_24;
+      \$2818  = i__payload[1175:1168];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2807  = \mac_wmux1_s0$609 ;
+    \$2819  = \mac_wmux0_s0$399 ;
     if (stall_adv0) begin
-      \$2807  = mac_wmux_s0_w0_25;
+      \$2819  = i__payload[415:408];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2808  = \mac_wmux1_s0$611 ;
+    \$2820  = \mac_wmux0_s0$401 ;
     if (stall_adv0) begin
-      \$2808  = mac_wmux_s0_w1_25;
+      \$2820  = i__payload[671:664];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2809  = \mac_wmux1_s0$613 ;
+    \$2821  = \mac_wmux0_s0$403 ;
     if (stall_adv0) begin
-      \$2809  = mac_wmux_s0_w2_25;
+      \$2821  = i__payload[927:920];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2810  = \mac_wmux1_s0$615 ;
+    \$2822  = \mac_wmux0_s0$405 ;
     if (stall_adv0) begin
-      \$2810  = mac_wmux_s0_w3_25;
+      \$2822  = i__payload[1183:1176];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2811  = \mac_wmux1_s0$622 ;
+    \$2823  = \mac_wmux0_s0$412 ;
     if (stall_adv0) begin
-      \$2811  = mac_wmux_s0_w0_26;
+      \$2823  = i__payload[423:416];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2812  = \mac_wmux1_s0$624 ;
+    \$2824  = \mac_wmux0_s0$414 ;
     if (stall_adv0) begin
-      \$2812  = mac_wmux_s0_w1_26;
+      \$2824  = i__payload[679:672];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2813  = \mac_wmux1_s0$626 ;
+    \$2825  = \mac_wmux0_s0$416 ;
     if (stall_adv0) begin
-      \$2813  = mac_wmux_s0_w2_26;
+      \$2825  = i__payload[935:928];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2814  = \mac_wmux1_s0$628 ;
+    \$2826  = \mac_wmux0_s0$418 ;
     if (stall_adv0) begin
-      \$2814  = mac_wmux_s0_w3_26;
+      \$2826  = i__payload[1191:1184];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2815  = \mac_wmux1_s0$635 ;
+    \$2827  = \mac_wmux0_s0$425 ;
     if (stall_adv0) begin
-      \$2815  = mac_wmux_s0_w0_27;
+      \$2827  = i__payload[431:424];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2816  = \mac_wmux1_s0$637 ;
+    \$2828  = \mac_wmux0_s0$427 ;
     if (stall_adv0) begin
-      \$2816  = mac_wmux_s0_w1_27;
+      \$2828  = i__payload[687:680];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2817  = \mac_wmux1_s0$639 ;
+    \$2829  = \mac_wmux0_s0$429 ;
     if (stall_adv0) begin
-      \$2817  = mac_wmux_s0_w2_27;
+      \$2829  = i__payload[943:936];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2818  = \mac_wmux1_s0$641 ;
+    \$2830  = \mac_wmux0_s0$431 ;
     if (stall_adv0) begin
-      \$2818  = mac_wmux_s0_w3_27;
+      \$2830  = i__payload[1199:1192];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2819  = \mac_wmux1_s0$648 ;
+    \$2831  = \mac_wmux0_s0$438 ;
     if (stall_adv0) begin
-      \$2819  = mac_wmux_s0_w0_28;
+      \$2831  = i__payload[439:432];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2820  = \mac_wmux1_s0$650 ;
+    \$2832  = \mac_wmux0_s0$440 ;
     if (stall_adv0) begin
-      \$2820  = mac_wmux_s0_w1_28;
+      \$2832  = i__payload[695:688];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2821  = \mac_wmux1_s0$652 ;
+    \$2833  = \mac_wmux0_s0$442 ;
     if (stall_adv0) begin
-      \$2821  = mac_wmux_s0_w2_28;
+      \$2833  = i__payload[951:944];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2822  = \mac_wmux1_s0$654 ;
+    \$2834  = \mac_wmux0_s0$444 ;
     if (stall_adv0) begin
-      \$2822  = mac_wmux_s0_w3_28;
+      \$2834  = i__payload[1207:1200];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2823  = \mac_wmux1_s0$661 ;
+    \$2835  = \mac_wmux0_s0$451 ;
     if (stall_adv0) begin
-      \$2823  = mac_wmux_s0_w0_29;
+      \$2835  = i__payload[447:440];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2824  = \mac_wmux1_s0$663 ;
+    \$2836  = \mac_wmux0_s0$453 ;
     if (stall_adv0) begin
-      \$2824  = mac_wmux_s0_w1_29;
+      \$2836  = i__payload[703:696];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2825  = \mac_wmux1_s0$665 ;
+    \$2837  = \mac_wmux0_s0$455 ;
     if (stall_adv0) begin
-      \$2825  = mac_wmux_s0_w2_29;
+      \$2837  = i__payload[959:952];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2826  = \mac_wmux1_s0$667 ;
+    \$2838  = \mac_wmux0_s0$457 ;
     if (stall_adv0) begin
-      \$2826  = mac_wmux_s0_w3_29;
+      \$2838  = i__payload[1215:1208];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2827  = \mac_wmux1_s0$674 ;
+    \$2839  = \mac_wmux0_s0$464 ;
     if (stall_adv0) begin
-      \$2827  = mac_wmux_s0_w0_30;
+      \$2839  = i__payload[455:448];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2828  = \mac_wmux1_s0$676 ;
+    \$2840  = \mac_wmux0_s0$466 ;
     if (stall_adv0) begin
-      \$2828  = mac_wmux_s0_w1_30;
+      \$2840  = i__payload[711:704];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2829  = \mac_wmux1_s0$678 ;
+    \$2841  = \mac_wmux0_s0$468 ;
     if (stall_adv0) begin
-      \$2829  = mac_wmux_s0_w2_30;
+      \$2841  = i__payload[967:960];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2830  = \mac_wmux1_s0$680 ;
+    \$2842  = \mac_wmux0_s0$470 ;
     if (stall_adv0) begin
-      \$2830  = mac_wmux_s0_w3_30;
+      \$2842  = i__payload[1223:1216];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2831  = \mac_wmux1_s0$687 ;
+    \$2843  = \mac_wmux0_s0$477 ;
     if (stall_adv0) begin
-      \$2831  = i__payload[463:456];
+      \$2843  = i__payload[463:456];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2832  = \mac_wmux1_s0$689 ;
+    \$2844  = \mac_wmux0_s0$479 ;
     if (stall_adv0) begin
-      \$2832  = i__payload[719:712];
+      \$2844  = i__payload[719:712];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2833  = \mac_wmux1_s0$691 ;
+    \$2845  = \mac_wmux0_s0$481 ;
     if (stall_adv0) begin
-      \$2833  = i__payload[975:968];
+      \$2845  = i__payload[975:968];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2834  = \mac_wmux1_s0$693 ;
+    \$2846  = \mac_wmux0_s0$483 ;
     if (stall_adv0) begin
-      \$2834  = i__payload[1231:1224];
+      \$2846  = i__payload[1231:1224];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2835  = \mac_wmux1_s0$1577 ;
+    \$2847  = \mac_wmux0_s0$1583 ;
     if (stall_adv0) begin
-      \$2835  = i__payload[7:0];
+      \$2847  = i__payload[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2836  = \mac_wmux1_s0$1578 ;
+    \$2848  = \mac_wmux0_s0$1584 ;
     if (stall_adv0) begin
-      \$2836  = i__payload[15:8];
+      \$2848  = i__payload[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2837  = \mac_wmux1_s0$1579 ;
+    \$2849  = \mac_wmux0_s0$1585 ;
     if (stall_adv0) begin
-      \$2837  = i__payload[23:16];
+      \$2849  = i__payload[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2838  = \mac_wmux1_s0$1580 ;
+    \$2850  = \mac_wmux0_s0$1586 ;
     if (stall_adv0) begin
-      \$2838  = i__payload[31:24];
+      \$2850  = i__payload[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2839  = \mac_wmux1_s0$1581 ;
+    \$2851  = \mac_wmux0_s0$1587 ;
     if (stall_adv0) begin
-      \$2839  = i__payload[39:32];
+      \$2851  = i__payload[39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2840  = \mac_wmux1_s0$1582 ;
+    \$2852  = \mac_wmux0_s0$1588 ;
     if (stall_adv0) begin
-      \$2840  = i__payload[47:40];
+      \$2852  = i__payload[47:40];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2841  = \mac_wmux1_s0$1583 ;
+    \$2853  = \mac_wmux0_s0$1589 ;
     if (stall_adv0) begin
-      \$2841  = i__payload[55:48];
+      \$2853  = i__payload[55:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2842  = \mac_wmux1_s0$1584 ;
+    \$2854  = \mac_wmux0_s0$1590 ;
     if (stall_adv0) begin
-      \$2842  = i__payload[63:56];
+      \$2854  = i__payload[63:56];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2843  = \mac_wmux1_s0$1585 ;
+    \$2855  = \mac_wmux0_s0$1591 ;
     if (stall_adv0) begin
-      \$2843  = i__payload[71:64];
+      \$2855  = i__payload[71:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2844  = \mac_wmux1_s0$1586 ;
+    \$2856  = \mac_wmux0_s0$1592 ;
     if (stall_adv0) begin
-      \$2844  = i__payload[79:72];
+      \$2856  = i__payload[79:72];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2845  = \mac_wmux1_s0$1587 ;
+    \$2857  = \mac_wmux0_s0$1593 ;
     if (stall_adv0) begin
-      \$2845  = i__payload[87:80];
+      \$2857  = i__payload[87:80];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2846  = \mac_wmux1_s0$1588 ;
+    \$2858  = \mac_wmux0_s0$1594 ;
     if (stall_adv0) begin
-      \$2846  = i__payload[95:88];
+      \$2858  = i__payload[95:88];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2847  = \mac_wmux1_s0$1589 ;
+    \$2859  = \mac_wmux0_s0$1595 ;
     if (stall_adv0) begin
-      \$2847  = i__payload[103:96];
+      \$2859  = i__payload[103:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2848  = \mac_wmux1_s0$1590 ;
+    \$2860  = \mac_wmux0_s0$1596 ;
     if (stall_adv0) begin
-      \$2848  = i__payload[111:104];
+      \$2860  = i__payload[111:104];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2849  = \mac_wmux1_s0$1591 ;
+    \$2861  = \mac_wmux0_s0$1597 ;
     if (stall_adv0) begin
-      \$2849  = i__payload[119:112];
+      \$2861  = i__payload[119:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2850  = \mac_wmux1_s0$1592 ;
+    \$2862  = \mac_wmux0_s0$1598 ;
     if (stall_adv0) begin
-      \$2850  = i__payload[127:120];
+      \$2862  = i__payload[127:120];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2851  = \mac_wmux1_s0$1593 ;
+    \$2863  = \mac_wmux0_s0$1599 ;
     if (stall_adv0) begin
-      \$2851  = i__payload[1232];
+      \$2863  = i__payload[1232];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2852  = mac_wmux1_valid_s0;
+    \$2864  = mac_wmux0_valid_s0;
     if (stall_adv0) begin
-      \$2852  = i__valid;
+      \$2864  = i__valid;
     end
     if (rst) begin
-      \$2852  = 1'h0;
+      \$2864  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2853  = \mac_wmux3_s0$896 ;
+    \$2865  = \mac_wmux2_s0$700 ;
     if (stall_adv1) begin
-      \$2853  = mac_wmux_s2_v0;
+      \$2865  = mac_wmux_s1_v0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2854  = \mac_wmux3_s0$915 ;
+    \$2866  = \mac_wmux2_s0$719 ;
     if (stall_adv1) begin
-      \$2854  = mac_wmux_s2_v1;
+      \$2866  = mac_wmux_s1_v1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2855  = \mac_wmux3_s0$934 ;
+    \$2867  = \mac_wmux2_s0$738 ;
     if (stall_adv1) begin
-      \$2855  = mac_wmux_s2_v2;
+      \$2867  = mac_wmux_s1_v2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2856  = \mac_wmux3_s0$953 ;
+    \$2868  = \mac_wmux2_s0$757 ;
     if (stall_adv1) begin
-      \$2856  = mac_wmux_s2_v3;
+      \$2868  = mac_wmux_s1_v3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2857  = \mac_wmux3_s0$972 ;
+    \$2869  = mac_wmux2_s0;
     if (stall_adv1) begin
-      \$2857  = mac_wmux_s2_v4;
+      \$2869  = mac_wmux_s1_v4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2858  = \mac_wmux3_s0$991 ;
+    \$2870  = \mac_wmux2_s0$716 ;
     if (stall_adv1) begin
-      \$2858  = mac_wmux_s2_v5;
+      \$2870  = mac_wmux_s1_v5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2859  = \mac_wmux3_s0$1010 ;
+    \$2871  = \mac_wmux2_s0$735 ;
     if (stall_adv1) begin
-      \$2859  = mac_wmux_s2_v6;
+      \$2871  = mac_wmux_s1_v6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2860  = \mac_wmux3_s0$1029 ;
+    \$2872  = \mac_wmux2_s0$754 ;
     if (stall_adv1) begin
-      \$2860  = mac_wmux_s2_v7;
+      \$2872  = mac_wmux_s1_v7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2861  = mac_wmux3_s0;
+    \$2873  = \mac_wmux2_s0$773 ;
     if (stall_adv1) begin
-      \$2861  = mac_wmux_s2_v8;
+      \$2873  = mac_wmux_s1_v8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2862  = \mac_wmux3_s0$912 ;
+    \$2874  = \mac_wmux2_s0$786 ;
     if (stall_adv1) begin
-      \$2862  = mac_wmux_s2_v9;
+      \$2874  = mac_wmux_s1_v9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2863  = \mac_wmux3_s0$931 ;
+    \$2875  = \mac_wmux2_s0$799 ;
     if (stall_adv1) begin
-      \$2863  = mac_wmux_s2_v10;
+      \$2875  = mac_wmux_s1_v10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2864  = \mac_wmux3_s0$950 ;
+    \$2876  = \mac_wmux2_s0$812 ;
     if (stall_adv1) begin
-      \$2864  = mac_wmux_s2_v11;
+      \$2876  = mac_wmux_s1_v11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2865  = \mac_wmux3_s0$969 ;
+    \$2877  = \mac_wmux2_s0$825 ;
     if (stall_adv1) begin
-      \$2865  = mac_wmux_s2_v12;
+      \$2877  = mac_wmux_s1_v12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2866  = \mac_wmux3_s0$988 ;
+    \$2878  = \mac_wmux2_s0$838 ;
     if (stall_adv1) begin
-      \$2866  = mac_wmux_s2_v13;
+      \$2878  = mac_wmux_s1_v13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2867  = \mac_wmux3_s0$1007 ;
+    \$2879  = \mac_wmux2_s0$851 ;
     if (stall_adv1) begin
-      \$2867  = mac_wmux_s2_v14;
+      \$2879  = mac_wmux_s1_v14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2868  = \mac_wmux3_s0$1026 ;
+    \$2880  = \mac_wmux2_s0$864 ;
     if (stall_adv1) begin
-      \$2868  = mac_wmux_s2_v15;
+      \$2880  = mac_wmux_s1_v15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2869  = \mac_wmux3_s0$1045 ;
+    \$2881  = \mac_wmux2_s0$877 ;
     if (stall_adv1) begin
-      \$2869  = mac_wmux_s2_v16;
+      \$2881  = mac_wmux_s1_v16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2870  = \mac_wmux3_s0$1058 ;
+    \$2882  = \mac_wmux2_s0$890 ;
     if (stall_adv1) begin
-      \$2870  = mac_wmux_s2_v17;
+      \$2882  = mac_wmux_s1_v17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2871  = \mac_wmux3_s0$1071 ;
+    \$2883  = \mac_wmux2_s0$903 ;
     if (stall_adv1) begin
-      \$2871  = mac_wmux_s2_v18;
+      \$2883  = mac_wmux_s1_v18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2872  = \mac_wmux3_s0$1084 ;
+    \$2884  = \mac_wmux2_s0$916 ;
     if (stall_adv1) begin
-      \$2872  = mac_wmux_s2_v19;
+      \$2884  = mac_wmux_s1_v19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2873  = \mac_wmux3_s0$1097 ;
+    \$2885  = \mac_wmux2_s0$929 ;
     if (stall_adv1) begin
-      \$2873  = mac_wmux_s2_v20;
+      \$2885  = mac_wmux_s1_v20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2874  = \mac_wmux3_s0$1110 ;
+    \$2886  = \mac_wmux2_s0$942 ;
     if (stall_adv1) begin
-      \$2874  = mac_wmux_s2_v21;
+      \$2886  = mac_wmux_s1_v21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2875  = \mac_wmux3_s0$1123 ;
+    \$2887  = \mac_wmux2_s0$955 ;
     if (stall_adv1) begin
-      \$2875  = mac_wmux_s2_v22;
+      \$2887  = mac_wmux_s1_v22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2876  = \mac_wmux3_s0$1136 ;
+    \$2888  = \mac_wmux2_s0$968 ;
     if (stall_adv1) begin
-      \$2876  = mac_wmux_s2_v23;
+      \$2888  = mac_wmux_s1_v23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2877  = \mac_wmux3_s0$1149 ;
+    \$2889  = \mac_wmux2_s0$981 ;
     if (stall_adv1) begin
-      \$2877  = mac_wmux_s2_v24;
+      \$2889  = mac_wmux_s1_v24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2878  = \mac_wmux3_s0$1162 ;
+    \$2890  = \mac_wmux2_s0$994 ;
     if (stall_adv1) begin
-      \$2878  = mac_wmux_s2_v25;
+      \$2890  = mac_wmux_s1_v25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2879  = \mac_wmux3_s0$1175 ;
+    \$2891  = \mac_wmux2_s0$1007 ;
     if (stall_adv1) begin
-      \$2879  = mac_wmux_s2_v26;
+      \$2891  = mac_wmux_s1_v26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2880  = \mac_wmux3_s0$1188 ;
+    \$2892  = \mac_wmux2_s0$1020 ;
     if (stall_adv1) begin
-      \$2880  = mac_wmux_s2_v27;
+      \$2892  = mac_wmux_s1_v27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2881  = \mac_wmux3_s0$1201 ;
+    \$2893  = \mac_wmux2_s0$1033 ;
     if (stall_adv1) begin
-      \$2881  = \$2617 ;
+      \$2893  = mac_wmux_s1_v28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2882  = \mac_wmux3_s0$1214 ;
+    \$2894  = \mac_wmux2_s0$1046 ;
     if (stall_adv1) begin
-      \$2882  = \$2619 ;
+      \$2894  = mac_wmux_s1_v29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2883  = \mac_wmux3_s0$1227 ;
+    \$2895  = \mac_wmux2_s0$1059 ;
     if (stall_adv1) begin
-      \$2883  = \$2623 ;
+      \$2895  = \$2632 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2884  = \mac_wmux3_s0$1240 ;
+    \$2896  = \mac_wmux2_s0$1072 ;
     if (stall_adv1) begin
-      \$2884  = \$2627 ;
+      \$2896  = \$2636 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2885  = \mac_wmux3_s0$897 ;
+    \$2897  = \mac_wmux2_s0$701 ;
     if (stall_adv1) begin
-      \$2885  = mac_wmux_s2_d0;
+      \$2897  = mac_wmux_s1_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2886  = \mac_wmux3_s0$916 ;
+    \$2898  = \mac_wmux2_s0$720 ;
     if (stall_adv1) begin
-      \$2886  = mac_wmux_s2_d1;
+      \$2898  = mac_wmux_s1_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2887  = \mac_wmux3_s0$935 ;
+    \$2899  = \mac_wmux2_s0$739 ;
     if (stall_adv1) begin
-      \$2887  = mac_wmux_s2_d2;
+      \$2899  = mac_wmux_s1_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2888  = \mac_wmux3_s0$954 ;
+    \$2900  = \mac_wmux2_s0$758 ;
     if (stall_adv1) begin
-      \$2888  = mac_wmux_s2_d3;
+      \$2900  = mac_wmux_s1_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2889  = \mac_wmux3_s0$973 ;
+    \$2901  = \mac_wmux2_s0$698 ;
     if (stall_adv1) begin
-      \$2889  = mac_wmux_s2_d4;
+      \$2901  = mac_wmux_s1_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2890  = \mac_wmux3_s0$992 ;
+    \$2902  = \mac_wmux2_s0$717 ;
     if (stall_adv1) begin
-      \$2890  = mac_wmux_s2_d5;
+      \$2902  = mac_wmux_s1_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2891  = \mac_wmux3_s0$1011 ;
+    \$2903  = \mac_wmux2_s0$736 ;
     if (stall_adv1) begin
-      \$2891  = mac_wmux_s2_d6;
+      \$2903  = mac_wmux_s1_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2892  = \mac_wmux3_s0$1030 ;
+    \$2904  = \mac_wmux2_s0$755 ;
     if (stall_adv1) begin
-      \$2892  = mac_wmux_s2_d7;
+      \$2904  = mac_wmux_s1_d7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2893  = \mac_wmux3_s0$894 ;
+    \$2905  = \mac_wmux2_s0$774 ;
     if (stall_adv1) begin
-      \$2893  = mac_wmux_s2_d8;
+      \$2905  = mac_wmux_s1_d8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2894  = \mac_wmux3_s0$913 ;
+    \$2906  = \mac_wmux2_s0$787 ;
     if (stall_adv1) begin
-      \$2894  = mac_wmux_s2_d9;
+      \$2906  = mac_wmux_s1_d9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2895  = \mac_wmux3_s0$932 ;
+    \$2907  = \mac_wmux2_s0$800 ;
     if (stall_adv1) begin
-      \$2895  = mac_wmux_s2_d10;
+      \$2907  = mac_wmux_s1_d10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2896  = \mac_wmux3_s0$951 ;
+    \$2908  = \mac_wmux2_s0$813 ;
     if (stall_adv1) begin
-      \$2896  = mac_wmux_s2_d11;
+      \$2908  = mac_wmux_s1_d11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2897  = \mac_wmux3_s0$970 ;
+    \$2909  = \mac_wmux2_s0$826 ;
     if (stall_adv1) begin
-      \$2897  = mac_wmux_s2_d12;
+      \$2909  = mac_wmux_s1_d12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2898  = \mac_wmux3_s0$989 ;
+    \$2910  = \mac_wmux2_s0$839 ;
     if (stall_adv1) begin
-      \$2898  = mac_wmux_s2_d13;
+      \$2910  = mac_wmux_s1_d13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2899  = \mac_wmux3_s0$1008 ;
+    \$2911  = \mac_wmux2_s0$852 ;
     if (stall_adv1) begin
-      \$2899  = mac_wmux_s2_d14;
+      \$2911  = mac_wmux_s1_d14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2900  = \mac_wmux3_s0$1027 ;
+    \$2912  = \mac_wmux2_s0$865 ;
     if (stall_adv1) begin
-      \$2900  = mac_wmux_s2_d15;
+      \$2912  = mac_wmux_s1_d15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2901  = \mac_wmux3_s0$1046 ;
+    \$2913  = \mac_wmux2_s0$878 ;
     if (stall_adv1) begin
-      \$2901  = mac_wmux_s2_d16;
+      \$2913  = mac_wmux_s1_d16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2902  = \mac_wmux3_s0$1059 ;
+    \$2914  = \mac_wmux2_s0$891 ;
     if (stall_adv1) begin
-      \$2902  = mac_wmux_s2_d17;
+      \$2914  = mac_wmux_s1_d17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2903  = \mac_wmux3_s0$1072 ;
+    \$2915  = \mac_wmux2_s0$904 ;
     if (stall_adv1) begin
-      \$2903  = mac_wmux_s2_d18;
+      \$2915  = mac_wmux_s1_d18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2904  = \mac_wmux3_s0$1085 ;
+    \$2916  = \mac_wmux2_s0$917 ;
     if (stall_adv1) begin
-      \$2904  = mac_wmux_s2_d19;
+      \$2916  = mac_wmux_s1_d19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2905  = \mac_wmux3_s0$1098 ;
+    \$2917  = \mac_wmux2_s0$930 ;
     if (stall_adv1) begin
-      \$2905  = mac_wmux_s2_d20;
+      \$2917  = mac_wmux_s1_d20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2906  = \mac_wmux3_s0$1111 ;
+    \$2918  = \mac_wmux2_s0$943 ;
     if (stall_adv1) begin
-      \$2906  = mac_wmux_s2_d21;
+      \$2918  = mac_wmux_s1_d21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2907  = \mac_wmux3_s0$1124 ;
+    \$2919  = \mac_wmux2_s0$956 ;
     if (stall_adv1) begin
-      \$2907  = mac_wmux_s2_d22;
+      \$2919  = mac_wmux_s1_d22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2908  = \mac_wmux3_s0$1137 ;
+    \$2920  = \mac_wmux2_s0$969 ;
     if (stall_adv1) begin
-      \$2908  = mac_wmux_s2_d23;
+      \$2920  = mac_wmux_s1_d23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2909  = \mac_wmux3_s0$1150 ;
+    \$2921  = \mac_wmux2_s0$982 ;
     if (stall_adv1) begin
-      \$2909  = mac_wmux_s2_d24;
+      \$2921  = mac_wmux_s1_d24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2910  = \mac_wmux3_s0$1163 ;
+    \$2922  = \mac_wmux2_s0$995 ;
     if (stall_adv1) begin
-      \$2910  = mac_wmux_s2_d25;
+      \$2922  = mac_wmux_s1_d25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2911  = \mac_wmux3_s0$1176 ;
+    \$2923  = \mac_wmux2_s0$1008 ;
     if (stall_adv1) begin
-      \$2911  = mac_wmux_s2_d26;
+      \$2923  = mac_wmux_s1_d26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2912  = \mac_wmux3_s0$1189 ;
+    \$2924  = \mac_wmux2_s0$1021 ;
     if (stall_adv1) begin
-      \$2912  = mac_wmux_s2_d27;
+      \$2924  = mac_wmux_s1_d27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2913  = \mac_wmux3_s0$1202 ;
+    \$2925  = \mac_wmux2_s0$1034 ;
     if (stall_adv1) begin
-      \$2913  = mac_wmux_s1_d28;
+      \$2925  = mac_wmux_s1_d28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2914  = \mac_wmux3_s0$1215 ;
+    \$2926  = \mac_wmux2_s0$1047 ;
     if (stall_adv1) begin
-      \$2914  = mac_wmux_s1_d29;
+      \$2926  = mac_wmux_s1_d29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2915  = \mac_wmux3_s0$1228 ;
+    \$2927  = \mac_wmux2_s0$1060 ;
     if (stall_adv1) begin
-      \$2915  = \mac_wmux1_s0$670 ;
+      \$2927  = mac_wmux_s0_d30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2916  = \mac_wmux3_s0$1241 ;
+    \$2928  = \mac_wmux2_s0$1073 ;
     if (stall_adv1) begin
-      \$2916  = \mac_wmux1_s0$683 ;
+      \$2928  = \mac_wmux0_s0$473 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2917  = \mac_wmux3_s0$900 ;
+    \$2929  = \mac_wmux2_s0$704 ;
     if (stall_adv1) begin
-      \$2917  = mac_wmux_s2_w0_0;
+      \$2929  = mac_wmux_s1_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2918  = \mac_wmux3_s0$903 ;
+    \$2930  = \mac_wmux2_s0$707 ;
     if (stall_adv1) begin
-      \$2918  = mac_wmux_s2_w1_0;
+      \$2930  = mac_wmux_s1_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2919  = \mac_wmux3_s0$906 ;
+    \$2931  = \mac_wmux2_s0$710 ;
     if (stall_adv1) begin
-      \$2919  = mac_wmux_s2_w2_0;
+      \$2931  = mac_wmux_s1_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2920  = \mac_wmux3_s0$909 ;
+    \$2932  = \mac_wmux2_s0$713 ;
     if (stall_adv1) begin
-      \$2920  = mac_wmux_s2_w3_0;
+      \$2932  = mac_wmux_s1_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2921  = \mac_wmux3_s0$919 ;
+    \$2933  = \mac_wmux2_s0$723 ;
     if (stall_adv1) begin
-      \$2921  = mac_wmux_s2_w0_1;
+      \$2933  = mac_wmux_s1_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2922  = \mac_wmux3_s0$922 ;
+    \$2934  = \mac_wmux2_s0$726 ;
     if (stall_adv1) begin
-      \$2922  = mac_wmux_s2_w1_1;
+      \$2934  = mac_wmux_s1_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2923  = \mac_wmux3_s0$925 ;
+    \$2935  = \mac_wmux2_s0$729 ;
     if (stall_adv1) begin
-      \$2923  = mac_wmux_s2_w2_1;
+      \$2935  = mac_wmux_s1_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2924  = \mac_wmux3_s0$928 ;
+    \$2936  = \mac_wmux2_s0$732 ;
     if (stall_adv1) begin
-      \$2924  = mac_wmux_s2_w3_1;
+      \$2936  = mac_wmux_s1_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2925  = \mac_wmux3_s0$938 ;
+    \$2937  = \mac_wmux2_s0$742 ;
     if (stall_adv1) begin
-      \$2925  = mac_wmux_s2_w0_2;
+      \$2937  = mac_wmux_s1_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2926  = \mac_wmux3_s0$941 ;
+    \$2938  = \mac_wmux2_s0$745 ;
     if (stall_adv1) begin
-      \$2926  = mac_wmux_s2_w1_2;
+      \$2938  = mac_wmux_s1_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2927  = \mac_wmux3_s0$944 ;
+    \$2939  = \mac_wmux2_s0$748 ;
     if (stall_adv1) begin
-      \$2927  = mac_wmux_s2_w2_2;
+      \$2939  = mac_wmux_s1_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2928  = \mac_wmux3_s0$947 ;
+    \$2940  = \mac_wmux2_s0$751 ;
     if (stall_adv1) begin
-      \$2928  = mac_wmux_s2_w3_2;
+      \$2940  = mac_wmux_s1_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2929  = \mac_wmux3_s0$957 ;
+    \$2941  = \mac_wmux2_s0$761 ;
     if (stall_adv1) begin
-      \$2929  = mac_wmux_s2_w0_3;
+      \$2941  = mac_wmux_s1_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2930  = \mac_wmux3_s0$960 ;
+    \$2942  = \mac_wmux2_s0$764 ;
     if (stall_adv1) begin
-      \$2930  = mac_wmux_s2_w1_3;
+      \$2942  = mac_wmux_s1_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2931  = \mac_wmux3_s0$963 ;
+    \$2943  = \mac_wmux2_s0$767 ;
     if (stall_adv1) begin
-      \$2931  = mac_wmux_s2_w2_3;
+      \$2943  = mac_wmux_s1_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2932  = \mac_wmux3_s0$966 ;
+    \$2944  = \mac_wmux2_s0$770 ;
     if (stall_adv1) begin
-      \$2932  = mac_wmux_s2_w3_3;
+      \$2944  = mac_wmux_s1_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2933  = \mac_wmux3_s0$976 ;
+    \$2945  = \mac_wmux2_s0$705 ;
     if (stall_adv1) begin
-      \$2933  = mac_wmux_s2_w0_4;
+      \$2945  = mac_wmux_s1_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2934  = \mac_wmux3_s0$979 ;
+    \$2946  = \mac_wmux2_s0$708 ;
     if (stall_adv1) begin
-      \$2934  = mac_wmux_s2_w1_4;
+      \$2946  = mac_wmux_s1_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2935  = \mac_wmux3_s0$982 ;
+    \$2947  = \mac_wmux2_s0$711 ;
     if (stall_adv1) begin
-      \$2935  = mac_wmux_s2_w2_4;
+      \$2947  = mac_wmux_s1_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2936  = \mac_wmux3_s0$985 ;
+    \$2948  = \mac_wmux2_s0$714 ;
     if (stall_adv1) begin
-      \$2936  = mac_wmux_s2_w3_4;
+      \$2948  = mac_wmux_s1_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2937  = \mac_wmux3_s0$995 ;
+    \$2949  = \mac_wmux2_s0$724 ;
     if (stall_adv1) begin
-      \$2937  = mac_wmux_s2_w0_5;
+      \$2949  = mac_wmux_s1_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2938  = \mac_wmux3_s0$998 ;
+    \$2950  = \mac_wmux2_s0$727 ;
     if (stall_adv1) begin
-      \$2938  = mac_wmux_s2_w1_5;
+      \$2950  = mac_wmux_s1_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2939  = \mac_wmux3_s0$1001 ;
+    \$2951  = \mac_wmux2_s0$730 ;
     if (stall_adv1) begin
-      \$2939  = mac_wmux_s2_w2_5;
+      \$2951  = mac_wmux_s1_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2940  = \mac_wmux3_s0$1004 ;
+    \$2952  = \mac_wmux2_s0$733 ;
     if (stall_adv1) begin
-      \$2940  = mac_wmux_s2_w3_5;
+      \$2952  = mac_wmux_s1_w3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2941  = \mac_wmux3_s0$1014 ;
+    \$2953  = \mac_wmux2_s0$743 ;
     if (stall_adv1) begin
-      \$2941  = mac_wmux_s2_w0_6;
+      \$2953  = mac_wmux_s1_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2942  = \mac_wmux3_s0$1017 ;
+    \$2954  = \mac_wmux2_s0$746 ;
     if (stall_adv1) begin
-      \$2942  = mac_wmux_s2_w1_6;
+      \$2954  = mac_wmux_s1_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2943  = \mac_wmux3_s0$1020 ;
+    \$2955  = \mac_wmux2_s0$749 ;
     if (stall_adv1) begin
-      \$2943  = mac_wmux_s2_w2_6;
+      \$2955  = mac_wmux_s1_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2944  = \mac_wmux3_s0$1023 ;
+    \$2956  = \mac_wmux2_s0$752 ;
     if (stall_adv1) begin
-      \$2944  = mac_wmux_s2_w3_6;
+      \$2956  = mac_wmux_s1_w3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2945  = \mac_wmux3_s0$1033 ;
+    \$2957  = \mac_wmux2_s0$762 ;
     if (stall_adv1) begin
-      \$2945  = mac_wmux_s2_w0_7;
+      \$2957  = mac_wmux_s1_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2946  = \mac_wmux3_s0$1036 ;
+    \$2958  = \mac_wmux2_s0$765 ;
     if (stall_adv1) begin
-      \$2946  = mac_wmux_s2_w1_7;
+      \$2958  = mac_wmux_s1_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2947  = \mac_wmux3_s0$1039 ;
+    \$2959  = \mac_wmux2_s0$768 ;
     if (stall_adv1) begin
-      \$2947  = mac_wmux_s2_w2_7;
+      \$2959  = mac_wmux_s1_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2948  = \mac_wmux3_s0$1042 ;
+    \$2960  = \mac_wmux2_s0$771 ;
     if (stall_adv1) begin
-      \$2948  = mac_wmux_s2_w3_7;
+      \$2960  = mac_wmux_s1_w3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2949  = \mac_wmux3_s0$901 ;
+    \$2961  = \mac_wmux2_s0$778 ;
     if (stall_adv1) begin
-      \$2949  = mac_wmux_s2_w0_8;
+      \$2961  = mac_wmux_s1_w0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2950  = \mac_wmux3_s0$904 ;
+    \$2962  = \mac_wmux2_s0$780 ;
     if (stall_adv1) begin
-      \$2950  = mac_wmux_s2_w1_8;
+      \$2962  = mac_wmux_s1_w1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2951  = \mac_wmux3_s0$907 ;
+    \$2963  = \mac_wmux2_s0$782 ;
     if (stall_adv1) begin
-      \$2951  = mac_wmux_s2_w2_8;
+      \$2963  = mac_wmux_s1_w2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2952  = \mac_wmux3_s0$910 ;
+    \$2964  = \mac_wmux2_s0$784 ;
     if (stall_adv1) begin
-      \$2952  = mac_wmux_s2_w3_8;
+      \$2964  = mac_wmux_s1_w3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2953  = \mac_wmux3_s0$920 ;
+    \$2965  = \mac_wmux2_s0$791 ;
     if (stall_adv1) begin
-      \$2953  = mac_wmux_s2_w0_9;
+      \$2965  = mac_wmux_s1_w0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2954  = \mac_wmux3_s0$923 ;
+    \$2966  = \mac_wmux2_s0$793 ;
     if (stall_adv1) begin
-      \$2954  = mac_wmux_s2_w1_9;
+      \$2966  = mac_wmux_s1_w1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2955  = \mac_wmux3_s0$926 ;
+    \$2967  = \mac_wmux2_s0$795 ;
     if (stall_adv1) begin
-      \$2955  = mac_wmux_s2_w2_9;
+      \$2967  = mac_wmux_s1_w2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2956  = \mac_wmux3_s0$929 ;
+    \$2968  = \mac_wmux2_s0$797 ;
     if (stall_adv1) begin
-      \$2956  = mac_wmux_s2_w3_9;
+      \$2968  = mac_wmux_s1_w3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2957  = \mac_wmux3_s0$939 ;
+    \$2969  = \mac_wmux2_s0$804 ;
     if (stall_adv1) begin
-      \$2957  = mac_wmux_s2_w0_10;
+      \$2969  = mac_wmux_s1_w0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2958  = \mac_wmux3_s0$942 ;
+    \$2970  = \mac_wmux2_s0$806 ;
     if (stall_adv1) begin
-      \$2958  = mac_wmux_s2_w1_10;
+      \$2970  = mac_wmux_s1_w1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2959  = \mac_wmux3_s0$945 ;
+    \$2971  = \mac_wmux2_s0$808 ;
     if (stall_adv1) begin
-      \$2959  = mac_wmux_s2_w2_10;
+      \$2971  = mac_wmux_s1_w2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2960  = \mac_wmux3_s0$948 ;
+    \$2972  = \mac_wmux2_s0$810 ;
     if (stall_adv1) begin
-      \$2960  = mac_wmux_s2_w3_10;
+      \$2972  = mac_wmux_s1_w3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2961  = \mac_wmux3_s0$958 ;
+    \$2973  = \mac_wmux2_s0$817 ;
     if (stall_adv1) begin
-      \$2961  = mac_wmux_s2_w0_11;
+      \$2973  = mac_wmux_s1_w0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2962  = \mac_wmux3_s0$961 ;
+    \$2974  = \mac_wmux2_s0$819 ;
     if (stall_adv1) begin
-      \$2962  = mac_wmux_s2_w1_11;
+      \$2974  = mac_wmux_s1_w1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2963  = \mac_wmux3_s0$964 ;
+    \$2975  = \mac_wmux2_s0$821 ;
     if (stall_adv1) begin
-      \$2963  = mac_wmux_s2_w2_11;
+      \$2975  = mac_wmux_s1_w2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2964  = \mac_wmux3_s0$967 ;
+    \$2976  = \mac_wmux2_s0$823 ;
     if (stall_adv1) begin
-      \$2964  = mac_wmux_s2_w3_11;
+      \$2976  = mac_wmux_s1_w3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2965  = \mac_wmux3_s0$977 ;
+    \$2977  = \mac_wmux2_s0$830 ;
     if (stall_adv1) begin
-      \$2965  = mac_wmux_s2_w0_12;
+      \$2977  = mac_wmux_s1_w0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2966  = \mac_wmux3_s0$980 ;
+    \$2978  = \mac_wmux2_s0$832 ;
     if (stall_adv1) begin
-      \$2966  = mac_wmux_s2_w1_12;
+      \$2978  = mac_wmux_s1_w1_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2967  = \mac_wmux3_s0$983 ;
+    \$2979  = \mac_wmux2_s0$834 ;
     if (stall_adv1) begin
-      \$2967  = mac_wmux_s2_w2_12;
+      \$2979  = mac_wmux_s1_w2_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2968  = \mac_wmux3_s0$986 ;
+    \$2980  = \mac_wmux2_s0$836 ;
     if (stall_adv1) begin
-      \$2968  = mac_wmux_s2_w3_12;
+      \$2980  = mac_wmux_s1_w3_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2969  = \mac_wmux3_s0$996 ;
+    \$2981  = \mac_wmux2_s0$843 ;
     if (stall_adv1) begin
-      \$2969  = mac_wmux_s2_w0_13;
+      \$2981  = mac_wmux_s1_w0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2970  = \mac_wmux3_s0$999 ;
+    \$2982  = \mac_wmux2_s0$845 ;
     if (stall_adv1) begin
-      \$2970  = mac_wmux_s2_w1_13;
+      \$2982  = mac_wmux_s1_w1_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2971  = \mac_wmux3_s0$1002 ;
+    \$2983  = \mac_wmux2_s0$847 ;
     if (stall_adv1) begin
-      \$2971  = mac_wmux_s2_w2_13;
+      \$2983  = mac_wmux_s1_w2_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2972  = \mac_wmux3_s0$1005 ;
+    \$2984  = \mac_wmux2_s0$849 ;
     if (stall_adv1) begin
-      \$2972  = mac_wmux_s2_w3_13;
+      \$2984  = mac_wmux_s1_w3_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2973  = \mac_wmux3_s0$1015 ;
+    \$2985  = \mac_wmux2_s0$856 ;
     if (stall_adv1) begin
-      \$2973  = mac_wmux_s2_w0_14;
+      \$2985  = mac_wmux_s1_w0_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2974  = \mac_wmux3_s0$1018 ;
+    \$2986  = \mac_wmux2_s0$858 ;
     if (stall_adv1) begin
-      \$2974  = mac_wmux_s2_w1_14;
+      \$2986  = mac_wmux_s1_w1_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2975  = \mac_wmux3_s0$1021 ;
+    \$2987  = \mac_wmux2_s0$860 ;
     if (stall_adv1) begin
-      \$2975  = mac_wmux_s2_w2_14;
+      \$2987  = mac_wmux_s1_w2_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2976  = \mac_wmux3_s0$1024 ;
+    \$2988  = \mac_wmux2_s0$862 ;
     if (stall_adv1) begin
-      \$2976  = mac_wmux_s2_w3_14;
+      \$2988  = mac_wmux_s1_w3_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2977  = \mac_wmux3_s0$1034 ;
+    \$2989  = \mac_wmux2_s0$869 ;
     if (stall_adv1) begin
-      \$2977  = mac_wmux_s2_w0_15;
+      \$2989  = mac_wmux_s1_w0_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2978  = \mac_wmux3_s0$1037 ;
+    \$2990  = \mac_wmux2_s0$871 ;
     if (stall_adv1) begin
-      \$2978  = mac_wmux_s2_w1_15;
+      \$2990  = mac_wmux_s1_w1_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2979  = \mac_wmux3_s0$1040 ;
+    \$2991  = \mac_wmux2_s0$873 ;
     if (stall_adv1) begin
-      \$2979  = mac_wmux_s2_w2_15;
+      \$2991  = mac_wmux_s1_w2_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2980  = \mac_wmux3_s0$1043 ;
+    \$2992  = \mac_wmux2_s0$875 ;
     if (stall_adv1) begin
-      \$2980  = mac_wmux_s2_w3_15;
+      \$2992  = mac_wmux_s1_w3_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2981  = \mac_wmux3_s0$1050 ;
+    \$2993  = \mac_wmux2_s0$882 ;
     if (stall_adv1) begin
-      \$2981  = mac_wmux_s2_w0_16;
+      \$2993  = mac_wmux_s1_w0_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2982  = \mac_wmux3_s0$1052 ;
+    \$2994  = \mac_wmux2_s0$884 ;
     if (stall_adv1) begin
-      \$2982  = mac_wmux_s2_w1_16;
+      \$2994  = mac_wmux_s1_w1_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2983  = \mac_wmux3_s0$1054 ;
+    \$2995  = \mac_wmux2_s0$886 ;
     if (stall_adv1) begin
-      \$2983  = mac_wmux_s2_w2_16;
+      \$2995  = mac_wmux_s1_w2_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2984  = \mac_wmux3_s0$1056 ;
+    \$2996  = \mac_wmux2_s0$888 ;
     if (stall_adv1) begin
-      \$2984  = mac_wmux_s2_w3_16;
+      \$2996  = mac_wmux_s1_w3_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2985  = \mac_wmux3_s0$1063 ;
+    \$2997  = \mac_wmux2_s0$895 ;
     if (stall_adv1) begin
-      \$2985  = mac_wmux_s2_w0_17;
+      \$2997  = mac_wmux_s1_w0_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2986  = \mac_wmux3_s0$1065 ;
+    \$2998  = \mac_wmux2_s0$897 ;
     if (stall_adv1) begin
-      \$2986  = mac_wmux_s2_w1_17;
+      \$2998  = mac_wmux_s1_w1_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2987  = \mac_wmux3_s0$1067 ;
+    \$2999  = \mac_wmux2_s0$899 ;
     if (stall_adv1) begin
-      \$2987  = mac_wmux_s2_w2_17;
+      \$2999  = mac_wmux_s1_w2_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2988  = \mac_wmux3_s0$1069 ;
+    \$3000  = \mac_wmux2_s0$901 ;
     if (stall_adv1) begin
-      \$2988  = mac_wmux_s2_w3_17;
+      \$3000  = mac_wmux_s1_w3_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2989  = \mac_wmux3_s0$1076 ;
+    \$3001  = \mac_wmux2_s0$908 ;
     if (stall_adv1) begin
-      \$2989  = mac_wmux_s2_w0_18;
+      \$3001  = mac_wmux_s1_w0_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2990  = \mac_wmux3_s0$1078 ;
+    \$3002  = \mac_wmux2_s0$910 ;
     if (stall_adv1) begin
-      \$2990  = mac_wmux_s2_w1_18;
+      \$3002  = mac_wmux_s1_w1_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2991  = \mac_wmux3_s0$1080 ;
+    \$3003  = \mac_wmux2_s0$912 ;
     if (stall_adv1) begin
-      \$2991  = mac_wmux_s2_w2_18;
+      \$3003  = mac_wmux_s1_w2_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2992  = \mac_wmux3_s0$1082 ;
+    \$3004  = \mac_wmux2_s0$914 ;
     if (stall_adv1) begin
-      \$2992  = mac_wmux_s2_w3_18;
+      \$3004  = mac_wmux_s1_w3_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2993  = \mac_wmux3_s0$1089 ;
+    \$3005  = \mac_wmux2_s0$921 ;
     if (stall_adv1) begin
-      \$2993  = mac_wmux_s2_w0_19;
+      \$3005  = mac_wmux_s1_w0_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2994  = \mac_wmux3_s0$1091 ;
+    \$3006  = \mac_wmux2_s0$923 ;
     if (stall_adv1) begin
-      \$2994  = mac_wmux_s2_w1_19;
+      \$3006  = mac_wmux_s1_w1_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2995  = \mac_wmux3_s0$1093 ;
+    \$3007  = \mac_wmux2_s0$925 ;
     if (stall_adv1) begin
-      \$2995  = mac_wmux_s2_w2_19;
+      \$3007  = mac_wmux_s1_w2_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2996  = \mac_wmux3_s0$1095 ;
+    \$3008  = \mac_wmux2_s0$927 ;
     if (stall_adv1) begin
-      \$2996  = mac_wmux_s2_w3_19;
+      \$3008  = mac_wmux_s1_w3_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2997  = \mac_wmux3_s0$1102 ;
+    \$3009  = \mac_wmux2_s0$934 ;
     if (stall_adv1) begin
-      \$2997  = mac_wmux_s2_w0_20;
+      \$3009  = mac_wmux_s1_w0_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2998  = \mac_wmux3_s0$1104 ;
+    \$3010  = \mac_wmux2_s0$936 ;
     if (stall_adv1) begin
-      \$2998  = mac_wmux_s2_w1_20;
+      \$3010  = mac_wmux_s1_w1_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2999  = \mac_wmux3_s0$1106 ;
+    \$3011  = \mac_wmux2_s0$938 ;
     if (stall_adv1) begin
-      \$2999  = mac_wmux_s2_w2_20;
+      \$3011  = mac_wmux_s1_w2_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3000  = \mac_wmux3_s0$1108 ;
+    \$3012  = \mac_wmux2_s0$940 ;
     if (stall_adv1) begin
-      \$3000  = mac_wmux_s2_w3_20;
+      \$3012  = mac_wmux_s1_w3_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3001  = \mac_wmux3_s0$1115 ;
+    \$3013  = \mac_wmux2_s0$947 ;
     if (stall_adv1) begin
-      \$3001  = mac_wmux_s2_w0_21;
+      \$3013  = mac_wmux_s1_w0_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3002  = \mac_wmux3_s0$1117 ;
+    \$3014  = \mac_wmux2_s0$949 ;
     if (stall_adv1) begin
-      \$3002  = mac_wmux_s2_w1_21;
+      \$3014  = mac_wmux_s1_w1_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3003  = \mac_wmux3_s0$1119 ;
+    \$3015  = \mac_wmux2_s0$951 ;
     if (stall_adv1) begin
-      \$3003  = mac_wmux_s2_w2_21;
+      \$3015  = mac_wmux_s1_w2_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3004  = \mac_wmux3_s0$1121 ;
+    \$3016  = \mac_wmux2_s0$953 ;
     if (stall_adv1) begin
-      \$3004  = mac_wmux_s2_w3_21;
+      \$3016  = mac_wmux_s1_w3_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3005  = \mac_wmux3_s0$1128 ;
+    \$3017  = \mac_wmux2_s0$960 ;
     if (stall_adv1) begin
-      \$3005  = mac_wmux_s2_w0_22;
+      \$3017  = mac_wmux_s1_w0_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3006  = \mac_wmux3_s0$1130 ;
+    \$3018  = \mac_wmux2_s0$962 ;
     if (stall_adv1) begin
-      \$3006  = mac_wmux_s2_w1_22;
+      \$3018  = mac_wmux_s1_w1_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3007  = \mac_wmux3_s0$1132 ;
+    \$3019  = \mac_wmux2_s0$964 ;
     if (stall_adv1) begin
-      \$3007  = mac_wmux_s2_w2_22;
+      \$3019  = mac_wmux_s1_w2_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3008  = \mac_wmux3_s0$1134 ;
+    \$3020  = \mac_wmux2_s0$966 ;
     if (stall_adv1) begin
-      \$3008  = mac_wmux_s2_w3_22;
+      \$3020  = mac_wmux_s1_w3_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3009  = \mac_wmux3_s0$1141 ;
+    \$3021  = \mac_wmux2_s0$973 ;
     if (stall_adv1) begin
-      \$3009  = mac_wmux_s2_w0_23;
+      \$3021  = mac_wmux_s1_w0_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3010  = \mac_wmux3_s0$1143 ;
+    \$3022  = \mac_wmux2_s0$975 ;
     if (stall_adv1) begin
-      \$3010  = mac_wmux_s2_w1_23;
+      \$3022  = mac_wmux_s1_w1_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3011  = \mac_wmux3_s0$1145 ;
+    \$3023  = \mac_wmux2_s0$977 ;
     if (stall_adv1) begin
-      \$3011  = mac_wmux_s2_w2_23;
+      \$3023  = mac_wmux_s1_w2_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3012  = \mac_wmux3_s0$1147 ;
+    \$3024  = \mac_wmux2_s0$979 ;
     if (stall_adv1) begin
-      \$3012  = mac_wmux_s2_w3_23;
+      \$3024  = mac_wmux_s1_w3_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3013  = \mac_wmux3_s0$1154 ;
+    \$3025  = \mac_wmux2_s0$986 ;
     if (stall_adv1) begin
-      \$3013  = mac_wmux_s2_w0_24;
+      \$3025  = mac_wmux_s1_w0_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3014  = \mac_wmux3_s0$1156 ;
+    \$3026  = \mac_wmux2_s0$988 ;
     if (stall_adv1) begin
-      \$3014  = mac_wmux_s2_w1_24;
+      \$3026  = mac_wmux_s1_w1_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3015  = \mac_wmux3_s0$1158 ;
+    \$3027  = \mac_wmux2_s0$990 ;
     if (stall_adv1) begin
-      \$3015  = mac_wmux_s2_w2_24;
+      \$3027  = mac_wmux_s1_w2_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3016  = \mac_wmux3_s0$1160 ;
+    \$3028  = \mac_wmux2_s0$992 ;
     if (stall_adv1) begin
-      \$3016  = mac_wmux_s2_w3_24;
+      \$3028  = mac_wmux_s1_w3_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3017  = \mac_wmux3_s0$1167 ;
+    \$3029  = \mac_wmux2_s0$999 ;
     if (stall_adv1) begin
-      \$3017  = mac_wmux_s2_w0_25;
+      \$3029  = mac_wmux_s1_w0_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3018  = \mac_wmux3_s0$1169 ;
+    \$3030  = \mac_wmux2_s0$1001 ;
     if (stall_adv1) begin
-      \$3018  = mac_wmux_s2_w1_25;
+      \$3030  = mac_wmux_s1_w1_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3019  = \mac_wmux3_s0$1171 ;
+    \$3031  = \mac_wmux2_s0$1003 ;
     if (stall_adv1) begin
-      \$3019  = mac_wmux_s2_w2_25;
+      \$3031  = mac_wmux_s1_w2_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3020  = \mac_wmux3_s0$1173 ;
+    \$3032  = \mac_wmux2_s0$1005 ;
     if (stall_adv1) begin
-      \$3020  = mac_wmux_s2_w3_25;
+      \$3032  = mac_wmux_s1_w3_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3021  = \mac_wmux3_s0$1180 ;
+    \$3033  = \mac_wmux2_s0$1012 ;
     if (stall_adv1) begin
-      \$3021  = mac_wmux_s2_w0_26;
+      \$3033  = mac_wmux_s1_w0_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3022  = \mac_wmux3_s0$1182 ;
+    \$3034  = \mac_wmux2_s0$1014 ;
     if (stall_adv1) begin
-      \$3022  = mac_wmux_s2_w1_26;
+      \$3034  = mac_wmux_s1_w1_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3023  = \mac_wmux3_s0$1184 ;
+    \$3035  = \mac_wmux2_s0$1016 ;
     if (stall_adv1) begin
-      \$3023  = mac_wmux_s2_w2_26;
+      \$3035  = mac_wmux_s1_w2_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3024  = \mac_wmux3_s0$1186 ;
+    \$3036  = \mac_wmux2_s0$1018 ;
     if (stall_adv1) begin
-      \$3024  = mac_wmux_s2_w3_26;
+      \$3036  = mac_wmux_s1_w3_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3025  = \mac_wmux3_s0$1193 ;
+    \$3037  = \mac_wmux2_s0$1025 ;
     if (stall_adv1) begin
-      \$3025  = mac_wmux_s2_w0_27;
+      \$3037  = mac_wmux_s1_w0_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3026  = \mac_wmux3_s0$1195 ;
+    \$3038  = \mac_wmux2_s0$1027 ;
     if (stall_adv1) begin
-      \$3026  = mac_wmux_s2_w1_27;
+      \$3038  = mac_wmux_s1_w1_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3027  = \mac_wmux3_s0$1197 ;
+    \$3039  = \mac_wmux2_s0$1029 ;
     if (stall_adv1) begin
-      \$3027  = mac_wmux_s2_w2_27;
+      \$3039  = mac_wmux_s1_w2_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3028  = \mac_wmux3_s0$1199 ;
+    \$3040  = \mac_wmux2_s0$1031 ;
     if (stall_adv1) begin
-      \$3028  = mac_wmux_s2_w3_27;
+      \$3040  = mac_wmux_s1_w3_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3029  = \mac_wmux3_s0$1206 ;
+    \$3041  = \mac_wmux2_s0$1038 ;
     if (stall_adv1) begin
-      \$3029  = mac_wmux_s1_w0_28;
+      \$3041  = mac_wmux_s1_w0_28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3030  = \mac_wmux3_s0$1208 ;
+    \$3042  = \mac_wmux2_s0$1040 ;
     if (stall_adv1) begin
-      \$3030  = mac_wmux_s1_w1_28;
+      \$3042  = mac_wmux_s1_w1_28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3031  = \mac_wmux3_s0$1210 ;
+    \$3043  = \mac_wmux2_s0$1042 ;
     if (stall_adv1) begin
-      \$3031  = mac_wmux_s1_w2_28;
+      \$3043  = mac_wmux_s1_w2_28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3032  = \mac_wmux3_s0$1212 ;
+    \$3044  = \mac_wmux2_s0$1044 ;
     if (stall_adv1) begin
-      \$3032  = mac_wmux_s1_w3_28;
+      \$3044  = mac_wmux_s1_w3_28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3033  = \mac_wmux3_s0$1219 ;
+    \$3045  = \mac_wmux2_s0$1051 ;
     if (stall_adv1) begin
-      \$3033  = mac_wmux_s1_w0_29;
+      \$3045  = mac_wmux_s1_w0_29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3034  = \mac_wmux3_s0$1221 ;
+    \$3046  = \mac_wmux2_s0$1053 ;
     if (stall_adv1) begin
-      \$3034  = mac_wmux_s1_w1_29;
+      \$3046  = mac_wmux_s1_w1_29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3035  = \mac_wmux3_s0$1223 ;
+    \$3047  = \mac_wmux2_s0$1055 ;
     if (stall_adv1) begin
-      \$3035  = mac_wmux_s1_w2_29;
+      \$3047  = mac_wmux_s1_w2_29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3036  = \mac_wmux3_s0$1225 ;
+    \$3048  = \mac_wmux2_s0$1057 ;
     if (stall_adv1) begin
-      \$3036  = mac_wmux_s1_w3_29;
+      \$3048  = mac_wmux_s1_w3_29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3037  = \mac_wmux3_s0$1232 ;
+    \$3049  = \mac_wmux2_s0$1064 ;
     if (stall_adv1) begin
-      \$3037  = \mac_wmux1_s0$674 ;
+      \$3049  = mac_wmux_s0_w0_30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3038  = \mac_wmux3_s0$1234 ;
+    \$3050  = \mac_wmux2_s0$1066 ;
     if (stall_adv1) begin
-      \$3038  = \mac_wmux1_s0$676 ;
+      \$3050  = mac_wmux_s0_w1_30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3039  = \mac_wmux3_s0$1236 ;
+    \$3051  = \mac_wmux2_s0$1068 ;
     if (stall_adv1) begin
-      \$3039  = \mac_wmux1_s0$678 ;
+      \$3051  = mac_wmux_s0_w2_30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3040  = \mac_wmux3_s0$1238 ;
+    \$3052  = \mac_wmux2_s0$1070 ;
     if (stall_adv1) begin
-      \$3040  = \mac_wmux1_s0$680 ;
+      \$3052  = mac_wmux_s0_w3_30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3041  = \mac_wmux3_s0$1245 ;
+    \$3053  = \mac_wmux2_s0$1077 ;
     if (stall_adv1) begin
-      \$3041  = \mac_wmux1_s0$687 ;
+      \$3053  = \mac_wmux0_s0$477 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3042  = \mac_wmux3_s0$1247 ;
+    \$3054  = \mac_wmux2_s0$1079 ;
     if (stall_adv1) begin
-      \$3042  = \mac_wmux1_s0$689 ;
+      \$3054  = \mac_wmux0_s0$479 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3043  = \mac_wmux3_s0$1249 ;
+    \$3055  = \mac_wmux2_s0$1081 ;
     if (stall_adv1) begin
-      \$3043  = \mac_wmux1_s0$691 ;
+      \$3055  = \mac_wmux0_s0$481 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3044  = \mac_wmux3_s0$1251 ;
+    \$3056  = \mac_wmux2_s0$1083 ;
     if (stall_adv1) begin
-      \$3044  = \mac_wmux1_s0$693 ;
+      \$3056  = \mac_wmux0_s0$483 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3045  = \mac_wmux3_s0$1595 ;
+    \$3057  = \mac_wmux2_s0$1601 ;
     if (stall_adv1) begin
-      \$3045  = \mac_wmux1_s0$1577 ;
+      \$3057  = \mac_wmux0_s0$1583 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3046  = \mac_wmux3_s0$1596 ;
+    \$3058  = \mac_wmux2_s0$1602 ;
     if (stall_adv1) begin
-      \$3046  = \mac_wmux1_s0$1578 ;
+      \$3058  = \mac_wmux0_s0$1584 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3047  = \mac_wmux3_s0$1597 ;
+    \$3059  = \mac_wmux2_s0$1603 ;
     if (stall_adv1) begin
-      \$3047  = \mac_wmux1_s0$1579 ;
+      \$3059  = \mac_wmux0_s0$1585 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3048  = \mac_wmux3_s0$1598 ;
+    \$3060  = \mac_wmux2_s0$1604 ;
     if (stall_adv1) begin
-      \$3048  = \mac_wmux1_s0$1580 ;
+      \$3060  = \mac_wmux0_s0$1586 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3049  = \mac_wmux3_s0$1599 ;
+    \$3061  = \mac_wmux2_s0$1605 ;
     if (stall_adv1) begin
-      \$3049  = \mac_wmux1_s0$1581 ;
+      \$3061  = \mac_wmux0_s0$1587 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3050  = \mac_wmux3_s0$1600 ;
+    \$3062  = \mac_wmux2_s0$1606 ;
     if (stall_adv1) begin
-      \$3050  = \mac_wmux1_s0$1582 ;
+      \$3062  = \mac_wmux0_s0$1588 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3051  = \mac_wmux3_s0$1601 ;
+    \$3063  = \mac_wmux2_s0$1607 ;
     if (stall_adv1) begin
-      \$3051  = \mac_wmux1_s0$1583 ;
+      \$3063  = \mac_wmux0_s0$1589 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3052  = \mac_wmux3_s0$1602 ;
+    \$3064  = \mac_wmux2_s0$1608 ;
     if (stall_adv1) begin
-      \$3052  = \mac_wmux1_s0$1584 ;
+      \$3064  = \mac_wmux0_s0$1590 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3053  = \mac_wmux3_s0$1603 ;
+    \$3065  = \mac_wmux2_s0$1609 ;
     if (stall_adv1) begin
-      \$3053  = \mac_wmux1_s0$1585 ;
+      \$3065  = \mac_wmux0_s0$1591 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3054  = \mac_wmux3_s0$1604 ;
+    \$3066  = \mac_wmux2_s0$1610 ;
     if (stall_adv1) begin
-      \$3054  = \mac_wmux1_s0$1586 ;
+      \$3066  = \mac_wmux0_s0$1592 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3055  = \mac_wmux3_s0$1605 ;
+    \$3067  = \mac_wmux2_s0$1611 ;
     if (stall_adv1) begin
-      \$3055  = \mac_wmux1_s0$1587 ;
+      \$3067  = \mac_wmux0_s0$1593 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3056  = \mac_wmux3_s0$1606 ;
+    \$3068  = \mac_wmux2_s0$1612 ;
     if (stall_adv1) begin
-      \$3056  = \mac_wmux1_s0$1588 ;
+      \$3068  = \mac_wmux0_s0$1594 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3057  = \mac_wmux3_s0$1607 ;
+    \$3069  = \mac_wmux2_s0$1613 ;
     if (stall_adv1) begin
-      \$3057  = \mac_wmux1_s0$1589 ;
+      \$3069  = \mac_wmux0_s0$1595 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3058  = \mac_wmux3_s0$1608 ;
+    \$3070  = \mac_wmux2_s0$1614 ;
     if (stall_adv1) begin
-      \$3058  = \mac_wmux1_s0$1590 ;
+      \$3070  = \mac_wmux0_s0$1596 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3059  = \mac_wmux3_s0$1609 ;
+    \$3071  = \mac_wmux2_s0$1615 ;
     if (stall_adv1) begin
-      \$3059  = \mac_wmux1_s0$1591 ;
+      \$3071  = \mac_wmux0_s0$1597 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3060  = \mac_wmux3_s0$1610 ;
+    \$3072  = \mac_wmux2_s0$1616 ;
     if (stall_adv1) begin
-      \$3060  = \mac_wmux1_s0$1592 ;
+      \$3072  = \mac_wmux0_s0$1598 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3061  = \mac_wmux3_s0$1611 ;
+    \$3073  = \mac_wmux2_s0$1617 ;
     if (stall_adv1) begin
-      \$3061  = \mac_wmux1_s0$1593 ;
+      \$3073  = \mac_wmux0_s0$1599 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3062  = mac_wmux3_valid_s0;
+    \$3074  = mac_wmux2_valid_s0;
     if (stall_adv1) begin
-      \$3062  = mac_wmux1_valid_s0;
+      \$3074  = mac_wmux0_valid_s0;
     end
     if (rst) begin
-      \$3062  = 1'h0;
+      \$3074  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3063  = mac_pre_s0;
+    \$3075  = mac_pre_s0;
     if (stall_adv2) begin
-      \$3063  = \mac_wmux3_s0$1595 ;
+      \$3075  = \mac_wmux2_s0$1601 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3064  = \mac_pre_s0$1614 ;
+    \$3076  = \mac_pre_s0$1620 ;
     if (stall_adv2) begin
-      \$3064  = \mac_wmux3_s0$1596 ;
+      \$3076  = \mac_wmux2_s0$1602 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3065  = \mac_pre_s0$1615 ;
+    \$3077  = \mac_pre_s0$1621 ;
     if (stall_adv2) begin
-      \$3065  = \mac_wmux3_s0$1597 ;
+      \$3077  = \mac_wmux2_s0$1603 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3066  = \mac_pre_s0$1616 ;
+    \$3078  = \mac_pre_s0$1622 ;
     if (stall_adv2) begin
-      \$3066  = \mac_wmux3_s0$1598 ;
+      \$3078  = \mac_wmux2_s0$1604 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3067  = \mac_pre_s0$1617 ;
+    \$3079  = \mac_pre_s0$1623 ;
     if (stall_adv2) begin
-      \$3067  = \mac_wmux3_s0$1599 ;
+      \$3079  = \mac_wmux2_s0$1605 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3068  = \mac_pre_s0$1618 ;
+    \$3080  = \mac_pre_s0$1624 ;
     if (stall_adv2) begin
-      \$3068  = \mac_wmux3_s0$1600 ;
+      \$3080  = \mac_wmux2_s0$1606 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3069  = \mac_pre_s0$1619 ;
+    \$3081  = \mac_pre_s0$1625 ;
     if (stall_adv2) begin
-      \$3069  = \mac_wmux3_s0$1601 ;
+      \$3081  = \mac_wmux2_s0$1607 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3070  = \mac_pre_s0$1620 ;
+    \$3082  = \mac_pre_s0$1626 ;
     if (stall_adv2) begin
-      \$3070  = \mac_wmux3_s0$1602 ;
+      \$3082  = \mac_wmux2_s0$1608 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3071  = \mac_pre_s0$1621 ;
+    \$3083  = \mac_pre_s0$1627 ;
     if (stall_adv2) begin
-      \$3071  = \mac_wmux3_s0$1603 ;
+      \$3083  = \mac_wmux2_s0$1609 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3072  = \mac_pre_s0$1622 ;
+    \$3084  = \mac_pre_s0$1628 ;
     if (stall_adv2) begin
-      \$3072  = \mac_wmux3_s0$1604 ;
+      \$3084  = \mac_wmux2_s0$1610 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3073  = \mac_pre_s0$1623 ;
+    \$3085  = \mac_pre_s0$1629 ;
     if (stall_adv2) begin
-      \$3073  = \mac_wmux3_s0$1605 ;
+      \$3085  = \mac_wmux2_s0$1611 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3074  = \mac_pre_s0$1624 ;
+    \$3086  = \mac_pre_s0$1630 ;
     if (stall_adv2) begin
-      \$3074  = \mac_wmux3_s0$1606 ;
+      \$3086  = \mac_wmux2_s0$1612 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3075  = \mac_pre_s0$1625 ;
+    \$3087  = \mac_pre_s0$1631 ;
     if (stall_adv2) begin
-      \$3075  = \mac_wmux3_s0$1607 ;
+      \$3087  = \mac_wmux2_s0$1613 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3076  = \mac_pre_s0$1626 ;
+    \$3088  = \mac_pre_s0$1632 ;
     if (stall_adv2) begin
-      \$3076  = \mac_wmux3_s0$1608 ;
+      \$3088  = \mac_wmux2_s0$1614 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3077  = \mac_pre_s0$1627 ;
+    \$3089  = \mac_pre_s0$1633 ;
     if (stall_adv2) begin
-      \$3077  = \mac_wmux3_s0$1609 ;
+      \$3089  = \mac_wmux2_s0$1615 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3078  = \mac_pre_s0$1628 ;
+    \$3090  = \mac_pre_s0$1634 ;
     if (stall_adv2) begin
-      \$3078  = \mac_wmux3_s0$1610 ;
+      \$3090  = \mac_wmux2_s0$1616 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3079  = \mac_pre_s0$1629 ;
+    \$3091  = \mac_pre_s0$1635 ;
     if (stall_adv2) begin
-      \$3079  = mac_wmux_s4_w0_0;
+      \$3091  = mac_wmux_s4_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3080  = \mac_pre_s0$1630 ;
+    \$3092  = \mac_pre_s0$1636 ;
     if (stall_adv2) begin
-      \$3080  = mac_wmux_s4_w0_1;
+      \$3092  = mac_wmux_s4_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3081  = \mac_pre_s0$1631 ;
+    \$3093  = \mac_pre_s0$1637 ;
     if (stall_adv2) begin
-      \$3081  = mac_wmux_s4_w0_2;
+      \$3093  = mac_wmux_s4_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3082  = \mac_pre_s0$1632 ;
+    \$3094  = \mac_pre_s0$1638 ;
     if (stall_adv2) begin
-      \$3082  = mac_wmux_s4_w0_3;
+      \$3094  = mac_wmux_s4_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3083  = \mac_pre_s0$1633 ;
+    \$3095  = \mac_pre_s0$1639 ;
     if (stall_adv2) begin
-      \$3083  = mac_wmux_s4_w0_4;
+      \$3095  = mac_wmux_s4_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3084  = \mac_pre_s0$1634 ;
+    \$3096  = \mac_pre_s0$1640 ;
     if (stall_adv2) begin
-      \$3084  = mac_wmux_s4_w0_5;
+      \$3096  = mac_wmux_s4_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3085  = \mac_pre_s0$1635 ;
+    \$3097  = \mac_pre_s0$1641 ;
     if (stall_adv2) begin
-      \$3085  = mac_wmux_s4_w0_6;
+      \$3097  = mac_wmux_s4_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3086  = \mac_pre_s0$1636 ;
+    \$3098  = \mac_pre_s0$1642 ;
     if (stall_adv2) begin
-      \$3086  = mac_wmux_s4_w0_7;
+      \$3098  = mac_wmux_s4_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3087  = \mac_pre_s0$1637 ;
+    \$3099  = \mac_pre_s0$1643 ;
     if (stall_adv2) begin
-      \$3087  = mac_wmux_s4_w0_8;
+      \$3099  = mac_wmux_s4_w0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3088  = \mac_pre_s0$1638 ;
+    \$3100  = \mac_pre_s0$1644 ;
     if (stall_adv2) begin
-      \$3088  = mac_wmux_s4_w0_9;
+      \$3100  = mac_wmux_s4_w0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3089  = \mac_pre_s0$1639 ;
+    \$3101  = \mac_pre_s0$1645 ;
     if (stall_adv2) begin
-      \$3089  = mac_wmux_s4_w0_10;
+      \$3101  = mac_wmux_s4_w0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3090  = \mac_pre_s0$1640 ;
+    \$3102  = \mac_pre_s0$1646 ;
     if (stall_adv2) begin
-      \$3090  = mac_wmux_s4_w0_11;
+      \$3102  = mac_wmux_s4_w0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3091  = \mac_pre_s0$1641 ;
+    \$3103  = \mac_pre_s0$1647 ;
     if (stall_adv2) begin
-      \$3091  = mac_wmux_s4_w0_12;
+      \$3103  = mac_wmux_s4_w0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3092  = \mac_pre_s0$1642 ;
+    \$3104  = \mac_pre_s0$1648 ;
     if (stall_adv2) begin
-      \$3092  = mac_wmux_s4_w0_13;
+      \$3104  = mac_wmux_s4_w0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3093  = \mac_pre_s0$1643 ;
+    \$3105  = \mac_pre_s0$1649 ;
     if (stall_adv2) begin
-      \$3093  = mac_wmux_s4_w0_14;
+      \$3105  = mac_wmux_s4_w0_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3094  = \mac_pre_s0$1644 ;
+    \$3106  = \mac_pre_s0$1650 ;
     if (stall_adv2) begin
-      \$3094  = mac_wmux_s4_w0_15;
+      \$3106  = mac_wmux_s4_w0_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3095  = \mac_pre_s0$1645 ;
+    \$3107  = \mac_pre_s0$1651 ;
     if (stall_adv2) begin
-      \$3095  = mac_wmux_s4_w1_0;
+      \$3107  = mac_wmux_s4_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3096  = \mac_pre_s0$1646 ;
+    \$3108  = \mac_pre_s0$1652 ;
     if (stall_adv2) begin
-      \$3096  = mac_wmux_s4_w1_1;
+      \$3108  = mac_wmux_s4_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3097  = \mac_pre_s0$1647 ;
+    \$3109  = \mac_pre_s0$1653 ;
     if (stall_adv2) begin
-      \$3097  = mac_wmux_s4_w1_2;
+      \$3109  = mac_wmux_s4_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3098  = \mac_pre_s0$1648 ;
+    \$3110  = \mac_pre_s0$1654 ;
     if (stall_adv2) begin
-      \$3098  = mac_wmux_s4_w1_3;
+      \$3110  = mac_wmux_s4_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3099  = \mac_pre_s0$1649 ;
+    \$3111  = \mac_pre_s0$1655 ;
     if (stall_adv2) begin
-      \$3099  = mac_wmux_s4_w1_4;
+      \$3111  = mac_wmux_s4_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3100  = \mac_pre_s0$1650 ;
+    \$3112  = \mac_pre_s0$1656 ;
     if (stall_adv2) begin
-      \$3100  = mac_wmux_s4_w1_5;
+      \$3112  = mac_wmux_s4_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3101  = \mac_pre_s0$1651 ;
+    \$3113  = \mac_pre_s0$1657 ;
     if (stall_adv2) begin
-      \$3101  = mac_wmux_s4_w1_6;
+      \$3113  = mac_wmux_s4_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3102  = \mac_pre_s0$1652 ;
+    \$3114  = \mac_pre_s0$1658 ;
     if (stall_adv2) begin
-      \$3102  = mac_wmux_s4_w1_7;
+      \$3114  = mac_wmux_s4_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3103  = \mac_pre_s0$1653 ;
+    \$3115  = \mac_pre_s0$1659 ;
     if (stall_adv2) begin
-      \$3103  = mac_wmux_s4_w1_8;
+      \$3115  = mac_wmux_s4_w1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3104  = \mac_pre_s0$1654 ;
+    \$3116  = \mac_pre_s0$1660 ;
     if (stall_adv2) begin
-      \$3104  = mac_wmux_s4_w1_9;
+      \$3116  = mac_wmux_s4_w1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3105  = \mac_pre_s0$1655 ;
+    \$3117  = \mac_pre_s0$1661 ;
     if (stall_adv2) begin
-      \$3105  = mac_wmux_s4_w1_10;
+      \$3117  = mac_wmux_s4_w1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3106  = \mac_pre_s0$1656 ;
+    \$3118  = \mac_pre_s0$1662 ;
     if (stall_adv2) begin
-      \$3106  = mac_wmux_s4_w1_11;
+      \$3118  = mac_wmux_s4_w1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3107  = \mac_pre_s0$1657 ;
+    \$3119  = \mac_pre_s0$1663 ;
     if (stall_adv2) begin
-      \$3107  = mac_wmux_s4_w1_12;
+      \$3119  = mac_wmux_s4_w1_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3108  = \mac_pre_s0$1658 ;
+    \$3120  = \mac_pre_s0$1664 ;
     if (stall_adv2) begin
-      \$3108  = mac_wmux_s4_w1_13;
+      \$3120  = mac_wmux_s4_w1_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3109  = \mac_pre_s0$1659 ;
+    \$3121  = \mac_pre_s0$1665 ;
     if (stall_adv2) begin
-      \$3109  = mac_wmux_s4_w1_14;
+      \$3121  = mac_wmux_s4_w1_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3110  = \mac_pre_s0$1660 ;
+    \$3122  = \mac_pre_s0$1666 ;
     if (stall_adv2) begin
-      \$3110  = mac_wmux_s4_w1_15;
+      \$3122  = mac_wmux_s4_w1_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3111  = \mac_pre_s0$1661 ;
+    \$3123  = \mac_pre_s0$1667 ;
     if (stall_adv2) begin
-      \$3111  = mac_wmux_s4_w2_0;
+      \$3123  = mac_wmux_s4_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3112  = \mac_pre_s0$1662 ;
+    \$3124  = \mac_pre_s0$1668 ;
     if (stall_adv2) begin
-      \$3112  = mac_wmux_s4_w2_1;
+      \$3124  = mac_wmux_s4_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3113  = \mac_pre_s0$1663 ;
+    \$3125  = \mac_pre_s0$1669 ;
     if (stall_adv2) begin
-      \$3113  = mac_wmux_s4_w2_2;
+      \$3125  = mac_wmux_s4_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3114  = \mac_pre_s0$1664 ;
+    \$3126  = \mac_pre_s0$1670 ;
     if (stall_adv2) begin
-      \$3114  = mac_wmux_s4_w2_3;
+      \$3126  = mac_wmux_s4_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3115  = \mac_pre_s0$1665 ;
+    \$3127  = \mac_pre_s0$1671 ;
     if (stall_adv2) begin
-      \$3115  = mac_wmux_s4_w2_4;
+      \$3127  = mac_wmux_s4_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3116  = \mac_pre_s0$1666 ;
+    \$3128  = \mac_pre_s0$1672 ;
     if (stall_adv2) begin
-      \$3116  = mac_wmux_s4_w2_5;
+      \$3128  = mac_wmux_s4_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3117  = \mac_pre_s0$1667 ;
+    \$3129  = \mac_pre_s0$1673 ;
     if (stall_adv2) begin
-      \$3117  = mac_wmux_s4_w2_6;
+      \$3129  = mac_wmux_s4_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3118  = \mac_pre_s0$1668 ;
+    \$3130  = \mac_pre_s0$1674 ;
     if (stall_adv2) begin
-      \$3118  = mac_wmux_s4_w2_7;
+      \$3130  = mac_wmux_s4_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3119  = \mac_pre_s0$1669 ;
+    \$3131  = \mac_pre_s0$1675 ;
     if (stall_adv2) begin
-      \$3119  = mac_wmux_s4_w2_8;
+      \$3131  = mac_wmux_s4_w2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3120  = \mac_pre_s0$1670 ;
+    \$3132  = \mac_pre_s0$1676 ;
     if (stall_adv2) begin
-      \$3120  = mac_wmux_s4_w2_9;
+      \$3132  = mac_wmux_s4_w2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3121  = \mac_pre_s0$1671 ;
+    \$3133  = \mac_pre_s0$1677 ;
     if (stall_adv2) begin
-      \$3121  = mac_wmux_s4_w2_10;
+      \$3133  = mac_wmux_s4_w2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3122  = \mac_pre_s0$1672 ;
+    \$3134  = \mac_pre_s0$1678 ;
     if (stall_adv2) begin
-      \$3122  = mac_wmux_s4_w2_11;
+      \$3134  = mac_wmux_s4_w2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3123  = \mac_pre_s0$1673 ;
+    \$3135  = \mac_pre_s0$1679 ;
     if (stall_adv2) begin
-      \$3123  = mac_wmux_s4_w2_12;
+      \$3135  = mac_wmux_s4_w2_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3124  = \mac_pre_s0$1674 ;
+    \$3136  = \mac_pre_s0$1680 ;
     if (stall_adv2) begin
-      \$3124  = mac_wmux_s4_w2_13;
+      \$3136  = mac_wmux_s4_w2_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3125  = \mac_pre_s0$1675 ;
+    \$3137  = \mac_pre_s0$1681 ;
     if (stall_adv2) begin
-      \$3125  = mac_wmux_s4_w2_14;
+      \$3137  = mac_wmux_s4_w2_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3126  = \mac_pre_s0$1676 ;
+    \$3138  = \mac_pre_s0$1682 ;
     if (stall_adv2) begin
-      \$3126  = mac_wmux_s4_w2_15;
+      \$3138  = mac_wmux_s4_w2_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3127  = \mac_pre_s0$1677 ;
+    \$3139  = \mac_pre_s0$1683 ;
     if (stall_adv2) begin
-      \$3127  = mac_wmux_s4_w3_0;
+      \$3139  = mac_wmux_s4_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3128  = \mac_pre_s0$1678 ;
+    \$3140  = \mac_pre_s0$1684 ;
     if (stall_adv2) begin
-      \$3128  = mac_wmux_s4_w3_1;
+      \$3140  = mac_wmux_s4_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3129  = \mac_pre_s0$1679 ;
+    \$3141  = \mac_pre_s0$1685 ;
     if (stall_adv2) begin
-      \$3129  = mac_wmux_s4_w3_2;
+      \$3141  = mac_wmux_s4_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3130  = \mac_pre_s0$1680 ;
+    \$3142  = \mac_pre_s0$1686 ;
     if (stall_adv2) begin
-      \$3130  = mac_wmux_s4_w3_3;
+      \$3142  = mac_wmux_s4_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3131  = \mac_pre_s0$1681 ;
+    \$3143  = \mac_pre_s0$1687 ;
     if (stall_adv2) begin
-      \$3131  = mac_wmux_s4_w3_4;
+      \$3143  = mac_wmux_s4_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3132  = \mac_pre_s0$1682 ;
+    \$3144  = \mac_pre_s0$1688 ;
     if (stall_adv2) begin
-      \$3132  = mac_wmux_s4_w3_5;
+      \$3144  = mac_wmux_s4_w3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3133  = \mac_pre_s0$1683 ;
+    \$3145  = \mac_pre_s0$1689 ;
     if (stall_adv2) begin
-      \$3133  = mac_wmux_s4_w3_6;
+      \$3145  = mac_wmux_s4_w3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3134  = \mac_pre_s0$1684 ;
+    \$3146  = \mac_pre_s0$1690 ;
     if (stall_adv2) begin
-      \$3134  = mac_wmux_s4_w3_7;
+      \$3146  = mac_wmux_s4_w3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3135  = \mac_pre_s0$1685 ;
+    \$3147  = \mac_pre_s0$1691 ;
     if (stall_adv2) begin
-      \$3135  = mac_wmux_s4_w3_8;
+      \$3147  = mac_wmux_s4_w3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3136  = \mac_pre_s0$1686 ;
+    \$3148  = \mac_pre_s0$1692 ;
     if (stall_adv2) begin
-      \$3136  = mac_wmux_s4_w3_9;
+      \$3148  = mac_wmux_s4_w3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3137  = \mac_pre_s0$1687 ;
+    \$3149  = \mac_pre_s0$1693 ;
     if (stall_adv2) begin
-      \$3137  = mac_wmux_s4_w3_10;
+      \$3149  = mac_wmux_s4_w3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3138  = \mac_pre_s0$1688 ;
+    \$3150  = \mac_pre_s0$1694 ;
     if (stall_adv2) begin
-      \$3138  = mac_wmux_s4_w3_11;
+      \$3150  = mac_wmux_s4_w3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3139  = \mac_pre_s0$1689 ;
+    \$3151  = \mac_pre_s0$1695 ;
     if (stall_adv2) begin
-      \$3139  = mac_wmux_s4_w3_12;
+      \$3151  = mac_wmux_s4_w3_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3140  = \mac_pre_s0$1690 ;
+    \$3152  = \mac_pre_s0$1696 ;
     if (stall_adv2) begin
-      \$3140  = mac_wmux_s4_w3_13;
+      \$3152  = mac_wmux_s4_w3_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3141  = \mac_pre_s0$1691 ;
+    \$3153  = \mac_pre_s0$1697 ;
     if (stall_adv2) begin
-      \$3141  = mac_wmux_s4_w3_14;
+      \$3153  = mac_wmux_s4_w3_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3142  = \mac_pre_s0$1692 ;
+    \$3154  = \mac_pre_s0$1698 ;
     if (stall_adv2) begin
-      \$3142  = mac_wmux_s4_w3_15;
+      \$3154  = mac_wmux_s4_w3_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3143  = \mac_pre_s0$1693 ;
+    \$3155  = \mac_pre_s0$1699 ;
     if (stall_adv2) begin
-      \$3143  = \mac_wmux3_s0$1611 ;
+      \$3155  = \mac_wmux2_s0$1617 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3144  = mac_pre_valid_s0;
+    \$3156  = mac_pre_valid_s0;
     if (stall_adv2) begin
-      \$3144  = mac_wmux3_valid_s0;
+      \$3156  = mac_wmux2_valid_s0;
     end
     if (rst) begin
-      \$3144  = 1'h0;
+      \$3156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3145  = mac_dspin_s0;
+    \$3157  = mac_dspin_s0;
     if (stall_adv3) begin
-      \$3145  = \mac_pre_s0$1693 ;
+      \$3157  = \mac_pre_s0$1699 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3146  = mac_dspin_valid_s0;
+    \$3158  = mac_dspin_valid_s0;
     if (stall_adv3) begin
-      \$3146  = mac_pre_valid_s0;
+      \$3158  = mac_pre_valid_s0;
     end
     if (rst) begin
-      \$3146  = 1'h0;
+      \$3158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3147  = mac_mul_s0;
+    \$3159  = mac_mul_s0;
     if (stall_adv4) begin
-      \$3147  = mac_prod0_0;
+      \$3159  = mac_prod0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3148  = \mac_mul_s0$1372 ;
+    \$3160  = \mac_mul_s0$1372 ;
     if (stall_adv4) begin
-      \$3148  = mac_prod0_1;
+      \$3160  = mac_prod0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3149  = \mac_mul_s0$1374 ;
+    \$3161  = \mac_mul_s0$1374 ;
     if (stall_adv4) begin
-      \$3149  = mac_prod0_2;
+      \$3161  = mac_prod0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3150  = \mac_mul_s0$1375 ;
+    \$3162  = \mac_mul_s0$1375 ;
     if (stall_adv4) begin
-      \$3150  = mac_prod0_3;
+      \$3162  = mac_prod0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3151  = \mac_mul_s0$1377 ;
+    \$3163  = \mac_mul_s0$1377 ;
     if (stall_adv4) begin
-      \$3151  = mac_prod0_4;
+      \$3163  = mac_prod0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3152  = \mac_mul_s0$1378 ;
+    \$3164  = \mac_mul_s0$1378 ;
     if (stall_adv4) begin
-      \$3152  = mac_prod0_5;
+      \$3164  = mac_prod0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3153  = \mac_mul_s0$1380 ;
+    \$3165  = \mac_mul_s0$1380 ;
     if (stall_adv4) begin
-      \$3153  = mac_prod0_6;
+      \$3165  = mac_prod0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3154  = \mac_mul_s0$1381 ;
+    \$3166  = \mac_mul_s0$1381 ;
     if (stall_adv4) begin
-      \$3154  = mac_prod0_7;
+      \$3166  = mac_prod0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3155  = \mac_mul_s0$1383 ;
+    \$3167  = \mac_mul_s0$1383 ;
     if (stall_adv4) begin
-      \$3155  = mac_prod0_8;
+      \$3167  = mac_prod0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3156  = \mac_mul_s0$1384 ;
+    \$3168  = \mac_mul_s0$1384 ;
     if (stall_adv4) begin
-      \$3156  = mac_prod0_9;
+      \$3168  = mac_prod0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3157  = \mac_mul_s0$1386 ;
+    \$3169  = \mac_mul_s0$1386 ;
     if (stall_adv4) begin
-      \$3157  = mac_prod0_10;
+      \$3169  = mac_prod0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3158  = \mac_mul_s0$1387 ;
+    \$3170  = \mac_mul_s0$1387 ;
     if (stall_adv4) begin
-      \$3158  = mac_prod0_11;
+      \$3170  = mac_prod0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3159  = \mac_mul_s0$1389 ;
+    \$3171  = \mac_mul_s0$1389 ;
     if (stall_adv4) begin
-      \$3159  = mac_prod0_12;
+      \$3171  = mac_prod0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3160  = \mac_mul_s0$1390 ;
+    \$3172  = \mac_mul_s0$1390 ;
     if (stall_adv4) begin
-      \$3160  = mac_prod0_13;
+      \$3172  = mac_prod0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3161  = \mac_mul_s0$1392 ;
+    \$3173  = \mac_mul_s0$1392 ;
     if (stall_adv4) begin
-      \$3161  = mac_prod0_14;
+      \$3173  = mac_prod0_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3162  = \mac_mul_s0$1393 ;
+    \$3174  = \mac_mul_s0$1393 ;
     if (stall_adv4) begin
-      \$3162  = mac_prod0_15;
+      \$3174  = mac_prod0_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3163  = \mac_mul_s0$1395 ;
+    \$3175  = \mac_mul_s0$1395 ;
     if (stall_adv4) begin
-      \$3163  = mac_prod1_0;
+      \$3175  = mac_prod1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3164  = \mac_mul_s0$1396 ;
+    \$3176  = \mac_mul_s0$1396 ;
     if (stall_adv4) begin
-      \$3164  = mac_prod1_1;
+      \$3176  = mac_prod1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3165  = \mac_mul_s0$1398 ;
+    \$3177  = \mac_mul_s0$1398 ;
     if (stall_adv4) begin
-      \$3165  = mac_prod1_2;
+      \$3177  = mac_prod1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3166  = \mac_mul_s0$1399 ;
+    \$3178  = \mac_mul_s0$1399 ;
     if (stall_adv4) begin
-      \$3166  = mac_prod1_3;
+      \$3178  = mac_prod1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3167  = \mac_mul_s0$1401 ;
+    \$3179  = \mac_mul_s0$1401 ;
     if (stall_adv4) begin
-      \$3167  = mac_prod1_4;
+      \$3179  = mac_prod1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3168  = \mac_mul_s0$1402 ;
+    \$3180  = \mac_mul_s0$1402 ;
     if (stall_adv4) begin
-      \$3168  = mac_prod1_5;
+      \$3180  = mac_prod1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3169  = \mac_mul_s0$1404 ;
+    \$3181  = \mac_mul_s0$1404 ;
     if (stall_adv4) begin
-      \$3169  = mac_prod1_6;
+      \$3181  = mac_prod1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3170  = \mac_mul_s0$1405 ;
+    \$3182  = \mac_mul_s0$1405 ;
     if (stall_adv4) begin
-      \$3170  = mac_prod1_7;
+      \$3182  = mac_prod1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3171  = \mac_mul_s0$1407 ;
+    \$3183  = \mac_mul_s0$1407 ;
     if (stall_adv4) begin
-      \$3171  = mac_prod1_8;
+      \$3183  = mac_prod1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3172  = \mac_mul_s0$1408 ;
+    \$3184  = \mac_mul_s0$1408 ;
     if (stall_adv4) begin
-      \$3172  = mac_prod1_9;
+      \$3184  = mac_prod1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3173  = \mac_mul_s0$1410 ;
+    \$3185  = \mac_mul_s0$1410 ;
     if (stall_adv4) begin
-      \$3173  = mac_prod1_10;
+      \$3185  = mac_prod1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3174  = \mac_mul_s0$1411 ;
+    \$3186  = \mac_mul_s0$1411 ;
     if (stall_adv4) begin
-      \$3174  = mac_prod1_11;
+      \$3186  = mac_prod1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3175  = \mac_mul_s0$1413 ;
+    \$3187  = \mac_mul_s0$1413 ;
     if (stall_adv4) begin
-      \$3175  = mac_prod1_12;
+      \$3187  = mac_prod1_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3176  = \mac_mul_s0$1414 ;
+    \$3188  = \mac_mul_s0$1414 ;
     if (stall_adv4) begin
-      \$3176  = mac_prod1_13;
+      \$3188  = mac_prod1_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3177  = \mac_mul_s0$1416 ;
+    \$3189  = \mac_mul_s0$1416 ;
     if (stall_adv4) begin
-      \$3177  = mac_prod1_14;
+      \$3189  = mac_prod1_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3178  = \mac_mul_s0$1417 ;
+    \$3190  = \mac_mul_s0$1417 ;
     if (stall_adv4) begin
-      \$3178  = mac_prod1_15;
+      \$3190  = mac_prod1_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3179  = \mac_mul_s0$1419 ;
+    \$3191  = \mac_mul_s0$1419 ;
     if (stall_adv4) begin
-      \$3179  = mac_prod2_0;
+      \$3191  = mac_prod2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3180  = \mac_mul_s0$1420 ;
+    \$3192  = \mac_mul_s0$1420 ;
     if (stall_adv4) begin
-      \$3180  = mac_prod2_1;
+      \$3192  = mac_prod2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3181  = \mac_mul_s0$1422 ;
+    \$3193  = \mac_mul_s0$1422 ;
     if (stall_adv4) begin
-      \$3181  = mac_prod2_2;
+      \$3193  = mac_prod2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3182  = \mac_mul_s0$1423 ;
+    \$3194  = \mac_mul_s0$1423 ;
     if (stall_adv4) begin
-      \$3182  = mac_prod2_3;
+      \$3194  = mac_prod2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3183  = \mac_mul_s0$1425 ;
+    \$3195  = \mac_mul_s0$1425 ;
     if (stall_adv4) begin
-      \$3183  = mac_prod2_4;
+      \$3195  = mac_prod2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3184  = \mac_mul_s0$1426 ;
+    \$3196  = \mac_mul_s0$1426 ;
     if (stall_adv4) begin
-      \$3184  = mac_prod2_5;
+      \$3196  = mac_prod2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3185  = \mac_mul_s0$1428 ;
+    \$3197  = \mac_mul_s0$1428 ;
     if (stall_adv4) begin
-      \$3185  = mac_prod2_6;
+      \$3197  = mac_prod2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3186  = \mac_mul_s0$1429 ;
+    \$3198  = \mac_mul_s0$1429 ;
     if (stall_adv4) begin
-      \$3186  = mac_prod2_7;
+      \$3198  = mac_prod2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3187  = \mac_mul_s0$1431 ;
+    \$3199  = \mac_mul_s0$1431 ;
     if (stall_adv4) begin
-      \$3187  = mac_prod2_8;
+      \$3199  = mac_prod2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3188  = \mac_mul_s0$1432 ;
+    \$3200  = \mac_mul_s0$1432 ;
     if (stall_adv4) begin
-      \$3188  = mac_prod2_9;
+      \$3200  = mac_prod2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3189  = \mac_mul_s0$1434 ;
+    \$3201  = \mac_mul_s0$1434 ;
     if (stall_adv4) begin
-      \$3189  = mac_prod2_10;
+      \$3201  = mac_prod2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3190  = \mac_mul_s0$1435 ;
+    \$3202  = \mac_mul_s0$1435 ;
     if (stall_adv4) begin
-      \$3190  = mac_prod2_11;
+      \$3202  = mac_prod2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3191  = \mac_mul_s0$1437 ;
+    \$3203  = \mac_mul_s0$1437 ;
     if (stall_adv4) begin
-      \$3191  = mac_prod2_12;
+      \$3203  = mac_prod2_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3192  = \mac_mul_s0$1438 ;
+    \$3204  = \mac_mul_s0$1438 ;
     if (stall_adv4) begin
-      \$3192  = mac_prod2_13;
+      \$3204  = mac_prod2_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3193  = \mac_mul_s0$1440 ;
+    \$3205  = \mac_mul_s0$1440 ;
     if (stall_adv4) begin
-      \$3193  = mac_prod2_14;
+      \$3205  = mac_prod2_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3194  = \mac_mul_s0$1441 ;
+    \$3206  = \mac_mul_s0$1441 ;
     if (stall_adv4) begin
-      \$3194  = mac_prod2_15;
+      \$3206  = mac_prod2_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3195  = \mac_mul_s0$1443 ;
+    \$3207  = \mac_mul_s0$1443 ;
     if (stall_adv4) begin
-      \$3195  = mac_prod3_0;
+      \$3207  = mac_prod3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3196  = \mac_mul_s0$1444 ;
+    \$3208  = \mac_mul_s0$1444 ;
     if (stall_adv4) begin
-      \$3196  = mac_prod3_1;
+      \$3208  = mac_prod3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3197  = \mac_mul_s0$1446 ;
+    \$3209  = \mac_mul_s0$1446 ;
     if (stall_adv4) begin
-      \$3197  = mac_prod3_2;
+      \$3209  = mac_prod3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3198  = \mac_mul_s0$1447 ;
+    \$3210  = \mac_mul_s0$1447 ;
     if (stall_adv4) begin
-      \$3198  = mac_prod3_3;
+      \$3210  = mac_prod3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3199  = \mac_mul_s0$1449 ;
+    \$3211  = \mac_mul_s0$1449 ;
     if (stall_adv4) begin
-      \$3199  = mac_prod3_4;
+      \$3211  = mac_prod3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3200  = \mac_mul_s0$1450 ;
+    \$3212  = \mac_mul_s0$1450 ;
     if (stall_adv4) begin
-      \$3200  = mac_prod3_5;
+      \$3212  = mac_prod3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3201  = \mac_mul_s0$1452 ;
+    \$3213  = \mac_mul_s0$1452 ;
     if (stall_adv4) begin
-      \$3201  = mac_prod3_6;
+      \$3213  = mac_prod3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3202  = \mac_mul_s0$1453 ;
+    \$3214  = \mac_mul_s0$1453 ;
     if (stall_adv4) begin
-      \$3202  = mac_prod3_7;
+      \$3214  = mac_prod3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3203  = \mac_mul_s0$1455 ;
+    \$3215  = \mac_mul_s0$1455 ;
     if (stall_adv4) begin
-      \$3203  = mac_prod3_8;
+      \$3215  = mac_prod3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3204  = \mac_mul_s0$1456 ;
+    \$3216  = \mac_mul_s0$1456 ;
     if (stall_adv4) begin
-      \$3204  = mac_prod3_9;
+      \$3216  = mac_prod3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3205  = \mac_mul_s0$1458 ;
+    \$3217  = \mac_mul_s0$1458 ;
     if (stall_adv4) begin
-      \$3205  = mac_prod3_10;
+      \$3217  = mac_prod3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3206  = \mac_mul_s0$1459 ;
+    \$3218  = \mac_mul_s0$1459 ;
     if (stall_adv4) begin
-      \$3206  = mac_prod3_11;
+      \$3218  = mac_prod3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3207  = \mac_mul_s0$1461 ;
+    \$3219  = \mac_mul_s0$1461 ;
     if (stall_adv4) begin
-      \$3207  = mac_prod3_12;
+      \$3219  = mac_prod3_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3208  = \mac_mul_s0$1462 ;
+    \$3220  = \mac_mul_s0$1462 ;
     if (stall_adv4) begin
-      \$3208  = mac_prod3_13;
+      \$3220  = mac_prod3_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3209  = \mac_mul_s0$1464 ;
+    \$3221  = \mac_mul_s0$1464 ;
     if (stall_adv4) begin
-      \$3209  = mac_prod3_14;
+      \$3221  = mac_prod3_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3210  = \mac_mul_s0$1465 ;
+    \$3222  = \mac_mul_s0$1465 ;
     if (stall_adv4) begin
-      \$3210  = mac_prod3_15;
+      \$3222  = mac_prod3_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3211  = \mac_mul_s0$1761 ;
+    \$3223  = \mac_mul_s0$1767 ;
     if (stall_adv4) begin
-      \$3211  = mac_dspin_s0;
+      \$3223  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3212  = mac_mul_valid_s0;
+    \$3224  = mac_mul_valid_s0;
     if (stall_adv4) begin
-      \$3212  = mac_dspin_valid_s0;
+      \$3224  = mac_dspin_valid_s0;
     end
     if (rst) begin
-      \$3212  = 1'h0;
+      \$3224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3213  = mac_add0_s0;
+    \$3225  = mac_add0_s0;
     if (stall_adv5) begin
-      \$3213  = mac0_sum0_p0;
+      \$3225  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3214  = \mac_add0_s0$1470 ;
+    \$3226  = \mac_add0_s0$1470 ;
     if (stall_adv5) begin
-      \$3214  = mac0_sum0_p1;
+      \$3226  = mac0_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3215  = \mac_add0_s0$1472 ;
+    \$3227  = \mac_add0_s0$1472 ;
     if (stall_adv5) begin
-      \$3215  = mac0_sum0_p2;
+      \$3227  = mac0_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3216  = \mac_add0_s0$1473 ;
+    \$3228  = \mac_add0_s0$1473 ;
     if (stall_adv5) begin
-      \$3216  = mac0_sum0_p3;
+      \$3228  = mac0_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3217  = \mac_add0_s0$1475 ;
+    \$3229  = \mac_add0_s0$1475 ;
     if (stall_adv5) begin
-      \$3217  = mac0_sum0_p4;
+      \$3229  = mac0_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3218  = \mac_add0_s0$1476 ;
+    \$3230  = \mac_add0_s0$1476 ;
     if (stall_adv5) begin
-      \$3218  = mac0_sum0_p5;
+      \$3230  = mac0_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3219  = \mac_add0_s0$1478 ;
+    \$3231  = \mac_add0_s0$1478 ;
     if (stall_adv5) begin
-      \$3219  = mac0_sum0_p6;
+      \$3231  = mac0_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3220  = \mac_add0_s0$1479 ;
+    \$3232  = \mac_add0_s0$1479 ;
     if (stall_adv5) begin
-      \$3220  = mac0_sum0_p7;
+      \$3232  = mac0_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3221  = \mac_add0_s0$1481 ;
+    \$3233  = \mac_add0_s0$1481 ;
     if (stall_adv5) begin
-      \$3221  = mac1_sum0_p0;
+      \$3233  = mac1_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3222  = \mac_add0_s0$1482 ;
+    \$3234  = \mac_add0_s0$1482 ;
     if (stall_adv5) begin
-      \$3222  = mac1_sum0_p1;
+      \$3234  = mac1_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3223  = \mac_add0_s0$1484 ;
+    \$3235  = \mac_add0_s0$1484 ;
     if (stall_adv5) begin
-      \$3223  = mac1_sum0_p2;
+      \$3235  = mac1_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3224  = \mac_add0_s0$1485 ;
+    \$3236  = \mac_add0_s0$1485 ;
     if (stall_adv5) begin
-      \$3224  = mac1_sum0_p3;
+      \$3236  = mac1_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3225  = \mac_add0_s0$1487 ;
+    \$3237  = \mac_add0_s0$1487 ;
     if (stall_adv5) begin
-      \$3225  = mac1_sum0_p4;
+      \$3237  = mac1_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3226  = \mac_add0_s0$1488 ;
+    \$3238  = \mac_add0_s0$1488 ;
     if (stall_adv5) begin
-      \$3226  = mac1_sum0_p5;
+      \$3238  = mac1_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3227  = \mac_add0_s0$1490 ;
+    \$3239  = \mac_add0_s0$1490 ;
     if (stall_adv5) begin
-      \$3227  = mac1_sum0_p6;
+      \$3239  = mac1_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3228  = \mac_add0_s0$1491 ;
+    \$3240  = \mac_add0_s0$1491 ;
     if (stall_adv5) begin
-      \$3228  = mac1_sum0_p7;
+      \$3240  = mac1_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3229  = \mac_add0_s0$1493 ;
+    \$3241  = \mac_add0_s0$1493 ;
     if (stall_adv5) begin
-      \$3229  = mac2_sum0_p0;
+      \$3241  = mac2_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3230  = \mac_add0_s0$1494 ;
+    \$3242  = \mac_add0_s0$1494 ;
     if (stall_adv5) begin
-      \$3230  = mac2_sum0_p1;
+      \$3242  = mac2_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3231  = \mac_add0_s0$1496 ;
+    \$3243  = \mac_add0_s0$1496 ;
     if (stall_adv5) begin
-      \$3231  = mac2_sum0_p2;
+      \$3243  = mac2_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3232  = \mac_add0_s0$1497 ;
+    \$3244  = \mac_add0_s0$1497 ;
     if (stall_adv5) begin
-      \$3232  = mac2_sum0_p3;
+      \$3244  = mac2_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3233  = \mac_add0_s0$1499 ;
+    \$3245  = \mac_add0_s0$1499 ;
     if (stall_adv5) begin
-      \$3233  = mac2_sum0_p4;
+      \$3245  = mac2_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3234  = \mac_add0_s0$1500 ;
+    \$3246  = \mac_add0_s0$1500 ;
     if (stall_adv5) begin
-      \$3234  = mac2_sum0_p5;
+      \$3246  = mac2_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3235  = \mac_add0_s0$1502 ;
+    \$3247  = \mac_add0_s0$1502 ;
     if (stall_adv5) begin
-      \$3235  = mac2_sum0_p6;
+      \$3247  = mac2_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3236  = \mac_add0_s0$1503 ;
+    \$3248  = \mac_add0_s0$1503 ;
     if (stall_adv5) begin
-      \$3236  = mac2_sum0_p7;
+      \$3248  = mac2_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3237  = \mac_add0_s0$1505 ;
+    \$3249  = \mac_add0_s0$1505 ;
     if (stall_adv5) begin
-      \$3237  = mac3_sum0_p0;
+      \$3249  = mac3_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3238  = \mac_add0_s0$1506 ;
+    \$3250  = \mac_add0_s0$1506 ;
     if (stall_adv5) begin
-      \$3238  = mac3_sum0_p1;
+      \$3250  = mac3_sum0_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3239  = \mac_add0_s0$1508 ;
+    \$3251  = \mac_add0_s0$1508 ;
     if (stall_adv5) begin
-      \$3239  = mac3_sum0_p2;
+      \$3251  = mac3_sum0_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3240  = \mac_add0_s0$1509 ;
+    \$3252  = \mac_add0_s0$1509 ;
     if (stall_adv5) begin
-      \$3240  = mac3_sum0_p3;
+      \$3252  = mac3_sum0_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3241  = \mac_add0_s0$1511 ;
+    \$3253  = \mac_add0_s0$1511 ;
     if (stall_adv5) begin
-      \$3241  = mac3_sum0_p4;
+      \$3253  = mac3_sum0_p4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3242  = \mac_add0_s0$1512 ;
+    \$3254  = \mac_add0_s0$1512 ;
     if (stall_adv5) begin
-      \$3242  = mac3_sum0_p5;
+      \$3254  = mac3_sum0_p5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3243  = \mac_add0_s0$1514 ;
+    \$3255  = \mac_add0_s0$1514 ;
     if (stall_adv5) begin
-      \$3243  = mac3_sum0_p6;
+      \$3255  = mac3_sum0_p6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3244  = \mac_add0_s0$1515 ;
+    \$3256  = \mac_add0_s0$1515 ;
     if (stall_adv5) begin
-      \$3244  = mac3_sum0_p7;
+      \$3256  = mac3_sum0_p7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3245  = \mac_add0_s0$1763 ;
+    \$3257  = \mac_add0_s0$1769 ;
     if (stall_adv5) begin
-      \$3245  = \mac_mul_s0$1761 ;
+      \$3257  = \mac_mul_s0$1767 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3246  = mac_add0_valid_s0;
+    \$3258  = mac_add0_valid_s0;
     if (stall_adv5) begin
-      \$3246  = mac_mul_valid_s0;
+      \$3258  = mac_mul_valid_s0;
     end
     if (rst) begin
-      \$3246  = 1'h0;
+      \$3258  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3247  = mac_add1_s0;
+    \$3259  = mac_add1_s0;
     if (stall_adv6) begin
-      \$3247  = mac0_sum1_p0;
+      \$3259  = mac0_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3248  = \mac_add1_s0$1520 ;
+    \$3260  = \mac_add1_s0$1520 ;
     if (stall_adv6) begin
-      \$3248  = mac0_sum1_p1;
+      \$3260  = mac0_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3249  = \mac_add1_s0$1522 ;
+    \$3261  = \mac_add1_s0$1522 ;
     if (stall_adv6) begin
-      \$3249  = mac0_sum1_p2;
+      \$3261  = mac0_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3250  = \mac_add1_s0$1523 ;
+    \$3262  = \mac_add1_s0$1523 ;
     if (stall_adv6) begin
-      \$3250  = mac0_sum1_p3;
+      \$3262  = mac0_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3251  = \mac_add1_s0$1525 ;
+    \$3263  = \mac_add1_s0$1525 ;
     if (stall_adv6) begin
-      \$3251  = mac1_sum1_p0;
+      \$3263  = mac1_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3252  = \mac_add1_s0$1526 ;
+    \$3264  = \mac_add1_s0$1526 ;
     if (stall_adv6) begin
-      \$3252  = mac1_sum1_p1;
+      \$3264  = mac1_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3253  = \mac_add1_s0$1528 ;
+    \$3265  = \mac_add1_s0$1528 ;
     if (stall_adv6) begin
-      \$3253  = mac1_sum1_p2;
+      \$3265  = mac1_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3254  = \mac_add1_s0$1529 ;
+    \$3266  = \mac_add1_s0$1529 ;
     if (stall_adv6) begin
-      \$3254  = mac1_sum1_p3;
+      \$3266  = mac1_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3255  = \mac_add1_s0$1531 ;
+    \$3267  = \mac_add1_s0$1531 ;
     if (stall_adv6) begin
-      \$3255  = mac2_sum1_p0;
+      \$3267  = mac2_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3256  = \mac_add1_s0$1532 ;
+    \$3268  = \mac_add1_s0$1532 ;
     if (stall_adv6) begin
-      \$3256  = mac2_sum1_p1;
+      \$3268  = mac2_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3257  = \mac_add1_s0$1534 ;
+    \$3269  = \mac_add1_s0$1534 ;
     if (stall_adv6) begin
-      \$3257  = mac2_sum1_p2;
+      \$3269  = mac2_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3258  = \mac_add1_s0$1535 ;
+    \$3270  = \mac_add1_s0$1535 ;
     if (stall_adv6) begin
-      \$3258  = mac2_sum1_p3;
+      \$3270  = mac2_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3259  = \mac_add1_s0$1537 ;
+    \$3271  = \mac_add1_s0$1537 ;
     if (stall_adv6) begin
-      \$3259  = mac3_sum1_p0;
+      \$3271  = mac3_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3260  = \mac_add1_s0$1538 ;
+    \$3272  = \mac_add1_s0$1538 ;
     if (stall_adv6) begin
-      \$3260  = mac3_sum1_p1;
+      \$3272  = mac3_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3261  = \mac_add1_s0$1540 ;
+    \$3273  = \mac_add1_s0$1540 ;
     if (stall_adv6) begin
-      \$3261  = mac3_sum1_p2;
+      \$3273  = mac3_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3262  = \mac_add1_s0$1541 ;
+    \$3274  = \mac_add1_s0$1541 ;
     if (stall_adv6) begin
-      \$3262  = mac3_sum1_p3;
+      \$3274  = mac3_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3263  = \mac_add1_s0$1765 ;
+    \$3275  = \mac_add1_s0$1771 ;
     if (stall_adv6) begin
-      \$3263  = \mac_add0_s0$1763 ;
+      \$3275  = \mac_add0_s0$1769 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3264  = mac_add1_valid_s0;
+    \$3276  = mac_add1_valid_s0;
     if (stall_adv6) begin
-      \$3264  = mac_add0_valid_s0;
+      \$3276  = mac_add0_valid_s0;
     end
     if (rst) begin
-      \$3264  = 1'h0;
+      \$3276  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3265  = mac_add2_s0;
+    \$3277  = mac_add2_s0;
     if (stall_adv7) begin
-      \$3265  = mac0_sum2_p0;
+      \$3277  = mac0_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3266  = \mac_add2_s0$1546 ;
+    \$3278  = \mac_add2_s0$1546 ;
     if (stall_adv7) begin
-      \$3266  = mac0_sum2_p1;
+      \$3278  = mac0_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3267  = \mac_add2_s0$1548 ;
+    \$3279  = \mac_add2_s0$1548 ;
     if (stall_adv7) begin
-      \$3267  = mac1_sum2_p0;
+      \$3279  = mac1_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3268  = \mac_add2_s0$1549 ;
+    \$3280  = \mac_add2_s0$1549 ;
     if (stall_adv7) begin
-      \$3268  = mac1_sum2_p1;
+      \$3280  = mac1_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3269  = \mac_add2_s0$1551 ;
+    \$3281  = \mac_add2_s0$1551 ;
     if (stall_adv7) begin
-      \$3269  = mac2_sum2_p0;
+      \$3281  = mac2_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3270  = \mac_add2_s0$1552 ;
+    \$3282  = \mac_add2_s0$1552 ;
     if (stall_adv7) begin
-      \$3270  = mac2_sum2_p1;
+      \$3282  = mac2_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3271  = \mac_add2_s0$1554 ;
+    \$3283  = \mac_add2_s0$1554 ;
     if (stall_adv7) begin
-      \$3271  = mac3_sum2_p0;
+      \$3283  = mac3_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3272  = \mac_add2_s0$1555 ;
+    \$3284  = \mac_add2_s0$1555 ;
     if (stall_adv7) begin
-      \$3272  = mac3_sum2_p1;
+      \$3284  = mac3_sum2_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3273  = \mac_add2_s0$1767 ;
+    \$3285  = \mac_add2_s0$1773 ;
     if (stall_adv7) begin
-      \$3273  = \mac_add1_s0$1765 ;
+      \$3285  = \mac_add1_s0$1771 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3274  = mac_add2_valid_s0;
+    \$3286  = mac_add2_valid_s0;
     if (stall_adv7) begin
-      \$3274  = mac_add1_valid_s0;
-    end
-    if (rst) begin
-      \$3274  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3275  = mac_add3_s0;
-    if (stall_adv8) begin
-      \$3275  = mac0_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3276  = \mac_add3_s0$1565 ;
-    if (stall_adv8) begin
-      \$3276  = mac1_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3277  = \mac_add3_s0$1568 ;
-    if (stall_adv8) begin
-      \$3277  = mac2_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3278  = \mac_add3_s0$1571 ;
-    if (stall_adv8) begin
-      \$3278  = mac3_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3279  = \mac_add3_s0$1769 ;
-    if (stall_adv8) begin
-      \$3279  = \mac_add2_s0$1767 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3280  = mac_add3_valid_s0;
-    if (stall_adv8) begin
-      \$3280  = mac_add2_valid_s0;
-    end
-    if (rst) begin
-      \$3280  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3281  = o__valid;
-    if (i__ready) begin
-      \$3281  = \$2628 ;
-    end
-    if (rst) begin
-      \$3281  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3282  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$3282  = \$2629 ;
-    end
-    if (rst) begin
-      \$3282  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3283  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$3283  = \$2630 ;
-    end
-    if (rst) begin
-      \$3283  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3284  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$3284  = \$2631 ;
-    end
-    if (rst) begin
-      \$3284  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3285  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$3285  = \$2632 ;
-    end
-    if (rst) begin
-      \$3285  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3286  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$3286  = \$2633 ;
+      \$3286  = mac_add1_valid_s0;
     end
     if (rst) begin
       \$3286  = 1'h0;
@@ -15204,155 +15152,290 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3287  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$3287  = \$2634 ;
-    end
-    if (rst) begin
-      \$3287  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3288  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$3288  = \$2635 ;
-    end
-    if (rst) begin
-      \$3288  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3289  = stall_adv7_valid;
-    if (stall_adv7) begin
-      \$3289  = \$2636 ;
-    end
-    if (rst) begin
-      \$3289  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3290  = stall_adv8_valid;
+    \$3287  = mac_add3_s0;
     if (stall_adv8) begin
-      \$3290  = \$2637 ;
-    end
-    if (rst) begin
-      \$3290  = 1'h0;
+      \$3287  = mac0_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3291  = stall_adv9_valid;
+    \$3288  = \mac_add3_s0$1571 ;
+    if (stall_adv8) begin
+      \$3288  = mac1_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3289  = \mac_add3_s0$1574 ;
+    if (stall_adv8) begin
+      \$3289  = mac2_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3290  = \mac_add3_s0$1577 ;
+    if (stall_adv8) begin
+      \$3290  = mac3_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3291  = \mac_add3_s0$1775 ;
+    if (stall_adv8) begin
+      \$3291  = \mac_add2_s0$1773 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3292  = mac_add3_valid_s0;
+    if (stall_adv8) begin
+      \$3292  = mac_add2_valid_s0;
+    end
+    if (rst) begin
+      \$3292  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3293  = o__valid;
+    if (i__ready) begin
+      \$3293  = \$2637 ;
+    end
+    if (rst) begin
+      \$3293  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3294  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$3294  = \$2638 ;
+    end
+    if (rst) begin
+      \$3294  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3295  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$3295  = \$2639 ;
+    end
+    if (rst) begin
+      \$3295  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3296  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$3296  = \$2640 ;
+    end
+    if (rst) begin
+      \$3296  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3297  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$3297  = \$2641 ;
+    end
+    if (rst) begin
+      \$3297  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3298  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$3298  = \$2642 ;
+    end
+    if (rst) begin
+      \$3298  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3299  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$3299  = \$2643 ;
+    end
+    if (rst) begin
+      \$3299  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3300  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$3300  = \$2644 ;
+    end
+    if (rst) begin
+      \$3300  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3301  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$3301  = \$2645 ;
+    end
+    if (rst) begin
+      \$3301  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3302  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$3302  = \$2646 ;
+    end
+    if (rst) begin
+      \$3302  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3303  = stall_adv9_valid;
     if (stall_adv9) begin
-      \$3291  = \$2638 ;
+      \$3303  = \$2647 ;
     end
     if (rst) begin
-      \$3291  = 1'h0;
+      \$3303  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3292  = mac_acc0_out;
-    if (\$2639 ) begin
-      if (\mac_add3_s0$1769 ) begin
-        \$3292  = \$2610 [31:0];
+    \$3304  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$3304  = \$2648 ;
+    end
+    if (rst) begin
+      \$3304  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3305  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$3305  = \$2649 ;
+    end
+    if (rst) begin
+      \$3305  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3306  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$3306  = \$2650 ;
+    end
+    if (rst) begin
+      \$3306  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3307  = mac_acc0_out;
+    if (\$2651 ) begin
+      if (\mac_add3_s0$1775 ) begin
+        \$3307  = \$2627 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3293  = mac_acc0;
-    if (\$2639 ) begin
+    \$3308  = mac_acc0;
+    if (\$2651 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add3_s0$1769 ) begin
-        \$3293  = 32'd0;
+      if (\mac_add3_s0$1775 ) begin
+        \$3308  = 32'd0;
       end else begin
-        \$3293  = \$2610 [31:0];
+        \$3308  = \$2627 [31:0];
       end
     end
     if (rst) begin
-      \$3293  = 32'd0;
+      \$3308  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3294  = mac_acc1_out;
-    if (\$2640 ) begin
-      if (\mac_add3_s0$1769 ) begin
-        \$3294  = \$2611 [31:0];
+    \$3309  = mac_acc1_out;
+    if (\$2652 ) begin
+      if (\mac_add3_s0$1775 ) begin
+        \$3309  = \$2628 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3295  = mac_acc1;
-    if (\$2640 ) begin
+    \$3310  = mac_acc1;
+    if (\$2652 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add3_s0$1769 ) begin
-        \$3295  = 32'd0;
+      if (\mac_add3_s0$1775 ) begin
+        \$3310  = 32'd0;
       end else begin
-        \$3295  = \$2611 [31:0];
+        \$3310  = \$2628 [31:0];
       end
     end
     if (rst) begin
-      \$3295  = 32'd0;
+      \$3310  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3296  = mac_acc2_out;
-    if (\$2641 ) begin
-      if (\mac_add3_s0$1769 ) begin
-        \$3296  = \$2612 [31:0];
+    \$3311  = mac_acc2_out;
+    if (\$2653 ) begin
+      if (\mac_add3_s0$1775 ) begin
+        \$3311  = \$2629 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3297  = mac_acc2;
-    if (\$2641 ) begin
+    \$3312  = mac_acc2;
+    if (\$2653 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add3_s0$1769 ) begin
-        \$3297  = 32'd0;
+      if (\mac_add3_s0$1775 ) begin
+        \$3312  = 32'd0;
       end else begin
-        \$3297  = \$2612 [31:0];
+        \$3312  = \$2629 [31:0];
       end
     end
     if (rst) begin
-      \$3297  = 32'd0;
+      \$3312  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3298  = mac_acc3_out;
-    if (\$2642 ) begin
-      if (\mac_add3_s0$1769 ) begin
-        \$3298  = \$2613 [31:0];
+    \$3313  = mac_acc3_out;
+    if (\$2654 ) begin
+      if (\mac_add3_s0$1775 ) begin
+        \$3313  = \$2630 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3299  = mac_acc3;
-    if (\$2642 ) begin
+    \$3314  = mac_acc3;
+    if (\$2654 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add3_s0$1769 ) begin
-        \$3299  = 32'd0;
+      if (\mac_add3_s0$1775 ) begin
+        \$3314  = 32'd0;
       end else begin
-        \$3299  = \$2613 [31:0];
+        \$3314  = \$2630 [31:0];
       end
     end
     if (rst) begin
-      \$3299  = 32'd0;
+      \$3314  = 32'd0;
     end
   end
   assign advance = i__ready;
-  assign mac_acc0_next = \$2610 [31:0];
-  assign mac_acc1_next = \$2611 [31:0];
-  assign mac_acc2_next = \$2612 [31:0];
-  assign mac_acc3_next = \$2613 [31:0];
+  assign mac_acc0_next = \$2627 [31:0];
+  assign mac_acc1_next = \$2628 [31:0];
+  assign mac_acc2_next = \$2629 [31:0];
+  assign mac_acc3_next = \$2630 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.values  = i__payload[127:0];
   assign \i__payload.values[0]  = i__payload[7:0];
@@ -16071,17 +16154,6 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$2316 [3:0] = { \$2314 , \$2313 , \$2312 , \$2311  };
   assign mac_wmux_drop31[3:0] = 4'h0;
   assign mac_wmux_drop31[4] = \$2321 ;
-  assign \$2322  = 1'h1;
-  assign \$2323  = mac_wmux_keep0;
-  assign mac_wmux_s0_mv30 = 1'h0;
-  assign mac_wmux_s0_v30 = \$2383 ;
-  assign mac_wmux_s0_d30 = mac_wmux_drop30;
-  assign mac_wmux_s0_w0_30 = i__payload[455:448];
-  assign mac_wmux_s0_w1_30 = i__payload[711:704];
-  assign mac_wmux_s0_w2_30 = i__payload[967:960];
-  assign mac_wmux_s0_w3_30 = i__payload[1223:1216];
-  assign \$2614  = 1'h1;
-  assign \$2615  = mac_wmux_keep31;
 endmodule
 
 // nmsparse_mul_ireg: signed product of two registered operands.

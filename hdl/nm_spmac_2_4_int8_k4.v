@@ -12,14 +12,14 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire \$14 ;
   wire \$15 ;
   wire \$16 ;
-  wire [32:0] \$17 ;
-  wire [32:0] \$18 ;
-  wire [32:0] \$19 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
   wire [2:0] \$2 ;
   wire [32:0] \$20 ;
-  wire \$21 ;
-  wire \$22 ;
-  wire \$23 ;
+  wire [32:0] \$21 ;
+  wire [32:0] \$22 ;
+  wire [32:0] \$23 ;
   wire \$24 ;
   wire \$25 ;
   wire \$26 ;
@@ -28,55 +28,64 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire \$29 ;
   wire [2:0] \$3 ;
   wire \$30 ;
-  reg [7:0] \$31 ;
-  reg [7:0] \$32 ;
-  reg [7:0] \$33 ;
-  reg [7:0] \$34 ;
-  reg [7:0] \$35 ;
-  reg [7:0] \$36 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
   reg [7:0] \$37 ;
   reg [7:0] \$38 ;
   reg [7:0] \$39 ;
   wire [7:0] \$4 ;
   reg [7:0] \$40 ;
-  reg \$41 ;
-  reg \$42 ;
-  reg \$43 ;
-  reg \$44 ;
-  reg [15:0] \$45 ;
-  reg [15:0] \$46 ;
-  reg [15:0] \$47 ;
-  reg [15:0] \$48 ;
-  reg [15:0] \$49 ;
+  reg [7:0] \$41 ;
+  reg [7:0] \$42 ;
+  reg [7:0] \$43 ;
+  reg [7:0] \$44 ;
+  reg [7:0] \$45 ;
+  reg [7:0] \$46 ;
+  reg \$47 ;
+  reg \$48 ;
+  reg \$49 ;
   wire [7:0] \$5 ;
-  reg [15:0] \$50 ;
+  reg \$50 ;
   reg [15:0] \$51 ;
   reg [15:0] \$52 ;
-  reg \$53 ;
-  reg \$54 ;
-  reg [16:0] \$55 ;
-  reg [16:0] \$56 ;
-  reg [16:0] \$57 ;
-  reg [16:0] \$58 ;
+  reg [15:0] \$53 ;
+  reg [15:0] \$54 ;
+  reg [15:0] \$55 ;
+  reg [15:0] \$56 ;
+  reg [15:0] \$57 ;
+  reg [15:0] \$58 ;
   reg \$59 ;
   wire [7:0] \$6 ;
   reg \$60 ;
-  reg \$61 ;
-  reg \$62 ;
-  reg \$63 ;
-  reg \$64 ;
+  reg [16:0] \$61 ;
+  reg [16:0] \$62 ;
+  reg [16:0] \$63 ;
+  reg [16:0] \$64 ;
   reg \$65 ;
   reg \$66 ;
-  reg [31:0] \$67 ;
-  reg [31:0] \$68 ;
-  reg [31:0] \$69 ;
+  reg \$67 ;
+  reg \$68 ;
+  reg \$69 ;
   wire [7:0] \$7 ;
-  reg [31:0] \$70 ;
-  reg [31:0] \$71 ;
-  reg [31:0] \$72 ;
-  reg [31:0] \$73 ;
-  reg [31:0] \$74 ;
+  reg \$70 ;
+  reg \$71 ;
+  reg \$72 ;
+  reg \$73 ;
+  reg \$74 ;
+  reg \$75 ;
+  reg [31:0] \$76 ;
+  reg [31:0] \$77 ;
+  reg [31:0] \$78 ;
+  reg [31:0] \$79 ;
   wire [7:0] \$8 ;
+  reg [31:0] \$80 ;
+  reg [31:0] \$81 ;
+  reg [31:0] \$82 ;
+  reg [31:0] \$83 ;
   wire [7:0] \$9 ;
   wire advance;
   input clk;
@@ -133,10 +142,10 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
-  reg [16:0] \mac_add0_s0$46  = 17'h00000;
-  reg [16:0] \mac_add0_s0$49  = 17'h00000;
   reg [16:0] \mac_add0_s0$52  = 17'h00000;
-  reg \mac_add0_s0$82  = 1'h0;
+  reg [16:0] \mac_add0_s0$55  = 17'h00000;
+  reg [16:0] \mac_add0_s0$58  = 17'h00000;
+  reg \mac_add0_s0$88  = 1'h0;
   reg mac_add0_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
@@ -148,21 +157,21 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg [15:0] \mac_mul_s0$33  = 16'h0000;
   reg [15:0] \mac_mul_s0$35  = 16'h0000;
   reg [15:0] \mac_mul_s0$36  = 16'h0000;
-  reg \mac_mul_s0$80  = 1'h0;
+  reg \mac_mul_s0$86  = 1'h0;
   reg mac_mul_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$59  = 8'h00;
-  reg [7:0] \mac_pre_s0$60  = 8'h00;
-  reg [7:0] \mac_pre_s0$61  = 8'h00;
-  reg [7:0] \mac_pre_s0$62  = 8'h00;
-  reg [7:0] \mac_pre_s0$63  = 8'h00;
-  reg [7:0] \mac_pre_s0$64  = 8'h00;
   reg [7:0] \mac_pre_s0$65  = 8'h00;
   reg [7:0] \mac_pre_s0$66  = 8'h00;
   reg [7:0] \mac_pre_s0$67  = 8'h00;
-  reg \mac_pre_s0$68  = 1'h0;
+  reg [7:0] \mac_pre_s0$68  = 8'h00;
+  reg [7:0] \mac_pre_s0$69  = 8'h00;
+  reg [7:0] \mac_pre_s0$70  = 8'h00;
+  reg [7:0] \mac_pre_s0$71  = 8'h00;
+  reg [7:0] \mac_pre_s0$72  = 8'h00;
+  reg [7:0] \mac_pre_s0$73  = 8'h00;
+  reg \mac_pre_s0$74  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -205,6 +214,21 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg stall_adv3_valid = 1'h0;
   wire stall_adv4;
   reg stall_adv4_valid = 1'h0;
+  wire stall_adv5;
+  reg stall_adv5_valid = 1'h0;
+  wire stall_adv6;
+  reg stall_adv6_valid = 1'h0;
+  wire stall_adv7;
+  reg stall_adv7_valid = 1'h0;
+  assign \$10  = \$2 [0] ? i__payload[131:124] : i__payload[123:116];
+  assign mac_wmux_w3_0 = \$2 [1] ? i__payload[139:132] : \$10 ;
+  assign \$11  = \$3 [0] ? i__payload[139:132] : i__payload[131:124];
+  assign mac_wmux_w3_1 = \$3 [1] ? i__payload[147:140] : \$11 ;
+  assign \$12  = ~ stall_adv0_valid;
+  assign stall_adv0 = \$12  | o__ready;
+  assign \$13  = ~ stall_adv1_valid;
+  assign stall_adv1 = \$13  | o__ready;
+  assign \$14  = ~ stall_adv2_valid;
   assign stall_adv2 = \$14  | o__ready;
   assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$27 );
   assign mac1_sum0_p0 = $signed(\mac_mul_s0$29 ) + $signed(\mac_mul_s0$30 );
@@ -214,34 +238,31 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   assign stall_adv3 = \$15  | o__ready;
   assign \$16  = ~ stall_adv4_valid;
   assign stall_adv4 = \$16  | o__ready;
-  assign \$17  = $signed(mac_acc0) + $signed(mac_add0_s0);
-  assign \$18  = $signed(mac_acc1) + $signed(\mac_add0_s0$46 );
-  assign \$19  = $signed(mac_acc2) + $signed(\mac_add0_s0$49 );
-  assign \$20  = $signed(mac_acc3) + $signed(\mac_add0_s0$52 );
-  assign \$21  = mac_add0_valid_s0 & \mac_add0_s0$82 ;
-  assign \$22  = mac_add0_valid_s0 & \mac_add0_s0$82 ;
-  assign \$23  = mac_add0_valid_s0 & \mac_add0_s0$82 ;
-  assign \$24  = mac_add0_valid_s0 & \mac_add0_s0$82 ;
-  assign \$25  = mac_add0_valid_s0 & \mac_add0_s0$82 ;
-  assign \$26  = mac_add0_valid_s0 & \mac_add0_s0$82 ;
-  assign \$27  = stall_adv4 & mac_add0_valid_s0;
-  assign \$28  = stall_adv4 & mac_add0_valid_s0;
-  assign \$29  = stall_adv4 & mac_add0_valid_s0;
-  assign \$30  = stall_adv4 & mac_add0_valid_s0;
+  assign \$17  = ~ stall_adv5_valid;
+  assign stall_adv5 = \$17  | o__ready;
+  assign \$18  = ~ stall_adv6_valid;
+  assign stall_adv6 = \$18  | o__ready;
+  assign \$19  = ~ stall_adv7_valid;
+  assign stall_adv7 = \$19  | o__ready;
+  assign \$20  = $signed(mac_acc0) + $signed(mac_add0_s0);
+  assign \$21  = $signed(mac_acc1) + $signed(\mac_add0_s0$52 );
+  assign \$22  = $signed(mac_acc2) + $signed(\mac_add0_s0$55 );
+  assign \$23  = $signed(mac_acc3) + $signed(\mac_add0_s0$58 );
+  assign \$24  = mac_add0_valid_s0 & \mac_add0_s0$88 ;
+  assign \$25  = mac_add0_valid_s0 & \mac_add0_s0$88 ;
+  assign \$26  = mac_add0_valid_s0 & \mac_add0_s0$88 ;
+  assign \$27  = mac_add0_valid_s0 & \mac_add0_s0$88 ;
+  assign \$28  = mac_add0_valid_s0 & \mac_add0_s0$88 ;
+  assign \$29  = mac_add0_valid_s0 & \mac_add0_s0$88 ;
+  assign \$30  = mac_add0_valid_s0 & \mac_add0_s0$88 ;
+  assign \$31  = mac_add0_valid_s0 & \mac_add0_s0$88 ;
+  assign \$32  = mac_add0_valid_s0 & \mac_add0_s0$88 ;
+  assign \$33  = stall_adv4 & mac_add0_valid_s0;
+  assign \$34  = stall_adv5 & mac_add0_valid_s0;
+  assign \$35  = stall_adv6 & mac_add0_valid_s0;
+  assign \$36  = stall_adv7 & mac_add0_valid_s0;
   always @(posedge clk)
-    mac_pre_s0 <= \$31 ;
-  always @(posedge clk)
-    \mac_pre_s0$59  <= \$32 ;
-  always @(posedge clk)
-    \mac_pre_s0$60  <= \$33 ;
-  always @(posedge clk)
-    \mac_pre_s0$61  <= \$34 ;
-  always @(posedge clk)
-    \mac_pre_s0$62  <= \$35 ;
-  always @(posedge clk)
-    \mac_pre_s0$63  <= \$36 ;
-  always @(posedge clk)
-    \mac_pre_s0$64  <= \$37 ;
+    mac_pre_s0 <= \$37 ;
   always @(posedge clk)
     \mac_pre_s0$65  <= \$38 ;
   always @(posedge clk)
@@ -251,71 +272,89 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   always @(posedge clk)
     \mac_pre_s0$68  <= \$41 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$42 ;
+    \mac_pre_s0$69  <= \$42 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$43 ;
+    \mac_pre_s0$70  <= \$43 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$44 ;
+    \mac_pre_s0$71  <= \$44 ;
   always @(posedge clk)
-    mac_mul_s0 <= \$45 ;
+    \mac_pre_s0$72  <= \$45 ;
   always @(posedge clk)
-    \mac_mul_s0$27  <= \$46 ;
+    \mac_pre_s0$73  <= \$46 ;
   always @(posedge clk)
-    \mac_mul_s0$29  <= \$47 ;
+    \mac_pre_s0$74  <= \$47 ;
   always @(posedge clk)
-    \mac_mul_s0$30  <= \$48 ;
+    mac_pre_valid_s0 <= \$48 ;
   always @(posedge clk)
-    \mac_mul_s0$32  <= \$49 ;
+    mac_dspin_s0 <= \$49 ;
   always @(posedge clk)
-    \mac_mul_s0$33  <= \$50 ;
+    mac_dspin_valid_s0 <= \$50 ;
   always @(posedge clk)
-    \mac_mul_s0$35  <= \$51 ;
+    mac_mul_s0 <= \$51 ;
   always @(posedge clk)
-    \mac_mul_s0$36  <= \$52 ;
+    \mac_mul_s0$27  <= \$52 ;
   always @(posedge clk)
-    \mac_mul_s0$80  <= \$53 ;
+    \mac_mul_s0$29  <= \$53 ;
   always @(posedge clk)
-    mac_mul_valid_s0 <= \$54 ;
+    \mac_mul_s0$30  <= \$54 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$55 ;
+    \mac_mul_s0$32  <= \$55 ;
   always @(posedge clk)
-    \mac_add0_s0$46  <= \$56 ;
+    \mac_mul_s0$33  <= \$56 ;
   always @(posedge clk)
-    \mac_add0_s0$49  <= \$57 ;
+    \mac_mul_s0$35  <= \$57 ;
   always @(posedge clk)
-    \mac_add0_s0$52  <= \$58 ;
+    \mac_mul_s0$36  <= \$58 ;
   always @(posedge clk)
-    \mac_add0_s0$82  <= \$59 ;
+    \mac_mul_s0$86  <= \$59 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$60 ;
+    mac_mul_valid_s0 <= \$60 ;
   always @(posedge clk)
-    o__valid <= \$61 ;
+    mac_add0_s0 <= \$61 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$62 ;
+    \mac_add0_s0$52  <= \$62 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$63 ;
+    \mac_add0_s0$55  <= \$63 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$64 ;
+    \mac_add0_s0$58  <= \$64 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$65 ;
+    \mac_add0_s0$88  <= \$65 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$66 ;
+    mac_add0_valid_s0 <= \$66 ;
   always @(posedge clk)
-    mac_acc0_out <= \$67 ;
+    o__valid <= \$67 ;
   always @(posedge clk)
-    mac_acc0 <= \$68 ;
+    stall_adv0_valid <= \$68 ;
   always @(posedge clk)
-    mac_acc1_out <= \$69 ;
+    stall_adv1_valid <= \$69 ;
   always @(posedge clk)
-    mac_acc1 <= \$70 ;
+    stall_adv2_valid <= \$70 ;
   always @(posedge clk)
-    mac_acc2_out <= \$71 ;
+    stall_adv3_valid <= \$71 ;
   always @(posedge clk)
-    mac_acc2 <= \$72 ;
+    stall_adv4_valid <= \$72 ;
   always @(posedge clk)
-    mac_acc3_out <= \$73 ;
+    stall_adv5_valid <= \$73 ;
   always @(posedge clk)
-    mac_acc3 <= \$74 ;
+    stall_adv6_valid <= \$74 ;
+  always @(posedge clk)
+    stall_adv7_valid <= \$75 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$76 ;
+  always @(posedge clk)
+    mac_acc0 <= \$77 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$78 ;
+  always @(posedge clk)
+    mac_acc1 <= \$79 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$80 ;
+  always @(posedge clk)
+    mac_acc2 <= \$81 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$82 ;
+  always @(posedge clk)
+    mac_acc3 <= \$83 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = i__payload[17:16] - 1'h0;
@@ -332,21 +371,12 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   assign mac_wmux_w2_0 = \$2 [1] ? i__payload[107:100] : \$8 ;
   assign \$9  = \$3 [0] ? i__payload[107:100] : i__payload[99:92];
   assign mac_wmux_w2_1 = \$3 [1] ? i__payload[115:108] : \$9 ;
-  assign \$10  = \$2 [0] ? i__payload[131:124] : i__payload[123:116];
-  assign mac_wmux_w3_0 = \$2 [1] ? i__payload[139:132] : \$10 ;
-  assign \$11  = \$3 [0] ? i__payload[139:132] : i__payload[131:124];
-  assign mac_wmux_w3_1 = \$3 [1] ? i__payload[147:140] : \$11 ;
-  assign \$12  = ~ stall_adv0_valid;
-  assign stall_adv0 = \$12  | o__ready;
-  assign \$13  = ~ stall_adv1_valid;
-  assign stall_adv1 = \$13  | o__ready;
-  assign \$14  = ~ stall_adv2_valid;
   nmsparse_mul_ireg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$60 ),
+    .b(\mac_pre_s0$66 ),
     .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod0_0)
@@ -355,8 +385,8 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_pre_s0$59 ),
-    .b(\mac_pre_s0$61 ),
+    .a(\mac_pre_s0$65 ),
+    .b(\mac_pre_s0$67 ),
     .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod0_1)
@@ -366,7 +396,7 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$62 ),
+    .b(\mac_pre_s0$68 ),
     .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod1_0)
@@ -375,8 +405,8 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_pre_s0$59 ),
-    .b(\mac_pre_s0$63 ),
+    .a(\mac_pre_s0$65 ),
+    .b(\mac_pre_s0$69 ),
     .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod1_1)
@@ -386,7 +416,7 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$64 ),
+    .b(\mac_pre_s0$70 ),
     .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod2_0)
@@ -395,8 +425,8 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_pre_s0$59 ),
-    .b(\mac_pre_s0$65 ),
+    .a(\mac_pre_s0$65 ),
+    .b(\mac_pre_s0$71 ),
     .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod2_1)
@@ -406,7 +436,7 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$66 ),
+    .b(\mac_pre_s0$72 ),
     .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod3_0)
@@ -415,229 +445,184 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_pre_s0$59 ),
-    .b(\mac_pre_s0$67 ),
+    .a(\mac_pre_s0$65 ),
+    .b(\mac_pre_s0$73 ),
     .ce(stall_adv1),
     .clk(clk),
     .p(mac_prod3_1)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$31  = mac_pre_s0;
+    \$37  = mac_pre_s0;
     if (stall_adv0) begin
-      \$31  = i__payload[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$32  = \mac_pre_s0$59 ;
-    if (stall_adv0) begin
-      \$32  = i__payload[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$33  = \mac_pre_s0$60 ;
-    if (stall_adv0) begin
-      \$33  = mac_wmux_w0_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$34  = \mac_pre_s0$61 ;
-    if (stall_adv0) begin
-      \$34  = mac_wmux_w0_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$35  = \mac_pre_s0$62 ;
-    if (stall_adv0) begin
-      \$35  = mac_wmux_w1_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$36  = \mac_pre_s0$63 ;
-    if (stall_adv0) begin
-      \$36  = mac_wmux_w1_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$37  = \mac_pre_s0$64 ;
-    if (stall_adv0) begin
-      \$37  = mac_wmux_w2_0;
+      \$37  = i__payload[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$38  = \mac_pre_s0$65 ;
     if (stall_adv0) begin
-      \$38  = mac_wmux_w2_1;
+      \$38  = i__payload[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$39  = \mac_pre_s0$66 ;
     if (stall_adv0) begin
-      \$39  = mac_wmux_w3_0;
+      \$39  = mac_wmux_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$40  = \mac_pre_s0$67 ;
     if (stall_adv0) begin
-      \$40  = mac_wmux_w3_1;
+      \$40  = mac_wmux_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$41  = \mac_pre_s0$68 ;
     if (stall_adv0) begin
-      \$41  = i__payload[148];
+      \$41  = mac_wmux_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$42  = mac_pre_valid_s0;
+    \$42  = \mac_pre_s0$69 ;
     if (stall_adv0) begin
-      \$42  = i__valid;
-    end
-    if (rst) begin
-      \$42  = 1'h0;
+      \$42  = mac_wmux_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$43  = mac_dspin_s0;
+    \$43  = \mac_pre_s0$70 ;
+    if (stall_adv0) begin
+      \$43  = mac_wmux_w2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$44  = \mac_pre_s0$71 ;
+    if (stall_adv0) begin
+      \$44  = mac_wmux_w2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$45  = \mac_pre_s0$72 ;
+    if (stall_adv0) begin
+      \$45  = mac_wmux_w3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$46  = \mac_pre_s0$73 ;
+    if (stall_adv0) begin
+      \$46  = mac_wmux_w3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$47  = \mac_pre_s0$74 ;
+    if (stall_adv0) begin
+      \$47  = i__payload[148];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$48  = mac_pre_valid_s0;
+    if (stall_adv0) begin
+      \$48  = i__valid;
+    end
+    if (rst) begin
+      \$48  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$49  = mac_dspin_s0;
     if (stall_adv1) begin
-      \$43  = \mac_pre_s0$68 ;
+      \$49  = \mac_pre_s0$74 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$44  = mac_dspin_valid_s0;
+    \$50  = mac_dspin_valid_s0;
     if (stall_adv1) begin
-      \$44  = mac_pre_valid_s0;
+      \$50  = mac_pre_valid_s0;
     end
     if (rst) begin
-      \$44  = 1'h0;
+      \$50  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$45  = mac_mul_s0;
+    \$51  = mac_mul_s0;
     if (stall_adv2) begin
-      \$45  = mac_prod0_0;
+      \$51  = mac_prod0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$46  = \mac_mul_s0$27 ;
+    \$52  = \mac_mul_s0$27 ;
     if (stall_adv2) begin
-      \$46  = mac_prod0_1;
+      \$52  = mac_prod0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$47  = \mac_mul_s0$29 ;
+    \$53  = \mac_mul_s0$29 ;
     if (stall_adv2) begin
-      \$47  = mac_prod1_0;
+      \$53  = mac_prod1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$48  = \mac_mul_s0$30 ;
+    \$54  = \mac_mul_s0$30 ;
     if (stall_adv2) begin
-      \$48  = mac_prod1_1;
+      \$54  = mac_prod1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$49  = \mac_mul_s0$32 ;
+    \$55  = \mac_mul_s0$32 ;
     if (stall_adv2) begin
-      \$49  = mac_prod2_0;
+      \$55  = mac_prod2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$50  = \mac_mul_s0$33 ;
+    \$56  = \mac_mul_s0$33 ;
     if (stall_adv2) begin
-      \$50  = mac_prod2_1;
+      \$56  = mac_prod2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$51  = \mac_mul_s0$35 ;
+    \$57  = \mac_mul_s0$35 ;
     if (stall_adv2) begin
-      \$51  = mac_prod3_0;
+      \$57  = mac_prod3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$52  = \mac_mul_s0$36 ;
+    \$58  = \mac_mul_s0$36 ;
     if (stall_adv2) begin
-      \$52  = mac_prod3_1;
+      \$58  = mac_prod3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$53  = \mac_mul_s0$80 ;
+    \$59  = \mac_mul_s0$86 ;
     if (stall_adv2) begin
-      \$53  = mac_dspin_s0;
+      \$59  = mac_dspin_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$54  = mac_mul_valid_s0;
+    \$60  = mac_mul_valid_s0;
     if (stall_adv2) begin
-      \$54  = mac_dspin_valid_s0;
-    end
-    if (rst) begin
-      \$54  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$55  = mac_add0_s0;
-    if (stall_adv3) begin
-      \$55  = mac0_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$56  = \mac_add0_s0$46 ;
-    if (stall_adv3) begin
-      \$56  = mac1_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$57  = \mac_add0_s0$49 ;
-    if (stall_adv3) begin
-      \$57  = mac2_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$58  = \mac_add0_s0$52 ;
-    if (stall_adv3) begin
-      \$58  = mac3_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$59  = \mac_add0_s0$82 ;
-    if (stall_adv3) begin
-      \$59  = \mac_mul_s0$80 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$60  = mac_add0_valid_s0;
-    if (stall_adv3) begin
-      \$60  = mac_mul_valid_s0;
+      \$60  = mac_dspin_valid_s0;
     end
     if (rst) begin
       \$60  = 1'h0;
@@ -645,59 +630,44 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$61  = o__valid;
-    if (i__ready) begin
-      \$61  = \$21 ;
-    end
-    if (rst) begin
-      \$61  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$62  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$62  = \$22 ;
-    end
-    if (rst) begin
-      \$62  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$63  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$63  = \$23 ;
-    end
-    if (rst) begin
-      \$63  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$64  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$64  = \$24 ;
-    end
-    if (rst) begin
-      \$64  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$65  = stall_adv3_valid;
+    \$61  = mac_add0_s0;
     if (stall_adv3) begin
-      \$65  = \$25 ;
-    end
-    if (rst) begin
-      \$65  = 1'h0;
+      \$61  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$66  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$66  = \$26 ;
+    \$62  = \mac_add0_s0$52 ;
+    if (stall_adv3) begin
+      \$62  = mac1_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$63  = \mac_add0_s0$55 ;
+    if (stall_adv3) begin
+      \$63  = mac2_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$64  = \mac_add0_s0$58 ;
+    if (stall_adv3) begin
+      \$64  = mac3_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$65  = \mac_add0_s0$88 ;
+    if (stall_adv3) begin
+      \$65  = \mac_mul_s0$86 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$66  = mac_add0_valid_s0;
+    if (stall_adv3) begin
+      \$66  = mac_mul_valid_s0;
     end
     if (rst) begin
       \$66  = 1'h0;
@@ -705,107 +675,197 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$67  = mac_acc0_out;
-    if (\$27 ) begin
-      if (\mac_add0_s0$82 ) begin
-        \$67  = \$17 [31:0];
+    \$67  = o__valid;
+    if (i__ready) begin
+      \$67  = \$24 ;
+    end
+    if (rst) begin
+      \$67  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$68  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$68  = \$25 ;
+    end
+    if (rst) begin
+      \$68  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$69  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$69  = \$26 ;
+    end
+    if (rst) begin
+      \$69  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$70  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$70  = \$27 ;
+    end
+    if (rst) begin
+      \$70  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$71  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$71  = \$28 ;
+    end
+    if (rst) begin
+      \$71  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$72  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$72  = \$29 ;
+    end
+    if (rst) begin
+      \$72  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$73  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$73  = \$30 ;
+    end
+    if (rst) begin
+      \$73  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$74  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$74  = \$31 ;
+    end
+    if (rst) begin
+      \$74  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$75  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$75  = \$32 ;
+    end
+    if (rst) begin
+      \$75  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$76  = mac_acc0_out;
+    if (\$33 ) begin
+      if (\mac_add0_s0$88 ) begin
+        \$76  = \$20 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$68  = mac_acc0;
-    if (\$27 ) begin
+    \$77  = mac_acc0;
+    if (\$33 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add0_s0$82 ) begin
-        \$68  = 32'd0;
+      if (\mac_add0_s0$88 ) begin
+        \$77  = 32'd0;
       end else begin
-        \$68  = \$17 [31:0];
+        \$77  = \$20 [31:0];
       end
     end
     if (rst) begin
-      \$68  = 32'd0;
+      \$77  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$69  = mac_acc1_out;
-    if (\$28 ) begin
-      if (\mac_add0_s0$82 ) begin
-        \$69  = \$18 [31:0];
+    \$78  = mac_acc1_out;
+    if (\$34 ) begin
+      if (\mac_add0_s0$88 ) begin
+        \$78  = \$21 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = mac_acc1;
-    if (\$28 ) begin
+    \$79  = mac_acc1;
+    if (\$34 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add0_s0$82 ) begin
-        \$70  = 32'd0;
+      if (\mac_add0_s0$88 ) begin
+        \$79  = 32'd0;
       end else begin
-        \$70  = \$18 [31:0];
+        \$79  = \$21 [31:0];
       end
     end
     if (rst) begin
-      \$70  = 32'd0;
+      \$79  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = mac_acc2_out;
-    if (\$29 ) begin
-      if (\mac_add0_s0$82 ) begin
-        \$71  = \$19 [31:0];
+    \$80  = mac_acc2_out;
+    if (\$35 ) begin
+      if (\mac_add0_s0$88 ) begin
+        \$80  = \$22 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = mac_acc2;
-    if (\$29 ) begin
+    \$81  = mac_acc2;
+    if (\$35 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add0_s0$82 ) begin
-        \$72  = 32'd0;
+      if (\mac_add0_s0$88 ) begin
+        \$81  = 32'd0;
       end else begin
-        \$72  = \$19 [31:0];
+        \$81  = \$22 [31:0];
       end
     end
     if (rst) begin
-      \$72  = 32'd0;
+      \$81  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = mac_acc3_out;
-    if (\$30 ) begin
-      if (\mac_add0_s0$82 ) begin
-        \$73  = \$20 [31:0];
+    \$82  = mac_acc3_out;
+    if (\$36 ) begin
+      if (\mac_add0_s0$88 ) begin
+        \$82  = \$23 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = mac_acc3;
-    if (\$30 ) begin
+    \$83  = mac_acc3;
+    if (\$36 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add0_s0$82 ) begin
-        \$74  = 32'd0;
+      if (\mac_add0_s0$88 ) begin
+        \$83  = 32'd0;
       end else begin
-        \$74  = \$20 [31:0];
+        \$83  = \$23 [31:0];
       end
     end
     if (rst) begin
-      \$74  = 32'd0;
+      \$83  = 32'd0;
     end
   end
   assign advance = i__ready;
   assign mac_wmux_off0 = \$2 [1:0];
   assign mac_wmux_off1 = \$3 [1:0];
-  assign mac_acc0_next = \$17 [31:0];
-  assign mac_acc1_next = \$18 [31:0];
-  assign mac_acc2_next = \$19 [31:0];
-  assign mac_acc3_next = \$20 [31:0];
+  assign mac_acc0_next = \$20 [31:0];
+  assign mac_acc1_next = \$21 [31:0];
+  assign mac_acc2_next = \$22 [31:0];
+  assign mac_acc3_next = \$23 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.values  = i__payload[15:0];
   assign \i__payload.values[0]  = i__payload[7:0];

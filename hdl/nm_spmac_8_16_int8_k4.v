@@ -7,6 +7,12 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
+  reg [31:0] \$1000 ;
+  reg [31:0] \$1001 ;
+  reg [31:0] \$1002 ;
+  reg [31:0] \$1003 ;
+  reg [31:0] \$1004 ;
+  reg [31:0] \$1005 ;
   wire [3:0] \$101 ;
   wire \$102 ;
   wire \$103 ;
@@ -598,12 +604,12 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$631 ;
   wire \$632 ;
   wire \$633 ;
-  wire \$634 ;
-  wire \$635 ;
+  wire [32:0] \$634 ;
+  wire [32:0] \$635 ;
   wire [32:0] \$636 ;
   wire [32:0] \$637 ;
-  wire [32:0] \$638 ;
-  wire [32:0] \$639 ;
+  wire \$638 ;
+  wire \$639 ;
   wire [3:0] \$64 ;
   wire \$640 ;
   wire \$641 ;
@@ -621,13 +627,13 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$652 ;
   wire \$653 ;
   wire \$654 ;
-  reg \$655 ;
-  reg \$656 ;
-  reg \$657 ;
-  reg \$658 ;
-  reg \$659 ;
+  wire \$655 ;
+  wire \$656 ;
+  wire \$657 ;
+  wire \$658 ;
+  wire \$659 ;
   wire \$66 ;
-  reg \$660 ;
+  wire \$660 ;
   reg \$661 ;
   reg \$662 ;
   reg \$663 ;
@@ -639,12 +645,12 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg \$669 ;
   wire \$67 ;
   reg \$670 ;
-  reg [3:0] \$671 ;
-  reg [3:0] \$672 ;
-  reg [3:0] \$673 ;
-  reg [3:0] \$674 ;
-  reg [3:0] \$675 ;
-  reg [3:0] \$676 ;
+  reg \$671 ;
+  reg \$672 ;
+  reg \$673 ;
+  reg \$674 ;
+  reg \$675 ;
+  reg \$676 ;
   reg [3:0] \$677 ;
   reg [3:0] \$678 ;
   reg [3:0] \$679 ;
@@ -656,13 +662,13 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [3:0] \$684 ;
   reg [3:0] \$685 ;
   reg [3:0] \$686 ;
-  reg [7:0] \$687 ;
-  reg [7:0] \$688 ;
-  reg [7:0] \$689 ;
+  reg [3:0] \$687 ;
+  reg [3:0] \$688 ;
+  reg [3:0] \$689 ;
   wire \$69 ;
-  reg [7:0] \$690 ;
-  reg [7:0] \$691 ;
-  reg [7:0] \$692 ;
+  reg [3:0] \$690 ;
+  reg [3:0] \$691 ;
+  reg [3:0] \$692 ;
   reg [7:0] \$693 ;
   reg [7:0] \$694 ;
   reg [7:0] \$695 ;
@@ -736,163 +742,273 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [7:0] \$756 ;
   reg [7:0] \$757 ;
   reg [7:0] \$758 ;
-  reg \$759 ;
+  reg [7:0] \$759 ;
   wire \$76 ;
-  reg \$760 ;
+  reg [7:0] \$760 ;
   reg [7:0] \$761 ;
   reg [7:0] \$762 ;
   reg [7:0] \$763 ;
   reg [7:0] \$764 ;
-  reg [7:0] \$765 ;
-  reg [7:0] \$766 ;
-  reg [7:0] \$767 ;
-  reg [7:0] \$768 ;
-  reg [7:0] \$769 ;
+  reg \$765 ;
+  reg \$766 ;
+  reg \$767 ;
+  reg \$768 ;
+  reg \$769 ;
   wire \$77 ;
-  reg [7:0] \$770 ;
-  reg [7:0] \$771 ;
-  reg [7:0] \$772 ;
-  reg [7:0] \$773 ;
-  reg [7:0] \$774 ;
-  reg [7:0] \$775 ;
-  reg [7:0] \$776 ;
-  reg [7:0] \$777 ;
-  reg [7:0] \$778 ;
-  reg [7:0] \$779 ;
+  reg \$770 ;
+  reg \$771 ;
+  reg \$772 ;
+  reg \$773 ;
+  reg \$774 ;
+  reg \$775 ;
+  reg \$776 ;
+  reg \$777 ;
+  reg \$778 ;
+  reg \$779 ;
   wire [3:0] \$78 ;
-  reg [7:0] \$780 ;
-  reg [7:0] \$781 ;
-  reg [7:0] \$782 ;
-  reg [7:0] \$783 ;
-  reg [7:0] \$784 ;
-  reg [7:0] \$785 ;
-  reg [7:0] \$786 ;
-  reg [7:0] \$787 ;
-  reg [7:0] \$788 ;
-  reg [7:0] \$789 ;
+  reg \$780 ;
+  reg \$781 ;
+  reg \$782 ;
+  reg [3:0] \$783 ;
+  reg [3:0] \$784 ;
+  reg [3:0] \$785 ;
+  reg [3:0] \$786 ;
+  reg [3:0] \$787 ;
+  reg [3:0] \$788 ;
+  reg [3:0] \$789 ;
   wire \$79 ;
-  reg [7:0] \$790 ;
-  reg [7:0] \$791 ;
-  reg [7:0] \$792 ;
-  reg [7:0] \$793 ;
-  reg [7:0] \$794 ;
-  reg [7:0] \$795 ;
-  reg [7:0] \$796 ;
-  reg [7:0] \$797 ;
-  reg [7:0] \$798 ;
+  reg [3:0] \$790 ;
+  reg [3:0] \$791 ;
+  reg [3:0] \$792 ;
+  reg [3:0] \$793 ;
+  reg [3:0] \$794 ;
+  reg [3:0] \$795 ;
+  reg [3:0] \$796 ;
+  reg [3:0] \$797 ;
+  reg [3:0] \$798 ;
   reg [7:0] \$799 ;
   wire \$8 ;
   wire \$80 ;
   reg [7:0] \$800 ;
-  reg \$801 ;
-  reg \$802 ;
-  reg \$803 ;
-  reg \$804 ;
-  reg [15:0] \$805 ;
-  reg [15:0] \$806 ;
-  reg [15:0] \$807 ;
-  reg [15:0] \$808 ;
-  reg [15:0] \$809 ;
+  reg [7:0] \$801 ;
+  reg [7:0] \$802 ;
+  reg [7:0] \$803 ;
+  reg [7:0] \$804 ;
+  reg [7:0] \$805 ;
+  reg [7:0] \$806 ;
+  reg [7:0] \$807 ;
+  reg [7:0] \$808 ;
+  reg [7:0] \$809 ;
   wire \$81 ;
-  reg [15:0] \$810 ;
-  reg [15:0] \$811 ;
-  reg [15:0] \$812 ;
-  reg [15:0] \$813 ;
-  reg [15:0] \$814 ;
-  reg [15:0] \$815 ;
-  reg [15:0] \$816 ;
-  reg [15:0] \$817 ;
-  reg [15:0] \$818 ;
-  reg [15:0] \$819 ;
+  reg [7:0] \$810 ;
+  reg [7:0] \$811 ;
+  reg [7:0] \$812 ;
+  reg [7:0] \$813 ;
+  reg [7:0] \$814 ;
+  reg [7:0] \$815 ;
+  reg [7:0] \$816 ;
+  reg [7:0] \$817 ;
+  reg [7:0] \$818 ;
+  reg [7:0] \$819 ;
   wire \$82 ;
-  reg [15:0] \$820 ;
-  reg [15:0] \$821 ;
-  reg [15:0] \$822 ;
-  reg [15:0] \$823 ;
-  reg [15:0] \$824 ;
-  reg [15:0] \$825 ;
-  reg [15:0] \$826 ;
-  reg [15:0] \$827 ;
-  reg [15:0] \$828 ;
-  reg [15:0] \$829 ;
+  reg [7:0] \$820 ;
+  reg [7:0] \$821 ;
+  reg [7:0] \$822 ;
+  reg [7:0] \$823 ;
+  reg [7:0] \$824 ;
+  reg [7:0] \$825 ;
+  reg [7:0] \$826 ;
+  reg [7:0] \$827 ;
+  reg [7:0] \$828 ;
+  reg [7:0] \$829 ;
   wire [3:0] \$83 ;
-  reg [15:0] \$830 ;
-  reg [15:0] \$831 ;
-  reg [15:0] \$832 ;
-  reg [15:0] \$833 ;
-  reg [15:0] \$834 ;
-  reg [15:0] \$835 ;
-  reg [15:0] \$836 ;
-  reg \$837 ;
-  reg \$838 ;
-  reg [16:0] \$839 ;
+  reg [7:0] \$830 ;
+  reg [7:0] \$831 ;
+  reg [7:0] \$832 ;
+  reg [7:0] \$833 ;
+  reg [7:0] \$834 ;
+  reg [7:0] \$835 ;
+  reg [7:0] \$836 ;
+  reg [7:0] \$837 ;
+  reg [7:0] \$838 ;
+  reg [7:0] \$839 ;
   wire [3:0] \$84 ;
-  reg [16:0] \$840 ;
-  reg [16:0] \$841 ;
-  reg [16:0] \$842 ;
-  reg [16:0] \$843 ;
-  reg [16:0] \$844 ;
-  reg [16:0] \$845 ;
-  reg [16:0] \$846 ;
-  reg [16:0] \$847 ;
-  reg [16:0] \$848 ;
-  reg [16:0] \$849 ;
+  reg [7:0] \$840 ;
+  reg [7:0] \$841 ;
+  reg [7:0] \$842 ;
+  reg [7:0] \$843 ;
+  reg [7:0] \$844 ;
+  reg [7:0] \$845 ;
+  reg [7:0] \$846 ;
+  reg [7:0] \$847 ;
+  reg [7:0] \$848 ;
+  reg [7:0] \$849 ;
   wire \$85 ;
-  reg [16:0] \$850 ;
-  reg [16:0] \$851 ;
-  reg [16:0] \$852 ;
-  reg [16:0] \$853 ;
-  reg [16:0] \$854 ;
-  reg \$855 ;
-  reg \$856 ;
-  reg [17:0] \$857 ;
-  reg [17:0] \$858 ;
-  reg [17:0] \$859 ;
+  reg [7:0] \$850 ;
+  reg [7:0] \$851 ;
+  reg [7:0] \$852 ;
+  reg [7:0] \$853 ;
+  reg [7:0] \$854 ;
+  reg [7:0] \$855 ;
+  reg [7:0] \$856 ;
+  reg [7:0] \$857 ;
+  reg [7:0] \$858 ;
+  reg [7:0] \$859 ;
   wire \$86 ;
-  reg [17:0] \$860 ;
-  reg [17:0] \$861 ;
-  reg [17:0] \$862 ;
-  reg [17:0] \$863 ;
-  reg [17:0] \$864 ;
-  reg \$865 ;
-  reg \$866 ;
-  reg [18:0] \$867 ;
-  reg [18:0] \$868 ;
-  reg [18:0] \$869 ;
+  reg [7:0] \$860 ;
+  reg [7:0] \$861 ;
+  reg [7:0] \$862 ;
+  reg [7:0] \$863 ;
+  reg [7:0] \$864 ;
+  reg [7:0] \$865 ;
+  reg [7:0] \$866 ;
+  reg [7:0] \$867 ;
+  reg [7:0] \$868 ;
+  reg [7:0] \$869 ;
   wire \$87 ;
-  reg [18:0] \$870 ;
+  reg [7:0] \$870 ;
   reg \$871 ;
   reg \$872 ;
-  reg \$873 ;
-  reg \$874 ;
-  reg \$875 ;
-  reg \$876 ;
-  reg \$877 ;
-  reg \$878 ;
-  reg \$879 ;
+  reg [7:0] \$873 ;
+  reg [7:0] \$874 ;
+  reg [7:0] \$875 ;
+  reg [7:0] \$876 ;
+  reg [7:0] \$877 ;
+  reg [7:0] \$878 ;
+  reg [7:0] \$879 ;
   wire \$88 ;
-  reg \$880 ;
-  reg \$881 ;
-  reg [31:0] \$882 ;
-  reg [31:0] \$883 ;
-  reg [31:0] \$884 ;
-  reg [31:0] \$885 ;
-  reg [31:0] \$886 ;
-  reg [31:0] \$887 ;
-  reg [31:0] \$888 ;
-  reg [31:0] \$889 ;
+  reg [7:0] \$880 ;
+  reg [7:0] \$881 ;
+  reg [7:0] \$882 ;
+  reg [7:0] \$883 ;
+  reg [7:0] \$884 ;
+  reg [7:0] \$885 ;
+  reg [7:0] \$886 ;
+  reg [7:0] \$887 ;
+  reg [7:0] \$888 ;
+  reg [7:0] \$889 ;
   wire [3:0] \$89 ;
+  reg [7:0] \$890 ;
+  reg [7:0] \$891 ;
+  reg [7:0] \$892 ;
+  reg [7:0] \$893 ;
+  reg [7:0] \$894 ;
+  reg [7:0] \$895 ;
+  reg [7:0] \$896 ;
+  reg [7:0] \$897 ;
+  reg [7:0] \$898 ;
+  reg [7:0] \$899 ;
   wire \$9 ;
   wire \$90 ;
+  reg [7:0] \$900 ;
+  reg [7:0] \$901 ;
+  reg [7:0] \$902 ;
+  reg [7:0] \$903 ;
+  reg [7:0] \$904 ;
+  reg [7:0] \$905 ;
+  reg [7:0] \$906 ;
+  reg [7:0] \$907 ;
+  reg [7:0] \$908 ;
+  reg [7:0] \$909 ;
   wire \$91 ;
+  reg [7:0] \$910 ;
+  reg [7:0] \$911 ;
+  reg [7:0] \$912 ;
+  reg \$913 ;
+  reg \$914 ;
+  reg \$915 ;
+  reg \$916 ;
+  reg [15:0] \$917 ;
+  reg [15:0] \$918 ;
+  reg [15:0] \$919 ;
   wire \$92 ;
+  reg [15:0] \$920 ;
+  reg [15:0] \$921 ;
+  reg [15:0] \$922 ;
+  reg [15:0] \$923 ;
+  reg [15:0] \$924 ;
+  reg [15:0] \$925 ;
+  reg [15:0] \$926 ;
+  reg [15:0] \$927 ;
+  reg [15:0] \$928 ;
+  reg [15:0] \$929 ;
   wire \$93 ;
+  reg [15:0] \$930 ;
+  reg [15:0] \$931 ;
+  reg [15:0] \$932 ;
+  reg [15:0] \$933 ;
+  reg [15:0] \$934 ;
+  reg [15:0] \$935 ;
+  reg [15:0] \$936 ;
+  reg [15:0] \$937 ;
+  reg [15:0] \$938 ;
+  reg [15:0] \$939 ;
   wire [3:0] \$94 ;
+  reg [15:0] \$940 ;
+  reg [15:0] \$941 ;
+  reg [15:0] \$942 ;
+  reg [15:0] \$943 ;
+  reg [15:0] \$944 ;
+  reg [15:0] \$945 ;
+  reg [15:0] \$946 ;
+  reg [15:0] \$947 ;
+  reg [15:0] \$948 ;
+  reg \$949 ;
   wire [3:0] \$95 ;
+  reg \$950 ;
+  reg [16:0] \$951 ;
+  reg [16:0] \$952 ;
+  reg [16:0] \$953 ;
+  reg [16:0] \$954 ;
+  reg [16:0] \$955 ;
+  reg [16:0] \$956 ;
+  reg [16:0] \$957 ;
+  reg [16:0] \$958 ;
+  reg [16:0] \$959 ;
   wire [3:0] \$96 ;
+  reg [16:0] \$960 ;
+  reg [16:0] \$961 ;
+  reg [16:0] \$962 ;
+  reg [16:0] \$963 ;
+  reg [16:0] \$964 ;
+  reg [16:0] \$965 ;
+  reg [16:0] \$966 ;
+  reg \$967 ;
+  reg \$968 ;
+  reg [17:0] \$969 ;
   wire \$97 ;
+  reg [17:0] \$970 ;
+  reg [17:0] \$971 ;
+  reg [17:0] \$972 ;
+  reg [17:0] \$973 ;
+  reg [17:0] \$974 ;
+  reg [17:0] \$975 ;
+  reg [17:0] \$976 ;
+  reg \$977 ;
+  reg \$978 ;
+  reg [18:0] \$979 ;
   wire \$98 ;
+  reg [18:0] \$980 ;
+  reg [18:0] \$981 ;
+  reg [18:0] \$982 ;
+  reg \$983 ;
+  reg \$984 ;
+  reg \$985 ;
+  reg \$986 ;
+  reg \$987 ;
+  reg \$988 ;
+  reg \$989 ;
   wire \$99 ;
+  reg \$990 ;
+  reg \$991 ;
+  reg \$992 ;
+  reg \$993 ;
+  reg \$994 ;
+  reg \$995 ;
+  reg \$996 ;
+  reg \$997 ;
+  reg [31:0] \$998 ;
+  reg [31:0] \$999 ;
   wire advance;
   input clk;
   wire clk;
@@ -1056,118 +1172,118 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
-  reg [16:0] \mac_add0_s0$540  = 17'h00000;
-  reg [16:0] \mac_add0_s0$542  = 17'h00000;
-  reg [16:0] \mac_add0_s0$543  = 17'h00000;
-  reg [16:0] \mac_add0_s0$545  = 17'h00000;
-  reg [16:0] \mac_add0_s0$546  = 17'h00000;
-  reg [16:0] \mac_add0_s0$548  = 17'h00000;
-  reg [16:0] \mac_add0_s0$549  = 17'h00000;
-  reg [16:0] \mac_add0_s0$551  = 17'h00000;
-  reg [16:0] \mac_add0_s0$552  = 17'h00000;
-  reg [16:0] \mac_add0_s0$554  = 17'h00000;
-  reg [16:0] \mac_add0_s0$555  = 17'h00000;
-  reg [16:0] \mac_add0_s0$557  = 17'h00000;
-  reg [16:0] \mac_add0_s0$558  = 17'h00000;
-  reg [16:0] \mac_add0_s0$560  = 17'h00000;
-  reg [16:0] \mac_add0_s0$561  = 17'h00000;
-  reg \mac_add0_s0$685  = 1'h0;
+  reg [16:0] \mac_add0_s0$638  = 17'h00000;
+  reg [16:0] \mac_add0_s0$640  = 17'h00000;
+  reg [16:0] \mac_add0_s0$641  = 17'h00000;
+  reg [16:0] \mac_add0_s0$643  = 17'h00000;
+  reg [16:0] \mac_add0_s0$644  = 17'h00000;
+  reg [16:0] \mac_add0_s0$646  = 17'h00000;
+  reg [16:0] \mac_add0_s0$647  = 17'h00000;
+  reg [16:0] \mac_add0_s0$649  = 17'h00000;
+  reg [16:0] \mac_add0_s0$650  = 17'h00000;
+  reg [16:0] \mac_add0_s0$652  = 17'h00000;
+  reg [16:0] \mac_add0_s0$653  = 17'h00000;
+  reg [16:0] \mac_add0_s0$655  = 17'h00000;
+  reg [16:0] \mac_add0_s0$656  = 17'h00000;
+  reg [16:0] \mac_add0_s0$658  = 17'h00000;
+  reg [16:0] \mac_add0_s0$659  = 17'h00000;
+  reg \mac_add0_s0$799  = 1'h0;
   reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
-  reg [17:0] \mac_add1_s0$566  = 18'h00000;
-  reg [17:0] \mac_add1_s0$568  = 18'h00000;
-  reg [17:0] \mac_add1_s0$569  = 18'h00000;
-  reg [17:0] \mac_add1_s0$571  = 18'h00000;
-  reg [17:0] \mac_add1_s0$572  = 18'h00000;
-  reg [17:0] \mac_add1_s0$574  = 18'h00000;
-  reg [17:0] \mac_add1_s0$575  = 18'h00000;
-  reg \mac_add1_s0$687  = 1'h0;
+  reg [17:0] \mac_add1_s0$664  = 18'h00000;
+  reg [17:0] \mac_add1_s0$666  = 18'h00000;
+  reg [17:0] \mac_add1_s0$667  = 18'h00000;
+  reg [17:0] \mac_add1_s0$669  = 18'h00000;
+  reg [17:0] \mac_add1_s0$670  = 18'h00000;
+  reg [17:0] \mac_add1_s0$672  = 18'h00000;
+  reg [17:0] \mac_add1_s0$673  = 18'h00000;
+  reg \mac_add1_s0$801  = 1'h0;
   reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg [18:0] \mac_add2_s0$585  = 19'h00000;
-  reg [18:0] \mac_add2_s0$588  = 19'h00000;
-  reg [18:0] \mac_add2_s0$591  = 19'h00000;
-  reg \mac_add2_s0$689  = 1'h0;
+  reg [18:0] \mac_add2_s0$689  = 19'h00000;
+  reg [18:0] \mac_add2_s0$692  = 19'h00000;
+  reg [18:0] \mac_add2_s0$695  = 19'h00000;
+  reg \mac_add2_s0$803  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
   reg [15:0] mac_mul_s0 = 16'h0000;
-  reg [15:0] \mac_mul_s0$490  = 16'h0000;
-  reg [15:0] \mac_mul_s0$492  = 16'h0000;
-  reg [15:0] \mac_mul_s0$493  = 16'h0000;
-  reg [15:0] \mac_mul_s0$495  = 16'h0000;
-  reg [15:0] \mac_mul_s0$496  = 16'h0000;
-  reg [15:0] \mac_mul_s0$498  = 16'h0000;
-  reg [15:0] \mac_mul_s0$499  = 16'h0000;
-  reg [15:0] \mac_mul_s0$501  = 16'h0000;
-  reg [15:0] \mac_mul_s0$502  = 16'h0000;
-  reg [15:0] \mac_mul_s0$504  = 16'h0000;
-  reg [15:0] \mac_mul_s0$505  = 16'h0000;
-  reg [15:0] \mac_mul_s0$507  = 16'h0000;
-  reg [15:0] \mac_mul_s0$508  = 16'h0000;
-  reg [15:0] \mac_mul_s0$510  = 16'h0000;
-  reg [15:0] \mac_mul_s0$511  = 16'h0000;
-  reg [15:0] \mac_mul_s0$513  = 16'h0000;
-  reg [15:0] \mac_mul_s0$514  = 16'h0000;
-  reg [15:0] \mac_mul_s0$516  = 16'h0000;
-  reg [15:0] \mac_mul_s0$517  = 16'h0000;
-  reg [15:0] \mac_mul_s0$519  = 16'h0000;
-  reg [15:0] \mac_mul_s0$520  = 16'h0000;
-  reg [15:0] \mac_mul_s0$522  = 16'h0000;
-  reg [15:0] \mac_mul_s0$523  = 16'h0000;
-  reg [15:0] \mac_mul_s0$525  = 16'h0000;
-  reg [15:0] \mac_mul_s0$526  = 16'h0000;
-  reg [15:0] \mac_mul_s0$528  = 16'h0000;
-  reg [15:0] \mac_mul_s0$529  = 16'h0000;
-  reg [15:0] \mac_mul_s0$531  = 16'h0000;
-  reg [15:0] \mac_mul_s0$532  = 16'h0000;
-  reg [15:0] \mac_mul_s0$534  = 16'h0000;
-  reg [15:0] \mac_mul_s0$535  = 16'h0000;
-  reg \mac_mul_s0$683  = 1'h0;
+  reg [15:0] \mac_mul_s0$588  = 16'h0000;
+  reg [15:0] \mac_mul_s0$590  = 16'h0000;
+  reg [15:0] \mac_mul_s0$591  = 16'h0000;
+  reg [15:0] \mac_mul_s0$593  = 16'h0000;
+  reg [15:0] \mac_mul_s0$594  = 16'h0000;
+  reg [15:0] \mac_mul_s0$596  = 16'h0000;
+  reg [15:0] \mac_mul_s0$597  = 16'h0000;
+  reg [15:0] \mac_mul_s0$599  = 16'h0000;
+  reg [15:0] \mac_mul_s0$600  = 16'h0000;
+  reg [15:0] \mac_mul_s0$602  = 16'h0000;
+  reg [15:0] \mac_mul_s0$603  = 16'h0000;
+  reg [15:0] \mac_mul_s0$605  = 16'h0000;
+  reg [15:0] \mac_mul_s0$606  = 16'h0000;
+  reg [15:0] \mac_mul_s0$608  = 16'h0000;
+  reg [15:0] \mac_mul_s0$609  = 16'h0000;
+  reg [15:0] \mac_mul_s0$611  = 16'h0000;
+  reg [15:0] \mac_mul_s0$612  = 16'h0000;
+  reg [15:0] \mac_mul_s0$614  = 16'h0000;
+  reg [15:0] \mac_mul_s0$615  = 16'h0000;
+  reg [15:0] \mac_mul_s0$617  = 16'h0000;
+  reg [15:0] \mac_mul_s0$618  = 16'h0000;
+  reg [15:0] \mac_mul_s0$620  = 16'h0000;
+  reg [15:0] \mac_mul_s0$621  = 16'h0000;
+  reg [15:0] \mac_mul_s0$623  = 16'h0000;
+  reg [15:0] \mac_mul_s0$624  = 16'h0000;
+  reg [15:0] \mac_mul_s0$626  = 16'h0000;
+  reg [15:0] \mac_mul_s0$627  = 16'h0000;
+  reg [15:0] \mac_mul_s0$629  = 16'h0000;
+  reg [15:0] \mac_mul_s0$630  = 16'h0000;
+  reg [15:0] \mac_mul_s0$632  = 16'h0000;
+  reg [15:0] \mac_mul_s0$633  = 16'h0000;
+  reg \mac_mul_s0$797  = 1'h0;
   reg mac_mul_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$608  = 8'h00;
-  reg [7:0] \mac_pre_s0$609  = 8'h00;
-  reg [7:0] \mac_pre_s0$610  = 8'h00;
-  reg [7:0] \mac_pre_s0$611  = 8'h00;
-  reg [7:0] \mac_pre_s0$612  = 8'h00;
-  reg [7:0] \mac_pre_s0$613  = 8'h00;
-  reg [7:0] \mac_pre_s0$614  = 8'h00;
-  reg [7:0] \mac_pre_s0$615  = 8'h00;
-  reg [7:0] \mac_pre_s0$616  = 8'h00;
-  reg [7:0] \mac_pre_s0$617  = 8'h00;
-  reg [7:0] \mac_pre_s0$618  = 8'h00;
-  reg [7:0] \mac_pre_s0$619  = 8'h00;
-  reg [7:0] \mac_pre_s0$620  = 8'h00;
-  reg [7:0] \mac_pre_s0$621  = 8'h00;
-  reg [7:0] \mac_pre_s0$622  = 8'h00;
-  reg [7:0] \mac_pre_s0$623  = 8'h00;
-  reg [7:0] \mac_pre_s0$624  = 8'h00;
-  reg [7:0] \mac_pre_s0$625  = 8'h00;
-  reg [7:0] \mac_pre_s0$626  = 8'h00;
-  reg [7:0] \mac_pre_s0$627  = 8'h00;
-  reg [7:0] \mac_pre_s0$628  = 8'h00;
-  reg [7:0] \mac_pre_s0$629  = 8'h00;
-  reg [7:0] \mac_pre_s0$630  = 8'h00;
-  reg [7:0] \mac_pre_s0$631  = 8'h00;
-  reg [7:0] \mac_pre_s0$632  = 8'h00;
-  reg [7:0] \mac_pre_s0$633  = 8'h00;
-  reg [7:0] \mac_pre_s0$634  = 8'h00;
-  reg [7:0] \mac_pre_s0$635  = 8'h00;
-  reg [7:0] \mac_pre_s0$636  = 8'h00;
-  reg [7:0] \mac_pre_s0$637  = 8'h00;
-  reg [7:0] \mac_pre_s0$638  = 8'h00;
-  reg [7:0] \mac_pre_s0$639  = 8'h00;
-  reg [7:0] \mac_pre_s0$640  = 8'h00;
-  reg [7:0] \mac_pre_s0$641  = 8'h00;
-  reg [7:0] \mac_pre_s0$642  = 8'h00;
-  reg [7:0] \mac_pre_s0$643  = 8'h00;
-  reg [7:0] \mac_pre_s0$644  = 8'h00;
-  reg [7:0] \mac_pre_s0$645  = 8'h00;
-  reg [7:0] \mac_pre_s0$646  = 8'h00;
-  reg \mac_pre_s0$647  = 1'h0;
+  reg [7:0] \mac_pre_s0$722  = 8'h00;
+  reg [7:0] \mac_pre_s0$723  = 8'h00;
+  reg [7:0] \mac_pre_s0$724  = 8'h00;
+  reg [7:0] \mac_pre_s0$725  = 8'h00;
+  reg [7:0] \mac_pre_s0$726  = 8'h00;
+  reg [7:0] \mac_pre_s0$727  = 8'h00;
+  reg [7:0] \mac_pre_s0$728  = 8'h00;
+  reg [7:0] \mac_pre_s0$729  = 8'h00;
+  reg [7:0] \mac_pre_s0$730  = 8'h00;
+  reg [7:0] \mac_pre_s0$731  = 8'h00;
+  reg [7:0] \mac_pre_s0$732  = 8'h00;
+  reg [7:0] \mac_pre_s0$733  = 8'h00;
+  reg [7:0] \mac_pre_s0$734  = 8'h00;
+  reg [7:0] \mac_pre_s0$735  = 8'h00;
+  reg [7:0] \mac_pre_s0$736  = 8'h00;
+  reg [7:0] \mac_pre_s0$737  = 8'h00;
+  reg [7:0] \mac_pre_s0$738  = 8'h00;
+  reg [7:0] \mac_pre_s0$739  = 8'h00;
+  reg [7:0] \mac_pre_s0$740  = 8'h00;
+  reg [7:0] \mac_pre_s0$741  = 8'h00;
+  reg [7:0] \mac_pre_s0$742  = 8'h00;
+  reg [7:0] \mac_pre_s0$743  = 8'h00;
+  reg [7:0] \mac_pre_s0$744  = 8'h00;
+  reg [7:0] \mac_pre_s0$745  = 8'h00;
+  reg [7:0] \mac_pre_s0$746  = 8'h00;
+  reg [7:0] \mac_pre_s0$747  = 8'h00;
+  reg [7:0] \mac_pre_s0$748  = 8'h00;
+  reg [7:0] \mac_pre_s0$749  = 8'h00;
+  reg [7:0] \mac_pre_s0$750  = 8'h00;
+  reg [7:0] \mac_pre_s0$751  = 8'h00;
+  reg [7:0] \mac_pre_s0$752  = 8'h00;
+  reg [7:0] \mac_pre_s0$753  = 8'h00;
+  reg [7:0] \mac_pre_s0$754  = 8'h00;
+  reg [7:0] \mac_pre_s0$755  = 8'h00;
+  reg [7:0] \mac_pre_s0$756  = 8'h00;
+  reg [7:0] \mac_pre_s0$757  = 8'h00;
+  reg [7:0] \mac_pre_s0$758  = 8'h00;
+  reg [7:0] \mac_pre_s0$759  = 8'h00;
+  reg [7:0] \mac_pre_s0$760  = 8'h00;
+  reg \mac_pre_s0$761  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -1201,112 +1317,218 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire [15:0] mac_prod3_5;
   wire [15:0] mac_prod3_6;
   wire [15:0] mac_prod3_7;
-  reg mac_wmux1_s0 = 1'h0;
-  reg [3:0] \mac_wmux1_s0$150  = 4'h0;
-  reg \mac_wmux1_s0$152  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$153  = 4'h0;
-  reg [7:0] \mac_wmux1_s0$156  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$157  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$159  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$160  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$162  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$163  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$165  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$166  = 8'h00;
-  reg \mac_wmux1_s0$168  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$169  = 4'h0;
-  reg \mac_wmux1_s0$171  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$172  = 4'h0;
-  reg [7:0] \mac_wmux1_s0$175  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$176  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$178  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$179  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$181  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$182  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$184  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$185  = 8'h00;
-  reg \mac_wmux1_s0$187  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$188  = 4'h0;
-  reg [7:0] \mac_wmux1_s0$192  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$194  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$196  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$198  = 8'h00;
-  reg \mac_wmux1_s0$200  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$201  = 4'h0;
-  reg [7:0] \mac_wmux1_s0$205  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$207  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$209  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$211  = 8'h00;
-  reg \mac_wmux1_s0$213  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$214  = 4'h0;
-  reg [7:0] \mac_wmux1_s0$218  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$220  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$222  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$224  = 8'h00;
-  reg \mac_wmux1_s0$226  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$227  = 4'h0;
-  reg [7:0] \mac_wmux1_s0$231  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$233  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$235  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$237  = 8'h00;
-  reg \mac_wmux1_s0$239  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$240  = 4'h0;
-  reg [7:0] \mac_wmux1_s0$244  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$246  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$248  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$250  = 8'h00;
-  reg \mac_wmux1_s0$252  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$253  = 4'h0;
-  reg [7:0] \mac_wmux1_s0$257  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$259  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$261  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$263  = 8'h00;
-  reg \mac_wmux1_s0$265  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$266  = 4'h0;
-  reg [7:0] \mac_wmux1_s0$270  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$272  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$274  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$276  = 8'h00;
-  reg \mac_wmux1_s0$278  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$279  = 4'h0;
-  reg [7:0] \mac_wmux1_s0$283  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$285  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$287  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$289  = 8'h00;
-  reg \mac_wmux1_s0$291  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$292  = 4'h0;
-  reg [7:0] \mac_wmux1_s0$296  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$298  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$300  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$302  = 8'h00;
-  reg \mac_wmux1_s0$304  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$305  = 4'h0;
-  reg [7:0] \mac_wmux1_s0$309  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$311  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$313  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$315  = 8'h00;
-  reg \mac_wmux1_s0$317  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$318  = 4'h0;
-  reg [7:0] \mac_wmux1_s0$322  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$324  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$326  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$328  = 8'h00;
-  reg \mac_wmux1_s0$330  = 1'h0;
-  reg [3:0] \mac_wmux1_s0$331  = 4'h0;
-  reg [7:0] \mac_wmux1_s0$335  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$337  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$339  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$341  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$597  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$598  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$599  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$600  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$601  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$602  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$603  = 8'h00;
-  reg [7:0] \mac_wmux1_s0$604  = 8'h00;
-  reg \mac_wmux1_s0$605  = 1'h0;
-  reg mac_wmux1_valid_s0 = 1'h0;
+  reg mac_wmux0_s0 = 1'h0;
+  reg [7:0] \mac_wmux0_s0$100  = 8'h00;
+  reg \mac_wmux0_s0$102  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$103  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$107  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$109  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$111  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$113  = 8'h00;
+  reg \mac_wmux0_s0$115  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$116  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$120  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$122  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$124  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$126  = 8'h00;
+  reg \mac_wmux0_s0$128  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$129  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$133  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$135  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$137  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$139  = 8'h00;
+  reg \mac_wmux0_s0$141  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$142  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$146  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$148  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$150  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$152  = 8'h00;
+  reg \mac_wmux0_s0$154  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$155  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$159  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$161  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$163  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$165  = 8'h00;
+  reg \mac_wmux0_s0$167  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$168  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$172  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$174  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$176  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$178  = 8'h00;
+  reg \mac_wmux0_s0$180  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$181  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$185  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$187  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$189  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$191  = 8'h00;
+  reg \mac_wmux0_s0$193  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$194  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$198  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$200  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$202  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$204  = 8'h00;
+  reg \mac_wmux0_s0$206  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$207  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$211  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$213  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$215  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$217  = 8'h00;
+  reg \mac_wmux0_s0$219  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$220  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$224  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$226  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$228  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$230  = 8'h00;
+  reg \mac_wmux0_s0$232  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$233  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$237  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$239  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$241  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$243  = 8'h00;
+  reg [3:0] \mac_wmux0_s0$45  = 4'h0;
+  reg \mac_wmux0_s0$47  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$48  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$51  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$52  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$54  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$55  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$57  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$58  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$60  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$61  = 8'h00;
+  reg \mac_wmux0_s0$63  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$64  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$68  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$70  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$701  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$702  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$703  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$704  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$705  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$706  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$707  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$708  = 8'h00;
+  reg \mac_wmux0_s0$709  = 1'h0;
+  reg [7:0] \mac_wmux0_s0$72  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$74  = 8'h00;
+  reg \mac_wmux0_s0$76  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$77  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$81  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$83  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$85  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$87  = 8'h00;
+  reg \mac_wmux0_s0$89  = 1'h0;
+  reg [3:0] \mac_wmux0_s0$90  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$94  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$96  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$98  = 8'h00;
+  reg mac_wmux0_valid_s0 = 1'h0;
+  reg mac_wmux2_s0 = 1'h0;
+  reg [3:0] \mac_wmux2_s0$346  = 4'h0;
+  reg \mac_wmux2_s0$348  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$349  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$352  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$353  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$355  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$356  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$358  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$359  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$361  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$362  = 8'h00;
+  reg \mac_wmux2_s0$364  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$365  = 4'h0;
+  reg \mac_wmux2_s0$367  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$368  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$371  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$372  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$374  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$375  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$377  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$378  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$380  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$381  = 8'h00;
+  reg \mac_wmux2_s0$383  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$384  = 4'h0;
+  reg \mac_wmux2_s0$386  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$387  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$390  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$391  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$393  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$394  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$396  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$397  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$399  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$400  = 8'h00;
+  reg \mac_wmux2_s0$402  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$403  = 4'h0;
+  reg \mac_wmux2_s0$405  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$406  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$409  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$410  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$412  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$413  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$415  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$416  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$418  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$419  = 8'h00;
+  reg \mac_wmux2_s0$421  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$422  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$426  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$428  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$430  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$432  = 8'h00;
+  reg \mac_wmux2_s0$434  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$435  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$439  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$441  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$443  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$445  = 8'h00;
+  reg \mac_wmux2_s0$447  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$448  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$452  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$454  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$456  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$458  = 8'h00;
+  reg \mac_wmux2_s0$460  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$461  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$465  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$467  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$469  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$471  = 8'h00;
+  reg \mac_wmux2_s0$473  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$474  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$478  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$480  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$482  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$484  = 8'h00;
+  reg \mac_wmux2_s0$486  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$487  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$491  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$493  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$495  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$497  = 8'h00;
+  reg \mac_wmux2_s0$499  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$500  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$504  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$506  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$508  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$510  = 8'h00;
+  reg \mac_wmux2_s0$512  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$513  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$517  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$519  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$521  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$523  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$711  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$712  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$713  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$714  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$715  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$716  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$717  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$718  = 8'h00;
+  reg \mac_wmux2_s0$719  = 1'h0;
+  reg mac_wmux2_valid_s0 = 1'h0;
   wire [3:0] mac_wmux_drop0;
   wire [3:0] mac_wmux_drop1;
   wire [3:0] mac_wmux_drop10;
@@ -1698,6 +1920,10 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire stall_adv0;
   reg stall_adv0_valid = 1'h0;
   wire stall_adv1;
+  wire stall_adv10;
+  reg stall_adv10_valid = 1'h0;
+  wire stall_adv11;
+  reg stall_adv11_valid = 1'h0;
   reg stall_adv1_valid = 1'h0;
   wire stall_adv2;
   reg stall_adv2_valid = 1'h0;
@@ -1711,6 +1937,103 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg stall_adv6_valid = 1'h0;
   wire stall_adv7;
   reg stall_adv7_valid = 1'h0;
+  wire stall_adv8;
+  reg stall_adv8_valid = 1'h0;
+  wire stall_adv9;
+  reg stall_adv9_valid = 1'h0;
+  assign \$1  = ~ o__valid;
+  assign i__ready = \$1  | o__ready;
+  assign mac_wmux_keep0 = ! i__payload[67:64];
+  assign \$2  = ! i__payload[67:64];
+  assign \$3  = ! i__payload[67:64];
+  assign \$4  = ! i__payload[67:64];
+  assign \$5  = ! i__payload[67:64];
+  assign \$6  = i__payload[67:64] == 1'h1;
+  assign \$7  = i__payload[71:68] == 1'h1;
+  assign mac_wmux_keep1 = \$6  | \$7 ;
+  assign \$8  = i__payload[67:64] == 1'h1;
+  assign \$9  = i__payload[67:64] == 1'h1;
+  assign \$10  = i__payload[67:64] == 1'h1;
+  assign \$11  = i__payload[67:64] == 1'h1;
+  assign \$13  = i__payload[71:68] == 1'h1;
+  assign \$14  = i__payload[71:68] == 1'h1;
+  assign \$15  = i__payload[71:68] == 1'h1;
+  assign \$16  = i__payload[71:68] == 1'h1;
+  assign \$18  = i__payload[67:64] == 2'h2;
+  assign \$19  = i__payload[71:68] == 2'h2;
+  assign \$20  = \$18  | \$19 ;
+  assign \$21  = i__payload[75:72] == 2'h2;
+  assign mac_wmux_keep2 = \$20  | \$21 ;
+  assign \$22  = i__payload[67:64] == 2'h2;
+  assign \$23  = i__payload[67:64] == 2'h2;
+  assign \$24  = i__payload[67:64] == 2'h2;
+  assign \$25  = i__payload[67:64] == 2'h2;
+  assign \$27  = i__payload[71:68] == 2'h2;
+  assign \$28  = i__payload[71:68] == 2'h2;
+  assign \$29  = i__payload[71:68] == 2'h2;
+  assign \$30  = i__payload[71:68] == 2'h2;
+  assign \$32  = \$26  | \$31 ;
+  assign \$33  = i__payload[75:72] == 2'h2;
+  assign \$34  = i__payload[75:72] == 2'h2;
+  assign \$35  = i__payload[75:72] == 2'h2;
+  assign \$36  = i__payload[75:72] == 2'h2;
+  assign \$38  = i__payload[67:64] == 2'h3;
+  assign \$39  = i__payload[71:68] == 2'h3;
+  assign \$40  = \$38  | \$39 ;
+  assign \$41  = i__payload[75:72] == 2'h3;
+  assign \$42  = i__payload[79:76] == 2'h3;
+  assign \$43  = \$41  | \$42 ;
+  assign mac_wmux_keep3 = \$40  | \$43 ;
+  assign \$44  = i__payload[67:64] == 2'h3;
+  assign \$45  = i__payload[67:64] == 2'h3;
+  assign \$46  = i__payload[67:64] == 2'h3;
+  assign \$47  = i__payload[67:64] == 2'h3;
+  assign \$49  = i__payload[71:68] == 2'h3;
+  assign \$50  = i__payload[71:68] == 2'h3;
+  assign \$51  = i__payload[71:68] == 2'h3;
+  assign \$52  = i__payload[71:68] == 2'h3;
+  assign \$54  = \$48  | \$53 ;
+  assign \$55  = i__payload[75:72] == 2'h3;
+  assign \$56  = i__payload[75:72] == 2'h3;
+  assign \$57  = i__payload[75:72] == 2'h3;
+  assign \$58  = i__payload[75:72] == 2'h3;
+  assign \$60  = i__payload[79:76] == 2'h3;
+  assign \$61  = i__payload[79:76] == 2'h3;
+  assign \$62  = i__payload[79:76] == 2'h3;
+  assign \$63  = i__payload[79:76] == 2'h3;
+  assign mac_wmux_drop3 = \$54  | \$65 ;
+  assign \$66  = i__payload[67:64] == 3'h4;
+  assign \$67  = i__payload[71:68] == 3'h4;
+  assign \$68  = \$66  | \$67 ;
+  assign \$69  = i__payload[75:72] == 3'h4;
+  assign \$70  = i__payload[79:76] == 3'h4;
+  assign \$71  = \$69  | \$70 ;
+  assign \$72  = \$68  | \$71 ;
+  assign \$73  = i__payload[83:80] == 3'h4;
+  assign mac_wmux_keep4 = \$72  | \$73 ;
+  assign \$74  = i__payload[67:64] == 3'h4;
+  assign \$75  = i__payload[67:64] == 3'h4;
+  assign \$76  = i__payload[67:64] == 3'h4;
+  assign \$77  = i__payload[67:64] == 3'h4;
+  assign \$79  = i__payload[71:68] == 3'h4;
+  assign \$80  = i__payload[71:68] == 3'h4;
+  assign \$81  = i__payload[71:68] == 3'h4;
+  assign \$82  = i__payload[71:68] == 3'h4;
+  assign \$84  = \$78  | \$83 ;
+  assign \$85  = i__payload[75:72] == 3'h4;
+  assign \$86  = i__payload[75:72] == 3'h4;
+  assign \$87  = i__payload[75:72] == 3'h4;
+  assign \$88  = i__payload[75:72] == 3'h4;
+  assign \$90  = i__payload[79:76] == 3'h4;
+  assign \$91  = i__payload[79:76] == 3'h4;
+  assign \$92  = i__payload[79:76] == 3'h4;
+  assign \$93  = i__payload[79:76] == 3'h4;
+  assign \$95  = \$89  | \$94 ;
+  assign \$96  = \$84  | \$95 ;
+  assign \$97  = i__payload[83:80] == 3'h4;
+  assign \$98  = i__payload[83:80] == 3'h4;
+  assign \$99  = i__payload[83:80] == 3'h4;
+  assign \$100  = i__payload[83:80] == 3'h4;
   assign \$102  = i__payload[67:64] == 3'h5;
   assign \$103  = i__payload[71:68] == 3'h5;
   assign \$104  = \$102  | \$103 ;
@@ -2085,1085 +2408,1233 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$511  = i__payload[95:92] == 4'hf;
   assign \$512  = i__payload[95:92] == 4'hf;
   assign \$513  = i__payload[95:92] == 4'hf;
-  assign mac_wmux_s0_mv0 = mac_wmux_keep1 & mac_wmux_drop1[0];
-  assign mac_wmux_s0_v0 = mac_wmux_s0_mv0 | \$515 ;
-  assign mac_wmux_s0_d0 = mac_wmux_s0_mv0 ? mac_wmux_drop1 : 4'h0;
-  assign mac_wmux_s0_w0_0 = mac_wmux_s0_mv0 ? i__payload[111:104] : i__payload[103:96];
-  assign mac_wmux_s0_w1_0 = mac_wmux_s0_mv0 ? i__payload[239:232] : i__payload[231:224];
-  assign mac_wmux_s0_w2_0 = mac_wmux_s0_mv0 ? i__payload[367:360] : i__payload[359:352];
-  assign mac_wmux_s0_w3_0 = mac_wmux_s0_mv0 ? i__payload[495:488] : i__payload[487:480];
-  assign mac_wmux_s0_mv1 = mac_wmux_keep2 & mac_wmux_drop2[0];
-  assign \$516  = ~ mac_wmux_drop1[0];
-  assign \$517  = mac_wmux_keep1 & \$516 ;
-  assign mac_wmux_s0_v1 = mac_wmux_s0_mv1 | \$517 ;
-  assign mac_wmux_s0_d1 = mac_wmux_s0_mv1 ? mac_wmux_drop2 : mac_wmux_drop1;
-  assign mac_wmux_s0_w0_1 = mac_wmux_s0_mv1 ? i__payload[119:112] : i__payload[111:104];
-  assign mac_wmux_s0_w1_1 = mac_wmux_s0_mv1 ? i__payload[247:240] : i__payload[239:232];
-  assign mac_wmux_s0_w2_1 = mac_wmux_s0_mv1 ? i__payload[375:368] : i__payload[367:360];
-  assign mac_wmux_s0_w3_1 = mac_wmux_s0_mv1 ? i__payload[503:496] : i__payload[495:488];
-  assign mac_wmux_s0_mv2 = mac_wmux_keep3 & mac_wmux_drop3[0];
-  assign \$518  = ~ mac_wmux_drop2[0];
-  assign \$519  = mac_wmux_keep2 & \$518 ;
-  assign mac_wmux_s0_v2 = mac_wmux_s0_mv2 | \$519 ;
-  assign mac_wmux_s0_d2 = mac_wmux_s0_mv2 ? mac_wmux_drop3 : mac_wmux_drop2;
-  assign mac_wmux_s0_w0_2 = mac_wmux_s0_mv2 ? i__payload[127:120] : i__payload[119:112];
-  assign mac_wmux_s0_w1_2 = mac_wmux_s0_mv2 ? i__payload[255:248] : i__payload[247:240];
-  assign mac_wmux_s0_w2_2 = mac_wmux_s0_mv2 ? i__payload[383:376] : i__payload[375:368];
-  assign mac_wmux_s0_w3_2 = mac_wmux_s0_mv2 ? i__payload[511:504] : i__payload[503:496];
-  assign mac_wmux_s0_mv3 = mac_wmux_keep4 & mac_wmux_drop4[0];
-  assign \$520  = ~ mac_wmux_drop3[0];
-  assign \$521  = mac_wmux_keep3 & \$520 ;
-  assign mac_wmux_s0_v3 = mac_wmux_s0_mv3 | \$521 ;
-  assign mac_wmux_s0_d3 = mac_wmux_s0_mv3 ? mac_wmux_drop4 : mac_wmux_drop3;
-  assign mac_wmux_s0_w0_3 = mac_wmux_s0_mv3 ? i__payload[135:128] : i__payload[127:120];
-  assign mac_wmux_s0_w1_3 = mac_wmux_s0_mv3 ? i__payload[263:256] : i__payload[255:248];
-  assign mac_wmux_s0_w2_3 = mac_wmux_s0_mv3 ? i__payload[391:384] : i__payload[383:376];
-  assign mac_wmux_s0_w3_3 = mac_wmux_s0_mv3 ? i__payload[519:512] : i__payload[511:504];
-  assign mac_wmux_s0_mv4 = mac_wmux_keep5 & mac_wmux_drop5[0];
-  assign \$522  = ~ mac_wmux_drop4[0];
-  assign \$523  = mac_wmux_keep4 & \$522 ;
-  assign mac_wmux_s0_v4 = mac_wmux_s0_mv4 | \$523 ;
-  assign mac_wmux_s0_d4 = mac_wmux_s0_mv4 ? mac_wmux_drop5 : mac_wmux_drop4;
-  assign mac_wmux_s0_w0_4 = mac_wmux_s0_mv4 ? i__payload[143:136] : i__payload[135:128];
-  assign mac_wmux_s0_w1_4 = mac_wmux_s0_mv4 ? i__payload[271:264] : i__payload[263:256];
-  assign mac_wmux_s0_w2_4 = mac_wmux_s0_mv4 ? i__payload[399:392] : i__payload[391:384];
-  assign mac_wmux_s0_w3_4 = mac_wmux_s0_mv4 ? i__payload[527:520] : i__payload[519:512];
-  assign mac_wmux_s0_mv5 = mac_wmux_keep6 & mac_wmux_drop6[0];
-  assign \$524  = ~ mac_wmux_drop5[0];
-  assign \$525  = mac_wmux_keep5 & \$524 ;
-  assign mac_wmux_s0_v5 = mac_wmux_s0_mv5 | \$525 ;
-  assign mac_wmux_s0_d5 = mac_wmux_s0_mv5 ? mac_wmux_drop6 : mac_wmux_drop5;
-  assign mac_wmux_s0_w0_5 = mac_wmux_s0_mv5 ? i__payload[151:144] : i__payload[143:136];
-  assign mac_wmux_s0_w1_5 = mac_wmux_s0_mv5 ? i__payload[279:272] : i__payload[271:264];
-  assign mac_wmux_s0_w2_5 = mac_wmux_s0_mv5 ? i__payload[407:400] : i__payload[399:392];
-  assign mac_wmux_s0_w3_5 = mac_wmux_s0_mv5 ? i__payload[535:528] : i__payload[527:520];
-  assign mac_wmux_s0_mv6 = mac_wmux_keep7 & mac_wmux_drop7[0];
-  assign \$526  = ~ mac_wmux_drop6[0];
-  assign \$527  = mac_wmux_keep6 & \$526 ;
-  assign mac_wmux_s0_v6 = mac_wmux_s0_mv6 | \$527 ;
-  assign mac_wmux_s0_d6 = mac_wmux_s0_mv6 ? mac_wmux_drop7 : mac_wmux_drop6;
-  assign mac_wmux_s0_w0_6 = mac_wmux_s0_mv6 ? i__payload[159:152] : i__payload[151:144];
-  assign mac_wmux_s0_w1_6 = mac_wmux_s0_mv6 ? i__payload[287:280] : i__payload[279:272];
-  assign mac_wmux_s0_w2_6 = mac_wmux_s0_mv6 ? i__payload[415:408] : i__payload[407:400];
-  assign mac_wmux_s0_w3_6 = mac_wmux_s0_mv6 ? i__payload[543:536] : i__payload[535:528];
-  assign mac_wmux_s0_mv7 = mac_wmux_keep8 & mac_wmux_drop8[0];
-  assign \$528  = ~ mac_wmux_drop7[0];
-  assign \$529  = mac_wmux_keep7 & \$528 ;
-  assign mac_wmux_s0_v7 = mac_wmux_s0_mv7 | \$529 ;
-  assign mac_wmux_s0_d7 = mac_wmux_s0_mv7 ? mac_wmux_drop8 : mac_wmux_drop7;
-  assign mac_wmux_s0_w0_7 = mac_wmux_s0_mv7 ? i__payload[167:160] : i__payload[159:152];
-  assign mac_wmux_s0_w1_7 = mac_wmux_s0_mv7 ? i__payload[295:288] : i__payload[287:280];
-  assign mac_wmux_s0_w2_7 = mac_wmux_s0_mv7 ? i__payload[423:416] : i__payload[415:408];
-  assign mac_wmux_s0_w3_7 = mac_wmux_s0_mv7 ? i__payload[551:544] : i__payload[543:536];
-  assign mac_wmux_s0_mv8 = mac_wmux_keep9 & mac_wmux_drop9[0];
-  assign \$530  = ~ mac_wmux_drop8[0];
-  assign \$531  = mac_wmux_keep8 & \$530 ;
-  assign mac_wmux_s0_v8 = mac_wmux_s0_mv8 | \$531 ;
-  assign mac_wmux_s0_d8 = mac_wmux_s0_mv8 ? mac_wmux_drop9 : mac_wmux_drop8;
-  assign mac_wmux_s0_w0_8 = mac_wmux_s0_mv8 ? i__payload[175:168] : i__payload[167:160];
-  assign mac_wmux_s0_w1_8 = mac_wmux_s0_mv8 ? i__payload[303:296] : i__payload[295:288];
-  assign mac_wmux_s0_w2_8 = mac_wmux_s0_mv8 ? i__payload[431:424] : i__payload[423:416];
-  assign mac_wmux_s0_w3_8 = mac_wmux_s0_mv8 ? i__payload[559:552] : i__payload[551:544];
-  assign mac_wmux_s0_mv9 = mac_wmux_keep10 & mac_wmux_drop10[0];
-  assign \$532  = ~ mac_wmux_drop9[0];
-  assign \$533  = mac_wmux_keep9 & \$532 ;
-  assign mac_wmux_s0_v9 = mac_wmux_s0_mv9 | \$533 ;
-  assign mac_wmux_s0_d9 = mac_wmux_s0_mv9 ? mac_wmux_drop10 : mac_wmux_drop9;
-  assign mac_wmux_s0_w0_9 = mac_wmux_s0_mv9 ? i__payload[183:176] : i__payload[175:168];
-  assign mac_wmux_s0_w1_9 = mac_wmux_s0_mv9 ? i__payload[311:304] : i__payload[303:296];
-  assign mac_wmux_s0_w2_9 = mac_wmux_s0_mv9 ? i__payload[439:432] : i__payload[431:424];
-  assign mac_wmux_s0_w3_9 = mac_wmux_s0_mv9 ? i__payload[567:560] : i__payload[559:552];
-  assign mac_wmux_s0_mv10 = mac_wmux_keep11 & mac_wmux_drop11[0];
-  assign \$534  = ~ mac_wmux_drop10[0];
-  assign \$535  = mac_wmux_keep10 & \$534 ;
-  assign mac_wmux_s0_v10 = mac_wmux_s0_mv10 | \$535 ;
-  assign mac_wmux_s0_d10 = mac_wmux_s0_mv10 ? mac_wmux_drop11 : mac_wmux_drop10;
-  assign mac_wmux_s0_w0_10 = mac_wmux_s0_mv10 ? i__payload[191:184] : i__payload[183:176];
-  assign mac_wmux_s0_w1_10 = mac_wmux_s0_mv10 ? i__payload[319:312] : i__payload[311:304];
-  assign mac_wmux_s0_w2_10 = mac_wmux_s0_mv10 ? i__payload[447:440] : i__payload[439:432];
-  assign mac_wmux_s0_w3_10 = mac_wmux_s0_mv10 ? i__payload[575:568] : i__payload[567:560];
-  assign mac_wmux_s0_mv11 = mac_wmux_keep12 & mac_wmux_drop12[0];
-  assign \$536  = ~ mac_wmux_drop11[0];
-  assign \$537  = mac_wmux_keep11 & \$536 ;
-  assign mac_wmux_s0_v11 = mac_wmux_s0_mv11 | \$537 ;
-  assign mac_wmux_s0_d11 = mac_wmux_s0_mv11 ? mac_wmux_drop12 : mac_wmux_drop11;
-  assign mac_wmux_s0_w0_11 = mac_wmux_s0_mv11 ? i__payload[199:192] : i__payload[191:184];
-  assign mac_wmux_s0_w1_11 = mac_wmux_s0_mv11 ? i__payload[327:320] : i__payload[319:312];
-  assign mac_wmux_s0_w2_11 = mac_wmux_s0_mv11 ? i__payload[455:448] : i__payload[447:440];
-  assign mac_wmux_s0_w3_11 = mac_wmux_s0_mv11 ? i__payload[583:576] : i__payload[575:568];
-  assign mac_wmux_s0_mv12 = mac_wmux_keep13 & mac_wmux_drop13[0];
-  assign \$538  = ~ mac_wmux_drop12[0];
-  assign \$539  = mac_wmux_keep12 & \$538 ;
-  assign mac_wmux_s0_v12 = mac_wmux_s0_mv12 | \$539 ;
-  assign mac_wmux_s0_d12 = mac_wmux_s0_mv12 ? mac_wmux_drop13 : mac_wmux_drop12;
-  assign mac_wmux_s0_w0_12 = mac_wmux_s0_mv12 ? i__payload[207:200] : i__payload[199:192];
-  assign mac_wmux_s0_w1_12 = mac_wmux_s0_mv12 ? i__payload[335:328] : i__payload[327:320];
-  assign mac_wmux_s0_w2_12 = mac_wmux_s0_mv12 ? i__payload[463:456] : i__payload[455:448];
-  assign mac_wmux_s0_w3_12 = mac_wmux_s0_mv12 ? i__payload[591:584] : i__payload[583:576];
-  assign mac_wmux_s0_mv13 = mac_wmux_keep14 & mac_wmux_drop14[0];
-  assign \$540  = ~ mac_wmux_drop13[0];
-  assign \$541  = mac_wmux_keep13 & \$540 ;
-  assign mac_wmux_s0_v13 = mac_wmux_s0_mv13 | \$541 ;
-  assign mac_wmux_s0_d13 = mac_wmux_s0_mv13 ? mac_wmux_drop14 : mac_wmux_drop13;
-  assign mac_wmux_s0_w0_13 = mac_wmux_s0_mv13 ? i__payload[215:208] : i__payload[207:200];
-  assign mac_wmux_s0_w1_13 = mac_wmux_s0_mv13 ? i__payload[343:336] : i__payload[335:328];
-  assign mac_wmux_s0_w2_13 = mac_wmux_s0_mv13 ? i__payload[471:464] : i__payload[463:456];
-  assign mac_wmux_s0_w3_13 = mac_wmux_s0_mv13 ? i__payload[599:592] : i__payload[591:584];
-  assign \$542  = ~ mac_wmux_drop14[0];
-  assign \$543  = mac_wmux_keep14 & \$542 ;
-  assign \$544  = ~ stall_adv0_valid;
-  assign stall_adv0 = \$544  | o__ready;
-  assign mac_wmux_s1_mv0 = mac_wmux1_s0 & \mac_wmux1_s0$150 [1];
-  assign \$545  = ~ \mac_wmux1_s0$153 [1];
-  assign \$546  = \mac_wmux1_s0$152  & \$545 ;
+  assign \$514  = ~ stall_adv0_valid;
+  assign stall_adv0 = \$514  | o__ready;
+  assign mac_wmux_s0_mv0 = mac_wmux0_s0 & \mac_wmux0_s0$45 [0];
+  assign \$515  = ~ \mac_wmux0_s0$48 [0];
+  assign \$516  = \mac_wmux0_s0$47  & \$515 ;
+  assign mac_wmux_s0_v0 = mac_wmux_s0_mv0 | \$516 ;
+  assign mac_wmux_s0_d0 = mac_wmux_s0_mv0 ? \mac_wmux0_s0$45  : \mac_wmux0_s0$48 ;
+  assign mac_wmux_s0_w0_0 = mac_wmux_s0_mv0 ? \mac_wmux0_s0$52  : \mac_wmux0_s0$51 ;
+  assign mac_wmux_s0_w1_0 = mac_wmux_s0_mv0 ? \mac_wmux0_s0$55  : \mac_wmux0_s0$54 ;
+  assign mac_wmux_s0_w2_0 = mac_wmux_s0_mv0 ? \mac_wmux0_s0$58  : \mac_wmux0_s0$57 ;
+  assign mac_wmux_s0_w3_0 = mac_wmux_s0_mv0 ? \mac_wmux0_s0$61  : \mac_wmux0_s0$60 ;
+  assign mac_wmux_s0_mv1 = \mac_wmux0_s0$63  & \mac_wmux0_s0$64 [0];
+  assign \$517  = ~ \mac_wmux0_s0$45 [0];
+  assign \$518  = mac_wmux0_s0 & \$517 ;
+  assign mac_wmux_s0_v1 = mac_wmux_s0_mv1 | \$518 ;
+  assign mac_wmux_s0_d1 = mac_wmux_s0_mv1 ? \mac_wmux0_s0$64  : \mac_wmux0_s0$45 ;
+  assign mac_wmux_s0_w0_1 = mac_wmux_s0_mv1 ? \mac_wmux0_s0$68  : \mac_wmux0_s0$52 ;
+  assign mac_wmux_s0_w1_1 = mac_wmux_s0_mv1 ? \mac_wmux0_s0$70  : \mac_wmux0_s0$55 ;
+  assign mac_wmux_s0_w2_1 = mac_wmux_s0_mv1 ? \mac_wmux0_s0$72  : \mac_wmux0_s0$58 ;
+  assign mac_wmux_s0_w3_1 = mac_wmux_s0_mv1 ? \mac_wmux0_s0$74  : \mac_wmux0_s0$61 ;
+  assign mac_wmux_s0_mv2 = \mac_wmux0_s0$76  & \mac_wmux0_s0$77 [0];
+  assign \$519  = ~ \mac_wmux0_s0$64 [0];
+  assign \$520  = \mac_wmux0_s0$63  & \$519 ;
+  assign mac_wmux_s0_v2 = mac_wmux_s0_mv2 | \$520 ;
+  assign mac_wmux_s0_d2 = mac_wmux_s0_mv2 ? \mac_wmux0_s0$77  : \mac_wmux0_s0$64 ;
+  assign mac_wmux_s0_w0_2 = mac_wmux_s0_mv2 ? \mac_wmux0_s0$81  : \mac_wmux0_s0$68 ;
+  assign mac_wmux_s0_w1_2 = mac_wmux_s0_mv2 ? \mac_wmux0_s0$83  : \mac_wmux0_s0$70 ;
+  assign mac_wmux_s0_w2_2 = mac_wmux_s0_mv2 ? \mac_wmux0_s0$85  : \mac_wmux0_s0$72 ;
+  assign mac_wmux_s0_w3_2 = mac_wmux_s0_mv2 ? \mac_wmux0_s0$87  : \mac_wmux0_s0$74 ;
+  assign mac_wmux_s0_mv3 = \mac_wmux0_s0$89  & \mac_wmux0_s0$90 [0];
+  assign \$521  = ~ \mac_wmux0_s0$77 [0];
+  assign \$522  = \mac_wmux0_s0$76  & \$521 ;
+  assign mac_wmux_s0_v3 = mac_wmux_s0_mv3 | \$522 ;
+  assign mac_wmux_s0_d3 = mac_wmux_s0_mv3 ? \mac_wmux0_s0$90  : \mac_wmux0_s0$77 ;
+  assign mac_wmux_s0_w0_3 = mac_wmux_s0_mv3 ? \mac_wmux0_s0$94  : \mac_wmux0_s0$81 ;
+  assign mac_wmux_s0_w1_3 = mac_wmux_s0_mv3 ? \mac_wmux0_s0$96  : \mac_wmux0_s0$83 ;
+  assign mac_wmux_s0_w2_3 = mac_wmux_s0_mv3 ? \mac_wmux0_s0$98  : \mac_wmux0_s0$85 ;
+  assign mac_wmux_s0_w3_3 = mac_wmux_s0_mv3 ? \mac_wmux0_s0$100  : \mac_wmux0_s0$87 ;
+  assign mac_wmux_s0_mv4 = \mac_wmux0_s0$102  & \mac_wmux0_s0$103 [0];
+  assign \$523  = ~ \mac_wmux0_s0$90 [0];
+  assign \$524  = \mac_wmux0_s0$89  & \$523 ;
+  assign mac_wmux_s0_v4 = mac_wmux_s0_mv4 | \$524 ;
+  assign mac_wmux_s0_d4 = mac_wmux_s0_mv4 ? \mac_wmux0_s0$103  : \mac_wmux0_s0$90 ;
+  assign mac_wmux_s0_w0_4 = mac_wmux_s0_mv4 ? \mac_wmux0_s0$107  : \mac_wmux0_s0$94 ;
+  assign mac_wmux_s0_w1_4 = mac_wmux_s0_mv4 ? \mac_wmux0_s0$109  : \mac_wmux0_s0$96 ;
+  assign mac_wmux_s0_w2_4 = mac_wmux_s0_mv4 ? \mac_wmux0_s0$111  : \mac_wmux0_s0$98 ;
+  assign mac_wmux_s0_w3_4 = mac_wmux_s0_mv4 ? \mac_wmux0_s0$113  : \mac_wmux0_s0$100 ;
+  assign mac_wmux_s0_mv5 = \mac_wmux0_s0$115  & \mac_wmux0_s0$116 [0];
+  assign \$525  = ~ \mac_wmux0_s0$103 [0];
+  assign \$526  = \mac_wmux0_s0$102  & \$525 ;
+  assign mac_wmux_s0_v5 = mac_wmux_s0_mv5 | \$526 ;
+  assign mac_wmux_s0_d5 = mac_wmux_s0_mv5 ? \mac_wmux0_s0$116  : \mac_wmux0_s0$103 ;
+  assign mac_wmux_s0_w0_5 = mac_wmux_s0_mv5 ? \mac_wmux0_s0$120  : \mac_wmux0_s0$107 ;
+  assign mac_wmux_s0_w1_5 = mac_wmux_s0_mv5 ? \mac_wmux0_s0$122  : \mac_wmux0_s0$109 ;
+  assign mac_wmux_s0_w2_5 = mac_wmux_s0_mv5 ? \mac_wmux0_s0$124  : \mac_wmux0_s0$111 ;
+  assign mac_wmux_s0_w3_5 = mac_wmux_s0_mv5 ? \mac_wmux0_s0$126  : \mac_wmux0_s0$113 ;
+  assign mac_wmux_s0_mv6 = \mac_wmux0_s0$128  & \mac_wmux0_s0$129 [0];
+  assign \$527  = ~ \mac_wmux0_s0$116 [0];
+  assign \$528  = \mac_wmux0_s0$115  & \$527 ;
+  assign mac_wmux_s0_v6 = mac_wmux_s0_mv6 | \$528 ;
+  assign mac_wmux_s0_d6 = mac_wmux_s0_mv6 ? \mac_wmux0_s0$129  : \mac_wmux0_s0$116 ;
+  assign mac_wmux_s0_w0_6 = mac_wmux_s0_mv6 ? \mac_wmux0_s0$133  : \mac_wmux0_s0$120 ;
+  assign mac_wmux_s0_w1_6 = mac_wmux_s0_mv6 ? \mac_wmux0_s0$135  : \mac_wmux0_s0$122 ;
+  assign mac_wmux_s0_w2_6 = mac_wmux_s0_mv6 ? \mac_wmux0_s0$137  : \mac_wmux0_s0$124 ;
+  assign mac_wmux_s0_w3_6 = mac_wmux_s0_mv6 ? \mac_wmux0_s0$139  : \mac_wmux0_s0$126 ;
+  assign mac_wmux_s0_mv7 = \mac_wmux0_s0$141  & \mac_wmux0_s0$142 [0];
+  assign \$529  = ~ \mac_wmux0_s0$129 [0];
+  assign \$530  = \mac_wmux0_s0$128  & \$529 ;
+  assign mac_wmux_s0_v7 = mac_wmux_s0_mv7 | \$530 ;
+  assign mac_wmux_s0_d7 = mac_wmux_s0_mv7 ? \mac_wmux0_s0$142  : \mac_wmux0_s0$129 ;
+  assign mac_wmux_s0_w0_7 = mac_wmux_s0_mv7 ? \mac_wmux0_s0$146  : \mac_wmux0_s0$133 ;
+  assign mac_wmux_s0_w1_7 = mac_wmux_s0_mv7 ? \mac_wmux0_s0$148  : \mac_wmux0_s0$135 ;
+  assign mac_wmux_s0_w2_7 = mac_wmux_s0_mv7 ? \mac_wmux0_s0$150  : \mac_wmux0_s0$137 ;
+  assign mac_wmux_s0_w3_7 = mac_wmux_s0_mv7 ? \mac_wmux0_s0$152  : \mac_wmux0_s0$139 ;
+  assign mac_wmux_s0_mv8 = \mac_wmux0_s0$154  & \mac_wmux0_s0$155 [0];
+  assign \$531  = ~ \mac_wmux0_s0$142 [0];
+  assign \$532  = \mac_wmux0_s0$141  & \$531 ;
+  assign mac_wmux_s0_v8 = mac_wmux_s0_mv8 | \$532 ;
+  assign mac_wmux_s0_d8 = mac_wmux_s0_mv8 ? \mac_wmux0_s0$155  : \mac_wmux0_s0$142 ;
+  assign mac_wmux_s0_w0_8 = mac_wmux_s0_mv8 ? \mac_wmux0_s0$159  : \mac_wmux0_s0$146 ;
+  assign mac_wmux_s0_w1_8 = mac_wmux_s0_mv8 ? \mac_wmux0_s0$161  : \mac_wmux0_s0$148 ;
+  assign mac_wmux_s0_w2_8 = mac_wmux_s0_mv8 ? \mac_wmux0_s0$163  : \mac_wmux0_s0$150 ;
+  assign mac_wmux_s0_w3_8 = mac_wmux_s0_mv8 ? \mac_wmux0_s0$165  : \mac_wmux0_s0$152 ;
+  assign mac_wmux_s0_mv9 = \mac_wmux0_s0$167  & \mac_wmux0_s0$168 [0];
+  assign \$533  = ~ \mac_wmux0_s0$155 [0];
+  assign \$534  = \mac_wmux0_s0$154  & \$533 ;
+  assign mac_wmux_s0_v9 = mac_wmux_s0_mv9 | \$534 ;
+  assign mac_wmux_s0_d9 = mac_wmux_s0_mv9 ? \mac_wmux0_s0$168  : \mac_wmux0_s0$155 ;
+  assign mac_wmux_s0_w0_9 = mac_wmux_s0_mv9 ? \mac_wmux0_s0$172  : \mac_wmux0_s0$159 ;
+  assign mac_wmux_s0_w1_9 = mac_wmux_s0_mv9 ? \mac_wmux0_s0$174  : \mac_wmux0_s0$161 ;
+  assign mac_wmux_s0_w2_9 = mac_wmux_s0_mv9 ? \mac_wmux0_s0$176  : \mac_wmux0_s0$163 ;
+  assign mac_wmux_s0_w3_9 = mac_wmux_s0_mv9 ? \mac_wmux0_s0$178  : \mac_wmux0_s0$165 ;
+  assign mac_wmux_s0_mv10 = \mac_wmux0_s0$180  & \mac_wmux0_s0$181 [0];
+  assign \$535  = ~ \mac_wmux0_s0$168 [0];
+  assign \$536  = \mac_wmux0_s0$167  & \$535 ;
+  assign mac_wmux_s0_v10 = mac_wmux_s0_mv10 | \$536 ;
+  assign mac_wmux_s0_d10 = mac_wmux_s0_mv10 ? \mac_wmux0_s0$181  : \mac_wmux0_s0$168 ;
+  assign mac_wmux_s0_w0_10 = mac_wmux_s0_mv10 ? \mac_wmux0_s0$185  : \mac_wmux0_s0$172 ;
+  assign mac_wmux_s0_w1_10 = mac_wmux_s0_mv10 ? \mac_wmux0_s0$187  : \mac_wmux0_s0$174 ;
+  assign mac_wmux_s0_w2_10 = mac_wmux_s0_mv10 ? \mac_wmux0_s0$189  : \mac_wmux0_s0$176 ;
+  assign mac_wmux_s0_w3_10 = mac_wmux_s0_mv10 ? \mac_wmux0_s0$191  : \mac_wmux0_s0$178 ;
+  assign mac_wmux_s0_mv11 = \mac_wmux0_s0$193  & \mac_wmux0_s0$194 [0];
+  assign \$537  = ~ \mac_wmux0_s0$181 [0];
+  assign \$538  = \mac_wmux0_s0$180  & \$537 ;
+  assign mac_wmux_s0_v11 = mac_wmux_s0_mv11 | \$538 ;
+  assign mac_wmux_s0_d11 = mac_wmux_s0_mv11 ? \mac_wmux0_s0$194  : \mac_wmux0_s0$181 ;
+  assign mac_wmux_s0_w0_11 = mac_wmux_s0_mv11 ? \mac_wmux0_s0$198  : \mac_wmux0_s0$185 ;
+  assign mac_wmux_s0_w1_11 = mac_wmux_s0_mv11 ? \mac_wmux0_s0$200  : \mac_wmux0_s0$187 ;
+  assign mac_wmux_s0_w2_11 = mac_wmux_s0_mv11 ? \mac_wmux0_s0$202  : \mac_wmux0_s0$189 ;
+  assign mac_wmux_s0_w3_11 = mac_wmux_s0_mv11 ? \mac_wmux0_s0$204  : \mac_wmux0_s0$191 ;
+  assign mac_wmux_s0_mv12 = \mac_wmux0_s0$206  & \mac_wmux0_s0$207 [0];
+  assign \$539  = ~ \mac_wmux0_s0$194 [0];
+  assign \$540  = \mac_wmux0_s0$193  & \$539 ;
+  assign mac_wmux_s0_v12 = mac_wmux_s0_mv12 | \$540 ;
+  assign mac_wmux_s0_d12 = mac_wmux_s0_mv12 ? \mac_wmux0_s0$207  : \mac_wmux0_s0$194 ;
+  assign mac_wmux_s0_w0_12 = mac_wmux_s0_mv12 ? \mac_wmux0_s0$211  : \mac_wmux0_s0$198 ;
+  assign mac_wmux_s0_w1_12 = mac_wmux_s0_mv12 ? \mac_wmux0_s0$213  : \mac_wmux0_s0$200 ;
+  assign mac_wmux_s0_w2_12 = mac_wmux_s0_mv12 ? \mac_wmux0_s0$215  : \mac_wmux0_s0$202 ;
+  assign mac_wmux_s0_w3_12 = mac_wmux_s0_mv12 ? \mac_wmux0_s0$217  : \mac_wmux0_s0$204 ;
+  assign mac_wmux_s0_mv13 = \mac_wmux0_s0$219  & \mac_wmux0_s0$220 [0];
+  assign \$541  = ~ \mac_wmux0_s0$207 [0];
+  assign \$542  = \mac_wmux0_s0$206  & \$541 ;
+  assign mac_wmux_s0_v13 = mac_wmux_s0_mv13 | \$542 ;
+  assign mac_wmux_s0_d13 = mac_wmux_s0_mv13 ? \mac_wmux0_s0$220  : \mac_wmux0_s0$207 ;
+  assign mac_wmux_s0_w0_13 = mac_wmux_s0_mv13 ? \mac_wmux0_s0$224  : \mac_wmux0_s0$211 ;
+  assign mac_wmux_s0_w1_13 = mac_wmux_s0_mv13 ? \mac_wmux0_s0$226  : \mac_wmux0_s0$213 ;
+  assign mac_wmux_s0_w2_13 = mac_wmux_s0_mv13 ? \mac_wmux0_s0$228  : \mac_wmux0_s0$215 ;
+  assign mac_wmux_s0_w3_13 = mac_wmux_s0_mv13 ? \mac_wmux0_s0$230  : \mac_wmux0_s0$217 ;
+  assign mac_wmux_s0_mv14 = \mac_wmux0_s0$232  & \mac_wmux0_s0$233 [0];
+  assign \$543  = ~ \mac_wmux0_s0$220 [0];
+  assign \$544  = \mac_wmux0_s0$219  & \$543 ;
+  assign mac_wmux_s0_v14 = mac_wmux_s0_mv14 | \$544 ;
+  assign mac_wmux_s0_d14 = mac_wmux_s0_mv14 ? \mac_wmux0_s0$233  : \mac_wmux0_s0$220 ;
+  assign mac_wmux_s0_w0_14 = mac_wmux_s0_mv14 ? \mac_wmux0_s0$237  : \mac_wmux0_s0$224 ;
+  assign mac_wmux_s0_w1_14 = mac_wmux_s0_mv14 ? \mac_wmux0_s0$239  : \mac_wmux0_s0$226 ;
+  assign mac_wmux_s0_w2_14 = mac_wmux_s0_mv14 ? \mac_wmux0_s0$241  : \mac_wmux0_s0$228 ;
+  assign mac_wmux_s0_w3_14 = mac_wmux_s0_mv14 ? \mac_wmux0_s0$243  : \mac_wmux0_s0$230 ;
+  assign mac_wmux_s1_mv0 = mac_wmux_s0_v2 & mac_wmux_s0_d2[1];
+  assign \$545  = ~ mac_wmux_s0_d0[1];
+  assign \$546  = mac_wmux_s0_v0 & \$545 ;
   assign mac_wmux_s1_v0 = mac_wmux_s1_mv0 | \$546 ;
-  assign mac_wmux_s1_d0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$150  : \mac_wmux1_s0$153 ;
-  assign mac_wmux_s1_w0_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$157  : \mac_wmux1_s0$156 ;
-  assign mac_wmux_s1_w1_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$160  : \mac_wmux1_s0$159 ;
-  assign mac_wmux_s1_w2_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$163  : \mac_wmux1_s0$162 ;
-  assign mac_wmux_s1_w3_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$166  : \mac_wmux1_s0$165 ;
-  assign mac_wmux_s1_mv1 = \mac_wmux1_s0$168  & \mac_wmux1_s0$169 [1];
-  assign \$547  = ~ \mac_wmux1_s0$172 [1];
-  assign \$548  = \mac_wmux1_s0$171  & \$547 ;
+  assign mac_wmux_s1_d0 = mac_wmux_s1_mv0 ? mac_wmux_s0_d2 : mac_wmux_s0_d0;
+  assign mac_wmux_s1_w0_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w0_2 : mac_wmux_s0_w0_0;
+  assign mac_wmux_s1_w1_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w1_2 : mac_wmux_s0_w1_0;
+  assign mac_wmux_s1_w2_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w2_2 : mac_wmux_s0_w2_0;
+  assign mac_wmux_s1_w3_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w3_2 : mac_wmux_s0_w3_0;
+  assign mac_wmux_s1_mv1 = mac_wmux_s0_v3 & mac_wmux_s0_d3[1];
+  assign \$547  = ~ mac_wmux_s0_d1[1];
+  assign \$548  = mac_wmux_s0_v1 & \$547 ;
   assign mac_wmux_s1_v1 = mac_wmux_s1_mv1 | \$548 ;
-  assign mac_wmux_s1_d1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$169  : \mac_wmux1_s0$172 ;
-  assign mac_wmux_s1_w0_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$176  : \mac_wmux1_s0$175 ;
-  assign mac_wmux_s1_w1_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$179  : \mac_wmux1_s0$178 ;
-  assign mac_wmux_s1_w2_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$182  : \mac_wmux1_s0$181 ;
-  assign mac_wmux_s1_w3_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$185  : \mac_wmux1_s0$184 ;
-  assign mac_wmux_s1_mv2 = \mac_wmux1_s0$187  & \mac_wmux1_s0$188 [1];
-  assign \$549  = ~ \mac_wmux1_s0$150 [1];
-  assign \$550  = mac_wmux1_s0 & \$549 ;
+  assign mac_wmux_s1_d1 = mac_wmux_s1_mv1 ? mac_wmux_s0_d3 : mac_wmux_s0_d1;
+  assign mac_wmux_s1_w0_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w0_3 : mac_wmux_s0_w0_1;
+  assign mac_wmux_s1_w1_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w1_3 : mac_wmux_s0_w1_1;
+  assign mac_wmux_s1_w2_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w2_3 : mac_wmux_s0_w2_1;
+  assign mac_wmux_s1_w3_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w3_3 : mac_wmux_s0_w3_1;
+  assign mac_wmux_s1_mv2 = mac_wmux_s0_v4 & mac_wmux_s0_d4[1];
+  assign \$549  = ~ mac_wmux_s0_d2[1];
+  assign \$550  = mac_wmux_s0_v2 & \$549 ;
   assign mac_wmux_s1_v2 = mac_wmux_s1_mv2 | \$550 ;
-  assign mac_wmux_s1_d2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$188  : \mac_wmux1_s0$150 ;
-  assign mac_wmux_s1_w0_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$192  : \mac_wmux1_s0$157 ;
-  assign mac_wmux_s1_w1_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$194  : \mac_wmux1_s0$160 ;
-  assign mac_wmux_s1_w2_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$196  : \mac_wmux1_s0$163 ;
-  assign mac_wmux_s1_w3_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$198  : \mac_wmux1_s0$166 ;
-  assign mac_wmux_s1_mv3 = \mac_wmux1_s0$200  & \mac_wmux1_s0$201 [1];
-  assign \$551  = ~ \mac_wmux1_s0$169 [1];
-  assign \$552  = \mac_wmux1_s0$168  & \$551 ;
+  assign mac_wmux_s1_d2 = mac_wmux_s1_mv2 ? mac_wmux_s0_d4 : mac_wmux_s0_d2;
+  assign mac_wmux_s1_w0_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w0_4 : mac_wmux_s0_w0_2;
+  assign mac_wmux_s1_w1_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w1_4 : mac_wmux_s0_w1_2;
+  assign mac_wmux_s1_w2_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w2_4 : mac_wmux_s0_w2_2;
+  assign mac_wmux_s1_w3_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w3_4 : mac_wmux_s0_w3_2;
+  assign mac_wmux_s1_mv3 = mac_wmux_s0_v5 & mac_wmux_s0_d5[1];
+  assign \$551  = ~ mac_wmux_s0_d3[1];
+  assign \$552  = mac_wmux_s0_v3 & \$551 ;
   assign mac_wmux_s1_v3 = mac_wmux_s1_mv3 | \$552 ;
-  assign mac_wmux_s1_d3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$201  : \mac_wmux1_s0$169 ;
-  assign mac_wmux_s1_w0_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$205  : \mac_wmux1_s0$176 ;
-  assign mac_wmux_s1_w1_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$207  : \mac_wmux1_s0$179 ;
-  assign mac_wmux_s1_w2_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$209  : \mac_wmux1_s0$182 ;
-  assign mac_wmux_s1_w3_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$211  : \mac_wmux1_s0$185 ;
-  assign mac_wmux_s1_mv4 = \mac_wmux1_s0$213  & \mac_wmux1_s0$214 [1];
-  assign \$553  = ~ \mac_wmux1_s0$188 [1];
-  assign \$554  = \mac_wmux1_s0$187  & \$553 ;
+  assign mac_wmux_s1_d3 = mac_wmux_s1_mv3 ? mac_wmux_s0_d5 : mac_wmux_s0_d3;
+  assign mac_wmux_s1_w0_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w0_5 : mac_wmux_s0_w0_3;
+  assign mac_wmux_s1_w1_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w1_5 : mac_wmux_s0_w1_3;
+  assign mac_wmux_s1_w2_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w2_5 : mac_wmux_s0_w2_3;
+  assign mac_wmux_s1_w3_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w3_5 : mac_wmux_s0_w3_3;
+  assign mac_wmux_s1_mv4 = mac_wmux_s0_v6 & mac_wmux_s0_d6[1];
+  assign \$553  = ~ mac_wmux_s0_d4[1];
+  assign \$554  = mac_wmux_s0_v4 & \$553 ;
   assign mac_wmux_s1_v4 = mac_wmux_s1_mv4 | \$554 ;
-  assign mac_wmux_s1_d4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$214  : \mac_wmux1_s0$188 ;
-  assign mac_wmux_s1_w0_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$218  : \mac_wmux1_s0$192 ;
-  assign mac_wmux_s1_w1_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$220  : \mac_wmux1_s0$194 ;
-  assign mac_wmux_s1_w2_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$222  : \mac_wmux1_s0$196 ;
-  assign mac_wmux_s1_w3_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$224  : \mac_wmux1_s0$198 ;
-  assign mac_wmux_s1_mv5 = \mac_wmux1_s0$226  & \mac_wmux1_s0$227 [1];
-  assign \$555  = ~ \mac_wmux1_s0$201 [1];
-  assign \$556  = \mac_wmux1_s0$200  & \$555 ;
+  assign mac_wmux_s1_d4 = mac_wmux_s1_mv4 ? mac_wmux_s0_d6 : mac_wmux_s0_d4;
+  assign mac_wmux_s1_w0_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w0_6 : mac_wmux_s0_w0_4;
+  assign mac_wmux_s1_w1_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w1_6 : mac_wmux_s0_w1_4;
+  assign mac_wmux_s1_w2_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w2_6 : mac_wmux_s0_w2_4;
+  assign mac_wmux_s1_w3_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w3_6 : mac_wmux_s0_w3_4;
+  assign mac_wmux_s1_mv5 = mac_wmux_s0_v7 & mac_wmux_s0_d7[1];
+  assign \$555  = ~ mac_wmux_s0_d5[1];
+  assign \$556  = mac_wmux_s0_v5 & \$555 ;
   assign mac_wmux_s1_v5 = mac_wmux_s1_mv5 | \$556 ;
-  assign mac_wmux_s1_d5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$227  : \mac_wmux1_s0$201 ;
-  assign mac_wmux_s1_w0_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$231  : \mac_wmux1_s0$205 ;
-  assign mac_wmux_s1_w1_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$233  : \mac_wmux1_s0$207 ;
-  assign mac_wmux_s1_w2_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$235  : \mac_wmux1_s0$209 ;
-  assign mac_wmux_s1_w3_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$237  : \mac_wmux1_s0$211 ;
-  assign mac_wmux_s1_mv6 = \mac_wmux1_s0$239  & \mac_wmux1_s0$240 [1];
-  assign \$557  = ~ \mac_wmux1_s0$214 [1];
-  assign \$558  = \mac_wmux1_s0$213  & \$557 ;
+  assign mac_wmux_s1_d5 = mac_wmux_s1_mv5 ? mac_wmux_s0_d7 : mac_wmux_s0_d5;
+  assign mac_wmux_s1_w0_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w0_7 : mac_wmux_s0_w0_5;
+  assign mac_wmux_s1_w1_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w1_7 : mac_wmux_s0_w1_5;
+  assign mac_wmux_s1_w2_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w2_7 : mac_wmux_s0_w2_5;
+  assign mac_wmux_s1_w3_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w3_7 : mac_wmux_s0_w3_5;
+  assign mac_wmux_s1_mv6 = mac_wmux_s0_v8 & mac_wmux_s0_d8[1];
+  assign \$557  = ~ mac_wmux_s0_d6[1];
+  assign \$558  = mac_wmux_s0_v6 & \$557 ;
   assign mac_wmux_s1_v6 = mac_wmux_s1_mv6 | \$558 ;
-  assign mac_wmux_s1_d6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$240  : \mac_wmux1_s0$214 ;
-  assign mac_wmux_s1_w0_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$244  : \mac_wmux1_s0$218 ;
-  assign mac_wmux_s1_w1_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$246  : \mac_wmux1_s0$220 ;
-  assign mac_wmux_s1_w2_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$248  : \mac_wmux1_s0$222 ;
-  assign mac_wmux_s1_w3_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$250  : \mac_wmux1_s0$224 ;
-  assign mac_wmux_s1_mv7 = \mac_wmux1_s0$252  & \mac_wmux1_s0$253 [1];
-  assign \$559  = ~ \mac_wmux1_s0$227 [1];
-  assign \$560  = \mac_wmux1_s0$226  & \$559 ;
+  assign mac_wmux_s1_d6 = mac_wmux_s1_mv6 ? mac_wmux_s0_d8 : mac_wmux_s0_d6;
+  assign mac_wmux_s1_w0_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w0_8 : mac_wmux_s0_w0_6;
+  assign mac_wmux_s1_w1_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w1_8 : mac_wmux_s0_w1_6;
+  assign mac_wmux_s1_w2_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w2_8 : mac_wmux_s0_w2_6;
+  assign mac_wmux_s1_w3_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w3_8 : mac_wmux_s0_w3_6;
+  assign mac_wmux_s1_mv7 = mac_wmux_s0_v9 & mac_wmux_s0_d9[1];
+  assign \$559  = ~ mac_wmux_s0_d7[1];
+  assign \$560  = mac_wmux_s0_v7 & \$559 ;
   assign mac_wmux_s1_v7 = mac_wmux_s1_mv7 | \$560 ;
-  assign mac_wmux_s1_d7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$253  : \mac_wmux1_s0$227 ;
-  assign mac_wmux_s1_w0_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$257  : \mac_wmux1_s0$231 ;
-  assign mac_wmux_s1_w1_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$259  : \mac_wmux1_s0$233 ;
-  assign mac_wmux_s1_w2_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$261  : \mac_wmux1_s0$235 ;
-  assign mac_wmux_s1_w3_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$263  : \mac_wmux1_s0$237 ;
-  assign mac_wmux_s1_mv8 = \mac_wmux1_s0$265  & \mac_wmux1_s0$266 [1];
-  assign \$561  = ~ \mac_wmux1_s0$240 [1];
-  assign \$562  = \mac_wmux1_s0$239  & \$561 ;
+  assign mac_wmux_s1_d7 = mac_wmux_s1_mv7 ? mac_wmux_s0_d9 : mac_wmux_s0_d7;
+  assign mac_wmux_s1_w0_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w0_9 : mac_wmux_s0_w0_7;
+  assign mac_wmux_s1_w1_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w1_9 : mac_wmux_s0_w1_7;
+  assign mac_wmux_s1_w2_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w2_9 : mac_wmux_s0_w2_7;
+  assign mac_wmux_s1_w3_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w3_9 : mac_wmux_s0_w3_7;
+  assign mac_wmux_s1_mv8 = mac_wmux_s0_v10 & mac_wmux_s0_d10[1];
+  assign \$561  = ~ mac_wmux_s0_d8[1];
+  assign \$562  = mac_wmux_s0_v8 & \$561 ;
   assign mac_wmux_s1_v8 = mac_wmux_s1_mv8 | \$562 ;
-  assign mac_wmux_s1_d8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$266  : \mac_wmux1_s0$240 ;
-  assign mac_wmux_s1_w0_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$270  : \mac_wmux1_s0$244 ;
-  assign mac_wmux_s1_w1_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$272  : \mac_wmux1_s0$246 ;
-  assign mac_wmux_s1_w2_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$274  : \mac_wmux1_s0$248 ;
-  assign mac_wmux_s1_w3_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$276  : \mac_wmux1_s0$250 ;
-  assign mac_wmux_s1_mv9 = \mac_wmux1_s0$278  & \mac_wmux1_s0$279 [1];
-  assign \$563  = ~ \mac_wmux1_s0$253 [1];
-  assign \$564  = \mac_wmux1_s0$252  & \$563 ;
+  assign mac_wmux_s1_d8 = mac_wmux_s1_mv8 ? mac_wmux_s0_d10 : mac_wmux_s0_d8;
+  assign mac_wmux_s1_w0_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w0_10 : mac_wmux_s0_w0_8;
+  assign mac_wmux_s1_w1_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w1_10 : mac_wmux_s0_w1_8;
+  assign mac_wmux_s1_w2_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w2_10 : mac_wmux_s0_w2_8;
+  assign mac_wmux_s1_w3_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w3_10 : mac_wmux_s0_w3_8;
+  assign mac_wmux_s1_mv9 = mac_wmux_s0_v11 & mac_wmux_s0_d11[1];
+  assign \$563  = ~ mac_wmux_s0_d9[1];
+  assign \$564  = mac_wmux_s0_v9 & \$563 ;
   assign mac_wmux_s1_v9 = mac_wmux_s1_mv9 | \$564 ;
-  assign mac_wmux_s1_d9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$279  : \mac_wmux1_s0$253 ;
-  assign mac_wmux_s1_w0_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$283  : \mac_wmux1_s0$257 ;
-  assign mac_wmux_s1_w1_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$285  : \mac_wmux1_s0$259 ;
-  assign mac_wmux_s1_w2_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$287  : \mac_wmux1_s0$261 ;
-  assign mac_wmux_s1_w3_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$289  : \mac_wmux1_s0$263 ;
-  assign mac_wmux_s1_mv10 = \mac_wmux1_s0$291  & \mac_wmux1_s0$292 [1];
-  assign \$565  = ~ \mac_wmux1_s0$266 [1];
-  assign \$566  = \mac_wmux1_s0$265  & \$565 ;
+  assign mac_wmux_s1_d9 = mac_wmux_s1_mv9 ? mac_wmux_s0_d11 : mac_wmux_s0_d9;
+  assign mac_wmux_s1_w0_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w0_11 : mac_wmux_s0_w0_9;
+  assign mac_wmux_s1_w1_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w1_11 : mac_wmux_s0_w1_9;
+  assign mac_wmux_s1_w2_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w2_11 : mac_wmux_s0_w2_9;
+  assign mac_wmux_s1_w3_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w3_11 : mac_wmux_s0_w3_9;
+  assign mac_wmux_s1_mv10 = mac_wmux_s0_v12 & mac_wmux_s0_d12[1];
+  assign \$565  = ~ mac_wmux_s0_d10[1];
+  assign \$566  = mac_wmux_s0_v10 & \$565 ;
   assign mac_wmux_s1_v10 = mac_wmux_s1_mv10 | \$566 ;
-  assign mac_wmux_s1_d10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$292  : \mac_wmux1_s0$266 ;
-  assign mac_wmux_s1_w0_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$296  : \mac_wmux1_s0$270 ;
-  assign mac_wmux_s1_w1_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$298  : \mac_wmux1_s0$272 ;
-  assign mac_wmux_s1_w2_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$300  : \mac_wmux1_s0$274 ;
-  assign mac_wmux_s1_w3_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$302  : \mac_wmux1_s0$276 ;
-  assign mac_wmux_s1_mv11 = \mac_wmux1_s0$304  & \mac_wmux1_s0$305 [1];
-  assign \$567  = ~ \mac_wmux1_s0$279 [1];
-  assign \$568  = \mac_wmux1_s0$278  & \$567 ;
+  assign mac_wmux_s1_d10 = mac_wmux_s1_mv10 ? mac_wmux_s0_d12 : mac_wmux_s0_d10;
+  assign mac_wmux_s1_w0_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w0_12 : mac_wmux_s0_w0_10;
+  assign mac_wmux_s1_w1_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w1_12 : mac_wmux_s0_w1_10;
+  assign mac_wmux_s1_w2_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w2_12 : mac_wmux_s0_w2_10;
+  assign mac_wmux_s1_w3_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w3_12 : mac_wmux_s0_w3_10;
+  assign mac_wmux_s1_mv11 = mac_wmux_s0_v13 & mac_wmux_s0_d13[1];
+  assign \$567  = ~ mac_wmux_s0_d11[1];
+  assign \$568  = mac_wmux_s0_v11 & \$567 ;
   assign mac_wmux_s1_v11 = mac_wmux_s1_mv11 | \$568 ;
-  assign mac_wmux_s1_d11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$305  : \mac_wmux1_s0$279 ;
-  assign mac_wmux_s1_w0_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$309  : \mac_wmux1_s0$283 ;
-  assign mac_wmux_s1_w1_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$311  : \mac_wmux1_s0$285 ;
-  assign mac_wmux_s1_w2_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$313  : \mac_wmux1_s0$287 ;
-  assign mac_wmux_s1_w3_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$315  : \mac_wmux1_s0$289 ;
-  assign mac_wmux_s1_mv12 = \mac_wmux1_s0$317  & \mac_wmux1_s0$318 [1];
-  assign \$569  = ~ \mac_wmux1_s0$292 [1];
-  assign \$570  = \mac_wmux1_s0$291  & \$569 ;
+  assign mac_wmux_s1_d11 = mac_wmux_s1_mv11 ? mac_wmux_s0_d13 : mac_wmux_s0_d11;
+  assign mac_wmux_s1_w0_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w0_13 : mac_wmux_s0_w0_11;
+  assign mac_wmux_s1_w1_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w1_13 : mac_wmux_s0_w1_11;
+  assign mac_wmux_s1_w2_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w2_13 : mac_wmux_s0_w2_11;
+  assign mac_wmux_s1_w3_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w3_13 : mac_wmux_s0_w3_11;
+  assign mac_wmux_s1_mv12 = mac_wmux_s0_v14 & mac_wmux_s0_d14[1];
+  assign \$569  = ~ mac_wmux_s0_d12[1];
+  assign \$570  = mac_wmux_s0_v12 & \$569 ;
   assign mac_wmux_s1_v12 = mac_wmux_s1_mv12 | \$570 ;
-  assign mac_wmux_s1_d12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$318  : \mac_wmux1_s0$292 ;
-  assign mac_wmux_s1_w0_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$322  : \mac_wmux1_s0$296 ;
-  assign mac_wmux_s1_w1_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$324  : \mac_wmux1_s0$298 ;
-  assign mac_wmux_s1_w2_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$326  : \mac_wmux1_s0$300 ;
-  assign mac_wmux_s1_w3_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$328  : \mac_wmux1_s0$302 ;
-  assign mac_wmux_s1_mv13 = \mac_wmux1_s0$330  & \mac_wmux1_s0$331 [1];
-  assign \$571  = ~ \mac_wmux1_s0$305 [1];
-  assign \$572  = \mac_wmux1_s0$304  & \$571 ;
-  assign mac_wmux_s1_v13 = mac_wmux_s1_mv13 | \$572 ;
-  assign mac_wmux_s1_d13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$331  : \mac_wmux1_s0$305 ;
-  assign mac_wmux_s1_w0_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$335  : \mac_wmux1_s0$309 ;
-  assign mac_wmux_s1_w1_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$337  : \mac_wmux1_s0$311 ;
-  assign mac_wmux_s1_w2_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$339  : \mac_wmux1_s0$313 ;
-  assign mac_wmux_s1_w3_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$341  : \mac_wmux1_s0$315 ;
-  assign mac_wmux_s2_mv0 = mac_wmux_s1_v4 & mac_wmux_s1_d4[2];
-  assign \$573  = ~ mac_wmux_s1_d0[2];
-  assign \$574  = mac_wmux_s1_v0 & \$573 ;
-  assign mac_wmux_s2_v0 = mac_wmux_s2_mv0 | \$574 ;
-  assign mac_wmux_s2_d0 = mac_wmux_s2_mv0 ? mac_wmux_s1_d4 : mac_wmux_s1_d0;
-  assign mac_wmux_s2_w0_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w0_4 : mac_wmux_s1_w0_0;
-  assign mac_wmux_s2_w1_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w1_4 : mac_wmux_s1_w1_0;
-  assign mac_wmux_s2_w2_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w2_4 : mac_wmux_s1_w2_0;
-  assign mac_wmux_s2_w3_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w3_4 : mac_wmux_s1_w3_0;
-  assign mac_wmux_s2_mv1 = mac_wmux_s1_v5 & mac_wmux_s1_d5[2];
-  assign \$575  = ~ mac_wmux_s1_d1[2];
-  assign \$576  = mac_wmux_s1_v1 & \$575 ;
-  assign mac_wmux_s2_v1 = mac_wmux_s2_mv1 | \$576 ;
-  assign mac_wmux_s2_d1 = mac_wmux_s2_mv1 ? mac_wmux_s1_d5 : mac_wmux_s1_d1;
-  assign mac_wmux_s2_w0_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w0_5 : mac_wmux_s1_w0_1;
-  assign mac_wmux_s2_w1_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w1_5 : mac_wmux_s1_w1_1;
-  assign mac_wmux_s2_w2_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w2_5 : mac_wmux_s1_w2_1;
-  assign mac_wmux_s2_w3_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w3_5 : mac_wmux_s1_w3_1;
-  assign mac_wmux_s2_mv2 = mac_wmux_s1_v6 & mac_wmux_s1_d6[2];
-  assign \$577  = ~ mac_wmux_s1_d2[2];
-  assign \$578  = mac_wmux_s1_v2 & \$577 ;
-  assign mac_wmux_s2_v2 = mac_wmux_s2_mv2 | \$578 ;
-  assign mac_wmux_s2_d2 = mac_wmux_s2_mv2 ? mac_wmux_s1_d6 : mac_wmux_s1_d2;
-  assign mac_wmux_s2_w0_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w0_6 : mac_wmux_s1_w0_2;
-  assign mac_wmux_s2_w1_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w1_6 : mac_wmux_s1_w1_2;
-  assign mac_wmux_s2_w2_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w2_6 : mac_wmux_s1_w2_2;
-  assign mac_wmux_s2_w3_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w3_6 : mac_wmux_s1_w3_2;
-  assign mac_wmux_s2_mv3 = mac_wmux_s1_v7 & mac_wmux_s1_d7[2];
-  assign \$579  = ~ mac_wmux_s1_d3[2];
-  assign \$580  = mac_wmux_s1_v3 & \$579 ;
-  assign mac_wmux_s2_v3 = mac_wmux_s2_mv3 | \$580 ;
-  assign mac_wmux_s2_d3 = mac_wmux_s2_mv3 ? mac_wmux_s1_d7 : mac_wmux_s1_d3;
-  assign mac_wmux_s2_w0_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w0_7 : mac_wmux_s1_w0_3;
-  assign mac_wmux_s2_w1_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w1_7 : mac_wmux_s1_w1_3;
-  assign mac_wmux_s2_w2_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w2_7 : mac_wmux_s1_w2_3;
-  assign mac_wmux_s2_w3_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w3_7 : mac_wmux_s1_w3_3;
-  assign mac_wmux_s2_mv4 = mac_wmux_s1_v8 & mac_wmux_s1_d8[2];
-  assign \$581  = ~ mac_wmux_s1_d4[2];
-  assign \$582  = mac_wmux_s1_v4 & \$581 ;
-  assign mac_wmux_s2_v4 = mac_wmux_s2_mv4 | \$582 ;
-  assign mac_wmux_s2_d4 = mac_wmux_s2_mv4 ? mac_wmux_s1_d8 : mac_wmux_s1_d4;
-  assign mac_wmux_s2_w0_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w0_8 : mac_wmux_s1_w0_4;
-  assign mac_wmux_s2_w1_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w1_8 : mac_wmux_s1_w1_4;
-  assign mac_wmux_s2_w2_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w2_8 : mac_wmux_s1_w2_4;
-  assign mac_wmux_s2_w3_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w3_8 : mac_wmux_s1_w3_4;
-  assign mac_wmux_s2_mv5 = mac_wmux_s1_v9 & mac_wmux_s1_d9[2];
-  assign \$583  = ~ mac_wmux_s1_d5[2];
-  assign \$584  = mac_wmux_s1_v5 & \$583 ;
-  assign mac_wmux_s2_v5 = mac_wmux_s2_mv5 | \$584 ;
-  assign mac_wmux_s2_d5 = mac_wmux_s2_mv5 ? mac_wmux_s1_d9 : mac_wmux_s1_d5;
-  assign mac_wmux_s2_w0_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w0_9 : mac_wmux_s1_w0_5;
-  assign mac_wmux_s2_w1_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w1_9 : mac_wmux_s1_w1_5;
-  assign mac_wmux_s2_w2_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w2_9 : mac_wmux_s1_w2_5;
-  assign mac_wmux_s2_w3_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w3_9 : mac_wmux_s1_w3_5;
-  assign mac_wmux_s2_mv6 = mac_wmux_s1_v10 & mac_wmux_s1_d10[2];
-  assign \$585  = ~ mac_wmux_s1_d6[2];
-  assign \$586  = mac_wmux_s1_v6 & \$585 ;
-  assign mac_wmux_s2_v6 = mac_wmux_s2_mv6 | \$586 ;
-  assign mac_wmux_s2_d6 = mac_wmux_s2_mv6 ? mac_wmux_s1_d10 : mac_wmux_s1_d6;
-  assign mac_wmux_s2_w0_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w0_10 : mac_wmux_s1_w0_6;
-  assign mac_wmux_s2_w1_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w1_10 : mac_wmux_s1_w1_6;
-  assign mac_wmux_s2_w2_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w2_10 : mac_wmux_s1_w2_6;
-  assign mac_wmux_s2_w3_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w3_10 : mac_wmux_s1_w3_6;
-  assign mac_wmux_s2_mv7 = mac_wmux_s1_v11 & mac_wmux_s1_d11[2];
-  assign \$587  = ~ mac_wmux_s1_d7[2];
-  assign \$588  = mac_wmux_s1_v7 & \$587 ;
-  assign mac_wmux_s2_v7 = mac_wmux_s2_mv7 | \$588 ;
-  assign mac_wmux_s2_d7 = mac_wmux_s2_mv7 ? mac_wmux_s1_d11 : mac_wmux_s1_d7;
-  assign mac_wmux_s2_w0_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w0_11 : mac_wmux_s1_w0_7;
-  assign mac_wmux_s2_w1_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w1_11 : mac_wmux_s1_w1_7;
-  assign mac_wmux_s2_w2_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w2_11 : mac_wmux_s1_w2_7;
-  assign mac_wmux_s2_w3_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w3_11 : mac_wmux_s1_w3_7;
-  assign mac_wmux_s2_mv8 = mac_wmux_s1_v12 & mac_wmux_s1_d12[2];
-  assign \$589  = ~ mac_wmux_s1_d8[2];
-  assign \$590  = mac_wmux_s1_v8 & \$589 ;
-  assign mac_wmux_s2_v8 = mac_wmux_s2_mv8 | \$590 ;
-  assign mac_wmux_s2_d8 = mac_wmux_s2_mv8 ? mac_wmux_s1_d12 : mac_wmux_s1_d8;
-  assign mac_wmux_s2_w0_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w0_12 : mac_wmux_s1_w0_8;
-  assign mac_wmux_s2_w1_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w1_12 : mac_wmux_s1_w1_8;
-  assign mac_wmux_s2_w2_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w2_12 : mac_wmux_s1_w2_8;
-  assign mac_wmux_s2_w3_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w3_12 : mac_wmux_s1_w3_8;
-  assign mac_wmux_s2_mv9 = mac_wmux_s1_v13 & mac_wmux_s1_d13[2];
-  assign \$591  = ~ mac_wmux_s1_d9[2];
-  assign \$592  = mac_wmux_s1_v9 & \$591 ;
-  assign mac_wmux_s2_v9 = mac_wmux_s2_mv9 | \$592 ;
-  assign mac_wmux_s2_d9 = mac_wmux_s2_mv9 ? mac_wmux_s1_d13 : mac_wmux_s1_d9;
-  assign mac_wmux_s2_w0_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w0_13 : mac_wmux_s1_w0_9;
-  assign mac_wmux_s2_w1_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w1_13 : mac_wmux_s1_w1_9;
-  assign mac_wmux_s2_w2_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w2_13 : mac_wmux_s1_w2_9;
-  assign mac_wmux_s2_w3_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w3_13 : mac_wmux_s1_w3_9;
-  assign \$593  = ~ \mac_wmux1_s0$318 [1];
-  assign \$594  = \mac_wmux1_s0$317  & \$593 ;
-  assign mac_wmux_s2_mv10 = \$594  & \mac_wmux1_s0$318 [2];
-  assign \$595  = ~ mac_wmux_s1_d10[2];
-  assign \$596  = mac_wmux_s1_v10 & \$595 ;
-  assign mac_wmux_s2_v10 = mac_wmux_s2_mv10 | \$596 ;
-  assign mac_wmux_s2_d10 = mac_wmux_s2_mv10 ? \mac_wmux1_s0$318  : mac_wmux_s1_d10;
-  assign mac_wmux_s2_w0_10 = mac_wmux_s2_mv10 ? \mac_wmux1_s0$322  : mac_wmux_s1_w0_10;
-  assign mac_wmux_s2_w1_10 = mac_wmux_s2_mv10 ? \mac_wmux1_s0$324  : mac_wmux_s1_w1_10;
-  assign mac_wmux_s2_w2_10 = mac_wmux_s2_mv10 ? \mac_wmux1_s0$326  : mac_wmux_s1_w2_10;
-  assign mac_wmux_s2_w3_10 = mac_wmux_s2_mv10 ? \mac_wmux1_s0$328  : mac_wmux_s1_w3_10;
-  assign \$597  = ~ \mac_wmux1_s0$331 [1];
-  assign \$598  = \mac_wmux1_s0$330  & \$597 ;
-  assign mac_wmux_s2_mv11 = \$598  & \mac_wmux1_s0$331 [2];
-  assign \$599  = ~ mac_wmux_s1_d11[2];
-  assign \$600  = mac_wmux_s1_v11 & \$599 ;
-  assign mac_wmux_s2_v11 = mac_wmux_s2_mv11 | \$600 ;
-  assign mac_wmux_s2_d11 = mac_wmux_s2_mv11 ? \mac_wmux1_s0$331  : mac_wmux_s1_d11;
-  assign mac_wmux_s2_w0_11 = mac_wmux_s2_mv11 ? \mac_wmux1_s0$335  : mac_wmux_s1_w0_11;
-  assign mac_wmux_s2_w1_11 = mac_wmux_s2_mv11 ? \mac_wmux1_s0$337  : mac_wmux_s1_w1_11;
-  assign mac_wmux_s2_w2_11 = mac_wmux_s2_mv11 ? \mac_wmux1_s0$339  : mac_wmux_s1_w2_11;
-  assign mac_wmux_s2_w3_11 = mac_wmux_s2_mv11 ? \mac_wmux1_s0$341  : mac_wmux_s1_w3_11;
+  assign mac_wmux_s1_d12 = mac_wmux_s1_mv12 ? mac_wmux_s0_d14 : mac_wmux_s0_d12;
+  assign mac_wmux_s1_w0_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w0_14 : mac_wmux_s0_w0_12;
+  assign mac_wmux_s1_w1_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w1_14 : mac_wmux_s0_w1_12;
+  assign mac_wmux_s1_w2_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w2_14 : mac_wmux_s0_w2_12;
+  assign mac_wmux_s1_w3_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w3_14 : mac_wmux_s0_w3_12;
+  assign \$571  = ~ \mac_wmux0_s0$233 [0];
+  assign \$572  = \mac_wmux0_s0$232  & \$571 ;
+  assign mac_wmux_s1_mv13 = \$572  & \mac_wmux0_s0$233 [1];
+  assign \$573  = ~ mac_wmux_s0_d13[1];
+  assign \$574  = mac_wmux_s0_v13 & \$573 ;
+  assign mac_wmux_s1_v13 = mac_wmux_s1_mv13 | \$574 ;
+  assign mac_wmux_s1_d13 = mac_wmux_s1_mv13 ? \mac_wmux0_s0$233  : mac_wmux_s0_d13;
+  assign mac_wmux_s1_w0_13 = mac_wmux_s1_mv13 ? \mac_wmux0_s0$237  : mac_wmux_s0_w0_13;
+  assign mac_wmux_s1_w1_13 = mac_wmux_s1_mv13 ? \mac_wmux0_s0$239  : mac_wmux_s0_w1_13;
+  assign mac_wmux_s1_w2_13 = mac_wmux_s1_mv13 ? \mac_wmux0_s0$241  : mac_wmux_s0_w2_13;
+  assign mac_wmux_s1_w3_13 = mac_wmux_s1_mv13 ? \mac_wmux0_s0$243  : mac_wmux_s0_w3_13;
+  assign \$575  = ~ stall_adv1_valid;
+  assign stall_adv1 = \$575  | o__ready;
+  assign mac_wmux_s2_mv0 = mac_wmux2_s0 & \mac_wmux2_s0$346 [2];
+  assign \$576  = ~ \mac_wmux2_s0$349 [2];
+  assign \$577  = \mac_wmux2_s0$348  & \$576 ;
+  assign mac_wmux_s2_v0 = mac_wmux_s2_mv0 | \$577 ;
+  assign mac_wmux_s2_d0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$346  : \mac_wmux2_s0$349 ;
+  assign mac_wmux_s2_w0_0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$353  : \mac_wmux2_s0$352 ;
+  assign mac_wmux_s2_w1_0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$356  : \mac_wmux2_s0$355 ;
+  assign mac_wmux_s2_w2_0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$359  : \mac_wmux2_s0$358 ;
+  assign mac_wmux_s2_w3_0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$362  : \mac_wmux2_s0$361 ;
+  assign mac_wmux_s2_mv1 = \mac_wmux2_s0$364  & \mac_wmux2_s0$365 [2];
+  assign \$578  = ~ \mac_wmux2_s0$368 [2];
+  assign \$579  = \mac_wmux2_s0$367  & \$578 ;
+  assign mac_wmux_s2_v1 = mac_wmux_s2_mv1 | \$579 ;
+  assign mac_wmux_s2_d1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$365  : \mac_wmux2_s0$368 ;
+  assign mac_wmux_s2_w0_1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$372  : \mac_wmux2_s0$371 ;
+  assign mac_wmux_s2_w1_1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$375  : \mac_wmux2_s0$374 ;
+  assign mac_wmux_s2_w2_1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$378  : \mac_wmux2_s0$377 ;
+  assign mac_wmux_s2_w3_1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$381  : \mac_wmux2_s0$380 ;
+  assign mac_wmux_s2_mv2 = \mac_wmux2_s0$383  & \mac_wmux2_s0$384 [2];
+  assign \$580  = ~ \mac_wmux2_s0$387 [2];
+  assign \$581  = \mac_wmux2_s0$386  & \$580 ;
+  assign mac_wmux_s2_v2 = mac_wmux_s2_mv2 | \$581 ;
+  assign mac_wmux_s2_d2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$384  : \mac_wmux2_s0$387 ;
+  assign mac_wmux_s2_w0_2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$391  : \mac_wmux2_s0$390 ;
+  assign mac_wmux_s2_w1_2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$394  : \mac_wmux2_s0$393 ;
+  assign mac_wmux_s2_w2_2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$397  : \mac_wmux2_s0$396 ;
+  assign mac_wmux_s2_w3_2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$400  : \mac_wmux2_s0$399 ;
+  assign mac_wmux_s2_mv3 = \mac_wmux2_s0$402  & \mac_wmux2_s0$403 [2];
+  assign \$582  = ~ \mac_wmux2_s0$406 [2];
+  assign \$583  = \mac_wmux2_s0$405  & \$582 ;
+  assign mac_wmux_s2_v3 = mac_wmux_s2_mv3 | \$583 ;
+  assign mac_wmux_s2_d3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$403  : \mac_wmux2_s0$406 ;
+  assign mac_wmux_s2_w0_3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$410  : \mac_wmux2_s0$409 ;
+  assign mac_wmux_s2_w1_3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$413  : \mac_wmux2_s0$412 ;
+  assign mac_wmux_s2_w2_3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$416  : \mac_wmux2_s0$415 ;
+  assign mac_wmux_s2_w3_3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$419  : \mac_wmux2_s0$418 ;
+  assign mac_wmux_s2_mv4 = \mac_wmux2_s0$421  & \mac_wmux2_s0$422 [2];
+  assign \$584  = ~ \mac_wmux2_s0$346 [2];
+  assign \$585  = mac_wmux2_s0 & \$584 ;
+  assign mac_wmux_s2_v4 = mac_wmux_s2_mv4 | \$585 ;
+  assign mac_wmux_s2_d4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$422  : \mac_wmux2_s0$346 ;
+  assign mac_wmux_s2_w0_4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$426  : \mac_wmux2_s0$353 ;
+  assign mac_wmux_s2_w1_4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$428  : \mac_wmux2_s0$356 ;
+  assign mac_wmux_s2_w2_4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$430  : \mac_wmux2_s0$359 ;
+  assign mac_wmux_s2_w3_4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$432  : \mac_wmux2_s0$362 ;
+  assign mac_wmux_s2_mv5 = \mac_wmux2_s0$434  & \mac_wmux2_s0$435 [2];
+  assign \$586  = ~ \mac_wmux2_s0$365 [2];
+  assign \$587  = \mac_wmux2_s0$364  & \$586 ;
+  assign mac_wmux_s2_v5 = mac_wmux_s2_mv5 | \$587 ;
+  assign mac_wmux_s2_d5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$435  : \mac_wmux2_s0$365 ;
+  assign mac_wmux_s2_w0_5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$439  : \mac_wmux2_s0$372 ;
+  assign mac_wmux_s2_w1_5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$441  : \mac_wmux2_s0$375 ;
+  assign mac_wmux_s2_w2_5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$443  : \mac_wmux2_s0$378 ;
+  assign mac_wmux_s2_w3_5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$445  : \mac_wmux2_s0$381 ;
+  assign mac_wmux_s2_mv6 = \mac_wmux2_s0$447  & \mac_wmux2_s0$448 [2];
+  assign \$588  = ~ \mac_wmux2_s0$384 [2];
+  assign \$589  = \mac_wmux2_s0$383  & \$588 ;
+  assign mac_wmux_s2_v6 = mac_wmux_s2_mv6 | \$589 ;
+  assign mac_wmux_s2_d6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$448  : \mac_wmux2_s0$384 ;
+  assign mac_wmux_s2_w0_6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$452  : \mac_wmux2_s0$391 ;
+  assign mac_wmux_s2_w1_6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$454  : \mac_wmux2_s0$394 ;
+  assign mac_wmux_s2_w2_6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$456  : \mac_wmux2_s0$397 ;
+  assign mac_wmux_s2_w3_6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$458  : \mac_wmux2_s0$400 ;
+  assign mac_wmux_s2_mv7 = \mac_wmux2_s0$460  & \mac_wmux2_s0$461 [2];
+  assign \$590  = ~ \mac_wmux2_s0$403 [2];
+  assign \$591  = \mac_wmux2_s0$402  & \$590 ;
+  assign mac_wmux_s2_v7 = mac_wmux_s2_mv7 | \$591 ;
+  assign mac_wmux_s2_d7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$461  : \mac_wmux2_s0$403 ;
+  assign mac_wmux_s2_w0_7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$465  : \mac_wmux2_s0$410 ;
+  assign mac_wmux_s2_w1_7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$467  : \mac_wmux2_s0$413 ;
+  assign mac_wmux_s2_w2_7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$469  : \mac_wmux2_s0$416 ;
+  assign mac_wmux_s2_w3_7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$471  : \mac_wmux2_s0$419 ;
+  assign mac_wmux_s2_mv8 = \mac_wmux2_s0$473  & \mac_wmux2_s0$474 [2];
+  assign \$592  = ~ \mac_wmux2_s0$422 [2];
+  assign \$593  = \mac_wmux2_s0$421  & \$592 ;
+  assign mac_wmux_s2_v8 = mac_wmux_s2_mv8 | \$593 ;
+  assign mac_wmux_s2_d8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$474  : \mac_wmux2_s0$422 ;
+  assign mac_wmux_s2_w0_8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$478  : \mac_wmux2_s0$426 ;
+  assign mac_wmux_s2_w1_8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$480  : \mac_wmux2_s0$428 ;
+  assign mac_wmux_s2_w2_8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$482  : \mac_wmux2_s0$430 ;
+  assign mac_wmux_s2_w3_8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$484  : \mac_wmux2_s0$432 ;
+  assign mac_wmux_s2_mv9 = \mac_wmux2_s0$486  & \mac_wmux2_s0$487 [2];
+  assign \$594  = ~ \mac_wmux2_s0$435 [2];
+  assign \$595  = \mac_wmux2_s0$434  & \$594 ;
+  assign mac_wmux_s2_v9 = mac_wmux_s2_mv9 | \$595 ;
+  assign mac_wmux_s2_d9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$487  : \mac_wmux2_s0$435 ;
+  assign mac_wmux_s2_w0_9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$491  : \mac_wmux2_s0$439 ;
+  assign mac_wmux_s2_w1_9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$493  : \mac_wmux2_s0$441 ;
+  assign mac_wmux_s2_w2_9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$495  : \mac_wmux2_s0$443 ;
+  assign mac_wmux_s2_w3_9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$497  : \mac_wmux2_s0$445 ;
+  assign mac_wmux_s2_mv10 = \mac_wmux2_s0$499  & \mac_wmux2_s0$500 [2];
+  assign \$596  = ~ \mac_wmux2_s0$448 [2];
+  assign \$597  = \mac_wmux2_s0$447  & \$596 ;
+  assign mac_wmux_s2_v10 = mac_wmux_s2_mv10 | \$597 ;
+  assign mac_wmux_s2_d10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$500  : \mac_wmux2_s0$448 ;
+  assign mac_wmux_s2_w0_10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$504  : \mac_wmux2_s0$452 ;
+  assign mac_wmux_s2_w1_10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$506  : \mac_wmux2_s0$454 ;
+  assign mac_wmux_s2_w2_10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$508  : \mac_wmux2_s0$456 ;
+  assign mac_wmux_s2_w3_10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$510  : \mac_wmux2_s0$458 ;
+  assign mac_wmux_s2_mv11 = \mac_wmux2_s0$512  & \mac_wmux2_s0$513 [2];
+  assign \$598  = ~ \mac_wmux2_s0$461 [2];
+  assign \$599  = \mac_wmux2_s0$460  & \$598 ;
+  assign mac_wmux_s2_v11 = mac_wmux_s2_mv11 | \$599 ;
+  assign mac_wmux_s2_d11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$513  : \mac_wmux2_s0$461 ;
+  assign mac_wmux_s2_w0_11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$517  : \mac_wmux2_s0$465 ;
+  assign mac_wmux_s2_w1_11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$519  : \mac_wmux2_s0$467 ;
+  assign mac_wmux_s2_w2_11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$521  : \mac_wmux2_s0$469 ;
+  assign mac_wmux_s2_w3_11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$523  : \mac_wmux2_s0$471 ;
   assign mac_wmux_s3_mv0 = mac_wmux_s2_v8 & mac_wmux_s2_d8[3];
-  assign \$601  = ~ mac_wmux_s2_d0[3];
-  assign \$602  = mac_wmux_s2_v0 & \$601 ;
-  assign mac_wmux_s3_v0 = mac_wmux_s3_mv0 | \$602 ;
+  assign \$600  = ~ mac_wmux_s2_d0[3];
+  assign \$601  = mac_wmux_s2_v0 & \$600 ;
+  assign mac_wmux_s3_v0 = mac_wmux_s3_mv0 | \$601 ;
   assign mac_wmux_s3_d0 = mac_wmux_s3_mv0 ? mac_wmux_s2_d8 : mac_wmux_s2_d0;
   assign mac_wmux_s3_w0_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w0_8 : mac_wmux_s2_w0_0;
   assign mac_wmux_s3_w1_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w1_8 : mac_wmux_s2_w1_0;
   assign mac_wmux_s3_w2_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w2_8 : mac_wmux_s2_w2_0;
   assign mac_wmux_s3_w3_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w3_8 : mac_wmux_s2_w3_0;
   assign mac_wmux_s3_mv1 = mac_wmux_s2_v9 & mac_wmux_s2_d9[3];
-  assign \$603  = ~ mac_wmux_s2_d1[3];
-  assign \$604  = mac_wmux_s2_v1 & \$603 ;
-  assign mac_wmux_s3_v1 = mac_wmux_s3_mv1 | \$604 ;
+  assign \$602  = ~ mac_wmux_s2_d1[3];
+  assign \$603  = mac_wmux_s2_v1 & \$602 ;
+  assign mac_wmux_s3_v1 = mac_wmux_s3_mv1 | \$603 ;
   assign mac_wmux_s3_d1 = mac_wmux_s3_mv1 ? mac_wmux_s2_d9 : mac_wmux_s2_d1;
   assign mac_wmux_s3_w0_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w0_9 : mac_wmux_s2_w0_1;
   assign mac_wmux_s3_w1_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w1_9 : mac_wmux_s2_w1_1;
   assign mac_wmux_s3_w2_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w2_9 : mac_wmux_s2_w2_1;
   assign mac_wmux_s3_w3_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w3_9 : mac_wmux_s2_w3_1;
   assign mac_wmux_s3_mv2 = mac_wmux_s2_v10 & mac_wmux_s2_d10[3];
-  assign \$605  = ~ mac_wmux_s2_d2[3];
-  assign \$606  = mac_wmux_s2_v2 & \$605 ;
-  assign mac_wmux_s3_v2 = mac_wmux_s3_mv2 | \$606 ;
+  assign \$604  = ~ mac_wmux_s2_d2[3];
+  assign \$605  = mac_wmux_s2_v2 & \$604 ;
+  assign mac_wmux_s3_v2 = mac_wmux_s3_mv2 | \$605 ;
   assign mac_wmux_s3_d2 = mac_wmux_s3_mv2 ? mac_wmux_s2_d10 : mac_wmux_s2_d2;
   assign mac_wmux_s3_w0_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w0_10 : mac_wmux_s2_w0_2;
   assign mac_wmux_s3_w1_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w1_10 : mac_wmux_s2_w1_2;
   assign mac_wmux_s3_w2_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w2_10 : mac_wmux_s2_w2_2;
   assign mac_wmux_s3_w3_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w3_10 : mac_wmux_s2_w3_2;
   assign mac_wmux_s3_mv3 = mac_wmux_s2_v11 & mac_wmux_s2_d11[3];
-  assign \$607  = ~ mac_wmux_s2_d3[3];
-  assign \$608  = mac_wmux_s2_v3 & \$607 ;
-  assign mac_wmux_s3_v3 = mac_wmux_s3_mv3 | \$608 ;
+  assign \$606  = ~ mac_wmux_s2_d3[3];
+  assign \$607  = mac_wmux_s2_v3 & \$606 ;
+  assign mac_wmux_s3_v3 = mac_wmux_s3_mv3 | \$607 ;
   assign mac_wmux_s3_d3 = mac_wmux_s3_mv3 ? mac_wmux_s2_d11 : mac_wmux_s2_d3;
   assign mac_wmux_s3_w0_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w0_11 : mac_wmux_s2_w0_3;
   assign mac_wmux_s3_w1_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w1_11 : mac_wmux_s2_w1_3;
   assign mac_wmux_s3_w2_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w2_11 : mac_wmux_s2_w2_3;
   assign mac_wmux_s3_w3_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w3_11 : mac_wmux_s2_w3_3;
-  assign \$609  = ~ mac_wmux_s1_d12[2];
-  assign \$610  = mac_wmux_s1_v12 & \$609 ;
-  assign mac_wmux_s3_mv4 = \$610  & mac_wmux_s1_d12[3];
-  assign \$611  = ~ mac_wmux_s2_d4[3];
-  assign \$612  = mac_wmux_s2_v4 & \$611 ;
-  assign mac_wmux_s3_v4 = mac_wmux_s3_mv4 | \$612 ;
-  assign mac_wmux_s3_d4 = mac_wmux_s3_mv4 ? mac_wmux_s1_d12 : mac_wmux_s2_d4;
-  assign mac_wmux_s3_w0_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w0_12 : mac_wmux_s2_w0_4;
-  assign mac_wmux_s3_w1_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w1_12 : mac_wmux_s2_w1_4;
-  assign mac_wmux_s3_w2_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w2_12 : mac_wmux_s2_w2_4;
-  assign mac_wmux_s3_w3_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w3_12 : mac_wmux_s2_w3_4;
-  assign \$613  = ~ mac_wmux_s1_d13[2];
-  assign \$614  = mac_wmux_s1_v13 & \$613 ;
-  assign mac_wmux_s3_mv5 = \$614  & mac_wmux_s1_d13[3];
-  assign \$615  = ~ mac_wmux_s2_d5[3];
-  assign \$616  = mac_wmux_s2_v5 & \$615 ;
-  assign mac_wmux_s3_v5 = mac_wmux_s3_mv5 | \$616 ;
-  assign mac_wmux_s3_d5 = mac_wmux_s3_mv5 ? mac_wmux_s1_d13 : mac_wmux_s2_d5;
-  assign mac_wmux_s3_w0_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w0_13 : mac_wmux_s2_w0_5;
-  assign mac_wmux_s3_w1_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w1_13 : mac_wmux_s2_w1_5;
-  assign mac_wmux_s3_w2_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w2_13 : mac_wmux_s2_w2_5;
-  assign mac_wmux_s3_w3_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w3_13 : mac_wmux_s2_w3_5;
-  assign \$617  = ~ \mac_wmux1_s0$318 [1];
-  assign \$618  = \mac_wmux1_s0$317  & \$617 ;
-  assign \$619  = ~ \mac_wmux1_s0$318 [2];
-  assign \$620  = \$618  & \$619 ;
-  assign mac_wmux_s3_mv6 = \$620  & \mac_wmux1_s0$318 [3];
-  assign \$621  = ~ mac_wmux_s2_d6[3];
-  assign \$622  = mac_wmux_s2_v6 & \$621 ;
-  assign mac_wmux_s3_v6 = mac_wmux_s3_mv6 | \$622 ;
-  assign mac_wmux_s3_d6 = mac_wmux_s3_mv6 ? \mac_wmux1_s0$318  : mac_wmux_s2_d6;
-  assign mac_wmux_s3_w0_6 = mac_wmux_s3_mv6 ? \mac_wmux1_s0$322  : mac_wmux_s2_w0_6;
-  assign mac_wmux_s3_w1_6 = mac_wmux_s3_mv6 ? \mac_wmux1_s0$324  : mac_wmux_s2_w1_6;
-  assign mac_wmux_s3_w2_6 = mac_wmux_s3_mv6 ? \mac_wmux1_s0$326  : mac_wmux_s2_w2_6;
-  assign mac_wmux_s3_w3_6 = mac_wmux_s3_mv6 ? \mac_wmux1_s0$328  : mac_wmux_s2_w3_6;
-  assign \$623  = ~ \mac_wmux1_s0$331 [1];
-  assign \$624  = \mac_wmux1_s0$330  & \$623 ;
-  assign \$625  = ~ \mac_wmux1_s0$331 [2];
-  assign \$626  = \$624  & \$625 ;
-  assign mac_wmux_s3_mv7 = \$626  & \mac_wmux1_s0$331 [3];
-  assign \$627  = ~ mac_wmux_s2_d7[3];
-  assign \$628  = mac_wmux_s2_v7 & \$627 ;
-  assign mac_wmux_s3_v7 = mac_wmux_s3_mv7 | \$628 ;
-  assign mac_wmux_s3_d7 = mac_wmux_s3_mv7 ? \mac_wmux1_s0$331  : mac_wmux_s2_d7;
-  assign mac_wmux_s3_w0_7 = mac_wmux_s3_mv7 ? \mac_wmux1_s0$335  : mac_wmux_s2_w0_7;
-  assign mac_wmux_s3_w1_7 = mac_wmux_s3_mv7 ? \mac_wmux1_s0$337  : mac_wmux_s2_w1_7;
-  assign mac_wmux_s3_w2_7 = mac_wmux_s3_mv7 ? \mac_wmux1_s0$339  : mac_wmux_s2_w2_7;
-  assign mac_wmux_s3_w3_7 = mac_wmux_s3_mv7 ? \mac_wmux1_s0$341  : mac_wmux_s2_w3_7;
-  assign \$629  = ~ stall_adv1_valid;
-  assign stall_adv1 = \$629  | o__ready;
-  assign \$630  = ~ stall_adv2_valid;
-  assign stall_adv2 = \$630  | o__ready;
-  assign \$631  = ~ stall_adv3_valid;
-  assign stall_adv3 = \$631  | o__ready;
-  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$490 );
-  assign mac0_sum0_p1 = $signed(\mac_mul_s0$492 ) + $signed(\mac_mul_s0$493 );
-  assign mac0_sum0_p2 = $signed(\mac_mul_s0$495 ) + $signed(\mac_mul_s0$496 );
-  assign mac0_sum0_p3 = $signed(\mac_mul_s0$498 ) + $signed(\mac_mul_s0$499 );
-  assign mac1_sum0_p0 = $signed(\mac_mul_s0$501 ) + $signed(\mac_mul_s0$502 );
-  assign mac1_sum0_p1 = $signed(\mac_mul_s0$504 ) + $signed(\mac_mul_s0$505 );
-  assign mac1_sum0_p2 = $signed(\mac_mul_s0$507 ) + $signed(\mac_mul_s0$508 );
-  assign mac1_sum0_p3 = $signed(\mac_mul_s0$510 ) + $signed(\mac_mul_s0$511 );
-  assign mac2_sum0_p0 = $signed(\mac_mul_s0$513 ) + $signed(\mac_mul_s0$514 );
-  assign mac2_sum0_p1 = $signed(\mac_mul_s0$516 ) + $signed(\mac_mul_s0$517 );
-  assign mac2_sum0_p2 = $signed(\mac_mul_s0$519 ) + $signed(\mac_mul_s0$520 );
-  assign mac2_sum0_p3 = $signed(\mac_mul_s0$522 ) + $signed(\mac_mul_s0$523 );
-  assign mac3_sum0_p0 = $signed(\mac_mul_s0$525 ) + $signed(\mac_mul_s0$526 );
-  assign mac3_sum0_p1 = $signed(\mac_mul_s0$528 ) + $signed(\mac_mul_s0$529 );
-  assign mac3_sum0_p2 = $signed(\mac_mul_s0$531 ) + $signed(\mac_mul_s0$532 );
-  assign mac3_sum0_p3 = $signed(\mac_mul_s0$534 ) + $signed(\mac_mul_s0$535 );
-  assign \$632  = ~ stall_adv4_valid;
-  assign stall_adv4 = \$632  | o__ready;
-  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$540 );
-  assign mac0_sum1_p1 = $signed(\mac_add0_s0$542 ) + $signed(\mac_add0_s0$543 );
-  assign mac1_sum1_p0 = $signed(\mac_add0_s0$545 ) + $signed(\mac_add0_s0$546 );
-  assign mac1_sum1_p1 = $signed(\mac_add0_s0$548 ) + $signed(\mac_add0_s0$549 );
-  assign mac2_sum1_p0 = $signed(\mac_add0_s0$551 ) + $signed(\mac_add0_s0$552 );
-  assign mac2_sum1_p1 = $signed(\mac_add0_s0$554 ) + $signed(\mac_add0_s0$555 );
-  assign mac3_sum1_p0 = $signed(\mac_add0_s0$557 ) + $signed(\mac_add0_s0$558 );
-  assign mac3_sum1_p1 = $signed(\mac_add0_s0$560 ) + $signed(\mac_add0_s0$561 );
-  assign \$633  = ~ stall_adv5_valid;
-  assign stall_adv5 = \$633  | o__ready;
-  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$566 );
-  assign mac1_sum2_p0 = $signed(\mac_add1_s0$568 ) + $signed(\mac_add1_s0$569 );
-  assign mac2_sum2_p0 = $signed(\mac_add1_s0$571 ) + $signed(\mac_add1_s0$572 );
-  assign mac3_sum2_p0 = $signed(\mac_add1_s0$574 ) + $signed(\mac_add1_s0$575 );
-  assign \$634  = ~ stall_adv6_valid;
-  assign stall_adv6 = \$634  | o__ready;
-  assign \$635  = ~ stall_adv7_valid;
-  assign stall_adv7 = \$635  | o__ready;
-  assign \$636  = $signed(mac_acc0) + $signed(mac_add2_s0);
-  assign \$637  = $signed(mac_acc1) + $signed(\mac_add2_s0$585 );
-  assign \$638  = $signed(mac_acc2) + $signed(\mac_add2_s0$588 );
-  assign \$639  = $signed(mac_acc3) + $signed(\mac_add2_s0$591 );
-  assign \$642  = mac_add2_valid_s0 & \mac_add2_s0$689 ;
-  assign \$643  = mac_add2_valid_s0 & \mac_add2_s0$689 ;
-  assign \$644  = mac_add2_valid_s0 & \mac_add2_s0$689 ;
-  assign \$645  = mac_add2_valid_s0 & \mac_add2_s0$689 ;
-  assign \$646  = mac_add2_valid_s0 & \mac_add2_s0$689 ;
-  assign \$647  = mac_add2_valid_s0 & \mac_add2_s0$689 ;
-  assign \$648  = mac_add2_valid_s0 & \mac_add2_s0$689 ;
-  assign \$649  = mac_add2_valid_s0 & \mac_add2_s0$689 ;
-  assign \$650  = mac_add2_valid_s0 & \mac_add2_s0$689 ;
-  assign \$651  = stall_adv7 & mac_add2_valid_s0;
-  assign \$652  = stall_adv7 & mac_add2_valid_s0;
-  assign \$653  = stall_adv7 & mac_add2_valid_s0;
-  assign \$654  = stall_adv7 & mac_add2_valid_s0;
+  assign \$608  = ~ \mac_wmux2_s0$474 [2];
+  assign \$609  = \mac_wmux2_s0$473  & \$608 ;
+  assign mac_wmux_s3_mv4 = \$609  & \mac_wmux2_s0$474 [3];
+  assign \$610  = ~ mac_wmux_s2_d4[3];
+  assign \$611  = mac_wmux_s2_v4 & \$610 ;
+  assign mac_wmux_s3_v4 = mac_wmux_s3_mv4 | \$611 ;
+  assign mac_wmux_s3_d4 = mac_wmux_s3_mv4 ? \mac_wmux2_s0$474  : mac_wmux_s2_d4;
+  assign mac_wmux_s3_w0_4 = mac_wmux_s3_mv4 ? \mac_wmux2_s0$478  : mac_wmux_s2_w0_4;
+  assign mac_wmux_s3_w1_4 = mac_wmux_s3_mv4 ? \mac_wmux2_s0$480  : mac_wmux_s2_w1_4;
+  assign mac_wmux_s3_w2_4 = mac_wmux_s3_mv4 ? \mac_wmux2_s0$482  : mac_wmux_s2_w2_4;
+  assign mac_wmux_s3_w3_4 = mac_wmux_s3_mv4 ? \mac_wmux2_s0$484  : mac_wmux_s2_w3_4;
+  assign \$612  = ~ \mac_wmux2_s0$487 [2];
+  assign \$613  = \mac_wmux2_s0$486  & \$612 ;
+  assign mac_wmux_s3_mv5 = \$613  & \mac_wmux2_s0$487 [3];
+  assign \$614  = ~ mac_wmux_s2_d5[3];
+  assign \$615  = mac_wmux_s2_v5 & \$614 ;
+  assign mac_wmux_s3_v5 = mac_wmux_s3_mv5 | \$615 ;
+  assign mac_wmux_s3_d5 = mac_wmux_s3_mv5 ? \mac_wmux2_s0$487  : mac_wmux_s2_d5;
+  assign mac_wmux_s3_w0_5 = mac_wmux_s3_mv5 ? \mac_wmux2_s0$491  : mac_wmux_s2_w0_5;
+  assign mac_wmux_s3_w1_5 = mac_wmux_s3_mv5 ? \mac_wmux2_s0$493  : mac_wmux_s2_w1_5;
+  assign mac_wmux_s3_w2_5 = mac_wmux_s3_mv5 ? \mac_wmux2_s0$495  : mac_wmux_s2_w2_5;
+  assign mac_wmux_s3_w3_5 = mac_wmux_s3_mv5 ? \mac_wmux2_s0$497  : mac_wmux_s2_w3_5;
+  assign \$616  = ~ \mac_wmux2_s0$500 [2];
+  assign \$617  = \mac_wmux2_s0$499  & \$616 ;
+  assign mac_wmux_s3_mv6 = \$617  & \mac_wmux2_s0$500 [3];
+  assign \$618  = ~ mac_wmux_s2_d6[3];
+  assign \$619  = mac_wmux_s2_v6 & \$618 ;
+  assign mac_wmux_s3_v6 = mac_wmux_s3_mv6 | \$619 ;
+  assign mac_wmux_s3_d6 = mac_wmux_s3_mv6 ? \mac_wmux2_s0$500  : mac_wmux_s2_d6;
+  assign mac_wmux_s3_w0_6 = mac_wmux_s3_mv6 ? \mac_wmux2_s0$504  : mac_wmux_s2_w0_6;
+  assign mac_wmux_s3_w1_6 = mac_wmux_s3_mv6 ? \mac_wmux2_s0$506  : mac_wmux_s2_w1_6;
+  assign mac_wmux_s3_w2_6 = mac_wmux_s3_mv6 ? \mac_wmux2_s0$508  : mac_wmux_s2_w2_6;
+  assign mac_wmux_s3_w3_6 = mac_wmux_s3_mv6 ? \mac_wmux2_s0$510  : mac_wmux_s2_w3_6;
+  assign \$620  = ~ \mac_wmux2_s0$513 [2];
+  assign \$621  = \mac_wmux2_s0$512  & \$620 ;
+  assign mac_wmux_s3_mv7 = \$621  & \mac_wmux2_s0$513 [3];
+  assign \$622  = ~ mac_wmux_s2_d7[3];
+  assign \$623  = mac_wmux_s2_v7 & \$622 ;
+  assign mac_wmux_s3_v7 = mac_wmux_s3_mv7 | \$623 ;
+  assign mac_wmux_s3_d7 = mac_wmux_s3_mv7 ? \mac_wmux2_s0$513  : mac_wmux_s2_d7;
+  assign mac_wmux_s3_w0_7 = mac_wmux_s3_mv7 ? \mac_wmux2_s0$517  : mac_wmux_s2_w0_7;
+  assign mac_wmux_s3_w1_7 = mac_wmux_s3_mv7 ? \mac_wmux2_s0$519  : mac_wmux_s2_w1_7;
+  assign mac_wmux_s3_w2_7 = mac_wmux_s3_mv7 ? \mac_wmux2_s0$521  : mac_wmux_s2_w2_7;
+  assign mac_wmux_s3_w3_7 = mac_wmux_s3_mv7 ? \mac_wmux2_s0$523  : mac_wmux_s2_w3_7;
+  assign \$624  = ~ stall_adv2_valid;
+  assign stall_adv2 = \$624  | o__ready;
+  assign \$625  = ~ stall_adv3_valid;
+  assign stall_adv3 = \$625  | o__ready;
+  assign \$626  = ~ stall_adv4_valid;
+  assign stall_adv4 = \$626  | o__ready;
+  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$588 );
+  assign mac0_sum0_p1 = $signed(\mac_mul_s0$590 ) + $signed(\mac_mul_s0$591 );
+  assign mac0_sum0_p2 = $signed(\mac_mul_s0$593 ) + $signed(\mac_mul_s0$594 );
+  assign mac0_sum0_p3 = $signed(\mac_mul_s0$596 ) + $signed(\mac_mul_s0$597 );
+  assign mac1_sum0_p0 = $signed(\mac_mul_s0$599 ) + $signed(\mac_mul_s0$600 );
+  assign mac1_sum0_p1 = $signed(\mac_mul_s0$602 ) + $signed(\mac_mul_s0$603 );
+  assign mac1_sum0_p2 = $signed(\mac_mul_s0$605 ) + $signed(\mac_mul_s0$606 );
+  assign mac1_sum0_p3 = $signed(\mac_mul_s0$608 ) + $signed(\mac_mul_s0$609 );
+  assign mac2_sum0_p0 = $signed(\mac_mul_s0$611 ) + $signed(\mac_mul_s0$612 );
+  assign mac2_sum0_p1 = $signed(\mac_mul_s0$614 ) + $signed(\mac_mul_s0$615 );
+  assign mac2_sum0_p2 = $signed(\mac_mul_s0$617 ) + $signed(\mac_mul_s0$618 );
+  assign mac2_sum0_p3 = $signed(\mac_mul_s0$620 ) + $signed(\mac_mul_s0$621 );
+  assign mac3_sum0_p0 = $signed(\mac_mul_s0$623 ) + $signed(\mac_mul_s0$624 );
+  assign mac3_sum0_p1 = $signed(\mac_mul_s0$626 ) + $signed(\mac_mul_s0$627 );
+  assign mac3_sum0_p2 = $signed(\mac_mul_s0$629 ) + $signed(\mac_mul_s0$630 );
+  assign mac3_sum0_p3 = $signed(\mac_mul_s0$632 ) + $signed(\mac_mul_s0$633 );
+  assign \$627  = ~ stall_adv5_valid;
+  assign stall_adv5 = \$627  | o__ready;
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$638 );
+  assign mac0_sum1_p1 = $signed(\mac_add0_s0$640 ) + $signed(\mac_add0_s0$641 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$643 ) + $signed(\mac_add0_s0$644 );
+  assign mac1_sum1_p1 = $signed(\mac_add0_s0$646 ) + $signed(\mac_add0_s0$647 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$649 ) + $signed(\mac_add0_s0$650 );
+  assign mac2_sum1_p1 = $signed(\mac_add0_s0$652 ) + $signed(\mac_add0_s0$653 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$655 ) + $signed(\mac_add0_s0$656 );
+  assign mac3_sum1_p1 = $signed(\mac_add0_s0$658 ) + $signed(\mac_add0_s0$659 );
+  assign \$628  = ~ stall_adv6_valid;
+  assign stall_adv6 = \$628  | o__ready;
+  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$664 );
+  assign mac1_sum2_p0 = $signed(\mac_add1_s0$666 ) + $signed(\mac_add1_s0$667 );
+  assign mac2_sum2_p0 = $signed(\mac_add1_s0$669 ) + $signed(\mac_add1_s0$670 );
+  assign mac3_sum2_p0 = $signed(\mac_add1_s0$672 ) + $signed(\mac_add1_s0$673 );
+  assign \$629  = ~ stall_adv7_valid;
+  assign stall_adv7 = \$629  | o__ready;
+  assign \$630  = ~ stall_adv8_valid;
+  assign stall_adv8 = \$630  | o__ready;
+  assign \$631  = ~ stall_adv9_valid;
+  assign stall_adv9 = \$631  | o__ready;
+  assign \$632  = ~ stall_adv10_valid;
+  assign stall_adv10 = \$632  | o__ready;
+  assign \$633  = ~ stall_adv11_valid;
+  assign stall_adv11 = \$633  | o__ready;
+  assign \$634  = $signed(mac_acc0) + $signed(mac_add2_s0);
+  assign \$635  = $signed(mac_acc1) + $signed(\mac_add2_s0$689 );
+  assign \$636  = $signed(mac_acc2) + $signed(\mac_add2_s0$692 );
+  assign \$637  = $signed(mac_acc3) + $signed(\mac_add2_s0$695 );
+  assign \$638  = ~ mac_wmux_s0_d14[1];
+  assign \$639  = mac_wmux_s0_v14 & \$638 ;
+  assign \$640  = ~ \mac_wmux0_s0$233 [0];
+  assign \$641  = \mac_wmux0_s0$232  & \$640 ;
+  assign \$642  = ~ \mac_wmux0_s0$233 [1];
+  assign \$643  = \$641  & \$642 ;
+  assign \$644  = mac_add2_valid_s0 & \mac_add2_s0$803 ;
+  assign \$645  = mac_add2_valid_s0 & \mac_add2_s0$803 ;
+  assign \$646  = mac_add2_valid_s0 & \mac_add2_s0$803 ;
+  assign \$647  = mac_add2_valid_s0 & \mac_add2_s0$803 ;
+  assign \$648  = mac_add2_valid_s0 & \mac_add2_s0$803 ;
+  assign \$649  = mac_add2_valid_s0 & \mac_add2_s0$803 ;
+  assign \$650  = mac_add2_valid_s0 & \mac_add2_s0$803 ;
+  assign \$651  = mac_add2_valid_s0 & \mac_add2_s0$803 ;
+  assign \$652  = mac_add2_valid_s0 & \mac_add2_s0$803 ;
+  assign \$653  = mac_add2_valid_s0 & \mac_add2_s0$803 ;
+  assign \$654  = mac_add2_valid_s0 & \mac_add2_s0$803 ;
+  assign \$655  = mac_add2_valid_s0 & \mac_add2_s0$803 ;
+  assign \$656  = mac_add2_valid_s0 & \mac_add2_s0$803 ;
+  assign \$657  = stall_adv8 & mac_add2_valid_s0;
+  assign \$658  = stall_adv9 & mac_add2_valid_s0;
+  assign \$659  = stall_adv10 & mac_add2_valid_s0;
+  assign \$660  = stall_adv11 & mac_add2_valid_s0;
   always @(posedge clk)
-    \mac_wmux1_s0$152  <= \$655 ;
+    \mac_wmux0_s0$47  <= \$661 ;
   always @(posedge clk)
-    \mac_wmux1_s0$171  <= \$656 ;
+    mac_wmux0_s0 <= \$662 ;
   always @(posedge clk)
-    mac_wmux1_s0 <= \$657 ;
+    \mac_wmux0_s0$63  <= \$663 ;
   always @(posedge clk)
-    \mac_wmux1_s0$168  <= \$658 ;
+    \mac_wmux0_s0$76  <= \$664 ;
   always @(posedge clk)
-    \mac_wmux1_s0$187  <= \$659 ;
+    \mac_wmux0_s0$89  <= \$665 ;
   always @(posedge clk)
-    \mac_wmux1_s0$200  <= \$660 ;
+    \mac_wmux0_s0$102  <= \$666 ;
   always @(posedge clk)
-    \mac_wmux1_s0$213  <= \$661 ;
+    \mac_wmux0_s0$115  <= \$667 ;
   always @(posedge clk)
-    \mac_wmux1_s0$226  <= \$662 ;
+    \mac_wmux0_s0$128  <= \$668 ;
   always @(posedge clk)
-    \mac_wmux1_s0$239  <= \$663 ;
+    \mac_wmux0_s0$141  <= \$669 ;
   always @(posedge clk)
-    \mac_wmux1_s0$252  <= \$664 ;
+    \mac_wmux0_s0$154  <= \$670 ;
   always @(posedge clk)
-    \mac_wmux1_s0$265  <= \$665 ;
+    \mac_wmux0_s0$167  <= \$671 ;
   always @(posedge clk)
-    \mac_wmux1_s0$278  <= \$666 ;
+    \mac_wmux0_s0$180  <= \$672 ;
   always @(posedge clk)
-    \mac_wmux1_s0$291  <= \$667 ;
+    \mac_wmux0_s0$193  <= \$673 ;
   always @(posedge clk)
-    \mac_wmux1_s0$304  <= \$668 ;
+    \mac_wmux0_s0$206  <= \$674 ;
   always @(posedge clk)
-    \mac_wmux1_s0$317  <= \$669 ;
+    \mac_wmux0_s0$219  <= \$675 ;
   always @(posedge clk)
-    \mac_wmux1_s0$330  <= \$670 ;
+    \mac_wmux0_s0$232  <= \$676 ;
   always @(posedge clk)
-    \mac_wmux1_s0$153  <= \$671 ;
+    \mac_wmux0_s0$48  <= \$677 ;
   always @(posedge clk)
-    \mac_wmux1_s0$172  <= \$672 ;
+    \mac_wmux0_s0$45  <= \$678 ;
   always @(posedge clk)
-    \mac_wmux1_s0$150  <= \$673 ;
+    \mac_wmux0_s0$64  <= \$679 ;
   always @(posedge clk)
-    \mac_wmux1_s0$169  <= \$674 ;
+    \mac_wmux0_s0$77  <= \$680 ;
   always @(posedge clk)
-    \mac_wmux1_s0$188  <= \$675 ;
+    \mac_wmux0_s0$90  <= \$681 ;
   always @(posedge clk)
-    \mac_wmux1_s0$201  <= \$676 ;
+    \mac_wmux0_s0$103  <= \$682 ;
   always @(posedge clk)
-    \mac_wmux1_s0$214  <= \$677 ;
+    \mac_wmux0_s0$116  <= \$683 ;
   always @(posedge clk)
-    \mac_wmux1_s0$227  <= \$678 ;
+    \mac_wmux0_s0$129  <= \$684 ;
   always @(posedge clk)
-    \mac_wmux1_s0$240  <= \$679 ;
+    \mac_wmux0_s0$142  <= \$685 ;
   always @(posedge clk)
-    \mac_wmux1_s0$253  <= \$680 ;
+    \mac_wmux0_s0$155  <= \$686 ;
   always @(posedge clk)
-    \mac_wmux1_s0$266  <= \$681 ;
+    \mac_wmux0_s0$168  <= \$687 ;
   always @(posedge clk)
-    \mac_wmux1_s0$279  <= \$682 ;
+    \mac_wmux0_s0$181  <= \$688 ;
   always @(posedge clk)
-    \mac_wmux1_s0$292  <= \$683 ;
+    \mac_wmux0_s0$194  <= \$689 ;
   always @(posedge clk)
-    \mac_wmux1_s0$305  <= \$684 ;
+    \mac_wmux0_s0$207  <= \$690 ;
   always @(posedge clk)
-    \mac_wmux1_s0$318  <= \$685 ;
+    \mac_wmux0_s0$220  <= \$691 ;
   always @(posedge clk)
-    \mac_wmux1_s0$331  <= \$686 ;
+    \mac_wmux0_s0$233  <= \$692 ;
   always @(posedge clk)
-    \mac_wmux1_s0$156  <= \$687 ;
+    \mac_wmux0_s0$51  <= \$693 ;
   always @(posedge clk)
-    \mac_wmux1_s0$159  <= \$688 ;
+    \mac_wmux0_s0$54  <= \$694 ;
   always @(posedge clk)
-    \mac_wmux1_s0$162  <= \$689 ;
+    \mac_wmux0_s0$57  <= \$695 ;
   always @(posedge clk)
-    \mac_wmux1_s0$165  <= \$690 ;
+    \mac_wmux0_s0$60  <= \$696 ;
   always @(posedge clk)
-    \mac_wmux1_s0$175  <= \$691 ;
+    \mac_wmux0_s0$52  <= \$697 ;
   always @(posedge clk)
-    \mac_wmux1_s0$178  <= \$692 ;
+    \mac_wmux0_s0$55  <= \$698 ;
   always @(posedge clk)
-    \mac_wmux1_s0$181  <= \$693 ;
+    \mac_wmux0_s0$58  <= \$699 ;
   always @(posedge clk)
-    \mac_wmux1_s0$184  <= \$694 ;
+    \mac_wmux0_s0$61  <= \$700 ;
   always @(posedge clk)
-    \mac_wmux1_s0$157  <= \$695 ;
+    \mac_wmux0_s0$68  <= \$701 ;
   always @(posedge clk)
-    \mac_wmux1_s0$160  <= \$696 ;
+    \mac_wmux0_s0$70  <= \$702 ;
   always @(posedge clk)
-    \mac_wmux1_s0$163  <= \$697 ;
+    \mac_wmux0_s0$72  <= \$703 ;
   always @(posedge clk)
-    \mac_wmux1_s0$166  <= \$698 ;
+    \mac_wmux0_s0$74  <= \$704 ;
   always @(posedge clk)
-    \mac_wmux1_s0$176  <= \$699 ;
+    \mac_wmux0_s0$81  <= \$705 ;
   always @(posedge clk)
-    \mac_wmux1_s0$179  <= \$700 ;
+    \mac_wmux0_s0$83  <= \$706 ;
   always @(posedge clk)
-    \mac_wmux1_s0$182  <= \$701 ;
+    \mac_wmux0_s0$85  <= \$707 ;
   always @(posedge clk)
-    \mac_wmux1_s0$185  <= \$702 ;
+    \mac_wmux0_s0$87  <= \$708 ;
   always @(posedge clk)
-    \mac_wmux1_s0$192  <= \$703 ;
+    \mac_wmux0_s0$94  <= \$709 ;
   always @(posedge clk)
-    \mac_wmux1_s0$194  <= \$704 ;
+    \mac_wmux0_s0$96  <= \$710 ;
   always @(posedge clk)
-    \mac_wmux1_s0$196  <= \$705 ;
+    \mac_wmux0_s0$98  <= \$711 ;
   always @(posedge clk)
-    \mac_wmux1_s0$198  <= \$706 ;
+    \mac_wmux0_s0$100  <= \$712 ;
   always @(posedge clk)
-    \mac_wmux1_s0$205  <= \$707 ;
+    \mac_wmux0_s0$107  <= \$713 ;
   always @(posedge clk)
-    \mac_wmux1_s0$207  <= \$708 ;
+    \mac_wmux0_s0$109  <= \$714 ;
   always @(posedge clk)
-    \mac_wmux1_s0$209  <= \$709 ;
+    \mac_wmux0_s0$111  <= \$715 ;
   always @(posedge clk)
-    \mac_wmux1_s0$211  <= \$710 ;
+    \mac_wmux0_s0$113  <= \$716 ;
   always @(posedge clk)
-    \mac_wmux1_s0$218  <= \$711 ;
+    \mac_wmux0_s0$120  <= \$717 ;
   always @(posedge clk)
-    \mac_wmux1_s0$220  <= \$712 ;
+    \mac_wmux0_s0$122  <= \$718 ;
   always @(posedge clk)
-    \mac_wmux1_s0$222  <= \$713 ;
+    \mac_wmux0_s0$124  <= \$719 ;
   always @(posedge clk)
-    \mac_wmux1_s0$224  <= \$714 ;
+    \mac_wmux0_s0$126  <= \$720 ;
   always @(posedge clk)
-    \mac_wmux1_s0$231  <= \$715 ;
+    \mac_wmux0_s0$133  <= \$721 ;
   always @(posedge clk)
-    \mac_wmux1_s0$233  <= \$716 ;
+    \mac_wmux0_s0$135  <= \$722 ;
   always @(posedge clk)
-    \mac_wmux1_s0$235  <= \$717 ;
+    \mac_wmux0_s0$137  <= \$723 ;
   always @(posedge clk)
-    \mac_wmux1_s0$237  <= \$718 ;
+    \mac_wmux0_s0$139  <= \$724 ;
   always @(posedge clk)
-    \mac_wmux1_s0$244  <= \$719 ;
+    \mac_wmux0_s0$146  <= \$725 ;
   always @(posedge clk)
-    \mac_wmux1_s0$246  <= \$720 ;
+    \mac_wmux0_s0$148  <= \$726 ;
   always @(posedge clk)
-    \mac_wmux1_s0$248  <= \$721 ;
+    \mac_wmux0_s0$150  <= \$727 ;
   always @(posedge clk)
-    \mac_wmux1_s0$250  <= \$722 ;
+    \mac_wmux0_s0$152  <= \$728 ;
   always @(posedge clk)
-    \mac_wmux1_s0$257  <= \$723 ;
+    \mac_wmux0_s0$159  <= \$729 ;
   always @(posedge clk)
-    \mac_wmux1_s0$259  <= \$724 ;
+    \mac_wmux0_s0$161  <= \$730 ;
   always @(posedge clk)
-    \mac_wmux1_s0$261  <= \$725 ;
+    \mac_wmux0_s0$163  <= \$731 ;
   always @(posedge clk)
-    \mac_wmux1_s0$263  <= \$726 ;
+    \mac_wmux0_s0$165  <= \$732 ;
   always @(posedge clk)
-    \mac_wmux1_s0$270  <= \$727 ;
+    \mac_wmux0_s0$172  <= \$733 ;
   always @(posedge clk)
-    \mac_wmux1_s0$272  <= \$728 ;
+    \mac_wmux0_s0$174  <= \$734 ;
   always @(posedge clk)
-    \mac_wmux1_s0$274  <= \$729 ;
+    \mac_wmux0_s0$176  <= \$735 ;
   always @(posedge clk)
-    \mac_wmux1_s0$276  <= \$730 ;
+    \mac_wmux0_s0$178  <= \$736 ;
   always @(posedge clk)
-    \mac_wmux1_s0$283  <= \$731 ;
+    \mac_wmux0_s0$185  <= \$737 ;
   always @(posedge clk)
-    \mac_wmux1_s0$285  <= \$732 ;
+    \mac_wmux0_s0$187  <= \$738 ;
   always @(posedge clk)
-    \mac_wmux1_s0$287  <= \$733 ;
+    \mac_wmux0_s0$189  <= \$739 ;
   always @(posedge clk)
-    \mac_wmux1_s0$289  <= \$734 ;
+    \mac_wmux0_s0$191  <= \$740 ;
   always @(posedge clk)
-    \mac_wmux1_s0$296  <= \$735 ;
+    \mac_wmux0_s0$198  <= \$741 ;
   always @(posedge clk)
-    \mac_wmux1_s0$298  <= \$736 ;
+    \mac_wmux0_s0$200  <= \$742 ;
   always @(posedge clk)
-    \mac_wmux1_s0$300  <= \$737 ;
+    \mac_wmux0_s0$202  <= \$743 ;
   always @(posedge clk)
-    \mac_wmux1_s0$302  <= \$738 ;
+    \mac_wmux0_s0$204  <= \$744 ;
   always @(posedge clk)
-    \mac_wmux1_s0$309  <= \$739 ;
+    \mac_wmux0_s0$211  <= \$745 ;
   always @(posedge clk)
-    \mac_wmux1_s0$311  <= \$740 ;
+    \mac_wmux0_s0$213  <= \$746 ;
   always @(posedge clk)
-    \mac_wmux1_s0$313  <= \$741 ;
+    \mac_wmux0_s0$215  <= \$747 ;
   always @(posedge clk)
-    \mac_wmux1_s0$315  <= \$742 ;
+    \mac_wmux0_s0$217  <= \$748 ;
   always @(posedge clk)
-    \mac_wmux1_s0$322  <= \$743 ;
+    \mac_wmux0_s0$224  <= \$749 ;
   always @(posedge clk)
-    \mac_wmux1_s0$324  <= \$744 ;
+    \mac_wmux0_s0$226  <= \$750 ;
   always @(posedge clk)
-    \mac_wmux1_s0$326  <= \$745 ;
+    \mac_wmux0_s0$228  <= \$751 ;
   always @(posedge clk)
-    \mac_wmux1_s0$328  <= \$746 ;
+    \mac_wmux0_s0$230  <= \$752 ;
   always @(posedge clk)
-    \mac_wmux1_s0$335  <= \$747 ;
+    \mac_wmux0_s0$237  <= \$753 ;
   always @(posedge clk)
-    \mac_wmux1_s0$337  <= \$748 ;
+    \mac_wmux0_s0$239  <= \$754 ;
   always @(posedge clk)
-    \mac_wmux1_s0$339  <= \$749 ;
+    \mac_wmux0_s0$241  <= \$755 ;
   always @(posedge clk)
-    \mac_wmux1_s0$341  <= \$750 ;
+    \mac_wmux0_s0$243  <= \$756 ;
   always @(posedge clk)
-    \mac_wmux1_s0$597  <= \$751 ;
+    \mac_wmux0_s0$701  <= \$757 ;
   always @(posedge clk)
-    \mac_wmux1_s0$598  <= \$752 ;
+    \mac_wmux0_s0$702  <= \$758 ;
   always @(posedge clk)
-    \mac_wmux1_s0$599  <= \$753 ;
+    \mac_wmux0_s0$703  <= \$759 ;
   always @(posedge clk)
-    \mac_wmux1_s0$600  <= \$754 ;
+    \mac_wmux0_s0$704  <= \$760 ;
   always @(posedge clk)
-    \mac_wmux1_s0$601  <= \$755 ;
+    \mac_wmux0_s0$705  <= \$761 ;
   always @(posedge clk)
-    \mac_wmux1_s0$602  <= \$756 ;
+    \mac_wmux0_s0$706  <= \$762 ;
   always @(posedge clk)
-    \mac_wmux1_s0$603  <= \$757 ;
+    \mac_wmux0_s0$707  <= \$763 ;
   always @(posedge clk)
-    \mac_wmux1_s0$604  <= \$758 ;
+    \mac_wmux0_s0$708  <= \$764 ;
   always @(posedge clk)
-    \mac_wmux1_s0$605  <= \$759 ;
+    \mac_wmux0_s0$709  <= \$765 ;
   always @(posedge clk)
-    mac_wmux1_valid_s0 <= \$760 ;
+    mac_wmux0_valid_s0 <= \$766 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$761 ;
+    \mac_wmux2_s0$348  <= \$767 ;
   always @(posedge clk)
-    \mac_pre_s0$608  <= \$762 ;
+    \mac_wmux2_s0$367  <= \$768 ;
   always @(posedge clk)
-    \mac_pre_s0$609  <= \$763 ;
+    \mac_wmux2_s0$386  <= \$769 ;
   always @(posedge clk)
-    \mac_pre_s0$610  <= \$764 ;
+    \mac_wmux2_s0$405  <= \$770 ;
   always @(posedge clk)
-    \mac_pre_s0$611  <= \$765 ;
+    mac_wmux2_s0 <= \$771 ;
   always @(posedge clk)
-    \mac_pre_s0$612  <= \$766 ;
+    \mac_wmux2_s0$364  <= \$772 ;
   always @(posedge clk)
-    \mac_pre_s0$613  <= \$767 ;
+    \mac_wmux2_s0$383  <= \$773 ;
   always @(posedge clk)
-    \mac_pre_s0$614  <= \$768 ;
+    \mac_wmux2_s0$402  <= \$774 ;
   always @(posedge clk)
-    \mac_pre_s0$615  <= \$769 ;
+    \mac_wmux2_s0$421  <= \$775 ;
   always @(posedge clk)
-    \mac_pre_s0$616  <= \$770 ;
+    \mac_wmux2_s0$434  <= \$776 ;
   always @(posedge clk)
-    \mac_pre_s0$617  <= \$771 ;
+    \mac_wmux2_s0$447  <= \$777 ;
   always @(posedge clk)
-    \mac_pre_s0$618  <= \$772 ;
+    \mac_wmux2_s0$460  <= \$778 ;
   always @(posedge clk)
-    \mac_pre_s0$619  <= \$773 ;
+    \mac_wmux2_s0$473  <= \$779 ;
   always @(posedge clk)
-    \mac_pre_s0$620  <= \$774 ;
+    \mac_wmux2_s0$486  <= \$780 ;
   always @(posedge clk)
-    \mac_pre_s0$621  <= \$775 ;
+    \mac_wmux2_s0$499  <= \$781 ;
   always @(posedge clk)
-    \mac_pre_s0$622  <= \$776 ;
+    \mac_wmux2_s0$512  <= \$782 ;
   always @(posedge clk)
-    \mac_pre_s0$623  <= \$777 ;
+    \mac_wmux2_s0$349  <= \$783 ;
   always @(posedge clk)
-    \mac_pre_s0$624  <= \$778 ;
+    \mac_wmux2_s0$368  <= \$784 ;
   always @(posedge clk)
-    \mac_pre_s0$625  <= \$779 ;
+    \mac_wmux2_s0$387  <= \$785 ;
   always @(posedge clk)
-    \mac_pre_s0$626  <= \$780 ;
+    \mac_wmux2_s0$406  <= \$786 ;
   always @(posedge clk)
-    \mac_pre_s0$627  <= \$781 ;
+    \mac_wmux2_s0$346  <= \$787 ;
   always @(posedge clk)
-    \mac_pre_s0$628  <= \$782 ;
+    \mac_wmux2_s0$365  <= \$788 ;
   always @(posedge clk)
-    \mac_pre_s0$629  <= \$783 ;
+    \mac_wmux2_s0$384  <= \$789 ;
   always @(posedge clk)
-    \mac_pre_s0$630  <= \$784 ;
+    \mac_wmux2_s0$403  <= \$790 ;
   always @(posedge clk)
-    \mac_pre_s0$631  <= \$785 ;
+    \mac_wmux2_s0$422  <= \$791 ;
   always @(posedge clk)
-    \mac_pre_s0$632  <= \$786 ;
+    \mac_wmux2_s0$435  <= \$792 ;
   always @(posedge clk)
-    \mac_pre_s0$633  <= \$787 ;
+    \mac_wmux2_s0$448  <= \$793 ;
   always @(posedge clk)
-    \mac_pre_s0$634  <= \$788 ;
+    \mac_wmux2_s0$461  <= \$794 ;
   always @(posedge clk)
-    \mac_pre_s0$635  <= \$789 ;
+    \mac_wmux2_s0$474  <= \$795 ;
   always @(posedge clk)
-    \mac_pre_s0$636  <= \$790 ;
+    \mac_wmux2_s0$487  <= \$796 ;
   always @(posedge clk)
-    \mac_pre_s0$637  <= \$791 ;
+    \mac_wmux2_s0$500  <= \$797 ;
   always @(posedge clk)
-    \mac_pre_s0$638  <= \$792 ;
+    \mac_wmux2_s0$513  <= \$798 ;
   always @(posedge clk)
-    \mac_pre_s0$639  <= \$793 ;
+    \mac_wmux2_s0$352  <= \$799 ;
   always @(posedge clk)
-    \mac_pre_s0$640  <= \$794 ;
+    \mac_wmux2_s0$355  <= \$800 ;
   always @(posedge clk)
-    \mac_pre_s0$641  <= \$795 ;
+    \mac_wmux2_s0$358  <= \$801 ;
   always @(posedge clk)
-    \mac_pre_s0$642  <= \$796 ;
+    \mac_wmux2_s0$361  <= \$802 ;
   always @(posedge clk)
-    \mac_pre_s0$643  <= \$797 ;
+    \mac_wmux2_s0$371  <= \$803 ;
   always @(posedge clk)
-    \mac_pre_s0$644  <= \$798 ;
+    \mac_wmux2_s0$374  <= \$804 ;
   always @(posedge clk)
-    \mac_pre_s0$645  <= \$799 ;
+    \mac_wmux2_s0$377  <= \$805 ;
   always @(posedge clk)
-    \mac_pre_s0$646  <= \$800 ;
+    \mac_wmux2_s0$380  <= \$806 ;
   always @(posedge clk)
-    \mac_pre_s0$647  <= \$801 ;
+    \mac_wmux2_s0$390  <= \$807 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$802 ;
+    \mac_wmux2_s0$393  <= \$808 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$803 ;
+    \mac_wmux2_s0$396  <= \$809 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$804 ;
+    \mac_wmux2_s0$399  <= \$810 ;
   always @(posedge clk)
-    mac_mul_s0 <= \$805 ;
+    \mac_wmux2_s0$409  <= \$811 ;
   always @(posedge clk)
-    \mac_mul_s0$490  <= \$806 ;
+    \mac_wmux2_s0$412  <= \$812 ;
   always @(posedge clk)
-    \mac_mul_s0$492  <= \$807 ;
+    \mac_wmux2_s0$415  <= \$813 ;
   always @(posedge clk)
-    \mac_mul_s0$493  <= \$808 ;
+    \mac_wmux2_s0$418  <= \$814 ;
   always @(posedge clk)
-    \mac_mul_s0$495  <= \$809 ;
+    \mac_wmux2_s0$353  <= \$815 ;
   always @(posedge clk)
-    \mac_mul_s0$496  <= \$810 ;
+    \mac_wmux2_s0$356  <= \$816 ;
   always @(posedge clk)
-    \mac_mul_s0$498  <= \$811 ;
+    \mac_wmux2_s0$359  <= \$817 ;
   always @(posedge clk)
-    \mac_mul_s0$499  <= \$812 ;
+    \mac_wmux2_s0$362  <= \$818 ;
   always @(posedge clk)
-    \mac_mul_s0$501  <= \$813 ;
+    \mac_wmux2_s0$372  <= \$819 ;
   always @(posedge clk)
-    \mac_mul_s0$502  <= \$814 ;
+    \mac_wmux2_s0$375  <= \$820 ;
   always @(posedge clk)
-    \mac_mul_s0$504  <= \$815 ;
+    \mac_wmux2_s0$378  <= \$821 ;
   always @(posedge clk)
-    \mac_mul_s0$505  <= \$816 ;
+    \mac_wmux2_s0$381  <= \$822 ;
   always @(posedge clk)
-    \mac_mul_s0$507  <= \$817 ;
+    \mac_wmux2_s0$391  <= \$823 ;
   always @(posedge clk)
-    \mac_mul_s0$508  <= \$818 ;
+    \mac_wmux2_s0$394  <= \$824 ;
   always @(posedge clk)
-    \mac_mul_s0$510  <= \$819 ;
+    \mac_wmux2_s0$397  <= \$825 ;
   always @(posedge clk)
-    \mac_mul_s0$511  <= \$820 ;
+    \mac_wmux2_s0$400  <= \$826 ;
   always @(posedge clk)
-    \mac_mul_s0$513  <= \$821 ;
+    \mac_wmux2_s0$410  <= \$827 ;
   always @(posedge clk)
-    \mac_mul_s0$514  <= \$822 ;
+    \mac_wmux2_s0$413  <= \$828 ;
   always @(posedge clk)
-    \mac_mul_s0$516  <= \$823 ;
+    \mac_wmux2_s0$416  <= \$829 ;
   always @(posedge clk)
-    \mac_mul_s0$517  <= \$824 ;
+    \mac_wmux2_s0$419  <= \$830 ;
   always @(posedge clk)
-    \mac_mul_s0$519  <= \$825 ;
+    \mac_wmux2_s0$426  <= \$831 ;
   always @(posedge clk)
-    \mac_mul_s0$520  <= \$826 ;
+    \mac_wmux2_s0$428  <= \$832 ;
   always @(posedge clk)
-    \mac_mul_s0$522  <= \$827 ;
+    \mac_wmux2_s0$430  <= \$833 ;
   always @(posedge clk)
-    \mac_mul_s0$523  <= \$828 ;
+    \mac_wmux2_s0$432  <= \$834 ;
   always @(posedge clk)
-    \mac_mul_s0$525  <= \$829 ;
+    \mac_wmux2_s0$439  <= \$835 ;
   always @(posedge clk)
-    \mac_mul_s0$526  <= \$830 ;
+    \mac_wmux2_s0$441  <= \$836 ;
   always @(posedge clk)
-    \mac_mul_s0$528  <= \$831 ;
+    \mac_wmux2_s0$443  <= \$837 ;
   always @(posedge clk)
-    \mac_mul_s0$529  <= \$832 ;
+    \mac_wmux2_s0$445  <= \$838 ;
   always @(posedge clk)
-    \mac_mul_s0$531  <= \$833 ;
+    \mac_wmux2_s0$452  <= \$839 ;
   always @(posedge clk)
-    \mac_mul_s0$532  <= \$834 ;
+    \mac_wmux2_s0$454  <= \$840 ;
   always @(posedge clk)
-    \mac_mul_s0$534  <= \$835 ;
+    \mac_wmux2_s0$456  <= \$841 ;
   always @(posedge clk)
-    \mac_mul_s0$535  <= \$836 ;
+    \mac_wmux2_s0$458  <= \$842 ;
   always @(posedge clk)
-    \mac_mul_s0$683  <= \$837 ;
+    \mac_wmux2_s0$465  <= \$843 ;
   always @(posedge clk)
-    mac_mul_valid_s0 <= \$838 ;
+    \mac_wmux2_s0$467  <= \$844 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$839 ;
+    \mac_wmux2_s0$469  <= \$845 ;
   always @(posedge clk)
-    \mac_add0_s0$540  <= \$840 ;
+    \mac_wmux2_s0$471  <= \$846 ;
   always @(posedge clk)
-    \mac_add0_s0$542  <= \$841 ;
+    \mac_wmux2_s0$478  <= \$847 ;
   always @(posedge clk)
-    \mac_add0_s0$543  <= \$842 ;
+    \mac_wmux2_s0$480  <= \$848 ;
   always @(posedge clk)
-    \mac_add0_s0$545  <= \$843 ;
+    \mac_wmux2_s0$482  <= \$849 ;
   always @(posedge clk)
-    \mac_add0_s0$546  <= \$844 ;
+    \mac_wmux2_s0$484  <= \$850 ;
   always @(posedge clk)
-    \mac_add0_s0$548  <= \$845 ;
+    \mac_wmux2_s0$491  <= \$851 ;
   always @(posedge clk)
-    \mac_add0_s0$549  <= \$846 ;
+    \mac_wmux2_s0$493  <= \$852 ;
   always @(posedge clk)
-    \mac_add0_s0$551  <= \$847 ;
+    \mac_wmux2_s0$495  <= \$853 ;
   always @(posedge clk)
-    \mac_add0_s0$552  <= \$848 ;
+    \mac_wmux2_s0$497  <= \$854 ;
   always @(posedge clk)
-    \mac_add0_s0$554  <= \$849 ;
+    \mac_wmux2_s0$504  <= \$855 ;
   always @(posedge clk)
-    \mac_add0_s0$555  <= \$850 ;
+    \mac_wmux2_s0$506  <= \$856 ;
   always @(posedge clk)
-    \mac_add0_s0$557  <= \$851 ;
+    \mac_wmux2_s0$508  <= \$857 ;
   always @(posedge clk)
-    \mac_add0_s0$558  <= \$852 ;
+    \mac_wmux2_s0$510  <= \$858 ;
   always @(posedge clk)
-    \mac_add0_s0$560  <= \$853 ;
+    \mac_wmux2_s0$517  <= \$859 ;
   always @(posedge clk)
-    \mac_add0_s0$561  <= \$854 ;
+    \mac_wmux2_s0$519  <= \$860 ;
   always @(posedge clk)
-    \mac_add0_s0$685  <= \$855 ;
+    \mac_wmux2_s0$521  <= \$861 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$856 ;
+    \mac_wmux2_s0$523  <= \$862 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$857 ;
+    \mac_wmux2_s0$711  <= \$863 ;
   always @(posedge clk)
-    \mac_add1_s0$566  <= \$858 ;
+    \mac_wmux2_s0$712  <= \$864 ;
   always @(posedge clk)
-    \mac_add1_s0$568  <= \$859 ;
+    \mac_wmux2_s0$713  <= \$865 ;
   always @(posedge clk)
-    \mac_add1_s0$569  <= \$860 ;
+    \mac_wmux2_s0$714  <= \$866 ;
   always @(posedge clk)
-    \mac_add1_s0$571  <= \$861 ;
+    \mac_wmux2_s0$715  <= \$867 ;
   always @(posedge clk)
-    \mac_add1_s0$572  <= \$862 ;
+    \mac_wmux2_s0$716  <= \$868 ;
   always @(posedge clk)
-    \mac_add1_s0$574  <= \$863 ;
+    \mac_wmux2_s0$717  <= \$869 ;
   always @(posedge clk)
-    \mac_add1_s0$575  <= \$864 ;
+    \mac_wmux2_s0$718  <= \$870 ;
   always @(posedge clk)
-    \mac_add1_s0$687  <= \$865 ;
+    \mac_wmux2_s0$719  <= \$871 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$866 ;
+    mac_wmux2_valid_s0 <= \$872 ;
   always @(posedge clk)
-    mac_add2_s0 <= \$867 ;
+    mac_pre_s0 <= \$873 ;
   always @(posedge clk)
-    \mac_add2_s0$585  <= \$868 ;
+    \mac_pre_s0$722  <= \$874 ;
   always @(posedge clk)
-    \mac_add2_s0$588  <= \$869 ;
+    \mac_pre_s0$723  <= \$875 ;
   always @(posedge clk)
-    \mac_add2_s0$591  <= \$870 ;
+    \mac_pre_s0$724  <= \$876 ;
   always @(posedge clk)
-    \mac_add2_s0$689  <= \$871 ;
+    \mac_pre_s0$725  <= \$877 ;
   always @(posedge clk)
-    mac_add2_valid_s0 <= \$872 ;
+    \mac_pre_s0$726  <= \$878 ;
   always @(posedge clk)
-    o__valid <= \$873 ;
+    \mac_pre_s0$727  <= \$879 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$874 ;
+    \mac_pre_s0$728  <= \$880 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$875 ;
+    \mac_pre_s0$729  <= \$881 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$876 ;
+    \mac_pre_s0$730  <= \$882 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$877 ;
+    \mac_pre_s0$731  <= \$883 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$878 ;
+    \mac_pre_s0$732  <= \$884 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$879 ;
+    \mac_pre_s0$733  <= \$885 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$880 ;
+    \mac_pre_s0$734  <= \$886 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$881 ;
+    \mac_pre_s0$735  <= \$887 ;
   always @(posedge clk)
-    mac_acc0_out <= \$882 ;
+    \mac_pre_s0$736  <= \$888 ;
   always @(posedge clk)
-    mac_acc0 <= \$883 ;
+    \mac_pre_s0$737  <= \$889 ;
   always @(posedge clk)
-    mac_acc1_out <= \$884 ;
+    \mac_pre_s0$738  <= \$890 ;
   always @(posedge clk)
-    mac_acc1 <= \$885 ;
+    \mac_pre_s0$739  <= \$891 ;
   always @(posedge clk)
-    mac_acc2_out <= \$886 ;
+    \mac_pre_s0$740  <= \$892 ;
   always @(posedge clk)
-    mac_acc2 <= \$887 ;
+    \mac_pre_s0$741  <= \$893 ;
   always @(posedge clk)
-    mac_acc3_out <= \$888 ;
+    \mac_pre_s0$742  <= \$894 ;
   always @(posedge clk)
-    mac_acc3 <= \$889 ;
-  assign \$1  = ~ o__valid;
-  assign i__ready = \$1  | o__ready;
-  assign mac_wmux_keep0 = ! i__payload[67:64];
-  assign \$2  = ! i__payload[67:64];
-  assign \$3  = ! i__payload[67:64];
-  assign \$4  = ! i__payload[67:64];
-  assign \$5  = ! i__payload[67:64];
-  assign \$6  = i__payload[67:64] == 1'h1;
-  assign \$7  = i__payload[71:68] == 1'h1;
-  assign mac_wmux_keep1 = \$6  | \$7 ;
-  assign \$8  = i__payload[67:64] == 1'h1;
-  assign \$9  = i__payload[67:64] == 1'h1;
-  assign \$10  = i__payload[67:64] == 1'h1;
-  assign \$11  = i__payload[67:64] == 1'h1;
-  assign \$13  = i__payload[71:68] == 1'h1;
-  assign \$14  = i__payload[71:68] == 1'h1;
-  assign \$15  = i__payload[71:68] == 1'h1;
-  assign \$16  = i__payload[71:68] == 1'h1;
-  assign \$18  = i__payload[67:64] == 2'h2;
-  assign \$19  = i__payload[71:68] == 2'h2;
-  assign \$20  = \$18  | \$19 ;
-  assign \$21  = i__payload[75:72] == 2'h2;
-  assign mac_wmux_keep2 = \$20  | \$21 ;
-  assign \$22  = i__payload[67:64] == 2'h2;
-  assign \$23  = i__payload[67:64] == 2'h2;
-  assign \$24  = i__payload[67:64] == 2'h2;
-  assign \$25  = i__payload[67:64] == 2'h2;
-  assign \$27  = i__payload[71:68] == 2'h2;
-  assign \$28  = i__payload[71:68] == 2'h2;
-  assign \$29  = i__payload[71:68] == 2'h2;
-  assign \$30  = i__payload[71:68] == 2'h2;
-  assign \$32  = \$26  | \$31 ;
-  assign \$33  = i__payload[75:72] == 2'h2;
-  assign \$34  = i__payload[75:72] == 2'h2;
-  assign \$35  = i__payload[75:72] == 2'h2;
-  assign \$36  = i__payload[75:72] == 2'h2;
-  assign \$38  = i__payload[67:64] == 2'h3;
-  assign \$39  = i__payload[71:68] == 2'h3;
-  assign \$40  = \$38  | \$39 ;
-  assign \$41  = i__payload[75:72] == 2'h3;
-  assign \$42  = i__payload[79:76] == 2'h3;
-  assign \$43  = \$41  | \$42 ;
-  assign mac_wmux_keep3 = \$40  | \$43 ;
-  assign \$44  = i__payload[67:64] == 2'h3;
-  assign \$45  = i__payload[67:64] == 2'h3;
-  assign \$46  = i__payload[67:64] == 2'h3;
-  assign \$47  = i__payload[67:64] == 2'h3;
-  assign \$49  = i__payload[71:68] == 2'h3;
-  assign \$50  = i__payload[71:68] == 2'h3;
-  assign \$51  = i__payload[71:68] == 2'h3;
-  assign \$52  = i__payload[71:68] == 2'h3;
-  assign \$54  = \$48  | \$53 ;
-  assign \$55  = i__payload[75:72] == 2'h3;
-  assign \$56  = i__payload[75:72] == 2'h3;
-  assign \$57  = i__payload[75:72] == 2'h3;
-  assign \$58  = i__payload[75:72] == 2'h3;
-  assign \$60  = i__payload[79:76] == 2'h3;
-  assign \$61  = i__payload[79:76] == 2'h3;
-  assign \$62  = i__payload[79:76] == 2'h3;
-  assign \$63  = i__payload[79:76] == 2'h3;
-  assign mac_wmux_drop3 = \$54  | \$65 ;
-  assign \$66  = i__payload[67:64] == 3'h4;
-  assign \$67  = i__payload[71:68] == 3'h4;
-  assign \$68  = \$66  | \$67 ;
-  assign \$69  = i__payload[75:72] == 3'h4;
-  assign \$70  = i__payload[79:76] == 3'h4;
-  assign \$71  = \$69  | \$70 ;
-  assign \$72  = \$68  | \$71 ;
-  assign \$73  = i__payload[83:80] == 3'h4;
-  assign mac_wmux_keep4 = \$72  | \$73 ;
-  assign \$74  = i__payload[67:64] == 3'h4;
-  assign \$75  = i__payload[67:64] == 3'h4;
-  assign \$76  = i__payload[67:64] == 3'h4;
-  assign \$77  = i__payload[67:64] == 3'h4;
-  assign \$79  = i__payload[71:68] == 3'h4;
-  assign \$80  = i__payload[71:68] == 3'h4;
-  assign \$81  = i__payload[71:68] == 3'h4;
-  assign \$82  = i__payload[71:68] == 3'h4;
-  assign \$84  = \$78  | \$83 ;
-  assign \$85  = i__payload[75:72] == 3'h4;
-  assign \$86  = i__payload[75:72] == 3'h4;
-  assign \$87  = i__payload[75:72] == 3'h4;
-  assign \$88  = i__payload[75:72] == 3'h4;
-  assign \$90  = i__payload[79:76] == 3'h4;
-  assign \$91  = i__payload[79:76] == 3'h4;
-  assign \$92  = i__payload[79:76] == 3'h4;
-  assign \$93  = i__payload[79:76] == 3'h4;
-  assign \$95  = \$89  | \$94 ;
-  assign \$96  = \$84  | \$95 ;
-  assign \$97  = i__payload[83:80] == 3'h4;
-  assign \$98  = i__payload[83:80] == 3'h4;
-  assign \$99  = i__payload[83:80] == 3'h4;
-  assign \$100  = i__payload[83:80] == 3'h4;
+    \mac_pre_s0$743  <= \$895 ;
+  always @(posedge clk)
+    \mac_pre_s0$744  <= \$896 ;
+  always @(posedge clk)
+    \mac_pre_s0$745  <= \$897 ;
+  always @(posedge clk)
+    \mac_pre_s0$746  <= \$898 ;
+  always @(posedge clk)
+    \mac_pre_s0$747  <= \$899 ;
+  always @(posedge clk)
+    \mac_pre_s0$748  <= \$900 ;
+  always @(posedge clk)
+    \mac_pre_s0$749  <= \$901 ;
+  always @(posedge clk)
+    \mac_pre_s0$750  <= \$902 ;
+  always @(posedge clk)
+    \mac_pre_s0$751  <= \$903 ;
+  always @(posedge clk)
+    \mac_pre_s0$752  <= \$904 ;
+  always @(posedge clk)
+    \mac_pre_s0$753  <= \$905 ;
+  always @(posedge clk)
+    \mac_pre_s0$754  <= \$906 ;
+  always @(posedge clk)
+    \mac_pre_s0$755  <= \$907 ;
+  always @(posedge clk)
+    \mac_pre_s0$756  <= \$908 ;
+  always @(posedge clk)
+    \mac_pre_s0$757  <= \$909 ;
+  always @(posedge clk)
+    \mac_pre_s0$758  <= \$910 ;
+  always @(posedge clk)
+    \mac_pre_s0$759  <= \$911 ;
+  always @(posedge clk)
+    \mac_pre_s0$760  <= \$912 ;
+  always @(posedge clk)
+    \mac_pre_s0$761  <= \$913 ;
+  always @(posedge clk)
+    mac_pre_valid_s0 <= \$914 ;
+  always @(posedge clk)
+    mac_dspin_s0 <= \$915 ;
+  always @(posedge clk)
+    mac_dspin_valid_s0 <= \$916 ;
+  always @(posedge clk)
+    mac_mul_s0 <= \$917 ;
+  always @(posedge clk)
+    \mac_mul_s0$588  <= \$918 ;
+  always @(posedge clk)
+    \mac_mul_s0$590  <= \$919 ;
+  always @(posedge clk)
+    \mac_mul_s0$591  <= \$920 ;
+  always @(posedge clk)
+    \mac_mul_s0$593  <= \$921 ;
+  always @(posedge clk)
+    \mac_mul_s0$594  <= \$922 ;
+  always @(posedge clk)
+    \mac_mul_s0$596  <= \$923 ;
+  always @(posedge clk)
+    \mac_mul_s0$597  <= \$924 ;
+  always @(posedge clk)
+    \mac_mul_s0$599  <= \$925 ;
+  always @(posedge clk)
+    \mac_mul_s0$600  <= \$926 ;
+  always @(posedge clk)
+    \mac_mul_s0$602  <= \$927 ;
+  always @(posedge clk)
+    \mac_mul_s0$603  <= \$928 ;
+  always @(posedge clk)
+    \mac_mul_s0$605  <= \$929 ;
+  always @(posedge clk)
+    \mac_mul_s0$606  <= \$930 ;
+  always @(posedge clk)
+    \mac_mul_s0$608  <= \$931 ;
+  always @(posedge clk)
+    \mac_mul_s0$609  <= \$932 ;
+  always @(posedge clk)
+    \mac_mul_s0$611  <= \$933 ;
+  always @(posedge clk)
+    \mac_mul_s0$612  <= \$934 ;
+  always @(posedge clk)
+    \mac_mul_s0$614  <= \$935 ;
+  always @(posedge clk)
+    \mac_mul_s0$615  <= \$936 ;
+  always @(posedge clk)
+    \mac_mul_s0$617  <= \$937 ;
+  always @(posedge clk)
+    \mac_mul_s0$618  <= \$938 ;
+  always @(posedge clk)
+    \mac_mul_s0$620  <= \$939 ;
+  always @(posedge clk)
+    \mac_mul_s0$621  <= \$940 ;
+  always @(posedge clk)
+    \mac_mul_s0$623  <= \$941 ;
+  always @(posedge clk)
+    \mac_mul_s0$624  <= \$942 ;
+  always @(posedge clk)
+    \mac_mul_s0$626  <= \$943 ;
+  always @(posedge clk)
+    \mac_mul_s0$627  <= \$944 ;
+  always @(posedge clk)
+    \mac_mul_s0$629  <= \$945 ;
+  always @(posedge clk)
+    \mac_mul_s0$630  <= \$946 ;
+  always @(posedge clk)
+    \mac_mul_s0$632  <= \$947 ;
+  always @(posedge clk)
+    \mac_mul_s0$633  <= \$948 ;
+  always @(posedge clk)
+    \mac_mul_s0$797  <= \$949 ;
+  always @(posedge clk)
+    mac_mul_valid_s0 <= \$950 ;
+  always @(posedge clk)
+    mac_add0_s0 <= \$951 ;
+  always @(posedge clk)
+    \mac_add0_s0$638  <= \$952 ;
+  always @(posedge clk)
+    \mac_add0_s0$640  <= \$953 ;
+  always @(posedge clk)
+    \mac_add0_s0$641  <= \$954 ;
+  always @(posedge clk)
+    \mac_add0_s0$643  <= \$955 ;
+  always @(posedge clk)
+    \mac_add0_s0$644  <= \$956 ;
+  always @(posedge clk)
+    \mac_add0_s0$646  <= \$957 ;
+  always @(posedge clk)
+    \mac_add0_s0$647  <= \$958 ;
+  always @(posedge clk)
+    \mac_add0_s0$649  <= \$959 ;
+  always @(posedge clk)
+    \mac_add0_s0$650  <= \$960 ;
+  always @(posedge clk)
+    \mac_add0_s0$652  <= \$961 ;
+  always @(posedge clk)
+    \mac_add0_s0$653  <= \$962 ;
+  always @(posedge clk)
+    \mac_add0_s0$655  <= \$963 ;
+  always @(posedge clk)
+    \mac_add0_s0$656  <= \$964 ;
+  always @(posedge clk)
+    \mac_add0_s0$658  <= \$965 ;
+  always @(posedge clk)
+    \mac_add0_s0$659  <= \$966 ;
+  always @(posedge clk)
+    \mac_add0_s0$799  <= \$967 ;
+  always @(posedge clk)
+    mac_add0_valid_s0 <= \$968 ;
+  always @(posedge clk)
+    mac_add1_s0 <= \$969 ;
+  always @(posedge clk)
+    \mac_add1_s0$664  <= \$970 ;
+  always @(posedge clk)
+    \mac_add1_s0$666  <= \$971 ;
+  always @(posedge clk)
+    \mac_add1_s0$667  <= \$972 ;
+  always @(posedge clk)
+    \mac_add1_s0$669  <= \$973 ;
+  always @(posedge clk)
+    \mac_add1_s0$670  <= \$974 ;
+  always @(posedge clk)
+    \mac_add1_s0$672  <= \$975 ;
+  always @(posedge clk)
+    \mac_add1_s0$673  <= \$976 ;
+  always @(posedge clk)
+    \mac_add1_s0$801  <= \$977 ;
+  always @(posedge clk)
+    mac_add1_valid_s0 <= \$978 ;
+  always @(posedge clk)
+    mac_add2_s0 <= \$979 ;
+  always @(posedge clk)
+    \mac_add2_s0$689  <= \$980 ;
+  always @(posedge clk)
+    \mac_add2_s0$692  <= \$981 ;
+  always @(posedge clk)
+    \mac_add2_s0$695  <= \$982 ;
+  always @(posedge clk)
+    \mac_add2_s0$803  <= \$983 ;
+  always @(posedge clk)
+    mac_add2_valid_s0 <= \$984 ;
+  always @(posedge clk)
+    o__valid <= \$985 ;
+  always @(posedge clk)
+    stall_adv0_valid <= \$986 ;
+  always @(posedge clk)
+    stall_adv1_valid <= \$987 ;
+  always @(posedge clk)
+    stall_adv2_valid <= \$988 ;
+  always @(posedge clk)
+    stall_adv3_valid <= \$989 ;
+  always @(posedge clk)
+    stall_adv4_valid <= \$990 ;
+  always @(posedge clk)
+    stall_adv5_valid <= \$991 ;
+  always @(posedge clk)
+    stall_adv6_valid <= \$992 ;
+  always @(posedge clk)
+    stall_adv7_valid <= \$993 ;
+  always @(posedge clk)
+    stall_adv8_valid <= \$994 ;
+  always @(posedge clk)
+    stall_adv9_valid <= \$995 ;
+  always @(posedge clk)
+    stall_adv10_valid <= \$996 ;
+  always @(posedge clk)
+    stall_adv11_valid <= \$997 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$998 ;
+  always @(posedge clk)
+    mac_acc0 <= \$999 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$1000 ;
+  always @(posedge clk)
+    mac_acc1 <= \$1001 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$1002 ;
+  always @(posedge clk)
+    mac_acc2 <= \$1003 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$1004 ;
+  always @(posedge clk)
+    mac_acc3 <= \$1005 ;
   nmsparse_mul_ireg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$615 ),
-    .ce(stall_adv2),
+    .b(\mac_pre_s0$729 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_0)
   );
@@ -3171,9 +3642,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_pre_s0$608 ),
-    .b(\mac_pre_s0$616 ),
-    .ce(stall_adv2),
+    .a(\mac_pre_s0$722 ),
+    .b(\mac_pre_s0$730 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_1)
   );
@@ -3181,9 +3652,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_2 (
-    .a(\mac_pre_s0$609 ),
-    .b(\mac_pre_s0$617 ),
-    .ce(stall_adv2),
+    .a(\mac_pre_s0$723 ),
+    .b(\mac_pre_s0$731 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_2)
   );
@@ -3191,9 +3662,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_3 (
-    .a(\mac_pre_s0$610 ),
-    .b(\mac_pre_s0$618 ),
-    .ce(stall_adv2),
+    .a(\mac_pre_s0$724 ),
+    .b(\mac_pre_s0$732 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_3)
   );
@@ -3201,9 +3672,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_4 (
-    .a(\mac_pre_s0$611 ),
-    .b(\mac_pre_s0$619 ),
-    .ce(stall_adv2),
+    .a(\mac_pre_s0$725 ),
+    .b(\mac_pre_s0$733 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_4)
   );
@@ -3211,9 +3682,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_5 (
-    .a(\mac_pre_s0$612 ),
-    .b(\mac_pre_s0$620 ),
-    .ce(stall_adv2),
+    .a(\mac_pre_s0$726 ),
+    .b(\mac_pre_s0$734 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_5)
   );
@@ -3221,9 +3692,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_6 (
-    .a(\mac_pre_s0$613 ),
-    .b(\mac_pre_s0$621 ),
-    .ce(stall_adv2),
+    .a(\mac_pre_s0$727 ),
+    .b(\mac_pre_s0$735 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_6)
   );
@@ -3231,9 +3702,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_7 (
-    .a(\mac_pre_s0$614 ),
-    .b(\mac_pre_s0$622 ),
-    .ce(stall_adv2),
+    .a(\mac_pre_s0$728 ),
+    .b(\mac_pre_s0$736 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_7)
   );
@@ -3242,8 +3713,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$623 ),
-    .ce(stall_adv2),
+    .b(\mac_pre_s0$737 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_0)
   );
@@ -3251,9 +3722,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_pre_s0$608 ),
-    .b(\mac_pre_s0$624 ),
-    .ce(stall_adv2),
+    .a(\mac_pre_s0$722 ),
+    .b(\mac_pre_s0$738 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_1)
   );
@@ -3261,9 +3732,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_2 (
-    .a(\mac_pre_s0$609 ),
-    .b(\mac_pre_s0$625 ),
-    .ce(stall_adv2),
+    .a(\mac_pre_s0$723 ),
+    .b(\mac_pre_s0$739 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_2)
   );
@@ -3271,9 +3742,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_3 (
-    .a(\mac_pre_s0$610 ),
-    .b(\mac_pre_s0$626 ),
-    .ce(stall_adv2),
+    .a(\mac_pre_s0$724 ),
+    .b(\mac_pre_s0$740 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_3)
   );
@@ -3281,9 +3752,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_4 (
-    .a(\mac_pre_s0$611 ),
-    .b(\mac_pre_s0$627 ),
-    .ce(stall_adv2),
+    .a(\mac_pre_s0$725 ),
+    .b(\mac_pre_s0$741 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_4)
   );
@@ -3291,9 +3762,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_5 (
-    .a(\mac_pre_s0$612 ),
-    .b(\mac_pre_s0$628 ),
-    .ce(stall_adv2),
+    .a(\mac_pre_s0$726 ),
+    .b(\mac_pre_s0$742 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_5)
   );
@@ -3301,9 +3772,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_6 (
-    .a(\mac_pre_s0$613 ),
-    .b(\mac_pre_s0$629 ),
-    .ce(stall_adv2),
+    .a(\mac_pre_s0$727 ),
+    .b(\mac_pre_s0$743 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_6)
   );
@@ -3311,9 +3782,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_7 (
-    .a(\mac_pre_s0$614 ),
-    .b(\mac_pre_s0$630 ),
-    .ce(stall_adv2),
+    .a(\mac_pre_s0$728 ),
+    .b(\mac_pre_s0$744 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_7)
   );
@@ -3322,8 +3793,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$631 ),
-    .ce(stall_adv2),
+    .b(\mac_pre_s0$745 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_0)
   );
@@ -3331,9 +3802,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_pre_s0$608 ),
-    .b(\mac_pre_s0$632 ),
-    .ce(stall_adv2),
+    .a(\mac_pre_s0$722 ),
+    .b(\mac_pre_s0$746 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_1)
   );
@@ -3341,9 +3812,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_2 (
-    .a(\mac_pre_s0$609 ),
-    .b(\mac_pre_s0$633 ),
-    .ce(stall_adv2),
+    .a(\mac_pre_s0$723 ),
+    .b(\mac_pre_s0$747 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_2)
   );
@@ -3351,9 +3822,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_3 (
-    .a(\mac_pre_s0$610 ),
-    .b(\mac_pre_s0$634 ),
-    .ce(stall_adv2),
+    .a(\mac_pre_s0$724 ),
+    .b(\mac_pre_s0$748 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_3)
   );
@@ -3361,9 +3832,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_4 (
-    .a(\mac_pre_s0$611 ),
-    .b(\mac_pre_s0$635 ),
-    .ce(stall_adv2),
+    .a(\mac_pre_s0$725 ),
+    .b(\mac_pre_s0$749 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_4)
   );
@@ -3371,9 +3842,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_5 (
-    .a(\mac_pre_s0$612 ),
-    .b(\mac_pre_s0$636 ),
-    .ce(stall_adv2),
+    .a(\mac_pre_s0$726 ),
+    .b(\mac_pre_s0$750 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_5)
   );
@@ -3381,9 +3852,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_6 (
-    .a(\mac_pre_s0$613 ),
-    .b(\mac_pre_s0$637 ),
-    .ce(stall_adv2),
+    .a(\mac_pre_s0$727 ),
+    .b(\mac_pre_s0$751 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_6)
   );
@@ -3391,9 +3862,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_7 (
-    .a(\mac_pre_s0$614 ),
-    .b(\mac_pre_s0$638 ),
-    .ce(stall_adv2),
+    .a(\mac_pre_s0$728 ),
+    .b(\mac_pre_s0$752 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_7)
   );
@@ -3402,8 +3873,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$639 ),
-    .ce(stall_adv2),
+    .b(\mac_pre_s0$753 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_0)
   );
@@ -3411,9 +3882,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_pre_s0$608 ),
-    .b(\mac_pre_s0$640 ),
-    .ce(stall_adv2),
+    .a(\mac_pre_s0$722 ),
+    .b(\mac_pre_s0$754 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_1)
   );
@@ -3421,9 +3892,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_2 (
-    .a(\mac_pre_s0$609 ),
-    .b(\mac_pre_s0$641 ),
-    .ce(stall_adv2),
+    .a(\mac_pre_s0$723 ),
+    .b(\mac_pre_s0$755 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_2)
   );
@@ -3431,9 +3902,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_3 (
-    .a(\mac_pre_s0$610 ),
-    .b(\mac_pre_s0$642 ),
-    .ce(stall_adv2),
+    .a(\mac_pre_s0$724 ),
+    .b(\mac_pre_s0$756 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_3)
   );
@@ -3441,9 +3912,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_4 (
-    .a(\mac_pre_s0$611 ),
-    .b(\mac_pre_s0$643 ),
-    .ce(stall_adv2),
+    .a(\mac_pre_s0$725 ),
+    .b(\mac_pre_s0$757 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_4)
   );
@@ -3451,9 +3922,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_5 (
-    .a(\mac_pre_s0$612 ),
-    .b(\mac_pre_s0$644 ),
-    .ce(stall_adv2),
+    .a(\mac_pre_s0$726 ),
+    .b(\mac_pre_s0$758 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_5)
   );
@@ -3461,9 +3932,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_6 (
-    .a(\mac_pre_s0$613 ),
-    .b(\mac_pre_s0$645 ),
-    .ce(stall_adv2),
+    .a(\mac_pre_s0$727 ),
+    .b(\mac_pre_s0$759 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_6)
   );
@@ -3471,1554 +3942,1497 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_7 (
-    .a(\mac_pre_s0$614 ),
-    .b(\mac_pre_s0$646 ),
-    .ce(stall_adv2),
+    .a(\mac_pre_s0$728 ),
+    .b(\mac_pre_s0$760 ),
+    .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_7)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$655  = \mac_wmux1_s0$152 ;
+    \$661  = \mac_wmux0_s0$47 ;
     if (stall_adv0) begin
-      \$655  = mac_wmux_s0_v0;
+      \$661  = mac_wmux_keep0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$656  = \mac_wmux1_s0$171 ;
+    \$662  = mac_wmux0_s0;
     if (stall_adv0) begin
-      \$656  = mac_wmux_s0_v1;
+      \$662  = mac_wmux_keep1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$657  = mac_wmux1_s0;
+    \$663  = \mac_wmux0_s0$63 ;
     if (stall_adv0) begin
-      \$657  = mac_wmux_s0_v2;
+      \$663  = mac_wmux_keep2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$658  = \mac_wmux1_s0$168 ;
+    \$664  = \mac_wmux0_s0$76 ;
     if (stall_adv0) begin
-      \$658  = mac_wmux_s0_v3;
+      \$664  = mac_wmux_keep3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$659  = \mac_wmux1_s0$187 ;
+    \$665  = \mac_wmux0_s0$89 ;
     if (stall_adv0) begin
-      \$659  = mac_wmux_s0_v4;
+      \$665  = mac_wmux_keep4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$660  = \mac_wmux1_s0$200 ;
+    \$666  = \mac_wmux0_s0$102 ;
     if (stall_adv0) begin
-      \$660  = mac_wmux_s0_v5;
+      \$666  = mac_wmux_keep5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$661  = \mac_wmux1_s0$213 ;
+    \$667  = \mac_wmux0_s0$115 ;
     if (stall_adv0) begin
-      \$661  = mac_wmux_s0_v6;
+      \$667  = mac_wmux_keep6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$662  = \mac_wmux1_s0$226 ;
+    \$668  = \mac_wmux0_s0$128 ;
     if (stall_adv0) begin
-      \$662  = mac_wmux_s0_v7;
+      \$668  = mac_wmux_keep7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$663  = \mac_wmux1_s0$239 ;
+    \$669  = \mac_wmux0_s0$141 ;
     if (stall_adv0) begin
-      \$663  = mac_wmux_s0_v8;
+      \$669  = mac_wmux_keep8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$664  = \mac_wmux1_s0$252 ;
+    \$670  = \mac_wmux0_s0$154 ;
     if (stall_adv0) begin
-      \$664  = mac_wmux_s0_v9;
+      \$670  = mac_wmux_keep9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$665  = \mac_wmux1_s0$265 ;
+    \$671  = \mac_wmux0_s0$167 ;
     if (stall_adv0) begin
-      \$665  = mac_wmux_s0_v10;
+      \$671  = mac_wmux_keep10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$666  = \mac_wmux1_s0$278 ;
+    \$672  = \mac_wmux0_s0$180 ;
     if (stall_adv0) begin
-      \$666  = mac_wmux_s0_v11;
+      \$672  = mac_wmux_keep11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$667  = \mac_wmux1_s0$291 ;
+    \$673  = \mac_wmux0_s0$193 ;
     if (stall_adv0) begin
-      \$667  = mac_wmux_s0_v12;
+      \$673  = mac_wmux_keep12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$668  = \mac_wmux1_s0$304 ;
+    \$674  = \mac_wmux0_s0$206 ;
     if (stall_adv0) begin
-      \$668  = mac_wmux_s0_v13;
+      \$674  = mac_wmux_keep13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$669  = \mac_wmux1_s0$317 ;
+    \$675  = \mac_wmux0_s0$219 ;
     if (stall_adv0) begin
-      \$669  = mac_wmux_s0_v14;
+      \$675  = mac_wmux_keep14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$670  = \mac_wmux1_s0$330 ;
+    \$676  = \mac_wmux0_s0$232 ;
     if (stall_adv0) begin
-      \$670  = \$641 ;
+      \$676  = mac_wmux_keep15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$671  = \mac_wmux1_s0$153 ;
+    \$677  = \mac_wmux0_s0$48 ;
     if (stall_adv0) begin
-      \$671  = mac_wmux_s0_d0;
+      \$677  = mac_wmux_drop0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$672  = \mac_wmux1_s0$172 ;
+    \$678  = \mac_wmux0_s0$45 ;
     if (stall_adv0) begin
-      \$672  = mac_wmux_s0_d1;
+      \$678  = mac_wmux_drop1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$673  = \mac_wmux1_s0$150 ;
+    \$679  = \mac_wmux0_s0$64 ;
     if (stall_adv0) begin
-      \$673  = mac_wmux_s0_d2;
+      \$679  = mac_wmux_drop2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$674  = \mac_wmux1_s0$169 ;
+    \$680  = \mac_wmux0_s0$77 ;
     if (stall_adv0) begin
-      \$674  = mac_wmux_s0_d3;
+      \$680  = mac_wmux_drop3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$675  = \mac_wmux1_s0$188 ;
+    \$681  = \mac_wmux0_s0$90 ;
     if (stall_adv0) begin
-      \$675  = mac_wmux_s0_d4;
+      \$681  = mac_wmux_drop4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$676  = \mac_wmux1_s0$201 ;
+    \$682  = \mac_wmux0_s0$103 ;
     if (stall_adv0) begin
-      \$676  = mac_wmux_s0_d5;
+      \$682  = mac_wmux_drop5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$677  = \mac_wmux1_s0$214 ;
+    \$683  = \mac_wmux0_s0$116 ;
     if (stall_adv0) begin
-      \$677  = mac_wmux_s0_d6;
+      \$683  = mac_wmux_drop6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$678  = \mac_wmux1_s0$227 ;
+    \$684  = \mac_wmux0_s0$129 ;
     if (stall_adv0) begin
-      \$678  = mac_wmux_s0_d7;
+      \$684  = mac_wmux_drop7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$679  = \mac_wmux1_s0$240 ;
+    \$685  = \mac_wmux0_s0$142 ;
     if (stall_adv0) begin
-      \$679  = mac_wmux_s0_d8;
+      \$685  = mac_wmux_drop8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$680  = \mac_wmux1_s0$253 ;
+    \$686  = \mac_wmux0_s0$155 ;
     if (stall_adv0) begin
-      \$680  = mac_wmux_s0_d9;
+      \$686  = mac_wmux_drop9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$681  = \mac_wmux1_s0$266 ;
+    \$687  = \mac_wmux0_s0$168 ;
     if (stall_adv0) begin
-      \$681  = mac_wmux_s0_d10;
+      \$687  = mac_wmux_drop10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$682  = \mac_wmux1_s0$279 ;
+    \$688  = \mac_wmux0_s0$181 ;
     if (stall_adv0) begin
-      \$682  = mac_wmux_s0_d11;
+      \$688  = mac_wmux_drop11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$683  = \mac_wmux1_s0$292 ;
+    \$689  = \mac_wmux0_s0$194 ;
     if (stall_adv0) begin
-      \$683  = mac_wmux_s0_d12;
+      \$689  = mac_wmux_drop12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$684  = \mac_wmux1_s0$305 ;
+    \$690  = \mac_wmux0_s0$207 ;
     if (stall_adv0) begin
-      \$684  = mac_wmux_s0_d13;
+      \$690  = mac_wmux_drop13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$685  = \mac_wmux1_s0$318 ;
+    \$691  = \mac_wmux0_s0$220 ;
     if (stall_adv0) begin
-      \$685  = mac_wmux_s0_d14;
+      \$691  = mac_wmux_drop14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$686  = \mac_wmux1_s0$331 ;
+    \$692  = \mac_wmux0_s0$233 ;
     if (stall_adv0) begin
-      \$686  = mac_wmux_drop15;
+      \$692  = mac_wmux_drop15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$687  = \mac_wmux1_s0$156 ;
+    \$693  = \mac_wmux0_s0$51 ;
     if (stall_adv0) begin
-      \$687  = mac_wmux_s0_w0_0;
+      \$693  = i__payload[103:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$688  = \mac_wmux1_s0$159 ;
+    \$694  = \mac_wmux0_s0$54 ;
     if (stall_adv0) begin
-      \$688  = mac_wmux_s0_w1_0;
+      \$694  = i__payload[231:224];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$689  = \mac_wmux1_s0$162 ;
+    \$695  = \mac_wmux0_s0$57 ;
     if (stall_adv0) begin
-      \$689  = mac_wmux_s0_w2_0;
+      \$695  = i__payload[359:352];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$690  = \mac_wmux1_s0$165 ;
+    \$696  = \mac_wmux0_s0$60 ;
     if (stall_adv0) begin
-      \$690  = mac_wmux_s0_w3_0;
+      \$696  = i__payload[487:480];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$691  = \mac_wmux1_s0$175 ;
+    \$697  = \mac_wmux0_s0$52 ;
     if (stall_adv0) begin
-      \$691  = mac_wmux_s0_w0_1;
+      \$697  = i__payload[111:104];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$692  = \mac_wmux1_s0$178 ;
+    \$698  = \mac_wmux0_s0$55 ;
     if (stall_adv0) begin
-      \$692  = mac_wmux_s0_w1_1;
+      \$698  = i__payload[239:232];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$693  = \mac_wmux1_s0$181 ;
+    \$699  = \mac_wmux0_s0$58 ;
     if (stall_adv0) begin
-      \$693  = mac_wmux_s0_w2_1;
+      \$699  = i__payload[367:360];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$694  = \mac_wmux1_s0$184 ;
+    \$700  = \mac_wmux0_s0$61 ;
     if (stall_adv0) begin
-      \$694  = mac_wmux_s0_w3_1;
+      \$700  = i__payload[495:488];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$695  = \mac_wmux1_s0$157 ;
+    \$701  = \mac_wmux0_s0$68 ;
     if (stall_adv0) begin
-      \$695  = mac_wmux_s0_w0_2;
+      \$701  = i__payload[119:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$696  = \mac_wmux1_s0$160 ;
+    \$702  = \mac_wmux0_s0$70 ;
     if (stall_adv0) begin
-      \$696  = mac_wmux_s0_w1_2;
+      \$702  = i__payload[247:240];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$697  = \mac_wmux1_s0$163 ;
+    \$703  = \mac_wmux0_s0$72 ;
     if (stall_adv0) begin
-      \$697  = mac_wmux_s0_w2_2;
+      \$703  = i__payload[375:368];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$698  = \mac_wmux1_s0$166 ;
+    \$704  = \mac_wmux0_s0$74 ;
     if (stall_adv0) begin
-      \$698  = mac_wmux_s0_w3_2;
+      \$704  = i__payload[503:496];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$699  = \mac_wmux1_s0$176 ;
+    \$705  = \mac_wmux0_s0$81 ;
     if (stall_adv0) begin
-      \$699  = mac_wmux_s0_w0_3;
+      \$705  = i__payload[127:120];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$700  = \mac_wmux1_s0$179 ;
+    \$706  = \mac_wmux0_s0$83 ;
     if (stall_adv0) begin
-      \$700  = mac_wmux_s0_w1_3;
+      \$706  = i__payload[255:248];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$701  = \mac_wmux1_s0$182 ;
+    \$707  = \mac_wmux0_s0$85 ;
     if (stall_adv0) begin
-      \$701  = mac_wmux_s0_w2_3;
+      \$707  = i__payload[383:376];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = \mac_wmux1_s0$185 ;
+    \$708  = \mac_wmux0_s0$87 ;
     if (stall_adv0) begin
-      \$702  = mac_wmux_s0_w3_3;
+      \$708  = i__payload[511:504];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$703  = \mac_wmux1_s0$192 ;
+    \$709  = \mac_wmux0_s0$94 ;
     if (stall_adv0) begin
-      \$703  = mac_wmux_s0_w0_4;
+      \$709  = i__payload[135:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = \mac_wmux1_s0$194 ;
+    \$710  = \mac_wmux0_s0$96 ;
     if (stall_adv0) begin
-      \$704  = mac_wmux_s0_w1_4;
+      \$710  = i__payload[263:256];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$705  = \mac_wmux1_s0$196 ;
+    \$711  = \mac_wmux0_s0$98 ;
     if (stall_adv0) begin
-      \$705  = mac_wmux_s0_w2_4;
+      \$711  = i__payload[391:384];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$706  = \mac_wmux1_s0$198 ;
+    \$712  = \mac_wmux0_s0$100 ;
     if (stall_adv0) begin
-      \$706  = mac_wmux_s0_w3_4;
+      \$712  = i__payload[519:512];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$707  = \mac_wmux1_s0$205 ;
+    \$713  = \mac_wmux0_s0$107 ;
     if (stall_adv0) begin
-      \$707  = mac_wmux_s0_w0_5;
+      \$713  = i__payload[143:136];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$708  = \mac_wmux1_s0$207 ;
+    \$714  = \mac_wmux0_s0$109 ;
     if (stall_adv0) begin
-      \$708  = mac_wmux_s0_w1_5;
+      \$714  = i__payload[271:264];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$709  = \mac_wmux1_s0$209 ;
+    \$715  = \mac_wmux0_s0$111 ;
     if (stall_adv0) begin
-      \$709  = mac_wmux_s0_w2_5;
+      \$715  = i__payload[399:392];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$710  = \mac_wmux1_s0$211 ;
+    \$716  = \mac_wmux0_s0$113 ;
     if (stall_adv0) begin
-      \$710  = mac_wmux_s0_w3_5;
+      \$716  = i__payload[527:520];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$711  = \mac_wmux1_s0$218 ;
+    \$717  = \mac_wmux0_s0$120 ;
     if (stall_adv0) begin
-      \$711  = mac_wmux_s0_w0_6;
+      \$717  = i__payload[151:144];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$712  = \mac_wmux1_s0$220 ;
+    \$718  = \mac_wmux0_s0$122 ;
     if (stall_adv0) begin
-      \$712  = mac_wmux_s0_w1_6;
+      \$718  = i__payload[279:272];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$713  = \mac_wmux1_s0$222 ;
+    \$719  = \mac_wmux0_s0$124 ;
     if (stall_adv0) begin
-      \$713  = mac_wmux_s0_w2_6;
+      \$719  = i__payload[407:400];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$714  = \mac_wmux1_s0$224 ;
+    \$720  = \mac_wmux0_s0$126 ;
     if (stall_adv0) begin
-      \$714  = mac_wmux_s0_w3_6;
+      \$720  = i__payload[535:528];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$715  = \mac_wmux1_s0$231 ;
+    \$721  = \mac_wmux0_s0$133 ;
     if (stall_adv0) begin
-      \$715  = mac_wmux_s0_w0_7;
+      \$721  = i__payload[159:152];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$716  = \mac_wmux1_s0$233 ;
+    \$722  = \mac_wmux0_s0$135 ;
     if (stall_adv0) begin
-      \$716  = mac_wmux_s0_w1_7;
+      \$722  = i__payload[287:280];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$717  = \mac_wmux1_s0$235 ;
+    \$723  = \mac_wmux0_s0$137 ;
     if (stall_adv0) begin
-      \$717  = mac_wmux_s0_w2_7;
+      \$723  = i__payload[415:408];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$718  = \mac_wmux1_s0$237 ;
+    \$724  = \mac_wmux0_s0$139 ;
     if (stall_adv0) begin
-      \$718  = mac_wmux_s0_w3_7;
+      \$724  = i__payload[543:536];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$719  = \mac_wmux1_s0$244 ;
+    \$725  = \mac_wmux0_s0$146 ;
     if (stall_adv0) begin
-      \$719  = mac_wmux_s0_w0_8;
+      \$725  = i__payload[167:160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$720  = \mac_wmux1_s0$246 ;
+    \$726  = \mac_wmux0_s0$148 ;
     if (stall_adv0) begin
-      \$720  = mac_wmux_s0_w1_8;
+      \$726  = i__payload[295:288];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$721  = \mac_wmux1_s0$248 ;
+    \$727  = \mac_wmux0_s0$150 ;
     if (stall_adv0) begin
-      \$721  = mac_wmux_s0_w2_8;
+      \$727  = i__payload[423:416];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$722  = \mac_wmux1_s0$250 ;
+    \$728  = \mac_wmux0_s0$152 ;
     if (stall_adv0) begin
-      \$722  = mac_wmux_s0_w3_8;
+      \$728  = i__payload[551:544];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$723  = \mac_wmux1_s0$257 ;
+    \$729  = \mac_wmux0_s0$159 ;
     if (stall_adv0) begin
-      \$723  = mac_wmux_s0_w0_9;
+      \$729  = i__payload[175:168];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$724  = \mac_wmux1_s0$259 ;
+    \$730  = \mac_wmux0_s0$161 ;
     if (stall_adv0) begin
-      \$724  = mac_wmux_s0_w1_9;
+      \$730  = i__payload[303:296];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$725  = \mac_wmux1_s0$261 ;
+    \$731  = \mac_wmux0_s0$163 ;
     if (stall_adv0) begin
-      \$725  = mac_wmux_s0_w2_9;
+      \$731  = i__payload[431:424];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$726  = \mac_wmux1_s0$263 ;
+    \$732  = \mac_wmux0_s0$165 ;
     if (stall_adv0) begin
-      \$726  = mac_wmux_s0_w3_9;
+      \$732  = i__payload[559:552];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$727  = \mac_wmux1_s0$270 ;
+    \$733  = \mac_wmux0_s0$172 ;
     if (stall_adv0) begin
-      \$727  = mac_wmux_s0_w0_10;
+      \$733  = i__payload[183:176];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$728  = \mac_wmux1_s0$272 ;
+    \$734  = \mac_wmux0_s0$174 ;
     if (stall_adv0) begin
-      \$728  = mac_wmux_s0_w1_10;
+      \$734  = i__payload[311:304];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$729  = \mac_wmux1_s0$274 ;
+    \$735  = \mac_wmux0_s0$176 ;
     if (stall_adv0) begin
-      \$729  = mac_wmux_s0_w2_10;
+      \$735  = i__payload[439:432];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$730  = \mac_wmux1_s0$276 ;
+    \$736  = \mac_wmux0_s0$178 ;
     if (stall_adv0) begin
-      \$730  = mac_wmux_s0_w3_10;
+      \$736  = i__payload[567:560];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$731  = \mac_wmux1_s0$283 ;
+    \$737  = \mac_wmux0_s0$185 ;
     if (stall_adv0) begin
-      \$731  = mac_wmux_s0_w0_11;
+      \$737  = i__payload[191:184];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$732  = \mac_wmux1_s0$285 ;
+    \$738  = \mac_wmux0_s0$187 ;
     if (stall_adv0) begin
-      \$732  = mac_wmux_s0_w1_11;
+      \$738  = i__payload[319:312];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$733  = \mac_wmux1_s0$287 ;
+    \$739  = \mac_wmux0_s0$189 ;
     if (stall_adv0) begin
-      \$733  = mac_wmux_s0_w2_11;
+      \$739  = i__payload[447:440];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$734  = \mac_wmux1_s0$289 ;
+    \$740  = \mac_wmux0_s0$191 ;
     if (stall_adv0) begin
-      \$734  = mac_wmux_s0_w3_11;
+      \$740  = i__payload[575:568];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$735  = \mac_wmux1_s0$296 ;
+    \$741  = \mac_wmux0_s0$198 ;
     if (stall_adv0) begin
-      \$735  = mac_wmux_s0_w0_12;
+      \$741  = i__payload[199:192];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$736  = \mac_wmux1_s0$298 ;
+    \$742  = \mac_wmux0_s0$200 ;
     if (stall_adv0) begin
-      \$736  = mac_wmux_s0_w1_12;
+      \$742  = i__payload[327:320];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$737  = \mac_wmux1_s0$300 ;
+    \$743  = \mac_wmux0_s0$202 ;
     if (stall_adv0) begin
-      \$737  = mac_wmux_s0_w2_12;
+      \$743  = i__payload[455:448];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$738  = \mac_wmux1_s0$302 ;
+    \$744  = \mac_wmux0_s0$204 ;
     if (stall_adv0) begin
-      \$738  = mac_wmux_s0_w3_12;
+      \$744  = i__payload[583:576];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$739  = \mac_wmux1_s0$309 ;
+    \$745  = \mac_wmux0_s0$211 ;
     if (stall_adv0) begin
-      \$739  = mac_wmux_s0_w0_13;
+      \$745  = i__payload[207:200];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$740  = \mac_wmux1_s0$311 ;
+    \$746  = \mac_wmux0_s0$213 ;
     if (stall_adv0) begin
-      \$740  = mac_wmux_s0_w1_13;
+      \$746  = i__payload[335:328];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$741  = \mac_wmux1_s0$313 ;
+    \$747  = \mac_wmux0_s0$215 ;
     if (stall_adv0) begin
-      \$741  = mac_wmux_s0_w2_13;
+      \$747  = i__payload[463:456];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$742  = \mac_wmux1_s0$315 ;
+    \$748  = \mac_wmux0_s0$217 ;
     if (stall_adv0) begin
-      \$742  = mac_wmux_s0_w3_13;
+      \$748  = i__payload[591:584];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$743  = \mac_wmux1_s0$322 ;
+    \$749  = \mac_wmux0_s0$224 ;
     if (stall_adv0) begin
-      \$743  = mac_wmux_s0_w0_14;
+      \$749  = i__payload[215:208];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$744  = \mac_wmux1_s0$324 ;
+    \$750  = \mac_wmux0_s0$226 ;
     if (stall_adv0) begin
-      \$744  = mac_wmux_s0_w1_14;
+      \$750  = i__payload[343:336];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$745  = \mac_wmux1_s0$326 ;
+    \$751  = \mac_wmux0_s0$228 ;
     if (stall_adv0) begin
-      \$745  = mac_wmux_s0_w2_14;
+      \$751  = i__payload[471:464];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$746  = \mac_wmux1_s0$328 ;
+    \$752  = \mac_wmux0_s0$230 ;
     if (stall_adv0) begin
-      \$746  = mac_wmux_s0_w3_14;
+      \$752  = i__payload[599:592];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$747  = \mac_wmux1_s0$335 ;
+    \$753  = \mac_wmux0_s0$237 ;
     if (stall_adv0) begin
-      \$747  = i__payload[223:216];
+      \$753  = i__payload[223:216];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$748  = \mac_wmux1_s0$337 ;
+    \$754  = \mac_wmux0_s0$239 ;
     if (stall_adv0) begin
-      \$748  = i__payload[351:344];
+      \$754  = i__payload[351:344];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$749  = \mac_wmux1_s0$339 ;
+    \$755  = \mac_wmux0_s0$241 ;
     if (stall_adv0) begin
-      \$749  = i__payload[479:472];
+      \$755  = i__payload[479:472];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$750  = \mac_wmux1_s0$341 ;
+    \$756  = \mac_wmux0_s0$243 ;
     if (stall_adv0) begin
-      \$750  = i__payload[607:600];
+      \$756  = i__payload[607:600];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$751  = \mac_wmux1_s0$597 ;
+    \$757  = \mac_wmux0_s0$701 ;
     if (stall_adv0) begin
-      \$751  = i__payload[7:0];
+      \$757  = i__payload[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$752  = \mac_wmux1_s0$598 ;
+    \$758  = \mac_wmux0_s0$702 ;
     if (stall_adv0) begin
-      \$752  = i__payload[15:8];
+      \$758  = i__payload[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$753  = \mac_wmux1_s0$599 ;
+    \$759  = \mac_wmux0_s0$703 ;
     if (stall_adv0) begin
-      \$753  = i__payload[23:16];
+      \$759  = i__payload[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$754  = \mac_wmux1_s0$600 ;
+    \$760  = \mac_wmux0_s0$704 ;
     if (stall_adv0) begin
-      \$754  = i__payload[31:24];
+      \$760  = i__payload[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$755  = \mac_wmux1_s0$601 ;
+    \$761  = \mac_wmux0_s0$705 ;
     if (stall_adv0) begin
-      \$755  = i__payload[39:32];
+      \$761  = i__payload[39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$756  = \mac_wmux1_s0$602 ;
+    \$762  = \mac_wmux0_s0$706 ;
     if (stall_adv0) begin
-      \$756  = i__payload[47:40];
+      \$762  = i__payload[47:40];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$757  = \mac_wmux1_s0$603 ;
+    \$763  = \mac_wmux0_s0$707 ;
     if (stall_adv0) begin
-      \$757  = i__payload[55:48];
+      \$763  = i__payload[55:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$758  = \mac_wmux1_s0$604 ;
+    \$764  = \mac_wmux0_s0$708 ;
     if (stall_adv0) begin
-      \$758  = i__payload[63:56];
+      \$764  = i__payload[63:56];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$759  = \mac_wmux1_s0$605 ;
+    \$765  = \mac_wmux0_s0$709 ;
     if (stall_adv0) begin
-      \$759  = i__payload[608];
+      \$765  = i__payload[608];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$760  = mac_wmux1_valid_s0;
+    \$766  = mac_wmux0_valid_s0;
     if (stall_adv0) begin
-      \$760  = i__valid;
+      \$766  = i__valid;
     end
     if (rst) begin
-      \$760  = 1'h0;
+      \$766  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$761  = mac_pre_s0;
+    \$767  = \mac_wmux2_s0$348 ;
     if (stall_adv1) begin
-      \$761  = \mac_wmux1_s0$597 ;
+      \$767  = mac_wmux_s1_v0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$762  = \mac_pre_s0$608 ;
+    \$768  = \mac_wmux2_s0$367 ;
     if (stall_adv1) begin
-      \$762  = \mac_wmux1_s0$598 ;
+      \$768  = mac_wmux_s1_v1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$763  = \mac_pre_s0$609 ;
+    \$769  = \mac_wmux2_s0$386 ;
     if (stall_adv1) begin
-      \$763  = \mac_wmux1_s0$599 ;
+      \$769  = mac_wmux_s1_v2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$764  = \mac_pre_s0$610 ;
+    \$770  = \mac_wmux2_s0$405 ;
     if (stall_adv1) begin
-      \$764  = \mac_wmux1_s0$600 ;
+      \$770  = mac_wmux_s1_v3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$765  = \mac_pre_s0$611 ;
+    \$771  = mac_wmux2_s0;
     if (stall_adv1) begin
-      \$765  = \mac_wmux1_s0$601 ;
+      \$771  = mac_wmux_s1_v4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$766  = \mac_pre_s0$612 ;
+    \$772  = \mac_wmux2_s0$364 ;
     if (stall_adv1) begin
-      \$766  = \mac_wmux1_s0$602 ;
+      \$772  = mac_wmux_s1_v5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$767  = \mac_pre_s0$613 ;
+    \$773  = \mac_wmux2_s0$383 ;
     if (stall_adv1) begin
-      \$767  = \mac_wmux1_s0$603 ;
+      \$773  = mac_wmux_s1_v6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$768  = \mac_pre_s0$614 ;
+    \$774  = \mac_wmux2_s0$402 ;
     if (stall_adv1) begin
-      \$768  = \mac_wmux1_s0$604 ;
+      \$774  = mac_wmux_s1_v7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$769  = \mac_pre_s0$615 ;
+    \$775  = \mac_wmux2_s0$421 ;
     if (stall_adv1) begin
-      \$769  = mac_wmux_s3_w0_0;
+      \$775  = mac_wmux_s1_v8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$770  = \mac_pre_s0$616 ;
+    \$776  = \mac_wmux2_s0$434 ;
     if (stall_adv1) begin
-      \$770  = mac_wmux_s3_w0_1;
+      \$776  = mac_wmux_s1_v9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$771  = \mac_pre_s0$617 ;
+    \$777  = \mac_wmux2_s0$447 ;
     if (stall_adv1) begin
-      \$771  = mac_wmux_s3_w0_2;
+      \$777  = mac_wmux_s1_v10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$772  = \mac_pre_s0$618 ;
+    \$778  = \mac_wmux2_s0$460 ;
     if (stall_adv1) begin
-      \$772  = mac_wmux_s3_w0_3;
+      \$778  = mac_wmux_s1_v11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$773  = \mac_pre_s0$619 ;
+    \$779  = \mac_wmux2_s0$473 ;
     if (stall_adv1) begin
-      \$773  = mac_wmux_s3_w0_4;
+      \$779  = mac_wmux_s1_v12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$774  = \mac_pre_s0$620 ;
+    \$780  = \mac_wmux2_s0$486 ;
     if (stall_adv1) begin
-      \$774  = mac_wmux_s3_w0_5;
+      \$780  = mac_wmux_s1_v13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$775  = \mac_pre_s0$621 ;
+    \$781  = \mac_wmux2_s0$499 ;
     if (stall_adv1) begin
-      \$775  = mac_wmux_s3_w0_6;
+      \$781  = \$639 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$776  = \mac_pre_s0$622 ;
+    \$782  = \mac_wmux2_s0$512 ;
     if (stall_adv1) begin
-      \$776  = mac_wmux_s3_w0_7;
+      \$782  = \$643 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$777  = \mac_pre_s0$623 ;
+    \$783  = \mac_wmux2_s0$349 ;
     if (stall_adv1) begin
-      \$777  = mac_wmux_s3_w1_0;
+      \$783  = mac_wmux_s1_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$778  = \mac_pre_s0$624 ;
+    \$784  = \mac_wmux2_s0$368 ;
     if (stall_adv1) begin
-      \$778  = mac_wmux_s3_w1_1;
+      \$784  = mac_wmux_s1_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$779  = \mac_pre_s0$625 ;
+    \$785  = \mac_wmux2_s0$387 ;
     if (stall_adv1) begin
-      \$779  = mac_wmux_s3_w1_2;
+      \$785  = mac_wmux_s1_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$780  = \mac_pre_s0$626 ;
+    \$786  = \mac_wmux2_s0$406 ;
     if (stall_adv1) begin
-      \$780  = mac_wmux_s3_w1_3;
+      \$786  = mac_wmux_s1_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$781  = \mac_pre_s0$627 ;
+    \$787  = \mac_wmux2_s0$346 ;
     if (stall_adv1) begin
-      \$781  = mac_wmux_s3_w1_4;
+      \$787  = mac_wmux_s1_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$782  = \mac_pre_s0$628 ;
+    \$788  = \mac_wmux2_s0$365 ;
     if (stall_adv1) begin
-      \$782  = mac_wmux_s3_w1_5;
+      \$788  = mac_wmux_s1_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$783  = \mac_pre_s0$629 ;
+    \$789  = \mac_wmux2_s0$384 ;
     if (stall_adv1) begin
-      \$783  = mac_wmux_s3_w1_6;
+      \$789  = mac_wmux_s1_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$784  = \mac_pre_s0$630 ;
+    \$790  = \mac_wmux2_s0$403 ;
     if (stall_adv1) begin
-      \$784  = mac_wmux_s3_w1_7;
+      \$790  = mac_wmux_s1_d7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$785  = \mac_pre_s0$631 ;
+    \$791  = \mac_wmux2_s0$422 ;
     if (stall_adv1) begin
-      \$785  = mac_wmux_s3_w2_0;
+      \$791  = mac_wmux_s1_d8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$786  = \mac_pre_s0$632 ;
+    \$792  = \mac_wmux2_s0$435 ;
     if (stall_adv1) begin
-      \$786  = mac_wmux_s3_w2_1;
+      \$792  = mac_wmux_s1_d9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$787  = \mac_pre_s0$633 ;
+    \$793  = \mac_wmux2_s0$448 ;
     if (stall_adv1) begin
-      \$787  = mac_wmux_s3_w2_2;
+      \$793  = mac_wmux_s1_d10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$788  = \mac_pre_s0$634 ;
+    \$794  = \mac_wmux2_s0$461 ;
     if (stall_adv1) begin
-      \$788  = mac_wmux_s3_w2_3;
+      \$794  = mac_wmux_s1_d11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$789  = \mac_pre_s0$635 ;
+    \$795  = \mac_wmux2_s0$474 ;
     if (stall_adv1) begin
-      \$789  = mac_wmux_s3_w2_4;
+      \$795  = mac_wmux_s1_d12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$790  = \mac_pre_s0$636 ;
+    \$796  = \mac_wmux2_s0$487 ;
     if (stall_adv1) begin
-      \$790  = mac_wmux_s3_w2_5;
+      \$796  = mac_wmux_s1_d13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$791  = \mac_pre_s0$637 ;
+    \$797  = \mac_wmux2_s0$500 ;
     if (stall_adv1) begin
-      \$791  = mac_wmux_s3_w2_6;
+      \$797  = mac_wmux_s0_d14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$792  = \mac_pre_s0$638 ;
+    \$798  = \mac_wmux2_s0$513 ;
     if (stall_adv1) begin
-      \$792  = mac_wmux_s3_w2_7;
+      \$798  = \mac_wmux0_s0$233 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$793  = \mac_pre_s0$639 ;
+    \$799  = \mac_wmux2_s0$352 ;
     if (stall_adv1) begin
-      \$793  = mac_wmux_s3_w3_0;
+      \$799  = mac_wmux_s1_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$794  = \mac_pre_s0$640 ;
+    \$800  = \mac_wmux2_s0$355 ;
     if (stall_adv1) begin
-      \$794  = mac_wmux_s3_w3_1;
+      \$800  = mac_wmux_s1_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$795  = \mac_pre_s0$641 ;
+    \$801  = \mac_wmux2_s0$358 ;
     if (stall_adv1) begin
-      \$795  = mac_wmux_s3_w3_2;
+      \$801  = mac_wmux_s1_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$796  = \mac_pre_s0$642 ;
+    \$802  = \mac_wmux2_s0$361 ;
     if (stall_adv1) begin
-      \$796  = mac_wmux_s3_w3_3;
+      \$802  = mac_wmux_s1_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$797  = \mac_pre_s0$643 ;
+    \$803  = \mac_wmux2_s0$371 ;
     if (stall_adv1) begin
-      \$797  = mac_wmux_s3_w3_4;
+      \$803  = mac_wmux_s1_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$798  = \mac_pre_s0$644 ;
+    \$804  = \mac_wmux2_s0$374 ;
     if (stall_adv1) begin
-      \$798  = mac_wmux_s3_w3_5;
+      \$804  = mac_wmux_s1_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$799  = \mac_pre_s0$645 ;
+    \$805  = \mac_wmux2_s0$377 ;
     if (stall_adv1) begin
-      \$799  = mac_wmux_s3_w3_6;
+      \$805  = mac_wmux_s1_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$800  = \mac_pre_s0$646 ;
+    \$806  = \mac_wmux2_s0$380 ;
     if (stall_adv1) begin
-      \$800  = mac_wmux_s3_w3_7;
+      \$806  = mac_wmux_s1_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$801  = \mac_pre_s0$647 ;
+    \$807  = \mac_wmux2_s0$390 ;
     if (stall_adv1) begin
-      \$801  = \mac_wmux1_s0$605 ;
+      \$807  = mac_wmux_s1_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$802  = mac_pre_valid_s0;
+    \$808  = \mac_wmux2_s0$393 ;
     if (stall_adv1) begin
-      \$802  = mac_wmux1_valid_s0;
+      \$808  = mac_wmux_s1_w1_2;
     end
-    if (rst) begin
-      \$802  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$803  = mac_dspin_s0;
-    if (stall_adv2) begin
-      \$803  = \mac_pre_s0$647 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$804  = mac_dspin_valid_s0;
-    if (stall_adv2) begin
-      \$804  = mac_pre_valid_s0;
-    end
-    if (rst) begin
-      \$804  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$805  = mac_mul_s0;
-    if (stall_adv3) begin
-      \$805  = mac_prod0_0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$806  = \mac_mul_s0$490 ;
-    if (stall_adv3) begin
-      \$806  = mac_prod0_1;
+    \$809  = \mac_wmux2_s0$396 ;
+    if (stall_adv1) begin
+      \$809  = mac_wmux_s1_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$807  = \mac_mul_s0$492 ;
-    if (stall_adv3) begin
-      \$807  = mac_prod0_2;
+    \$810  = \mac_wmux2_s0$399 ;
+    if (stall_adv1) begin
+      \$810  = mac_wmux_s1_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$808  = \mac_mul_s0$493 ;
-    if (stall_adv3) begin
-      \$808  = mac_prod0_3;
+    \$811  = \mac_wmux2_s0$409 ;
+    if (stall_adv1) begin
+      \$811  = mac_wmux_s1_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$809  = \mac_mul_s0$495 ;
-    if (stall_adv3) begin
-      \$809  = mac_prod0_4;
+    \$812  = \mac_wmux2_s0$412 ;
+    if (stall_adv1) begin
+      \$812  = mac_wmux_s1_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$810  = \mac_mul_s0$496 ;
-    if (stall_adv3) begin
-      \$810  = mac_prod0_5;
+    \$813  = \mac_wmux2_s0$415 ;
+    if (stall_adv1) begin
+      \$813  = mac_wmux_s1_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$811  = \mac_mul_s0$498 ;
-    if (stall_adv3) begin
-      \$811  = mac_prod0_6;
+    \$814  = \mac_wmux2_s0$418 ;
+    if (stall_adv1) begin
+      \$814  = mac_wmux_s1_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$812  = \mac_mul_s0$499 ;
-    if (stall_adv3) begin
-      \$812  = mac_prod0_7;
+    \$815  = \mac_wmux2_s0$353 ;
+    if (stall_adv1) begin
+      \$815  = mac_wmux_s1_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$813  = \mac_mul_s0$501 ;
-    if (stall_adv3) begin
-      \$813  = mac_prod1_0;
+    \$816  = \mac_wmux2_s0$356 ;
+    if (stall_adv1) begin
+      \$816  = mac_wmux_s1_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$814  = \mac_mul_s0$502 ;
-    if (stall_adv3) begin
-      \$814  = mac_prod1_1;
+    \$817  = \mac_wmux2_s0$359 ;
+    if (stall_adv1) begin
+      \$817  = mac_wmux_s1_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$815  = \mac_mul_s0$504 ;
-    if (stall_adv3) begin
-      \$815  = mac_prod1_2;
+    \$818  = \mac_wmux2_s0$362 ;
+    if (stall_adv1) begin
+      \$818  = mac_wmux_s1_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$816  = \mac_mul_s0$505 ;
-    if (stall_adv3) begin
-      \$816  = mac_prod1_3;
+    \$819  = \mac_wmux2_s0$372 ;
+    if (stall_adv1) begin
+      \$819  = mac_wmux_s1_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$817  = \mac_mul_s0$507 ;
-    if (stall_adv3) begin
-      \$817  = mac_prod1_4;
+    \$820  = \mac_wmux2_s0$375 ;
+    if (stall_adv1) begin
+      \$820  = mac_wmux_s1_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$818  = \mac_mul_s0$508 ;
-    if (stall_adv3) begin
-      \$818  = mac_prod1_5;
+    \$821  = \mac_wmux2_s0$378 ;
+    if (stall_adv1) begin
+      \$821  = mac_wmux_s1_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$819  = \mac_mul_s0$510 ;
-    if (stall_adv3) begin
-      \$819  = mac_prod1_6;
+    \$822  = \mac_wmux2_s0$381 ;
+    if (stall_adv1) begin
+      \$822  = mac_wmux_s1_w3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$820  = \mac_mul_s0$511 ;
-    if (stall_adv3) begin
-      \$820  = mac_prod1_7;
+    \$823  = \mac_wmux2_s0$391 ;
+    if (stall_adv1) begin
+      \$823  = mac_wmux_s1_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$821  = \mac_mul_s0$513 ;
-    if (stall_adv3) begin
-      \$821  = mac_prod2_0;
+    \$824  = \mac_wmux2_s0$394 ;
+    if (stall_adv1) begin
+      \$824  = mac_wmux_s1_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$822  = \mac_mul_s0$514 ;
-    if (stall_adv3) begin
-      \$822  = mac_prod2_1;
+    \$825  = \mac_wmux2_s0$397 ;
+    if (stall_adv1) begin
+      \$825  = mac_wmux_s1_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$823  = \mac_mul_s0$516 ;
-    if (stall_adv3) begin
-      \$823  = mac_prod2_2;
+    \$826  = \mac_wmux2_s0$400 ;
+    if (stall_adv1) begin
+      \$826  = mac_wmux_s1_w3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$824  = \mac_mul_s0$517 ;
-    if (stall_adv3) begin
-      \$824  = mac_prod2_3;
+    \$827  = \mac_wmux2_s0$410 ;
+    if (stall_adv1) begin
+      \$827  = mac_wmux_s1_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$825  = \mac_mul_s0$519 ;
-    if (stall_adv3) begin
-      \$825  = mac_prod2_4;
+    \$828  = \mac_wmux2_s0$413 ;
+    if (stall_adv1) begin
+      \$828  = mac_wmux_s1_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$826  = \mac_mul_s0$520 ;
-    if (stall_adv3) begin
-      \$826  = mac_prod2_5;
+    \$829  = \mac_wmux2_s0$416 ;
+    if (stall_adv1) begin
+      \$829  = mac_wmux_s1_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$827  = \mac_mul_s0$522 ;
-    if (stall_adv3) begin
-      \$827  = mac_prod2_6;
+    \$830  = \mac_wmux2_s0$419 ;
+    if (stall_adv1) begin
+      \$830  = mac_wmux_s1_w3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$828  = \mac_mul_s0$523 ;
-    if (stall_adv3) begin
-      \$828  = mac_prod2_7;
+    \$831  = \mac_wmux2_s0$426 ;
+    if (stall_adv1) begin
+      \$831  = mac_wmux_s1_w0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$829  = \mac_mul_s0$525 ;
-    if (stall_adv3) begin
-      \$829  = mac_prod3_0;
+    \$832  = \mac_wmux2_s0$428 ;
+    if (stall_adv1) begin
+      \$832  = mac_wmux_s1_w1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$830  = \mac_mul_s0$526 ;
-    if (stall_adv3) begin
-      \$830  = mac_prod3_1;
+    \$833  = \mac_wmux2_s0$430 ;
+    if (stall_adv1) begin
+      \$833  = mac_wmux_s1_w2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$831  = \mac_mul_s0$528 ;
-    if (stall_adv3) begin
-      \$831  = mac_prod3_2;
+    \$834  = \mac_wmux2_s0$432 ;
+    if (stall_adv1) begin
+      \$834  = mac_wmux_s1_w3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$832  = \mac_mul_s0$529 ;
-    if (stall_adv3) begin
-      \$832  = mac_prod3_3;
+    \$835  = \mac_wmux2_s0$439 ;
+    if (stall_adv1) begin
+      \$835  = mac_wmux_s1_w0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$833  = \mac_mul_s0$531 ;
-    if (stall_adv3) begin
-      \$833  = mac_prod3_4;
+    \$836  = \mac_wmux2_s0$441 ;
+    if (stall_adv1) begin
+      \$836  = mac_wmux_s1_w1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$834  = \mac_mul_s0$532 ;
-    if (stall_adv3) begin
-      \$834  = mac_prod3_5;
+    \$837  = \mac_wmux2_s0$443 ;
+    if (stall_adv1) begin
+      \$837  = mac_wmux_s1_w2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$835  = \mac_mul_s0$534 ;
-    if (stall_adv3) begin
-      \$835  = mac_prod3_6;
+    \$838  = \mac_wmux2_s0$445 ;
+    if (stall_adv1) begin
+      \$838  = mac_wmux_s1_w3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$836  = \mac_mul_s0$535 ;
-    if (stall_adv3) begin
-      \$836  = mac_prod3_7;
+    \$839  = \mac_wmux2_s0$452 ;
+    if (stall_adv1) begin
+      \$839  = mac_wmux_s1_w0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$837  = \mac_mul_s0$683 ;
-    if (stall_adv3) begin
-      \$837  = mac_dspin_s0;
+    \$840  = \mac_wmux2_s0$454 ;
+    if (stall_adv1) begin
+      \$840  = mac_wmux_s1_w1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$838  = mac_mul_valid_s0;
-    if (stall_adv3) begin
-      \$838  = mac_dspin_valid_s0;
+    \$841  = \mac_wmux2_s0$456 ;
+    if (stall_adv1) begin
+      \$841  = mac_wmux_s1_w2_10;
     end
-    if (rst) begin
-      \$838  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$839  = mac_add0_s0;
-    if (stall_adv4) begin
-      \$839  = mac0_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$840  = \mac_add0_s0$540 ;
-    if (stall_adv4) begin
-      \$840  = mac0_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$841  = \mac_add0_s0$542 ;
-    if (stall_adv4) begin
-      \$841  = mac0_sum0_p2;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$842  = \mac_add0_s0$543 ;
-    if (stall_adv4) begin
-      \$842  = mac0_sum0_p3;
+    \$842  = \mac_wmux2_s0$458 ;
+    if (stall_adv1) begin
+      \$842  = mac_wmux_s1_w3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$843  = \mac_add0_s0$545 ;
-    if (stall_adv4) begin
-      \$843  = mac1_sum0_p0;
+    \$843  = \mac_wmux2_s0$465 ;
+    if (stall_adv1) begin
+      \$843  = mac_wmux_s1_w0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$844  = \mac_add0_s0$546 ;
-    if (stall_adv4) begin
-      \$844  = mac1_sum0_p1;
+    \$844  = \mac_wmux2_s0$467 ;
+    if (stall_adv1) begin
+      \$844  = mac_wmux_s1_w1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$845  = \mac_add0_s0$548 ;
-    if (stall_adv4) begin
-      \$845  = mac1_sum0_p2;
+    \$845  = \mac_wmux2_s0$469 ;
+    if (stall_adv1) begin
+      \$845  = mac_wmux_s1_w2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$846  = \mac_add0_s0$549 ;
-    if (stall_adv4) begin
-      \$846  = mac1_sum0_p3;
+    \$846  = \mac_wmux2_s0$471 ;
+    if (stall_adv1) begin
+      \$846  = mac_wmux_s1_w3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$847  = \mac_add0_s0$551 ;
-    if (stall_adv4) begin
-      \$847  = mac2_sum0_p0;
+    \$847  = \mac_wmux2_s0$478 ;
+    if (stall_adv1) begin
+      \$847  = mac_wmux_s1_w0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$848  = \mac_add0_s0$552 ;
-    if (stall_adv4) begin
-      \$848  = mac2_sum0_p1;
+    \$848  = \mac_wmux2_s0$480 ;
+    if (stall_adv1) begin
+      \$848  = mac_wmux_s1_w1_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$849  = \mac_add0_s0$554 ;
-    if (stall_adv4) begin
-      \$849  = mac2_sum0_p2;
+    \$849  = \mac_wmux2_s0$482 ;
+    if (stall_adv1) begin
+      \$849  = mac_wmux_s1_w2_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$850  = \mac_add0_s0$555 ;
-    if (stall_adv4) begin
-      \$850  = mac2_sum0_p3;
+    \$850  = \mac_wmux2_s0$484 ;
+    if (stall_adv1) begin
+      \$850  = mac_wmux_s1_w3_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$851  = \mac_add0_s0$557 ;
-    if (stall_adv4) begin
-      \$851  = mac3_sum0_p0;
+    \$851  = \mac_wmux2_s0$491 ;
+    if (stall_adv1) begin
+      \$851  = mac_wmux_s1_w0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$852  = \mac_add0_s0$558 ;
-    if (stall_adv4) begin
-      \$852  = mac3_sum0_p1;
+    \$852  = \mac_wmux2_s0$493 ;
+    if (stall_adv1) begin
+      \$852  = mac_wmux_s1_w1_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$853  = \mac_add0_s0$560 ;
-    if (stall_adv4) begin
-      \$853  = mac3_sum0_p2;
+    \$853  = \mac_wmux2_s0$495 ;
+    if (stall_adv1) begin
+      \$853  = mac_wmux_s1_w2_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$854  = \mac_add0_s0$561 ;
-    if (stall_adv4) begin
-      \$854  = mac3_sum0_p3;
+    \$854  = \mac_wmux2_s0$497 ;
+    if (stall_adv1) begin
+      \$854  = mac_wmux_s1_w3_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$855  = \mac_add0_s0$685 ;
-    if (stall_adv4) begin
-      \$855  = \mac_mul_s0$683 ;
+    \$855  = \mac_wmux2_s0$504 ;
+    if (stall_adv1) begin
+      \$855  = mac_wmux_s0_w0_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$856  = mac_add0_valid_s0;
-    if (stall_adv4) begin
-      \$856  = mac_mul_valid_s0;
+    \$856  = \mac_wmux2_s0$506 ;
+    if (stall_adv1) begin
+      \$856  = mac_wmux_s0_w1_14;
     end
-    if (rst) begin
-      \$856  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$857  = mac_add1_s0;
-    if (stall_adv5) begin
-      \$857  = mac0_sum1_p0;
+    \$857  = \mac_wmux2_s0$508 ;
+    if (stall_adv1) begin
+      \$857  = mac_wmux_s0_w2_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$858  = \mac_add1_s0$566 ;
-    if (stall_adv5) begin
-      \$858  = mac0_sum1_p1;
+    \$858  = \mac_wmux2_s0$510 ;
+    if (stall_adv1) begin
+      \$858  = mac_wmux_s0_w3_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$859  = \mac_add1_s0$568 ;
-    if (stall_adv5) begin
-      \$859  = mac1_sum1_p0;
+    \$859  = \mac_wmux2_s0$517 ;
+    if (stall_adv1) begin
+      \$859  = \mac_wmux0_s0$237 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$860  = \mac_add1_s0$569 ;
-    if (stall_adv5) begin
-      \$860  = mac1_sum1_p1;
+    \$860  = \mac_wmux2_s0$519 ;
+    if (stall_adv1) begin
+      \$860  = \mac_wmux0_s0$239 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$861  = \mac_add1_s0$571 ;
-    if (stall_adv5) begin
-      \$861  = mac2_sum1_p0;
+    \$861  = \mac_wmux2_s0$521 ;
+    if (stall_adv1) begin
+      \$861  = \mac_wmux0_s0$241 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$862  = \mac_add1_s0$572 ;
-    if (stall_adv5) begin
-      \$862  = mac2_sum1_p1;
+    \$862  = \mac_wmux2_s0$523 ;
+    if (stall_adv1) begin
+      \$862  = \mac_wmux0_s0$243 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$863  = \mac_add1_s0$574 ;
-    if (stall_adv5) begin
-      \$863  = mac3_sum1_p0;
+    \$863  = \mac_wmux2_s0$711 ;
+    if (stall_adv1) begin
+      \$863  = \mac_wmux0_s0$701 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$864  = \mac_add1_s0$575 ;
-    if (stall_adv5) begin
-      \$864  = mac3_sum1_p1;
+    \$864  = \mac_wmux2_s0$712 ;
+    if (stall_adv1) begin
+      \$864  = \mac_wmux0_s0$702 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$865  = \mac_add1_s0$687 ;
-    if (stall_adv5) begin
-      \$865  = \mac_add0_s0$685 ;
+    \$865  = \mac_wmux2_s0$713 ;
+    if (stall_adv1) begin
+      \$865  = \mac_wmux0_s0$703 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$866  = mac_add1_valid_s0;
-    if (stall_adv5) begin
-      \$866  = mac_add0_valid_s0;
-    end
-    if (rst) begin
-      \$866  = 1'h0;
+    \$866  = \mac_wmux2_s0$714 ;
+    if (stall_adv1) begin
+      \$866  = \mac_wmux0_s0$704 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$867  = mac_add2_s0;
-    if (stall_adv6) begin
-      \$867  = mac0_sum2_p0;
+    \$867  = \mac_wmux2_s0$715 ;
+    if (stall_adv1) begin
+      \$867  = \mac_wmux0_s0$705 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$868  = \mac_add2_s0$585 ;
-    if (stall_adv6) begin
-      \$868  = mac1_sum2_p0;
+    \$868  = \mac_wmux2_s0$716 ;
+    if (stall_adv1) begin
+      \$868  = \mac_wmux0_s0$706 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$869  = \mac_add2_s0$588 ;
-    if (stall_adv6) begin
-      \$869  = mac2_sum2_p0;
+    \$869  = \mac_wmux2_s0$717 ;
+    if (stall_adv1) begin
+      \$869  = \mac_wmux0_s0$707 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$870  = \mac_add2_s0$591 ;
-    if (stall_adv6) begin
-      \$870  = mac3_sum2_p0;
+    \$870  = \mac_wmux2_s0$718 ;
+    if (stall_adv1) begin
+      \$870  = \mac_wmux0_s0$708 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$871  = \mac_add2_s0$689 ;
-    if (stall_adv6) begin
-      \$871  = \mac_add1_s0$687 ;
+    \$871  = \mac_wmux2_s0$719 ;
+    if (stall_adv1) begin
+      \$871  = \mac_wmux0_s0$709 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$872  = mac_add2_valid_s0;
-    if (stall_adv6) begin
-      \$872  = mac_add1_valid_s0;
+    \$872  = mac_wmux2_valid_s0;
+    if (stall_adv1) begin
+      \$872  = mac_wmux0_valid_s0;
     end
     if (rst) begin
       \$872  = 1'h0;
@@ -5026,195 +5440,1037 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$873  = o__valid;
-    if (i__ready) begin
-      \$873  = \$642 ;
-    end
-    if (rst) begin
-      \$873  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$874  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$874  = \$643 ;
-    end
-    if (rst) begin
-      \$874  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$875  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$875  = \$644 ;
-    end
-    if (rst) begin
-      \$875  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$876  = stall_adv2_valid;
+    \$873  = mac_pre_s0;
     if (stall_adv2) begin
-      \$876  = \$645 ;
-    end
-    if (rst) begin
-      \$876  = 1'h0;
+      \$873  = \mac_wmux2_s0$711 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$877  = stall_adv3_valid;
+    \$874  = \mac_pre_s0$722 ;
+    if (stall_adv2) begin
+      \$874  = \mac_wmux2_s0$712 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$875  = \mac_pre_s0$723 ;
+    if (stall_adv2) begin
+      \$875  = \mac_wmux2_s0$713 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$876  = \mac_pre_s0$724 ;
+    if (stall_adv2) begin
+      \$876  = \mac_wmux2_s0$714 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$877  = \mac_pre_s0$725 ;
+    if (stall_adv2) begin
+      \$877  = \mac_wmux2_s0$715 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$878  = \mac_pre_s0$726 ;
+    if (stall_adv2) begin
+      \$878  = \mac_wmux2_s0$716 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$879  = \mac_pre_s0$727 ;
+    if (stall_adv2) begin
+      \$879  = \mac_wmux2_s0$717 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$880  = \mac_pre_s0$728 ;
+    if (stall_adv2) begin
+      \$880  = \mac_wmux2_s0$718 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$881  = \mac_pre_s0$729 ;
+    if (stall_adv2) begin
+      \$881  = mac_wmux_s3_w0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$882  = \mac_pre_s0$730 ;
+    if (stall_adv2) begin
+      \$882  = mac_wmux_s3_w0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$883  = \mac_pre_s0$731 ;
+    if (stall_adv2) begin
+      \$883  = mac_wmux_s3_w0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$884  = \mac_pre_s0$732 ;
+    if (stall_adv2) begin
+      \$884  = mac_wmux_s3_w0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$885  = \mac_pre_s0$733 ;
+    if (stall_adv2) begin
+      \$885  = mac_wmux_s3_w0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$886  = \mac_pre_s0$734 ;
+    if (stall_adv2) begin
+      \$886  = mac_wmux_s3_w0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$887  = \mac_pre_s0$735 ;
+    if (stall_adv2) begin
+      \$887  = mac_wmux_s3_w0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$888  = \mac_pre_s0$736 ;
+    if (stall_adv2) begin
+      \$888  = mac_wmux_s3_w0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$889  = \mac_pre_s0$737 ;
+    if (stall_adv2) begin
+      \$889  = mac_wmux_s3_w1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$890  = \mac_pre_s0$738 ;
+    if (stall_adv2) begin
+      \$890  = mac_wmux_s3_w1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$891  = \mac_pre_s0$739 ;
+    if (stall_adv2) begin
+      \$891  = mac_wmux_s3_w1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$892  = \mac_pre_s0$740 ;
+    if (stall_adv2) begin
+      \$892  = mac_wmux_s3_w1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$893  = \mac_pre_s0$741 ;
+    if (stall_adv2) begin
+      \$893  = mac_wmux_s3_w1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$894  = \mac_pre_s0$742 ;
+    if (stall_adv2) begin
+      \$894  = mac_wmux_s3_w1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$895  = \mac_pre_s0$743 ;
+    if (stall_adv2) begin
+      \$895  = mac_wmux_s3_w1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$896  = \mac_pre_s0$744 ;
+    if (stall_adv2) begin
+      \$896  = mac_wmux_s3_w1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$897  = \mac_pre_s0$745 ;
+    if (stall_adv2) begin
+      \$897  = mac_wmux_s3_w2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$898  = \mac_pre_s0$746 ;
+    if (stall_adv2) begin
+      \$898  = mac_wmux_s3_w2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$899  = \mac_pre_s0$747 ;
+    if (stall_adv2) begin
+      \$899  = mac_wmux_s3_w2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$900  = \mac_pre_s0$748 ;
+    if (stall_adv2) begin
+      \$900  = mac_wmux_s3_w2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$901  = \mac_pre_s0$749 ;
+    if (stall_adv2) begin
+      \$901  = mac_wmux_s3_w2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$902  = \mac_pre_s0$750 ;
+    if (stall_adv2) begin
+      \$902  = mac_wmux_s3_w2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$903  = \mac_pre_s0$751 ;
+    if (stall_adv2) begin
+      \$903  = mac_wmux_s3_w2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$904  = \mac_pre_s0$752 ;
+    if (stall_adv2) begin
+      \$904  = mac_wmux_s3_w2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$905  = \mac_pre_s0$753 ;
+    if (stall_adv2) begin
+      \$905  = mac_wmux_s3_w3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$906  = \mac_pre_s0$754 ;
+    if (stall_adv2) begin
+      \$906  = mac_wmux_s3_w3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$907  = \mac_pre_s0$755 ;
+    if (stall_adv2) begin
+      \$907  = mac_wmux_s3_w3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$908  = \mac_pre_s0$756 ;
+    if (stall_adv2) begin
+      \$908  = mac_wmux_s3_w3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$909  = \mac_pre_s0$757 ;
+    if (stall_adv2) begin
+      \$909  = mac_wmux_s3_w3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$910  = \mac_pre_s0$758 ;
+    if (stall_adv2) begin
+      \$910  = mac_wmux_s3_w3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$911  = \mac_pre_s0$759 ;
+    if (stall_adv2) begin
+      \$911  = mac_wmux_s3_w3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$912  = \mac_pre_s0$760 ;
+    if (stall_adv2) begin
+      \$912  = mac_wmux_s3_w3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$913  = \mac_pre_s0$761 ;
+    if (stall_adv2) begin
+      \$913  = \mac_wmux2_s0$719 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$914  = mac_pre_valid_s0;
+    if (stall_adv2) begin
+      \$914  = mac_wmux2_valid_s0;
+    end
+    if (rst) begin
+      \$914  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$915  = mac_dspin_s0;
     if (stall_adv3) begin
-      \$877  = \$646 ;
-    end
-    if (rst) begin
-      \$877  = 1'h0;
+      \$915  = \mac_pre_s0$761 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$878  = stall_adv4_valid;
+    \$916  = mac_dspin_valid_s0;
+    if (stall_adv3) begin
+      \$916  = mac_pre_valid_s0;
+    end
+    if (rst) begin
+      \$916  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$917  = mac_mul_s0;
     if (stall_adv4) begin
-      \$878  = \$647 ;
-    end
-    if (rst) begin
-      \$878  = 1'h0;
+      \$917  = mac_prod0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$879  = stall_adv5_valid;
+    \$918  = \mac_mul_s0$588 ;
+    if (stall_adv4) begin
+      \$918  = mac_prod0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$919  = \mac_mul_s0$590 ;
+    if (stall_adv4) begin
+      \$919  = mac_prod0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$920  = \mac_mul_s0$591 ;
+    if (stall_adv4) begin
+      \$920  = mac_prod0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$921  = \mac_mul_s0$593 ;
+    if (stall_adv4) begin
+      \$921  = mac_prod0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$922  = \mac_mul_s0$594 ;
+    if (stall_adv4) begin
+      \$922  = mac_prod0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$923  = \mac_mul_s0$596 ;
+    if (stall_adv4) begin
+      \$923  = mac_prod0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$924  = \mac_mul_s0$597 ;
+    if (stall_adv4) begin
+      \$924  = mac_prod0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$925  = \mac_mul_s0$599 ;
+    if (stall_adv4) begin
+      \$925  = mac_prod1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$926  = \mac_mul_s0$600 ;
+    if (stall_adv4) begin
+      \$926  = mac_prod1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$927  = \mac_mul_s0$602 ;
+    if (stall_adv4) begin
+      \$927  = mac_prod1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$928  = \mac_mul_s0$603 ;
+    if (stall_adv4) begin
+      \$928  = mac_prod1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$929  = \mac_mul_s0$605 ;
+    if (stall_adv4) begin
+      \$929  = mac_prod1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$930  = \mac_mul_s0$606 ;
+    if (stall_adv4) begin
+      \$930  = mac_prod1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$931  = \mac_mul_s0$608 ;
+    if (stall_adv4) begin
+      \$931  = mac_prod1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$932  = \mac_mul_s0$609 ;
+    if (stall_adv4) begin
+      \$932  = mac_prod1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$933  = \mac_mul_s0$611 ;
+    if (stall_adv4) begin
+      \$933  = mac_prod2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$934  = \mac_mul_s0$612 ;
+    if (stall_adv4) begin
+      \$934  = mac_prod2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$935  = \mac_mul_s0$614 ;
+    if (stall_adv4) begin
+      \$935  = mac_prod2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$936  = \mac_mul_s0$615 ;
+    if (stall_adv4) begin
+      \$936  = mac_prod2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$937  = \mac_mul_s0$617 ;
+    if (stall_adv4) begin
+      \$937  = mac_prod2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$938  = \mac_mul_s0$618 ;
+    if (stall_adv4) begin
+      \$938  = mac_prod2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$939  = \mac_mul_s0$620 ;
+    if (stall_adv4) begin
+      \$939  = mac_prod2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$940  = \mac_mul_s0$621 ;
+    if (stall_adv4) begin
+      \$940  = mac_prod2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$941  = \mac_mul_s0$623 ;
+    if (stall_adv4) begin
+      \$941  = mac_prod3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$942  = \mac_mul_s0$624 ;
+    if (stall_adv4) begin
+      \$942  = mac_prod3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$943  = \mac_mul_s0$626 ;
+    if (stall_adv4) begin
+      \$943  = mac_prod3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$944  = \mac_mul_s0$627 ;
+    if (stall_adv4) begin
+      \$944  = mac_prod3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$945  = \mac_mul_s0$629 ;
+    if (stall_adv4) begin
+      \$945  = mac_prod3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$946  = \mac_mul_s0$630 ;
+    if (stall_adv4) begin
+      \$946  = mac_prod3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$947  = \mac_mul_s0$632 ;
+    if (stall_adv4) begin
+      \$947  = mac_prod3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$948  = \mac_mul_s0$633 ;
+    if (stall_adv4) begin
+      \$948  = mac_prod3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$949  = \mac_mul_s0$797 ;
+    if (stall_adv4) begin
+      \$949  = mac_dspin_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$950  = mac_mul_valid_s0;
+    if (stall_adv4) begin
+      \$950  = mac_dspin_valid_s0;
+    end
+    if (rst) begin
+      \$950  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$951  = mac_add0_s0;
     if (stall_adv5) begin
-      \$879  = \$648 ;
-    end
-    if (rst) begin
-      \$879  = 1'h0;
+      \$951  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$880  = stall_adv6_valid;
+    \$952  = \mac_add0_s0$638 ;
+    if (stall_adv5) begin
+      \$952  = mac0_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$953  = \mac_add0_s0$640 ;
+    if (stall_adv5) begin
+      \$953  = mac0_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$954  = \mac_add0_s0$641 ;
+    if (stall_adv5) begin
+      \$954  = mac0_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$955  = \mac_add0_s0$643 ;
+    if (stall_adv5) begin
+      \$955  = mac1_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$956  = \mac_add0_s0$644 ;
+    if (stall_adv5) begin
+      \$956  = mac1_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$957  = \mac_add0_s0$646 ;
+    if (stall_adv5) begin
+      \$957  = mac1_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$958  = \mac_add0_s0$647 ;
+    if (stall_adv5) begin
+      \$958  = mac1_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$959  = \mac_add0_s0$649 ;
+    if (stall_adv5) begin
+      \$959  = mac2_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$960  = \mac_add0_s0$650 ;
+    if (stall_adv5) begin
+      \$960  = mac2_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$961  = \mac_add0_s0$652 ;
+    if (stall_adv5) begin
+      \$961  = mac2_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$962  = \mac_add0_s0$653 ;
+    if (stall_adv5) begin
+      \$962  = mac2_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$963  = \mac_add0_s0$655 ;
+    if (stall_adv5) begin
+      \$963  = mac3_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$964  = \mac_add0_s0$656 ;
+    if (stall_adv5) begin
+      \$964  = mac3_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$965  = \mac_add0_s0$658 ;
+    if (stall_adv5) begin
+      \$965  = mac3_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$966  = \mac_add0_s0$659 ;
+    if (stall_adv5) begin
+      \$966  = mac3_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$967  = \mac_add0_s0$799 ;
+    if (stall_adv5) begin
+      \$967  = \mac_mul_s0$797 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$968  = mac_add0_valid_s0;
+    if (stall_adv5) begin
+      \$968  = mac_mul_valid_s0;
+    end
+    if (rst) begin
+      \$968  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$969  = mac_add1_s0;
     if (stall_adv6) begin
-      \$880  = \$649 ;
-    end
-    if (rst) begin
-      \$880  = 1'h0;
+      \$969  = mac0_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$881  = stall_adv7_valid;
+    \$970  = \mac_add1_s0$664 ;
+    if (stall_adv6) begin
+      \$970  = mac0_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$971  = \mac_add1_s0$666 ;
+    if (stall_adv6) begin
+      \$971  = mac1_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$972  = \mac_add1_s0$667 ;
+    if (stall_adv6) begin
+      \$972  = mac1_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$973  = \mac_add1_s0$669 ;
+    if (stall_adv6) begin
+      \$973  = mac2_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$974  = \mac_add1_s0$670 ;
+    if (stall_adv6) begin
+      \$974  = mac2_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$975  = \mac_add1_s0$672 ;
+    if (stall_adv6) begin
+      \$975  = mac3_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$976  = \mac_add1_s0$673 ;
+    if (stall_adv6) begin
+      \$976  = mac3_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$977  = \mac_add1_s0$801 ;
+    if (stall_adv6) begin
+      \$977  = \mac_add0_s0$799 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$978  = mac_add1_valid_s0;
+    if (stall_adv6) begin
+      \$978  = mac_add0_valid_s0;
+    end
+    if (rst) begin
+      \$978  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$979  = mac_add2_s0;
     if (stall_adv7) begin
-      \$881  = \$650 ;
-    end
-    if (rst) begin
-      \$881  = 1'h0;
+      \$979  = mac0_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$882  = mac_acc0_out;
-    if (\$651 ) begin
-      if (\mac_add2_s0$689 ) begin
-        \$882  = \$636 [31:0];
+    \$980  = \mac_add2_s0$689 ;
+    if (stall_adv7) begin
+      \$980  = mac1_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$981  = \mac_add2_s0$692 ;
+    if (stall_adv7) begin
+      \$981  = mac2_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$982  = \mac_add2_s0$695 ;
+    if (stall_adv7) begin
+      \$982  = mac3_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$983  = \mac_add2_s0$803 ;
+    if (stall_adv7) begin
+      \$983  = \mac_add1_s0$801 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$984  = mac_add2_valid_s0;
+    if (stall_adv7) begin
+      \$984  = mac_add1_valid_s0;
+    end
+    if (rst) begin
+      \$984  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$985  = o__valid;
+    if (i__ready) begin
+      \$985  = \$644 ;
+    end
+    if (rst) begin
+      \$985  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$986  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$986  = \$645 ;
+    end
+    if (rst) begin
+      \$986  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$987  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$987  = \$646 ;
+    end
+    if (rst) begin
+      \$987  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$988  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$988  = \$647 ;
+    end
+    if (rst) begin
+      \$988  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$989  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$989  = \$648 ;
+    end
+    if (rst) begin
+      \$989  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$990  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$990  = \$649 ;
+    end
+    if (rst) begin
+      \$990  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$991  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$991  = \$650 ;
+    end
+    if (rst) begin
+      \$991  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$992  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$992  = \$651 ;
+    end
+    if (rst) begin
+      \$992  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$993  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$993  = \$652 ;
+    end
+    if (rst) begin
+      \$993  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$994  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$994  = \$653 ;
+    end
+    if (rst) begin
+      \$994  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$995  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$995  = \$654 ;
+    end
+    if (rst) begin
+      \$995  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$996  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$996  = \$655 ;
+    end
+    if (rst) begin
+      \$996  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$997  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$997  = \$656 ;
+    end
+    if (rst) begin
+      \$997  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$998  = mac_acc0_out;
+    if (\$657 ) begin
+      if (\mac_add2_s0$803 ) begin
+        \$998  = \$634 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$883  = mac_acc0;
-    if (\$651 ) begin
+    \$999  = mac_acc0;
+    if (\$657 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$689 ) begin
-        \$883  = 32'd0;
+      if (\mac_add2_s0$803 ) begin
+        \$999  = 32'd0;
       end else begin
-        \$883  = \$636 [31:0];
+        \$999  = \$634 [31:0];
       end
     end
     if (rst) begin
-      \$883  = 32'd0;
+      \$999  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$884  = mac_acc1_out;
-    if (\$652 ) begin
-      if (\mac_add2_s0$689 ) begin
-        \$884  = \$637 [31:0];
+    \$1000  = mac_acc1_out;
+    if (\$658 ) begin
+      if (\mac_add2_s0$803 ) begin
+        \$1000  = \$635 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$885  = mac_acc1;
-    if (\$652 ) begin
+    \$1001  = mac_acc1;
+    if (\$658 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$689 ) begin
-        \$885  = 32'd0;
+      if (\mac_add2_s0$803 ) begin
+        \$1001  = 32'd0;
       end else begin
-        \$885  = \$637 [31:0];
+        \$1001  = \$635 [31:0];
       end
     end
     if (rst) begin
-      \$885  = 32'd0;
+      \$1001  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$886  = mac_acc2_out;
-    if (\$653 ) begin
-      if (\mac_add2_s0$689 ) begin
-        \$886  = \$638 [31:0];
+    \$1002  = mac_acc2_out;
+    if (\$659 ) begin
+      if (\mac_add2_s0$803 ) begin
+        \$1002  = \$636 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$887  = mac_acc2;
-    if (\$653 ) begin
+    \$1003  = mac_acc2;
+    if (\$659 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$689 ) begin
-        \$887  = 32'd0;
+      if (\mac_add2_s0$803 ) begin
+        \$1003  = 32'd0;
       end else begin
-        \$887  = \$638 [31:0];
+        \$1003  = \$636 [31:0];
       end
     end
     if (rst) begin
-      \$887  = 32'd0;
+      \$1003  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$888  = mac_acc3_out;
-    if (\$654 ) begin
-      if (\mac_add2_s0$689 ) begin
-        \$888  = \$639 [31:0];
+    \$1004  = mac_acc3_out;
+    if (\$660 ) begin
+      if (\mac_add2_s0$803 ) begin
+        \$1004  = \$637 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$889  = mac_acc3;
-    if (\$654 ) begin
+    \$1005  = mac_acc3;
+    if (\$660 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$689 ) begin
-        \$889  = 32'd0;
+      if (\mac_add2_s0$803 ) begin
+        \$1005  = 32'd0;
       end else begin
-        \$889  = \$639 [31:0];
+        \$1005  = \$637 [31:0];
       end
     end
     if (rst) begin
-      \$889  = 32'd0;
+      \$1005  = 32'd0;
     end
   end
   assign advance = i__ready;
-  assign mac_acc0_next = \$636 [31:0];
-  assign mac_acc1_next = \$637 [31:0];
-  assign mac_acc2_next = \$638 [31:0];
-  assign mac_acc3_next = \$639 [31:0];
+  assign mac_acc0_next = \$634 [31:0];
+  assign mac_acc1_next = \$635 [31:0];
+  assign mac_acc2_next = \$636 [31:0];
+  assign mac_acc3_next = \$637 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.values  = i__payload[63:0];
   assign \i__payload.values[0]  = i__payload[7:0];
@@ -5453,17 +6709,6 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$509 [2:0] = { \$507 , \$506 , \$505  };
   assign mac_wmux_drop15[2:0] = 3'h0;
   assign mac_wmux_drop15[3] = \$513 ;
-  assign \$514  = 1'h1;
-  assign \$515  = mac_wmux_keep0;
-  assign mac_wmux_s0_mv14 = 1'h0;
-  assign mac_wmux_s0_v14 = \$543 ;
-  assign mac_wmux_s0_d14 = mac_wmux_drop14;
-  assign mac_wmux_s0_w0_14 = i__payload[215:208];
-  assign mac_wmux_s0_w1_14 = i__payload[343:336];
-  assign mac_wmux_s0_w2_14 = i__payload[471:464];
-  assign mac_wmux_s0_w3_14 = i__payload[599:592];
-  assign \$640  = 1'h1;
-  assign \$641  = mac_wmux_keep15;
 endmodule
 
 // nmsparse_mul_ireg: signed product of two registered operands.
