@@ -147,8 +147,15 @@ class StagedSum:
         self.level += 1
 
     def _product(self, v: Value, c: int, name: str) -> Value:
+        # shifted copies of v, one per set bit of |c|, summed and negated for c < 0: carry
+        # chains, not a DSP block used combinationally
         t = Signal(signed(len(v) + Value.cast(c).shape().width + 1), name=name)
-        self.m.d.comb += t.eq(v * c)
+        mag = abs(c)
+        parts = [v.as_signed() << b for b in range(mag.bit_length()) if mag >> b & 1]
+        total = parts[0]
+        for q in parts[1:]:
+            total = total + q
+        self.m.d.comb += t.eq(-total if c < 0 else total)
         return t
 
     def finish(self) -> list[Value]:

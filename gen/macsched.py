@@ -62,13 +62,23 @@ MAX_STAGES = 8
 #: column, longer by ``fanout`` per doubling of K because one activation feeds K multipliers;
 #: ``route``: a local route; ``add``/``carry_bit``: one carry-chain adder level; ``acc``: the
 #: accumulator adder with its clear multiplexer; ``read``: a bank read's clock-to-out.
-#: Calibrated on fully registered MACs placed with nextpnr (8:16 sparse and 16-wide dense at
-#: K = 4, 4-wide dense and 8:16 sparse at K = 16): the DSP segment measured 8.65-10.2 ns
-#: (3.93 ns in the DSP, 2.5-4.6 ns of routing in, 1.1-1.7 ns out), which bounds every MAC
-#: near 100 MHz in this flow.
+#: Calibrated first on fully registered MACs placed with nextpnr (8:16 sparse and 16-wide
+#: dense at K = 4, 4-wide dense and 8:16 sparse at K = 16): the DSP segment measured
+#: 8.65-10.2 ns (3.93 ns in the DSP, 2.5-4.6 ns of routing in, 1.1-1.7 ns out), which bounded
+#: every MAC near 100 MHz in this flow; hence the DSP-registered form. Then, with that form
+#: (2026-12-06, seed 1): ``add`` from two adder levels between registers in 7.03 ns
+#: (dense_mac_16_int8_k4); ``wmux_stage`` (one stage of the compaction network; the per-slot
+#: trees keep ``wmux_level``) from two compaction stages between registers in 7.30 ns
+#: (nm_linear_8_16_int8_k4) and 7.87 ns (nm_spmac_16_32_int8_k4), mostly routing:
+#: each stage moves every kept column's K x 8 bits across 2^b positions; ``wmux_decode``:
+#: the index decode (compare every index with each position, OR the hits); ``read``: a block
+#: RAM's read data into a register, 8.04 ns (nm_linear_8_16_int8_k4_wmem: 5.83 ns
+#: clock-to-out, the rest routing).
 ECP5_DELAYS_NS: dict[str, float] = {
     "segment": 0.8,
     "wmux_level": 1.4,
+    "wmux_stage": 2.8,
+    "wmux_decode": 3.0,
     "wmux_fanout": 0.6,
     "dsp": 3.93,
     "dsp_route": 2.6,
@@ -77,7 +87,7 @@ ECP5_DELAYS_NS: dict[str, float] = {
     "add": 2.3,
     "carry_bit": 0.05,
     "acc": 1.6,
-    "read": 5.4,
+    "read": 7.2,
     "dsp_setup": 0.1,
     "dsp_out": 3.4,
 }
@@ -237,12 +247,13 @@ def wmux_steps(n: int, m: int, model: dict[str, float] | None = None) -> list[fl
     """Modeled delay (ns) of each step of the weight selection of N:M, in order; registers
     (``MACSchedule.wmux``) can go between steps. Per-slot trees: the offsets ``index - s``,
     then one 2:1 level per select bit; compaction: the index decode (three levels: the
-    compare of every index with each position, and the ORs of its hits), then one
+    compare of every index with each position, and the ORs of its hits: ``wmux_decode``),
+    then one
     stage per bit of the dropped-column count (:func:`gen.mac`)."""
     p = ECP5_DELAYS_NS if model is None else model
     if weight_select(n, m) == "tree":
         return [0.0] + [p["wmux_level"]] * max(1, (m - n).bit_length())
-    return [3 * p["wmux_level"]] + [p["wmux_level"]] * max(1, (m - n).bit_length())
+    return [p["wmux_decode"]] + [p["wmux_stage"]] * max(1, (m - n).bit_length())
 
 
 def wmux_cut_after(steps: int, cuts: int) -> list[int]:

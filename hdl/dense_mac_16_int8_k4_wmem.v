@@ -15,20 +15,20 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire \$106 ;
   wire \$107 ;
   wire \$108 ;
-  wire \$109 ;
+  wire [32:0] \$109 ;
   wire \$11 ;
-  wire \$110 ;
+  wire [32:0] \$110 ;
   wire [32:0] \$111 ;
   wire [32:0] \$112 ;
-  wire [32:0] \$113 ;
-  wire [32:0] \$114 ;
+  wire \$113 ;
+  wire \$114 ;
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
-  wire \$118 ;
+  wire [6:0] \$118 ;
   wire \$119 ;
   wire \$12 ;
-  wire [6:0] \$120 ;
+  wire \$120 ;
   wire \$121 ;
   wire \$122 ;
   wire \$123 ;
@@ -46,12 +46,12 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire \$134 ;
   wire \$135 ;
   wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
+  reg [5:0] \$137 ;
+  reg [7:0] \$138 ;
+  reg [7:0] \$139 ;
   wire \$14 ;
-  wire \$140 ;
-  reg [5:0] \$141 ;
+  reg [7:0] \$140 ;
+  reg [7:0] \$141 ;
   reg [7:0] \$142 ;
   reg [7:0] \$143 ;
   reg [7:0] \$144 ;
@@ -65,12 +65,12 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [7:0] \$151 ;
   reg [7:0] \$152 ;
   reg [7:0] \$153 ;
-  reg [7:0] \$154 ;
-  reg [7:0] \$155 ;
+  reg \$154 ;
+  reg \$155 ;
   reg [7:0] \$156 ;
   reg [7:0] \$157 ;
-  reg \$158 ;
-  reg \$159 ;
+  reg [7:0] \$158 ;
+  reg [7:0] \$159 ;
   wire \$16 ;
   reg [7:0] \$160 ;
   reg [7:0] \$161 ;
@@ -156,15 +156,15 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [7:0] \$233 ;
   reg [7:0] \$234 ;
   reg [7:0] \$235 ;
-  reg [7:0] \$236 ;
-  reg [7:0] \$237 ;
-  reg [7:0] \$238 ;
-  reg [7:0] \$239 ;
+  reg \$236 ;
+  reg \$237 ;
+  reg \$238 ;
+  reg \$239 ;
   wire \$24 ;
-  reg \$240 ;
-  reg \$241 ;
-  reg \$242 ;
-  reg \$243 ;
+  reg [15:0] \$240 ;
+  reg [15:0] \$241 ;
+  reg [15:0] \$242 ;
+  reg [15:0] \$243 ;
   reg [15:0] \$244 ;
   reg [15:0] \$245 ;
   reg [15:0] \$246 ;
@@ -232,111 +232,61 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [15:0] \$301 ;
   reg [15:0] \$302 ;
   reg [15:0] \$303 ;
-  reg [15:0] \$304 ;
-  reg [15:0] \$305 ;
-  reg [15:0] \$306 ;
-  reg [15:0] \$307 ;
-  reg \$308 ;
-  reg \$309 ;
+  reg \$304 ;
+  reg \$305 ;
+  reg [17:0] \$306 ;
+  reg [17:0] \$307 ;
+  reg [17:0] \$308 ;
+  reg [17:0] \$309 ;
   wire \$31 ;
-  reg [16:0] \$310 ;
-  reg [16:0] \$311 ;
-  reg [16:0] \$312 ;
-  reg [16:0] \$313 ;
-  reg [16:0] \$314 ;
-  reg [16:0] \$315 ;
-  reg [16:0] \$316 ;
-  reg [16:0] \$317 ;
-  reg [16:0] \$318 ;
-  reg [16:0] \$319 ;
+  reg [17:0] \$310 ;
+  reg [17:0] \$311 ;
+  reg [17:0] \$312 ;
+  reg [17:0] \$313 ;
+  reg [17:0] \$314 ;
+  reg [17:0] \$315 ;
+  reg [17:0] \$316 ;
+  reg [17:0] \$317 ;
+  reg [17:0] \$318 ;
+  reg [17:0] \$319 ;
   wire \$32 ;
-  reg [16:0] \$320 ;
-  reg [16:0] \$321 ;
-  reg [16:0] \$322 ;
-  reg [16:0] \$323 ;
-  reg [16:0] \$324 ;
-  reg [16:0] \$325 ;
-  reg [16:0] \$326 ;
-  reg [16:0] \$327 ;
-  reg [16:0] \$328 ;
-  reg [16:0] \$329 ;
+  reg [17:0] \$320 ;
+  reg [17:0] \$321 ;
+  reg \$322 ;
+  reg \$323 ;
+  reg [19:0] \$324 ;
+  reg [19:0] \$325 ;
+  reg [19:0] \$326 ;
+  reg [19:0] \$327 ;
+  reg \$328 ;
+  reg \$329 ;
   wire \$33 ;
-  reg [16:0] \$330 ;
-  reg [16:0] \$331 ;
-  reg [16:0] \$332 ;
-  reg [16:0] \$333 ;
-  reg [16:0] \$334 ;
-  reg [16:0] \$335 ;
-  reg [16:0] \$336 ;
-  reg [16:0] \$337 ;
-  reg [16:0] \$338 ;
-  reg [16:0] \$339 ;
+  reg \$330 ;
+  reg \$331 ;
+  reg \$332 ;
+  reg \$333 ;
+  reg \$334 ;
+  reg \$335 ;
+  reg \$336 ;
+  reg \$337 ;
+  reg \$338 ;
+  reg \$339 ;
   wire \$34 ;
-  reg [16:0] \$340 ;
-  reg [16:0] \$341 ;
-  reg \$342 ;
-  reg \$343 ;
-  reg [17:0] \$344 ;
-  reg [17:0] \$345 ;
-  reg [17:0] \$346 ;
-  reg [17:0] \$347 ;
-  reg [17:0] \$348 ;
-  reg [17:0] \$349 ;
+  reg \$340 ;
+  reg \$341 ;
+  reg [31:0] \$342 ;
+  reg [31:0] \$343 ;
+  reg [31:0] \$344 ;
+  reg [31:0] \$345 ;
+  reg [31:0] \$346 ;
+  reg [31:0] \$347 ;
+  reg [31:0] \$348 ;
+  reg [31:0] \$349 ;
   wire \$35 ;
-  reg [17:0] \$350 ;
-  reg [17:0] \$351 ;
-  reg [17:0] \$352 ;
-  reg [17:0] \$353 ;
-  reg [17:0] \$354 ;
-  reg [17:0] \$355 ;
-  reg [17:0] \$356 ;
-  reg [17:0] \$357 ;
-  reg [17:0] \$358 ;
-  reg [17:0] \$359 ;
   wire \$36 ;
-  reg \$360 ;
-  reg \$361 ;
-  reg [18:0] \$362 ;
-  reg [18:0] \$363 ;
-  reg [18:0] \$364 ;
-  reg [18:0] \$365 ;
-  reg [18:0] \$366 ;
-  reg [18:0] \$367 ;
-  reg [18:0] \$368 ;
-  reg [18:0] \$369 ;
   wire \$37 ;
-  reg \$370 ;
-  reg \$371 ;
-  reg [19:0] \$372 ;
-  reg [19:0] \$373 ;
-  reg [19:0] \$374 ;
-  reg [19:0] \$375 ;
-  reg \$376 ;
-  reg \$377 ;
-  reg \$378 ;
-  reg \$379 ;
   wire \$38 ;
-  reg \$380 ;
-  reg \$381 ;
-  reg \$382 ;
-  reg \$383 ;
-  reg \$384 ;
-  reg \$385 ;
-  reg \$386 ;
-  reg \$387 ;
-  reg \$388 ;
-  reg \$389 ;
   wire \$39 ;
-  reg \$390 ;
-  reg \$391 ;
-  reg [31:0] \$392 ;
-  reg [31:0] \$393 ;
-  reg [31:0] \$394 ;
-  reg [31:0] \$395 ;
-  reg [31:0] \$396 ;
-  reg [31:0] \$397 ;
-  reg [31:0] \$398 ;
-  reg [31:0] \$399 ;
   wire \$4 ;
   wire \$40 ;
   wire \$41 ;
@@ -572,73 +522,29 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [31:0] mac_acc3 = 32'd0;
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
-  reg [16:0] mac_add0_s0 = 17'h00000;
-  reg [16:0] \mac_add0_s0$200  = 17'h00000;
-  reg [16:0] \mac_add0_s0$202  = 17'h00000;
-  reg [16:0] \mac_add0_s0$203  = 17'h00000;
-  reg [16:0] \mac_add0_s0$205  = 17'h00000;
-  reg [16:0] \mac_add0_s0$206  = 17'h00000;
-  reg [16:0] \mac_add0_s0$208  = 17'h00000;
-  reg [16:0] \mac_add0_s0$209  = 17'h00000;
-  reg [16:0] \mac_add0_s0$211  = 17'h00000;
-  reg [16:0] \mac_add0_s0$212  = 17'h00000;
-  reg [16:0] \mac_add0_s0$214  = 17'h00000;
-  reg [16:0] \mac_add0_s0$215  = 17'h00000;
-  reg [16:0] \mac_add0_s0$217  = 17'h00000;
-  reg [16:0] \mac_add0_s0$218  = 17'h00000;
-  reg [16:0] \mac_add0_s0$220  = 17'h00000;
-  reg [16:0] \mac_add0_s0$221  = 17'h00000;
-  reg [16:0] \mac_add0_s0$223  = 17'h00000;
-  reg [16:0] \mac_add0_s0$224  = 17'h00000;
-  reg [16:0] \mac_add0_s0$226  = 17'h00000;
-  reg [16:0] \mac_add0_s0$227  = 17'h00000;
-  reg [16:0] \mac_add0_s0$229  = 17'h00000;
-  reg [16:0] \mac_add0_s0$230  = 17'h00000;
-  reg [16:0] \mac_add0_s0$232  = 17'h00000;
-  reg [16:0] \mac_add0_s0$233  = 17'h00000;
-  reg [16:0] \mac_add0_s0$235  = 17'h00000;
-  reg [16:0] \mac_add0_s0$236  = 17'h00000;
-  reg [16:0] \mac_add0_s0$238  = 17'h00000;
-  reg [16:0] \mac_add0_s0$239  = 17'h00000;
-  reg [16:0] \mac_add0_s0$241  = 17'h00000;
-  reg [16:0] \mac_add0_s0$242  = 17'h00000;
-  reg [16:0] \mac_add0_s0$244  = 17'h00000;
-  reg [16:0] \mac_add0_s0$245  = 17'h00000;
-  reg \mac_add0_s0$497  = 1'h0;
-  reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
-  reg [17:0] \mac_add1_s0$250  = 18'h00000;
-  reg [17:0] \mac_add1_s0$252  = 18'h00000;
-  reg [17:0] \mac_add1_s0$253  = 18'h00000;
-  reg [17:0] \mac_add1_s0$255  = 18'h00000;
-  reg [17:0] \mac_add1_s0$256  = 18'h00000;
-  reg [17:0] \mac_add1_s0$258  = 18'h00000;
-  reg [17:0] \mac_add1_s0$259  = 18'h00000;
-  reg [17:0] \mac_add1_s0$261  = 18'h00000;
-  reg [17:0] \mac_add1_s0$262  = 18'h00000;
-  reg [17:0] \mac_add1_s0$264  = 18'h00000;
-  reg [17:0] \mac_add1_s0$265  = 18'h00000;
-  reg [17:0] \mac_add1_s0$267  = 18'h00000;
-  reg [17:0] \mac_add1_s0$268  = 18'h00000;
-  reg [17:0] \mac_add1_s0$270  = 18'h00000;
-  reg [17:0] \mac_add1_s0$271  = 18'h00000;
-  reg \mac_add1_s0$499  = 1'h0;
+  reg [17:0] \mac_add1_s0$216  = 18'h00000;
+  reg [17:0] \mac_add1_s0$218  = 18'h00000;
+  reg [17:0] \mac_add1_s0$219  = 18'h00000;
+  reg [17:0] \mac_add1_s0$221  = 18'h00000;
+  reg [17:0] \mac_add1_s0$222  = 18'h00000;
+  reg [17:0] \mac_add1_s0$224  = 18'h00000;
+  reg [17:0] \mac_add1_s0$225  = 18'h00000;
+  reg [17:0] \mac_add1_s0$227  = 18'h00000;
+  reg [17:0] \mac_add1_s0$228  = 18'h00000;
+  reg [17:0] \mac_add1_s0$230  = 18'h00000;
+  reg [17:0] \mac_add1_s0$231  = 18'h00000;
+  reg [17:0] \mac_add1_s0$233  = 18'h00000;
+  reg [17:0] \mac_add1_s0$234  = 18'h00000;
+  reg [17:0] \mac_add1_s0$236  = 18'h00000;
+  reg [17:0] \mac_add1_s0$237  = 18'h00000;
+  reg \mac_add1_s0$453  = 1'h0;
   reg mac_add1_valid_s0 = 1'h0;
-  reg [18:0] mac_add2_s0 = 19'h00000;
-  reg [18:0] \mac_add2_s0$276  = 19'h00000;
-  reg [18:0] \mac_add2_s0$278  = 19'h00000;
-  reg [18:0] \mac_add2_s0$279  = 19'h00000;
-  reg [18:0] \mac_add2_s0$281  = 19'h00000;
-  reg [18:0] \mac_add2_s0$282  = 19'h00000;
-  reg [18:0] \mac_add2_s0$284  = 19'h00000;
-  reg [18:0] \mac_add2_s0$285  = 19'h00000;
-  reg \mac_add2_s0$501  = 1'h0;
-  reg mac_add2_valid_s0 = 1'h0;
   reg [19:0] mac_add3_s0 = 20'h00000;
-  reg [19:0] \mac_add3_s0$301  = 20'h00000;
-  reg [19:0] \mac_add3_s0$304  = 20'h00000;
-  reg [19:0] \mac_add3_s0$307  = 20'h00000;
-  reg \mac_add3_s0$503  = 1'h0;
+  reg [19:0] \mac_add3_s0$257  = 20'h00000;
+  reg [19:0] \mac_add3_s0$260  = 20'h00000;
+  reg [19:0] \mac_add3_s0$263  = 20'h00000;
+  reg \mac_add3_s0$455  = 1'h0;
   reg mac_add3_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
@@ -708,7 +614,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [15:0] \mac_mul_s0$192  = 16'h0000;
   reg [15:0] \mac_mul_s0$194  = 16'h0000;
   reg [15:0] \mac_mul_s0$195  = 16'h0000;
-  reg \mac_mul_s0$495  = 1'h0;
+  reg \mac_mul_s0$451  = 1'h0;
   reg mac_mul_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
@@ -777,104 +683,104 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire [15:0] mac_prod3_8;
   wire [15:0] mac_prod3_9;
   reg [7:0] mac_rdreg_s0 = 8'h00;
-  reg [7:0] \mac_rdreg_s0$333  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$289  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$290  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$291  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$292  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$294  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$295  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$296  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$297  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$299  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$300  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$301  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$302  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$304  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$305  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$306  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$307  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$309  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$310  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$311  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$312  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$314  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$315  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$316  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$317  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$319  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$320  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$321  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$322  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$324  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$325  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$326  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$327  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$329  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$330  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$331  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$332  = 8'h00;
   reg [7:0] \mac_rdreg_s0$334  = 8'h00;
   reg [7:0] \mac_rdreg_s0$335  = 8'h00;
   reg [7:0] \mac_rdreg_s0$336  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$338  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$337  = 8'h00;
   reg [7:0] \mac_rdreg_s0$339  = 8'h00;
   reg [7:0] \mac_rdreg_s0$340  = 8'h00;
   reg [7:0] \mac_rdreg_s0$341  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$343  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$342  = 8'h00;
   reg [7:0] \mac_rdreg_s0$344  = 8'h00;
   reg [7:0] \mac_rdreg_s0$345  = 8'h00;
   reg [7:0] \mac_rdreg_s0$346  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$348  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$347  = 8'h00;
   reg [7:0] \mac_rdreg_s0$349  = 8'h00;
   reg [7:0] \mac_rdreg_s0$350  = 8'h00;
   reg [7:0] \mac_rdreg_s0$351  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$353  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$352  = 8'h00;
   reg [7:0] \mac_rdreg_s0$354  = 8'h00;
   reg [7:0] \mac_rdreg_s0$355  = 8'h00;
   reg [7:0] \mac_rdreg_s0$356  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$358  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$357  = 8'h00;
   reg [7:0] \mac_rdreg_s0$359  = 8'h00;
   reg [7:0] \mac_rdreg_s0$360  = 8'h00;
   reg [7:0] \mac_rdreg_s0$361  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$363  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$362  = 8'h00;
   reg [7:0] \mac_rdreg_s0$364  = 8'h00;
   reg [7:0] \mac_rdreg_s0$365  = 8'h00;
   reg [7:0] \mac_rdreg_s0$366  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$367  = 8'h00;
   reg [7:0] \mac_rdreg_s0$368  = 8'h00;
   reg [7:0] \mac_rdreg_s0$369  = 8'h00;
   reg [7:0] \mac_rdreg_s0$370  = 8'h00;
   reg [7:0] \mac_rdreg_s0$371  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$372  = 8'h00;
   reg [7:0] \mac_rdreg_s0$373  = 8'h00;
   reg [7:0] \mac_rdreg_s0$374  = 8'h00;
   reg [7:0] \mac_rdreg_s0$375  = 8'h00;
   reg [7:0] \mac_rdreg_s0$376  = 8'h00;
+  reg [7:0] \mac_rdreg_s0$377  = 8'h00;
   reg [7:0] \mac_rdreg_s0$378  = 8'h00;
   reg [7:0] \mac_rdreg_s0$379  = 8'h00;
   reg [7:0] \mac_rdreg_s0$380  = 8'h00;
   reg [7:0] \mac_rdreg_s0$381  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$383  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$384  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$385  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$386  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$388  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$389  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$390  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$391  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$393  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$394  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$395  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$396  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$398  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$399  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$400  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$401  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$403  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$404  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$405  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$406  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$408  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$409  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$410  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$411  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$412  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$413  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$414  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$415  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$416  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$417  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$418  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$419  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$420  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$421  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$422  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$423  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$424  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$425  = 8'h00;
-  reg [7:0] \mac_rdreg_s0$426  = 8'h00;
-  reg \mac_rdreg_s0$427  = 1'h0;
+  reg [7:0] \mac_rdreg_s0$382  = 8'h00;
+  reg \mac_rdreg_s0$383  = 1'h0;
   reg mac_rdreg_valid_s0 = 1'h0;
   reg [7:0] mac_read_s0 = 8'h00;
-  reg [7:0] \mac_read_s0$314  = 8'h00;
-  reg [7:0] \mac_read_s0$315  = 8'h00;
-  reg [7:0] \mac_read_s0$316  = 8'h00;
-  reg [7:0] \mac_read_s0$317  = 8'h00;
-  reg [7:0] \mac_read_s0$318  = 8'h00;
-  reg [7:0] \mac_read_s0$319  = 8'h00;
-  reg [7:0] \mac_read_s0$320  = 8'h00;
-  reg [7:0] \mac_read_s0$321  = 8'h00;
-  reg [7:0] \mac_read_s0$322  = 8'h00;
-  reg [7:0] \mac_read_s0$323  = 8'h00;
-  reg [7:0] \mac_read_s0$324  = 8'h00;
-  reg [7:0] \mac_read_s0$325  = 8'h00;
-  reg [7:0] \mac_read_s0$326  = 8'h00;
-  reg [7:0] \mac_read_s0$327  = 8'h00;
-  reg [7:0] \mac_read_s0$328  = 8'h00;
-  reg \mac_read_s0$329  = 1'h0;
+  reg [7:0] \mac_read_s0$270  = 8'h00;
+  reg [7:0] \mac_read_s0$271  = 8'h00;
+  reg [7:0] \mac_read_s0$272  = 8'h00;
+  reg [7:0] \mac_read_s0$273  = 8'h00;
+  reg [7:0] \mac_read_s0$274  = 8'h00;
+  reg [7:0] \mac_read_s0$275  = 8'h00;
+  reg [7:0] \mac_read_s0$276  = 8'h00;
+  reg [7:0] \mac_read_s0$277  = 8'h00;
+  reg [7:0] \mac_read_s0$278  = 8'h00;
+  reg [7:0] \mac_read_s0$279  = 8'h00;
+  reg [7:0] \mac_read_s0$280  = 8'h00;
+  reg [7:0] \mac_read_s0$281  = 8'h00;
+  reg [7:0] \mac_read_s0$282  = 8'h00;
+  reg [7:0] \mac_read_s0$283  = 8'h00;
+  reg [7:0] \mac_read_s0$284  = 8'h00;
+  reg \mac_read_s0$285  = 1'h0;
   reg mac_read_valid_s0 = 1'h0;
   output [127:0] o__payload;
   wire [127:0] o__payload;
@@ -919,81 +825,81 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   (* init = 6'h00 *)
   wire [5:0] \rp__addr$90 ;
   wire [31:0] rp__data;
-  wire [31:0] \rp__data$337 ;
-  wire [7:0] \rp__data$337[0] ;
-  wire [7:0] \rp__data$337[1] ;
-  wire [7:0] \rp__data$337[2] ;
-  wire [7:0] \rp__data$337[3] ;
-  wire [31:0] \rp__data$342 ;
-  wire [7:0] \rp__data$342[0] ;
-  wire [7:0] \rp__data$342[1] ;
-  wire [7:0] \rp__data$342[2] ;
-  wire [7:0] \rp__data$342[3] ;
-  wire [31:0] \rp__data$347 ;
-  wire [7:0] \rp__data$347[0] ;
-  wire [7:0] \rp__data$347[1] ;
-  wire [7:0] \rp__data$347[2] ;
-  wire [7:0] \rp__data$347[3] ;
-  wire [31:0] \rp__data$352 ;
-  wire [7:0] \rp__data$352[0] ;
-  wire [7:0] \rp__data$352[1] ;
-  wire [7:0] \rp__data$352[2] ;
-  wire [7:0] \rp__data$352[3] ;
-  wire [31:0] \rp__data$357 ;
-  wire [7:0] \rp__data$357[0] ;
-  wire [7:0] \rp__data$357[1] ;
-  wire [7:0] \rp__data$357[2] ;
-  wire [7:0] \rp__data$357[3] ;
-  wire [31:0] \rp__data$362 ;
-  wire [7:0] \rp__data$362[0] ;
-  wire [7:0] \rp__data$362[1] ;
-  wire [7:0] \rp__data$362[2] ;
-  wire [7:0] \rp__data$362[3] ;
-  wire [31:0] \rp__data$367 ;
-  wire [7:0] \rp__data$367[0] ;
-  wire [7:0] \rp__data$367[1] ;
-  wire [7:0] \rp__data$367[2] ;
-  wire [7:0] \rp__data$367[3] ;
-  wire [31:0] \rp__data$372 ;
-  wire [7:0] \rp__data$372[0] ;
-  wire [7:0] \rp__data$372[1] ;
-  wire [7:0] \rp__data$372[2] ;
-  wire [7:0] \rp__data$372[3] ;
-  wire [31:0] \rp__data$377 ;
-  wire [7:0] \rp__data$377[0] ;
-  wire [7:0] \rp__data$377[1] ;
-  wire [7:0] \rp__data$377[2] ;
-  wire [7:0] \rp__data$377[3] ;
-  wire [31:0] \rp__data$382 ;
-  wire [7:0] \rp__data$382[0] ;
-  wire [7:0] \rp__data$382[1] ;
-  wire [7:0] \rp__data$382[2] ;
-  wire [7:0] \rp__data$382[3] ;
-  wire [31:0] \rp__data$387 ;
-  wire [7:0] \rp__data$387[0] ;
-  wire [7:0] \rp__data$387[1] ;
-  wire [7:0] \rp__data$387[2] ;
-  wire [7:0] \rp__data$387[3] ;
-  wire [31:0] \rp__data$392 ;
-  wire [7:0] \rp__data$392[0] ;
-  wire [7:0] \rp__data$392[1] ;
-  wire [7:0] \rp__data$392[2] ;
-  wire [7:0] \rp__data$392[3] ;
-  wire [31:0] \rp__data$397 ;
-  wire [7:0] \rp__data$397[0] ;
-  wire [7:0] \rp__data$397[1] ;
-  wire [7:0] \rp__data$397[2] ;
-  wire [7:0] \rp__data$397[3] ;
-  wire [31:0] \rp__data$402 ;
-  wire [7:0] \rp__data$402[0] ;
-  wire [7:0] \rp__data$402[1] ;
-  wire [7:0] \rp__data$402[2] ;
-  wire [7:0] \rp__data$402[3] ;
-  wire [31:0] \rp__data$407 ;
-  wire [7:0] \rp__data$407[0] ;
-  wire [7:0] \rp__data$407[1] ;
-  wire [7:0] \rp__data$407[2] ;
-  wire [7:0] \rp__data$407[3] ;
+  wire [31:0] \rp__data$293 ;
+  wire [7:0] \rp__data$293[0] ;
+  wire [7:0] \rp__data$293[1] ;
+  wire [7:0] \rp__data$293[2] ;
+  wire [7:0] \rp__data$293[3] ;
+  wire [31:0] \rp__data$298 ;
+  wire [7:0] \rp__data$298[0] ;
+  wire [7:0] \rp__data$298[1] ;
+  wire [7:0] \rp__data$298[2] ;
+  wire [7:0] \rp__data$298[3] ;
+  wire [31:0] \rp__data$303 ;
+  wire [7:0] \rp__data$303[0] ;
+  wire [7:0] \rp__data$303[1] ;
+  wire [7:0] \rp__data$303[2] ;
+  wire [7:0] \rp__data$303[3] ;
+  wire [31:0] \rp__data$308 ;
+  wire [7:0] \rp__data$308[0] ;
+  wire [7:0] \rp__data$308[1] ;
+  wire [7:0] \rp__data$308[2] ;
+  wire [7:0] \rp__data$308[3] ;
+  wire [31:0] \rp__data$313 ;
+  wire [7:0] \rp__data$313[0] ;
+  wire [7:0] \rp__data$313[1] ;
+  wire [7:0] \rp__data$313[2] ;
+  wire [7:0] \rp__data$313[3] ;
+  wire [31:0] \rp__data$318 ;
+  wire [7:0] \rp__data$318[0] ;
+  wire [7:0] \rp__data$318[1] ;
+  wire [7:0] \rp__data$318[2] ;
+  wire [7:0] \rp__data$318[3] ;
+  wire [31:0] \rp__data$323 ;
+  wire [7:0] \rp__data$323[0] ;
+  wire [7:0] \rp__data$323[1] ;
+  wire [7:0] \rp__data$323[2] ;
+  wire [7:0] \rp__data$323[3] ;
+  wire [31:0] \rp__data$328 ;
+  wire [7:0] \rp__data$328[0] ;
+  wire [7:0] \rp__data$328[1] ;
+  wire [7:0] \rp__data$328[2] ;
+  wire [7:0] \rp__data$328[3] ;
+  wire [31:0] \rp__data$333 ;
+  wire [7:0] \rp__data$333[0] ;
+  wire [7:0] \rp__data$333[1] ;
+  wire [7:0] \rp__data$333[2] ;
+  wire [7:0] \rp__data$333[3] ;
+  wire [31:0] \rp__data$338 ;
+  wire [7:0] \rp__data$338[0] ;
+  wire [7:0] \rp__data$338[1] ;
+  wire [7:0] \rp__data$338[2] ;
+  wire [7:0] \rp__data$338[3] ;
+  wire [31:0] \rp__data$343 ;
+  wire [7:0] \rp__data$343[0] ;
+  wire [7:0] \rp__data$343[1] ;
+  wire [7:0] \rp__data$343[2] ;
+  wire [7:0] \rp__data$343[3] ;
+  wire [31:0] \rp__data$348 ;
+  wire [7:0] \rp__data$348[0] ;
+  wire [7:0] \rp__data$348[1] ;
+  wire [7:0] \rp__data$348[2] ;
+  wire [7:0] \rp__data$348[3] ;
+  wire [31:0] \rp__data$353 ;
+  wire [7:0] \rp__data$353[0] ;
+  wire [7:0] \rp__data$353[1] ;
+  wire [7:0] \rp__data$353[2] ;
+  wire [7:0] \rp__data$353[3] ;
+  wire [31:0] \rp__data$358 ;
+  wire [7:0] \rp__data$358[0] ;
+  wire [7:0] \rp__data$358[1] ;
+  wire [7:0] \rp__data$358[2] ;
+  wire [7:0] \rp__data$358[3] ;
+  wire [31:0] \rp__data$363 ;
+  wire [7:0] \rp__data$363[0] ;
+  wire [7:0] \rp__data$363[1] ;
+  wire [7:0] \rp__data$363[2] ;
+  wire [7:0] \rp__data$363[3] ;
   wire [7:0] \rp__data[0] ;
   wire [7:0] \rp__data[1] ;
   wire [7:0] \rp__data[2] ;
@@ -1021,10 +927,6 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire stall_adv1;
   wire stall_adv10;
   reg stall_adv10_valid = 1'h0;
-  wire stall_adv11;
-  reg stall_adv11_valid = 1'h0;
-  wire stall_adv12;
-  reg stall_adv12_valid = 1'h0;
   reg stall_adv1_valid = 1'h0;
   wire stall_adv2;
   reg stall_adv2_valid = 1'h0;
@@ -1309,7 +1211,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _1_ <= wbank1[rp__addr];
     end
   end
-  assign \rp__data$337  = _1_;
+  assign \rp__data$293  = _1_;
   reg [31:0] wbank10 [63:0];
   initial begin
     wbank10[0] = 32'd0;
@@ -1387,7 +1289,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _2_ <= wbank10[rp__addr];
     end
   end
-  assign \rp__data$382  = _2_;
+  assign \rp__data$338  = _2_;
   reg [31:0] wbank11 [63:0];
   initial begin
     wbank11[0] = 32'd0;
@@ -1465,7 +1367,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _3_ <= wbank11[rp__addr];
     end
   end
-  assign \rp__data$387  = _3_;
+  assign \rp__data$343  = _3_;
   reg [31:0] wbank12 [63:0];
   initial begin
     wbank12[0] = 32'd0;
@@ -1543,7 +1445,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _4_ <= wbank12[rp__addr];
     end
   end
-  assign \rp__data$392  = _4_;
+  assign \rp__data$348  = _4_;
   reg [31:0] wbank13 [63:0];
   initial begin
     wbank13[0] = 32'd0;
@@ -1621,7 +1523,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _5_ <= wbank13[rp__addr];
     end
   end
-  assign \rp__data$397  = _5_;
+  assign \rp__data$353  = _5_;
   reg [31:0] wbank14 [63:0];
   initial begin
     wbank14[0] = 32'd0;
@@ -1699,7 +1601,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _6_ <= wbank14[rp__addr];
     end
   end
-  assign \rp__data$402  = _6_;
+  assign \rp__data$358  = _6_;
   reg [31:0] wbank15 [63:0];
   initial begin
     wbank15[0] = 32'd0;
@@ -1777,7 +1679,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _7_ <= wbank15[rp__addr];
     end
   end
-  assign \rp__data$407  = _7_;
+  assign \rp__data$363  = _7_;
   reg [31:0] wbank2 [63:0];
   initial begin
     wbank2[0] = 32'd0;
@@ -1855,7 +1757,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _8_ <= wbank2[rp__addr];
     end
   end
-  assign \rp__data$342  = _8_;
+  assign \rp__data$298  = _8_;
   reg [31:0] wbank3 [63:0];
   initial begin
     wbank3[0] = 32'd0;
@@ -1933,7 +1835,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _9_ <= wbank3[rp__addr];
     end
   end
-  assign \rp__data$347  = _9_;
+  assign \rp__data$303  = _9_;
   reg [31:0] wbank4 [63:0];
   initial begin
     wbank4[0] = 32'd0;
@@ -2011,7 +1913,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _10_ <= wbank4[rp__addr];
     end
   end
-  assign \rp__data$352  = _10_;
+  assign \rp__data$308  = _10_;
   reg [31:0] wbank5 [63:0];
   initial begin
     wbank5[0] = 32'd0;
@@ -2089,7 +1991,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _11_ <= wbank5[rp__addr];
     end
   end
-  assign \rp__data$357  = _11_;
+  assign \rp__data$313  = _11_;
   reg [31:0] wbank6 [63:0];
   initial begin
     wbank6[0] = 32'd0;
@@ -2167,7 +2069,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _12_ <= wbank6[rp__addr];
     end
   end
-  assign \rp__data$362  = _12_;
+  assign \rp__data$318  = _12_;
   reg [31:0] wbank7 [63:0];
   initial begin
     wbank7[0] = 32'd0;
@@ -2245,7 +2147,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _13_ <= wbank7[rp__addr];
     end
   end
-  assign \rp__data$367  = _13_;
+  assign \rp__data$323  = _13_;
   reg [31:0] wbank8 [63:0];
   initial begin
     wbank8[0] = 32'd0;
@@ -2323,7 +2225,7 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _14_ <= wbank8[rp__addr];
     end
   end
-  assign \rp__data$372  = _14_;
+  assign \rp__data$328  = _14_;
   reg [31:0] wbank9 [63:0];
   initial begin
     wbank9[0] = 32'd0;
@@ -2401,221 +2303,73 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
       _15_ <= wbank9[rp__addr];
     end
   end
-  assign \rp__data$377  = _15_;
+  assign \rp__data$333  = _15_;
   always @(posedge clk)
-    \mac_mul_s0$174  <= \$293 ;
+    \mac_add1_s0$231  <= \$317 ;
   always @(posedge clk)
-    \mac_mul_s0$176  <= \$294 ;
+    \mac_add1_s0$233  <= \$318 ;
   always @(posedge clk)
-    \mac_mul_s0$177  <= \$295 ;
+    \mac_add1_s0$234  <= \$319 ;
   always @(posedge clk)
-    \mac_mul_s0$179  <= \$296 ;
+    \mac_add1_s0$236  <= \$320 ;
   always @(posedge clk)
-    \mac_mul_s0$180  <= \$297 ;
+    \mac_add1_s0$237  <= \$321 ;
   always @(posedge clk)
-    \mac_mul_s0$182  <= \$298 ;
+    \mac_add1_s0$453  <= \$322 ;
   always @(posedge clk)
-    \mac_mul_s0$183  <= \$299 ;
+    mac_add1_valid_s0 <= \$323 ;
   always @(posedge clk)
-    \mac_mul_s0$185  <= \$300 ;
+    mac_add3_s0 <= \$324 ;
   always @(posedge clk)
-    \mac_mul_s0$186  <= \$301 ;
+    \mac_add3_s0$257  <= \$325 ;
   always @(posedge clk)
-    \mac_mul_s0$188  <= \$302 ;
+    \mac_add3_s0$260  <= \$326 ;
   always @(posedge clk)
-    \mac_mul_s0$189  <= \$303 ;
+    \mac_add3_s0$263  <= \$327 ;
   always @(posedge clk)
-    \mac_mul_s0$191  <= \$304 ;
+    \mac_add3_s0$455  <= \$328 ;
   always @(posedge clk)
-    \mac_mul_s0$192  <= \$305 ;
+    mac_add3_valid_s0 <= \$329 ;
   always @(posedge clk)
-    \mac_mul_s0$194  <= \$306 ;
+    o__valid <= \$330 ;
   always @(posedge clk)
-    \mac_mul_s0$195  <= \$307 ;
+    stall_adv0_valid <= \$331 ;
   always @(posedge clk)
-    \mac_mul_s0$495  <= \$308 ;
+    stall_adv1_valid <= \$332 ;
   always @(posedge clk)
-    mac_mul_valid_s0 <= \$309 ;
+    stall_adv2_valid <= \$333 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$310 ;
+    stall_adv3_valid <= \$334 ;
   always @(posedge clk)
-    \mac_add0_s0$200  <= \$311 ;
+    stall_adv4_valid <= \$335 ;
   always @(posedge clk)
-    \mac_add0_s0$202  <= \$312 ;
+    stall_adv5_valid <= \$336 ;
   always @(posedge clk)
-    \mac_add0_s0$203  <= \$313 ;
+    stall_adv6_valid <= \$337 ;
   always @(posedge clk)
-    \mac_add0_s0$205  <= \$314 ;
+    stall_adv7_valid <= \$338 ;
   always @(posedge clk)
-    \mac_add0_s0$206  <= \$315 ;
+    stall_adv8_valid <= \$339 ;
   always @(posedge clk)
-    \mac_add0_s0$208  <= \$316 ;
+    stall_adv9_valid <= \$340 ;
   always @(posedge clk)
-    \mac_add0_s0$209  <= \$317 ;
+    stall_adv10_valid <= \$341 ;
   always @(posedge clk)
-    \mac_add0_s0$211  <= \$318 ;
+    mac_acc0_out <= \$342 ;
   always @(posedge clk)
-    \mac_add0_s0$212  <= \$319 ;
+    mac_acc0 <= \$343 ;
   always @(posedge clk)
-    \mac_add0_s0$214  <= \$320 ;
+    mac_acc1_out <= \$344 ;
   always @(posedge clk)
-    \mac_add0_s0$215  <= \$321 ;
+    mac_acc1 <= \$345 ;
   always @(posedge clk)
-    \mac_add0_s0$217  <= \$322 ;
+    mac_acc2_out <= \$346 ;
   always @(posedge clk)
-    \mac_add0_s0$218  <= \$323 ;
+    mac_acc2 <= \$347 ;
   always @(posedge clk)
-    \mac_add0_s0$220  <= \$324 ;
+    mac_acc3_out <= \$348 ;
   always @(posedge clk)
-    \mac_add0_s0$221  <= \$325 ;
-  always @(posedge clk)
-    \mac_add0_s0$223  <= \$326 ;
-  always @(posedge clk)
-    \mac_add0_s0$224  <= \$327 ;
-  always @(posedge clk)
-    \mac_add0_s0$226  <= \$328 ;
-  always @(posedge clk)
-    \mac_add0_s0$227  <= \$329 ;
-  always @(posedge clk)
-    \mac_add0_s0$229  <= \$330 ;
-  always @(posedge clk)
-    \mac_add0_s0$230  <= \$331 ;
-  always @(posedge clk)
-    \mac_add0_s0$232  <= \$332 ;
-  always @(posedge clk)
-    \mac_add0_s0$233  <= \$333 ;
-  always @(posedge clk)
-    \mac_add0_s0$235  <= \$334 ;
-  always @(posedge clk)
-    \mac_add0_s0$236  <= \$335 ;
-  always @(posedge clk)
-    \mac_add0_s0$238  <= \$336 ;
-  always @(posedge clk)
-    \mac_add0_s0$239  <= \$337 ;
-  always @(posedge clk)
-    \mac_add0_s0$241  <= \$338 ;
-  always @(posedge clk)
-    \mac_add0_s0$242  <= \$339 ;
-  always @(posedge clk)
-    \mac_add0_s0$244  <= \$340 ;
-  always @(posedge clk)
-    \mac_add0_s0$245  <= \$341 ;
-  always @(posedge clk)
-    \mac_add0_s0$497  <= \$342 ;
-  always @(posedge clk)
-    mac_add0_valid_s0 <= \$343 ;
-  always @(posedge clk)
-    mac_add1_s0 <= \$344 ;
-  always @(posedge clk)
-    \mac_add1_s0$250  <= \$345 ;
-  always @(posedge clk)
-    \mac_add1_s0$252  <= \$346 ;
-  always @(posedge clk)
-    \mac_add1_s0$253  <= \$347 ;
-  always @(posedge clk)
-    \mac_add1_s0$255  <= \$348 ;
-  always @(posedge clk)
-    \mac_add1_s0$256  <= \$349 ;
-  always @(posedge clk)
-    \mac_add1_s0$258  <= \$350 ;
-  always @(posedge clk)
-    \mac_add1_s0$259  <= \$351 ;
-  always @(posedge clk)
-    \mac_add1_s0$261  <= \$352 ;
-  always @(posedge clk)
-    \mac_add1_s0$262  <= \$353 ;
-  always @(posedge clk)
-    \mac_add1_s0$264  <= \$354 ;
-  always @(posedge clk)
-    \mac_add1_s0$265  <= \$355 ;
-  always @(posedge clk)
-    \mac_add1_s0$267  <= \$356 ;
-  always @(posedge clk)
-    \mac_add1_s0$268  <= \$357 ;
-  always @(posedge clk)
-    \mac_add1_s0$270  <= \$358 ;
-  always @(posedge clk)
-    \mac_add1_s0$271  <= \$359 ;
-  always @(posedge clk)
-    \mac_add1_s0$499  <= \$360 ;
-  always @(posedge clk)
-    mac_add1_valid_s0 <= \$361 ;
-  always @(posedge clk)
-    mac_add2_s0 <= \$362 ;
-  always @(posedge clk)
-    \mac_add2_s0$276  <= \$363 ;
-  always @(posedge clk)
-    \mac_add2_s0$278  <= \$364 ;
-  always @(posedge clk)
-    \mac_add2_s0$279  <= \$365 ;
-  always @(posedge clk)
-    \mac_add2_s0$281  <= \$366 ;
-  always @(posedge clk)
-    \mac_add2_s0$282  <= \$367 ;
-  always @(posedge clk)
-    \mac_add2_s0$284  <= \$368 ;
-  always @(posedge clk)
-    \mac_add2_s0$285  <= \$369 ;
-  always @(posedge clk)
-    \mac_add2_s0$501  <= \$370 ;
-  always @(posedge clk)
-    mac_add2_valid_s0 <= \$371 ;
-  always @(posedge clk)
-    mac_add3_s0 <= \$372 ;
-  always @(posedge clk)
-    \mac_add3_s0$301  <= \$373 ;
-  always @(posedge clk)
-    \mac_add3_s0$304  <= \$374 ;
-  always @(posedge clk)
-    \mac_add3_s0$307  <= \$375 ;
-  always @(posedge clk)
-    \mac_add3_s0$503  <= \$376 ;
-  always @(posedge clk)
-    mac_add3_valid_s0 <= \$377 ;
-  always @(posedge clk)
-    o__valid <= \$378 ;
-  always @(posedge clk)
-    stall_adv0_valid <= \$379 ;
-  always @(posedge clk)
-    stall_adv1_valid <= \$380 ;
-  always @(posedge clk)
-    stall_adv2_valid <= \$381 ;
-  always @(posedge clk)
-    stall_adv3_valid <= \$382 ;
-  always @(posedge clk)
-    stall_adv4_valid <= \$383 ;
-  always @(posedge clk)
-    stall_adv5_valid <= \$384 ;
-  always @(posedge clk)
-    stall_adv6_valid <= \$385 ;
-  always @(posedge clk)
-    stall_adv7_valid <= \$386 ;
-  always @(posedge clk)
-    stall_adv8_valid <= \$387 ;
-  always @(posedge clk)
-    stall_adv9_valid <= \$388 ;
-  always @(posedge clk)
-    stall_adv10_valid <= \$389 ;
-  always @(posedge clk)
-    stall_adv11_valid <= \$390 ;
-  always @(posedge clk)
-    stall_adv12_valid <= \$391 ;
-  always @(posedge clk)
-    mac_acc0_out <= \$392 ;
-  always @(posedge clk)
-    mac_acc0 <= \$393 ;
-  always @(posedge clk)
-    mac_acc1_out <= \$394 ;
-  always @(posedge clk)
-    mac_acc1 <= \$395 ;
-  always @(posedge clk)
-    mac_acc2_out <= \$396 ;
-  always @(posedge clk)
-    mac_acc2 <= \$397 ;
-  always @(posedge clk)
-    mac_acc3_out <= \$398 ;
-  always @(posedge clk)
-    mac_acc3 <= \$399 ;
+    mac_acc3 <= \$349 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = ~ stall_adv0_valid;
@@ -2788,389 +2542,439 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign mac3_sum0_p5 = $signed(\mac_mul_s0$188 ) + $signed(\mac_mul_s0$189 );
   assign mac3_sum0_p6 = $signed(\mac_mul_s0$191 ) + $signed(\mac_mul_s0$192 );
   assign mac3_sum0_p7 = $signed(\mac_mul_s0$194 ) + $signed(\mac_mul_s0$195 );
+  assign mac0_sum1_p0 = $signed(mac0_sum0_p0) + $signed(mac0_sum0_p1);
+  assign mac0_sum1_p1 = $signed(mac0_sum0_p2) + $signed(mac0_sum0_p3);
+  assign mac0_sum1_p2 = $signed(mac0_sum0_p4) + $signed(mac0_sum0_p5);
+  assign mac0_sum1_p3 = $signed(mac0_sum0_p6) + $signed(mac0_sum0_p7);
+  assign mac1_sum1_p0 = $signed(mac1_sum0_p0) + $signed(mac1_sum0_p1);
+  assign mac1_sum1_p1 = $signed(mac1_sum0_p2) + $signed(mac1_sum0_p3);
+  assign mac1_sum1_p2 = $signed(mac1_sum0_p4) + $signed(mac1_sum0_p5);
+  assign mac1_sum1_p3 = $signed(mac1_sum0_p6) + $signed(mac1_sum0_p7);
+  assign mac2_sum1_p0 = $signed(mac2_sum0_p0) + $signed(mac2_sum0_p1);
+  assign mac2_sum1_p1 = $signed(mac2_sum0_p2) + $signed(mac2_sum0_p3);
+  assign mac2_sum1_p2 = $signed(mac2_sum0_p4) + $signed(mac2_sum0_p5);
+  assign mac2_sum1_p3 = $signed(mac2_sum0_p6) + $signed(mac2_sum0_p7);
+  assign mac3_sum1_p0 = $signed(mac3_sum0_p0) + $signed(mac3_sum0_p1);
+  assign mac3_sum1_p1 = $signed(mac3_sum0_p2) + $signed(mac3_sum0_p3);
+  assign mac3_sum1_p2 = $signed(mac3_sum0_p4) + $signed(mac3_sum0_p5);
+  assign mac3_sum1_p3 = $signed(mac3_sum0_p6) + $signed(mac3_sum0_p7);
   assign \$103  = ~ stall_adv5_valid;
   assign stall_adv5 = \$103  | o__ready;
-  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$200 );
-  assign mac0_sum1_p1 = $signed(\mac_add0_s0$202 ) + $signed(\mac_add0_s0$203 );
-  assign mac0_sum1_p2 = $signed(\mac_add0_s0$205 ) + $signed(\mac_add0_s0$206 );
-  assign mac0_sum1_p3 = $signed(\mac_add0_s0$208 ) + $signed(\mac_add0_s0$209 );
-  assign mac1_sum1_p0 = $signed(\mac_add0_s0$211 ) + $signed(\mac_add0_s0$212 );
-  assign mac1_sum1_p1 = $signed(\mac_add0_s0$214 ) + $signed(\mac_add0_s0$215 );
-  assign mac1_sum1_p2 = $signed(\mac_add0_s0$217 ) + $signed(\mac_add0_s0$218 );
-  assign mac1_sum1_p3 = $signed(\mac_add0_s0$220 ) + $signed(\mac_add0_s0$221 );
-  assign mac2_sum1_p0 = $signed(\mac_add0_s0$223 ) + $signed(\mac_add0_s0$224 );
-  assign mac2_sum1_p1 = $signed(\mac_add0_s0$226 ) + $signed(\mac_add0_s0$227 );
-  assign mac2_sum1_p2 = $signed(\mac_add0_s0$229 ) + $signed(\mac_add0_s0$230 );
-  assign mac2_sum1_p3 = $signed(\mac_add0_s0$232 ) + $signed(\mac_add0_s0$233 );
-  assign mac3_sum1_p0 = $signed(\mac_add0_s0$235 ) + $signed(\mac_add0_s0$236 );
-  assign mac3_sum1_p1 = $signed(\mac_add0_s0$238 ) + $signed(\mac_add0_s0$239 );
-  assign mac3_sum1_p2 = $signed(\mac_add0_s0$241 ) + $signed(\mac_add0_s0$242 );
-  assign mac3_sum1_p3 = $signed(\mac_add0_s0$244 ) + $signed(\mac_add0_s0$245 );
+  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$216 );
+  assign mac0_sum2_p1 = $signed(\mac_add1_s0$218 ) + $signed(\mac_add1_s0$219 );
+  assign mac1_sum2_p0 = $signed(\mac_add1_s0$221 ) + $signed(\mac_add1_s0$222 );
+  assign mac1_sum2_p1 = $signed(\mac_add1_s0$224 ) + $signed(\mac_add1_s0$225 );
+  assign mac2_sum2_p0 = $signed(\mac_add1_s0$227 ) + $signed(\mac_add1_s0$228 );
+  assign mac2_sum2_p1 = $signed(\mac_add1_s0$230 ) + $signed(\mac_add1_s0$231 );
+  assign mac3_sum2_p0 = $signed(\mac_add1_s0$233 ) + $signed(\mac_add1_s0$234 );
+  assign mac3_sum2_p1 = $signed(\mac_add1_s0$236 ) + $signed(\mac_add1_s0$237 );
+  assign mac0_sum3_p0 = $signed(mac0_sum2_p0) + $signed(mac0_sum2_p1);
+  assign mac1_sum3_p0 = $signed(mac1_sum2_p0) + $signed(mac1_sum2_p1);
+  assign mac2_sum3_p0 = $signed(mac2_sum2_p0) + $signed(mac2_sum2_p1);
+  assign mac3_sum3_p0 = $signed(mac3_sum2_p0) + $signed(mac3_sum2_p1);
   assign \$104  = ~ stall_adv6_valid;
   assign stall_adv6 = \$104  | o__ready;
-  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$250 );
-  assign mac0_sum2_p1 = $signed(\mac_add1_s0$252 ) + $signed(\mac_add1_s0$253 );
-  assign mac1_sum2_p0 = $signed(\mac_add1_s0$255 ) + $signed(\mac_add1_s0$256 );
-  assign mac1_sum2_p1 = $signed(\mac_add1_s0$258 ) + $signed(\mac_add1_s0$259 );
-  assign mac2_sum2_p0 = $signed(\mac_add1_s0$261 ) + $signed(\mac_add1_s0$262 );
-  assign mac2_sum2_p1 = $signed(\mac_add1_s0$264 ) + $signed(\mac_add1_s0$265 );
-  assign mac3_sum2_p0 = $signed(\mac_add1_s0$267 ) + $signed(\mac_add1_s0$268 );
-  assign mac3_sum2_p1 = $signed(\mac_add1_s0$270 ) + $signed(\mac_add1_s0$271 );
   assign \$105  = ~ stall_adv7_valid;
   assign stall_adv7 = \$105  | o__ready;
-  assign mac0_sum3_p0 = $signed(mac_add2_s0) + $signed(\mac_add2_s0$276 );
-  assign mac1_sum3_p0 = $signed(\mac_add2_s0$278 ) + $signed(\mac_add2_s0$279 );
-  assign mac2_sum3_p0 = $signed(\mac_add2_s0$281 ) + $signed(\mac_add2_s0$282 );
-  assign mac3_sum3_p0 = $signed(\mac_add2_s0$284 ) + $signed(\mac_add2_s0$285 );
   assign \$106  = ~ stall_adv8_valid;
   assign stall_adv8 = \$106  | o__ready;
   assign \$107  = ~ stall_adv9_valid;
   assign stall_adv9 = \$107  | o__ready;
   assign \$108  = ~ stall_adv10_valid;
   assign stall_adv10 = \$108  | o__ready;
-  assign \$109  = ~ stall_adv11_valid;
-  assign stall_adv11 = \$109  | o__ready;
-  assign \$110  = ~ stall_adv12_valid;
-  assign stall_adv12 = \$110  | o__ready;
-  assign \$111  = $signed(mac_acc0) + $signed(mac_add3_s0);
-  assign \$112  = $signed(mac_acc1) + $signed(\mac_add3_s0$301 );
-  assign \$113  = $signed(mac_acc2) + $signed(\mac_add3_s0$304 );
-  assign \$114  = $signed(mac_acc3) + $signed(\mac_add3_s0$307 );
-  assign \$115  = ~ i__payload[161];
-  assign \$116  = i__valid & \$115 ;
-  assign \$117  = i__ready & \$116 ;
-  assign \$118  = rp__addr == 6'h3f;
-  assign \$119  = i__payload[160] | \$118 ;
-  assign \$120  = rp__addr + 1'h1;
-  assign \$121  = ~ i__payload[161];
-  assign \$122  = i__valid & \$121 ;
-  assign \$123  = mac_add3_valid_s0 & \mac_add3_s0$503 ;
-  assign \$124  = mac_add3_valid_s0 & \mac_add3_s0$503 ;
-  assign \$125  = mac_add3_valid_s0 & \mac_add3_s0$503 ;
-  assign \$126  = mac_add3_valid_s0 & \mac_add3_s0$503 ;
-  assign \$127  = mac_add3_valid_s0 & \mac_add3_s0$503 ;
-  assign \$128  = mac_add3_valid_s0 & \mac_add3_s0$503 ;
-  assign \$129  = mac_add3_valid_s0 & \mac_add3_s0$503 ;
-  assign \$130  = mac_add3_valid_s0 & \mac_add3_s0$503 ;
-  assign \$131  = mac_add3_valid_s0 & \mac_add3_s0$503 ;
-  assign \$132  = mac_add3_valid_s0 & \mac_add3_s0$503 ;
-  assign \$133  = mac_add3_valid_s0 & \mac_add3_s0$503 ;
-  assign \$134  = mac_add3_valid_s0 & \mac_add3_s0$503 ;
-  assign \$135  = mac_add3_valid_s0 & \mac_add3_s0$503 ;
-  assign \$136  = mac_add3_valid_s0 & \mac_add3_s0$503 ;
-  assign \$137  = stall_adv9 & mac_add3_valid_s0;
-  assign \$138  = stall_adv10 & mac_add3_valid_s0;
-  assign \$139  = stall_adv11 & mac_add3_valid_s0;
-  assign \$140  = stall_adv12 & mac_add3_valid_s0;
+  assign \$109  = $signed(mac_acc0) + $signed(mac_add3_s0);
+  assign \$110  = $signed(mac_acc1) + $signed(\mac_add3_s0$257 );
+  assign \$111  = $signed(mac_acc2) + $signed(\mac_add3_s0$260 );
+  assign \$112  = $signed(mac_acc3) + $signed(\mac_add3_s0$263 );
+  assign \$113  = ~ i__payload[161];
+  assign \$114  = i__valid & \$113 ;
+  assign \$115  = i__ready & \$114 ;
+  assign \$116  = rp__addr == 6'h3f;
+  assign \$117  = i__payload[160] | \$116 ;
+  assign \$118  = rp__addr + 1'h1;
+  assign \$119  = ~ i__payload[161];
+  assign \$120  = i__valid & \$119 ;
+  assign \$121  = mac_add3_valid_s0 & \mac_add3_s0$455 ;
+  assign \$122  = mac_add3_valid_s0 & \mac_add3_s0$455 ;
+  assign \$123  = mac_add3_valid_s0 & \mac_add3_s0$455 ;
+  assign \$124  = mac_add3_valid_s0 & \mac_add3_s0$455 ;
+  assign \$125  = mac_add3_valid_s0 & \mac_add3_s0$455 ;
+  assign \$126  = mac_add3_valid_s0 & \mac_add3_s0$455 ;
+  assign \$127  = mac_add3_valid_s0 & \mac_add3_s0$455 ;
+  assign \$128  = mac_add3_valid_s0 & \mac_add3_s0$455 ;
+  assign \$129  = mac_add3_valid_s0 & \mac_add3_s0$455 ;
+  assign \$130  = mac_add3_valid_s0 & \mac_add3_s0$455 ;
+  assign \$131  = mac_add3_valid_s0 & \mac_add3_s0$455 ;
+  assign \$132  = mac_add3_valid_s0 & \mac_add3_s0$455 ;
+  assign \$133  = stall_adv7 & mac_add3_valid_s0;
+  assign \$134  = stall_adv8 & mac_add3_valid_s0;
+  assign \$135  = stall_adv9 & mac_add3_valid_s0;
+  assign \$136  = stall_adv10 & mac_add3_valid_s0;
   always @(posedge clk)
-    rp__addr <= \$141 ;
+    rp__addr <= \$137 ;
   always @(posedge clk)
-    mac_read_s0 <= \$142 ;
+    mac_read_s0 <= \$138 ;
   always @(posedge clk)
-    \mac_read_s0$314  <= \$143 ;
+    \mac_read_s0$270  <= \$139 ;
   always @(posedge clk)
-    \mac_read_s0$315  <= \$144 ;
+    \mac_read_s0$271  <= \$140 ;
   always @(posedge clk)
-    \mac_read_s0$316  <= \$145 ;
+    \mac_read_s0$272  <= \$141 ;
   always @(posedge clk)
-    \mac_read_s0$317  <= \$146 ;
+    \mac_read_s0$273  <= \$142 ;
   always @(posedge clk)
-    \mac_read_s0$318  <= \$147 ;
+    \mac_read_s0$274  <= \$143 ;
   always @(posedge clk)
-    \mac_read_s0$319  <= \$148 ;
+    \mac_read_s0$275  <= \$144 ;
   always @(posedge clk)
-    \mac_read_s0$320  <= \$149 ;
+    \mac_read_s0$276  <= \$145 ;
   always @(posedge clk)
-    \mac_read_s0$321  <= \$150 ;
+    \mac_read_s0$277  <= \$146 ;
   always @(posedge clk)
-    \mac_read_s0$322  <= \$151 ;
+    \mac_read_s0$278  <= \$147 ;
   always @(posedge clk)
-    \mac_read_s0$323  <= \$152 ;
+    \mac_read_s0$279  <= \$148 ;
   always @(posedge clk)
-    \mac_read_s0$324  <= \$153 ;
+    \mac_read_s0$280  <= \$149 ;
   always @(posedge clk)
-    \mac_read_s0$325  <= \$154 ;
+    \mac_read_s0$281  <= \$150 ;
   always @(posedge clk)
-    \mac_read_s0$326  <= \$155 ;
+    \mac_read_s0$282  <= \$151 ;
   always @(posedge clk)
-    \mac_read_s0$327  <= \$156 ;
+    \mac_read_s0$283  <= \$152 ;
   always @(posedge clk)
-    \mac_read_s0$328  <= \$157 ;
+    \mac_read_s0$284  <= \$153 ;
   always @(posedge clk)
-    \mac_read_s0$329  <= \$158 ;
+    \mac_read_s0$285  <= \$154 ;
   always @(posedge clk)
-    mac_read_valid_s0 <= \$159 ;
+    mac_read_valid_s0 <= \$155 ;
   always @(posedge clk)
-    mac_rdreg_s0 <= \$160 ;
+    mac_rdreg_s0 <= \$156 ;
   always @(posedge clk)
-    \mac_rdreg_s0$333  <= \$161 ;
+    \mac_rdreg_s0$289  <= \$157 ;
   always @(posedge clk)
-    \mac_rdreg_s0$334  <= \$162 ;
+    \mac_rdreg_s0$290  <= \$158 ;
   always @(posedge clk)
-    \mac_rdreg_s0$335  <= \$163 ;
+    \mac_rdreg_s0$291  <= \$159 ;
   always @(posedge clk)
-    \mac_rdreg_s0$336  <= \$164 ;
+    \mac_rdreg_s0$292  <= \$160 ;
   always @(posedge clk)
-    \mac_rdreg_s0$338  <= \$165 ;
+    \mac_rdreg_s0$294  <= \$161 ;
   always @(posedge clk)
-    \mac_rdreg_s0$339  <= \$166 ;
+    \mac_rdreg_s0$295  <= \$162 ;
   always @(posedge clk)
-    \mac_rdreg_s0$340  <= \$167 ;
+    \mac_rdreg_s0$296  <= \$163 ;
   always @(posedge clk)
-    \mac_rdreg_s0$341  <= \$168 ;
+    \mac_rdreg_s0$297  <= \$164 ;
   always @(posedge clk)
-    \mac_rdreg_s0$343  <= \$169 ;
+    \mac_rdreg_s0$299  <= \$165 ;
   always @(posedge clk)
-    \mac_rdreg_s0$344  <= \$170 ;
+    \mac_rdreg_s0$300  <= \$166 ;
   always @(posedge clk)
-    \mac_rdreg_s0$345  <= \$171 ;
+    \mac_rdreg_s0$301  <= \$167 ;
   always @(posedge clk)
-    \mac_rdreg_s0$346  <= \$172 ;
+    \mac_rdreg_s0$302  <= \$168 ;
   always @(posedge clk)
-    \mac_rdreg_s0$348  <= \$173 ;
+    \mac_rdreg_s0$304  <= \$169 ;
   always @(posedge clk)
-    \mac_rdreg_s0$349  <= \$174 ;
+    \mac_rdreg_s0$305  <= \$170 ;
   always @(posedge clk)
-    \mac_rdreg_s0$350  <= \$175 ;
+    \mac_rdreg_s0$306  <= \$171 ;
   always @(posedge clk)
-    \mac_rdreg_s0$351  <= \$176 ;
+    \mac_rdreg_s0$307  <= \$172 ;
   always @(posedge clk)
-    \mac_rdreg_s0$353  <= \$177 ;
+    \mac_rdreg_s0$309  <= \$173 ;
   always @(posedge clk)
-    \mac_rdreg_s0$354  <= \$178 ;
+    \mac_rdreg_s0$310  <= \$174 ;
   always @(posedge clk)
-    \mac_rdreg_s0$355  <= \$179 ;
+    \mac_rdreg_s0$311  <= \$175 ;
   always @(posedge clk)
-    \mac_rdreg_s0$356  <= \$180 ;
+    \mac_rdreg_s0$312  <= \$176 ;
   always @(posedge clk)
-    \mac_rdreg_s0$358  <= \$181 ;
+    \mac_rdreg_s0$314  <= \$177 ;
   always @(posedge clk)
-    \mac_rdreg_s0$359  <= \$182 ;
+    \mac_rdreg_s0$315  <= \$178 ;
   always @(posedge clk)
-    \mac_rdreg_s0$360  <= \$183 ;
+    \mac_rdreg_s0$316  <= \$179 ;
   always @(posedge clk)
-    \mac_rdreg_s0$361  <= \$184 ;
+    \mac_rdreg_s0$317  <= \$180 ;
   always @(posedge clk)
-    \mac_rdreg_s0$363  <= \$185 ;
+    \mac_rdreg_s0$319  <= \$181 ;
   always @(posedge clk)
-    \mac_rdreg_s0$364  <= \$186 ;
+    \mac_rdreg_s0$320  <= \$182 ;
   always @(posedge clk)
-    \mac_rdreg_s0$365  <= \$187 ;
+    \mac_rdreg_s0$321  <= \$183 ;
   always @(posedge clk)
-    \mac_rdreg_s0$366  <= \$188 ;
+    \mac_rdreg_s0$322  <= \$184 ;
   always @(posedge clk)
-    \mac_rdreg_s0$368  <= \$189 ;
+    \mac_rdreg_s0$324  <= \$185 ;
   always @(posedge clk)
-    \mac_rdreg_s0$369  <= \$190 ;
+    \mac_rdreg_s0$325  <= \$186 ;
   always @(posedge clk)
-    \mac_rdreg_s0$370  <= \$191 ;
+    \mac_rdreg_s0$326  <= \$187 ;
   always @(posedge clk)
-    \mac_rdreg_s0$371  <= \$192 ;
+    \mac_rdreg_s0$327  <= \$188 ;
   always @(posedge clk)
-    \mac_rdreg_s0$373  <= \$193 ;
+    \mac_rdreg_s0$329  <= \$189 ;
   always @(posedge clk)
-    \mac_rdreg_s0$374  <= \$194 ;
+    \mac_rdreg_s0$330  <= \$190 ;
   always @(posedge clk)
-    \mac_rdreg_s0$375  <= \$195 ;
+    \mac_rdreg_s0$331  <= \$191 ;
   always @(posedge clk)
-    \mac_rdreg_s0$376  <= \$196 ;
+    \mac_rdreg_s0$332  <= \$192 ;
   always @(posedge clk)
-    \mac_rdreg_s0$378  <= \$197 ;
+    \mac_rdreg_s0$334  <= \$193 ;
   always @(posedge clk)
-    \mac_rdreg_s0$379  <= \$198 ;
+    \mac_rdreg_s0$335  <= \$194 ;
   always @(posedge clk)
-    \mac_rdreg_s0$380  <= \$199 ;
+    \mac_rdreg_s0$336  <= \$195 ;
   always @(posedge clk)
-    \mac_rdreg_s0$381  <= \$200 ;
+    \mac_rdreg_s0$337  <= \$196 ;
   always @(posedge clk)
-    \mac_rdreg_s0$383  <= \$201 ;
+    \mac_rdreg_s0$339  <= \$197 ;
   always @(posedge clk)
-    \mac_rdreg_s0$384  <= \$202 ;
+    \mac_rdreg_s0$340  <= \$198 ;
   always @(posedge clk)
-    \mac_rdreg_s0$385  <= \$203 ;
+    \mac_rdreg_s0$341  <= \$199 ;
   always @(posedge clk)
-    \mac_rdreg_s0$386  <= \$204 ;
+    \mac_rdreg_s0$342  <= \$200 ;
   always @(posedge clk)
-    \mac_rdreg_s0$388  <= \$205 ;
+    \mac_rdreg_s0$344  <= \$201 ;
   always @(posedge clk)
-    \mac_rdreg_s0$389  <= \$206 ;
+    \mac_rdreg_s0$345  <= \$202 ;
   always @(posedge clk)
-    \mac_rdreg_s0$390  <= \$207 ;
+    \mac_rdreg_s0$346  <= \$203 ;
   always @(posedge clk)
-    \mac_rdreg_s0$391  <= \$208 ;
+    \mac_rdreg_s0$347  <= \$204 ;
   always @(posedge clk)
-    \mac_rdreg_s0$393  <= \$209 ;
+    \mac_rdreg_s0$349  <= \$205 ;
   always @(posedge clk)
-    \mac_rdreg_s0$394  <= \$210 ;
+    \mac_rdreg_s0$350  <= \$206 ;
   always @(posedge clk)
-    \mac_rdreg_s0$395  <= \$211 ;
+    \mac_rdreg_s0$351  <= \$207 ;
   always @(posedge clk)
-    \mac_rdreg_s0$396  <= \$212 ;
+    \mac_rdreg_s0$352  <= \$208 ;
   always @(posedge clk)
-    \mac_rdreg_s0$398  <= \$213 ;
+    \mac_rdreg_s0$354  <= \$209 ;
   always @(posedge clk)
-    \mac_rdreg_s0$399  <= \$214 ;
+    \mac_rdreg_s0$355  <= \$210 ;
   always @(posedge clk)
-    \mac_rdreg_s0$400  <= \$215 ;
+    \mac_rdreg_s0$356  <= \$211 ;
   always @(posedge clk)
-    \mac_rdreg_s0$401  <= \$216 ;
+    \mac_rdreg_s0$357  <= \$212 ;
   always @(posedge clk)
-    \mac_rdreg_s0$403  <= \$217 ;
+    \mac_rdreg_s0$359  <= \$213 ;
   always @(posedge clk)
-    \mac_rdreg_s0$404  <= \$218 ;
+    \mac_rdreg_s0$360  <= \$214 ;
   always @(posedge clk)
-    \mac_rdreg_s0$405  <= \$219 ;
+    \mac_rdreg_s0$361  <= \$215 ;
   always @(posedge clk)
-    \mac_rdreg_s0$406  <= \$220 ;
+    \mac_rdreg_s0$362  <= \$216 ;
   always @(posedge clk)
-    \mac_rdreg_s0$408  <= \$221 ;
+    \mac_rdreg_s0$364  <= \$217 ;
   always @(posedge clk)
-    \mac_rdreg_s0$409  <= \$222 ;
+    \mac_rdreg_s0$365  <= \$218 ;
   always @(posedge clk)
-    \mac_rdreg_s0$410  <= \$223 ;
+    \mac_rdreg_s0$366  <= \$219 ;
   always @(posedge clk)
-    \mac_rdreg_s0$411  <= \$224 ;
+    \mac_rdreg_s0$367  <= \$220 ;
   always @(posedge clk)
-    \mac_rdreg_s0$412  <= \$225 ;
+    \mac_rdreg_s0$368  <= \$221 ;
   always @(posedge clk)
-    \mac_rdreg_s0$413  <= \$226 ;
+    \mac_rdreg_s0$369  <= \$222 ;
   always @(posedge clk)
-    \mac_rdreg_s0$414  <= \$227 ;
+    \mac_rdreg_s0$370  <= \$223 ;
   always @(posedge clk)
-    \mac_rdreg_s0$415  <= \$228 ;
+    \mac_rdreg_s0$371  <= \$224 ;
   always @(posedge clk)
-    \mac_rdreg_s0$416  <= \$229 ;
+    \mac_rdreg_s0$372  <= \$225 ;
   always @(posedge clk)
-    \mac_rdreg_s0$417  <= \$230 ;
+    \mac_rdreg_s0$373  <= \$226 ;
   always @(posedge clk)
-    \mac_rdreg_s0$418  <= \$231 ;
+    \mac_rdreg_s0$374  <= \$227 ;
   always @(posedge clk)
-    \mac_rdreg_s0$419  <= \$232 ;
+    \mac_rdreg_s0$375  <= \$228 ;
   always @(posedge clk)
-    \mac_rdreg_s0$420  <= \$233 ;
+    \mac_rdreg_s0$376  <= \$229 ;
   always @(posedge clk)
-    \mac_rdreg_s0$421  <= \$234 ;
+    \mac_rdreg_s0$377  <= \$230 ;
   always @(posedge clk)
-    \mac_rdreg_s0$422  <= \$235 ;
+    \mac_rdreg_s0$378  <= \$231 ;
   always @(posedge clk)
-    \mac_rdreg_s0$423  <= \$236 ;
+    \mac_rdreg_s0$379  <= \$232 ;
   always @(posedge clk)
-    \mac_rdreg_s0$424  <= \$237 ;
+    \mac_rdreg_s0$380  <= \$233 ;
   always @(posedge clk)
-    \mac_rdreg_s0$425  <= \$238 ;
+    \mac_rdreg_s0$381  <= \$234 ;
   always @(posedge clk)
-    \mac_rdreg_s0$426  <= \$239 ;
+    \mac_rdreg_s0$382  <= \$235 ;
   always @(posedge clk)
-    \mac_rdreg_s0$427  <= \$240 ;
+    \mac_rdreg_s0$383  <= \$236 ;
   always @(posedge clk)
-    mac_rdreg_valid_s0 <= \$241 ;
+    mac_rdreg_valid_s0 <= \$237 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$242 ;
+    mac_dspin_s0 <= \$238 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$243 ;
+    mac_dspin_valid_s0 <= \$239 ;
   always @(posedge clk)
-    mac_mul_s0 <= \$244 ;
+    mac_mul_s0 <= \$240 ;
   always @(posedge clk)
-    \mac_mul_s0$102  <= \$245 ;
+    \mac_mul_s0$102  <= \$241 ;
   always @(posedge clk)
-    \mac_mul_s0$104  <= \$246 ;
+    \mac_mul_s0$104  <= \$242 ;
   always @(posedge clk)
-    \mac_mul_s0$105  <= \$247 ;
+    \mac_mul_s0$105  <= \$243 ;
   always @(posedge clk)
-    \mac_mul_s0$107  <= \$248 ;
+    \mac_mul_s0$107  <= \$244 ;
   always @(posedge clk)
-    \mac_mul_s0$108  <= \$249 ;
+    \mac_mul_s0$108  <= \$245 ;
   always @(posedge clk)
-    \mac_mul_s0$110  <= \$250 ;
+    \mac_mul_s0$110  <= \$246 ;
   always @(posedge clk)
-    \mac_mul_s0$111  <= \$251 ;
+    \mac_mul_s0$111  <= \$247 ;
   always @(posedge clk)
-    \mac_mul_s0$113  <= \$252 ;
+    \mac_mul_s0$113  <= \$248 ;
   always @(posedge clk)
-    \mac_mul_s0$114  <= \$253 ;
+    \mac_mul_s0$114  <= \$249 ;
   always @(posedge clk)
-    \mac_mul_s0$116  <= \$254 ;
+    \mac_mul_s0$116  <= \$250 ;
   always @(posedge clk)
-    \mac_mul_s0$117  <= \$255 ;
+    \mac_mul_s0$117  <= \$251 ;
   always @(posedge clk)
-    \mac_mul_s0$119  <= \$256 ;
+    \mac_mul_s0$119  <= \$252 ;
   always @(posedge clk)
-    \mac_mul_s0$120  <= \$257 ;
+    \mac_mul_s0$120  <= \$253 ;
   always @(posedge clk)
-    \mac_mul_s0$122  <= \$258 ;
+    \mac_mul_s0$122  <= \$254 ;
   always @(posedge clk)
-    \mac_mul_s0$123  <= \$259 ;
+    \mac_mul_s0$123  <= \$255 ;
   always @(posedge clk)
-    \mac_mul_s0$125  <= \$260 ;
+    \mac_mul_s0$125  <= \$256 ;
   always @(posedge clk)
-    \mac_mul_s0$126  <= \$261 ;
+    \mac_mul_s0$126  <= \$257 ;
   always @(posedge clk)
-    \mac_mul_s0$128  <= \$262 ;
+    \mac_mul_s0$128  <= \$258 ;
   always @(posedge clk)
-    \mac_mul_s0$129  <= \$263 ;
+    \mac_mul_s0$129  <= \$259 ;
   always @(posedge clk)
-    \mac_mul_s0$131  <= \$264 ;
+    \mac_mul_s0$131  <= \$260 ;
   always @(posedge clk)
-    \mac_mul_s0$132  <= \$265 ;
+    \mac_mul_s0$132  <= \$261 ;
   always @(posedge clk)
-    \mac_mul_s0$134  <= \$266 ;
+    \mac_mul_s0$134  <= \$262 ;
   always @(posedge clk)
-    \mac_mul_s0$135  <= \$267 ;
+    \mac_mul_s0$135  <= \$263 ;
   always @(posedge clk)
-    \mac_mul_s0$137  <= \$268 ;
+    \mac_mul_s0$137  <= \$264 ;
   always @(posedge clk)
-    \mac_mul_s0$138  <= \$269 ;
+    \mac_mul_s0$138  <= \$265 ;
   always @(posedge clk)
-    \mac_mul_s0$140  <= \$270 ;
+    \mac_mul_s0$140  <= \$266 ;
   always @(posedge clk)
-    \mac_mul_s0$141  <= \$271 ;
+    \mac_mul_s0$141  <= \$267 ;
   always @(posedge clk)
-    \mac_mul_s0$143  <= \$272 ;
+    \mac_mul_s0$143  <= \$268 ;
   always @(posedge clk)
-    \mac_mul_s0$144  <= \$273 ;
+    \mac_mul_s0$144  <= \$269 ;
   always @(posedge clk)
-    \mac_mul_s0$146  <= \$274 ;
+    \mac_mul_s0$146  <= \$270 ;
   always @(posedge clk)
-    \mac_mul_s0$147  <= \$275 ;
+    \mac_mul_s0$147  <= \$271 ;
   always @(posedge clk)
-    \mac_mul_s0$149  <= \$276 ;
+    \mac_mul_s0$149  <= \$272 ;
   always @(posedge clk)
-    \mac_mul_s0$150  <= \$277 ;
+    \mac_mul_s0$150  <= \$273 ;
   always @(posedge clk)
-    \mac_mul_s0$152  <= \$278 ;
+    \mac_mul_s0$152  <= \$274 ;
   always @(posedge clk)
-    \mac_mul_s0$153  <= \$279 ;
+    \mac_mul_s0$153  <= \$275 ;
   always @(posedge clk)
-    \mac_mul_s0$155  <= \$280 ;
+    \mac_mul_s0$155  <= \$276 ;
   always @(posedge clk)
-    \mac_mul_s0$156  <= \$281 ;
+    \mac_mul_s0$156  <= \$277 ;
   always @(posedge clk)
-    \mac_mul_s0$158  <= \$282 ;
+    \mac_mul_s0$158  <= \$278 ;
   always @(posedge clk)
-    \mac_mul_s0$159  <= \$283 ;
+    \mac_mul_s0$159  <= \$279 ;
   always @(posedge clk)
-    \mac_mul_s0$161  <= \$284 ;
+    \mac_mul_s0$161  <= \$280 ;
   always @(posedge clk)
-    \mac_mul_s0$162  <= \$285 ;
+    \mac_mul_s0$162  <= \$281 ;
   always @(posedge clk)
-    \mac_mul_s0$164  <= \$286 ;
+    \mac_mul_s0$164  <= \$282 ;
   always @(posedge clk)
-    \mac_mul_s0$165  <= \$287 ;
+    \mac_mul_s0$165  <= \$283 ;
   always @(posedge clk)
-    \mac_mul_s0$167  <= \$288 ;
+    \mac_mul_s0$167  <= \$284 ;
   always @(posedge clk)
-    \mac_mul_s0$168  <= \$289 ;
+    \mac_mul_s0$168  <= \$285 ;
   always @(posedge clk)
-    \mac_mul_s0$170  <= \$290 ;
+    \mac_mul_s0$170  <= \$286 ;
   always @(posedge clk)
-    \mac_mul_s0$171  <= \$291 ;
+    \mac_mul_s0$171  <= \$287 ;
   always @(posedge clk)
-    \mac_mul_s0$173  <= \$292 ;
+    \mac_mul_s0$173  <= \$288 ;
+  always @(posedge clk)
+    \mac_mul_s0$174  <= \$289 ;
+  always @(posedge clk)
+    \mac_mul_s0$176  <= \$290 ;
+  always @(posedge clk)
+    \mac_mul_s0$177  <= \$291 ;
+  always @(posedge clk)
+    \mac_mul_s0$179  <= \$292 ;
+  always @(posedge clk)
+    \mac_mul_s0$180  <= \$293 ;
+  always @(posedge clk)
+    \mac_mul_s0$182  <= \$294 ;
+  always @(posedge clk)
+    \mac_mul_s0$183  <= \$295 ;
+  always @(posedge clk)
+    \mac_mul_s0$185  <= \$296 ;
+  always @(posedge clk)
+    \mac_mul_s0$186  <= \$297 ;
+  always @(posedge clk)
+    \mac_mul_s0$188  <= \$298 ;
+  always @(posedge clk)
+    \mac_mul_s0$189  <= \$299 ;
+  always @(posedge clk)
+    \mac_mul_s0$191  <= \$300 ;
+  always @(posedge clk)
+    \mac_mul_s0$192  <= \$301 ;
+  always @(posedge clk)
+    \mac_mul_s0$194  <= \$302 ;
+  always @(posedge clk)
+    \mac_mul_s0$195  <= \$303 ;
+  always @(posedge clk)
+    \mac_mul_s0$451  <= \$304 ;
+  always @(posedge clk)
+    mac_mul_valid_s0 <= \$305 ;
+  always @(posedge clk)
+    mac_add1_s0 <= \$306 ;
+  always @(posedge clk)
+    \mac_add1_s0$216  <= \$307 ;
+  always @(posedge clk)
+    \mac_add1_s0$218  <= \$308 ;
+  always @(posedge clk)
+    \mac_add1_s0$219  <= \$309 ;
+  always @(posedge clk)
+    \mac_add1_s0$221  <= \$310 ;
+  always @(posedge clk)
+    \mac_add1_s0$222  <= \$311 ;
+  always @(posedge clk)
+    \mac_add1_s0$224  <= \$312 ;
+  always @(posedge clk)
+    \mac_add1_s0$225  <= \$313 ;
+  always @(posedge clk)
+    \mac_add1_s0$227  <= \$314 ;
+  always @(posedge clk)
+    \mac_add1_s0$228  <= \$315 ;
+  always @(posedge clk)
+    \mac_add1_s0$230  <= \$316 ;
   nmsparse_mul_ireg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
-    .a(\mac_rdreg_s0$411 ),
+    .a(\mac_rdreg_s0$367 ),
     .b(mac_rdreg_s0),
     .ce(stall_adv3),
     .clk(clk),
@@ -3180,8 +2984,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_rdreg_s0$412 ),
-    .b(\mac_rdreg_s0$336 ),
+    .a(\mac_rdreg_s0$368 ),
+    .b(\mac_rdreg_s0$292 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_1)
@@ -3190,8 +2994,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_10 (
-    .a(\mac_rdreg_s0$421 ),
-    .b(\mac_rdreg_s0$381 ),
+    .a(\mac_rdreg_s0$377 ),
+    .b(\mac_rdreg_s0$337 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_10)
@@ -3200,8 +3004,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_11 (
-    .a(\mac_rdreg_s0$422 ),
-    .b(\mac_rdreg_s0$386 ),
+    .a(\mac_rdreg_s0$378 ),
+    .b(\mac_rdreg_s0$342 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_11)
@@ -3210,8 +3014,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_12 (
-    .a(\mac_rdreg_s0$423 ),
-    .b(\mac_rdreg_s0$391 ),
+    .a(\mac_rdreg_s0$379 ),
+    .b(\mac_rdreg_s0$347 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_12)
@@ -3220,8 +3024,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_13 (
-    .a(\mac_rdreg_s0$424 ),
-    .b(\mac_rdreg_s0$396 ),
+    .a(\mac_rdreg_s0$380 ),
+    .b(\mac_rdreg_s0$352 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_13)
@@ -3230,8 +3034,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_14 (
-    .a(\mac_rdreg_s0$425 ),
-    .b(\mac_rdreg_s0$401 ),
+    .a(\mac_rdreg_s0$381 ),
+    .b(\mac_rdreg_s0$357 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_14)
@@ -3240,8 +3044,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_15 (
-    .a(\mac_rdreg_s0$426 ),
-    .b(\mac_rdreg_s0$406 ),
+    .a(\mac_rdreg_s0$382 ),
+    .b(\mac_rdreg_s0$362 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_15)
@@ -3250,8 +3054,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_2 (
-    .a(\mac_rdreg_s0$413 ),
-    .b(\mac_rdreg_s0$341 ),
+    .a(\mac_rdreg_s0$369 ),
+    .b(\mac_rdreg_s0$297 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_2)
@@ -3260,8 +3064,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_3 (
-    .a(\mac_rdreg_s0$414 ),
-    .b(\mac_rdreg_s0$346 ),
+    .a(\mac_rdreg_s0$370 ),
+    .b(\mac_rdreg_s0$302 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_3)
@@ -3270,8 +3074,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_4 (
-    .a(\mac_rdreg_s0$415 ),
-    .b(\mac_rdreg_s0$351 ),
+    .a(\mac_rdreg_s0$371 ),
+    .b(\mac_rdreg_s0$307 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_4)
@@ -3280,8 +3084,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_5 (
-    .a(\mac_rdreg_s0$416 ),
-    .b(\mac_rdreg_s0$356 ),
+    .a(\mac_rdreg_s0$372 ),
+    .b(\mac_rdreg_s0$312 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_5)
@@ -3290,8 +3094,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_6 (
-    .a(\mac_rdreg_s0$417 ),
-    .b(\mac_rdreg_s0$361 ),
+    .a(\mac_rdreg_s0$373 ),
+    .b(\mac_rdreg_s0$317 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_6)
@@ -3300,8 +3104,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_7 (
-    .a(\mac_rdreg_s0$418 ),
-    .b(\mac_rdreg_s0$366 ),
+    .a(\mac_rdreg_s0$374 ),
+    .b(\mac_rdreg_s0$322 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_7)
@@ -3310,8 +3114,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_8 (
-    .a(\mac_rdreg_s0$419 ),
-    .b(\mac_rdreg_s0$371 ),
+    .a(\mac_rdreg_s0$375 ),
+    .b(\mac_rdreg_s0$327 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_8)
@@ -3320,8 +3124,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_9 (
-    .a(\mac_rdreg_s0$420 ),
-    .b(\mac_rdreg_s0$376 ),
+    .a(\mac_rdreg_s0$376 ),
+    .b(\mac_rdreg_s0$332 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod0_9)
@@ -3330,8 +3134,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
-    .a(\mac_rdreg_s0$411 ),
-    .b(\mac_rdreg_s0$333 ),
+    .a(\mac_rdreg_s0$367 ),
+    .b(\mac_rdreg_s0$289 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_0)
@@ -3340,8 +3144,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_rdreg_s0$412 ),
-    .b(\mac_rdreg_s0$338 ),
+    .a(\mac_rdreg_s0$368 ),
+    .b(\mac_rdreg_s0$294 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_1)
@@ -3350,8 +3154,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_10 (
-    .a(\mac_rdreg_s0$421 ),
-    .b(\mac_rdreg_s0$383 ),
+    .a(\mac_rdreg_s0$377 ),
+    .b(\mac_rdreg_s0$339 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_10)
@@ -3360,8 +3164,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_11 (
-    .a(\mac_rdreg_s0$422 ),
-    .b(\mac_rdreg_s0$388 ),
+    .a(\mac_rdreg_s0$378 ),
+    .b(\mac_rdreg_s0$344 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_11)
@@ -3370,8 +3174,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_12 (
-    .a(\mac_rdreg_s0$423 ),
-    .b(\mac_rdreg_s0$393 ),
+    .a(\mac_rdreg_s0$379 ),
+    .b(\mac_rdreg_s0$349 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_12)
@@ -3380,8 +3184,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_13 (
-    .a(\mac_rdreg_s0$424 ),
-    .b(\mac_rdreg_s0$398 ),
+    .a(\mac_rdreg_s0$380 ),
+    .b(\mac_rdreg_s0$354 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_13)
@@ -3390,8 +3194,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_14 (
-    .a(\mac_rdreg_s0$425 ),
-    .b(\mac_rdreg_s0$403 ),
+    .a(\mac_rdreg_s0$381 ),
+    .b(\mac_rdreg_s0$359 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_14)
@@ -3400,8 +3204,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_15 (
-    .a(\mac_rdreg_s0$426 ),
-    .b(\mac_rdreg_s0$408 ),
+    .a(\mac_rdreg_s0$382 ),
+    .b(\mac_rdreg_s0$364 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_15)
@@ -3410,8 +3214,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_2 (
-    .a(\mac_rdreg_s0$413 ),
-    .b(\mac_rdreg_s0$343 ),
+    .a(\mac_rdreg_s0$369 ),
+    .b(\mac_rdreg_s0$299 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_2)
@@ -3420,8 +3224,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_3 (
-    .a(\mac_rdreg_s0$414 ),
-    .b(\mac_rdreg_s0$348 ),
+    .a(\mac_rdreg_s0$370 ),
+    .b(\mac_rdreg_s0$304 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_3)
@@ -3430,8 +3234,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_4 (
-    .a(\mac_rdreg_s0$415 ),
-    .b(\mac_rdreg_s0$353 ),
+    .a(\mac_rdreg_s0$371 ),
+    .b(\mac_rdreg_s0$309 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_4)
@@ -3440,8 +3244,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_5 (
-    .a(\mac_rdreg_s0$416 ),
-    .b(\mac_rdreg_s0$358 ),
+    .a(\mac_rdreg_s0$372 ),
+    .b(\mac_rdreg_s0$314 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_5)
@@ -3450,8 +3254,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_6 (
-    .a(\mac_rdreg_s0$417 ),
-    .b(\mac_rdreg_s0$363 ),
+    .a(\mac_rdreg_s0$373 ),
+    .b(\mac_rdreg_s0$319 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_6)
@@ -3460,8 +3264,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_7 (
-    .a(\mac_rdreg_s0$418 ),
-    .b(\mac_rdreg_s0$368 ),
+    .a(\mac_rdreg_s0$374 ),
+    .b(\mac_rdreg_s0$324 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_7)
@@ -3470,8 +3274,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_8 (
-    .a(\mac_rdreg_s0$419 ),
-    .b(\mac_rdreg_s0$373 ),
+    .a(\mac_rdreg_s0$375 ),
+    .b(\mac_rdreg_s0$329 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_8)
@@ -3480,8 +3284,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_9 (
-    .a(\mac_rdreg_s0$420 ),
-    .b(\mac_rdreg_s0$378 ),
+    .a(\mac_rdreg_s0$376 ),
+    .b(\mac_rdreg_s0$334 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod1_9)
@@ -3490,8 +3294,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
-    .a(\mac_rdreg_s0$411 ),
-    .b(\mac_rdreg_s0$334 ),
+    .a(\mac_rdreg_s0$367 ),
+    .b(\mac_rdreg_s0$290 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_0)
@@ -3500,8 +3304,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_rdreg_s0$412 ),
-    .b(\mac_rdreg_s0$339 ),
+    .a(\mac_rdreg_s0$368 ),
+    .b(\mac_rdreg_s0$295 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_1)
@@ -3510,8 +3314,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_10 (
-    .a(\mac_rdreg_s0$421 ),
-    .b(\mac_rdreg_s0$384 ),
+    .a(\mac_rdreg_s0$377 ),
+    .b(\mac_rdreg_s0$340 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_10)
@@ -3520,8 +3324,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_11 (
-    .a(\mac_rdreg_s0$422 ),
-    .b(\mac_rdreg_s0$389 ),
+    .a(\mac_rdreg_s0$378 ),
+    .b(\mac_rdreg_s0$345 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_11)
@@ -3530,8 +3334,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_12 (
-    .a(\mac_rdreg_s0$423 ),
-    .b(\mac_rdreg_s0$394 ),
+    .a(\mac_rdreg_s0$379 ),
+    .b(\mac_rdreg_s0$350 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_12)
@@ -3540,8 +3344,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_13 (
-    .a(\mac_rdreg_s0$424 ),
-    .b(\mac_rdreg_s0$399 ),
+    .a(\mac_rdreg_s0$380 ),
+    .b(\mac_rdreg_s0$355 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_13)
@@ -3550,8 +3354,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_14 (
-    .a(\mac_rdreg_s0$425 ),
-    .b(\mac_rdreg_s0$404 ),
+    .a(\mac_rdreg_s0$381 ),
+    .b(\mac_rdreg_s0$360 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_14)
@@ -3560,8 +3364,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_15 (
-    .a(\mac_rdreg_s0$426 ),
-    .b(\mac_rdreg_s0$409 ),
+    .a(\mac_rdreg_s0$382 ),
+    .b(\mac_rdreg_s0$365 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_15)
@@ -3570,8 +3374,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_2 (
-    .a(\mac_rdreg_s0$413 ),
-    .b(\mac_rdreg_s0$344 ),
+    .a(\mac_rdreg_s0$369 ),
+    .b(\mac_rdreg_s0$300 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_2)
@@ -3580,8 +3384,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_3 (
-    .a(\mac_rdreg_s0$414 ),
-    .b(\mac_rdreg_s0$349 ),
+    .a(\mac_rdreg_s0$370 ),
+    .b(\mac_rdreg_s0$305 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_3)
@@ -3590,8 +3394,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_4 (
-    .a(\mac_rdreg_s0$415 ),
-    .b(\mac_rdreg_s0$354 ),
+    .a(\mac_rdreg_s0$371 ),
+    .b(\mac_rdreg_s0$310 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_4)
@@ -3600,8 +3404,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_5 (
-    .a(\mac_rdreg_s0$416 ),
-    .b(\mac_rdreg_s0$359 ),
+    .a(\mac_rdreg_s0$372 ),
+    .b(\mac_rdreg_s0$315 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_5)
@@ -3610,8 +3414,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_6 (
-    .a(\mac_rdreg_s0$417 ),
-    .b(\mac_rdreg_s0$364 ),
+    .a(\mac_rdreg_s0$373 ),
+    .b(\mac_rdreg_s0$320 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_6)
@@ -3620,8 +3424,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_7 (
-    .a(\mac_rdreg_s0$418 ),
-    .b(\mac_rdreg_s0$369 ),
+    .a(\mac_rdreg_s0$374 ),
+    .b(\mac_rdreg_s0$325 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_7)
@@ -3630,8 +3434,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_8 (
-    .a(\mac_rdreg_s0$419 ),
-    .b(\mac_rdreg_s0$374 ),
+    .a(\mac_rdreg_s0$375 ),
+    .b(\mac_rdreg_s0$330 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_8)
@@ -3640,8 +3444,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_9 (
-    .a(\mac_rdreg_s0$420 ),
-    .b(\mac_rdreg_s0$379 ),
+    .a(\mac_rdreg_s0$376 ),
+    .b(\mac_rdreg_s0$335 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod2_9)
@@ -3650,8 +3454,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
-    .a(\mac_rdreg_s0$411 ),
-    .b(\mac_rdreg_s0$335 ),
+    .a(\mac_rdreg_s0$367 ),
+    .b(\mac_rdreg_s0$291 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_0)
@@ -3660,8 +3464,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_rdreg_s0$412 ),
-    .b(\mac_rdreg_s0$340 ),
+    .a(\mac_rdreg_s0$368 ),
+    .b(\mac_rdreg_s0$296 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_1)
@@ -3670,8 +3474,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_10 (
-    .a(\mac_rdreg_s0$421 ),
-    .b(\mac_rdreg_s0$385 ),
+    .a(\mac_rdreg_s0$377 ),
+    .b(\mac_rdreg_s0$341 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_10)
@@ -3680,8 +3484,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_11 (
-    .a(\mac_rdreg_s0$422 ),
-    .b(\mac_rdreg_s0$390 ),
+    .a(\mac_rdreg_s0$378 ),
+    .b(\mac_rdreg_s0$346 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_11)
@@ -3690,8 +3494,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_12 (
-    .a(\mac_rdreg_s0$423 ),
-    .b(\mac_rdreg_s0$395 ),
+    .a(\mac_rdreg_s0$379 ),
+    .b(\mac_rdreg_s0$351 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_12)
@@ -3700,8 +3504,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_13 (
-    .a(\mac_rdreg_s0$424 ),
-    .b(\mac_rdreg_s0$400 ),
+    .a(\mac_rdreg_s0$380 ),
+    .b(\mac_rdreg_s0$356 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_13)
@@ -3710,8 +3514,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_14 (
-    .a(\mac_rdreg_s0$425 ),
-    .b(\mac_rdreg_s0$405 ),
+    .a(\mac_rdreg_s0$381 ),
+    .b(\mac_rdreg_s0$361 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_14)
@@ -3720,8 +3524,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_15 (
-    .a(\mac_rdreg_s0$426 ),
-    .b(\mac_rdreg_s0$410 ),
+    .a(\mac_rdreg_s0$382 ),
+    .b(\mac_rdreg_s0$366 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_15)
@@ -3730,8 +3534,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_2 (
-    .a(\mac_rdreg_s0$413 ),
-    .b(\mac_rdreg_s0$345 ),
+    .a(\mac_rdreg_s0$369 ),
+    .b(\mac_rdreg_s0$301 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_2)
@@ -3740,8 +3544,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_3 (
-    .a(\mac_rdreg_s0$414 ),
-    .b(\mac_rdreg_s0$350 ),
+    .a(\mac_rdreg_s0$370 ),
+    .b(\mac_rdreg_s0$306 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_3)
@@ -3750,8 +3554,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_4 (
-    .a(\mac_rdreg_s0$415 ),
-    .b(\mac_rdreg_s0$355 ),
+    .a(\mac_rdreg_s0$371 ),
+    .b(\mac_rdreg_s0$311 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_4)
@@ -3760,8 +3564,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_5 (
-    .a(\mac_rdreg_s0$416 ),
-    .b(\mac_rdreg_s0$360 ),
+    .a(\mac_rdreg_s0$372 ),
+    .b(\mac_rdreg_s0$316 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_5)
@@ -3770,8 +3574,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_6 (
-    .a(\mac_rdreg_s0$417 ),
-    .b(\mac_rdreg_s0$365 ),
+    .a(\mac_rdreg_s0$373 ),
+    .b(\mac_rdreg_s0$321 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_6)
@@ -3780,8 +3584,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_7 (
-    .a(\mac_rdreg_s0$418 ),
-    .b(\mac_rdreg_s0$370 ),
+    .a(\mac_rdreg_s0$374 ),
+    .b(\mac_rdreg_s0$326 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_7)
@@ -3790,8 +3594,8 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_8 (
-    .a(\mac_rdreg_s0$419 ),
-    .b(\mac_rdreg_s0$375 ),
+    .a(\mac_rdreg_s0$375 ),
+    .b(\mac_rdreg_s0$331 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_8)
@@ -3800,1937 +3604,1603 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_9 (
-    .a(\mac_rdreg_s0$420 ),
-    .b(\mac_rdreg_s0$380 ),
+    .a(\mac_rdreg_s0$376 ),
+    .b(\mac_rdreg_s0$336 ),
     .ce(stall_adv3),
     .clk(clk),
     .p(mac_prod3_9)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$294  = \mac_mul_s0$176 ;
-    if (stall_adv4) begin
-      \$294  = mac_prod3_2;
+    \$318  = \mac_add1_s0$233 ;
+    if (stall_adv5) begin
+      \$318  = mac3_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$295  = \mac_mul_s0$177 ;
-    if (stall_adv4) begin
-      \$295  = mac_prod3_3;
+    \$319  = \mac_add1_s0$234 ;
+    if (stall_adv5) begin
+      \$319  = mac3_sum1_p1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$296  = \mac_mul_s0$179 ;
-    if (stall_adv4) begin
-      \$296  = mac_prod3_4;
+    \$320  = \mac_add1_s0$236 ;
+    if (stall_adv5) begin
+      \$320  = mac3_sum1_p2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$297  = \mac_mul_s0$180 ;
-    if (stall_adv4) begin
-      \$297  = mac_prod3_5;
+    \$321  = \mac_add1_s0$237 ;
+    if (stall_adv5) begin
+      \$321  = mac3_sum1_p3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$298  = \mac_mul_s0$182 ;
-    if (stall_adv4) begin
-      \$298  = mac_prod3_6;
+    \$322  = \mac_add1_s0$453 ;
+    if (stall_adv5) begin
+      \$322  = \mac_mul_s0$451 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$299  = \mac_mul_s0$183 ;
-    if (stall_adv4) begin
-      \$299  = mac_prod3_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$300  = \mac_mul_s0$185 ;
-    if (stall_adv4) begin
-      \$300  = mac_prod3_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$301  = \mac_mul_s0$186 ;
-    if (stall_adv4) begin
-      \$301  = mac_prod3_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$302  = \mac_mul_s0$188 ;
-    if (stall_adv4) begin
-      \$302  = mac_prod3_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$303  = \mac_mul_s0$189 ;
-    if (stall_adv4) begin
-      \$303  = mac_prod3_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$304  = \mac_mul_s0$191 ;
-    if (stall_adv4) begin
-      \$304  = mac_prod3_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$305  = \mac_mul_s0$192 ;
-    if (stall_adv4) begin
-      \$305  = mac_prod3_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$306  = \mac_mul_s0$194 ;
-    if (stall_adv4) begin
-      \$306  = mac_prod3_14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$307  = \mac_mul_s0$195 ;
-    if (stall_adv4) begin
-      \$307  = mac_prod3_15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$308  = \mac_mul_s0$495 ;
-    if (stall_adv4) begin
-      \$308  = mac_dspin_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$309  = mac_mul_valid_s0;
-    if (stall_adv4) begin
-      \$309  = mac_dspin_valid_s0;
+    \$323  = mac_add1_valid_s0;
+    if (stall_adv5) begin
+      \$323  = mac_mul_valid_s0;
     end
     if (rst) begin
-      \$309  = 1'h0;
+      \$323  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$310  = mac_add0_s0;
-    if (stall_adv5) begin
-      \$310  = mac0_sum0_p0;
+    \$324  = mac_add3_s0;
+    if (stall_adv6) begin
+      \$324  = mac0_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$311  = \mac_add0_s0$200 ;
-    if (stall_adv5) begin
-      \$311  = mac0_sum0_p1;
+    \$325  = \mac_add3_s0$257 ;
+    if (stall_adv6) begin
+      \$325  = mac1_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$312  = \mac_add0_s0$202 ;
-    if (stall_adv5) begin
-      \$312  = mac0_sum0_p2;
+    \$326  = \mac_add3_s0$260 ;
+    if (stall_adv6) begin
+      \$326  = mac2_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$313  = \mac_add0_s0$203 ;
-    if (stall_adv5) begin
-      \$313  = mac0_sum0_p3;
+    \$327  = \mac_add3_s0$263 ;
+    if (stall_adv6) begin
+      \$327  = mac3_sum3_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$314  = \mac_add0_s0$205 ;
-    if (stall_adv5) begin
-      \$314  = mac0_sum0_p4;
+    \$328  = \mac_add3_s0$455 ;
+    if (stall_adv6) begin
+      \$328  = \mac_add1_s0$453 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$315  = \mac_add0_s0$206 ;
-    if (stall_adv5) begin
-      \$315  = mac0_sum0_p5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$316  = \mac_add0_s0$208 ;
-    if (stall_adv5) begin
-      \$316  = mac0_sum0_p6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$317  = \mac_add0_s0$209 ;
-    if (stall_adv5) begin
-      \$317  = mac0_sum0_p7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$318  = \mac_add0_s0$211 ;
-    if (stall_adv5) begin
-      \$318  = mac1_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$319  = \mac_add0_s0$212 ;
-    if (stall_adv5) begin
-      \$319  = mac1_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$320  = \mac_add0_s0$214 ;
-    if (stall_adv5) begin
-      \$320  = mac1_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$321  = \mac_add0_s0$215 ;
-    if (stall_adv5) begin
-      \$321  = mac1_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$322  = \mac_add0_s0$217 ;
-    if (stall_adv5) begin
-      \$322  = mac1_sum0_p4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$323  = \mac_add0_s0$218 ;
-    if (stall_adv5) begin
-      \$323  = mac1_sum0_p5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$324  = \mac_add0_s0$220 ;
-    if (stall_adv5) begin
-      \$324  = mac1_sum0_p6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$325  = \mac_add0_s0$221 ;
-    if (stall_adv5) begin
-      \$325  = mac1_sum0_p7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$326  = \mac_add0_s0$223 ;
-    if (stall_adv5) begin
-      \$326  = mac2_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$327  = \mac_add0_s0$224 ;
-    if (stall_adv5) begin
-      \$327  = mac2_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$328  = \mac_add0_s0$226 ;
-    if (stall_adv5) begin
-      \$328  = mac2_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$329  = \mac_add0_s0$227 ;
-    if (stall_adv5) begin
-      \$329  = mac2_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$330  = \mac_add0_s0$229 ;
-    if (stall_adv5) begin
-      \$330  = mac2_sum0_p4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$331  = \mac_add0_s0$230 ;
-    if (stall_adv5) begin
-      \$331  = mac2_sum0_p5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$332  = \mac_add0_s0$232 ;
-    if (stall_adv5) begin
-      \$332  = mac2_sum0_p6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$333  = \mac_add0_s0$233 ;
-    if (stall_adv5) begin
-      \$333  = mac2_sum0_p7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$334  = \mac_add0_s0$235 ;
-    if (stall_adv5) begin
-      \$334  = mac3_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$335  = \mac_add0_s0$236 ;
-    if (stall_adv5) begin
-      \$335  = mac3_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$336  = \mac_add0_s0$238 ;
-    if (stall_adv5) begin
-      \$336  = mac3_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$337  = \mac_add0_s0$239 ;
-    if (stall_adv5) begin
-      \$337  = mac3_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$338  = \mac_add0_s0$241 ;
-    if (stall_adv5) begin
-      \$338  = mac3_sum0_p4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$339  = \mac_add0_s0$242 ;
-    if (stall_adv5) begin
-      \$339  = mac3_sum0_p5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$340  = \mac_add0_s0$244 ;
-    if (stall_adv5) begin
-      \$340  = mac3_sum0_p6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$341  = \mac_add0_s0$245 ;
-    if (stall_adv5) begin
-      \$341  = mac3_sum0_p7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$342  = \mac_add0_s0$497 ;
-    if (stall_adv5) begin
-      \$342  = \mac_mul_s0$495 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$343  = mac_add0_valid_s0;
-    if (stall_adv5) begin
-      \$343  = mac_mul_valid_s0;
+    \$329  = mac_add3_valid_s0;
+    if (stall_adv6) begin
+      \$329  = mac_add1_valid_s0;
     end
     if (rst) begin
-      \$343  = 1'h0;
+      \$329  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$344  = mac_add1_s0;
-    if (stall_adv6) begin
-      \$344  = mac0_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$345  = \mac_add1_s0$250 ;
-    if (stall_adv6) begin
-      \$345  = mac0_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$346  = \mac_add1_s0$252 ;
-    if (stall_adv6) begin
-      \$346  = mac0_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$347  = \mac_add1_s0$253 ;
-    if (stall_adv6) begin
-      \$347  = mac0_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$348  = \mac_add1_s0$255 ;
-    if (stall_adv6) begin
-      \$348  = mac1_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$349  = \mac_add1_s0$256 ;
-    if (stall_adv6) begin
-      \$349  = mac1_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$350  = \mac_add1_s0$258 ;
-    if (stall_adv6) begin
-      \$350  = mac1_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$351  = \mac_add1_s0$259 ;
-    if (stall_adv6) begin
-      \$351  = mac1_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$352  = \mac_add1_s0$261 ;
-    if (stall_adv6) begin
-      \$352  = mac2_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$353  = \mac_add1_s0$262 ;
-    if (stall_adv6) begin
-      \$353  = mac2_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$354  = \mac_add1_s0$264 ;
-    if (stall_adv6) begin
-      \$354  = mac2_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$355  = \mac_add1_s0$265 ;
-    if (stall_adv6) begin
-      \$355  = mac2_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$356  = \mac_add1_s0$267 ;
-    if (stall_adv6) begin
-      \$356  = mac3_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$357  = \mac_add1_s0$268 ;
-    if (stall_adv6) begin
-      \$357  = mac3_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$358  = \mac_add1_s0$270 ;
-    if (stall_adv6) begin
-      \$358  = mac3_sum1_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$359  = \mac_add1_s0$271 ;
-    if (stall_adv6) begin
-      \$359  = mac3_sum1_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$360  = \mac_add1_s0$499 ;
-    if (stall_adv6) begin
-      \$360  = \mac_add0_s0$497 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$361  = mac_add1_valid_s0;
-    if (stall_adv6) begin
-      \$361  = mac_add0_valid_s0;
-    end
-    if (rst) begin
-      \$361  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$362  = mac_add2_s0;
-    if (stall_adv7) begin
-      \$362  = mac0_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$363  = \mac_add2_s0$276 ;
-    if (stall_adv7) begin
-      \$363  = mac0_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$364  = \mac_add2_s0$278 ;
-    if (stall_adv7) begin
-      \$364  = mac1_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$365  = \mac_add2_s0$279 ;
-    if (stall_adv7) begin
-      \$365  = mac1_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$366  = \mac_add2_s0$281 ;
-    if (stall_adv7) begin
-      \$366  = mac2_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$367  = \mac_add2_s0$282 ;
-    if (stall_adv7) begin
-      \$367  = mac2_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$368  = \mac_add2_s0$284 ;
-    if (stall_adv7) begin
-      \$368  = mac3_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$369  = \mac_add2_s0$285 ;
-    if (stall_adv7) begin
-      \$369  = mac3_sum2_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$370  = \mac_add2_s0$501 ;
-    if (stall_adv7) begin
-      \$370  = \mac_add1_s0$499 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$371  = mac_add2_valid_s0;
-    if (stall_adv7) begin
-      \$371  = mac_add1_valid_s0;
-    end
-    if (rst) begin
-      \$371  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$372  = mac_add3_s0;
-    if (stall_adv8) begin
-      \$372  = mac0_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$373  = \mac_add3_s0$301 ;
-    if (stall_adv8) begin
-      \$373  = mac1_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$374  = \mac_add3_s0$304 ;
-    if (stall_adv8) begin
-      \$374  = mac2_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$375  = \mac_add3_s0$307 ;
-    if (stall_adv8) begin
-      \$375  = mac3_sum3_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$376  = \mac_add3_s0$503 ;
-    if (stall_adv8) begin
-      \$376  = \mac_add2_s0$501 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$377  = mac_add3_valid_s0;
-    if (stall_adv8) begin
-      \$377  = mac_add2_valid_s0;
-    end
-    if (rst) begin
-      \$377  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$378  = o__valid;
+    \$330  = o__valid;
     if (i__ready) begin
-      \$378  = \$123 ;
+      \$330  = \$121 ;
     end
     if (rst) begin
-      \$378  = 1'h0;
+      \$330  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$379  = stall_adv0_valid;
+    \$331  = stall_adv0_valid;
     if (stall_adv0) begin
-      \$379  = \$124 ;
+      \$331  = \$122 ;
     end
     if (rst) begin
-      \$379  = 1'h0;
+      \$331  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$380  = stall_adv1_valid;
+    \$332  = stall_adv1_valid;
     if (stall_adv1) begin
-      \$380  = \$125 ;
+      \$332  = \$123 ;
     end
     if (rst) begin
-      \$380  = 1'h0;
+      \$332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$381  = stall_adv2_valid;
+    \$333  = stall_adv2_valid;
     if (stall_adv2) begin
-      \$381  = \$126 ;
+      \$333  = \$124 ;
     end
     if (rst) begin
-      \$381  = 1'h0;
+      \$333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$382  = stall_adv3_valid;
+    \$334  = stall_adv3_valid;
     if (stall_adv3) begin
-      \$382  = \$127 ;
+      \$334  = \$125 ;
     end
     if (rst) begin
-      \$382  = 1'h0;
+      \$334  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$383  = stall_adv4_valid;
+    \$335  = stall_adv4_valid;
     if (stall_adv4) begin
-      \$383  = \$128 ;
+      \$335  = \$126 ;
     end
     if (rst) begin
-      \$383  = 1'h0;
+      \$335  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$384  = stall_adv5_valid;
+    \$336  = stall_adv5_valid;
     if (stall_adv5) begin
-      \$384  = \$129 ;
+      \$336  = \$127 ;
     end
     if (rst) begin
-      \$384  = 1'h0;
+      \$336  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$385  = stall_adv6_valid;
+    \$337  = stall_adv6_valid;
     if (stall_adv6) begin
-      \$385  = \$130 ;
+      \$337  = \$128 ;
     end
     if (rst) begin
-      \$385  = 1'h0;
+      \$337  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$386  = stall_adv7_valid;
+    \$338  = stall_adv7_valid;
     if (stall_adv7) begin
-      \$386  = \$131 ;
+      \$338  = \$129 ;
     end
     if (rst) begin
-      \$386  = 1'h0;
+      \$338  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$387  = stall_adv8_valid;
+    \$339  = stall_adv8_valid;
     if (stall_adv8) begin
-      \$387  = \$132 ;
+      \$339  = \$130 ;
     end
     if (rst) begin
-      \$387  = 1'h0;
+      \$339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$388  = stall_adv9_valid;
+    \$340  = stall_adv9_valid;
     if (stall_adv9) begin
-      \$388  = \$133 ;
+      \$340  = \$131 ;
     end
     if (rst) begin
-      \$388  = 1'h0;
+      \$340  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$389  = stall_adv10_valid;
+    \$341  = stall_adv10_valid;
     if (stall_adv10) begin
-      \$389  = \$134 ;
+      \$341  = \$132 ;
     end
     if (rst) begin
-      \$389  = 1'h0;
+      \$341  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$390  = stall_adv11_valid;
-    if (stall_adv11) begin
-      \$390  = \$135 ;
-    end
-    if (rst) begin
-      \$390  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$391  = stall_adv12_valid;
-    if (stall_adv12) begin
-      \$391  = \$136 ;
-    end
-    if (rst) begin
-      \$391  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$392  = mac_acc0_out;
-    if (\$137 ) begin
-      if (\mac_add3_s0$503 ) begin
-        \$392  = \$111 [31:0];
+    \$342  = mac_acc0_out;
+    if (\$133 ) begin
+      if (\mac_add3_s0$455 ) begin
+        \$342  = \$109 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$393  = mac_acc0;
-    if (\$137 ) begin
+    \$343  = mac_acc0;
+    if (\$133 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add3_s0$503 ) begin
-        \$393  = 32'd0;
+      if (\mac_add3_s0$455 ) begin
+        \$343  = 32'd0;
       end else begin
-        \$393  = \$111 [31:0];
+        \$343  = \$109 [31:0];
       end
     end
     if (rst) begin
-      \$393  = 32'd0;
+      \$343  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$394  = mac_acc1_out;
-    if (\$138 ) begin
-      if (\mac_add3_s0$503 ) begin
-        \$394  = \$112 [31:0];
+    \$344  = mac_acc1_out;
+    if (\$134 ) begin
+      if (\mac_add3_s0$455 ) begin
+        \$344  = \$110 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$395  = mac_acc1;
-    if (\$138 ) begin
+    \$345  = mac_acc1;
+    if (\$134 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add3_s0$503 ) begin
-        \$395  = 32'd0;
+      if (\mac_add3_s0$455 ) begin
+        \$345  = 32'd0;
       end else begin
-        \$395  = \$112 [31:0];
+        \$345  = \$110 [31:0];
       end
     end
     if (rst) begin
-      \$395  = 32'd0;
+      \$345  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$396  = mac_acc2_out;
-    if (\$139 ) begin
-      if (\mac_add3_s0$503 ) begin
-        \$396  = \$113 [31:0];
+    \$346  = mac_acc2_out;
+    if (\$135 ) begin
+      if (\mac_add3_s0$455 ) begin
+        \$346  = \$111 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$397  = mac_acc2;
-    if (\$139 ) begin
+    \$347  = mac_acc2;
+    if (\$135 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add3_s0$503 ) begin
-        \$397  = 32'd0;
+      if (\mac_add3_s0$455 ) begin
+        \$347  = 32'd0;
       end else begin
-        \$397  = \$113 [31:0];
+        \$347  = \$111 [31:0];
       end
     end
     if (rst) begin
-      \$397  = 32'd0;
+      \$347  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$398  = mac_acc3_out;
-    if (\$140 ) begin
-      if (\mac_add3_s0$503 ) begin
-        \$398  = \$114 [31:0];
+    \$348  = mac_acc3_out;
+    if (\$136 ) begin
+      if (\mac_add3_s0$455 ) begin
+        \$348  = \$112 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$399  = mac_acc3;
-    if (\$140 ) begin
+    \$349  = mac_acc3;
+    if (\$136 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add3_s0$503 ) begin
-        \$399  = 32'd0;
+      if (\mac_add3_s0$455 ) begin
+        \$349  = 32'd0;
       end else begin
-        \$399  = \$114 [31:0];
+        \$349  = \$112 [31:0];
       end
     end
     if (rst) begin
-      \$399  = 32'd0;
+      \$349  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = rp__addr;
-    if (\$117 ) begin
+    \$137  = rp__addr;
+    if (\$115 ) begin
       (* full_case = 32'd1 *)
-      if (\$119 ) begin
-        \$141  = 6'h00;
+      if (\$117 ) begin
+        \$137  = 6'h00;
       end else begin
-        \$141  = \$120 [5:0];
+        \$137  = \$118 [5:0];
       end
     end
     if (rst) begin
-      \$141  = 6'h00;
+      \$137  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = mac_read_s0;
+    \$138  = mac_read_s0;
     if (stall_adv1) begin
-      \$142  = i__payload[7:0];
+      \$138  = i__payload[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = \mac_read_s0$314 ;
+    \$139  = \mac_read_s0$270 ;
     if (stall_adv1) begin
-      \$143  = i__payload[15:8];
+      \$139  = i__payload[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = \mac_read_s0$315 ;
+    \$140  = \mac_read_s0$271 ;
     if (stall_adv1) begin
-      \$144  = i__payload[23:16];
+      \$140  = i__payload[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = \mac_read_s0$316 ;
+    \$141  = \mac_read_s0$272 ;
     if (stall_adv1) begin
-      \$145  = i__payload[31:24];
+      \$141  = i__payload[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = \mac_read_s0$317 ;
+    \$142  = \mac_read_s0$273 ;
     if (stall_adv1) begin
-      \$146  = i__payload[39:32];
+      \$142  = i__payload[39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = \mac_read_s0$318 ;
+    \$143  = \mac_read_s0$274 ;
     if (stall_adv1) begin
-      \$147  = i__payload[47:40];
+      \$143  = i__payload[47:40];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = \mac_read_s0$319 ;
+    \$144  = \mac_read_s0$275 ;
     if (stall_adv1) begin
-      \$148  = i__payload[55:48];
+      \$144  = i__payload[55:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = \mac_read_s0$320 ;
+    \$145  = \mac_read_s0$276 ;
     if (stall_adv1) begin
-      \$149  = i__payload[63:56];
+      \$145  = i__payload[63:56];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = \mac_read_s0$321 ;
+    \$146  = \mac_read_s0$277 ;
     if (stall_adv1) begin
-      \$150  = i__payload[71:64];
+      \$146  = i__payload[71:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = \mac_read_s0$322 ;
+    \$147  = \mac_read_s0$278 ;
     if (stall_adv1) begin
-      \$151  = i__payload[79:72];
+      \$147  = i__payload[79:72];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = \mac_read_s0$323 ;
+    \$148  = \mac_read_s0$279 ;
     if (stall_adv1) begin
-      \$152  = i__payload[87:80];
+      \$148  = i__payload[87:80];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = \mac_read_s0$324 ;
+    \$149  = \mac_read_s0$280 ;
     if (stall_adv1) begin
-      \$153  = i__payload[95:88];
+      \$149  = i__payload[95:88];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = \mac_read_s0$325 ;
+    \$150  = \mac_read_s0$281 ;
     if (stall_adv1) begin
-      \$154  = i__payload[103:96];
+      \$150  = i__payload[103:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = \mac_read_s0$326 ;
+    \$151  = \mac_read_s0$282 ;
     if (stall_adv1) begin
-      \$155  = i__payload[111:104];
+      \$151  = i__payload[111:104];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$156  = \mac_read_s0$327 ;
+    \$152  = \mac_read_s0$283 ;
     if (stall_adv1) begin
-      \$156  = i__payload[119:112];
+      \$152  = i__payload[119:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = \mac_read_s0$328 ;
+    \$153  = \mac_read_s0$284 ;
     if (stall_adv1) begin
-      \$157  = i__payload[127:120];
+      \$153  = i__payload[127:120];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = \mac_read_s0$329 ;
+    \$154  = \mac_read_s0$285 ;
     if (stall_adv1) begin
-      \$158  = i__payload[160];
+      \$154  = i__payload[160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = mac_read_valid_s0;
+    \$155  = mac_read_valid_s0;
     if (stall_adv1) begin
-      \$159  = \$122 ;
+      \$155  = \$120 ;
     end
     if (rst) begin
-      \$159  = 1'h0;
+      \$155  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = mac_rdreg_s0;
+    \$156  = mac_rdreg_s0;
     if (stall_adv2) begin
-      \$160  = rp__data[7:0];
+      \$156  = rp__data[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = \mac_rdreg_s0$333 ;
+    \$157  = \mac_rdreg_s0$289 ;
     if (stall_adv2) begin
-      \$161  = rp__data[15:8];
+      \$157  = rp__data[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = \mac_rdreg_s0$334 ;
+    \$158  = \mac_rdreg_s0$290 ;
     if (stall_adv2) begin
-      \$162  = rp__data[23:16];
+      \$158  = rp__data[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = \mac_rdreg_s0$335 ;
+    \$159  = \mac_rdreg_s0$291 ;
     if (stall_adv2) begin
-      \$163  = rp__data[31:24];
+      \$159  = rp__data[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$164  = \mac_rdreg_s0$336 ;
+    \$160  = \mac_rdreg_s0$292 ;
     if (stall_adv2) begin
-      \$164  = \rp__data$337 [7:0];
+      \$160  = \rp__data$293 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$165  = \mac_rdreg_s0$338 ;
+    \$161  = \mac_rdreg_s0$294 ;
     if (stall_adv2) begin
-      \$165  = \rp__data$337 [15:8];
+      \$161  = \rp__data$293 [15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$166  = \mac_rdreg_s0$339 ;
+    \$162  = \mac_rdreg_s0$295 ;
     if (stall_adv2) begin
-      \$166  = \rp__data$337 [23:16];
+      \$162  = \rp__data$293 [23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = \mac_rdreg_s0$340 ;
+    \$163  = \mac_rdreg_s0$296 ;
     if (stall_adv2) begin
-      \$167  = \rp__data$337 [31:24];
+      \$163  = \rp__data$293 [31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$168  = \mac_rdreg_s0$341 ;
+    \$164  = \mac_rdreg_s0$297 ;
     if (stall_adv2) begin
-      \$168  = \rp__data$342 [7:0];
+      \$164  = \rp__data$298 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = \mac_rdreg_s0$343 ;
+    \$165  = \mac_rdreg_s0$299 ;
     if (stall_adv2) begin
-      \$169  = \rp__data$342 [15:8];
+      \$165  = \rp__data$298 [15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = \mac_rdreg_s0$344 ;
+    \$166  = \mac_rdreg_s0$300 ;
     if (stall_adv2) begin
-      \$170  = \rp__data$342 [23:16];
+      \$166  = \rp__data$298 [23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = \mac_rdreg_s0$345 ;
+    \$167  = \mac_rdreg_s0$301 ;
     if (stall_adv2) begin
-      \$171  = \rp__data$342 [31:24];
+      \$167  = \rp__data$298 [31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = \mac_rdreg_s0$346 ;
+    \$168  = \mac_rdreg_s0$302 ;
     if (stall_adv2) begin
-      \$172  = \rp__data$347 [7:0];
+      \$168  = \rp__data$303 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = \mac_rdreg_s0$348 ;
+    \$169  = \mac_rdreg_s0$304 ;
     if (stall_adv2) begin
-      \$173  = \rp__data$347 [15:8];
+      \$169  = \rp__data$303 [15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$174  = \mac_rdreg_s0$349 ;
+    \$170  = \mac_rdreg_s0$305 ;
     if (stall_adv2) begin
-      \$174  = \rp__data$347 [23:16];
+      \$170  = \rp__data$303 [23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$175  = \mac_rdreg_s0$350 ;
+    \$171  = \mac_rdreg_s0$306 ;
     if (stall_adv2) begin
-      \$175  = \rp__data$347 [31:24];
+      \$171  = \rp__data$303 [31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$176  = \mac_rdreg_s0$351 ;
+    \$172  = \mac_rdreg_s0$307 ;
     if (stall_adv2) begin
-      \$176  = \rp__data$352 [7:0];
+      \$172  = \rp__data$308 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$177  = \mac_rdreg_s0$353 ;
+    \$173  = \mac_rdreg_s0$309 ;
     if (stall_adv2) begin
-      \$177  = \rp__data$352 [15:8];
+      \$173  = \rp__data$308 [15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$178  = \mac_rdreg_s0$354 ;
+    \$174  = \mac_rdreg_s0$310 ;
     if (stall_adv2) begin
-      \$178  = \rp__data$352 [23:16];
+      \$174  = \rp__data$308 [23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$179  = \mac_rdreg_s0$355 ;
+    \$175  = \mac_rdreg_s0$311 ;
     if (stall_adv2) begin
-      \$179  = \rp__data$352 [31:24];
+      \$175  = \rp__data$308 [31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$180  = \mac_rdreg_s0$356 ;
+    \$176  = \mac_rdreg_s0$312 ;
     if (stall_adv2) begin
-      \$180  = \rp__data$357 [7:0];
+      \$176  = \rp__data$313 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$181  = \mac_rdreg_s0$358 ;
+    \$177  = \mac_rdreg_s0$314 ;
     if (stall_adv2) begin
-      \$181  = \rp__data$357 [15:8];
+      \$177  = \rp__data$313 [15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$182  = \mac_rdreg_s0$359 ;
+    \$178  = \mac_rdreg_s0$315 ;
     if (stall_adv2) begin
-      \$182  = \rp__data$357 [23:16];
+      \$178  = \rp__data$313 [23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$183  = \mac_rdreg_s0$360 ;
+    \$179  = \mac_rdreg_s0$316 ;
     if (stall_adv2) begin
-      \$183  = \rp__data$357 [31:24];
+      \$179  = \rp__data$313 [31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$184  = \mac_rdreg_s0$361 ;
+    \$180  = \mac_rdreg_s0$317 ;
     if (stall_adv2) begin
-      \$184  = \rp__data$362 [7:0];
+      \$180  = \rp__data$318 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$185  = \mac_rdreg_s0$363 ;
+    \$181  = \mac_rdreg_s0$319 ;
     if (stall_adv2) begin
-      \$185  = \rp__data$362 [15:8];
+      \$181  = \rp__data$318 [15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$186  = \mac_rdreg_s0$364 ;
+    \$182  = \mac_rdreg_s0$320 ;
     if (stall_adv2) begin
-      \$186  = \rp__data$362 [23:16];
+      \$182  = \rp__data$318 [23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$187  = \mac_rdreg_s0$365 ;
+    \$183  = \mac_rdreg_s0$321 ;
     if (stall_adv2) begin
-      \$187  = \rp__data$362 [31:24];
+      \$183  = \rp__data$318 [31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$188  = \mac_rdreg_s0$366 ;
+    \$184  = \mac_rdreg_s0$322 ;
     if (stall_adv2) begin
-      \$188  = \rp__data$367 [7:0];
+      \$184  = \rp__data$323 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$189  = \mac_rdreg_s0$368 ;
+    \$185  = \mac_rdreg_s0$324 ;
     if (stall_adv2) begin
-      \$189  = \rp__data$367 [15:8];
+      \$185  = \rp__data$323 [15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$190  = \mac_rdreg_s0$369 ;
+    \$186  = \mac_rdreg_s0$325 ;
     if (stall_adv2) begin
-      \$190  = \rp__data$367 [23:16];
+      \$186  = \rp__data$323 [23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$191  = \mac_rdreg_s0$370 ;
+    \$187  = \mac_rdreg_s0$326 ;
     if (stall_adv2) begin
-      \$191  = \rp__data$367 [31:24];
+      \$187  = \rp__data$323 [31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$192  = \mac_rdreg_s0$371 ;
+    \$188  = \mac_rdreg_s0$327 ;
     if (stall_adv2) begin
-      \$192  = \rp__data$372 [7:0];
+      \$188  = \rp__data$328 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$193  = \mac_rdreg_s0$373 ;
+    \$189  = \mac_rdreg_s0$329 ;
     if (stall_adv2) begin
-      \$193  = \rp__data$372 [15:8];
+      \$189  = \rp__data$328 [15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$194  = \mac_rdreg_s0$374 ;
+    \$190  = \mac_rdreg_s0$330 ;
     if (stall_adv2) begin
-      \$194  = \rp__data$372 [23:16];
+      \$190  = \rp__data$328 [23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$195  = \mac_rdreg_s0$375 ;
+    \$191  = \mac_rdreg_s0$331 ;
     if (stall_adv2) begin
-      \$195  = \rp__data$372 [31:24];
+      \$191  = \rp__data$328 [31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$196  = \mac_rdreg_s0$376 ;
+    \$192  = \mac_rdreg_s0$332 ;
     if (stall_adv2) begin
-      \$196  = \rp__data$377 [7:0];
+      \$192  = \rp__data$333 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$197  = \mac_rdreg_s0$378 ;
+    \$193  = \mac_rdreg_s0$334 ;
     if (stall_adv2) begin
-      \$197  = \rp__data$377 [15:8];
+      \$193  = \rp__data$333 [15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$198  = \mac_rdreg_s0$379 ;
+    \$194  = \mac_rdreg_s0$335 ;
     if (stall_adv2) begin
-      \$198  = \rp__data$377 [23:16];
+      \$194  = \rp__data$333 [23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$199  = \mac_rdreg_s0$380 ;
+    \$195  = \mac_rdreg_s0$336 ;
     if (stall_adv2) begin
-      \$199  = \rp__data$377 [31:24];
+      \$195  = \rp__data$333 [31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$200  = \mac_rdreg_s0$381 ;
+    \$196  = \mac_rdreg_s0$337 ;
     if (stall_adv2) begin
-      \$200  = \rp__data$382 [7:0];
+      \$196  = \rp__data$338 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$201  = \mac_rdreg_s0$383 ;
+    \$197  = \mac_rdreg_s0$339 ;
     if (stall_adv2) begin
-      \$201  = \rp__data$382 [15:8];
+      \$197  = \rp__data$338 [15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$202  = \mac_rdreg_s0$384 ;
+    \$198  = \mac_rdreg_s0$340 ;
     if (stall_adv2) begin
-      \$202  = \rp__data$382 [23:16];
+      \$198  = \rp__data$338 [23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$203  = \mac_rdreg_s0$385 ;
+    \$199  = \mac_rdreg_s0$341 ;
     if (stall_adv2) begin
-      \$203  = \rp__data$382 [31:24];
+      \$199  = \rp__data$338 [31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$204  = \mac_rdreg_s0$386 ;
+    \$200  = \mac_rdreg_s0$342 ;
     if (stall_adv2) begin
-      \$204  = \rp__data$387 [7:0];
+      \$200  = \rp__data$343 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$205  = \mac_rdreg_s0$388 ;
+    \$201  = \mac_rdreg_s0$344 ;
     if (stall_adv2) begin
-      \$205  = \rp__data$387 [15:8];
+      \$201  = \rp__data$343 [15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$206  = \mac_rdreg_s0$389 ;
+    \$202  = \mac_rdreg_s0$345 ;
     if (stall_adv2) begin
-      \$206  = \rp__data$387 [23:16];
+      \$202  = \rp__data$343 [23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$207  = \mac_rdreg_s0$390 ;
+    \$203  = \mac_rdreg_s0$346 ;
     if (stall_adv2) begin
-      \$207  = \rp__data$387 [31:24];
+      \$203  = \rp__data$343 [31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$208  = \mac_rdreg_s0$391 ;
+    \$204  = \mac_rdreg_s0$347 ;
     if (stall_adv2) begin
-      \$208  = \rp__data$392 [7:0];
+      \$204  = \rp__data$348 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$209  = \mac_rdreg_s0$393 ;
+    \$205  = \mac_rdreg_s0$349 ;
     if (stall_adv2) begin
-      \$209  = \rp__data$392 [15:8];
+      \$205  = \rp__data$348 [15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$210  = \mac_rdreg_s0$394 ;
+    \$206  = \mac_rdreg_s0$350 ;
     if (stall_adv2) begin
-      \$210  = \rp__data$392 [23:16];
+      \$206  = \rp__data$348 [23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$211  = \mac_rdreg_s0$395 ;
+    \$207  = \mac_rdreg_s0$351 ;
     if (stall_adv2) begin
-      \$211  = \rp__data$392 [31:24];
+      \$207  = \rp__data$348 [31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$212  = \mac_rdreg_s0$396 ;
+    \$208  = \mac_rdreg_s0$352 ;
     if (stall_adv2) begin
-      \$212  = \rp__data$397 [7:0];
+      \$208  = \rp__data$353 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$213  = \mac_rdreg_s0$398 ;
+    \$209  = \mac_rdreg_s0$354 ;
     if (stall_adv2) begin
-      \$213  = \rp__data$397 [15:8];
+      \$209  = \rp__data$353 [15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$214  = \mac_rdreg_s0$399 ;
+    \$210  = \mac_rdreg_s0$355 ;
     if (stall_adv2) begin
-      \$214  = \rp__data$397 [23:16];
+      \$210  = \rp__data$353 [23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$215  = \mac_rdreg_s0$400 ;
+    \$211  = \mac_rdreg_s0$356 ;
     if (stall_adv2) begin
-      \$215  = \rp__data$397 [31:24];
+      \$211  = \rp__data$353 [31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$216  = \mac_rdreg_s0$401 ;
+    \$212  = \mac_rdreg_s0$357 ;
     if (stall_adv2) begin
-      \$216  = \rp__data$402 [7:0];
+      \$212  = \rp__data$358 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$217  = \mac_rdreg_s0$403 ;
+    \$213  = \mac_rdreg_s0$359 ;
     if (stall_adv2) begin
-      \$217  = \rp__data$402 [15:8];
+      \$213  = \rp__data$358 [15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$218  = \mac_rdreg_s0$404 ;
+    \$214  = \mac_rdreg_s0$360 ;
     if (stall_adv2) begin
-      \$218  = \rp__data$402 [23:16];
+      \$214  = \rp__data$358 [23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$219  = \mac_rdreg_s0$405 ;
+    \$215  = \mac_rdreg_s0$361 ;
     if (stall_adv2) begin
-      \$219  = \rp__data$402 [31:24];
+      \$215  = \rp__data$358 [31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$220  = \mac_rdreg_s0$406 ;
+    \$216  = \mac_rdreg_s0$362 ;
     if (stall_adv2) begin
-      \$220  = \rp__data$407 [7:0];
+      \$216  = \rp__data$363 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$221  = \mac_rdreg_s0$408 ;
+    \$217  = \mac_rdreg_s0$364 ;
     if (stall_adv2) begin
-      \$221  = \rp__data$407 [15:8];
+      \$217  = \rp__data$363 [15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$222  = \mac_rdreg_s0$409 ;
+    \$218  = \mac_rdreg_s0$365 ;
     if (stall_adv2) begin
-      \$222  = \rp__data$407 [23:16];
+      \$218  = \rp__data$363 [23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$223  = \mac_rdreg_s0$410 ;
+    \$219  = \mac_rdreg_s0$366 ;
     if (stall_adv2) begin
-      \$223  = \rp__data$407 [31:24];
+      \$219  = \rp__data$363 [31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$224  = \mac_rdreg_s0$411 ;
+    \$220  = \mac_rdreg_s0$367 ;
     if (stall_adv2) begin
-      \$224  = mac_read_s0;
+      \$220  = mac_read_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$225  = \mac_rdreg_s0$412 ;
+    \$221  = \mac_rdreg_s0$368 ;
     if (stall_adv2) begin
-      \$225  = \mac_read_s0$314 ;
+      \$221  = \mac_read_s0$270 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$226  = \mac_rdreg_s0$413 ;
+    \$222  = \mac_rdreg_s0$369 ;
     if (stall_adv2) begin
-      \$226  = \mac_read_s0$315 ;
+      \$222  = \mac_read_s0$271 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$227  = \mac_rdreg_s0$414 ;
+    \$223  = \mac_rdreg_s0$370 ;
     if (stall_adv2) begin
-      \$227  = \mac_read_s0$316 ;
+      \$223  = \mac_read_s0$272 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$228  = \mac_rdreg_s0$415 ;
+    \$224  = \mac_rdreg_s0$371 ;
     if (stall_adv2) begin
-      \$228  = \mac_read_s0$317 ;
+      \$224  = \mac_read_s0$273 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$229  = \mac_rdreg_s0$416 ;
+    \$225  = \mac_rdreg_s0$372 ;
     if (stall_adv2) begin
-      \$229  = \mac_read_s0$318 ;
+      \$225  = \mac_read_s0$274 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$230  = \mac_rdreg_s0$417 ;
+    \$226  = \mac_rdreg_s0$373 ;
     if (stall_adv2) begin
-      \$230  = \mac_read_s0$319 ;
+      \$226  = \mac_read_s0$275 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$231  = \mac_rdreg_s0$418 ;
+    \$227  = \mac_rdreg_s0$374 ;
     if (stall_adv2) begin
-      \$231  = \mac_read_s0$320 ;
+      \$227  = \mac_read_s0$276 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$232  = \mac_rdreg_s0$419 ;
+    \$228  = \mac_rdreg_s0$375 ;
     if (stall_adv2) begin
-      \$232  = \mac_read_s0$321 ;
+      \$228  = \mac_read_s0$277 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$233  = \mac_rdreg_s0$420 ;
+    \$229  = \mac_rdreg_s0$376 ;
     if (stall_adv2) begin
-      \$233  = \mac_read_s0$322 ;
+      \$229  = \mac_read_s0$278 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$234  = \mac_rdreg_s0$421 ;
+    \$230  = \mac_rdreg_s0$377 ;
     if (stall_adv2) begin
-      \$234  = \mac_read_s0$323 ;
+      \$230  = \mac_read_s0$279 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$235  = \mac_rdreg_s0$422 ;
+    \$231  = \mac_rdreg_s0$378 ;
     if (stall_adv2) begin
-      \$235  = \mac_read_s0$324 ;
+      \$231  = \mac_read_s0$280 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$236  = \mac_rdreg_s0$423 ;
+    \$232  = \mac_rdreg_s0$379 ;
     if (stall_adv2) begin
-      \$236  = \mac_read_s0$325 ;
+      \$232  = \mac_read_s0$281 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$237  = \mac_rdreg_s0$424 ;
+    \$233  = \mac_rdreg_s0$380 ;
     if (stall_adv2) begin
-      \$237  = \mac_read_s0$326 ;
+      \$233  = \mac_read_s0$282 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$238  = \mac_rdreg_s0$425 ;
+    \$234  = \mac_rdreg_s0$381 ;
     if (stall_adv2) begin
-      \$238  = \mac_read_s0$327 ;
+      \$234  = \mac_read_s0$283 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$239  = \mac_rdreg_s0$426 ;
+    \$235  = \mac_rdreg_s0$382 ;
     if (stall_adv2) begin
-      \$239  = \mac_read_s0$328 ;
+      \$235  = \mac_read_s0$284 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$240  = \mac_rdreg_s0$427 ;
+    \$236  = \mac_rdreg_s0$383 ;
     if (stall_adv2) begin
-      \$240  = \mac_read_s0$329 ;
+      \$236  = \mac_read_s0$285 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$241  = mac_rdreg_valid_s0;
+    \$237  = mac_rdreg_valid_s0;
     if (stall_adv2) begin
-      \$241  = mac_read_valid_s0;
+      \$237  = mac_read_valid_s0;
     end
     if (rst) begin
-      \$241  = 1'h0;
+      \$237  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$242  = mac_dspin_s0;
+    \$238  = mac_dspin_s0;
     if (stall_adv3) begin
-      \$242  = \mac_rdreg_s0$427 ;
+      \$238  = \mac_rdreg_s0$383 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$243  = mac_dspin_valid_s0;
+    \$239  = mac_dspin_valid_s0;
     if (stall_adv3) begin
-      \$243  = mac_rdreg_valid_s0;
+      \$239  = mac_rdreg_valid_s0;
     end
     if (rst) begin
-      \$243  = 1'h0;
+      \$239  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$244  = mac_mul_s0;
+    \$240  = mac_mul_s0;
     if (stall_adv4) begin
-      \$244  = mac_prod0_0;
+      \$240  = mac_prod0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$245  = \mac_mul_s0$102 ;
+    \$241  = \mac_mul_s0$102 ;
     if (stall_adv4) begin
-      \$245  = mac_prod0_1;
+      \$241  = mac_prod0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$246  = \mac_mul_s0$104 ;
+    \$242  = \mac_mul_s0$104 ;
     if (stall_adv4) begin
-      \$246  = mac_prod0_2;
+      \$242  = mac_prod0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$247  = \mac_mul_s0$105 ;
+    \$243  = \mac_mul_s0$105 ;
     if (stall_adv4) begin
-      \$247  = mac_prod0_3;
+      \$243  = mac_prod0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$248  = \mac_mul_s0$107 ;
+    \$244  = \mac_mul_s0$107 ;
     if (stall_adv4) begin
-      \$248  = mac_prod0_4;
+      \$244  = mac_prod0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$249  = \mac_mul_s0$108 ;
+    \$245  = \mac_mul_s0$108 ;
     if (stall_adv4) begin
-      \$249  = mac_prod0_5;
+      \$245  = mac_prod0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$250  = \mac_mul_s0$110 ;
+    \$246  = \mac_mul_s0$110 ;
     if (stall_adv4) begin
-      \$250  = mac_prod0_6;
+      \$246  = mac_prod0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$251  = \mac_mul_s0$111 ;
+    \$247  = \mac_mul_s0$111 ;
     if (stall_adv4) begin
-      \$251  = mac_prod0_7;
+      \$247  = mac_prod0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$252  = \mac_mul_s0$113 ;
+    \$248  = \mac_mul_s0$113 ;
     if (stall_adv4) begin
-      \$252  = mac_prod0_8;
+      \$248  = mac_prod0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$253  = \mac_mul_s0$114 ;
+    \$249  = \mac_mul_s0$114 ;
     if (stall_adv4) begin
-      \$253  = mac_prod0_9;
+      \$249  = mac_prod0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$254  = \mac_mul_s0$116 ;
+    \$250  = \mac_mul_s0$116 ;
     if (stall_adv4) begin
-      \$254  = mac_prod0_10;
+      \$250  = mac_prod0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$255  = \mac_mul_s0$117 ;
+    \$251  = \mac_mul_s0$117 ;
     if (stall_adv4) begin
-      \$255  = mac_prod0_11;
+      \$251  = mac_prod0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$256  = \mac_mul_s0$119 ;
+    \$252  = \mac_mul_s0$119 ;
     if (stall_adv4) begin
-      \$256  = mac_prod0_12;
+      \$252  = mac_prod0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$257  = \mac_mul_s0$120 ;
+    \$253  = \mac_mul_s0$120 ;
     if (stall_adv4) begin
-      \$257  = mac_prod0_13;
+      \$253  = mac_prod0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$258  = \mac_mul_s0$122 ;
+    \$254  = \mac_mul_s0$122 ;
     if (stall_adv4) begin
-      \$258  = mac_prod0_14;
+      \$254  = mac_prod0_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$259  = \mac_mul_s0$123 ;
+    \$255  = \mac_mul_s0$123 ;
     if (stall_adv4) begin
-      \$259  = mac_prod0_15;
+      \$255  = mac_prod0_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$260  = \mac_mul_s0$125 ;
+    \$256  = \mac_mul_s0$125 ;
     if (stall_adv4) begin
-      \$260  = mac_prod1_0;
+      \$256  = mac_prod1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$261  = \mac_mul_s0$126 ;
+    \$257  = \mac_mul_s0$126 ;
     if (stall_adv4) begin
-      \$261  = mac_prod1_1;
+      \$257  = mac_prod1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$262  = \mac_mul_s0$128 ;
+    \$258  = \mac_mul_s0$128 ;
     if (stall_adv4) begin
-      \$262  = mac_prod1_2;
+      \$258  = mac_prod1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$263  = \mac_mul_s0$129 ;
+    \$259  = \mac_mul_s0$129 ;
     if (stall_adv4) begin
-      \$263  = mac_prod1_3;
+      \$259  = mac_prod1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$264  = \mac_mul_s0$131 ;
+    \$260  = \mac_mul_s0$131 ;
     if (stall_adv4) begin
-      \$264  = mac_prod1_4;
+      \$260  = mac_prod1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$265  = \mac_mul_s0$132 ;
+    \$261  = \mac_mul_s0$132 ;
     if (stall_adv4) begin
-      \$265  = mac_prod1_5;
+      \$261  = mac_prod1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$266  = \mac_mul_s0$134 ;
+    \$262  = \mac_mul_s0$134 ;
     if (stall_adv4) begin
-      \$266  = mac_prod1_6;
+      \$262  = mac_prod1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$267  = \mac_mul_s0$135 ;
+    \$263  = \mac_mul_s0$135 ;
     if (stall_adv4) begin
-      \$267  = mac_prod1_7;
+      \$263  = mac_prod1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$268  = \mac_mul_s0$137 ;
+    \$264  = \mac_mul_s0$137 ;
     if (stall_adv4) begin
-      \$268  = mac_prod1_8;
+      \$264  = mac_prod1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$269  = \mac_mul_s0$138 ;
+    \$265  = \mac_mul_s0$138 ;
     if (stall_adv4) begin
-      \$269  = mac_prod1_9;
+      \$265  = mac_prod1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$270  = \mac_mul_s0$140 ;
+    \$266  = \mac_mul_s0$140 ;
     if (stall_adv4) begin
-      \$270  = mac_prod1_10;
+      \$266  = mac_prod1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$271  = \mac_mul_s0$141 ;
+    \$267  = \mac_mul_s0$141 ;
     if (stall_adv4) begin
-      \$271  = mac_prod1_11;
+      \$267  = mac_prod1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$272  = \mac_mul_s0$143 ;
+    \$268  = \mac_mul_s0$143 ;
     if (stall_adv4) begin
-      \$272  = mac_prod1_12;
+      \$268  = mac_prod1_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$273  = \mac_mul_s0$144 ;
+    \$269  = \mac_mul_s0$144 ;
     if (stall_adv4) begin
-      \$273  = mac_prod1_13;
+      \$269  = mac_prod1_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$274  = \mac_mul_s0$146 ;
+    \$270  = \mac_mul_s0$146 ;
     if (stall_adv4) begin
-      \$274  = mac_prod1_14;
+      \$270  = mac_prod1_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$275  = \mac_mul_s0$147 ;
+    \$271  = \mac_mul_s0$147 ;
     if (stall_adv4) begin
-      \$275  = mac_prod1_15;
+      \$271  = mac_prod1_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$276  = \mac_mul_s0$149 ;
+    \$272  = \mac_mul_s0$149 ;
     if (stall_adv4) begin
-      \$276  = mac_prod2_0;
+      \$272  = mac_prod2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$277  = \mac_mul_s0$150 ;
+    \$273  = \mac_mul_s0$150 ;
     if (stall_adv4) begin
-      \$277  = mac_prod2_1;
+      \$273  = mac_prod2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$278  = \mac_mul_s0$152 ;
+    \$274  = \mac_mul_s0$152 ;
     if (stall_adv4) begin
-      \$278  = mac_prod2_2;
+      \$274  = mac_prod2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$279  = \mac_mul_s0$153 ;
+    \$275  = \mac_mul_s0$153 ;
     if (stall_adv4) begin
-      \$279  = mac_prod2_3;
+      \$275  = mac_prod2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$280  = \mac_mul_s0$155 ;
+    \$276  = \mac_mul_s0$155 ;
     if (stall_adv4) begin
-      \$280  = mac_prod2_4;
+      \$276  = mac_prod2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$281  = \mac_mul_s0$156 ;
+    \$277  = \mac_mul_s0$156 ;
     if (stall_adv4) begin
-      \$281  = mac_prod2_5;
+      \$277  = mac_prod2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$282  = \mac_mul_s0$158 ;
+    \$278  = \mac_mul_s0$158 ;
     if (stall_adv4) begin
-      \$282  = mac_prod2_6;
+      \$278  = mac_prod2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$283  = \mac_mul_s0$159 ;
+    \$279  = \mac_mul_s0$159 ;
     if (stall_adv4) begin
-      \$283  = mac_prod2_7;
+      \$279  = mac_prod2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$284  = \mac_mul_s0$161 ;
+    \$280  = \mac_mul_s0$161 ;
     if (stall_adv4) begin
-      \$284  = mac_prod2_8;
+      \$280  = mac_prod2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$285  = \mac_mul_s0$162 ;
+    \$281  = \mac_mul_s0$162 ;
     if (stall_adv4) begin
-      \$285  = mac_prod2_9;
+      \$281  = mac_prod2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$286  = \mac_mul_s0$164 ;
+    \$282  = \mac_mul_s0$164 ;
     if (stall_adv4) begin
-      \$286  = mac_prod2_10;
+      \$282  = mac_prod2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$287  = \mac_mul_s0$165 ;
+    \$283  = \mac_mul_s0$165 ;
     if (stall_adv4) begin
-      \$287  = mac_prod2_11;
+      \$283  = mac_prod2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$288  = \mac_mul_s0$167 ;
+    \$284  = \mac_mul_s0$167 ;
     if (stall_adv4) begin
-      \$288  = mac_prod2_12;
+      \$284  = mac_prod2_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$289  = \mac_mul_s0$168 ;
+    \$285  = \mac_mul_s0$168 ;
     if (stall_adv4) begin
-      \$289  = mac_prod2_13;
+      \$285  = mac_prod2_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$290  = \mac_mul_s0$170 ;
+    \$286  = \mac_mul_s0$170 ;
     if (stall_adv4) begin
-      \$290  = mac_prod2_14;
+      \$286  = mac_prod2_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$291  = \mac_mul_s0$171 ;
+    \$287  = \mac_mul_s0$171 ;
     if (stall_adv4) begin
-      \$291  = mac_prod2_15;
+      \$287  = mac_prod2_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$292  = \mac_mul_s0$173 ;
+    \$288  = \mac_mul_s0$173 ;
     if (stall_adv4) begin
-      \$292  = mac_prod3_0;
+      \$288  = mac_prod3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$293  = \mac_mul_s0$174 ;
+    \$289  = \mac_mul_s0$174 ;
     if (stall_adv4) begin
-      \$293  = mac_prod3_1;
+      \$289  = mac_prod3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$290  = \mac_mul_s0$176 ;
+    if (stall_adv4) begin
+      \$290  = mac_prod3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$291  = \mac_mul_s0$177 ;
+    if (stall_adv4) begin
+      \$291  = mac_prod3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$292  = \mac_mul_s0$179 ;
+    if (stall_adv4) begin
+      \$292  = mac_prod3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$293  = \mac_mul_s0$180 ;
+    if (stall_adv4) begin
+      \$293  = mac_prod3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$294  = \mac_mul_s0$182 ;
+    if (stall_adv4) begin
+      \$294  = mac_prod3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$295  = \mac_mul_s0$183 ;
+    if (stall_adv4) begin
+      \$295  = mac_prod3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$296  = \mac_mul_s0$185 ;
+    if (stall_adv4) begin
+      \$296  = mac_prod3_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$297  = \mac_mul_s0$186 ;
+    if (stall_adv4) begin
+      \$297  = mac_prod3_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$298  = \mac_mul_s0$188 ;
+    if (stall_adv4) begin
+      \$298  = mac_prod3_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$299  = \mac_mul_s0$189 ;
+    if (stall_adv4) begin
+      \$299  = mac_prod3_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$300  = \mac_mul_s0$191 ;
+    if (stall_adv4) begin
+      \$300  = mac_prod3_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$301  = \mac_mul_s0$192 ;
+    if (stall_adv4) begin
+      \$301  = mac_prod3_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$302  = \mac_mul_s0$194 ;
+    if (stall_adv4) begin
+      \$302  = mac_prod3_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$303  = \mac_mul_s0$195 ;
+    if (stall_adv4) begin
+      \$303  = mac_prod3_15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$304  = \mac_mul_s0$451 ;
+    if (stall_adv4) begin
+      \$304  = mac_dspin_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$305  = mac_mul_valid_s0;
+    if (stall_adv4) begin
+      \$305  = mac_dspin_valid_s0;
+    end
+    if (rst) begin
+      \$305  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$306  = mac_add1_s0;
+    if (stall_adv5) begin
+      \$306  = mac0_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$307  = \mac_add1_s0$216 ;
+    if (stall_adv5) begin
+      \$307  = mac0_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$308  = \mac_add1_s0$218 ;
+    if (stall_adv5) begin
+      \$308  = mac0_sum1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$309  = \mac_add1_s0$219 ;
+    if (stall_adv5) begin
+      \$309  = mac0_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$310  = \mac_add1_s0$221 ;
+    if (stall_adv5) begin
+      \$310  = mac1_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$311  = \mac_add1_s0$222 ;
+    if (stall_adv5) begin
+      \$311  = mac1_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$312  = \mac_add1_s0$224 ;
+    if (stall_adv5) begin
+      \$312  = mac1_sum1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$313  = \mac_add1_s0$225 ;
+    if (stall_adv5) begin
+      \$313  = mac1_sum1_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$314  = \mac_add1_s0$227 ;
+    if (stall_adv5) begin
+      \$314  = mac2_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$315  = \mac_add1_s0$228 ;
+    if (stall_adv5) begin
+      \$315  = mac2_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$316  = \mac_add1_s0$230 ;
+    if (stall_adv5) begin
+      \$316  = mac2_sum1_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$317  = \mac_add1_s0$231 ;
+    if (stall_adv5) begin
+      \$317  = mac2_sum1_p3;
     end
   end
   assign advance = i__ready;
@@ -5782,10 +5252,10 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \wp__addr$87  = i__payload[171:166];
   assign \wp__data$88  = i__payload[159:128];
   assign \rp__addr$90  = rp__addr;
-  assign mac_acc0_next = \$111 [31:0];
-  assign mac_acc1_next = \$112 [31:0];
-  assign mac_acc2_next = \$113 [31:0];
-  assign mac_acc3_next = \$114 [31:0];
+  assign mac_acc0_next = \$109 [31:0];
+  assign mac_acc1_next = \$110 [31:0];
+  assign mac_acc2_next = \$111 [31:0];
+  assign mac_acc3_next = \$112 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];
@@ -5888,66 +5358,66 @@ module dense_mac_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \rp__data[1]  = rp__data[15:8];
   assign \rp__data[2]  = rp__data[23:16];
   assign \rp__data[3]  = rp__data[31:24];
-  assign \rp__data$337[0]  = \rp__data$337 [7:0];
-  assign \rp__data$337[1]  = \rp__data$337 [15:8];
-  assign \rp__data$337[2]  = \rp__data$337 [23:16];
-  assign \rp__data$337[3]  = \rp__data$337 [31:24];
-  assign \rp__data$342[0]  = \rp__data$342 [7:0];
-  assign \rp__data$342[1]  = \rp__data$342 [15:8];
-  assign \rp__data$342[2]  = \rp__data$342 [23:16];
-  assign \rp__data$342[3]  = \rp__data$342 [31:24];
-  assign \rp__data$347[0]  = \rp__data$347 [7:0];
-  assign \rp__data$347[1]  = \rp__data$347 [15:8];
-  assign \rp__data$347[2]  = \rp__data$347 [23:16];
-  assign \rp__data$347[3]  = \rp__data$347 [31:24];
-  assign \rp__data$352[0]  = \rp__data$352 [7:0];
-  assign \rp__data$352[1]  = \rp__data$352 [15:8];
-  assign \rp__data$352[2]  = \rp__data$352 [23:16];
-  assign \rp__data$352[3]  = \rp__data$352 [31:24];
-  assign \rp__data$357[0]  = \rp__data$357 [7:0];
-  assign \rp__data$357[1]  = \rp__data$357 [15:8];
-  assign \rp__data$357[2]  = \rp__data$357 [23:16];
-  assign \rp__data$357[3]  = \rp__data$357 [31:24];
-  assign \rp__data$362[0]  = \rp__data$362 [7:0];
-  assign \rp__data$362[1]  = \rp__data$362 [15:8];
-  assign \rp__data$362[2]  = \rp__data$362 [23:16];
-  assign \rp__data$362[3]  = \rp__data$362 [31:24];
-  assign \rp__data$367[0]  = \rp__data$367 [7:0];
-  assign \rp__data$367[1]  = \rp__data$367 [15:8];
-  assign \rp__data$367[2]  = \rp__data$367 [23:16];
-  assign \rp__data$367[3]  = \rp__data$367 [31:24];
-  assign \rp__data$372[0]  = \rp__data$372 [7:0];
-  assign \rp__data$372[1]  = \rp__data$372 [15:8];
-  assign \rp__data$372[2]  = \rp__data$372 [23:16];
-  assign \rp__data$372[3]  = \rp__data$372 [31:24];
-  assign \rp__data$377[0]  = \rp__data$377 [7:0];
-  assign \rp__data$377[1]  = \rp__data$377 [15:8];
-  assign \rp__data$377[2]  = \rp__data$377 [23:16];
-  assign \rp__data$377[3]  = \rp__data$377 [31:24];
-  assign \rp__data$382[0]  = \rp__data$382 [7:0];
-  assign \rp__data$382[1]  = \rp__data$382 [15:8];
-  assign \rp__data$382[2]  = \rp__data$382 [23:16];
-  assign \rp__data$382[3]  = \rp__data$382 [31:24];
-  assign \rp__data$387[0]  = \rp__data$387 [7:0];
-  assign \rp__data$387[1]  = \rp__data$387 [15:8];
-  assign \rp__data$387[2]  = \rp__data$387 [23:16];
-  assign \rp__data$387[3]  = \rp__data$387 [31:24];
-  assign \rp__data$392[0]  = \rp__data$392 [7:0];
-  assign \rp__data$392[1]  = \rp__data$392 [15:8];
-  assign \rp__data$392[2]  = \rp__data$392 [23:16];
-  assign \rp__data$392[3]  = \rp__data$392 [31:24];
-  assign \rp__data$397[0]  = \rp__data$397 [7:0];
-  assign \rp__data$397[1]  = \rp__data$397 [15:8];
-  assign \rp__data$397[2]  = \rp__data$397 [23:16];
-  assign \rp__data$397[3]  = \rp__data$397 [31:24];
-  assign \rp__data$402[0]  = \rp__data$402 [7:0];
-  assign \rp__data$402[1]  = \rp__data$402 [15:8];
-  assign \rp__data$402[2]  = \rp__data$402 [23:16];
-  assign \rp__data$402[3]  = \rp__data$402 [31:24];
-  assign \rp__data$407[0]  = \rp__data$407 [7:0];
-  assign \rp__data$407[1]  = \rp__data$407 [15:8];
-  assign \rp__data$407[2]  = \rp__data$407 [23:16];
-  assign \rp__data$407[3]  = \rp__data$407 [31:24];
+  assign \rp__data$293[0]  = \rp__data$293 [7:0];
+  assign \rp__data$293[1]  = \rp__data$293 [15:8];
+  assign \rp__data$293[2]  = \rp__data$293 [23:16];
+  assign \rp__data$293[3]  = \rp__data$293 [31:24];
+  assign \rp__data$298[0]  = \rp__data$298 [7:0];
+  assign \rp__data$298[1]  = \rp__data$298 [15:8];
+  assign \rp__data$298[2]  = \rp__data$298 [23:16];
+  assign \rp__data$298[3]  = \rp__data$298 [31:24];
+  assign \rp__data$303[0]  = \rp__data$303 [7:0];
+  assign \rp__data$303[1]  = \rp__data$303 [15:8];
+  assign \rp__data$303[2]  = \rp__data$303 [23:16];
+  assign \rp__data$303[3]  = \rp__data$303 [31:24];
+  assign \rp__data$308[0]  = \rp__data$308 [7:0];
+  assign \rp__data$308[1]  = \rp__data$308 [15:8];
+  assign \rp__data$308[2]  = \rp__data$308 [23:16];
+  assign \rp__data$308[3]  = \rp__data$308 [31:24];
+  assign \rp__data$313[0]  = \rp__data$313 [7:0];
+  assign \rp__data$313[1]  = \rp__data$313 [15:8];
+  assign \rp__data$313[2]  = \rp__data$313 [23:16];
+  assign \rp__data$313[3]  = \rp__data$313 [31:24];
+  assign \rp__data$318[0]  = \rp__data$318 [7:0];
+  assign \rp__data$318[1]  = \rp__data$318 [15:8];
+  assign \rp__data$318[2]  = \rp__data$318 [23:16];
+  assign \rp__data$318[3]  = \rp__data$318 [31:24];
+  assign \rp__data$323[0]  = \rp__data$323 [7:0];
+  assign \rp__data$323[1]  = \rp__data$323 [15:8];
+  assign \rp__data$323[2]  = \rp__data$323 [23:16];
+  assign \rp__data$323[3]  = \rp__data$323 [31:24];
+  assign \rp__data$328[0]  = \rp__data$328 [7:0];
+  assign \rp__data$328[1]  = \rp__data$328 [15:8];
+  assign \rp__data$328[2]  = \rp__data$328 [23:16];
+  assign \rp__data$328[3]  = \rp__data$328 [31:24];
+  assign \rp__data$333[0]  = \rp__data$333 [7:0];
+  assign \rp__data$333[1]  = \rp__data$333 [15:8];
+  assign \rp__data$333[2]  = \rp__data$333 [23:16];
+  assign \rp__data$333[3]  = \rp__data$333 [31:24];
+  assign \rp__data$338[0]  = \rp__data$338 [7:0];
+  assign \rp__data$338[1]  = \rp__data$338 [15:8];
+  assign \rp__data$338[2]  = \rp__data$338 [23:16];
+  assign \rp__data$338[3]  = \rp__data$338 [31:24];
+  assign \rp__data$343[0]  = \rp__data$343 [7:0];
+  assign \rp__data$343[1]  = \rp__data$343 [15:8];
+  assign \rp__data$343[2]  = \rp__data$343 [23:16];
+  assign \rp__data$343[3]  = \rp__data$343 [31:24];
+  assign \rp__data$348[0]  = \rp__data$348 [7:0];
+  assign \rp__data$348[1]  = \rp__data$348 [15:8];
+  assign \rp__data$348[2]  = \rp__data$348 [23:16];
+  assign \rp__data$348[3]  = \rp__data$348 [31:24];
+  assign \rp__data$353[0]  = \rp__data$353 [7:0];
+  assign \rp__data$353[1]  = \rp__data$353 [15:8];
+  assign \rp__data$353[2]  = \rp__data$353 [23:16];
+  assign \rp__data$353[3]  = \rp__data$353 [31:24];
+  assign \rp__data$358[0]  = \rp__data$358 [7:0];
+  assign \rp__data$358[1]  = \rp__data$358 [15:8];
+  assign \rp__data$358[2]  = \rp__data$358 [23:16];
+  assign \rp__data$358[3]  = \rp__data$358 [31:24];
+  assign \rp__data$363[0]  = \rp__data$363 [7:0];
+  assign \rp__data$363[1]  = \rp__data$363 [15:8];
+  assign \rp__data$363[2]  = \rp__data$363 [23:16];
+  assign \rp__data$363[3]  = \rp__data$363 [31:24];
   assign o__payload[127:96] = mac_acc3_out;
   assign o__payload[95:64] = mac_acc2_out;
   assign o__payload[63:32] = mac_acc1_out;

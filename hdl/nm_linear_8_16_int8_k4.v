@@ -1777,22 +1777,22 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2592 ;
   wire \$2593 ;
   wire \$2594 ;
-  wire \$2595 ;
-  wire \$2596 ;
-  wire \$2597 ;
-  wire \$2598 ;
-  wire \$2599 ;
+  wire [32:0] \$2595 ;
+  wire [32:0] \$2596 ;
+  wire [32:0] \$2597 ;
+  wire [32:0] \$2598 ;
+  wire [4:0] \$2599 ;
   wire \$26 ;
   wire \$260 ;
-  wire \$2600 ;
+  wire [4:0] \$2600 ;
   wire \$2601 ;
   wire \$2602 ;
-  wire [32:0] \$2603 ;
-  wire [32:0] \$2604 ;
-  wire [32:0] \$2605 ;
-  wire [32:0] \$2606 ;
-  wire [4:0] \$2607 ;
-  wire [4:0] \$2608 ;
+  wire \$2603 ;
+  wire \$2604 ;
+  wire \$2605 ;
+  wire \$2606 ;
+  wire \$2607 ;
+  wire \$2608 ;
   wire \$2609 ;
   wire \$261 ;
   wire \$2610 ;
@@ -1826,9 +1826,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2636 ;
   wire \$2637 ;
   wire \$2638 ;
-  reg [7:0] \$2639 ;
+  wire \$2639 ;
   wire \$264 ;
-  reg [7:0] \$2640 ;
+  wire \$2640 ;
   reg [7:0] \$2641 ;
   reg [7:0] \$2642 ;
   reg [7:0] \$2643 ;
@@ -1844,13 +1844,13 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$2652 ;
   reg [7:0] \$2653 ;
   reg [7:0] \$2654 ;
-  reg [511:0] \$2655 ;
-  reg \$2656 ;
-  reg [119:0] \$2657 ;
-  reg [511:0] \$2658 ;
-  reg \$2659 ;
+  reg [7:0] \$2655 ;
+  reg [7:0] \$2656 ;
+  reg [511:0] \$2657 ;
+  reg \$2658 ;
+  reg [119:0] \$2659 ;
   wire \$266 ;
-  reg \$2660 ;
+  reg [511:0] \$2660 ;
   reg \$2661 ;
   reg \$2662 ;
   reg \$2663 ;
@@ -1956,42 +1956,42 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \$2753 ;
   reg \$2754 ;
   reg \$2755 ;
-  reg [511:0] \$2756 ;
+  reg \$2756 ;
   reg \$2757 ;
-  reg [15:0] \$2758 ;
+  reg [511:0] \$2758 ;
   reg \$2759 ;
   wire \$276 ;
-  reg [1:0] \$2760 ;
-  reg [1:0] \$2761 ;
-  reg [2:0] \$2762 ;
-  reg \$2763 ;
+  reg [15:0] \$2760 ;
+  reg \$2761 ;
+  reg [1:0] \$2762 ;
+  reg [1:0] \$2763 ;
   reg [2:0] \$2764 ;
-  reg [2:0] \$2765 ;
-  reg [3:0] \$2766 ;
-  reg \$2767 ;
+  reg \$2765 ;
+  reg [2:0] \$2766 ;
+  reg [2:0] \$2767 ;
   reg [3:0] \$2768 ;
-  reg [3:0] \$2769 ;
+  reg \$2769 ;
   wire \$277 ;
   reg [3:0] \$2770 ;
-  reg \$2771 ;
+  reg [3:0] \$2771 ;
   reg [3:0] \$2772 ;
-  reg [3:0] \$2773 ;
-  reg [511:0] \$2774 ;
-  reg \$2775 ;
-  reg [3:0] \$2776 ;
-  reg [3:0] \$2777 ;
-  reg [15:0] \$2778 ;
-  reg [8:0] \$2779 ;
+  reg \$2773 ;
+  reg [3:0] \$2774 ;
+  reg [3:0] \$2775 ;
+  reg [511:0] \$2776 ;
+  reg \$2777 ;
+  reg [3:0] \$2778 ;
+  reg [3:0] \$2779 ;
   wire \$278 ;
-  reg [8:0] \$2780 ;
+  reg [15:0] \$2780 ;
   reg [8:0] \$2781 ;
   reg [8:0] \$2782 ;
   reg [8:0] \$2783 ;
   reg [8:0] \$2784 ;
   reg [8:0] \$2785 ;
   reg [8:0] \$2786 ;
-  reg [7:0] \$2787 ;
-  reg [7:0] \$2788 ;
+  reg [8:0] \$2787 ;
+  reg [8:0] \$2788 ;
   reg [7:0] \$2789 ;
   wire \$279 ;
   reg [7:0] \$2790 ;
@@ -2009,11 +2009,11 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$2800 ;
   reg [7:0] \$2801 ;
   reg [7:0] \$2802 ;
-  reg [511:0] \$2803 ;
-  reg \$2804 ;
-  reg [15:0] \$2805 ;
-  reg [7:0] \$2806 ;
-  reg [7:0] \$2807 ;
+  reg [7:0] \$2803 ;
+  reg [7:0] \$2804 ;
+  reg [511:0] \$2805 ;
+  reg \$2806 ;
+  reg [15:0] \$2807 ;
   reg [7:0] \$2808 ;
   reg [7:0] \$2809 ;
   wire \$281 ;
@@ -2021,8 +2021,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$2811 ;
   reg [7:0] \$2812 ;
   reg [7:0] \$2813 ;
-  reg [3:0] \$2814 ;
-  reg [3:0] \$2815 ;
+  reg [7:0] \$2814 ;
+  reg [7:0] \$2815 ;
   reg [3:0] \$2816 ;
   reg [3:0] \$2817 ;
   reg [3:0] \$2818 ;
@@ -2030,9 +2030,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$282 ;
   reg [3:0] \$2820 ;
   reg [3:0] \$2821 ;
-  reg [511:0] \$2822 ;
-  reg \$2823 ;
-  reg \$2824 ;
+  reg [3:0] \$2822 ;
+  reg [3:0] \$2823 ;
+  reg [511:0] \$2824 ;
   reg \$2825 ;
   reg \$2826 ;
   reg \$2827 ;
@@ -2056,8 +2056,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \$2843 ;
   reg \$2844 ;
   reg \$2845 ;
-  reg [3:0] \$2846 ;
-  reg [3:0] \$2847 ;
+  reg \$2846 ;
+  reg \$2847 ;
   reg [3:0] \$2848 ;
   reg [3:0] \$2849 ;
   wire \$285 ;
@@ -2074,8 +2074,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$286 ;
   reg [3:0] \$2860 ;
   reg [3:0] \$2861 ;
-  reg [7:0] \$2862 ;
-  reg [7:0] \$2863 ;
+  reg [3:0] \$2862 ;
+  reg [3:0] \$2863 ;
   reg [7:0] \$2864 ;
   reg [7:0] \$2865 ;
   reg [7:0] \$2866 ;
@@ -2154,8 +2154,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$2931 ;
   reg [7:0] \$2932 ;
   reg [7:0] \$2933 ;
-  reg \$2934 ;
-  reg \$2935 ;
+  reg [7:0] \$2934 ;
+  reg [7:0] \$2935 ;
   reg \$2936 ;
   reg \$2937 ;
   reg \$2938 ;
@@ -2174,8 +2174,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$295 ;
   reg \$2950 ;
   reg \$2951 ;
-  reg [3:0] \$2952 ;
-  reg [3:0] \$2953 ;
+  reg \$2952 ;
+  reg \$2953 ;
   reg [3:0] \$2954 ;
   reg [3:0] \$2955 ;
   reg [3:0] \$2956 ;
@@ -2191,8 +2191,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [3:0] \$2965 ;
   reg [3:0] \$2966 ;
   reg [3:0] \$2967 ;
-  reg [7:0] \$2968 ;
-  reg [7:0] \$2969 ;
+  reg [3:0] \$2968 ;
+  reg [3:0] \$2969 ;
   wire \$297 ;
   reg [7:0] \$2970 ;
   reg [7:0] \$2971 ;
@@ -2273,45 +2273,45 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \$3038 ;
   reg [7:0] \$3039 ;
   wire \$304 ;
-  reg \$3040 ;
-  reg \$3041 ;
-  reg [7:0] \$3042 ;
-  reg [7:0] \$3043 ;
-  reg [7:0] \$3044 ;
-  reg [7:0] \$3045 ;
-  reg [7:0] \$3046 ;
-  reg [7:0] \$3047 ;
-  reg [7:0] \$3048 ;
-  reg [7:0] \$3049 ;
+  reg [7:0] \$3040 ;
+  reg [7:0] \$3041 ;
+  reg \$3042 ;
+  reg \$3043 ;
+  reg \$3044 ;
+  reg \$3045 ;
+  reg \$3046 ;
+  reg \$3047 ;
+  reg \$3048 ;
+  reg \$3049 ;
   wire \$305 ;
-  reg [7:0] \$3050 ;
-  reg [7:0] \$3051 ;
-  reg [7:0] \$3052 ;
-  reg [7:0] \$3053 ;
-  reg [7:0] \$3054 ;
-  reg [7:0] \$3055 ;
-  reg [7:0] \$3056 ;
-  reg [7:0] \$3057 ;
-  reg [7:0] \$3058 ;
-  reg [7:0] \$3059 ;
+  reg \$3050 ;
+  reg \$3051 ;
+  reg \$3052 ;
+  reg \$3053 ;
+  reg \$3054 ;
+  reg \$3055 ;
+  reg \$3056 ;
+  reg \$3057 ;
+  reg \$3058 ;
+  reg \$3059 ;
   wire \$306 ;
-  reg [7:0] \$3060 ;
-  reg [7:0] \$3061 ;
-  reg [7:0] \$3062 ;
-  reg [7:0] \$3063 ;
-  reg [7:0] \$3064 ;
-  reg [7:0] \$3065 ;
-  reg [7:0] \$3066 ;
-  reg [7:0] \$3067 ;
-  reg [7:0] \$3068 ;
-  reg [7:0] \$3069 ;
+  reg [3:0] \$3060 ;
+  reg [3:0] \$3061 ;
+  reg [3:0] \$3062 ;
+  reg [3:0] \$3063 ;
+  reg [3:0] \$3064 ;
+  reg [3:0] \$3065 ;
+  reg [3:0] \$3066 ;
+  reg [3:0] \$3067 ;
+  reg [3:0] \$3068 ;
+  reg [3:0] \$3069 ;
   wire \$307 ;
-  reg [7:0] \$3070 ;
-  reg [7:0] \$3071 ;
-  reg [7:0] \$3072 ;
-  reg [7:0] \$3073 ;
-  reg [7:0] \$3074 ;
-  reg [7:0] \$3075 ;
+  reg [3:0] \$3070 ;
+  reg [3:0] \$3071 ;
+  reg [3:0] \$3072 ;
+  reg [3:0] \$3073 ;
+  reg [3:0] \$3074 ;
+  reg [3:0] \$3075 ;
   reg [7:0] \$3076 ;
   reg [7:0] \$3077 ;
   reg [7:0] \$3078 ;
@@ -2319,84 +2319,84 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$308 ;
   reg [7:0] \$3080 ;
   reg [7:0] \$3081 ;
-  reg \$3082 ;
-  reg \$3083 ;
-  reg \$3084 ;
-  reg \$3085 ;
-  reg [15:0] \$3086 ;
-  reg [15:0] \$3087 ;
-  reg [15:0] \$3088 ;
-  reg [15:0] \$3089 ;
+  reg [7:0] \$3082 ;
+  reg [7:0] \$3083 ;
+  reg [7:0] \$3084 ;
+  reg [7:0] \$3085 ;
+  reg [7:0] \$3086 ;
+  reg [7:0] \$3087 ;
+  reg [7:0] \$3088 ;
+  reg [7:0] \$3089 ;
   wire \$309 ;
-  reg [15:0] \$3090 ;
-  reg [15:0] \$3091 ;
-  reg [15:0] \$3092 ;
-  reg [15:0] \$3093 ;
-  reg [15:0] \$3094 ;
-  reg [15:0] \$3095 ;
-  reg [15:0] \$3096 ;
-  reg [15:0] \$3097 ;
-  reg [15:0] \$3098 ;
-  reg [15:0] \$3099 ;
+  reg [7:0] \$3090 ;
+  reg [7:0] \$3091 ;
+  reg [7:0] \$3092 ;
+  reg [7:0] \$3093 ;
+  reg [7:0] \$3094 ;
+  reg [7:0] \$3095 ;
+  reg [7:0] \$3096 ;
+  reg [7:0] \$3097 ;
+  reg [7:0] \$3098 ;
+  reg [7:0] \$3099 ;
   wire [8:0] \$31 ;
   wire \$310 ;
-  reg [15:0] \$3100 ;
-  reg [15:0] \$3101 ;
-  reg [15:0] \$3102 ;
-  reg [15:0] \$3103 ;
-  reg [15:0] \$3104 ;
-  reg [15:0] \$3105 ;
-  reg [15:0] \$3106 ;
-  reg [15:0] \$3107 ;
-  reg [15:0] \$3108 ;
-  reg [15:0] \$3109 ;
+  reg [7:0] \$3100 ;
+  reg [7:0] \$3101 ;
+  reg [7:0] \$3102 ;
+  reg [7:0] \$3103 ;
+  reg [7:0] \$3104 ;
+  reg [7:0] \$3105 ;
+  reg [7:0] \$3106 ;
+  reg [7:0] \$3107 ;
+  reg [7:0] \$3108 ;
+  reg [7:0] \$3109 ;
   wire \$311 ;
-  reg [15:0] \$3110 ;
-  reg [15:0] \$3111 ;
-  reg [15:0] \$3112 ;
-  reg [15:0] \$3113 ;
-  reg [15:0] \$3114 ;
-  reg [15:0] \$3115 ;
-  reg [15:0] \$3116 ;
-  reg [15:0] \$3117 ;
-  reg \$3118 ;
-  reg \$3119 ;
+  reg [7:0] \$3110 ;
+  reg [7:0] \$3111 ;
+  reg [7:0] \$3112 ;
+  reg [7:0] \$3113 ;
+  reg [7:0] \$3114 ;
+  reg [7:0] \$3115 ;
+  reg [7:0] \$3116 ;
+  reg [7:0] \$3117 ;
+  reg [7:0] \$3118 ;
+  reg [7:0] \$3119 ;
   wire \$312 ;
-  reg [16:0] \$3120 ;
-  reg [16:0] \$3121 ;
-  reg [16:0] \$3122 ;
-  reg [16:0] \$3123 ;
-  reg [16:0] \$3124 ;
-  reg [16:0] \$3125 ;
-  reg [16:0] \$3126 ;
-  reg [16:0] \$3127 ;
-  reg [16:0] \$3128 ;
-  reg [16:0] \$3129 ;
+  reg [7:0] \$3120 ;
+  reg [7:0] \$3121 ;
+  reg [7:0] \$3122 ;
+  reg [7:0] \$3123 ;
+  reg [7:0] \$3124 ;
+  reg [7:0] \$3125 ;
+  reg [7:0] \$3126 ;
+  reg [7:0] \$3127 ;
+  reg [7:0] \$3128 ;
+  reg [7:0] \$3129 ;
   wire \$313 ;
-  reg [16:0] \$3130 ;
-  reg [16:0] \$3131 ;
-  reg [16:0] \$3132 ;
-  reg [16:0] \$3133 ;
-  reg [16:0] \$3134 ;
-  reg [16:0] \$3135 ;
-  reg \$3136 ;
-  reg \$3137 ;
-  reg [17:0] \$3138 ;
-  reg [17:0] \$3139 ;
+  reg [7:0] \$3130 ;
+  reg [7:0] \$3131 ;
+  reg [7:0] \$3132 ;
+  reg [7:0] \$3133 ;
+  reg [7:0] \$3134 ;
+  reg [7:0] \$3135 ;
+  reg [7:0] \$3136 ;
+  reg [7:0] \$3137 ;
+  reg [7:0] \$3138 ;
+  reg [7:0] \$3139 ;
   wire \$314 ;
-  reg [17:0] \$3140 ;
-  reg [17:0] \$3141 ;
-  reg [17:0] \$3142 ;
-  reg [17:0] \$3143 ;
-  reg [17:0] \$3144 ;
-  reg [17:0] \$3145 ;
-  reg \$3146 ;
-  reg \$3147 ;
-  reg [18:0] \$3148 ;
-  reg [18:0] \$3149 ;
+  reg [7:0] \$3140 ;
+  reg [7:0] \$3141 ;
+  reg [7:0] \$3142 ;
+  reg [7:0] \$3143 ;
+  reg [7:0] \$3144 ;
+  reg [7:0] \$3145 ;
+  reg [7:0] \$3146 ;
+  reg [7:0] \$3147 ;
+  reg \$3148 ;
+  reg \$3149 ;
   wire \$315 ;
-  reg [18:0] \$3150 ;
-  reg [18:0] \$3151 ;
+  reg \$3150 ;
+  reg \$3151 ;
   reg \$3152 ;
   reg \$3153 ;
   reg \$3154 ;
@@ -2412,47 +2412,263 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \$3163 ;
   reg \$3164 ;
   reg \$3165 ;
-  reg \$3166 ;
-  reg \$3167 ;
-  reg \$3168 ;
-  reg \$3169 ;
+  reg [3:0] \$3166 ;
+  reg [3:0] \$3167 ;
+  reg [3:0] \$3168 ;
+  reg [3:0] \$3169 ;
   wire \$317 ;
-  reg \$3170 ;
-  reg \$3171 ;
-  reg \$3172 ;
-  reg \$3173 ;
-  reg [31:0] \$3174 ;
-  reg [31:0] \$3175 ;
-  reg [31:0] \$3176 ;
-  reg [31:0] \$3177 ;
-  reg [31:0] \$3178 ;
-  reg [31:0] \$3179 ;
+  reg [3:0] \$3170 ;
+  reg [3:0] \$3171 ;
+  reg [3:0] \$3172 ;
+  reg [3:0] \$3173 ;
+  reg [3:0] \$3174 ;
+  reg [3:0] \$3175 ;
+  reg [3:0] \$3176 ;
+  reg [3:0] \$3177 ;
+  reg [3:0] \$3178 ;
+  reg [3:0] \$3179 ;
   wire \$318 ;
-  reg [31:0] \$3180 ;
-  reg [31:0] \$3181 ;
+  reg [3:0] \$3180 ;
+  reg [3:0] \$3181 ;
+  reg [7:0] \$3182 ;
+  reg [7:0] \$3183 ;
+  reg [7:0] \$3184 ;
+  reg [7:0] \$3185 ;
+  reg [7:0] \$3186 ;
+  reg [7:0] \$3187 ;
+  reg [7:0] \$3188 ;
+  reg [7:0] \$3189 ;
   wire \$319 ;
+  reg [7:0] \$3190 ;
+  reg [7:0] \$3191 ;
+  reg [7:0] \$3192 ;
+  reg [7:0] \$3193 ;
+  reg [7:0] \$3194 ;
+  reg [7:0] \$3195 ;
+  reg [7:0] \$3196 ;
+  reg [7:0] \$3197 ;
+  reg [7:0] \$3198 ;
+  reg [7:0] \$3199 ;
   wire \$32 ;
   wire \$320 ;
+  reg [7:0] \$3200 ;
+  reg [7:0] \$3201 ;
+  reg [7:0] \$3202 ;
+  reg [7:0] \$3203 ;
+  reg [7:0] \$3204 ;
+  reg [7:0] \$3205 ;
+  reg [7:0] \$3206 ;
+  reg [7:0] \$3207 ;
+  reg [7:0] \$3208 ;
+  reg [7:0] \$3209 ;
   wire \$321 ;
+  reg [7:0] \$3210 ;
+  reg [7:0] \$3211 ;
+  reg [7:0] \$3212 ;
+  reg [7:0] \$3213 ;
+  reg [7:0] \$3214 ;
+  reg [7:0] \$3215 ;
+  reg [7:0] \$3216 ;
+  reg [7:0] \$3217 ;
+  reg [7:0] \$3218 ;
+  reg [7:0] \$3219 ;
   wire \$322 ;
+  reg [7:0] \$3220 ;
+  reg [7:0] \$3221 ;
+  reg [7:0] \$3222 ;
+  reg [7:0] \$3223 ;
+  reg [7:0] \$3224 ;
+  reg [7:0] \$3225 ;
+  reg [7:0] \$3226 ;
+  reg [7:0] \$3227 ;
+  reg [7:0] \$3228 ;
+  reg [7:0] \$3229 ;
   wire \$323 ;
+  reg [7:0] \$3230 ;
+  reg [7:0] \$3231 ;
+  reg [7:0] \$3232 ;
+  reg [7:0] \$3233 ;
+  reg [7:0] \$3234 ;
+  reg [7:0] \$3235 ;
+  reg [7:0] \$3236 ;
+  reg [7:0] \$3237 ;
+  reg [7:0] \$3238 ;
+  reg [7:0] \$3239 ;
   wire \$324 ;
+  reg [7:0] \$3240 ;
+  reg [7:0] \$3241 ;
+  reg [7:0] \$3242 ;
+  reg [7:0] \$3243 ;
+  reg [7:0] \$3244 ;
+  reg [7:0] \$3245 ;
+  reg [7:0] \$3246 ;
+  reg [7:0] \$3247 ;
+  reg [7:0] \$3248 ;
+  reg [7:0] \$3249 ;
   wire \$325 ;
+  reg [7:0] \$3250 ;
+  reg [7:0] \$3251 ;
+  reg [7:0] \$3252 ;
+  reg [7:0] \$3253 ;
+  reg \$3254 ;
+  reg \$3255 ;
+  reg [7:0] \$3256 ;
+  reg [7:0] \$3257 ;
+  reg [7:0] \$3258 ;
+  reg [7:0] \$3259 ;
   wire \$326 ;
+  reg [7:0] \$3260 ;
+  reg [7:0] \$3261 ;
+  reg [7:0] \$3262 ;
+  reg [7:0] \$3263 ;
+  reg [7:0] \$3264 ;
+  reg [7:0] \$3265 ;
+  reg [7:0] \$3266 ;
+  reg [7:0] \$3267 ;
+  reg [7:0] \$3268 ;
+  reg [7:0] \$3269 ;
   wire \$327 ;
+  reg [7:0] \$3270 ;
+  reg [7:0] \$3271 ;
+  reg [7:0] \$3272 ;
+  reg [7:0] \$3273 ;
+  reg [7:0] \$3274 ;
+  reg [7:0] \$3275 ;
+  reg [7:0] \$3276 ;
+  reg [7:0] \$3277 ;
+  reg [7:0] \$3278 ;
+  reg [7:0] \$3279 ;
   wire \$328 ;
+  reg [7:0] \$3280 ;
+  reg [7:0] \$3281 ;
+  reg [7:0] \$3282 ;
+  reg [7:0] \$3283 ;
+  reg [7:0] \$3284 ;
+  reg [7:0] \$3285 ;
+  reg [7:0] \$3286 ;
+  reg [7:0] \$3287 ;
+  reg [7:0] \$3288 ;
+  reg [7:0] \$3289 ;
   wire \$329 ;
+  reg [7:0] \$3290 ;
+  reg [7:0] \$3291 ;
+  reg [7:0] \$3292 ;
+  reg [7:0] \$3293 ;
+  reg [7:0] \$3294 ;
+  reg [7:0] \$3295 ;
+  reg \$3296 ;
+  reg \$3297 ;
+  reg \$3298 ;
+  reg \$3299 ;
   wire [8:0] \$33 ;
   wire \$330 ;
+  reg [15:0] \$3300 ;
+  reg [15:0] \$3301 ;
+  reg [15:0] \$3302 ;
+  reg [15:0] \$3303 ;
+  reg [15:0] \$3304 ;
+  reg [15:0] \$3305 ;
+  reg [15:0] \$3306 ;
+  reg [15:0] \$3307 ;
+  reg [15:0] \$3308 ;
+  reg [15:0] \$3309 ;
   wire \$331 ;
+  reg [15:0] \$3310 ;
+  reg [15:0] \$3311 ;
+  reg [15:0] \$3312 ;
+  reg [15:0] \$3313 ;
+  reg [15:0] \$3314 ;
+  reg [15:0] \$3315 ;
+  reg [15:0] \$3316 ;
+  reg [15:0] \$3317 ;
+  reg [15:0] \$3318 ;
+  reg [15:0] \$3319 ;
   wire \$332 ;
+  reg [15:0] \$3320 ;
+  reg [15:0] \$3321 ;
+  reg [15:0] \$3322 ;
+  reg [15:0] \$3323 ;
+  reg [15:0] \$3324 ;
+  reg [15:0] \$3325 ;
+  reg [15:0] \$3326 ;
+  reg [15:0] \$3327 ;
+  reg [15:0] \$3328 ;
+  reg [15:0] \$3329 ;
   wire \$333 ;
+  reg [15:0] \$3330 ;
+  reg [15:0] \$3331 ;
+  reg \$3332 ;
+  reg \$3333 ;
+  reg [16:0] \$3334 ;
+  reg [16:0] \$3335 ;
+  reg [16:0] \$3336 ;
+  reg [16:0] \$3337 ;
+  reg [16:0] \$3338 ;
+  reg [16:0] \$3339 ;
   wire \$334 ;
+  reg [16:0] \$3340 ;
+  reg [16:0] \$3341 ;
+  reg [16:0] \$3342 ;
+  reg [16:0] \$3343 ;
+  reg [16:0] \$3344 ;
+  reg [16:0] \$3345 ;
+  reg [16:0] \$3346 ;
+  reg [16:0] \$3347 ;
+  reg [16:0] \$3348 ;
+  reg [16:0] \$3349 ;
   wire \$335 ;
+  reg \$3350 ;
+  reg \$3351 ;
+  reg [17:0] \$3352 ;
+  reg [17:0] \$3353 ;
+  reg [17:0] \$3354 ;
+  reg [17:0] \$3355 ;
+  reg [17:0] \$3356 ;
+  reg [17:0] \$3357 ;
+  reg [17:0] \$3358 ;
+  reg [17:0] \$3359 ;
   wire \$336 ;
+  reg \$3360 ;
+  reg \$3361 ;
+  reg [18:0] \$3362 ;
+  reg [18:0] \$3363 ;
+  reg [18:0] \$3364 ;
+  reg [18:0] \$3365 ;
+  reg \$3366 ;
+  reg \$3367 ;
+  reg \$3368 ;
+  reg \$3369 ;
   wire \$337 ;
+  reg \$3370 ;
+  reg \$3371 ;
+  reg \$3372 ;
+  reg \$3373 ;
+  reg \$3374 ;
+  reg \$3375 ;
+  reg \$3376 ;
+  reg \$3377 ;
+  reg \$3378 ;
+  reg \$3379 ;
   wire \$338 ;
+  reg \$3380 ;
+  reg \$3381 ;
+  reg \$3382 ;
+  reg \$3383 ;
+  reg \$3384 ;
+  reg \$3385 ;
+  reg \$3386 ;
+  reg \$3387 ;
+  reg \$3388 ;
+  reg \$3389 ;
   wire \$339 ;
+  reg [31:0] \$3390 ;
+  reg [31:0] \$3391 ;
+  reg [31:0] \$3392 ;
+  reg [31:0] \$3393 ;
+  reg [31:0] \$3394 ;
+  reg [31:0] \$3395 ;
+  reg [31:0] \$3396 ;
+  reg [31:0] \$3397 ;
   wire [8:0] \$34 ;
   wire \$340 ;
   wire \$341 ;
@@ -3347,118 +3563,118 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
-  reg [16:0] \mac_add0_s0$1435  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1437  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1438  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1440  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1441  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1443  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1444  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1446  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1447  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1449  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1450  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1452  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1453  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1455  = 17'h00000;
-  reg [16:0] \mac_add0_s0$1456  = 17'h00000;
-  reg \mac_add0_s0$1624  = 1'h0;
+  reg [16:0] \mac_add0_s0$1631  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1633  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1634  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1636  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1637  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1639  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1640  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1642  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1643  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1645  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1646  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1648  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1649  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1651  = 17'h00000;
+  reg [16:0] \mac_add0_s0$1652  = 17'h00000;
+  reg \mac_add0_s0$1840  = 1'h0;
   reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
-  reg [17:0] \mac_add1_s0$1461  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1463  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1464  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1466  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1467  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1469  = 18'h00000;
-  reg [17:0] \mac_add1_s0$1470  = 18'h00000;
-  reg \mac_add1_s0$1626  = 1'h0;
+  reg [17:0] \mac_add1_s0$1657  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1659  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1660  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1662  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1663  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1665  = 18'h00000;
+  reg [17:0] \mac_add1_s0$1666  = 18'h00000;
+  reg \mac_add1_s0$1842  = 1'h0;
   reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg [18:0] \mac_add2_s0$1486  = 19'h00000;
-  reg [18:0] \mac_add2_s0$1489  = 19'h00000;
-  reg [18:0] \mac_add2_s0$1492  = 19'h00000;
-  reg \mac_add2_s0$1628  = 1'h0;
+  reg [18:0] \mac_add2_s0$1682  = 19'h00000;
+  reg [18:0] \mac_add2_s0$1685  = 19'h00000;
+  reg [18:0] \mac_add2_s0$1688  = 19'h00000;
+  reg \mac_add2_s0$1844  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
   reg [15:0] mac_mul_s0 = 16'h0000;
-  reg [15:0] \mac_mul_s0$1385  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1387  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1388  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1390  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1391  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1393  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1394  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1396  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1397  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1399  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1400  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1402  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1403  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1405  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1406  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1408  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1409  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1411  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1412  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1414  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1415  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1417  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1418  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1420  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1421  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1423  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1424  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1426  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1427  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1429  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1430  = 16'h0000;
-  reg \mac_mul_s0$1622  = 1'h0;
+  reg [15:0] \mac_mul_s0$1581  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1583  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1584  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1586  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1587  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1589  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1590  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1592  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1593  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1595  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1596  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1598  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1599  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1601  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1602  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1604  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1605  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1607  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1608  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1610  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1611  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1613  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1614  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1616  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1617  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1619  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1620  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1622  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1623  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1625  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1626  = 16'h0000;
+  reg \mac_mul_s0$1838  = 1'h0;
   reg mac_mul_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$1547  = 8'h00;
-  reg [7:0] \mac_pre_s0$1548  = 8'h00;
-  reg [7:0] \mac_pre_s0$1549  = 8'h00;
-  reg [7:0] \mac_pre_s0$1550  = 8'h00;
-  reg [7:0] \mac_pre_s0$1551  = 8'h00;
-  reg [7:0] \mac_pre_s0$1552  = 8'h00;
-  reg [7:0] \mac_pre_s0$1553  = 8'h00;
-  reg [7:0] \mac_pre_s0$1554  = 8'h00;
-  reg [7:0] \mac_pre_s0$1555  = 8'h00;
-  reg [7:0] \mac_pre_s0$1556  = 8'h00;
-  reg [7:0] \mac_pre_s0$1557  = 8'h00;
-  reg [7:0] \mac_pre_s0$1558  = 8'h00;
-  reg [7:0] \mac_pre_s0$1559  = 8'h00;
-  reg [7:0] \mac_pre_s0$1560  = 8'h00;
-  reg [7:0] \mac_pre_s0$1561  = 8'h00;
-  reg [7:0] \mac_pre_s0$1562  = 8'h00;
-  reg [7:0] \mac_pre_s0$1563  = 8'h00;
-  reg [7:0] \mac_pre_s0$1564  = 8'h00;
-  reg [7:0] \mac_pre_s0$1565  = 8'h00;
-  reg [7:0] \mac_pre_s0$1566  = 8'h00;
-  reg [7:0] \mac_pre_s0$1567  = 8'h00;
-  reg [7:0] \mac_pre_s0$1568  = 8'h00;
-  reg [7:0] \mac_pre_s0$1569  = 8'h00;
-  reg [7:0] \mac_pre_s0$1570  = 8'h00;
-  reg [7:0] \mac_pre_s0$1571  = 8'h00;
-  reg [7:0] \mac_pre_s0$1572  = 8'h00;
-  reg [7:0] \mac_pre_s0$1573  = 8'h00;
-  reg [7:0] \mac_pre_s0$1574  = 8'h00;
-  reg [7:0] \mac_pre_s0$1575  = 8'h00;
-  reg [7:0] \mac_pre_s0$1576  = 8'h00;
-  reg [7:0] \mac_pre_s0$1577  = 8'h00;
-  reg [7:0] \mac_pre_s0$1578  = 8'h00;
-  reg [7:0] \mac_pre_s0$1579  = 8'h00;
-  reg [7:0] \mac_pre_s0$1580  = 8'h00;
-  reg [7:0] \mac_pre_s0$1581  = 8'h00;
-  reg [7:0] \mac_pre_s0$1582  = 8'h00;
-  reg [7:0] \mac_pre_s0$1583  = 8'h00;
-  reg [7:0] \mac_pre_s0$1584  = 8'h00;
-  reg [7:0] \mac_pre_s0$1585  = 8'h00;
-  reg \mac_pre_s0$1586  = 1'h0;
+  reg [7:0] \mac_pre_s0$1763  = 8'h00;
+  reg [7:0] \mac_pre_s0$1764  = 8'h00;
+  reg [7:0] \mac_pre_s0$1765  = 8'h00;
+  reg [7:0] \mac_pre_s0$1766  = 8'h00;
+  reg [7:0] \mac_pre_s0$1767  = 8'h00;
+  reg [7:0] \mac_pre_s0$1768  = 8'h00;
+  reg [7:0] \mac_pre_s0$1769  = 8'h00;
+  reg [7:0] \mac_pre_s0$1770  = 8'h00;
+  reg [7:0] \mac_pre_s0$1771  = 8'h00;
+  reg [7:0] \mac_pre_s0$1772  = 8'h00;
+  reg [7:0] \mac_pre_s0$1773  = 8'h00;
+  reg [7:0] \mac_pre_s0$1774  = 8'h00;
+  reg [7:0] \mac_pre_s0$1775  = 8'h00;
+  reg [7:0] \mac_pre_s0$1776  = 8'h00;
+  reg [7:0] \mac_pre_s0$1777  = 8'h00;
+  reg [7:0] \mac_pre_s0$1778  = 8'h00;
+  reg [7:0] \mac_pre_s0$1779  = 8'h00;
+  reg [7:0] \mac_pre_s0$1780  = 8'h00;
+  reg [7:0] \mac_pre_s0$1781  = 8'h00;
+  reg [7:0] \mac_pre_s0$1782  = 8'h00;
+  reg [7:0] \mac_pre_s0$1783  = 8'h00;
+  reg [7:0] \mac_pre_s0$1784  = 8'h00;
+  reg [7:0] \mac_pre_s0$1785  = 8'h00;
+  reg [7:0] \mac_pre_s0$1786  = 8'h00;
+  reg [7:0] \mac_pre_s0$1787  = 8'h00;
+  reg [7:0] \mac_pre_s0$1788  = 8'h00;
+  reg [7:0] \mac_pre_s0$1789  = 8'h00;
+  reg [7:0] \mac_pre_s0$1790  = 8'h00;
+  reg [7:0] \mac_pre_s0$1791  = 8'h00;
+  reg [7:0] \mac_pre_s0$1792  = 8'h00;
+  reg [7:0] \mac_pre_s0$1793  = 8'h00;
+  reg [7:0] \mac_pre_s0$1794  = 8'h00;
+  reg [7:0] \mac_pre_s0$1795  = 8'h00;
+  reg [7:0] \mac_pre_s0$1796  = 8'h00;
+  reg [7:0] \mac_pre_s0$1797  = 8'h00;
+  reg [7:0] \mac_pre_s0$1798  = 8'h00;
+  reg [7:0] \mac_pre_s0$1799  = 8'h00;
+  reg [7:0] \mac_pre_s0$1800  = 8'h00;
+  reg [7:0] \mac_pre_s0$1801  = 8'h00;
+  reg \mac_pre_s0$1802  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -3512,15 +3728,15 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \mac_wmux0_s0$1036  = 8'h00;
   reg [7:0] \mac_wmux0_s0$1038  = 8'h00;
   reg [7:0] \mac_wmux0_s0$1040  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1526  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1527  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1528  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1529  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1530  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1531  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1532  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$1533  = 8'h00;
-  reg \mac_wmux0_s0$1534  = 1'h0;
+  reg [7:0] \mac_wmux0_s0$1722  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1723  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1724  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1725  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1726  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1727  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1728  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$1729  = 8'h00;
+  reg \mac_wmux0_s0$1730  = 1'h0;
   reg [3:0] \mac_wmux0_s0$842  = 4'h0;
   reg \mac_wmux0_s0$844  = 1'h0;
   reg [3:0] \mac_wmux0_s0$845  = 4'h0;
@@ -3598,112 +3814,324 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \mac_wmux0_s0$997  = 8'h00;
   reg [7:0] \mac_wmux0_s0$999  = 8'h00;
   reg mac_wmux0_valid_s0 = 1'h0;
+  reg mac_wmux1_s0 = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1045  = 4'h0;
+  reg \mac_wmux1_s0$1047  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1048  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1051  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1052  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1054  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1055  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1057  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1058  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1060  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1061  = 8'h00;
+  reg \mac_wmux1_s0$1063  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1064  = 4'h0;
+  reg \mac_wmux1_s0$1066  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1067  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1070  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1071  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1073  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1074  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1076  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1077  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1079  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1080  = 8'h00;
+  reg \mac_wmux1_s0$1082  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1083  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1087  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1089  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1091  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1093  = 8'h00;
+  reg \mac_wmux1_s0$1095  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1096  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1100  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1102  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1104  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1106  = 8'h00;
+  reg \mac_wmux1_s0$1108  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1109  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1113  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1115  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1117  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1119  = 8'h00;
+  reg \mac_wmux1_s0$1121  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1122  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1126  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1128  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1130  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1132  = 8'h00;
+  reg \mac_wmux1_s0$1134  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1135  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1139  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1141  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1143  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1145  = 8'h00;
+  reg \mac_wmux1_s0$1147  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1148  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1152  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1154  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1156  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1158  = 8'h00;
+  reg \mac_wmux1_s0$1160  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1161  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1165  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1167  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1169  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1171  = 8'h00;
+  reg \mac_wmux1_s0$1173  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1174  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1178  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1180  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1182  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1184  = 8'h00;
+  reg \mac_wmux1_s0$1186  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1187  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1191  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1193  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1195  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1197  = 8'h00;
+  reg \mac_wmux1_s0$1199  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1200  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1204  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1206  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1208  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1210  = 8'h00;
+  reg \mac_wmux1_s0$1212  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1213  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1217  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1219  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1221  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1223  = 8'h00;
+  reg \mac_wmux1_s0$1225  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$1226  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$1230  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1232  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1234  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1236  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1732  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1733  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1734  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1735  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1736  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1737  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1738  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$1739  = 8'h00;
+  reg \mac_wmux1_s0$1740  = 1'h0;
+  reg mac_wmux1_valid_s0 = 1'h0;
   reg mac_wmux2_s0 = 1'h0;
-  reg [3:0] \mac_wmux2_s0$1143  = 4'h0;
-  reg \mac_wmux2_s0$1145  = 1'h0;
-  reg [3:0] \mac_wmux2_s0$1146  = 4'h0;
-  reg [7:0] \mac_wmux2_s0$1149  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1150  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1152  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1153  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1155  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1156  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1158  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1159  = 8'h00;
-  reg \mac_wmux2_s0$1161  = 1'h0;
-  reg [3:0] \mac_wmux2_s0$1162  = 4'h0;
-  reg \mac_wmux2_s0$1164  = 1'h0;
-  reg [3:0] \mac_wmux2_s0$1165  = 4'h0;
-  reg [7:0] \mac_wmux2_s0$1168  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1169  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1171  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1172  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1174  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1175  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1177  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1178  = 8'h00;
-  reg \mac_wmux2_s0$1180  = 1'h0;
-  reg [3:0] \mac_wmux2_s0$1181  = 4'h0;
-  reg \mac_wmux2_s0$1183  = 1'h0;
-  reg [3:0] \mac_wmux2_s0$1184  = 4'h0;
-  reg [7:0] \mac_wmux2_s0$1187  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1188  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1190  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1191  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1193  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1194  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1196  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1197  = 8'h00;
-  reg \mac_wmux2_s0$1199  = 1'h0;
-  reg [3:0] \mac_wmux2_s0$1200  = 4'h0;
-  reg \mac_wmux2_s0$1202  = 1'h0;
-  reg [3:0] \mac_wmux2_s0$1203  = 4'h0;
-  reg [7:0] \mac_wmux2_s0$1206  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1207  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1209  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1210  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1212  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1213  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1215  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1216  = 8'h00;
-  reg \mac_wmux2_s0$1218  = 1'h0;
-  reg [3:0] \mac_wmux2_s0$1219  = 4'h0;
-  reg [7:0] \mac_wmux2_s0$1223  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1225  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1227  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1229  = 8'h00;
-  reg \mac_wmux2_s0$1231  = 1'h0;
-  reg [3:0] \mac_wmux2_s0$1232  = 4'h0;
-  reg [7:0] \mac_wmux2_s0$1236  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1238  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1240  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1242  = 8'h00;
-  reg \mac_wmux2_s0$1244  = 1'h0;
-  reg [3:0] \mac_wmux2_s0$1245  = 4'h0;
-  reg [7:0] \mac_wmux2_s0$1249  = 8'h00;
+  reg [3:0] \mac_wmux2_s0$1241  = 4'h0;
+  reg \mac_wmux2_s0$1243  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$1244  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$1247  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1248  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1250  = 8'h00;
   reg [7:0] \mac_wmux2_s0$1251  = 8'h00;
   reg [7:0] \mac_wmux2_s0$1253  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1255  = 8'h00;
-  reg \mac_wmux2_s0$1257  = 1'h0;
-  reg [3:0] \mac_wmux2_s0$1258  = 4'h0;
-  reg [7:0] \mac_wmux2_s0$1262  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1264  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1254  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1256  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1257  = 8'h00;
+  reg \mac_wmux2_s0$1259  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$1260  = 4'h0;
+  reg \mac_wmux2_s0$1262  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$1263  = 4'h0;
   reg [7:0] \mac_wmux2_s0$1266  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1268  = 8'h00;
-  reg \mac_wmux2_s0$1270  = 1'h0;
-  reg [3:0] \mac_wmux2_s0$1271  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$1267  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1269  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1270  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1272  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1273  = 8'h00;
   reg [7:0] \mac_wmux2_s0$1275  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1277  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1279  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1281  = 8'h00;
-  reg \mac_wmux2_s0$1283  = 1'h0;
-  reg [3:0] \mac_wmux2_s0$1284  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$1276  = 8'h00;
+  reg \mac_wmux2_s0$1278  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$1279  = 4'h0;
+  reg \mac_wmux2_s0$1281  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$1282  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$1285  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1286  = 8'h00;
   reg [7:0] \mac_wmux2_s0$1288  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1290  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1289  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1291  = 8'h00;
   reg [7:0] \mac_wmux2_s0$1292  = 8'h00;
   reg [7:0] \mac_wmux2_s0$1294  = 8'h00;
-  reg \mac_wmux2_s0$1296  = 1'h0;
-  reg [3:0] \mac_wmux2_s0$1297  = 4'h0;
-  reg [7:0] \mac_wmux2_s0$1301  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1303  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1295  = 8'h00;
+  reg \mac_wmux2_s0$1297  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$1298  = 4'h0;
+  reg \mac_wmux2_s0$1300  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$1301  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$1304  = 8'h00;
   reg [7:0] \mac_wmux2_s0$1305  = 8'h00;
   reg [7:0] \mac_wmux2_s0$1307  = 8'h00;
-  reg \mac_wmux2_s0$1309  = 1'h0;
-  reg [3:0] \mac_wmux2_s0$1310  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$1308  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1310  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1311  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1313  = 8'h00;
   reg [7:0] \mac_wmux2_s0$1314  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1316  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1318  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1320  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1536  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1537  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1538  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1539  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1540  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1541  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1542  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$1543  = 8'h00;
-  reg \mac_wmux2_s0$1544  = 1'h0;
+  reg \mac_wmux2_s0$1316  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$1317  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$1321  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1323  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1325  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1327  = 8'h00;
+  reg \mac_wmux2_s0$1329  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$1330  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$1334  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1336  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1338  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1340  = 8'h00;
+  reg \mac_wmux2_s0$1342  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$1343  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$1347  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1349  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1351  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1353  = 8'h00;
+  reg \mac_wmux2_s0$1355  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$1356  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$1360  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1362  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1364  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1366  = 8'h00;
+  reg \mac_wmux2_s0$1368  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$1369  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$1373  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1375  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1377  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1379  = 8'h00;
+  reg \mac_wmux2_s0$1381  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$1382  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$1386  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1388  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1390  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1392  = 8'h00;
+  reg \mac_wmux2_s0$1394  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$1395  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$1399  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1401  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1403  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1405  = 8'h00;
+  reg \mac_wmux2_s0$1407  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$1408  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$1412  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1414  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1416  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1418  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1742  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1743  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1744  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1745  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1746  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1747  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1748  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$1749  = 8'h00;
+  reg \mac_wmux2_s0$1750  = 1'h0;
   reg mac_wmux2_valid_s0 = 1'h0;
+  reg mac_wmux3_s0 = 1'h0;
+  reg [3:0] \mac_wmux3_s0$1423  = 4'h0;
+  reg \mac_wmux3_s0$1425  = 1'h0;
+  reg [3:0] \mac_wmux3_s0$1426  = 4'h0;
+  reg [7:0] \mac_wmux3_s0$1429  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1430  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1432  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1433  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1435  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1436  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1438  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1439  = 8'h00;
+  reg \mac_wmux3_s0$1441  = 1'h0;
+  reg [3:0] \mac_wmux3_s0$1442  = 4'h0;
+  reg \mac_wmux3_s0$1444  = 1'h0;
+  reg [3:0] \mac_wmux3_s0$1445  = 4'h0;
+  reg [7:0] \mac_wmux3_s0$1448  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1449  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1451  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1452  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1454  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1455  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1457  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1458  = 8'h00;
+  reg \mac_wmux3_s0$1460  = 1'h0;
+  reg [3:0] \mac_wmux3_s0$1461  = 4'h0;
+  reg \mac_wmux3_s0$1463  = 1'h0;
+  reg [3:0] \mac_wmux3_s0$1464  = 4'h0;
+  reg [7:0] \mac_wmux3_s0$1467  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1468  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1470  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1471  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1473  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1474  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1476  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1477  = 8'h00;
+  reg \mac_wmux3_s0$1479  = 1'h0;
+  reg [3:0] \mac_wmux3_s0$1480  = 4'h0;
+  reg \mac_wmux3_s0$1482  = 1'h0;
+  reg [3:0] \mac_wmux3_s0$1483  = 4'h0;
+  reg [7:0] \mac_wmux3_s0$1486  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1487  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1489  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1490  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1492  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1493  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1495  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1496  = 8'h00;
+  reg \mac_wmux3_s0$1498  = 1'h0;
+  reg [3:0] \mac_wmux3_s0$1499  = 4'h0;
+  reg \mac_wmux3_s0$1501  = 1'h0;
+  reg [3:0] \mac_wmux3_s0$1502  = 4'h0;
+  reg [7:0] \mac_wmux3_s0$1505  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1506  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1508  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1509  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1511  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1512  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1514  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1515  = 8'h00;
+  reg \mac_wmux3_s0$1517  = 1'h0;
+  reg [3:0] \mac_wmux3_s0$1518  = 4'h0;
+  reg \mac_wmux3_s0$1520  = 1'h0;
+  reg [3:0] \mac_wmux3_s0$1521  = 4'h0;
+  reg [7:0] \mac_wmux3_s0$1524  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1525  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1527  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1528  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1530  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1531  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1533  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1534  = 8'h00;
+  reg \mac_wmux3_s0$1536  = 1'h0;
+  reg [3:0] \mac_wmux3_s0$1537  = 4'h0;
+  reg \mac_wmux3_s0$1539  = 1'h0;
+  reg [3:0] \mac_wmux3_s0$1540  = 4'h0;
+  reg [7:0] \mac_wmux3_s0$1543  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1544  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1546  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1547  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1549  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1550  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1552  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1553  = 8'h00;
+  reg \mac_wmux3_s0$1555  = 1'h0;
+  reg [3:0] \mac_wmux3_s0$1556  = 4'h0;
+  reg \mac_wmux3_s0$1558  = 1'h0;
+  reg [3:0] \mac_wmux3_s0$1559  = 4'h0;
+  reg [7:0] \mac_wmux3_s0$1562  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1563  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1565  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1566  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1568  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1569  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1571  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1572  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1752  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1753  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1754  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1755  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1756  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1757  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1758  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$1759  = 8'h00;
+  reg \mac_wmux3_s0$1760  = 1'h0;
+  reg mac_wmux3_valid_s0 = 1'h0;
   wire [3:0] mac_wmux_drop0;
   wire [3:0] mac_wmux_drop1;
   wire [3:0] mac_wmux_drop10;
@@ -4478,8 +4906,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [7:0] sel_key8;
   wire [7:0] sel_key9;
   reg sel_l10_s0 = 1'h0;
-  reg [511:0] \sel_l10_s0$1504  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l10_s0$1505  = 1'h0;
+  reg [511:0] \sel_l10_s0$1700  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l10_s0$1701  = 1'h0;
   reg [2:0] \sel_l10_s0$578  = 3'h0;
   reg [2:0] \sel_l10_s0$586  = 3'h0;
   reg [2:0] \sel_l10_s0$594  = 3'h0;
@@ -4496,9 +4924,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [1:0] \sel_l10_s0$721  = 2'h0;
   reg [1:0] \sel_l10_s0$722  = 2'h0;
   reg [7:0] sel_l13_s0 = 8'h00;
-  reg [15:0] \sel_l13_s0$1506  = 16'h0000;
-  reg [511:0] \sel_l13_s0$1507  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l13_s0$1508  = 1'h0;
+  reg [15:0] \sel_l13_s0$1702  = 16'h0000;
+  reg [511:0] \sel_l13_s0$1703  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l13_s0$1704  = 1'h0;
   reg [8:0] \sel_l13_s0$734  = 9'h000;
   reg [7:0] \sel_l13_s0$735  = 8'h00;
   reg [7:0] \sel_l13_s0$736  = 8'h00;
@@ -4523,17 +4951,17 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [8:0] \sel_l13_s0$783  = 9'h000;
   reg [7:0] \sel_l13_s0$786  = 8'h00;
   reg [3:0] sel_l15_s0 = 4'h0;
-  reg [15:0] \sel_l15_s0$1509  = 16'h0000;
-  reg [7:0] \sel_l15_s0$1510  = 8'h00;
-  reg [7:0] \sel_l15_s0$1511  = 8'h00;
-  reg [7:0] \sel_l15_s0$1512  = 8'h00;
-  reg [7:0] \sel_l15_s0$1513  = 8'h00;
-  reg [7:0] \sel_l15_s0$1514  = 8'h00;
-  reg [7:0] \sel_l15_s0$1515  = 8'h00;
-  reg [7:0] \sel_l15_s0$1516  = 8'h00;
-  reg [7:0] \sel_l15_s0$1517  = 8'h00;
-  reg [511:0] \sel_l15_s0$1518  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l15_s0$1519  = 1'h0;
+  reg [15:0] \sel_l15_s0$1705  = 16'h0000;
+  reg [7:0] \sel_l15_s0$1706  = 8'h00;
+  reg [7:0] \sel_l15_s0$1707  = 8'h00;
+  reg [7:0] \sel_l15_s0$1708  = 8'h00;
+  reg [7:0] \sel_l15_s0$1709  = 8'h00;
+  reg [7:0] \sel_l15_s0$1710  = 8'h00;
+  reg [7:0] \sel_l15_s0$1711  = 8'h00;
+  reg [7:0] \sel_l15_s0$1712  = 8'h00;
+  reg [7:0] \sel_l15_s0$1713  = 8'h00;
+  reg [511:0] \sel_l15_s0$1714  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l15_s0$1715  = 1'h0;
   reg [3:0] \sel_l15_s0$802  = 4'h0;
   reg [3:0] \sel_l15_s0$805  = 4'h0;
   reg [3:0] \sel_l15_s0$808  = 4'h0;
@@ -4542,8 +4970,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [3:0] \sel_l15_s0$817  = 4'h0;
   reg [3:0] \sel_l15_s0$820  = 4'h0;
   reg [7:0] sel_l1_s0 = 8'h00;
-  reg [511:0] \sel_l1_s0$1498  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l1_s0$1499  = 1'h0;
+  reg [511:0] \sel_l1_s0$1694  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l1_s0$1695  = 1'h0;
   reg [7:0] \sel_l1_s0$29  = 8'h00;
   reg [7:0] \sel_l1_s0$30  = 8'h00;
   reg [7:0] \sel_l1_s0$31  = 8'h00;
@@ -4560,11 +4988,11 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \sel_l1_s0$42  = 8'h00;
   reg [7:0] \sel_l1_s0$43  = 8'h00;
   reg [119:0] sel_l2_s0 = 120'h000000000000000000000000000000;
-  reg [511:0] \sel_l2_s0$1500  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l2_s0$1501  = 1'h0;
+  reg [511:0] \sel_l2_s0$1696  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l2_s0$1697  = 1'h0;
   reg sel_l5_s0 = 1'h0;
-  reg [511:0] \sel_l5_s0$1502  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l5_s0$1503  = 1'h0;
+  reg [511:0] \sel_l5_s0$1698  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l5_s0$1699  = 1'h0;
   reg \sel_l5_s0$339  = 1'h0;
   reg \sel_l5_s0$340  = 1'h0;
   reg \sel_l5_s0$343  = 1'h0;
@@ -4923,8 +5351,12 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg stall_adv17_valid = 1'h0;
   wire stall_adv18;
   reg stall_adv18_valid = 1'h0;
+  wire stall_adv19;
+  reg stall_adv19_valid = 1'h0;
   reg stall_adv1_valid = 1'h0;
   wire stall_adv2;
+  wire stall_adv20;
+  reg stall_adv20_valid = 1'h0;
   reg stall_adv2_valid = 1'h0;
   wire stall_adv3;
   reg stall_adv3_valid = 1'h0;
@@ -8063,1501 +8495,1933 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign mac_wmux_s0_w1_14 = mac_wmux_s0_mv14 ? \mac_wmux0_s0$1036  : \mac_wmux0_s0$1023 ;
   assign mac_wmux_s0_w2_14 = mac_wmux_s0_mv14 ? \mac_wmux0_s0$1038  : \mac_wmux0_s0$1025 ;
   assign mac_wmux_s0_w3_14 = mac_wmux_s0_mv14 ? \mac_wmux0_s0$1040  : \mac_wmux0_s0$1027 ;
-  assign mac_wmux_s1_mv0 = mac_wmux_s0_v2 & mac_wmux_s0_d2[1];
-  assign \$2514  = ~ mac_wmux_s0_d0[1];
-  assign \$2515  = mac_wmux_s0_v0 & \$2514 ;
-  assign mac_wmux_s1_v0 = mac_wmux_s1_mv0 | \$2515 ;
-  assign mac_wmux_s1_d0 = mac_wmux_s1_mv0 ? mac_wmux_s0_d2 : mac_wmux_s0_d0;
-  assign mac_wmux_s1_w0_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w0_2 : mac_wmux_s0_w0_0;
-  assign mac_wmux_s1_w1_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w1_2 : mac_wmux_s0_w1_0;
-  assign mac_wmux_s1_w2_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w2_2 : mac_wmux_s0_w2_0;
-  assign mac_wmux_s1_w3_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w3_2 : mac_wmux_s0_w3_0;
-  assign mac_wmux_s1_mv1 = mac_wmux_s0_v3 & mac_wmux_s0_d3[1];
-  assign \$2516  = ~ mac_wmux_s0_d1[1];
-  assign \$2517  = mac_wmux_s0_v1 & \$2516 ;
-  assign mac_wmux_s1_v1 = mac_wmux_s1_mv1 | \$2517 ;
-  assign mac_wmux_s1_d1 = mac_wmux_s1_mv1 ? mac_wmux_s0_d3 : mac_wmux_s0_d1;
-  assign mac_wmux_s1_w0_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w0_3 : mac_wmux_s0_w0_1;
-  assign mac_wmux_s1_w1_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w1_3 : mac_wmux_s0_w1_1;
-  assign mac_wmux_s1_w2_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w2_3 : mac_wmux_s0_w2_1;
-  assign mac_wmux_s1_w3_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w3_3 : mac_wmux_s0_w3_1;
-  assign mac_wmux_s1_mv2 = mac_wmux_s0_v4 & mac_wmux_s0_d4[1];
-  assign \$2518  = ~ mac_wmux_s0_d2[1];
-  assign \$2519  = mac_wmux_s0_v2 & \$2518 ;
-  assign mac_wmux_s1_v2 = mac_wmux_s1_mv2 | \$2519 ;
-  assign mac_wmux_s1_d2 = mac_wmux_s1_mv2 ? mac_wmux_s0_d4 : mac_wmux_s0_d2;
-  assign mac_wmux_s1_w0_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w0_4 : mac_wmux_s0_w0_2;
-  assign mac_wmux_s1_w1_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w1_4 : mac_wmux_s0_w1_2;
-  assign mac_wmux_s1_w2_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w2_4 : mac_wmux_s0_w2_2;
-  assign mac_wmux_s1_w3_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w3_4 : mac_wmux_s0_w3_2;
-  assign mac_wmux_s1_mv3 = mac_wmux_s0_v5 & mac_wmux_s0_d5[1];
-  assign \$2520  = ~ mac_wmux_s0_d3[1];
-  assign \$2521  = mac_wmux_s0_v3 & \$2520 ;
-  assign mac_wmux_s1_v3 = mac_wmux_s1_mv3 | \$2521 ;
-  assign mac_wmux_s1_d3 = mac_wmux_s1_mv3 ? mac_wmux_s0_d5 : mac_wmux_s0_d3;
-  assign mac_wmux_s1_w0_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w0_5 : mac_wmux_s0_w0_3;
-  assign mac_wmux_s1_w1_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w1_5 : mac_wmux_s0_w1_3;
-  assign mac_wmux_s1_w2_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w2_5 : mac_wmux_s0_w2_3;
-  assign mac_wmux_s1_w3_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w3_5 : mac_wmux_s0_w3_3;
-  assign mac_wmux_s1_mv4 = mac_wmux_s0_v6 & mac_wmux_s0_d6[1];
-  assign \$2522  = ~ mac_wmux_s0_d4[1];
-  assign \$2523  = mac_wmux_s0_v4 & \$2522 ;
-  assign mac_wmux_s1_v4 = mac_wmux_s1_mv4 | \$2523 ;
-  assign mac_wmux_s1_d4 = mac_wmux_s1_mv4 ? mac_wmux_s0_d6 : mac_wmux_s0_d4;
-  assign mac_wmux_s1_w0_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w0_6 : mac_wmux_s0_w0_4;
-  assign mac_wmux_s1_w1_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w1_6 : mac_wmux_s0_w1_4;
-  assign mac_wmux_s1_w2_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w2_6 : mac_wmux_s0_w2_4;
-  assign mac_wmux_s1_w3_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w3_6 : mac_wmux_s0_w3_4;
-  assign mac_wmux_s1_mv5 = mac_wmux_s0_v7 & mac_wmux_s0_d7[1];
-  assign \$2524  = ~ mac_wmux_s0_d5[1];
-  assign \$2525  = mac_wmux_s0_v5 & \$2524 ;
-  assign mac_wmux_s1_v5 = mac_wmux_s1_mv5 | \$2525 ;
-  assign mac_wmux_s1_d5 = mac_wmux_s1_mv5 ? mac_wmux_s0_d7 : mac_wmux_s0_d5;
-  assign mac_wmux_s1_w0_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w0_7 : mac_wmux_s0_w0_5;
-  assign mac_wmux_s1_w1_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w1_7 : mac_wmux_s0_w1_5;
-  assign mac_wmux_s1_w2_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w2_7 : mac_wmux_s0_w2_5;
-  assign mac_wmux_s1_w3_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w3_7 : mac_wmux_s0_w3_5;
-  assign mac_wmux_s1_mv6 = mac_wmux_s0_v8 & mac_wmux_s0_d8[1];
-  assign \$2526  = ~ mac_wmux_s0_d6[1];
-  assign \$2527  = mac_wmux_s0_v6 & \$2526 ;
-  assign mac_wmux_s1_v6 = mac_wmux_s1_mv6 | \$2527 ;
-  assign mac_wmux_s1_d6 = mac_wmux_s1_mv6 ? mac_wmux_s0_d8 : mac_wmux_s0_d6;
-  assign mac_wmux_s1_w0_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w0_8 : mac_wmux_s0_w0_6;
-  assign mac_wmux_s1_w1_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w1_8 : mac_wmux_s0_w1_6;
-  assign mac_wmux_s1_w2_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w2_8 : mac_wmux_s0_w2_6;
-  assign mac_wmux_s1_w3_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w3_8 : mac_wmux_s0_w3_6;
-  assign mac_wmux_s1_mv7 = mac_wmux_s0_v9 & mac_wmux_s0_d9[1];
-  assign \$2528  = ~ mac_wmux_s0_d7[1];
-  assign \$2529  = mac_wmux_s0_v7 & \$2528 ;
-  assign mac_wmux_s1_v7 = mac_wmux_s1_mv7 | \$2529 ;
-  assign mac_wmux_s1_d7 = mac_wmux_s1_mv7 ? mac_wmux_s0_d9 : mac_wmux_s0_d7;
-  assign mac_wmux_s1_w0_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w0_9 : mac_wmux_s0_w0_7;
-  assign mac_wmux_s1_w1_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w1_9 : mac_wmux_s0_w1_7;
-  assign mac_wmux_s1_w2_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w2_9 : mac_wmux_s0_w2_7;
-  assign mac_wmux_s1_w3_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w3_9 : mac_wmux_s0_w3_7;
-  assign mac_wmux_s1_mv8 = mac_wmux_s0_v10 & mac_wmux_s0_d10[1];
-  assign \$2530  = ~ mac_wmux_s0_d8[1];
-  assign \$2531  = mac_wmux_s0_v8 & \$2530 ;
-  assign mac_wmux_s1_v8 = mac_wmux_s1_mv8 | \$2531 ;
-  assign mac_wmux_s1_d8 = mac_wmux_s1_mv8 ? mac_wmux_s0_d10 : mac_wmux_s0_d8;
-  assign mac_wmux_s1_w0_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w0_10 : mac_wmux_s0_w0_8;
-  assign mac_wmux_s1_w1_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w1_10 : mac_wmux_s0_w1_8;
-  assign mac_wmux_s1_w2_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w2_10 : mac_wmux_s0_w2_8;
-  assign mac_wmux_s1_w3_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w3_10 : mac_wmux_s0_w3_8;
-  assign mac_wmux_s1_mv9 = mac_wmux_s0_v11 & mac_wmux_s0_d11[1];
-  assign \$2532  = ~ mac_wmux_s0_d9[1];
-  assign \$2533  = mac_wmux_s0_v9 & \$2532 ;
-  assign mac_wmux_s1_v9 = mac_wmux_s1_mv9 | \$2533 ;
-  assign mac_wmux_s1_d9 = mac_wmux_s1_mv9 ? mac_wmux_s0_d11 : mac_wmux_s0_d9;
-  assign mac_wmux_s1_w0_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w0_11 : mac_wmux_s0_w0_9;
-  assign mac_wmux_s1_w1_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w1_11 : mac_wmux_s0_w1_9;
-  assign mac_wmux_s1_w2_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w2_11 : mac_wmux_s0_w2_9;
-  assign mac_wmux_s1_w3_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w3_11 : mac_wmux_s0_w3_9;
-  assign mac_wmux_s1_mv10 = mac_wmux_s0_v12 & mac_wmux_s0_d12[1];
-  assign \$2534  = ~ mac_wmux_s0_d10[1];
-  assign \$2535  = mac_wmux_s0_v10 & \$2534 ;
-  assign mac_wmux_s1_v10 = mac_wmux_s1_mv10 | \$2535 ;
-  assign mac_wmux_s1_d10 = mac_wmux_s1_mv10 ? mac_wmux_s0_d12 : mac_wmux_s0_d10;
-  assign mac_wmux_s1_w0_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w0_12 : mac_wmux_s0_w0_10;
-  assign mac_wmux_s1_w1_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w1_12 : mac_wmux_s0_w1_10;
-  assign mac_wmux_s1_w2_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w2_12 : mac_wmux_s0_w2_10;
-  assign mac_wmux_s1_w3_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w3_12 : mac_wmux_s0_w3_10;
-  assign mac_wmux_s1_mv11 = mac_wmux_s0_v13 & mac_wmux_s0_d13[1];
-  assign \$2536  = ~ mac_wmux_s0_d11[1];
-  assign \$2537  = mac_wmux_s0_v11 & \$2536 ;
-  assign mac_wmux_s1_v11 = mac_wmux_s1_mv11 | \$2537 ;
-  assign mac_wmux_s1_d11 = mac_wmux_s1_mv11 ? mac_wmux_s0_d13 : mac_wmux_s0_d11;
-  assign mac_wmux_s1_w0_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w0_13 : mac_wmux_s0_w0_11;
-  assign mac_wmux_s1_w1_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w1_13 : mac_wmux_s0_w1_11;
-  assign mac_wmux_s1_w2_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w2_13 : mac_wmux_s0_w2_11;
-  assign mac_wmux_s1_w3_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w3_13 : mac_wmux_s0_w3_11;
-  assign mac_wmux_s1_mv12 = mac_wmux_s0_v14 & mac_wmux_s0_d14[1];
-  assign \$2538  = ~ mac_wmux_s0_d12[1];
-  assign \$2539  = mac_wmux_s0_v12 & \$2538 ;
-  assign mac_wmux_s1_v12 = mac_wmux_s1_mv12 | \$2539 ;
-  assign mac_wmux_s1_d12 = mac_wmux_s1_mv12 ? mac_wmux_s0_d14 : mac_wmux_s0_d12;
-  assign mac_wmux_s1_w0_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w0_14 : mac_wmux_s0_w0_12;
-  assign mac_wmux_s1_w1_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w1_14 : mac_wmux_s0_w1_12;
-  assign mac_wmux_s1_w2_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w2_14 : mac_wmux_s0_w2_12;
-  assign mac_wmux_s1_w3_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w3_14 : mac_wmux_s0_w3_12;
-  assign \$2540  = ~ \mac_wmux0_s0$1030 [0];
-  assign \$2541  = \mac_wmux0_s0$1029  & \$2540 ;
-  assign mac_wmux_s1_mv13 = \$2541  & \mac_wmux0_s0$1030 [1];
-  assign \$2542  = ~ mac_wmux_s0_d13[1];
-  assign \$2543  = mac_wmux_s0_v13 & \$2542 ;
-  assign mac_wmux_s1_v13 = mac_wmux_s1_mv13 | \$2543 ;
-  assign mac_wmux_s1_d13 = mac_wmux_s1_mv13 ? \mac_wmux0_s0$1030  : mac_wmux_s0_d13;
-  assign mac_wmux_s1_w0_13 = mac_wmux_s1_mv13 ? \mac_wmux0_s0$1034  : mac_wmux_s0_w0_13;
-  assign mac_wmux_s1_w1_13 = mac_wmux_s1_mv13 ? \mac_wmux0_s0$1036  : mac_wmux_s0_w1_13;
-  assign mac_wmux_s1_w2_13 = mac_wmux_s1_mv13 ? \mac_wmux0_s0$1038  : mac_wmux_s0_w2_13;
-  assign mac_wmux_s1_w3_13 = mac_wmux_s1_mv13 ? \mac_wmux0_s0$1040  : mac_wmux_s0_w3_13;
-  assign \$2544  = ~ stall_adv8_valid;
-  assign stall_adv8 = \$2544  | o__ready;
-  assign mac_wmux_s2_mv0 = mac_wmux2_s0 & \mac_wmux2_s0$1143 [2];
-  assign \$2545  = ~ \mac_wmux2_s0$1146 [2];
-  assign \$2546  = \mac_wmux2_s0$1145  & \$2545 ;
-  assign mac_wmux_s2_v0 = mac_wmux_s2_mv0 | \$2546 ;
-  assign mac_wmux_s2_d0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$1143  : \mac_wmux2_s0$1146 ;
-  assign mac_wmux_s2_w0_0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$1150  : \mac_wmux2_s0$1149 ;
-  assign mac_wmux_s2_w1_0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$1153  : \mac_wmux2_s0$1152 ;
-  assign mac_wmux_s2_w2_0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$1156  : \mac_wmux2_s0$1155 ;
-  assign mac_wmux_s2_w3_0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$1159  : \mac_wmux2_s0$1158 ;
-  assign mac_wmux_s2_mv1 = \mac_wmux2_s0$1161  & \mac_wmux2_s0$1162 [2];
-  assign \$2547  = ~ \mac_wmux2_s0$1165 [2];
-  assign \$2548  = \mac_wmux2_s0$1164  & \$2547 ;
-  assign mac_wmux_s2_v1 = mac_wmux_s2_mv1 | \$2548 ;
-  assign mac_wmux_s2_d1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$1162  : \mac_wmux2_s0$1165 ;
-  assign mac_wmux_s2_w0_1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$1169  : \mac_wmux2_s0$1168 ;
-  assign mac_wmux_s2_w1_1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$1172  : \mac_wmux2_s0$1171 ;
-  assign mac_wmux_s2_w2_1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$1175  : \mac_wmux2_s0$1174 ;
-  assign mac_wmux_s2_w3_1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$1178  : \mac_wmux2_s0$1177 ;
-  assign mac_wmux_s2_mv2 = \mac_wmux2_s0$1180  & \mac_wmux2_s0$1181 [2];
-  assign \$2549  = ~ \mac_wmux2_s0$1184 [2];
-  assign \$2550  = \mac_wmux2_s0$1183  & \$2549 ;
-  assign mac_wmux_s2_v2 = mac_wmux_s2_mv2 | \$2550 ;
-  assign mac_wmux_s2_d2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$1181  : \mac_wmux2_s0$1184 ;
-  assign mac_wmux_s2_w0_2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$1188  : \mac_wmux2_s0$1187 ;
-  assign mac_wmux_s2_w1_2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$1191  : \mac_wmux2_s0$1190 ;
-  assign mac_wmux_s2_w2_2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$1194  : \mac_wmux2_s0$1193 ;
-  assign mac_wmux_s2_w3_2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$1197  : \mac_wmux2_s0$1196 ;
-  assign mac_wmux_s2_mv3 = \mac_wmux2_s0$1199  & \mac_wmux2_s0$1200 [2];
-  assign \$2551  = ~ \mac_wmux2_s0$1203 [2];
-  assign \$2552  = \mac_wmux2_s0$1202  & \$2551 ;
-  assign mac_wmux_s2_v3 = mac_wmux_s2_mv3 | \$2552 ;
-  assign mac_wmux_s2_d3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$1200  : \mac_wmux2_s0$1203 ;
-  assign mac_wmux_s2_w0_3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$1207  : \mac_wmux2_s0$1206 ;
-  assign mac_wmux_s2_w1_3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$1210  : \mac_wmux2_s0$1209 ;
-  assign mac_wmux_s2_w2_3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$1213  : \mac_wmux2_s0$1212 ;
-  assign mac_wmux_s2_w3_3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$1216  : \mac_wmux2_s0$1215 ;
-  assign mac_wmux_s2_mv4 = \mac_wmux2_s0$1218  & \mac_wmux2_s0$1219 [2];
-  assign \$2553  = ~ \mac_wmux2_s0$1143 [2];
-  assign \$2554  = mac_wmux2_s0 & \$2553 ;
-  assign mac_wmux_s2_v4 = mac_wmux_s2_mv4 | \$2554 ;
-  assign mac_wmux_s2_d4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$1219  : \mac_wmux2_s0$1143 ;
-  assign mac_wmux_s2_w0_4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$1223  : \mac_wmux2_s0$1150 ;
-  assign mac_wmux_s2_w1_4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$1225  : \mac_wmux2_s0$1153 ;
-  assign mac_wmux_s2_w2_4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$1227  : \mac_wmux2_s0$1156 ;
-  assign mac_wmux_s2_w3_4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$1229  : \mac_wmux2_s0$1159 ;
-  assign mac_wmux_s2_mv5 = \mac_wmux2_s0$1231  & \mac_wmux2_s0$1232 [2];
-  assign \$2555  = ~ \mac_wmux2_s0$1162 [2];
-  assign \$2556  = \mac_wmux2_s0$1161  & \$2555 ;
-  assign mac_wmux_s2_v5 = mac_wmux_s2_mv5 | \$2556 ;
-  assign mac_wmux_s2_d5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$1232  : \mac_wmux2_s0$1162 ;
-  assign mac_wmux_s2_w0_5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$1236  : \mac_wmux2_s0$1169 ;
-  assign mac_wmux_s2_w1_5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$1238  : \mac_wmux2_s0$1172 ;
-  assign mac_wmux_s2_w2_5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$1240  : \mac_wmux2_s0$1175 ;
-  assign mac_wmux_s2_w3_5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$1242  : \mac_wmux2_s0$1178 ;
-  assign mac_wmux_s2_mv6 = \mac_wmux2_s0$1244  & \mac_wmux2_s0$1245 [2];
-  assign \$2557  = ~ \mac_wmux2_s0$1181 [2];
-  assign \$2558  = \mac_wmux2_s0$1180  & \$2557 ;
-  assign mac_wmux_s2_v6 = mac_wmux_s2_mv6 | \$2558 ;
-  assign mac_wmux_s2_d6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$1245  : \mac_wmux2_s0$1181 ;
-  assign mac_wmux_s2_w0_6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$1249  : \mac_wmux2_s0$1188 ;
-  assign mac_wmux_s2_w1_6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$1251  : \mac_wmux2_s0$1191 ;
-  assign mac_wmux_s2_w2_6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$1253  : \mac_wmux2_s0$1194 ;
-  assign mac_wmux_s2_w3_6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$1255  : \mac_wmux2_s0$1197 ;
-  assign mac_wmux_s2_mv7 = \mac_wmux2_s0$1257  & \mac_wmux2_s0$1258 [2];
-  assign \$2559  = ~ \mac_wmux2_s0$1200 [2];
-  assign \$2560  = \mac_wmux2_s0$1199  & \$2559 ;
-  assign mac_wmux_s2_v7 = mac_wmux_s2_mv7 | \$2560 ;
-  assign mac_wmux_s2_d7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$1258  : \mac_wmux2_s0$1200 ;
-  assign mac_wmux_s2_w0_7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$1262  : \mac_wmux2_s0$1207 ;
-  assign mac_wmux_s2_w1_7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$1264  : \mac_wmux2_s0$1210 ;
-  assign mac_wmux_s2_w2_7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$1266  : \mac_wmux2_s0$1213 ;
-  assign mac_wmux_s2_w3_7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$1268  : \mac_wmux2_s0$1216 ;
-  assign mac_wmux_s2_mv8 = \mac_wmux2_s0$1270  & \mac_wmux2_s0$1271 [2];
-  assign \$2561  = ~ \mac_wmux2_s0$1219 [2];
-  assign \$2562  = \mac_wmux2_s0$1218  & \$2561 ;
-  assign mac_wmux_s2_v8 = mac_wmux_s2_mv8 | \$2562 ;
-  assign mac_wmux_s2_d8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$1271  : \mac_wmux2_s0$1219 ;
-  assign mac_wmux_s2_w0_8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$1275  : \mac_wmux2_s0$1223 ;
-  assign mac_wmux_s2_w1_8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$1277  : \mac_wmux2_s0$1225 ;
-  assign mac_wmux_s2_w2_8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$1279  : \mac_wmux2_s0$1227 ;
-  assign mac_wmux_s2_w3_8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$1281  : \mac_wmux2_s0$1229 ;
-  assign mac_wmux_s2_mv9 = \mac_wmux2_s0$1283  & \mac_wmux2_s0$1284 [2];
-  assign \$2563  = ~ \mac_wmux2_s0$1232 [2];
-  assign \$2564  = \mac_wmux2_s0$1231  & \$2563 ;
-  assign mac_wmux_s2_v9 = mac_wmux_s2_mv9 | \$2564 ;
-  assign mac_wmux_s2_d9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$1284  : \mac_wmux2_s0$1232 ;
-  assign mac_wmux_s2_w0_9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$1288  : \mac_wmux2_s0$1236 ;
-  assign mac_wmux_s2_w1_9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$1290  : \mac_wmux2_s0$1238 ;
-  assign mac_wmux_s2_w2_9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$1292  : \mac_wmux2_s0$1240 ;
-  assign mac_wmux_s2_w3_9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$1294  : \mac_wmux2_s0$1242 ;
-  assign mac_wmux_s2_mv10 = \mac_wmux2_s0$1296  & \mac_wmux2_s0$1297 [2];
-  assign \$2565  = ~ \mac_wmux2_s0$1245 [2];
-  assign \$2566  = \mac_wmux2_s0$1244  & \$2565 ;
-  assign mac_wmux_s2_v10 = mac_wmux_s2_mv10 | \$2566 ;
-  assign mac_wmux_s2_d10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$1297  : \mac_wmux2_s0$1245 ;
-  assign mac_wmux_s2_w0_10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$1301  : \mac_wmux2_s0$1249 ;
-  assign mac_wmux_s2_w1_10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$1303  : \mac_wmux2_s0$1251 ;
-  assign mac_wmux_s2_w2_10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$1305  : \mac_wmux2_s0$1253 ;
-  assign mac_wmux_s2_w3_10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$1307  : \mac_wmux2_s0$1255 ;
-  assign mac_wmux_s2_mv11 = \mac_wmux2_s0$1309  & \mac_wmux2_s0$1310 [2];
-  assign \$2567  = ~ \mac_wmux2_s0$1258 [2];
-  assign \$2568  = \mac_wmux2_s0$1257  & \$2567 ;
-  assign mac_wmux_s2_v11 = mac_wmux_s2_mv11 | \$2568 ;
-  assign mac_wmux_s2_d11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$1310  : \mac_wmux2_s0$1258 ;
-  assign mac_wmux_s2_w0_11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$1314  : \mac_wmux2_s0$1262 ;
-  assign mac_wmux_s2_w1_11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$1316  : \mac_wmux2_s0$1264 ;
-  assign mac_wmux_s2_w2_11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$1318  : \mac_wmux2_s0$1266 ;
-  assign mac_wmux_s2_w3_11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$1320  : \mac_wmux2_s0$1268 ;
-  assign mac_wmux_s3_mv0 = mac_wmux_s2_v8 & mac_wmux_s2_d8[3];
-  assign \$2569  = ~ mac_wmux_s2_d0[3];
-  assign \$2570  = mac_wmux_s2_v0 & \$2569 ;
+  assign \$2514  = ~ stall_adv8_valid;
+  assign stall_adv8 = \$2514  | o__ready;
+  assign mac_wmux_s1_mv0 = mac_wmux1_s0 & \mac_wmux1_s0$1045 [1];
+  assign \$2515  = ~ \mac_wmux1_s0$1048 [1];
+  assign \$2516  = \mac_wmux1_s0$1047  & \$2515 ;
+  assign mac_wmux_s1_v0 = mac_wmux_s1_mv0 | \$2516 ;
+  assign mac_wmux_s1_d0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$1045  : \mac_wmux1_s0$1048 ;
+  assign mac_wmux_s1_w0_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$1052  : \mac_wmux1_s0$1051 ;
+  assign mac_wmux_s1_w1_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$1055  : \mac_wmux1_s0$1054 ;
+  assign mac_wmux_s1_w2_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$1058  : \mac_wmux1_s0$1057 ;
+  assign mac_wmux_s1_w3_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$1061  : \mac_wmux1_s0$1060 ;
+  assign mac_wmux_s1_mv1 = \mac_wmux1_s0$1063  & \mac_wmux1_s0$1064 [1];
+  assign \$2517  = ~ \mac_wmux1_s0$1067 [1];
+  assign \$2518  = \mac_wmux1_s0$1066  & \$2517 ;
+  assign mac_wmux_s1_v1 = mac_wmux_s1_mv1 | \$2518 ;
+  assign mac_wmux_s1_d1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$1064  : \mac_wmux1_s0$1067 ;
+  assign mac_wmux_s1_w0_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$1071  : \mac_wmux1_s0$1070 ;
+  assign mac_wmux_s1_w1_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$1074  : \mac_wmux1_s0$1073 ;
+  assign mac_wmux_s1_w2_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$1077  : \mac_wmux1_s0$1076 ;
+  assign mac_wmux_s1_w3_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$1080  : \mac_wmux1_s0$1079 ;
+  assign mac_wmux_s1_mv2 = \mac_wmux1_s0$1082  & \mac_wmux1_s0$1083 [1];
+  assign \$2519  = ~ \mac_wmux1_s0$1045 [1];
+  assign \$2520  = mac_wmux1_s0 & \$2519 ;
+  assign mac_wmux_s1_v2 = mac_wmux_s1_mv2 | \$2520 ;
+  assign mac_wmux_s1_d2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$1083  : \mac_wmux1_s0$1045 ;
+  assign mac_wmux_s1_w0_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$1087  : \mac_wmux1_s0$1052 ;
+  assign mac_wmux_s1_w1_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$1089  : \mac_wmux1_s0$1055 ;
+  assign mac_wmux_s1_w2_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$1091  : \mac_wmux1_s0$1058 ;
+  assign mac_wmux_s1_w3_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$1093  : \mac_wmux1_s0$1061 ;
+  assign mac_wmux_s1_mv3 = \mac_wmux1_s0$1095  & \mac_wmux1_s0$1096 [1];
+  assign \$2521  = ~ \mac_wmux1_s0$1064 [1];
+  assign \$2522  = \mac_wmux1_s0$1063  & \$2521 ;
+  assign mac_wmux_s1_v3 = mac_wmux_s1_mv3 | \$2522 ;
+  assign mac_wmux_s1_d3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$1096  : \mac_wmux1_s0$1064 ;
+  assign mac_wmux_s1_w0_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$1100  : \mac_wmux1_s0$1071 ;
+  assign mac_wmux_s1_w1_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$1102  : \mac_wmux1_s0$1074 ;
+  assign mac_wmux_s1_w2_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$1104  : \mac_wmux1_s0$1077 ;
+  assign mac_wmux_s1_w3_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$1106  : \mac_wmux1_s0$1080 ;
+  assign mac_wmux_s1_mv4 = \mac_wmux1_s0$1108  & \mac_wmux1_s0$1109 [1];
+  assign \$2523  = ~ \mac_wmux1_s0$1083 [1];
+  assign \$2524  = \mac_wmux1_s0$1082  & \$2523 ;
+  assign mac_wmux_s1_v4 = mac_wmux_s1_mv4 | \$2524 ;
+  assign mac_wmux_s1_d4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$1109  : \mac_wmux1_s0$1083 ;
+  assign mac_wmux_s1_w0_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$1113  : \mac_wmux1_s0$1087 ;
+  assign mac_wmux_s1_w1_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$1115  : \mac_wmux1_s0$1089 ;
+  assign mac_wmux_s1_w2_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$1117  : \mac_wmux1_s0$1091 ;
+  assign mac_wmux_s1_w3_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$1119  : \mac_wmux1_s0$1093 ;
+  assign mac_wmux_s1_mv5 = \mac_wmux1_s0$1121  & \mac_wmux1_s0$1122 [1];
+  assign \$2525  = ~ \mac_wmux1_s0$1096 [1];
+  assign \$2526  = \mac_wmux1_s0$1095  & \$2525 ;
+  assign mac_wmux_s1_v5 = mac_wmux_s1_mv5 | \$2526 ;
+  assign mac_wmux_s1_d5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$1122  : \mac_wmux1_s0$1096 ;
+  assign mac_wmux_s1_w0_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$1126  : \mac_wmux1_s0$1100 ;
+  assign mac_wmux_s1_w1_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$1128  : \mac_wmux1_s0$1102 ;
+  assign mac_wmux_s1_w2_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$1130  : \mac_wmux1_s0$1104 ;
+  assign mac_wmux_s1_w3_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$1132  : \mac_wmux1_s0$1106 ;
+  assign mac_wmux_s1_mv6 = \mac_wmux1_s0$1134  & \mac_wmux1_s0$1135 [1];
+  assign \$2527  = ~ \mac_wmux1_s0$1109 [1];
+  assign \$2528  = \mac_wmux1_s0$1108  & \$2527 ;
+  assign mac_wmux_s1_v6 = mac_wmux_s1_mv6 | \$2528 ;
+  assign mac_wmux_s1_d6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$1135  : \mac_wmux1_s0$1109 ;
+  assign mac_wmux_s1_w0_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$1139  : \mac_wmux1_s0$1113 ;
+  assign mac_wmux_s1_w1_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$1141  : \mac_wmux1_s0$1115 ;
+  assign mac_wmux_s1_w2_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$1143  : \mac_wmux1_s0$1117 ;
+  assign mac_wmux_s1_w3_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$1145  : \mac_wmux1_s0$1119 ;
+  assign mac_wmux_s1_mv7 = \mac_wmux1_s0$1147  & \mac_wmux1_s0$1148 [1];
+  assign \$2529  = ~ \mac_wmux1_s0$1122 [1];
+  assign \$2530  = \mac_wmux1_s0$1121  & \$2529 ;
+  assign mac_wmux_s1_v7 = mac_wmux_s1_mv7 | \$2530 ;
+  assign mac_wmux_s1_d7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$1148  : \mac_wmux1_s0$1122 ;
+  assign mac_wmux_s1_w0_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$1152  : \mac_wmux1_s0$1126 ;
+  assign mac_wmux_s1_w1_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$1154  : \mac_wmux1_s0$1128 ;
+  assign mac_wmux_s1_w2_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$1156  : \mac_wmux1_s0$1130 ;
+  assign mac_wmux_s1_w3_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$1158  : \mac_wmux1_s0$1132 ;
+  assign mac_wmux_s1_mv8 = \mac_wmux1_s0$1160  & \mac_wmux1_s0$1161 [1];
+  assign \$2531  = ~ \mac_wmux1_s0$1135 [1];
+  assign \$2532  = \mac_wmux1_s0$1134  & \$2531 ;
+  assign mac_wmux_s1_v8 = mac_wmux_s1_mv8 | \$2532 ;
+  assign mac_wmux_s1_d8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$1161  : \mac_wmux1_s0$1135 ;
+  assign mac_wmux_s1_w0_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$1165  : \mac_wmux1_s0$1139 ;
+  assign mac_wmux_s1_w1_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$1167  : \mac_wmux1_s0$1141 ;
+  assign mac_wmux_s1_w2_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$1169  : \mac_wmux1_s0$1143 ;
+  assign mac_wmux_s1_w3_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$1171  : \mac_wmux1_s0$1145 ;
+  assign mac_wmux_s1_mv9 = \mac_wmux1_s0$1173  & \mac_wmux1_s0$1174 [1];
+  assign \$2533  = ~ \mac_wmux1_s0$1148 [1];
+  assign \$2534  = \mac_wmux1_s0$1147  & \$2533 ;
+  assign mac_wmux_s1_v9 = mac_wmux_s1_mv9 | \$2534 ;
+  assign mac_wmux_s1_d9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$1174  : \mac_wmux1_s0$1148 ;
+  assign mac_wmux_s1_w0_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$1178  : \mac_wmux1_s0$1152 ;
+  assign mac_wmux_s1_w1_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$1180  : \mac_wmux1_s0$1154 ;
+  assign mac_wmux_s1_w2_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$1182  : \mac_wmux1_s0$1156 ;
+  assign mac_wmux_s1_w3_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$1184  : \mac_wmux1_s0$1158 ;
+  assign mac_wmux_s1_mv10 = \mac_wmux1_s0$1186  & \mac_wmux1_s0$1187 [1];
+  assign \$2535  = ~ \mac_wmux1_s0$1161 [1];
+  assign \$2536  = \mac_wmux1_s0$1160  & \$2535 ;
+  assign mac_wmux_s1_v10 = mac_wmux_s1_mv10 | \$2536 ;
+  assign mac_wmux_s1_d10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$1187  : \mac_wmux1_s0$1161 ;
+  assign mac_wmux_s1_w0_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$1191  : \mac_wmux1_s0$1165 ;
+  assign mac_wmux_s1_w1_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$1193  : \mac_wmux1_s0$1167 ;
+  assign mac_wmux_s1_w2_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$1195  : \mac_wmux1_s0$1169 ;
+  assign mac_wmux_s1_w3_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$1197  : \mac_wmux1_s0$1171 ;
+  assign mac_wmux_s1_mv11 = \mac_wmux1_s0$1199  & \mac_wmux1_s0$1200 [1];
+  assign \$2537  = ~ \mac_wmux1_s0$1174 [1];
+  assign \$2538  = \mac_wmux1_s0$1173  & \$2537 ;
+  assign mac_wmux_s1_v11 = mac_wmux_s1_mv11 | \$2538 ;
+  assign mac_wmux_s1_d11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$1200  : \mac_wmux1_s0$1174 ;
+  assign mac_wmux_s1_w0_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$1204  : \mac_wmux1_s0$1178 ;
+  assign mac_wmux_s1_w1_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$1206  : \mac_wmux1_s0$1180 ;
+  assign mac_wmux_s1_w2_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$1208  : \mac_wmux1_s0$1182 ;
+  assign mac_wmux_s1_w3_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$1210  : \mac_wmux1_s0$1184 ;
+  assign mac_wmux_s1_mv12 = \mac_wmux1_s0$1212  & \mac_wmux1_s0$1213 [1];
+  assign \$2539  = ~ \mac_wmux1_s0$1187 [1];
+  assign \$2540  = \mac_wmux1_s0$1186  & \$2539 ;
+  assign mac_wmux_s1_v12 = mac_wmux_s1_mv12 | \$2540 ;
+  assign mac_wmux_s1_d12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$1213  : \mac_wmux1_s0$1187 ;
+  assign mac_wmux_s1_w0_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$1217  : \mac_wmux1_s0$1191 ;
+  assign mac_wmux_s1_w1_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$1219  : \mac_wmux1_s0$1193 ;
+  assign mac_wmux_s1_w2_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$1221  : \mac_wmux1_s0$1195 ;
+  assign mac_wmux_s1_w3_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$1223  : \mac_wmux1_s0$1197 ;
+  assign mac_wmux_s1_mv13 = \mac_wmux1_s0$1225  & \mac_wmux1_s0$1226 [1];
+  assign \$2541  = ~ \mac_wmux1_s0$1200 [1];
+  assign \$2542  = \mac_wmux1_s0$1199  & \$2541 ;
+  assign mac_wmux_s1_v13 = mac_wmux_s1_mv13 | \$2542 ;
+  assign mac_wmux_s1_d13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$1226  : \mac_wmux1_s0$1200 ;
+  assign mac_wmux_s1_w0_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$1230  : \mac_wmux1_s0$1204 ;
+  assign mac_wmux_s1_w1_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$1232  : \mac_wmux1_s0$1206 ;
+  assign mac_wmux_s1_w2_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$1234  : \mac_wmux1_s0$1208 ;
+  assign mac_wmux_s1_w3_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$1236  : \mac_wmux1_s0$1210 ;
+  assign \$2543  = ~ stall_adv9_valid;
+  assign stall_adv9 = \$2543  | o__ready;
+  assign mac_wmux_s2_mv0 = mac_wmux2_s0 & \mac_wmux2_s0$1241 [2];
+  assign \$2544  = ~ \mac_wmux2_s0$1244 [2];
+  assign \$2545  = \mac_wmux2_s0$1243  & \$2544 ;
+  assign mac_wmux_s2_v0 = mac_wmux_s2_mv0 | \$2545 ;
+  assign mac_wmux_s2_d0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$1241  : \mac_wmux2_s0$1244 ;
+  assign mac_wmux_s2_w0_0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$1248  : \mac_wmux2_s0$1247 ;
+  assign mac_wmux_s2_w1_0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$1251  : \mac_wmux2_s0$1250 ;
+  assign mac_wmux_s2_w2_0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$1254  : \mac_wmux2_s0$1253 ;
+  assign mac_wmux_s2_w3_0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$1257  : \mac_wmux2_s0$1256 ;
+  assign mac_wmux_s2_mv1 = \mac_wmux2_s0$1259  & \mac_wmux2_s0$1260 [2];
+  assign \$2546  = ~ \mac_wmux2_s0$1263 [2];
+  assign \$2547  = \mac_wmux2_s0$1262  & \$2546 ;
+  assign mac_wmux_s2_v1 = mac_wmux_s2_mv1 | \$2547 ;
+  assign mac_wmux_s2_d1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$1260  : \mac_wmux2_s0$1263 ;
+  assign mac_wmux_s2_w0_1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$1267  : \mac_wmux2_s0$1266 ;
+  assign mac_wmux_s2_w1_1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$1270  : \mac_wmux2_s0$1269 ;
+  assign mac_wmux_s2_w2_1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$1273  : \mac_wmux2_s0$1272 ;
+  assign mac_wmux_s2_w3_1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$1276  : \mac_wmux2_s0$1275 ;
+  assign mac_wmux_s2_mv2 = \mac_wmux2_s0$1278  & \mac_wmux2_s0$1279 [2];
+  assign \$2548  = ~ \mac_wmux2_s0$1282 [2];
+  assign \$2549  = \mac_wmux2_s0$1281  & \$2548 ;
+  assign mac_wmux_s2_v2 = mac_wmux_s2_mv2 | \$2549 ;
+  assign mac_wmux_s2_d2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$1279  : \mac_wmux2_s0$1282 ;
+  assign mac_wmux_s2_w0_2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$1286  : \mac_wmux2_s0$1285 ;
+  assign mac_wmux_s2_w1_2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$1289  : \mac_wmux2_s0$1288 ;
+  assign mac_wmux_s2_w2_2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$1292  : \mac_wmux2_s0$1291 ;
+  assign mac_wmux_s2_w3_2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$1295  : \mac_wmux2_s0$1294 ;
+  assign mac_wmux_s2_mv3 = \mac_wmux2_s0$1297  & \mac_wmux2_s0$1298 [2];
+  assign \$2550  = ~ \mac_wmux2_s0$1301 [2];
+  assign \$2551  = \mac_wmux2_s0$1300  & \$2550 ;
+  assign mac_wmux_s2_v3 = mac_wmux_s2_mv3 | \$2551 ;
+  assign mac_wmux_s2_d3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$1298  : \mac_wmux2_s0$1301 ;
+  assign mac_wmux_s2_w0_3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$1305  : \mac_wmux2_s0$1304 ;
+  assign mac_wmux_s2_w1_3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$1308  : \mac_wmux2_s0$1307 ;
+  assign mac_wmux_s2_w2_3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$1311  : \mac_wmux2_s0$1310 ;
+  assign mac_wmux_s2_w3_3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$1314  : \mac_wmux2_s0$1313 ;
+  assign mac_wmux_s2_mv4 = \mac_wmux2_s0$1316  & \mac_wmux2_s0$1317 [2];
+  assign \$2552  = ~ \mac_wmux2_s0$1241 [2];
+  assign \$2553  = mac_wmux2_s0 & \$2552 ;
+  assign mac_wmux_s2_v4 = mac_wmux_s2_mv4 | \$2553 ;
+  assign mac_wmux_s2_d4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$1317  : \mac_wmux2_s0$1241 ;
+  assign mac_wmux_s2_w0_4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$1321  : \mac_wmux2_s0$1248 ;
+  assign mac_wmux_s2_w1_4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$1323  : \mac_wmux2_s0$1251 ;
+  assign mac_wmux_s2_w2_4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$1325  : \mac_wmux2_s0$1254 ;
+  assign mac_wmux_s2_w3_4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$1327  : \mac_wmux2_s0$1257 ;
+  assign mac_wmux_s2_mv5 = \mac_wmux2_s0$1329  & \mac_wmux2_s0$1330 [2];
+  assign \$2554  = ~ \mac_wmux2_s0$1260 [2];
+  assign \$2555  = \mac_wmux2_s0$1259  & \$2554 ;
+  assign mac_wmux_s2_v5 = mac_wmux_s2_mv5 | \$2555 ;
+  assign mac_wmux_s2_d5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$1330  : \mac_wmux2_s0$1260 ;
+  assign mac_wmux_s2_w0_5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$1334  : \mac_wmux2_s0$1267 ;
+  assign mac_wmux_s2_w1_5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$1336  : \mac_wmux2_s0$1270 ;
+  assign mac_wmux_s2_w2_5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$1338  : \mac_wmux2_s0$1273 ;
+  assign mac_wmux_s2_w3_5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$1340  : \mac_wmux2_s0$1276 ;
+  assign mac_wmux_s2_mv6 = \mac_wmux2_s0$1342  & \mac_wmux2_s0$1343 [2];
+  assign \$2556  = ~ \mac_wmux2_s0$1279 [2];
+  assign \$2557  = \mac_wmux2_s0$1278  & \$2556 ;
+  assign mac_wmux_s2_v6 = mac_wmux_s2_mv6 | \$2557 ;
+  assign mac_wmux_s2_d6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$1343  : \mac_wmux2_s0$1279 ;
+  assign mac_wmux_s2_w0_6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$1347  : \mac_wmux2_s0$1286 ;
+  assign mac_wmux_s2_w1_6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$1349  : \mac_wmux2_s0$1289 ;
+  assign mac_wmux_s2_w2_6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$1351  : \mac_wmux2_s0$1292 ;
+  assign mac_wmux_s2_w3_6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$1353  : \mac_wmux2_s0$1295 ;
+  assign mac_wmux_s2_mv7 = \mac_wmux2_s0$1355  & \mac_wmux2_s0$1356 [2];
+  assign \$2558  = ~ \mac_wmux2_s0$1298 [2];
+  assign \$2559  = \mac_wmux2_s0$1297  & \$2558 ;
+  assign mac_wmux_s2_v7 = mac_wmux_s2_mv7 | \$2559 ;
+  assign mac_wmux_s2_d7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$1356  : \mac_wmux2_s0$1298 ;
+  assign mac_wmux_s2_w0_7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$1360  : \mac_wmux2_s0$1305 ;
+  assign mac_wmux_s2_w1_7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$1362  : \mac_wmux2_s0$1308 ;
+  assign mac_wmux_s2_w2_7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$1364  : \mac_wmux2_s0$1311 ;
+  assign mac_wmux_s2_w3_7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$1366  : \mac_wmux2_s0$1314 ;
+  assign mac_wmux_s2_mv8 = \mac_wmux2_s0$1368  & \mac_wmux2_s0$1369 [2];
+  assign \$2560  = ~ \mac_wmux2_s0$1317 [2];
+  assign \$2561  = \mac_wmux2_s0$1316  & \$2560 ;
+  assign mac_wmux_s2_v8 = mac_wmux_s2_mv8 | \$2561 ;
+  assign mac_wmux_s2_d8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$1369  : \mac_wmux2_s0$1317 ;
+  assign mac_wmux_s2_w0_8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$1373  : \mac_wmux2_s0$1321 ;
+  assign mac_wmux_s2_w1_8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$1375  : \mac_wmux2_s0$1323 ;
+  assign mac_wmux_s2_w2_8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$1377  : \mac_wmux2_s0$1325 ;
+  assign mac_wmux_s2_w3_8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$1379  : \mac_wmux2_s0$1327 ;
+  assign mac_wmux_s2_mv9 = \mac_wmux2_s0$1381  & \mac_wmux2_s0$1382 [2];
+  assign \$2562  = ~ \mac_wmux2_s0$1330 [2];
+  assign \$2563  = \mac_wmux2_s0$1329  & \$2562 ;
+  assign mac_wmux_s2_v9 = mac_wmux_s2_mv9 | \$2563 ;
+  assign mac_wmux_s2_d9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$1382  : \mac_wmux2_s0$1330 ;
+  assign mac_wmux_s2_w0_9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$1386  : \mac_wmux2_s0$1334 ;
+  assign mac_wmux_s2_w1_9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$1388  : \mac_wmux2_s0$1336 ;
+  assign mac_wmux_s2_w2_9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$1390  : \mac_wmux2_s0$1338 ;
+  assign mac_wmux_s2_w3_9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$1392  : \mac_wmux2_s0$1340 ;
+  assign mac_wmux_s2_mv10 = \mac_wmux2_s0$1394  & \mac_wmux2_s0$1395 [2];
+  assign \$2564  = ~ \mac_wmux2_s0$1343 [2];
+  assign \$2565  = \mac_wmux2_s0$1342  & \$2564 ;
+  assign mac_wmux_s2_v10 = mac_wmux_s2_mv10 | \$2565 ;
+  assign mac_wmux_s2_d10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$1395  : \mac_wmux2_s0$1343 ;
+  assign mac_wmux_s2_w0_10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$1399  : \mac_wmux2_s0$1347 ;
+  assign mac_wmux_s2_w1_10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$1401  : \mac_wmux2_s0$1349 ;
+  assign mac_wmux_s2_w2_10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$1403  : \mac_wmux2_s0$1351 ;
+  assign mac_wmux_s2_w3_10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$1405  : \mac_wmux2_s0$1353 ;
+  assign mac_wmux_s2_mv11 = \mac_wmux2_s0$1407  & \mac_wmux2_s0$1408 [2];
+  assign \$2566  = ~ \mac_wmux2_s0$1356 [2];
+  assign \$2567  = \mac_wmux2_s0$1355  & \$2566 ;
+  assign mac_wmux_s2_v11 = mac_wmux_s2_mv11 | \$2567 ;
+  assign mac_wmux_s2_d11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$1408  : \mac_wmux2_s0$1356 ;
+  assign mac_wmux_s2_w0_11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$1412  : \mac_wmux2_s0$1360 ;
+  assign mac_wmux_s2_w1_11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$1414  : \mac_wmux2_s0$1362 ;
+  assign mac_wmux_s2_w2_11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$1416  : \mac_wmux2_s0$1364 ;
+  assign mac_wmux_s2_w3_11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$1418  : \mac_wmux2_s0$1366 ;
+  assign \$2568  = ~ stall_adv10_valid;
+  assign stall_adv10 = \$2568  | o__ready;
+  assign mac_wmux_s3_mv0 = mac_wmux3_s0 & \mac_wmux3_s0$1423 [3];
+  assign \$2569  = ~ \mac_wmux3_s0$1426 [3];
+  assign \$2570  = \mac_wmux3_s0$1425  & \$2569 ;
   assign mac_wmux_s3_v0 = mac_wmux_s3_mv0 | \$2570 ;
-  assign mac_wmux_s3_d0 = mac_wmux_s3_mv0 ? mac_wmux_s2_d8 : mac_wmux_s2_d0;
-  assign mac_wmux_s3_w0_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w0_8 : mac_wmux_s2_w0_0;
-  assign mac_wmux_s3_w1_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w1_8 : mac_wmux_s2_w1_0;
-  assign mac_wmux_s3_w2_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w2_8 : mac_wmux_s2_w2_0;
-  assign mac_wmux_s3_w3_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w3_8 : mac_wmux_s2_w3_0;
-  assign mac_wmux_s3_mv1 = mac_wmux_s2_v9 & mac_wmux_s2_d9[3];
-  assign \$2571  = ~ mac_wmux_s2_d1[3];
-  assign \$2572  = mac_wmux_s2_v1 & \$2571 ;
+  assign mac_wmux_s3_d0 = mac_wmux_s3_mv0 ? \mac_wmux3_s0$1423  : \mac_wmux3_s0$1426 ;
+  assign mac_wmux_s3_w0_0 = mac_wmux_s3_mv0 ? \mac_wmux3_s0$1430  : \mac_wmux3_s0$1429 ;
+  assign mac_wmux_s3_w1_0 = mac_wmux_s3_mv0 ? \mac_wmux3_s0$1433  : \mac_wmux3_s0$1432 ;
+  assign mac_wmux_s3_w2_0 = mac_wmux_s3_mv0 ? \mac_wmux3_s0$1436  : \mac_wmux3_s0$1435 ;
+  assign mac_wmux_s3_w3_0 = mac_wmux_s3_mv0 ? \mac_wmux3_s0$1439  : \mac_wmux3_s0$1438 ;
+  assign mac_wmux_s3_mv1 = \mac_wmux3_s0$1441  & \mac_wmux3_s0$1442 [3];
+  assign \$2571  = ~ \mac_wmux3_s0$1445 [3];
+  assign \$2572  = \mac_wmux3_s0$1444  & \$2571 ;
   assign mac_wmux_s3_v1 = mac_wmux_s3_mv1 | \$2572 ;
-  assign mac_wmux_s3_d1 = mac_wmux_s3_mv1 ? mac_wmux_s2_d9 : mac_wmux_s2_d1;
-  assign mac_wmux_s3_w0_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w0_9 : mac_wmux_s2_w0_1;
-  assign mac_wmux_s3_w1_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w1_9 : mac_wmux_s2_w1_1;
-  assign mac_wmux_s3_w2_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w2_9 : mac_wmux_s2_w2_1;
-  assign mac_wmux_s3_w3_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w3_9 : mac_wmux_s2_w3_1;
-  assign mac_wmux_s3_mv2 = mac_wmux_s2_v10 & mac_wmux_s2_d10[3];
-  assign \$2573  = ~ mac_wmux_s2_d2[3];
-  assign \$2574  = mac_wmux_s2_v2 & \$2573 ;
+  assign mac_wmux_s3_d1 = mac_wmux_s3_mv1 ? \mac_wmux3_s0$1442  : \mac_wmux3_s0$1445 ;
+  assign mac_wmux_s3_w0_1 = mac_wmux_s3_mv1 ? \mac_wmux3_s0$1449  : \mac_wmux3_s0$1448 ;
+  assign mac_wmux_s3_w1_1 = mac_wmux_s3_mv1 ? \mac_wmux3_s0$1452  : \mac_wmux3_s0$1451 ;
+  assign mac_wmux_s3_w2_1 = mac_wmux_s3_mv1 ? \mac_wmux3_s0$1455  : \mac_wmux3_s0$1454 ;
+  assign mac_wmux_s3_w3_1 = mac_wmux_s3_mv1 ? \mac_wmux3_s0$1458  : \mac_wmux3_s0$1457 ;
+  assign mac_wmux_s3_mv2 = \mac_wmux3_s0$1460  & \mac_wmux3_s0$1461 [3];
+  assign \$2573  = ~ \mac_wmux3_s0$1464 [3];
+  assign \$2574  = \mac_wmux3_s0$1463  & \$2573 ;
   assign mac_wmux_s3_v2 = mac_wmux_s3_mv2 | \$2574 ;
-  assign mac_wmux_s3_d2 = mac_wmux_s3_mv2 ? mac_wmux_s2_d10 : mac_wmux_s2_d2;
-  assign mac_wmux_s3_w0_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w0_10 : mac_wmux_s2_w0_2;
-  assign mac_wmux_s3_w1_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w1_10 : mac_wmux_s2_w1_2;
-  assign mac_wmux_s3_w2_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w2_10 : mac_wmux_s2_w2_2;
-  assign mac_wmux_s3_w3_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w3_10 : mac_wmux_s2_w3_2;
-  assign mac_wmux_s3_mv3 = mac_wmux_s2_v11 & mac_wmux_s2_d11[3];
-  assign \$2575  = ~ mac_wmux_s2_d3[3];
-  assign \$2576  = mac_wmux_s2_v3 & \$2575 ;
+  assign mac_wmux_s3_d2 = mac_wmux_s3_mv2 ? \mac_wmux3_s0$1461  : \mac_wmux3_s0$1464 ;
+  assign mac_wmux_s3_w0_2 = mac_wmux_s3_mv2 ? \mac_wmux3_s0$1468  : \mac_wmux3_s0$1467 ;
+  assign mac_wmux_s3_w1_2 = mac_wmux_s3_mv2 ? \mac_wmux3_s0$1471  : \mac_wmux3_s0$1470 ;
+  assign mac_wmux_s3_w2_2 = mac_wmux_s3_mv2 ? \mac_wmux3_s0$1474  : \mac_wmux3_s0$1473 ;
+  assign mac_wmux_s3_w3_2 = mac_wmux_s3_mv2 ? \mac_wmux3_s0$1477  : \mac_wmux3_s0$1476 ;
+  assign mac_wmux_s3_mv3 = \mac_wmux3_s0$1479  & \mac_wmux3_s0$1480 [3];
+  assign \$2575  = ~ \mac_wmux3_s0$1483 [3];
+  assign \$2576  = \mac_wmux3_s0$1482  & \$2575 ;
   assign mac_wmux_s3_v3 = mac_wmux_s3_mv3 | \$2576 ;
-  assign mac_wmux_s3_d3 = mac_wmux_s3_mv3 ? mac_wmux_s2_d11 : mac_wmux_s2_d3;
-  assign mac_wmux_s3_w0_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w0_11 : mac_wmux_s2_w0_3;
-  assign mac_wmux_s3_w1_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w1_11 : mac_wmux_s2_w1_3;
-  assign mac_wmux_s3_w2_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w2_11 : mac_wmux_s2_w2_3;
-  assign mac_wmux_s3_w3_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w3_11 : mac_wmux_s2_w3_3;
-  assign \$2577  = ~ \mac_wmux2_s0$1271 [2];
-  assign \$2578  = \mac_wmux2_s0$1270  & \$2577 ;
-  assign mac_wmux_s3_mv4 = \$2578  & \mac_wmux2_s0$1271 [3];
-  assign \$2579  = ~ mac_wmux_s2_d4[3];
-  assign \$2580  = mac_wmux_s2_v4 & \$2579 ;
-  assign mac_wmux_s3_v4 = mac_wmux_s3_mv4 | \$2580 ;
-  assign mac_wmux_s3_d4 = mac_wmux_s3_mv4 ? \mac_wmux2_s0$1271  : mac_wmux_s2_d4;
-  assign mac_wmux_s3_w0_4 = mac_wmux_s3_mv4 ? \mac_wmux2_s0$1275  : mac_wmux_s2_w0_4;
-  assign mac_wmux_s3_w1_4 = mac_wmux_s3_mv4 ? \mac_wmux2_s0$1277  : mac_wmux_s2_w1_4;
-  assign mac_wmux_s3_w2_4 = mac_wmux_s3_mv4 ? \mac_wmux2_s0$1279  : mac_wmux_s2_w2_4;
-  assign mac_wmux_s3_w3_4 = mac_wmux_s3_mv4 ? \mac_wmux2_s0$1281  : mac_wmux_s2_w3_4;
-  assign \$2581  = ~ \mac_wmux2_s0$1284 [2];
-  assign \$2582  = \mac_wmux2_s0$1283  & \$2581 ;
-  assign mac_wmux_s3_mv5 = \$2582  & \mac_wmux2_s0$1284 [3];
-  assign \$2583  = ~ mac_wmux_s2_d5[3];
-  assign \$2584  = mac_wmux_s2_v5 & \$2583 ;
-  assign mac_wmux_s3_v5 = mac_wmux_s3_mv5 | \$2584 ;
-  assign mac_wmux_s3_d5 = mac_wmux_s3_mv5 ? \mac_wmux2_s0$1284  : mac_wmux_s2_d5;
-  assign mac_wmux_s3_w0_5 = mac_wmux_s3_mv5 ? \mac_wmux2_s0$1288  : mac_wmux_s2_w0_5;
-  assign mac_wmux_s3_w1_5 = mac_wmux_s3_mv5 ? \mac_wmux2_s0$1290  : mac_wmux_s2_w1_5;
-  assign mac_wmux_s3_w2_5 = mac_wmux_s3_mv5 ? \mac_wmux2_s0$1292  : mac_wmux_s2_w2_5;
-  assign mac_wmux_s3_w3_5 = mac_wmux_s3_mv5 ? \mac_wmux2_s0$1294  : mac_wmux_s2_w3_5;
-  assign \$2585  = ~ \mac_wmux2_s0$1297 [2];
-  assign \$2586  = \mac_wmux2_s0$1296  & \$2585 ;
-  assign mac_wmux_s3_mv6 = \$2586  & \mac_wmux2_s0$1297 [3];
-  assign \$2587  = ~ mac_wmux_s2_d6[3];
-  assign \$2588  = mac_wmux_s2_v6 & \$2587 ;
-  assign mac_wmux_s3_v6 = mac_wmux_s3_mv6 | \$2588 ;
-  assign mac_wmux_s3_d6 = mac_wmux_s3_mv6 ? \mac_wmux2_s0$1297  : mac_wmux_s2_d6;
-  assign mac_wmux_s3_w0_6 = mac_wmux_s3_mv6 ? \mac_wmux2_s0$1301  : mac_wmux_s2_w0_6;
-  assign mac_wmux_s3_w1_6 = mac_wmux_s3_mv6 ? \mac_wmux2_s0$1303  : mac_wmux_s2_w1_6;
-  assign mac_wmux_s3_w2_6 = mac_wmux_s3_mv6 ? \mac_wmux2_s0$1305  : mac_wmux_s2_w2_6;
-  assign mac_wmux_s3_w3_6 = mac_wmux_s3_mv6 ? \mac_wmux2_s0$1307  : mac_wmux_s2_w3_6;
-  assign \$2589  = ~ \mac_wmux2_s0$1310 [2];
-  assign \$2590  = \mac_wmux2_s0$1309  & \$2589 ;
-  assign mac_wmux_s3_mv7 = \$2590  & \mac_wmux2_s0$1310 [3];
-  assign \$2591  = ~ mac_wmux_s2_d7[3];
-  assign \$2592  = mac_wmux_s2_v7 & \$2591 ;
-  assign mac_wmux_s3_v7 = mac_wmux_s3_mv7 | \$2592 ;
-  assign mac_wmux_s3_d7 = mac_wmux_s3_mv7 ? \mac_wmux2_s0$1310  : mac_wmux_s2_d7;
-  assign mac_wmux_s3_w0_7 = mac_wmux_s3_mv7 ? \mac_wmux2_s0$1314  : mac_wmux_s2_w0_7;
-  assign mac_wmux_s3_w1_7 = mac_wmux_s3_mv7 ? \mac_wmux2_s0$1316  : mac_wmux_s2_w1_7;
-  assign mac_wmux_s3_w2_7 = mac_wmux_s3_mv7 ? \mac_wmux2_s0$1318  : mac_wmux_s2_w2_7;
-  assign mac_wmux_s3_w3_7 = mac_wmux_s3_mv7 ? \mac_wmux2_s0$1320  : mac_wmux_s2_w3_7;
-  assign \$2593  = ~ stall_adv9_valid;
-  assign stall_adv9 = \$2593  | o__ready;
-  assign \$2594  = ~ stall_adv10_valid;
-  assign stall_adv10 = \$2594  | o__ready;
-  assign \$2595  = ~ stall_adv11_valid;
-  assign stall_adv11 = \$2595  | o__ready;
-  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$1385 );
-  assign mac0_sum0_p1 = $signed(\mac_mul_s0$1387 ) + $signed(\mac_mul_s0$1388 );
-  assign mac0_sum0_p2 = $signed(\mac_mul_s0$1390 ) + $signed(\mac_mul_s0$1391 );
-  assign mac0_sum0_p3 = $signed(\mac_mul_s0$1393 ) + $signed(\mac_mul_s0$1394 );
-  assign mac1_sum0_p0 = $signed(\mac_mul_s0$1396 ) + $signed(\mac_mul_s0$1397 );
-  assign mac1_sum0_p1 = $signed(\mac_mul_s0$1399 ) + $signed(\mac_mul_s0$1400 );
-  assign mac1_sum0_p2 = $signed(\mac_mul_s0$1402 ) + $signed(\mac_mul_s0$1403 );
-  assign mac1_sum0_p3 = $signed(\mac_mul_s0$1405 ) + $signed(\mac_mul_s0$1406 );
-  assign mac2_sum0_p0 = $signed(\mac_mul_s0$1408 ) + $signed(\mac_mul_s0$1409 );
-  assign mac2_sum0_p1 = $signed(\mac_mul_s0$1411 ) + $signed(\mac_mul_s0$1412 );
-  assign mac2_sum0_p2 = $signed(\mac_mul_s0$1414 ) + $signed(\mac_mul_s0$1415 );
-  assign mac2_sum0_p3 = $signed(\mac_mul_s0$1417 ) + $signed(\mac_mul_s0$1418 );
-  assign mac3_sum0_p0 = $signed(\mac_mul_s0$1420 ) + $signed(\mac_mul_s0$1421 );
-  assign mac3_sum0_p1 = $signed(\mac_mul_s0$1423 ) + $signed(\mac_mul_s0$1424 );
-  assign mac3_sum0_p2 = $signed(\mac_mul_s0$1426 ) + $signed(\mac_mul_s0$1427 );
-  assign mac3_sum0_p3 = $signed(\mac_mul_s0$1429 ) + $signed(\mac_mul_s0$1430 );
-  assign \$2596  = ~ stall_adv12_valid;
-  assign stall_adv12 = \$2596  | o__ready;
-  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$1435 );
-  assign mac0_sum1_p1 = $signed(\mac_add0_s0$1437 ) + $signed(\mac_add0_s0$1438 );
-  assign mac1_sum1_p0 = $signed(\mac_add0_s0$1440 ) + $signed(\mac_add0_s0$1441 );
-  assign mac1_sum1_p1 = $signed(\mac_add0_s0$1443 ) + $signed(\mac_add0_s0$1444 );
-  assign mac2_sum1_p0 = $signed(\mac_add0_s0$1446 ) + $signed(\mac_add0_s0$1447 );
-  assign mac2_sum1_p1 = $signed(\mac_add0_s0$1449 ) + $signed(\mac_add0_s0$1450 );
-  assign mac3_sum1_p0 = $signed(\mac_add0_s0$1452 ) + $signed(\mac_add0_s0$1453 );
-  assign mac3_sum1_p1 = $signed(\mac_add0_s0$1455 ) + $signed(\mac_add0_s0$1456 );
-  assign \$2597  = ~ stall_adv13_valid;
-  assign stall_adv13 = \$2597  | o__ready;
-  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$1461 );
-  assign mac1_sum2_p0 = $signed(\mac_add1_s0$1463 ) + $signed(\mac_add1_s0$1464 );
-  assign mac2_sum2_p0 = $signed(\mac_add1_s0$1466 ) + $signed(\mac_add1_s0$1467 );
-  assign mac3_sum2_p0 = $signed(\mac_add1_s0$1469 ) + $signed(\mac_add1_s0$1470 );
-  assign \$2598  = ~ stall_adv14_valid;
-  assign stall_adv14 = \$2598  | o__ready;
-  assign \$2599  = ~ stall_adv15_valid;
-  assign stall_adv15 = \$2599  | o__ready;
-  assign \$2600  = ~ stall_adv16_valid;
-  assign stall_adv16 = \$2600  | o__ready;
-  assign \$2601  = ~ stall_adv17_valid;
-  assign stall_adv17 = \$2601  | o__ready;
-  assign \$2602  = ~ stall_adv18_valid;
-  assign stall_adv18 = \$2602  | o__ready;
-  assign \$2603  = $signed(mac_acc0) + $signed(mac_add2_s0);
-  assign \$2604  = $signed(mac_acc1) + $signed(\mac_add2_s0$1486 );
-  assign \$2605  = $signed(mac_acc2) + $signed(\mac_add2_s0$1489 );
-  assign \$2606  = $signed(mac_acc3) + $signed(\mac_add2_s0$1492 );
-  assign \$2607  = wr__addr + 1'h1;
-  assign \$2608  = rd__addr + 1'h1;
-  assign \$2609  = ~ mac_wmux_s0_d14[1];
-  assign \$2610  = mac_wmux_s0_v14 & \$2609 ;
-  assign \$2611  = ~ \mac_wmux0_s0$1030 [0];
-  assign \$2612  = \mac_wmux0_s0$1029  & \$2611 ;
-  assign \$2613  = ~ \mac_wmux0_s0$1030 [1];
-  assign \$2614  = \$2612  & \$2613 ;
-  assign \$2615  = mac_add2_valid_s0 & \mac_add2_s0$1628 ;
-  assign \$2616  = mac_add2_valid_s0 & \mac_add2_s0$1628 ;
-  assign \$2617  = mac_add2_valid_s0 & \mac_add2_s0$1628 ;
-  assign \$2618  = mac_add2_valid_s0 & \mac_add2_s0$1628 ;
-  assign \$2619  = mac_add2_valid_s0 & \mac_add2_s0$1628 ;
-  assign \$2620  = mac_add2_valid_s0 & \mac_add2_s0$1628 ;
-  assign \$2621  = mac_add2_valid_s0 & \mac_add2_s0$1628 ;
-  assign \$2622  = mac_add2_valid_s0 & \mac_add2_s0$1628 ;
-  assign \$2623  = mac_add2_valid_s0 & \mac_add2_s0$1628 ;
-  assign \$2624  = mac_add2_valid_s0 & \mac_add2_s0$1628 ;
-  assign \$2625  = mac_add2_valid_s0 & \mac_add2_s0$1628 ;
-  assign \$2626  = mac_add2_valid_s0 & \mac_add2_s0$1628 ;
-  assign \$2627  = mac_add2_valid_s0 & \mac_add2_s0$1628 ;
-  assign \$2628  = mac_add2_valid_s0 & \mac_add2_s0$1628 ;
-  assign \$2629  = mac_add2_valid_s0 & \mac_add2_s0$1628 ;
-  assign \$2630  = mac_add2_valid_s0 & \mac_add2_s0$1628 ;
-  assign \$2631  = mac_add2_valid_s0 & \mac_add2_s0$1628 ;
-  assign \$2632  = mac_add2_valid_s0 & \mac_add2_s0$1628 ;
-  assign \$2633  = mac_add2_valid_s0 & \mac_add2_s0$1628 ;
-  assign \$2634  = mac_add2_valid_s0 & \mac_add2_s0$1628 ;
-  assign \$2635  = stall_adv15 & mac_add2_valid_s0;
-  assign \$2636  = stall_adv16 & mac_add2_valid_s0;
+  assign mac_wmux_s3_d3 = mac_wmux_s3_mv3 ? \mac_wmux3_s0$1480  : \mac_wmux3_s0$1483 ;
+  assign mac_wmux_s3_w0_3 = mac_wmux_s3_mv3 ? \mac_wmux3_s0$1487  : \mac_wmux3_s0$1486 ;
+  assign mac_wmux_s3_w1_3 = mac_wmux_s3_mv3 ? \mac_wmux3_s0$1490  : \mac_wmux3_s0$1489 ;
+  assign mac_wmux_s3_w2_3 = mac_wmux_s3_mv3 ? \mac_wmux3_s0$1493  : \mac_wmux3_s0$1492 ;
+  assign mac_wmux_s3_w3_3 = mac_wmux_s3_mv3 ? \mac_wmux3_s0$1496  : \mac_wmux3_s0$1495 ;
+  assign mac_wmux_s3_mv4 = \mac_wmux3_s0$1498  & \mac_wmux3_s0$1499 [3];
+  assign \$2577  = ~ \mac_wmux3_s0$1502 [3];
+  assign \$2578  = \mac_wmux3_s0$1501  & \$2577 ;
+  assign mac_wmux_s3_v4 = mac_wmux_s3_mv4 | \$2578 ;
+  assign mac_wmux_s3_d4 = mac_wmux_s3_mv4 ? \mac_wmux3_s0$1499  : \mac_wmux3_s0$1502 ;
+  assign mac_wmux_s3_w0_4 = mac_wmux_s3_mv4 ? \mac_wmux3_s0$1506  : \mac_wmux3_s0$1505 ;
+  assign mac_wmux_s3_w1_4 = mac_wmux_s3_mv4 ? \mac_wmux3_s0$1509  : \mac_wmux3_s0$1508 ;
+  assign mac_wmux_s3_w2_4 = mac_wmux_s3_mv4 ? \mac_wmux3_s0$1512  : \mac_wmux3_s0$1511 ;
+  assign mac_wmux_s3_w3_4 = mac_wmux_s3_mv4 ? \mac_wmux3_s0$1515  : \mac_wmux3_s0$1514 ;
+  assign mac_wmux_s3_mv5 = \mac_wmux3_s0$1517  & \mac_wmux3_s0$1518 [3];
+  assign \$2579  = ~ \mac_wmux3_s0$1521 [3];
+  assign \$2580  = \mac_wmux3_s0$1520  & \$2579 ;
+  assign mac_wmux_s3_v5 = mac_wmux_s3_mv5 | \$2580 ;
+  assign mac_wmux_s3_d5 = mac_wmux_s3_mv5 ? \mac_wmux3_s0$1518  : \mac_wmux3_s0$1521 ;
+  assign mac_wmux_s3_w0_5 = mac_wmux_s3_mv5 ? \mac_wmux3_s0$1525  : \mac_wmux3_s0$1524 ;
+  assign mac_wmux_s3_w1_5 = mac_wmux_s3_mv5 ? \mac_wmux3_s0$1528  : \mac_wmux3_s0$1527 ;
+  assign mac_wmux_s3_w2_5 = mac_wmux_s3_mv5 ? \mac_wmux3_s0$1531  : \mac_wmux3_s0$1530 ;
+  assign mac_wmux_s3_w3_5 = mac_wmux_s3_mv5 ? \mac_wmux3_s0$1534  : \mac_wmux3_s0$1533 ;
+  assign mac_wmux_s3_mv6 = \mac_wmux3_s0$1536  & \mac_wmux3_s0$1537 [3];
+  assign \$2581  = ~ \mac_wmux3_s0$1540 [3];
+  assign \$2582  = \mac_wmux3_s0$1539  & \$2581 ;
+  assign mac_wmux_s3_v6 = mac_wmux_s3_mv6 | \$2582 ;
+  assign mac_wmux_s3_d6 = mac_wmux_s3_mv6 ? \mac_wmux3_s0$1537  : \mac_wmux3_s0$1540 ;
+  assign mac_wmux_s3_w0_6 = mac_wmux_s3_mv6 ? \mac_wmux3_s0$1544  : \mac_wmux3_s0$1543 ;
+  assign mac_wmux_s3_w1_6 = mac_wmux_s3_mv6 ? \mac_wmux3_s0$1547  : \mac_wmux3_s0$1546 ;
+  assign mac_wmux_s3_w2_6 = mac_wmux_s3_mv6 ? \mac_wmux3_s0$1550  : \mac_wmux3_s0$1549 ;
+  assign mac_wmux_s3_w3_6 = mac_wmux_s3_mv6 ? \mac_wmux3_s0$1553  : \mac_wmux3_s0$1552 ;
+  assign mac_wmux_s3_mv7 = \mac_wmux3_s0$1555  & \mac_wmux3_s0$1556 [3];
+  assign \$2583  = ~ \mac_wmux3_s0$1559 [3];
+  assign \$2584  = \mac_wmux3_s0$1558  & \$2583 ;
+  assign mac_wmux_s3_v7 = mac_wmux_s3_mv7 | \$2584 ;
+  assign mac_wmux_s3_d7 = mac_wmux_s3_mv7 ? \mac_wmux3_s0$1556  : \mac_wmux3_s0$1559 ;
+  assign mac_wmux_s3_w0_7 = mac_wmux_s3_mv7 ? \mac_wmux3_s0$1563  : \mac_wmux3_s0$1562 ;
+  assign mac_wmux_s3_w1_7 = mac_wmux_s3_mv7 ? \mac_wmux3_s0$1566  : \mac_wmux3_s0$1565 ;
+  assign mac_wmux_s3_w2_7 = mac_wmux_s3_mv7 ? \mac_wmux3_s0$1569  : \mac_wmux3_s0$1568 ;
+  assign mac_wmux_s3_w3_7 = mac_wmux_s3_mv7 ? \mac_wmux3_s0$1572  : \mac_wmux3_s0$1571 ;
+  assign \$2585  = ~ stall_adv11_valid;
+  assign stall_adv11 = \$2585  | o__ready;
+  assign \$2586  = ~ stall_adv12_valid;
+  assign stall_adv12 = \$2586  | o__ready;
+  assign \$2587  = ~ stall_adv13_valid;
+  assign stall_adv13 = \$2587  | o__ready;
+  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$1581 );
+  assign mac0_sum0_p1 = $signed(\mac_mul_s0$1583 ) + $signed(\mac_mul_s0$1584 );
+  assign mac0_sum0_p2 = $signed(\mac_mul_s0$1586 ) + $signed(\mac_mul_s0$1587 );
+  assign mac0_sum0_p3 = $signed(\mac_mul_s0$1589 ) + $signed(\mac_mul_s0$1590 );
+  assign mac1_sum0_p0 = $signed(\mac_mul_s0$1592 ) + $signed(\mac_mul_s0$1593 );
+  assign mac1_sum0_p1 = $signed(\mac_mul_s0$1595 ) + $signed(\mac_mul_s0$1596 );
+  assign mac1_sum0_p2 = $signed(\mac_mul_s0$1598 ) + $signed(\mac_mul_s0$1599 );
+  assign mac1_sum0_p3 = $signed(\mac_mul_s0$1601 ) + $signed(\mac_mul_s0$1602 );
+  assign mac2_sum0_p0 = $signed(\mac_mul_s0$1604 ) + $signed(\mac_mul_s0$1605 );
+  assign mac2_sum0_p1 = $signed(\mac_mul_s0$1607 ) + $signed(\mac_mul_s0$1608 );
+  assign mac2_sum0_p2 = $signed(\mac_mul_s0$1610 ) + $signed(\mac_mul_s0$1611 );
+  assign mac2_sum0_p3 = $signed(\mac_mul_s0$1613 ) + $signed(\mac_mul_s0$1614 );
+  assign mac3_sum0_p0 = $signed(\mac_mul_s0$1616 ) + $signed(\mac_mul_s0$1617 );
+  assign mac3_sum0_p1 = $signed(\mac_mul_s0$1619 ) + $signed(\mac_mul_s0$1620 );
+  assign mac3_sum0_p2 = $signed(\mac_mul_s0$1622 ) + $signed(\mac_mul_s0$1623 );
+  assign mac3_sum0_p3 = $signed(\mac_mul_s0$1625 ) + $signed(\mac_mul_s0$1626 );
+  assign \$2588  = ~ stall_adv14_valid;
+  assign stall_adv14 = \$2588  | o__ready;
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$1631 );
+  assign mac0_sum1_p1 = $signed(\mac_add0_s0$1633 ) + $signed(\mac_add0_s0$1634 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$1636 ) + $signed(\mac_add0_s0$1637 );
+  assign mac1_sum1_p1 = $signed(\mac_add0_s0$1639 ) + $signed(\mac_add0_s0$1640 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$1642 ) + $signed(\mac_add0_s0$1643 );
+  assign mac2_sum1_p1 = $signed(\mac_add0_s0$1645 ) + $signed(\mac_add0_s0$1646 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$1648 ) + $signed(\mac_add0_s0$1649 );
+  assign mac3_sum1_p1 = $signed(\mac_add0_s0$1651 ) + $signed(\mac_add0_s0$1652 );
+  assign \$2589  = ~ stall_adv15_valid;
+  assign stall_adv15 = \$2589  | o__ready;
+  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$1657 );
+  assign mac1_sum2_p0 = $signed(\mac_add1_s0$1659 ) + $signed(\mac_add1_s0$1660 );
+  assign mac2_sum2_p0 = $signed(\mac_add1_s0$1662 ) + $signed(\mac_add1_s0$1663 );
+  assign mac3_sum2_p0 = $signed(\mac_add1_s0$1665 ) + $signed(\mac_add1_s0$1666 );
+  assign \$2590  = ~ stall_adv16_valid;
+  assign stall_adv16 = \$2590  | o__ready;
+  assign \$2591  = ~ stall_adv17_valid;
+  assign stall_adv17 = \$2591  | o__ready;
+  assign \$2592  = ~ stall_adv18_valid;
+  assign stall_adv18 = \$2592  | o__ready;
+  assign \$2593  = ~ stall_adv19_valid;
+  assign stall_adv19 = \$2593  | o__ready;
+  assign \$2594  = ~ stall_adv20_valid;
+  assign stall_adv20 = \$2594  | o__ready;
+  assign \$2595  = $signed(mac_acc0) + $signed(mac_add2_s0);
+  assign \$2596  = $signed(mac_acc1) + $signed(\mac_add2_s0$1682 );
+  assign \$2597  = $signed(mac_acc2) + $signed(\mac_add2_s0$1685 );
+  assign \$2598  = $signed(mac_acc3) + $signed(\mac_add2_s0$1688 );
+  assign \$2599  = wr__addr + 1'h1;
+  assign \$2600  = rd__addr + 1'h1;
+  assign \$2601  = ~ \mac_wmux0_s0$1030 [0];
+  assign \$2602  = \mac_wmux0_s0$1029  & \$2601 ;
+  assign \$2603  = ~ \mac_wmux1_s0$1213 [1];
+  assign \$2604  = \mac_wmux1_s0$1212  & \$2603 ;
+  assign \$2605  = ~ \mac_wmux1_s0$1226 [1];
+  assign \$2606  = \mac_wmux1_s0$1225  & \$2605 ;
+  assign \$2607  = ~ \mac_wmux2_s0$1369 [2];
+  assign \$2608  = \mac_wmux2_s0$1368  & \$2607 ;
+  assign \$2609  = ~ \mac_wmux2_s0$1382 [2];
+  assign \$2610  = \mac_wmux2_s0$1381  & \$2609 ;
+  assign \$2611  = ~ \mac_wmux2_s0$1395 [2];
+  assign \$2612  = \mac_wmux2_s0$1394  & \$2611 ;
+  assign \$2613  = ~ \mac_wmux2_s0$1408 [2];
+  assign \$2614  = \mac_wmux2_s0$1407  & \$2613 ;
+  assign \$2615  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
+  assign \$2616  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
+  assign \$2617  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
+  assign \$2618  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
+  assign \$2619  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
+  assign \$2620  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
+  assign \$2621  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
+  assign \$2622  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
+  assign \$2623  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
+  assign \$2624  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
+  assign \$2625  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
+  assign \$2626  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
+  assign \$2627  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
+  assign \$2628  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
+  assign \$2629  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
+  assign \$2630  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
+  assign \$2631  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
+  assign \$2632  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
+  assign \$2633  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
+  assign \$2634  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
+  assign \$2635  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
+  assign \$2636  = mac_add2_valid_s0 & \mac_add2_s0$1844 ;
   assign \$2637  = stall_adv17 & mac_add2_valid_s0;
   assign \$2638  = stall_adv18 & mac_add2_valid_s0;
+  assign \$2639  = stall_adv19 & mac_add2_valid_s0;
+  assign \$2640  = stall_adv20 & mac_add2_valid_s0;
   always @(posedge clk)
-    sel_l1_s0 <= \$2639 ;
+    sel_l1_s0 <= \$2641 ;
   always @(posedge clk)
-    \sel_l1_s0$29  <= \$2640 ;
+    \sel_l1_s0$29  <= \$2642 ;
   always @(posedge clk)
-    \sel_l1_s0$30  <= \$2641 ;
+    \sel_l1_s0$30  <= \$2643 ;
   always @(posedge clk)
-    \sel_l1_s0$31  <= \$2642 ;
+    \sel_l1_s0$31  <= \$2644 ;
   always @(posedge clk)
-    \sel_l1_s0$32  <= \$2643 ;
+    \sel_l1_s0$32  <= \$2645 ;
   always @(posedge clk)
-    \sel_l1_s0$33  <= \$2644 ;
+    \sel_l1_s0$33  <= \$2646 ;
   always @(posedge clk)
-    \sel_l1_s0$34  <= \$2645 ;
+    \sel_l1_s0$34  <= \$2647 ;
   always @(posedge clk)
-    \sel_l1_s0$35  <= \$2646 ;
+    \sel_l1_s0$35  <= \$2648 ;
   always @(posedge clk)
-    \sel_l1_s0$36  <= \$2647 ;
+    \sel_l1_s0$36  <= \$2649 ;
   always @(posedge clk)
-    \sel_l1_s0$37  <= \$2648 ;
+    \sel_l1_s0$37  <= \$2650 ;
   always @(posedge clk)
-    \sel_l1_s0$38  <= \$2649 ;
+    \sel_l1_s0$38  <= \$2651 ;
   always @(posedge clk)
-    \sel_l1_s0$39  <= \$2650 ;
+    \sel_l1_s0$39  <= \$2652 ;
   always @(posedge clk)
-    \sel_l1_s0$40  <= \$2651 ;
+    \sel_l1_s0$40  <= \$2653 ;
   always @(posedge clk)
-    \sel_l1_s0$41  <= \$2652 ;
+    \sel_l1_s0$41  <= \$2654 ;
   always @(posedge clk)
-    \sel_l1_s0$42  <= \$2653 ;
+    \sel_l1_s0$42  <= \$2655 ;
   always @(posedge clk)
-    \sel_l1_s0$43  <= \$2654 ;
+    \sel_l1_s0$43  <= \$2656 ;
   always @(posedge clk)
-    \sel_l1_s0$1498  <= \$2655 ;
+    \sel_l1_s0$1694  <= \$2657 ;
   always @(posedge clk)
-    \sel_l1_s0$1499  <= \$2656 ;
+    \sel_l1_s0$1695  <= \$2658 ;
   always @(posedge clk)
-    sel_l2_s0 <= \$2657 ;
+    sel_l2_s0 <= \$2659 ;
   always @(posedge clk)
-    \sel_l2_s0$1500  <= \$2658 ;
+    \sel_l2_s0$1696  <= \$2660 ;
   always @(posedge clk)
-    \sel_l2_s0$1501  <= \$2659 ;
+    \sel_l2_s0$1697  <= \$2661 ;
   always @(posedge clk)
-    \sel_l5_s0$482  <= \$2660 ;
+    \sel_l5_s0$482  <= \$2662 ;
   always @(posedge clk)
-    sel_l5_s0 <= \$2661 ;
+    sel_l5_s0 <= \$2663 ;
   always @(posedge clk)
-    \sel_l5_s0$339  <= \$2662 ;
+    \sel_l5_s0$339  <= \$2664 ;
   always @(posedge clk)
-    \sel_l5_s0$340  <= \$2663 ;
+    \sel_l5_s0$340  <= \$2665 ;
   always @(posedge clk)
-    \sel_l5_s0$418  <= \$2664 ;
+    \sel_l5_s0$418  <= \$2666 ;
   always @(posedge clk)
-    \sel_l5_s0$419  <= \$2665 ;
+    \sel_l5_s0$419  <= \$2667 ;
   always @(posedge clk)
-    \sel_l5_s0$483  <= \$2666 ;
+    \sel_l5_s0$483  <= \$2668 ;
   always @(posedge clk)
-    \sel_l5_s0$343  <= \$2667 ;
+    \sel_l5_s0$343  <= \$2669 ;
   always @(posedge clk)
-    \sel_l5_s0$344  <= \$2668 ;
+    \sel_l5_s0$344  <= \$2670 ;
   always @(posedge clk)
-    \sel_l5_s0$345  <= \$2669 ;
+    \sel_l5_s0$345  <= \$2671 ;
   always @(posedge clk)
-    \sel_l5_s0$422  <= \$2670 ;
+    \sel_l5_s0$422  <= \$2672 ;
   always @(posedge clk)
-    \sel_l5_s0$423  <= \$2671 ;
+    \sel_l5_s0$423  <= \$2673 ;
   always @(posedge clk)
-    \sel_l5_s0$484  <= \$2672 ;
+    \sel_l5_s0$484  <= \$2674 ;
   always @(posedge clk)
-    \sel_l5_s0$348  <= \$2673 ;
+    \sel_l5_s0$348  <= \$2675 ;
   always @(posedge clk)
-    \sel_l5_s0$349  <= \$2674 ;
+    \sel_l5_s0$349  <= \$2676 ;
   always @(posedge clk)
-    \sel_l5_s0$350  <= \$2675 ;
+    \sel_l5_s0$350  <= \$2677 ;
   always @(posedge clk)
-    \sel_l5_s0$426  <= \$2676 ;
+    \sel_l5_s0$426  <= \$2678 ;
   always @(posedge clk)
-    \sel_l5_s0$427  <= \$2677 ;
+    \sel_l5_s0$427  <= \$2679 ;
   always @(posedge clk)
-    \sel_l5_s0$485  <= \$2678 ;
+    \sel_l5_s0$485  <= \$2680 ;
   always @(posedge clk)
-    \sel_l5_s0$353  <= \$2679 ;
+    \sel_l5_s0$353  <= \$2681 ;
   always @(posedge clk)
-    \sel_l5_s0$354  <= \$2680 ;
+    \sel_l5_s0$354  <= \$2682 ;
   always @(posedge clk)
-    \sel_l5_s0$355  <= \$2681 ;
+    \sel_l5_s0$355  <= \$2683 ;
   always @(posedge clk)
-    \sel_l5_s0$430  <= \$2682 ;
+    \sel_l5_s0$430  <= \$2684 ;
   always @(posedge clk)
-    \sel_l5_s0$431  <= \$2683 ;
+    \sel_l5_s0$431  <= \$2685 ;
   always @(posedge clk)
-    \sel_l5_s0$486  <= \$2684 ;
+    \sel_l5_s0$486  <= \$2686 ;
   always @(posedge clk)
-    \sel_l5_s0$358  <= \$2685 ;
+    \sel_l5_s0$358  <= \$2687 ;
   always @(posedge clk)
-    \sel_l5_s0$359  <= \$2686 ;
+    \sel_l5_s0$359  <= \$2688 ;
   always @(posedge clk)
-    \sel_l5_s0$360  <= \$2687 ;
+    \sel_l5_s0$360  <= \$2689 ;
   always @(posedge clk)
-    \sel_l5_s0$434  <= \$2688 ;
+    \sel_l5_s0$434  <= \$2690 ;
   always @(posedge clk)
-    \sel_l5_s0$435  <= \$2689 ;
+    \sel_l5_s0$435  <= \$2691 ;
   always @(posedge clk)
-    \sel_l5_s0$487  <= \$2690 ;
+    \sel_l5_s0$487  <= \$2692 ;
   always @(posedge clk)
-    \sel_l5_s0$363  <= \$2691 ;
+    \sel_l5_s0$363  <= \$2693 ;
   always @(posedge clk)
-    \sel_l5_s0$364  <= \$2692 ;
+    \sel_l5_s0$364  <= \$2694 ;
   always @(posedge clk)
-    \sel_l5_s0$365  <= \$2693 ;
+    \sel_l5_s0$365  <= \$2695 ;
   always @(posedge clk)
-    \sel_l5_s0$438  <= \$2694 ;
+    \sel_l5_s0$438  <= \$2696 ;
   always @(posedge clk)
-    \sel_l5_s0$439  <= \$2695 ;
+    \sel_l5_s0$439  <= \$2697 ;
   always @(posedge clk)
-    \sel_l5_s0$488  <= \$2696 ;
+    \sel_l5_s0$488  <= \$2698 ;
   always @(posedge clk)
-    \sel_l5_s0$368  <= \$2697 ;
+    \sel_l5_s0$368  <= \$2699 ;
   always @(posedge clk)
-    \sel_l5_s0$369  <= \$2698 ;
+    \sel_l5_s0$369  <= \$2700 ;
   always @(posedge clk)
-    \sel_l5_s0$370  <= \$2699 ;
+    \sel_l5_s0$370  <= \$2701 ;
   always @(posedge clk)
-    \sel_l5_s0$442  <= \$2700 ;
+    \sel_l5_s0$442  <= \$2702 ;
   always @(posedge clk)
-    \sel_l5_s0$443  <= \$2701 ;
+    \sel_l5_s0$443  <= \$2703 ;
   always @(posedge clk)
-    \sel_l5_s0$489  <= \$2702 ;
+    \sel_l5_s0$489  <= \$2704 ;
   always @(posedge clk)
-    \sel_l5_s0$373  <= \$2703 ;
+    \sel_l5_s0$373  <= \$2705 ;
   always @(posedge clk)
-    \sel_l5_s0$374  <= \$2704 ;
+    \sel_l5_s0$374  <= \$2706 ;
   always @(posedge clk)
-    \sel_l5_s0$375  <= \$2705 ;
+    \sel_l5_s0$375  <= \$2707 ;
   always @(posedge clk)
-    \sel_l5_s0$446  <= \$2706 ;
+    \sel_l5_s0$446  <= \$2708 ;
   always @(posedge clk)
-    \sel_l5_s0$447  <= \$2707 ;
+    \sel_l5_s0$447  <= \$2709 ;
   always @(posedge clk)
-    \sel_l5_s0$490  <= \$2708 ;
+    \sel_l5_s0$490  <= \$2710 ;
   always @(posedge clk)
-    \sel_l5_s0$378  <= \$2709 ;
+    \sel_l5_s0$378  <= \$2711 ;
   always @(posedge clk)
-    \sel_l5_s0$379  <= \$2710 ;
+    \sel_l5_s0$379  <= \$2712 ;
   always @(posedge clk)
-    \sel_l5_s0$380  <= \$2711 ;
+    \sel_l5_s0$380  <= \$2713 ;
   always @(posedge clk)
-    \sel_l5_s0$450  <= \$2712 ;
+    \sel_l5_s0$450  <= \$2714 ;
   always @(posedge clk)
-    \sel_l5_s0$451  <= \$2713 ;
+    \sel_l5_s0$451  <= \$2715 ;
   always @(posedge clk)
-    \sel_l5_s0$491  <= \$2714 ;
+    \sel_l5_s0$491  <= \$2716 ;
   always @(posedge clk)
-    \sel_l5_s0$383  <= \$2715 ;
+    \sel_l5_s0$383  <= \$2717 ;
   always @(posedge clk)
-    \sel_l5_s0$384  <= \$2716 ;
+    \sel_l5_s0$384  <= \$2718 ;
   always @(posedge clk)
-    \sel_l5_s0$385  <= \$2717 ;
+    \sel_l5_s0$385  <= \$2719 ;
   always @(posedge clk)
-    \sel_l5_s0$454  <= \$2718 ;
+    \sel_l5_s0$454  <= \$2720 ;
   always @(posedge clk)
-    \sel_l5_s0$455  <= \$2719 ;
+    \sel_l5_s0$455  <= \$2721 ;
   always @(posedge clk)
-    \sel_l5_s0$492  <= \$2720 ;
+    \sel_l5_s0$492  <= \$2722 ;
   always @(posedge clk)
-    \sel_l5_s0$388  <= \$2721 ;
+    \sel_l5_s0$388  <= \$2723 ;
   always @(posedge clk)
-    \sel_l5_s0$389  <= \$2722 ;
+    \sel_l5_s0$389  <= \$2724 ;
   always @(posedge clk)
-    \sel_l5_s0$390  <= \$2723 ;
+    \sel_l5_s0$390  <= \$2725 ;
   always @(posedge clk)
-    \sel_l5_s0$458  <= \$2724 ;
+    \sel_l5_s0$458  <= \$2726 ;
   always @(posedge clk)
-    \sel_l5_s0$459  <= \$2725 ;
+    \sel_l5_s0$459  <= \$2727 ;
   always @(posedge clk)
-    \sel_l5_s0$493  <= \$2726 ;
+    \sel_l5_s0$493  <= \$2728 ;
   always @(posedge clk)
-    \sel_l5_s0$393  <= \$2727 ;
+    \sel_l5_s0$393  <= \$2729 ;
   always @(posedge clk)
-    \sel_l5_s0$394  <= \$2728 ;
+    \sel_l5_s0$394  <= \$2730 ;
   always @(posedge clk)
-    \sel_l5_s0$395  <= \$2729 ;
+    \sel_l5_s0$395  <= \$2731 ;
   always @(posedge clk)
-    \sel_l5_s0$462  <= \$2730 ;
+    \sel_l5_s0$462  <= \$2732 ;
   always @(posedge clk)
-    \sel_l5_s0$463  <= \$2731 ;
+    \sel_l5_s0$463  <= \$2733 ;
   always @(posedge clk)
-    \sel_l5_s0$494  <= \$2732 ;
+    \sel_l5_s0$494  <= \$2734 ;
   always @(posedge clk)
-    \sel_l5_s0$398  <= \$2733 ;
+    \sel_l5_s0$398  <= \$2735 ;
   always @(posedge clk)
-    \sel_l5_s0$399  <= \$2734 ;
+    \sel_l5_s0$399  <= \$2736 ;
   always @(posedge clk)
-    \sel_l5_s0$400  <= \$2735 ;
+    \sel_l5_s0$400  <= \$2737 ;
   always @(posedge clk)
-    \sel_l5_s0$466  <= \$2736 ;
+    \sel_l5_s0$466  <= \$2738 ;
   always @(posedge clk)
-    \sel_l5_s0$467  <= \$2737 ;
+    \sel_l5_s0$467  <= \$2739 ;
   always @(posedge clk)
-    \sel_l5_s0$495  <= \$2738 ;
+    \sel_l5_s0$495  <= \$2740 ;
   always @(posedge clk)
-    \sel_l5_s0$403  <= \$2739 ;
+    \sel_l5_s0$403  <= \$2741 ;
   always @(posedge clk)
-    \sel_l5_s0$404  <= \$2740 ;
+    \sel_l5_s0$404  <= \$2742 ;
   always @(posedge clk)
-    \sel_l5_s0$405  <= \$2741 ;
+    \sel_l5_s0$405  <= \$2743 ;
   always @(posedge clk)
-    \sel_l5_s0$470  <= \$2742 ;
+    \sel_l5_s0$470  <= \$2744 ;
   always @(posedge clk)
-    \sel_l5_s0$471  <= \$2743 ;
+    \sel_l5_s0$471  <= \$2745 ;
   always @(posedge clk)
-    \sel_l5_s0$496  <= \$2744 ;
+    \sel_l5_s0$496  <= \$2746 ;
   always @(posedge clk)
-    \sel_l5_s0$408  <= \$2745 ;
+    \sel_l5_s0$408  <= \$2747 ;
   always @(posedge clk)
-    \sel_l5_s0$409  <= \$2746 ;
+    \sel_l5_s0$409  <= \$2748 ;
   always @(posedge clk)
-    \sel_l5_s0$410  <= \$2747 ;
+    \sel_l5_s0$410  <= \$2749 ;
   always @(posedge clk)
-    \sel_l5_s0$474  <= \$2748 ;
+    \sel_l5_s0$474  <= \$2750 ;
   always @(posedge clk)
-    \sel_l5_s0$475  <= \$2749 ;
+    \sel_l5_s0$475  <= \$2751 ;
   always @(posedge clk)
-    \sel_l5_s0$497  <= \$2750 ;
+    \sel_l5_s0$497  <= \$2752 ;
   always @(posedge clk)
-    \sel_l5_s0$413  <= \$2751 ;
+    \sel_l5_s0$413  <= \$2753 ;
   always @(posedge clk)
-    \sel_l5_s0$414  <= \$2752 ;
+    \sel_l5_s0$414  <= \$2754 ;
   always @(posedge clk)
-    \sel_l5_s0$415  <= \$2753 ;
+    \sel_l5_s0$415  <= \$2755 ;
   always @(posedge clk)
-    \sel_l5_s0$478  <= \$2754 ;
+    \sel_l5_s0$478  <= \$2756 ;
   always @(posedge clk)
-    \sel_l5_s0$479  <= \$2755 ;
+    \sel_l5_s0$479  <= \$2757 ;
   always @(posedge clk)
-    \sel_l5_s0$1502  <= \$2756 ;
+    \sel_l5_s0$1698  <= \$2758 ;
   always @(posedge clk)
-    \sel_l5_s0$1503  <= \$2757 ;
+    \sel_l5_s0$1699  <= \$2759 ;
   always @(posedge clk)
-    \sel_l10_s0$719  <= \$2758 ;
+    \sel_l10_s0$719  <= \$2760 ;
   always @(posedge clk)
-    \sel_l10_s0$720  <= \$2759 ;
+    \sel_l10_s0$720  <= \$2761 ;
   always @(posedge clk)
-    \sel_l10_s0$721  <= \$2760 ;
+    \sel_l10_s0$721  <= \$2762 ;
   always @(posedge clk)
-    \sel_l10_s0$722  <= \$2761 ;
+    \sel_l10_s0$722  <= \$2763 ;
   always @(posedge clk)
-    \sel_l10_s0$578  <= \$2762 ;
+    \sel_l10_s0$578  <= \$2764 ;
   always @(posedge clk)
-    sel_l10_s0 <= \$2763 ;
+    sel_l10_s0 <= \$2765 ;
   always @(posedge clk)
-    \sel_l10_s0$586  <= \$2764 ;
+    \sel_l10_s0$586  <= \$2766 ;
   always @(posedge clk)
-    \sel_l10_s0$594  <= \$2765 ;
+    \sel_l10_s0$594  <= \$2767 ;
   always @(posedge clk)
-    \sel_l10_s0$602  <= \$2766 ;
+    \sel_l10_s0$602  <= \$2768 ;
   always @(posedge clk)
-    \sel_l10_s0$643  <= \$2767 ;
+    \sel_l10_s0$643  <= \$2769 ;
   always @(posedge clk)
-    \sel_l10_s0$653  <= \$2768 ;
+    \sel_l10_s0$653  <= \$2770 ;
   always @(posedge clk)
-    \sel_l10_s0$663  <= \$2769 ;
+    \sel_l10_s0$663  <= \$2771 ;
   always @(posedge clk)
-    \sel_l10_s0$613  <= \$2770 ;
+    \sel_l10_s0$613  <= \$2772 ;
   always @(posedge clk)
-    \sel_l10_s0$612  <= \$2771 ;
+    \sel_l10_s0$612  <= \$2773 ;
   always @(posedge clk)
-    \sel_l10_s0$623  <= \$2772 ;
+    \sel_l10_s0$623  <= \$2774 ;
   always @(posedge clk)
-    \sel_l10_s0$633  <= \$2773 ;
+    \sel_l10_s0$633  <= \$2775 ;
   always @(posedge clk)
-    \sel_l10_s0$1504  <= \$2774 ;
+    \sel_l10_s0$1700  <= \$2776 ;
   always @(posedge clk)
-    \sel_l10_s0$1505  <= \$2775 ;
+    \sel_l10_s0$1701  <= \$2777 ;
   always @(posedge clk)
-    wr__addr <= \$2776 ;
+    wr__addr <= \$2778 ;
   always @(posedge clk)
-    rd__addr <= \$2777 ;
+    rd__addr <= \$2779 ;
   always @(posedge clk)
-    \sel_l13_s0$1506  <= \$2778 ;
+    \sel_l13_s0$1702  <= \$2780 ;
   always @(posedge clk)
-    \sel_l13_s0$734  <= \$2779 ;
+    \sel_l13_s0$734  <= \$2781 ;
   always @(posedge clk)
-    \sel_l13_s0$747  <= \$2780 ;
+    \sel_l13_s0$747  <= \$2782 ;
   always @(posedge clk)
-    \sel_l13_s0$753  <= \$2781 ;
+    \sel_l13_s0$753  <= \$2783 ;
   always @(posedge clk)
-    \sel_l13_s0$759  <= \$2782 ;
+    \sel_l13_s0$759  <= \$2784 ;
   always @(posedge clk)
-    \sel_l13_s0$765  <= \$2783 ;
+    \sel_l13_s0$765  <= \$2785 ;
   always @(posedge clk)
-    \sel_l13_s0$771  <= \$2784 ;
+    \sel_l13_s0$771  <= \$2786 ;
   always @(posedge clk)
-    \sel_l13_s0$777  <= \$2785 ;
+    \sel_l13_s0$777  <= \$2787 ;
   always @(posedge clk)
-    \sel_l13_s0$783  <= \$2786 ;
+    \sel_l13_s0$783  <= \$2788 ;
   always @(posedge clk)
-    sel_l13_s0 <= \$2787 ;
+    sel_l13_s0 <= \$2789 ;
   always @(posedge clk)
-    \sel_l13_s0$735  <= \$2788 ;
+    \sel_l13_s0$735  <= \$2790 ;
   always @(posedge clk)
-    \sel_l13_s0$736  <= \$2789 ;
+    \sel_l13_s0$736  <= \$2791 ;
   always @(posedge clk)
-    \sel_l13_s0$738  <= \$2790 ;
+    \sel_l13_s0$738  <= \$2792 ;
   always @(posedge clk)
-    \sel_l13_s0$739  <= \$2791 ;
+    \sel_l13_s0$739  <= \$2793 ;
   always @(posedge clk)
-    \sel_l13_s0$740  <= \$2792 ;
+    \sel_l13_s0$740  <= \$2794 ;
   always @(posedge clk)
-    \sel_l13_s0$742  <= \$2793 ;
+    \sel_l13_s0$742  <= \$2795 ;
   always @(posedge clk)
-    \sel_l13_s0$743  <= \$2794 ;
+    \sel_l13_s0$743  <= \$2796 ;
   always @(posedge clk)
-    \sel_l13_s0$744  <= \$2795 ;
+    \sel_l13_s0$744  <= \$2797 ;
   always @(posedge clk)
-    \sel_l13_s0$750  <= \$2796 ;
+    \sel_l13_s0$750  <= \$2798 ;
   always @(posedge clk)
-    \sel_l13_s0$756  <= \$2797 ;
+    \sel_l13_s0$756  <= \$2799 ;
   always @(posedge clk)
-    \sel_l13_s0$762  <= \$2798 ;
+    \sel_l13_s0$762  <= \$2800 ;
   always @(posedge clk)
-    \sel_l13_s0$768  <= \$2799 ;
+    \sel_l13_s0$768  <= \$2801 ;
   always @(posedge clk)
-    \sel_l13_s0$774  <= \$2800 ;
+    \sel_l13_s0$774  <= \$2802 ;
   always @(posedge clk)
-    \sel_l13_s0$780  <= \$2801 ;
+    \sel_l13_s0$780  <= \$2803 ;
   always @(posedge clk)
-    \sel_l13_s0$786  <= \$2802 ;
+    \sel_l13_s0$786  <= \$2804 ;
   always @(posedge clk)
-    \sel_l13_s0$1507  <= \$2803 ;
+    \sel_l13_s0$1703  <= \$2805 ;
   always @(posedge clk)
-    \sel_l13_s0$1508  <= \$2804 ;
+    \sel_l13_s0$1704  <= \$2806 ;
   always @(posedge clk)
-    \sel_l15_s0$1509  <= \$2805 ;
+    \sel_l15_s0$1705  <= \$2807 ;
   always @(posedge clk)
-    \sel_l15_s0$1510  <= \$2806 ;
+    \sel_l15_s0$1706  <= \$2808 ;
   always @(posedge clk)
-    \sel_l15_s0$1511  <= \$2807 ;
+    \sel_l15_s0$1707  <= \$2809 ;
   always @(posedge clk)
-    \sel_l15_s0$1512  <= \$2808 ;
+    \sel_l15_s0$1708  <= \$2810 ;
   always @(posedge clk)
-    \sel_l15_s0$1513  <= \$2809 ;
+    \sel_l15_s0$1709  <= \$2811 ;
   always @(posedge clk)
-    \sel_l15_s0$1514  <= \$2810 ;
+    \sel_l15_s0$1710  <= \$2812 ;
   always @(posedge clk)
-    \sel_l15_s0$1515  <= \$2811 ;
+    \sel_l15_s0$1711  <= \$2813 ;
   always @(posedge clk)
-    \sel_l15_s0$1516  <= \$2812 ;
+    \sel_l15_s0$1712  <= \$2814 ;
   always @(posedge clk)
-    \sel_l15_s0$1517  <= \$2813 ;
+    \sel_l15_s0$1713  <= \$2815 ;
   always @(posedge clk)
-    sel_l15_s0 <= \$2814 ;
+    sel_l15_s0 <= \$2816 ;
   always @(posedge clk)
-    \sel_l15_s0$802  <= \$2815 ;
+    \sel_l15_s0$802  <= \$2817 ;
   always @(posedge clk)
-    \sel_l15_s0$805  <= \$2816 ;
+    \sel_l15_s0$805  <= \$2818 ;
   always @(posedge clk)
-    \sel_l15_s0$808  <= \$2817 ;
+    \sel_l15_s0$808  <= \$2819 ;
   always @(posedge clk)
-    \sel_l15_s0$811  <= \$2818 ;
+    \sel_l15_s0$811  <= \$2820 ;
   always @(posedge clk)
-    \sel_l15_s0$814  <= \$2819 ;
+    \sel_l15_s0$814  <= \$2821 ;
   always @(posedge clk)
-    \sel_l15_s0$817  <= \$2820 ;
+    \sel_l15_s0$817  <= \$2822 ;
   always @(posedge clk)
-    \sel_l15_s0$820  <= \$2821 ;
+    \sel_l15_s0$820  <= \$2823 ;
   always @(posedge clk)
-    \sel_l15_s0$1518  <= \$2822 ;
+    \sel_l15_s0$1714  <= \$2824 ;
   always @(posedge clk)
-    \sel_l15_s0$1519  <= \$2823 ;
+    \sel_l15_s0$1715  <= \$2825 ;
   always @(posedge clk)
-    sel_valid_s0 <= \$2824 ;
+    sel_valid_s0 <= \$2826 ;
   always @(posedge clk)
-    sel_valid_s1 <= \$2825 ;
+    sel_valid_s1 <= \$2827 ;
   always @(posedge clk)
-    sel_valid_s2 <= \$2826 ;
+    sel_valid_s2 <= \$2828 ;
   always @(posedge clk)
-    sel_valid_s3 <= \$2827 ;
+    sel_valid_s3 <= \$2829 ;
   always @(posedge clk)
-    sel_valid_s4 <= \$2828 ;
+    sel_valid_s4 <= \$2830 ;
   always @(posedge clk)
-    sel_valid_s5 <= \$2829 ;
+    sel_valid_s5 <= \$2831 ;
   always @(posedge clk)
-    \mac_wmux0_s0$844  <= \$2830 ;
+    \mac_wmux0_s0$844  <= \$2832 ;
   always @(posedge clk)
-    mac_wmux0_s0 <= \$2831 ;
+    mac_wmux0_s0 <= \$2833 ;
   always @(posedge clk)
-    \mac_wmux0_s0$860  <= \$2832 ;
+    \mac_wmux0_s0$860  <= \$2834 ;
   always @(posedge clk)
-    \mac_wmux0_s0$873  <= \$2833 ;
+    \mac_wmux0_s0$873  <= \$2835 ;
   always @(posedge clk)
-    \mac_wmux0_s0$886  <= \$2834 ;
+    \mac_wmux0_s0$886  <= \$2836 ;
   always @(posedge clk)
-    \mac_wmux0_s0$899  <= \$2835 ;
+    \mac_wmux0_s0$899  <= \$2837 ;
   always @(posedge clk)
-    \mac_wmux0_s0$912  <= \$2836 ;
+    \mac_wmux0_s0$912  <= \$2838 ;
   always @(posedge clk)
-    \mac_wmux0_s0$925  <= \$2837 ;
+    \mac_wmux0_s0$925  <= \$2839 ;
   always @(posedge clk)
-    \mac_wmux0_s0$938  <= \$2838 ;
+    \mac_wmux0_s0$938  <= \$2840 ;
   always @(posedge clk)
-    \mac_wmux0_s0$951  <= \$2839 ;
+    \mac_wmux0_s0$951  <= \$2841 ;
   always @(posedge clk)
-    \mac_wmux0_s0$964  <= \$2840 ;
+    \mac_wmux0_s0$964  <= \$2842 ;
   always @(posedge clk)
-    \mac_wmux0_s0$977  <= \$2841 ;
+    \mac_wmux0_s0$977  <= \$2843 ;
   always @(posedge clk)
-    \mac_wmux0_s0$990  <= \$2842 ;
+    \mac_wmux0_s0$990  <= \$2844 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1003  <= \$2843 ;
+    \mac_wmux0_s0$1003  <= \$2845 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1016  <= \$2844 ;
+    \mac_wmux0_s0$1016  <= \$2846 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1029  <= \$2845 ;
+    \mac_wmux0_s0$1029  <= \$2847 ;
   always @(posedge clk)
-    \mac_wmux0_s0$845  <= \$2846 ;
+    \mac_wmux0_s0$845  <= \$2848 ;
   always @(posedge clk)
-    \mac_wmux0_s0$842  <= \$2847 ;
+    \mac_wmux0_s0$842  <= \$2849 ;
   always @(posedge clk)
-    \mac_wmux0_s0$861  <= \$2848 ;
+    \mac_wmux0_s0$861  <= \$2850 ;
   always @(posedge clk)
-    \mac_wmux0_s0$874  <= \$2849 ;
+    \mac_wmux0_s0$874  <= \$2851 ;
   always @(posedge clk)
-    \mac_wmux0_s0$887  <= \$2850 ;
+    \mac_wmux0_s0$887  <= \$2852 ;
   always @(posedge clk)
-    \mac_wmux0_s0$900  <= \$2851 ;
+    \mac_wmux0_s0$900  <= \$2853 ;
   always @(posedge clk)
-    \mac_wmux0_s0$913  <= \$2852 ;
+    \mac_wmux0_s0$913  <= \$2854 ;
   always @(posedge clk)
-    \mac_wmux0_s0$926  <= \$2853 ;
+    \mac_wmux0_s0$926  <= \$2855 ;
   always @(posedge clk)
-    \mac_wmux0_s0$939  <= \$2854 ;
+    \mac_wmux0_s0$939  <= \$2856 ;
   always @(posedge clk)
-    \mac_wmux0_s0$952  <= \$2855 ;
+    \mac_wmux0_s0$952  <= \$2857 ;
   always @(posedge clk)
-    \mac_wmux0_s0$965  <= \$2856 ;
+    \mac_wmux0_s0$965  <= \$2858 ;
   always @(posedge clk)
-    \mac_wmux0_s0$978  <= \$2857 ;
+    \mac_wmux0_s0$978  <= \$2859 ;
   always @(posedge clk)
-    \mac_wmux0_s0$991  <= \$2858 ;
+    \mac_wmux0_s0$991  <= \$2860 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1004  <= \$2859 ;
+    \mac_wmux0_s0$1004  <= \$2861 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1017  <= \$2860 ;
+    \mac_wmux0_s0$1017  <= \$2862 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1030  <= \$2861 ;
+    \mac_wmux0_s0$1030  <= \$2863 ;
   always @(posedge clk)
-    \mac_wmux0_s0$848  <= \$2862 ;
+    \mac_wmux0_s0$848  <= \$2864 ;
   always @(posedge clk)
-    \mac_wmux0_s0$851  <= \$2863 ;
+    \mac_wmux0_s0$851  <= \$2865 ;
   always @(posedge clk)
-    \mac_wmux0_s0$854  <= \$2864 ;
+    \mac_wmux0_s0$854  <= \$2866 ;
   always @(posedge clk)
-    \mac_wmux0_s0$857  <= \$2865 ;
+    \mac_wmux0_s0$857  <= \$2867 ;
   always @(posedge clk)
-    \mac_wmux0_s0$849  <= \$2866 ;
+    \mac_wmux0_s0$849  <= \$2868 ;
   always @(posedge clk)
-    \mac_wmux0_s0$852  <= \$2867 ;
+    \mac_wmux0_s0$852  <= \$2869 ;
   always @(posedge clk)
-    \mac_wmux0_s0$855  <= \$2868 ;
+    \mac_wmux0_s0$855  <= \$2870 ;
   always @(posedge clk)
-    \mac_wmux0_s0$858  <= \$2869 ;
+    \mac_wmux0_s0$858  <= \$2871 ;
   always @(posedge clk)
-    \mac_wmux0_s0$865  <= \$2870 ;
+    \mac_wmux0_s0$865  <= \$2872 ;
   always @(posedge clk)
-    \mac_wmux0_s0$867  <= \$2871 ;
+    \mac_wmux0_s0$867  <= \$2873 ;
   always @(posedge clk)
-    \mac_wmux0_s0$869  <= \$2872 ;
+    \mac_wmux0_s0$869  <= \$2874 ;
   always @(posedge clk)
-    \mac_wmux0_s0$871  <= \$2873 ;
+    \mac_wmux0_s0$871  <= \$2875 ;
   always @(posedge clk)
-    \mac_wmux0_s0$878  <= \$2874 ;
+    \mac_wmux0_s0$878  <= \$2876 ;
   always @(posedge clk)
-    \mac_wmux0_s0$880  <= \$2875 ;
+    \mac_wmux0_s0$880  <= \$2877 ;
   always @(posedge clk)
-    \mac_wmux0_s0$882  <= \$2876 ;
+    \mac_wmux0_s0$882  <= \$2878 ;
   always @(posedge clk)
-    \mac_wmux0_s0$884  <= \$2877 ;
+    \mac_wmux0_s0$884  <= \$2879 ;
   always @(posedge clk)
-    \mac_wmux0_s0$891  <= \$2878 ;
+    \mac_wmux0_s0$891  <= \$2880 ;
   always @(posedge clk)
-    \mac_wmux0_s0$893  <= \$2879 ;
+    \mac_wmux0_s0$893  <= \$2881 ;
   always @(posedge clk)
-    \mac_wmux0_s0$895  <= \$2880 ;
+    \mac_wmux0_s0$895  <= \$2882 ;
   always @(posedge clk)
-    \mac_wmux0_s0$897  <= \$2881 ;
+    \mac_wmux0_s0$897  <= \$2883 ;
   always @(posedge clk)
-    \mac_wmux0_s0$904  <= \$2882 ;
+    \mac_wmux0_s0$904  <= \$2884 ;
   always @(posedge clk)
-    \mac_wmux0_s0$906  <= \$2883 ;
+    \mac_wmux0_s0$906  <= \$2885 ;
   always @(posedge clk)
-    \mac_wmux0_s0$908  <= \$2884 ;
+    \mac_wmux0_s0$908  <= \$2886 ;
   always @(posedge clk)
-    \mac_wmux0_s0$910  <= \$2885 ;
+    \mac_wmux0_s0$910  <= \$2887 ;
   always @(posedge clk)
-    \mac_wmux0_s0$917  <= \$2886 ;
+    \mac_wmux0_s0$917  <= \$2888 ;
   always @(posedge clk)
-    \mac_wmux0_s0$919  <= \$2887 ;
+    \mac_wmux0_s0$919  <= \$2889 ;
   always @(posedge clk)
-    \mac_wmux0_s0$921  <= \$2888 ;
+    \mac_wmux0_s0$921  <= \$2890 ;
   always @(posedge clk)
-    \mac_wmux0_s0$923  <= \$2889 ;
+    \mac_wmux0_s0$923  <= \$2891 ;
   always @(posedge clk)
-    \mac_wmux0_s0$930  <= \$2890 ;
+    \mac_wmux0_s0$930  <= \$2892 ;
   always @(posedge clk)
-    \mac_wmux0_s0$932  <= \$2891 ;
+    \mac_wmux0_s0$932  <= \$2893 ;
   always @(posedge clk)
-    \mac_wmux0_s0$934  <= \$2892 ;
+    \mac_wmux0_s0$934  <= \$2894 ;
   always @(posedge clk)
-    \mac_wmux0_s0$936  <= \$2893 ;
+    \mac_wmux0_s0$936  <= \$2895 ;
   always @(posedge clk)
-    \mac_wmux0_s0$943  <= \$2894 ;
+    \mac_wmux0_s0$943  <= \$2896 ;
   always @(posedge clk)
-    \mac_wmux0_s0$945  <= \$2895 ;
+    \mac_wmux0_s0$945  <= \$2897 ;
   always @(posedge clk)
-    \mac_wmux0_s0$947  <= \$2896 ;
+    \mac_wmux0_s0$947  <= \$2898 ;
   always @(posedge clk)
-    \mac_wmux0_s0$949  <= \$2897 ;
+    \mac_wmux0_s0$949  <= \$2899 ;
   always @(posedge clk)
-    \mac_wmux0_s0$956  <= \$2898 ;
+    \mac_wmux0_s0$956  <= \$2900 ;
   always @(posedge clk)
-    \mac_wmux0_s0$958  <= \$2899 ;
+    \mac_wmux0_s0$958  <= \$2901 ;
   always @(posedge clk)
-    \mac_wmux0_s0$960  <= \$2900 ;
+    \mac_wmux0_s0$960  <= \$2902 ;
   always @(posedge clk)
-    \mac_wmux0_s0$962  <= \$2901 ;
+    \mac_wmux0_s0$962  <= \$2903 ;
   always @(posedge clk)
-    \mac_wmux0_s0$969  <= \$2902 ;
+    \mac_wmux0_s0$969  <= \$2904 ;
   always @(posedge clk)
-    \mac_wmux0_s0$971  <= \$2903 ;
+    \mac_wmux0_s0$971  <= \$2905 ;
   always @(posedge clk)
-    \mac_wmux0_s0$973  <= \$2904 ;
+    \mac_wmux0_s0$973  <= \$2906 ;
   always @(posedge clk)
-    \mac_wmux0_s0$975  <= \$2905 ;
+    \mac_wmux0_s0$975  <= \$2907 ;
   always @(posedge clk)
-    \mac_wmux0_s0$982  <= \$2906 ;
+    \mac_wmux0_s0$982  <= \$2908 ;
   always @(posedge clk)
-    \mac_wmux0_s0$984  <= \$2907 ;
+    \mac_wmux0_s0$984  <= \$2909 ;
   always @(posedge clk)
-    \mac_wmux0_s0$986  <= \$2908 ;
+    \mac_wmux0_s0$986  <= \$2910 ;
   always @(posedge clk)
-    \mac_wmux0_s0$988  <= \$2909 ;
+    \mac_wmux0_s0$988  <= \$2911 ;
   always @(posedge clk)
-    \mac_wmux0_s0$995  <= \$2910 ;
+    \mac_wmux0_s0$995  <= \$2912 ;
   always @(posedge clk)
-    \mac_wmux0_s0$997  <= \$2911 ;
+    \mac_wmux0_s0$997  <= \$2913 ;
   always @(posedge clk)
-    \mac_wmux0_s0$999  <= \$2912 ;
+    \mac_wmux0_s0$999  <= \$2914 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1001  <= \$2913 ;
+    \mac_wmux0_s0$1001  <= \$2915 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1008  <= \$2914 ;
+    \mac_wmux0_s0$1008  <= \$2916 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1010  <= \$2915 ;
+    \mac_wmux0_s0$1010  <= \$2917 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1012  <= \$2916 ;
+    \mac_wmux0_s0$1012  <= \$2918 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1014  <= \$2917 ;
+    \mac_wmux0_s0$1014  <= \$2919 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1021  <= \$2918 ;
+    \mac_wmux0_s0$1021  <= \$2920 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1023  <= \$2919 ;
+    \mac_wmux0_s0$1023  <= \$2921 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1025  <= \$2920 ;
+    \mac_wmux0_s0$1025  <= \$2922 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1027  <= \$2921 ;
+    \mac_wmux0_s0$1027  <= \$2923 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1034  <= \$2922 ;
+    \mac_wmux0_s0$1034  <= \$2924 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1036  <= \$2923 ;
+    \mac_wmux0_s0$1036  <= \$2925 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1038  <= \$2924 ;
+    \mac_wmux0_s0$1038  <= \$2926 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1040  <= \$2925 ;
+    \mac_wmux0_s0$1040  <= \$2927 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1526  <= \$2926 ;
+    \mac_wmux0_s0$1722  <= \$2928 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1527  <= \$2927 ;
+    \mac_wmux0_s0$1723  <= \$2929 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1528  <= \$2928 ;
+    \mac_wmux0_s0$1724  <= \$2930 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1529  <= \$2929 ;
+    \mac_wmux0_s0$1725  <= \$2931 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1530  <= \$2930 ;
+    \mac_wmux0_s0$1726  <= \$2932 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1531  <= \$2931 ;
+    \mac_wmux0_s0$1727  <= \$2933 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1532  <= \$2932 ;
+    \mac_wmux0_s0$1728  <= \$2934 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1533  <= \$2933 ;
+    \mac_wmux0_s0$1729  <= \$2935 ;
   always @(posedge clk)
-    \mac_wmux0_s0$1534  <= \$2934 ;
+    \mac_wmux0_s0$1730  <= \$2936 ;
   always @(posedge clk)
-    mac_wmux0_valid_s0 <= \$2935 ;
+    mac_wmux0_valid_s0 <= \$2937 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1145  <= \$2936 ;
+    \mac_wmux1_s0$1047  <= \$2938 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1164  <= \$2937 ;
+    \mac_wmux1_s0$1066  <= \$2939 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1183  <= \$2938 ;
+    mac_wmux1_s0 <= \$2940 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1202  <= \$2939 ;
+    \mac_wmux1_s0$1063  <= \$2941 ;
   always @(posedge clk)
-    mac_wmux2_s0 <= \$2940 ;
+    \mac_wmux1_s0$1082  <= \$2942 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1161  <= \$2941 ;
+    \mac_wmux1_s0$1095  <= \$2943 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1180  <= \$2942 ;
+    \mac_wmux1_s0$1108  <= \$2944 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1199  <= \$2943 ;
+    \mac_wmux1_s0$1121  <= \$2945 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1218  <= \$2944 ;
+    \mac_wmux1_s0$1134  <= \$2946 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1231  <= \$2945 ;
+    \mac_wmux1_s0$1147  <= \$2947 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1244  <= \$2946 ;
+    \mac_wmux1_s0$1160  <= \$2948 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1257  <= \$2947 ;
+    \mac_wmux1_s0$1173  <= \$2949 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1270  <= \$2948 ;
+    \mac_wmux1_s0$1186  <= \$2950 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1283  <= \$2949 ;
+    \mac_wmux1_s0$1199  <= \$2951 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1296  <= \$2950 ;
+    \mac_wmux1_s0$1212  <= \$2952 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1309  <= \$2951 ;
+    \mac_wmux1_s0$1225  <= \$2953 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1146  <= \$2952 ;
+    \mac_wmux1_s0$1048  <= \$2954 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1165  <= \$2953 ;
+    \mac_wmux1_s0$1067  <= \$2955 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1184  <= \$2954 ;
+    \mac_wmux1_s0$1045  <= \$2956 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1203  <= \$2955 ;
+    \mac_wmux1_s0$1064  <= \$2957 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1143  <= \$2956 ;
+    \mac_wmux1_s0$1083  <= \$2958 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1162  <= \$2957 ;
+    \mac_wmux1_s0$1096  <= \$2959 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1181  <= \$2958 ;
+    \mac_wmux1_s0$1109  <= \$2960 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1200  <= \$2959 ;
+    \mac_wmux1_s0$1122  <= \$2961 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1219  <= \$2960 ;
+    \mac_wmux1_s0$1135  <= \$2962 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1232  <= \$2961 ;
+    \mac_wmux1_s0$1148  <= \$2963 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1245  <= \$2962 ;
+    \mac_wmux1_s0$1161  <= \$2964 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1258  <= \$2963 ;
+    \mac_wmux1_s0$1174  <= \$2965 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1271  <= \$2964 ;
+    \mac_wmux1_s0$1187  <= \$2966 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1284  <= \$2965 ;
+    \mac_wmux1_s0$1200  <= \$2967 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1297  <= \$2966 ;
+    \mac_wmux1_s0$1213  <= \$2968 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1310  <= \$2967 ;
+    \mac_wmux1_s0$1226  <= \$2969 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1149  <= \$2968 ;
+    \mac_wmux1_s0$1051  <= \$2970 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1152  <= \$2969 ;
+    \mac_wmux1_s0$1054  <= \$2971 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1155  <= \$2970 ;
+    \mac_wmux1_s0$1057  <= \$2972 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1158  <= \$2971 ;
+    \mac_wmux1_s0$1060  <= \$2973 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1168  <= \$2972 ;
+    \mac_wmux1_s0$1070  <= \$2974 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1171  <= \$2973 ;
+    \mac_wmux1_s0$1073  <= \$2975 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1174  <= \$2974 ;
+    \mac_wmux1_s0$1076  <= \$2976 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1177  <= \$2975 ;
+    \mac_wmux1_s0$1079  <= \$2977 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1187  <= \$2976 ;
+    \mac_wmux1_s0$1052  <= \$2978 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1190  <= \$2977 ;
+    \mac_wmux1_s0$1055  <= \$2979 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1193  <= \$2978 ;
+    \mac_wmux1_s0$1058  <= \$2980 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1196  <= \$2979 ;
+    \mac_wmux1_s0$1061  <= \$2981 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1206  <= \$2980 ;
+    \mac_wmux1_s0$1071  <= \$2982 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1209  <= \$2981 ;
+    \mac_wmux1_s0$1074  <= \$2983 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1212  <= \$2982 ;
+    \mac_wmux1_s0$1077  <= \$2984 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1215  <= \$2983 ;
+    \mac_wmux1_s0$1080  <= \$2985 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1150  <= \$2984 ;
+    \mac_wmux1_s0$1087  <= \$2986 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1153  <= \$2985 ;
+    \mac_wmux1_s0$1089  <= \$2987 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1156  <= \$2986 ;
+    \mac_wmux1_s0$1091  <= \$2988 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1159  <= \$2987 ;
+    \mac_wmux1_s0$1093  <= \$2989 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1169  <= \$2988 ;
+    \mac_wmux1_s0$1100  <= \$2990 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1172  <= \$2989 ;
+    \mac_wmux1_s0$1102  <= \$2991 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1175  <= \$2990 ;
+    \mac_wmux1_s0$1104  <= \$2992 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1178  <= \$2991 ;
+    \mac_wmux1_s0$1106  <= \$2993 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1188  <= \$2992 ;
+    \mac_wmux1_s0$1113  <= \$2994 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1191  <= \$2993 ;
+    \mac_wmux1_s0$1115  <= \$2995 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1194  <= \$2994 ;
+    \mac_wmux1_s0$1117  <= \$2996 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1197  <= \$2995 ;
+    \mac_wmux1_s0$1119  <= \$2997 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1207  <= \$2996 ;
+    \mac_wmux1_s0$1126  <= \$2998 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1210  <= \$2997 ;
+    \mac_wmux1_s0$1128  <= \$2999 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1213  <= \$2998 ;
+    \mac_wmux1_s0$1130  <= \$3000 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1216  <= \$2999 ;
+    \mac_wmux1_s0$1132  <= \$3001 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1223  <= \$3000 ;
+    \mac_wmux1_s0$1139  <= \$3002 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1225  <= \$3001 ;
+    \mac_wmux1_s0$1141  <= \$3003 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1227  <= \$3002 ;
+    \mac_wmux1_s0$1143  <= \$3004 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1229  <= \$3003 ;
+    \mac_wmux1_s0$1145  <= \$3005 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1236  <= \$3004 ;
+    \mac_wmux1_s0$1152  <= \$3006 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1238  <= \$3005 ;
+    \mac_wmux1_s0$1154  <= \$3007 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1240  <= \$3006 ;
+    \mac_wmux1_s0$1156  <= \$3008 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1242  <= \$3007 ;
+    \mac_wmux1_s0$1158  <= \$3009 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1249  <= \$3008 ;
+    \mac_wmux1_s0$1165  <= \$3010 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1251  <= \$3009 ;
+    \mac_wmux1_s0$1167  <= \$3011 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1253  <= \$3010 ;
+    \mac_wmux1_s0$1169  <= \$3012 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1255  <= \$3011 ;
+    \mac_wmux1_s0$1171  <= \$3013 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1262  <= \$3012 ;
+    \mac_wmux1_s0$1178  <= \$3014 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1264  <= \$3013 ;
+    \mac_wmux1_s0$1180  <= \$3015 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1266  <= \$3014 ;
+    \mac_wmux1_s0$1182  <= \$3016 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1268  <= \$3015 ;
+    \mac_wmux1_s0$1184  <= \$3017 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1275  <= \$3016 ;
+    \mac_wmux1_s0$1191  <= \$3018 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1277  <= \$3017 ;
+    \mac_wmux1_s0$1193  <= \$3019 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1279  <= \$3018 ;
+    \mac_wmux1_s0$1195  <= \$3020 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1281  <= \$3019 ;
+    \mac_wmux1_s0$1197  <= \$3021 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1288  <= \$3020 ;
+    \mac_wmux1_s0$1204  <= \$3022 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1290  <= \$3021 ;
+    \mac_wmux1_s0$1206  <= \$3023 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1292  <= \$3022 ;
+    \mac_wmux1_s0$1208  <= \$3024 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1294  <= \$3023 ;
+    \mac_wmux1_s0$1210  <= \$3025 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1301  <= \$3024 ;
+    \mac_wmux1_s0$1217  <= \$3026 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1303  <= \$3025 ;
+    \mac_wmux1_s0$1219  <= \$3027 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1305  <= \$3026 ;
+    \mac_wmux1_s0$1221  <= \$3028 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1307  <= \$3027 ;
+    \mac_wmux1_s0$1223  <= \$3029 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1314  <= \$3028 ;
+    \mac_wmux1_s0$1230  <= \$3030 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1316  <= \$3029 ;
+    \mac_wmux1_s0$1232  <= \$3031 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1318  <= \$3030 ;
+    \mac_wmux1_s0$1234  <= \$3032 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1320  <= \$3031 ;
+    \mac_wmux1_s0$1236  <= \$3033 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1536  <= \$3032 ;
+    \mac_wmux1_s0$1732  <= \$3034 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1537  <= \$3033 ;
+    \mac_wmux1_s0$1733  <= \$3035 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1538  <= \$3034 ;
+    \mac_wmux1_s0$1734  <= \$3036 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1539  <= \$3035 ;
+    \mac_wmux1_s0$1735  <= \$3037 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1540  <= \$3036 ;
+    \mac_wmux1_s0$1736  <= \$3038 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1541  <= \$3037 ;
+    \mac_wmux1_s0$1737  <= \$3039 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1542  <= \$3038 ;
+    \mac_wmux1_s0$1738  <= \$3040 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1543  <= \$3039 ;
+    \mac_wmux1_s0$1739  <= \$3041 ;
   always @(posedge clk)
-    \mac_wmux2_s0$1544  <= \$3040 ;
+    \mac_wmux1_s0$1740  <= \$3042 ;
   always @(posedge clk)
-    mac_wmux2_valid_s0 <= \$3041 ;
+    mac_wmux1_valid_s0 <= \$3043 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$3042 ;
+    \mac_wmux2_s0$1243  <= \$3044 ;
   always @(posedge clk)
-    \mac_pre_s0$1547  <= \$3043 ;
+    \mac_wmux2_s0$1262  <= \$3045 ;
   always @(posedge clk)
-    \mac_pre_s0$1548  <= \$3044 ;
+    \mac_wmux2_s0$1281  <= \$3046 ;
   always @(posedge clk)
-    \mac_pre_s0$1549  <= \$3045 ;
+    \mac_wmux2_s0$1300  <= \$3047 ;
   always @(posedge clk)
-    \mac_pre_s0$1550  <= \$3046 ;
+    mac_wmux2_s0 <= \$3048 ;
   always @(posedge clk)
-    \mac_pre_s0$1551  <= \$3047 ;
+    \mac_wmux2_s0$1259  <= \$3049 ;
   always @(posedge clk)
-    \mac_pre_s0$1552  <= \$3048 ;
+    \mac_wmux2_s0$1278  <= \$3050 ;
   always @(posedge clk)
-    \mac_pre_s0$1553  <= \$3049 ;
+    \mac_wmux2_s0$1297  <= \$3051 ;
   always @(posedge clk)
-    \mac_pre_s0$1554  <= \$3050 ;
+    \mac_wmux2_s0$1316  <= \$3052 ;
   always @(posedge clk)
-    \mac_pre_s0$1555  <= \$3051 ;
+    \mac_wmux2_s0$1329  <= \$3053 ;
   always @(posedge clk)
-    \mac_pre_s0$1556  <= \$3052 ;
+    \mac_wmux2_s0$1342  <= \$3054 ;
   always @(posedge clk)
-    \mac_pre_s0$1557  <= \$3053 ;
+    \mac_wmux2_s0$1355  <= \$3055 ;
   always @(posedge clk)
-    \mac_pre_s0$1558  <= \$3054 ;
+    \mac_wmux2_s0$1368  <= \$3056 ;
   always @(posedge clk)
-    \mac_pre_s0$1559  <= \$3055 ;
+    \mac_wmux2_s0$1381  <= \$3057 ;
   always @(posedge clk)
-    \mac_pre_s0$1560  <= \$3056 ;
+    \mac_wmux2_s0$1394  <= \$3058 ;
   always @(posedge clk)
-    \mac_pre_s0$1561  <= \$3057 ;
+    \mac_wmux2_s0$1407  <= \$3059 ;
   always @(posedge clk)
-    \mac_pre_s0$1562  <= \$3058 ;
+    \mac_wmux2_s0$1244  <= \$3060 ;
   always @(posedge clk)
-    \mac_pre_s0$1563  <= \$3059 ;
+    \mac_wmux2_s0$1263  <= \$3061 ;
   always @(posedge clk)
-    \mac_pre_s0$1564  <= \$3060 ;
+    \mac_wmux2_s0$1282  <= \$3062 ;
   always @(posedge clk)
-    \mac_pre_s0$1565  <= \$3061 ;
+    \mac_wmux2_s0$1301  <= \$3063 ;
   always @(posedge clk)
-    \mac_pre_s0$1566  <= \$3062 ;
+    \mac_wmux2_s0$1241  <= \$3064 ;
   always @(posedge clk)
-    \mac_pre_s0$1567  <= \$3063 ;
+    \mac_wmux2_s0$1260  <= \$3065 ;
   always @(posedge clk)
-    \mac_pre_s0$1568  <= \$3064 ;
+    \mac_wmux2_s0$1279  <= \$3066 ;
   always @(posedge clk)
-    \mac_pre_s0$1569  <= \$3065 ;
+    \mac_wmux2_s0$1298  <= \$3067 ;
   always @(posedge clk)
-    \mac_pre_s0$1570  <= \$3066 ;
+    \mac_wmux2_s0$1317  <= \$3068 ;
   always @(posedge clk)
-    \mac_pre_s0$1571  <= \$3067 ;
+    \mac_wmux2_s0$1330  <= \$3069 ;
   always @(posedge clk)
-    \mac_pre_s0$1572  <= \$3068 ;
+    \mac_wmux2_s0$1343  <= \$3070 ;
   always @(posedge clk)
-    \mac_pre_s0$1573  <= \$3069 ;
+    \mac_wmux2_s0$1356  <= \$3071 ;
   always @(posedge clk)
-    \mac_pre_s0$1574  <= \$3070 ;
+    \mac_wmux2_s0$1369  <= \$3072 ;
   always @(posedge clk)
-    \mac_pre_s0$1575  <= \$3071 ;
+    \mac_wmux2_s0$1382  <= \$3073 ;
   always @(posedge clk)
-    \mac_pre_s0$1576  <= \$3072 ;
+    \mac_wmux2_s0$1395  <= \$3074 ;
   always @(posedge clk)
-    \mac_pre_s0$1577  <= \$3073 ;
+    \mac_wmux2_s0$1408  <= \$3075 ;
   always @(posedge clk)
-    \mac_pre_s0$1578  <= \$3074 ;
+    \mac_wmux2_s0$1247  <= \$3076 ;
   always @(posedge clk)
-    \mac_pre_s0$1579  <= \$3075 ;
+    \mac_wmux2_s0$1250  <= \$3077 ;
   always @(posedge clk)
-    \mac_pre_s0$1580  <= \$3076 ;
+    \mac_wmux2_s0$1253  <= \$3078 ;
   always @(posedge clk)
-    \mac_pre_s0$1581  <= \$3077 ;
+    \mac_wmux2_s0$1256  <= \$3079 ;
   always @(posedge clk)
-    \mac_pre_s0$1582  <= \$3078 ;
+    \mac_wmux2_s0$1266  <= \$3080 ;
   always @(posedge clk)
-    \mac_pre_s0$1583  <= \$3079 ;
+    \mac_wmux2_s0$1269  <= \$3081 ;
   always @(posedge clk)
-    \mac_pre_s0$1584  <= \$3080 ;
+    \mac_wmux2_s0$1272  <= \$3082 ;
   always @(posedge clk)
-    \mac_pre_s0$1585  <= \$3081 ;
+    \mac_wmux2_s0$1275  <= \$3083 ;
   always @(posedge clk)
-    \mac_pre_s0$1586  <= \$3082 ;
+    \mac_wmux2_s0$1285  <= \$3084 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$3083 ;
+    \mac_wmux2_s0$1288  <= \$3085 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$3084 ;
+    \mac_wmux2_s0$1291  <= \$3086 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$3085 ;
+    \mac_wmux2_s0$1294  <= \$3087 ;
   always @(posedge clk)
-    mac_mul_s0 <= \$3086 ;
+    \mac_wmux2_s0$1304  <= \$3088 ;
   always @(posedge clk)
-    \mac_mul_s0$1385  <= \$3087 ;
+    \mac_wmux2_s0$1307  <= \$3089 ;
   always @(posedge clk)
-    \mac_mul_s0$1387  <= \$3088 ;
+    \mac_wmux2_s0$1310  <= \$3090 ;
   always @(posedge clk)
-    \mac_mul_s0$1388  <= \$3089 ;
+    \mac_wmux2_s0$1313  <= \$3091 ;
   always @(posedge clk)
-    \mac_mul_s0$1390  <= \$3090 ;
+    \mac_wmux2_s0$1248  <= \$3092 ;
   always @(posedge clk)
-    \mac_mul_s0$1391  <= \$3091 ;
+    \mac_wmux2_s0$1251  <= \$3093 ;
   always @(posedge clk)
-    \mac_mul_s0$1393  <= \$3092 ;
+    \mac_wmux2_s0$1254  <= \$3094 ;
   always @(posedge clk)
-    \mac_mul_s0$1394  <= \$3093 ;
+    \mac_wmux2_s0$1257  <= \$3095 ;
   always @(posedge clk)
-    \mac_mul_s0$1396  <= \$3094 ;
+    \mac_wmux2_s0$1267  <= \$3096 ;
   always @(posedge clk)
-    \mac_mul_s0$1397  <= \$3095 ;
+    \mac_wmux2_s0$1270  <= \$3097 ;
   always @(posedge clk)
-    \mac_mul_s0$1399  <= \$3096 ;
+    \mac_wmux2_s0$1273  <= \$3098 ;
   always @(posedge clk)
-    \mac_mul_s0$1400  <= \$3097 ;
+    \mac_wmux2_s0$1276  <= \$3099 ;
   always @(posedge clk)
-    \mac_mul_s0$1402  <= \$3098 ;
+    \mac_wmux2_s0$1286  <= \$3100 ;
   always @(posedge clk)
-    \mac_mul_s0$1403  <= \$3099 ;
+    \mac_wmux2_s0$1289  <= \$3101 ;
   always @(posedge clk)
-    \mac_mul_s0$1405  <= \$3100 ;
+    \mac_wmux2_s0$1292  <= \$3102 ;
   always @(posedge clk)
-    \mac_mul_s0$1406  <= \$3101 ;
+    \mac_wmux2_s0$1295  <= \$3103 ;
   always @(posedge clk)
-    \mac_mul_s0$1408  <= \$3102 ;
+    \mac_wmux2_s0$1305  <= \$3104 ;
   always @(posedge clk)
-    \mac_mul_s0$1409  <= \$3103 ;
+    \mac_wmux2_s0$1308  <= \$3105 ;
   always @(posedge clk)
-    \mac_mul_s0$1411  <= \$3104 ;
+    \mac_wmux2_s0$1311  <= \$3106 ;
   always @(posedge clk)
-    \mac_mul_s0$1412  <= \$3105 ;
+    \mac_wmux2_s0$1314  <= \$3107 ;
   always @(posedge clk)
-    \mac_mul_s0$1414  <= \$3106 ;
+    \mac_wmux2_s0$1321  <= \$3108 ;
   always @(posedge clk)
-    \mac_mul_s0$1415  <= \$3107 ;
+    \mac_wmux2_s0$1323  <= \$3109 ;
   always @(posedge clk)
-    \mac_mul_s0$1417  <= \$3108 ;
+    \mac_wmux2_s0$1325  <= \$3110 ;
   always @(posedge clk)
-    \mac_mul_s0$1418  <= \$3109 ;
+    \mac_wmux2_s0$1327  <= \$3111 ;
   always @(posedge clk)
-    \mac_mul_s0$1420  <= \$3110 ;
+    \mac_wmux2_s0$1334  <= \$3112 ;
   always @(posedge clk)
-    \mac_mul_s0$1421  <= \$3111 ;
+    \mac_wmux2_s0$1336  <= \$3113 ;
   always @(posedge clk)
-    \mac_mul_s0$1423  <= \$3112 ;
+    \mac_wmux2_s0$1338  <= \$3114 ;
   always @(posedge clk)
-    \mac_mul_s0$1424  <= \$3113 ;
+    \mac_wmux2_s0$1340  <= \$3115 ;
   always @(posedge clk)
-    \mac_mul_s0$1426  <= \$3114 ;
+    \mac_wmux2_s0$1347  <= \$3116 ;
   always @(posedge clk)
-    \mac_mul_s0$1427  <= \$3115 ;
+    \mac_wmux2_s0$1349  <= \$3117 ;
   always @(posedge clk)
-    \mac_mul_s0$1429  <= \$3116 ;
+    \mac_wmux2_s0$1351  <= \$3118 ;
   always @(posedge clk)
-    \mac_mul_s0$1430  <= \$3117 ;
+    \mac_wmux2_s0$1353  <= \$3119 ;
   always @(posedge clk)
-    \mac_mul_s0$1622  <= \$3118 ;
+    \mac_wmux2_s0$1360  <= \$3120 ;
   always @(posedge clk)
-    mac_mul_valid_s0 <= \$3119 ;
+    \mac_wmux2_s0$1362  <= \$3121 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$3120 ;
+    \mac_wmux2_s0$1364  <= \$3122 ;
   always @(posedge clk)
-    \mac_add0_s0$1435  <= \$3121 ;
+    \mac_wmux2_s0$1366  <= \$3123 ;
   always @(posedge clk)
-    \mac_add0_s0$1437  <= \$3122 ;
+    \mac_wmux2_s0$1373  <= \$3124 ;
   always @(posedge clk)
-    \mac_add0_s0$1438  <= \$3123 ;
+    \mac_wmux2_s0$1375  <= \$3125 ;
   always @(posedge clk)
-    \mac_add0_s0$1440  <= \$3124 ;
+    \mac_wmux2_s0$1377  <= \$3126 ;
   always @(posedge clk)
-    \mac_add0_s0$1441  <= \$3125 ;
+    \mac_wmux2_s0$1379  <= \$3127 ;
   always @(posedge clk)
-    \mac_add0_s0$1443  <= \$3126 ;
+    \mac_wmux2_s0$1386  <= \$3128 ;
   always @(posedge clk)
-    \mac_add0_s0$1444  <= \$3127 ;
+    \mac_wmux2_s0$1388  <= \$3129 ;
   always @(posedge clk)
-    \mac_add0_s0$1446  <= \$3128 ;
+    \mac_wmux2_s0$1390  <= \$3130 ;
   always @(posedge clk)
-    \mac_add0_s0$1447  <= \$3129 ;
+    \mac_wmux2_s0$1392  <= \$3131 ;
   always @(posedge clk)
-    \mac_add0_s0$1449  <= \$3130 ;
+    \mac_wmux2_s0$1399  <= \$3132 ;
   always @(posedge clk)
-    \mac_add0_s0$1450  <= \$3131 ;
+    \mac_wmux2_s0$1401  <= \$3133 ;
   always @(posedge clk)
-    \mac_add0_s0$1452  <= \$3132 ;
+    \mac_wmux2_s0$1403  <= \$3134 ;
   always @(posedge clk)
-    \mac_add0_s0$1453  <= \$3133 ;
+    \mac_wmux2_s0$1405  <= \$3135 ;
   always @(posedge clk)
-    \mac_add0_s0$1455  <= \$3134 ;
+    \mac_wmux2_s0$1412  <= \$3136 ;
   always @(posedge clk)
-    \mac_add0_s0$1456  <= \$3135 ;
+    \mac_wmux2_s0$1414  <= \$3137 ;
   always @(posedge clk)
-    \mac_add0_s0$1624  <= \$3136 ;
+    \mac_wmux2_s0$1416  <= \$3138 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$3137 ;
+    \mac_wmux2_s0$1418  <= \$3139 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$3138 ;
+    \mac_wmux2_s0$1742  <= \$3140 ;
   always @(posedge clk)
-    \mac_add1_s0$1461  <= \$3139 ;
+    \mac_wmux2_s0$1743  <= \$3141 ;
   always @(posedge clk)
-    \mac_add1_s0$1463  <= \$3140 ;
+    \mac_wmux2_s0$1744  <= \$3142 ;
   always @(posedge clk)
-    \mac_add1_s0$1464  <= \$3141 ;
+    \mac_wmux2_s0$1745  <= \$3143 ;
   always @(posedge clk)
-    \mac_add1_s0$1466  <= \$3142 ;
+    \mac_wmux2_s0$1746  <= \$3144 ;
   always @(posedge clk)
-    \mac_add1_s0$1467  <= \$3143 ;
+    \mac_wmux2_s0$1747  <= \$3145 ;
   always @(posedge clk)
-    \mac_add1_s0$1469  <= \$3144 ;
+    \mac_wmux2_s0$1748  <= \$3146 ;
   always @(posedge clk)
-    \mac_add1_s0$1470  <= \$3145 ;
+    \mac_wmux2_s0$1749  <= \$3147 ;
   always @(posedge clk)
-    \mac_add1_s0$1626  <= \$3146 ;
+    \mac_wmux2_s0$1750  <= \$3148 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$3147 ;
+    mac_wmux2_valid_s0 <= \$3149 ;
   always @(posedge clk)
-    mac_add2_s0 <= \$3148 ;
+    \mac_wmux3_s0$1425  <= \$3150 ;
   always @(posedge clk)
-    \mac_add2_s0$1486  <= \$3149 ;
+    \mac_wmux3_s0$1444  <= \$3151 ;
   always @(posedge clk)
-    \mac_add2_s0$1489  <= \$3150 ;
+    \mac_wmux3_s0$1463  <= \$3152 ;
   always @(posedge clk)
-    \mac_add2_s0$1492  <= \$3151 ;
+    \mac_wmux3_s0$1482  <= \$3153 ;
   always @(posedge clk)
-    \mac_add2_s0$1628  <= \$3152 ;
+    \mac_wmux3_s0$1501  <= \$3154 ;
   always @(posedge clk)
-    mac_add2_valid_s0 <= \$3153 ;
+    \mac_wmux3_s0$1520  <= \$3155 ;
   always @(posedge clk)
-    o__valid <= \$3154 ;
+    \mac_wmux3_s0$1539  <= \$3156 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$3155 ;
+    \mac_wmux3_s0$1558  <= \$3157 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$3156 ;
+    mac_wmux3_s0 <= \$3158 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$3157 ;
+    \mac_wmux3_s0$1441  <= \$3159 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$3158 ;
+    \mac_wmux3_s0$1460  <= \$3160 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$3159 ;
+    \mac_wmux3_s0$1479  <= \$3161 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$3160 ;
+    \mac_wmux3_s0$1498  <= \$3162 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$3161 ;
+    \mac_wmux3_s0$1517  <= \$3163 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$3162 ;
+    \mac_wmux3_s0$1536  <= \$3164 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$3163 ;
+    \mac_wmux3_s0$1555  <= \$3165 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$3164 ;
+    \mac_wmux3_s0$1426  <= \$3166 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$3165 ;
+    \mac_wmux3_s0$1445  <= \$3167 ;
   always @(posedge clk)
-    stall_adv11_valid <= \$3166 ;
+    \mac_wmux3_s0$1464  <= \$3168 ;
   always @(posedge clk)
-    stall_adv12_valid <= \$3167 ;
+    \mac_wmux3_s0$1483  <= \$3169 ;
   always @(posedge clk)
-    stall_adv13_valid <= \$3168 ;
+    \mac_wmux3_s0$1502  <= \$3170 ;
   always @(posedge clk)
-    stall_adv14_valid <= \$3169 ;
+    \mac_wmux3_s0$1521  <= \$3171 ;
   always @(posedge clk)
-    stall_adv15_valid <= \$3170 ;
+    \mac_wmux3_s0$1540  <= \$3172 ;
   always @(posedge clk)
-    stall_adv16_valid <= \$3171 ;
+    \mac_wmux3_s0$1559  <= \$3173 ;
   always @(posedge clk)
-    stall_adv17_valid <= \$3172 ;
+    \mac_wmux3_s0$1423  <= \$3174 ;
   always @(posedge clk)
-    stall_adv18_valid <= \$3173 ;
+    \mac_wmux3_s0$1442  <= \$3175 ;
   always @(posedge clk)
-    mac_acc0_out <= \$3174 ;
+    \mac_wmux3_s0$1461  <= \$3176 ;
   always @(posedge clk)
-    mac_acc0 <= \$3175 ;
+    \mac_wmux3_s0$1480  <= \$3177 ;
   always @(posedge clk)
-    mac_acc1_out <= \$3176 ;
+    \mac_wmux3_s0$1499  <= \$3178 ;
   always @(posedge clk)
-    mac_acc1 <= \$3177 ;
+    \mac_wmux3_s0$1518  <= \$3179 ;
   always @(posedge clk)
-    mac_acc2_out <= \$3178 ;
+    \mac_wmux3_s0$1537  <= \$3180 ;
   always @(posedge clk)
-    mac_acc2 <= \$3179 ;
+    \mac_wmux3_s0$1556  <= \$3181 ;
   always @(posedge clk)
-    mac_acc3_out <= \$3180 ;
+    \mac_wmux3_s0$1429  <= \$3182 ;
   always @(posedge clk)
-    mac_acc3 <= \$3181 ;
+    \mac_wmux3_s0$1432  <= \$3183 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1435  <= \$3184 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1438  <= \$3185 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1448  <= \$3186 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1451  <= \$3187 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1454  <= \$3188 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1457  <= \$3189 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1467  <= \$3190 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1470  <= \$3191 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1473  <= \$3192 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1476  <= \$3193 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1486  <= \$3194 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1489  <= \$3195 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1492  <= \$3196 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1495  <= \$3197 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1505  <= \$3198 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1508  <= \$3199 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1511  <= \$3200 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1514  <= \$3201 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1524  <= \$3202 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1527  <= \$3203 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1530  <= \$3204 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1533  <= \$3205 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1543  <= \$3206 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1546  <= \$3207 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1549  <= \$3208 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1552  <= \$3209 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1562  <= \$3210 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1565  <= \$3211 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1568  <= \$3212 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1571  <= \$3213 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1430  <= \$3214 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1433  <= \$3215 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1436  <= \$3216 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1439  <= \$3217 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1449  <= \$3218 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1452  <= \$3219 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1455  <= \$3220 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1458  <= \$3221 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1468  <= \$3222 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1471  <= \$3223 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1474  <= \$3224 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1477  <= \$3225 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1487  <= \$3226 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1490  <= \$3227 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1493  <= \$3228 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1496  <= \$3229 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1506  <= \$3230 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1509  <= \$3231 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1512  <= \$3232 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1515  <= \$3233 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1525  <= \$3234 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1528  <= \$3235 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1531  <= \$3236 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1534  <= \$3237 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1544  <= \$3238 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1547  <= \$3239 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1550  <= \$3240 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1553  <= \$3241 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1563  <= \$3242 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1566  <= \$3243 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1569  <= \$3244 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1572  <= \$3245 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1752  <= \$3246 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1753  <= \$3247 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1754  <= \$3248 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1755  <= \$3249 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1756  <= \$3250 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1757  <= \$3251 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1758  <= \$3252 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1759  <= \$3253 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$1760  <= \$3254 ;
+  always @(posedge clk)
+    mac_wmux3_valid_s0 <= \$3255 ;
+  always @(posedge clk)
+    mac_pre_s0 <= \$3256 ;
+  always @(posedge clk)
+    \mac_pre_s0$1763  <= \$3257 ;
+  always @(posedge clk)
+    \mac_pre_s0$1764  <= \$3258 ;
+  always @(posedge clk)
+    \mac_pre_s0$1765  <= \$3259 ;
+  always @(posedge clk)
+    \mac_pre_s0$1766  <= \$3260 ;
+  always @(posedge clk)
+    \mac_pre_s0$1767  <= \$3261 ;
+  always @(posedge clk)
+    \mac_pre_s0$1768  <= \$3262 ;
+  always @(posedge clk)
+    \mac_pre_s0$1769  <= \$3263 ;
+  always @(posedge clk)
+    \mac_pre_s0$1770  <= \$3264 ;
+  always @(posedge clk)
+    \mac_pre_s0$1771  <= \$3265 ;
+  always @(posedge clk)
+    \mac_pre_s0$1772  <= \$3266 ;
+  always @(posedge clk)
+    \mac_pre_s0$1773  <= \$3267 ;
+  always @(posedge clk)
+    \mac_pre_s0$1774  <= \$3268 ;
+  always @(posedge clk)
+    \mac_pre_s0$1775  <= \$3269 ;
+  always @(posedge clk)
+    \mac_pre_s0$1776  <= \$3270 ;
+  always @(posedge clk)
+    \mac_pre_s0$1777  <= \$3271 ;
+  always @(posedge clk)
+    \mac_pre_s0$1778  <= \$3272 ;
+  always @(posedge clk)
+    \mac_pre_s0$1779  <= \$3273 ;
+  always @(posedge clk)
+    \mac_pre_s0$1780  <= \$3274 ;
+  always @(posedge clk)
+    \mac_pre_s0$1781  <= \$3275 ;
+  always @(posedge clk)
+    \mac_pre_s0$1782  <= \$3276 ;
+  always @(posedge clk)
+    \mac_pre_s0$1783  <= \$3277 ;
+  always @(posedge clk)
+    \mac_pre_s0$1784  <= \$3278 ;
+  always @(posedge clk)
+    \mac_pre_s0$1785  <= \$3279 ;
+  always @(posedge clk)
+    \mac_pre_s0$1786  <= \$3280 ;
+  always @(posedge clk)
+    \mac_pre_s0$1787  <= \$3281 ;
+  always @(posedge clk)
+    \mac_pre_s0$1788  <= \$3282 ;
+  always @(posedge clk)
+    \mac_pre_s0$1789  <= \$3283 ;
+  always @(posedge clk)
+    \mac_pre_s0$1790  <= \$3284 ;
+  always @(posedge clk)
+    \mac_pre_s0$1791  <= \$3285 ;
+  always @(posedge clk)
+    \mac_pre_s0$1792  <= \$3286 ;
+  always @(posedge clk)
+    \mac_pre_s0$1793  <= \$3287 ;
+  always @(posedge clk)
+    \mac_pre_s0$1794  <= \$3288 ;
+  always @(posedge clk)
+    \mac_pre_s0$1795  <= \$3289 ;
+  always @(posedge clk)
+    \mac_pre_s0$1796  <= \$3290 ;
+  always @(posedge clk)
+    \mac_pre_s0$1797  <= \$3291 ;
+  always @(posedge clk)
+    \mac_pre_s0$1798  <= \$3292 ;
+  always @(posedge clk)
+    \mac_pre_s0$1799  <= \$3293 ;
+  always @(posedge clk)
+    \mac_pre_s0$1800  <= \$3294 ;
+  always @(posedge clk)
+    \mac_pre_s0$1801  <= \$3295 ;
+  always @(posedge clk)
+    \mac_pre_s0$1802  <= \$3296 ;
+  always @(posedge clk)
+    mac_pre_valid_s0 <= \$3297 ;
+  always @(posedge clk)
+    mac_dspin_s0 <= \$3298 ;
+  always @(posedge clk)
+    mac_dspin_valid_s0 <= \$3299 ;
+  always @(posedge clk)
+    mac_mul_s0 <= \$3300 ;
+  always @(posedge clk)
+    \mac_mul_s0$1581  <= \$3301 ;
+  always @(posedge clk)
+    \mac_mul_s0$1583  <= \$3302 ;
+  always @(posedge clk)
+    \mac_mul_s0$1584  <= \$3303 ;
+  always @(posedge clk)
+    \mac_mul_s0$1586  <= \$3304 ;
+  always @(posedge clk)
+    \mac_mul_s0$1587  <= \$3305 ;
+  always @(posedge clk)
+    \mac_mul_s0$1589  <= \$3306 ;
+  always @(posedge clk)
+    \mac_mul_s0$1590  <= \$3307 ;
+  always @(posedge clk)
+    \mac_mul_s0$1592  <= \$3308 ;
+  always @(posedge clk)
+    \mac_mul_s0$1593  <= \$3309 ;
+  always @(posedge clk)
+    \mac_mul_s0$1595  <= \$3310 ;
+  always @(posedge clk)
+    \mac_mul_s0$1596  <= \$3311 ;
+  always @(posedge clk)
+    \mac_mul_s0$1598  <= \$3312 ;
+  always @(posedge clk)
+    \mac_mul_s0$1599  <= \$3313 ;
+  always @(posedge clk)
+    \mac_mul_s0$1601  <= \$3314 ;
+  always @(posedge clk)
+    \mac_mul_s0$1602  <= \$3315 ;
+  always @(posedge clk)
+    \mac_mul_s0$1604  <= \$3316 ;
+  always @(posedge clk)
+    \mac_mul_s0$1605  <= \$3317 ;
+  always @(posedge clk)
+    \mac_mul_s0$1607  <= \$3318 ;
+  always @(posedge clk)
+    \mac_mul_s0$1608  <= \$3319 ;
+  always @(posedge clk)
+    \mac_mul_s0$1610  <= \$3320 ;
+  always @(posedge clk)
+    \mac_mul_s0$1611  <= \$3321 ;
+  always @(posedge clk)
+    \mac_mul_s0$1613  <= \$3322 ;
+  always @(posedge clk)
+    \mac_mul_s0$1614  <= \$3323 ;
+  always @(posedge clk)
+    \mac_mul_s0$1616  <= \$3324 ;
+  always @(posedge clk)
+    \mac_mul_s0$1617  <= \$3325 ;
+  always @(posedge clk)
+    \mac_mul_s0$1619  <= \$3326 ;
+  always @(posedge clk)
+    \mac_mul_s0$1620  <= \$3327 ;
+  always @(posedge clk)
+    \mac_mul_s0$1622  <= \$3328 ;
+  always @(posedge clk)
+    \mac_mul_s0$1623  <= \$3329 ;
+  always @(posedge clk)
+    \mac_mul_s0$1625  <= \$3330 ;
+  always @(posedge clk)
+    \mac_mul_s0$1626  <= \$3331 ;
+  always @(posedge clk)
+    \mac_mul_s0$1838  <= \$3332 ;
+  always @(posedge clk)
+    mac_mul_valid_s0 <= \$3333 ;
+  always @(posedge clk)
+    mac_add0_s0 <= \$3334 ;
+  always @(posedge clk)
+    \mac_add0_s0$1631  <= \$3335 ;
+  always @(posedge clk)
+    \mac_add0_s0$1633  <= \$3336 ;
+  always @(posedge clk)
+    \mac_add0_s0$1634  <= \$3337 ;
+  always @(posedge clk)
+    \mac_add0_s0$1636  <= \$3338 ;
+  always @(posedge clk)
+    \mac_add0_s0$1637  <= \$3339 ;
+  always @(posedge clk)
+    \mac_add0_s0$1639  <= \$3340 ;
+  always @(posedge clk)
+    \mac_add0_s0$1640  <= \$3341 ;
+  always @(posedge clk)
+    \mac_add0_s0$1642  <= \$3342 ;
+  always @(posedge clk)
+    \mac_add0_s0$1643  <= \$3343 ;
+  always @(posedge clk)
+    \mac_add0_s0$1645  <= \$3344 ;
+  always @(posedge clk)
+    \mac_add0_s0$1646  <= \$3345 ;
+  always @(posedge clk)
+    \mac_add0_s0$1648  <= \$3346 ;
+  always @(posedge clk)
+    \mac_add0_s0$1649  <= \$3347 ;
+  always @(posedge clk)
+    \mac_add0_s0$1651  <= \$3348 ;
+  always @(posedge clk)
+    \mac_add0_s0$1652  <= \$3349 ;
+  always @(posedge clk)
+    \mac_add0_s0$1840  <= \$3350 ;
+  always @(posedge clk)
+    mac_add0_valid_s0 <= \$3351 ;
+  always @(posedge clk)
+    mac_add1_s0 <= \$3352 ;
+  always @(posedge clk)
+    \mac_add1_s0$1657  <= \$3353 ;
+  always @(posedge clk)
+    \mac_add1_s0$1659  <= \$3354 ;
+  always @(posedge clk)
+    \mac_add1_s0$1660  <= \$3355 ;
+  always @(posedge clk)
+    \mac_add1_s0$1662  <= \$3356 ;
+  always @(posedge clk)
+    \mac_add1_s0$1663  <= \$3357 ;
+  always @(posedge clk)
+    \mac_add1_s0$1665  <= \$3358 ;
+  always @(posedge clk)
+    \mac_add1_s0$1666  <= \$3359 ;
+  always @(posedge clk)
+    \mac_add1_s0$1842  <= \$3360 ;
+  always @(posedge clk)
+    mac_add1_valid_s0 <= \$3361 ;
+  always @(posedge clk)
+    mac_add2_s0 <= \$3362 ;
+  always @(posedge clk)
+    \mac_add2_s0$1682  <= \$3363 ;
+  always @(posedge clk)
+    \mac_add2_s0$1685  <= \$3364 ;
+  always @(posedge clk)
+    \mac_add2_s0$1688  <= \$3365 ;
+  always @(posedge clk)
+    \mac_add2_s0$1844  <= \$3366 ;
+  always @(posedge clk)
+    mac_add2_valid_s0 <= \$3367 ;
+  always @(posedge clk)
+    o__valid <= \$3368 ;
+  always @(posedge clk)
+    stall_adv0_valid <= \$3369 ;
+  always @(posedge clk)
+    stall_adv1_valid <= \$3370 ;
+  always @(posedge clk)
+    stall_adv2_valid <= \$3371 ;
+  always @(posedge clk)
+    stall_adv3_valid <= \$3372 ;
+  always @(posedge clk)
+    stall_adv4_valid <= \$3373 ;
+  always @(posedge clk)
+    stall_adv5_valid <= \$3374 ;
+  always @(posedge clk)
+    stall_adv6_valid <= \$3375 ;
+  always @(posedge clk)
+    stall_adv7_valid <= \$3376 ;
+  always @(posedge clk)
+    stall_adv8_valid <= \$3377 ;
+  always @(posedge clk)
+    stall_adv9_valid <= \$3378 ;
+  always @(posedge clk)
+    stall_adv10_valid <= \$3379 ;
+  always @(posedge clk)
+    stall_adv11_valid <= \$3380 ;
+  always @(posedge clk)
+    stall_adv12_valid <= \$3381 ;
+  always @(posedge clk)
+    stall_adv13_valid <= \$3382 ;
+  always @(posedge clk)
+    stall_adv14_valid <= \$3383 ;
+  always @(posedge clk)
+    stall_adv15_valid <= \$3384 ;
+  always @(posedge clk)
+    stall_adv16_valid <= \$3385 ;
+  always @(posedge clk)
+    stall_adv17_valid <= \$3386 ;
+  always @(posedge clk)
+    stall_adv18_valid <= \$3387 ;
+  always @(posedge clk)
+    stall_adv19_valid <= \$3388 ;
+  always @(posedge clk)
+    stall_adv20_valid <= \$3389 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$3390 ;
+  always @(posedge clk)
+    mac_acc0 <= \$3391 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$3392 ;
+  always @(posedge clk)
+    mac_acc1 <= \$3393 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$3394 ;
+  always @(posedge clk)
+    mac_acc2 <= \$3395 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$3396 ;
+  always @(posedge clk)
+    mac_acc3 <= \$3397 ;
   nmsparse_mul_ireg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1554 ),
-    .ce(stall_adv10),
+    .b(\mac_pre_s0$1770 ),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_0)
   );
@@ -9565,9 +10429,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_pre_s0$1547 ),
-    .b(\mac_pre_s0$1555 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1763 ),
+    .b(\mac_pre_s0$1771 ),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_1)
   );
@@ -9575,9 +10439,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_2 (
-    .a(\mac_pre_s0$1548 ),
-    .b(\mac_pre_s0$1556 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1764 ),
+    .b(\mac_pre_s0$1772 ),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_2)
   );
@@ -9585,9 +10449,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_3 (
-    .a(\mac_pre_s0$1549 ),
-    .b(\mac_pre_s0$1557 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1765 ),
+    .b(\mac_pre_s0$1773 ),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_3)
   );
@@ -9595,9 +10459,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_4 (
-    .a(\mac_pre_s0$1550 ),
-    .b(\mac_pre_s0$1558 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1766 ),
+    .b(\mac_pre_s0$1774 ),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_4)
   );
@@ -9605,9 +10469,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_5 (
-    .a(\mac_pre_s0$1551 ),
-    .b(\mac_pre_s0$1559 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1767 ),
+    .b(\mac_pre_s0$1775 ),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_5)
   );
@@ -9615,9 +10479,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_6 (
-    .a(\mac_pre_s0$1552 ),
-    .b(\mac_pre_s0$1560 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1768 ),
+    .b(\mac_pre_s0$1776 ),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_6)
   );
@@ -9625,9 +10489,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_7 (
-    .a(\mac_pre_s0$1553 ),
-    .b(\mac_pre_s0$1561 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1769 ),
+    .b(\mac_pre_s0$1777 ),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod0_7)
   );
@@ -9636,8 +10500,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1562 ),
-    .ce(stall_adv10),
+    .b(\mac_pre_s0$1778 ),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_0)
   );
@@ -9645,9 +10509,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_pre_s0$1547 ),
-    .b(\mac_pre_s0$1563 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1763 ),
+    .b(\mac_pre_s0$1779 ),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_1)
   );
@@ -9655,9 +10519,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_2 (
-    .a(\mac_pre_s0$1548 ),
-    .b(\mac_pre_s0$1564 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1764 ),
+    .b(\mac_pre_s0$1780 ),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_2)
   );
@@ -9665,9 +10529,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_3 (
-    .a(\mac_pre_s0$1549 ),
-    .b(\mac_pre_s0$1565 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1765 ),
+    .b(\mac_pre_s0$1781 ),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_3)
   );
@@ -9675,9 +10539,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_4 (
-    .a(\mac_pre_s0$1550 ),
-    .b(\mac_pre_s0$1566 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1766 ),
+    .b(\mac_pre_s0$1782 ),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_4)
   );
@@ -9685,9 +10549,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_5 (
-    .a(\mac_pre_s0$1551 ),
-    .b(\mac_pre_s0$1567 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1767 ),
+    .b(\mac_pre_s0$1783 ),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_5)
   );
@@ -9695,9 +10559,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_6 (
-    .a(\mac_pre_s0$1552 ),
-    .b(\mac_pre_s0$1568 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1768 ),
+    .b(\mac_pre_s0$1784 ),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_6)
   );
@@ -9705,9 +10569,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_7 (
-    .a(\mac_pre_s0$1553 ),
-    .b(\mac_pre_s0$1569 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1769 ),
+    .b(\mac_pre_s0$1785 ),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod1_7)
   );
@@ -9716,8 +10580,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1570 ),
-    .ce(stall_adv10),
+    .b(\mac_pre_s0$1786 ),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_0)
   );
@@ -9725,9 +10589,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_pre_s0$1547 ),
-    .b(\mac_pre_s0$1571 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1763 ),
+    .b(\mac_pre_s0$1787 ),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_1)
   );
@@ -9735,9 +10599,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_2 (
-    .a(\mac_pre_s0$1548 ),
-    .b(\mac_pre_s0$1572 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1764 ),
+    .b(\mac_pre_s0$1788 ),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_2)
   );
@@ -9745,9 +10609,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_3 (
-    .a(\mac_pre_s0$1549 ),
-    .b(\mac_pre_s0$1573 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1765 ),
+    .b(\mac_pre_s0$1789 ),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_3)
   );
@@ -9755,9 +10619,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_4 (
-    .a(\mac_pre_s0$1550 ),
-    .b(\mac_pre_s0$1574 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1766 ),
+    .b(\mac_pre_s0$1790 ),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_4)
   );
@@ -9765,9 +10629,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_5 (
-    .a(\mac_pre_s0$1551 ),
-    .b(\mac_pre_s0$1575 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1767 ),
+    .b(\mac_pre_s0$1791 ),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_5)
   );
@@ -9775,9 +10639,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_6 (
-    .a(\mac_pre_s0$1552 ),
-    .b(\mac_pre_s0$1576 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1768 ),
+    .b(\mac_pre_s0$1792 ),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_6)
   );
@@ -9785,9 +10649,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_7 (
-    .a(\mac_pre_s0$1553 ),
-    .b(\mac_pre_s0$1577 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1769 ),
+    .b(\mac_pre_s0$1793 ),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod2_7)
   );
@@ -9796,8 +10660,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$1578 ),
-    .ce(stall_adv10),
+    .b(\mac_pre_s0$1794 ),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_0)
   );
@@ -9805,9 +10669,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_pre_s0$1547 ),
-    .b(\mac_pre_s0$1579 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1763 ),
+    .b(\mac_pre_s0$1795 ),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_1)
   );
@@ -9815,9 +10679,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_2 (
-    .a(\mac_pre_s0$1548 ),
-    .b(\mac_pre_s0$1580 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1764 ),
+    .b(\mac_pre_s0$1796 ),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_2)
   );
@@ -9825,9 +10689,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_3 (
-    .a(\mac_pre_s0$1549 ),
-    .b(\mac_pre_s0$1581 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1765 ),
+    .b(\mac_pre_s0$1797 ),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_3)
   );
@@ -9835,9 +10699,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_4 (
-    .a(\mac_pre_s0$1550 ),
-    .b(\mac_pre_s0$1582 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1766 ),
+    .b(\mac_pre_s0$1798 ),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_4)
   );
@@ -9845,9 +10709,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_5 (
-    .a(\mac_pre_s0$1551 ),
-    .b(\mac_pre_s0$1583 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1767 ),
+    .b(\mac_pre_s0$1799 ),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_5)
   );
@@ -9855,9 +10719,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_6 (
-    .a(\mac_pre_s0$1552 ),
-    .b(\mac_pre_s0$1584 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1768 ),
+    .b(\mac_pre_s0$1800 ),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_6)
   );
@@ -9865,1338 +10729,1318 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_7 (
-    .a(\mac_pre_s0$1553 ),
-    .b(\mac_pre_s0$1585 ),
-    .ce(stall_adv10),
+    .a(\mac_pre_s0$1769 ),
+    .b(\mac_pre_s0$1801 ),
+    .ce(stall_adv12),
     .clk(clk),
     .p(mac_prod3_7)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2639  = sel_l1_s0;
+    \$2641  = sel_l1_s0;
     if (stall_adv0) begin
-      \$2639  = \$4 [7:0];
+      \$2641  = \$4 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2640  = \sel_l1_s0$29 ;
+    \$2642  = \sel_l1_s0$29 ;
     if (stall_adv0) begin
-      \$2640  = \$7 [7:0];
+      \$2642  = \$7 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2641  = \sel_l1_s0$30 ;
+    \$2643  = \sel_l1_s0$30 ;
     if (stall_adv0) begin
-      \$2641  = \$10 [7:0];
+      \$2643  = \$10 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2642  = \sel_l1_s0$31 ;
+    \$2644  = \sel_l1_s0$31 ;
     if (stall_adv0) begin
-      \$2642  = \$13 [7:0];
+      \$2644  = \$13 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2643  = \sel_l1_s0$32 ;
+    \$2645  = \sel_l1_s0$32 ;
     if (stall_adv0) begin
-      \$2643  = \$16 [7:0];
+      \$2645  = \$16 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2644  = \sel_l1_s0$33 ;
+    \$2646  = \sel_l1_s0$33 ;
     if (stall_adv0) begin
-      \$2644  = \$19 [7:0];
+      \$2646  = \$19 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2645  = \sel_l1_s0$34 ;
+    \$2647  = \sel_l1_s0$34 ;
     if (stall_adv0) begin
-      \$2645  = \$22 [7:0];
+      \$2647  = \$22 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2646  = \sel_l1_s0$35 ;
+    \$2648  = \sel_l1_s0$35 ;
     if (stall_adv0) begin
-      \$2646  = \$25 [7:0];
+      \$2648  = \$25 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2647  = \sel_l1_s0$36 ;
+    \$2649  = \sel_l1_s0$36 ;
     if (stall_adv0) begin
-      \$2647  = \$28 [7:0];
+      \$2649  = \$28 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2648  = \sel_l1_s0$37 ;
+    \$2650  = \sel_l1_s0$37 ;
     if (stall_adv0) begin
-      \$2648  = \$31 [7:0];
+      \$2650  = \$31 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2649  = \sel_l1_s0$38 ;
+    \$2651  = \sel_l1_s0$38 ;
     if (stall_adv0) begin
-      \$2649  = \$34 [7:0];
+      \$2651  = \$34 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2650  = \sel_l1_s0$39 ;
+    \$2652  = \sel_l1_s0$39 ;
     if (stall_adv0) begin
-      \$2650  = \$37 [7:0];
+      \$2652  = \$37 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2651  = \sel_l1_s0$40 ;
+    \$2653  = \sel_l1_s0$40 ;
     if (stall_adv0) begin
-      \$2651  = \$40 [7:0];
+      \$2653  = \$40 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2652  = \sel_l1_s0$41 ;
+    \$2654  = \sel_l1_s0$41 ;
     if (stall_adv0) begin
-      \$2652  = \$43 [7:0];
+      \$2654  = \$43 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2653  = \sel_l1_s0$42 ;
+    \$2655  = \sel_l1_s0$42 ;
     if (stall_adv0) begin
-      \$2653  = \$46 [7:0];
+      \$2655  = \$46 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2654  = \sel_l1_s0$43 ;
+    \$2656  = \sel_l1_s0$43 ;
     if (stall_adv0) begin
-      \$2654  = \$49 [7:0];
+      \$2656  = \$49 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2655  = \sel_l1_s0$1498 ;
+    \$2657  = \sel_l1_s0$1694 ;
     if (stall_adv0) begin
-      \$2655  = i__payload[639:128];
+      \$2657  = i__payload[639:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2656  = \sel_l1_s0$1499 ;
+    \$2658  = \sel_l1_s0$1695 ;
     if (stall_adv0) begin
-      \$2656  = i__payload[640];
+      \$2658  = i__payload[640];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2657  = sel_l2_s0;
+    \$2659  = sel_l2_s0;
     if (stall_adv1) begin
-      \$2657  = { \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51  };
+      \$2659  = { \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2658  = \sel_l2_s0$1500 ;
+    \$2660  = \sel_l2_s0$1696 ;
     if (stall_adv1) begin
-      \$2658  = \sel_l1_s0$1498 ;
+      \$2660  = \sel_l1_s0$1694 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2659  = \sel_l2_s0$1501 ;
+    \$2661  = \sel_l2_s0$1697 ;
     if (stall_adv1) begin
-      \$2659  = \sel_l1_s0$1499 ;
+      \$2661  = \sel_l1_s0$1695 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2660  = \sel_l5_s0$482 ;
+    \$2662  = \sel_l5_s0$482 ;
     if (stall_adv2) begin
-      \$2660  = sel_cs2_0_0_0s;
+      \$2662  = sel_cs2_0_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2661  = sel_l5_s0;
+    \$2663  = sel_l5_s0;
     if (stall_adv2) begin
-      \$2661  = sel_cs2_0_0_0c;
+      \$2663  = sel_cs2_0_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2662  = \sel_l5_s0$339 ;
+    \$2664  = \sel_l5_s0$339 ;
     if (stall_adv2) begin
-      \$2662  = sel_cs2_0_1_0s;
+      \$2664  = sel_cs2_0_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2663  = \sel_l5_s0$340 ;
+    \$2665  = \sel_l5_s0$340 ;
     if (stall_adv2) begin
-      \$2663  = sel_cs0_0_0_4c;
+      \$2665  = sel_cs0_0_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2664  = \sel_l5_s0$418 ;
+    \$2666  = \sel_l5_s0$418 ;
     if (stall_adv2) begin
-      \$2664  = sel_cs2_0_1_0c;
+      \$2666  = sel_cs2_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2665  = \sel_l5_s0$419 ;
+    \$2667  = \sel_l5_s0$419 ;
     if (stall_adv2) begin
-      \$2665  = sel_cs1_0_1_0c;
+      \$2667  = sel_cs1_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2666  = \sel_l5_s0$483 ;
+    \$2668  = \sel_l5_s0$483 ;
     if (stall_adv2) begin
-      \$2666  = sel_cs2_1_0_0s;
+      \$2668  = sel_cs2_1_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2667  = \sel_l5_s0$343 ;
+    \$2669  = \sel_l5_s0$343 ;
     if (stall_adv2) begin
-      \$2667  = sel_cs2_1_0_0c;
+      \$2669  = sel_cs2_1_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2668  = \sel_l5_s0$344 ;
+    \$2670  = \sel_l5_s0$344 ;
     if (stall_adv2) begin
-      \$2668  = sel_cs2_1_1_0s;
+      \$2670  = sel_cs2_1_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2669  = \sel_l5_s0$345 ;
+    \$2671  = \sel_l5_s0$345 ;
     if (stall_adv2) begin
-      \$2669  = sel_cs0_1_0_4c;
+      \$2671  = sel_cs0_1_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2670  = \sel_l5_s0$422 ;
+    \$2672  = \sel_l5_s0$422 ;
     if (stall_adv2) begin
-      \$2670  = sel_cs2_1_1_0c;
+      \$2672  = sel_cs2_1_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2671  = \sel_l5_s0$423 ;
+    \$2673  = \sel_l5_s0$423 ;
     if (stall_adv2) begin
-      \$2671  = sel_cs1_1_1_0c;
+      \$2673  = sel_cs1_1_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2672  = \sel_l5_s0$484 ;
+    \$2674  = \sel_l5_s0$484 ;
     if (stall_adv2) begin
-      \$2672  = sel_cs2_2_0_0s;
+      \$2674  = sel_cs2_2_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2673  = \sel_l5_s0$348 ;
+    \$2675  = \sel_l5_s0$348 ;
     if (stall_adv2) begin
-      \$2673  = sel_cs2_2_0_0c;
+      \$2675  = sel_cs2_2_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2674  = \sel_l5_s0$349 ;
+    \$2676  = \sel_l5_s0$349 ;
     if (stall_adv2) begin
-      \$2674  = sel_cs2_2_1_0s;
+      \$2676  = sel_cs2_2_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2675  = \sel_l5_s0$350 ;
+    \$2677  = \sel_l5_s0$350 ;
     if (stall_adv2) begin
-      \$2675  = sel_cs0_2_0_4c;
+      \$2677  = sel_cs0_2_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2676  = \sel_l5_s0$426 ;
+    \$2678  = \sel_l5_s0$426 ;
     if (stall_adv2) begin
-      \$2676  = sel_cs2_2_1_0c;
+      \$2678  = sel_cs2_2_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2677  = \sel_l5_s0$427 ;
+    \$2679  = \sel_l5_s0$427 ;
     if (stall_adv2) begin
-      \$2677  = sel_cs1_2_1_0c;
+      \$2679  = sel_cs1_2_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2678  = \sel_l5_s0$485 ;
+    \$2680  = \sel_l5_s0$485 ;
     if (stall_adv2) begin
-      \$2678  = sel_cs2_3_0_0s;
+      \$2680  = sel_cs2_3_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2679  = \sel_l5_s0$353 ;
+    \$2681  = \sel_l5_s0$353 ;
     if (stall_adv2) begin
-      \$2679  = sel_cs2_3_0_0c;
+      \$2681  = sel_cs2_3_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2680  = \sel_l5_s0$354 ;
+    \$2682  = \sel_l5_s0$354 ;
     if (stall_adv2) begin
-      \$2680  = sel_cs2_3_1_0s;
+      \$2682  = sel_cs2_3_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2681  = \sel_l5_s0$355 ;
+    \$2683  = \sel_l5_s0$355 ;
     if (stall_adv2) begin
-      \$2681  = sel_cs0_3_0_4c;
+      \$2683  = sel_cs0_3_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2682  = \sel_l5_s0$430 ;
+    \$2684  = \sel_l5_s0$430 ;
     if (stall_adv2) begin
-      \$2682  = sel_cs2_3_1_0c;
+      \$2684  = sel_cs2_3_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2683  = \sel_l5_s0$431 ;
+    \$2685  = \sel_l5_s0$431 ;
     if (stall_adv2) begin
-      \$2683  = sel_cs1_3_1_0c;
+      \$2685  = sel_cs1_3_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2684  = \sel_l5_s0$486 ;
+    \$2686  = \sel_l5_s0$486 ;
     if (stall_adv2) begin
-      \$2684  = sel_cs2_4_0_0s;
+      \$2686  = sel_cs2_4_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2685  = \sel_l5_s0$358 ;
+    \$2687  = \sel_l5_s0$358 ;
     if (stall_adv2) begin
-      \$2685  = sel_cs2_4_0_0c;
+      \$2687  = sel_cs2_4_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2686  = \sel_l5_s0$359 ;
+    \$2688  = \sel_l5_s0$359 ;
     if (stall_adv2) begin
-      \$2686  = sel_cs2_4_1_0s;
+      \$2688  = sel_cs2_4_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2687  = \sel_l5_s0$360 ;
+    \$2689  = \sel_l5_s0$360 ;
     if (stall_adv2) begin
-      \$2687  = sel_cs0_4_0_4c;
+      \$2689  = sel_cs0_4_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2688  = \sel_l5_s0$434 ;
+    \$2690  = \sel_l5_s0$434 ;
     if (stall_adv2) begin
-      \$2688  = sel_cs2_4_1_0c;
+      \$2690  = sel_cs2_4_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2689  = \sel_l5_s0$435 ;
+    \$2691  = \sel_l5_s0$435 ;
     if (stall_adv2) begin
-      \$2689  = sel_cs1_4_1_0c;
+      \$2691  = sel_cs1_4_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2690  = \sel_l5_s0$487 ;
+    \$2692  = \sel_l5_s0$487 ;
     if (stall_adv2) begin
-      \$2690  = sel_cs2_5_0_0s;
+      \$2692  = sel_cs2_5_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2691  = \sel_l5_s0$363 ;
+    \$2693  = \sel_l5_s0$363 ;
     if (stall_adv2) begin
-      \$2691  = sel_cs2_5_0_0c;
+      \$2693  = sel_cs2_5_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2692  = \sel_l5_s0$364 ;
+    \$2694  = \sel_l5_s0$364 ;
     if (stall_adv2) begin
-      \$2692  = sel_cs2_5_1_0s;
+      \$2694  = sel_cs2_5_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2693  = \sel_l5_s0$365 ;
+    \$2695  = \sel_l5_s0$365 ;
     if (stall_adv2) begin
-      \$2693  = sel_cs0_5_0_4c;
+      \$2695  = sel_cs0_5_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2694  = \sel_l5_s0$438 ;
+    \$2696  = \sel_l5_s0$438 ;
     if (stall_adv2) begin
-      \$2694  = sel_cs2_5_1_0c;
+      \$2696  = sel_cs2_5_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2695  = \sel_l5_s0$439 ;
+    \$2697  = \sel_l5_s0$439 ;
     if (stall_adv2) begin
-      \$2695  = sel_cs1_5_1_0c;
+      \$2697  = sel_cs1_5_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2696  = \sel_l5_s0$488 ;
+    \$2698  = \sel_l5_s0$488 ;
     if (stall_adv2) begin
-      \$2696  = sel_cs2_6_0_0s;
+      \$2698  = sel_cs2_6_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2697  = \sel_l5_s0$368 ;
+    \$2699  = \sel_l5_s0$368 ;
     if (stall_adv2) begin
-      \$2697  = sel_cs2_6_0_0c;
+      \$2699  = sel_cs2_6_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2698  = \sel_l5_s0$369 ;
+    \$2700  = \sel_l5_s0$369 ;
     if (stall_adv2) begin
-      \$2698  = sel_cs2_6_1_0s;
+      \$2700  = sel_cs2_6_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2699  = \sel_l5_s0$370 ;
+    \$2701  = \sel_l5_s0$370 ;
     if (stall_adv2) begin
-      \$2699  = sel_cs0_6_0_4c;
+      \$2701  = sel_cs0_6_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2700  = \sel_l5_s0$442 ;
+    \$2702  = \sel_l5_s0$442 ;
     if (stall_adv2) begin
-      \$2700  = sel_cs2_6_1_0c;
+      \$2702  = sel_cs2_6_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2701  = \sel_l5_s0$443 ;
+    \$2703  = \sel_l5_s0$443 ;
     if (stall_adv2) begin
-      \$2701  = sel_cs1_6_1_0c;
+      \$2703  = sel_cs1_6_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2702  = \sel_l5_s0$489 ;
+    \$2704  = \sel_l5_s0$489 ;
     if (stall_adv2) begin
-      \$2702  = sel_cs2_7_0_0s;
+      \$2704  = sel_cs2_7_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2703  = \sel_l5_s0$373 ;
+    \$2705  = \sel_l5_s0$373 ;
     if (stall_adv2) begin
-      \$2703  = sel_cs2_7_0_0c;
+      \$2705  = sel_cs2_7_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2704  = \sel_l5_s0$374 ;
+    \$2706  = \sel_l5_s0$374 ;
     if (stall_adv2) begin
-      \$2704  = sel_cs2_7_1_0s;
+      \$2706  = sel_cs2_7_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2705  = \sel_l5_s0$375 ;
+    \$2707  = \sel_l5_s0$375 ;
     if (stall_adv2) begin
-      \$2705  = sel_cs0_7_0_4c;
+      \$2707  = sel_cs0_7_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2706  = \sel_l5_s0$446 ;
+    \$2708  = \sel_l5_s0$446 ;
     if (stall_adv2) begin
-      \$2706  = sel_cs2_7_1_0c;
+      \$2708  = sel_cs2_7_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2707  = \sel_l5_s0$447 ;
+    \$2709  = \sel_l5_s0$447 ;
     if (stall_adv2) begin
-      \$2707  = sel_cs1_7_1_0c;
+      \$2709  = sel_cs1_7_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2708  = \sel_l5_s0$490 ;
+    \$2710  = \sel_l5_s0$490 ;
     if (stall_adv2) begin
-      \$2708  = sel_cs2_8_0_0s;
+      \$2710  = sel_cs2_8_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2709  = \sel_l5_s0$378 ;
+    \$2711  = \sel_l5_s0$378 ;
     if (stall_adv2) begin
-      \$2709  = sel_cs2_8_0_0c;
+      \$2711  = sel_cs2_8_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2710  = \sel_l5_s0$379 ;
+    \$2712  = \sel_l5_s0$379 ;
     if (stall_adv2) begin
-      \$2710  = sel_cs2_8_1_0s;
+      \$2712  = sel_cs2_8_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2711  = \sel_l5_s0$380 ;
+    \$2713  = \sel_l5_s0$380 ;
     if (stall_adv2) begin
-      \$2711  = sel_cs0_8_0_4c;
+      \$2713  = sel_cs0_8_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2712  = \sel_l5_s0$450 ;
+    \$2714  = \sel_l5_s0$450 ;
     if (stall_adv2) begin
-      \$2712  = sel_cs2_8_1_0c;
+      \$2714  = sel_cs2_8_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2713  = \sel_l5_s0$451 ;
+    \$2715  = \sel_l5_s0$451 ;
     if (stall_adv2) begin
-      \$2713  = sel_cs1_8_1_0c;
+      \$2715  = sel_cs1_8_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2714  = \sel_l5_s0$491 ;
+    \$2716  = \sel_l5_s0$491 ;
     if (stall_adv2) begin
-      \$2714  = sel_cs2_9_0_0s;
+      \$2716  = sel_cs2_9_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2715  = \sel_l5_s0$383 ;
+    \$2717  = \sel_l5_s0$383 ;
     if (stall_adv2) begin
-      \$2715  = sel_cs2_9_0_0c;
+      \$2717  = sel_cs2_9_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2716  = \sel_l5_s0$384 ;
+    \$2718  = \sel_l5_s0$384 ;
     if (stall_adv2) begin
-      \$2716  = sel_cs2_9_1_0s;
+      \$2718  = sel_cs2_9_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2717  = \sel_l5_s0$385 ;
+    \$2719  = \sel_l5_s0$385 ;
     if (stall_adv2) begin
-      \$2717  = sel_cs0_9_0_4c;
+      \$2719  = sel_cs0_9_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2718  = \sel_l5_s0$454 ;
+    \$2720  = \sel_l5_s0$454 ;
     if (stall_adv2) begin
-      \$2718  = sel_cs2_9_1_0c;
+      \$2720  = sel_cs2_9_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2719  = \sel_l5_s0$455 ;
+    \$2721  = \sel_l5_s0$455 ;
     if (stall_adv2) begin
-      \$2719  = sel_cs1_9_1_0c;
+      \$2721  = sel_cs1_9_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2720  = \sel_l5_s0$492 ;
+    \$2722  = \sel_l5_s0$492 ;
     if (stall_adv2) begin
-      \$2720  = sel_cs2_10_0_0s;
+      \$2722  = sel_cs2_10_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2721  = \sel_l5_s0$388 ;
+    \$2723  = \sel_l5_s0$388 ;
     if (stall_adv2) begin
-      \$2721  = sel_cs2_10_0_0c;
+      \$2723  = sel_cs2_10_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2722  = \sel_l5_s0$389 ;
+    \$2724  = \sel_l5_s0$389 ;
     if (stall_adv2) begin
-      \$2722  = sel_cs2_10_1_0s;
+      \$2724  = sel_cs2_10_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2723  = \sel_l5_s0$390 ;
+    \$2725  = \sel_l5_s0$390 ;
     if (stall_adv2) begin
-      \$2723  = sel_cs0_10_0_4c;
+      \$2725  = sel_cs0_10_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2724  = \sel_l5_s0$458 ;
+    \$2726  = \sel_l5_s0$458 ;
     if (stall_adv2) begin
-      \$2724  = sel_cs2_10_1_0c;
+      \$2726  = sel_cs2_10_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2725  = \sel_l5_s0$459 ;
+    \$2727  = \sel_l5_s0$459 ;
     if (stall_adv2) begin
-      \$2725  = sel_cs1_10_1_0c;
+      \$2727  = sel_cs1_10_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2726  = \sel_l5_s0$493 ;
+    \$2728  = \sel_l5_s0$493 ;
     if (stall_adv2) begin
-      \$2726  = sel_cs2_11_0_0s;
+      \$2728  = sel_cs2_11_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2727  = \sel_l5_s0$393 ;
+    \$2729  = \sel_l5_s0$393 ;
     if (stall_adv2) begin
-      \$2727  = sel_cs2_11_0_0c;
+      \$2729  = sel_cs2_11_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2728  = \sel_l5_s0$394 ;
+    \$2730  = \sel_l5_s0$394 ;
     if (stall_adv2) begin
-      \$2728  = sel_cs2_11_1_0s;
+      \$2730  = sel_cs2_11_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2729  = \sel_l5_s0$395 ;
+    \$2731  = \sel_l5_s0$395 ;
     if (stall_adv2) begin
-      \$2729  = sel_cs0_11_0_4c;
+      \$2731  = sel_cs0_11_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2730  = \sel_l5_s0$462 ;
+    \$2732  = \sel_l5_s0$462 ;
     if (stall_adv2) begin
-      \$2730  = sel_cs2_11_1_0c;
+      \$2732  = sel_cs2_11_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2731  = \sel_l5_s0$463 ;
+    \$2733  = \sel_l5_s0$463 ;
     if (stall_adv2) begin
-      \$2731  = sel_cs1_11_1_0c;
+      \$2733  = sel_cs1_11_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2732  = \sel_l5_s0$494 ;
+    \$2734  = \sel_l5_s0$494 ;
     if (stall_adv2) begin
-      \$2732  = sel_cs2_12_0_0s;
+      \$2734  = sel_cs2_12_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2733  = \sel_l5_s0$398 ;
+    \$2735  = \sel_l5_s0$398 ;
     if (stall_adv2) begin
-      \$2733  = sel_cs2_12_0_0c;
+      \$2735  = sel_cs2_12_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2734  = \sel_l5_s0$399 ;
+    \$2736  = \sel_l5_s0$399 ;
     if (stall_adv2) begin
-      \$2734  = sel_cs2_12_1_0s;
+      \$2736  = sel_cs2_12_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2735  = \sel_l5_s0$400 ;
+    \$2737  = \sel_l5_s0$400 ;
     if (stall_adv2) begin
-      \$2735  = sel_cs0_12_0_4c;
+      \$2737  = sel_cs0_12_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2736  = \sel_l5_s0$466 ;
+    \$2738  = \sel_l5_s0$466 ;
     if (stall_adv2) begin
-      \$2736  = sel_cs2_12_1_0c;
+      \$2738  = sel_cs2_12_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2737  = \sel_l5_s0$467 ;
+    \$2739  = \sel_l5_s0$467 ;
     if (stall_adv2) begin
-      \$2737  = sel_cs1_12_1_0c;
+      \$2739  = sel_cs1_12_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2738  = \sel_l5_s0$495 ;
+    \$2740  = \sel_l5_s0$495 ;
     if (stall_adv2) begin
-      \$2738  = sel_cs2_13_0_0s;
+      \$2740  = sel_cs2_13_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2739  = \sel_l5_s0$403 ;
+    \$2741  = \sel_l5_s0$403 ;
     if (stall_adv2) begin
-      \$2739  = sel_cs2_13_0_0c;
+      \$2741  = sel_cs2_13_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2740  = \sel_l5_s0$404 ;
+    \$2742  = \sel_l5_s0$404 ;
     if (stall_adv2) begin
-      \$2740  = sel_cs2_13_1_0s;
+      \$2742  = sel_cs2_13_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2741  = \sel_l5_s0$405 ;
+    \$2743  = \sel_l5_s0$405 ;
     if (stall_adv2) begin
-      \$2741  = sel_cs0_13_0_4c;
+      \$2743  = sel_cs0_13_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2742  = \sel_l5_s0$470 ;
+    \$2744  = \sel_l5_s0$470 ;
     if (stall_adv2) begin
-      \$2742  = sel_cs2_13_1_0c;
+      \$2744  = sel_cs2_13_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2743  = \sel_l5_s0$471 ;
+    \$2745  = \sel_l5_s0$471 ;
     if (stall_adv2) begin
-      \$2743  = sel_cs1_13_1_0c;
+      \$2745  = sel_cs1_13_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2744  = \sel_l5_s0$496 ;
+    \$2746  = \sel_l5_s0$496 ;
     if (stall_adv2) begin
-      \$2744  = sel_cs2_14_0_0s;
+      \$2746  = sel_cs2_14_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2745  = \sel_l5_s0$408 ;
+    \$2747  = \sel_l5_s0$408 ;
     if (stall_adv2) begin
-      \$2745  = sel_cs2_14_0_0c;
+      \$2747  = sel_cs2_14_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2746  = \sel_l5_s0$409 ;
+    \$2748  = \sel_l5_s0$409 ;
     if (stall_adv2) begin
-      \$2746  = sel_cs2_14_1_0s;
+      \$2748  = sel_cs2_14_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2747  = \sel_l5_s0$410 ;
+    \$2749  = \sel_l5_s0$410 ;
     if (stall_adv2) begin
-      \$2747  = sel_cs0_14_0_4c;
+      \$2749  = sel_cs0_14_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2748  = \sel_l5_s0$474 ;
+    \$2750  = \sel_l5_s0$474 ;
     if (stall_adv2) begin
-      \$2748  = sel_cs2_14_1_0c;
+      \$2750  = sel_cs2_14_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2749  = \sel_l5_s0$475 ;
+    \$2751  = \sel_l5_s0$475 ;
     if (stall_adv2) begin
-      \$2749  = sel_cs1_14_1_0c;
+      \$2751  = sel_cs1_14_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2750  = \sel_l5_s0$497 ;
+    \$2752  = \sel_l5_s0$497 ;
     if (stall_adv2) begin
-      \$2750  = sel_cs2_15_0_0s;
+      \$2752  = sel_cs2_15_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2751  = \sel_l5_s0$413 ;
+    \$2753  = \sel_l5_s0$413 ;
     if (stall_adv2) begin
-      \$2751  = sel_cs2_15_0_0c;
+      \$2753  = sel_cs2_15_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2752  = \sel_l5_s0$414 ;
+    \$2754  = \sel_l5_s0$414 ;
     if (stall_adv2) begin
-      \$2752  = sel_cs2_15_1_0s;
+      \$2754  = sel_cs2_15_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2753  = \sel_l5_s0$415 ;
+    \$2755  = \sel_l5_s0$415 ;
     if (stall_adv2) begin
-      \$2753  = sel_cs0_15_0_4c;
+      \$2755  = sel_cs0_15_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2754  = \sel_l5_s0$478 ;
+    \$2756  = \sel_l5_s0$478 ;
     if (stall_adv2) begin
-      \$2754  = sel_cs2_15_1_0c;
+      \$2756  = sel_cs2_15_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2755  = \sel_l5_s0$479 ;
+    \$2757  = \sel_l5_s0$479 ;
     if (stall_adv2) begin
-      \$2755  = sel_cs1_15_1_0c;
+      \$2757  = sel_cs1_15_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2756  = \sel_l5_s0$1502 ;
+    \$2758  = \sel_l5_s0$1698 ;
     if (stall_adv2) begin
-      \$2756  = \sel_l2_s0$1500 ;
+      \$2758  = \sel_l2_s0$1696 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2757  = \sel_l5_s0$1503 ;
+    \$2759  = \sel_l5_s0$1699 ;
     if (stall_adv2) begin
-      \$2757  = \sel_l2_s0$1501 ;
+      \$2759  = \sel_l2_s0$1697 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2758  = \sel_l10_s0$719 ;
+    \$2760  = \sel_l10_s0$719 ;
     if (stall_adv3) begin
-      \$2758  = { \$1428 , \$1427 , \$1426 , \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413  };
+      \$2760  = { \$1428 , \$1427 , \$1426 , \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2759  = \sel_l10_s0$720 ;
+    \$2761  = \sel_l10_s0$720 ;
     if (stall_adv3) begin
-      \$2759  = \$1413 ;
+      \$2761  = \$1413 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2760  = \sel_l10_s0$721 ;
+    \$2762  = \sel_l10_s0$721 ;
     if (stall_adv3) begin
-      \$2760  = { sel_p0_1_0_c, sel_p0_1_0_s };
+      \$2762  = { sel_p0_1_0_c, sel_p0_1_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2761  = \sel_l10_s0$722 ;
+    \$2763  = \sel_l10_s0$722 ;
     if (stall_adv3) begin
-      \$2761  = { sel_p1_2_1_s, sel_p1_2_0_s };
+      \$2763  = { sel_p1_2_1_s, sel_p1_2_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2762  = \sel_l10_s0$578 ;
+    \$2764  = \sel_l10_s0$578 ;
     if (stall_adv3) begin
-      \$2762  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+      \$2764  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2763  = sel_l10_s0;
+    \$2765  = sel_l10_s0;
     if (stall_adv3) begin
-      \$2763  = \$1417 ;
+      \$2765  = \$1417 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2764  = \sel_l10_s0$586 ;
+    \$2766  = \sel_l10_s0$586 ;
     if (stall_adv3) begin
-      \$2764  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
+      \$2766  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2765  = \sel_l10_s0$594 ;
+    \$2767  = \sel_l10_s0$594 ;
     if (stall_adv3) begin
-      \$2765  = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
+      \$2767  = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2766  = \sel_l10_s0$602 ;
+    \$2768  = \sel_l10_s0$602 ;
     if (stall_adv3) begin
-      \$2766  = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
+      \$2768  = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2767  = \sel_l10_s0$643 ;
+    \$2769  = \sel_l10_s0$643 ;
     if (stall_adv3) begin
-      \$2767  = \$1421 ;
+      \$2769  = \$1421 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2768  = \sel_l10_s0$653 ;
+    \$2770  = \sel_l10_s0$653 ;
     if (stall_adv3) begin
-      \$2768  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
+      \$2770  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2769  = \sel_l10_s0$663 ;
+    \$2771  = \sel_l10_s0$663 ;
     if (stall_adv3) begin
-      \$2769  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
+      \$2771  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2770  = \sel_l10_s0$613 ;
+    \$2772  = \sel_l10_s0$613 ;
     if (stall_adv3) begin
-      \$2770  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
+      \$2772  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2771  = \sel_l10_s0$612 ;
+    \$2773  = \sel_l10_s0$612 ;
     if (stall_adv3) begin
-      \$2771  = \$1425 ;
+      \$2773  = \$1425 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2772  = \sel_l10_s0$623 ;
+    \$2774  = \sel_l10_s0$623 ;
     if (stall_adv3) begin
-      \$2772  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
+      \$2774  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2773  = \sel_l10_s0$633 ;
+    \$2775  = \sel_l10_s0$633 ;
     if (stall_adv3) begin
-      \$2773  = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
+      \$2775  = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2774  = \sel_l10_s0$1504 ;
+    \$2776  = \sel_l10_s0$1700 ;
     if (stall_adv3) begin
-      \$2774  = \sel_l5_s0$1502 ;
+      \$2776  = \sel_l5_s0$1698 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2775  = \sel_l10_s0$1505 ;
+    \$2777  = \sel_l10_s0$1701 ;
     if (stall_adv3) begin
-      \$2775  = \sel_l5_s0$1503 ;
+      \$2777  = \sel_l5_s0$1699 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2776  = wr__addr;
+    \$2778  = wr__addr;
     if (stall_adv4) begin
-      \$2776  = \$2607 [3:0];
+      \$2778  = \$2599 [3:0];
     end
     if (rst) begin
-      \$2776  = 4'h0;
+      \$2778  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2777  = rd__addr;
+    \$2779  = rd__addr;
     if (stall_adv4) begin
-      \$2777  = \$2608 [3:0];
+      \$2779  = \$2600 [3:0];
     end
     if (rst) begin
-      \$2777  = 4'hc;
+      \$2779  = 4'hc;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2778  = \sel_l13_s0$1506 ;
+    \$2780  = \sel_l13_s0$1702 ;
     if (stall_adv5) begin
-      \$2778  = \sel_l10_s0$719 ;
+      \$2780  = \sel_l10_s0$719 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2779  = \sel_l13_s0$734 ;
+    \$2781  = \sel_l13_s0$734 ;
     if (stall_adv5) begin
-      \$2779  = { \$1626 , \$1624 , \$1622 , \$1620 , \$1618 , \$1616 , \$1614 , \$1612 , \sel_l10_s0$719 [0] };
+      \$2781  = { \$1626 , \$1624 , \$1622 , \$1620 , \$1618 , \$1616 , \$1614 , \$1612 , \sel_l10_s0$719 [0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2780  = \sel_l13_s0$747 ;
+    \$2782  = \sel_l13_s0$747 ;
     if (stall_adv5) begin
-      \$2780  = { \$1644 , \$1642 , \$1640 , \$1638 , \$1636 , \$1634 , \$1632 , \$1630 , \$1628  };
+      \$2782  = { \$1644 , \$1642 , \$1640 , \$1638 , \$1636 , \$1634 , \$1632 , \$1630 , \$1628  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2781  = \sel_l13_s0$753 ;
+    \$2783  = \sel_l13_s0$753 ;
     if (stall_adv5) begin
-      \$2781  = { \$1662 , \$1660 , \$1658 , \$1656 , \$1654 , \$1652 , \$1650 , \$1648 , \$1646  };
+      \$2783  = { \$1662 , \$1660 , \$1658 , \$1656 , \$1654 , \$1652 , \$1650 , \$1648 , \$1646  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2782  = \sel_l13_s0$759 ;
+    \$2784  = \sel_l13_s0$759 ;
     if (stall_adv5) begin
-      \$2782  = { \$1680 , \$1678 , \$1676 , \$1674 , \$1672 , \$1670 , \$1668 , \$1666 , \$1664  };
+      \$2784  = { \$1680 , \$1678 , \$1676 , \$1674 , \$1672 , \$1670 , \$1668 , \$1666 , \$1664  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2783  = \sel_l13_s0$765 ;
+    \$2785  = \sel_l13_s0$765 ;
     if (stall_adv5) begin
-      \$2783  = { \$1698 , \$1696 , \$1694 , \$1692 , \$1690 , \$1688 , \$1686 , \$1684 , \$1682  };
+      \$2785  = { \$1698 , \$1696 , \$1694 , \$1692 , \$1690 , \$1688 , \$1686 , \$1684 , \$1682  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2784  = \sel_l13_s0$771 ;
+    \$2786  = \sel_l13_s0$771 ;
     if (stall_adv5) begin
-      \$2784  = { \$1716 , \$1714 , \$1712 , \$1710 , \$1708 , \$1706 , \$1704 , \$1702 , \$1700  };
+      \$2786  = { \$1716 , \$1714 , \$1712 , \$1710 , \$1708 , \$1706 , \$1704 , \$1702 , \$1700  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2785  = \sel_l13_s0$777 ;
+    \$2787  = \sel_l13_s0$777 ;
     if (stall_adv5) begin
-      \$2785  = { \$1734 , \$1732 , \$1730 , \$1728 , \$1726 , \$1724 , \$1722 , \$1720 , \$1718  };
+      \$2787  = { \$1734 , \$1732 , \$1730 , \$1728 , \$1726 , \$1724 , \$1722 , \$1720 , \$1718  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2786  = \sel_l13_s0$783 ;
+    \$2788  = \sel_l13_s0$783 ;
     if (stall_adv5) begin
-      \$2786  = { \$1752 , \$1750 , \$1748 , \$1746 , \$1744 , \$1742 , \$1740 , \$1738 , \$1736  };
+      \$2788  = { \$1752 , \$1750 , \$1748 , \$1746 , \$1744 , \$1742 , \$1740 , \$1738 , \$1736  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2787  = sel_l13_s0;
+    \$2789  = sel_l13_s0;
     if (stall_adv5) begin
-      \$2787  = sel_dl1_r0_q[7:0];
+      \$2789  = sel_dl1_r0_q[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2788  = \sel_l13_s0$735 ;
+    \$2790  = \sel_l13_s0$735 ;
     if (stall_adv5) begin
-      \$2788  = sel_dl1_r0_q[15:8];
+      \$2790  = sel_dl1_r0_q[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2789  = \sel_l13_s0$736 ;
+    \$2791  = \sel_l13_s0$736 ;
     if (stall_adv5) begin
-      \$2789  = sel_dl1_r0_q[23:16];
+      \$2791  = sel_dl1_r0_q[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2790  = \sel_l13_s0$738 ;
+    \$2792  = \sel_l13_s0$738 ;
     if (stall_adv5) begin
-      \$2790  = sel_dl1_r0_q[31:24];
+      \$2792  = sel_dl1_r0_q[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2791  = \sel_l13_s0$739 ;
+    \$2793  = \sel_l13_s0$739 ;
     if (stall_adv5) begin
-      \$2791  = sel_dl1_r0_q[39:32];
+      \$2793  = sel_dl1_r0_q[39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2792  = \sel_l13_s0$740 ;
+    \$2794  = \sel_l13_s0$740 ;
     if (stall_adv5) begin
-      \$2792  = sel_dl1_r0_q[47:40];
+      \$2794  = sel_dl1_r0_q[47:40];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2793  = \sel_l13_s0$742 ;
+    \$2795  = \sel_l13_s0$742 ;
     if (stall_adv5) begin
-      \$2793  = sel_dl1_r0_q[55:48];
+      \$2795  = sel_dl1_r0_q[55:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2794  = \sel_l13_s0$743 ;
+    \$2796  = \sel_l13_s0$743 ;
     if (stall_adv5) begin
-      \$2794  = sel_dl1_r0_q[63:56];
+      \$2796  = sel_dl1_r0_q[63:56];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2795  = \sel_l13_s0$744 ;
+    \$2797  = \sel_l13_s0$744 ;
     if (stall_adv5) begin
-      \$2795  = sel_dl1_r0_q[71:64];
+      \$2797  = sel_dl1_r0_q[71:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2796  = \sel_l13_s0$750 ;
+    \$2798  = \sel_l13_s0$750 ;
     if (stall_adv5) begin
-      \$2796  = sel_dl1_r0_q[79:72];
+      \$2798  = sel_dl1_r0_q[79:72];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2797  = \sel_l13_s0$756 ;
+    \$2799  = \sel_l13_s0$756 ;
     if (stall_adv5) begin
-      \$2797  = sel_dl1_r0_q[87:80];
+      \$2799  = sel_dl1_r0_q[87:80];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2798  = \sel_l13_s0$762 ;
+    \$2800  = \sel_l13_s0$762 ;
     if (stall_adv5) begin
-      \$2798  = sel_dl1_r0_q[95:88];
+      \$2800  = sel_dl1_r0_q[95:88];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2799  = \sel_l13_s0$768 ;
+    \$2801  = \sel_l13_s0$768 ;
     if (stall_adv5) begin
-      \$2799  = sel_dl1_r0_q[103:96];
+      \$2801  = sel_dl1_r0_q[103:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2800  = \sel_l13_s0$774 ;
+    \$2802  = \sel_l13_s0$774 ;
     if (stall_adv5) begin
-      \$2800  = sel_dl1_r0_q[111:104];
+      \$2802  = sel_dl1_r0_q[111:104];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2801  = \sel_l13_s0$780 ;
+    \$2803  = \sel_l13_s0$780 ;
     if (stall_adv5) begin
-      \$2801  = sel_dl1_r0_q[119:112];
+      \$2803  = sel_dl1_r0_q[119:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2802  = \sel_l13_s0$786 ;
+    \$2804  = \sel_l13_s0$786 ;
     if (stall_adv5) begin
-      \$2802  = sel_dl1_r0_q[127:120];
+      \$2804  = sel_dl1_r0_q[127:120];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2803  = \sel_l13_s0$1507 ;
+    \$2805  = \sel_l13_s0$1703 ;
     if (stall_adv5) begin
-      \$2803  = \sel_l10_s0$1504 ;
+      \$2805  = \sel_l10_s0$1700 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2804  = \sel_l13_s0$1508 ;
+    \$2806  = \sel_l13_s0$1704 ;
     if (stall_adv5) begin
-      \$2804  = \sel_l10_s0$1505 ;
+      \$2806  = \sel_l10_s0$1701 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2805  = \sel_l15_s0$1509 ;
+    \$2807  = \sel_l15_s0$1705 ;
     if (stall_adv6) begin
-      \$2805  = \sel_l13_s0$1506 ;
+      \$2807  = \sel_l13_s0$1702 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2806  = \sel_l15_s0$1510 ;
+    \$2808  = \sel_l15_s0$1706 ;
     if (stall_adv6) begin
-      \$2806  = sel_val0;
+      \$2808  = sel_val0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2807  = \sel_l15_s0$1511 ;
+    \$2809  = \sel_l15_s0$1707 ;
     if (stall_adv6) begin
-      \$2807  = sel_val1;
+      \$2809  = sel_val1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2808  = \sel_l15_s0$1512 ;
+    \$2810  = \sel_l15_s0$1708 ;
     if (stall_adv6) begin
-      \$2808  = sel_val2;
+      \$2810  = sel_val2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2809  = \sel_l15_s0$1513 ;
+    \$2811  = \sel_l15_s0$1709 ;
     if (stall_adv6) begin
-      \$2809  = sel_val3;
+      \$2811  = sel_val3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2810  = \sel_l15_s0$1514 ;
+    \$2812  = \sel_l15_s0$1710 ;
     if (stall_adv6) begin
-      \$2810  = sel_val4;
+      \$2812  = sel_val4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2811  = \sel_l15_s0$1515 ;
+    \$2813  = \sel_l15_s0$1711 ;
     if (stall_adv6) begin
-      \$2811  = sel_val5;
+      \$2813  = sel_val5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2812  = \sel_l15_s0$1516 ;
+    \$2814  = \sel_l15_s0$1712 ;
     if (stall_adv6) begin
-      \$2812  = sel_val6;
+      \$2814  = sel_val6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2813  = \sel_l15_s0$1517 ;
+    \$2815  = \sel_l15_s0$1713 ;
     if (stall_adv6) begin
-      \$2813  = sel_val7;
+      \$2815  = sel_val7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2814  = sel_l15_s0;
+    \$2816  = sel_l15_s0;
     if (stall_adv6) begin
-      \$2814  = { \sel_l13_s0$734 [8], \$1774 , \$1771 , \$1768  };
+      \$2816  = { \sel_l13_s0$734 [8], \$1774 , \$1771 , \$1768  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2815  = \sel_l15_s0$802 ;
+    \$2817  = \sel_l15_s0$802 ;
     if (stall_adv6) begin
-      \$2815  = { \$1797 , \$1796 , \$1793 , \$1790  };
+      \$2817  = { \$1797 , \$1796 , \$1793 , \$1790  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2816  = \sel_l15_s0$805 ;
+    \$2818  = \sel_l15_s0$805 ;
     if (stall_adv6) begin
-      \$2816  = { \$1821 , \$1819 , \$1816 , \$1812  };
+      \$2818  = { \$1821 , \$1819 , \$1816 , \$1812  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2817  = \sel_l15_s0$808 ;
+    \$2819  = \sel_l15_s0$808 ;
     if (stall_adv6) begin
-      \$2817  = { \$1847 , \$1844 , \$1841 , \$1837  };
+      \$2819  = { \$1847 , \$1844 , \$1841 , \$1837  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2818  = \sel_l15_s0$811 ;
+    \$2820  = \sel_l15_s0$811 ;
     if (stall_adv6) begin
-      \$2818  = { \$1873 , \$1869 , \$1865 , \$1862  };
+      \$2820  = { \$1873 , \$1869 , \$1865 , \$1862  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2819  = \sel_l15_s0$814 ;
+    \$2821  = \sel_l15_s0$814 ;
     if (stall_adv6) begin
-      \$2819  = { \$1901 , \$1896 , \$1892 , \$1889  };
+      \$2821  = { \$1901 , \$1896 , \$1892 , \$1889  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2820  = \sel_l15_s0$817 ;
+    \$2822  = \sel_l15_s0$817 ;
     if (stall_adv6) begin
-      \$2820  = { \$1930 , \$1924 , \$1920 , \$1916  };
+      \$2822  = { \$1930 , \$1924 , \$1920 , \$1916  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2821  = \sel_l15_s0$820 ;
+    \$2823  = \sel_l15_s0$820 ;
     if (stall_adv6) begin
-      \$2821  = { \$1961 , \$1954 , \$1950 , \$1946  };
+      \$2823  = { \$1961 , \$1954 , \$1950 , \$1946  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2822  = \sel_l15_s0$1518 ;
+    \$2824  = \sel_l15_s0$1714 ;
     if (stall_adv6) begin
-      \$2822  = \sel_l13_s0$1507 ;
+      \$2824  = \sel_l13_s0$1703 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2823  = \sel_l15_s0$1519 ;
+    \$2825  = \sel_l15_s0$1715 ;
     if (stall_adv6) begin
-      \$2823  = \sel_l13_s0$1508 ;
+      \$2825  = \sel_l13_s0$1704 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2824  = sel_valid_s0;
+    \$2826  = sel_valid_s0;
     if (i__ready) begin
-      \$2824  = i__valid;
-    end
-    if (rst) begin
-      \$2824  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2825  = sel_valid_s1;
-    if (i__ready) begin
-      \$2825  = sel_valid_s0;
-    end
-    if (rst) begin
-      \$2825  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2826  = sel_valid_s2;
-    if (i__ready) begin
-      \$2826  = sel_valid_s1;
+      \$2826  = i__valid;
     end
     if (rst) begin
       \$2826  = 1'h0;
@@ -11204,9 +12048,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2827  = sel_valid_s3;
+    \$2827  = sel_valid_s1;
     if (i__ready) begin
-      \$2827  = sel_valid_s2;
+      \$2827  = sel_valid_s0;
     end
     if (rst) begin
       \$2827  = 1'h0;
@@ -11214,9 +12058,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2828  = sel_valid_s4;
+    \$2828  = sel_valid_s2;
     if (i__ready) begin
-      \$2828  = sel_valid_s3;
+      \$2828  = sel_valid_s1;
     end
     if (rst) begin
       \$2828  = 1'h0;
@@ -11224,9 +12068,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2829  = sel_valid_s5;
+    \$2829  = sel_valid_s3;
     if (i__ready) begin
-      \$2829  = sel_valid_s4;
+      \$2829  = sel_valid_s2;
     end
     if (rst) begin
       \$2829  = 1'h0;
@@ -11234,2590 +12078,4120 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2830  = \mac_wmux0_s0$844 ;
-    if (stall_adv7) begin
-      \$2830  = mac_wmux_keep0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2831  = mac_wmux0_s0;
-    if (stall_adv7) begin
-      \$2831  = mac_wmux_keep1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2832  = \mac_wmux0_s0$860 ;
-    if (stall_adv7) begin
-      \$2832  = mac_wmux_keep2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2833  = \mac_wmux0_s0$873 ;
-    if (stall_adv7) begin
-      \$2833  = mac_wmux_keep3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2834  = \mac_wmux0_s0$886 ;
-    if (stall_adv7) begin
-      \$2834  = mac_wmux_keep4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2835  = \mac_wmux0_s0$899 ;
-    if (stall_adv7) begin
-      \$2835  = mac_wmux_keep5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2836  = \mac_wmux0_s0$912 ;
-    if (stall_adv7) begin
-      \$2836  = mac_wmux_keep6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2837  = \mac_wmux0_s0$925 ;
-    if (stall_adv7) begin
-      \$2837  = mac_wmux_keep7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2838  = \mac_wmux0_s0$938 ;
-    if (stall_adv7) begin
-      \$2838  = mac_wmux_keep8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2839  = \mac_wmux0_s0$951 ;
-    if (stall_adv7) begin
-      \$2839  = mac_wmux_keep9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2840  = \mac_wmux0_s0$964 ;
-    if (stall_adv7) begin
-      \$2840  = mac_wmux_keep10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2841  = \mac_wmux0_s0$977 ;
-    if (stall_adv7) begin
-      \$2841  = mac_wmux_keep11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2842  = \mac_wmux0_s0$990 ;
-    if (stall_adv7) begin
-      \$2842  = mac_wmux_keep12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2843  = \mac_wmux0_s0$1003 ;
-    if (stall_adv7) begin
-      \$2843  = mac_wmux_keep13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2844  = \mac_wmux0_s0$1016 ;
-    if (stall_adv7) begin
-      \$2844  = mac_wmux_keep14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2845  = \mac_wmux0_s0$1029 ;
-    if (stall_adv7) begin
-      \$2845  = mac_wmux_keep15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2846  = \mac_wmux0_s0$845 ;
-    if (stall_adv7) begin
-      \$2846  = mac_wmux_drop0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2847  = \mac_wmux0_s0$842 ;
-    if (stall_adv7) begin
-      \$2847  = mac_wmux_drop1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2848  = \mac_wmux0_s0$861 ;
-    if (stall_adv7) begin
-      \$2848  = mac_wmux_drop2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2849  = \mac_wmux0_s0$874 ;
-    if (stall_adv7) begin
-      \$2849  = mac_wmux_drop3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2850  = \mac_wmux0_s0$887 ;
-    if (stall_adv7) begin
-      \$2850  = mac_wmux_drop4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2851  = \mac_wmux0_s0$900 ;
-    if (stall_adv7) begin
-      \$2851  = mac_wmux_drop5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2852  = \mac_wmux0_s0$913 ;
-    if (stall_adv7) begin
-      \$2852  = mac_wmux_drop6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2853  = \mac_wmux0_s0$926 ;
-    if (stall_adv7) begin
-      \$2853  = mac_wmux_drop7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2854  = \mac_wmux0_s0$939 ;
-    if (stall_adv7) begin
-      \$2854  = mac_wmux_drop8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2855  = \mac_wmux0_s0$952 ;
-    if (stall_adv7) begin
-      \$2855  = mac_wmux_drop9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2856  = \mac_wmux0_s0$965 ;
-    if (stall_adv7) begin
-      \$2856  = mac_wmux_drop10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2857  = \mac_wmux0_s0$978 ;
-    if (stall_adv7) begin
-      \$2857  = mac_wmux_drop11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2858  = \mac_wmux0_s0$991 ;
-    if (stall_adv7) begin
-      \$2858  = mac_wmux_drop12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2859  = \mac_wmux0_s0$1004 ;
-    if (stall_adv7) begin
-      \$2859  = mac_wmux_drop13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2860  = \mac_wmux0_s0$1017 ;
-    if (stall_adv7) begin
-      \$2860  = mac_wmux_drop14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2861  = \mac_wmux0_s0$1030 ;
-    if (stall_adv7) begin
-      \$2861  = mac_wmux_drop15;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2862  = \mac_wmux0_s0$848 ;
-    if (stall_adv7) begin
-      \$2862  = \sel_l15_s0$1518 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2863  = \mac_wmux0_s0$851 ;
-    if (stall_adv7) begin
-      \$2863  = \sel_l15_s0$1518 [135:128];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2864  = \mac_wmux0_s0$854 ;
-    if (stall_adv7) begin
-      \$2864  = \sel_l15_s0$1518 [263:256];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2865  = \mac_wmux0_s0$857 ;
-    if (stall_adv7) begin
-      \$2865  = \sel_l15_s0$1518 [391:384];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2866  = \mac_wmux0_s0$849 ;
-    if (stall_adv7) begin
-      \$2866  = \sel_l15_s0$1518 [15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2867  = \mac_wmux0_s0$852 ;
-    if (stall_adv7) begin
-      \$2867  = \sel_l15_s0$1518 [143:136];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2868  = \mac_wmux0_s0$855 ;
-    if (stall_adv7) begin
-      \$2868  = \sel_l15_s0$1518 [271:264];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2869  = \mac_wmux0_s0$858 ;
-    if (stall_adv7) begin
-      \$2869  = \sel_l15_s0$1518 [399:392];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2870  = \mac_wmux0_s0$865 ;
-    if (stall_adv7) begin
-      \$2870  = \sel_l15_s0$1518 [23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2871  = \mac_wmux0_s0$867 ;
-    if (stall_adv7) begin
-      \$2871  = \sel_l15_s0$1518 [151:144];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2872  = \mac_wmux0_s0$869 ;
-    if (stall_adv7) begin
-      \$2872  = \sel_l15_s0$1518 [279:272];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2873  = \mac_wmux0_s0$871 ;
-    if (stall_adv7) begin
-      \$2873  = \sel_l15_s0$1518 [407:400];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2874  = \mac_wmux0_s0$878 ;
-    if (stall_adv7) begin
-      \$2874  = \sel_l15_s0$1518 [31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2875  = \mac_wmux0_s0$880 ;
-    if (stall_adv7) begin
-      \$2875  = \sel_l15_s0$1518 [159:152];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2876  = \mac_wmux0_s0$882 ;
-    if (stall_adv7) begin
-      \$2876  = \sel_l15_s0$1518 [287:280];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2877  = \mac_wmux0_s0$884 ;
-    if (stall_adv7) begin
-      \$2877  = \sel_l15_s0$1518 [415:408];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2878  = \mac_wmux0_s0$891 ;
-    if (stall_adv7) begin
-      \$2878  = \sel_l15_s0$1518 [39:32];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2879  = \mac_wmux0_s0$893 ;
-    if (stall_adv7) begin
-      \$2879  = \sel_l15_s0$1518 [167:160];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2880  = \mac_wmux0_s0$895 ;
-    if (stall_adv7) begin
-      \$2880  = \sel_l15_s0$1518 [295:288];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2881  = \mac_wmux0_s0$897 ;
-    if (stall_adv7) begin
-      \$2881  = \sel_l15_s0$1518 [423:416];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2882  = \mac_wmux0_s0$904 ;
-    if (stall_adv7) begin
-      \$2882  = \sel_l15_s0$1518 [47:40];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2883  = \mac_wmux0_s0$906 ;
-    if (stall_adv7) begin
-      \$2883  = \sel_l15_s0$1518 [175:168];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2884  = \mac_wmux0_s0$908 ;
-    if (stall_adv7) begin
-      \$2884  = \sel_l15_s0$1518 [303:296];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2885  = \mac_wmux0_s0$910 ;
-    if (stall_adv7) begin
-      \$2885  = \sel_l15_s0$1518 [431:424];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2886  = \mac_wmux0_s0$917 ;
-    if (stall_adv7) begin
-      \$2886  = \sel_l15_s0$1518 [55:48];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2887  = \mac_wmux0_s0$919 ;
-    if (stall_adv7) begin
-      \$2887  = \sel_l15_s0$1518 [183:176];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2888  = \mac_wmux0_s0$921 ;
-    if (stall_adv7) begin
-      \$2888  = \sel_l15_s0$1518 [311:304];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2889  = \mac_wmux0_s0$923 ;
-    if (stall_adv7) begin
-      \$2889  = \sel_l15_s0$1518 [439:432];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2890  = \mac_wmux0_s0$930 ;
-    if (stall_adv7) begin
-      \$2890  = \sel_l15_s0$1518 [63:56];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2891  = \mac_wmux0_s0$932 ;
-    if (stall_adv7) begin
-      \$2891  = \sel_l15_s0$1518 [191:184];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2892  = \mac_wmux0_s0$934 ;
-    if (stall_adv7) begin
-      \$2892  = \sel_l15_s0$1518 [319:312];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2893  = \mac_wmux0_s0$936 ;
-    if (stall_adv7) begin
-      \$2893  = \sel_l15_s0$1518 [447:440];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2894  = \mac_wmux0_s0$943 ;
-    if (stall_adv7) begin
-      \$2894  = \sel_l15_s0$1518 [71:64];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2895  = \mac_wmux0_s0$945 ;
-    if (stall_adv7) begin
-      \$2895  = \sel_l15_s0$1518 [199:192];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2896  = \mac_wmux0_s0$947 ;
-    if (stall_adv7) begin
-      \$2896  = \sel_l15_s0$1518 [327:320];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2897  = \mac_wmux0_s0$949 ;
-    if (stall_adv7) begin
-      \$2897  = \sel_l15_s0$1518 [455:448];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2898  = \mac_wmux0_s0$956 ;
-    if (stall_adv7) begin
-      \$2898  = \sel_l15_s0$1518 [79:72];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2899  = \mac_wmux0_s0$958 ;
-    if (stall_adv7) begin
-      \$2899  = \sel_l15_s0$1518 [207:200];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2900  = \mac_wmux0_s0$960 ;
-    if (stall_adv7) begin
-      \$2900  = \sel_l15_s0$1518 [335:328];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2901  = \mac_wmux0_s0$962 ;
-    if (stall_adv7) begin
-      \$2901  = \sel_l15_s0$1518 [463:456];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2902  = \mac_wmux0_s0$969 ;
-    if (stall_adv7) begin
-      \$2902  = \sel_l15_s0$1518 [87:80];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2903  = \mac_wmux0_s0$971 ;
-    if (stall_adv7) begin
-      \$2903  = \sel_l15_s0$1518 [215:208];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2904  = \mac_wmux0_s0$973 ;
-    if (stall_adv7) begin
-      \$2904  = \sel_l15_s0$1518 [343:336];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2905  = \mac_wmux0_s0$975 ;
-    if (stall_adv7) begin
-      \$2905  = \sel_l15_s0$1518 [471:464];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2906  = \mac_wmux0_s0$982 ;
-    if (stall_adv7) begin
-      \$2906  = \sel_l15_s0$1518 [95:88];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2907  = \mac_wmux0_s0$984 ;
-    if (stall_adv7) begin
-      \$2907  = \sel_l15_s0$1518 [223:216];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2908  = \mac_wmux0_s0$986 ;
-    if (stall_adv7) begin
-      \$2908  = \sel_l15_s0$1518 [351:344];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2909  = \mac_wmux0_s0$988 ;
-    if (stall_adv7) begin
-      \$2909  = \sel_l15_s0$1518 [479:472];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2910  = \mac_wmux0_s0$995 ;
-    if (stall_adv7) begin
-      \$2910  = \sel_l15_s0$1518 [103:96];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2911  = \mac_wmux0_s0$997 ;
-    if (stall_adv7) begin
-      \$2911  = \sel_l15_s0$1518 [231:224];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2912  = \mac_wmux0_s0$999 ;
-    if (stall_adv7) begin
-      \$2912  = \sel_l15_s0$1518 [359:352];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2913  = \mac_wmux0_s0$1001 ;
-    if (stall_adv7) begin
-      \$2913  = \sel_l15_s0$1518 [487:480];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2914  = \mac_wmux0_s0$1008 ;
-    if (stall_adv7) begin
-      \$2914  = \sel_l15_s0$1518 [111:104];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2915  = \mac_wmux0_s0$1010 ;
-    if (stall_adv7) begin
-      \$2915  = \sel_l15_s0$1518 [239:232];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2916  = \mac_wmux0_s0$1012 ;
-    if (stall_adv7) begin
-      \$2916  = \sel_l15_s0$1518 [367:360];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2917  = \mac_wmux0_s0$1014 ;
-    if (stall_adv7) begin
-      \$2917  = \sel_l15_s0$1518 [495:488];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2918  = \mac_wmux0_s0$1021 ;
-    if (stall_adv7) begin
-      \$2918  = \sel_l15_s0$1518 [119:112];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2919  = \mac_wmux0_s0$1023 ;
-    if (stall_adv7) begin
-      \$2919  = \sel_l15_s0$1518 [247:240];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2920  = \mac_wmux0_s0$1025 ;
-    if (stall_adv7) begin
-      \$2920  = \sel_l15_s0$1518 [375:368];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2921  = \mac_wmux0_s0$1027 ;
-    if (stall_adv7) begin
-      \$2921  = \sel_l15_s0$1518 [503:496];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2922  = \mac_wmux0_s0$1034 ;
-    if (stall_adv7) begin
-      \$2922  = \sel_l15_s0$1518 [127:120];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2923  = \mac_wmux0_s0$1036 ;
-    if (stall_adv7) begin
-      \$2923  = \sel_l15_s0$1518 [255:248];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2924  = \mac_wmux0_s0$1038 ;
-    if (stall_adv7) begin
-      \$2924  = \sel_l15_s0$1518 [383:376];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2925  = \mac_wmux0_s0$1040 ;
-    if (stall_adv7) begin
-      \$2925  = \sel_l15_s0$1518 [511:504];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2926  = \mac_wmux0_s0$1526 ;
-    if (stall_adv7) begin
-      \$2926  = \sel_l15_s0$1510 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2927  = \mac_wmux0_s0$1527 ;
-    if (stall_adv7) begin
-      \$2927  = \sel_l15_s0$1511 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2928  = \mac_wmux0_s0$1528 ;
-    if (stall_adv7) begin
-      \$2928  = \sel_l15_s0$1512 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2929  = \mac_wmux0_s0$1529 ;
-    if (stall_adv7) begin
-      \$2929  = \sel_l15_s0$1513 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2930  = \mac_wmux0_s0$1530 ;
-    if (stall_adv7) begin
-      \$2930  = \sel_l15_s0$1514 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2931  = \mac_wmux0_s0$1531 ;
-    if (stall_adv7) begin
-      \$2931  = \sel_l15_s0$1515 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2932  = \mac_wmux0_s0$1532 ;
-    if (stall_adv7) begin
-      \$2932  = \sel_l15_s0$1516 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2933  = \mac_wmux0_s0$1533 ;
-    if (stall_adv7) begin
-      \$2933  = \sel_l15_s0$1517 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2934  = \mac_wmux0_s0$1534 ;
-    if (stall_adv7) begin
-      \$2934  = \sel_l15_s0$1519 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2935  = mac_wmux0_valid_s0;
-    if (stall_adv7) begin
-      \$2935  = sel_valid_s5;
-    end
-    if (rst) begin
-      \$2935  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2936  = \mac_wmux2_s0$1145 ;
-    if (stall_adv8) begin
-      \$2936  = mac_wmux_s1_v0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2937  = \mac_wmux2_s0$1164 ;
-    if (stall_adv8) begin
-      \$2937  = mac_wmux_s1_v1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2938  = \mac_wmux2_s0$1183 ;
-    if (stall_adv8) begin
-      \$2938  = mac_wmux_s1_v2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2939  = \mac_wmux2_s0$1202 ;
-    if (stall_adv8) begin
-      \$2939  = mac_wmux_s1_v3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2940  = mac_wmux2_s0;
-    if (stall_adv8) begin
-      \$2940  = mac_wmux_s1_v4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2941  = \mac_wmux2_s0$1161 ;
-    if (stall_adv8) begin
-      \$2941  = mac_wmux_s1_v5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2942  = \mac_wmux2_s0$1180 ;
-    if (stall_adv8) begin
-      \$2942  = mac_wmux_s1_v6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2943  = \mac_wmux2_s0$1199 ;
-    if (stall_adv8) begin
-      \$2943  = mac_wmux_s1_v7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2944  = \mac_wmux2_s0$1218 ;
-    if (stall_adv8) begin
-      \$2944  = mac_wmux_s1_v8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2945  = \mac_wmux2_s0$1231 ;
-    if (stall_adv8) begin
-      \$2945  = mac_wmux_s1_v9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2946  = \mac_wmux2_s0$1244 ;
-    if (stall_adv8) begin
-      \$2946  = mac_wmux_s1_v10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2947  = \mac_wmux2_s0$1257 ;
-    if (stall_adv8) begin
-      \$2947  = mac_wmux_s1_v11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2948  = \mac_wmux2_s0$1270 ;
-    if (stall_adv8) begin
-      \$2948  = mac_wmux_s1_v12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2949  = \mac_wmux2_s0$1283 ;
-    if (stall_adv8) begin
-      \$2949  = mac_wmux_s1_v13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2950  = \mac_wmux2_s0$1296 ;
-    if (stall_adv8) begin
-      \$2950  = \$2610 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2951  = \mac_wmux2_s0$1309 ;
-    if (stall_adv8) begin
-      \$2951  = \$2614 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2952  = \mac_wmux2_s0$1146 ;
-    if (stall_adv8) begin
-      \$2952  = mac_wmux_s1_d0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2953  = \mac_wmux2_s0$1165 ;
-    if (stall_adv8) begin
-      \$2953  = mac_wmux_s1_d1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2954  = \mac_wmux2_s0$1184 ;
-    if (stall_adv8) begin
-      \$2954  = mac_wmux_s1_d2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2955  = \mac_wmux2_s0$1203 ;
-    if (stall_adv8) begin
-      \$2955  = mac_wmux_s1_d3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2956  = \mac_wmux2_s0$1143 ;
-    if (stall_adv8) begin
-      \$2956  = mac_wmux_s1_d4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2957  = \mac_wmux2_s0$1162 ;
-    if (stall_adv8) begin
-      \$2957  = mac_wmux_s1_d5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2958  = \mac_wmux2_s0$1181 ;
-    if (stall_adv8) begin
-      \$2958  = mac_wmux_s1_d6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2959  = \mac_wmux2_s0$1200 ;
-    if (stall_adv8) begin
-      \$2959  = mac_wmux_s1_d7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2960  = \mac_wmux2_s0$1219 ;
-    if (stall_adv8) begin
-      \$2960  = mac_wmux_s1_d8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2961  = \mac_wmux2_s0$1232 ;
-    if (stall_adv8) begin
-      \$2961  = mac_wmux_s1_d9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2962  = \mac_wmux2_s0$1245 ;
-    if (stall_adv8) begin
-      \$2962  = mac_wmux_s1_d10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2963  = \mac_wmux2_s0$1258 ;
-    if (stall_adv8) begin
-      \$2963  = mac_wmux_s1_d11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2964  = \mac_wmux2_s0$1271 ;
-    if (stall_adv8) begin
-      \$2964  = mac_wmux_s1_d12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2965  = \mac_wmux2_s0$1284 ;
-    if (stall_adv8) begin
-      \$2965  = mac_wmux_s1_d13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2966  = \mac_wmux2_s0$1297 ;
-    if (stall_adv8) begin
-      \$2966  = mac_wmux_s0_d14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2967  = \mac_wmux2_s0$1310 ;
-    if (stall_adv8) begin
-      \$2967  = \mac_wmux0_s0$1030 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2968  = \mac_wmux2_s0$1149 ;
-    if (stall_adv8) begin
-      \$2968  = mac_wmux_s1_w0_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2969  = \mac_wmux2_s0$1152 ;
-    if (stall_adv8) begin
-      \$2969  = mac_wmux_s1_w1_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2970  = \mac_wmux2_s0$1155 ;
-    if (stall_adv8) begin
-      \$2970  = mac_wmux_s1_w2_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2971  = \mac_wmux2_s0$1158 ;
-    if (stall_adv8) begin
-      \$2971  = mac_wmux_s1_w3_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2972  = \mac_wmux2_s0$1168 ;
-    if (stall_adv8) begin
-      \$2972  = mac_wmux_s1_w0_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2973  = \mac_wmux2_s0$1171 ;
-    if (stall_adv8) begin
-      \$2973  = mac_wmux_s1_w1_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2974  = \mac_wmux2_s0$1174 ;
-    if (stall_adv8) begin
-      \$2974  = mac_wmux_s1_w2_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2975  = \mac_wmux2_s0$1177 ;
-    if (stall_adv8) begin
-      \$2975  = mac_wmux_s1_w3_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2976  = \mac_wmux2_s0$1187 ;
-    if (stall_adv8) begin
-      \$2976  = mac_wmux_s1_w0_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2977  = \mac_wmux2_s0$1190 ;
-    if (stall_adv8) begin
-      \$2977  = mac_wmux_s1_w1_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2978  = \mac_wmux2_s0$1193 ;
-    if (stall_adv8) begin
-      \$2978  = mac_wmux_s1_w2_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2979  = \mac_wmux2_s0$1196 ;
-    if (stall_adv8) begin
-      \$2979  = mac_wmux_s1_w3_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2980  = \mac_wmux2_s0$1206 ;
-    if (stall_adv8) begin
-      \$2980  = mac_wmux_s1_w0_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2981  = \mac_wmux2_s0$1209 ;
-    if (stall_adv8) begin
-      \$2981  = mac_wmux_s1_w1_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2982  = \mac_wmux2_s0$1212 ;
-    if (stall_adv8) begin
-      \$2982  = mac_wmux_s1_w2_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2983  = \mac_wmux2_s0$1215 ;
-    if (stall_adv8) begin
-      \$2983  = mac_wmux_s1_w3_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2984  = \mac_wmux2_s0$1150 ;
-    if (stall_adv8) begin
-      \$2984  = mac_wmux_s1_w0_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2985  = \mac_wmux2_s0$1153 ;
-    if (stall_adv8) begin
-      \$2985  = mac_wmux_s1_w1_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2986  = \mac_wmux2_s0$1156 ;
-    if (stall_adv8) begin
-      \$2986  = mac_wmux_s1_w2_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2987  = \mac_wmux2_s0$1159 ;
-    if (stall_adv8) begin
-      \$2987  = mac_wmux_s1_w3_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2988  = \mac_wmux2_s0$1169 ;
-    if (stall_adv8) begin
-      \$2988  = mac_wmux_s1_w0_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2989  = \mac_wmux2_s0$1172 ;
-    if (stall_adv8) begin
-      \$2989  = mac_wmux_s1_w1_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2990  = \mac_wmux2_s0$1175 ;
-    if (stall_adv8) begin
-      \$2990  = mac_wmux_s1_w2_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2991  = \mac_wmux2_s0$1178 ;
-    if (stall_adv8) begin
-      \$2991  = mac_wmux_s1_w3_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2992  = \mac_wmux2_s0$1188 ;
-    if (stall_adv8) begin
-      \$2992  = mac_wmux_s1_w0_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2993  = \mac_wmux2_s0$1191 ;
-    if (stall_adv8) begin
-      \$2993  = mac_wmux_s1_w1_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2994  = \mac_wmux2_s0$1194 ;
-    if (stall_adv8) begin
-      \$2994  = mac_wmux_s1_w2_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2995  = \mac_wmux2_s0$1197 ;
-    if (stall_adv8) begin
-      \$2995  = mac_wmux_s1_w3_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2996  = \mac_wmux2_s0$1207 ;
-    if (stall_adv8) begin
-      \$2996  = mac_wmux_s1_w0_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2997  = \mac_wmux2_s0$1210 ;
-    if (stall_adv8) begin
-      \$2997  = mac_wmux_s1_w1_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2998  = \mac_wmux2_s0$1213 ;
-    if (stall_adv8) begin
-      \$2998  = mac_wmux_s1_w2_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2999  = \mac_wmux2_s0$1216 ;
-    if (stall_adv8) begin
-      \$2999  = mac_wmux_s1_w3_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3000  = \mac_wmux2_s0$1223 ;
-    if (stall_adv8) begin
-      \$3000  = mac_wmux_s1_w0_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3001  = \mac_wmux2_s0$1225 ;
-    if (stall_adv8) begin
-      \$3001  = mac_wmux_s1_w1_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3002  = \mac_wmux2_s0$1227 ;
-    if (stall_adv8) begin
-      \$3002  = mac_wmux_s1_w2_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3003  = \mac_wmux2_s0$1229 ;
-    if (stall_adv8) begin
-      \$3003  = mac_wmux_s1_w3_8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3004  = \mac_wmux2_s0$1236 ;
-    if (stall_adv8) begin
-      \$3004  = mac_wmux_s1_w0_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3005  = \mac_wmux2_s0$1238 ;
-    if (stall_adv8) begin
-      \$3005  = mac_wmux_s1_w1_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3006  = \mac_wmux2_s0$1240 ;
-    if (stall_adv8) begin
-      \$3006  = mac_wmux_s1_w2_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3007  = \mac_wmux2_s0$1242 ;
-    if (stall_adv8) begin
-      \$3007  = mac_wmux_s1_w3_9;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3008  = \mac_wmux2_s0$1249 ;
-    if (stall_adv8) begin
-      \$3008  = mac_wmux_s1_w0_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3009  = \mac_wmux2_s0$1251 ;
-    if (stall_adv8) begin
-      \$3009  = mac_wmux_s1_w1_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3010  = \mac_wmux2_s0$1253 ;
-    if (stall_adv8) begin
-      \$3010  = mac_wmux_s1_w2_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3011  = \mac_wmux2_s0$1255 ;
-    if (stall_adv8) begin
-      \$3011  = mac_wmux_s1_w3_10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3012  = \mac_wmux2_s0$1262 ;
-    if (stall_adv8) begin
-      \$3012  = mac_wmux_s1_w0_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3013  = \mac_wmux2_s0$1264 ;
-    if (stall_adv8) begin
-      \$3013  = mac_wmux_s1_w1_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3014  = \mac_wmux2_s0$1266 ;
-    if (stall_adv8) begin
-      \$3014  = mac_wmux_s1_w2_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3015  = \mac_wmux2_s0$1268 ;
-    if (stall_adv8) begin
-      \$3015  = mac_wmux_s1_w3_11;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3016  = \mac_wmux2_s0$1275 ;
-    if (stall_adv8) begin
-      \$3016  = mac_wmux_s1_w0_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3017  = \mac_wmux2_s0$1277 ;
-    if (stall_adv8) begin
-      \$3017  = mac_wmux_s1_w1_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3018  = \mac_wmux2_s0$1279 ;
-    if (stall_adv8) begin
-      \$3018  = mac_wmux_s1_w2_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3019  = \mac_wmux2_s0$1281 ;
-    if (stall_adv8) begin
-      \$3019  = mac_wmux_s1_w3_12;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3020  = \mac_wmux2_s0$1288 ;
-    if (stall_adv8) begin
-      \$3020  = mac_wmux_s1_w0_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3021  = \mac_wmux2_s0$1290 ;
-    if (stall_adv8) begin
-      \$3021  = mac_wmux_s1_w1_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3022  = \mac_wmux2_s0$1292 ;
-    if (stall_adv8) begin
-      \$3022  = mac_wmux_s1_w2_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3023  = \mac_wmux2_s0$1294 ;
-    if (stall_adv8) begin
-      \$3023  = mac_wmux_s1_w3_13;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3024  = \mac_wmux2_s0$1301 ;
-    if (stall_adv8) begin
-      \$3024  = mac_wmux_s0_w0_14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3025  = \mac_wmux2_s0$1303 ;
-    if (stall_adv8) begin
-      \$3025  = mac_wmux_s0_w1_14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3026  = \mac_wmux2_s0$1305 ;
-    if (stall_adv8) begin
-      \$3026  = mac_wmux_s0_w2_14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3027  = \mac_wmux2_s0$1307 ;
-    if (stall_adv8) begin
-      \$3027  = mac_wmux_s0_w3_14;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3028  = \mac_wmux2_s0$1314 ;
-    if (stall_adv8) begin
-      \$3028  = \mac_wmux0_s0$1034 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3029  = \mac_wmux2_s0$1316 ;
-    if (stall_adv8) begin
-      \$3029  = \mac_wmux0_s0$1036 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3030  = \mac_wmux2_s0$1318 ;
-    if (stall_adv8) begin
-      \$3030  = \mac_wmux0_s0$1038 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3031  = \mac_wmux2_s0$1320 ;
-    if (stall_adv8) begin
-      \$3031  = \mac_wmux0_s0$1040 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3032  = \mac_wmux2_s0$1536 ;
-    if (stall_adv8) begin
-      \$3032  = \mac_wmux0_s0$1526 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3033  = \mac_wmux2_s0$1537 ;
-    if (stall_adv8) begin
-      \$3033  = \mac_wmux0_s0$1527 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3034  = \mac_wmux2_s0$1538 ;
-    if (stall_adv8) begin
-      \$3034  = \mac_wmux0_s0$1528 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3035  = \mac_wmux2_s0$1539 ;
-    if (stall_adv8) begin
-      \$3035  = \mac_wmux0_s0$1529 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3036  = \mac_wmux2_s0$1540 ;
-    if (stall_adv8) begin
-      \$3036  = \mac_wmux0_s0$1530 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3037  = \mac_wmux2_s0$1541 ;
-    if (stall_adv8) begin
-      \$3037  = \mac_wmux0_s0$1531 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3038  = \mac_wmux2_s0$1542 ;
-    if (stall_adv8) begin
-      \$3038  = \mac_wmux0_s0$1532 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3039  = \mac_wmux2_s0$1543 ;
-    if (stall_adv8) begin
-      \$3039  = \mac_wmux0_s0$1533 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3040  = \mac_wmux2_s0$1544 ;
-    if (stall_adv8) begin
-      \$3040  = \mac_wmux0_s0$1534 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3041  = mac_wmux2_valid_s0;
-    if (stall_adv8) begin
-      \$3041  = mac_wmux0_valid_s0;
-    end
-    if (rst) begin
-      \$3041  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3042  = mac_pre_s0;
-    if (stall_adv9) begin
-      \$3042  = \mac_wmux2_s0$1536 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3043  = \mac_pre_s0$1547 ;
-    if (stall_adv9) begin
-      \$3043  = \mac_wmux2_s0$1537 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3044  = \mac_pre_s0$1548 ;
-    if (stall_adv9) begin
-      \$3044  = \mac_wmux2_s0$1538 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3045  = \mac_pre_s0$1549 ;
-    if (stall_adv9) begin
-      \$3045  = \mac_wmux2_s0$1539 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3046  = \mac_pre_s0$1550 ;
-    if (stall_adv9) begin
-      \$3046  = \mac_wmux2_s0$1540 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3047  = \mac_pre_s0$1551 ;
-    if (stall_adv9) begin
-      \$3047  = \mac_wmux2_s0$1541 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3048  = \mac_pre_s0$1552 ;
-    if (stall_adv9) begin
-      \$3048  = \mac_wmux2_s0$1542 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3049  = \mac_pre_s0$1553 ;
-    if (stall_adv9) begin
-      \$3049  = \mac_wmux2_s0$1543 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3050  = \mac_pre_s0$1554 ;
-    if (stall_adv9) begin
-      \$3050  = mac_wmux_s3_w0_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3051  = \mac_pre_s0$1555 ;
-    if (stall_adv9) begin
-      \$3051  = mac_wmux_s3_w0_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3052  = \mac_pre_s0$1556 ;
-    if (stall_adv9) begin
-      \$3052  = mac_wmux_s3_w0_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3053  = \mac_pre_s0$1557 ;
-    if (stall_adv9) begin
-      \$3053  = mac_wmux_s3_w0_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3054  = \mac_pre_s0$1558 ;
-    if (stall_adv9) begin
-      \$3054  = mac_wmux_s3_w0_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3055  = \mac_pre_s0$1559 ;
-    if (stall_adv9) begin
-      \$3055  = mac_wmux_s3_w0_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3056  = \mac_pre_s0$1560 ;
-    if (stall_adv9) begin
-      \$3056  = mac_wmux_s3_w0_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3057  = \mac_pre_s0$1561 ;
-    if (stall_adv9) begin
-      \$3057  = mac_wmux_s3_w0_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3058  = \mac_pre_s0$1562 ;
-    if (stall_adv9) begin
-      \$3058  = mac_wmux_s3_w1_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3059  = \mac_pre_s0$1563 ;
-    if (stall_adv9) begin
-      \$3059  = mac_wmux_s3_w1_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3060  = \mac_pre_s0$1564 ;
-    if (stall_adv9) begin
-      \$3060  = mac_wmux_s3_w1_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3061  = \mac_pre_s0$1565 ;
-    if (stall_adv9) begin
-      \$3061  = mac_wmux_s3_w1_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3062  = \mac_pre_s0$1566 ;
-    if (stall_adv9) begin
-      \$3062  = mac_wmux_s3_w1_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3063  = \mac_pre_s0$1567 ;
-    if (stall_adv9) begin
-      \$3063  = mac_wmux_s3_w1_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3064  = \mac_pre_s0$1568 ;
-    if (stall_adv9) begin
-      \$3064  = mac_wmux_s3_w1_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3065  = \mac_pre_s0$1569 ;
-    if (stall_adv9) begin
-      \$3065  = mac_wmux_s3_w1_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3066  = \mac_pre_s0$1570 ;
-    if (stall_adv9) begin
-      \$3066  = mac_wmux_s3_w2_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3067  = \mac_pre_s0$1571 ;
-    if (stall_adv9) begin
-      \$3067  = mac_wmux_s3_w2_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3068  = \mac_pre_s0$1572 ;
-    if (stall_adv9) begin
-      \$3068  = mac_wmux_s3_w2_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3069  = \mac_pre_s0$1573 ;
-    if (stall_adv9) begin
-      \$3069  = mac_wmux_s3_w2_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3070  = \mac_pre_s0$1574 ;
-    if (stall_adv9) begin
-      \$3070  = mac_wmux_s3_w2_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3071  = \mac_pre_s0$1575 ;
-    if (stall_adv9) begin
-      \$3071  = mac_wmux_s3_w2_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3072  = \mac_pre_s0$1576 ;
-    if (stall_adv9) begin
-      \$3072  = mac_wmux_s3_w2_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3073  = \mac_pre_s0$1577 ;
-    if (stall_adv9) begin
-      \$3073  = mac_wmux_s3_w2_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3074  = \mac_pre_s0$1578 ;
-    if (stall_adv9) begin
-      \$3074  = mac_wmux_s3_w3_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3075  = \mac_pre_s0$1579 ;
-    if (stall_adv9) begin
-      \$3075  = mac_wmux_s3_w3_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3076  = \mac_pre_s0$1580 ;
-    if (stall_adv9) begin
-      \$3076  = mac_wmux_s3_w3_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3077  = \mac_pre_s0$1581 ;
-    if (stall_adv9) begin
-      \$3077  = mac_wmux_s3_w3_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3078  = \mac_pre_s0$1582 ;
-    if (stall_adv9) begin
-      \$3078  = mac_wmux_s3_w3_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3079  = \mac_pre_s0$1583 ;
-    if (stall_adv9) begin
-      \$3079  = mac_wmux_s3_w3_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3080  = \mac_pre_s0$1584 ;
-    if (stall_adv9) begin
-      \$3080  = mac_wmux_s3_w3_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3081  = \mac_pre_s0$1585 ;
-    if (stall_adv9) begin
-      \$3081  = mac_wmux_s3_w3_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3082  = \mac_pre_s0$1586 ;
-    if (stall_adv9) begin
-      \$3082  = \mac_wmux2_s0$1544 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3083  = mac_pre_valid_s0;
-    if (stall_adv9) begin
-      \$3083  = mac_wmux2_valid_s0;
-    end
-    if (rst) begin
-      \$3083  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3084  = mac_dspin_s0;
-    if (stall_adv10) begin
-      \$3084  = \mac_pre_s0$1586 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3085  = mac_dspin_valid_s0;
-    if (stall_adv10) begin
-      \$3085  = mac_pre_valid_s0;
-    end
-    if (rst) begin
-      \$3085  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3086  = mac_mul_s0;
-    if (stall_adv11) begin
-      \$3086  = mac_prod0_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3087  = \mac_mul_s0$1385 ;
-    if (stall_adv11) begin
-      \$3087  = mac_prod0_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3088  = \mac_mul_s0$1387 ;
-    if (stall_adv11) begin
-      \$3088  = mac_prod0_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3089  = \mac_mul_s0$1388 ;
-    if (stall_adv11) begin
-      \$3089  = mac_prod0_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3090  = \mac_mul_s0$1390 ;
-    if (stall_adv11) begin
-      \$3090  = mac_prod0_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3091  = \mac_mul_s0$1391 ;
-    if (stall_adv11) begin
-      \$3091  = mac_prod0_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3092  = \mac_mul_s0$1393 ;
-    if (stall_adv11) begin
-      \$3092  = mac_prod0_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3093  = \mac_mul_s0$1394 ;
-    if (stall_adv11) begin
-      \$3093  = mac_prod0_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3094  = \mac_mul_s0$1396 ;
-    if (stall_adv11) begin
-      \$3094  = mac_prod1_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3095  = \mac_mul_s0$1397 ;
-    if (stall_adv11) begin
-      \$3095  = mac_prod1_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3096  = \mac_mul_s0$1399 ;
-    if (stall_adv11) begin
-      \$3096  = mac_prod1_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3097  = \mac_mul_s0$1400 ;
-    if (stall_adv11) begin
-      \$3097  = mac_prod1_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3098  = \mac_mul_s0$1402 ;
-    if (stall_adv11) begin
-      \$3098  = mac_prod1_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3099  = \mac_mul_s0$1403 ;
-    if (stall_adv11) begin
-      \$3099  = mac_prod1_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3100  = \mac_mul_s0$1405 ;
-    if (stall_adv11) begin
-      \$3100  = mac_prod1_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3101  = \mac_mul_s0$1406 ;
-    if (stall_adv11) begin
-      \$3101  = mac_prod1_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3102  = \mac_mul_s0$1408 ;
-    if (stall_adv11) begin
-      \$3102  = mac_prod2_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3103  = \mac_mul_s0$1409 ;
-    if (stall_adv11) begin
-      \$3103  = mac_prod2_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3104  = \mac_mul_s0$1411 ;
-    if (stall_adv11) begin
-      \$3104  = mac_prod2_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3105  = \mac_mul_s0$1412 ;
-    if (stall_adv11) begin
-      \$3105  = mac_prod2_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3106  = \mac_mul_s0$1414 ;
-    if (stall_adv11) begin
-      \$3106  = mac_prod2_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3107  = \mac_mul_s0$1415 ;
-    if (stall_adv11) begin
-      \$3107  = mac_prod2_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3108  = \mac_mul_s0$1417 ;
-    if (stall_adv11) begin
-      \$3108  = mac_prod2_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3109  = \mac_mul_s0$1418 ;
-    if (stall_adv11) begin
-      \$3109  = mac_prod2_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3110  = \mac_mul_s0$1420 ;
-    if (stall_adv11) begin
-      \$3110  = mac_prod3_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3111  = \mac_mul_s0$1421 ;
-    if (stall_adv11) begin
-      \$3111  = mac_prod3_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3112  = \mac_mul_s0$1423 ;
-    if (stall_adv11) begin
-      \$3112  = mac_prod3_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3113  = \mac_mul_s0$1424 ;
-    if (stall_adv11) begin
-      \$3113  = mac_prod3_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3114  = \mac_mul_s0$1426 ;
-    if (stall_adv11) begin
-      \$3114  = mac_prod3_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3115  = \mac_mul_s0$1427 ;
-    if (stall_adv11) begin
-      \$3115  = mac_prod3_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3116  = \mac_mul_s0$1429 ;
-    if (stall_adv11) begin
-      \$3116  = mac_prod3_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3117  = \mac_mul_s0$1430 ;
-    if (stall_adv11) begin
-      \$3117  = mac_prod3_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3118  = \mac_mul_s0$1622 ;
-    if (stall_adv11) begin
-      \$3118  = mac_dspin_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3119  = mac_mul_valid_s0;
-    if (stall_adv11) begin
-      \$3119  = mac_dspin_valid_s0;
-    end
-    if (rst) begin
-      \$3119  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3120  = mac_add0_s0;
-    if (stall_adv12) begin
-      \$3120  = mac0_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3121  = \mac_add0_s0$1435 ;
-    if (stall_adv12) begin
-      \$3121  = mac0_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3122  = \mac_add0_s0$1437 ;
-    if (stall_adv12) begin
-      \$3122  = mac0_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3123  = \mac_add0_s0$1438 ;
-    if (stall_adv12) begin
-      \$3123  = mac0_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3124  = \mac_add0_s0$1440 ;
-    if (stall_adv12) begin
-      \$3124  = mac1_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3125  = \mac_add0_s0$1441 ;
-    if (stall_adv12) begin
-      \$3125  = mac1_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3126  = \mac_add0_s0$1443 ;
-    if (stall_adv12) begin
-      \$3126  = mac1_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3127  = \mac_add0_s0$1444 ;
-    if (stall_adv12) begin
-      \$3127  = mac1_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3128  = \mac_add0_s0$1446 ;
-    if (stall_adv12) begin
-      \$3128  = mac2_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3129  = \mac_add0_s0$1447 ;
-    if (stall_adv12) begin
-      \$3129  = mac2_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3130  = \mac_add0_s0$1449 ;
-    if (stall_adv12) begin
-      \$3130  = mac2_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3131  = \mac_add0_s0$1450 ;
-    if (stall_adv12) begin
-      \$3131  = mac2_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3132  = \mac_add0_s0$1452 ;
-    if (stall_adv12) begin
-      \$3132  = mac3_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3133  = \mac_add0_s0$1453 ;
-    if (stall_adv12) begin
-      \$3133  = mac3_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3134  = \mac_add0_s0$1455 ;
-    if (stall_adv12) begin
-      \$3134  = mac3_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3135  = \mac_add0_s0$1456 ;
-    if (stall_adv12) begin
-      \$3135  = mac3_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3136  = \mac_add0_s0$1624 ;
-    if (stall_adv12) begin
-      \$3136  = \mac_mul_s0$1622 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3137  = mac_add0_valid_s0;
-    if (stall_adv12) begin
-      \$3137  = mac_mul_valid_s0;
-    end
-    if (rst) begin
-      \$3137  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3138  = mac_add1_s0;
-    if (stall_adv13) begin
-      \$3138  = mac0_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3139  = \mac_add1_s0$1461 ;
-    if (stall_adv13) begin
-      \$3139  = mac0_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3140  = \mac_add1_s0$1463 ;
-    if (stall_adv13) begin
-      \$3140  = mac1_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3141  = \mac_add1_s0$1464 ;
-    if (stall_adv13) begin
-      \$3141  = mac1_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3142  = \mac_add1_s0$1466 ;
-    if (stall_adv13) begin
-      \$3142  = mac2_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3143  = \mac_add1_s0$1467 ;
-    if (stall_adv13) begin
-      \$3143  = mac2_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3144  = \mac_add1_s0$1469 ;
-    if (stall_adv13) begin
-      \$3144  = mac3_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3145  = \mac_add1_s0$1470 ;
-    if (stall_adv13) begin
-      \$3145  = mac3_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3146  = \mac_add1_s0$1626 ;
-    if (stall_adv13) begin
-      \$3146  = \mac_add0_s0$1624 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3147  = mac_add1_valid_s0;
-    if (stall_adv13) begin
-      \$3147  = mac_add0_valid_s0;
-    end
-    if (rst) begin
-      \$3147  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3148  = mac_add2_s0;
-    if (stall_adv14) begin
-      \$3148  = mac0_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3149  = \mac_add2_s0$1486 ;
-    if (stall_adv14) begin
-      \$3149  = mac1_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3150  = \mac_add2_s0$1489 ;
-    if (stall_adv14) begin
-      \$3150  = mac2_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3151  = \mac_add2_s0$1492 ;
-    if (stall_adv14) begin
-      \$3151  = mac3_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3152  = \mac_add2_s0$1628 ;
-    if (stall_adv14) begin
-      \$3152  = \mac_add1_s0$1626 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3153  = mac_add2_valid_s0;
-    if (stall_adv14) begin
-      \$3153  = mac_add1_valid_s0;
-    end
-    if (rst) begin
-      \$3153  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3154  = o__valid;
+    \$2830  = sel_valid_s4;
     if (i__ready) begin
-      \$3154  = \$2615 ;
+      \$2830  = sel_valid_s3;
     end
     if (rst) begin
-      \$3154  = 1'h0;
+      \$2830  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3155  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$3155  = \$2616 ;
+    \$2831  = sel_valid_s5;
+    if (i__ready) begin
+      \$2831  = sel_valid_s4;
     end
     if (rst) begin
-      \$3155  = 1'h0;
+      \$2831  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3156  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$3156  = \$2617 ;
-    end
-    if (rst) begin
-      \$3156  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3157  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$3157  = \$2618 ;
-    end
-    if (rst) begin
-      \$3157  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3158  = stall_adv3_valid;
-    if (stall_adv3) begin
-      \$3158  = \$2619 ;
-    end
-    if (rst) begin
-      \$3158  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3159  = stall_adv4_valid;
-    if (stall_adv4) begin
-      \$3159  = \$2620 ;
-    end
-    if (rst) begin
-      \$3159  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3160  = stall_adv5_valid;
-    if (stall_adv5) begin
-      \$3160  = \$2621 ;
-    end
-    if (rst) begin
-      \$3160  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3161  = stall_adv6_valid;
-    if (stall_adv6) begin
-      \$3161  = \$2622 ;
-    end
-    if (rst) begin
-      \$3161  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3162  = stall_adv7_valid;
+    \$2832  = \mac_wmux0_s0$844 ;
     if (stall_adv7) begin
-      \$3162  = \$2623 ;
-    end
-    if (rst) begin
-      \$3162  = 1'h0;
+      \$2832  = mac_wmux_keep0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3163  = stall_adv8_valid;
+    \$2833  = mac_wmux0_s0;
+    if (stall_adv7) begin
+      \$2833  = mac_wmux_keep1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2834  = \mac_wmux0_s0$860 ;
+    if (stall_adv7) begin
+      \$2834  = mac_wmux_keep2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2835  = \mac_wmux0_s0$873 ;
+    if (stall_adv7) begin
+      \$2835  = mac_wmux_keep3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2836  = \mac_wmux0_s0$886 ;
+    if (stall_adv7) begin
+      \$2836  = mac_wmux_keep4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2837  = \mac_wmux0_s0$899 ;
+    if (stall_adv7) begin
+      \$2837  = mac_wmux_keep5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2838  = \mac_wmux0_s0$912 ;
+    if (stall_adv7) begin
+      \$2838  = mac_wmux_keep6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2839  = \mac_wmux0_s0$925 ;
+    if (stall_adv7) begin
+      \$2839  = mac_wmux_keep7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2840  = \mac_wmux0_s0$938 ;
+    if (stall_adv7) begin
+      \$2840  = mac_wmux_keep8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2841  = \mac_wmux0_s0$951 ;
+    if (stall_adv7) begin
+      \$2841  = mac_wmux_keep9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2842  = \mac_wmux0_s0$964 ;
+    if (stall_adv7) begin
+      \$2842  = mac_wmux_keep10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2843  = \mac_wmux0_s0$977 ;
+    if (stall_adv7) begin
+      \$2843  = mac_wmux_keep11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2844  = \mac_wmux0_s0$990 ;
+    if (stall_adv7) begin
+      \$2844  = mac_wmux_keep12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2845  = \mac_wmux0_s0$1003 ;
+    if (stall_adv7) begin
+      \$2845  = mac_wmux_keep13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2846  = \mac_wmux0_s0$1016 ;
+    if (stall_adv7) begin
+      \$2846  = mac_wmux_keep14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2847  = \mac_wmux0_s0$1029 ;
+    if (stall_adv7) begin
+      \$2847  = mac_wmux_keep15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2848  = \mac_wmux0_s0$845 ;
+    if (stall_adv7) begin
+      \$2848  = mac_wmux_drop0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2849  = \mac_wmux0_s0$842 ;
+    if (stall_adv7) begin
+      \$2849  = mac_wmux_drop1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2850  = \mac_wmux0_s0$861 ;
+    if (stall_adv7) begin
+      \$2850  = mac_wmux_drop2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2851  = \mac_wmux0_s0$874 ;
+    if (stall_adv7) begin
+      \$2851  = mac_wmux_drop3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2852  = \mac_wmux0_s0$887 ;
+    if (stall_adv7) begin
+      \$2852  = mac_wmux_drop4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2853  = \mac_wmux0_s0$900 ;
+    if (stall_adv7) begin
+      \$2853  = mac_wmux_drop5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2854  = \mac_wmux0_s0$913 ;
+    if (stall_adv7) begin
+      \$2854  = mac_wmux_drop6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2855  = \mac_wmux0_s0$926 ;
+    if (stall_adv7) begin
+      \$2855  = mac_wmux_drop7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2856  = \mac_wmux0_s0$939 ;
+    if (stall_adv7) begin
+      \$2856  = mac_wmux_drop8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2857  = \mac_wmux0_s0$952 ;
+    if (stall_adv7) begin
+      \$2857  = mac_wmux_drop9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2858  = \mac_wmux0_s0$965 ;
+    if (stall_adv7) begin
+      \$2858  = mac_wmux_drop10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2859  = \mac_wmux0_s0$978 ;
+    if (stall_adv7) begin
+      \$2859  = mac_wmux_drop11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2860  = \mac_wmux0_s0$991 ;
+    if (stall_adv7) begin
+      \$2860  = mac_wmux_drop12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2861  = \mac_wmux0_s0$1004 ;
+    if (stall_adv7) begin
+      \$2861  = mac_wmux_drop13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2862  = \mac_wmux0_s0$1017 ;
+    if (stall_adv7) begin
+      \$2862  = mac_wmux_drop14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2863  = \mac_wmux0_s0$1030 ;
+    if (stall_adv7) begin
+      \$2863  = mac_wmux_drop15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2864  = \mac_wmux0_s0$848 ;
+    if (stall_adv7) begin
+      \$2864  = \sel_l15_s0$1714 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2865  = \mac_wmux0_s0$851 ;
+    if (stall_adv7) begin
+      \$2865  = \sel_l15_s0$1714 [135:128];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2866  = \mac_wmux0_s0$854 ;
+    if (stall_adv7) begin
+      \$2866  = \sel_l15_s0$1714 [263:256];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2867  = \mac_wmux0_s0$857 ;
+    if (stall_adv7) begin
+      \$2867  = \sel_l15_s0$1714 [391:384];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2868  = \mac_wmux0_s0$849 ;
+    if (stall_adv7) begin
+      \$2868  = \sel_l15_s0$1714 [15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2869  = \mac_wmux0_s0$852 ;
+    if (stall_adv7) begin
+      \$2869  = \sel_l15_s0$1714 [143:136];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2870  = \mac_wmux0_s0$855 ;
+    if (stall_adv7) begin
+      \$2870  = \sel_l15_s0$1714 [271:264];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2871  = \mac_wmux0_s0$858 ;
+    if (stall_adv7) begin
+      \$2871  = \sel_l15_s0$1714 [399:392];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2872  = \mac_wmux0_s0$865 ;
+    if (stall_adv7) begin
+      \$2872  = \sel_l15_s0$1714 [23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2873  = \mac_wmux0_s0$867 ;
+    if (stall_adv7) begin
+      \$2873  = \sel_l15_s0$1714 [151:144];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2874  = \mac_wmux0_s0$869 ;
+    if (stall_adv7) begin
+      \$2874  = \sel_l15_s0$1714 [279:272];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2875  = \mac_wmux0_s0$871 ;
+    if (stall_adv7) begin
+      \$2875  = \sel_l15_s0$1714 [407:400];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2876  = \mac_wmux0_s0$878 ;
+    if (stall_adv7) begin
+      \$2876  = \sel_l15_s0$1714 [31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2877  = \mac_wmux0_s0$880 ;
+    if (stall_adv7) begin
+      \$2877  = \sel_l15_s0$1714 [159:152];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2878  = \mac_wmux0_s0$882 ;
+    if (stall_adv7) begin
+      \$2878  = \sel_l15_s0$1714 [287:280];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2879  = \mac_wmux0_s0$884 ;
+    if (stall_adv7) begin
+      \$2879  = \sel_l15_s0$1714 [415:408];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2880  = \mac_wmux0_s0$891 ;
+    if (stall_adv7) begin
+      \$2880  = \sel_l15_s0$1714 [39:32];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2881  = \mac_wmux0_s0$893 ;
+    if (stall_adv7) begin
+      \$2881  = \sel_l15_s0$1714 [167:160];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2882  = \mac_wmux0_s0$895 ;
+    if (stall_adv7) begin
+      \$2882  = \sel_l15_s0$1714 [295:288];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2883  = \mac_wmux0_s0$897 ;
+    if (stall_adv7) begin
+      \$2883  = \sel_l15_s0$1714 [423:416];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2884  = \mac_wmux0_s0$904 ;
+    if (stall_adv7) begin
+      \$2884  = \sel_l15_s0$1714 [47:40];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2885  = \mac_wmux0_s0$906 ;
+    if (stall_adv7) begin
+      \$2885  = \sel_l15_s0$1714 [175:168];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2886  = \mac_wmux0_s0$908 ;
+    if (stall_adv7) begin
+      \$2886  = \sel_l15_s0$1714 [303:296];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2887  = \mac_wmux0_s0$910 ;
+    if (stall_adv7) begin
+      \$2887  = \sel_l15_s0$1714 [431:424];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2888  = \mac_wmux0_s0$917 ;
+    if (stall_adv7) begin
+      \$2888  = \sel_l15_s0$1714 [55:48];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2889  = \mac_wmux0_s0$919 ;
+    if (stall_adv7) begin
+      \$2889  = \sel_l15_s0$1714 [183:176];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2890  = \mac_wmux0_s0$921 ;
+    if (stall_adv7) begin
+      \$2890  = \sel_l15_s0$1714 [311:304];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2891  = \mac_wmux0_s0$923 ;
+    if (stall_adv7) begin
+      \$2891  = \sel_l15_s0$1714 [439:432];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2892  = \mac_wmux0_s0$930 ;
+    if (stall_adv7) begin
+      \$2892  = \sel_l15_s0$1714 [63:56];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2893  = \mac_wmux0_s0$932 ;
+    if (stall_adv7) begin
+      \$2893  = \sel_l15_s0$1714 [191:184];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2894  = \mac_wmux0_s0$934 ;
+    if (stall_adv7) begin
+      \$2894  = \sel_l15_s0$1714 [319:312];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2895  = \mac_wmux0_s0$936 ;
+    if (stall_adv7) begin
+      \$2895  = \sel_l15_s0$1714 [447:440];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2896  = \mac_wmux0_s0$943 ;
+    if (stall_adv7) begin
+      \$2896  = \sel_l15_s0$1714 [71:64];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2897  = \mac_wmux0_s0$945 ;
+    if (stall_adv7) begin
+      \$2897  = \sel_l15_s0$1714 [199:192];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2898  = \mac_wmux0_s0$947 ;
+    if (stall_adv7) begin
+      \$2898  = \sel_l15_s0$1714 [327:320];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2899  = \mac_wmux0_s0$949 ;
+    if (stall_adv7) begin
+      \$2899  = \sel_l15_s0$1714 [455:448];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2900  = \mac_wmux0_s0$956 ;
+    if (stall_adv7) begin
+      \$2900  = \sel_l15_s0$1714 [79:72];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2901  = \mac_wmux0_s0$958 ;
+    if (stall_adv7) begin
+      \$2901  = \sel_l15_s0$1714 [207:200];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2902  = \mac_wmux0_s0$960 ;
+    if (stall_adv7) begin
+      \$2902  = \sel_l15_s0$1714 [335:328];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2903  = \mac_wmux0_s0$962 ;
+    if (stall_adv7) begin
+      \$2903  = \sel_l15_s0$1714 [463:456];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2904  = \mac_wmux0_s0$969 ;
+    if (stall_adv7) begin
+      \$2904  = \sel_l15_s0$1714 [87:80];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2905  = \mac_wmux0_s0$971 ;
+    if (stall_adv7) begin
+      \$2905  = \sel_l15_s0$1714 [215:208];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2906  = \mac_wmux0_s0$973 ;
+    if (stall_adv7) begin
+      \$2906  = \sel_l15_s0$1714 [343:336];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2907  = \mac_wmux0_s0$975 ;
+    if (stall_adv7) begin
+      \$2907  = \sel_l15_s0$1714 [471:464];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2908  = \mac_wmux0_s0$982 ;
+    if (stall_adv7) begin
+      \$2908  = \sel_l15_s0$1714 [95:88];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2909  = \mac_wmux0_s0$984 ;
+    if (stall_adv7) begin
+      \$2909  = \sel_l15_s0$1714 [223:216];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2910  = \mac_wmux0_s0$986 ;
+    if (stall_adv7) begin
+      \$2910  = \sel_l15_s0$1714 [351:344];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2911  = \mac_wmux0_s0$988 ;
+    if (stall_adv7) begin
+      \$2911  = \sel_l15_s0$1714 [479:472];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2912  = \mac_wmux0_s0$995 ;
+    if (stall_adv7) begin
+      \$2912  = \sel_l15_s0$1714 [103:96];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2913  = \mac_wmux0_s0$997 ;
+    if (stall_adv7) begin
+      \$2913  = \sel_l15_s0$1714 [231:224];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2914  = \mac_wmux0_s0$999 ;
+    if (stall_adv7) begin
+      \$2914  = \sel_l15_s0$1714 [359:352];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2915  = \mac_wmux0_s0$1001 ;
+    if (stall_adv7) begin
+      \$2915  = \sel_l15_s0$1714 [487:480];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2916  = \mac_wmux0_s0$1008 ;
+    if (stall_adv7) begin
+      \$2916  = \sel_l15_s0$1714 [111:104];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2917  = \mac_wmux0_s0$1010 ;
+    if (stall_adv7) begin
+      \$2917  = \sel_l15_s0$1714 [239:232];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2918  = \mac_wmux0_s0$1012 ;
+    if (stall_adv7) begin
+      \$2918  = \sel_l15_s0$1714 [367:360];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2919  = \mac_wmux0_s0$1014 ;
+    if (stall_adv7) begin
+      \$2919  = \sel_l15_s0$1714 [495:488];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2920  = \mac_wmux0_s0$1021 ;
+    if (stall_adv7) begin
+      \$2920  = \sel_l15_s0$1714 [119:112];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2921  = \mac_wmux0_s0$1023 ;
+    if (stall_adv7) begin
+      \$2921  = \sel_l15_s0$1714 [247:240];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2922  = \mac_wmux0_s0$1025 ;
+    if (stall_adv7) begin
+      \$2922  = \sel_l15_s0$1714 [375:368];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2923  = \mac_wmux0_s0$1027 ;
+    if (stall_adv7) begin
+      \$2923  = \sel_l15_s0$1714 [503:496];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2924  = \mac_wmux0_s0$1034 ;
+    if (stall_adv7) begin
+      \$2924  = \sel_l15_s0$1714 [127:120];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2925  = \mac_wmux0_s0$1036 ;
+    if (stall_adv7) begin
+      \$2925  = \sel_l15_s0$1714 [255:248];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2926  = \mac_wmux0_s0$1038 ;
+    if (stall_adv7) begin
+      \$2926  = \sel_l15_s0$1714 [383:376];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2927  = \mac_wmux0_s0$1040 ;
+    if (stall_adv7) begin
+      \$2927  = \sel_l15_s0$1714 [511:504];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2928  = \mac_wmux0_s0$1722 ;
+    if (stall_adv7) begin
+      \$2928  = \sel_l15_s0$1706 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2929  = \mac_wmux0_s0$1723 ;
+    if (stall_adv7) begin
+      \$2929  = \sel_l15_s0$1707 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2930  = \mac_wmux0_s0$1724 ;
+    if (stall_adv7) begin
+      \$2930  = \sel_l15_s0$1708 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2931  = \mac_wmux0_s0$1725 ;
+    if (stall_adv7) begin
+      \$2931  = \sel_l15_s0$1709 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2932  = \mac_wmux0_s0$1726 ;
+    if (stall_adv7) begin
+      \$2932  = \sel_l15_s0$1710 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2933  = \mac_wmux0_s0$1727 ;
+    if (stall_adv7) begin
+      \$2933  = \sel_l15_s0$1711 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2934  = \mac_wmux0_s0$1728 ;
+    if (stall_adv7) begin
+      \$2934  = \sel_l15_s0$1712 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2935  = \mac_wmux0_s0$1729 ;
+    if (stall_adv7) begin
+      \$2935  = \sel_l15_s0$1713 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2936  = \mac_wmux0_s0$1730 ;
+    if (stall_adv7) begin
+      \$2936  = \sel_l15_s0$1715 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2937  = mac_wmux0_valid_s0;
+    if (stall_adv7) begin
+      \$2937  = sel_valid_s5;
+    end
+    if (rst) begin
+      \$2937  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2938  = \mac_wmux1_s0$1047 ;
     if (stall_adv8) begin
-      \$3163  = \$2624 ;
-    end
-    if (rst) begin
-      \$3163  = 1'h0;
+      \$2938  = mac_wmux_s0_v0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3164  = stall_adv9_valid;
+    \$2939  = \mac_wmux1_s0$1066 ;
+    if (stall_adv8) begin
+      \$2939  = mac_wmux_s0_v1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2940  = mac_wmux1_s0;
+    if (stall_adv8) begin
+      \$2940  = mac_wmux_s0_v2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2941  = \mac_wmux1_s0$1063 ;
+    if (stall_adv8) begin
+      \$2941  = mac_wmux_s0_v3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2942  = \mac_wmux1_s0$1082 ;
+    if (stall_adv8) begin
+      \$2942  = mac_wmux_s0_v4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2943  = \mac_wmux1_s0$1095 ;
+    if (stall_adv8) begin
+      \$2943  = mac_wmux_s0_v5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2944  = \mac_wmux1_s0$1108 ;
+    if (stall_adv8) begin
+      \$2944  = mac_wmux_s0_v6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2945  = \mac_wmux1_s0$1121 ;
+    if (stall_adv8) begin
+      \$2945  = mac_wmux_s0_v7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2946  = \mac_wmux1_s0$1134 ;
+    if (stall_adv8) begin
+      \$2946  = mac_wmux_s0_v8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2947  = \mac_wmux1_s0$1147 ;
+    if (stall_adv8) begin
+      \$2947  = mac_wmux_s0_v9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2948  = \mac_wmux1_s0$1160 ;
+    if (stall_adv8) begin
+      \$2948  = mac_wmux_s0_v10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2949  = \mac_wmux1_s0$1173 ;
+    if (stall_adv8) begin
+      \$2949  = mac_wmux_s0_v11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2950  = \mac_wmux1_s0$1186 ;
+    if (stall_adv8) begin
+      \$2950  = mac_wmux_s0_v12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2951  = \mac_wmux1_s0$1199 ;
+    if (stall_adv8) begin
+      \$2951  = mac_wmux_s0_v13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2952  = \mac_wmux1_s0$1212 ;
+    if (stall_adv8) begin
+      \$2952  = mac_wmux_s0_v14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2953  = \mac_wmux1_s0$1225 ;
+    if (stall_adv8) begin
+      \$2953  = \$2602 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2954  = \mac_wmux1_s0$1048 ;
+    if (stall_adv8) begin
+      \$2954  = mac_wmux_s0_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2955  = \mac_wmux1_s0$1067 ;
+    if (stall_adv8) begin
+      \$2955  = mac_wmux_s0_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2956  = \mac_wmux1_s0$1045 ;
+    if (stall_adv8) begin
+      \$2956  = mac_wmux_s0_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2957  = \mac_wmux1_s0$1064 ;
+    if (stall_adv8) begin
+      \$2957  = mac_wmux_s0_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2958  = \mac_wmux1_s0$1083 ;
+    if (stall_adv8) begin
+      \$2958  = mac_wmux_s0_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2959  = \mac_wmux1_s0$1096 ;
+    if (stall_adv8) begin
+      \$2959  = mac_wmux_s0_d5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2960  = \mac_wmux1_s0$1109 ;
+    if (stall_adv8) begin
+      \$2960  = mac_wmux_s0_d6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2961  = \mac_wmux1_s0$1122 ;
+    if (stall_adv8) begin
+      \$2961  = mac_wmux_s0_d7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2962  = \mac_wmux1_s0$1135 ;
+    if (stall_adv8) begin
+      \$2962  = mac_wmux_s0_d8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2963  = \mac_wmux1_s0$1148 ;
+    if (stall_adv8) begin
+      \$2963  = mac_wmux_s0_d9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2964  = \mac_wmux1_s0$1161 ;
+    if (stall_adv8) begin
+      \$2964  = mac_wmux_s0_d10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2965  = \mac_wmux1_s0$1174 ;
+    if (stall_adv8) begin
+      \$2965  = mac_wmux_s0_d11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2966  = \mac_wmux1_s0$1187 ;
+    if (stall_adv8) begin
+      \$2966  = mac_wmux_s0_d12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2967  = \mac_wmux1_s0$1200 ;
+    if (stall_adv8) begin
+      \$2967  = mac_wmux_s0_d13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2968  = \mac_wmux1_s0$1213 ;
+    if (stall_adv8) begin
+      \$2968  = mac_wmux_s0_d14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2969  = \mac_wmux1_s0$1226 ;
+    if (stall_adv8) begin
+      \$2969  = \mac_wmux0_s0$1030 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2970  = \mac_wmux1_s0$1051 ;
+    if (stall_adv8) begin
+      \$2970  = mac_wmux_s0_w0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2971  = \mac_wmux1_s0$1054 ;
+    if (stall_adv8) begin
+      \$2971  = mac_wmux_s0_w1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2972  = \mac_wmux1_s0$1057 ;
+    if (stall_adv8) begin
+      \$2972  = mac_wmux_s0_w2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2973  = \mac_wmux1_s0$1060 ;
+    if (stall_adv8) begin
+      \$2973  = mac_wmux_s0_w3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2974  = \mac_wmux1_s0$1070 ;
+    if (stall_adv8) begin
+      \$2974  = mac_wmux_s0_w0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2975  = \mac_wmux1_s0$1073 ;
+    if (stall_adv8) begin
+      \$2975  = mac_wmux_s0_w1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2976  = \mac_wmux1_s0$1076 ;
+    if (stall_adv8) begin
+      \$2976  = mac_wmux_s0_w2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2977  = \mac_wmux1_s0$1079 ;
+    if (stall_adv8) begin
+      \$2977  = mac_wmux_s0_w3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2978  = \mac_wmux1_s0$1052 ;
+    if (stall_adv8) begin
+      \$2978  = mac_wmux_s0_w0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2979  = \mac_wmux1_s0$1055 ;
+    if (stall_adv8) begin
+      \$2979  = mac_wmux_s0_w1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2980  = \mac_wmux1_s0$1058 ;
+    if (stall_adv8) begin
+      \$2980  = mac_wmux_s0_w2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2981  = \mac_wmux1_s0$1061 ;
+    if (stall_adv8) begin
+      \$2981  = mac_wmux_s0_w3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2982  = \mac_wmux1_s0$1071 ;
+    if (stall_adv8) begin
+      \$2982  = mac_wmux_s0_w0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2983  = \mac_wmux1_s0$1074 ;
+    if (stall_adv8) begin
+      \$2983  = mac_wmux_s0_w1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2984  = \mac_wmux1_s0$1077 ;
+    if (stall_adv8) begin
+      \$2984  = mac_wmux_s0_w2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2985  = \mac_wmux1_s0$1080 ;
+    if (stall_adv8) begin
+      \$2985  = mac_wmux_s0_w3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2986  = \mac_wmux1_s0$1087 ;
+    if (stall_adv8) begin
+      \$2986  = mac_wmux_s0_w0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2987  = \mac_wmux1_s0$1089 ;
+    if (stall_adv8) begin
+      \$2987  = mac_wmux_s0_w1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2988  = \mac_wmux1_s0$1091 ;
+    if (stall_adv8) begin
+      \$2988  = mac_wmux_s0_w2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2989  = \mac_wmux1_s0$1093 ;
+    if (stall_adv8) begin
+      \$2989  = mac_wmux_s0_w3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2990  = \mac_wmux1_s0$1100 ;
+    if (stall_adv8) begin
+      \$2990  = mac_wmux_s0_w0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2991  = \mac_wmux1_s0$1102 ;
+    if (stall_adv8) begin
+      \$2991  = mac_wmux_s0_w1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2992  = \mac_wmux1_s0$1104 ;
+    if (stall_adv8) begin
+      \$2992  = mac_wmux_s0_w2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2993  = \mac_wmux1_s0$1106 ;
+    if (stall_adv8) begin
+      \$2993  = mac_wmux_s0_w3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2994  = \mac_wmux1_s0$1113 ;
+    if (stall_adv8) begin
+      \$2994  = mac_wmux_s0_w0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2995  = \mac_wmux1_s0$1115 ;
+    if (stall_adv8) begin
+      \$2995  = mac_wmux_s0_w1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2996  = \mac_wmux1_s0$1117 ;
+    if (stall_adv8) begin
+      \$2996  = mac_wmux_s0_w2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2997  = \mac_wmux1_s0$1119 ;
+    if (stall_adv8) begin
+      \$2997  = mac_wmux_s0_w3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2998  = \mac_wmux1_s0$1126 ;
+    if (stall_adv8) begin
+      \$2998  = mac_wmux_s0_w0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2999  = \mac_wmux1_s0$1128 ;
+    if (stall_adv8) begin
+      \$2999  = mac_wmux_s0_w1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3000  = \mac_wmux1_s0$1130 ;
+    if (stall_adv8) begin
+      \$3000  = mac_wmux_s0_w2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3001  = \mac_wmux1_s0$1132 ;
+    if (stall_adv8) begin
+      \$3001  = mac_wmux_s0_w3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3002  = \mac_wmux1_s0$1139 ;
+    if (stall_adv8) begin
+      \$3002  = mac_wmux_s0_w0_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3003  = \mac_wmux1_s0$1141 ;
+    if (stall_adv8) begin
+      \$3003  = mac_wmux_s0_w1_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3004  = \mac_wmux1_s0$1143 ;
+    if (stall_adv8) begin
+      \$3004  = mac_wmux_s0_w2_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3005  = \mac_wmux1_s0$1145 ;
+    if (stall_adv8) begin
+      \$3005  = mac_wmux_s0_w3_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3006  = \mac_wmux1_s0$1152 ;
+    if (stall_adv8) begin
+      \$3006  = mac_wmux_s0_w0_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3007  = \mac_wmux1_s0$1154 ;
+    if (stall_adv8) begin
+      \$3007  = mac_wmux_s0_w1_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3008  = \mac_wmux1_s0$1156 ;
+    if (stall_adv8) begin
+      \$3008  = mac_wmux_s0_w2_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3009  = \mac_wmux1_s0$1158 ;
+    if (stall_adv8) begin
+      \$3009  = mac_wmux_s0_w3_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3010  = \mac_wmux1_s0$1165 ;
+    if (stall_adv8) begin
+      \$3010  = mac_wmux_s0_w0_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3011  = \mac_wmux1_s0$1167 ;
+    if (stall_adv8) begin
+      \$3011  = mac_wmux_s0_w1_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3012  = \mac_wmux1_s0$1169 ;
+    if (stall_adv8) begin
+      \$3012  = mac_wmux_s0_w2_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3013  = \mac_wmux1_s0$1171 ;
+    if (stall_adv8) begin
+      \$3013  = mac_wmux_s0_w3_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3014  = \mac_wmux1_s0$1178 ;
+    if (stall_adv8) begin
+      \$3014  = mac_wmux_s0_w0_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3015  = \mac_wmux1_s0$1180 ;
+    if (stall_adv8) begin
+      \$3015  = mac_wmux_s0_w1_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3016  = \mac_wmux1_s0$1182 ;
+    if (stall_adv8) begin
+      \$3016  = mac_wmux_s0_w2_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3017  = \mac_wmux1_s0$1184 ;
+    if (stall_adv8) begin
+      \$3017  = mac_wmux_s0_w3_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3018  = \mac_wmux1_s0$1191 ;
+    if (stall_adv8) begin
+      \$3018  = mac_wmux_s0_w0_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3019  = \mac_wmux1_s0$1193 ;
+    if (stall_adv8) begin
+      \$3019  = mac_wmux_s0_w1_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3020  = \mac_wmux1_s0$1195 ;
+    if (stall_adv8) begin
+      \$3020  = mac_wmux_s0_w2_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3021  = \mac_wmux1_s0$1197 ;
+    if (stall_adv8) begin
+      \$3021  = mac_wmux_s0_w3_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3022  = \mac_wmux1_s0$1204 ;
+    if (stall_adv8) begin
+      \$3022  = mac_wmux_s0_w0_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3023  = \mac_wmux1_s0$1206 ;
+    if (stall_adv8) begin
+      \$3023  = mac_wmux_s0_w1_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3024  = \mac_wmux1_s0$1208 ;
+    if (stall_adv8) begin
+      \$3024  = mac_wmux_s0_w2_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3025  = \mac_wmux1_s0$1210 ;
+    if (stall_adv8) begin
+      \$3025  = mac_wmux_s0_w3_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3026  = \mac_wmux1_s0$1217 ;
+    if (stall_adv8) begin
+      \$3026  = mac_wmux_s0_w0_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3027  = \mac_wmux1_s0$1219 ;
+    if (stall_adv8) begin
+      \$3027  = mac_wmux_s0_w1_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3028  = \mac_wmux1_s0$1221 ;
+    if (stall_adv8) begin
+      \$3028  = mac_wmux_s0_w2_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3029  = \mac_wmux1_s0$1223 ;
+    if (stall_adv8) begin
+      \$3029  = mac_wmux_s0_w3_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3030  = \mac_wmux1_s0$1230 ;
+    if (stall_adv8) begin
+      \$3030  = \mac_wmux0_s0$1034 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3031  = \mac_wmux1_s0$1232 ;
+    if (stall_adv8) begin
+      \$3031  = \mac_wmux0_s0$1036 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3032  = \mac_wmux1_s0$1234 ;
+    if (stall_adv8) begin
+      \$3032  = \mac_wmux0_s0$1038 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3033  = \mac_wmux1_s0$1236 ;
+    if (stall_adv8) begin
+      \$3033  = \mac_wmux0_s0$1040 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3034  = \mac_wmux1_s0$1732 ;
+    if (stall_adv8) begin
+      \$3034  = \mac_wmux0_s0$1722 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3035  = \mac_wmux1_s0$1733 ;
+    if (stall_adv8) begin
+      \$3035  = \mac_wmux0_s0$1723 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3036  = \mac_wmux1_s0$1734 ;
+    if (stall_adv8) begin
+      \$3036  = \mac_wmux0_s0$1724 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3037  = \mac_wmux1_s0$1735 ;
+    if (stall_adv8) begin
+      \$3037  = \mac_wmux0_s0$1725 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3038  = \mac_wmux1_s0$1736 ;
+    if (stall_adv8) begin
+      \$3038  = \mac_wmux0_s0$1726 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3039  = \mac_wmux1_s0$1737 ;
+    if (stall_adv8) begin
+      \$3039  = \mac_wmux0_s0$1727 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3040  = \mac_wmux1_s0$1738 ;
+    if (stall_adv8) begin
+      \$3040  = \mac_wmux0_s0$1728 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3041  = \mac_wmux1_s0$1739 ;
+    if (stall_adv8) begin
+      \$3041  = \mac_wmux0_s0$1729 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3042  = \mac_wmux1_s0$1740 ;
+    if (stall_adv8) begin
+      \$3042  = \mac_wmux0_s0$1730 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3043  = mac_wmux1_valid_s0;
+    if (stall_adv8) begin
+      \$3043  = mac_wmux0_valid_s0;
+    end
+    if (rst) begin
+      \$3043  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3044  = \mac_wmux2_s0$1243 ;
     if (stall_adv9) begin
-      \$3164  = \$2625 ;
-    end
-    if (rst) begin
-      \$3164  = 1'h0;
+      \$3044  = mac_wmux_s1_v0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3165  = stall_adv10_valid;
+    \$3045  = \mac_wmux2_s0$1262 ;
+    if (stall_adv9) begin
+      \$3045  = mac_wmux_s1_v1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3046  = \mac_wmux2_s0$1281 ;
+    if (stall_adv9) begin
+      \$3046  = mac_wmux_s1_v2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3047  = \mac_wmux2_s0$1300 ;
+    if (stall_adv9) begin
+      \$3047  = mac_wmux_s1_v3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3048  = mac_wmux2_s0;
+    if (stall_adv9) begin
+      \$3048  = mac_wmux_s1_v4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3049  = \mac_wmux2_s0$1259 ;
+    if (stall_adv9) begin
+      \$3049  = mac_wmux_s1_v5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3050  = \mac_wmux2_s0$1278 ;
+    if (stall_adv9) begin
+      \$3050  = mac_wmux_s1_v6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3051  = \mac_wmux2_s0$1297 ;
+    if (stall_adv9) begin
+      \$3051  = mac_wmux_s1_v7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3052  = \mac_wmux2_s0$1316 ;
+    if (stall_adv9) begin
+      \$3052  = mac_wmux_s1_v8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3053  = \mac_wmux2_s0$1329 ;
+    if (stall_adv9) begin
+      \$3053  = mac_wmux_s1_v9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3054  = \mac_wmux2_s0$1342 ;
+    if (stall_adv9) begin
+      \$3054  = mac_wmux_s1_v10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3055  = \mac_wmux2_s0$1355 ;
+    if (stall_adv9) begin
+      \$3055  = mac_wmux_s1_v11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3056  = \mac_wmux2_s0$1368 ;
+    if (stall_adv9) begin
+      \$3056  = mac_wmux_s1_v12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3057  = \mac_wmux2_s0$1381 ;
+    if (stall_adv9) begin
+      \$3057  = mac_wmux_s1_v13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3058  = \mac_wmux2_s0$1394 ;
+    if (stall_adv9) begin
+      \$3058  = \$2604 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3059  = \mac_wmux2_s0$1407 ;
+    if (stall_adv9) begin
+      \$3059  = \$2606 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3060  = \mac_wmux2_s0$1244 ;
+    if (stall_adv9) begin
+      \$3060  = mac_wmux_s1_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3061  = \mac_wmux2_s0$1263 ;
+    if (stall_adv9) begin
+      \$3061  = mac_wmux_s1_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3062  = \mac_wmux2_s0$1282 ;
+    if (stall_adv9) begin
+      \$3062  = mac_wmux_s1_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3063  = \mac_wmux2_s0$1301 ;
+    if (stall_adv9) begin
+      \$3063  = mac_wmux_s1_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3064  = \mac_wmux2_s0$1241 ;
+    if (stall_adv9) begin
+      \$3064  = mac_wmux_s1_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3065  = \mac_wmux2_s0$1260 ;
+    if (stall_adv9) begin
+      \$3065  = mac_wmux_s1_d5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3066  = \mac_wmux2_s0$1279 ;
+    if (stall_adv9) begin
+      \$3066  = mac_wmux_s1_d6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3067  = \mac_wmux2_s0$1298 ;
+    if (stall_adv9) begin
+      \$3067  = mac_wmux_s1_d7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3068  = \mac_wmux2_s0$1317 ;
+    if (stall_adv9) begin
+      \$3068  = mac_wmux_s1_d8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3069  = \mac_wmux2_s0$1330 ;
+    if (stall_adv9) begin
+      \$3069  = mac_wmux_s1_d9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3070  = \mac_wmux2_s0$1343 ;
+    if (stall_adv9) begin
+      \$3070  = mac_wmux_s1_d10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3071  = \mac_wmux2_s0$1356 ;
+    if (stall_adv9) begin
+      \$3071  = mac_wmux_s1_d11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3072  = \mac_wmux2_s0$1369 ;
+    if (stall_adv9) begin
+      \$3072  = mac_wmux_s1_d12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3073  = \mac_wmux2_s0$1382 ;
+    if (stall_adv9) begin
+      \$3073  = mac_wmux_s1_d13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3074  = \mac_wmux2_s0$1395 ;
+    if (stall_adv9) begin
+      \$3074  = \mac_wmux1_s0$1213 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3075  = \mac_wmux2_s0$1408 ;
+    if (stall_adv9) begin
+      \$3075  = \mac_wmux1_s0$1226 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3076  = \mac_wmux2_s0$1247 ;
+    if (stall_adv9) begin
+      \$3076  = mac_wmux_s1_w0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3077  = \mac_wmux2_s0$1250 ;
+    if (stall_adv9) begin
+      \$3077  = mac_wmux_s1_w1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3078  = \mac_wmux2_s0$1253 ;
+    if (stall_adv9) begin
+      \$3078  = mac_wmux_s1_w2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3079  = \mac_wmux2_s0$1256 ;
+    if (stall_adv9) begin
+      \$3079  = mac_wmux_s1_w3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3080  = \mac_wmux2_s0$1266 ;
+    if (stall_adv9) begin
+      \$3080  = mac_wmux_s1_w0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3081  = \mac_wmux2_s0$1269 ;
+    if (stall_adv9) begin
+      \$3081  = mac_wmux_s1_w1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3082  = \mac_wmux2_s0$1272 ;
+    if (stall_adv9) begin
+      \$3082  = mac_wmux_s1_w2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3083  = \mac_wmux2_s0$1275 ;
+    if (stall_adv9) begin
+      \$3083  = mac_wmux_s1_w3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3084  = \mac_wmux2_s0$1285 ;
+    if (stall_adv9) begin
+      \$3084  = mac_wmux_s1_w0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3085  = \mac_wmux2_s0$1288 ;
+    if (stall_adv9) begin
+      \$3085  = mac_wmux_s1_w1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3086  = \mac_wmux2_s0$1291 ;
+    if (stall_adv9) begin
+      \$3086  = mac_wmux_s1_w2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3087  = \mac_wmux2_s0$1294 ;
+    if (stall_adv9) begin
+      \$3087  = mac_wmux_s1_w3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3088  = \mac_wmux2_s0$1304 ;
+    if (stall_adv9) begin
+      \$3088  = mac_wmux_s1_w0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3089  = \mac_wmux2_s0$1307 ;
+    if (stall_adv9) begin
+      \$3089  = mac_wmux_s1_w1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3090  = \mac_wmux2_s0$1310 ;
+    if (stall_adv9) begin
+      \$3090  = mac_wmux_s1_w2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3091  = \mac_wmux2_s0$1313 ;
+    if (stall_adv9) begin
+      \$3091  = mac_wmux_s1_w3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3092  = \mac_wmux2_s0$1248 ;
+    if (stall_adv9) begin
+      \$3092  = mac_wmux_s1_w0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3093  = \mac_wmux2_s0$1251 ;
+    if (stall_adv9) begin
+      \$3093  = mac_wmux_s1_w1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3094  = \mac_wmux2_s0$1254 ;
+    if (stall_adv9) begin
+      \$3094  = mac_wmux_s1_w2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3095  = \mac_wmux2_s0$1257 ;
+    if (stall_adv9) begin
+      \$3095  = mac_wmux_s1_w3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3096  = \mac_wmux2_s0$1267 ;
+    if (stall_adv9) begin
+      \$3096  = mac_wmux_s1_w0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3097  = \mac_wmux2_s0$1270 ;
+    if (stall_adv9) begin
+      \$3097  = mac_wmux_s1_w1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3098  = \mac_wmux2_s0$1273 ;
+    if (stall_adv9) begin
+      \$3098  = mac_wmux_s1_w2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3099  = \mac_wmux2_s0$1276 ;
+    if (stall_adv9) begin
+      \$3099  = mac_wmux_s1_w3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3100  = \mac_wmux2_s0$1286 ;
+    if (stall_adv9) begin
+      \$3100  = mac_wmux_s1_w0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3101  = \mac_wmux2_s0$1289 ;
+    if (stall_adv9) begin
+      \$3101  = mac_wmux_s1_w1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3102  = \mac_wmux2_s0$1292 ;
+    if (stall_adv9) begin
+      \$3102  = mac_wmux_s1_w2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3103  = \mac_wmux2_s0$1295 ;
+    if (stall_adv9) begin
+      \$3103  = mac_wmux_s1_w3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3104  = \mac_wmux2_s0$1305 ;
+    if (stall_adv9) begin
+      \$3104  = mac_wmux_s1_w0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3105  = \mac_wmux2_s0$1308 ;
+    if (stall_adv9) begin
+      \$3105  = mac_wmux_s1_w1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3106  = \mac_wmux2_s0$1311 ;
+    if (stall_adv9) begin
+      \$3106  = mac_wmux_s1_w2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3107  = \mac_wmux2_s0$1314 ;
+    if (stall_adv9) begin
+      \$3107  = mac_wmux_s1_w3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3108  = \mac_wmux2_s0$1321 ;
+    if (stall_adv9) begin
+      \$3108  = mac_wmux_s1_w0_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3109  = \mac_wmux2_s0$1323 ;
+    if (stall_adv9) begin
+      \$3109  = mac_wmux_s1_w1_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3110  = \mac_wmux2_s0$1325 ;
+    if (stall_adv9) begin
+      \$3110  = mac_wmux_s1_w2_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3111  = \mac_wmux2_s0$1327 ;
+    if (stall_adv9) begin
+      \$3111  = mac_wmux_s1_w3_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3112  = \mac_wmux2_s0$1334 ;
+    if (stall_adv9) begin
+      \$3112  = mac_wmux_s1_w0_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3113  = \mac_wmux2_s0$1336 ;
+    if (stall_adv9) begin
+      \$3113  = mac_wmux_s1_w1_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3114  = \mac_wmux2_s0$1338 ;
+    if (stall_adv9) begin
+      \$3114  = mac_wmux_s1_w2_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3115  = \mac_wmux2_s0$1340 ;
+    if (stall_adv9) begin
+      \$3115  = mac_wmux_s1_w3_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3116  = \mac_wmux2_s0$1347 ;
+    if (stall_adv9) begin
+      \$3116  = mac_wmux_s1_w0_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3117  = \mac_wmux2_s0$1349 ;
+    if (stall_adv9) begin
+      \$3117  = mac_wmux_s1_w1_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3118  = \mac_wmux2_s0$1351 ;
+    if (stall_adv9) begin
+      \$3118  = mac_wmux_s1_w2_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3119  = \mac_wmux2_s0$1353 ;
+    if (stall_adv9) begin
+      \$3119  = mac_wmux_s1_w3_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3120  = \mac_wmux2_s0$1360 ;
+    if (stall_adv9) begin
+      \$3120  = mac_wmux_s1_w0_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3121  = \mac_wmux2_s0$1362 ;
+    if (stall_adv9) begin
+      \$3121  = mac_wmux_s1_w1_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3122  = \mac_wmux2_s0$1364 ;
+    if (stall_adv9) begin
+      \$3122  = mac_wmux_s1_w2_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3123  = \mac_wmux2_s0$1366 ;
+    if (stall_adv9) begin
+      \$3123  = mac_wmux_s1_w3_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3124  = \mac_wmux2_s0$1373 ;
+    if (stall_adv9) begin
+      \$3124  = mac_wmux_s1_w0_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3125  = \mac_wmux2_s0$1375 ;
+    if (stall_adv9) begin
+      \$3125  = mac_wmux_s1_w1_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3126  = \mac_wmux2_s0$1377 ;
+    if (stall_adv9) begin
+      \$3126  = mac_wmux_s1_w2_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3127  = \mac_wmux2_s0$1379 ;
+    if (stall_adv9) begin
+      \$3127  = mac_wmux_s1_w3_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3128  = \mac_wmux2_s0$1386 ;
+    if (stall_adv9) begin
+      \$3128  = mac_wmux_s1_w0_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3129  = \mac_wmux2_s0$1388 ;
+    if (stall_adv9) begin
+      \$3129  = mac_wmux_s1_w1_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3130  = \mac_wmux2_s0$1390 ;
+    if (stall_adv9) begin
+      \$3130  = mac_wmux_s1_w2_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3131  = \mac_wmux2_s0$1392 ;
+    if (stall_adv9) begin
+      \$3131  = mac_wmux_s1_w3_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3132  = \mac_wmux2_s0$1399 ;
+    if (stall_adv9) begin
+      \$3132  = \mac_wmux1_s0$1217 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3133  = \mac_wmux2_s0$1401 ;
+    if (stall_adv9) begin
+      \$3133  = \mac_wmux1_s0$1219 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3134  = \mac_wmux2_s0$1403 ;
+    if (stall_adv9) begin
+      \$3134  = \mac_wmux1_s0$1221 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3135  = \mac_wmux2_s0$1405 ;
+    if (stall_adv9) begin
+      \$3135  = \mac_wmux1_s0$1223 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3136  = \mac_wmux2_s0$1412 ;
+    if (stall_adv9) begin
+      \$3136  = \mac_wmux1_s0$1230 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3137  = \mac_wmux2_s0$1414 ;
+    if (stall_adv9) begin
+      \$3137  = \mac_wmux1_s0$1232 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3138  = \mac_wmux2_s0$1416 ;
+    if (stall_adv9) begin
+      \$3138  = \mac_wmux1_s0$1234 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3139  = \mac_wmux2_s0$1418 ;
+    if (stall_adv9) begin
+      \$3139  = \mac_wmux1_s0$1236 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3140  = \mac_wmux2_s0$1742 ;
+    if (stall_adv9) begin
+      \$3140  = \mac_wmux1_s0$1732 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3141  = \mac_wmux2_s0$1743 ;
+    if (stall_adv9) begin
+      \$3141  = \mac_wmux1_s0$1733 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3142  = \mac_wmux2_s0$1744 ;
+    if (stall_adv9) begin
+      \$3142  = \mac_wmux1_s0$1734 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3143  = \mac_wmux2_s0$1745 ;
+    if (stall_adv9) begin
+      \$3143  = \mac_wmux1_s0$1735 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3144  = \mac_wmux2_s0$1746 ;
+    if (stall_adv9) begin
+      \$3144  = \mac_wmux1_s0$1736 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3145  = \mac_wmux2_s0$1747 ;
+    if (stall_adv9) begin
+      \$3145  = \mac_wmux1_s0$1737 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3146  = \mac_wmux2_s0$1748 ;
+    if (stall_adv9) begin
+      \$3146  = \mac_wmux1_s0$1738 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3147  = \mac_wmux2_s0$1749 ;
+    if (stall_adv9) begin
+      \$3147  = \mac_wmux1_s0$1739 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3148  = \mac_wmux2_s0$1750 ;
+    if (stall_adv9) begin
+      \$3148  = \mac_wmux1_s0$1740 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3149  = mac_wmux2_valid_s0;
+    if (stall_adv9) begin
+      \$3149  = mac_wmux1_valid_s0;
+    end
+    if (rst) begin
+      \$3149  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3150  = \mac_wmux3_s0$1425 ;
     if (stall_adv10) begin
-      \$3165  = \$2626 ;
-    end
-    if (rst) begin
-      \$3165  = 1'h0;
+      \$3150  = mac_wmux_s2_v0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3166  = stall_adv11_valid;
+    \$3151  = \mac_wmux3_s0$1444 ;
+    if (stall_adv10) begin
+      \$3151  = mac_wmux_s2_v1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3152  = \mac_wmux3_s0$1463 ;
+    if (stall_adv10) begin
+      \$3152  = mac_wmux_s2_v2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3153  = \mac_wmux3_s0$1482 ;
+    if (stall_adv10) begin
+      \$3153  = mac_wmux_s2_v3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3154  = \mac_wmux3_s0$1501 ;
+    if (stall_adv10) begin
+      \$3154  = mac_wmux_s2_v4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3155  = \mac_wmux3_s0$1520 ;
+    if (stall_adv10) begin
+      \$3155  = mac_wmux_s2_v5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3156  = \mac_wmux3_s0$1539 ;
+    if (stall_adv10) begin
+      \$3156  = mac_wmux_s2_v6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3157  = \mac_wmux3_s0$1558 ;
+    if (stall_adv10) begin
+      \$3157  = mac_wmux_s2_v7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3158  = mac_wmux3_s0;
+    if (stall_adv10) begin
+      \$3158  = mac_wmux_s2_v8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3159  = \mac_wmux3_s0$1441 ;
+    if (stall_adv10) begin
+      \$3159  = mac_wmux_s2_v9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3160  = \mac_wmux3_s0$1460 ;
+    if (stall_adv10) begin
+      \$3160  = mac_wmux_s2_v10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3161  = \mac_wmux3_s0$1479 ;
+    if (stall_adv10) begin
+      \$3161  = mac_wmux_s2_v11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3162  = \mac_wmux3_s0$1498 ;
+    if (stall_adv10) begin
+      \$3162  = \$2608 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3163  = \mac_wmux3_s0$1517 ;
+    if (stall_adv10) begin
+      \$3163  = \$2610 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3164  = \mac_wmux3_s0$1536 ;
+    if (stall_adv10) begin
+      \$3164  = \$2612 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3165  = \mac_wmux3_s0$1555 ;
+    if (stall_adv10) begin
+      \$3165  = \$2614 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3166  = \mac_wmux3_s0$1426 ;
+    if (stall_adv10) begin
+      \$3166  = mac_wmux_s2_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3167  = \mac_wmux3_s0$1445 ;
+    if (stall_adv10) begin
+      \$3167  = mac_wmux_s2_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3168  = \mac_wmux3_s0$1464 ;
+    if (stall_adv10) begin
+      \$3168  = mac_wmux_s2_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3169  = \mac_wmux3_s0$1483 ;
+    if (stall_adv10) begin
+      \$3169  = mac_wmux_s2_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3170  = \mac_wmux3_s0$1502 ;
+    if (stall_adv10) begin
+      \$3170  = mac_wmux_s2_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3171  = \mac_wmux3_s0$1521 ;
+    if (stall_adv10) begin
+      \$3171  = mac_wmux_s2_d5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3172  = \mac_wmux3_s0$1540 ;
+    if (stall_adv10) begin
+      \$3172  = mac_wmux_s2_d6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3173  = \mac_wmux3_s0$1559 ;
+    if (stall_adv10) begin
+      \$3173  = mac_wmux_s2_d7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3174  = \mac_wmux3_s0$1423 ;
+    if (stall_adv10) begin
+      \$3174  = mac_wmux_s2_d8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3175  = \mac_wmux3_s0$1442 ;
+    if (stall_adv10) begin
+      \$3175  = mac_wmux_s2_d9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3176  = \mac_wmux3_s0$1461 ;
+    if (stall_adv10) begin
+      \$3176  = mac_wmux_s2_d10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3177  = \mac_wmux3_s0$1480 ;
+    if (stall_adv10) begin
+      \$3177  = mac_wmux_s2_d11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3178  = \mac_wmux3_s0$1499 ;
+    if (stall_adv10) begin
+      \$3178  = \mac_wmux2_s0$1369 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3179  = \mac_wmux3_s0$1518 ;
+    if (stall_adv10) begin
+      \$3179  = \mac_wmux2_s0$1382 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3180  = \mac_wmux3_s0$1537 ;
+    if (stall_adv10) begin
+      \$3180  = \mac_wmux2_s0$1395 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3181  = \mac_wmux3_s0$1556 ;
+    if (stall_adv10) begin
+      \$3181  = \mac_wmux2_s0$1408 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3182  = \mac_wmux3_s0$1429 ;
+    if (stall_adv10) begin
+      \$3182  = mac_wmux_s2_w0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3183  = \mac_wmux3_s0$1432 ;
+    if (stall_adv10) begin
+      \$3183  = mac_wmux_s2_w1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3184  = \mac_wmux3_s0$1435 ;
+    if (stall_adv10) begin
+      \$3184  = mac_wmux_s2_w2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3185  = \mac_wmux3_s0$1438 ;
+    if (stall_adv10) begin
+      \$3185  = mac_wmux_s2_w3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3186  = \mac_wmux3_s0$1448 ;
+    if (stall_adv10) begin
+      \$3186  = mac_wmux_s2_w0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3187  = \mac_wmux3_s0$1451 ;
+    if (stall_adv10) begin
+      \$3187  = mac_wmux_s2_w1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3188  = \mac_wmux3_s0$1454 ;
+    if (stall_adv10) begin
+      \$3188  = mac_wmux_s2_w2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3189  = \mac_wmux3_s0$1457 ;
+    if (stall_adv10) begin
+      \$3189  = mac_wmux_s2_w3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3190  = \mac_wmux3_s0$1467 ;
+    if (stall_adv10) begin
+      \$3190  = mac_wmux_s2_w0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3191  = \mac_wmux3_s0$1470 ;
+    if (stall_adv10) begin
+      \$3191  = mac_wmux_s2_w1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3192  = \mac_wmux3_s0$1473 ;
+    if (stall_adv10) begin
+      \$3192  = mac_wmux_s2_w2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3193  = \mac_wmux3_s0$1476 ;
+    if (stall_adv10) begin
+      \$3193  = mac_wmux_s2_w3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3194  = \mac_wmux3_s0$1486 ;
+    if (stall_adv10) begin
+      \$3194  = mac_wmux_s2_w0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3195  = \mac_wmux3_s0$1489 ;
+    if (stall_adv10) begin
+      \$3195  = mac_wmux_s2_w1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3196  = \mac_wmux3_s0$1492 ;
+    if (stall_adv10) begin
+      \$3196  = mac_wmux_s2_w2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3197  = \mac_wmux3_s0$1495 ;
+    if (stall_adv10) begin
+      \$3197  = mac_wmux_s2_w3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3198  = \mac_wmux3_s0$1505 ;
+    if (stall_adv10) begin
+      \$3198  = mac_wmux_s2_w0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3199  = \mac_wmux3_s0$1508 ;
+    if (stall_adv10) begin
+      \$3199  = mac_wmux_s2_w1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3200  = \mac_wmux3_s0$1511 ;
+    if (stall_adv10) begin
+      \$3200  = mac_wmux_s2_w2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3201  = \mac_wmux3_s0$1514 ;
+    if (stall_adv10) begin
+      \$3201  = mac_wmux_s2_w3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3202  = \mac_wmux3_s0$1524 ;
+    if (stall_adv10) begin
+      \$3202  = mac_wmux_s2_w0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3203  = \mac_wmux3_s0$1527 ;
+    if (stall_adv10) begin
+      \$3203  = mac_wmux_s2_w1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3204  = \mac_wmux3_s0$1530 ;
+    if (stall_adv10) begin
+      \$3204  = mac_wmux_s2_w2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3205  = \mac_wmux3_s0$1533 ;
+    if (stall_adv10) begin
+      \$3205  = mac_wmux_s2_w3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3206  = \mac_wmux3_s0$1543 ;
+    if (stall_adv10) begin
+      \$3206  = mac_wmux_s2_w0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3207  = \mac_wmux3_s0$1546 ;
+    if (stall_adv10) begin
+      \$3207  = mac_wmux_s2_w1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3208  = \mac_wmux3_s0$1549 ;
+    if (stall_adv10) begin
+      \$3208  = mac_wmux_s2_w2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3209  = \mac_wmux3_s0$1552 ;
+    if (stall_adv10) begin
+      \$3209  = mac_wmux_s2_w3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3210  = \mac_wmux3_s0$1562 ;
+    if (stall_adv10) begin
+      \$3210  = mac_wmux_s2_w0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3211  = \mac_wmux3_s0$1565 ;
+    if (stall_adv10) begin
+      \$3211  = mac_wmux_s2_w1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3212  = \mac_wmux3_s0$1568 ;
+    if (stall_adv10) begin
+      \$3212  = mac_wmux_s2_w2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3213  = \mac_wmux3_s0$1571 ;
+    if (stall_adv10) begin
+      \$3213  = mac_wmux_s2_w3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3214  = \mac_wmux3_s0$1430 ;
+    if (stall_adv10) begin
+      \$3214  = mac_wmux_s2_w0_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3215  = \mac_wmux3_s0$1433 ;
+    if (stall_adv10) begin
+      \$3215  = mac_wmux_s2_w1_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3216  = \mac_wmux3_s0$1436 ;
+    if (stall_adv10) begin
+      \$3216  = mac_wmux_s2_w2_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3217  = \mac_wmux3_s0$1439 ;
+    if (stall_adv10) begin
+      \$3217  = mac_wmux_s2_w3_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3218  = \mac_wmux3_s0$1449 ;
+    if (stall_adv10) begin
+      \$3218  = mac_wmux_s2_w0_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3219  = \mac_wmux3_s0$1452 ;
+    if (stall_adv10) begin
+      \$3219  = mac_wmux_s2_w1_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3220  = \mac_wmux3_s0$1455 ;
+    if (stall_adv10) begin
+      \$3220  = mac_wmux_s2_w2_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3221  = \mac_wmux3_s0$1458 ;
+    if (stall_adv10) begin
+      \$3221  = mac_wmux_s2_w3_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3222  = \mac_wmux3_s0$1468 ;
+    if (stall_adv10) begin
+      \$3222  = mac_wmux_s2_w0_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3223  = \mac_wmux3_s0$1471 ;
+    if (stall_adv10) begin
+      \$3223  = mac_wmux_s2_w1_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3224  = \mac_wmux3_s0$1474 ;
+    if (stall_adv10) begin
+      \$3224  = mac_wmux_s2_w2_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3225  = \mac_wmux3_s0$1477 ;
+    if (stall_adv10) begin
+      \$3225  = mac_wmux_s2_w3_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3226  = \mac_wmux3_s0$1487 ;
+    if (stall_adv10) begin
+      \$3226  = mac_wmux_s2_w0_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3227  = \mac_wmux3_s0$1490 ;
+    if (stall_adv10) begin
+      \$3227  = mac_wmux_s2_w1_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3228  = \mac_wmux3_s0$1493 ;
+    if (stall_adv10) begin
+      \$3228  = mac_wmux_s2_w2_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3229  = \mac_wmux3_s0$1496 ;
+    if (stall_adv10) begin
+      \$3229  = mac_wmux_s2_w3_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3230  = \mac_wmux3_s0$1506 ;
+    if (stall_adv10) begin
+      \$3230  = \mac_wmux2_s0$1373 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3231  = \mac_wmux3_s0$1509 ;
+    if (stall_adv10) begin
+      \$3231  = \mac_wmux2_s0$1375 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3232  = \mac_wmux3_s0$1512 ;
+    if (stall_adv10) begin
+      \$3232  = \mac_wmux2_s0$1377 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3233  = \mac_wmux3_s0$1515 ;
+    if (stall_adv10) begin
+      \$3233  = \mac_wmux2_s0$1379 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3234  = \mac_wmux3_s0$1525 ;
+    if (stall_adv10) begin
+      \$3234  = \mac_wmux2_s0$1386 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3235  = \mac_wmux3_s0$1528 ;
+    if (stall_adv10) begin
+      \$3235  = \mac_wmux2_s0$1388 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3236  = \mac_wmux3_s0$1531 ;
+    if (stall_adv10) begin
+      \$3236  = \mac_wmux2_s0$1390 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3237  = \mac_wmux3_s0$1534 ;
+    if (stall_adv10) begin
+      \$3237  = \mac_wmux2_s0$1392 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3238  = \mac_wmux3_s0$1544 ;
+    if (stall_adv10) begin
+      \$3238  = \mac_wmux2_s0$1399 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3239  = \mac_wmux3_s0$1547 ;
+    if (stall_adv10) begin
+      \$3239  = \mac_wmux2_s0$1401 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3240  = \mac_wmux3_s0$1550 ;
+    if (stall_adv10) begin
+      \$3240  = \mac_wmux2_s0$1403 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3241  = \mac_wmux3_s0$1553 ;
+    if (stall_adv10) begin
+      \$3241  = \mac_wmux2_s0$1405 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3242  = \mac_wmux3_s0$1563 ;
+    if (stall_adv10) begin
+      \$3242  = \mac_wmux2_s0$1412 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3243  = \mac_wmux3_s0$1566 ;
+    if (stall_adv10) begin
+      \$3243  = \mac_wmux2_s0$1414 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3244  = \mac_wmux3_s0$1569 ;
+    if (stall_adv10) begin
+      \$3244  = \mac_wmux2_s0$1416 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3245  = \mac_wmux3_s0$1572 ;
+    if (stall_adv10) begin
+      \$3245  = \mac_wmux2_s0$1418 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3246  = \mac_wmux3_s0$1752 ;
+    if (stall_adv10) begin
+      \$3246  = \mac_wmux2_s0$1742 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3247  = \mac_wmux3_s0$1753 ;
+    if (stall_adv10) begin
+      \$3247  = \mac_wmux2_s0$1743 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3248  = \mac_wmux3_s0$1754 ;
+    if (stall_adv10) begin
+      \$3248  = \mac_wmux2_s0$1744 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3249  = \mac_wmux3_s0$1755 ;
+    if (stall_adv10) begin
+      \$3249  = \mac_wmux2_s0$1745 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3250  = \mac_wmux3_s0$1756 ;
+    if (stall_adv10) begin
+      \$3250  = \mac_wmux2_s0$1746 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3251  = \mac_wmux3_s0$1757 ;
+    if (stall_adv10) begin
+      \$3251  = \mac_wmux2_s0$1747 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3252  = \mac_wmux3_s0$1758 ;
+    if (stall_adv10) begin
+      \$3252  = \mac_wmux2_s0$1748 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3253  = \mac_wmux3_s0$1759 ;
+    if (stall_adv10) begin
+      \$3253  = \mac_wmux2_s0$1749 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3254  = \mac_wmux3_s0$1760 ;
+    if (stall_adv10) begin
+      \$3254  = \mac_wmux2_s0$1750 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3255  = mac_wmux3_valid_s0;
+    if (stall_adv10) begin
+      \$3255  = mac_wmux2_valid_s0;
+    end
+    if (rst) begin
+      \$3255  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3256  = mac_pre_s0;
     if (stall_adv11) begin
-      \$3166  = \$2627 ;
-    end
-    if (rst) begin
-      \$3166  = 1'h0;
+      \$3256  = \mac_wmux3_s0$1752 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3167  = stall_adv12_valid;
+    \$3257  = \mac_pre_s0$1763 ;
+    if (stall_adv11) begin
+      \$3257  = \mac_wmux3_s0$1753 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3258  = \mac_pre_s0$1764 ;
+    if (stall_adv11) begin
+      \$3258  = \mac_wmux3_s0$1754 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3259  = \mac_pre_s0$1765 ;
+    if (stall_adv11) begin
+      \$3259  = \mac_wmux3_s0$1755 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3260  = \mac_pre_s0$1766 ;
+    if (stall_adv11) begin
+      \$3260  = \mac_wmux3_s0$1756 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3261  = \mac_pre_s0$1767 ;
+    if (stall_adv11) begin
+      \$3261  = \mac_wmux3_s0$1757 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3262  = \mac_pre_s0$1768 ;
+    if (stall_adv11) begin
+      \$3262  = \mac_wmux3_s0$1758 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3263  = \mac_pre_s0$1769 ;
+    if (stall_adv11) begin
+      \$3263  = \mac_wmux3_s0$1759 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3264  = \mac_pre_s0$1770 ;
+    if (stall_adv11) begin
+      \$3264  = mac_wmux_s3_w0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3265  = \mac_pre_s0$1771 ;
+    if (stall_adv11) begin
+      \$3265  = mac_wmux_s3_w0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3266  = \mac_pre_s0$1772 ;
+    if (stall_adv11) begin
+      \$3266  = mac_wmux_s3_w0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3267  = \mac_pre_s0$1773 ;
+    if (stall_adv11) begin
+      \$3267  = mac_wmux_s3_w0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3268  = \mac_pre_s0$1774 ;
+    if (stall_adv11) begin
+      \$3268  = mac_wmux_s3_w0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3269  = \mac_pre_s0$1775 ;
+    if (stall_adv11) begin
+      \$3269  = mac_wmux_s3_w0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3270  = \mac_pre_s0$1776 ;
+    if (stall_adv11) begin
+      \$3270  = mac_wmux_s3_w0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3271  = \mac_pre_s0$1777 ;
+    if (stall_adv11) begin
+      \$3271  = mac_wmux_s3_w0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3272  = \mac_pre_s0$1778 ;
+    if (stall_adv11) begin
+      \$3272  = mac_wmux_s3_w1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3273  = \mac_pre_s0$1779 ;
+    if (stall_adv11) begin
+      \$3273  = mac_wmux_s3_w1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3274  = \mac_pre_s0$1780 ;
+    if (stall_adv11) begin
+      \$3274  = mac_wmux_s3_w1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3275  = \mac_pre_s0$1781 ;
+    if (stall_adv11) begin
+      \$3275  = mac_wmux_s3_w1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3276  = \mac_pre_s0$1782 ;
+    if (stall_adv11) begin
+      \$3276  = mac_wmux_s3_w1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3277  = \mac_pre_s0$1783 ;
+    if (stall_adv11) begin
+      \$3277  = mac_wmux_s3_w1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3278  = \mac_pre_s0$1784 ;
+    if (stall_adv11) begin
+      \$3278  = mac_wmux_s3_w1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3279  = \mac_pre_s0$1785 ;
+    if (stall_adv11) begin
+      \$3279  = mac_wmux_s3_w1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3280  = \mac_pre_s0$1786 ;
+    if (stall_adv11) begin
+      \$3280  = mac_wmux_s3_w2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3281  = \mac_pre_s0$1787 ;
+    if (stall_adv11) begin
+      \$3281  = mac_wmux_s3_w2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3282  = \mac_pre_s0$1788 ;
+    if (stall_adv11) begin
+      \$3282  = mac_wmux_s3_w2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3283  = \mac_pre_s0$1789 ;
+    if (stall_adv11) begin
+      \$3283  = mac_wmux_s3_w2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3284  = \mac_pre_s0$1790 ;
+    if (stall_adv11) begin
+      \$3284  = mac_wmux_s3_w2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3285  = \mac_pre_s0$1791 ;
+    if (stall_adv11) begin
+      \$3285  = mac_wmux_s3_w2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3286  = \mac_pre_s0$1792 ;
+    if (stall_adv11) begin
+      \$3286  = mac_wmux_s3_w2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3287  = \mac_pre_s0$1793 ;
+    if (stall_adv11) begin
+      \$3287  = mac_wmux_s3_w2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3288  = \mac_pre_s0$1794 ;
+    if (stall_adv11) begin
+      \$3288  = mac_wmux_s3_w3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3289  = \mac_pre_s0$1795 ;
+    if (stall_adv11) begin
+      \$3289  = mac_wmux_s3_w3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3290  = \mac_pre_s0$1796 ;
+    if (stall_adv11) begin
+      \$3290  = mac_wmux_s3_w3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3291  = \mac_pre_s0$1797 ;
+    if (stall_adv11) begin
+      \$3291  = mac_wmux_s3_w3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3292  = \mac_pre_s0$1798 ;
+    if (stall_adv11) begin
+      \$3292  = mac_wmux_s3_w3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3293  = \mac_pre_s0$1799 ;
+    if (stall_adv11) begin
+      \$3293  = mac_wmux_s3_w3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3294  = \mac_pre_s0$1800 ;
+    if (stall_adv11) begin
+      \$3294  = mac_wmux_s3_w3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3295  = \mac_pre_s0$1801 ;
+    if (stall_adv11) begin
+      \$3295  = mac_wmux_s3_w3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3296  = \mac_pre_s0$1802 ;
+    if (stall_adv11) begin
+      \$3296  = \mac_wmux3_s0$1760 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3297  = mac_pre_valid_s0;
+    if (stall_adv11) begin
+      \$3297  = mac_wmux3_valid_s0;
+    end
+    if (rst) begin
+      \$3297  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3298  = mac_dspin_s0;
     if (stall_adv12) begin
-      \$3167  = \$2628 ;
-    end
-    if (rst) begin
-      \$3167  = 1'h0;
+      \$3298  = \mac_pre_s0$1802 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3168  = stall_adv13_valid;
+    \$3299  = mac_dspin_valid_s0;
+    if (stall_adv12) begin
+      \$3299  = mac_pre_valid_s0;
+    end
+    if (rst) begin
+      \$3299  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3300  = mac_mul_s0;
     if (stall_adv13) begin
-      \$3168  = \$2629 ;
-    end
-    if (rst) begin
-      \$3168  = 1'h0;
+      \$3300  = mac_prod0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3169  = stall_adv14_valid;
+    \$3301  = \mac_mul_s0$1581 ;
+    if (stall_adv13) begin
+      \$3301  = mac_prod0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3302  = \mac_mul_s0$1583 ;
+    if (stall_adv13) begin
+      \$3302  = mac_prod0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3303  = \mac_mul_s0$1584 ;
+    if (stall_adv13) begin
+      \$3303  = mac_prod0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3304  = \mac_mul_s0$1586 ;
+    if (stall_adv13) begin
+      \$3304  = mac_prod0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3305  = \mac_mul_s0$1587 ;
+    if (stall_adv13) begin
+      \$3305  = mac_prod0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3306  = \mac_mul_s0$1589 ;
+    if (stall_adv13) begin
+      \$3306  = mac_prod0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3307  = \mac_mul_s0$1590 ;
+    if (stall_adv13) begin
+      \$3307  = mac_prod0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3308  = \mac_mul_s0$1592 ;
+    if (stall_adv13) begin
+      \$3308  = mac_prod1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3309  = \mac_mul_s0$1593 ;
+    if (stall_adv13) begin
+      \$3309  = mac_prod1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3310  = \mac_mul_s0$1595 ;
+    if (stall_adv13) begin
+      \$3310  = mac_prod1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3311  = \mac_mul_s0$1596 ;
+    if (stall_adv13) begin
+      \$3311  = mac_prod1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3312  = \mac_mul_s0$1598 ;
+    if (stall_adv13) begin
+      \$3312  = mac_prod1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3313  = \mac_mul_s0$1599 ;
+    if (stall_adv13) begin
+      \$3313  = mac_prod1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3314  = \mac_mul_s0$1601 ;
+    if (stall_adv13) begin
+      \$3314  = mac_prod1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3315  = \mac_mul_s0$1602 ;
+    if (stall_adv13) begin
+      \$3315  = mac_prod1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3316  = \mac_mul_s0$1604 ;
+    if (stall_adv13) begin
+      \$3316  = mac_prod2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3317  = \mac_mul_s0$1605 ;
+    if (stall_adv13) begin
+      \$3317  = mac_prod2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3318  = \mac_mul_s0$1607 ;
+    if (stall_adv13) begin
+      \$3318  = mac_prod2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3319  = \mac_mul_s0$1608 ;
+    if (stall_adv13) begin
+      \$3319  = mac_prod2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3320  = \mac_mul_s0$1610 ;
+    if (stall_adv13) begin
+      \$3320  = mac_prod2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3321  = \mac_mul_s0$1611 ;
+    if (stall_adv13) begin
+      \$3321  = mac_prod2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3322  = \mac_mul_s0$1613 ;
+    if (stall_adv13) begin
+      \$3322  = mac_prod2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3323  = \mac_mul_s0$1614 ;
+    if (stall_adv13) begin
+      \$3323  = mac_prod2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3324  = \mac_mul_s0$1616 ;
+    if (stall_adv13) begin
+      \$3324  = mac_prod3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3325  = \mac_mul_s0$1617 ;
+    if (stall_adv13) begin
+      \$3325  = mac_prod3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3326  = \mac_mul_s0$1619 ;
+    if (stall_adv13) begin
+      \$3326  = mac_prod3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3327  = \mac_mul_s0$1620 ;
+    if (stall_adv13) begin
+      \$3327  = mac_prod3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3328  = \mac_mul_s0$1622 ;
+    if (stall_adv13) begin
+      \$3328  = mac_prod3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3329  = \mac_mul_s0$1623 ;
+    if (stall_adv13) begin
+      \$3329  = mac_prod3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3330  = \mac_mul_s0$1625 ;
+    if (stall_adv13) begin
+      \$3330  = mac_prod3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3331  = \mac_mul_s0$1626 ;
+    if (stall_adv13) begin
+      \$3331  = mac_prod3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3332  = \mac_mul_s0$1838 ;
+    if (stall_adv13) begin
+      \$3332  = mac_dspin_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3333  = mac_mul_valid_s0;
+    if (stall_adv13) begin
+      \$3333  = mac_dspin_valid_s0;
+    end
+    if (rst) begin
+      \$3333  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3334  = mac_add0_s0;
     if (stall_adv14) begin
-      \$3169  = \$2630 ;
-    end
-    if (rst) begin
-      \$3169  = 1'h0;
+      \$3334  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3170  = stall_adv15_valid;
+    \$3335  = \mac_add0_s0$1631 ;
+    if (stall_adv14) begin
+      \$3335  = mac0_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3336  = \mac_add0_s0$1633 ;
+    if (stall_adv14) begin
+      \$3336  = mac0_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3337  = \mac_add0_s0$1634 ;
+    if (stall_adv14) begin
+      \$3337  = mac0_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3338  = \mac_add0_s0$1636 ;
+    if (stall_adv14) begin
+      \$3338  = mac1_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3339  = \mac_add0_s0$1637 ;
+    if (stall_adv14) begin
+      \$3339  = mac1_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3340  = \mac_add0_s0$1639 ;
+    if (stall_adv14) begin
+      \$3340  = mac1_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3341  = \mac_add0_s0$1640 ;
+    if (stall_adv14) begin
+      \$3341  = mac1_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3342  = \mac_add0_s0$1642 ;
+    if (stall_adv14) begin
+      \$3342  = mac2_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3343  = \mac_add0_s0$1643 ;
+    if (stall_adv14) begin
+      \$3343  = mac2_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3344  = \mac_add0_s0$1645 ;
+    if (stall_adv14) begin
+      \$3344  = mac2_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3345  = \mac_add0_s0$1646 ;
+    if (stall_adv14) begin
+      \$3345  = mac2_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3346  = \mac_add0_s0$1648 ;
+    if (stall_adv14) begin
+      \$3346  = mac3_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3347  = \mac_add0_s0$1649 ;
+    if (stall_adv14) begin
+      \$3347  = mac3_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3348  = \mac_add0_s0$1651 ;
+    if (stall_adv14) begin
+      \$3348  = mac3_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3349  = \mac_add0_s0$1652 ;
+    if (stall_adv14) begin
+      \$3349  = mac3_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3350  = \mac_add0_s0$1840 ;
+    if (stall_adv14) begin
+      \$3350  = \mac_mul_s0$1838 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3351  = mac_add0_valid_s0;
+    if (stall_adv14) begin
+      \$3351  = mac_mul_valid_s0;
+    end
+    if (rst) begin
+      \$3351  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3352  = mac_add1_s0;
     if (stall_adv15) begin
-      \$3170  = \$2631 ;
-    end
-    if (rst) begin
-      \$3170  = 1'h0;
+      \$3352  = mac0_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3171  = stall_adv16_valid;
+    \$3353  = \mac_add1_s0$1657 ;
+    if (stall_adv15) begin
+      \$3353  = mac0_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3354  = \mac_add1_s0$1659 ;
+    if (stall_adv15) begin
+      \$3354  = mac1_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3355  = \mac_add1_s0$1660 ;
+    if (stall_adv15) begin
+      \$3355  = mac1_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3356  = \mac_add1_s0$1662 ;
+    if (stall_adv15) begin
+      \$3356  = mac2_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3357  = \mac_add1_s0$1663 ;
+    if (stall_adv15) begin
+      \$3357  = mac2_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3358  = \mac_add1_s0$1665 ;
+    if (stall_adv15) begin
+      \$3358  = mac3_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3359  = \mac_add1_s0$1666 ;
+    if (stall_adv15) begin
+      \$3359  = mac3_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3360  = \mac_add1_s0$1842 ;
+    if (stall_adv15) begin
+      \$3360  = \mac_add0_s0$1840 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3361  = mac_add1_valid_s0;
+    if (stall_adv15) begin
+      \$3361  = mac_add0_valid_s0;
+    end
+    if (rst) begin
+      \$3361  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3362  = mac_add2_s0;
     if (stall_adv16) begin
-      \$3171  = \$2632 ;
-    end
-    if (rst) begin
-      \$3171  = 1'h0;
+      \$3362  = mac0_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3172  = stall_adv17_valid;
+    \$3363  = \mac_add2_s0$1682 ;
+    if (stall_adv16) begin
+      \$3363  = mac1_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3364  = \mac_add2_s0$1685 ;
+    if (stall_adv16) begin
+      \$3364  = mac2_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3365  = \mac_add2_s0$1688 ;
+    if (stall_adv16) begin
+      \$3365  = mac3_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3366  = \mac_add2_s0$1844 ;
+    if (stall_adv16) begin
+      \$3366  = \mac_add1_s0$1842 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3367  = mac_add2_valid_s0;
+    if (stall_adv16) begin
+      \$3367  = mac_add1_valid_s0;
+    end
+    if (rst) begin
+      \$3367  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3368  = o__valid;
+    if (i__ready) begin
+      \$3368  = \$2615 ;
+    end
+    if (rst) begin
+      \$3368  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3369  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$3369  = \$2616 ;
+    end
+    if (rst) begin
+      \$3369  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3370  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$3370  = \$2617 ;
+    end
+    if (rst) begin
+      \$3370  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3371  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$3371  = \$2618 ;
+    end
+    if (rst) begin
+      \$3371  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3372  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$3372  = \$2619 ;
+    end
+    if (rst) begin
+      \$3372  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3373  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$3373  = \$2620 ;
+    end
+    if (rst) begin
+      \$3373  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3374  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$3374  = \$2621 ;
+    end
+    if (rst) begin
+      \$3374  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3375  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$3375  = \$2622 ;
+    end
+    if (rst) begin
+      \$3375  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3376  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$3376  = \$2623 ;
+    end
+    if (rst) begin
+      \$3376  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3377  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$3377  = \$2624 ;
+    end
+    if (rst) begin
+      \$3377  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3378  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$3378  = \$2625 ;
+    end
+    if (rst) begin
+      \$3378  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3379  = stall_adv10_valid;
+    if (stall_adv10) begin
+      \$3379  = \$2626 ;
+    end
+    if (rst) begin
+      \$3379  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3380  = stall_adv11_valid;
+    if (stall_adv11) begin
+      \$3380  = \$2627 ;
+    end
+    if (rst) begin
+      \$3380  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3381  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$3381  = \$2628 ;
+    end
+    if (rst) begin
+      \$3381  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3382  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$3382  = \$2629 ;
+    end
+    if (rst) begin
+      \$3382  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3383  = stall_adv14_valid;
+    if (stall_adv14) begin
+      \$3383  = \$2630 ;
+    end
+    if (rst) begin
+      \$3383  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3384  = stall_adv15_valid;
+    if (stall_adv15) begin
+      \$3384  = \$2631 ;
+    end
+    if (rst) begin
+      \$3384  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3385  = stall_adv16_valid;
+    if (stall_adv16) begin
+      \$3385  = \$2632 ;
+    end
+    if (rst) begin
+      \$3385  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3386  = stall_adv17_valid;
     if (stall_adv17) begin
-      \$3172  = \$2633 ;
+      \$3386  = \$2633 ;
     end
     if (rst) begin
-      \$3172  = 1'h0;
+      \$3386  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3173  = stall_adv18_valid;
+    \$3387  = stall_adv18_valid;
     if (stall_adv18) begin
-      \$3173  = \$2634 ;
+      \$3387  = \$2634 ;
     end
     if (rst) begin
-      \$3173  = 1'h0;
+      \$3387  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3174  = mac_acc0_out;
-    if (\$2635 ) begin
-      if (\mac_add2_s0$1628 ) begin
-        \$3174  = \$2603 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3175  = mac_acc0;
-    if (\$2635 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1628 ) begin
-        \$3175  = 32'd0;
-      end else begin
-        \$3175  = \$2603 [31:0];
-      end
+    \$3388  = stall_adv19_valid;
+    if (stall_adv19) begin
+      \$3388  = \$2635 ;
     end
     if (rst) begin
-      \$3175  = 32'd0;
+      \$3388  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3176  = mac_acc1_out;
-    if (\$2636 ) begin
-      if (\mac_add2_s0$1628 ) begin
-        \$3176  = \$2604 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3177  = mac_acc1;
-    if (\$2636 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1628 ) begin
-        \$3177  = 32'd0;
-      end else begin
-        \$3177  = \$2604 [31:0];
-      end
+    \$3389  = stall_adv20_valid;
+    if (stall_adv20) begin
+      \$3389  = \$2636 ;
     end
     if (rst) begin
-      \$3177  = 32'd0;
+      \$3389  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3178  = mac_acc2_out;
+    \$3390  = mac_acc0_out;
     if (\$2637 ) begin
-      if (\mac_add2_s0$1628 ) begin
-        \$3178  = \$2605 [31:0];
+      if (\mac_add2_s0$1844 ) begin
+        \$3390  = \$2595 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3179  = mac_acc2;
+    \$3391  = mac_acc0;
     if (\$2637 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1628 ) begin
-        \$3179  = 32'd0;
+      if (\mac_add2_s0$1844 ) begin
+        \$3391  = 32'd0;
       end else begin
-        \$3179  = \$2605 [31:0];
+        \$3391  = \$2595 [31:0];
       end
     end
     if (rst) begin
-      \$3179  = 32'd0;
+      \$3391  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3180  = mac_acc3_out;
+    \$3392  = mac_acc1_out;
     if (\$2638 ) begin
-      if (\mac_add2_s0$1628 ) begin
-        \$3180  = \$2606 [31:0];
+      if (\mac_add2_s0$1844 ) begin
+        \$3392  = \$2596 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3181  = mac_acc3;
+    \$3393  = mac_acc1;
     if (\$2638 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1628 ) begin
-        \$3181  = 32'd0;
+      if (\mac_add2_s0$1844 ) begin
+        \$3393  = 32'd0;
       end else begin
-        \$3181  = \$2606 [31:0];
+        \$3393  = \$2596 [31:0];
       end
     end
     if (rst) begin
-      \$3181  = 32'd0;
+      \$3393  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3394  = mac_acc2_out;
+    if (\$2639 ) begin
+      if (\mac_add2_s0$1844 ) begin
+        \$3394  = \$2597 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3395  = mac_acc2;
+    if (\$2639 ) begin
+      (* full_case = 32'd1 *)
+      if (\mac_add2_s0$1844 ) begin
+        \$3395  = 32'd0;
+      end else begin
+        \$3395  = \$2597 [31:0];
+      end
+    end
+    if (rst) begin
+      \$3395  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3396  = mac_acc3_out;
+    if (\$2640 ) begin
+      if (\mac_add2_s0$1844 ) begin
+        \$3396  = \$2598 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3397  = mac_acc3;
+    if (\$2640 ) begin
+      (* full_case = 32'd1 *)
+      if (\mac_add2_s0$1844 ) begin
+        \$3397  = 32'd0;
+      end else begin
+        \$3397  = \$2598 [31:0];
+      end
+    end
+    if (rst) begin
+      \$3397  = 32'd0;
     end
   end
   assign advance = i__ready;
@@ -13888,10 +16262,10 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign sel_idx5 = { \$1901 , \$1896 , \$1892 , \$1889  };
   assign sel_idx6 = { \$1930 , \$1924 , \$1920 , \$1916  };
   assign sel_idx7 = { \$1961 , \$1954 , \$1950 , \$1946  };
-  assign mac_acc0_next = \$2603 [31:0];
-  assign mac_acc1_next = \$2604 [31:0];
-  assign mac_acc2_next = \$2605 [31:0];
-  assign mac_acc3_next = \$2606 [31:0];
+  assign mac_acc0_next = \$2595 [31:0];
+  assign mac_acc1_next = \$2596 [31:0];
+  assign mac_acc2_next = \$2597 [31:0];
+  assign mac_acc3_next = \$2598 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];

@@ -7,36 +7,252 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
-  reg [31:0] \$1000 ;
-  reg [31:0] \$1001 ;
-  reg [31:0] \$1002 ;
-  reg [31:0] \$1003 ;
-  reg [31:0] \$1004 ;
-  reg [31:0] \$1005 ;
+  reg [3:0] \$1000 ;
+  reg [3:0] \$1001 ;
+  reg [3:0] \$1002 ;
+  reg [3:0] \$1003 ;
+  reg [3:0] \$1004 ;
+  reg [3:0] \$1005 ;
+  reg [3:0] \$1006 ;
+  reg [3:0] \$1007 ;
+  reg [3:0] \$1008 ;
+  reg [3:0] \$1009 ;
   wire [3:0] \$101 ;
+  reg [3:0] \$1010 ;
+  reg [3:0] \$1011 ;
+  reg [3:0] \$1012 ;
+  reg [7:0] \$1013 ;
+  reg [7:0] \$1014 ;
+  reg [7:0] \$1015 ;
+  reg [7:0] \$1016 ;
+  reg [7:0] \$1017 ;
+  reg [7:0] \$1018 ;
+  reg [7:0] \$1019 ;
   wire \$102 ;
+  reg [7:0] \$1020 ;
+  reg [7:0] \$1021 ;
+  reg [7:0] \$1022 ;
+  reg [7:0] \$1023 ;
+  reg [7:0] \$1024 ;
+  reg [7:0] \$1025 ;
+  reg [7:0] \$1026 ;
+  reg [7:0] \$1027 ;
+  reg [7:0] \$1028 ;
+  reg [7:0] \$1029 ;
   wire \$103 ;
+  reg [7:0] \$1030 ;
+  reg [7:0] \$1031 ;
+  reg [7:0] \$1032 ;
+  reg [7:0] \$1033 ;
+  reg [7:0] \$1034 ;
+  reg [7:0] \$1035 ;
+  reg [7:0] \$1036 ;
+  reg [7:0] \$1037 ;
+  reg [7:0] \$1038 ;
+  reg [7:0] \$1039 ;
   wire \$104 ;
+  reg [7:0] \$1040 ;
+  reg [7:0] \$1041 ;
+  reg [7:0] \$1042 ;
+  reg [7:0] \$1043 ;
+  reg [7:0] \$1044 ;
+  reg [7:0] \$1045 ;
+  reg [7:0] \$1046 ;
+  reg [7:0] \$1047 ;
+  reg [7:0] \$1048 ;
+  reg [7:0] \$1049 ;
   wire \$105 ;
+  reg [7:0] \$1050 ;
+  reg [7:0] \$1051 ;
+  reg [7:0] \$1052 ;
+  reg [7:0] \$1053 ;
+  reg [7:0] \$1054 ;
+  reg [7:0] \$1055 ;
+  reg [7:0] \$1056 ;
+  reg [7:0] \$1057 ;
+  reg [7:0] \$1058 ;
+  reg [7:0] \$1059 ;
   wire \$106 ;
+  reg [7:0] \$1060 ;
+  reg [7:0] \$1061 ;
+  reg [7:0] \$1062 ;
+  reg [7:0] \$1063 ;
+  reg [7:0] \$1064 ;
+  reg [7:0] \$1065 ;
+  reg [7:0] \$1066 ;
+  reg [7:0] \$1067 ;
+  reg [7:0] \$1068 ;
+  reg [7:0] \$1069 ;
   wire \$107 ;
+  reg [7:0] \$1070 ;
+  reg [7:0] \$1071 ;
+  reg [7:0] \$1072 ;
+  reg [7:0] \$1073 ;
+  reg [7:0] \$1074 ;
+  reg [7:0] \$1075 ;
+  reg [7:0] \$1076 ;
+  reg [7:0] \$1077 ;
+  reg [7:0] \$1078 ;
+  reg [7:0] \$1079 ;
   wire \$108 ;
+  reg [7:0] \$1080 ;
+  reg [7:0] \$1081 ;
+  reg [7:0] \$1082 ;
+  reg [7:0] \$1083 ;
+  reg [7:0] \$1084 ;
+  reg \$1085 ;
+  reg \$1086 ;
+  reg [7:0] \$1087 ;
+  reg [7:0] \$1088 ;
+  reg [7:0] \$1089 ;
   wire \$109 ;
+  reg [7:0] \$1090 ;
+  reg [7:0] \$1091 ;
+  reg [7:0] \$1092 ;
+  reg [7:0] \$1093 ;
+  reg [7:0] \$1094 ;
+  reg [7:0] \$1095 ;
+  reg [7:0] \$1096 ;
+  reg [7:0] \$1097 ;
+  reg [7:0] \$1098 ;
+  reg [7:0] \$1099 ;
   wire \$11 ;
   wire \$110 ;
+  reg [7:0] \$1100 ;
+  reg [7:0] \$1101 ;
+  reg [7:0] \$1102 ;
+  reg [7:0] \$1103 ;
+  reg [7:0] \$1104 ;
+  reg [7:0] \$1105 ;
+  reg [7:0] \$1106 ;
+  reg [7:0] \$1107 ;
+  reg [7:0] \$1108 ;
+  reg [7:0] \$1109 ;
   wire \$111 ;
+  reg [7:0] \$1110 ;
+  reg [7:0] \$1111 ;
+  reg [7:0] \$1112 ;
+  reg [7:0] \$1113 ;
+  reg [7:0] \$1114 ;
+  reg [7:0] \$1115 ;
+  reg [7:0] \$1116 ;
+  reg [7:0] \$1117 ;
+  reg [7:0] \$1118 ;
+  reg [7:0] \$1119 ;
   wire \$112 ;
+  reg [7:0] \$1120 ;
+  reg [7:0] \$1121 ;
+  reg [7:0] \$1122 ;
+  reg [7:0] \$1123 ;
+  reg [7:0] \$1124 ;
+  reg [7:0] \$1125 ;
+  reg [7:0] \$1126 ;
+  reg \$1127 ;
+  reg \$1128 ;
+  reg \$1129 ;
   wire \$113 ;
+  reg \$1130 ;
+  reg [15:0] \$1131 ;
+  reg [15:0] \$1132 ;
+  reg [15:0] \$1133 ;
+  reg [15:0] \$1134 ;
+  reg [15:0] \$1135 ;
+  reg [15:0] \$1136 ;
+  reg [15:0] \$1137 ;
+  reg [15:0] \$1138 ;
+  reg [15:0] \$1139 ;
   wire \$114 ;
+  reg [15:0] \$1140 ;
+  reg [15:0] \$1141 ;
+  reg [15:0] \$1142 ;
+  reg [15:0] \$1143 ;
+  reg [15:0] \$1144 ;
+  reg [15:0] \$1145 ;
+  reg [15:0] \$1146 ;
+  reg [15:0] \$1147 ;
+  reg [15:0] \$1148 ;
+  reg [15:0] \$1149 ;
   wire \$115 ;
+  reg [15:0] \$1150 ;
+  reg [15:0] \$1151 ;
+  reg [15:0] \$1152 ;
+  reg [15:0] \$1153 ;
+  reg [15:0] \$1154 ;
+  reg [15:0] \$1155 ;
+  reg [15:0] \$1156 ;
+  reg [15:0] \$1157 ;
+  reg [15:0] \$1158 ;
+  reg [15:0] \$1159 ;
   wire [3:0] \$116 ;
+  reg [15:0] \$1160 ;
+  reg [15:0] \$1161 ;
+  reg [15:0] \$1162 ;
+  reg \$1163 ;
+  reg \$1164 ;
+  reg [16:0] \$1165 ;
+  reg [16:0] \$1166 ;
+  reg [16:0] \$1167 ;
+  reg [16:0] \$1168 ;
+  reg [16:0] \$1169 ;
   wire \$117 ;
+  reg [16:0] \$1170 ;
+  reg [16:0] \$1171 ;
+  reg [16:0] \$1172 ;
+  reg [16:0] \$1173 ;
+  reg [16:0] \$1174 ;
+  reg [16:0] \$1175 ;
+  reg [16:0] \$1176 ;
+  reg [16:0] \$1177 ;
+  reg [16:0] \$1178 ;
+  reg [16:0] \$1179 ;
   wire \$118 ;
+  reg [16:0] \$1180 ;
+  reg \$1181 ;
+  reg \$1182 ;
+  reg [17:0] \$1183 ;
+  reg [17:0] \$1184 ;
+  reg [17:0] \$1185 ;
+  reg [17:0] \$1186 ;
+  reg [17:0] \$1187 ;
+  reg [17:0] \$1188 ;
+  reg [17:0] \$1189 ;
   wire \$119 ;
+  reg [17:0] \$1190 ;
+  reg \$1191 ;
+  reg \$1192 ;
+  reg [18:0] \$1193 ;
+  reg [18:0] \$1194 ;
+  reg [18:0] \$1195 ;
+  reg [18:0] \$1196 ;
+  reg \$1197 ;
+  reg \$1198 ;
+  reg \$1199 ;
   wire [3:0] \$12 ;
   wire \$120 ;
+  reg \$1200 ;
+  reg \$1201 ;
+  reg \$1202 ;
+  reg \$1203 ;
+  reg \$1204 ;
+  reg \$1205 ;
+  reg \$1206 ;
+  reg \$1207 ;
+  reg \$1208 ;
+  reg \$1209 ;
   wire [3:0] \$121 ;
+  reg \$1210 ;
+  reg \$1211 ;
+  reg \$1212 ;
+  reg \$1213 ;
+  reg [31:0] \$1214 ;
+  reg [31:0] \$1215 ;
+  reg [31:0] \$1216 ;
+  reg [31:0] \$1217 ;
+  reg [31:0] \$1218 ;
+  reg [31:0] \$1219 ;
   wire [3:0] \$122 ;
+  reg [31:0] \$1220 ;
+  reg [31:0] \$1221 ;
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
@@ -595,19 +811,19 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$623 ;
   wire \$624 ;
   wire \$625 ;
-  wire \$626 ;
-  wire \$627 ;
-  wire \$628 ;
-  wire \$629 ;
+  wire [32:0] \$626 ;
+  wire [32:0] \$627 ;
+  wire [32:0] \$628 ;
+  wire [32:0] \$629 ;
   wire \$63 ;
   wire \$630 ;
   wire \$631 ;
   wire \$632 ;
   wire \$633 ;
-  wire [32:0] \$634 ;
-  wire [32:0] \$635 ;
-  wire [32:0] \$636 ;
-  wire [32:0] \$637 ;
+  wire \$634 ;
+  wire \$635 ;
+  wire \$636 ;
+  wire \$637 ;
   wire \$638 ;
   wire \$639 ;
   wire [3:0] \$64 ;
@@ -634,8 +850,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$659 ;
   wire \$66 ;
   wire \$660 ;
-  reg \$661 ;
-  reg \$662 ;
+  wire \$661 ;
+  wire \$662 ;
   reg \$663 ;
   reg \$664 ;
   reg \$665 ;
@@ -651,8 +867,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg \$674 ;
   reg \$675 ;
   reg \$676 ;
-  reg [3:0] \$677 ;
-  reg [3:0] \$678 ;
+  reg \$677 ;
+  reg \$678 ;
   reg [3:0] \$679 ;
   wire \$68 ;
   reg [3:0] \$680 ;
@@ -669,8 +885,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [3:0] \$690 ;
   reg [3:0] \$691 ;
   reg [3:0] \$692 ;
-  reg [7:0] \$693 ;
-  reg [7:0] \$694 ;
+  reg [3:0] \$693 ;
+  reg [3:0] \$694 ;
   reg [7:0] \$695 ;
   reg [7:0] \$696 ;
   reg [7:0] \$697 ;
@@ -749,8 +965,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [7:0] \$762 ;
   reg [7:0] \$763 ;
   reg [7:0] \$764 ;
-  reg \$765 ;
-  reg \$766 ;
+  reg [7:0] \$765 ;
+  reg [7:0] \$766 ;
   reg \$767 ;
   reg \$768 ;
   reg \$769 ;
@@ -769,8 +985,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg \$780 ;
   reg \$781 ;
   reg \$782 ;
-  reg [3:0] \$783 ;
-  reg [3:0] \$784 ;
+  reg \$783 ;
+  reg \$784 ;
   reg [3:0] \$785 ;
   reg [3:0] \$786 ;
   reg [3:0] \$787 ;
@@ -786,10 +1002,10 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [3:0] \$796 ;
   reg [3:0] \$797 ;
   reg [3:0] \$798 ;
-  reg [7:0] \$799 ;
+  reg [3:0] \$799 ;
   wire \$8 ;
   wire \$80 ;
-  reg [7:0] \$800 ;
+  reg [3:0] \$800 ;
   reg [7:0] \$801 ;
   reg [7:0] \$802 ;
   reg [7:0] \$803 ;
@@ -867,46 +1083,46 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [7:0] \$869 ;
   wire \$87 ;
   reg [7:0] \$870 ;
-  reg \$871 ;
-  reg \$872 ;
-  reg [7:0] \$873 ;
-  reg [7:0] \$874 ;
-  reg [7:0] \$875 ;
-  reg [7:0] \$876 ;
-  reg [7:0] \$877 ;
-  reg [7:0] \$878 ;
-  reg [7:0] \$879 ;
+  reg [7:0] \$871 ;
+  reg [7:0] \$872 ;
+  reg \$873 ;
+  reg \$874 ;
+  reg \$875 ;
+  reg \$876 ;
+  reg \$877 ;
+  reg \$878 ;
+  reg \$879 ;
   wire \$88 ;
-  reg [7:0] \$880 ;
-  reg [7:0] \$881 ;
-  reg [7:0] \$882 ;
-  reg [7:0] \$883 ;
-  reg [7:0] \$884 ;
-  reg [7:0] \$885 ;
-  reg [7:0] \$886 ;
-  reg [7:0] \$887 ;
-  reg [7:0] \$888 ;
-  reg [7:0] \$889 ;
+  reg \$880 ;
+  reg \$881 ;
+  reg \$882 ;
+  reg \$883 ;
+  reg \$884 ;
+  reg \$885 ;
+  reg \$886 ;
+  reg \$887 ;
+  reg \$888 ;
+  reg \$889 ;
   wire [3:0] \$89 ;
-  reg [7:0] \$890 ;
-  reg [7:0] \$891 ;
-  reg [7:0] \$892 ;
-  reg [7:0] \$893 ;
-  reg [7:0] \$894 ;
-  reg [7:0] \$895 ;
-  reg [7:0] \$896 ;
-  reg [7:0] \$897 ;
-  reg [7:0] \$898 ;
-  reg [7:0] \$899 ;
+  reg \$890 ;
+  reg [3:0] \$891 ;
+  reg [3:0] \$892 ;
+  reg [3:0] \$893 ;
+  reg [3:0] \$894 ;
+  reg [3:0] \$895 ;
+  reg [3:0] \$896 ;
+  reg [3:0] \$897 ;
+  reg [3:0] \$898 ;
+  reg [3:0] \$899 ;
   wire \$9 ;
   wire \$90 ;
-  reg [7:0] \$900 ;
-  reg [7:0] \$901 ;
-  reg [7:0] \$902 ;
-  reg [7:0] \$903 ;
-  reg [7:0] \$904 ;
-  reg [7:0] \$905 ;
-  reg [7:0] \$906 ;
+  reg [3:0] \$900 ;
+  reg [3:0] \$901 ;
+  reg [3:0] \$902 ;
+  reg [3:0] \$903 ;
+  reg [3:0] \$904 ;
+  reg [3:0] \$905 ;
+  reg [3:0] \$906 ;
   reg [7:0] \$907 ;
   reg [7:0] \$908 ;
   reg [7:0] \$909 ;
@@ -914,83 +1130,83 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [7:0] \$910 ;
   reg [7:0] \$911 ;
   reg [7:0] \$912 ;
-  reg \$913 ;
-  reg \$914 ;
-  reg \$915 ;
-  reg \$916 ;
-  reg [15:0] \$917 ;
-  reg [15:0] \$918 ;
-  reg [15:0] \$919 ;
+  reg [7:0] \$913 ;
+  reg [7:0] \$914 ;
+  reg [7:0] \$915 ;
+  reg [7:0] \$916 ;
+  reg [7:0] \$917 ;
+  reg [7:0] \$918 ;
+  reg [7:0] \$919 ;
   wire \$92 ;
-  reg [15:0] \$920 ;
-  reg [15:0] \$921 ;
-  reg [15:0] \$922 ;
-  reg [15:0] \$923 ;
-  reg [15:0] \$924 ;
-  reg [15:0] \$925 ;
-  reg [15:0] \$926 ;
-  reg [15:0] \$927 ;
-  reg [15:0] \$928 ;
-  reg [15:0] \$929 ;
+  reg [7:0] \$920 ;
+  reg [7:0] \$921 ;
+  reg [7:0] \$922 ;
+  reg [7:0] \$923 ;
+  reg [7:0] \$924 ;
+  reg [7:0] \$925 ;
+  reg [7:0] \$926 ;
+  reg [7:0] \$927 ;
+  reg [7:0] \$928 ;
+  reg [7:0] \$929 ;
   wire \$93 ;
-  reg [15:0] \$930 ;
-  reg [15:0] \$931 ;
-  reg [15:0] \$932 ;
-  reg [15:0] \$933 ;
-  reg [15:0] \$934 ;
-  reg [15:0] \$935 ;
-  reg [15:0] \$936 ;
-  reg [15:0] \$937 ;
-  reg [15:0] \$938 ;
-  reg [15:0] \$939 ;
+  reg [7:0] \$930 ;
+  reg [7:0] \$931 ;
+  reg [7:0] \$932 ;
+  reg [7:0] \$933 ;
+  reg [7:0] \$934 ;
+  reg [7:0] \$935 ;
+  reg [7:0] \$936 ;
+  reg [7:0] \$937 ;
+  reg [7:0] \$938 ;
+  reg [7:0] \$939 ;
   wire [3:0] \$94 ;
-  reg [15:0] \$940 ;
-  reg [15:0] \$941 ;
-  reg [15:0] \$942 ;
-  reg [15:0] \$943 ;
-  reg [15:0] \$944 ;
-  reg [15:0] \$945 ;
-  reg [15:0] \$946 ;
-  reg [15:0] \$947 ;
-  reg [15:0] \$948 ;
-  reg \$949 ;
+  reg [7:0] \$940 ;
+  reg [7:0] \$941 ;
+  reg [7:0] \$942 ;
+  reg [7:0] \$943 ;
+  reg [7:0] \$944 ;
+  reg [7:0] \$945 ;
+  reg [7:0] \$946 ;
+  reg [7:0] \$947 ;
+  reg [7:0] \$948 ;
+  reg [7:0] \$949 ;
   wire [3:0] \$95 ;
-  reg \$950 ;
-  reg [16:0] \$951 ;
-  reg [16:0] \$952 ;
-  reg [16:0] \$953 ;
-  reg [16:0] \$954 ;
-  reg [16:0] \$955 ;
-  reg [16:0] \$956 ;
-  reg [16:0] \$957 ;
-  reg [16:0] \$958 ;
-  reg [16:0] \$959 ;
+  reg [7:0] \$950 ;
+  reg [7:0] \$951 ;
+  reg [7:0] \$952 ;
+  reg [7:0] \$953 ;
+  reg [7:0] \$954 ;
+  reg [7:0] \$955 ;
+  reg [7:0] \$956 ;
+  reg [7:0] \$957 ;
+  reg [7:0] \$958 ;
+  reg [7:0] \$959 ;
   wire [3:0] \$96 ;
-  reg [16:0] \$960 ;
-  reg [16:0] \$961 ;
-  reg [16:0] \$962 ;
-  reg [16:0] \$963 ;
-  reg [16:0] \$964 ;
-  reg [16:0] \$965 ;
-  reg [16:0] \$966 ;
-  reg \$967 ;
-  reg \$968 ;
-  reg [17:0] \$969 ;
+  reg [7:0] \$960 ;
+  reg [7:0] \$961 ;
+  reg [7:0] \$962 ;
+  reg [7:0] \$963 ;
+  reg [7:0] \$964 ;
+  reg [7:0] \$965 ;
+  reg [7:0] \$966 ;
+  reg [7:0] \$967 ;
+  reg [7:0] \$968 ;
+  reg [7:0] \$969 ;
   wire \$97 ;
-  reg [17:0] \$970 ;
-  reg [17:0] \$971 ;
-  reg [17:0] \$972 ;
-  reg [17:0] \$973 ;
-  reg [17:0] \$974 ;
-  reg [17:0] \$975 ;
-  reg [17:0] \$976 ;
-  reg \$977 ;
-  reg \$978 ;
-  reg [18:0] \$979 ;
+  reg [7:0] \$970 ;
+  reg [7:0] \$971 ;
+  reg [7:0] \$972 ;
+  reg [7:0] \$973 ;
+  reg [7:0] \$974 ;
+  reg [7:0] \$975 ;
+  reg [7:0] \$976 ;
+  reg [7:0] \$977 ;
+  reg [7:0] \$978 ;
+  reg \$979 ;
   wire \$98 ;
-  reg [18:0] \$980 ;
-  reg [18:0] \$981 ;
-  reg [18:0] \$982 ;
+  reg \$980 ;
+  reg \$981 ;
+  reg \$982 ;
   reg \$983 ;
   reg \$984 ;
   reg \$985 ;
@@ -1006,9 +1222,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg \$994 ;
   reg \$995 ;
   reg \$996 ;
-  reg \$997 ;
-  reg [31:0] \$998 ;
-  reg [31:0] \$999 ;
+  reg [3:0] \$997 ;
+  reg [3:0] \$998 ;
+  reg [3:0] \$999 ;
   wire advance;
   input clk;
   wire clk;
@@ -1172,118 +1388,118 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [16:0] mac_add0_s0 = 17'h00000;
-  reg [16:0] \mac_add0_s0$638  = 17'h00000;
-  reg [16:0] \mac_add0_s0$640  = 17'h00000;
-  reg [16:0] \mac_add0_s0$641  = 17'h00000;
-  reg [16:0] \mac_add0_s0$643  = 17'h00000;
-  reg [16:0] \mac_add0_s0$644  = 17'h00000;
-  reg [16:0] \mac_add0_s0$646  = 17'h00000;
-  reg [16:0] \mac_add0_s0$647  = 17'h00000;
-  reg [16:0] \mac_add0_s0$649  = 17'h00000;
-  reg [16:0] \mac_add0_s0$650  = 17'h00000;
-  reg [16:0] \mac_add0_s0$652  = 17'h00000;
-  reg [16:0] \mac_add0_s0$653  = 17'h00000;
-  reg [16:0] \mac_add0_s0$655  = 17'h00000;
-  reg [16:0] \mac_add0_s0$656  = 17'h00000;
-  reg [16:0] \mac_add0_s0$658  = 17'h00000;
-  reg [16:0] \mac_add0_s0$659  = 17'h00000;
-  reg \mac_add0_s0$799  = 1'h0;
+  reg \mac_add0_s0$1015  = 1'h0;
+  reg [16:0] \mac_add0_s0$834  = 17'h00000;
+  reg [16:0] \mac_add0_s0$836  = 17'h00000;
+  reg [16:0] \mac_add0_s0$837  = 17'h00000;
+  reg [16:0] \mac_add0_s0$839  = 17'h00000;
+  reg [16:0] \mac_add0_s0$840  = 17'h00000;
+  reg [16:0] \mac_add0_s0$842  = 17'h00000;
+  reg [16:0] \mac_add0_s0$843  = 17'h00000;
+  reg [16:0] \mac_add0_s0$845  = 17'h00000;
+  reg [16:0] \mac_add0_s0$846  = 17'h00000;
+  reg [16:0] \mac_add0_s0$848  = 17'h00000;
+  reg [16:0] \mac_add0_s0$849  = 17'h00000;
+  reg [16:0] \mac_add0_s0$851  = 17'h00000;
+  reg [16:0] \mac_add0_s0$852  = 17'h00000;
+  reg [16:0] \mac_add0_s0$854  = 17'h00000;
+  reg [16:0] \mac_add0_s0$855  = 17'h00000;
   reg mac_add0_valid_s0 = 1'h0;
   reg [17:0] mac_add1_s0 = 18'h00000;
-  reg [17:0] \mac_add1_s0$664  = 18'h00000;
-  reg [17:0] \mac_add1_s0$666  = 18'h00000;
-  reg [17:0] \mac_add1_s0$667  = 18'h00000;
-  reg [17:0] \mac_add1_s0$669  = 18'h00000;
-  reg [17:0] \mac_add1_s0$670  = 18'h00000;
-  reg [17:0] \mac_add1_s0$672  = 18'h00000;
-  reg [17:0] \mac_add1_s0$673  = 18'h00000;
-  reg \mac_add1_s0$801  = 1'h0;
+  reg \mac_add1_s0$1017  = 1'h0;
+  reg [17:0] \mac_add1_s0$860  = 18'h00000;
+  reg [17:0] \mac_add1_s0$862  = 18'h00000;
+  reg [17:0] \mac_add1_s0$863  = 18'h00000;
+  reg [17:0] \mac_add1_s0$865  = 18'h00000;
+  reg [17:0] \mac_add1_s0$866  = 18'h00000;
+  reg [17:0] \mac_add1_s0$868  = 18'h00000;
+  reg [17:0] \mac_add1_s0$869  = 18'h00000;
   reg mac_add1_valid_s0 = 1'h0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg [18:0] \mac_add2_s0$689  = 19'h00000;
-  reg [18:0] \mac_add2_s0$692  = 19'h00000;
-  reg [18:0] \mac_add2_s0$695  = 19'h00000;
-  reg \mac_add2_s0$803  = 1'h0;
+  reg \mac_add2_s0$1019  = 1'h0;
+  reg [18:0] \mac_add2_s0$885  = 19'h00000;
+  reg [18:0] \mac_add2_s0$888  = 19'h00000;
+  reg [18:0] \mac_add2_s0$891  = 19'h00000;
   reg mac_add2_valid_s0 = 1'h0;
   reg mac_dspin_s0 = 1'h0;
   reg mac_dspin_valid_s0 = 1'h0;
   reg [15:0] mac_mul_s0 = 16'h0000;
-  reg [15:0] \mac_mul_s0$588  = 16'h0000;
-  reg [15:0] \mac_mul_s0$590  = 16'h0000;
-  reg [15:0] \mac_mul_s0$591  = 16'h0000;
-  reg [15:0] \mac_mul_s0$593  = 16'h0000;
-  reg [15:0] \mac_mul_s0$594  = 16'h0000;
-  reg [15:0] \mac_mul_s0$596  = 16'h0000;
-  reg [15:0] \mac_mul_s0$597  = 16'h0000;
-  reg [15:0] \mac_mul_s0$599  = 16'h0000;
-  reg [15:0] \mac_mul_s0$600  = 16'h0000;
-  reg [15:0] \mac_mul_s0$602  = 16'h0000;
-  reg [15:0] \mac_mul_s0$603  = 16'h0000;
-  reg [15:0] \mac_mul_s0$605  = 16'h0000;
-  reg [15:0] \mac_mul_s0$606  = 16'h0000;
-  reg [15:0] \mac_mul_s0$608  = 16'h0000;
-  reg [15:0] \mac_mul_s0$609  = 16'h0000;
-  reg [15:0] \mac_mul_s0$611  = 16'h0000;
-  reg [15:0] \mac_mul_s0$612  = 16'h0000;
-  reg [15:0] \mac_mul_s0$614  = 16'h0000;
-  reg [15:0] \mac_mul_s0$615  = 16'h0000;
-  reg [15:0] \mac_mul_s0$617  = 16'h0000;
-  reg [15:0] \mac_mul_s0$618  = 16'h0000;
-  reg [15:0] \mac_mul_s0$620  = 16'h0000;
-  reg [15:0] \mac_mul_s0$621  = 16'h0000;
-  reg [15:0] \mac_mul_s0$623  = 16'h0000;
-  reg [15:0] \mac_mul_s0$624  = 16'h0000;
-  reg [15:0] \mac_mul_s0$626  = 16'h0000;
-  reg [15:0] \mac_mul_s0$627  = 16'h0000;
-  reg [15:0] \mac_mul_s0$629  = 16'h0000;
-  reg [15:0] \mac_mul_s0$630  = 16'h0000;
-  reg [15:0] \mac_mul_s0$632  = 16'h0000;
-  reg [15:0] \mac_mul_s0$633  = 16'h0000;
-  reg \mac_mul_s0$797  = 1'h0;
+  reg \mac_mul_s0$1013  = 1'h0;
+  reg [15:0] \mac_mul_s0$784  = 16'h0000;
+  reg [15:0] \mac_mul_s0$786  = 16'h0000;
+  reg [15:0] \mac_mul_s0$787  = 16'h0000;
+  reg [15:0] \mac_mul_s0$789  = 16'h0000;
+  reg [15:0] \mac_mul_s0$790  = 16'h0000;
+  reg [15:0] \mac_mul_s0$792  = 16'h0000;
+  reg [15:0] \mac_mul_s0$793  = 16'h0000;
+  reg [15:0] \mac_mul_s0$795  = 16'h0000;
+  reg [15:0] \mac_mul_s0$796  = 16'h0000;
+  reg [15:0] \mac_mul_s0$798  = 16'h0000;
+  reg [15:0] \mac_mul_s0$799  = 16'h0000;
+  reg [15:0] \mac_mul_s0$801  = 16'h0000;
+  reg [15:0] \mac_mul_s0$802  = 16'h0000;
+  reg [15:0] \mac_mul_s0$804  = 16'h0000;
+  reg [15:0] \mac_mul_s0$805  = 16'h0000;
+  reg [15:0] \mac_mul_s0$807  = 16'h0000;
+  reg [15:0] \mac_mul_s0$808  = 16'h0000;
+  reg [15:0] \mac_mul_s0$810  = 16'h0000;
+  reg [15:0] \mac_mul_s0$811  = 16'h0000;
+  reg [15:0] \mac_mul_s0$813  = 16'h0000;
+  reg [15:0] \mac_mul_s0$814  = 16'h0000;
+  reg [15:0] \mac_mul_s0$816  = 16'h0000;
+  reg [15:0] \mac_mul_s0$817  = 16'h0000;
+  reg [15:0] \mac_mul_s0$819  = 16'h0000;
+  reg [15:0] \mac_mul_s0$820  = 16'h0000;
+  reg [15:0] \mac_mul_s0$822  = 16'h0000;
+  reg [15:0] \mac_mul_s0$823  = 16'h0000;
+  reg [15:0] \mac_mul_s0$825  = 16'h0000;
+  reg [15:0] \mac_mul_s0$826  = 16'h0000;
+  reg [15:0] \mac_mul_s0$828  = 16'h0000;
+  reg [15:0] \mac_mul_s0$829  = 16'h0000;
   reg mac_mul_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$722  = 8'h00;
-  reg [7:0] \mac_pre_s0$723  = 8'h00;
-  reg [7:0] \mac_pre_s0$724  = 8'h00;
-  reg [7:0] \mac_pre_s0$725  = 8'h00;
-  reg [7:0] \mac_pre_s0$726  = 8'h00;
-  reg [7:0] \mac_pre_s0$727  = 8'h00;
-  reg [7:0] \mac_pre_s0$728  = 8'h00;
-  reg [7:0] \mac_pre_s0$729  = 8'h00;
-  reg [7:0] \mac_pre_s0$730  = 8'h00;
-  reg [7:0] \mac_pre_s0$731  = 8'h00;
-  reg [7:0] \mac_pre_s0$732  = 8'h00;
-  reg [7:0] \mac_pre_s0$733  = 8'h00;
-  reg [7:0] \mac_pre_s0$734  = 8'h00;
-  reg [7:0] \mac_pre_s0$735  = 8'h00;
-  reg [7:0] \mac_pre_s0$736  = 8'h00;
-  reg [7:0] \mac_pre_s0$737  = 8'h00;
-  reg [7:0] \mac_pre_s0$738  = 8'h00;
-  reg [7:0] \mac_pre_s0$739  = 8'h00;
-  reg [7:0] \mac_pre_s0$740  = 8'h00;
-  reg [7:0] \mac_pre_s0$741  = 8'h00;
-  reg [7:0] \mac_pre_s0$742  = 8'h00;
-  reg [7:0] \mac_pre_s0$743  = 8'h00;
-  reg [7:0] \mac_pre_s0$744  = 8'h00;
-  reg [7:0] \mac_pre_s0$745  = 8'h00;
-  reg [7:0] \mac_pre_s0$746  = 8'h00;
-  reg [7:0] \mac_pre_s0$747  = 8'h00;
-  reg [7:0] \mac_pre_s0$748  = 8'h00;
-  reg [7:0] \mac_pre_s0$749  = 8'h00;
-  reg [7:0] \mac_pre_s0$750  = 8'h00;
-  reg [7:0] \mac_pre_s0$751  = 8'h00;
-  reg [7:0] \mac_pre_s0$752  = 8'h00;
-  reg [7:0] \mac_pre_s0$753  = 8'h00;
-  reg [7:0] \mac_pre_s0$754  = 8'h00;
-  reg [7:0] \mac_pre_s0$755  = 8'h00;
-  reg [7:0] \mac_pre_s0$756  = 8'h00;
-  reg [7:0] \mac_pre_s0$757  = 8'h00;
-  reg [7:0] \mac_pre_s0$758  = 8'h00;
-  reg [7:0] \mac_pre_s0$759  = 8'h00;
-  reg [7:0] \mac_pre_s0$760  = 8'h00;
-  reg \mac_pre_s0$761  = 1'h0;
+  reg [7:0] \mac_pre_s0$938  = 8'h00;
+  reg [7:0] \mac_pre_s0$939  = 8'h00;
+  reg [7:0] \mac_pre_s0$940  = 8'h00;
+  reg [7:0] \mac_pre_s0$941  = 8'h00;
+  reg [7:0] \mac_pre_s0$942  = 8'h00;
+  reg [7:0] \mac_pre_s0$943  = 8'h00;
+  reg [7:0] \mac_pre_s0$944  = 8'h00;
+  reg [7:0] \mac_pre_s0$945  = 8'h00;
+  reg [7:0] \mac_pre_s0$946  = 8'h00;
+  reg [7:0] \mac_pre_s0$947  = 8'h00;
+  reg [7:0] \mac_pre_s0$948  = 8'h00;
+  reg [7:0] \mac_pre_s0$949  = 8'h00;
+  reg [7:0] \mac_pre_s0$950  = 8'h00;
+  reg [7:0] \mac_pre_s0$951  = 8'h00;
+  reg [7:0] \mac_pre_s0$952  = 8'h00;
+  reg [7:0] \mac_pre_s0$953  = 8'h00;
+  reg [7:0] \mac_pre_s0$954  = 8'h00;
+  reg [7:0] \mac_pre_s0$955  = 8'h00;
+  reg [7:0] \mac_pre_s0$956  = 8'h00;
+  reg [7:0] \mac_pre_s0$957  = 8'h00;
+  reg [7:0] \mac_pre_s0$958  = 8'h00;
+  reg [7:0] \mac_pre_s0$959  = 8'h00;
+  reg [7:0] \mac_pre_s0$960  = 8'h00;
+  reg [7:0] \mac_pre_s0$961  = 8'h00;
+  reg [7:0] \mac_pre_s0$962  = 8'h00;
+  reg [7:0] \mac_pre_s0$963  = 8'h00;
+  reg [7:0] \mac_pre_s0$964  = 8'h00;
+  reg [7:0] \mac_pre_s0$965  = 8'h00;
+  reg [7:0] \mac_pre_s0$966  = 8'h00;
+  reg [7:0] \mac_pre_s0$967  = 8'h00;
+  reg [7:0] \mac_pre_s0$968  = 8'h00;
+  reg [7:0] \mac_pre_s0$969  = 8'h00;
+  reg [7:0] \mac_pre_s0$970  = 8'h00;
+  reg [7:0] \mac_pre_s0$971  = 8'h00;
+  reg [7:0] \mac_pre_s0$972  = 8'h00;
+  reg [7:0] \mac_pre_s0$973  = 8'h00;
+  reg [7:0] \mac_pre_s0$974  = 8'h00;
+  reg [7:0] \mac_pre_s0$975  = 8'h00;
+  reg [7:0] \mac_pre_s0$976  = 8'h00;
+  reg \mac_pre_s0$977  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -1400,15 +1616,6 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [3:0] \mac_wmux0_s0$64  = 4'h0;
   reg [7:0] \mac_wmux0_s0$68  = 8'h00;
   reg [7:0] \mac_wmux0_s0$70  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$701  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$702  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$703  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$704  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$705  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$706  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$707  = 8'h00;
-  reg [7:0] \mac_wmux0_s0$708  = 8'h00;
-  reg \mac_wmux0_s0$709  = 1'h0;
   reg [7:0] \mac_wmux0_s0$72  = 8'h00;
   reg [7:0] \mac_wmux0_s0$74  = 8'h00;
   reg \mac_wmux0_s0$76  = 1'h0;
@@ -1418,117 +1625,338 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [7:0] \mac_wmux0_s0$85  = 8'h00;
   reg [7:0] \mac_wmux0_s0$87  = 8'h00;
   reg \mac_wmux0_s0$89  = 1'h0;
+  reg [7:0] \mac_wmux0_s0$897  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$898  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$899  = 8'h00;
   reg [3:0] \mac_wmux0_s0$90  = 4'h0;
+  reg [7:0] \mac_wmux0_s0$900  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$901  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$902  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$903  = 8'h00;
+  reg [7:0] \mac_wmux0_s0$904  = 8'h00;
+  reg \mac_wmux0_s0$905  = 1'h0;
   reg [7:0] \mac_wmux0_s0$94  = 8'h00;
   reg [7:0] \mac_wmux0_s0$96  = 8'h00;
   reg [7:0] \mac_wmux0_s0$98  = 8'h00;
   reg mac_wmux0_valid_s0 = 1'h0;
+  reg mac_wmux1_s0 = 1'h0;
+  reg [3:0] \mac_wmux1_s0$248  = 4'h0;
+  reg \mac_wmux1_s0$250  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$251  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$254  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$255  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$257  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$258  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$260  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$261  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$263  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$264  = 8'h00;
+  reg \mac_wmux1_s0$266  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$267  = 4'h0;
+  reg \mac_wmux1_s0$269  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$270  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$273  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$274  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$276  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$277  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$279  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$280  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$282  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$283  = 8'h00;
+  reg \mac_wmux1_s0$285  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$286  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$290  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$292  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$294  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$296  = 8'h00;
+  reg \mac_wmux1_s0$298  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$299  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$303  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$305  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$307  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$309  = 8'h00;
+  reg \mac_wmux1_s0$311  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$312  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$316  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$318  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$320  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$322  = 8'h00;
+  reg \mac_wmux1_s0$324  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$325  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$329  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$331  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$333  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$335  = 8'h00;
+  reg \mac_wmux1_s0$337  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$338  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$342  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$344  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$346  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$348  = 8'h00;
+  reg \mac_wmux1_s0$350  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$351  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$355  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$357  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$359  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$361  = 8'h00;
+  reg \mac_wmux1_s0$363  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$364  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$368  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$370  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$372  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$374  = 8'h00;
+  reg \mac_wmux1_s0$376  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$377  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$381  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$383  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$385  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$387  = 8'h00;
+  reg \mac_wmux1_s0$389  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$390  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$394  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$396  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$398  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$400  = 8'h00;
+  reg \mac_wmux1_s0$402  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$403  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$407  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$409  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$411  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$413  = 8'h00;
+  reg \mac_wmux1_s0$415  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$416  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$420  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$422  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$424  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$426  = 8'h00;
+  reg \mac_wmux1_s0$428  = 1'h0;
+  reg [3:0] \mac_wmux1_s0$429  = 4'h0;
+  reg [7:0] \mac_wmux1_s0$433  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$435  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$437  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$439  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$907  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$908  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$909  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$910  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$911  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$912  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$913  = 8'h00;
+  reg [7:0] \mac_wmux1_s0$914  = 8'h00;
+  reg \mac_wmux1_s0$915  = 1'h0;
+  reg mac_wmux1_valid_s0 = 1'h0;
   reg mac_wmux2_s0 = 1'h0;
-  reg [3:0] \mac_wmux2_s0$346  = 4'h0;
-  reg \mac_wmux2_s0$348  = 1'h0;
-  reg [3:0] \mac_wmux2_s0$349  = 4'h0;
-  reg [7:0] \mac_wmux2_s0$352  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$353  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$355  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$356  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$358  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$359  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$361  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$362  = 8'h00;
-  reg \mac_wmux2_s0$364  = 1'h0;
-  reg [3:0] \mac_wmux2_s0$365  = 4'h0;
-  reg \mac_wmux2_s0$367  = 1'h0;
-  reg [3:0] \mac_wmux2_s0$368  = 4'h0;
-  reg [7:0] \mac_wmux2_s0$371  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$372  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$374  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$375  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$377  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$378  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$380  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$381  = 8'h00;
-  reg \mac_wmux2_s0$383  = 1'h0;
-  reg [3:0] \mac_wmux2_s0$384  = 4'h0;
-  reg \mac_wmux2_s0$386  = 1'h0;
-  reg [3:0] \mac_wmux2_s0$387  = 4'h0;
-  reg [7:0] \mac_wmux2_s0$390  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$391  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$393  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$394  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$396  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$397  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$399  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$400  = 8'h00;
-  reg \mac_wmux2_s0$402  = 1'h0;
-  reg [3:0] \mac_wmux2_s0$403  = 4'h0;
-  reg \mac_wmux2_s0$405  = 1'h0;
-  reg [3:0] \mac_wmux2_s0$406  = 4'h0;
-  reg [7:0] \mac_wmux2_s0$409  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$410  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$412  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$413  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$415  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$416  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$418  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$419  = 8'h00;
-  reg \mac_wmux2_s0$421  = 1'h0;
-  reg [3:0] \mac_wmux2_s0$422  = 4'h0;
-  reg [7:0] \mac_wmux2_s0$426  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$428  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$430  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$432  = 8'h00;
-  reg \mac_wmux2_s0$434  = 1'h0;
-  reg [3:0] \mac_wmux2_s0$435  = 4'h0;
-  reg [7:0] \mac_wmux2_s0$439  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$441  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$443  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$445  = 8'h00;
-  reg \mac_wmux2_s0$447  = 1'h0;
-  reg [3:0] \mac_wmux2_s0$448  = 4'h0;
-  reg [7:0] \mac_wmux2_s0$452  = 8'h00;
+  reg [3:0] \mac_wmux2_s0$444  = 4'h0;
+  reg \mac_wmux2_s0$446  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$447  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$450  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$451  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$453  = 8'h00;
   reg [7:0] \mac_wmux2_s0$454  = 8'h00;
   reg [7:0] \mac_wmux2_s0$456  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$458  = 8'h00;
-  reg \mac_wmux2_s0$460  = 1'h0;
-  reg [3:0] \mac_wmux2_s0$461  = 4'h0;
-  reg [7:0] \mac_wmux2_s0$465  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$467  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$457  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$459  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$460  = 8'h00;
+  reg \mac_wmux2_s0$462  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$463  = 4'h0;
+  reg \mac_wmux2_s0$465  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$466  = 4'h0;
   reg [7:0] \mac_wmux2_s0$469  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$471  = 8'h00;
-  reg \mac_wmux2_s0$473  = 1'h0;
-  reg [3:0] \mac_wmux2_s0$474  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$470  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$472  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$473  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$475  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$476  = 8'h00;
   reg [7:0] \mac_wmux2_s0$478  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$480  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$482  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$484  = 8'h00;
-  reg \mac_wmux2_s0$486  = 1'h0;
-  reg [3:0] \mac_wmux2_s0$487  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$479  = 8'h00;
+  reg \mac_wmux2_s0$481  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$482  = 4'h0;
+  reg \mac_wmux2_s0$484  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$485  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$488  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$489  = 8'h00;
   reg [7:0] \mac_wmux2_s0$491  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$493  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$492  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$494  = 8'h00;
   reg [7:0] \mac_wmux2_s0$495  = 8'h00;
   reg [7:0] \mac_wmux2_s0$497  = 8'h00;
-  reg \mac_wmux2_s0$499  = 1'h0;
-  reg [3:0] \mac_wmux2_s0$500  = 4'h0;
-  reg [7:0] \mac_wmux2_s0$504  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$506  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$498  = 8'h00;
+  reg \mac_wmux2_s0$500  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$501  = 4'h0;
+  reg \mac_wmux2_s0$503  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$504  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$507  = 8'h00;
   reg [7:0] \mac_wmux2_s0$508  = 8'h00;
   reg [7:0] \mac_wmux2_s0$510  = 8'h00;
-  reg \mac_wmux2_s0$512  = 1'h0;
-  reg [3:0] \mac_wmux2_s0$513  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$511  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$513  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$514  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$516  = 8'h00;
   reg [7:0] \mac_wmux2_s0$517  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$519  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$521  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$523  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$711  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$712  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$713  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$714  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$715  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$716  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$717  = 8'h00;
-  reg [7:0] \mac_wmux2_s0$718  = 8'h00;
-  reg \mac_wmux2_s0$719  = 1'h0;
+  reg \mac_wmux2_s0$519  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$520  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$524  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$526  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$528  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$530  = 8'h00;
+  reg \mac_wmux2_s0$532  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$533  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$537  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$539  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$541  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$543  = 8'h00;
+  reg \mac_wmux2_s0$545  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$546  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$550  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$552  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$554  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$556  = 8'h00;
+  reg \mac_wmux2_s0$558  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$559  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$563  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$565  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$567  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$569  = 8'h00;
+  reg \mac_wmux2_s0$571  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$572  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$576  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$578  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$580  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$582  = 8'h00;
+  reg \mac_wmux2_s0$584  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$585  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$589  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$591  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$593  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$595  = 8'h00;
+  reg \mac_wmux2_s0$597  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$598  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$602  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$604  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$606  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$608  = 8'h00;
+  reg \mac_wmux2_s0$610  = 1'h0;
+  reg [3:0] \mac_wmux2_s0$611  = 4'h0;
+  reg [7:0] \mac_wmux2_s0$615  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$617  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$619  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$621  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$917  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$918  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$919  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$920  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$921  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$922  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$923  = 8'h00;
+  reg [7:0] \mac_wmux2_s0$924  = 8'h00;
+  reg \mac_wmux2_s0$925  = 1'h0;
   reg mac_wmux2_valid_s0 = 1'h0;
+  reg mac_wmux3_s0 = 1'h0;
+  reg [3:0] \mac_wmux3_s0$626  = 4'h0;
+  reg \mac_wmux3_s0$628  = 1'h0;
+  reg [3:0] \mac_wmux3_s0$629  = 4'h0;
+  reg [7:0] \mac_wmux3_s0$632  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$633  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$635  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$636  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$638  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$639  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$641  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$642  = 8'h00;
+  reg \mac_wmux3_s0$644  = 1'h0;
+  reg [3:0] \mac_wmux3_s0$645  = 4'h0;
+  reg \mac_wmux3_s0$647  = 1'h0;
+  reg [3:0] \mac_wmux3_s0$648  = 4'h0;
+  reg [7:0] \mac_wmux3_s0$651  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$652  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$654  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$655  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$657  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$658  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$660  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$661  = 8'h00;
+  reg \mac_wmux3_s0$663  = 1'h0;
+  reg [3:0] \mac_wmux3_s0$664  = 4'h0;
+  reg \mac_wmux3_s0$666  = 1'h0;
+  reg [3:0] \mac_wmux3_s0$667  = 4'h0;
+  reg [7:0] \mac_wmux3_s0$670  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$671  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$673  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$674  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$676  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$677  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$679  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$680  = 8'h00;
+  reg \mac_wmux3_s0$682  = 1'h0;
+  reg [3:0] \mac_wmux3_s0$683  = 4'h0;
+  reg \mac_wmux3_s0$685  = 1'h0;
+  reg [3:0] \mac_wmux3_s0$686  = 4'h0;
+  reg [7:0] \mac_wmux3_s0$689  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$690  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$692  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$693  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$695  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$696  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$698  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$699  = 8'h00;
+  reg \mac_wmux3_s0$701  = 1'h0;
+  reg [3:0] \mac_wmux3_s0$702  = 4'h0;
+  reg \mac_wmux3_s0$704  = 1'h0;
+  reg [3:0] \mac_wmux3_s0$705  = 4'h0;
+  reg [7:0] \mac_wmux3_s0$708  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$709  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$711  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$712  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$714  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$715  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$717  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$718  = 8'h00;
+  reg \mac_wmux3_s0$720  = 1'h0;
+  reg [3:0] \mac_wmux3_s0$721  = 4'h0;
+  reg \mac_wmux3_s0$723  = 1'h0;
+  reg [3:0] \mac_wmux3_s0$724  = 4'h0;
+  reg [7:0] \mac_wmux3_s0$727  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$728  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$730  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$731  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$733  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$734  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$736  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$737  = 8'h00;
+  reg \mac_wmux3_s0$739  = 1'h0;
+  reg [3:0] \mac_wmux3_s0$740  = 4'h0;
+  reg \mac_wmux3_s0$742  = 1'h0;
+  reg [3:0] \mac_wmux3_s0$743  = 4'h0;
+  reg [7:0] \mac_wmux3_s0$746  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$747  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$749  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$750  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$752  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$753  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$755  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$756  = 8'h00;
+  reg \mac_wmux3_s0$758  = 1'h0;
+  reg [3:0] \mac_wmux3_s0$759  = 4'h0;
+  reg \mac_wmux3_s0$761  = 1'h0;
+  reg [3:0] \mac_wmux3_s0$762  = 4'h0;
+  reg [7:0] \mac_wmux3_s0$765  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$766  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$768  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$769  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$771  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$772  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$774  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$775  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$927  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$928  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$929  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$930  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$931  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$932  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$933  = 8'h00;
+  reg [7:0] \mac_wmux3_s0$934  = 8'h00;
+  reg \mac_wmux3_s0$935  = 1'h0;
+  reg mac_wmux3_valid_s0 = 1'h0;
   wire [3:0] mac_wmux_drop0;
   wire [3:0] mac_wmux_drop1;
   wire [3:0] mac_wmux_drop10;
@@ -1924,6 +2352,10 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg stall_adv10_valid = 1'h0;
   wire stall_adv11;
   reg stall_adv11_valid = 1'h0;
+  wire stall_adv12;
+  reg stall_adv12_valid = 1'h0;
+  wire stall_adv13;
+  reg stall_adv13_valid = 1'h0;
   reg stall_adv1_valid = 1'h0;
   wire stall_adv2;
   reg stall_adv2_valid = 1'h0;
@@ -2545,1096 +2977,1528 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign mac_wmux_s0_w1_14 = mac_wmux_s0_mv14 ? \mac_wmux0_s0$239  : \mac_wmux0_s0$226 ;
   assign mac_wmux_s0_w2_14 = mac_wmux_s0_mv14 ? \mac_wmux0_s0$241  : \mac_wmux0_s0$228 ;
   assign mac_wmux_s0_w3_14 = mac_wmux_s0_mv14 ? \mac_wmux0_s0$243  : \mac_wmux0_s0$230 ;
-  assign mac_wmux_s1_mv0 = mac_wmux_s0_v2 & mac_wmux_s0_d2[1];
-  assign \$545  = ~ mac_wmux_s0_d0[1];
-  assign \$546  = mac_wmux_s0_v0 & \$545 ;
-  assign mac_wmux_s1_v0 = mac_wmux_s1_mv0 | \$546 ;
-  assign mac_wmux_s1_d0 = mac_wmux_s1_mv0 ? mac_wmux_s0_d2 : mac_wmux_s0_d0;
-  assign mac_wmux_s1_w0_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w0_2 : mac_wmux_s0_w0_0;
-  assign mac_wmux_s1_w1_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w1_2 : mac_wmux_s0_w1_0;
-  assign mac_wmux_s1_w2_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w2_2 : mac_wmux_s0_w2_0;
-  assign mac_wmux_s1_w3_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w3_2 : mac_wmux_s0_w3_0;
-  assign mac_wmux_s1_mv1 = mac_wmux_s0_v3 & mac_wmux_s0_d3[1];
-  assign \$547  = ~ mac_wmux_s0_d1[1];
-  assign \$548  = mac_wmux_s0_v1 & \$547 ;
-  assign mac_wmux_s1_v1 = mac_wmux_s1_mv1 | \$548 ;
-  assign mac_wmux_s1_d1 = mac_wmux_s1_mv1 ? mac_wmux_s0_d3 : mac_wmux_s0_d1;
-  assign mac_wmux_s1_w0_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w0_3 : mac_wmux_s0_w0_1;
-  assign mac_wmux_s1_w1_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w1_3 : mac_wmux_s0_w1_1;
-  assign mac_wmux_s1_w2_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w2_3 : mac_wmux_s0_w2_1;
-  assign mac_wmux_s1_w3_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w3_3 : mac_wmux_s0_w3_1;
-  assign mac_wmux_s1_mv2 = mac_wmux_s0_v4 & mac_wmux_s0_d4[1];
-  assign \$549  = ~ mac_wmux_s0_d2[1];
-  assign \$550  = mac_wmux_s0_v2 & \$549 ;
-  assign mac_wmux_s1_v2 = mac_wmux_s1_mv2 | \$550 ;
-  assign mac_wmux_s1_d2 = mac_wmux_s1_mv2 ? mac_wmux_s0_d4 : mac_wmux_s0_d2;
-  assign mac_wmux_s1_w0_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w0_4 : mac_wmux_s0_w0_2;
-  assign mac_wmux_s1_w1_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w1_4 : mac_wmux_s0_w1_2;
-  assign mac_wmux_s1_w2_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w2_4 : mac_wmux_s0_w2_2;
-  assign mac_wmux_s1_w3_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w3_4 : mac_wmux_s0_w3_2;
-  assign mac_wmux_s1_mv3 = mac_wmux_s0_v5 & mac_wmux_s0_d5[1];
-  assign \$551  = ~ mac_wmux_s0_d3[1];
-  assign \$552  = mac_wmux_s0_v3 & \$551 ;
-  assign mac_wmux_s1_v3 = mac_wmux_s1_mv3 | \$552 ;
-  assign mac_wmux_s1_d3 = mac_wmux_s1_mv3 ? mac_wmux_s0_d5 : mac_wmux_s0_d3;
-  assign mac_wmux_s1_w0_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w0_5 : mac_wmux_s0_w0_3;
-  assign mac_wmux_s1_w1_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w1_5 : mac_wmux_s0_w1_3;
-  assign mac_wmux_s1_w2_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w2_5 : mac_wmux_s0_w2_3;
-  assign mac_wmux_s1_w3_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w3_5 : mac_wmux_s0_w3_3;
-  assign mac_wmux_s1_mv4 = mac_wmux_s0_v6 & mac_wmux_s0_d6[1];
-  assign \$553  = ~ mac_wmux_s0_d4[1];
-  assign \$554  = mac_wmux_s0_v4 & \$553 ;
-  assign mac_wmux_s1_v4 = mac_wmux_s1_mv4 | \$554 ;
-  assign mac_wmux_s1_d4 = mac_wmux_s1_mv4 ? mac_wmux_s0_d6 : mac_wmux_s0_d4;
-  assign mac_wmux_s1_w0_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w0_6 : mac_wmux_s0_w0_4;
-  assign mac_wmux_s1_w1_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w1_6 : mac_wmux_s0_w1_4;
-  assign mac_wmux_s1_w2_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w2_6 : mac_wmux_s0_w2_4;
-  assign mac_wmux_s1_w3_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w3_6 : mac_wmux_s0_w3_4;
-  assign mac_wmux_s1_mv5 = mac_wmux_s0_v7 & mac_wmux_s0_d7[1];
-  assign \$555  = ~ mac_wmux_s0_d5[1];
-  assign \$556  = mac_wmux_s0_v5 & \$555 ;
-  assign mac_wmux_s1_v5 = mac_wmux_s1_mv5 | \$556 ;
-  assign mac_wmux_s1_d5 = mac_wmux_s1_mv5 ? mac_wmux_s0_d7 : mac_wmux_s0_d5;
-  assign mac_wmux_s1_w0_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w0_7 : mac_wmux_s0_w0_5;
-  assign mac_wmux_s1_w1_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w1_7 : mac_wmux_s0_w1_5;
-  assign mac_wmux_s1_w2_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w2_7 : mac_wmux_s0_w2_5;
-  assign mac_wmux_s1_w3_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w3_7 : mac_wmux_s0_w3_5;
-  assign mac_wmux_s1_mv6 = mac_wmux_s0_v8 & mac_wmux_s0_d8[1];
-  assign \$557  = ~ mac_wmux_s0_d6[1];
-  assign \$558  = mac_wmux_s0_v6 & \$557 ;
-  assign mac_wmux_s1_v6 = mac_wmux_s1_mv6 | \$558 ;
-  assign mac_wmux_s1_d6 = mac_wmux_s1_mv6 ? mac_wmux_s0_d8 : mac_wmux_s0_d6;
-  assign mac_wmux_s1_w0_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w0_8 : mac_wmux_s0_w0_6;
-  assign mac_wmux_s1_w1_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w1_8 : mac_wmux_s0_w1_6;
-  assign mac_wmux_s1_w2_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w2_8 : mac_wmux_s0_w2_6;
-  assign mac_wmux_s1_w3_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w3_8 : mac_wmux_s0_w3_6;
-  assign mac_wmux_s1_mv7 = mac_wmux_s0_v9 & mac_wmux_s0_d9[1];
-  assign \$559  = ~ mac_wmux_s0_d7[1];
-  assign \$560  = mac_wmux_s0_v7 & \$559 ;
-  assign mac_wmux_s1_v7 = mac_wmux_s1_mv7 | \$560 ;
-  assign mac_wmux_s1_d7 = mac_wmux_s1_mv7 ? mac_wmux_s0_d9 : mac_wmux_s0_d7;
-  assign mac_wmux_s1_w0_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w0_9 : mac_wmux_s0_w0_7;
-  assign mac_wmux_s1_w1_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w1_9 : mac_wmux_s0_w1_7;
-  assign mac_wmux_s1_w2_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w2_9 : mac_wmux_s0_w2_7;
-  assign mac_wmux_s1_w3_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w3_9 : mac_wmux_s0_w3_7;
-  assign mac_wmux_s1_mv8 = mac_wmux_s0_v10 & mac_wmux_s0_d10[1];
-  assign \$561  = ~ mac_wmux_s0_d8[1];
-  assign \$562  = mac_wmux_s0_v8 & \$561 ;
-  assign mac_wmux_s1_v8 = mac_wmux_s1_mv8 | \$562 ;
-  assign mac_wmux_s1_d8 = mac_wmux_s1_mv8 ? mac_wmux_s0_d10 : mac_wmux_s0_d8;
-  assign mac_wmux_s1_w0_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w0_10 : mac_wmux_s0_w0_8;
-  assign mac_wmux_s1_w1_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w1_10 : mac_wmux_s0_w1_8;
-  assign mac_wmux_s1_w2_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w2_10 : mac_wmux_s0_w2_8;
-  assign mac_wmux_s1_w3_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w3_10 : mac_wmux_s0_w3_8;
-  assign mac_wmux_s1_mv9 = mac_wmux_s0_v11 & mac_wmux_s0_d11[1];
-  assign \$563  = ~ mac_wmux_s0_d9[1];
-  assign \$564  = mac_wmux_s0_v9 & \$563 ;
-  assign mac_wmux_s1_v9 = mac_wmux_s1_mv9 | \$564 ;
-  assign mac_wmux_s1_d9 = mac_wmux_s1_mv9 ? mac_wmux_s0_d11 : mac_wmux_s0_d9;
-  assign mac_wmux_s1_w0_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w0_11 : mac_wmux_s0_w0_9;
-  assign mac_wmux_s1_w1_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w1_11 : mac_wmux_s0_w1_9;
-  assign mac_wmux_s1_w2_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w2_11 : mac_wmux_s0_w2_9;
-  assign mac_wmux_s1_w3_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w3_11 : mac_wmux_s0_w3_9;
-  assign mac_wmux_s1_mv10 = mac_wmux_s0_v12 & mac_wmux_s0_d12[1];
-  assign \$565  = ~ mac_wmux_s0_d10[1];
-  assign \$566  = mac_wmux_s0_v10 & \$565 ;
-  assign mac_wmux_s1_v10 = mac_wmux_s1_mv10 | \$566 ;
-  assign mac_wmux_s1_d10 = mac_wmux_s1_mv10 ? mac_wmux_s0_d12 : mac_wmux_s0_d10;
-  assign mac_wmux_s1_w0_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w0_12 : mac_wmux_s0_w0_10;
-  assign mac_wmux_s1_w1_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w1_12 : mac_wmux_s0_w1_10;
-  assign mac_wmux_s1_w2_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w2_12 : mac_wmux_s0_w2_10;
-  assign mac_wmux_s1_w3_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w3_12 : mac_wmux_s0_w3_10;
-  assign mac_wmux_s1_mv11 = mac_wmux_s0_v13 & mac_wmux_s0_d13[1];
-  assign \$567  = ~ mac_wmux_s0_d11[1];
-  assign \$568  = mac_wmux_s0_v11 & \$567 ;
-  assign mac_wmux_s1_v11 = mac_wmux_s1_mv11 | \$568 ;
-  assign mac_wmux_s1_d11 = mac_wmux_s1_mv11 ? mac_wmux_s0_d13 : mac_wmux_s0_d11;
-  assign mac_wmux_s1_w0_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w0_13 : mac_wmux_s0_w0_11;
-  assign mac_wmux_s1_w1_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w1_13 : mac_wmux_s0_w1_11;
-  assign mac_wmux_s1_w2_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w2_13 : mac_wmux_s0_w2_11;
-  assign mac_wmux_s1_w3_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w3_13 : mac_wmux_s0_w3_11;
-  assign mac_wmux_s1_mv12 = mac_wmux_s0_v14 & mac_wmux_s0_d14[1];
-  assign \$569  = ~ mac_wmux_s0_d12[1];
-  assign \$570  = mac_wmux_s0_v12 & \$569 ;
-  assign mac_wmux_s1_v12 = mac_wmux_s1_mv12 | \$570 ;
-  assign mac_wmux_s1_d12 = mac_wmux_s1_mv12 ? mac_wmux_s0_d14 : mac_wmux_s0_d12;
-  assign mac_wmux_s1_w0_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w0_14 : mac_wmux_s0_w0_12;
-  assign mac_wmux_s1_w1_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w1_14 : mac_wmux_s0_w1_12;
-  assign mac_wmux_s1_w2_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w2_14 : mac_wmux_s0_w2_12;
-  assign mac_wmux_s1_w3_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w3_14 : mac_wmux_s0_w3_12;
-  assign \$571  = ~ \mac_wmux0_s0$233 [0];
-  assign \$572  = \mac_wmux0_s0$232  & \$571 ;
-  assign mac_wmux_s1_mv13 = \$572  & \mac_wmux0_s0$233 [1];
-  assign \$573  = ~ mac_wmux_s0_d13[1];
-  assign \$574  = mac_wmux_s0_v13 & \$573 ;
-  assign mac_wmux_s1_v13 = mac_wmux_s1_mv13 | \$574 ;
-  assign mac_wmux_s1_d13 = mac_wmux_s1_mv13 ? \mac_wmux0_s0$233  : mac_wmux_s0_d13;
-  assign mac_wmux_s1_w0_13 = mac_wmux_s1_mv13 ? \mac_wmux0_s0$237  : mac_wmux_s0_w0_13;
-  assign mac_wmux_s1_w1_13 = mac_wmux_s1_mv13 ? \mac_wmux0_s0$239  : mac_wmux_s0_w1_13;
-  assign mac_wmux_s1_w2_13 = mac_wmux_s1_mv13 ? \mac_wmux0_s0$241  : mac_wmux_s0_w2_13;
-  assign mac_wmux_s1_w3_13 = mac_wmux_s1_mv13 ? \mac_wmux0_s0$243  : mac_wmux_s0_w3_13;
-  assign \$575  = ~ stall_adv1_valid;
-  assign stall_adv1 = \$575  | o__ready;
-  assign mac_wmux_s2_mv0 = mac_wmux2_s0 & \mac_wmux2_s0$346 [2];
-  assign \$576  = ~ \mac_wmux2_s0$349 [2];
-  assign \$577  = \mac_wmux2_s0$348  & \$576 ;
-  assign mac_wmux_s2_v0 = mac_wmux_s2_mv0 | \$577 ;
-  assign mac_wmux_s2_d0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$346  : \mac_wmux2_s0$349 ;
-  assign mac_wmux_s2_w0_0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$353  : \mac_wmux2_s0$352 ;
-  assign mac_wmux_s2_w1_0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$356  : \mac_wmux2_s0$355 ;
-  assign mac_wmux_s2_w2_0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$359  : \mac_wmux2_s0$358 ;
-  assign mac_wmux_s2_w3_0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$362  : \mac_wmux2_s0$361 ;
-  assign mac_wmux_s2_mv1 = \mac_wmux2_s0$364  & \mac_wmux2_s0$365 [2];
-  assign \$578  = ~ \mac_wmux2_s0$368 [2];
-  assign \$579  = \mac_wmux2_s0$367  & \$578 ;
-  assign mac_wmux_s2_v1 = mac_wmux_s2_mv1 | \$579 ;
-  assign mac_wmux_s2_d1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$365  : \mac_wmux2_s0$368 ;
-  assign mac_wmux_s2_w0_1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$372  : \mac_wmux2_s0$371 ;
-  assign mac_wmux_s2_w1_1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$375  : \mac_wmux2_s0$374 ;
-  assign mac_wmux_s2_w2_1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$378  : \mac_wmux2_s0$377 ;
-  assign mac_wmux_s2_w3_1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$381  : \mac_wmux2_s0$380 ;
-  assign mac_wmux_s2_mv2 = \mac_wmux2_s0$383  & \mac_wmux2_s0$384 [2];
-  assign \$580  = ~ \mac_wmux2_s0$387 [2];
-  assign \$581  = \mac_wmux2_s0$386  & \$580 ;
-  assign mac_wmux_s2_v2 = mac_wmux_s2_mv2 | \$581 ;
-  assign mac_wmux_s2_d2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$384  : \mac_wmux2_s0$387 ;
-  assign mac_wmux_s2_w0_2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$391  : \mac_wmux2_s0$390 ;
-  assign mac_wmux_s2_w1_2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$394  : \mac_wmux2_s0$393 ;
-  assign mac_wmux_s2_w2_2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$397  : \mac_wmux2_s0$396 ;
-  assign mac_wmux_s2_w3_2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$400  : \mac_wmux2_s0$399 ;
-  assign mac_wmux_s2_mv3 = \mac_wmux2_s0$402  & \mac_wmux2_s0$403 [2];
-  assign \$582  = ~ \mac_wmux2_s0$406 [2];
-  assign \$583  = \mac_wmux2_s0$405  & \$582 ;
-  assign mac_wmux_s2_v3 = mac_wmux_s2_mv3 | \$583 ;
-  assign mac_wmux_s2_d3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$403  : \mac_wmux2_s0$406 ;
-  assign mac_wmux_s2_w0_3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$410  : \mac_wmux2_s0$409 ;
-  assign mac_wmux_s2_w1_3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$413  : \mac_wmux2_s0$412 ;
-  assign mac_wmux_s2_w2_3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$416  : \mac_wmux2_s0$415 ;
-  assign mac_wmux_s2_w3_3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$419  : \mac_wmux2_s0$418 ;
-  assign mac_wmux_s2_mv4 = \mac_wmux2_s0$421  & \mac_wmux2_s0$422 [2];
-  assign \$584  = ~ \mac_wmux2_s0$346 [2];
-  assign \$585  = mac_wmux2_s0 & \$584 ;
-  assign mac_wmux_s2_v4 = mac_wmux_s2_mv4 | \$585 ;
-  assign mac_wmux_s2_d4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$422  : \mac_wmux2_s0$346 ;
-  assign mac_wmux_s2_w0_4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$426  : \mac_wmux2_s0$353 ;
-  assign mac_wmux_s2_w1_4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$428  : \mac_wmux2_s0$356 ;
-  assign mac_wmux_s2_w2_4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$430  : \mac_wmux2_s0$359 ;
-  assign mac_wmux_s2_w3_4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$432  : \mac_wmux2_s0$362 ;
-  assign mac_wmux_s2_mv5 = \mac_wmux2_s0$434  & \mac_wmux2_s0$435 [2];
-  assign \$586  = ~ \mac_wmux2_s0$365 [2];
-  assign \$587  = \mac_wmux2_s0$364  & \$586 ;
-  assign mac_wmux_s2_v5 = mac_wmux_s2_mv5 | \$587 ;
-  assign mac_wmux_s2_d5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$435  : \mac_wmux2_s0$365 ;
-  assign mac_wmux_s2_w0_5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$439  : \mac_wmux2_s0$372 ;
-  assign mac_wmux_s2_w1_5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$441  : \mac_wmux2_s0$375 ;
-  assign mac_wmux_s2_w2_5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$443  : \mac_wmux2_s0$378 ;
-  assign mac_wmux_s2_w3_5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$445  : \mac_wmux2_s0$381 ;
-  assign mac_wmux_s2_mv6 = \mac_wmux2_s0$447  & \mac_wmux2_s0$448 [2];
-  assign \$588  = ~ \mac_wmux2_s0$384 [2];
-  assign \$589  = \mac_wmux2_s0$383  & \$588 ;
-  assign mac_wmux_s2_v6 = mac_wmux_s2_mv6 | \$589 ;
-  assign mac_wmux_s2_d6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$448  : \mac_wmux2_s0$384 ;
-  assign mac_wmux_s2_w0_6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$452  : \mac_wmux2_s0$391 ;
-  assign mac_wmux_s2_w1_6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$454  : \mac_wmux2_s0$394 ;
-  assign mac_wmux_s2_w2_6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$456  : \mac_wmux2_s0$397 ;
-  assign mac_wmux_s2_w3_6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$458  : \mac_wmux2_s0$400 ;
-  assign mac_wmux_s2_mv7 = \mac_wmux2_s0$460  & \mac_wmux2_s0$461 [2];
-  assign \$590  = ~ \mac_wmux2_s0$403 [2];
-  assign \$591  = \mac_wmux2_s0$402  & \$590 ;
-  assign mac_wmux_s2_v7 = mac_wmux_s2_mv7 | \$591 ;
-  assign mac_wmux_s2_d7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$461  : \mac_wmux2_s0$403 ;
-  assign mac_wmux_s2_w0_7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$465  : \mac_wmux2_s0$410 ;
-  assign mac_wmux_s2_w1_7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$467  : \mac_wmux2_s0$413 ;
-  assign mac_wmux_s2_w2_7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$469  : \mac_wmux2_s0$416 ;
-  assign mac_wmux_s2_w3_7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$471  : \mac_wmux2_s0$419 ;
-  assign mac_wmux_s2_mv8 = \mac_wmux2_s0$473  & \mac_wmux2_s0$474 [2];
-  assign \$592  = ~ \mac_wmux2_s0$422 [2];
-  assign \$593  = \mac_wmux2_s0$421  & \$592 ;
-  assign mac_wmux_s2_v8 = mac_wmux_s2_mv8 | \$593 ;
-  assign mac_wmux_s2_d8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$474  : \mac_wmux2_s0$422 ;
-  assign mac_wmux_s2_w0_8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$478  : \mac_wmux2_s0$426 ;
-  assign mac_wmux_s2_w1_8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$480  : \mac_wmux2_s0$428 ;
-  assign mac_wmux_s2_w2_8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$482  : \mac_wmux2_s0$430 ;
-  assign mac_wmux_s2_w3_8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$484  : \mac_wmux2_s0$432 ;
-  assign mac_wmux_s2_mv9 = \mac_wmux2_s0$486  & \mac_wmux2_s0$487 [2];
-  assign \$594  = ~ \mac_wmux2_s0$435 [2];
-  assign \$595  = \mac_wmux2_s0$434  & \$594 ;
-  assign mac_wmux_s2_v9 = mac_wmux_s2_mv9 | \$595 ;
-  assign mac_wmux_s2_d9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$487  : \mac_wmux2_s0$435 ;
-  assign mac_wmux_s2_w0_9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$491  : \mac_wmux2_s0$439 ;
-  assign mac_wmux_s2_w1_9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$493  : \mac_wmux2_s0$441 ;
-  assign mac_wmux_s2_w2_9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$495  : \mac_wmux2_s0$443 ;
-  assign mac_wmux_s2_w3_9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$497  : \mac_wmux2_s0$445 ;
-  assign mac_wmux_s2_mv10 = \mac_wmux2_s0$499  & \mac_wmux2_s0$500 [2];
-  assign \$596  = ~ \mac_wmux2_s0$448 [2];
-  assign \$597  = \mac_wmux2_s0$447  & \$596 ;
-  assign mac_wmux_s2_v10 = mac_wmux_s2_mv10 | \$597 ;
-  assign mac_wmux_s2_d10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$500  : \mac_wmux2_s0$448 ;
-  assign mac_wmux_s2_w0_10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$504  : \mac_wmux2_s0$452 ;
-  assign mac_wmux_s2_w1_10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$506  : \mac_wmux2_s0$454 ;
-  assign mac_wmux_s2_w2_10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$508  : \mac_wmux2_s0$456 ;
-  assign mac_wmux_s2_w3_10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$510  : \mac_wmux2_s0$458 ;
-  assign mac_wmux_s2_mv11 = \mac_wmux2_s0$512  & \mac_wmux2_s0$513 [2];
-  assign \$598  = ~ \mac_wmux2_s0$461 [2];
-  assign \$599  = \mac_wmux2_s0$460  & \$598 ;
-  assign mac_wmux_s2_v11 = mac_wmux_s2_mv11 | \$599 ;
-  assign mac_wmux_s2_d11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$513  : \mac_wmux2_s0$461 ;
-  assign mac_wmux_s2_w0_11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$517  : \mac_wmux2_s0$465 ;
-  assign mac_wmux_s2_w1_11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$519  : \mac_wmux2_s0$467 ;
-  assign mac_wmux_s2_w2_11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$521  : \mac_wmux2_s0$469 ;
-  assign mac_wmux_s2_w3_11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$523  : \mac_wmux2_s0$471 ;
-  assign mac_wmux_s3_mv0 = mac_wmux_s2_v8 & mac_wmux_s2_d8[3];
-  assign \$600  = ~ mac_wmux_s2_d0[3];
-  assign \$601  = mac_wmux_s2_v0 & \$600 ;
+  assign \$545  = ~ stall_adv1_valid;
+  assign stall_adv1 = \$545  | o__ready;
+  assign mac_wmux_s1_mv0 = mac_wmux1_s0 & \mac_wmux1_s0$248 [1];
+  assign \$546  = ~ \mac_wmux1_s0$251 [1];
+  assign \$547  = \mac_wmux1_s0$250  & \$546 ;
+  assign mac_wmux_s1_v0 = mac_wmux_s1_mv0 | \$547 ;
+  assign mac_wmux_s1_d0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$248  : \mac_wmux1_s0$251 ;
+  assign mac_wmux_s1_w0_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$255  : \mac_wmux1_s0$254 ;
+  assign mac_wmux_s1_w1_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$258  : \mac_wmux1_s0$257 ;
+  assign mac_wmux_s1_w2_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$261  : \mac_wmux1_s0$260 ;
+  assign mac_wmux_s1_w3_0 = mac_wmux_s1_mv0 ? \mac_wmux1_s0$264  : \mac_wmux1_s0$263 ;
+  assign mac_wmux_s1_mv1 = \mac_wmux1_s0$266  & \mac_wmux1_s0$267 [1];
+  assign \$548  = ~ \mac_wmux1_s0$270 [1];
+  assign \$549  = \mac_wmux1_s0$269  & \$548 ;
+  assign mac_wmux_s1_v1 = mac_wmux_s1_mv1 | \$549 ;
+  assign mac_wmux_s1_d1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$267  : \mac_wmux1_s0$270 ;
+  assign mac_wmux_s1_w0_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$274  : \mac_wmux1_s0$273 ;
+  assign mac_wmux_s1_w1_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$277  : \mac_wmux1_s0$276 ;
+  assign mac_wmux_s1_w2_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$280  : \mac_wmux1_s0$279 ;
+  assign mac_wmux_s1_w3_1 = mac_wmux_s1_mv1 ? \mac_wmux1_s0$283  : \mac_wmux1_s0$282 ;
+  assign mac_wmux_s1_mv2 = \mac_wmux1_s0$285  & \mac_wmux1_s0$286 [1];
+  assign \$550  = ~ \mac_wmux1_s0$248 [1];
+  assign \$551  = mac_wmux1_s0 & \$550 ;
+  assign mac_wmux_s1_v2 = mac_wmux_s1_mv2 | \$551 ;
+  assign mac_wmux_s1_d2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$286  : \mac_wmux1_s0$248 ;
+  assign mac_wmux_s1_w0_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$290  : \mac_wmux1_s0$255 ;
+  assign mac_wmux_s1_w1_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$292  : \mac_wmux1_s0$258 ;
+  assign mac_wmux_s1_w2_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$294  : \mac_wmux1_s0$261 ;
+  assign mac_wmux_s1_w3_2 = mac_wmux_s1_mv2 ? \mac_wmux1_s0$296  : \mac_wmux1_s0$264 ;
+  assign mac_wmux_s1_mv3 = \mac_wmux1_s0$298  & \mac_wmux1_s0$299 [1];
+  assign \$552  = ~ \mac_wmux1_s0$267 [1];
+  assign \$553  = \mac_wmux1_s0$266  & \$552 ;
+  assign mac_wmux_s1_v3 = mac_wmux_s1_mv3 | \$553 ;
+  assign mac_wmux_s1_d3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$299  : \mac_wmux1_s0$267 ;
+  assign mac_wmux_s1_w0_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$303  : \mac_wmux1_s0$274 ;
+  assign mac_wmux_s1_w1_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$305  : \mac_wmux1_s0$277 ;
+  assign mac_wmux_s1_w2_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$307  : \mac_wmux1_s0$280 ;
+  assign mac_wmux_s1_w3_3 = mac_wmux_s1_mv3 ? \mac_wmux1_s0$309  : \mac_wmux1_s0$283 ;
+  assign mac_wmux_s1_mv4 = \mac_wmux1_s0$311  & \mac_wmux1_s0$312 [1];
+  assign \$554  = ~ \mac_wmux1_s0$286 [1];
+  assign \$555  = \mac_wmux1_s0$285  & \$554 ;
+  assign mac_wmux_s1_v4 = mac_wmux_s1_mv4 | \$555 ;
+  assign mac_wmux_s1_d4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$312  : \mac_wmux1_s0$286 ;
+  assign mac_wmux_s1_w0_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$316  : \mac_wmux1_s0$290 ;
+  assign mac_wmux_s1_w1_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$318  : \mac_wmux1_s0$292 ;
+  assign mac_wmux_s1_w2_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$320  : \mac_wmux1_s0$294 ;
+  assign mac_wmux_s1_w3_4 = mac_wmux_s1_mv4 ? \mac_wmux1_s0$322  : \mac_wmux1_s0$296 ;
+  assign mac_wmux_s1_mv5 = \mac_wmux1_s0$324  & \mac_wmux1_s0$325 [1];
+  assign \$556  = ~ \mac_wmux1_s0$299 [1];
+  assign \$557  = \mac_wmux1_s0$298  & \$556 ;
+  assign mac_wmux_s1_v5 = mac_wmux_s1_mv5 | \$557 ;
+  assign mac_wmux_s1_d5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$325  : \mac_wmux1_s0$299 ;
+  assign mac_wmux_s1_w0_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$329  : \mac_wmux1_s0$303 ;
+  assign mac_wmux_s1_w1_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$331  : \mac_wmux1_s0$305 ;
+  assign mac_wmux_s1_w2_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$333  : \mac_wmux1_s0$307 ;
+  assign mac_wmux_s1_w3_5 = mac_wmux_s1_mv5 ? \mac_wmux1_s0$335  : \mac_wmux1_s0$309 ;
+  assign mac_wmux_s1_mv6 = \mac_wmux1_s0$337  & \mac_wmux1_s0$338 [1];
+  assign \$558  = ~ \mac_wmux1_s0$312 [1];
+  assign \$559  = \mac_wmux1_s0$311  & \$558 ;
+  assign mac_wmux_s1_v6 = mac_wmux_s1_mv6 | \$559 ;
+  assign mac_wmux_s1_d6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$338  : \mac_wmux1_s0$312 ;
+  assign mac_wmux_s1_w0_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$342  : \mac_wmux1_s0$316 ;
+  assign mac_wmux_s1_w1_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$344  : \mac_wmux1_s0$318 ;
+  assign mac_wmux_s1_w2_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$346  : \mac_wmux1_s0$320 ;
+  assign mac_wmux_s1_w3_6 = mac_wmux_s1_mv6 ? \mac_wmux1_s0$348  : \mac_wmux1_s0$322 ;
+  assign mac_wmux_s1_mv7 = \mac_wmux1_s0$350  & \mac_wmux1_s0$351 [1];
+  assign \$560  = ~ \mac_wmux1_s0$325 [1];
+  assign \$561  = \mac_wmux1_s0$324  & \$560 ;
+  assign mac_wmux_s1_v7 = mac_wmux_s1_mv7 | \$561 ;
+  assign mac_wmux_s1_d7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$351  : \mac_wmux1_s0$325 ;
+  assign mac_wmux_s1_w0_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$355  : \mac_wmux1_s0$329 ;
+  assign mac_wmux_s1_w1_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$357  : \mac_wmux1_s0$331 ;
+  assign mac_wmux_s1_w2_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$359  : \mac_wmux1_s0$333 ;
+  assign mac_wmux_s1_w3_7 = mac_wmux_s1_mv7 ? \mac_wmux1_s0$361  : \mac_wmux1_s0$335 ;
+  assign mac_wmux_s1_mv8 = \mac_wmux1_s0$363  & \mac_wmux1_s0$364 [1];
+  assign \$562  = ~ \mac_wmux1_s0$338 [1];
+  assign \$563  = \mac_wmux1_s0$337  & \$562 ;
+  assign mac_wmux_s1_v8 = mac_wmux_s1_mv8 | \$563 ;
+  assign mac_wmux_s1_d8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$364  : \mac_wmux1_s0$338 ;
+  assign mac_wmux_s1_w0_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$368  : \mac_wmux1_s0$342 ;
+  assign mac_wmux_s1_w1_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$370  : \mac_wmux1_s0$344 ;
+  assign mac_wmux_s1_w2_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$372  : \mac_wmux1_s0$346 ;
+  assign mac_wmux_s1_w3_8 = mac_wmux_s1_mv8 ? \mac_wmux1_s0$374  : \mac_wmux1_s0$348 ;
+  assign mac_wmux_s1_mv9 = \mac_wmux1_s0$376  & \mac_wmux1_s0$377 [1];
+  assign \$564  = ~ \mac_wmux1_s0$351 [1];
+  assign \$565  = \mac_wmux1_s0$350  & \$564 ;
+  assign mac_wmux_s1_v9 = mac_wmux_s1_mv9 | \$565 ;
+  assign mac_wmux_s1_d9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$377  : \mac_wmux1_s0$351 ;
+  assign mac_wmux_s1_w0_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$381  : \mac_wmux1_s0$355 ;
+  assign mac_wmux_s1_w1_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$383  : \mac_wmux1_s0$357 ;
+  assign mac_wmux_s1_w2_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$385  : \mac_wmux1_s0$359 ;
+  assign mac_wmux_s1_w3_9 = mac_wmux_s1_mv9 ? \mac_wmux1_s0$387  : \mac_wmux1_s0$361 ;
+  assign mac_wmux_s1_mv10 = \mac_wmux1_s0$389  & \mac_wmux1_s0$390 [1];
+  assign \$566  = ~ \mac_wmux1_s0$364 [1];
+  assign \$567  = \mac_wmux1_s0$363  & \$566 ;
+  assign mac_wmux_s1_v10 = mac_wmux_s1_mv10 | \$567 ;
+  assign mac_wmux_s1_d10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$390  : \mac_wmux1_s0$364 ;
+  assign mac_wmux_s1_w0_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$394  : \mac_wmux1_s0$368 ;
+  assign mac_wmux_s1_w1_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$396  : \mac_wmux1_s0$370 ;
+  assign mac_wmux_s1_w2_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$398  : \mac_wmux1_s0$372 ;
+  assign mac_wmux_s1_w3_10 = mac_wmux_s1_mv10 ? \mac_wmux1_s0$400  : \mac_wmux1_s0$374 ;
+  assign mac_wmux_s1_mv11 = \mac_wmux1_s0$402  & \mac_wmux1_s0$403 [1];
+  assign \$568  = ~ \mac_wmux1_s0$377 [1];
+  assign \$569  = \mac_wmux1_s0$376  & \$568 ;
+  assign mac_wmux_s1_v11 = mac_wmux_s1_mv11 | \$569 ;
+  assign mac_wmux_s1_d11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$403  : \mac_wmux1_s0$377 ;
+  assign mac_wmux_s1_w0_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$407  : \mac_wmux1_s0$381 ;
+  assign mac_wmux_s1_w1_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$409  : \mac_wmux1_s0$383 ;
+  assign mac_wmux_s1_w2_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$411  : \mac_wmux1_s0$385 ;
+  assign mac_wmux_s1_w3_11 = mac_wmux_s1_mv11 ? \mac_wmux1_s0$413  : \mac_wmux1_s0$387 ;
+  assign mac_wmux_s1_mv12 = \mac_wmux1_s0$415  & \mac_wmux1_s0$416 [1];
+  assign \$570  = ~ \mac_wmux1_s0$390 [1];
+  assign \$571  = \mac_wmux1_s0$389  & \$570 ;
+  assign mac_wmux_s1_v12 = mac_wmux_s1_mv12 | \$571 ;
+  assign mac_wmux_s1_d12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$416  : \mac_wmux1_s0$390 ;
+  assign mac_wmux_s1_w0_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$420  : \mac_wmux1_s0$394 ;
+  assign mac_wmux_s1_w1_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$422  : \mac_wmux1_s0$396 ;
+  assign mac_wmux_s1_w2_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$424  : \mac_wmux1_s0$398 ;
+  assign mac_wmux_s1_w3_12 = mac_wmux_s1_mv12 ? \mac_wmux1_s0$426  : \mac_wmux1_s0$400 ;
+  assign mac_wmux_s1_mv13 = \mac_wmux1_s0$428  & \mac_wmux1_s0$429 [1];
+  assign \$572  = ~ \mac_wmux1_s0$403 [1];
+  assign \$573  = \mac_wmux1_s0$402  & \$572 ;
+  assign mac_wmux_s1_v13 = mac_wmux_s1_mv13 | \$573 ;
+  assign mac_wmux_s1_d13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$429  : \mac_wmux1_s0$403 ;
+  assign mac_wmux_s1_w0_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$433  : \mac_wmux1_s0$407 ;
+  assign mac_wmux_s1_w1_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$435  : \mac_wmux1_s0$409 ;
+  assign mac_wmux_s1_w2_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$437  : \mac_wmux1_s0$411 ;
+  assign mac_wmux_s1_w3_13 = mac_wmux_s1_mv13 ? \mac_wmux1_s0$439  : \mac_wmux1_s0$413 ;
+  assign \$574  = ~ stall_adv2_valid;
+  assign stall_adv2 = \$574  | o__ready;
+  assign mac_wmux_s2_mv0 = mac_wmux2_s0 & \mac_wmux2_s0$444 [2];
+  assign \$575  = ~ \mac_wmux2_s0$447 [2];
+  assign \$576  = \mac_wmux2_s0$446  & \$575 ;
+  assign mac_wmux_s2_v0 = mac_wmux_s2_mv0 | \$576 ;
+  assign mac_wmux_s2_d0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$444  : \mac_wmux2_s0$447 ;
+  assign mac_wmux_s2_w0_0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$451  : \mac_wmux2_s0$450 ;
+  assign mac_wmux_s2_w1_0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$454  : \mac_wmux2_s0$453 ;
+  assign mac_wmux_s2_w2_0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$457  : \mac_wmux2_s0$456 ;
+  assign mac_wmux_s2_w3_0 = mac_wmux_s2_mv0 ? \mac_wmux2_s0$460  : \mac_wmux2_s0$459 ;
+  assign mac_wmux_s2_mv1 = \mac_wmux2_s0$462  & \mac_wmux2_s0$463 [2];
+  assign \$577  = ~ \mac_wmux2_s0$466 [2];
+  assign \$578  = \mac_wmux2_s0$465  & \$577 ;
+  assign mac_wmux_s2_v1 = mac_wmux_s2_mv1 | \$578 ;
+  assign mac_wmux_s2_d1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$463  : \mac_wmux2_s0$466 ;
+  assign mac_wmux_s2_w0_1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$470  : \mac_wmux2_s0$469 ;
+  assign mac_wmux_s2_w1_1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$473  : \mac_wmux2_s0$472 ;
+  assign mac_wmux_s2_w2_1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$476  : \mac_wmux2_s0$475 ;
+  assign mac_wmux_s2_w3_1 = mac_wmux_s2_mv1 ? \mac_wmux2_s0$479  : \mac_wmux2_s0$478 ;
+  assign mac_wmux_s2_mv2 = \mac_wmux2_s0$481  & \mac_wmux2_s0$482 [2];
+  assign \$579  = ~ \mac_wmux2_s0$485 [2];
+  assign \$580  = \mac_wmux2_s0$484  & \$579 ;
+  assign mac_wmux_s2_v2 = mac_wmux_s2_mv2 | \$580 ;
+  assign mac_wmux_s2_d2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$482  : \mac_wmux2_s0$485 ;
+  assign mac_wmux_s2_w0_2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$489  : \mac_wmux2_s0$488 ;
+  assign mac_wmux_s2_w1_2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$492  : \mac_wmux2_s0$491 ;
+  assign mac_wmux_s2_w2_2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$495  : \mac_wmux2_s0$494 ;
+  assign mac_wmux_s2_w3_2 = mac_wmux_s2_mv2 ? \mac_wmux2_s0$498  : \mac_wmux2_s0$497 ;
+  assign mac_wmux_s2_mv3 = \mac_wmux2_s0$500  & \mac_wmux2_s0$501 [2];
+  assign \$581  = ~ \mac_wmux2_s0$504 [2];
+  assign \$582  = \mac_wmux2_s0$503  & \$581 ;
+  assign mac_wmux_s2_v3 = mac_wmux_s2_mv3 | \$582 ;
+  assign mac_wmux_s2_d3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$501  : \mac_wmux2_s0$504 ;
+  assign mac_wmux_s2_w0_3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$508  : \mac_wmux2_s0$507 ;
+  assign mac_wmux_s2_w1_3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$511  : \mac_wmux2_s0$510 ;
+  assign mac_wmux_s2_w2_3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$514  : \mac_wmux2_s0$513 ;
+  assign mac_wmux_s2_w3_3 = mac_wmux_s2_mv3 ? \mac_wmux2_s0$517  : \mac_wmux2_s0$516 ;
+  assign mac_wmux_s2_mv4 = \mac_wmux2_s0$519  & \mac_wmux2_s0$520 [2];
+  assign \$583  = ~ \mac_wmux2_s0$444 [2];
+  assign \$584  = mac_wmux2_s0 & \$583 ;
+  assign mac_wmux_s2_v4 = mac_wmux_s2_mv4 | \$584 ;
+  assign mac_wmux_s2_d4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$520  : \mac_wmux2_s0$444 ;
+  assign mac_wmux_s2_w0_4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$524  : \mac_wmux2_s0$451 ;
+  assign mac_wmux_s2_w1_4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$526  : \mac_wmux2_s0$454 ;
+  assign mac_wmux_s2_w2_4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$528  : \mac_wmux2_s0$457 ;
+  assign mac_wmux_s2_w3_4 = mac_wmux_s2_mv4 ? \mac_wmux2_s0$530  : \mac_wmux2_s0$460 ;
+  assign mac_wmux_s2_mv5 = \mac_wmux2_s0$532  & \mac_wmux2_s0$533 [2];
+  assign \$585  = ~ \mac_wmux2_s0$463 [2];
+  assign \$586  = \mac_wmux2_s0$462  & \$585 ;
+  assign mac_wmux_s2_v5 = mac_wmux_s2_mv5 | \$586 ;
+  assign mac_wmux_s2_d5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$533  : \mac_wmux2_s0$463 ;
+  assign mac_wmux_s2_w0_5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$537  : \mac_wmux2_s0$470 ;
+  assign mac_wmux_s2_w1_5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$539  : \mac_wmux2_s0$473 ;
+  assign mac_wmux_s2_w2_5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$541  : \mac_wmux2_s0$476 ;
+  assign mac_wmux_s2_w3_5 = mac_wmux_s2_mv5 ? \mac_wmux2_s0$543  : \mac_wmux2_s0$479 ;
+  assign mac_wmux_s2_mv6 = \mac_wmux2_s0$545  & \mac_wmux2_s0$546 [2];
+  assign \$587  = ~ \mac_wmux2_s0$482 [2];
+  assign \$588  = \mac_wmux2_s0$481  & \$587 ;
+  assign mac_wmux_s2_v6 = mac_wmux_s2_mv6 | \$588 ;
+  assign mac_wmux_s2_d6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$546  : \mac_wmux2_s0$482 ;
+  assign mac_wmux_s2_w0_6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$550  : \mac_wmux2_s0$489 ;
+  assign mac_wmux_s2_w1_6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$552  : \mac_wmux2_s0$492 ;
+  assign mac_wmux_s2_w2_6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$554  : \mac_wmux2_s0$495 ;
+  assign mac_wmux_s2_w3_6 = mac_wmux_s2_mv6 ? \mac_wmux2_s0$556  : \mac_wmux2_s0$498 ;
+  assign mac_wmux_s2_mv7 = \mac_wmux2_s0$558  & \mac_wmux2_s0$559 [2];
+  assign \$589  = ~ \mac_wmux2_s0$501 [2];
+  assign \$590  = \mac_wmux2_s0$500  & \$589 ;
+  assign mac_wmux_s2_v7 = mac_wmux_s2_mv7 | \$590 ;
+  assign mac_wmux_s2_d7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$559  : \mac_wmux2_s0$501 ;
+  assign mac_wmux_s2_w0_7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$563  : \mac_wmux2_s0$508 ;
+  assign mac_wmux_s2_w1_7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$565  : \mac_wmux2_s0$511 ;
+  assign mac_wmux_s2_w2_7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$567  : \mac_wmux2_s0$514 ;
+  assign mac_wmux_s2_w3_7 = mac_wmux_s2_mv7 ? \mac_wmux2_s0$569  : \mac_wmux2_s0$517 ;
+  assign mac_wmux_s2_mv8 = \mac_wmux2_s0$571  & \mac_wmux2_s0$572 [2];
+  assign \$591  = ~ \mac_wmux2_s0$520 [2];
+  assign \$592  = \mac_wmux2_s0$519  & \$591 ;
+  assign mac_wmux_s2_v8 = mac_wmux_s2_mv8 | \$592 ;
+  assign mac_wmux_s2_d8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$572  : \mac_wmux2_s0$520 ;
+  assign mac_wmux_s2_w0_8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$576  : \mac_wmux2_s0$524 ;
+  assign mac_wmux_s2_w1_8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$578  : \mac_wmux2_s0$526 ;
+  assign mac_wmux_s2_w2_8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$580  : \mac_wmux2_s0$528 ;
+  assign mac_wmux_s2_w3_8 = mac_wmux_s2_mv8 ? \mac_wmux2_s0$582  : \mac_wmux2_s0$530 ;
+  assign mac_wmux_s2_mv9 = \mac_wmux2_s0$584  & \mac_wmux2_s0$585 [2];
+  assign \$593  = ~ \mac_wmux2_s0$533 [2];
+  assign \$594  = \mac_wmux2_s0$532  & \$593 ;
+  assign mac_wmux_s2_v9 = mac_wmux_s2_mv9 | \$594 ;
+  assign mac_wmux_s2_d9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$585  : \mac_wmux2_s0$533 ;
+  assign mac_wmux_s2_w0_9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$589  : \mac_wmux2_s0$537 ;
+  assign mac_wmux_s2_w1_9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$591  : \mac_wmux2_s0$539 ;
+  assign mac_wmux_s2_w2_9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$593  : \mac_wmux2_s0$541 ;
+  assign mac_wmux_s2_w3_9 = mac_wmux_s2_mv9 ? \mac_wmux2_s0$595  : \mac_wmux2_s0$543 ;
+  assign mac_wmux_s2_mv10 = \mac_wmux2_s0$597  & \mac_wmux2_s0$598 [2];
+  assign \$595  = ~ \mac_wmux2_s0$546 [2];
+  assign \$596  = \mac_wmux2_s0$545  & \$595 ;
+  assign mac_wmux_s2_v10 = mac_wmux_s2_mv10 | \$596 ;
+  assign mac_wmux_s2_d10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$598  : \mac_wmux2_s0$546 ;
+  assign mac_wmux_s2_w0_10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$602  : \mac_wmux2_s0$550 ;
+  assign mac_wmux_s2_w1_10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$604  : \mac_wmux2_s0$552 ;
+  assign mac_wmux_s2_w2_10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$606  : \mac_wmux2_s0$554 ;
+  assign mac_wmux_s2_w3_10 = mac_wmux_s2_mv10 ? \mac_wmux2_s0$608  : \mac_wmux2_s0$556 ;
+  assign mac_wmux_s2_mv11 = \mac_wmux2_s0$610  & \mac_wmux2_s0$611 [2];
+  assign \$597  = ~ \mac_wmux2_s0$559 [2];
+  assign \$598  = \mac_wmux2_s0$558  & \$597 ;
+  assign mac_wmux_s2_v11 = mac_wmux_s2_mv11 | \$598 ;
+  assign mac_wmux_s2_d11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$611  : \mac_wmux2_s0$559 ;
+  assign mac_wmux_s2_w0_11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$615  : \mac_wmux2_s0$563 ;
+  assign mac_wmux_s2_w1_11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$617  : \mac_wmux2_s0$565 ;
+  assign mac_wmux_s2_w2_11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$619  : \mac_wmux2_s0$567 ;
+  assign mac_wmux_s2_w3_11 = mac_wmux_s2_mv11 ? \mac_wmux2_s0$621  : \mac_wmux2_s0$569 ;
+  assign \$599  = ~ stall_adv3_valid;
+  assign stall_adv3 = \$599  | o__ready;
+  assign mac_wmux_s3_mv0 = mac_wmux3_s0 & \mac_wmux3_s0$626 [3];
+  assign \$600  = ~ \mac_wmux3_s0$629 [3];
+  assign \$601  = \mac_wmux3_s0$628  & \$600 ;
   assign mac_wmux_s3_v0 = mac_wmux_s3_mv0 | \$601 ;
-  assign mac_wmux_s3_d0 = mac_wmux_s3_mv0 ? mac_wmux_s2_d8 : mac_wmux_s2_d0;
-  assign mac_wmux_s3_w0_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w0_8 : mac_wmux_s2_w0_0;
-  assign mac_wmux_s3_w1_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w1_8 : mac_wmux_s2_w1_0;
-  assign mac_wmux_s3_w2_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w2_8 : mac_wmux_s2_w2_0;
-  assign mac_wmux_s3_w3_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w3_8 : mac_wmux_s2_w3_0;
-  assign mac_wmux_s3_mv1 = mac_wmux_s2_v9 & mac_wmux_s2_d9[3];
-  assign \$602  = ~ mac_wmux_s2_d1[3];
-  assign \$603  = mac_wmux_s2_v1 & \$602 ;
+  assign mac_wmux_s3_d0 = mac_wmux_s3_mv0 ? \mac_wmux3_s0$626  : \mac_wmux3_s0$629 ;
+  assign mac_wmux_s3_w0_0 = mac_wmux_s3_mv0 ? \mac_wmux3_s0$633  : \mac_wmux3_s0$632 ;
+  assign mac_wmux_s3_w1_0 = mac_wmux_s3_mv0 ? \mac_wmux3_s0$636  : \mac_wmux3_s0$635 ;
+  assign mac_wmux_s3_w2_0 = mac_wmux_s3_mv0 ? \mac_wmux3_s0$639  : \mac_wmux3_s0$638 ;
+  assign mac_wmux_s3_w3_0 = mac_wmux_s3_mv0 ? \mac_wmux3_s0$642  : \mac_wmux3_s0$641 ;
+  assign mac_wmux_s3_mv1 = \mac_wmux3_s0$644  & \mac_wmux3_s0$645 [3];
+  assign \$602  = ~ \mac_wmux3_s0$648 [3];
+  assign \$603  = \mac_wmux3_s0$647  & \$602 ;
   assign mac_wmux_s3_v1 = mac_wmux_s3_mv1 | \$603 ;
-  assign mac_wmux_s3_d1 = mac_wmux_s3_mv1 ? mac_wmux_s2_d9 : mac_wmux_s2_d1;
-  assign mac_wmux_s3_w0_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w0_9 : mac_wmux_s2_w0_1;
-  assign mac_wmux_s3_w1_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w1_9 : mac_wmux_s2_w1_1;
-  assign mac_wmux_s3_w2_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w2_9 : mac_wmux_s2_w2_1;
-  assign mac_wmux_s3_w3_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w3_9 : mac_wmux_s2_w3_1;
-  assign mac_wmux_s3_mv2 = mac_wmux_s2_v10 & mac_wmux_s2_d10[3];
-  assign \$604  = ~ mac_wmux_s2_d2[3];
-  assign \$605  = mac_wmux_s2_v2 & \$604 ;
+  assign mac_wmux_s3_d1 = mac_wmux_s3_mv1 ? \mac_wmux3_s0$645  : \mac_wmux3_s0$648 ;
+  assign mac_wmux_s3_w0_1 = mac_wmux_s3_mv1 ? \mac_wmux3_s0$652  : \mac_wmux3_s0$651 ;
+  assign mac_wmux_s3_w1_1 = mac_wmux_s3_mv1 ? \mac_wmux3_s0$655  : \mac_wmux3_s0$654 ;
+  assign mac_wmux_s3_w2_1 = mac_wmux_s3_mv1 ? \mac_wmux3_s0$658  : \mac_wmux3_s0$657 ;
+  assign mac_wmux_s3_w3_1 = mac_wmux_s3_mv1 ? \mac_wmux3_s0$661  : \mac_wmux3_s0$660 ;
+  assign mac_wmux_s3_mv2 = \mac_wmux3_s0$663  & \mac_wmux3_s0$664 [3];
+  assign \$604  = ~ \mac_wmux3_s0$667 [3];
+  assign \$605  = \mac_wmux3_s0$666  & \$604 ;
   assign mac_wmux_s3_v2 = mac_wmux_s3_mv2 | \$605 ;
-  assign mac_wmux_s3_d2 = mac_wmux_s3_mv2 ? mac_wmux_s2_d10 : mac_wmux_s2_d2;
-  assign mac_wmux_s3_w0_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w0_10 : mac_wmux_s2_w0_2;
-  assign mac_wmux_s3_w1_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w1_10 : mac_wmux_s2_w1_2;
-  assign mac_wmux_s3_w2_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w2_10 : mac_wmux_s2_w2_2;
-  assign mac_wmux_s3_w3_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w3_10 : mac_wmux_s2_w3_2;
-  assign mac_wmux_s3_mv3 = mac_wmux_s2_v11 & mac_wmux_s2_d11[3];
-  assign \$606  = ~ mac_wmux_s2_d3[3];
-  assign \$607  = mac_wmux_s2_v3 & \$606 ;
+  assign mac_wmux_s3_d2 = mac_wmux_s3_mv2 ? \mac_wmux3_s0$664  : \mac_wmux3_s0$667 ;
+  assign mac_wmux_s3_w0_2 = mac_wmux_s3_mv2 ? \mac_wmux3_s0$671  : \mac_wmux3_s0$670 ;
+  assign mac_wmux_s3_w1_2 = mac_wmux_s3_mv2 ? \mac_wmux3_s0$674  : \mac_wmux3_s0$673 ;
+  assign mac_wmux_s3_w2_2 = mac_wmux_s3_mv2 ? \mac_wmux3_s0$677  : \mac_wmux3_s0$676 ;
+  assign mac_wmux_s3_w3_2 = mac_wmux_s3_mv2 ? \mac_wmux3_s0$680  : \mac_wmux3_s0$679 ;
+  assign mac_wmux_s3_mv3 = \mac_wmux3_s0$682  & \mac_wmux3_s0$683 [3];
+  assign \$606  = ~ \mac_wmux3_s0$686 [3];
+  assign \$607  = \mac_wmux3_s0$685  & \$606 ;
   assign mac_wmux_s3_v3 = mac_wmux_s3_mv3 | \$607 ;
-  assign mac_wmux_s3_d3 = mac_wmux_s3_mv3 ? mac_wmux_s2_d11 : mac_wmux_s2_d3;
-  assign mac_wmux_s3_w0_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w0_11 : mac_wmux_s2_w0_3;
-  assign mac_wmux_s3_w1_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w1_11 : mac_wmux_s2_w1_3;
-  assign mac_wmux_s3_w2_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w2_11 : mac_wmux_s2_w2_3;
-  assign mac_wmux_s3_w3_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w3_11 : mac_wmux_s2_w3_3;
-  assign \$608  = ~ \mac_wmux2_s0$474 [2];
-  assign \$609  = \mac_wmux2_s0$473  & \$608 ;
-  assign mac_wmux_s3_mv4 = \$609  & \mac_wmux2_s0$474 [3];
-  assign \$610  = ~ mac_wmux_s2_d4[3];
-  assign \$611  = mac_wmux_s2_v4 & \$610 ;
-  assign mac_wmux_s3_v4 = mac_wmux_s3_mv4 | \$611 ;
-  assign mac_wmux_s3_d4 = mac_wmux_s3_mv4 ? \mac_wmux2_s0$474  : mac_wmux_s2_d4;
-  assign mac_wmux_s3_w0_4 = mac_wmux_s3_mv4 ? \mac_wmux2_s0$478  : mac_wmux_s2_w0_4;
-  assign mac_wmux_s3_w1_4 = mac_wmux_s3_mv4 ? \mac_wmux2_s0$480  : mac_wmux_s2_w1_4;
-  assign mac_wmux_s3_w2_4 = mac_wmux_s3_mv4 ? \mac_wmux2_s0$482  : mac_wmux_s2_w2_4;
-  assign mac_wmux_s3_w3_4 = mac_wmux_s3_mv4 ? \mac_wmux2_s0$484  : mac_wmux_s2_w3_4;
-  assign \$612  = ~ \mac_wmux2_s0$487 [2];
-  assign \$613  = \mac_wmux2_s0$486  & \$612 ;
-  assign mac_wmux_s3_mv5 = \$613  & \mac_wmux2_s0$487 [3];
-  assign \$614  = ~ mac_wmux_s2_d5[3];
-  assign \$615  = mac_wmux_s2_v5 & \$614 ;
-  assign mac_wmux_s3_v5 = mac_wmux_s3_mv5 | \$615 ;
-  assign mac_wmux_s3_d5 = mac_wmux_s3_mv5 ? \mac_wmux2_s0$487  : mac_wmux_s2_d5;
-  assign mac_wmux_s3_w0_5 = mac_wmux_s3_mv5 ? \mac_wmux2_s0$491  : mac_wmux_s2_w0_5;
-  assign mac_wmux_s3_w1_5 = mac_wmux_s3_mv5 ? \mac_wmux2_s0$493  : mac_wmux_s2_w1_5;
-  assign mac_wmux_s3_w2_5 = mac_wmux_s3_mv5 ? \mac_wmux2_s0$495  : mac_wmux_s2_w2_5;
-  assign mac_wmux_s3_w3_5 = mac_wmux_s3_mv5 ? \mac_wmux2_s0$497  : mac_wmux_s2_w3_5;
-  assign \$616  = ~ \mac_wmux2_s0$500 [2];
-  assign \$617  = \mac_wmux2_s0$499  & \$616 ;
-  assign mac_wmux_s3_mv6 = \$617  & \mac_wmux2_s0$500 [3];
-  assign \$618  = ~ mac_wmux_s2_d6[3];
-  assign \$619  = mac_wmux_s2_v6 & \$618 ;
-  assign mac_wmux_s3_v6 = mac_wmux_s3_mv6 | \$619 ;
-  assign mac_wmux_s3_d6 = mac_wmux_s3_mv6 ? \mac_wmux2_s0$500  : mac_wmux_s2_d6;
-  assign mac_wmux_s3_w0_6 = mac_wmux_s3_mv6 ? \mac_wmux2_s0$504  : mac_wmux_s2_w0_6;
-  assign mac_wmux_s3_w1_6 = mac_wmux_s3_mv6 ? \mac_wmux2_s0$506  : mac_wmux_s2_w1_6;
-  assign mac_wmux_s3_w2_6 = mac_wmux_s3_mv6 ? \mac_wmux2_s0$508  : mac_wmux_s2_w2_6;
-  assign mac_wmux_s3_w3_6 = mac_wmux_s3_mv6 ? \mac_wmux2_s0$510  : mac_wmux_s2_w3_6;
-  assign \$620  = ~ \mac_wmux2_s0$513 [2];
-  assign \$621  = \mac_wmux2_s0$512  & \$620 ;
-  assign mac_wmux_s3_mv7 = \$621  & \mac_wmux2_s0$513 [3];
-  assign \$622  = ~ mac_wmux_s2_d7[3];
-  assign \$623  = mac_wmux_s2_v7 & \$622 ;
-  assign mac_wmux_s3_v7 = mac_wmux_s3_mv7 | \$623 ;
-  assign mac_wmux_s3_d7 = mac_wmux_s3_mv7 ? \mac_wmux2_s0$513  : mac_wmux_s2_d7;
-  assign mac_wmux_s3_w0_7 = mac_wmux_s3_mv7 ? \mac_wmux2_s0$517  : mac_wmux_s2_w0_7;
-  assign mac_wmux_s3_w1_7 = mac_wmux_s3_mv7 ? \mac_wmux2_s0$519  : mac_wmux_s2_w1_7;
-  assign mac_wmux_s3_w2_7 = mac_wmux_s3_mv7 ? \mac_wmux2_s0$521  : mac_wmux_s2_w2_7;
-  assign mac_wmux_s3_w3_7 = mac_wmux_s3_mv7 ? \mac_wmux2_s0$523  : mac_wmux_s2_w3_7;
-  assign \$624  = ~ stall_adv2_valid;
-  assign stall_adv2 = \$624  | o__ready;
-  assign \$625  = ~ stall_adv3_valid;
-  assign stall_adv3 = \$625  | o__ready;
-  assign \$626  = ~ stall_adv4_valid;
-  assign stall_adv4 = \$626  | o__ready;
-  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$588 );
-  assign mac0_sum0_p1 = $signed(\mac_mul_s0$590 ) + $signed(\mac_mul_s0$591 );
-  assign mac0_sum0_p2 = $signed(\mac_mul_s0$593 ) + $signed(\mac_mul_s0$594 );
-  assign mac0_sum0_p3 = $signed(\mac_mul_s0$596 ) + $signed(\mac_mul_s0$597 );
-  assign mac1_sum0_p0 = $signed(\mac_mul_s0$599 ) + $signed(\mac_mul_s0$600 );
-  assign mac1_sum0_p1 = $signed(\mac_mul_s0$602 ) + $signed(\mac_mul_s0$603 );
-  assign mac1_sum0_p2 = $signed(\mac_mul_s0$605 ) + $signed(\mac_mul_s0$606 );
-  assign mac1_sum0_p3 = $signed(\mac_mul_s0$608 ) + $signed(\mac_mul_s0$609 );
-  assign mac2_sum0_p0 = $signed(\mac_mul_s0$611 ) + $signed(\mac_mul_s0$612 );
-  assign mac2_sum0_p1 = $signed(\mac_mul_s0$614 ) + $signed(\mac_mul_s0$615 );
-  assign mac2_sum0_p2 = $signed(\mac_mul_s0$617 ) + $signed(\mac_mul_s0$618 );
-  assign mac2_sum0_p3 = $signed(\mac_mul_s0$620 ) + $signed(\mac_mul_s0$621 );
-  assign mac3_sum0_p0 = $signed(\mac_mul_s0$623 ) + $signed(\mac_mul_s0$624 );
-  assign mac3_sum0_p1 = $signed(\mac_mul_s0$626 ) + $signed(\mac_mul_s0$627 );
-  assign mac3_sum0_p2 = $signed(\mac_mul_s0$629 ) + $signed(\mac_mul_s0$630 );
-  assign mac3_sum0_p3 = $signed(\mac_mul_s0$632 ) + $signed(\mac_mul_s0$633 );
-  assign \$627  = ~ stall_adv5_valid;
-  assign stall_adv5 = \$627  | o__ready;
-  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$638 );
-  assign mac0_sum1_p1 = $signed(\mac_add0_s0$640 ) + $signed(\mac_add0_s0$641 );
-  assign mac1_sum1_p0 = $signed(\mac_add0_s0$643 ) + $signed(\mac_add0_s0$644 );
-  assign mac1_sum1_p1 = $signed(\mac_add0_s0$646 ) + $signed(\mac_add0_s0$647 );
-  assign mac2_sum1_p0 = $signed(\mac_add0_s0$649 ) + $signed(\mac_add0_s0$650 );
-  assign mac2_sum1_p1 = $signed(\mac_add0_s0$652 ) + $signed(\mac_add0_s0$653 );
-  assign mac3_sum1_p0 = $signed(\mac_add0_s0$655 ) + $signed(\mac_add0_s0$656 );
-  assign mac3_sum1_p1 = $signed(\mac_add0_s0$658 ) + $signed(\mac_add0_s0$659 );
-  assign \$628  = ~ stall_adv6_valid;
-  assign stall_adv6 = \$628  | o__ready;
-  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$664 );
-  assign mac1_sum2_p0 = $signed(\mac_add1_s0$666 ) + $signed(\mac_add1_s0$667 );
-  assign mac2_sum2_p0 = $signed(\mac_add1_s0$669 ) + $signed(\mac_add1_s0$670 );
-  assign mac3_sum2_p0 = $signed(\mac_add1_s0$672 ) + $signed(\mac_add1_s0$673 );
-  assign \$629  = ~ stall_adv7_valid;
-  assign stall_adv7 = \$629  | o__ready;
-  assign \$630  = ~ stall_adv8_valid;
-  assign stall_adv8 = \$630  | o__ready;
-  assign \$631  = ~ stall_adv9_valid;
-  assign stall_adv9 = \$631  | o__ready;
-  assign \$632  = ~ stall_adv10_valid;
-  assign stall_adv10 = \$632  | o__ready;
-  assign \$633  = ~ stall_adv11_valid;
-  assign stall_adv11 = \$633  | o__ready;
-  assign \$634  = $signed(mac_acc0) + $signed(mac_add2_s0);
-  assign \$635  = $signed(mac_acc1) + $signed(\mac_add2_s0$689 );
-  assign \$636  = $signed(mac_acc2) + $signed(\mac_add2_s0$692 );
-  assign \$637  = $signed(mac_acc3) + $signed(\mac_add2_s0$695 );
-  assign \$638  = ~ mac_wmux_s0_d14[1];
-  assign \$639  = mac_wmux_s0_v14 & \$638 ;
-  assign \$640  = ~ \mac_wmux0_s0$233 [0];
-  assign \$641  = \mac_wmux0_s0$232  & \$640 ;
-  assign \$642  = ~ \mac_wmux0_s0$233 [1];
-  assign \$643  = \$641  & \$642 ;
-  assign \$644  = mac_add2_valid_s0 & \mac_add2_s0$803 ;
-  assign \$645  = mac_add2_valid_s0 & \mac_add2_s0$803 ;
-  assign \$646  = mac_add2_valid_s0 & \mac_add2_s0$803 ;
-  assign \$647  = mac_add2_valid_s0 & \mac_add2_s0$803 ;
-  assign \$648  = mac_add2_valid_s0 & \mac_add2_s0$803 ;
-  assign \$649  = mac_add2_valid_s0 & \mac_add2_s0$803 ;
-  assign \$650  = mac_add2_valid_s0 & \mac_add2_s0$803 ;
-  assign \$651  = mac_add2_valid_s0 & \mac_add2_s0$803 ;
-  assign \$652  = mac_add2_valid_s0 & \mac_add2_s0$803 ;
-  assign \$653  = mac_add2_valid_s0 & \mac_add2_s0$803 ;
-  assign \$654  = mac_add2_valid_s0 & \mac_add2_s0$803 ;
-  assign \$655  = mac_add2_valid_s0 & \mac_add2_s0$803 ;
-  assign \$656  = mac_add2_valid_s0 & \mac_add2_s0$803 ;
-  assign \$657  = stall_adv8 & mac_add2_valid_s0;
-  assign \$658  = stall_adv9 & mac_add2_valid_s0;
+  assign mac_wmux_s3_d3 = mac_wmux_s3_mv3 ? \mac_wmux3_s0$683  : \mac_wmux3_s0$686 ;
+  assign mac_wmux_s3_w0_3 = mac_wmux_s3_mv3 ? \mac_wmux3_s0$690  : \mac_wmux3_s0$689 ;
+  assign mac_wmux_s3_w1_3 = mac_wmux_s3_mv3 ? \mac_wmux3_s0$693  : \mac_wmux3_s0$692 ;
+  assign mac_wmux_s3_w2_3 = mac_wmux_s3_mv3 ? \mac_wmux3_s0$696  : \mac_wmux3_s0$695 ;
+  assign mac_wmux_s3_w3_3 = mac_wmux_s3_mv3 ? \mac_wmux3_s0$699  : \mac_wmux3_s0$698 ;
+  assign mac_wmux_s3_mv4 = \mac_wmux3_s0$701  & \mac_wmux3_s0$702 [3];
+  assign \$608  = ~ \mac_wmux3_s0$705 [3];
+  assign \$609  = \mac_wmux3_s0$704  & \$608 ;
+  assign mac_wmux_s3_v4 = mac_wmux_s3_mv4 | \$609 ;
+  assign mac_wmux_s3_d4 = mac_wmux_s3_mv4 ? \mac_wmux3_s0$702  : \mac_wmux3_s0$705 ;
+  assign mac_wmux_s3_w0_4 = mac_wmux_s3_mv4 ? \mac_wmux3_s0$709  : \mac_wmux3_s0$708 ;
+  assign mac_wmux_s3_w1_4 = mac_wmux_s3_mv4 ? \mac_wmux3_s0$712  : \mac_wmux3_s0$711 ;
+  assign mac_wmux_s3_w2_4 = mac_wmux_s3_mv4 ? \mac_wmux3_s0$715  : \mac_wmux3_s0$714 ;
+  assign mac_wmux_s3_w3_4 = mac_wmux_s3_mv4 ? \mac_wmux3_s0$718  : \mac_wmux3_s0$717 ;
+  assign mac_wmux_s3_mv5 = \mac_wmux3_s0$720  & \mac_wmux3_s0$721 [3];
+  assign \$610  = ~ \mac_wmux3_s0$724 [3];
+  assign \$611  = \mac_wmux3_s0$723  & \$610 ;
+  assign mac_wmux_s3_v5 = mac_wmux_s3_mv5 | \$611 ;
+  assign mac_wmux_s3_d5 = mac_wmux_s3_mv5 ? \mac_wmux3_s0$721  : \mac_wmux3_s0$724 ;
+  assign mac_wmux_s3_w0_5 = mac_wmux_s3_mv5 ? \mac_wmux3_s0$728  : \mac_wmux3_s0$727 ;
+  assign mac_wmux_s3_w1_5 = mac_wmux_s3_mv5 ? \mac_wmux3_s0$731  : \mac_wmux3_s0$730 ;
+  assign mac_wmux_s3_w2_5 = mac_wmux_s3_mv5 ? \mac_wmux3_s0$734  : \mac_wmux3_s0$733 ;
+  assign mac_wmux_s3_w3_5 = mac_wmux_s3_mv5 ? \mac_wmux3_s0$737  : \mac_wmux3_s0$736 ;
+  assign mac_wmux_s3_mv6 = \mac_wmux3_s0$739  & \mac_wmux3_s0$740 [3];
+  assign \$612  = ~ \mac_wmux3_s0$743 [3];
+  assign \$613  = \mac_wmux3_s0$742  & \$612 ;
+  assign mac_wmux_s3_v6 = mac_wmux_s3_mv6 | \$613 ;
+  assign mac_wmux_s3_d6 = mac_wmux_s3_mv6 ? \mac_wmux3_s0$740  : \mac_wmux3_s0$743 ;
+  assign mac_wmux_s3_w0_6 = mac_wmux_s3_mv6 ? \mac_wmux3_s0$747  : \mac_wmux3_s0$746 ;
+  assign mac_wmux_s3_w1_6 = mac_wmux_s3_mv6 ? \mac_wmux3_s0$750  : \mac_wmux3_s0$749 ;
+  assign mac_wmux_s3_w2_6 = mac_wmux_s3_mv6 ? \mac_wmux3_s0$753  : \mac_wmux3_s0$752 ;
+  assign mac_wmux_s3_w3_6 = mac_wmux_s3_mv6 ? \mac_wmux3_s0$756  : \mac_wmux3_s0$755 ;
+  assign mac_wmux_s3_mv7 = \mac_wmux3_s0$758  & \mac_wmux3_s0$759 [3];
+  assign \$614  = ~ \mac_wmux3_s0$762 [3];
+  assign \$615  = \mac_wmux3_s0$761  & \$614 ;
+  assign mac_wmux_s3_v7 = mac_wmux_s3_mv7 | \$615 ;
+  assign mac_wmux_s3_d7 = mac_wmux_s3_mv7 ? \mac_wmux3_s0$759  : \mac_wmux3_s0$762 ;
+  assign mac_wmux_s3_w0_7 = mac_wmux_s3_mv7 ? \mac_wmux3_s0$766  : \mac_wmux3_s0$765 ;
+  assign mac_wmux_s3_w1_7 = mac_wmux_s3_mv7 ? \mac_wmux3_s0$769  : \mac_wmux3_s0$768 ;
+  assign mac_wmux_s3_w2_7 = mac_wmux_s3_mv7 ? \mac_wmux3_s0$772  : \mac_wmux3_s0$771 ;
+  assign mac_wmux_s3_w3_7 = mac_wmux_s3_mv7 ? \mac_wmux3_s0$775  : \mac_wmux3_s0$774 ;
+  assign \$616  = ~ stall_adv4_valid;
+  assign stall_adv4 = \$616  | o__ready;
+  assign \$617  = ~ stall_adv5_valid;
+  assign stall_adv5 = \$617  | o__ready;
+  assign \$618  = ~ stall_adv6_valid;
+  assign stall_adv6 = \$618  | o__ready;
+  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$784 );
+  assign mac0_sum0_p1 = $signed(\mac_mul_s0$786 ) + $signed(\mac_mul_s0$787 );
+  assign mac0_sum0_p2 = $signed(\mac_mul_s0$789 ) + $signed(\mac_mul_s0$790 );
+  assign mac0_sum0_p3 = $signed(\mac_mul_s0$792 ) + $signed(\mac_mul_s0$793 );
+  assign mac1_sum0_p0 = $signed(\mac_mul_s0$795 ) + $signed(\mac_mul_s0$796 );
+  assign mac1_sum0_p1 = $signed(\mac_mul_s0$798 ) + $signed(\mac_mul_s0$799 );
+  assign mac1_sum0_p2 = $signed(\mac_mul_s0$801 ) + $signed(\mac_mul_s0$802 );
+  assign mac1_sum0_p3 = $signed(\mac_mul_s0$804 ) + $signed(\mac_mul_s0$805 );
+  assign mac2_sum0_p0 = $signed(\mac_mul_s0$807 ) + $signed(\mac_mul_s0$808 );
+  assign mac2_sum0_p1 = $signed(\mac_mul_s0$810 ) + $signed(\mac_mul_s0$811 );
+  assign mac2_sum0_p2 = $signed(\mac_mul_s0$813 ) + $signed(\mac_mul_s0$814 );
+  assign mac2_sum0_p3 = $signed(\mac_mul_s0$816 ) + $signed(\mac_mul_s0$817 );
+  assign mac3_sum0_p0 = $signed(\mac_mul_s0$819 ) + $signed(\mac_mul_s0$820 );
+  assign mac3_sum0_p1 = $signed(\mac_mul_s0$822 ) + $signed(\mac_mul_s0$823 );
+  assign mac3_sum0_p2 = $signed(\mac_mul_s0$825 ) + $signed(\mac_mul_s0$826 );
+  assign mac3_sum0_p3 = $signed(\mac_mul_s0$828 ) + $signed(\mac_mul_s0$829 );
+  assign \$619  = ~ stall_adv7_valid;
+  assign stall_adv7 = \$619  | o__ready;
+  assign mac0_sum1_p0 = $signed(mac_add0_s0) + $signed(\mac_add0_s0$834 );
+  assign mac0_sum1_p1 = $signed(\mac_add0_s0$836 ) + $signed(\mac_add0_s0$837 );
+  assign mac1_sum1_p0 = $signed(\mac_add0_s0$839 ) + $signed(\mac_add0_s0$840 );
+  assign mac1_sum1_p1 = $signed(\mac_add0_s0$842 ) + $signed(\mac_add0_s0$843 );
+  assign mac2_sum1_p0 = $signed(\mac_add0_s0$845 ) + $signed(\mac_add0_s0$846 );
+  assign mac2_sum1_p1 = $signed(\mac_add0_s0$848 ) + $signed(\mac_add0_s0$849 );
+  assign mac3_sum1_p0 = $signed(\mac_add0_s0$851 ) + $signed(\mac_add0_s0$852 );
+  assign mac3_sum1_p1 = $signed(\mac_add0_s0$854 ) + $signed(\mac_add0_s0$855 );
+  assign \$620  = ~ stall_adv8_valid;
+  assign stall_adv8 = \$620  | o__ready;
+  assign mac0_sum2_p0 = $signed(mac_add1_s0) + $signed(\mac_add1_s0$860 );
+  assign mac1_sum2_p0 = $signed(\mac_add1_s0$862 ) + $signed(\mac_add1_s0$863 );
+  assign mac2_sum2_p0 = $signed(\mac_add1_s0$865 ) + $signed(\mac_add1_s0$866 );
+  assign mac3_sum2_p0 = $signed(\mac_add1_s0$868 ) + $signed(\mac_add1_s0$869 );
+  assign \$621  = ~ stall_adv9_valid;
+  assign stall_adv9 = \$621  | o__ready;
+  assign \$622  = ~ stall_adv10_valid;
+  assign stall_adv10 = \$622  | o__ready;
+  assign \$623  = ~ stall_adv11_valid;
+  assign stall_adv11 = \$623  | o__ready;
+  assign \$624  = ~ stall_adv12_valid;
+  assign stall_adv12 = \$624  | o__ready;
+  assign \$625  = ~ stall_adv13_valid;
+  assign stall_adv13 = \$625  | o__ready;
+  assign \$626  = $signed(mac_acc0) + $signed(mac_add2_s0);
+  assign \$627  = $signed(mac_acc1) + $signed(\mac_add2_s0$885 );
+  assign \$628  = $signed(mac_acc2) + $signed(\mac_add2_s0$888 );
+  assign \$629  = $signed(mac_acc3) + $signed(\mac_add2_s0$891 );
+  assign \$630  = ~ \mac_wmux0_s0$233 [0];
+  assign \$631  = \mac_wmux0_s0$232  & \$630 ;
+  assign \$632  = ~ \mac_wmux1_s0$416 [1];
+  assign \$633  = \mac_wmux1_s0$415  & \$632 ;
+  assign \$634  = ~ \mac_wmux1_s0$429 [1];
+  assign \$635  = \mac_wmux1_s0$428  & \$634 ;
+  assign \$636  = ~ \mac_wmux2_s0$572 [2];
+  assign \$637  = \mac_wmux2_s0$571  & \$636 ;
+  assign \$638  = ~ \mac_wmux2_s0$585 [2];
+  assign \$639  = \mac_wmux2_s0$584  & \$638 ;
+  assign \$640  = ~ \mac_wmux2_s0$598 [2];
+  assign \$641  = \mac_wmux2_s0$597  & \$640 ;
+  assign \$642  = ~ \mac_wmux2_s0$611 [2];
+  assign \$643  = \mac_wmux2_s0$610  & \$642 ;
+  assign \$644  = mac_add2_valid_s0 & \mac_add2_s0$1019 ;
+  assign \$645  = mac_add2_valid_s0 & \mac_add2_s0$1019 ;
+  assign \$646  = mac_add2_valid_s0 & \mac_add2_s0$1019 ;
+  assign \$647  = mac_add2_valid_s0 & \mac_add2_s0$1019 ;
+  assign \$648  = mac_add2_valid_s0 & \mac_add2_s0$1019 ;
+  assign \$649  = mac_add2_valid_s0 & \mac_add2_s0$1019 ;
+  assign \$650  = mac_add2_valid_s0 & \mac_add2_s0$1019 ;
+  assign \$651  = mac_add2_valid_s0 & \mac_add2_s0$1019 ;
+  assign \$652  = mac_add2_valid_s0 & \mac_add2_s0$1019 ;
+  assign \$653  = mac_add2_valid_s0 & \mac_add2_s0$1019 ;
+  assign \$654  = mac_add2_valid_s0 & \mac_add2_s0$1019 ;
+  assign \$655  = mac_add2_valid_s0 & \mac_add2_s0$1019 ;
+  assign \$656  = mac_add2_valid_s0 & \mac_add2_s0$1019 ;
+  assign \$657  = mac_add2_valid_s0 & \mac_add2_s0$1019 ;
+  assign \$658  = mac_add2_valid_s0 & \mac_add2_s0$1019 ;
   assign \$659  = stall_adv10 & mac_add2_valid_s0;
   assign \$660  = stall_adv11 & mac_add2_valid_s0;
+  assign \$661  = stall_adv12 & mac_add2_valid_s0;
+  assign \$662  = stall_adv13 & mac_add2_valid_s0;
   always @(posedge clk)
-    \mac_wmux0_s0$47  <= \$661 ;
+    \mac_wmux0_s0$47  <= \$663 ;
   always @(posedge clk)
-    mac_wmux0_s0 <= \$662 ;
+    mac_wmux0_s0 <= \$664 ;
   always @(posedge clk)
-    \mac_wmux0_s0$63  <= \$663 ;
+    \mac_wmux0_s0$63  <= \$665 ;
   always @(posedge clk)
-    \mac_wmux0_s0$76  <= \$664 ;
+    \mac_wmux0_s0$76  <= \$666 ;
   always @(posedge clk)
-    \mac_wmux0_s0$89  <= \$665 ;
+    \mac_wmux0_s0$89  <= \$667 ;
   always @(posedge clk)
-    \mac_wmux0_s0$102  <= \$666 ;
+    \mac_wmux0_s0$102  <= \$668 ;
   always @(posedge clk)
-    \mac_wmux0_s0$115  <= \$667 ;
+    \mac_wmux0_s0$115  <= \$669 ;
   always @(posedge clk)
-    \mac_wmux0_s0$128  <= \$668 ;
+    \mac_wmux0_s0$128  <= \$670 ;
   always @(posedge clk)
-    \mac_wmux0_s0$141  <= \$669 ;
+    \mac_wmux0_s0$141  <= \$671 ;
   always @(posedge clk)
-    \mac_wmux0_s0$154  <= \$670 ;
+    \mac_wmux0_s0$154  <= \$672 ;
   always @(posedge clk)
-    \mac_wmux0_s0$167  <= \$671 ;
+    \mac_wmux0_s0$167  <= \$673 ;
   always @(posedge clk)
-    \mac_wmux0_s0$180  <= \$672 ;
+    \mac_wmux0_s0$180  <= \$674 ;
   always @(posedge clk)
-    \mac_wmux0_s0$193  <= \$673 ;
+    \mac_wmux0_s0$193  <= \$675 ;
   always @(posedge clk)
-    \mac_wmux0_s0$206  <= \$674 ;
+    \mac_wmux0_s0$206  <= \$676 ;
   always @(posedge clk)
-    \mac_wmux0_s0$219  <= \$675 ;
+    \mac_wmux0_s0$219  <= \$677 ;
   always @(posedge clk)
-    \mac_wmux0_s0$232  <= \$676 ;
+    \mac_wmux0_s0$232  <= \$678 ;
   always @(posedge clk)
-    \mac_wmux0_s0$48  <= \$677 ;
+    \mac_wmux0_s0$48  <= \$679 ;
   always @(posedge clk)
-    \mac_wmux0_s0$45  <= \$678 ;
+    \mac_wmux0_s0$45  <= \$680 ;
   always @(posedge clk)
-    \mac_wmux0_s0$64  <= \$679 ;
+    \mac_wmux0_s0$64  <= \$681 ;
   always @(posedge clk)
-    \mac_wmux0_s0$77  <= \$680 ;
+    \mac_wmux0_s0$77  <= \$682 ;
   always @(posedge clk)
-    \mac_wmux0_s0$90  <= \$681 ;
+    \mac_wmux0_s0$90  <= \$683 ;
   always @(posedge clk)
-    \mac_wmux0_s0$103  <= \$682 ;
+    \mac_wmux0_s0$103  <= \$684 ;
   always @(posedge clk)
-    \mac_wmux0_s0$116  <= \$683 ;
+    \mac_wmux0_s0$116  <= \$685 ;
   always @(posedge clk)
-    \mac_wmux0_s0$129  <= \$684 ;
+    \mac_wmux0_s0$129  <= \$686 ;
   always @(posedge clk)
-    \mac_wmux0_s0$142  <= \$685 ;
+    \mac_wmux0_s0$142  <= \$687 ;
   always @(posedge clk)
-    \mac_wmux0_s0$155  <= \$686 ;
+    \mac_wmux0_s0$155  <= \$688 ;
   always @(posedge clk)
-    \mac_wmux0_s0$168  <= \$687 ;
+    \mac_wmux0_s0$168  <= \$689 ;
   always @(posedge clk)
-    \mac_wmux0_s0$181  <= \$688 ;
+    \mac_wmux0_s0$181  <= \$690 ;
   always @(posedge clk)
-    \mac_wmux0_s0$194  <= \$689 ;
+    \mac_wmux0_s0$194  <= \$691 ;
   always @(posedge clk)
-    \mac_wmux0_s0$207  <= \$690 ;
+    \mac_wmux0_s0$207  <= \$692 ;
   always @(posedge clk)
-    \mac_wmux0_s0$220  <= \$691 ;
+    \mac_wmux0_s0$220  <= \$693 ;
   always @(posedge clk)
-    \mac_wmux0_s0$233  <= \$692 ;
+    \mac_wmux0_s0$233  <= \$694 ;
   always @(posedge clk)
-    \mac_wmux0_s0$51  <= \$693 ;
+    \mac_wmux0_s0$51  <= \$695 ;
   always @(posedge clk)
-    \mac_wmux0_s0$54  <= \$694 ;
+    \mac_wmux0_s0$54  <= \$696 ;
   always @(posedge clk)
-    \mac_wmux0_s0$57  <= \$695 ;
+    \mac_wmux0_s0$57  <= \$697 ;
   always @(posedge clk)
-    \mac_wmux0_s0$60  <= \$696 ;
+    \mac_wmux0_s0$60  <= \$698 ;
   always @(posedge clk)
-    \mac_wmux0_s0$52  <= \$697 ;
+    \mac_wmux0_s0$52  <= \$699 ;
   always @(posedge clk)
-    \mac_wmux0_s0$55  <= \$698 ;
+    \mac_wmux0_s0$55  <= \$700 ;
   always @(posedge clk)
-    \mac_wmux0_s0$58  <= \$699 ;
+    \mac_wmux0_s0$58  <= \$701 ;
   always @(posedge clk)
-    \mac_wmux0_s0$61  <= \$700 ;
+    \mac_wmux0_s0$61  <= \$702 ;
   always @(posedge clk)
-    \mac_wmux0_s0$68  <= \$701 ;
+    \mac_wmux0_s0$68  <= \$703 ;
   always @(posedge clk)
-    \mac_wmux0_s0$70  <= \$702 ;
+    \mac_wmux0_s0$70  <= \$704 ;
   always @(posedge clk)
-    \mac_wmux0_s0$72  <= \$703 ;
+    \mac_wmux0_s0$72  <= \$705 ;
   always @(posedge clk)
-    \mac_wmux0_s0$74  <= \$704 ;
+    \mac_wmux0_s0$74  <= \$706 ;
   always @(posedge clk)
-    \mac_wmux0_s0$81  <= \$705 ;
+    \mac_wmux0_s0$81  <= \$707 ;
   always @(posedge clk)
-    \mac_wmux0_s0$83  <= \$706 ;
+    \mac_wmux0_s0$83  <= \$708 ;
   always @(posedge clk)
-    \mac_wmux0_s0$85  <= \$707 ;
+    \mac_wmux0_s0$85  <= \$709 ;
   always @(posedge clk)
-    \mac_wmux0_s0$87  <= \$708 ;
+    \mac_wmux0_s0$87  <= \$710 ;
   always @(posedge clk)
-    \mac_wmux0_s0$94  <= \$709 ;
+    \mac_wmux0_s0$94  <= \$711 ;
   always @(posedge clk)
-    \mac_wmux0_s0$96  <= \$710 ;
+    \mac_wmux0_s0$96  <= \$712 ;
   always @(posedge clk)
-    \mac_wmux0_s0$98  <= \$711 ;
+    \mac_wmux0_s0$98  <= \$713 ;
   always @(posedge clk)
-    \mac_wmux0_s0$100  <= \$712 ;
+    \mac_wmux0_s0$100  <= \$714 ;
   always @(posedge clk)
-    \mac_wmux0_s0$107  <= \$713 ;
+    \mac_wmux0_s0$107  <= \$715 ;
   always @(posedge clk)
-    \mac_wmux0_s0$109  <= \$714 ;
+    \mac_wmux0_s0$109  <= \$716 ;
   always @(posedge clk)
-    \mac_wmux0_s0$111  <= \$715 ;
+    \mac_wmux0_s0$111  <= \$717 ;
   always @(posedge clk)
-    \mac_wmux0_s0$113  <= \$716 ;
+    \mac_wmux0_s0$113  <= \$718 ;
   always @(posedge clk)
-    \mac_wmux0_s0$120  <= \$717 ;
+    \mac_wmux0_s0$120  <= \$719 ;
   always @(posedge clk)
-    \mac_wmux0_s0$122  <= \$718 ;
+    \mac_wmux0_s0$122  <= \$720 ;
   always @(posedge clk)
-    \mac_wmux0_s0$124  <= \$719 ;
+    \mac_wmux0_s0$124  <= \$721 ;
   always @(posedge clk)
-    \mac_wmux0_s0$126  <= \$720 ;
+    \mac_wmux0_s0$126  <= \$722 ;
   always @(posedge clk)
-    \mac_wmux0_s0$133  <= \$721 ;
+    \mac_wmux0_s0$133  <= \$723 ;
   always @(posedge clk)
-    \mac_wmux0_s0$135  <= \$722 ;
+    \mac_wmux0_s0$135  <= \$724 ;
   always @(posedge clk)
-    \mac_wmux0_s0$137  <= \$723 ;
+    \mac_wmux0_s0$137  <= \$725 ;
   always @(posedge clk)
-    \mac_wmux0_s0$139  <= \$724 ;
+    \mac_wmux0_s0$139  <= \$726 ;
   always @(posedge clk)
-    \mac_wmux0_s0$146  <= \$725 ;
+    \mac_wmux0_s0$146  <= \$727 ;
   always @(posedge clk)
-    \mac_wmux0_s0$148  <= \$726 ;
+    \mac_wmux0_s0$148  <= \$728 ;
   always @(posedge clk)
-    \mac_wmux0_s0$150  <= \$727 ;
+    \mac_wmux0_s0$150  <= \$729 ;
   always @(posedge clk)
-    \mac_wmux0_s0$152  <= \$728 ;
+    \mac_wmux0_s0$152  <= \$730 ;
   always @(posedge clk)
-    \mac_wmux0_s0$159  <= \$729 ;
+    \mac_wmux0_s0$159  <= \$731 ;
   always @(posedge clk)
-    \mac_wmux0_s0$161  <= \$730 ;
+    \mac_wmux0_s0$161  <= \$732 ;
   always @(posedge clk)
-    \mac_wmux0_s0$163  <= \$731 ;
+    \mac_wmux0_s0$163  <= \$733 ;
   always @(posedge clk)
-    \mac_wmux0_s0$165  <= \$732 ;
+    \mac_wmux0_s0$165  <= \$734 ;
   always @(posedge clk)
-    \mac_wmux0_s0$172  <= \$733 ;
+    \mac_wmux0_s0$172  <= \$735 ;
   always @(posedge clk)
-    \mac_wmux0_s0$174  <= \$734 ;
+    \mac_wmux0_s0$174  <= \$736 ;
   always @(posedge clk)
-    \mac_wmux0_s0$176  <= \$735 ;
+    \mac_wmux0_s0$176  <= \$737 ;
   always @(posedge clk)
-    \mac_wmux0_s0$178  <= \$736 ;
+    \mac_wmux0_s0$178  <= \$738 ;
   always @(posedge clk)
-    \mac_wmux0_s0$185  <= \$737 ;
+    \mac_wmux0_s0$185  <= \$739 ;
   always @(posedge clk)
-    \mac_wmux0_s0$187  <= \$738 ;
+    \mac_wmux0_s0$187  <= \$740 ;
   always @(posedge clk)
-    \mac_wmux0_s0$189  <= \$739 ;
+    \mac_wmux0_s0$189  <= \$741 ;
   always @(posedge clk)
-    \mac_wmux0_s0$191  <= \$740 ;
+    \mac_wmux0_s0$191  <= \$742 ;
   always @(posedge clk)
-    \mac_wmux0_s0$198  <= \$741 ;
+    \mac_wmux0_s0$198  <= \$743 ;
   always @(posedge clk)
-    \mac_wmux0_s0$200  <= \$742 ;
+    \mac_wmux0_s0$200  <= \$744 ;
   always @(posedge clk)
-    \mac_wmux0_s0$202  <= \$743 ;
+    \mac_wmux0_s0$202  <= \$745 ;
   always @(posedge clk)
-    \mac_wmux0_s0$204  <= \$744 ;
+    \mac_wmux0_s0$204  <= \$746 ;
   always @(posedge clk)
-    \mac_wmux0_s0$211  <= \$745 ;
+    \mac_wmux0_s0$211  <= \$747 ;
   always @(posedge clk)
-    \mac_wmux0_s0$213  <= \$746 ;
+    \mac_wmux0_s0$213  <= \$748 ;
   always @(posedge clk)
-    \mac_wmux0_s0$215  <= \$747 ;
+    \mac_wmux0_s0$215  <= \$749 ;
   always @(posedge clk)
-    \mac_wmux0_s0$217  <= \$748 ;
+    \mac_wmux0_s0$217  <= \$750 ;
   always @(posedge clk)
-    \mac_wmux0_s0$224  <= \$749 ;
+    \mac_wmux0_s0$224  <= \$751 ;
   always @(posedge clk)
-    \mac_wmux0_s0$226  <= \$750 ;
+    \mac_wmux0_s0$226  <= \$752 ;
   always @(posedge clk)
-    \mac_wmux0_s0$228  <= \$751 ;
+    \mac_wmux0_s0$228  <= \$753 ;
   always @(posedge clk)
-    \mac_wmux0_s0$230  <= \$752 ;
+    \mac_wmux0_s0$230  <= \$754 ;
   always @(posedge clk)
-    \mac_wmux0_s0$237  <= \$753 ;
+    \mac_wmux0_s0$237  <= \$755 ;
   always @(posedge clk)
-    \mac_wmux0_s0$239  <= \$754 ;
+    \mac_wmux0_s0$239  <= \$756 ;
   always @(posedge clk)
-    \mac_wmux0_s0$241  <= \$755 ;
+    \mac_wmux0_s0$241  <= \$757 ;
   always @(posedge clk)
-    \mac_wmux0_s0$243  <= \$756 ;
+    \mac_wmux0_s0$243  <= \$758 ;
   always @(posedge clk)
-    \mac_wmux0_s0$701  <= \$757 ;
+    \mac_wmux0_s0$897  <= \$759 ;
   always @(posedge clk)
-    \mac_wmux0_s0$702  <= \$758 ;
+    \mac_wmux0_s0$898  <= \$760 ;
   always @(posedge clk)
-    \mac_wmux0_s0$703  <= \$759 ;
+    \mac_wmux0_s0$899  <= \$761 ;
   always @(posedge clk)
-    \mac_wmux0_s0$704  <= \$760 ;
+    \mac_wmux0_s0$900  <= \$762 ;
   always @(posedge clk)
-    \mac_wmux0_s0$705  <= \$761 ;
+    \mac_wmux0_s0$901  <= \$763 ;
   always @(posedge clk)
-    \mac_wmux0_s0$706  <= \$762 ;
+    \mac_wmux0_s0$902  <= \$764 ;
   always @(posedge clk)
-    \mac_wmux0_s0$707  <= \$763 ;
+    \mac_wmux0_s0$903  <= \$765 ;
   always @(posedge clk)
-    \mac_wmux0_s0$708  <= \$764 ;
+    \mac_wmux0_s0$904  <= \$766 ;
   always @(posedge clk)
-    \mac_wmux0_s0$709  <= \$765 ;
+    \mac_wmux0_s0$905  <= \$767 ;
   always @(posedge clk)
-    mac_wmux0_valid_s0 <= \$766 ;
+    mac_wmux0_valid_s0 <= \$768 ;
   always @(posedge clk)
-    \mac_wmux2_s0$348  <= \$767 ;
+    \mac_wmux1_s0$250  <= \$769 ;
   always @(posedge clk)
-    \mac_wmux2_s0$367  <= \$768 ;
+    \mac_wmux1_s0$269  <= \$770 ;
   always @(posedge clk)
-    \mac_wmux2_s0$386  <= \$769 ;
+    mac_wmux1_s0 <= \$771 ;
   always @(posedge clk)
-    \mac_wmux2_s0$405  <= \$770 ;
+    \mac_wmux1_s0$266  <= \$772 ;
   always @(posedge clk)
-    mac_wmux2_s0 <= \$771 ;
+    \mac_wmux1_s0$285  <= \$773 ;
   always @(posedge clk)
-    \mac_wmux2_s0$364  <= \$772 ;
+    \mac_wmux1_s0$298  <= \$774 ;
   always @(posedge clk)
-    \mac_wmux2_s0$383  <= \$773 ;
+    \mac_wmux1_s0$311  <= \$775 ;
   always @(posedge clk)
-    \mac_wmux2_s0$402  <= \$774 ;
+    \mac_wmux1_s0$324  <= \$776 ;
   always @(posedge clk)
-    \mac_wmux2_s0$421  <= \$775 ;
+    \mac_wmux1_s0$337  <= \$777 ;
   always @(posedge clk)
-    \mac_wmux2_s0$434  <= \$776 ;
+    \mac_wmux1_s0$350  <= \$778 ;
   always @(posedge clk)
-    \mac_wmux2_s0$447  <= \$777 ;
+    \mac_wmux1_s0$363  <= \$779 ;
   always @(posedge clk)
-    \mac_wmux2_s0$460  <= \$778 ;
+    \mac_wmux1_s0$376  <= \$780 ;
   always @(posedge clk)
-    \mac_wmux2_s0$473  <= \$779 ;
+    \mac_wmux1_s0$389  <= \$781 ;
   always @(posedge clk)
-    \mac_wmux2_s0$486  <= \$780 ;
+    \mac_wmux1_s0$402  <= \$782 ;
   always @(posedge clk)
-    \mac_wmux2_s0$499  <= \$781 ;
+    \mac_wmux1_s0$415  <= \$783 ;
   always @(posedge clk)
-    \mac_wmux2_s0$512  <= \$782 ;
+    \mac_wmux1_s0$428  <= \$784 ;
   always @(posedge clk)
-    \mac_wmux2_s0$349  <= \$783 ;
+    \mac_wmux1_s0$251  <= \$785 ;
   always @(posedge clk)
-    \mac_wmux2_s0$368  <= \$784 ;
+    \mac_wmux1_s0$270  <= \$786 ;
   always @(posedge clk)
-    \mac_wmux2_s0$387  <= \$785 ;
+    \mac_wmux1_s0$248  <= \$787 ;
   always @(posedge clk)
-    \mac_wmux2_s0$406  <= \$786 ;
+    \mac_wmux1_s0$267  <= \$788 ;
   always @(posedge clk)
-    \mac_wmux2_s0$346  <= \$787 ;
+    \mac_wmux1_s0$286  <= \$789 ;
   always @(posedge clk)
-    \mac_wmux2_s0$365  <= \$788 ;
+    \mac_wmux1_s0$299  <= \$790 ;
   always @(posedge clk)
-    \mac_wmux2_s0$384  <= \$789 ;
+    \mac_wmux1_s0$312  <= \$791 ;
   always @(posedge clk)
-    \mac_wmux2_s0$403  <= \$790 ;
+    \mac_wmux1_s0$325  <= \$792 ;
   always @(posedge clk)
-    \mac_wmux2_s0$422  <= \$791 ;
+    \mac_wmux1_s0$338  <= \$793 ;
   always @(posedge clk)
-    \mac_wmux2_s0$435  <= \$792 ;
+    \mac_wmux1_s0$351  <= \$794 ;
   always @(posedge clk)
-    \mac_wmux2_s0$448  <= \$793 ;
+    \mac_wmux1_s0$364  <= \$795 ;
   always @(posedge clk)
-    \mac_wmux2_s0$461  <= \$794 ;
+    \mac_wmux1_s0$377  <= \$796 ;
   always @(posedge clk)
-    \mac_wmux2_s0$474  <= \$795 ;
+    \mac_wmux1_s0$390  <= \$797 ;
   always @(posedge clk)
-    \mac_wmux2_s0$487  <= \$796 ;
+    \mac_wmux1_s0$403  <= \$798 ;
   always @(posedge clk)
-    \mac_wmux2_s0$500  <= \$797 ;
+    \mac_wmux1_s0$416  <= \$799 ;
   always @(posedge clk)
-    \mac_wmux2_s0$513  <= \$798 ;
+    \mac_wmux1_s0$429  <= \$800 ;
   always @(posedge clk)
-    \mac_wmux2_s0$352  <= \$799 ;
+    \mac_wmux1_s0$254  <= \$801 ;
   always @(posedge clk)
-    \mac_wmux2_s0$355  <= \$800 ;
+    \mac_wmux1_s0$257  <= \$802 ;
   always @(posedge clk)
-    \mac_wmux2_s0$358  <= \$801 ;
+    \mac_wmux1_s0$260  <= \$803 ;
   always @(posedge clk)
-    \mac_wmux2_s0$361  <= \$802 ;
+    \mac_wmux1_s0$263  <= \$804 ;
   always @(posedge clk)
-    \mac_wmux2_s0$371  <= \$803 ;
+    \mac_wmux1_s0$273  <= \$805 ;
   always @(posedge clk)
-    \mac_wmux2_s0$374  <= \$804 ;
+    \mac_wmux1_s0$276  <= \$806 ;
   always @(posedge clk)
-    \mac_wmux2_s0$377  <= \$805 ;
+    \mac_wmux1_s0$279  <= \$807 ;
   always @(posedge clk)
-    \mac_wmux2_s0$380  <= \$806 ;
+    \mac_wmux1_s0$282  <= \$808 ;
   always @(posedge clk)
-    \mac_wmux2_s0$390  <= \$807 ;
+    \mac_wmux1_s0$255  <= \$809 ;
   always @(posedge clk)
-    \mac_wmux2_s0$393  <= \$808 ;
+    \mac_wmux1_s0$258  <= \$810 ;
   always @(posedge clk)
-    \mac_wmux2_s0$396  <= \$809 ;
+    \mac_wmux1_s0$261  <= \$811 ;
   always @(posedge clk)
-    \mac_wmux2_s0$399  <= \$810 ;
+    \mac_wmux1_s0$264  <= \$812 ;
   always @(posedge clk)
-    \mac_wmux2_s0$409  <= \$811 ;
+    \mac_wmux1_s0$274  <= \$813 ;
   always @(posedge clk)
-    \mac_wmux2_s0$412  <= \$812 ;
+    \mac_wmux1_s0$277  <= \$814 ;
   always @(posedge clk)
-    \mac_wmux2_s0$415  <= \$813 ;
+    \mac_wmux1_s0$280  <= \$815 ;
   always @(posedge clk)
-    \mac_wmux2_s0$418  <= \$814 ;
+    \mac_wmux1_s0$283  <= \$816 ;
   always @(posedge clk)
-    \mac_wmux2_s0$353  <= \$815 ;
+    \mac_wmux1_s0$290  <= \$817 ;
   always @(posedge clk)
-    \mac_wmux2_s0$356  <= \$816 ;
+    \mac_wmux1_s0$292  <= \$818 ;
   always @(posedge clk)
-    \mac_wmux2_s0$359  <= \$817 ;
+    \mac_wmux1_s0$294  <= \$819 ;
   always @(posedge clk)
-    \mac_wmux2_s0$362  <= \$818 ;
+    \mac_wmux1_s0$296  <= \$820 ;
   always @(posedge clk)
-    \mac_wmux2_s0$372  <= \$819 ;
+    \mac_wmux1_s0$303  <= \$821 ;
   always @(posedge clk)
-    \mac_wmux2_s0$375  <= \$820 ;
+    \mac_wmux1_s0$305  <= \$822 ;
   always @(posedge clk)
-    \mac_wmux2_s0$378  <= \$821 ;
+    \mac_wmux1_s0$307  <= \$823 ;
   always @(posedge clk)
-    \mac_wmux2_s0$381  <= \$822 ;
+    \mac_wmux1_s0$309  <= \$824 ;
   always @(posedge clk)
-    \mac_wmux2_s0$391  <= \$823 ;
+    \mac_wmux1_s0$316  <= \$825 ;
   always @(posedge clk)
-    \mac_wmux2_s0$394  <= \$824 ;
+    \mac_wmux1_s0$318  <= \$826 ;
   always @(posedge clk)
-    \mac_wmux2_s0$397  <= \$825 ;
+    \mac_wmux1_s0$320  <= \$827 ;
   always @(posedge clk)
-    \mac_wmux2_s0$400  <= \$826 ;
+    \mac_wmux1_s0$322  <= \$828 ;
   always @(posedge clk)
-    \mac_wmux2_s0$410  <= \$827 ;
+    \mac_wmux1_s0$329  <= \$829 ;
   always @(posedge clk)
-    \mac_wmux2_s0$413  <= \$828 ;
+    \mac_wmux1_s0$331  <= \$830 ;
   always @(posedge clk)
-    \mac_wmux2_s0$416  <= \$829 ;
+    \mac_wmux1_s0$333  <= \$831 ;
   always @(posedge clk)
-    \mac_wmux2_s0$419  <= \$830 ;
+    \mac_wmux1_s0$335  <= \$832 ;
   always @(posedge clk)
-    \mac_wmux2_s0$426  <= \$831 ;
+    \mac_wmux1_s0$342  <= \$833 ;
   always @(posedge clk)
-    \mac_wmux2_s0$428  <= \$832 ;
+    \mac_wmux1_s0$344  <= \$834 ;
   always @(posedge clk)
-    \mac_wmux2_s0$430  <= \$833 ;
+    \mac_wmux1_s0$346  <= \$835 ;
   always @(posedge clk)
-    \mac_wmux2_s0$432  <= \$834 ;
+    \mac_wmux1_s0$348  <= \$836 ;
   always @(posedge clk)
-    \mac_wmux2_s0$439  <= \$835 ;
+    \mac_wmux1_s0$355  <= \$837 ;
   always @(posedge clk)
-    \mac_wmux2_s0$441  <= \$836 ;
+    \mac_wmux1_s0$357  <= \$838 ;
   always @(posedge clk)
-    \mac_wmux2_s0$443  <= \$837 ;
+    \mac_wmux1_s0$359  <= \$839 ;
   always @(posedge clk)
-    \mac_wmux2_s0$445  <= \$838 ;
+    \mac_wmux1_s0$361  <= \$840 ;
   always @(posedge clk)
-    \mac_wmux2_s0$452  <= \$839 ;
+    \mac_wmux1_s0$368  <= \$841 ;
   always @(posedge clk)
-    \mac_wmux2_s0$454  <= \$840 ;
+    \mac_wmux1_s0$370  <= \$842 ;
   always @(posedge clk)
-    \mac_wmux2_s0$456  <= \$841 ;
+    \mac_wmux1_s0$372  <= \$843 ;
   always @(posedge clk)
-    \mac_wmux2_s0$458  <= \$842 ;
+    \mac_wmux1_s0$374  <= \$844 ;
   always @(posedge clk)
-    \mac_wmux2_s0$465  <= \$843 ;
+    \mac_wmux1_s0$381  <= \$845 ;
   always @(posedge clk)
-    \mac_wmux2_s0$467  <= \$844 ;
+    \mac_wmux1_s0$383  <= \$846 ;
   always @(posedge clk)
-    \mac_wmux2_s0$469  <= \$845 ;
+    \mac_wmux1_s0$385  <= \$847 ;
   always @(posedge clk)
-    \mac_wmux2_s0$471  <= \$846 ;
+    \mac_wmux1_s0$387  <= \$848 ;
   always @(posedge clk)
-    \mac_wmux2_s0$478  <= \$847 ;
+    \mac_wmux1_s0$394  <= \$849 ;
   always @(posedge clk)
-    \mac_wmux2_s0$480  <= \$848 ;
+    \mac_wmux1_s0$396  <= \$850 ;
   always @(posedge clk)
-    \mac_wmux2_s0$482  <= \$849 ;
+    \mac_wmux1_s0$398  <= \$851 ;
   always @(posedge clk)
-    \mac_wmux2_s0$484  <= \$850 ;
+    \mac_wmux1_s0$400  <= \$852 ;
   always @(posedge clk)
-    \mac_wmux2_s0$491  <= \$851 ;
+    \mac_wmux1_s0$407  <= \$853 ;
   always @(posedge clk)
-    \mac_wmux2_s0$493  <= \$852 ;
+    \mac_wmux1_s0$409  <= \$854 ;
   always @(posedge clk)
-    \mac_wmux2_s0$495  <= \$853 ;
+    \mac_wmux1_s0$411  <= \$855 ;
   always @(posedge clk)
-    \mac_wmux2_s0$497  <= \$854 ;
+    \mac_wmux1_s0$413  <= \$856 ;
   always @(posedge clk)
-    \mac_wmux2_s0$504  <= \$855 ;
+    \mac_wmux1_s0$420  <= \$857 ;
   always @(posedge clk)
-    \mac_wmux2_s0$506  <= \$856 ;
+    \mac_wmux1_s0$422  <= \$858 ;
   always @(posedge clk)
-    \mac_wmux2_s0$508  <= \$857 ;
+    \mac_wmux1_s0$424  <= \$859 ;
   always @(posedge clk)
-    \mac_wmux2_s0$510  <= \$858 ;
+    \mac_wmux1_s0$426  <= \$860 ;
   always @(posedge clk)
-    \mac_wmux2_s0$517  <= \$859 ;
+    \mac_wmux1_s0$433  <= \$861 ;
   always @(posedge clk)
-    \mac_wmux2_s0$519  <= \$860 ;
+    \mac_wmux1_s0$435  <= \$862 ;
   always @(posedge clk)
-    \mac_wmux2_s0$521  <= \$861 ;
+    \mac_wmux1_s0$437  <= \$863 ;
   always @(posedge clk)
-    \mac_wmux2_s0$523  <= \$862 ;
+    \mac_wmux1_s0$439  <= \$864 ;
   always @(posedge clk)
-    \mac_wmux2_s0$711  <= \$863 ;
+    \mac_wmux1_s0$907  <= \$865 ;
   always @(posedge clk)
-    \mac_wmux2_s0$712  <= \$864 ;
+    \mac_wmux1_s0$908  <= \$866 ;
   always @(posedge clk)
-    \mac_wmux2_s0$713  <= \$865 ;
+    \mac_wmux1_s0$909  <= \$867 ;
   always @(posedge clk)
-    \mac_wmux2_s0$714  <= \$866 ;
+    \mac_wmux1_s0$910  <= \$868 ;
   always @(posedge clk)
-    \mac_wmux2_s0$715  <= \$867 ;
+    \mac_wmux1_s0$911  <= \$869 ;
   always @(posedge clk)
-    \mac_wmux2_s0$716  <= \$868 ;
+    \mac_wmux1_s0$912  <= \$870 ;
   always @(posedge clk)
-    \mac_wmux2_s0$717  <= \$869 ;
+    \mac_wmux1_s0$913  <= \$871 ;
   always @(posedge clk)
-    \mac_wmux2_s0$718  <= \$870 ;
+    \mac_wmux1_s0$914  <= \$872 ;
   always @(posedge clk)
-    \mac_wmux2_s0$719  <= \$871 ;
+    \mac_wmux1_s0$915  <= \$873 ;
   always @(posedge clk)
-    mac_wmux2_valid_s0 <= \$872 ;
+    mac_wmux1_valid_s0 <= \$874 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$873 ;
+    \mac_wmux2_s0$446  <= \$875 ;
   always @(posedge clk)
-    \mac_pre_s0$722  <= \$874 ;
+    \mac_wmux2_s0$465  <= \$876 ;
   always @(posedge clk)
-    \mac_pre_s0$723  <= \$875 ;
+    \mac_wmux2_s0$484  <= \$877 ;
   always @(posedge clk)
-    \mac_pre_s0$724  <= \$876 ;
+    \mac_wmux2_s0$503  <= \$878 ;
   always @(posedge clk)
-    \mac_pre_s0$725  <= \$877 ;
+    mac_wmux2_s0 <= \$879 ;
   always @(posedge clk)
-    \mac_pre_s0$726  <= \$878 ;
+    \mac_wmux2_s0$462  <= \$880 ;
   always @(posedge clk)
-    \mac_pre_s0$727  <= \$879 ;
+    \mac_wmux2_s0$481  <= \$881 ;
   always @(posedge clk)
-    \mac_pre_s0$728  <= \$880 ;
+    \mac_wmux2_s0$500  <= \$882 ;
   always @(posedge clk)
-    \mac_pre_s0$729  <= \$881 ;
+    \mac_wmux2_s0$519  <= \$883 ;
   always @(posedge clk)
-    \mac_pre_s0$730  <= \$882 ;
+    \mac_wmux2_s0$532  <= \$884 ;
   always @(posedge clk)
-    \mac_pre_s0$731  <= \$883 ;
+    \mac_wmux2_s0$545  <= \$885 ;
   always @(posedge clk)
-    \mac_pre_s0$732  <= \$884 ;
+    \mac_wmux2_s0$558  <= \$886 ;
   always @(posedge clk)
-    \mac_pre_s0$733  <= \$885 ;
+    \mac_wmux2_s0$571  <= \$887 ;
   always @(posedge clk)
-    \mac_pre_s0$734  <= \$886 ;
+    \mac_wmux2_s0$584  <= \$888 ;
   always @(posedge clk)
-    \mac_pre_s0$735  <= \$887 ;
+    \mac_wmux2_s0$597  <= \$889 ;
   always @(posedge clk)
-    \mac_pre_s0$736  <= \$888 ;
+    \mac_wmux2_s0$610  <= \$890 ;
   always @(posedge clk)
-    \mac_pre_s0$737  <= \$889 ;
+    \mac_wmux2_s0$447  <= \$891 ;
   always @(posedge clk)
-    \mac_pre_s0$738  <= \$890 ;
+    \mac_wmux2_s0$466  <= \$892 ;
   always @(posedge clk)
-    \mac_pre_s0$739  <= \$891 ;
+    \mac_wmux2_s0$485  <= \$893 ;
   always @(posedge clk)
-    \mac_pre_s0$740  <= \$892 ;
+    \mac_wmux2_s0$504  <= \$894 ;
   always @(posedge clk)
-    \mac_pre_s0$741  <= \$893 ;
+    \mac_wmux2_s0$444  <= \$895 ;
   always @(posedge clk)
-    \mac_pre_s0$742  <= \$894 ;
+    \mac_wmux2_s0$463  <= \$896 ;
   always @(posedge clk)
-    \mac_pre_s0$743  <= \$895 ;
+    \mac_wmux2_s0$482  <= \$897 ;
   always @(posedge clk)
-    \mac_pre_s0$744  <= \$896 ;
+    \mac_wmux2_s0$501  <= \$898 ;
   always @(posedge clk)
-    \mac_pre_s0$745  <= \$897 ;
+    \mac_wmux2_s0$520  <= \$899 ;
   always @(posedge clk)
-    \mac_pre_s0$746  <= \$898 ;
+    \mac_wmux2_s0$533  <= \$900 ;
   always @(posedge clk)
-    \mac_pre_s0$747  <= \$899 ;
+    \mac_wmux2_s0$546  <= \$901 ;
   always @(posedge clk)
-    \mac_pre_s0$748  <= \$900 ;
+    \mac_wmux2_s0$559  <= \$902 ;
   always @(posedge clk)
-    \mac_pre_s0$749  <= \$901 ;
+    \mac_wmux2_s0$572  <= \$903 ;
   always @(posedge clk)
-    \mac_pre_s0$750  <= \$902 ;
+    \mac_wmux2_s0$585  <= \$904 ;
   always @(posedge clk)
-    \mac_pre_s0$751  <= \$903 ;
+    \mac_wmux2_s0$598  <= \$905 ;
   always @(posedge clk)
-    \mac_pre_s0$752  <= \$904 ;
+    \mac_wmux2_s0$611  <= \$906 ;
   always @(posedge clk)
-    \mac_pre_s0$753  <= \$905 ;
+    \mac_wmux2_s0$450  <= \$907 ;
   always @(posedge clk)
-    \mac_pre_s0$754  <= \$906 ;
+    \mac_wmux2_s0$453  <= \$908 ;
   always @(posedge clk)
-    \mac_pre_s0$755  <= \$907 ;
+    \mac_wmux2_s0$456  <= \$909 ;
   always @(posedge clk)
-    \mac_pre_s0$756  <= \$908 ;
+    \mac_wmux2_s0$459  <= \$910 ;
   always @(posedge clk)
-    \mac_pre_s0$757  <= \$909 ;
+    \mac_wmux2_s0$469  <= \$911 ;
   always @(posedge clk)
-    \mac_pre_s0$758  <= \$910 ;
+    \mac_wmux2_s0$472  <= \$912 ;
   always @(posedge clk)
-    \mac_pre_s0$759  <= \$911 ;
+    \mac_wmux2_s0$475  <= \$913 ;
   always @(posedge clk)
-    \mac_pre_s0$760  <= \$912 ;
+    \mac_wmux2_s0$478  <= \$914 ;
   always @(posedge clk)
-    \mac_pre_s0$761  <= \$913 ;
+    \mac_wmux2_s0$488  <= \$915 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$914 ;
+    \mac_wmux2_s0$491  <= \$916 ;
   always @(posedge clk)
-    mac_dspin_s0 <= \$915 ;
+    \mac_wmux2_s0$494  <= \$917 ;
   always @(posedge clk)
-    mac_dspin_valid_s0 <= \$916 ;
+    \mac_wmux2_s0$497  <= \$918 ;
   always @(posedge clk)
-    mac_mul_s0 <= \$917 ;
+    \mac_wmux2_s0$507  <= \$919 ;
   always @(posedge clk)
-    \mac_mul_s0$588  <= \$918 ;
+    \mac_wmux2_s0$510  <= \$920 ;
   always @(posedge clk)
-    \mac_mul_s0$590  <= \$919 ;
+    \mac_wmux2_s0$513  <= \$921 ;
   always @(posedge clk)
-    \mac_mul_s0$591  <= \$920 ;
+    \mac_wmux2_s0$516  <= \$922 ;
   always @(posedge clk)
-    \mac_mul_s0$593  <= \$921 ;
+    \mac_wmux2_s0$451  <= \$923 ;
   always @(posedge clk)
-    \mac_mul_s0$594  <= \$922 ;
+    \mac_wmux2_s0$454  <= \$924 ;
   always @(posedge clk)
-    \mac_mul_s0$596  <= \$923 ;
+    \mac_wmux2_s0$457  <= \$925 ;
   always @(posedge clk)
-    \mac_mul_s0$597  <= \$924 ;
+    \mac_wmux2_s0$460  <= \$926 ;
   always @(posedge clk)
-    \mac_mul_s0$599  <= \$925 ;
+    \mac_wmux2_s0$470  <= \$927 ;
   always @(posedge clk)
-    \mac_mul_s0$600  <= \$926 ;
+    \mac_wmux2_s0$473  <= \$928 ;
   always @(posedge clk)
-    \mac_mul_s0$602  <= \$927 ;
+    \mac_wmux2_s0$476  <= \$929 ;
   always @(posedge clk)
-    \mac_mul_s0$603  <= \$928 ;
+    \mac_wmux2_s0$479  <= \$930 ;
   always @(posedge clk)
-    \mac_mul_s0$605  <= \$929 ;
+    \mac_wmux2_s0$489  <= \$931 ;
   always @(posedge clk)
-    \mac_mul_s0$606  <= \$930 ;
+    \mac_wmux2_s0$492  <= \$932 ;
   always @(posedge clk)
-    \mac_mul_s0$608  <= \$931 ;
+    \mac_wmux2_s0$495  <= \$933 ;
   always @(posedge clk)
-    \mac_mul_s0$609  <= \$932 ;
+    \mac_wmux2_s0$498  <= \$934 ;
   always @(posedge clk)
-    \mac_mul_s0$611  <= \$933 ;
+    \mac_wmux2_s0$508  <= \$935 ;
   always @(posedge clk)
-    \mac_mul_s0$612  <= \$934 ;
+    \mac_wmux2_s0$511  <= \$936 ;
   always @(posedge clk)
-    \mac_mul_s0$614  <= \$935 ;
+    \mac_wmux2_s0$514  <= \$937 ;
   always @(posedge clk)
-    \mac_mul_s0$615  <= \$936 ;
+    \mac_wmux2_s0$517  <= \$938 ;
   always @(posedge clk)
-    \mac_mul_s0$617  <= \$937 ;
+    \mac_wmux2_s0$524  <= \$939 ;
   always @(posedge clk)
-    \mac_mul_s0$618  <= \$938 ;
+    \mac_wmux2_s0$526  <= \$940 ;
   always @(posedge clk)
-    \mac_mul_s0$620  <= \$939 ;
+    \mac_wmux2_s0$528  <= \$941 ;
   always @(posedge clk)
-    \mac_mul_s0$621  <= \$940 ;
+    \mac_wmux2_s0$530  <= \$942 ;
   always @(posedge clk)
-    \mac_mul_s0$623  <= \$941 ;
+    \mac_wmux2_s0$537  <= \$943 ;
   always @(posedge clk)
-    \mac_mul_s0$624  <= \$942 ;
+    \mac_wmux2_s0$539  <= \$944 ;
   always @(posedge clk)
-    \mac_mul_s0$626  <= \$943 ;
+    \mac_wmux2_s0$541  <= \$945 ;
   always @(posedge clk)
-    \mac_mul_s0$627  <= \$944 ;
+    \mac_wmux2_s0$543  <= \$946 ;
   always @(posedge clk)
-    \mac_mul_s0$629  <= \$945 ;
+    \mac_wmux2_s0$550  <= \$947 ;
   always @(posedge clk)
-    \mac_mul_s0$630  <= \$946 ;
+    \mac_wmux2_s0$552  <= \$948 ;
   always @(posedge clk)
-    \mac_mul_s0$632  <= \$947 ;
+    \mac_wmux2_s0$554  <= \$949 ;
   always @(posedge clk)
-    \mac_mul_s0$633  <= \$948 ;
+    \mac_wmux2_s0$556  <= \$950 ;
   always @(posedge clk)
-    \mac_mul_s0$797  <= \$949 ;
+    \mac_wmux2_s0$563  <= \$951 ;
   always @(posedge clk)
-    mac_mul_valid_s0 <= \$950 ;
+    \mac_wmux2_s0$565  <= \$952 ;
   always @(posedge clk)
-    mac_add0_s0 <= \$951 ;
+    \mac_wmux2_s0$567  <= \$953 ;
   always @(posedge clk)
-    \mac_add0_s0$638  <= \$952 ;
+    \mac_wmux2_s0$569  <= \$954 ;
   always @(posedge clk)
-    \mac_add0_s0$640  <= \$953 ;
+    \mac_wmux2_s0$576  <= \$955 ;
   always @(posedge clk)
-    \mac_add0_s0$641  <= \$954 ;
+    \mac_wmux2_s0$578  <= \$956 ;
   always @(posedge clk)
-    \mac_add0_s0$643  <= \$955 ;
+    \mac_wmux2_s0$580  <= \$957 ;
   always @(posedge clk)
-    \mac_add0_s0$644  <= \$956 ;
+    \mac_wmux2_s0$582  <= \$958 ;
   always @(posedge clk)
-    \mac_add0_s0$646  <= \$957 ;
+    \mac_wmux2_s0$589  <= \$959 ;
   always @(posedge clk)
-    \mac_add0_s0$647  <= \$958 ;
+    \mac_wmux2_s0$591  <= \$960 ;
   always @(posedge clk)
-    \mac_add0_s0$649  <= \$959 ;
+    \mac_wmux2_s0$593  <= \$961 ;
   always @(posedge clk)
-    \mac_add0_s0$650  <= \$960 ;
+    \mac_wmux2_s0$595  <= \$962 ;
   always @(posedge clk)
-    \mac_add0_s0$652  <= \$961 ;
+    \mac_wmux2_s0$602  <= \$963 ;
   always @(posedge clk)
-    \mac_add0_s0$653  <= \$962 ;
+    \mac_wmux2_s0$604  <= \$964 ;
   always @(posedge clk)
-    \mac_add0_s0$655  <= \$963 ;
+    \mac_wmux2_s0$606  <= \$965 ;
   always @(posedge clk)
-    \mac_add0_s0$656  <= \$964 ;
+    \mac_wmux2_s0$608  <= \$966 ;
   always @(posedge clk)
-    \mac_add0_s0$658  <= \$965 ;
+    \mac_wmux2_s0$615  <= \$967 ;
   always @(posedge clk)
-    \mac_add0_s0$659  <= \$966 ;
+    \mac_wmux2_s0$617  <= \$968 ;
   always @(posedge clk)
-    \mac_add0_s0$799  <= \$967 ;
+    \mac_wmux2_s0$619  <= \$969 ;
   always @(posedge clk)
-    mac_add0_valid_s0 <= \$968 ;
+    \mac_wmux2_s0$621  <= \$970 ;
   always @(posedge clk)
-    mac_add1_s0 <= \$969 ;
+    \mac_wmux2_s0$917  <= \$971 ;
   always @(posedge clk)
-    \mac_add1_s0$664  <= \$970 ;
+    \mac_wmux2_s0$918  <= \$972 ;
   always @(posedge clk)
-    \mac_add1_s0$666  <= \$971 ;
+    \mac_wmux2_s0$919  <= \$973 ;
   always @(posedge clk)
-    \mac_add1_s0$667  <= \$972 ;
+    \mac_wmux2_s0$920  <= \$974 ;
   always @(posedge clk)
-    \mac_add1_s0$669  <= \$973 ;
+    \mac_wmux2_s0$921  <= \$975 ;
   always @(posedge clk)
-    \mac_add1_s0$670  <= \$974 ;
+    \mac_wmux2_s0$922  <= \$976 ;
   always @(posedge clk)
-    \mac_add1_s0$672  <= \$975 ;
+    \mac_wmux2_s0$923  <= \$977 ;
   always @(posedge clk)
-    \mac_add1_s0$673  <= \$976 ;
+    \mac_wmux2_s0$924  <= \$978 ;
   always @(posedge clk)
-    \mac_add1_s0$801  <= \$977 ;
+    \mac_wmux2_s0$925  <= \$979 ;
   always @(posedge clk)
-    mac_add1_valid_s0 <= \$978 ;
+    mac_wmux2_valid_s0 <= \$980 ;
   always @(posedge clk)
-    mac_add2_s0 <= \$979 ;
+    \mac_wmux3_s0$628  <= \$981 ;
   always @(posedge clk)
-    \mac_add2_s0$689  <= \$980 ;
+    \mac_wmux3_s0$647  <= \$982 ;
   always @(posedge clk)
-    \mac_add2_s0$692  <= \$981 ;
+    \mac_wmux3_s0$666  <= \$983 ;
   always @(posedge clk)
-    \mac_add2_s0$695  <= \$982 ;
+    \mac_wmux3_s0$685  <= \$984 ;
   always @(posedge clk)
-    \mac_add2_s0$803  <= \$983 ;
+    \mac_wmux3_s0$704  <= \$985 ;
   always @(posedge clk)
-    mac_add2_valid_s0 <= \$984 ;
+    \mac_wmux3_s0$723  <= \$986 ;
   always @(posedge clk)
-    o__valid <= \$985 ;
+    \mac_wmux3_s0$742  <= \$987 ;
   always @(posedge clk)
-    stall_adv0_valid <= \$986 ;
+    \mac_wmux3_s0$761  <= \$988 ;
   always @(posedge clk)
-    stall_adv1_valid <= \$987 ;
+    mac_wmux3_s0 <= \$989 ;
   always @(posedge clk)
-    stall_adv2_valid <= \$988 ;
+    \mac_wmux3_s0$644  <= \$990 ;
   always @(posedge clk)
-    stall_adv3_valid <= \$989 ;
+    \mac_wmux3_s0$663  <= \$991 ;
   always @(posedge clk)
-    stall_adv4_valid <= \$990 ;
+    \mac_wmux3_s0$682  <= \$992 ;
   always @(posedge clk)
-    stall_adv5_valid <= \$991 ;
+    \mac_wmux3_s0$701  <= \$993 ;
   always @(posedge clk)
-    stall_adv6_valid <= \$992 ;
+    \mac_wmux3_s0$720  <= \$994 ;
   always @(posedge clk)
-    stall_adv7_valid <= \$993 ;
+    \mac_wmux3_s0$739  <= \$995 ;
   always @(posedge clk)
-    stall_adv8_valid <= \$994 ;
+    \mac_wmux3_s0$758  <= \$996 ;
   always @(posedge clk)
-    stall_adv9_valid <= \$995 ;
+    \mac_wmux3_s0$629  <= \$997 ;
   always @(posedge clk)
-    stall_adv10_valid <= \$996 ;
+    \mac_wmux3_s0$648  <= \$998 ;
   always @(posedge clk)
-    stall_adv11_valid <= \$997 ;
+    \mac_wmux3_s0$667  <= \$999 ;
   always @(posedge clk)
-    mac_acc0_out <= \$998 ;
+    \mac_wmux3_s0$686  <= \$1000 ;
   always @(posedge clk)
-    mac_acc0 <= \$999 ;
+    \mac_wmux3_s0$705  <= \$1001 ;
   always @(posedge clk)
-    mac_acc1_out <= \$1000 ;
+    \mac_wmux3_s0$724  <= \$1002 ;
   always @(posedge clk)
-    mac_acc1 <= \$1001 ;
+    \mac_wmux3_s0$743  <= \$1003 ;
   always @(posedge clk)
-    mac_acc2_out <= \$1002 ;
+    \mac_wmux3_s0$762  <= \$1004 ;
   always @(posedge clk)
-    mac_acc2 <= \$1003 ;
+    \mac_wmux3_s0$626  <= \$1005 ;
   always @(posedge clk)
-    mac_acc3_out <= \$1004 ;
+    \mac_wmux3_s0$645  <= \$1006 ;
   always @(posedge clk)
-    mac_acc3 <= \$1005 ;
+    \mac_wmux3_s0$664  <= \$1007 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$683  <= \$1008 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$702  <= \$1009 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$721  <= \$1010 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$740  <= \$1011 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$759  <= \$1012 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$632  <= \$1013 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$635  <= \$1014 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$638  <= \$1015 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$641  <= \$1016 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$651  <= \$1017 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$654  <= \$1018 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$657  <= \$1019 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$660  <= \$1020 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$670  <= \$1021 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$673  <= \$1022 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$676  <= \$1023 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$679  <= \$1024 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$689  <= \$1025 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$692  <= \$1026 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$695  <= \$1027 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$698  <= \$1028 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$708  <= \$1029 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$711  <= \$1030 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$714  <= \$1031 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$717  <= \$1032 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$727  <= \$1033 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$730  <= \$1034 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$733  <= \$1035 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$736  <= \$1036 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$746  <= \$1037 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$749  <= \$1038 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$752  <= \$1039 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$755  <= \$1040 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$765  <= \$1041 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$768  <= \$1042 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$771  <= \$1043 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$774  <= \$1044 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$633  <= \$1045 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$636  <= \$1046 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$639  <= \$1047 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$642  <= \$1048 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$652  <= \$1049 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$655  <= \$1050 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$658  <= \$1051 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$661  <= \$1052 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$671  <= \$1053 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$674  <= \$1054 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$677  <= \$1055 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$680  <= \$1056 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$690  <= \$1057 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$693  <= \$1058 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$696  <= \$1059 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$699  <= \$1060 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$709  <= \$1061 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$712  <= \$1062 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$715  <= \$1063 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$718  <= \$1064 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$728  <= \$1065 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$731  <= \$1066 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$734  <= \$1067 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$737  <= \$1068 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$747  <= \$1069 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$750  <= \$1070 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$753  <= \$1071 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$756  <= \$1072 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$766  <= \$1073 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$769  <= \$1074 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$772  <= \$1075 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$775  <= \$1076 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$927  <= \$1077 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$928  <= \$1078 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$929  <= \$1079 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$930  <= \$1080 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$931  <= \$1081 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$932  <= \$1082 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$933  <= \$1083 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$934  <= \$1084 ;
+  always @(posedge clk)
+    \mac_wmux3_s0$935  <= \$1085 ;
+  always @(posedge clk)
+    mac_wmux3_valid_s0 <= \$1086 ;
+  always @(posedge clk)
+    mac_pre_s0 <= \$1087 ;
+  always @(posedge clk)
+    \mac_pre_s0$938  <= \$1088 ;
+  always @(posedge clk)
+    \mac_pre_s0$939  <= \$1089 ;
+  always @(posedge clk)
+    \mac_pre_s0$940  <= \$1090 ;
+  always @(posedge clk)
+    \mac_pre_s0$941  <= \$1091 ;
+  always @(posedge clk)
+    \mac_pre_s0$942  <= \$1092 ;
+  always @(posedge clk)
+    \mac_pre_s0$943  <= \$1093 ;
+  always @(posedge clk)
+    \mac_pre_s0$944  <= \$1094 ;
+  always @(posedge clk)
+    \mac_pre_s0$945  <= \$1095 ;
+  always @(posedge clk)
+    \mac_pre_s0$946  <= \$1096 ;
+  always @(posedge clk)
+    \mac_pre_s0$947  <= \$1097 ;
+  always @(posedge clk)
+    \mac_pre_s0$948  <= \$1098 ;
+  always @(posedge clk)
+    \mac_pre_s0$949  <= \$1099 ;
+  always @(posedge clk)
+    \mac_pre_s0$950  <= \$1100 ;
+  always @(posedge clk)
+    \mac_pre_s0$951  <= \$1101 ;
+  always @(posedge clk)
+    \mac_pre_s0$952  <= \$1102 ;
+  always @(posedge clk)
+    \mac_pre_s0$953  <= \$1103 ;
+  always @(posedge clk)
+    \mac_pre_s0$954  <= \$1104 ;
+  always @(posedge clk)
+    \mac_pre_s0$955  <= \$1105 ;
+  always @(posedge clk)
+    \mac_pre_s0$956  <= \$1106 ;
+  always @(posedge clk)
+    \mac_pre_s0$957  <= \$1107 ;
+  always @(posedge clk)
+    \mac_pre_s0$958  <= \$1108 ;
+  always @(posedge clk)
+    \mac_pre_s0$959  <= \$1109 ;
+  always @(posedge clk)
+    \mac_pre_s0$960  <= \$1110 ;
+  always @(posedge clk)
+    \mac_pre_s0$961  <= \$1111 ;
+  always @(posedge clk)
+    \mac_pre_s0$962  <= \$1112 ;
+  always @(posedge clk)
+    \mac_pre_s0$963  <= \$1113 ;
+  always @(posedge clk)
+    \mac_pre_s0$964  <= \$1114 ;
+  always @(posedge clk)
+    \mac_pre_s0$965  <= \$1115 ;
+  always @(posedge clk)
+    \mac_pre_s0$966  <= \$1116 ;
+  always @(posedge clk)
+    \mac_pre_s0$967  <= \$1117 ;
+  always @(posedge clk)
+    \mac_pre_s0$968  <= \$1118 ;
+  always @(posedge clk)
+    \mac_pre_s0$969  <= \$1119 ;
+  always @(posedge clk)
+    \mac_pre_s0$970  <= \$1120 ;
+  always @(posedge clk)
+    \mac_pre_s0$971  <= \$1121 ;
+  always @(posedge clk)
+    \mac_pre_s0$972  <= \$1122 ;
+  always @(posedge clk)
+    \mac_pre_s0$973  <= \$1123 ;
+  always @(posedge clk)
+    \mac_pre_s0$974  <= \$1124 ;
+  always @(posedge clk)
+    \mac_pre_s0$975  <= \$1125 ;
+  always @(posedge clk)
+    \mac_pre_s0$976  <= \$1126 ;
+  always @(posedge clk)
+    \mac_pre_s0$977  <= \$1127 ;
+  always @(posedge clk)
+    mac_pre_valid_s0 <= \$1128 ;
+  always @(posedge clk)
+    mac_dspin_s0 <= \$1129 ;
+  always @(posedge clk)
+    mac_dspin_valid_s0 <= \$1130 ;
+  always @(posedge clk)
+    mac_mul_s0 <= \$1131 ;
+  always @(posedge clk)
+    \mac_mul_s0$784  <= \$1132 ;
+  always @(posedge clk)
+    \mac_mul_s0$786  <= \$1133 ;
+  always @(posedge clk)
+    \mac_mul_s0$787  <= \$1134 ;
+  always @(posedge clk)
+    \mac_mul_s0$789  <= \$1135 ;
+  always @(posedge clk)
+    \mac_mul_s0$790  <= \$1136 ;
+  always @(posedge clk)
+    \mac_mul_s0$792  <= \$1137 ;
+  always @(posedge clk)
+    \mac_mul_s0$793  <= \$1138 ;
+  always @(posedge clk)
+    \mac_mul_s0$795  <= \$1139 ;
+  always @(posedge clk)
+    \mac_mul_s0$796  <= \$1140 ;
+  always @(posedge clk)
+    \mac_mul_s0$798  <= \$1141 ;
+  always @(posedge clk)
+    \mac_mul_s0$799  <= \$1142 ;
+  always @(posedge clk)
+    \mac_mul_s0$801  <= \$1143 ;
+  always @(posedge clk)
+    \mac_mul_s0$802  <= \$1144 ;
+  always @(posedge clk)
+    \mac_mul_s0$804  <= \$1145 ;
+  always @(posedge clk)
+    \mac_mul_s0$805  <= \$1146 ;
+  always @(posedge clk)
+    \mac_mul_s0$807  <= \$1147 ;
+  always @(posedge clk)
+    \mac_mul_s0$808  <= \$1148 ;
+  always @(posedge clk)
+    \mac_mul_s0$810  <= \$1149 ;
+  always @(posedge clk)
+    \mac_mul_s0$811  <= \$1150 ;
+  always @(posedge clk)
+    \mac_mul_s0$813  <= \$1151 ;
+  always @(posedge clk)
+    \mac_mul_s0$814  <= \$1152 ;
+  always @(posedge clk)
+    \mac_mul_s0$816  <= \$1153 ;
+  always @(posedge clk)
+    \mac_mul_s0$817  <= \$1154 ;
+  always @(posedge clk)
+    \mac_mul_s0$819  <= \$1155 ;
+  always @(posedge clk)
+    \mac_mul_s0$820  <= \$1156 ;
+  always @(posedge clk)
+    \mac_mul_s0$822  <= \$1157 ;
+  always @(posedge clk)
+    \mac_mul_s0$823  <= \$1158 ;
+  always @(posedge clk)
+    \mac_mul_s0$825  <= \$1159 ;
+  always @(posedge clk)
+    \mac_mul_s0$826  <= \$1160 ;
+  always @(posedge clk)
+    \mac_mul_s0$828  <= \$1161 ;
+  always @(posedge clk)
+    \mac_mul_s0$829  <= \$1162 ;
+  always @(posedge clk)
+    \mac_mul_s0$1013  <= \$1163 ;
+  always @(posedge clk)
+    mac_mul_valid_s0 <= \$1164 ;
+  always @(posedge clk)
+    mac_add0_s0 <= \$1165 ;
+  always @(posedge clk)
+    \mac_add0_s0$834  <= \$1166 ;
+  always @(posedge clk)
+    \mac_add0_s0$836  <= \$1167 ;
+  always @(posedge clk)
+    \mac_add0_s0$837  <= \$1168 ;
+  always @(posedge clk)
+    \mac_add0_s0$839  <= \$1169 ;
+  always @(posedge clk)
+    \mac_add0_s0$840  <= \$1170 ;
+  always @(posedge clk)
+    \mac_add0_s0$842  <= \$1171 ;
+  always @(posedge clk)
+    \mac_add0_s0$843  <= \$1172 ;
+  always @(posedge clk)
+    \mac_add0_s0$845  <= \$1173 ;
+  always @(posedge clk)
+    \mac_add0_s0$846  <= \$1174 ;
+  always @(posedge clk)
+    \mac_add0_s0$848  <= \$1175 ;
+  always @(posedge clk)
+    \mac_add0_s0$849  <= \$1176 ;
+  always @(posedge clk)
+    \mac_add0_s0$851  <= \$1177 ;
+  always @(posedge clk)
+    \mac_add0_s0$852  <= \$1178 ;
+  always @(posedge clk)
+    \mac_add0_s0$854  <= \$1179 ;
+  always @(posedge clk)
+    \mac_add0_s0$855  <= \$1180 ;
+  always @(posedge clk)
+    \mac_add0_s0$1015  <= \$1181 ;
+  always @(posedge clk)
+    mac_add0_valid_s0 <= \$1182 ;
+  always @(posedge clk)
+    mac_add1_s0 <= \$1183 ;
+  always @(posedge clk)
+    \mac_add1_s0$860  <= \$1184 ;
+  always @(posedge clk)
+    \mac_add1_s0$862  <= \$1185 ;
+  always @(posedge clk)
+    \mac_add1_s0$863  <= \$1186 ;
+  always @(posedge clk)
+    \mac_add1_s0$865  <= \$1187 ;
+  always @(posedge clk)
+    \mac_add1_s0$866  <= \$1188 ;
+  always @(posedge clk)
+    \mac_add1_s0$868  <= \$1189 ;
+  always @(posedge clk)
+    \mac_add1_s0$869  <= \$1190 ;
+  always @(posedge clk)
+    \mac_add1_s0$1017  <= \$1191 ;
+  always @(posedge clk)
+    mac_add1_valid_s0 <= \$1192 ;
+  always @(posedge clk)
+    mac_add2_s0 <= \$1193 ;
+  always @(posedge clk)
+    \mac_add2_s0$885  <= \$1194 ;
+  always @(posedge clk)
+    \mac_add2_s0$888  <= \$1195 ;
+  always @(posedge clk)
+    \mac_add2_s0$891  <= \$1196 ;
+  always @(posedge clk)
+    \mac_add2_s0$1019  <= \$1197 ;
+  always @(posedge clk)
+    mac_add2_valid_s0 <= \$1198 ;
+  always @(posedge clk)
+    o__valid <= \$1199 ;
+  always @(posedge clk)
+    stall_adv0_valid <= \$1200 ;
+  always @(posedge clk)
+    stall_adv1_valid <= \$1201 ;
+  always @(posedge clk)
+    stall_adv2_valid <= \$1202 ;
+  always @(posedge clk)
+    stall_adv3_valid <= \$1203 ;
+  always @(posedge clk)
+    stall_adv4_valid <= \$1204 ;
+  always @(posedge clk)
+    stall_adv5_valid <= \$1205 ;
+  always @(posedge clk)
+    stall_adv6_valid <= \$1206 ;
+  always @(posedge clk)
+    stall_adv7_valid <= \$1207 ;
+  always @(posedge clk)
+    stall_adv8_valid <= \$1208 ;
+  always @(posedge clk)
+    stall_adv9_valid <= \$1209 ;
+  always @(posedge clk)
+    stall_adv10_valid <= \$1210 ;
+  always @(posedge clk)
+    stall_adv11_valid <= \$1211 ;
+  always @(posedge clk)
+    stall_adv12_valid <= \$1212 ;
+  always @(posedge clk)
+    stall_adv13_valid <= \$1213 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$1214 ;
+  always @(posedge clk)
+    mac_acc0 <= \$1215 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$1216 ;
+  always @(posedge clk)
+    mac_acc1 <= \$1217 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$1218 ;
+  always @(posedge clk)
+    mac_acc2 <= \$1219 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$1220 ;
+  always @(posedge clk)
+    mac_acc3 <= \$1221 ;
   nmsparse_mul_ireg #(
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$729 ),
-    .ce(stall_adv3),
+    .b(\mac_pre_s0$945 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod0_0)
   );
@@ -3642,9 +4506,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_1 (
-    .a(\mac_pre_s0$722 ),
-    .b(\mac_pre_s0$730 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$938 ),
+    .b(\mac_pre_s0$946 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod0_1)
   );
@@ -3652,9 +4516,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_2 (
-    .a(\mac_pre_s0$723 ),
-    .b(\mac_pre_s0$731 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$939 ),
+    .b(\mac_pre_s0$947 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod0_2)
   );
@@ -3662,9 +4526,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_3 (
-    .a(\mac_pre_s0$724 ),
-    .b(\mac_pre_s0$732 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$940 ),
+    .b(\mac_pre_s0$948 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod0_3)
   );
@@ -3672,9 +4536,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_4 (
-    .a(\mac_pre_s0$725 ),
-    .b(\mac_pre_s0$733 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$941 ),
+    .b(\mac_pre_s0$949 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod0_4)
   );
@@ -3682,9 +4546,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_5 (
-    .a(\mac_pre_s0$726 ),
-    .b(\mac_pre_s0$734 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$942 ),
+    .b(\mac_pre_s0$950 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod0_5)
   );
@@ -3692,9 +4556,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_6 (
-    .a(\mac_pre_s0$727 ),
-    .b(\mac_pre_s0$735 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$943 ),
+    .b(\mac_pre_s0$951 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod0_6)
   );
@@ -3702,9 +4566,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul0_7 (
-    .a(\mac_pre_s0$728 ),
-    .b(\mac_pre_s0$736 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$944 ),
+    .b(\mac_pre_s0$952 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod0_7)
   );
@@ -3713,8 +4577,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .B_WIDTH(32'd8)
   ) mac_mul1_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$737 ),
-    .ce(stall_adv3),
+    .b(\mac_pre_s0$953 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod1_0)
   );
@@ -3722,9 +4586,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_1 (
-    .a(\mac_pre_s0$722 ),
-    .b(\mac_pre_s0$738 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$938 ),
+    .b(\mac_pre_s0$954 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod1_1)
   );
@@ -3732,9 +4596,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_2 (
-    .a(\mac_pre_s0$723 ),
-    .b(\mac_pre_s0$739 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$939 ),
+    .b(\mac_pre_s0$955 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod1_2)
   );
@@ -3742,9 +4606,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_3 (
-    .a(\mac_pre_s0$724 ),
-    .b(\mac_pre_s0$740 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$940 ),
+    .b(\mac_pre_s0$956 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod1_3)
   );
@@ -3752,9 +4616,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_4 (
-    .a(\mac_pre_s0$725 ),
-    .b(\mac_pre_s0$741 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$941 ),
+    .b(\mac_pre_s0$957 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod1_4)
   );
@@ -3762,9 +4626,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_5 (
-    .a(\mac_pre_s0$726 ),
-    .b(\mac_pre_s0$742 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$942 ),
+    .b(\mac_pre_s0$958 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod1_5)
   );
@@ -3772,9 +4636,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_6 (
-    .a(\mac_pre_s0$727 ),
-    .b(\mac_pre_s0$743 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$943 ),
+    .b(\mac_pre_s0$959 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod1_6)
   );
@@ -3782,9 +4646,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul1_7 (
-    .a(\mac_pre_s0$728 ),
-    .b(\mac_pre_s0$744 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$944 ),
+    .b(\mac_pre_s0$960 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod1_7)
   );
@@ -3793,8 +4657,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .B_WIDTH(32'd8)
   ) mac_mul2_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$745 ),
-    .ce(stall_adv3),
+    .b(\mac_pre_s0$961 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod2_0)
   );
@@ -3802,9 +4666,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_1 (
-    .a(\mac_pre_s0$722 ),
-    .b(\mac_pre_s0$746 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$938 ),
+    .b(\mac_pre_s0$962 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod2_1)
   );
@@ -3812,9 +4676,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_2 (
-    .a(\mac_pre_s0$723 ),
-    .b(\mac_pre_s0$747 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$939 ),
+    .b(\mac_pre_s0$963 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod2_2)
   );
@@ -3822,9 +4686,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_3 (
-    .a(\mac_pre_s0$724 ),
-    .b(\mac_pre_s0$748 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$940 ),
+    .b(\mac_pre_s0$964 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod2_3)
   );
@@ -3832,9 +4696,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_4 (
-    .a(\mac_pre_s0$725 ),
-    .b(\mac_pre_s0$749 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$941 ),
+    .b(\mac_pre_s0$965 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod2_4)
   );
@@ -3842,9 +4706,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_5 (
-    .a(\mac_pre_s0$726 ),
-    .b(\mac_pre_s0$750 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$942 ),
+    .b(\mac_pre_s0$966 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod2_5)
   );
@@ -3852,9 +4716,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_6 (
-    .a(\mac_pre_s0$727 ),
-    .b(\mac_pre_s0$751 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$943 ),
+    .b(\mac_pre_s0$967 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod2_6)
   );
@@ -3862,9 +4726,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul2_7 (
-    .a(\mac_pre_s0$728 ),
-    .b(\mac_pre_s0$752 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$944 ),
+    .b(\mac_pre_s0$968 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod2_7)
   );
@@ -3873,8 +4737,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .B_WIDTH(32'd8)
   ) mac_mul3_0 (
     .a(mac_pre_s0),
-    .b(\mac_pre_s0$753 ),
-    .ce(stall_adv3),
+    .b(\mac_pre_s0$969 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod3_0)
   );
@@ -3882,9 +4746,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_1 (
-    .a(\mac_pre_s0$722 ),
-    .b(\mac_pre_s0$754 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$938 ),
+    .b(\mac_pre_s0$970 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod3_1)
   );
@@ -3892,9 +4756,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_2 (
-    .a(\mac_pre_s0$723 ),
-    .b(\mac_pre_s0$755 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$939 ),
+    .b(\mac_pre_s0$971 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod3_2)
   );
@@ -3902,9 +4766,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_3 (
-    .a(\mac_pre_s0$724 ),
-    .b(\mac_pre_s0$756 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$940 ),
+    .b(\mac_pre_s0$972 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod3_3)
   );
@@ -3912,9 +4776,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_4 (
-    .a(\mac_pre_s0$725 ),
-    .b(\mac_pre_s0$757 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$941 ),
+    .b(\mac_pre_s0$973 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod3_4)
   );
@@ -3922,9 +4786,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_5 (
-    .a(\mac_pre_s0$726 ),
-    .b(\mac_pre_s0$758 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$942 ),
+    .b(\mac_pre_s0$974 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod3_5)
   );
@@ -3932,9 +4796,9 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_6 (
-    .a(\mac_pre_s0$727 ),
-    .b(\mac_pre_s0$759 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$943 ),
+    .b(\mac_pre_s0$975 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod3_6)
   );
@@ -3942,2535 +4806,4045 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     .A_WIDTH(32'd8),
     .B_WIDTH(32'd8)
   ) mac_mul3_7 (
-    .a(\mac_pre_s0$728 ),
-    .b(\mac_pre_s0$760 ),
-    .ce(stall_adv3),
+    .a(\mac_pre_s0$944 ),
+    .b(\mac_pre_s0$976 ),
+    .ce(stall_adv5),
     .clk(clk),
     .p(mac_prod3_7)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$661  = \mac_wmux0_s0$47 ;
+    \$663  = \mac_wmux0_s0$47 ;
     if (stall_adv0) begin
-      \$661  = mac_wmux_keep0;
+      \$663  = mac_wmux_keep0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$662  = mac_wmux0_s0;
+    \$664  = mac_wmux0_s0;
     if (stall_adv0) begin
-      \$662  = mac_wmux_keep1;
+      \$664  = mac_wmux_keep1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$663  = \mac_wmux0_s0$63 ;
+    \$665  = \mac_wmux0_s0$63 ;
     if (stall_adv0) begin
-      \$663  = mac_wmux_keep2;
+      \$665  = mac_wmux_keep2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$664  = \mac_wmux0_s0$76 ;
+    \$666  = \mac_wmux0_s0$76 ;
     if (stall_adv0) begin
-      \$664  = mac_wmux_keep3;
+      \$666  = mac_wmux_keep3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$665  = \mac_wmux0_s0$89 ;
+    \$667  = \mac_wmux0_s0$89 ;
     if (stall_adv0) begin
-      \$665  = mac_wmux_keep4;
+      \$667  = mac_wmux_keep4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$666  = \mac_wmux0_s0$102 ;
+    \$668  = \mac_wmux0_s0$102 ;
     if (stall_adv0) begin
-      \$666  = mac_wmux_keep5;
+      \$668  = mac_wmux_keep5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$667  = \mac_wmux0_s0$115 ;
+    \$669  = \mac_wmux0_s0$115 ;
     if (stall_adv0) begin
-      \$667  = mac_wmux_keep6;
+      \$669  = mac_wmux_keep6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$668  = \mac_wmux0_s0$128 ;
+    \$670  = \mac_wmux0_s0$128 ;
     if (stall_adv0) begin
-      \$668  = mac_wmux_keep7;
+      \$670  = mac_wmux_keep7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$669  = \mac_wmux0_s0$141 ;
+    \$671  = \mac_wmux0_s0$141 ;
     if (stall_adv0) begin
-      \$669  = mac_wmux_keep8;
+      \$671  = mac_wmux_keep8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$670  = \mac_wmux0_s0$154 ;
+    \$672  = \mac_wmux0_s0$154 ;
     if (stall_adv0) begin
-      \$670  = mac_wmux_keep9;
+      \$672  = mac_wmux_keep9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$671  = \mac_wmux0_s0$167 ;
+    \$673  = \mac_wmux0_s0$167 ;
     if (stall_adv0) begin
-      \$671  = mac_wmux_keep10;
+      \$673  = mac_wmux_keep10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$672  = \mac_wmux0_s0$180 ;
+    \$674  = \mac_wmux0_s0$180 ;
     if (stall_adv0) begin
-      \$672  = mac_wmux_keep11;
+      \$674  = mac_wmux_keep11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$673  = \mac_wmux0_s0$193 ;
+    \$675  = \mac_wmux0_s0$193 ;
     if (stall_adv0) begin
-      \$673  = mac_wmux_keep12;
+      \$675  = mac_wmux_keep12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$674  = \mac_wmux0_s0$206 ;
+    \$676  = \mac_wmux0_s0$206 ;
     if (stall_adv0) begin
-      \$674  = mac_wmux_keep13;
+      \$676  = mac_wmux_keep13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$675  = \mac_wmux0_s0$219 ;
+    \$677  = \mac_wmux0_s0$219 ;
     if (stall_adv0) begin
-      \$675  = mac_wmux_keep14;
+      \$677  = mac_wmux_keep14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$676  = \mac_wmux0_s0$232 ;
+    \$678  = \mac_wmux0_s0$232 ;
     if (stall_adv0) begin
-      \$676  = mac_wmux_keep15;
+      \$678  = mac_wmux_keep15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$677  = \mac_wmux0_s0$48 ;
+    \$679  = \mac_wmux0_s0$48 ;
     if (stall_adv0) begin
-      \$677  = mac_wmux_drop0;
+      \$679  = mac_wmux_drop0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$678  = \mac_wmux0_s0$45 ;
+    \$680  = \mac_wmux0_s0$45 ;
     if (stall_adv0) begin
-      \$678  = mac_wmux_drop1;
+      \$680  = mac_wmux_drop1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$679  = \mac_wmux0_s0$64 ;
+    \$681  = \mac_wmux0_s0$64 ;
     if (stall_adv0) begin
-      \$679  = mac_wmux_drop2;
+      \$681  = mac_wmux_drop2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$680  = \mac_wmux0_s0$77 ;
+    \$682  = \mac_wmux0_s0$77 ;
     if (stall_adv0) begin
-      \$680  = mac_wmux_drop3;
+      \$682  = mac_wmux_drop3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$681  = \mac_wmux0_s0$90 ;
+    \$683  = \mac_wmux0_s0$90 ;
     if (stall_adv0) begin
-      \$681  = mac_wmux_drop4;
+      \$683  = mac_wmux_drop4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$682  = \mac_wmux0_s0$103 ;
+    \$684  = \mac_wmux0_s0$103 ;
     if (stall_adv0) begin
-      \$682  = mac_wmux_drop5;
+      \$684  = mac_wmux_drop5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$683  = \mac_wmux0_s0$116 ;
+    \$685  = \mac_wmux0_s0$116 ;
     if (stall_adv0) begin
-      \$683  = mac_wmux_drop6;
+      \$685  = mac_wmux_drop6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$684  = \mac_wmux0_s0$129 ;
+    \$686  = \mac_wmux0_s0$129 ;
     if (stall_adv0) begin
-      \$684  = mac_wmux_drop7;
+      \$686  = mac_wmux_drop7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$685  = \mac_wmux0_s0$142 ;
+    \$687  = \mac_wmux0_s0$142 ;
     if (stall_adv0) begin
-      \$685  = mac_wmux_drop8;
+      \$687  = mac_wmux_drop8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$686  = \mac_wmux0_s0$155 ;
+    \$688  = \mac_wmux0_s0$155 ;
     if (stall_adv0) begin
-      \$686  = mac_wmux_drop9;
+      \$688  = mac_wmux_drop9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$687  = \mac_wmux0_s0$168 ;
+    \$689  = \mac_wmux0_s0$168 ;
     if (stall_adv0) begin
-      \$687  = mac_wmux_drop10;
+      \$689  = mac_wmux_drop10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$688  = \mac_wmux0_s0$181 ;
+    \$690  = \mac_wmux0_s0$181 ;
     if (stall_adv0) begin
-      \$688  = mac_wmux_drop11;
+      \$690  = mac_wmux_drop11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$689  = \mac_wmux0_s0$194 ;
+    \$691  = \mac_wmux0_s0$194 ;
     if (stall_adv0) begin
-      \$689  = mac_wmux_drop12;
+      \$691  = mac_wmux_drop12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$690  = \mac_wmux0_s0$207 ;
+    \$692  = \mac_wmux0_s0$207 ;
     if (stall_adv0) begin
-      \$690  = mac_wmux_drop13;
+      \$692  = mac_wmux_drop13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$691  = \mac_wmux0_s0$220 ;
+    \$693  = \mac_wmux0_s0$220 ;
     if (stall_adv0) begin
-      \$691  = mac_wmux_drop14;
+      \$693  = mac_wmux_drop14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$692  = \mac_wmux0_s0$233 ;
+    \$694  = \mac_wmux0_s0$233 ;
     if (stall_adv0) begin
-      \$692  = mac_wmux_drop15;
+      \$694  = mac_wmux_drop15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$693  = \mac_wmux0_s0$51 ;
+    \$695  = \mac_wmux0_s0$51 ;
     if (stall_adv0) begin
-      \$693  = i__payload[103:96];
+      \$695  = i__payload[103:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$694  = \mac_wmux0_s0$54 ;
+    \$696  = \mac_wmux0_s0$54 ;
     if (stall_adv0) begin
-      \$694  = i__payload[231:224];
+      \$696  = i__payload[231:224];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$695  = \mac_wmux0_s0$57 ;
+    \$697  = \mac_wmux0_s0$57 ;
     if (stall_adv0) begin
-      \$695  = i__payload[359:352];
+      \$697  = i__payload[359:352];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$696  = \mac_wmux0_s0$60 ;
+    \$698  = \mac_wmux0_s0$60 ;
     if (stall_adv0) begin
-      \$696  = i__payload[487:480];
+      \$698  = i__payload[487:480];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$697  = \mac_wmux0_s0$52 ;
+    \$699  = \mac_wmux0_s0$52 ;
     if (stall_adv0) begin
-      \$697  = i__payload[111:104];
+      \$699  = i__payload[111:104];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$698  = \mac_wmux0_s0$55 ;
+    \$700  = \mac_wmux0_s0$55 ;
     if (stall_adv0) begin
-      \$698  = i__payload[239:232];
+      \$700  = i__payload[239:232];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$699  = \mac_wmux0_s0$58 ;
+    \$701  = \mac_wmux0_s0$58 ;
     if (stall_adv0) begin
-      \$699  = i__payload[367:360];
+      \$701  = i__payload[367:360];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$700  = \mac_wmux0_s0$61 ;
+    \$702  = \mac_wmux0_s0$61 ;
     if (stall_adv0) begin
-      \$700  = i__payload[495:488];
+      \$702  = i__payload[495:488];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$701  = \mac_wmux0_s0$68 ;
+    \$703  = \mac_wmux0_s0$68 ;
     if (stall_adv0) begin
-      \$701  = i__payload[119:112];
+      \$703  = i__payload[119:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$702  = \mac_wmux0_s0$70 ;
+    \$704  = \mac_wmux0_s0$70 ;
     if (stall_adv0) begin
-      \$702  = i__payload[247:240];
+      \$704  = i__payload[247:240];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$703  = \mac_wmux0_s0$72 ;
+    \$705  = \mac_wmux0_s0$72 ;
     if (stall_adv0) begin
-      \$703  = i__payload[375:368];
+      \$705  = i__payload[375:368];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$704  = \mac_wmux0_s0$74 ;
+    \$706  = \mac_wmux0_s0$74 ;
     if (stall_adv0) begin
-      \$704  = i__payload[503:496];
+      \$706  = i__payload[503:496];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$705  = \mac_wmux0_s0$81 ;
+    \$707  = \mac_wmux0_s0$81 ;
     if (stall_adv0) begin
-      \$705  = i__payload[127:120];
+      \$707  = i__payload[127:120];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$706  = \mac_wmux0_s0$83 ;
+    \$708  = \mac_wmux0_s0$83 ;
     if (stall_adv0) begin
-      \$706  = i__payload[255:248];
+      \$708  = i__payload[255:248];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$707  = \mac_wmux0_s0$85 ;
+    \$709  = \mac_wmux0_s0$85 ;
     if (stall_adv0) begin
-      \$707  = i__payload[383:376];
+      \$709  = i__payload[383:376];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$708  = \mac_wmux0_s0$87 ;
+    \$710  = \mac_wmux0_s0$87 ;
     if (stall_adv0) begin
-      \$708  = i__payload[511:504];
+      \$710  = i__payload[511:504];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$709  = \mac_wmux0_s0$94 ;
+    \$711  = \mac_wmux0_s0$94 ;
     if (stall_adv0) begin
-      \$709  = i__payload[135:128];
+      \$711  = i__payload[135:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$710  = \mac_wmux0_s0$96 ;
+    \$712  = \mac_wmux0_s0$96 ;
     if (stall_adv0) begin
-      \$710  = i__payload[263:256];
+      \$712  = i__payload[263:256];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$711  = \mac_wmux0_s0$98 ;
+    \$713  = \mac_wmux0_s0$98 ;
     if (stall_adv0) begin
-      \$711  = i__payload[391:384];
+      \$713  = i__payload[391:384];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$712  = \mac_wmux0_s0$100 ;
+    \$714  = \mac_wmux0_s0$100 ;
     if (stall_adv0) begin
-      \$712  = i__payload[519:512];
+      \$714  = i__payload[519:512];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$713  = \mac_wmux0_s0$107 ;
+    \$715  = \mac_wmux0_s0$107 ;
     if (stall_adv0) begin
-      \$713  = i__payload[143:136];
+      \$715  = i__payload[143:136];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$714  = \mac_wmux0_s0$109 ;
+    \$716  = \mac_wmux0_s0$109 ;
     if (stall_adv0) begin
-      \$714  = i__payload[271:264];
+      \$716  = i__payload[271:264];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$715  = \mac_wmux0_s0$111 ;
+    \$717  = \mac_wmux0_s0$111 ;
     if (stall_adv0) begin
-      \$715  = i__payload[399:392];
+      \$717  = i__payload[399:392];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$716  = \mac_wmux0_s0$113 ;
+    \$718  = \mac_wmux0_s0$113 ;
     if (stall_adv0) begin
-      \$716  = i__payload[527:520];
+      \$718  = i__payload[527:520];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$717  = \mac_wmux0_s0$120 ;
+    \$719  = \mac_wmux0_s0$120 ;
     if (stall_adv0) begin
-      \$717  = i__payload[151:144];
+      \$719  = i__payload[151:144];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$718  = \mac_wmux0_s0$122 ;
+    \$720  = \mac_wmux0_s0$122 ;
     if (stall_adv0) begin
-      \$718  = i__payload[279:272];
+      \$720  = i__payload[279:272];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$719  = \mac_wmux0_s0$124 ;
+    \$721  = \mac_wmux0_s0$124 ;
     if (stall_adv0) begin
-      \$719  = i__payload[407:400];
+      \$721  = i__payload[407:400];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$720  = \mac_wmux0_s0$126 ;
+    \$722  = \mac_wmux0_s0$126 ;
     if (stall_adv0) begin
-      \$720  = i__payload[535:528];
+      \$722  = i__payload[535:528];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$721  = \mac_wmux0_s0$133 ;
+    \$723  = \mac_wmux0_s0$133 ;
     if (stall_adv0) begin
-      \$721  = i__payload[159:152];
+      \$723  = i__payload[159:152];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$722  = \mac_wmux0_s0$135 ;
+    \$724  = \mac_wmux0_s0$135 ;
     if (stall_adv0) begin
-      \$722  = i__payload[287:280];
+      \$724  = i__payload[287:280];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$723  = \mac_wmux0_s0$137 ;
+    \$725  = \mac_wmux0_s0$137 ;
     if (stall_adv0) begin
-      \$723  = i__payload[415:408];
+      \$725  = i__payload[415:408];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$724  = \mac_wmux0_s0$139 ;
+    \$726  = \mac_wmux0_s0$139 ;
     if (stall_adv0) begin
-      \$724  = i__payload[543:536];
+      \$726  = i__payload[543:536];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$725  = \mac_wmux0_s0$146 ;
+    \$727  = \mac_wmux0_s0$146 ;
     if (stall_adv0) begin
-      \$725  = i__payload[167:160];
+      \$727  = i__payload[167:160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$726  = \mac_wmux0_s0$148 ;
+    \$728  = \mac_wmux0_s0$148 ;
     if (stall_adv0) begin
-      \$726  = i__payload[295:288];
+      \$728  = i__payload[295:288];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$727  = \mac_wmux0_s0$150 ;
+    \$729  = \mac_wmux0_s0$150 ;
     if (stall_adv0) begin
-      \$727  = i__payload[423:416];
+      \$729  = i__payload[423:416];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$728  = \mac_wmux0_s0$152 ;
+    \$730  = \mac_wmux0_s0$152 ;
     if (stall_adv0) begin
-      \$728  = i__payload[551:544];
+      \$730  = i__payload[551:544];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$729  = \mac_wmux0_s0$159 ;
+    \$731  = \mac_wmux0_s0$159 ;
     if (stall_adv0) begin
-      \$729  = i__payload[175:168];
+      \$731  = i__payload[175:168];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$730  = \mac_wmux0_s0$161 ;
+    \$732  = \mac_wmux0_s0$161 ;
     if (stall_adv0) begin
-      \$730  = i__payload[303:296];
+      \$732  = i__payload[303:296];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$731  = \mac_wmux0_s0$163 ;
+    \$733  = \mac_wmux0_s0$163 ;
     if (stall_adv0) begin
-      \$731  = i__payload[431:424];
+      \$733  = i__payload[431:424];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$732  = \mac_wmux0_s0$165 ;
+    \$734  = \mac_wmux0_s0$165 ;
     if (stall_adv0) begin
-      \$732  = i__payload[559:552];
+      \$734  = i__payload[559:552];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$733  = \mac_wmux0_s0$172 ;
+    \$735  = \mac_wmux0_s0$172 ;
     if (stall_adv0) begin
-      \$733  = i__payload[183:176];
+      \$735  = i__payload[183:176];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$734  = \mac_wmux0_s0$174 ;
+    \$736  = \mac_wmux0_s0$174 ;
     if (stall_adv0) begin
-      \$734  = i__payload[311:304];
+      \$736  = i__payload[311:304];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$735  = \mac_wmux0_s0$176 ;
+    \$737  = \mac_wmux0_s0$176 ;
     if (stall_adv0) begin
-      \$735  = i__payload[439:432];
+      \$737  = i__payload[439:432];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$736  = \mac_wmux0_s0$178 ;
+    \$738  = \mac_wmux0_s0$178 ;
     if (stall_adv0) begin
-      \$736  = i__payload[567:560];
+      \$738  = i__payload[567:560];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$737  = \mac_wmux0_s0$185 ;
+    \$739  = \mac_wmux0_s0$185 ;
     if (stall_adv0) begin
-      \$737  = i__payload[191:184];
+      \$739  = i__payload[191:184];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$738  = \mac_wmux0_s0$187 ;
+    \$740  = \mac_wmux0_s0$187 ;
     if (stall_adv0) begin
-      \$738  = i__payload[319:312];
+      \$740  = i__payload[319:312];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$739  = \mac_wmux0_s0$189 ;
+    \$741  = \mac_wmux0_s0$189 ;
     if (stall_adv0) begin
-      \$739  = i__payload[447:440];
+      \$741  = i__payload[447:440];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$740  = \mac_wmux0_s0$191 ;
+    \$742  = \mac_wmux0_s0$191 ;
     if (stall_adv0) begin
-      \$740  = i__payload[575:568];
+      \$742  = i__payload[575:568];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$741  = \mac_wmux0_s0$198 ;
+    \$743  = \mac_wmux0_s0$198 ;
     if (stall_adv0) begin
-      \$741  = i__payload[199:192];
+      \$743  = i__payload[199:192];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$742  = \mac_wmux0_s0$200 ;
+    \$744  = \mac_wmux0_s0$200 ;
     if (stall_adv0) begin
-      \$742  = i__payload[327:320];
+      \$744  = i__payload[327:320];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$743  = \mac_wmux0_s0$202 ;
+    \$745  = \mac_wmux0_s0$202 ;
     if (stall_adv0) begin
-      \$743  = i__payload[455:448];
+      \$745  = i__payload[455:448];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$744  = \mac_wmux0_s0$204 ;
+    \$746  = \mac_wmux0_s0$204 ;
     if (stall_adv0) begin
-      \$744  = i__payload[583:576];
+      \$746  = i__payload[583:576];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$745  = \mac_wmux0_s0$211 ;
+    \$747  = \mac_wmux0_s0$211 ;
     if (stall_adv0) begin
-      \$745  = i__payload[207:200];
+      \$747  = i__payload[207:200];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$746  = \mac_wmux0_s0$213 ;
+    \$748  = \mac_wmux0_s0$213 ;
     if (stall_adv0) begin
-      \$746  = i__payload[335:328];
+      \$748  = i__payload[335:328];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$747  = \mac_wmux0_s0$215 ;
+    \$749  = \mac_wmux0_s0$215 ;
     if (stall_adv0) begin
-      \$747  = i__payload[463:456];
+      \$749  = i__payload[463:456];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$748  = \mac_wmux0_s0$217 ;
+    \$750  = \mac_wmux0_s0$217 ;
     if (stall_adv0) begin
-      \$748  = i__payload[591:584];
+      \$750  = i__payload[591:584];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$749  = \mac_wmux0_s0$224 ;
+    \$751  = \mac_wmux0_s0$224 ;
     if (stall_adv0) begin
-      \$749  = i__payload[215:208];
+      \$751  = i__payload[215:208];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$750  = \mac_wmux0_s0$226 ;
+    \$752  = \mac_wmux0_s0$226 ;
     if (stall_adv0) begin
-      \$750  = i__payload[343:336];
+      \$752  = i__payload[343:336];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$751  = \mac_wmux0_s0$228 ;
+    \$753  = \mac_wmux0_s0$228 ;
     if (stall_adv0) begin
-      \$751  = i__payload[471:464];
+      \$753  = i__payload[471:464];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$752  = \mac_wmux0_s0$230 ;
+    \$754  = \mac_wmux0_s0$230 ;
     if (stall_adv0) begin
-      \$752  = i__payload[599:592];
+      \$754  = i__payload[599:592];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$753  = \mac_wmux0_s0$237 ;
+    \$755  = \mac_wmux0_s0$237 ;
     if (stall_adv0) begin
-      \$753  = i__payload[223:216];
+      \$755  = i__payload[223:216];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$754  = \mac_wmux0_s0$239 ;
+    \$756  = \mac_wmux0_s0$239 ;
     if (stall_adv0) begin
-      \$754  = i__payload[351:344];
+      \$756  = i__payload[351:344];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$755  = \mac_wmux0_s0$241 ;
+    \$757  = \mac_wmux0_s0$241 ;
     if (stall_adv0) begin
-      \$755  = i__payload[479:472];
+      \$757  = i__payload[479:472];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$756  = \mac_wmux0_s0$243 ;
+    \$758  = \mac_wmux0_s0$243 ;
     if (stall_adv0) begin
-      \$756  = i__payload[607:600];
+      \$758  = i__payload[607:600];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$757  = \mac_wmux0_s0$701 ;
+    \$759  = \mac_wmux0_s0$897 ;
     if (stall_adv0) begin
-      \$757  = i__payload[7:0];
+      \$759  = i__payload[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$758  = \mac_wmux0_s0$702 ;
+    \$760  = \mac_wmux0_s0$898 ;
     if (stall_adv0) begin
-      \$758  = i__payload[15:8];
+      \$760  = i__payload[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$759  = \mac_wmux0_s0$703 ;
+    \$761  = \mac_wmux0_s0$899 ;
     if (stall_adv0) begin
-      \$759  = i__payload[23:16];
+      \$761  = i__payload[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$760  = \mac_wmux0_s0$704 ;
+    \$762  = \mac_wmux0_s0$900 ;
     if (stall_adv0) begin
-      \$760  = i__payload[31:24];
+      \$762  = i__payload[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$761  = \mac_wmux0_s0$705 ;
+    \$763  = \mac_wmux0_s0$901 ;
     if (stall_adv0) begin
-      \$761  = i__payload[39:32];
+      \$763  = i__payload[39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$762  = \mac_wmux0_s0$706 ;
+    \$764  = \mac_wmux0_s0$902 ;
     if (stall_adv0) begin
-      \$762  = i__payload[47:40];
+      \$764  = i__payload[47:40];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$763  = \mac_wmux0_s0$707 ;
+    \$765  = \mac_wmux0_s0$903 ;
     if (stall_adv0) begin
-      \$763  = i__payload[55:48];
+      \$765  = i__payload[55:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$764  = \mac_wmux0_s0$708 ;
+    \$766  = \mac_wmux0_s0$904 ;
     if (stall_adv0) begin
-      \$764  = i__payload[63:56];
+      \$766  = i__payload[63:56];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$765  = \mac_wmux0_s0$709 ;
+    \$767  = \mac_wmux0_s0$905 ;
     if (stall_adv0) begin
-      \$765  = i__payload[608];
+      \$767  = i__payload[608];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$766  = mac_wmux0_valid_s0;
+    \$768  = mac_wmux0_valid_s0;
     if (stall_adv0) begin
-      \$766  = i__valid;
+      \$768  = i__valid;
     end
     if (rst) begin
-      \$766  = 1'h0;
+      \$768  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$767  = \mac_wmux2_s0$348 ;
+    \$769  = \mac_wmux1_s0$250 ;
     if (stall_adv1) begin
-      \$767  = mac_wmux_s1_v0;
+      \$769  = mac_wmux_s0_v0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$768  = \mac_wmux2_s0$367 ;
+    \$770  = \mac_wmux1_s0$269 ;
     if (stall_adv1) begin
-      \$768  = mac_wmux_s1_v1;
+      \$770  = mac_wmux_s0_v1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$769  = \mac_wmux2_s0$386 ;
+    \$771  = mac_wmux1_s0;
     if (stall_adv1) begin
-      \$769  = mac_wmux_s1_v2;
+      \$771  = mac_wmux_s0_v2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$770  = \mac_wmux2_s0$405 ;
+    \$772  = \mac_wmux1_s0$266 ;
     if (stall_adv1) begin
-      \$770  = mac_wmux_s1_v3;
+      \$772  = mac_wmux_s0_v3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$771  = mac_wmux2_s0;
+    \$773  = \mac_wmux1_s0$285 ;
     if (stall_adv1) begin
-      \$771  = mac_wmux_s1_v4;
+      \$773  = mac_wmux_s0_v4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$772  = \mac_wmux2_s0$364 ;
+    \$774  = \mac_wmux1_s0$298 ;
     if (stall_adv1) begin
-      \$772  = mac_wmux_s1_v5;
+      \$774  = mac_wmux_s0_v5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$773  = \mac_wmux2_s0$383 ;
+    \$775  = \mac_wmux1_s0$311 ;
     if (stall_adv1) begin
-      \$773  = mac_wmux_s1_v6;
+      \$775  = mac_wmux_s0_v6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$774  = \mac_wmux2_s0$402 ;
+    \$776  = \mac_wmux1_s0$324 ;
     if (stall_adv1) begin
-      \$774  = mac_wmux_s1_v7;
+      \$776  = mac_wmux_s0_v7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$775  = \mac_wmux2_s0$421 ;
+    \$777  = \mac_wmux1_s0$337 ;
     if (stall_adv1) begin
-      \$775  = mac_wmux_s1_v8;
+      \$777  = mac_wmux_s0_v8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$776  = \mac_wmux2_s0$434 ;
+    \$778  = \mac_wmux1_s0$350 ;
     if (stall_adv1) begin
-      \$776  = mac_wmux_s1_v9;
+      \$778  = mac_wmux_s0_v9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$777  = \mac_wmux2_s0$447 ;
+    \$779  = \mac_wmux1_s0$363 ;
     if (stall_adv1) begin
-      \$777  = mac_wmux_s1_v10;
+      \$779  = mac_wmux_s0_v10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$778  = \mac_wmux2_s0$460 ;
+    \$780  = \mac_wmux1_s0$376 ;
     if (stall_adv1) begin
-      \$778  = mac_wmux_s1_v11;
+      \$780  = mac_wmux_s0_v11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$779  = \mac_wmux2_s0$473 ;
+    \$781  = \mac_wmux1_s0$389 ;
     if (stall_adv1) begin
-      \$779  = mac_wmux_s1_v12;
+      \$781  = mac_wmux_s0_v12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$780  = \mac_wmux2_s0$486 ;
+    \$782  = \mac_wmux1_s0$402 ;
     if (stall_adv1) begin
-      \$780  = mac_wmux_s1_v13;
+      \$782  = mac_wmux_s0_v13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$781  = \mac_wmux2_s0$499 ;
+    \$783  = \mac_wmux1_s0$415 ;
     if (stall_adv1) begin
-      \$781  = \$639 ;
+      \$783  = mac_wmux_s0_v14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$782  = \mac_wmux2_s0$512 ;
+    \$784  = \mac_wmux1_s0$428 ;
     if (stall_adv1) begin
-      \$782  = \$643 ;
+      \$784  = \$631 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$783  = \mac_wmux2_s0$349 ;
+    \$785  = \mac_wmux1_s0$251 ;
     if (stall_adv1) begin
-      \$783  = mac_wmux_s1_d0;
+      \$785  = mac_wmux_s0_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$784  = \mac_wmux2_s0$368 ;
+    \$786  = \mac_wmux1_s0$270 ;
     if (stall_adv1) begin
-      \$784  = mac_wmux_s1_d1;
+      \$786  = mac_wmux_s0_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$785  = \mac_wmux2_s0$387 ;
+    \$787  = \mac_wmux1_s0$248 ;
     if (stall_adv1) begin
-      \$785  = mac_wmux_s1_d2;
+      \$787  = mac_wmux_s0_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$786  = \mac_wmux2_s0$406 ;
+    \$788  = \mac_wmux1_s0$267 ;
     if (stall_adv1) begin
-      \$786  = mac_wmux_s1_d3;
+      \$788  = mac_wmux_s0_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$787  = \mac_wmux2_s0$346 ;
+    \$789  = \mac_wmux1_s0$286 ;
     if (stall_adv1) begin
-      \$787  = mac_wmux_s1_d4;
+      \$789  = mac_wmux_s0_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$788  = \mac_wmux2_s0$365 ;
+    \$790  = \mac_wmux1_s0$299 ;
     if (stall_adv1) begin
-      \$788  = mac_wmux_s1_d5;
+      \$790  = mac_wmux_s0_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$789  = \mac_wmux2_s0$384 ;
+    \$791  = \mac_wmux1_s0$312 ;
     if (stall_adv1) begin
-      \$789  = mac_wmux_s1_d6;
+      \$791  = mac_wmux_s0_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$790  = \mac_wmux2_s0$403 ;
+    \$792  = \mac_wmux1_s0$325 ;
     if (stall_adv1) begin
-      \$790  = mac_wmux_s1_d7;
+      \$792  = mac_wmux_s0_d7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$791  = \mac_wmux2_s0$422 ;
+    \$793  = \mac_wmux1_s0$338 ;
     if (stall_adv1) begin
-      \$791  = mac_wmux_s1_d8;
+      \$793  = mac_wmux_s0_d8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$792  = \mac_wmux2_s0$435 ;
+    \$794  = \mac_wmux1_s0$351 ;
     if (stall_adv1) begin
-      \$792  = mac_wmux_s1_d9;
+      \$794  = mac_wmux_s0_d9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$793  = \mac_wmux2_s0$448 ;
+    \$795  = \mac_wmux1_s0$364 ;
     if (stall_adv1) begin
-      \$793  = mac_wmux_s1_d10;
+      \$795  = mac_wmux_s0_d10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$794  = \mac_wmux2_s0$461 ;
+    \$796  = \mac_wmux1_s0$377 ;
     if (stall_adv1) begin
-      \$794  = mac_wmux_s1_d11;
+      \$796  = mac_wmux_s0_d11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$795  = \mac_wmux2_s0$474 ;
+    \$797  = \mac_wmux1_s0$390 ;
     if (stall_adv1) begin
-      \$795  = mac_wmux_s1_d12;
+      \$797  = mac_wmux_s0_d12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$796  = \mac_wmux2_s0$487 ;
+    \$798  = \mac_wmux1_s0$403 ;
     if (stall_adv1) begin
-      \$796  = mac_wmux_s1_d13;
+      \$798  = mac_wmux_s0_d13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$797  = \mac_wmux2_s0$500 ;
+    \$799  = \mac_wmux1_s0$416 ;
     if (stall_adv1) begin
-      \$797  = mac_wmux_s0_d14;
+      \$799  = mac_wmux_s0_d14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$798  = \mac_wmux2_s0$513 ;
+    \$800  = \mac_wmux1_s0$429 ;
     if (stall_adv1) begin
-      \$798  = \mac_wmux0_s0$233 ;
+      \$800  = \mac_wmux0_s0$233 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$799  = \mac_wmux2_s0$352 ;
+    \$801  = \mac_wmux1_s0$254 ;
     if (stall_adv1) begin
-      \$799  = mac_wmux_s1_w0_0;
+      \$801  = mac_wmux_s0_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$800  = \mac_wmux2_s0$355 ;
+    \$802  = \mac_wmux1_s0$257 ;
     if (stall_adv1) begin
-      \$800  = mac_wmux_s1_w1_0;
+      \$802  = mac_wmux_s0_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$801  = \mac_wmux2_s0$358 ;
+    \$803  = \mac_wmux1_s0$260 ;
     if (stall_adv1) begin
-      \$801  = mac_wmux_s1_w2_0;
+      \$803  = mac_wmux_s0_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$802  = \mac_wmux2_s0$361 ;
+    \$804  = \mac_wmux1_s0$263 ;
     if (stall_adv1) begin
-      \$802  = mac_wmux_s1_w3_0;
+      \$804  = mac_wmux_s0_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$803  = \mac_wmux2_s0$371 ;
+    \$805  = \mac_wmux1_s0$273 ;
     if (stall_adv1) begin
-      \$803  = mac_wmux_s1_w0_1;
+      \$805  = mac_wmux_s0_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$804  = \mac_wmux2_s0$374 ;
+    \$806  = \mac_wmux1_s0$276 ;
     if (stall_adv1) begin
-      \$804  = mac_wmux_s1_w1_1;
+      \$806  = mac_wmux_s0_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$805  = \mac_wmux2_s0$377 ;
+    \$807  = \mac_wmux1_s0$279 ;
     if (stall_adv1) begin
-      \$805  = mac_wmux_s1_w2_1;
+      \$807  = mac_wmux_s0_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$806  = \mac_wmux2_s0$380 ;
+    \$808  = \mac_wmux1_s0$282 ;
     if (stall_adv1) begin
-      \$806  = mac_wmux_s1_w3_1;
+      \$808  = mac_wmux_s0_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$807  = \mac_wmux2_s0$390 ;
+    \$809  = \mac_wmux1_s0$255 ;
     if (stall_adv1) begin
-      \$807  = mac_wmux_s1_w0_2;
+      \$809  = mac_wmux_s0_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$808  = \mac_wmux2_s0$393 ;
+    \$810  = \mac_wmux1_s0$258 ;
     if (stall_adv1) begin
-      \$808  = mac_wmux_s1_w1_2;
+      \$810  = mac_wmux_s0_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$809  = \mac_wmux2_s0$396 ;
+    \$811  = \mac_wmux1_s0$261 ;
     if (stall_adv1) begin
-      \$809  = mac_wmux_s1_w2_2;
+      \$811  = mac_wmux_s0_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$810  = \mac_wmux2_s0$399 ;
+    \$812  = \mac_wmux1_s0$264 ;
     if (stall_adv1) begin
-      \$810  = mac_wmux_s1_w3_2;
+      \$812  = mac_wmux_s0_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$811  = \mac_wmux2_s0$409 ;
+    \$813  = \mac_wmux1_s0$274 ;
     if (stall_adv1) begin
-      \$811  = mac_wmux_s1_w0_3;
+      \$813  = mac_wmux_s0_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$812  = \mac_wmux2_s0$412 ;
+    \$814  = \mac_wmux1_s0$277 ;
     if (stall_adv1) begin
-      \$812  = mac_wmux_s1_w1_3;
+      \$814  = mac_wmux_s0_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$813  = \mac_wmux2_s0$415 ;
+    \$815  = \mac_wmux1_s0$280 ;
     if (stall_adv1) begin
-      \$813  = mac_wmux_s1_w2_3;
+      \$815  = mac_wmux_s0_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$814  = \mac_wmux2_s0$418 ;
+    \$816  = \mac_wmux1_s0$283 ;
     if (stall_adv1) begin
-      \$814  = mac_wmux_s1_w3_3;
+      \$816  = mac_wmux_s0_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$815  = \mac_wmux2_s0$353 ;
+    \$817  = \mac_wmux1_s0$290 ;
     if (stall_adv1) begin
-      \$815  = mac_wmux_s1_w0_4;
+      \$817  = mac_wmux_s0_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$816  = \mac_wmux2_s0$356 ;
+    \$818  = \mac_wmux1_s0$292 ;
     if (stall_adv1) begin
-      \$816  = mac_wmux_s1_w1_4;
+      \$818  = mac_wmux_s0_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$817  = \mac_wmux2_s0$359 ;
+    \$819  = \mac_wmux1_s0$294 ;
     if (stall_adv1) begin
-      \$817  = mac_wmux_s1_w2_4;
+      \$819  = mac_wmux_s0_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$818  = \mac_wmux2_s0$362 ;
+    \$820  = \mac_wmux1_s0$296 ;
     if (stall_adv1) begin
-      \$818  = mac_wmux_s1_w3_4;
+      \$820  = mac_wmux_s0_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$819  = \mac_wmux2_s0$372 ;
+    \$821  = \mac_wmux1_s0$303 ;
     if (stall_adv1) begin
-      \$819  = mac_wmux_s1_w0_5;
+      \$821  = mac_wmux_s0_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$820  = \mac_wmux2_s0$375 ;
+    \$822  = \mac_wmux1_s0$305 ;
     if (stall_adv1) begin
-      \$820  = mac_wmux_s1_w1_5;
+      \$822  = mac_wmux_s0_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$821  = \mac_wmux2_s0$378 ;
+    \$823  = \mac_wmux1_s0$307 ;
     if (stall_adv1) begin
-      \$821  = mac_wmux_s1_w2_5;
+      \$823  = mac_wmux_s0_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$822  = \mac_wmux2_s0$381 ;
+    \$824  = \mac_wmux1_s0$309 ;
     if (stall_adv1) begin
-      \$822  = mac_wmux_s1_w3_5;
+      \$824  = mac_wmux_s0_w3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$823  = \mac_wmux2_s0$391 ;
+    \$825  = \mac_wmux1_s0$316 ;
     if (stall_adv1) begin
-      \$823  = mac_wmux_s1_w0_6;
+      \$825  = mac_wmux_s0_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$824  = \mac_wmux2_s0$394 ;
+    \$826  = \mac_wmux1_s0$318 ;
     if (stall_adv1) begin
-      \$824  = mac_wmux_s1_w1_6;
+      \$826  = mac_wmux_s0_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$825  = \mac_wmux2_s0$397 ;
+    \$827  = \mac_wmux1_s0$320 ;
     if (stall_adv1) begin
-      \$825  = mac_wmux_s1_w2_6;
+      \$827  = mac_wmux_s0_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$826  = \mac_wmux2_s0$400 ;
+    \$828  = \mac_wmux1_s0$322 ;
     if (stall_adv1) begin
-      \$826  = mac_wmux_s1_w3_6;
+      \$828  = mac_wmux_s0_w3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$827  = \mac_wmux2_s0$410 ;
+    \$829  = \mac_wmux1_s0$329 ;
     if (stall_adv1) begin
-      \$827  = mac_wmux_s1_w0_7;
+      \$829  = mac_wmux_s0_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$828  = \mac_wmux2_s0$413 ;
+    \$830  = \mac_wmux1_s0$331 ;
     if (stall_adv1) begin
-      \$828  = mac_wmux_s1_w1_7;
+      \$830  = mac_wmux_s0_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$829  = \mac_wmux2_s0$416 ;
+    \$831  = \mac_wmux1_s0$333 ;
     if (stall_adv1) begin
-      \$829  = mac_wmux_s1_w2_7;
+      \$831  = mac_wmux_s0_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$830  = \mac_wmux2_s0$419 ;
+    \$832  = \mac_wmux1_s0$335 ;
     if (stall_adv1) begin
-      \$830  = mac_wmux_s1_w3_7;
+      \$832  = mac_wmux_s0_w3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$831  = \mac_wmux2_s0$426 ;
+    \$833  = \mac_wmux1_s0$342 ;
     if (stall_adv1) begin
-      \$831  = mac_wmux_s1_w0_8;
+      \$833  = mac_wmux_s0_w0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$832  = \mac_wmux2_s0$428 ;
+    \$834  = \mac_wmux1_s0$344 ;
     if (stall_adv1) begin
-      \$832  = mac_wmux_s1_w1_8;
+      \$834  = mac_wmux_s0_w1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$833  = \mac_wmux2_s0$430 ;
+    \$835  = \mac_wmux1_s0$346 ;
     if (stall_adv1) begin
-      \$833  = mac_wmux_s1_w2_8;
+      \$835  = mac_wmux_s0_w2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$834  = \mac_wmux2_s0$432 ;
+    \$836  = \mac_wmux1_s0$348 ;
     if (stall_adv1) begin
-      \$834  = mac_wmux_s1_w3_8;
+      \$836  = mac_wmux_s0_w3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$835  = \mac_wmux2_s0$439 ;
+    \$837  = \mac_wmux1_s0$355 ;
     if (stall_adv1) begin
-      \$835  = mac_wmux_s1_w0_9;
+      \$837  = mac_wmux_s0_w0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$836  = \mac_wmux2_s0$441 ;
+    \$838  = \mac_wmux1_s0$357 ;
     if (stall_adv1) begin
-      \$836  = mac_wmux_s1_w1_9;
+      \$838  = mac_wmux_s0_w1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$837  = \mac_wmux2_s0$443 ;
+    \$839  = \mac_wmux1_s0$359 ;
     if (stall_adv1) begin
-      \$837  = mac_wmux_s1_w2_9;
+      \$839  = mac_wmux_s0_w2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$838  = \mac_wmux2_s0$445 ;
+    \$840  = \mac_wmux1_s0$361 ;
     if (stall_adv1) begin
-      \$838  = mac_wmux_s1_w3_9;
+      \$840  = mac_wmux_s0_w3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$839  = \mac_wmux2_s0$452 ;
+    \$841  = \mac_wmux1_s0$368 ;
     if (stall_adv1) begin
-      \$839  = mac_wmux_s1_w0_10;
+      \$841  = mac_wmux_s0_w0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$840  = \mac_wmux2_s0$454 ;
+    \$842  = \mac_wmux1_s0$370 ;
     if (stall_adv1) begin
-      \$840  = mac_wmux_s1_w1_10;
+      \$842  = mac_wmux_s0_w1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$841  = \mac_wmux2_s0$456 ;
+    \$843  = \mac_wmux1_s0$372 ;
     if (stall_adv1) begin
-      \$841  = mac_wmux_s1_w2_10;
+      \$843  = mac_wmux_s0_w2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$842  = \mac_wmux2_s0$458 ;
+    \$844  = \mac_wmux1_s0$374 ;
     if (stall_adv1) begin
-      \$842  = mac_wmux_s1_w3_10;
+      \$844  = mac_wmux_s0_w3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$843  = \mac_wmux2_s0$465 ;
+    \$845  = \mac_wmux1_s0$381 ;
     if (stall_adv1) begin
-      \$843  = mac_wmux_s1_w0_11;
+      \$845  = mac_wmux_s0_w0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$844  = \mac_wmux2_s0$467 ;
+    \$846  = \mac_wmux1_s0$383 ;
     if (stall_adv1) begin
-      \$844  = mac_wmux_s1_w1_11;
+      \$846  = mac_wmux_s0_w1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$845  = \mac_wmux2_s0$469 ;
+    \$847  = \mac_wmux1_s0$385 ;
     if (stall_adv1) begin
-      \$845  = mac_wmux_s1_w2_11;
+      \$847  = mac_wmux_s0_w2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$846  = \mac_wmux2_s0$471 ;
+    \$848  = \mac_wmux1_s0$387 ;
     if (stall_adv1) begin
-      \$846  = mac_wmux_s1_w3_11;
+      \$848  = mac_wmux_s0_w3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$847  = \mac_wmux2_s0$478 ;
+    \$849  = \mac_wmux1_s0$394 ;
     if (stall_adv1) begin
-      \$847  = mac_wmux_s1_w0_12;
+      \$849  = mac_wmux_s0_w0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$848  = \mac_wmux2_s0$480 ;
+    \$850  = \mac_wmux1_s0$396 ;
     if (stall_adv1) begin
-      \$848  = mac_wmux_s1_w1_12;
+      \$850  = mac_wmux_s0_w1_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$849  = \mac_wmux2_s0$482 ;
+    \$851  = \mac_wmux1_s0$398 ;
     if (stall_adv1) begin
-      \$849  = mac_wmux_s1_w2_12;
+      \$851  = mac_wmux_s0_w2_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$850  = \mac_wmux2_s0$484 ;
+    \$852  = \mac_wmux1_s0$400 ;
     if (stall_adv1) begin
-      \$850  = mac_wmux_s1_w3_12;
+      \$852  = mac_wmux_s0_w3_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$851  = \mac_wmux2_s0$491 ;
+    \$853  = \mac_wmux1_s0$407 ;
     if (stall_adv1) begin
-      \$851  = mac_wmux_s1_w0_13;
+      \$853  = mac_wmux_s0_w0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$852  = \mac_wmux2_s0$493 ;
+    \$854  = \mac_wmux1_s0$409 ;
     if (stall_adv1) begin
-      \$852  = mac_wmux_s1_w1_13;
+      \$854  = mac_wmux_s0_w1_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$853  = \mac_wmux2_s0$495 ;
+    \$855  = \mac_wmux1_s0$411 ;
     if (stall_adv1) begin
-      \$853  = mac_wmux_s1_w2_13;
+      \$855  = mac_wmux_s0_w2_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$854  = \mac_wmux2_s0$497 ;
+    \$856  = \mac_wmux1_s0$413 ;
     if (stall_adv1) begin
-      \$854  = mac_wmux_s1_w3_13;
+      \$856  = mac_wmux_s0_w3_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$855  = \mac_wmux2_s0$504 ;
+    \$857  = \mac_wmux1_s0$420 ;
     if (stall_adv1) begin
-      \$855  = mac_wmux_s0_w0_14;
+      \$857  = mac_wmux_s0_w0_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$856  = \mac_wmux2_s0$506 ;
+    \$858  = \mac_wmux1_s0$422 ;
     if (stall_adv1) begin
-      \$856  = mac_wmux_s0_w1_14;
+      \$858  = mac_wmux_s0_w1_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$857  = \mac_wmux2_s0$508 ;
+    \$859  = \mac_wmux1_s0$424 ;
     if (stall_adv1) begin
-      \$857  = mac_wmux_s0_w2_14;
+      \$859  = mac_wmux_s0_w2_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$858  = \mac_wmux2_s0$510 ;
+    \$860  = \mac_wmux1_s0$426 ;
     if (stall_adv1) begin
-      \$858  = mac_wmux_s0_w3_14;
+      \$860  = mac_wmux_s0_w3_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$859  = \mac_wmux2_s0$517 ;
+    \$861  = \mac_wmux1_s0$433 ;
     if (stall_adv1) begin
-      \$859  = \mac_wmux0_s0$237 ;
+      \$861  = \mac_wmux0_s0$237 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$860  = \mac_wmux2_s0$519 ;
+    \$862  = \mac_wmux1_s0$435 ;
     if (stall_adv1) begin
-      \$860  = \mac_wmux0_s0$239 ;
+      \$862  = \mac_wmux0_s0$239 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$861  = \mac_wmux2_s0$521 ;
+    \$863  = \mac_wmux1_s0$437 ;
     if (stall_adv1) begin
-      \$861  = \mac_wmux0_s0$241 ;
+      \$863  = \mac_wmux0_s0$241 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$862  = \mac_wmux2_s0$523 ;
+    \$864  = \mac_wmux1_s0$439 ;
     if (stall_adv1) begin
-      \$862  = \mac_wmux0_s0$243 ;
+      \$864  = \mac_wmux0_s0$243 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$863  = \mac_wmux2_s0$711 ;
+    \$865  = \mac_wmux1_s0$907 ;
     if (stall_adv1) begin
-      \$863  = \mac_wmux0_s0$701 ;
+      \$865  = \mac_wmux0_s0$897 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$864  = \mac_wmux2_s0$712 ;
+    \$866  = \mac_wmux1_s0$908 ;
     if (stall_adv1) begin
-      \$864  = \mac_wmux0_s0$702 ;
+      \$866  = \mac_wmux0_s0$898 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$865  = \mac_wmux2_s0$713 ;
+    \$867  = \mac_wmux1_s0$909 ;
     if (stall_adv1) begin
-      \$865  = \mac_wmux0_s0$703 ;
+      \$867  = \mac_wmux0_s0$899 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$866  = \mac_wmux2_s0$714 ;
+    \$868  = \mac_wmux1_s0$910 ;
     if (stall_adv1) begin
-      \$866  = \mac_wmux0_s0$704 ;
+      \$868  = \mac_wmux0_s0$900 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$867  = \mac_wmux2_s0$715 ;
+    \$869  = \mac_wmux1_s0$911 ;
     if (stall_adv1) begin
-      \$867  = \mac_wmux0_s0$705 ;
+      \$869  = \mac_wmux0_s0$901 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$868  = \mac_wmux2_s0$716 ;
+    \$870  = \mac_wmux1_s0$912 ;
     if (stall_adv1) begin
-      \$868  = \mac_wmux0_s0$706 ;
+      \$870  = \mac_wmux0_s0$902 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$869  = \mac_wmux2_s0$717 ;
+    \$871  = \mac_wmux1_s0$913 ;
     if (stall_adv1) begin
-      \$869  = \mac_wmux0_s0$707 ;
+      \$871  = \mac_wmux0_s0$903 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$870  = \mac_wmux2_s0$718 ;
+    \$872  = \mac_wmux1_s0$914 ;
     if (stall_adv1) begin
-      \$870  = \mac_wmux0_s0$708 ;
+      \$872  = \mac_wmux0_s0$904 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$871  = \mac_wmux2_s0$719 ;
+    \$873  = \mac_wmux1_s0$915 ;
     if (stall_adv1) begin
-      \$871  = \mac_wmux0_s0$709 ;
+      \$873  = \mac_wmux0_s0$905 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$872  = mac_wmux2_valid_s0;
+    \$874  = mac_wmux1_valid_s0;
     if (stall_adv1) begin
-      \$872  = mac_wmux0_valid_s0;
+      \$874  = mac_wmux0_valid_s0;
     end
     if (rst) begin
-      \$872  = 1'h0;
+      \$874  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$873  = mac_pre_s0;
+    \$875  = \mac_wmux2_s0$446 ;
     if (stall_adv2) begin
-      \$873  = \mac_wmux2_s0$711 ;
+      \$875  = mac_wmux_s1_v0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$874  = \mac_pre_s0$722 ;
+    \$876  = \mac_wmux2_s0$465 ;
     if (stall_adv2) begin
-      \$874  = \mac_wmux2_s0$712 ;
+      \$876  = mac_wmux_s1_v1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$875  = \mac_pre_s0$723 ;
+    \$877  = \mac_wmux2_s0$484 ;
     if (stall_adv2) begin
-      \$875  = \mac_wmux2_s0$713 ;
+      \$877  = mac_wmux_s1_v2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$876  = \mac_pre_s0$724 ;
+    \$878  = \mac_wmux2_s0$503 ;
     if (stall_adv2) begin
-      \$876  = \mac_wmux2_s0$714 ;
+      \$878  = mac_wmux_s1_v3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$877  = \mac_pre_s0$725 ;
+    \$879  = mac_wmux2_s0;
     if (stall_adv2) begin
-      \$877  = \mac_wmux2_s0$715 ;
+      \$879  = mac_wmux_s1_v4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$878  = \mac_pre_s0$726 ;
+    \$880  = \mac_wmux2_s0$462 ;
     if (stall_adv2) begin
-      \$878  = \mac_wmux2_s0$716 ;
+      \$880  = mac_wmux_s1_v5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$879  = \mac_pre_s0$727 ;
+    \$881  = \mac_wmux2_s0$481 ;
     if (stall_adv2) begin
-      \$879  = \mac_wmux2_s0$717 ;
+      \$881  = mac_wmux_s1_v6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$880  = \mac_pre_s0$728 ;
+    \$882  = \mac_wmux2_s0$500 ;
     if (stall_adv2) begin
-      \$880  = \mac_wmux2_s0$718 ;
+      \$882  = mac_wmux_s1_v7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$881  = \mac_pre_s0$729 ;
+    \$883  = \mac_wmux2_s0$519 ;
     if (stall_adv2) begin
-      \$881  = mac_wmux_s3_w0_0;
+      \$883  = mac_wmux_s1_v8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$882  = \mac_pre_s0$730 ;
+    \$884  = \mac_wmux2_s0$532 ;
     if (stall_adv2) begin
-      \$882  = mac_wmux_s3_w0_1;
+      \$884  = mac_wmux_s1_v9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$883  = \mac_pre_s0$731 ;
+    \$885  = \mac_wmux2_s0$545 ;
     if (stall_adv2) begin
-      \$883  = mac_wmux_s3_w0_2;
+      \$885  = mac_wmux_s1_v10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$884  = \mac_pre_s0$732 ;
+    \$886  = \mac_wmux2_s0$558 ;
     if (stall_adv2) begin
-      \$884  = mac_wmux_s3_w0_3;
+      \$886  = mac_wmux_s1_v11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$885  = \mac_pre_s0$733 ;
+    \$887  = \mac_wmux2_s0$571 ;
     if (stall_adv2) begin
-      \$885  = mac_wmux_s3_w0_4;
+      \$887  = mac_wmux_s1_v12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$886  = \mac_pre_s0$734 ;
+    \$888  = \mac_wmux2_s0$584 ;
     if (stall_adv2) begin
-      \$886  = mac_wmux_s3_w0_5;
+      \$888  = mac_wmux_s1_v13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$887  = \mac_pre_s0$735 ;
+    \$889  = \mac_wmux2_s0$597 ;
     if (stall_adv2) begin
-      \$887  = mac_wmux_s3_w0_6;
+      \$889  = \$633 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$888  = \mac_pre_s0$736 ;
+    \$890  = \mac_wmux2_s0$610 ;
     if (stall_adv2) begin
-      \$888  = mac_wmux_s3_w0_7;
+      \$890  = \$635 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$889  = \mac_pre_s0$737 ;
+    \$891  = \mac_wmux2_s0$447 ;
     if (stall_adv2) begin
-      \$889  = mac_wmux_s3_w1_0;
+      \$891  = mac_wmux_s1_d0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$890  = \mac_pre_s0$738 ;
+    \$892  = \mac_wmux2_s0$466 ;
     if (stall_adv2) begin
-      \$890  = mac_wmux_s3_w1_1;
+      \$892  = mac_wmux_s1_d1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$891  = \mac_pre_s0$739 ;
+    \$893  = \mac_wmux2_s0$485 ;
     if (stall_adv2) begin
-      \$891  = mac_wmux_s3_w1_2;
+      \$893  = mac_wmux_s1_d2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$892  = \mac_pre_s0$740 ;
+    \$894  = \mac_wmux2_s0$504 ;
     if (stall_adv2) begin
-      \$892  = mac_wmux_s3_w1_3;
+      \$894  = mac_wmux_s1_d3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$893  = \mac_pre_s0$741 ;
+    \$895  = \mac_wmux2_s0$444 ;
     if (stall_adv2) begin
-      \$893  = mac_wmux_s3_w1_4;
+      \$895  = mac_wmux_s1_d4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$894  = \mac_pre_s0$742 ;
+    \$896  = \mac_wmux2_s0$463 ;
     if (stall_adv2) begin
-      \$894  = mac_wmux_s3_w1_5;
+      \$896  = mac_wmux_s1_d5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$895  = \mac_pre_s0$743 ;
+    \$897  = \mac_wmux2_s0$482 ;
     if (stall_adv2) begin
-      \$895  = mac_wmux_s3_w1_6;
+      \$897  = mac_wmux_s1_d6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$896  = \mac_pre_s0$744 ;
+    \$898  = \mac_wmux2_s0$501 ;
     if (stall_adv2) begin
-      \$896  = mac_wmux_s3_w1_7;
+      \$898  = mac_wmux_s1_d7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$897  = \mac_pre_s0$745 ;
+    \$899  = \mac_wmux2_s0$520 ;
     if (stall_adv2) begin
-      \$897  = mac_wmux_s3_w2_0;
+      \$899  = mac_wmux_s1_d8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$898  = \mac_pre_s0$746 ;
+    \$900  = \mac_wmux2_s0$533 ;
     if (stall_adv2) begin
-      \$898  = mac_wmux_s3_w2_1;
+      \$900  = mac_wmux_s1_d9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$899  = \mac_pre_s0$747 ;
+    \$901  = \mac_wmux2_s0$546 ;
     if (stall_adv2) begin
-      \$899  = mac_wmux_s3_w2_2;
+      \$901  = mac_wmux_s1_d10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$900  = \mac_pre_s0$748 ;
+    \$902  = \mac_wmux2_s0$559 ;
     if (stall_adv2) begin
-      \$900  = mac_wmux_s3_w2_3;
+      \$902  = mac_wmux_s1_d11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$901  = \mac_pre_s0$749 ;
+    \$903  = \mac_wmux2_s0$572 ;
     if (stall_adv2) begin
-      \$901  = mac_wmux_s3_w2_4;
+      \$903  = mac_wmux_s1_d12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$902  = \mac_pre_s0$750 ;
+    \$904  = \mac_wmux2_s0$585 ;
     if (stall_adv2) begin
-      \$902  = mac_wmux_s3_w2_5;
+      \$904  = mac_wmux_s1_d13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$903  = \mac_pre_s0$751 ;
+    \$905  = \mac_wmux2_s0$598 ;
     if (stall_adv2) begin
-      \$903  = mac_wmux_s3_w2_6;
+      \$905  = \mac_wmux1_s0$416 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$904  = \mac_pre_s0$752 ;
+    \$906  = \mac_wmux2_s0$611 ;
     if (stall_adv2) begin
-      \$904  = mac_wmux_s3_w2_7;
+      \$906  = \mac_wmux1_s0$429 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$905  = \mac_pre_s0$753 ;
+    \$907  = \mac_wmux2_s0$450 ;
     if (stall_adv2) begin
-      \$905  = mac_wmux_s3_w3_0;
+      \$907  = mac_wmux_s1_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$906  = \mac_pre_s0$754 ;
+    \$908  = \mac_wmux2_s0$453 ;
     if (stall_adv2) begin
-      \$906  = mac_wmux_s3_w3_1;
+      \$908  = mac_wmux_s1_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$907  = \mac_pre_s0$755 ;
+    \$909  = \mac_wmux2_s0$456 ;
     if (stall_adv2) begin
-      \$907  = mac_wmux_s3_w3_2;
+      \$909  = mac_wmux_s1_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$908  = \mac_pre_s0$756 ;
+    \$910  = \mac_wmux2_s0$459 ;
     if (stall_adv2) begin
-      \$908  = mac_wmux_s3_w3_3;
+      \$910  = mac_wmux_s1_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$909  = \mac_pre_s0$757 ;
+    \$911  = \mac_wmux2_s0$469 ;
     if (stall_adv2) begin
-      \$909  = mac_wmux_s3_w3_4;
+      \$911  = mac_wmux_s1_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$910  = \mac_pre_s0$758 ;
+    \$912  = \mac_wmux2_s0$472 ;
     if (stall_adv2) begin
-      \$910  = mac_wmux_s3_w3_5;
+      \$912  = mac_wmux_s1_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$911  = \mac_pre_s0$759 ;
+    \$913  = \mac_wmux2_s0$475 ;
     if (stall_adv2) begin
-      \$911  = mac_wmux_s3_w3_6;
+      \$913  = mac_wmux_s1_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$912  = \mac_pre_s0$760 ;
+    \$914  = \mac_wmux2_s0$478 ;
     if (stall_adv2) begin
-      \$912  = mac_wmux_s3_w3_7;
+      \$914  = mac_wmux_s1_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$913  = \mac_pre_s0$761 ;
+    \$915  = \mac_wmux2_s0$488 ;
     if (stall_adv2) begin
-      \$913  = \mac_wmux2_s0$719 ;
+      \$915  = mac_wmux_s1_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$914  = mac_pre_valid_s0;
+    \$916  = \mac_wmux2_s0$491 ;
     if (stall_adv2) begin
-      \$914  = mac_wmux2_valid_s0;
+      \$916  = mac_wmux_s1_w1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$917  = \mac_wmux2_s0$494 ;
+    if (stall_adv2) begin
+      \$917  = mac_wmux_s1_w2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$918  = \mac_wmux2_s0$497 ;
+    if (stall_adv2) begin
+      \$918  = mac_wmux_s1_w3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$919  = \mac_wmux2_s0$507 ;
+    if (stall_adv2) begin
+      \$919  = mac_wmux_s1_w0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$920  = \mac_wmux2_s0$510 ;
+    if (stall_adv2) begin
+      \$920  = mac_wmux_s1_w1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$921  = \mac_wmux2_s0$513 ;
+    if (stall_adv2) begin
+      \$921  = mac_wmux_s1_w2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$922  = \mac_wmux2_s0$516 ;
+    if (stall_adv2) begin
+      \$922  = mac_wmux_s1_w3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$923  = \mac_wmux2_s0$451 ;
+    if (stall_adv2) begin
+      \$923  = mac_wmux_s1_w0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$924  = \mac_wmux2_s0$454 ;
+    if (stall_adv2) begin
+      \$924  = mac_wmux_s1_w1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$925  = \mac_wmux2_s0$457 ;
+    if (stall_adv2) begin
+      \$925  = mac_wmux_s1_w2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$926  = \mac_wmux2_s0$460 ;
+    if (stall_adv2) begin
+      \$926  = mac_wmux_s1_w3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$927  = \mac_wmux2_s0$470 ;
+    if (stall_adv2) begin
+      \$927  = mac_wmux_s1_w0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$928  = \mac_wmux2_s0$473 ;
+    if (stall_adv2) begin
+      \$928  = mac_wmux_s1_w1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$929  = \mac_wmux2_s0$476 ;
+    if (stall_adv2) begin
+      \$929  = mac_wmux_s1_w2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$930  = \mac_wmux2_s0$479 ;
+    if (stall_adv2) begin
+      \$930  = mac_wmux_s1_w3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$931  = \mac_wmux2_s0$489 ;
+    if (stall_adv2) begin
+      \$931  = mac_wmux_s1_w0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$932  = \mac_wmux2_s0$492 ;
+    if (stall_adv2) begin
+      \$932  = mac_wmux_s1_w1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$933  = \mac_wmux2_s0$495 ;
+    if (stall_adv2) begin
+      \$933  = mac_wmux_s1_w2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$934  = \mac_wmux2_s0$498 ;
+    if (stall_adv2) begin
+      \$934  = mac_wmux_s1_w3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$935  = \mac_wmux2_s0$508 ;
+    if (stall_adv2) begin
+      \$935  = mac_wmux_s1_w0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$936  = \mac_wmux2_s0$511 ;
+    if (stall_adv2) begin
+      \$936  = mac_wmux_s1_w1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$937  = \mac_wmux2_s0$514 ;
+    if (stall_adv2) begin
+      \$937  = mac_wmux_s1_w2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$938  = \mac_wmux2_s0$517 ;
+    if (stall_adv2) begin
+      \$938  = mac_wmux_s1_w3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$939  = \mac_wmux2_s0$524 ;
+    if (stall_adv2) begin
+      \$939  = mac_wmux_s1_w0_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$940  = \mac_wmux2_s0$526 ;
+    if (stall_adv2) begin
+      \$940  = mac_wmux_s1_w1_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$941  = \mac_wmux2_s0$528 ;
+    if (stall_adv2) begin
+      \$941  = mac_wmux_s1_w2_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$942  = \mac_wmux2_s0$530 ;
+    if (stall_adv2) begin
+      \$942  = mac_wmux_s1_w3_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$943  = \mac_wmux2_s0$537 ;
+    if (stall_adv2) begin
+      \$943  = mac_wmux_s1_w0_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$944  = \mac_wmux2_s0$539 ;
+    if (stall_adv2) begin
+      \$944  = mac_wmux_s1_w1_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$945  = \mac_wmux2_s0$541 ;
+    if (stall_adv2) begin
+      \$945  = mac_wmux_s1_w2_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$946  = \mac_wmux2_s0$543 ;
+    if (stall_adv2) begin
+      \$946  = mac_wmux_s1_w3_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$947  = \mac_wmux2_s0$550 ;
+    if (stall_adv2) begin
+      \$947  = mac_wmux_s1_w0_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$948  = \mac_wmux2_s0$552 ;
+    if (stall_adv2) begin
+      \$948  = mac_wmux_s1_w1_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$949  = \mac_wmux2_s0$554 ;
+    if (stall_adv2) begin
+      \$949  = mac_wmux_s1_w2_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$950  = \mac_wmux2_s0$556 ;
+    if (stall_adv2) begin
+      \$950  = mac_wmux_s1_w3_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$951  = \mac_wmux2_s0$563 ;
+    if (stall_adv2) begin
+      \$951  = mac_wmux_s1_w0_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$952  = \mac_wmux2_s0$565 ;
+    if (stall_adv2) begin
+      \$952  = mac_wmux_s1_w1_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$953  = \mac_wmux2_s0$567 ;
+    if (stall_adv2) begin
+      \$953  = mac_wmux_s1_w2_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$954  = \mac_wmux2_s0$569 ;
+    if (stall_adv2) begin
+      \$954  = mac_wmux_s1_w3_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$955  = \mac_wmux2_s0$576 ;
+    if (stall_adv2) begin
+      \$955  = mac_wmux_s1_w0_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$956  = \mac_wmux2_s0$578 ;
+    if (stall_adv2) begin
+      \$956  = mac_wmux_s1_w1_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$957  = \mac_wmux2_s0$580 ;
+    if (stall_adv2) begin
+      \$957  = mac_wmux_s1_w2_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$958  = \mac_wmux2_s0$582 ;
+    if (stall_adv2) begin
+      \$958  = mac_wmux_s1_w3_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$959  = \mac_wmux2_s0$589 ;
+    if (stall_adv2) begin
+      \$959  = mac_wmux_s1_w0_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$960  = \mac_wmux2_s0$591 ;
+    if (stall_adv2) begin
+      \$960  = mac_wmux_s1_w1_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$961  = \mac_wmux2_s0$593 ;
+    if (stall_adv2) begin
+      \$961  = mac_wmux_s1_w2_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$962  = \mac_wmux2_s0$595 ;
+    if (stall_adv2) begin
+      \$962  = mac_wmux_s1_w3_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$963  = \mac_wmux2_s0$602 ;
+    if (stall_adv2) begin
+      \$963  = \mac_wmux1_s0$420 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$964  = \mac_wmux2_s0$604 ;
+    if (stall_adv2) begin
+      \$964  = \mac_wmux1_s0$422 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$965  = \mac_wmux2_s0$606 ;
+    if (stall_adv2) begin
+      \$965  = \mac_wmux1_s0$424 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$966  = \mac_wmux2_s0$608 ;
+    if (stall_adv2) begin
+      \$966  = \mac_wmux1_s0$426 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$967  = \mac_wmux2_s0$615 ;
+    if (stall_adv2) begin
+      \$967  = \mac_wmux1_s0$433 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$968  = \mac_wmux2_s0$617 ;
+    if (stall_adv2) begin
+      \$968  = \mac_wmux1_s0$435 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$969  = \mac_wmux2_s0$619 ;
+    if (stall_adv2) begin
+      \$969  = \mac_wmux1_s0$437 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$970  = \mac_wmux2_s0$621 ;
+    if (stall_adv2) begin
+      \$970  = \mac_wmux1_s0$439 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$971  = \mac_wmux2_s0$917 ;
+    if (stall_adv2) begin
+      \$971  = \mac_wmux1_s0$907 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$972  = \mac_wmux2_s0$918 ;
+    if (stall_adv2) begin
+      \$972  = \mac_wmux1_s0$908 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$973  = \mac_wmux2_s0$919 ;
+    if (stall_adv2) begin
+      \$973  = \mac_wmux1_s0$909 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$974  = \mac_wmux2_s0$920 ;
+    if (stall_adv2) begin
+      \$974  = \mac_wmux1_s0$910 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$975  = \mac_wmux2_s0$921 ;
+    if (stall_adv2) begin
+      \$975  = \mac_wmux1_s0$911 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$976  = \mac_wmux2_s0$922 ;
+    if (stall_adv2) begin
+      \$976  = \mac_wmux1_s0$912 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$977  = \mac_wmux2_s0$923 ;
+    if (stall_adv2) begin
+      \$977  = \mac_wmux1_s0$913 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$978  = \mac_wmux2_s0$924 ;
+    if (stall_adv2) begin
+      \$978  = \mac_wmux1_s0$914 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$979  = \mac_wmux2_s0$925 ;
+    if (stall_adv2) begin
+      \$979  = \mac_wmux1_s0$915 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$980  = mac_wmux2_valid_s0;
+    if (stall_adv2) begin
+      \$980  = mac_wmux1_valid_s0;
     end
     if (rst) begin
-      \$914  = 1'h0;
+      \$980  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$915  = mac_dspin_s0;
+    \$981  = \mac_wmux3_s0$628 ;
     if (stall_adv3) begin
-      \$915  = \mac_pre_s0$761 ;
+      \$981  = mac_wmux_s2_v0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$916  = mac_dspin_valid_s0;
+    \$982  = \mac_wmux3_s0$647 ;
     if (stall_adv3) begin
-      \$916  = mac_pre_valid_s0;
+      \$982  = mac_wmux_s2_v1;
     end
-    if (rst) begin
-      \$916  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$917  = mac_mul_s0;
-    if (stall_adv4) begin
-      \$917  = mac_prod0_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$918  = \mac_mul_s0$588 ;
-    if (stall_adv4) begin
-      \$918  = mac_prod0_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$919  = \mac_mul_s0$590 ;
-    if (stall_adv4) begin
-      \$919  = mac_prod0_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$920  = \mac_mul_s0$591 ;
-    if (stall_adv4) begin
-      \$920  = mac_prod0_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$921  = \mac_mul_s0$593 ;
-    if (stall_adv4) begin
-      \$921  = mac_prod0_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$922  = \mac_mul_s0$594 ;
-    if (stall_adv4) begin
-      \$922  = mac_prod0_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$923  = \mac_mul_s0$596 ;
-    if (stall_adv4) begin
-      \$923  = mac_prod0_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$924  = \mac_mul_s0$597 ;
-    if (stall_adv4) begin
-      \$924  = mac_prod0_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$925  = \mac_mul_s0$599 ;
-    if (stall_adv4) begin
-      \$925  = mac_prod1_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$926  = \mac_mul_s0$600 ;
-    if (stall_adv4) begin
-      \$926  = mac_prod1_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$927  = \mac_mul_s0$602 ;
-    if (stall_adv4) begin
-      \$927  = mac_prod1_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$928  = \mac_mul_s0$603 ;
-    if (stall_adv4) begin
-      \$928  = mac_prod1_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$929  = \mac_mul_s0$605 ;
-    if (stall_adv4) begin
-      \$929  = mac_prod1_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$930  = \mac_mul_s0$606 ;
-    if (stall_adv4) begin
-      \$930  = mac_prod1_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$931  = \mac_mul_s0$608 ;
-    if (stall_adv4) begin
-      \$931  = mac_prod1_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$932  = \mac_mul_s0$609 ;
-    if (stall_adv4) begin
-      \$932  = mac_prod1_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$933  = \mac_mul_s0$611 ;
-    if (stall_adv4) begin
-      \$933  = mac_prod2_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$934  = \mac_mul_s0$612 ;
-    if (stall_adv4) begin
-      \$934  = mac_prod2_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$935  = \mac_mul_s0$614 ;
-    if (stall_adv4) begin
-      \$935  = mac_prod2_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$936  = \mac_mul_s0$615 ;
-    if (stall_adv4) begin
-      \$936  = mac_prod2_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$937  = \mac_mul_s0$617 ;
-    if (stall_adv4) begin
-      \$937  = mac_prod2_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$938  = \mac_mul_s0$618 ;
-    if (stall_adv4) begin
-      \$938  = mac_prod2_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$939  = \mac_mul_s0$620 ;
-    if (stall_adv4) begin
-      \$939  = mac_prod2_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$940  = \mac_mul_s0$621 ;
-    if (stall_adv4) begin
-      \$940  = mac_prod2_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$941  = \mac_mul_s0$623 ;
-    if (stall_adv4) begin
-      \$941  = mac_prod3_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$942  = \mac_mul_s0$624 ;
-    if (stall_adv4) begin
-      \$942  = mac_prod3_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = \mac_mul_s0$626 ;
-    if (stall_adv4) begin
-      \$943  = mac_prod3_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$944  = \mac_mul_s0$627 ;
-    if (stall_adv4) begin
-      \$944  = mac_prod3_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$945  = \mac_mul_s0$629 ;
-    if (stall_adv4) begin
-      \$945  = mac_prod3_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$946  = \mac_mul_s0$630 ;
-    if (stall_adv4) begin
-      \$946  = mac_prod3_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$947  = \mac_mul_s0$632 ;
-    if (stall_adv4) begin
-      \$947  = mac_prod3_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$948  = \mac_mul_s0$633 ;
-    if (stall_adv4) begin
-      \$948  = mac_prod3_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$949  = \mac_mul_s0$797 ;
-    if (stall_adv4) begin
-      \$949  = mac_dspin_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$950  = mac_mul_valid_s0;
-    if (stall_adv4) begin
-      \$950  = mac_dspin_valid_s0;
-    end
-    if (rst) begin
-      \$950  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$951  = mac_add0_s0;
-    if (stall_adv5) begin
-      \$951  = mac0_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$952  = \mac_add0_s0$638 ;
-    if (stall_adv5) begin
-      \$952  = mac0_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$953  = \mac_add0_s0$640 ;
-    if (stall_adv5) begin
-      \$953  = mac0_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$954  = \mac_add0_s0$641 ;
-    if (stall_adv5) begin
-      \$954  = mac0_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$955  = \mac_add0_s0$643 ;
-    if (stall_adv5) begin
-      \$955  = mac1_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$956  = \mac_add0_s0$644 ;
-    if (stall_adv5) begin
-      \$956  = mac1_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$957  = \mac_add0_s0$646 ;
-    if (stall_adv5) begin
-      \$957  = mac1_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$958  = \mac_add0_s0$647 ;
-    if (stall_adv5) begin
-      \$958  = mac1_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$959  = \mac_add0_s0$649 ;
-    if (stall_adv5) begin
-      \$959  = mac2_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$960  = \mac_add0_s0$650 ;
-    if (stall_adv5) begin
-      \$960  = mac2_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$961  = \mac_add0_s0$652 ;
-    if (stall_adv5) begin
-      \$961  = mac2_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$962  = \mac_add0_s0$653 ;
-    if (stall_adv5) begin
-      \$962  = mac2_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$963  = \mac_add0_s0$655 ;
-    if (stall_adv5) begin
-      \$963  = mac3_sum0_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$964  = \mac_add0_s0$656 ;
-    if (stall_adv5) begin
-      \$964  = mac3_sum0_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$965  = \mac_add0_s0$658 ;
-    if (stall_adv5) begin
-      \$965  = mac3_sum0_p2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$966  = \mac_add0_s0$659 ;
-    if (stall_adv5) begin
-      \$966  = mac3_sum0_p3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$967  = \mac_add0_s0$799 ;
-    if (stall_adv5) begin
-      \$967  = \mac_mul_s0$797 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$968  = mac_add0_valid_s0;
-    if (stall_adv5) begin
-      \$968  = mac_mul_valid_s0;
-    end
-    if (rst) begin
-      \$968  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$969  = mac_add1_s0;
-    if (stall_adv6) begin
-      \$969  = mac0_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$970  = \mac_add1_s0$664 ;
-    if (stall_adv6) begin
-      \$970  = mac0_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$971  = \mac_add1_s0$666 ;
-    if (stall_adv6) begin
-      \$971  = mac1_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$972  = \mac_add1_s0$667 ;
-    if (stall_adv6) begin
-      \$972  = mac1_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$973  = \mac_add1_s0$669 ;
-    if (stall_adv6) begin
-      \$973  = mac2_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$974  = \mac_add1_s0$670 ;
-    if (stall_adv6) begin
-      \$974  = mac2_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$975  = \mac_add1_s0$672 ;
-    if (stall_adv6) begin
-      \$975  = mac3_sum1_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$976  = \mac_add1_s0$673 ;
-    if (stall_adv6) begin
-      \$976  = mac3_sum1_p1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$977  = \mac_add1_s0$801 ;
-    if (stall_adv6) begin
-      \$977  = \mac_add0_s0$799 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$978  = mac_add1_valid_s0;
-    if (stall_adv6) begin
-      \$978  = mac_add0_valid_s0;
-    end
-    if (rst) begin
-      \$978  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$979  = mac_add2_s0;
-    if (stall_adv7) begin
-      \$979  = mac0_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$980  = \mac_add2_s0$689 ;
-    if (stall_adv7) begin
-      \$980  = mac1_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$981  = \mac_add2_s0$692 ;
-    if (stall_adv7) begin
-      \$981  = mac2_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$982  = \mac_add2_s0$695 ;
-    if (stall_adv7) begin
-      \$982  = mac3_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$983  = \mac_add2_s0$803 ;
-    if (stall_adv7) begin
-      \$983  = \mac_add1_s0$801 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$984  = mac_add2_valid_s0;
-    if (stall_adv7) begin
-      \$984  = mac_add1_valid_s0;
-    end
-    if (rst) begin
-      \$984  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$985  = o__valid;
-    if (i__ready) begin
-      \$985  = \$644 ;
-    end
-    if (rst) begin
-      \$985  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$986  = stall_adv0_valid;
-    if (stall_adv0) begin
-      \$986  = \$645 ;
-    end
-    if (rst) begin
-      \$986  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$987  = stall_adv1_valid;
-    if (stall_adv1) begin
-      \$987  = \$646 ;
-    end
-    if (rst) begin
-      \$987  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$988  = stall_adv2_valid;
-    if (stall_adv2) begin
-      \$988  = \$647 ;
-    end
-    if (rst) begin
-      \$988  = 1'h0;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$989  = stall_adv3_valid;
+    \$983  = \mac_wmux3_s0$666 ;
     if (stall_adv3) begin
-      \$989  = \$648 ;
-    end
-    if (rst) begin
-      \$989  = 1'h0;
+      \$983  = mac_wmux_s2_v2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$990  = stall_adv4_valid;
+    \$984  = \mac_wmux3_s0$685 ;
+    if (stall_adv3) begin
+      \$984  = mac_wmux_s2_v3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$985  = \mac_wmux3_s0$704 ;
+    if (stall_adv3) begin
+      \$985  = mac_wmux_s2_v4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$986  = \mac_wmux3_s0$723 ;
+    if (stall_adv3) begin
+      \$986  = mac_wmux_s2_v5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$987  = \mac_wmux3_s0$742 ;
+    if (stall_adv3) begin
+      \$987  = mac_wmux_s2_v6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$988  = \mac_wmux3_s0$761 ;
+    if (stall_adv3) begin
+      \$988  = mac_wmux_s2_v7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$989  = mac_wmux3_s0;
+    if (stall_adv3) begin
+      \$989  = mac_wmux_s2_v8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$990  = \mac_wmux3_s0$644 ;
+    if (stall_adv3) begin
+      \$990  = mac_wmux_s2_v9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$991  = \mac_wmux3_s0$663 ;
+    if (stall_adv3) begin
+      \$991  = mac_wmux_s2_v10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$992  = \mac_wmux3_s0$682 ;
+    if (stall_adv3) begin
+      \$992  = mac_wmux_s2_v11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$993  = \mac_wmux3_s0$701 ;
+    if (stall_adv3) begin
+      \$993  = \$637 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$994  = \mac_wmux3_s0$720 ;
+    if (stall_adv3) begin
+      \$994  = \$639 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$995  = \mac_wmux3_s0$739 ;
+    if (stall_adv3) begin
+      \$995  = \$641 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$996  = \mac_wmux3_s0$758 ;
+    if (stall_adv3) begin
+      \$996  = \$643 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$997  = \mac_wmux3_s0$629 ;
+    if (stall_adv3) begin
+      \$997  = mac_wmux_s2_d0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$998  = \mac_wmux3_s0$648 ;
+    if (stall_adv3) begin
+      \$998  = mac_wmux_s2_d1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$999  = \mac_wmux3_s0$667 ;
+    if (stall_adv3) begin
+      \$999  = mac_wmux_s2_d2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1000  = \mac_wmux3_s0$686 ;
+    if (stall_adv3) begin
+      \$1000  = mac_wmux_s2_d3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1001  = \mac_wmux3_s0$705 ;
+    if (stall_adv3) begin
+      \$1001  = mac_wmux_s2_d4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1002  = \mac_wmux3_s0$724 ;
+    if (stall_adv3) begin
+      \$1002  = mac_wmux_s2_d5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1003  = \mac_wmux3_s0$743 ;
+    if (stall_adv3) begin
+      \$1003  = mac_wmux_s2_d6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1004  = \mac_wmux3_s0$762 ;
+    if (stall_adv3) begin
+      \$1004  = mac_wmux_s2_d7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1005  = \mac_wmux3_s0$626 ;
+    if (stall_adv3) begin
+      \$1005  = mac_wmux_s2_d8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1006  = \mac_wmux3_s0$645 ;
+    if (stall_adv3) begin
+      \$1006  = mac_wmux_s2_d9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1007  = \mac_wmux3_s0$664 ;
+    if (stall_adv3) begin
+      \$1007  = mac_wmux_s2_d10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1008  = \mac_wmux3_s0$683 ;
+    if (stall_adv3) begin
+      \$1008  = mac_wmux_s2_d11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1009  = \mac_wmux3_s0$702 ;
+    if (stall_adv3) begin
+      \$1009  = \mac_wmux2_s0$572 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1010  = \mac_wmux3_s0$721 ;
+    if (stall_adv3) begin
+      \$1010  = \mac_wmux2_s0$585 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1011  = \mac_wmux3_s0$740 ;
+    if (stall_adv3) begin
+      \$1011  = \mac_wmux2_s0$598 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1012  = \mac_wmux3_s0$759 ;
+    if (stall_adv3) begin
+      \$1012  = \mac_wmux2_s0$611 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1013  = \mac_wmux3_s0$632 ;
+    if (stall_adv3) begin
+      \$1013  = mac_wmux_s2_w0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1014  = \mac_wmux3_s0$635 ;
+    if (stall_adv3) begin
+      \$1014  = mac_wmux_s2_w1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1015  = \mac_wmux3_s0$638 ;
+    if (stall_adv3) begin
+      \$1015  = mac_wmux_s2_w2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1016  = \mac_wmux3_s0$641 ;
+    if (stall_adv3) begin
+      \$1016  = mac_wmux_s2_w3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1017  = \mac_wmux3_s0$651 ;
+    if (stall_adv3) begin
+      \$1017  = mac_wmux_s2_w0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1018  = \mac_wmux3_s0$654 ;
+    if (stall_adv3) begin
+      \$1018  = mac_wmux_s2_w1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1019  = \mac_wmux3_s0$657 ;
+    if (stall_adv3) begin
+      \$1019  = mac_wmux_s2_w2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1020  = \mac_wmux3_s0$660 ;
+    if (stall_adv3) begin
+      \$1020  = mac_wmux_s2_w3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1021  = \mac_wmux3_s0$670 ;
+    if (stall_adv3) begin
+      \$1021  = mac_wmux_s2_w0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1022  = \mac_wmux3_s0$673 ;
+    if (stall_adv3) begin
+      \$1022  = mac_wmux_s2_w1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1023  = \mac_wmux3_s0$676 ;
+    if (stall_adv3) begin
+      \$1023  = mac_wmux_s2_w2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1024  = \mac_wmux3_s0$679 ;
+    if (stall_adv3) begin
+      \$1024  = mac_wmux_s2_w3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1025  = \mac_wmux3_s0$689 ;
+    if (stall_adv3) begin
+      \$1025  = mac_wmux_s2_w0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1026  = \mac_wmux3_s0$692 ;
+    if (stall_adv3) begin
+      \$1026  = mac_wmux_s2_w1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1027  = \mac_wmux3_s0$695 ;
+    if (stall_adv3) begin
+      \$1027  = mac_wmux_s2_w2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1028  = \mac_wmux3_s0$698 ;
+    if (stall_adv3) begin
+      \$1028  = mac_wmux_s2_w3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1029  = \mac_wmux3_s0$708 ;
+    if (stall_adv3) begin
+      \$1029  = mac_wmux_s2_w0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1030  = \mac_wmux3_s0$711 ;
+    if (stall_adv3) begin
+      \$1030  = mac_wmux_s2_w1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1031  = \mac_wmux3_s0$714 ;
+    if (stall_adv3) begin
+      \$1031  = mac_wmux_s2_w2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1032  = \mac_wmux3_s0$717 ;
+    if (stall_adv3) begin
+      \$1032  = mac_wmux_s2_w3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1033  = \mac_wmux3_s0$727 ;
+    if (stall_adv3) begin
+      \$1033  = mac_wmux_s2_w0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1034  = \mac_wmux3_s0$730 ;
+    if (stall_adv3) begin
+      \$1034  = mac_wmux_s2_w1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1035  = \mac_wmux3_s0$733 ;
+    if (stall_adv3) begin
+      \$1035  = mac_wmux_s2_w2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1036  = \mac_wmux3_s0$736 ;
+    if (stall_adv3) begin
+      \$1036  = mac_wmux_s2_w3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1037  = \mac_wmux3_s0$746 ;
+    if (stall_adv3) begin
+      \$1037  = mac_wmux_s2_w0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1038  = \mac_wmux3_s0$749 ;
+    if (stall_adv3) begin
+      \$1038  = mac_wmux_s2_w1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1039  = \mac_wmux3_s0$752 ;
+    if (stall_adv3) begin
+      \$1039  = mac_wmux_s2_w2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1040  = \mac_wmux3_s0$755 ;
+    if (stall_adv3) begin
+      \$1040  = mac_wmux_s2_w3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1041  = \mac_wmux3_s0$765 ;
+    if (stall_adv3) begin
+      \$1041  = mac_wmux_s2_w0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1042  = \mac_wmux3_s0$768 ;
+    if (stall_adv3) begin
+      \$1042  = mac_wmux_s2_w1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1043  = \mac_wmux3_s0$771 ;
+    if (stall_adv3) begin
+      \$1043  = mac_wmux_s2_w2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1044  = \mac_wmux3_s0$774 ;
+    if (stall_adv3) begin
+      \$1044  = mac_wmux_s2_w3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1045  = \mac_wmux3_s0$633 ;
+    if (stall_adv3) begin
+      \$1045  = mac_wmux_s2_w0_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1046  = \mac_wmux3_s0$636 ;
+    if (stall_adv3) begin
+      \$1046  = mac_wmux_s2_w1_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1047  = \mac_wmux3_s0$639 ;
+    if (stall_adv3) begin
+      \$1047  = mac_wmux_s2_w2_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1048  = \mac_wmux3_s0$642 ;
+    if (stall_adv3) begin
+      \$1048  = mac_wmux_s2_w3_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1049  = \mac_wmux3_s0$652 ;
+    if (stall_adv3) begin
+      \$1049  = mac_wmux_s2_w0_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1050  = \mac_wmux3_s0$655 ;
+    if (stall_adv3) begin
+      \$1050  = mac_wmux_s2_w1_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1051  = \mac_wmux3_s0$658 ;
+    if (stall_adv3) begin
+      \$1051  = mac_wmux_s2_w2_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1052  = \mac_wmux3_s0$661 ;
+    if (stall_adv3) begin
+      \$1052  = mac_wmux_s2_w3_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1053  = \mac_wmux3_s0$671 ;
+    if (stall_adv3) begin
+      \$1053  = mac_wmux_s2_w0_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1054  = \mac_wmux3_s0$674 ;
+    if (stall_adv3) begin
+      \$1054  = mac_wmux_s2_w1_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1055  = \mac_wmux3_s0$677 ;
+    if (stall_adv3) begin
+      \$1055  = mac_wmux_s2_w2_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1056  = \mac_wmux3_s0$680 ;
+    if (stall_adv3) begin
+      \$1056  = mac_wmux_s2_w3_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1057  = \mac_wmux3_s0$690 ;
+    if (stall_adv3) begin
+      \$1057  = mac_wmux_s2_w0_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1058  = \mac_wmux3_s0$693 ;
+    if (stall_adv3) begin
+      \$1058  = mac_wmux_s2_w1_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1059  = \mac_wmux3_s0$696 ;
+    if (stall_adv3) begin
+      \$1059  = mac_wmux_s2_w2_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1060  = \mac_wmux3_s0$699 ;
+    if (stall_adv3) begin
+      \$1060  = mac_wmux_s2_w3_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1061  = \mac_wmux3_s0$709 ;
+    if (stall_adv3) begin
+      \$1061  = \mac_wmux2_s0$576 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1062  = \mac_wmux3_s0$712 ;
+    if (stall_adv3) begin
+      \$1062  = \mac_wmux2_s0$578 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1063  = \mac_wmux3_s0$715 ;
+    if (stall_adv3) begin
+      \$1063  = \mac_wmux2_s0$580 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1064  = \mac_wmux3_s0$718 ;
+    if (stall_adv3) begin
+      \$1064  = \mac_wmux2_s0$582 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1065  = \mac_wmux3_s0$728 ;
+    if (stall_adv3) begin
+      \$1065  = \mac_wmux2_s0$589 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1066  = \mac_wmux3_s0$731 ;
+    if (stall_adv3) begin
+      \$1066  = \mac_wmux2_s0$591 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1067  = \mac_wmux3_s0$734 ;
+    if (stall_adv3) begin
+      \$1067  = \mac_wmux2_s0$593 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1068  = \mac_wmux3_s0$737 ;
+    if (stall_adv3) begin
+      \$1068  = \mac_wmux2_s0$595 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1069  = \mac_wmux3_s0$747 ;
+    if (stall_adv3) begin
+      \$1069  = \mac_wmux2_s0$602 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1070  = \mac_wmux3_s0$750 ;
+    if (stall_adv3) begin
+      \$1070  = \mac_wmux2_s0$604 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1071  = \mac_wmux3_s0$753 ;
+    if (stall_adv3) begin
+      \$1071  = \mac_wmux2_s0$606 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1072  = \mac_wmux3_s0$756 ;
+    if (stall_adv3) begin
+      \$1072  = \mac_wmux2_s0$608 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1073  = \mac_wmux3_s0$766 ;
+    if (stall_adv3) begin
+      \$1073  = \mac_wmux2_s0$615 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1074  = \mac_wmux3_s0$769 ;
+    if (stall_adv3) begin
+      \$1074  = \mac_wmux2_s0$617 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1075  = \mac_wmux3_s0$772 ;
+    if (stall_adv3) begin
+      \$1075  = \mac_wmux2_s0$619 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1076  = \mac_wmux3_s0$775 ;
+    if (stall_adv3) begin
+      \$1076  = \mac_wmux2_s0$621 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1077  = \mac_wmux3_s0$927 ;
+    if (stall_adv3) begin
+      \$1077  = \mac_wmux2_s0$917 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1078  = \mac_wmux3_s0$928 ;
+    if (stall_adv3) begin
+      \$1078  = \mac_wmux2_s0$918 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1079  = \mac_wmux3_s0$929 ;
+    if (stall_adv3) begin
+      \$1079  = \mac_wmux2_s0$919 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1080  = \mac_wmux3_s0$930 ;
+    if (stall_adv3) begin
+      \$1080  = \mac_wmux2_s0$920 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1081  = \mac_wmux3_s0$931 ;
+    if (stall_adv3) begin
+      \$1081  = \mac_wmux2_s0$921 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1082  = \mac_wmux3_s0$932 ;
+    if (stall_adv3) begin
+      \$1082  = \mac_wmux2_s0$922 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1083  = \mac_wmux3_s0$933 ;
+    if (stall_adv3) begin
+      \$1083  = \mac_wmux2_s0$923 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1084  = \mac_wmux3_s0$934 ;
+    if (stall_adv3) begin
+      \$1084  = \mac_wmux2_s0$924 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1085  = \mac_wmux3_s0$935 ;
+    if (stall_adv3) begin
+      \$1085  = \mac_wmux2_s0$925 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1086  = mac_wmux3_valid_s0;
+    if (stall_adv3) begin
+      \$1086  = mac_wmux2_valid_s0;
+    end
+    if (rst) begin
+      \$1086  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1087  = mac_pre_s0;
     if (stall_adv4) begin
-      \$990  = \$649 ;
-    end
-    if (rst) begin
-      \$990  = 1'h0;
+      \$1087  = \mac_wmux3_s0$927 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$991  = stall_adv5_valid;
+    \$1088  = \mac_pre_s0$938 ;
+    if (stall_adv4) begin
+      \$1088  = \mac_wmux3_s0$928 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1089  = \mac_pre_s0$939 ;
+    if (stall_adv4) begin
+      \$1089  = \mac_wmux3_s0$929 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1090  = \mac_pre_s0$940 ;
+    if (stall_adv4) begin
+      \$1090  = \mac_wmux3_s0$930 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1091  = \mac_pre_s0$941 ;
+    if (stall_adv4) begin
+      \$1091  = \mac_wmux3_s0$931 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1092  = \mac_pre_s0$942 ;
+    if (stall_adv4) begin
+      \$1092  = \mac_wmux3_s0$932 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1093  = \mac_pre_s0$943 ;
+    if (stall_adv4) begin
+      \$1093  = \mac_wmux3_s0$933 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1094  = \mac_pre_s0$944 ;
+    if (stall_adv4) begin
+      \$1094  = \mac_wmux3_s0$934 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1095  = \mac_pre_s0$945 ;
+    if (stall_adv4) begin
+      \$1095  = mac_wmux_s3_w0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1096  = \mac_pre_s0$946 ;
+    if (stall_adv4) begin
+      \$1096  = mac_wmux_s3_w0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1097  = \mac_pre_s0$947 ;
+    if (stall_adv4) begin
+      \$1097  = mac_wmux_s3_w0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1098  = \mac_pre_s0$948 ;
+    if (stall_adv4) begin
+      \$1098  = mac_wmux_s3_w0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1099  = \mac_pre_s0$949 ;
+    if (stall_adv4) begin
+      \$1099  = mac_wmux_s3_w0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1100  = \mac_pre_s0$950 ;
+    if (stall_adv4) begin
+      \$1100  = mac_wmux_s3_w0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1101  = \mac_pre_s0$951 ;
+    if (stall_adv4) begin
+      \$1101  = mac_wmux_s3_w0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1102  = \mac_pre_s0$952 ;
+    if (stall_adv4) begin
+      \$1102  = mac_wmux_s3_w0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1103  = \mac_pre_s0$953 ;
+    if (stall_adv4) begin
+      \$1103  = mac_wmux_s3_w1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1104  = \mac_pre_s0$954 ;
+    if (stall_adv4) begin
+      \$1104  = mac_wmux_s3_w1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1105  = \mac_pre_s0$955 ;
+    if (stall_adv4) begin
+      \$1105  = mac_wmux_s3_w1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1106  = \mac_pre_s0$956 ;
+    if (stall_adv4) begin
+      \$1106  = mac_wmux_s3_w1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1107  = \mac_pre_s0$957 ;
+    if (stall_adv4) begin
+      \$1107  = mac_wmux_s3_w1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1108  = \mac_pre_s0$958 ;
+    if (stall_adv4) begin
+      \$1108  = mac_wmux_s3_w1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1109  = \mac_pre_s0$959 ;
+    if (stall_adv4) begin
+      \$1109  = mac_wmux_s3_w1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1110  = \mac_pre_s0$960 ;
+    if (stall_adv4) begin
+      \$1110  = mac_wmux_s3_w1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1111  = \mac_pre_s0$961 ;
+    if (stall_adv4) begin
+      \$1111  = mac_wmux_s3_w2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1112  = \mac_pre_s0$962 ;
+    if (stall_adv4) begin
+      \$1112  = mac_wmux_s3_w2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1113  = \mac_pre_s0$963 ;
+    if (stall_adv4) begin
+      \$1113  = mac_wmux_s3_w2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1114  = \mac_pre_s0$964 ;
+    if (stall_adv4) begin
+      \$1114  = mac_wmux_s3_w2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1115  = \mac_pre_s0$965 ;
+    if (stall_adv4) begin
+      \$1115  = mac_wmux_s3_w2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1116  = \mac_pre_s0$966 ;
+    if (stall_adv4) begin
+      \$1116  = mac_wmux_s3_w2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1117  = \mac_pre_s0$967 ;
+    if (stall_adv4) begin
+      \$1117  = mac_wmux_s3_w2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1118  = \mac_pre_s0$968 ;
+    if (stall_adv4) begin
+      \$1118  = mac_wmux_s3_w2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1119  = \mac_pre_s0$969 ;
+    if (stall_adv4) begin
+      \$1119  = mac_wmux_s3_w3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1120  = \mac_pre_s0$970 ;
+    if (stall_adv4) begin
+      \$1120  = mac_wmux_s3_w3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1121  = \mac_pre_s0$971 ;
+    if (stall_adv4) begin
+      \$1121  = mac_wmux_s3_w3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1122  = \mac_pre_s0$972 ;
+    if (stall_adv4) begin
+      \$1122  = mac_wmux_s3_w3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1123  = \mac_pre_s0$973 ;
+    if (stall_adv4) begin
+      \$1123  = mac_wmux_s3_w3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1124  = \mac_pre_s0$974 ;
+    if (stall_adv4) begin
+      \$1124  = mac_wmux_s3_w3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1125  = \mac_pre_s0$975 ;
+    if (stall_adv4) begin
+      \$1125  = mac_wmux_s3_w3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1126  = \mac_pre_s0$976 ;
+    if (stall_adv4) begin
+      \$1126  = mac_wmux_s3_w3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1127  = \mac_pre_s0$977 ;
+    if (stall_adv4) begin
+      \$1127  = \mac_wmux3_s0$935 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1128  = mac_pre_valid_s0;
+    if (stall_adv4) begin
+      \$1128  = mac_wmux3_valid_s0;
+    end
+    if (rst) begin
+      \$1128  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1129  = mac_dspin_s0;
     if (stall_adv5) begin
-      \$991  = \$650 ;
-    end
-    if (rst) begin
-      \$991  = 1'h0;
+      \$1129  = \mac_pre_s0$977 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$992  = stall_adv6_valid;
+    \$1130  = mac_dspin_valid_s0;
+    if (stall_adv5) begin
+      \$1130  = mac_pre_valid_s0;
+    end
+    if (rst) begin
+      \$1130  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1131  = mac_mul_s0;
     if (stall_adv6) begin
-      \$992  = \$651 ;
-    end
-    if (rst) begin
-      \$992  = 1'h0;
+      \$1131  = mac_prod0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$993  = stall_adv7_valid;
+    \$1132  = \mac_mul_s0$784 ;
+    if (stall_adv6) begin
+      \$1132  = mac_prod0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1133  = \mac_mul_s0$786 ;
+    if (stall_adv6) begin
+      \$1133  = mac_prod0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1134  = \mac_mul_s0$787 ;
+    if (stall_adv6) begin
+      \$1134  = mac_prod0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1135  = \mac_mul_s0$789 ;
+    if (stall_adv6) begin
+      \$1135  = mac_prod0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1136  = \mac_mul_s0$790 ;
+    if (stall_adv6) begin
+      \$1136  = mac_prod0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1137  = \mac_mul_s0$792 ;
+    if (stall_adv6) begin
+      \$1137  = mac_prod0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1138  = \mac_mul_s0$793 ;
+    if (stall_adv6) begin
+      \$1138  = mac_prod0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1139  = \mac_mul_s0$795 ;
+    if (stall_adv6) begin
+      \$1139  = mac_prod1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1140  = \mac_mul_s0$796 ;
+    if (stall_adv6) begin
+      \$1140  = mac_prod1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1141  = \mac_mul_s0$798 ;
+    if (stall_adv6) begin
+      \$1141  = mac_prod1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1142  = \mac_mul_s0$799 ;
+    if (stall_adv6) begin
+      \$1142  = mac_prod1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1143  = \mac_mul_s0$801 ;
+    if (stall_adv6) begin
+      \$1143  = mac_prod1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1144  = \mac_mul_s0$802 ;
+    if (stall_adv6) begin
+      \$1144  = mac_prod1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1145  = \mac_mul_s0$804 ;
+    if (stall_adv6) begin
+      \$1145  = mac_prod1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1146  = \mac_mul_s0$805 ;
+    if (stall_adv6) begin
+      \$1146  = mac_prod1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1147  = \mac_mul_s0$807 ;
+    if (stall_adv6) begin
+      \$1147  = mac_prod2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1148  = \mac_mul_s0$808 ;
+    if (stall_adv6) begin
+      \$1148  = mac_prod2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1149  = \mac_mul_s0$810 ;
+    if (stall_adv6) begin
+      \$1149  = mac_prod2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1150  = \mac_mul_s0$811 ;
+    if (stall_adv6) begin
+      \$1150  = mac_prod2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1151  = \mac_mul_s0$813 ;
+    if (stall_adv6) begin
+      \$1151  = mac_prod2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1152  = \mac_mul_s0$814 ;
+    if (stall_adv6) begin
+      \$1152  = mac_prod2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1153  = \mac_mul_s0$816 ;
+    if (stall_adv6) begin
+      \$1153  = mac_prod2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1154  = \mac_mul_s0$817 ;
+    if (stall_adv6) begin
+      \$1154  = mac_prod2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1155  = \mac_mul_s0$819 ;
+    if (stall_adv6) begin
+      \$1155  = mac_prod3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1156  = \mac_mul_s0$820 ;
+    if (stall_adv6) begin
+      \$1156  = mac_prod3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1157  = \mac_mul_s0$822 ;
+    if (stall_adv6) begin
+      \$1157  = mac_prod3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1158  = \mac_mul_s0$823 ;
+    if (stall_adv6) begin
+      \$1158  = mac_prod3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1159  = \mac_mul_s0$825 ;
+    if (stall_adv6) begin
+      \$1159  = mac_prod3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1160  = \mac_mul_s0$826 ;
+    if (stall_adv6) begin
+      \$1160  = mac_prod3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1161  = \mac_mul_s0$828 ;
+    if (stall_adv6) begin
+      \$1161  = mac_prod3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1162  = \mac_mul_s0$829 ;
+    if (stall_adv6) begin
+      \$1162  = mac_prod3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1163  = \mac_mul_s0$1013 ;
+    if (stall_adv6) begin
+      \$1163  = mac_dspin_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1164  = mac_mul_valid_s0;
+    if (stall_adv6) begin
+      \$1164  = mac_dspin_valid_s0;
+    end
+    if (rst) begin
+      \$1164  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1165  = mac_add0_s0;
     if (stall_adv7) begin
-      \$993  = \$652 ;
-    end
-    if (rst) begin
-      \$993  = 1'h0;
+      \$1165  = mac0_sum0_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$994  = stall_adv8_valid;
+    \$1166  = \mac_add0_s0$834 ;
+    if (stall_adv7) begin
+      \$1166  = mac0_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1167  = \mac_add0_s0$836 ;
+    if (stall_adv7) begin
+      \$1167  = mac0_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1168  = \mac_add0_s0$837 ;
+    if (stall_adv7) begin
+      \$1168  = mac0_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1169  = \mac_add0_s0$839 ;
+    if (stall_adv7) begin
+      \$1169  = mac1_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1170  = \mac_add0_s0$840 ;
+    if (stall_adv7) begin
+      \$1170  = mac1_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1171  = \mac_add0_s0$842 ;
+    if (stall_adv7) begin
+      \$1171  = mac1_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1172  = \mac_add0_s0$843 ;
+    if (stall_adv7) begin
+      \$1172  = mac1_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1173  = \mac_add0_s0$845 ;
+    if (stall_adv7) begin
+      \$1173  = mac2_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1174  = \mac_add0_s0$846 ;
+    if (stall_adv7) begin
+      \$1174  = mac2_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1175  = \mac_add0_s0$848 ;
+    if (stall_adv7) begin
+      \$1175  = mac2_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1176  = \mac_add0_s0$849 ;
+    if (stall_adv7) begin
+      \$1176  = mac2_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1177  = \mac_add0_s0$851 ;
+    if (stall_adv7) begin
+      \$1177  = mac3_sum0_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1178  = \mac_add0_s0$852 ;
+    if (stall_adv7) begin
+      \$1178  = mac3_sum0_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1179  = \mac_add0_s0$854 ;
+    if (stall_adv7) begin
+      \$1179  = mac3_sum0_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1180  = \mac_add0_s0$855 ;
+    if (stall_adv7) begin
+      \$1180  = mac3_sum0_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1181  = \mac_add0_s0$1015 ;
+    if (stall_adv7) begin
+      \$1181  = \mac_mul_s0$1013 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1182  = mac_add0_valid_s0;
+    if (stall_adv7) begin
+      \$1182  = mac_mul_valid_s0;
+    end
+    if (rst) begin
+      \$1182  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1183  = mac_add1_s0;
     if (stall_adv8) begin
-      \$994  = \$653 ;
-    end
-    if (rst) begin
-      \$994  = 1'h0;
+      \$1183  = mac0_sum1_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$995  = stall_adv9_valid;
+    \$1184  = \mac_add1_s0$860 ;
+    if (stall_adv8) begin
+      \$1184  = mac0_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1185  = \mac_add1_s0$862 ;
+    if (stall_adv8) begin
+      \$1185  = mac1_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1186  = \mac_add1_s0$863 ;
+    if (stall_adv8) begin
+      \$1186  = mac1_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1187  = \mac_add1_s0$865 ;
+    if (stall_adv8) begin
+      \$1187  = mac2_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1188  = \mac_add1_s0$866 ;
+    if (stall_adv8) begin
+      \$1188  = mac2_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1189  = \mac_add1_s0$868 ;
+    if (stall_adv8) begin
+      \$1189  = mac3_sum1_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1190  = \mac_add1_s0$869 ;
+    if (stall_adv8) begin
+      \$1190  = mac3_sum1_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1191  = \mac_add1_s0$1017 ;
+    if (stall_adv8) begin
+      \$1191  = \mac_add0_s0$1015 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1192  = mac_add1_valid_s0;
+    if (stall_adv8) begin
+      \$1192  = mac_add0_valid_s0;
+    end
+    if (rst) begin
+      \$1192  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1193  = mac_add2_s0;
     if (stall_adv9) begin
-      \$995  = \$654 ;
-    end
-    if (rst) begin
-      \$995  = 1'h0;
+      \$1193  = mac0_sum2_p0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$996  = stall_adv10_valid;
+    \$1194  = \mac_add2_s0$885 ;
+    if (stall_adv9) begin
+      \$1194  = mac1_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1195  = \mac_add2_s0$888 ;
+    if (stall_adv9) begin
+      \$1195  = mac2_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1196  = \mac_add2_s0$891 ;
+    if (stall_adv9) begin
+      \$1196  = mac3_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1197  = \mac_add2_s0$1019 ;
+    if (stall_adv9) begin
+      \$1197  = \mac_add1_s0$1017 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1198  = mac_add2_valid_s0;
+    if (stall_adv9) begin
+      \$1198  = mac_add1_valid_s0;
+    end
+    if (rst) begin
+      \$1198  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1199  = o__valid;
+    if (i__ready) begin
+      \$1199  = \$644 ;
+    end
+    if (rst) begin
+      \$1199  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1200  = stall_adv0_valid;
+    if (stall_adv0) begin
+      \$1200  = \$645 ;
+    end
+    if (rst) begin
+      \$1200  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1201  = stall_adv1_valid;
+    if (stall_adv1) begin
+      \$1201  = \$646 ;
+    end
+    if (rst) begin
+      \$1201  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1202  = stall_adv2_valid;
+    if (stall_adv2) begin
+      \$1202  = \$647 ;
+    end
+    if (rst) begin
+      \$1202  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1203  = stall_adv3_valid;
+    if (stall_adv3) begin
+      \$1203  = \$648 ;
+    end
+    if (rst) begin
+      \$1203  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1204  = stall_adv4_valid;
+    if (stall_adv4) begin
+      \$1204  = \$649 ;
+    end
+    if (rst) begin
+      \$1204  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1205  = stall_adv5_valid;
+    if (stall_adv5) begin
+      \$1205  = \$650 ;
+    end
+    if (rst) begin
+      \$1205  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1206  = stall_adv6_valid;
+    if (stall_adv6) begin
+      \$1206  = \$651 ;
+    end
+    if (rst) begin
+      \$1206  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1207  = stall_adv7_valid;
+    if (stall_adv7) begin
+      \$1207  = \$652 ;
+    end
+    if (rst) begin
+      \$1207  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1208  = stall_adv8_valid;
+    if (stall_adv8) begin
+      \$1208  = \$653 ;
+    end
+    if (rst) begin
+      \$1208  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1209  = stall_adv9_valid;
+    if (stall_adv9) begin
+      \$1209  = \$654 ;
+    end
+    if (rst) begin
+      \$1209  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1210  = stall_adv10_valid;
     if (stall_adv10) begin
-      \$996  = \$655 ;
+      \$1210  = \$655 ;
     end
     if (rst) begin
-      \$996  = 1'h0;
+      \$1210  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$997  = stall_adv11_valid;
+    \$1211  = stall_adv11_valid;
     if (stall_adv11) begin
-      \$997  = \$656 ;
+      \$1211  = \$656 ;
     end
     if (rst) begin
-      \$997  = 1'h0;
+      \$1211  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$998  = mac_acc0_out;
-    if (\$657 ) begin
-      if (\mac_add2_s0$803 ) begin
-        \$998  = \$634 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$999  = mac_acc0;
-    if (\$657 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add2_s0$803 ) begin
-        \$999  = 32'd0;
-      end else begin
-        \$999  = \$634 [31:0];
-      end
+    \$1212  = stall_adv12_valid;
+    if (stall_adv12) begin
+      \$1212  = \$657 ;
     end
     if (rst) begin
-      \$999  = 32'd0;
+      \$1212  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1000  = mac_acc1_out;
-    if (\$658 ) begin
-      if (\mac_add2_s0$803 ) begin
-        \$1000  = \$635 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1001  = mac_acc1;
-    if (\$658 ) begin
-      (* full_case = 32'd1 *)
-      if (\mac_add2_s0$803 ) begin
-        \$1001  = 32'd0;
-      end else begin
-        \$1001  = \$635 [31:0];
-      end
+    \$1213  = stall_adv13_valid;
+    if (stall_adv13) begin
+      \$1213  = \$658 ;
     end
     if (rst) begin
-      \$1001  = 32'd0;
+      \$1213  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1002  = mac_acc2_out;
+    \$1214  = mac_acc0_out;
     if (\$659 ) begin
-      if (\mac_add2_s0$803 ) begin
-        \$1002  = \$636 [31:0];
+      if (\mac_add2_s0$1019 ) begin
+        \$1214  = \$626 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1003  = mac_acc2;
+    \$1215  = mac_acc0;
     if (\$659 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$803 ) begin
-        \$1003  = 32'd0;
+      if (\mac_add2_s0$1019 ) begin
+        \$1215  = 32'd0;
       end else begin
-        \$1003  = \$636 [31:0];
+        \$1215  = \$626 [31:0];
       end
     end
     if (rst) begin
-      \$1003  = 32'd0;
+      \$1215  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1004  = mac_acc3_out;
+    \$1216  = mac_acc1_out;
     if (\$660 ) begin
-      if (\mac_add2_s0$803 ) begin
-        \$1004  = \$637 [31:0];
+      if (\mac_add2_s0$1019 ) begin
+        \$1216  = \$627 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1005  = mac_acc3;
+    \$1217  = mac_acc1;
     if (\$660 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$803 ) begin
-        \$1005  = 32'd0;
+      if (\mac_add2_s0$1019 ) begin
+        \$1217  = 32'd0;
       end else begin
-        \$1005  = \$637 [31:0];
+        \$1217  = \$627 [31:0];
       end
     end
     if (rst) begin
-      \$1005  = 32'd0;
+      \$1217  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1218  = mac_acc2_out;
+    if (\$661 ) begin
+      if (\mac_add2_s0$1019 ) begin
+        \$1218  = \$628 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1219  = mac_acc2;
+    if (\$661 ) begin
+      (* full_case = 32'd1 *)
+      if (\mac_add2_s0$1019 ) begin
+        \$1219  = 32'd0;
+      end else begin
+        \$1219  = \$628 [31:0];
+      end
+    end
+    if (rst) begin
+      \$1219  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1220  = mac_acc3_out;
+    if (\$662 ) begin
+      if (\mac_add2_s0$1019 ) begin
+        \$1220  = \$629 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1221  = mac_acc3;
+    if (\$662 ) begin
+      (* full_case = 32'd1 *)
+      if (\mac_add2_s0$1019 ) begin
+        \$1221  = 32'd0;
+      end else begin
+        \$1221  = \$629 [31:0];
+      end
+    end
+    if (rst) begin
+      \$1221  = 32'd0;
     end
   end
   assign advance = i__ready;
-  assign mac_acc0_next = \$634 [31:0];
-  assign mac_acc1_next = \$635 [31:0];
-  assign mac_acc2_next = \$636 [31:0];
-  assign mac_acc3_next = \$637 [31:0];
+  assign mac_acc0_next = \$626 [31:0];
+  assign mac_acc1_next = \$627 [31:0];
+  assign mac_acc2_next = \$628 [31:0];
+  assign mac_acc3_next = \$629 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.values  = i__payload[63:0];
   assign \i__payload.values[0]  = i__payload[7:0];
